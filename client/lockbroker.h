@@ -1,0 +1,179 @@
+/*
+ * lockbroker.h: the public API of liblockbroker.
+ *
+ * Named, exclusive locks between processes on one host, with the API of
+ * Python's `lockfile` package.  A lock is held exactly when its on-disk
+ * artefact exists, in one of lockfile's formats (see liblockbroker(3)), so C
+ * programs using this library and Python programs using lockfile exclude
+ * each other on the same paths.
+ *
+ * Conventions: every name has the prefix lb_ (LB_ for constants); handles are
+ * opaque and come in new/free pairs; functions that can fail return an int,
+ * 0 (or a documented non-negative answer) on success and a negative LB_E*
+ * code on failure.  After a failure, lb_lock_error() tells why in words
+ * (which file, which system error).
+ */
+#ifndef LOCKBROKER_H
+#define LOCKBROKER_H
+
+#include <math.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && !defined(LB_EXPORT)
+#define LB_EXPORT __attribute__((visibility("default")))
+#elif !defined(LB_EXPORT)
+#define LB_EXPORT
+#endif
+
+#define LB_VERSION_MAJOR 0
+#define LB_VERSION_MINOR 1
+
+/* Timeout for lb_acquire: wait until granted. */
+#define LB_FOREVER INFINITY
+
+/*
+ * Error codes.  X(name, value, parent, message): the exception hierarchy of
+ * lockfile, where parent is the code a caller may test with lb_error_is().
+ * LB_ERROR is the root (lockfile's Error).  Values never change.
+ */
+#define LB_ERRNO_MAP(X)                                                      \
+	X(ERROR,     -1, ERROR,  "lockbroker error")                          \
+	X(ELOCK,     -2, ERROR,  "cannot acquire lock")                       \
+	X(ETIMEOUT,  -3, ELOCK,  "timed out waiting for lock")                \
+	X(EALREADY,  -4, ELOCK,  "lock is already held")                      \
+	X(EFAILED,   -5, ELOCK,  "lock failed")                               \
+	X(EUNLOCK,   -6, ERROR,  "cannot release lock")                       \
+	X(ENOTLOCKED,-7, EUNLOCK,"lock is not held")                          \
+	X(ENOTMINE,  -8, EUNLOCK,"lock is held by someone else")              \
+	X(EINVAL,    -9, ERROR,  "invalid argument")                          \
+	X(ENOMEM,   -10, ERROR,  "out of memory")
+
+enum lb_error {
+#define LB_ERRNO_ENUM(name, value, parent, msg) LB_##name = (value),
+	LB_ERRNO_MAP(LB_ERRNO_ENUM)
+#undef LB_ERRNO_ENUM
+};
+
+/*
+ * Flags for lb_lock_new, OR-ed together.  At most one method; the default
+ * is LB_LINK.
+ */
+#define LB_LINK        0x0000u  /* PATH.lock hard-linked to a unique file */
+#define LB_SYMLINK     0x0001u  /* PATH.lock a symlink to the unique name */
+#define LB_MKDIR       0x0002u  /* PATH.lock a directory with a marker */
+#define LB_PIDFILE     0x0003u  /* PATH itself, holding the pid */
+#define LB_SQLITE      0x0004u  /* a row in a shared sqlite database */
+#define LB_METHOD_MASK 0x000fu
+#define LB_UNTHREADED  0x0010u  /* all threads of the process are one owner */
+#define LB_LOCAL       0x0020u  /* never use the broker */
+#define LB_BROKER      0x0040u  /* only the broker */
+#define LB_BREAK_STALE 0x0080u  /* acquire breaks a provably dead holder's lock */
+
+typedef struct lb_lock lb_lock;
+
+/* What the artefact of a lock says about its holder: see lb_get_holder(). */
+typedef enum lb_liveness {
+	LB_HOLDER_UNKNOWN = 0,  /* cannot tell (other host, or no pid) */
+	LB_HOLDER_ALIVE   = 1,  /* the named process runs on this host */
+	LB_HOLDER_DEAD    = 2   /* provably gone: no such pid, pid reused, or
+	                           an earlier boot */
+} lb_liveness;
+
+typedef struct lb_holder {
+	char        host[256];    /* host named by the artefact, "" if none */
+	char        unique_name[512]; /* the holder's unique name, "" if none */
+	pid_t       pid;          /* 0 when the artefact does not tell */
+	pid_t       tid;          /* thread, 0 when unthreaded or unknown */
+	uid_t       uid;          /* owner of the artefact, (uid_t)-1 unknown */
+	double      since;        /* artefact's mtime (epoch seconds), 0 unknown */
+	lb_liveness liveness;
+	int         reserved[8];
+} lb_holder;
+
+/*
+ * lb_lock_new: a handle for the lock on PATH.  Allocates; does not touch the
+ * filesystem.  With threaded ownership (the default) the owner is the thread
+ * that calls lb_lock_new, as with lockfile; with LB_UNTHREADED (and always for
+ * LB_PIDFILE) it is the process.  Returns NULL with errno EINVAL (NULL or
+ * empty path, bad flags), ENAMETOOLONG (path too long) or ENOMEM.
+ * The caller frees the handle with lb_lock_free().
+ */
+LB_EXPORT lb_lock *lb_lock_new(const char *path, unsigned flags);
+
+/* lb_lock_free: releases the lock if this handle's owner holds it, then
+ * frees.  NULL is allowed. */
+LB_EXPORT void lb_lock_free(lb_lock *lock);
+
+/*
+ * lb_acquire: take the lock.  timeout LB_FOREVER waits until granted; <= 0
+ * tries once (LB_EALREADY when held by another); > 0 waits up to that many
+ * seconds on the monotonic clock (LB_ETIMEOUT).  Taking a lock this owner
+ * already holds returns 0 at once (no counter).  LB_EFAILED when the lock
+ * cannot be taken at all (missing or unwritable directory, no hard links).
+ * LB_EINVAL for a NaN timeout.  Blocks up to timeout.
+ */
+LB_EXPORT int lb_acquire(lb_lock *lock, double timeout);
+
+/* lb_release: 0; LB_ENOTLOCKED when nobody holds it; LB_ENOTMINE when
+ * someone else does; LB_EUNLOCK when the artefact cannot be removed. */
+LB_EXPORT int lb_release(lb_lock *lock);
+
+/* lb_is_locked: 1 when anyone holds the lock, 0 when nobody, or a negative
+ * code. */
+LB_EXPORT int lb_is_locked(lb_lock *lock);
+
+/* lb_i_am_locking: 1 when this handle's owner holds the lock, else 0, or a
+ * negative code. */
+LB_EXPORT int lb_i_am_locking(lb_lock *lock);
+
+/* lb_break_lock: removes the lock whoever holds it; 0 also when it was not
+ * held.  LB_EUNLOCK when the artefact cannot be removed. */
+LB_EXPORT int lb_break_lock(lb_lock *lock);
+
+/*
+ * lb_get_holder: fills *out with what the artefact says of its holder.  Returns
+ * 1 when the lock is held (out filled), 0 when it is not (out zeroed), or a
+ * negative code.
+ */
+LB_EXPORT int lb_get_holder(lb_lock *lock, lb_holder *out);
+
+/* The path as given, the artefact's absolute path, and this owner's unique
+ * name (lockfile's unique_name).  Owned by the handle; valid until
+ * lb_lock_free (lb_unique_name: until a fork, in the child). */
+LB_EXPORT const char *lb_lock_path(const lb_lock *lock);
+LB_EXPORT const char *lb_lock_file(const lb_lock *lock);
+LB_EXPORT const char *lb_unique_name(const lb_lock *lock);
+
+/*
+ * lb_lock_error: why the last failing call on this handle failed, in words,
+ * or "" when none has.  The string is a copy private to the calling thread,
+ * valid until that thread's next call of lb_lock_error.
+ */
+LB_EXPORT const char *lb_lock_error(lb_lock *lock);
+
+/*
+ * lb_locked: lockfile's `locked` decorator.  Takes the lock on PATH (default
+ * flags) within timeout, calls fn(arg), releases.  0, or a negative code and
+ * fn not called.
+ */
+LB_EXPORT int lb_locked(const char *path, double timeout,
+    void (*fn)(void *), void *arg);
+
+/* lb_strerror: the message of an LB_E* code; "unknown error" otherwise. */
+LB_EXPORT const char *lb_strerror(int code);
+
+/* lb_error_name: "LB_ETIMEOUT" and so on; "LB_E?" for an unknown code. */
+LB_EXPORT const char *lb_error_name(int code);
+
+/* lb_error_is: 1 when code is base or descends from it in the hierarchy
+ * (lb_error_is(LB_ETIMEOUT, LB_ELOCK) is 1), else 0. */
+LB_EXPORT int lb_error_is(int code, int base);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LOCKBROKER_H */

@@ -1,0 +1,218 @@
+/*
+ * artefact.c: what the file methods share: telling whether an artefact is
+ * there, removing one whatever its type, and reading who it names.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lockfs.h"
+
+/* lockfs_holder_clear: an empty holder: nothing known. */
+void
+lockfs_holder_clear(struct lockfs_holder *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->uid = (uid_t)-1;
+}
+
+/*
+ * lockfs_is_present: 1 when something (of any type) is at file, 0 when
+ * nothing is, or LB_ERROR when that cannot be told (err says why).
+ */
+int
+lockfs_is_present(const char *file, struct lockfs_err *err)
+{
+	struct stat st;
+
+	if (lstat(file, &st) == 0)
+		return 1;
+	if (errno == ENOENT || errno == ENOTDIR)
+		return 0;
+	return lockfs_fail(err, LB_ERROR, errno, "cannot look at %s", file);
+}
+
+/*
+ * lockfs_remove_artefact: removes the artefact at file: a file or symlink
+ * is unlinked; a directory (the mkdir method's), when dir_ok, is emptied
+ * of its markers and removed, else refused.  Never follows a symlink and
+ * never descends further.  Returns 0 (also when nothing was there) or
+ * LB_EUNLOCK.
+ */
+int
+lockfs_remove_artefact(const char *file, int dir_ok, struct lockfs_err *err)
+{
+	struct stat    st;
+	struct dirent *de;
+	DIR           *d = NULL;
+	int            fd, r = 0;
+
+	if (lstat(file, &st) == -1) {
+		if (errno != ENOENT && errno != ENOTDIR)
+			r = lockfs_fail(err, LB_EUNLOCK, errno,
+			    "cannot look at %s", file);
+		goto out;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		if (unlink(file) == -1 && errno != ENOENT)
+			r = lockfs_fail(err, LB_EUNLOCK, errno,
+			    "cannot remove %s", file);
+		goto out;
+	}
+	if (!dir_ok) {
+		r = lockfs_fail(err, LB_EUNLOCK, EISDIR, "will not remove %s",
+		    file);
+		goto out;
+	}
+	fd = open(file, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
+		r = lockfs_fail(err, LB_EUNLOCK, errno, "cannot open %s", file);
+		if (fd != -1)
+			close(fd);
+		goto out;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == -1 &&
+		    errno != ENOENT) {
+			r = lockfs_fail(err, LB_EUNLOCK, errno,
+			    "cannot remove %s/%s", file, de->d_name);
+			goto out;
+		}
+	}
+	if (rmdir(file) == -1 && errno != ENOENT)
+		r = lockfs_fail(err, LB_EUNLOCK, errno, "cannot remove %s",
+		    file);
+out:
+	if (d != NULL)
+		closedir(d);
+	return r;
+}
+
+/*
+ * lockfs_link_find_unique: finds the link method's unique file: the other
+ * name, in dir, of the inode (dev, ino) that lock_file is.  Writes its path
+ * into out and returns 0, or returns -1 when there is none.
+ */
+int
+lockfs_link_find_unique(const char *dir, const char *lock_file, dev_t dev,
+    ino_t ino, char *out, size_t size)
+{
+	const char    *base = strrchr(lock_file, '/') + 1;
+	struct dirent *de;
+	struct stat    st;
+	DIR           *d;
+	int            pass, r = -1;
+
+	if ((d = opendir(dir)) == NULL)
+		return -1;
+	/* First by the inode readdir reports, then (file systems whose
+	 * d_ino differs from st_ino) by stat of every regular file. */
+	for (pass = 0; pass < 2 && r == -1; pass++) {
+		rewinddir(d);
+		while ((de = readdir(d)) != NULL) {
+			if (strcmp(de->d_name, base) == 0 ||
+			    (pass == 0 && de->d_ino != ino) ||
+			    (de->d_type != DT_REG && de->d_type != DT_UNKNOWN))
+				continue;
+			if (fstatat(dirfd(d), de->d_name, &st,
+			    AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev == dev &&
+			    st.st_ino == ino) {
+				snprintf(out, size, "%s%s%s", dir,
+				    strcmp(dir, "/") == 0 ? "" : "/",
+				    de->d_name);
+				r = 0;
+				break;
+			}
+		}
+	}
+	closedir(d);
+	return r;
+}
+
+/* Reads who the artefact at l->lock_file names, by its type. */
+static int
+holder_from_artefact(struct lockfs_lock *l, const struct stat *st,
+    struct lockfs_holder *h)
+{
+	char           buf[LOCKFS_UNIQUE_MAX];
+	struct dirent *de;
+	DIR           *d;
+	ssize_t        n;
+	int            fd;
+
+	if (l->method == LB_PIDFILE) {
+		if (!S_ISREG(st->st_mode))
+			return 0;
+		fd = open(l->lock_file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd == -1)
+			return 0;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		/* A pid file names no host: it is taken to be this one. */
+		if (n > 0 && lockfs_pid_parse(buf, (size_t)n, &h->pid) == 0)
+			snprintf(h->host, sizeof(h->host), "%s",
+			    lockfs_hostname());
+		snprintf(h->unique, sizeof(h->unique), "%s", l->lock_file);
+		return 0;
+	}
+	if (S_ISLNK(st->st_mode)) {
+		n = readlink(l->lock_file, buf, sizeof(buf) - 1);
+		if (n <= 0)
+			return 0;
+		buf[n] = '\0';
+		return lockfs_unique_parse(buf, LB_SYMLINK, h);
+	}
+	if (S_ISDIR(st->st_mode)) {
+		if ((d = opendir(l->lock_file)) == NULL)
+			return 0;
+		while ((de = readdir(d)) != NULL)
+			if (strcmp(de->d_name, ".") != 0 &&
+			    strcmp(de->d_name, "..") != 0)
+				break;
+		if (de != NULL && snprintf(buf, sizeof(buf), "%s/%s",
+		    l->lock_file, de->d_name) < (int)sizeof(buf))
+			lockfs_unique_parse(buf, LB_MKDIR, h);
+		closedir(d);
+		return 0;
+	}
+	if (S_ISREG(st->st_mode) && st->st_nlink > 1 &&
+	    lockfs_link_find_unique(l->dir, l->lock_file, st->st_dev,
+	    st->st_ino, buf, sizeof(buf)) == 0)
+		return lockfs_unique_parse(buf, LB_LINK, h);
+	return 0;
+}
+
+/*
+ * lockfs_holder_of: the holder named by the file artefact of l (the link,
+ * symlink, mkdir and pidfile methods), judged by what is on disk rather than
+ * by l's method, so that a lock taken with another method is described too.
+ * Returns 1 with *h filled (fields it cannot tell left unknown), 0 when
+ * nothing is there (*h cleared), or LB_ERROR.
+ */
+int
+lockfs_holder_of(struct lockfs_lock *l, struct lockfs_holder *h,
+    struct lockfs_err *err)
+{
+	struct stat st;
+
+	lockfs_holder_clear(h);
+	if (lstat(l->lock_file, &st) == -1) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return 0;
+		return lockfs_fail(err, LB_ERROR, errno, "cannot look at %s",
+		    l->lock_file);
+	}
+	holder_from_artefact(l, &st, h);
+	h->uid = st.st_uid;
+	h->since = (double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec / 1e9;
+	h->dev = st.st_dev;
+	h->ino = st.st_ino;
+	return 1;
+}

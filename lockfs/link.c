@@ -1,0 +1,149 @@
+/*
+ * link.c: the link method (lockfile's LinkLockFile, the default).  The
+ * owner creates its unique file beside the lock and hard-links it to
+ * PATH.lock; link(2) fails when PATH.lock exists, which is the exclusion.
+ * The lock is ours exactly when PATH.lock and our unique file are one inode.
+ *
+ * Unlike lockfile, a link(2) failure other than EEXIST (a file system
+ * without hard links, a full disk) is LB_EFAILED, not an endless wait, and
+ * ownership is decided by inode, not by a link count of 2, so a release
+ * after break_lock never removes the next holder's lock.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lockfs.h"
+
+/* 1 when lock_file and our unique file are the same inode, 0 when not,
+ * else LB_ERROR. */
+static int
+link_is_mine(struct lockfs_lock *l, struct lockfs_err *err)
+{
+	struct stat lk, un;
+
+	if (lstat(l->lock_file, &lk) == -1) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return 0;
+		return lockfs_fail(err, LB_ERROR, errno, "cannot look at %s",
+		    l->lock_file);
+	}
+	if (lstat(l->unique, &un) == -1) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return 0;
+		return lockfs_fail(err, LB_ERROR, errno, "cannot look at %s",
+		    l->unique);
+	}
+	return S_ISREG(lk.st_mode) && lk.st_dev == un.st_dev &&
+	    lk.st_ino == un.st_ino;
+}
+
+static int
+link_try_acquire(struct lockfs_lock *l, struct lockfs_err *err)
+{
+	int fd, r = 0;
+
+	fd = open(l->unique, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+	    0644);
+	if (fd == -1) {
+		r = lockfs_fail(err, LB_EFAILED, errno, "cannot create %s",
+		    l->unique);
+		goto out;
+	}
+	close(fd);
+	if (link(l->unique, l->lock_file) == 0)
+		goto out;
+	if (errno != EEXIST) {
+		r = lockfs_fail(err, LB_EFAILED, errno, "cannot link %s to %s",
+		    l->lock_file, l->unique);
+		unlink(l->unique);
+		goto out;
+	}
+	if ((r = link_is_mine(l, err)) == 1)
+		r = 0;
+	else if (r == 0)
+		r = lockfs_fail(err, LB_EALREADY, 0, "%s is locked by another "
+		    "owner", l->path);
+out:
+	return r;
+}
+
+static void
+link_abandon(struct lockfs_lock *l)
+{
+	struct lockfs_err err;
+	int               saved = errno;
+
+	if (link_is_mine(l, &err) == 0)
+		unlink(l->unique);
+	errno = saved;
+}
+
+static int
+link_release(struct lockfs_lock *l, struct lockfs_err *err)
+{
+	int r;
+
+	if ((r = lockfs_is_present(l->lock_file, err)) <= 0) {
+		if (r == 0)
+			r = lockfs_fail(err, LB_ENOTLOCKED, 0,
+			    "%s is not locked", l->path);
+		goto out;
+	}
+	if ((r = link_is_mine(l, err)) <= 0) {
+		if (r == 0)
+			r = lockfs_fail(err, LB_ENOTMINE, 0,
+			    "%s is locked, but not by me", l->path);
+		goto out;
+	}
+	if (unlink(l->lock_file) == -1) {
+		r = lockfs_fail(err, LB_EUNLOCK, errno, "cannot remove %s",
+		    l->lock_file);
+		goto out;
+	}
+	r = 0;
+out:
+	/* Our unique file is litter unless it is the lock. */
+	if (r == 0)
+		unlink(l->unique);
+	else if (r == LB_ENOTLOCKED || r == LB_ENOTMINE)
+		link_abandon(l);
+	return r;
+}
+
+static int
+link_is_locked(struct lockfs_lock *l, struct lockfs_err *err)
+{
+	return lockfs_is_present(l->lock_file, err);
+}
+
+/*
+ * link_break: removes PATH.lock and the holder's unique file beside it (so
+ * that nothing is left behind and the old holder's late release finds
+ * nothing of its own).
+ */
+static int
+link_break(struct lockfs_lock *l, struct lockfs_err *err)
+{
+	char        unique[PATH_MAX];
+	struct stat st;
+
+	if (lstat(l->lock_file, &st) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_nlink > 1 && lockfs_link_find_unique(l->dir, l->lock_file,
+	    st.st_dev, st.st_ino, unique, sizeof(unique)) == 0)
+		unlink(unique);
+	return lockfs_remove_artefact(l->lock_file, 1, err);
+}
+
+const struct lockfs_ops lockfs_link_ops = {
+	.name = "link",
+	.try_acquire = link_try_acquire,
+	.release = link_release,
+	.is_locked = link_is_locked,
+	.i_am_locking = link_is_mine,
+	.break_lock = link_break,
+	.holder = lockfs_holder_of,
+	.abandon = link_abandon,
+};

@@ -1,0 +1,148 @@
+/*
+ * lockfs.h: the on-disk lock artefacts, in the formats of Python's lockfile
+ * 0.12.2 (link, symlink, mkdir, pidfile, sqlite).  Used by the client's
+ * in-process transport and by the daemon.  Internal: not installed.
+ *
+ * Every function here is one non-blocking step; waiting and timeouts belong
+ * to the caller.  Functions return 0 or a negative LB_E* code and, on
+ * failure, leave the reason in a struct lockfs_err.
+ */
+#ifndef LOCKFS_H
+#define LOCKFS_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "lockbroker.h"
+
+#define LOCKFS_HOST_MAX   256
+#define LOCKFS_UNIQUE_MAX 512
+
+/* Why the last step failed: a message naming the file and errno's text. */
+struct lockfs_err {
+	int  code;              /* the LB_E* code returned */
+	int  sys_errno;         /* errno behind it, 0 if none */
+	char msg[PATH_MAX + 256];
+};
+
+/*
+ * Who takes a lock: this process, and the thread that made the handle when
+ * ownership is threaded.  start and boot make the unique name guard against
+ * pid reuse and reboots.
+ */
+struct lockfs_owner {
+	char               host[LOCKFS_HOST_MAX];
+	pid_t              pid;
+	pid_t              tid;        /* 0: unthreaded */
+	unsigned long long start;      /* process start, clock ticks since boot */
+	char               boot[9];    /* first 8 hex digits of the boot id */
+};
+
+/* One lock on one path, as the artefact layer sees it. */
+struct lockfs_lock {
+	unsigned            method;    /* LB_LINK ... LB_SQLITE */
+	char               *path;      /* absolute, normalised PATH */
+	char               *lock_file; /* PATH.lock, or PATH for pidfile */
+	char               *dir;       /* directory holding lock_file */
+	char               *db;        /* sqlite method: database file */
+	struct lockfs_owner owner;
+	char                unique[PATH_MAX]; /* lockfile's unique_name */
+};
+
+/* What an artefact says about its holder (parsed, not verified). */
+struct lockfs_holder {
+	char               host[LOCKFS_HOST_MAX];
+	char               unique[LOCKFS_UNIQUE_MAX];
+	pid_t              pid;        /* 0: unknown */
+	pid_t              tid;        /* 0: none or unknown */
+	unsigned long long start;      /* 0: unknown */
+	char               boot[9];    /* "": unknown */
+	uid_t              uid;        /* (uid_t)-1: unknown */
+	double             since;      /* 0: unknown */
+	dev_t              dev;        /* the artefact's identity, so that a */
+	ino_t              ino;        /* breaker can tell it is unchanged */
+};
+
+/* path.c */
+int   lockfs_abspath(const char *path, char *out, size_t size);
+int   lockfs_init(struct lockfs_lock *l, const char *path, unsigned method,
+          pid_t tid, struct lockfs_err *err);
+void  lockfs_fini(struct lockfs_lock *l);
+const char *lockfs_sqlite_db(const char *dir, char *buf, size_t size);
+
+/* owner.c */
+int   lockfs_owner_self(struct lockfs_owner *o, int threaded);
+int   lockfs_unique_format(const struct lockfs_owner *o, unsigned method,
+          const char *lock_file, char *out, size_t size);
+int   lockfs_unique_parse(const char *name, unsigned method,
+          struct lockfs_holder *h);
+int   lockfs_pid_parse(const char *text, size_t len, pid_t *pid);
+lb_liveness lockfs_holder_liveness(const struct lockfs_holder *h);
+const char *lockfs_hostname(void);
+pid_t lockfs_gettid(void);
+
+/* error.c */
+int   lockfs_fail(struct lockfs_err *err, int code, int sys_errno,
+          const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/*
+ * The per-method steps (lockfs.c dispatches on l->method):
+ *   try_acquire  0 when taken now or already ours; LB_EALREADY when another
+ *                owner holds it; LB_EFAILED when it cannot be taken at all.
+ *   release      0; LB_ENOTLOCKED; LB_ENOTMINE; LB_EUNLOCK.
+ *   is_locked    1 or 0, or a negative code.
+ *   i_am_locking 1 or 0, or a negative code.
+ *   break_lock   0 (also when not held) or LB_EUNLOCK.
+ *   holder       1 with *h filled, 0 when not held, or a negative code.
+ *   abandon      undo what a failed or timed-out acquire left (the link
+ *                method's unique file); never fails.
+ */
+struct lockfs_ops {
+	const char *name;
+	int  (*try_acquire)(struct lockfs_lock *, struct lockfs_err *);
+	int  (*release)(struct lockfs_lock *, struct lockfs_err *);
+	int  (*is_locked)(struct lockfs_lock *, struct lockfs_err *);
+	int  (*i_am_locking)(struct lockfs_lock *, struct lockfs_err *);
+	int  (*break_lock)(struct lockfs_lock *, struct lockfs_err *);
+	int  (*holder)(struct lockfs_lock *, struct lockfs_holder *,
+	         struct lockfs_err *);
+	void (*abandon)(struct lockfs_lock *);
+};
+
+extern const struct lockfs_ops lockfs_link_ops;
+extern const struct lockfs_ops lockfs_symlink_ops;
+extern const struct lockfs_ops lockfs_mkdir_ops;
+extern const struct lockfs_ops lockfs_pidfile_ops;
+extern const struct lockfs_ops lockfs_sqlite_ops;
+
+const struct lockfs_ops *lockfs_ops_for(unsigned method);
+const char *lockfs_method_name(unsigned method);
+int   lockfs_method_parse(const char *name, unsigned *method);
+
+int   lockfs_try_acquire(struct lockfs_lock *l, struct lockfs_err *err);
+int   lockfs_release(struct lockfs_lock *l, struct lockfs_err *err);
+int   lockfs_is_locked(struct lockfs_lock *l, struct lockfs_err *err);
+int   lockfs_i_am_locking(struct lockfs_lock *l, struct lockfs_err *err);
+int   lockfs_break_lock(struct lockfs_lock *l, struct lockfs_err *err);
+int   lockfs_holder(struct lockfs_lock *l, struct lockfs_holder *h,
+          struct lockfs_err *err);
+void  lockfs_abandon(struct lockfs_lock *l);
+
+/* artefact.c: helpers shared by the methods. */
+int   lockfs_is_present(const char *file, struct lockfs_err *err);
+int   lockfs_remove_artefact(const char *file, int dir_ok,
+          struct lockfs_err *err);
+int   lockfs_holder_of(struct lockfs_lock *l, struct lockfs_holder *h,
+          struct lockfs_err *err);
+int   lockfs_link_find_unique(const char *dir, const char *lock_file,
+          dev_t dev, ino_t ino, char *out, size_t size);
+void  lockfs_holder_clear(struct lockfs_holder *h);
+
+/* stale.c: break the lock if its holder is provably dead.  1 when it broke
+ * a stale lock, 0 when the holder is alive, unknown or gone already, or a
+ * negative code.  Serialised against other breakers by flock(2) on the
+ * directory, and re-checks that the artefact is the same one it judged. */
+int   lockfs_break_stale(struct lockfs_lock *l, struct lockfs_err *err);
+
+#endif /* LOCKFS_H */

@@ -1,0 +1,115 @@
+/*
+ * mkdir.c: the mkdir method (lockfile's MkdirLockFile): PATH.lock is a
+ * directory, made with mkdir(2), holding one empty marker named after the
+ * owner.  The lock is ours when our marker is in it.
+ *
+ * Unlike lockfile, a lock directory whose marker cannot be created is
+ * removed again and reported (LB_EFAILED), never left behind.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lockfs.h"
+
+/* 1 when PATH.lock is a directory holding our marker, 0 when not, or
+ * LB_ERROR. */
+static int
+mkdir_is_mine(struct lockfs_lock *l, struct lockfs_err *err)
+{
+	struct stat st;
+
+	if (lstat(l->lock_file, &st) == -1 || !S_ISDIR(st.st_mode))
+		return 0;
+	if (lstat(l->unique, &st) == 0)
+		return 1;
+	if (errno == ENOENT || errno == ENOTDIR)
+		return 0;
+	return lockfs_fail(err, LB_ERROR, errno, "cannot look at %s",
+	    l->unique);
+}
+
+static int
+mkdir_try_acquire(struct lockfs_lock *l, struct lockfs_err *err)
+{
+	int fd, r = 0;
+
+	if (mkdir(l->lock_file, 0777) == -1) {
+		if (errno != EEXIST)
+			r = lockfs_fail(err, LB_EFAILED, errno,
+			    "cannot create directory %s", l->lock_file);
+		else if ((r = mkdir_is_mine(l, err)) == 1)
+			r = 0;
+		else if (r == 0)
+			r = lockfs_fail(err, LB_EALREADY, 0,
+			    "%s is locked by another owner", l->path);
+		goto out;
+	}
+	fd = open(l->unique, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0644);
+	if (fd == -1) {
+		r = lockfs_fail(err, LB_EFAILED, errno, "cannot create %s",
+		    l->unique);
+		rmdir(l->lock_file);
+		goto out;
+	}
+	close(fd);
+out:
+	return r;
+}
+
+static int
+mkdir_release(struct lockfs_lock *l, struct lockfs_err *err)
+{
+	int r;
+
+	if ((r = lockfs_is_present(l->lock_file, err)) <= 0) {
+		if (r == 0)
+			r = lockfs_fail(err, LB_ENOTLOCKED, 0,
+			    "%s is not locked", l->path);
+		goto out;
+	}
+	if ((r = mkdir_is_mine(l, err)) <= 0) {
+		if (r == 0)
+			r = lockfs_fail(err, LB_ENOTMINE, 0,
+			    "%s is locked, but not by me", l->path);
+		goto out;
+	}
+	r = 0;
+	if (unlink(l->unique) == -1 || rmdir(l->lock_file) == -1)
+		r = lockfs_fail(err, LB_EUNLOCK, errno, "cannot remove %s",
+		    l->lock_file);
+out:
+	return r;
+}
+
+static int
+mkdir_is_locked(struct lockfs_lock *l, struct lockfs_err *err)
+{
+	return lockfs_is_present(l->lock_file, err);
+}
+
+static int
+mkdir_break(struct lockfs_lock *l, struct lockfs_err *err)
+{
+	return lockfs_remove_artefact(l->lock_file, 1, err);
+}
+
+/* Nothing to undo: a failed acquire removes what it made. */
+static void
+mkdir_abandon(struct lockfs_lock *l)
+{
+	(void)l;
+}
+
+const struct lockfs_ops lockfs_mkdir_ops = {
+	.name = "mkdir",
+	.try_acquire = mkdir_try_acquire,
+	.release = mkdir_release,
+	.is_locked = mkdir_is_locked,
+	.i_am_locking = mkdir_is_mine,
+	.break_lock = mkdir_break,
+	.holder = lockfs_holder_of,
+	.abandon = mkdir_abandon,
+};

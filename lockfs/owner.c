@@ -1,0 +1,378 @@
+/*
+ * owner.c: who holds a lock.  Builds this owner's unique name in lockfile's
+ * shape, parses the names found in artefacts (ours and Python's), and tells
+ * whether a named holder is provably dead.
+ *
+ * Unique names (lockfile 0.12.2 makes the first column; we add a suffix
+ * after '~' that lockfile never produces, so that ours parse unambiguously
+ * and carry what guards against pid reuse and reboots):
+ *
+ *   method           lockfile                  lockbroker
+ *   link, sqlite     DIR/HOST[-TID].PID<hash>  DIR/HOST[-TID8].PID~START.BOOT.HASH
+ *   symlink          HOST[-TID].PID<hash>      HOST[-TID8].PID~START.BOOT.HASH
+ *   mkdir marker     HOST.[-TID]PID            HOST.[-TID8]PID~START.BOOT.HASH
+ *   pidfile          PATH (holds "PID\n")      the same
+ *
+ * TID8 is the kernel thread id in 8 zero-padded hex digits, START the
+ * process start time in clock ticks since boot (field 22 of /proc/PID/stat),
+ * BOOT the first 8 hex digits of the boot id, HASH a 32-bit FNV-1a hash of
+ * the lock file's path in 8 hex digits (lockfile's hash(path) keeps two
+ * locks in one directory apart; ours does the same, stably).
+ * Python's <hash> is a signed decimal, so a Python name tells its pid only
+ * when the hash is negative ("PID-HASH"); otherwise the pid is unknown.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "lockfs.h"
+
+static char           self_host[LOCKFS_HOST_MAX];
+static char           self_boot[9];
+static pthread_once_t self_once = PTHREAD_ONCE_INIT;
+
+/* Reads the whole of a small file into buf (NUL-terminated); -1 on error. */
+static ssize_t
+read_small_file(const char *file, char *buf, size_t size)
+{
+	ssize_t n = -1;
+	int     fd, saved;
+
+	if ((fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+		return -1;
+	do
+		n = read(fd, buf, size - 1);
+	while (n == -1 && errno == EINTR);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	if (n >= 0)
+		buf[n] = '\0';
+	return n;
+}
+
+/* Reads the host name and boot id once per process. */
+static void
+self_init(void)
+{
+	char   buf[64];
+	size_t i, j;
+
+	if (gethostname(self_host, sizeof(self_host) - 1) == -1)
+		strcpy(self_host, "localhost");
+	self_host[sizeof(self_host) - 1] = '\0';
+	if (read_small_file("/proc/sys/kernel/random/boot_id", buf,
+	    sizeof(buf)) > 0) {
+		for (i = j = 0; buf[i] != '\0' && j < 8; i++)
+			if (isxdigit((unsigned char)buf[i]))
+				self_boot[j++] = (char)tolower(
+				    (unsigned char)buf[i]);
+		self_boot[j] = '\0';
+	}
+}
+
+/* lockfs_hostname: this host's name, as gethostname() tells it. */
+const char *
+lockfs_hostname(void)
+{
+	pthread_once(&self_once, self_init);
+	return self_host;
+}
+
+/* lockfs_gettid: the calling thread's kernel id. */
+pid_t
+lockfs_gettid(void)
+{
+	return (pid_t)syscall(SYS_gettid);
+}
+
+/*
+ * proc_start_time: the start time of process pid, in clock ticks since
+ * boot, from /proc/PID/stat.  Returns 0 when it cannot be read (errno set).
+ */
+static unsigned long long
+proc_start_time(pid_t pid)
+{
+	char                file[64], buf[1024];
+	char               *p;
+	int                 field;
+	unsigned long long  start = 0;
+
+	snprintf(file, sizeof(file), "/proc/%ld/stat", (long)pid);
+	if (read_small_file(file, buf, sizeof(buf)) <= 0)
+		return 0;
+	/* The command name is in parentheses and may hold anything. */
+	if ((p = strrchr(buf, ')')) == NULL)
+		return 0;
+	/* Fields after it start at 3 (state); starttime is field 22. */
+	for (field = 2; field < 22 && p != NULL; field++)
+		p = strchr(p + 1, ' ');
+	if (p != NULL)
+		start = strtoull(p + 1, NULL, 10);
+	return start;
+}
+
+/*
+ * lockfs_owner_self: fills *o with this process (and, when threaded, the
+ * calling thread).  Returns 0, or -1 with errno set when the process start
+ * time cannot be read.
+ */
+int
+lockfs_owner_self(struct lockfs_owner *o, int threaded)
+{
+	pthread_once(&self_once, self_init);
+	memset(o, 0, sizeof(*o));
+	snprintf(o->host, sizeof(o->host), "%s", self_host);
+	memcpy(o->boot, self_boot, sizeof(o->boot));
+	o->pid = getpid();
+	o->tid = threaded ? lockfs_gettid() : 0;
+	if ((o->start = proc_start_time(o->pid)) == 0)
+		return -1;
+	return 0;
+}
+
+/* FNV-1a, 32 bits: a stable hash of a lock file's path. */
+static unsigned int
+path_hash(const char *s)
+{
+	unsigned int h = 2166136261u;
+
+	for (; *s != '\0'; s++) {
+		h ^= (unsigned char)*s;
+		h *= 16777619u;
+	}
+	return h;
+}
+
+/*
+ * lockfs_unique_format: writes owner o's unique name for the lock whose
+ * artefact is lock_file, in the shape of the table above.  Returns 0, or -1
+ * with errno ENAMETOOLONG.
+ */
+int
+lockfs_unique_format(const struct lockfs_owner *o, unsigned method,
+    const char *lock_file, char *out, size_t size)
+{
+	char        tid[16] = "", tail[64];
+	const char *slash = strrchr(lock_file, '/');
+	int         dirlen = slash == NULL ? 0 : (int)(slash - lock_file);
+	int         r;
+
+	if (o->tid != 0)
+		snprintf(tid, sizeof(tid), "-%08x", (unsigned int)o->tid);
+	snprintf(tail, sizeof(tail), "%ld~%llu.%s.%08x", (long)o->pid,
+	    o->start, o->boot[0] != '\0' ? o->boot : "0",
+	    path_hash(lock_file));
+	switch (method) {
+	case LB_LINK:
+	case LB_SQLITE:
+		r = snprintf(out, size, "%.*s/%s%s.%s", dirlen, lock_file,
+		    o->host, tid, tail);
+		break;
+	case LB_SYMLINK:
+		r = snprintf(out, size, "%s%s.%s", o->host, tid, tail);
+		break;
+	case LB_MKDIR:
+		r = snprintf(out, size, "%s/%s.%s%s", lock_file, o->host, tid,
+		    tail);
+		break;
+	default:        /* LB_PIDFILE: lockfile's unique_name is the path */
+		r = snprintf(out, size, "%s", lock_file);
+		break;
+	}
+	if (r < 0 || (size_t)r >= size) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+/* Parses a run of decimal digits [p, end) into *v; -1 if not all digits. */
+static int
+parse_decimal(const char *p, const char *end, unsigned long long *v)
+{
+	unsigned long long x = 0;
+
+	if (p >= end || end - p > 19)
+		return -1;
+	for (; p < end; p++) {
+		if (!isdigit((unsigned char)*p))
+			return -1;
+		x = x * 10 + (unsigned long long)(*p - '0');
+	}
+	*v = x;
+	return 0;
+}
+
+/* Parses exactly n hex digits at p into *v; -1 if they are not. */
+static int
+parse_hex(const char *p, size_t n, unsigned long long *v)
+{
+	unsigned long long x = 0;
+	size_t             i;
+
+	for (i = 0; i < n; i++) {
+		if (!isxdigit((unsigned char)p[i]))
+			return -1;
+		x = x * 16 + (unsigned long long)(isdigit((unsigned char)p[i]) ?
+		    p[i] - '0' : tolower((unsigned char)p[i]) - 'a' + 10);
+	}
+	*v = x;
+	return 0;
+}
+
+/*
+ * lockfs_pid_parse: a pid from a pid file's text, as lockfile reads it: the
+ * first line, surrounding white space ignored.  0 with *pid set, or -1.
+ */
+int
+lockfs_pid_parse(const char *text, size_t len, pid_t *pid)
+{
+	const char         *p = text, *end = text + len, *nl;
+	unsigned long long  v;
+
+	if ((nl = memchr(text, '\n', len)) != NULL)
+		end = nl;
+	while (p < end && isspace((unsigned char)*p))
+		p++;
+	while (end > p && isspace((unsigned char)end[-1]))
+		end--;
+	if (parse_decimal(p, end, &v) == -1 || v == 0 || v > 0x7fffffff)
+		return -1;
+	*pid = (pid_t)v;
+	return 0;
+}
+
+/* Splits "HOST[-TID]" (len bytes at s) into h->host and h->tid. */
+static void
+parse_host_tid(const char *s, size_t len, int ours, struct lockfs_holder *h)
+{
+	const char         *local = lockfs_hostname();
+	size_t              ll = strlen(local);
+	unsigned long long  v;
+	size_t              hl = len;
+
+	if (ours && len > 9 && s[len - 9] == '-' &&
+	    parse_hex(s + len - 8, 8, &v) == 0) {
+		h->tid = (pid_t)v;
+		hl = len - 9;
+	} else if (!ours && len > ll + 1 && memcmp(s, local, ll) == 0 &&
+	    s[ll] == '-' && len - ll - 1 <= 16 &&
+	    parse_hex(s + ll + 1, len - ll - 1, &v) == 0) {
+		h->tid = (pid_t)(v & 0x7fffffff);
+		hl = ll;
+	}
+	if (hl >= sizeof(h->host))
+		hl = sizeof(h->host) - 1;
+	memcpy(h->host, s, hl);
+	h->host[hl] = '\0';
+}
+
+/*
+ * lockfs_unique_parse: what a unique name (a basename, or a path whose last
+ * component is taken) says of its holder, for the given method.  Fills what
+ * it can tell of *h (host, pid, tid, start, boot) and leaves the rest as
+ * found.  Returns 0 when the name has a known shape, else -1.
+ */
+int
+lockfs_unique_parse(const char *name, unsigned method,
+    struct lockfs_holder *h)
+{
+	const char         *base = strrchr(name, '/');
+	const char         *tilde, *end, *dot, *p, *dash;
+	unsigned long long  v;
+	int                 ours;
+
+	base = base == NULL ? name : base + 1;
+	snprintf(h->unique, sizeof(h->unique), "%s", name);
+	tilde = strchr(base, '~');
+	ours = tilde != NULL;
+	end = ours ? tilde : base + strlen(base);
+
+	if (ours) {
+		/* START.BOOT[.HASH] */
+		p = tilde + 1;
+		if ((dot = strchr(p, '.')) == NULL ||
+		    parse_decimal(p, dot, &v) == -1)
+			return -1;
+		h->start = v;
+		p = dot + 1;
+		if (strlen(p) < 8 || parse_hex(p, 8, &v) == -1)
+			return -1;
+		memcpy(h->boot, p, 8);
+		h->boot[8] = '\0';
+	}
+
+	/* The last '.' before the suffix separates the host from the rest. */
+	for (dot = end; dot > base && dot[-1] != '.'; dot--)
+		;
+	if (dot == base)
+		return -1;
+	dot--;
+	if (method == LB_MKDIR) {
+		/* HOST.[-TID]PID */
+		parse_host_tid(base, (size_t)(dot - base), 0, h);
+		p = dot + 1;
+		if (*p == '-') {
+			if (!ours || end - p < 10 ||
+			    parse_hex(p + 1, 8, &v) == -1)
+				return 0;       /* Python's: tid and pid run together */
+			h->tid = (pid_t)v;
+			p += 9;
+		}
+		if (parse_decimal(p, end, &v) == 0)
+			h->pid = (pid_t)v;
+		return 0;
+	}
+
+	/* HOST[-TID].PID<hash> */
+	parse_host_tid(base, (size_t)(dot - base), ours, h);
+	p = dot + 1;
+	if (ours)
+		dash = end;
+	else if ((dash = memchr(p + 1, '-', (size_t)(end - p))) == NULL)
+		return 0;               /* Python's positive hash: pid unknown */
+	if (parse_decimal(p, dash, &v) == 0 && v <= 0x7fffffff)
+		h->pid = (pid_t)v;
+	return 0;
+}
+
+/*
+ * lockfs_holder_liveness: whether the holder *h names is provably dead.
+ * DEAD only when it is on this host and its artefact is from an earlier boot,
+ * or its pid does not exist, or that pid now belongs to a process started
+ * at another time.  ALIVE when the pid exists (and, when the name carries a
+ * start time, it matches).  UNKNOWN otherwise: another host, or no pid.
+ */
+lb_liveness
+lockfs_holder_liveness(const struct lockfs_holder *h)
+{
+	unsigned long long start;
+
+	pthread_once(&self_once, self_init);
+	if (h->host[0] != '\0' && strcmp(h->host, self_host) != 0)
+		return LB_HOLDER_UNKNOWN;
+	if (h->boot[0] != '\0' && self_boot[0] != '\0' &&
+	    strcmp(h->boot, self_boot) != 0)
+		return LB_HOLDER_DEAD;
+	if (h->pid <= 0)
+		return LB_HOLDER_UNKNOWN;
+	if (kill(h->pid, 0) == -1 && errno == ESRCH)
+		return LB_HOLDER_DEAD;
+	if (h->start == 0)
+		return LB_HOLDER_ALIVE;
+	start = proc_start_time(h->pid);
+	if (start != 0)
+		return start == h->start ? LB_HOLDER_ALIVE : LB_HOLDER_DEAD;
+	/* Unreadable: gone since kill(), or hidden from us. */
+	if (kill(h->pid, 0) == -1 && errno == ESRCH)
+		return LB_HOLDER_DEAD;
+	return LB_HOLDER_ALIVE;
+}

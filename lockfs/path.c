@@ -1,0 +1,204 @@
+/*
+ * path.c: the names of a lock's artefacts, derived from its path exactly as
+ * Python's lockfile derives them (os.path.abspath(path) + ".lock").
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lockfs.h"
+
+/*
+ * lockfs_abspath: writes the absolute, normalised form of path into out, as
+ * Python's os.path.abspath does: joined to the working directory when
+ * relative, "." and empty components dropped, ".." removing the previous
+ * component (lexically, symlinks are not resolved), no trailing slash.
+ * Returns 0, or -1 with errno EINVAL (empty path), ENAMETOOLONG (result
+ * does not fit in size) or the error of getcwd().
+ */
+int
+lockfs_abspath(const char *path, char *out, size_t size)
+{
+	char        cwd[PATH_MAX];
+	char        joined[PATH_MAX * 2 + 2];
+	const char *p, *end;
+	size_t      n = 0, len;
+	int         r;
+
+	if (path == NULL || *path == '\0' || size < 2) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (*path == '/')
+		r = snprintf(joined, sizeof(joined), "%s", path);
+	else {
+		if (getcwd(cwd, sizeof(cwd)) == NULL)
+			return -1;
+		r = snprintf(joined, sizeof(joined), "%s/%s", cwd, path);
+	}
+	if (r < 0 || (size_t)r >= sizeof(joined)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+
+	out[0] = '\0';
+	for (p = joined; *p != '\0'; p = end) {
+		while (*p == '/')
+			p++;
+		if (*p == '\0')
+			break;
+		end = strchr(p, '/');
+		if (end == NULL)
+			end = p + strlen(p);
+		len = (size_t)(end - p);
+		if (len == 1 && p[0] == '.')
+			continue;
+		if (len == 2 && p[0] == '.' && p[1] == '.') {
+			while (n > 0 && out[n - 1] != '/')
+				n--;
+			if (n > 0)
+				n--;
+			out[n] = '\0';
+			continue;
+		}
+		if (n + 1 + len + 1 > size) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		out[n++] = '/';
+		memcpy(out + n, p, len);
+		n += len;
+		out[n] = '\0';
+	}
+	if (n == 0) {
+		out[0] = '/';
+		out[1] = '\0';
+	}
+	return 0;
+}
+
+/*
+ * lockfs_sqlite_db: the sqlite method's database for locks in dir:
+ * $LOCKBROKER_SQLITE_DB when set and not empty, else DIR/.lockbroker.sqlite.
+ * Writes into buf and returns it, or NULL when it does not fit.
+ */
+const char *
+lockfs_sqlite_db(const char *dir, char *buf, size_t size)
+{
+	const char *env = getenv("LOCKBROKER_SQLITE_DB");
+	int         r;
+
+	if (env != NULL && *env != '\0')
+		r = snprintf(buf, size, "%s", env);
+	else
+		r = snprintf(buf, size, "%s%s.lockbroker.sqlite", dir,
+		    strcmp(dir, "/") == 0 ? "" : "/");
+	if (r < 0 || (size_t)r >= size)
+		return NULL;
+	return buf;
+}
+
+/*
+ * lockfs_init: fills *l for the lock on path with the given method, owned
+ * by this process and, when tid is not 0, that thread.  Allocates l's
+ * strings (freed by lockfs_fini).  Returns 0, or LB_EINVAL (bad path or
+ * method; errno EINVAL or ENAMETOOLONG) or LB_ENOMEM, with err filled.
+ */
+int
+lockfs_init(struct lockfs_lock *l, const char *path, unsigned method,
+    pid_t tid, struct lockfs_err *err)
+{
+	char        abs[PATH_MAX], db[PATH_MAX];
+	const char *base;
+	size_t      dirlen;
+	int         r;
+
+	memset(l, 0, sizeof(*l));
+	l->method = method;
+	if (lockfs_ops_for(method) == NULL) {
+		r = lockfs_fail(err, LB_EINVAL, 0, "unknown lock method %u",
+		    method);
+		errno = EINVAL;
+		goto out;
+	}
+	if (path == NULL || *path == '\0') {
+		r = lockfs_fail(err, LB_EINVAL, 0, "lock path is %s",
+		    path == NULL ? "NULL" : "empty");
+		errno = EINVAL;
+		goto out;
+	}
+	/* Room for ".lock" and for a unique name beside it. */
+	if (lockfs_abspath(path, abs, sizeof(abs) - 5) == -1) {
+		r = lockfs_fail(err, LB_EINVAL, errno, "lock path %s", path);
+		goto out;
+	}
+	base = strrchr(abs, '/') + 1;
+	if (strlen(base) + 5 > NAME_MAX) {
+		errno = ENAMETOOLONG;
+		r = lockfs_fail(err, LB_EINVAL, errno, "lock path %s", path);
+		goto out;
+	}
+	dirlen = (size_t)(base - abs);
+	if (dirlen > 1)
+		dirlen--;       /* drop the slash, but keep "/" itself */
+
+	r = LB_ENOMEM;
+	if ((l->path = strdup(abs)) == NULL ||
+	    (l->dir = strndup(abs, dirlen)) == NULL)
+		goto nomem;
+	if (method == LB_PIDFILE)
+		l->lock_file = strdup(abs);
+	else if ((l->lock_file = malloc(strlen(abs) + 6)) != NULL)
+		sprintf(l->lock_file, "%s.lock", abs);
+	if (l->lock_file == NULL)
+		goto nomem;
+	if (method == LB_SQLITE) {
+		if (lockfs_sqlite_db(l->dir, db, sizeof(db)) == NULL) {
+			errno = ENAMETOOLONG;
+			r = lockfs_fail(err, LB_EINVAL, errno,
+			    "sqlite lock database for %s", path);
+			goto out;
+		}
+		if ((l->db = strdup(db)) == NULL)
+			goto nomem;
+	}
+	if (lockfs_owner_self(&l->owner, tid != 0) == -1) {
+		r = lockfs_fail(err, LB_EINVAL, errno, "cannot tell who we are");
+		goto out;
+	}
+	if (method == LB_PIDFILE)
+		l->owner.tid = 0;
+	else if (tid != 0)
+		l->owner.tid = tid;
+	if (lockfs_unique_format(&l->owner, method, l->lock_file, l->unique,
+	    sizeof(l->unique)) == -1) {
+		r = lockfs_fail(err, LB_EINVAL, errno, "unique name for %s",
+		    path);
+		goto out;
+	}
+	return 0;
+
+nomem:
+	errno = ENOMEM;
+	r = lockfs_fail(err, LB_ENOMEM, ENOMEM, "lock on %s", path);
+out:
+	lockfs_fini(l);
+	return r;
+}
+
+/* lockfs_fini: frees what lockfs_init allocated; l may be half filled. */
+void
+lockfs_fini(struct lockfs_lock *l)
+{
+	int saved = errno;
+
+	free(l->path);
+	free(l->lock_file);
+	free(l->dir);
+	free(l->db);
+	l->path = l->lock_file = l->dir = l->db = NULL;
+	errno = saved;
+}

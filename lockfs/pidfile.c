@@ -1,0 +1,124 @@
+/*
+ * pidfile.c: the pidfile method (lockfile's PIDLockFile): PATH itself is
+ * created exclusively and holds the owner's pid and a newline.  Ownership
+ * is per process.  The lock is ours when the file names our pid.
+ *
+ * Unlike lockfile, taking a lock this process already holds returns at once
+ * (lockfile waits on itself), and a pid file that cannot be written is
+ * removed again and reported.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lockfs.h"
+
+/* 1 when PATH names our pid, 0 when not (or unreadable: another's), or
+ * LB_ERROR. */
+static int
+pidfile_is_mine(struct lockfs_lock *l, struct lockfs_err *err)
+{
+	char    buf[64];
+	ssize_t n;
+	pid_t   pid;
+	int     fd;
+
+	fd = open(l->lock_file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1) {
+		if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)
+			return 0;
+		return lockfs_fail(err, LB_ERROR, errno, "cannot read %s",
+		    l->lock_file);
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	return n > 0 && lockfs_pid_parse(buf, (size_t)n, &pid) == 0 &&
+	    pid == l->owner.pid;
+}
+
+static int
+pidfile_try_acquire(struct lockfs_lock *l, struct lockfs_err *err)
+{
+	char buf[32];
+	int  fd, len, r = 0;
+
+	fd = open(l->lock_file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0644);
+	if (fd == -1) {
+		if (errno != EEXIST)
+			r = lockfs_fail(err, LB_EFAILED, errno,
+			    "cannot create %s", l->lock_file);
+		else if ((r = pidfile_is_mine(l, err)) == 1)
+			r = 0;
+		else if (r == 0)
+			r = lockfs_fail(err, LB_EALREADY, 0,
+			    "%s is locked by another process", l->path);
+		goto out;
+	}
+	len = snprintf(buf, sizeof(buf), "%ld\n", (long)l->owner.pid);
+	if (write(fd, buf, (size_t)len) != len) {
+		r = lockfs_fail(err, LB_EFAILED, errno == 0 ? ENOSPC : errno,
+		    "cannot write %s", l->lock_file);
+		unlink(l->lock_file);
+	}
+	close(fd);
+out:
+	return r;
+}
+
+static int
+pidfile_release(struct lockfs_lock *l, struct lockfs_err *err)
+{
+	int r;
+
+	if ((r = lockfs_is_present(l->lock_file, err)) <= 0) {
+		if (r == 0)
+			r = lockfs_fail(err, LB_ENOTLOCKED, 0,
+			    "%s is not locked", l->path);
+		goto out;
+	}
+	if ((r = pidfile_is_mine(l, err)) <= 0) {
+		if (r == 0)
+			r = lockfs_fail(err, LB_ENOTMINE, 0,
+			    "%s is locked, but not by me", l->path);
+		goto out;
+	}
+	r = 0;
+	if (unlink(l->lock_file) == -1)
+		r = lockfs_fail(err, LB_EUNLOCK, errno, "cannot remove %s",
+		    l->lock_file);
+out:
+	return r;
+}
+
+static int
+pidfile_is_locked(struct lockfs_lock *l, struct lockfs_err *err)
+{
+	return lockfs_is_present(l->lock_file, err);
+}
+
+static int
+pidfile_break(struct lockfs_lock *l, struct lockfs_err *err)
+{
+	return lockfs_remove_artefact(l->lock_file, 0, err);
+}
+
+/* Nothing to undo: a failed acquire removes what it made. */
+static void
+pidfile_abandon(struct lockfs_lock *l)
+{
+	(void)l;
+}
+
+const struct lockfs_ops lockfs_pidfile_ops = {
+	.name = "pidfile",
+	.try_acquire = pidfile_try_acquire,
+	.release = pidfile_release,
+	.is_locked = pidfile_is_locked,
+	.i_am_locking = pidfile_is_mine,
+	.break_lock = pidfile_break,
+	.holder = lockfs_holder_of,
+	.abandon = pidfile_abandon,
+};

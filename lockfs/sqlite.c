@@ -1,0 +1,236 @@
+/*
+ * sqlite.c: the sqlite method (lockfile's SQLiteLockFile): a row
+ * (lock_file, unique_name) in the table `locks` of a database file.
+ * lockfile keeps that database per process, so it excludes nothing between
+ * processes; ours is one file shared by every process (see
+ * lockfs_sqlite_db for where), and every step is one IMMEDIATE
+ * transaction, so it really excludes.
+ *
+ * Each step opens the database and closes it again: a handle then holds no
+ * sqlite connection that a fork could share.
+ */
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lockfs.h"
+
+#define SQ_BUSY_MS 5000
+
+/* A step's connection and the code its failures are reported with. */
+struct sq {
+	sqlite3 *db;
+	int      fail;
+};
+
+/* Records a sqlite failure on *err: the database, what, and sqlite's word. */
+static int
+sq_fail(struct lockfs_lock *l, struct sq *q, const char *what,
+    struct lockfs_err *err)
+{
+	int sys = q->db != NULL ? sqlite3_system_errno(q->db) : 0;
+
+	return lockfs_fail(err, q->fail, 0, "%s in sqlite database %s: %s%s%s",
+	    what, l->db, q->db != NULL ? sqlite3_errmsg(q->db) : "out of memory",
+	    sys != 0 ? ": " : "", sys != 0 ? strerror(sys) : "");
+}
+
+/* Opens l's database, makes lockfile's table if needed and begins an
+ * IMMEDIATE transaction.  0, or q->fail with err filled (q->db closed). */
+static int
+sq_begin(struct lockfs_lock *l, struct sq *q, int fail,
+    struct lockfs_err *err)
+{
+	int r = 0;
+
+	q->fail = fail;
+	q->db = NULL;
+	if (sqlite3_open_v2(l->db, &q->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+		r = sq_fail(l, q, "cannot open", err);
+		goto out;
+	}
+	sqlite3_busy_timeout(q->db, SQ_BUSY_MS);
+	if (sqlite3_exec(q->db, "CREATE TABLE IF NOT EXISTS locks ("
+	    "lock_file varchar(32), unique_name varchar(32))",
+	    NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		r = sq_fail(l, q, "cannot begin", err);
+out:
+	if (r != 0) {
+		sqlite3_close(q->db);
+		q->db = NULL;
+	}
+	return r;
+}
+
+/* Rolls back when r is q->fail, else commits; closes.  Returns r, or
+ * q->fail when the commit fails. */
+static int
+sq_end(struct lockfs_lock *l, struct sq *q, int r, struct lockfs_err *err)
+{
+	if (r == q->fail)
+		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+	else if (sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL) !=
+	    SQLITE_OK) {
+		r = sq_fail(l, q, "cannot commit", err);
+		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	sqlite3_close(q->db);
+	q->db = NULL;
+	return r;
+}
+
+/*
+ * sq_run: runs sql with ?1 = l->lock_file and ?2 = our unique name.  For a
+ * query, copies the first column of the first row into out (when out is
+ * not NULL) and returns 1 when there was a row, 0 when none; for a change,
+ * returns 0.  q->fail on error.
+ */
+static int
+sq_run(struct lockfs_lock *l, struct sq *q, const char *sql, char *out,
+    size_t size, struct lockfs_err *err)
+{
+	sqlite3_stmt        *st = NULL;
+	const unsigned char *text;
+	int                  rc, r;
+
+	if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 1, l->lock_file, -1, SQLITE_STATIC) !=
+	    SQLITE_OK || (sqlite3_bind_parameter_count(st) > 1 &&
+	    sqlite3_bind_text(st, 2, l->unique, -1, SQLITE_STATIC) !=
+	    SQLITE_OK)) {
+		r = sq_fail(l, q, "cannot prepare", err);
+		goto out;
+	}
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		r = 1;
+		text = sqlite3_column_text(st, 0);
+		if (out != NULL)
+			snprintf(out, size, "%s", text != NULL ?
+			    (const char *)text : "");
+	} else if (rc == SQLITE_DONE)
+		r = 0;
+	else
+		r = sq_fail(l, q, "cannot run a statement", err);
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
+static const char sql_holder[] =
+    "SELECT unique_name FROM locks WHERE lock_file = ?1 LIMIT 1";
+static const char sql_mine[] =
+    "SELECT 1 FROM locks WHERE lock_file = ?1 AND unique_name = ?2";
+
+static int
+sqlite_try_acquire(struct lockfs_lock *l, struct lockfs_err *err)
+{
+	struct sq q;
+	int       r;
+
+	if ((r = sq_begin(l, &q, LB_EFAILED, err)) != 0)
+		return r;
+	if ((r = sq_run(l, &q, sql_holder, NULL, 0, err)) == 0)
+		r = sq_run(l, &q, "INSERT INTO locks (lock_file, unique_name) "
+		    "VALUES (?1, ?2)", NULL, 0, err);
+	else if (r == 1 && (r = sq_run(l, &q, sql_mine, NULL, 0, err)) == 1)
+		r = 0;
+	else if (r == 0)
+		r = lockfs_fail(err, LB_EALREADY, 0, "%s is locked by another "
+		    "owner", l->path);
+	return sq_end(l, &q, r, err);
+}
+
+static int
+sqlite_release(struct lockfs_lock *l, struct lockfs_err *err)
+{
+	struct sq q;
+	int       r;
+
+	if ((r = sq_begin(l, &q, LB_EUNLOCK, err)) != 0)
+		return r;
+	if ((r = sq_run(l, &q, sql_holder, NULL, 0, err)) == 0)
+		r = lockfs_fail(err, LB_ENOTLOCKED, 0, "%s is not locked",
+		    l->path);
+	else if (r == 1 && (r = sq_run(l, &q, sql_mine, NULL, 0, err)) == 0)
+		r = lockfs_fail(err, LB_ENOTMINE, 0, "%s is locked, but not "
+		    "by me", l->path);
+	else if (r == 1)
+		r = sq_run(l, &q, "DELETE FROM locks WHERE lock_file = ?1 AND "
+		    "unique_name = ?2", NULL, 0, err);
+	return sq_end(l, &q, r, err);
+}
+
+/* Runs one query in its own transaction: 1, 0, or LB_ERROR. */
+static int
+sqlite_query(struct lockfs_lock *l, const char *sql, char *out, size_t size,
+    struct lockfs_err *err)
+{
+	struct sq q;
+	int       r;
+
+	if ((r = sq_begin(l, &q, LB_ERROR, err)) != 0)
+		return r;
+	r = sq_run(l, &q, sql, out, size, err);
+	return sq_end(l, &q, r, err);
+}
+
+static int
+sqlite_is_locked(struct lockfs_lock *l, struct lockfs_err *err)
+{
+	return sqlite_query(l, sql_holder, NULL, 0, err);
+}
+
+static int
+sqlite_i_am_locking(struct lockfs_lock *l, struct lockfs_err *err)
+{
+	return sqlite_query(l, sql_mine, NULL, 0, err);
+}
+
+static int
+sqlite_break(struct lockfs_lock *l, struct lockfs_err *err)
+{
+	struct sq q;
+	int       r;
+
+	if ((r = sq_begin(l, &q, LB_EUNLOCK, err)) != 0)
+		return r;
+	r = sq_run(l, &q, "DELETE FROM locks WHERE lock_file = ?1", NULL, 0,
+	    err);
+	return sq_end(l, &q, r, err);
+}
+
+static int
+sqlite_holder(struct lockfs_lock *l, struct lockfs_holder *h,
+    struct lockfs_err *err)
+{
+	char name[LOCKFS_UNIQUE_MAX];
+	int  r;
+
+	lockfs_holder_clear(h);
+	if ((r = sqlite_query(l, sql_holder, name, sizeof(name), err)) == 1)
+		lockfs_unique_parse(name, LB_SQLITE, h);
+	return r;
+}
+
+/* Nothing to undo: every step is a transaction. */
+static void
+sqlite_abandon(struct lockfs_lock *l)
+{
+	(void)l;
+}
+
+const struct lockfs_ops lockfs_sqlite_ops = {
+	.name = "sqlite",
+	.try_acquire = sqlite_try_acquire,
+	.release = sqlite_release,
+	.is_locked = sqlite_is_locked,
+	.i_am_locking = sqlite_i_am_locking,
+	.break_lock = sqlite_break,
+	.holder = sqlite_holder,
+	.abandon = sqlite_abandon,
+};

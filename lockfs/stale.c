@@ -1,0 +1,59 @@
+/*
+ * stale.c: breaking the lock of a holder that is provably dead.
+ *
+ * Two breakers must not both act on one stale lock: the second would remove
+ * the lock the first has just taken.  So breakers serialise on flock(2) of
+ * the lock's directory, and, holding it, judge the artefact again and check
+ * that it is still the very one (same unique name, same inode) before they
+ * remove it.  Owners that never break (Python's lockfile) need no part in
+ * this: while the stale artefact exists, nobody can take the lock.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "lockfs.h"
+
+/* The two judgements of one artefact are of the same artefact. */
+static int
+same_artefact(const struct lockfs_holder *a, const struct lockfs_holder *b)
+{
+	return a->dev == b->dev && a->ino == b->ino &&
+	    strcmp(a->unique, b->unique) == 0;
+}
+
+/*
+ * lockfs_break_stale: see lockfs.h.  Blocks only on other breakers of locks
+ * in the same directory (briefly: each holds the flock for one judgement).
+ */
+int
+lockfs_break_stale(struct lockfs_lock *l, struct lockfs_err *err)
+{
+	struct lockfs_holder first, again;
+	int                  fd = -1, r;
+
+	if ((r = lockfs_holder(l, &first, err)) != 1 ||
+	    lockfs_holder_liveness(&first) != LB_HOLDER_DEAD)
+		goto out;       /* r: 0 (not held), or an error */
+	r = 0;
+	fd = open(l->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1 || flock(fd, LOCK_EX) == -1) {
+		r = lockfs_fail(err, LB_EFAILED, errno, "cannot lock directory "
+		    "%s to break a stale lock", l->dir);
+		goto out;
+	}
+	if (lockfs_holder(l, &again, err) != 1 ||
+	    !same_artefact(&first, &again) ||
+	    lockfs_holder_liveness(&again) != LB_HOLDER_DEAD)
+		goto out;
+	/* The method's break removes the artefact and, for the link method,
+	 * the holder's unique file beside it. */
+	if ((r = lockfs_break_lock(l, err)) == 0)
+		r = 1;
+out:
+	if (fd != -1)
+		close(fd);      /* also drops the flock */
+	return r;
+}
