@@ -15,7 +15,8 @@
  * lockfs_abspath: writes the absolute, normalised form of path into out, as
  * Python's os.path.abspath does: joined to the working directory when
  * relative, "." and empty components dropped, ".." removing the previous
- * component (lexically, symlinks are not resolved), no trailing slash.
+ * component (lexically, symlinks are not resolved), no trailing slash, and
+ * a leading "//" (exactly two slashes) kept, as POSIX allows and Python does.
  * Returns 0, or -1 with errno EINVAL (empty path), ENAMETOOLONG (result
  * does not fit in size) or the error of getcwd().
  */
@@ -25,7 +26,7 @@ lockfs_abspath(const char *path, char *out, size_t size)
 	char        cwd[PATH_MAX];
 	char        joined[PATH_MAX * 2 + 2];
 	const char *p, *end;
-	size_t      n = 0, len;
+	size_t      n = 0, root, len;
 	int         r;
 
 	if (path == NULL || *path == '\0' || size < 2) {
@@ -44,7 +45,16 @@ lockfs_abspath(const char *path, char *out, size_t size)
 		return -1;
 	}
 
-	out[0] = '\0';
+	/* Python's normpath keeps exactly two leading slashes. */
+	if (joined[0] == '/' && joined[1] == '/' && joined[2] != '/') {
+		out[n++] = '/';
+		if (size < 4) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+	}
+	root = n;
+	out[n] = '\0';
 	for (p = joined; *p != '\0'; p = end) {
 		while (*p == '/')
 			p++;
@@ -57,9 +67,9 @@ lockfs_abspath(const char *path, char *out, size_t size)
 		if (len == 1 && p[0] == '.')
 			continue;
 		if (len == 2 && p[0] == '.' && p[1] == '.') {
-			while (n > 0 && out[n - 1] != '/')
+			while (n > root && out[n - 1] != '/')
 				n--;
-			if (n > 0)
+			if (n > root)
 				n--;
 			out[n] = '\0';
 			continue;
@@ -73,9 +83,9 @@ lockfs_abspath(const char *path, char *out, size_t size)
 		n += len;
 		out[n] = '\0';
 	}
-	if (n == 0) {
-		out[0] = '/';
-		out[1] = '\0';
+	if (n == root) {
+		out[n++] = '/';
+		out[n] = '\0';
 	}
 	return 0;
 }

@@ -1,0 +1,26 @@
+#!/bin/sh
+# install-deps.sh: installs, from Debian's archive, what building and testing
+# lockbroker needs.  Run as root, or as a user who may use sudo.
+set -e
+
+packages="build-essential autoconf automake libtool pkg-config \
+libuv1-dev libsqlite3-dev check python3 python3-lockfile"
+
+if [ "$(id -u)" -eq 0 ]; then
+	as_root=
+elif command -v sudo >/dev/null 2>&1; then
+	as_root=sudo
+else
+	echo "install-deps.sh: run as root or install sudo" >&2
+	exit 1
+fi
+
+missing=
+for p in $packages; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+		missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+	$as_root apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $as_root apt-get install -y -q $missing
+fi
