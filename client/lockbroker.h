@@ -87,7 +87,9 @@ typedef struct lb_holder {
 	char        host[256];    /* host named by the artefact, "" if none */
 	char        unique_name[512]; /* the holder's unique name, "" if none */
 	pid_t       pid;          /* 0 when the artefact does not tell */
-	pid_t       tid;          /* thread, 0 when unthreaded or unknown */
+	pid_t       tid;          /* thread as the name gives it (ours: the
+	                             kernel tid; lockfile's: its thread ident,
+	                             masked); 0 when unthreaded or unknown */
 	uid_t       uid;          /* owner of the artefact, (uid_t)-1 unknown */
 	double      since;        /* artefact's mtime (epoch seconds), 0 unknown */
 	lb_liveness liveness;

@@ -259,7 +259,9 @@ parse_host_tid(const char *s, size_t len, int ours, struct lockfs_holder *h)
 	unsigned long long  v;
 	size_t              hl = len;
 
-	if (ours && len > 9 && s[len - 9] == '-' &&
+	if (len == ll && memcmp(s, local, ll) == 0)
+		;       /* this host's name, whatever it ends with */
+	else if (ours && len > 9 && s[len - 9] == '-' &&
 	    parse_hex(s + len - 8, 8, &v) == 0) {
 		h->tid = (pid_t)v;
 		hl = len - 9;
@@ -288,6 +290,7 @@ lockfs_unique_parse(const char *name, unsigned method,
 	const char         *base = strrchr(name, '/');
 	const char         *tilde, *end, *dot, *p, *dash;
 	unsigned long long  v;
+	size_t              len;
 	int                 ours;
 
 	base = base == NULL ? name : base + 1;
@@ -304,10 +307,14 @@ lockfs_unique_parse(const char *name, unsigned method,
 			return -1;
 		h->start = v;
 		p = dot + 1;
-		if (strlen(p) < 8 || parse_hex(p, 8, &v) == -1)
+		if (p[0] == '0' && (p[1] == '.' || p[1] == '\0'))
+			h->boot[0] = '\0';     /* the writer knew no boot id */
+		else if (strlen(p) < 8 || parse_hex(p, 8, &v) == -1)
 			return -1;
-		memcpy(h->boot, p, 8);
-		h->boot[8] = '\0';
+		else {
+			memcpy(h->boot, p, 8);
+			h->boot[8] = '\0';
+		}
 	}
 
 	/* The last '.' before the suffix separates the host from the rest. */
@@ -317,8 +324,11 @@ lockfs_unique_parse(const char *name, unsigned method,
 		return -1;
 	dot--;
 	if (method == LB_MKDIR) {
-		/* HOST.[-TID]PID */
-		parse_host_tid(base, (size_t)(dot - base), 0, h);
+		/* HOST.[-TID]PID: the thread is never in the host part */
+		len = (size_t)(dot - base) < sizeof(h->host) - 1 ?
+		    (size_t)(dot - base) : sizeof(h->host) - 1;
+		memcpy(h->host, base, len);
+		h->host[len] = '\0';
 		p = dot + 1;
 		if (*p == '-') {
 			if (!ours || end - p < 10 ||
@@ -327,7 +337,7 @@ lockfs_unique_parse(const char *name, unsigned method,
 			h->tid = (pid_t)v;
 			p += 9;
 		}
-		if (parse_decimal(p, end, &v) == 0)
+		if (parse_decimal(p, end, &v) == 0 && v <= 0x7fffffff)
 			h->pid = (pid_t)v;
 		return 0;
 	}

@@ -15,8 +15,7 @@
  * lockfs_abspath: writes the absolute, normalised form of path into out, as
  * Python's os.path.abspath does: joined to the working directory when
  * relative, "." and empty components dropped, ".." removing the previous
- * component (lexically, symlinks are not resolved), no trailing slash, and
- * a leading "//" (exactly two slashes) kept, as POSIX allows and Python does.
+ * component (lexically, symlinks are not resolved), no trailing slash.
  * Returns 0, or -1 with errno EINVAL (empty path), ENAMETOOLONG (result
  * does not fit in size) or the error of getcwd().
  */
@@ -26,7 +25,7 @@ lockfs_abspath(const char *path, char *out, size_t size)
 	char        cwd[PATH_MAX];
 	char        joined[PATH_MAX * 2 + 2];
 	const char *p, *end;
-	size_t      n = 0, root, len;
+	size_t      n = 0, root = 0, len;
 	int         r;
 
 	if (path == NULL || *path == '\0' || size < 2) {
@@ -45,15 +44,15 @@ lockfs_abspath(const char *path, char *out, size_t size)
 		return -1;
 	}
 
-	/* Python's normpath keeps exactly two leading slashes. */
-	if (joined[0] == '/' && joined[1] == '/' && joined[2] != '/') {
-		out[n++] = '/';
-		if (size < 4) {
+	/* POSIX leaves a leading "//" to the system, and Python keeps it. */
+	if (path[0] == '/' && path[1] == '/' && path[2] != '/') {
+		if (size < 3) {
 			errno = ENAMETOOLONG;
 			return -1;
 		}
+		out[n++] = '/';
+		root = 1;
 	}
-	root = n;
 	out[n] = '\0';
 	for (p = joined; *p != '\0'; p = end) {
 		while (*p == '/')

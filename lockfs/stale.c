@@ -34,10 +34,11 @@ lockfs_break_stale(struct lockfs_lock *l, struct lockfs_err *err)
 	struct lockfs_holder first, again;
 	int                  fd = -1, r;
 
-	if ((r = lockfs_holder(l, &first, err)) != 1 ||
-	    lockfs_holder_liveness(&first) != LB_HOLDER_DEAD)
+	if ((r = lockfs_holder(l, &first, err)) != 1)
 		goto out;       /* r: 0 (not held), or an error */
 	r = 0;
+	if (lockfs_holder_liveness(&first) != LB_HOLDER_DEAD)
+		goto out;
 	fd = open(l->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd == -1 || flock(fd, LOCK_EX) == -1) {
 		r = lockfs_fail(err, LB_EFAILED, errno, "cannot lock directory "
