@@ -59,6 +59,27 @@ now_mono(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+static __thread unsigned int jitter_state;
+
+/* A factor in [0.75, 1.25) for the back-off, from a per-thread xorshift
+ * seeded by pid, thread and time, so that processes do not draw in step
+ * (and the application's rand() is left alone). */
+static double
+jitter(void)
+{
+	unsigned int x = jitter_state;
+
+	if (x == 0)
+		x = ((unsigned int)getpid() * 2654435761u ^
+		    (unsigned int)lockfs_gettid() * 40503u ^
+		    (unsigned int)(now_mono() * 1e6)) | 1u;
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	jitter_state = x;
+	return 0.75 + 0.5 * (double)(x >> 8) / (double)(1u << 24);
+}
+
 /* Sleeps for seconds (> 0), resuming after signals. */
 static void
 sleep_for(double seconds)
@@ -234,7 +255,7 @@ lb_acquire(lb_lock *lock, double timeout)
 			    lock->given), &err);
 			break;
 		}
-		pause = backoff * (0.75 + 0.5 * (double)rand() / RAND_MAX);
+		pause = backoff * jitter();
 		sleep_for(pause < left ? pause : left);
 		if ((backoff *= 2) > BACKOFF_MAX)
 			backoff = BACKOFF_MAX;

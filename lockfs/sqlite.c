@@ -8,6 +8,14 @@
  *
  * Each step opens the database and closes it again: a handle then holds no
  * sqlite connection that a fork could share.
+ *
+ * A busy database (another process inside its own step) is not a failure.
+ * try_acquire first looks with a plain read and takes the write lock only
+ * when the lock looks free, waiting at most SQ_TRY_BUSY_MS for it; a
+ * database still busy then reads as "held" (LB_EALREADY), so that
+ * lb_acquire's own loop and deadline decide how long to wait.  Release,
+ * break and the queries wait up to SQ_BUSY_MS, since giving up there would
+ * leave a lock held or a question unanswered.
  */
 #include <errno.h>
 #include <sqlite3.h>
@@ -16,7 +24,8 @@
 
 #include "lockfs.h"
 
-#define SQ_BUSY_MS 5000
+#define SQ_BUSY_MS     10000
+#define SQ_TRY_BUSY_MS 50
 
 /* A step's connection and the code its failures are reported with. */
 struct sq {
@@ -36,13 +45,18 @@ sq_fail(struct lockfs_lock *l, struct sq *q, const char *what,
 	    sys != 0 ? ": " : "", sys != 0 ? strerror(sys) : "");
 }
 
-/* Opens l's database, makes lockfile's table if needed and begins an
- * IMMEDIATE transaction.  0, or q->fail with err filled (q->db closed). */
+/*
+ * Opens l's database, makes lockfile's table if needed and begins a
+ * transaction (IMMEDIATE: with the write lock, or DEFERRED for a read),
+ * letting sqlite wait busy_ms for other processes' steps.  0, or q->fail
+ * with err filled (q->db closed); with busy_ok, a database still busy is
+ * LB_EALREADY instead.
+ */
 static int
-sq_begin(struct lockfs_lock *l, struct sq *q, int fail,
-    struct lockfs_err *err)
+sq_begin(struct lockfs_lock *l, struct sq *q, int fail, const char *begin,
+    int busy_ms, int busy_ok, struct lockfs_err *err)
 {
-	int r = 0;
+	int rc, r = 0;
 
 	q->fail = fail;
 	q->db = NULL;
@@ -51,12 +65,15 @@ sq_begin(struct lockfs_lock *l, struct sq *q, int fail,
 		r = sq_fail(l, q, "cannot open", err);
 		goto out;
 	}
-	sqlite3_busy_timeout(q->db, SQ_BUSY_MS);
-	if (sqlite3_exec(q->db, "CREATE TABLE IF NOT EXISTS locks ("
+	sqlite3_busy_timeout(q->db, busy_ms);
+	if ((rc = sqlite3_exec(q->db, "CREATE TABLE IF NOT EXISTS locks ("
 	    "lock_file varchar(32), unique_name varchar(32))",
-	    NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_exec(q->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
-	    SQLITE_OK)
+	    NULL, NULL, NULL)) == SQLITE_OK)
+		rc = sqlite3_exec(q->db, begin, NULL, NULL, NULL);
+	if (rc == SQLITE_BUSY && busy_ok)
+		r = lockfs_fail(err, LB_EALREADY, 0, "sqlite database %s is "
+		    "busy", l->db);
+	else if (rc != SQLITE_OK)
 		r = sq_fail(l, q, "cannot begin", err);
 out:
 	if (r != 0) {
@@ -121,6 +138,20 @@ out:
 	return r;
 }
 
+/* Runs one query in its own read transaction: 1, 0, or LB_ERROR. */
+static int
+sqlite_query(struct lockfs_lock *l, const char *sql, char *out, size_t size,
+    struct lockfs_err *err)
+{
+	struct sq q;
+	int       r;
+
+	if ((r = sq_begin(l, &q, LB_ERROR, "BEGIN", SQ_BUSY_MS, 0, err)) != 0)
+		return r;
+	r = sq_run(l, &q, sql, out, size, err);
+	return sq_end(l, &q, r, err);
+}
+
 static const char sql_holder[] =
     "SELECT unique_name FROM locks WHERE lock_file = ?1 LIMIT 1";
 static const char sql_mine[] =
@@ -132,7 +163,15 @@ sqlite_try_acquire(struct lockfs_lock *l, struct lockfs_err *err)
 	struct sq q;
 	int       r;
 
-	if ((r = sq_begin(l, &q, LB_EFAILED, err)) != 0)
+	/* A plain look first: waiters need not fight for the write lock. */
+	if ((r = sqlite_query(l, sql_holder, NULL, 0, err)) == 1 &&
+	    (r = sqlite_query(l, sql_mine, NULL, 0, err)) == 0)
+		return lockfs_fail(err, LB_EALREADY, 0, "%s is locked by "
+		    "another owner", l->path);
+	if (r < 0)
+		return r == LB_EALREADY ? r : LB_EFAILED;
+	if ((r = sq_begin(l, &q, LB_EFAILED, "BEGIN IMMEDIATE", SQ_TRY_BUSY_MS,
+	    1, err)) != 0)
 		return r;
 	if ((r = sq_run(l, &q, sql_holder, NULL, 0, err)) == 0)
 		r = sq_run(l, &q, "INSERT INTO locks (lock_file, unique_name) "
@@ -151,7 +190,8 @@ sqlite_release(struct lockfs_lock *l, struct lockfs_err *err)
 	struct sq q;
 	int       r;
 
-	if ((r = sq_begin(l, &q, LB_EUNLOCK, err)) != 0)
+	if ((r = sq_begin(l, &q, LB_EUNLOCK, "BEGIN IMMEDIATE", SQ_BUSY_MS, 0,
+	    err)) != 0)
 		return r;
 	if ((r = sq_run(l, &q, sql_holder, NULL, 0, err)) == 0)
 		r = lockfs_fail(err, LB_ENOTLOCKED, 0, "%s is not locked",
@@ -165,19 +205,6 @@ sqlite_release(struct lockfs_lock *l, struct lockfs_err *err)
 	return sq_end(l, &q, r, err);
 }
 
-/* Runs one query in its own transaction: 1, 0, or LB_ERROR. */
-static int
-sqlite_query(struct lockfs_lock *l, const char *sql, char *out, size_t size,
-    struct lockfs_err *err)
-{
-	struct sq q;
-	int       r;
-
-	if ((r = sq_begin(l, &q, LB_ERROR, err)) != 0)
-		return r;
-	r = sq_run(l, &q, sql, out, size, err);
-	return sq_end(l, &q, r, err);
-}
 
 static int
 sqlite_is_locked(struct lockfs_lock *l, struct lockfs_err *err)
@@ -197,7 +224,8 @@ sqlite_break(struct lockfs_lock *l, struct lockfs_err *err)
 	struct sq q;
 	int       r;
 
-	if ((r = sq_begin(l, &q, LB_EUNLOCK, err)) != 0)
+	if ((r = sq_begin(l, &q, LB_EUNLOCK, "BEGIN IMMEDIATE", SQ_BUSY_MS, 0,
+	    err)) != 0)
 		return r;
 	r = sq_run(l, &q, "DELETE FROM locks WHERE lock_file = ?1", NULL, 0,
 	    err);
