@@ -168,8 +168,13 @@ sqlite_try_acquire(struct lockfs_lock *l, struct lockfs_err *err)
 	    (r = sqlite_query(l, sql_mine, NULL, 0, err)) == 0)
 		return lockfs_fail(err, LB_EALREADY, 0, "%s is locked by "
 		    "another owner", l->path);
+	if (r < 0 && r != LB_EALREADY) {
+		r = LB_EFAILED;         /* the query's reason stands */
+		if (err != NULL)
+			err->code = r;
+	}
 	if (r < 0)
-		return r == LB_EALREADY ? r : LB_EFAILED;
+		return r;
 	if ((r = sq_begin(l, &q, LB_EFAILED, "BEGIN IMMEDIATE", SQ_TRY_BUSY_MS,
 	    1, err)) != 0)
 		return r;

@@ -13,8 +13,8 @@
  * forked from the test: they report back through a pipe, never call check's
  * assertions, and die with the test (PR_SET_PDEATHSIG).
  *
- * Tests named *_bug_* assert behaviour the library does not have yet; each
- * says in its comment what is wrong and what the fix is.
+ * Tests whose comment starts "Regression" keep fixed bugs fixed; each says
+ * what was wrong and how it was fixed.
  */
 #include <check.h>
 #include <errno.h>
@@ -31,6 +31,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <sqlite3.h>
 
 #include "lockfs.h"
 #include "testdir.h"
@@ -521,15 +523,15 @@ START_TEST(test_abspath_from_root)
 END_TEST
 
 /*
- * BUG: Python keeps exactly two leading slashes (posixpath.normpath:
+ * Regression: Python keeps exactly two leading slashes (posixpath.normpath:
  * os.path.abspath("//a") == "//a", "//" == "//"; three or more become
  * one), so lockfile's lock file for "//a" is "//a.lock".  lockfs_abspath
- * turns them into one.  On Linux both name the same file, so this only
+ * turned them into one.  On Linux both name the same file, so this only
  * shows in names (lb_lock_file(), sqlite rows), but path.c promises
- * Python's result.  Fix: in lockfs_abspath, when joined starts with "//"
+ * Python's result.  Fixed: in lockfs_abspath, when joined starts with "//"
  * and not "///", start out with "//" (and let ".." not remove it).
  */
-START_TEST(test_abspath_bug_double_slash)
+START_TEST(test_abspath_double_slash)
 {
 	static const char *const paths[] = {
 		"//", "//a", "//a//b/", "//a/..", "//..",
@@ -945,12 +947,12 @@ START_TEST(test_unique_malformed)
 END_TEST
 
 /*
- * BUG: the mkdir marker's pid is taken without the range check the other
+ * Regression: the mkdir marker's pid is taken without the range check the other
  * shapes have, so "HOST.4294967297" names pid 1 (init: "alive") and
- * "HOST.2147483648" a negative pid.  Fix (owner.c, lockfs_unique_parse,
+ * "HOST.2147483648" a negative pid.  Fixed (owner.c, lockfs_unique_parse,
  * mkdir branch): `if (parse_decimal(p, end, &v) == 0 && v <= 0x7fffffff)`.
  */
-START_TEST(test_unique_bug_mkdir_pid_range)
+START_TEST(test_unique_mkdir_pid_range)
 {
 	static const char *const names[] = {
 		"host.4294967297", "host.2147483648", "host.4294967297~1.deadbeef",
@@ -970,13 +972,13 @@ START_TEST(test_unique_bug_mkdir_pid_range)
 END_TEST
 
 /*
- * BUG: with no boot id (/proc/sys/kernel/random/boot_id unreadable),
+ * Regression: with no boot id (/proc/sys/kernel/random/boot_id unreadable),
  * lockfs_unique_format writes "~START.0.HASH", which lockfs_unique_parse
  * rejects (it wants 8 hex digits), so the holder's pid is lost and a dead
- * holder is never found stale.  Fix: write "00000000" for an unknown boot
+ * holder is never found stale.  Fixed: write "00000000" for an unknown boot
  * (and let liveness treat it as unknown), or accept "0" in the parser.
  */
-START_TEST(test_unique_bug_unknown_boot)
+START_TEST(test_unique_unknown_boot)
 {
 	struct lockfs_owner o;
 	int                 m;
@@ -991,15 +993,15 @@ START_TEST(test_unique_bug_unknown_boot)
 END_TEST
 
 /*
- * BUG: a mkdir marker is HOST.[-TID]PID: its thread id comes after the dot,
+ * Regression: a mkdir marker is HOST.[-TID]PID: its thread id comes after the dot,
  * never in the host part.  But the parser splits "-HEX" off the host part
  * when the rest is this host's name, so the lock of host "LOCAL-cafe" (a
  * real, other host sharing the directory) is read as this host's thread
  * 0xcafe, and judged by a local pid: break_stale may then break another
- * host's live lock.  Fix (owner.c, lockfs_unique_parse, mkdir branch):
+ * host's live lock.  Fixed (owner.c, lockfs_unique_parse, mkdir branch):
  * copy the host part verbatim instead of calling parse_host_tid().
  */
-START_TEST(test_unique_bug_mkdir_foreign_host)
+START_TEST(test_unique_mkdir_foreign_host)
 {
 	struct lockfs_owner  o;
 	struct lockfs_holder h;
@@ -1026,15 +1028,15 @@ START_TEST(test_unique_bug_mkdir_foreign_host)
 END_TEST
 
 /*
- * BUG: our unthreaded name "HOST.PID~..." on a host whose name ends in "-"
+ * Regression: our unthreaded name "HOST.PID~..." on a host whose name ends in "-"
  * and 8 hex digits ("build-20240101") parses as host "build", thread
  * 0x20240101: the holder is then on "another host", its liveness unknown,
- * and break_stale never breaks its locks on that machine.  Fix (owner.c,
+ * and break_stale never breaks its locks on that machine.  Fixed (owner.c,
  * parse_host_tid): when the whole part equals this host's name, take it as
  * the host with no thread; or always write a thread field in our names.
  * Runs in a private UTS namespace (needs root); skipped otherwise.
  */
-START_TEST(test_unique_bug_hostname_hex_tail)
+START_TEST(test_unique_hostname_hex_tail)
 {
 	static const char    hostname[] = "build-20240101";
 	struct lockfs_lock   l;
@@ -1072,7 +1074,7 @@ START_TEST(test_unique_bug_hostname_hex_tail)
 	ck_assert(WIFEXITED(status));
 	code = WEXITSTATUS(status);
 	if (code == 77)
-		fprintf(stderr, "test_unique_bug_hostname_hex_tail: skipped, "
+		fprintf(stderr, "test_unique_hostname_hex_tail: skipped, "
 		    "cannot set a host name in a new UTS namespace\n");
 	else
 		ck_assert_msg(code == 0, "on host %s: %s", hostname,
@@ -1295,6 +1297,46 @@ START_TEST(test_method_cycle)
 	acquire_ok(&l);
 	ck_assert_int_eq(lockfs_release(&l, &err), 0);
 	ck_assert_int_eq(artefacts_left(dir), 0);
+	lockfs_fini(&l);
+	cleanup_dir(dir);
+}
+END_TEST
+
+/*
+ * Regression: a busy sqlite database (another process inside a write
+ * transaction) made try_acquire wait 5 s and then fail with LB_EFAILED, so
+ * lb_acquire(LB_FOREVER) gave up.  Now a busy database reads as held:
+ * LB_EALREADY, promptly, and the lock is taken once the database is free.
+ */
+START_TEST(test_sqlite_busy_reads_as_held)
+{
+	struct lockfs_lock l;
+	struct lockfs_err  err;
+	struct timespec    t0, t1;
+	char               dir[PATH_MAX], path[PATH_MAX], db[PATH_MAX];
+	sqlite3           *other;
+	double             took;
+
+	setup_dir(dir, path);
+	init_ok(&l, path, LB_SQLITE, 0);
+	join(db, dir, SQLITE_DB);
+	ck_assert_int_eq(sqlite3_open(db, &other), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(other, "CREATE TABLE IF NOT EXISTS locks "
+	    "(lock_file varchar(32), unique_name varchar(32)); "
+	    "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(lockfs_try_acquire(&l, &err), LB_EALREADY);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	took = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	ck_assert_msg(took < 3.0, "a busy database held us %.1f s", took);
+	ck_assert_msg(strstr(err.msg, "busy") != NULL, "reason: %s", err.msg);
+
+	ck_assert_int_eq(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(other);
+	acquire_ok(&l);
+	ck_assert_int_eq(lockfs_release(&l, &err), 0);
 	lockfs_fini(&l);
 	cleanup_dir(dir);
 }
@@ -1910,7 +1952,7 @@ lockfs_suite(void)
 	tc = tcase_create("abspath");
 	tcase_add_test(tc, test_abspath_like_python);
 	tcase_add_test(tc, test_abspath_from_root);
-	tcase_add_test(tc, test_abspath_bug_double_slash);
+	tcase_add_test(tc, test_abspath_double_slash);
 	tcase_add_test(tc, test_abspath_errors);
 	suite_add_tcase(s, tc);
 
@@ -1926,10 +1968,10 @@ lockfs_suite(void)
 	tcase_add_loop_test(tc, test_unique_roundtrip, 0, NMETHODS * 2);
 	tcase_add_test(tc, test_unique_python_names);
 	tcase_add_test(tc, test_unique_malformed);
-	tcase_add_test(tc, test_unique_bug_mkdir_pid_range);
-	tcase_add_test(tc, test_unique_bug_unknown_boot);
-	tcase_add_test(tc, test_unique_bug_mkdir_foreign_host);
-	tcase_add_test(tc, test_unique_bug_hostname_hex_tail);
+	tcase_add_test(tc, test_unique_mkdir_pid_range);
+	tcase_add_test(tc, test_unique_unknown_boot);
+	tcase_add_test(tc, test_unique_mkdir_foreign_host);
+	tcase_add_test(tc, test_unique_hostname_hex_tail);
 	tcase_add_test(tc, test_pid_parse);
 	tcase_add_test(tc, test_liveness);
 	suite_add_tcase(s, tc);
@@ -1941,6 +1983,7 @@ lockfs_suite(void)
 	tcase_add_loop_test(tc, test_method_break, 0, NMETHODS);
 	tcase_add_loop_test(tc, test_method_missing_dir, 0, NMETHODS);
 	tcase_add_loop_test(tc, test_method_unwritable_dir, 0, NMETHODS);
+	tcase_add_test(tc, test_sqlite_busy_reads_as_held);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("link");
