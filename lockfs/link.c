@@ -48,16 +48,16 @@ link_try_acquire(struct lockfs_lock *l, struct lockfs_err *err)
 	fd = open(l->unique, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
 	    0644);
 	if (fd == -1) {
-		r = lockfs_fail(err, LB_EFAILED, errno, "cannot create %s",
-		    l->unique);
+		r = lockfs_fail(err, LB_EFAILED, errno, "cannot lock %s: "
+		    "cannot create %s", l->path, l->unique);
 		goto out;
 	}
 	close(fd);
 	if (link(l->unique, l->lock_file) == 0)
 		goto out;
 	if (errno != EEXIST) {
-		r = lockfs_fail(err, LB_EFAILED, errno, "cannot link %s to %s",
-		    l->lock_file, l->unique);
+		r = lockfs_fail(err, LB_EFAILED, errno, "cannot lock %s: "
+		    "cannot link %s to %s", l->path, l->lock_file, l->unique);
 		unlink(l->unique);
 		goto out;
 	}

@@ -40,8 +40,8 @@ sq_fail(struct lockfs_lock *l, struct sq *q, const char *what,
 {
 	int sys = q->db != NULL ? sqlite3_system_errno(q->db) : 0;
 
-	return lockfs_fail(err, q->fail, 0, "%s in sqlite database %s: %s%s%s",
-	    what, l->db, q->db != NULL ? sqlite3_errmsg(q->db) : "out of memory",
+	return lockfs_fail(err, q->fail, 0, "%s: %s in sqlite database %s: "
+	    "%s%s%s", l->path, what, l->db, q->db != NULL ? sqlite3_errmsg(q->db) : "out of memory",
 	    sys != 0 ? ": " : "", sys != 0 ? strerror(sys) : "");
 }
 

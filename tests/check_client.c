@@ -1,1 +1,1715 @@
-int main(void) { return 77; }
+/*
+ * check_client.c: the check suite of liblockbroker's public API
+ * (lockbroker.h), run against every lock method with check's loop tests
+ * (_i indexes methods[]).
+ *
+ * Holders in other processes are real forked children, owners in other
+ * threads are real threads.  Every test works in a directory of its own
+ * under one private temporary directory that main() makes and removes.
+ * Timing is asserted only with generous bounds (a wait of 0.3 s lasted at
+ * least 0.25 s; nothing hung for 10 s).
+ */
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lockbroker.h"
+#include "testdir.h"
+
+/* Generous bounds: a call that should return at once, and a hang. */
+#define PROMPT_S 5.0
+#define HANG_S   10.0
+
+/* How long a holder keeps a lock that a waiter should get, and how long a
+ * waiter waits for one it should not. */
+#define HOLD_S   0.3
+#define WAIT_S   0.3
+#define WAIT_MIN 0.25
+
+/* The uid and gid an unprivileged child drops to. */
+#define NOBODY   65534
+
+/* The methods a loop test runs over: check reports a failure of method
+ * methods[_i] as "test_name:_i", so 0 link, 1 symlink, 2 mkdir, 3 pidfile,
+ * 4 sqlite. */
+static const struct {
+	unsigned flag;
+} methods[] = {
+	{ LB_LINK },
+	{ LB_SYMLINK },
+	{ LB_MKDIR },
+	{ LB_PIDFILE },
+	{ LB_SQLITE },
+};
+#define NMETHODS ((int)(sizeof(methods) / sizeof(methods[0])))
+
+/* The suite's private directory, absolute and without symlinks, so that the
+ * library's normalised paths are the ones the tests build. */
+static char top[PATH_MAX];
+
+/* ------------------------------------------------------------------ */
+/* Helpers: places, clocks, reasons.                                   */
+
+/* A directory of one test and the path of a lock in it. */
+struct place {
+	char dir[PATH_MAX];
+	char path[PATH_MAX];
+};
+
+/* Writes DIR/NAME into out, asserting that it fits. */
+static void
+path_join(char *out, size_t size, const char *dir, const char *name)
+{
+	int n = snprintf(out, size, "%s/%s", dir, name);
+
+	ck_assert_msg(n >= 0 && (size_t)n < size, "%s/%s is too long", dir,
+	    name);
+}
+
+/* Makes a fresh directory under top for one test, and the lock path NAME
+ * in it. */
+static void
+place_make(struct place *p, const char *name)
+{
+	path_join(p->dir, sizeof(p->dir), top, "t.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(p->dir));
+	path_join(p->path, sizeof(p->path), p->dir, name);
+}
+
+/* What a method leaves in a directory when no lock is held: the sqlite
+ * method's shared database, else nothing. */
+static int
+leftovers(unsigned method)
+{
+	return method == LB_SQLITE ? 1 : 0;
+}
+
+/* Seconds on the monotonic clock. */
+static double
+now_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* A handle on path, asserted to exist. */
+static lb_lock *
+lock_new(const char *path, unsigned flags)
+{
+	lb_lock *lock = lb_lock_new(path, flags);
+
+	ck_assert_msg(lock != NULL, "lb_lock_new(%s, %#x): %s", path, flags,
+	    strerror(errno));
+	return lock;
+}
+
+/* Asserts that the last failure on lock has a reason naming what. */
+static void
+assert_reason_names(lb_lock *lock, const char *what)
+{
+	const char *why = lb_lock_error(lock);
+
+	ck_assert_ptr_nonnull(why);
+	ck_assert_msg(strstr(why, what) != NULL,
+	    "reason \"%s\" does not name %s", why, what);
+}
+
+/* Closes every descriptor from 3 up except keep1 and keep2, so that a
+ * child does not hold open the pipes the parent uses with other
+ * children. */
+static void
+close_other_fds(int keep1, int keep2)
+{
+	long max = sysconf(_SC_OPEN_MAX);
+	int  fd;
+
+	if (max < 0 || max > 4096)
+		max = 4096;
+	for (fd = 3; fd < max; fd++)
+		if (fd != keep1 && fd != keep2)
+			close(fd);
+}
+
+/* ------------------------------------------------------------------ */
+/* Holders: forked children that hold a lock.                          */
+
+struct holder {
+	pid_t pid;
+	int   ctl;      /* closing it tells the child to release */
+};
+
+/* The holder child: takes the lock, tells the parent acquire's result on
+ * ready, keeps the lock until ctl closes or hold seconds (when > 0) pass,
+ * then releases and exits with the negated result of lb_release. */
+static void __attribute__((noreturn))
+holder_run(const char *path, unsigned flags, double hold, int ready, int ctl)
+{
+	struct pollfd pfd = { .fd = ctl, .events = POLLIN };
+	lb_lock      *lock;
+	int           r = LB_ENOMEM;
+
+	if ((lock = lb_lock_new(path, flags)) != NULL)
+		r = lb_acquire(lock, HANG_S);
+	if (write(ready, &r, sizeof(r)) != (ssize_t)sizeof(r) || r != 0)
+		_exit(100);
+	while (poll(&pfd, 1, hold > 0 ? (int)(hold * 1000) : -1) == -1 &&
+	    errno == EINTR)
+		;
+	r = lb_release(lock);
+	_exit(-r);
+}
+
+/*
+ * holder_start: forks a child that takes the lock on path with flags and
+ * keeps it until holder_end (hold 0) or for hold seconds.  Returns the
+ * child's lb_acquire result once it has it (0: the child holds the lock).
+ */
+static int
+holder_start(struct holder *h, const char *path, unsigned flags, double hold)
+{
+	int ready[2], ctl[2], r = LB_ERROR;
+
+	ck_assert_int_eq(pipe(ready), 0);
+	ck_assert_int_eq(pipe(ctl), 0);
+	h->pid = fork();
+	ck_assert_int_ne(h->pid, -1);
+	if (h->pid == 0) {
+		close(ready[0]);
+		close(ctl[1]);
+		close_other_fds(ready[1], ctl[0]);
+		holder_run(path, flags, hold, ready[1], ctl[0]);
+	}
+	close(ready[1]);
+	close(ctl[0]);
+	h->ctl = ctl[1];
+	if (read(ready[0], &r, sizeof(r)) != (ssize_t)sizeof(r))
+		r = LB_ERROR;
+	close(ready[0]);
+	return r;
+}
+
+/* holder_end: tells the holder to release now (or, unless now, lets its
+ * hold time run out), reaps it and returns its lb_release result; 1000
+ * when it did not exit normally. */
+static int
+holder_end(struct holder *h, int now)
+{
+	int status;
+
+	if (now)
+		close(h->ctl);
+	ck_assert_int_eq(waitpid(h->pid, &status, 0), h->pid);
+	if (!now)
+		close(h->ctl);
+	if (!WIFEXITED(status))
+		return 1000;
+	return -WEXITSTATUS(status);
+}
+
+/* holder_kill: kills the holder with SIGKILL and reaps it (a zombie would
+ * still count as alive). */
+static void
+holder_kill(struct holder *h)
+{
+	int status;
+
+	ck_assert_int_eq(kill(h->pid, SIGKILL), 0);
+	ck_assert_int_eq(waitpid(h->pid, &status, 0), h->pid);
+	ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	close(h->ctl);
+}
+
+/* ------------------------------------------------------------------ */
+/* Children that check something and report back.                      */
+
+/* A check run in a forked child: leaves "" in why when all held, else the
+ * first thing that did not, or SKIP_MARK and why it could not run here. */
+typedef void child_fn(void *arg, char *why, size_t size);
+
+#define SKIP_MARK "skipped: "
+
+/* In a child_fn: fails with both values unless a equals b. */
+#define CHILD_EXPECT(a, b) do {						\
+	long got_ = (long)(a), want_ = (long)(b);			\
+									\
+	if (got_ != want_) {						\
+		snprintf(why, size, "line %d: %s is %ld, expected %ld",	\
+		    __LINE__, #a, got_, want_);				\
+		return;							\
+	}								\
+} while (0)
+
+/* Runs fn in a forked child; the child reports by a pipe and by its exit
+ * status (0 when all held, 77 when skipped).  Asserts that all held, or
+ * prints why the check was skipped. */
+static void
+in_child(child_fn *fn, void *arg)
+{
+	char    why[1024] = "";
+	size_t  n = 0;
+	ssize_t got;
+	pid_t   pid;
+	int     p[2], status;
+
+	ck_assert_int_eq(pipe(p), 0);
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0) {
+		close(p[0]);
+		fn(arg, why, sizeof(why));
+		n = strlen(why);
+		if (n > 0 && write(p[1], why, n) != (ssize_t)n)
+			_exit(2);
+		if (strncmp(why, SKIP_MARK, strlen(SKIP_MARK)) == 0)
+			_exit(77);
+		_exit(n == 0 ? 0 : 1);
+	}
+	close(p[1]);
+	while (n < sizeof(why) - 1 &&
+	    (got = read(p[0], why + n, sizeof(why) - 1 - n)) > 0)
+		n += (size_t)got;
+	why[n] = '\0';
+	close(p[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status), "the child died (status %#x)",
+	    status);
+	if (WEXITSTATUS(status) == 77) {
+		printf("check_client: %s\n", why);
+		fflush(stdout);
+		return;
+	}
+	ck_assert_msg(WEXITSTATUS(status) == 0 && why[0] == '\0',
+	    "in the child (exit %d): %s", WEXITSTATUS(status), why);
+}
+
+/* ------------------------------------------------------------------ */
+/* Handles made in other threads.                                      */
+
+struct made {
+	const char *path;
+	unsigned    flags;
+	lb_lock    *lock[2];
+};
+
+static void *
+make_locks(void *arg)
+{
+	struct made *m = arg;
+
+	m->lock[0] = lb_lock_new(m->path, m->flags);
+	m->lock[1] = lb_lock_new(m->path, m->flags);
+	return NULL;
+}
+
+/* Makes two handles on path in one new thread (so, with threaded
+ * ownership, both that thread's and nobody else's). */
+static void
+new_in_thread(const char *path, unsigned flags, lb_lock **a, lb_lock **b)
+{
+	struct made m = { path, flags, { NULL, NULL } };
+	pthread_t   t;
+
+	ck_assert_int_eq(pthread_create(&t, NULL, make_locks, &m), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_ptr_nonnull(m.lock[0]);
+	ck_assert_ptr_nonnull(m.lock[1]);
+	*a = m.lock[0];
+	*b = m.lock[1];
+}
+
+/* What another thread sees through a shared handle, and its release. */
+struct peek {
+	lb_lock *lock;
+	int      mine;
+	int      released;
+};
+
+static void *
+peek_and_release(void *arg)
+{
+	struct peek *p = arg;
+
+	p->mine = lb_i_am_locking(p->lock);
+	p->released = lb_release(p->lock);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* The timeout table.                                                  */
+
+/* LB_FOREVER waits for a holder that lets go, then has the lock. */
+START_TEST(test_timeout_forever)
+{
+	unsigned      m = methods[_i].flag;
+	struct place  p;
+	struct holder h;
+	lb_lock      *lock;
+	double        t0, elapsed;
+
+	place_make(&p, "lk");
+	ck_assert_int_eq(holder_start(&h, p.path, m, HOLD_S), 0);
+	lock = lock_new(p.path, m);
+	ck_assert_int_eq(lb_is_locked(lock), 1);
+	t0 = now_mono();
+	ck_assert_int_eq(lb_acquire(lock, LB_FOREVER), 0);
+	elapsed = now_mono() - t0;
+	ck_assert_msg(elapsed < HANG_S, "waited %.2f s", elapsed);
+	ck_assert_int_eq(lb_i_am_locking(lock), 1);
+	ck_assert_int_eq(holder_end(&h, 0), 0);
+	ck_assert_int_eq(lb_release(lock), 0);
+	lb_lock_free(lock);
+	ck_assert_int_eq(testdir_count(p.dir), leftovers(m));
+}
+END_TEST
+
+/* timeout <= 0 tries once: LB_EALREADY at once while another holds it. */
+START_TEST(test_timeout_try_once)
+{
+	static const double tries[] = { 0, -1, -INFINITY };
+	unsigned      m = methods[_i].flag;
+	struct place  p;
+	struct holder h;
+	lb_lock      *lock;
+	double        t0, elapsed;
+	size_t        k;
+	int           r;
+
+	place_make(&p, "lk");
+	ck_assert_int_eq(holder_start(&h, p.path, m, 0), 0);
+	lock = lock_new(p.path, m);
+	for (k = 0; k < sizeof(tries) / sizeof(tries[0]); k++) {
+		t0 = now_mono();
+		r = lb_acquire(lock, tries[k]);
+		elapsed = now_mono() - t0;
+		ck_assert_msg(r == LB_EALREADY, "timeout %g: %s", tries[k],
+		    lb_error_name(r));
+		ck_assert_msg(elapsed < PROMPT_S, "timeout %g took %.2f s",
+		    tries[k], elapsed);
+		assert_reason_names(lock, p.path);
+		ck_assert_int_eq(lb_i_am_locking(lock), 0);
+	}
+	ck_assert_int_eq(holder_end(&h, 1), 0);
+	ck_assert_int_eq(lb_acquire(lock, 0), 0);
+	ck_assert_int_eq(lb_release(lock), 0);
+	lb_lock_free(lock);
+	ck_assert_int_eq(testdir_count(p.dir), leftovers(m));
+}
+END_TEST
+
+/* timeout > 0 against a longer hold: LB_ETIMEOUT after about that long,
+ * and the holder keeps its lock. */
+START_TEST(test_timeout_expires)
+{
+	unsigned      m = methods[_i].flag;
+	struct place  p;
+	struct holder h;
+	lb_holder     who;
+	lb_lock      *lock;
+	double        t0, elapsed;
+
+	place_make(&p, "lk");
+	ck_assert_int_eq(holder_start(&h, p.path, m, 0), 0);
+	lock = lock_new(p.path, m);
+	t0 = now_mono();
+	ck_assert_int_eq(lb_acquire(lock, WAIT_S), LB_ETIMEOUT);
+	elapsed = now_mono() - t0;
+	ck_assert_msg(elapsed >= WAIT_MIN && elapsed < HANG_S,
+	    "timeout %g s returned after %.3f s", WAIT_S, elapsed);
+	assert_reason_names(lock, p.path);
+	ck_assert_int_eq(lb_i_am_locking(lock), 0);
+	ck_assert_int_eq(lb_get_holder(lock, &who), 1);
+	ck_assert_int_eq(who.pid, h.pid);
+	ck_assert_int_eq(holder_end(&h, 1), 0);
+	lb_lock_free(lock);
+	/* A waiter that gave up leaves nothing behind. */
+	ck_assert_int_eq(testdir_count(p.dir), leftovers(m));
+}
+END_TEST
+
+/* timeout > 0 and the holder lets go in time: granted. */
+START_TEST(test_timeout_in_time)
+{
+	unsigned      m = methods[_i].flag;
+	struct place  p;
+	struct holder h;
+	lb_lock      *lock;
+	double        t0, elapsed;
+
+	place_make(&p, "lk");
+	ck_assert_int_eq(holder_start(&h, p.path, m, HOLD_S), 0);
+	lock = lock_new(p.path, m);
+	t0 = now_mono();
+	ck_assert_int_eq(lb_acquire(lock, HANG_S), 0);
+	elapsed = now_mono() - t0;
+	ck_assert_msg(elapsed < HANG_S, "waited %.2f s", elapsed);
+	ck_assert_int_eq(lb_i_am_locking(lock), 1);
+	ck_assert_int_eq(holder_end(&h, 0), 0);
+	ck_assert_int_eq(lb_release(lock), 0);
+	lb_lock_free(lock);
+}
+END_TEST
+
+/* A NaN timeout is LB_EINVAL and takes nothing. */
+START_TEST(test_timeout_nan)
+{
+	unsigned     m = methods[_i].flag;
+	struct place p;
+	lb_lock     *lock;
+
+	place_make(&p, "lk");
+	lock = lock_new(p.path, m);
+	ck_assert_int_eq(lb_acquire(lock, NAN), LB_EINVAL);
+	ck_assert_str_ne(lb_lock_error(lock), "");
+	ck_assert_int_eq(lb_is_locked(lock), 0);
+	lb_lock_free(lock);
+	ck_assert_int_eq(testdir_count(p.dir), leftovers(m));
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Re-entrancy, ownership, release.                                    */
+
+/* Acquiring twice needs one release; the second is LB_ENOTLOCKED. */
+START_TEST(test_reentrant_no_counter)
+{
+	unsigned     m = methods[_i].flag;
+	struct place p;
+	lb_lock     *lock;
+	double       t0;
+
+	place_make(&p, "lk");
+	lock = lock_new(p.path, m);
+	ck_assert_str_eq(lb_lock_error(lock), "");
+	ck_assert_int_eq(lb_acquire(lock, 0), 0);
+	ck_assert_int_eq(lb_acquire(lock, 0), 0);
+	t0 = now_mono();
+	ck_assert_int_eq(lb_acquire(lock, LB_FOREVER), 0);
+	ck_assert_int_eq(lb_acquire(lock, WAIT_S), 0);
+	ck_assert(now_mono() - t0 < PROMPT_S);
+	ck_assert_int_eq(lb_i_am_locking(lock), 1);
+	ck_assert_int_eq(lb_release(lock), 0);
+	ck_assert_int_eq(lb_is_locked(lock), 0);
+	ck_assert_int_eq(lb_i_am_locking(lock), 0);
+	ck_assert_int_eq(lb_release(lock), LB_ENOTLOCKED);
+	assert_reason_names(lock, p.path);
+	lb_lock_free(lock);
+	ck_assert_int_eq(testdir_count(p.dir), leftovers(m));
+}
+END_TEST
+
+/* Threaded ownership: a handle made in another thread is another owner
+ * (but LB_PIDFILE is per process), and a handle shared between threads
+ * acts as the owner of the thread that made it. */
+START_TEST(test_owner_threaded)
+{
+	unsigned     m = methods[_i].flag;
+	int          per_process = m == LB_PIDFILE;
+	struct place p;
+	struct peek  pk;
+	pthread_t    t;
+	lb_lock     *mine, *theirs, *theirs_too;
+
+	place_make(&p, "lk");
+	mine = lock_new(p.path, m);
+	new_in_thread(p.path, m, &theirs, &theirs_too);
+
+	ck_assert_int_eq(lb_acquire(mine, 0), 0);
+	ck_assert_int_eq(lb_is_locked(theirs), 1);
+	if (per_process) {
+		ck_assert_int_eq(lb_i_am_locking(theirs), 1);
+		ck_assert_int_eq(lb_acquire(theirs, 0), 0);
+		ck_assert_int_eq(lb_release(theirs), 0);
+		ck_assert_int_eq(lb_is_locked(mine), 0);
+	} else {
+		ck_assert_int_eq(lb_i_am_locking(theirs), 0);
+		ck_assert_int_eq(lb_acquire(theirs, 0), LB_EALREADY);
+		ck_assert_int_eq(lb_release(theirs), LB_ENOTMINE);
+		assert_reason_names(theirs, p.path);
+		ck_assert_int_eq(lb_i_am_locking(mine), 1);
+		ck_assert_int_eq(lb_release(mine), 0);
+	}
+
+	/* theirs, used from this thread, is still the other thread's. */
+	ck_assert_int_eq(lb_acquire(theirs, 0), 0);
+	ck_assert_int_eq(lb_i_am_locking(theirs_too), 1);
+	ck_assert_int_eq(lb_i_am_locking(mine), per_process);
+	ck_assert_int_eq(lb_acquire(mine, 0), per_process ? 0 : LB_EALREADY);
+	/* ... and from a third thread too. */
+	pk.lock = theirs;
+	ck_assert_int_eq(pthread_create(&t, NULL, peek_and_release, &pk), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(pk.mine, 1);
+	ck_assert_int_eq(pk.released, 0);
+	ck_assert_int_eq(lb_is_locked(mine), 0);
+
+	lb_lock_free(theirs_too);
+	lb_lock_free(theirs);
+	lb_lock_free(mine);
+	ck_assert_int_eq(testdir_count(p.dir), leftovers(m));
+}
+END_TEST
+
+/* LB_UNTHREADED: handles made in two threads of one process are one
+ * owner. */
+START_TEST(test_owner_unthreaded)
+{
+	unsigned     m = methods[_i].flag | LB_UNTHREADED;
+	struct place p;
+	lb_lock     *mine, *theirs, *theirs_too;
+
+	place_make(&p, "lk");
+	mine = lock_new(p.path, m);
+	new_in_thread(p.path, m, &theirs, &theirs_too);
+	ck_assert_int_eq(lb_acquire(mine, 0), 0);
+	ck_assert_int_eq(lb_i_am_locking(theirs), 1);
+	ck_assert_int_eq(lb_acquire(theirs, 0), 0);
+	ck_assert_int_eq(lb_release(theirs), 0);
+	ck_assert_int_eq(lb_i_am_locking(mine), 0);
+	ck_assert_int_eq(lb_is_locked(mine), 0);
+	ck_assert_int_eq(lb_release(mine), LB_ENOTLOCKED);
+	ck_assert_int_eq(lb_acquire(theirs, 0), 0);
+	ck_assert_int_eq(lb_release(mine), 0);
+	lb_lock_free(theirs_too);
+	lb_lock_free(theirs);
+	lb_lock_free(mine);
+	ck_assert_int_eq(testdir_count(p.dir), leftovers(m & LB_METHOD_MASK));
+}
+END_TEST
+
+/* Release: LB_ENOTLOCKED when nobody holds the lock, LB_ENOTMINE when
+ * another does (who keeps it), each with a reason naming the path. */
+START_TEST(test_release_not_locked_not_mine)
+{
+	unsigned      m = methods[_i].flag;
+	struct place  p;
+	struct holder h;
+	lb_lock      *lock;
+
+	place_make(&p, "lk");
+	lock = lock_new(p.path, m);
+	ck_assert_int_eq(lb_release(lock), LB_ENOTLOCKED);
+	assert_reason_names(lock, p.path);
+	ck_assert_int_eq(holder_start(&h, p.path, m, 0), 0);
+	ck_assert_int_eq(lb_release(lock), LB_ENOTMINE);
+	assert_reason_names(lock, p.path);
+	ck_assert_int_eq(lb_is_locked(lock), 1);
+	ck_assert_int_eq(holder_end(&h, 1), 0);
+	ck_assert_int_eq(lb_release(lock), LB_ENOTLOCKED);
+	lb_lock_free(lock);
+	ck_assert_int_eq(testdir_count(p.dir), leftovers(m));
+}
+END_TEST
+
+/* lb_break_lock takes a lock from its holder; the old holder's late
+ * release fails and leaves the new holder's lock alone. */
+START_TEST(test_break_then_late_release)
+{
+	unsigned      m = methods[_i].flag;
+	struct place  p;
+	struct holder h;
+	lb_lock      *lock;
+
+	place_make(&p, "lk");
+	ck_assert_int_eq(holder_start(&h, p.path, m, 0), 0);
+	lock = lock_new(p.path, m);
+	ck_assert_int_eq(lb_break_lock(lock), 0);
+	ck_assert_int_eq(lb_is_locked(lock), 0);
+	ck_assert_int_eq(lb_acquire(lock, 0), 0);
+	ck_assert_int_eq(holder_end(&h, 1), LB_ENOTMINE);
+	ck_assert_int_eq(lb_is_locked(lock), 1);
+	ck_assert_int_eq(lb_i_am_locking(lock), 1);
+	ck_assert_int_eq(lb_release(lock), 0);
+	/* Breaking a free lock is no error. */
+	ck_assert_int_eq(lb_break_lock(lock), 0);
+	lb_lock_free(lock);
+	ck_assert_int_eq(testdir_count(p.dir), leftovers(m));
+}
+END_TEST
+
+/* What a child process sees of a lock its parent holds. */
+struct view {
+	const char *path;
+	unsigned    method;
+	int         locked;
+	pid_t       holder;
+};
+
+static void
+view_child(void *arg, char *why, size_t size)
+{
+	struct view *v = arg;
+	lb_holder    who;
+	lb_lock     *lock;
+
+	if ((lock = lb_lock_new(v->path, v->method)) == NULL) {
+		snprintf(why, size, "lb_lock_new: %s", strerror(errno));
+		return;
+	}
+	CHILD_EXPECT(lb_is_locked(lock), v->locked);
+	CHILD_EXPECT(lb_i_am_locking(lock), 0);
+	CHILD_EXPECT(lb_get_holder(lock, &who), v->locked);
+	CHILD_EXPECT(who.pid, v->holder);
+	lb_lock_free(lock);
+}
+
+/* lb_is_locked and lb_i_am_locking agree across owners: threads and
+ * processes. */
+START_TEST(test_views_agree)
+{
+	unsigned     m = methods[_i].flag;
+	struct place p;
+	struct view  v;
+	lb_lock     *mine, *theirs, *theirs_too;
+
+	place_make(&p, "lk");
+	mine = lock_new(p.path, m);
+	new_in_thread(p.path, m, &theirs, &theirs_too);
+	v.path = p.path;
+	v.method = m;
+	v.locked = 0;
+	v.holder = 0;
+	in_child(view_child, &v);
+	ck_assert_int_eq(lb_is_locked(mine), 0);
+	ck_assert_int_eq(lb_is_locked(theirs), 0);
+	ck_assert_int_eq(lb_i_am_locking(mine), 0);
+	ck_assert_int_eq(lb_i_am_locking(theirs), 0);
+
+	ck_assert_int_eq(lb_acquire(mine, 0), 0);
+	v.locked = 1;
+	v.holder = getpid();
+	in_child(view_child, &v);
+	ck_assert_int_eq(lb_is_locked(mine), 1);
+	ck_assert_int_eq(lb_is_locked(theirs), 1);
+	ck_assert_int_eq(lb_i_am_locking(mine), 1);
+	ck_assert_int_eq(lb_i_am_locking(theirs), m == LB_PIDFILE);
+
+	ck_assert_int_eq(lb_release(mine), 0);
+	ck_assert_int_eq(lb_is_locked(theirs), 0);
+	lb_lock_free(theirs_too);
+	lb_lock_free(theirs);
+	lb_lock_free(mine);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Holders, staleness, fork.                                           */
+
+/* lb_get_holder names the holding child, alive; after SIGKILL, dead; and
+ * when nobody holds the lock, nothing. */
+START_TEST(test_get_holder)
+{
+	unsigned      m = methods[_i].flag;
+	struct place  p;
+	struct holder h;
+	lb_holder     who;
+	lb_lock      *lock;
+	char          host[256];
+
+	ck_assert_int_eq(gethostname(host, sizeof(host)), 0);
+	host[sizeof(host) - 1] = '\0';
+	place_make(&p, "lk");
+	lock = lock_new(p.path, m);
+	memset(&who, 0x5a, sizeof(who));
+	ck_assert_int_eq(lb_get_holder(lock, &who), 0);
+	ck_assert_int_eq(who.pid, 0);
+	ck_assert_str_eq(who.host, "");
+
+	ck_assert_int_eq(holder_start(&h, p.path, m, 0), 0);
+	ck_assert_int_eq(lb_get_holder(lock, &who), 1);
+	ck_assert_int_eq(who.pid, h.pid);
+	ck_assert_str_eq(who.host, host);
+	ck_assert_str_ne(who.unique_name, "");
+	ck_assert_int_eq(who.liveness, LB_HOLDER_ALIVE);
+	/* The child's main thread has the child's pid as its id. */
+	ck_assert_int_eq(who.tid, m == LB_PIDFILE ? 0 : h.pid);
+	if (m == LB_SQLITE)
+		ck_assert(who.uid == (uid_t)-1 || who.uid == geteuid());
+	else {
+		ck_assert_int_eq(who.uid, geteuid());
+		ck_assert_msg(who.since > 0 &&
+		    fabs(who.since - (double)time(NULL)) < 600,
+		    "since %f", who.since);
+	}
+	ck_assert_int_eq(lb_is_locked(lock), 1);
+	ck_assert_int_eq(lb_i_am_locking(lock), 0);
+
+	holder_kill(&h);
+	ck_assert_int_eq(lb_get_holder(lock, &who), 1);
+	ck_assert_int_eq(who.pid, h.pid);
+	ck_assert_int_eq(who.liveness, LB_HOLDER_DEAD);
+	ck_assert_int_eq(lb_is_locked(lock), 1);
+
+	ck_assert_int_eq(lb_break_lock(lock), 0);
+	ck_assert_int_eq(lb_get_holder(lock, &who), 0);
+	lb_lock_free(lock);
+	ck_assert_int_eq(testdir_count(p.dir), leftovers(m));
+}
+END_TEST
+
+/* LB_BREAK_STALE takes a dead holder's lock; without it the lock stays
+ * taken. */
+START_TEST(test_break_stale_dead)
+{
+	unsigned      m = methods[_i].flag;
+	struct place  p;
+	struct holder h;
+	lb_holder     who;
+	lb_lock      *plain, *breaker;
+
+	place_make(&p, "lk");
+	ck_assert_int_eq(holder_start(&h, p.path, m, 0), 0);
+	holder_kill(&h);
+	plain = lock_new(p.path, m);
+	breaker = lock_new(p.path, m | LB_BREAK_STALE);
+	ck_assert_int_eq(lb_acquire(plain, 0), LB_EALREADY);
+	ck_assert_int_eq(lb_acquire(breaker, 0), 0);
+	ck_assert_int_eq(lb_i_am_locking(breaker), 1);
+	/* Both handles are this thread's: one owner, whatever the flags. */
+	ck_assert_int_eq(lb_i_am_locking(plain), 1);
+	ck_assert_int_eq(lb_get_holder(plain, &who), 1);
+	ck_assert_int_eq(who.pid, getpid());
+	ck_assert_int_eq(lb_release(breaker), 0);
+	lb_lock_free(breaker);
+	lb_lock_free(plain);
+	/* The dead holder's artefacts went with its lock. */
+	ck_assert_int_eq(testdir_count(p.dir), leftovers(m));
+}
+END_TEST
+
+/* LB_BREAK_STALE never breaks a live holder's lock. */
+START_TEST(test_break_stale_alive)
+{
+	unsigned      m = methods[_i].flag;
+	struct place  p;
+	struct holder h;
+	lb_holder     who;
+	lb_lock      *breaker;
+
+	place_make(&p, "lk");
+	ck_assert_int_eq(holder_start(&h, p.path, m, 0), 0);
+	breaker = lock_new(p.path, m | LB_BREAK_STALE);
+	ck_assert_int_eq(lb_acquire(breaker, 0), LB_EALREADY);
+	ck_assert_int_eq(lb_acquire(breaker, 0.1), LB_ETIMEOUT);
+	ck_assert_int_eq(lb_get_holder(breaker, &who), 1);
+	ck_assert_int_eq(who.pid, h.pid);
+	ck_assert_int_eq(holder_end(&h, 1), 0);
+	lb_lock_free(breaker);
+	ck_assert_int_eq(testdir_count(p.dir), leftovers(m));
+}
+END_TEST
+
+/* The parent's handle, in a forked child. */
+struct forked {
+	lb_lock    *lock;
+	const char *path;
+	unsigned    method;
+};
+
+static void
+fork_child(void *arg, char *why, size_t size)
+{
+	struct forked *f = arg;
+	lb_lock       *other;
+
+	CHILD_EXPECT(lb_i_am_locking(f->lock), 0);
+	CHILD_EXPECT(lb_is_locked(f->lock), 1);
+	CHILD_EXPECT(lb_acquire(f->lock, 0), LB_EALREADY);
+	CHILD_EXPECT(lb_release(f->lock), LB_ENOTMINE);
+	lb_lock_free(f->lock);
+	if ((other = lb_lock_new(f->path, f->method)) == NULL) {
+		snprintf(why, size, "lb_lock_new: %s", strerror(errno));
+		return;
+	}
+	CHILD_EXPECT(lb_is_locked(other), 1);
+	CHILD_EXPECT(lb_i_am_locking(other), 0);
+	lb_lock_free(other);
+}
+
+/* A forked child does not own its parent's lock, and freeing the handle
+ * in the child leaves the parent's lock alone. */
+START_TEST(test_fork_child_not_owner)
+{
+	unsigned      m = methods[_i].flag;
+	struct place  p;
+	struct forked f;
+
+	place_make(&p, "lk");
+	f.lock = lock_new(p.path, m);
+	f.path = p.path;
+	f.method = m;
+	ck_assert_int_eq(lb_acquire(f.lock, 0), 0);
+	in_child(fork_child, &f);
+	ck_assert_int_eq(lb_is_locked(f.lock), 1);
+	ck_assert_int_eq(lb_i_am_locking(f.lock), 1);
+	ck_assert_int_eq(lb_release(f.lock), 0);
+	lb_lock_free(f.lock);
+	ck_assert_int_eq(testdir_count(p.dir), leftovers(m));
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Failures.                                                           */
+
+/* A lock in a directory that does not exist cannot be taken: LB_EFAILED
+ * at once, whatever the timeout, with a reason naming the path. */
+START_TEST(test_missing_directory)
+{
+	static const double timeouts[] = { 0, WAIT_S, LB_FOREVER };
+	unsigned     m = methods[_i].flag;
+	struct place p;
+	lb_lock     *lock;
+	double       t0, elapsed;
+	size_t       k;
+	int          r;
+
+	place_make(&p, "missing/lk");
+	lock = lock_new(p.path, m);
+	for (k = 0; k < sizeof(timeouts) / sizeof(timeouts[0]); k++) {
+		t0 = now_mono();
+		r = lb_acquire(lock, timeouts[k]);
+		elapsed = now_mono() - t0;
+		ck_assert_msg(r == LB_EFAILED, "timeout %g: %s", timeouts[k],
+		    lb_error_name(r));
+		ck_assert_msg(elapsed < PROMPT_S, "timeout %g took %.2f s",
+		    timeouts[k], elapsed);
+		assert_reason_names(lock, p.path);
+	}
+	lb_lock_free(lock);
+	ck_assert_int_eq(testdir_count(p.dir), 0);
+}
+END_TEST
+
+/* A lock to take in a directory the caller cannot write. */
+struct unwritable {
+	const char *dir;
+	const char *path;
+	unsigned    method;
+	int         drop;       /* drop to NOBODY first */
+};
+
+static void
+unwritable_child(void *arg, char *why, size_t size)
+{
+	struct unwritable *u = arg;
+	gid_t              gid = NOBODY;
+	lb_lock           *lock;
+
+	if (u->drop && (setgroups(1, &gid) == -1 || setgid(NOBODY) == -1 ||
+	    setuid(NOBODY) == -1)) {
+		snprintf(why, size, "cannot drop privileges: %s",
+		    strerror(errno));
+		return;
+	}
+	/* The premise: this process may not write there. */
+	CHILD_EXPECT(access(u->dir, W_OK) == -1 && errno == EACCES, 1);
+	if ((lock = lb_lock_new(u->path, u->method)) == NULL) {
+		snprintf(why, size, "lb_lock_new: %s", strerror(errno));
+		return;
+	}
+	CHILD_EXPECT(lb_acquire(lock, 0), LB_EFAILED);
+	if (strstr(lb_lock_error(lock), u->dir) == NULL) {
+		snprintf(why, size, "reason \"%s\" does not name %s",
+		    lb_lock_error(lock), u->dir);
+		return;
+	}
+	CHILD_EXPECT(lb_acquire(lock, LB_FOREVER), LB_EFAILED);
+	lb_lock_free(lock);
+}
+
+/* A directory the caller cannot write: LB_EFAILED.  Run as an unprivileged
+ * child (root may write anywhere). */
+START_TEST(test_unwritable_directory)
+{
+	struct unwritable u;
+	struct place      p;
+	char              ro[PATH_MAX];
+
+	place_make(&p, "ro/lk");
+	path_join(ro, sizeof(ro), p.dir, "ro");
+	ck_assert_int_eq(mkdir(ro, 0555), 0);
+	ck_assert_int_eq(chmod(ro, 0555), 0);
+	/* Let the unprivileged child reach it. */
+	ck_assert_int_eq(chmod(top, 0711), 0);
+	ck_assert_int_eq(chmod(p.dir, 0711), 0);
+	u.dir = ro;
+	u.path = p.path;
+	u.method = methods[_i].flag;
+	u.drop = geteuid() == 0;
+	in_child(unwritable_child, &u);
+	ck_assert_int_eq(testdir_count(ro), 0);
+}
+END_TEST
+
+/* File systems where link(2) of a fresh file fails. */
+enum nolink_fs {
+	NOLINK_TMPFS_FULL,      /* a tmpfs of two inodes: links count */
+	NOLINK_VFAT             /* no hard links (nor symlinks) at all */
+};
+
+struct nolink {
+	enum nolink_fs fs;
+	const char    *dir;     /* where to put the image and mount point */
+};
+
+/*
+ * Mounts the file system of n on mnt, in a mount namespace of this (child)
+ * process's own, so that it goes when the child does.  Needs root (or
+ * CAP_SYS_ADMIN); vfat needs mkfs.vfat or mkfs.fat and the kernel's vfat.
+ * Returns 0, or -1 with SKIP_MARK and the reason in why.
+ */
+static int
+nolink_mount(const struct nolink *n, const char *mnt, char *why,
+    size_t size)
+{
+	char img[PATH_MAX], cmd[4 * PATH_MAX];
+	int  len, fd;
+
+	if (unshare(CLONE_NEWNS) == -1 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1) {
+		snprintf(why, size, SKIP_MARK "no private mount namespace: %s",
+		    strerror(errno));
+		return -1;
+	}
+	if (n->fs == NOLINK_TMPFS_FULL) {
+		if (mount("lbtest", mnt, "tmpfs", 0, "nr_inodes=2,size=1m") ==
+		    -1) {
+			snprintf(why, size, SKIP_MARK "cannot mount tmpfs: %s",
+			    strerror(errno));
+			return -1;
+		}
+		/* The premise: the mount's root and one file use it up, so
+		 * that link(2) fails (older kernels did not count links). */
+		path_join(img, sizeof(img), mnt, "probe");
+		path_join(cmd, sizeof(cmd), mnt, "probe2");
+		if ((fd = open(img, O_WRONLY | O_CREAT, 0644)) == -1) {
+			snprintf(why, size, "cannot create %s: %s", img,
+			    strerror(errno));
+			return -1;
+		}
+		close(fd);
+		if (link(img, cmd) == 0) {
+			snprintf(why, size, SKIP_MARK "this tmpfs does not "
+			    "count hard links as inodes");
+			return -1;
+		}
+		unlink(img);
+		return 0;
+	}
+	path_join(img, sizeof(img), n->dir, "vfat.img");
+	len = snprintf(cmd, sizeof(cmd), "{ command -v mkfs.vfat || "
+	    "command -v mkfs.fat; } >/dev/null 2>&1 || exit 3; "
+	    "{ truncate -s 8M '%s' && { mkfs.vfat '%s' || mkfs.fat '%s'; } && "
+	    "mount -o loop -t vfat '%s' '%s'; } >/dev/null 2>&1",
+	    img, img, img, img, mnt);
+	if (len < 0 || (size_t)len >= sizeof(cmd)) {
+		snprintf(why, size, "path too long");
+		return -1;
+	}
+	switch (system(cmd)) {
+	case 0:
+		return 0;
+	case 3 << 8:
+		snprintf(why, size, SKIP_MARK "no vfat: no mkfs.vfat or "
+		    "mkfs.fat (dosfstools)");
+		return -1;
+	default:
+		snprintf(why, size, SKIP_MARK "no vfat: cannot make or mount "
+		    "an image (kernel without vfat?)");
+		return -1;
+	}
+}
+
+static void
+nolink_child(void *arg, char *why, size_t size)
+{
+	const struct nolink *n = arg;
+	lb_lock             *lock;
+	char                 mnt[PATH_MAX], path[PATH_MAX];
+	double               t0;
+	unsigned             method;
+
+	path_join(mnt, sizeof(mnt), n->dir, "mnt");
+	path_join(path, sizeof(path), mnt, "lk");
+	if (mkdir(mnt, 0755) == -1) {
+		snprintf(why, size, "mkdir %s: %s", mnt, strerror(errno));
+		return;
+	}
+	if (nolink_mount(n, mnt, why, size) == -1)
+		return;
+	for (method = LB_LINK; method <= LB_SYMLINK; method++) {
+		/* A full tmpfs still takes symlinks (no inode is free, but
+		 * the check is of the link method there). */
+		if (n->fs == NOLINK_TMPFS_FULL && method != LB_LINK)
+			continue;
+		if ((lock = lb_lock_new(path, method)) == NULL) {
+			snprintf(why, size, "lb_lock_new: %s", strerror(errno));
+			return;
+		}
+		t0 = now_mono();
+		CHILD_EXPECT(lb_acquire(lock, 2.0), LB_EFAILED);
+		CHILD_EXPECT(now_mono() - t0 < PROMPT_S, 1);
+		CHILD_EXPECT(strstr(lb_lock_error(lock), path) != NULL, 1);
+		CHILD_EXPECT(lb_acquire(lock, LB_FOREVER), LB_EFAILED);
+		CHILD_EXPECT(lb_is_locked(lock), 0);
+		lb_lock_free(lock);
+		/* The link method's unique file is not left behind. */
+		CHILD_EXPECT(testdir_count(mnt), 0);
+	}
+}
+
+/* Where link(2) fails for a reason other than EEXIST (a file system without
+ * hard links, or a full one), the link method fails (LB_EFAILED) rather
+ * than wait forever as lockfile does, and leaves nothing behind.  Needs
+ * root for the mount; skipped, with a note, where it cannot be made. */
+START_TEST(test_link_fails_on_full_fs)
+{
+	struct place  p;
+	struct nolink n;
+
+	place_make(&p, "unused");
+	n.fs = NOLINK_TMPFS_FULL;
+	n.dir = p.dir;
+	in_child(nolink_child, &n);
+}
+END_TEST
+
+/* The same on vfat, which has no hard links at all (nor symlinks, so the
+ * symlink method fails too).  Skipped, with a note, where no vfat can be
+ * made without installing anything. */
+START_TEST(test_no_hard_links_vfat)
+{
+	struct place  p;
+	struct nolink n;
+
+	place_make(&p, "unused");
+	n.fs = NOLINK_VFAT;
+	n.dir = p.dir;
+	in_child(nolink_child, &n);
+}
+END_TEST
+
+/* LB_BROKER, with no broker in this build: every call fails, acquire with
+ * LB_EFAILED and a reason, and nothing touches the disk. */
+START_TEST(test_broker_unavailable)
+{
+	unsigned     m = methods[_i].flag;
+	struct place p;
+	lb_holder    who;
+	lb_lock     *lock;
+
+	place_make(&p, "lk");
+	lock = lock_new(p.path, m | LB_BROKER);
+	ck_assert_int_eq(lb_acquire(lock, 0), LB_EFAILED);
+	assert_reason_names(lock, p.path);
+	ck_assert_int_eq(lb_acquire(lock, LB_FOREVER), LB_EFAILED);
+	ck_assert_int_lt(lb_release(lock), 0);
+	ck_assert_int_lt(lb_is_locked(lock), 0);
+	ck_assert_int_lt(lb_i_am_locking(lock), 0);
+	ck_assert_int_lt(lb_break_lock(lock), 0);
+	ck_assert_int_lt(lb_get_holder(lock, &who), 0);
+	lb_lock_free(lock);
+	ck_assert_int_eq(testdir_count(p.dir), 0);
+
+	/* LB_LOCAL is the in-process transport. */
+	lock = lock_new(p.path, m | LB_LOCAL);
+	ck_assert_int_eq(lb_acquire(lock, 0), 0);
+	ck_assert_int_eq(lb_release(lock), 0);
+	lb_lock_free(lock);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Bad arguments.                                                      */
+
+/* Asserts that lb_lock_new(path, flags) fails with errno want. */
+static void
+assert_new_fails(const char *path, unsigned flags, int want)
+{
+	lb_lock *lock;
+
+	errno = 0;
+	lock = lb_lock_new(path, flags);
+	ck_assert_msg(lock == NULL, "lb_lock_new(%.40s..., %#x) succeeded",
+	    path != NULL ? path : "(null)", flags);
+	ck_assert_msg(errno == want, "lb_lock_new(%.40s..., %#x): errno %s, "
+	    "expected %s", path != NULL ? path : "(null)", flags,
+	    strerror(errno), strerror(want));
+}
+
+/* Names up to NAME_MAX - 5 fit (room for ".lock"); longer ones and paths
+ * longer than PATH_MAX are ENAMETOOLONG. */
+START_TEST(test_name_lengths)
+{
+	unsigned     m = methods[_i].flag;
+	struct place p;
+	lb_lock     *lock;
+	char         name[NAME_MAX + 2], *long_path;
+	size_t       n;
+
+	memset(name, 'n', NAME_MAX - 5);
+	name[NAME_MAX - 5] = '\0';
+	place_make(&p, name);
+	lock = lock_new(p.path, m);
+	ck_assert_int_eq(lb_acquire(lock, 0), 0);
+	ck_assert_int_eq(lb_i_am_locking(lock), 1);
+	ck_assert_int_eq(lb_release(lock), 0);
+	lb_lock_free(lock);
+
+	memset(name, 'n', NAME_MAX - 4);
+	name[NAME_MAX - 4] = '\0';
+	path_join(p.path, sizeof(p.path), p.dir, name);
+	assert_new_fails(p.path, m, ENAMETOOLONG);
+
+	/* "/d/d/d...": every component short, the whole too long. */
+	for (n = PATH_MAX + 1; n <= 3 * PATH_MAX; n += PATH_MAX) {
+		ck_assert_ptr_nonnull(long_path = malloc(n + 1));
+		memset(long_path, '/', n);
+		for (size_t k = 1; k < n; k += 2)
+			long_path[k] = 'd';
+		long_path[n] = '\0';
+		assert_new_fails(long_path, m, ENAMETOOLONG);
+		free(long_path);
+	}
+	ck_assert_int_eq(testdir_count(p.dir), leftovers(m));
+}
+END_TEST
+
+/* NULL or empty paths and bad flags are EINVAL. */
+START_TEST(test_new_bad_arguments)
+{
+	static const unsigned bad[] = {
+		0x0100u, 0x8000u, 0x80000000u, LB_LOCAL | LB_BROKER,
+		LB_LOCAL | LB_BROKER | LB_MKDIR, 5, 6, 7, 8, 15,
+	};
+	char   path[PATH_MAX];
+	size_t k;
+
+	path_join(path, sizeof(path), top, "lk");
+	assert_new_fails(NULL, 0, EINVAL);
+	assert_new_fails("", 0, EINVAL);
+	assert_new_fails(NULL, LB_PIDFILE, EINVAL);
+	assert_new_fails("", LB_SQLITE, EINVAL);
+	for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++)
+		assert_new_fails(path, bad[k], EINVAL);
+}
+END_TEST
+
+static void
+count_call(void *arg)
+{
+	(*(int *)arg)++;
+}
+
+/* Every function survives a NULL handle. */
+START_TEST(test_null_handle)
+{
+	lb_holder who;
+	int       calls = 0;
+
+	ck_assert_int_eq(lb_acquire(NULL, 0), LB_EINVAL);
+	ck_assert_int_eq(lb_acquire(NULL, LB_FOREVER), LB_EINVAL);
+	ck_assert_int_eq(lb_release(NULL), LB_EINVAL);
+	ck_assert_int_eq(lb_is_locked(NULL), LB_EINVAL);
+	ck_assert_int_eq(lb_i_am_locking(NULL), LB_EINVAL);
+	ck_assert_int_eq(lb_break_lock(NULL), LB_EINVAL);
+	ck_assert_int_eq(lb_get_holder(NULL, &who), LB_EINVAL);
+	ck_assert_ptr_null(lb_lock_path(NULL));
+	ck_assert_ptr_null(lb_lock_file(NULL));
+	ck_assert_ptr_null(lb_unique_name(NULL));
+	/* The header does not say what this returns; it must not crash. */
+	(void)lb_lock_error(NULL);
+	lb_lock_free(NULL);
+	ck_assert_int_eq(lb_locked(NULL, 0, count_call, &calls), LB_EINVAL);
+	ck_assert_int_eq(lb_locked("", 0, count_call, &calls), LB_EINVAL);
+	ck_assert_int_eq(calls, 0);
+}
+END_TEST
+
+/* A handle with a NULL out for lb_get_holder, a NULL fn for lb_locked, and
+ * the getters of a good handle. */
+START_TEST(test_null_arguments)
+{
+	struct place p;
+	lb_lock     *lock;
+	char         want[PATH_MAX + 8];
+
+	place_make(&p, "lk");
+	lock = lock_new(p.path, 0);
+	ck_assert_int_eq(lb_get_holder(lock, NULL), LB_EINVAL);
+	ck_assert_int_eq(lb_locked(p.path, 0, NULL, NULL), LB_EINVAL);
+	ck_assert_str_eq(lb_lock_path(lock), p.path);
+	ck_assert_int_lt(snprintf(want, sizeof(want), "%s.lock", p.path),
+	    (int)sizeof(want));
+	ck_assert_str_eq(lb_lock_file(lock), want);
+	ck_assert_ptr_nonnull(lb_unique_name(lock));
+	ck_assert_str_ne(lb_unique_name(lock), "");
+	lb_lock_free(lock);
+	ck_assert_int_eq(testdir_count(p.dir), 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* lb_locked.                                                          */
+
+struct locked_call {
+	const char *path;
+	int         calls;
+	int         locked;
+	int         mine;
+	lb_lock    *peer;       /* freed after lb_locked returns */
+};
+
+/* lb_locked's fn: counts the call and looks at the lock through a second
+ * handle of the same thread (the same owner). */
+static void
+locked_fn(void *arg)
+{
+	struct locked_call *c = arg;
+
+	c->calls++;
+	if ((c->peer = lb_lock_new(c->path, 0)) == NULL)
+		return;
+	c->locked = lb_is_locked(c->peer);
+	c->mine = lb_i_am_locking(c->peer);
+}
+
+/* lb_locked calls fn once with the lock held and releases it after; when
+ * another holds the lock it returns the timeout's code and fn is not
+ * called. */
+START_TEST(test_locked)
+{
+	struct locked_call c = { NULL, 0, -1, -1, NULL };
+	struct place       p;
+	struct holder      h;
+	lb_lock           *lock;
+	double             t0, elapsed;
+
+	place_make(&p, "lk");
+	c.path = p.path;
+	ck_assert_int_eq(lb_locked(p.path, 0, locked_fn, &c), 0);
+	ck_assert_int_eq(c.calls, 1);
+	ck_assert_ptr_nonnull(c.peer);
+	ck_assert_int_eq(c.locked, 1);
+	ck_assert_int_eq(c.mine, 1);
+	ck_assert_int_eq(lb_is_locked(c.peer), 0);
+	lb_lock_free(c.peer);
+	ck_assert_int_eq(testdir_count(p.dir), 0);
+
+	c.calls = 0;
+	ck_assert_int_eq(holder_start(&h, p.path, 0, 0), 0);
+	ck_assert_int_eq(lb_locked(p.path, 0, locked_fn, &c), LB_EALREADY);
+	ck_assert_int_eq(lb_locked(p.path, -1, locked_fn, &c), LB_EALREADY);
+	t0 = now_mono();
+	ck_assert_int_eq(lb_locked(p.path, WAIT_S, locked_fn, &c),
+	    LB_ETIMEOUT);
+	elapsed = now_mono() - t0;
+	ck_assert_msg(elapsed >= WAIT_MIN && elapsed < HANG_S, "%.3f s",
+	    elapsed);
+	ck_assert_int_eq(c.calls, 0);
+	ck_assert_int_eq(holder_end(&h, 1), 0);
+
+	/* Waiting for a holder that lets go in time. */
+	ck_assert_int_eq(holder_start(&h, p.path, 0, HOLD_S), 0);
+	ck_assert_int_eq(lb_locked(p.path, LB_FOREVER, locked_fn, &c), 0);
+	ck_assert_int_eq(c.calls, 1);
+	lb_lock_free(c.peer);
+	ck_assert_int_eq(holder_end(&h, 0), 0);
+	lock = lock_new(p.path, 0);
+	ck_assert_int_eq(lb_is_locked(lock), 0);
+	lb_lock_free(lock);
+	ck_assert_int_eq(testdir_count(p.dir), 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Error codes.                                                        */
+
+static const struct {
+	int         code;
+	const char *name;
+	int         ancestors[3];   /* above it, up to LB_ERROR; 0 ends */
+} codes[] = {
+	{ LB_ERROR,      "LB_ERROR",      { 0 } },
+	{ LB_ELOCK,      "LB_ELOCK",      { LB_ERROR, 0 } },
+	{ LB_ETIMEOUT,   "LB_ETIMEOUT",   { LB_ELOCK, LB_ERROR, 0 } },
+	{ LB_EALREADY,   "LB_EALREADY",   { LB_ELOCK, LB_ERROR, 0 } },
+	{ LB_EFAILED,    "LB_EFAILED",    { LB_ELOCK, LB_ERROR, 0 } },
+	{ LB_EUNLOCK,    "LB_EUNLOCK",    { LB_ERROR, 0 } },
+	{ LB_ENOTLOCKED, "LB_ENOTLOCKED", { LB_EUNLOCK, LB_ERROR, 0 } },
+	{ LB_ENOTMINE,   "LB_ENOTMINE",   { LB_EUNLOCK, LB_ERROR, 0 } },
+	{ LB_EINVAL,     "LB_EINVAL",     { LB_ERROR, 0 } },
+	{ LB_ENOMEM,     "LB_ENOMEM",     { LB_ERROR, 0 } },
+};
+#define NCODES ((int)(sizeof(codes) / sizeof(codes[0])))
+
+/* Whether code descends from (or is) base, by the table above. */
+static int
+expect_is(int ci, int base)
+{
+	int k;
+
+	if (codes[ci].code == base)
+		return 1;
+	for (k = 0; codes[ci].ancestors[k] != 0; k++)
+		if (codes[ci].ancestors[k] == base)
+			return 1;
+	return 0;
+}
+
+/* lb_error_is for every pair of codes, lockfile's hierarchy. */
+START_TEST(test_error_hierarchy)
+{
+	int a, b;
+
+	for (a = 0; a < NCODES; a++)
+		for (b = 0; b < NCODES; b++)
+			ck_assert_msg(lb_error_is(codes[a].code,
+			    codes[b].code) == expect_is(a, codes[b].code),
+			    "lb_error_is(%s, %s)", codes[a].name,
+			    codes[b].name);
+	ck_assert_int_eq(lb_error_is(LB_ETIMEOUT, LB_ELOCK), 1);
+	ck_assert_int_eq(lb_error_is(LB_ETIMEOUT, LB_ERROR), 1);
+	ck_assert_int_eq(lb_error_is(LB_ETIMEOUT, LB_EUNLOCK), 0);
+	ck_assert_int_eq(lb_error_is(LB_ENOTMINE, LB_EUNLOCK), 1);
+	ck_assert_int_eq(lb_error_is(LB_ENOTMINE, LB_ELOCK), 0);
+	ck_assert_int_eq(lb_error_is(LB_ELOCK, LB_ETIMEOUT), 0);
+	/* 0 is success, not an error; unknown codes descend from nothing. */
+	for (b = 0; b < NCODES; b++) {
+		ck_assert_int_eq(lb_error_is(0, codes[b].code), 0);
+		ck_assert_int_eq(lb_error_is(-42, codes[b].code), 0);
+		ck_assert_int_eq(lb_error_is(7, codes[b].code), 0);
+	}
+}
+END_TEST
+
+/* lb_strerror and lb_error_name for every code and unknown ones. */
+START_TEST(test_error_strings)
+{
+	static const int unknown[] = { -11, -42, 1, 9, -1000, -2147483647 };
+	const char *msg[NCODES];
+	size_t      k;
+	int         a, b;
+
+	for (a = 0; a < NCODES; a++) {
+		ck_assert_str_eq(lb_error_name(codes[a].code), codes[a].name);
+		msg[a] = lb_strerror(codes[a].code);
+		ck_assert_ptr_nonnull(msg[a]);
+		ck_assert_str_ne(msg[a], "");
+		ck_assert_str_ne(msg[a], "unknown error");
+		for (b = 0; b < a; b++)
+			ck_assert_str_ne(msg[a], msg[b]);
+	}
+	ck_assert_str_eq(lb_strerror(LB_ETIMEOUT), "timed out waiting for lock");
+	for (k = 0; k < sizeof(unknown) / sizeof(unknown[0]); k++) {
+		ck_assert_str_eq(lb_strerror(unknown[k]), "unknown error");
+		ck_assert_str_eq(lb_error_name(unknown[k]), "LB_E?");
+	}
+	ck_assert_ptr_nonnull(lb_strerror(0));
+	ck_assert_ptr_nonnull(lb_error_name(0));
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Threads.                                                            */
+
+#define NTHREADS 8
+
+/* One thread's use of a handle shared by all (LB_UNTHREADED: one owner). */
+struct shared_use {
+	lb_lock *lock;
+	double   until;         /* monotonic deadline */
+	int      max;           /* iterations at most */
+	int      rounds;
+	int      acquired;
+	char     bad[128];      /* the first unexpected answer */
+};
+
+static void *
+shared_use_run(void *arg)
+{
+	struct shared_use *u = arg;
+	int                r;
+
+	for (u->rounds = 0; u->rounds < u->max && now_mono() < u->until;
+	    u->rounds++) {
+		if ((r = lb_is_locked(u->lock)) != 0 && r != 1)
+			goto bad;
+		if ((r = lb_i_am_locking(u->lock)) != 0 && r != 1)
+			goto bad;
+		/* One owner: never held by another. */
+		if ((r = lb_acquire(u->lock, 0)) != 0)
+			goto bad;
+		u->acquired++;
+		if ((r = lb_i_am_locking(u->lock)) != 0 && r != 1)
+			goto bad;
+		if ((r = lb_release(u->lock)) != 0 && r != LB_ENOTLOCKED)
+			goto bad;
+	}
+	return NULL;
+bad:
+	snprintf(u->bad, sizeof(u->bad), "round %d: %s (%s)", u->rounds,
+	    lb_error_name(r), lb_lock_error(u->lock));
+	return NULL;
+}
+
+/* Eight threads share one LB_UNTHREADED handle: no crash, and only the
+ * answers one owner can get. */
+START_TEST(test_threads_share_handle)
+{
+	unsigned          m = methods[_i].flag;
+	struct shared_use use[NTHREADS];
+	struct place      p;
+	pthread_t         t[NTHREADS];
+	lb_lock          *lock;
+	double            until;
+	int               k, r;
+
+	place_make(&p, "lk");
+	lock = lock_new(p.path, m | LB_UNTHREADED);
+	until = now_mono() + 0.7;
+	for (k = 0; k < NTHREADS; k++) {
+		memset(&use[k], 0, sizeof(use[k]));
+		use[k].lock = lock;
+		use[k].until = until;
+		use[k].max = m == LB_SQLITE ? 40 : 300;
+		ck_assert_int_eq(pthread_create(&t[k], NULL, shared_use_run,
+		    &use[k]), 0);
+	}
+	for (k = 0; k < NTHREADS; k++)
+		ck_assert_int_eq(pthread_join(t[k], NULL), 0);
+	for (k = 0; k < NTHREADS; k++) {
+		ck_assert_msg(use[k].bad[0] == '\0', "thread %d: %s", k,
+		    use[k].bad);
+		ck_assert_int_gt(use[k].acquired, 0);
+	}
+	r = lb_release(lock);
+	ck_assert_msg(r == 0 || r == LB_ENOTLOCKED, "%s", lb_error_name(r));
+	ck_assert_int_eq(lb_is_locked(lock), 0);
+	ck_assert_int_eq(lb_i_am_locking(lock), 0);
+	lb_lock_free(lock);
+	ck_assert_int_eq(testdir_count(p.dir), leftovers(m));
+}
+END_TEST
+
+/* Mutual exclusion, counted: workers increment a counter under the lock. */
+struct counting {
+	const char   *path;
+	unsigned      method;
+	int           rounds;
+	volatile int *counter;
+	char          bad[128];
+};
+
+/* Adds rounds to the counter, each under the lock, by a read, a pause and
+ * a write that lose updates unless the lock excludes. */
+static void
+count_under_lock(struct counting *c)
+{
+	struct timespec pause = { 0, 200 * 1000 };
+	lb_lock        *lock;
+	int             k, r = 0, v;
+
+	if ((lock = lb_lock_new(c->path, c->method)) == NULL) {
+		snprintf(c->bad, sizeof(c->bad), "lb_lock_new: %s",
+		    strerror(errno));
+		return;
+	}
+	for (k = 0; k < c->rounds; k++) {
+		if ((r = lb_acquire(lock, 30.0)) != 0)
+			break;
+		if ((r = lb_i_am_locking(lock)) != 1) {
+			snprintf(c->bad, sizeof(c->bad), "round %d: not mine "
+			    "after acquire (%d)", k, r);
+			break;
+		}
+		v = *c->counter;
+		nanosleep(&pause, NULL);
+		*c->counter = v + 1;
+		if ((r = lb_release(lock)) != 0)
+			break;
+	}
+	if (r < 0)
+		snprintf(c->bad, sizeof(c->bad), "round %d: %s (%s)", k,
+		    lb_error_name(r), lb_lock_error(lock));
+	lb_lock_free(lock);
+}
+
+static void *
+count_thread(void *arg)
+{
+	count_under_lock(arg);
+	return NULL;
+}
+
+/* Eight owners (threads with their own handles; processes for the
+ * per-process pidfile method) on one path: the count is exact. */
+START_TEST(test_threads_count_exactly)
+{
+	unsigned        m = methods[_i].flag;
+	struct counting c[NTHREADS];
+	struct place    p;
+	pthread_t       t[NTHREADS];
+	pid_t           pid[NTHREADS];
+	volatile int   *counter;
+	int             k, rounds = m == LB_SQLITE ? 10 : 40, status;
+
+	place_make(&p, "lk");
+	counter = mmap(NULL, sizeof(*counter), PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ck_assert(counter != MAP_FAILED);
+	*counter = 0;
+	for (k = 0; k < NTHREADS; k++) {
+		memset(&c[k], 0, sizeof(c[k]));
+		c[k].path = p.path;
+		c[k].method = m;
+		c[k].rounds = rounds;
+		c[k].counter = counter;
+		if (m != LB_PIDFILE) {
+			ck_assert_int_eq(pthread_create(&t[k], NULL,
+			    count_thread, &c[k]), 0);
+			continue;
+		}
+		pid[k] = fork();
+		ck_assert_int_ne(pid[k], -1);
+		if (pid[k] == 0) {
+			count_under_lock(&c[k]);
+			if (c[k].bad[0] != '\0')
+				fprintf(stderr, "worker %d: %s\n", k,
+				    c[k].bad);
+			_exit(c[k].bad[0] == '\0' ? 0 : 1);
+		}
+	}
+	for (k = 0; k < NTHREADS; k++) {
+		if (m != LB_PIDFILE) {
+			ck_assert_int_eq(pthread_join(t[k], NULL), 0);
+			ck_assert_msg(c[k].bad[0] == '\0', "thread %d: %s",
+			    k, c[k].bad);
+			continue;
+		}
+		ck_assert_int_eq(waitpid(pid[k], &status, 0), pid[k]);
+		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		    "worker %d: status %#x", k, status);
+	}
+	ck_assert_int_eq(*counter, NTHREADS * rounds);
+	munmap((void *)counter, sizeof(*counter));
+	ck_assert_int_eq(testdir_count(p.dir), leftovers(m));
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+
+/* A test case of tests looped over every method. */
+static TCase *
+method_case(const char *name)
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_set_timeout(tc, 60);
+	return tc;
+}
+
+static Suite *
+client_suite(void)
+{
+	Suite *s = suite_create("client");
+	TCase *tc;
+
+	tc = method_case("timeouts");
+	tcase_add_loop_test(tc, test_timeout_forever, 0, NMETHODS);
+	tcase_add_loop_test(tc, test_timeout_try_once, 0, NMETHODS);
+	tcase_add_loop_test(tc, test_timeout_expires, 0, NMETHODS);
+	tcase_add_loop_test(tc, test_timeout_in_time, 0, NMETHODS);
+	tcase_add_loop_test(tc, test_timeout_nan, 0, NMETHODS);
+	suite_add_tcase(s, tc);
+
+	tc = method_case("ownership");
+	tcase_add_loop_test(tc, test_reentrant_no_counter, 0, NMETHODS);
+	tcase_add_loop_test(tc, test_owner_threaded, 0, NMETHODS);
+	tcase_add_loop_test(tc, test_owner_unthreaded, 0, NMETHODS);
+	tcase_add_loop_test(tc, test_release_not_locked_not_mine, 0,
+	    NMETHODS);
+	tcase_add_loop_test(tc, test_break_then_late_release, 0, NMETHODS);
+	tcase_add_loop_test(tc, test_views_agree, 0, NMETHODS);
+	tcase_add_loop_test(tc, test_fork_child_not_owner, 0, NMETHODS);
+	suite_add_tcase(s, tc);
+
+	tc = method_case("holders");
+	tcase_add_loop_test(tc, test_get_holder, 0, NMETHODS);
+	tcase_add_loop_test(tc, test_break_stale_dead, 0, NMETHODS);
+	tcase_add_loop_test(tc, test_break_stale_alive, 0, NMETHODS);
+	suite_add_tcase(s, tc);
+
+	tc = method_case("failures");
+	tcase_add_loop_test(tc, test_missing_directory, 0, NMETHODS);
+	tcase_add_loop_test(tc, test_unwritable_directory, 0, NMETHODS);
+	tcase_add_loop_test(tc, test_broker_unavailable, 0, NMETHODS);
+	tcase_add_test(tc, test_link_fails_on_full_fs);
+	tcase_add_test(tc, test_no_hard_links_vfat);
+	suite_add_tcase(s, tc);
+
+	tc = method_case("arguments");
+	tcase_add_loop_test(tc, test_name_lengths, 0, NMETHODS);
+	tcase_add_test(tc, test_new_bad_arguments);
+	tcase_add_test(tc, test_null_handle);
+	tcase_add_test(tc, test_null_arguments);
+	suite_add_tcase(s, tc);
+
+	tc = method_case("locked");
+	tcase_add_test(tc, test_locked);
+	suite_add_tcase(s, tc);
+
+	tc = method_case("errors");
+	tcase_add_test(tc, test_error_hierarchy);
+	tcase_add_test(tc, test_error_strings);
+	suite_add_tcase(s, tc);
+
+	tc = method_case("threads");
+	tcase_add_loop_test(tc, test_threads_share_handle, 0, NMETHODS);
+	tcase_add_loop_test(tc, test_threads_count_exactly, 0, NMETHODS);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr;
+	char     made[PATH_MAX];
+	int      failed;
+
+	/* The sqlite method's database goes beside each test's locks. */
+	unsetenv("LOCKBROKER_SQLITE_DB");
+	signal(SIGPIPE, SIG_IGN);
+	testdir_make(made, sizeof(made));
+	if (realpath(made, top) == NULL) {
+		perror(made);
+		return 99;
+	}
+	sr = srunner_create(client_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	if (testdir_remove(top) != 0)
+		fprintf(stderr, "check_client: cannot remove %s\n", top);
+	return failed == 0 ? 0 : 1;
+}
