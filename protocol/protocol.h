@@ -1,0 +1,192 @@
+/*
+ * protocol.h: the lockbroker wire protocol in one place: its version, its
+ * messages, its error codes and every size limit.  docs/PROTOCOL.md
+ * describes each message; this header and that page change together.  The
+ * protocol grows by adding messages and optional fields, never by changing
+ * what an existing one means.
+ *
+ * A message is one line of at most LBP_LINE_MAX bytes, '\n' included (a
+ * '\r' before it is tolerated):
+ *
+ *     VERB SP ID *( SP KEY "=" VALUE ) [CR] LF
+ *
+ * VERB is one of the words below, ID a decimal request id of 1 to
+ * LBP_ID_DIGITS digits chosen by the client (a reply carries its request's
+ * id; "-" in a reply to a line whose id could not be read), KEY a lowercase
+ * word of at most LBP_KEY_MAX bytes, VALUE percent-encoded: every byte
+ * outside [A-Za-z0-9._~/+:,@-] is written %XX; decoding refuses %00 and
+ * malformed escapes.  At most LBP_FIELDS_MAX fields, each key once.
+ *
+ * This module is pure: no I/O, no allocation, no global state.  The daemon,
+ * the client library, the command, the tests and the fuzzers share it.
+ */
+#ifndef LB_PROTOCOL_H
+#define LB_PROTOCOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define LBP_VERSION     1
+#define LBP_LINE_MAX    8192    /* bytes in a line, '\n' included */
+#define LBP_ID_DIGITS   18      /* digits in a request id */
+#define LBP_KEY_MAX     16      /* bytes in a field's key */
+#define LBP_FIELDS_MAX  16      /* fields in one message */
+
+/*
+ * The messages.  X(verb, direction, required fields, optional fields):
+ * fields are space-separated keys.  C: client to daemon; D: daemon to
+ * client.  docs/PROTOCOL.md gives each field's meaning.
+ */
+#define LBP_VERB_MAP(X)                                                     \
+	X(HELLO,   C, "version",     "client")                                \
+	X(ACQUIRE, C, "path",        "method thread timeout")                 \
+	X(RELEASE, C, "path",        "method thread")                         \
+	X(STATUS,  C, "path",        "method thread")                         \
+	X(BREAK,   C, "path",        "method")                                \
+	X(LIST,    C, "",            "")                                      \
+	X(CANCEL,  C, "target",      "")                                      \
+	X(RECLAIM, C, "path token",  "method thread")                         \
+	X(PING,    C, "",            "")                                      \
+	X(OK,      D, "",            "version server pid token locked mine "  \
+	                             "holder_pid holder_uid holder_tid host "  \
+	                             "since waiters broken count")             \
+	X(ITEM,    D, "path method", "holder_pid holder_uid holder_tid host "  \
+	                             "since token waiters")                    \
+	X(ERR,     D, "code",        "message")
+
+enum lbp_verb {
+	LBP_NONE = 0,
+#define LBP_VERB_ENUM(verb, dir, req, opt) LBP_##verb,
+	LBP_VERB_MAP(LBP_VERB_ENUM)
+#undef LBP_VERB_ENUM
+	LBP_NVERBS
+};
+
+/*
+ * The error codes an ERR reply carries (its `code` field is the name
+ * without "LBP_").  X(name, meaning).  The first group mirrors the
+ * library's LB_E* codes of the same name.
+ */
+#define LBP_ERRNO_MAP(X)                                                    \
+	X(EALREADY,   "the lock is held by another owner (one try)")          \
+	X(ETIMEOUT,   "the lock was not granted within the timeout")          \
+	X(EFAILED,    "the lock cannot be taken (the message says why)")      \
+	X(ENOTLOCKED, "nobody holds the lock")                                \
+	X(ENOTMINE,   "someone else holds the lock")                          \
+	X(EUNLOCK,    "the lock cannot be released (the message says why)")   \
+	X(EINVAL,     "a field's value is not valid")                         \
+	X(EPROTO,     "the line is malformed")                                \
+	X(EVERB,      "no such message")                                      \
+	X(EVERSION,   "protocol version not supported")                       \
+	X(EHELLO,     "HELLO must come first, and once")                      \
+	X(EID,        "the request id is already in use")                     \
+	X(ELIMIT,     "a limit is exceeded (the message says which)")         \
+	X(EPERM,      "not permitted for this client")                        \
+	X(ECANCELED,  "the request was canceled")                             \
+	X(ENOENT,     "no such request to cancel, or no such hold to reclaim") \
+	X(ESHUTDOWN,  "the daemon is stopping")                               \
+	X(EINTERNAL,  "the daemon failed (the message says why)")
+
+enum lbp_error {
+	LBP_OK = 0,
+#define LBP_ERRNO_ENUM(name, meaning) LBP_##name,
+	LBP_ERRNO_MAP(LBP_ERRNO_ENUM)
+#undef LBP_ERRNO_ENUM
+	LBP_NERRORS
+};
+
+/* One field of a parsed message: its key and its decoded value (which
+ * points into the message's own buffer and is NUL-terminated). */
+struct lbp_field {
+	char        key[LBP_KEY_MAX + 1];
+	const char *value;
+	size_t      len;
+};
+
+/* A parsed message.  Self-contained: may be copied, never freed. */
+struct lbp_msg {
+	enum lbp_verb    verb;
+	int              has_id;        /* 0: the id was "-" (replies only) */
+	uint64_t         id;
+	int              nfields;
+	struct lbp_field fields[LBP_FIELDS_MAX];
+	char             store[LBP_LINE_MAX];   /* decoded values */
+};
+
+/*
+ * lbp_parse: parses one line (len bytes at line, with or without its
+ * '\n'; it need not be NUL-terminated) into *m and checks it against the
+ * verb's schema (required fields present, no unknown or repeated field).
+ * Replies (verbs OK, ITEM, ERR) may carry fields this version does not
+ * know: they are kept and not refused, so that a newer daemon can add
+ * fields without breaking older clients.
+ * Returns LBP_OK, or an error code with *why (when why is not NULL)
+ * pointing to a static text saying what is wrong.  When the verb and id
+ * were read before the error, m->verb and m->id/has_id are set, so the
+ * caller can answer the request; otherwise m->has_id is 0.
+ */
+enum lbp_error lbp_parse(const char *line, size_t len, struct lbp_msg *m,
+    const char **why);
+
+/* lbp_get: the decoded value of field key, or NULL when m lacks it. */
+const char *lbp_get(const struct lbp_msg *m, const char *key);
+
+/*
+ * Typed getters: 0 with *out set, -1 when the field is absent (*out
+ * untouched: the caller's default stands), -2 when it is present but not
+ * valid for the type.
+ *   lbp_get_u64      decimal, 0 to UINT64_MAX, no sign, no spaces
+ *   lbp_get_timeout  "inf" (INFINITY) or a finite decimal number of
+ *                    seconds, negative allowed (one try)
+ */
+int lbp_get_u64(const struct lbp_msg *m, const char *key, uint64_t *out);
+int lbp_get_timeout(const struct lbp_msg *m, const char *key, double *out);
+
+/*
+ * A line being formatted.  lbp_begin starts it, lbp_add_* append fields
+ * (values are percent-encoded), lbp_end terminates it with '\n'.  Once a
+ * line would exceed LBP_LINE_MAX, `overflow` is set and further calls do
+ * nothing; lbp_end then returns -1.
+ */
+struct lbp_out {
+	char   buf[LBP_LINE_MAX + 1];
+	size_t len;
+	int    overflow;
+};
+
+/* lbp_begin: starts a line VERB ID (has_id 0: "-"). */
+void lbp_begin(struct lbp_out *o, enum lbp_verb verb, int has_id,
+    uint64_t id);
+void lbp_add_str(struct lbp_out *o, const char *key, const char *value);
+void lbp_add_mem(struct lbp_out *o, const char *key, const void *value,
+    size_t len);
+void lbp_add_u64(struct lbp_out *o, const char *key, uint64_t value);
+void lbp_add_i64(struct lbp_out *o, const char *key, int64_t value);
+/* lbp_add_double: "inf" for infinity, else %.17g-free plain decimal
+ * ("%.6f" trimmed of trailing zeros). */
+void lbp_add_double(struct lbp_out *o, const char *key, double value);
+/* lbp_end: appends '\n'; 0, or -1 when the line overflowed. */
+int  lbp_end(struct lbp_out *o);
+
+/* lbp_error_reply: a whole ERR line for request (has_id, id) with code and
+ * message, into o.  Never overflows (the message is cut to fit). */
+void lbp_error_reply(struct lbp_out *o, int has_id, uint64_t id,
+    enum lbp_error code, const char *message);
+
+/* Names and texts: "ACQUIRE", "EALREADY", the meaning of an error;
+ * "?" for values out of range.  lbp_verb_parse / lbp_error_parse map a
+ * name back (LBP_NONE / -1 when unknown). */
+const char    *lbp_verb_name(enum lbp_verb verb);
+const char    *lbp_error_name(enum lbp_error code);
+const char    *lbp_error_text(enum lbp_error code);
+enum lbp_verb  lbp_verb_parse(const char *name, size_t len);
+int            lbp_error_parse(const char *name);
+
+/* lbp_encode: percent-encodes len bytes of in into out (size bytes);
+ * returns the encoded length, or -1 when it does not fit (with its NUL).
+ * lbp_decode: decodes into out (size bytes); returns the decoded length,
+ * or -1 on a malformed escape, %00, or no room. */
+int lbp_encode(const char *in, size_t len, char *out, size_t size);
+int lbp_decode(const char *in, size_t len, char *out, size_t size);
+
+#endif /* LB_PROTOCOL_H */
