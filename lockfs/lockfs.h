@@ -145,4 +145,22 @@ void  lockfs_holder_clear(struct lockfs_holder *h);
  * directory, and re-checks that the artefact is the same one it judged. */
 int   lockfs_break_stale(struct lockfs_lock *l, struct lockfs_err *err);
 
+/* ------------------------------------------------------------------ */
+/* Locks taken on behalf of other processes, and handoff (the daemon's). */
+
+/* owner.c: owner *o for process pid (thread tid, 0 for none) on this host;
+ * 0, or -1 with errno (ESRCH when the process is gone). */
+int   lockfs_owner_of_pid(struct lockfs_owner *o, pid_t pid, pid_t tid);
+
+/* handoff.c: lockfs_init for the given owner instead of this process. */
+int   lockfs_init_for(struct lockfs_lock *l, const char *path,
+          unsigned method, const struct lockfs_owner *owner,
+          struct lockfs_err *err);
+
+/* handoff.c: the lock from holds passes to `to` without ever being free:
+ * 0; LB_EINVAL (not the same lock); LB_ENOTMINE (from does not hold it,
+ * nothing changed); LB_EFAILED (from still holds it).  See handoff.c. */
+int   lockfs_handoff(struct lockfs_lock *from, struct lockfs_lock *to,
+          struct lockfs_err *err);
+
 #endif /* LOCKFS_H */

@@ -138,6 +138,45 @@ lockfs_owner_self(struct lockfs_owner *o, int threaded)
 	return 0;
 }
 
+/*
+ * lockfs_owner_of_pid: fills *o with process pid on this host and, when tid
+ * is not 0, that thread (taken as given, not checked): host and boot id as
+ * lockfs_owner_self has them, the start time from /proc/PID/stat.  For the
+ * daemon, which takes locks on behalf of its clients.  Returns 0, or -1
+ * with errno EINVAL (pid <= 0 or tid < 0), ESRCH (no such process), or
+ * another errno when the process exists but its start cannot be read.
+ */
+int
+lockfs_owner_of_pid(struct lockfs_owner *o, pid_t pid, pid_t tid)
+{
+	int r = -1;
+
+	pthread_once(&self_once, self_init);
+	memset(o, 0, sizeof(*o));
+	if (pid <= 0 || tid < 0) {
+		errno = EINVAL;
+		goto out;
+	}
+	snprintf(o->host, sizeof(o->host), "%s", self_host);
+	memcpy(o->boot, self_boot, sizeof(o->boot));
+	o->pid = pid;
+	o->tid = tid;
+	errno = 0;
+	if ((o->start = proc_start_time(pid)) != 0)
+		r = 0;
+	else if (errno == 0)
+		errno = EIO;            /* read, but not understood */
+	else if (errno == ENOENT) {
+		/* Gone, or hidden from us (hidepid). */
+		if (kill(pid, 0) == 0 || errno == EPERM)
+			errno = EACCES;
+		else
+			errno = ESRCH;
+	}
+out:
+	return r;
+}
+
 /* FNV-1a, 32 bits: a stable hash of a lock file's path. */
 static unsigned int
 path_hash(const char *s)

@@ -11,11 +11,13 @@
  *     VERB SP ID *( SP KEY "=" VALUE ) [CR] LF
  *
  * VERB is one of the words below, ID a decimal request id of 1 to
- * LBP_ID_DIGITS digits chosen by the client (a reply carries its request's
- * id; "-" in a reply to a line whose id could not be read), KEY a lowercase
- * word of at most LBP_KEY_MAX bytes, VALUE percent-encoded: every byte
- * outside [A-Za-z0-9._~/+:,@-] is written %XX; decoding refuses %00 and
- * malformed escapes.  At most LBP_FIELDS_MAX fields, each key once.
+ * LBP_ID_DIGITS digits chosen by the client, without a leading zero unless
+ * it is "0" (a reply carries its request's id; "-" in a reply to a line
+ * whose id could not be read), KEY a lowercase word ([a-z][a-z0-9_]*) of at
+ * most LBP_KEY_MAX bytes, VALUE percent-encoded: every byte outside
+ * [A-Za-z0-9._~/+:,@-] is written %XX; decoding refuses %00, malformed
+ * escapes and bytes that should have been encoded.  At most LBP_FIELDS_MAX
+ * fields, each key once, in any order.
  *
  * This module is pure: no I/O, no allocation, no global state.  The daemon,
  * the client library, the command, the tests and the fuzzers share it.
@@ -54,9 +56,11 @@
 	                             "since token waiters")                    \
 	X(ERR,     D, "code",        "message")
 
+/* The verbs are LBP_MSG_HELLO ... LBP_MSG_ERR: a bare LBP_##verb would make
+ * the verb OK collide with the error code LBP_OK below. */
 enum lbp_verb {
 	LBP_NONE = 0,
-#define LBP_VERB_ENUM(verb, dir, req, opt) LBP_##verb,
+#define LBP_VERB_ENUM(verb, dir, req, opt) LBP_MSG_##verb,
 	LBP_VERB_MAP(LBP_VERB_ENUM)
 #undef LBP_VERB_ENUM
 	LBP_NVERBS
@@ -103,7 +107,9 @@ struct lbp_field {
 	size_t      len;
 };
 
-/* A parsed message.  Self-contained: may be copied, never freed. */
+/* A parsed message.  Never freed.  Its fields' values point into its own
+ * store, so a copy's values still point into the original's store: use a
+ * copy only while the original lives (or parse the line again). */
 struct lbp_msg {
 	enum lbp_verb    verb;
 	int              has_id;        /* 0: the id was "-" (replies only) */
@@ -121,8 +127,11 @@ struct lbp_msg {
  * know: they are kept and not refused, so that a newer daemon can add
  * fields without breaking older clients.
  * Returns LBP_OK, or an error code with *why (when why is not NULL)
- * pointing to a static text saying what is wrong.  When the verb and id
- * were read before the error, m->verb and m->id/has_id are set, so the
+ * pointing to a static text saying what is wrong (*why is left alone on
+ * success): LBP_ELIMIT for a line longer than LBP_LINE_MAX, LBP_EVERB for
+ * an unknown verb, LBP_EPROTO for every other fault.  On error, m->verb is
+ * the verb when it is known (else LBP_NONE), and m->has_id/m->id are set
+ * whenever the id could be read, even when the verb could not, so the
  * caller can answer the request; otherwise m->has_id is 0.
  */
 enum lbp_error lbp_parse(const char *line, size_t len, struct lbp_msg *m,
@@ -135,9 +144,11 @@ const char *lbp_get(const struct lbp_msg *m, const char *key);
  * Typed getters: 0 with *out set, -1 when the field is absent (*out
  * untouched: the caller's default stands), -2 when it is present but not
  * valid for the type.
- *   lbp_get_u64      decimal, 0 to UINT64_MAX, no sign, no spaces
+ *   lbp_get_u64      decimal, 0 to UINT64_MAX, no sign, no spaces, no
+ *                    leading zero (but "0")
  *   lbp_get_timeout  "inf" (INFINITY) or a finite decimal number of
- *                    seconds, negative allowed (one try)
+ *                    seconds, [-]DIGITS[.DIGITS], negative allowed (one
+ *                    try); no "+", exponent, hex, "nan" or "-inf"
  */
 int lbp_get_u64(const struct lbp_msg *m, const char *key, uint64_t *out);
 int lbp_get_timeout(const struct lbp_msg *m, const char *key, double *out);
@@ -146,7 +157,10 @@ int lbp_get_timeout(const struct lbp_msg *m, const char *key, double *out);
  * A line being formatted.  lbp_begin starts it, lbp_add_* append fields
  * (values are percent-encoded), lbp_end terminates it with '\n'.  Once a
  * line would exceed LBP_LINE_MAX, `overflow` is set and further calls do
- * nothing; lbp_end then returns -1.
+ * nothing; lbp_end then returns -1.  `overflow` also marks a line refused
+ * for a value the protocol cannot carry (a bad verb or id, a NULL string,
+ * NaN), and lbp_end refuses a line lbp_parse would not accept (bad key,
+ * missing required field, ...).  Keys must be valid keys.
  */
 struct lbp_out {
 	char   buf[LBP_LINE_MAX + 1];
@@ -162,20 +176,25 @@ void lbp_add_mem(struct lbp_out *o, const char *key, const void *value,
     size_t len);
 void lbp_add_u64(struct lbp_out *o, const char *key, uint64_t value);
 void lbp_add_i64(struct lbp_out *o, const char *key, int64_t value);
-/* lbp_add_double: "inf" for infinity, else %.17g-free plain decimal
- * ("%.6f" trimmed of trailing zeros). */
+/* lbp_add_double: "inf" for +infinity, else plain decimal rounded to 6
+ * decimals, without exponent, trimmed of trailing zeros (0.25: "0.25",
+ * 5: "5"), whatever the locale; NaN and -infinity refuse the line. */
 void lbp_add_double(struct lbp_out *o, const char *key, double value);
-/* lbp_end: appends '\n'; 0, or -1 when the line overflowed. */
+/* lbp_end: appends '\n' (o->buf is then NUL-terminated after it); 0, or
+ * -1 when the line overflowed or lbp_parse would refuse it. */
 int  lbp_end(struct lbp_out *o);
 
 /* lbp_error_reply: a whole ERR line for request (has_id, id) with code and
- * message, into o.  Never overflows (the message is cut to fit). */
+ * message (NULL: none), into o.  Never overflows (the message is cut to
+ * fit, at a UTF-8 character's start); a code that is not an error is sent
+ * as EINTERNAL, an id that is too long as "-". */
 void lbp_error_reply(struct lbp_out *o, int has_id, uint64_t id,
     enum lbp_error code, const char *message);
 
-/* Names and texts: "ACQUIRE", "EALREADY", the meaning of an error;
- * "?" for values out of range.  lbp_verb_parse / lbp_error_parse map a
- * name back (LBP_NONE / -1 when unknown). */
+/* Names and texts: "ACQUIRE", "EALREADY", the meaning of an error ("OK"
+ * and "success" for LBP_OK); "?" for values out of range.  lbp_verb_parse /
+ * lbp_error_parse map a name back (LBP_NONE / -1 when unknown;
+ * lbp_error_parse knows only the codes of ERR, not "OK"). */
 const char    *lbp_verb_name(enum lbp_verb verb);
 const char    *lbp_error_name(enum lbp_error code);
 const char    *lbp_error_text(enum lbp_error code);
@@ -184,8 +203,9 @@ int            lbp_error_parse(const char *name);
 
 /* lbp_encode: percent-encodes len bytes of in into out (size bytes);
  * returns the encoded length, or -1 when it does not fit (with its NUL).
- * lbp_decode: decodes into out (size bytes); returns the decoded length,
- * or -1 on a malformed escape, %00, or no room. */
+ * lbp_decode: decodes into out (size bytes, NUL-terminated); returns the
+ * decoded length, or -1 on a malformed escape, %00, a byte that should
+ * have been encoded, or no room (with its NUL). */
 int lbp_encode(const char *in, size_t len, char *out, size_t size);
 int lbp_decode(const char *in, size_t len, char *out, size_t size);
 

@@ -1,0 +1,383 @@
+/*
+ * conn.c: client connections: accepting them (with their kernel-verified
+ * credentials), reading lines into a bounded buffer, handing each to
+ * request.c, queueing replies, and closing, which releases every hold and
+ * cancels every wait of the connection.
+ *
+ * A connection's states:
+ *
+ *            HELLO ok
+ *     NEW ------------> READY
+ *      |                  |
+ *      | EOF, read error, | EOF, read error, write error,
+ *      | line too long    | line too long, daemon stopping
+ *      v                  v
+ *     CLOSING  <----------+   (holds released, waits canceled, handle
+ *                              closed, freed in the close callback)
+ *
+ * Reading: into c->in, at most LBP_LINE_MAX bytes; a full buffer without a
+ * newline is a line too long: an ERR is written and the connection closed,
+ * since the next line's start cannot be found.  Back-pressure: replies
+ * collect in c->out and go to libuv once per loop iteration (after the
+ * state database has committed what they announce); while more than the
+ * output limit waits for a client that does not read, the daemon stops
+ * reading from it.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "daemon.h"
+#include "log.h"
+
+/* A write in flight: the request and the bytes it owns. */
+struct conn_write {
+	uv_write_t req;
+	char      *buf;
+};
+
+static void conn_read_start(struct lbd_conn *c);
+
+/* Bytes queued for c: in c->out and in libuv's write queue. */
+static size_t
+conn_queued(struct lbd_conn *c)
+{
+	return c->outlen + uv_stream_get_write_queue_size(
+	    (uv_stream_t *)&c->pipe);
+}
+
+/* Frees a connection once libuv is done with its handle. */
+static void
+conn_free(uv_handle_t *h)
+{
+	struct lbd_conn *c = (struct lbd_conn *)h;
+
+	free(c->out);
+	free(c);
+}
+
+/* lbd_conns_of_uid: how many open connections uid has. */
+unsigned
+lbd_conns_of_uid(struct lbd *d, uid_t uid)
+{
+	struct lbd_conn *c;
+	unsigned         n = 0;
+
+	TAILQ_FOREACH(c, &d->conns, entry)
+		if (c->uid == uid)
+			n++;
+	return n;
+}
+
+/*
+ * lbd_conn_close: moves c to CLOSING: releases its holds (handing them to
+ * waiters), cancels its waits, and closes the handle (pending output is
+ * dropped: the client is gone or has broken the protocol).  Idempotent.
+ */
+void
+lbd_conn_close(struct lbd_conn *c)
+{
+	struct lbd *d = c->d;
+
+	if (c->state == LBD_CONN_CLOSING)
+		return;
+	c->state = LBD_CONN_CLOSING;
+	lbd_conn_drop_all(c, d->stopping);
+	TAILQ_REMOVE(&d->conns, c, entry);
+	d->nconns--;
+	if (c->flushing) {
+		TAILQ_REMOVE(&d->flush, c, flush_entry);
+		c->flushing = 0;
+	}
+	log_debug("pid %ld uid %ld: closed", (long)c->pid, (long)c->uid);
+	uv_close((uv_handle_t *)&c->pipe, conn_free);
+}
+
+/* Writes a last line straight away, if the socket takes it, before a
+ * close. */
+static void
+conn_last_words(struct lbd_conn *c, const struct lbp_out *o)
+{
+	uv_buf_t buf = uv_buf_init((char *)o->buf, (unsigned int)o->len);
+
+	uv_try_write((uv_stream_t *)&c->pipe, &buf, 1);
+}
+
+/* lbd_conn_send: queues one formatted line for c (dropped when c is
+ * closing).  Never blocks; the line goes out at the end of the loop
+ * iteration. */
+void
+lbd_conn_send(struct lbd_conn *c, const struct lbp_out *o)
+{
+	size_t cap;
+	char  *p;
+
+	if (c->state == LBD_CONN_CLOSING || o->overflow)
+		return;
+	if (c->outlen + o->len > c->outcap) {
+		cap = c->outcap == 0 ? 4096 : c->outcap;
+		while (cap < c->outlen + o->len)
+			cap *= 2;
+		if ((p = realloc(c->out, cap)) == NULL) {
+			log_err("pid %ld: out of memory for replies; closing",
+			    (long)c->pid);
+			lbd_conn_close(c);
+			return;
+		}
+		c->out = p;
+		c->outcap = cap;
+	}
+	memcpy(c->out + c->outlen, o->buf, o->len);
+	c->outlen += o->len;
+	if (!c->flushing) {
+		TAILQ_INSERT_TAIL(&c->d->flush, c, flush_entry);
+		c->flushing = 1;
+		lbd_want_flush(c->d);
+	}
+}
+
+/* lbd_conn_error: queues "ERR ID code=... message=..." for c. */
+void
+lbd_conn_error(struct lbd_conn *c, uint64_t id, enum lbp_error code,
+    const char *fmt, ...)
+{
+	struct lbp_out o;
+	char           msg[1024];
+	va_list        ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	lbp_error_reply(&o, 1, id, code, msg);
+	lbd_conn_send(c, &o);
+}
+
+/* Called when a write has finished: frees it; on error closes the
+ * connection; lifts back-pressure once the queue has drained to half. */
+static void
+conn_written(uv_write_t *req, int status)
+{
+	struct conn_write *w = (struct conn_write *)req;
+	struct lbd_conn   *c = (struct lbd_conn *)req->handle;
+
+	free(w->buf);
+	free(w);
+	if (status == UV_ECANCELED || c->state == LBD_CONN_CLOSING)
+		return;
+	if (status < 0) {
+		log_debug("pid %ld: write: %s", (long)c->pid,
+		    uv_strerror(status));
+		lbd_conn_close(c);
+		return;
+	}
+	if (!c->reading &&
+	    conn_queued(c) <= c->d->cfg.limits.output_per_conn / 2)
+		conn_read_start(c);
+}
+
+/* Hands c's queued replies to libuv. */
+static void
+conn_flush(struct lbd_conn *c)
+{
+	struct conn_write *w;
+	uv_buf_t           buf;
+	int                r;
+
+	if (c->outlen == 0 || c->state == LBD_CONN_CLOSING)
+		return;
+	if ((w = malloc(sizeof(*w))) == NULL) {
+		lbd_conn_close(c);
+		return;
+	}
+	w->buf = c->out;
+	buf = uv_buf_init(c->out, (unsigned int)c->outlen);
+	c->out = NULL;
+	c->outlen = c->outcap = 0;
+	if ((r = uv_write(&w->req, (uv_stream_t *)&c->pipe, &buf, 1,
+	    conn_written)) != 0) {
+		free(w->buf);
+		free(w);
+		log_debug("pid %ld: write: %s", (long)c->pid, uv_strerror(r));
+		lbd_conn_close(c);
+	}
+}
+
+/* lbd_conn_flush_all: hands every connection's queued replies to libuv;
+ * called once per loop iteration, after the state database commits. */
+void
+lbd_conn_flush_all(struct lbd *d)
+{
+	struct lbd_conn *c;
+
+	while ((c = TAILQ_FIRST(&d->flush)) != NULL) {
+		TAILQ_REMOVE(&d->flush, c, flush_entry);
+		c->flushing = 0;
+		conn_flush(c);
+	}
+}
+
+/* Handles one complete line (without its '\n'). */
+static void
+conn_line(struct lbd_conn *c, const char *line, size_t len)
+{
+	struct lbp_msg *m;
+	const char     *why = NULL;
+	enum lbp_error  e;
+	struct lbp_out  o;
+
+	if ((m = malloc(sizeof(*m))) == NULL) {
+		lbd_conn_close(c);
+		return;
+	}
+	if ((e = lbp_parse(line, len, m, &why)) != LBP_OK) {
+		log_debug("pid %ld: %s: %s", (long)c->pid, lbp_error_name(e),
+		    why);
+		lbp_error_reply(&o, m->has_id, m->id, e, why);
+		lbd_conn_send(c, &o);
+	} else
+		lbd_request(c, m);
+	free(m);
+}
+
+/* Handles every complete line in c->in, unless back-pressure holds or the
+ * connection closes; keeps the rest for the next read. */
+static void
+conn_lines(struct lbd_conn *c)
+{
+	struct lbp_out o;
+	char          *nl;
+	size_t         off = 0, len;
+
+	while (c->state != LBD_CONN_CLOSING && c->reading &&
+	    (nl = memchr(c->in + off, '\n', c->inlen - off)) != NULL) {
+		len = (size_t)(nl - (c->in + off));
+		conn_line(c, c->in + off, len);
+		off += len + 1;
+		if (conn_queued(c) > c->d->cfg.limits.output_per_conn) {
+			log_debug("pid %ld: not reading its replies; pausing",
+			    (long)c->pid);
+			uv_read_stop((uv_stream_t *)&c->pipe);
+			c->reading = 0;
+		}
+	}
+	if (c->state == LBD_CONN_CLOSING)
+		return;
+	memmove(c->in, c->in + off, c->inlen - off);
+	c->inlen -= off;
+	if (c->inlen == sizeof(c->in)) {
+		lbp_error_reply(&o, 0, 0, LBP_ELIMIT,
+		    "line longer than 8192 bytes; closing");
+		conn_last_words(c, &o);
+		log_info("pid %ld uid %ld: line too long; closed",
+		    (long)c->pid, (long)c->uid);
+		lbd_conn_close(c);
+	}
+}
+
+/* Gives libuv the free part of c->in to read into. */
+static void
+conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct lbd_conn *c = (struct lbd_conn *)h;
+
+	(void)suggested;
+	*buf = uv_buf_init(c->in + c->inlen,
+	    (unsigned int)(sizeof(c->in) - c->inlen));
+}
+
+/* Data, EOF, or an error from the client: three different cases. */
+static void
+conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct lbd_conn *c = (struct lbd_conn *)s;
+
+	(void)buf;
+	if (nread > 0) {
+		c->inlen += (size_t)nread;
+		conn_lines(c);
+	} else if (nread == UV_EOF) {
+		log_debug("pid %ld: end of input", (long)c->pid);
+		lbd_conn_close(c);
+	} else if (nread < 0) {
+		log_debug("pid %ld: read: %s", (long)c->pid,
+		    uv_strerror((int)nread));
+		lbd_conn_close(c);
+	}
+	/* nread == 0: nothing to read after all (EAGAIN). */
+}
+
+/* Starts (or resumes) reading; first handles lines already buffered. */
+static void
+conn_read_start(struct lbd_conn *c)
+{
+	int r;
+
+	c->reading = 1;
+	conn_lines(c);
+	if (c->state == LBD_CONN_CLOSING || !c->reading)
+		return;
+	if ((r = uv_read_start((uv_stream_t *)&c->pipe, conn_alloc,
+	    conn_read)) != 0) {
+		log_warn("pid %ld: read: %s", (long)c->pid, uv_strerror(r));
+		lbd_conn_close(c);
+	}
+}
+
+/*
+ * lbd_conn_accept: accepts one pending connection on d's listener, reads
+ * its peer credentials, and starts reading, or refuses it (ERR ELIMIT, then
+ * closed) when a connection limit is reached.
+ */
+void
+lbd_conn_accept(struct lbd *d)
+{
+	struct lbd_conn *c;
+	struct ucred     cred;
+	socklen_t        len = sizeof(cred);
+	struct lbp_out   o;
+	uv_os_fd_t       fd;
+	const char      *limit = NULL;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		log_err("out of memory for a connection");
+		return;
+	}
+	c->d = d;
+	c->state = LBD_CONN_NEW;
+	LIST_INIT(&c->holds);
+	LIST_INIT(&c->waits);
+	uv_pipe_init(d->loop, &c->pipe, 0);
+	if (uv_accept((uv_stream_t *)&d->listener, (uv_stream_t *)&c->pipe) !=
+	    0 || uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
+		log_warn("cannot accept a connection: %s", strerror(errno));
+		uv_close((uv_handle_t *)&c->pipe, conn_free);
+		return;
+	}
+	c->pid = cred.pid;
+	c->uid = cred.uid;
+	c->gid = cred.gid;
+	TAILQ_INSERT_TAIL(&d->conns, c, entry);
+	d->nconns++;
+	if (d->stopping)
+		limit = "the daemon is stopping";
+	else if (d->nconns > d->cfg.limits.conns)
+		limit = "conns: too many connections";
+	else if (lbd_conns_of_uid(d, c->uid) > d->cfg.limits.conns_per_uid)
+		limit = "conns_per_uid: too many connections of this user";
+	if (limit != NULL) {
+		lbp_error_reply(&o, 0, 0, d->stopping ? LBP_ESHUTDOWN :
+		    LBP_ELIMIT, limit);
+		conn_last_words(c, &o);
+		log_info("pid %ld uid %ld refused: %s", (long)c->pid,
+		    (long)c->uid, limit);
+		lbd_conn_close(c);
+		return;
+	}
+	log_debug("pid %ld uid %ld gid %ld: connected", (long)c->pid,
+	    (long)c->uid, (long)c->gid);
+	conn_read_start(c);
+}

@@ -1,0 +1,179 @@
+/*
+ * daemon.h: lockbrokerd's shared state: the daemon, its connections, its
+ * locks, and the holds and waits that tie them together.  Internal.
+ *
+ *   struct lbd         one per process: the loop, settings, tables
+ *   struct lbd_conn    one per client connection
+ *   struct lbd_lock    one per (lock file, method) the broker knows of:
+ *                      with a holder, or with waiters, or both
+ *   struct lbd_hold    a grant: a lock held by (connection, thread)
+ *   struct lbd_wait    an ACQUIRE waiting in a lock's FIFO queue
+ */
+#ifndef LBD_DAEMON_H
+#define LBD_DAEMON_H
+
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "settings.h"
+#include "lockfs.h"
+#include "protocol.h"
+
+struct lbd;
+struct lbd_conn;
+struct lbd_lock;
+
+struct lbd_hold {
+	struct lbd_lock         *lock;
+	struct lbd_conn         *conn;
+	pid_t                    tid;       /* 0: the connection's process */
+	uid_t                    uid;
+	gid_t                    gid;
+	uint64_t                 token;
+	double                   since;     /* epoch seconds */
+	struct lockfs_lock       fs;        /* the artefact, as this holder's */
+	LIST_ENTRY(lbd_hold)     conn_entry; /* conn's holds, or d->orphans */
+	int                      pidfd;     /* orphans: the holder's process */
+	uv_poll_t               *pidwatch;
+};
+
+struct lbd_wait {
+	struct lbd_lock         *lock;
+	struct lbd_conn         *conn;
+	uint64_t                 id;        /* the ACQUIRE's request id */
+	pid_t                    tid;
+	uv_timer_t              *timer;     /* NULL: waits without deadline */
+	TAILQ_ENTRY(lbd_wait)    lock_entry;
+	LIST_ENTRY(lbd_wait)     conn_entry;
+};
+
+TAILQ_HEAD(lbd_waitq, lbd_wait);
+
+struct lbd_lock {
+	struct lbd              *d;
+	char                    *lock_file; /* the key, with method */
+	char                    *path;
+	unsigned                 method;
+	struct lbd_hold         *holder;    /* NULL: free, or held outside */
+	struct lbd_waitq         waiters;   /* FIFO */
+	unsigned                 nwaiters;
+	uv_fs_event_t           *watch;     /* while held outside, waiters */
+	uv_timer_t              *poll;      /* the watch's safety net */
+	struct lbd_lock         *hash_next;
+};
+
+LIST_HEAD(lbd_holds, lbd_hold);
+LIST_HEAD(lbd_waits, lbd_wait);
+
+enum lbd_conn_state {
+	LBD_CONN_NEW,           /* accepted; only HELLO is allowed */
+	LBD_CONN_READY,         /* after HELLO */
+	LBD_CONN_CLOSING        /* closed or to be closed; nothing more read */
+};
+
+struct lbd_conn {
+	uv_pipe_t                pipe;      /* first: callbacks cast back */
+	struct lbd              *d;
+	enum lbd_conn_state      state;
+	pid_t                    pid;       /* SO_PEERCRED */
+	uid_t                    uid;
+	gid_t                    gid;
+	char                     in[LBP_LINE_MAX];
+	size_t                   inlen;
+	char                    *out;       /* replies not yet handed to libuv */
+	size_t                   outlen, outcap;
+	int                      reading;   /* 0 while back-pressure holds */
+	struct lbd_holds         holds;
+	struct lbd_waits         waits;
+	unsigned                 nholds, nwaits;
+	TAILQ_ENTRY(lbd_conn)    entry;     /* in d->conns */
+	TAILQ_ENTRY(lbd_conn)    flush_entry; /* in d->flush, when out has data */
+	int                      flushing;
+};
+
+TAILQ_HEAD(lbd_conns, lbd_conn);
+
+struct lbd_store;
+
+struct lbd {
+	uv_loop_t               *loop;
+	struct lbd_config        cfg;
+	uv_pipe_t                listener;
+	int                      listening;
+	uv_signal_t              sig[5];
+	uv_check_t               check;     /* end of iteration: commit, flush */
+	uv_idle_t                idle;      /* keeps poll from blocking while
+	                                       output waits for the check */
+	struct lbd_conns         conns;
+	struct lbd_conns         flush;
+	unsigned                 nconns;
+	struct lbd_lock        **buckets;   /* the lock table */
+	size_t                   nbuckets, nlocks;
+	struct lbd_store        *store;
+	struct lbd_holds         orphans;   /* holds of the previous run, not
+	                                       yet reclaimed */
+	uv_timer_t               grace;     /* ends the orphans' grace */
+	uint64_t                 generation; /* high half of fencing tokens */
+	uint64_t                 counter;    /* low half */
+	int                      stopping;
+	char                     server[64];
+};
+
+/* conn.c */
+void lbd_conn_accept(struct lbd *d);
+void lbd_conn_send(struct lbd_conn *c, const struct lbp_out *o);
+void lbd_conn_error(struct lbd_conn *c, uint64_t id, enum lbp_error code,
+         const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void lbd_conn_close(struct lbd_conn *c);
+void lbd_conn_flush_all(struct lbd *d);
+unsigned lbd_conns_of_uid(struct lbd *d, uid_t uid);
+
+/* request.c */
+void lbd_request(struct lbd_conn *c, const struct lbp_msg *m);
+
+/* locktable.c */
+int  lbd_locks_init(struct lbd *d);
+struct lbd_lock *lbd_lock_find(struct lbd *d, const char *lock_file,
+         unsigned method);
+struct lbd_lock *lbd_lock_get(struct lbd *d, const char *path,
+         unsigned method, struct lockfs_err *err);
+void lbd_lock_put(struct lbd_lock *l);
+void lbd_lock_unwatch(struct lbd_lock *l);
+int  lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
+         unsigned method, pid_t tid, double timeout);
+int  lbd_release(struct lbd_conn *c, struct lbd_lock *l, pid_t tid,
+         struct lockfs_err *err);
+int  lbd_break(struct lbd_conn *c, struct lbd_lock *l, struct lockfs_err *err);
+int  lbd_cancel(struct lbd_conn *c, uint64_t target);
+int  lbd_reclaim(struct lbd_conn *c, const char *path, unsigned method,
+         pid_t tid, uint64_t token);
+void lbd_conn_drop_all(struct lbd_conn *c, int keep_holds);
+void lbd_locks_shutdown(struct lbd *d);
+struct lbd_hold *lbd_hold_find(struct lbd_lock *l, struct lbd_conn *c,
+         pid_t tid);
+
+/* grant.c, for reconcile.c */
+int  lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err);
+struct lbd_hold *lbd_hold_new(struct lbd_lock *l, struct lbd_conn *c,
+         pid_t pid, pid_t tid, const struct lockfs_owner *owner,
+         struct lockfs_err *err);
+void lbd_hold_adopt(struct lbd_lock *l, struct lbd_hold *h);
+void lbd_hold_forget(struct lbd_lock *l);
+void lbd_hold_detach(struct lbd_lock *l);
+
+/* reconcile.c */
+void lbd_reconcile(struct lbd *d);
+void lbd_orphan_unwatch(struct lbd_hold *h);
+void lbd_orphans_detach(struct lbd *d);
+
+/* creds.c */
+int  lbd_creds_enter(uid_t uid, gid_t gid, struct lockfs_err *err);
+void lbd_creds_leave(void);
+
+/* main.c */
+double lbd_now(void);
+void   lbd_want_flush(struct lbd *d);
+
+#endif

@@ -1,0 +1,608 @@
+/*
+ * grant.c: granting, queueing, handing over and releasing locks: the lock
+ * state machine.  A lock in the table is in one of these states (holder:
+ * l->holder; waiters: l->waiters, FIFO):
+ *
+ *                     ACQUIRE, artefact made
+ *        FREE --------------------------------> HELD
+ *         ^  \                                 |  ^   ACQUIRE by another:
+ *         |   \ ACQUIRE, artefact made by       |  |   queued (timeout > 0)
+ *         |    \ someone outside the broker     |  |   or EALREADY
+ *         |     v                               |  |
+ *         |   FOREIGN (waiters; watching the    |  | RELEASE / holder's
+ *         |   directory, polling as a safety    |  | connection closes,
+ *         |   net) --- artefact gone: head -----+  | waiters: the head waiter
+ *         |            waiter's made ---------->   | gets it, the artefact
+ *         |                                        | replaced atomically
+ *         +---- RELEASE / close, no waiters -------+ (never absent)
+ *
+ * FREE locks leave the table (lbd_lock_put).  Every artefact operation
+ * runs with the filesystem credentials of the client it is for (creds.c).
+ * A grant is recorded in the state database before its reply goes out
+ * (replies are flushed after the iteration's commit).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "store.h"
+
+static void lock_serve(struct lbd_lock *l);
+
+/* The next fencing token: generation in the high half, a counter that
+ * only grows in the low half (a new generation is taken, durably, at each
+ * start and when the counter would wrap). */
+static uint64_t
+next_token(struct lbd *d)
+{
+	if (++d->counter > 0xffffffffull) {
+		lbd_store_next_generation(d);
+		d->counter = 1;
+	}
+	return d->generation << 32 | d->counter;
+}
+
+/* Replies OK with the hold's token to request id on c. */
+static void
+reply_granted(struct lbd_conn *c, uint64_t id, const struct lbd_hold *h)
+{
+	struct lbp_out o;
+
+	lbp_begin(&o, LBP_MSG_OK, 1, id);
+	lbp_add_u64(&o, "token", h->token);
+	lbp_end(&o);
+	lbd_conn_send(c, &o);
+}
+
+/*
+ * lbd_hold_new: a new hold of l, not yet installed: for (c, tid), whose
+ * process is read from /proc, or, when c is NULL (a hold of the previous
+ * run), for the given owner of process pid.  NULL with err filled.
+ */
+struct lbd_hold *
+lbd_hold_new(struct lbd_lock *l, struct lbd_conn *c, pid_t pid, pid_t tid,
+    const struct lockfs_owner *owner, struct lockfs_err *err)
+{
+	struct lockfs_owner o;
+	struct lbd_hold    *h;
+
+	if (c != NULL && lockfs_owner_of_pid(&o, c->pid, tid) == -1) {
+		lockfs_fail(err, LB_EFAILED, errno, "cannot read process %ld",
+		    (long)c->pid);
+		return NULL;
+	}
+	if ((h = calloc(1, sizeof(*h))) == NULL) {
+		lockfs_fail(err, LB_ENOMEM, ENOMEM, "hold of %s", l->path);
+		return NULL;
+	}
+	if (lockfs_init_for(&h->fs, l->path, l->method, c != NULL ? &o : owner,
+	    err) != 0) {
+		free(h);
+		return NULL;
+	}
+	h->lock = l;
+	h->conn = c;
+	h->tid = tid;
+	h->pidfd = -1;
+	if (c != NULL) {
+		h->uid = c->uid;
+		h->gid = c->gid;
+	}
+	(void)pid;
+	return h;
+}
+
+/* A new hold of l for (c, tid). */
+static struct lbd_hold *
+hold_new(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
+    struct lockfs_err *err)
+{
+	return lbd_hold_new(l, c, c->pid, tid, NULL, err);
+}
+
+/* Frees a hold that is not (or no longer) installed. */
+static void
+hold_free(struct lbd_hold *h)
+{
+	lbd_orphan_unwatch(h);
+	lockfs_fini(&h->fs);
+	free(h);
+}
+
+/* Installs h as l's holder: token, time, the connection's list, the
+ * state database. */
+static void
+hold_install(struct lbd_lock *l, struct lbd_hold *h)
+{
+	h->token = next_token(l->d);
+	h->since = lbd_now();
+	l->holder = h;
+	LIST_INSERT_HEAD(&h->conn->holds, h, conn_entry);
+	h->conn->nholds++;
+	lbd_store_hold_add(l->d, h);
+}
+
+/*
+ * lbd_hold_adopt: installs h as l's holder as it is (token, since and
+ * record kept): a hold of the previous run (h->conn NULL, into
+ * d->orphans), or such a hold reclaimed by its process over a new
+ * connection (into the connection's holds).
+ */
+void
+lbd_hold_adopt(struct lbd_lock *l, struct lbd_hold *h)
+{
+	l->holder = h;
+	if (h->conn == NULL)
+		LIST_INSERT_HEAD(&l->d->orphans, h, conn_entry);
+	else {
+		LIST_INSERT_HEAD(&h->conn->holds, h, conn_entry);
+		h->conn->nholds++;
+	}
+}
+
+/* Uninstalls l's holder (the artefact is the caller's business). */
+static struct lbd_hold *
+hold_uninstall(struct lbd_lock *l)
+{
+	struct lbd_hold *h = l->holder;
+
+	l->holder = NULL;
+	LIST_REMOVE(h, conn_entry);
+	if (h->conn != NULL)
+		h->conn->nholds--;
+	lbd_store_hold_del(l->d, h);
+	return h;
+}
+
+/*
+ * Tries to make the artefact of l for (c, tid), as c's user.  0 with l
+ * held by the new hold; LB_EALREADY when someone outside the broker holds
+ * it; another code with err filled when it cannot be made.
+ */
+static int
+lock_try(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
+    struct lockfs_err *err)
+{
+	struct lbd_hold *h;
+	int              r;
+
+	if ((h = hold_new(l, c, tid, err)) == NULL)
+		return err->code;
+	if ((r = lbd_creds_enter(c->uid, c->gid, err)) == 0) {
+		r = lockfs_try_acquire(&h->fs, err);
+		if (r != 0)
+			lockfs_abandon(&h->fs);
+		lbd_creds_leave();
+	}
+	if (r == 0)
+		hold_install(l, h);
+	else
+		hold_free(h);
+	return r;
+}
+
+/* Frees a waiter's timer handle once libuv is done with it. */
+static void
+timer_free(uv_handle_t *h)
+{
+	free(h);
+}
+
+/* Takes w out of its lock's queue and its connection's list, and frees
+ * it; the lock may then leave the table (unless keep_lock). */
+static void
+wait_remove(struct lbd_wait *w)
+{
+	struct lbd_lock *l = w->lock;
+
+	TAILQ_REMOVE(&l->waiters, w, lock_entry);
+	l->nwaiters--;
+	LIST_REMOVE(w, conn_entry);
+	w->conn->nwaits--;
+	if (w->timer != NULL)
+		uv_close((uv_handle_t *)w->timer, timer_free);
+	free(w);
+}
+
+/* A waiter's deadline passed: ETIMEOUT. */
+static void
+wait_expired(uv_timer_t *t)
+{
+	struct lbd_wait *w = t->data;
+	struct lbd_lock *l = w->lock;
+
+	lbd_conn_error(w->conn, w->id, LBP_ETIMEOUT, "timed out waiting "
+	    "for %s", l->path);
+	wait_remove(w);
+	lbd_lock_put(l);
+}
+
+/* The directory of l's artefact changed: maybe it is free now. */
+static void
+watch_event(uv_fs_event_t *e, const char *name, int events, int status)
+{
+	(void)name;
+	(void)events;
+	(void)status;
+	lock_serve(e->data);
+}
+
+/* The safety net: look again now and then (no events on network file
+ * systems). */
+static void
+watch_poll(uv_timer_t *t)
+{
+	lock_serve(t->data);
+}
+
+/* Starts watching l's artefact for the waiters of a lock held outside. */
+static void
+lock_watch(struct lbd_lock *l)
+{
+	struct lbd         *d = l->d;
+	struct lockfs_lock  fs;
+	struct lockfs_err   err;
+	uint64_t            ms = (uint64_t)(d->cfg.foreign_poll * 1000);
+
+	if (l->poll == NULL && (l->poll = malloc(sizeof(*l->poll))) != NULL) {
+		uv_timer_init(d->loop, l->poll);
+		l->poll->data = l;
+		uv_timer_start(l->poll, watch_poll, ms, ms);
+	}
+	if (l->watch != NULL ||
+	    lockfs_init(&fs, l->path, l->method, 0, &err) != 0)
+		return;
+	if ((l->watch = malloc(sizeof(*l->watch))) != NULL) {
+		uv_fs_event_init(d->loop, l->watch);
+		l->watch->data = l;
+		if (uv_fs_event_start(l->watch, watch_event,
+		    l->method == LB_SQLITE ? fs.db : fs.dir, 0) != 0)
+			log_debug("%s: cannot watch %s; polling", l->path,
+			    fs.dir);
+	}
+	lockfs_fini(&fs);
+}
+
+/*
+ * Serves l's waiters while the lock is not held by a broker client: the
+ * head waiter gets it when its artefact can be made; a waiter whose
+ * artefact cannot be made at all gets the error and the next one is
+ * tried; while someone outside holds it, the lock is watched.
+ */
+static void
+lock_serve(struct lbd_lock *l)
+{
+	struct lockfs_err err;
+	struct lbd_wait  *w;
+	int               r = 0;
+
+	while (l->holder == NULL && (w = TAILQ_FIRST(&l->waiters)) != NULL) {
+		if ((r = lock_try(l, w->conn, w->tid, &err)) == LB_EALREADY)
+			break;
+		if (r == 0)
+			reply_granted(w->conn, w->id, l->holder);
+		else
+			lbd_conn_error(w->conn, w->id, LBP_EFAILED, "%s",
+			    err.msg);
+		wait_remove(w);
+	}
+	if (r == LB_EALREADY)
+		lock_watch(l);
+	else
+		lbd_lock_unwatch(l);
+	lbd_lock_put(l);
+}
+
+/* lbd_hold_find: l's hold by (c, tid), or NULL. */
+struct lbd_hold *
+lbd_hold_find(struct lbd_lock *l, struct lbd_conn *c, pid_t tid)
+{
+	struct lbd_hold *h = l->holder;
+
+	return h != NULL && h->conn == c && h->tid == tid ? h : NULL;
+}
+
+/*
+ * lbd_acquire: the ACQUIRE request id of (c, tid) for path with method
+ * and timeout.  Replies now (granted, or an error) or queues the request
+ * and replies when it is granted, times out, is canceled, or the daemon
+ * stops.  Returns 0 when it replied or queued; otherwise an LBP_E* code
+ * the caller replies with (err-less: limits and bad paths are reported
+ * here already).
+ */
+int
+lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
+    unsigned method, pid_t tid, double timeout)
+{
+	struct lbd       *d = c->d;
+	struct lockfs_err err;
+	struct lbd_lock  *l;
+	struct lbd_wait  *w;
+	int               r;
+
+	if ((l = lbd_lock_get(d, path, method, &err)) == NULL) {
+		lbd_conn_error(c, id, err.code == LB_EINVAL ? LBP_EINVAL :
+		    LBP_EINTERNAL, "%s", err.msg);
+		return 0;
+	}
+	if (lbd_hold_find(l, c, tid) != NULL) {
+		reply_granted(c, id, l->holder);        /* re-entrant */
+		return 0;
+	}
+	if (l->holder == NULL && TAILQ_EMPTY(&l->waiters)) {
+		if (c->nholds >= d->cfg.limits.holds_per_conn) {
+			lbd_conn_error(c, id, LBP_ELIMIT, "holds_per_conn: "
+			    "this connection holds %u locks", c->nholds);
+			goto out;
+		}
+		r = lock_try(l, c, tid, &err);
+		if (r == 0) {
+			reply_granted(c, id, l->holder);
+			goto out;
+		}
+		if (r != LB_EALREADY) {
+			lbd_conn_error(c, id, LBP_EFAILED, "%s", err.msg);
+			goto out;
+		}
+	}
+	if (!(timeout > 0)) {
+		lbd_conn_error(c, id, LBP_EALREADY, "%s is locked by another "
+		    "owner", l->path);
+		goto out;
+	}
+	if (c->nwaits >= d->cfg.limits.waits_per_conn) {
+		lbd_conn_error(c, id, LBP_ELIMIT, "waits_per_conn: this "
+		    "connection waits for %u locks", c->nwaits);
+		goto out;
+	}
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
+		lbd_conn_error(c, id, LBP_EINTERNAL, "out of memory");
+		goto out;
+	}
+	w->lock = l;
+	w->conn = c;
+	w->id = id;
+	w->tid = tid;
+	if (!isinf(timeout) && (w->timer = malloc(sizeof(*w->timer))) !=
+	    NULL) {
+		uv_timer_init(d->loop, w->timer);
+		w->timer->data = w;
+		uv_timer_start(w->timer, wait_expired,
+		    (uint64_t)ceil(timeout * 1000), 0);
+	}
+	TAILQ_INSERT_TAIL(&l->waiters, w, lock_entry);
+	l->nwaiters++;
+	LIST_INSERT_HEAD(&c->waits, w, conn_entry);
+	c->nwaits++;
+	if (l->holder == NULL)
+		lock_watch(l);
+out:
+	lbd_lock_put(l);
+	return 0;
+}
+
+/*
+ * lbd_hold_end: ends l's hold: hands the lock to the head waiter when
+ * there is one (replacing the artefact atomically; if that cannot be done,
+ * releasing and letting the waiters try), else removes the artefact.  Returns the
+ * result of the release as lockfs reports it (0; LB_ENOTLOCKED or
+ * LB_ENOTMINE when someone broke the lock meanwhile; LB_EUNLOCK).
+ */
+int
+lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err)
+{
+	struct lbd_hold  *h = hold_uninstall(l), *next = NULL;
+	struct lbd_wait  *w = TAILQ_FIRST(&l->waiters);
+	struct lockfs_err herr;
+	int               r = -1;
+
+	if (w != NULL && (next = hold_new(l, w->conn, w->tid, &herr)) != NULL &&
+	    lbd_creds_enter(w->conn->uid, w->conn->gid, &herr) == 0) {
+		r = lockfs_handoff(&h->fs, &next->fs, &herr);
+		lbd_creds_leave();
+	}
+	if (r == 0) {
+		/* The old holder's traces, removed as that holder. */
+		if (lbd_creds_enter(h->uid, h->gid, &herr) == 0) {
+			lockfs_abandon(&h->fs);
+			lbd_creds_leave();
+		}
+		hold_install(l, next);
+		reply_granted(w->conn, w->id, next);
+		wait_remove(w);
+		log_debug("%s: handed from pid %ld to pid %ld", l->path,
+		    (long)h->fs.owner.pid, (long)next->fs.owner.pid);
+	} else {
+		if (next != NULL) {
+			log_debug("%s: no atomic handoff (%s); releasing",
+			    l->path, herr.msg);
+			hold_free(next);
+		}
+		if ((r = lbd_creds_enter(h->uid, h->gid, err)) == 0) {
+			r = lockfs_release(&h->fs, err);
+			lbd_creds_leave();
+		}
+		lock_serve(l);
+	}
+	hold_free(h);
+	return r == LB_ENOTMINE && w != NULL ? 0 : r;
+}
+
+/* lbd_hold_detach: forgets l's hold in memory only: its artefact and its
+ * record stay, for its holder to reclaim from the next daemon.  l may be
+ * freed on return. */
+void
+lbd_hold_detach(struct lbd_lock *l)
+{
+	struct lbd_hold *h = l->holder;
+
+	l->holder = NULL;
+	LIST_REMOVE(h, conn_entry);
+	if (h->conn != NULL)
+		h->conn->nholds--;
+	hold_free(h);
+	lbd_lock_put(l);
+}
+
+/* lbd_hold_forget: drops l's hold whose artefact is gone already, and
+ * lets the waiters try.  l may be freed on return. */
+void
+lbd_hold_forget(struct lbd_lock *l)
+{
+	hold_free(hold_uninstall(l));
+	lock_serve(l);
+}
+
+/*
+ * lbd_release: RELEASE of l by (c, tid).  0, or an LB_E* code with err
+ * filled: LB_ENOTLOCKED (nobody holds it), LB_ENOTMINE (another does,
+ * inside or outside the broker), LB_EUNLOCK.  l may be freed on return.
+ */
+int
+lbd_release(struct lbd_conn *c, struct lbd_lock *l, pid_t tid,
+    struct lockfs_err *err)
+{
+	struct lockfs_lock fs;
+	int                r;
+
+	if (lbd_hold_find(l, c, tid) != NULL)
+		return lbd_hold_end(l, err);
+	if (l->holder != NULL)
+		r = lockfs_fail(err, LB_ENOTMINE, 0, "%s is locked, but not by "
+		    "you", l->path);
+	else if ((r = lockfs_init(&fs, l->path, l->method, 0, err)) == 0) {
+		if ((r = lockfs_is_locked(&fs, err)) == 1)
+			r = lockfs_fail(err, LB_ENOTMINE, 0, "%s is locked "
+			    "outside the broker", l->path);
+		else if (r == 0)
+			r = lockfs_fail(err, LB_ENOTLOCKED, 0, "%s is not "
+			    "locked", l->path);
+		lockfs_fini(&fs);
+	}
+	lbd_lock_put(l);
+	return r;
+}
+
+/*
+ * lbd_break: BREAK of l by c: removes the artefact whoever holds it, if c
+ * may (root, or the holder's user; for a lock held outside, the
+ * artefact's owner).  1 when a lock was broken, 0 when none was held, or
+ * an LB_E* code with err filled (a refusal is LB_EUNLOCK with sys_errno
+ * EPERM).  l may be freed on return.
+ */
+int
+lbd_break(struct lbd_conn *c, struct lbd_lock *l, struct lockfs_err *err)
+{
+	struct lockfs_holder fh;
+	struct lockfs_lock   fs;
+	struct lbd_hold     *h;
+	uid_t                owner;
+	int                  r;
+
+	if ((r = lockfs_init(&fs, l->path, l->method, 0, err)) != 0)
+		goto out;
+	if (l->holder != NULL) {
+		owner = l->holder->uid;
+		r = 1;
+	} else {
+		r = lockfs_holder(&fs, &fh, err);
+		owner = fh.uid;
+	}
+	if (r <= 0)
+		goto out;       /* not held (0), or cannot tell */
+	if (c->uid != 0 && owner != (uid_t)-1 && c->uid != owner) {
+		r = lockfs_fail(err, LB_EUNLOCK, EPERM, "%s is held by uid %ld",
+		    l->path, (long)owner);
+		goto out;
+	}
+	if ((r = lbd_creds_enter(c->uid, c->gid, err)) != 0)
+		goto out;
+	r = lockfs_break_lock(&fs, err);
+	lbd_creds_leave();
+	if (r != 0)
+		goto out;
+	if (l->holder != NULL) {
+		h = hold_uninstall(l);
+		log_info("%s: broken by pid %ld uid %ld; holder was pid %ld",
+		    l->path, (long)c->pid, (long)c->uid,
+		    (long)h->fs.owner.pid);
+		hold_free(h);
+	}
+	r = 1;
+out:
+	lockfs_fini(&fs);
+	lock_serve(l);          /* the waiters' turn, or l leaves */
+	return r;
+}
+
+/* lbd_cancel: ends c's waiting ACQUIRE target with ECANCELED.  0, or -1
+ * when c has no such waiting request. */
+int
+lbd_cancel(struct lbd_conn *c, uint64_t target)
+{
+	struct lbd_wait *w;
+	struct lbd_lock *l;
+
+	LIST_FOREACH(w, &c->waits, conn_entry)
+		if (w->id == target)
+			break;
+	if (w == NULL)
+		return -1;
+	l = w->lock;
+	lbd_conn_error(c, target, LBP_ECANCELED, "canceled");
+	wait_remove(w);
+	lbd_lock_put(l);
+	return 0;
+}
+
+/*
+ * lbd_conn_drop_all: c is going away: cancels its waits (silently: there
+ * is nobody to tell) and ends its holds, handing each to its next waiter;
+ * or, with keep_holds (the daemon is stopping), forgets its holds but
+ * leaves their artefacts and records for the holders to reclaim from the
+ * next daemon.
+ */
+void
+lbd_conn_drop_all(struct lbd_conn *c, int keep_holds)
+{
+	struct lockfs_err err;
+	struct lbd_wait  *w;
+	struct lbd_lock  *l;
+
+	while ((w = LIST_FIRST(&c->waits)) != NULL) {
+		l = w->lock;
+		wait_remove(w);
+		lock_serve(l);          /* the new head may be served now */
+	}
+	while (!LIST_EMPTY(&c->holds)) {
+		l = LIST_FIRST(&c->holds)->lock;
+		if (keep_holds)
+			lbd_hold_detach(l);
+		else if (lbd_hold_end(l, &err) < 0)
+			log_info("%s: release after pid %ld left: %s",
+			    l->path, (long)c->pid, err.msg);
+	}
+}
+
+/* lbd_locks_shutdown: the daemon stops: every waiter gets ESHUTDOWN.
+ * Holds stay (their artefacts and records too), for the holders to reclaim
+ * from the next daemon. */
+void
+lbd_locks_shutdown(struct lbd *d)
+{
+	struct lbd_conn *c;
+	struct lbd_wait *w;
+	struct lbd_lock *l;
+
+	TAILQ_FOREACH(c, &d->conns, entry)
+		while ((w = LIST_FIRST(&c->waits)) != NULL) {
+			l = w->lock;
+			lbd_conn_error(c, w->id, LBP_ESHUTDOWN,
+			    "the daemon is stopping");
+			wait_remove(w);
+			lbd_lock_put(l);
+		}
+}

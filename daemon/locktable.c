@@ -1,0 +1,160 @@
+/*
+ * locktable.c: the table of locks the broker knows: a hash table keyed by
+ * (lock file, method), holding each lock while it has a holder or waiters,
+ * and no longer.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "log.h"
+
+#define LOCKS_MIN_BUCKETS 1024
+
+/* FNV-1a of the key. */
+static size_t
+lock_hash(const char *lock_file, unsigned method)
+{
+	size_t h = 14695981039346656037ull;
+
+	for (; *lock_file != '\0'; lock_file++) {
+		h ^= (unsigned char)*lock_file;
+		h *= 1099511628211ull;
+	}
+	return h ^ method;
+}
+
+/* lbd_locks_init: an empty table.  0, or -1 when out of memory. */
+int
+lbd_locks_init(struct lbd *d)
+{
+	d->nbuckets = LOCKS_MIN_BUCKETS;
+	d->nlocks = 0;
+	d->buckets = calloc(d->nbuckets, sizeof(*d->buckets));
+	return d->buckets == NULL ? -1 : 0;
+}
+
+/* Doubles the table when it is fuller than one lock per bucket. */
+static void
+locks_grow(struct lbd *d)
+{
+	struct lbd_lock **b, *l, *next;
+	size_t            n = d->nbuckets * 2, i, h;
+
+	if ((b = calloc(n, sizeof(*b))) == NULL)
+		return;         /* longer chains; still correct */
+	for (i = 0; i < d->nbuckets; i++)
+		for (l = d->buckets[i]; l != NULL; l = next) {
+			next = l->hash_next;
+			h = lock_hash(l->lock_file, l->method) % n;
+			l->hash_next = b[h];
+			b[h] = l;
+		}
+	free(d->buckets);
+	d->buckets = b;
+	d->nbuckets = n;
+}
+
+/* lbd_lock_find: the lock on lock_file with method, or NULL. */
+struct lbd_lock *
+lbd_lock_find(struct lbd *d, const char *lock_file, unsigned method)
+{
+	struct lbd_lock *l;
+
+	l = d->buckets[lock_hash(lock_file, method) % d->nbuckets];
+	for (; l != NULL; l = l->hash_next)
+		if (l->method == method && strcmp(l->lock_file, lock_file) == 0)
+			return l;
+	return NULL;
+}
+
+/*
+ * lbd_lock_get: the lock on path (absolute; normalised here) with method,
+ * made and entered into the table if it is not there.  The caller gives it
+ * a holder or a waiter, or returns it with lbd_lock_put.  NULL with err
+ * filled (LB_EINVAL: a bad path; LB_ENOMEM).
+ */
+struct lbd_lock *
+lbd_lock_get(struct lbd *d, const char *path, unsigned method,
+    struct lockfs_err *err)
+{
+	struct lockfs_lock fs;
+	struct lbd_lock   *l = NULL;
+	size_t             h;
+
+	if (path[0] != '/') {
+		lockfs_fail(err, LB_EINVAL, 0, "path %s is not absolute", path);
+		return NULL;
+	}
+	if (lockfs_init(&fs, path, method, 0, err) != 0)
+		return NULL;
+	if ((l = lbd_lock_find(d, fs.lock_file, method)) != NULL)
+		goto out;
+	if ((l = calloc(1, sizeof(*l))) == NULL ||
+	    (l->lock_file = strdup(fs.lock_file)) == NULL ||
+	    (l->path = strdup(fs.path)) == NULL) {
+		if (l != NULL) {
+			free(l->lock_file);
+			free(l);
+		}
+		l = NULL;
+		lockfs_fail(err, LB_ENOMEM, ENOMEM, "lock on %s", path);
+		goto out;
+	}
+	l->d = d;
+	l->method = method;
+	TAILQ_INIT(&l->waiters);
+	if (d->nlocks >= d->nbuckets)
+		locks_grow(d);
+	h = lock_hash(l->lock_file, method) % d->nbuckets;
+	l->hash_next = d->buckets[h];
+	d->buckets[h] = l;
+	d->nlocks++;
+out:
+	lockfs_fini(&fs);
+	return l;
+}
+
+/* Frees a watch handle once libuv is done with it. */
+static void
+handle_free(uv_handle_t *h)
+{
+	free(h);
+}
+
+/* lbd_lock_unwatch: stops watching l's artefact (see grant.c). */
+void
+lbd_lock_unwatch(struct lbd_lock *l)
+{
+	if (l->watch != NULL) {
+		uv_close((uv_handle_t *)l->watch, handle_free);
+		l->watch = NULL;
+	}
+	if (l->poll != NULL) {
+		uv_close((uv_handle_t *)l->poll, handle_free);
+		l->poll = NULL;
+	}
+}
+
+/* lbd_lock_put: removes l from the table and frees it when it has neither
+ * holder nor waiters; otherwise does nothing. */
+void
+lbd_lock_put(struct lbd_lock *l)
+{
+	struct lbd       *d = l->d;
+	struct lbd_lock **pp;
+
+	if (l->holder != NULL || !TAILQ_EMPTY(&l->waiters))
+		return;
+	lbd_lock_unwatch(l);
+	pp = &d->buckets[lock_hash(l->lock_file, l->method) % d->nbuckets];
+	while (*pp != l)
+		pp = &(*pp)->hash_next;
+	*pp = l->hash_next;
+	d->nlocks--;
+	free(l->lock_file);
+	free(l->path);
+	free(l);
+}

@@ -1,0 +1,480 @@
+/*
+ * main.c: lockbrokerd: settings, the listening socket (its own, or one
+ * passed by systemd), signals as loop events, and the end-of-iteration step
+ * that commits the state database and then sends the replies.
+ *
+ * The daemon's life:
+ *
+ *   start: settings -> state database -> reconcile the previous run's
+ *          holds -> listen -> READY=1
+ *   run:   each loop iteration: events (requests, timers, watches) ->
+ *          commit -> replies out
+ *   SIGHUP: reload the config file (limits, grace, polling, debug)
+ *   SIGTERM/SIGINT: STOPPING=1 -> stop accepting -> waiters get ESHUTDOWN
+ *          -> replies flushed -> connections closed, holds kept on disk and
+ *          in the database for the next daemon -> exit 0
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "store.h"
+#include "systemd.h"
+
+#ifndef LBD_SYSCONFDIR
+#define LBD_SYSCONFDIR "/etc"
+#endif
+#define LBD_CONFIG_FILE LBD_SYSCONFDIR "/lockbroker/lockbrokerd.conf"
+
+/* What the command line says, over the config file's settings. */
+struct args {
+	const char *config;
+	const char *socket;
+	const char *state;
+	int         debug;
+};
+
+static const char usage_text[] =
+"usage: lockbrokerd [options]\n"
+"  -f, --foreground     run in the foreground (always the case; accepted\n"
+"                       for init systems that pass it)\n"
+"  -s, --socket PATH    listen on PATH (default: see lockbrokerd(8))\n"
+"  -S, --state PATH     the state database (default: see lockbrokerd(8))\n"
+"  -c, --config FILE    read settings from FILE (default\n"
+"                       " LBD_CONFIG_FILE ", if present)\n"
+"  -d, --debug          log debug lines (SIGUSR1 toggles them)\n"
+"  -h, --help           show this help\n"
+"  -V, --version        show the version\n";
+
+/* lbd_now: the wall clock, in seconds since the epoch. */
+double
+lbd_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* An idle handle that does nothing: while it runs, poll does not block,
+ * so replies queued outside the poll phase go out in this iteration. */
+static void
+idle_nothing(uv_idle_t *h)
+{
+	(void)h;
+}
+
+/* lbd_want_flush: makes sure this iteration reaches its check step. */
+void
+lbd_want_flush(struct lbd *d)
+{
+	if (!uv_is_active((uv_handle_t *)&d->idle))
+		uv_idle_start(&d->idle, idle_nothing);
+}
+
+/* The end of each iteration: commit, then replies out. */
+static void
+iteration_end(uv_check_t *h)
+{
+	struct lbd *d = h->data;
+
+	lbd_store_commit(d);
+	lbd_conn_flush_all(d);
+	uv_idle_stop(&d->idle);
+}
+
+/* Resolves the default socket and state paths: the system instance's when
+ * run as root, else the user's. */
+static int
+default_paths(struct lbd_config *c, char *why, size_t size)
+{
+	const char *run = getenv("XDG_RUNTIME_DIR");
+	const char *state = getenv("XDG_STATE_HOME");
+	const char *home = getenv("HOME");
+	int         r1 = 0, r2 = 0;
+
+	if (c->socket[0] == '\0') {
+		if (geteuid() == 0)
+			r1 = snprintf(c->socket, sizeof(c->socket),
+			    "/run/lockbroker/socket");
+		else if (run != NULL && run[0] == '/')
+			r1 = snprintf(c->socket, sizeof(c->socket),
+			    "%s/lockbroker/socket", run);
+		else {
+			snprintf(why, size, "no socket path: give --socket or "
+			    "set XDG_RUNTIME_DIR");
+			return -1;
+		}
+	}
+	if (c->state[0] == '\0') {
+		if (geteuid() == 0)
+			r2 = snprintf(c->state, sizeof(c->state),
+			    "/var/lib/lockbroker/state.sqlite");
+		else if (state != NULL && state[0] == '/')
+			r2 = snprintf(c->state, sizeof(c->state),
+			    "%s/lockbroker/state.sqlite", state);
+		else if (home != NULL && home[0] == '/')
+			r2 = snprintf(c->state, sizeof(c->state),
+			    "%s/.local/state/lockbroker/state.sqlite", home);
+		else {
+			snprintf(why, size, "no state path: give --state or "
+			    "set HOME");
+			return -1;
+		}
+	}
+	if (r1 < 0 || (size_t)r1 >= sizeof(c->socket) || r2 < 0 ||
+	    (size_t)r2 >= sizeof(c->state)) {
+		snprintf(why, size, "socket or state path too long");
+		return -1;
+	}
+	return 0;
+}
+
+/* Makes the directory that will hold file, if missing (one level). */
+static int
+make_parent(const char *file, mode_t mode, char *why, size_t size)
+{
+	char  dir[PATH_MAX];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", file);
+	if ((slash = strrchr(dir, '/')) == NULL || slash == dir)
+		return 0;
+	*slash = '\0';
+	if (mkdir(dir, mode) == -1 && errno != EEXIST) {
+		snprintf(why, size, "cannot create %.512s: %s", dir,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Settings: defaults, then the config file, then the command line. */
+static int
+settings(struct lbd_config *c, const struct args *a, char *why, size_t size)
+{
+	lbd_config_defaults(c);
+	if (a->config != NULL) {
+		if (lbd_config_load(a->config, c, why, size) != 0)
+			return -1;
+	} else if (access(LBD_CONFIG_FILE, F_OK) == 0 &&
+	    lbd_config_load(LBD_CONFIG_FILE, c, why, size) != 0)
+		return -1;
+	if (a->socket != NULL &&
+	    snprintf(c->socket, sizeof(c->socket), "%s", a->socket) >=
+	    (int)sizeof(c->socket)) {
+		snprintf(why, size, "socket path too long: %s", a->socket);
+		return -1;
+	}
+	if (a->state != NULL)
+		snprintf(c->state, sizeof(c->state), "%s", a->state);
+	if (a->debug)
+		c->debug = 1;
+	return default_paths(c, why, size);
+}
+
+/* A new connection on the listener. */
+static void
+listener_connection(uv_stream_t *s, int status)
+{
+	struct lbd *d = s->data;
+
+	if (status < 0) {
+		log_warn("accept: %s", uv_strerror(status));
+		return;
+	}
+	lbd_conn_accept(d);
+}
+
+/*
+ * Binds the socket at path: a socket file left by a dead daemon is
+ * replaced; a live daemon's (one that accepts a connection) is never
+ * taken.  The socket is 0666: any user may connect; the daemon knows each
+ * peer's credentials.
+ */
+static int
+listener_bind(struct lbd *d, char *why, size_t size)
+{
+	struct sockaddr_un sun;
+	struct stat        st;
+	const char        *path = d->cfg.socket;
+	mode_t             old;
+	int                fd, r;
+
+	if (make_parent(path, 0755, why, size) != 0)
+		return -1;
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			snprintf(why, size, "%s exists and is not a socket",
+			    path);
+			return -1;
+		}
+		memset(&sun, 0, sizeof(sun));
+		sun.sun_family = AF_UNIX;
+		memcpy(sun.sun_path, path, strlen(path));
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		r = fd == -1 ? -1 :
+		    connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+		if (fd != -1)
+			close(fd);
+		if (r == 0) {
+			snprintf(why, size, "another lockbrokerd listens on "
+			    "%s", path);
+			return -1;
+		}
+		log_notice("replacing the stale socket %s", path);
+		unlink(path);
+	}
+	old = umask(0111);
+	r = uv_pipe_bind(&d->listener, path);
+	umask(old);
+	if (r != 0) {
+		snprintf(why, size, "cannot bind %s: %s", path, uv_strerror(r));
+		return -1;
+	}
+	chmod(path, 0666);
+	return 0;
+}
+
+/* Listens: on the socket systemd passed, else on our own. */
+static int
+listener_start(struct lbd *d, char *why, size_t size)
+{
+	int fd, r;
+
+	uv_pipe_init(d->loop, &d->listener, 0);
+	d->listener.data = d;
+	if ((fd = lbd_sd_listen_fd(why, size)) == -1)
+		return -1;
+	if (fd >= 0) {
+		if ((r = uv_pipe_open(&d->listener, fd)) != 0) {
+			snprintf(why, size, "socket activation: %s",
+			    uv_strerror(r));
+			return -1;
+		}
+		log_notice("listening on the socket systemd passed");
+	} else if (listener_bind(d, why, size) != 0)
+		return -1;
+	if ((r = uv_listen((uv_stream_t *)&d->listener, 511,
+	    listener_connection)) != 0) {
+		snprintf(why, size, "cannot listen: %s", uv_strerror(r));
+		return -1;
+	}
+	d->listening = 1;
+	return 0;
+}
+
+/* A connection has flushed its last replies: close it. */
+static void
+stop_shutdown_done(uv_shutdown_t *req, int status)
+{
+	struct lbd_conn *c = (struct lbd_conn *)req->handle;
+
+	(void)status;
+	free(req);
+	lbd_conn_close(c);
+}
+
+/* Begins the graceful stop (see the top of this file). */
+static void
+stop(struct lbd *d)
+{
+	struct lbd_conn *c, *next;
+	uv_shutdown_t   *req;
+	size_t           i;
+
+	if (d->stopping)
+		return;
+	d->stopping = 1;
+	lbd_sd_notify("STOPPING=1");
+	log_notice("stopping");
+	if (d->listening) {
+		uv_close((uv_handle_t *)&d->listener, NULL);
+		d->listening = 0;
+	}
+	lbd_locks_shutdown(d);
+	lbd_orphans_detach(d);
+	lbd_store_commit(d);
+	lbd_conn_flush_all(d);
+	for (c = TAILQ_FIRST(&d->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if ((req = malloc(sizeof(*req))) == NULL ||
+		    uv_shutdown(req, (uv_stream_t *)&c->pipe,
+		    stop_shutdown_done) != 0) {
+			free(req);
+			lbd_conn_close(c);
+		}
+	}
+	for (i = 0; i < sizeof(d->sig) / sizeof(d->sig[0]); i++)
+		uv_close((uv_handle_t *)&d->sig[i], NULL);
+	uv_close((uv_handle_t *)&d->check, NULL);
+	uv_close((uv_handle_t *)&d->idle, NULL);
+}
+
+/* SIGHUP: reload what can change while running. */
+static void
+reload(struct lbd *d, const struct args *a)
+{
+	struct lbd_config c;
+	char              why[512];
+
+	if (settings(&c, a, why, sizeof(why)) != 0) {
+		log_err("reload: %s; keeping the current settings", why);
+		return;
+	}
+	if (strcmp(c.socket, d->cfg.socket) != 0 ||
+	    strcmp(c.state, d->cfg.state) != 0)
+		log_warn("reload: socket and state take effect at restart");
+	d->cfg.grace = c.grace;
+	d->cfg.foreign_poll = c.foreign_poll;
+	d->cfg.debug = c.debug;
+	d->cfg.limits = c.limits;
+	lbd_log_debug = c.debug;
+	log_notice("reloaded");
+}
+
+/* One of the signals we take as events. */
+static void
+on_signal(uv_signal_t *h, int signum)
+{
+	struct lbd *d = h->data;
+
+	switch (signum) {
+	case SIGTERM:
+	case SIGINT:
+		stop(d);
+		break;
+	case SIGHUP:
+		reload(d, h->loop->data);
+		break;
+	case SIGUSR1:
+		lbd_log_debug = !lbd_log_debug;
+		log_notice("debug lines %s", lbd_log_debug ? "on" : "off");
+		break;
+	}
+}
+
+/* Reads the command line; exits on --help, --version and bad usage. */
+static void
+parse_args(int argc, char **argv, struct args *a)
+{
+	static const struct option longopts[] = {
+		{ "foreground", no_argument,       NULL, 'f' },
+		{ "socket",     required_argument, NULL, 's' },
+		{ "state",      required_argument, NULL, 'S' },
+		{ "config",     required_argument, NULL, 'c' },
+		{ "debug",      no_argument,       NULL, 'd' },
+		{ "help",       no_argument,       NULL, 'h' },
+		{ "version",    no_argument,       NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int ch;
+
+	memset(a, 0, sizeof(*a));
+	while ((ch = getopt_long(argc, argv, "fs:S:c:dhV", longopts, NULL)) !=
+	    -1)
+		switch (ch) {
+		case 'f':
+			break;
+		case 's':
+			a->socket = optarg;
+			break;
+		case 'S':
+			a->state = optarg;
+			break;
+		case 'c':
+			a->config = optarg;
+			break;
+		case 'd':
+			a->debug = 1;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			exit(0);
+		case 'V':
+			printf("lockbrokerd %s\n", PACKAGE_VERSION);
+			exit(0);
+		default:
+			fputs(usage_text, stderr);
+			exit(64);
+		}
+	if (optind != argc) {
+		fprintf(stderr, "lockbrokerd: unexpected argument %s\n",
+		    argv[optind]);
+		fputs(usage_text, stderr);
+		exit(64);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static const int signals[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
+	struct lbd       d;
+	struct args      a;
+	char             why[1024];
+	size_t           i;
+	int              r = 1;
+
+	parse_args(argc, argv, &a);
+	signal(SIGPIPE, SIG_IGN);
+	memset(&d, 0, sizeof(d));
+	TAILQ_INIT(&d.conns);
+	TAILQ_INIT(&d.flush);
+	LIST_INIT(&d.orphans);
+	snprintf(d.server, sizeof(d.server), "lockbrokerd/%s",
+	    PACKAGE_VERSION);
+	d.loop = uv_default_loop();
+	d.loop->data = &a;
+	if (settings(&d.cfg, &a, why, sizeof(why)) != 0)
+		goto fail;
+	lbd_log_debug = d.cfg.debug;
+	if (lbd_locks_init(&d) != 0) {
+		snprintf(why, sizeof(why), "out of memory");
+		goto fail;
+	}
+	if (make_parent(d.cfg.state, 0700, why, sizeof(why)) != 0 ||
+	    lbd_store_open(&d, d.cfg.state, why, sizeof(why)) != 0)
+		goto fail;
+	uv_check_init(d.loop, &d.check);
+	d.check.data = &d;
+	uv_check_start(&d.check, iteration_end);
+	uv_idle_init(d.loop, &d.idle);
+	for (i = 0; i < sizeof(signals) / sizeof(signals[0]); i++) {
+		uv_signal_init(d.loop, &d.sig[i]);
+		d.sig[i].data = &d;
+		uv_signal_start(&d.sig[i], on_signal, signals[i]);
+	}
+	lbd_reconcile(&d);
+	if (listener_start(&d, why, sizeof(why)) != 0) {
+		stop(&d);
+		uv_run(d.loop, UV_RUN_DEFAULT);
+		goto fail;
+	}
+	log_notice("%s ready on %s (state %s, generation %llu)", d.server,
+	    d.cfg.socket, d.cfg.state, (unsigned long long)d.generation);
+	lbd_sd_notify("READY=1");
+	uv_run(d.loop, UV_RUN_DEFAULT);
+	r = 0;
+	goto out;
+fail:
+	log_err("%s", why);
+out:
+	lbd_store_close(&d);
+	free(d.buckets);
+	uv_loop_close(d.loop);
+	return r;
+}

@@ -1,0 +1,221 @@
+/*
+ * reconcile.c: a restarted daemon and the holds of the previous run.
+ *
+ * At start, every hold the state database records is judged against the
+ * filesystem and the process table:
+ *
+ *   artefact gone, or no longer the one recorded  -> forget the record
+ *   earlier boot, holder's pid gone or reused      -> remove the artefact
+ *                                                     (as the holder's
+ *                                                     user), forget it
+ *   holder alive                                   -> an orphan hold: the
+ *       lock stays held; its process may RECLAIM it (same pid, thread and
+ *       token) over a new connection within the grace period; it is
+ *       released when the process exits (watched with a pidfd) or when
+ *       the grace period ends unclaimed.
+ *
+ * No lock is granted to two holders: an orphan is the lock's holder in the
+ * table, so ACQUIREs queue behind it as behind any holder.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "store.h"
+
+/* Frees a pid watch handle once libuv is done with it. */
+static void
+watch_free(uv_handle_t *h)
+{
+	free(h);
+}
+
+/* lbd_orphan_unwatch: stops watching an orphan's process, if watched. */
+void
+lbd_orphan_unwatch(struct lbd_hold *h)
+{
+	if (h->pidwatch != NULL) {
+		uv_close((uv_handle_t *)h->pidwatch, watch_free);
+		h->pidwatch = NULL;
+	}
+	if (h->pidfd != -1) {
+		close(h->pidfd);
+		h->pidfd = -1;
+	}
+}
+
+/* Ends an orphan hold: releases it (or hands it on) and logs why. */
+static void
+orphan_end(struct lbd_hold *h, const char *why)
+{
+	struct lockfs_err err;
+	struct lbd_lock  *l = h->lock;
+
+	log_info("%s: hold of pid %ld from the previous run ends: %s",
+	    l->path, (long)h->fs.owner.pid, why);
+	if (lbd_hold_end(l, &err) < 0)
+		log_info("%s: %s", l->path, err.msg);
+}
+
+/* The orphan's process exited. */
+static void
+orphan_exited(uv_poll_t *p, int status, int events)
+{
+	(void)status;
+	(void)events;
+	orphan_end(p->data, "its process exited");
+}
+
+/* Watches an orphan's process with a pidfd, when the kernel has them;
+ * otherwise the grace period alone ends it. */
+static void
+orphan_watch(struct lbd *d, struct lbd_hold *h)
+{
+#ifdef SYS_pidfd_open
+	h->pidfd = (int)syscall(SYS_pidfd_open, h->fs.owner.pid, 0);
+	if (h->pidfd == -1)
+		return;
+	if ((h->pidwatch = malloc(sizeof(*h->pidwatch))) == NULL ||
+	    uv_poll_init(d->loop, h->pidwatch, h->pidfd) != 0) {
+		free(h->pidwatch);
+		h->pidwatch = NULL;
+		return;
+	}
+	h->pidwatch->data = h;
+	uv_poll_start(h->pidwatch, UV_READABLE, orphan_exited);
+#else
+	(void)d;
+	(void)h;
+#endif
+}
+
+/* The grace period is over: unclaimed orphans lose their locks. */
+static void
+grace_over(uv_timer_t *t)
+{
+	struct lbd      *d = t->data;
+	struct lbd_hold *h;
+
+	while ((h = LIST_FIRST(&d->orphans)) != NULL)
+		orphan_end(h, "not reclaimed within the grace period");
+}
+
+/* Judges one recorded hold (see the table above). */
+static void
+reconcile_one(struct lbd *d, const struct lbd_store_hold *sh)
+{
+	struct lockfs_owner  o;
+	struct lockfs_holder jh;
+	struct lockfs_err    err;
+	struct lbd_lock     *l = NULL;
+	struct lbd_hold     *h = NULL;
+	int                  mine;
+
+	memset(&o, 0, sizeof(o));
+	snprintf(o.host, sizeof(o.host), "%s", lockfs_hostname());
+	o.pid = sh->pid;
+	o.tid = sh->tid;
+	o.start = sh->start;
+	memcpy(o.boot, sh->boot, sizeof(o.boot));
+	if ((l = lbd_lock_get(d, sh->path, sh->method, &err)) == NULL ||
+	    (h = lbd_hold_new(l, NULL, sh->pid, sh->tid, &o, &err)) == NULL) {
+		log_warn("%s: cannot judge its recorded hold: %s", sh->path,
+		    err.msg);
+		goto out;
+	}
+	h->uid = sh->uid;
+	h->gid = sh->gid;
+	h->token = sh->token;
+	h->since = sh->since;
+	lbd_hold_adopt(l, h);   /* the record and the table agree again */
+	mine = lockfs_i_am_locking(&h->fs, &err);
+	memset(&jh, 0, sizeof(jh));
+	snprintf(jh.host, sizeof(jh.host), "%s", o.host);
+	jh.pid = o.pid;
+	jh.start = o.start;
+	memcpy(jh.boot, o.boot, sizeof(jh.boot));
+	if (mine != 1) {
+		log_info("%s: artefact of pid %ld's hold is gone; forgotten",
+		    sh->path, (long)sh->pid);
+		lbd_hold_forget(l);
+	} else if (lockfs_holder_liveness(&jh) == LB_HOLDER_DEAD)
+		orphan_end(h, "its process is gone");
+	else {
+		log_info("%s: pid %ld holds it from the previous run; it may "
+		    "reclaim it for %g s", sh->path, (long)sh->pid,
+		    d->cfg.grace);
+		orphan_watch(d, h);
+	}
+	l = NULL;
+out:
+	if (l != NULL)
+		lbd_lock_put(l);
+}
+
+/*
+ * lbd_reconcile: judges every hold of the previous run (see above) and
+ * starts the grace period for those that stay.  Run once at start, before
+ * the daemon accepts connections.
+ */
+void
+lbd_reconcile(struct lbd *d)
+{
+	LIST_INIT(&d->orphans);
+	uv_timer_init(d->loop, &d->grace);
+	d->grace.data = d;
+	lbd_store_each_hold(d, reconcile_one);
+	lbd_store_commit(d);
+	if (!LIST_EMPTY(&d->orphans))
+		uv_timer_start(&d->grace, grace_over,
+		    (uint64_t)(d->cfg.grace * 1000), 0);
+}
+
+/*
+ * lbd_reclaim: RECLAIM by c of the hold of path (method, tid) it had in
+ * the previous run with token: the orphan becomes c's hold.  0, or -1 when
+ * there is no such orphan of c's process.
+ */
+int
+lbd_reclaim(struct lbd_conn *c, const char *path, unsigned method,
+    pid_t tid, uint64_t token)
+{
+	struct lockfs_owner o;
+	struct lockfs_lock  fs;
+	struct lockfs_err   err;
+	struct lbd_lock    *l;
+	struct lbd_hold    *h;
+
+	if (lockfs_init(&fs, path, method, 0, &err) != 0)
+		return -1;
+	l = lbd_lock_find(c->d, fs.lock_file, method);
+	lockfs_fini(&fs);
+	/* Same process: same pid and start time (not a reused pid). */
+	if (l == NULL || (h = l->holder) == NULL || h->conn != NULL ||
+	    h->fs.owner.pid != c->pid || h->tid != tid || h->token != token ||
+	    h->uid != c->uid || lockfs_owner_of_pid(&o, c->pid, 0) != 0 ||
+	    o.start != h->fs.owner.start)
+		return -1;
+	LIST_REMOVE(h, conn_entry);
+	lbd_orphan_unwatch(h);
+	h->conn = c;
+	lbd_hold_adopt(l, h);
+	log_debug("%s: reclaimed by pid %ld", path, (long)c->pid);
+	return 0;
+}
+
+/* lbd_orphans_detach: the daemon stops: unclaimed orphans stay recorded
+ * (and their artefacts on disk) for the next daemon; the grace ends. */
+void
+lbd_orphans_detach(struct lbd *d)
+{
+	struct lbd_hold *h;
+
+	while ((h = LIST_FIRST(&d->orphans)) != NULL)
+		lbd_hold_detach(h->lock);
+	uv_close((uv_handle_t *)&d->grace, NULL);
+}

@@ -1,0 +1,350 @@
+/*
+ * request.c: one handler per client message, and the single place that
+ * checks a request before it acts: the connection's state (HELLO first,
+ * once), the message's direction, and each field's value.  Every refusal
+ * goes back as one ERR line with the request's id.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+
+/* The fields every lock request shares, read and checked. */
+struct lock_args {
+	const char *path;
+	unsigned    method;
+	pid_t       tid;
+};
+
+/*
+ * Reads path, method and thread from m.  0, or an LBP_E* code with the
+ * reason already sent to c.
+ */
+static int
+lock_args(struct lbd_conn *c, const struct lbp_msg *m, struct lock_args *a)
+{
+	const char *method = lbp_get(m, "method");
+	uint64_t    tid = 0;
+
+	a->path = lbp_get(m, "path");
+	a->method = LB_LINK;
+	if (a->path == NULL || a->path[0] != '/') {
+		lbd_conn_error(c, m->id, LBP_EINVAL, "path must be absolute");
+		return LBP_EINVAL;
+	}
+	if (method != NULL && lockfs_method_parse(method, &a->method) != 0) {
+		lbd_conn_error(c, m->id, LBP_EINVAL, "unknown method \"%.32s\"",
+		    method);
+		return LBP_EINVAL;
+	}
+	if (lbp_get_u64(m, "thread", &tid) == -2 || tid > 0x7fffffff) {
+		lbd_conn_error(c, m->id, LBP_EINVAL, "thread must be a "
+		    "decimal thread id");
+		return LBP_EINVAL;
+	}
+	a->tid = a->method == LB_PIDFILE ? 0 : (pid_t)tid;
+	return 0;
+}
+
+/* Maps a library code onto the protocol's. */
+static enum lbp_error
+wire_code(int code)
+{
+	switch (code) {
+	case LB_EALREADY:   return LBP_EALREADY;
+	case LB_ETIMEOUT:   return LBP_ETIMEOUT;
+	case LB_EFAILED:    return LBP_EFAILED;
+	case LB_ENOTLOCKED: return LBP_ENOTLOCKED;
+	case LB_ENOTMINE:   return LBP_ENOTMINE;
+	case LB_EUNLOCK:    return LBP_EUNLOCK;
+	case LB_EINVAL:     return LBP_EINVAL;
+	default:            return LBP_EINTERNAL;
+	}
+}
+
+/* Sends "OK ID" with no fields. */
+static void
+reply_ok(struct lbd_conn *c, uint64_t id)
+{
+	struct lbp_out o;
+
+	lbp_begin(&o, LBP_MSG_OK, 1, id);
+	lbp_end(&o);
+	lbd_conn_send(c, &o);
+}
+
+static void
+req_hello(struct lbd_conn *c, const struct lbp_msg *m)
+{
+	struct lbp_out o;
+	uint64_t       version = 0;
+
+	if (c->state != LBD_CONN_NEW) {
+		lbd_conn_error(c, m->id, LBP_EHELLO, "HELLO was already said");
+		return;
+	}
+	if (lbp_get_u64(m, "version", &version) != 0 ||
+	    version != LBP_VERSION) {
+		lbd_conn_error(c, m->id, LBP_EVERSION, "this daemon speaks "
+		    "version %d", LBP_VERSION);
+		return;
+	}
+	c->state = LBD_CONN_READY;
+	lbp_begin(&o, LBP_MSG_OK, 1, m->id);
+	lbp_add_u64(&o, "version", LBP_VERSION);
+	lbp_add_str(&o, "server", c->d->server);
+	lbp_add_u64(&o, "pid", (uint64_t)getpid());
+	lbp_end(&o);
+	lbd_conn_send(c, &o);
+}
+
+static void
+req_acquire(struct lbd_conn *c, const struct lbp_msg *m)
+{
+	struct lock_args a;
+	struct lbd_wait *w;
+	double           timeout = INFINITY;
+
+	if (lock_args(c, m, &a) != 0)
+		return;
+	if (lbp_get_timeout(m, "timeout", &timeout) == -2) {
+		lbd_conn_error(c, m->id, LBP_EINVAL, "timeout must be inf or "
+		    "a decimal number of seconds");
+		return;
+	}
+	LIST_FOREACH(w, &c->waits, conn_entry)
+		if (w->id == m->id) {
+			lbd_conn_error(c, m->id, LBP_EID, "request %llu is "
+			    "still waiting", (unsigned long long)m->id);
+			return;
+		}
+	if (c->d->stopping) {
+		lbd_conn_error(c, m->id, LBP_ESHUTDOWN, "the daemon is "
+		    "stopping");
+		return;
+	}
+	lbd_acquire(c, m->id, a.path, a.method, a.tid, timeout);
+}
+
+static void
+req_release(struct lbd_conn *c, const struct lbp_msg *m)
+{
+	struct lockfs_err err;
+	struct lock_args  a;
+	struct lbd_lock  *l;
+	int               r;
+
+	if (lock_args(c, m, &a) != 0)
+		return;
+	if ((l = lbd_lock_get(c->d, a.path, a.method, &err)) == NULL)
+		r = err.code;
+	else
+		r = lbd_release(c, l, a.tid, &err);
+	if (r == 0)
+		reply_ok(c, m->id);
+	else
+		lbd_conn_error(c, m->id, wire_code(r), "%s", err.msg);
+}
+
+/* Adds what is known of a holder to a STATUS or ITEM line. */
+static void
+add_holder(struct lbp_out *o, const struct lbd_hold *h,
+    const struct lockfs_holder *fh, unsigned waiters)
+{
+	if (h != NULL) {
+		lbp_add_i64(o, "holder_pid", h->conn != NULL ?
+		    (int64_t)h->conn->pid : (int64_t)h->fs.owner.pid);
+		lbp_add_i64(o, "holder_uid", (int64_t)h->uid);
+		lbp_add_i64(o, "holder_tid", (int64_t)h->tid);
+		lbp_add_str(o, "host", h->fs.owner.host);
+		lbp_add_double(o, "since", h->since);
+		lbp_add_u64(o, "token", h->token);
+	} else if (fh != NULL) {
+		lbp_add_i64(o, "holder_pid", (int64_t)fh->pid);
+		if (fh->uid != (uid_t)-1)
+			lbp_add_i64(o, "holder_uid", (int64_t)fh->uid);
+		lbp_add_i64(o, "holder_tid", (int64_t)fh->tid);
+		lbp_add_str(o, "host", fh->host);
+		if (fh->since > 0)
+			lbp_add_double(o, "since", fh->since);
+	}
+	lbp_add_u64(o, "waiters", waiters);
+}
+
+static void
+req_status(struct lbd_conn *c, const struct lbp_msg *m)
+{
+	struct lockfs_holder fh;
+	struct lockfs_lock   fs;
+	struct lockfs_err    err;
+	struct lock_args     a;
+	struct lbd_lock     *l;
+	struct lbp_out       o;
+	int                  held = 0;
+
+	if (lock_args(c, m, &a) != 0)
+		return;
+	if (lockfs_init(&fs, a.path, a.method, 0, &err) != 0) {
+		lbd_conn_error(c, m->id, wire_code(err.code), "%s", err.msg);
+		return;
+	}
+	l = lbd_lock_find(c->d, fs.lock_file, a.method);
+	if (l == NULL || l->holder == NULL)
+		held = lockfs_holder(&fs, &fh, &err);
+	lockfs_fini(&fs);
+	if (held < 0) {
+		lbd_conn_error(c, m->id, LBP_EFAILED, "%s", err.msg);
+		return;
+	}
+	lbp_begin(&o, LBP_MSG_OK, 1, m->id);
+	if (l != NULL && l->holder != NULL) {
+		lbp_add_u64(&o, "locked", 1);
+		lbp_add_u64(&o, "mine", lbd_hold_find(l, c, a.tid) != NULL);
+		add_holder(&o, l->holder, NULL, l->nwaiters);
+	} else {
+		lbp_add_u64(&o, "locked", held == 1);
+		lbp_add_u64(&o, "mine", 0);
+		if (held == 1)
+			add_holder(&o, NULL, &fh, l != NULL ? l->nwaiters : 0);
+	}
+	lbp_end(&o);
+	lbd_conn_send(c, &o);
+}
+
+static void
+req_break(struct lbd_conn *c, const struct lbp_msg *m)
+{
+	struct lockfs_err err;
+	struct lock_args  a;
+	struct lbd_lock  *l;
+	struct lbp_out    o;
+	int               r;
+
+	if (lock_args(c, m, &a) != 0)
+		return;
+	if ((l = lbd_lock_get(c->d, a.path, a.method, &err)) == NULL)
+		r = err.code;
+	else
+		r = lbd_break(c, l, &err);
+	if (r < 0) {
+		lbd_conn_error(c, m->id, r == LB_EUNLOCK && err.sys_errno ==
+		    EPERM ? LBP_EPERM : wire_code(r), "%s", err.msg);
+		return;
+	}
+	lbp_begin(&o, LBP_MSG_OK, 1, m->id);
+	lbp_add_u64(&o, "broken", (uint64_t)r);
+	lbp_end(&o);
+	lbd_conn_send(c, &o);
+}
+
+static void
+req_list(struct lbd_conn *c, const struct lbp_msg *m)
+{
+	struct lbd     *d = c->d;
+	struct lbd_lock *l;
+	struct lbp_out  o;
+	uint64_t        n = 0;
+	size_t          i;
+
+	for (i = 0; i < d->nbuckets; i++)
+		for (l = d->buckets[i]; l != NULL; l = l->hash_next) {
+			lbp_begin(&o, LBP_MSG_ITEM, 1, m->id);
+			lbp_add_str(&o, "path", l->path);
+			lbp_add_str(&o, "method", lockfs_method_name(l->method));
+			add_holder(&o, l->holder, NULL, l->nwaiters);
+			lbp_end(&o);
+			lbd_conn_send(c, &o);
+			n++;
+		}
+	lbp_begin(&o, LBP_MSG_OK, 1, m->id);
+	lbp_add_u64(&o, "count", n);
+	lbp_end(&o);
+	lbd_conn_send(c, &o);
+}
+
+static void
+req_cancel(struct lbd_conn *c, const struct lbp_msg *m)
+{
+	uint64_t target;
+
+	if (lbp_get_u64(m, "target", &target) != 0) {
+		lbd_conn_error(c, m->id, LBP_EINVAL, "target must be a "
+		    "request id");
+		return;
+	}
+	if (lbd_cancel(c, target) != 0) {
+		lbd_conn_error(c, m->id, LBP_ENOENT, "no request %llu is "
+		    "waiting", (unsigned long long)target);
+		return;
+	}
+	reply_ok(c, m->id);
+}
+
+static void
+req_reclaim(struct lbd_conn *c, const struct lbp_msg *m)
+{
+	struct lock_args a;
+	uint64_t         token;
+
+	if (lock_args(c, m, &a) != 0)
+		return;
+	if (lbp_get_u64(m, "token", &token) != 0) {
+		lbd_conn_error(c, m->id, LBP_EINVAL, "token must be a "
+		    "decimal number");
+		return;
+	}
+	if (lbd_reclaim(c, a.path, a.method, a.tid, token) != 0) {
+		lbd_conn_error(c, m->id, LBP_ENOENT, "no hold of %s with "
+		    "token %llu to reclaim", a.path,
+		    (unsigned long long)token);
+		return;
+	}
+	reply_ok(c, m->id);
+}
+
+static void
+req_ping(struct lbd_conn *c, const struct lbp_msg *m)
+{
+	reply_ok(c, m->id);
+}
+
+static const struct {
+	enum lbp_verb verb;
+	void        (*handle)(struct lbd_conn *, const struct lbp_msg *);
+} handlers[] = {
+	{ LBP_MSG_HELLO,   req_hello },
+	{ LBP_MSG_ACQUIRE, req_acquire },
+	{ LBP_MSG_RELEASE, req_release },
+	{ LBP_MSG_STATUS,  req_status },
+	{ LBP_MSG_BREAK,   req_break },
+	{ LBP_MSG_LIST,    req_list },
+	{ LBP_MSG_CANCEL,  req_cancel },
+	{ LBP_MSG_RECLAIM, req_reclaim },
+	{ LBP_MSG_PING,    req_ping },
+};
+
+/*
+ * lbd_request: handles one parsed message from c: refuses what may not
+ * come now (anything before HELLO; a daemon's verb), else runs its
+ * handler.  Every outcome is a reply queued on c.
+ */
+void
+lbd_request(struct lbd_conn *c, const struct lbp_msg *m)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++)
+		if (handlers[i].verb == m->verb)
+			break;
+	if (i == sizeof(handlers) / sizeof(handlers[0]))
+		lbd_conn_error(c, m->id, LBP_EVERB, "%s is not a request",
+		    lbp_verb_name(m->verb));
+	else if (c->state == LBD_CONN_NEW && m->verb != LBP_MSG_HELLO)
+		lbd_conn_error(c, m->id, LBP_EHELLO, "say HELLO first");
+	else
+		handlers[i].handle(c, m);
+}

@@ -1,0 +1,239 @@
+/*
+ * settings.c: lockbrokerd.conf.  One "key = value" per line; blank lines and
+ * lines starting with '#' are ignored; white space around key and value is
+ * too.  Unknown keys and bad values are errors (a typo must not silently
+ * leave a default in place).
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "settings.h"
+
+/* lbd_config_defaults: see config.h. */
+void
+lbd_config_defaults(struct lbd_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->grace = LBD_DEFAULT_GRACE;
+	c->foreign_poll = LBD_DEFAULT_FOREIGN_POLL;
+	c->limits.holds_per_conn = LBD_DEFAULT_HOLDS_PER_CONN;
+	c->limits.waits_per_conn = LBD_DEFAULT_WAITS_PER_CONN;
+	c->limits.output_per_conn = LBD_DEFAULT_OUTPUT_PER_CONN;
+	c->limits.conns_per_uid = LBD_DEFAULT_CONNS_PER_UID;
+	c->limits.conns = LBD_DEFAULT_CONNS;
+}
+
+/* Value kinds a key may take. */
+enum kind { K_PATH_SOCKET, K_PATH_STATE, K_SECONDS, K_BOOL, K_COUNT, K_SIZE };
+
+static const struct key {
+	const char *name;
+	enum kind   kind;
+	size_t      offset;
+} keys[] = {
+	{ "socket",          K_PATH_SOCKET, offsetof(struct lbd_config, socket) },
+	{ "state",           K_PATH_STATE,  offsetof(struct lbd_config, state) },
+	{ "grace",           K_SECONDS, offsetof(struct lbd_config, grace) },
+	{ "foreign_poll",    K_SECONDS, offsetof(struct lbd_config, foreign_poll) },
+	{ "debug",           K_BOOL,    offsetof(struct lbd_config, debug) },
+	{ "holds_per_conn",  K_COUNT,
+	    offsetof(struct lbd_config, limits.holds_per_conn) },
+	{ "waits_per_conn",  K_COUNT,
+	    offsetof(struct lbd_config, limits.waits_per_conn) },
+	{ "output_per_conn", K_SIZE,
+	    offsetof(struct lbd_config, limits.output_per_conn) },
+	{ "conns_per_uid",   K_COUNT,
+	    offsetof(struct lbd_config, limits.conns_per_uid) },
+	{ "conns",           K_COUNT, offsetof(struct lbd_config, limits.conns) },
+};
+
+/* Parses a plain decimal integer 1..max from v (NUL-terminated). */
+static int
+parse_count(const char *v, unsigned long long max, unsigned long long *out)
+{
+	unsigned long long x = 0;
+
+	if (*v == '\0' || strlen(v) > 19)
+		return -1;
+	for (; *v != '\0'; v++) {
+		if (!isdigit((unsigned char)*v))
+			return -1;
+		x = x * 10 + (unsigned long long)(*v - '0');
+	}
+	if (x == 0 || x > max)
+		return -1;
+	*out = x;
+	return 0;
+}
+
+/* Parses seconds: a plain decimal number, > 0 and at most a day. */
+static int
+parse_seconds(const char *v, double *out)
+{
+	char  *end;
+	double x;
+	size_t i;
+
+	for (i = 0; v[i] != '\0'; i++)
+		if (!isdigit((unsigned char)v[i]) && v[i] != '.')
+			return -1;
+	errno = 0;
+	x = strtod(v, &end);
+	if (i == 0 || *end != '\0' || errno != 0 || !(x > 0) || x > 86400)
+		return -1;
+	*out = x;
+	return 0;
+}
+
+/* Applies one key's value to c; 0, or -1 with why filled. */
+static int
+apply(struct lbd_config *c, const struct key *k, const char *v, int lineno,
+    char *why, size_t size)
+{
+	unsigned long long n;
+	char              *field = (char *)c + k->offset;
+	size_t             cap;
+	int                r = 0;
+
+	switch (k->kind) {
+	case K_PATH_SOCKET:
+	case K_PATH_STATE:
+		cap = k->kind == K_PATH_SOCKET ? sizeof(c->socket) :
+		    sizeof(c->state);
+		if (v[0] != '/' || strlen(v) >= cap)
+			r = -1;
+		else
+			memcpy(field, v, strlen(v) + 1);
+		break;
+	case K_SECONDS:
+		r = parse_seconds(v, (double *)(void *)field);
+		break;
+	case K_BOOL:
+		if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 ||
+		    strcmp(v, "1") == 0)
+			*(int *)(void *)field = 1;
+		else if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0 ||
+		    strcmp(v, "0") == 0)
+			*(int *)(void *)field = 0;
+		else
+			r = -1;
+		break;
+	case K_COUNT:
+		if ((r = parse_count(v, 1000000, &n)) == 0)
+			*(unsigned *)(void *)field = (unsigned)n;
+		break;
+	case K_SIZE:
+		if ((r = parse_count(v, (unsigned long long)1 << 32, &n)) == 0)
+			*(size_t *)(void *)field = (size_t)n;
+		break;
+	}
+	if (r != 0)
+		snprintf(why, size, "line %d: bad value for %s: \"%.64s\"",
+		    lineno, k->name, v);
+	return r;
+}
+
+/* Trims white space from both ends of [*s, *e). */
+static void
+trim(const char **s, const char **e)
+{
+	while (*s < *e && isspace((unsigned char)**s))
+		(*s)++;
+	while (*e > *s && isspace((unsigned char)(*e)[-1]))
+		(*e)--;
+}
+
+/* lbd_config_parse: see config.h. */
+int
+lbd_config_parse(const char *text, size_t len, struct lbd_config *c,
+    char *why, size_t size)
+{
+	const char *p = text, *end = text + len, *eol, *eq, *ks, *ke, *vs, *ve;
+	char        value[PATH_MAX];
+	size_t      i;
+	int         lineno = 0, r = 0;
+
+	for (; p < end && r == 0; p = eol + 1) {
+		lineno++;
+		if ((eol = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			eol = end;
+		ks = p;
+		ve = eol;
+		trim(&ks, &ve);
+		if (ks == ve || *ks == '#')
+			continue;
+		if (memchr(ks, '\0', (size_t)(ve - ks)) != NULL) {
+			snprintf(why, size, "line %d: NUL byte", lineno);
+			r = -1;
+			break;
+		}
+		if ((eq = memchr(ks, '=', (size_t)(ve - ks))) == NULL) {
+			snprintf(why, size, "line %d: expected key = value",
+			    lineno);
+			r = -1;
+			break;
+		}
+		ke = eq;
+		vs = eq + 1;
+		trim(&ks, &ke);
+		trim(&vs, &ve);
+		if ((size_t)(ve - vs) >= sizeof(value)) {
+			snprintf(why, size, "line %d: value too long", lineno);
+			r = -1;
+			break;
+		}
+		memcpy(value, vs, (size_t)(ve - vs));
+		value[ve - vs] = '\0';
+		for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+			if (strlen(keys[i].name) == (size_t)(ke - ks) &&
+			    memcmp(keys[i].name, ks, (size_t)(ke - ks)) == 0)
+				break;
+		if (i == sizeof(keys) / sizeof(keys[0])) {
+			snprintf(why, size, "line %d: unknown key \"%.*s\"",
+			    lineno, (int)((ke - ks) > 64 ? 64 : (ke - ks)), ks);
+			r = -1;
+			break;
+		}
+		r = apply(c, &keys[i], value, lineno, why, size);
+		if (eol == end)
+			break;
+	}
+	return r;
+}
+
+/* lbd_config_load: see config.h.  Refuses files over 64 KiB. */
+int
+lbd_config_load(const char *file, struct lbd_config *c, char *why,
+    size_t size)
+{
+	char    buf[65536], inner[512];
+	ssize_t n = 0, got;
+	int     fd, r = -1;
+
+	if ((fd = open(file, O_RDONLY | O_CLOEXEC)) == -1) {
+		snprintf(why, size, "%s: %s", file, strerror(errno));
+		goto out;
+	}
+	while ((got = read(fd, buf + n, sizeof(buf) - (size_t)n)) > 0)
+		n += got;
+	if (got == -1 || n == (ssize_t)sizeof(buf)) {
+		snprintf(why, size, "%s: %s", file, got == -1 ?
+		    strerror(errno) : "larger than 64 KiB");
+		goto out;
+	}
+	if (lbd_config_parse(buf, (size_t)n, c, inner, sizeof(inner)) == -1) {
+		snprintf(why, size, "%s: %s", file, inner);
+		goto out;
+	}
+	r = 0;
+out:
+	if (fd != -1)
+		close(fd);
+	return r;
+}

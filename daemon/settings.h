@@ -1,0 +1,62 @@
+/*
+ * settings.h: the daemon's settings and limits, with their defaults, and the
+ * parser of lockbrokerd.conf ("key = value" lines, '#' comments).  Every
+ * limit lives in struct lbd_limits; lockbrokerd.conf(5) documents each key.
+ */
+#ifndef LBD_CONFIG_H
+#define LBD_CONFIG_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <sys/un.h>
+
+/* The limits one client or all clients may not exceed.  A client that
+ * would exceed one gets ERR ELIMIT naming it. */
+struct lbd_limits {
+	unsigned holds_per_conn;        /* locks held on one connection */
+	unsigned waits_per_conn;        /* ACQUIREs waiting on one connection */
+	size_t   output_per_conn;       /* replies queued for a client that
+	                                   does not read; reading from it stops
+	                                   beyond this */
+	unsigned conns_per_uid;         /* connections of one user at once */
+	unsigned conns;                 /* connections in all */
+};
+
+#define LBD_DEFAULT_HOLDS_PER_CONN  1024
+#define LBD_DEFAULT_WAITS_PER_CONN  1024
+#define LBD_DEFAULT_OUTPUT_PER_CONN (1024 * 1024)
+#define LBD_DEFAULT_CONNS_PER_UID   256
+#define LBD_DEFAULT_CONNS           16384
+#define LBD_DEFAULT_GRACE           30.0    /* seconds to reclaim after a
+	                                           restart */
+#define LBD_DEFAULT_FOREIGN_POLL    1.0     /* seconds between looks at a
+	                                           lock held outside the broker */
+
+struct lbd_config {
+	char              socket[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char              state[PATH_MAX];
+	double            grace;
+	double            foreign_poll;
+	int               debug;
+	struct lbd_limits limits;
+};
+
+/* lbd_config_defaults: the built-in settings; socket and state empty
+ * (resolved at start: see main.c). */
+void lbd_config_defaults(struct lbd_config *c);
+
+/*
+ * lbd_config_parse: applies the settings in text (len bytes, need not be
+ * NUL-terminated) to *c.  Returns 0, or -1 with why (size bytes) saying
+ * which line and what is wrong; *c may then be partly changed.  Pure: no
+ * I/O, no allocation.
+ */
+int lbd_config_parse(const char *text, size_t len, struct lbd_config *c,
+    char *why, size_t size);
+
+/* lbd_config_load: reads file and applies it with lbd_config_parse.
+ * 0, or -1 with why filled (including the file's name). */
+int lbd_config_load(const char *file, struct lbd_config *c, char *why,
+    size_t size);
+
+#endif

@@ -1,0 +1,269 @@
+/*
+ * store.c: the state database.  WAL with synchronous=NORMAL: a commit
+ * survives the daemon's death (kill -9) at no fsync; a power loss may lose
+ * the last commits, but it also kills every holder and changes the boot
+ * id, and every artefact of an earlier boot is cleared at start anyway.
+ * Only the generation is written with a full sync, once per start: tokens
+ * are (generation << 32 | counter), so they keep increasing even when the
+ * last commits are lost.
+ *
+ * Changes of one loop iteration share one transaction, committed before
+ * the iteration's replies go out (main.c's check handle).
+ */
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "store.h"
+
+struct lbd_store {
+	sqlite3      *db;
+	sqlite3_stmt *add, *del;
+	int           in_txn;
+};
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS meta ("
+    "  key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS holds ("
+    "  lock_file TEXT NOT NULL, method INTEGER NOT NULL,"
+    "  path TEXT NOT NULL, unique_name TEXT NOT NULL,"
+    "  pid INTEGER NOT NULL, tid INTEGER NOT NULL,"
+    "  uid INTEGER NOT NULL, gid INTEGER NOT NULL,"
+    "  start INTEGER NOT NULL, boot TEXT NOT NULL,"
+    "  token INTEGER NOT NULL, since REAL NOT NULL,"
+    "  PRIMARY KEY (lock_file, method));";
+
+/* Runs sql; 0, or -1 with the error logged. */
+static int
+store_exec(struct lbd_store *s, const char *sql)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) == SQLITE_OK)
+		return 0;
+	log_err("state database: %s: %s", sql, msg != NULL ? msg : "?");
+	sqlite3_free(msg);
+	return -1;
+}
+
+/* lbd_store_next_generation: see store.h. */
+int
+lbd_store_next_generation(struct lbd *d)
+{
+	struct lbd_store *s = d->store;
+	sqlite3_stmt     *st = NULL;
+	int               r = -1;
+
+	if (s->in_txn && lbd_store_commit(d) != 0)
+		goto out;
+	if (store_exec(s, "PRAGMA synchronous=FULL") != 0 ||
+	    store_exec(s, "BEGIN IMMEDIATE") != 0)
+		goto out;
+	if (store_exec(s, "INSERT INTO meta (key, value) VALUES "
+	    "('generation', 1) ON CONFLICT(key) DO UPDATE SET "
+	    "value = value + 1") != 0 ||
+	    sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = "
+	    "'generation'", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW) {
+		store_exec(s, "ROLLBACK");
+		goto out;
+	}
+	d->generation = (uint64_t)sqlite3_column_int64(st, 0);
+	if (store_exec(s, "COMMIT") != 0)
+		goto out;
+	r = store_exec(s, "PRAGMA synchronous=NORMAL");
+out:
+	sqlite3_finalize(st);
+	if (r != 0)
+		log_err("state database: cannot take a new generation: %s",
+		    sqlite3_errmsg(s->db));
+	return r;
+}
+
+/* lbd_store_open: see store.h. */
+int
+lbd_store_open(struct lbd *d, const char *file, char *why, size_t size)
+{
+	struct lbd_store *s;
+	int               r = -1;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		snprintf(why, size, "out of memory");
+		return -1;
+	}
+	d->store = s;
+	if (sqlite3_open_v2(file, &s->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+		snprintf(why, size, "state database %s: %s", file,
+		    s->db != NULL ? sqlite3_errmsg(s->db) : "out of memory");
+		goto out;
+	}
+	sqlite3_busy_timeout(s->db, 5000);
+	if (store_exec(s, "PRAGMA journal_mode=WAL") != 0 ||
+	    store_exec(s, schema) != 0 ||
+	    sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO holds (lock_file,"
+	    " method, path, unique_name, pid, tid, uid, gid, start, boot, "
+	    "token, since) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+	    "?11, ?12)", -1, &s->add, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, "DELETE FROM holds WHERE lock_file = ?1 "
+	    "AND method = ?2 AND token = ?3", -1, &s->del, NULL) !=
+	    SQLITE_OK) {
+		snprintf(why, size, "state database %s: %s", file,
+		    sqlite3_errmsg(s->db));
+		goto out;
+	}
+	if (lbd_store_next_generation(d) != 0) {
+		snprintf(why, size, "state database %s: cannot write: %s",
+		    file, sqlite3_errmsg(s->db));
+		goto out;
+	}
+	r = 0;
+out:
+	if (r != 0)
+		lbd_store_close(d);
+	return r;
+}
+
+/* lbd_store_close: commits and closes; d->store becomes NULL. */
+void
+lbd_store_close(struct lbd *d)
+{
+	struct lbd_store *s = d->store;
+
+	if (s == NULL)
+		return;
+	if (s->in_txn)
+		lbd_store_commit(d);
+	sqlite3_finalize(s->add);
+	sqlite3_finalize(s->del);
+	sqlite3_close(s->db);
+	free(s);
+	d->store = NULL;
+}
+
+/* Begins the iteration's transaction if it is not open yet. */
+static int
+store_begin(struct lbd_store *s)
+{
+	if (s->in_txn)
+		return 0;
+	if (store_exec(s, "BEGIN IMMEDIATE") != 0)
+		return -1;
+	s->in_txn = 1;
+	return 0;
+}
+
+/* Runs a prepared change statement and resets it. */
+static int
+store_step(struct lbd_store *s, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc == SQLITE_DONE)
+		return 0;
+	log_err("state database: %s", sqlite3_errmsg(s->db));
+	return -1;
+}
+
+/* lbd_store_hold_add: see store.h. */
+int
+lbd_store_hold_add(struct lbd *d, const struct lbd_hold *h)
+{
+	struct lbd_store *s = d->store;
+	sqlite3_stmt     *st;
+
+	if (s == NULL || store_begin(s) != 0)
+		return -1;
+	st = s->add;
+	sqlite3_bind_text(st, 1, h->fs.lock_file, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, (int)h->fs.method);
+	sqlite3_bind_text(st, 3, h->fs.path, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, h->fs.unique, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, h->fs.owner.pid);
+	sqlite3_bind_int64(st, 6, h->tid);
+	sqlite3_bind_int64(st, 7, h->uid);
+	sqlite3_bind_int64(st, 8, h->gid);
+	sqlite3_bind_int64(st, 9, (sqlite3_int64)h->fs.owner.start);
+	sqlite3_bind_text(st, 10, h->fs.owner.boot, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 11, (sqlite3_int64)h->token);
+	sqlite3_bind_double(st, 12, h->since);
+	return store_step(s, st);
+}
+
+/* lbd_store_hold_del: see store.h. */
+int
+lbd_store_hold_del(struct lbd *d, const struct lbd_hold *h)
+{
+	struct lbd_store *s = d->store;
+	sqlite3_stmt     *st;
+
+	if (s == NULL || store_begin(s) != 0)
+		return -1;
+	st = s->del;
+	sqlite3_bind_text(st, 1, h->fs.lock_file, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, (int)h->fs.method);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)h->token);
+	return store_step(s, st);
+}
+
+/* lbd_store_commit: see store.h. */
+int
+lbd_store_commit(struct lbd *d)
+{
+	struct lbd_store *s = d->store;
+
+	if (s == NULL || !s->in_txn)
+		return 0;
+	s->in_txn = 0;
+	if (store_exec(s, "COMMIT") == 0)
+		return 0;
+	store_exec(s, "ROLLBACK");
+	return -1;
+}
+
+/* lbd_store_each_hold: see store.h. */
+int
+lbd_store_each_hold(struct lbd *d,
+    void (*fn)(struct lbd *, const struct lbd_store_hold *))
+{
+	struct lbd_store     *s = d->store;
+	struct lbd_store_hold h;
+	sqlite3_stmt         *st = NULL;
+	const unsigned char  *t;
+	int                   rc;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT path, method, unique_name, pid, "
+	    "tid, uid, gid, start, boot, token, since FROM holds", -1, &st,
+	    NULL) != SQLITE_OK) {
+		log_err("state database: %s", sqlite3_errmsg(s->db));
+		return -1;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&h, 0, sizeof(h));
+		if ((t = sqlite3_column_text(st, 0)) != NULL)
+			snprintf(h.path, sizeof(h.path), "%s", t);
+		h.method = (unsigned)sqlite3_column_int(st, 1);
+		if ((t = sqlite3_column_text(st, 2)) != NULL)
+			snprintf(h.unique, sizeof(h.unique), "%s", t);
+		h.pid = (pid_t)sqlite3_column_int64(st, 3);
+		h.tid = (pid_t)sqlite3_column_int64(st, 4);
+		h.uid = (uid_t)sqlite3_column_int64(st, 5);
+		h.gid = (gid_t)sqlite3_column_int64(st, 6);
+		h.start = (unsigned long long)sqlite3_column_int64(st, 7);
+		if ((t = sqlite3_column_text(st, 8)) != NULL)
+			snprintf(h.boot, sizeof(h.boot), "%s", t);
+		h.token = (uint64_t)sqlite3_column_int64(st, 9);
+		h.since = sqlite3_column_double(st, 10);
+		fn(d, &h);
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		log_err("state database: %s", sqlite3_errmsg(s->db));
+	return rc == SQLITE_DONE ? 0 : -1;
+}

@@ -1,0 +1,48 @@
+/*
+ * store.h: the daemon's state database (sqlite, WAL): which artefacts this
+ * broker made and for whom, and the generation that keeps fencing tokens
+ * increasing across restarts.
+ */
+#ifndef LBD_STORE_H
+#define LBD_STORE_H
+
+#include "daemon.h"
+
+/* A hold as recorded: what a restarted daemon needs to judge it. */
+struct lbd_store_hold {
+	char               path[PATH_MAX];
+	unsigned           method;
+	char               unique[PATH_MAX];
+	pid_t              pid, tid;
+	uid_t              uid;
+	gid_t              gid;
+	unsigned long long start;
+	char               boot[9];
+	uint64_t           token;
+	double             since;
+};
+
+/* lbd_store_open: opens (creating) the database at file and takes a new
+ * generation, durably.  0, or -1 with why filled. */
+int  lbd_store_open(struct lbd *d, const char *file, char *why, size_t size);
+void lbd_store_close(struct lbd *d);
+
+/* lbd_store_next_generation: takes the next generation durably (fsync)
+ * into d->generation.  0, or -1 (logged). */
+int  lbd_store_next_generation(struct lbd *d);
+
+/* Record and forget a hold, inside the iteration's transaction (begun on
+ * the first change, committed by lbd_store_commit).  0, or -1 (logged). */
+int  lbd_store_hold_add(struct lbd *d, const struct lbd_hold *h);
+int  lbd_store_hold_del(struct lbd *d, const struct lbd_hold *h);
+
+/* lbd_store_commit: commits the iteration's changes, if any.  0, or -1
+ * (logged). */
+int  lbd_store_commit(struct lbd *d);
+
+/* lbd_store_each_hold: calls fn for every recorded hold (the previous
+ * run's, at start).  0, or -1 (logged). */
+int  lbd_store_each_hold(struct lbd *d,
+         void (*fn)(struct lbd *, const struct lbd_store_hold *));
+
+#endif

@@ -1,0 +1,478 @@
+/*
+ * handoff.c: locks held on behalf of other processes, and passing a held
+ * lock from one owner to the next without ever letting go of it.  The
+ * daemon takes a lock for a client (lockfs_init_for, with an owner from
+ * lockfs_owner_of_pid) and, when the holder releases or goes away, gives it
+ * straight to the first waiter (lockfs_handoff).
+ *
+ * Why nobody can slip in.  Every party, Python's lockfile included, takes a
+ * free lock only by creating its artefact exclusively (link(2), symlink(2),
+ * mkdir(2) and open(O_EXCL) fail with EEXIST while the name exists), and
+ * sees it as held while the name exists.  So a handoff never removes the
+ * artefact's name; it changes, in one step, what the name is:
+ *
+ *   link     the next holder's unique file is made and hard-linked to a
+ *            temporary name beside the lock, and that is renamed over
+ *            PATH.lock.  rename(2) replaces an existing name "atomically,
+ *            so that there is no point at which another process attempting
+ *            to access newpath will find it missing".  Then the old
+ *            holder's unique file, now the last name of the old inode and
+ *            so no lock, is removed.  (rename(2) of one name of an inode
+ *            over another name of the same inode does nothing; the two
+ *            inodes here always differ: the new unique file is checked to
+ *            be a fresh file with one link.)
+ *   symlink  a symlink to the next unique name, at a temporary name, is
+ *            renamed over PATH.lock.
+ *   pidfile  a temporary file already holding the next pid is renamed over
+ *            PATH, so no reader sees PATH missing, nor empty.
+ *   mkdir    the directory PATH.lock stays; the next holder's marker is
+ *            made in it before the old one is removed.  For that instant
+ *            both markers are there: both owners would say they hold it,
+ *            but nobody else can take it.
+ *   sqlite   one IMMEDIATE transaction rewrites the row's unique_name, and
+ *            only when it still names the old holder.
+ *
+ * Temporaries are named .lockbroker-handoff.NAME beside the lock (NAME: the
+ * next holder's unique base name, or its pid for pidfile), which no party
+ * ever takes for a lock or a unique name; they are made exclusively, never
+ * through a symlink.
+ *
+ * Who could still interfere.  Checking that `from` holds the lock and
+ * replacing the artefact are two steps; a lock removed between them and
+ * taken by a third party would be overwritten.  Everything in lockbroker
+ * that removes another's lock (lockfs_break_stale) takes flock(2) on the
+ * lock's directory, and a handoff holds it across both steps, so neither
+ * can come between the other's.  Only an unconditional break_lock
+ * (Python's, or lb_break_lock) still can: breaking a lock that is in use is
+ * unsafe with or without handoffs.  Handoffs in one directory are
+ * serialised by the same flock, so a temporary found at our name is the
+ * leftover of a handoff that died half way, and is removed.
+ *
+ * Failing half way.  Until the rename (the new marker; the commit) nothing
+ * the old holder has is touched: a failure removes what was made and
+ * leaves `from` holding the lock.  After it, `to` holds the lock; what is
+ * left is undone on failure (mkdir: the new marker goes again) or is only
+ * tidying (link: a unique file with one link is no lock).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lockfs.h"
+
+#define HANDOFF_PREFIX  ".lockbroker-handoff."
+#define HANDOFF_BUSY_MS 10000   /* as long as a release waits */
+
+/*
+ * lockfs_init_for: lockfs_init for the lock on path held by *owner (filled
+ * by the caller, usually with lockfs_owner_of_pid) instead of this process;
+ * the pidfile method drops owner's thread, as lockfs_init does.  Allocates
+ * l's strings (freed by lockfs_fini).  Returns 0, or LB_EINVAL (bad path,
+ * method or owner; owner may not be NULL) or LB_ENOMEM, with err filled.
+ * Does not block.
+ */
+int
+lockfs_init_for(struct lockfs_lock *l, const char *path, unsigned method,
+    const struct lockfs_owner *owner, struct lockfs_err *err)
+{
+	int r;
+
+	if (owner == NULL || owner->pid <= 0 || owner->tid < 0 ||
+	    owner->host[0] == '\0' ||
+	    memchr(owner->host, '\0', sizeof(owner->host)) == NULL ||
+	    strchr(owner->host, '/') != NULL ||
+	    memchr(owner->boot, '\0', sizeof(owner->boot)) == NULL) {
+		memset(l, 0, sizeof(*l));
+		errno = EINVAL;
+		r = lockfs_fail(err, LB_EINVAL, 0, "lock on %s: no valid owner",
+		    path != NULL ? path : "(null)");
+		goto out;
+	}
+	if ((r = lockfs_init(l, path, method, 0, err)) != 0)
+		goto out;
+	l->owner = *owner;
+	if (method == LB_PIDFILE)
+		l->owner.tid = 0;
+	if (lockfs_unique_format(&l->owner, method, l->lock_file, l->unique,
+	    sizeof(l->unique)) == -1) {
+		r = lockfs_fail(err, LB_EINVAL, errno, "unique name for %s",
+		    path);
+		lockfs_fini(l);
+	}
+out:
+	return r;
+}
+
+/* Whether from and to are handles on one lock; 0, or LB_EINVAL. */
+static int
+check_same_lock(const struct lockfs_lock *from, const struct lockfs_lock *to,
+    struct lockfs_err *err)
+{
+	if (from == NULL || to == NULL || from->lock_file == NULL ||
+	    to->lock_file == NULL) {
+		errno = EINVAL;
+		return lockfs_fail(err, LB_EINVAL, 0, "handoff of an "
+		    "uninitialised lock");
+	}
+	if (from->method != to->method ||
+	    strcmp(from->lock_file, to->lock_file) != 0 ||
+	    (from->method == LB_SQLITE && strcmp(from->db, to->db) != 0)) {
+		errno = EINVAL;
+		return lockfs_fail(err, LB_EINVAL, 0, "cannot hand %s (%s) "
+		    "over as %s (%s): not the same lock", from->path,
+		    lockfs_method_name(from->method), to->path,
+		    lockfs_method_name(to->method));
+	}
+	return 0;
+}
+
+/* Whether from and to are one owner, to whom there is nothing to hand. */
+static int
+same_owner(const struct lockfs_lock *from, const struct lockfs_lock *to)
+{
+	if (from->method == LB_PIDFILE)
+		return from->owner.pid == to->owner.pid;
+	return strcmp(from->unique, to->unique) == 0;
+}
+
+/* Takes flock(2) on l's directory into *fd: 0, or LB_EFAILED.  Blocks
+ * while a breaker or another handoff in that directory holds it. */
+static int
+lock_directory(const struct lockfs_lock *l, int *fd, struct lockfs_err *err)
+{
+	int locked, r = 0;
+
+	if ((*fd = open(l->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		r = lockfs_fail(err, LB_EFAILED, errno, "cannot hand %s over: "
+		    "cannot open directory %s", l->path, l->dir);
+		goto out;
+	}
+	do
+		locked = flock(*fd, LOCK_EX);
+	while (locked == -1 && errno == EINTR);
+	if (locked == -1) {
+		r = lockfs_fail(err, LB_EFAILED, errno, "cannot hand %s over: "
+		    "cannot lock directory %s", l->path, l->dir);
+		close(*fd);
+		*fd = -1;
+	}
+out:
+	return r;
+}
+
+/* Writes the name beside the lock under which to's artefact is made before
+ * it is renamed into place: 0, or LB_EFAILED (too long). */
+static int
+tmp_name(const struct lockfs_lock *to, char *out, size_t size,
+    struct lockfs_err *err)
+{
+	const char *base = strrchr(to->unique, '/');
+	char        name[NAME_MAX + 2];
+	int         n, r = 0;
+
+	base = base == NULL ? to->unique : base + 1;
+	if (to->method == LB_PIDFILE)
+		n = snprintf(name, sizeof(name), HANDOFF_PREFIX "%ld",
+		    (long)to->owner.pid);
+	else
+		n = snprintf(name, sizeof(name), HANDOFF_PREFIX "%s", base);
+	if (n > 0 && n <= NAME_MAX)
+		n = snprintf(out, size, "%s%s%s", to->dir,
+		    strcmp(to->dir, "/") == 0 ? "" : "/", name);
+	if (n < 0 || n > NAME_MAX || (size_t)n >= size)
+		r = lockfs_fail(err, LB_EFAILED, ENAMETOOLONG, "cannot hand "
+		    "%s over: temporary name for %s", to->path, name);
+	return r;
+}
+
+/* Creates file exclusively, holding "PID\n"; 0, or -1 with errno (and
+ * nothing left behind). */
+static int
+write_pid_file(const char *file, pid_t pid)
+{
+	char buf[32];
+	int  fd, len, r = 0, saved;
+
+	fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0644);
+	if (fd == -1)
+		return -1;
+	len = snprintf(buf, sizeof(buf), "%ld\n", (long)pid);
+	errno = 0;
+	if (write(fd, buf, (size_t)len) != len) {
+		if (errno == 0)
+			errno = ENOSPC;
+		r = -1;
+	}
+	saved = errno;
+	if (close(fd) == -1 && r == 0) {
+		saved = errno;
+		r = -1;
+	}
+	if (r == -1)
+		unlink(file);
+	errno = saved;
+	return r;
+}
+
+/* Makes to's artefact at tmp in its method's form; 0, or -1 with errno. */
+static int
+make_artefact_at(const struct lockfs_lock *to, const char *tmp)
+{
+	switch (to->method) {
+	case LB_LINK:
+		return link(to->unique, tmp);
+	case LB_SYMLINK:
+		return symlink(to->unique, tmp);
+	default:        /* LB_PIDFILE */
+		return write_pid_file(tmp, to->owner.pid);
+	}
+}
+
+/* Makes to's artefact at tmp, removing the leftover of a handoff that died
+ * half way first when one is there: 0, or LB_EFAILED. */
+static int
+make_tmp(const struct lockfs_lock *to, const char *tmp,
+    struct lockfs_err *err)
+{
+	int r = 0;
+
+	if (make_artefact_at(to, tmp) == 0)
+		goto out;
+	if (errno != EEXIST) {
+		r = lockfs_fail(err, LB_EFAILED, errno, "cannot hand %s over: "
+		    "cannot create %s", to->path, tmp);
+		goto out;
+	}
+	/* Ours, and no other handoff's: we hold the directory's flock. */
+	if (unlink(tmp) == -1 && errno != ENOENT) {
+		r = lockfs_fail(err, LB_EFAILED, errno, "cannot hand %s over: "
+		    "cannot remove the leftover %s", to->path, tmp);
+		goto out;
+	}
+	if (make_artefact_at(to, tmp) == -1)
+		r = lockfs_fail(err, LB_EFAILED, errno, "cannot hand %s over: "
+		    "cannot create %s", to->path, tmp);
+out:
+	return r;
+}
+
+/* Makes to's unique file for the link method: a regular file with no
+ * other name.  0, or LB_EFAILED.  *made says whether it is there to be
+ * removed on failure. */
+static int
+make_link_unique(const struct lockfs_lock *to, int *made,
+    struct lockfs_err *err)
+{
+	struct stat st;
+	int         fd, r = 0;
+
+	*made = 0;
+	/* O_NONBLOCK: a FIFO planted there must not hang us. */
+	fd = open(to->unique, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC, 0644);
+	if (fd == -1) {
+		r = lockfs_fail(err, LB_EFAILED, errno, "cannot hand %s over: "
+		    "cannot create %s", to->path, to->unique);
+		goto out;
+	}
+	*made = 1;
+	if (fstat(fd, &st) == -1)
+		r = lockfs_fail(err, LB_EFAILED, errno, "cannot hand %s over: "
+		    "cannot look at %s", to->path, to->unique);
+	else if (!S_ISREG(st.st_mode) || st.st_nlink != 1)
+		r = lockfs_fail(err, LB_EFAILED, EEXIST, "cannot hand %s "
+		    "over: %s is not a fresh file", to->path, to->unique);
+	close(fd);
+out:
+	return r;
+}
+
+/*
+ * The link, symlink and pidfile methods: to's artefact at a temporary
+ * name, renamed over the lock file.  0, or LB_EFAILED with nothing changed.
+ */
+static int
+handoff_by_rename(struct lockfs_lock *from, struct lockfs_lock *to,
+    struct lockfs_err *err)
+{
+	char tmp[PATH_MAX];
+	int  made_unique = 0, made_tmp = 0, r, saved;
+
+	if ((r = tmp_name(to, tmp, sizeof(tmp), err)) != 0)
+		goto out;
+	if (to->method == LB_LINK &&
+	    (r = make_link_unique(to, &made_unique, err)) != 0)
+		goto out;
+	if ((r = make_tmp(to, tmp, err)) != 0)
+		goto out;
+	made_tmp = 1;
+	if (rename(tmp, to->lock_file) == -1) {
+		r = lockfs_fail(err, LB_EFAILED, errno, "cannot hand %s over: "
+		    "cannot rename %s to %s", to->path, tmp, to->lock_file);
+		goto out;
+	}
+	made_tmp = made_unique = 0;     /* they are the lock now */
+	/* The old lock's last name: no lock, only litter if it stayed. */
+	if (to->method == LB_LINK)
+		unlink(from->unique);
+out:
+	saved = errno;
+	if (made_tmp)
+		unlink(tmp);
+	if (made_unique)
+		unlink(to->unique);
+	errno = saved;
+	return r;
+}
+
+/* The mkdir method: to's marker in, then from's out.  0, or LB_EFAILED
+ * with nothing changed. */
+static int
+handoff_mkdir(struct lockfs_lock *from, struct lockfs_lock *to,
+    struct lockfs_err *err)
+{
+	int fd, r = 0, saved;
+
+	fd = open(to->unique, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0644);
+	if (fd == -1) {
+		r = lockfs_fail(err, LB_EFAILED, errno, "cannot hand %s over: "
+		    "cannot create %s", to->path, to->unique);
+		goto out;
+	}
+	close(fd);
+	if (unlink(from->unique) == -1) {
+		r = lockfs_fail(err, LB_EFAILED, errno, "cannot hand %s over: "
+		    "cannot remove %s", to->path, from->unique);
+		saved = errno;
+		unlink(to->unique);
+		errno = saved;
+	}
+out:
+	return r;
+}
+
+/* Records why the sqlite handoff failed: LB_EFAILED. */
+static int
+sqlite_failed(const struct lockfs_lock *l, sqlite3 *db, const char *what,
+    struct lockfs_err *err)
+{
+	return lockfs_fail(err, LB_EFAILED, 0, "cannot hand %s over: %s "
+	    "sqlite database %s: %s", l->path, what, l->db,
+	    db != NULL ? sqlite3_errmsg(db) : "out of memory");
+}
+
+/* The sqlite method: from's row becomes to's, in one transaction.  0,
+ * LB_ENOTMINE (no row of from's), or LB_EFAILED; nothing changed unless 0.
+ * Waits up to HANDOFF_BUSY_MS for other processes' steps. */
+static int
+handoff_sqlite(struct lockfs_lock *from, struct lockfs_lock *to,
+    struct lockfs_err *err)
+{
+	static const char sql[] = "UPDATE locks SET unique_name = ?3 "
+	    "WHERE lock_file = ?1 AND unique_name = ?2";
+	sqlite3_stmt *st = NULL;
+	sqlite3      *db = NULL;
+	int           began = 0, r = 0;
+
+	if (sqlite3_open_v2(from->db, &db, SQLITE_OPEN_READWRITE, NULL) !=
+	    SQLITE_OK) {
+		r = sqlite_failed(from, db, "cannot open", err);
+		goto out;
+	}
+	sqlite3_busy_timeout(db, HANDOFF_BUSY_MS);
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK) {
+		r = sqlite_failed(from, db, "cannot begin in", err);
+		goto out;
+	}
+	began = 1;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_bind_text(st, 1, from->lock_file, -1, SQLITE_STATIC) !=
+	    SQLITE_OK ||
+	    sqlite3_bind_text(st, 2, from->unique, -1, SQLITE_STATIC) !=
+	    SQLITE_OK ||
+	    sqlite3_bind_text(st, 3, to->unique, -1, SQLITE_STATIC) !=
+	    SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_DONE) {
+		r = sqlite_failed(from, db, "cannot update", err);
+		goto out;
+	}
+	if (sqlite3_changes(db) == 0) {
+		r = lockfs_fail(err, LB_ENOTMINE, 0, "%s is not locked by the "
+		    "owner handing it over", from->path);
+		goto out;
+	}
+	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		r = sqlite_failed(from, db, "cannot commit in", err);
+		goto out;
+	}
+	began = 0;
+out:
+	sqlite3_finalize(st);
+	if (began)
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(db);
+	return r;
+}
+
+/*
+ * lockfs_handoff: passes the lock that `from` holds to `to` (both
+ * initialised for the same path and method, with lockfs_init or
+ * lockfs_init_for), so that the lock is held at every instant: see the top
+ * of this file.  Afterwards `to` holds it and nothing of `from`'s is left
+ * on disk.  Returns 0 (also when from and to are one owner: nothing to
+ * do); LB_EINVAL when they are not handles on one lock; LB_ENOTMINE when
+ * `from` does not hold it (nothing changed); LB_EFAILED when it cannot be
+ * handed over (`from` still holds it, temporaries removed).  err says why.
+ * Blocks briefly on the directory's flock(2) while a breaker or another
+ * handoff in that directory holds it, and, for sqlite, on a busy database
+ * (up to HANDOFF_BUSY_MS).
+ */
+int
+lockfs_handoff(struct lockfs_lock *from, struct lockfs_lock *to,
+    struct lockfs_err *err)
+{
+	int dirfd = -1, r;
+
+	if ((r = check_same_lock(from, to, err)) != 0)
+		goto out;
+	if (from->method != LB_SQLITE &&
+	    (r = lock_directory(from, &dirfd, err)) != 0)
+		goto out;
+	if ((r = lockfs_i_am_locking(from, err)) < 0) {
+		r = LB_EFAILED;         /* the query's reason stands */
+		if (err != NULL)
+			err->code = r;
+		goto out;
+	}
+	if (r == 0) {
+		r = lockfs_fail(err, LB_ENOTMINE, 0, "%s is not locked by the "
+		    "owner handing it over", from->path);
+		goto out;
+	}
+	r = 0;
+	if (same_owner(from, to))
+		goto out;
+	switch (from->method) {
+	case LB_MKDIR:
+		r = handoff_mkdir(from, to, err);
+		break;
+	case LB_SQLITE:
+		r = handoff_sqlite(from, to, err);
+		break;
+	default:
+		r = handoff_by_rename(from, to, err);
+		break;
+	}
+out:
+	if (dirfd != -1)
+		close(dirfd);   /* also drops the flock */
+	return r;
+}
