@@ -102,7 +102,7 @@ struct lbd {
 	struct lbd_config        cfg;
 	uv_pipe_t                listener;
 	int                      listening;
-	uv_signal_t              sig[5];
+	uv_signal_t              sig[4];    /* TERM, INT, HUP, USR1 */
 	uv_check_t               check;     /* end of iteration: commit, flush */
 	uv_idle_t                idle;      /* keeps poll from blocking while
 	                                       output waits for the check */

@@ -1,0 +1,630 @@
+"""daemon.py: lockbrokerd's integration tests, over its real socket.
+
+Each test starts the built daemon in a private temporary directory (its own
+socket and state database), speaks the wire protocol to it, and looks at
+the artefacts on disk.  Python's lockfile (Debian's python3-lockfile) is
+the outside party the broker must exclude and be excluded by.
+"""
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lbdaemon import Client, Daemon  # noqa: E402
+
+PYTHON = os.environ.get("PYTHON3", "/usr/bin/python3")
+SRCDIR = os.environ.get("LB_SRCDIR", os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+NOBODY = 65534
+
+
+def holder_script(sock, path, method="link", extra=""):
+    """A child process that holds path through the broker and waits."""
+    return textwrap.dedent("""
+        import socket, sys, time
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(%r)
+        f = s.makefile("rwb", buffering=0)
+        f.write(b"HELLO 1 version=1\\nACQUIRE 2 path=%s method=%s%s\\n")
+        assert f.readline().startswith(b"OK 1")
+        print(f.readline().decode().strip(), flush=True)
+        time.sleep(600)
+    """) % (sock, path, method, extra)
+
+
+class DaemonTest(unittest.TestCase):
+    config = None
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="lbdaemon.")
+        os.chmod(self.dir, 0o755)
+        self.locks = os.path.join(self.dir, "locks")
+        os.mkdir(self.locks)
+        self.daemon = Daemon(self.dir, config=self.config).start()
+        self.clients = []
+        self.procs = []
+
+    def tearDown(self):
+        for c in self.clients:
+            c.close()
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+        status = self.daemon.stop()
+        if status not in (0, None, -signal.SIGKILL):
+            print(self.daemon.logtext(), file=sys.stderr)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def client(self, **kw):
+        c = self.daemon.client(**kw)
+        self.clients.append(c)
+        return c
+
+    def path(self, name="a"):
+        return os.path.join(self.locks, name)
+
+    def spawn(self, script, user=None):
+        def demote():
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+        p = subprocess.Popen([PYTHON, "-c", script], stdout=subprocess.PIPE,
+                             preexec_fn=demote if user == "nobody" else None)
+        self.procs.append(p)
+        return p
+
+    def assertCode(self, reply, code):
+        self.assertEqual(reply.code, code, reply)
+
+
+class Hello(DaemonTest):
+    def test_hello_first_and_once(self):
+        c = self.client(hello=False)
+        self.assertCode(c.call("PING"), "EHELLO")
+        self.assertCode(c.call("HELLO", version=2), "EVERSION")
+        r = c.call("HELLO", version=1)
+        self.assertEqual(r.fields["version"], "1")
+        self.assertEqual(int(r.fields["pid"]), self.daemon.proc.pid)
+        self.assertTrue(r.fields["server"].startswith("lockbrokerd/"))
+        self.assertCode(c.call("HELLO", version=1), "EHELLO")
+        self.assertCode(c.call("PING"), "OK")
+
+    def test_reply_verbs_are_not_requests(self):
+        c = self.client()
+        self.assertCode(c.call("OK"), "EVERB")
+
+
+class Locking(DaemonTest):
+    def test_acquire_status_release(self):
+        c = self.client()
+        p = self.path()
+        r = c.call("ACQUIRE", path=p)
+        self.assertCode(r, "OK")
+        token = int(r.fields["token"])
+        self.assertTrue(os.path.exists(p + ".lock"))
+        st = c.call("STATUS", path=p)
+        self.assertEqual(st.fields["locked"], "1")
+        self.assertEqual(st.fields["mine"], "1")
+        self.assertEqual(int(st.fields["holder_pid"]), os.getpid())
+        self.assertEqual(int(st.fields["holder_uid"]), os.getuid())
+        self.assertEqual(int(st.fields["token"]), token)
+        self.assertEqual(st.fields["host"], socket.gethostname())
+        self.assertEqual(st.fields["waiters"], "0")
+        # Re-entrant: the same token, at once.
+        self.assertEqual(int(c.call("ACQUIRE", path=p).fields["token"]),
+                         token)
+        self.assertCode(c.call("RELEASE", path=p), "OK")
+        self.assertFalse(os.path.exists(p + ".lock"))
+        self.assertEqual(os.listdir(self.locks), [])
+        self.assertCode(c.call("RELEASE", path=p), "ENOTLOCKED")
+        self.assertEqual(c.call("STATUS", path=p).fields["locked"], "0")
+
+    def test_artefacts_of_every_method(self):
+        c = self.client()
+        for method in ("link", "symlink", "mkdir", "pidfile", "sqlite"):
+            p = self.path(method)
+            self.assertCode(c.call("ACQUIRE", path=p, method=method), "OK")
+            lock = p if method == "pidfile" else p + ".lock"
+            if method == "link":
+                self.assertEqual(os.stat(lock).st_nlink, 2)
+            elif method == "symlink":
+                self.assertIn(".%d~" % os.getpid(), os.readlink(lock))
+            elif method == "mkdir":
+                self.assertEqual(len(os.listdir(lock)), 1)
+            elif method == "pidfile":
+                with open(lock) as f:
+                    self.assertEqual(f.read(), "%d\n" % os.getpid())
+            else:
+                db = sqlite3.connect(os.path.join(self.locks,
+                                                  ".lockbroker.sqlite"))
+                rows = db.execute("SELECT unique_name FROM locks WHERE "
+                                  "lock_file = ?", (lock,)).fetchall()
+                db.close()
+                self.assertEqual(len(rows), 1)
+            self.assertCode(c.call("RELEASE", path=p, method=method), "OK")
+        self.assertEqual(sorted(os.listdir(self.locks)),
+                         [".lockbroker.sqlite"])
+
+    def test_timeout_table(self):
+        a, b = self.client(), self.client()
+        p = self.path()
+        t1 = int(a.call("ACQUIRE", path=p).fields["token"])
+        self.assertCode(b.call("ACQUIRE", path=p, timeout=0), "EALREADY")
+        self.assertCode(b.call("ACQUIRE", path=p, timeout=-1), "EALREADY")
+        t0 = time.monotonic()
+        self.assertCode(b.call("ACQUIRE", path=p, timeout=0.3), "ETIMEOUT")
+        self.assertGreaterEqual(time.monotonic() - t0, 0.25)
+        rid = b.send("ACQUIRE", path=p)            # timeout inf
+        self.assertCode(a.call("RELEASE", path=p), "OK")
+        r = b.wait(rid)
+        self.assertCode(r, "OK")
+        self.assertGreater(int(r.fields["token"]), t1)
+        self.assertCode(a.call("ACQUIRE", path=p, timeout="nan"), "EINVAL")
+        self.assertCode(a.call("ACQUIRE", path="rel/a"), "EINVAL")
+        self.assertCode(a.call("ACQUIRE", path=p, method="flock"), "EINVAL")
+
+    def test_threads_are_owners(self):
+        c = self.client()
+        p = self.path()
+        self.assertCode(c.call("ACQUIRE", path=p, thread=11), "OK")
+        self.assertCode(c.call("ACQUIRE", path=p, thread=12, timeout=0),
+                        "EALREADY")
+        self.assertCode(c.call("RELEASE", path=p, thread=12), "ENOTMINE")
+        self.assertEqual(c.call("STATUS", path=p, thread=12)
+                         .fields["mine"], "0")
+        self.assertEqual(c.call("STATUS", path=p, thread=11)
+                         .fields["holder_tid"], "11")
+        self.assertCode(c.call("RELEASE", path=p, thread=11), "OK")
+
+    def test_fifo_order(self):
+        holder = self.client()
+        p = self.path()
+        holder.call("ACQUIRE", path=p)
+        waiters = [self.client() for _ in range(5)]
+        rids = []
+        for w in waiters:
+            rids.append(w.send("ACQUIRE", path=p))
+            # The daemon has queued it once STATUS counts it.
+            n = len(rids)
+            for _ in range(200):
+                if int(holder.call("STATUS", path=p)
+                       .fields["waiters"]) == n:
+                    break
+                time.sleep(0.01)
+        self.assertCode(holder.call("RELEASE", path=p), "OK")
+        for w, rid in zip(waiters, rids):
+            self.assertCode(w.wait(rid, timeout=5), "OK")
+            self.assertCode(w.call("RELEASE", path=p), "OK")
+
+    def test_out_of_order_replies_and_cancel(self):
+        a, b = self.client(), self.client()
+        p = self.path()
+        a.call("ACQUIRE", path=p)
+        waiting = b.send("ACQUIRE", path=p)
+        ping = b.send("PING")
+        others = []
+        self.assertCode(b.wait(ping, others=others), "OK")
+        self.assertEqual(others, [])
+        self.assertCode(b.call("ACQUIRE", path=p, bogus=1), "EPROTO")
+        cancel = b.send("CANCEL", target=waiting)
+        got = {}
+        for _ in range(2):
+            r = b.read()
+            got[r.id] = r
+        self.assertCode(got[waiting], "ECANCELED")
+        self.assertCode(got[cancel], "OK")
+        self.assertCode(b.call("CANCEL", target=waiting), "ENOENT")
+
+    def test_request_id_in_use(self):
+        a, b = self.client(), self.client()
+        p = self.path()
+        a.call("ACQUIRE", path=p)
+        b.send_raw("ACQUIRE 7 path=%s\n" % p)
+        b.send_raw("ACQUIRE 7 path=%s\n" % p)
+        self.assertCode(b.read(), "EID")
+
+    def test_break_and_late_release(self):
+        a, b, w = self.client(), self.client(), self.client()
+        p = self.path()
+        a.call("ACQUIRE", path=p)
+        rid = w.send("ACQUIRE", path=p)
+        r = b.call("BREAK", path=p)
+        self.assertEqual(r.fields["broken"], "1")
+        self.assertCode(w.wait(rid), "OK")          # the waiter's turn
+        self.assertCode(a.call("RELEASE", path=p), "ENOTMINE")
+        self.assertEqual(w.call("STATUS", path=p).fields["mine"], "1")
+        self.assertEqual(b.call("BREAK", path=self.path("free"))
+                         .fields["broken"], "0")
+
+    def test_list(self):
+        a, b = self.client(), self.client()
+        a.call("ACQUIRE", path=self.path("x"))
+        a.call("ACQUIRE", path=self.path("y"), method="mkdir")
+        b.send("ACQUIRE", path=self.path("x"))
+        self.assertCode(b.call("PING"), "OK")   # the ACQUIRE is queued
+        rid = a.send("LIST")
+        items = []
+        while True:
+            r = a.read()
+            self.assertEqual(r.id, rid)
+            if r.verb != "ITEM":
+                break
+            items.append(r)
+        self.assertCode(r, "OK")
+        self.assertEqual(r.fields["count"], "2")
+        self.assertEqual(len(items), 2)
+        byname = {i.fields["path"]: i for i in items}
+        self.assertEqual(byname[self.path("x")].fields["waiters"], "1")
+        self.assertEqual(byname[self.path("y")].fields["method"], "mkdir")
+
+
+class Lifetime(DaemonTest):
+    def test_close_hands_on(self):
+        a, b = self.client(), self.client()
+        p = self.path()
+        a.call("ACQUIRE", path=p)
+        rid = b.send("ACQUIRE", path=p)
+        a.close()
+        self.clients.remove(a)
+        self.assertCode(b.wait(rid, timeout=5), "OK")
+
+    def test_kill9_holder(self):
+        p = self.path()
+        child = self.spawn(holder_script(self.daemon.socket, p))
+        self.assertTrue(child.stdout.readline().startswith(b"OK 2"))
+        w = self.client()
+        rid = w.send("ACQUIRE", path=p)
+        t0 = time.monotonic()
+        child.kill()
+        r = w.wait(rid, timeout=5)
+        self.assertCode(r, "OK")
+        self.assertLess(time.monotonic() - t0, 5)
+        self.assertEqual(w.call("STATUS", path=p).fields["mine"], "1")
+
+
+class Foreign(DaemonTest):
+    def test_python_holder_excludes_and_hands_over(self):
+        p = self.path()
+        script = textwrap.dedent("""
+            import sys, time
+            from lockfile.linklockfile import LinkLockFile
+            l = LinkLockFile(%r)
+            l.acquire(timeout=5)
+            print("held", flush=True)
+            sys.stdin.readline()
+            l.release()
+            print("released", flush=True)
+            time.sleep(600)
+        """) % p
+        py = subprocess.Popen([PYTHON, "-c", script], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE)
+        self.procs.append(py)
+        self.assertEqual(py.stdout.readline(), b"held\n")
+        c = self.client()
+        self.assertCode(c.call("ACQUIRE", path=p, timeout=0), "EALREADY")
+        st = c.call("STATUS", path=p)
+        self.assertEqual(st.fields["locked"], "1")
+        self.assertEqual(st.fields["mine"], "0")
+        self.assertNotIn("token", st.fields)
+        self.assertCode(c.call("RELEASE", path=p), "ENOTMINE")
+        rid = c.send("ACQUIRE", path=p, timeout=20)
+        t0 = time.monotonic()
+        py.stdin.write(b"go\n")
+        py.stdin.flush()
+        self.assertEqual(py.stdout.readline(), b"released\n")
+        self.assertCode(c.wait(rid, timeout=15), "OK")
+        # Woken by the directory watch, not by the one-second poll alone.
+        self.assertLess(time.monotonic() - t0, 10)
+
+    def test_handoff_never_leaves_the_lock_free(self):
+        p = self.path()
+        poller = textwrap.dedent("""
+            import sys, time
+            from lockfile.linklockfile import LinkLockFile
+            from lockfile import AlreadyLocked
+            l = LinkLockFile(%r)
+            print("ready", flush=True)
+            got = free = 0
+            end = time.monotonic() + 60
+            while time.monotonic() < end:
+                try:
+                    l.acquire(timeout=0)
+                except AlreadyLocked:
+                    pass
+                else:
+                    got += 1
+                    l.release()
+                if not l.is_locked():
+                    free += 1
+                import select
+                if select.select([sys.stdin], [], [], 0)[0]:
+                    break
+            print(got, free, flush=True)
+        """) % p
+        a, b = self.client(), self.client()
+        a.call("ACQUIRE", path=p)
+        py = subprocess.Popen([PYTHON, "-c", poller], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE)
+        self.procs.append(py)
+        self.assertEqual(py.stdout.readline(), b"ready\n")
+        holder, waiter = a, b
+        for _ in range(300):
+            rid = waiter.send("ACQUIRE", path=p)
+            for _ in range(500):
+                if holder.call("STATUS", path=p).fields["waiters"] == "1":
+                    break
+            self.assertCode(holder.call("RELEASE", path=p), "OK")
+            self.assertCode(waiter.wait(rid), "OK")
+            holder, waiter = waiter, holder
+        py.stdin.write(b"stop\n")
+        py.stdin.flush()
+        got, free = map(int, py.stdout.readline().split())
+        self.assertEqual((got, free), (0, 0),
+                         "Python took the lock %d times and saw it free %d "
+                         "times during handoffs" % (got, free))
+
+
+class BadInput(DaemonTest):
+    def corpus(self):
+        d = os.path.join(SRCDIR, "tests", "data", "protocol")
+        manifest = os.path.join(d, "MANIFEST")
+        if not os.path.exists(manifest):
+            self.skipTest("no corpus at " + d)
+        with open(manifest) as f:
+            for line in f:
+                line = line.strip()
+                if not line or line.startswith("#"):
+                    continue
+                name, code = line.split()[:2]
+                with open(os.path.join(d, name), "rb") as g:
+                    yield name, g.read(), code
+
+    def test_corpus(self):
+        bystander = self.client()
+        bystander.call("ACQUIRE", path=self.path("b"))
+        n = 0
+        for name, data, code in self.corpus():
+            c = self.client()
+            c.send_raw(data if data.endswith(b"\n") or len(data) > 8192
+                       else data + b"\n")
+            r = c.read()
+            self.assertEqual(r.verb, "ERR", "%s: %r" % (name, r))
+            # A line over the limit is refused with ELIMIT or EPROTO.
+            if len(data) > 8192:
+                self.assertIn(r.code, ("ELIMIT", "EPROTO"), name)
+                self.assertTrue(c.closed(), name)
+            else:
+                self.assertEqual(r.code, code, "%s: %r" % (name, r))
+                self.assertCode(c.call("PING"), "OK")
+            n += 1
+        self.assertGreater(n, 10)
+        self.assertEqual(bystander.call("STATUS", path=self.path("b"))
+                         .fields["mine"], "1")
+
+    def test_line_too_long_closes_only_that_client(self):
+        other = self.client()
+        c = self.client()
+        c.send_raw(b"PING 1 " + b"x" * 9000)
+        r = c.read()
+        self.assertEqual(r.verb, "ERR")
+        self.assertEqual(r.id, "-")
+        self.assertTrue(c.closed())
+        self.assertCode(other.call("PING"), "OK")
+
+    def test_client_that_does_not_read(self):
+        greedy = self.client()
+        payload = b"PING 1\n" * 20000
+        for _ in range(20):
+            try:
+                greedy.sock.settimeout(0.5)
+                greedy.sock.sendall(payload)
+            except (socket.timeout, BlockingIOError):
+                break
+        other = self.client()
+        t0 = time.monotonic()
+        self.assertCode(other.call("PING"), "OK")
+        self.assertLess(time.monotonic() - t0, 5)
+
+
+class Restart(DaemonTest):
+    def test_kill9_daemon_live_holder_reclaims(self):
+        a = self.client()
+        p = self.path()
+        token = a.call("ACQUIRE", path=p).fields["token"]
+        self.daemon.kill()
+        self.assertTrue(os.path.exists(p + ".lock"))
+        self.daemon.start()
+        b = self.client()
+        self.assertCode(b.call("ACQUIRE", path=p, timeout=0), "EALREADY")
+        a2 = self.client()
+        self.assertCode(a2.call("RECLAIM", path=p, token=int(token) + 1),
+                        "ENOENT")
+        r = a2.call("RECLAIM", path=p, token=token)
+        self.assertCode(r, "OK")
+        self.assertEqual(a2.call("STATUS", path=p).fields["mine"], "1")
+        rid = b.send("ACQUIRE", path=p)
+        self.assertCode(a2.call("RELEASE", path=p), "OK")
+        r = b.wait(rid)
+        self.assertGreater(int(r.fields["token"]), int(token))
+
+    def test_dead_holders_artefacts_removed_at_start(self):
+        p = self.path()
+        child = self.spawn(holder_script(self.daemon.socket, p, "symlink"))
+        self.assertTrue(child.stdout.readline().startswith(b"OK 2"))
+        self.daemon.kill()
+        child.kill()
+        child.wait()
+        self.assertTrue(os.path.lexists(p + ".lock"))
+        self.daemon.start()
+        self.assertFalse(os.path.lexists(p + ".lock"))
+        c = self.client()
+        self.assertCode(c.call("ACQUIRE", path=p, method="symlink",
+                               timeout=0), "OK")
+
+    def test_unclaimed_hold_ends_after_grace(self):
+        self.daemon.kill()
+        self.daemon = Daemon(self.dir, config="grace = 0.5\n").start()
+        a = self.client()
+        p = self.path()
+        a.call("ACQUIRE", path=p)
+        self.daemon.kill()
+        self.daemon.start()
+        b = self.client()
+        self.assertCode(b.call("ACQUIRE", path=p, timeout=10), "OK")
+
+    def test_graceful_stop(self):
+        a, b = self.client(), self.client()
+        p = self.path()
+        token = a.call("ACQUIRE", path=p).fields["token"]
+        rid = b.send("ACQUIRE", path=p)
+        self.assertEqual(self.daemon.stop(), 0)
+        self.assertCode(b.wait(rid), "ESHUTDOWN")
+        self.assertTrue(os.path.exists(p + ".lock"))
+        self.daemon.start()
+        a2 = self.client()
+        self.assertCode(a2.call("RECLAIM", path=p, token=token), "OK")
+        self.assertCode(a2.call("RELEASE", path=p), "OK")
+
+    def test_stale_socket_replaced_live_one_kept(self):
+        second = Daemon(self.dir)
+        second.start(wait=False)
+        self.assertNotEqual(second.proc.wait(10), 0)
+        self.assertIn("another lockbrokerd listens", second.logtext())
+        self.assertCode(self.client().call("PING"), "OK")
+        self.daemon.kill()
+        self.assertTrue(os.path.exists(self.daemon.socket))
+        self.daemon.start()
+        self.assertCode(self.client().call("PING"), "OK")
+
+
+class Users(DaemonTest):
+    def run_as_nobody(self, lines):
+        script = textwrap.dedent("""
+            import socket, sys
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(%r)
+            f = s.makefile("rwb", buffering=0)
+            for line in %r:
+                f.write(line.encode() + b"\\n")
+                print(f.readline().decode().strip(), flush=True)
+        """) % (self.daemon.socket, ["HELLO 1 version=1"] + lines)
+        p = self.spawn(script, user="nobody")
+        out = p.communicate(timeout=20)[0].decode().splitlines()
+        return out[1:]
+
+    def test_nobody_cannot_touch_roots_lock(self):
+        root = self.client()
+        p = self.path()
+        root.call("ACQUIRE", path=p)
+        os.chmod(self.locks, 0o755)
+        out = self.run_as_nobody([
+            "RELEASE 2 path=%s" % p,
+            "BREAK 3 path=%s" % p,
+            "ACQUIRE 4 path=%s timeout=0" % self.path("mine"),
+        ])
+        self.assertIn("code=ENOTMINE", out[0])
+        self.assertIn("code=EPERM", out[1])
+        self.assertIn("code=EFAILED", out[2])
+        self.assertIn("Permission%20denied", out[2])
+        self.assertFalse(os.path.exists(self.path("mine") + ".lock"))
+        self.assertEqual(root.call("STATUS", path=p).fields["mine"], "1")
+
+    def test_nobody_locks_where_it_may_as_itself(self):
+        shared = os.path.join(self.dir, "shared")
+        os.mkdir(shared)
+        os.chmod(shared, 0o1777)
+        p = os.path.join(shared, "n")
+        out = self.run_as_nobody(["ACQUIRE 2 path=%s" % p,
+                                  "STATUS 3 path=%s" % p])
+        self.assertTrue(out[0].startswith("OK 2 token="), out)
+        self.assertIn("holder_uid=%d" % NOBODY, out[1])
+
+
+class Limits(DaemonTest):
+    config = "holds_per_conn = 2\nconns_per_uid = 4\n"
+
+    def test_holds_per_conn(self):
+        c = self.client()
+        self.assertCode(c.call("ACQUIRE", path=self.path("1")), "OK")
+        self.assertCode(c.call("ACQUIRE", path=self.path("2")), "OK")
+        r = c.call("ACQUIRE", path=self.path("3"))
+        self.assertCode(r, "ELIMIT")
+        self.assertIn("holds_per_conn", r.fields["message"])
+
+    def test_conns_per_uid(self):
+        for _ in range(4):
+            self.client()
+        extra = Client(self.daemon.socket, hello=False)
+        r = extra.read()
+        self.assertCode(r, "ELIMIT")
+        self.assertTrue(extra.closed())
+        extra.close()
+
+    def test_sighup_reloads(self):
+        with open(self.daemon.config, "w") as f:
+            f.write("holds_per_conn = 3\n")
+        self.daemon.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while "reloaded" not in self.daemon.logtext():
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.05)
+        c = self.client()
+        for i in range(3):
+            self.assertCode(c.call("ACQUIRE", path=self.path(str(i))), "OK")
+        self.assertCode(c.call("ACQUIRE", path=self.path("x")), "ELIMIT")
+
+    def test_bad_config_refused_at_start(self):
+        d = Daemon(self.dir, config="holds_per_conn = lots\n")
+        d.socket = os.path.join(self.dir, "sock2")
+        d.start(wait=False)
+        self.assertEqual(d.proc.wait(10), 1)
+        self.assertIn("bad value for holds_per_conn", d.logtext())
+
+
+class SocketActivation(unittest.TestCase):
+    def test_systemd_socket_activate(self):
+        tool = shutil.which("systemd-socket-activate")
+        if tool is None:
+            self.skipTest("systemd-socket-activate is not installed")
+        d = tempfile.mkdtemp(prefix="lbdaemon.")
+        try:
+            daemon = Daemon(d)
+            log = open(daemon.log, "a")
+            p = subprocess.Popen(
+                [tool, "-l", daemon.socket, DAEMON_BIN(), "--state",
+                 daemon.state, "--debug"], stdout=log, stderr=log)
+            log.close()
+            daemon.proc = p
+            deadline = time.monotonic() + 10
+            while not os.path.exists(daemon.socket):
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.02)
+            c = Client(daemon.socket)       # the first connection starts it
+            self.assertCode = None
+            r = c.call("ACQUIRE", path=os.path.join(d, "x"))
+            self.assertEqual(r.verb, "OK", r)
+            c.close()
+            self.assertEqual(daemon.stop(), 0)
+            self.assertIn("listening on the socket systemd passed",
+                          daemon.logtext())
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def DAEMON_BIN():
+    from lbdaemon import DAEMON
+    return DAEMON
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
