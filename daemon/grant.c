@@ -428,7 +428,7 @@ lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err)
 		lock_serve(l);
 	}
 	hold_free(h);
-	return r == LB_ENOTMINE && w != NULL ? 0 : r;
+	return r;
 }
 
 /* lbd_hold_detach: forgets l's hold in memory only: its artefact and its
