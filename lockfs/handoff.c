@@ -45,8 +45,11 @@
  * can come between the other's.  Only an unconditional break_lock
  * (Python's, or lb_break_lock) still can: breaking a lock that is in use is
  * unsafe with or without handoffs.  Handoffs in one directory are
- * serialised by the same flock, so a temporary found at our name is the
- * leftover of a handoff that died half way, and is removed.
+ * serialised by the same flock, so a temporary found at our name, or (mkdir)
+ * a marker of the next holder's already in the lock, is the leftover of a
+ * handoff that died half way: the temporary is removed, the marker used.
+ * The flock is waited for at most HANDOFF_DIR_WAIT_S: anyone who can read
+ * the directory can take it, and must not stall the daemon for good.
  *
  * Failing half way.  Until the rename (the new marker; the commit) nothing
  * the old holder has is touched: a failure removes what was made and
@@ -61,12 +64,15 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lockfs.h"
 
 #define HANDOFF_PREFIX  ".lockbroker-handoff."
 #define HANDOFF_BUSY_MS 10000   /* as long as a release waits */
+#define HANDOFF_DIR_WAIT_S 0.2  /* for the directory's flock: short, since
+				  the daemon waits in its loop */
 
 /*
  * lockfs_init_for: lockfs_init for the lock on path held by *owner (filled
@@ -140,26 +146,47 @@ same_owner(const struct lockfs_lock *from, const struct lockfs_lock *to)
 	return strcmp(from->unique, to->unique) == 0;
 }
 
-/* Takes flock(2) on l's directory into *fd: 0, or LB_EFAILED.  Blocks
- * while a breaker or another handoff in that directory holds it. */
+/* Seconds on the monotonic clock. */
+static double
+monotonic_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * Takes flock(2) on l's directory into *fd: 0, or LB_EFAILED.  Breakers and
+ * handoffs hold it for a few system calls, so it polls (LOCK_NB, with a
+ * growing pause) for up to HANDOFF_DIR_WAIT_S rather than blocking (see
+ * the top of this file).
+ */
 static int
 lock_directory(const struct lockfs_lock *l, int *fd, struct lockfs_err *err)
 {
-	int locked, r = 0;
+	struct timespec pause = { 0, 100000 };  /* 0.1 ms, up to 10 ms */
+	double          deadline = monotonic_now() + HANDOFF_DIR_WAIT_S;
+	int             r = 0;
 
 	if ((*fd = open(l->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
 		r = lockfs_fail(err, LB_EFAILED, errno, "cannot hand %s over: "
 		    "cannot open directory %s", l->path, l->dir);
 		goto out;
 	}
-	do
-		locked = flock(*fd, LOCK_EX);
-	while (locked == -1 && errno == EINTR);
-	if (locked == -1) {
-		r = lockfs_fail(err, LB_EFAILED, errno, "cannot hand %s over: "
-		    "cannot lock directory %s", l->path, l->dir);
-		close(*fd);
-		*fd = -1;
+	while (flock(*fd, LOCK_EX | LOCK_NB) == -1) {
+		if (errno == EINTR)
+			continue;
+		if (errno != EWOULDBLOCK || monotonic_now() >= deadline) {
+			r = lockfs_fail(err, LB_EFAILED, errno, "cannot hand %s "
+			    "over: cannot lock directory %s", l->path, l->dir);
+			close(*fd);
+			*fd = -1;
+			goto out;
+		}
+		nanosleep(&pause, NULL);
+		if (pause.tv_nsec < 10000000)
+			pause.tv_nsec *= 2;
 	}
 out:
 	return r;
@@ -331,30 +358,41 @@ out:
 	return r;
 }
 
-/* The mkdir method: to's marker in, then from's out.  0, or LB_EFAILED
- * with nothing changed. */
+/* The mkdir method: to's marker in, then from's out.  A marker of to's
+ * already there (a handoff that died between the two) is taken as made
+ * here.  0, or LB_EFAILED with nothing of from's changed. */
 static int
 handoff_mkdir(struct lockfs_lock *from, struct lockfs_lock *to,
     struct lockfs_err *err)
 {
-	int fd, r = 0, saved;
+	struct stat st;
+	int         fd, made = 0, r = 0, saved;
 
-	fd = open(to->unique, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	/* O_NONBLOCK: a FIFO planted there must not hang us. */
+	fd = open(to->unique, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
 	    O_CLOEXEC, 0644);
 	if (fd == -1) {
 		r = lockfs_fail(err, LB_EFAILED, errno, "cannot hand %s over: "
 		    "cannot create %s", to->path, to->unique);
 		goto out;
 	}
-	close(fd);
-	if (unlink(from->unique) == -1) {
+	made = 1;
+	if (fstat(fd, &st) == -1)
+		r = lockfs_fail(err, LB_EFAILED, errno, "cannot hand %s over: "
+		    "cannot look at %s", to->path, to->unique);
+	else if (!S_ISREG(st.st_mode))
+		r = lockfs_fail(err, LB_EFAILED, EEXIST, "cannot hand %s "
+		    "over: %s is not a marker", to->path, to->unique);
+	else if (unlink(from->unique) == -1)
 		r = lockfs_fail(err, LB_EFAILED, errno, "cannot hand %s over: "
 		    "cannot remove %s", to->path, from->unique);
-		saved = errno;
-		unlink(to->unique);
-		errno = saved;
-	}
 out:
+	saved = errno;
+	if (fd != -1)
+		close(fd);
+	if (r != 0 && made)
+		unlink(to->unique);
+	errno = saved;
 	return r;
 }
 
@@ -430,21 +468,22 @@ out:
  * on disk.  Returns 0 (also when from and to are one owner: nothing to
  * do); LB_EINVAL when they are not handles on one lock; LB_ENOTMINE when
  * `from` does not hold it (nothing changed); LB_EFAILED when it cannot be
- * handed over (`from` still holds it, temporaries removed).  err says why.
- * Blocks briefly on the directory's flock(2) while a breaker or another
- * handoff in that directory holds it, and, for sqlite, on a busy database
+ * handed over (`from` still holds it, temporaries removed), also when the
+ * directory's flock(2) stays taken for HANDOFF_DIR_WAIT_S.  err says why.
+ * Blocks while a breaker or another handoff in the directory holds its
+ * flock (up to HANDOFF_DIR_WAIT_S), and, for sqlite, on a busy database
  * (up to HANDOFF_BUSY_MS).
  */
 int
 lockfs_handoff(struct lockfs_lock *from, struct lockfs_lock *to,
     struct lockfs_err *err)
 {
-	int dirfd = -1, r;
+	int dir_fd = -1, r, saved;
 
 	if ((r = check_same_lock(from, to, err)) != 0)
 		goto out;
 	if (from->method != LB_SQLITE &&
-	    (r = lock_directory(from, &dirfd, err)) != 0)
+	    (r = lock_directory(from, &dir_fd, err)) != 0)
 		goto out;
 	if ((r = lockfs_i_am_locking(from, err)) < 0) {
 		r = LB_EFAILED;         /* the query's reason stands */
@@ -472,7 +511,9 @@ lockfs_handoff(struct lockfs_lock *from, struct lockfs_lock *to,
 		break;
 	}
 out:
-	if (dirfd != -1)
-		close(dirfd);   /* also drops the flock */
+	saved = errno;
+	if (dir_fd != -1)
+		close(dir_fd);  /* also drops the flock */
+	errno = saved;
 	return r;
 }

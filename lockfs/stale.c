@@ -25,8 +25,8 @@ same_artefact(const struct lockfs_holder *a, const struct lockfs_holder *b)
 }
 
 /*
- * lockfs_break_stale: see lockfs.h.  Blocks only on other breakers of locks
- * in the same directory (briefly: each holds the flock for one judgement).
+ * lockfs_break_stale: see lockfs.h.  Never blocks: when another breaker or
+ * a handoff holds the directory's flock, it returns 0 (not broken now).
  */
 int
 lockfs_break_stale(struct lockfs_lock *l, struct lockfs_err *err)
@@ -40,9 +40,17 @@ lockfs_break_stale(struct lockfs_lock *l, struct lockfs_err *err)
 	if (lockfs_holder_liveness(&first) != LB_HOLDER_DEAD)
 		goto out;
 	fd = open(l->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd == -1 || flock(fd, LOCK_EX) == -1) {
-		r = lockfs_fail(err, LB_EFAILED, errno, "cannot lock directory "
+	if (fd == -1) {
+		r = lockfs_fail(err, LB_EFAILED, errno, "cannot open directory "
 		    "%s to break a stale lock", l->dir);
+		goto out;
+	}
+	/* Never wait: anyone who can read the directory can hold its flock.
+	 * Busy means "not this time"; the caller's loop tries again. */
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		if (errno != EWOULDBLOCK)
+			r = lockfs_fail(err, LB_EFAILED, errno, "cannot lock "
+			    "directory %s to break a stale lock", l->dir);
 		goto out;
 	}
 	if (lockfs_holder(l, &again, err) != 1 ||
