@@ -63,7 +63,7 @@ lbp_begin(struct lbp_out *o, enum lbp_verb verb, int has_id, uint64_t id)
 	o->len = 0;
 	o->overflow = 0;
 	o->buf[0] = '\0';
-	if (verb == LBP_NONE || strcmp(name, "?") == 0 ||
+	if (verb <= LBP_NONE || verb >= LBP_NVERBS ||
 	    (has_id && id >= ID_LIMIT)) {
 		o->overflow = 1;
 		return;

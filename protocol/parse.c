@@ -2,20 +2,21 @@
  * parse.c: reading one line into a struct lbp_msg and checking it against
  * its verb's schema (LBP_VERB_MAP).  Every malformed line is refused with
  * an error code and a short static reason, at the first fault found, in
- * this order: length, verb, id, stray bytes, then each field in turn, and
- * last the required fields.
+ * this order: length, stray bytes (control characters, non-ASCII), verb,
+ * id, then each field in turn, and last the required fields.  The verb and
+ * the id are read first all the same, so that the reply can name the
+ * request.
  */
 #include <string.h>
 
 #include "protocol.h"
 
-/* Who sends a verb: the client (requests) or the daemon (replies). */
+/* Who sends a verb (the map's C and D): the client (requests) or the
+ * daemon (replies). */
 enum {
-	FROM_CLIENT = 1,
-	FROM_DAEMON
+	FROM_C = 1,
+	FROM_D
 };
-#define LBP_FROM_C FROM_CLIENT
-#define LBP_FROM_D FROM_DAEMON
 
 /* 10^LBP_ID_DIGITS: every id is below it. */
 #define ID_LIMIT 1000000000000000000ULL
@@ -29,7 +30,7 @@ static const struct schema {
 	const char *missing;
 } schemas[LBP_NVERBS] = {
 #define LBP_SCHEMA_ROW(verb, dir, req, opt)                            \
-	[LBP_MSG_##verb] = { LBP_FROM_##dir, req, opt,                      \
+	[LBP_MSG_##verb] = { FROM_##dir, req, opt,                  \
 	    "missing required field (" #verb " needs: " req ")" },
 	LBP_VERB_MAP(LBP_SCHEMA_ROW)
 #undef LBP_SCHEMA_ROW
@@ -215,7 +216,7 @@ add_field(struct lbp_msg *m, const struct schema *sc, const char *s,
 		*why = "repeated field";
 		return -1;
 	}
-	if (sc->from == FROM_CLIENT && !list_has(sc->required, s, klen) &&
+	if (sc->from == FROM_C && !list_has(sc->required, s, klen) &&
 	    !list_has(sc->optional, s, klen)) {
 		*why = "unknown field";
 		return -1;
@@ -286,6 +287,9 @@ lbp_parse(const char *line, size_t len, struct lbp_msg *m, const char **why)
 			;
 		id = read_id(m, tok, p, &id_why);
 	}
+	m->verb = verb;
+	if ((reason = stray_byte(line, end)) != NULL)
+		goto out;
 	if (!verb_shaped(line, vend)) {
 		reason = "malformed verb (uppercase letters)";
 		goto out;
@@ -295,20 +299,17 @@ lbp_parse(const char *line, size_t len, struct lbp_msg *m, const char **why)
 		reason = "unknown verb";
 		goto out;
 	}
-	m->verb = verb;
 	sc = &schemas[verb];
 	if (id == -1) {
 		reason = id_why;
 		goto out;
 	}
-	if (id == 1 && sc->from == FROM_CLIENT) {
+	if (id == 1 && sc->from == FROM_C) {
 		reason = "request id \"-\" is for replies only";
 		goto out;
 	}
 
 	/* The fields, each after exactly one space. */
-	if ((reason = stray_byte(p, end)) != NULL)
-		goto out;
 	while (p < end) {
 		if (++p == end) {
 			reason = "trailing space";
