@@ -486,6 +486,30 @@ class Restart(DaemonTest):
         b = self.client()
         self.assertCode(b.call("ACQUIRE", path=p, timeout=10), "OK")
 
+    def test_artefacts_of_an_earlier_boot_are_cleared(self):
+        a = self.client()
+        p = self.path()
+        token = a.call("ACQUIRE", path=p, method="symlink").fields["token"]
+        self.assertEqual(self.daemon.stop(), 0)
+        # Make it an artefact of another boot: the boot id is in the
+        # unique name (HOST.PID~START.BOOT.HASH) and in the record.
+        old = os.readlink(p + ".lock")
+        head, start_boot_hash = old.split("~")
+        start, boot, hsh = start_boot_hash.split(".")
+        new = "%s~%s.deadbeef.%s" % (head, start, hsh)
+        os.unlink(p + ".lock")
+        os.symlink(new, p + ".lock")
+        db = sqlite3.connect(self.daemon.state)
+        db.execute("UPDATE holds SET boot = 'deadbeef', unique_name = ?",
+                   (new,))
+        db.commit()
+        db.close()
+        self.daemon.start()
+        # The holder runs (it is this process), but on an earlier boot.
+        self.assertFalse(os.path.lexists(p + ".lock"))
+        self.assertCode(self.client().call("RECLAIM", path=p, token=token,
+                                           method="symlink"), "ENOENT")
+
     def test_graceful_stop(self):
         a, b = self.client(), self.client()
         p = self.path()
