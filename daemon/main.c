@@ -39,6 +39,12 @@
 #endif
 #define LBD_CONFIG_FILE LBD_SYSCONFDIR "/lockbroker/lockbrokerd.conf"
 
+/* How long the sqlite method may wait in the loop for a database that
+ * another process is writing (ms): a busy database then reads as held
+ * (the waiter keeps waiting), or a release fails with EUNLOCK. */
+#define LBD_SQLITE_TRY_MS  5
+#define LBD_SQLITE_STEP_MS 200
+
 /* What the command line says, over the config file's settings. */
 struct args {
 	const char *config;
@@ -442,6 +448,9 @@ main(int argc, char **argv)
 	if (settings(&d.cfg, &a, why, sizeof(why)) != 0)
 		goto fail;
 	lbd_log_debug = d.cfg.debug;
+	/* The sqlite method's steps run in the loop: a database another
+	 * process keeps busy must not stall every other client for long. */
+	lockfs_sqlite_busy(LBD_SQLITE_TRY_MS, LBD_SQLITE_STEP_MS);
 	if (lbd_locks_init(&d) != 0) {
 		snprintf(why, sizeof(why), "out of memory");
 		goto fail;

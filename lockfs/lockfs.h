@@ -139,6 +139,10 @@ int   lockfs_link_find_unique(const char *dir, const char *lock_file,
           dev_t dev, ino_t ino, char *out, size_t size);
 void  lockfs_holder_clear(struct lockfs_holder *h);
 
+/* sqlite.c: how long sqlite steps wait for a busy database (ms), for the
+ * whole process; the defaults suit a client, the daemon shortens them. */
+void  lockfs_sqlite_busy(int try_ms, int step_ms);
+
 /* stale.c: break the lock if its holder is provably dead.  1 when it broke
  * a stale lock, 0 when the holder is alive, unknown or gone already, or a
  * negative code.  Serialised against other breakers by flock(2) on the
