@@ -29,7 +29,7 @@
 
 /* The waits in use: the defaults above, or what the process set with
  * lockfs_sqlite_busy (the daemon, which must not wait long in its loop). */
-static int busy_ms = SQ_BUSY_MS;
+static int step_busy_ms = SQ_BUSY_MS;
 static int try_busy_ms = SQ_TRY_BUSY_MS;
 
 /*
@@ -41,7 +41,7 @@ void
 lockfs_sqlite_busy(int try_ms, int step_ms)
 {
 	try_busy_ms = try_ms;
-	busy_ms = step_ms;
+	step_busy_ms = step_ms;
 }
 
 /* A step's connection and the code its failures are reported with. */
@@ -163,7 +163,7 @@ sqlite_query(struct lockfs_lock *l, const char *sql, char *out, size_t size,
 	struct sq q;
 	int       r;
 
-	if ((r = sq_begin(l, &q, LB_ERROR, "BEGIN", busy_ms, 0, err)) != 0)
+	if ((r = sq_begin(l, &q, LB_ERROR, "BEGIN", step_busy_ms, 0, err)) != 0)
 		return r;
 	r = sq_run(l, &q, sql, out, size, err);
 	return sq_end(l, &q, r, err);
@@ -212,7 +212,7 @@ sqlite_release(struct lockfs_lock *l, struct lockfs_err *err)
 	struct sq q;
 	int       r;
 
-	if ((r = sq_begin(l, &q, LB_EUNLOCK, "BEGIN IMMEDIATE", busy_ms, 0,
+	if ((r = sq_begin(l, &q, LB_EUNLOCK, "BEGIN IMMEDIATE", step_busy_ms, 0,
 	    err)) != 0)
 		return r;
 	if ((r = sq_run(l, &q, sql_holder, NULL, 0, err)) == 0)
@@ -246,7 +246,7 @@ sqlite_break(struct lockfs_lock *l, struct lockfs_err *err)
 	struct sq q;
 	int       r;
 
-	if ((r = sq_begin(l, &q, LB_EUNLOCK, "BEGIN IMMEDIATE", busy_ms, 0,
+	if ((r = sq_begin(l, &q, LB_EUNLOCK, "BEGIN IMMEDIATE", step_busy_ms, 0,
 	    err)) != 0)
 		return r;
 	r = sq_run(l, &q, "DELETE FROM locks WHERE lock_file = ?1", NULL, 0,
