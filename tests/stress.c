@@ -2,14 +2,17 @@
  * stress.c: the mutual-exclusion stress test.
  *
  *   stress [--method M] [--procs N] [--threads T] [--iters I] [--unthreaded]
- *          [--python-procs P] [--python-iters J] [--timeout S] DIR
+ *          [--broker-procs K] [--python-procs P] [--python-iters J]
+ *          [--timeout S] DIR
  *
  * Forks N processes of T threads each.  Every thread makes its own handle
  * on DIR/counter and, I times, takes the lock (LB_FOREVER), creates
  * DIR/inside exclusively (it exists exactly while someone is inside, so
  * finding it there means two holders overlap), adds one to the number in
  * DIR/count (read, write DIR/count.tmp, rename), removes DIR/inside and
- * releases.  With --python-procs, P Python processes do the same loop J
+ * releases.  With --broker-procs, the first K of the C processes lock
+ * through the broker (LB_BROKER) and the others in-process (LB_LOCAL), so
+ * that both transports compete for one lock.  With --python-procs, P Python processes do the same loop J
  * times with the lockfile class of the same method, on the same path, at
  * the same time.  The parent waits for all of them (killing them all when
  * they take longer than S seconds) and checks that no overlap was seen,
@@ -54,6 +57,7 @@ struct config {
 	long        threads;
 	long        iters;
 	long        python_procs;
+	long        broker_procs; /* -1: the default transport for all */
 	long        python_iters;
 	long        timeout;      /* seconds before the parent kills all */
 	const char *python;       /* interpreter */
@@ -157,8 +161,8 @@ usage(FILE *f)
 {
 	fprintf(f,
 "usage: stress [--method M] [--procs N] [--threads T] [--iters I]\n"
-"              [--unthreaded] [--python-procs P] [--python-iters J]\n"
-"              [--timeout S] DIR\n"
+"              [--unthreaded] [--broker-procs K] [--python-procs P]\n"
+"              [--python-iters J] [--timeout S] DIR\n"
 "\n"
 "N processes of T threads each take the lock on DIR/counter I times and,\n"
 "while holding it, add one to the number in DIR/count; P Python lockfile\n"
@@ -171,6 +175,8 @@ usage(FILE *f)
 "                    pidfile or --unthreaded, where a process is one owner)\n"
 "  --iters I         acquisitions per thread, 1..%d (default 50)\n"
 "  --unthreaded      LB_UNTHREADED handles (then only one thread each)\n"
+"  --broker-procs K  the first K C processes lock through the broker\n"
+"                    (LB_BROKER), the others in-process (LB_LOCAL)\n"
 "  --python-procs P  Python lockfile workers, 0..%d (default 0; not with\n"
 "                    sqlite, whose Python database is private to a process)\n"
 "  --python-iters J  acquisitions per Python worker (default 20)\n"
@@ -235,6 +241,7 @@ parse_args(int argc, char **argv)
 		{ "iters",        required_argument, NULL, 'i' },
 		{ "unthreaded",   no_argument,       NULL, 'u' },
 		{ "python-procs", required_argument, NULL, 'p' },
+		{ "broker-procs", required_argument, NULL, 'b' },
 		{ "python-iters", required_argument, NULL, 'j' },
 		{ "timeout",      required_argument, NULL, 'T' },
 		{ "help",         no_argument,       NULL, 'h' },
@@ -251,6 +258,7 @@ parse_args(int argc, char **argv)
 	cfg.threads = -1;
 	cfg.iters = 50;
 	cfg.python_iters = 20;
+	cfg.broker_procs = -1;
 	cfg.timeout = 120;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -284,6 +292,10 @@ parse_args(int argc, char **argv)
 			cfg.python_procs = parse_count("--python-procs",
 			    optarg, 0, STRESS_MAX_PROCS);
 			break;
+		case 'b':
+			cfg.broker_procs = parse_count("--broker-procs",
+			    optarg, 0, STRESS_MAX_PROCS);
+			break;
 		case 'j':
 			cfg.python_iters = parse_count("--python-iters",
 			    optarg, 1, STRESS_MAX_ITERS);
@@ -314,6 +326,9 @@ parse_args(int argc, char **argv)
 		usage_error("--threads %ld: with %s all threads of a process "
 		    "are one owner, so each process runs one thread", cfg.threads,
 		    unthreaded ? "--unthreaded" : "pidfile");
+	if (cfg.broker_procs > cfg.procs)
+		usage_error("--broker-procs %ld: more than the %ld processes",
+		    cfg.broker_procs, cfg.procs);
 	if (cfg.python_procs > 0 && cfg.python_class == NULL)
 		usage_error("--python-procs is not for %s: Python's lockfile "
 		    "keeps that lock private to one process", cfg.method_name);
@@ -539,9 +554,12 @@ process_main(void)
 static int
 worker_start(struct worker *w, int ready_fd)
 {
+	static long c_started;  /* C workers so far: the first K use the
+	                           broker (--broker-procs) */
 	char  iters[32], fd[32];
 	pid_t parent = getpid();
 	int   python = ready_fd >= 0;
+	long  index = python ? -1 : c_started++;
 	pid_t pid;
 
 	w->python = python;
@@ -558,8 +576,12 @@ worker_start(struct worker *w, int ready_fd)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		_exit(1);       /* the parent is gone already */
-	if (!python)
+	if (!python) {
+		if (cfg.broker_procs >= 0)
+			cfg.flags |= index < cfg.broker_procs ? LB_BROKER :
+			    LB_LOCAL;
 		process_main();
+	}
 	snprintf(iters, sizeof(iters), "%ld", cfg.python_iters);
 	snprintf(fd, sizeof(fd), "%d", ready_fd);
 	if (fcntl(ready_fd, F_SETFD, 0) == -1)
