@@ -301,7 +301,7 @@ parse_host_tid(const char *s, size_t len, int ours, struct lockfs_holder *h)
 	if (len == ll && memcmp(s, local, ll) == 0)
 		;       /* this host's name, whatever it ends with */
 	else if (ours && len > 9 && s[len - 9] == '-' &&
-	    parse_hex(s + len - 8, 8, &v) == 0) {
+	    parse_hex(s + len - 8, 8, &v) == 0 && v <= 0x7fffffff) {
 		h->tid = (pid_t)v;
 		hl = len - 9;
 	} else if (!ours && len > ll + 1 && memcmp(s, local, ll) == 0 &&
@@ -371,8 +371,9 @@ lockfs_unique_parse(const char *name, unsigned method,
 		p = dot + 1;
 		if (*p == '-') {
 			if (!ours || end - p < 10 ||
-			    parse_hex(p + 1, 8, &v) == -1)
-				return 0;       /* Python's: tid and pid run together */
+			    parse_hex(p + 1, 8, &v) == -1 || v > 0x7fffffff)
+				return 0;       /* Python's: tid and pid run
+				                   together; or no thread id */
 			h->tid = (pid_t)v;
 			p += 9;
 		}

@@ -919,6 +919,8 @@ START_TEST(test_unique_malformed)
 		"host.-12345678~1.deadbeef.00000000",
 		"host.-1234567~1.deadbeef.00000000",
 		"host-.~1.deadbeef", "a/b/c/", "~/.~/..~",
+		/* fuzz: a thread id beyond pid_t read as negative */
+		"host.-8008a7050~53369.7c075ed1.",
 	};
 	static char          long_name[4096];
 	struct lockfs_holder h;
