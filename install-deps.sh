@@ -4,7 +4,8 @@
 set -e
 
 packages="build-essential autoconf automake libtool pkg-config \
-libuv1-dev libsqlite3-dev check python3 python3-lockfile"
+libuv1-dev libsqlite3-dev check python3 python3-lockfile \
+systemd strace socat"
 
 if [ "$(id -u)" -eq 0 ]; then
 	as_root=

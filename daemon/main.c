@@ -149,23 +149,39 @@ default_paths(struct lbd_config *c, char *why, size_t size)
 	return 0;
 }
 
-/* Makes the directory that will hold file, if missing (one level). */
+/* Makes one directory unless it exists. */
 static int
-make_parent(const char *file, mode_t mode, char *why, size_t size)
+make_dir(const char *dir, mode_t mode, char *why, size_t size)
 {
-	char  dir[PATH_MAX];
-	char *slash;
-
-	snprintf(dir, sizeof(dir), "%s", file);
-	if ((slash = strrchr(dir, '/')) == NULL || slash == dir)
-		return 0;
-	*slash = '\0';
 	if (mkdir(dir, mode) == -1 && errno != EEXIST) {
 		snprintf(why, size, "cannot create %.512s: %s", dir,
 		    strerror(errno));
 		return -1;
 	}
 	return 0;
+}
+
+/* Makes the directory that will hold file, and any missing directory
+ * above it, with mode (as mkdir -p does). */
+static int
+make_parent(const char *file, mode_t mode, char *why, size_t size)
+{
+	char  dir[PATH_MAX];
+	char *p;
+
+	snprintf(dir, sizeof(dir), "%s", file);
+	if ((p = strrchr(dir, '/')) == NULL || p == dir)
+		return 0;
+	*p = '\0';
+	for (p = dir + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (make_dir(dir, mode, why, size) != 0)
+			return -1;
+		*p = '/';
+	}
+	return make_dir(dir, mode, why, size);
 }
 
 /* Settings: defaults, then the config file, then the command line. */

@@ -578,6 +578,18 @@ class Users(DaemonTest):
         self.assertIn("holder_uid=%d" % NOBODY, out[1])
 
 
+class Start(DaemonTest):
+    def test_state_in_missing_directories(self):
+        d = Daemon(self.dir)
+        d.socket = os.path.join(self.dir, "deep", "er", "sock")
+        d.state = os.path.join(self.dir, "a", "b", "c", "state.sqlite")
+        d.start()
+        self.assertTrue(os.path.exists(d.state))
+        self.assertEqual(os.stat(os.path.dirname(d.state)).st_mode & 0o777,
+                         0o700)
+        self.assertEqual(d.stop(), 0)
+
+
 class Limits(DaemonTest):
     config = "holds_per_conn = 2\nconns_per_uid = 4\n"
 
