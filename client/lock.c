@@ -1,14 +1,41 @@
 /*
- * lock.c: the lb_lock handle and the LockFile API over the in-process
- * transport (lockfs).  The broker transport joins here later; the API does
- * not change.
+ * lock.c: the lb_lock handle and the LockFile API, over two transports:
+ * in-process (lockfs: the artefact made by this process) and the broker
+ * (broker.c: lockbrokerd makes the artefact on the owner's behalf, under
+ * the same unique name, so either transport sees the other's holds).
+ *
+ * Which transport a call takes (lock->transport):
+ *
+ *   LOCAL   always in-process.
+ *   BROKER  always the broker; LB_EFAILED (LB_EUNLOCK, LB_ERROR) naming
+ *           the socket when no daemon answers.  While the connection is
+ *           being re-established, calls wait for it (at most 60 s).
+ *   AUTO    acquire, break_lock: the broker when its socket answers
+ *           (connecting if need be), else in-process; a waiting acquire
+ *           whose connection does not come back within LB__AUTO_FALLBACK_S
+ *           goes on waiting in-process for the rest of its timeout.
+ *           Every other call: the broker while connected (the daemon
+ *           answers one connection's requests in order, so threads that
+ *           share an owner see each other's calls in a consistent order),
+ *           with an in-process look where the daemon says the lock is
+ *           held outside the broker (the owner may hold it in-process,
+ *           from before the connection was made).  While not connected:
+ *           in-process; but a hold taken through the broker waits up to
+ *           LB__AUTO_FALLBACK_S for the connection to come back, and is
+ *           released in-process only when it does not.
+ *
+ * Ownership is per owner (the thread that made the handle, or the process
+ * for LB_UNTHREADED and LB_PIDFILE), not per handle: two handles of one
+ * owner on one lock share its hold on either transport.
  *
  * A handle is shared safely between threads: its mutex guards its state
  * (the owner identity, renewed in a forked child, and the last failure) and
  * serialises the single filesystem steps, but is never held while an
- * acquire sleeps, so other threads may query the handle meanwhile.
+ * acquire sleeps or a broker request waits, so other threads may use the
+ * handle meanwhile.
  *
- * Acquire, drawn for one handle (held = the artefact names this owner):
+ * In-process acquire, drawn for one handle (held = the artefact names this
+ * owner):
  *
  *          try_acquire ok / already ours
  *   free ---------------------------------> held
@@ -19,10 +46,15 @@
  *     |          (sleep with back-off,|
  *     +--------> try again; a stale  -+
  *   held by other   holder is broken only with LB_BREAK_STALE)
+ *
+ * Over the broker the daemon does the waiting (one ACQUIRE with the whole
+ * timeout, FIFO); LB_BREAK_STALE there breaks a provably dead holder's
+ * artefact in-process before the ACQUIRE goes out.
  */
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +63,7 @@
 
 #include "lockbroker.h"
 #include "lockfs.h"
+#include "broker.h"
 
 /* Back-off between tries while another owner holds the lock: from
  * BACKOFF_MIN, doubling, to BACKOFF_MAX, with jitter so that waiters do not
@@ -39,13 +72,34 @@
 #define BACKOFF_MAX 0.020
 
 struct lb_lock {
-	pthread_mutex_t    mu;
-	char              *given;      /* the path as given */
-	unsigned           flags;
-	int                threaded;
-	struct lockfs_lock fs;
-	struct lockfs_err  err;        /* the last failure */
+	pthread_mutex_t     mu;
+	char               *given;      /* the path as given */
+	unsigned            flags;
+	int                 threaded;
+	enum lb__transport  transport;
+	struct lockfs_lock  fs;
+	struct lockfs_err   err;        /* the last failure, or a note */
 };
+
+/* struct lb_holder as version 0.1 had it: the fields added since took
+ * their room from reserved[], and the size must not change. */
+struct lb_holder_v0_1 {
+	char        host[256];
+	char        unique_name[512];
+	pid_t       pid;
+	pid_t       tid;
+	uid_t       uid;
+	double      since;
+	lb_liveness liveness;
+	int         reserved[8];
+};
+_Static_assert(sizeof(lb_holder) == sizeof(struct lb_holder_v0_1),
+    "struct lb_holder changed size");
+_Static_assert(offsetof(lb_holder, waiters) ==
+    offsetof(struct lb_holder_v0_1, reserved),
+    "struct lb_holder's new fields must start in the old reserved room");
+
+typedef int fs_step(struct lockfs_lock *, struct lockfs_err *);
 
 static __thread char error_copy[sizeof(((struct lockfs_err *)0)->msg)];
 
@@ -95,10 +149,11 @@ sleep_for(double seconds)
 /*
  * Begins a step on a handle: takes its mutex and, in a forked child, makes
  * the child a new owner (a child never holds its parent's locks).  Returns
- * 0, or an LB_E* code with the reason recorded (mutex released).
+ * 0, or an LB_E* code with the reason in *err and recorded (mutex
+ * released).
  */
 static int
-step_begin(lb_lock *lock)
+step_begin(lb_lock *lock, struct lockfs_err *err)
 {
 	struct lockfs_owner o;
 	int                 r = 0;
@@ -110,8 +165,9 @@ step_begin(lb_lock *lock)
 	    lock->fs.method != LB_PIDFILE) == -1 ||
 	    lockfs_unique_format(&o, lock->fs.method, lock->fs.lock_file,
 	    lock->fs.unique, sizeof(lock->fs.unique)) == -1) {
-		r = lockfs_fail(&lock->err, LB_ERROR, errno,
+		r = lockfs_fail(err, LB_ERROR, errno,
 		    "cannot tell who holds %s after fork", lock->given);
+		lock->err = *err;
 		pthread_mutex_unlock(&lock->mu);
 		goto out;
 	}
@@ -131,21 +187,72 @@ step_end(lb_lock *lock, int r, const struct lockfs_err *err)
 	return r;
 }
 
-/* Refuses the broker transport, which this build does not have. */
+/* Records a failure's reason from err outside a step; returns r. */
 static int
-broker_refuse(lb_lock *lock, int code)
+record(lb_lock *lock, int r, const struct lockfs_err *err)
+{
+	if (r < 0) {
+		pthread_mutex_lock(&lock->mu);
+		lock->err = *err;
+		pthread_mutex_unlock(&lock->mu);
+	}
+	return r;
+}
+
+/* Runs one in-process step on the handle, under its mutex. */
+static int
+local_step(lb_lock *lock, fs_step *step, struct lockfs_err *err)
 {
 	int r;
 
-	if (lock == NULL)
-		return LB_EINVAL;
-	if ((lock->flags & LB_BROKER) == 0)
-		return 0;
-	pthread_mutex_lock(&lock->mu);
-	r = lockfs_fail(&lock->err, code, 0, "%s: LB_BROKER asked for, but no "
-	    "broker transport is available", lock->given);
-	pthread_mutex_unlock(&lock->mu);
+	if ((r = step_begin(lock, err)) != 0)
+		return r;
+	return step_end(lock, step(&lock->fs, err), err);
+}
+
+/*
+ * Begins an API call: the owner is renewed after a fork (step_begin), *t
+ * filled with the lock and its owner, and a broker hold the owner lost
+ * while the daemon was away is reported (LB_ENOTLOCKED, once).  Returns 0,
+ * or an LB_E* code with the reason recorded.  The mutex is not held on
+ * return.
+ */
+static int
+call_begin(lb_lock *lock, struct lb__target *t, struct lockfs_err *err)
+{
+	int r;
+
+	if ((r = step_begin(lock, err)) != 0)
+		return r;
+	t->path = lock->fs.path;
+	t->lock_file = lock->fs.lock_file;
+	t->method = lock->fs.method;
+	t->tid = lock->fs.owner.tid;
+	t->broker_only = lock->transport == LB__BROKER;
+	r = 0;
+	if (lock->transport != LB__LOCAL)
+		r = lb__broker_take_lost(t, err);
+	return step_end(lock, r, err);
+}
+
+/* After a call on the owner's hold: a broker hold lost while the call
+ * waited (the daemon restarted and would not give it back) is reported
+ * now, in place of the call's own answer. */
+static int
+lost_meanwhile(const lb_lock *lock, const struct lb__target *t, int r,
+    struct lockfs_err *err)
+{
+	if (lock->transport != LB__LOCAL && lb__broker_take_lost(t, err) != 0)
+		return LB_ENOTLOCKED;
 	return r;
+}
+
+/* How long a call of this handle waits for a lost broker connection to
+ * come back before it is done in-process instead. */
+static double
+fallback_of(const lb_lock *lock)
+{
+	return lock->transport == LB__BROKER ? INFINITY : LB__AUTO_FALLBACK_S;
 }
 
 /* lb_lock_new: see lockbroker.h. */
@@ -171,6 +278,13 @@ lb_lock_new(const char *path, unsigned flags)
 	}
 	lock->flags = flags;
 	lock->threaded = (flags & LB_UNTHREADED) == 0 && method != LB_PIDFILE;
+	if (flags & LB_LOCAL)
+		lock->transport = LB__LOCAL;
+	else if (flags & LB_BROKER)
+		lock->transport = LB__BROKER;
+	else
+		lock->transport = lb__transport_from_env(lock->err.msg,
+		    sizeof(lock->err.msg));
 	if (lockfs_init(&lock->fs, path, method,
 	    lock->threaded ? lockfs_gettid() : 0, &err) != 0)
 		goto fail;      /* errno from lockfs_init */
@@ -206,53 +320,50 @@ lb_lock_free(lb_lock *lock)
 	errno = saved;
 }
 
-/* One try, under the handle's mutex; breaks a stale holder's lock and
- * tries again when the flags ask for it. */
+/* One in-process try, under the handle's mutex; breaks a stale holder's
+ * lock and tries again when the flags ask for it.  In AUTO mode the try is
+ * bracketed by lb__broker_pin/unpin (see broker.h). */
 static int
-acquire_once(lb_lock *lock, struct lockfs_err *err)
+acquire_once(lb_lock *lock, const struct lb__target *t,
+    struct lockfs_err *err)
 {
-	int r;
+	int pinned = 0, r;
 
-	if ((r = step_begin(lock)) != 0)
+	if ((r = step_begin(lock, err)) != 0)
 		return r;
+	if (lock->transport == LB__AUTO && (pinned = lb__broker_pin(t)) < 0) {
+		r = lockfs_fail(err, LB_EALREADY, 0, "%s is being handed back "
+		    "to lockbrokerd", lock->given);
+		goto out;
+	}
 	r = lockfs_try_acquire(&lock->fs, err);
 	if (r == LB_EALREADY && (lock->flags & LB_BREAK_STALE) != 0 &&
 	    lockfs_break_stale(&lock->fs, err) == 1)
 		r = lockfs_try_acquire(&lock->fs, err);
 	if (r != 0 && r != LB_EALREADY)
 		lockfs_abandon(&lock->fs);
+	if (pinned == 1)
+		lb__broker_unpin(t, r == 0);
+out:
 	return step_end(lock, r, err);
 }
 
-/* lb_acquire: see lockbroker.h.  Blocks up to timeout, polling with a
- * bounded back-off. */
-int
-lb_acquire(lb_lock *lock, double timeout)
+/* Takes the lock in-process, polling with a bounded back-off until
+ * deadline (monotonic; used when timeout is finite and > 0). */
+static int
+local_acquire(lb_lock *lock, const struct lb__target *t, double timeout,
+    double deadline, struct lockfs_err *err)
 {
-	struct lockfs_err err;
-	double            deadline = 0, backoff = BACKOFF_MIN, left, pause;
-	int               r;
+	double backoff = BACKOFF_MIN, left, pause;
+	int    r;
 
-	if ((r = broker_refuse(lock, LB_EFAILED)) != 0)
-		goto out;
-	if (isnan(timeout)) {
-		pthread_mutex_lock(&lock->mu);
-		r = step_end(lock, lockfs_fail(&err, LB_EINVAL, 0,
-		    "timeout for %s is not a number", lock->given), &err);
-		goto out;
-	}
-	if (timeout > 0 && !isinf(timeout))
-		deadline = now_mono() + timeout;
-	while ((r = acquire_once(lock, &err)) == LB_EALREADY) {
+	while ((r = acquire_once(lock, t, err)) == LB_EALREADY) {
 		if (timeout <= 0)
 			break;
 		left = isinf(timeout) ? BACKOFF_MAX : deadline - now_mono();
 		if (left <= 0) {
-			pthread_mutex_lock(&lock->mu);
-			lockfs_abandon(&lock->fs);
-			r = step_end(lock, lockfs_fail(&err, LB_ETIMEOUT, 0,
-			    "timed out after %g s waiting for %s", timeout,
-			    lock->given), &err);
+			r = lockfs_fail(err, LB_ETIMEOUT, 0, "timed out after "
+			    "%g s waiting for %s", timeout, lock->given);
 			break;
 		}
 		pause = backoff * jitter();
@@ -260,11 +371,59 @@ lb_acquire(lb_lock *lock, double timeout)
 		if ((backoff *= 2) > BACKOFF_MAX)
 			backoff = BACKOFF_MAX;
 	}
-	if (r == LB_EALREADY) {
+	if (r == LB_EALREADY || r == LB_ETIMEOUT) {
 		pthread_mutex_lock(&lock->mu);
 		lockfs_abandon(&lock->fs);
 		pthread_mutex_unlock(&lock->mu);
 	}
+	return r;
+}
+
+/* Takes the lock through the broker (which does the waiting); first, with
+ * LB_BREAK_STALE, breaks a provably dead holder's artefact in-process. */
+static int
+broker_acquire(lb_lock *lock, const struct lb__target *t, double timeout,
+    double deadline, struct lockfs_err *err)
+{
+	struct lockfs_err ignored;
+
+	if (lock->flags & LB_BREAK_STALE) {
+		pthread_mutex_lock(&lock->mu);
+		(void)lockfs_break_stale(&lock->fs, &ignored);
+		pthread_mutex_unlock(&lock->mu);
+	}
+	return lb__broker_acquire(t, timeout, deadline, fallback_of(lock),
+	    NULL, err);
+}
+
+/* lb_acquire: see lockbroker.h.  Blocks up to timeout (in AUTO and BROKER
+ * mode, plus the time to connect). */
+int
+lb_acquire(lb_lock *lock, double timeout)
+{
+	struct lb__target t;
+	struct lockfs_err err;
+	double            deadline = INFINITY;
+	int               r;
+
+	if (lock == NULL)
+		return LB_EINVAL;
+	if (isnan(timeout)) {
+		r = record(lock, lockfs_fail(&err, LB_EINVAL, 0,
+		    "timeout for %s is not a number", lock->given), &err);
+		goto out;
+	}
+	if (timeout > 0 && !isinf(timeout))
+		deadline = now_mono() + timeout;
+	if ((r = call_begin(lock, &t, &err)) != 0)
+		goto out;
+	r = LB__FALLBACK;
+	if (lock->transport == LB__BROKER ||
+	    (lock->transport == LB__AUTO && lb__broker_connect(&err) == 0))
+		r = broker_acquire(lock, &t, timeout, deadline, &err);
+	if (r == LB__FALLBACK)
+		r = local_acquire(lock, &t, timeout, deadline, &err);
+	r = record(lock, r, &err);
 out:
 	return r;
 }
@@ -273,52 +432,170 @@ out:
 int
 lb_release(lb_lock *lock)
 {
+	struct lb__target t;
 	struct lockfs_err err;
 	int               r;
 
-	if ((r = broker_refuse(lock, LB_EUNLOCK)) != 0 ||
-	    (r = step_begin(lock)) != 0)
-		return r;
-	return step_end(lock, lockfs_release(&lock->fs, &err), &err);
+	if (lock == NULL)
+		return LB_EINVAL;
+	if ((r = call_begin(lock, &t, &err)) != 0)
+		goto out;
+	r = LB__FALLBACK;
+	if (lock->transport == LB__BROKER)
+		r = lb__broker_release(&t, INFINITY, &err);
+	else if (lock->transport == LB__AUTO && lb__broker_ready()) {
+		/* Not the broker's: maybe this owner's in-process hold. */
+		if ((r = lb__broker_release(&t, 0, &err)) == LB_ENOTMINE)
+			r = LB__FALLBACK;
+	} else if (lock->transport == LB__AUTO && lb__broker_holds(&t, NULL))
+		r = lb__broker_release(&t, LB__AUTO_FALLBACK_S, &err);
+	if (r == LB__FALLBACK)
+		r = local_step(lock, lockfs_release, &err);
+	r = record(lock, lost_meanwhile(lock, &t, r, &err), &err);
+out:
+	return r;
+}
+
+/* Asks the broker about the lock (LB_BROKER: always; AUTO: when
+ * connected): 0 with *st filled, LB__FALLBACK (ask the artefact), or an
+ * LB_E* code. */
+static int
+broker_status(lb_lock *lock, const struct lb__target *t,
+    struct lb__status *st, struct lockfs_err *err)
+{
+	if (lock->transport == LB__LOCAL)
+		return LB__FALLBACK;
+	return lb__broker_status(t, lock->transport == LB__BROKER ?
+	    INFINITY : 0, st, err);
 }
 
 /* lb_is_locked: see lockbroker.h. */
 int
 lb_is_locked(lb_lock *lock)
 {
+	struct lb__target t;
+	struct lb__status st;
 	struct lockfs_err err;
 	int               r;
 
-	if ((r = broker_refuse(lock, LB_ERROR)) != 0 ||
-	    (r = step_begin(lock)) != 0)
-		return r;
-	return step_end(lock, lockfs_is_locked(&lock->fs, &err), &err);
+	if (lock == NULL)
+		return LB_EINVAL;
+	if ((r = call_begin(lock, &t, &err)) != 0)
+		goto out;
+	if ((r = broker_status(lock, &t, &st, &err)) == 0)
+		r = st.locked;
+	else if (r == LB__FALLBACK)
+		r = local_step(lock, lockfs_is_locked, &err);
+	r = record(lock, r, &err);
+out:
+	return r;
 }
 
 /* lb_i_am_locking: see lockbroker.h. */
 int
 lb_i_am_locking(lb_lock *lock)
 {
+	struct lb__target t;
+	struct lb__status st;
 	struct lockfs_err err;
 	int               r;
 
-	if ((r = broker_refuse(lock, LB_ERROR)) != 0 ||
-	    (r = step_begin(lock)) != 0)
-		return r;
-	return step_end(lock, lockfs_i_am_locking(&lock->fs, &err), &err);
+	if (lock == NULL)
+		return LB_EINVAL;
+	if ((r = call_begin(lock, &t, &err)) != 0)
+		goto out;
+	if ((r = broker_status(lock, &t, &st, &err)) == 0) {
+		r = st.mine;
+		/* Held outside the broker: maybe by this owner in-process. */
+		if (!st.mine && st.locked && st.token == 0 &&
+		    lock->transport == LB__AUTO)
+			r = LB__FALLBACK;
+	}
+	if (r == LB__FALLBACK)
+		r = local_step(lock, lockfs_i_am_locking, &err);
+	r = record(lock, lost_meanwhile(lock, &t, r, &err), &err);
+out:
+	return r;
 }
 
 /* lb_break_lock: see lockbroker.h. */
 int
 lb_break_lock(lb_lock *lock)
 {
+	struct lb__target t;
 	struct lockfs_err err;
 	int               r;
 
-	if ((r = broker_refuse(lock, LB_EUNLOCK)) != 0 ||
-	    (r = step_begin(lock)) != 0)
-		return r;
-	return step_end(lock, lockfs_break_lock(&lock->fs, &err), &err);
+	if (lock == NULL)
+		return LB_EINVAL;
+	if ((r = call_begin(lock, &t, &err)) != 0)
+		goto out;
+	r = LB__FALLBACK;
+	if (lock->transport == LB__BROKER)
+		r = lb__broker_break(&t, INFINITY, &err);
+	else if (lock->transport == LB__AUTO) {
+		(void)lb__broker_connect(&err);
+		r = lb__broker_break(&t, 0, &err);
+	}
+	if (r == LB__FALLBACK)
+		r = local_step(lock, lockfs_break_lock, &err);
+	r = record(lock, r, &err);
+out:
+	return r;
+}
+
+/* Fills *out from what the artefact says (the in-process view). */
+static void
+holder_from_fs(const struct lockfs_holder *h, lb_holder *out)
+{
+	snprintf(out->host, sizeof(out->host), "%s", h->host);
+	snprintf(out->unique_name, sizeof(out->unique_name), "%s", h->unique);
+	out->pid = h->pid;
+	out->tid = h->tid;
+	out->uid = h->uid;
+	out->since = h->since;
+	out->liveness = lockfs_holder_liveness(h);
+}
+
+/*
+ * Fills *out from the broker's STATUS, and, when the artefact names the
+ * same process, its unique name and liveness from the artefact (which
+ * the broker does not send); otherwise the liveness of the pid alone.
+ */
+static void
+holder_from_broker(lb_lock *lock, const struct lb__status *st,
+    lb_holder *out)
+{
+	struct lockfs_holder h;
+	struct lockfs_err    err;
+	int                  r;
+
+	out->broker = 1;
+	out->waiters = st->waiters;
+	if (!st->locked)
+		return;
+	snprintf(out->host, sizeof(out->host), "%s", st->host);
+	out->pid = st->pid;
+	out->tid = st->tid;
+	out->uid = st->uid;
+	out->since = st->since;
+	out->token = st->token;
+	if (step_begin(lock, &err) != 0)
+		return;
+	r = lockfs_holder(&lock->fs, &h, &err);
+	pthread_mutex_unlock(&lock->mu);
+	if (r == 1 && h.pid == st->pid && st->pid != 0) {
+		snprintf(out->unique_name, sizeof(out->unique_name), "%s",
+		    h.unique);
+		out->liveness = lockfs_holder_liveness(&h);
+		if (out->since == 0)
+			out->since = h.since;
+		return;
+	}
+	lockfs_holder_clear(&h);
+	snprintf(h.host, sizeof(h.host), "%s", st->host);
+	h.pid = st->pid;
+	out->liveness = lockfs_holder_liveness(&h);
 }
 
 /* lb_get_holder: see lockbroker.h. */
@@ -326,6 +603,8 @@ int
 lb_get_holder(lb_lock *lock, lb_holder *out)
 {
 	struct lockfs_holder h;
+	struct lb__target    t;
+	struct lb__status    st;
 	struct lockfs_err    err;
 	int                  r;
 
@@ -333,20 +612,60 @@ lb_get_holder(lb_lock *lock, lb_holder *out)
 		return LB_EINVAL;
 	memset(out, 0, sizeof(*out));
 	out->uid = (uid_t)-1;
-	if ((r = broker_refuse(lock, LB_ERROR)) != 0 ||
-	    (r = step_begin(lock)) != 0)
-		return r;
-	if ((r = lockfs_holder(&lock->fs, &h, &err)) == 1) {
-		snprintf(out->host, sizeof(out->host), "%s", h.host);
-		snprintf(out->unique_name, sizeof(out->unique_name), "%s",
-		    h.unique);
-		out->pid = h.pid;
-		out->tid = h.tid;
-		out->uid = h.uid;
-		out->since = h.since;
-		out->liveness = lockfs_holder_liveness(&h);
+	if ((r = call_begin(lock, &t, &err)) != 0)
+		goto out;
+	if ((r = broker_status(lock, &t, &st, &err)) == 0) {
+		holder_from_broker(lock, &st, out);
+		r = st.locked;
+	} else if (r == LB__FALLBACK &&
+	    (r = step_begin(lock, &err)) == 0) {
+		if ((r = lockfs_holder(&lock->fs, &h, &err)) == 1)
+			holder_from_fs(&h, out);
+		r = step_end(lock, r, &err);
 	}
-	return step_end(lock, r, &err);
+	r = record(lock, r, &err);
+out:
+	return r;
+}
+
+/* lb_fencing_token: see lockbroker.h. */
+int
+lb_fencing_token(lb_lock *lock, uint64_t *token)
+{
+	struct lb__target t;
+	struct lb__status st;
+	struct lockfs_err err;
+	uint64_t          known = 0;
+	int               r;
+
+	if (lock == NULL || token == NULL)
+		return LB_EINVAL;
+	if ((r = call_begin(lock, &t, &err)) != 0)
+		goto out;
+	if ((r = broker_status(lock, &t, &st, &err)) == 0) {
+		if (st.mine) {
+			*token = st.token;
+			goto out;
+		}
+		r = lock->transport == LB__BROKER ? 0 : LB__FALLBACK;
+	} else if (r == LB__FALLBACK && lb__broker_holds(&t, &known)) {
+		*token = known;         /* the daemon is away for now */
+		r = 0;
+		goto out;
+	}
+	if (r == LB__FALLBACK) {
+		r = local_step(lock, lockfs_i_am_locking, &err);
+		if (r == 1)
+			r = lockfs_fail(&err, LB_EFAILED, 0, "%s is held "
+			    "in-process, which has no fencing tokens",
+			    lock->given);
+	}
+	if (r == 0)
+		r = lockfs_fail(&err, LB_ENOTLOCKED, 0, "%s is not held by "
+		    "this owner", lock->given);
+	r = record(lock, lost_meanwhile(lock, &t, r, &err), &err);
+out:
+	return r;
 }
 
 const char *

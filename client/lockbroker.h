@@ -12,11 +12,44 @@
  * 0 (or a documented non-negative answer) on success and a negative LB_E*
  * code on failure.  After a failure, lb_lock_error() tells why in words
  * (which file, which system error).
+ *
+ * Transports.  A handle takes its locks either through lockbrokerd, the
+ * broker daemon (which queues waiters FIFO, hands a released lock to the
+ * next waiter at once, and releases the locks of a process that dies), or
+ * in-process, polling the artefact as lockfile does.  Both make the same
+ * artefact under the same unique name, so they exclude each other and
+ * each sees the other's holds.
+ *   LB_LOCAL    in-process only.
+ *   LB_BROKER   the broker only: calls fail (LB_EFAILED from lb_acquire,
+ *               LB_EUNLOCK from release and break, LB_ERROR from queries)
+ *               with a reason naming the socket when no daemon answers.
+ *   neither     AUTO: each acquire uses the broker when its socket answers,
+ *               else works in-process; release and lb_i_am_locking go the
+ *               way the hold was taken; is_locked, get_holder and
+ *               break_lock ask the broker when connected.
+ * For programs that cannot be changed, the environment chooses for
+ * handles whose flags name neither LB_LOCAL nor LB_BROKER:
+ *   LOCKBROKER_TRANSPORT  "auto" (the default), "broker" or "local"; any
+ *                         other value is taken as "auto", and
+ *                         lb_lock_error() says so until a call fails.
+ *   LOCKBROKER_SOCKET     the daemon's socket; unset: the user instance's
+ *                         $XDG_RUNTIME_DIR/lockbroker/socket when it exists,
+ *                         else the system's /run/lockbroker/socket.
+ * The process keeps one connection to the broker, shared by all handles
+ * and threads (close-on-exec; a forked child never uses its parent's).
+ * When the daemon restarts, the library reconnects in the background (for
+ * up to 60 s) and takes its locks back; a lock it cannot take back is
+ * reported by the owner's next call on it: LB_ENOTLOCKED, with the reason.
+ * A waiting lb_acquire survives a restart (the rest of its timeout is
+ * waited for at the next daemon; in AUTO mode, in-process when no daemon
+ * is back within a second).  LB_BROKER calls made while the library
+ * reconnects wait for it.
  */
 #ifndef LOCKBROKER_H
 #define LOCKBROKER_H
 
 #include <math.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -93,7 +126,14 @@ typedef struct lb_holder {
 	uid_t       uid;          /* owner of the artefact, (uid_t)-1 unknown */
 	double      since;        /* artefact's mtime (epoch seconds), 0 unknown */
 	lb_liveness liveness;
-	int         reserved[8];
+	/* Since 0.1 (room taken from reserved[]; the size is unchanged): */
+	unsigned    waiters;      /* acquires queued at the broker; 0 unless
+	                             broker is 1 */
+	uint64_t    token;        /* the hold's fencing token when the broker
+	                             granted it (see lb_fencing_token), else 0 */
+	int         broker;       /* 1 when the broker answered (waiters and
+	                             token are its), 0 for the in-process view */
+	int         reserved[4];
 } lb_holder;
 
 /*
@@ -116,7 +156,8 @@ LB_EXPORT void lb_lock_free(lb_lock *lock);
  * seconds on the monotonic clock (LB_ETIMEOUT).  Taking a lock this owner
  * already holds returns 0 at once (no counter).  LB_EFAILED when the lock
  * cannot be taken at all (missing or unwritable directory, no hard links).
- * LB_EINVAL for a NaN timeout.  Blocks up to timeout.
+ * LB_EINVAL for a NaN timeout.  Blocks up to timeout (through the broker,
+ * plus the time to reach it, or to reconnect to a restarted one).
  */
 LB_EXPORT int lb_acquire(lb_lock *lock, double timeout);
 
@@ -137,11 +178,24 @@ LB_EXPORT int lb_i_am_locking(lb_lock *lock);
 LB_EXPORT int lb_break_lock(lb_lock *lock);
 
 /*
- * lb_get_holder: fills *out with what the artefact says of its holder.  Returns
- * 1 when the lock is held (out filled), 0 when it is not (out zeroed), or a
- * negative code.
+ * lb_get_holder: fills *out with what is known of the lock's holder: from
+ * the broker (STATUS: pid, uid, thread, host, since, token, and the number
+ * of waiters; broker set to 1) when the handle asks the broker, else from
+ * the artefact.  Returns 1 when the lock is held (out filled), 0 when it is
+ * not (out zeroed but for broker and waiters), or a negative code.
  */
 LB_EXPORT int lb_get_holder(lb_lock *lock, lb_holder *out);
+
+/*
+ * lb_fencing_token: the fencing token of this owner's hold, into *token:
+ * a number the broker gives each grant, larger for every later grant of
+ * the same lock (also across daemon restarts), so that a resource can
+ * refuse a request that carries an older token than one it has seen.
+ * Returns 0; LB_ENOTLOCKED when this owner does not hold the lock;
+ * LB_EFAILED when it holds it in-process, which has no tokens; LB_EINVAL
+ * for NULL arguments.
+ */
+LB_EXPORT int lb_fencing_token(lb_lock *lock, uint64_t *token);
 
 /* The path as given, the artefact's absolute path, and this owner's unique
  * name (lockfile's unique_name).  Owned by the handle; valid until
@@ -152,7 +206,8 @@ LB_EXPORT const char *lb_unique_name(const lb_lock *lock);
 
 /*
  * lb_lock_error: why the last failing call on this handle failed, in words,
- * or "" when none has.  The string is a copy private to the calling thread,
+ * or "" when none has (or, until one does, a note about an invalid
+ * LOCKBROKER_TRANSPORT).  The string is a copy private to the calling thread,
  * valid until that thread's next call of lb_lock_error.
  */
 LB_EXPORT const char *lb_lock_error(lb_lock *lock);

@@ -1,0 +1,157 @@
+/*
+ * broker.h: liblockbroker's broker transport.  Internal: not installed.
+ *
+ * One connection per process to lockbrokerd, shared by every handle and
+ * thread, opened lazily; a background reader thread hands each reply to
+ * the request that waits for it, and re-establishes the connection when
+ * the daemon restarts.  Beside it, the process-wide registry of the locks
+ * the process holds through the broker (so that a restarted daemon can be
+ * asked to give them back), keyed by owner: (lock file, method, thread).
+ *
+ * lock.c chooses the transport of each call (see there); this file does
+ * the broker's part.  Every lb__broker_* call may block while it waits for
+ * the daemon; none is called with a handle's mutex held.
+ */
+#ifndef LB_BROKER_H
+#define LB_BROKER_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "lockbroker.h"
+#include "lockfs.h"
+
+/* How a handle reaches its locks: from its flags, else from the
+ * environment (lb__transport_from_env). */
+enum lb__transport {
+	LB__AUTO,       /* the broker when it answers, else in-process */
+	LB__BROKER,     /* the broker only */
+	LB__LOCAL       /* in-process only */
+};
+
+/*
+ * Returned (besides 0 and LB_E* codes) by the calls that take a fallback
+ * time: the broker cannot serve the call now (no connection, or one being
+ * re-established for longer than the fallback time); the caller does it
+ * in-process.  Positive, so that it never passes for an LB_E* code.
+ */
+#define LB__FALLBACK 1
+
+/* In AUTO mode: how long a call waits for a lost connection to come back
+ * before it is done in-process instead. */
+#define LB__AUTO_FALLBACK_S 1.0
+
+/* Whom a request is for: the lock and its owner.  The strings are
+ * borrowed for the call (the daemon is sent path; lock_file is the
+ * registry's key). */
+struct lb__target {
+	const char *path;       /* absolute, normalised */
+	const char *lock_file;  /* the artefact's path */
+	unsigned    method;     /* LB_LINK ... LB_SQLITE */
+	pid_t       tid;        /* the owner thread's kernel id; 0: process */
+	int         broker_only; /* the handle is LB__BROKER (not AUTO) */
+};
+
+/* What STATUS says of a lock. */
+struct lb__status {
+	int      locked;        /* 1: held, by anyone */
+	int      mine;          /* 1: held by this owner */
+	pid_t    pid;           /* holder's pid, 0 unknown */
+	pid_t    tid;           /* holder's thread, 0 none or unknown */
+	uid_t    uid;           /* holder's uid, (uid_t)-1 unknown */
+	char     host[LOCKFS_HOST_MAX];
+	double   since;         /* epoch seconds, 0 unknown */
+	uint64_t token;         /* fencing token, 0 when the broker did not
+	                           grant it (held outside the broker) */
+	unsigned waiters;       /* ACQUIREs queued at the broker */
+};
+
+/*
+ * lb__transport_from_env: the transport LOCKBROKER_TRANSPORT asks for:
+ * "auto", "broker" or "local"; unset or empty is auto.  Any other value
+ * is taken as auto, and a note saying so is written into why (size bytes;
+ * left alone otherwise).
+ */
+enum lb__transport lb__transport_from_env(char *why, size_t size);
+
+/*
+ * lb__broker_connect: makes sure the connection is up: 0 when it is, or
+ * was just made (connect, HELLO) from no connection at all; otherwise
+ * LB_EFAILED with a reason naming the socket in *err: no daemon answers,
+ * or the connection is being re-established (then no new one is tried).
+ * Blocks for the connect and the HELLO (at most a few seconds).
+ */
+int lb__broker_connect(struct lockfs_err *err);
+
+/* lb__broker_ready: 1 when the connection is up now, else 0.  Never
+ * blocks on the network. */
+int lb__broker_ready(void);
+
+/*
+ * lb__broker_acquire: ACQUIRE t with timeout (as lb_acquire takes it;
+ * deadline: the monotonic time it ends, when finite and > 0).  The daemon
+ * does the waiting.  0 with the hold registered (and *token set, when not
+ * NULL); an LB_E* code with err filled (LB_EALREADY, LB_ETIMEOUT,
+ * LB_EFAILED: no daemon, or it cannot take the lock; LB_EINVAL).  When the
+ * connection is lost while it waits, the request is sent again, with what
+ * is left of the timeout, once the connection is back; when it has been
+ * waiting unsent for fallback seconds (INFINITY: never), LB__FALLBACK.
+ * Blocks up to timeout (plus the time to reconnect).
+ */
+int lb__broker_acquire(const struct lb__target *t, double timeout,
+    double deadline, double fallback, uint64_t *token,
+    struct lockfs_err *err);
+
+/*
+ * lb__broker_release: RELEASE t.  0; LB_ENOTLOCKED, LB_ENOTMINE, LB_EUNLOCK
+ * (also for no daemon, or a connection lost meanwhile) with err filled; or,
+ * when no connection is up within fallback seconds, LB__FALLBACK, with the
+ * hold marked as released in-process (the caller removes its artefact; the
+ * registry tells the daemon once it is back).
+ */
+int lb__broker_release(const struct lb__target *t, double fallback,
+    struct lockfs_err *err);
+
+/*
+ * lb__broker_status: STATUS t into *st.  0; LB_ERROR or LB_EINVAL with err
+ * filled; LB__FALLBACK when no connection is up within fallback seconds.
+ * Keeps the registry in step with the answer (a hold the daemon no longer
+ * gives this owner is forgotten).
+ */
+int lb__broker_status(const struct lb__target *t, double fallback,
+    struct lb__status *st, struct lockfs_err *err);
+
+/*
+ * lb__broker_break: BREAK t's lock.  0 (also when it was not held);
+ * LB_EUNLOCK with err filled; LB__FALLBACK when no connection is up within
+ * fallback seconds, with this process's holds of the lock marked as ended
+ * in-process (the caller breaks it in-process).
+ */
+int lb__broker_break(const struct lb__target *t, double fallback,
+    struct lockfs_err *err);
+
+/* lb__broker_holds: 1 when the registry has a live hold of t (its token
+ * in *token, when not NULL), else 0. */
+int lb__broker_holds(const struct lb__target *t, uint64_t *token);
+
+/*
+ * lb__broker_take_lost: when t's broker hold was lost (the daemon went
+ * away and could not give it back), forgets it and returns LB_ENOTLOCKED
+ * with the reason in *err: reported once, on the owner's next call.
+ * Otherwise 0.
+ */
+int lb__broker_take_lost(const struct lb__target *t, struct lockfs_err *err);
+
+/*
+ * lb__broker_pin / lb__broker_unpin: bracket an in-process acquire of t
+ * in AUTO mode.  pin returns 0 (go ahead), or LB_EALREADY when the lock
+ * cannot be taken in-process just now (this owner's earlier broker hold is
+ * being settled with a reconnected daemon: try again shortly).  unpin
+ * tells whether the acquire succeeded, so that a hold this owner released
+ * in-process while the daemon was away, and takes again now, is kept
+ * rather than released when the daemon comes back.
+ */
+int  lb__broker_pin(const struct lb__target *t);
+void lb__broker_unpin(const struct lb__target *t, int acquired);
+
+#endif /* LB_BROKER_H */
