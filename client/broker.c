@@ -30,7 +30,12 @@
  * DONE.  When the connection is lost, SENT ACQUIREs become UNSENT, to be
  * sent again with what is left of their timeout; every other SENT request
  * fails ("connection lost").  ERR ESHUTDOWN on an ACQUIRE (the daemon is
- * stopping) also makes it UNSENT: it waits for the next daemon.
+ * stopping) also makes it UNSENT: it waits for the next daemon.  The
+ * daemon keeps the time of a waiting ACQUIRE; as a backstop against a
+ * daemon that stops answering, a caller gives up ANSWER_GRACE_S after its
+ * timeout (other requests: after REQUEST_WAIT_S), sends CANCEL, and
+ * leaves the request ABANDONED to the reader, which releases a grant that
+ * comes later.
  *
  * The registry (struct hold) is updated by the reader as replies arrive,
  * in the order the daemon sent them, so that a STATUS answered before a
@@ -74,6 +79,9 @@
 #define SYSTEM_SOCKET     "/run/lockbroker/socket"
 #define CLIENT_NAME       "liblockbroker"
 #define ANSWER_WAIT_S     5.0   /* for the reply to HELLO or RECLAIM */
+#define ANSWER_GRACE_S    5.0   /* a waiting ACQUIRE's answer, after its
+	                           timeout (the daemon's timer) ends */
+#define REQUEST_WAIT_S    30.0  /* the answer to any other request */
 #define RECONNECT_FOR_S   60.0  /* then the holds are lost */
 #define BACKOFF_FIRST_S   0.02
 #define BACKOFF_MAX_S     0.25
@@ -100,6 +108,10 @@ struct req {
 	double            deadline;     /* ACQUIRE: monotonic end, or INFINITY */
 	enum req_state    state;
 	double            unsent_since;
+	double            sent_at;      /* SENT: when */
+	int               abandoned;    /* SENT: its caller gave up waiting;
+	                                   the reader frees it (and releases
+	                                   a late grant) */
 	int               fail;         /* the code of a failure of this verb */
 	int               result;       /* DONE: 0 or an LB_E* code */
 	struct lockfs_err err;          /* DONE with a failure: why */
@@ -830,6 +842,41 @@ status_read(const struct lbp_msg *m, struct lb__status *st)
 		st->waiters = (unsigned)v;
 }
 
+/* Forward: the replies of requests whose callers wait. */
+static void req_deliver(struct req *q, const struct lbp_msg *m);
+
+/*
+ * The reply m to q, whose caller gave up waiting (under conn.mu): the
+ * registry learns from it as from any reply, and q is freed; but a
+ * grant (not a re-entrant one of a hold the owner still has) is to be
+ * released: then 1, with the RELEASE line in *o.
+ */
+static int
+req_deliver_abandoned(struct req *q, const struct lbp_msg *m,
+    struct lbp_out *o)
+{
+	struct hold *h = hold_find(q->lock_file, q->method, q->tid);
+	int          r = 0;
+
+	if (q->verb != LBP_MSG_ACQUIRE) {
+		req_deliver(q, m);
+		if (q->state == REQ_DONE)
+			req_free(q);
+		goto out;
+	}
+	if (m->verb == LBP_MSG_OK && (h == NULL || h->state != HOLD_LIVE)) {
+		q->verb = LBP_MSG_RELEASE;
+		q->id = next_id();
+		r = req_format(q, o) == 0;
+	}
+	if (m->verb == LBP_MSG_OK || m->verb == LBP_MSG_ERR) {
+		TAILQ_REMOVE(&conn.pending, q, entry);
+		req_free(q);
+	}
+out:
+	return r;
+}
+
 /*
  * Hands the reply m to its request q (SENT), updating the registry in the
  * order the daemon answered; the reader calls it under conn.mu.
@@ -931,16 +978,60 @@ req_send(const struct lbp_out *o, uint64_t gen)
 
 static int conn_establish(char *why, size_t size);
 
+/* When the caller of q (SENT) stops waiting for its answer: a waiting
+ * ACQUIRE's timeout plus ANSWER_GRACE_S (never, for LB_FOREVER: the
+ * daemon answers when it grants), else REQUEST_WAIT_S after it went out. */
+static double
+req_answer_by(const struct req *q)
+{
+	if (q->verb != LBP_MSG_ACQUIRE || !(q->timeout > 0))
+		return q->sent_at + REQUEST_WAIT_S;
+	if (isinf(q->timeout))
+		return INFINITY;
+	return q->deadline + ANSWER_GRACE_S;
+}
+
+/*
+ * The daemon did not answer q in time (under conn.mu): q is left to the
+ * reader (abandoned); a waiting ACQUIRE is canceled (CANCEL, whose answer
+ * nobody reads).  o is scratch space.  Returns the failure for the
+ * caller, with err filled.
+ */
+static int
+req_abandon(struct req *q, struct lbp_out *o, struct lockfs_err *err)
+{
+	uint64_t gen = conn.gen;
+	int      r, cancel = 0;
+
+	q->abandoned = 1;
+	r = q->verb == LBP_MSG_ACQUIRE && q->timeout > 0 ? LB_ETIMEOUT :
+	    q->fail;
+	lockfs_fail(err, r, 0, "%s: lockbrokerd on %s did not answer %s "
+	    "within %g s", q->path, conn.socket, lbp_verb_name(q->verb),
+	    now_mono() - q->sent_at);
+	if (q->verb == LBP_MSG_ACQUIRE) {
+		lbp_begin(o, LBP_MSG_CANCEL, 1, next_id());
+		lbp_add_u64(o, "target", q->id);
+		cancel = lbp_end(o) == 0;
+	}
+	if (cancel) {
+		conn_unlock();
+		req_send(o, gen);
+		conn_lock();
+	}
+	return r;
+}
+
 /*
  * Runs q: connects first when there is no connection (only when fallback
  * is infinite; otherwise LB__FALLBACK), sends q, or queues it while the
  * connection is being re-established, and waits for its reply.  Returns
  * q's result (err filled on failure), or LB__FALLBACK when q waited
- * unsent for fallback seconds.  Blocks; q belongs to the caller again on
- * return.
+ * unsent for fallback seconds.  Blocks; on return q belongs to the caller
+ * again, unless *gone is set (abandoned: the reader frees it).
  */
 static int
-req_run(struct req *q, double fallback, struct lockfs_err *err)
+req_run(struct req *q, double fallback, int *gone, struct lockfs_err *err)
 {
 	struct lbp_out *o = NULL;
 	char            why[512];
@@ -983,6 +1074,7 @@ req_run(struct req *q, double fallback, struct lockfs_err *err)
 	TAILQ_INSERT_TAIL(&conn.pending, q, entry);
 	if (conn.state == CONN_READY) {
 		q->state = REQ_SENT;
+		q->sent_at = now_mono();
 		gen = conn.gen;
 		conn_unlock();
 		req_send(o, gen);
@@ -993,8 +1085,13 @@ req_run(struct req *q, double fallback, struct lockfs_err *err)
 	}
 	while (q->state != REQ_DONE) {
 		if (q->state == REQ_SENT) {
-			pthread_cond_wait(&q->cv, &conn.mu);
-			continue;
+			if (now_mono() < (until = req_answer_by(q))) {
+				cond_wait_until(&q->cv, &conn.mu, until);
+				continue;
+			}
+			r = req_abandon(q, o, err);
+			*gone = 1;
+			goto out;
 		}
 		/* Unsent: the connection is being re-established.  A one-try
 		 * ACQUIRE waits for it too: it cannot tell "held" yet. */
@@ -1032,21 +1129,30 @@ out:
 /* ------------------------------------------------------------------ */
 /* The reader thread.                                                  */
 
-/* Hands one parsed reply to the request with its id, if one waits. */
+/* Hands one parsed reply to the request with its id, if one waits (or
+ * was abandoned: then a late grant is released). */
 static void
-reader_deliver(const struct lbp_msg *m)
+reader_deliver(const struct lbp_msg *m, struct lbp_out *o)
 {
 	struct req *q;
+	uint64_t    gen = 0;
+	int         release = 0;
 
 	if (!m->has_id)
 		return;         /* about the connection: EOF follows */
 	conn_lock();
 	TAILQ_FOREACH(q, &conn.pending, entry)
 		if (q->id == m->id && q->state == REQ_SENT) {
-			req_deliver(q, m);
+			if (q->abandoned)
+				release = req_deliver_abandoned(q, m, o);
+			else
+				req_deliver(q, m);
 			break;
 		}
+	gen = conn.gen;
 	conn_unlock();
+	if (release)
+		req_send(o, gen);
 }
 
 /* The connection on fd is gone: SENT ACQUIREs wait to be sent again, the
@@ -1070,7 +1176,10 @@ reader_lost(int fd)
 		next = TAILQ_NEXT(q, entry);
 		if (q->state != REQ_SENT)
 			continue;
-		if (q->verb == LBP_MSG_ACQUIRE) {
+		if (q->abandoned) {
+			TAILQ_REMOVE(&conn.pending, q, entry);
+			req_free(q);
+		} else if (q->verb == LBP_MSG_ACQUIRE) {
 			q->state = REQ_UNSENT;
 			q->unsent_since = now;
 		} else
@@ -1179,6 +1288,7 @@ reader_resume(int fd)
 		if (q->state != REQ_UNSENT)
 			continue;
 		q->state = REQ_SENT;
+		q->sent_at = now_mono();
 		if (req_format(q, &o) != 0 ||
 		    write_all(fd, o.buf, o.len) == -1) {
 			shutdown(fd, SHUT_RDWR);        /* the reader sees it */
@@ -1208,8 +1318,13 @@ reader_give_up(void)
 	snprintf(text, sizeof(text), "no lockbroker daemon answered on %s "
 	    "within %g s after the connection was lost", conn.socket,
 	    RECONNECT_FOR_S);
-	while ((q = TAILQ_FIRST(&conn.pending)) != NULL)
-		req_finish(q, q->fail, text);
+	while ((q = TAILQ_FIRST(&conn.pending)) != NULL) {
+		if (q->abandoned) {
+			TAILQ_REMOVE(&conn.pending, q, entry);
+			req_free(q);
+		} else
+			req_finish(q, q->fail, text);
+	}
 	for (h = TAILQ_FIRST(&conn.holds); h != NULL; h = next) {
 		next = TAILQ_NEXT(h, entry);
 		if (h->state == HOLD_LIVE)
@@ -1260,19 +1375,21 @@ reader_main(void *arg)
 {
 	struct linebuf *lb = arg;
 	struct lbp_msg *m;
+	struct lbp_out *o;
 	enum lbp_error  e;
 	ssize_t         n;
 	int             fd, got;
 
-	if ((m = malloc(sizeof(*m))) == NULL)
-		abort();        /* 16 KiB at thread start; nothing to do */
+	if ((m = malloc(sizeof(*m))) == NULL || (o = malloc(sizeof(*o))) ==
+	    NULL)
+		abort();        /* 24 KiB at thread start; nothing to do */
 	conn_lock();
 	fd = conn.fd;
 	conn_unlock();
 	for (;;) {
 		while ((got = line_take(lb, m, &e)) == 1)
 			if (e == LBP_OK)
-				reader_deliver(m);
+				reader_deliver(m, o);
 		if (got == 0) {
 			n = read(fd, lb->buf + lb->len,
 			    sizeof(lb->buf) - lb->len);
@@ -1289,6 +1406,7 @@ reader_main(void *arg)
 			break;
 	}
 	reader_give_up();
+	free(o);
 	free(m);
 	free(lb);
 	return NULL;
@@ -1398,7 +1516,7 @@ broker_call(enum lbp_verb verb, const struct lb__target *t, int fail,
     struct lockfs_err *err)
 {
 	struct req *q = NULL;
-	int         r = LB__FALLBACK;
+	int         r = LB__FALLBACK, gone = 0;
 
 	/* Not worth a request: AUTO, and no connection at all. */
 	if (!isinf(fallback) && conn_idle())
@@ -1410,8 +1528,10 @@ broker_call(enum lbp_verb verb, const struct lb__target *t, int fail,
 	}
 	q->timeout = timeout;
 	q->deadline = timeout > 0 && !isinf(timeout) ? deadline : INFINITY;
-	r = req_run(q, fallback, err);
-	if (r == 0 && done != NULL) {
+	r = req_run(q, fallback, &gone, err);
+	if (gone)
+		q = NULL;       /* the reader's now */
+	else if (r == 0 && done != NULL) {
 		done->token = q->token;
 		done->st = q->st;
 	}

@@ -220,14 +220,22 @@ wait_expired(uv_timer_t *t)
 	lbd_lock_put(l);
 }
 
-/* The directory of l's artefact changed: maybe it is free now. */
+/*
+ * Something changed where l's artefact lives: maybe it is free now.  A
+ * directory watch reports every name in the directory, the unique files of
+ * our own tries among them, so only the artefact's own name (or an event
+ * without a name) counts; else each try would wake the next, for ever.
+ */
 static void
 watch_event(uv_fs_event_t *e, const char *name, int events, int status)
 {
-	(void)name;
+	struct lbd_lock *l = e->data;
+	const char      *base = strrchr(l->lock_file, '/') + 1;
+
 	(void)events;
 	(void)status;
-	lock_serve(e->data);
+	if (l->method == LB_SQLITE || name == NULL || strcmp(name, base) == 0)
+		lock_serve(l);
 }
 
 /* The safety net: look again now and then (no events on network file

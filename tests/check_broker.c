@@ -228,7 +228,7 @@ daemon_binary(char *out, size_t size)
  * makes a daemon that knows nothing of an earlier one's holds), logging
  * to dir/log, and waits until it answers a HELLO.  0, or -1 with a
  * message on stderr.  No check assertions: main() uses it too.  The
- * daemon gets SIGTERM if the process that started it dies.
+ * daemon is killed if the process that started it dies.
  */
 static int
 daemon_start_named(struct daemon *d, const char *dir, const char *sock,
@@ -245,7 +245,8 @@ daemon_start_named(struct daemon *d, const char *dir, const char *sock,
 	if ((d->pid = fork()) == -1)
 		return -1;
 	if (d->pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		/* SIGKILL: a wedged daemon would never handle SIGTERM. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if ((fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0644)) !=
 		    -1) {
 			dup2(fd, 2);
@@ -844,6 +845,80 @@ START_TEST(test_broker_and_local_exclude)
 	agent_stop(&loc);
 	lb_lock_free(lock);
 	ck_assert_int_eq(testdir_count(p.dir), leftovers(m));
+}
+END_TEST
+
+/*
+ * A broker waiter behind a holder outside the broker (an in-process
+ * LB_LOCAL holder that keeps the lock), while something else happens in
+ * the lock's directory: LB_ETIMEOUT on time, and the daemon serves other
+ * clients meanwhile; once the holder lets go, the waiter gets the lock.
+ * (A private daemon: this test has wedged one.)
+ */
+struct timed_acquire {
+	lb_lock *lock;
+	double   timeout;
+	int      r;
+	double   took;
+};
+
+static void *
+timed_acquire_run(void *arg)
+{
+	struct timed_acquire *ta = arg;
+	double                t0 = now_mono();
+
+	ta->r = lb_acquire(ta->lock, ta->timeout);
+	ta->took = now_mono() - t0;
+	return NULL;
+}
+
+START_TEST(test_waiter_behind_local_holder)
+{
+	unsigned             m = methods[_i];
+	struct timed_acquire ta;
+	struct daemon        d;
+	struct place         p;
+	struct agent         loc;
+	pthread_t            t;
+	lb_lock             *lock;
+	char                 reply[512], dir[PATH_MAX], other[PATH_MAX];
+	double               t0;
+	int                  fd;
+
+	private_daemon(&d, dir, sizeof(dir));
+	place_make(&p, "lk");
+	path_join(other, sizeof(other), p.dir, "unrelated");
+	agent_start(&loc, p.path, m | LB_LOCAL, d.socket);
+	ck_assert_int_eq(agent_do(&loc, 'a', 0), 0);
+	lock = lock_new(p.path, m | LB_BROKER);
+	ta.lock = lock;
+	ta.timeout = 1.0;
+	ck_assert_int_eq(pthread_create(&t, NULL, timed_acquire_run, &ta), 0);
+	sleep_s(0.3);
+	/* Some other process's business in the same directory. */
+	ck_assert_int_ne(fd = open(other, O_WRONLY | O_CREAT, 0644), -1);
+	close(fd);
+	ck_assert_int_eq(unlink(other), 0);
+	t0 = now_mono();
+	ck_assert_msg(raw_exchange(d.socket, "HELLO 1 version=1\nPING 2\n",
+	    "OK 2", reply, sizeof(reply), HANDOFF_S) == 0, "the daemon did "
+	    "not answer another client within %g s while a waiter waited "
+	    "(%.3f s)", HANDOFF_S, now_mono() - t0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_msg(ta.r == LB_ETIMEOUT, "acquire(1.0): %s (%s)",
+	    lb_error_name(ta.r), lb_lock_error(lock));
+	ck_assert_msg(ta.took >= 1.0 - 0.05 && ta.took < 1.0 + HANDOFF_S,
+	    "acquire(1.0) returned after %.3f s (%s)", ta.took,
+	    lb_lock_error(lock));
+	agent_send(&loc, 'r', 0);
+	ck_assert_int_eq(lb_acquire(lock, HANG_S), 0);
+	ck_assert_int_eq(agent_answer(&loc, HANG_S).r, 0);
+	ck_assert_int_eq(lb_release(lock), 0);
+	agent_stop(&loc);
+	lb_lock_free(lock);
+	ck_assert_int_eq(testdir_count(p.dir), leftovers(m));
+	ck_assert_int_eq(daemon_stop(&d, SIGTERM), 0);
 }
 END_TEST
 
@@ -1502,6 +1577,7 @@ broker_suite(void)
 	tcase_add_loop_test(tc, test_holder_fields, 0, NMETHODS);
 	tcase_add_loop_test(tc, test_threads_as_owners, 0, NMETHODS);
 	tcase_add_loop_test(tc, test_broker_and_local_exclude, 0, NMETHODS);
+	tcase_add_loop_test(tc, test_waiter_behind_local_holder, 0, NMETHODS);
 	suite_add_tcase(s, tc);
 
 	tc = new_case("transport", 60);
