@@ -167,6 +167,7 @@ void lbd_hold_detach(struct lbd_lock *l);
 void lbd_reconcile(struct lbd *d);
 void lbd_orphan_unwatch(struct lbd_hold *h);
 void lbd_orphans_detach(struct lbd *d);
+int  lbd_orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid);
 
 /* creds.c */
 int  lbd_creds_enter(uid_t uid, gid_t gid, struct lockfs_err *err);

@@ -336,9 +336,12 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 		    LBP_EINTERNAL, "%s", err.msg);
 		return 0;
 	}
-	if (lbd_hold_find(l, c, tid) != NULL) {
-		reply_granted(c, id, l->holder);        /* re-entrant */
-		return 0;
+	if (lbd_hold_find(l, c, tid) != NULL ||
+	    lbd_orphan_adopt(c, l, tid) == 0) {
+		/* Re-entrant; or granted by the previous daemon, which died
+		 * before its reply went out. */
+		reply_granted(c, id, l->holder);
+		goto out;
 	}
 	if (l->holder == NULL && TAILQ_EMPTY(&l->waiters)) {
 		if (c->nholds >= d->cfg.limits.holds_per_conn) {

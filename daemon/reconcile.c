@@ -176,36 +176,51 @@ lbd_reconcile(struct lbd *d)
 }
 
 /*
- * lbd_reclaim: RECLAIM by c of the hold of path (method, tid) it had in
- * the previous run with token: the orphan becomes c's hold.  0, or -1 when
- * there is no such orphan of c's process.
+ * lbd_orphan_adopt: l's holder is an orphan of c's process (same pid,
+ * same start time: not a reused pid; same user) and thread tid: it becomes
+ * c's hold, token and record unchanged.  0, or -1 when it is not such an
+ * orphan.  Used by RECLAIM, and by ACQUIRE (a grant whose reply was lost
+ * when the previous daemon died).
  */
 int
-lbd_reclaim(struct lbd_conn *c, const char *path, unsigned method,
-    pid_t tid, uint64_t token)
+lbd_orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid)
 {
 	struct lockfs_owner o;
-	struct lockfs_lock  fs;
-	struct lockfs_err   err;
-	struct lbd_lock    *l;
-	struct lbd_hold    *h;
+	struct lbd_hold    *h = l->holder;
 
-	if (lockfs_init(&fs, path, method, 0, &err) != 0)
-		return -1;
-	l = lbd_lock_find(c->d, fs.lock_file, method);
-	lockfs_fini(&fs);
-	/* Same process: same pid and start time (not a reused pid). */
-	if (l == NULL || (h = l->holder) == NULL || h->conn != NULL ||
-	    h->fs.owner.pid != c->pid || h->tid != tid || h->token != token ||
-	    h->uid != c->uid || lockfs_owner_of_pid(&o, c->pid, 0) != 0 ||
+	if (h == NULL || h->conn != NULL || h->fs.owner.pid != c->pid ||
+	    h->tid != tid || h->uid != c->uid ||
+	    lockfs_owner_of_pid(&o, c->pid, 0) != 0 ||
 	    o.start != h->fs.owner.start)
 		return -1;
 	LIST_REMOVE(h, conn_entry);
 	lbd_orphan_unwatch(h);
 	h->conn = c;
 	lbd_hold_adopt(l, h);
-	log_debug("%s: reclaimed by pid %ld", path, (long)c->pid);
+	log_debug("%s: taken back by pid %ld", l->path, (long)c->pid);
 	return 0;
+}
+
+/*
+ * lbd_reclaim: RECLAIM by c of the hold of path (method, tid) it had in
+ * the previous run with token.  0, or -1 when there is no such orphan of
+ * c's process with that token.
+ */
+int
+lbd_reclaim(struct lbd_conn *c, const char *path, unsigned method,
+    pid_t tid, uint64_t token)
+{
+	struct lockfs_lock fs;
+	struct lockfs_err  err;
+	struct lbd_lock   *l;
+
+	if (lockfs_init(&fs, path, method, 0, &err) != 0)
+		return -1;
+	l = lbd_lock_find(c->d, fs.lock_file, method);
+	lockfs_fini(&fs);
+	if (l == NULL || l->holder == NULL || l->holder->token != token)
+		return -1;
+	return lbd_orphan_adopt(c, l, tid);
 }
 
 /* lbd_orphans_detach: the daemon stops: unclaimed orphans stay recorded

@@ -461,6 +461,21 @@ class Restart(DaemonTest):
         r = b.wait(rid)
         self.assertGreater(int(r.fields["token"]), int(token))
 
+    def test_acquire_takes_back_a_grant_whose_reply_was_lost(self):
+        a = self.client()
+        p = self.path()
+        token = a.call("ACQUIRE", path=p, thread=5).fields["token"]
+        self.daemon.kill()
+        self.daemon.start()
+        # The same process and thread ask again, not knowing they hold it.
+        a2 = self.client()
+        self.assertCode(a2.call("ACQUIRE", path=p, thread=6, timeout=0),
+                        "EALREADY")
+        r = a2.call("ACQUIRE", path=p, thread=5, timeout=0)
+        self.assertCode(r, "OK")
+        self.assertEqual(r.fields["token"], token)
+        self.assertCode(a2.call("RELEASE", path=p, thread=5), "OK")
+
     def test_dead_holders_artefacts_removed_at_start(self):
         p = self.path()
         child = self.spawn(holder_script(self.daemon.socket, p, "symlink"))
