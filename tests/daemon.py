@@ -448,15 +448,16 @@ class Restart(DaemonTest):
         self.daemon.kill()
         self.assertTrue(os.path.exists(p + ".lock"))
         self.daemon.start()
-        b = self.client()
-        self.assertCode(b.call("ACQUIRE", path=p, timeout=0), "EALREADY")
+        b = self.client()       # another owner: another thread
+        self.assertCode(b.call("ACQUIRE", path=p, thread=99, timeout=0),
+                        "EALREADY")
         a2 = self.client()
         self.assertCode(a2.call("RECLAIM", path=p, token=int(token) + 1),
                         "ENOENT")
         r = a2.call("RECLAIM", path=p, token=token)
         self.assertCode(r, "OK")
         self.assertEqual(a2.call("STATUS", path=p).fields["mine"], "1")
-        rid = b.send("ACQUIRE", path=p)
+        rid = b.send("ACQUIRE", path=p, thread=99)
         self.assertCode(a2.call("RELEASE", path=p), "OK")
         r = b.wait(rid)
         self.assertGreater(int(r.fields["token"]), int(token))
