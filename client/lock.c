@@ -456,15 +456,19 @@ out:
 	return r;
 }
 
-/* Asks the broker about the lock (LB_BROKER: always; AUTO: when
- * connected): 0 with *st filled, LB__FALLBACK (ask the artefact), or an
- * LB_E* code. */
+/* Asks the broker about the lock (LB_BROKER: always; AUTO: when its
+ * socket answers, so that waiters and tokens are told too): 0 with *st
+ * filled, LB__FALLBACK (ask the artefact), or an LB_E* code. */
 static int
 broker_status(lb_lock *lock, const struct lb__target *t,
     struct lb__status *st, struct lockfs_err *err)
 {
+	struct lockfs_err ignored;
+
 	if (lock->transport == LB__LOCAL)
 		return LB__FALLBACK;
+	if (lock->transport == LB__AUTO)
+		(void)lb__broker_connect(&ignored);
 	return lb__broker_status(t, lock->transport == LB__BROKER ?
 	    INFINITY : 0, st, err);
 }

@@ -650,6 +650,55 @@ class Limits(DaemonTest):
         self.assertIn("bad value for holds_per_conn", d.logtext())
 
 
+class Command(DaemonTest):
+    """The lockbroker command goes through the broker when one answers."""
+
+    def run_tool(self, *args, **kw):
+        env = dict(os.environ, LOCKBROKER_SOCKET=self.daemon.socket)
+        tool = os.path.join(os.environ.get("LB_BUILDDIR", "."), "tools",
+                            "lockbroker")
+        return subprocess.run([tool] + list(args), env=env,
+                              capture_output=True, timeout=30, **kw)
+
+    def test_lock_status_through_the_broker(self):
+        p = self.path()
+        tool = os.path.join(os.environ.get("LB_BUILDDIR", "."), "tools",
+                            "lockbroker")
+        r = self.run_tool("lock", p, "--", tool, "status", p)
+        self.assertEqual(r.returncode, 0, r)
+        out = r.stdout.decode()
+        self.assertIn("granted by the broker", out)
+        self.assertRegex(out, r"token: +[1-9][0-9]*")
+        self.assertFalse(os.path.exists(p + ".lock"))
+
+    def test_killed_holder_hands_over(self):
+        p = self.path()
+        env = dict(os.environ, LOCKBROKER_SOCKET=self.daemon.socket)
+        tool = os.path.join(os.environ.get("LB_BUILDDIR", "."), "tools",
+                            "lockbroker")
+        holder = subprocess.Popen([tool, "lock", p, "--", "sleep", "600"],
+                                  env=env, start_new_session=True,
+                                  stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        self.addCleanup(os.killpg, holder.pid, signal.SIGKILL)
+        self.procs.append(holder)
+        c = self.client()
+        deadline = time.monotonic() + 10
+        while c.call("STATUS", path=p).fields["locked"] != "1":
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.02)
+        self.assertEqual(self.run_tool("lock", "-n", p, "--", "true")
+                         .returncode, 1)
+        waiter = subprocess.Popen([tool, "lock", "-w", "20", p, "--",
+                                   "true"], env=env)
+        self.procs.append(waiter)
+        while c.call("STATUS", path=p).fields["waiters"] != "1":
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.02)
+        os.kill(holder.pid, signal.SIGKILL)    # not its command: it sleeps on
+        self.assertEqual(waiter.wait(15), 0)
+
+
 class SocketActivation(unittest.TestCase):
     def test_systemd_socket_activate(self):
         tool = shutil.which("systemd-socket-activate")

@@ -790,6 +790,15 @@ print_holder(lb_lock *lock, const lb_holder *h)
 	printf("  since:     %s\n", iso_time(h->since, since, sizeof(since)));
 	printf("  unique:    %s\n", h->unique_name[0] != '\0' ?
 	    h->unique_name : "unknown");
+	if (h->broker) {
+		printf("  broker:    %s\n", h->token != 0 ? "granted by the "
+		    "broker" : "held outside the broker");
+		if (h->token != 0)
+			printf("  token:     %llu\n",
+			    (unsigned long long)h->token);
+		printf("  waiters:   %u\n", h->waiters);
+	} else
+		printf("  broker:    not asked (in-process view)\n");
 }
 
 /*
