@@ -340,7 +340,9 @@ acquire_once(lb_lock *lock, const struct lb__target *t,
 	if (r == LB_EALREADY && (lock->flags & LB_BREAK_STALE) != 0 &&
 	    lockfs_break_stale(&lock->fs, err) == 1)
 		r = lockfs_try_acquire(&lock->fs, err);
-	if (r != 0 && r != LB_EALREADY)
+	/* Nothing of a failed try stays on disk (the link method's unique
+	 * file), so a process killed while it waits leaves nothing behind. */
+	if (r != 0)
 		lockfs_abandon(&lock->fs);
 	if (pinned == 1)
 		lb__broker_unpin(t, r == 0);
@@ -370,11 +372,6 @@ local_acquire(lb_lock *lock, const struct lb__target *t, double timeout,
 		sleep_for(pause < left ? pause : left);
 		if ((backoff *= 2) > BACKOFF_MAX)
 			backoff = BACKOFF_MAX;
-	}
-	if (r == LB_EALREADY || r == LB_ETIMEOUT) {
-		pthread_mutex_lock(&lock->mu);
-		lockfs_abandon(&lock->fs);
-		pthread_mutex_unlock(&lock->mu);
 	}
 	return r;
 }

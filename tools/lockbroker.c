@@ -9,19 +9,21 @@
  *
  * The usage text below is the documentation of options and exit statuses.
  *
- * `lock` as drawn for one run (S = SIGINT, SIGTERM or SIGHUP, blocked from
- * the start and picked up with sigtimedwait/sigwaitinfo, so no handler and
- * no global state is needed):
+ * `lock` as drawn for one run (S = SIGINT, SIGTERM or SIGHUP; blocked once
+ * the lock is held and picked up with sigwaitinfo, so no handler and no
+ * global state is needed):
  *
  *   waiting --- granted ---> fork+exec ---> running --- child ends ---> release
  *      |  \                     |            |    ^                       |
  *      |   held, timed out      | exec fails | S: forward to the child    v
  *      |   -> exit -E code      v            +----+              exit with the
- *      | S: give up the lock,  exit 126/127                      child's status
- *      |    die by S
+ *      | S: dies by S (its      exit 126/127                     child's status
+ *      |    usual action)
  *
- * The wait is cut into slices of WAIT_SLICE seconds so that a signal ends it
- * cleanly (the link method's unique file is not left behind).
+ * The wait is one lb_acquire: through the broker it keeps its place in the
+ * queue, and a signal that ends lockbroker ends the wait too (the broker
+ * forgets the waits of a connection that closes; an in-process wait leaves
+ * nothing on disk between its tries).
  */
 #include "config.h"
 
@@ -52,8 +54,6 @@
 #define EXIT_NOT_FOUND        127 /* COMMAND not found */
 #define EXIT_SIGNAL_BASE      128 /* COMMAND killed by signal N: 128+N */
 
-/* The longest single wait between looks for a pending signal. */
-#define WAIT_SLICE 0.25
 
 /* Long options without a short form. */
 enum {
@@ -488,64 +488,6 @@ out:
 	return r;
 }
 
-/* The stop signal pending (blocked) now, taken off the queue, or 0. */
-static int
-pending_stop_signal(const sigset_t *stop)
-{
-	const struct timespec zero = { 0, 0 };
-	int                   sig;
-
-	sig = sigtimedwait(stop, NULL, &zero);
-	return sig > 0 ? sig : 0;
-}
-
-/* Ends this process by sig with its default action, so that our parent
- * sees what a shell shows as 128+sig.  Returns (128+sig) only if sig did
- * not end us. */
-static int
-die_by_signal(int sig)
-{
-	sigset_t one;
-
-	signal(sig, SIG_DFL);
-	sigemptyset(&one);
-	sigaddset(&one, sig);
-	raise(sig);
-	sigprocmask(SIG_UNBLOCK, &one, NULL);
-	return EXIT_SIGNAL_BASE + sig;
-}
-
-/*
- * Takes the lock within timeout (LB_FOREVER, <= 0 for one try, or seconds)
- * in slices of at most WAIT_SLICE, looking for a pending stop signal
- * (blocked by the caller) after each.  Returns lb_acquire's result for the
- * whole wait: 0, LB_EALREADY or LB_ETIMEOUT when held by another, or a
- * failure.  *sig is the stop signal that ended the wait, else 0; the lock
- * may then be held (lb_lock_free gives it up).  Blocks up to timeout.
- *
- * The broker, when it comes, queues its waiters in order: a sliced wait
- * would lose its place, so a broker wait should be one lb_acquire (the
- * broker forgets the waits of a client that dies).
- */
-static int
-acquire_interruptibly(lb_lock *lock, double timeout, const sigset_t *stop,
-    int *sig)
-{
-	double deadline = now_mono() + timeout, left;
-	int    r;
-
-	for (;;) {
-		left = isinf(timeout) ? timeout : deadline - now_mono();
-		r = lb_acquire(lock, left < WAIT_SLICE ? left : WAIT_SLICE);
-		if ((*sig = pending_stop_signal(stop)) != 0)
-			break;
-		if ((r != LB_ETIMEOUT && r != LB_EALREADY) ||
-		    left <= WAIT_SLICE)
-			break;
-	}
-	return r;
-}
-
 /*
  * In the child, after fork: restores the signal mask and SIGCHLD's action
  * that lockbroker started with, then runs the command.  Never returns:
@@ -659,16 +601,17 @@ cmd_lock(const struct opts *o)
 	sigset_t         stop, old_mask;
 	lb_lock         *lock = NULL;
 	double           start;
-	int              r, sig = 0, code;
+	int              r, code, blocked = 0;
 
-	if (block_signals(&stop, &old_mask, &old_chld) == -1)
-		return EX_OSERR;        /* nothing to undo */
 	if ((lock = open_lock(o, 0, &r)) == NULL)
 		goto out;
 	start = now_mono();
-	code = acquire_interruptibly(lock, o->timeout, &stop, &sig);
-	if (sig != 0)
-		goto out;
+	/* One wait, with the stop signals at their usual action: a signal
+	 * ends lockbroker, and with it its wait (the broker forgets the waits
+	 * of a connection that closes, and keeps its queue's order only for
+	 * one wait; an in-process wait leaves nothing on disk between
+	 * tries). */
+	code = lb_acquire(lock, o->timeout);
 	if (code == LB_EALREADY || code == LB_ETIMEOUT) {
 		if (o->verbose)
 			complain("%s is locked by another owner; gave up "
@@ -684,6 +627,11 @@ cmd_lock(const struct opts *o)
 	if (o->verbose)
 		complain("locked %s (%s) after %.3f s", o->path,
 		    lb_lock_file(lock), now_mono() - start);
+	if (block_signals(&stop, &old_mask, &old_chld) == -1) {
+		r = EX_OSERR;
+		goto out;
+	}
+	blocked = 1;
 	r = run_command(o, &stop, &old_mask, &old_chld);
 	/* The command's status stands; a lost lock is only reported. */
 	if ((code = lb_release(lock)) != 0)
@@ -692,10 +640,10 @@ cmd_lock(const struct opts *o)
 		complain("released %s", o->path);
 out:
 	lb_lock_free(lock);
-	if (sig != 0)
-		r = die_by_signal(sig);
-	sigaction(SIGCHLD, &old_chld, NULL);
-	sigprocmask(SIG_SETMASK, &old_mask, NULL);
+	if (blocked) {
+		sigaction(SIGCHLD, &old_chld, NULL);
+		sigprocmask(SIG_SETMASK, &old_mask, NULL);
+	}
 	return r;
 }
 
