@@ -214,8 +214,9 @@ LB_EXPORT const char *lb_lock_error(lb_lock *lock);
 
 /*
  * lb_locked: lockfile's `locked` decorator.  Takes the lock on PATH (default
- * flags) within timeout, calls fn(arg), releases.  0, or a negative code and
- * fn not called.
+ * flags) within timeout, calls fn(arg), releases.  0; a negative code and
+ * fn not called when the lock could not be taken; or, after fn has run,
+ * the release's failure (the lock was broken meanwhile).
  */
 LB_EXPORT int lb_locked(const char *path, double timeout,
     void (*fn)(void *), void *arg);
