@@ -285,6 +285,13 @@ lb_lock_new(const char *path, unsigned flags)
 	else
 		lock->transport = lb__transport_from_env(lock->err.msg,
 		    sizeof(lock->err.msg));
+	/* A sqlite database of the client's own choosing is not the one the
+	 * broker would use (the daemon's environment decides there): lock
+	 * in-process, where the choice holds. */
+	if (lock->transport == LB__AUTO && method == LB_SQLITE &&
+	    getenv("LOCKBROKER_SQLITE_DB") != NULL &&
+	    *getenv("LOCKBROKER_SQLITE_DB") != '\0')
+		lock->transport = LB__LOCAL;
 	if (lockfs_init(&lock->fs, path, method,
 	    lock->threaded ? lockfs_gettid() : 0, &err) != 0)
 		goto fail;      /* errno from lockfs_init */

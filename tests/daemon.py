@@ -671,6 +671,21 @@ class Command(DaemonTest):
         self.assertRegex(out, r"token: +[1-9][0-9]*")
         self.assertFalse(os.path.exists(p + ".lock"))
 
+    def test_own_sqlite_database_is_honoured(self):
+        # A client's LOCKBROKER_SQLITE_DB names a database the daemon does
+        # not use: such a lock is taken in-process, where both agree.
+        p = self.path()
+        tool = os.path.join(os.environ.get("LB_BUILDDIR", "."), "tools",
+                            "lockbroker")
+        env = dict(os.environ, LOCKBROKER_SOCKET=self.daemon.socket,
+                   LOCKBROKER_SQLITE_DB=os.path.join(self.dir, "own.db"))
+        r = subprocess.run([tool, "lock", "--method", "sqlite", p, "--",
+                            tool, "lock", "--local", "-n", "--method",
+                            "sqlite", p, "--", "echo", "BAD"], env=env,
+                           capture_output=True, timeout=30)
+        self.assertEqual(r.returncode, 1, r)
+        self.assertNotIn(b"BAD", r.stdout)
+
     def test_killed_holder_hands_over(self):
         p = self.path()
         env = dict(os.environ, LOCKBROKER_SOCKET=self.daemon.socket)
