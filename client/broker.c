@@ -945,14 +945,23 @@ req_deliver(struct req *q, const struct lbp_msg *m)
  * marks the holds it ends as DROPPED, to be settled with the next daemon.
  * Under conn.mu, while the reader is not settling holds.
  */
+static void req_drop_holds(struct req *);
+
 static void
 req_fall_back(struct req *q)
 {
-	struct hold *h;
-
 	if (q->state == REQ_UNSENT)
 		TAILQ_REMOVE(&conn.pending, q, entry);
 	q->state = REQ_DONE;
+	req_drop_holds(q);
+}
+
+/* Marks the live holds that q (a RELEASE or BREAK) ends as DROPPED. */
+static void
+req_drop_holds(struct req *q)
+{
+	struct hold *h;
+
 	TAILQ_FOREACH(h, &conn.holds, entry) {
 		if (h->state != HOLD_LIVE || h->method != q->method ||
 		    strcmp(h->lock_file, q->lock_file) != 0)
@@ -1182,6 +1191,12 @@ reader_lost(int fd)
 		} else if (q->verb == LBP_MSG_ACQUIRE) {
 			q->state = REQ_UNSENT;
 			q->unsent_since = now;
+		} else if (q->verb == LBP_MSG_RELEASE) {
+			/* Whether the daemon did it or not, the hold ends:
+			 * settled with the next daemon (RECLAIM, RELEASE),
+			 * its artefact removed in-process by the caller. */
+			req_drop_holds(q);
+			req_finish(q, LB__RELEASE_LOST, text);
 		} else
 			req_finish(q, q->fail, text);
 	}

@@ -37,6 +37,14 @@ enum lb__transport {
  */
 #define LB__FALLBACK 1
 
+/*
+ * Returned by lb__broker_release when the connection was lost while the
+ * RELEASE was on its way: the daemon may or may not have done it.  The
+ * hold is settled with the next daemon; the caller removes the artefact
+ * in-process, and finding it gone or someone else's means the daemon did.
+ */
+#define LB__RELEASE_LOST 2
+
 /* In AUTO mode: how long a call waits for a lost connection to come back
  * before it is done in-process instead. */
 #define LB__AUTO_FALLBACK_S 1.0
@@ -104,7 +112,8 @@ int lb__broker_acquire(const struct lb__target *t, double timeout,
 
 /*
  * lb__broker_release: RELEASE t.  0; LB_ENOTLOCKED, LB_ENOTMINE, LB_EUNLOCK
- * (also for no daemon, or a connection lost meanwhile) with err filled; or,
+ * (also for no daemon) with err filled; LB__RELEASE_LOST when the
+ * connection was lost with the request on its way (see above); or,
  * when no connection is up within fallback seconds, LB__FALLBACK, with the
  * hold marked as released in-process (the caller removes its artefact; the
  * registry tells the daemon once it is back).

@@ -453,7 +453,13 @@ lb_release(lb_lock *lock)
 			r = LB__FALLBACK;
 	} else if (lock->transport == LB__AUTO && lb__broker_holds(&t, NULL))
 		r = lb__broker_release(&t, LB__AUTO_FALLBACK_S, &err);
-	if (r == LB__FALLBACK)
+	if (r == LB__RELEASE_LOST) {
+		/* The daemon died with our RELEASE: gone or someone else's
+		 * means it had released (and handed on) the lock. */
+		r = local_step(lock, lockfs_release, &err);
+		if (r == LB_ENOTLOCKED || r == LB_ENOTMINE)
+			r = 0;
+	} else if (r == LB__FALLBACK)
 		r = local_step(lock, lockfs_release, &err);
 	r = record(lock, lost_meanwhile(lock, &t, r, &err), &err);
 out:

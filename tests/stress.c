@@ -2,21 +2,30 @@
  * stress.c: the mutual-exclusion stress test.
  *
  *   stress [--method M] [--procs N] [--threads T] [--iters I] [--unthreaded]
- *          [--broker-procs K] [--python-procs P] [--python-iters J]
- *          [--timeout S] DIR
+ *          [--broker-procs K] [--auto-procs A] [--python-procs P]
+ *          [--python-iters J] [--timeout S] DIR
  *
  * Forks N processes of T threads each.  Every thread makes its own handle
  * on DIR/counter and, I times, takes the lock (LB_FOREVER), creates
  * DIR/inside exclusively (it exists exactly while someone is inside, so
  * finding it there means two holders overlap), adds one to the number in
  * DIR/count (read, write DIR/count.tmp, rename), removes DIR/inside and
- * releases.  With --broker-procs, the first K of the C processes lock
- * through the broker (LB_BROKER) and the others in-process (LB_LOCAL), so
- * that both transports compete for one lock.  With --python-procs, P Python processes do the same loop J
+ * releases.  With --broker-procs or --auto-procs, the first K of the C
+ * processes lock through the broker (LB_BROKER), the next A choose for
+ * themselves (AUTO: neither flag, LOCKBROKER_TRANSPORT=auto) and the
+ * others lock in-process (LB_LOCAL), so that the transports compete for
+ * one lock.  With --python-procs, P Python processes do the same loop J
  * times with the lockfile class of the same method, on the same path, at
  * the same time.  The parent waits for all of them (killing them all when
  * they take longer than S seconds) and checks that no overlap was seen,
  * that DIR/count is N*T*I + P*J, and that the lock is free at the end.
+ *
+ * Every failing call is reported on stderr with the worker's pid, thread
+ * and transport, the seconds since the start, the error's name and the
+ * library's reason, so that a failure during a daemon restart (see
+ * tests/chaos.sh) can be matched with the daemon's log.  The summary also
+ * gives the longest time one C thread waited in lb_acquire (reported, not
+ * judged: a run with daemon restarts waits longer).
  *
  * Prints one summary line; exits 0 when all holds, 1 when not, 2 on a usage
  * error.  Only DIR/count is left behind (and the sqlite method's database).
@@ -58,6 +67,7 @@ struct config {
 	long        iters;
 	long        python_procs;
 	long        broker_procs; /* -1: the default transport for all */
+	long        auto_procs;   /* after the broker ones; -1: none given */
 	long        python_iters;
 	long        timeout;      /* seconds before the parent kills all */
 	const char *python;       /* interpreter */
@@ -74,6 +84,7 @@ struct tally {
 	unsigned long done;       /* increments made by C threads */
 	unsigned long overlaps;   /* times two holders were seen inside */
 	unsigned long failures;   /* any other error */
+	unsigned long longest_ns; /* the longest lb_acquire of a C thread */
 };
 
 /* A forked worker, as the parent tracks it. */
@@ -154,6 +165,8 @@ static const char python_worker[] =
 
 static struct config  cfg;
 static struct tally  *tally;
+static double         run_start;      /* monotonic; set before any fork */
+static const char    *transport_name = "default";  /* of this process */
 
 /* Prints the usage to f. */
 static void
@@ -161,8 +174,8 @@ usage(FILE *f)
 {
 	fprintf(f,
 "usage: stress [--method M] [--procs N] [--threads T] [--iters I]\n"
-"              [--unthreaded] [--broker-procs K] [--python-procs P]\n"
-"              [--python-iters J] [--timeout S] DIR\n"
+"              [--unthreaded] [--broker-procs K] [--auto-procs A]\n"
+"              [--python-procs P] [--python-iters J] [--timeout S] DIR\n"
 "\n"
 "N processes of T threads each take the lock on DIR/counter I times and,\n"
 "while holding it, add one to the number in DIR/count; P Python lockfile\n"
@@ -177,6 +190,8 @@ usage(FILE *f)
 "  --unthreaded      LB_UNTHREADED handles (then only one thread each)\n"
 "  --broker-procs K  the first K C processes lock through the broker\n"
 "                    (LB_BROKER), the others in-process (LB_LOCAL)\n"
+"  --auto-procs A    the A C processes after those choose for themselves\n"
+"                    (AUTO: the broker when it answers, else in-process)\n"
 "  --python-procs P  Python lockfile workers, 0..%d (default 0; not with\n"
 "                    sqlite, whose Python database is private to a process)\n"
 "  --python-iters J  acquisitions per Python worker (default 20)\n"
@@ -242,6 +257,7 @@ parse_args(int argc, char **argv)
 		{ "unthreaded",   no_argument,       NULL, 'u' },
 		{ "python-procs", required_argument, NULL, 'p' },
 		{ "broker-procs", required_argument, NULL, 'b' },
+		{ "auto-procs",   required_argument, NULL, 'a' },
 		{ "python-iters", required_argument, NULL, 'j' },
 		{ "timeout",      required_argument, NULL, 'T' },
 		{ "help",         no_argument,       NULL, 'h' },
@@ -259,6 +275,7 @@ parse_args(int argc, char **argv)
 	cfg.iters = 50;
 	cfg.python_iters = 20;
 	cfg.broker_procs = -1;
+	cfg.auto_procs = -1;
 	cfg.timeout = 120;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
@@ -296,6 +313,10 @@ parse_args(int argc, char **argv)
 			cfg.broker_procs = parse_count("--broker-procs",
 			    optarg, 0, STRESS_MAX_PROCS);
 			break;
+		case 'a':
+			cfg.auto_procs = parse_count("--auto-procs", optarg,
+			    0, STRESS_MAX_PROCS);
+			break;
 		case 'j':
 			cfg.python_iters = parse_count("--python-iters",
 			    optarg, 1, STRESS_MAX_ITERS);
@@ -329,6 +350,12 @@ parse_args(int argc, char **argv)
 	if (cfg.broker_procs > cfg.procs)
 		usage_error("--broker-procs %ld: more than the %ld processes",
 		    cfg.broker_procs, cfg.procs);
+	if (cfg.auto_procs >= 0 && cfg.broker_procs < 0)
+		cfg.broker_procs = 0;
+	if (cfg.auto_procs > cfg.procs - cfg.broker_procs)
+		usage_error("--auto-procs %ld: with --broker-procs %ld, more "
+		    "than the %ld processes", cfg.auto_procs, cfg.broker_procs,
+		    cfg.procs);
 	if (cfg.python_procs > 0 && cfg.python_class == NULL)
 		usage_error("--python-procs is not for %s: Python's lockfile "
 		    "keeps that lock private to one process", cfg.method_name);
@@ -427,6 +454,33 @@ out:
 	return r;
 }
 
+/* Reports, on stderr, what worker who met, with the seconds since the
+ * run started. */
+static void __attribute__((format(printf, 2, 3)))
+report(const char *who, const char *fmt, ...)
+{
+	char    msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "%s at %.3f s: %s\n", who, now_mono() - run_start,
+	    msg);
+}
+
+/* Raises the tally's longest acquire to seconds, if longer. */
+static void
+note_wait(double seconds)
+{
+	unsigned long ns = (unsigned long)(seconds * 1e9), seen;
+
+	seen = __atomic_load_n(&tally->longest_ns, __ATOMIC_RELAXED);
+	while (ns > seen && !__atomic_compare_exchange_n(&tally->longest_ns,
+	    &seen, ns, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+}
+
 /*
  * One critical section, entered with the lock held: marks DIR/inside,
  * bumps the count, removes the mark.  Adds to the tally what it saw;
@@ -443,12 +497,11 @@ critical_section(const char *who)
 		close(fd);
 		mine = 1;
 	} else if (errno == EEXIST) {
-		fprintf(stderr, "%s: overlap: %s exists after acquire\n", who,
-		    cfg.inside);
+		report(who, "overlap: %s exists after acquire", cfg.inside);
 		__atomic_add_fetch(&tally->overlaps, 1, __ATOMIC_SEQ_CST);
 		r = -1;
 	} else {
-		fprintf(stderr, "%s: cannot create %s: %s\n", who, cfg.inside,
+		report(who, "cannot create %s: %s", cfg.inside,
 		    strerror(errno));
 		__atomic_add_fetch(&tally->failures, 1, __ATOMIC_SEQ_CST);
 		r = -1;
@@ -460,7 +513,7 @@ critical_section(const char *who)
 		r = -1;
 	}
 	if (mine && unlink(cfg.inside) == -1) {
-		fprintf(stderr, "%s: %s %s: %s\n", who, errno == ENOENT ?
+		report(who, "%s %s: %s", errno == ENOENT ?
 		    "overlap: another removed" : "cannot remove", cfg.inside,
 		    strerror(errno));
 		__atomic_add_fetch(errno == ENOENT ? &tally->overlaps :
@@ -484,22 +537,26 @@ static void *
 thread_main(void *arg)
 {
 	lb_lock *lock;
-	char     who[64];
+	char     who[96];
+	double   asked;
 	long     i;
 	int      r, bad = 0;
 
 	(void)arg;
-	snprintf(who, sizeof(who), "stress: pid %ld tid %ld", (long)getpid(),
-	    (long)gettid());
+	snprintf(who, sizeof(who), "stress: pid %ld tid %ld (%s)",
+	    (long)getpid(), (long)gettid(), transport_name);
 	if ((lock = lb_lock_new(cfg.lock_path, cfg.flags)) == NULL) {
-		fprintf(stderr, "%s: lb_lock_new %s: %s\n", who, cfg.lock_path,
+		report(who, "lb_lock_new %s: %s", cfg.lock_path,
 		    strerror(errno));
 		__atomic_add_fetch(&tally->failures, 1, __ATOMIC_SEQ_CST);
 		return (void *)1;
 	}
 	for (i = 0; i < cfg.iters && !run_failed(); i++) {
-		if ((r = lb_acquire(lock, LB_FOREVER)) != 0) {
-			fprintf(stderr, "%s: lb_acquire: %s: %s\n", who,
+		asked = now_mono();
+		r = lb_acquire(lock, LB_FOREVER);
+		note_wait(now_mono() - asked);
+		if (r != 0) {
+			report(who, "lb_acquire (round %ld): %s: %s", i + 1,
 			    lb_error_name(r), lb_lock_error(lock));
 			__atomic_add_fetch(&tally->failures, 1,
 			    __ATOMIC_SEQ_CST);
@@ -509,7 +566,7 @@ thread_main(void *arg)
 		if (critical_section(who) != 0)
 			bad = 1;
 		if ((r = lb_release(lock)) != 0) {
-			fprintf(stderr, "%s: lb_release: %s: %s\n", who,
+			report(who, "lb_release (round %ld): %s: %s", i + 1,
 			    lb_error_name(r), lb_lock_error(lock));
 			__atomic_add_fetch(&tally->failures, 1,
 			    __ATOMIC_SEQ_CST);
@@ -558,6 +615,7 @@ worker_start(struct worker *w, int ready_fd)
 	                           broker (--broker-procs) */
 	char  iters[32], fd[32];
 	pid_t parent = getpid();
+	long  autos = cfg.auto_procs > 0 ? cfg.auto_procs : 0;
 	int   python = ready_fd >= 0;
 	long  index = python ? -1 : c_started++;
 	pid_t pid;
@@ -577,9 +635,18 @@ worker_start(struct worker *w, int ready_fd)
 	if (getppid() != parent)
 		_exit(1);       /* the parent is gone already */
 	if (!python) {
-		if (cfg.broker_procs >= 0)
-			cfg.flags |= index < cfg.broker_procs ? LB_BROKER :
-			    LB_LOCAL;
+		if (cfg.broker_procs < 0)
+			;       /* the default transport, as the environment says */
+		else if (index < cfg.broker_procs) {
+			cfg.flags |= LB_BROKER;
+			transport_name = "broker";
+		} else if (index < cfg.broker_procs + autos) {
+			setenv("LOCKBROKER_TRANSPORT", "auto", 1);
+			transport_name = "auto";
+		} else {
+			cfg.flags |= LB_LOCAL;
+			transport_name = "local";
+		}
 		process_main();
 	}
 	snprintf(iters, sizeof(iters), "%ld", cfg.python_iters);
@@ -750,6 +817,7 @@ main(int argc, char **argv)
 	struct worker *w = NULL;
 	lb_lock       *lock = NULL;
 	double         start, elapsed;
+	char           transports[96];
 	long           expected, total = -1;
 	int            n = 0, k, bad = 0, hung = 0, r = 1;
 
@@ -777,7 +845,7 @@ main(int argc, char **argv)
 	}
 
 	/* Python first, ready to compete before the C workers start. */
-	start = now_mono();
+	start = run_start = now_mono();
 	if (python_start(w, &n, start) != 0)
 		__atomic_add_fetch(&tally->failures, 1, __ATOMIC_SEQ_CST);
 	for (k = 0; k < cfg.procs && !run_failed(); k++, n++)
@@ -806,12 +874,19 @@ main(int argc, char **argv)
 		bad++;
 	if (bad == 0 && !run_failed())
 		r = 0;
-	printf("stress: method %s, holders %ld (%ld procs x %ld threads%s) + "
-	    "%ld python, total %ld of %ld, overlaps %lu, errors %lu, "
-	    "elapsed %.2f s: %s\n", cfg.method_name,
+	transports[0] = '\0';
+	if (cfg.broker_procs >= 0)
+		snprintf(transports, sizeof(transports), "; %ld broker, %ld "
+		    "auto, %ld local", cfg.broker_procs, cfg.auto_procs > 0 ?
+		    cfg.auto_procs : 0, cfg.procs - cfg.broker_procs -
+		    (cfg.auto_procs > 0 ? cfg.auto_procs : 0));
+	printf("stress: method %s, holders %ld (%ld procs x %ld threads%s%s) "
+	    "+ %ld python, total %ld of %ld, overlaps %lu, errors %lu, "
+	    "longest acquire %.2f s, elapsed %.2f s: %s\n", cfg.method_name,
 	    cfg.procs * cfg.threads + cfg.python_procs, cfg.procs, cfg.threads,
-	    cfg.flags & LB_UNTHREADED ? ", unthreaded" : "", cfg.python_procs,
-	    total, expected, tally->overlaps, tally->failures, elapsed,
+	    cfg.flags & LB_UNTHREADED ? ", unthreaded" : "", transports,
+	    cfg.python_procs, total, expected, tally->overlaps,
+	    tally->failures, (double)tally->longest_ns / 1e9, elapsed,
 	    r == 0 ? "ok" : hung ? "FAILED (hung)" : "FAILED");
 out:
 	free(w);

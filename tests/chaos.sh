@@ -1,0 +1,315 @@
+#!/bin/sh
+# chaos.sh: the broker dies and comes back while clients hammer one lock.
+#
+# A private lockbrokerd (its socket, state database, config and log in a
+# temporary directory) serves tests/stress runs that mix clients of every
+# kind on one path: broker-only (LB_BROKER), AUTO, in-process (LB_LOCAL)
+# and, for the methods Python's lockfile shares, a lockfile worker.  While
+# a run is going, the daemon is killed with SIGKILL (or stopped with
+# SIGTERM) at a random moment - when the shared count has reached a random
+# share of its total, so that it always happens mid-run - and started
+# again on the same socket and state after a random pause.  The library is
+# to reconnect, RECLAIM its holds and send its waiting ACQUIREs again, so
+# every run must still be exact: no overlap, no lost increment, no call
+# failing (stress counts any error as a failure), nothing left in the
+# lock's directory but the count.  At the end the daemon must be alive, stop
+# on SIGTERM with status 0, and keep no hold in its state database; its log
+# must not say that a hold of the previous run went unreclaimed (every
+# holder stays alive and connected, so each must get its hold back).
+#
+# The grace period is 10 s instead of 30, so that a hold nobody reclaims
+# (a bug) costs a run 10 s, not 30; a client reconnects within a second.
+#
+# Environment: LB_BUILDDIR (where the programs were built, default .),
+# PYTHON3 (with lockfile; default /usr/bin/python3), KEEP=1 keeps the
+# temporary directory (daemon.log, each run's stress.out) for a look.
+# Prints what each run did and when the daemon went; exits 1 on a failure.
+
+builddir=${LB_BUILDDIR:-.}
+stress=$builddir/tests/stress
+daemon=$builddir/daemon/lockbrokerd
+PYTHON3=${PYTHON3:-/usr/bin/python3}
+export PYTHON3
+unset LOCKBROKER_SQLITE_DB LOCKBROKER_TRANSPORT
+# A test run by a service manager must not talk to it.
+unset NOTIFY_SOCKET LISTEN_PID LISTEN_FDS LISTEN_FDNAMES
+
+for prog in "$stress" "$daemon"; do
+	if [ ! -x "$prog" ]; then
+		echo "chaos.sh: $prog is missing: build it with make check" >&2
+		exit 99
+	fi
+done
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/lbchaos.XXXXXX") || exit 99
+sock=$tmp/daemon/sock
+state=$tmp/daemon/state.sqlite
+conf=$tmp/daemon/lockbrokerd.conf
+log=$tmp/daemon.log
+mkdir "$tmp/daemon" || exit 99
+printf 'grace = 10\n' >"$conf"
+LOCKBROKER_SOCKET=$sock
+export LOCKBROKER_SOCKET
+
+dpid=
+spid=
+# Ends what the test started (stress's workers die with it), and removes
+# the directory unless KEEP is set.
+cleanup() {
+	[ -z "$spid" ] || kill -KILL "$spid" 2>/dev/null
+	[ -z "$dpid" ] || kill -KILL "$dpid" 2>/dev/null
+	wait 2>/dev/null
+	if [ -n "${KEEP:-}" ]; then
+		echo "chaos.sh: kept $tmp" >&2
+	else
+		rm -rf "$tmp"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 1' HUP INT TERM
+
+passed=0
+failed=0
+
+# fail MESSAGE: a failure of the current run.
+fail() {
+	echo "chaos.sh: FAIL: $*" >&2
+	failed=$((failed + 1))
+}
+
+# Waits until a daemon answers HELLO on argv[1] (at most argv[3] seconds)
+# while process argv[2] lives.  Exit 0: it answered; 1: the process ended;
+# 2: no answer in time.
+hello_py='
+import socket, sys, time
+path, pid, deadline = sys.argv[1], int(sys.argv[2]), time.monotonic() + float(sys.argv[3])
+while time.monotonic() < deadline:
+    try:
+        if open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()[0] == "Z":
+            sys.exit(1)
+    except FileNotFoundError:
+        sys.exit(1)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(2)
+    try:
+        s.connect(path)
+        s.sendall(b"HELLO 1 version=1\n")
+        line = b""
+        while not line.endswith(b"\n"):
+            got = s.recv(4096)
+            if not got:
+                break
+            line += got
+        if line.startswith(b"OK 1"):
+            sys.exit(0)
+    except OSError:
+        pass
+    finally:
+        s.close()
+    time.sleep(0.01)
+sys.exit(2)
+'
+
+# Waits until process argv[1] has ended (a zombie, or gone), at most
+# argv[2] seconds.  Exit 0: it has; 1: it still runs.
+ended_py='
+import sys, time
+pid, deadline = int(sys.argv[1]), time.monotonic() + float(sys.argv[2])
+while True:
+    try:
+        if open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()[0] == "Z":
+            sys.exit(0)
+    except FileNotFoundError:
+        sys.exit(0)
+    if time.monotonic() >= deadline:
+        sys.exit(1)
+    time.sleep(0.01)
+'
+
+# The number of holds the state database argv[1] still records.
+holds_py='
+import sqlite3, sys
+db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
+print(db.execute("SELECT count(*) FROM holds").fetchone()[0])
+'
+
+# daemon_start: starts lockbrokerd on $sock and $state and waits until it
+# answers a HELLO (at most 15 s); sets dpid.  0, or 1 after a failure.
+daemon_start() {
+	echo "--- chaos.sh: start" >>"$log"
+	"$daemon" --socket "$sock" --state "$state" --config "$conf" \
+	    --debug >>"$log" 2>&1 &
+	dpid=$!
+	"$PYTHON3" -c "$hello_py" "$sock" "$dpid" 15
+	case $? in
+	0)	return 0 ;;
+	1)	fail "lockbrokerd exited at start (see $log)" ;;
+	*)	fail "lockbrokerd did not answer HELLO within 15 s" ;;
+	esac
+	kill -KILL "$dpid" 2>/dev/null
+	wait "$dpid"
+	dpid=
+	return 1
+}
+
+# daemon_stop SIGNAL WANT: sends SIGNAL to the daemon and waits for it to
+# end (killing it after 15 s); its exit status must be WANT.  Clears dpid.
+daemon_stop() {
+	echo "--- chaos.sh: $1" >>"$log"
+	kill "-$1" "$dpid"
+	hung=
+	if ! "$PYTHON3" -c "$ended_py" "$dpid" 15; then
+		hung=" (still running 15 s after it: killed)"
+		kill -KILL "$dpid"
+	fi
+	wait "$dpid"
+	status=$?
+	dpid=
+	if [ "$status" -ne "$2" ]; then
+		fail "lockbrokerd ended with status $status after SIG$1$hung," \
+		    "not $2"
+		return 1
+	fi
+}
+
+# random N: a random whole number from 0 to N - 1.
+random() {
+	echo $(( $(od -An -N4 -tu4 /dev/urandom | tr -d ' ') % $1 ))
+}
+
+# count_of DIR: the count in DIR/count (0 before the run writes it).
+count_of() {
+	n=0
+	[ -f "$1/count" ] && read -r n <"$1/count" 2>/dev/null
+	echo "${n:-0}"
+}
+
+# chaos NAME EVENTS -- STRESS_ARGS...: runs stress with STRESS_ARGS in
+# $tmp/NAME in the background and meanwhile carries out EVENTS, each
+# "KIND@FROM-TO+PAUSE": once the count has reached a random share from
+# FROM to TO per cent of the run's total, the daemon is stopped (KIND
+# kill: SIGKILL; term: SIGTERM, which must end it with status 0) and,
+# PAUSE milliseconds later (a random pause up to PAUSE when it starts
+# with ~), started again.  Then checks the run, its directory, and that
+# every event happened while the run was still going.
+chaos() {
+	name=$1
+	events=$2
+	shift 3
+	dir=$tmp/$name
+	out=$tmp/$name.stress.out
+	mkdir "$dir" || exit 99
+	total=$(total_of "$@")
+	failed_before=$failed
+	echo "--- chaos.sh: run $name: $events: stress $*" >>"$log"
+	"$stress" --timeout 30 "$@" "$dir" >"$out" 2>&1 &
+	spid=$!
+	said="$name:"
+	missed=
+	for ev in $events; do
+		kind=${ev%%@*}
+		range=${ev#*@}
+		range=${range%+*}
+		pause=${ev##*+}
+		from=${range%-*}
+		to=${range#*-}
+		share=$((from + $(random $((to - from + 1)))))
+		case $pause in
+		~*)	pause=$(random $((${pause#\~} + 1))) ;;
+		esac
+		at=$((total * share / 100))
+		while [ "$(count_of "$dir")" -lt "$at" ] &&
+		    kill -0 "$spid" 2>/dev/null; do
+			sleep 0.01
+		done
+		if ! kill -0 "$spid" 2>/dev/null; then
+			missed="$kind at $share%"
+			said="$said (the run ended before $missed)"
+			break
+		fi
+		now=$(count_of "$dir")
+		case $kind in
+		kill)	daemon_stop KILL 137 ;;
+		term)	daemon_stop TERM 0 ;;
+		esac
+		said="$said $kind at $now/$total, down ${pause} ms;"
+		sleep "$(printf '%d.%03d' $((pause / 1000)) $((pause % 1000)))"
+		daemon_start || break
+	done
+	wait "$spid"
+	status=$?
+	spid=
+	echo "chaos: $said"
+	cat "$out"
+	[ "$status" -eq 0 ] || fail "$name: stress $* failed (status $status)"
+	# A run that ended well before the daemon went has tested nothing.
+	[ "$status" -ne 0 ] || [ -z "$missed" ] ||
+		fail "$name: stress ended before the daemon's $missed of the run"
+	got=$(ls -A "$dir" | LC_ALL=C sort | tr '\n' ' ')
+	[ "$got" = "count " ] ||
+		fail "$name: left behind: $got(wanted: count)"
+	if [ -z "$dpid" ] || "$PYTHON3" -c "$ended_py" "$dpid" 0; then
+		fail "$name: lockbrokerd is not running after the run"
+		[ -z "$dpid" ] || wait "$dpid"
+		daemon_start
+	fi
+	[ "$failed" -ne "$failed_before" ] || passed=$((passed + 1))
+}
+
+# total_of STRESS_ARGS...: the count a stress run with these options
+# reaches (its defaults: 4 procs, 4 threads, 50 iters, 20 python iters).
+total_of() {
+	p=4 t=4 i=50 pp=0 pi=20
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--procs) p=$2 ;;
+		--threads) t=$2 ;;
+		--iters) i=$2 ;;
+		--python-procs) pp=$2 ;;
+		--python-iters) pi=$2 ;;
+		esac
+		shift
+	done
+	echo $((p * t * i + pp * pi))
+}
+
+daemon_start || exit 1
+
+# Two SIGKILLs in one run, with short pauses: broker clients wait for the
+# new daemon, AUTO ones too (they fall back in-process only after 1 s).
+chaos link-kill2 "kill@15-35+~300 kill@55-75+~300" -- --method link \
+    --procs 6 --broker-procs 2 --auto-procs 2 --threads 4 --iters 100 \
+    --python-procs 1 --python-iters 40
+# A pause longer than the AUTO clients' patience: they release and wait
+# in-process meanwhile, and settle with the new daemon when it is back.
+chaos symlink-kill-long "kill@20-60+1500" -- --method symlink \
+    --procs 6 --broker-procs 2 --auto-procs 2 --threads 4 --iters 80 \
+    --python-procs 1 --python-iters 40
+# A graceful stop in the middle: waiting ACQUIREs are told ESHUTDOWN and
+# must wait for the next daemon; the holds stay on disk for it.  Later a
+# SIGKILL (mkdir hands over by adding a marker before removing the old).
+chaos mkdir-term-kill "term@15-40+~300 kill@60-80+~300" -- --method mkdir \
+    --procs 6 --broker-procs 2 --auto-procs 2 --threads 4 --iters 80 \
+    --python-procs 1 --python-iters 40
+# Process owners (pidfile: one thread each), killed once.
+chaos pidfile-kill "kill@20-60+~300" -- --method pidfile \
+    --procs 8 --broker-procs 3 --auto-procs 2 --threads 1 --iters 60
+
+# The end: the daemon stops cleanly, keeping no hold, and never ended a
+# hold of a live holder for want of a RECLAIM.
+if [ -n "$dpid" ] && daemon_stop TERM 0; then
+	left=$("$PYTHON3" -c "$holds_py" "$state" 2>&1)
+	[ "$left" = 0 ] ||
+		fail "the state database still records holds: $left"
+fi
+if grep -q "not reclaimed within the grace period" "$log"; then
+	fail "a live holder's hold ended unreclaimed:" \
+	    "$(grep "not reclaimed within the grace period" "$log")"
+fi
+
+echo "chaos: $passed runs passed, $failed failures"
+if [ "$failed" -ne 0 ]; then
+	echo "--- the daemon's log, without the debug lines:" >&2
+	grep -v '^<7>' "$log" >&2
+fi
+[ "$failed" -eq 0 ]
