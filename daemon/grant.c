@@ -592,9 +592,9 @@ lbd_conn_drop_all(struct lbd_conn *c, int keep_holds)
 		l = LIST_FIRST(&c->holds)->lock;
 		if (keep_holds)
 			lbd_hold_detach(l);
-		else if (lbd_hold_end(l, &err) < 0)
-			log_info("%s: release after pid %ld left: %s",
-			    l->path, (long)c->pid, err.msg);
+		else if (lbd_hold_end(l, &err) < 0)     /* l may be gone */
+			log_info("release after pid %ld left: %s",
+			    (long)c->pid, err.msg);
 	}
 }
 

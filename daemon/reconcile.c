@@ -58,8 +58,8 @@ orphan_end(struct lbd_hold *h, const char *why)
 
 	log_info("%s: hold of pid %ld from the previous run ends: %s",
 	    l->path, (long)h->fs.owner.pid, why);
-	if (lbd_hold_end(l, &err) < 0)
-		log_info("%s: %s", l->path, err.msg);
+	if (lbd_hold_end(l, &err) < 0)         /* l may be gone */
+		log_info("%s", err.msg);
 }
 
 /* The orphan's process exited. */
