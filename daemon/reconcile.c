@@ -8,7 +8,8 @@
  *   earlier boot, holder's pid gone or reused      -> remove the artefact
  *                                                     (as the holder's
  *                                                     user), forget it
- *   holder alive                                   -> an orphan hold: the
+ *   holder alive                                   -> an orphan hold (an
+ *       mkdir lock's stray markers of an unfinished handoff removed): the
  *       lock stays held; its process may RECLAIM it (same pid, thread and
  *       token) over a new connection within the grace period; it is
  *       released when the process exits (watched with a pidfd) or when
@@ -17,7 +18,9 @@
  * No lock is granted to two holders: an orphan is the lock's holder in the
  * table, so ACQUIREs queue behind it as behind any holder.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,6 +108,39 @@ grace_over(uv_timer_t *t)
 		orphan_end(h, "not reclaimed within the grace period");
 }
 
+/*
+ * An mkdir lock that holds markers besides its recorded holder's is a
+ * handoff the previous daemon did not finish: it adds the next holder's
+ * marker before it removes the old one, and dies before its commit.  The
+ * next holder was never told (replies follow the commit), so its marker
+ * goes, as the recorded holder's user; it will ask again.
+ */
+static void
+mkdir_undo_handoff(struct lbd_hold *h)
+{
+	const char        *mine = strrchr(h->fs.unique, '/') + 1;
+	struct lockfs_err  err;
+	struct dirent     *de;
+	DIR               *dir;
+
+	if (lbd_creds_enter(h->uid, h->gid, &err) != 0)
+		return;
+	if ((dir = opendir(h->fs.lock_file)) != NULL) {
+		while ((de = readdir(dir)) != NULL) {
+			if (strcmp(de->d_name, ".") == 0 ||
+			    strcmp(de->d_name, "..") == 0 ||
+			    strcmp(de->d_name, mine) == 0)
+				continue;
+			if (unlinkat(dirfd(dir), de->d_name, 0) == 0)
+				log_info("%s: removed %s, left by a handoff "
+				    "the previous daemon did not finish",
+				    h->fs.path, de->d_name);
+		}
+		closedir(dir);
+	}
+	lbd_creds_leave();
+}
+
 /* Judges one recorded hold (see the table above). */
 static void
 reconcile_one(struct lbd *d, const struct lbd_store_hold *sh)
@@ -146,6 +182,8 @@ reconcile_one(struct lbd *d, const struct lbd_store_hold *sh)
 	} else if (lockfs_holder_liveness(&jh) == LB_HOLDER_DEAD)
 		orphan_end(h, "its process is gone");
 	else {
+		if (sh->method == LB_MKDIR)
+			mkdir_undo_handoff(h);
 		log_info("%s: pid %ld holds it from the previous run; it may "
 		    "reclaim it for %g s", sh->path, (long)sh->pid,
 		    d->cfg.grace);

@@ -529,6 +529,24 @@ class Restart(DaemonTest):
         self.assertCode(self.client().call("RECLAIM", path=p, token=token,
                                            method="symlink"), "ENOENT")
 
+    def test_unfinished_mkdir_handoff_is_undone(self):
+        a = self.client()
+        p = self.path()
+        token = a.call("ACQUIRE", path=p, method="mkdir").fields["token"]
+        self.assertEqual(self.daemon.stop(), 0)
+        # A handoff that died half way: the next holder's marker is in,
+        # the old one not yet out, and nothing was committed or replied.
+        stray = os.path.join(p + ".lock", "%s.-00000063%d~1.deadbeef.0"
+                             % (socket.gethostname(), os.getpid()))
+        open(stray, "w").close()
+        self.daemon.start()
+        self.assertFalse(os.path.exists(stray))
+        a2 = self.client()
+        self.assertCode(a2.call("RECLAIM", path=p, method="mkdir",
+                                token=token), "OK")
+        self.assertCode(a2.call("RELEASE", path=p, method="mkdir"), "OK")
+        self.assertFalse(os.path.exists(p + ".lock"))
+
     def test_graceful_stop(self):
         a, b = self.client(), self.client()
         p = self.path()
