@@ -48,6 +48,7 @@ lockfs_sqlite_busy(int try_ms, int step_ms)
 struct sq {
 	sqlite3 *db;
 	int      fail;
+	int      busy_ok;   /* a try: busy at COMMIT too reads as held */
 };
 
 /* Records a sqlite failure on *err: the database, what, and sqlite's word. */
@@ -76,6 +77,7 @@ sq_begin(struct lockfs_lock *l, struct sq *q, int fail, const char *begin,
 	int rc, r = 0;
 
 	q->fail = fail;
+	q->busy_ok = busy_ok;
 	q->db = NULL;
 	if (sqlite3_open_v2(l->db, &q->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
@@ -101,15 +103,22 @@ out:
 }
 
 /* Rolls back when r is q->fail, else commits; closes.  Returns r, or
- * q->fail when the commit fails. */
+ * q->fail when the commit fails (LB_EALREADY when a try's commit finds
+ * the database still busy: readers keep the commit waiting too). */
 static int
 sq_end(struct lockfs_lock *l, struct sq *q, int r, struct lockfs_err *err)
 {
+	int rc;
+
 	if (r == q->fail)
 		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
-	else if (sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL) !=
+	else if ((rc = sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL)) !=
 	    SQLITE_OK) {
-		r = sq_fail(l, q, "cannot commit", err);
+		if (rc == SQLITE_BUSY && q->busy_ok)
+			r = lockfs_fail(err, LB_EALREADY, 0, "sqlite database "
+			    "%s is busy", l->db);
+		else
+			r = sq_fail(l, q, "cannot commit", err);
 		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
 	}
 	sqlite3_close(q->db);

@@ -1344,6 +1344,45 @@ START_TEST(test_sqlite_busy_reads_as_held)
 }
 END_TEST
 
+/*
+ * Regression: a reader inside the sqlite database (a read transaction, as
+ * every waiter's plain look has for a moment) made a try's COMMIT fail
+ * with LB_EFAILED.  It reads as held now, and the row is not left behind.
+ */
+START_TEST(test_sqlite_reader_at_commit_reads_as_held)
+{
+	struct lockfs_lock l;
+	struct lockfs_err  err;
+	char               dir[PATH_MAX], path[PATH_MAX], db[PATH_MAX];
+	sqlite3           *other;
+	sqlite3_stmt      *st;
+
+	setup_dir(dir, path);
+	init_ok(&l, path, LB_SQLITE, 0);
+	join(db, dir, SQLITE_DB);
+	ck_assert_int_eq(sqlite3_open(db, &other), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(other, "CREATE TABLE IF NOT EXISTS locks "
+	    "(lock_file varchar(32), unique_name varchar(32)); BEGIN",
+	    NULL, NULL, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(other, "SELECT * FROM locks", -1,
+	    &st, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_DONE);  /* SHARED held */
+
+	ck_assert_int_eq(lockfs_try_acquire(&l, &err), LB_EALREADY);
+	ck_assert_msg(strstr(err.msg, "busy") != NULL, "reason: %s", err.msg);
+
+	sqlite3_finalize(st);
+	ck_assert_int_eq(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(other);
+	ck_assert_int_eq(lockfs_is_locked(&l, &err), 0);   /* rolled back */
+	acquire_ok(&l);
+	ck_assert_int_eq(lockfs_release(&l, &err), 0);
+	lockfs_fini(&l);
+	cleanup_dir(dir);
+}
+END_TEST
+
 /* Another process is another owner. */
 START_TEST(test_method_other_process)
 {
@@ -1986,6 +2025,7 @@ lockfs_suite(void)
 	tcase_add_loop_test(tc, test_method_missing_dir, 0, NMETHODS);
 	tcase_add_loop_test(tc, test_method_unwritable_dir, 0, NMETHODS);
 	tcase_add_test(tc, test_sqlite_busy_reads_as_held);
+	tcase_add_test(tc, test_sqlite_reader_at_commit_reads_as_held);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("link");
