@@ -184,6 +184,40 @@ lock_try(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
 	return r;
 }
 
+/*
+ * Makes (c, tid) l's holder when l's artefact is already theirs although
+ * the broker does not know of it: a grant of the previous daemon, which
+ * died after it made the artefact and before it recorded the grant or sent
+ * the reply (the requester sends its ACQUIRE again, or releases).  Such an
+ * artefact blocks everyone else, so it is the requester's whatever the
+ * queue.  0 with l held by the new hold (recorded, new token); -1 when
+ * l's artefact is not (c, tid)'s or cannot be read.
+ */
+static int
+own_artefact_adopt(struct lbd_lock *l, struct lbd_conn *c, pid_t tid)
+{
+	struct lockfs_err err;
+	struct lbd_hold  *h;
+	int               r = -1;
+
+	if (l->holder != NULL || (h = hold_new(l, c, tid, &err)) == NULL)
+		return -1;
+	if (lbd_creds_enter(c->uid, c->gid, &err) == 0) {
+		if (lockfs_i_am_locking(&h->fs, &err) == 1)
+			r = 0;
+		lbd_creds_leave();
+	}
+	if (r == 0) {
+		hold_install(l, h);
+		lbd_lock_unwatch(l);
+		log_info("%s: pid %ld holds it already (a grant of the "
+		    "previous daemon it was not told of); recorded",
+		    l->path, (long)c->pid);
+	} else
+		hold_free(h);
+	return r;
+}
+
 /* Frees a waiter's timer handle once libuv is done with it. */
 static void
 timer_free(uv_handle_t *h)
@@ -359,6 +393,10 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 			goto out;
 		}
 	}
+	if (own_artefact_adopt(l, c, tid) == 0) {
+		reply_granted(c, id, l->holder);
+		goto out;
+	}
 	if (!(timeout > 0)) {
 		lbd_conn_error(c, id, LBP_EALREADY, "%s is locked by another "
 		    "owner", l->path);
@@ -479,7 +517,8 @@ lbd_release(struct lbd_conn *c, struct lbd_lock *l, pid_t tid,
 	struct lockfs_lock fs;
 	int                r;
 
-	if (lbd_hold_find(l, c, tid) != NULL)
+	if (lbd_hold_find(l, c, tid) != NULL ||
+	    own_artefact_adopt(l, c, tid) == 0)
 		return lbd_hold_end(l, err);
 	if (l->holder != NULL)
 		r = lockfs_fail(err, LB_ENOTMINE, 0, "%s is locked, but not by "

@@ -5,6 +5,8 @@
  * filesystem and the process table:
  *
  *   artefact gone, or no longer the one recorded  -> forget the record
+ *       (another's artefact in its place whose holder is provably dead:
+ *       a handoff not recorded: broken)
  *   earlier boot, holder's pid gone or reused      -> remove the artefact
  *                                                     (as the holder's
  *                                                     user), forget it
@@ -15,12 +17,15 @@
  *       released when the process exits (watched with a pidfd) or when
  *       the grace period ends unclaimed.
  *
+ * Handoff temporaries left beside a recorded lock are removed first.
+ *
  * No lock is granted to two holders: an orphan is the lock's holder in the
  * table, so ACQUIREs queue behind it as behind any holder.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +146,41 @@ mkdir_undo_handoff(struct lbd_hold *h)
 	lbd_creds_leave();
 }
 
+/*
+ * The recorded hold's artefact is not its holder's any more, but is there:
+ * the previous daemon handed it on (or it was released and taken outside)
+ * and died before its commit.  A holder that is alive keeps it (a broker
+ * client asks again and is recognised, see grant.c); one that is provably
+ * dead (pid gone or reused, earlier boot) would block the lock for ever,
+ * so its artefact is broken, as its own user, as `lockbroker break
+ * --stale` would.
+ */
+static void
+reconcile_successor(struct lbd_hold *h)
+{
+	struct lockfs_holder fh;
+	struct lockfs_err    err;
+	struct passwd        pw, *pwp = NULL;
+	char                 buf[1024];
+	gid_t                gid = h->gid;
+
+	if (lockfs_holder(&h->fs, &fh, &err) != 1 ||
+	    lockfs_holder_liveness(&fh) != LB_HOLDER_DEAD)
+		return;
+	if (fh.uid == (uid_t)-1)
+		fh.uid = h->uid;
+	else if (fh.uid != h->uid &&
+	    getpwuid_r(fh.uid, &pw, buf, sizeof(buf), &pwp) == 0 && pwp != NULL)
+		gid = pw.pw_gid;
+	if (lbd_creds_enter(fh.uid, gid, &err) != 0)
+		return;
+	if (lockfs_break_stale(&h->fs, &err) == 1)
+		log_info("%s: removed the artefact of pid %ld, who is gone "
+		    "(a handoff or grant the previous daemon did not record)",
+		    h->fs.path, (long)fh.pid);
+	lbd_creds_leave();
+}
+
 /* Judges one recorded hold (see the table above). */
 static void
 reconcile_one(struct lbd *d, const struct lbd_store_hold *sh)
@@ -169,6 +209,9 @@ reconcile_one(struct lbd *d, const struct lbd_store_hold *sh)
 	h->token = sh->token;
 	h->since = sh->since;
 	lbd_hold_adopt(l, h);   /* the record and the table agree again */
+	if (lockfs_handoff_tidy(&h->fs, &err) > 0)
+		log_info("%s: removed the temporaries of a handoff the "
+		    "previous daemon did not finish", sh->path);
 	mine = lockfs_i_am_locking(&h->fs, &err);
 	memset(&jh, 0, sizeof(jh));
 	snprintf(jh.host, sizeof(jh.host), "%s", o.host);
@@ -178,6 +221,7 @@ reconcile_one(struct lbd *d, const struct lbd_store_hold *sh)
 	if (mine != 1) {
 		log_info("%s: artefact of pid %ld's hold is gone; forgotten",
 		    sh->path, (long)sh->pid);
+		reconcile_successor(h);
 		lbd_hold_forget(l);
 	} else if (lockfs_holder_liveness(&jh) == LB_HOLDER_DEAD)
 		orphan_end(h, "its process is gone");

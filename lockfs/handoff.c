@@ -57,6 +57,7 @@
  * left is undone on failure (mkdir: the new marker goes again) or is only
  * tidying (link: a unique file with one link is no lock).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -516,4 +517,44 @@ out:
 		close(dir_fd);  /* also drops the flock */
 	errno = saved;
 	return r;
+}
+
+/*
+ * lockfs_handoff_tidy: removes the handoff temporaries (HANDOFF_PREFIX*)
+ * in l's directory, left by a daemon that died in the middle of a
+ * handoff.  Only with the directory's flock, which every handoff holds
+ * while its temporary exists, so a handoff in progress elsewhere is never
+ * disturbed (then nothing is removed now).  Returns the number removed, or
+ * -1 with err filled when the directory cannot be read or is busy.
+ */
+int
+lockfs_handoff_tidy(const struct lockfs_lock *l, struct lockfs_err *err)
+{
+	struct dirent *de;
+	DIR           *dir = NULL;
+	int            fd = -1, n = -1;
+
+	if ((fd = open(l->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+	    flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		lockfs_fail(err, LB_EFAILED, errno, "cannot tidy %s: cannot "
+		    "lock it", l->dir);
+		goto out;
+	}
+	if ((dir = fdopendir(dup(fd))) == NULL) {
+		lockfs_fail(err, LB_EFAILED, errno, "cannot read %s", l->dir);
+		goto out;
+	}
+	n = 0;
+	while ((de = readdir(dir)) != NULL) {
+		if (strncmp(de->d_name, HANDOFF_PREFIX,
+		    strlen(HANDOFF_PREFIX)) == 0 &&
+		    unlinkat(dirfd(dir), de->d_name, 0) == 0)
+			n++;
+	}
+out:
+	if (dir != NULL)
+		closedir(dir);
+	if (fd != -1)
+		close(fd);      /* also drops the flock */
+	return n;
 }

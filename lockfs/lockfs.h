@@ -167,4 +167,8 @@ int   lockfs_init_for(struct lockfs_lock *l, const char *path,
 int   lockfs_handoff(struct lockfs_lock *from, struct lockfs_lock *to,
           struct lockfs_err *err);
 
+/* handoff.c: removes the temporaries of handoffs that a dead daemon left
+ * in l's directory (only under the directory's flock): how many, or -1. */
+int   lockfs_handoff_tidy(const struct lockfs_lock *l, struct lockfs_err *err);
+
 #endif /* LOCKFS_H */

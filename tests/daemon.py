@@ -477,6 +477,102 @@ class Restart(DaemonTest):
         self.assertEqual(r.fields["token"], token)
         self.assertCode(a2.call("RELEASE", path=p, thread=5), "OK")
 
+    def forget_holds(self):
+        """Stops the daemon and deletes its records of holds: as if it
+        had died after making the artefacts and before its commit."""
+        self.assertEqual(self.daemon.stop(), 0)
+        db = sqlite3.connect(self.daemon.state)
+        db.execute("DELETE FROM holds")
+        db.commit()
+        db.close()
+        self.daemon.start()
+
+    def test_unrecorded_grant_is_taken_back_before_waiters(self):
+        for method in ("link", "symlink", "mkdir", "sqlite"):
+            with self.subTest(method=method):
+                a = self.client()
+                p = self.path()
+                a.call("ACQUIRE", path=p, method=method, thread=5)
+                self.forget_holds()
+                # Another owner queues behind the artefact, which the
+                # daemon takes for one made outside the broker.
+                b = self.client()
+                rid = b.send("ACQUIRE", path=p, method=method, thread=99,
+                             timeout=30)
+                self.assertCode(b.call("PING"), "OK")
+                a2 = self.client()
+                self.assertCode(a2.call("ACQUIRE", path=p, method=method,
+                                        thread=5, timeout=0), "OK")
+                self.assertEqual(a2.call("STATUS", path=p, method=method,
+                                         thread=5).fields["mine"], "1")
+                self.assertCode(a2.call("RELEASE", path=p, method=method,
+                                        thread=5), "OK")
+                self.assertCode(b.wait(rid), "OK")
+                self.assertCode(b.call("RELEASE", path=p, method=method,
+                                       thread=99), "OK")
+
+    def test_unrecorded_grant_can_be_released(self):
+        a = self.client()
+        p = self.path()
+        a.call("ACQUIRE", path=p, method="symlink", thread=5)
+        self.forget_holds()
+        a2 = self.client()
+        self.assertCode(a2.call("RELEASE", path=p, method="symlink",
+                                thread=6), "ENOTMINE")
+        self.assertCode(a2.call("RELEASE", path=p, method="symlink",
+                                thread=5), "OK")
+        self.assertFalse(os.path.lexists(p + ".lock"))
+
+    def test_unrecorded_handoff_to_a_dead_or_live_holder(self):
+        # The recorded holder's artefact was replaced by another's before
+        # the daemon died: a dead holder's is broken at start, a live
+        # one's stays.
+        take = textwrap.dedent("""
+            import sys, time
+            from lockfile.symlinklockfile import SymlinkLockFile
+            SymlinkLockFile(sys.argv[1]).acquire(timeout=0)
+            print("held", flush=True)
+            if sys.argv[2] == "live":
+                time.sleep(600)
+        """)
+        for fate in ("dead", "live"):
+            with self.subTest(fate=fate):
+                a = self.client()
+                p = self.path(fate)
+                a.call("ACQUIRE", path=p, method="symlink")
+                self.assertEqual(self.daemon.stop(), 0)
+                os.unlink(p + ".lock")
+                child = subprocess.Popen([PYTHON, "-c", take, p, fate],
+                                         stdout=subprocess.PIPE)
+                self.procs.append(child)
+                self.assertEqual(child.stdout.readline(), b"held\n")
+                if fate == "dead":
+                    child.wait(20)
+                self.assertTrue(os.path.lexists(p + ".lock"))
+                self.daemon.start()
+                b = self.client()
+                got = b.call("ACQUIRE", path=p, method="symlink", timeout=0)
+                self.assertCode(got, "OK" if fate == "dead" else "EALREADY")
+                if fate == "dead":
+                    self.assertIn("who is gone", self.daemon.logtext())
+                    b.call("RELEASE", path=p, method="symlink")
+                else:
+                    self.assertTrue(os.path.lexists(p + ".lock"))
+                    child.kill()
+                    child.wait()
+                    os.unlink(p + ".lock")
+
+    def test_handoff_temporaries_removed_at_start(self):
+        a = self.client()
+        p = self.path()
+        a.call("ACQUIRE", path=p, method="symlink")
+        self.assertEqual(self.daemon.stop(), 0)
+        tmp = os.path.join(self.locks, ".lockbroker-handoff.somebody")
+        os.symlink("somebody", tmp)
+        self.daemon.start()
+        self.assertFalse(os.path.lexists(tmp))
+        self.assertTrue(os.path.lexists(p + ".lock"))
+
     def test_dead_holders_artefacts_removed_at_start(self):
         p = self.path()
         child = self.spawn(holder_script(self.daemon.socket, p, "symlink"))
