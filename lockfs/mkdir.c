@@ -76,8 +76,13 @@ mkdir_release(struct lockfs_lock *l, struct lockfs_err *err)
 			    "%s is locked, but not by me", l->path);
 		goto out;
 	}
+	/* Another's marker beside ours (ENOTEMPTY) is a handoff that gave
+	 * the lock on (the daemon adds the next holder's marker before it
+	 * removes the old one): without our marker, it is theirs. */
 	r = 0;
-	if (unlink(l->unique) == -1 || rmdir(l->lock_file) == -1)
+	if (unlink(l->unique) == -1 ||
+	    (rmdir(l->lock_file) == -1 && errno != ENOTEMPTY &&
+	    errno != EEXIST))
 		r = lockfs_fail(err, LB_EUNLOCK, errno, "cannot remove %s",
 		    l->lock_file);
 out:

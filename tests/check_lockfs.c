@@ -1729,6 +1729,30 @@ START_TEST(test_hostile_link_lock_is_dir)
 }
 END_TEST
 
+/* An mkdir lock whose holder finds the next holder's marker beside its
+ * own when it releases (a handoff that added it and did not get to remove
+ * the old one): its marker goes, the lock stays, now the other's. */
+START_TEST(test_mkdir_release_after_handoff_marker)
+{
+	struct lockfs_lock l;
+	struct lockfs_err  err;
+	char               dir[PATH_MAX], path[PATH_MAX], next[PATH_MAX];
+
+	setup_dir(dir, path);
+	init_ok(&l, path, LB_MKDIR, 0);
+	ck_assert_int_eq(lockfs_try_acquire(&l, &err), 0);
+	join(next, l.lock_file, "otherhost.-00000001999");
+	write_text(next, "");
+	ck_assert_int_eq(lockfs_release(&l, &err), 0);
+	ck_assert(!exists(l.unique));
+	ck_assert(exists(next));
+	ck_assert_int_eq(lockfs_is_locked(&l, &err), 1);
+	ck_assert_int_eq(lockfs_i_am_locking(&l, &err), 0);
+	lockfs_fini(&l);
+	cleanup_dir(dir);
+}
+END_TEST
+
 /* A pidfile PATH that is a directory: locked; break_lock refuses it and
  * its contents survive. */
 START_TEST(test_hostile_pidfile_is_dir)
@@ -2038,6 +2062,7 @@ lockfs_suite(void)
 	tcase_add_test(tc, test_hostile_link_unique_symlink);
 	tcase_add_test(tc, test_hostile_link_lock_is_dir);
 	tcase_add_test(tc, test_hostile_pidfile_is_dir);
+	tcase_add_test(tc, test_mkdir_release_after_handoff_marker);
 	tcase_add_test(tc, test_hostile_pidfile_garbage);
 	tcase_add_test(tc, test_hostile_pidfile_symlink);
 	tcase_add_test(tc, test_hostile_mkdir_lock_symlink);
