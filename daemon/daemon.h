@@ -6,7 +6,9 @@
  *   struct lbd_conn    one per client connection
  *   struct lbd_lock    one per (lock file, method) the broker knows of:
  *                      with a holder, or with waiters, or both
- *   struct lbd_hold    a grant: a lock held by (connection, thread)
+ *   struct lbd_hold    a grant: a lock held by (connection, thread), or
+ *                      kept for a process (ACQUIRE pid=): it outlives the
+ *                      connection and ends when that process exits
  *   struct lbd_wait    an ACQUIRE waiting in a lock's FIFO queue
  */
 #ifndef LBD_DAEMON_H
@@ -35,6 +37,8 @@ struct lbd_hold {
 	double                   since;     /* epoch seconds */
 	struct lockfs_lock       fs;        /* the artefact, as this holder's */
 	LIST_ENTRY(lbd_hold)     conn_entry; /* conn's holds, or d->orphans */
+	int                      kept;      /* held for fs.owner.pid, past any
+	                                       connection (conn NULL) */
 	int                      pidfd;     /* orphans: the holder's process */
 	uv_poll_t               *pidwatch;
 };
@@ -44,6 +48,8 @@ struct lbd_wait {
 	struct lbd_conn         *conn;
 	uint64_t                 id;        /* the ACQUIRE's request id */
 	pid_t                    tid;
+	pid_t                    kept_pid;  /* 0, or the process to keep the
+	                                       hold for (ACQUIRE pid=) */
 	uv_timer_t              *timer;     /* NULL: waits without deadline */
 	TAILQ_ENTRY(lbd_wait)    lock_entry;
 	LIST_ENTRY(lbd_wait)     conn_entry;
@@ -113,7 +119,7 @@ struct lbd {
 	size_t                   nbuckets, nlocks;
 	struct lbd_store        *store;
 	struct lbd_holds         orphans;   /* holds of the previous run, not
-	                                       yet reclaimed */
+	                                       yet reclaimed, and kept holds */
 	uv_timer_t               grace;     /* ends the orphans' grace */
 	uint64_t                 generation; /* high half of fencing tokens */
 	uint64_t                 counter;    /* low half */
@@ -142,9 +148,9 @@ struct lbd_lock *lbd_lock_get(struct lbd *d, const char *path,
 void lbd_lock_put(struct lbd_lock *l);
 void lbd_lock_unwatch(struct lbd_lock *l);
 int  lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
-         unsigned method, pid_t tid, double timeout);
-int  lbd_release(struct lbd_conn *c, struct lbd_lock *l, pid_t tid,
-         struct lockfs_err *err);
+         unsigned method, pid_t kept_pid, pid_t tid, double timeout);
+int  lbd_release(struct lbd_conn *c, struct lbd_lock *l, pid_t kept_pid,
+         pid_t tid, struct lockfs_err *err);
 int  lbd_break(struct lbd_conn *c, struct lbd_lock *l, struct lockfs_err *err);
 int  lbd_cancel(struct lbd_conn *c, uint64_t target);
 int  lbd_reclaim(struct lbd_conn *c, const char *path, unsigned method,
@@ -152,7 +158,7 @@ int  lbd_reclaim(struct lbd_conn *c, const char *path, unsigned method,
 void lbd_conn_drop_all(struct lbd_conn *c, int keep_holds);
 void lbd_locks_shutdown(struct lbd *d);
 struct lbd_hold *lbd_hold_find(struct lbd_lock *l, struct lbd_conn *c,
-         pid_t tid);
+         pid_t kept_pid, pid_t tid);
 
 /* grant.c, for reconcile.c */
 int  lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err);
@@ -165,6 +171,7 @@ void lbd_hold_detach(struct lbd_lock *l);
 
 /* reconcile.c */
 void lbd_reconcile(struct lbd *d);
+void lbd_orphan_watch(struct lbd *d, struct lbd_hold *h);
 void lbd_orphan_unwatch(struct lbd_hold *h);
 void lbd_orphans_detach(struct lbd *d);
 int  lbd_orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid);

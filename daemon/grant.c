@@ -58,8 +58,9 @@ reply_granted(struct lbd_conn *c, uint64_t id, const struct lbd_hold *h)
 }
 
 /*
- * lbd_hold_new: a new hold of l, not yet installed: for (c, tid), whose
- * process is read from /proc, or, when c is NULL (a hold of the previous
+ * lbd_hold_new: a new hold of l, not yet installed: asked for by c for
+ * thread tid of process pid (c's own, or the one a kept hold is for),
+ * which is read from /proc, or, when c is NULL (a hold of the previous
  * run), for the given owner of process pid.  NULL with err filled.
  */
 struct lbd_hold *
@@ -69,9 +70,9 @@ lbd_hold_new(struct lbd_lock *l, struct lbd_conn *c, pid_t pid, pid_t tid,
 	struct lockfs_owner o;
 	struct lbd_hold    *h;
 
-	if (c != NULL && lockfs_owner_of_pid(&o, c->pid, tid) == -1) {
+	if (c != NULL && lockfs_owner_of_pid(&o, pid, tid) == -1) {
 		lockfs_fail(err, LB_EFAILED, errno, "cannot read process %ld",
-		    (long)c->pid);
+		    (long)pid);
 		return NULL;
 	}
 	if ((h = calloc(1, sizeof(*h))) == NULL) {
@@ -91,16 +92,21 @@ lbd_hold_new(struct lbd_lock *l, struct lbd_conn *c, pid_t pid, pid_t tid,
 		h->uid = c->uid;
 		h->gid = c->gid;
 	}
-	(void)pid;
 	return h;
 }
 
-/* A new hold of l for (c, tid). */
+/* A new hold of l for (c, tid), or kept for process kept_pid (not 0). */
 static struct lbd_hold *
-hold_new(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
+hold_new(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid, pid_t tid,
     struct lockfs_err *err)
 {
-	return lbd_hold_new(l, c, c->pid, tid, NULL, err);
+	struct lbd_hold *h;
+
+	h = lbd_hold_new(l, c, kept_pid != 0 ? kept_pid : c->pid, tid, NULL,
+	    err);
+	if (h != NULL && kept_pid != 0)
+		h->kept = 1;
+	return h;
 }
 
 /* Frees a hold that is not (or no longer) installed. */
@@ -112,16 +118,22 @@ hold_free(struct lbd_hold *h)
 	free(h);
 }
 
-/* Installs h as l's holder: token, time, the connection's list, the
- * state database. */
+/* Installs h as l's holder: token, time, the connection's list (a kept
+ * hold: no connection's, and its process watched), the state database. */
 static void
 hold_install(struct lbd_lock *l, struct lbd_hold *h)
 {
 	h->token = next_token(l->d);
 	h->since = lbd_now();
 	l->holder = h;
-	LIST_INSERT_HEAD(&h->conn->holds, h, conn_entry);
-	h->conn->nholds++;
+	if (h->kept) {
+		h->conn = NULL;
+		LIST_INSERT_HEAD(&l->d->orphans, h, conn_entry);
+		lbd_orphan_watch(l->d, h);
+	} else {
+		LIST_INSERT_HEAD(&h->conn->holds, h, conn_entry);
+		h->conn->nholds++;
+	}
 	lbd_store_hold_add(l->d, h);
 }
 
@@ -158,18 +170,19 @@ hold_uninstall(struct lbd_lock *l)
 }
 
 /*
- * Tries to make the artefact of l for (c, tid), as c's user.  0 with l
+ * Tries to make the artefact of l for (c, tid), or kept for kept_pid, as
+ * c's user.  0 with l
  * held by the new hold; LB_EALREADY when someone outside the broker holds
  * it; another code with err filled when it cannot be made.
  */
 static int
-lock_try(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
+lock_try(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid, pid_t tid,
     struct lockfs_err *err)
 {
 	struct lbd_hold *h;
 	int              r;
 
-	if ((h = hold_new(l, c, tid, err)) == NULL)
+	if ((h = hold_new(l, c, kept_pid, tid, err)) == NULL)
 		return err->code;
 	if ((r = lbd_creds_enter(c->uid, c->gid, err)) == 0) {
 		r = lockfs_try_acquire(&h->fs, err);
@@ -191,16 +204,18 @@ lock_try(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
  * the reply (the requester sends its ACQUIRE again, or releases).  Such an
  * artefact blocks everyone else, so it is the requester's whatever the
  * queue.  0 with l held by the new hold (recorded, new token); -1 when
- * l's artefact is not (c, tid)'s or cannot be read.
+ * l's artefact is not (c, tid)'s (kept_pid's) or cannot be read.
  */
 static int
-own_artefact_adopt(struct lbd_lock *l, struct lbd_conn *c, pid_t tid)
+own_artefact_adopt(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid,
+    pid_t tid)
 {
 	struct lockfs_err err;
 	struct lbd_hold  *h;
 	int               r = -1;
 
-	if (l->holder != NULL || (h = hold_new(l, c, tid, &err)) == NULL)
+	if (l->holder != NULL ||
+	    (h = hold_new(l, c, kept_pid, tid, &err)) == NULL)
 		return -1;
 	if (lbd_creds_enter(c->uid, c->gid, &err) == 0) {
 		if (lockfs_i_am_locking(&h->fs, &err) == 1)
@@ -212,7 +227,7 @@ own_artefact_adopt(struct lbd_lock *l, struct lbd_conn *c, pid_t tid)
 		lbd_lock_unwatch(l);
 		log_info("%s: pid %ld holds it already (a grant of the "
 		    "previous daemon it was not told of); recorded",
-		    l->path, (long)c->pid);
+		    l->path, (long)h->fs.owner.pid);
 	} else
 		hold_free(h);
 	return r;
@@ -322,7 +337,8 @@ lock_serve(struct lbd_lock *l)
 	int               r = 0;
 
 	while (l->holder == NULL && (w = TAILQ_FIRST(&l->waiters)) != NULL) {
-		if ((r = lock_try(l, w->conn, w->tid, &err)) == LB_EALREADY)
+		if ((r = lock_try(l, w->conn, w->kept_pid, w->tid, &err)) ==
+		    LB_EALREADY)
 			break;
 		if (r == 0)
 			reply_granted(w->conn, w->id, l->holder);
@@ -338,18 +354,29 @@ lock_serve(struct lbd_lock *l)
 	lbd_lock_put(l);
 }
 
-/* lbd_hold_find: l's hold by (c, tid), or NULL. */
+/*
+ * lbd_hold_find: l's hold by (c, tid), or, when kept_pid is not 0, l's
+ * hold kept for that process, if c may act for it (root, or the hold's
+ * user); or NULL.
+ */
 struct lbd_hold *
-lbd_hold_find(struct lbd_lock *l, struct lbd_conn *c, pid_t tid)
+lbd_hold_find(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid,
+    pid_t tid)
 {
 	struct lbd_hold *h = l->holder;
 
-	return h != NULL && h->conn == c && h->tid == tid ? h : NULL;
+	if (h == NULL)
+		return NULL;
+	if (kept_pid != 0)
+		return h->kept && h->fs.owner.pid == kept_pid &&
+		    (c->uid == 0 || c->uid == h->uid) ? h : NULL;
+	return h->conn == c && h->tid == tid ? h : NULL;
 }
 
 /*
  * lbd_acquire: the ACQUIRE request id of (c, tid) for path with method
- * and timeout.  Replies now (granted, or an error) or queues the request
+ * and timeout; with kept_pid not 0, for a hold kept for that process (see
+ * lbd_hold; the caller checked that c may ask for it).  Replies now (granted, or an error) or queues the request
  * and replies when it is granted, times out, is canceled, or the daemon
  * stops.  Returns 0 when it replied or queued; otherwise an LBP_E* code
  * the caller replies with (err-less: limits and bad paths are reported
@@ -357,7 +384,7 @@ lbd_hold_find(struct lbd_lock *l, struct lbd_conn *c, pid_t tid)
  */
 int
 lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
-    unsigned method, pid_t tid, double timeout)
+    unsigned method, pid_t kept_pid, pid_t tid, double timeout)
 {
 	struct lbd       *d = c->d;
 	struct lockfs_err err;
@@ -370,8 +397,8 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 		    LBP_EINTERNAL, "%s", err.msg);
 		return 0;
 	}
-	if (lbd_hold_find(l, c, tid) != NULL ||
-	    lbd_orphan_adopt(c, l, tid) == 0) {
+	if (lbd_hold_find(l, c, kept_pid, tid) != NULL ||
+	    (kept_pid == 0 && lbd_orphan_adopt(c, l, tid) == 0)) {
 		/* Re-entrant; or granted by the previous daemon, which died
 		 * before its reply went out. */
 		reply_granted(c, id, l->holder);
@@ -383,7 +410,7 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 			    "this connection holds %u locks", c->nholds);
 			goto out;
 		}
-		r = lock_try(l, c, tid, &err);
+		r = lock_try(l, c, kept_pid, tid, &err);
 		if (r == 0) {
 			reply_granted(c, id, l->holder);
 			goto out;
@@ -393,7 +420,7 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 			goto out;
 		}
 	}
-	if (own_artefact_adopt(l, c, tid) == 0) {
+	if (own_artefact_adopt(l, c, kept_pid, tid) == 0) {
 		reply_granted(c, id, l->holder);
 		goto out;
 	}
@@ -415,6 +442,7 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 	w->conn = c;
 	w->id = id;
 	w->tid = tid;
+	w->kept_pid = kept_pid;
 	if (!isinf(timeout) && (w->timer = malloc(sizeof(*w->timer))) !=
 	    NULL) {
 		uv_timer_init(d->loop, w->timer);
@@ -448,7 +476,8 @@ lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err)
 	struct lockfs_err herr;
 	int               r = -1;
 
-	if (w != NULL && (next = hold_new(l, w->conn, w->tid, &herr)) != NULL &&
+	if (w != NULL &&
+	    (next = hold_new(l, w->conn, w->kept_pid, w->tid, &herr)) != NULL &&
 	    lbd_creds_enter(w->conn->uid, w->conn->gid, &herr) == 0) {
 		r = lockfs_handoff(&h->fs, &next->fs, &herr);
 		lbd_creds_leave();
@@ -506,19 +535,20 @@ lbd_hold_forget(struct lbd_lock *l)
 }
 
 /*
- * lbd_release: RELEASE of l by (c, tid).  0, or an LB_E* code with err
+ * lbd_release: RELEASE of l by (c, tid), or of its hold kept for
+ * kept_pid (not 0).  0, or an LB_E* code with err
  * filled: LB_ENOTLOCKED (nobody holds it), LB_ENOTMINE (another does,
  * inside or outside the broker), LB_EUNLOCK.  l may be freed on return.
  */
 int
-lbd_release(struct lbd_conn *c, struct lbd_lock *l, pid_t tid,
-    struct lockfs_err *err)
+lbd_release(struct lbd_conn *c, struct lbd_lock *l, pid_t kept_pid,
+    pid_t tid, struct lockfs_err *err)
 {
 	struct lockfs_lock fs;
 	int                r;
 
-	if (lbd_hold_find(l, c, tid) != NULL ||
-	    own_artefact_adopt(l, c, tid) == 0)
+	if (lbd_hold_find(l, c, kept_pid, tid) != NULL ||
+	    own_artefact_adopt(l, c, kept_pid, tid) == 0)
 		return lbd_hold_end(l, err);
 	if (l->holder != NULL)
 		r = lockfs_fail(err, LB_ENOTMINE, 0, "%s is locked, but not by "

@@ -10,6 +10,7 @@
  *   earlier boot, holder's pid gone or reused      -> remove the artefact
  *                                                     (as the holder's
  *                                                     user), forget it
+ *   holder alive, a kept hold (ACQUIRE pid=)       -> kept, watched
  *   holder alive                                   -> an orphan hold (an
  *       mkdir lock's stray markers of an unfinished handoff removed): the
  *       lock stays held; its process may RECLAIM it (same pid, thread and
@@ -79,10 +80,11 @@ orphan_exited(uv_poll_t *p, int status, int events)
 	orphan_end(p->data, "its process exited");
 }
 
-/* Watches an orphan's process with a pidfd, when the kernel has them;
- * otherwise the grace period alone ends it. */
-static void
-orphan_watch(struct lbd *d, struct lbd_hold *h)
+/* lbd_orphan_watch: watches the process of an orphan or a kept hold
+ * with a pidfd, when the kernel has them; otherwise the grace period alone
+ * ends an orphan (and a kept hold lasts until released or broken). */
+void
+lbd_orphan_watch(struct lbd *d, struct lbd_hold *h)
 {
 #ifdef SYS_pidfd_open
 	h->pidfd = (int)syscall(SYS_pidfd_open, h->fs.owner.pid, 0);
@@ -102,15 +104,21 @@ orphan_watch(struct lbd *d, struct lbd_hold *h)
 #endif
 }
 
-/* The grace period is over: unclaimed orphans lose their locks. */
+/* The grace period is over: unclaimed orphans lose their locks (kept
+ * holds stay: they end with their process). */
 static void
 grace_over(uv_timer_t *t)
 {
 	struct lbd      *d = t->data;
-	struct lbd_hold *h;
+	struct lbd_hold *h, *next;
 
-	while ((h = LIST_FIRST(&d->orphans)) != NULL)
+	for (h = LIST_FIRST(&d->orphans); h != NULL; h = next) {
+		next = LIST_NEXT(h, conn_entry);
+		if (h->kept)
+			continue;
 		orphan_end(h, "not reclaimed within the grace period");
+		next = LIST_FIRST(&d->orphans);  /* a handoff may change it */
+	}
 }
 
 /*
@@ -208,6 +216,7 @@ reconcile_one(struct lbd *d, const struct lbd_store_hold *sh)
 	h->gid = sh->gid;
 	h->token = sh->token;
 	h->since = sh->since;
+	h->kept = sh->kept;
 	lbd_hold_adopt(l, h);   /* the record and the table agree again */
 	if (lockfs_handoff_tidy(&h->fs, &err) > 0)
 		log_info("%s: removed the temporaries of a handoff the "
@@ -228,10 +237,14 @@ reconcile_one(struct lbd *d, const struct lbd_store_hold *sh)
 	else {
 		if (sh->method == LB_MKDIR)
 			mkdir_undo_handoff(h);
-		log_info("%s: pid %ld holds it from the previous run; it may "
-		    "reclaim it for %g s", sh->path, (long)sh->pid,
-		    d->cfg.grace);
-		orphan_watch(d, h);
+		if (h->kept)
+			log_info("%s: kept for pid %ld, as in the previous "
+			    "run", sh->path, (long)sh->pid);
+		else
+			log_info("%s: pid %ld holds it from the previous run; "
+			    "it may reclaim it for %g s", sh->path,
+			    (long)sh->pid, d->cfg.grace);
+		lbd_orphan_watch(d, h);
 	}
 	l = NULL;
 out:
@@ -270,7 +283,8 @@ lbd_orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid)
 	struct lockfs_owner o;
 	struct lbd_hold    *h = l->holder;
 
-	if (h == NULL || h->conn != NULL || h->fs.owner.pid != c->pid ||
+	if (h == NULL || h->conn != NULL || h->kept ||
+	    h->fs.owner.pid != c->pid ||
 	    h->tid != tid || h->uid != c->uid ||
 	    lockfs_owner_of_pid(&o, c->pid, 0) != 0 ||
 	    o.start != h->fs.owner.start)

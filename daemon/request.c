@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -18,17 +19,44 @@ struct lock_args {
 	const char *path;
 	unsigned    method;
 	pid_t       tid;
+	pid_t       kept_pid;   /* pid=: the process a kept hold is for */
 };
 
 /*
- * Reads path, method and thread from m.  0, or an LBP_E* code with the
- * reason already sent to c.
+ * Whether c may act for process pid (ACQUIRE, RELEASE, STATUS pid=): it
+ * runs (and is not a zombie) and is c's user's, or c is root.  0, or an
+ * LBP_E* code with the reason already sent to c.
+ */
+static int
+pid_allowed(struct lbd_conn *c, uint64_t id, pid_t pid)
+{
+	struct lockfs_owner o;
+	struct stat         st;
+	char                proc[32];
+
+	snprintf(proc, sizeof(proc), "/proc/%ld", (long)pid);
+	if (stat(proc, &st) == -1 || lockfs_owner_of_pid(&o, pid, 0) == -1) {
+		lbd_conn_error(c, id, LBP_EINVAL, "pid %ld: no such process",
+		    (long)pid);
+		return LBP_EINVAL;
+	}
+	if (c->uid != 0 && st.st_uid != c->uid) {
+		lbd_conn_error(c, id, LBP_EPERM, "pid %ld: process of another "
+		    "user", (long)pid);
+		return LBP_EPERM;
+	}
+	return 0;
+}
+
+/*
+ * Reads path, method, thread and pid from m.  0, or an LBP_E* code with
+ * the reason already sent to c.
  */
 static int
 lock_args(struct lbd_conn *c, const struct lbp_msg *m, struct lock_args *a)
 {
 	const char *method = lbp_get(m, "method");
-	uint64_t    tid = 0;
+	uint64_t    tid = 0, pid = 0;
 
 	a->path = lbp_get(m, "path");
 	a->method = LB_LINK;
@@ -46,7 +74,16 @@ lock_args(struct lbd_conn *c, const struct lbp_msg *m, struct lock_args *a)
 		    "decimal thread id");
 		return LBP_EINVAL;
 	}
+	if (lbp_get_u64(m, "pid", &pid) == -2 || pid > 0x7fffffff ||
+	    (lbp_get(m, "pid") != NULL && (pid == 0 || tid != 0))) {
+		lbd_conn_error(c, m->id, LBP_EINVAL, "pid must be a decimal "
+		    "process id, without thread");
+		return LBP_EINVAL;
+	}
 	a->tid = a->method == LB_PIDFILE ? 0 : (pid_t)tid;
+	a->kept_pid = (pid_t)pid;
+	if (pid != 0)
+		return pid_allowed(c, m->id, a->kept_pid);
 	return 0;
 }
 
@@ -127,7 +164,7 @@ req_acquire(struct lbd_conn *c, const struct lbp_msg *m)
 		    "stopping");
 		return;
 	}
-	lbd_acquire(c, m->id, a.path, a.method, a.tid, timeout);
+	lbd_acquire(c, m->id, a.path, a.method, a.kept_pid, a.tid, timeout);
 }
 
 static void
@@ -143,7 +180,7 @@ req_release(struct lbd_conn *c, const struct lbp_msg *m)
 	if ((l = lbd_lock_get(c->d, a.path, a.method, &err)) == NULL)
 		r = err.code;
 	else
-		r = lbd_release(c, l, a.tid, &err);
+		r = lbd_release(c, l, a.kept_pid, a.tid, &err);
 	if (r == 0)
 		reply_ok(c, m->id);
 	else
@@ -203,7 +240,8 @@ req_status(struct lbd_conn *c, const struct lbp_msg *m)
 	lbp_begin(&o, LBP_MSG_OK, 1, m->id);
 	if (l != NULL && l->holder != NULL) {
 		lbp_add_u64(&o, "locked", 1);
-		lbp_add_u64(&o, "mine", lbd_hold_find(l, c, a.tid) != NULL);
+		lbp_add_u64(&o, "mine", lbd_hold_find(l, c, a.kept_pid,
+		    a.tid) != NULL);
 		add_holder(&o, l->holder, NULL, l->nwaiters);
 	} else {
 		lbp_add_u64(&o, "locked", held == 1);

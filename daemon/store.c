@@ -35,7 +35,27 @@ static const char schema[] =
     "  uid INTEGER NOT NULL, gid INTEGER NOT NULL,"
     "  start INTEGER NOT NULL, boot TEXT NOT NULL,"
     "  token INTEGER NOT NULL, since REAL NOT NULL,"
+    "  kept INTEGER NOT NULL DEFAULT 0,"
     "  PRIMARY KEY (lock_file, method));";
+
+/* Databases of the first release lack holds.kept (kept holds, ACQUIRE
+ * pid=): added; an error other than "it is there already" is kept. */
+static int
+store_upgrade(struct lbd_store *s)
+{
+	char *msg = NULL;
+	int   r = 0;
+
+	if (sqlite3_exec(s->db, "ALTER TABLE holds ADD COLUMN kept INTEGER "
+	    "NOT NULL DEFAULT 0", NULL, NULL, &msg) != SQLITE_OK &&
+	    (msg == NULL || strstr(msg, "duplicate column") == NULL)) {
+		log_err("state database: cannot add holds.kept: %s",
+		    msg != NULL ? msg : "?");
+		r = -1;
+	}
+	sqlite3_free(msg);
+	return r;
+}
 
 /* Runs sql; 0, or -1 with the error logged. */
 static int
@@ -104,11 +124,11 @@ lbd_store_open(struct lbd *d, const char *file, char *why, size_t size)
 	}
 	sqlite3_busy_timeout(s->db, 5000);
 	if (store_exec(s, "PRAGMA journal_mode=WAL") != 0 ||
-	    store_exec(s, schema) != 0 ||
+	    store_exec(s, schema) != 0 || store_upgrade(s) != 0 ||
 	    sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO holds (lock_file,"
 	    " method, path, unique_name, pid, tid, uid, gid, start, boot, "
-	    "token, since) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
-	    "?11, ?12)", -1, &s->add, NULL) != SQLITE_OK ||
+	    "token, since, kept) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+	    "?10, ?11, ?12, ?13)", -1, &s->add, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, "DELETE FROM holds WHERE lock_file = ?1 "
 	    "AND method = ?2 AND token = ?3", -1, &s->del, NULL) !=
 	    SQLITE_OK) {
@@ -193,6 +213,7 @@ lbd_store_hold_add(struct lbd *d, const struct lbd_hold *h)
 	sqlite3_bind_text(st, 10, h->fs.owner.boot, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 11, (sqlite3_int64)h->token);
 	sqlite3_bind_double(st, 12, h->since);
+	sqlite3_bind_int(st, 13, h->kept);
 	return store_step(s, st);
 }
 
@@ -239,7 +260,7 @@ lbd_store_each_hold(struct lbd *d,
 	int                   rc;
 
 	if (sqlite3_prepare_v2(s->db, "SELECT path, method, unique_name, pid, "
-	    "tid, uid, gid, start, boot, token, since FROM holds", -1, &st,
+	    "tid, uid, gid, start, boot, token, since, kept FROM holds", -1, &st,
 	    NULL) != SQLITE_OK) {
 		log_err("state database: %s", sqlite3_errmsg(s->db));
 		return -1;
@@ -260,6 +281,7 @@ lbd_store_each_hold(struct lbd *d,
 			snprintf(h.boot, sizeof(h.boot), "%s", t);
 		h.token = (uint64_t)sqlite3_column_int64(st, 9);
 		h.since = sqlite3_column_double(st, 10);
+		h.kept = sqlite3_column_int(st, 11);
 		fn(d, &h);
 	}
 	sqlite3_finalize(st);

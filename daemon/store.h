@@ -20,6 +20,7 @@ struct lbd_store_hold {
 	char               boot[9];
 	uint64_t           token;
 	double             since;
+	int                kept;       /* kept for pid (ACQUIRE pid=) */
 };
 
 /* lbd_store_open: opens (creating) the database at file and takes a new
