@@ -41,9 +41,9 @@
  */
 #define LBP_VERB_MAP(X)                                                     \
 	X(HELLO,   C, "version",     "client")                                \
-	X(ACQUIRE, C, "path",        "method thread timeout")                 \
-	X(RELEASE, C, "path",        "method thread")                         \
-	X(STATUS,  C, "path",        "method thread")                         \
+	X(ACQUIRE, C, "path",        "method thread timeout pid")             \
+	X(RELEASE, C, "path",        "method thread pid")                     \
+	X(STATUS,  C, "path",        "method thread pid")                     \
 	X(BREAK,   C, "path",        "method")                                \
 	X(LIST,    C, "",            "")                                      \
 	X(CANCEL,  C, "target",      "")                                      \

@@ -83,8 +83,8 @@ class DaemonTest(unittest.TestCase):
         self.procs.append(p)
         return p
 
-    def assertCode(self, reply, code):
-        self.assertEqual(reply.code, code, reply)
+    def assertCode(self, reply, code, why=None):
+        self.assertEqual(reply.code, code, (reply, why) if why else reply)
 
 
 class Hello(DaemonTest):
@@ -526,11 +526,12 @@ class Restart(DaemonTest):
     def test_unrecorded_handoff_to_a_dead_or_live_holder(self):
         # The recorded holder's artefact was replaced by another's before
         # the daemon died: a dead holder's is broken at start, a live
-        # one's stays.
+        # one's stays.  (pidfile: its artefact names the pid plainly;
+        # lockfile's unique names run pid and hash together.)
         take = textwrap.dedent("""
             import sys, time
-            from lockfile.symlinklockfile import SymlinkLockFile
-            SymlinkLockFile(sys.argv[1]).acquire(timeout=0)
+            from lockfile.pidlockfile import PIDLockFile
+            PIDLockFile(sys.argv[1]).acquire(timeout=0)
             print("held", flush=True)
             if sys.argv[2] == "live":
                 time.sleep(600)
@@ -539,28 +540,30 @@ class Restart(DaemonTest):
             with self.subTest(fate=fate):
                 a = self.client()
                 p = self.path(fate)
-                a.call("ACQUIRE", path=p, method="symlink")
+                a.call("ACQUIRE", path=p, method="pidfile")
                 self.assertEqual(self.daemon.stop(), 0)
-                os.unlink(p + ".lock")
+                os.unlink(p)
                 child = subprocess.Popen([PYTHON, "-c", take, p, fate],
                                          stdout=subprocess.PIPE)
                 self.procs.append(child)
                 self.assertEqual(child.stdout.readline(), b"held\n")
                 if fate == "dead":
                     child.wait(20)
-                self.assertTrue(os.path.lexists(p + ".lock"))
+                self.assertTrue(os.path.exists(p))
                 self.daemon.start()
                 b = self.client()
-                got = b.call("ACQUIRE", path=p, method="symlink", timeout=0)
-                self.assertCode(got, "OK" if fate == "dead" else "EALREADY")
+                got = b.call("ACQUIRE", path=p, method="pidfile", timeout=0)
                 if fate == "dead":
+                    self.assertCode(got, "OK", self.daemon.logtext())
                     self.assertIn("who is gone", self.daemon.logtext())
-                    b.call("RELEASE", path=p, method="symlink")
+                    b.call("RELEASE", path=p, method="pidfile")
                 else:
-                    self.assertTrue(os.path.lexists(p + ".lock"))
+                    self.assertCode(got, "EALREADY")
+                    with open(p) as f:
+                        self.assertEqual(int(f.read()), child.pid)
                     child.kill()
                     child.wait()
-                    os.unlink(p + ".lock")
+                    os.unlink(p)
 
     def test_handoff_temporaries_removed_at_start(self):
         a = self.client()
@@ -666,6 +669,116 @@ class Restart(DaemonTest):
         self.assertTrue(os.path.exists(self.daemon.socket))
         self.daemon.start()
         self.assertCode(self.client().call("PING"), "OK")
+
+
+class Kept(DaemonTest):
+    """Holds kept for a process (pid=): they outlive the connection that
+    asked, end when that process exits, and survive a daemon restart."""
+
+    def sleeper(self, user=None):
+        return self.spawn("import time; time.sleep(600)", user=user)
+
+    def test_kept_hold_outlives_connection_ends_with_process(self):
+        for method in ("link", "symlink", "mkdir", "pidfile", "sqlite"):
+            with self.subTest(method=method):
+                proc = self.sleeper()
+                p = self.path(method)
+                a = self.client()
+                r = a.call("ACQUIRE", path=p, method=method, pid=proc.pid)
+                self.assertCode(r, "OK")
+                a.close()
+                b = self.client()
+                st = b.call("STATUS", path=p, method=method)
+                self.assertEqual(st.fields["locked"], "1")
+                self.assertEqual(st.fields["holder_pid"], str(proc.pid))
+                self.assertEqual(b.call("STATUS", path=p, method=method,
+                                        pid=proc.pid).fields["mine"], "1")
+                if method == "pidfile":
+                    with open(p) as f:
+                        self.assertEqual(f.read().strip(), str(proc.pid))
+                # The next owner waits until the process exits.
+                rid = b.send("ACQUIRE", path=p, method=method, timeout=30)
+                self.assertCode(b.call("PING"), "OK")
+                proc.kill()
+                proc.wait()
+                r = b.wait(rid)
+                self.assertCode(r, "OK")
+                self.assertGreater(int(r.fields["token"]),
+                                   int(st.fields["token"]))
+                self.assertCode(b.call("RELEASE", path=p, method=method),
+                                "OK")
+
+    def test_release_by_another_connection_and_reentry(self):
+        proc = self.sleeper()
+        p = self.path()
+        a = self.client()
+        t1 = a.call("ACQUIRE", path=p, pid=proc.pid).fields["token"]
+        self.assertEqual(a.call("ACQUIRE", path=p, pid=proc.pid)
+                         .fields["token"], t1)
+        # Not this connection's own hold: a plain RELEASE is refused.
+        self.assertCode(a.call("RELEASE", path=p), "ENOTMINE")
+        b = self.client()
+        self.assertCode(b.call("RELEASE", path=p, pid=proc.pid), "OK")
+        self.assertFalse(os.path.exists(p + ".lock"))
+        self.assertCode(b.call("RELEASE", path=p, pid=proc.pid),
+                        "ENOTLOCKED")
+
+    def test_kept_hold_survives_restart(self):
+        proc = self.sleeper()
+        p = self.path()
+        token = self.client().call("ACQUIRE", path=p, pid=proc.pid) \
+            .fields["token"]
+        self.daemon.kill()
+        self.daemon.start()
+        c = self.client()
+        st = c.call("STATUS", path=p, pid=proc.pid)
+        self.assertEqual((st.fields["mine"], st.fields["token"]),
+                         ("1", token))
+        self.assertIn("kept for pid %d" % proc.pid, self.daemon.logtext())
+        proc.kill()
+        proc.wait()
+        self.assertCode(c.call("ACQUIRE", path=p, timeout=20), "OK")
+
+    def test_bad_pids_refused(self):
+        c = self.client()
+        p = self.path()
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        self.assertCode(c.call("ACQUIRE", path=p, pid=dead.pid), "EINVAL")
+        self.assertCode(c.call("ACQUIRE", path=p, pid=0), "EINVAL")
+        self.assertCode(c.call("ACQUIRE", path=p, pid="x"), "EINVAL")
+        self.assertCode(c.call("ACQUIRE", path=p, pid=os.getpid(),
+                               thread=7), "EINVAL")
+        self.assertFalse(os.path.exists(p + ".lock"))
+
+    def test_nobody_cannot_keep_for_root_or_release_roots(self):
+        mine = self.sleeper()
+        p = self.path()
+        script = textwrap.dedent("""
+            import socket, sys
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(%r)
+            f = s.makefile("rwb", buffering=0)
+            for line in sys.argv[1:]:
+                f.write(line.encode() + b"\\n")
+                print(f.readline().decode().strip(), flush=True)
+        """) % self.daemon.socket
+        self.client().call("ACQUIRE", path=p, pid=mine.pid)
+        other = self.path("other")
+        def demote():
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+        out = subprocess.run(
+            [PYTHON, "-c", script, "HELLO 1 version=1",
+             "ACQUIRE 2 path=%s pid=%d" % (other, mine.pid),
+             "RELEASE 3 path=%s pid=%d" % (p, mine.pid)],
+            stdout=subprocess.PIPE, preexec_fn=demote, timeout=20)
+        lines = out.stdout.decode().splitlines()
+        self.assertTrue(lines[1].startswith("ERR 2 code=EPERM"), lines)
+        self.assertTrue(lines[2].startswith("ERR 3 code=EPERM"), lines)
+        self.assertTrue(os.path.exists(p + ".lock"))
+        self.assertFalse(os.path.exists(other + ".lock"))
 
 
 class Users(DaemonTest):
