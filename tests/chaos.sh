@@ -17,24 +17,59 @@
 # must not say that a hold of the previous run went unreclaimed (every
 # holder stays alive and connected, so each must get its hold back).
 #
+# Beside the stress workers, "victims" take the same lock in a loop with
+# the lockbroker command through the broker (`lockbroker lock --broker`,
+# holding it for a few milliseconds and touching nothing), and a killer
+# sends SIGKILL to a random one of them every 50 to 250 ms: killed while
+# waiting, while holding, while the daemon is down.  The broker must hand
+# a killed victim's lock on (its connection closes), and the run must stay
+# exact; victims never count, so the total is the workers' alone.
+#
 # The grace period is 10 s instead of 30, so that a hold nobody reclaims
 # (a bug) costs a run 10 s, not 30; a client reconnects within a second.
+#
+# At the end the daemon's state database must pass PRAGMA integrity_check
+# and record no hold.
+#
+# Usage: chaos.sh [--minutes N]: without it, each of the runs below once
+# (the version make check runs, a minute or two); with it, the runs again
+# and again until N minutes have passed (at least once each).
 #
 # Environment: LB_BUILDDIR (where the programs were built, default .),
 # PYTHON3 (with lockfile; default /usr/bin/python3), KEEP=1 keeps the
 # temporary directory (daemon.log, each run's stress.out) for a look.
-# Prints what each run did and when the daemon went; exits 1 on a failure.
+# Prints what each run did and when the daemon went, and at the end the
+# totals: runs, daemon kills and stops, victims killed, increments; exits 1
+# on a failure.
+
+minutes=0
+case ${1:-} in
+--minutes)
+	minutes=${2:-}
+	case $minutes in
+	''|*[!0-9]*)
+		echo "chaos.sh: --minutes needs a whole number" >&2
+		exit 99
+		;;
+	esac
+	;;
+'')	;;
+*)	echo "usage: chaos.sh [--minutes N]" >&2
+	exit 99
+	;;
+esac
 
 builddir=${LB_BUILDDIR:-.}
 stress=$builddir/tests/stress
 daemon=$builddir/daemon/lockbrokerd
+cli=$builddir/tools/lockbroker
 PYTHON3=${PYTHON3:-/usr/bin/python3}
 export PYTHON3
 unset LOCKBROKER_SQLITE_DB LOCKBROKER_TRANSPORT
 # A test run by a service manager must not talk to it.
 unset NOTIFY_SOCKET LISTEN_PID LISTEN_FDS LISTEN_FDNAMES
 
-for prog in "$stress" "$daemon"; do
+for prog in "$stress" "$daemon" "$cli"; do
 	if [ ! -x "$prog" ]; then
 		echo "chaos.sh: $prog is missing: build it with make check" >&2
 		exit 99
@@ -53,10 +88,12 @@ export LOCKBROKER_SOCKET
 
 dpid=
 spid=
+vpids=
 # Ends what the test started (stress's workers die with it), and removes
 # the directory unless KEEP is set.
 cleanup() {
 	[ -z "$spid" ] || kill -KILL "$spid" 2>/dev/null
+	[ -z "$vpids" ] || kill -TERM $vpids 2>/dev/null
 	[ -z "$dpid" ] || kill -KILL "$dpid" 2>/dev/null
 	wait 2>/dev/null
 	if [ -n "${KEEP:-}" ]; then
@@ -70,6 +107,10 @@ trap 'exit 1' HUP INT TERM
 
 passed=0
 failed=0
+daemon_kills=0
+daemon_stops=0
+victims_killed=0
+increments=0
 
 # fail MESSAGE: a failure of the current run.
 fail() {
@@ -126,12 +167,49 @@ while True:
     time.sleep(0.01)
 '
 
-# The number of holds the state database argv[1] still records.
+# The state database argv[1]: its integrity check, and the number of
+# holds it still records ("ok 0" is what a clean stop leaves).
 holds_py='
 import sqlite3, sys
 db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
-print(db.execute("SELECT count(*) FROM holds").fetchone()[0])
+print(db.execute("PRAGMA integrity_check").fetchone()[0],
+      db.execute("SELECT count(*) FROM holds").fetchone()[0])
 '
+
+# victims DIR METHOD N: starts N victim loops on DIR/counter (see the top);
+# their pids go to vpids.  Each loop ends when DIR/stop appears.
+victims() {
+	vpids=
+	i=0
+	while [ "$i" -lt "$3" ]; do
+		(
+			while [ ! -e "$1/stop" ]; do
+				"$cli" lock --broker --method "$2" -w 5 \
+				    "$1/counter" -- sleep 0.00$(random 10) \
+				    >/dev/null 2>&1 || sleep 0.05
+			done
+		) &
+		vpids="$vpids $!"
+		i=$((i + 1))
+	done
+}
+
+# killer DIR: every 50 to 250 ms, SIGKILL to a random lockbroker command
+# running on DIR/counter, until DIR/stop appears; writes how many it killed
+# to DIR.killed.
+killer() {
+	kdir=$1
+	n=0
+	while [ ! -e "$kdir/stop" ]; do
+		sleep "0.$(printf '%03d' $((50 + $(random 200))))"
+		pids=$(pgrep -f "lockbroker lock --broker .* $kdir/counter" 2>/dev/null)
+		count=$(echo $pids | wc -w)
+		[ "$count" -gt 0 ] || continue
+		pick=$(echo $pids | tr ' ' '\n' | sed -n "$(($(random "$count") + 1))p")
+		kill -KILL "$pick" 2>/dev/null && n=$((n + 1))
+	done
+	echo "$n" >"$kdir.killed"
+}
 
 # daemon_start: starts lockbrokerd on $sock and $state and waits until it
 # answers a HELLO (at most 15 s); sets dpid.  0, or 1 after a failure.
@@ -157,6 +235,10 @@ daemon_start() {
 daemon_stop() {
 	echo "--- chaos.sh: $1" >>"$log"
 	kill "-$1" "$dpid"
+	case $1 in
+	KILL)	daemon_kills=$((daemon_kills + 1)) ;;
+	*)	daemon_stops=$((daemon_stops + 1)) ;;
+	esac
 	hung=
 	if ! "$PYTHON3" -c "$ended_py" "$dpid" 15; then
 		hung=" (still running 15 s after it: killed)"
@@ -193,17 +275,25 @@ count_of() {
 # with ~), started again.  Then checks the run, its directory, and that
 # every event happened while the run was still going.
 chaos() {
-	name=$1
+	name=$1.$pass
 	events=$2
 	shift 3
 	dir=$tmp/$name
+	method=link
+	for a in "$@"; do
+		[ "${prev:-}" != --method ] || method=$a
+		prev=$a
+	done
 	out=$tmp/$name.stress.out
 	mkdir "$dir" || exit 99
 	total=$(total_of "$@")
 	failed_before=$failed
 	echo "--- chaos.sh: run $name: $events: stress $*" >>"$log"
-	"$stress" --timeout 30 "$@" "$dir" >"$out" 2>&1 &
+	"$stress" --timeout 60 "$@" "$dir" >"$out" 2>&1 &
 	spid=$!
+	victims "$dir" "$method" 2
+	killer "$dir" &
+	kpid=$!
 	said="$name:"
 	missed=
 	for ev in $events; do
@@ -239,6 +329,14 @@ chaos() {
 	wait "$spid"
 	status=$?
 	spid=
+	touch "$dir/stop"
+	wait $vpids "$kpid"
+	vpids=
+	rm -f "$dir/stop"
+	killed=$(cat "$dir.killed" 2>/dev/null || echo 0)
+	victims_killed=$((victims_killed + killed))
+	said="$said $killed victims killed;"
+	[ "$status" -ne 0 ] || increments=$((increments + total))
 	echo "chaos: $said"
 	cat "$out"
 	[ "$status" -eq 0 ] || fail "$name: stress $* failed (status $status)"
@@ -274,6 +372,10 @@ total_of() {
 }
 
 daemon_start || exit 1
+began=$(date +%s)
+pass=0
+while :; do
+pass=$((pass + 1))
 
 # Two SIGKILLs in one run, with short pauses: broker clients wait for the
 # new daemon, AUTO ones too (they fall back in-process only after 1 s).
@@ -295,19 +397,26 @@ chaos mkdir-term-kill "term@15-40+~300 kill@60-80+~300" -- --method mkdir \
 chaos pidfile-kill "kill@20-60+~300" -- --method pidfile \
     --procs 8 --broker-procs 3 --auto-procs 2 --threads 1 --iters 60
 
+[ "$minutes" -gt 0 ] && [ "$failed" -eq 0 ] &&
+    [ $(($(date +%s) - began)) -lt $((minutes * 60)) ] || break
+done
+
 # The end: the daemon stops cleanly, keeping no hold, and never ended a
 # hold of a live holder for want of a RECLAIM.
 if [ -n "$dpid" ] && daemon_stop TERM 0; then
 	left=$("$PYTHON3" -c "$holds_py" "$state" 2>&1)
-	[ "$left" = 0 ] ||
-		fail "the state database still records holds: $left"
+	[ "$left" = "ok 0" ] ||
+		fail "the state database is not clean (integrity, holds):" \
+		    "$left"
 fi
 if grep -q "not reclaimed within the grace period" "$log"; then
 	fail "a live holder's hold ended unreclaimed:" \
 	    "$(grep "not reclaimed within the grace period" "$log")"
 fi
 
-echo "chaos: $passed runs passed, $failed failures"
+echo "chaos: $passed runs passed, $failed failures in $(($(date +%s) - began)) s;" \
+    "daemon killed $daemon_kills times, stopped $daemon_stops times;" \
+    "$victims_killed victims killed; $increments increments, none lost"
 if [ "$failed" -ne 0 ]; then
 	echo "--- the daemon's log, without the debug lines:" >&2
 	grep -v '^<7>' "$log" >&2
