@@ -104,6 +104,7 @@ struct req {
 	unsigned          method;
 	pid_t             tid;
 	int               broker_only;
+	int               break_stale;  /* ACQUIRE: stale=1 */
 	double            timeout;      /* ACQUIRE: as lb_acquire had it */
 	double            deadline;     /* ACQUIRE: monotonic end, or INFINITY */
 	enum req_state    state;
@@ -738,6 +739,7 @@ req_new(enum lbp_verb verb, const struct lb__target *t, int fail)
 	q->verb = verb;
 	q->method = t->method;
 	q->tid = t->tid;
+	q->break_stale = t->break_stale;
 	q->broker_only = t->broker_only;
 	q->fail = fail;
 	q->timeout = 0;
@@ -768,6 +770,8 @@ req_format(const struct req *q, struct lbp_out *o)
 		else if (left > 1e9)
 			left = 1e9;     /* decimals the daemon reads: 30 years */
 		lbp_add_double(o, "timeout", left);
+		if (q->break_stale)
+			lbp_add_u64(o, "stale", 1);
 	}
 	return lbp_end(o);
 }

@@ -58,6 +58,7 @@ struct lb__target {
 	unsigned    method;     /* LB_LINK ... LB_SQLITE */
 	pid_t       tid;        /* the owner thread's kernel id; 0: process */
 	int         broker_only; /* the handle is LB__BROKER (not AUTO) */
+	int         break_stale; /* ACQUIRE: LB_BREAK_STALE (stale=1) */
 };
 
 /* What STATUS says of a lock. */

@@ -229,6 +229,7 @@ call_begin(lb_lock *lock, struct lb__target *t, struct lockfs_err *err)
 	t->method = lock->fs.method;
 	t->tid = lock->fs.owner.tid;
 	t->broker_only = lock->transport == LB__BROKER;
+	t->break_stale = (lock->flags & LB_BREAK_STALE) != 0;
 	r = 0;
 	if (lock->transport != LB__LOCAL)
 		r = lb__broker_take_lost(t, err);
@@ -383,19 +384,13 @@ local_acquire(lb_lock *lock, const struct lb__target *t, double timeout,
 	return r;
 }
 
-/* Takes the lock through the broker (which does the waiting); first, with
- * LB_BREAK_STALE, breaks a provably dead holder's artefact in-process. */
+/* Takes the lock through the broker, which does the waiting (and, with
+ * LB_BREAK_STALE, asked with stale=1, breaks a provably dead holder's
+ * artefact, also one that dies while we wait). */
 static int
 broker_acquire(lb_lock *lock, const struct lb__target *t, double timeout,
     double deadline, struct lockfs_err *err)
 {
-	struct lockfs_err ignored;
-
-	if (lock->flags & LB_BREAK_STALE) {
-		pthread_mutex_lock(&lock->mu);
-		(void)lockfs_break_stale(&lock->fs, &ignored);
-		pthread_mutex_unlock(&lock->mu);
-	}
 	return lb__broker_acquire(t, timeout, deadline, fallback_of(lock),
 	    NULL, err);
 }

@@ -50,6 +50,8 @@ struct lbd_wait {
 	pid_t                    tid;
 	pid_t                    kept_pid;  /* 0, or the process to keep the
 	                                       hold for (ACQUIRE pid=) */
+	int                      stale;     /* stale=1: break a provably dead
+	                                       holder's artefact */
 	uv_timer_t              *timer;     /* NULL: waits without deadline */
 	TAILQ_ENTRY(lbd_wait)    lock_entry;
 	LIST_ENTRY(lbd_wait)     conn_entry;
@@ -148,7 +150,8 @@ struct lbd_lock *lbd_lock_get(struct lbd *d, const char *path,
 void lbd_lock_put(struct lbd_lock *l);
 void lbd_lock_unwatch(struct lbd_lock *l);
 int  lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
-         unsigned method, pid_t kept_pid, pid_t tid, double timeout);
+         unsigned method, pid_t kept_pid, pid_t tid, double timeout,
+         int stale);
 int  lbd_release(struct lbd_conn *c, struct lbd_lock *l, pid_t kept_pid,
          pid_t tid, struct lockfs_err *err);
 int  lbd_break(struct lbd_conn *c, struct lbd_lock *l, struct lockfs_err *err);

@@ -324,10 +324,48 @@ lock_watch(struct lbd_lock *l)
 }
 
 /*
+ * l is held outside the broker: breaks its artefact if its holder is
+ * provably dead (lockfs_break_stale), as c's user, for a requester that
+ * asked so (stale=1).  1 when it broke it, else 0.
+ */
+static int
+stale_break_as(struct lbd_lock *l, struct lbd_conn *c)
+{
+	struct lockfs_lock fs;
+	struct lockfs_err  err;
+	int                r = 0;
+
+	if (lockfs_init(&fs, l->path, l->method, 0, &err) != 0)
+		return 0;
+	if (lbd_creds_enter(c->uid, c->gid, &err) == 0) {
+		r = lockfs_break_stale(&fs, &err) == 1;
+		lbd_creds_leave();
+	}
+	if (r)
+		log_info("%s: broke the lock of a holder that is gone, for "
+		    "pid %ld (stale=1)", l->path, (long)c->pid);
+	lockfs_fini(&fs);
+	return r;
+}
+
+/* The same for the first of l's waiters that asked for it, if any. */
+static int
+break_stale_for(struct lbd_lock *l)
+{
+	struct lbd_wait *w;
+
+	TAILQ_FOREACH(w, &l->waiters, lock_entry)
+		if (w->stale)
+			return stale_break_as(l, w->conn);
+	return 0;
+}
+
+/*
  * Serves l's waiters while the lock is not held by a broker client: the
  * head waiter gets it when its artefact can be made; a waiter whose
  * artefact cannot be made at all gets the error and the next one is
- * tried; while someone outside holds it, the lock is watched.
+ * tried; while someone outside holds it, the lock is watched (and a
+ * provably dead holder's artefact broken, if a waiter asked for that).
  */
 static void
 lock_serve(struct lbd_lock *l)
@@ -337,8 +375,10 @@ lock_serve(struct lbd_lock *l)
 	int               r = 0;
 
 	while (l->holder == NULL && (w = TAILQ_FIRST(&l->waiters)) != NULL) {
-		if ((r = lock_try(l, w->conn, w->kept_pid, w->tid, &err)) ==
-		    LB_EALREADY)
+		r = lock_try(l, w->conn, w->kept_pid, w->tid, &err);
+		if (r == LB_EALREADY && break_stale_for(l))
+			r = lock_try(l, w->conn, w->kept_pid, w->tid, &err);
+		if (r == LB_EALREADY)
 			break;
 		if (r == 0)
 			reply_granted(w->conn, w->id, l->holder);
@@ -384,7 +424,7 @@ lbd_hold_find(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid,
  */
 int
 lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
-    unsigned method, pid_t kept_pid, pid_t tid, double timeout)
+    unsigned method, pid_t kept_pid, pid_t tid, double timeout, int stale)
 {
 	struct lbd       *d = c->d;
 	struct lockfs_err err;
@@ -411,6 +451,9 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 			goto out;
 		}
 		r = lock_try(l, c, kept_pid, tid, &err);
+		if (r == LB_EALREADY && stale &&
+		    stale_break_as(l, c) == 1)
+			r = lock_try(l, c, kept_pid, tid, &err);
 		if (r == 0) {
 			reply_granted(c, id, l->holder);
 			goto out;
@@ -443,6 +486,7 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 	w->id = id;
 	w->tid = tid;
 	w->kept_pid = kept_pid;
+	w->stale = stale;
 	if (!isinf(timeout) && (w->timer = malloc(sizeof(*w->timer))) !=
 	    NULL) {
 		uv_timer_init(d->loop, w->timer);

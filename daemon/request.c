@@ -145,12 +145,17 @@ req_acquire(struct lbd_conn *c, const struct lbp_msg *m)
 	struct lock_args a;
 	struct lbd_wait *w;
 	double           timeout = INFINITY;
+	uint64_t         stale = 0;
 
 	if (lock_args(c, m, &a) != 0)
 		return;
 	if (lbp_get_timeout(m, "timeout", &timeout) == -2) {
 		lbd_conn_error(c, m->id, LBP_EINVAL, "timeout must be inf or "
 		    "a decimal number of seconds");
+		return;
+	}
+	if (lbp_get_u64(m, "stale", &stale) == -2 || stale > 1) {
+		lbd_conn_error(c, m->id, LBP_EINVAL, "stale must be 0 or 1");
 		return;
 	}
 	LIST_FOREACH(w, &c->waits, conn_entry)
@@ -164,7 +169,8 @@ req_acquire(struct lbd_conn *c, const struct lbp_msg *m)
 		    "stopping");
 		return;
 	}
-	lbd_acquire(c, m->id, a.path, a.method, a.kept_pid, a.tid, timeout);
+	lbd_acquire(c, m->id, a.path, a.method, a.kept_pid, a.tid, timeout,
+	    (int)stale);
 }
 
 static void

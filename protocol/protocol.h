@@ -41,7 +41,7 @@
  */
 #define LBP_VERB_MAP(X)                                                     \
 	X(HELLO,   C, "version",     "client")                                \
-	X(ACQUIRE, C, "path",        "method thread timeout pid")             \
+	X(ACQUIRE, C, "path",        "method thread timeout pid stale")       \
 	X(RELEASE, C, "path",        "method thread pid")                     \
 	X(STATUS,  C, "path",        "method thread pid")                     \
 	X(BREAK,   C, "path",        "method")                                \

@@ -326,6 +326,48 @@ class Foreign(DaemonTest):
         # Woken by the directory watch, not by the one-second poll alone.
         self.assertLess(time.monotonic() - t0, 10)
 
+    def test_stale_breaks_a_dead_outside_holder(self):
+        # pidfile: lockfile writes the pid plainly, so death is provable.
+        take = textwrap.dedent("""
+            import sys, time
+            from lockfile.pidlockfile import PIDLockFile
+            PIDLockFile(sys.argv[1]).acquire(timeout=0)
+            print("held", flush=True)
+            time.sleep(600)
+        """)
+        p = self.path()
+        py = subprocess.Popen([PYTHON, "-c", take, p], stdout=subprocess.PIPE)
+        self.procs.append(py)
+        self.assertEqual(py.stdout.readline(), b"held\n")
+        c = self.client()
+        # Alive: stale=1 breaks nothing.
+        self.assertCode(c.call("ACQUIRE", path=p, method="pidfile",
+                               timeout=0, stale=1), "EALREADY")
+        # Waiting with stale=1, the holder dies: broken and granted (found
+        # by the poll: a process's death does not touch the directory).
+        rid = c.send("ACQUIRE", path=p, method="pidfile", timeout=20,
+                     stale=1)
+        other = self.client()
+        rid2 = other.send("ACQUIRE", path=p, method="pidfile", timeout=20)
+        self.assertCode(c.call("PING"), "OK")
+        py.kill()
+        py.wait()
+        self.assertCode(c.wait(rid, timeout=15), "OK")
+        self.assertIn("holder that is gone", self.daemon.logtext())
+        self.assertCode(c.call("RELEASE", path=p, method="pidfile"), "OK")
+        self.assertCode(other.wait(rid2, timeout=15), "OK")
+        self.assertCode(other.call("RELEASE", path=p, method="pidfile"),
+                        "OK")
+        # Dead already: without stale=1 it stays; with it, one try wins.
+        with open(p, "w") as f:
+            f.write("%d\n" % py.pid)
+        self.assertCode(c.call("ACQUIRE", path=p, method="pidfile",
+                               timeout=0), "EALREADY")
+        self.assertCode(c.call("ACQUIRE", path=p, method="pidfile",
+                               timeout=0, stale=2), "EINVAL")
+        self.assertCode(c.call("ACQUIRE", path=p, method="pidfile",
+                               timeout=0, stale=1), "OK")
+
     def test_handoff_never_leaves_the_lock_free(self):
         p = self.path()
         poller = textwrap.dedent("""
