@@ -52,7 +52,11 @@ class Client:
     def __init__(self, path, hello=True, timeout=10.0):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
-        self.sock.connect(path)
+        try:
+            self.sock.connect(path)
+        except OSError:
+            self.sock.close()
+            raise
         self.buf = b""
         self.next_id = 1
         if hello:
@@ -120,7 +124,7 @@ class Client:
 class Daemon:
     """lockbrokerd in directory d, with its own socket and state."""
 
-    def __init__(self, d, args=(), config=None, env=None):
+    def __init__(self, d, args=(), config=None, env=None, preexec=None):
         self.dir = d
         self.socket = os.path.join(d, "sock")
         self.state = os.path.join(d, "state.sqlite")
@@ -132,6 +136,7 @@ class Daemon:
                 f.write(config)
             self.args += ["--config", self.config]
         self.env = env
+        self.preexec = preexec      # run in the child before exec
         self.proc = None
 
     def start(self, wait=True):
@@ -139,7 +144,7 @@ class Daemon:
         self.proc = subprocess.Popen(
             [DAEMON, "--socket", self.socket, "--state", self.state,
              "--debug"] + self.args,
-            stdout=logf, stderr=logf, env=self.env)
+            stdout=logf, stderr=logf, env=self.env, preexec_fn=self.preexec)
         logf.close()
         if wait:
             self.wait_ready()
@@ -151,12 +156,15 @@ class Daemon:
             if self.proc.poll() is not None:
                 raise RuntimeError("lockbrokerd exited with %s:\n%s" %
                                    (self.proc.returncode, self.logtext()))
+            c = None
             try:
                 c = Client(self.socket, timeout=2.0)
-                c.close()
                 return
             except (OSError, AssertionError, EOFError):
                 time.sleep(0.02)
+            finally:
+                if c is not None:
+                    c.close()
         raise RuntimeError("lockbrokerd not ready:\n" + self.logtext())
 
     def logtext(self):
@@ -168,6 +176,25 @@ class Daemon:
 
     def client(self, **kw):
         return Client(self.socket, **kw)
+
+    def cpu_seconds(self):
+        """User and system CPU time the daemon has used, in seconds."""
+        with open("/proc/%d/stat" % self.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def memory_kib(self, key="VmRSS"):
+        """A memory figure of the daemon from /proc/PID/status, in KiB
+        (VmRSS: now; VmHWM: the peak so far)."""
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+        raise KeyError(key)
+
+    def fd_count(self):
+        """How many file descriptors the daemon has open."""
+        return len(os.listdir("/proc/%d/fd" % self.proc.pid))
 
     def stop(self, sig=signal.SIGTERM, timeout=15.0):
         """Stops the daemon; returns its exit status (or -signal)."""

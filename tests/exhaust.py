@@ -1,0 +1,526 @@
+"""exhaust.py: lockbrokerd under resource exhaustion.
+
+Each test starts the built daemon in a private temporary directory (its own
+socket and state database, see lbdaemon.py) and exhausts one resource:
+its file descriptors, its input buffer (a line of many megabytes), its
+output queue (a client that never reads), the connections one user may
+have, and the space for its state database (a small tmpfs: the test is
+skipped, saying why, only where mounting is not permitted).  What each
+test expects is in its docstring.  Bounds on time and CPU are generous:
+they catch a hang or a spinning loop, not a slow machine.
+"""
+import errno
+import os
+import resource
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lbdaemon import Client, Daemon  # noqa: E402
+
+PYTHON = os.environ.get("PYTHON3", "/usr/bin/python3")
+NOBODY = 65534
+METHODS = ("link", "symlink", "mkdir", "pidfile", "sqlite")
+
+
+def artefact(path, method):
+    """Where a lock's artefact is (the sqlite method has none of its own)."""
+    return path if method == "pidfile" else path + ".lock"
+
+
+def wait_for(what, cond, timeout=10.0):
+    """Polls cond() until it is true; fails naming what after timeout."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("not within %g s: %s" % (timeout, what))
+        time.sleep(0.02)
+
+
+def connect(sock_path, timeout=10.0):
+    """Opens a connection and says HELLO: ("ok", Client), or ("refused",
+    what the daemon said or did) when it turns the connection away."""
+    try:
+        c = Client(sock_path, hello=False, timeout=timeout)
+    except OSError as e:
+        return "refused", "connect: %s" % e
+    try:
+        c.send_raw(b"HELLO 1 version=1\n")
+    except OSError:
+        pass                        # closed already; its ERR may be there
+    try:
+        r = c.read(timeout)
+    except (OSError, EOFError) as e:
+        c.close()
+        return "refused", "closed: %r" % e
+    if r.verb == "OK":
+        return "ok", c
+    c.close()
+    return "refused", r
+
+
+class ExhaustTest(unittest.TestCase):
+    config = None           # lockbrokerd.conf text
+    preexec = None          # run in the daemon's process before exec
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="lbexhaust.")
+        os.chmod(self.dir, 0o755)
+        self.locks = os.path.join(self.dir, "locks")
+        os.mkdir(self.locks)
+        self.clients = []
+        self.daemon = self.make_daemon().start()
+
+    def make_daemon(self):
+        return Daemon(self.dir, config=self.config, preexec=self.preexec)
+
+    def tearDown(self):
+        for c in self.clients:
+            c.close()
+        status = self.daemon.stop()
+        if status not in (0, None, -signal.SIGKILL):
+            print(self.daemon.logtext(), file=sys.stderr)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def client(self, **kw):
+        c = self.daemon.client(**kw)
+        self.clients.append(c)
+        return c
+
+    def path(self, name="a"):
+        return os.path.join(self.locks, name)
+
+    def assertCode(self, reply, code):
+        self.assertEqual(reply.code, code, reply)
+
+    def assertServes(self, c, a, b, method):
+        """c takes a lock of method, b waits for it, c's release hands it
+        to b, b releases it: the whole life of a lock on two connections."""
+        p = self.path("serve-" + method)
+        self.assertCode(c.call("ACQUIRE", path=p, method=method,
+                               timeout=0), "OK")
+        rid = b.send("ACQUIRE", path=p, method=method, timeout=30)
+        wait_for("the waiter is queued", lambda: c.call(
+            "STATUS", path=p, method=method).fields["waiters"] == "1")
+        self.assertCode(c.call("RELEASE", path=p, method=method), "OK")
+        self.assertCode(b.wait(rid), "OK")
+        self.assertCode(b.call("RELEASE", path=p, method=method), "OK")
+        if method != "sqlite":
+            self.assertFalse(os.path.lexists(artefact(p, method)))
+
+
+class FdLimit(ExhaustTest):
+    """The daemon at its file-descriptor limit (RLIMIT_NOFILE of 64).
+
+    Expected: the daemon turns away the connections its descriptors cannot
+    afford (ERR ELIMIT, or closed at once) and keeps enough descriptors for
+    its own work, so that every connection it did accept is served in full:
+    locks of every method taken, waited for, handed over and released.  It
+    does not spin on a failing accept(2): with refused connections coming
+    and then none, its CPU time stays far below the time that passed.  Once
+    descriptors are free again, it accepts and serves new connections.
+    """
+    NOFILE = 64
+
+    @staticmethod
+    def preexec():
+        resource.setrlimit(resource.RLIMIT_NOFILE,
+                           (FdLimit.NOFILE, FdLimit.NOFILE))
+
+    def fill(self):
+        """Connects until the daemon refuses five times in a row."""
+        accepted, refused, streak = [], [], 0
+        while streak < 5 and len(accepted) < 4 * self.NOFILE:
+            state, what = connect(self.daemon.socket)
+            if state == "ok":
+                accepted.append(what)
+                self.clients.append(what)
+                streak = 0
+            else:
+                refused.append(what)
+                streak += 1
+        return accepted, refused
+
+    def test_accepted_connections_keep_working(self):
+        accepted, refused = self.fill()
+        self.assertLess(len(accepted), self.NOFILE)
+        self.assertGreaterEqual(len(accepted), self.NOFILE // 4, refused)
+        self.assertTrue(refused)
+        for r in refused:
+            if not isinstance(r, str):      # a reply, not a closed socket
+                self.assertCode(r, "ELIMIT")
+        for method in METHODS:
+            self.assertServes(accepted[0], accepted[1], accepted[-1], method)
+        self.assertCode(accepted[-1].call("PING"), "OK")
+
+    def test_no_spin_and_recovery(self):
+        accepted, refused = self.fill()
+        stop = time.monotonic() + 2.0
+        n = 0
+        while time.monotonic() < stop:       # refused ones keep coming
+            state, what = connect(self.daemon.socket, timeout=2.0)
+            self.assertEqual(state, "refused")
+            n += 1
+            time.sleep(0.005)
+        cpu0, t0 = self.daemon.cpu_seconds(), time.monotonic()
+        time.sleep(2.0)
+        idle = self.daemon.cpu_seconds() - cpu0
+        self.assertLess(idle, 0.5 * (time.monotonic() - t0),
+                        "the daemon used %.2f s of CPU while idle at its "
+                        "descriptor limit" % idle)
+        for c in accepted[len(accepted) // 2:]:
+            c.close()
+        fresh = []
+
+        def accepted_again():
+            state, what = connect(self.daemon.socket)
+            if state == "ok":
+                fresh.append(what)
+                self.clients.append(what)
+            return state == "ok"
+        wait_for("a new connection is accepted", accepted_again)
+        fresh = fresh[0]
+        self.assertServes(fresh, accepted[0], accepted[1], "link")
+
+
+class Input(ExhaustTest):
+    """Clients that send too much."""
+
+    def test_line_of_many_megabytes(self):
+        """A line of 64 MiB without a newline: ERR - code=ELIMIT once the
+        first 8 KiB are in, and the connection closed.  The daemon neither
+        buffers nor drains the rest: its peak memory grows by less than
+        8 MiB and the sender is cut off long before it has sent it all.
+        Other clients are served meanwhile and afterwards."""
+        other = self.client()
+        c = self.client()
+        hwm = self.daemon.memory_kib("VmHWM")
+        total = 64 << 20
+        sent = [0]
+        chunk = b"x" * (1 << 20)
+
+        def send():
+            c.sock.settimeout(30)
+            try:
+                c.sock.sendall(b"PING 2 ")
+                while sent[0] < total:
+                    c.sock.sendall(chunk)
+                    sent[0] += len(chunk)
+            except OSError:
+                pass
+        t = threading.Thread(target=send)
+        t.start()
+        r = c.read(timeout=20)
+        self.assertEqual((r.verb, r.id, r.code), ("ERR", "-", "ELIMIT"), r)
+        self.assertTrue(c.closed(timeout=20))
+        t.join(30)
+        self.assertFalse(t.is_alive(), "the sender is still sending")
+        self.assertLess(sent[0], 16 << 20)
+        self.assertLess(self.daemon.memory_kib("VmHWM") - hwm, 8 << 10)
+        self.assertCode(other.call("PING"), "OK")
+        self.assertCode(self.client().call("PING"), "OK")
+
+    def test_requests_without_reading_replies(self):
+        """A client sends 3 MB of requests (250000 PINGs) and reads none of
+        the replies.  Once 1 MiB of its replies waits (output_per_conn), the
+        daemon stops reading from it: its memory stays bounded (the peak
+        grows by less than 32 MiB) and, the client paused, it uses almost
+        no CPU.  Another client is served at once meanwhile.  When the
+        greedy client reads at last, every request has had exactly one
+        reply, in order."""
+        greedy = self.client()
+        n = 250000
+        hwm = self.daemon.memory_kib("VmHWM")
+        payload = b"".join(b"PING %d\n" % i for i in range(2, n + 2))
+        done = threading.Event()
+
+        def send():
+            greedy.sock.settimeout(None)
+            try:
+                greedy.sock.sendall(payload)
+            finally:
+                done.set()
+        t = threading.Thread(target=send, daemon=True)
+        t.start()
+        wait_for("the daemon pauses the greedy client", lambda:
+                 "not reading its replies; pausing" in
+                 self.daemon.logtext(), timeout=20)
+        self.assertFalse(done.is_set(), "the daemon took all 3 MB")
+        other = self.client()
+        t0 = time.monotonic()
+        self.assertCode(other.call("PING"), "OK")
+        self.assertCode(other.call("ACQUIRE", path=self.path()), "OK")
+        self.assertLess(time.monotonic() - t0, 5)
+        cpu0, t0 = self.daemon.cpu_seconds(), time.monotonic()
+        time.sleep(1.0)
+        self.assertLess(self.daemon.cpu_seconds() - cpu0,
+                        0.5 * (time.monotonic() - t0))
+        self.assertLess(self.daemon.memory_kib("VmHWM") - hwm, 32 << 10)
+        # Now read everything.
+        data = greedy.buf
+        greedy.sock.settimeout(20)
+        while data.count(b"\n") < n:
+            chunk = greedy.sock.recv(1 << 20)
+            self.assertTrue(chunk, "the daemon closed the greedy client")
+            data += chunk
+        lines = data.split(b"\n")
+        self.assertEqual(lines[n], b"", "more replies than requests")
+        expected = [b"OK %d" % i for i in range(2, n + 2)]
+        self.assertEqual(lines[:n], expected)
+        t.join(20)
+        self.assertTrue(done.is_set())
+        self.assertCode(other.call("RELEASE", path=self.path()), "OK")
+
+
+class ConnectionsPerUser(ExhaustTest):
+    """Thousands of connections from one user, beyond conns_per_uid (256,
+    its default).
+
+    Expected: exactly 256 of them are accepted and served; each of the
+    others gets ERR - code=ELIMIT naming conns_per_uid and is closed, so
+    that the daemon's descriptors stay bounded.  Another user (nobody)
+    still connects and takes a lock while they are open.  Once they
+    close, the user is served again.
+    """
+    COUNT = 3000
+    PER_UID = 256
+
+    def setUp(self):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = self.COUNT + 256
+        if soft < want:
+            if hard != resource.RLIM_INFINITY and hard < want:
+                self.skipTest("RLIMIT_NOFILE hard limit %d < %d" %
+                              (hard, want))
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            self.addCleanup(resource.setrlimit, resource.RLIMIT_NOFILE,
+                            (soft, hard))
+        super().setUp()
+
+    def nobody_locks(self, path):
+        script = textwrap.dedent("""
+            import socket
+            s = socket.socket(socket.AF_UNIX)
+            s.settimeout(10)
+            s.connect(%r)
+            f = s.makefile("rwb", buffering=0)
+            f.write(b"HELLO 1 version=1\\nACQUIRE 2 path=%s timeout=0\\n")
+            print(f.readline().decode().strip())
+            print(f.readline().decode().strip())
+        """) % (self.daemon.socket, path)
+
+        def demote():
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+        p = subprocess.run([PYTHON, "-c", script], preexec_fn=demote,
+                           capture_output=True, timeout=30)
+        return p.stdout.decode().splitlines()
+
+    def test_thousands_beyond_the_limit(self):
+        base_fds = self.daemon.fd_count()
+        accepted, refused = [], []
+        for _ in range(self.COUNT):
+            state, what = connect(self.daemon.socket)
+            if state == "ok":
+                accepted.append(what)
+                self.clients.append(what)
+            else:
+                refused.append(what)
+        self.assertEqual(len(accepted), self.PER_UID)
+        self.assertEqual(len(refused), self.COUNT - self.PER_UID)
+        for r in refused:
+            self.assertFalse(isinstance(r, str), r)
+            self.assertCode(r, "ELIMIT")
+            self.assertIn("conns_per_uid", r.fields["message"])
+        self.assertLess(self.daemon.fd_count(), base_fds + self.PER_UID +
+                        32)
+        shared = os.path.join(self.dir, "shared")
+        os.mkdir(shared)
+        os.chmod(shared, 0o1777)
+        out = self.nobody_locks(os.path.join(shared, "n"))
+        self.assertEqual(len(out), 2, out)
+        self.assertTrue(out[0].startswith("OK 1 "), out)
+        self.assertTrue(out[1].startswith("OK 2 token="), out)
+        for c in accepted[1:]:
+            self.assertCode(c.call("PING"), "OK")
+        self.assertServes(accepted[0], accepted[1], accepted[2], "link")
+        for c in accepted:
+            c.close()
+        self.clients = []
+        wait_for("the user's connections are gone",
+                 lambda: self.daemon.fd_count() <= base_fds + 2)
+        self.assertCode(self.client().call("PING"), "OK")
+
+
+class FullStateDatabase(ExhaustTest):
+    """The state database on a full file system (a 1 MiB tmpfs).
+
+    Expected: a grant that cannot be recorded is refused: the ACQUIRE gets
+    ERR code=EINTERNAL with a message naming the state database, and its
+    artefact is removed again (a waiter handed such a lock is refused the
+    same way, and the lock is left free).  Holds recorded earlier stay
+    valid.  Once there is space again, grants work and are recorded, the
+    database passes sqlite's integrity check and records exactly the holds
+    that exist (no release lost, no refused grant kept), and a restarted
+    daemon gives the holders their locks back (RECLAIM).
+    """
+
+    def setUp(self):
+        self.mnt = None
+        self.daemon = None
+        d = tempfile.mkdtemp(prefix="lbexhaust.")
+        mnt = os.path.join(d, "state")
+        os.mkdir(mnt)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700",
+                            "lbexhaust", mnt], capture_output=True)
+        if r.returncode != 0:
+            shutil.rmtree(d)
+            self.skipTest("cannot mount a tmpfs for the state database "
+                          "(not permitted here): %s" %
+                          r.stderr.decode().strip())
+        self.mnt = mnt
+        self.addCleanup(shutil.rmtree, d, ignore_errors=True)
+        self.addCleanup(self.unmount)
+        self.filler = os.path.join(mnt, "filler")
+        super().setUp()
+
+    def unmount(self):
+        if self.daemon is not None and self.daemon.proc.poll() is None:
+            self.daemon.kill()
+        for _ in range(50):
+            if subprocess.run(["umount", self.mnt]).returncode == 0:
+                return
+            time.sleep(0.1)
+        raise AssertionError("cannot unmount " + self.mnt)
+
+    def make_daemon(self):
+        d = Daemon(self.dir, config=self.config)
+        d.state = os.path.join(self.mnt, "state.sqlite")
+        return d
+
+    def fill(self):
+        """Fills the file system; returns how many bytes it took."""
+        fd = os.open(self.filler, os.O_WRONLY | os.O_CREAT, 0o600)
+        n = 0
+        try:
+            for size in (65536, 4096, 512, 1):
+                while True:
+                    n += os.write(fd, b"\0" * size)
+        except OSError as e:
+            if e.errno != errno.ENOSPC:
+                raise
+        finally:
+            os.close(fd)
+        return n
+
+    def unfill(self):
+        os.unlink(self.filler)
+
+    def records(self):
+        """The lock files the state database records, and its integrity."""
+        db = sqlite3.connect("file:%s?mode=ro" % self.daemon.state,
+                             uri=True)
+        try:
+            check = db.execute("PRAGMA integrity_check").fetchall()
+            rows = db.execute("SELECT lock_file FROM holds").fetchall()
+        finally:
+            db.close()
+        return check, sorted(r[0] for r in rows)
+
+    def test_grants_refused_while_full(self):
+        a, b, w = self.client(), self.client(), self.client()
+        kept, handed = self.path("kept"), self.path("handed")
+        token = a.call("ACQUIRE", path=kept).fields["token"]
+        self.assertCode(a.call("ACQUIRE", path=handed), "OK")
+        wid = w.send("ACQUIRE", path=handed, timeout=60)
+        wait_for("w waits", lambda: a.call("STATUS", path=handed)
+                 .fields["waiters"] == "1")
+        self.assertGreater(self.fill(), 0)
+
+        held = {kept + ".lock", handed + ".lock"}
+        refusals = 0
+        for i in range(20):
+            p = self.path("n%d" % i)
+            r = b.call("ACQUIRE", path=p, timeout=0)
+            if r.code == "OK":
+                held.add(p + ".lock")
+                self.assertTrue(os.path.exists(p + ".lock"))
+            else:
+                self.assertCode(r, "EINTERNAL")
+                self.assertIn("state database", r.fields["message"])
+                self.assertFalse(os.path.lexists(p + ".lock"), r)
+                refusals += 1
+        self.assertGreater(refusals, 0, "every grant was taken as recorded")
+        # A handoff that cannot be recorded: w is refused, and the lock is
+        # left free.
+        self.assertCode(a.call("RELEASE", path=handed), "OK")
+        held.discard(handed + ".lock")
+        r = w.wait(wid)
+        if r.code == "OK":
+            held.add(handed + ".lock")
+        else:
+            self.assertCode(r, "EINTERNAL")
+            self.assertFalse(os.path.lexists(handed + ".lock"))
+        # Nothing else on disk: each held link lock is its lock file and
+        # its holder's unique file.
+        names = os.listdir(self.locks)
+        self.assertEqual(sorted(n for n in names if n.endswith(".lock")),
+                         sorted(os.path.basename(h) for h in held))
+        self.assertEqual(len(names), 2 * len(held), names)
+        # The earlier hold is still a's.
+        st = a.call("STATUS", path=kept)
+        self.assertEqual((st.fields["mine"], st.fields["token"]),
+                         ("1", token))
+
+        self.unfill()
+        after = self.path("after")
+        self.assertCode(b.call("ACQUIRE", path=after, timeout=0), "OK")
+        held.add(after + ".lock")
+        if handed + ".lock" not in held:
+            self.assertCode(w.call("ACQUIRE", path=handed, timeout=0), "OK")
+            held.add(handed + ".lock")
+        self.assertEqual(self.daemon.stop(), 0)
+        check, rows = self.records()
+        self.assertEqual(check, [("ok",)])
+        self.assertEqual(rows, sorted(held))
+        # The next daemon gives a its lock back.
+        self.daemon.start()
+        a2 = self.client()
+        self.assertCode(a2.call("RECLAIM", path=kept, token=token), "OK")
+        self.assertCode(a2.call("RELEASE", path=kept), "OK")
+
+    def test_start_on_a_full_file_system(self):
+        """A daemon that cannot take its new generation (a write) refuses
+        to start, saying why; once there is space, the next one starts
+        with a higher generation and the database is intact."""
+        c = self.client()
+        t1 = int(c.call("ACQUIRE", path=self.path()).fields["token"])
+        self.assertEqual(self.daemon.stop(), 0)
+        self.fill()
+        self.daemon.start(wait=False)
+        self.assertNotEqual(self.daemon.proc.wait(30), 0)
+        self.assertRegex(self.daemon.logtext(),
+                         r"state database .*state\.sqlite.*"
+                         r"(full|No space left)")
+        self.unfill()
+        self.daemon.start()
+        self.assertEqual(self.records()[0], [("ok",)])
+        c2 = self.client()
+        self.assertCode(c2.call("RECLAIM", path=self.path(), token=t1), "OK")
+        self.assertCode(c2.call("RELEASE", path=self.path()), "OK")
+        t2 = int(c2.call("ACQUIRE", path=self.path()).fields["token"])
+        self.assertGreater(t2 >> 32, t1 >> 32)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
