@@ -366,6 +366,9 @@ lbd_conn_accept(struct lbd *d)
 		limit = "the daemon is stopping";
 	else if (d->nconns > d->cfg.limits.conns)
 		limit = "conns: too many connections";
+	else if (d->nconns > d->fd_conns)
+		limit = "conns: too many connections for the daemon's file "
+		    "descriptor limit";
 	else if (lbd_conns_of_uid(d, c->uid) > d->cfg.limits.conns_per_uid)
 		limit = "conns_per_uid: too many connections of this user";
 	if (limit != NULL) {

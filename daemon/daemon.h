@@ -117,6 +117,8 @@ struct lbd {
 	struct lbd_conns         conns;
 	struct lbd_conns         flush;
 	unsigned                 nconns;
+	unsigned                 fd_conns;  /* connections the descriptor
+	                                       limit affords (main.c) */
 	struct lbd_lock        **buckets;   /* the lock table */
 	size_t                   nbuckets, nlocks;
 	struct lbd_store        *store;

@@ -16,13 +16,16 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -44,6 +47,12 @@
  * (the waiter keeps waiting), or a release fails with EUNLOCK. */
 #define LBD_SQLITE_TRY_MS  5
 #define LBD_SQLITE_STEP_MS 200
+
+/* Descriptors kept free for the daemon's own work while connections take
+ * the rest: a request opens a few at a time (a unique file, a directory to
+ * lock or read, /proc/PID/stat, an sqlite lock database and its journal),
+ * and inotify's is made at the first watch. */
+#define LBD_FD_RESERVE 32
 
 /* What the command line says, over the config file's settings. */
 struct args {
@@ -299,6 +308,63 @@ listener_start(struct lbd *d, char *why, size_t size)
 	return 0;
 }
 
+/* How many descriptors are open now; -1 when /proc cannot tell. */
+static int
+fds_open(void)
+{
+	struct dirent *de;
+	DIR           *dir;
+	int            n = 0;
+
+	if ((dir = opendir("/proc/self/fd")) == NULL)
+		return -1;
+	while ((de = readdir(dir)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(dir);
+	return n - 1;           /* without the directory's own */
+}
+
+/*
+ * Sets d->fd_conns, how many connections the descriptor limit
+ * (RLIMIT_NOFILE) affords: what is left of it once the descriptors open
+ * now (state database, listener, loop, orphans' pidfds) and LBD_FD_RESERVE
+ * are set aside.  Beyond that a connection is refused with ELIMIT, rather
+ * than accepted into a daemon that could then open no lock file for
+ * anybody.  First raises the soft limit towards the hard one as far as
+ * the conns limit needs.
+ */
+static void
+fd_budget(struct lbd *d)
+{
+	struct rlimit rl;
+	rlim_t        need, left;
+	int           open_now = fds_open();
+
+	d->fd_conns = UINT_MAX;
+	if (open_now < 0)
+		open_now = LBD_FD_RESERVE;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	need = (rlim_t)d->cfg.limits.conns + open_now + LBD_FD_RESERVE;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ||
+		    rl.rlim_max > need ? need : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur == RLIM_INFINITY)
+		return;
+	left = rl.rlim_cur > (rlim_t)open_now + LBD_FD_RESERVE ?
+	    rl.rlim_cur - open_now - LBD_FD_RESERVE : 0;
+	d->fd_conns = left > UINT_MAX ? UINT_MAX : (unsigned)left;
+	if (d->fd_conns < d->cfg.limits.conns)
+		log_notice("the file descriptor limit (%llu) affords %u "
+		    "connections, fewer than conns (%u)",
+		    (unsigned long long)rl.rlim_cur, d->fd_conns,
+		    d->cfg.limits.conns);
+}
+
 /* A connection has flushed its last replies: close it. */
 static void
 stop_shutdown_done(uv_shutdown_t *req, int status)
@@ -489,6 +555,7 @@ main(int argc, char **argv)
 		uv_run(d.loop, UV_RUN_DEFAULT);
 		goto fail;
 	}
+	fd_budget(&d);
 	log_notice("%s ready on %s (state %s, generation %llu)", d.server,
 	    d.cfg.socket, d.cfg.state, (unsigned long long)d.generation);
 	lbd_sd_notify("READY=1");
