@@ -80,7 +80,8 @@
  * by the caller, usually with lockfs_owner_of_pid) instead of this process;
  * the pidfile method drops owner's thread, as lockfs_init does.  Allocates
  * l's strings (freed by lockfs_fini).  Returns 0, or LB_EINVAL (bad path,
- * method or owner; owner may not be NULL) or LB_ENOMEM, with err filled.
+ * method or owner; owner may not be NULL), LB_ENOMEM or LB_EFAILED (as
+ * lockfs_init), with err filled.
  * Does not block.
  */
 int

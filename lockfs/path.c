@@ -114,7 +114,9 @@ lockfs_sqlite_db(const char *dir, char *buf, size_t size)
  * lockfs_init: fills *l for the lock on path with the given method, owned
  * by this process and, when tid is not 0, that thread.  Allocates l's
  * strings (freed by lockfs_fini).  Returns 0, or LB_EINVAL (bad path or
- * method; errno EINVAL or ENAMETOOLONG) or LB_ENOMEM, with err filled.
+ * method; errno EINVAL or ENAMETOOLONG), LB_ENOMEM, or LB_EFAILED (this
+ * process's start time cannot be read: errno says why, EMFILE for one),
+ * with err filled.
  */
 int
 lockfs_init(struct lockfs_lock *l, const char *path, unsigned method,
@@ -175,7 +177,8 @@ lockfs_init(struct lockfs_lock *l, const char *path, unsigned method,
 			goto nomem;
 	}
 	if (lockfs_owner_self(&l->owner, tid != 0) == -1) {
-		r = lockfs_fail(err, LB_EINVAL, errno, "cannot tell who we are");
+		r = lockfs_fail(err, LB_EFAILED, errno, "cannot tell who we "
+		    "are");
 		goto out;
 	}
 	if (method == LB_PIDFILE)
