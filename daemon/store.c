@@ -9,6 +9,12 @@
  *
  * Changes of one loop iteration share one transaction, committed before
  * the iteration's replies go out (main.c's check handle).
+ *
+ * When a change or a commit fails (a full file system, an I/O error), the
+ * iteration's changes are rolled back and lbd_store_settle reports it, so
+ * that the grants they announced are refused (grant.c).  The database may
+ * then still record holds that have ended since: the next commit rewrites
+ * the holds table from the daemon's memory first (store_resync).
  */
 #include <errno.h>
 #include <sqlite3.h>
@@ -23,7 +29,23 @@ struct lbd_store {
 	sqlite3      *db;
 	sqlite3_stmt *add, *del;
 	int           in_txn;
+	int           failed;   /* a change or commit failed since the last
+	                           lbd_store_settle */
+	int           resync;   /* the holds table may disagree with memory */
+	char          why[256]; /* the last failure */
 };
+
+/* Notes why the database failed: sqlite's word and the system's. */
+static void
+store_failed(struct lbd_store *s)
+{
+	int sys = sqlite3_system_errno(s->db);
+
+	snprintf(s->why, sizeof(s->why), "%s%s%s", sqlite3_errmsg(s->db),
+	    sys != 0 ? ": " : "", sys != 0 ? strerror(sys) : "");
+	s->failed = 1;
+	s->resync = 1;
+}
 
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS meta ("
@@ -65,7 +87,8 @@ store_exec(struct lbd_store *s, const char *sql)
 
 	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) == SQLITE_OK)
 		return 0;
-	log_err("state database: %s: %s", sql, msg != NULL ? msg : "?");
+	store_failed(s);
+	log_err("state database: %s: %s", sql, s->why);
 	sqlite3_free(msg);
 	return -1;
 }
@@ -98,9 +121,11 @@ lbd_store_next_generation(struct lbd *d)
 	r = store_exec(s, "PRAGMA synchronous=NORMAL");
 out:
 	sqlite3_finalize(st);
-	if (r != 0)
+	if (r != 0) {
+		store_failed(s);
 		log_err("state database: cannot take a new generation: %s",
-		    sqlite3_errmsg(s->db));
+		    s->why);
+	}
 	return r;
 }
 
@@ -118,8 +143,10 @@ lbd_store_open(struct lbd *d, const char *file, char *why, size_t size)
 	d->store = s;
 	if (sqlite3_open_v2(file, &s->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+		if (s->db != NULL)
+			store_failed(s);
 		snprintf(why, size, "state database %s: %s", file,
-		    s->db != NULL ? sqlite3_errmsg(s->db) : "out of memory");
+		    s->db != NULL ? s->why : "out of memory");
 		goto out;
 	}
 	sqlite3_busy_timeout(s->db, 5000);
@@ -132,15 +159,17 @@ lbd_store_open(struct lbd *d, const char *file, char *why, size_t size)
 	    sqlite3_prepare_v2(s->db, "DELETE FROM holds WHERE lock_file = ?1 "
 	    "AND method = ?2 AND token = ?3", -1, &s->del, NULL) !=
 	    SQLITE_OK) {
-		snprintf(why, size, "state database %s: %s", file,
-		    sqlite3_errmsg(s->db));
+		if (!s->failed)
+			store_failed(s);
+		snprintf(why, size, "state database %s: %s", file, s->why);
 		goto out;
 	}
 	if (lbd_store_next_generation(d) != 0) {
 		snprintf(why, size, "state database %s: cannot write: %s",
-		    file, sqlite3_errmsg(s->db));
+		    file, s->why);
 		goto out;
 	}
+	s->failed = s->resync = 0;
 	r = 0;
 out:
 	if (r != 0)
@@ -187,20 +216,17 @@ store_step(struct lbd_store *s, sqlite3_stmt *st)
 	sqlite3_clear_bindings(st);
 	if (rc == SQLITE_DONE)
 		return 0;
-	log_err("state database: %s", sqlite3_errmsg(s->db));
+	store_failed(s);
+	log_err("state database: %s", s->why);
 	return -1;
 }
 
-/* lbd_store_hold_add: see store.h. */
-int
-lbd_store_hold_add(struct lbd *d, const struct lbd_hold *h)
+/* Binds h to the add statement and runs it. */
+static int
+store_add(struct lbd_store *s, const struct lbd_hold *h)
 {
-	struct lbd_store *s = d->store;
-	sqlite3_stmt     *st;
+	sqlite3_stmt *st = s->add;
 
-	if (s == NULL || store_begin(s) != 0)
-		return -1;
-	st = s->add;
 	sqlite3_bind_text(st, 1, h->fs.lock_file, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 2, (int)h->fs.method);
 	sqlite3_bind_text(st, 3, h->fs.path, -1, SQLITE_STATIC);
@@ -215,6 +241,38 @@ lbd_store_hold_add(struct lbd *d, const struct lbd_hold *h)
 	sqlite3_bind_double(st, 12, h->since);
 	sqlite3_bind_int(st, 13, h->kept);
 	return store_step(s, st);
+}
+
+/* Rewrites the holds table from memory (every connection's holds, and
+ * the orphans), inside the open transaction: 0, or -1 (logged). */
+static int
+store_resync(struct lbd *d)
+{
+	struct lbd_store *s = d->store;
+	struct lbd_conn  *c;
+	struct lbd_hold  *h;
+
+	if (store_exec(s, "DELETE FROM holds") != 0)
+		return -1;
+	TAILQ_FOREACH(c, &d->conns, entry)
+		LIST_FOREACH(h, &c->holds, conn_entry)
+			if (store_add(s, h) != 0)
+				return -1;
+	LIST_FOREACH(h, &d->orphans, conn_entry)
+		if (store_add(s, h) != 0)
+			return -1;
+	return 0;
+}
+
+/* lbd_store_hold_add: see store.h. */
+int
+lbd_store_hold_add(struct lbd *d, const struct lbd_hold *h)
+{
+	struct lbd_store *s = d->store;
+
+	if (s == NULL || store_begin(s) != 0)
+		return -1;
+	return store_add(s, h);
 }
 
 /* lbd_store_hold_del: see store.h. */
@@ -233,19 +291,55 @@ lbd_store_hold_del(struct lbd *d, const struct lbd_hold *h)
 	return store_step(s, st);
 }
 
-/* lbd_store_commit: see store.h. */
+/* lbd_store_commit: see store.h.  A transaction one of whose changes
+ * failed, or that sqlite rolled back itself (it does on a full disk), is
+ * rolled back rather than committed in part. */
 int
 lbd_store_commit(struct lbd *d)
 {
 	struct lbd_store *s = d->store;
+	int               r = -1;
 
 	if (s == NULL || !s->in_txn)
 		return 0;
 	s->in_txn = 0;
-	if (store_exec(s, "COMMIT") == 0)
+	if (s->failed || sqlite3_get_autocommit(s->db)) {
+		if (!s->failed) {
+			snprintf(s->why, sizeof(s->why), "the transaction "
+			    "was rolled back");
+			s->failed = s->resync = 1;
+		}
+		log_err("state database: not committed: %s", s->why);
+		goto out;
+	}
+	if (s->resync && store_resync(d) != 0)
+		goto out;
+	if (store_exec(s, "COMMIT") == 0) {
+		s->resync = 0;
 		return 0;
-	store_exec(s, "ROLLBACK");
-	return -1;
+	}
+out:
+	if (!sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	return r;
+}
+
+/* lbd_store_settle: see store.h. */
+int
+lbd_store_settle(struct lbd *d, char *why, size_t size)
+{
+	struct lbd_store *s = d->store;
+	int               r;
+
+	if (s == NULL)
+		return 0;
+	r = lbd_store_commit(d);
+	if (s->failed) {
+		snprintf(why, size, "%s", s->why);
+		r = -1;
+	}
+	s->failed = 0;
+	return r;
 }
 
 /* lbd_store_each_hold: see store.h. */

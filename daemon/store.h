@@ -38,8 +38,14 @@ int  lbd_store_hold_add(struct lbd *d, const struct lbd_hold *h);
 int  lbd_store_hold_del(struct lbd *d, const struct lbd_hold *h);
 
 /* lbd_store_commit: commits the iteration's changes, if any.  0, or -1
- * (logged). */
+ * (logged; the changes are rolled back). */
 int  lbd_store_commit(struct lbd *d);
+
+/* lbd_store_settle: commits the iteration's changes and tells whether
+ * every change since the previous settle is recorded: 0, or -1 with why
+ * (size bytes) saying what failed.  After a failure, the next commit
+ * rewrites the holds table from memory. */
+int  lbd_store_settle(struct lbd *d, char *why, size_t size);
 
 /* lbd_store_each_hold: calls fn for every recorded hold (the previous
  * run's, at start).  0, or -1 (logged). */
