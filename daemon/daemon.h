@@ -10,6 +10,8 @@
  *                      kept for a process (ACQUIRE pid=): it outlives the
  *                      connection and ends when that process exits
  *   struct lbd_wait    an ACQUIRE waiting in a lock's FIFO queue
+ *   struct lbd_ack     an OK owed for a grant the state database has not
+ *                      recorded yet
  */
 #ifndef LBD_DAEMON_H
 #define LBD_DAEMON_H
@@ -41,7 +43,21 @@ struct lbd_hold {
 	                                       connection (conn NULL) */
 	int                      pidfd;     /* orphans: the holder's process */
 	uv_poll_t               *pidwatch;
+	int                      unsettled; /* installed in this iteration:
+	                                       not known to be recorded */
+	unsigned                 acks;      /* replies owed until recorded */
 };
+
+struct lbd_ack {
+	struct lbd_hold         *hold;
+	struct lbd_conn         *conn;      /* to reply to (a kept hold has
+	                                       none of its own) */
+	uint64_t                 id;        /* the ACQUIRE's request id */
+	unsigned                 round;     /* settled by the settle after */
+	TAILQ_ENTRY(lbd_ack)     entry;     /* in d->acks, oldest first */
+};
+
+TAILQ_HEAD(lbd_acks, lbd_ack);
 
 struct lbd_wait {
 	struct lbd_lock         *lock;
@@ -125,6 +141,8 @@ struct lbd {
 	struct lbd_holds         orphans;   /* holds of the previous run, not
 	                                       yet reclaimed, and kept holds */
 	uv_timer_t               grace;     /* ends the orphans' grace */
+	struct lbd_acks          acks;      /* grants not yet recorded */
+	unsigned                 ack_round;
 	uint64_t                 generation; /* high half of fencing tokens */
 	uint64_t                 counter;    /* low half */
 	int                      stopping;
@@ -173,6 +191,9 @@ struct lbd_hold *lbd_hold_new(struct lbd_lock *l, struct lbd_conn *c,
 void lbd_hold_adopt(struct lbd_lock *l, struct lbd_hold *h);
 void lbd_hold_forget(struct lbd_lock *l);
 void lbd_hold_detach(struct lbd_lock *l);
+
+/* grant.c, for main.c */
+void lbd_grants_settle(struct lbd *d, int recorded, const char *why);
 
 /* reconcile.c */
 void lbd_reconcile(struct lbd *d);

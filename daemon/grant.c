@@ -18,11 +18,15 @@
  *
  * FREE locks leave the table (lbd_lock_put).  Every artefact operation
  * runs with the filesystem credentials of the client it is for (creds.c).
- * A grant is recorded in the state database before its reply goes out
- * (replies are flushed after the iteration's commit).
+ * A grant is recorded in the state database before its reply goes out:
+ * its OK is owed (struct lbd_ack) until the iteration's commit, then sent
+ * (lbd_grants_settle); a grant that cannot be recorded (a full disk) is
+ * refused with EINTERNAL instead and ends as a release would, so that no
+ * client holds a lock a restarted daemon would not know of.
  */
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,6 +59,106 @@ reply_granted(struct lbd_conn *c, uint64_t id, const struct lbd_hold *h)
 	lbp_add_u64(&o, "token", h->token);
 	lbp_end(&o);
 	lbd_conn_send(c, &o);
+}
+
+/* Owes c the OK to request id for h until the state database has
+ * recorded h; at once when no memory is left to wait with. */
+static void
+hold_owe(struct lbd_hold *h, struct lbd_conn *c, uint64_t id)
+{
+	struct lbd     *d = h->lock->d;
+	struct lbd_ack *a;
+
+	if ((a = malloc(sizeof(*a))) == NULL) {
+		log_err("%s: out of memory; granted before it is recorded",
+		    h->lock->path);
+		reply_granted(c, id, h);
+		return;
+	}
+	a->hold = h;
+	a->conn = c;
+	a->id = id;
+	a->round = d->ack_round;
+	TAILQ_INSERT_TAIL(&d->acks, a, entry);
+	h->acks++;
+	lbd_want_flush(d);
+}
+
+/* Replies OK to c's request id for h: at once when h is recorded, else
+ * once it is (a grant of this iteration, or a re-entrant ACQUIRE of
+ * one). */
+static void
+grant_reply(struct lbd_hold *h, struct lbd_conn *c, uint64_t id)
+{
+	if (h->unsettled || h->acks > 0)
+		hold_owe(h, c, id);
+	else
+		reply_granted(c, id, h);
+}
+
+/* h ends before its record was settled (released, broken, its connection
+ * closed in the same iteration): its owed OKs go out now, ahead of what
+ * ends it. */
+static void
+hold_pay(struct lbd_hold *h)
+{
+	struct lbd_ack *a, *next;
+	struct lbd     *d = h->lock->d;
+
+	for (a = TAILQ_FIRST(&d->acks); a != NULL && h->acks > 0; a = next) {
+		next = TAILQ_NEXT(a, entry);
+		if (a->hold != h)
+			continue;
+		TAILQ_REMOVE(&d->acks, a, entry);
+		h->acks--;
+		reply_granted(a->conn, a->id, h);
+		free(a);
+	}
+	h->unsettled = 0;
+}
+
+/*
+ * lbd_grants_settle: the iteration's commit has recorded every grant it
+ * owes replies for (recorded), or has failed for the reason why.  Sends
+ * the owed OKs; or refuses each such grant (ERR EINTERNAL naming the
+ * state database and why) and ends its hold, which hands the lock to the
+ * next waiter (owed again, until the next settle) or removes its
+ * artefact.  Grants made while settling are left for the next settle.
+ */
+void
+lbd_grants_settle(struct lbd *d, int recorded, const char *why)
+{
+	struct lockfs_err err;
+	struct lbd_ack   *a;
+	struct lbd_hold  *h;
+	struct lbd_conn  *c;
+	char              path[PATH_MAX];
+	uint64_t          id;
+	unsigned          round = ++d->ack_round;
+
+	while ((a = TAILQ_FIRST(&d->acks)) != NULL && a->round != round) {
+		TAILQ_REMOVE(&d->acks, a, entry);
+		h = a->hold;
+		c = a->conn;
+		id = a->id;
+		free(a);
+		if (--h->acks == 0)
+			h->unsettled = 0;
+		if (recorded) {
+			reply_granted(c, id, h);
+			continue;
+		}
+		snprintf(path, sizeof(path), "%s", h->lock->path);
+		if (h->acks == 0) {
+			log_err("%s: grant to pid %ld refused: the state "
+			    "database cannot record it: %s", path,
+			    (long)h->fs.owner.pid, why);
+			if (lbd_hold_end(h->lock, &err) < 0)    /* h is gone */
+				log_info("%s", err.msg);
+		}
+		lbd_conn_error(c, id, LBP_EINTERNAL, "%s is not granted: the "
+		    "state database cannot record it: %s", path, why);
+	}
 }
 
 /*
@@ -119,12 +223,15 @@ hold_free(struct lbd_hold *h)
 }
 
 /* Installs h as l's holder: token, time, the connection's list (a kept
- * hold: no connection's, and its process watched), the state database. */
+ * hold: no connection's, and its process watched), the state database,
+ * where it is not known to be until the iteration's settle (grant_reply
+ * owes its OKs till then). */
 static void
 hold_install(struct lbd_lock *l, struct lbd_hold *h)
 {
 	h->token = next_token(l->d);
 	h->since = lbd_now();
+	h->unsettled = 1;
 	l->holder = h;
 	if (h->kept) {
 		h->conn = NULL;
@@ -161,6 +268,7 @@ hold_uninstall(struct lbd_lock *l)
 {
 	struct lbd_hold *h = l->holder;
 
+	hold_pay(h);
 	l->holder = NULL;
 	LIST_REMOVE(h, conn_entry);
 	if (h->conn != NULL)
@@ -381,7 +489,7 @@ lock_serve(struct lbd_lock *l)
 		if (r == LB_EALREADY)
 			break;
 		if (r == 0)
-			reply_granted(w->conn, w->id, l->holder);
+			grant_reply(l->holder, w->conn, w->id);
 		else
 			lbd_conn_error(w->conn, w->id, LBP_EFAILED, "%s",
 			    err.msg);
@@ -441,7 +549,7 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 	    (kept_pid == 0 && lbd_orphan_adopt(c, l, tid) == 0)) {
 		/* Re-entrant; or granted by the previous daemon, which died
 		 * before its reply went out. */
-		reply_granted(c, id, l->holder);
+		grant_reply(l->holder, c, id);
 		goto out;
 	}
 	if (l->holder == NULL && TAILQ_EMPTY(&l->waiters)) {
@@ -455,7 +563,7 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 		    stale_break_as(l, c) == 1)
 			r = lock_try(l, c, kept_pid, tid, &err);
 		if (r == 0) {
-			reply_granted(c, id, l->holder);
+			grant_reply(l->holder, c, id);
 			goto out;
 		}
 		if (r != LB_EALREADY) {
@@ -464,7 +572,7 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 		}
 	}
 	if (own_artefact_adopt(l, c, kept_pid, tid) == 0) {
-		reply_granted(c, id, l->holder);
+		grant_reply(l->holder, c, id);
 		goto out;
 	}
 	if (!(timeout > 0)) {
@@ -533,7 +641,7 @@ lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err)
 			lbd_creds_leave();
 		}
 		hold_install(l, next);
-		reply_granted(w->conn, w->id, next);
+		grant_reply(next, w->conn, w->id);
 		wait_remove(w);
 		log_debug("%s: handed from pid %ld to pid %ld", l->path,
 		    (long)h->fs.owner.pid, (long)next->fs.owner.pid);
@@ -561,6 +669,7 @@ lbd_hold_detach(struct lbd_lock *l)
 {
 	struct lbd_hold *h = l->holder;
 
+	hold_pay(h);
 	l->holder = NULL;
 	LIST_REMOVE(h, conn_entry);
 	if (h->conn != NULL)

@@ -100,13 +100,28 @@ lbd_want_flush(struct lbd *d)
 		uv_idle_start(&d->idle, idle_nothing);
 }
 
+/* Commits the iteration's changes, and settles the grants they announce:
+ * their OKs are owed until then; when the commit fails they are refused,
+ * which may hand locks to waiters, whose grants the next round settles. */
+static void
+settle(struct lbd *d)
+{
+	char why[256];
+	int  r;
+
+	do {
+		r = lbd_store_settle(d, why, sizeof(why));
+		lbd_grants_settle(d, r == 0, why);
+	} while (r != 0 && !TAILQ_EMPTY(&d->acks));
+}
+
 /* The end of each iteration: commit, then replies out. */
 static void
 iteration_end(uv_check_t *h)
 {
 	struct lbd *d = h->data;
 
-	lbd_store_commit(d);
+	settle(d);
 	lbd_conn_flush_all(d);
 	uv_idle_stop(&d->idle);
 }
@@ -395,7 +410,7 @@ stop(struct lbd *d)
 	}
 	lbd_locks_shutdown(d);
 	lbd_orphans_detach(d);
-	lbd_store_commit(d);
+	settle(d);
 	lbd_conn_flush_all(d);
 	for (c = TAILQ_FIRST(&d->conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
@@ -522,6 +537,7 @@ main(int argc, char **argv)
 	memset(&d, 0, sizeof(d));
 	TAILQ_INIT(&d.conns);
 	TAILQ_INIT(&d.flush);
+	TAILQ_INIT(&d.acks);
 	LIST_INIT(&d.orphans);
 	snprintf(d.server, sizeof(d.server), "lockbrokerd/%s",
 	    PACKAGE_VERSION);
@@ -550,6 +566,7 @@ main(int argc, char **argv)
 		uv_signal_start(&d.sig[i], on_signal, signals[i]);
 	}
 	lbd_reconcile(&d);
+	settle(&d);             /* what reconciling changed is recorded */
 	if (listener_start(&d, why, sizeof(why)) != 0) {
 		stop(&d);
 		uv_run(d.loop, UV_RUN_DEFAULT);
