@@ -1,0 +1,633 @@
+"""hostile.py: liblockbroker and lockbrokerd in a hostile file system.
+
+Another user plants things where a lock's files will be made or read: a
+symlink at the artefact, at the link method's unique file or at a handoff's
+temporary name; a FIFO or a directory where a file is opened; artefacts
+with garbage in them; a lock directory replaced while someone waits for
+it.  The victim is a real process using the public API (tests/lockhelper)
+of every method, in-process (LB_LOCAL) and through a private daemon
+(LB_BROKER), as root (the attacker being nobody) and as nobody (the
+attacker another unprivileged uid).
+
+Expected, everywhere: the call refuses (LB_EFAILED, naming the file) or
+reports the lock as held by someone else (LB_EALREADY), answers within
+HANG_S seconds (a FIFO opened for writing or reading must not hang the
+library or the daemon), never follows the attacker's link to create,
+truncate or remove a file elsewhere (the targets keep their contents, a
+dangling link's target is never created, a directory pointed at stays
+empty), leaves nothing of its own behind, and the daemon keeps serving.
+
+The lock directories are world-writable but not sticky: the kernel's
+protected_symlinks and protected_fifos guard only sticky ones, so here
+nothing but the code under test stands between the victim and the link.
+"""
+import os
+import select
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lbdaemon import Client, Daemon  # noqa: E402
+
+BUILDDIR = os.environ.get("LB_BUILDDIR", os.getcwd())
+LOCKHELPER = os.path.join(BUILDDIR, "tests", "lockhelper")
+HANG_S = 10.0
+METHODS = ("link", "symlink", "mkdir", "pidfile", "sqlite")
+TRANSPORTS = ("local", "broker")
+ROOT, NOBODY, ATTACKER = 0, 65534, 4242
+VICTIMS = (ROOT, NOBODY)
+PRECIOUS = b"precious\n"
+
+
+def attacker_of(victim):
+    """Who attacks a victim: nobody attacks root; another uid, nobody."""
+    return NOBODY if victim == ROOT else ATTACKER
+
+
+class as_user:
+    """Runs a block with uid's effective ids (files made are uid's)."""
+
+    def __init__(self, uid):
+        self.uid = uid
+
+    def __enter__(self):
+        os.setegid(self.uid)
+        os.seteuid(self.uid)
+
+    def __exit__(self, *exc):
+        os.seteuid(0)
+        os.setegid(0)
+
+
+def boot_id8():
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        return "".join(c for c in f.read() if c in "0123456789abcdef")[:8]
+
+
+def start_time(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rsplit(")", 1)[1].split()[19]
+
+
+def fnv1a(text):
+    h = 2166136261
+    for c in text.encode():
+        h = ((h ^ c) * 16777619) & 0xffffffff
+    return h
+
+
+def unique_name(pid, lock_file, method, tid=0):
+    """The unique name lockbroker gives the owner (pid, tid) of lock_file
+    (lockfs/owner.c): a path for link and mkdir, a base name for symlink."""
+    host = socket.gethostname()
+    t = "-%08x" % tid if tid else ""
+    tail = "%d~%s.%s.%08x" % (pid, start_time(pid), boot_id8() or "0",
+                              fnv1a(lock_file))
+    if method == "symlink":
+        return "%s%s.%s" % (host, t, tail)
+    if method == "mkdir":
+        return "%s/%s.%s%s" % (lock_file, host, t, tail)
+    return "%s/%s%s.%s" % (os.path.dirname(lock_file), host, t, tail)
+
+
+def artefact(path, method):
+    """What a lock on path is on disk (the sqlite method: its database)."""
+    if method == "pidfile":
+        return path
+    if method == "sqlite":
+        return os.path.join(os.path.dirname(path), ".lockbroker.sqlite")
+    return path + ".lock"
+
+
+class Helper:
+    """tests/lockhelper serving the lock on path as uid, in-process
+    (transport "local") or through the daemon at sock ("broker"), one
+    owner for the whole process (-u)."""
+
+    def __init__(self, uid, transport, method, path, sock):
+        def demote():
+            if uid != ROOT:
+                os.setgroups([])
+                os.setgid(uid)
+                os.setuid(uid)
+        env = dict(os.environ, LOCKBROKER_SOCKET=sock)
+        self.what = "lockhelper (uid %d, %s, %s)" % (uid, transport, method)
+        self.proc = subprocess.Popen(
+            [LOCKHELPER, "-u", "-l" if transport == "local" else "-b",
+             method, path, "serve"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, env=env, preexec_fn=demote)
+        self.buf = b""
+        self.pid = int(self.ask("pid"))
+
+    def send(self, command):
+        self.proc.stdin.write(command.encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def line(self, timeout=HANG_S, what="?"):
+        """The next line of the helper's answer; fails on a hang."""
+        deadline = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                self.proc.kill()
+                raise AssertionError("%s hung: no answer to %r within "
+                                     "%g s" % (self.what, what, timeout))
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                raise AssertionError("%s died answering %r" %
+                                     (self.what, what))
+            self.buf += chunk
+        line, _, self.buf = self.buf.partition(b"\n")
+        return line.decode(errors="replace")
+
+    def ask(self, command, timeout=HANG_S):
+        self.send(command)
+        return self.line(timeout, command)
+
+    def holder(self):
+        """lb_get_holder's fields as a dict (or {"error": ...})."""
+        self.send("holder")
+        out = {}
+        while True:
+            line = self.line(what="holder")
+            if line.startswith("error"):
+                return {"error": line}
+            if line == "end":
+                return out
+            k, _, v = line.partition(" ")
+            out[k] = v
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(HANG_S)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+
+
+class HostileTest(unittest.TestCase):
+    def setUp(self):
+        self.top = tempfile.mkdtemp(prefix="lbhostile.")
+        os.chmod(self.top, 0o755)
+        self.shared = os.path.join(self.top, "shared")
+        os.mkdir(self.shared)
+        os.chmod(self.shared, 0o777)
+        # Each victim's own files, which attackers point their links at.
+        self.safe = {}
+        for uid in VICTIMS:
+            safe = os.path.join(self.top, "safe-%d" % uid)
+            os.mkdir(safe)
+            os.mkdir(os.path.join(safe, "dir"))
+            with open(os.path.join(safe, "target"), "wb") as f:
+                f.write(PRECIOUS)
+            for name in ("", "dir", "target"):
+                os.chown(os.path.join(safe, name), uid, uid)
+            self.safe[uid] = safe
+        self.helpers = []
+        self.daemon = Daemon(self.top).start()
+        self.n = 0
+
+    def tearDown(self):
+        for h in self.helpers:
+            h.close()
+        status = self.daemon.stop()
+        if status not in (0, None, -signal.SIGKILL):
+            print(self.daemon.logtext(), file=sys.stderr)
+        shutil.rmtree(self.top, ignore_errors=True)
+
+    def place(self, name="lock"):
+        """A fresh world-writable (not sticky) directory, and a lock path
+        in it."""
+        self.n += 1
+        d = os.path.join(self.shared, "d%d" % self.n)
+        os.mkdir(d)
+        os.chmod(d, 0o777)
+        return d, os.path.join(d, name)
+
+    def helper(self, uid, transport, method, path):
+        h = Helper(uid, transport, method, path, self.daemon.socket)
+        self.helpers.append(h)
+        return h
+
+    def dest(self, uid, kind):
+        """What an attacker points a link at: the victim's file, a name in
+        the victim's directory that does not exist, or its directory."""
+        return os.path.join(self.safe[uid], {"target": "target",
+                                             "absent": "absent",
+                                             "dir": "dir"}[kind])
+
+    def assertUntouched(self, uid, why=""):
+        safe = self.safe[uid]
+        with open(os.path.join(safe, "target"), "rb") as f:
+            self.assertEqual(f.read(), PRECIOUS, why)
+        self.assertEqual(sorted(os.listdir(safe)), ["dir", "target"], why)
+        self.assertEqual(os.listdir(os.path.join(safe, "dir")), [], why)
+
+    def assertOnly(self, d, names, why=""):
+        """d holds exactly names: nothing of the victim's was left."""
+        self.assertEqual(sorted(os.listdir(d)), sorted(names), why)
+
+    def assertServing(self):
+        c = Client(self.daemon.socket, timeout=HANG_S)
+        try:
+            self.assertEqual(c.call("PING", _wait=HANG_S).verb, "OK")
+        finally:
+            c.close()
+
+    def every_call(self, h, why):
+        """Runs every call on h; each must answer (within HANG_S)."""
+        for command in ("acquire 0", "is_locked", "i_am_locking",
+                        "release"):
+            h.ask(command)
+        h.holder()
+        self.assertNotEqual(h.ask("acquire 0"), "locked", why)
+
+    def combos(self, methods=METHODS):
+        for uid in VICTIMS:
+            for transport in TRANSPORTS:
+                for method in methods:
+                    yield uid, transport, method
+
+    def expect(self, answer, code, why):
+        """answer is "error CODE: reason" (or "locked" for code None)."""
+        if code is None:
+            self.assertEqual(answer, "locked", why)
+        else:
+            self.assertTrue(answer.startswith("error %s:" % code),
+                            "%s: %r" % (why, answer))
+
+
+class Names(HostileTest):
+    def test_unique_names_are_predicted(self):
+        """The names the attacks below plant at are the ones lockbroker
+        uses (else those tests would prove nothing)."""
+        for transport in TRANSPORTS:
+            d, path = self.place()
+            h = self.helper(ROOT, transport, "symlink", path)
+            self.assertEqual(h.ask("acquire 0"), "locked")
+            self.assertEqual(os.readlink(path + ".lock"),
+                             unique_name(h.pid, path + ".lock", "symlink"))
+            self.assertEqual(h.ask("release"), "released")
+            h = self.helper(ROOT, transport, "link", path)
+            self.assertEqual(h.ask("acquire 0"), "locked")
+            self.assertTrue(os.path.samefile(
+                path + ".lock", unique_name(h.pid, path + ".lock", "link")))
+            self.assertEqual(h.ask("release"), "released")
+
+
+class Symlinks(HostileTest):
+    def test_symlink_at_the_artefact(self):
+        """A symlink where the artefact goes (PATH.lock, PATH for pidfile,
+        the sqlite database) is a lock held by someone else, or (sqlite:
+        the database cannot be opened) a failure; it is never followed:
+        no file is written, made or removed through it, and nothing of
+        the victim's is left beside it."""
+        for uid, transport, method in self.combos():
+            for kind in ("target", "absent", "dir"):
+                why = "uid %d %s %s -> %s" % (uid, transport, method, kind)
+                d, path = self.place()
+                art = artefact(path, method)
+                with as_user(attacker_of(uid)):
+                    os.symlink(self.dest(uid, kind), art)
+                h = self.helper(uid, transport, method, path)
+                code = "LB_EFAILED" if method == "sqlite" else "LB_EALREADY"
+                self.expect(h.ask("acquire 0"), code, why)
+                self.expect(h.ask("acquire 0.3"),
+                            "LB_EFAILED" if method == "sqlite" else
+                            "LB_ETIMEOUT", why)
+                if method != "sqlite":
+                    self.assertEqual(h.ask("is_locked"), "1", why)
+                self.assertNotEqual(h.ask("i_am_locking"), "1", why)
+                self.assertTrue(h.ask("release").startswith("error"), why)
+                h.holder()
+                self.assertUntouched(uid, why)
+                self.assertOnly(d, [os.path.basename(art)], why)
+                self.assertEqual(os.readlink(art), self.dest(uid, kind))
+                h.ask("break")
+                self.assertUntouched(uid, why)
+                if os.path.lexists(art):
+                    self.assertEqual(os.readlink(art), self.dest(uid, kind))
+                h.close()
+                self.assertServing()
+
+    def test_symlink_at_the_unique_file(self):
+        """A symlink where the link method's unique file goes: LB_EFAILED
+        naming it; nothing is created or truncated through it, and no lock
+        is taken."""
+        for uid, transport, _ in self.combos(("link",)):
+            for kind in ("target", "absent"):
+                why = "uid %d %s -> %s" % (uid, transport, kind)
+                d, path = self.place()
+                h = self.helper(uid, transport, "link", path)
+                unique = unique_name(h.pid, path + ".lock", "link")
+                with as_user(attacker_of(uid)):
+                    os.symlink(self.dest(uid, kind), unique)
+                answer = h.ask("acquire 0")
+                self.expect(answer, "LB_EFAILED", why)
+                self.assertIn(os.path.basename(unique), answer, why)
+                self.assertUntouched(uid, why)
+                # The victim may remove the link (it is litter where its
+                # unique file goes), never anything else.
+                self.assertLessEqual(set(os.listdir(d)),
+                                     {os.path.basename(unique)}, why)
+                if os.path.lexists(unique):
+                    self.assertEqual(os.readlink(unique),
+                                     self.dest(uid, kind), why)
+                h.close()
+                self.assertServing()
+
+    def test_symlink_at_a_handoff_temporary(self):
+        """A symlink at the temporary name a handoff makes the next
+        holder's artefact under (.lockbroker-handoff.NAME): the waiter
+        still gets the lock, and nothing is written through the link."""
+        for method in ("link", "symlink", "pidfile"):
+            for kind in ("target", "absent"):
+                why = "%s -> %s" % (method, kind)
+                d, path = self.place()
+                holder = Client(self.daemon.socket)
+                self.addCleanup(holder.close)
+                self.assertEqual(holder.call("ACQUIRE", path=path,
+                                             method=method).verb, "OK")
+                w = self.helper(ROOT, "broker", method, path)
+                lock_file = artefact(path, method)
+                name = (str(w.pid) if method == "pidfile" else
+                        os.path.basename(unique_name(w.pid, lock_file,
+                                                     method)))
+                tmp = os.path.join(d, ".lockbroker-handoff." + name)
+                with as_user(NOBODY):
+                    os.symlink(self.dest(ROOT, kind), tmp)
+                w.send("acquire 20")
+                deadline = time.monotonic() + HANG_S
+                while holder.call("STATUS", path=path, method=method) \
+                        .fields["waiters"] != "1":
+                    self.assertLess(time.monotonic(), deadline, why)
+                    time.sleep(0.02)
+                self.assertEqual(holder.call("RELEASE", path=path,
+                                             method=method).verb, "OK", why)
+                self.assertEqual(w.line(what="acquire 20"), "locked", why)
+                self.assertUntouched(ROOT, why)
+                self.assertEqual(w.ask("i_am_locking"), "1", why)
+                self.assertEqual(w.ask("release"), "released", why)
+                left = set(os.listdir(d)) - {os.path.basename(tmp)}
+                self.assertEqual(left, set(), why)
+                holder.close()
+                self.assertServing()
+
+
+class OddTypes(HostileTest):
+    def plant_fifo(self, uid, f):
+        with as_user(attacker_of(uid)):
+            os.mkfifo(f)
+
+    def plant_dir(self, uid, f):
+        with as_user(attacker_of(uid)):
+            os.mkdir(f)
+            with open(os.path.join(f, "keep"), "wb") as fp:
+                fp.write(PRECIOUS)
+
+    def test_fifo_where_a_file_is_opened(self):
+        """A FIFO at the link method's unique file (opened for writing),
+        at PATH.lock, at a pid file (opened for reading) or at the sqlite
+        database: every call answers at once, as held by another
+        (LB_EALREADY) or failed (LB_EFAILED); none blocks in open(2)."""
+        for uid, transport, method in self.combos():
+            places = ["artefact"] + (["unique"] if method == "link" else [])
+            for where in places:
+                why = "uid %d %s %s: FIFO at the %s" % (uid, transport,
+                                                        method, where)
+                d, path = self.place()
+                h = self.helper(uid, transport, method, path)
+                f = (artefact(path, method) if where == "artefact" else
+                     unique_name(h.pid, path + ".lock", "link"))
+                self.plant_fifo(uid, f)
+                code = ("LB_EFAILED" if where == "unique" or
+                        method == "sqlite" else "LB_EALREADY")
+                self.expect(h.ask("acquire 0"), code, why)
+                self.every_call(h, why)
+                self.assertOnly(d, [os.path.basename(f)], why)
+                h.close()
+                self.assertServing()
+
+    def test_directory_where_a_file_is_expected(self):
+        """A directory at the link method's unique file, at PATH.lock of
+        the link and symlink methods, at a pid file or at the sqlite
+        database (and a regular file at the mkdir method's PATH.lock):
+        held by another or failed; what the directory holds survives
+        everything but the victim's explicit break of PATH.lock."""
+        for uid, transport, method in self.combos():
+            places = ["artefact"] + (["unique"] if method == "link" else [])
+            for where in places:
+                why = "uid %d %s %s: odd type at the %s" % (
+                    uid, transport, method, where)
+                d, path = self.place()
+                h = self.helper(uid, transport, method, path)
+                f = (artefact(path, method) if where == "artefact" else
+                     unique_name(h.pid, path + ".lock", "link"))
+                if method == "mkdir":
+                    with as_user(attacker_of(uid)):
+                        with open(f, "wb") as fp:
+                            fp.write(PRECIOUS)
+                else:
+                    self.plant_dir(uid, f)
+                code = ("LB_EFAILED" if where == "unique" or
+                        method == "sqlite" else "LB_EALREADY")
+                self.expect(h.ask("acquire 0"), code, why)
+                self.every_call(h, why)
+                self.assertOnly(d, [os.path.basename(f)], why)
+                if method == "mkdir":
+                    with open(f, "rb") as fp:
+                        self.assertEqual(fp.read(), PRECIOUS, why)
+                else:
+                    self.assertEqual(os.listdir(f), ["keep"], why)
+                if method in ("pidfile", "sqlite") or where == "unique":
+                    h.ask("break")      # refused, or not this file's
+                    self.assertEqual(os.listdir(f), ["keep"], why)
+                h.close()
+                self.assertServing()
+
+
+class Garbage(HostileTest):
+    def plant(self, uid, method, path):
+        """Garbage in the artefact of method; returns its path."""
+        art = artefact(path, method)
+        junk = b"\xff\xfe\n=%& \x01garbage" * 64
+        with as_user(attacker_of(uid)):
+            if method == "link":
+                with open(art, "wb") as f:
+                    f.write(junk)
+                os.link(art, os.path.join(os.path.dirname(path),
+                                          "odd\nname=%"))
+            elif method == "symlink":
+                os.symlink(b"\xff\n=%& x" * 30, os.fsencode(art))
+            elif method == "mkdir":
+                os.mkdir(art)
+                for name in ("odd\nmarker=%", "host.-zz12~x.y.z"):
+                    open(os.path.join(art, name), "w").close()
+                os.mkdir(os.path.join(art, "sub"))
+                with open(os.path.join(art, "sub", "keep"), "wb") as f:
+                    f.write(PRECIOUS)
+            elif method == "pidfile":
+                with open(art, "wb") as f:
+                    f.write(b"-1\n" + junk * 1024)
+            else:
+                with open(art, "wb") as f:
+                    f.write(b"SQLite format 3\0" + junk)
+        return art
+
+    def test_garbage_artefacts(self):
+        """Artefacts holding garbage (a link lock with odd names and
+        bytes, a symlink to bytes that are no unique name, a lock
+        directory with odd markers and a subdirectory, a pid file of junk,
+        an sqlite database that is none): held by an unknown holder
+        (LB_EALREADY), or for sqlite LB_EFAILED; every call answers; the
+        daemon's STATUS and LIST stay one well-formed line each."""
+        for uid, transport, method in self.combos():
+            why = "uid %d %s %s" % (uid, transport, method)
+            d, path = self.place()
+            art = self.plant(uid, method, path)
+            h = self.helper(uid, transport, method, path)
+            self.expect(h.ask("acquire 0"),
+                        "LB_EFAILED" if method == "sqlite" else
+                        "LB_EALREADY", why)
+            self.every_call(h, why)
+            if method != "sqlite":
+                holder = h.holder()
+                self.assertEqual(holder.get("held"), "1", why)
+                self.assertEqual(holder.get("liveness"), "unknown", why)
+            c = Client(self.daemon.socket)
+            try:
+                st = c.call("STATUS", path=path, method=method)
+                if method == "sqlite":
+                    self.assertEqual(st.verb, "ERR", why)
+                else:
+                    self.assertEqual(st.fields["locked"], "1", why)
+                    self.assertEqual(st.fields["mine"], "0", why)
+                rid = c.send("LIST")
+                r = c.read()
+                self.assertEqual((r.verb, r.id), ("OK", rid), r)
+                self.assertEqual(c.call("PING").verb, "OK")
+            finally:
+                c.close()
+            if method == "mkdir":
+                h.ask("break")
+                with open(os.path.join(art, "sub", "keep"), "rb") as f:
+                    self.assertEqual(f.read(), PRECIOUS, why)
+            h.close()
+            self.assertServing()
+
+    def test_sqlite_database_of_another_shape(self):
+        """An sqlite database whose locks table has other columns: the
+        sqlite method fails (LB_EFAILED) rather than misreading it, and
+        leaves the table as it was."""
+        for uid, transport, _ in self.combos(("sqlite",)):
+            why = "uid %d %s" % (uid, transport)
+            d, path = self.place()
+            db_file = artefact(path, "sqlite")
+            with as_user(attacker_of(uid)):
+                db = sqlite3.connect(db_file)
+                db.execute("CREATE TABLE locks (x, y, z)")
+                db.execute("INSERT INTO locks VALUES (1, 2, 3)")
+                db.commit()
+                db.close()
+                os.chmod(db_file, 0o666)
+            h = self.helper(uid, transport, "sqlite", path)
+            self.expect(h.ask("acquire 0"), "LB_EFAILED", why)
+            self.every_call(h, why)
+            db = sqlite3.connect(db_file)
+            self.assertEqual(db.execute("SELECT * FROM locks").fetchall(),
+                             [(1, 2, 3)], why)
+            db.close()
+            h.close()
+            self.assertServing()
+
+
+class Replaced(HostileTest):
+    def test_lock_directory_replaced_while_waiting(self):
+        """An mkdir lock held by the attacker; while the victim waits for
+        it, the attacker moves the directory away and puts a symlink to
+        the victim's directory in its place.  The victim keeps waiting (a
+        symlink at PATH.lock is a lock held by someone) and makes nothing
+        in the directory pointed at; once the symlink goes, the victim
+        gets a real lock directory."""
+        for uid, transport, _ in self.combos(("mkdir",)):
+            why = "uid %d %s" % (uid, transport)
+            d, path = self.place()
+            lock = path + ".lock"
+            with as_user(attacker_of(uid)):
+                os.mkdir(lock)
+                open(os.path.join(lock, "someone.1"), "w").close()
+            h = self.helper(uid, transport, "mkdir", path)
+            h.send("acquire 1.5")
+            time.sleep(0.5)
+            with as_user(attacker_of(uid)):
+                os.rename(lock, path + ".moved")
+                os.symlink(self.dest(uid, "dir"), lock)
+            self.expect(h.line(what="acquire 1.5"), "LB_ETIMEOUT", why)
+            self.assertUntouched(uid, why)
+            h.send("acquire 20")
+            time.sleep(0.3)
+            self.assertUntouched(uid, why)
+            with as_user(attacker_of(uid)):
+                os.unlink(lock)
+            self.assertEqual(h.line(what="acquire 20"), "locked", why)
+            self.assertFalse(os.path.islink(lock), why)
+            self.assertEqual(os.listdir(lock), [os.path.basename(
+                unique_name(h.pid, lock, "mkdir"))], why)
+            self.assertEqual(h.ask("release"), "released", why)
+            self.assertUntouched(uid, why)
+            self.assertOnly(d, ["lock.moved"], why)
+            h.close()
+            self.assertServing()
+
+    def test_broker_holders_directory_replaced(self):
+        """The lock directory of a broker client's mkdir lock is moved
+        away and replaced by a symlink while another client waits.  The
+        holder's RELEASE reports that the lock is no longer its own; the
+        handoff does not happen through the symlink, the waiter keeps
+        waiting, and nothing is made in the directory pointed at.  Once
+        the symlink goes, the waiter gets the lock."""
+        d, path = self.place()
+        lock = path + ".lock"
+        holder, waiter = Client(self.daemon.socket), Client(
+            self.daemon.socket)
+        self.addCleanup(holder.close)
+        self.addCleanup(waiter.close)
+        self.assertEqual(holder.call("ACQUIRE", path=path,
+                                     method="mkdir").verb, "OK")
+        rid = waiter.send("ACQUIRE", path=path, method="mkdir", thread=77,
+                          timeout=30)
+        deadline = time.monotonic() + HANG_S
+        while holder.call("STATUS", path=path, method="mkdir") \
+                .fields["waiters"] != "1":
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.02)
+        with as_user(NOBODY):
+            os.rename(lock, path + ".moved")
+            os.symlink(self.dest(ROOT, "dir"), lock)
+        r = holder.call("RELEASE", path=path, method="mkdir")
+        self.assertEqual(r.code, "ENOTMINE", r)
+        self.assertRaises(TimeoutError, waiter.read, 1.0)
+        self.assertUntouched(ROOT)
+        os.unlink(lock)
+        r = waiter.wait(rid, timeout=HANG_S)
+        self.assertEqual(r.verb, "OK", r)
+        self.assertFalse(os.path.islink(lock))
+        self.assertEqual(waiter.call("RELEASE", path=path, method="mkdir",
+                                     thread=77).verb, "OK")
+        self.assertUntouched(ROOT)
+        self.assertServing()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
