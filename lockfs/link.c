@@ -7,11 +7,14 @@
  * Unlike lockfile, a link(2) failure other than EEXIST (a file system
  * without hard links, a full disk) is LB_EFAILED, not an endless wait, and
  * ownership is decided by inode, not by a link count of 2, so a release
- * after break_lock never removes the next holder's lock.
+ * after break_lock never removes the next holder's lock.  Whatever someone
+ * else put at the unique file's name (a symlink, a FIFO, a directory, a
+ * file of theirs) is refused, never followed, waited on or made the lock.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -40,19 +43,45 @@ link_is_mine(struct lockfs_lock *l, struct lockfs_err *err)
 	    lk.st_ino == un.st_ino;
 }
 
+/*
+ * Makes (or finds, left by an earlier try) our unique file: 0, or
+ * LB_EFAILED when the name holds anything but a regular file of the uid
+ * files are made with (setfsuid: the daemon's client).  Another user's
+ * file made our lock would be one we could not remove from a sticky
+ * directory.  O_NONBLOCK: a FIFO planted there must not hang us.
+ */
+static int
+link_make_unique(struct lockfs_lock *l, struct lockfs_err *err)
+{
+	struct stat st;
+	uid_t       fsuid = (uid_t)setfsuid((uid_t)-1);  /* asks, changes
+							   nothing */
+	int         fd, r = 0;
+
+	fd = open(l->unique, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC, 0644);
+	if (fd == -1)
+		return lockfs_fail(err, LB_EFAILED, errno, "cannot lock %s: "
+		    "cannot create %s", l->path, l->unique);
+	if (fstat(fd, &st) == -1)
+		r = lockfs_fail(err, LB_EFAILED, errno, "cannot lock %s: "
+		    "cannot look at %s", l->path, l->unique);
+	else if (!S_ISREG(st.st_mode) || st.st_uid != fsuid)
+		r = lockfs_fail(err, LB_EFAILED, EEXIST, "cannot lock %s: %s "
+		    "is not a file of ours (%s of uid %ld)", l->path,
+		    l->unique, S_ISREG(st.st_mode) ? "a file" : "no file",
+		    (long)st.st_uid);
+	close(fd);
+	return r;
+}
+
 static int
 link_try_acquire(struct lockfs_lock *l, struct lockfs_err *err)
 {
-	int fd, r = 0;
+	int r;
 
-	fd = open(l->unique, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-	    0644);
-	if (fd == -1) {
-		r = lockfs_fail(err, LB_EFAILED, errno, "cannot lock %s: "
-		    "cannot create %s", l->path, l->unique);
+	if ((r = link_make_unique(l, err)) != 0)
 		goto out;
-	}
-	close(fd);
 	if (link(l->unique, l->lock_file) == 0)
 		goto out;
 	if (errno != EEXIST) {
