@@ -143,6 +143,7 @@ holder_from_artefact(struct lockfs_lock *l, const struct stat *st,
 {
 	char           buf[LOCKFS_UNIQUE_MAX];
 	struct dirent *de;
+	struct stat    fst;
 	DIR           *d;
 	ssize_t        n;
 	int            fd;
@@ -150,10 +151,15 @@ holder_from_artefact(struct lockfs_lock *l, const struct stat *st,
 	if (l->method == LB_PIDFILE) {
 		if (!S_ISREG(st->st_mode))
 			return 0;
-		fd = open(l->lock_file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		/* O_NONBLOCK and a second look: it may have become a FIFO. */
+		fd = open(l->lock_file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+		    O_CLOEXEC);
 		if (fd == -1)
 			return 0;
-		n = read(fd, buf, sizeof(buf) - 1);
+		if (fstat(fd, &fst) == 0 && S_ISREG(fst.st_mode))
+			n = read(fd, buf, sizeof(buf) - 1);
+		else
+			n = -1;
 		close(fd);
 		/* A pid file names no host: it is taken to be this one. */
 		if (n > 0 && lockfs_pid_parse(buf, (size_t)n, &h->pid) == 0)

@@ -11,28 +11,33 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lockfs.h"
 
-/* 1 when PATH names our pid, 0 when not (or unreadable: another's), or
- * LB_ERROR. */
+/* 1 when PATH names our pid, 0 when not (or unreadable, or no regular
+ * file: another's), or LB_ERROR.  O_NONBLOCK: a FIFO planted at PATH must
+ * not hang us. */
 static int
 pidfile_is_mine(struct lockfs_lock *l, struct lockfs_err *err)
 {
-	char    buf[64];
-	ssize_t n;
-	pid_t   pid;
-	int     fd;
+	struct stat st;
+	char        buf[64];
+	ssize_t     n = -1;
+	pid_t       pid;
+	int         fd;
 
-	fd = open(l->lock_file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = open(l->lock_file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC);
 	if (fd == -1) {
 		if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)
 			return 0;
 		return lockfs_fail(err, LB_ERROR, errno, "cannot read %s",
 		    l->lock_file);
 	}
-	n = read(fd, buf, sizeof(buf) - 1);
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+		n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	return n > 0 && lockfs_pid_parse(buf, (size_t)n, &pid) == 0 &&
 	    pid == l->owner.pid;
