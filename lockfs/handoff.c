@@ -419,11 +419,15 @@ handoff_sqlite(struct lockfs_lock *from, struct lockfs_lock *to,
 	    "WHERE lock_file = ?1 AND unique_name = ?2";
 	sqlite3_stmt *st = NULL;
 	sqlite3      *db = NULL;
+	const char   *why;
 	int           began = 0, r = 0;
 
-	if (sqlite3_open_v2(from->db, &db, SQLITE_OPEN_READWRITE, NULL) !=
+	if (lockfs_sqlite_open(from->db, SQLITE_OPEN_READWRITE, &db, &why) !=
 	    SQLITE_OK) {
-		r = sqlite_failed(from, db, "cannot open", err);
+		r = db != NULL ? sqlite_failed(from, db, "cannot open", err) :
+		    lockfs_fail(err, LB_EFAILED, 0, "cannot hand %s over: "
+		    "cannot open sqlite database %s: %s", from->path,
+		    from->db, why);
 		goto out;
 	}
 	sqlite3_busy_timeout(db, HANDOFF_BUSY_MS);

@@ -143,6 +143,14 @@ void  lockfs_holder_clear(struct lockfs_holder *h);
  * whole process; the defaults suit a client, the daemon shortens them. */
 void  lockfs_sqlite_busy(int try_ms, int step_ms);
 
+/* sqlite.c: sqlite3_open_v2 of a lock database, refusing anything but a
+ * regular file (or nothing) at its name: a symlink is never followed, a
+ * FIFO never opened.  sqlite's result code; *db NULL and *why set when
+ * refused here.  sqlite3.h declares sqlite3. */
+struct sqlite3;
+int   lockfs_sqlite_open(const char *file, int flags, struct sqlite3 **db,
+          const char **why);
+
 /* stale.c: break the lock if its holder is provably dead.  1 when it broke
  * a stale lock, 0 when the holder is alive, unknown or gone already, or a
  * negative code.  Serialised against other breakers by flock(2) on the

@@ -7,7 +7,8 @@
  * transaction, so it really excludes.
  *
  * Each step opens the database and closes it again: a handle then holds no
- * sqlite connection that a fork could share.
+ * sqlite connection that a fork could share.  It is never opened through a
+ * symlink at its name (lockfs_sqlite_open).
  *
  * A busy database (another process inside its own step) is not a failure.
  * try_acquire first looks with a plain read and takes the write lock only
@@ -18,9 +19,12 @@
  * leave a lock held or a question unanswered.
  */
 #include <errno.h>
+#include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "lockfs.h"
 
@@ -44,22 +48,79 @@ lockfs_sqlite_busy(int try_ms, int step_ms)
 	step_busy_ms = step_ms;
 }
 
+/*
+ * lockfs_sqlite_open: sqlite3_open_v2 of the lock database file with
+ * flags, refusing a symlink at its name, and anything there but a regular
+ * file.  sqlite resolves the links in a name itself, and would create a
+ * database where a dangling one points (in a shared directory, wherever
+ * another user chose).  So the directory is resolved here (its links are
+ * its owners' doing), and the name in it may not be a link:
+ * SQLITE_OPEN_NOFOLLOW, or, with an sqlite older than 3.31, the look
+ * before.  That look also refuses a FIFO, which sqlite, falling back to
+ * reading a file it may not write, would block on for ever.  Returns
+ * sqlite's code, with *db as sqlite3_open_v2 leaves it (to be closed); or
+ * SQLITE_CANTOPEN with *db NULL and *why saying what is at the name.
+ */
+int
+lockfs_sqlite_open(const char *file, int flags, sqlite3 **db,
+    const char **why)
+{
+	char        dir[PATH_MAX], real[PATH_MAX], path[PATH_MAX];
+	const char *slash = strrchr(file, '/'), *name = file;
+	struct stat st;
+	int         n = -1;
+
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", slash == file ? 1 :
+		    (int)(slash - file), file);
+	if (slash != NULL)
+		name = slash + 1;
+	if (*name != '\0' && realpath(dir, real) != NULL)
+		n = snprintf(path, sizeof(path), "%s%s%s", real,
+		    strcmp(real, "/") == 0 ? "" : "/", name);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		snprintf(path, sizeof(path), "%s", file);
+	*db = NULL;
+	*why = NULL;
+	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		*why = S_ISLNK(st.st_mode) ? "it is a symbolic link" :
+		    S_ISDIR(st.st_mode) ? "it is a directory" :
+		    "it is not a regular file";
+		return SQLITE_CANTOPEN;
+	}
+#ifdef SQLITE_OPEN_NOFOLLOW
+	flags |= SQLITE_OPEN_NOFOLLOW;
+#endif
+	return sqlite3_open_v2(path, db, flags, NULL);
+}
+
 /* A step's connection and the code its failures are reported with. */
 struct sq {
-	sqlite3 *db;
-	int      fail;
-	int      busy_ok;   /* a try: busy at COMMIT too reads as held */
+	sqlite3    *db;
+	int         fail;
+	int         busy_ok;   /* a try: busy at COMMIT too reads as held */
+	const char *why;       /* why the database was not opened */
 };
 
-/* Records a sqlite failure on *err: the database, what, and sqlite's word. */
+/* Records a sqlite failure on *err: the database, what, and sqlite's
+ * word (or q->why, when there is no connection). */
 static int
 sq_fail(struct lockfs_lock *l, struct sq *q, const char *what,
     struct lockfs_err *err)
 {
-	int sys = q->db != NULL ? sqlite3_system_errno(q->db) : 0;
+	int         sys = q->db != NULL ? sqlite3_system_errno(q->db) : 0;
+	const char *why = q->db != NULL ? sqlite3_errmsg(q->db) :
+	    q->why != NULL ? q->why : "out of memory";
 
+#ifdef SQLITE_CANTOPEN_SYMLINK
+	if (q->db != NULL &&
+	    sqlite3_extended_errcode(q->db) == SQLITE_CANTOPEN_SYMLINK)
+		why = "it is a symbolic link";
+#endif
 	return lockfs_fail(err, q->fail, 0, "%s: %s in sqlite database %s: "
-	    "%s%s%s", l->path, what, l->db, q->db != NULL ? sqlite3_errmsg(q->db) : "out of memory",
+	    "%s%s%s", l->path, what, l->db, why,
 	    sys != 0 ? ": " : "", sys != 0 ? strerror(sys) : "");
 }
 
@@ -79,8 +140,9 @@ sq_begin(struct lockfs_lock *l, struct sq *q, int fail, const char *begin,
 	q->fail = fail;
 	q->busy_ok = busy_ok;
 	q->db = NULL;
-	if (sqlite3_open_v2(l->db, &q->db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+	q->why = NULL;
+	if (lockfs_sqlite_open(l->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE, &q->db, &q->why) != SQLITE_OK) {
 		r = sq_fail(l, q, "cannot open", err);
 		goto out;
 	}
