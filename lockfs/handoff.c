@@ -368,11 +368,20 @@ handoff_mkdir(struct lockfs_lock *from, struct lockfs_lock *to,
     struct lockfs_err *err)
 {
 	struct stat st;
-	int         fd, made = 0, r = 0, saved;
+	int         dfd, fd = -1, made = 0, r = 0, saved;
 
-	/* O_NONBLOCK: a FIFO planted there must not hang us. */
-	fd = open(to->unique, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
-	    O_CLOEXEC, 0644);
+	/* Through a descriptor of the lock directory: a symlink swapped in
+	 * for it is not followed.  O_NONBLOCK: a FIFO planted at the marker's
+	 * name must not hang us. */
+	dfd = open(to->lock_file, O_PATH | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (dfd != -1) {
+		fd = openat(dfd, strrchr(to->unique, '/') + 1, O_WRONLY |
+		    O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+		saved = errno;
+		close(dfd);
+		errno = saved;
+	}
 	if (fd == -1) {
 		r = lockfs_fail(err, LB_EFAILED, errno, "cannot hand %s over: "
 		    "cannot create %s", to->path, to->unique);

@@ -4,10 +4,13 @@
  * owner.  The lock is ours when our marker is in it.
  *
  * Unlike lockfile, a lock directory whose marker cannot be created is
- * removed again and reported (LB_EFAILED), never left behind.
+ * removed again and reported (LB_EFAILED), never left behind.  The marker
+ * is made in the directory just made, through a descriptor of it, so that
+ * a symlink swapped in for it meanwhile is not followed.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,7 +36,7 @@ mkdir_is_mine(struct lockfs_lock *l, struct lockfs_err *err)
 static int
 mkdir_try_acquire(struct lockfs_lock *l, struct lockfs_err *err)
 {
-	int fd, r = 0;
+	int dfd, fd = -1, r = 0, saved;
 
 	if (mkdir(l->lock_file, 0777) == -1) {
 		if (errno != EEXIST)
@@ -46,8 +49,15 @@ mkdir_try_acquire(struct lockfs_lock *l, struct lockfs_err *err)
 			    "%s is locked by another owner", l->path);
 		goto out;
 	}
-	fd = open(l->unique, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-	    O_CLOEXEC, 0644);
+	dfd = open(l->lock_file, O_PATH | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (dfd != -1) {
+		fd = openat(dfd, strrchr(l->unique, '/') + 1, O_WRONLY |
+		    O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+		saved = errno;
+		close(dfd);
+		errno = saved;
+	}
 	if (fd == -1) {
 		r = lockfs_fail(err, LB_EFAILED, errno, "cannot create %s",
 		    l->unique);
