@@ -230,7 +230,7 @@ class Input(ExhaustTest):
         self.assertCode(self.client().call("PING"), "OK")
 
     def test_requests_without_reading_replies(self):
-        """A client sends 3 MB of requests (250000 PINGs) and reads none of
+        """A client sends 5 MB of requests (400000 PINGs) and reads none of
         the replies.  Once 1 MiB of its replies waits (output_per_conn), the
         daemon stops reading from it: its memory stays bounded (the peak
         grows by less than 32 MiB) and, the client paused, it uses almost
@@ -238,7 +238,7 @@ class Input(ExhaustTest):
         greedy client reads at last, every request has had exactly one
         reply, in order."""
         greedy = self.client()
-        n = 250000
+        n = 400000
         hwm = self.daemon.memory_kib("VmHWM")
         payload = b"".join(b"PING %d\n" % i for i in range(2, n + 2))
         done = threading.Event()
@@ -254,7 +254,7 @@ class Input(ExhaustTest):
         wait_for("the daemon pauses the greedy client", lambda:
                  "not reading its replies; pausing" in
                  self.daemon.logtext(), timeout=20)
-        self.assertFalse(done.is_set(), "the daemon took all 3 MB")
+        self.assertFalse(done.is_set(), "the daemon took all 5 MB")
         other = self.client()
         t0 = time.monotonic()
         self.assertCode(other.call("PING"), "OK")
