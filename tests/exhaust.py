@@ -368,11 +368,12 @@ class FullStateDatabase(ExhaustTest):
     Expected: a grant that cannot be recorded is refused: the ACQUIRE gets
     ERR code=EINTERNAL with a message naming the state database, and its
     artefact is removed again (a waiter handed such a lock is refused the
-    same way, and the lock is left free).  Holds recorded earlier stay
-    valid.  Once there is space again, grants work and are recorded, the
-    database passes sqlite's integrity check and records exactly the holds
-    that exist (no release lost, no refused grant kept), and a restarted
-    daemon gives the holders their locks back (RECLAIM).
+    same way, and the lock is left free; so is a hold kept for another
+    process, pid=).  Holds recorded earlier stay valid.  Once there is
+    space again, grants work and are recorded, the database passes sqlite's
+    integrity check and records exactly the holds that exist (no release
+    lost, no refused grant kept), and a restarted daemon gives the holders
+    their locks back (RECLAIM).
     """
 
     def setUp(self):
@@ -461,6 +462,17 @@ class FullStateDatabase(ExhaustTest):
                 self.assertFalse(os.path.lexists(p + ".lock"), r)
                 refusals += 1
         self.assertGreater(refusals, 0, "every grant was taken as recorded")
+        # A hold kept for another process (pid=): refused the same way.
+        sleeper = subprocess.Popen(["sleep", "600"])
+        self.addCleanup(sleeper.wait)
+        self.addCleanup(sleeper.kill)
+        for_pid = self.path("for-pid")
+        r = b.call("ACQUIRE", path=for_pid, pid=sleeper.pid, timeout=0)
+        if r.code == "OK":
+            held.add(for_pid + ".lock")
+        else:
+            self.assertCode(r, "EINTERNAL")
+            self.assertFalse(os.path.lexists(for_pid + ".lock"))
         # A handoff that cannot be recorded: w is refused, and the lock is
         # left free.
         self.assertCode(a.call("RELEASE", path=handed), "OK")
@@ -489,6 +501,10 @@ class FullStateDatabase(ExhaustTest):
         if handed + ".lock" not in held:
             self.assertCode(w.call("ACQUIRE", path=handed, timeout=0), "OK")
             held.add(handed + ".lock")
+        if for_pid + ".lock" not in held:
+            self.assertCode(b.call("ACQUIRE", path=for_pid, pid=sleeper.pid,
+                                   timeout=0), "OK")
+            held.add(for_pid + ".lock")
         self.assertEqual(self.daemon.stop(), 0)
         check, rows = self.records()
         self.assertEqual(check, [("ok",)])
