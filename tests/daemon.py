@@ -997,11 +997,16 @@ class SocketActivation(unittest.TestCase):
                  daemon.state, "--debug"], stdout=log, stderr=log)
             log.close()
             daemon.proc = p
+            # The tool binds the socket file before it listens: connect
+            # until it takes (the first connection starts the daemon).
             deadline = time.monotonic() + 10
-            while not os.path.exists(daemon.socket):
-                self.assertLess(time.monotonic(), deadline)
-                time.sleep(0.02)
-            c = Client(daemon.socket)       # the first connection starts it
+            while True:
+                try:
+                    c = Client(daemon.socket)
+                    break
+                except (FileNotFoundError, ConnectionRefusedError):
+                    self.assertLess(time.monotonic(), deadline)
+                    time.sleep(0.02)
             self.assertCode = None
             r = c.call("ACQUIRE", path=os.path.join(d, "x"))
             self.assertEqual(r.verb, "OK", r)
