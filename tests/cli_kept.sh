@@ -19,8 +19,8 @@
 # Everything lives in a private temporary directory, removed at the end.
 # Exit 0 when all pass, 1 when any fails, 99 when it cannot run.
 
-# shellcheck disable=SC2016
-# (sh -c scripts expand in the child)
+# shellcheck disable=SC2016,SC2317
+# (sh -c scripts expand in the child; functions run from traps and check)
 
 set -u
 

@@ -35,6 +35,8 @@
 # lives in a private temporary directory, removed at the end.  Exit 0 when
 # all pass, 1 when any fails, 99 when it cannot run.
 
+# shellcheck disable=SC2317 # functions run from traps and until_true
+
 set -u
 
 : "${LB_BUILDDIR:?LB_BUILDDIR not set}" "${LB_SRCDIR:?LB_SRCDIR not set}"
