@@ -596,6 +596,10 @@ expect_rc 69 "in-process acquire --pid of no process" \
     "$LB" acquire --pid "$gone" "$f"
 check "in-process: the message names the pid and the reason" \
     has "$tmp/err" "cannot lock $f for pid $gone: no such process"
+expect_rc 69 "in-process release --pid of no process" \
+    "$LB" release --pid "$gone" "$f"
+check "in-process: the message names the pid and points to break --stale" \
+    has "$tmp/err" "cannot release $f for pid $gone: no such process.*break --stale"
 
 ## In-process, nobody watches the holder: the lock outlives the script
 ## until break --stale.

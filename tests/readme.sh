@@ -255,6 +255,34 @@ elif ! make -s -C "$LB_BUILDDIR" install DESTDIR="$root" \
 	fail "make install DESTDIR (before the systemd examples)" \
 	    "$tmp/install.log"
 else
+	# The units where systemd looks for them: where configure put them
+	# (by default); or, when that is elsewhere (make distcheck: under its
+	# own prefix), copied to DESTDIR/etc/systemd/SCOPE, as an
+	# administrator would.
+	placed=0
+	for scope in system user; do
+		found=$(find "$root" -path "*/systemd/$scope/lockbrokerd.socket" |
+		    head -n 1)
+		[ -n "$found" ] || continue
+		placed=$((placed + 1))
+		case ${found%/*} in
+		"$root"/lib/systemd/system | "$root"/usr/lib/systemd/system | \
+		"$root"/usr/local/lib/systemd/system | \
+		"$root"/etc/systemd/system | "$root"/usr/lib/systemd/user | \
+		"$root"/usr/local/lib/systemd/user | "$root"/etc/systemd/user | \
+		"$root"/usr/share/systemd/user | \
+		"$root"/usr/local/share/systemd/user)
+			;;
+		*)
+			mkdir -p "$root/etc/systemd/$scope"
+			cp "${found%/*}"/lockbrokerd.* "$root/etc/systemd/$scope/"
+			;;
+		esac
+	done
+	if [ "$placed" -eq 0 ]; then
+		echo "# skip: systemd examples: this build installs no units"
+		rm -f "$tmp/blocks/"*.systemd
+	fi
 	for b in "$tmp/blocks/"*.systemd; do
 		[ -e "$b" ] || continue
 		line=$(basename "$b" .systemd | sed 's/^0*//')
@@ -287,9 +315,9 @@ else
 			# shellcheck disable=SC2086
 			if systemctl --root="$root" $global enable $units \
 			    >"$tmp/systemctl.out" 2>&1; then
-				ok "$what (as systemctl --root $global enable$units)"
+				ok "$what (as systemctl --root${global:+ $global} enable$units)"
 			else
-				fail "$what: systemctl --root $global enable$units" \
+				fail "$what: systemctl --root${global:+ $global} enable$units" \
 				    "$tmp/systemctl.out"
 				continue
 			fi

@@ -186,7 +186,9 @@ pid_allowed(struct kept *k, const char *doing)
 	snprintf(proc, sizeof(proc), "/proc/%ld", (long)k->pid);
 	if (stat(proc, &st) == -1) {
 		snprintf(k->why, sizeof(k->why), "cannot %s %s for pid %ld: no "
-		    "such process", doing, k->fs.path, (long)k->pid);
+		    "such process%s", doing, k->fs.path, (long)k->pid,
+		    strcmp(doing, "release") == 0 ? " (a lock it took "
+		    "in-process is stale: see 'break --stale')" : "");
 		return LB_EINVAL;
 	}
 	if (geteuid() != 0 && st.st_uid != geteuid()) {

@@ -329,6 +329,20 @@ json_string(const char *s)
 	putchar('"');
 }
 
+/* Prints a time as sent (DIGITS[.DIGITS]) as a JSON number, without
+ * the leading zeros JSON does not allow; null for NULL. */
+static void
+json_time(const char *text)
+{
+	if (text == NULL) {
+		fputs("null", stdout);
+		return;
+	}
+	while (text[0] == '0' && text[1] >= '0' && text[1] <= '9')
+		text++;
+	fputs(text, stdout);
+}
+
 /* Prints a JSON number, or null when absent. */
 static void
 json_number(int have, uint64_t v)
@@ -372,7 +386,7 @@ json_item(const struct item *it)
 	json_key("host", 0);
 	json_string(it->host);
 	json_key("since", 0);
-	fputs(it->since_text != NULL ? it->since_text : "null", stdout);
+	json_time(it->since_text);
 	json_key("since_iso", 0);
 	json_string(it->since_text != NULL ? iso_time(it->since, since,
 	    sizeof(since)) : NULL);
