@@ -448,6 +448,40 @@ check "after the restart, release in the script (exit $rc)" [ "$rc" -eq 0 ]
 check "after the restart, release frees the lock" is_free "$f"
 holder_exit
 
+# A waiting acquire outlives a restart of the daemon: it waits at the
+# next one, and gets the lock when the holder releases it.
+start_holder "$f" link || fail "acquire before the daemon restart (waiter)"
+wdir="$tmp/waiter"
+mkdir "$wdir"
+sh "$tmp/holder.sh" "$LB" "$wdir" "$f" link --broker -w 60 &
+wpid=$!
+bg_pids="$bg_pids $wpid"
+one_waiter() {
+	"$LB" list --json >"$tmp/list.json" 2>/dev/null &&
+	    json_check "$tmp/list.json" \
+	    'locks[os.fsencode(os.environ["f"])]["waiters"] == 1' >/dev/null
+}
+check "acquire --broker -w 60 waits behind the script" until_true 200 one_waiter
+kill9_daemon
+start_daemon
+check "after kill -9 and restart, the waiter waits at the new daemon" \
+    until_true 200 one_waiter
+check "... without the lock" [ ! -e "$wdir/acquired" ]
+holder_release
+check "the script releases after the restart (exit $rc)" [ "$rc" -eq 0 ]
+if until_true 400 test -e "$wdir/acquired"; then
+	rc=$(cat "$wdir/acquired")
+else
+	rc=99
+fi
+check "the waiter's acquire returns 0 once released (exit $rc)" [ "$rc" -eq 0 ]
+check "the waiter's script holds the lock" held_by "$f" "$wpid"
+holder_exit
+: >"$wdir/exit"
+wait "$wpid"
+check "the waiter's script exited: the lock is free within 10 s" \
+    until_true 200 is_free "$f"
+
 start_holder "$f" link || fail "acquire before the daemon stops"
 kill9_daemon
 holder_exit

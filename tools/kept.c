@@ -272,9 +272,10 @@ out:
 }
 
 /*
- * Connects to the daemon: 0; or NO_DAEMON with k->why filled.  In broker
- * mode after a lost connection (again != 0), keeps trying with a back-off
- * for RECONNECT_FOR_S; in auto mode for AUTO_FALLBACK_S.
+ * Connects to the daemon: 0; or NO_DAEMON with k->why filled.  After a
+ * lost connection (again != 0) it waits a little first (a stopping
+ * daemon may still answer), then keeps trying with a back-off: in broker
+ * mode for RECONNECT_FOR_S, in auto mode for AUTO_FALLBACK_S.
  */
 static int
 broker_connect(struct kept *k, struct wire *w, int again)
@@ -284,13 +285,15 @@ broker_connect(struct kept *k, struct wire *w, int again)
 	    AUTO_FALLBACK_S;
 
 	for (;;) {
+		if (again) {
+			sleep_for(backoff);
+			if ((backoff *= 2) > RECONNECT_MAX_S)
+				backoff = RECONNECT_MAX_S;
+		}
 		if (wire_open(w, k->why, sizeof(k->why)) == 0)
 			return 0;
 		if (!again || now_mono() - start >= limit)
 			return NO_DAEMON;
-		sleep_for(backoff);
-		if ((backoff *= 2) > RECONNECT_MAX_S)
-			backoff = RECONNECT_MAX_S;
 	}
 }
 
