@@ -404,7 +404,7 @@ broker_acquire(struct kept *k, double timeout, double deadline)
 		if (r != CONN_LOST)
 			break;
 		if (timeout > 0 && !isinf(timeout) && now_mono() >= deadline) {
-			/* Asked once more below, as a single try. */
+			/* The time is up: one more try, to learn the answer. */
 			timeout = 0;
 		}
 		again = 1;
