@@ -6,6 +6,9 @@
  *   lockbroker lock [options] PATH -c COMMAND-STRING
  *   lockbroker status [options] PATH
  *   lockbroker break [options] [--stale] PATH
+ *   lockbroker acquire [options] [--pid PID] PATH      (kept.c)
+ *   lockbroker release [options] [--pid PID] PATH      (kept.c)
+ *   lockbroker list [--json]                            (list.c)
  *
  * The usage text below is the documentation of options and exit statuses.
  *
@@ -29,6 +32,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <pwd.h>
 #include <signal.h>
@@ -43,17 +47,7 @@
 #include <unistd.h>
 
 #include "lockbroker.h"
-
-#define PROGRAM "lockbroker"
-
-/* Exit statuses besides the command's own and sysexits.h's. */
-#define EXIT_CONFLICT_DEFAULT 1   /* lock held by another (flock's -E) */
-#define EXIT_NOT_LOCKED       1   /* status: nobody holds the lock */
-#define EXIT_REFUSED          1   /* break --stale: holder not dead */
-#define EXIT_CANNOT_EXEC      126 /* COMMAND found but not runnable */
-#define EXIT_NOT_FOUND        127 /* COMMAND not found */
-#define EXIT_SIGNAL_BASE      128 /* COMMAND killed by signal N: 128+N */
-
+#include "cli.h"
 
 /* Long options without a short form. */
 enum {
@@ -61,26 +55,23 @@ enum {
 	OPT_LOCAL,
 	OPT_BROKER,
 	OPT_BREAK_STALE,
-	OPT_STALE
+	OPT_STALE,
+	OPT_PID,
+	OPT_JSON
 };
 
-/* What the command line asked for. */
-struct opts {
-	unsigned    flags;      /* for lb_lock_new */
-	double      timeout;    /* LB_FOREVER, or seconds (0: one try) */
-	int         conflict;   /* exit status when the lock is held */
-	int         verbose;
-	int         stale;      /* break: only a dead holder's lock */
-	const char *shell_cmd;  /* -c: run through sh -c */
-	const char *path;
-	char      **argv;       /* COMMAND [ARG...], NULL-terminated */
+/* What follows a command's options. */
+enum operands {
+	OPERANDS_NONE,          /* nothing (list) */
+	OPERANDS_PATH,          /* PATH */
+	OPERANDS_COMMAND        /* PATH, then COMMAND (lock) */
 };
 
 struct command {
 	const char          *name;
 	const char          *shortopts;
 	const struct option *longopts;
-	int                  takes_command; /* PATH is followed by COMMAND */
+	enum operands        operands;
 	int                (*run)(const struct opts *);
 };
 
@@ -89,6 +80,9 @@ static const char usage_text[] =
 "       " PROGRAM " lock [options] PATH -c COMMAND-STRING\n"
 "       " PROGRAM " status [--method M] PATH\n"
 "       " PROGRAM " break [--method M] [--stale] PATH\n"
+"       " PROGRAM " acquire [-w SECONDS | -n] [-E N] [--method M] [--pid PID] PATH\n"
+"       " PROGRAM " release [--method M] [--pid PID] PATH\n"
+"       " PROGRAM " list [--json]\n"
 "       " PROGRAM " --help | --version\n"
 "\n"
 "lock: take the lock on PATH, run COMMAND (not through a shell; with -c,\n"
@@ -103,7 +97,18 @@ static const char usage_text[] =
 "status: say whether PATH is locked, and by whom.\n"
 "break: remove the lock on PATH whoever holds it; with --stale only when\n"
 "its holder is provably dead.\n"
-"Options of every command:\n"
+"acquire: take the lock on PATH for process PID and return; it stays held\n"
+"after " PROGRAM " exits, until release or until PID exits (the daemon\n"
+"watches PID; in-process nobody does: until release or break --stale).\n"
+"  -w, -n, -E                     as for lock\n"
+"  --pid PID                      the holder (default: the parent process,\n"
+"                                 the shell that runs " PROGRAM ")\n"
+"  -v, --verbose                  say on stderr what was done\n"
+"release: release the lock on PATH that process PID holds (--pid and -v\n"
+"as for acquire).\n"
+"list: every lock the broker knows: a table, or with --json one JSON\n"
+"document (see lockbroker(1) for its keys).\n"
+"Options of lock, status, break, acquire, release:\n"
 "  --method link|symlink|mkdir|pidfile|sqlite  the lock's on-disk form\n"
 "                                 (default link)\n"
 "  --local                        lock in-process, never through the broker\n"
@@ -117,7 +122,13 @@ static const char usage_text[] =
 "          COMMAND ran is reported on stderr; COMMAND's status stands)\n"
 "  status  0 locked, 1 not locked\n"
 "  break   0 broken or not locked, 1 --stale and the holder is not dead\n"
-"  all     64 bad usage, 69 the lock cannot be taken, read or broken,\n"
+"  acquire 0 held for PID (now, or already), the -E code (1) if the lock\n"
+"          is held by another (-n, -w)\n"
+"  release 0 released, 1 the lock is not held for PID (free, or another's)\n"
+"  list    0 listed (also when there is no lock)\n"
+"  all     64 bad usage, 69 the lock cannot be taken, read, released or\n"
+"          broken, or no daemon answers where one is needed (--broker,\n"
+"          list), or it refuses (another user's PID, no such process),\n"
 "          71 a system failure (fork, wait, memory), 74 cannot write\n"
 "          the output\n";
 
@@ -164,12 +175,49 @@ static const struct option break_options[] = {
 	{ NULL, 0, NULL, 0 }
 };
 
+static const struct option acquire_options[] = {
+	{ "timeout",            required_argument, NULL, 'w' },
+	{ "wait",               required_argument, NULL, 'w' },
+	{ "nonblock",           no_argument,       NULL, 'n' },
+	{ "nb",                 no_argument,       NULL, 'n' },
+	{ "conflict-exit-code", required_argument, NULL, 'E' },
+	{ "verbose",            no_argument,       NULL, 'v' },
+	{ "pid",                required_argument, NULL, OPT_PID },
+	{ "method",             required_argument, NULL, OPT_METHOD },
+	{ "local",              no_argument,       NULL, OPT_LOCAL },
+	{ "broker",             no_argument,       NULL, OPT_BROKER },
+	{ "help",               no_argument,       NULL, 'h' },
+	{ NULL, 0, NULL, 0 }
+};
+
+static const struct option release_options[] = {
+	{ "verbose", no_argument,       NULL, 'v' },
+	{ "pid",     required_argument, NULL, OPT_PID },
+	{ "method",  required_argument, NULL, OPT_METHOD },
+	{ "local",   no_argument,       NULL, OPT_LOCAL },
+	{ "broker",  no_argument,       NULL, OPT_BROKER },
+	{ "help",    no_argument,       NULL, 'h' },
+	{ NULL, 0, NULL, 0 }
+};
+
+static const struct option list_options[] = {
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 }
+};
+
 /* The commands.  Short options start with "+:": stop at PATH (COMMAND's
  * own options are COMMAND's), and report a missing argument as ':'. */
 static const struct command commands[] = {
-	{ "lock",   "+:c:E:hnvw:", lock_options,   1, cmd_lock },
-	{ "status", "+:h",         status_options, 0, cmd_status },
-	{ "break",  "+:h",         break_options,  0, cmd_break },
+	{ "lock",    "+:c:E:hnvw:", lock_options,    OPERANDS_COMMAND,
+	    cmd_lock },
+	{ "status",  "+:h",         status_options,  OPERANDS_PATH, cmd_status },
+	{ "break",   "+:h",         break_options,   OPERANDS_PATH, cmd_break },
+	{ "acquire", "+:E:hnvw:",   acquire_options, OPERANDS_PATH,
+	    cmd_acquire },
+	{ "release", "+:hv",        release_options, OPERANDS_PATH,
+	    cmd_release },
+	{ "list",    "+:h",         list_options,    OPERANDS_NONE, cmd_list },
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -187,8 +235,8 @@ static const struct {
 
 #define NMETHODS (sizeof(methods) / sizeof(methods[0]))
 
-/* Prints "lockbroker: MESSAGE\n" on stderr. */
-static void __attribute__((format(printf, 1, 2)))
+/* complain: see cli.h. */
+void
 complain(const char *fmt, ...)
 {
 	va_list ap;
@@ -215,8 +263,8 @@ bad_usage(const char *fmt, ...)
 	return EX_USAGE;
 }
 
-/* Seconds on the monotonic clock. */
-static double
+/* now_mono: see cli.h. */
+double
 now_mono(void)
 {
 	struct timespec ts;
@@ -253,6 +301,35 @@ parse_exit_code(const char *text, int *out)
 		return -1;
 	*out = (int)v;
 	return 0;
+}
+
+/* Parses a process id: decimal, 1 to INT_MAX, nothing else.  0, or -1. */
+static int
+parse_pid(const char *text, pid_t *out)
+{
+	char *end;
+	long  v;
+
+	if (*text < '1' || *text > '9')
+		return -1;
+	errno = 0;
+	v = strtol(text, &end, 10);
+	if (*end != '\0' || errno != 0 || v > INT_MAX)
+		return -1;
+	*out = (pid_t)v;
+	return 0;
+}
+
+/* method_name: see cli.h. */
+const char *
+method_name(unsigned method)
+{
+	size_t i;
+
+	for (i = 0; i < NMETHODS; i++)
+		if (methods[i].flag == method)
+			return methods[i].name;
+	return "?";
 }
 
 /* Parses a method name into its LB_* flag.  0, or -1. */
@@ -353,6 +430,16 @@ parse_args(const struct command *cmd, int argc, char **argv, struct opts *o)
 		case OPT_STALE:
 			o->stale = 1;
 			break;
+		case OPT_PID:
+			if (parse_pid(optarg, &o->pid) == -1) {
+				r = bad_usage("bad pid '%s': a process id (a "
+				    "positive decimal number) expected", optarg);
+				goto out;
+			}
+			break;
+		case OPT_JSON:
+			o->json = 1;
+			break;
 		case OPT_METHOD:
 			o->flags &= ~LB_METHOD_MASK;
 			if (parse_method(optarg, &o->flags) == -1) {
@@ -389,12 +476,18 @@ parse_args(const struct command *cmd, int argc, char **argv, struct opts *o)
 		goto out;
 	}
 	o->flags |= (local ? LB_LOCAL : 0) | (broker ? LB_BROKER : 0);
+	if (cmd->operands == OPERANDS_NONE) {
+		if (optind < argc)
+			r = bad_usage("%s: unexpected argument '%s'",
+			    cmd->name, argv[optind]);
+		goto out;
+	}
 	if (optind >= argc || *argv[optind] == '\0') {
 		r = bad_usage("%s: no PATH given", cmd->name);
 		goto out;
 	}
 	o->path = argv[optind++];
-	if (cmd->takes_command)
+	if (cmd->operands == OPERANDS_COMMAND)
 		r = parse_command_words(argv + optind, o);
 	else if (optind < argc)
 		r = bad_usage("%s: unexpected argument '%s'", cmd->name,
@@ -647,8 +740,8 @@ out:
 	return r;
 }
 
-/* The user name of uid into buf, or "?" when there is none. */
-static const char *
+/* user_name: see cli.h. */
+const char *
 user_name(uid_t uid, char *buf, size_t size)
 {
 	struct passwd pw, *found = NULL;
@@ -662,9 +755,8 @@ user_name(uid_t uid, char *buf, size_t size)
 	return buf;
 }
 
-/* Epoch seconds as ISO-8601 local time with offset
- * (2024-05-01T12:34:56.789+02:00) into buf, or "unknown" for 0. */
-static const char *
+/* iso_time: see cli.h. */
+const char *
 iso_time(double epoch, char *buf, size_t size)
 {
 	struct tm tm;

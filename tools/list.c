@@ -1,0 +1,479 @@
+/*
+ * list.c: lockbroker list: every lock the broker knows (held through it,
+ * or waited for), from one LIST request, as a table for people (in the
+ * manner of lslocks(8)) or, with --json, as one JSON document for
+ * programs.  The JSON document's keys are stable and documented in
+ * lockbroker(1):
+ *
+ *   { "socket": "...", "server": "lockbrokerd/0.1.0",
+ *     "locks": [ { "path": "...", "method": "link",
+ *                  "holder_pid": 42, "holder_uid": 1000,
+ *                  "holder_user": "alice", "holder_tid": 0,
+ *                  "host": "box", "since": 1732761600.25,
+ *                  "since_iso": "2024-11-28T03:40:00.250+01:00",
+ *                  "token": 7, "waiters": 0 }, ... ] }
+ *
+ * Every key is always there; a value the daemon did not give is null.
+ * Locks are sorted by path, then method.  Strings are UTF-8; a byte that
+ * is not part of valid UTF-8 (a path is bytes) is written \udcXX, as
+ * Python's surrogateescape does, so os.fsencode() gives the bytes back.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+
+#include "protocol.h"
+#include "cli.h"
+#include "wire.h"
+
+/* The answer to LIST. */
+#define LIST_WAIT_S 30.0
+
+/* One ITEM: the lock and what the daemon says of its holder; a have_*
+ * flag is 0 when the field was absent (or not valid). */
+struct item {
+	char     *path;
+	char     *method;
+	char     *host;             /* NULL: absent */
+	char     *since_text;       /* the time as sent, NULL: absent */
+	double    since;
+	uint64_t  pid, uid, tid, token, waiters;
+	int       have_pid, have_uid, have_tid, have_token, have_waiters;
+};
+
+/* The items collected from the reply. */
+struct items {
+	struct item *v;
+	size_t       n, cap;
+	int          nomem;
+};
+
+/* strdup of value, or NULL for NULL; sets *nomem on failure. */
+static char *
+dup_or_null(const char *value, int *nomem)
+{
+	char *s;
+
+	if (value == NULL)
+		return NULL;
+	if ((s = strdup(value)) == NULL)
+		*nomem = 1;
+	return s;
+}
+
+/* Whether s is a time as the protocol writes it: DIGITS[.DIGITS] (which
+ * is also a JSON number). */
+static int
+is_time_text(const char *s)
+{
+	size_t n = strspn(s, "0123456789");
+
+	if (n == 0)
+		return 0;
+	if (s[n] == '\0')
+		return 1;
+	return s[n] == '.' && s[n + 1] != '\0' &&
+	    s[n + 1 + strspn(s + n + 1, "0123456789")] == '\0';
+}
+
+/* wire_call's ITEM callback: adds the item to the struct items at arg.
+ * 0, or -1 when out of memory. */
+static int
+item_add(const struct lbp_msg *m, void *arg)
+{
+	struct items *all = arg;
+	struct item  *it, *v;
+	const char   *since = lbp_get(m, "since");
+	size_t        cap;
+
+	if (all->n == all->cap) {
+		cap = all->cap == 0 ? 16 : all->cap * 2;
+		if ((v = realloc(all->v, cap * sizeof(*v))) == NULL) {
+			all->nomem = 1;
+			return -1;
+		}
+		all->v = v;
+		all->cap = cap;
+	}
+	it = &all->v[all->n++];
+	memset(it, 0, sizeof(*it));
+	it->path = dup_or_null(lbp_get(m, "path"), &all->nomem);
+	it->method = dup_or_null(lbp_get(m, "method"), &all->nomem);
+	it->host = dup_or_null(lbp_get(m, "host"), &all->nomem);
+	if (since != NULL && is_time_text(since)) {
+		it->since_text = dup_or_null(since, &all->nomem);
+		it->since = strtod(since, NULL);
+	}
+	it->have_pid = lbp_get_u64(m, "holder_pid", &it->pid) == 0;
+	it->have_uid = lbp_get_u64(m, "holder_uid", &it->uid) == 0;
+	it->have_tid = lbp_get_u64(m, "holder_tid", &it->tid) == 0;
+	it->have_token = lbp_get_u64(m, "token", &it->token) == 0;
+	it->have_waiters = lbp_get_u64(m, "waiters", &it->waiters) == 0;
+	return all->nomem ? -1 : 0;
+}
+
+/* qsort order: by path (bytes), then method. */
+static int
+item_cmp(const void *a, const void *b)
+{
+	const struct item *x = a, *y = b;
+	int                c = strcmp(x->path, y->path);
+
+	return c != 0 ? c : strcmp(x->method, y->method);
+}
+
+static void
+items_free(struct items *all)
+{
+	size_t i;
+
+	for (i = 0; i < all->n; i++) {
+		free(all->v[i].path);
+		free(all->v[i].method);
+		free(all->v[i].host);
+		free(all->v[i].since_text);
+	}
+	free(all->v);
+}
+
+/* ------------------------------------------------------------------ */
+/* The table.                                                          */
+
+/* s with each control byte (and DEL) written \xHH, so that one lock is
+ * one line; into buf (size bytes, cut to fit). */
+static const char *
+printable(const char *s, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	for (; *s != '\0' && n + 5 < size; s++) {
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			n += (size_t)snprintf(buf + n, size - n, "\\x%02x",
+			    (unsigned char)*s);
+		else
+			buf[n++] = *s;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+/* A table cell of number v, or "-" when absent; into buf. */
+static const char *
+number_cell(int have, uint64_t v, char *buf, size_t size)
+{
+	if (have)
+		snprintf(buf, size, "%llu", (unsigned long long)v);
+	else
+		snprintf(buf, size, "-");
+	return buf;
+}
+
+/* The USER cell: the holder's user name, else its uid, else "-". */
+static const char *
+user_cell(const struct item *it, char *buf, size_t size)
+{
+	if (!it->have_uid)
+		snprintf(buf, size, "-");
+	else if (strcmp(user_name((uid_t)it->uid, buf, size), "?") == 0)
+		snprintf(buf, size, "%llu", (unsigned long long)it->uid);
+	return buf;
+}
+
+/* The SINCE cell: local time to the second, ISO 8601 without the offset
+ * (2024-11-28T03:40:00), or "-". */
+static const char *
+since_cell(const struct item *it, char *buf, size_t size)
+{
+	struct tm tm;
+	time_t    t = (time_t)it->since;
+
+	if (it->since_text == NULL || localtime_r(&t, &tm) == NULL ||
+	    strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
+		snprintf(buf, size, "-");
+	return buf;
+}
+
+#define NCOLS 7
+
+/* The cells of one row (or of the heading, when it is NULL). */
+static void
+row_cells(const struct item *it, char cells[NCOLS][4096 + 64])
+{
+	static const char *heading[NCOLS] = {
+		"PATH", "METHOD", "PID", "USER", "SINCE", "TOKEN", "WAITERS"
+	};
+	size_t size = sizeof(cells[0]);
+	int    i;
+
+	if (it == NULL) {
+		for (i = 0; i < NCOLS; i++)
+			snprintf(cells[i], size, "%s", heading[i]);
+		return;
+	}
+	printable(it->path, cells[0], size);
+	printable(it->method, cells[1], size);
+	number_cell(it->have_pid, it->pid, cells[2], size);
+	user_cell(it, cells[3], size);
+	since_cell(it, cells[4], size);
+	number_cell(it->have_token, it->token, cells[5], size);
+	number_cell(it->have_waiters, it->waiters, cells[6], size);
+}
+
+/*
+ * Prints the table: a heading, then one line a lock, columns separated
+ * by a space and aligned (numbers to the right); the last column is not
+ * padded.  0, or -1 when out of memory.
+ */
+static int
+print_table(const struct items *all)
+{
+	static const int right[NCOLS] = { 0, 0, 1, 0, 0, 1, 1 };
+	char   (*cells)[4096 + 64];
+	size_t width[NCOLS] = { 0 }, i, len;
+	int    c;
+
+	if ((cells = malloc(NCOLS * sizeof(*cells))) == NULL)
+		return -1;
+	for (i = 0; i <= all->n; i++) {
+		row_cells(i == 0 ? NULL : &all->v[i - 1], cells);
+		for (c = 0; c < NCOLS; c++)
+			if ((len = strlen(cells[c])) > width[c])
+				width[c] = len;
+	}
+	for (i = 0; i <= all->n; i++) {
+		row_cells(i == 0 ? NULL : &all->v[i - 1], cells);
+		for (c = 0; c < NCOLS; c++) {
+			if (c == NCOLS - 1 && !right[c])
+				printf("%s", cells[c]);
+			else
+				printf(right[c] ? "%*s" : "%-*s",
+				    (int)width[c], cells[c]);
+			putchar(c == NCOLS - 1 ? '\n' : ' ');
+		}
+	}
+	free(cells);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* JSON.                                                               */
+
+/*
+ * The length of the valid UTF-8 sequence at s (1 to 4 bytes, the first
+ * byte >= 0x80), or 0 when it is not one: a stray continuation byte, a
+ * sequence cut short, an overlong form, a surrogate or beyond U+10FFFF.
+ */
+static size_t
+utf8_len(const unsigned char *s)
+{
+	size_t n, i;
+
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	for (i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	if ((s[0] == 0xe0 && s[1] < 0xa0) ||    /* overlong */
+	    (s[0] == 0xed && s[1] >= 0xa0) ||   /* surrogate */
+	    (s[0] == 0xf0 && s[1] < 0x90) ||    /* overlong */
+	    (s[0] == 0xf4 && s[1] >= 0x90))     /* beyond U+10FFFF */
+		return 0;
+	return n;
+}
+
+/* Prints s as a JSON string, or null for NULL. */
+static void
+json_string(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t               n;
+
+	if (s == NULL) {
+		fputs("null", stdout);
+		return;
+	}
+	putchar('"');
+	while (*p != '\0') {
+		if (*p == '"' || *p == '\\') {
+			putchar('\\');
+			putchar(*p++);
+		} else if (*p == '\n') {
+			fputs("\\n", stdout);
+			p++;
+		} else if (*p == '\t') {
+			fputs("\\t", stdout);
+			p++;
+		} else if (*p < 0x20 || *p == 0x7f) {
+			printf("\\u%04x", *p++);
+		} else if (*p < 0x80) {
+			putchar(*p++);
+		} else if ((n = utf8_len(p)) != 0) {
+			fwrite(p, 1, n, stdout);
+			p += n;
+		} else
+			printf("\\udc%02x", *p++);
+	}
+	putchar('"');
+}
+
+/* Prints a time as sent (DIGITS[.DIGITS]) as a JSON number, without
+ * the leading zeros JSON does not allow; null for NULL. */
+static void
+json_time(const char *text)
+{
+	if (text == NULL) {
+		fputs("null", stdout);
+		return;
+	}
+	while (text[0] == '0' && text[1] >= '0' && text[1] <= '9')
+		text++;
+	fputs(text, stdout);
+}
+
+/* Prints a JSON number, or null when absent. */
+static void
+json_number(int have, uint64_t v)
+{
+	if (have)
+		printf("%llu", (unsigned long long)v);
+	else
+		fputs("null", stdout);
+}
+
+/* Prints the member "key": (with its indent) before a value. */
+static void
+json_key(const char *key, int first)
+{
+	printf("%s\n      \"%s\": ", first ? "" : ",", key);
+}
+
+/* Prints one lock as a JSON object. */
+static void
+json_item(const struct item *it)
+{
+	char user[256], since[64];
+
+	fputs("    {", stdout);
+	json_key("path", 1);
+	json_string(it->path);
+	json_key("method", 0);
+	json_string(it->method);
+	json_key("holder_pid", 0);
+	json_number(it->have_pid, it->pid);
+	json_key("holder_uid", 0);
+	json_number(it->have_uid, it->uid);
+	json_key("holder_user", 0);
+	if (it->have_uid && strcmp(user_name((uid_t)it->uid, user,
+	    sizeof(user)), "?") != 0)
+		json_string(user);
+	else
+		json_string(NULL);
+	json_key("holder_tid", 0);
+	json_number(it->have_tid, it->tid);
+	json_key("host", 0);
+	json_string(it->host);
+	json_key("since", 0);
+	json_time(it->since_text);
+	json_key("since_iso", 0);
+	json_string(it->since_text != NULL ? iso_time(it->since, since,
+	    sizeof(since)) : NULL);
+	json_key("token", 0);
+	json_number(it->have_token, it->token);
+	json_key("waiters", 0);
+	json_number(it->have_waiters, it->waiters);
+	fputs("\n    }", stdout);
+}
+
+/* Prints the whole JSON document. */
+static void
+print_json(const struct wire *w, const struct items *all)
+{
+	size_t i;
+
+	fputs("{\n  \"socket\": ", stdout);
+	json_string(w->socket);
+	fputs(",\n  \"server\": ", stdout);
+	json_string(w->server[0] != '\0' ? w->server : NULL);
+	fputs(",\n  \"locks\": [", stdout);
+	for (i = 0; i < all->n; i++) {
+		fputs(i == 0 ? "\n" : ",\n", stdout);
+		json_item(&all->v[i]);
+	}
+	fputs(all->n > 0 ? "\n  ]\n}\n" : "]\n}\n", stdout);
+}
+
+/* ------------------------------------------------------------------ */
+
+/*
+ * list: asks the daemon for every lock it knows and prints them.
+ * Returns 0, EX_UNAVAILABLE when no daemon answers or the daemon fails
+ * the request, EX_OSERR when out of memory.
+ */
+int
+cmd_list(const struct opts *o)
+{
+	struct items    all = { NULL, 0, 0, 0 };
+	struct lbp_msg *m = NULL;
+	struct wire    *w = NULL;
+	struct lbp_out  out;
+	uint64_t        id;
+	char            why[1024];
+	int             r = 0;
+
+	if ((w = malloc(sizeof(*w))) == NULL ||
+	    (m = malloc(sizeof(*m))) == NULL) {
+		complain("cannot list the locks: out of memory");
+		r = EX_OSERR;
+		goto out;
+	}
+	w->fd = -1;
+	if (wire_open(w, why, sizeof(why)) == -1) {
+		complain("cannot list the locks: %s", why);
+		r = EX_UNAVAILABLE;
+		goto out;
+	}
+	id = wire_begin(w, &out, LBP_MSG_LIST);
+	if (wire_call(w, &out, id, LIST_WAIT_S, item_add, &all, m, why,
+	    sizeof(why)) == -1) {
+		if (all.nomem)
+			complain("cannot list the locks: out of memory");
+		else
+			complain("cannot list the locks: %s", why);
+		r = all.nomem ? EX_OSERR : EX_UNAVAILABLE;
+		goto out;
+	}
+	if (m->verb != LBP_MSG_OK) {
+		complain("cannot list the locks: lockbroker daemon on %s: %s "
+		    "(%s)", w->socket, wire_error(m),
+		    lbp_error_name(wire_code(m)));
+		r = EX_UNAVAILABLE;
+		goto out;
+	}
+	qsort(all.v, all.n, sizeof(*all.v), item_cmp);
+	if (o->json)
+		print_json(w, &all);
+	else if (print_table(&all) == -1) {
+		complain("cannot list the locks: out of memory");
+		r = EX_OSERR;
+	}
+out:
+	if (w != NULL)
+		wire_close(w);
+	items_free(&all);
+	free(w);
+	free(m);
+	return r;
+}
