@@ -22,6 +22,7 @@
 struct lbd_store {
 	sqlite3      *db;
 	sqlite3_stmt *add, *del;
+	sqlite3_stmt *begin, *commit;   /* the iteration's transaction */
 	int           in_txn;
 };
 
@@ -35,7 +36,7 @@ static const char schema[] =
     "  uid INTEGER NOT NULL, gid INTEGER NOT NULL,"
     "  start INTEGER NOT NULL, boot TEXT NOT NULL,"
     "  token INTEGER NOT NULL, since REAL NOT NULL,"
-    "  PRIMARY KEY (lock_file, method));";
+    "  PRIMARY KEY (lock_file, method)) WITHOUT ROWID;";
 
 /* Runs sql; 0, or -1 with the error logged. */
 static int
@@ -111,6 +112,10 @@ lbd_store_open(struct lbd *d, const char *file, char *why, size_t size)
 	    "?11, ?12)", -1, &s->add, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, "DELETE FROM holds WHERE lock_file = ?1 "
 	    "AND method = ?2 AND token = ?3", -1, &s->del, NULL) !=
+	    SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, "BEGIN IMMEDIATE", -1, &s->begin,
+	    NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, "COMMIT", -1, &s->commit, NULL) !=
 	    SQLITE_OK) {
 		snprintf(why, size, "state database %s: %s", file,
 		    sqlite3_errmsg(s->db));
@@ -140,22 +145,13 @@ lbd_store_close(struct lbd *d)
 		lbd_store_commit(d);
 	sqlite3_finalize(s->add);
 	sqlite3_finalize(s->del);
+	sqlite3_finalize(s->begin);
+	sqlite3_finalize(s->commit);
 	sqlite3_close(s->db);
 	free(s);
 	d->store = NULL;
 }
 
-/* Begins the iteration's transaction if it is not open yet. */
-static int
-store_begin(struct lbd_store *s)
-{
-	if (s->in_txn)
-		return 0;
-	if (store_exec(s, "BEGIN IMMEDIATE") != 0)
-		return -1;
-	s->in_txn = 1;
-	return 0;
-}
 
 /* Runs a prepared change statement and resets it. */
 static int
@@ -169,6 +165,18 @@ store_step(struct lbd_store *s, sqlite3_stmt *st)
 		return 0;
 	log_err("state database: %s", sqlite3_errmsg(s->db));
 	return -1;
+}
+
+/* Begins the iteration's transaction if it is not open yet. */
+static int
+store_begin(struct lbd_store *s)
+{
+	if (s->in_txn)
+		return 0;
+	if (store_step(s, s->begin) != 0)
+		return -1;
+	s->in_txn = 1;
+	return 0;
 }
 
 /* lbd_store_hold_add: see store.h. */
@@ -221,7 +229,7 @@ lbd_store_commit(struct lbd *d)
 	if (s == NULL || !s->in_txn)
 		return 0;
 	s->in_txn = 0;
-	if (store_exec(s, "COMMIT") == 0)
+	if (store_step(s, s->commit) == 0)
 		return 0;
 	store_exec(s, "ROLLBACK");
 	return -1;
