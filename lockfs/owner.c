@@ -244,6 +244,29 @@ lockfs_unique_format(const struct lockfs_owner *o, unsigned method,
 	return 0;
 }
 
+/*
+ * lockfs_unique_make: sets l->unique to owner o's unique name for l's
+ * method and lock file (lockfs_unique_format), allocated to its length,
+ * and frees the name l had.  Returns 0, or -1 with errno ENAMETOOLONG or
+ * ENOMEM and l->unique unchanged.
+ */
+int
+lockfs_unique_make(struct lockfs_lock *l, const struct lockfs_owner *o)
+{
+	char  name[PATH_MAX];
+	char *copy = NULL;
+	int   r = -1;
+
+	if (lockfs_unique_format(o, l->method, l->lock_file, name,
+	    sizeof(name)) == -1 || (copy = strdup(name)) == NULL)
+		goto out;
+	free(l->unique);
+	l->unique = copy;
+	r = 0;
+out:
+	return r;
+}
+
 /* Parses a run of decimal digits [p, end) into *v; -1 if not all digits. */
 static int
 parse_decimal(const char *p, const char *end, unsigned long long *v)
