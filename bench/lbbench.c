@@ -35,7 +35,7 @@ static const struct stage stages[] = {
 	{ "link-floor", stage_link_floor, "the link method's system calls, "
 	  "in-process" },
 	{ "cycle", stage_cycle, "liblockbroker acquire+release; -a "
-	  "broker|local:METHOD" },
+	  "broker|local|nobody:METHOD" },
 	{ "wire-cycle", stage_wire_cycle, "ACQUIRE+RELEASE on a bare "
 	  "connection" },
 	{ "broker-handoff", stage_broker_handoff, "handoff between two "
@@ -253,8 +253,11 @@ main(int argc, char **argv)
 			usage(stderr);
 			return 64;
 		}
+	/* The library finds the daemon through the environment. */
 	if (o.socket == NULL)
 		o.socket = getenv("LOCKBROKER_SOCKET");
+	else if (setenv("LOCKBROKER_SOCKET", o.socket, 1) == -1)
+		die("setenv: %s", strerror(errno));
 	if (o.dir == NULL || o.socket == NULL || o.reps < 1 ||
 	    o.samples < 1 || !(o.seconds > 0))
 		die("%s: give -d DIR and -s SOCKET (or LOCKBROKER_SOCKET); "

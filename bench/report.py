@@ -158,6 +158,8 @@ UNCONTENDED = (
       "connection)")] +
     [("broker.cycle.%s" % m, "broker: lb_acquire+lb_release, %s" % m)
      for m in METHODS] +
+    [("nobody.cycle.link", "broker: lb_acquire+lb_release, link, client "
+      "uid 65534 (the daemon switches credentials)")] +
     [("local.cycle.%s" % m, "in-process: lb_acquire+lb_release, %s" % m)
      for m in METHODS])
 HANDOFF = [
