@@ -154,6 +154,7 @@ flock_open(const char *path, const struct bench_opts *o)
 	return fd;
 }
 
+/* Blocks in flock(2) until the lock is ours. */
 static void
 flock_acquire(void *lock)
 {
@@ -162,6 +163,7 @@ flock_acquire(void *lock)
 			die("flock: %s", strerror(errno));
 }
 
+/* Unlocks. */
 static void
 flock_release(void *lock)
 {
@@ -177,6 +179,7 @@ flock_queued(void *lock, pid_t waiter)
 	return blocked_in_syscall(waiter, SYS_flock);
 }
 
+/* Closes the descriptor and frees the box. */
 static void
 flock_close(void *lock)
 {

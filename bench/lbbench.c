@@ -206,6 +206,7 @@ stage_daemon_pid(const struct bench_opts *o)
 	return 0;
 }
 
+/* Prints the usage and the stages to f. */
 static void
 usage(FILE *f)
 {
@@ -242,13 +243,27 @@ main(int argc, char **argv)
 	optind = 2;
 	while ((ch = getopt(argc, argv, "d:s:r:n:t:c:a:")) != -1)
 		switch (ch) {
-		case 'd': o.dir = optarg; break;
-		case 's': o.socket = optarg; break;
-		case 'r': o.reps = atoi(optarg); break;
-		case 'n': o.samples = atoi(optarg); break;
-		case 't': o.seconds = atof(optarg); break;
-		case 'c': o.count = atol(optarg); break;
-		case 'a': o.arg = optarg; break;
+		case 'd':
+			o.dir = optarg;
+			break;
+		case 's':
+			o.socket = optarg;
+			break;
+		case 'r':
+			o.reps = atoi(optarg);
+			break;
+		case 'n':
+			o.samples = atoi(optarg);
+			break;
+		case 't':
+			o.seconds = atof(optarg);
+			break;
+		case 'c':
+			o.count = atol(optarg);
+			break;
+		case 'a':
+			o.arg = optarg;
+			break;
 		default:
 			usage(stderr);
 			return 64;

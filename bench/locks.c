@@ -181,6 +181,7 @@ stage_wire_cycle(const struct bench_opts *o)
 }
 
 /* liblockbroker through the broker as a handoff_ops lock kind. */
+/* A handle through the broker only. */
 static void *
 lb_open(const char *path, const struct bench_opts *o)
 {
@@ -188,12 +189,14 @@ lb_open(const char *path, const struct bench_opts *o)
 	return lock_new(path, LB_BROKER);
 }
 
+/* Waits as long as it takes. */
 static void
 lb_acquire_forever(void *lock)
 {
 	must_acquire(lock, LB_FOREVER);
 }
 
+/* Releases; must succeed. */
 static void
 lb_release_it(void *lock)
 {
@@ -213,6 +216,7 @@ lb_queued(void *lock, pid_t waiter)
 	return r == 1 && h.waiters >= 1;
 }
 
+/* Frees the handle. */
 static void
 lb_close(void *lock)
 {
@@ -229,6 +233,7 @@ struct wire_lock {
 	char        path[4096];
 };
 
+/* Its own connection, with HELLO done. */
 static void *
 wire_lock_open(const char *path, const struct bench_opts *o)
 {
@@ -242,6 +247,7 @@ wire_lock_open(const char *path, const struct bench_opts *o)
 	return wl;
 }
 
+/* ACQUIRE without a timeout: the reply comes with the grant. */
 static void
 wire_lock_acquire(void *lock)
 {
@@ -253,6 +259,7 @@ wire_lock_acquire(void *lock)
 		die("ACQUIRE %s: %s", wl->path, line);
 }
 
+/* RELEASE; must succeed. */
 static void
 wire_lock_release(void *lock)
 {
@@ -264,6 +271,7 @@ wire_lock_release(void *lock)
 		die("RELEASE %s: %s", wl->path, line);
 }
 
+/* STATUS: the daemon counts a waiter. */
 static int
 wire_lock_queued(void *lock, pid_t waiter)
 {
@@ -277,6 +285,7 @@ wire_lock_queued(void *lock, pid_t waiter)
 	return wire_field(line, "waiters") >= 1;
 }
 
+/* Closes the connection. */
 static void
 wire_lock_close(void *lock)
 {
