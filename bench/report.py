@@ -540,8 +540,8 @@ def bars(figs, rows, png, title, outdir):
         f = figs.get(metric)
         if f is not None and f.p50 is not None:
             data.append('"%s" %g %g' % (label.replace('"', "'"),
-                                        max(f.p50, 0.01),
-                                        max(f.p99, 0.01)))
+                                        max(f.p50, 1.0),
+                                        max(f.p99, 1.0)))
     n = len(data) - 1
     if n == 0:
         return False
@@ -556,8 +556,9 @@ set key bottom right
 set yrange [-0.8:%g]
 set ytics nomirror
 set offsets 0,0,0,0
+set xrange [1:*]
 plot "d.dat" using (column(3)):($0):(column(2)):(column(3)):($0-0.18):($0+0.18):ytic(1) with boxxyerrorbars lc rgb "#f4a582" title "p99", \\
-     "d.dat" using (column(2)):($0):(0.01):(column(2)):($0-0.18):($0+0.18) with boxxyerrorbars lc rgb "#2166ac" title "p50"
+     "d.dat" using (column(2)):($0):(1):(column(2)):($0-0.18):($0+0.18) with boxxyerrorbars lc rgb "#2166ac" title "p50"
 """ % (120 + 26 * n, png, title, n - 0.2)
     return gnuplot(script, {"d.dat": "\n".join(data) + "\n"}, outdir)
 
@@ -601,10 +602,9 @@ def scale_plot(figs, png, outdir):
     script = """set terminal pngcairo size 900,450 font "sans,10" noenhanced
 set output "%s"
 set title "Acquire+release through the broker while it holds N locks"
-set logscale x
+set logscale xy
 set xlabel "locks held by the broker (log scale)"
-set ylabel "microseconds"
-set yrange [0:*]
+set ylabel "microseconds (log scale)"
 set grid
 plot "s.dat" using 1:2 with linespoints lw 2 title "p50", \\
      "s.dat" using 1:3 with linespoints lw 2 title "p99"
