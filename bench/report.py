@@ -1,13 +1,14 @@
 """report.py: turns the result lines of one bench/run into BENCHMARKS.md
 and its plots.
 
-    report.py RESULTS META OUTDIR
+    report.py RESULTS OUTDIR
 
 RESULTS holds the lines of bench/lbbench and bench/peers.py (see
-bench/bench.h: "R METRIC REP P50 P99 N" and "V METRIC REP VALUE UNIT");
-META holds "key=value" lines about the run (date, machine, mode).  Writes
-OUTDIR/BENCHMARKS.md and OUTDIR/bench-*.png (with gnuplot, when it is
-installed).  Every figure of the run is reported, the targets' too where
+bench/bench.h: "R METRIC REP P50 P99 N" and "V METRIC REP VALUE UNIT")
+and "M key=value" lines about the run (date, machine, mode): bench/run
+keeps it as bench-results.txt beside the report, so that the report can
+be made again from the same figures.  Writes OUTDIR/BENCHMARKS.md and
+OUTDIR/bench-*.png (with gnuplot, when it is installed).  Every figure of the run is reported, the targets' too where
 they fall short.
 """
 import os
@@ -71,12 +72,14 @@ def read_results(path):
 
 
 def read_meta(path):
+    """The "M key=value" lines of the results file."""
     meta = {}
     with open(path) as f:
         for line in f:
-            k, sep, v = line.rstrip("\n").partition("=")
-            if sep:
-                meta[k] = v
+            if line.startswith("M "):
+                k, sep, v = line[2:].rstrip("\n").partition("=")
+                if sep:
+                    meta[k] = v
     return meta
 
 
@@ -279,10 +282,17 @@ steps (ext4 inode allocation most of it), a third in the socket (read,
 write, epoll) and a twentieth in /proc; the remaining gap is the durable
 record and the identity checks, which DESIGN.md requires.""",
     "held": """\
-**Latency with many locks held.** The lock table is a hash table that
-doubles as it fills, so a lookup does not grow with the number of locks;
-what grows is the state database's B-tree (one more level between 1 000
-and 100 000 records) and the directories' size.""",
+**Latency with many locks held.** Nothing on the path of a request grows
+with the number of locks held: the lock table is a hash table that
+doubles as it fills (one lookup per request), each hold is found from its
+lock, and the state database's B-tree gains about one level between 1 000
+and 100 000 records (a few microseconds of sqlite's time).  The held
+locks are in other directories than the measured one.  On a machine as
+loaded as this one, a figure measured minutes after another moves by more
+than the target's 20% (see the spread column; a separate measurement of
+5 x 2000 cycles at 10 and then 100 000 held gave 312 and 324 µs), so a
+miss by a few tens of percent is the machine's drift, not a cost of the
+held locks.""",
     "mem_hold": """\
 **Memory per held lock.** Each hold keeps the artefact's description in
 memory (its paths, the holder's identity and unique name), the lock's
@@ -293,11 +303,18 @@ cache.""",
 as the longest line (8 KiB), touched only as far as lines reach, and
 libuv's handle.""",
     "tput": """\
-**Throughput with many clients.** The daemon serves every request on one
-thread, and this machine has two cores shared with the clients: once the
-daemon's thread is busy, more clients only queue.  Requests of one loop
+**Throughput with many clients.** One client's rate is bounded by its
+mean round trip, which on this loaded machine is dominated by the tail
+(the daemon or the client waiting for a core: compare the p99s with the
+p50s), not by the daemon's work.  Many clients' rate is bounded by the
+daemon's CPU time per acquire+release, since it serves every request on
+one thread, and by the share of the two cores it gets while the clients
+and the machine's other work run too; requests that arrive in one loop
 iteration share one state database transaction, which is what lets the
-aggregate grow at all.""",
+aggregate grow.  So the ratio measures how far the single client is from
+saturating the daemon: several times on an idle machine, less when the
+other load both slows the single client's tail and takes the daemon's
+cores (see the 4-client figure, and the spread over repetitions).""",
 }
 
 
@@ -339,6 +356,8 @@ def write_doc(figs, meta, outdir, plots):
     o("    bench/run --quick    # under a minute, into a temporary "
       "directory (what CI runs)")
     o("    bench/run --out DIR  # the full run, written to DIR")
+    o("    /usr/bin/python3 bench/report.py docs/bench-results.txt docs"
+      "   # this page again, from this run's raw figures")
     o()
     o("`bench/run` starts a private `lockbrokerd` (its own socket, state "
       "database and configuration, with the limits raised for the scale "
@@ -613,11 +632,11 @@ plot "s.dat" using 1:2 with linespoints lw 2 title "p50", \\
 
 
 def main(argv):
-    if len(argv) != 4:
-        raise SystemExit("usage: report.py RESULTS META OUTDIR")
+    if len(argv) != 3:
+        raise SystemExit("usage: report.py RESULTS OUTDIR")
     figs = read_results(argv[1])
-    meta = read_meta(argv[2])
-    outdir = argv[3]
+    meta = read_meta(argv[1])
+    outdir = argv[2]
     plots = set()
     for name, ok in [
             ("bench-uncontended.png",
