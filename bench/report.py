@@ -363,10 +363,13 @@ def write_doc(figs, meta, outdir, plots):
       "database and configuration, with the limits raised for the scale "
       "runs) in a temporary directory, runs `bench/lbbench` stage by "
       "stage and `bench/peers.py` with `/usr/bin/python3`, then this "
-      "report. Each latency is measured in several repetitions of many "
-      "samples: p50 and p99 are the medians over the repetitions of each "
-      "repetition's median and 99th percentile; *spread* is (largest - "
-      "smallest) / median of the repetitions' medians.")
+      "report. Each figure is measured in several repetitions (latencies: "
+      "of many samples each), and the repetitions of the latencies and "
+      "throughputs that the targets compare are interleaved in rounds, so "
+      "that the machine's drift touches them alike: p50 and p99 are the "
+      "medians over the repetitions of each repetition's median and 99th "
+      "percentile; *spread* is (largest - smallest) / median of the "
+      "repetitions' medians (or figures).")
     o()
 
     o("## Targets")
