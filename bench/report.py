@@ -303,18 +303,20 @@ cache.""",
 as the longest line (8 KiB), touched only as far as lines reach, and
 libuv's handle.""",
     "tput": """\
-**Throughput with many clients.** One client's rate is bounded by its
-mean round trip, which on this loaded machine is dominated by the tail
-(the daemon or the client waiting for a core: compare the p99s with the
-p50s), not by the daemon's work.  Many clients' rate is bounded by the
-daemon's CPU time per acquire+release, since it serves every request on
-one thread, and by the share of the two cores it gets while the clients
-and the machine's other work run too; requests that arrive in one loop
-iteration share one state database transaction, which is what lets the
-aggregate grow.  So the ratio measures how far the single client is from
-saturating the daemon: several times on an idle machine, less when the
-other load both slows the single client's tail and takes the daemon's
-cores (see the 4-client figure, and the spread over repetitions).""",
+**Throughput with many clients.** The daemon serves every request on one
+thread, so all clients together get at most one acquire+release per unit
+of the daemon's CPU time per acquire+release, and one client gets one per
+round trip of its own.  On this machine the two are close: a client's
+acquire+release through the broker is almost all daemon work (about 37
+system calls, each a few microseconds in this paravirtualised guest; see
+the uncontended paragraph), with little time in which the daemon waits
+for the client, so a single client nearly saturates the daemon already.
+A ratio of 4 needs the daemon's work to be at most a quarter of a single
+client's cycle.  Requests that arrive in one loop iteration share one
+state database transaction, which is what lets the aggregate grow at
+all; and when the machine's other load lengthens the single client's
+round trip (its p99), the ratio rises, since the daemon then idles
+between that client's requests.""",
 }
 
 
