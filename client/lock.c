@@ -163,8 +163,7 @@ step_begin(lb_lock *lock, struct lockfs_err *err)
 		goto out;
 	if (lockfs_owner_self(&o, lock->threaded &&
 	    lock->fs.method != LB_PIDFILE) == -1 ||
-	    lockfs_unique_format(&o, lock->fs.method, lock->fs.lock_file,
-	    lock->fs.unique, sizeof(lock->fs.unique)) == -1) {
+	    lockfs_unique_make(&lock->fs, &o) == -1) {
 		r = lockfs_fail(err, LB_ERROR, errno,
 		    "cannot tell who holds %s after fork", lock->given);
 		lock->err = *err;

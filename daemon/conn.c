@@ -178,7 +178,10 @@ conn_written(uv_write_t *req, int status)
 		conn_read_start(c);
 }
 
-/* Hands c's queued replies to libuv. */
+/* Hands c's queued replies to the socket: at once as far as it takes
+ * them (uv_try_write: no write request, no change to the poll set; it
+ * takes nothing while earlier writes are queued, so order holds), the
+ * rest to libuv's write queue. */
 static void
 conn_flush(struct lbd_conn *c)
 {
@@ -188,6 +191,23 @@ conn_flush(struct lbd_conn *c)
 
 	if (c->outlen == 0 || c->state == LBD_CONN_CLOSING)
 		return;
+	buf = uv_buf_init(c->out, (unsigned int)c->outlen);
+	r = uv_try_write((uv_stream_t *)&c->pipe, &buf, 1);
+	if (r == (int)c->outlen) {
+		free(c->out);
+		c->out = NULL;
+		c->outlen = c->outcap = 0;
+		return;
+	}
+	if (r < 0 && r != UV_EAGAIN) {
+		log_debug("pid %ld: write: %s", (long)c->pid, uv_strerror(r));
+		lbd_conn_close(c);
+		return;
+	}
+	if (r > 0) {
+		memmove(c->out, c->out + r, c->outlen - (size_t)r);
+		c->outlen -= (size_t)r;
+	}
 	if ((w = malloc(sizeof(*w))) == NULL) {
 		lbd_conn_close(c);
 		return;

@@ -15,6 +15,10 @@
 #include "daemon.h"
 #include "log.h"
 
+/* Whether lbd_creds_enter switched (the daemon has one thread): a client
+ * of the daemon's own uid needs no switch, and then no switch back. */
+static int creds_switched;
+
 /*
  * lbd_creds_enter: takes on (uid, gid) for filesystem access.  Returns 0,
  * or LB_EFAILED with err filled when the switch cannot be made (a daemon
@@ -31,6 +35,7 @@ lbd_creds_enter(uid_t uid, gid_t gid, struct lockfs_err *err)
 		return lockfs_fail(err, LB_EFAILED, EPERM, "this broker runs as "
 		    "uid %ld and cannot act for uid %ld", (long)self,
 		    (long)uid);
+	creds_switched = 1;
 	setfsgid(gid);
 	setfsuid(uid);
 	/* setfsuid reports the previous value; asking again tells whether
@@ -44,13 +49,17 @@ lbd_creds_enter(uid_t uid, gid_t gid, struct lockfs_err *err)
 	return 0;
 }
 
-/* lbd_creds_leave: back to the daemon's own filesystem credentials. */
+/* lbd_creds_leave: back to the daemon's own filesystem credentials (a
+ * no-op when lbd_creds_enter did not switch). */
 void
 lbd_creds_leave(void)
 {
 	int saved = errno;
 
+	if (!creds_switched)
+		return;
 	setfsuid(geteuid());
 	setfsgid(getegid());
+	creds_switched = 0;
 	errno = saved;
 }

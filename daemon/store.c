@@ -28,6 +28,7 @@
 struct lbd_store {
 	sqlite3      *db;
 	sqlite3_stmt *add, *del;
+	sqlite3_stmt *begin, *commit;   /* the iteration's transaction */
 	int           in_txn;
 	int           failed;   /* a change or commit failed since the last
 	                           lbd_store_settle */
@@ -58,7 +59,7 @@ static const char schema[] =
     "  start INTEGER NOT NULL, boot TEXT NOT NULL,"
     "  token INTEGER NOT NULL, since REAL NOT NULL,"
     "  kept INTEGER NOT NULL DEFAULT 0,"
-    "  PRIMARY KEY (lock_file, method));";
+    "  PRIMARY KEY (lock_file, method)) WITHOUT ROWID;";
 
 /* Databases of the first release lack holds.kept (kept holds, ACQUIRE
  * pid=): added; an error other than "it is there already" is kept. */
@@ -158,6 +159,10 @@ lbd_store_open(struct lbd *d, const char *file, char *why, size_t size)
 	    "?10, ?11, ?12, ?13)", -1, &s->add, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, "DELETE FROM holds WHERE lock_file = ?1 "
 	    "AND method = ?2 AND token = ?3", -1, &s->del, NULL) !=
+	    SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, "BEGIN IMMEDIATE", -1, &s->begin,
+	    NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, "COMMIT", -1, &s->commit, NULL) !=
 	    SQLITE_OK) {
 		if (!s->failed)
 			store_failed(s);
@@ -189,21 +194,11 @@ lbd_store_close(struct lbd *d)
 		lbd_store_commit(d);
 	sqlite3_finalize(s->add);
 	sqlite3_finalize(s->del);
+	sqlite3_finalize(s->begin);
+	sqlite3_finalize(s->commit);
 	sqlite3_close(s->db);
 	free(s);
 	d->store = NULL;
-}
-
-/* Begins the iteration's transaction if it is not open yet. */
-static int
-store_begin(struct lbd_store *s)
-{
-	if (s->in_txn)
-		return 0;
-	if (store_exec(s, "BEGIN IMMEDIATE") != 0)
-		return -1;
-	s->in_txn = 1;
-	return 0;
 }
 
 /* Runs a prepared change statement and resets it. */
@@ -219,6 +214,18 @@ store_step(struct lbd_store *s, sqlite3_stmt *st)
 	store_failed(s);
 	log_err("state database: %s", s->why);
 	return -1;
+}
+
+/* Begins the iteration's transaction if it is not open yet. */
+static int
+store_begin(struct lbd_store *s)
+{
+	if (s->in_txn)
+		return 0;
+	if (store_step(s, s->begin) != 0)
+		return -1;
+	s->in_txn = 1;
+	return 0;
 }
 
 /* Binds h to the add statement and runs it. */
@@ -314,7 +321,7 @@ lbd_store_commit(struct lbd *d)
 	}
 	if (s->resync && store_resync(d) != 0)
 		goto out;
-	if (store_exec(s, "COMMIT") == 0) {
+	if (store_step(s, s->commit) == 0) {
 		s->resync = 0;
 		return 0;
 	}

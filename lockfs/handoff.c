@@ -106,8 +106,7 @@ lockfs_init_for(struct lockfs_lock *l, const char *path, unsigned method,
 	l->owner = *owner;
 	if (method == LB_PIDFILE)
 		l->owner.tid = 0;
-	if (lockfs_unique_format(&l->owner, method, l->lock_file, l->unique,
-	    sizeof(l->unique)) == -1) {
+	if (lockfs_unique_make(l, &l->owner) == -1) {
 		r = lockfs_fail(err, LB_EINVAL, errno, "unique name for %s",
 		    path);
 		lockfs_fini(l);

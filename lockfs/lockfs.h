@@ -47,7 +47,8 @@ struct lockfs_lock {
 	char               *dir;       /* directory holding lock_file */
 	char               *db;        /* sqlite method: database file */
 	struct lockfs_owner owner;
-	char                unique[PATH_MAX]; /* lockfile's unique_name */
+	char               *unique;    /* lockfile's unique_name, allocated to
+	                                  its length (lockfs_unique_make) */
 };
 
 /* What an artefact says about its holder (parsed, not verified). */
@@ -75,6 +76,8 @@ const char *lockfs_sqlite_db(const char *dir, char *buf, size_t size);
 int   lockfs_owner_self(struct lockfs_owner *o, int threaded);
 int   lockfs_unique_format(const struct lockfs_owner *o, unsigned method,
           const char *lock_file, char *out, size_t size);
+int   lockfs_unique_make(struct lockfs_lock *l,
+          const struct lockfs_owner *o);
 int   lockfs_unique_parse(const char *name, unsigned method,
           struct lockfs_holder *h);
 int   lockfs_pid_parse(const char *text, size_t len, pid_t *pid);

@@ -38,6 +38,13 @@ static char           self_host[LOCKFS_HOST_MAX];
 static char           self_boot[9];
 static pthread_once_t self_once = PTHREAD_ONCE_INIT;
 
+/* This process's start time, read from /proc once per process and thread
+ * (every lockfs_init asks for it: the daemon's on every request).  Kept
+ * per thread, so that no lock is needed and a forked child, whose pid
+ * differs, reads its own. */
+static __thread pid_t              self_start_pid;
+static __thread unsigned long long self_start;
+
 /* Reads the whole of a small file into buf (NUL-terminated); -1 on error. */
 static ssize_t
 read_small_file(const char *file, char *buf, size_t size)
@@ -133,8 +140,12 @@ lockfs_owner_self(struct lockfs_owner *o, int threaded)
 	memcpy(o->boot, self_boot, sizeof(o->boot));
 	o->pid = getpid();
 	o->tid = threaded ? lockfs_gettid() : 0;
-	if ((o->start = proc_start_time(o->pid)) == 0)
-		return -1;
+	if (self_start_pid != o->pid) {
+		if ((self_start = proc_start_time(o->pid)) == 0)
+			return -1;
+		self_start_pid = o->pid;
+	}
+	o->start = self_start;
 	return 0;
 }
 
@@ -231,6 +242,29 @@ lockfs_unique_format(const struct lockfs_owner *o, unsigned method,
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * lockfs_unique_make: sets l->unique to owner o's unique name for l's
+ * method and lock file (lockfs_unique_format), allocated to its length,
+ * and frees the name l had.  Returns 0, or -1 with errno ENAMETOOLONG or
+ * ENOMEM and l->unique unchanged.
+ */
+int
+lockfs_unique_make(struct lockfs_lock *l, const struct lockfs_owner *o)
+{
+	char  name[PATH_MAX];
+	char *copy = NULL;
+	int   r = -1;
+
+	if (lockfs_unique_format(o, l->method, l->lock_file, name,
+	    sizeof(name)) == -1 || (copy = strdup(name)) == NULL)
+		goto out;
+	free(l->unique);
+	l->unique = copy;
+	r = 0;
+out:
+	return r;
 }
 
 /* Parses a run of decimal digits [p, end) into *v; -1 if not all digits. */

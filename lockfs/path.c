@@ -185,8 +185,7 @@ lockfs_init(struct lockfs_lock *l, const char *path, unsigned method,
 		l->owner.tid = 0;
 	else if (tid != 0)
 		l->owner.tid = tid;
-	if (lockfs_unique_format(&l->owner, method, l->lock_file, l->unique,
-	    sizeof(l->unique)) == -1) {
+	if (lockfs_unique_make(l, &l->owner) == -1) {
 		r = lockfs_fail(err, LB_EINVAL, errno, "unique name for %s",
 		    path);
 		goto out;
@@ -211,6 +210,7 @@ lockfs_fini(struct lockfs_lock *l)
 	free(l->lock_file);
 	free(l->dir);
 	free(l->db);
-	l->path = l->lock_file = l->dir = l->db = NULL;
+	free(l->unique);
+	l->path = l->lock_file = l->dir = l->db = l->unique = NULL;
 	errno = saved;
 }

@@ -1949,7 +1949,8 @@ forge_holder(const char *path, unsigned method, const char *unique)
 	struct lockfs_lock f;
 
 	init_ok(&f, path, method, 0);
-	snprintf(f.unique, sizeof(f.unique), "%s", unique);
+	free(f.unique);
+	ck_assert_ptr_nonnull(f.unique = strdup(unique));
 	acquire_ok(&f);
 	lockfs_fini(&f);
 }

@@ -1,0 +1,106 @@
+/*
+ * bench.h: lbbench, the benchmark program that bench/run drives.  Each
+ * stage measures one thing and prints its results on standard output, one
+ * line each, for bench/report.py to gather:
+ *
+ *   R METRIC REP P50_US P99_US N     a latency distribution (N samples)
+ *   V METRIC REP VALUE UNIT          one figure (ops/s, bytes, s, ...)
+ *
+ * Progress and errors go to standard error.  A stage that cannot do what it
+ * measures exits non-zero with the reason: a benchmark that breaks fails,
+ * a slow one never does.
+ */
+#ifndef LBBENCH_H
+#define LBBENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* The options every stage sees (from the command line). */
+struct bench_opts {
+	const char *dir;        /* a private directory for lock files */
+	const char *socket;     /* the daemon's socket */
+	int         reps;       /* repetitions of each measurement */
+	int         samples;    /* samples per repetition (latencies) */
+	double      seconds;    /* duration of one throughput run */
+	long        count;      /* the stage's size (locks, connections) */
+	const char *arg;        /* the stage's own argument, or NULL */
+};
+
+/* One series of latency samples, in nanoseconds. */
+struct samples {
+	uint64_t *ns;
+	size_t    n, cap;
+};
+
+/* lbbench.c: shared helpers. */
+uint64_t now_ns(void);
+void     die(const char *fmt, ...)
+             __attribute__((format(printf, 1, 2), noreturn));
+void     progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+long     rss_bytes(pid_t pid);
+void     raise_nofile(long want);
+void     sleep_ns(uint64_t ns);
+void    *shared_map(size_t size);
+void     wait_child(pid_t pid, const char *what);
+void     path_join(char *out, size_t size, const char *dir, const char *fmt,
+             ...) __attribute__((format(printf, 4, 5)));
+void     make_dir(const char *dir);
+
+/* stats.c */
+void     samples_init(struct samples *s, size_t cap);
+void     samples_add(struct samples *s, uint64_t ns);
+void     samples_free(struct samples *s);
+void     report_latency(const char *metric, int rep, struct samples *s);
+void     report_value(const char *metric, int rep, double value,
+             const char *unit);
+
+/* wire.c: a bare protocol client (docs/PROTOCOL.md), for the stages that
+ * need thousands of requests or connections in flight. */
+struct wire {
+	int      fd;
+	char     buf[8192];
+	size_t   len;
+	uint64_t next_id;
+	long     daemon_pid;    /* from the HELLO reply */
+};
+int      wire_open(struct wire *w, const char *socket, int hello);
+void     wire_close(struct wire *w);
+void     wire_send(struct wire *w, const char *verb, const char *path,
+             const char *extra);
+int      wire_reply(struct wire *w, char *line, size_t size);
+int      wire_call(struct wire *w, const char *verb, const char *path,
+             const char *extra, char *line, size_t size);
+long     wire_field(const char *line, const char *key);
+
+/* The stages. */
+int      stage_sockrtt(const struct bench_opts *o);
+int      stage_flock(const struct bench_opts *o);
+int      stage_flock_handoff(const struct bench_opts *o);
+int      stage_link_floor(const struct bench_opts *o);
+int      stage_cycle(const struct bench_opts *o);
+int      stage_wire_cycle(const struct bench_opts *o);
+int      stage_broker_handoff(const struct bench_opts *o);
+int      stage_throughput(const struct bench_opts *o);
+int      stage_held(const struct bench_opts *o);
+int      stage_conns(const struct bench_opts *o);
+int      stage_daemon_pid(const struct bench_opts *o);
+
+/* handoff.c: the two-process handoff harness.  Two processes pass one
+ * lock back and forth; in each round the holder waits until the other is
+ * blocked in its acquire (queued()), notes the time and releases; the
+ * waiter notes the time its acquire returns.  The difference is one
+ * sample. */
+struct handoff_ops {
+	void *(*open)(const char *path, const struct bench_opts *o);
+	void  (*acquire)(void *lock);
+	void  (*release)(void *lock);
+	int   (*queued)(void *lock, pid_t waiter);   /* 1 when waiter waits */
+	void  (*close)(void *lock);
+};
+void     handoff_run(const char *metric, const struct handoff_ops *ops,
+             const char *path, const struct bench_opts *o);
+int      blocked_in_syscall(pid_t pid, long nr);
+
+#endif

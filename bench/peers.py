@@ -1,0 +1,160 @@
+"""peers.py: the Python locks people use instead of lockbroker, measured
+the way bench/lbbench measures lockbroker, and reported in its format
+(see bench/bench.h):
+
+    R METRIC REP P50_US P99_US N
+
+    peers.py KIND STAGE DIR REPS SAMPLES
+
+KIND is one of
+    lockfile   lockfile.linklockfile.LinkLockFile (Debian python3-lockfile)
+    filelock   filelock.FileLock (python3-filelock)
+    fasteners  fasteners.InterProcessLock (python3-fasteners)
+each used with its defaults, as a program would (acquire() waits forever,
+polling at the library's own pace).
+
+STAGE is
+    cycle      uncontended acquire+release, in one process (peer.KIND.cycle)
+    handoff    two processes pass the lock back and forth: the holder waits
+               for the waiter's word that it is about to acquire, gives it
+               SETTLE_S to be well inside its polling loop (none of these
+               libraries can say that it waits), notes the time and
+               releases; the waiter notes the time its acquire returns
+               (peer.KIND.handoff).  The same game as lbbench's handoff.
+
+Run with Debian's /usr/bin/python3, where the three packages live.
+"""
+import mmap
+import os
+import struct
+import sys
+import time
+
+SETTLE_S = 0.15         # longer than the slowest polling interval (0.1 s)
+WARMUP_HANDOFF = 2
+WARMUP_CYCLE = 100
+
+
+def now_ns():
+    """The monotonic clock that lbbench reads too (CLOCK_MONOTONIC)."""
+    return time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+
+
+def make_lock(kind, path):
+    """A lock object of the given kind on path, with its defaults."""
+    if kind == "lockfile":
+        from lockfile.linklockfile import LinkLockFile
+        return LinkLockFile(path)
+    if kind == "filelock":
+        import filelock
+        return filelock.FileLock(path + ".lock")
+    if kind == "fasteners":
+        import fasteners
+        return fasteners.InterProcessLock(path + ".lock")
+    raise SystemExit("peers.py: no kind %s" % kind)
+
+
+def report(metric, rep, samples):
+    """Prints one R line: median and 99th percentile in microseconds."""
+    s = sorted(samples)
+    if not s:
+        raise SystemExit("peers.py: %s: no samples" % metric)
+
+    def q(f):
+        return s[min(len(s) - 1, int(f * len(s)))] / 1e3
+    print("R %s %d %.3f %.3f %d" % (metric, rep, q(0.5), q(0.99), len(s)),
+          flush=True)
+
+
+def cycle(kind, lockdir, reps, samples):
+    lock = make_lock(kind, os.path.join(lockdir, "peer-%s-cycle" % kind))
+    for rep in range(reps):
+        out = []
+        for i in range(-WARMUP_CYCLE, samples):
+            t0 = now_ns()
+            lock.acquire()
+            lock.release()
+            if i >= 0:
+                out.append(now_ns() - t0)
+        report("peer.%s.cycle" % kind, rep, out)
+
+
+def say(fd, word):
+    os.write(fd, word)
+
+
+def hear(fd, word):
+    got = os.read(fd, 1)
+    if got != word:
+        raise SystemExit("peers.py: handoff: expected %r, got %r"
+                         % (word, got))
+
+
+def play(side, kind, path, rfd, wfd, shared, rounds):
+    """One side of the handoff game; side 0 holds first.  The waiter of
+    round k writes its sample into shared slot k + 1 (slot 0: t0)."""
+    lock = make_lock(kind, path)
+    if side == 0:
+        lock.acquire()
+        say(wfd, b"R")
+    else:
+        hear(rfd, b"R")
+    for k in range(rounds):
+        if k % 2 == side:
+            hear(rfd, b"W")
+            time.sleep(SETTLE_S)
+            struct.pack_into("Q", shared, 0, now_ns())
+            lock.release()
+            hear(rfd, b"G")
+        else:
+            say(wfd, b"W")
+            lock.acquire()
+            t1 = now_ns()
+            t0 = struct.unpack_from("Q", shared, 0)[0]
+            struct.pack_into("Q", shared, 8 * (k + 1), t1 - t0)
+            say(wfd, b"G")
+    if rounds % 2 == side:
+        lock.release()
+
+
+def handoff(kind, lockdir, reps, samples):
+    path = os.path.join(lockdir, "peer-%s-handoff" % kind)
+    rounds = samples + WARMUP_HANDOFF
+    shared = mmap.mmap(-1, 8 * (rounds + 1))    # MAP_SHARED: the child's too
+    for rep in range(reps):
+        a2b = os.pipe()
+        b2a = os.pipe()
+        child = os.fork()
+        if child == 0:
+            status = 1
+            try:
+                os.close(a2b[1])
+                os.close(b2a[0])
+                play(1, kind, path, a2b[0], b2a[1], shared, rounds)
+                status = 0
+            finally:
+                os._exit(status)
+        os.close(a2b[0])
+        os.close(b2a[1])
+        play(0, kind, path, b2a[0], a2b[1], shared, rounds)
+        os.close(a2b[1])
+        os.close(b2a[0])
+        _, status = os.waitpid(child, 0)
+        if status != 0:
+            raise SystemExit("peers.py: handoff: the other side failed")
+        out = [struct.unpack_from("Q", shared, 8 * (k + 1))[0]
+               for k in range(WARMUP_HANDOFF, rounds)]
+        report("peer.%s.handoff" % kind, rep, out)
+
+
+def main(argv):
+    if len(argv) != 6 or argv[2] not in ("cycle", "handoff"):
+        raise SystemExit("usage: peers.py lockfile|filelock|fasteners "
+                         "cycle|handoff DIR REPS SAMPLES")
+    kind, stage, lockdir = argv[1], argv[2], argv[3]
+    reps, samples = int(argv[4]), int(argv[5])
+    (cycle if stage == "cycle" else handoff)(kind, lockdir, reps, samples)
+
+
+if __name__ == "__main__":
+    main(sys.argv)
