@@ -59,17 +59,48 @@ conn_free(uv_handle_t *h)
 	free(c);
 }
 
-/* lbd_conns_of_uid: how many open connections uid has. */
-unsigned
-lbd_conns_of_uid(struct lbd *d, uid_t uid)
+/* Counts c among its user's open connections (c->uid_conns; left NULL
+ * when no memory is left: the connection is then refused). */
+static void
+uid_count(struct lbd_conn *c)
 {
-	struct lbd_conn *c;
-	unsigned         n = 0;
+	struct lbd_uid_conns *u;
 
-	TAILQ_FOREACH(c, &d->conns, entry)
-		if (c->uid == uid)
-			n++;
-	return n;
+	LIST_FOREACH(u, &c->d->uids, entry)
+		if (u->uid == c->uid)
+			break;
+	if (u == NULL) {
+		if ((u = calloc(1, sizeof(*u))) == NULL)
+			return;
+		u->uid = c->uid;
+		LIST_INSERT_HEAD(&c->d->uids, u, entry);
+	}
+	u->n++;
+	c->uid_conns = u;
+}
+
+/* Takes c out of its user's count. */
+static void
+uid_uncount(struct lbd_conn *c)
+{
+	struct lbd_uid_conns *u = c->uid_conns;
+
+	if (u == NULL)
+		return;
+	c->uid_conns = NULL;
+	if (--u->n == 0) {
+		LIST_REMOVE(u, entry);
+		free(u);
+	}
+}
+
+/* lbd_conns_of_uid: how many open connections c's user has (c among
+ * them): kept per user, not counted, so that accepting stays cheap with
+ * thousands open. */
+unsigned
+lbd_conns_of_uid(struct lbd_conn *c)
+{
+	return c->uid_conns != NULL ? c->uid_conns->n : 0;
 }
 
 /*
@@ -86,8 +117,10 @@ lbd_conn_close(struct lbd_conn *c)
 		return;
 	c->state = LBD_CONN_CLOSING;
 	lbd_conn_drop_all(c, d->stopping);
+	lbd_acks_forget(c);
 	TAILQ_REMOVE(&d->conns, c, entry);
 	d->nconns--;
+	uid_uncount(c);
 	if (c->flushing) {
 		TAILQ_REMOVE(&d->flush, c, flush_entry);
 		c->flushing = 0;
@@ -382,6 +415,7 @@ lbd_conn_accept(struct lbd *d)
 	c->gid = cred.gid;
 	TAILQ_INSERT_TAIL(&d->conns, c, entry);
 	d->nconns++;
+	uid_count(c);
 	if (d->stopping)
 		limit = "the daemon is stopping";
 	else if (d->nconns > d->cfg.limits.conns)
@@ -389,7 +423,9 @@ lbd_conn_accept(struct lbd *d)
 	else if (d->nconns > d->fd_conns)
 		limit = "conns: too many connections for the daemon's file "
 		    "descriptor limit";
-	else if (lbd_conns_of_uid(d, c->uid) > d->cfg.limits.conns_per_uid)
+	else if (c->uid_conns == NULL)
+		limit = "out of memory";
+	else if (lbd_conns_of_uid(c) > d->cfg.limits.conns_per_uid)
 		limit = "conns_per_uid: too many connections of this user";
 	if (limit != NULL) {
 		lbp_error_reply(&o, 0, 0, d->stopping ? LBP_ESHUTDOWN :

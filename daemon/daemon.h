@@ -97,6 +97,15 @@ enum lbd_conn_state {
 	LBD_CONN_CLOSING        /* closed or to be closed; nothing more read */
 };
 
+/* How many connections one user has open (conns_per_uid). */
+struct lbd_uid_conns {
+	uid_t                         uid;
+	unsigned                      n;
+	LIST_ENTRY(lbd_uid_conns)     entry;     /* in d->uids */
+};
+
+LIST_HEAD(lbd_uids, lbd_uid_conns);
+
 struct lbd_conn {
 	uv_pipe_t                pipe;      /* first: callbacks cast back */
 	struct lbd              *d;
@@ -104,6 +113,7 @@ struct lbd_conn {
 	pid_t                    pid;       /* SO_PEERCRED */
 	uid_t                    uid;
 	gid_t                    gid;
+	struct lbd_uid_conns    *uid_conns; /* NULL until counted */
 	char                     in[LBP_LINE_MAX];
 	size_t                   inlen;
 	char                    *out;       /* replies not yet handed to libuv */
@@ -133,6 +143,7 @@ struct lbd {
 	struct lbd_conns         conns;
 	struct lbd_conns         flush;
 	unsigned                 nconns;
+	struct lbd_uids          uids;      /* open connections per user */
 	unsigned                 fd_conns;  /* connections the descriptor
 	                                       limit affords (main.c) */
 	struct lbd_lock        **buckets;   /* the lock table */
@@ -156,7 +167,7 @@ void lbd_conn_error(struct lbd_conn *c, uint64_t id, enum lbp_error code,
          const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void lbd_conn_close(struct lbd_conn *c);
 void lbd_conn_flush_all(struct lbd *d);
-unsigned lbd_conns_of_uid(struct lbd *d, uid_t uid);
+unsigned lbd_conns_of_uid(struct lbd_conn *c);
 
 /* request.c */
 void lbd_request(struct lbd_conn *c, const struct lbp_msg *m);
@@ -179,6 +190,7 @@ int  lbd_cancel(struct lbd_conn *c, uint64_t target);
 int  lbd_reclaim(struct lbd_conn *c, const char *path, unsigned method,
          pid_t tid, uint64_t token);
 void lbd_conn_drop_all(struct lbd_conn *c, int keep_holds);
+void lbd_acks_forget(struct lbd_conn *c);
 void lbd_locks_shutdown(struct lbd *d);
 struct lbd_hold *lbd_hold_find(struct lbd_lock *l, struct lbd_conn *c,
          pid_t kept_pid, pid_t tid);

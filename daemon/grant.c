@@ -118,6 +118,26 @@ hold_pay(struct lbd_hold *h)
 }
 
 /*
+ * lbd_acks_forget: c closes: the OKs still owed to it (for holds that
+ * outlive it: kept holds) are owed to nobody now.  Their holds stay, and
+ * are recorded with the next commit that succeeds.
+ */
+void
+lbd_acks_forget(struct lbd_conn *c)
+{
+	struct lbd_ack *a, *next;
+
+	for (a = TAILQ_FIRST(&c->d->acks); a != NULL; a = next) {
+		next = TAILQ_NEXT(a, entry);
+		if (a->conn != c)
+			continue;
+		TAILQ_REMOVE(&c->d->acks, a, entry);
+		a->hold->acks--;
+		free(a);
+	}
+}
+
+/*
  * lbd_grants_settle: the iteration's commit has recorded every grant it
  * owes replies for (recorded), or has failed for the reason why.  Sends
  * the owed OKs; or refuses each such grant (ERR EINTERNAL naming the

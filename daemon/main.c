@@ -538,6 +538,7 @@ main(int argc, char **argv)
 	TAILQ_INIT(&d.conns);
 	TAILQ_INIT(&d.flush);
 	TAILQ_INIT(&d.acks);
+	LIST_INIT(&d.uids);
 	LIST_INIT(&d.orphans);
 	snprintf(d.server, sizeof(d.server), "lockbrokerd/%s",
 	    PACKAGE_VERSION);

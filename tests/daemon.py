@@ -750,6 +750,26 @@ class Kept(DaemonTest):
                 self.assertCode(b.call("RELEASE", path=p, method=method),
                                 "OK")
 
+    def test_requester_gone_before_the_reply(self):
+        # The ACQUIRE and the end of the connection arrive together: the
+        # OK is owed to nobody, the hold is kept all the same.
+        proc = self.sleeper()
+        p = self.path()
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(self.daemon.socket)
+        s.sendall(b"HELLO 1 version=1\nACQUIRE 2 path=%s pid=%d\n"
+                  % (p.encode(), proc.pid))
+        s.close()
+        c = self.client()
+        deadline = time.monotonic() + 10
+        while c.call("STATUS", path=p).fields["locked"] != "1":
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.02)
+        self.assertEqual(c.call("STATUS", path=p, pid=proc.pid)
+                         .fields["mine"], "1")
+        self.assertCode(c.call("PING"), "OK")
+        self.assertCode(c.call("RELEASE", path=p, pid=proc.pid), "OK")
+
     def test_release_by_another_connection_and_reentry(self):
         proc = self.sleeper()
         p = self.path()
