@@ -413,6 +413,7 @@ lbd_conn_accept(struct lbd *d)
 	c->pid = cred.pid;
 	c->uid = cred.uid;
 	c->gid = cred.gid;
+	c->owner_known = lockfs_owner_of_pid(&c->owner, c->pid, 0) == 0;
 	TAILQ_INSERT_TAIL(&d->conns, c, entry);
 	d->nconns++;
 	uid_count(c);

@@ -114,6 +114,9 @@ struct lbd_conn {
 	uid_t                    uid;
 	gid_t                    gid;
 	struct lbd_uid_conns    *uid_conns; /* NULL until counted */
+	struct lockfs_owner      owner;     /* the peer process (start time
+	                                       read once, at accept) */
+	int                      owner_known; /* 0: read at each grant */
 	char                     in[LBP_LINE_MAX];
 	size_t                   inlen;
 	char                    *out;       /* replies not yet handed to libuv */

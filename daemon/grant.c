@@ -194,7 +194,10 @@ lbd_hold_new(struct lbd_lock *l, struct lbd_conn *c, pid_t pid, pid_t tid,
 	struct lockfs_owner o;
 	struct lbd_hold    *h;
 
-	if (c != NULL && lockfs_owner_of_pid(&o, pid, tid) == -1) {
+	if (c != NULL && pid == c->pid && c->owner_known) {
+		o = c->owner;   /* read at accept: no /proc read per grant */
+		o.tid = tid;
+	} else if (c != NULL && lockfs_owner_of_pid(&o, pid, tid) == -1) {
 		lockfs_fail(err, LB_EFAILED, errno, "cannot read process %ld",
 		    (long)pid);
 		return NULL;
