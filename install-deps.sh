@@ -5,7 +5,7 @@ set -e
 
 packages="build-essential autoconf automake libtool pkg-config \
 libuv1-dev libsqlite3-dev check python3 python3-lockfile \
-systemd strace socat \
+systemd strace socat man-db groff-base \
 gnuplot-nox python3-filelock python3-fasteners"
 
 if [ "$(id -u)" -eq 0 ]; then

@@ -2,7 +2,9 @@
 # pkgconfig.sh: installs the built tree into a private DESTDIR, builds a small
 # program against it with nothing but lockbroker.h and
 # `pkg-config --cflags --libs lockbroker`, and checks that the lock it takes
-# is seen by Python's lockfile (and that only the API is exported).
+# is seen by Python's lockfile (and that only the API is exported).  Also
+# that the commands and the four manual pages are installed, and that each
+# page renders with man -l (and groff -ww) without a warning.
 set -eu
 : "${LB_BUILDDIR:?}" "${LB_SRCDIR:?}"
 PYTHON3=${PYTHON3:-/usr/bin/python3}
@@ -20,6 +22,30 @@ hdr=$(find "$tmp/root" -name lockbroker.h | head -n 1)
 so=$(find "$tmp/root" -name 'liblockbroker.so.0*' -type f | head -n 1)
 [ -n "$so" ] || fail "liblockbroker.so.0 not installed"
 libdir=$(dirname "$so")
+
+# The commands and the manual pages, which render without a warning.
+for prog in lockbroker lockbrokerd; do
+	[ -n "$(find "$tmp/root" -name "$prog" -type f -perm -u+x)" ] ||
+		fail "$prog not installed"
+done
+for page in man1/lockbroker.1 man3/liblockbroker.3 man5/lockbrokerd.conf.5 \
+    man8/lockbrokerd.8; do
+	file=$(find "$tmp/root" -path "*/man/$page" | head -n 1)
+	[ -n "$file" ] || fail "$page not installed"
+	if command -v man >/dev/null; then
+		LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$file" \
+		    >"$tmp/page.txt" 2>"$tmp/page.err" ||
+			fail "man -l $page: $(cat "$tmp/page.err")"
+		[ ! -s "$tmp/page.err" ] ||
+			fail "man -l $page warns: $(cat "$tmp/page.err")"
+		[ -s "$tmp/page.txt" ] || fail "man -l $page: nothing rendered"
+	fi
+	if command -v groff >/dev/null; then
+		groff -ww -z -man -Tutf8 "$file" 2>"$tmp/page.err" &&
+		    [ ! -s "$tmp/page.err" ] ||
+			fail "groff -ww $page warns: $(cat "$tmp/page.err")"
+	fi
+done
 
 # Only the lb_ API is exported, under a version.
 nm -D --defined-only "$so" | awk '$2 == "T" { print $3 }' >"$tmp/syms"
