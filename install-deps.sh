@@ -5,7 +5,7 @@ set -e
 
 packages="build-essential autoconf automake libtool pkg-config \
 libuv1-dev libsqlite3-dev check python3 python3-lockfile \
-systemd strace socat"
+systemd strace socat clang libclang-rt-dev valgrind"
 
 if [ "$(id -u)" -eq 0 ]; then
 	as_root=
