@@ -6,7 +6,8 @@ set -e
 packages="build-essential autoconf automake libtool pkg-config \
 libuv1-dev libsqlite3-dev check python3 python3-lockfile \
 systemd strace socat man-db groff-base \
-gnuplot-nox python3-filelock python3-fasteners"
+gnuplot-nox python3-filelock python3-fasteners \
+clang libclang-rt-dev valgrind"
 
 if [ "$(id -u)" -eq 0 ]; then
 	as_root=

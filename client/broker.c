@@ -258,11 +258,14 @@ conn_fork_parent(void)
  * must not keep its parent's holds alive) and starts over with new
  * mutexes.  The parent's requests and holds are not the child's; their
  * memory is left (freeing it could race with nothing, but it is not worth
- * the code).  The handles notice the new pid themselves (lock.c).
+ * the code).  The handles notice the new pid themselves (lock.c).  conn.mu,
+ * taken by this thread in conn_fork_prepare, is unlocked before it is made
+ * anew: initialising a locked mutex is undefined.
  */
 static void
 conn_fork_child(void)
 {
+	pthread_mutex_unlock(&conn.mu);
 	if (conn.fd != -1)
 		close(conn.fd);
 	if (conn.opening_fd != -1)

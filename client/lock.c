@@ -126,7 +126,7 @@ jitter(void)
 	if (x == 0)
 		x = ((unsigned int)getpid() * 2654435761u ^
 		    (unsigned int)lockfs_gettid() * 40503u ^
-		    (unsigned int)(now_mono() * 1e6)) | 1u;
+		    (unsigned int)(unsigned long long)(now_mono() * 1e6)) | 1u;
 	x ^= x << 13;
 	x ^= x >> 17;
 	x ^= x << 5;

@@ -4,8 +4,15 @@ Daemon starts the built daemon in a private directory with its own socket
 and state database and waits until it answers a HELLO; Client speaks the
 wire protocol (docs/PROTOCOL.md) over a Unix socket, a line at a time.
 Every wait has a deadline, so a bug fails a test instead of hanging it.
+
+LB_DAEMON_WRAPPER, when set, is a command the daemon runs under (split
+like a shell would), e.g. "valgrind --error-exitcode=99 --leak-check=full
+--errors-for-leak-kinds=definite -q".  When it names --error-exitcode=N,
+a daemon that stops with status N fails the test with its log.
 """
 import os
+import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -14,6 +21,10 @@ import urllib.parse
 
 BUILDDIR = os.environ.get("LB_BUILDDIR", os.getcwd())
 DAEMON = os.path.join(BUILDDIR, "daemon", "lockbrokerd")
+WRAPPER = shlex.split(os.environ.get("LB_DAEMON_WRAPPER", ""))
+WRAPPER_ERROR = next((int(m.group(1)) for m in
+                      (re.fullmatch(r"--error-exitcode=(\d+)", w)
+                       for w in WRAPPER) if m), None)
 
 
 def encode(value):
@@ -142,8 +153,8 @@ class Daemon:
     def start(self, wait=True):
         logf = open(self.log, "a")
         self.proc = subprocess.Popen(
-            [DAEMON, "--socket", self.socket, "--state", self.state,
-             "--debug"] + self.args,
+            WRAPPER + [DAEMON, "--socket", self.socket, "--state",
+                       self.state, "--debug"] + self.args,
             stdout=logf, stderr=logf, env=self.env, preexec_fn=self.preexec)
         logf.close()
         if wait:
@@ -197,17 +208,24 @@ class Daemon:
         return len(os.listdir("/proc/%d/fd" % self.proc.pid))
 
     def stop(self, sig=signal.SIGTERM, timeout=15.0):
-        """Stops the daemon; returns its exit status (or -signal)."""
-        if self.proc is None or self.proc.poll() is not None:
-            return self.proc.returncode if self.proc else None
-        self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError("lockbrokerd did not stop on %s:\n%s" %
-                                 (sig, self.logtext()))
+        """Stops the daemon; returns its exit status (or -signal).  Under
+        a wrapper, its error status raises AssertionError."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("lockbrokerd did not stop on %s:\n%s"
+                                     % (sig, self.logtext()))
+        if WRAPPER_ERROR is not None and \
+                self.proc.returncode == WRAPPER_ERROR:
+            raise AssertionError("lockbrokerd under %s found errors:\n%s"
+                                 % (WRAPPER[0], self.logtext()))
+        return self.proc.returncode
 
     def kill(self):
         return self.stop(signal.SIGKILL)

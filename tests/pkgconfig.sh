@@ -71,7 +71,9 @@ main(int argc, char **argv)
 	puts("locked");
 	fflush(stdout);
 	getchar();              /* hold until told */
-	return lb_release(lock) == 0 ? 0 : 1;
+	r = lb_release(lock);
+	lb_lock_free(lock);
+	return r == 0 ? 0 : 1;
 }
 PROG
 export PKG_CONFIG_PATH="$(dirname "$pc")" PKG_CONFIG_SYSROOT_DIR="$tmp/root"
