@@ -160,6 +160,7 @@ struct lbd {
 	uint64_t                 generation; /* high half of fencing tokens */
 	uint64_t                 counter;    /* low half */
 	int                      stopping;
+	uv_timer_t               stop_flush; /* ends a stop's last flush */
 	char                     server[64];
 };
 

@@ -11,8 +11,9 @@
  *          commit -> replies out
  *   SIGHUP: reload the config file (limits, grace, polling, debug)
  *   SIGTERM/SIGINT: STOPPING=1 -> stop accepting -> waiters get ESHUTDOWN
- *          -> replies flushed -> connections closed, holds kept on disk and
- *          in the database for the next daemon -> exit 0
+ *          -> replies flushed (for at most LBD_STOP_FLUSH_MS: a client that
+ *          does not read loses the rest) -> connections closed, holds kept
+ *          on disk and in the database for the next daemon -> exit 0
  */
 #include "config.h"
 
@@ -53,6 +54,9 @@
  * lock or read, /proc/PID/stat, an sqlite lock database and its journal),
  * and inotify's is made at the first watch. */
 #define LBD_FD_RESERVE 32
+
+/* How long a stop waits for clients to take their last replies. */
+#define LBD_STOP_FLUSH_MS 5000
 
 /* What the command line says, over the config file's settings. */
 struct args {
@@ -391,6 +395,22 @@ stop_shutdown_done(uv_shutdown_t *req, int status)
 	lbd_conn_close(c);
 }
 
+/* The stop's flush is over: connections whose clients have still not
+ * taken their last replies are closed without them. */
+static void
+stop_flush_over(uv_timer_t *t)
+{
+	struct lbd      *d = t->data;
+	struct lbd_conn *c, *next;
+
+	for (c = TAILQ_FIRST(&d->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		log_debug("pid %ld: replies not taken in %d ms; closing",
+		    (long)c->pid, LBD_STOP_FLUSH_MS);
+		lbd_conn_close(c);
+	}
+}
+
 /* Begins the graceful stop (see the top of this file). */
 static void
 stop(struct lbd *d)
@@ -421,6 +441,12 @@ stop(struct lbd *d)
 			lbd_conn_close(c);
 		}
 	}
+	/* Unreferenced: the loop ends as soon as the connections are closed;
+	 * main closes the timer then. */
+	uv_timer_init(d->loop, &d->stop_flush);
+	d->stop_flush.data = d;
+	uv_timer_start(&d->stop_flush, stop_flush_over, LBD_STOP_FLUSH_MS, 0);
+	uv_unref((uv_handle_t *)&d->stop_flush);
 	for (i = 0; i < sizeof(d->sig) / sizeof(d->sig[0]); i++)
 		uv_close((uv_handle_t *)&d->sig[i], NULL);
 	uv_close((uv_handle_t *)&d->check, NULL);
@@ -583,6 +609,10 @@ main(int argc, char **argv)
 fail:
 	log_err("%s", why);
 out:
+	if (d.stopping) {
+		uv_close((uv_handle_t *)&d.stop_flush, NULL);
+		uv_run(d.loop, UV_RUN_DEFAULT);
+	}
 	lbd_store_close(&d);
 	free(d.buckets);
 	uv_loop_close(d.loop);

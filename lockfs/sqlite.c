@@ -100,7 +100,7 @@ lockfs_sqlite_open(const char *file, int flags, sqlite3 **db,
 struct sq {
 	sqlite3    *db;
 	int         fail;
-	int         busy_ok;   /* a try: busy at COMMIT too reads as held */
+	int         busy_ok;   /* a try: busy at any step reads as held */
 	const char *why;       /* why the database was not opened */
 };
 
@@ -219,6 +219,9 @@ sq_run(struct lockfs_lock *l, struct sq *q, const char *sql, char *out,
 			    (const char *)text : "");
 	} else if (rc == SQLITE_DONE)
 		r = 0;
+	else if (rc == SQLITE_BUSY && q->busy_ok)
+		r = lockfs_fail(err, LB_EALREADY, 0, "sqlite database %s is "
+		    "busy", l->db);
 	else
 		r = sq_fail(l, q, "cannot run a statement", err);
 out:
@@ -226,15 +229,17 @@ out:
 	return r;
 }
 
-/* Runs one query in its own read transaction: 1, 0, or LB_ERROR. */
+/* Runs one query in its own read transaction: 1, 0, or LB_ERROR; with
+ * busy_ok (a try's look), a database still busy is LB_EALREADY. */
 static int
 sqlite_query(struct lockfs_lock *l, const char *sql, char *out, size_t size,
-    struct lockfs_err *err)
+    int busy_ok, struct lockfs_err *err)
 {
 	struct sq q;
 	int       r;
 
-	if ((r = sq_begin(l, &q, LB_ERROR, "BEGIN", step_busy_ms, 0, err)) != 0)
+	if ((r = sq_begin(l, &q, LB_ERROR, "BEGIN", step_busy_ms, busy_ok,
+	    err)) != 0)
 		return r;
 	r = sq_run(l, &q, sql, out, size, err);
 	return sq_end(l, &q, r, err);
@@ -252,8 +257,8 @@ sqlite_try_acquire(struct lockfs_lock *l, struct lockfs_err *err)
 	int       r;
 
 	/* A plain look first: waiters need not fight for the write lock. */
-	if ((r = sqlite_query(l, sql_holder, NULL, 0, err)) == 1 &&
-	    (r = sqlite_query(l, sql_mine, NULL, 0, err)) == 0)
+	if ((r = sqlite_query(l, sql_holder, NULL, 0, 1, err)) == 1 &&
+	    (r = sqlite_query(l, sql_mine, NULL, 0, 1, err)) == 0)
 		return lockfs_fail(err, LB_EALREADY, 0, "%s is locked by "
 		    "another owner", l->path);
 	if (r < 0 && r != LB_EALREADY) {
@@ -302,13 +307,13 @@ sqlite_release(struct lockfs_lock *l, struct lockfs_err *err)
 static int
 sqlite_is_locked(struct lockfs_lock *l, struct lockfs_err *err)
 {
-	return sqlite_query(l, sql_holder, NULL, 0, err);
+	return sqlite_query(l, sql_holder, NULL, 0, 0, err);
 }
 
 static int
 sqlite_i_am_locking(struct lockfs_lock *l, struct lockfs_err *err)
 {
-	return sqlite_query(l, sql_mine, NULL, 0, err);
+	return sqlite_query(l, sql_mine, NULL, 0, 0, err);
 }
 
 static int
@@ -333,7 +338,7 @@ sqlite_holder(struct lockfs_lock *l, struct lockfs_holder *h,
 	int  r;
 
 	lockfs_holder_clear(h);
-	if ((r = sqlite_query(l, sql_holder, name, sizeof(name), err)) == 1)
+	if ((r = sqlite_query(l, sql_holder, name, sizeof(name), 0, err)) == 1)
 		lockfs_unique_parse(name, LB_SQLITE, h);
 	return r;
 }

@@ -1345,6 +1345,44 @@ START_TEST(test_sqlite_busy_reads_as_held)
 END_TEST
 
 /*
+ * Regression: a writer that keeps others from reading the sqlite database
+ * (EXCLUSIVE while it commits, or PENDING while it waits for readers to
+ * leave) made a try's plain look fail with LB_EFAILED ("cannot begin:
+ * database is locked") once the step's wait ran out: the daemon, which
+ * waits 200 ms, refused ACQUIREs of the sqlite method under load.  It
+ * reads as held now.
+ */
+START_TEST(test_sqlite_unreadable_reads_as_held)
+{
+	struct lockfs_lock l;
+	struct lockfs_err  err;
+	char               dir[PATH_MAX], path[PATH_MAX], db[PATH_MAX];
+	sqlite3           *other;
+
+	lockfs_sqlite_busy(5, 200);     /* the daemon's waits */
+	setup_dir(dir, path);
+	init_ok(&l, path, LB_SQLITE, 0);
+	join(db, dir, SQLITE_DB);
+	ck_assert_int_eq(sqlite3_open(db, &other), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(other, "CREATE TABLE IF NOT EXISTS locks "
+	    "(lock_file varchar(32), unique_name varchar(32)); "
+	    "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+
+	ck_assert_int_eq(lockfs_try_acquire(&l, &err), LB_EALREADY);
+	ck_assert_msg(strstr(err.msg, "busy") != NULL, "reason: %s", err.msg);
+
+	ck_assert_int_eq(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(other);
+	acquire_ok(&l);
+	ck_assert_int_eq(lockfs_release(&l, &err), 0);
+	lockfs_fini(&l);
+	cleanup_dir(dir);
+	lockfs_sqlite_busy(50, 10000);  /* the defaults again */
+}
+END_TEST
+
+/*
  * Regression: a reader inside the sqlite database (a read transaction, as
  * every waiter's plain look has for a moment) made a try's COMMIT fail
  * with LB_EFAILED.  It reads as held now, and the row is not left behind.
@@ -2051,6 +2089,7 @@ lockfs_suite(void)
 	tcase_add_loop_test(tc, test_method_unwritable_dir, 0, NMETHODS);
 	tcase_add_test(tc, test_sqlite_busy_reads_as_held);
 	tcase_add_test(tc, test_sqlite_reader_at_commit_reads_as_held);
+	tcase_add_test(tc, test_sqlite_unreadable_reads_as_held);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("link");

@@ -701,6 +701,26 @@ class Restart(DaemonTest):
         self.assertCode(a2.call("RECLAIM", path=p, token=token), "OK")
         self.assertCode(a2.call("RELEASE", path=p), "OK")
 
+    def test_stop_with_a_client_that_does_not_read(self):
+        """SIGTERM while a client leaves megabytes of replies unread: the
+        daemon stops all the same, with status 0, instead of waiting for
+        ever to flush them, and another client's lock stays on disk."""
+        other = self.client()
+        p = self.path()
+        self.assertCode(other.call("ACQUIRE", path=p), "OK")
+        greedy = self.client()
+        greedy.sock.settimeout(0.5)
+        paused = False
+        for _ in range(100):
+            try:
+                greedy.sock.sendall(b"PING 1\n" * 20000)
+            except (socket.timeout, BlockingIOError):
+                paused = True
+                break
+        self.assertTrue(paused, "the daemon read every request")
+        self.assertEqual(self.daemon.stop(timeout=30), 0)
+        self.assertTrue(os.path.exists(p + ".lock"))
+
     def test_stale_socket_replaced_live_one_kept(self):
         second = Daemon(self.dir)
         second.start(wait=False)

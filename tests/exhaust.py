@@ -30,6 +30,12 @@ from lbdaemon import Client, Daemon  # noqa: E402
 PYTHON = os.environ.get("PYTHON3", "/usr/bin/python3")
 NOBODY = 65534
 METHODS = ("link", "symlink", "mkdir", "pidfile", "sqlite")
+# Under AddressSanitizer (a build with --enable-sanitizers), freed memory
+# is held back in quarantine (256 MiB) and shadow memory comes on top: the
+# daemon's peak memory is then no measure of what it keeps, and the
+# bounds on it are not checked.
+MEMORY_MEASURED = "address" not in os.environ.get("LB_SANITIZERS",
+                                                  "").split(",")
 
 
 def artefact(path, method):
@@ -225,7 +231,8 @@ class Input(ExhaustTest):
         t.join(30)
         self.assertFalse(t.is_alive(), "the sender is still sending")
         self.assertLess(sent[0], 16 << 20)
-        self.assertLess(self.daemon.memory_kib("VmHWM") - hwm, 8 << 10)
+        if MEMORY_MEASURED:
+            self.assertLess(self.daemon.memory_kib("VmHWM") - hwm, 8 << 10)
         self.assertCode(other.call("PING"), "OK")
         self.assertCode(self.client().call("PING"), "OK")
 
@@ -264,7 +271,8 @@ class Input(ExhaustTest):
         time.sleep(1.0)
         self.assertLess(self.daemon.cpu_seconds() - cpu0,
                         0.5 * (time.monotonic() - t0))
-        self.assertLess(self.daemon.memory_kib("VmHWM") - hwm, 32 << 10)
+        if MEMORY_MEASURED:
+            self.assertLess(self.daemon.memory_kib("VmHWM") - hwm, 32 << 10)
         # Now read everything.
         data = greedy.buf
         greedy.sock.settimeout(20)

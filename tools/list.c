@@ -462,7 +462,9 @@ cmd_list(const struct opts *o)
 		r = EX_UNAVAILABLE;
 		goto out;
 	}
-	qsort(all.v, all.n, sizeof(*all.v), item_cmp);
+	/* With no lock, all.v is NULL, which qsort may not be given. */
+	if (all.n > 0)
+		qsort(all.v, all.n, sizeof(*all.v), item_cmp);
 	if (o->json)
 		print_json(w, &all);
 	else if (print_table(&all) == -1) {
