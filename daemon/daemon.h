@@ -43,6 +43,8 @@ struct lbd_hold {
 	                                       connection (conn NULL) */
 	int                      pidfd;     /* orphans: the holder's process */
 	uv_poll_t               *pidwatch;
+	uv_timer_t              *pidpoll;   /* without pidfds: a look a
+	                                       second */
 	int                      unsettled; /* installed in this iteration:
 	                                       not known to be recorded */
 	unsigned                 acks;      /* replies owed until recorded */

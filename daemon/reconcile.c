@@ -52,6 +52,10 @@ lbd_orphan_unwatch(struct lbd_hold *h)
 		uv_close((uv_handle_t *)h->pidwatch, watch_free);
 		h->pidwatch = NULL;
 	}
+	if (h->pidpoll != NULL) {
+		uv_close((uv_handle_t *)h->pidpoll, watch_free);
+		h->pidpoll = NULL;
+	}
 	if (h->pidfd != -1) {
 		close(h->pidfd);
 		h->pidfd = -1;
@@ -80,28 +84,47 @@ orphan_exited(uv_poll_t *p, int status, int events)
 	orphan_end(p->data, "its process exited");
 }
 
+/* Without a pidfd: has the orphan's process gone (or its pid been
+ * reused)? */
+static void
+orphan_poll(uv_timer_t *t)
+{
+	struct lbd_hold    *h = t->data;
+	struct lockfs_owner o;
+
+	if (lockfs_owner_of_pid(&o, h->fs.owner.pid, 0) == -1 ?
+	    errno == ESRCH : o.start != h->fs.owner.start)
+		orphan_end(h, "its process exited");
+}
+
 /* lbd_orphan_watch: watches the process of an orphan or a kept hold
- * with a pidfd, when the kernel has them; otherwise the grace period alone
- * ends an orphan (and a kept hold lasts until released or broken). */
+ * with a pidfd, when the kernel has them (and the daemon does not run
+ * where they are refused, such as under valgrind); otherwise it looks
+ * once a second. */
 void
 lbd_orphan_watch(struct lbd *d, struct lbd_hold *h)
 {
 #ifdef SYS_pidfd_open
 	h->pidfd = (int)syscall(SYS_pidfd_open, h->fs.owner.pid, 0);
-	if (h->pidfd == -1)
-		return;
-	if ((h->pidwatch = malloc(sizeof(*h->pidwatch))) == NULL ||
-	    uv_poll_init(d->loop, h->pidwatch, h->pidfd) != 0) {
+	if (h->pidfd != -1) {
+		if ((h->pidwatch = malloc(sizeof(*h->pidwatch))) != NULL &&
+		    uv_poll_init(d->loop, h->pidwatch, h->pidfd) == 0) {
+			h->pidwatch->data = h;
+			uv_poll_start(h->pidwatch, UV_READABLE,
+			    orphan_exited);
+			return;
+		}
 		free(h->pidwatch);
 		h->pidwatch = NULL;
-		return;
+		close(h->pidfd);
+		h->pidfd = -1;
 	}
-	h->pidwatch->data = h;
-	uv_poll_start(h->pidwatch, UV_READABLE, orphan_exited);
-#else
-	(void)d;
-	(void)h;
 #endif
+	if ((h->pidpoll = malloc(sizeof(*h->pidpoll))) == NULL)
+		return;
+	uv_timer_init(d->loop, h->pidpoll);
+	h->pidpoll->data = h;
+	uv_timer_start(h->pidpoll, orphan_poll, 1000, 1000);
 }
 
 /* The grace period is over: unclaimed orphans lose their locks (kept
