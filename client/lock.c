@@ -554,6 +554,7 @@ lb_release(lb_lock *lock)
 	struct lb__owner_key k;
 	struct lb__target    t;
 	struct lockfs_err    err;
+	uint64_t             epoch;
 	int                  r;
 
 	if (lock == NULL)
@@ -561,6 +562,7 @@ lb_release(lb_lock *lock)
 	if ((r = call_begin(lock, &t, &err)) != 0)
 		goto out;
 	key_of(&t, &k);
+	epoch = lb__owners_epoch(&k);
 	r = LB__FALLBACK;
 	if (lock->transport == LB__BROKER)
 		r = lb__broker_release(&t, INFINITY, &err);
@@ -584,7 +586,7 @@ lb_release(lb_lock *lock)
 		r = local_release(lock, &t, &err);
 	r = lost_meanwhile(lock, &t, r, &err);
 	if (r == 0 || r == LB_ENOTLOCKED || r == LB_ENOTMINE)
-		lb__owners_released(&k);
+		lb__owners_released(&k, epoch);
 	r = record(lock, r, &err);
 out:
 	return r;

@@ -30,6 +30,7 @@ struct entry {
 	pid_t             tid;
 	int               held;
 	uint64_t          serial;       /* held: the acquiring handle, 0 none */
+	uint64_t          epoch;        /* changes with each fresh hold */
 	unsigned          asks;         /* pidfile ACQUIREs out at the broker */
 };
 
@@ -39,6 +40,7 @@ static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct entries  reg = LIST_HEAD_INITIALIZER(reg);
 static pthread_once_t  reg_once = PTHREAD_ONCE_INIT;
 static uint64_t        next_serial;
+static uint64_t        next_epoch;     /* under reg_mu */
 
 /* fork(): the child starts with an empty registry and a new mutex (the
  * parent's entries are not the child's; their memory is left). */
@@ -136,7 +138,10 @@ tidy(struct entry *e)
 static void
 mark_held(struct entry *e, uint64_t serial, int fresh)
 {
-	if (fresh || !e->held || e->serial == 0)
+	if (fresh || !e->held) {
+		e->serial = serial;
+		e->epoch = ++next_epoch;
+	} else if (e->serial == 0)
 		e->serial = serial;
 	e->held = 1;
 }
@@ -189,14 +194,27 @@ lb__owners_acquired(const struct lb__owner_key *k, uint64_t serial,
 	reg_unlock();
 }
 
+/* lb__owners_epoch: see owners.h. */
+uint64_t
+lb__owners_epoch(const struct lb__owner_key *k)
+{
+	struct entry *e;
+	uint64_t      r;
+
+	reg_lock();
+	r = (e = find(k)) != NULL && e->held ? e->epoch : 0;
+	reg_unlock();
+	return r;
+}
+
 /* lb__owners_released: see owners.h. */
 void
-lb__owners_released(const struct lb__owner_key *k)
+lb__owners_released(const struct lb__owner_key *k, uint64_t epoch)
 {
 	struct entry *e;
 
 	reg_lock();
-	if ((e = find(k)) != NULL) {
+	if ((e = find(k)) != NULL && e->epoch == epoch) {
 		e->held = 0;
 		e->serial = 0;
 		tidy(e);

@@ -59,8 +59,15 @@ int  lb__owners_holds(const struct lb__owner_key *k);
 void lb__owners_acquired(const struct lb__owner_key *k, uint64_t serial,
          int fresh);
 
-/* lb__owners_released: k's owner holds the lock no more. */
-void lb__owners_released(const struct lb__owner_key *k);
+/*
+ * lb__owners_epoch / lb__owners_released: a release of k's hold begins
+ * (epoch: which hold it is, 0 when none is recorded) and has ended it: k's
+ * owner holds the lock no more, unless another thread acting for the same
+ * owner took it afresh meanwhile (then the epoch differs, and the new hold
+ * stays recorded).
+ */
+uint64_t lb__owners_epoch(const struct lb__owner_key *k);
+void lb__owners_released(const struct lb__owner_key *k, uint64_t epoch);
 
 /* lb__owners_broken: nobody in this process holds (lock_file, method)
  * any more (it was broken). */
