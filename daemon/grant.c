@@ -316,10 +316,11 @@ lock_try(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid, pid_t tid,
 	if ((h = hold_new(l, c, kept_pid, tid, err)) == NULL)
 		return err->code;
 	if ((r = lbd_creds_enter(c->uid, c->gid, err)) == 0) {
-		/* A pid file that is there already is never the requester's:
-		 * it names a process, not which of its owners (another
-		 * thread may hold it in-process). */
-		r = l->method == LB_PIDFILE ?
+		/* A pid file that is there already is never a connection's
+		 * thread's: it names a process, not which of its owners
+		 * (another thread may hold it in-process).  A kept hold's
+		 * owner is the process itself. */
+		r = l->method == LB_PIDFILE && kept_pid == 0 ?
 		    lockfs_pidfile_create(&h->fs, err) :
 		    lockfs_try_acquire(&h->fs, err);
 		if (r != 0)
@@ -341,8 +342,9 @@ lock_try(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid, pid_t tid,
  * artefact blocks everyone else, so it is the requester's whatever the
  * queue.  0 with l held by the new hold (recorded, new token); -1 when
  * l's artefact is not (c, tid)'s (kept_pid's) or cannot be read, and
- * always for the pidfile method, whose artefact cannot say which thread
- * (or whether an in-process hold of the client's) made it.
+ * always for the pidfile method but for kept holds: its artefact cannot
+ * say which thread (or whether an in-process hold of the client's) made
+ * it.
  */
 static int
 own_artefact_adopt(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid,
@@ -352,9 +354,10 @@ own_artefact_adopt(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid,
 	struct lbd_hold  *h;
 	int               r = -1;
 
-	/* Not for the pidfile method: its artefact names the process only,
-	 * and may be another thread's (or an in-process hold's). */
-	if (l->holder != NULL || l->method == LB_PIDFILE ||
+	/* Not for the pidfile method (but for a kept hold, whose owner is
+	 * the process): its artefact names the process only, and may be
+	 * another thread's (or an in-process hold's). */
+	if (l->holder != NULL || (l->method == LB_PIDFILE && kept_pid == 0) ||
 	    (h = hold_new(l, c, kept_pid, tid, &err)) == NULL)
 		return -1;
 	if (lbd_creds_enter(c->uid, c->gid, &err) == 0) {
