@@ -24,9 +24,17 @@
  *           LB__AUTO_FALLBACK_S for the connection to come back, and is
  *           released in-process only when it does not.
  *
- * Ownership is per owner (the thread that made the handle, or the process
- * for LB_UNTHREADED and LB_PIDFILE), not per handle: two handles of one
- * owner on one lock share its hold on either transport.
+ * Ownership (docs/OWNERSHIP.md).  The owner is the thread that made the
+ * handle, or the process for LB_UNTHREADED, for every method; two owners
+ * never hold one lock at once.  Two handles of one owner on one lock share
+ * its hold on either transport: an acquire through the second returns 0,
+ * a release through either frees it.  But a handle going away
+ * (lb_lock_free) releases only what that very handle acquired.  The
+ * process-wide registry in owners.c keeps what the artefact cannot say:
+ * which handle acquired each hold, and, for the pidfile method (a pid
+ * file names only the process), which owner of the process holds each
+ * pid-file lock or is asking the broker for it; the in-process pidfile
+ * steps go through it, so that another thread waits like any other owner.
  *
  * A handle is shared safely between threads: its mutex guards its state
  * (the owner identity, renewed in a forked child, and the last failure) and
