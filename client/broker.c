@@ -1325,6 +1325,12 @@ reader_resume(int fd)
 	TAILQ_FOREACH(q, &conn.pending, entry) {
 		if (q->state != REQ_UNSENT)
 			continue;
+		/* A pid file naming this process that no owner here holds:
+		 * a grant the previous daemon never confirmed, which the
+		 * new one cannot tell from another thread's hold. */
+		if (q->verb == LBP_MSG_ACQUIRE && q->method == LB_PIDFILE)
+			lb__owners_pidfile_forget_leftover(q->path,
+			    q->lock_file);
 		q->state = REQ_SENT;
 		q->sent_at = now_mono();
 		if (req_format(q, &o) != 0 ||

@@ -398,3 +398,25 @@ lb__owners_pidfile_release(const struct lb__owner_key *k,
 	reg_unlock();
 	return r;
 }
+
+/* lb__owners_pidfile_forget_leftover: see owners.h. */
+void
+lb__owners_pidfile_forget_leftover(const char *path, const char *lock_file)
+{
+	struct lockfs_lock fs;
+	struct lockfs_err  err;
+	struct entry      *e;
+
+	reg_lock();
+	LIST_FOREACH(e, &reg, link)
+		if (e->method == LB_PIDFILE && e->held &&
+		    strcmp(e->lock_file, lock_file) == 0)
+			goto out;
+	if (lockfs_init(&fs, path, LB_PIDFILE, 0, &err) != 0)
+		goto out;
+	if (lockfs_i_am_locking(&fs, &err) == 1)
+		(void)lockfs_release(&fs, &err);
+	lockfs_fini(&fs);
+out:
+	reg_unlock();
+}

@@ -120,4 +120,15 @@ int  lb__owners_pidfile_mine(const struct lb__owner_key *k,
 int  lb__owners_pidfile_release(const struct lb__owner_key *k,
          struct lockfs_lock *fs, struct lockfs_err *err);
 
+/*
+ * lb__owners_pidfile_forget_leftover: removes the pid file at path
+ * (lock_file) when it names this process and no owner of the process holds
+ * it: for the broker's reconnect, before it sends pidfile ACQUIREs again to
+ * a new daemon.  Such a file is a grant the previous daemon made and never
+ * confirmed (or a leftover), which the new daemon, unable to tell whose it
+ * is, would otherwise wait on for ever.  No-op otherwise.
+ */
+void lb__owners_pidfile_forget_leftover(const char *path,
+         const char *lock_file);
+
 #endif /* LB_OWNERS_H */

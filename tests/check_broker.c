@@ -1841,6 +1841,42 @@ START_TEST(test_restart_i_am_locking_waits)
 }
 END_TEST
 
+/* A pidfile ACQUIRE whose grant the daemon made (the pid file, naming
+ * the client) but never confirmed before it died: the client's library
+ * removes that file before it asks the next daemon again (which cannot
+ * tell it from another thread's hold), and is granted. */
+START_TEST(test_restart_pidfile_unconfirmed_grant)
+{
+	struct daemon d;
+	struct place  p;
+	struct agent  h;
+	struct answer a;
+	char          dir[PATH_MAX];
+	FILE         *f;
+
+	private_daemon(&d, dir, sizeof(dir));
+	place_make(&p, "lk");
+	agent_start(&h, p.path, LB_PIDFILE | LB_BROKER, d.socket);
+	ck_assert_int_eq(agent_do(&h, 'l', 0), 0);      /* connected */
+	ck_assert_int_eq(kill(d.pid, SIGSTOP), 0);
+	agent_send(&h, 'a', HANG_S);
+	ck_assert(!agent_ready(&h, 0.3));
+	ck_assert_ptr_nonnull(f = fopen(p.path, "w"));
+	fprintf(f, "%ld\n", (long)h.pid);
+	fclose(f);
+	ck_assert_int_eq(daemon_stop(&d, SIGKILL), 0);
+	ck_assert_int_eq(daemon_start(&d, dir, "state.db"), 0);
+	a = agent_answer(&h, HANG_S + PROMPT_S);
+	ck_assert_msg(a.r == 0, "acquire: %s (%s)", lb_error_name((int)a.r),
+	    a.why);
+	ck_assert_int_eq(agent_do(&h, 'i', 0), 1);
+	ck_assert_int_eq(agent_do(&h, 'r', 0), 0);
+	agent_stop(&h);
+	ck_assert_int_eq(testdir_count(p.dir), 0);
+	ck_assert_int_eq(daemon_stop(&d, SIGTERM), 0);
+}
+END_TEST
+
 /* AUTO, and the daemon stops for good while a holder holds and a waiter
  * waits through it: both go on in-process (the holder's release, the
  * waiter's wait) and the waiter gets the lock. */
@@ -1934,6 +1970,7 @@ broker_suite(void)
 	tcase_add_test(tc, test_restart_after_stop_with_waiter);
 	tcase_add_test(tc, test_restart_hold_lost);
 	tcase_add_test(tc, test_restart_i_am_locking_waits);
+	tcase_add_test(tc, test_restart_pidfile_unconfirmed_grant);
 	tcase_add_test(tc, test_auto_daemon_gone);
 	suite_add_tcase(s, tc);
 	return s;
