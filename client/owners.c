@@ -161,6 +161,26 @@ other_of(const struct lb__owner_key *k)
 	return NULL;
 }
 
+/* k's owner was just given the pid file k names (created now, or granted
+ * by the daemon, which creates it): any other owner of this process that
+ * the registry still has holding it lost it meanwhile (broken, unnoticed)
+ * and holds it no more.  Under reg_mu. */
+static void
+others_lost(const struct lb__owner_key *k)
+{
+	struct entry *e, *next;
+
+	for (e = LIST_FIRST(&reg); e != NULL; e = next) {
+		next = LIST_NEXT(e, link);
+		if (e->tid == k->tid || e->method != k->method || !e->held ||
+		    strcmp(e->lock_file, k->lock_file) != 0)
+			continue;
+		e->held = 0;
+		e->serial = 0;
+		tidy(e);
+	}
+}
+
 /* lb__owners_serial: see owners.h. */
 uint64_t
 lb__owners_serial(void)
@@ -290,6 +310,8 @@ lb__owners_asked(const struct lb__owner_key *k, uint64_t serial,
 	struct entry *e;
 
 	reg_lock();
+	if (granted)
+		others_lost(k);
 	if ((e = find(k)) != NULL) {
 		e->asks--;
 		if (granted)
@@ -348,6 +370,7 @@ lb__owners_pidfile_try(const struct lb__owner_key *k, struct lockfs_lock *fs,
 took:
 	if (r != 0)
 		goto out;
+	others_lost(k);
 take:
 	r = 0;
 	if ((self = find_or_make(k)) != NULL)

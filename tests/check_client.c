@@ -1758,6 +1758,32 @@ START_TEST(test_pidfile_leftover)
 }
 END_TEST
 
+/* A pidfile hold broken behind its owner's back (the file removed by
+ * someone else), then taken by another thread: the first owner does not
+ * think it holds it, and waits like any other owner. */
+START_TEST(test_pidfile_broken_then_other_thread)
+{
+	struct place p;
+	lb_lock     *a, *b, *b2;
+
+	place_make(&p, "lk");
+	a = lock_new(p.path, LB_PIDFILE | LB_LOCAL);
+	new_in_thread(p.path, LB_PIDFILE | LB_LOCAL, &b, &b2);
+	ck_assert_int_eq(lb_acquire(a, 0), 0);
+	ck_assert_int_eq(unlink(p.path), 0);
+	ck_assert_int_eq(lb_acquire(b, 0), 0);
+	ck_assert_int_eq(lb_i_am_locking(a), 0);
+	ck_assert_int_eq(lb_acquire(a, 0), LB_EALREADY);
+	ck_assert_int_eq(lb_release(a), LB_ENOTMINE);
+	ck_assert_int_eq(lb_i_am_locking(b), 1);
+	ck_assert_int_eq(lb_release(b), 0);
+	lb_lock_free(b2);
+	lb_lock_free(b);
+	lb_lock_free(a);
+	ck_assert_int_eq(testdir_count(p.dir), 0);
+}
+END_TEST
+
 /* A finite timeout beyond what clocks count (1e19 s, 1e300, DBL_MAX) is
  * forever: on a free lock, granted at once; on a held one, granted when
  * its holder lets go. */
@@ -1825,6 +1851,7 @@ client_suite(void)
 	tcase_add_loop_test(tc, test_fork_child_not_owner, 0, NMETHODS);
 	tcase_add_loop_test(tc, test_probe_free_keeps_lock, 0, NMETHODS);
 	tcase_add_test(tc, test_pidfile_leftover);
+	tcase_add_test(tc, test_pidfile_broken_then_other_thread);
 	suite_add_tcase(s, tc);
 
 	tc = method_case("holders");
