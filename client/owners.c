@@ -355,17 +355,15 @@ lb__owners_pidfile_try(const struct lb__owner_key *k, struct lockfs_lock *fs,
 	if ((r = lockfs_pidfile_create(fs, err)) != LB_EALREADY)
 		goto took;
 	/* There: ours only as a leftover nobody here holds or asks for. */
-	if (other == NULL && (r = lockfs_i_am_locking(fs, err)) == 1)
+	if (other != NULL)
+		r = lockfs_fail(err, LB_EALREADY, 0, "%s is locked by another "
+		    "owner in this process (thread %ld)", k->lock_file,
+		    (long)other->tid);
+	else if ((r = lockfs_i_am_locking(fs, err)) == 1)
 		goto take;
-	if (r >= 0) {
-		if (other != NULL)
-			r = lockfs_fail(err, LB_EALREADY, 0, "%s is locked by "
-			    "another thread of this process (%ld)", k->lock_file,
-			    (long)other->tid);
-		else
-			r = lockfs_fail(err, LB_EALREADY, 0, "%s is locked by "
-			    "another process", k->lock_file);
-	}
+	else if (r == 0)
+		r = lockfs_fail(err, LB_EALREADY, 0, "%s is locked by another "
+		    "process", k->lock_file);
 	goto out;
 took:
 	if (r != 0)
