@@ -28,8 +28,11 @@
  * UNSENT (queued while the connection is being re-established, or a
  * waiting ACQUIRE to send again), SENT (on the current connection) or
  * DONE.  When the connection is lost, SENT ACQUIREs become UNSENT, to be
- * sent again with what is left of their timeout; every other SENT request
- * fails ("connection lost").  ERR ESHUTDOWN on an ACQUIRE (the daemon is
+ * sent again with what is left of their timeout, and SENT STATUSes too
+ * (asked again once the holds are settled with the next daemon: an
+ * LB_BROKER lb_i_am_locking waits for the reconnect, an AUTO one falls
+ * back to the in-process look); every other SENT request fails
+ * ("connection lost").  ERR ESHUTDOWN on an ACQUIRE (the daemon is
  * stopping) also makes it UNSENT: it waits for the next daemon.  The
  * daemon keeps the time of a waiting ACQUIRE; as a backstop against a
  * daemon that stops answering, a caller gives up ANSWER_GRACE_S after its
@@ -74,6 +77,7 @@
 #include <unistd.h>
 
 #include "broker.h"
+#include "owners.h"
 #include "protocol.h"
 
 #define SYSTEM_SOCKET     "/run/lockbroker/socket"
@@ -198,7 +202,8 @@ cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, double until)
 {
 	struct timespec ts;
 
-	if (isinf(until)) {
+	if (isinf(until) || until > 2 * LB__TIMEOUT_MAX_S + now_mono()) {
+		/* (A deadline that far would overflow time_t below.) */
 		pthread_cond_wait(cv, mu);
 		return;
 	}
@@ -279,6 +284,10 @@ static void
 conn_init(void)
 {
 	conn_reset();
+	/* The registry's fork handlers first, so that a fork takes conn.mu
+	 * before the registry's mutex, in the order the two are nested
+	 * (hold_unreclaimable). */
+	lb__owners_init();
 	pthread_atfork(conn_fork_prepare, conn_fork_parent, conn_fork_child);
 }
 
@@ -684,12 +693,16 @@ hold_unreclaimable(struct hold *h, const char *reason)
 {
 	struct lockfs_lock fs;
 	struct lockfs_err  err;
+	struct lb__owner_key k = { h->lock_file, h->method, h->tid };
 	int                ours = 0, removed = 0;
 	char              *why = NULL;
 	size_t             size;
 
 	if (lockfs_init(&fs, h->path, h->method, h->tid, &err) == 0) {
-		ours = lockfs_i_am_locking(&fs, &err) == 1;
+		/* A pid file names only the process: it is h's only when no
+		 * other owner here holds or asks for it. */
+		ours = lockfs_i_am_locking(&fs, &err) == 1 &&
+		    (h->method != LB_PIDFILE || !lb__owners_other(&k));
 		if (ours && h->broker_only)
 			removed = lockfs_release(&fs, &err) == 0;
 		lockfs_fini(&fs);
@@ -1171,8 +1184,8 @@ reader_deliver(const struct lbp_msg *m, struct lbp_out *o)
 		req_send(o, gen);
 }
 
-/* The connection on fd is gone: SENT ACQUIREs wait to be sent again, the
- * other SENT requests fail. */
+/* The connection on fd is gone: SENT ACQUIREs and STATUSes wait to be
+ * sent again, the other SENT requests fail. */
 static void
 reader_lost(int fd)
 {
@@ -1195,7 +1208,10 @@ reader_lost(int fd)
 		if (q->abandoned) {
 			TAILQ_REMOVE(&conn.pending, q, entry);
 			req_free(q);
-		} else if (q->verb == LBP_MSG_ACQUIRE) {
+		} else if (q->verb == LBP_MSG_ACQUIRE ||
+		    q->verb == LBP_MSG_STATUS) {
+			/* Asked again of the next daemon (STATUS changes
+			 * nothing), after the holds are settled with it. */
 			q->state = REQ_UNSENT;
 			q->unsent_since = now;
 		} else if (q->verb == LBP_MSG_RELEASE) {
@@ -1309,6 +1325,12 @@ reader_resume(int fd)
 	TAILQ_FOREACH(q, &conn.pending, entry) {
 		if (q->state != REQ_UNSENT)
 			continue;
+		/* A pid file naming this process that no owner here holds:
+		 * a grant the previous daemon never confirmed, which the
+		 * new one cannot tell from another thread's hold. */
+		if (q->verb == LBP_MSG_ACQUIRE && q->method == LB_PIDFILE)
+			lb__owners_pidfile_forget_leftover(q->path,
+			    q->lock_file);
 		q->state = REQ_SENT;
 		q->sent_at = now_mono();
 		if (req_format(q, &o) != 0 ||

@@ -49,6 +49,12 @@ enum lb__transport {
  * before it is done in-process instead. */
 #define LB__AUTO_FALLBACK_S 1.0
 
+/* A finite timeout longer than this (about 31.7 years) is taken as
+ * LB_FOREVER: the wire carries at most this many seconds, and deadlines
+ * much further out overflow the clocks' units (time_t, milliseconds in
+ * 64 bits) on the way to a timed wait. */
+#define LB__TIMEOUT_MAX_S 1e9
+
 /* Whom a request is for: the lock and its owner.  The strings are
  * borrowed for the call (the daemon is sent path; lock_file is the
  * registry's key). */

@@ -24,9 +24,17 @@
  *           LB__AUTO_FALLBACK_S for the connection to come back, and is
  *           released in-process only when it does not.
  *
- * Ownership is per owner (the thread that made the handle, or the process
- * for LB_UNTHREADED and LB_PIDFILE), not per handle: two handles of one
- * owner on one lock share its hold on either transport.
+ * Ownership (docs/OWNERSHIP.md).  The owner is the thread that made the
+ * handle, or the process for LB_UNTHREADED, for every method; two owners
+ * never hold one lock at once.  Two handles of one owner on one lock share
+ * its hold on either transport: an acquire through the second returns 0,
+ * a release through either frees it.  But a handle going away
+ * (lb_lock_free) releases only what that very handle acquired.  The
+ * process-wide registry in owners.c keeps what the artefact cannot say:
+ * which handle acquired each hold, and, for the pidfile method (a pid
+ * file names only the process), which owner of the process holds each
+ * pid-file lock or is asking the broker for it; the in-process pidfile
+ * steps go through it, so that another thread waits like any other owner.
  *
  * A handle is shared safely between threads: its mutex guards its state
  * (the owner identity, renewed in a forked child, and the last failure) and
@@ -64,6 +72,7 @@
 #include "lockbroker.h"
 #include "lockfs.h"
 #include "broker.h"
+#include "owners.h"
 
 /* Back-off between tries while another owner holds the lock: from
  * BACKOFF_MIN, doubling, to BACKOFF_MAX, with jitter so that waiters do not
@@ -76,6 +85,8 @@ struct lb_lock {
 	char               *given;      /* the path as given */
 	unsigned            flags;
 	int                 threaded;
+	pid_t               tid;        /* the owner thread; 0: the process */
+	uint64_t            serial;     /* names the handle in the registry */
 	enum lb__transport  transport;
 	struct lockfs_lock  fs;
 	struct lockfs_err   err;        /* the last failure, or a note */
@@ -156,21 +167,27 @@ static int
 step_begin(lb_lock *lock, struct lockfs_err *err)
 {
 	struct lockfs_owner o;
+	pid_t               tid;
 	int                 r = 0;
 
 	pthread_mutex_lock(&lock->mu);
 	if (lock->fs.owner.pid == getpid())
 		goto out;
-	if (lockfs_owner_self(&o, lock->threaded &&
-	    lock->fs.method != LB_PIDFILE) == -1 ||
-	    lockfs_unique_make(&lock->fs, &o) == -1) {
-		r = lockfs_fail(err, LB_ERROR, errno,
-		    "cannot tell who holds %s after fork", lock->given);
-		lock->err = *err;
-		pthread_mutex_unlock(&lock->mu);
-		goto out;
-	}
+	if (lockfs_owner_self(&o, lock->threaded) == -1)
+		goto fail;
+	tid = o.tid;
+	if (lock->fs.method == LB_PIDFILE)
+		o.tid = 0;      /* the artefact names the process only */
+	if (lockfs_unique_make(&lock->fs, &o) == -1)
+		goto fail;
+	lock->tid = tid;
 	lock->fs.owner = o;
+	goto out;
+fail:
+	r = lockfs_fail(err, LB_ERROR, errno, "cannot tell who holds %s after "
+	    "fork", lock->given);
+	lock->err = *err;
+	pthread_mutex_unlock(&lock->mu);
 out:
 	return r;
 }
@@ -226,7 +243,7 @@ call_begin(lb_lock *lock, struct lb__target *t, struct lockfs_err *err)
 	t->path = lock->fs.path;
 	t->lock_file = lock->fs.lock_file;
 	t->method = lock->fs.method;
-	t->tid = lock->fs.owner.tid;
+	t->tid = lock->tid;
 	t->broker_only = lock->transport == LB__BROKER;
 	t->break_stale = (lock->flags & LB_BREAK_STALE) != 0;
 	r = 0;
@@ -255,6 +272,69 @@ fallback_of(const lb_lock *lock)
 	return lock->transport == LB__BROKER ? INFINITY : LB__AUTO_FALLBACK_S;
 }
 
+/* The registry's key for the hold of t (owners.h). */
+static void
+key_of(const struct lb__target *t, struct lb__owner_key *k)
+{
+	k->lock_file = t->lock_file;
+	k->method = t->method;
+	k->tid = t->tid;
+}
+
+/* In-process: whether t's owner holds the lock (lockfs_i_am_locking; for
+ * the pidfile method, whose artefact names only the pid, the registry
+ * says which owner of the process does).  Under the handle's mutex. */
+static int
+local_mine(lb_lock *lock, const struct lb__target *t, struct lockfs_err *err)
+{
+	struct lb__owner_key k;
+	int                  r;
+
+	if ((r = step_begin(lock, err)) != 0)
+		return r;
+	key_of(t, &k);
+	if (lock->fs.method == LB_PIDFILE)
+		r = lb__owners_pidfile_mine(&k, &lock->fs, err);
+	else
+		r = lockfs_i_am_locking(&lock->fs, err);
+	return step_end(lock, r, err);
+}
+
+/* In-process release of t's owner's hold (see local_mine). */
+static int
+local_release(lb_lock *lock, const struct lb__target *t,
+    struct lockfs_err *err)
+{
+	struct lb__owner_key k;
+	int                  r;
+
+	if ((r = step_begin(lock, err)) != 0)
+		return r;
+	key_of(t, &k);
+	if (lock->fs.method == LB_PIDFILE)
+		r = lb__owners_pidfile_release(&k, &lock->fs, err);
+	else
+		r = lockfs_release(&lock->fs, err);
+	return step_end(lock, r, err);
+}
+
+/* Whether t's owner holds the lock now, for an acquire to tell a
+ * re-entrant one from a fresh one: asks only the registries and the
+ * artefact (no request to the broker). */
+static int
+holds_now(lb_lock *lock, const struct lb__target *t)
+{
+	struct lb__owner_key k;
+	struct lockfs_err    err;
+
+	key_of(t, &k);
+	if (!lb__owners_holds(&k))
+		return 0;
+	if (lock->transport != LB__LOCAL && lb__broker_holds(t, NULL))
+		return 1;
+	return local_mine(lock, t, &err) == 1;
+}
+
 /* lb_lock_new: see lockbroker.h. */
 lb_lock *
 lb_lock_new(const char *path, unsigned flags)
@@ -277,7 +357,9 @@ lb_lock_new(const char *path, unsigned flags)
 		goto fail;
 	}
 	lock->flags = flags;
-	lock->threaded = (flags & LB_UNTHREADED) == 0 && method != LB_PIDFILE;
+	lock->threaded = (flags & LB_UNTHREADED) == 0;
+	lock->tid = lock->threaded ? lockfs_gettid() : 0;
+	lock->serial = lb__owners_serial();
 	if (flags & LB_LOCAL)
 		lock->transport = LB__LOCAL;
 	else if (flags & LB_BROKER)
@@ -292,8 +374,7 @@ lb_lock_new(const char *path, unsigned flags)
 	    getenv("LOCKBROKER_SQLITE_DB") != NULL &&
 	    *getenv("LOCKBROKER_SQLITE_DB") != '\0')
 		lock->transport = LB__LOCAL;
-	if (lockfs_init(&lock->fs, path, method,
-	    lock->threaded ? lockfs_gettid() : 0, &err) != 0)
+	if (lockfs_init(&lock->fs, path, method, lock->tid, &err) != 0)
 		goto fail;      /* errno from lockfs_init */
 	pthread_mutex_init(&lock->mu, NULL);
 	return lock;
@@ -309,17 +390,27 @@ fail:
 	return NULL;
 }
 
-/* lb_lock_free: see lockbroker.h.  Releases only what this handle's owner
- * holds (in a forked child: nothing of the parent's). */
+/* lb_lock_free: see lockbroker.h.  Releases only a hold this very handle
+ * acquired and its owner still holds (in a forked child: nothing of the
+ * parent's, whose registry the child does not have). */
 void
 lb_lock_free(lb_lock *lock)
 {
-	int saved = errno;
+	struct lb__owner_key k;
+	int                  saved = errno, acquired;
 
 	if (lock == NULL)
 		return;
-	if (lb_i_am_locking(lock) == 1)
+	pthread_mutex_lock(&lock->mu);
+	k.lock_file = lock->fs.lock_file;
+	k.method = lock->fs.method;
+	k.tid = lock->tid;
+	acquired = lock->fs.owner.pid == getpid() &&
+	    lb__owners_acquired_by(&k, lock->serial);
+	pthread_mutex_unlock(&lock->mu);
+	if (acquired && lb_i_am_locking(lock) == 1)
 		lb_release(lock);
+	lb__owners_forget_handle(lock->serial);
 	pthread_mutex_destroy(&lock->mu);
 	lockfs_fini(&lock->fs);
 	free(lock->given);
@@ -334,7 +425,8 @@ static int
 acquire_once(lb_lock *lock, const struct lb__target *t,
     struct lockfs_err *err)
 {
-	int pinned = 0, r;
+	struct lb__owner_key k;
+	int                  pinned = 0, r;
 
 	if ((r = step_begin(lock, err)) != 0)
 		return r;
@@ -343,10 +435,16 @@ acquire_once(lb_lock *lock, const struct lb__target *t,
 		    "to lockbrokerd", lock->given);
 		goto out;
 	}
-	r = lockfs_try_acquire(&lock->fs, err);
+	key_of(t, &k);
+	if (lock->fs.method == LB_PIDFILE)
+		r = lb__owners_pidfile_try(&k, &lock->fs, lock->serial, err);
+	else
+		r = lockfs_try_acquire(&lock->fs, err);
 	if (r == LB_EALREADY && (lock->flags & LB_BREAK_STALE) != 0 &&
 	    lockfs_break_stale(&lock->fs, err) == 1)
-		r = lockfs_try_acquire(&lock->fs, err);
+		r = lock->fs.method == LB_PIDFILE ?
+		    lb__owners_pidfile_try(&k, &lock->fs, lock->serial, err) :
+		    lockfs_try_acquire(&lock->fs, err);
 	/* Nothing of a failed try stays on disk (the link method's unique
 	 * file), so a process killed while it waits leaves nothing behind. */
 	if (r != 0)
@@ -394,15 +492,38 @@ broker_acquire(lb_lock *lock, const struct lb__target *t, double timeout,
 	    NULL, err);
 }
 
+/* The broker's part of an acquire; for the pidfile method bracketed by
+ * lb__owners_asking/asked, so that no other owner of this process takes
+ * the pid file the daemon makes for this one for its own. */
+static int
+broker_acquire_owned(lb_lock *lock, const struct lb__target *t,
+    double timeout, double deadline, int fresh, struct lockfs_err *err)
+{
+	struct lb__owner_key k;
+	int                  r;
+
+	key_of(t, &k);
+	if (t->method != LB_PIDFILE)
+		return broker_acquire(lock, t, timeout, deadline, err);
+	if (lb__owners_asking(&k) != 0)
+		return lockfs_fail(err, LB_ENOMEM, ENOMEM, "acquire of %s",
+		    lock->given);
+	r = broker_acquire(lock, t, timeout, deadline, err);
+	lb__owners_asked(&k, lock->serial, r == 0, fresh);
+	return r;
+}
+
 /* lb_acquire: see lockbroker.h.  Blocks up to timeout (in AUTO and BROKER
- * mode, plus the time to connect). */
+ * mode, plus the time to connect).  Records in the registry (owners.h)
+ * whether this handle acquired the hold or found its owner holding it. */
 int
 lb_acquire(lb_lock *lock, double timeout)
 {
-	struct lb__target t;
-	struct lockfs_err err;
-	double            deadline = INFINITY;
-	int               r;
+	struct lb__owner_key k;
+	struct lb__target    t;
+	struct lockfs_err    err;
+	double               deadline = INFINITY;
+	int                  r, fresh;
 
 	if (lock == NULL)
 		return LB_EINVAL;
@@ -411,33 +532,45 @@ lb_acquire(lb_lock *lock, double timeout)
 		    "timeout for %s is not a number", lock->given), &err);
 		goto out;
 	}
+	if (timeout > LB__TIMEOUT_MAX_S)
+		timeout = INFINITY;     /* as good as forever: see broker.h */
 	if (timeout > 0 && !isinf(timeout))
 		deadline = now_mono() + timeout;
 	if ((r = call_begin(lock, &t, &err)) != 0)
 		goto out;
+	fresh = !holds_now(lock, &t);
 	r = LB__FALLBACK;
 	if (lock->transport == LB__BROKER ||
 	    (lock->transport == LB__AUTO && lb__broker_connect(&err) == 0))
-		r = broker_acquire(lock, &t, timeout, deadline, &err);
+		r = broker_acquire_owned(lock, &t, timeout, deadline, fresh,
+		    &err);
 	if (r == LB__FALLBACK)
 		r = local_acquire(lock, &t, timeout, deadline, &err);
+	if (r == 0 && t.method != LB_PIDFILE) {
+		key_of(&t, &k);
+		lb__owners_acquired(&k, lock->serial, fresh);
+	}
 	r = record(lock, r, &err);
 out:
 	return r;
 }
 
-/* lb_release: see lockbroker.h. */
+/* lb_release: see lockbroker.h.  Through any handle of the owner. */
 int
 lb_release(lb_lock *lock)
 {
-	struct lb__target t;
-	struct lockfs_err err;
-	int               r;
+	struct lb__owner_key k;
+	struct lb__target    t;
+	struct lockfs_err    err;
+	uint64_t             epoch;
+	int                  r;
 
 	if (lock == NULL)
 		return LB_EINVAL;
 	if ((r = call_begin(lock, &t, &err)) != 0)
 		goto out;
+	key_of(&t, &k);
+	epoch = lb__owners_epoch(&k);
 	r = LB__FALLBACK;
 	if (lock->transport == LB__BROKER)
 		r = lb__broker_release(&t, INFINITY, &err);
@@ -449,13 +582,20 @@ lb_release(lb_lock *lock)
 		r = lb__broker_release(&t, LB__AUTO_FALLBACK_S, &err);
 	if (r == LB__RELEASE_LOST) {
 		/* The daemon died with our RELEASE: gone or someone else's
-		 * means it had released (and handed on) the lock. */
-		r = local_step(lock, lockfs_release, &err);
+		 * means it had released (and handed on) the lock.  A pid
+		 * file another owner of this process holds or asks for may
+		 * be that owner's by now: the next daemon settles it. */
+		r = 0;
+		if (t.method != LB_PIDFILE || !lb__owners_other(&k))
+			r = local_release(lock, &t, &err);
 		if (r == LB_ENOTLOCKED || r == LB_ENOTMINE)
 			r = 0;
 	} else if (r == LB__FALLBACK)
-		r = local_step(lock, lockfs_release, &err);
-	r = record(lock, lost_meanwhile(lock, &t, r, &err), &err);
+		r = local_release(lock, &t, &err);
+	r = lost_meanwhile(lock, &t, r, &err);
+	if (r == 0 || r == LB_ENOTLOCKED || r == LB_ENOTMINE)
+		lb__owners_released(&k, epoch);
+	r = record(lock, r, &err);
 out:
 	return r;
 }
@@ -520,7 +660,7 @@ lb_i_am_locking(lb_lock *lock)
 			r = LB__FALLBACK;
 	}
 	if (r == LB__FALLBACK)
-		r = local_step(lock, lockfs_i_am_locking, &err);
+		r = local_mine(lock, &t, &err);
 	r = record(lock, lost_meanwhile(lock, &t, r, &err), &err);
 out:
 	return r;
@@ -547,6 +687,8 @@ lb_break_lock(lb_lock *lock)
 	}
 	if (r == LB__FALLBACK)
 		r = local_step(lock, lockfs_break_lock, &err);
+	if (r == 0)
+		lb__owners_broken(t.lock_file, t.method);
 	r = record(lock, r, &err);
 out:
 	return r;
@@ -662,7 +804,7 @@ lb_fencing_token(lb_lock *lock, uint64_t *token)
 		goto out;
 	}
 	if (r == LB__FALLBACK) {
-		r = local_step(lock, lockfs_i_am_locking, &err);
+		r = local_mine(lock, &t, &err);
 		if (r == 1)
 			r = lockfs_fail(&err, LB_EFAILED, 0, "%s is held "
 			    "in-process, which has no fencing tokens",

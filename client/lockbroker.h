@@ -139,30 +139,35 @@ typedef struct lb_holder {
 /*
  * lb_lock_new: a handle for the lock on PATH.  Allocates; does not touch the
  * filesystem.  With threaded ownership (the default) the owner is the thread
- * that calls lb_lock_new, as with lockfile; with LB_UNTHREADED (and always for
- * LB_PIDFILE) it is the process.  Returns NULL with errno EINVAL (NULL or
+ * that calls lb_lock_new, as with lockfile, for every method (LB_PIDFILE too:
+ * the library tells the threads apart where the pid file cannot); with
+ * LB_UNTHREADED it is the process.  Returns NULL with errno EINVAL (NULL or
  * empty path, bad flags), ENAMETOOLONG (path too long) or ENOMEM.
  * The caller frees the handle with lb_lock_free().
  */
 LB_EXPORT lb_lock *lb_lock_new(const char *path, unsigned flags);
 
-/* lb_lock_free: releases the lock if this handle's owner holds it, then
- * frees.  NULL is allowed. */
+/* lb_lock_free: releases the lock if this very handle acquired it and its
+ * owner still holds it (a handle that only looked, or re-acquired what its
+ * owner held through another handle, releases nothing), then frees.  NULL
+ * is allowed. */
 LB_EXPORT void lb_lock_free(lb_lock *lock);
 
 /*
  * lb_acquire: take the lock.  timeout LB_FOREVER waits until granted; <= 0
  * tries once (LB_EALREADY when held by another); > 0 waits up to that many
- * seconds on the monotonic clock (LB_ETIMEOUT).  Taking a lock this owner
- * already holds returns 0 at once (no counter).  LB_EFAILED when the lock
+ * seconds on the monotonic clock (LB_ETIMEOUT); a finite timeout over 1e9
+ * seconds is taken as LB_FOREVER.  Taking a lock this owner already holds
+ * returns 0 at once (no counter).  LB_EFAILED when the lock
  * cannot be taken at all (missing or unwritable directory, no hard links).
  * LB_EINVAL for a NaN timeout.  Blocks up to timeout (through the broker,
  * plus the time to reach it, or to reconnect to a restarted one).
  */
 LB_EXPORT int lb_acquire(lb_lock *lock, double timeout);
 
-/* lb_release: 0; LB_ENOTLOCKED when nobody holds it; LB_ENOTMINE when
- * someone else does; LB_EUNLOCK when the artefact cannot be removed. */
+/* lb_release: 0 (through any handle of the holding owner); LB_ENOTLOCKED
+ * when nobody holds it; LB_ENOTMINE when someone else does; LB_EUNLOCK when
+ * the artefact cannot be removed. */
 LB_EXPORT int lb_release(lb_lock *lock);
 
 /* lb_is_locked: 1 when anyone holds the lock, 0 when nobody, or a negative

@@ -316,7 +316,13 @@ lock_try(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid, pid_t tid,
 	if ((h = hold_new(l, c, kept_pid, tid, err)) == NULL)
 		return err->code;
 	if ((r = lbd_creds_enter(c->uid, c->gid, err)) == 0) {
-		r = lockfs_try_acquire(&h->fs, err);
+		/* A pid file that is there already is never a connection's
+		 * thread's: it names a process, not which of its owners
+		 * (another thread may hold it in-process).  A kept hold's
+		 * owner is the process itself. */
+		r = l->method == LB_PIDFILE && kept_pid == 0 ?
+		    lockfs_pidfile_create(&h->fs, err) :
+		    lockfs_try_acquire(&h->fs, err);
 		if (r != 0)
 			lockfs_abandon(&h->fs);
 		lbd_creds_leave();
@@ -335,7 +341,10 @@ lock_try(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid, pid_t tid,
  * the reply (the requester sends its ACQUIRE again, or releases).  Such an
  * artefact blocks everyone else, so it is the requester's whatever the
  * queue.  0 with l held by the new hold (recorded, new token); -1 when
- * l's artefact is not (c, tid)'s (kept_pid's) or cannot be read.
+ * l's artefact is not (c, tid)'s (kept_pid's) or cannot be read, and
+ * always for the pidfile method but for kept holds: its artefact cannot
+ * say which thread (or whether an in-process hold of the client's) made
+ * it.
  */
 static int
 own_artefact_adopt(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid,
@@ -345,7 +354,10 @@ own_artefact_adopt(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid,
 	struct lbd_hold  *h;
 	int               r = -1;
 
-	if (l->holder != NULL ||
+	/* Not for the pidfile method (but for a kept hold, whose owner is
+	 * the process): its artefact names the process only, and may be
+	 * another thread's (or an in-process hold's). */
+	if (l->holder != NULL || (l->method == LB_PIDFILE && kept_pid == 0) ||
 	    (h = hold_new(l, c, kept_pid, tid, &err)) == NULL)
 		return -1;
 	if (lbd_creds_enter(c->uid, c->gid, &err) == 0) {

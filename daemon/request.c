@@ -80,7 +80,8 @@ lock_args(struct lbd_conn *c, const struct lbp_msg *m, struct lock_args *a)
 		    "process id, without thread");
 		return LBP_EINVAL;
 	}
-	a->tid = a->method == LB_PIDFILE ? 0 : (pid_t)tid;
+	a->tid = (pid_t)tid;    /* for every method: the daemon, not the
+	                           artefact, tells a pid file's threads apart */
 	a->kept_pid = (pid_t)pid;
 	if (pid != 0)
 		return pid_allowed(c, m->id, a->kept_pid);

@@ -154,6 +154,12 @@ struct sqlite3;
 int   lockfs_sqlite_open(const char *file, int flags, struct sqlite3 **db,
           const char **why);
 
+/* pidfile.c: takes a pidfile lock only by creating PATH: 0; LB_EALREADY
+ * when PATH exists, even when it names this process (for a caller that
+ * knows which of its owners holds it: the pid cannot tell threads
+ * apart); LB_EFAILED. */
+int   lockfs_pidfile_create(struct lockfs_lock *l, struct lockfs_err *err);
+
 /* stale.c: break the lock if its holder is provably dead.  1 when it broke
  * a stale lock, 0 when the holder is alive, unknown or gone already, or a
  * negative code.  Serialised against other breakers by flock(2) on the

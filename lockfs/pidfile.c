@@ -1,7 +1,11 @@
 /*
  * pidfile.c: the pidfile method (lockfile's PIDLockFile): PATH itself is
- * created exclusively and holds the owner's pid and a newline.  Ownership
- * is per process.  The lock is ours when the file names our pid.
+ * created exclusively and holds the owner's pid and a newline.  The
+ * artefact names only the process: here the lock is ours when the file
+ * names our pid.  Which thread of the process holds it is known only to
+ * the process (the library's owner registry) and to the daemon (its
+ * table); they take it with lockfs_pidfile_create, which never takes a
+ * pid file that exists already for their own.
  *
  * Unlike lockfile, taking a lock this process already holds returns at once
  * (lockfile waits on itself), and a pid file that cannot be written is
@@ -43,8 +47,10 @@ pidfile_is_mine(struct lockfs_lock *l, struct lockfs_err *err)
 	    pid == l->owner.pid;
 }
 
+/* Creates PATH holding our pid: 0; LB_EALREADY when PATH exists (whatever
+ * it names, when strict; else unless it names our pid); LB_EFAILED. */
 static int
-pidfile_try_acquire(struct lockfs_lock *l, struct lockfs_err *err)
+pidfile_create(struct lockfs_lock *l, int strict, struct lockfs_err *err)
 {
 	char buf[32];
 	int  fd, len, r = 0;
@@ -55,6 +61,9 @@ pidfile_try_acquire(struct lockfs_lock *l, struct lockfs_err *err)
 		if (errno != EEXIST)
 			r = lockfs_fail(err, LB_EFAILED, errno,
 			    "cannot create %s", l->lock_file);
+		else if (strict)
+			r = lockfs_fail(err, LB_EALREADY, 0,
+			    "%s is locked", l->path);
 		else if ((r = pidfile_is_mine(l, err)) == 1)
 			r = 0;
 		else if (r == 0)
@@ -71,6 +80,19 @@ pidfile_try_acquire(struct lockfs_lock *l, struct lockfs_err *err)
 	close(fd);
 out:
 	return r;
+}
+
+static int
+pidfile_try_acquire(struct lockfs_lock *l, struct lockfs_err *err)
+{
+	return pidfile_create(l, 0, err);
+}
+
+/* lockfs_pidfile_create: see lockfs.h. */
+int
+lockfs_pidfile_create(struct lockfs_lock *l, struct lockfs_err *err)
+{
+	return pidfile_create(l, 1, err);
 }
 
 static int

@@ -395,9 +395,10 @@ chaos symlink-kill-long "kill@20-60+1500" -- --method symlink \
 chaos mkdir-term-kill "term@15-40+~300 kill@60-80+~300" -- --method mkdir \
     --procs 6 --broker-procs 2 --auto-procs 2 --threads 4 --iters 80 \
     --python-procs 1 --python-iters 40
-# Process owners (pidfile: one thread each), killed once.
+# pidfile, whose artefact names only the process: threads of a process
+# are owners all the same; killed once.
 chaos pidfile-kill "kill@20-60+~300" -- --method pidfile \
-    --procs 8 --broker-procs 3 --auto-procs 2 --threads 1 --iters 60
+    --procs 8 --broker-procs 3 --auto-procs 2 --threads 2 --iters 40
 
 [ "$minutes" -gt 0 ] && [ "$failed" -eq 0 ] &&
     [ $(($(date +%s) - began)) -lt $((minutes * 60)) ] || break

@@ -23,6 +23,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <poll.h>
@@ -689,7 +690,7 @@ START_TEST(test_holder_fields)
 	ck_assert_int_eq(lb_get_holder(lock, &who), 1);
 	ck_assert_int_eq(who.broker, 1);
 	ck_assert_int_eq(who.pid, h.pid);
-	ck_assert_int_eq(who.tid, methods[_i] == LB_PIDFILE ? 0 : h.pid);
+	ck_assert_int_eq(who.tid, h.pid);      /* the broker's, every method */
 	ck_assert_str_eq(who.host, host);
 	ck_assert_int_eq(who.uid, geteuid());
 	ck_assert_msg(who.since > 0 && fabs(who.since - (double)time(NULL)) <
@@ -752,12 +753,11 @@ peek_and_release(void *arg)
 }
 
 /* Threads as owners: a handle made in another thread is another owner
- * (LB_PIDFILE and LB_UNTHREADED: the process is); a handle used from any
- * thread acts as its maker's. */
+ * (for every method, LB_PIDFILE too; LB_UNTHREADED: the process is); a
+ * handle used from any thread acts as its maker's. */
 START_TEST(test_threads_as_owners)
 {
 	unsigned     m = methods[_i] | LB_BROKER;
-	int          per_process = methods[_i] == LB_PIDFILE;
 	struct made  mk;
 	struct place p;
 	struct peek  pk;
@@ -776,18 +776,13 @@ START_TEST(test_threads_as_owners)
 	ck_assert_ptr_nonnull(theirs_too);
 
 	ck_assert_int_eq(lb_acquire(mine, 0), 0);
-	ck_assert_int_eq(lb_i_am_locking(theirs), per_process);
-	if (per_process) {
-		ck_assert_int_eq(lb_acquire(theirs, 0), 0);
-		ck_assert_int_eq(lb_release(theirs), 0);
-	} else {
-		ck_assert_int_eq(lb_acquire(theirs, 0), LB_EALREADY);
-		ck_assert_int_eq(lb_release(theirs), LB_ENOTMINE);
-		ck_assert_int_eq(lb_release(mine), 0);
-	}
+	ck_assert_int_eq(lb_i_am_locking(theirs), 0);
+	ck_assert_int_eq(lb_acquire(theirs, 0), LB_EALREADY);
+	ck_assert_int_eq(lb_release(theirs), LB_ENOTMINE);
+	ck_assert_int_eq(lb_release(mine), 0);
 	ck_assert_int_eq(lb_acquire(theirs, 0), 0);
 	ck_assert_int_eq(lb_i_am_locking(theirs_too), 1);
-	ck_assert_int_eq(lb_i_am_locking(mine), per_process);
+	ck_assert_int_eq(lb_i_am_locking(mine), 0);
 	pk.lock = theirs;
 	ck_assert_int_eq(pthread_create(&t, NULL, peek_and_release, &pk), 0);
 	ck_assert_int_eq(pthread_join(t, NULL), 0);
@@ -1387,6 +1382,304 @@ START_TEST(test_threads_share_connection)
 END_TEST
 
 /* ------------------------------------------------------------------ */
+/* Ownership: threads of one process, probes, huge timeouts.           */
+
+#define NCOUNTERS 4
+
+/* A thread that counts under the lock with a handle of its own. */
+struct counter_thread {
+	const char   *path;
+	unsigned      flags;
+	int           rounds;
+	int          *counter;
+	int          *inside;
+	char          bad[200];
+};
+
+static void *
+counter_run(void *arg)
+{
+	struct counter_thread *ct = arg;
+	struct timespec        pause = { 0, 200 * 1000 };
+	lb_lock               *lock;
+	int                    k, r = 0, v, n;
+
+	if ((lock = lb_lock_new(ct->path, ct->flags)) == NULL) {
+		snprintf(ct->bad, sizeof(ct->bad), "lb_lock_new: %s",
+		    strerror(errno));
+		return NULL;
+	}
+	for (k = 0; k < ct->rounds; k++) {
+		if ((r = lb_acquire(lock, HANG_S)) != 0)
+			break;
+		if ((n = __atomic_add_fetch(ct->inside, 1, __ATOMIC_SEQ_CST)) !=
+		    1 && ct->bad[0] == '\0')
+			snprintf(ct->bad, sizeof(ct->bad), "round %d: %d owners "
+			    "inside", k, n);
+		v = __atomic_load_n(ct->counter, __ATOMIC_SEQ_CST);
+		nanosleep(&pause, NULL);
+		__atomic_store_n(ct->counter, v + 1, __ATOMIC_SEQ_CST);
+		__atomic_sub_fetch(ct->inside, 1, __ATOMIC_SEQ_CST);
+		if ((r = lb_release(lock)) != 0)
+			break;
+	}
+	if (r < 0 && ct->bad[0] == '\0')
+		snprintf(ct->bad, sizeof(ct->bad), "round %d: %s (%s)", k,
+		    lb_error_name(r), lb_lock_error(lock));
+	lb_lock_free(lock);
+	return NULL;
+}
+
+/* Runs NCOUNTERS counting threads on one fresh lock, thread k with
+ * flags[k % nflags]: the count is exact, no two are inside at once, no
+ * call fails. */
+static void
+count_in_threads(unsigned method, const unsigned *flags, int nflags)
+{
+	struct counter_thread ct[NCOUNTERS];
+	struct place          p;
+	pthread_t             t[NCOUNTERS];
+	int                   counter = 0, inside = 0, k;
+	int                   rounds = method == LB_SQLITE ? 10 : 30;
+
+	place_make(&p, "lk");
+	for (k = 0; k < NCOUNTERS; k++) {
+		memset(&ct[k], 0, sizeof(ct[k]));
+		ct[k].path = p.path;
+		ct[k].flags = method | flags[k % nflags];
+		ct[k].rounds = rounds;
+		ct[k].counter = &counter;
+		ct[k].inside = &inside;
+		ck_assert_int_eq(pthread_create(&t[k], NULL, counter_run,
+		    &ct[k]), 0);
+	}
+	for (k = 0; k < NCOUNTERS; k++)
+		ck_assert_int_eq(pthread_join(t[k], NULL), 0);
+	for (k = 0; k < NCOUNTERS; k++)
+		ck_assert_msg(ct[k].bad[0] == '\0', "thread %d (%#x): %s", k,
+		    ct[k].flags, ct[k].bad);
+	ck_assert_int_eq(counter, NCOUNTERS * rounds);
+	ck_assert_int_eq(testdir_count(p.dir), leftovers(method));
+}
+
+/* Threads of one process, each with its own handle, through the broker:
+ * separate owners for every method (pidfile too). */
+START_TEST(test_threads_exclude)
+{
+	static const unsigned broker[] = { LB_BROKER };
+
+	count_in_threads(methods[_i], broker, 1);
+}
+END_TEST
+
+/* The same with the threads' transports mixed: through the broker and
+ * in-process at once. */
+START_TEST(test_threads_exclude_mixed)
+{
+	static const unsigned mixed[] = { LB_BROKER, LB_LOCAL, 0 };
+
+	count_in_threads(methods[_i], mixed, 3);
+}
+END_TEST
+
+/* A thread holds in-process, another asks the broker, and the other way
+ * round: the second never gets the lock while the first holds it. */
+START_TEST(test_threads_local_and_broker)
+{
+	struct made  mk;
+	struct place p;
+	pthread_t    t;
+	lb_lock     *loc, *brk, *loc2, *brk2;
+
+	place_make(&p, "lk");
+	loc = lock_new(p.path, methods[_i] | LB_LOCAL);
+	brk = lock_new(p.path, methods[_i] | LB_BROKER);
+	mk.path = p.path;
+	mk.flags = methods[_i] | LB_LOCAL;
+	ck_assert_int_eq(pthread_create(&t, NULL, make_locks, &mk), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	loc2 = mk.lock[0];
+	mk.flags = methods[_i] | LB_BROKER;
+	ck_assert_int_eq(pthread_create(&t, NULL, make_locks, &mk), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	brk2 = mk.lock[0];
+	lb_lock_free(mk.lock[1]);
+
+	ck_assert_int_eq(lb_acquire(loc, 0), 0);
+	ck_assert_int_eq(lb_acquire(brk2, 0), LB_EALREADY);
+	ck_assert_int_eq(lb_i_am_locking(brk2), 0);
+	ck_assert_int_eq(lb_release(brk2), LB_ENOTMINE);
+	ck_assert_int_eq(lb_i_am_locking(loc), 1);
+	ck_assert_int_eq(lb_release(loc), 0);
+
+	ck_assert_int_eq(lb_acquire(brk, 0), 0);
+	ck_assert_int_eq(lb_acquire(loc2, 0), LB_EALREADY);
+	ck_assert_int_eq(lb_i_am_locking(loc2), 0);
+	ck_assert_int_eq(lb_release(loc2), LB_ENOTMINE);
+	ck_assert_int_eq(lb_i_am_locking(brk), 1);
+	ck_assert_int_eq(lb_release(brk), 0);
+	lb_lock_free(brk2);
+	lb_lock_free(loc2);
+	lb_lock_free(brk);
+	lb_lock_free(loc);
+	ck_assert_int_eq(testdir_count(p.dir), leftovers(methods[_i]));
+}
+END_TEST
+
+/* A probe through the broker: another handle of the holder's owner,
+ * made, used and freed, releases nothing (re-entrant acquire included);
+ * the acquiring handle's free releases. */
+START_TEST(test_probe_free_keeps_lock)
+{
+	unsigned     m = methods[_i] | LB_BROKER;
+	struct place p;
+	lb_lock     *h, *q, *other;
+
+	place_make(&p, "lk");
+	h = lock_new(p.path, m);
+	other = lock_new(p.path, m);
+	ck_assert_int_eq(lb_acquire(h, 0), 0);
+	q = lock_new(p.path, m);
+	ck_assert_int_eq(lb_is_locked(q), 1);
+	ck_assert_int_eq(lb_i_am_locking(q), 1);
+	lb_lock_free(q);
+	ck_assert_int_eq(lb_is_locked(h), 1);
+	ck_assert_int_eq(lb_i_am_locking(h), 1);
+	q = lock_new(p.path, m);
+	ck_assert_int_eq(lb_acquire(q, 0), 0);
+	lb_lock_free(q);
+	ck_assert_int_eq(lb_is_locked(other), 1);
+	ck_assert_int_eq(lb_release(h), 0);
+	q = lock_new(p.path, m);
+	ck_assert_int_eq(lb_acquire(q, 0), 0);
+	lb_lock_free(q);
+	ck_assert_int_eq(lb_is_locked(other), 0);
+	lb_lock_free(other);
+	lb_lock_free(h);
+	ck_assert_int_eq(testdir_count(p.dir), leftovers(methods[_i]));
+}
+END_TEST
+
+struct locked_probe {
+	const char *path;
+	int         calls, locked, mine;
+};
+
+/* lb_locked's fn: probes the lock with a handle of its own, freed. */
+static void
+locked_probe_fn(void *arg)
+{
+	struct locked_probe *c = arg;
+	lb_lock             *probe;
+
+	c->calls++;
+	if ((probe = lb_lock_new(c->path, 0)) == NULL)
+		return;
+	c->locked = lb_is_locked(probe);
+	c->mine = lb_i_am_locking(probe);
+	lb_lock_free(probe);
+}
+
+/* lb_locked through the broker (LOCKBROKER_TRANSPORT=broker), whose
+ * function probes the lock with its own handle: 0. */
+START_TEST(test_locked_probe_freed)
+{
+	struct locked_probe c = { NULL, 0, -1, -1 };
+	struct place        p;
+	struct agent        a;
+
+	place_make(&p, "lk");
+	c.path = p.path;
+	ck_assert_int_eq(setenv("LOCKBROKER_TRANSPORT", "broker", 1), 0);
+	ck_assert_int_eq(lb_locked(p.path, 0, locked_probe_fn, &c), 0);
+	unsetenv("LOCKBROKER_TRANSPORT");
+	ck_assert_int_eq(c.calls, 1);
+	ck_assert_int_eq(c.locked, 1);
+	ck_assert_int_eq(c.mine, 1);
+	agent_start(&a, p.path, LB_BROKER, NULL);
+	ck_assert_int_eq(agent_do(&a, 'l', 0), 0);
+	agent_stop(&a);
+	ck_assert_int_eq(testdir_count(p.dir), 0);
+}
+END_TEST
+
+struct timed {
+	lb_lock *lock;
+	double   timeout;
+	int      r;
+	int      done;
+};
+
+static void *
+timed_run(void *arg)
+{
+	struct timed *tm = arg;
+
+	tm->r = lb_acquire(tm->lock, tm->timeout);
+	__atomic_store_n(&tm->done, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+/* Waits up to seconds for tm's acquire to return: 1 when it did. */
+static int
+timed_wait(struct timed *tm, double seconds)
+{
+	double end = now_mono() + seconds;
+
+	while (!__atomic_load_n(&tm->done, __ATOMIC_SEQ_CST) &&
+	    now_mono() < end)
+		sleep_s(0.01);
+	return __atomic_load_n(&tm->done, __ATOMIC_SEQ_CST);
+}
+
+/* A finite timeout beyond what the clocks count (1e19 s, 1e300, DBL_MAX)
+ * is forever through the broker: granted at once on a free lock, and on
+ * a held one when its holder lets go; other broker calls of the process
+ * go on meanwhile. */
+START_TEST(test_timeout_huge)
+{
+	static const double huge[] = { 1e10, 1e19, 1e300, DBL_MAX };
+	struct place p;
+	struct agent h;
+	struct timed tm;
+	pthread_t    t;
+	lb_lock     *lock, *probe;
+	size_t       k;
+
+	place_make(&p, "lk");
+	lock = lock_new(p.path, methods[_i] | LB_BROKER);
+	probe = lock_new(p.path, methods[_i] | LB_BROKER);
+	for (k = 0; k < sizeof(huge) / sizeof(huge[0]); k++) {
+		memset(&tm, 0, sizeof(tm));
+		tm.lock = lock;
+		tm.timeout = huge[k];
+		ck_assert_int_eq(pthread_create(&t, NULL, timed_run, &tm), 0);
+		ck_assert_msg(timed_wait(&tm, PROMPT_S), "lb_acquire(%g) of a "
+		    "free lock did not return", huge[k]);
+		ck_assert_int_eq(pthread_join(t, NULL), 0);
+		ck_assert_int_eq(tm.r, 0);
+		ck_assert_int_eq(lb_release(lock), 0);
+	}
+	agent_start(&h, p.path, methods[_i] | LB_BROKER, NULL);
+	ck_assert_int_eq(agent_do(&h, 'a', 0), 0);
+	memset(&tm, 0, sizeof(tm));
+	tm.lock = lock;
+	tm.timeout = 1e19;
+	ck_assert_int_eq(pthread_create(&t, NULL, timed_run, &tm), 0);
+	wait_for_waiters(probe, 1);
+	ck_assert(!timed_wait(&tm, WAIT_S));
+	ck_assert_int_eq(agent_do(&h, 'r', 0), 0);
+	ck_assert_msg(timed_wait(&tm, HANG_S), "not granted on release");
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(tm.r, 0);
+	ck_assert_int_eq(lb_release(lock), 0);
+	agent_stop(&h);
+	lb_lock_free(probe);
+	lb_lock_free(lock);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
 /* Daemon restarts.                                                    */
 
 /* The daemon killed with SIGKILL and restarted on the same socket and
@@ -1518,6 +1811,72 @@ START_TEST(test_restart_hold_lost)
 }
 END_TEST
 
+/* lb_i_am_locking of an LB_BROKER handle asked while the daemon dies
+ * (stopped first, so that the question is on its way, then killed and
+ * restarted): waits for the reconnect and answers 1, not LB_ERROR. */
+START_TEST(test_restart_i_am_locking_waits)
+{
+	struct daemon d;
+	struct place  p;
+	struct agent  h;
+	struct answer a;
+	char          dir[PATH_MAX];
+
+	private_daemon(&d, dir, sizeof(dir));
+	place_make(&p, "lk");
+	agent_start(&h, p.path, LB_BROKER, d.socket);
+	ck_assert_int_eq(agent_do(&h, 'a', 0), 0);
+	ck_assert_int_eq(kill(d.pid, SIGSTOP), 0);
+	agent_send(&h, 'i', 0);
+	ck_assert(!agent_ready(&h, 0.3));
+	ck_assert_int_eq(daemon_stop(&d, SIGKILL), 0);
+	ck_assert_int_eq(daemon_start(&d, dir, "state.db"), 0);
+	a = agent_answer(&h, HANG_S);
+	ck_assert_msg(a.r == 1, "i_am_locking: %lld (%s)", (long long)a.r,
+	    a.why);
+	ck_assert_int_eq(agent_do(&h, 'r', 0), 0);
+	agent_stop(&h);
+	ck_assert_int_eq(testdir_count(p.dir), 0);
+	ck_assert_int_eq(daemon_stop(&d, SIGTERM), 0);
+}
+END_TEST
+
+/* A pidfile ACQUIRE whose grant the daemon made (the pid file, naming
+ * the client) but never confirmed before it died: the client's library
+ * removes that file before it asks the next daemon again (which cannot
+ * tell it from another thread's hold), and is granted. */
+START_TEST(test_restart_pidfile_unconfirmed_grant)
+{
+	struct daemon d;
+	struct place  p;
+	struct agent  h;
+	struct answer a;
+	char          dir[PATH_MAX];
+	FILE         *f;
+
+	private_daemon(&d, dir, sizeof(dir));
+	place_make(&p, "lk");
+	agent_start(&h, p.path, LB_PIDFILE | LB_BROKER, d.socket);
+	ck_assert_int_eq(agent_do(&h, 'l', 0), 0);      /* connected */
+	ck_assert_int_eq(kill(d.pid, SIGSTOP), 0);
+	agent_send(&h, 'a', HANG_S);
+	ck_assert(!agent_ready(&h, 0.3));
+	ck_assert_ptr_nonnull(f = fopen(p.path, "w"));
+	fprintf(f, "%ld\n", (long)h.pid);
+	fclose(f);
+	ck_assert_int_eq(daemon_stop(&d, SIGKILL), 0);
+	ck_assert_int_eq(daemon_start(&d, dir, "state.db"), 0);
+	a = agent_answer(&h, HANG_S + PROMPT_S);
+	ck_assert_msg(a.r == 0, "acquire: %s (%s)", lb_error_name((int)a.r),
+	    a.why);
+	ck_assert_int_eq(agent_do(&h, 'i', 0), 1);
+	ck_assert_int_eq(agent_do(&h, 'r', 0), 0);
+	agent_stop(&h);
+	ck_assert_int_eq(testdir_count(p.dir), 0);
+	ck_assert_int_eq(daemon_stop(&d, SIGTERM), 0);
+}
+END_TEST
+
 /* AUTO, and the daemon stops for good while a holder holds and a waiter
  * waits through it: both go on in-process (the holder's release, the
  * waiter's wait) and the waiter gets the lock. */
@@ -1580,6 +1939,15 @@ broker_suite(void)
 	tcase_add_loop_test(tc, test_waiter_behind_local_holder, 0, NMETHODS);
 	suite_add_tcase(s, tc);
 
+	tc = new_case("ownership", 60);
+	tcase_add_loop_test(tc, test_threads_exclude, 0, NMETHODS);
+	tcase_add_loop_test(tc, test_threads_exclude_mixed, 0, NMETHODS);
+	tcase_add_loop_test(tc, test_threads_local_and_broker, 0, NMETHODS);
+	tcase_add_loop_test(tc, test_probe_free_keeps_lock, 0, NMETHODS);
+	tcase_add_test(tc, test_locked_probe_freed);
+	tcase_add_loop_test(tc, test_timeout_huge, 0, NMETHODS);
+	suite_add_tcase(s, tc);
+
 	tc = new_case("transport", 60);
 	tcase_add_test(tc, test_auto_without_daemon);
 	tcase_add_test(tc, test_auto_with_daemon);
@@ -1601,6 +1969,8 @@ broker_suite(void)
 	tcase_add_test(tc, test_restart_after_kill);
 	tcase_add_test(tc, test_restart_after_stop_with_waiter);
 	tcase_add_test(tc, test_restart_hold_lost);
+	tcase_add_test(tc, test_restart_i_am_locking_waits);
+	tcase_add_test(tc, test_restart_pidfile_unconfirmed_grant);
 	tcase_add_test(tc, test_auto_daemon_gone);
 	suite_add_tcase(s, tc);
 	return s;

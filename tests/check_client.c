@@ -18,6 +18,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
 #include <grp.h>
 #include <limits.h>
 #include <math.h>
@@ -518,12 +519,12 @@ START_TEST(test_reentrant_no_counter)
 END_TEST
 
 /* Threaded ownership: a handle made in another thread is another owner
- * (but LB_PIDFILE is per process), and a handle shared between threads
- * acts as the owner of the thread that made it. */
+ * (for every method, LB_PIDFILE too, although its artefact names only the
+ * process), and a handle shared between threads acts as the owner of the
+ * thread that made it. */
 START_TEST(test_owner_threaded)
 {
 	unsigned     m = methods[_i].flag;
-	int          per_process = m == LB_PIDFILE;
 	struct place p;
 	struct peek  pk;
 	pthread_t    t;
@@ -535,25 +536,18 @@ START_TEST(test_owner_threaded)
 
 	ck_assert_int_eq(lb_acquire(mine, 0), 0);
 	ck_assert_int_eq(lb_is_locked(theirs), 1);
-	if (per_process) {
-		ck_assert_int_eq(lb_i_am_locking(theirs), 1);
-		ck_assert_int_eq(lb_acquire(theirs, 0), 0);
-		ck_assert_int_eq(lb_release(theirs), 0);
-		ck_assert_int_eq(lb_is_locked(mine), 0);
-	} else {
-		ck_assert_int_eq(lb_i_am_locking(theirs), 0);
-		ck_assert_int_eq(lb_acquire(theirs, 0), LB_EALREADY);
-		ck_assert_int_eq(lb_release(theirs), LB_ENOTMINE);
-		assert_reason_names(theirs, p.path);
-		ck_assert_int_eq(lb_i_am_locking(mine), 1);
-		ck_assert_int_eq(lb_release(mine), 0);
-	}
+	ck_assert_int_eq(lb_i_am_locking(theirs), 0);
+	ck_assert_int_eq(lb_acquire(theirs, 0), LB_EALREADY);
+	ck_assert_int_eq(lb_release(theirs), LB_ENOTMINE);
+	assert_reason_names(theirs, p.path);
+	ck_assert_int_eq(lb_i_am_locking(mine), 1);
+	ck_assert_int_eq(lb_release(mine), 0);
 
 	/* theirs, used from this thread, is still the other thread's. */
 	ck_assert_int_eq(lb_acquire(theirs, 0), 0);
 	ck_assert_int_eq(lb_i_am_locking(theirs_too), 1);
-	ck_assert_int_eq(lb_i_am_locking(mine), per_process);
-	ck_assert_int_eq(lb_acquire(mine, 0), per_process ? 0 : LB_EALREADY);
+	ck_assert_int_eq(lb_i_am_locking(mine), 0);
+	ck_assert_int_eq(lb_acquire(mine, 0), LB_EALREADY);
 	/* ... and from a third thread too. */
 	pk.lock = theirs;
 	ck_assert_int_eq(pthread_create(&t, NULL, peek_and_release, &pk), 0);
@@ -701,7 +695,7 @@ START_TEST(test_views_agree)
 	ck_assert_int_eq(lb_is_locked(mine), 1);
 	ck_assert_int_eq(lb_is_locked(theirs), 1);
 	ck_assert_int_eq(lb_i_am_locking(mine), 1);
-	ck_assert_int_eq(lb_i_am_locking(theirs), m == LB_PIDFILE);
+	ck_assert_int_eq(lb_i_am_locking(theirs), 0);
 
 	ck_assert_int_eq(lb_release(mine), 0);
 	ck_assert_int_eq(lb_is_locked(theirs), 0);
@@ -1511,23 +1505,27 @@ START_TEST(test_threads_share_handle)
 }
 END_TEST
 
-/* Mutual exclusion, counted: workers increment a counter under the lock. */
+/* Mutual exclusion, counted: workers increment a counter under the lock,
+ * and count how many are inside at once. */
 struct counting {
 	const char   *path;
 	unsigned      method;
 	int           rounds;
 	volatile int *counter;
+	int          *inside;   /* owners inside now (atomics) */
 	char          bad[128];
 };
 
 /* Adds rounds to the counter, each under the lock, by a read, a pause and
- * a write that lose updates unless the lock excludes. */
+ * a write that lose updates unless the lock excludes; an owner that finds
+ * another inside, or whose acquire, look or release fails, says so in
+ * bad. */
 static void
 count_under_lock(struct counting *c)
 {
 	struct timespec pause = { 0, 200 * 1000 };
 	lb_lock        *lock;
-	int             k, r = 0, v;
+	int             k, r = 0, v, n;
 
 	if ((lock = lb_lock_new(c->path, c->method)) == NULL) {
 		snprintf(c->bad, sizeof(c->bad), "lb_lock_new: %s",
@@ -1537,6 +1535,10 @@ count_under_lock(struct counting *c)
 	for (k = 0; k < c->rounds; k++) {
 		if ((r = lb_acquire(lock, 30.0)) != 0)
 			break;
+		if ((n = __atomic_add_fetch(c->inside, 1, __ATOMIC_SEQ_CST)) !=
+		    1 && c->bad[0] == '\0')
+			snprintf(c->bad, sizeof(c->bad), "round %d: %d owners "
+			    "inside", k, n);
 		if ((r = lb_i_am_locking(lock)) != 1) {
 			snprintf(c->bad, sizeof(c->bad), "round %d: not mine "
 			    "after acquire (%d)", k, r);
@@ -1545,6 +1547,7 @@ count_under_lock(struct counting *c)
 		v = *c->counter;
 		nanosleep(&pause, NULL);
 		*c->counter = v + 1;
+		__atomic_sub_fetch(c->inside, 1, __ATOMIC_SEQ_CST);
 		if ((r = lb_release(lock)) != 0)
 			break;
 	}
@@ -1561,30 +1564,36 @@ count_thread(void *arg)
 	return NULL;
 }
 
-/* Eight owners (threads with their own handles; processes for the
- * per-process pidfile method) on one path: the count is exact. */
-START_TEST(test_threads_count_exactly)
+/* Eight owners on one path, with flags: threads of this process with
+ * their own handles, or (processes) forked children; the count is exact,
+ * no two are inside at once, and no call fails. */
+static void
+count_exactly(unsigned flags, int processes)
 {
-	unsigned        m = methods[_i].flag;
 	struct counting c[NTHREADS];
 	struct place    p;
 	pthread_t       t[NTHREADS];
 	pid_t           pid[NTHREADS];
 	volatile int   *counter;
-	int             k, rounds = m == LB_SQLITE ? 10 : 40, status;
+	int            *inside;
+	int             k, status;
+	int             rounds = (flags & LB_METHOD_MASK) == LB_SQLITE ? 10 : 40;
 
 	place_make(&p, "lk");
-	counter = mmap(NULL, sizeof(*counter), PROT_READ | PROT_WRITE,
+	counter = mmap(NULL, 2 * sizeof(int), PROT_READ | PROT_WRITE,
 	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ck_assert(counter != MAP_FAILED);
+	inside = (int *)counter + 1;
 	*counter = 0;
+	*inside = 0;
 	for (k = 0; k < NTHREADS; k++) {
 		memset(&c[k], 0, sizeof(c[k]));
 		c[k].path = p.path;
-		c[k].method = m;
+		c[k].method = flags;
 		c[k].rounds = rounds;
 		c[k].counter = counter;
-		if (m != LB_PIDFILE) {
+		c[k].inside = inside;
+		if (!processes) {
 			ck_assert_int_eq(pthread_create(&t[k], NULL,
 			    count_thread, &c[k]), 0);
 			continue;
@@ -1600,7 +1609,7 @@ START_TEST(test_threads_count_exactly)
 		}
 	}
 	for (k = 0; k < NTHREADS; k++) {
-		if (m != LB_PIDFILE) {
+		if (!processes) {
 			ck_assert_int_eq(pthread_join(t[k], NULL), 0);
 			ck_assert_msg(c[k].bad[0] == '\0', "thread %d: %s",
 			    k, c[k].bad);
@@ -1611,8 +1620,196 @@ START_TEST(test_threads_count_exactly)
 		    "worker %d: status %#x", k, status);
 	}
 	ck_assert_int_eq(*counter, NTHREADS * rounds);
-	munmap((void *)counter, sizeof(*counter));
-	ck_assert_int_eq(testdir_count(p.dir), leftovers(m));
+	munmap((void *)counter, 2 * sizeof(int));
+	ck_assert_int_eq(testdir_count(p.dir), leftovers(flags &
+	    LB_METHOD_MASK));
+}
+
+/* Eight threads of this process, each with its own handle, in-process:
+ * eight owners, for every method (the pidfile method too, whose artefact
+ * names only the process). */
+START_TEST(test_threads_count_exactly)
+{
+	count_exactly(methods[_i].flag | LB_LOCAL, 0);
+}
+END_TEST
+
+/* Eight processes. */
+START_TEST(test_processes_count_exactly)
+{
+	count_exactly(methods[_i].flag | LB_LOCAL, 1);
+}
+END_TEST
+
+/* A probe: another handle of the same owner, made, used and freed while
+ * the owner holds the lock, releases nothing; nor does one that acquired
+ * again (re-entrant); the handle that acquired releases when freed; a
+ * release through any handle of the owner releases, as in lockfile. */
+START_TEST(test_probe_free_keeps_lock)
+{
+	unsigned     m = methods[_i].flag | LB_LOCAL;
+	struct place p;
+	lb_lock     *h, *q;
+
+	place_make(&p, "lk");
+	h = lock_new(p.path, m);
+	ck_assert_int_eq(lb_acquire(h, 0), 0);
+	q = lock_new(p.path, m);
+	ck_assert_int_eq(lb_is_locked(q), 1);
+	ck_assert_int_eq(lb_i_am_locking(q), 1);
+	lb_lock_free(q);
+	ck_assert_int_eq(lb_is_locked(h), 1);
+	ck_assert_int_eq(lb_i_am_locking(h), 1);
+
+	q = lock_new(p.path, m);
+	ck_assert_int_eq(lb_acquire(q, 0), 0);          /* re-entrant */
+	lb_lock_free(q);
+	ck_assert_int_eq(lb_is_locked(h), 1);
+	ck_assert_int_eq(lb_release(h), 0);
+	ck_assert_int_eq(lb_is_locked(h), 0);
+
+	/* The acquiring handle's free releases. */
+	q = lock_new(p.path, m);
+	ck_assert_int_eq(lb_acquire(q, 0), 0);
+	lb_lock_free(q);
+	ck_assert_int_eq(lb_is_locked(h), 0);
+
+	/* Released through a second handle of the owner; h freed after. */
+	ck_assert_int_eq(lb_acquire(h, 0), 0);
+	q = lock_new(p.path, m);
+	ck_assert_int_eq(lb_release(q), 0);
+	ck_assert_int_eq(lb_is_locked(h), 0);
+	ck_assert_int_eq(lb_acquire(q, 0), 0);
+	lb_lock_free(h);                /* acquired, but released since */
+	ck_assert_int_eq(lb_i_am_locking(q), 1);
+	ck_assert_int_eq(lb_release(q), 0);
+	lb_lock_free(q);
+	ck_assert_int_eq(testdir_count(p.dir), leftovers(methods[_i].flag));
+}
+END_TEST
+
+/* lb_locked's fn: looks at the lock through a handle of its own, and
+ * frees it before it returns. */
+static void
+locked_probe_fn(void *arg)
+{
+	struct locked_call *c = arg;
+	lb_lock            *probe;
+
+	c->calls++;
+	if ((probe = lb_lock_new(c->path, 0)) == NULL)
+		return;
+	c->locked = lb_is_locked(probe);
+	c->mine = lb_i_am_locking(probe);
+	lb_lock_free(probe);
+}
+
+/* lb_locked whose function probes the lock with a handle of its own
+ * returns 0: the probe's free released nothing. */
+START_TEST(test_locked_probe_freed)
+{
+	struct locked_call c = { NULL, 0, -1, -1, NULL };
+	struct place       p;
+	lb_lock           *lock;
+
+	place_make(&p, "lk");
+	c.path = p.path;
+	ck_assert_int_eq(lb_locked(p.path, 0, locked_probe_fn, &c), 0);
+	ck_assert_int_eq(c.calls, 1);
+	ck_assert_int_eq(c.locked, 1);
+	ck_assert_int_eq(c.mine, 1);
+	lock = lock_new(p.path, 0);
+	ck_assert_int_eq(lb_is_locked(lock), 0);
+	lb_lock_free(lock);
+	ck_assert_int_eq(testdir_count(p.dir), 0);
+}
+END_TEST
+
+/* A pid file naming this process that no owner of it holds (left by an
+ * earlier process with this pid) is taken over by an acquire, and is
+ * nobody's until then. */
+START_TEST(test_pidfile_leftover)
+{
+	struct place p;
+	lb_lock     *a, *b, *b2;
+	FILE        *f;
+
+	place_make(&p, "lk");
+	ck_assert_ptr_nonnull(f = fopen(p.path, "w"));
+	fprintf(f, "%ld\n", (long)getpid());
+	fclose(f);
+	a = lock_new(p.path, LB_PIDFILE | LB_LOCAL);
+	new_in_thread(p.path, LB_PIDFILE | LB_LOCAL, &b, &b2);
+	ck_assert_int_eq(lb_is_locked(a), 1);
+	ck_assert_int_eq(lb_i_am_locking(a), 0);
+	ck_assert_int_eq(lb_acquire(a, 0), 0);
+	ck_assert_int_eq(lb_i_am_locking(a), 1);
+	ck_assert_int_eq(lb_i_am_locking(b), 0);
+	ck_assert_int_eq(lb_acquire(b, 0), LB_EALREADY);
+	ck_assert_int_eq(lb_release(b), LB_ENOTMINE);
+	ck_assert_int_eq(lb_release(a), 0);
+	ck_assert_int_eq(lb_acquire(b, 0), 0);
+	ck_assert_int_eq(lb_acquire(a, 0), LB_EALREADY);
+	lb_lock_free(b2);
+	lb_lock_free(b);
+	ck_assert_int_eq(lb_is_locked(a), 0);
+	lb_lock_free(a);
+	ck_assert_int_eq(testdir_count(p.dir), 0);
+}
+END_TEST
+
+/* A pidfile hold broken behind its owner's back (the file removed by
+ * someone else), then taken by another thread: the first owner does not
+ * think it holds it, and waits like any other owner. */
+START_TEST(test_pidfile_broken_then_other_thread)
+{
+	struct place p;
+	lb_lock     *a, *b, *b2;
+
+	place_make(&p, "lk");
+	a = lock_new(p.path, LB_PIDFILE | LB_LOCAL);
+	new_in_thread(p.path, LB_PIDFILE | LB_LOCAL, &b, &b2);
+	ck_assert_int_eq(lb_acquire(a, 0), 0);
+	ck_assert_int_eq(unlink(p.path), 0);
+	ck_assert_int_eq(lb_acquire(b, 0), 0);
+	ck_assert_int_eq(lb_i_am_locking(a), 0);
+	ck_assert_int_eq(lb_acquire(a, 0), LB_EALREADY);
+	ck_assert_int_eq(lb_release(a), LB_ENOTMINE);
+	ck_assert_int_eq(lb_i_am_locking(b), 1);
+	ck_assert_int_eq(lb_release(b), 0);
+	lb_lock_free(b2);
+	lb_lock_free(b);
+	lb_lock_free(a);
+	ck_assert_int_eq(testdir_count(p.dir), 0);
+}
+END_TEST
+
+/* A finite timeout beyond what clocks count (1e19 s, 1e300, DBL_MAX) is
+ * forever: on a free lock, granted at once; on a held one, granted when
+ * its holder lets go. */
+START_TEST(test_timeout_huge)
+{
+	static const double huge[] = { 1e10, 1e19, 1e300, DBL_MAX };
+	unsigned      m = methods[_i].flag | LB_LOCAL;
+	struct place  p;
+	struct holder h;
+	lb_lock      *lock;
+	double        t0;
+	size_t        k;
+
+	place_make(&p, "lk");
+	lock = lock_new(p.path, m);
+	for (k = 0; k < sizeof(huge) / sizeof(huge[0]); k++) {
+		t0 = now_mono();
+		ck_assert_int_eq(lb_acquire(lock, huge[k]), 0);
+		ck_assert(now_mono() - t0 < PROMPT_S);
+		ck_assert_int_eq(lb_release(lock), 0);
+	}
+	ck_assert_int_eq(holder_start(&h, p.path, m, HOLD_S), 0);
+	ck_assert_int_eq(lb_acquire(lock, 1e19), 0);
+	ck_assert_int_eq(holder_end(&h, 0), 0);
+	ck_assert_int_eq(lb_release(lock), 0);
+	lb_lock_free(lock);
 }
 END_TEST
 
@@ -1640,6 +1837,7 @@ client_suite(void)
 	tcase_add_loop_test(tc, test_timeout_expires, 0, NMETHODS);
 	tcase_add_loop_test(tc, test_timeout_in_time, 0, NMETHODS);
 	tcase_add_loop_test(tc, test_timeout_nan, 0, NMETHODS);
+	tcase_add_loop_test(tc, test_timeout_huge, 0, NMETHODS);
 	suite_add_tcase(s, tc);
 
 	tc = method_case("ownership");
@@ -1651,6 +1849,9 @@ client_suite(void)
 	tcase_add_loop_test(tc, test_break_then_late_release, 0, NMETHODS);
 	tcase_add_loop_test(tc, test_views_agree, 0, NMETHODS);
 	tcase_add_loop_test(tc, test_fork_child_not_owner, 0, NMETHODS);
+	tcase_add_loop_test(tc, test_probe_free_keeps_lock, 0, NMETHODS);
+	tcase_add_test(tc, test_pidfile_leftover);
+	tcase_add_test(tc, test_pidfile_broken_then_other_thread);
 	suite_add_tcase(s, tc);
 
 	tc = method_case("holders");
@@ -1676,6 +1877,7 @@ client_suite(void)
 
 	tc = method_case("locked");
 	tcase_add_test(tc, test_locked);
+	tcase_add_test(tc, test_locked_probe_freed);
 	suite_add_tcase(s, tc);
 
 	tc = method_case("errors");
@@ -1686,6 +1888,7 @@ client_suite(void)
 	tc = method_case("threads");
 	tcase_add_loop_test(tc, test_threads_share_handle, 0, NMETHODS);
 	tcase_add_loop_test(tc, test_threads_count_exactly, 0, NMETHODS);
+	tcase_add_loop_test(tc, test_processes_count_exactly, 0, NMETHODS);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -383,6 +383,23 @@ for m in link symlink mkdir pidfile sqlite; do
 	# shellcheck disable=SC2086 # $extra: one name, or none
 	check_clean "--method $m" $extra
 
+	# status (and a failed lock -n) while lock holds leave it held: the
+	# command's own lock is still there after them, and lock releases it
+	# without a complaint.
+	# shellcheck disable=SC2016 # expanded by the inner sh
+	expect_rc 0 "--method $m: status and lock -n while lock holds" \
+	    "$LB" lock --method "$m" "$f" -- sh -c '
+		"$1" status --method "$2" "$3" >/dev/null || exit 10
+		"$1" lock -n --method "$2" "$3" -- true; [ $? -eq 1 ] || exit 11
+		"$1" status --method "$2" "$3" >/dev/null || exit 12
+		[ -e "$4" ] || [ -L "$4" ] || exit 13' sh "$LB" "$m" "$f" \
+	    "$(if [ "$m" = pidfile ]; then echo "$f"; elif [ "$m" = sqlite ]; \
+	    then echo "$d/.lockbroker.sqlite"; else echo "$f.lock"; fi)"
+	check "--method $m: lock released without a complaint" \
+	    [ ! -s "$tmp/err" ]
+	# shellcheck disable=SC2086
+	check_clean "--method $m, status while held" $extra
+
 	start_holder "$f" --method "$m" || fail "--method $m: no holder"
 	kill -9 "$holder"
 	wait "$holder"

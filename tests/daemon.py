@@ -565,6 +565,65 @@ class Restart(DaemonTest):
                                 thread=5), "OK")
         self.assertFalse(os.path.lexists(p + ".lock"))
 
+    def test_pidfile_threads_are_owners(self):
+        # A pid file names only the process: the daemon, not the
+        # artefact, tells the threads of one connection apart.
+        a = self.client()
+        p = self.path()
+        self.assertCode(a.call("ACQUIRE", path=p, method="pidfile",
+                               thread=5), "OK")
+        self.assertCode(a.call("ACQUIRE", path=p, method="pidfile",
+                               thread=6, timeout=0), "EALREADY")
+        self.assertCode(a.call("ACQUIRE", path=p, method="pidfile",
+                               timeout=0), "EALREADY")
+        self.assertEqual(a.call("STATUS", path=p, method="pidfile",
+                                thread=6).fields["mine"], "0")
+        self.assertEqual(a.call("STATUS", path=p, method="pidfile",
+                                thread=5).fields["holder_tid"], "5")
+        self.assertCode(a.call("RELEASE", path=p, method="pidfile",
+                               thread=6), "ENOTMINE")
+        rid = a.send("ACQUIRE", path=p, method="pidfile", thread=6,
+                     timeout=30)
+        self.assertCode(a.call("PING"), "OK")
+        self.assertCode(a.call("RELEASE", path=p, method="pidfile",
+                               thread=5), "OK")
+        self.assertCode(a.wait(rid), "OK")
+        self.assertCode(a.call("RELEASE", path=p, method="pidfile",
+                               thread=6), "OK")
+        self.assertFalse(os.path.exists(p))
+
+    def test_pidfile_naming_the_client_is_not_taken_for_its_own(self):
+        # A pid file naming the client's process that the daemon did not
+        # make for this thread (another thread's in-process hold, or a
+        # grant the previous daemon did not record) is not the
+        # requester's: it waits, and cannot release it.
+        p = self.path()
+        with open(p, "w") as f:
+            f.write("%d\n" % os.getpid())
+        a = self.client()
+        self.assertCode(a.call("ACQUIRE", path=p, method="pidfile",
+                               thread=7, timeout=0), "EALREADY")
+        self.assertCode(a.call("RELEASE", path=p, method="pidfile",
+                               thread=7), "ENOTMINE")
+        self.assertTrue(os.path.exists(p))
+        rid = a.send("ACQUIRE", path=p, method="pidfile", thread=7,
+                     timeout=30)
+        self.assertCode(a.call("PING"), "OK")
+        os.unlink(p)            # the in-process holder lets go
+        self.assertCode(a.wait(rid), "OK")
+        self.assertCode(a.call("RELEASE", path=p, method="pidfile",
+                               thread=7), "OK")
+        # Made for thread 5 by a daemon that died before recording it.
+        a.call("ACQUIRE", path=p, method="pidfile", thread=5)
+        self.forget_holds()
+        b = self.client()
+        self.assertCode(b.call("ACQUIRE", path=p, method="pidfile",
+                               thread=6, timeout=0), "EALREADY")
+        self.assertCode(b.call("RELEASE", path=p, method="pidfile",
+                               thread=6), "ENOTMINE")
+        self.assertTrue(os.path.exists(p))
+        os.unlink(p)
+
     def test_unrecorded_handoff_to_a_dead_or_live_holder(self):
         # The recorded holder's artefact was replaced by another's before
         # the daemon died: a dead holder's is broken at start, a live

@@ -189,7 +189,7 @@ usage(FILE *f)
 "  --method M        link (default), symlink, mkdir, pidfile or sqlite\n"
 "  --procs N         C processes, 1..%d (default 4)\n"
 "  --threads T       threads per process, 1..%d (default 4; 1 with\n"
-"                    pidfile or --unthreaded, where a process is one owner)\n"
+"                    --unthreaded, where a process is one owner)\n"
 "  --iters I         acquisitions per thread, 1..%d (default 50)\n"
 "  --unthreaded      LB_UNTHREADED handles (then only one thread each)\n"
 "  --broker-procs K  the first K C processes lock through the broker\n"
@@ -350,13 +350,13 @@ parse_args(int argc, char **argv)
 		usage_error("one DIR only, not '%s' too", argv[optind + 1]);
 	cfg.dir = argv[optind];
 
-	one_owner = unthreaded || cfg.method == LB_PIDFILE;
+	one_owner = unthreaded;
 	if (cfg.threads == -1)
 		cfg.threads = one_owner ? 1 : 4;
 	else if (cfg.threads > 1 && one_owner)
-		usage_error("--threads %ld: with %s all threads of a process "
-		    "are one owner, so each process runs one thread", cfg.threads,
-		    unthreaded ? "--unthreaded" : "pidfile");
+		usage_error("--threads %ld: with --unthreaded all threads of a "
+		    "process are one owner, so each process runs one thread",
+		    cfg.threads);
 	if (cfg.broker_procs > cfg.procs)
 		usage_error("--broker-procs %ld: more than the %ld processes",
 		    cfg.broker_procs, cfg.procs);

@@ -82,7 +82,6 @@ usage "$tmp" "$tmp"
 usage --method flock "$tmp"
 usage --procs 0 "$tmp"
 usage --iters 10x "$tmp"
-usage --method pidfile --threads 2 "$tmp"
 usage --unthreaded --threads 2 "$tmp"
 usage --method sqlite --python-procs 1 "$tmp"
 usage --procs 2 --broker-procs 1 --auto-procs 2 "$tmp"
@@ -100,7 +99,9 @@ done
 # transaction (some 30 ms on a disk, more under load).
 run sqlite ".lockbroker.sqlite count" --method sqlite --procs 4 --threads 4 \
     --iters 10
-run pidfile count --method pidfile --procs 8 --threads 1 --iters 50
+# pidfile: threads of one process are owners too (the library tells them
+# apart; the artefact names only the process).
+run pidfile count --method pidfile --procs 4 --threads 4 --iters 50
 run link-unthreaded count --method link --unthreaded --procs 8 --iters 50
 
 # Mixed with Python's lockfile on the same path (not sqlite: lockfile's
@@ -110,7 +111,7 @@ for method in link symlink mkdir; do
 	run "$method-python" count --method "$method" --procs 4 --threads 4 \
 	    --iters 30 --python-procs 2 --python-iters 20
 done
-run pidfile-python count --method pidfile --procs 8 --threads 1 --iters 30 \
+run pidfile-python count --method pidfile --procs 4 --threads 4 --iters 30 \
     --python-procs 2 --python-iters 20
 
 # Waits until a daemon answers HELLO on argv[1] (at most argv[3] seconds)
@@ -171,8 +172,8 @@ broker_fail() {
 }
 
 # With a private daemon.  Each run: 3 broker, 1 AUTO and 2 in-process
-# processes of 4 threads, and 2 Python workers (pidfile: 8 processes of one
-# thread; sqlite: no Python).
+# processes of 4 threads, and 2 Python workers (pidfile: 8 processes, one
+# of them AUTO; sqlite: no Python).
 mkdir "$tmp/daemon" || exit 99
 dsock=$tmp/daemon/sock
 dlog=$tmp/daemon/log
@@ -189,8 +190,8 @@ case $? in
 		    --python-procs 2 --python-iters 20
 	done
 	run pidfile-broker count --method pidfile --procs 8 \
-	    --broker-procs 4 --auto-procs 1 --iters 30 --python-procs 2 \
-	    --python-iters 20
+	    --broker-procs 4 --auto-procs 1 --threads 4 --iters 30 \
+	    --python-procs 2 --python-iters 20
 	run sqlite-broker ".lockbroker.sqlite count" --method sqlite \
 	    --procs 4 --broker-procs 2 --auto-procs 1 --threads 4 --iters 10
 	if "$PYTHON3" -c "$ended_py" "$dpid" 0; then

@@ -1,0 +1,134 @@
+/*
+ * owners.h: liblockbroker's registry of who in this process holds each
+ * lock, and through which handle it was taken.  Internal: not installed.
+ *
+ * One entry per (lock file, method, owner), the owner being the thread
+ * that made the handle, or 0 for the process (LB_UNTHREADED).  It answers
+ * two questions the artefact cannot:
+ *
+ *   - Which handle acquired a hold (lb_lock_free releases only a hold its
+ *     own handle acquired; a probe handle of the same owner releases
+ *     nothing).
+ *   - For the pidfile method, whose artefact names only the pid: which
+ *     owner of this process holds it, or is asking the broker for it, so
+ *     that another thread waits like any other owner instead of taking
+ *     the pid file for its own.
+ *
+ * Handles are named by a serial number (lb__owners_serial), never by
+ * address, so that a freed handle's entry is never mistaken for a new
+ * handle's.  Every call takes the registry's mutex for a short while and
+ * does not block otherwise (the pidfile steps do one filesystem step under
+ * it); a forked child starts with an empty registry (a child holds none
+ * of its parent's locks).
+ */
+#ifndef LB_OWNERS_H
+#define LB_OWNERS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "lockfs.h"
+
+/* Which hold: the lock and its owner. */
+struct lb__owner_key {
+	const char *lock_file;  /* borrowed for the call */
+	unsigned    method;
+	pid_t       tid;        /* the owner thread, 0: the process */
+};
+
+/* lb__owners_init: registers the registry's fork handlers, once; every
+ * call does it when needed.  A caller whose own fork handlers take a lock
+ * it holds while it calls into the registry calls this first, so that a
+ * fork takes the two locks in that order. */
+void lb__owners_init(void);
+
+/* lb__owners_serial: a number no other handle of this process has. */
+uint64_t lb__owners_serial(void);
+
+/* lb__owners_holds: 1 when the registry says k's owner holds the lock
+ * (it may have been broken since, by someone else), else 0. */
+int  lb__owners_holds(const struct lb__owner_key *k);
+
+/*
+ * lb__owners_acquired: k's owner has the lock now, through the handle
+ * serial.  With fresh (it did not hold it before this acquire), serial
+ * becomes the acquiring handle; otherwise (a re-entrant acquire) the
+ * acquiring handle stays as it was.  Out of memory: not recorded (then
+ * lb_lock_free of the handle releases nothing).
+ */
+void lb__owners_acquired(const struct lb__owner_key *k, uint64_t serial,
+         int fresh);
+
+/*
+ * lb__owners_epoch / lb__owners_released: a release of k's hold begins
+ * (epoch: which hold it is, 0 when none is recorded) and has ended it: k's
+ * owner holds the lock no more, unless another thread acting for the same
+ * owner took it afresh meanwhile (then the epoch differs, and the new hold
+ * stays recorded).
+ */
+uint64_t lb__owners_epoch(const struct lb__owner_key *k);
+void lb__owners_released(const struct lb__owner_key *k, uint64_t epoch);
+
+/* lb__owners_broken: nobody in this process holds (lock_file, method)
+ * any more (it was broken). */
+void lb__owners_broken(const char *lock_file, unsigned method);
+
+/* lb__owners_acquired_by: 1 when the handle serial acquired k's hold (as
+ * the registry has it), else 0. */
+int  lb__owners_acquired_by(const struct lb__owner_key *k, uint64_t serial);
+
+/* lb__owners_forget_handle: the handle serial is freed: it acquires
+ * nothing any more (the holds stay, owned by their owners). */
+void lb__owners_forget_handle(uint64_t serial);
+
+/*
+ * lb__owners_asking / lb__owners_asked: bracket a pidfile ACQUIRE that
+ * goes to the broker for k: while it is out, the daemon may create the
+ * pid file for k's owner at any moment, and another owner of this process
+ * must not take that file for a leftover.  asked tells whether it was
+ * granted (then k's owner holds it, through serial, as with
+ * lb__owners_acquired).  0, or LB_ENOMEM from asking (then asked is not
+ * called).
+ */
+int  lb__owners_asking(const struct lb__owner_key *k);
+void lb__owners_asked(const struct lb__owner_key *k, uint64_t serial,
+         int granted, int fresh);
+
+/* lb__owners_other: 1 when another owner of this process holds the
+ * pidfile lock k names, or is asking the broker for it, else 0. */
+int  lb__owners_other(const struct lb__owner_key *k);
+
+/*
+ * The pidfile method's in-process steps, for the owner k (k->lock_file is
+ * fs->lock_file), each atomic with respect to the other owners of this
+ * process.  They return as the lockfs steps do:
+ *   try_acquire   0 when k's owner took it now (recorded, through serial)
+ *                 or holds it already; LB_EALREADY when another owner of
+ *                 this process (or another process) holds it; a pid file
+ *                 naming this process that no owner of it holds or asks
+ *                 for is a leftover (of an earlier process with this pid)
+ *                 and is taken over.
+ *   i_am_locking  1 when the pid file names this process and k's owner
+ *                 holds it, else 0.
+ *   release       0; LB_ENOTMINE when another owner (or process) holds it;
+ *                 LB_ENOTLOCKED; LB_EUNLOCK.
+ */
+int  lb__owners_pidfile_try(const struct lb__owner_key *k,
+         struct lockfs_lock *fs, uint64_t serial, struct lockfs_err *err);
+int  lb__owners_pidfile_mine(const struct lb__owner_key *k,
+         struct lockfs_lock *fs, struct lockfs_err *err);
+int  lb__owners_pidfile_release(const struct lb__owner_key *k,
+         struct lockfs_lock *fs, struct lockfs_err *err);
+
+/*
+ * lb__owners_pidfile_forget_leftover: removes the pid file at path
+ * (lock_file) when it names this process and no owner of the process holds
+ * it: for the broker's reconnect, before it sends pidfile ACQUIREs again to
+ * a new daemon.  Such a file is a grant the previous daemon made and never
+ * confirmed (or a leftover), which the new daemon, unable to tell whose it
+ * is, would otherwise wait on for ever.  No-op otherwise.
+ */
+void lb__owners_pidfile_forget_leftover(const char *path,
+         const char *lock_file);
+
+#endif /* LB_OWNERS_H */
