@@ -47,6 +47,13 @@ int  lbd_store_commit(struct lbd *d);
  * rewrites the holds table from memory. */
 int  lbd_store_settle(struct lbd *d, char *why, size_t size);
 
+/* lbd_store_check: whether the file at the database's path is still the
+ * one opened (device, inode).  When it was deleted or replaced, makes it
+ * anew (a new generation, above the old) and has the next commit, begun
+ * here, record every hold in memory in it.  0, or -1 when it cannot be
+ * made (logged once; tried again at the next check). */
+int  lbd_store_check(struct lbd *d);
+
 /* lbd_store_each_hold: calls fn for every recorded hold (the previous
  * run's, at start).  0, or -1 (logged). */
 int  lbd_store_each_hold(struct lbd *d,

@@ -233,6 +233,34 @@ class Locking(DaemonTest):
         b.send_raw("ACQUIRE 7 path=%s\n" % p)
         self.assertCode(b.read(), "EID")
 
+    def test_every_request_id_in_use_is_refused(self):
+        """An id is in use until its request has had its reply: while an
+        ACQUIRE waits, and while its OK is owed for a grant not yet
+        recorded (a request in the same read).  Any request with it gets
+        EID; the earlier one goes on."""
+        a, b = self.client(), self.client()
+        p, q = self.path(), self.path("q")
+        a.call("ACQUIRE", path=p)
+        b.send_raw("ACQUIRE 5 path=%s\n" % p)
+        b.send_raw("PING 6\n")
+        self.assertCode(b.wait("6"), "OK")          # 5 is queued
+        for line in ("STATUS 5 path=%s" % p, "PING 5", "LIST 5",
+                     "RELEASE 5 path=%s" % q, "CANCEL 5 target=5"):
+            b.send_raw(line + "\n")
+            self.assertCode(b.read(), "EID", line)
+        self.assertCode(a.call("RELEASE", path=p), "OK")
+        r = b.wait("5")
+        self.assertCode(r, "OK")
+        self.assertIn("token", r.fields)
+        # Pipelined: the grant's OK is owed until the commit.
+        b.send_raw("ACQUIRE 7 path=%s timeout=0\nPING 7\n" % q)
+        got = sorted((r.code, "token" in r.fields) for r in
+                     (b.read(), b.read()))
+        self.assertEqual(got, [("EID", False), ("OK", True)])
+        self.assertCode(b.call("PING"), "OK")       # nothing else came
+        b.send_raw("PING 7\n")                     # answered: free again
+        self.assertCode(b.read(), "OK")
+
     def test_break_and_late_release(self):
         a, b, w = self.client(), self.client(), self.client()
         p = self.path()
@@ -266,6 +294,44 @@ class Locking(DaemonTest):
         byname = {i.fields["path"]: i for i in items}
         self.assertEqual(byname[self.path("x")].fields["waiters"], "1")
         self.assertEqual(byname[self.path("y")].fields["method"], "mkdir")
+
+
+class Timeouts(DaemonTest):
+    def test_timeouts_beyond_the_clock_are_forever(self):
+        """A timeout too long for the daemon's clock waits as inf does,
+        rather than ending at once (milliseconds overflowing)."""
+        a, b = self.client(), self.client()
+        p = self.path()
+        a.call("ACQUIRE", path=p)
+        timeouts = ("100000000000000000", "18446744073709551616",
+                    "1" + "0" * 300, "9999999999.5")
+        for i, t in enumerate(timeouts):
+            b.send_raw("ACQUIRE %d path=%s thread=%d timeout=%s\n"
+                       % (10 + i, p, 1 + i, t))
+        self.assertEqual(b.call("STATUS", path=p).fields["waiters"], "4")
+        with self.assertRaises((TimeoutError, socket.timeout)):
+            r = b.read(timeout=1.0)
+            self.fail("a reply came: %r" % r)
+        self.assertCode(a.call("RELEASE", path=p), "OK")
+        self.assertCode(b.wait("10"), "OK")
+
+    def test_timeouts_never_end_early(self):
+        """An ACQUIRE that times out has waited at least its timeout, on
+        the monotonic clock, measured around the request (the loop's
+        millisecond clock must not end it before)."""
+        a, b = self.client(), self.client()
+        p = self.path()
+        a.call("ACQUIRE", path=p)
+        early = []
+        for i in range(300):
+            t = (0.001, 0.002, 0.003, 0.0105)[i % 4]
+            t0 = time.monotonic()
+            r = b.call("ACQUIRE", path=p, timeout=repr(t))
+            took = time.monotonic() - t0
+            self.assertCode(r, "ETIMEOUT")
+            if took < t:
+                early.append((t, took))
+        self.assertEqual(early, [])
 
 
 class Lifetime(DaemonTest):
