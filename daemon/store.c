@@ -602,11 +602,11 @@ lbd_store_check(struct lbd *d)
 	d->store = s;
 	d->counter = 0;
 	s->resync = 1;
-	if (store_begin(s) != 0)
-		return -1;
-	log_notice("state database %s made anew (generation %llu)", s->file,
-	    (unsigned long long)d->generation);
-	return 0;
+	if (store_begin(s) != 0 || lbd_store_commit(d) != 0)
+		return -1;      /* logged; the next commit tries again */
+	log_notice("state database %s made anew (generation %llu), with "
+	    "every hold", s->file, (unsigned long long)d->generation);
+	return 1;
 }
 
 /* lbd_store_settle: see store.h. */

@@ -49,9 +49,10 @@ int  lbd_store_settle(struct lbd *d, char *why, size_t size);
 
 /* lbd_store_check: whether the file at the database's path is still the
  * one opened (device, inode).  When it was deleted or replaced, makes it
- * anew (a new generation, above the old) and has the next commit, begun
- * here, record every hold in memory in it.  0, or -1 when it cannot be
- * made (logged once; tried again at the next check). */
+ * anew (a new generation, above the old) and records every hold in
+ * memory in it (the iteration's open changes are among them).  0: the
+ * same file; 1: made anew; -1: it cannot be made or written (logged; the
+ * next check or commit tries again). */
 int  lbd_store_check(struct lbd *d);
 
 /* lbd_store_each_hold: calls fn for every recorded hold (the previous

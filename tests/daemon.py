@@ -972,6 +972,125 @@ class Users(DaemonTest):
         self.assertIn("holder_uid=%d" % NOBODY, out[1])
 
 
+class Logging(DaemonTest):
+    def test_client_text_cannot_forge_log_lines(self):
+        """A lock path with a newline and a "<0>" level prefix (sent as
+        %0A) is logged escaped, on its own line: no line of the
+        client's making, at any level, reaches stderr (the journal)."""
+        a, b, w = self.client(), self.client(), self.client()
+        name = "x\n<0>sshd[1]: forged\r\x1b[2J\\y"
+        p = self.path(name)
+        self.assertCode(a.call("ACQUIRE", path=p), "OK")
+        rid = w.send("ACQUIRE", path=p)
+        self.assertCode(w.call("PING"), "OK")   # queued: handed on next
+        self.assertEqual(b.call("BREAK", path=p).fields["broken"], "1")
+        self.assertCode(w.wait(rid), "OK")
+        self.assertCode(w.call("RELEASE", path=p), "OK")
+        self.assertCode(b.call("PING"), "OK")
+        with open(self.daemon.log, "rb") as f:
+            text = f.read()
+        for line in text.split(b"\n"):
+            self.assertFalse(line.startswith(b"<0>"), line)
+            self.assertNotIn(b"\r", line)
+            self.assertNotIn(b"\x1b", line)
+        self.assertIn(b"x\\n<0>sshd[1]: forged\\x0d\\x1b[2J\\\\y", text)
+
+
+class StateDatabase(DaemonTest):
+    def garble(self, pages):
+        """With the daemon stopped: folds the WAL into the database and
+        writes garbage over the pages that pages(db) names."""
+        db = sqlite3.connect(self.daemon.state)
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        size = db.execute("PRAGMA page_size").fetchone()[0]
+        which = pages(db)
+        db.close()
+        with open(self.daemon.state, "r+b") as f:
+            for n in which:
+                f.seek((n - 1) * size)
+                f.write(bytes((i * 151 + 7) % 256 for i in range(size)))
+
+    def test_damaged_database_moved_aside(self):
+        """A damaged state database is moved aside at start (kept, named
+        with the time) and a new one made: the daemon serves grants, the
+        old holds' lock files still exclude, tokens keep increasing."""
+        a = self.client()
+        p = self.path()
+        t1 = int(a.call("ACQUIRE", path=p).fields["token"])
+        for what in ("holds", "everything"):
+            self.assertEqual(self.daemon.stop(), 0)
+            if what == "holds":
+                self.garble(lambda db: [db.execute(
+                    "SELECT rootpage FROM sqlite_master WHERE name = "
+                    "'holds'").fetchone()[0]])
+            else:
+                self.garble(lambda db: range(2, db.execute(
+                    "PRAGMA page_count").fetchone()[0] + 1))
+            self.daemon.start()
+            c = self.client()
+            self.assertCode(c.call("ACQUIRE", path=p, thread=1,
+                                   timeout=0), "EALREADY")
+            self.assertTrue(os.path.exists(p + ".lock"))
+            r = c.call("ACQUIRE", path=self.path(what), timeout=0)
+            self.assertCode(r, "OK")
+            t2 = int(r.fields["token"])
+            self.assertGreater(t2, t1)
+            t1 = t2
+            self.assertRegex(self.daemon.logtext(),
+                             r"state database .*state\.sqlite is damaged "
+                             r".*moved aside")
+        aside = [n for n in os.listdir(self.dir)
+                 if n.startswith("state.sqlite.damaged-")]
+        self.assertTrue(aside, os.listdir(self.dir))
+        db = sqlite3.connect(self.daemon.state)
+        self.assertEqual(db.execute("PRAGMA quick_check").fetchall(),
+                         [("ok",)])
+        db.close()
+
+    def test_deleted_database_is_made_anew(self):
+        """The state database deleted while the daemon runs is noticed
+        (before the next commit, or within seconds when idle), made anew
+        with every live hold: after a restart the holders reclaim their
+        locks and tokens keep increasing."""
+        a = self.client()
+        p, q = self.path(), self.path("q")
+        t1 = int(a.call("ACQUIRE", path=p).fields["token"])
+
+        def delete():
+            for n in os.listdir(self.dir):
+                if n.startswith("state.sqlite"):
+                    os.unlink(os.path.join(self.dir, n))
+        delete()
+        r = a.call("ACQUIRE", path=q)           # a commit: noticed first
+        self.assertCode(r, "OK")
+        t2 = int(r.fields["token"])
+        self.assertGreater(t2, t1)
+        self.daemon.kill()
+        self.daemon.start()
+        a2 = self.client()
+        self.assertCode(a2.call("RECLAIM", path=p, token=t1), "OK")
+        self.assertCode(a2.call("RECLAIM", path=q, token=t2), "OK")
+        t3 = int(a2.call("ACQUIRE", path=self.path("r")).fields["token"])
+        self.assertGreater(t3, t2)
+        self.assertIn("was deleted while the daemon ran",
+                      self.daemon.logtext())
+        # Idle: noticed all the same.
+        n = self.daemon.logtext().count("made anew")
+        delete()
+        deadline = time.monotonic() + 10
+        while self.daemon.logtext().count("made anew") == n:
+            self.assertLess(time.monotonic(), deadline, "not noticed")
+            time.sleep(0.05)
+        self.daemon.kill()
+        self.daemon.start()
+        a3 = self.client()
+        self.assertCode(a3.call("RECLAIM", path=p, token=t1), "OK")
+        b = self.client()
+        rid = b.send("ACQUIRE", path=p, thread=1)
+        self.assertCode(a3.call("RELEASE", path=p), "OK")
+        self.assertGreater(int(b.wait(rid).fields["token"]), t3)
+
+
 class Start(DaemonTest):
     def test_state_in_missing_directories(self):
         d = Daemon(self.dir)
