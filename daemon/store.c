@@ -290,7 +290,10 @@ fail:
 	if ((rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB) {
 		r = 1;
 		snprintf(s->why, sizeof(s->why), "%s", sqlite3_errstr(rc));
-	} else
+	} else if (db != NULL && sqlite3_system_errno(db) != 0)
+		snprintf(s->why, sizeof(s->why), "%s: %s", sqlite3_errmsg(db),
+		    strerror(sqlite3_system_errno(db)));
+	else
 		snprintf(s->why, sizeof(s->why), "%s", db != NULL ?
 		    sqlite3_errmsg(db) : sqlite3_errstr(rc));
 out:
