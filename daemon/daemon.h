@@ -12,6 +12,9 @@
  *   struct lbd_wait    an ACQUIRE waiting in a lock's FIFO queue
  *   struct lbd_ack     an OK owed for a grant the state database has not
  *                      recorded yet
+ *   struct lbd_reqid   a request id a connection owes a reply to (a
+ *                      wait's, an ack's): another request with it gets
+ *                      EID
  */
 #ifndef LBD_DAEMON_H
 #define LBD_DAEMON_H

@@ -986,9 +986,16 @@ class Logging(DaemonTest):
         self.assertEqual(b.call("BREAK", path=p).fields["broken"], "1")
         self.assertCode(w.wait(rid), "OK")
         self.assertCode(w.call("RELEASE", path=p), "OK")
+        # UTF-8 stays as it is; a byte that is not UTF-8 is escaped.
+        raw = self.path("u").encode() + b"%C3%A9%FF%C2%9B"
+        a.send_raw(b"ACQUIRE 90 path=" + raw + b"\n")
+        self.assertCode(a.wait("90"), "OK")
+        b.send_raw(b"BREAK 91 path=" + raw + b"\n")
+        self.assertEqual(b.wait("91").fields["broken"], "1")
         self.assertCode(b.call("PING"), "OK")
         with open(self.daemon.log, "rb") as f:
             text = f.read()
+        self.assertIn(b"/u\xc3\xa9\\xff\\xc2\\x9b: broken", text)
         for line in text.split(b"\n"):
             self.assertFalse(line.startswith(b"<0>"), line)
             self.assertNotIn(b"\r", line)
