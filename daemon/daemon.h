@@ -179,6 +179,9 @@ struct lbd {
 	uv_timer_t               grace;     /* ends the orphans' grace */
 	uv_timer_t               store_watch; /* is the state database
 	                                       still there? (main.c) */
+	int                      store_lost; /* 1: it was, and store is
+	                                       NULL until it is made anew;
+	                                       2: and that failed (logged) */
 	struct lbd_acks          acks;      /* grants not yet recorded */
 	unsigned                 ack_round;
 	uint64_t                 generation; /* high half of fencing tokens */

@@ -61,8 +61,6 @@ struct lbd_store {
 	dev_t         dev;      /* the file opened, as first seen */
 	ino_t         ino;
 	uint64_t      floor;    /* the highest generation taken or seen */
-	int           renew_failed; /* making the file anew failed (logged
-	                           once) */
 };
 
 /* Notes why the database failed: sqlite's word and the system's. */
@@ -211,6 +209,8 @@ lbd_store_next_generation(struct lbd *d)
 	uint64_t          g;
 	int               r = -1, rc;
 
+	if (s == NULL)
+		return -1;
 	if (s->in_txn && lbd_store_commit(d) != 0)
 		goto out;
 	if (store_exec(s, "PRAGMA synchronous=FULL") != 0 ||
@@ -569,40 +569,47 @@ out:
 int
 lbd_store_check(struct lbd *d)
 {
-	struct lbd_store *old = d->store, *s;
+	struct lbd_store *s = d->store;
 	struct stat       sb;
-	char              why[PATH_MAX + 512];
+	char              why[PATH_MAX + 512], dir[PATH_MAX], *slash;
 	int               gone;
 
-	if (old == NULL)
-		return 0;
-	if (stat(old->file, &sb) != 0)
-		gone = errno == ENOENT;
-	else if (sb.st_dev == old->dev && sb.st_ino == old->ino)
-		return 0;
-	else
-		gone = 0;
-	if (!old->renew_failed)
+	if (s != NULL) {
+		if (stat(s->file, &sb) != 0)
+			gone = errno == ENOENT;
+		else if (sb.st_dev == s->dev && sb.st_ino == s->ino)
+			return 0;
+		else
+			gone = 0;
 		log_err("state database %s was %s while the daemon ran: "
 		    "making it anew, with a new generation and every hold "
-		    "recorded again", old->file, gone ? "deleted" : "replaced");
-	d->store = NULL;
-	if (lbd_store_open(d, old->file, why, sizeof(why)) != 0) {
-		d->store = old;
-		if (!old->renew_failed)
-			log_err("%s; trying again at the next commit", why);
-		old->renew_failed = 1;
+		    "recorded again", s->file, gone ? "deleted" : "replaced");
+		/* Closed first: its -wal and -shm, at the same paths as the
+		 * new one's, go with it.  Its open changes are in memory,
+		 * to be written again. */
+		if (s->in_txn) {
+			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+			s->in_txn = 0;
+		}
+		lbd_store_close(d);
+		d->store_lost = 1;
+	}
+	if (!d->store_lost)
+		return 0;
+	snprintf(dir, sizeof(dir), "%s", d->cfg.state);
+	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+		*slash = '\0';
+		mkdir(dir, 0700);       /* gone with the file, maybe */
+	}
+	if (lbd_store_open(d, d->cfg.state, why, sizeof(why)) != 0) {
+		if (d->store_lost == 1)
+			log_err("%s; grants are refused until it can be made "
+			    "(tried again every few seconds)", why);
+		d->store_lost = 2;
 		return -1;
 	}
+	d->store_lost = 0;
 	s = d->store;
-	/* The old file's open changes are in memory: rewritten below. */
-	if (old->in_txn) {
-		sqlite3_exec(old->db, "ROLLBACK", NULL, NULL, NULL);
-		old->in_txn = 0;
-	}
-	d->store = old;
-	lbd_store_close(d);
-	d->store = s;
 	d->counter = 0;
 	s->resync = 1;
 	if (store_begin(s) != 0 || lbd_store_commit(d) != 0)
@@ -619,11 +626,15 @@ lbd_store_settle(struct lbd *d, char *why, size_t size)
 	struct lbd_store *s = d->store;
 	int               r;
 
-	if (s == NULL)
+	if (s == NULL && !d->store_lost)
 		return 0;
-	if (s->in_txn) {        /* changes to record: still the same file? */
+	/* Changes or grants to record: is it still the same file? */
+	if (s != NULL ? s->in_txn : !TAILQ_EMPTY(&d->acks))
 		lbd_store_check(d);
-		s = d->store;
+	if ((s = d->store) == NULL) {
+		snprintf(why, size, "the state database %s is gone and cannot "
+		    "be made anew", d->cfg.state);
+		return -1;
 	}
 	r = lbd_store_commit(d);
 	if (s->failed) {

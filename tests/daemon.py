@@ -1092,10 +1092,38 @@ class StateDatabase(DaemonTest):
         self.daemon.start()
         a3 = self.client()
         self.assertCode(a3.call("RECLAIM", path=p, token=t1), "OK")
+        # Only the main file deleted: its -wal and -shm, still there,
+        # are the old database's, not the new one's.
+        os.unlink(self.daemon.state)
+        r = a3.call("ACQUIRE", path=self.path("s"))
+        self.assertCode(r, "OK")
+        t4 = int(r.fields["token"])
+        self.assertGreater(t4, t3)
+        # A database that cannot be made anew: grants are refused, not
+        # made unrecorded, until it can.
+        os.unlink(self.daemon.state)
+        os.mkdir(self.daemon.state)
+        self.assertCode(a3.call("ACQUIRE", path=self.path("t")),
+                        "EINTERNAL")
+        self.assertFalse(os.path.exists(self.path("t") + ".lock"))
+        os.rmdir(self.daemon.state)
+        r = a3.call("ACQUIRE", path=self.path("t"))
+        self.assertCode(r, "OK")
+        self.assertGreater(int(r.fields["token"]), t4)
+        self.daemon.kill()
+        self.daemon.start()
+        db = sqlite3.connect(self.daemon.state)
+        self.assertEqual(db.execute("PRAGMA quick_check").fetchall(),
+                         [("ok",)])
+        db.close()
+        a4 = self.client()
+        for name, token in ((p, t1), (self.path("s"), t4)):
+            self.assertCode(a4.call("RECLAIM", path=name, token=token),
+                            "OK")
         b = self.client()
         rid = b.send("ACQUIRE", path=p, thread=1)
-        self.assertCode(a3.call("RELEASE", path=p), "OK")
-        self.assertGreater(int(b.wait(rid).fields["token"]), t3)
+        self.assertCode(a4.call("RELEASE", path=p), "OK")
+        self.assertGreater(int(b.wait(rid).fields["token"]), t4)
 
 
 class Start(DaemonTest):
