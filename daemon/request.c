@@ -367,7 +367,8 @@ static const struct {
 /*
  * lbd_request: handles one parsed message from c: refuses what may not
  * come now (anything before HELLO; a daemon's verb; an id whose request
- * has not had its reply yet), else runs its handler.  Every outcome is a reply queued on c.
+ * has not had its reply yet), else runs its handler.  Every outcome is a
+ * reply queued on c.
  */
 void
 lbd_request(struct lbd_conn *c, const struct lbp_msg *m)
