@@ -55,6 +55,7 @@ conn_free(uv_handle_t *h)
 {
 	struct lbd_conn *c = (struct lbd_conn *)h;
 
+	lbd_reqids_free(c);
 	free(c->out);
 	free(c);
 }

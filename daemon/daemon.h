@@ -12,6 +12,9 @@
  *   struct lbd_wait    an ACQUIRE waiting in a lock's FIFO queue
  *   struct lbd_ack     an OK owed for a grant the state database has not
  *                      recorded yet
+ *   struct lbd_reqid   a request id a connection owes a reply to (a
+ *                      wait's, an ack's): another request with it gets
+ *                      EID
  */
 #ifndef LBD_DAEMON_H
 #define LBD_DAEMON_H
@@ -50,11 +53,25 @@ struct lbd_hold {
 	unsigned                 acks;      /* replies owed until recorded */
 };
 
+/* A request id a connection owes a reply to (reqids.c). */
+struct lbd_reqid {
+	uint64_t                 id;
+	LIST_ENTRY(lbd_reqid)    entry;     /* in its connection's table */
+};
+
+LIST_HEAD(lbd_reqid_list, lbd_reqid);
+
+struct lbd_reqids {
+	struct lbd_reqid_list   *buckets;   /* NULL until the first id */
+	size_t                   nbuckets, n;
+};
+
 struct lbd_ack {
 	struct lbd_hold         *hold;
 	struct lbd_conn         *conn;      /* to reply to (a kept hold has
 	                                       none of its own) */
 	uint64_t                 id;        /* the ACQUIRE's request id */
+	struct lbd_reqid         inuse;     /* id, in conn's ids in use */
 	unsigned                 round;     /* settled by the settle after */
 	TAILQ_ENTRY(lbd_ack)     entry;     /* in d->acks, oldest first */
 };
@@ -65,6 +82,8 @@ struct lbd_wait {
 	struct lbd_lock         *lock;
 	struct lbd_conn         *conn;
 	uint64_t                 id;        /* the ACQUIRE's request id */
+	struct lbd_reqid         inuse;     /* id, in conn's ids in use */
+	uint64_t                 deadline;  /* uv_hrtime(), with timer */
 	pid_t                    tid;
 	pid_t                    kept_pid;  /* 0, or the process to keep the
 	                                       hold for (ACQUIRE pid=) */
@@ -127,6 +146,7 @@ struct lbd_conn {
 	struct lbd_holds         holds;
 	struct lbd_waits         waits;
 	unsigned                 nholds, nwaits;
+	struct lbd_reqids        reqids;    /* ids owed a reply (EID) */
 	TAILQ_ENTRY(lbd_conn)    entry;     /* in d->conns */
 	TAILQ_ENTRY(lbd_conn)    flush_entry; /* in d->flush, when out has data */
 	int                      flushing;
@@ -157,6 +177,11 @@ struct lbd {
 	struct lbd_holds         orphans;   /* holds of the previous run, not
 	                                       yet reclaimed, and kept holds */
 	uv_timer_t               grace;     /* ends the orphans' grace */
+	uv_timer_t               store_watch; /* is the state database
+	                                       still there? (main.c) */
+	int                      store_lost; /* 1: it was, and store is
+	                                       NULL until it is made anew;
+	                                       2: and that failed (logged) */
 	struct lbd_acks          acks;      /* grants not yet recorded */
 	unsigned                 ack_round;
 	uint64_t                 generation; /* high half of fencing tokens */
@@ -219,6 +244,12 @@ void lbd_orphan_watch(struct lbd *d, struct lbd_hold *h);
 void lbd_orphan_unwatch(struct lbd_hold *h);
 void lbd_orphans_detach(struct lbd *d);
 int  lbd_orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid);
+
+/* reqids.c */
+int  lbd_reqid_add(struct lbd_conn *c, struct lbd_reqid *r);
+void lbd_reqid_del(struct lbd_conn *c, struct lbd_reqid *r);
+int  lbd_reqid_busy(const struct lbd_conn *c, uint64_t id);
+void lbd_reqids_free(struct lbd_conn *c);
 
 /* creds.c */
 int  lbd_creds_enter(uid_t uid, gid_t gid, struct lockfs_err *err);

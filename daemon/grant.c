@@ -43,7 +43,8 @@ static uint64_t
 next_token(struct lbd *d)
 {
 	if (++d->counter > 0xffffffffull) {
-		lbd_store_next_generation(d);
+		if (lbd_store_next_generation(d) != 0)
+			d->generation++;        /* in memory, at least */
 		d->counter = 1;
 	}
 	return d->generation << 32 | d->counter;
@@ -69,7 +70,14 @@ hold_owe(struct lbd_hold *h, struct lbd_conn *c, uint64_t id)
 	struct lbd     *d = h->lock->d;
 	struct lbd_ack *a;
 
-	if ((a = malloc(sizeof(*a))) == NULL) {
+	if ((a = malloc(sizeof(*a))) != NULL) {
+		a->inuse.id = id;
+		if (lbd_reqid_add(c, &a->inuse) != 0) {
+			free(a);
+			a = NULL;
+		}
+	}
+	if (a == NULL) {
 		log_err("%s: out of memory; granted before it is recorded",
 		    h->lock->path);
 		reply_granted(c, id, h);
@@ -110,6 +118,7 @@ hold_pay(struct lbd_hold *h)
 		if (a->hold != h)
 			continue;
 		TAILQ_REMOVE(&d->acks, a, entry);
+		lbd_reqid_del(a->conn, &a->inuse);
 		h->acks--;
 		reply_granted(a->conn, a->id, h);
 		free(a);
@@ -132,6 +141,7 @@ lbd_acks_forget(struct lbd_conn *c)
 		if (a->conn != c)
 			continue;
 		TAILQ_REMOVE(&c->d->acks, a, entry);
+		lbd_reqid_del(c, &a->inuse);
 		a->hold->acks--;
 		free(a);
 	}
@@ -161,6 +171,7 @@ lbd_grants_settle(struct lbd *d, int recorded, const char *why)
 		h = a->hold;
 		c = a->conn;
 		id = a->id;
+		lbd_reqid_del(c, &a->inuse);
 		free(a);
 		if (--h->acks == 0)
 			h->unsettled = 0;
@@ -394,18 +405,41 @@ wait_remove(struct lbd_wait *w)
 	l->nwaiters--;
 	LIST_REMOVE(w, conn_entry);
 	w->conn->nwaits--;
+	lbd_reqid_del(w->conn, &w->inuse);
 	if (w->timer != NULL)
 		uv_close((uv_handle_t *)w->timer, timer_free);
 	free(w);
 }
 
-/* A waiter's deadline passed: ETIMEOUT. */
+/*
+ * How long w's timer is to run (ms) to end no earlier than its deadline.
+ * The loop's clock counts whole milliseconds, truncated, and is read once
+ * per iteration: a timer may fire up to a millisecond (more with a coarse
+ * clock) before its time on the precise one, hence the extra one here and
+ * the look at the precise clock when it fires.
+ */
+static uint64_t
+wait_ms(const struct lbd_wait *w)
+{
+	uint64_t now = uv_hrtime();
+
+	if (now >= w->deadline)
+		return 0;
+	return (w->deadline - now + 999999) / 1000000 + 1;
+}
+
+/* A waiter's timer fired: ETIMEOUT once its deadline has passed on the
+ * precise monotonic clock, else the timer runs on for the rest. */
 static void
 wait_expired(uv_timer_t *t)
 {
 	struct lbd_wait *w = t->data;
 	struct lbd_lock *l = w->lock;
 
+	if (uv_hrtime() < w->deadline) {
+		uv_timer_start(t, wait_expired, wait_ms(w), 0);
+		return;
+	}
 	lbd_conn_error(w->conn, w->id, LBP_ETIMEOUT, "timed out waiting "
 	    "for %s", l->path);
 	wait_remove(w);
@@ -620,7 +654,14 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 		    "connection waits for %u locks", c->nwaits);
 		goto out;
 	}
-	if ((w = calloc(1, sizeof(*w))) == NULL) {
+	if ((w = calloc(1, sizeof(*w))) != NULL) {
+		w->inuse.id = id;
+		if (lbd_reqid_add(c, &w->inuse) != 0) {
+			free(w);
+			w = NULL;
+		}
+	}
+	if (w == NULL) {
 		lbd_conn_error(c, id, LBP_EINTERNAL, "out of memory");
 		goto out;
 	}
@@ -630,12 +671,14 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 	w->tid = tid;
 	w->kept_pid = kept_pid;
 	w->stale = stale;
-	if (!isinf(timeout) && (w->timer = malloc(sizeof(*w->timer))) !=
-	    NULL) {
+	/* A timeout too long for the clock (LBP_TIMEOUT_FOREVER) is
+	 * forever; a finite one ends at its deadline, never before. */
+	if (timeout < LBP_TIMEOUT_FOREVER &&
+	    (w->timer = malloc(sizeof(*w->timer))) != NULL) {
+		w->deadline = uv_hrtime() + (uint64_t)ceil(timeout * 1e9);
 		uv_timer_init(d->loop, w->timer);
 		w->timer->data = w;
-		uv_timer_start(w->timer, wait_expired,
-		    (uint64_t)ceil(timeout * 1000), 0);
+		uv_timer_start(w->timer, wait_expired, wait_ms(w), 0);
 	}
 	TAILQ_INSERT_TAIL(&l->waiters, w, lock_entry);
 	l->nwaiters++;

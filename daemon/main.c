@@ -58,6 +58,10 @@
 /* How long a stop waits for clients to take their last replies. */
 #define LBD_STOP_FLUSH_MS 5000
 
+/* How often an idle daemon looks whether its state database was deleted
+ * or replaced (a daemon that commits looks before each commit). */
+#define LBD_STORE_WATCH_MS 2000
+
 /* What the command line says, over the config file's settings. */
 struct args {
 	const char *config;
@@ -117,6 +121,14 @@ settle(struct lbd *d)
 		r = lbd_store_settle(d, why, sizeof(why));
 		lbd_grants_settle(d, r == 0, why);
 	} while (r != 0 && !TAILQ_EMPTY(&d->acks));
+}
+
+/* Now and then: is the state database still the file opened?  (One
+ * made anew is recorded by this iteration's settle.) */
+static void
+store_watch(uv_timer_t *t)
+{
+	lbd_store_check(t->data);
 }
 
 /* The end of each iteration: commit, then replies out. */
@@ -449,6 +461,7 @@ stop(struct lbd *d)
 	uv_unref((uv_handle_t *)&d->stop_flush);
 	for (i = 0; i < sizeof(d->sig) / sizeof(d->sig[0]); i++)
 		uv_close((uv_handle_t *)&d->sig[i], NULL);
+	uv_close((uv_handle_t *)&d->store_watch, NULL);
 	uv_close((uv_handle_t *)&d->check, NULL);
 	uv_close((uv_handle_t *)&d->idle, NULL);
 }
@@ -587,6 +600,11 @@ main(int argc, char **argv)
 	d.check.data = &d;
 	uv_check_start(&d.check, iteration_end);
 	uv_idle_init(d.loop, &d.idle);
+	uv_timer_init(d.loop, &d.store_watch);
+	d.store_watch.data = &d;
+	uv_timer_start(&d.store_watch, store_watch, LBD_STORE_WATCH_MS,
+	    LBD_STORE_WATCH_MS);
+	uv_unref((uv_handle_t *)&d.store_watch);
 	for (i = 0; i < sizeof(signals) / sizeof(signals[0]); i++) {
 		uv_signal_init(d.loop, &d.sig[i]);
 		d.sig[i].data = &d;

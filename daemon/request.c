@@ -144,7 +144,6 @@ static void
 req_acquire(struct lbd_conn *c, const struct lbp_msg *m)
 {
 	struct lock_args a;
-	struct lbd_wait *w;
 	double           timeout = INFINITY;
 	uint64_t         stale = 0;
 
@@ -159,12 +158,6 @@ req_acquire(struct lbd_conn *c, const struct lbp_msg *m)
 		lbd_conn_error(c, m->id, LBP_EINVAL, "stale must be 0 or 1");
 		return;
 	}
-	LIST_FOREACH(w, &c->waits, conn_entry)
-		if (w->id == m->id) {
-			lbd_conn_error(c, m->id, LBP_EID, "request %llu is "
-			    "still waiting", (unsigned long long)m->id);
-			return;
-		}
 	if (c->d->stopping) {
 		lbd_conn_error(c, m->id, LBP_ESHUTDOWN, "the daemon is "
 		    "stopping");
@@ -374,8 +367,9 @@ static const struct {
 
 /*
  * lbd_request: handles one parsed message from c: refuses what may not
- * come now (anything before HELLO; a daemon's verb), else runs its
- * handler.  Every outcome is a reply queued on c.
+ * come now (anything before HELLO; a daemon's verb; an id whose request
+ * has not had its reply yet), else runs its handler.  Every outcome is a
+ * reply queued on c.
  */
 void
 lbd_request(struct lbd_conn *c, const struct lbp_msg *m)
@@ -390,6 +384,9 @@ lbd_request(struct lbd_conn *c, const struct lbp_msg *m)
 		    lbp_verb_name(m->verb));
 	else if (c->state == LBD_CONN_NEW && m->verb != LBP_MSG_HELLO)
 		lbd_conn_error(c, m->id, LBP_EHELLO, "say HELLO first");
+	else if (lbd_reqid_busy(c, m->id))
+		lbd_conn_error(c, m->id, LBP_EID, "request %llu has not had "
+		    "its reply yet", (unsigned long long)m->id);
 	else
 		handlers[i].handle(c, m);
 }

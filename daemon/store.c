@@ -7,6 +7,23 @@
  * are (generation << 32 | counter), so they keep increasing even when the
  * last commits are lost.
  *
+ * The generation is also kept beside the database, in FILE.generation
+ * (written whole and synced, then renamed into place), and each new one
+ * is above both: so tokens keep increasing when the database is lost (a
+ * damaged one moved aside, or one deleted) as long as that small file
+ * stays.
+ *
+ * At start the database's integrity is checked (PRAGMA quick_check).  A
+ * damaged one is moved aside, kept as FILE.damaged-TIME (with its -wal
+ * and -shm), and a new one made: the holds it recorded are unknown to
+ * the new daemon, their lock files stay on disk and exclude others as any
+ * lock held outside the broker does.
+ *
+ * While the daemon runs, the file at FILE is checked to be the one it
+ * opened (device and inode), before each commit and now and then
+ * (lbd_store_check): one deleted or replaced is made anew, with a new
+ * generation, and every hold in memory recorded in it again.
+ *
  * Changes of one loop iteration share one transaction, committed before
  * the iteration's replies go out (main.c's check handle).
  *
@@ -17,10 +34,16 @@
  * the holds table from the daemon's memory first (store_resync).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "store.h"
@@ -33,7 +56,11 @@ struct lbd_store {
 	int           failed;   /* a change or commit failed since the last
 	                           lbd_store_settle */
 	int           resync;   /* the holds table may disagree with memory */
-	char          why[256]; /* the last failure */
+	char          why[PATH_MAX + 256]; /* the last failure */
+	char          file[PATH_MAX];   /* the database */
+	dev_t         dev;      /* the file opened, as first seen */
+	ino_t         ino;
+	uint64_t      floor;    /* the highest generation taken or seen */
 };
 
 /* Notes why the database failed: sqlite's word and the system's. */
@@ -94,40 +121,227 @@ store_exec(struct lbd_store *s, const char *sql)
 	return -1;
 }
 
+/* Reads the generation kept beside the database into s->floor (0 when
+ * there is none yet); a file that does not say a generation is logged
+ * and taken as none. */
+static void
+floor_read(struct lbd_store *s)
+{
+	char     path[PATH_MAX + 16], buf[32], *end;
+	uint64_t g;
+	ssize_t  n;
+	int      fd;
+
+	s->floor = 0;
+	snprintf(path, sizeof(path), "%s.generation", s->file);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+		if (errno != ENOENT)
+			log_warn("%s: %s", path, strerror(errno));
+		return;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	errno = 0;
+	g = strtoull(buf, &end, 10);
+	if (n <= 0 || errno != 0 || end == buf || *end != '\n' ||
+	    g > 0xffffffffull) {
+		log_warn("%s does not hold a generation; ignored", path);
+		return;
+	}
+	s->floor = g;
+}
+
+/* Writes generation g durably to FILE.generation: a temporary file,
+ * synced, renamed over it, and the directory synced.  0, or -1 with
+ * s->why set. */
+static int
+floor_write(struct lbd_store *s, uint64_t g)
+{
+	char  path[PATH_MAX + 16], tmp[PATH_MAX + 24], dir[PATH_MAX], buf[32];
+	char *slash;
+	int   fd, dfd, len, r = -1;
+
+	snprintf(path, sizeof(path), "%s.generation", s->file);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	snprintf(dir, sizeof(dir), "%s", s->file);
+	if ((slash = strrchr(dir, '/')) == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		slash[slash == dir] = '\0';
+	len = snprintf(buf, sizeof(buf), "%" PRIu64 "\n", g);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
+	    O_NOFOLLOW, 0600)) == -1) {
+		snprintf(s->why, sizeof(s->why), "cannot write %s: %s", tmp,
+		    strerror(errno));
+		return -1;
+	}
+	errno = EIO;            /* a short write sets none */
+	if (write(fd, buf, (size_t)len) != len || fsync(fd) != 0) {
+		snprintf(s->why, sizeof(s->why), "cannot write %s: %s", tmp,
+		    strerror(errno));
+		close(fd);
+		goto out;
+	}
+	if (close(fd) != 0 || rename(tmp, path) != 0) {
+		snprintf(s->why, sizeof(s->why), "cannot write %s: %s", path,
+		    strerror(errno));
+		goto out;
+	}
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
+		fsync(dfd);
+		close(dfd);
+	}
+	r = 0;
+out:
+	if (r != 0)
+		unlink(tmp);
+	return r;
+}
+
 /* lbd_store_next_generation: see store.h. */
 int
 lbd_store_next_generation(struct lbd *d)
 {
 	struct lbd_store *s = d->store;
 	sqlite3_stmt     *st = NULL;
-	int               r = -1;
+	char              sql[160];
+	uint64_t          g;
+	int               r = -1, rc;
 
+	if (s == NULL)
+		return -1;
 	if (s->in_txn && lbd_store_commit(d) != 0)
 		goto out;
 	if (store_exec(s, "PRAGMA synchronous=FULL") != 0 ||
 	    store_exec(s, "BEGIN IMMEDIATE") != 0)
 		goto out;
-	if (store_exec(s, "INSERT INTO meta (key, value) VALUES "
-	    "('generation', 1) ON CONFLICT(key) DO UPDATE SET "
-	    "value = value + 1") != 0 ||
-	    sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = "
+	if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = "
 	    "'generation'", -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_step(st) != SQLITE_ROW) {
-		store_exec(s, "ROLLBACK");
+	    ((rc = sqlite3_step(st)) != SQLITE_ROW && rc != SQLITE_DONE)) {
+		store_failed(s);
 		goto out;
 	}
-	d->generation = (uint64_t)sqlite3_column_int64(st, 0);
-	if (store_exec(s, "COMMIT") != 0)
+	g = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+	if (g < s->floor)
+		g = s->floor;
+	if (g < d->generation)  /* a database made anew while running */
+		g = d->generation;
+	g++;
+	snprintf(sql, sizeof(sql), "INSERT INTO meta (key, value) VALUES "
+	    "('generation', %" PRIu64 ") ON CONFLICT(key) DO UPDATE SET "
+	    "value = excluded.value", g);
+	if (floor_write(s, g) != 0)
 		goto out;
+	s->floor = g;
+	if (store_exec(s, sql) != 0 || store_exec(s, "COMMIT") != 0)
+		goto out;
+	d->generation = g;
 	r = store_exec(s, "PRAGMA synchronous=NORMAL");
 out:
 	sqlite3_finalize(st);
 	if (r != 0) {
-		store_failed(s);
+		if (!sqlite3_get_autocommit(s->db))
+			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+		sqlite3_exec(s->db, "PRAGMA synchronous=NORMAL", NULL, NULL,
+		    NULL);
+		s->failed = s->resync = 1;
 		log_err("state database: cannot take a new generation: %s",
 		    s->why);
 	}
 	return r;
+}
+
+/*
+ * Whether the database at s->file is damaged: 1 (what quick_check or
+ * sqlite says in s->why; the generation it records, if it can still be
+ * read, raises s->floor), 0 (sound, or not there yet), or -1 when it
+ * cannot be looked at (s->why says why).
+ */
+static int
+store_damaged(struct lbd_store *s)
+{
+	sqlite3      *db = NULL;
+	sqlite3_stmt *st = NULL;
+	const char   *t;
+	uint64_t      g;
+	int           rc, r = -1;
+
+	if (access(s->file, F_OK) != 0 && errno == ENOENT)
+		return 0;
+	if ((rc = sqlite3_open_v2(s->file, &db, SQLITE_OPEN_READWRITE, NULL)) !=
+	    SQLITE_OK)
+		goto fail;
+	sqlite3_busy_timeout(db, 5000);
+	if ((rc = sqlite3_prepare_v2(db, "PRAGMA quick_check(1)", -1, &st,
+	    NULL)) != SQLITE_OK || ((rc = sqlite3_step(st)) != SQLITE_ROW &&
+	    rc != SQLITE_DONE))
+		goto fail;
+	t = (const char *)sqlite3_column_text(st, 0);
+	if (rc == SQLITE_ROW && t != NULL && strcmp(t, "ok") == 0) {
+		r = 0;
+		goto out;
+	}
+	snprintf(s->why, sizeof(s->why), "%s", rc == SQLITE_ROW && t != NULL ?
+	    t : "quick_check failed");
+	r = 1;
+	goto out;
+fail:
+	if ((rc & 0xff) == SQLITE_CORRUPT || (rc & 0xff) == SQLITE_NOTADB) {
+		r = 1;
+		snprintf(s->why, sizeof(s->why), "%s", sqlite3_errstr(rc));
+	} else if (db != NULL && sqlite3_system_errno(db) != 0)
+		snprintf(s->why, sizeof(s->why), "%s: %s", sqlite3_errmsg(db),
+		    strerror(sqlite3_system_errno(db)));
+	else
+		snprintf(s->why, sizeof(s->why), "%s", db != NULL ?
+		    sqlite3_errmsg(db) : sqlite3_errstr(rc));
+out:
+	sqlite3_finalize(st);
+	st = NULL;
+	if (r == 1 && sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE "
+	    "key = 'generation'", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW &&
+	    (g = (uint64_t)sqlite3_column_int64(st, 0)) <= 0xffffffffull &&
+	    g > s->floor)
+		s->floor = g;
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return r;
+}
+
+/*
+ * Moves the damaged database at s->file aside, with its -wal and -shm, as
+ * FILE.damaged-TIME (UTC), and logs it.  0, or -1 with why filled.
+ */
+static int
+store_move_aside(struct lbd_store *s, char *why, size_t size)
+{
+	static const char *const ext[] = { "", "-wal", "-shm" };
+	char       stamp[32], from[PATH_MAX + 8], to[PATH_MAX + 48];
+	time_t     now = time(NULL);
+	struct tm  tm;
+	size_t     i;
+
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	for (i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+		snprintf(from, sizeof(from), "%s%s", s->file, ext[i]);
+		snprintf(to, sizeof(to), "%s.damaged-%s%s", s->file, stamp,
+		    ext[i]);
+		if (rename(from, to) != 0 && (i == 0 || errno != ENOENT)) {
+			snprintf(why, size, "state database %s is damaged (%s) "
+			    "and cannot be moved aside: %s: %s", s->file,
+			    s->why, from, strerror(errno));
+			return -1;
+		}
+	}
+	log_err("state database %s is damaged (%s): moved aside as "
+	    "%s.damaged-%s; starting with a new one.  Locks held through "
+	    "the previous daemon stay held by their lock files, unknown to "
+	    "this one (see lockbrokerd(8), STATE DATABASE)", s->file, s->why,
+	    s->file, stamp);
+	return 0;
 }
 
 /* lbd_store_open: see store.h. */
@@ -135,13 +349,26 @@ int
 lbd_store_open(struct lbd *d, const char *file, char *why, size_t size)
 {
 	struct lbd_store *s;
-	int               r = -1;
+	struct stat       sb;
+	int               r = -1, damaged;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		snprintf(why, size, "out of memory");
 		return -1;
 	}
 	d->store = s;
+	if (snprintf(s->file, sizeof(s->file), "%s", file) >=
+	    (int)sizeof(s->file)) {
+		snprintf(why, size, "state database path too long: %s", file);
+		goto out;
+	}
+	floor_read(s);
+	if ((damaged = store_damaged(s)) == -1) {
+		snprintf(why, size, "state database %s: %s", file, s->why);
+		goto out;
+	}
+	if (damaged && store_move_aside(s, why, size) != 0)
+		goto out;
 	if (sqlite3_open_v2(file, &s->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
 		if (s->db != NULL)
@@ -174,6 +401,13 @@ lbd_store_open(struct lbd *d, const char *file, char *why, size_t size)
 		    file, s->why);
 		goto out;
 	}
+	if (stat(file, &sb) != 0) {
+		snprintf(why, size, "state database %s: %s", file,
+		    strerror(errno));
+		goto out;
+	}
+	s->dev = sb.st_dev;
+	s->ino = sb.st_ino;
 	s->failed = s->resync = 0;
 	r = 0;
 out:
@@ -331,6 +565,60 @@ out:
 	return r;
 }
 
+/* lbd_store_check: see store.h. */
+int
+lbd_store_check(struct lbd *d)
+{
+	struct lbd_store *s = d->store;
+	struct stat       sb;
+	char              why[PATH_MAX + 512], dir[PATH_MAX], *slash;
+	int               gone;
+
+	if (s != NULL) {
+		if (stat(s->file, &sb) != 0)
+			gone = errno == ENOENT;
+		else if (sb.st_dev == s->dev && sb.st_ino == s->ino)
+			return 0;
+		else
+			gone = 0;
+		log_err("state database %s was %s while the daemon ran: "
+		    "making it anew, with a new generation and every hold "
+		    "recorded again", s->file, gone ? "deleted" : "replaced");
+		/* Closed first: its -wal and -shm, at the same paths as the
+		 * new one's, go with it.  Its open changes are in memory,
+		 * to be written again. */
+		if (s->in_txn) {
+			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+			s->in_txn = 0;
+		}
+		lbd_store_close(d);
+		d->store_lost = 1;
+	}
+	if (!d->store_lost)
+		return 0;
+	snprintf(dir, sizeof(dir), "%s", d->cfg.state);
+	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+		*slash = '\0';
+		mkdir(dir, 0700);       /* gone with the file, maybe */
+	}
+	if (lbd_store_open(d, d->cfg.state, why, sizeof(why)) != 0) {
+		if (d->store_lost == 1)
+			log_err("%s; grants are refused until it can be made "
+			    "(tried again every few seconds)", why);
+		d->store_lost = 2;
+		return -1;
+	}
+	d->store_lost = 0;
+	s = d->store;
+	d->counter = 0;
+	s->resync = 1;
+	if (store_begin(s) != 0 || lbd_store_commit(d) != 0)
+		return -1;      /* logged; the next commit tries again */
+	log_notice("state database %s made anew (generation %llu), with "
+	    "every hold", s->file, (unsigned long long)d->generation);
+	return 1;
+}
+
 /* lbd_store_settle: see store.h. */
 int
 lbd_store_settle(struct lbd *d, char *why, size_t size)
@@ -338,8 +626,16 @@ lbd_store_settle(struct lbd *d, char *why, size_t size)
 	struct lbd_store *s = d->store;
 	int               r;
 
-	if (s == NULL)
+	if (s == NULL && !d->store_lost)
 		return 0;
+	/* Changes or grants to record: is it still the same file? */
+	if (s != NULL ? s->in_txn : !TAILQ_EMPTY(&d->acks))
+		lbd_store_check(d);
+	if ((s = d->store) == NULL) {
+		snprintf(why, size, "the state database %s is gone and cannot "
+		    "be made anew", d->cfg.state);
+		return -1;
+	}
 	r = lbd_store_commit(d);
 	if (s->failed) {
 		snprintf(why, size, "%s", s->why);

@@ -47,6 +47,14 @@ int  lbd_store_commit(struct lbd *d);
  * rewrites the holds table from memory. */
 int  lbd_store_settle(struct lbd *d, char *why, size_t size);
 
+/* lbd_store_check: whether the file at the database's path is still the
+ * one opened (device, inode).  When it was deleted or replaced, makes it
+ * anew (a new generation, above the old) and records every hold in
+ * memory in it (the iteration's open changes are among them).  0: the
+ * same file; 1: made anew; -1: it cannot be made or written (logged; the
+ * next check or commit tries again). */
+int  lbd_store_check(struct lbd *d);
+
 /* lbd_store_each_hold: calls fn for every recorded hold (the previous
  * run's, at start).  0, or -1 (logged). */
 int  lbd_store_each_hold(struct lbd *d,

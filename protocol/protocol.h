@@ -150,6 +150,11 @@ const char *lbp_get(const struct lbp_msg *m, const char *key);
  *                    seconds, [-]DIGITS[.DIGITS], negative allowed (one
  *                    try); no "+", exponent, hex, "nan" or "-inf"
  */
+
+/* A timeout of this many seconds or more (about 317 years) means "inf":
+ * the daemon's deadlines, nanoseconds of the monotonic clock in 64 bits,
+ * cannot hold it. */
+#define LBP_TIMEOUT_FOREVER 1e10
 int lbp_get_u64(const struct lbp_msg *m, const char *key, uint64_t *out);
 int lbp_get_timeout(const struct lbp_msg *m, const char *key, double *out);
 

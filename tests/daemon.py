@@ -233,6 +233,34 @@ class Locking(DaemonTest):
         b.send_raw("ACQUIRE 7 path=%s\n" % p)
         self.assertCode(b.read(), "EID")
 
+    def test_every_request_id_in_use_is_refused(self):
+        """An id is in use until its request has had its reply: while an
+        ACQUIRE waits, and while its OK is owed for a grant not yet
+        recorded (a request in the same read).  Any request with it gets
+        EID; the earlier one goes on."""
+        a, b = self.client(), self.client()
+        p, q = self.path(), self.path("q")
+        a.call("ACQUIRE", path=p)
+        b.send_raw("ACQUIRE 5 path=%s\n" % p)
+        b.send_raw("PING 6\n")
+        self.assertCode(b.wait("6"), "OK")          # 5 is queued
+        for line in ("STATUS 5 path=%s" % p, "PING 5", "LIST 5",
+                     "RELEASE 5 path=%s" % q, "CANCEL 5 target=5"):
+            b.send_raw(line + "\n")
+            self.assertCode(b.read(), "EID", line)
+        self.assertCode(a.call("RELEASE", path=p), "OK")
+        r = b.wait("5")
+        self.assertCode(r, "OK")
+        self.assertIn("token", r.fields)
+        # Pipelined: the grant's OK is owed until the commit.
+        b.send_raw("ACQUIRE 7 path=%s timeout=0\nPING 7\n" % q)
+        got = sorted((r.code, "token" in r.fields) for r in
+                     (b.read(), b.read()))
+        self.assertEqual(got, [("EID", False), ("OK", True)])
+        self.assertCode(b.call("PING"), "OK")       # nothing else came
+        b.send_raw("PING 7\n")                     # answered: free again
+        self.assertCode(b.read(), "OK")
+
     def test_break_and_late_release(self):
         a, b, w = self.client(), self.client(), self.client()
         p = self.path()
@@ -266,6 +294,44 @@ class Locking(DaemonTest):
         byname = {i.fields["path"]: i for i in items}
         self.assertEqual(byname[self.path("x")].fields["waiters"], "1")
         self.assertEqual(byname[self.path("y")].fields["method"], "mkdir")
+
+
+class Timeouts(DaemonTest):
+    def test_timeouts_beyond_the_clock_are_forever(self):
+        """A timeout too long for the daemon's clock waits as inf does,
+        rather than ending at once (milliseconds overflowing)."""
+        a, b = self.client(), self.client()
+        p = self.path()
+        a.call("ACQUIRE", path=p)
+        timeouts = ("100000000000000000", "18446744073709551616",
+                    "1" + "0" * 300, "9999999999.5")
+        for i, t in enumerate(timeouts):
+            b.send_raw("ACQUIRE %d path=%s thread=%d timeout=%s\n"
+                       % (10 + i, p, 1 + i, t))
+        self.assertEqual(b.call("STATUS", path=p).fields["waiters"], "4")
+        with self.assertRaises((TimeoutError, socket.timeout)):
+            r = b.read(timeout=1.0)
+            self.fail("a reply came: %r" % r)
+        self.assertCode(a.call("RELEASE", path=p), "OK")
+        self.assertCode(b.wait("10"), "OK")
+
+    def test_timeouts_never_end_early(self):
+        """An ACQUIRE that times out has waited at least its timeout, on
+        the monotonic clock, measured around the request (the loop's
+        millisecond clock must not end it before)."""
+        a, b = self.client(), self.client()
+        p = self.path()
+        a.call("ACQUIRE", path=p)
+        early = []
+        for i in range(300):
+            t = (0.001, 0.002, 0.003, 0.0105)[i % 4]
+            t0 = time.monotonic()
+            r = b.call("ACQUIRE", path=p, timeout=repr(t))
+            took = time.monotonic() - t0
+            self.assertCode(r, "ETIMEOUT")
+            if took < t:
+                early.append((t, took))
+        self.assertEqual(early, [])
 
 
 class Lifetime(DaemonTest):
@@ -963,6 +1029,160 @@ class Users(DaemonTest):
                                   "STATUS 3 path=%s" % p])
         self.assertTrue(out[0].startswith("OK 2 token="), out)
         self.assertIn("holder_uid=%d" % NOBODY, out[1])
+
+
+class Logging(DaemonTest):
+    def test_client_text_cannot_forge_log_lines(self):
+        """A lock path with a newline and a "<0>" level prefix (sent as
+        %0A) is logged escaped, on its own line: no line of the
+        client's making, at any level, reaches stderr (the journal)."""
+        a, b, w = self.client(), self.client(), self.client()
+        name = "x\n<0>sshd[1]: forged\r\x1b[2J\\y"
+        p = self.path(name)
+        self.assertCode(a.call("ACQUIRE", path=p), "OK")
+        rid = w.send("ACQUIRE", path=p)
+        self.assertCode(w.call("PING"), "OK")   # queued: handed on next
+        self.assertEqual(b.call("BREAK", path=p).fields["broken"], "1")
+        self.assertCode(w.wait(rid), "OK")
+        self.assertCode(w.call("RELEASE", path=p), "OK")
+        # UTF-8 stays as it is; a byte that is not UTF-8 is escaped.
+        raw = self.path("u").encode() + b"%C3%A9%FF%C2%9B"
+        a.send_raw(b"ACQUIRE 90 path=" + raw + b"\n")
+        self.assertCode(a.wait("90"), "OK")
+        b.send_raw(b"BREAK 91 path=" + raw + b"\n")
+        self.assertEqual(b.wait("91").fields["broken"], "1")
+        self.assertCode(b.call("PING"), "OK")
+        with open(self.daemon.log, "rb") as f:
+            text = f.read()
+        self.assertIn(b"/u\xc3\xa9\\xff\\xc2\\x9b: broken", text)
+        for line in text.split(b"\n"):
+            self.assertFalse(line.startswith(b"<0>"), line)
+            self.assertNotIn(b"\r", line)
+            self.assertNotIn(b"\x1b", line)
+        self.assertIn(b"x\\n<0>sshd[1]: forged\\x0d\\x1b[2J\\\\y", text)
+
+
+class StateDatabase(DaemonTest):
+    def garble(self, pages):
+        """With the daemon stopped: folds the WAL into the database and
+        writes garbage over the pages that pages(db) names."""
+        db = sqlite3.connect(self.daemon.state)
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        size = db.execute("PRAGMA page_size").fetchone()[0]
+        which = pages(db)
+        db.close()
+        with open(self.daemon.state, "r+b") as f:
+            for n in which:
+                f.seek((n - 1) * size)
+                f.write(bytes((i * 151 + 7) % 256 for i in range(size)))
+
+    def test_damaged_database_moved_aside(self):
+        """A damaged state database is moved aside at start (kept, named
+        with the time) and a new one made: the daemon serves grants, the
+        old holds' lock files still exclude, tokens keep increasing."""
+        a = self.client()
+        p = self.path()
+        t1 = int(a.call("ACQUIRE", path=p).fields["token"])
+        for what in ("holds", "everything"):
+            self.assertEqual(self.daemon.stop(), 0)
+            if what == "holds":
+                self.garble(lambda db: [db.execute(
+                    "SELECT rootpage FROM sqlite_master WHERE name = "
+                    "'holds'").fetchone()[0]])
+            else:
+                self.garble(lambda db: range(2, db.execute(
+                    "PRAGMA page_count").fetchone()[0] + 1))
+            self.daemon.start()
+            c = self.client()
+            self.assertCode(c.call("ACQUIRE", path=p, thread=1,
+                                   timeout=0), "EALREADY")
+            self.assertTrue(os.path.exists(p + ".lock"))
+            r = c.call("ACQUIRE", path=self.path(what), timeout=0)
+            self.assertCode(r, "OK")
+            t2 = int(r.fields["token"])
+            self.assertGreater(t2, t1)
+            t1 = t2
+            self.assertRegex(self.daemon.logtext(),
+                             r"state database .*state\.sqlite is damaged "
+                             r".*moved aside")
+        aside = [n for n in os.listdir(self.dir)
+                 if n.startswith("state.sqlite.damaged-")]
+        self.assertTrue(aside, os.listdir(self.dir))
+        db = sqlite3.connect(self.daemon.state)
+        self.assertEqual(db.execute("PRAGMA quick_check").fetchall(),
+                         [("ok",)])
+        db.close()
+
+    def test_deleted_database_is_made_anew(self):
+        """The state database deleted while the daemon runs is noticed
+        (before the next commit, or within seconds when idle), made anew
+        with every live hold: after a restart the holders reclaim their
+        locks and tokens keep increasing."""
+        a = self.client()
+        p, q = self.path(), self.path("q")
+        t1 = int(a.call("ACQUIRE", path=p).fields["token"])
+
+        def delete():
+            for n in os.listdir(self.dir):
+                if n.startswith("state.sqlite"):
+                    os.unlink(os.path.join(self.dir, n))
+        delete()
+        r = a.call("ACQUIRE", path=q)           # a commit: noticed first
+        self.assertCode(r, "OK")
+        t2 = int(r.fields["token"])
+        self.assertGreater(t2, t1)
+        self.daemon.kill()
+        self.daemon.start()
+        a2 = self.client()
+        self.assertCode(a2.call("RECLAIM", path=p, token=t1), "OK")
+        self.assertCode(a2.call("RECLAIM", path=q, token=t2), "OK")
+        t3 = int(a2.call("ACQUIRE", path=self.path("r")).fields["token"])
+        self.assertGreater(t3, t2)
+        self.assertIn("was deleted while the daemon ran",
+                      self.daemon.logtext())
+        # Idle: noticed all the same.
+        n = self.daemon.logtext().count("made anew")
+        delete()
+        deadline = time.monotonic() + 10
+        while self.daemon.logtext().count("made anew") == n:
+            self.assertLess(time.monotonic(), deadline, "not noticed")
+            time.sleep(0.05)
+        self.daemon.kill()
+        self.daemon.start()
+        a3 = self.client()
+        self.assertCode(a3.call("RECLAIM", path=p, token=t1), "OK")
+        # Only the main file deleted: its -wal and -shm, still there,
+        # are the old database's, not the new one's.
+        os.unlink(self.daemon.state)
+        r = a3.call("ACQUIRE", path=self.path("s"))
+        self.assertCode(r, "OK")
+        t4 = int(r.fields["token"])
+        self.assertGreater(t4, t3)
+        # A database that cannot be made anew: grants are refused, not
+        # made unrecorded, until it can.
+        os.unlink(self.daemon.state)
+        os.mkdir(self.daemon.state)
+        self.assertCode(a3.call("ACQUIRE", path=self.path("t")),
+                        "EINTERNAL")
+        self.assertFalse(os.path.exists(self.path("t") + ".lock"))
+        os.rmdir(self.daemon.state)
+        r = a3.call("ACQUIRE", path=self.path("t"))
+        self.assertCode(r, "OK")
+        self.assertGreater(int(r.fields["token"]), t4)
+        self.daemon.kill()
+        self.daemon.start()
+        db = sqlite3.connect(self.daemon.state)
+        self.assertEqual(db.execute("PRAGMA quick_check").fetchall(),
+                         [("ok",)])
+        db.close()
+        a4 = self.client()
+        for name, token in ((p, t1), (self.path("s"), t4)):
+            self.assertCode(a4.call("RECLAIM", path=name, token=token),
+                            "OK")
+        b = self.client()
+        rid = b.send("ACQUIRE", path=p, thread=1)
+        self.assertCode(a4.call("RELEASE", path=p), "OK")
+        self.assertGreater(int(b.wait(rid).fields["token"]), t4)
 
 
 class Start(DaemonTest):
