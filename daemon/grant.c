@@ -184,8 +184,9 @@ lbd_grants_settle(struct lbd *d, int recorded, const char *why)
 /*
  * lbd_hold_new: a new hold of l, not yet installed: asked for by c for
  * thread tid of process pid (c's own, or the one a kept hold is for),
- * which is read from /proc, or, when c is NULL (a hold of the previous
- * run), for the given owner of process pid.  NULL with err filled.
+ * which is read from /proc, its artefacts c's user's (owner uid c->uid),
+ * or, when c is NULL (a hold of the previous run), for the given owner of
+ * process pid (whose uid the caller sets).  NULL with err filled.
  */
 struct lbd_hold *
 lbd_hold_new(struct lbd_lock *l, struct lbd_conn *c, pid_t pid, pid_t tid,
@@ -202,6 +203,8 @@ lbd_hold_new(struct lbd_lock *l, struct lbd_conn *c, pid_t pid, pid_t tid,
 		    (long)pid);
 		return NULL;
 	}
+	if (c != NULL)
+		o.uid = c->uid; /* its artefacts are made as c's user */
 	if ((h = calloc(1, sizeof(*h))) == NULL) {
 		lockfs_fail(err, LB_ENOMEM, ENOMEM, "hold of %s", l->path);
 		return NULL;
@@ -335,7 +338,9 @@ lock_try(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid, pid_t tid,
  * the reply (the requester sends its ACQUIRE again, or releases).  Such an
  * artefact blocks everyone else, so it is the requester's whatever the
  * queue.  0 with l held by the new hold (recorded, new token); -1 when
- * l's artefact is not (c, tid)'s (kept_pid's) or cannot be read.
+ * l's artefact is not (c, tid)'s (kept_pid's) or cannot be read.  Its
+ * name is not enough (names are predictable): the methods also check that
+ * the artefact is a file of c's user (lockfs.h, struct lockfs_owner).
  */
 static int
 own_artefact_adopt(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid,

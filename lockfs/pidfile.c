@@ -1,7 +1,8 @@
 /*
  * pidfile.c: the pidfile method (lockfile's PIDLockFile): PATH itself is
  * created exclusively and holds the owner's pid and a newline.  Ownership
- * is per process.  The lock is ours when the file names our pid.
+ * is per process.  The lock is ours when the file names our pid and is a
+ * file of our uid.
  *
  * Unlike lockfile, taking a lock this process already holds returns at once
  * (lockfile waits on itself), and a pid file that cannot be written is
@@ -16,9 +17,10 @@
 
 #include "lockfs.h"
 
-/* 1 when PATH names our pid, 0 when not (or unreadable, or no regular
- * file: another's), or LB_ERROR.  O_NONBLOCK: a FIFO planted at PATH must
- * not hang us. */
+/* 1 when PATH is a regular file of the owner's uid naming our pid, 0 when
+ * not (or unreadable, or no regular file, or another user's file: a pid
+ * is public, and anyone who may write the directory can write it), or
+ * LB_ERROR.  O_NONBLOCK: a FIFO planted at PATH must not hang us. */
 static int
 pidfile_is_mine(struct lockfs_lock *l, struct lockfs_err *err)
 {
@@ -36,7 +38,8 @@ pidfile_is_mine(struct lockfs_lock *l, struct lockfs_err *err)
 		return lockfs_fail(err, LB_ERROR, errno, "cannot read %s",
 		    l->lock_file);
 	}
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_uid == l->owner.uid)
 		n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	return n > 0 && lockfs_pid_parse(buf, (size_t)n, &pid) == 0 &&
