@@ -294,9 +294,10 @@ out:
 	return r;
 }
 
-/* Makes to's unique file for the link method: a regular file with no
- * other name.  0, or LB_EFAILED.  *made says whether it is there to be
- * removed on failure. */
+/* Makes to's unique file for the link method: a regular file of to's uid
+ * with no other name (another user's file planted at to's predictable
+ * name would make the lock theirs to remove).  0, or LB_EFAILED.  *made
+ * says whether it is there, to's, to be removed on failure. */
 static int
 make_link_unique(const struct lockfs_lock *to, int *made,
     struct lockfs_err *err)
@@ -317,6 +318,10 @@ make_link_unique(const struct lockfs_lock *to, int *made,
 	if (fstat(fd, &st) == -1)
 		r = lockfs_fail(err, LB_EFAILED, errno, "cannot hand %s over: "
 		    "cannot look at %s", to->path, to->unique);
+	else if ((*made = st.st_uid == to->owner.uid) == 0)
+		r = lockfs_fail(err, LB_EFAILED, EEXIST, "cannot hand %s "
+		    "over: %s is a file of uid %ld, not of the next holder's",
+		    to->path, to->unique, (long)st.st_uid);
 	else if (!S_ISREG(st.st_mode) || st.st_nlink != 1)
 		r = lockfs_fail(err, LB_EFAILED, EEXIST, "cannot hand %s "
 		    "over: %s is not a fresh file", to->path, to->unique);
@@ -404,6 +409,10 @@ handoff_mkdir(struct lockfs_lock *from, struct lockfs_lock *to,
 	if (fstat(fd, &st) == -1)
 		r = lockfs_fail(err, LB_EFAILED, errno, "cannot hand %s over: "
 		    "cannot look at %s", to->path, to->unique);
+	else if ((made = st.st_uid == to->owner.uid) == 0)
+		r = lockfs_fail(err, LB_EFAILED, EEXIST, "cannot hand %s "
+		    "over: %s is a file of uid %ld, not of the next holder's",
+		    to->path, to->unique, (long)st.st_uid);
 	else if (!S_ISREG(st.st_mode))
 		r = lockfs_fail(err, LB_EFAILED, EEXIST, "cannot hand %s "
 		    "over: %s is not a marker", to->path, to->unique);
