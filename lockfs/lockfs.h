@@ -170,6 +170,10 @@ int   lockfs_sqlite_open(const char *file, int flags, struct sqlite3 **db,
 const char *lockfs_sqlite_vfs(void);
 const char *lockfs_sqlite_vfs_refused(void);
 void  lockfs_sqlite_vfs_clear(void);
+/* sqlitevfs.c: fn (NULL: none) is called with the reason each time a file
+ * is refused, for the whole process (the daemon logs it).  Call before
+ * any lock is used. */
+void  lockfs_sqlite_vfs_on_refuse(void (*fn)(const char *why));
 
 /* stale.c: break the lock if its holder is provably dead.  1 when it broke
  * a stale lock, 0 when the holder is alive, unknown or gone already, or a

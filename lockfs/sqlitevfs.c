@@ -52,6 +52,9 @@ static pthread_once_t vfs_once = PTHREAD_ONCE_INIT;
 /* Why the last open in this thread was refused; "" when it was not. */
 static __thread char refused[PATH_MAX + 256];
 
+/* Told of every refusal (lockfs_sqlite_vfs_on_refuse). */
+static void (*on_refuse)(const char *why);
+
 /* Records why name was refused (name, then fmt); returns
  * SQLITE_CANTOPEN. */
 static int __attribute__((format(printf, 2, 3)))
@@ -64,6 +67,8 @@ refuse(const char *name, const char *fmt, ...)
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
 	snprintf(refused, sizeof(refused), "%s %s", name, why);
+	if (on_refuse != NULL)
+		on_refuse(refused);
 	return SQLITE_CANTOPEN;
 }
 
@@ -190,4 +195,11 @@ void
 lockfs_sqlite_vfs_clear(void)
 {
 	refused[0] = '\0';
+}
+
+/* lockfs_sqlite_vfs_on_refuse: see lockfs.h. */
+void
+lockfs_sqlite_vfs_on_refuse(void (*fn)(const char *why))
+{
+	on_refuse = fn;
 }

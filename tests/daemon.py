@@ -1132,6 +1132,7 @@ class PlantedJournal(DaemonTest):
         self.assertNotEqual(r.code, "OK", r)
         self.assertIn(journal, r.fields.get("message", ""), r)
         self.assertTrue(os.path.exists(journal))        # not rolled back
+        self.assertIn("refused to open %s" % journal, self.daemon.logtext())
         # The journal goes (root removes it): the row is still root's.
         os.unlink(journal)
         st = a.call("STATUS", path=p, method="sqlite")
