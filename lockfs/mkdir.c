@@ -30,7 +30,7 @@ static int
 mkdir_is_mine(struct lockfs_lock *l, struct lockfs_err *err)
 {
 	struct stat st;
-	int         dfd, r = 0;
+	int         dfd, r = 0, saved;
 
 	dfd = open(l->lock_file, O_PATH | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC);
@@ -54,8 +54,11 @@ mkdir_is_mine(struct lockfs_lock *l, struct lockfs_err *err)
 		r = lockfs_fail(err, LB_ERROR, errno, "cannot look at %s",
 		    l->unique);
 out:
-	if (dfd != -1)
+	if (dfd != -1) {
+		saved = errno;
 		close(dfd);
+		errno = saved;
+	}
 	return r;
 }
 

@@ -31,8 +31,8 @@ symlink_is_mine(struct lockfs_lock *l, struct lockfs_err *err)
 {
 	char        target[PATH_MAX];
 	struct stat st;
-	ssize_t     n = -1;
-	int         fd, r = 0;
+	ssize_t     n;
+	int         fd, r = 0, saved;
 
 	fd = open(l->lock_file, O_PATH | O_NOFOLLOW | O_CLOEXEC);
 	if (fd == -1) {
@@ -56,8 +56,11 @@ symlink_is_mine(struct lockfs_lock *l, struct lockfs_err *err)
 	target[n] = '\0';
 	r = strcmp(target, l->unique) == 0;
 out:
-	if (fd != -1)
+	if (fd != -1) {
+		saved = errno;
 		close(fd);
+		errno = saved;
+	}
 	return r;
 }
 
