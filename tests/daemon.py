@@ -1052,6 +1052,33 @@ class Forged(DaemonTest):
                                                method=method, thread=99),
                                         "OK")
 
+    def test_planted_artefact_is_not_reclaimed_after_restart(self):
+        # Regression: at start the daemon judged a recorded hold's artefact
+        # by name alone, so one another user planted under the holder's
+        # name while the daemon was down (the real one gone) was kept as
+        # the holder's, for it to take back with ACQUIRE or RECLAIM.
+        p = os.path.join(self.shared, "r")
+        lock = p + ".lock"
+        a = self.client()
+        self.assertCode(a.call("ACQUIRE", path=p, method="symlink",
+                               thread=5), "OK")
+        name = os.readlink(lock)
+        self.assertEqual(self.daemon.stop(), 0)
+        os.unlink(lock)
+        self.as_nobody(PLANT, "symlink", lock, name, self.db)
+        self.daemon.start()
+        a2 = self.client()
+        r = a2.call("ACQUIRE", path=p, method="symlink", thread=5,
+                    timeout=0)
+        self.assertCode(r, "EALREADY")
+        self.assertEqual(a2.call("STATUS", path=p, method="symlink",
+                                 thread=5).fields["mine"], "0")
+        self.as_nobody(UNPLANT, "symlink", lock, name, self.db)
+        self.assertCode(a2.call("ACQUIRE", path=p, method="symlink",
+                                thread=5, timeout=0), "OK")
+        self.assertCode(a2.call("RELEASE", path=p, method="symlink",
+                                thread=5), "OK")
+
     def test_plant_then_remove_makes_no_second_holder(self):
         # Regression, the sequence: root's ACQUIRE of a lock whose
         # artefact nobody planted under root's name was answered OK; the
