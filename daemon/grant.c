@@ -195,8 +195,9 @@ lbd_grants_settle(struct lbd *d, int recorded, const char *why)
 /*
  * lbd_hold_new: a new hold of l, not yet installed: asked for by c for
  * thread tid of process pid (c's own, or the one a kept hold is for),
- * which is read from /proc, or, when c is NULL (a hold of the previous
- * run), for the given owner of process pid.  NULL with err filled.
+ * which is read from /proc, its artefacts c's user's (owner uid c->uid),
+ * or, when c is NULL (a hold of the previous run), for the given owner of
+ * process pid (whose uid the caller sets).  NULL with err filled.
  */
 struct lbd_hold *
 lbd_hold_new(struct lbd_lock *l, struct lbd_conn *c, pid_t pid, pid_t tid,
@@ -213,6 +214,8 @@ lbd_hold_new(struct lbd_lock *l, struct lbd_conn *c, pid_t pid, pid_t tid,
 		    (long)pid);
 		return NULL;
 	}
+	if (c != NULL)
+		o.uid = c->uid; /* its artefacts are made as c's user */
 	if ((h = calloc(1, sizeof(*h))) == NULL) {
 		lockfs_fail(err, LB_ENOMEM, ENOMEM, "hold of %s", l->path);
 		return NULL;
@@ -355,7 +358,9 @@ lock_try(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid, pid_t tid,
  * l's artefact is not (c, tid)'s (kept_pid's) or cannot be read, and
  * always for the pidfile method but for kept holds: its artefact cannot
  * say which thread (or whether an in-process hold of the client's) made
- * it.
+ * it.  Its name is not enough (names are predictable): the methods also
+ * check that the artefact is a file of c's user (lockfs.h, struct
+ * lockfs_owner).
  */
 static int
 own_artefact_adopt(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid,

@@ -510,6 +510,14 @@ on_signal(uv_signal_t *h, int signum)
 }
 
 /* Reads the command line; exits on --help, --version and bad usage. */
+/* A lock database's journal was refused (a file another user put
+ * there: see lockfs/sqlitevfs.c): worth an administrator's look. */
+static void
+sqlite_refused(const char *why)
+{
+	log_warn("refused to open %s", why);
+}
+
 static void
 parse_args(int argc, char **argv, struct args *a)
 {
@@ -589,6 +597,7 @@ main(int argc, char **argv)
 	/* The sqlite method's steps run in the loop: a database another
 	 * process keeps busy must not stall every other client for long. */
 	lockfs_sqlite_busy(LBD_SQLITE_TRY_MS, LBD_SQLITE_STEP_MS);
+	lockfs_sqlite_vfs_on_refuse(sqlite_refused);
 	if (lbd_locks_init(&d) != 0) {
 		snprintf(why, sizeof(why), "out of memory");
 		goto fail;

@@ -229,6 +229,7 @@ reconcile_one(struct lbd *d, const struct lbd_store_hold *sh)
 	o.tid = sh->tid;
 	o.start = sh->start;
 	memcpy(o.boot, sh->boot, sizeof(o.boot));
+	o.uid = sh->uid;        /* its artefacts were made as its user */
 	if ((l = lbd_lock_get(d, sh->path, sh->method, &err)) == NULL ||
 	    (h = lbd_hold_new(l, NULL, sh->pid, sh->tid, &o, &err)) == NULL) {
 		log_warn("%s: cannot judge its recorded hold: %s", sh->path,
@@ -240,6 +241,9 @@ reconcile_one(struct lbd *d, const struct lbd_store_hold *sh)
 	h->token = sh->token;
 	h->since = sh->since;
 	h->kept = sh->kept;
+	/* A sqlite row names no user: the record says this daemon wrote it,
+	 * as that owner's (sqlite.c). */
+	h->fs.sqlite_row_ours = sh->method == LB_SQLITE;
 	lbd_hold_adopt(l, h);   /* the record and the table agree again */
 	if (lockfs_handoff_tidy(&h->fs, &err) > 0)
 		log_info("%s: removed the temporaries of a handoff the "

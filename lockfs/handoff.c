@@ -28,7 +28,11 @@
  *   mkdir    the directory PATH.lock stays; the next holder's marker is
  *            made in it before the old one is removed.  For that instant
  *            both markers are there: both owners would say they hold it,
- *            but nobody else can take it.
+ *            but nobody else can take it.  Only between owners of one uid:
+ *            a directory is its owner's to empty, so a lock is nobody's in
+ *            another user's directory (mkdir.c), and a handoff to another
+ *            user fails (the daemon then releases, and the next holder
+ *            takes the lock anew).
  *   sqlite   one IMMEDIATE transaction rewrites the row's unique_name, and
  *            only when it still names the old holder.
  *
@@ -290,9 +294,10 @@ out:
 	return r;
 }
 
-/* Makes to's unique file for the link method: a regular file with no
- * other name.  0, or LB_EFAILED.  *made says whether it is there to be
- * removed on failure. */
+/* Makes to's unique file for the link method: a regular file of to's uid
+ * with no other name (another user's file planted at to's predictable
+ * name would make the lock theirs to remove).  0, or LB_EFAILED.  *made
+ * says whether it is there, to's, to be removed on failure. */
 static int
 make_link_unique(const struct lockfs_lock *to, int *made,
     struct lockfs_err *err)
@@ -313,6 +318,10 @@ make_link_unique(const struct lockfs_lock *to, int *made,
 	if (fstat(fd, &st) == -1)
 		r = lockfs_fail(err, LB_EFAILED, errno, "cannot hand %s over: "
 		    "cannot look at %s", to->path, to->unique);
+	else if ((*made = st.st_uid == to->owner.uid) == 0)
+		r = lockfs_fail(err, LB_EFAILED, EEXIST, "cannot hand %s "
+		    "over: %s is a file of uid %ld, not of the next holder's",
+		    to->path, to->unique, (long)st.st_uid);
 	else if (!S_ISREG(st.st_mode) || st.st_nlink != 1)
 		r = lockfs_fail(err, LB_EFAILED, EEXIST, "cannot hand %s "
 		    "over: %s is not a fresh file", to->path, to->unique);
@@ -374,6 +383,16 @@ handoff_mkdir(struct lockfs_lock *from, struct lockfs_lock *to,
 	 * name must not hang us. */
 	dfd = open(to->lock_file, O_PATH | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC);
+	/* A lock is never anyone's in another user's directory (mkdir.c),
+	 * so the marker goes in only where the directory is to's. */
+	if (dfd != -1 && fstat(dfd, &st) == 0 && st.st_uid != to->owner.uid) {
+		r = lockfs_fail(err, LB_EFAILED, EPERM, "cannot hand %s over: "
+		    "%s is a directory of uid %ld, not of the next holder's "
+		    "uid %ld", to->path, to->lock_file, (long)st.st_uid,
+		    (long)to->owner.uid);
+		close(dfd);
+		goto out;
+	}
 	if (dfd != -1) {
 		fd = openat(dfd, strrchr(to->unique, '/') + 1, O_WRONLY |
 		    O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
@@ -390,6 +409,10 @@ handoff_mkdir(struct lockfs_lock *from, struct lockfs_lock *to,
 	if (fstat(fd, &st) == -1)
 		r = lockfs_fail(err, LB_EFAILED, errno, "cannot hand %s over: "
 		    "cannot look at %s", to->path, to->unique);
+	else if ((made = st.st_uid == to->owner.uid) == 0)
+		r = lockfs_fail(err, LB_EFAILED, EEXIST, "cannot hand %s "
+		    "over: %s is a file of uid %ld, not of the next holder's",
+		    to->path, to->unique, (long)st.st_uid);
 	else if (!S_ISREG(st.st_mode))
 		r = lockfs_fail(err, LB_EFAILED, EEXIST, "cannot hand %s "
 		    "over: %s is not a marker", to->path, to->unique);
@@ -411,9 +434,12 @@ static int
 sqlite_failed(const struct lockfs_lock *l, sqlite3 *db, const char *what,
     struct lockfs_err *err)
 {
+	const char *refused = lockfs_sqlite_vfs_refused();
+
 	return lockfs_fail(err, LB_EFAILED, 0, "cannot hand %s over: %s "
 	    "sqlite database %s: %s", l->path, what, l->db,
-	    db != NULL ? sqlite3_errmsg(db) : "out of memory");
+	    *refused != '\0' ? refused : db != NULL ? sqlite3_errmsg(db) :
+	    "out of memory");
 }
 
 /* The sqlite method: from's row becomes to's, in one transaction.  0,
@@ -466,6 +492,8 @@ handoff_sqlite(struct lockfs_lock *from, struct lockfs_lock *to,
 		goto out;
 	}
 	began = 0;
+	from->sqlite_row_ours = 0;
+	to->sqlite_row_ours = 1;        /* written here, for to (sqlite.c) */
 out:
 	sqlite3_finalize(st);
 	if (began)

@@ -10,18 +10,21 @@
  * after break_lock never removes the next holder's lock.  Whatever someone
  * else put at the unique file's name (a symlink, a FIFO, a directory, a
  * file of theirs) is refused, never followed, waited on or made the lock.
+ * Unique names are predictable, so a lock file is ours only when it is our
+ * unique file's inode and that inode is a file of our uid: another user
+ * can plant a file under our unique name and link it to PATH.lock, but
+ * not make it ours.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
-#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "lockfs.h"
 
-/* 1 when lock_file and our unique file are the same inode, 0 when not,
- * else LB_ERROR. */
+/* 1 when lock_file and our unique file are the same inode, a regular file
+ * of the owner's uid; 0 when not; else LB_ERROR. */
 static int
 link_is_mine(struct lockfs_lock *l, struct lockfs_err *err)
 {
@@ -40,22 +43,32 @@ link_is_mine(struct lockfs_lock *l, struct lockfs_err *err)
 		    l->unique);
 	}
 	return S_ISREG(lk.st_mode) && lk.st_dev == un.st_dev &&
-	    lk.st_ino == un.st_ino;
+	    lk.st_ino == un.st_ino && lk.st_uid == l->owner.uid;
+}
+
+/* Whether our unique file's name holds a regular file of the owner's uid
+ * (made by us, not planted by another). */
+static int
+unique_is_ours(struct lockfs_lock *l)
+{
+	struct stat st;
+
+	return lstat(l->unique, &st) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_uid == l->owner.uid;
 }
 
 /*
  * Makes (or finds, left by an earlier try) our unique file: 0, or
- * LB_EFAILED when the name holds anything but a regular file of the uid
- * files are made with (setfsuid: the daemon's client).  Another user's
- * file made our lock would be one we could not remove from a sticky
- * directory.  O_NONBLOCK: a FIFO planted there must not hang us.
+ * LB_EFAILED when the name holds anything but a regular file of the
+ * owner's uid (the uid files are made with: setfsuid, for the daemon's
+ * client).  Another user's file made our lock would be one we could not
+ * remove from a sticky directory, and one its user could.  O_NONBLOCK: a
+ * FIFO planted there must not hang us.
  */
 static int
 link_make_unique(struct lockfs_lock *l, struct lockfs_err *err)
 {
 	struct stat st;
-	uid_t       fsuid = (uid_t)setfsuid((uid_t)-1);  /* asks, changes
-							   nothing */
 	int         fd, r = 0;
 
 	fd = open(l->unique, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
@@ -66,7 +79,7 @@ link_make_unique(struct lockfs_lock *l, struct lockfs_err *err)
 	if (fstat(fd, &st) == -1)
 		r = lockfs_fail(err, LB_EFAILED, errno, "cannot lock %s: "
 		    "cannot look at %s", l->path, l->unique);
-	else if (!S_ISREG(st.st_mode) || st.st_uid != fsuid)
+	else if (!S_ISREG(st.st_mode) || st.st_uid != l->owner.uid)
 		r = lockfs_fail(err, LB_EFAILED, EEXIST, "cannot lock %s: %s "
 		    "is not a file of ours (%s of uid %ld)", l->path,
 		    l->unique, S_ISREG(st.st_mode) ? "a file" : "no file",
@@ -105,7 +118,8 @@ link_abandon(struct lockfs_lock *l)
 	struct lockfs_err err;
 	int               saved = errno;
 
-	if (link_is_mine(l, &err) == 0)
+	/* Only a file of ours: another's, planted at our name, is theirs. */
+	if (link_is_mine(l, &err) == 0 && unique_is_ours(l))
 		unlink(l->unique);
 	errno = saved;
 }

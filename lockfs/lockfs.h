@@ -29,7 +29,9 @@ struct lockfs_err {
 /*
  * Who takes a lock: this process, and the thread that made the handle when
  * ownership is threaded.  start and boot make the unique name guard against
- * pid reuse and reboots.
+ * pid reuse and reboots.  uid is the user whose files the owner's artefacts
+ * are (the file-system uid they are made with): names are predictable, so
+ * an artefact is the owner's only when its name and its owner uid say so.
  */
 struct lockfs_owner {
 	char               host[LOCKFS_HOST_MAX];
@@ -37,6 +39,7 @@ struct lockfs_owner {
 	pid_t              tid;        /* 0: unthreaded */
 	unsigned long long start;      /* process start, clock ticks since boot */
 	char               boot[9];    /* first 8 hex digits of the boot id */
+	uid_t              uid;        /* owner of the owner's artefacts */
 };
 
 /* One lock on one path, as the artefact layer sees it. */
@@ -49,6 +52,10 @@ struct lockfs_lock {
 	struct lockfs_owner owner;
 	char               *unique;    /* lockfile's unique_name, allocated to
 	                                  its length (lockfs_unique_make) */
+	int                 sqlite_row_ours; /* sqlite method: the row naming
+	                                  unique was written through this very
+	                                  lock (a row carries no owner uid; see
+	                                  sqlite.c) */
 };
 
 /* What an artefact says about its holder (parsed, not verified). */
@@ -148,8 +155,10 @@ void  lockfs_sqlite_busy(int try_ms, int step_ms);
 
 /* sqlite.c: sqlite3_open_v2 of a lock database, refusing anything but a
  * regular file (or nothing) at its name: a symlink is never followed, a
- * FIFO never opened.  sqlite's result code; *db NULL and *why set when
- * refused here.  sqlite3.h declares sqlite3. */
+ * FIFO never opened; and through the VFS of sqlitevfs.c, which refuses a
+ * rollback journal of another user and any WAL file.  sqlite's result
+ * code; *db NULL and *why set when refused here.  sqlite3.h declares
+ * sqlite3. */
 struct sqlite3;
 int   lockfs_sqlite_open(const char *file, int flags, struct sqlite3 **db,
           const char **why);
@@ -159,6 +168,18 @@ int   lockfs_sqlite_open(const char *file, int flags, struct sqlite3 **db,
  * knows which of its owners holds it: the pid cannot tell threads
  * apart); LB_EFAILED. */
 int   lockfs_pidfile_create(struct lockfs_lock *l, struct lockfs_err *err);
+
+/* sqlitevfs.c: the name of the VFS lock databases are opened with
+ * (registered on first use; NULL when it cannot be, and then nothing may
+ * be opened), and why it last refused a file in this thread ("" if it did
+ * not), for error messages; lockfs_sqlite_vfs_clear forgets that. */
+const char *lockfs_sqlite_vfs(void);
+const char *lockfs_sqlite_vfs_refused(void);
+void  lockfs_sqlite_vfs_clear(void);
+/* sqlitevfs.c: fn (NULL: none) is called with the reason each time a file
+ * is refused, for the whole process (the daemon logs it).  Call before
+ * any lock is used. */
+void  lockfs_sqlite_vfs_on_refuse(void (*fn)(const char *why));
 
 /* stale.c: break the lock if its holder is provably dead.  1 when it broke
  * a stale lock, 0 when the holder is alive, unknown or gone already, or a

@@ -6,7 +6,8 @@
  * Unlike lockfile, a lock directory whose marker cannot be created is
  * removed again and reported (LB_EFAILED), never left behind.  The marker
  * is made in the directory just made, through a descriptor of it, so that
- * a symlink swapped in for it meanwhile is not followed.
+ * a symlink swapped in for it meanwhile is not followed.  The lock is ours
+ * only when the directory and our marker are both of our uid.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,21 +17,49 @@
 
 #include "lockfs.h"
 
-/* 1 when PATH.lock is a directory holding our marker, 0 when not, or
- * LB_ERROR. */
+/*
+ * 1 when PATH.lock is a directory of the owner's uid holding our marker, a
+ * regular file of the owner's uid; 0 when not; or LB_ERROR.  The marker's
+ * name is predictable, so both owners are checked: whoever owns the
+ * directory can empty and remove it at will, so a lock in another's
+ * directory is not ours even with a marker of ours in it (a handoff to
+ * another user does not put our marker there: see handoff.c).  The marker
+ * is looked at through a descriptor of the directory judged.
+ */
 static int
 mkdir_is_mine(struct lockfs_lock *l, struct lockfs_err *err)
 {
 	struct stat st;
+	int         dfd, r = 0, saved;
 
-	if (lstat(l->lock_file, &st) == -1 || !S_ISDIR(st.st_mode))
-		return 0;
-	if (lstat(l->unique, &st) == 0)
-		return 1;
-	if (errno == ENOENT || errno == ENOTDIR)
-		return 0;
-	return lockfs_fail(err, LB_ERROR, errno, "cannot look at %s",
-	    l->unique);
+	dfd = open(l->lock_file, O_PATH | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (dfd == -1) {
+		if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP)
+			r = lockfs_fail(err, LB_ERROR, errno,
+			    "cannot look at %s", l->lock_file);
+		goto out;
+	}
+	if (fstat(dfd, &st) == -1) {
+		r = lockfs_fail(err, LB_ERROR, errno, "cannot look at %s",
+		    l->lock_file);
+		goto out;
+	}
+	if (st.st_uid != l->owner.uid)
+		goto out;
+	if (fstatat(dfd, strrchr(l->unique, '/') + 1, &st,
+	    AT_SYMLINK_NOFOLLOW) == 0)
+		r = S_ISREG(st.st_mode) && st.st_uid == l->owner.uid;
+	else if (errno != ENOENT && errno != ENOTDIR)
+		r = lockfs_fail(err, LB_ERROR, errno, "cannot look at %s",
+		    l->unique);
+out:
+	if (dfd != -1) {
+		saved = errno;
+		close(dfd);
+		errno = saved;
+	}
+	return r;
 }
 
 static int

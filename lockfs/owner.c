@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -126,10 +127,20 @@ proc_start_time(pid_t pid)
 	return start;
 }
 
+/* The uid this thread makes files with: its file-system uid, which is the
+ * effective uid unless setfsuid changed it (the daemon, acting for a
+ * client).  setfsuid(-1) changes nothing and tells the current one. */
+static uid_t
+files_uid(void)
+{
+	return (uid_t)setfsuid((uid_t)-1);
+}
+
 /*
  * lockfs_owner_self: fills *o with this process (and, when threaded, the
- * calling thread).  Returns 0, or -1 with errno set when the process start
- * time cannot be read.
+ * calling thread), whose artefacts are files of the uid it makes files
+ * with.  Returns 0, or -1 with errno set when the process start time
+ * cannot be read.
  */
 int
 lockfs_owner_self(struct lockfs_owner *o, int threaded)
@@ -140,6 +151,7 @@ lockfs_owner_self(struct lockfs_owner *o, int threaded)
 	memcpy(o->boot, self_boot, sizeof(o->boot));
 	o->pid = getpid();
 	o->tid = threaded ? lockfs_gettid() : 0;
+	o->uid = files_uid();
 	if (self_start_pid != o->pid) {
 		if ((self_start = proc_start_time(o->pid)) == 0)
 			return -1;
@@ -152,8 +164,10 @@ lockfs_owner_self(struct lockfs_owner *o, int threaded)
 /*
  * lockfs_owner_of_pid: fills *o with process pid on this host and, when tid
  * is not 0, that thread (taken as given, not checked): host and boot id as
- * lockfs_owner_self has them, the start time from /proc/PID/stat.  For the
- * daemon, which takes locks on behalf of its clients.  Returns 0, or -1
+ * lockfs_owner_self has them, the start time from /proc/PID/stat, and as
+ * uid the one this thread makes files with (the artefacts are made here):
+ * the daemon, which takes locks on behalf of its clients, sets the
+ * client's uid instead.  Returns 0, or -1
  * with errno EINVAL (pid <= 0 or tid < 0), ESRCH (no such process), or
  * another errno when the process exists but its start cannot be read.
  */
@@ -172,6 +186,7 @@ lockfs_owner_of_pid(struct lockfs_owner *o, pid_t pid, pid_t tid)
 	memcpy(o->boot, self_boot, sizeof(o->boot));
 	o->pid = pid;
 	o->tid = tid;
+	o->uid = files_uid();
 	errno = 0;
 	if ((o->start = proc_start_time(pid)) != 0)
 		r = 0;
@@ -247,8 +262,9 @@ lockfs_unique_format(const struct lockfs_owner *o, unsigned method,
 /*
  * lockfs_unique_make: sets l->unique to owner o's unique name for l's
  * method and lock file (lockfs_unique_format), allocated to its length,
- * and frees the name l had.  Returns 0, or -1 with errno ENAMETOOLONG or
- * ENOMEM and l->unique unchanged.
+ * and frees the name l had (and forgets that l wrote a sqlite row under
+ * it).  Returns 0, or -1 with errno ENAMETOOLONG or ENOMEM and l->unique
+ * unchanged.
  */
 int
 lockfs_unique_make(struct lockfs_lock *l, const struct lockfs_owner *o)
@@ -262,6 +278,7 @@ lockfs_unique_make(struct lockfs_lock *l, const struct lockfs_owner *o)
 		goto out;
 	free(l->unique);
 	l->unique = copy;
+	l->sqlite_row_ours = 0;         /* a row of the old name's, if any */
 	r = 0;
 out:
 	return r;

@@ -5,7 +5,8 @@
  * names our pid.  Which thread of the process holds it is known only to
  * the process (the library's owner registry) and to the daemon (its
  * table); they take it with lockfs_pidfile_create, which never takes a
- * pid file that exists already for their own.
+ * pid file that exists already for their own.  Its name is not enough
+ * either: the file must also be a file of our uid.
  *
  * Unlike lockfile, taking a lock this process already holds returns at once
  * (lockfile waits on itself), and a pid file that cannot be written is
@@ -20,9 +21,10 @@
 
 #include "lockfs.h"
 
-/* 1 when PATH names our pid, 0 when not (or unreadable, or no regular
- * file: another's), or LB_ERROR.  O_NONBLOCK: a FIFO planted at PATH must
- * not hang us. */
+/* 1 when PATH is a regular file of the owner's uid naming our pid, 0 when
+ * not (or unreadable, or no regular file, or another user's file: a pid
+ * is public, and anyone who may write the directory can write it), or
+ * LB_ERROR.  O_NONBLOCK: a FIFO planted at PATH must not hang us. */
 static int
 pidfile_is_mine(struct lockfs_lock *l, struct lockfs_err *err)
 {
@@ -40,7 +42,8 @@ pidfile_is_mine(struct lockfs_lock *l, struct lockfs_err *err)
 		return lockfs_fail(err, LB_ERROR, errno, "cannot read %s",
 		    l->lock_file);
 	}
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_uid == l->owner.uid)
 		n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	return n > 0 && lockfs_pid_parse(buf, (size_t)n, &pid) == 0 &&

@@ -8,7 +8,20 @@
  *
  * Each step opens the database and closes it again: a handle then holds no
  * sqlite connection that a fork could share.  It is never opened through a
- * symlink at its name (lockfs_sqlite_open).
+ * symlink at its name (lockfs_sqlite_open), and never with a journal
+ * another user put beside it (sqlitevfs.c).
+ *
+ * Whose row is it?  A row names its owner's unique name and nothing more:
+ * anyone who may write the database can insert a row under another's
+ * (predictable) name.  So a row naming us is taken as ours only when that
+ * is proven: it was written through this very lock (l->sqlite_row_ours:
+ * our insert, or a handoff to us), or the database is a file of the
+ * owner's uid that no group or other user may write, so that only the
+ * owner's uid (or root) can have written it.  Otherwise (a database shared
+ * by several users, writable by them all) such a row is someone else's:
+ * try_acquire waits, release is LB_ENOTMINE, i_am_locking 0.  In such a
+ * database every user who may write it can also delete any row, that is,
+ * break any lock: the method excludes cooperating processes only.
  *
  * A busy database (another process inside its own step) is not a failure.
  * try_acquire first looks with a plain read and takes the write lock only
@@ -60,13 +73,15 @@ lockfs_sqlite_busy(int try_ms, int step_ms)
  * reading a file it may not write, would block on for ever.  Returns
  * sqlite's code, with *db as sqlite3_open_v2 leaves it (to be closed); or
  * SQLITE_CANTOPEN with *db NULL and *why saying what is at the name.
+ * Opened with the VFS of sqlitevfs.c (a journal it refuses, here or in a
+ * later step, leaves its reason in lockfs_sqlite_vfs_refused()).
  */
 int
 lockfs_sqlite_open(const char *file, int flags, sqlite3 **db,
     const char **why)
 {
 	char        dir[PATH_MAX], real[PATH_MAX], path[PATH_MAX];
-	const char *slash = strrchr(file, '/'), *name = file;
+	const char *slash = strrchr(file, '/'), *name = file, *vfs;
 	struct stat st;
 	int         n = -1;
 
@@ -84,6 +99,11 @@ lockfs_sqlite_open(const char *file, int flags, sqlite3 **db,
 		snprintf(path, sizeof(path), "%s", file);
 	*db = NULL;
 	*why = NULL;
+	lockfs_sqlite_vfs_clear();
+	if ((vfs = lockfs_sqlite_vfs()) == NULL) {
+		*why = "sqlite has no \"unix\" VFS to open it with";
+		return SQLITE_CANTOPEN;
+	}
 	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
 		*why = S_ISLNK(st.st_mode) ? "it is a symbolic link" :
 		    S_ISDIR(st.st_mode) ? "it is a directory" :
@@ -93,7 +113,7 @@ lockfs_sqlite_open(const char *file, int flags, sqlite3 **db,
 #ifdef SQLITE_OPEN_NOFOLLOW
 	flags |= SQLITE_OPEN_NOFOLLOW;
 #endif
-	return sqlite3_open_v2(path, db, flags, NULL);
+	return sqlite3_open_v2(path, db, flags, vfs);
 }
 
 /* A step's connection and the code its failures are reported with. */
@@ -113,12 +133,17 @@ sq_fail(struct lockfs_lock *l, struct sq *q, const char *what,
 	int         sys = q->db != NULL ? sqlite3_system_errno(q->db) : 0;
 	const char *why = q->db != NULL ? sqlite3_errmsg(q->db) :
 	    q->why != NULL ? q->why : "out of memory";
+	const char *refused = lockfs_sqlite_vfs_refused();
 
 #ifdef SQLITE_CANTOPEN_SYMLINK
 	if (q->db != NULL &&
 	    sqlite3_extended_errcode(q->db) == SQLITE_CANTOPEN_SYMLINK)
 		why = "it is a symbolic link";
 #endif
+	if (*refused != '\0') {        /* a planted journal: name it */
+		why = refused;
+		sys = 0;
+	}
 	return lockfs_fail(err, q->fail, 0, "%s: %s in sqlite database %s: "
 	    "%s%s%s", l->path, what, l->db, why,
 	    sys != 0 ? ": " : "", sys != 0 ? strerror(sys) : "");
@@ -250,17 +275,44 @@ static const char sql_holder[] =
 static const char sql_mine[] =
     "SELECT 1 FROM locks WHERE lock_file = ?1 AND unique_name = ?2";
 
+/* Whether a row naming us is proven ours (see the top of this file):
+ * written through l, or in a database of the owner's uid that no group
+ * or other user may write. */
+static int
+row_proven(struct lockfs_lock *l)
+{
+	struct stat st;
+
+	if (l->sqlite_row_ours)
+		return 1;
+	return lstat(l->db, &st) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_uid == l->owner.uid &&
+	    (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
+}
+
+/* Records that a row under our name is not proven ours: code. */
+static int
+row_unproven(struct lockfs_lock *l, int code, struct lockfs_err *err)
+{
+	return lockfs_fail(err, code, 0, "%s is locked under this owner's "
+	    "name by a row it did not write, in sqlite database %s, which "
+	    "others may write (or is not of uid %ld): not taken as its own",
+	    l->path, l->db, (long)l->owner.uid);
+}
+
 static int
 sqlite_try_acquire(struct lockfs_lock *l, struct lockfs_err *err)
 {
 	struct sq q;
-	int       r;
+	int       inserted = 0, r;
 
 	/* A plain look first: waiters need not fight for the write lock. */
 	if ((r = sqlite_query(l, sql_holder, NULL, 0, 1, err)) == 1 &&
 	    (r = sqlite_query(l, sql_mine, NULL, 0, 1, err)) == 0)
 		return lockfs_fail(err, LB_EALREADY, 0, "%s is locked by "
 		    "another owner", l->path);
+	if (r == 1 && !row_proven(l))
+		return row_unproven(l, LB_EALREADY, err);
 	if (r < 0 && r != LB_EALREADY) {
 		r = LB_EFAILED;         /* the query's reason stands */
 		if (err != NULL)
@@ -271,15 +323,18 @@ sqlite_try_acquire(struct lockfs_lock *l, struct lockfs_err *err)
 	if ((r = sq_begin(l, &q, LB_EFAILED, "BEGIN IMMEDIATE", try_busy_ms,
 	    1, err)) != 0)
 		return r;
-	if ((r = sq_run(l, &q, sql_holder, NULL, 0, err)) == 0)
+	if ((r = sq_run(l, &q, sql_holder, NULL, 0, err)) == 0) {
 		r = sq_run(l, &q, "INSERT INTO locks (lock_file, unique_name) "
 		    "VALUES (?1, ?2)", NULL, 0, err);
-	else if (r == 1 && (r = sq_run(l, &q, sql_mine, NULL, 0, err)) == 1)
-		r = 0;
+		inserted = r == 0;
+	} else if (r == 1 && (r = sq_run(l, &q, sql_mine, NULL, 0, err)) == 1)
+		r = row_proven(l) ? 0 : row_unproven(l, LB_EALREADY, err);
 	else if (r == 0)
 		r = lockfs_fail(err, LB_EALREADY, 0, "%s is locked by another "
 		    "owner", l->path);
-	return sq_end(l, &q, r, err);
+	if ((r = sq_end(l, &q, r, err)) == 0 && inserted)
+		l->sqlite_row_ours = 1;
+	return r;
 }
 
 static int
@@ -297,10 +352,14 @@ sqlite_release(struct lockfs_lock *l, struct lockfs_err *err)
 	else if (r == 1 && (r = sq_run(l, &q, sql_mine, NULL, 0, err)) == 0)
 		r = lockfs_fail(err, LB_ENOTMINE, 0, "%s is locked, but not "
 		    "by me", l->path);
+	else if (r == 1 && !row_proven(l))
+		r = row_unproven(l, LB_ENOTMINE, err);
 	else if (r == 1)
 		r = sq_run(l, &q, "DELETE FROM locks WHERE lock_file = ?1 AND "
 		    "unique_name = ?2", NULL, 0, err);
-	return sq_end(l, &q, r, err);
+	if ((r = sq_end(l, &q, r, err)) == 0)
+		l->sqlite_row_ours = 0;
+	return r;
 }
 
 
@@ -313,7 +372,9 @@ sqlite_is_locked(struct lockfs_lock *l, struct lockfs_err *err)
 static int
 sqlite_i_am_locking(struct lockfs_lock *l, struct lockfs_err *err)
 {
-	return sqlite_query(l, sql_mine, NULL, 0, 0, err);
+	int r = sqlite_query(l, sql_mine, NULL, 0, 0, err);
+
+	return r == 1 ? row_proven(l) : r;
 }
 
 static int
@@ -327,7 +388,9 @@ sqlite_break(struct lockfs_lock *l, struct lockfs_err *err)
 		return r;
 	r = sq_run(l, &q, "DELETE FROM locks WHERE lock_file = ?1", NULL, 0,
 	    err);
-	return sq_end(l, &q, r, err);
+	if ((r = sq_end(l, &q, r, err)) == 0)
+		l->sqlite_row_ours = 0;
+	return r;
 }
 
 static int

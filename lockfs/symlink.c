@@ -5,31 +5,63 @@
  *
  * Unlike lockfile, a missing or unwritable directory is LB_EFAILED rather
  * than a wait until the timeout, and anything at PATH.lock (not only a
- * symlink) counts as locked, so a lock taken with another method is seen.
+ * symlink) counts as locked, so a lock taken with another method is seen;
+ * and a link naming us is ours only when it is a link of our uid.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lockfs.h"
 
-/* 1 when PATH.lock is a symlink to our unique name, 0 when not, or
- * LB_ERROR. */
+/*
+ * 1 when PATH.lock is a symlink of the owner's uid whose target is our
+ * unique name, 0 when not, or LB_ERROR.  The name alone proves nothing
+ * (it is predictable: anyone who may write the directory can make such a
+ * link); the link's own owner does, since nobody but root makes a link
+ * of another's uid.  The target need not exist (lockfile never makes it),
+ * so it is not looked at.  The link is opened once (O_PATH|O_NOFOLLOW)
+ * and its owner and target read from that one descriptor, so both are of
+ * the same link.
+ */
 static int
 symlink_is_mine(struct lockfs_lock *l, struct lockfs_err *err)
 {
-	char    target[PATH_MAX];
-	ssize_t n;
+	char        target[PATH_MAX];
+	struct stat st;
+	ssize_t     n;
+	int         fd, r = 0, saved;
 
-	n = readlink(l->lock_file, target, sizeof(target) - 1);
-	if (n == -1) {
-		if (errno == ENOENT || errno == ENOTDIR || errno == EINVAL)
-			return 0;
-		return lockfs_fail(err, LB_ERROR, errno, "cannot read %s",
+	fd = open(l->lock_file, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1) {
+		if (errno != ENOENT && errno != ENOTDIR)
+			r = lockfs_fail(err, LB_ERROR, errno, "cannot look at %s",
+			    l->lock_file);
+		goto out;
+	}
+	if (fstat(fd, &st) == -1) {
+		r = lockfs_fail(err, LB_ERROR, errno, "cannot look at %s",
 		    l->lock_file);
+		goto out;
+	}
+	if (!S_ISLNK(st.st_mode) || st.st_uid != l->owner.uid)
+		goto out;
+	if ((n = readlinkat(fd, "", target, sizeof(target) - 1)) == -1) {
+		r = lockfs_fail(err, LB_ERROR, errno, "cannot read %s",
+		    l->lock_file);
+		goto out;
 	}
 	target[n] = '\0';
-	return strcmp(target, l->unique) == 0;
+	r = strcmp(target, l->unique) == 0;
+out:
+	if (fd != -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+	}
+	return r;
 }
 
 static int

@@ -956,6 +956,51 @@ START_TEST(test_handoff_link_unique_taken)
 }
 END_TEST
 
+/*
+ * Regression: a handoff took whatever regular file was at the next
+ * holder's (predictable) unique file or marker name, so another user could
+ * plant one there and the lock handed over was a file of theirs, which
+ * they could remove from a sticky directory at will (the next holder's
+ * lock gone, a second holder in).  Now the file must be of the next
+ * holder's uid: LB_EFAILED, A still holds the lock, and the planted file
+ * is not ours to remove.  Likewise an mkdir lock is not handed to an owner
+ * of another uid than its directory's (that user could empty it).
+ */
+START_TEST(test_handoff_planted_by_another_user)
+{
+	struct owners      o;
+	struct lockfs_err  err;
+	char               dir[PATH_MAX], path[PATH_MAX];
+	unsigned           method = _i == 0 ? LB_LINK : LB_MKDIR;
+	struct lockfs_lock *a = &o.l[0], *b = &o.l[1];
+
+	if (geteuid() != 0)
+		return;         /* only root can make another user's files */
+	setup_dir(dir, path);
+	ck_assert_int_eq(chmod(dir, 01777), 0);
+	owners_make(&o, path, method, 0);
+	acquire_ok(a);
+	if (_i < 2) {
+		write_text(b->unique, "");
+		ck_assert_int_eq(lchown(b->unique, 65534, 65534), 0);
+	} else
+		b->owner.uid = 65534;   /* b is another user */
+	ck_assert_int_eq(lockfs_handoff(a, b, &err), LB_EFAILED);
+	ck_assert_msg(strstr(err.msg, "uid") != NULL, "%s", err.msg);
+	ck_assert_int_eq(lockfs_i_am_locking(a, &err), 1);
+	ck_assert_int_eq(lockfs_i_am_locking(b, &err), 0);
+	if (_i < 2) {
+		ck_assert(exists(b->unique));
+		ck_assert_int_eq(unlink(b->unique), 0);
+		handoff_ok(a, b);
+		assert_only_holder(dir, b);
+	} else
+		ck_assert_int_eq(lockfs_release(a, &err), 0);
+	owners_free(&o);
+	cleanup_dir(dir);
+}
+END_TEST
+
 /* Failure injected for sqlite: the UPDATE aborts (a trigger).  LB_EFAILED
  * with sqlite's reason, and A's row stands. */
 START_TEST(test_handoff_sqlite_update_fails)
@@ -1300,6 +1345,7 @@ handoff_suite(void)
 	tcase_add_test(tc, test_handoff_mkdir_marker_taken);
 	tcase_add_test(tc, test_handoff_dir_locked_for_good);
 	tcase_add_loop_test(tc, test_handoff_link_unique_taken, 0, 3);
+	tcase_add_loop_test(tc, test_handoff_planted_by_another_user, 0, 3);
 	tcase_add_test(tc, test_handoff_sqlite_update_fails);
 	suite_add_tcase(s, tc);
 

@@ -1183,6 +1183,266 @@ class StateDatabase(DaemonTest):
         rid = b.send("ACQUIRE", path=p, thread=1)
         self.assertCode(a4.call("RELEASE", path=p), "OK")
         self.assertGreater(int(b.wait(rid).fields["token"]), t4)
+# A process of nobody's that plants, in the sticky directory, the artefact
+# of lock L (method M) carrying the name N that root's client had: what a
+# user can do, since names are predictable (host, pid, start time, boot).
+PLANT = textwrap.dedent("""
+    import os, sqlite3, sys
+    method, lock, name, db = sys.argv[1:5]
+    if method == "link":
+        open(name, "w").close()
+        os.link(name, lock)
+    elif method == "symlink":
+        os.symlink(name, lock)
+    elif method == "mkdir":
+        os.mkdir(lock)
+        open(os.path.join(lock, name), "w").close()
+    elif method == "pidfile":
+        with open(lock, "w") as f:
+            f.write(name)
+    else:
+        h = sqlite3.connect(db)
+        h.execute("INSERT INTO locks VALUES (?, ?)", (lock, name))
+        h.commit()
+        h.close()
+""")
+
+# The planter removes what it planted.
+UNPLANT = textwrap.dedent("""
+    import os, shutil, sqlite3, sys
+    method, lock, name, db = sys.argv[1:5]
+    if method == "link":
+        os.unlink(name)
+        os.unlink(lock)
+    elif method == "mkdir":
+        shutil.rmtree(lock)
+    elif method == "sqlite":
+        h = sqlite3.connect(db)
+        h.execute("DELETE FROM locks WHERE lock_file = ?", (lock,))
+        h.commit()
+        h.close()
+    else:
+        os.unlink(lock)
+""")
+
+# Python's lockfile, as a second program: "got" when it took the lock.
+PYTHON_TAKES = textwrap.dedent("""
+    import sys
+    from lockfile import AlreadyLocked
+    from lockfile.linklockfile import LinkLockFile
+    from lockfile.mkdirlockfile import MkdirLockFile
+    from lockfile.pidlockfile import PIDLockFile
+    from lockfile.symlinklockfile import SymlinkLockFile
+    cls = {"link": LinkLockFile, "symlink": SymlinkLockFile,
+           "mkdir": MkdirLockFile, "pidfile": PIDLockFile}[sys.argv[1]]
+    try:
+        cls(sys.argv[2]).acquire(timeout=0)
+        print("got")
+    except AlreadyLocked:
+        print("busy")
+""")
+
+
+class Forged(DaemonTest):
+    """Artefacts another user plants under a client's (predictable)
+    unique name are not the client's: its name and its owner uid must
+    both say so."""
+
+    def setUp(self):
+        super().setUp()
+        self.shared = os.path.join(self.dir, "shared")
+        os.mkdir(self.shared)
+        os.chmod(self.shared, 0o1777)
+        self.db = os.path.join(self.shared, ".lockbroker.sqlite")
+
+    def as_nobody(self, script, *args):
+        def demote():
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+        out = subprocess.run([PYTHON, "-c", script] + list(args),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             preexec_fn=demote, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stderr.decode())
+        return out.stdout.decode()
+
+    def name_of(self, c, p, method, lock):
+        """Takes p as c (thread 5), reads the unique name its artefact
+        carries, and releases it."""
+        self.assertCode(c.call("ACQUIRE", path=p, method=method, thread=5),
+                        "OK")
+        if method == "link":
+            ino = os.stat(lock).st_ino
+            name = [os.path.join(self.shared, n)
+                    for n in os.listdir(self.shared)
+                    if n != os.path.basename(lock) and
+                    os.lstat(os.path.join(self.shared, n)).st_ino == ino][0]
+        elif method == "symlink":
+            name = os.readlink(lock)
+        elif method == "mkdir":
+            name = os.listdir(lock)[0]
+        elif method == "pidfile":
+            with open(lock) as f:
+                name = f.read()
+        else:
+            h = sqlite3.connect(self.db)
+            name = h.execute("SELECT unique_name FROM locks WHERE "
+                             "lock_file = ?", (lock,)).fetchone()[0]
+            h.close()
+        self.assertCode(c.call("RELEASE", path=p, method=method, thread=5),
+                        "OK")
+        if method == "sqlite":
+            os.chmod(self.db, 0o666)    # a database every user shares
+        return name
+
+    def test_planted_artefact_is_not_the_clients(self):
+        # Regression: a link, symlink, mkdir, pidfile or sqlite artefact
+        # another user planted with a root client's unique name was taken
+        # as the client's own (ACQUIRE answered OK, RELEASE removed it),
+        # by the name alone.
+        for method in ("link", "symlink", "mkdir", "pidfile", "sqlite"):
+            for waiter in (False, True):
+                with self.subTest(method=method, waiter=waiter):
+                    p = os.path.join(self.shared, "%s-%d" % (method, waiter))
+                    lock = p if method == "pidfile" else p + ".lock"
+                    a = self.client()
+                    name = self.name_of(a, p, method, lock)
+                    self.as_nobody(PLANT, method, lock, name, self.db)
+                    if waiter:
+                        # Someone queues first: the daemon then judges the
+                        # artefact as perhaps an unrecorded grant of a's.
+                        b = self.client()
+                        rid = b.send("ACQUIRE", path=p, method=method,
+                                     thread=99, timeout=30)
+                        self.assertCode(b.call("PING"), "OK")
+                    r = a.call("ACQUIRE", path=p, method=method, thread=5,
+                               timeout=0)
+                    self.assertIn(r.code, ("EALREADY", "EFAILED"), r)
+                    st = a.call("STATUS", path=p, method=method, thread=5)
+                    self.assertEqual(st.fields.get("mine"), "0", st)
+                    self.assertCode(a.call("RELEASE", path=p, method=method,
+                                           thread=5), "ENOTMINE")
+                    self.as_nobody(UNPLANT, method, lock, name, self.db)
+                    if waiter:
+                        self.assertCode(b.wait(rid, timeout=15), "OK")
+                        self.assertCode(b.call("RELEASE", path=p,
+                                               method=method, thread=99),
+                                        "OK")
+
+    def test_planted_artefact_is_not_reclaimed_after_restart(self):
+        # Regression: at start the daemon judged a recorded hold's artefact
+        # by name alone, so one another user planted under the holder's
+        # name while the daemon was down (the real one gone) was kept as
+        # the holder's, for it to take back with ACQUIRE or RECLAIM.
+        p = os.path.join(self.shared, "r")
+        lock = p + ".lock"
+        a = self.client()
+        self.assertCode(a.call("ACQUIRE", path=p, method="symlink",
+                               thread=5), "OK")
+        name = os.readlink(lock)
+        self.assertEqual(self.daemon.stop(), 0)
+        os.unlink(lock)
+        self.as_nobody(PLANT, "symlink", lock, name, self.db)
+        self.daemon.start()
+        a2 = self.client()
+        r = a2.call("ACQUIRE", path=p, method="symlink", thread=5,
+                    timeout=0)
+        self.assertCode(r, "EALREADY")
+        self.assertEqual(a2.call("STATUS", path=p, method="symlink",
+                                 thread=5).fields["mine"], "0")
+        self.as_nobody(UNPLANT, "symlink", lock, name, self.db)
+        self.assertCode(a2.call("ACQUIRE", path=p, method="symlink",
+                                thread=5, timeout=0), "OK")
+        self.assertCode(a2.call("RELEASE", path=p, method="symlink",
+                                thread=5), "OK")
+
+    def test_plant_then_remove_makes_no_second_holder(self):
+        # Regression, the issue's sequence: root's ACQUIRE of a lock whose
+        # artefact nobody planted under root's name was answered OK; the
+        # planter removed its file; a second program (Python's lockfile)
+        # took the lock: two holders.
+        for method in ("link", "symlink", "mkdir", "pidfile"):
+            with self.subTest(method=method):
+                p = os.path.join(self.shared, method)
+                lock = p if method == "pidfile" else p + ".lock"
+                a = self.client()
+                name = self.name_of(a, p, method, lock)
+                self.as_nobody(PLANT, method, lock, name, self.db)
+                root_ok = a.call("ACQUIRE", path=p, method=method, thread=5,
+                                 timeout=0).code == "OK"
+                self.as_nobody(UNPLANT, method, lock, name, self.db)
+                second = subprocess.run(
+                    [PYTHON, "-c", PYTHON_TAKES, method, p],
+                    stdout=subprocess.PIPE, timeout=30).stdout.decode()
+                self.assertFalse(root_ok and second.strip() == "got",
+                                 "two holders of %s" % p)
+                self.assertFalse(root_ok)
+                if os.path.lexists(lock):
+                    shutil.rmtree(lock) if os.path.isdir(lock) and \
+                        not os.path.islink(lock) else os.unlink(lock)
+
+
+# nobody reads root's lock database (mode 0644), copies it as it is before
+# root's row is in it, and makes a hot journal that puts that copy's pages
+# back: a transaction on the copy that spills its pages, and a death
+# before its commit.  Then it puts the journal beside root's database.
+HOT_JOURNAL = textwrap.dedent("""
+    import os, shutil, sqlite3, sys
+    db, copy, step = sys.argv[1:4]
+    if step == "copy":
+        shutil.copyfile(db, copy)
+        sys.exit(0)
+    h = sqlite3.connect(copy, isolation_level=None)
+    h.execute("PRAGMA cache_size=2")
+    h.execute("BEGIN")
+    h.execute("DELETE FROM locks")
+    for i in range(200):
+        h.execute("INSERT INTO locks VALUES "
+                  "(hex(randomblob(500)), hex(randomblob(500)))")
+    os.rename(copy + "-journal", db + "-journal")
+    os._exit(0)
+""")
+
+
+class PlantedJournal(DaemonTest):
+    def test_planted_hot_journal_is_not_replayed(self):
+        # Regression: a hot journal another user put beside root's lock
+        # database (in a sticky directory) was rolled back into it at the
+        # daemon's next open (a STATUS, which anyone can send): root's row
+        # vanished and a second holder could get in.  Now the journal is
+        # refused, the error names it, and the row stays.
+        shared = os.path.join(self.dir, "shared")
+        os.mkdir(shared)
+        os.chmod(shared, 0o1777)
+        db = os.path.join(shared, ".lockbroker.sqlite")
+        journal = db + "-journal"
+        copy = os.path.join(shared, "copy")
+        p = os.path.join(shared, "a")
+        a = self.client()
+        self.assertCode(a.call("ACQUIRE", path=p, method="sqlite"), "OK")
+        self.assertCode(a.call("RELEASE", path=p, method="sqlite"), "OK")
+        self.assertEqual(os.stat(db).st_mode & 0o777, 0o644)
+        Forged.as_nobody(self, HOT_JOURNAL, db, copy, "copy")
+        self.assertCode(a.call("ACQUIRE", path=p, method="sqlite"), "OK")
+        Forged.as_nobody(self, HOT_JOURNAL, db, copy, "journal")
+        self.assertEqual(os.stat(journal).st_uid, NOBODY)
+        # Another lock in the same database: the daemon opens it.
+        b = self.client()
+        q = os.path.join(shared, "b")
+        st = b.call("STATUS", path=q, method="sqlite")
+        self.assertNotEqual(st.code, "OK", st)
+        self.assertIn(journal, st.fields.get("message", ""), st)
+        r = b.call("ACQUIRE", path=q, method="sqlite", timeout=0)
+        self.assertNotEqual(r.code, "OK", r)
+        self.assertIn(journal, r.fields.get("message", ""), r)
+        self.assertTrue(os.path.exists(journal))        # not rolled back
+        self.assertIn("refused to open %s" % journal, self.daemon.logtext())
+        # The journal goes (root removes it): the row is still root's.
+        os.unlink(journal)
+        st = a.call("STATUS", path=p, method="sqlite")
+        self.assertEqual(st.fields["locked"], "1", st)
+        self.assertEqual(st.fields["mine"], "1", st)
+        self.assertCode(a.call("RELEASE", path=p, method="sqlite"), "OK")
 
 
 class Start(DaemonTest):
