@@ -55,6 +55,7 @@ conn_free(uv_handle_t *h)
 {
 	struct lbd_conn *c = (struct lbd_conn *)h;
 
+	lbd_creds_unref(c->creds);
 	free(c->out);
 	free(c);
 }
@@ -381,8 +382,9 @@ conn_read_start(struct lbd_conn *c)
 
 /*
  * lbd_conn_accept: accepts one pending connection on d's listener, reads
- * its peer credentials, and starts reading, or refuses it (ERR ELIMIT, then
- * closed) when a connection limit is reached.
+ * its peer credentials (groups included: see creds.c), and starts
+ * reading, or refuses it (ERR ELIMIT, then closed) when a connection
+ * limit is reached.
  */
 void
 lbd_conn_accept(struct lbd *d)
@@ -413,6 +415,7 @@ lbd_conn_accept(struct lbd *d)
 	c->pid = cred.pid;
 	c->uid = cred.uid;
 	c->gid = cred.gid;
+	c->creds = lbd_creds_of_peer(fd, cred.uid, cred.gid);
 	c->owner_known = lockfs_owner_of_pid(&c->owner, c->pid, 0) == 0;
 	TAILQ_INSERT_TAIL(&d->conns, c, entry);
 	d->nconns++;
@@ -424,7 +427,7 @@ lbd_conn_accept(struct lbd *d)
 	else if (d->nconns > d->fd_conns)
 		limit = "conns: too many connections for the daemon's file "
 		    "descriptor limit";
-	else if (c->uid_conns == NULL)
+	else if (c->uid_conns == NULL || c->creds == NULL)
 		limit = "out of memory";
 	else if (lbd_conns_of_uid(c) > d->cfg.limits.conns_per_uid)
 		limit = "conns_per_uid: too many connections of this user";

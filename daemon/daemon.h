@@ -29,12 +29,32 @@ struct lbd;
 struct lbd_conn;
 struct lbd_lock;
 
+/* The most supplementary groups a client's credentials carry (Linux's
+ * NGROUPS_MAX). */
+#define LBD_GROUPS_MAX 65536
+
+/* Whose filesystem credentials a step runs with (creds.c): a client's
+ * uid, gid and supplementary groups, shared (reference counted) by its
+ * connection and its holds, recorded with each hold. */
+struct lbd_creds {
+	unsigned                 refs;
+	uid_t                    uid;
+	gid_t                    gid;
+	size_t                   ngroups;
+	gid_t                    groups[];
+};
+
 struct lbd_hold {
 	struct lbd_lock         *lock;
 	struct lbd_conn         *conn;
 	pid_t                    tid;       /* 0: the connection's process */
-	uid_t                    uid;
+	uid_t                    uid;       /* creds->uid, creds->gid */
 	gid_t                    gid;
+	struct lbd_creds        *creds;     /* its client's: every step on
+	                                       its artefact runs with them */
+	dev_t                    dir_dev;   /* the lock directory, as the */
+	ino_t                    dir_ino;   /* holder saw it at the grant
+	                                       (0: not known) */
 	uint64_t                 token;
 	double                   since;     /* epoch seconds */
 	struct lockfs_lock       fs;        /* the artefact, as this holder's */
@@ -113,8 +133,9 @@ struct lbd_conn {
 	struct lbd              *d;
 	enum lbd_conn_state      state;
 	pid_t                    pid;       /* SO_PEERCRED */
-	uid_t                    uid;
+	uid_t                    uid;       /* creds->uid, creds->gid */
 	gid_t                    gid;
+	struct lbd_creds        *creds;     /* SO_PEERCRED, SO_PEERGROUPS */
 	struct lbd_uid_conns    *uid_conns; /* NULL until counted */
 	struct lockfs_owner      owner;     /* the peer process (start time
 	                                       read once, at accept) */
@@ -221,8 +242,16 @@ void lbd_orphans_detach(struct lbd *d);
 int  lbd_orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid);
 
 /* creds.c */
-int  lbd_creds_enter(uid_t uid, gid_t gid, struct lockfs_err *err);
+int  lbd_creds_init(char *why, size_t size);
+struct lbd_creds *lbd_creds_new(uid_t uid, gid_t gid, size_t n,
+         const gid_t *groups);
+struct lbd_creds *lbd_creds_of_peer(int fd, uid_t uid, gid_t gid);
+struct lbd_creds *lbd_creds_ref(struct lbd_creds *cr);
+void lbd_creds_unref(struct lbd_creds *cr);
+int  lbd_creds_enter(const struct lbd_creds *cr, struct lockfs_err *err);
 void lbd_creds_leave(void);
+int  lbd_creds_may_look(const struct lbd_creds *cr, const char *file,
+         struct lockfs_err *err);
 
 /* main.c */
 double lbd_now(void);

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "daemon.h"
 #include "log.h"
@@ -185,7 +186,8 @@ lbd_grants_settle(struct lbd *d, int recorded, const char *why)
  * lbd_hold_new: a new hold of l, not yet installed: asked for by c for
  * thread tid of process pid (c's own, or the one a kept hold is for),
  * which is read from /proc, or, when c is NULL (a hold of the previous
- * run), for the given owner of process pid.  NULL with err filled.
+ * run), for the given owner of process pid (the caller then sets its
+ * uid, gid and creds).  NULL with err filled.
  */
 struct lbd_hold *
 lbd_hold_new(struct lbd_lock *l, struct lbd_conn *c, pid_t pid, pid_t tid,
@@ -218,6 +220,7 @@ lbd_hold_new(struct lbd_lock *l, struct lbd_conn *c, pid_t pid, pid_t tid,
 	if (c != NULL) {
 		h->uid = c->uid;
 		h->gid = c->gid;
+		h->creds = lbd_creds_ref(c->creds);
 	}
 	return h;
 }
@@ -242,7 +245,25 @@ hold_free(struct lbd_hold *h)
 {
 	lbd_orphan_unwatch(h);
 	lockfs_fini(&h->fs);
+	lbd_creds_unref(h->creds);
 	free(h);
+}
+
+/* Notes the identity of h's lock directory as h's user sees it, for a
+ * restarted daemon to tell whether it is still the same (reconcile.c). */
+static void
+hold_note_dir(struct lbd_hold *h)
+{
+	struct lockfs_err err;
+	struct stat       st;
+	int               r = -1;
+
+	if (lbd_creds_enter(h->creds, &err) == 0) {
+		r = stat(h->fs.dir, &st);
+		lbd_creds_leave();
+	}
+	h->dir_dev = r == 0 ? st.st_dev : 0;
+	h->dir_ino = r == 0 ? st.st_ino : 0;
 }
 
 /* Installs h as l's holder: token, time, the connection's list (a kept
@@ -252,6 +273,7 @@ hold_free(struct lbd_hold *h)
 static void
 hold_install(struct lbd_lock *l, struct lbd_hold *h)
 {
+	hold_note_dir(h);
 	h->token = next_token(l->d);
 	h->since = lbd_now();
 	h->unsettled = 1;
@@ -315,7 +337,7 @@ lock_try(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid, pid_t tid,
 
 	if ((h = hold_new(l, c, kept_pid, tid, err)) == NULL)
 		return err->code;
-	if ((r = lbd_creds_enter(c->uid, c->gid, err)) == 0) {
+	if ((r = lbd_creds_enter(c->creds, err)) == 0) {
 		r = lockfs_try_acquire(&h->fs, err);
 		if (r != 0)
 			lockfs_abandon(&h->fs);
@@ -348,7 +370,7 @@ own_artefact_adopt(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid,
 	if (l->holder != NULL ||
 	    (h = hold_new(l, c, kept_pid, tid, &err)) == NULL)
 		return -1;
-	if (lbd_creds_enter(c->uid, c->gid, &err) == 0) {
+	if (lbd_creds_enter(c->creds, &err) == 0) {
 		if (lockfs_i_am_locking(&h->fs, &err) == 1)
 			r = 0;
 		lbd_creds_leave();
@@ -426,28 +448,36 @@ watch_poll(uv_timer_t *t)
 	lock_serve(t->data);
 }
 
-/* Starts watching l's artefact for the waiters of a lock held outside. */
+/* Starts watching l's artefact for the waiters of a lock held outside;
+ * the directory watch is set up as the head waiter (a watch needs read
+ * access to what it watches), else only the poll looks. */
 static void
 lock_watch(struct lbd_lock *l)
 {
 	struct lbd         *d = l->d;
+	struct lbd_wait    *w = TAILQ_FIRST(&l->waiters);
 	struct lockfs_lock  fs;
 	struct lockfs_err   err;
 	uint64_t            ms = (uint64_t)(d->cfg.foreign_poll * 1000);
+	int                 r = -1;
 
 	if (l->poll == NULL && (l->poll = malloc(sizeof(*l->poll))) != NULL) {
 		uv_timer_init(d->loop, l->poll);
 		l->poll->data = l;
 		uv_timer_start(l->poll, watch_poll, ms, ms);
 	}
-	if (l->watch != NULL ||
+	if (l->watch != NULL || w == NULL ||
 	    lockfs_init(&fs, l->path, l->method, 0, &err) != 0)
 		return;
 	if ((l->watch = malloc(sizeof(*l->watch))) != NULL) {
 		uv_fs_event_init(d->loop, l->watch);
 		l->watch->data = l;
-		if (uv_fs_event_start(l->watch, watch_event,
-		    l->method == LB_SQLITE ? fs.db : fs.dir, 0) != 0)
+		if (lbd_creds_enter(w->conn->creds, &err) == 0) {
+			r = uv_fs_event_start(l->watch, watch_event,
+			    l->method == LB_SQLITE ? fs.db : fs.dir, 0);
+			lbd_creds_leave();
+		}
+		if (r != 0)
 			log_debug("%s: cannot watch %s; polling", l->path,
 			    fs.dir);
 	}
@@ -468,7 +498,7 @@ stale_break_as(struct lbd_lock *l, struct lbd_conn *c)
 
 	if (lockfs_init(&fs, l->path, l->method, 0, &err) != 0)
 		return 0;
-	if (lbd_creds_enter(c->uid, c->gid, &err) == 0) {
+	if (lbd_creds_enter(c->creds, &err) == 0) {
 		r = lockfs_break_stale(&fs, &err) == 1;
 		lbd_creds_leave();
 	}
@@ -575,6 +605,12 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 		grant_reply(l->holder, c, id);
 		goto out;
 	}
+	/* Where c may not look, the answer (EALREADY, a wait, a failed
+	 * try) would tell whether someone holds the lock: refused alike. */
+	if (!lbd_creds_may_look(c->creds, l->lock_file, &err)) {
+		lbd_conn_error(c, id, LBP_EFAILED, "%s", err.msg);
+		goto out;
+	}
 	if (l->holder == NULL && TAILQ_EMPTY(&l->waiters)) {
 		if (c->nholds >= d->cfg.limits.holds_per_conn) {
 			lbd_conn_error(c, id, LBP_ELIMIT, "holds_per_conn: "
@@ -653,13 +689,13 @@ lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err)
 
 	if (w != NULL &&
 	    (next = hold_new(l, w->conn, w->kept_pid, w->tid, &herr)) != NULL &&
-	    lbd_creds_enter(w->conn->uid, w->conn->gid, &herr) == 0) {
+	    lbd_creds_enter(w->conn->creds, &herr) == 0) {
 		r = lockfs_handoff(&h->fs, &next->fs, &herr);
 		lbd_creds_leave();
 	}
 	if (r == 0) {
 		/* The old holder's traces, removed as that holder. */
-		if (lbd_creds_enter(h->uid, h->gid, &herr) == 0) {
+		if (lbd_creds_enter(h->creds, &herr) == 0) {
 			lockfs_abandon(&h->fs);
 			lbd_creds_leave();
 		}
@@ -674,7 +710,7 @@ lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err)
 			    l->path, herr.msg);
 			hold_free(next);
 		}
-		if ((r = lbd_creds_enter(h->uid, h->gid, err)) == 0) {
+		if ((r = lbd_creds_enter(h->creds, err)) == 0) {
 			r = lockfs_release(&h->fs, err);
 			lbd_creds_leave();
 		}
@@ -715,6 +751,8 @@ lbd_hold_forget(struct lbd_lock *l)
  * kept_pid (not 0).  0, or an LB_E* code with err
  * filled: LB_ENOTLOCKED (nobody holds it), LB_ENOTMINE (another does,
  * inside or outside the broker), LB_EUNLOCK.  l may be freed on return.
+ * What is not c's is looked at with c's credentials (the caller has
+ * checked that c may look at l's artefact at all).
  */
 int
 lbd_release(struct lbd_conn *c, struct lbd_lock *l, pid_t kept_pid,
@@ -730,7 +768,11 @@ lbd_release(struct lbd_conn *c, struct lbd_lock *l, pid_t kept_pid,
 		r = lockfs_fail(err, LB_ENOTMINE, 0, "%s is locked, but not by "
 		    "you", l->path);
 	else if ((r = lockfs_init(&fs, l->path, l->method, 0, err)) == 0) {
-		if ((r = lockfs_is_locked(&fs, err)) == 1)
+		if ((r = lbd_creds_enter(c->creds, err)) == 0) {
+			r = lockfs_is_locked(&fs, err);
+			lbd_creds_leave();
+		}
+		if (r == 1)
 			r = lockfs_fail(err, LB_ENOTMINE, 0, "%s is locked "
 			    "outside the broker", l->path);
 		else if (r == 0)
@@ -755,7 +797,7 @@ lbd_break(struct lbd_conn *c, struct lbd_lock *l, struct lockfs_err *err)
 	struct lockfs_holder fh;
 	struct lockfs_lock   fs;
 	struct lbd_hold     *h;
-	uid_t                owner;
+	uid_t                owner = (uid_t)-1;
 	int                  r;
 
 	if ((r = lockfs_init(&fs, l->path, l->method, 0, err)) != 0)
@@ -763,8 +805,9 @@ lbd_break(struct lbd_conn *c, struct lbd_lock *l, struct lockfs_err *err)
 	if (l->holder != NULL) {
 		owner = l->holder->uid;
 		r = 1;
-	} else {
+	} else if ((r = lbd_creds_enter(c->creds, err)) == 0) {
 		r = lockfs_holder(&fs, &fh, err);
+		lbd_creds_leave();
 		owner = fh.uid;
 	}
 	if (r <= 0)
@@ -774,7 +817,7 @@ lbd_break(struct lbd_conn *c, struct lbd_lock *l, struct lockfs_err *err)
 		    l->path, (long)owner);
 		goto out;
 	}
-	if ((r = lbd_creds_enter(c->uid, c->gid, err)) != 0)
+	if ((r = lbd_creds_enter(c->creds, err)) != 0)
 		goto out;
 	r = lockfs_break_lock(&fs, err);
 	lbd_creds_leave();

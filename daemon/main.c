@@ -5,7 +5,8 @@
  *
  * The daemon's life:
  *
- *   start: settings -> state database -> reconcile the previous run's
+ *   start: settings -> supplementary groups dropped (as root: creds.c)
+ *          -> state database -> reconcile the previous run's
  *          holds -> listen -> READY=1
  *   run:   each loop iteration: events (requests, timers, watches) ->
  *          commit -> replies out
@@ -571,6 +572,8 @@ main(int argc, char **argv)
 	d.loop = uv_default_loop();
 	d.loop->data = &a;
 	if (settings(&d.cfg, &a, why, sizeof(why)) != 0)
+		goto fail;
+	if (lbd_creds_init(why, sizeof(why)) != 0)
 		goto fail;
 	lbd_log_debug = d.cfg.debug;
 	/* The sqlite method's steps run in the loop: a database another

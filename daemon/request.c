@@ -24,18 +24,26 @@ struct lock_args {
 
 /*
  * Whether c may act for process pid (ACQUIRE, RELEASE, STATUS pid=): it
- * runs (and is not a zombie) and is c's user's, or c is root.  0, or an
- * LBP_E* code with the reason already sent to c.
+ * runs (and is not a zombie) and is c's user's, or c is root.  /proc/PID
+ * is looked at as c, so that a process hidden from c (hidepid) is "no
+ * such process" to it.  0, or an LBP_E* code with the reason already sent
+ * to c.
  */
 static int
 pid_allowed(struct lbd_conn *c, uint64_t id, pid_t pid)
 {
 	struct lockfs_owner o;
+	struct lockfs_err   err;
 	struct stat         st;
 	char                proc[32];
+	int                 r = -1;
 
 	snprintf(proc, sizeof(proc), "/proc/%ld", (long)pid);
-	if (stat(proc, &st) == -1 || lockfs_owner_of_pid(&o, pid, 0) == -1) {
+	if (lbd_creds_enter(c->creds, &err) == 0) {
+		r = stat(proc, &st);
+		lbd_creds_leave();
+	}
+	if (r == -1 || lockfs_owner_of_pid(&o, pid, 0) == -1) {
 		lbd_conn_error(c, id, LBP_EINVAL, "pid %ld: no such process",
 		    (long)pid);
 		return LBP_EINVAL;
@@ -185,7 +193,12 @@ req_release(struct lbd_conn *c, const struct lbp_msg *m)
 		return;
 	if ((l = lbd_lock_get(c->d, a.path, a.method, &err)) == NULL)
 		r = err.code;
-	else
+	else if (lbd_hold_find(l, c, a.kept_pid, a.tid) == NULL &&
+	    !lbd_creds_may_look(c->creds, l->lock_file, &err)) {
+		lbd_lock_put(l);
+		lbd_conn_error(c, m->id, LBP_EPERM, "%s", err.msg);
+		return;
+	} else
 		r = lbd_release(c, l, a.kept_pid, a.tid, &err);
 	if (r == 0)
 		reply_ok(c, m->id);
@@ -236,8 +249,19 @@ req_status(struct lbd_conn *c, const struct lbp_msg *m)
 		return;
 	}
 	l = lbd_lock_find(c->d, fs.lock_file, a.method);
-	if (l == NULL || l->holder == NULL)
+	/* Nothing about a lock where c may not look: not whether it is
+	 * there, held, by whom or since when (its own hold aside). */
+	if ((l == NULL || lbd_hold_find(l, c, a.kept_pid, a.tid) == NULL) &&
+	    !lbd_creds_may_look(c->creds, fs.lock_file, &err)) {
+		lockfs_fini(&fs);
+		lbd_conn_error(c, m->id, LBP_EPERM, "%s", err.msg);
+		return;
+	}
+	if ((l == NULL || l->holder == NULL) &&
+	    (held = lbd_creds_enter(c->creds, &err)) == 0) {
 		held = lockfs_holder(&fs, &fh, &err);
+		lbd_creds_leave();
+	}
 	lockfs_fini(&fs);
 	if (held < 0) {
 		lbd_conn_error(c, m->id, LBP_EFAILED, "%s", err.msg);
@@ -272,7 +296,11 @@ req_break(struct lbd_conn *c, const struct lbp_msg *m)
 		return;
 	if ((l = lbd_lock_get(c->d, a.path, a.method, &err)) == NULL)
 		r = err.code;
-	else
+	else if (!lbd_creds_may_look(c->creds, l->lock_file, &err)) {
+		lbd_lock_put(l);
+		lbd_conn_error(c, m->id, LBP_EPERM, "%s", err.msg);
+		return;
+	} else
 		r = lbd_break(c, l, &err);
 	if (r < 0) {
 		lbd_conn_error(c, m->id, r == LB_EUNLOCK && err.sys_errno ==
