@@ -41,9 +41,10 @@ struct conn_write {
 
 static void conn_read_start(struct lbd_conn *c);
 
-/* Bytes queued for c: in c->out and in libuv's write queue. */
-static size_t
-conn_queued(struct lbd_conn *c)
+/* lbd_conn_queued: bytes queued for c: in c->out and in libuv's write
+ * queue. */
+size_t
+lbd_conn_queued(struct lbd_conn *c)
 {
 	return c->outlen + uv_stream_get_write_queue_size(
 	    (uv_stream_t *)&c->pipe);
@@ -119,6 +120,7 @@ lbd_conn_close(struct lbd_conn *c)
 	c->state = LBD_CONN_CLOSING;
 	lbd_conn_drop_all(c, d->stopping);
 	lbd_acks_forget(c);
+	lbd_list_forget(c);
 	TAILQ_REMOVE(&d->conns, c, entry);
 	d->nconns--;
 	uid_uncount(c);
@@ -208,7 +210,7 @@ conn_written(uv_write_t *req, int status)
 		return;
 	}
 	if (!c->reading &&
-	    conn_queued(c) <= c->d->cfg.limits.output_per_conn / 2)
+	    lbd_conn_queued(c) <= c->d->cfg.limits.output_per_conn / 2)
 		conn_read_start(c);
 }
 
@@ -310,7 +312,7 @@ conn_lines(struct lbd_conn *c)
 		len = (size_t)(nl - (c->in + off));
 		conn_line(c, c->in + off, len);
 		off += len + 1;
-		if (conn_queued(c) > c->d->cfg.limits.output_per_conn) {
+		if (lbd_conn_queued(c) > c->d->cfg.limits.output_per_conn) {
 			log_debug("pid %ld: not reading its replies; pausing",
 			    (long)c->pid);
 			uv_read_stop((uv_stream_t *)&c->pipe);

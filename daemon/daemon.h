@@ -151,6 +151,11 @@ struct lbd_conn {
 	TAILQ_ENTRY(lbd_conn)    entry;     /* in d->conns */
 	TAILQ_ENTRY(lbd_conn)    flush_entry; /* in d->flush, when out has data */
 	int                      flushing;
+	int                      listing;   /* a LIST is being sent (list.c) */
+	uint64_t                 list_id;
+	size_t                   list_cursor; /* its next bucket */
+	uint64_t                 list_count;  /* ITEMs sent */
+	TAILQ_ENTRY(lbd_conn)    list_entry; /* in d->listings */
 };
 
 TAILQ_HEAD(lbd_conns, lbd_conn);
@@ -168,6 +173,7 @@ struct lbd {
 	                                       output waits for the check */
 	struct lbd_conns         conns;
 	struct lbd_conns         flush;
+	struct lbd_conns         listings;  /* sending a LIST (list.c) */
 	unsigned                 nconns;
 	struct lbd_uids          uids;      /* open connections per user */
 	unsigned                 fd_conns;  /* connections the descriptor
@@ -195,9 +201,18 @@ void lbd_conn_error(struct lbd_conn *c, uint64_t id, enum lbp_error code,
 void lbd_conn_close(struct lbd_conn *c);
 void lbd_conn_flush_all(struct lbd *d);
 unsigned lbd_conns_of_uid(struct lbd_conn *c);
+size_t lbd_conn_queued(struct lbd_conn *c);
+
+/* list.c */
+int  lbd_list_start(struct lbd_conn *c, uint64_t id);
+void lbd_lists_more(struct lbd *d);
+int  lbd_lists_waiting(struct lbd *d);
+void lbd_list_forget(struct lbd_conn *c);
 
 /* request.c */
 void lbd_request(struct lbd_conn *c, const struct lbp_msg *m);
+void lbd_add_holder(struct lbp_out *o, const struct lbd_hold *h,
+         const struct lockfs_holder *fh, unsigned waiters);
 
 /* locktable.c */
 int  lbd_locks_init(struct lbd *d);

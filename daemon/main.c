@@ -120,15 +120,20 @@ settle(struct lbd *d)
 	} while (r != 0 && !TAILQ_EMPTY(&d->acks));
 }
 
-/* The end of each iteration: commit, then replies out. */
+/* The end of each iteration: commit, LISTs on as far as their clients
+ * read, then replies out; the next iteration comes without waiting while
+ * a LIST could go on. */
 static void
 iteration_end(uv_check_t *h)
 {
 	struct lbd *d = h->data;
 
 	settle(d);
+	lbd_lists_more(d);
 	lbd_conn_flush_all(d);
 	uv_idle_stop(&d->idle);
+	if (lbd_lists_waiting(d))
+		lbd_want_flush(d);
 }
 
 /* Resolves the default socket and state paths: the system instance's when
@@ -564,6 +569,7 @@ main(int argc, char **argv)
 	memset(&d, 0, sizeof(d));
 	TAILQ_INIT(&d.conns);
 	TAILQ_INIT(&d.flush);
+	TAILQ_INIT(&d.listings);
 	TAILQ_INIT(&d.acks);
 	LIST_INIT(&d.uids);
 	LIST_INIT(&d.orphans);

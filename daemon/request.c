@@ -206,9 +206,11 @@ req_release(struct lbd_conn *c, const struct lbp_msg *m)
 		lbd_conn_error(c, m->id, wire_code(r), "%s", err.msg);
 }
 
-/* Adds what is known of a holder to a STATUS or ITEM line. */
-static void
-add_holder(struct lbp_out *o, const struct lbd_hold *h,
+/* lbd_add_holder: adds what is known of a holder to a STATUS or ITEM
+ * line: of the broker's hold h, or else of the artefact's holder fh (one
+ * of them may be NULL), and the number of waiters. */
+void
+lbd_add_holder(struct lbp_out *o, const struct lbd_hold *h,
     const struct lockfs_holder *fh, unsigned waiters)
 {
 	if (h != NULL) {
@@ -272,12 +274,12 @@ req_status(struct lbd_conn *c, const struct lbp_msg *m)
 		lbp_add_u64(&o, "locked", 1);
 		lbp_add_u64(&o, "mine", lbd_hold_find(l, c, a.kept_pid,
 		    a.tid) != NULL);
-		add_holder(&o, l->holder, NULL, l->nwaiters);
+		lbd_add_holder(&o, l->holder, NULL, l->nwaiters);
 	} else {
 		lbp_add_u64(&o, "locked", held == 1);
 		lbp_add_u64(&o, "mine", 0);
 		if (held == 1)
-			add_holder(&o, NULL, &fh, l != NULL ? l->nwaiters : 0);
+			lbd_add_holder(&o, NULL, &fh, l != NULL ? l->nwaiters : 0);
 	}
 	lbp_end(&o);
 	lbd_conn_send(c, &o);
@@ -313,29 +315,14 @@ req_break(struct lbd_conn *c, const struct lbp_msg *m)
 	lbd_conn_send(c, &o);
 }
 
+/* LIST: sent as the client reads it (list.c). */
 static void
 req_list(struct lbd_conn *c, const struct lbp_msg *m)
 {
-	struct lbd     *d = c->d;
-	struct lbd_lock *l;
-	struct lbp_out  o;
-	uint64_t        n = 0;
-	size_t          i;
-
-	for (i = 0; i < d->nbuckets; i++)
-		for (l = d->buckets[i]; l != NULL; l = l->hash_next) {
-			lbp_begin(&o, LBP_MSG_ITEM, 1, m->id);
-			lbp_add_str(&o, "path", l->path);
-			lbp_add_str(&o, "method", lockfs_method_name(l->method));
-			add_holder(&o, l->holder, NULL, l->nwaiters);
-			lbp_end(&o);
-			lbd_conn_send(c, &o);
-			n++;
-		}
-	lbp_begin(&o, LBP_MSG_OK, 1, m->id);
-	lbp_add_u64(&o, "count", n);
-	lbp_end(&o);
-	lbd_conn_send(c, &o);
+	if (lbd_list_start(c, m->id) != 0)
+		lbd_conn_error(c, m->id, LBP_ELIMIT, "a LIST of this "
+		    "connection is still being sent (request %llu)",
+		    (unsigned long long)c->list_id);
 }
 
 static void
