@@ -632,6 +632,48 @@ class Restart(DaemonTest):
         self.assertCode(c.call("ACQUIRE", path=p, method="symlink",
                                timeout=0), "OK")
 
+    def test_state_database_of_an_earlier_release(self):
+        """A state database whose holds table has the first release's
+        columns (no kept, supplementary groups or directory identity) is
+        read and upgraded: a dead holder's artefact is removed at start,
+        as its uid with no supplementary groups."""
+        p = self.path()
+        child = self.spawn(holder_script(self.daemon.socket, p, "symlink"))
+        self.assertTrue(child.stdout.readline().startswith(b"OK 2"))
+        self.daemon.kill()
+        child.kill()
+        child.wait()
+        cols = ("lock_file, method, path, unique_name, pid, tid, uid, gid, "
+                "start, boot, token, since")
+        db = sqlite3.connect(self.daemon.state)
+        db.executescript("""
+            CREATE TABLE old AS SELECT %s FROM holds;
+            DROP TABLE holds;
+            CREATE TABLE holds (
+              lock_file TEXT NOT NULL, method INTEGER NOT NULL,
+              path TEXT NOT NULL, unique_name TEXT NOT NULL,
+              pid INTEGER NOT NULL, tid INTEGER NOT NULL,
+              uid INTEGER NOT NULL, gid INTEGER NOT NULL,
+              start INTEGER NOT NULL, boot TEXT NOT NULL,
+              token INTEGER NOT NULL, since REAL NOT NULL,
+              PRIMARY KEY (lock_file, method)) WITHOUT ROWID;
+            INSERT INTO holds SELECT * FROM old;
+            DROP TABLE old;
+        """ % cols)
+        db.commit()
+        db.close()
+        self.assertTrue(os.path.lexists(p + ".lock"))
+        self.daemon.start()
+        self.assertFalse(os.path.lexists(p + ".lock"), self.daemon.logtext())
+        self.assertIn("no supplementary groups", self.daemon.logtext())
+        c = self.client()
+        self.assertCode(c.call("ACQUIRE", path=p, method="symlink"), "OK")
+        db = sqlite3.connect(self.daemon.state)
+        names = [r[1] for r in db.execute("PRAGMA table_info(holds)")]
+        db.close()
+        for col in ("kept", "supp_groups", "dir_dev", "dir_ino"):
+            self.assertIn(col, names)
+
     def test_unclaimed_hold_ends_after_grace(self):
         self.daemon.kill()
         self.daemon = Daemon(self.dir, config="grace = 3\n").start()
