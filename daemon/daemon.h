@@ -207,6 +207,7 @@ size_t lbd_conn_queued(struct lbd_conn *c);
 int  lbd_list_start(struct lbd_conn *c, uint64_t id);
 void lbd_lists_more(struct lbd *d);
 int  lbd_lists_waiting(struct lbd *d);
+void lbd_lists_shutdown(struct lbd *d);
 void lbd_list_forget(struct lbd_conn *c);
 
 /* request.c */

@@ -169,6 +169,20 @@ lbd_lists_waiting(struct lbd *d)
 	return 0;
 }
 
+/* lbd_lists_shutdown: the daemon stops: each LIST being sent ends with
+ * ESHUTDOWN after the ITEMs sent so far. */
+void
+lbd_lists_shutdown(struct lbd *d)
+{
+	struct lbd_conn *c;
+
+	while ((c = TAILQ_FIRST(&d->listings)) != NULL) {
+		lbd_list_forget(c);
+		lbd_conn_error(c, c->list_id, LBP_ESHUTDOWN, "the daemon is "
+		    "stopping");
+	}
+}
+
 /* lbd_list_forget: c's LIST, if any, is not sent on (done, or c
  * closes). */
 void

@@ -435,6 +435,7 @@ stop(struct lbd *d)
 		d->listening = 0;
 	}
 	lbd_locks_shutdown(d);
+	lbd_lists_shutdown(d);
 	lbd_orphans_detach(d);
 	settle(d);
 	lbd_conn_flush_all(d);

@@ -365,6 +365,15 @@ class ListOutput(ExhaustTest):
                          [(second, "ELIMIT")])      # one LIST at a time
         self.assertEqual(sorted(paths), sorted(os.path.join(d, n)
                                                for n in names + more))
+        # A stop ends the LISTs still being sent with ESHUTDOWN.
+        for c in stalled[:-1]:
+            c.close()
+        self.daemon.proc.send_signal(signal.SIGTERM)
+        c, rid = stalled[-1], rids[-1]
+        paths, end = self.read_list(c, rid)
+        self.assertCode(end, "ESHUTDOWN")
+        self.assertLess(len(paths), len(names) + len(more))
+        self.assertEqual(self.daemon.proc.wait(20), 0)
 
 
 class ConnectionsPerUser(ExhaustTest):
