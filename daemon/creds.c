@@ -50,8 +50,11 @@
 #endif
 
 /* Whether lbd_creds_enter switched (the daemon has one thread): a client
- * of the daemon's own uid needs no switch, and then no switch back. */
+ * of the daemon's own uid needs no switch, and then no switch back.  And
+ * whether it set groups: the daemon's own are none (lbd_creds_init), so a
+ * client without supplementary groups needs no setgroups either way. */
 static int creds_switched;
+static int groups_set;
 
 /* Sets the calling thread's supplementary groups only. */
 static int
@@ -189,10 +192,13 @@ lbd_creds_enter(const struct lbd_creds *cr, struct lockfs_err *err)
 		    "uid %ld and cannot act for uid %ld", (long)self,
 		    (long)cr->uid);
 	creds_switched = 1;
-	if (thread_setgroups(cr->ngroups, cr->groups) == -1) {
-		lbd_creds_leave();
-		return lockfs_fail(err, LB_EFAILED, errno, "cannot take on the "
-		    "groups of uid %ld", (long)cr->uid);
+	if (cr->ngroups > 0) {
+		groups_set = 1;
+		if (thread_setgroups(cr->ngroups, cr->groups) == -1) {
+			lbd_creds_leave();
+			return lockfs_fail(err, LB_EFAILED, errno, "cannot take "
+			    "on the groups of uid %ld", (long)cr->uid);
+		}
 	}
 	setfsgid(cr->gid);
 	setfsuid(cr->uid);
@@ -219,8 +225,9 @@ lbd_creds_leave(void)
 		return;
 	setfsuid(geteuid());
 	setfsgid(getegid());
-	thread_setgroups(0, NULL);
-	creds_switched = 0;
+	if (groups_set)
+		thread_setgroups(0, NULL);
+	creds_switched = groups_set = 0;
 	errno = saved;
 }
 

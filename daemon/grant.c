@@ -249,19 +249,15 @@ hold_free(struct lbd_hold *h)
 	free(h);
 }
 
-/* Notes the identity of h's lock directory as h's user sees it, for a
- * restarted daemon to tell whether it is still the same (reconcile.c). */
+/* Notes the identity of h's lock directory, for a restarted daemon to
+ * tell whether it is still the same (reconcile.c).  Called with h's
+ * credentials on, right after its artefact was made. */
 static void
 hold_note_dir(struct lbd_hold *h)
 {
-	struct lockfs_err err;
-	struct stat       st;
-	int               r = -1;
+	struct stat st;
+	int         r = stat(h->fs.dir, &st);
 
-	if (lbd_creds_enter(h->creds, &err) == 0) {
-		r = stat(h->fs.dir, &st);
-		lbd_creds_leave();
-	}
 	h->dir_dev = r == 0 ? st.st_dev : 0;
 	h->dir_ino = r == 0 ? st.st_ino : 0;
 }
@@ -273,7 +269,6 @@ hold_note_dir(struct lbd_hold *h)
 static void
 hold_install(struct lbd_lock *l, struct lbd_hold *h)
 {
-	hold_note_dir(h);
 	h->token = next_token(l->d);
 	h->since = lbd_now();
 	h->unsettled = 1;
@@ -341,6 +336,8 @@ lock_try(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid, pid_t tid,
 		r = lockfs_try_acquire(&h->fs, err);
 		if (r != 0)
 			lockfs_abandon(&h->fs);
+		else
+			hold_note_dir(h);
 		lbd_creds_leave();
 	}
 	if (r == 0)
@@ -371,8 +368,10 @@ own_artefact_adopt(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid,
 	    (h = hold_new(l, c, kept_pid, tid, &err)) == NULL)
 		return -1;
 	if (lbd_creds_enter(c->creds, &err) == 0) {
-		if (lockfs_i_am_locking(&h->fs, &err) == 1)
+		if (lockfs_i_am_locking(&h->fs, &err) == 1) {
+			hold_note_dir(h);
 			r = 0;
+		}
 		lbd_creds_leave();
 	}
 	if (r == 0) {
@@ -605,16 +604,24 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 		grant_reply(l->holder, c, id);
 		goto out;
 	}
-	/* Where c may not look, the answer (EALREADY, a wait, a failed
-	 * try) would tell whether someone holds the lock: refused alike. */
-	if (!lbd_creds_may_look(c->creds, l->lock_file, &err)) {
+	/* Where c may not look, every answer is the same "cannot look at
+	 * it": whether the lock is held must not show.  A free lock's try
+	 * (as c) that grants or finds it held (EALREADY) has looked as c
+	 * already; any other answer is checked. */
+	if ((l->holder != NULL || !TAILQ_EMPTY(&l->waiters)) &&
+	    !lbd_creds_may_look(c->creds, l->lock_file, &err)) {
 		lbd_conn_error(c, id, LBP_EFAILED, "%s", err.msg);
 		goto out;
 	}
 	if (l->holder == NULL && TAILQ_EMPTY(&l->waiters)) {
 		if (c->nholds >= d->cfg.limits.holds_per_conn) {
-			lbd_conn_error(c, id, LBP_ELIMIT, "holds_per_conn: "
-			    "this connection holds %u locks", c->nholds);
+			if (!lbd_creds_may_look(c->creds, l->lock_file, &err))
+				lbd_conn_error(c, id, LBP_EFAILED, "%s",
+				    err.msg);
+			else
+				lbd_conn_error(c, id, LBP_ELIMIT,
+				    "holds_per_conn: this connection holds "
+				    "%u locks", c->nholds);
 			goto out;
 		}
 		r = lock_try(l, c, kept_pid, tid, &err);
@@ -626,6 +633,7 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 			goto out;
 		}
 		if (r != LB_EALREADY) {
+			lbd_creds_may_look(c->creds, l->lock_file, &err);
 			lbd_conn_error(c, id, LBP_EFAILED, "%s", err.msg);
 			goto out;
 		}
@@ -690,7 +698,8 @@ lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err)
 	if (w != NULL &&
 	    (next = hold_new(l, w->conn, w->kept_pid, w->tid, &herr)) != NULL &&
 	    lbd_creds_enter(w->conn->creds, &herr) == 0) {
-		r = lockfs_handoff(&h->fs, &next->fs, &herr);
+		if ((r = lockfs_handoff(&h->fs, &next->fs, &herr)) == 0)
+			hold_note_dir(next);
 		lbd_creds_leave();
 	}
 	if (r == 0) {
