@@ -196,8 +196,8 @@ lbd_creds_enter(const struct lbd_creds *cr, struct lockfs_err *err)
 		groups_set = 1;
 		if (thread_setgroups(cr->ngroups, cr->groups) == -1) {
 			lbd_creds_leave();
-			return lockfs_fail(err, LB_EFAILED, errno, "cannot take "
-			    "on the groups of uid %ld", (long)cr->uid);
+			return lockfs_fail(err, LB_EFAILED, errno, "cannot "
+			    "take on the groups of uid %ld", (long)cr->uid);
 		}
 	}
 	setfsgid(cr->gid);

@@ -25,9 +25,9 @@ struct lock_args {
 /*
  * Whether c may act for process pid (ACQUIRE, RELEASE, STATUS pid=): it
  * runs (and is not a zombie) and is c's user's, or c is root.  /proc/PID
- * is looked at as c, so that a process hidden from c (hidepid) is "no
- * such process" to it.  0, or an LBP_E* code with the reason already sent
- * to c.
+ * is looked at as c, so that a process hidden from c (hidepid, unless the
+ * daemon keeps CAP_SYS_PTRACE) is "no such process" to it.  0, or an
+ * LBP_E* code with the reason already sent to c.
  */
 static int
 pid_allowed(struct lbd_conn *c, uint64_t id, pid_t pid)
@@ -279,7 +279,8 @@ req_status(struct lbd_conn *c, const struct lbp_msg *m)
 		lbp_add_u64(&o, "locked", held == 1);
 		lbp_add_u64(&o, "mine", 0);
 		if (held == 1)
-			lbd_add_holder(&o, NULL, &fh, l != NULL ? l->nwaiters : 0);
+			lbd_add_holder(&o, NULL, &fh,
+			    l != NULL ? l->nwaiters : 0);
 	}
 	lbp_end(&o);
 	lbd_conn_send(c, &o);
