@@ -41,9 +41,10 @@ struct conn_write {
 
 static void conn_read_start(struct lbd_conn *c);
 
-/* Bytes queued for c: in c->out and in libuv's write queue. */
-static size_t
-conn_queued(struct lbd_conn *c)
+/* lbd_conn_queued: bytes queued for c: in c->out and in libuv's write
+ * queue. */
+size_t
+lbd_conn_queued(struct lbd_conn *c)
 {
 	return c->outlen + uv_stream_get_write_queue_size(
 	    (uv_stream_t *)&c->pipe);
@@ -56,6 +57,7 @@ conn_free(uv_handle_t *h)
 	struct lbd_conn *c = (struct lbd_conn *)h;
 
 	lbd_reqids_free(c);
+	lbd_creds_unref(c->creds);
 	free(c->out);
 	free(c);
 }
@@ -119,6 +121,7 @@ lbd_conn_close(struct lbd_conn *c)
 	c->state = LBD_CONN_CLOSING;
 	lbd_conn_drop_all(c, d->stopping);
 	lbd_acks_forget(c);
+	lbd_list_forget(c);
 	TAILQ_REMOVE(&d->conns, c, entry);
 	d->nconns--;
 	uid_uncount(c);
@@ -208,7 +211,7 @@ conn_written(uv_write_t *req, int status)
 		return;
 	}
 	if (!c->reading &&
-	    conn_queued(c) <= c->d->cfg.limits.output_per_conn / 2)
+	    lbd_conn_queued(c) <= c->d->cfg.limits.output_per_conn / 2)
 		conn_read_start(c);
 }
 
@@ -310,7 +313,7 @@ conn_lines(struct lbd_conn *c)
 		len = (size_t)(nl - (c->in + off));
 		conn_line(c, c->in + off, len);
 		off += len + 1;
-		if (conn_queued(c) > c->d->cfg.limits.output_per_conn) {
+		if (lbd_conn_queued(c) > c->d->cfg.limits.output_per_conn) {
 			log_debug("pid %ld: not reading its replies; pausing",
 			    (long)c->pid);
 			uv_read_stop((uv_stream_t *)&c->pipe);
@@ -382,8 +385,9 @@ conn_read_start(struct lbd_conn *c)
 
 /*
  * lbd_conn_accept: accepts one pending connection on d's listener, reads
- * its peer credentials, and starts reading, or refuses it (ERR ELIMIT, then
- * closed) when a connection limit is reached.
+ * its peer credentials (groups included: see creds.c), and starts
+ * reading, or refuses it (ERR ELIMIT, then closed) when a connection
+ * limit is reached.
  */
 void
 lbd_conn_accept(struct lbd *d)
@@ -414,6 +418,7 @@ lbd_conn_accept(struct lbd *d)
 	c->pid = cred.pid;
 	c->uid = cred.uid;
 	c->gid = cred.gid;
+	c->creds = lbd_creds_of_peer(fd, cred.uid, cred.gid);
 	c->owner_known = lockfs_owner_of_pid(&c->owner, c->pid, 0) == 0;
 	TAILQ_INSERT_TAIL(&d->conns, c, entry);
 	d->nconns++;
@@ -425,7 +430,7 @@ lbd_conn_accept(struct lbd *d)
 	else if (d->nconns > d->fd_conns)
 		limit = "conns: too many connections for the daemon's file "
 		    "descriptor limit";
-	else if (c->uid_conns == NULL)
+	else if (c->uid_conns == NULL || c->creds == NULL)
 		limit = "out of memory";
 	else if (lbd_conns_of_uid(c) > d->cfg.limits.conns_per_uid)
 		limit = "conns_per_uid: too many connections of this user";

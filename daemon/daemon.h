@@ -32,12 +32,32 @@ struct lbd;
 struct lbd_conn;
 struct lbd_lock;
 
+/* The most supplementary groups a client's credentials carry (Linux's
+ * NGROUPS_MAX). */
+#define LBD_GROUPS_MAX 65536
+
+/* Whose filesystem credentials a step runs with (creds.c): a client's
+ * uid, gid and supplementary groups, shared (reference counted) by its
+ * connection and its holds, recorded with each hold. */
+struct lbd_creds {
+	unsigned                 refs;
+	uid_t                    uid;
+	gid_t                    gid;
+	size_t                   ngroups;
+	gid_t                    groups[];
+};
+
 struct lbd_hold {
 	struct lbd_lock         *lock;
 	struct lbd_conn         *conn;
 	pid_t                    tid;       /* 0: the connection's process */
-	uid_t                    uid;
+	uid_t                    uid;       /* creds->uid, creds->gid */
 	gid_t                    gid;
+	struct lbd_creds        *creds;     /* its client's: every step on
+	                                       its artefact runs with them */
+	dev_t                    dir_dev;   /* the lock directory, as the */
+	ino_t                    dir_ino;   /* holder saw it at the grant
+	                                       (0: not known) */
 	uint64_t                 token;
 	double                   since;     /* epoch seconds */
 	struct lockfs_lock       fs;        /* the artefact, as this holder's */
@@ -132,8 +152,9 @@ struct lbd_conn {
 	struct lbd              *d;
 	enum lbd_conn_state      state;
 	pid_t                    pid;       /* SO_PEERCRED */
-	uid_t                    uid;
+	uid_t                    uid;       /* creds->uid, creds->gid */
 	gid_t                    gid;
+	struct lbd_creds        *creds;     /* SO_PEERCRED, SO_PEERGROUPS */
 	struct lbd_uid_conns    *uid_conns; /* NULL until counted */
 	struct lockfs_owner      owner;     /* the peer process (start time
 	                                       read once, at accept) */
@@ -150,6 +171,11 @@ struct lbd_conn {
 	TAILQ_ENTRY(lbd_conn)    entry;     /* in d->conns */
 	TAILQ_ENTRY(lbd_conn)    flush_entry; /* in d->flush, when out has data */
 	int                      flushing;
+	int                      listing;   /* a LIST is being sent (list.c) */
+	uint64_t                 list_id;
+	size_t                   list_cursor; /* its next bucket */
+	uint64_t                 list_count;  /* ITEMs sent */
+	TAILQ_ENTRY(lbd_conn)    list_entry; /* in d->listings */
 };
 
 TAILQ_HEAD(lbd_conns, lbd_conn);
@@ -167,6 +193,7 @@ struct lbd {
 	                                       output waits for the check */
 	struct lbd_conns         conns;
 	struct lbd_conns         flush;
+	struct lbd_conns         listings;  /* sending a LIST (list.c) */
 	unsigned                 nconns;
 	struct lbd_uids          uids;      /* open connections per user */
 	unsigned                 fd_conns;  /* connections the descriptor
@@ -199,9 +226,19 @@ void lbd_conn_error(struct lbd_conn *c, uint64_t id, enum lbp_error code,
 void lbd_conn_close(struct lbd_conn *c);
 void lbd_conn_flush_all(struct lbd *d);
 unsigned lbd_conns_of_uid(struct lbd_conn *c);
+size_t lbd_conn_queued(struct lbd_conn *c);
+
+/* list.c */
+int  lbd_list_start(struct lbd_conn *c, uint64_t id);
+void lbd_lists_more(struct lbd *d);
+int  lbd_lists_waiting(struct lbd *d);
+void lbd_lists_shutdown(struct lbd *d);
+void lbd_list_forget(struct lbd_conn *c);
 
 /* request.c */
 void lbd_request(struct lbd_conn *c, const struct lbp_msg *m);
+void lbd_add_holder(struct lbp_out *o, const struct lbd_hold *h,
+         const struct lockfs_holder *fh, unsigned waiters);
 
 /* locktable.c */
 int  lbd_locks_init(struct lbd *d);
@@ -252,8 +289,16 @@ int  lbd_reqid_busy(const struct lbd_conn *c, uint64_t id);
 void lbd_reqids_free(struct lbd_conn *c);
 
 /* creds.c */
-int  lbd_creds_enter(uid_t uid, gid_t gid, struct lockfs_err *err);
+int  lbd_creds_init(char *why, size_t size);
+struct lbd_creds *lbd_creds_new(uid_t uid, gid_t gid, size_t n,
+         const gid_t *groups);
+struct lbd_creds *lbd_creds_of_peer(int fd, uid_t uid, gid_t gid);
+struct lbd_creds *lbd_creds_ref(struct lbd_creds *cr);
+void lbd_creds_unref(struct lbd_creds *cr);
+int  lbd_creds_enter(const struct lbd_creds *cr, struct lockfs_err *err);
 void lbd_creds_leave(void);
+int  lbd_creds_may_look(const struct lbd_creds *cr, const char *file,
+         struct lockfs_err *err);
 
 /* main.c */
 double lbd_now(void);

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "daemon.h"
 #include "log.h"
@@ -197,7 +198,8 @@ lbd_grants_settle(struct lbd *d, int recorded, const char *why)
  * thread tid of process pid (c's own, or the one a kept hold is for),
  * which is read from /proc, its artefacts c's user's (owner uid c->uid),
  * or, when c is NULL (a hold of the previous run), for the given owner of
- * process pid (whose uid the caller sets).  NULL with err filled.
+ * process pid (the caller then sets its uid, gid and creds).  NULL with
+ * err filled.
  */
 struct lbd_hold *
 lbd_hold_new(struct lbd_lock *l, struct lbd_conn *c, pid_t pid, pid_t tid,
@@ -232,6 +234,7 @@ lbd_hold_new(struct lbd_lock *l, struct lbd_conn *c, pid_t pid, pid_t tid,
 	if (c != NULL) {
 		h->uid = c->uid;
 		h->gid = c->gid;
+		h->creds = lbd_creds_ref(c->creds);
 	}
 	return h;
 }
@@ -256,7 +259,21 @@ hold_free(struct lbd_hold *h)
 {
 	lbd_orphan_unwatch(h);
 	lockfs_fini(&h->fs);
+	lbd_creds_unref(h->creds);
 	free(h);
+}
+
+/* Notes the identity of h's lock directory, for a restarted daemon to
+ * tell whether it is still the same (reconcile.c).  Called with h's
+ * credentials on, right after its artefact was made. */
+static void
+hold_note_dir(struct lbd_hold *h)
+{
+	struct stat st;
+	int         r = stat(h->fs.dir, &st);
+
+	h->dir_dev = r == 0 ? st.st_dev : 0;
+	h->dir_ino = r == 0 ? st.st_ino : 0;
 }
 
 /* Installs h as l's holder: token, time, the connection's list (a kept
@@ -329,7 +346,7 @@ lock_try(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid, pid_t tid,
 
 	if ((h = hold_new(l, c, kept_pid, tid, err)) == NULL)
 		return err->code;
-	if ((r = lbd_creds_enter(c->uid, c->gid, err)) == 0) {
+	if ((r = lbd_creds_enter(c->creds, err)) == 0) {
 		/* A pid file that is there already is never a connection's
 		 * thread's: it names a process, not which of its owners
 		 * (another thread may hold it in-process).  A kept hold's
@@ -339,6 +356,8 @@ lock_try(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid, pid_t tid,
 		    lockfs_try_acquire(&h->fs, err);
 		if (r != 0)
 			lockfs_abandon(&h->fs);
+		else
+			hold_note_dir(h);
 		lbd_creds_leave();
 	}
 	if (r == 0)
@@ -376,9 +395,11 @@ own_artefact_adopt(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid,
 	if (l->holder != NULL || (l->method == LB_PIDFILE && kept_pid == 0) ||
 	    (h = hold_new(l, c, kept_pid, tid, &err)) == NULL)
 		return -1;
-	if (lbd_creds_enter(c->uid, c->gid, &err) == 0) {
-		if (lockfs_i_am_locking(&h->fs, &err) == 1)
+	if (lbd_creds_enter(c->creds, &err) == 0) {
+		if (lockfs_i_am_locking(&h->fs, &err) == 1) {
+			hold_note_dir(h);
 			r = 0;
+		}
 		lbd_creds_leave();
 	}
 	if (r == 0) {
@@ -477,28 +498,36 @@ watch_poll(uv_timer_t *t)
 	lock_serve(t->data);
 }
 
-/* Starts watching l's artefact for the waiters of a lock held outside. */
+/* Starts watching l's artefact for the waiters of a lock held outside;
+ * the directory watch is set up as the head waiter (a watch needs read
+ * access to what it watches), else only the poll looks. */
 static void
 lock_watch(struct lbd_lock *l)
 {
 	struct lbd         *d = l->d;
+	struct lbd_wait    *w = TAILQ_FIRST(&l->waiters);
 	struct lockfs_lock  fs;
 	struct lockfs_err   err;
 	uint64_t            ms = (uint64_t)(d->cfg.foreign_poll * 1000);
+	int                 r = -1;
 
 	if (l->poll == NULL && (l->poll = malloc(sizeof(*l->poll))) != NULL) {
 		uv_timer_init(d->loop, l->poll);
 		l->poll->data = l;
 		uv_timer_start(l->poll, watch_poll, ms, ms);
 	}
-	if (l->watch != NULL ||
+	if (l->watch != NULL || w == NULL ||
 	    lockfs_init(&fs, l->path, l->method, 0, &err) != 0)
 		return;
 	if ((l->watch = malloc(sizeof(*l->watch))) != NULL) {
 		uv_fs_event_init(d->loop, l->watch);
 		l->watch->data = l;
-		if (uv_fs_event_start(l->watch, watch_event,
-		    l->method == LB_SQLITE ? fs.db : fs.dir, 0) != 0)
+		if (lbd_creds_enter(w->conn->creds, &err) == 0) {
+			r = uv_fs_event_start(l->watch, watch_event,
+			    l->method == LB_SQLITE ? fs.db : fs.dir, 0);
+			lbd_creds_leave();
+		}
+		if (r != 0)
 			log_debug("%s: cannot watch %s; polling", l->path,
 			    fs.dir);
 	}
@@ -519,7 +548,7 @@ stale_break_as(struct lbd_lock *l, struct lbd_conn *c)
 
 	if (lockfs_init(&fs, l->path, l->method, 0, &err) != 0)
 		return 0;
-	if (lbd_creds_enter(c->uid, c->gid, &err) == 0) {
+	if (lbd_creds_enter(c->creds, &err) == 0) {
 		r = lockfs_break_stale(&fs, &err) == 1;
 		lbd_creds_leave();
 	}
@@ -626,10 +655,24 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 		grant_reply(l->holder, c, id);
 		goto out;
 	}
+	/* Where c may not look, every answer is the same "cannot look at
+	 * it": whether the lock is held must not show.  A free lock's try
+	 * (as c) that grants or finds it held (EALREADY) has looked as c
+	 * already; any other answer is checked. */
+	if ((l->holder != NULL || !TAILQ_EMPTY(&l->waiters)) &&
+	    !lbd_creds_may_look(c->creds, l->lock_file, &err)) {
+		lbd_conn_error(c, id, LBP_EFAILED, "%s", err.msg);
+		goto out;
+	}
 	if (l->holder == NULL && TAILQ_EMPTY(&l->waiters)) {
 		if (c->nholds >= d->cfg.limits.holds_per_conn) {
-			lbd_conn_error(c, id, LBP_ELIMIT, "holds_per_conn: "
-			    "this connection holds %u locks", c->nholds);
+			if (!lbd_creds_may_look(c->creds, l->lock_file, &err))
+				lbd_conn_error(c, id, LBP_EFAILED, "%s",
+				    err.msg);
+			else
+				lbd_conn_error(c, id, LBP_ELIMIT,
+				    "holds_per_conn: this connection holds "
+				    "%u locks", c->nholds);
 			goto out;
 		}
 		r = lock_try(l, c, kept_pid, tid, &err);
@@ -641,6 +684,7 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 			goto out;
 		}
 		if (r != LB_EALREADY) {
+			lbd_creds_may_look(c->creds, l->lock_file, &err);
 			lbd_conn_error(c, id, LBP_EFAILED, "%s", err.msg);
 			goto out;
 		}
@@ -713,13 +757,14 @@ lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err)
 
 	if (w != NULL &&
 	    (next = hold_new(l, w->conn, w->kept_pid, w->tid, &herr)) != NULL &&
-	    lbd_creds_enter(w->conn->uid, w->conn->gid, &herr) == 0) {
-		r = lockfs_handoff(&h->fs, &next->fs, &herr);
+	    lbd_creds_enter(w->conn->creds, &herr) == 0) {
+		if ((r = lockfs_handoff(&h->fs, &next->fs, &herr)) == 0)
+			hold_note_dir(next);
 		lbd_creds_leave();
 	}
 	if (r == 0) {
 		/* The old holder's traces, removed as that holder. */
-		if (lbd_creds_enter(h->uid, h->gid, &herr) == 0) {
+		if (lbd_creds_enter(h->creds, &herr) == 0) {
 			lockfs_abandon(&h->fs);
 			lbd_creds_leave();
 		}
@@ -734,7 +779,7 @@ lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err)
 			    l->path, herr.msg);
 			hold_free(next);
 		}
-		if ((r = lbd_creds_enter(h->uid, h->gid, err)) == 0) {
+		if ((r = lbd_creds_enter(h->creds, err)) == 0) {
 			r = lockfs_release(&h->fs, err);
 			lbd_creds_leave();
 		}
@@ -775,6 +820,8 @@ lbd_hold_forget(struct lbd_lock *l)
  * kept_pid (not 0).  0, or an LB_E* code with err
  * filled: LB_ENOTLOCKED (nobody holds it), LB_ENOTMINE (another does,
  * inside or outside the broker), LB_EUNLOCK.  l may be freed on return.
+ * What is not c's is looked at with c's credentials (the caller has
+ * checked that c may look at l's artefact at all).
  */
 int
 lbd_release(struct lbd_conn *c, struct lbd_lock *l, pid_t kept_pid,
@@ -790,7 +837,11 @@ lbd_release(struct lbd_conn *c, struct lbd_lock *l, pid_t kept_pid,
 		r = lockfs_fail(err, LB_ENOTMINE, 0, "%s is locked, but not by "
 		    "you", l->path);
 	else if ((r = lockfs_init(&fs, l->path, l->method, 0, err)) == 0) {
-		if ((r = lockfs_is_locked(&fs, err)) == 1)
+		if ((r = lbd_creds_enter(c->creds, err)) == 0) {
+			r = lockfs_is_locked(&fs, err);
+			lbd_creds_leave();
+		}
+		if (r == 1)
 			r = lockfs_fail(err, LB_ENOTMINE, 0, "%s is locked "
 			    "outside the broker", l->path);
 		else if (r == 0)
@@ -815,7 +866,7 @@ lbd_break(struct lbd_conn *c, struct lbd_lock *l, struct lockfs_err *err)
 	struct lockfs_holder fh;
 	struct lockfs_lock   fs;
 	struct lbd_hold     *h;
-	uid_t                owner;
+	uid_t                owner = (uid_t)-1;
 	int                  r;
 
 	if ((r = lockfs_init(&fs, l->path, l->method, 0, err)) != 0)
@@ -823,8 +874,9 @@ lbd_break(struct lbd_conn *c, struct lbd_lock *l, struct lockfs_err *err)
 	if (l->holder != NULL) {
 		owner = l->holder->uid;
 		r = 1;
-	} else {
+	} else if ((r = lbd_creds_enter(c->creds, err)) == 0) {
 		r = lockfs_holder(&fs, &fh, err);
+		lbd_creds_leave();
 		owner = fh.uid;
 	}
 	if (r <= 0)
@@ -834,7 +886,7 @@ lbd_break(struct lbd_conn *c, struct lbd_lock *l, struct lockfs_err *err)
 		    l->path, (long)owner);
 		goto out;
 	}
-	if ((r = lbd_creds_enter(c->uid, c->gid, err)) != 0)
+	if ((r = lbd_creds_enter(c->creds, err)) != 0)
 		goto out;
 	r = lockfs_break_lock(&fs, err);
 	lbd_creds_leave();

@@ -5,7 +5,8 @@
  *
  * The daemon's life:
  *
- *   start: settings -> state database -> reconcile the previous run's
+ *   start: settings -> supplementary groups dropped (as root: creds.c)
+ *          -> state database -> reconcile the previous run's
  *          holds -> listen -> READY=1
  *   run:   each loop iteration: events (requests, timers, watches) ->
  *          commit -> replies out
@@ -131,15 +132,20 @@ store_watch(uv_timer_t *t)
 	lbd_store_check(t->data);
 }
 
-/* The end of each iteration: commit, then replies out. */
+/* The end of each iteration: commit, LISTs on as far as their clients
+ * read, then replies out; the next iteration comes without waiting while
+ * a LIST could go on. */
 static void
 iteration_end(uv_check_t *h)
 {
 	struct lbd *d = h->data;
 
 	settle(d);
+	lbd_lists_more(d);
 	lbd_conn_flush_all(d);
 	uv_idle_stop(&d->idle);
+	if (lbd_lists_waiting(d))
+		lbd_want_flush(d);
 }
 
 /* Resolves the default socket and state paths: the system instance's when
@@ -441,6 +447,7 @@ stop(struct lbd *d)
 		d->listening = 0;
 	}
 	lbd_locks_shutdown(d);
+	lbd_lists_shutdown(d);
 	lbd_orphans_detach(d);
 	settle(d);
 	lbd_conn_flush_all(d);
@@ -584,6 +591,7 @@ main(int argc, char **argv)
 	memset(&d, 0, sizeof(d));
 	TAILQ_INIT(&d.conns);
 	TAILQ_INIT(&d.flush);
+	TAILQ_INIT(&d.listings);
 	TAILQ_INIT(&d.acks);
 	LIST_INIT(&d.uids);
 	LIST_INIT(&d.orphans);
@@ -592,6 +600,8 @@ main(int argc, char **argv)
 	d.loop = uv_default_loop();
 	d.loop->data = &a;
 	if (settings(&d.cfg, &a, why, sizeof(why)) != 0)
+		goto fail;
+	if (lbd_creds_init(why, sizeof(why)) != 0)
 		goto fail;
 	lbd_log_debug = d.cfg.debug;
 	/* The sqlite method's steps run in the loop: a database another

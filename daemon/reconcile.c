@@ -20,16 +20,24 @@
  *
  * Handoff temporaries left beside a recorded lock are removed first.
  *
+ * Every step runs with the recorded client's credentials (uid, gid and
+ * supplementary groups; a record of a daemon that did not keep groups:
+ * none), never the daemon's own and never an artefact owner's: a client
+ * may have swapped a directory on the lock's path while no daemon ran.
+ * For the same reason a hold whose lock directory is no longer the one
+ * recorded at the grant (another inode, or not there) is forgotten and
+ * nothing in that directory is touched.
+ *
  * No lock is granted to two holders: an orphan is the lock's holder in the
  * table, so ACQUIREs queue behind it as behind any holder.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -159,7 +167,7 @@ mkdir_undo_handoff(struct lbd_hold *h)
 	struct dirent     *de;
 	DIR               *dir;
 
-	if (lbd_creds_enter(h->uid, h->gid, &err) != 0)
+	if (lbd_creds_enter(h->creds, &err) != 0)
 		return;
 	if ((dir = opendir(h->fs.lock_file)) != NULL) {
 		while ((de = readdir(dir)) != NULL) {
@@ -183,33 +191,37 @@ mkdir_undo_handoff(struct lbd_hold *h)
  * and died before its commit.  A holder that is alive keeps it (a broker
  * client asks again and is recognised, see grant.c); one that is provably
  * dead (pid gone or reused, earlier boot) would block the lock for ever,
- * so its artefact is broken, as its own user, as `lockbroker break
- * --stale` would.
+ * so its artefact is broken, as `lockbroker break --stale` would, with
+ * the recorded holder's credentials (never the artefact owner's: what
+ * lies there now may be anybody's, reached through anybody's path): where
+ * that user may not remove it, it stays.  Called with h's credentials on.
  */
 static void
 reconcile_successor(struct lbd_hold *h)
 {
 	struct lockfs_holder fh;
 	struct lockfs_err    err;
-	struct passwd        pw, *pwp = NULL;
-	char                 buf[1024];
-	gid_t                gid = h->gid;
 
 	if (lockfs_holder(&h->fs, &fh, &err) != 1 ||
 	    lockfs_holder_liveness(&fh) != LB_HOLDER_DEAD)
-		return;
-	if (fh.uid == (uid_t)-1)
-		fh.uid = h->uid;
-	else if (fh.uid != h->uid &&
-	    getpwuid_r(fh.uid, &pw, buf, sizeof(buf), &pwp) == 0 && pwp != NULL)
-		gid = pw.pw_gid;
-	if (lbd_creds_enter(fh.uid, gid, &err) != 0)
 		return;
 	if (lockfs_break_stale(&h->fs, &err) == 1)
 		log_info("%s: removed the artefact of pid %ld, who is gone "
 		    "(a handoff or grant the previous daemon did not record)",
 		    h->fs.path, (long)fh.pid);
-	lbd_creds_leave();
+}
+
+/* Whether h's lock directory is still the one recorded at the grant (or
+ * the record does not tell); as h's user. */
+static int
+same_dir(const struct lbd_hold *h)
+{
+	struct stat st;
+
+	if (h->dir_ino == 0)
+		return 1;
+	return stat(h->fs.dir, &st) == 0 && st.st_dev == h->dir_dev &&
+	    st.st_ino == h->dir_ino;
 }
 
 /* Judges one recorded hold (see the table above). */
@@ -244,11 +256,43 @@ reconcile_one(struct lbd *d, const struct lbd_store_hold *sh)
 	/* A sqlite row names no user: the record says this daemon wrote it,
 	 * as that owner's (sqlite.c). */
 	h->fs.sqlite_row_ours = sh->method == LB_SQLITE;
+	h->dir_dev = sh->dir_dev;
+	h->dir_ino = sh->dir_ino;
+	h->creds = lbd_creds_new(sh->uid, sh->gid, sh->ngroups, sh->groups);
 	lbd_hold_adopt(l, h);   /* the record and the table agree again */
+	if (h->creds == NULL) {
+		log_err("%s: out of memory for its recorded hold; forgotten, "
+		    "nothing removed", sh->path);
+		lbd_hold_forget(l);
+		l = NULL;
+		goto out;
+	}
+	if (!sh->groups_known)
+		log_info("%s: its record has no supplementary groups; acting "
+		    "for uid %ld with none", sh->path, (long)sh->uid);
+	if (lbd_creds_enter(h->creds, &err) != 0) {
+		log_warn("%s: cannot act for uid %ld: %s; forgotten, nothing "
+		    "removed", sh->path, (long)sh->uid, err.msg);
+		lbd_hold_forget(l);
+		l = NULL;
+		goto out;
+	}
+	if (!same_dir(h)) {
+		lbd_creds_leave();
+		log_warn("%s: its directory is not the one it was locked in "
+		    "(replaced, or gone); forgotten, nothing there touched",
+		    sh->path);
+		lbd_hold_forget(l);
+		l = NULL;
+		goto out;
+	}
 	if (lockfs_handoff_tidy(&h->fs, &err) > 0)
 		log_info("%s: removed the temporaries of a handoff the "
 		    "previous daemon did not finish", sh->path);
 	mine = lockfs_i_am_locking(&h->fs, &err);
+	if (mine != 1)
+		reconcile_successor(h);
+	lbd_creds_leave();
 	memset(&jh, 0, sizeof(jh));
 	snprintf(jh.host, sizeof(jh.host), "%s", o.host);
 	jh.pid = o.pid;
@@ -257,7 +301,6 @@ reconcile_one(struct lbd *d, const struct lbd_store_hold *sh)
 	if (mine != 1) {
 		log_info("%s: artefact of pid %ld's hold is gone; forgotten",
 		    sh->path, (long)sh->pid);
-		reconcile_successor(h);
 		lbd_hold_forget(l);
 	} else if (lockfs_holder_liveness(&jh) == LB_HOLDER_DEAD)
 		orphan_end(h, "its process is gone");

@@ -24,18 +24,26 @@ struct lock_args {
 
 /*
  * Whether c may act for process pid (ACQUIRE, RELEASE, STATUS pid=): it
- * runs (and is not a zombie) and is c's user's, or c is root.  0, or an
+ * runs (and is not a zombie) and is c's user's, or c is root.  /proc/PID
+ * is looked at as c, so that a process hidden from c (hidepid, unless the
+ * daemon keeps CAP_SYS_PTRACE) is "no such process" to it.  0, or an
  * LBP_E* code with the reason already sent to c.
  */
 static int
 pid_allowed(struct lbd_conn *c, uint64_t id, pid_t pid)
 {
 	struct lockfs_owner o;
+	struct lockfs_err   err;
 	struct stat         st;
 	char                proc[32];
+	int                 r = -1;
 
 	snprintf(proc, sizeof(proc), "/proc/%ld", (long)pid);
-	if (stat(proc, &st) == -1 || lockfs_owner_of_pid(&o, pid, 0) == -1) {
+	if (lbd_creds_enter(c->creds, &err) == 0) {
+		r = stat(proc, &st);
+		lbd_creds_leave();
+	}
+	if (r == -1 || lockfs_owner_of_pid(&o, pid, 0) == -1) {
 		lbd_conn_error(c, id, LBP_EINVAL, "pid %ld: no such process",
 		    (long)pid);
 		return LBP_EINVAL;
@@ -179,7 +187,12 @@ req_release(struct lbd_conn *c, const struct lbp_msg *m)
 		return;
 	if ((l = lbd_lock_get(c->d, a.path, a.method, &err)) == NULL)
 		r = err.code;
-	else
+	else if (lbd_hold_find(l, c, a.kept_pid, a.tid) == NULL &&
+	    !lbd_creds_may_look(c->creds, l->lock_file, &err)) {
+		lbd_lock_put(l);
+		lbd_conn_error(c, m->id, LBP_EPERM, "%s", err.msg);
+		return;
+	} else
 		r = lbd_release(c, l, a.kept_pid, a.tid, &err);
 	if (r == 0)
 		reply_ok(c, m->id);
@@ -187,9 +200,11 @@ req_release(struct lbd_conn *c, const struct lbp_msg *m)
 		lbd_conn_error(c, m->id, wire_code(r), "%s", err.msg);
 }
 
-/* Adds what is known of a holder to a STATUS or ITEM line. */
-static void
-add_holder(struct lbp_out *o, const struct lbd_hold *h,
+/* lbd_add_holder: adds what is known of a holder to a STATUS or ITEM
+ * line: of the broker's hold h, or else of the artefact's holder fh (one
+ * of them may be NULL), and the number of waiters. */
+void
+lbd_add_holder(struct lbp_out *o, const struct lbd_hold *h,
     const struct lockfs_holder *fh, unsigned waiters)
 {
 	if (h != NULL) {
@@ -230,8 +245,19 @@ req_status(struct lbd_conn *c, const struct lbp_msg *m)
 		return;
 	}
 	l = lbd_lock_find(c->d, fs.lock_file, a.method);
-	if (l == NULL || l->holder == NULL)
+	/* Nothing about a lock where c may not look: not whether it is
+	 * there, held, by whom or since when (its own hold aside). */
+	if ((l == NULL || lbd_hold_find(l, c, a.kept_pid, a.tid) == NULL) &&
+	    !lbd_creds_may_look(c->creds, fs.lock_file, &err)) {
+		lockfs_fini(&fs);
+		lbd_conn_error(c, m->id, LBP_EPERM, "%s", err.msg);
+		return;
+	}
+	if ((l == NULL || l->holder == NULL) &&
+	    (held = lbd_creds_enter(c->creds, &err)) == 0) {
 		held = lockfs_holder(&fs, &fh, &err);
+		lbd_creds_leave();
+	}
 	lockfs_fini(&fs);
 	if (held < 0) {
 		lbd_conn_error(c, m->id, LBP_EFAILED, "%s", err.msg);
@@ -242,12 +268,13 @@ req_status(struct lbd_conn *c, const struct lbp_msg *m)
 		lbp_add_u64(&o, "locked", 1);
 		lbp_add_u64(&o, "mine", lbd_hold_find(l, c, a.kept_pid,
 		    a.tid) != NULL);
-		add_holder(&o, l->holder, NULL, l->nwaiters);
+		lbd_add_holder(&o, l->holder, NULL, l->nwaiters);
 	} else {
 		lbp_add_u64(&o, "locked", held == 1);
 		lbp_add_u64(&o, "mine", 0);
 		if (held == 1)
-			add_holder(&o, NULL, &fh, l != NULL ? l->nwaiters : 0);
+			lbd_add_holder(&o, NULL, &fh,
+			    l != NULL ? l->nwaiters : 0);
 	}
 	lbp_end(&o);
 	lbd_conn_send(c, &o);
@@ -266,7 +293,11 @@ req_break(struct lbd_conn *c, const struct lbp_msg *m)
 		return;
 	if ((l = lbd_lock_get(c->d, a.path, a.method, &err)) == NULL)
 		r = err.code;
-	else
+	else if (!lbd_creds_may_look(c->creds, l->lock_file, &err)) {
+		lbd_lock_put(l);
+		lbd_conn_error(c, m->id, LBP_EPERM, "%s", err.msg);
+		return;
+	} else
 		r = lbd_break(c, l, &err);
 	if (r < 0) {
 		lbd_conn_error(c, m->id, r == LB_EUNLOCK && err.sys_errno ==
@@ -279,29 +310,14 @@ req_break(struct lbd_conn *c, const struct lbp_msg *m)
 	lbd_conn_send(c, &o);
 }
 
+/* LIST: sent as the client reads it (list.c). */
 static void
 req_list(struct lbd_conn *c, const struct lbp_msg *m)
 {
-	struct lbd     *d = c->d;
-	struct lbd_lock *l;
-	struct lbp_out  o;
-	uint64_t        n = 0;
-	size_t          i;
-
-	for (i = 0; i < d->nbuckets; i++)
-		for (l = d->buckets[i]; l != NULL; l = l->hash_next) {
-			lbp_begin(&o, LBP_MSG_ITEM, 1, m->id);
-			lbp_add_str(&o, "path", l->path);
-			lbp_add_str(&o, "method", lockfs_method_name(l->method));
-			add_holder(&o, l->holder, NULL, l->nwaiters);
-			lbp_end(&o);
-			lbd_conn_send(c, &o);
-			n++;
-		}
-	lbp_begin(&o, LBP_MSG_OK, 1, m->id);
-	lbp_add_u64(&o, "count", n);
-	lbp_end(&o);
-	lbd_conn_send(c, &o);
+	if (lbd_list_start(c, m->id) != 0)
+		lbd_conn_error(c, m->id, LBP_ELIMIT, "a LIST of this "
+		    "connection is still being sent (request %llu)",
+		    (unsigned long long)c->list_id);
 }
 
 static void

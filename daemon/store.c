@@ -86,24 +86,40 @@ static const char schema[] =
     "  start INTEGER NOT NULL, boot TEXT NOT NULL,"
     "  token INTEGER NOT NULL, since REAL NOT NULL,"
     "  kept INTEGER NOT NULL DEFAULT 0,"
+    "  supp_groups BLOB, dir_dev INTEGER, dir_ino INTEGER,"
     "  PRIMARY KEY (lock_file, method)) WITHOUT ROWID;";
 
-/* Databases of the first release lack holds.kept (kept holds, ACQUIRE
- * pid=): added; an error other than "it is there already" is kept. */
+/* Columns later releases added to holds, for databases made before: kept
+ * (kept holds, ACQUIRE pid=); supp_groups (the client's supplementary
+ * groups, native gid_t array; NULL: not known) and dir_dev, dir_ino (the
+ * identity of the lock's directory at the grant; NULL: not known). */
+static const char *const upgrades[] = {
+	"ALTER TABLE holds ADD COLUMN kept INTEGER NOT NULL DEFAULT 0",
+	"ALTER TABLE holds ADD COLUMN supp_groups BLOB",
+	"ALTER TABLE holds ADD COLUMN dir_dev INTEGER",
+	"ALTER TABLE holds ADD COLUMN dir_ino INTEGER",
+};
+
+/* Adds the columns of upgrades[] that a database lacks; an error other
+ * than "it is there already" is kept. */
 static int
 store_upgrade(struct lbd_store *s)
 {
-	char *msg = NULL;
-	int   r = 0;
+	char  *msg;
+	size_t i;
+	int    r = 0;
 
-	if (sqlite3_exec(s->db, "ALTER TABLE holds ADD COLUMN kept INTEGER "
-	    "NOT NULL DEFAULT 0", NULL, NULL, &msg) != SQLITE_OK &&
-	    (msg == NULL || strstr(msg, "duplicate column") == NULL)) {
-		log_err("state database: cannot add holds.kept: %s",
-		    msg != NULL ? msg : "?");
-		r = -1;
+	for (i = 0; i < sizeof(upgrades) / sizeof(upgrades[0]); i++) {
+		msg = NULL;
+		if (sqlite3_exec(s->db, upgrades[i], NULL, NULL, &msg) !=
+		    SQLITE_OK && (msg == NULL ||
+		    strstr(msg, "duplicate column") == NULL)) {
+			log_err("state database: %s: %s", upgrades[i],
+			    msg != NULL ? msg : "?");
+			r = -1;
+		}
+		sqlite3_free(msg);
 	}
-	sqlite3_free(msg);
 	return r;
 }
 
@@ -382,8 +398,9 @@ lbd_store_open(struct lbd *d, const char *file, char *why, size_t size)
 	    store_exec(s, schema) != 0 || store_upgrade(s) != 0 ||
 	    sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO holds (lock_file,"
 	    " method, path, unique_name, pid, tid, uid, gid, start, boot, "
-	    "token, since, kept) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
-	    "?10, ?11, ?12, ?13)", -1, &s->add, NULL) != SQLITE_OK ||
+	    "token, since, kept, supp_groups, dir_dev, dir_ino) VALUES (?1, "
+	    "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
+	    "?16)", -1, &s->add, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, "DELETE FROM holds WHERE lock_file = ?1 "
 	    "AND method = ?2 AND token = ?3", -1, &s->del, NULL) !=
 	    SQLITE_OK ||
@@ -481,6 +498,15 @@ store_add(struct lbd_store *s, const struct lbd_hold *h)
 	sqlite3_bind_int64(st, 11, (sqlite3_int64)h->token);
 	sqlite3_bind_double(st, 12, h->since);
 	sqlite3_bind_int(st, 13, h->kept);
+	if (h->creds->ngroups > 0)
+		sqlite3_bind_blob(st, 14, h->creds->groups,
+		    (int)(h->creds->ngroups * sizeof(gid_t)), SQLITE_STATIC);
+	else
+		sqlite3_bind_zeroblob(st, 14, 0);
+	if (h->dir_ino != 0) {
+		sqlite3_bind_int64(st, 15, (sqlite3_int64)h->dir_dev);
+		sqlite3_bind_int64(st, 16, (sqlite3_int64)h->dir_ino);
+	}
 	return store_step(s, st);
 }
 
@@ -654,11 +680,11 @@ lbd_store_each_hold(struct lbd *d,
 	struct lbd_store_hold h;
 	sqlite3_stmt         *st = NULL;
 	const unsigned char  *t;
-	int                   rc;
+	int                   rc, n;
 
 	if (sqlite3_prepare_v2(s->db, "SELECT path, method, unique_name, pid, "
-	    "tid, uid, gid, start, boot, token, since, kept FROM holds", -1, &st,
-	    NULL) != SQLITE_OK) {
+	    "tid, uid, gid, start, boot, token, since, kept, supp_groups, "
+	    "dir_dev, dir_ino FROM holds", -1, &st, NULL) != SQLITE_OK) {
 		log_err("state database: %s", sqlite3_errmsg(s->db));
 		return -1;
 	}
@@ -679,6 +705,14 @@ lbd_store_each_hold(struct lbd *d,
 		h.token = (uint64_t)sqlite3_column_int64(st, 9);
 		h.since = sqlite3_column_double(st, 10);
 		h.kept = sqlite3_column_int(st, 11);
+		h.groups_known = sqlite3_column_type(st, 12) != SQLITE_NULL;
+		h.groups = sqlite3_column_blob(st, 12);
+		n = sqlite3_column_bytes(st, 12);
+		h.ngroups = h.groups != NULL ? (size_t)n / sizeof(gid_t) : 0;
+		if (sqlite3_column_type(st, 14) != SQLITE_NULL) {
+			h.dir_dev = (dev_t)sqlite3_column_int64(st, 13);
+			h.dir_ino = (ino_t)sqlite3_column_int64(st, 14);
+		}
 		fn(d, &h);
 	}
 	sqlite3_finalize(st);

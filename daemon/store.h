@@ -21,6 +21,13 @@ struct lbd_store_hold {
 	uint64_t           token;
 	double             since;
 	int                kept;       /* kept for pid (ACQUIRE pid=) */
+	int                groups_known; /* 0: recorded by a daemon that did
+	                                    not record groups */
+	const void        *groups;     /* the client's supplementary groups
+	                                  (valid during the callback) */
+	size_t             ngroups;
+	dev_t              dir_dev;    /* the lock directory's identity at */
+	ino_t              dir_ino;    /* the grant; dir_ino 0: not known */
 };
 
 /* lbd_store_open: opens (creating) the database at file and takes a new

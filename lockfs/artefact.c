@@ -136,6 +136,71 @@ lockfs_link_find_unique(const char *dir, const char *lock_file, dev_t dev,
 	return r;
 }
 
+/*
+ * lockfs_read_regular: reads at most size - 1 bytes of file, only if it is
+ * a regular file, NUL-terminated into buf.  Nothing else is ever opened for
+ * reading (a FIFO would hang the reader, a device may act on an open): the
+ * name is opened relative to its directory with O_PATH and O_NOFOLLOW, its
+ * type checked on that descriptor, and only a regular file is opened to
+ * read, through /proc/self/fd (or, without /proc, by name again with
+ * O_NONBLOCK and O_NOCTTY, and checked to be the same file).  Returns the
+ * bytes read, with the file's owner in *owner when owner is not NULL, or
+ * -1 with errno (EINVAL: not a regular file).
+ */
+ssize_t
+lockfs_read_regular(const char *file, char *buf, size_t size, uid_t *owner)
+{
+	const char *slash = strrchr(file, '/');
+	char        dir[PATH_MAX], proc[64];
+	struct stat st, rst;
+	ssize_t     n = -1;
+	int         dfd = -1, fd = -1, rfd = -1, saved;
+
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", slash == file ? 1 :
+		    (int)(slash - file), file);
+	if ((dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+	    (fd = openat(dfd, slash != NULL ? slash + 1 : file, O_PATH |
+	    O_NOFOLLOW | O_CLOEXEC)) == -1 || fstat(fd, &st) == -1)
+		goto out;
+	if (!S_ISREG(st.st_mode)) {
+		errno = EINVAL;
+		goto out;
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	rfd = open(proc, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (rfd == -1 && errno == ENOENT)
+		rfd = openat(dfd, slash != NULL ? slash + 1 : file, O_RDONLY |
+		    O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (rfd == -1 || fstat(rfd, &rst) == -1)
+		goto out;
+	if (!S_ISREG(rst.st_mode) || rst.st_dev != st.st_dev ||
+	    rst.st_ino != st.st_ino) {
+		errno = EINVAL;
+		goto out;
+	}
+	do
+		n = read(rfd, buf, size - 1);
+	while (n == -1 && errno == EINTR);
+	if (n >= 0) {
+		buf[n] = '\0';
+		if (owner != NULL)
+			*owner = rst.st_uid;
+	}
+out:
+	saved = errno;
+	if (rfd != -1)
+		close(rfd);
+	if (fd != -1)
+		close(fd);
+	if (dfd != -1)
+		close(dfd);
+	errno = saved;
+	return n;
+}
+
 /* Reads who the artefact at l->lock_file names, by its type. */
 static int
 holder_from_artefact(struct lockfs_lock *l, const struct stat *st,
@@ -143,24 +208,14 @@ holder_from_artefact(struct lockfs_lock *l, const struct stat *st,
 {
 	char           buf[LOCKFS_UNIQUE_MAX];
 	struct dirent *de;
-	struct stat    fst;
 	DIR           *d;
 	ssize_t        n;
-	int            fd;
 
 	if (l->method == LB_PIDFILE) {
 		if (!S_ISREG(st->st_mode))
 			return 0;
-		/* O_NONBLOCK and a second look: it may have become a FIFO. */
-		fd = open(l->lock_file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-		    O_CLOEXEC);
-		if (fd == -1)
-			return 0;
-		if (fstat(fd, &fst) == 0 && S_ISREG(fst.st_mode))
-			n = read(fd, buf, sizeof(buf) - 1);
-		else
-			n = -1;
-		close(fd);
+		/* It may have become something else since the lstat. */
+		n = lockfs_read_regular(l->lock_file, buf, sizeof(buf), NULL);
 		/* A pid file names no host: it is taken to be this one. */
 		if (n > 0 && lockfs_pid_parse(buf, (size_t)n, &h->pid) == 0)
 			snprintf(h->host, sizeof(h->host), "%s",

@@ -148,6 +148,8 @@ int   lockfs_holder_of(struct lockfs_lock *l, struct lockfs_holder *h,
 int   lockfs_link_find_unique(const char *dir, const char *lock_file,
           dev_t dev, ino_t ino, char *out, size_t size);
 void  lockfs_holder_clear(struct lockfs_holder *h);
+ssize_t lockfs_read_regular(const char *file, char *buf, size_t size,
+          uid_t *owner);
 
 /* sqlite.c: how long sqlite steps wait for a busy database (ms), for the
  * whole process; the defaults suit a client, the daemon shortens them. */

@@ -22,32 +22,28 @@
 #include "lockfs.h"
 
 /* 1 when PATH is a regular file of the owner's uid naming our pid, 0 when
- * not (or unreadable, or no regular file, or another user's file: a pid
- * is public, and anyone who may write the directory can write it), or
- * LB_ERROR.  O_NONBLOCK: a FIFO planted at PATH must not hang us. */
+ * not (or no regular file, or another user's file: a pid is public, and
+ * anyone who may write the directory can write it), or LB_ERROR
+ * (unreadable).  Only a regular file is read (lockfs_read_regular): a
+ * FIFO or device planted at PATH is never opened. */
 static int
 pidfile_is_mine(struct lockfs_lock *l, struct lockfs_err *err)
 {
-	struct stat st;
-	char        buf[64];
-	ssize_t     n = -1;
-	pid_t       pid;
-	int         fd;
+	char    buf[64];
+	ssize_t n;
+	pid_t   pid;
+	uid_t   uid = (uid_t)-1;
 
-	fd = open(l->lock_file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-	    O_CLOEXEC);
-	if (fd == -1) {
-		if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP)
+	if ((n = lockfs_read_regular(l->lock_file, buf, sizeof(buf),
+	    &uid)) == -1) {
+		if (errno == ENOENT || errno == ENOTDIR || errno == EINVAL ||
+		    errno == ELOOP)
 			return 0;
 		return lockfs_fail(err, LB_ERROR, errno, "cannot read %s",
 		    l->lock_file);
 	}
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-	    st.st_uid == l->owner.uid)
-		n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	return n > 0 && lockfs_pid_parse(buf, (size_t)n, &pid) == 0 &&
-	    pid == l->owner.pid;
+	return n > 0 && uid == l->owner.uid &&
+	    lockfs_pid_parse(buf, (size_t)n, &pid) == 0 && pid == l->owner.pid;
 }
 
 /* Creates PATH holding our pid: 0; LB_EALREADY when PATH exists (whatever

@@ -9,7 +9,10 @@
  * Each step opens the database and closes it again: a handle then holds no
  * sqlite connection that a fork could share.  It is never opened through a
  * symlink at its name (lockfs_sqlite_open), and never with a journal
- * another user put beside it (sqlitevfs.c).
+ * another user put beside it (sqlitevfs.c).  Only try_acquire creates the
+ * database (and its table); a step that only looks or removes finds no
+ * lock where there is no database, and makes none: the daemon runs
+ * STATUS, RELEASE and BREAK for anyone.
  *
  * Whose row is it?  A row names its owner's unique name and nothing more:
  * anyone who may write the database can insert a row under another's
@@ -121,6 +124,7 @@ struct sq {
 	sqlite3    *db;
 	int         fail;
 	int         busy_ok;   /* a try: busy at any step reads as held */
+	int         absent;    /* no database (and none made): no lock */
 	const char *why;       /* why the database was not opened */
 };
 
@@ -150,31 +154,42 @@ sq_fail(struct lockfs_lock *l, struct sq *q, const char *what,
 }
 
 /*
- * Opens l's database, makes lockfile's table if needed and begins a
- * transaction (IMMEDIATE: with the write lock, or DEFERRED for a read),
- * letting sqlite wait busy_ms for other processes' steps.  0, or q->fail
- * with err filled (q->db closed); with busy_ok, a database still busy is
- * LB_EALREADY instead.
+ * Opens l's database, makes it and lockfile's table if needed (create)
+ * and begins a transaction (IMMEDIATE: with the write lock, or DEFERRED
+ * for a read), letting sqlite wait busy_ms for other processes' steps.
+ * 0 (without create, and no database there: q->absent, q->db NULL), or
+ * q->fail with err filled (q->db closed); with busy_ok, a database still
+ * busy is LB_EALREADY instead.
  */
 static int
 sq_begin(struct lockfs_lock *l, struct sq *q, int fail, const char *begin,
-    int busy_ms, int busy_ok, struct lockfs_err *err)
+    int busy_ms, int busy_ok, int create, struct lockfs_err *err)
 {
-	int rc, r = 0;
+	struct stat st;
+	int         rc = SQLITE_OK, r = 0;
 
 	q->fail = fail;
 	q->busy_ok = busy_ok;
+	q->absent = 0;
 	q->db = NULL;
 	q->why = NULL;
+	if (!create && lstat(l->db, &st) == -1 &&
+	    (errno == ENOENT || errno == ENOTDIR)) {
+		q->absent = 1;
+		return 0;
+	}
 	if (lockfs_sqlite_open(l->db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE, &q->db, &q->why) != SQLITE_OK) {
+	    (create ? SQLITE_OPEN_CREATE : 0), &q->db, &q->why) !=
+	    SQLITE_OK) {
 		r = sq_fail(l, q, "cannot open", err);
 		goto out;
 	}
 	sqlite3_busy_timeout(q->db, busy_ms);
-	if ((rc = sqlite3_exec(q->db, "CREATE TABLE IF NOT EXISTS locks ("
-	    "lock_file varchar(32), unique_name varchar(32))",
-	    NULL, NULL, NULL)) == SQLITE_OK)
+	if (create)
+		rc = sqlite3_exec(q->db, "CREATE TABLE IF NOT EXISTS locks ("
+		    "lock_file varchar(32), unique_name varchar(32))",
+		    NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(q->db, begin, NULL, NULL, NULL);
 	if (rc == SQLITE_BUSY && busy_ok)
 		r = lockfs_fail(err, LB_EALREADY, 0, "sqlite database %s is "
@@ -227,7 +242,18 @@ sq_run(struct lockfs_lock *l, struct sq *q, const char *sql, char *out,
 	const unsigned char *text;
 	int                  rc, r;
 
-	if (sqlite3_prepare_v2(q->db, sql, -1, &st, NULL) != SQLITE_OK ||
+	if ((rc = sqlite3_prepare_v2(q->db, sql, -1, &st, NULL)) !=
+	    SQLITE_OK) {
+		if (strncmp(sqlite3_errmsg(q->db), "no such table", 13) == 0)
+			r = 0;  /* a database no lock was taken in yet */
+		else if ((rc & 0xff) == SQLITE_BUSY && q->busy_ok)
+			r = lockfs_fail(err, LB_EALREADY, 0, "sqlite database "
+			    "%s is busy", l->db);
+		else
+			r = sq_fail(l, q, "cannot prepare", err);
+		goto out;
+	}
+	if (st == NULL ||
 	    sqlite3_bind_text(st, 1, l->lock_file, -1, SQLITE_STATIC) !=
 	    SQLITE_OK || (sqlite3_bind_parameter_count(st) > 1 &&
 	    sqlite3_bind_text(st, 2, l->unique, -1, SQLITE_STATIC) !=
@@ -263,8 +289,8 @@ sqlite_query(struct lockfs_lock *l, const char *sql, char *out, size_t size,
 	struct sq q;
 	int       r;
 
-	if ((r = sq_begin(l, &q, LB_ERROR, "BEGIN", step_busy_ms, busy_ok,
-	    err)) != 0)
+	if ((r = sq_begin(l, &q, LB_ERROR, "BEGIN", step_busy_ms, busy_ok, 0,
+	    err)) != 0 || q.absent)
 		return r;
 	r = sq_run(l, &q, sql, out, size, err);
 	return sq_end(l, &q, r, err);
@@ -321,7 +347,7 @@ sqlite_try_acquire(struct lockfs_lock *l, struct lockfs_err *err)
 	if (r < 0)
 		return r;
 	if ((r = sq_begin(l, &q, LB_EFAILED, "BEGIN IMMEDIATE", try_busy_ms,
-	    1, err)) != 0)
+	    1, 1, err)) != 0)
 		return r;
 	if ((r = sq_run(l, &q, sql_holder, NULL, 0, err)) == 0) {
 		r = sq_run(l, &q, "INSERT INTO locks (lock_file, unique_name) "
@@ -344,8 +370,11 @@ sqlite_release(struct lockfs_lock *l, struct lockfs_err *err)
 	int       r;
 
 	if ((r = sq_begin(l, &q, LB_EUNLOCK, "BEGIN IMMEDIATE", step_busy_ms, 0,
-	    err)) != 0)
+	    0, err)) != 0)
 		return r;
+	if (q.absent)
+		return lockfs_fail(err, LB_ENOTLOCKED, 0, "%s is not locked",
+		    l->path);
 	if ((r = sq_run(l, &q, sql_holder, NULL, 0, err)) == 0)
 		r = lockfs_fail(err, LB_ENOTLOCKED, 0, "%s is not locked",
 		    l->path);
@@ -384,7 +413,7 @@ sqlite_break(struct lockfs_lock *l, struct lockfs_err *err)
 	int       r;
 
 	if ((r = sq_begin(l, &q, LB_EUNLOCK, "BEGIN IMMEDIATE", step_busy_ms, 0,
-	    err)) != 0)
+	    0, err)) != 0 || q.absent)
 		return r;
 	r = sq_run(l, &q, "DELETE FROM locks WHERE lock_file = ?1", NULL, 0,
 	    err);

@@ -483,7 +483,8 @@ START_TEST(test_timeout_nan)
 	ck_assert_str_ne(lb_lock_error(lock), "");
 	ck_assert_int_eq(lb_is_locked(lock), 0);
 	lb_lock_free(lock);
-	ck_assert_int_eq(testdir_count(p.dir), leftovers(m));
+	/* Nothing taken, and a look makes no sqlite database either. */
+	ck_assert_int_eq(testdir_count(p.dir), 0);
 }
 END_TEST
 

@@ -1345,6 +1345,37 @@ START_TEST(test_sqlite_busy_reads_as_held)
 END_TEST
 
 /*
+ * Regression: the sqlite method's looks and removals (is_locked,
+ * i_am_locking, holder, release, break) created the database where there
+ * was none: the daemon, running them for any user, made root-owned files
+ * in any directory.  Only try_acquire makes it now; without it the lock
+ * is free.
+ */
+START_TEST(test_sqlite_looks_make_no_database)
+{
+	struct lockfs_holder h;
+	struct lockfs_lock   l;
+	struct lockfs_err    err;
+	char                 dir[PATH_MAX], path[PATH_MAX];
+
+	setup_dir(dir, path);
+	init_ok(&l, path, LB_SQLITE, 0);
+	ck_assert_int_eq(lockfs_is_locked(&l, &err), 0);
+	ck_assert_int_eq(lockfs_i_am_locking(&l, &err), 0);
+	ck_assert_int_eq(lockfs_holder(&l, &h, &err), 0);
+	ck_assert_int_eq(lockfs_release(&l, &err), LB_ENOTLOCKED);
+	ck_assert_int_eq(lockfs_break_lock(&l, &err), 0);
+	ck_assert_int_eq(lockfs_break_stale(&l, &err), 0);
+	ck_assert_int_eq(testdir_count(dir), 0);
+	acquire_ok(&l);
+	ck_assert_int_eq(testdir_count(dir), 1);
+	ck_assert_int_eq(lockfs_release(&l, &err), 0);
+	lockfs_fini(&l);
+	cleanup_dir(dir);
+}
+END_TEST
+
+/*
  * Regression: a writer that keeps others from reading the sqlite database
  * (EXCLUSIVE while it commits, or PENDING while it waits for readers to
  * leave) made a try's plain look fail with LB_EFAILED ("cannot begin:
@@ -1589,8 +1620,8 @@ START_TEST(test_method_missing_dir)
 	if (method != LB_SQLITE)
 		ck_assert_int_eq(err.sys_errno, ENOENT);
 	lockfs_abandon(&l);
-	ck_assert_int_eq(lockfs_is_locked(&l, &err), method == LB_SQLITE ?
-	    LB_ERROR : 0);
+	/* Nothing there, and (sqlite) no database made to say so. */
+	ck_assert_int_eq(lockfs_is_locked(&l, &err), 0);
 	ck_assert_int_eq(testdir_count(dir), 0);
 	lockfs_fini(&l);
 	cleanup_dir(dir);
@@ -2417,6 +2448,7 @@ lockfs_suite(void)
 	tcase_add_loop_test(tc, test_method_unwritable_dir, 0, NMETHODS);
 	tcase_add_test(tc, test_sqlite_busy_reads_as_held);
 	tcase_add_test(tc, test_sqlite_reader_at_commit_reads_as_held);
+	tcase_add_test(tc, test_sqlite_looks_make_no_database);
 	tcase_add_test(tc, test_sqlite_unreadable_reads_as_held);
 	suite_add_tcase(s, tc);
 

@@ -757,6 +757,48 @@ class Restart(DaemonTest):
         self.assertCode(c.call("ACQUIRE", path=p, method="symlink",
                                timeout=0), "OK")
 
+    def test_state_database_of_an_earlier_release(self):
+        """A state database whose holds table has the first release's
+        columns (no kept, supplementary groups or directory identity) is
+        read and upgraded: a dead holder's artefact is removed at start,
+        as its uid with no supplementary groups."""
+        p = self.path()
+        child = self.spawn(holder_script(self.daemon.socket, p, "symlink"))
+        self.assertTrue(child.stdout.readline().startswith(b"OK 2"))
+        self.daemon.kill()
+        child.kill()
+        child.wait()
+        cols = ("lock_file, method, path, unique_name, pid, tid, uid, gid, "
+                "start, boot, token, since")
+        db = sqlite3.connect(self.daemon.state)
+        db.executescript("""
+            CREATE TABLE old AS SELECT %s FROM holds;
+            DROP TABLE holds;
+            CREATE TABLE holds (
+              lock_file TEXT NOT NULL, method INTEGER NOT NULL,
+              path TEXT NOT NULL, unique_name TEXT NOT NULL,
+              pid INTEGER NOT NULL, tid INTEGER NOT NULL,
+              uid INTEGER NOT NULL, gid INTEGER NOT NULL,
+              start INTEGER NOT NULL, boot TEXT NOT NULL,
+              token INTEGER NOT NULL, since REAL NOT NULL,
+              PRIMARY KEY (lock_file, method)) WITHOUT ROWID;
+            INSERT INTO holds SELECT * FROM old;
+            DROP TABLE old;
+        """ % cols)
+        db.commit()
+        db.close()
+        self.assertTrue(os.path.lexists(p + ".lock"))
+        self.daemon.start()
+        self.assertFalse(os.path.lexists(p + ".lock"), self.daemon.logtext())
+        self.assertIn("no supplementary groups", self.daemon.logtext())
+        c = self.client()
+        self.assertCode(c.call("ACQUIRE", path=p, method="symlink"), "OK")
+        db = sqlite3.connect(self.daemon.state)
+        names = [r[1] for r in db.execute("PRAGMA table_info(holds)")]
+        db.close()
+        for col in ("kept", "supp_groups", "dir_dev", "dir_ino"):
+            self.assertIn(col, names)
+
     def test_unclaimed_hold_ends_after_grace(self):
         self.daemon.kill()
         self.daemon = Daemon(self.dir, config="grace = 3\n").start()
@@ -1443,6 +1485,303 @@ class PlantedJournal(DaemonTest):
         self.assertEqual(st.fields["locked"], "1", st)
         self.assertEqual(st.fields["mine"], "1", st)
         self.assertCode(a.call("RELEASE", path=p, method="sqlite"), "OK")
+
+
+class Credentials(DaemonTest):
+    """Every file-system step of the daemon runs with the client's
+    credentials, supplementary groups included, and tells a client
+    nothing about a path it could not look at itself (docs/PROTOCOL.md,
+    docs/THREAT-MODEL.md).  The attacker is nobody; root's files and
+    locks are the victims."""
+
+    def run_as(self, lines, uid=NOBODY, groups=()):
+        """Sends lines (after HELLO) from a process of uid with the given
+        supplementary groups; the replies, one per line."""
+        script = textwrap.dedent("""
+            import socket, sys
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(%r)
+            f = s.makefile("rwb", buffering=0)
+            for line in %r:
+                f.write(line.encode() + b"\\n")
+                while True:
+                    r = f.readline().decode().strip()
+                    print(r, flush=True)
+                    if not r.startswith("ITEM"):
+                        break
+        """) % (self.daemon.socket, ["HELLO 1 version=1"] + lines)
+
+        def demote():
+            os.setgroups(list(groups))
+            os.setgid(uid)
+            os.setuid(uid)
+        p = subprocess.Popen([PYTHON, "-c", script], stdout=subprocess.PIPE,
+                             preexec_fn=demote)
+        self.procs.append(p)
+        out = p.communicate(timeout=30)[0].decode().splitlines()
+        self.assertTrue(out and out[0].startswith("OK 1"), out)
+        return out[1:]
+
+    def private_dir(self, name="private", mode=0o700, gid=0):
+        d = os.path.join(self.dir, name)
+        os.mkdir(d)
+        os.chown(d, 0, gid)
+        os.chmod(d, mode)
+        return d
+
+    def restart_with_groups(self, groups):
+        """The daemon again, started with these supplementary groups (as
+        from a root shell), which it must not pass on to clients."""
+        self.assertEqual(self.daemon.stop(), 0)
+        self.daemon = Daemon(self.dir, preexec=lambda: os.setgroups(groups))
+        self.daemon.start()
+
+    def test_no_sqlite_database_made_to_look_or_remove(self):
+        """STATUS, RELEASE and BREAK of the sqlite method make no
+        database: not for root in its own directory, not for nobody
+        anywhere (root's private directory, or root's 0755 one)."""
+        private = self.private_dir()
+        for who, d in ((0, self.locks), (NOBODY, self.locks),
+                       (NOBODY, private)):
+            with self.subTest(uid=who, dir=d):
+                p = os.path.join(d, "x")
+                lines = ["STATUS 2 path=%s method=sqlite" % p,
+                         "RELEASE 3 path=%s method=sqlite" % p,
+                         "BREAK 4 path=%s method=sqlite" % p]
+                out = self.run_as(lines, uid=who)
+                self.assertEqual(len(out), 3, out)
+                self.assertFalse(os.path.exists(
+                    os.path.join(d, ".lockbroker.sqlite")), out)
+                if d == self.locks:
+                    self.assertTrue(out[0].startswith("OK 2 locked=0"), out)
+                    self.assertIn("code=ENOTLOCKED", out[1])
+                    self.assertTrue(out[2].startswith("OK 4 broken=0"), out)
+                else:
+                    for line in out:
+                        self.assertIn("code=EPERM", line)
+        self.assertEqual(os.listdir(private), [])
+
+    def test_nothing_revealed_where_the_client_may_not_look(self):
+        """A root pid file (0600, in a 0700 directory, naming a process),
+        a root broker lock beside it and a name with nothing there: to
+        nobody, STATUS, RELEASE, BREAK and ACQUIRE answer each alike, and
+        say nothing of holder, owner or time."""
+        private = self.private_dir()
+        pidfile = os.path.join(private, "pf")
+        with open(pidfile, "w") as f:
+            f.write("%d\n" % os.getpid())
+        os.chmod(pidfile, 0o600)
+        held = os.path.join(private, "held")
+        root = self.client()
+        self.assertCode(root.call("ACQUIRE", path=held, method="pidfile"),
+                        "OK")
+        missing = os.path.join(private, "none")
+        answers = {}
+        for p in (pidfile, held, missing):
+            out = self.run_as([
+                "STATUS 2 path=%s method=pidfile" % p,
+                "RELEASE 3 path=%s method=pidfile" % p,
+                "BREAK 4 path=%s method=pidfile" % p,
+                "ACQUIRE 5 path=%s method=pidfile timeout=0" % p,
+            ])
+            for line in out:
+                for word in ("locked", "holder", "since", "uid=", "pid="):
+                    self.assertNotIn(word, line)
+            # The same answers, the path aside.
+            answers[p] = [line.replace(p, "PATH") for line in out]
+        self.assertEqual(answers[pidfile], answers[missing])
+        self.assertEqual(answers[held], answers[missing])
+        a = answers[missing]
+        self.assertTrue(a[0].startswith("ERR 2 code=EPERM"), a)
+        self.assertTrue(a[1].startswith("ERR 3 code=EPERM"), a)
+        self.assertTrue(a[2].startswith("ERR 4 code=EPERM"), a)
+        self.assertTrue(a[3].startswith("ERR 5 code=EFAILED"), a)
+        self.assertTrue(os.path.exists(pidfile))
+        self.assertFalse(os.path.exists(missing))
+        self.assertEqual(root.call("STATUS", path=held,
+                                   method="pidfile").fields["mine"], "1")
+        # Where nobody may look, it sees what it could see itself.
+        os.chmod(private, 0o711)
+        out = self.run_as(["STATUS 2 path=%s method=pidfile" % pidfile,
+                           "STATUS 3 path=%s method=pidfile" % missing])
+        self.assertIn("locked=1", out[0])
+        self.assertIn("holder_pid=0 ", out[0])     # 0600: unreadable
+        self.assertTrue(out[1].startswith("OK 3 locked=0"), out)
+
+    def test_pid_file_fifo_never_opened(self):
+        """A FIFO where a pid file is read is not opened, not even with
+        O_NONBLOCK: a writer waiting to open it keeps waiting."""
+        p = self.path("fifo")
+        os.mkfifo(p)
+        opened = threading.Event()
+
+        def writer():
+            fd = os.open(p, os.O_WRONLY)
+            opened.set()
+            os.close(fd)
+        t = threading.Thread(target=writer, daemon=True)
+        t.start()
+        c = self.client()
+        self.assertCode(c.call("ACQUIRE", path=p, method="pidfile",
+                               timeout=0), "EALREADY")
+        self.assertCode(c.call("RELEASE", path=p, method="pidfile"),
+                        "ENOTMINE")
+        self.assertCode(c.call("STATUS", path=p, method="pidfile"), "OK")
+        self.assertFalse(opened.wait(1.0), "the daemon opened the FIFO")
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)
+        t.join(5)
+        os.close(fd)
+        os.unlink(p)
+
+    def test_list_shows_only_what_the_asker_may_see(self):
+        private = self.private_dir()
+        hidden = os.path.join(private, "secret")
+        shown = self.path("public")
+        root = self.client()
+        self.assertCode(root.call("ACQUIRE", path=hidden), "OK")
+        self.assertCode(root.call("ACQUIRE", path=shown), "OK")
+        mine = os.path.join(self.dir, "nobodys")
+        os.mkdir(mine)
+        os.chown(mine, NOBODY, NOBODY)
+        own = os.path.join(mine, "own")
+        out = self.run_as(["ACQUIRE 2 path=%s" % own, "LIST 3"])
+        self.assertTrue(out[0].startswith("OK 2"), out)
+        items = [line for line in out[1:] if line.startswith("ITEM 3 ")]
+        text = "\n".join(out)
+        self.assertNotIn("secret", text)
+        self.assertIn("path=%s " % shown, text)
+        self.assertIn("path=%s " % own, text)
+        self.assertTrue(out[-1].startswith("OK 3 count=%d" % len(items)),
+                        out)
+        self.assertEqual(len(items), 2, out)
+        # Root sees every lock.
+        rid = root.send("LIST")
+        got = []
+        while True:
+            r = root.read()
+            if r.verb != "ITEM":
+                break
+            got.append(r.fields["path"])
+        self.assertCode(r, "OK")
+        self.assertEqual(r.id, rid)
+        self.assertIn(hidden, got)
+        self.assertIn(shown, got)
+
+    def test_daemons_groups_are_not_the_clients(self):
+        """Started with root's groups (0 and 4, adm), the daemon still
+        lets nobody create nothing in root:root and root:adm 0770
+        directories."""
+        self.restart_with_groups([0, 4])
+        for gid in (0, 4):
+            with self.subTest(gid=gid):
+                d = self.private_dir("g%d" % gid, 0o770, gid)
+                for method in ("link", "pidfile", "sqlite"):
+                    p = os.path.join(d, "x")
+                    out = self.run_as(["ACQUIRE 2 path=%s method=%s "
+                                       "timeout=0" % (p, method)])
+                    self.assertIn("code=EFAILED", out[0])
+                self.assertEqual(os.listdir(d), [])
+
+    def test_clients_groups_are_taken_on(self):
+        """nobody, in a group that may write a directory (its process's
+        supplementary groups, which the daemon reads from the socket),
+        locks there, and a handoff and the release work as well; without
+        that group it may not."""
+        group = 4243
+        d = self.private_dir("grouped", 0o770, group)
+        for method in ("link", "symlink", "mkdir", "pidfile", "sqlite"):
+            with self.subTest(method=method):
+                p = os.path.join(d, method)
+                out = self.run_as(["ACQUIRE 2 path=%s method=%s" % (p, method),
+                                   "STATUS 3 path=%s method=%s" % (p, method),
+                                   "RELEASE 4 path=%s method=%s" % (p, method)],
+                                  groups=[group])
+                self.assertTrue(out[0].startswith("OK 2 token="), out)
+                self.assertIn("holder_uid=%d" % NOBODY, out[1])
+                self.assertTrue(out[2].startswith("OK 4"), out)
+                out = self.run_as(["ACQUIRE 2 path=%s method=%s timeout=0"
+                                   % (p, method)])
+                self.assertIn("code=EFAILED", out[0])
+        self.assertEqual(sorted(os.listdir(d)), [".lockbroker.sqlite"])
+
+    def test_recorded_groups_serve_after_a_restart(self):
+        """The groups are recorded with the hold: a holder (nobody, with
+        the directory's group) that died while the daemon was down has
+        its artefact removed at start, as nobody with that group."""
+        group = 4243
+        d = self.private_dir("grouped", 0o770, group)
+        p = os.path.join(d, "x")
+        script = holder_script(self.daemon.socket, p, "symlink")
+
+        def demote():
+            os.setgroups([group])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+        child = subprocess.Popen([PYTHON, "-c", script],
+                                 stdout=subprocess.PIPE, preexec_fn=demote)
+        self.procs.append(child)
+        self.assertTrue(child.stdout.readline().startswith(b"OK 2"))
+        self.daemon.kill()
+        child.kill()
+        child.wait()
+        self.assertTrue(os.path.lexists(p + ".lock"))
+        self.daemon.start()
+        self.assertFalse(os.path.lexists(p + ".lock"),
+                         self.daemon.logtext())
+
+    def test_reconcile_never_follows_a_swapped_directory(self):
+        """A hold's directory, replaced while the daemon is down by a
+        symlink to root's private directory holding a pid file of a dead
+        process under the lock's name: the daemon, restarted, leaves that
+        file alone, whether the hold was nobody's or root's."""
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        private = self.private_dir()
+        victim = os.path.join(private, "victim")
+        home = os.path.join(self.dir, "home")
+        os.mkdir(home)
+        os.chown(home, NOBODY, NOBODY)
+        for holder, stop in ((NOBODY, signal.SIGTERM),
+                             (NOBODY, signal.SIGKILL),
+                             (0, signal.SIGTERM)):
+            with self.subTest(holder=holder, stop=stop):
+                with open(victim, "w") as f:
+                    f.write("%d\n" % dead.pid)
+                d = os.path.join(home, "d")
+                os.mkdir(d)
+                os.chown(d, NOBODY, NOBODY)
+                p = os.path.join(d, "victim")
+                child = self.spawn(holder_script(self.daemon.socket, p,
+                                                 "pidfile"),
+                                   user="nobody" if holder else None)
+                try:
+                    self.assertTrue(child.stdout.readline().startswith(
+                        b"OK 2"))
+                    self.daemon.stop(stop)
+                    # nobody swaps its directory for a link to root's.
+                    os.setegid(NOBODY)
+                    os.seteuid(NOBODY)
+                    try:
+                        os.rename(d, d + ".old")
+                        os.symlink(private, d)
+                    finally:
+                        os.seteuid(0)
+                        os.setegid(0)
+                    self.daemon.start()
+                    self.assertCode(self.client().call("PING"), "OK")
+                    self.assertTrue(os.path.exists(victim),
+                                    self.daemon.logtext())
+                    with open(victim) as f:
+                        self.assertEqual(f.read(), "%d\n" % dead.pid)
+                finally:
+                    child.kill()
+                    child.wait()
+                    if self.daemon.proc.poll() is not None:
+                        self.daemon.start()
+                    if os.path.islink(d):
+                        os.unlink(d)
+                    shutil.rmtree(d, ignore_errors=True)
+                    shutil.rmtree(d + ".old", ignore_errors=True)
 
 
 class Start(DaemonTest):

@@ -289,6 +289,93 @@ class Input(ExhaustTest):
         self.assertCode(other.call("RELEASE", path=self.path()), "OK")
 
 
+class ListOutput(ExhaustTest):
+    """LIST is sent as the client reads it, never built whole."""
+    config = "output_per_conn = 65536\nconns_per_uid = 128\n"
+
+    def deep_dir(self):
+        """A directory whose path is about 2000 bytes long: each ITEM of
+        a lock in it is about as long."""
+        d = self.locks
+        for i in range(8):
+            d = os.path.join(d, chr(ord("a") + i) * 240)
+        os.makedirs(d)
+        return d
+
+    def take(self, d, names):
+        """Locks d/NAME for every name, over as many connections as
+        holds_per_conn asks; the connections stay open."""
+        c = None
+        for i, name in enumerate(names):
+            if i % 1000 == 0:
+                c = self.client()
+            self.assertCode(c.call("ACQUIRE", path=os.path.join(d, name)),
+                            "OK")
+
+    def read_list(self, c, rid, timeout=30, others=None):
+        """The paths of a LIST's ITEMs, and its OK (replies to other
+        requests go to others)."""
+        paths = []
+        while True:
+            r = c.read(timeout)
+            if r.id != rid:
+                if others is not None:
+                    others.append(r)
+                continue
+            if r.verb != "ITEM":
+                return paths, r
+            paths.append(r.fields["path"])
+
+    def test_many_lists_not_read(self):
+        """2000 locks with 2 KB paths (a LIST of 4 MB); 100 connections of
+        one user each send LIST and read nothing.  The daemon's peak
+        memory grows by less than 48 MiB (built whole, the LISTs took
+        400 MB), another client is served meanwhile, and when the readers
+        read at last each gets every lock exactly once, also those the
+        table had before it grew while the LISTs were stalled."""
+        d = self.deep_dir()
+        names = ["%04d" % i for i in range(1500)]
+        self.take(d, names)
+        hwm = self.daemon.memory_kib("VmHWM")
+        stalled = [self.client() for _ in range(100)]
+        rids = [c.send("LIST") for c in stalled]
+        other = self.client()
+        self.assertCode(other.call("PING"), "OK")
+        # The lock table grows (past 2048 locks) while the LISTs wait.
+        more = ["%04d" % i for i in range(1500, 2600)]
+        self.take(d, more)
+        time.sleep(1.0)
+        self.assertCode(other.call("PING"), "OK")
+        if MEMORY_MEASURED:
+            self.assertLess(self.daemon.memory_kib("VmHWM") - hwm, 48 << 10)
+        for c, rid in list(zip(stalled, rids))[:3]:
+            paths, ok = self.read_list(c, rid)
+            self.assertCode(ok, "OK")
+            self.assertEqual(int(ok.fields["count"]), len(paths))
+            self.assertEqual(len(paths), len(set(paths)), "listed twice")
+            self.assertLessEqual(
+                {os.path.join(d, n) for n in names}, set(paths))
+        c = self.client()
+        rid = c.send("LIST")
+        second = c.send("LIST")
+        others = []
+        paths, ok = self.read_list(c, rid, others=others)
+        self.assertCode(ok, "OK")
+        self.assertEqual([(r.id, r.code) for r in others],
+                         [(second, "ELIMIT")])      # one LIST at a time
+        self.assertEqual(sorted(paths), sorted(os.path.join(d, n)
+                                               for n in names + more))
+        # A stop ends the LISTs still being sent with ESHUTDOWN.
+        for c in stalled[:-1]:
+            c.close()
+        self.daemon.proc.send_signal(signal.SIGTERM)
+        c, rid = stalled[-1], rids[-1]
+        paths, end = self.read_list(c, rid)
+        self.assertCode(end, "ESHUTDOWN")
+        self.assertLess(len(paths), len(names) + len(more))
+        self.assertEqual(self.daemon.proc.wait(20), 0)
+
+
 class ConnectionsPerUser(ExhaustTest):
     """Thousands of connections from one user, beyond conns_per_uid (256,
     its default).
