@@ -1,8 +1,10 @@
 /*
  * reqids.c: the request ids a connection still owes a reply to: its
  * waiting ACQUIREs and the OKs owed for grants the state database has not
- * recorded yet.  A request with such an id is refused (EID) before it is
- * looked at, so that no two replies with one id are ever outstanding.
+ * recorded yet (and the LIST being sent, which list.c keeps on the
+ * connection itself).  A request with such an id is refused (EID) before
+ * it is looked at, so that no two replies with one id are ever
+ * outstanding.
  *
  * A small hash table per connection, keyed by id, whose nodes live in the
  * waits and acks themselves: adding, removing and looking up cost O(1)
@@ -72,14 +74,16 @@ lbd_reqid_del(struct lbd_conn *c, struct lbd_reqid *r)
 	c->reqids.n--;
 }
 
-/* lbd_reqid_busy: 1 when c still owes a reply to a request with id,
- * else 0. */
+/* lbd_reqid_busy: 1 when c still owes a reply to a request with id (in
+ * the table, or the LIST being sent: list.c), else 0. */
 int
 lbd_reqid_busy(const struct lbd_conn *c, uint64_t id)
 {
 	const struct lbd_reqids *t = &c->reqids;
 	const struct lbd_reqid  *r;
 
+	if (c->listing && c->list_id == id)
+		return 1;
 	if (t->n == 0)
 		return 0;
 	LIST_FOREACH(r, &t->buckets[reqid_bucket(id, t->nbuckets)], entry)

@@ -375,6 +375,34 @@ class ListOutput(ExhaustTest):
         self.assertLess(len(paths), len(names) + len(more))
         self.assertEqual(self.daemon.proc.wait(20), 0)
 
+    def test_id_of_a_list_being_sent_is_in_use(self):
+        """A LIST that is still being sent (its client does not read)
+        owes its reply: a request with its id is refused with EID, and
+        the LIST ends with its own one OK."""
+        d = self.deep_dir()
+        names = ["%04d" % i for i in range(300)]
+        self.take(d, names)
+        c = self.client()
+        rid = c.send("LIST")
+        time.sleep(0.5)             # the LIST stalls on c's full queue
+        c.send_raw("PING %s\n" % rid)
+        paths, refused, end = [], [], None
+        while end is None:
+            r = c.read(30)
+            self.assertEqual(r.id, rid, r)
+            if r.verb == "ITEM":
+                paths.append(r.fields["path"])
+            elif r.code == "EID":
+                refused.append(r)
+            else:
+                end = r
+        self.assertCode(end, "OK")
+        self.assertEqual(int(end.fields["count"]), len(names))
+        self.assertEqual(sorted(paths),
+                         sorted(os.path.join(d, n) for n in names))
+        self.assertEqual(len(refused), 1, refused)
+        self.assertCode(c.call("PING"), "OK")
+
 
 class ConnectionsPerUser(ExhaustTest):
     """Thousands of connections from one user, beyond conns_per_uid (256,
