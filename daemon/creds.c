@@ -20,11 +20,17 @@
  * A daemon started as root drops its own supplementary groups at start
  * (lbd_creds_init): a client taken on as root (uid 0) then acts with no
  * group it did not bring, and nothing the daemon inherited from the shell
- * that started it leaks to a client.  A daemon that does not run as root
+ * that started it leaks to a client.  It also keeps only the capabilities
+ * its systemd unit leaves it (setuid, setgid, DAC override, fowner), which
+ * the kernel takes from the effective set while the fsuid is a client's:
+ * any other one would still apply to that client's steps, CAP_SYS_PTRACE
+ * above all, which lets /proc/PID/cwd, /proc/PID/root and /proc/PID/fd/N
+ * of anyone's process lead past directories the client may not search.  A daemon that does not run as root
  * (a per-user instance) serves only its own user and needs no switch.
  */
 #include <errno.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,10 +69,44 @@ thread_setgroups(size_t n, const gid_t *groups)
 	return (int)syscall(LBD_SYS_SETGROUPS, n, groups);
 }
 
+/* The capabilities a root daemon keeps (those of its systemd unit). */
+static const int caps_kept[] = {
+	CAP_SETUID, CAP_SETGID, CAP_DAC_OVERRIDE, CAP_FOWNER
+};
+
+/*
+ * Leaves the process only the capabilities of caps_kept, in its effective
+ * and permitted sets (none inheritable): raw capget and capset, for every
+ * thread there is (at start: one).  0, or -1 with errno.
+ */
+static int
+caps_drop(void)
+{
+	struct __user_cap_header_struct hdr;
+	struct __user_cap_data_struct   data[_LINUX_CAPABILITY_U32S_3];
+	__u32                           keep[_LINUX_CAPABILITY_U32S_3];
+	size_t                          i;
+
+	memset(&hdr, 0, sizeof(hdr));
+	memset(keep, 0, sizeof(keep));
+	hdr.version = _LINUX_CAPABILITY_VERSION_3;
+	if (syscall(SYS_capget, &hdr, data) == -1)
+		return -1;
+	for (i = 0; i < sizeof(caps_kept) / sizeof(caps_kept[0]); i++)
+		keep[caps_kept[i] / 32] |= 1u << (caps_kept[i] % 32);
+	for (i = 0; i < _LINUX_CAPABILITY_U32S_3; i++) {
+		data[i].effective &= keep[i];
+		data[i].permitted &= keep[i];
+		data[i].inheritable = 0;
+	}
+	return (int)syscall(SYS_capset, &hdr, data);
+}
+
 /*
  * lbd_creds_init: at start, before any client: a daemon running as root
  * drops the supplementary groups it was started with (setgroups(0, NULL),
- * for the whole process).  0, or -1 with why filled.
+ * for the whole process) and every capability but those of caps_kept.
+ * 0, or -1 with why filled.
  */
 int
 lbd_creds_init(char *why, size_t size)
@@ -76,6 +116,11 @@ lbd_creds_init(char *why, size_t size)
 	if (setgroups(0, NULL) == -1) {
 		snprintf(why, size, "cannot drop the supplementary groups: %s",
 		    strerror(errno));
+		return -1;
+	}
+	if (caps_drop() == -1) {
+		snprintf(why, size, "cannot drop the capabilities it does not "
+		    "need: %s", strerror(errno));
 		return -1;
 	}
 	return 0;

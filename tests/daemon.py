@@ -1072,6 +1072,36 @@ class Users(DaemonTest):
         self.assertTrue(out[0].startswith("OK 2 token="), out)
         self.assertIn("holder_uid=%d" % NOBODY, out[1])
 
+    def test_nobody_cannot_reach_through_roots_proc_links(self):
+        """/proc/PID/cwd and /proc/PID/fd/N of root's processes lead past
+        the directories on the way for whoever passes the kernel's ptrace
+        check; a root daemon that kept CAP_SYS_PTRACE passed it for
+        every client.  nobody, who cannot look at a root process's cwd
+        inside a private directory, learns nothing through it and makes
+        nothing there."""
+        private = os.path.join(self.dir, "private")
+        inner = os.path.join(private, "inner")
+        os.makedirs(inner)
+        os.chmod(private, 0o700)
+        os.chmod(inner, 0o777)
+        with open(os.path.join(inner, "pid"), "w") as f:
+            f.write("4242\n")
+        proc = subprocess.Popen([PYTHON, "-c", "import time; "
+                                 "time.sleep(600)"], cwd=inner)
+        self.procs.append(proc)
+        cwd = "/proc/%d/cwd" % proc.pid
+        out = self.run_as_nobody([
+            "STATUS 2 path=%s/pid method=pidfile" % cwd,
+            "STATUS 3 path=%s/none method=pidfile" % cwd,
+            "ACQUIRE 4 path=%s/made method=pidfile timeout=0" % cwd,
+            "ACQUIRE 5 path=%s/made timeout=0" % cwd,
+            "BREAK 6 path=%s/pid method=pidfile" % cwd,
+        ])
+        for line in out:
+            self.assertIn("cannot%20look%20at%20it", line, out)
+        self.assertNotIn("4242", "".join(out))
+        self.assertEqual(sorted(os.listdir(inner)), ["pid"])
+
 
 class Logging(DaemonTest):
     def test_client_text_cannot_forge_log_lines(self):
