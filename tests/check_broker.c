@@ -1499,6 +1499,7 @@ START_TEST(test_threads_local_and_broker)
 	ck_assert_int_eq(pthread_create(&t, NULL, make_locks, &mk), 0);
 	ck_assert_int_eq(pthread_join(t, NULL), 0);
 	loc2 = mk.lock[0];
+	lb_lock_free(mk.lock[1]);
 	mk.flags = methods[_i] | LB_BROKER;
 	ck_assert_int_eq(pthread_create(&t, NULL, make_locks, &mk), 0);
 	ck_assert_int_eq(pthread_join(t, NULL), 0);
