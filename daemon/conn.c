@@ -59,6 +59,37 @@ conn_free(uv_handle_t *h)
 	free(c);
 }
 
+/*
+ * lbd_uid_get: what user uid has in the daemon (see struct lbd_uid_conns),
+ * made when it has nothing yet; NULL when no memory is left.  Give it back
+ * with lbd_uid_put after taking a count of it down.
+ */
+struct lbd_uid_conns *
+lbd_uid_get(struct lbd *d, uid_t uid)
+{
+	struct lbd_uid_conns *u;
+
+	LIST_FOREACH(u, &d->uids, entry)
+		if (u->uid == uid)
+			return u;
+	if ((u = calloc(1, sizeof(*u))) == NULL)
+		return NULL;
+	u->uid = uid;
+	LIST_INSERT_HEAD(&d->uids, u, entry);
+	return u;
+}
+
+/* lbd_uid_put: frees u when the user has nothing left in the daemon. */
+void
+lbd_uid_put(struct lbd *d, struct lbd_uid_conns *u)
+{
+	(void)d;
+	if (u->n == 0 && u->nlocks == 0 && u->nwatches == 0) {
+		LIST_REMOVE(u, entry);
+		free(u);
+	}
+}
+
 /* Counts c among its user's open connections (c->uid_conns; left NULL
  * when no memory is left: the connection is then refused). */
 static void
@@ -66,15 +97,8 @@ uid_count(struct lbd_conn *c)
 {
 	struct lbd_uid_conns *u;
 
-	LIST_FOREACH(u, &c->d->uids, entry)
-		if (u->uid == c->uid)
-			break;
-	if (u == NULL) {
-		if ((u = calloc(1, sizeof(*u))) == NULL)
-			return;
-		u->uid = c->uid;
-		LIST_INSERT_HEAD(&c->d->uids, u, entry);
-	}
+	if ((u = lbd_uid_get(c->d, c->uid)) == NULL)
+		return;
 	u->n++;
 	c->uid_conns = u;
 }
@@ -88,10 +112,8 @@ uid_uncount(struct lbd_conn *c)
 	if (u == NULL)
 		return;
 	c->uid_conns = NULL;
-	if (--u->n == 0) {
-		LIST_REMOVE(u, entry);
-		free(u);
-	}
+	u->n--;
+	lbd_uid_put(c->d, u);
 }
 
 /* lbd_conns_of_uid: how many open connections c's user has (c among

@@ -28,6 +28,8 @@
 struct lbd;
 struct lbd_conn;
 struct lbd_lock;
+struct lbd_uid_conns;
+struct lbd_dirwatch;
 
 struct lbd_hold {
 	struct lbd_lock         *lock;
@@ -48,6 +50,9 @@ struct lbd_hold {
 	int                      unsettled; /* installed in this iteration:
 	                                       not known to be recorded */
 	unsigned                 acks;      /* replies owed until recorded */
+	struct lbd_uid_conns    *user;      /* counted in its locks_per_uid
+	                                       (NULL: a hold of the previous
+	                                       run, not yet reclaimed) */
 };
 
 struct lbd_ack {
@@ -85,10 +90,17 @@ struct lbd_lock {
 	struct lbd_hold         *holder;    /* NULL: free, or held outside */
 	struct lbd_waitq         waiters;   /* FIFO */
 	unsigned                 nwaiters;
-	uv_fs_event_t           *watch;     /* while held outside, waiters */
-	uv_timer_t              *poll;      /* the watch's safety net */
+	struct lbd_dirwatch     *watch;     /* while held outside, waiters:
+	                                       its directory's (watch.c) */
+	struct lbd_uid_conns    *watch_user; /* the watch is counted as this
+	                                       user's */
+	LIST_ENTRY(lbd_lock)     watch_entry; /* in watch->locks */
+	uv_timer_t              *poll;      /* the watch's safety net, or
+	                                       with no watch, the only look */
 	struct lbd_lock         *hash_next;
 };
+
+LIST_HEAD(lbd_locklist, lbd_lock);
 
 LIST_HEAD(lbd_holds, lbd_hold);
 LIST_HEAD(lbd_waits, lbd_wait);
@@ -99,10 +111,15 @@ enum lbd_conn_state {
 	LBD_CONN_CLOSING        /* closed or to be closed; nothing more read */
 };
 
-/* How many connections one user has open (conns_per_uid). */
+/* What one user has in the daemon: open connections (conns_per_uid),
+ * holds and waits (locks_per_uid), directories watched for its waits
+ * (watches_per_uid).  Freed when all three are 0. */
 struct lbd_uid_conns {
 	uid_t                         uid;
 	unsigned                      n;
+	unsigned                      nlocks;    /* holds, kept ones too,
+	                                            and waits */
+	unsigned                      nwatches;
 	LIST_ENTRY(lbd_uid_conns)     entry;     /* in d->uids */
 };
 
@@ -153,6 +170,12 @@ struct lbd {
 	                                       limit affords (main.c) */
 	struct lbd_lock        **buckets;   /* the lock table */
 	size_t                   nbuckets, nlocks;
+	struct lbd_dirwatch    **wbuckets;  /* the watched directories */
+	size_t                   nwbuckets;
+	unsigned                 nwatches;  /* directories watched */
+	unsigned                 watches_max; /* limits.watches, capped below
+	                                       the kernel's limit (main.c) */
+	unsigned                 npolled;   /* locks looked at by timer */
 	struct lbd_store        *store;
 	struct lbd_holds         orphans;   /* holds of the previous run, not
 	                                       yet reclaimed, and kept holds */
@@ -174,6 +197,8 @@ void lbd_conn_error(struct lbd_conn *c, uint64_t id, enum lbp_error code,
 void lbd_conn_close(struct lbd_conn *c);
 void lbd_conn_flush_all(struct lbd *d);
 unsigned lbd_conns_of_uid(struct lbd_conn *c);
+struct lbd_uid_conns *lbd_uid_get(struct lbd *d, uid_t uid);
+void lbd_uid_put(struct lbd *d, struct lbd_uid_conns *u);
 
 /* request.c */
 void lbd_request(struct lbd_conn *c, const struct lbp_msg *m);
@@ -185,7 +210,6 @@ struct lbd_lock *lbd_lock_find(struct lbd *d, const char *lock_file,
 struct lbd_lock *lbd_lock_get(struct lbd *d, const char *path,
          unsigned method, struct lockfs_err *err);
 void lbd_lock_put(struct lbd_lock *l);
-void lbd_lock_unwatch(struct lbd_lock *l);
 int  lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
          unsigned method, pid_t kept_pid, pid_t tid, double timeout,
          int stale);
@@ -219,6 +243,14 @@ void lbd_orphan_watch(struct lbd *d, struct lbd_hold *h);
 void lbd_orphan_unwatch(struct lbd_hold *h);
 void lbd_orphans_detach(struct lbd *d);
 int  lbd_orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid);
+
+/* watch.c */
+int  lbd_watches_init(struct lbd *d);
+void lbd_lock_watch(struct lbd_lock *l, struct lbd_conn *c);
+void lbd_lock_unwatch(struct lbd_lock *l);
+
+/* grant.c, for watch.c */
+void lbd_lock_serve(struct lbd_lock *l);
 
 /* creds.c */
 int  lbd_creds_enter(uid_t uid, gid_t gid, struct lockfs_err *err);

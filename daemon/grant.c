@@ -34,7 +34,6 @@
 #include "log.h"
 #include "store.h"
 
-static void lock_serve(struct lbd_lock *l);
 
 /* The next fencing token: generation in the high half, a counter that
  * only grows in the low half (a new generation is taken, durably, at each
@@ -240,6 +239,10 @@ hold_new(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid, pid_t tid,
 static void
 hold_free(struct lbd_hold *h)
 {
+	if (h->user != NULL) {
+		h->user->nlocks--;
+		lbd_uid_put(h->lock->d, h->user);
+	}
 	lbd_orphan_unwatch(h);
 	lockfs_fini(&h->fs);
 	free(h);
@@ -256,6 +259,9 @@ hold_install(struct lbd_lock *l, struct lbd_hold *h)
 	h->since = lbd_now();
 	h->unsettled = 1;
 	l->holder = h;
+	h->user = h->kept ? lbd_uid_get(l->d, h->uid) : h->conn->uid_conns;
+	if (h->user != NULL)
+		h->user->nlocks++;
 	if (h->kept) {
 		h->conn = NULL;
 		LIST_INSERT_HEAD(&l->d->orphans, h, conn_entry);
@@ -282,6 +288,8 @@ lbd_hold_adopt(struct lbd_lock *l, struct lbd_hold *h)
 	else {
 		LIST_INSERT_HEAD(&h->conn->holds, h, conn_entry);
 		h->conn->nholds++;
+		if (h->user == NULL && (h->user = h->conn->uid_conns) != NULL)
+			h->user->nlocks++;
 	}
 }
 
@@ -382,6 +390,8 @@ wait_remove(struct lbd_wait *w)
 	l->nwaiters--;
 	LIST_REMOVE(w, conn_entry);
 	w->conn->nwaits--;
+	if (w->conn->uid_conns != NULL)
+		w->conn->uid_conns->nlocks--;
 	if (w->timer != NULL)
 		uv_close((uv_handle_t *)w->timer, timer_free);
 	free(w);
@@ -398,60 +408,6 @@ wait_expired(uv_timer_t *t)
 	    "for %s", l->path);
 	wait_remove(w);
 	lbd_lock_put(l);
-}
-
-/*
- * Something changed where l's artefact lives: maybe it is free now.  A
- * directory watch reports every name in the directory, the unique files of
- * our own tries among them, so only the artefact's own name (or an event
- * without a name) counts; else each try would wake the next, for ever.
- */
-static void
-watch_event(uv_fs_event_t *e, const char *name, int events, int status)
-{
-	struct lbd_lock *l = e->data;
-	const char      *base = strrchr(l->lock_file, '/') + 1;
-
-	(void)events;
-	(void)status;
-	if (l->method == LB_SQLITE || name == NULL || strcmp(name, base) == 0)
-		lock_serve(l);
-}
-
-/* The safety net: look again now and then (no events on network file
- * systems). */
-static void
-watch_poll(uv_timer_t *t)
-{
-	lock_serve(t->data);
-}
-
-/* Starts watching l's artefact for the waiters of a lock held outside. */
-static void
-lock_watch(struct lbd_lock *l)
-{
-	struct lbd         *d = l->d;
-	struct lockfs_lock  fs;
-	struct lockfs_err   err;
-	uint64_t            ms = (uint64_t)(d->cfg.foreign_poll * 1000);
-
-	if (l->poll == NULL && (l->poll = malloc(sizeof(*l->poll))) != NULL) {
-		uv_timer_init(d->loop, l->poll);
-		l->poll->data = l;
-		uv_timer_start(l->poll, watch_poll, ms, ms);
-	}
-	if (l->watch != NULL ||
-	    lockfs_init(&fs, l->path, l->method, 0, &err) != 0)
-		return;
-	if ((l->watch = malloc(sizeof(*l->watch))) != NULL) {
-		uv_fs_event_init(d->loop, l->watch);
-		l->watch->data = l;
-		if (uv_fs_event_start(l->watch, watch_event,
-		    l->method == LB_SQLITE ? fs.db : fs.dir, 0) != 0)
-			log_debug("%s: cannot watch %s; polling", l->path,
-			    fs.dir);
-	}
-	lockfs_fini(&fs);
 }
 
 /*
@@ -492,14 +448,15 @@ break_stale_for(struct lbd_lock *l)
 }
 
 /*
- * Serves l's waiters while the lock is not held by a broker client: the
- * head waiter gets it when its artefact can be made; a waiter whose
- * artefact cannot be made at all gets the error and the next one is
- * tried; while someone outside holds it, the lock is watched (and a
+ * lbd_lock_serve: serves l's waiters while the lock is not held by a
+ * broker client: the head waiter gets it when its artefact can be made; a
+ * waiter whose artefact cannot be made at all gets the error and the next
+ * one is tried; while someone outside holds it, the lock is watched (and a
  * provably dead holder's artefact broken, if a waiter asked for that).
+ * l may be freed on return.
  */
-static void
-lock_serve(struct lbd_lock *l)
+void
+lbd_lock_serve(struct lbd_lock *l)
 {
 	struct lockfs_err err;
 	struct lbd_wait  *w;
@@ -519,7 +476,7 @@ lock_serve(struct lbd_lock *l)
 		wait_remove(w);
 	}
 	if (r == LB_EALREADY)
-		lock_watch(l);
+		lbd_lock_watch(l, w->conn);
 	else
 		lbd_lock_unwatch(l);
 	lbd_lock_put(l);
@@ -575,12 +532,22 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 		grant_reply(l->holder, c, id);
 		goto out;
 	}
+	/* Holds and waits alike: each wait may be granted later, and
+	 * refusing it then would cost its place in the queue. */
+	if (c->nholds + c->nwaits >= d->cfg.limits.holds_per_conn) {
+		lbd_conn_error(c, id, LBP_ELIMIT, "holds_per_conn: this "
+		    "connection holds %u locks and waits for %u", c->nholds,
+		    c->nwaits);
+		goto out;
+	}
+	if (c->uid_conns == NULL ||
+	    c->uid_conns->nlocks >= d->cfg.limits.locks_per_uid) {
+		lbd_conn_error(c, id, LBP_ELIMIT, "locks_per_uid: uid %ld "
+		    "holds or waits for %u locks", (long)c->uid,
+		    c->uid_conns != NULL ? c->uid_conns->nlocks : 0);
+		goto out;
+	}
 	if (l->holder == NULL && TAILQ_EMPTY(&l->waiters)) {
-		if (c->nholds >= d->cfg.limits.holds_per_conn) {
-			lbd_conn_error(c, id, LBP_ELIMIT, "holds_per_conn: "
-			    "this connection holds %u locks", c->nholds);
-			goto out;
-		}
 		r = lock_try(l, c, kept_pid, tid, &err);
 		if (r == LB_EALREADY && stale &&
 		    stale_break_as(l, c) == 1)
@@ -629,8 +596,9 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 	l->nwaiters++;
 	LIST_INSERT_HEAD(&c->waits, w, conn_entry);
 	c->nwaits++;
+	c->uid_conns->nlocks++;
 	if (l->holder == NULL)
-		lock_watch(l);
+		lbd_lock_watch(l, TAILQ_FIRST(&l->waiters)->conn);
 out:
 	lbd_lock_put(l);
 	return 0;
@@ -678,7 +646,7 @@ lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err)
 			r = lockfs_release(&h->fs, err);
 			lbd_creds_leave();
 		}
-		lock_serve(l);
+		lbd_lock_serve(l);
 	}
 	hold_free(h);
 	return r;
@@ -707,7 +675,7 @@ void
 lbd_hold_forget(struct lbd_lock *l)
 {
 	hold_free(hold_uninstall(l));
-	lock_serve(l);
+	lbd_lock_serve(l);
 }
 
 /*
@@ -790,7 +758,7 @@ lbd_break(struct lbd_conn *c, struct lbd_lock *l, struct lockfs_err *err)
 	r = 1;
 out:
 	lockfs_fini(&fs);
-	lock_serve(l);          /* the waiters' turn, or l leaves */
+	lbd_lock_serve(l);          /* the waiters' turn, or l leaves */
 	return r;
 }
 
@@ -831,7 +799,7 @@ lbd_conn_drop_all(struct lbd_conn *c, int keep_holds)
 	while ((w = LIST_FIRST(&c->waits)) != NULL) {
 		l = w->lock;
 		wait_remove(w);
-		lock_serve(l);          /* the new head may be served now */
+		lbd_lock_serve(l);          /* the new head may be served now */
 	}
 	while (!LIST_EMPTY(&c->holds)) {
 		l = LIST_FIRST(&c->holds)->lock;

@@ -384,6 +384,33 @@ fd_budget(struct lbd *d)
 		    d->cfg.limits.conns);
 }
 
+/*
+ * How many directories the daemon watches at most: the watches limit, but
+ * never more than half of what the kernel allows the daemon's user
+ * (fs.inotify.max_user_watches), the rest being left to other programs
+ * of that user; beyond it, waits are polled (watch.c).
+ */
+static void
+watch_budget(struct lbd *d)
+{
+	unsigned long kernel = 0;
+	FILE         *f;
+
+	d->watches_max = d->cfg.limits.watches;
+	if ((f = fopen("/proc/sys/fs/inotify/max_user_watches", "re")) !=
+	    NULL) {
+		if (fscanf(f, "%lu", &kernel) != 1)
+			kernel = 0;
+		fclose(f);
+	}
+	if (kernel > 0 && d->watches_max > kernel / 2) {
+		d->watches_max = (unsigned)(kernel / 2);
+		log_notice("fs.inotify.max_user_watches (%lu) affords %u "
+		    "watched directories, fewer than watches (%u)", kernel,
+		    d->watches_max, d->cfg.limits.watches);
+	}
+}
+
 /* A connection has flushed its last replies: close it. */
 static void
 stop_shutdown_done(uv_shutdown_t *req, int status)
@@ -471,6 +498,7 @@ reload(struct lbd *d, const struct args *a)
 	d->cfg.foreign_poll = c.foreign_poll;
 	d->cfg.debug = c.debug;
 	d->cfg.limits = c.limits;
+	watch_budget(d);
 	lbd_log_debug = c.debug;
 	log_notice("reloaded");
 }
@@ -576,7 +604,8 @@ main(int argc, char **argv)
 	/* The sqlite method's steps run in the loop: a database another
 	 * process keeps busy must not stall every other client for long. */
 	lockfs_sqlite_busy(LBD_SQLITE_TRY_MS, LBD_SQLITE_STEP_MS);
-	if (lbd_locks_init(&d) != 0) {
+	watch_budget(&d);
+	if (lbd_locks_init(&d) != 0 || lbd_watches_init(&d) != 0) {
 		snprintf(why, sizeof(why), "out of memory");
 		goto fail;
 	}

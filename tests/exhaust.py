@@ -74,6 +74,64 @@ def connect(sock_path, timeout=10.0):
     return "refused", r
 
 
+class NobodyClient(Client):
+    """A connection that user nobody made: a child process drops to
+    nobody, connects, hands the socket over and stays alive (the daemon
+    reads the peer's process at each grant) until closed."""
+
+    def __init__(self, sock_path, hello=True, timeout=10.0):
+        keeper, theirs = socket.socketpair()
+        pid = os.fork()
+        if pid == 0:
+            try:
+                for fd in [int(f) for f in os.listdir("/proc/self/fd")]:
+                    if fd > 2 and fd != theirs.fileno():
+                        try:            # not the test's connections
+                            os.close(fd)
+                        except OSError:
+                            pass
+                os.setgroups([])
+                os.setgid(NOBODY)
+                os.setuid(NOBODY)
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.connect(sock_path)
+                socket.send_fds(theirs, [b"s"], [s.fileno()])
+                s.close()
+                theirs.recv(1)          # until the test closes it
+            finally:
+                os._exit(0)
+        theirs.close()
+        _, fds, _, _ = socket.recv_fds(keeper, 1, 1)
+        self.keeper, self.pid = keeper, pid
+        self.sock = socket.socket(fileno=fds[0])
+        self.sock.settimeout(timeout)
+        self.buf = b""
+        self.next_id = 1
+        if hello:
+            r = self.call("HELLO", version=1)
+            assert r.verb == "OK", r
+
+    def close(self):
+        super().close()
+        if self.keeper is not None:
+            self.keeper.close()
+            os.waitpid(self.pid, 0)
+            self.keeper = None
+
+
+def inotify_watches(pid):
+    """How many inotify watches process pid has (from /proc/PID/fdinfo)."""
+    n = 0
+    d = "/proc/%d/fdinfo" % pid
+    for fd in os.listdir(d):
+        try:
+            with open(os.path.join(d, fd)) as f:
+                n += sum(1 for line in f if line.startswith("inotify wd:"))
+        except OSError:
+            pass
+    return n
+
+
 class ExhaustTest(unittest.TestCase):
     config = None           # lockbrokerd.conf text
     preexec = None          # run in the daemon's process before exec
@@ -104,6 +162,18 @@ class ExhaustTest(unittest.TestCase):
 
     def path(self, name="a"):
         return os.path.join(self.locks, name)
+
+    def nobody(self, **kw):
+        c = NobodyClient(self.daemon.socket, **kw)
+        self.clients.append(c)
+        return c
+
+    def shared(self, name="shared"):
+        """A sticky world-writable directory, for nobody's locks."""
+        d = os.path.join(self.dir, name)
+        os.mkdir(d)
+        os.chmod(d, 0o1777)
+        return d
 
     def assertCode(self, reply, code):
         self.assertEqual(reply.code, code, reply)
@@ -544,6 +614,236 @@ class FullStateDatabase(ExhaustTest):
         self.assertCode(c2.call("RELEASE", path=self.path()), "OK")
         t2 = int(c2.call("ACQUIRE", path=self.path()).fields["token"])
         self.assertGreater(t2 >> 32, t1 >> 32)
+
+
+class HoldsPerConnection(ExhaustTest):
+    """holds_per_conn (4 here) bounds what one connection holds however
+    its requests are combined: waits count as holds, since each may be
+    granted later.
+
+    Expected: nobody's connection queues 4 waits on locks root holds; its
+    5th ACQUIRE gets ERR ELIMIT naming holds_per_conn.  When root's
+    connection closes, the 4 waits are granted; the connection never holds
+    more than 4 locks, and a further ACQUIRE, even of a free lock, is
+    refused the same way.
+    """
+    config = "holds_per_conn = 4\nwaits_per_conn = 64\n"
+
+    def test_waits_granted_later_stay_within_the_limit(self):
+        d = self.shared()
+        roots = [self.client(), self.client()]
+        paths = [os.path.join(d, "l%d" % i) for i in range(8)]
+        for i, p in enumerate(paths):
+            self.assertCode(roots[i // 4].call("ACQUIRE", path=p,
+                                               timeout=0), "OK")
+        attacker = self.nobody()
+        rids = [attacker.send("ACQUIRE", path=p, timeout=60) for p in paths]
+        replies = {}
+        pid = attacker.send("PING")
+        while pid not in replies:
+            r = attacker.read()
+            replies[r.id] = r
+        refused = [replies[i] for i in rids if i in replies]
+        self.assertEqual(len(refused), 4, refused)
+        for r in refused:
+            self.assertCode(r, "ELIMIT")
+            self.assertIn("holds_per_conn", r.fields["message"])
+        for root in roots:
+            root.close()
+            self.clients.remove(root)
+        granted = []
+        for _ in range(4):
+            r = attacker.read(20)
+            self.assertCode(r, "OK")
+            granted.append(r)
+        extra = attacker.call("ACQUIRE", path=os.path.join(d, "free"),
+                              timeout=0)
+        self.assertCode(extra, "ELIMIT")
+        self.assertIn("holds_per_conn", extra.fields["message"])
+        held = [p for p in paths if os.path.lexists(p + ".lock")]
+        self.assertEqual(len(held), 4, held)
+        with self.assertRaises((TimeoutError, socket.timeout)):
+            attacker.read(0.5)      # nothing more is granted
+
+
+class LocksPerUser(ExhaustTest):
+    """locks_per_uid (6 here) bounds the locks one user holds (kept holds
+    too) and waits for over all its connections.
+
+    Expected: nobody holds 4 locks on one connection, and 1 hold and 1
+    wait on another; its next ACQUIRE, on any connection, gets ERR
+    ELIMIT naming locks_per_uid; a hold kept for its process (pid=)
+    counts too, after its connection closed.  Root is not affected.
+    """
+    config = "locks_per_uid = 6\nholds_per_conn = 4\n"
+
+    def test_holds_and_waits_of_one_user(self):
+        d = self.shared()
+        root = self.client()
+        busy = os.path.join(d, "busy")
+        self.assertCode(root.call("ACQUIRE", path=busy), "OK")
+        a, b, c = self.nobody(), self.nobody(), self.nobody()
+        for i in range(4):
+            self.assertCode(a.call("ACQUIRE", path=os.path.join(
+                d, "a%d" % i)), "OK")
+        self.assertCode(b.call("ACQUIRE", path=os.path.join(d, "b0")), "OK")
+        waiting = b.send("ACQUIRE", path=busy, timeout=60)
+        wait_for("nobody waits", lambda: root.call(
+            "STATUS", path=busy).fields["waiters"] == "1")
+        for conn in (b, c):
+            r = conn.call("ACQUIRE", path=os.path.join(d, "more"))
+            self.assertCode(r, "ELIMIT")
+            self.assertIn("locks_per_uid", r.fields["message"])
+        others = []
+        self.assertCode(b.wait(b.send("CANCEL", target=waiting),
+                               others=others), "OK")
+        if not others:
+            others.append(b.read())
+        self.assertCode(others[0], "ECANCELED")
+        kept = c.call("ACQUIRE", path=os.path.join(d, "kept"), pid=c.pid)
+        self.assertCode(kept, "OK")
+        c.sock.close()      # the connection; its process stays
+        wait_for("the daemon has closed the connection", lambda:
+                 "pid %d uid %d: closed" % (c.pid, NOBODY) in
+                 self.daemon.logtext())
+        self.assertEqual(root.call("STATUS", path=os.path.join(
+            d, "kept")).fields["holder_pid"], str(c.pid))
+        r = b.call("ACQUIRE", path=os.path.join(d, "more"))
+        self.assertCode(r, "ELIMIT")
+        self.assertIn("locks_per_uid", r.fields["message"])
+        self.assertCode(root.call("ACQUIRE", path=os.path.join(d, "r")),
+                        "OK")
+
+
+class ForeignWaits(ExhaustTest):
+    """Many waits on locks held outside the broker (artefacts made
+    directly, not through the daemon), all in one directory, with the
+    default settings.
+
+    Expected: the daemon's CPU time over 2 s of such waiting stays small
+    (a work bound, generous: an event storm or a busy loop uses the whole
+    2 s); waiters still get their locks once the outside holder removes
+    the artefacts.
+    """
+    COUNT = 4096
+
+    def wait_on_foreign(self, count, per_conn=1024):
+        d = self.shared()
+        paths = [os.path.join(d, "f%d" % i) for i in range(count)]
+        for p in paths:
+            with open(p + ".lock", "w"):
+                pass
+        conns = []
+        for k in range(0, count, per_conn):
+            c = self.nobody(timeout=60)
+            for p in paths[k:k + per_conn]:
+                c.send("ACQUIRE", path=p, timeout=3600)
+            self.assertCode(c.wait(c.send("PING"), 60), "OK")
+            conns.append(c)
+        return paths, conns
+
+    def test_cpu_bounded_and_waiters_served(self):
+        paths, conns = self.wait_on_foreign(self.COUNT)
+        time.sleep(0.5)
+        before = self.daemon.cpu_seconds()
+        time.sleep(2)
+        used = self.daemon.cpu_seconds() - before
+        self.assertLess(used, 0.5, "the daemon used %.2f s of CPU in 2 s "
+                        "with %d waits on locks held outside" %
+                        (used, self.COUNT))
+        for i in (0, 1023):
+            os.unlink(paths[i] + ".lock")
+        for i in (0, 1023):
+            r = conns[0].read(30)
+            self.assertCode(r, "OK")
+            self.assertIn(r.id, ("2", "1025"))
+        self.assertTrue(os.path.exists(paths[0] + ".lock"))
+
+
+class ForeignWaitsWatched(ForeignWaits):
+    """The same with the poll an hour apart: only the directory's watch
+    can tell a waiter that the artefact is gone.
+
+    Expected: the waiter whose artefact is removed gets its lock at once;
+    the others keep waiting.
+    """
+    COUNT = 256
+    config = "foreign_poll = 3600\n"
+
+    def test_cpu_bounded_and_waiters_served(self):
+        paths, conns = self.wait_on_foreign(self.COUNT)
+        os.unlink(paths[7] + ".lock")
+        r = conns[0].read(10)
+        self.assertEqual((r.verb, r.id), ("OK", "9"), r)
+        with self.assertRaises((TimeoutError, socket.timeout)):
+            conns[0].read(0.5)
+
+
+class ForeignWaitsPolled(ExhaustTest):
+    """The same with no watches at all (watches = 0): the documented
+    fallback is polling, never a failed wait.
+
+    Expected: the waiter gets the lock once the artefact is gone, by the
+    poll (foreign_poll = 0.2 s), and the daemon has no inotify watch.
+    """
+    config = "watches = 0\nforeign_poll = 0.2\n"
+
+    def test_poll_serves_waiter(self):
+        d = self.shared()
+        base = inotify_watches(self.daemon.proc.pid)
+        p = os.path.join(d, "f")
+        with open(p + ".lock", "w"):
+            pass
+        c = self.nobody()
+        rid = c.send("ACQUIRE", path=p, timeout=60)
+        self.assertCode(c.wait(c.send("PING")), "OK")
+        self.assertEqual(inotify_watches(self.daemon.proc.pid), base)
+        os.unlink(p + ".lock")
+        self.assertCode(c.wait(rid, 10), "OK")
+
+
+class WatchesPerUser(ExhaustTest):
+    """watches_per_uid (3 here): nobody waits on locks held outside in 10
+    directories.
+
+    Expected: the daemon watches at most 3 directories for nobody (its
+    inotify watches, counted in /proc); root, waiting in 2 more, gets its
+    own watches; every waiter, watched or polled, gets its lock once the
+    artefact is gone.
+    """
+    config = "watches_per_uid = 3\nforeign_poll = 0.3\n"
+
+    def test_watches_bounded_waits_served(self):
+        base = inotify_watches(self.daemon.proc.pid)
+        nob = self.nobody()
+        paths = []
+        for i in range(10):
+            p = os.path.join(self.shared("d%d" % i), "f")
+            with open(p + ".lock", "w"):
+                pass
+            paths.append((nob, nob.send("ACQUIRE", path=p, timeout=60), p))
+        self.assertCode(nob.wait(nob.send("PING"), others=[]), "OK")
+        self.assertLessEqual(inotify_watches(self.daemon.proc.pid),
+                             base + 3)
+        root = self.client()
+        for i in range(2):
+            p = os.path.join(self.shared("r%d" % i), "f")
+            with open(p + ".lock", "w"):
+                pass
+            paths.append((root, root.send("ACQUIRE", path=p, timeout=60),
+                          p))
+        self.assertCode(root.wait(root.send("PING")), "OK")
+        n = inotify_watches(self.daemon.proc.pid)
+        self.assertLessEqual(n, base + 5)
+        self.assertGreaterEqual(n, base + 2)
+        for c, rid, p in paths:
+            os.unlink(p + ".lock")
+        for c in (nob, root):
+            want = {rid for cc, rid, p in paths if cc is c}
+            while want:
+                r = c.read(10)
+                self.assertCode(r, "OK")
+                want.discard(r.id)
 
 
 if __name__ == "__main__":
