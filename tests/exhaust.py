@@ -25,7 +25,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lbdaemon import Client, Daemon  # noqa: E402
+from lbdaemon import WRAPPER, Client, Daemon  # noqa: E402
 
 PYTHON = os.environ.get("PYTHON3", "/usr/bin/python3")
 NOBODY = 65534
@@ -36,6 +36,9 @@ METHODS = ("link", "symlink", "mkdir", "pidfile", "sqlite")
 # bounds on it are not checked.
 MEMORY_MEASURED = "address" not in os.environ.get("LB_SANITIZERS",
                                                   "").split(",")
+# Under a wrapper (valgrind) the daemon's CPU time is the wrapper's: the
+# work bounds that compare it with wall time are not checked there.
+CPU_MEASURED = not WRAPPER
 
 
 def artefact(path, method):
@@ -725,7 +728,7 @@ class ForeignWaits(ExhaustTest):
     2 s); waiters still get their locks once the outside holder removes
     the artefacts.
     """
-    COUNT = 4096
+    COUNT = 8192
 
     def wait_on_foreign(self, count, per_conn=1024):
         d = self.shared()
@@ -748,9 +751,12 @@ class ForeignWaits(ExhaustTest):
         before = self.daemon.cpu_seconds()
         time.sleep(2)
         used = self.daemon.cpu_seconds() - before
-        self.assertLess(used, 0.5, "the daemon used %.2f s of CPU in 2 s "
-                        "with %d waits on locks held outside" %
-                        (used, self.COUNT))
+        if os.environ.get("LB_SHOW_CPU"):
+            print("daemon CPU in 2 s: %.2f s" % used, file=sys.stderr)
+        if CPU_MEASURED:
+            self.assertLess(used, 0.5, "the daemon used %.2f s of CPU in "
+                            "2 s with %d waits on locks held outside" %
+                            (used, self.COUNT))
         for i in (0, 1023):
             os.unlink(paths[i] + ".lock")
         for i in (0, 1023):
