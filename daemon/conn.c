@@ -21,7 +21,12 @@
  * collect in c->out and go to libuv once per loop iteration (after the
  * state database has committed what they announce); while more than the
  * output limit waits for a client that does not read, the daemon stops
- * reading from it.
+ * reading from it.  Fairness: one connection's requests are handled
+ * LBD_LINES_PER_TURN at most per loop iteration, and one user's for
+ * LBD_USER_TURN_NS at most (over all its connections); then the
+ * connection is throttled (not read) until the iteration ends, so that a
+ * user who pipelines thousands of requests, over one connection or many,
+ * delays the others by one turn, not by all of its requests.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -32,6 +37,10 @@
 
 #include "daemon.h"
 #include "log.h"
+
+#define LBD_LINES_PER_TURN 64
+#define LBD_USER_TURN_NS   1000000ull   /* 1 ms */
+#define LBD_RELEASE_TURN_NS 1000000ull  /* 1 ms */
 
 /* A write in flight: the request and the bytes it owns. */
 struct conn_write {
@@ -55,6 +64,10 @@ conn_free(uv_handle_t *h)
 {
 	struct lbd_conn *c = (struct lbd_conn *)h;
 
+	if (c->releasing) {
+		c->handle_closed = 1;   /* lbd_conns_release frees it */
+		return;
+	}
 	free(c->out);
 	free(c);
 }
@@ -139,6 +152,11 @@ lbd_conn_close(struct lbd_conn *c)
 		return;
 	c->state = LBD_CONN_CLOSING;
 	lbd_conn_drop_all(c, d->stopping);
+	if (!LIST_EMPTY(&c->holds)) {
+		c->releasing = 1;
+		TAILQ_INSERT_TAIL(&d->closing, c, closing_entry);
+		lbd_want_flush(d);
+	}
 	lbd_acks_forget(c);
 	TAILQ_REMOVE(&d->conns, c, entry);
 	d->nconns--;
@@ -146,6 +164,10 @@ lbd_conn_close(struct lbd_conn *c)
 	if (c->flushing) {
 		TAILQ_REMOVE(&d->flush, c, flush_entry);
 		c->flushing = 0;
+	}
+	if (c->throttled) {
+		TAILQ_REMOVE(&d->throttled, c, throttle_entry);
+		c->throttled = 0;
 	}
 	log_debug("pid %ld uid %ld: closed", (long)c->pid, (long)c->uid);
 	uv_close((uv_handle_t *)&c->pipe, conn_free);
@@ -228,7 +250,7 @@ conn_written(uv_write_t *req, int status)
 		lbd_conn_close(c);
 		return;
 	}
-	if (!c->reading &&
+	if (!c->reading && !c->throttled &&
 	    conn_queued(c) <= c->d->cfg.limits.output_per_conn / 2)
 		conn_read_start(c);
 }
@@ -294,6 +316,57 @@ lbd_conn_flush_all(struct lbd *d)
 	}
 }
 
+/*
+ * lbd_conns_release: ends the holds of closed connections: for about
+ * LBD_RELEASE_TURN_NS in one loop iteration (all of them, with all), so
+ * that a connection closing with many holds does not stall everyone;
+ * frees each connection whose holds are all ended and whose handle libuv
+ * is done with.
+ */
+void
+lbd_conns_release(struct lbd *d, int all)
+{
+	struct lbd_conn *c;
+	uint64_t         deadline = all ? UINT64_MAX :
+	    uv_hrtime() + LBD_RELEASE_TURN_NS;
+
+	while ((c = TAILQ_FIRST(&d->closing)) != NULL) {
+		if (lbd_conn_release_some(c, deadline))
+			break;
+		TAILQ_REMOVE(&d->closing, c, closing_entry);
+		c->releasing = 0;
+		if (c->handle_closed) {
+			free(c->out);
+			free(c);
+		}
+		if (uv_hrtime() >= deadline)
+			break;
+	}
+	if (!TAILQ_EMPTY(&d->closing))
+		lbd_want_flush(d);      /* the next turn comes at once */
+}
+
+/*
+ * lbd_conns_resume: a loop iteration ends: the connections throttled in
+ * it get their next turn (buffered requests first, then reading), unless
+ * back-pressure holds them.
+ */
+void
+lbd_conns_resume(struct lbd *d)
+{
+	struct lbd_conns turn = TAILQ_HEAD_INITIALIZER(turn);
+	struct lbd_conn *c;
+
+	d->turn++;
+	TAILQ_CONCAT(&turn, &d->throttled, throttle_entry);
+	while ((c = TAILQ_FIRST(&turn)) != NULL) {
+		TAILQ_REMOVE(&turn, c, throttle_entry);
+		c->throttled = 0;
+		if (conn_queued(c) <= d->cfg.limits.output_per_conn)
+			conn_read_start(c);
+	}
+}
+
 /* Handles one complete line (without its '\n'). */
 static void
 conn_line(struct lbd_conn *c, const char *line, size_t len)
@@ -322,20 +395,43 @@ conn_line(struct lbd_conn *c, const char *line, size_t len)
 static void
 conn_lines(struct lbd_conn *c)
 {
-	struct lbp_out o;
-	char          *nl;
-	size_t         off = 0, len;
+	struct lbd_uid_conns *u = c->uid_conns;
+	struct lbp_out        o;
+	char                 *nl;
+	size_t                off = 0, len;
+	uint64_t              t0;
 
 	while (c->state != LBD_CONN_CLOSING && c->reading &&
 	    (nl = memchr(c->in + off, '\n', c->inlen - off)) != NULL) {
 		len = (size_t)(nl - (c->in + off));
+		t0 = uv_hrtime();
 		conn_line(c, c->in + off, len);
 		off += len + 1;
+		if (c->state == LBD_CONN_CLOSING)
+			break;
 		if (conn_queued(c) > c->d->cfg.limits.output_per_conn) {
 			log_debug("pid %ld: not reading its replies; pausing",
 			    (long)c->pid);
 			uv_read_stop((uv_stream_t *)&c->pipe);
 			c->reading = 0;
+		}
+		if (c->turn != c->d->turn) {
+			c->turn = c->d->turn;
+			c->turn_lines = 0;
+		}
+		if (u != NULL && u->turn != c->d->turn) {
+			u->turn = c->d->turn;
+			u->turn_ns = 0;
+		}
+		if (u != NULL)
+			u->turn_ns += uv_hrtime() - t0;
+		if ((++c->turn_lines >= LBD_LINES_PER_TURN || (u != NULL &&
+		    u->turn_ns >= LBD_USER_TURN_NS)) && c->reading) {
+			uv_read_stop((uv_stream_t *)&c->pipe);
+			c->reading = 0;
+			c->throttled = 1;
+			TAILQ_INSERT_TAIL(&c->d->throttled, c, throttle_entry);
+			lbd_want_flush(c->d);   /* the iteration must end */
 		}
 	}
 	if (c->state == LBD_CONN_CLOSING)

@@ -120,6 +120,9 @@ struct lbd_uid_conns {
 	unsigned                      nlocks;    /* holds, kept ones too,
 	                                            and waits */
 	unsigned                      nwatches;
+	unsigned                      turn;      /* the iteration turn_ns is */
+	uint64_t                      turn_ns;   /* time its requests took in
+	                                            it */
 	LIST_ENTRY(lbd_uid_conns)     entry;     /* in d->uids */
 };
 
@@ -140,7 +143,18 @@ struct lbd_conn {
 	size_t                   inlen;
 	char                    *out;       /* replies not yet handed to libuv */
 	size_t                   outlen, outcap;
-	int                      reading;   /* 0 while back-pressure holds */
+	int                      reading;   /* 0 while back-pressure holds,
+	                                       or while throttled */
+	int                      throttled; /* its turn's requests handled:
+	                                       read again next iteration */
+	unsigned                 turn;      /* the iteration turn_lines is */
+	unsigned                 turn_lines; /* requests handled in it */
+	TAILQ_ENTRY(lbd_conn)    throttle_entry; /* in d->throttled */
+	int                      releasing; /* closed; its holds are being
+	                                       released (d->closing): not
+	                                       freed till they are */
+	int                      handle_closed; /* libuv is done with pipe */
+	TAILQ_ENTRY(lbd_conn)    closing_entry; /* in d->closing */
 	struct lbd_holds         holds;
 	struct lbd_waits         waits;
 	unsigned                 nholds, nwaits;
@@ -164,6 +178,9 @@ struct lbd {
 	                                       output waits for the check */
 	struct lbd_conns         conns;
 	struct lbd_conns         flush;
+	struct lbd_conns         throttled; /* to read again next iteration */
+	struct lbd_conns         closing;   /* closed, holds to release */
+	unsigned                 turn;      /* loop iterations, counted */
 	unsigned                 nconns;
 	struct lbd_uids          uids;      /* open connections per user */
 	unsigned                 fd_conns;  /* connections the descriptor
@@ -196,6 +213,8 @@ void lbd_conn_error(struct lbd_conn *c, uint64_t id, enum lbp_error code,
          const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void lbd_conn_close(struct lbd_conn *c);
 void lbd_conn_flush_all(struct lbd *d);
+void lbd_conns_resume(struct lbd *d);
+void lbd_conns_release(struct lbd *d, int all);
 unsigned lbd_conns_of_uid(struct lbd_conn *c);
 struct lbd_uid_conns *lbd_uid_get(struct lbd *d, uid_t uid);
 void lbd_uid_put(struct lbd *d, struct lbd_uid_conns *u);
@@ -220,6 +239,7 @@ int  lbd_cancel(struct lbd_conn *c, uint64_t target);
 int  lbd_reclaim(struct lbd_conn *c, const char *path, unsigned method,
          pid_t tid, uint64_t token);
 void lbd_conn_drop_all(struct lbd_conn *c, int keep_holds);
+int  lbd_conn_release_some(struct lbd_conn *c, uint64_t deadline);
 void lbd_acks_forget(struct lbd_conn *c);
 void lbd_locks_shutdown(struct lbd *d);
 struct lbd_hold *lbd_hold_find(struct lbd_lock *l, struct lbd_conn *c,

@@ -784,15 +784,14 @@ lbd_cancel(struct lbd_conn *c, uint64_t target)
 
 /*
  * lbd_conn_drop_all: c is going away: cancels its waits (silently: there
- * is nobody to tell) and ends its holds, handing each to its next waiter;
- * or, with keep_holds (the daemon is stopping), forgets its holds but
- * leaves their artefacts and records for the holders to reclaim from the
- * next daemon.
+ * is nobody to tell); with keep_holds (the daemon is stopping), forgets
+ * its holds but leaves their artefacts and records for the holders to
+ * reclaim from the next daemon; else leaves them, held by c, for
+ * lbd_conn_release_some.
  */
 void
 lbd_conn_drop_all(struct lbd_conn *c, int keep_holds)
 {
-	struct lockfs_err err;
 	struct lbd_wait  *w;
 	struct lbd_lock  *l;
 
@@ -801,14 +800,32 @@ lbd_conn_drop_all(struct lbd_conn *c, int keep_holds)
 		wait_remove(w);
 		lbd_lock_serve(l);          /* the new head may be served now */
 	}
+	while (keep_holds && !LIST_EMPTY(&c->holds))
+		lbd_hold_detach(LIST_FIRST(&c->holds)->lock);
+}
+
+/*
+ * lbd_conn_release_some: c is closed: ends its holds, handing each to its
+ * next waiter, until none is left or uv_hrtime() passes deadline (one at
+ * least).  Until then they are held by c, as before it closed, so no new
+ * client can take them or be told it holds them.  1 while holds are
+ * left, else 0.
+ */
+int
+lbd_conn_release_some(struct lbd_conn *c, uint64_t deadline)
+{
+	struct lockfs_err err;
+	struct lbd_lock  *l;
+
 	while (!LIST_EMPTY(&c->holds)) {
 		l = LIST_FIRST(&c->holds)->lock;
-		if (keep_holds)
-			lbd_hold_detach(l);
-		else if (lbd_hold_end(l, &err) < 0)     /* l may be gone */
+		if (lbd_hold_end(l, &err) < 0)          /* l may be gone */
 			log_info("release after pid %ld left: %s",
 			    (long)c->pid, err.msg);
+		if (uv_hrtime() >= deadline)
+			break;
 	}
+	return !LIST_EMPTY(&c->holds);
 }
 
 /* lbd_locks_shutdown: the daemon stops: every waiter gets ESHUTDOWN.

@@ -125,9 +125,13 @@ iteration_end(uv_check_t *h)
 {
 	struct lbd *d = h->data;
 
+	lbd_conns_release(d, 0);
 	settle(d);
 	lbd_conn_flush_all(d);
 	uv_idle_stop(&d->idle);
+	lbd_conns_resume(d);
+	if (!TAILQ_EMPTY(&d->closing))
+		lbd_want_flush(d);
 }
 
 /* Resolves the default socket and state paths: the system instance's when
@@ -455,6 +459,7 @@ stop(struct lbd *d)
 		uv_close((uv_handle_t *)&d->listener, NULL);
 		d->listening = 0;
 	}
+	lbd_conns_release(d, 1);        /* closed ones let go of theirs */
 	lbd_locks_shutdown(d);
 	lbd_orphans_detach(d);
 	settle(d);
@@ -593,6 +598,8 @@ main(int argc, char **argv)
 	TAILQ_INIT(&d.flush);
 	TAILQ_INIT(&d.acks);
 	LIST_INIT(&d.uids);
+	TAILQ_INIT(&d.throttled);
+	TAILQ_INIT(&d.closing);
 	LIST_INIT(&d.orphans);
 	snprintf(d.server, sizeof(d.server), "lockbrokerd/%s",
 	    PACKAGE_VERSION);
