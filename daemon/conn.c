@@ -94,9 +94,8 @@ lbd_uid_get(struct lbd *d, uid_t uid)
 
 /* lbd_uid_put: frees u when the user has nothing left in the daemon. */
 void
-lbd_uid_put(struct lbd *d, struct lbd_uid_conns *u)
+lbd_uid_put(struct lbd_uid_conns *u)
 {
-	(void)d;
 	if (u->n == 0 && u->nlocks == 0 && u->nwatches == 0) {
 		LIST_REMOVE(u, entry);
 		free(u);
@@ -126,7 +125,7 @@ uid_uncount(struct lbd_conn *c)
 		return;
 	c->uid_conns = NULL;
 	u->n--;
-	lbd_uid_put(c->d, u);
+	lbd_uid_put(u);
 }
 
 /* lbd_conns_of_uid: how many open connections c's user has (c among

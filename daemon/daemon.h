@@ -50,6 +50,9 @@ struct lbd_hold {
 	int                      unsettled; /* installed in this iteration:
 	                                       not known to be recorded */
 	unsigned                 acks;      /* replies owed until recorded */
+	int                      borrowed;  /* fs.path and fs.lock_file are
+	                                       the lock's (a hold never
+	                                       outlives its lock) */
 	struct lbd_uid_conns    *user;      /* counted in its locks_per_uid
 	                                       (NULL: a hold of the previous
 	                                       run, not yet reclaimed) */
@@ -217,7 +220,7 @@ void lbd_conns_resume(struct lbd *d);
 void lbd_conns_release(struct lbd *d, int all);
 unsigned lbd_conns_of_uid(struct lbd_conn *c);
 struct lbd_uid_conns *lbd_uid_get(struct lbd *d, uid_t uid);
-void lbd_uid_put(struct lbd *d, struct lbd_uid_conns *u);
+void lbd_uid_put(struct lbd_uid_conns *u);
 
 /* request.c */
 void lbd_request(struct lbd_conn *c, const struct lbp_msg *m);

@@ -210,6 +210,16 @@ lbd_hold_new(struct lbd_lock *l, struct lbd_conn *c, pid_t pid, pid_t tid,
 		free(h);
 		return NULL;
 	}
+	/* The lock's copies of the names serve the hold too (long paths
+	 * would otherwise be kept twice per hold). */
+	if (strcmp(h->fs.path, l->path) == 0 &&
+	    strcmp(h->fs.lock_file, l->lock_file) == 0) {
+		free(h->fs.path);
+		free(h->fs.lock_file);
+		h->fs.path = l->path;
+		h->fs.lock_file = l->lock_file;
+		h->borrowed = 1;
+	}
 	h->lock = l;
 	h->conn = c;
 	h->tid = tid;
@@ -241,9 +251,11 @@ hold_free(struct lbd_hold *h)
 {
 	if (h->user != NULL) {
 		h->user->nlocks--;
-		lbd_uid_put(h->lock->d, h->user);
+		lbd_uid_put(h->user);
 	}
 	lbd_orphan_unwatch(h);
+	if (h->borrowed)
+		h->fs.path = h->fs.lock_file = NULL;
 	lockfs_fini(&h->fs);
 	free(h);
 }

@@ -36,7 +36,7 @@ struct lbd_limits {
 #define LBD_DEFAULT_OUTPUT_PER_CONN (1024 * 1024)
 #define LBD_DEFAULT_CONNS_PER_UID   256
 #define LBD_DEFAULT_CONNS           16384
-#define LBD_DEFAULT_LOCKS_PER_UID   65536
+#define LBD_DEFAULT_LOCKS_PER_UID   16384
 #define LBD_DEFAULT_WATCHES_PER_UID 1024
 #define LBD_DEFAULT_WATCHES         8192
 #define LBD_DEFAULT_GRACE           30.0    /* seconds to reclaim after a

@@ -282,7 +282,7 @@ charge_del(struct lbd_dirwatch *w, struct lbd_uid_conns *u)
 	*pp = ch->next;
 	free(ch);
 	u->nwatches--;
-	lbd_uid_put(w->d, u);
+	lbd_uid_put(u);
 }
 
 /*
