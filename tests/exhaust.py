@@ -852,5 +852,78 @@ class WatchesPerUser(ExhaustTest):
                 want.discard(r.id)
 
 
+class Turns(ExhaustTest):
+    """nobody pipelines thousands of requests over several connections
+    (the daemon serves each connection a turn at a time).
+
+    Expected: every request is answered, once, and as it should be (a
+    lock is released only after it was granted, so the requests were
+    handled in order); root is answered meanwhile; nothing is lost when a
+    connection is throttled in the middle of its buffered requests.
+    """
+    N = 5000
+
+    def test_pipelined_floods_are_answered_in_order(self):
+        d = self.shared()
+        floods = [self.nobody(timeout=60) for _ in range(4)]
+        for k, c in enumerate(floods):
+            lines = []
+            for i in range(self.N):
+                p = os.path.join(d, "t%d-%d" % (k, i % 50))
+                if (i // 50) % 2 == 0:
+                    lines.append("ACQUIRE %d path=%s timeout=0\n" %
+                                 (i + 2, p))
+                else:
+                    lines.append("RELEASE %d path=%s\n" % (i + 2, p))
+            c.send_raw("".join(lines))
+        root = self.client()
+        self.assertCode(root.call("PING", _wait=60), "OK")
+        for c in floods:
+            ids = set()
+            for i in range(self.N):
+                r = c.read(60)
+                self.assertCode(r, "OK")
+                ids.add(int(r.id))
+            self.assertEqual(ids, set(range(2, self.N + 2)))
+
+
+class ClosingWithManyHolds(ExhaustTest):
+    """A connection closes holding 3000 locks (released a turn at a
+    time), while others wait for some of them and ask for others.
+
+    Expected: each waiter gets its lock; a lock of the closed connection
+    is never granted to two; at the end every artefact is gone and the
+    daemon holds nothing.
+    """
+    config = "holds_per_conn = 4000\n"
+
+    def test_release_of_many_holds(self):
+        d = self.shared()
+        a = self.client()
+        paths = [os.path.join(d, "h%d" % i) for i in range(3000)]
+        a.send_raw("".join("ACQUIRE %d path=%s timeout=0\n" % (i + 2, p)
+                           for i, p in enumerate(paths)))
+        for i in range(len(paths)):
+            self.assertCode(a.read(60), "OK")
+        waiters = []
+        for p in paths[::300]:
+            w = self.nobody()
+            waiters.append((w, w.send("ACQUIRE", path=p, timeout=60), p))
+        for w, rid, p in waiters:
+            self.assertCode(w.wait(w.send("PING")), "OK")
+        a.close()
+        self.clients.remove(a)
+        b = self.client()
+        for w, rid, p in waiters:
+            self.assertCode(w.wait(rid, 30), "OK")
+            r = b.call("ACQUIRE", path=p, timeout=0)
+            self.assertCode(r, "EALREADY")
+        for w, rid, p in waiters:
+            self.assertCode(w.call("RELEASE", path=p), "OK")
+        wait_for("every artefact is gone", lambda: not any(
+            n.endswith(".lock") for n in os.listdir(d)), 60)
+        self.assertEqual([n for n in os.listdir(d)], [])
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
