@@ -852,6 +852,34 @@ class WatchesPerUser(ExhaustTest):
                 want.discard(r.id)
 
 
+class WatchesInAll(ExhaustTest):
+    """watches (4 here) bounds the directories watched in all: nobody
+    waits in 10 directories.
+
+    Expected: at most 4 inotify watches; every waiter gets its lock once
+    the artefact is gone (the others by the poll).
+    """
+    config = "watches = 4\nforeign_poll = 0.3\n"
+
+    def test_total_bounded_waits_served(self):
+        base = inotify_watches(self.daemon.proc.pid)
+        nob = self.nobody()
+        waits = {}
+        for i in range(10):
+            p = os.path.join(self.shared("d%d" % i), "f")
+            with open(p + ".lock", "w"):
+                pass
+            waits[nob.send("ACQUIRE", path=p, timeout=60)] = p
+        self.assertCode(nob.wait(nob.send("PING"), others=[]), "OK")
+        self.assertEqual(inotify_watches(self.daemon.proc.pid), base + 4)
+        for p in waits.values():
+            os.unlink(p + ".lock")
+        while waits:
+            r = nob.read(10)
+            self.assertCode(r, "OK")
+            del waits[r.id]
+
+
 class Turns(ExhaustTest):
     """nobody pipelines thousands of requests over several connections
     (the daemon serves each connection a turn at a time).
