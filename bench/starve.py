@@ -244,6 +244,7 @@ def main():
             ("holds-churn 8 conns x 1024",
              lambda: holds_churn(sock, top, 8, 1024)),
         ]
+        measure(root, lock, 100)       # warm-up, not counted
         idle = None
         print("%-32s %-16s %9s %9s %7s %7s %6s" % (
             "load (user nobody)", "root's request", "p50 us", "p99 us",

@@ -39,8 +39,8 @@
 #include "log.h"
 
 #define LBD_LINES_PER_TURN 64
-#define LBD_USER_TURN_NS   1000000ull   /* 1 ms */
-#define LBD_RELEASE_TURN_NS 1000000ull  /* 1 ms */
+#define LBD_USER_TURN_NS   500000ull    /* 0.5 ms */
+#define LBD_RELEASE_TURN_NS 500000ull   /* 0.5 ms */
 
 /* A write in flight: the request and the bytes it owns. */
 struct conn_write {
