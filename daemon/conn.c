@@ -138,9 +138,11 @@ lbd_conns_of_uid(struct lbd_conn *c)
 }
 
 /*
- * lbd_conn_close: moves c to CLOSING: releases its holds (handing them to
- * waiters), cancels its waits, and closes the handle (pending output is
- * dropped: the client is gone or has broken the protocol).  Idempotent.
+ * lbd_conn_close: moves c to CLOSING: cancels its waits, has its holds
+ * released (handed to waiters) a turn at a time by lbd_conns_release, c
+ * holding them until then, and closes the handle (pending output is
+ * dropped: the client is gone or has broken the protocol).  c is freed
+ * once libuv is done with it and its holds are released.  Idempotent.
  */
 void
 lbd_conn_close(struct lbd_conn *c)

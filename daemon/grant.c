@@ -34,7 +34,6 @@
 #include "log.h"
 #include "store.h"
 
-
 /* The next fencing token: generation in the high half, a counter that
  * only grows in the low half (a new generation is taken, durably, at each
  * start and when the counter would wrap). */
@@ -770,7 +769,7 @@ lbd_break(struct lbd_conn *c, struct lbd_lock *l, struct lockfs_err *err)
 	r = 1;
 out:
 	lockfs_fini(&fs);
-	lbd_lock_serve(l);          /* the waiters' turn, or l leaves */
+	lbd_lock_serve(l);      /* the waiters' turn, or l leaves */
 	return r;
 }
 
@@ -810,7 +809,7 @@ lbd_conn_drop_all(struct lbd_conn *c, int keep_holds)
 	while ((w = LIST_FIRST(&c->waits)) != NULL) {
 		l = w->lock;
 		wait_remove(w);
-		lbd_lock_serve(l);          /* the new head may be served now */
+		lbd_lock_serve(l);      /* the new head may be served now */
 	}
 	while (keep_holds && !LIST_EMPTY(&c->holds))
 		lbd_hold_detach(LIST_FIRST(&c->holds)->lock);
