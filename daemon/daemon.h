@@ -98,12 +98,15 @@ struct lbd_lock {
 	struct lbd_uid_conns    *watch_user; /* the watch is counted as this
 	                                       user's */
 	LIST_ENTRY(lbd_lock)     watch_entry; /* in watch->locks */
+	int                      due;       /* in d->due: to look at */
+	TAILQ_ENTRY(lbd_lock)    due_entry;
 	uv_timer_t              *poll;      /* the watch's safety net, or
 	                                       with no watch, the only look */
 	struct lbd_lock         *hash_next;
 };
 
 LIST_HEAD(lbd_locklist, lbd_lock);
+TAILQ_HEAD(lbd_lockq, lbd_lock);
 
 LIST_HEAD(lbd_holds, lbd_hold);
 LIST_HEAD(lbd_waits, lbd_wait);
@@ -196,6 +199,10 @@ struct lbd {
 	unsigned                 watches_max; /* limits.watches, capped below
 	                                       the kernel's limit (main.c) */
 	unsigned                 npolled;   /* locks looked at by timer */
+	struct lbd_lockq         due;       /* sqlite locks to look at, a
+	                                       turn at a time (watch.c) */
+	unsigned                 poll_turn; /* the iteration poll_ns is */
+	uint64_t                 poll_ns;   /* time polls took in it */
 	struct lbd_store        *store;
 	struct lbd_holds         orphans;   /* holds of the previous run, not
 	                                       yet reclaimed, and kept holds */
@@ -271,6 +278,7 @@ int  lbd_orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid);
 int  lbd_watches_init(struct lbd *d);
 void lbd_lock_watch(struct lbd_lock *l, struct lbd_conn *c);
 void lbd_lock_unwatch(struct lbd_lock *l);
+void lbd_watches_due(struct lbd *d);
 
 /* grant.c, for watch.c */
 void lbd_lock_serve(struct lbd_lock *l);

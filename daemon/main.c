@@ -126,11 +126,12 @@ iteration_end(uv_check_t *h)
 	struct lbd *d = h->data;
 
 	lbd_conns_release(d, 0);
+	lbd_watches_due(d);
 	settle(d);
 	lbd_conn_flush_all(d);
 	uv_idle_stop(&d->idle);
 	lbd_conns_resume(d);
-	if (!TAILQ_EMPTY(&d->closing))
+	if (!TAILQ_EMPTY(&d->closing) || !TAILQ_EMPTY(&d->due))
 		lbd_want_flush(d);
 }
 

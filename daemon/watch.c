@@ -16,6 +16,13 @@
  * lock that gets no watch (a bound reached, or the directory cannot be
  * watched with its waiter's credentials) is not refused: it is polled.
  *
+ * A change of a sqlite lock database may free any of the directory's
+ * sqlite locks: they are looked at a turn at a time (about
+ * LBD_DUE_TURN_NS of looks per loop iteration, lbd_watches_due), and a
+ * lock already due is not looked at twice, so that a user who keeps
+ * writing a database its many waits are on costs a bounded share of the
+ * daemon's time.
+ *
  * Every watched lock is polled too, as a safety net (network file systems
  * send no events): about every foreign_poll seconds, but the daemon makes
  * at most LBD_POLLS_PER_SECOND such looks a second in all, spread over
@@ -32,6 +39,7 @@
 
 #define WATCH_BUCKETS        4096
 #define LBD_POLLS_PER_SECOND 1024
+#define LBD_DUE_TURN_NS      500000ull  /* 0.5 ms */
 
 /* A user's share of a watch: how many of its locks use it. */
 struct watch_charge {
@@ -74,6 +82,7 @@ lbd_watches_init(struct lbd *d)
 	d->nwbuckets = WATCH_BUCKETS;
 	d->nwatches = 0;
 	d->npolled = 0;
+	TAILQ_INIT(&d->due);
 	d->wbuckets = calloc(d->nwbuckets, sizeof(*d->wbuckets));
 	return d->wbuckets == NULL ? -1 : 0;
 }
@@ -99,14 +108,28 @@ poll_delay(struct lbd *d)
 	return (uint64_t)(s * 1000) + 1;
 }
 
-/* The poll's turn: look again (l may be freed by the look). */
+/* The poll's turn: look again (l may be freed by the look); or, when
+ * this loop iteration's polls have taken LBD_DUE_TURN_NS already (all
+ * timers due fire in one iteration; a look at a busy sqlite database
+ * waits for it), a little later. */
 static void
 poll_tick(uv_timer_t *t)
 {
 	struct lbd_lock *l = t->data;
+	struct lbd      *d = l->d;
+	uint64_t         t0 = uv_hrtime();
 
-	uv_timer_start(t, poll_tick, poll_delay(l->d), 0);
+	if (d->poll_turn != d->turn) {
+		d->poll_turn = d->turn;
+		d->poll_ns = 0;
+	}
+	if (d->poll_ns >= LBD_DUE_TURN_NS) {
+		uv_timer_start(t, poll_tick, 1 + (uint64_t)(rand() % 16), 0);
+		return;
+	}
+	uv_timer_start(t, poll_tick, poll_delay(d), 0);
 	lbd_lock_serve(l);
+	d->poll_ns += uv_hrtime() - t0;
 }
 
 /* Frees w once it has no locks and is not dispatching an event. */
@@ -149,7 +172,7 @@ dirwatch_event(uv_fs_event_t *e, const char *name, int events, int status)
 	static const unsigned methods[] = { LB_LINK, LB_SYMLINK, LB_MKDIR,
 	    LB_PIDFILE };
 	struct lbd_dirwatch *w = e->data;
-	struct lbd_lock     *l, *next;
+	struct lbd_lock     *l;
 	char                 file[PATH_MAX];
 	size_t               i;
 	int                  n;
@@ -170,11 +193,12 @@ dirwatch_event(uv_fs_event_t *e, const char *name, int events, int status)
 			lbd_lock_serve(l);
 	if (strcmp(name, ".lockbroker.sqlite") != 0)
 		goto out;
-	for (l = LIST_FIRST(&w->locks); l != NULL; l = next) {
-		next = LIST_NEXT(l, watch_entry);
-		if (l->method == LB_SQLITE)
-			lbd_lock_serve(l);
-	}
+	LIST_FOREACH(l, &w->locks, watch_entry)
+		if (l->method == LB_SQLITE && !l->due) {
+			l->due = 1;
+			TAILQ_INSERT_TAIL(&w->d->due, l, due_entry);
+			lbd_want_flush(w->d);   /* the iteration must end */
+		}
 out:
 	w->busy--;
 	dirwatch_put(w);
@@ -319,11 +343,37 @@ lbd_lock_watch(struct lbd_lock *l, struct lbd_conn *c)
 	w->nlocks++;
 }
 
+/*
+ * lbd_watches_due: the end of a loop iteration: looks at the sqlite locks
+ * due (see above) for about LBD_DUE_TURN_NS, the rest in the next turns.
+ */
+void
+lbd_watches_due(struct lbd *d)
+{
+	struct lbd_lock *l;
+	uint64_t         deadline = uv_hrtime() + LBD_DUE_TURN_NS;
+
+	while ((l = TAILQ_FIRST(&d->due)) != NULL) {
+		TAILQ_REMOVE(&d->due, l, due_entry);
+		l->due = 0;
+		lbd_lock_serve(l);      /* may free l */
+		if (uv_hrtime() >= deadline)
+			break;
+	}
+	if (!TAILQ_EMPTY(&d->due))
+		lbd_want_flush(d);
+}
+
 /* lbd_lock_unwatch: l is no longer watched, nor polled. */
 void
 lbd_lock_unwatch(struct lbd_lock *l)
 {
 	struct lbd_dirwatch *w = l->watch;
+
+	if (l->due) {
+		TAILQ_REMOVE(&l->d->due, l, due_entry);
+		l->due = 0;
+	}
 
 	if (w != NULL) {
 		LIST_REMOVE(l, watch_entry);

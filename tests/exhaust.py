@@ -880,6 +880,63 @@ class WatchesInAll(ExhaustTest):
             del waits[r.id]
 
 
+class SqliteWrites(ExhaustTest):
+    """nobody waits on 2000 sqlite locks held outside the broker (rows of
+    a lock database nobody may write), while the database is written
+    without pause (each write may free any of them).
+
+    Expected: root is still answered (a generous bound: a stalled daemon
+    answers nothing within 10 s); a waiter gets its lock once its row is
+    gone.
+    """
+    N = 2000
+
+    def test_root_answered_waiter_served(self):
+        d = self.shared()
+        db = os.path.join(d, ".lockbroker.sqlite")
+        con = sqlite3.connect(db)
+        con.execute("CREATE TABLE locks (lock_file varchar(32), "
+                    "unique_name varchar(32))")
+        con.execute("CREATE TABLE other (x)")
+        con.executemany("INSERT INTO locks VALUES (?, ?)", [
+            (os.path.join(d, "f%d.lock" % i), "outsider")
+            for i in range(self.N)])
+        con.commit()
+        os.chown(db, NOBODY, NOBODY)
+        waiters = []
+        for k in range(0, self.N, 1000):
+            c = self.nobody(timeout=60)
+            for i in range(k, k + 1000):
+                c.send("ACQUIRE", path=os.path.join(d, "f%d" % i),
+                       method="sqlite", timeout=3600)
+            self.assertCode(c.wait(c.send("PING"), 60), "OK")
+            waiters.append(c)
+        stop = threading.Event()
+
+        def write():
+            w = sqlite3.connect(db, timeout=10)
+            while not stop.is_set():
+                w.execute("INSERT INTO other VALUES (1)")
+                w.commit()
+                time.sleep(0.001)
+            w.close()
+        t = threading.Thread(target=write)
+        t.start()
+        try:
+            root = self.client()
+            for _ in range(20):
+                self.assertCode(root.call("PING"), "OK")
+                time.sleep(0.05)
+        finally:
+            stop.set()
+            t.join()
+        con.execute("DELETE FROM locks WHERE lock_file = ?",
+                    (os.path.join(d, "f7.lock"),))
+        con.commit()
+        r = waiters[0].read(30)
+        self.assertEqual((r.verb, r.id), ("OK", "9"), r)
+
+
 class Turns(ExhaustTest):
     """nobody pipelines thousands of requests over several connections
     (the daemon serves each connection a turn at a time).
