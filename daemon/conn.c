@@ -21,7 +21,12 @@
  * collect in c->out and go to libuv once per loop iteration (after the
  * state database has committed what they announce); while more than the
  * output limit waits for a client that does not read, the daemon stops
- * reading from it.
+ * reading from it.  Fairness: one connection's requests are handled
+ * LBD_LINES_PER_TURN at most per loop iteration, and one user's for
+ * LBD_USER_TURN_NS at most (over all its connections); then the
+ * connection is throttled (not read) until the iteration ends, so that a
+ * user who pipelines thousands of requests, over one connection or many,
+ * delays the others by one turn, not by all of its requests.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -32,6 +37,10 @@
 
 #include "daemon.h"
 #include "log.h"
+
+#define LBD_LINES_PER_TURN 64
+#define LBD_USER_TURN_NS   500000ull    /* 0.5 ms */
+#define LBD_RELEASE_TURN_NS 500000ull   /* 0.5 ms */
 
 /* A write in flight: the request and the bytes it owns. */
 struct conn_write {
@@ -50,16 +59,57 @@ lbd_conn_queued(struct lbd_conn *c)
 	    (uv_stream_t *)&c->pipe);
 }
 
+/* Frees c and what it owns (its handle closed, its holds released). */
+static void
+conn_destroy(struct lbd_conn *c)
+{
+	lbd_reqids_free(c);
+	lbd_creds_unref(c->creds);
+	free(c->out);
+	free(c);
+}
+
 /* Frees a connection once libuv is done with its handle. */
 static void
 conn_free(uv_handle_t *h)
 {
 	struct lbd_conn *c = (struct lbd_conn *)h;
 
-	lbd_reqids_free(c);
-	lbd_creds_unref(c->creds);
-	free(c->out);
-	free(c);
+	if (c->releasing) {
+		c->handle_closed = 1;   /* lbd_conns_release frees it */
+		return;
+	}
+	conn_destroy(c);
+}
+
+/*
+ * lbd_uid_get: what user uid has in the daemon (see struct lbd_uid_conns),
+ * made when it has nothing yet; NULL when no memory is left.  Give it back
+ * with lbd_uid_put after taking a count of it down.
+ */
+struct lbd_uid_conns *
+lbd_uid_get(struct lbd *d, uid_t uid)
+{
+	struct lbd_uid_conns *u;
+
+	LIST_FOREACH(u, &d->uids, entry)
+		if (u->uid == uid)
+			return u;
+	if ((u = calloc(1, sizeof(*u))) == NULL)
+		return NULL;
+	u->uid = uid;
+	LIST_INSERT_HEAD(&d->uids, u, entry);
+	return u;
+}
+
+/* lbd_uid_put: frees u when the user has nothing left in the daemon. */
+void
+lbd_uid_put(struct lbd_uid_conns *u)
+{
+	if (u->n == 0 && u->nlocks == 0 && u->nwatches == 0) {
+		LIST_REMOVE(u, entry);
+		free(u);
+	}
 }
 
 /* Counts c among its user's open connections (c->uid_conns; left NULL
@@ -69,15 +119,8 @@ uid_count(struct lbd_conn *c)
 {
 	struct lbd_uid_conns *u;
 
-	LIST_FOREACH(u, &c->d->uids, entry)
-		if (u->uid == c->uid)
-			break;
-	if (u == NULL) {
-		if ((u = calloc(1, sizeof(*u))) == NULL)
-			return;
-		u->uid = c->uid;
-		LIST_INSERT_HEAD(&c->d->uids, u, entry);
-	}
+	if ((u = lbd_uid_get(c->d, c->uid)) == NULL)
+		return;
 	u->n++;
 	c->uid_conns = u;
 }
@@ -91,10 +134,8 @@ uid_uncount(struct lbd_conn *c)
 	if (u == NULL)
 		return;
 	c->uid_conns = NULL;
-	if (--u->n == 0) {
-		LIST_REMOVE(u, entry);
-		free(u);
-	}
+	u->n--;
+	lbd_uid_put(u);
 }
 
 /* lbd_conns_of_uid: how many open connections c's user has (c among
@@ -107,9 +148,11 @@ lbd_conns_of_uid(struct lbd_conn *c)
 }
 
 /*
- * lbd_conn_close: moves c to CLOSING: releases its holds (handing them to
- * waiters), cancels its waits, and closes the handle (pending output is
- * dropped: the client is gone or has broken the protocol).  Idempotent.
+ * lbd_conn_close: moves c to CLOSING: cancels its waits, has its holds
+ * released (handed to waiters) a turn at a time by lbd_conns_release, c
+ * holding them until then, and closes the handle (pending output is
+ * dropped: the client is gone or has broken the protocol).  c is freed
+ * once libuv is done with it and its holds are released.  Idempotent.
  */
 void
 lbd_conn_close(struct lbd_conn *c)
@@ -120,6 +163,11 @@ lbd_conn_close(struct lbd_conn *c)
 		return;
 	c->state = LBD_CONN_CLOSING;
 	lbd_conn_drop_all(c, d->stopping);
+	if (!LIST_EMPTY(&c->holds)) {
+		c->releasing = 1;
+		TAILQ_INSERT_TAIL(&d->closing, c, closing_entry);
+		lbd_want_flush(d);
+	}
 	lbd_acks_forget(c);
 	lbd_list_forget(c);
 	TAILQ_REMOVE(&d->conns, c, entry);
@@ -128,6 +176,10 @@ lbd_conn_close(struct lbd_conn *c)
 	if (c->flushing) {
 		TAILQ_REMOVE(&d->flush, c, flush_entry);
 		c->flushing = 0;
+	}
+	if (c->throttled) {
+		TAILQ_REMOVE(&d->throttled, c, throttle_entry);
+		c->throttled = 0;
 	}
 	log_debug("pid %ld uid %ld: closed", (long)c->pid, (long)c->uid);
 	uv_close((uv_handle_t *)&c->pipe, conn_free);
@@ -210,7 +262,7 @@ conn_written(uv_write_t *req, int status)
 		lbd_conn_close(c);
 		return;
 	}
-	if (!c->reading &&
+	if (!c->reading && !c->throttled &&
 	    lbd_conn_queued(c) <= c->d->cfg.limits.output_per_conn / 2)
 		conn_read_start(c);
 }
@@ -276,6 +328,55 @@ lbd_conn_flush_all(struct lbd *d)
 	}
 }
 
+/*
+ * lbd_conns_release: ends the holds of closed connections: for about
+ * LBD_RELEASE_TURN_NS in one loop iteration (all of them, with all), so
+ * that a connection closing with many holds does not stall everyone;
+ * frees each connection whose holds are all ended and whose handle libuv
+ * is done with.
+ */
+void
+lbd_conns_release(struct lbd *d, int all)
+{
+	struct lbd_conn *c;
+	uint64_t         deadline = all ? UINT64_MAX :
+	    uv_hrtime() + LBD_RELEASE_TURN_NS;
+
+	while ((c = TAILQ_FIRST(&d->closing)) != NULL) {
+		if (lbd_conn_release_some(c, deadline))
+			break;
+		TAILQ_REMOVE(&d->closing, c, closing_entry);
+		c->releasing = 0;
+		if (c->handle_closed)
+			conn_destroy(c);
+		if (uv_hrtime() >= deadline)
+			break;
+	}
+	if (!TAILQ_EMPTY(&d->closing))
+		lbd_want_flush(d);      /* the next turn comes at once */
+}
+
+/*
+ * lbd_conns_resume: a loop iteration ends: the connections throttled in
+ * it get their next turn (buffered requests first, then reading), unless
+ * back-pressure holds them.
+ */
+void
+lbd_conns_resume(struct lbd *d)
+{
+	struct lbd_conns turn = TAILQ_HEAD_INITIALIZER(turn);
+	struct lbd_conn *c;
+
+	d->turn++;
+	TAILQ_CONCAT(&turn, &d->throttled, throttle_entry);
+	while ((c = TAILQ_FIRST(&turn)) != NULL) {
+		TAILQ_REMOVE(&turn, c, throttle_entry);
+		c->throttled = 0;
+		if (lbd_conn_queued(c) <= d->cfg.limits.output_per_conn)
+			conn_read_start(c);
+	}
+}
+
 /* Handles one complete line (without its '\n'). */
 static void
 conn_line(struct lbd_conn *c, const char *line, size_t len)
@@ -304,20 +405,43 @@ conn_line(struct lbd_conn *c, const char *line, size_t len)
 static void
 conn_lines(struct lbd_conn *c)
 {
-	struct lbp_out o;
-	char          *nl;
-	size_t         off = 0, len;
+	struct lbd_uid_conns *u = c->uid_conns;
+	struct lbp_out        o;
+	char                 *nl;
+	size_t                off = 0, len;
+	uint64_t              t0;
 
 	while (c->state != LBD_CONN_CLOSING && c->reading &&
 	    (nl = memchr(c->in + off, '\n', c->inlen - off)) != NULL) {
 		len = (size_t)(nl - (c->in + off));
+		t0 = uv_hrtime();
 		conn_line(c, c->in + off, len);
 		off += len + 1;
+		if (c->state == LBD_CONN_CLOSING)
+			break;
 		if (lbd_conn_queued(c) > c->d->cfg.limits.output_per_conn) {
 			log_debug("pid %ld: not reading its replies; pausing",
 			    (long)c->pid);
 			uv_read_stop((uv_stream_t *)&c->pipe);
 			c->reading = 0;
+		}
+		if (c->turn != c->d->turn) {
+			c->turn = c->d->turn;
+			c->turn_lines = 0;
+		}
+		if (u != NULL && u->turn != c->d->turn) {
+			u->turn = c->d->turn;
+			u->turn_ns = 0;
+		}
+		if (u != NULL)
+			u->turn_ns += uv_hrtime() - t0;
+		if ((++c->turn_lines >= LBD_LINES_PER_TURN || (u != NULL &&
+		    u->turn_ns >= LBD_USER_TURN_NS)) && c->reading) {
+			uv_read_stop((uv_stream_t *)&c->pipe);
+			c->reading = 0;
+			c->throttled = 1;
+			TAILQ_INSERT_TAIL(&c->d->throttled, c, throttle_entry);
+			lbd_want_flush(c->d);   /* the iteration must end */
 		}
 	}
 	if (c->state == LBD_CONN_CLOSING)

@@ -31,6 +31,8 @@
 struct lbd;
 struct lbd_conn;
 struct lbd_lock;
+struct lbd_uid_conns;
+struct lbd_dirwatch;
 
 /* The most supplementary groups a client's credentials carry (Linux's
  * NGROUPS_MAX). */
@@ -71,6 +73,12 @@ struct lbd_hold {
 	int                      unsettled; /* installed in this iteration:
 	                                       not known to be recorded */
 	unsigned                 acks;      /* replies owed until recorded */
+	int                      borrowed;  /* fs.path and fs.lock_file are
+	                                       the lock's (a hold never
+	                                       outlives its lock) */
+	struct lbd_uid_conns    *user;      /* counted in its locks_per_uid
+	                                       (NULL: a hold of the previous
+	                                       run, not yet reclaimed) */
 };
 
 /* A request id a connection owes a reply to (reqids.c). */
@@ -124,10 +132,20 @@ struct lbd_lock {
 	struct lbd_hold         *holder;    /* NULL: free, or held outside */
 	struct lbd_waitq         waiters;   /* FIFO */
 	unsigned                 nwaiters;
-	uv_fs_event_t           *watch;     /* while held outside, waiters */
-	uv_timer_t              *poll;      /* the watch's safety net */
+	struct lbd_dirwatch     *watch;     /* while held outside, waiters:
+	                                       its directory's (watch.c) */
+	struct lbd_uid_conns    *watch_user; /* the watch is counted as this
+	                                       user's */
+	LIST_ENTRY(lbd_lock)     watch_entry; /* in watch->locks */
+	int                      due;       /* in d->due: to look at */
+	TAILQ_ENTRY(lbd_lock)    due_entry;
+	uv_timer_t              *poll;      /* the watch's safety net, or
+	                                       with no watch, the only look */
 	struct lbd_lock         *hash_next;
 };
+
+LIST_HEAD(lbd_locklist, lbd_lock);
+TAILQ_HEAD(lbd_lockq, lbd_lock);
 
 LIST_HEAD(lbd_holds, lbd_hold);
 LIST_HEAD(lbd_waits, lbd_wait);
@@ -138,10 +156,18 @@ enum lbd_conn_state {
 	LBD_CONN_CLOSING        /* closed or to be closed; nothing more read */
 };
 
-/* How many connections one user has open (conns_per_uid). */
+/* What one user has in the daemon: open connections (conns_per_uid),
+ * holds and waits (locks_per_uid), directories watched for its waits
+ * (watches_per_uid).  Freed when all three are 0. */
 struct lbd_uid_conns {
 	uid_t                         uid;
 	unsigned                      n;
+	unsigned                      nlocks;    /* holds, kept ones too,
+	                                            and waits */
+	unsigned                      nwatches;
+	unsigned                      turn;      /* the iteration turn_ns is */
+	uint64_t                      turn_ns;   /* time its requests took in
+	                                            it */
 	LIST_ENTRY(lbd_uid_conns)     entry;     /* in d->uids */
 };
 
@@ -163,7 +189,18 @@ struct lbd_conn {
 	size_t                   inlen;
 	char                    *out;       /* replies not yet handed to libuv */
 	size_t                   outlen, outcap;
-	int                      reading;   /* 0 while back-pressure holds */
+	int                      reading;   /* 0 while back-pressure holds,
+	                                       or while throttled */
+	int                      throttled; /* its turn's requests handled:
+	                                       read again next iteration */
+	unsigned                 turn;      /* the iteration turn_lines is */
+	unsigned                 turn_lines; /* requests handled in it */
+	TAILQ_ENTRY(lbd_conn)    throttle_entry; /* in d->throttled */
+	int                      releasing; /* closed; its holds are being
+	                                       released (d->closing): not
+	                                       freed till they are */
+	int                      handle_closed; /* libuv is done with pipe */
+	TAILQ_ENTRY(lbd_conn)    closing_entry; /* in d->closing */
 	struct lbd_holds         holds;
 	struct lbd_waits         waits;
 	unsigned                 nholds, nwaits;
@@ -194,12 +231,25 @@ struct lbd {
 	struct lbd_conns         conns;
 	struct lbd_conns         flush;
 	struct lbd_conns         listings;  /* sending a LIST (list.c) */
+	struct lbd_conns         throttled; /* to read again next iteration */
+	struct lbd_conns         closing;   /* closed, holds to release */
+	unsigned                 turn;      /* loop iterations, counted */
 	unsigned                 nconns;
 	struct lbd_uids          uids;      /* open connections per user */
 	unsigned                 fd_conns;  /* connections the descriptor
 	                                       limit affords (main.c) */
 	struct lbd_lock        **buckets;   /* the lock table */
 	size_t                   nbuckets, nlocks;
+	struct lbd_dirwatch    **wbuckets;  /* the watched directories */
+	size_t                   nwbuckets;
+	unsigned                 nwatches;  /* directories watched */
+	unsigned                 watches_max; /* limits.watches, capped below
+	                                       the kernel's limit (main.c) */
+	unsigned                 npolled;   /* locks looked at by timer */
+	struct lbd_lockq         due;       /* sqlite locks to look at, a
+	                                       turn at a time (watch.c) */
+	unsigned                 poll_turn; /* the iteration poll_ns is */
+	uint64_t                 poll_ns;   /* time polls took in it */
 	struct lbd_store        *store;
 	struct lbd_holds         orphans;   /* holds of the previous run, not
 	                                       yet reclaimed, and kept holds */
@@ -225,6 +275,8 @@ void lbd_conn_error(struct lbd_conn *c, uint64_t id, enum lbp_error code,
          const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void lbd_conn_close(struct lbd_conn *c);
 void lbd_conn_flush_all(struct lbd *d);
+void lbd_conns_resume(struct lbd *d);
+void lbd_conns_release(struct lbd *d, int all);
 unsigned lbd_conns_of_uid(struct lbd_conn *c);
 size_t lbd_conn_queued(struct lbd_conn *c);
 
@@ -234,6 +286,8 @@ void lbd_lists_more(struct lbd *d);
 int  lbd_lists_waiting(struct lbd *d);
 void lbd_lists_shutdown(struct lbd *d);
 void lbd_list_forget(struct lbd_conn *c);
+struct lbd_uid_conns *lbd_uid_get(struct lbd *d, uid_t uid);
+void lbd_uid_put(struct lbd_uid_conns *u);
 
 /* request.c */
 void lbd_request(struct lbd_conn *c, const struct lbp_msg *m);
@@ -247,7 +301,6 @@ struct lbd_lock *lbd_lock_find(struct lbd *d, const char *lock_file,
 struct lbd_lock *lbd_lock_get(struct lbd *d, const char *path,
          unsigned method, struct lockfs_err *err);
 void lbd_lock_put(struct lbd_lock *l);
-void lbd_lock_unwatch(struct lbd_lock *l);
 int  lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
          unsigned method, pid_t kept_pid, pid_t tid, double timeout,
          int stale);
@@ -258,6 +311,7 @@ int  lbd_cancel(struct lbd_conn *c, uint64_t target);
 int  lbd_reclaim(struct lbd_conn *c, const char *path, unsigned method,
          pid_t tid, uint64_t token);
 void lbd_conn_drop_all(struct lbd_conn *c, int keep_holds);
+int  lbd_conn_release_some(struct lbd_conn *c, uint64_t deadline);
 void lbd_acks_forget(struct lbd_conn *c);
 void lbd_locks_shutdown(struct lbd *d);
 struct lbd_hold *lbd_hold_find(struct lbd_lock *l, struct lbd_conn *c,
@@ -287,6 +341,14 @@ int  lbd_reqid_add(struct lbd_conn *c, struct lbd_reqid *r);
 void lbd_reqid_del(struct lbd_conn *c, struct lbd_reqid *r);
 int  lbd_reqid_busy(const struct lbd_conn *c, uint64_t id);
 void lbd_reqids_free(struct lbd_conn *c);
+/* watch.c */
+int  lbd_watches_init(struct lbd *d);
+void lbd_lock_watch(struct lbd_lock *l, struct lbd_conn *c);
+void lbd_lock_unwatch(struct lbd_lock *l);
+void lbd_watches_due(struct lbd *d);
+
+/* grant.c, for watch.c */
+void lbd_lock_serve(struct lbd_lock *l);
 
 /* creds.c */
 int  lbd_creds_init(char *why, size_t size);

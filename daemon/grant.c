@@ -35,8 +35,6 @@
 #include "log.h"
 #include "store.h"
 
-static void lock_serve(struct lbd_lock *l);
-
 /* The next fencing token: generation in the high half, a counter that
  * only grows in the low half (a new generation is taken, durably, at each
  * start and when the counter would wrap). */
@@ -227,6 +225,16 @@ lbd_hold_new(struct lbd_lock *l, struct lbd_conn *c, pid_t pid, pid_t tid,
 		free(h);
 		return NULL;
 	}
+	/* The lock's copies of the names serve the hold too (long paths
+	 * would otherwise be kept twice per hold). */
+	if (strcmp(h->fs.path, l->path) == 0 &&
+	    strcmp(h->fs.lock_file, l->lock_file) == 0) {
+		free(h->fs.path);
+		free(h->fs.lock_file);
+		h->fs.path = l->path;
+		h->fs.lock_file = l->lock_file;
+		h->borrowed = 1;
+	}
 	h->lock = l;
 	h->conn = c;
 	h->tid = tid;
@@ -257,7 +265,13 @@ hold_new(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid, pid_t tid,
 static void
 hold_free(struct lbd_hold *h)
 {
+	if (h->user != NULL) {
+		h->user->nlocks--;
+		lbd_uid_put(h->user);
+	}
 	lbd_orphan_unwatch(h);
+	if (h->borrowed)
+		h->fs.path = h->fs.lock_file = NULL;
 	lockfs_fini(&h->fs);
 	lbd_creds_unref(h->creds);
 	free(h);
@@ -287,6 +301,9 @@ hold_install(struct lbd_lock *l, struct lbd_hold *h)
 	h->since = lbd_now();
 	h->unsettled = 1;
 	l->holder = h;
+	h->user = h->kept ? lbd_uid_get(l->d, h->uid) : h->conn->uid_conns;
+	if (h->user != NULL)
+		h->user->nlocks++;
 	if (h->kept) {
 		h->conn = NULL;
 		LIST_INSERT_HEAD(&l->d->orphans, h, conn_entry);
@@ -313,6 +330,8 @@ lbd_hold_adopt(struct lbd_lock *l, struct lbd_hold *h)
 	else {
 		LIST_INSERT_HEAD(&h->conn->holds, h, conn_entry);
 		h->conn->nholds++;
+		if (h->user == NULL && (h->user = h->conn->uid_conns) != NULL)
+			h->user->nlocks++;
 	}
 }
 
@@ -432,6 +451,8 @@ wait_remove(struct lbd_wait *w)
 	LIST_REMOVE(w, conn_entry);
 	w->conn->nwaits--;
 	lbd_reqid_del(w->conn, &w->inuse);
+	if (w->conn->uid_conns != NULL)
+		w->conn->uid_conns->nlocks--;
 	if (w->timer != NULL)
 		uv_close((uv_handle_t *)w->timer, timer_free);
 	free(w);
@@ -473,68 +494,6 @@ wait_expired(uv_timer_t *t)
 }
 
 /*
- * Something changed where l's artefact lives: maybe it is free now.  A
- * directory watch reports every name in the directory, the unique files of
- * our own tries among them, so only the artefact's own name (or an event
- * without a name) counts; else each try would wake the next, for ever.
- */
-static void
-watch_event(uv_fs_event_t *e, const char *name, int events, int status)
-{
-	struct lbd_lock *l = e->data;
-	const char      *base = strrchr(l->lock_file, '/') + 1;
-
-	(void)events;
-	(void)status;
-	if (l->method == LB_SQLITE || name == NULL || strcmp(name, base) == 0)
-		lock_serve(l);
-}
-
-/* The safety net: look again now and then (no events on network file
- * systems). */
-static void
-watch_poll(uv_timer_t *t)
-{
-	lock_serve(t->data);
-}
-
-/* Starts watching l's artefact for the waiters of a lock held outside;
- * the directory watch is set up as the head waiter (a watch needs read
- * access to what it watches), else only the poll looks. */
-static void
-lock_watch(struct lbd_lock *l)
-{
-	struct lbd         *d = l->d;
-	struct lbd_wait    *w = TAILQ_FIRST(&l->waiters);
-	struct lockfs_lock  fs;
-	struct lockfs_err   err;
-	uint64_t            ms = (uint64_t)(d->cfg.foreign_poll * 1000);
-	int                 r = -1;
-
-	if (l->poll == NULL && (l->poll = malloc(sizeof(*l->poll))) != NULL) {
-		uv_timer_init(d->loop, l->poll);
-		l->poll->data = l;
-		uv_timer_start(l->poll, watch_poll, ms, ms);
-	}
-	if (l->watch != NULL || w == NULL ||
-	    lockfs_init(&fs, l->path, l->method, 0, &err) != 0)
-		return;
-	if ((l->watch = malloc(sizeof(*l->watch))) != NULL) {
-		uv_fs_event_init(d->loop, l->watch);
-		l->watch->data = l;
-		if (lbd_creds_enter(w->conn->creds, &err) == 0) {
-			r = uv_fs_event_start(l->watch, watch_event,
-			    l->method == LB_SQLITE ? fs.db : fs.dir, 0);
-			lbd_creds_leave();
-		}
-		if (r != 0)
-			log_debug("%s: cannot watch %s; polling", l->path,
-			    fs.dir);
-	}
-	lockfs_fini(&fs);
-}
-
-/*
  * l is held outside the broker: breaks its artefact if its holder is
  * provably dead (lockfs_break_stale), as c's user, for a requester that
  * asked so (stale=1).  1 when it broke it, else 0.
@@ -572,14 +531,15 @@ break_stale_for(struct lbd_lock *l)
 }
 
 /*
- * Serves l's waiters while the lock is not held by a broker client: the
- * head waiter gets it when its artefact can be made; a waiter whose
- * artefact cannot be made at all gets the error and the next one is
- * tried; while someone outside holds it, the lock is watched (and a
+ * lbd_lock_serve: serves l's waiters while the lock is not held by a
+ * broker client: the head waiter gets it when its artefact can be made; a
+ * waiter whose artefact cannot be made at all gets the error and the next
+ * one is tried; while someone outside holds it, the lock is watched (and a
  * provably dead holder's artefact broken, if a waiter asked for that).
+ * l may be freed on return.
  */
-static void
-lock_serve(struct lbd_lock *l)
+void
+lbd_lock_serve(struct lbd_lock *l)
 {
 	struct lockfs_err err;
 	struct lbd_wait  *w;
@@ -599,7 +559,7 @@ lock_serve(struct lbd_lock *l)
 		wait_remove(w);
 	}
 	if (r == LB_EALREADY)
-		lock_watch(l);
+		lbd_lock_watch(l, w->conn);
 	else
 		lbd_lock_unwatch(l);
 	lbd_lock_put(l);
@@ -655,26 +615,32 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 		grant_reply(l->holder, c, id);
 		goto out;
 	}
+	/* Holds and waits alike: each wait may be granted later, and
+	 * refusing it then would cost its place in the queue. */
+	if (c->nholds + c->nwaits >= d->cfg.limits.holds_per_conn) {
+		lbd_conn_error(c, id, LBP_ELIMIT, "holds_per_conn: this "
+		    "connection holds %u locks and waits for %u", c->nholds,
+		    c->nwaits);
+		goto out;
+	}
+	if (c->uid_conns == NULL ||
+	    c->uid_conns->nlocks >= d->cfg.limits.locks_per_uid) {
+		lbd_conn_error(c, id, LBP_ELIMIT, "locks_per_uid: uid %ld "
+		    "holds or waits for %u locks", (long)c->uid,
+		    c->uid_conns != NULL ? c->uid_conns->nlocks : 0);
+		goto out;
+	}
 	/* Where c may not look, every answer is the same "cannot look at
 	 * it": whether the lock is held must not show.  A free lock's try
 	 * (as c) that grants or finds it held (EALREADY) has looked as c
-	 * already; any other answer is checked. */
+	 * already; any other answer is checked.  (The limits above do not
+	 * depend on the lock.) */
 	if ((l->holder != NULL || !TAILQ_EMPTY(&l->waiters)) &&
 	    !lbd_creds_may_look(c->creds, l->lock_file, &err)) {
 		lbd_conn_error(c, id, LBP_EFAILED, "%s", err.msg);
 		goto out;
 	}
 	if (l->holder == NULL && TAILQ_EMPTY(&l->waiters)) {
-		if (c->nholds >= d->cfg.limits.holds_per_conn) {
-			if (!lbd_creds_may_look(c->creds, l->lock_file, &err))
-				lbd_conn_error(c, id, LBP_EFAILED, "%s",
-				    err.msg);
-			else
-				lbd_conn_error(c, id, LBP_ELIMIT,
-				    "holds_per_conn: this connection holds "
-				    "%u locks", c->nholds);
-			goto out;
-		}
 		r = lock_try(l, c, kept_pid, tid, &err);
 		if (r == LB_EALREADY && stale &&
 		    stale_break_as(l, c) == 1)
@@ -733,8 +699,9 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 	l->nwaiters++;
 	LIST_INSERT_HEAD(&c->waits, w, conn_entry);
 	c->nwaits++;
+	c->uid_conns->nlocks++;
 	if (l->holder == NULL)
-		lock_watch(l);
+		lbd_lock_watch(l, TAILQ_FIRST(&l->waiters)->conn);
 out:
 	lbd_lock_put(l);
 	return 0;
@@ -783,7 +750,7 @@ lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err)
 			r = lockfs_release(&h->fs, err);
 			lbd_creds_leave();
 		}
-		lock_serve(l);
+		lbd_lock_serve(l);
 	}
 	hold_free(h);
 	return r;
@@ -812,7 +779,7 @@ void
 lbd_hold_forget(struct lbd_lock *l)
 {
 	hold_free(hold_uninstall(l));
-	lock_serve(l);
+	lbd_lock_serve(l);
 }
 
 /*
@@ -902,7 +869,7 @@ lbd_break(struct lbd_conn *c, struct lbd_lock *l, struct lockfs_err *err)
 	r = 1;
 out:
 	lockfs_fini(&fs);
-	lock_serve(l);          /* the waiters' turn, or l leaves */
+	lbd_lock_serve(l);      /* the waiters' turn, or l leaves */
 	return r;
 }
 
@@ -928,31 +895,48 @@ lbd_cancel(struct lbd_conn *c, uint64_t target)
 
 /*
  * lbd_conn_drop_all: c is going away: cancels its waits (silently: there
- * is nobody to tell) and ends its holds, handing each to its next waiter;
- * or, with keep_holds (the daemon is stopping), forgets its holds but
- * leaves their artefacts and records for the holders to reclaim from the
- * next daemon.
+ * is nobody to tell); with keep_holds (the daemon is stopping), forgets
+ * its holds but leaves their artefacts and records for the holders to
+ * reclaim from the next daemon; else leaves them, held by c, for
+ * lbd_conn_release_some.
  */
 void
 lbd_conn_drop_all(struct lbd_conn *c, int keep_holds)
 {
-	struct lockfs_err err;
 	struct lbd_wait  *w;
 	struct lbd_lock  *l;
 
 	while ((w = LIST_FIRST(&c->waits)) != NULL) {
 		l = w->lock;
 		wait_remove(w);
-		lock_serve(l);          /* the new head may be served now */
+		lbd_lock_serve(l);      /* the new head may be served now */
 	}
+	while (keep_holds && !LIST_EMPTY(&c->holds))
+		lbd_hold_detach(LIST_FIRST(&c->holds)->lock);
+}
+
+/*
+ * lbd_conn_release_some: c is closed: ends its holds, handing each to its
+ * next waiter, until none is left or uv_hrtime() passes deadline (one at
+ * least).  Until then they are held by c, as before it closed, so no new
+ * client can take them or be told it holds them.  1 while holds are
+ * left, else 0.
+ */
+int
+lbd_conn_release_some(struct lbd_conn *c, uint64_t deadline)
+{
+	struct lockfs_err err;
+	struct lbd_lock  *l;
+
 	while (!LIST_EMPTY(&c->holds)) {
 		l = LIST_FIRST(&c->holds)->lock;
-		if (keep_holds)
-			lbd_hold_detach(l);
-		else if (lbd_hold_end(l, &err) < 0)     /* l may be gone */
+		if (lbd_hold_end(l, &err) < 0)          /* l may be gone */
 			log_info("release after pid %ld left: %s",
 			    (long)c->pid, err.msg);
+		if (uv_hrtime() >= deadline)
+			break;
 	}
+	return !LIST_EMPTY(&c->holds);
 }
 
 /* lbd_locks_shutdown: the daemon stops: every waiter gets ESHUTDOWN.

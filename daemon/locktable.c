@@ -117,27 +117,6 @@ out:
 	return l;
 }
 
-/* Frees a watch handle once libuv is done with it. */
-static void
-handle_free(uv_handle_t *h)
-{
-	free(h);
-}
-
-/* lbd_lock_unwatch: stops watching l's artefact (see grant.c). */
-void
-lbd_lock_unwatch(struct lbd_lock *l)
-{
-	if (l->watch != NULL) {
-		uv_close((uv_handle_t *)l->watch, handle_free);
-		l->watch = NULL;
-	}
-	if (l->poll != NULL) {
-		uv_close((uv_handle_t *)l->poll, handle_free);
-		l->poll = NULL;
-	}
-}
-
 /* lbd_lock_put: removes l from the table and frees it when it has neither
  * holder nor waiters; otherwise does nothing. */
 void

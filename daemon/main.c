@@ -140,11 +140,15 @@ iteration_end(uv_check_t *h)
 {
 	struct lbd *d = h->data;
 
+	lbd_conns_release(d, 0);
+	lbd_watches_due(d);
 	settle(d);
 	lbd_lists_more(d);
 	lbd_conn_flush_all(d);
 	uv_idle_stop(&d->idle);
-	if (lbd_lists_waiting(d))
+	lbd_conns_resume(d);
+	if (lbd_lists_waiting(d) || !TAILQ_EMPTY(&d->closing) ||
+	    !TAILQ_EMPTY(&d->due))
 		lbd_want_flush(d);
 }
 
@@ -402,6 +406,33 @@ fd_budget(struct lbd *d)
 		    d->cfg.limits.conns);
 }
 
+/*
+ * How many directories the daemon watches at most: the watches limit, but
+ * never more than half of what the kernel allows the daemon's user
+ * (fs.inotify.max_user_watches), the rest being left to other programs
+ * of that user; beyond it, waits are polled (watch.c).
+ */
+static void
+watch_budget(struct lbd *d)
+{
+	unsigned long kernel = 0;
+	FILE         *f;
+
+	d->watches_max = d->cfg.limits.watches;
+	if ((f = fopen("/proc/sys/fs/inotify/max_user_watches", "re")) !=
+	    NULL) {
+		if (fscanf(f, "%lu", &kernel) != 1)
+			kernel = 0;
+		fclose(f);
+	}
+	if (kernel > 0 && d->watches_max > kernel / 2) {
+		d->watches_max = (unsigned)(kernel / 2);
+		log_notice("fs.inotify.max_user_watches (%lu) affords %u "
+		    "watched directories, fewer than watches (%u)", kernel,
+		    d->watches_max, d->cfg.limits.watches);
+	}
+}
+
 /* A connection has flushed its last replies: close it. */
 static void
 stop_shutdown_done(uv_shutdown_t *req, int status)
@@ -446,6 +477,7 @@ stop(struct lbd *d)
 		uv_close((uv_handle_t *)&d->listener, NULL);
 		d->listening = 0;
 	}
+	lbd_conns_release(d, 1);        /* closed ones let go of theirs */
 	lbd_locks_shutdown(d);
 	lbd_lists_shutdown(d);
 	lbd_orphans_detach(d);
@@ -491,6 +523,7 @@ reload(struct lbd *d, const struct args *a)
 	d->cfg.foreign_poll = c.foreign_poll;
 	d->cfg.debug = c.debug;
 	d->cfg.limits = c.limits;
+	watch_budget(d);
 	lbd_log_debug = c.debug;
 	log_notice("reloaded");
 }
@@ -594,6 +627,8 @@ main(int argc, char **argv)
 	TAILQ_INIT(&d.listings);
 	TAILQ_INIT(&d.acks);
 	LIST_INIT(&d.uids);
+	TAILQ_INIT(&d.throttled);
+	TAILQ_INIT(&d.closing);
 	LIST_INIT(&d.orphans);
 	snprintf(d.server, sizeof(d.server), "lockbrokerd/%s",
 	    PACKAGE_VERSION);
@@ -608,7 +643,8 @@ main(int argc, char **argv)
 	 * process keeps busy must not stall every other client for long. */
 	lockfs_sqlite_busy(LBD_SQLITE_TRY_MS, LBD_SQLITE_STEP_MS);
 	lockfs_sqlite_vfs_on_refuse(sqlite_refused);
-	if (lbd_locks_init(&d) != 0) {
+	watch_budget(&d);
+	if (lbd_locks_init(&d) != 0 || lbd_watches_init(&d) != 0) {
 		snprintf(why, sizeof(why), "out of memory");
 		goto fail;
 	}

@@ -351,6 +351,12 @@ req_reclaim(struct lbd_conn *c, const struct lbp_msg *m)
 		    "decimal number");
 		return;
 	}
+	if (c->nholds + c->nwaits >= c->d->cfg.limits.holds_per_conn) {
+		lbd_conn_error(c, m->id, LBP_ELIMIT, "holds_per_conn: this "
+		    "connection holds %u locks and waits for %u", c->nholds,
+		    c->nwaits);
+		return;
+	}
 	if (lbd_reclaim(c, a.path, a.method, a.tid, token) != 0) {
 		lbd_conn_error(c, m->id, LBP_ENOENT, "no hold of %s with "
 		    "token %llu to reclaim", a.path,

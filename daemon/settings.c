@@ -27,10 +27,14 @@ lbd_config_defaults(struct lbd_config *c)
 	c->limits.output_per_conn = LBD_DEFAULT_OUTPUT_PER_CONN;
 	c->limits.conns_per_uid = LBD_DEFAULT_CONNS_PER_UID;
 	c->limits.conns = LBD_DEFAULT_CONNS;
+	c->limits.locks_per_uid = LBD_DEFAULT_LOCKS_PER_UID;
+	c->limits.watches_per_uid = LBD_DEFAULT_WATCHES_PER_UID;
+	c->limits.watches = LBD_DEFAULT_WATCHES;
 }
 
 /* Value kinds a key may take. */
-enum kind { K_PATH_SOCKET, K_PATH_STATE, K_SECONDS, K_BOOL, K_COUNT, K_SIZE };
+enum kind { K_PATH_SOCKET, K_PATH_STATE, K_SECONDS, K_BOOL, K_COUNT,
+    K_COUNT0, K_SIZE };
 
 static const struct key {
 	const char *name;
@@ -51,6 +55,12 @@ static const struct key {
 	{ "conns_per_uid",   K_COUNT,
 	    offsetof(struct lbd_config, limits.conns_per_uid) },
 	{ "conns",           K_COUNT, offsetof(struct lbd_config, limits.conns) },
+	{ "locks_per_uid",   K_COUNT,
+	    offsetof(struct lbd_config, limits.locks_per_uid) },
+	{ "watches_per_uid", K_COUNT0,
+	    offsetof(struct lbd_config, limits.watches_per_uid) },
+	{ "watches",         K_COUNT0,
+	    offsetof(struct lbd_config, limits.watches) },
 };
 
 /* Parses a plain decimal integer 1..max from v (NUL-terminated). */
@@ -126,6 +136,12 @@ apply(struct lbd_config *c, const struct key *k, const char *v, int lineno,
 		break;
 	case K_COUNT:
 		if ((r = parse_count(v, 1000000, &n)) == 0)
+			*(unsigned *)(void *)field = (unsigned)n;
+		break;
+	case K_COUNT0:
+		if (strcmp(v, "0") == 0)
+			*(unsigned *)(void *)field = 0;
+		else if ((r = parse_count(v, 1000000, &n)) == 0)
 			*(unsigned *)(void *)field = (unsigned)n;
 		break;
 	case K_SIZE:

@@ -13,13 +13,22 @@
 /* The limits one client or all clients may not exceed.  A client that
  * would exceed one gets ERR ELIMIT naming it. */
 struct lbd_limits {
-	unsigned holds_per_conn;        /* locks held on one connection */
+	unsigned holds_per_conn;        /* locks held on one connection, with
+	                                   those it waits for */
 	unsigned waits_per_conn;        /* ACQUIREs waiting on one connection */
 	size_t   output_per_conn;       /* replies queued for a client that
 	                                   does not read; reading from it stops
 	                                   beyond this */
 	unsigned conns_per_uid;         /* connections of one user at once */
 	unsigned conns;                 /* connections in all */
+	unsigned locks_per_uid;         /* locks one user holds (kept holds
+	                                   too) or waits for, over all its
+	                                   connections */
+	unsigned watches_per_uid;       /* directories watched for one user's
+	                                   waits (0: poll only) */
+	unsigned watches;               /* directories watched in all (0:
+	                                   poll only); never more than half
+	                                   fs.inotify.max_user_watches */
 };
 
 #define LBD_DEFAULT_HOLDS_PER_CONN  1024
@@ -27,6 +36,9 @@ struct lbd_limits {
 #define LBD_DEFAULT_OUTPUT_PER_CONN (1024 * 1024)
 #define LBD_DEFAULT_CONNS_PER_UID   256
 #define LBD_DEFAULT_CONNS           16384
+#define LBD_DEFAULT_LOCKS_PER_UID   16384
+#define LBD_DEFAULT_WATCHES_PER_UID 1024
+#define LBD_DEFAULT_WATCHES         8192
 #define LBD_DEFAULT_GRACE           30.0    /* seconds to reclaim after a
 	                                           restart */
 #define LBD_DEFAULT_FOREIGN_POLL    1.0     /* seconds between looks at a

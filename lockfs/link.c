@@ -88,12 +88,28 @@ link_make_unique(struct lockfs_lock *l, struct lockfs_err *err)
 	return r;
 }
 
+/*
+ * Looks before it makes anything: while PATH.lock is there, the answer
+ * (ours, or another's) needs no unique file, and a waiter that tries
+ * again and again leaves the directory untouched (a watcher of the
+ * directory is not woken by the tries).  link(2) stays the arbiter when
+ * PATH.lock is not there.
+ */
 static int
 link_try_acquire(struct lockfs_lock *l, struct lockfs_err *err)
 {
 	int r;
 
-	if ((r = link_make_unique(l, err)) != 0)
+	if ((r = lockfs_is_present(l->lock_file, err)) == 1) {
+		if ((r = link_is_mine(l, err)) == 1)
+			r = 0;
+		else if (r == 0)
+			r = lockfs_fail(err, LB_EALREADY, 0, "%s is locked by "
+			    "another owner", l->path);
+		goto out;
+	}
+	if ((r = link_make_unique(l, err)) != 0)   /* also when it could
+						     not look */
 		goto out;
 	if (link(l->unique, l->lock_file) == 0)
 		goto out;

@@ -1728,6 +1728,12 @@ START_TEST(test_link_abandon)
 	ck_assert_int_eq(testdir_count(dir), 0);
 	acquire_ok(&a);
 	ck_assert_int_eq(lockfs_try_acquire(&b, &err), LB_EALREADY);
+	/* A try on a held lock makes nothing (a watcher of the directory is
+	 * not woken by waiters that try again and again). */
+	ck_assert(!exists(b.unique));
+	ck_assert_int_eq(testdir_count(dir), 2);
+	/* What a try that lost the race to link(2) leaves, abandon removes. */
+	close(open(b.unique, O_WRONLY | O_CREAT | O_EXCL, 0644));
 	ck_assert(exists(b.unique));
 	lockfs_abandon(&b);
 	ck_assert(!exists(b.unique));

@@ -1,0 +1,278 @@
+#!/usr/bin/python3
+"""starve.py: how much one user's load slows another user down.
+
+Starts the built lockbrokerd (as root, with its default limits unless
+--config says otherwise) in a temporary directory, and measures root's
+PING and ACQUIRE+RELEASE round trips on one connection: first idle, then
+while user nobody runs each attack below, all in one run, so that the
+ratios (under attack / idle) compare like with like:
+
+    foreign-waits  nobody waits on --waits locks held outside the broker
+                   (artefacts it made itself) in one directory
+    foreign-dirs   the same spread over --dirs directories (watches run
+                   out: the rest is polled)
+    holds-churn    nobody's connections each take as many locks as the
+                   limits let them, close, and start again
+
+Prints one line per (attack, request): p50 and p99 in microseconds, and
+their ratios to the idle figures, plus the daemon's CPU share during the
+attack.  A benchmark, not a test: it exits non-zero only when it cannot
+run (not root, no daemon), never because a figure is poor.
+
+    bench/starve.py [--waits N] [--dirs N] [--samples N] [--quick]
+                    [--config FILE]
+
+Run from the build directory (or set LB_BUILDDIR), after `make`, as root.
+"""
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+NOBODY = 65534
+BUILDDIR = os.environ.get("LB_BUILDDIR", os.getcwd())
+DAEMON = os.path.join(BUILDDIR, "daemon", "lockbrokerd")
+
+
+class Conn:
+    """A wire-protocol connection (docs/PROTOCOL.md), a line at a time."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+        self.rid = 1
+        self.call("HELLO", "version=1")
+
+    def send(self, verb, *fields):
+        self.rid += 1
+        self.sock.sendall(("%s %d %s\n" % (verb, self.rid,
+                                           " ".join(fields))).encode())
+        return self.rid
+
+    def line(self):
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("the daemon closed the connection")
+            self.buf += chunk
+        line, _, self.buf = self.buf.partition(b"\n")
+        return line.decode()
+
+    def call(self, verb, *fields):
+        rid = self.send(verb, *fields)
+        while True:
+            words = self.line().split(" ")
+            if words[1] == str(rid):
+                return words
+
+    def close(self):
+        self.sock.close()
+
+
+def connect_as_nobody(path):
+    """A socket connected by a process of user nobody (the daemon sees
+    nobody as the peer), and that process, which stays alive until the
+    returned keeper socket is closed."""
+    keeper, theirs = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            for fd in [int(f) for f in os.listdir("/proc/self/fd")]:
+                if fd > 2 and fd != theirs.fileno():
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(path)
+            socket.send_fds(theirs, [b"s"], [s.fileno()])
+            s.close()
+            theirs.recv(1)
+        finally:
+            os._exit(0)
+    theirs.close()
+    _, fds, _, _ = socket.recv_fds(keeper, 1, 1)
+    return socket.socket(fileno=fds[0]), keeper, pid
+
+
+class Nobody:
+    """One connection of nobody's."""
+
+    def __init__(self, path):
+        sock, self.keeper, self.pid = connect_as_nobody(path)
+        self.conn = Conn(sock)
+
+    def close(self):
+        self.conn.close()
+        self.keeper.close()
+        os.waitpid(self.pid, 0)
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def percentile(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(p / 100.0 * len(xs)))]
+
+
+def measure(root, lock, samples):
+    """root's PING and ACQUIRE+RELEASE round trips, in microseconds."""
+    ping, acq = [], []
+    for _ in range(samples):
+        t = time.perf_counter()
+        root.call("PING")
+        ping.append((time.perf_counter() - t) * 1e6)
+        t = time.perf_counter()
+        root.call("ACQUIRE", "path=" + lock, "timeout=0")
+        root.call("RELEASE", "path=" + lock)
+        acq.append((time.perf_counter() - t) * 1e6)
+        time.sleep(0.002)
+    return {"PING": ping, "ACQUIRE+RELEASE": acq}
+
+
+def foreign_waits(sock, top, n, ndirs, per_conn=1024):
+    """nobody waits on n locks held outside, in ndirs directories."""
+    dirs = []
+    os.mkdir(top)
+    os.chmod(top, 0o755)
+    for i in range(ndirs):
+        d = os.path.join(top, "dir%d" % i)
+        os.mkdir(d)
+        os.chmod(d, 0o1777)
+        dirs.append(d)
+    paths = [os.path.join(dirs[i % ndirs], "f%d" % i) for i in range(n)]
+    for p in paths:
+        with open(p + ".lock", "w"):
+            pass
+        os.chown(p + ".lock", NOBODY, NOBODY)
+    conns = []
+    for k in range(0, n, per_conn):
+        c = Nobody(sock)
+        for p in paths[k:k + per_conn]:
+            c.conn.send("ACQUIRE", "path=" + p, "timeout=3600")
+        c.conn.call("PING")
+        conns.append(c)
+
+    def stop():
+        for c in conns:
+            c.close()
+    return stop
+
+
+def holds_churn(sock, top, nconns, per_conn):
+    """nobody's connections take per_conn locks each, close, again."""
+    d = os.path.join(top, "churn")
+    os.mkdir(d)
+    os.chmod(d, 0o1777)
+    running = [True]
+
+    def one(k):
+        while running[0]:
+            c = Nobody(sock)
+            for i in range(per_conn):
+                c.conn.send("ACQUIRE", "path=%s/c%d-%d" % (d, k, i),
+                            "timeout=0")
+            c.conn.call("PING")
+            c.close()
+    threads = [threading.Thread(target=one, args=(k,), daemon=True)
+               for k in range(nconns)]
+    for t in threads:
+        t.start()
+    time.sleep(1)
+
+    def stop():
+        running[0] = False
+        for t in threads:
+            t.join(30)
+    return stop
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--waits", type=int, default=8192)
+    ap.add_argument("--dirs", type=int, default=2048)
+    ap.add_argument("--samples", type=int, default=1000)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--config")
+    a = ap.parse_args()
+    if a.quick:
+        a.waits, a.dirs, a.samples = 1024, 64, 100
+    if os.geteuid() != 0:
+        sys.exit("starve.py: run as root (the attacker is user nobody)")
+    if not os.access(DAEMON, os.X_OK):
+        sys.exit("starve.py: no %s: run make first" % DAEMON)
+    top = tempfile.mkdtemp(prefix="lbstarve.")
+    os.chmod(top, 0o755)
+    sock = os.path.join(top, "sock")
+    args = [DAEMON, "--socket", sock, "--state",
+            os.path.join(top, "state.sqlite")]
+    if a.config:
+        args += ["--config", a.config]
+    log = open(os.path.join(top, "log"), "w")
+    daemon = subprocess.Popen(args, stdout=log, stderr=log)
+    try:
+        for _ in range(200):
+            try:
+                s = socket.socket(socket.AF_UNIX)
+                s.connect(sock)
+                break
+            except OSError:
+                time.sleep(0.05)
+        root = Conn(s)
+        lock = os.path.join(top, "root-lock")
+        attacks = [
+            ("idle", None),
+            ("foreign-waits %d, 1 dir" % a.waits,
+             lambda: foreign_waits(sock, os.path.join(top, "fw"), a.waits,
+                                   1)),
+            ("foreign-waits %d, %d dirs" % (a.waits, a.dirs),
+             lambda: foreign_waits(sock, os.path.join(top, "fd"), a.waits,
+                                   a.dirs)),
+            ("holds-churn 8 conns x 1024",
+             lambda: holds_churn(sock, top, 8, 1024)),
+        ]
+        measure(root, lock, 100)       # warm-up, not counted
+        idle = None
+        print("%-32s %-16s %9s %9s %7s %7s %6s" % (
+            "load (user nobody)", "root's request", "p50 us", "p99 us",
+            "p50 x", "p99 x", "cpu"))
+        for name, start in attacks:
+            if start is not None:
+                stop = start()
+                time.sleep(1)
+            cpu0, t0 = cpu_seconds(daemon.pid), time.monotonic()
+            res = measure(root, lock, a.samples)
+            cpu = (cpu_seconds(daemon.pid) - cpu0) / (time.monotonic() - t0)
+            if start is not None:
+                stop()
+            if idle is None:
+                idle = res
+            for req, xs in res.items():
+                p50, p99 = percentile(xs, 50), percentile(xs, 99)
+                print("%-32s %-16s %9.0f %9.0f %7.2f %7.2f %5.0f%%" % (
+                    name, req, p50, p99, p50 / percentile(idle[req], 50),
+                    p99 / percentile(idle[req], 99), cpu * 100))
+            sys.stdout.flush()
+        root.close()
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(30)
+        log.close()
+        shutil.rmtree(top, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
