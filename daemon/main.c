@@ -669,6 +669,7 @@ main(int argc, char **argv)
 		d.sig[i].data = &d;
 		uv_signal_start(&d.sig[i], on_signal, signals[i]);
 	}
+	fd_budget(&d);          /* the orphans' pidfds, within it */
 	lbd_reconcile(&d);
 	settle(&d);             /* what reconciling changed is recorded */
 	if (listener_start(&d, why, sizeof(why)) != 0) {
@@ -676,7 +677,7 @@ main(int argc, char **argv)
 		uv_run(d.loop, UV_RUN_DEFAULT);
 		goto fail;
 	}
-	fd_budget(&d);
+	fd_budget(&d);          /* again, the listener open */
 	log_notice("%s ready on %s (state %s, generation %llu)", d.server,
 	    d.cfg.socket, d.cfg.state, (unsigned long long)d.generation);
 	lbd_sd_notify("READY=1");
