@@ -694,6 +694,7 @@ out:
 	lbd_store_close(&d);
 	free(d.buckets);
 	free(d.pidwatches);
+	free(d.wbuckets);
 	uv_loop_close(d.loop);
 	return r;
 }
