@@ -2,7 +2,8 @@
 
 Each test starts the built daemon in a private temporary directory (its own
 socket and state database, see lbdaemon.py) and exhausts one resource:
-its file descriptors, its input buffer (a line of many megabytes), its
+its file descriptors (connections, and the processes kept holds are
+watched for), its input buffer (a line of many megabytes), its
 output queue (a client that never reads), the connections one user may
 have, and the space for its state database (a small tmpfs: the test is
 skipped, saying why, only where mounting is not permitted).  What each
