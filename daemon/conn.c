@@ -551,7 +551,7 @@ lbd_conn_accept(struct lbd *d)
 		limit = "the daemon is stopping";
 	else if (d->nconns > d->cfg.limits.conns)
 		limit = "conns: too many connections";
-	else if (d->nconns > d->fd_conns)
+	else if ((uint64_t)d->nconns + d->npidfds > d->fd_conns)
 		limit = "conns: too many connections for the daemon's file "
 		    "descriptor limit";
 	else if (c->uid_conns == NULL || c->creds == NULL)

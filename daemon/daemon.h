@@ -49,6 +49,8 @@ struct lbd_creds {
 	gid_t                    groups[];
 };
 
+struct lbd_pidwatch;
+
 struct lbd_hold {
 	struct lbd_lock         *lock;
 	struct lbd_conn         *conn;
@@ -66,10 +68,10 @@ struct lbd_hold {
 	LIST_ENTRY(lbd_hold)     conn_entry; /* conn's holds, or d->orphans */
 	int                      kept;      /* held for fs.owner.pid, past any
 	                                       connection (conn NULL) */
-	int                      pidfd;     /* orphans: the holder's process */
-	uv_poll_t               *pidwatch;
-	uv_timer_t              *pidpoll;   /* without pidfds: a look a
-	                                       second */
+	struct lbd_pidwatch     *pidwatch;  /* kept holds and orphans: the
+	                                       watch of fs.owner's process
+	                                       (pidwatch.c) */
+	LIST_ENTRY(lbd_hold)     pw_entry;  /* in pidwatch->holds */
 	int                      unsettled; /* installed in this iteration:
 	                                       not known to be recorded */
 	unsigned                 acks;      /* replies owed until recorded */
@@ -149,6 +151,24 @@ TAILQ_HEAD(lbd_lockq, lbd_lock);
 
 LIST_HEAD(lbd_holds, lbd_hold);
 LIST_HEAD(lbd_waits, lbd_wait);
+
+/* A watched process (pidwatch.c): the holds that end when it exits. */
+struct lbd_pidwatch {
+	struct lbd              *d;
+	pid_t                    pid;
+	unsigned long long       start;     /* its start time: not a reused
+	                                       pid's process */
+	unsigned                 refs;      /* its holds, and a callback
+	                                       running */
+	struct lbd_holds         holds;     /* by pw_entry */
+	int                      fd;        /* its pidfd, or -1 */
+	uv_poll_t               *poll;      /* on fd */
+	uv_timer_t              *timer;     /* without fd: a look a second */
+	int                      listed;    /* in d->pidwatches */
+	LIST_ENTRY(lbd_pidwatch) entry;
+};
+
+LIST_HEAD(lbd_pidwatches, lbd_pidwatch);
 
 enum lbd_conn_state {
 	LBD_CONN_NEW,           /* accepted; only HELLO is allowed */
@@ -236,8 +256,12 @@ struct lbd {
 	unsigned                 turn;      /* loop iterations, counted */
 	unsigned                 nconns;
 	struct lbd_uids          uids;      /* open connections per user */
-	unsigned                 fd_conns;  /* connections the descriptor
-	                                       limit affords (main.c) */
+	unsigned                 fd_conns;  /* connections and pidfds the
+	                                       descriptor limit affords
+	                                       (main.c) */
+	struct lbd_pidwatches   *pidwatches; /* watched processes, by pid
+	                                       (pidwatch.c; NULL: none yet) */
+	unsigned                 npidfds;   /* pidfds open for them */
 	struct lbd_lock        **buckets;   /* the lock table */
 	size_t                   nbuckets, nlocks;
 	struct lbd_dirwatch    **wbuckets;  /* the watched directories */
@@ -331,10 +355,14 @@ void lbd_grants_settle(struct lbd *d, int recorded, const char *why);
 
 /* reconcile.c */
 void lbd_reconcile(struct lbd *d);
-void lbd_orphan_watch(struct lbd *d, struct lbd_hold *h);
-void lbd_orphan_unwatch(struct lbd_hold *h);
+void lbd_orphan_exited(struct lbd_hold *h);
 void lbd_orphans_detach(struct lbd *d);
 int  lbd_orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid);
+
+/* pidwatch.c */
+int  lbd_pidwatch_affords(struct lbd *d, pid_t pid, unsigned long long start);
+void lbd_orphan_watch(struct lbd *d, struct lbd_hold *h);
+void lbd_orphan_unwatch(struct lbd_hold *h);
 
 /* reqids.c */
 int  lbd_reqid_add(struct lbd_conn *c, struct lbd_reqid *r);

@@ -367,13 +367,15 @@ fds_open(void)
 }
 
 /*
- * Sets d->fd_conns, how many connections the descriptor limit
- * (RLIMIT_NOFILE) affords: what is left of it once the descriptors open
- * now (state database, listener, loop, orphans' pidfds) and LBD_FD_RESERVE
- * are set aside.  Beyond that a connection is refused with ELIMIT, rather
- * than accepted into a daemon that could then open no lock file for
- * anybody.  First raises the soft limit towards the hard one as far as
- * the conns limit needs.
+ * Sets d->fd_conns, how many connections and pidfds (one per process
+ * watched for kept holds and orphans, pidwatch.c) the descriptor limit
+ * (RLIMIT_NOFILE) affords: what is left of it once the other descriptors
+ * open now (state database, listener, loop) and LBD_FD_RESERVE are set
+ * aside.  Beyond that a connection is refused with ELIMIT, and so is an
+ * ACQUIRE whose kept hold needs a process watched anew, rather than
+ * accepted into a daemon that could then open no lock file for anybody.
+ * First raises the soft limit towards the hard one as far as the conns
+ * limit needs.
  */
 static void
 fd_budget(struct lbd *d)
@@ -385,6 +387,8 @@ fd_budget(struct lbd *d)
 	d->fd_conns = UINT_MAX;
 	if (open_now < 0)
 		open_now = LBD_FD_RESERVE;
+	else if ((unsigned)open_now >= d->npidfds)
+		open_now -= (int)d->npidfds; /* orphans' pidfds: budgeted */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
 		return;
 	need = (rlim_t)d->cfg.limits.conns + open_now + LBD_FD_RESERVE;
@@ -665,6 +669,7 @@ main(int argc, char **argv)
 		d.sig[i].data = &d;
 		uv_signal_start(&d.sig[i], on_signal, signals[i]);
 	}
+	fd_budget(&d);          /* the orphans' pidfds, within it */
 	lbd_reconcile(&d);
 	settle(&d);             /* what reconciling changed is recorded */
 	if (listener_start(&d, why, sizeof(why)) != 0) {
@@ -672,7 +677,7 @@ main(int argc, char **argv)
 		uv_run(d.loop, UV_RUN_DEFAULT);
 		goto fail;
 	}
-	fd_budget(&d);
+	fd_budget(&d);          /* again, the listener open */
 	log_notice("%s ready on %s (state %s, generation %llu)", d.server,
 	    d.cfg.socket, d.cfg.state, (unsigned long long)d.generation);
 	lbd_sd_notify("READY=1");
@@ -688,6 +693,8 @@ out:
 	}
 	lbd_store_close(&d);
 	free(d.buckets);
+	free(d.pidwatches);
+	free(d.wbuckets);
 	uv_loop_close(d.loop);
 	return r;
 }

@@ -15,7 +15,7 @@
  *       mkdir lock's stray markers of an unfinished handoff removed): the
  *       lock stays held; its process may RECLAIM it (same pid, thread and
  *       token) over a new connection within the grace period; it is
- *       released when the process exits (watched with a pidfd) or when
+ *       released when the process exits (watched: pidwatch.c) or when
  *       the grace period ends unclaimed.
  *
  * Handoff temporaries left beside a recorded lock are removed first.
@@ -38,37 +38,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "daemon.h"
 #include "log.h"
 #include "store.h"
-
-/* Frees a pid watch handle once libuv is done with it. */
-static void
-watch_free(uv_handle_t *h)
-{
-	free(h);
-}
-
-/* lbd_orphan_unwatch: stops watching an orphan's process, if watched. */
-void
-lbd_orphan_unwatch(struct lbd_hold *h)
-{
-	if (h->pidwatch != NULL) {
-		uv_close((uv_handle_t *)h->pidwatch, watch_free);
-		h->pidwatch = NULL;
-	}
-	if (h->pidpoll != NULL) {
-		uv_close((uv_handle_t *)h->pidpoll, watch_free);
-		h->pidpoll = NULL;
-	}
-	if (h->pidfd != -1) {
-		close(h->pidfd);
-		h->pidfd = -1;
-	}
-}
 
 /* Ends an orphan hold: releases it (or hands it on) and logs why. */
 static void
@@ -83,56 +57,11 @@ orphan_end(struct lbd_hold *h, const char *why)
 		log_info("%s", err.msg);
 }
 
-/* The orphan's process exited. */
-static void
-orphan_exited(uv_poll_t *p, int status, int events)
-{
-	(void)status;
-	(void)events;
-	orphan_end(p->data, "its process exited");
-}
-
-/* Without a pidfd: has the orphan's process gone (or its pid been
- * reused)? */
-static void
-orphan_poll(uv_timer_t *t)
-{
-	struct lbd_hold    *h = t->data;
-	struct lockfs_owner o;
-
-	if (lockfs_owner_of_pid(&o, h->fs.owner.pid, 0) == -1 ?
-	    errno == ESRCH : o.start != h->fs.owner.start)
-		orphan_end(h, "its process exited");
-}
-
-/* lbd_orphan_watch: watches the process of an orphan or a kept hold
- * with a pidfd, when the kernel has them (and the daemon does not run
- * where they are refused, such as under valgrind); otherwise it looks
- * once a second. */
+/* lbd_orphan_exited: h's process exited (pidwatch.c): h ends. */
 void
-lbd_orphan_watch(struct lbd *d, struct lbd_hold *h)
+lbd_orphan_exited(struct lbd_hold *h)
 {
-#ifdef SYS_pidfd_open
-	h->pidfd = (int)syscall(SYS_pidfd_open, h->fs.owner.pid, 0);
-	if (h->pidfd != -1) {
-		if ((h->pidwatch = malloc(sizeof(*h->pidwatch))) != NULL &&
-		    uv_poll_init(d->loop, h->pidwatch, h->pidfd) == 0) {
-			h->pidwatch->data = h;
-			uv_poll_start(h->pidwatch, UV_READABLE,
-			    orphan_exited);
-			return;
-		}
-		free(h->pidwatch);
-		h->pidwatch = NULL;
-		close(h->pidfd);
-		h->pidfd = -1;
-	}
-#endif
-	if ((h->pidpoll = malloc(sizeof(*h->pidpoll))) == NULL)
-		return;
-	uv_timer_init(d->loop, h->pidpoll);
-	h->pidpoll->data = h;
-	uv_timer_start(h->pidpoll, orphan_poll, 1000, 1000);
+	orphan_end(h, "its process exited");
 }
 
 /* The grace period is over: unclaimed orphans lose their locks (kept

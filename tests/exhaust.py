@@ -2,7 +2,8 @@
 
 Each test starts the built daemon in a private temporary directory (its own
 socket and state database, see lbdaemon.py) and exhausts one resource:
-its file descriptors, its input buffer (a line of many megabytes), its
+its file descriptors (connections, and the processes kept holds are
+watched for), its input buffer (a line of many megabytes), its
 output queue (a client that never reads), the connections one user may
 have, and the space for its state database (a small tmpfs: the test is
 skipped, saying why, only where mounting is not permitted).  What each
@@ -1127,3 +1128,121 @@ class ClosingWithManyHolds(ExhaustTest):
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
+
+
+def nobody_sleeper():
+    """A `sleep` process of user nobody, for holds kept for it (pid=)."""
+    def demote():
+        os.setgroups([])
+        os.setgid(NOBODY)
+        os.setuid(NOBODY)
+    return subprocess.Popen(["sleep", "600"], preexec_fn=demote,
+                            close_fds=True)
+
+
+class KeptHoldsOfOneProcess(ExhaustTest):
+    """Many holds kept for one process (ACQUIRE pid=): the daemon watches
+    that process once, with one descriptor, whatever the number of holds.
+
+    Expected: nobody, on one connection, takes 300 locks kept for one of
+    its `sleep` processes; the daemon's open descriptors grow by a few at
+    most (not one per hold).  When the process exits, every one of the
+    holds ends, and the descriptors are back to what they were.
+    """
+    N = 300
+    config = "locks_per_uid = 1000\n"
+
+    def test_one_descriptor_per_process(self):
+        d = self.shared()
+        proc = nobody_sleeper()
+        self.addCleanup(proc.wait)
+        self.addCleanup(proc.kill)
+        a = self.nobody()
+        root = self.client()
+        before = self.daemon.fd_count()
+        paths = [os.path.join(d, "k%d" % i) for i in range(self.N)]
+        for p in paths:
+            self.assertCode(a.call("ACQUIRE", path=p, pid=proc.pid), "OK")
+        during = self.daemon.fd_count()
+        self.assertLessEqual(during - before, 4,
+                             "%d kept holds for one process took %d "
+                             "descriptors" % (self.N, during - before))
+        self.assertEqual(root.call("STATUS", path=paths[-1])
+                         .fields["holder_pid"], str(proc.pid))
+        proc.kill()
+        proc.wait()
+        wait_for("every kept hold ends with its process", lambda: not any(
+            os.path.lexists(p + ".lock") for p in paths), timeout=30)
+        for p in (paths[0], paths[-1]):
+            self.assertEqual(root.call("STATUS", path=p).fields["locked"],
+                             "0")
+        wait_for("the descriptors are back", lambda:
+                 self.daemon.fd_count() <= before)
+
+
+class KeptHoldsAtFdLimit(ExhaustTest):
+    """Kept holds for many processes at the daemon's descriptor limit
+    (RLIMIT_NOFILE of 64): each watched process takes a descriptor, which
+    counts in the budget the connections share.
+
+    Expected: nobody asks for holds kept for 60 of its processes, one
+    each; once the budget is spent, the ACQUIRE for a process not yet
+    watched gets ERR ELIMIT naming the file descriptor limit (never
+    EFAILED), while a hold kept for a process already watched is still
+    granted; root, connected before, still ACQUIREs a plain lock, of every
+    method.  When the processes exit, their holds end and a new kept hold
+    is granted again.
+    """
+    NOFILE = 64
+    PROCS = 60
+
+    @staticmethod
+    def preexec():
+        resource.setrlimit(resource.RLIMIT_NOFILE,
+                           (KeptHoldsAtFdLimit.NOFILE,
+                            KeptHoldsAtFdLimit.NOFILE))
+
+    def test_refused_with_elimit_root_still_served(self):
+        d = self.shared()
+        root = self.client()
+        a = self.nobody()
+        procs = []
+        for _ in range(self.PROCS):
+            procs.append(nobody_sleeper())
+
+        def reap():
+            for p in procs:
+                p.kill()
+                p.wait()
+        self.addCleanup(reap)
+        granted, refused = [], []
+        for i, proc in enumerate(procs):
+            p = os.path.join(d, "k%d" % i)
+            r = a.call("ACQUIRE", path=p, pid=proc.pid)
+            self.assertIn(r.verb, ("OK", "ERR"), r)
+            if r.verb == "OK":
+                granted.append((proc, p))
+            else:
+                self.assertCode(r, "ELIMIT")
+                self.assertIn("file descriptor limit",
+                              r.fields["message"])
+                refused.append(proc)
+        self.assertTrue(refused, "all %d kept holds granted under a limit "
+                        "of %d descriptors" % (len(granted), self.NOFILE))
+        self.assertTrue(granted)
+        # A process watched already takes no new descriptor.
+        self.assertCode(a.call("ACQUIRE", path=os.path.join(d, "again"),
+                               pid=granted[0][0].pid), "OK")
+        for method in METHODS:
+            p = self.path("root-" + method)
+            r = root.call("ACQUIRE", path=p, method=method, timeout=0)
+            self.assertCode(r, "OK")
+            self.assertCode(root.call("RELEASE", path=p, method=method),
+                            "OK")
+        for proc, _ in granted:
+            proc.kill()
+            proc.wait()
+        wait_for("the kept holds end with their processes", lambda: not any(
+            os.path.lexists(p + ".lock") for _, p in granted), timeout=30)
+        self.assertCode(a.call("ACQUIRE", path=os.path.join(d, "late"),
+                               pid=refused[0].pid), "OK")

@@ -1,0 +1,218 @@
+/*
+ * pidwatch.c: the processes that kept holds and orphans are watched for.
+ *
+ * A kept hold (ACQUIRE pid=) and an orphan of the previous run end when
+ * their process exits.  Each watched process (pid and start time: a
+ * reused pid is another process) has one watch, shared by every such
+ * hold of it and reference counted: one pidfd polled by the loop, or,
+ * where the kernel has no pidfds or refuses them (valgrind), a timer that
+ * looks once a second.  When the process exits every hold of the watch
+ * ends (reconcile.c, lbd_orphan_exited), and the watch goes with its last
+ * hold.
+ *
+ * The pidfds count in the daemon's file-descriptor budget (d->fd_conns,
+ * main.c), with the connections: lbd_pidwatch_affords tells whether a
+ * process not yet watched may be, and an ACQUIRE for a kept hold that it
+ * refuses gets ELIMIT (grant.c).  A watch needed all the same (an orphan
+ * at start; a kept hold granted from a queue after the budget filled)
+ * falls back to the timer, which takes no descriptor.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "daemon.h"
+
+#define PW_BUCKETS 256
+
+/* The bucket of (pid). */
+static struct lbd_pidwatches *
+pw_bucket(struct lbd *d, pid_t pid)
+{
+	return &d->pidwatches[(unsigned)pid % PW_BUCKETS];
+}
+
+/* The watch of process (pid, start), or NULL. */
+static struct lbd_pidwatch *
+pw_find(struct lbd *d, pid_t pid, unsigned long long start)
+{
+	struct lbd_pidwatch *w;
+
+	if (d->pidwatches == NULL)
+		return NULL;
+	LIST_FOREACH(w, pw_bucket(d, pid), entry)
+		if (w->pid == pid && w->start == start)
+			return w;
+	return NULL;
+}
+
+/* Frees a handle once libuv is done with it. */
+static void
+handle_free(uv_handle_t *h)
+{
+	free(h);
+}
+
+/* Stops watching: the handles and the pidfd go, and the watch leaves the
+ * table (a later hold of the same process gets a watch of its own). */
+static void
+pw_stop(struct lbd_pidwatch *w)
+{
+	if (w->poll != NULL) {
+		uv_close((uv_handle_t *)w->poll, handle_free);
+		w->poll = NULL;
+	}
+	if (w->timer != NULL) {
+		uv_close((uv_handle_t *)w->timer, handle_free);
+		w->timer = NULL;
+	}
+	if (w->fd != -1) {
+		close(w->fd);
+		w->fd = -1;
+		w->d->npidfds--;
+	}
+	if (w->listed) {
+		LIST_REMOVE(w, entry);
+		w->listed = 0;
+	}
+}
+
+/* Drops a reference to w; the last one frees it. */
+static void
+pw_unref(struct lbd_pidwatch *w)
+{
+	if (--w->refs > 0)
+		return;
+	pw_stop(w);
+	free(w);
+}
+
+/* w's process exited: every hold of it ends. */
+static void
+pw_exited(struct lbd_pidwatch *w)
+{
+	struct lbd_hold *h;
+
+	w->refs++;              /* w outlives the holds that end here */
+	pw_stop(w);
+	while ((h = LIST_FIRST(&w->holds)) != NULL) {
+		lbd_orphan_unwatch(h);
+		lbd_orphan_exited(h);
+	}
+	pw_unref(w);
+}
+
+/* The pidfd is readable: the process exited. */
+static void
+pw_polled(uv_poll_t *p, int status, int events)
+{
+	(void)status;
+	(void)events;
+	pw_exited(p->data);
+}
+
+/* Without a pidfd: has the process gone (or its pid been reused)? */
+static void
+pw_look(uv_timer_t *t)
+{
+	struct lbd_pidwatch *w = t->data;
+	struct lockfs_owner  o;
+
+	if (lockfs_owner_of_pid(&o, w->pid, 0) == -1 ? errno == ESRCH :
+	    o.start != w->start)
+		pw_exited(w);
+}
+
+/*
+ * lbd_pidwatch_affords: may process pid (started at start) be watched
+ * without a descriptor the budget has not got?  1 when it is watched
+ * already or the connections and pidfds open leave room for one more
+ * pidfd, else 0.
+ */
+int
+lbd_pidwatch_affords(struct lbd *d, pid_t pid, unsigned long long start)
+{
+	if (pw_find(d, pid, start) != NULL)
+		return 1;
+	return (uint64_t)d->nconns + d->npidfds < d->fd_conns;
+}
+
+/* Starts watching w's process: a pidfd when the kernel gives one and the
+ * budget affords it, otherwise a timer. */
+static void
+pw_start(struct lbd *d, struct lbd_pidwatch *w)
+{
+#ifdef SYS_pidfd_open
+	if ((uint64_t)d->nconns + d->npidfds < d->fd_conns &&
+	    (w->fd = (int)syscall(SYS_pidfd_open, w->pid, 0)) != -1) {
+		d->npidfds++;
+		if ((w->poll = malloc(sizeof(*w->poll))) != NULL &&
+		    uv_poll_init(d->loop, w->poll, w->fd) == 0) {
+			w->poll->data = w;
+			uv_poll_start(w->poll, UV_READABLE, pw_polled);
+			return;
+		}
+		free(w->poll);
+		w->poll = NULL;
+		close(w->fd);
+		w->fd = -1;
+		d->npidfds--;
+	}
+#endif
+	if ((w->timer = malloc(sizeof(*w->timer))) == NULL)
+		return;
+	uv_timer_init(d->loop, w->timer);
+	w->timer->data = w;
+	uv_timer_start(w->timer, pw_look, 1000, 1000);
+}
+
+/* lbd_orphan_watch: h (an orphan or a kept hold) joins the watch of its
+ * process (h->fs.owner: pid, start time), made if there is none.  Out of
+ * memory: h is not watched (it ends with the grace period, or kept, when
+ * its lock is released). */
+void
+lbd_orphan_watch(struct lbd *d, struct lbd_hold *h)
+{
+	struct lbd_pidwatch *w;
+	size_t               i;
+
+	if (h->pidwatch != NULL)
+		return;
+	if (d->pidwatches == NULL) {
+		if ((d->pidwatches = calloc(PW_BUCKETS,
+		    sizeof(*d->pidwatches))) == NULL)
+			return;
+		for (i = 0; i < PW_BUCKETS; i++)
+			LIST_INIT(&d->pidwatches[i]);
+	}
+	if ((w = pw_find(d, h->fs.owner.pid, h->fs.owner.start)) == NULL) {
+		if ((w = calloc(1, sizeof(*w))) == NULL)
+			return;
+		w->d = d;
+		w->pid = h->fs.owner.pid;
+		w->start = h->fs.owner.start;
+		w->fd = -1;
+		LIST_INIT(&w->holds);
+		LIST_INSERT_HEAD(pw_bucket(d, w->pid), w, entry);
+		w->listed = 1;
+		pw_start(d, w);
+	}
+	w->refs++;
+	LIST_INSERT_HEAD(&w->holds, h, pw_entry);
+	h->pidwatch = w;
+}
+
+/* lbd_orphan_unwatch: h leaves its process's watch, if it is in one (the
+ * last hold to leave ends the watch). */
+void
+lbd_orphan_unwatch(struct lbd_hold *h)
+{
+	struct lbd_pidwatch *w = h->pidwatch;
+
+	if (w == NULL)
+		return;
+	LIST_REMOVE(h, pw_entry);
+	h->pidwatch = NULL;
+	pw_unref(w);
+}
