@@ -5,6 +5,7 @@
  * goes back as one ERR line with the request's id.
  */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -57,6 +58,38 @@ pid_allowed(struct lbd_conn *c, uint64_t id, pid_t pid)
 }
 
 /*
+ * Whether the normalised absolute path abs names something under the
+ * daemon's own /proc entries: /proc/self, /proc/thread-self, or
+ * /proc/N where N is the daemon or one of its threads.  The kernel always
+ * lets a process into its own /proc, whoever's filesystem credentials it
+ * has taken on: /proc/self/fd/N or /proc/self/cwd would lead a client's
+ * step past directories the client may not search.
+ */
+static int
+in_daemon_proc(const char *abs)
+{
+	static const char *const selves[] = { "self", "thread-self" };
+	const char  *p, *end;
+	char         task[64];
+	struct stat  st;
+	size_t       i, n;
+
+	if (strncmp(abs, "/proc/", 6) != 0)
+		return 0;
+	p = abs + 6;
+	n = strcspn(p, "/");
+	for (i = 0; i < sizeof(selves) / sizeof(selves[0]); i++)
+		if (n == strlen(selves[i]) && memcmp(p, selves[i], n) == 0)
+			return 1;
+	if (n == 0 || n > 10 || strspn(p, "0123456789") != n)
+		return 0;
+	end = p + n;
+	snprintf(task, sizeof(task), "/proc/self/task/%.*s", (int)(end - p),
+	    p);
+	return stat(task, &st) == 0;
+}
+
+/*
  * Reads path, method, thread and pid from m.  0, or an LBP_E* code with
  * the reason already sent to c.
  */
@@ -65,11 +98,19 @@ lock_args(struct lbd_conn *c, const struct lbp_msg *m, struct lock_args *a)
 {
 	const char *method = lbp_get(m, "method");
 	uint64_t    tid = 0, pid = 0;
+	char        abs[PATH_MAX];
 
 	a->path = lbp_get(m, "path");
 	a->method = LB_LINK;
 	if (a->path == NULL || a->path[0] != '/') {
 		lbd_conn_error(c, m->id, LBP_EINVAL, "path must be absolute");
+		return LBP_EINVAL;
+	}
+	if (lockfs_abspath(a->path, abs, sizeof(abs)) == 0 &&
+	    in_daemon_proc(abs)) {
+		lbd_conn_error(c, m->id, LBP_EINVAL, "path %s is in the "
+		    "daemon's own /proc entries, which it may not enter for a "
+		    "client", abs);
 		return LBP_EINVAL;
 	}
 	if (method != NULL && lockfs_method_parse(method, &a->method) != 0) {
