@@ -238,6 +238,36 @@ make_parent(const char *file, mode_t mode, char *why, size_t size)
 	return make_dir(dir, mode, why, size);
 }
 
+/*
+ * Opens the state database readable by the daemon's user only (0600,
+ * its journal and WAL files too: sqlite gives them the database's mode).
+ * The directory that holds it is private, but the kernel lets the daemon
+ * into its own open files through /proc/self/fd whoever's credentials it
+ * has taken on: the files' own modes must keep clients out.
+ */
+static int
+store_open_private(struct lbd *d, char *why, size_t size)
+{
+	static const char *const suffixes[] = { "", "-wal", "-shm",
+	    "-journal" };
+	char   file[PATH_MAX + 16];
+	mode_t old;
+	size_t i;
+	int    r;
+
+	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		snprintf(file, sizeof(file), "%s%s", d->cfg.state,
+		    suffixes[i]);
+		if (chmod(file, 0600) == -1 && errno != ENOENT)
+			log_warn("cannot make %s private: %s", file,
+			    strerror(errno));
+	}
+	old = umask(0077);
+	r = lbd_store_open(d, d->cfg.state, why, size);
+	umask(old);
+	return r;
+}
+
 /* Settings: defaults, then the config file, then the command line. */
 static int
 settings(struct lbd_config *c, const struct args *a, char *why, size_t size)
@@ -706,7 +736,7 @@ main(int argc, char **argv)
 		goto fail;
 	}
 	if (make_parent(d.cfg.state, 0700, why, sizeof(why)) != 0 ||
-	    lbd_store_open(&d, d.cfg.state, why, sizeof(why)) != 0)
+	    store_open_private(&d, why, sizeof(why)) != 0)
 		goto fail;
 	uv_check_init(d.loop, &d.check);
 	d.check.data = &d;

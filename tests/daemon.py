@@ -1146,13 +1146,29 @@ class Users(DaemonTest):
                               (fd, pid, fd),
                               "ACQUIRE 8%s path=/proc/self/fd/%s/x "
                               "timeout=0" % (fd, fd)]
-                out = self.run_as_nobody(lines)
+                # The same through symbolic links, which the kernel
+                # resolves in the daemon's /proc/self.
+                viacwd = os.path.join(self.dir, "viacwd")
+                viafd = os.path.join(self.dir, "viafd")
+                os.symlink("/proc/self/cwd", viacwd)
+                os.symlink("/proc/self/fd", viafd)
+                links = [
+                    "STATUS 50 path=%s/pid method=pidfile" % viacwd,
+                    "ACQUIRE 51 path=%s/made method=pidfile timeout=0"
+                    % viacwd,
+                    "ACQUIRE 52 path=%s/made timeout=0" % viacwd,
+                ] + ["STATUS 7%s path=%s/%s method=pidfile" % (fd, viafd, fd)
+                     for fd in fds]
+                out = self.run_as_nobody(lines + links)
             finally:
                 self.daemon.socket = saved
-            self.assertEqual(len(out), len(lines), out)
-            for line in out:
+            self.assertEqual(len(out), len(lines + links), out)
+            for line in out[:len(lines)]:
                 self.assertIn("code=EINVAL", line, out)
                 self.assertIn("own%20/proc", line, out)
+            for line in out[len(lines):]:
+                self.assertIn("code=EINVAL", line, out)
+                self.assertIn("magic%20link", line, out)
             self.assertNotIn("4242", "".join(out))
             self.assertEqual(sorted(os.listdir(inner)), ["pid"])
             self.assertEqual(os.readlink("/proc/%d/cwd" % pid), "/")
