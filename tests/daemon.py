@@ -1172,6 +1172,9 @@ class Users(DaemonTest):
             self.assertNotIn("4242", "".join(out))
             self.assertEqual(sorted(os.listdir(inner)), ["pid"])
             self.assertEqual(os.readlink("/proc/%d/cwd" % pid), "/")
+            for f in (d.state, d.state + "-wal", d.state + "-shm"):
+                if os.path.exists(f):
+                    self.assertEqual(os.stat(f).st_mode & 0o777, 0o600, f)
         finally:
             self.assertEqual(d.stop(), 0)
 
