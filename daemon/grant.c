@@ -678,9 +678,19 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 		    "connection waits for %u locks", c->nwaits);
 		goto out;
 	}
-	if ((w = calloc(1, sizeof(*w))) != NULL) {
+	/* A timeout too long for the clock (LBP_TIMEOUT_FOREVER) is
+	 * forever; a finite one ends at its deadline, never before: a wait
+	 * whose timer cannot be had is refused, never left without one. */
+	if ((w = calloc(1, sizeof(*w))) != NULL &&
+	    timeout < LBP_TIMEOUT_FOREVER &&
+	    (w->timer = malloc(sizeof(*w->timer))) == NULL) {
+		free(w);
+		w = NULL;
+	}
+	if (w != NULL) {
 		w->inuse.id = id;
 		if (lbd_reqid_add(c, &w->inuse) != 0) {
+			free(w->timer);
 			free(w);
 			w = NULL;
 		}
@@ -695,10 +705,7 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 	w->tid = tid;
 	w->kept_pid = kept_pid;
 	w->stale = stale;
-	/* A timeout too long for the clock (LBP_TIMEOUT_FOREVER) is
-	 * forever; a finite one ends at its deadline, never before. */
-	if (timeout < LBP_TIMEOUT_FOREVER &&
-	    (w->timer = malloc(sizeof(*w->timer))) != NULL) {
+	if (w->timer != NULL) {
 		w->deadline = uv_hrtime() + (uint64_t)ceil(timeout * 1e9);
 		uv_timer_init(d->loop, w->timer);
 		w->timer->data = w;

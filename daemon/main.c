@@ -63,12 +63,16 @@
  * or replaced (a daemon that commits looks before each commit). */
 #define LBD_STORE_WATCH_MS 2000
 
-/* What the command line says, over the config file's settings. */
+/* What the command line says, over the config file's settings; its paths
+ * made absolute at start (the daemon then works from "/"). */
 struct args {
 	const char *config;
 	const char *socket;
 	const char *state;
 	int         debug;
+	char        config_abs[PATH_MAX];
+	char        socket_abs[PATH_MAX];
+	char        state_abs[PATH_MAX];
 };
 
 static const char usage_text[] =
@@ -232,6 +236,36 @@ make_parent(const char *file, mode_t mode, char *why, size_t size)
 		*p = '/';
 	}
 	return make_dir(dir, mode, why, size);
+}
+
+/*
+ * Opens the state database readable by the daemon's user only (0600,
+ * its journal and WAL files too: sqlite gives them the database's mode).
+ * The directory that holds it is private, but the kernel lets the daemon
+ * into its own open files through /proc/self/fd whoever's credentials it
+ * has taken on: the files' own modes must keep clients out.
+ */
+static int
+store_open_private(struct lbd *d, char *why, size_t size)
+{
+	static const char *const suffixes[] = { "", "-wal", "-shm",
+	    "-journal" };
+	char   file[PATH_MAX + 16];
+	mode_t old;
+	size_t i;
+	int    r;
+
+	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		snprintf(file, sizeof(file), "%s%s", d->cfg.state,
+		    suffixes[i]);
+		if (chmod(file, 0600) == -1 && errno != ENOENT)
+			log_warn("cannot make %s private: %s", file,
+			    strerror(errno));
+	}
+	old = umask(0077);
+	r = lbd_store_open(d, d->cfg.state, why, size);
+	umask(old);
+	return r;
 }
 
 /* Settings: defaults, then the config file, then the command line. */
@@ -553,7 +587,6 @@ on_signal(uv_signal_t *h, int signum)
 	}
 }
 
-/* Reads the command line; exits on --help, --version and bad usage. */
 /* A lock database's journal was refused (a file another user put
  * there: see lockfs/sqlitevfs.c): worth an administrator's look. */
 static void
@@ -562,6 +595,59 @@ sqlite_refused(const char *why)
 	log_warn("refused to open %s", why);
 }
 
+/*
+ * Makes *path (a command-line path, or NULL) absolute in buf (size bytes)
+ * by joining it to the working directory as it is given (the kernel
+ * resolves it later as it would have from there), so that the daemon can
+ * leave that directory: its own working directory is reachable through
+ * /proc/self/cwd, which the kernel lets it enter whoever's credentials
+ * it has taken on.  0, or -1 with why filled.
+ */
+static int
+absolute(const char **path, char *buf, size_t size, char *why,
+    size_t why_size)
+{
+	char cwd[PATH_MAX];
+	int  r;
+
+	if (*path == NULL || (*path)[0] == '/')
+		return 0;
+	if (getcwd(cwd, sizeof(cwd)) == NULL) {
+		snprintf(why, why_size, "%s: cannot tell the working "
+		    "directory: %s", *path, strerror(errno));
+		return -1;
+	}
+	r = snprintf(buf, size, "%s/%s", strcmp(cwd, "/") == 0 ? "" : cwd,
+	    *path);
+	if (r < 0 || (size_t)r >= size) {
+		snprintf(why, why_size, "%s: path too long", *path);
+		return -1;
+	}
+	*path = buf;
+	return 0;
+}
+
+/* Makes the command line's paths absolute, then leaves the working
+ * directory for "/" (see absolute).  0, or -1 with why filled. */
+static int
+leave_cwd(struct args *a, char *why, size_t size)
+{
+	if (absolute(&a->config, a->config_abs, sizeof(a->config_abs), why,
+	    size) != 0 ||
+	    absolute(&a->socket, a->socket_abs, sizeof(a->socket_abs), why,
+	    size) != 0 ||
+	    absolute(&a->state, a->state_abs, sizeof(a->state_abs), why,
+	    size) != 0)
+		return -1;
+	if (chdir("/") == -1) {
+		snprintf(why, size, "cannot change directory to /: %s",
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Reads the command line; exits on --help, --version and bad usage. */
 static void
 parse_args(int argc, char **argv, struct args *a)
 {
@@ -638,7 +724,8 @@ main(int argc, char **argv)
 	    PACKAGE_VERSION);
 	d.loop = uv_default_loop();
 	d.loop->data = &a;
-	if (settings(&d.cfg, &a, why, sizeof(why)) != 0)
+	if (leave_cwd(&a, why, sizeof(why)) != 0 ||
+	    settings(&d.cfg, &a, why, sizeof(why)) != 0)
 		goto fail;
 	if (lbd_creds_init(why, sizeof(why)) != 0)
 		goto fail;
@@ -653,7 +740,7 @@ main(int argc, char **argv)
 		goto fail;
 	}
 	if (make_parent(d.cfg.state, 0700, why, sizeof(why)) != 0 ||
-	    lbd_store_open(&d, d.cfg.state, why, sizeof(why)) != 0)
+	    store_open_private(&d, why, sizeof(why)) != 0)
 		goto fail;
 	uv_check_init(d.loop, &d.check);
 	d.check.data = &d;

@@ -5,11 +5,19 @@
  * goes back as one ERR line with the request's id.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+#if defined(__linux__) && defined(__has_include)
+#if __has_include(<linux/openat2.h>)
+#include <linux/openat2.h>
+#endif
+#endif
 
 #include "daemon.h"
 #include "log.h"
@@ -57,6 +65,74 @@ pid_allowed(struct lbd_conn *c, uint64_t id, pid_t pid)
 }
 
 /*
+ * Whether the normalised absolute path abs names something under the
+ * daemon's own /proc entries: /proc/self, /proc/thread-self, or
+ * /proc/N where N is the daemon or one of its threads.  The kernel always
+ * lets a process into its own /proc, whoever's filesystem credentials it
+ * has taken on: /proc/self/fd/N or /proc/self/cwd would lead a client's
+ * step past directories the client may not search.
+ */
+static int
+in_daemon_proc(const char *abs)
+{
+	static const char *const selves[] = { "self", "thread-self" };
+	const char  *p, *end;
+	char         task[64];
+	struct stat  st;
+	size_t       i, n;
+
+	if (strncmp(abs, "/proc/", 6) != 0)
+		return 0;
+	p = abs + 6;
+	n = strcspn(p, "/");
+	for (i = 0; i < sizeof(selves) / sizeof(selves[0]); i++)
+		if (n == strlen(selves[i]) && memcmp(p, selves[i], n) == 0)
+			return 1;
+	if (n == 0 || n > 10 || strspn(p, "0123456789") != n)
+		return 0;
+	end = p + n;
+	snprintf(task, sizeof(task), "/proc/self/task/%.*s", (int)(end - p),
+	    p);
+	return stat(task, &st) == 0;
+}
+
+/*
+ * Whether file's resolution, as c's user, passes through a magic link
+ * (/proc/PID/fd/N, cwd, root, ...: a symbolic link of c's own making may
+ * lead to the daemon's /proc/self): openat2 with RESOLVE_NO_MAGICLINKS
+ * (Linux 5.6).  0 where the kernel cannot tell (the prefix refusal and
+ * the daemon's working from "/" are then what stands).  A check before
+ * the steps: a client that swaps its own links meanwhile can pass it, and
+ * finds only the daemon's open files, whose own modes still apply.
+ */
+static int
+through_magic_link(const struct lbd_conn *c, const char *file)
+{
+#if defined(SYS_openat2) && defined(RESOLVE_NO_MAGICLINKS)
+	struct open_how   how;
+	struct lockfs_err err;
+	int               fd, e = 0;
+
+	memset(&how, 0, sizeof(how));
+	how.flags = O_PATH | O_CLOEXEC;
+	how.resolve = RESOLVE_NO_MAGICLINKS;
+	if (lbd_creds_enter(c->creds, &err) != 0)
+		return 0;
+	if ((fd = (int)syscall(SYS_openat2, AT_FDCWD, file, &how,
+	    sizeof(how))) == -1)
+		e = errno;
+	lbd_creds_leave();
+	if (fd != -1)
+		close(fd);
+	return e == ELOOP;
+#else
+	(void)c;
+	(void)file;
+	return 0;
+#endif
+}
+
+/*
  * Reads path, method, thread and pid from m.  0, or an LBP_E* code with
  * the reason already sent to c.
  */
@@ -65,11 +141,28 @@ lock_args(struct lbd_conn *c, const struct lbp_msg *m, struct lock_args *a)
 {
 	const char *method = lbp_get(m, "method");
 	uint64_t    tid = 0, pid = 0;
+	char        abs[PATH_MAX], lock[PATH_MAX + 8];
 
 	a->path = lbp_get(m, "path");
 	a->method = LB_LINK;
 	if (a->path == NULL || a->path[0] != '/') {
 		lbd_conn_error(c, m->id, LBP_EINVAL, "path must be absolute");
+		return LBP_EINVAL;
+	}
+	if (lockfs_abspath(a->path, abs, sizeof(abs)) != 0)
+		snprintf(abs, sizeof(abs), "%s", a->path);
+	if (in_daemon_proc(abs)) {
+		lbd_conn_error(c, m->id, LBP_EINVAL, "path %s is in the "
+		    "daemon's own /proc entries, which it may not enter for a "
+		    "client", abs);
+		return LBP_EINVAL;
+	}
+	if (snprintf(lock, sizeof(lock), "%s.lock", abs) < (int)sizeof(lock) &&
+	    (through_magic_link(c, abs) || through_magic_link(c, lock))) {
+		lbd_conn_error(c, m->id, LBP_EINVAL, "path %s leads through a "
+		    "magic link (/proc/PID/fd, cwd, root) or a loop of "
+		    "symbolic links, which the daemon may not follow for a "
+		    "client", abs);
 		return LBP_EINVAL;
 	}
 	if (method != NULL && lockfs_method_parse(method, &a->method) != 0) {

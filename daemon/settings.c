@@ -82,7 +82,13 @@ parse_count(const char *v, unsigned long long max, unsigned long long *out)
 	return 0;
 }
 
-/* Parses seconds: a plain decimal number, > 0 and at most a day. */
+/* The range of a seconds key (grace, foreign_poll): a day at most, so
+ * that its milliseconds always fit the timers (and a typo of a few digits
+ * is caught). */
+#define LBD_SECONDS_MAX 86400
+
+/* Parses seconds: a plain decimal number (digits and a point, no sign or
+ * exponent), > 0 and at most LBD_SECONDS_MAX. */
 static int
 parse_seconds(const char *v, double *out)
 {
@@ -95,7 +101,8 @@ parse_seconds(const char *v, double *out)
 			return -1;
 	errno = 0;
 	x = strtod(v, &end);
-	if (i == 0 || *end != '\0' || errno != 0 || !(x > 0) || x > 86400)
+	if (i == 0 || *end != '\0' || errno != 0 || !(x > 0) ||
+	    x > LBD_SECONDS_MAX)
 		return -1;
 	*out = x;
 	return 0;
@@ -149,7 +156,11 @@ apply(struct lbd_config *c, const struct key *k, const char *v, int lineno,
 			*(size_t *)(void *)field = (size_t)n;
 		break;
 	}
-	if (r != 0)
+	if (r != 0 && k->kind == K_SECONDS)
+		snprintf(why, size, "line %d: bad value for %s: \"%.64s\" "
+		    "(seconds: a plain decimal number greater than 0 and at "
+		    "most %d)", lineno, k->name, v, LBD_SECONDS_MAX);
+	else if (r != 0)
 		snprintf(why, size, "line %d: bad value for %s: \"%.64s\"",
 		    lineno, k->name, v);
 	return r;

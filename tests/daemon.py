@@ -1102,6 +1102,120 @@ class Users(DaemonTest):
         self.assertNotIn("4242", "".join(out))
         self.assertEqual(sorted(os.listdir(inner)), ["pid"])
 
+    def test_nobody_cannot_reach_through_the_daemons_own_proc(self):
+        """The kernel always lets a process into its own /proc entries,
+        whoever's filesystem credentials it has taken on: a daemon started
+        in a directory inside a private one must not lead nobody there
+        through /proc/self/cwd, nor through its open files
+        (/proc/PID/fd/N).
+        Such paths are refused; nothing is read or made."""
+        private = os.path.join(self.dir, "private")
+        inner = os.path.join(private, "inner")
+        os.makedirs(inner)
+        os.chmod(private, 0o700)
+        os.chmod(inner, 0o777)
+        with open(os.path.join(inner, "pid"), "w") as f:
+            f.write("4242\n")
+        sub = os.path.join(self.dir, "second")
+        os.mkdir(sub)
+        d = Daemon(sub, preexec=lambda: os.chdir(inner))
+        d.start()
+        try:
+            pid = d.proc.pid
+            fds = os.listdir("/proc/%d/fd" % pid)
+            saved, self.daemon.socket = self.daemon.socket, d.socket
+            try:
+                lines = []
+                for i, base in enumerate(["/proc/self/cwd",
+                                          "/proc/thread-self/cwd",
+                                          "/proc/%d/cwd" % pid,
+                                          "/proc/%d/task/%d/cwd" %
+                                          (pid, pid)]):
+                    n = 10 * (i + 1)
+                    lines += [
+                        "STATUS %d path=%s/pid method=pidfile" % (n, base),
+                        "STATUS %d path=%s/none" % (n + 1, base),
+                        "ACQUIRE %d path=%s/made method=pidfile timeout=0"
+                        % (n + 2, base),
+                        "ACQUIRE %d path=%s/made timeout=0" % (n + 3, base),
+                        "RELEASE %d path=%s/pid method=pidfile" % (n + 4,
+                                                                   base),
+                    ]
+                for fd in fds:
+                    lines += ["STATUS 9%s path=/proc/%d/fd/%s/.." %
+                              (fd, pid, fd),
+                              "ACQUIRE 8%s path=/proc/self/fd/%s/x "
+                              "timeout=0" % (fd, fd)]
+                # The same through symbolic links, which the kernel
+                # resolves in the daemon's /proc/self.
+                viacwd = os.path.join(self.dir, "viacwd")
+                viafd = os.path.join(self.dir, "viafd")
+                os.symlink("/proc/self/cwd", viacwd)
+                os.symlink("/proc/self/fd", viafd)
+                links = [
+                    "STATUS 50 path=%s/pid method=pidfile" % viacwd,
+                    "ACQUIRE 51 path=%s/made method=pidfile timeout=0"
+                    % viacwd,
+                    "ACQUIRE 52 path=%s/made timeout=0" % viacwd,
+                ] + ["STATUS 7%s path=%s/%s method=pidfile" % (fd, viafd, fd)
+                     for fd in fds]
+                out = self.run_as_nobody(lines + links)
+            finally:
+                self.daemon.socket = saved
+            self.assertEqual(len(out), len(lines + links), out)
+            for line in out[:len(lines)]:
+                self.assertIn("code=EINVAL", line, out)
+                self.assertIn("own%20/proc", line, out)
+            for line in out[len(lines):]:
+                self.assertIn("code=EINVAL", line, out)
+                self.assertIn("magic%20link", line, out)
+            self.assertNotIn("4242", "".join(out))
+            self.assertEqual(sorted(os.listdir(inner)), ["pid"])
+            self.assertEqual(os.readlink("/proc/%d/cwd" % pid), "/")
+            for f in (d.state, d.state + "-wal", d.state + "-shm"):
+                if os.path.exists(f):
+                    self.assertEqual(os.stat(f).st_mode & 0o777, 0o600, f)
+        finally:
+            self.assertEqual(d.stop(), 0)
+
+    def test_relative_paths_survive_the_move_to_root(self):
+        """Relative --socket, --state and --config are taken from the
+        directory the daemon was started in, before it moves to "/", and
+        a SIGHUP still rereads the config file."""
+        work = os.path.join(self.dir, "work")
+        os.mkdir(work)
+        with open(os.path.join(work, "rel.conf"), "w") as f:
+            f.write("holds_per_conn = 2\n")
+        d = Daemon(work, args=["--config", "rel.conf"],
+                   preexec=lambda: os.chdir(work))
+        d.socket = "sock"
+        d.state = os.path.join("st", "state.sqlite")
+        d.start(wait=False)
+        d.socket = os.path.join(work, "sock")
+        try:
+            d.wait_ready()
+            self.assertTrue(os.path.exists(os.path.join(work, "st",
+                                                        "state.sqlite")))
+            self.assertEqual(os.readlink("/proc/%d/cwd" % d.proc.pid), "/")
+            c = d.client()
+            self.assertCode(c.call("ACQUIRE", path=self.path("1")), "OK")
+            self.assertCode(c.call("ACQUIRE", path=self.path("2")), "OK")
+            self.assertCode(c.call("ACQUIRE", path=self.path("3")),
+                            "ELIMIT")
+            with open(os.path.join(work, "rel.conf"), "w") as f:
+                f.write("holds_per_conn = 3\n")
+            d.proc.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 10
+            while "reloaded" not in d.logtext():
+                self.assertNotIn("reload:", d.logtext())
+                self.assertLess(time.monotonic(), deadline)
+                time.sleep(0.05)
+            self.assertCode(c.call("ACQUIRE", path=self.path("3")), "OK")
+            self.assertCode(c.call("PING"), "OK")
+            c.close()
+        finally:
+            self.assertEqual(d.stop(), 0)
+
 
 class Logging(DaemonTest):
     def test_client_text_cannot_forge_log_lines(self):
@@ -1865,6 +1979,32 @@ class Limits(DaemonTest):
         d.start(wait=False)
         self.assertEqual(d.proc.wait(10), 1)
         self.assertIn("bad value for holds_per_conn", d.logtext())
+
+    def test_seconds_out_of_range_refused_at_start(self):
+        """grace and foreign_poll become timer milliseconds: a value
+        beyond their range is refused, naming the key and the range."""
+        for i, line in enumerate(["foreign_poll = 1e300",
+                                  "grace = 1e20",
+                                  "grace = 100000000000000000000",
+                                  "foreign_poll = 86400.5",
+                                  "grace = 0"]):
+            sub = os.path.join(self.dir, "c%d" % i)
+            os.mkdir(sub)
+            d = Daemon(sub, config=line + "\n")
+            d.start(wait=False)
+            self.assertEqual(d.proc.wait(10), 1, line)
+            text = d.logtext()
+            key = line.split()[0]
+            self.assertIn("bad value for %s" % key, text, line)
+            self.assertIn("greater than 0 and at most 86400", text, line)
+        sub = os.path.join(self.dir, "c9")
+        os.mkdir(sub)
+        d = Daemon(sub, config="grace = 86400\nforeign_poll = 0.5\n")
+        d.start()
+        c = d.client()
+        self.assertCode(c.call("PING"), "OK")
+        c.close()
+        self.assertEqual(d.stop(), 0)
 
 
 class Command(DaemonTest):
