@@ -1052,6 +1052,128 @@ class SqliteWrites(ExhaustTest):
         self.assertEqual((r.verb, r.id), ("OK", "9"), r)
 
 
+def nobody_sqlite(db, sql):
+    """A process of user nobody that opens lock database db (read-only
+    when it may not write it), runs sql (which begins a transaction and
+    leaves it open), prints a line and keeps the transaction until its
+    standard input closes."""
+    script = textwrap.dedent("""\
+        import os, sqlite3, sys
+        db = sys.argv[1]
+        uri = "file:%s%s" % (db, "" if os.access(db, os.W_OK) else "?mode=ro")
+        con = sqlite3.connect(uri, uri=True, isolation_level=None)
+        for stmt in sys.argv[2].split(";"):
+            con.execute(stmt).fetchall()
+        print("ready", flush=True)
+        sys.stdin.read()
+        con.rollback()
+        """)
+
+    def demote():
+        os.setgroups([])
+        os.setgid(NOBODY)
+        os.setuid(NOBODY)
+    p = subprocess.Popen([PYTHON, "-c", script, db, sql],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         preexec_fn=demote)
+    line = p.stdout.readline()
+    if line != b"ready\n":
+        p.kill()
+        p.wait()
+        raise AssertionError("nobody could not begin %r on %s" % (sql, db))
+    return p
+
+
+def let_go(p):
+    """Ends nobody_sqlite's process p, and its transaction with it."""
+    p.stdin.close()
+    p.wait()
+    p.stdout.close()
+
+
+class SqliteBusy(ExhaustTest):
+    """A lock database kept busy by another user: nobody holds a write
+    lock (BEGIN EXCLUSIVE) on the lock database of its own directory and
+    pipelines requests about it; or nobody holds a read transaction on a
+    lock database of root's that it may read.
+
+    Expected: the daemon never waits on the database in its loop long
+    enough to stall: root's PING on another connection is answered (a
+    generous bound: the daemon waiting on each of those requests in turn
+    answers nothing for many seconds); a RELEASE that meets the busy
+    database is not lost: the lock stays held (no waiter is granted) until
+    the row can be removed, then the waiter gets it, and once released
+    the row is gone and the lock is free.
+    """
+
+    @unittest.expectedFailure
+    def test_write_locked_database_does_not_stall(self):
+        d = os.path.join(self.dir, "nobodys")
+        os.mkdir(d)
+        os.chown(d, NOBODY, NOBODY)
+        paths = [os.path.join(d, "f%d" % i) for i in range(10)]
+        n = self.nobody()
+        for p in paths:
+            self.assertCode(n.call("ACQUIRE", path=p, method="sqlite",
+                                   timeout=0), "OK")
+        holder = nobody_sqlite(os.path.join(d, ".lockbroker.sqlite"),
+                               "BEGIN EXCLUSIVE")
+        try:
+            conns = [self.nobody(timeout=120) for _ in range(20)]
+            for c in conns:
+                c.send_raw("".join("STATUS %d path=%s-free method=sqlite\n"
+                                   "BREAK %d path=%s method=sqlite\n"
+                                   % (2 * i + 2, p, 2 * i + 3, p)
+                                   for i, p in enumerate(paths[:5])))
+            time.sleep(0.2)
+            root = self.client()
+            start = time.monotonic()
+            self.assertCode(root.call("PING", _wait=60), "OK")
+            self.assertLess(time.monotonic() - start, 2.0,
+                            "root's PING waited on nobody's busy database")
+        finally:
+            let_go(holder)
+        for c in conns:
+            for _ in range(10):
+                c.read(120)
+
+    @unittest.expectedFailure
+    def test_release_meeting_a_reader_is_not_lost(self):
+        a = self.client()
+        p = self.path("r")
+        db = os.path.join(self.locks, ".lockbroker.sqlite")
+        self.assertCode(a.call("ACQUIRE", path=p, method="sqlite",
+                               timeout=0), "OK")
+        self.assertEqual(os.stat(db).st_mode & 0o777, 0o644)
+        reader = nobody_sqlite(db, "BEGIN; SELECT * FROM locks")
+        try:
+            rid = a.send("RELEASE", path=p, method="sqlite")
+            time.sleep(1.0)
+            early = []
+            try:
+                early.append(a.read(0.1))
+            except (TimeoutError, socket.timeout):
+                pass
+            for r in early:
+                self.assertEqual((r.id, r.verb), (rid, "OK"), r)
+            c = self.client()
+            self.assertCode(c.call("ACQUIRE", path=p, method="sqlite",
+                                   timeout=0), "EALREADY")
+            c.close()
+        finally:
+            let_go(reader)
+        if not early:
+            self.assertCode(a.wait(rid, 10), "OK")
+
+        def released():
+            r = a.call("STATUS", path=p, method="sqlite")
+            return r.verb == "OK" and r.fields["locked"] == "0"
+        wait_for("the lock is free", released)
+        con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+        rows = con.execute("SELECT * FROM locks").fetchall()
+        con.close()
+        self.assertEqual(rows, [])
+
 class Turns(ExhaustTest):
     """nobody pipelines thousands of requests over several connections
     (the daemon serves each connection a turn at a time).
