@@ -78,11 +78,11 @@ def connect(sock_path, timeout=10.0):
 
 
 class NobodyClient(Client):
-    """A connection that user nobody made: a child process drops to
-    nobody, connects, hands the socket over and stays alive (the daemon
+    """A connection that user nobody (or uid) made: a child process drops
+    to nobody, connects, hands the socket over and stays alive (the daemon
     reads the peer's process at each grant) until closed."""
 
-    def __init__(self, sock_path, hello=True, timeout=10.0):
+    def __init__(self, sock_path, hello=True, timeout=10.0, uid=NOBODY):
         keeper, theirs = socket.socketpair()
         pid = os.fork()
         if pid == 0:
@@ -94,8 +94,8 @@ class NobodyClient(Client):
                         except OSError:
                             pass
                 os.setgroups([])
-                os.setgid(NOBODY)
-                os.setuid(NOBODY)
+                os.setgid(uid)
+                os.setuid(uid)
                 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
                 s.connect(sock_path)
                 socket.send_fds(theirs, [b"s"], [s.fileno()])
@@ -1106,7 +1106,6 @@ class SqliteBusy(ExhaustTest):
     the row is gone and the lock is free.
     """
 
-    @unittest.expectedFailure
     def test_write_locked_database_does_not_stall(self):
         d = os.path.join(self.dir, "nobodys")
         os.mkdir(d)
@@ -1137,7 +1136,6 @@ class SqliteBusy(ExhaustTest):
             for _ in range(10):
                 c.read(120)
 
-    @unittest.expectedFailure
     def test_release_meeting_a_reader_is_not_lost(self):
         a = self.client()
         p = self.path("r")
@@ -1169,6 +1167,54 @@ class SqliteBusy(ExhaustTest):
             r = a.call("STATUS", path=p, method="sqlite")
             return r.verb == "OK" and r.fields["locked"] == "0"
         wait_for("the lock is free", released)
+        con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+        rows = con.execute("SELECT * FROM locks").fetchall()
+        con.close()
+        self.assertEqual(rows, [])
+
+    def test_handoff_meeting_a_reader_is_not_lost(self):
+        a = self.client()
+        b = NobodyClient(self.daemon.socket, uid=0)     # another process
+        self.clients.append(b)
+        p = self.path("h")
+        db = os.path.join(self.locks, ".lockbroker.sqlite")
+        self.assertCode(a.call("ACQUIRE", path=p, method="sqlite",
+                               timeout=0), "OK")
+        wid = b.send("ACQUIRE", path=p, method="sqlite", timeout=60)
+        wait_for("b waits", lambda: a.call(
+            "STATUS", path=p, method="sqlite").fields["waiters"] == "1")
+        c = self.client()
+        reader = nobody_sqlite(db, "BEGIN; SELECT * FROM locks")
+        try:
+            rid = a.send("RELEASE", path=p, method="sqlite")
+            time.sleep(0.2)
+            start = time.monotonic()
+            self.assertCode(c.call("PING", _wait=30), "OK")
+            self.assertLess(time.monotonic() - start, 2.0,
+                            "the handoff waited on the busy database")
+            time.sleep(1.0)
+            early = []
+            try:
+                early.append(a.read(0.1))
+            except (TimeoutError, socket.timeout):
+                pass
+            for r in early:
+                self.assertEqual((r.id, r.verb), (rid, "OK"), r)
+            with self.assertRaises((TimeoutError, socket.timeout),
+                                   msg="the waiter was granted while the "
+                                   "database was busy"):
+                b.read(0.1)
+            a.close()           # and the holder goes away meanwhile
+            self.clients.remove(a)
+        finally:
+            let_go(reader)
+        self.assertCode(b.wait(wid, 10), "OK")
+        r = c.call("STATUS", path=p, method="sqlite")
+        self.assertEqual((r.fields["locked"], r.fields["holder_pid"]),
+                         ("1", str(b.pid)), r)
+        self.assertCode(b.call("RELEASE", path=p, method="sqlite"), "OK")
+        self.assertEqual(c.call("STATUS", path=p, method="sqlite")
+                         .fields["locked"], "0")
         con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
         rows = con.execute("SELECT * FROM locks").fetchall()
         con.close()
