@@ -1102,8 +1102,9 @@ class SqliteBusy(ExhaustTest):
     generous bound: the daemon waiting on each of those requests in turn
     answers nothing for many seconds); a RELEASE that meets the busy
     database is not lost: the lock stays held (no waiter is granted) until
-    the row can be removed, then the waiter gets it, and once released
-    the row is gone and the lock is free.
+    the row can be removed (or handed to the waiter, another process, who
+    then gets it, even though the holder's connection closed meanwhile),
+    and once released the row is gone and the lock is free.
     """
 
     def test_write_locked_database_does_not_stall(self):
