@@ -410,6 +410,7 @@ hold_releasing(struct lbd_lock *l, struct lbd_hold *h)
 		h->retry_ms = LBD_RELEASE_RETRY_MAX_MS;
 	h->releasing = 1;
 	h->conn = NULL;
+	lbd_orphan_unwatch(h);  /* a kept hold's process no longer matters */
 	l->holder = h;
 	LIST_INSERT_HEAD(&l->d->releasing, h, conn_entry);
 	lbd_store_hold_add(l->d, h);
