@@ -65,7 +65,8 @@ struct lbd_hold {
 	uint64_t                 token;
 	double                   since;     /* epoch seconds */
 	struct lockfs_lock       fs;        /* the artefact, as this holder's */
-	LIST_ENTRY(lbd_hold)     conn_entry; /* conn's holds, or d->orphans */
+	LIST_ENTRY(lbd_hold)     conn_entry; /* conn's holds, d->orphans or
+	                                       d->releasing */
 	int                      kept;      /* held for fs.owner.pid, past any
 	                                       connection (conn NULL) */
 	struct lbd_pidwatch     *pidwatch;  /* kept holds and orphans: the
@@ -81,6 +82,11 @@ struct lbd_hold {
 	struct lbd_uid_conns    *user;      /* counted in its locks_per_uid
 	                                       (NULL: a hold of the previous
 	                                       run, not yet reclaimed) */
+	int                      releasing; /* ended, but its sqlite row not
+	                                       yet removed: in d->releasing,
+	                                       retried by retry (grant.c) */
+	uv_timer_t              *retry;
+	unsigned                 retry_ms;  /* the next retry's delay */
 };
 
 /* A request id a connection owes a reply to (reqids.c). */
@@ -277,6 +283,8 @@ struct lbd {
 	struct lbd_store        *store;
 	struct lbd_holds         orphans;   /* holds of the previous run, not
 	                                       yet reclaimed, and kept holds */
+	struct lbd_holds         releasing; /* holds whose end waits for a
+	                                       busy sqlite database (grant.c) */
 	uv_timer_t               grace;     /* ends the orphans' grace */
 	uv_timer_t               store_watch; /* is the state database
 	                                       still there? (main.c) */

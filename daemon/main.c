@@ -45,10 +45,13 @@
 #define LBD_CONFIG_FILE LBD_SYSCONFDIR "/lockbroker/lockbrokerd.conf"
 
 /* How long the sqlite method may wait in the loop for a database that
- * another process is writing (ms): a busy database then reads as held
- * (the waiter keeps waiting), or a release fails with EUNLOCK. */
-#define LBD_SQLITE_TRY_MS  5
-#define LBD_SQLITE_STEP_MS 200
+ * another process keeps busy (ms; any user who may read a lock database
+ * can keep it busy for as long as it likes): a busy database then reads
+ * as held (the waiter keeps waiting), a look (STATUS) or a BREAK fails
+ * saying the database is locked, and a release or handoff leaves the
+ * hold releasing, retried on a timer (grant.c). */
+#define LBD_SQLITE_TRY_MS  1
+#define LBD_SQLITE_STEP_MS 2
 
 /* Descriptors kept free for the daemon's own work while connections take
  * the rest: a request opens a few at a time (a unique file, a directory to
@@ -720,6 +723,7 @@ main(int argc, char **argv)
 	TAILQ_INIT(&d.throttled);
 	TAILQ_INIT(&d.closing);
 	LIST_INIT(&d.orphans);
+	LIST_INIT(&d.releasing);
 	snprintf(d.server, sizeof(d.server), "lockbrokerd/%s",
 	    PACKAGE_VERSION);
 	d.loop = uv_default_loop();

@@ -282,7 +282,7 @@ lbd_orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid)
 	struct lockfs_owner o;
 	struct lbd_hold    *h = l->holder;
 
-	if (h == NULL || h->conn != NULL || h->kept ||
+	if (h == NULL || h->conn != NULL || h->kept || h->releasing ||
 	    h->fs.owner.pid != c->pid ||
 	    h->tid != tid || h->uid != c->uid ||
 	    lockfs_owner_of_pid(&o, c->pid, 0) != 0 ||

@@ -510,8 +510,9 @@ store_add(struct lbd_store *s, const struct lbd_hold *h)
 	return store_step(s, st);
 }
 
-/* Rewrites the holds table from memory (every connection's holds, and
- * the orphans), inside the open transaction: 0, or -1 (logged). */
+/* Rewrites the holds table from memory (every connection's holds, the
+ * orphans and the releasing holds), inside the open transaction: 0, or
+ * -1 (logged). */
 static int
 store_resync(struct lbd *d)
 {
@@ -526,6 +527,9 @@ store_resync(struct lbd *d)
 			if (store_add(s, h) != 0)
 				return -1;
 	LIST_FOREACH(h, &d->orphans, conn_entry)
+		if (store_add(s, h) != 0)
+			return -1;
+	LIST_FOREACH(h, &d->releasing, conn_entry)
 		if (store_add(s, h) != 0)
 			return -1;
 	return 0;

@@ -75,7 +75,6 @@
 #include "lockfs.h"
 
 #define HANDOFF_PREFIX  ".lockbroker-handoff."
-#define HANDOFF_BUSY_MS 10000   /* as long as a release waits */
 #define HANDOFF_DIR_WAIT_S 0.2  /* for the directory's flock: short, since
 				  the daemon waits in its loop */
 
@@ -429,22 +428,29 @@ out:
 	return r;
 }
 
-/* Records why the sqlite handoff failed: LB_EFAILED. */
+/* Records why the sqlite handoff failed: LB_EFAILED (sys_errno EBUSY when
+ * the database was still busy). */
 static int
 sqlite_failed(const struct lockfs_lock *l, sqlite3 *db, const char *what,
     struct lockfs_err *err)
 {
 	const char *refused = lockfs_sqlite_vfs_refused();
+	int         r;
 
-	return lockfs_fail(err, LB_EFAILED, 0, "cannot hand %s over: %s "
+	r = lockfs_fail(err, LB_EFAILED, 0, "cannot hand %s over: %s "
 	    "sqlite database %s: %s", l->path, what, l->db,
 	    *refused != '\0' ? refused : db != NULL ? sqlite3_errmsg(db) :
 	    "out of memory");
+	if (db != NULL && (sqlite3_errcode(db) & 0xff) == SQLITE_BUSY &&
+	    err != NULL)
+		err->sys_errno = EBUSY; /* still busy: try again later */
+	return r;
 }
 
 /* The sqlite method: from's row becomes to's, in one transaction.  0,
  * LB_ENOTMINE (no row of from's), or LB_EFAILED; nothing changed unless 0.
- * Waits up to HANDOFF_BUSY_MS for other processes' steps. */
+ * Waits for other processes' steps as long as a release does
+ * (lockfs_sqlite_step_ms). */
 static int
 handoff_sqlite(struct lockfs_lock *from, struct lockfs_lock *to,
     struct lockfs_err *err)
@@ -464,7 +470,7 @@ handoff_sqlite(struct lockfs_lock *from, struct lockfs_lock *to,
 		    from->db, why);
 		goto out;
 	}
-	sqlite3_busy_timeout(db, HANDOFF_BUSY_MS);
+	sqlite3_busy_timeout(db, lockfs_sqlite_step_ms());
 	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
 	    SQLITE_OK) {
 		r = sqlite_failed(from, db, "cannot begin in", err);
@@ -514,7 +520,7 @@ out:
  * directory's flock(2) stays taken for HANDOFF_DIR_WAIT_S.  err says why.
  * Blocks while a breaker or another handoff in the directory holds its
  * flock (up to HANDOFF_DIR_WAIT_S), and, for sqlite, on a busy database
- * (up to HANDOFF_BUSY_MS).
+ * (as long as a release: lockfs_sqlite_step_ms).
  */
 int
 lockfs_handoff(struct lockfs_lock *from, struct lockfs_lock *to,

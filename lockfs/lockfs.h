@@ -154,6 +154,8 @@ ssize_t lockfs_read_regular(const char *file, char *buf, size_t size,
 /* sqlite.c: how long sqlite steps wait for a busy database (ms), for the
  * whole process; the defaults suit a client, the daemon shortens them. */
 void  lockfs_sqlite_busy(int try_ms, int step_ms);
+int   lockfs_sqlite_step_ms(void);
+int   lockfs_sqlite_try_ms(void);
 
 /* sqlite.c: sqlite3_open_v2 of a lock database, refusing anything but a
  * regular file (or nothing) at its name: a symlink is never followed, a

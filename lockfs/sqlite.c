@@ -32,7 +32,10 @@
  * database still busy then reads as "held" (LB_EALREADY), so that
  * lb_acquire's own loop and deadline decide how long to wait.  Release,
  * break and the queries wait up to SQ_BUSY_MS, since giving up there would
- * leave a lock held or a question unanswered.
+ * leave a lock held or a question unanswered.  A process that must not
+ * wait (the daemon) sets shorter waits (lockfs_sqlite_busy); a step that
+ * then gives up on a busy database fails with sys_errno EBUSY, for it to
+ * try again later.
  */
 #include <errno.h>
 #include <limits.h>
@@ -62,6 +65,21 @@ lockfs_sqlite_busy(int try_ms, int step_ms)
 {
 	try_busy_ms = try_ms;
 	step_busy_ms = step_ms;
+}
+
+/* lockfs_sqlite_step_ms: how long a step other than a try waits for a
+ * busy database (ms), as lockfs_sqlite_busy set it (handoff.c's too). */
+int
+lockfs_sqlite_step_ms(void)
+{
+	return step_busy_ms;
+}
+
+/* lockfs_sqlite_try_ms: how long a try waits for a busy database (ms). */
+int
+lockfs_sqlite_try_ms(void)
+{
+	return try_busy_ms;
 }
 
 /*
@@ -129,7 +147,9 @@ struct sq {
 };
 
 /* Records a sqlite failure on *err: the database, what, and sqlite's
- * word (or q->why, when there is no connection). */
+ * word (or q->why, when there is no connection); sys_errno EBUSY when
+ * the database was still busy (another process's step), so that the
+ * caller may try again later. */
 static int
 sq_fail(struct lockfs_lock *l, struct sq *q, const char *what,
     struct lockfs_err *err)
@@ -138,6 +158,9 @@ sq_fail(struct lockfs_lock *l, struct sq *q, const char *what,
 	const char *why = q->db != NULL ? sqlite3_errmsg(q->db) :
 	    q->why != NULL ? q->why : "out of memory";
 	const char *refused = lockfs_sqlite_vfs_refused();
+	int         busy = q->db != NULL &&
+	    (sqlite3_errcode(q->db) & 0xff) == SQLITE_BUSY;
+	int         r;
 
 #ifdef SQLITE_CANTOPEN_SYMLINK
 	if (q->db != NULL &&
@@ -148,9 +171,12 @@ sq_fail(struct lockfs_lock *l, struct sq *q, const char *what,
 		why = refused;
 		sys = 0;
 	}
-	return lockfs_fail(err, q->fail, 0, "%s: %s in sqlite database %s: "
+	r = lockfs_fail(err, q->fail, 0, "%s: %s in sqlite database %s: "
 	    "%s%s%s", l->path, what, l->db, why,
 	    sys != 0 ? ": " : "", sys != 0 ? strerror(sys) : "");
+	if (busy && err != NULL)
+		err->sys_errno = EBUSY; /* another process's step: try again */
+	return r;
 }
 
 /*

@@ -79,11 +79,11 @@ def connect(sock_path, timeout=10.0):
 
 
 class NobodyClient(Client):
-    """A connection that user nobody made: a child process drops to
-    nobody, connects, hands the socket over and stays alive (the daemon
+    """A connection that user nobody (or uid) made: a child process drops
+    to nobody, connects, hands the socket over and stays alive (the daemon
     reads the peer's process at each grant) until closed."""
 
-    def __init__(self, sock_path, hello=True, timeout=10.0):
+    def __init__(self, sock_path, hello=True, timeout=10.0, uid=NOBODY):
         keeper, theirs = socket.socketpair()
         pid = os.fork()
         if pid == 0:
@@ -95,8 +95,8 @@ class NobodyClient(Client):
                         except OSError:
                             pass
                 os.setgroups([])
-                os.setgid(NOBODY)
-                os.setuid(NOBODY)
+                os.setgid(uid)
+                os.setuid(uid)
                 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
                 s.connect(sock_path)
                 socket.send_fds(theirs, [b"s"], [s.fileno()])
@@ -1052,6 +1052,175 @@ class SqliteWrites(ExhaustTest):
         r = waiters[0].read(30)
         self.assertEqual((r.verb, r.id), ("OK", "9"), r)
 
+
+def nobody_sqlite(db, sql):
+    """A process of user nobody that opens lock database db (read-only
+    when it may not write it), runs sql (which begins a transaction and
+    leaves it open), prints a line and keeps the transaction until its
+    standard input closes."""
+    script = textwrap.dedent("""\
+        import os, sqlite3, sys
+        db = sys.argv[1]
+        uri = "file:%s%s" % (db, "" if os.access(db, os.W_OK) else "?mode=ro")
+        con = sqlite3.connect(uri, uri=True, isolation_level=None)
+        for stmt in sys.argv[2].split(";"):
+            con.execute(stmt).fetchall()
+        print("ready", flush=True)
+        sys.stdin.read()
+        con.rollback()
+        """)
+
+    def demote():
+        os.setgroups([])
+        os.setgid(NOBODY)
+        os.setuid(NOBODY)
+    p = subprocess.Popen([PYTHON, "-c", script, db, sql],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         preexec_fn=demote)
+    line = p.stdout.readline()
+    if line != b"ready\n":
+        p.kill()
+        p.wait()
+        raise AssertionError("nobody could not begin %r on %s" % (sql, db))
+    return p
+
+
+def let_go(p):
+    """Ends nobody_sqlite's process p, and its transaction with it."""
+    p.stdin.close()
+    p.wait()
+    p.stdout.close()
+
+
+class SqliteBusy(ExhaustTest):
+    """A lock database kept busy by another user: nobody holds a write
+    lock (BEGIN EXCLUSIVE) on the lock database of its own directory and
+    pipelines requests about it; or nobody holds a read transaction on a
+    lock database of root's that it may read.
+
+    Expected: the daemon never waits on the database in its loop long
+    enough to stall: root's PING on another connection is answered (a
+    generous bound: the daemon waiting on each of those requests in turn
+    answers nothing for many seconds); a RELEASE that meets the busy
+    database is not lost: the lock stays held (no waiter is granted) until
+    the row can be removed (or handed to the waiter, another process, who
+    then gets it, even though the holder's connection closed meanwhile),
+    and once released the row is gone and the lock is free.
+    """
+
+    def test_write_locked_database_does_not_stall(self):
+        d = os.path.join(self.dir, "nobodys")
+        os.mkdir(d)
+        os.chown(d, NOBODY, NOBODY)
+        paths = [os.path.join(d, "f%d" % i) for i in range(10)]
+        n = self.nobody()
+        for p in paths:
+            self.assertCode(n.call("ACQUIRE", path=p, method="sqlite",
+                                   timeout=0), "OK")
+        holder = nobody_sqlite(os.path.join(d, ".lockbroker.sqlite"),
+                               "BEGIN EXCLUSIVE")
+        try:
+            conns = [self.nobody(timeout=120) for _ in range(20)]
+            for c in conns:
+                c.send_raw("".join("STATUS %d path=%s-free method=sqlite\n"
+                                   "BREAK %d path=%s method=sqlite\n"
+                                   % (2 * i + 2, p, 2 * i + 3, p)
+                                   for i, p in enumerate(paths[:5])))
+            time.sleep(0.2)
+            root = self.client()
+            start = time.monotonic()
+            self.assertCode(root.call("PING", _wait=60), "OK")
+            self.assertLess(time.monotonic() - start, 2.0,
+                            "root's PING waited on nobody's busy database")
+        finally:
+            let_go(holder)
+        for c in conns:
+            for _ in range(10):
+                c.read(120)
+
+    def test_release_meeting_a_reader_is_not_lost(self):
+        a = self.client()
+        p = self.path("r")
+        db = os.path.join(self.locks, ".lockbroker.sqlite")
+        self.assertCode(a.call("ACQUIRE", path=p, method="sqlite",
+                               timeout=0), "OK")
+        self.assertEqual(os.stat(db).st_mode & 0o777, 0o644)
+        reader = nobody_sqlite(db, "BEGIN; SELECT * FROM locks")
+        try:
+            rid = a.send("RELEASE", path=p, method="sqlite")
+            time.sleep(1.0)
+            early = []
+            try:
+                early.append(a.read(0.1))
+            except (TimeoutError, socket.timeout):
+                pass
+            for r in early:
+                self.assertEqual((r.id, r.verb), (rid, "OK"), r)
+            c = self.client()
+            self.assertCode(c.call("ACQUIRE", path=p, method="sqlite",
+                                   timeout=0), "EALREADY")
+            c.close()
+        finally:
+            let_go(reader)
+        if not early:
+            self.assertCode(a.wait(rid, 10), "OK")
+
+        def released():
+            r = a.call("STATUS", path=p, method="sqlite")
+            return r.verb == "OK" and r.fields["locked"] == "0"
+        wait_for("the lock is free", released)
+        con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+        rows = con.execute("SELECT * FROM locks").fetchall()
+        con.close()
+        self.assertEqual(rows, [])
+
+    def test_handoff_meeting_a_reader_is_not_lost(self):
+        a = self.client()
+        b = NobodyClient(self.daemon.socket, uid=0)     # another process
+        self.clients.append(b)
+        p = self.path("h")
+        db = os.path.join(self.locks, ".lockbroker.sqlite")
+        self.assertCode(a.call("ACQUIRE", path=p, method="sqlite",
+                               timeout=0), "OK")
+        wid = b.send("ACQUIRE", path=p, method="sqlite", timeout=60)
+        wait_for("b waits", lambda: a.call(
+            "STATUS", path=p, method="sqlite").fields["waiters"] == "1")
+        c = self.client()
+        reader = nobody_sqlite(db, "BEGIN; SELECT * FROM locks")
+        try:
+            rid = a.send("RELEASE", path=p, method="sqlite")
+            time.sleep(0.2)
+            start = time.monotonic()
+            self.assertCode(c.call("PING", _wait=30), "OK")
+            self.assertLess(time.monotonic() - start, 2.0,
+                            "the handoff waited on the busy database")
+            time.sleep(1.0)
+            early = []
+            try:
+                early.append(a.read(0.1))
+            except (TimeoutError, socket.timeout):
+                pass
+            for r in early:
+                self.assertEqual((r.id, r.verb), (rid, "OK"), r)
+            with self.assertRaises((TimeoutError, socket.timeout),
+                                   msg="the waiter was granted while the "
+                                   "database was busy"):
+                b.read(0.1)
+            a.close()           # and the holder goes away meanwhile
+            self.clients.remove(a)
+        finally:
+            let_go(reader)
+        self.assertCode(b.wait(wid, 10), "OK")
+        r = c.call("STATUS", path=p, method="sqlite")
+        self.assertEqual((r.fields["locked"], r.fields["holder_pid"]),
+                         ("1", str(b.pid)), r)
+        self.assertCode(b.call("RELEASE", path=p, method="sqlite"), "OK")
+        self.assertEqual(c.call("STATUS", path=p, method="sqlite")
+                         .fields["locked"], "0")
+        con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+        rows = con.execute("SELECT * FROM locks").fetchall()
+        con.close()
+        self.assertEqual(rows, [])
 
 class Turns(ExhaustTest):
     """nobody pipelines thousands of requests over several connections
