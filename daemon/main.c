@@ -243,7 +243,8 @@ make_parent(const char *file, mode_t mode, char *why, size_t size)
 
 /*
  * Opens the state database readable by the daemon's user only (0600,
- * its journal and WAL files too: sqlite gives them the database's mode).
+ * its journal and WAL files too: sqlite gives them the database's mode;
+ * files of an earlier run are made so here, a new one by lbd_store_open).
  * The directory that holds it is private, but the kernel lets the daemon
  * into its own open files through /proc/self/fd whoever's credentials it
  * has taken on: the files' own modes must keep clients out.
@@ -254,9 +255,7 @@ store_open_private(struct lbd *d, char *why, size_t size)
 	static const char *const suffixes[] = { "", "-wal", "-shm",
 	    "-journal" };
 	char   file[PATH_MAX + 16];
-	mode_t old;
 	size_t i;
-	int    r;
 
 	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
 		snprintf(file, sizeof(file), "%s%s", d->cfg.state,
@@ -265,10 +264,7 @@ store_open_private(struct lbd *d, char *why, size_t size)
 			log_warn("cannot make %s private: %s", file,
 			    strerror(errno));
 	}
-	old = umask(0077);
-	r = lbd_store_open(d, d->cfg.state, why, size);
-	umask(old);
-	return r;
+	return lbd_store_open(d, d->cfg.state, why, size);
 }
 
 /* Settings: defaults, then the config file, then the command line. */

@@ -366,7 +366,8 @@ lbd_store_open(struct lbd *d, const char *file, char *why, size_t size)
 {
 	struct lbd_store *s;
 	struct stat       sb;
-	int               r = -1, damaged;
+	mode_t            old_mask;
+	int               r = -1, damaged, rc;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		snprintf(why, size, "out of memory");
@@ -385,8 +386,15 @@ lbd_store_open(struct lbd *d, const char *file, char *why, size_t size)
 	}
 	if (damaged && store_move_aside(s, why, size) != 0)
 		goto out;
-	if (sqlite3_open_v2(file, &s->db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+	/* Made readable by the daemon's user only, at start and when made
+	 * anew alike (sqlite gives its -wal and -shm the database's mode):
+	 * the kernel lets clients' steps into the daemon's open files
+	 * through /proc/self/fd, whoever's credentials it has taken on. */
+	old_mask = umask(0077);
+	rc = sqlite3_open_v2(file, &s->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE, NULL);
+	umask(old_mask);
+	if (rc != SQLITE_OK) {
 		if (s->db != NULL)
 			store_failed(s);
 		snprintf(why, size, "state database %s: %s", file,

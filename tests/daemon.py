@@ -1317,6 +1317,14 @@ class StateDatabase(DaemonTest):
         self.assertCode(r, "OK")
         t2 = int(r.fields["token"])
         self.assertGreater(t2, t1)
+        # Made anew as privately as at start (the kernel lets clients'
+        # steps into the daemon's open files through /proc/self/fd).
+        made = [n for n in os.listdir(self.dir)
+                if n.startswith("state.sqlite")]
+        self.assertIn("state.sqlite", made)
+        for n in made:
+            mode = os.stat(os.path.join(self.dir, n)).st_mode & 0o777
+            self.assertEqual(mode, 0o600, "%s is %o" % (n, mode))
         self.daemon.kill()
         self.daemon.start()
         a2 = self.client()
