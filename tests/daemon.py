@@ -19,7 +19,12 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lbdaemon import Client, Daemon  # noqa: E402
+from lbdaemon import Client, Daemon, WRAPPER  # noqa: E402
+
+# valgrind (the daemon's wrapper in the valgrind stage) does not know
+# openat2 and answers ENOSYS: the daemon then cannot tell a magic link in
+# a client's path, and only its other defences stand (docs/THREAT-MODEL.md).
+OPENAT2 = not any("valgrind" in w for w in WRAPPER)
 
 PYTHON = os.environ.get("PYTHON3", "/usr/bin/python3")
 SRCDIR = os.environ.get("LB_SRCDIR", os.path.dirname(os.path.dirname(
@@ -253,10 +258,16 @@ class Locking(DaemonTest):
         self.assertCode(r, "OK")
         self.assertIn("token", r.fields)
         # Pipelined: the grant's OK is owed until the commit.
+        # Whether the PING is read before that commit depends on the
+        # daemon's turns (about 0.5 ms of a user's requests an iteration,
+        # which a slow daemon, under valgrind, spends on the ACQUIRE):
+        # either it is refused, or it is answered after the grant's OK;
+        # never two replies with one id outstanding.
         b.send_raw("ACQUIRE 7 path=%s timeout=0\nPING 7\n" % q)
-        got = sorted((r.code, "token" in r.fields) for r in
-                     (b.read(), b.read()))
-        self.assertEqual(got, [("EID", False), ("OK", True)])
+        got = [(r.code, "token" in r.fields) for r in (b.read(), b.read())]
+        self.assertIn(got, ([("OK", True), ("EID", False)],
+                            [("EID", False), ("OK", True)],
+                            [("OK", True), ("OK", False)]))
         self.assertCode(b.call("PING"), "OK")       # nothing else came
         b.send_raw("PING 7\n")                     # answered: free again
         self.assertCode(b.read(), "OK")
@@ -1166,7 +1177,7 @@ class Users(DaemonTest):
             for line in out[:len(lines)]:
                 self.assertIn("code=EINVAL", line, out)
                 self.assertIn("own%20/proc", line, out)
-            for line in out[len(lines):]:
+            for line in out[len(lines):] if OPENAT2 else ():
                 self.assertIn("code=EINVAL", line, out)
                 self.assertIn("magic%20link", line, out)
             self.assertNotIn("4242", "".join(out))
