@@ -1304,15 +1304,46 @@ fail:
 }
 
 /*
+ * Whether the daemon just reached on fd (not READY yet: nothing else is
+ * said on it) has a grant of q's lock for q's owner: one the previous
+ * daemon recorded but could not confirm, which q, sent again, takes
+ * back.  1, 0, or -1 when fd failed.
+ */
+static int
+reader_owner_holds(int fd, struct linebuf *lb, struct lbp_msg *m,
+    const struct req *q)
+{
+	struct lbp_out o;
+	uint64_t       id = next_id(), token = 0, pid = 0, tid = 0;
+	char           why[512];
+
+	lbp_begin(&o, LBP_MSG_STATUS, 1, id);
+	lbp_add_str(&o, "path", q->path);
+	lbp_add_str(&o, "method", lockfs_method_name(q->method));
+	if (q->tid != 0)
+		lbp_add_u64(&o, "thread", (uint64_t)q->tid);
+	if (lbp_end(&o) != 0 || line_call(fd, lb, &o, id, m, why,
+	    sizeof(why)) != 0)
+		return -1;
+	return m->verb == LBP_MSG_OK &&
+	    lbp_get_u64(m, "token", &token) == 0 && token != 0 &&
+	    lbp_get_u64(m, "holder_pid", &pid) == 0 &&
+	    pid == (uint64_t)getpid() &&
+	    lbp_get_u64(m, "holder_tid", &tid) == 0 &&
+	    tid == (uint64_t)q->tid;
+}
+
+/*
  * The connection on fd is ready again (holds settled; conn.mu held, as
  * reader_reclaim leaves it): READY, and every UNSENT request goes out.
  * Returns with no lock held.
  */
 static void
-reader_resume(int fd)
+reader_resume(int fd, struct linebuf *lb, struct lbp_msg *m)
 {
 	struct lbp_out o;
 	struct req    *q;
+	int            r;
 
 	conn_unlock();
 	conn_lock_both();
@@ -1327,10 +1358,18 @@ reader_resume(int fd)
 			continue;
 		/* A pid file naming this process that no owner here holds:
 		 * a grant the previous daemon never confirmed, which the
-		 * new one cannot tell from another thread's hold. */
-		if (q->verb == LBP_MSG_ACQUIRE && q->method == LB_PIDFILE)
-			lb__owners_pidfile_forget_leftover(q->path,
-			    q->lock_file);
+		 * new one cannot tell from another thread's hold; unless
+		 * the new daemon has it recorded for q's owner (then q,
+		 * sent again, takes it back, and its pid file must stay). */
+		if (q->verb == LBP_MSG_ACQUIRE && q->method == LB_PIDFILE) {
+			if ((r = reader_owner_holds(fd, lb, m, q)) == -1) {
+				shutdown(fd, SHUT_RDWR);
+				break;
+			}
+			if (r == 0)
+				lb__owners_pidfile_forget_leftover(q->path,
+				    q->lock_file);
+		}
 		q->state = REQ_SENT;
 		q->sent_at = now_mono();
 		if (req_format(q, &o) != 0 ||
@@ -1399,7 +1438,7 @@ reader_reconnect(struct linebuf *lb, struct lbp_msg *m)
 		if ((fd = conn_open(conn.socket, lb, why, sizeof(why))) == -1)
 			continue;
 		if (reader_reclaim(fd, lb, m) == 0) {
-			reader_resume(fd);
+			reader_resume(fd, lb, m);
 			return fd;
 		}
 		opening_close(fd);
