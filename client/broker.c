@@ -1353,23 +1353,27 @@ reader_resume(int fd, struct linebuf *lb, struct lbp_msg *m)
 	conn.gen++;
 	conn.state = CONN_READY;
 	conn.reclaiming = 0;
+	/* First, before anything is sent (so that the only reply on fd is
+	 * the one asked for): a pid file naming this process that no owner
+	 * here holds is a grant the previous daemon never confirmed, which
+	 * the new one cannot tell from another thread's hold, and is
+	 * removed; unless the new daemon has it recorded for the owner (then
+	 * the ACQUIRE, sent again, takes it back, and its pid file stays). */
+	TAILQ_FOREACH(q, &conn.pending, entry) {
+		if (q->state != REQ_UNSENT || q->verb != LBP_MSG_ACQUIRE ||
+		    q->method != LB_PIDFILE)
+			continue;
+		if ((r = reader_owner_holds(fd, lb, m, q)) == -1) {
+			shutdown(fd, SHUT_RDWR);   /* nothing more goes out */
+			break;
+		}
+		if (r == 0)
+			lb__owners_pidfile_forget_leftover(q->path,
+			    q->lock_file);
+	}
 	TAILQ_FOREACH(q, &conn.pending, entry) {
 		if (q->state != REQ_UNSENT)
 			continue;
-		/* A pid file naming this process that no owner here holds:
-		 * a grant the previous daemon never confirmed, which the
-		 * new one cannot tell from another thread's hold; unless
-		 * the new daemon has it recorded for q's owner (then q,
-		 * sent again, takes it back, and its pid file must stay). */
-		if (q->verb == LBP_MSG_ACQUIRE && q->method == LB_PIDFILE) {
-			if ((r = reader_owner_holds(fd, lb, m, q)) == -1) {
-				shutdown(fd, SHUT_RDWR);
-				break;
-			}
-			if (r == 0)
-				lb__owners_pidfile_forget_leftover(q->path,
-				    q->lock_file);
-		}
 		q->state = REQ_SENT;
 		q->sent_at = now_mono();
 		if (req_format(q, &o) != 0 ||
