@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "lockbroker.h"
+#include "lockbroker/codes.h"
 
 #define LOCKFS_HOST_MAX   256
 #define LOCKFS_UNIQUE_MAX 512

@@ -19,10 +19,12 @@ pc=$(find "$tmp/root" -name lockbroker.pc | head -n 1)
 [ -n "$pc" ] || lb_fatal "lockbroker.pc not installed"
 hdr=$(find "$tmp/root" -name lockbroker.h | head -n 1)
 [ -n "$hdr" ] || lb_fatal "lockbroker.h not installed"
+[ -f "$(dirname "$hdr")/lockbroker/codes.h" ] ||
+	lb_fatal "lockbroker/codes.h not installed beside lockbroker.h"
 so=$(find "$tmp/root" -name 'liblockbroker.so.0*' -type f | head -n 1)
 [ -n "$so" ] || lb_fatal "liblockbroker.so.0 not installed"
 libdir=$(dirname "$so")
-ok "make install DESTDIR installs lockbroker.pc, lockbroker.h and liblockbroker.so.0"
+ok "make install DESTDIR installs lockbroker.pc, lockbroker.h, lockbroker/codes.h and liblockbroker.so.0"
 
 # The commands and the manual pages, which render without a warning.
 for prog in lockbroker lockbrokerd; do

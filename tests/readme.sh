@@ -168,7 +168,7 @@ for b in "$tmp/blocks/"*.c; do
 	line=$(basename "$b" .c | sed 's/^0*//')
 	what="C example at README.md:$line"
 	cp "$b" "$tmp/prog$line.c"
-	if $CC -Wall -Wextra -Werror -I"$LB_SRCDIR/client" \
+	if $CC -Wall -Wextra -Werror -I"$LB_SRCDIR/include" \
 	    -o "$tmp/prog$line" "$tmp/prog$line.c" \
 	    -L"$LB_BUILDDIR/.libs" -llockbroker \
 	    -Wl,-rpath,"$LB_BUILDDIR/.libs" >"$tmp/cc.err" 2>&1; then

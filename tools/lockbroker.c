@@ -1,6 +1,6 @@
 /*
  * lockbroker.c: the lockbroker command.  flock(1)-style locking for shell
- * scripts over liblockbroker (client/lockbroker.h only):
+ * scripts over liblockbroker (<lockbroker.h> only):
  *
  *   lockbroker lock [options] PATH [--] COMMAND [ARG...]
  *   lockbroker lock [options] PATH -c COMMAND-STRING
