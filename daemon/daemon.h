@@ -194,7 +194,8 @@ struct lbd_uid_conns {
 	unsigned                      nlocks;    /* holds, kept ones too,
 	                                            and waits */
 	unsigned                      nwatches;
-	unsigned                      npidfds;
+	unsigned                      npidfds;   /* watches' pidfds that
+	                                            count for it */
 	unsigned                      turn;      /* the iteration turn_ns is */
 	uint64_t                      turn_ns;   /* time its requests took in
 	                                            it */
