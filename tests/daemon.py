@@ -2028,6 +2028,33 @@ class Limits(DaemonTest):
         c.close()
         self.assertEqual(d.stop(), 0)
 
+    def test_counts_out_of_range_refused_at_start(self):
+        """A count key beyond its range (pidfds_per_uid: 0 to 1000000;
+        conns: 1 to 1000000) is refused, naming the key and the range;
+        pidfds_per_uid = 0 and its largest value are accepted."""
+        for i, (line, low) in enumerate([("pidfds_per_uid = 1000001", 0),
+                                         ("pidfds_per_uid = -1", 0),
+                                         ("pidfds_per_uid = some", 0),
+                                         ("conns = 0", 1)]):
+            sub = os.path.join(self.dir, "n%d" % i)
+            os.mkdir(sub)
+            d = Daemon(sub, config=line + "\n")
+            d.start(wait=False)
+            self.assertEqual(d.proc.wait(10), 1, line)
+            text = d.logtext()
+            self.assertIn("bad value for %s" % line.split()[0], text, line)
+            self.assertIn("from %d to 1000000" % low, text, line)
+        for i, line in enumerate(["pidfds_per_uid = 0",
+                                  "pidfds_per_uid = 1000000"]):
+            sub = os.path.join(self.dir, "m%d" % i)
+            os.mkdir(sub)
+            d = Daemon(sub, config=line + "\n")
+            d.start()
+            c = d.client()
+            self.assertCode(c.call("PING"), "OK")
+            c.close()
+            self.assertEqual(d.stop(), 0, line)
+
 
 class Command(DaemonTest):
     """The lockbroker command goes through the broker when one answers."""

@@ -1295,9 +1295,6 @@ class ClosingWithManyHolds(ExhaustTest):
         self.assertEqual([n for n in os.listdir(d)], [])
 
 
-if __name__ == "__main__":
-    unittest.main(verbosity=2)
-
 
 def nobody_sleeper():
     """A `sleep` process of user nobody, for holds kept for it (pid=)."""
@@ -1349,18 +1346,41 @@ class KeptHoldsOfOneProcess(ExhaustTest):
                  self.daemon.fd_count() <= before)
 
 
+def sleepers(test, n, of_nobody=True):
+    """n `sleep` processes (of nobody, or of root), killed and reaped at
+    the test's end."""
+    procs = [nobody_sleeper() if of_nobody else
+             subprocess.Popen(["sleep", "600"], close_fds=True)
+             for _ in range(n)]
+
+    def reap():
+        for p in procs:
+            p.kill()
+            p.wait()
+    test.addCleanup(reap)
+    return procs
+
+
+def lock_held(client, path):
+    """Whether path (link method) is held, as client's STATUS says."""
+    return client.call("STATUS", path=path).fields["locked"] == "1"
+
+
 class KeptHoldsAtFdLimit(ExhaustTest):
     """Kept holds for many processes at the daemon's descriptor limit
-    (RLIMIT_NOFILE of 64): each watched process takes a descriptor, which
-    counts in the budget the connections share.
+    (RLIMIT_NOFILE of 64): a watched process takes a descriptor (a pidfd)
+    only while pidfds fill at most half of the descriptor budget; the
+    other half is the connections'.
 
     Expected: nobody asks for holds kept for 60 of its processes, one
-    each; once the budget is spent, the ACQUIRE for a process not yet
-    watched gets ERR ELIMIT naming the file descriptor limit (never
-    EFAILED), while a hold kept for a process already watched is still
-    granted; root, connected before, still ACQUIREs a plain lock, of every
-    method.  When the processes exit, their holds end and a new kept hold
-    is granted again.
+    each, more than the budget could give pidfds: every one is granted
+    (never ELIMIT, never EFAILED), and so is a second hold kept for a
+    process already watched.  Root, connecting anew afterwards, is
+    answered HELLO on each of four new connections and ACQUIREs a plain
+    lock, of every method.  The processes beyond the pidfds' share are
+    still watched: killing the last one (and the first) ends its kept hold
+    while the others stay held.  When all exit, every hold ends and a new
+    kept hold is granted.
     """
     NOFILE = 64
     PROCS = 60
@@ -1371,47 +1391,105 @@ class KeptHoldsAtFdLimit(ExhaustTest):
                            (KeptHoldsAtFdLimit.NOFILE,
                             KeptHoldsAtFdLimit.NOFILE))
 
-    def test_refused_with_elimit_root_still_served(self):
+    def test_granted_root_connects_and_is_served(self):
         d = self.shared()
-        root = self.client()
         a = self.nobody()
-        procs = []
-        for _ in range(self.PROCS):
-            procs.append(nobody_sleeper())
-
-        def reap():
-            for p in procs:
-                p.kill()
-                p.wait()
-        self.addCleanup(reap)
-        granted, refused = [], []
-        for i, proc in enumerate(procs):
-            p = os.path.join(d, "k%d" % i)
-            r = a.call("ACQUIRE", path=p, pid=proc.pid)
-            self.assertIn(r.verb, ("OK", "ERR"), r)
-            if r.verb == "OK":
-                granted.append((proc, p))
-            else:
-                self.assertCode(r, "ELIMIT")
-                self.assertIn("file descriptor limit",
-                              r.fields["message"])
-                refused.append(proc)
-        self.assertTrue(refused, "all %d kept holds granted under a limit "
-                        "of %d descriptors" % (len(granted), self.NOFILE))
-        self.assertTrue(granted)
-        # A process watched already takes no new descriptor.
+        procs = sleepers(self, self.PROCS)
+        paths = [os.path.join(d, "k%d" % i) for i in range(self.PROCS)]
+        for proc, p in zip(procs, paths):
+            self.assertCode(a.call("ACQUIRE", path=p, pid=proc.pid), "OK")
         self.assertCode(a.call("ACQUIRE", path=os.path.join(d, "again"),
-                               pid=granted[0][0].pid), "OK")
+                               pid=procs[0].pid), "OK")
+        self.assertLess(self.daemon.fd_count(), self.NOFILE)
+        roots = []
+        for _ in range(4):
+            state, c = connect(self.daemon.socket)
+            self.assertEqual(state, "ok", "root's new connection: %s" % (c,))
+            self.clients.append(c)
+            roots.append(c)
+        root = roots[-1]
         for method in METHODS:
             p = self.path("root-" + method)
             r = root.call("ACQUIRE", path=p, method=method, timeout=0)
             self.assertCode(r, "OK")
             self.assertCode(root.call("RELEASE", path=p, method=method),
                             "OK")
-        for proc, _ in granted:
+        for i in (-1, 0):
+            procs[i].kill()
+            procs[i].wait()
+            wait_for("the hold kept for process %d ends with it" % i,
+                     lambda: not lock_held(root, paths[i]), timeout=30)
+        self.assertTrue(lock_held(root, paths[self.PROCS // 2]))
+        for proc in procs:
             proc.kill()
             proc.wait()
         wait_for("the kept holds end with their processes", lambda: not any(
-            os.path.lexists(p + ".lock") for _, p in granted), timeout=30)
+            os.path.lexists(p + ".lock") for p in paths), timeout=30)
+        late = nobody_sleeper()
+        self.addCleanup(late.wait)
+        self.addCleanup(late.kill)
         self.assertCode(a.call("ACQUIRE", path=os.path.join(d, "late"),
-                               pid=refused[0].pid), "OK")
+                               pid=late.pid), "OK")
+
+
+class PidfdsPerUser(ExhaustTest):
+    """pidfds_per_uid (4 here): nobody keeps holds for 12 of its
+    processes, one each.
+
+    Expected: every ACQUIRE is granted; the daemon's descriptors grow by
+    at most 4 (the pidfds nobody may have; a few more allowed for work in
+    progress), not 12; root's hold kept for a process of its own still
+    gets a watch of its own (its user's bound is its own).  The processes
+    beyond the bound are watched all the same: killing the last one
+    (watched without a descriptor) ends its hold within seconds, and the
+    first one's likewise, while the others stay held.  Root connects,
+    says HELLO and takes a lock meanwhile.  When all exit, the
+    descriptors are back to what they were.
+    """
+    BOUND = 4
+    PROCS = 12
+    config = "pidfds_per_uid = %d\n" % BOUND
+
+    def test_beyond_the_bound_watched_without_descriptors(self):
+        d = self.shared()
+        a = self.nobody()
+        root = self.client()
+        procs = sleepers(self, self.PROCS)
+        paths = [os.path.join(d, "k%d" % i) for i in range(self.PROCS)]
+        before = self.daemon.fd_count()
+        for proc, p in zip(procs, paths):
+            self.assertCode(a.call("ACQUIRE", path=p, pid=proc.pid), "OK")
+        during = self.daemon.fd_count()
+        self.assertLessEqual(during - before, self.BOUND + 1,
+                             "%d processes watched for nobody took %d "
+                             "descriptors" % (self.PROCS, during - before))
+        mine = sleepers(self, 1, of_nobody=False)[0]
+        self.assertCode(root.call("ACQUIRE", path=self.path("root-kept"),
+                                  pid=mine.pid), "OK")
+        if during > before:         # pidfds given (not under valgrind)
+            self.assertEqual(self.daemon.fd_count(), during + 1,
+                             "root's process got no pidfd of its own")
+        state, c = connect(self.daemon.socket)
+        self.assertEqual(state, "ok", "root's new connection: %s" % (c,))
+        self.clients.append(c)
+        self.assertCode(c.call("ACQUIRE", path=self.path("root"),
+                               timeout=0), "OK")
+        for i in (-1, 0):
+            procs[i].kill()
+            procs[i].wait()
+            wait_for("the hold kept for process %d ends with it" % i,
+                     lambda: not lock_held(root, paths[i]), timeout=30)
+        self.assertTrue(lock_held(root, paths[self.PROCS // 2]))
+        for proc in procs + [mine]:
+            proc.kill()
+            proc.wait()
+        wait_for("the kept holds end with their processes", lambda: not any(
+            os.path.lexists(p + ".lock") for p in paths), timeout=30)
+        c.close()
+        self.clients.remove(c)
+        wait_for("the descriptors are back", lambda:
+                 self.daemon.fd_count() <= before)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
