@@ -242,7 +242,8 @@ reconcile_one(struct lbd *d, const struct lbd_store_hold *sh)
 		 * cannot be read now (busy, maybe), the release itself
 		 * checks whose the row is. */
 		log_info("%s: pid %ld released it in the previous run, which "
-		    "could not remove its row yet; released now", sh->path,
+		    "could not remove its row yet (a busy database); it is "
+		    "removed now, or once the database lets it", sh->path,
 		    (long)sh->pid);
 	} else if (mine != 1) {
 		log_info("%s: artefact of pid %ld's hold is gone; forgotten",
@@ -292,7 +293,8 @@ releasing_resume(struct lbd *d)
 			h->user->nlocks++;
 	}
 	while ((h = LIST_FIRST(&ending)) != NULL)
-		orphan_end(h, "released in the previous run");
+		orphan_end(h, "its release was answered in the previous "
+		    "run");
 }
 
 /*
