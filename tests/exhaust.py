@@ -1338,6 +1338,39 @@ class SqliteBusyRestart(ExhaustTest):
                 let_go(reader)
 
 
+    def test_release_of_a_database_written_at_the_restart(self):
+        """The same when the database is write-locked at the restart
+        (BEGIN EXCLUSIVE, in nobody's directory): the restarted daemon
+        cannot even read whose the row is; it still releases the hold
+        once it can."""
+        d = os.path.join(self.dir, "nobodys")
+        os.mkdir(d)
+        os.chown(d, NOBODY, NOBODY)
+        p = os.path.join(d, "k")
+        n = self.nobody()
+        self.assertCode(n.call("ACQUIRE", path=p, method="sqlite",
+                               timeout=0), "OK")
+        writer = nobody_sqlite(os.path.join(d, ".lockbroker.sqlite"),
+                               "BEGIN EXCLUSIVE")
+        try:
+            self.assertCode(n.call("RELEASE", path=p, method="sqlite"),
+                            "OK")
+            self.daemon.kill()
+            self.daemon.start()
+            c = self.nobody()
+            s = c.call("STATUS", path=p, method="sqlite")
+            self.assertEqual((s.verb, s.fields.get("locked"),
+                              s.fields.get("releasing")),
+                             ("OK", "1", "1"), s)
+        finally:
+            let_go(writer)
+        self.assertCode(c.call("ACQUIRE", path=p, method="sqlite",
+                               timeout=30, _wait=40), "OK")
+        self.assertCode(c.call("RELEASE", path=p, method="sqlite"), "OK")
+        self.assertEqual(c.call("STATUS", path=p, method="sqlite")
+                         .fields["locked"], "0")
+
+
 class Turns(ExhaustTest):
     """nobody pipelines thousands of requests over several connections
     (the daemon serves each connection a turn at a time).
