@@ -703,7 +703,8 @@ lbd_store_each_hold(struct lbd *d,
 
 	if (sqlite3_prepare_v2(s->db, "SELECT path, method, unique_name, pid, "
 	    "tid, uid, gid, start, boot, token, since, kept, supp_groups, "
-	    "dir_dev, dir_ino, releasing FROM holds", -1, &st, NULL) != SQLITE_OK) {
+	    "dir_dev, dir_ino, releasing FROM holds", -1, &st, NULL) !=
+	    SQLITE_OK) {
 		log_err("state database: %s", sqlite3_errmsg(s->db));
 		return -1;
 	}

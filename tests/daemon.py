@@ -771,8 +771,8 @@ class Restart(DaemonTest):
     def test_state_database_of_an_earlier_release(self):
         """A state database whose holds table has the first release's
         columns (no kept, supplementary groups, directory identity or
-        releasing mark) is read and upgraded: a dead holder's artefact is removed at start,
-        as its uid with no supplementary groups."""
+        releasing mark) is read and upgraded: a dead holder's artefact is
+        removed at start, as its uid with no supplementary groups."""
         p = self.path()
         child = self.spawn(holder_script(self.daemon.socket, p, "symlink"))
         self.assertTrue(child.stdout.readline().startswith(b"OK 2"))
