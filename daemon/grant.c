@@ -1048,7 +1048,8 @@ lbd_locks_shutdown(struct lbd *d)
 			wait_remove(w);
 			lbd_lock_put(l);
 		}
-	/* Releasing holds stay recorded, for the next daemon to end. */
+	/* Releasing holds stay recorded, as releasing, for the next daemon
+	 * to end (reconcile.c): never its holder's again. */
 	while (!LIST_EMPTY(&d->releasing))
 		lbd_hold_detach(LIST_FIRST(&d->releasing)->lock);
 }

@@ -770,9 +770,9 @@ class Restart(DaemonTest):
 
     def test_state_database_of_an_earlier_release(self):
         """A state database whose holds table has the first release's
-        columns (no kept, supplementary groups or directory identity) is
-        read and upgraded: a dead holder's artefact is removed at start,
-        as its uid with no supplementary groups."""
+        columns (no kept, supplementary groups, directory identity or
+        releasing mark) is read and upgraded: a dead holder's artefact is
+        removed at start, as its uid with no supplementary groups."""
         p = self.path()
         child = self.spawn(holder_script(self.daemon.socket, p, "symlink"))
         self.assertTrue(child.stdout.readline().startswith(b"OK 2"))
@@ -807,7 +807,8 @@ class Restart(DaemonTest):
         db = sqlite3.connect(self.daemon.state)
         names = [r[1] for r in db.execute("PRAGMA table_info(holds)")]
         db.close()
-        for col in ("kept", "supp_groups", "dir_dev", "dir_ino"):
+        for col in ("kept", "supp_groups", "dir_dev", "dir_ino",
+                    "releasing"):
             self.assertIn(col, names)
 
     def test_unclaimed_hold_ends_after_grace(self):

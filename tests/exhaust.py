@@ -1222,6 +1222,155 @@ class SqliteBusy(ExhaustTest):
         con.close()
         self.assertEqual(rows, [])
 
+def list_items(c):
+    """The ITEM lines of a LIST on c, as replies."""
+    rid = c.send("LIST")
+    items = []
+    while True:
+        r = c.wait(rid)
+        if r.verb != "ITEM":
+            assert r.verb == "OK", r
+            return items
+        items.append(r)
+
+
+class SqliteBusyRestart(ExhaustTest):
+    """A RELEASE of a sqlite lock meets its database busy (nobody keeps a
+    read transaction open on it), is answered OK and leaves the hold
+    releasing; the daemon then restarts (stopped, or killed) while the
+    database is still busy.  The grace period is long, so that an orphan
+    of the previous run would stay held for the whole test.
+
+    Expected: the restarted daemon never takes the hold for its former
+    holder's again, alive as the holder is: STATUS (with pid= for a kept
+    hold) says mine=0, STATUS and LIST show the lock held only as
+    releasing=1, the former holder's ACQUIRE is not granted the old hold
+    back; and once the database is free, the row is removed and another
+    client gets the lock, long before the grace period ends.
+    """
+
+    config = "grace = 600\n"
+
+    def releasing_hold(self, kept_pid=None):
+        """Takes lock "k" (sqlite; kept for kept_pid, else the test
+        connection's), keeps its database busy and releases it: (path,
+        token, the reader to let go)."""
+        p = self.path("k")
+        db = os.path.join(self.locks, ".lockbroker.sqlite")
+        pid = {} if kept_pid is None else {"pid": kept_pid}
+        a = self.client()
+        r = a.call("ACQUIRE", path=p, method="sqlite", timeout=0, **pid)
+        self.assertCode(r, "OK")
+        reader = nobody_sqlite(db, "BEGIN; SELECT * FROM locks")
+        self.assertCode(a.call("RELEASE", path=p, method="sqlite", **pid),
+                        "OK")
+        s = a.call("STATUS", path=p, method="sqlite", **pid)
+        self.assertEqual((s.fields["locked"], s.fields["mine"],
+                          s.fields.get("releasing")), ("1", "0", "1"), s)
+        return p, r.fields["token"], reader
+
+    def assertNotHeldBy(self, c, p, pid, kept):
+        """Neither STATUS (c's, or with pid= for a kept hold) nor LIST
+        shows p held by pid, but as releasing at most."""
+        s = c.call("STATUS", path=p, method="sqlite",
+                   **({"pid": pid} if kept else {}))
+        self.assertEqual(s.verb, "OK", s)
+        self.assertEqual(s.fields["mine"], "0", s)
+        items = [it for it in list_items(c) if it.fields["path"] == p]
+        for r in [s] + items:
+            if r.fields.get("holder_pid") == str(pid):
+                self.assertEqual(r.fields.get("releasing"), "1", r)
+
+    def assertReleased(self, p, reader, kept_pid):
+        """Once reader lets go, another client gets p; no row is left but
+        the new holder's."""
+        let_go(reader)
+        b = self.nobody(uid=0)          # another process
+        self.assertCode(b.call("ACQUIRE", path=p, method="sqlite",
+                               timeout=30, _wait=40), "OK")
+        c = self.client()
+        self.assertNotHeldBy(c, p, kept_pid or os.getpid(), kept_pid)
+        self.assertCode(b.call("RELEASE", path=p, method="sqlite"), "OK")
+        self.assertEqual(c.call("STATUS", path=p, method="sqlite")
+                         .fields["locked"], "0")
+        db = os.path.join(self.locks, ".lockbroker.sqlite")
+        con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+        rows = con.execute("SELECT * FROM locks").fetchall()
+        con.close()
+        self.assertEqual(rows, [])
+
+    def test_kept_hold_released_before_a_restart(self):
+        holder = subprocess.Popen(["sleep", "600"])
+        reader = None
+        try:
+            p, token, reader = self.releasing_hold(kept_pid=holder.pid)
+            self.assertEqual(self.daemon.stop(), 0)
+            self.daemon.start()
+            c = self.client()
+            self.assertNotHeldBy(c, p, holder.pid, True)
+            self.assertCode(c.call("RELEASE", path=p, method="sqlite",
+                                   pid=holder.pid), "ENOTMINE")
+            self.assertReleased(p, reader, holder.pid)
+            reader = None
+        finally:
+            if reader is not None:
+                let_go(reader)
+            holder.kill()
+            holder.wait()
+
+    def test_connection_hold_released_before_a_kill(self):
+        reader = None
+        try:
+            p, token, reader = self.releasing_hold()
+            self.daemon.kill()
+            self.daemon.start()
+            c = self.client()   # the former holder's process and thread
+            self.assertNotHeldBy(c, p, os.getpid(), False)
+            self.assertCode(c.call("RECLAIM", path=p, method="sqlite",
+                                   token=token), "ENOENT")
+            self.assertCode(c.call("ACQUIRE", path=p, method="sqlite",
+                                   timeout=0), "EALREADY")
+            self.assertNotHeldBy(c, p, os.getpid(), False)
+            self.assertReleased(p, reader, None)
+            reader = None
+        finally:
+            if reader is not None:
+                let_go(reader)
+
+
+    def test_release_of_a_database_written_at_the_restart(self):
+        """The same when the database is write-locked at the restart
+        (BEGIN EXCLUSIVE, in nobody's directory): the restarted daemon
+        cannot even read whose the row is; it still releases the hold
+        once it can."""
+        d = os.path.join(self.dir, "nobodys")
+        os.mkdir(d)
+        os.chown(d, NOBODY, NOBODY)
+        p = os.path.join(d, "k")
+        n = self.nobody()
+        self.assertCode(n.call("ACQUIRE", path=p, method="sqlite",
+                               timeout=0), "OK")
+        writer = nobody_sqlite(os.path.join(d, ".lockbroker.sqlite"),
+                               "BEGIN EXCLUSIVE")
+        try:
+            self.assertCode(n.call("RELEASE", path=p, method="sqlite"),
+                            "OK")
+            self.daemon.kill()
+            self.daemon.start()
+            c = self.nobody()
+            s = c.call("STATUS", path=p, method="sqlite")
+            self.assertEqual((s.verb, s.fields.get("locked"),
+                              s.fields.get("releasing")),
+                             ("OK", "1", "1"), s)
+        finally:
+            let_go(writer)
+        self.assertCode(c.call("ACQUIRE", path=p, method="sqlite",
+                               timeout=30, _wait=40), "OK")
+        self.assertCode(c.call("RELEASE", path=p, method="sqlite"), "OK")
+        self.assertEqual(c.call("STATUS", path=p, method="sqlite")
+                         .fields["locked"], "0")
+
+
 class Turns(ExhaustTest):
     """nobody pipelines thousands of requests over several connections
     (the daemon serves each connection a turn at a time).
