@@ -171,11 +171,11 @@ default_paths(struct lbd_config *c, char *why, size_t size)
 
 	if (c->socket[0] == '\0') {
 		if (geteuid() == 0)
-			r1 = snprintf(c->socket, sizeof(c->socket),
-			    "/run/lockbroker/socket");
+			r1 = snprintf(c->socket, sizeof(c->socket), "%s",
+			    LBP_SYSTEM_SOCKET);
 		else if (run != NULL && run[0] == '/')
 			r1 = snprintf(c->socket, sizeof(c->socket),
-			    "%s/lockbroker/socket", run);
+			    "%s/%s", run, LBP_USER_SOCKET);
 		else {
 			snprintf(why, size, "no socket path: give --socket or "
 			    "set XDG_RUNTIME_DIR");
