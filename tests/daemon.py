@@ -19,17 +19,16 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lbdaemon import Client, Daemon, WRAPPER  # noqa: E402
+from lbdaemon import (NOBODY, PYTHON, WRAPPER, Client,  # noqa: E402
+                      Daemon, DaemonCase)
 
 # valgrind (the daemon's wrapper in the valgrind stage) does not know
 # openat2 and answers ENOSYS: the daemon then cannot tell a magic link in
 # a client's path, and only its other defences stand (docs/THREAT-MODEL.md).
 OPENAT2 = not any("valgrind" in w for w in WRAPPER)
 
-PYTHON = os.environ.get("PYTHON3", "/usr/bin/python3")
 SRCDIR = os.environ.get("LB_SRCDIR", os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
-NOBODY = 65534
 
 
 def holder_script(sock, path, method="link", extra=""):
@@ -46,50 +45,8 @@ def holder_script(sock, path, method="link", extra=""):
     """) % (sock, path, method, extra)
 
 
-class DaemonTest(unittest.TestCase):
-    config = None
-
-    def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="lbdaemon.")
-        os.chmod(self.dir, 0o755)
-        self.locks = os.path.join(self.dir, "locks")
-        os.mkdir(self.locks)
-        self.daemon = Daemon(self.dir, config=self.config).start()
-        self.clients = []
-        self.procs = []
-
-    def tearDown(self):
-        for c in self.clients:
-            c.close()
-        for p in self.procs:
-            if p.poll() is None:
-                p.kill()
-            p.wait()
-        status = self.daemon.stop()
-        if status not in (0, None, -signal.SIGKILL):
-            print(self.daemon.logtext(), file=sys.stderr)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def client(self, **kw):
-        c = self.daemon.client(**kw)
-        self.clients.append(c)
-        return c
-
-    def path(self, name="a"):
-        return os.path.join(self.locks, name)
-
-    def spawn(self, script, user=None):
-        def demote():
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-        p = subprocess.Popen([PYTHON, "-c", script], stdout=subprocess.PIPE,
-                             preexec_fn=demote if user == "nobody" else None)
-        self.procs.append(p)
-        return p
-
-    def assertCode(self, reply, code, why=None):
-        self.assertEqual(reply.code, code, (reply, why) if why else reply)
+class DaemonTest(DaemonCase):
+    prefix = "lbdaemon."
 
 
 class Hello(DaemonTest):

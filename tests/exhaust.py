@@ -26,10 +26,9 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lbdaemon import WRAPPER, Client, Daemon  # noqa: E402
+from lbdaemon import (NOBODY, PYTHON, WRAPPER, Client,  # noqa: E402
+                      Daemon, DaemonCase, NobodyClient)
 
-PYTHON = os.environ.get("PYTHON3", "/usr/bin/python3")
-NOBODY = 65534
 METHODS = ("link", "symlink", "mkdir", "pidfile", "sqlite")
 # Under AddressSanitizer (a build with --enable-sanitizers), freed memory
 # is held back in quarantine (256 MiB) and shadow memory comes on top: the
@@ -78,51 +77,6 @@ def connect(sock_path, timeout=10.0):
     return "refused", r
 
 
-class NobodyClient(Client):
-    """A connection that user nobody (or uid) made: a child process drops
-    to nobody, connects, hands the socket over and stays alive (the daemon
-    reads the peer's process at each grant) until closed."""
-
-    def __init__(self, sock_path, hello=True, timeout=10.0, uid=NOBODY):
-        keeper, theirs = socket.socketpair()
-        pid = os.fork()
-        if pid == 0:
-            try:
-                for fd in [int(f) for f in os.listdir("/proc/self/fd")]:
-                    if fd > 2 and fd != theirs.fileno():
-                        try:            # not the test's connections
-                            os.close(fd)
-                        except OSError:
-                            pass
-                os.setgroups([])
-                os.setgid(uid)
-                os.setuid(uid)
-                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                s.connect(sock_path)
-                socket.send_fds(theirs, [b"s"], [s.fileno()])
-                s.close()
-                theirs.recv(1)          # until the test closes it
-            finally:
-                os._exit(0)
-        theirs.close()
-        _, fds, _, _ = socket.recv_fds(keeper, 1, 1)
-        self.keeper, self.pid = keeper, pid
-        self.sock = socket.socket(fileno=fds[0])
-        self.sock.settimeout(timeout)
-        self.buf = b""
-        self.next_id = 1
-        if hello:
-            r = self.call("HELLO", version=1)
-            assert r.verb == "OK", r
-
-    def close(self):
-        super().close()
-        if self.keeper is not None:
-            self.keeper.close()
-            os.waitpid(self.pid, 0)
-            self.keeper = None
-
-
 def inotify_watches(pid):
     """How many inotify watches process pid has (from /proc/PID/fdinfo)."""
     n = 0
@@ -136,51 +90,8 @@ def inotify_watches(pid):
     return n
 
 
-class ExhaustTest(unittest.TestCase):
-    config = None           # lockbrokerd.conf text
-    preexec = None          # run in the daemon's process before exec
-
-    def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="lbexhaust.")
-        os.chmod(self.dir, 0o755)
-        self.locks = os.path.join(self.dir, "locks")
-        os.mkdir(self.locks)
-        self.clients = []
-        self.daemon = self.make_daemon().start()
-
-    def make_daemon(self):
-        return Daemon(self.dir, config=self.config, preexec=self.preexec)
-
-    def tearDown(self):
-        for c in self.clients:
-            c.close()
-        status = self.daemon.stop()
-        if status not in (0, None, -signal.SIGKILL):
-            print(self.daemon.logtext(), file=sys.stderr)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def client(self, **kw):
-        c = self.daemon.client(**kw)
-        self.clients.append(c)
-        return c
-
-    def path(self, name="a"):
-        return os.path.join(self.locks, name)
-
-    def nobody(self, **kw):
-        c = NobodyClient(self.daemon.socket, **kw)
-        self.clients.append(c)
-        return c
-
-    def shared(self, name="shared"):
-        """A sticky world-writable directory, for nobody's locks."""
-        d = os.path.join(self.dir, name)
-        os.mkdir(d)
-        os.chmod(d, 0o1777)
-        return d
-
-    def assertCode(self, reply, code):
-        self.assertEqual(reply.code, code, reply)
+class ExhaustTest(DaemonCase):
+    prefix = "lbexhaust."
 
     def assertServes(self, c, a, b, method):
         """c takes a lock of method, b waits for it, c's release hands it
