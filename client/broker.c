@@ -1304,17 +1304,20 @@ fail:
 }
 
 /*
- * Whether the daemon just reached on fd (not READY yet: nothing else is
- * said on it) has a grant of q's lock for q's owner: one the previous
- * daemon recorded but could not confirm, which q, sent again, takes
- * back.  1, 0, or -1 when fd failed.
+ * Whether the pid file of q's lock may be a grant the daemon just reached
+ * on fd (nothing else is said on it yet) knows of: it has a recorded hold
+ * of the lock by this process, q's owner's (one the previous daemon
+ * recorded but could not confirm, which q, sent again, takes back) or
+ * another owner's here (whose pid file it is; q waits behind it): 1, the
+ * pid file is not a leftover.  0 when the daemon has no hold of it by
+ * this process (or answered ERR); -1 when fd failed.
  */
 static int
-reader_owner_holds(int fd, struct linebuf *lb, struct lbp_msg *m,
+reader_process_holds(int fd, struct linebuf *lb, struct lbp_msg *m,
     const struct req *q)
 {
 	struct lbp_out o;
-	uint64_t       id = next_id(), token = 0, pid = 0, tid = 0;
+	uint64_t       id = next_id(), token = 0, pid = 0;
 	char           why[512];
 
 	lbp_begin(&o, LBP_MSG_STATUS, 1, id);
@@ -1328,9 +1331,7 @@ reader_owner_holds(int fd, struct linebuf *lb, struct lbp_msg *m,
 	return m->verb == LBP_MSG_OK &&
 	    lbp_get_u64(m, "token", &token) == 0 && token != 0 &&
 	    lbp_get_u64(m, "holder_pid", &pid) == 0 &&
-	    pid == (uint64_t)getpid() &&
-	    lbp_get_u64(m, "holder_tid", &tid) == 0 &&
-	    tid == (uint64_t)q->tid;
+	    pid == (uint64_t)getpid();
 }
 
 /*
@@ -1355,15 +1356,17 @@ reader_resume(int fd, struct linebuf *lb, struct lbp_msg *m)
 	conn.reclaiming = 0;
 	/* First, before anything is sent (so that the only reply on fd is
 	 * the one asked for): a pid file naming this process that no owner
-	 * here holds is a grant the previous daemon never confirmed, which
+	 * here holds is a grant the previous daemon never recorded, which
 	 * the new one cannot tell from another thread's hold, and is
-	 * removed; unless the new daemon has it recorded for the owner (then
-	 * the ACQUIRE, sent again, takes it back, and its pid file stays). */
+	 * removed; unless the new daemon has a hold of it by this process:
+	 * by the ACQUIRE's owner (then the ACQUIRE, sent again, takes it
+	 * back) or by another owner whose ACQUIRE is also pending (which
+	 * takes it back; this one waits): its pid file stays. */
 	TAILQ_FOREACH(q, &conn.pending, entry) {
 		if (q->state != REQ_UNSENT || q->verb != LBP_MSG_ACQUIRE ||
 		    q->method != LB_PIDFILE)
 			continue;
-		if ((r = reader_owner_holds(fd, lb, m, q)) == -1) {
+		if ((r = reader_process_holds(fd, lb, m, q)) == -1) {
 			shutdown(fd, SHUT_RDWR);   /* nothing more goes out */
 			break;
 		}
