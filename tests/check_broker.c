@@ -2203,6 +2203,51 @@ START_TEST(test_restart_pidfile_other_owner)
 END_TEST
 
 /*
+ * A kept hold of the pid file for this very process (ACQUIRE pid=, whose
+ * owner is the process, not a thread) is recorded, and a thread's
+ * ACQUIRE of the same lock waits behind it when the daemon dies: after
+ * the restart the kept hold's pid file, which names this process, is not
+ * a leftover: the ACQUIRE times out, the pid file stays, and the kept
+ * hold is released as such.
+ */
+START_TEST(test_restart_pidfile_kept_hold)
+{
+	struct daemon d;
+	struct place  p;
+	struct call   c;
+	char          dir[PATH_MAX], req[PATH_MAX + 256], reply[1024];
+
+	private_daemon(&d, dir, sizeof(dir));
+	place_make(&p, "lk");
+	snprintf(req, sizeof(req), "HELLO 1 version=1\nACQUIRE 2 path=%s "
+	    "method=pidfile pid=%ld timeout=0\n", p.path, (long)getpid());
+	ck_assert_msg(raw_exchange(d.socket, req, "OK 2 ", reply,
+	    sizeof(reply), PROMPT_S) == 0, "kept ACQUIRE: %s", reply);
+	ck_assert_int_eq(pidfile_names(p.path, getpid()), 1);
+	call_start(&c, p.path, LB_PIDFILE | LB_BROKER, NULL, 'a', 3.0);
+	sleep_s(0.3);   /* the ACQUIRE waits at the daemon (or is queued) */
+	ck_assert(!__atomic_load_n(&c.done, __ATOMIC_ACQUIRE));
+	ck_assert_int_eq(daemon_stop(&d, SIGKILL), 0);
+	ck_assert_int_eq(daemon_start(&d, dir, "state.db"), 0);
+
+	ck_assert_msg(call_end(&c, HANG_S) == LB_ETIMEOUT, "acquire behind "
+	    "the kept hold: %s (%s)", lb_error_name(c.r), c.why);
+	ck_assert_msg(pidfile_names(p.path, getpid()) == 1, "the kept hold's "
+	    "pid file is gone (taken for a leftover)");
+	snprintf(req, sizeof(req), "HELLO 1 version=1\nRELEASE 2 path=%s "
+	    "method=pidfile pid=%ld\n", p.path, (long)getpid());
+	ck_assert_msg(raw_exchange(d.socket, req, "OK 2", reply,
+	    sizeof(reply), PROMPT_S) == 0, "kept RELEASE: %s", reply);
+	ck_assert_int_eq(pidfile_names(p.path, getpid()), -1);
+	ck_assert_int_eq(lb_acquire(c.lock, 0), 0);
+	ck_assert_int_eq(lb_release(c.lock), 0);
+	lb_lock_free(c.lock);
+	ck_assert_int_eq(testdir_count(p.dir), 0);
+	ck_assert_int_eq(daemon_stop(&d, SIGTERM), 0);
+}
+END_TEST
+
+/*
  * Several threads of this process with requests in flight on its one
  * connection when the daemon dies, stopped after it recorded a pidfile
  * grant to the first and before the reply: the first's ACQUIRE, a second
@@ -2374,6 +2419,7 @@ broker_suite(void)
 	tcase_add_test(tc, test_restart_pidfile_grant_recorded);
 	tcase_add_test(tc, test_restart_pidfile_grant_unrecorded);
 	tcase_add_test(tc, test_restart_pidfile_other_owner);
+	tcase_add_test(tc, test_restart_pidfile_kept_hold);
 	tcase_add_test(tc, test_restart_pidfile_pipelined);
 	tcase_add_test(tc, test_auto_daemon_gone);
 	suite_add_tcase(s, tc);
