@@ -2088,6 +2088,59 @@ START_TEST(test_restart_pidfile_grant_unrecorded)
 }
 END_TEST
 
+/*
+ * The same unrecorded grant, but its caller gave up before the next
+ * daemon came: _i 0, its ACQUIRE timed out while the connection was being
+ * re-established; _i 1, the stopped daemon never answered and the caller
+ * gave up on it (then it was killed).  No ACQUIRE of it is left to send
+ * again, yet the pid file naming the client is still a leftover of the
+ * lost grant: the library removes it once it reaches the next daemon, so
+ * that neither its process nor any other waits on it for as long as the
+ * client lives.
+ */
+START_TEST(test_restart_pidfile_unrecorded_grant_given_up)
+{
+	struct daemon d;
+	struct place  p;
+	struct agent  h, o;
+	struct answer a;
+	char          dir[PATH_MAX];
+
+	place_make(&p, "lk");
+	private_daemon_stopping(&d, dir, sizeof(dir), "before", p.path);
+	agent_start(&h, p.path, LB_PIDFILE | LB_BROKER, d.socket);
+	ck_assert_int_eq(agent_do(&h, 'l', 0), 0);      /* connected */
+	agent_send(&h, 'a', 0.5);
+	ck_assert_msg(daemon_stopped(&d, HANG_S), "the daemon did not stop "
+	    "at the grant's commit; see %s", d.log);
+	ck_assert_int_eq(pidfile_names(p.path, h.pid), 1);
+	if (_i == 0)
+		ck_assert_int_eq(daemon_stop(&d, SIGKILL), 0);
+	a = agent_answer(&h, HANG_S);
+	ck_assert_msg(a.r == LB_ETIMEOUT, "acquire: %s (%s)",
+	    lb_error_name((int)a.r), a.why);
+	if (_i == 1)
+		ck_assert_int_eq(daemon_stop(&d, SIGKILL), 0);
+	ck_assert_int_eq(pidfile_names(p.path, h.pid), 1);
+	ck_assert_int_eq(daemon_start(&d, dir, "state.db"), 0);
+
+	/* Answered once the library has reached the new daemon. */
+	ck_assert_msg(agent_do(&h, 'l', 0) == 0, "the lost grant's pid file "
+	    "is still there");
+	ck_assert_int_eq(pidfile_names(p.path, h.pid), -1);
+	agent_start(&o, p.path, LB_PIDFILE | LB_BROKER, d.socket);
+	ck_assert_int_eq(agent_do(&o, 'a', 0), 0);
+	ck_assert_int_eq(agent_do(&o, 'r', 0), 0);
+	agent_stop(&o);
+	ck_assert_int_eq(agent_do(&h, 'a', 0), 0);
+	ck_assert_int_eq(pidfile_names(p.path, h.pid), 1);
+	ck_assert_int_eq(agent_do(&h, 'r', 0), 0);
+	agent_stop(&h);
+	ck_assert_int_eq(testdir_count(p.dir), 0);
+	ck_assert_int_eq(daemon_stop(&d, SIGTERM), 0);
+}
+END_TEST
+
 /* A thread of this process: makes its own handle on path (unless it has
  * one) and makes one call on it. */
 struct call {
@@ -2418,6 +2471,8 @@ broker_suite(void)
 	tcase_add_test(tc, test_restart_pidfile_unconfirmed_grant);
 	tcase_add_test(tc, test_restart_pidfile_grant_recorded);
 	tcase_add_test(tc, test_restart_pidfile_grant_unrecorded);
+	tcase_add_loop_test(tc, test_restart_pidfile_unrecorded_grant_given_up,
+	    0, 2);
 	tcase_add_test(tc, test_restart_pidfile_other_owner);
 	tcase_add_test(tc, test_restart_pidfile_kept_hold);
 	tcase_add_test(tc, test_restart_pidfile_pipelined);
