@@ -2141,6 +2141,20 @@ START_TEST(test_restart_pidfile_unrecorded_grant_given_up)
 }
 END_TEST
 
+/* Connects this process's library to the broker from the calling (main)
+ * thread, before other threads use it, so that the library's state is
+ * set up here: a fork of this thread (a daemon started) then runs the
+ * library's fork handlers after its set-up, as ThreadSanitizer can
+ * tell. */
+static void
+library_connect(const char *path)
+{
+	lb_lock *probe = lock_new(path, LB_PIDFILE | LB_BROKER);
+
+	ck_assert_int_ge(lb_is_locked(probe), 0);
+	lb_lock_free(probe);
+}
+
 /* A thread of this process: makes its own handle on path (unless it has
  * one) and makes one call on it. */
 struct call {
@@ -2227,6 +2241,7 @@ START_TEST(test_restart_pidfile_other_owner)
 	ck_assert_int_eq(agent_do(&x, 'a', 0), 0);
 	mine = lock_new(q.path, LB_PIDFILE | LB_LOCAL);
 	ck_assert_int_eq(lb_acquire(mine, 0), 0);
+	library_connect(p.path);
 	call_start(&c1, p.path, LB_PIDFILE | LB_BROKER, NULL, 'a', 3.0);
 	call_start(&c2, q.path, LB_PIDFILE | LB_BROKER, NULL, 'a', 3.0);
 	sleep_s(0.3);   /* both ACQUIREs wait at the daemon (or are queued) */
@@ -2277,6 +2292,7 @@ START_TEST(test_restart_pidfile_kept_hold)
 	ck_assert_msg(raw_exchange(d.socket, req, "OK 2 ", reply,
 	    sizeof(reply), PROMPT_S) == 0, "kept ACQUIRE: %s", reply);
 	ck_assert_int_eq(pidfile_names(p.path, getpid()), 1);
+	library_connect(p.path);
 	call_start(&c, p.path, LB_PIDFILE | LB_BROKER, NULL, 'a', 3.0);
 	sleep_s(0.3);   /* the ACQUIRE waits at the daemon (or is queued) */
 	ck_assert(!__atomic_load_n(&c.done, __ATOMIC_ACQUIRE));
