@@ -241,9 +241,7 @@ assert_only_holder(const char *dir, struct lockfs_lock *l)
 {
 	struct lockfs_holder h;
 	struct lockfs_err    err;
-	struct stat          lk, un;
 	char                 buf[PATH_MAX], want[PATH_MAX + 64];
-	ssize_t              n;
 
 	ck_assert_int_eq(lockfs_is_locked(l, &err), 1);
 	ck_assert_int_eq(lockfs_i_am_locking(l, &err), 1);
@@ -254,43 +252,13 @@ assert_only_holder(const char *dir, struct lockfs_lock *l)
 		ck_assert_int_eq(h.tid, l->owner.tid);
 		ck_assert_uint_eq(h.start, l->owner.start);
 	}
-	switch (l->method) {
-	case LB_LINK:
-		ck_assert_int_eq(tl_count(dir), 2);
-		ck_assert_int_eq(lstat(l->lock_file, &lk), 0);
-		ck_assert_int_eq(lstat(l->unique, &un), 0);
-		ck_assert(S_ISREG(lk.st_mode));
-		ck_assert_uint_eq(lk.st_nlink, 2);
-		ck_assert(lk.st_ino == un.st_ino && lk.st_dev == un.st_dev);
-		break;
-	case LB_SYMLINK:
-		ck_assert_int_eq(tl_count(dir), 1);
-		n = readlink(l->lock_file, buf, sizeof(buf) - 1);
-		ck_assert_int_gt(n, 0);
-		buf[n] = '\0';
-		ck_assert_str_eq(buf, l->unique);
-		break;
-	case LB_MKDIR:
-		ck_assert_int_eq(tl_count(dir), 1);
-		ck_assert_int_eq(lstat(l->lock_file, &lk), 0);
-		ck_assert(S_ISDIR(lk.st_mode));
-		ck_assert_int_eq(tl_count(l->lock_file), 1);
-		ck_assert_int_eq(lstat(l->unique, &un), 0);
-		ck_assert(S_ISREG(un.st_mode));
-		break;
-	case LB_PIDFILE:
-		ck_assert_int_eq(tl_count(dir), 1);
-		ck_assert_int_gt(tl_read_text(l->lock_file, buf, sizeof(buf)), 0);
-		snprintf(want, sizeof(want), "%ld\n", (long)l->owner.pid);
-		ck_assert_str_eq(buf, want);
-		break;
-	case LB_SQLITE:
-		ck_assert_int_eq(tl_count(dir), 1);       /* the database */
+	ck_assert_int_eq(tl_count(dir), l->method == LB_LINK ? 2 : 1);
+	assert_artefact_is_mine(l);
+	if (l->method == LB_SQLITE) {
 		ck_assert_int_eq(sqlite_rows(dir, buf, sizeof(buf)), 1);
 		snprintf(want, sizeof(want), "%s %s\n", l->lock_file,
 		    l->unique);
 		ck_assert_str_eq(buf, want);
-		break;
 	}
 }
 

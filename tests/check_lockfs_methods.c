@@ -26,48 +26,6 @@
 /* ------------------------------------------------------------------ */
 /* The five methods.                                                    */
 
-/* Checks that l's artefact is on disk in lockfile's format, ours. */
-static void
-assert_artefact_is_mine(struct lockfs_lock *l)
-{
-	struct stat lk, un;
-	char        buf[PATH_MAX], want[64];
-	ssize_t     n;
-
-	switch (l->method) {
-	case LB_LINK:
-		ck_assert_int_eq(lstat(l->lock_file, &lk), 0);
-		ck_assert_int_eq(lstat(l->unique, &un), 0);
-		ck_assert(S_ISREG(lk.st_mode));
-		ck_assert_uint_eq(lk.st_nlink, 2);
-		ck_assert(lk.st_ino == un.st_ino && lk.st_dev == un.st_dev);
-		break;
-	case LB_SYMLINK:
-		n = readlink(l->lock_file, buf, sizeof(buf) - 1);
-		ck_assert_int_gt(n, 0);
-		buf[n] = '\0';
-		ck_assert_str_eq(buf, l->unique);
-		break;
-	case LB_MKDIR:
-		ck_assert_int_eq(lstat(l->lock_file, &lk), 0);
-		ck_assert(S_ISDIR(lk.st_mode));
-		ck_assert_int_eq(tl_count(l->lock_file), 1);
-		ck_assert_int_eq(lstat(l->unique, &un), 0);
-		ck_assert(S_ISREG(un.st_mode));
-		ck_assert_int_eq(un.st_size, 0);
-		break;
-	case LB_PIDFILE:
-		ck_assert_int_gt(tl_read_text(l->lock_file, buf, sizeof(buf)), 0);
-		snprintf(want, sizeof(want), "%ld\n", (long)getpid());
-		ck_assert_str_eq(buf, want);
-		break;
-	case LB_SQLITE:
-		ck_assert(tl_exists(l->db));
-		ck_assert(!tl_exists(l->lock_file));
-		break;
-	}
-}
-
 /* Take, take again, query, holder, release, release again. */
 START_TEST(test_method_cycle)
 {

@@ -1,7 +1,9 @@
 /* testlockfs.c: what the lockfs suites share (testlockfs.h). */
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <check.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -40,6 +42,47 @@ artefacts_left(const char *dir)
 
 	tl_path_join(db, sizeof(db), dir, SQLITE_DB);
 	return tl_count(dir) - tl_exists(db);
+}
+
+void
+assert_artefact_is_mine(struct lockfs_lock *l)
+{
+	struct stat lk, un;
+	char        buf[PATH_MAX], want[64];
+	ssize_t     n;
+
+	switch (l->method) {
+	case LB_LINK:
+		ck_assert_int_eq(lstat(l->lock_file, &lk), 0);
+		ck_assert_int_eq(lstat(l->unique, &un), 0);
+		ck_assert(S_ISREG(lk.st_mode));
+		ck_assert_uint_eq(lk.st_nlink, 2);
+		ck_assert(lk.st_ino == un.st_ino && lk.st_dev == un.st_dev);
+		break;
+	case LB_SYMLINK:
+		n = readlink(l->lock_file, buf, sizeof(buf) - 1);
+		ck_assert_int_gt(n, 0);
+		buf[n] = '\0';
+		ck_assert_str_eq(buf, l->unique);
+		break;
+	case LB_MKDIR:
+		ck_assert_int_eq(lstat(l->lock_file, &lk), 0);
+		ck_assert(S_ISDIR(lk.st_mode));
+		ck_assert_int_eq(tl_count(l->lock_file), 1);
+		ck_assert_int_eq(lstat(l->unique, &un), 0);
+		ck_assert(S_ISREG(un.st_mode));
+		ck_assert_int_eq(un.st_size, 0);
+		break;
+	case LB_PIDFILE:
+		ck_assert_int_gt(tl_read_text(l->lock_file, buf, sizeof(buf)), 0);
+		snprintf(want, sizeof(want), "%ld\n", (long)l->owner.pid);
+		ck_assert_str_eq(buf, want);
+		break;
+	case LB_SQLITE:
+		ck_assert(tl_exists(l->db));
+		ck_assert(!tl_exists(l->lock_file));
+		break;
+	}
 }
 
 /* What a step child reports. */

@@ -26,6 +26,13 @@ void acquire_ok(struct lockfs_lock *l);
  * method's database. */
 int artefacts_left(const char *dir);
 
+/* assert_artefact_is_mine: asserts that l's artefact is on disk in
+ * lockfile's format, naming l's owner: the link method's lock file a
+ * hard link of its unique file, the symlink's target the unique name,
+ * the mkdir method's directory holding only its empty marker, the pid
+ * file the owner's pid, the sqlite database there (and no lock file). */
+void assert_artefact_is_mine(struct lockfs_lock *l);
+
 /* A step on a lock that step_in_child runs. */
 enum step {
 	STEP_TRY,               /* try_acquire (abandon on failure) */
