@@ -206,11 +206,11 @@ peek_and_release(void *arg)
 /* LB_FOREVER waits for a holder that lets go, then has the lock. */
 START_TEST(test_timeout_forever)
 {
-	unsigned      m = tl_all_methods[_i];
+	unsigned        m = tl_all_methods[_i];
 	struct tl_place p;
-	struct holder h;
-	lb_lock      *lock;
-	double        t0, elapsed;
+	struct holder   h;
+	lb_lock        *lock;
+	double          t0, elapsed;
 
 	tl_place_make(&p, "lk");
 	ck_assert_int_eq(holder_start(&h, p.path, m, HOLD_S), 0);
@@ -232,13 +232,13 @@ END_TEST
 START_TEST(test_timeout_try_once)
 {
 	static const double tries[] = { 0, -1, -INFINITY };
-	unsigned      m = tl_all_methods[_i];
+	unsigned        m = tl_all_methods[_i];
 	struct tl_place p;
-	struct holder h;
-	lb_lock      *lock;
-	double        t0, elapsed;
-	size_t        k;
-	int           r;
+	struct holder   h;
+	lb_lock        *lock;
+	double          t0, elapsed;
+	size_t          k;
+	int             r;
 
 	tl_place_make(&p, "lk");
 	ck_assert_int_eq(holder_start(&h, p.path, m, 0), 0);
@@ -266,12 +266,12 @@ END_TEST
  * and the holder keeps its lock. */
 START_TEST(test_timeout_expires)
 {
-	unsigned      m = tl_all_methods[_i];
+	unsigned        m = tl_all_methods[_i];
 	struct tl_place p;
-	struct holder h;
-	lb_holder     who;
-	lb_lock      *lock;
-	double        t0, elapsed;
+	struct holder   h;
+	lb_holder       who;
+	lb_lock        *lock;
+	double          t0, elapsed;
 
 	tl_place_make(&p, "lk");
 	ck_assert_int_eq(holder_start(&h, p.path, m, 0), 0);
@@ -295,11 +295,11 @@ END_TEST
 /* timeout > 0 and the holder lets go in time: granted. */
 START_TEST(test_timeout_in_time)
 {
-	unsigned      m = tl_all_methods[_i];
+	unsigned        m = tl_all_methods[_i];
 	struct tl_place p;
-	struct holder h;
-	lb_lock      *lock;
-	double        t0, elapsed;
+	struct holder   h;
+	lb_lock        *lock;
+	double          t0, elapsed;
 
 	tl_place_make(&p, "lk");
 	ck_assert_int_eq(holder_start(&h, p.path, m, HOLD_S), 0);
@@ -318,9 +318,9 @@ END_TEST
 /* A NaN timeout is LB_EINVAL and takes nothing. */
 START_TEST(test_timeout_nan)
 {
-	unsigned     m = tl_all_methods[_i];
+	unsigned        m = tl_all_methods[_i];
 	struct tl_place p;
-	lb_lock     *lock;
+	lb_lock        *lock;
 
 	tl_place_make(&p, "lk");
 	lock = lock_new(p.path, m);
@@ -339,10 +339,10 @@ END_TEST
 /* Acquiring twice needs one release; the second is LB_ENOTLOCKED. */
 START_TEST(test_reentrant_no_counter)
 {
-	unsigned     m = tl_all_methods[_i];
+	unsigned        m = tl_all_methods[_i];
 	struct tl_place p;
-	lb_lock     *lock;
-	double       t0;
+	lb_lock        *lock;
+	double          t0;
 
 	tl_place_make(&p, "lk");
 	lock = lock_new(p.path, m);
@@ -370,11 +370,11 @@ END_TEST
  * thread that made it. */
 START_TEST(test_owner_threaded)
 {
-	unsigned     m = tl_all_methods[_i];
+	unsigned        m = tl_all_methods[_i];
 	struct tl_place p;
-	struct peek  pk;
-	pthread_t    t;
-	lb_lock     *mine, *theirs, *theirs_too;
+	struct peek     pk;
+	pthread_t       t;
+	lb_lock        *mine, *theirs, *theirs_too;
 
 	tl_place_make(&p, "lk");
 	mine = lock_new(p.path, m);
@@ -413,9 +413,9 @@ END_TEST
  * owner. */
 START_TEST(test_owner_unthreaded)
 {
-	unsigned     m = tl_all_methods[_i] | LB_UNTHREADED;
+	unsigned        m = tl_all_methods[_i] | LB_UNTHREADED;
 	struct tl_place p;
-	lb_lock     *mine, *theirs, *theirs_too;
+	lb_lock        *mine, *theirs, *theirs_too;
 
 	tl_place_make(&p, "lk");
 	mine = lock_new(p.path, m);
@@ -440,10 +440,10 @@ END_TEST
  * another does (who keeps it), each with a reason naming the path. */
 START_TEST(test_release_not_locked_not_mine)
 {
-	unsigned      m = tl_all_methods[_i];
+	unsigned        m = tl_all_methods[_i];
 	struct tl_place p;
-	struct holder h;
-	lb_lock      *lock;
+	struct holder   h;
+	lb_lock        *lock;
 
 	tl_place_make(&p, "lk");
 	lock = lock_new(p.path, m);
@@ -464,10 +464,10 @@ END_TEST
  * release fails and leaves the new holder's lock alone. */
 START_TEST(test_break_then_late_release)
 {
-	unsigned      m = tl_all_methods[_i];
+	unsigned        m = tl_all_methods[_i];
 	struct tl_place p;
-	struct holder h;
-	lb_lock      *lock;
+	struct holder   h;
+	lb_lock        *lock;
 
 	tl_place_make(&p, "lk");
 	ck_assert_int_eq(holder_start(&h, p.path, m, 0), 0);
@@ -516,10 +516,10 @@ view_child(void *arg, char *why, size_t size)
  * processes. */
 START_TEST(test_views_agree)
 {
-	unsigned     m = tl_all_methods[_i];
+	unsigned        m = tl_all_methods[_i];
 	struct tl_place p;
-	struct view  v;
-	lb_lock     *mine, *theirs, *theirs_too;
+	struct view     v;
+	lb_lock        *mine, *theirs, *theirs_too;
 
 	tl_place_make(&p, "lk");
 	mine = lock_new(p.path, m);
@@ -558,12 +558,12 @@ END_TEST
  * when nobody holds the lock, nothing. */
 START_TEST(test_get_holder)
 {
-	unsigned      m = tl_all_methods[_i];
+	unsigned        m = tl_all_methods[_i];
 	struct tl_place p;
-	struct holder h;
-	lb_holder     who;
-	lb_lock      *lock;
-	char          host[256];
+	struct holder   h;
+	lb_holder       who;
+	lb_lock        *lock;
+	char            host[256];
 
 	ck_assert_int_eq(gethostname(host, sizeof(host)), 0);
 	host[sizeof(host) - 1] = '\0';
@@ -610,11 +610,11 @@ END_TEST
  * taken. */
 START_TEST(test_break_stale_dead)
 {
-	unsigned      m = tl_all_methods[_i];
+	unsigned        m = tl_all_methods[_i];
 	struct tl_place p;
-	struct holder h;
-	lb_holder     who;
-	lb_lock      *plain, *breaker;
+	struct holder   h;
+	lb_holder       who;
+	lb_lock        *plain, *breaker;
 
 	tl_place_make(&p, "lk");
 	ck_assert_int_eq(holder_start(&h, p.path, m, 0), 0);
@@ -639,11 +639,11 @@ END_TEST
 /* LB_BREAK_STALE never breaks a live holder's lock. */
 START_TEST(test_break_stale_alive)
 {
-	unsigned      m = tl_all_methods[_i];
+	unsigned        m = tl_all_methods[_i];
 	struct tl_place p;
-	struct holder h;
-	lb_holder     who;
-	lb_lock      *breaker;
+	struct holder   h;
+	lb_holder       who;
+	lb_lock        *breaker;
 
 	tl_place_make(&p, "lk");
 	ck_assert_int_eq(holder_start(&h, p.path, m, 0), 0);
@@ -689,9 +689,9 @@ fork_child(void *arg, char *why, size_t size)
  * in the child leaves the parent's lock alone. */
 START_TEST(test_fork_child_not_owner)
 {
-	unsigned      m = tl_all_methods[_i];
+	unsigned        m = tl_all_methods[_i];
 	struct tl_place p;
-	struct forked f;
+	struct forked   f;
 
 	tl_place_make(&p, "lk");
 	f.lock = lock_new(p.path, m);
@@ -715,12 +715,12 @@ END_TEST
 START_TEST(test_missing_directory)
 {
 	static const double timeouts[] = { 0, WAIT_S, LB_FOREVER };
-	unsigned     m = tl_all_methods[_i];
+	unsigned        m = tl_all_methods[_i];
 	struct tl_place p;
-	lb_lock     *lock;
-	double       t0, elapsed;
-	size_t       k;
-	int          r;
+	lb_lock        *lock;
+	double          t0, elapsed;
+	size_t          k;
+	int             r;
 
 	tl_place_make(&p, "missing/lk");
 	lock = lock_new(p.path, m);
@@ -773,7 +773,7 @@ unwritable_child(void *arg, char *why, size_t size)
 START_TEST(test_unwritable_directory)
 {
 	struct unwritable u;
-	struct tl_place      p;
+	struct tl_place   p;
 	char              ro[PATH_MAX];
 
 	tl_place_make(&p, "ro/lk");
@@ -944,10 +944,10 @@ END_TEST
  * LB_EFAILED and a reason, and nothing touches the disk. */
 START_TEST(test_broker_unavailable)
 {
-	unsigned     m = tl_all_methods[_i];
+	unsigned        m = tl_all_methods[_i];
 	struct tl_place p;
-	lb_holder    who;
-	lb_lock     *lock;
+	lb_holder       who;
+	lb_lock        *lock;
 
 	tl_place_make(&p, "lk");
 	lock = lock_new(p.path, m | LB_BROKER);
@@ -992,11 +992,11 @@ assert_new_fails(const char *path, unsigned flags, int want)
  * longer than PATH_MAX are ENAMETOOLONG. */
 START_TEST(test_name_lengths)
 {
-	unsigned     m = tl_all_methods[_i];
+	unsigned        m = tl_all_methods[_i];
 	struct tl_place p;
-	lb_lock     *lock;
-	char         name[NAME_MAX + 2], *long_path;
-	size_t       n;
+	lb_lock        *lock;
+	char            name[NAME_MAX + 2], *long_path;
+	size_t          n;
 
 	memset(name, 'n', NAME_MAX - 5);
 	name[NAME_MAX - 5] = '\0';
@@ -1082,8 +1082,8 @@ END_TEST
 START_TEST(test_null_arguments)
 {
 	struct tl_place p;
-	lb_lock     *lock;
-	char         want[PATH_MAX + 8];
+	lb_lock        *lock;
+	char            want[PATH_MAX + 8];
 
 	tl_place_make(&p, "lk");
 	lock = lock_new(p.path, 0);
@@ -1131,7 +1131,7 @@ locked_fn(void *arg)
 START_TEST(test_locked)
 {
 	struct locked_call c = { NULL, 0, -1, -1, NULL };
-	struct tl_place       p;
+	struct tl_place    p;
 	struct holder      h;
 	lb_lock           *lock;
 	double             t0, elapsed;
@@ -1310,7 +1310,7 @@ START_TEST(test_threads_share_handle)
 {
 	unsigned          m = tl_all_methods[_i];
 	struct shared_use use[NTHREADS];
-	struct tl_place      p;
+	struct tl_place   p;
 	pthread_t         t[NTHREADS];
 	lb_lock          *lock;
 	double            until;
@@ -1409,7 +1409,7 @@ static void
 count_exactly(unsigned flags, int processes)
 {
 	struct counting c[NTHREADS];
-	struct tl_place    p;
+	struct tl_place p;
 	pthread_t       t[NTHREADS];
 	pid_t           pid[NTHREADS];
 	volatile int   *counter;
@@ -1485,9 +1485,9 @@ END_TEST
  * release through any handle of the owner releases, as in lockfile. */
 START_TEST(test_probe_free_keeps_lock)
 {
-	unsigned     m = tl_all_methods[_i] | LB_LOCAL;
+	unsigned        m = tl_all_methods[_i] | LB_LOCAL;
 	struct tl_place p;
-	lb_lock     *h, *q;
+	lb_lock        *h, *q;
 
 	tl_place_make(&p, "lk");
 	h = lock_new(p.path, m);
@@ -1547,7 +1547,7 @@ locked_probe_fn(void *arg)
 START_TEST(test_locked_probe_freed)
 {
 	struct locked_call c = { NULL, 0, -1, -1, NULL };
-	struct tl_place       p;
+	struct tl_place    p;
 	lb_lock           *lock;
 
 	tl_place_make(&p, "lk");
@@ -1569,8 +1569,8 @@ END_TEST
 START_TEST(test_pidfile_leftover)
 {
 	struct tl_place p;
-	lb_lock     *a, *b, *b2;
-	FILE        *f;
+	lb_lock        *a, *b, *b2;
+	FILE           *f;
 
 	tl_place_make(&p, "lk");
 	ck_assert_ptr_nonnull(f = fopen(p.path, "w"));
@@ -1602,7 +1602,7 @@ END_TEST
 START_TEST(test_pidfile_broken_then_other_thread)
 {
 	struct tl_place p;
-	lb_lock     *a, *b, *b2;
+	lb_lock        *a, *b, *b2;
 
 	tl_place_make(&p, "lk");
 	a = lock_new(p.path, LB_PIDFILE | LB_LOCAL);
@@ -1628,12 +1628,12 @@ END_TEST
 START_TEST(test_timeout_huge)
 {
 	static const double huge[] = { 1e10, 1e19, 1e300, DBL_MAX };
-	unsigned      m = tl_all_methods[_i] | LB_LOCAL;
+	unsigned        m = tl_all_methods[_i] | LB_LOCAL;
 	struct tl_place p;
-	struct holder h;
-	lb_lock      *lock;
-	double        t0;
-	size_t        k;
+	struct holder   h;
+	lb_lock        *lock;
+	double          t0;
+	size_t          k;
 
 	tl_place_make(&p, "lk");
 	lock = lock_new(p.path, m);
