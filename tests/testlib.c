@@ -1,6 +1,8 @@
 /* testlib.c: the harness the C check suites share (testlib.h). */
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include <check.h>
@@ -511,6 +513,161 @@ tl_in_child(unsigned flags, tl_check_fn *fn, void *arg)
 	}
 	ck_assert_msg(WEXITSTATUS(status) == 0 && why[0] == '\0',
 	    "in the child (exit %d): %s", WEXITSTATUS(status), why);
+}
+
+/* ------------------------------------------------------------------ */
+/* The daemon.                                                          */
+
+/* How long a daemon may take to answer, or to stop. */
+#define DAEMON_WAIT_S 10.0
+
+/* 1 when a whole line of reply starts with until. */
+static int
+has_line(const char *reply, const char *until)
+{
+	const char *line, *nl;
+
+	for (line = reply; (nl = strchr(line, '\n')) != NULL; line = nl + 1)
+		if (strncmp(line, until, strlen(until)) == 0)
+			return 1;
+	return 0;
+}
+
+int
+tl_exchange(const char *socket_path, const char *request, const char *until,
+    char *reply, size_t size, double timeout)
+{
+	struct sockaddr_un sun;
+	struct pollfd      pfd;
+	double             end = tl_now() + timeout;
+	size_t             n = 0;
+	ssize_t            got;
+	int                fd, r = -1;
+
+	reply[0] = '\0';
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(socket_path) >= sizeof(sun.sun_path) ||
+	    (fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	memcpy(sun.sun_path, socket_path, strlen(socket_path));
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
+	    tl_write_all(fd, request, strlen(request)) == -1)
+		goto out;
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	while (n < size - 1 && tl_now() < end) {
+		if (has_line(reply, until)) {
+			r = 0;
+			goto out;
+		}
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		if ((got = read(fd, reply + n, size - 1 - n)) <= 0)
+			break;
+		n += (size_t)got;
+		reply[n] = '\0';
+	}
+	if (has_line(reply, until))
+		r = 0;
+out:
+	close(fd);
+	return r;
+}
+
+int
+tl_daemon_answers(const char *socket_path)
+{
+	char reply[512];
+
+	return tl_exchange(socket_path, "HELLO 1 version=1\n", "OK 1 ",
+	    reply, sizeof(reply), 2.0) == 0;
+}
+
+/* In the daemon's child: its output to log, nothing else open, then the
+ * daemon. */
+static void __attribute__((noreturn))
+daemon_exec(const struct tl_daemon *d, pid_t parent)
+{
+	const char *b = getenv("LB_BUILDDIR");
+	char        binary[PATH_MAX];
+	int         fd;
+
+	/* SIGKILL: a wedged daemon would never handle SIGTERM. */
+	tl_die_with_parent(parent);
+	snprintf(binary, sizeof(binary), "%s/daemon/lockbrokerd",
+	    b != NULL && *b != '\0' ? b : ".");
+	if ((fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0644)) != -1) {
+		dup2(fd, 2);
+		dup2(fd, 1);
+	}
+	close_other_fds(-1, -1);
+	execl(binary, "lockbrokerd", "--socket", d->socket, "--state",
+	    d->state, "-d", (char *)NULL);
+	fprintf(stderr, "exec %s: %s\n", binary, strerror(errno));
+	_exit(127);
+}
+
+int
+tl_daemon_start(struct tl_daemon *d, const char *dir, const char *sock,
+    const char *state)
+{
+	pid_t  parent = getpid();
+	double end;
+	int    status;
+
+	if (snprintf(d->socket, sizeof(d->socket), "%s/%s", dir, sock) >=
+	    (int)sizeof(d->socket) ||
+	    snprintf(d->state, sizeof(d->state), "%s/%s", dir, state) >=
+	    (int)sizeof(d->state) ||
+	    snprintf(d->log, sizeof(d->log), "%s/log", dir) >=
+	    (int)sizeof(d->log)) {
+		fprintf(stderr, "%s: path too long\n", dir);
+		return -1;
+	}
+	if ((d->pid = fork()) == -1)
+		return -1;
+	if (d->pid == 0)
+		daemon_exec(d, parent);
+	for (end = tl_now() + DAEMON_WAIT_S; tl_now() < end; tl_sleep(0.01)) {
+		if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
+			fprintf(stderr, "lockbrokerd exited (status %#x); see "
+			    "%s\n", status, d->log);
+			d->pid = 0;
+			return -1;
+		}
+		if (tl_daemon_answers(d->socket))
+			return 0;
+	}
+	fprintf(stderr, "lockbrokerd did not answer on %s\n", d->socket);
+	kill(d->pid, SIGKILL);
+	waitpid(d->pid, &status, 0);
+	d->pid = 0;
+	return -1;
+}
+
+int
+tl_daemon_stop(struct tl_daemon *d, int sig)
+{
+	double end = tl_now() + DAEMON_WAIT_S;
+	int    status = 0;
+
+	if (d->pid <= 0)
+		return 0;
+	kill(d->pid, sig);
+	while (waitpid(d->pid, &status, WNOHANG) == 0) {
+		if (tl_now() > end) {
+			kill(d->pid, SIGKILL);
+			waitpid(d->pid, &status, 0);
+			d->pid = 0;
+			return -1;
+		}
+		tl_sleep(0.01);
+	}
+	d->pid = 0;
+	if (sig == SIGKILL)
+		return WIFSIGNALED(status) ? 0 : -1;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
 
 const char *

@@ -255,6 +255,47 @@ typedef void tl_check_fn(void *arg, char *why, size_t size);
 #define TL_AS_NOBODY 0x1u
 void tl_in_child(unsigned flags, tl_check_fn *fn, void *arg);
 
+/* ------------------------------------------------------------------ */
+/* The daemon (the twin of tests/lbdaemon.py).                          */
+
+/* A lockbrokerd of a test's own, in a directory of its own. */
+struct tl_daemon {
+	pid_t pid;              /* 0: not running */
+	char  socket[PATH_MAX];
+	char  state[PATH_MAX];
+	char  log[PATH_MAX];    /* its standard output and error */
+};
+
+/*
+ * tl_daemon_start: starts $LB_BUILDDIR/daemon/lockbrokerd (in debug mode)
+ * on the socket dir/sock with the state database dir/state (another name
+ * makes a daemon that knows nothing of an earlier one's holds), logging
+ * to dir/log, and waits until it answers a HELLO (10 s at most).  0, or
+ * -1 with a message on stderr.  No assertion: main() may call it.  The
+ * daemon is killed when the process that started it dies.
+ */
+int tl_daemon_start(struct tl_daemon *d, const char *dir, const char *sock,
+    const char *state);
+
+/* tl_daemon_stop: sends sig to the daemon and reaps it (SIGKILL after
+ * 10 s).  0 when it ended as sig wants (exit 0 for SIGTERM, killed for
+ * SIGKILL), else -1; 0 when it was not running.  No assertion. */
+int tl_daemon_stop(struct tl_daemon *d, int sig);
+
+/*
+ * tl_exchange: connects to the daemon at socket_path, sends request
+ * (whole lines) and reads its answers into reply (size bytes,
+ * NUL-terminated) until a whole line starting with until came, or
+ * timeout seconds passed.  0 when that line came, else -1.  No
+ * assertion.
+ */
+int tl_exchange(const char *socket_path, const char *request,
+    const char *until, char *reply, size_t size, double timeout);
+
+/* tl_daemon_answers: 1 when the daemon at socket_path answers a HELLO
+ * within 2 s, else 0. */
+int tl_daemon_answers(const char *socket_path);
+
 /* tl_python3: the Python interpreter the build was configured with
  * ($PYTHON3, else /usr/bin/python3). */
 const char *tl_python3(void);
