@@ -9,6 +9,7 @@
  *   children  forked processes that report back through a pipe: holders,
  *             agents, checks run in another process or as user nobody,
  *             sleepers, dead pids, Python
+ *   daemon    a lockbrokerd of a test's own, started and stopped from C
  *
  * Helpers that run in a test assert with check's ck_assert (a failure
  * fails the test, in the test's process).  Those meant for children or
