@@ -274,6 +274,7 @@ hold_make(const char *path, unsigned method, uint64_t token)
 	return h;
 }
 
+/* Frees a hold of hold_make. */
 static void
 hold_free(struct lbd_hold *h)
 {
@@ -288,6 +289,7 @@ static struct lbd_store_hold seen[SEEN_MAX];
 static gid_t                 seen_groups[SEEN_MAX][2];
 static int                   nseen;
 
+/* lbd_store_each_hold's callback: keeps a copy of h in seen[]. */
 static void
 see_hold(struct lbd *d, const struct lbd_store_hold *h)
 {
@@ -514,6 +516,7 @@ END_TEST
 
 /* ------------------------------------------------------------------ */
 
+/* The suite: its test cases in the order they run. */
 static Suite *
 daemon_suite(void)
 {

@@ -391,9 +391,8 @@ tl_child_finish(struct tl_child *c)
 	c->to = -1;
 }
 
-/* Closes the pipe ends of c still open. */
-static void
-child_close(struct tl_child *c)
+void
+tl_child_detach(struct tl_child *c)
 {
 	tl_child_finish(c);
 	if (c->from != -1)
@@ -407,7 +406,7 @@ tl_child_wait(struct tl_child *c)
 	int status;
 
 	ck_assert_int_eq(waitpid(c->pid, &status, 0), c->pid);
-	child_close(c);
+	tl_child_detach(c);
 	return status;
 }
 
@@ -416,7 +415,7 @@ tl_child_kill(struct tl_child *c)
 {
 	int status = tl_kill(c->pid);
 
-	child_close(c);
+	tl_child_detach(c);
 	return status;
 }
 

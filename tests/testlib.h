@@ -198,6 +198,10 @@ void tl_child_receive(struct tl_child *c, void *buf, size_t len,
 /* tl_child_finish: closes the pipe to the child, which reads EOF. */
 void tl_child_finish(struct tl_child *c);
 
+/* tl_child_detach: closes both pipe ends, leaving the child running (to
+ * be ended by its pid: tl_kill). */
+void tl_child_detach(struct tl_child *c);
+
 /* tl_child_wait: waits for the child to exit (blocks), then closes the
  * pipe ends still open.  Returns its wait status; asserts. */
 int tl_child_wait(struct tl_child *c);

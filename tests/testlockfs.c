@@ -196,10 +196,8 @@ holder_spawn(const char *path, unsigned method, int keep)
 	if (!keep) {
 		status = tl_child_wait(&c);
 		ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	} else {
-		close(c.to);
-		close(c.from);
-	}
+	} else
+		tl_child_detach(&c);
 	return c.pid;
 }
 
