@@ -679,34 +679,39 @@ tl_python3(void)
 
 #define PY_ARGS_MAX 32
 
+/* The argument vector of python_exec. */
+struct py_argv {
+	char *argv[PY_ARGS_MAX + 4];
+};
+
+/* In the Python child: its standard output to the parent, then Python. */
+static int
+python_exec(void *arg, int in, int out)
+{
+	struct py_argv *a = arg;
+
+	close(in);
+	if (dup2(out, STDOUT_FILENO) == -1)
+		return 126;
+	close(out);
+	execv(tl_python3(), a->argv);
+	return 127;
+}
+
 void
 tl_python_start(struct tl_child *c, const char *script,
     const char *const *args, size_t n)
 {
-	char  *argv[PY_ARGS_MAX + 4];
-	pid_t  parent = getpid();
-	size_t i;
-	int    fds[2];
+	struct py_argv a;
+	size_t         i;
 
 	ck_assert_uint_le(n, PY_ARGS_MAX);
-	argv[0] = (char *)"python3";
-	argv[1] = (char *)"-c";
-	argv[2] = (char *)script;
+	a.argv[0] = (char *)"python3";
+	a.argv[1] = (char *)"-c";
+	a.argv[2] = (char *)script;
 	for (i = 0; i < n; i++)
-		argv[3 + i] = (char *)args[i];
-	argv[3 + n] = NULL;
-	ck_assert_int_eq(pipe(fds), 0);
-	c->pid = fork();
-	ck_assert_int_ne(c->pid, -1);
-	if (c->pid == 0) {
-		tl_die_with_parent(parent);
-		close(fds[0]);
-		if (dup2(fds[1], STDOUT_FILENO) == -1)
-			_exit(126);
-		execv(tl_python3(), argv);
-		_exit(127);
-	}
-	close(fds[1]);
-	c->to = -1;
-	c->from = fds[0];
+		a.argv[3 + i] = (char *)args[i];
+	a.argv[3 + n] = NULL;
+	tl_child_start(c, 0, python_exec, &a);
+	tl_child_finish(c);
 }
