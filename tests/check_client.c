@@ -19,7 +19,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <float.h>
-#include <grp.h>
 #include <limits.h>
 #include <math.h>
 #include <poll.h>
@@ -33,7 +32,7 @@
 #include <unistd.h>
 
 #include "lockbroker.h"
-#include "testdir.h"
+#include "testlib.h"
 
 /* Generous bounds: a call that should return at once, and a hang. */
 #define PROMPT_S 5.0
@@ -45,73 +44,8 @@
 #define WAIT_S   0.3
 #define WAIT_MIN 0.25
 
-/* The uid and gid an unprivileged child drops to. */
-#define NOBODY   65534
-
-/* The methods a loop test runs over: check reports a failure of method
- * methods[_i] as "test_name:_i", so 0 link, 1 symlink, 2 mkdir, 3 pidfile,
- * 4 sqlite. */
-static const struct {
-	unsigned flag;
-} methods[] = {
-	{ LB_LINK },
-	{ LB_SYMLINK },
-	{ LB_MKDIR },
-	{ LB_PIDFILE },
-	{ LB_SQLITE },
-};
-#define NMETHODS ((int)(sizeof(methods) / sizeof(methods[0])))
-
-/* The suite's private directory, absolute and without symlinks, so that the
- * library's normalised paths are the ones the tests build. */
-static char top[PATH_MAX];
-
 /* ------------------------------------------------------------------ */
-/* Helpers: places, clocks, reasons.                                   */
-
-/* A directory of one test and the path of a lock in it. */
-struct place {
-	char dir[PATH_MAX];
-	char path[PATH_MAX];
-};
-
-/* Writes DIR/NAME into out, asserting that it fits. */
-static void
-path_join(char *out, size_t size, const char *dir, const char *name)
-{
-	int n = snprintf(out, size, "%s/%s", dir, name);
-
-	ck_assert_msg(n >= 0 && (size_t)n < size, "%s/%s is too long", dir,
-	    name);
-}
-
-/* Makes a fresh directory under top for one test, and the lock path NAME
- * in it. */
-static void
-place_make(struct place *p, const char *name)
-{
-	path_join(p->dir, sizeof(p->dir), top, "t.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(p->dir));
-	path_join(p->path, sizeof(p->path), p->dir, name);
-}
-
-/* What a method leaves in a directory when no lock is held: the sqlite
- * method's shared database, else nothing. */
-static int
-leftovers(unsigned method)
-{
-	return method == LB_SQLITE ? 1 : 0;
-}
-
-/* Seconds on the monotonic clock. */
-static double
-now_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
+/* Helpers: handles, reasons.                                          */
 
 /* A handle on path, asserted to exist. */
 static lb_lock *
@@ -135,49 +69,40 @@ assert_reason_names(lb_lock *lock, const char *what)
 	    "reason \"%s\" does not name %s", why, what);
 }
 
-/* Closes every descriptor from 3 up except keep1 and keep2, so that a
- * child does not hold open the pipes the parent uses with other
- * children. */
-static void
-close_other_fds(int keep1, int keep2)
-{
-	long max = sysconf(_SC_OPEN_MAX);
-	int  fd;
-
-	if (max < 0 || max > 4096)
-		max = 4096;
-	for (fd = 3; fd < max; fd++)
-		if (fd != keep1 && fd != keep2)
-			close(fd);
-}
-
 /* ------------------------------------------------------------------ */
 /* Holders: forked children that hold a lock.                          */
 
 struct holder {
-	pid_t pid;
-	int   ctl;      /* closing it tells the child to release */
+	struct tl_child c;      /* finishing it tells the child to release */
 };
 
-/* The holder child: takes the lock, tells the parent acquire's result on
- * ready, keeps the lock until ctl closes or hold seconds (when > 0) pass,
- * then releases and exits with the negated result of lb_release. */
-static void __attribute__((noreturn))
-holder_run(const char *path, unsigned flags, double hold, int ready, int ctl)
-{
-	struct pollfd pfd = { .fd = ctl, .events = POLLIN };
-	lb_lock      *lock;
-	int           r = LB_ENOMEM;
+/* What a holder child is to take. */
+struct hold {
+	const char *path;
+	unsigned    flags;
+	double      hold;
+};
 
-	if ((lock = lb_lock_new(path, flags)) != NULL)
+/* The holder child: takes the lock, tells the parent acquire's result,
+ * keeps the lock until the parent finishes it or hold seconds (when > 0)
+ * pass, then releases and exits with the negated result of lb_release. */
+static int
+holder_run(void *arg, int ctl, int ready)
+{
+	const struct hold *h = arg;
+	struct pollfd      pfd = { .fd = ctl, .events = POLLIN };
+	lb_lock           *lock;
+	int                r = LB_ENOMEM;
+
+	if ((lock = lb_lock_new(h->path, h->flags)) != NULL)
 		r = lb_acquire(lock, HANG_S);
 	if (write(ready, &r, sizeof(r)) != (ssize_t)sizeof(r) || r != 0)
-		_exit(100);
-	while (poll(&pfd, 1, hold > 0 ? (int)(hold * 1000) : -1) == -1 &&
-	    errno == EINTR)
+		return 100;
+	while (poll(&pfd, 1, h->hold > 0 ? (int)(h->hold * 1000) : -1) ==
+	    -1 && errno == EINTR)
 		;
 	r = lb_release(lock);
-	_exit(-r);
+	return -r;
 }
 
 /*
@@ -188,24 +113,12 @@ holder_run(const char *path, unsigned flags, double hold, int ready, int ctl)
 static int
 holder_start(struct holder *h, const char *path, unsigned flags, double hold)
 {
-	int ready[2], ctl[2], r = LB_ERROR;
+	struct hold what = { path, flags, hold };
+	int         r = LB_ERROR;
 
-	ck_assert_int_eq(pipe(ready), 0);
-	ck_assert_int_eq(pipe(ctl), 0);
-	h->pid = fork();
-	ck_assert_int_ne(h->pid, -1);
-	if (h->pid == 0) {
-		close(ready[0]);
-		close(ctl[1]);
-		close_other_fds(ready[1], ctl[0]);
-		holder_run(path, flags, hold, ready[1], ctl[0]);
-	}
-	close(ready[1]);
-	close(ctl[0]);
-	h->ctl = ctl[1];
-	if (read(ready[0], &r, sizeof(r)) != (ssize_t)sizeof(r))
+	tl_child_start(&h->c, TL_CLOSE_FDS, holder_run, &what);
+	if (read(h->c.from, &r, sizeof(r)) != (ssize_t)sizeof(r))
 		r = LB_ERROR;
-	close(ready[0]);
 	return r;
 }
 
@@ -218,10 +131,8 @@ holder_end(struct holder *h, int now)
 	int status;
 
 	if (now)
-		close(h->ctl);
-	ck_assert_int_eq(waitpid(h->pid, &status, 0), h->pid);
-	if (!now)
-		close(h->ctl);
+		tl_child_finish(&h->c);
+	status = tl_child_wait(&h->c);
 	if (!WIFEXITED(status))
 		return 1000;
 	return -WEXITSTATUS(status);
@@ -232,75 +143,9 @@ holder_end(struct holder *h, int now)
 static void
 holder_kill(struct holder *h)
 {
-	int status;
+	int status = tl_child_kill(&h->c);
 
-	ck_assert_int_eq(kill(h->pid, SIGKILL), 0);
-	ck_assert_int_eq(waitpid(h->pid, &status, 0), h->pid);
 	ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-	close(h->ctl);
-}
-
-/* ------------------------------------------------------------------ */
-/* Children that check something and report back.                      */
-
-/* A check run in a forked child: leaves "" in why when all held, else the
- * first thing that did not, or SKIP_MARK and why it could not run here. */
-typedef void child_fn(void *arg, char *why, size_t size);
-
-#define SKIP_MARK "skipped: "
-
-/* In a child_fn: fails with both values unless a equals b. */
-#define CHILD_EXPECT(a, b) do {						\
-	long got_ = (long)(a), want_ = (long)(b);			\
-									\
-	if (got_ != want_) {						\
-		snprintf(why, size, "line %d: %s is %ld, expected %ld",	\
-		    __LINE__, #a, got_, want_);				\
-		return;							\
-	}								\
-} while (0)
-
-/* Runs fn in a forked child; the child reports by a pipe and by its exit
- * status (0 when all held, 77 when skipped).  Asserts that all held, or
- * prints why the check was skipped. */
-static void
-in_child(child_fn *fn, void *arg)
-{
-	char    why[1024] = "";
-	size_t  n = 0;
-	ssize_t got;
-	pid_t   pid;
-	int     p[2], status;
-
-	ck_assert_int_eq(pipe(p), 0);
-	pid = fork();
-	ck_assert_int_ne(pid, -1);
-	if (pid == 0) {
-		close(p[0]);
-		fn(arg, why, sizeof(why));
-		n = strlen(why);
-		if (n > 0 && write(p[1], why, n) != (ssize_t)n)
-			_exit(2);
-		if (strncmp(why, SKIP_MARK, strlen(SKIP_MARK)) == 0)
-			_exit(77);
-		_exit(n == 0 ? 0 : 1);
-	}
-	close(p[1]);
-	while (n < sizeof(why) - 1 &&
-	    (got = read(p[0], why + n, sizeof(why) - 1 - n)) > 0)
-		n += (size_t)got;
-	why[n] = '\0';
-	close(p[0]);
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_msg(WIFEXITED(status), "the child died (status %#x)",
-	    status);
-	if (WEXITSTATUS(status) == 77) {
-		printf("check_client: %s\n", why);
-		fflush(stdout);
-		return;
-	}
-	ck_assert_msg(WEXITSTATUS(status) == 0 && why[0] == '\0',
-	    "in the child (exit %d): %s", WEXITSTATUS(status), why);
 }
 
 /* ------------------------------------------------------------------ */
@@ -361,25 +206,25 @@ peek_and_release(void *arg)
 /* LB_FOREVER waits for a holder that lets go, then has the lock. */
 START_TEST(test_timeout_forever)
 {
-	unsigned      m = methods[_i].flag;
-	struct place  p;
-	struct holder h;
-	lb_lock      *lock;
-	double        t0, elapsed;
+	unsigned        m = tl_all_methods[_i];
+	struct tl_place p;
+	struct holder   h;
+	lb_lock        *lock;
+	double          t0, elapsed;
 
-	place_make(&p, "lk");
+	tl_place_make(&p, "lk");
 	ck_assert_int_eq(holder_start(&h, p.path, m, HOLD_S), 0);
 	lock = lock_new(p.path, m);
 	ck_assert_int_eq(lb_is_locked(lock), 1);
-	t0 = now_mono();
+	t0 = tl_now();
 	ck_assert_int_eq(lb_acquire(lock, LB_FOREVER), 0);
-	elapsed = now_mono() - t0;
+	elapsed = tl_now() - t0;
 	ck_assert_msg(elapsed < HANG_S, "waited %.2f s", elapsed);
 	ck_assert_int_eq(lb_i_am_locking(lock), 1);
 	ck_assert_int_eq(holder_end(&h, 0), 0);
 	ck_assert_int_eq(lb_release(lock), 0);
 	lb_lock_free(lock);
-	ck_assert_int_eq(testdir_count(p.dir), leftovers(m));
+	ck_assert_int_eq(tl_count(p.dir), tl_leftovers(m));
 }
 END_TEST
 
@@ -387,21 +232,21 @@ END_TEST
 START_TEST(test_timeout_try_once)
 {
 	static const double tries[] = { 0, -1, -INFINITY };
-	unsigned      m = methods[_i].flag;
-	struct place  p;
-	struct holder h;
-	lb_lock      *lock;
-	double        t0, elapsed;
-	size_t        k;
-	int           r;
+	unsigned        m = tl_all_methods[_i];
+	struct tl_place p;
+	struct holder   h;
+	lb_lock        *lock;
+	double          t0, elapsed;
+	size_t          k;
+	int             r;
 
-	place_make(&p, "lk");
+	tl_place_make(&p, "lk");
 	ck_assert_int_eq(holder_start(&h, p.path, m, 0), 0);
 	lock = lock_new(p.path, m);
 	for (k = 0; k < sizeof(tries) / sizeof(tries[0]); k++) {
-		t0 = now_mono();
+		t0 = tl_now();
 		r = lb_acquire(lock, tries[k]);
-		elapsed = now_mono() - t0;
+		elapsed = tl_now() - t0;
 		ck_assert_msg(r == LB_EALREADY, "timeout %g: %s", tries[k],
 		    lb_error_name(r));
 		ck_assert_msg(elapsed < PROMPT_S, "timeout %g took %.2f s",
@@ -413,7 +258,7 @@ START_TEST(test_timeout_try_once)
 	ck_assert_int_eq(lb_acquire(lock, 0), 0);
 	ck_assert_int_eq(lb_release(lock), 0);
 	lb_lock_free(lock);
-	ck_assert_int_eq(testdir_count(p.dir), leftovers(m));
+	ck_assert_int_eq(tl_count(p.dir), tl_leftovers(m));
 }
 END_TEST
 
@@ -421,47 +266,47 @@ END_TEST
  * and the holder keeps its lock. */
 START_TEST(test_timeout_expires)
 {
-	unsigned      m = methods[_i].flag;
-	struct place  p;
-	struct holder h;
-	lb_holder     who;
-	lb_lock      *lock;
-	double        t0, elapsed;
+	unsigned        m = tl_all_methods[_i];
+	struct tl_place p;
+	struct holder   h;
+	lb_holder       who;
+	lb_lock        *lock;
+	double          t0, elapsed;
 
-	place_make(&p, "lk");
+	tl_place_make(&p, "lk");
 	ck_assert_int_eq(holder_start(&h, p.path, m, 0), 0);
 	lock = lock_new(p.path, m);
-	t0 = now_mono();
+	t0 = tl_now();
 	ck_assert_int_eq(lb_acquire(lock, WAIT_S), LB_ETIMEOUT);
-	elapsed = now_mono() - t0;
+	elapsed = tl_now() - t0;
 	ck_assert_msg(elapsed >= WAIT_MIN && elapsed < HANG_S,
 	    "timeout %g s returned after %.3f s", WAIT_S, elapsed);
 	assert_reason_names(lock, p.path);
 	ck_assert_int_eq(lb_i_am_locking(lock), 0);
 	ck_assert_int_eq(lb_get_holder(lock, &who), 1);
-	ck_assert_int_eq(who.pid, h.pid);
+	ck_assert_int_eq(who.pid, h.c.pid);
 	ck_assert_int_eq(holder_end(&h, 1), 0);
 	lb_lock_free(lock);
 	/* A waiter that gave up leaves nothing behind. */
-	ck_assert_int_eq(testdir_count(p.dir), leftovers(m));
+	ck_assert_int_eq(tl_count(p.dir), tl_leftovers(m));
 }
 END_TEST
 
 /* timeout > 0 and the holder lets go in time: granted. */
 START_TEST(test_timeout_in_time)
 {
-	unsigned      m = methods[_i].flag;
-	struct place  p;
-	struct holder h;
-	lb_lock      *lock;
-	double        t0, elapsed;
+	unsigned        m = tl_all_methods[_i];
+	struct tl_place p;
+	struct holder   h;
+	lb_lock        *lock;
+	double          t0, elapsed;
 
-	place_make(&p, "lk");
+	tl_place_make(&p, "lk");
 	ck_assert_int_eq(holder_start(&h, p.path, m, HOLD_S), 0);
 	lock = lock_new(p.path, m);
-	t0 = now_mono();
+	t0 = tl_now();
 	ck_assert_int_eq(lb_acquire(lock, HANG_S), 0);
-	elapsed = now_mono() - t0;
+	elapsed = tl_now() - t0;
 	ck_assert_msg(elapsed < HANG_S, "waited %.2f s", elapsed);
 	ck_assert_int_eq(lb_i_am_locking(lock), 1);
 	ck_assert_int_eq(holder_end(&h, 0), 0);
@@ -473,18 +318,18 @@ END_TEST
 /* A NaN timeout is LB_EINVAL and takes nothing. */
 START_TEST(test_timeout_nan)
 {
-	unsigned     m = methods[_i].flag;
-	struct place p;
-	lb_lock     *lock;
+	unsigned        m = tl_all_methods[_i];
+	struct tl_place p;
+	lb_lock        *lock;
 
-	place_make(&p, "lk");
+	tl_place_make(&p, "lk");
 	lock = lock_new(p.path, m);
 	ck_assert_int_eq(lb_acquire(lock, NAN), LB_EINVAL);
 	ck_assert_str_ne(lb_lock_error(lock), "");
 	ck_assert_int_eq(lb_is_locked(lock), 0);
 	lb_lock_free(lock);
 	/* Nothing taken, and a look makes no sqlite database either. */
-	ck_assert_int_eq(testdir_count(p.dir), 0);
+	ck_assert_int_eq(tl_count(p.dir), 0);
 }
 END_TEST
 
@@ -494,20 +339,20 @@ END_TEST
 /* Acquiring twice needs one release; the second is LB_ENOTLOCKED. */
 START_TEST(test_reentrant_no_counter)
 {
-	unsigned     m = methods[_i].flag;
-	struct place p;
-	lb_lock     *lock;
-	double       t0;
+	unsigned        m = tl_all_methods[_i];
+	struct tl_place p;
+	lb_lock        *lock;
+	double          t0;
 
-	place_make(&p, "lk");
+	tl_place_make(&p, "lk");
 	lock = lock_new(p.path, m);
 	ck_assert_str_eq(lb_lock_error(lock), "");
 	ck_assert_int_eq(lb_acquire(lock, 0), 0);
 	ck_assert_int_eq(lb_acquire(lock, 0), 0);
-	t0 = now_mono();
+	t0 = tl_now();
 	ck_assert_int_eq(lb_acquire(lock, LB_FOREVER), 0);
 	ck_assert_int_eq(lb_acquire(lock, WAIT_S), 0);
-	ck_assert(now_mono() - t0 < PROMPT_S);
+	ck_assert(tl_now() - t0 < PROMPT_S);
 	ck_assert_int_eq(lb_i_am_locking(lock), 1);
 	ck_assert_int_eq(lb_release(lock), 0);
 	ck_assert_int_eq(lb_is_locked(lock), 0);
@@ -515,7 +360,7 @@ START_TEST(test_reentrant_no_counter)
 	ck_assert_int_eq(lb_release(lock), LB_ENOTLOCKED);
 	assert_reason_names(lock, p.path);
 	lb_lock_free(lock);
-	ck_assert_int_eq(testdir_count(p.dir), leftovers(m));
+	ck_assert_int_eq(tl_count(p.dir), tl_leftovers(m));
 }
 END_TEST
 
@@ -525,13 +370,13 @@ END_TEST
  * thread that made it. */
 START_TEST(test_owner_threaded)
 {
-	unsigned     m = methods[_i].flag;
-	struct place p;
-	struct peek  pk;
-	pthread_t    t;
-	lb_lock     *mine, *theirs, *theirs_too;
+	unsigned        m = tl_all_methods[_i];
+	struct tl_place p;
+	struct peek     pk;
+	pthread_t       t;
+	lb_lock        *mine, *theirs, *theirs_too;
 
-	place_make(&p, "lk");
+	tl_place_make(&p, "lk");
 	mine = lock_new(p.path, m);
 	new_in_thread(p.path, m, &theirs, &theirs_too);
 
@@ -560,7 +405,7 @@ START_TEST(test_owner_threaded)
 	lb_lock_free(theirs_too);
 	lb_lock_free(theirs);
 	lb_lock_free(mine);
-	ck_assert_int_eq(testdir_count(p.dir), leftovers(m));
+	ck_assert_int_eq(tl_count(p.dir), tl_leftovers(m));
 }
 END_TEST
 
@@ -568,11 +413,11 @@ END_TEST
  * owner. */
 START_TEST(test_owner_unthreaded)
 {
-	unsigned     m = methods[_i].flag | LB_UNTHREADED;
-	struct place p;
-	lb_lock     *mine, *theirs, *theirs_too;
+	unsigned        m = tl_all_methods[_i] | LB_UNTHREADED;
+	struct tl_place p;
+	lb_lock        *mine, *theirs, *theirs_too;
 
-	place_make(&p, "lk");
+	tl_place_make(&p, "lk");
 	mine = lock_new(p.path, m);
 	new_in_thread(p.path, m, &theirs, &theirs_too);
 	ck_assert_int_eq(lb_acquire(mine, 0), 0);
@@ -587,7 +432,7 @@ START_TEST(test_owner_unthreaded)
 	lb_lock_free(theirs_too);
 	lb_lock_free(theirs);
 	lb_lock_free(mine);
-	ck_assert_int_eq(testdir_count(p.dir), leftovers(m & LB_METHOD_MASK));
+	ck_assert_int_eq(tl_count(p.dir), tl_leftovers(m & LB_METHOD_MASK));
 }
 END_TEST
 
@@ -595,12 +440,12 @@ END_TEST
  * another does (who keeps it), each with a reason naming the path. */
 START_TEST(test_release_not_locked_not_mine)
 {
-	unsigned      m = methods[_i].flag;
-	struct place  p;
-	struct holder h;
-	lb_lock      *lock;
+	unsigned        m = tl_all_methods[_i];
+	struct tl_place p;
+	struct holder   h;
+	lb_lock        *lock;
 
-	place_make(&p, "lk");
+	tl_place_make(&p, "lk");
 	lock = lock_new(p.path, m);
 	ck_assert_int_eq(lb_release(lock), LB_ENOTLOCKED);
 	assert_reason_names(lock, p.path);
@@ -611,7 +456,7 @@ START_TEST(test_release_not_locked_not_mine)
 	ck_assert_int_eq(holder_end(&h, 1), 0);
 	ck_assert_int_eq(lb_release(lock), LB_ENOTLOCKED);
 	lb_lock_free(lock);
-	ck_assert_int_eq(testdir_count(p.dir), leftovers(m));
+	ck_assert_int_eq(tl_count(p.dir), tl_leftovers(m));
 }
 END_TEST
 
@@ -619,12 +464,12 @@ END_TEST
  * release fails and leaves the new holder's lock alone. */
 START_TEST(test_break_then_late_release)
 {
-	unsigned      m = methods[_i].flag;
-	struct place  p;
-	struct holder h;
-	lb_lock      *lock;
+	unsigned        m = tl_all_methods[_i];
+	struct tl_place p;
+	struct holder   h;
+	lb_lock        *lock;
 
-	place_make(&p, "lk");
+	tl_place_make(&p, "lk");
 	ck_assert_int_eq(holder_start(&h, p.path, m, 0), 0);
 	lock = lock_new(p.path, m);
 	ck_assert_int_eq(lb_break_lock(lock), 0);
@@ -637,7 +482,7 @@ START_TEST(test_break_then_late_release)
 	/* Breaking a free lock is no error. */
 	ck_assert_int_eq(lb_break_lock(lock), 0);
 	lb_lock_free(lock);
-	ck_assert_int_eq(testdir_count(p.dir), leftovers(m));
+	ck_assert_int_eq(tl_count(p.dir), tl_leftovers(m));
 }
 END_TEST
 
@@ -660,10 +505,10 @@ view_child(void *arg, char *why, size_t size)
 		snprintf(why, size, "lb_lock_new: %s", strerror(errno));
 		return;
 	}
-	CHILD_EXPECT(lb_is_locked(lock), v->locked);
-	CHILD_EXPECT(lb_i_am_locking(lock), 0);
-	CHILD_EXPECT(lb_get_holder(lock, &who), v->locked);
-	CHILD_EXPECT(who.pid, v->holder);
+	TL_EXPECT(lb_is_locked(lock), v->locked);
+	TL_EXPECT(lb_i_am_locking(lock), 0);
+	TL_EXPECT(lb_get_holder(lock, &who), v->locked);
+	TL_EXPECT(who.pid, v->holder);
 	lb_lock_free(lock);
 }
 
@@ -671,19 +516,19 @@ view_child(void *arg, char *why, size_t size)
  * processes. */
 START_TEST(test_views_agree)
 {
-	unsigned     m = methods[_i].flag;
-	struct place p;
-	struct view  v;
-	lb_lock     *mine, *theirs, *theirs_too;
+	unsigned        m = tl_all_methods[_i];
+	struct tl_place p;
+	struct view     v;
+	lb_lock        *mine, *theirs, *theirs_too;
 
-	place_make(&p, "lk");
+	tl_place_make(&p, "lk");
 	mine = lock_new(p.path, m);
 	new_in_thread(p.path, m, &theirs, &theirs_too);
 	v.path = p.path;
 	v.method = m;
 	v.locked = 0;
 	v.holder = 0;
-	in_child(view_child, &v);
+	tl_in_child(0, view_child, &v);
 	ck_assert_int_eq(lb_is_locked(mine), 0);
 	ck_assert_int_eq(lb_is_locked(theirs), 0);
 	ck_assert_int_eq(lb_i_am_locking(mine), 0);
@@ -692,7 +537,7 @@ START_TEST(test_views_agree)
 	ck_assert_int_eq(lb_acquire(mine, 0), 0);
 	v.locked = 1;
 	v.holder = getpid();
-	in_child(view_child, &v);
+	tl_in_child(0, view_child, &v);
 	ck_assert_int_eq(lb_is_locked(mine), 1);
 	ck_assert_int_eq(lb_is_locked(theirs), 1);
 	ck_assert_int_eq(lb_i_am_locking(mine), 1);
@@ -713,16 +558,16 @@ END_TEST
  * when nobody holds the lock, nothing. */
 START_TEST(test_get_holder)
 {
-	unsigned      m = methods[_i].flag;
-	struct place  p;
-	struct holder h;
-	lb_holder     who;
-	lb_lock      *lock;
-	char          host[256];
+	unsigned        m = tl_all_methods[_i];
+	struct tl_place p;
+	struct holder   h;
+	lb_holder       who;
+	lb_lock        *lock;
+	char            host[256];
 
 	ck_assert_int_eq(gethostname(host, sizeof(host)), 0);
 	host[sizeof(host) - 1] = '\0';
-	place_make(&p, "lk");
+	tl_place_make(&p, "lk");
 	lock = lock_new(p.path, m);
 	memset(&who, 0x5a, sizeof(who));
 	ck_assert_int_eq(lb_get_holder(lock, &who), 0);
@@ -731,12 +576,12 @@ START_TEST(test_get_holder)
 
 	ck_assert_int_eq(holder_start(&h, p.path, m, 0), 0);
 	ck_assert_int_eq(lb_get_holder(lock, &who), 1);
-	ck_assert_int_eq(who.pid, h.pid);
+	ck_assert_int_eq(who.pid, h.c.pid);
 	ck_assert_str_eq(who.host, host);
 	ck_assert_str_ne(who.unique_name, "");
 	ck_assert_int_eq(who.liveness, LB_HOLDER_ALIVE);
 	/* The child's main thread has the child's pid as its id. */
-	ck_assert_int_eq(who.tid, m == LB_PIDFILE ? 0 : h.pid);
+	ck_assert_int_eq(who.tid, m == LB_PIDFILE ? 0 : h.c.pid);
 	if (m == LB_SQLITE)
 		ck_assert(who.uid == (uid_t)-1 || who.uid == geteuid());
 	else {
@@ -750,14 +595,14 @@ START_TEST(test_get_holder)
 
 	holder_kill(&h);
 	ck_assert_int_eq(lb_get_holder(lock, &who), 1);
-	ck_assert_int_eq(who.pid, h.pid);
+	ck_assert_int_eq(who.pid, h.c.pid);
 	ck_assert_int_eq(who.liveness, LB_HOLDER_DEAD);
 	ck_assert_int_eq(lb_is_locked(lock), 1);
 
 	ck_assert_int_eq(lb_break_lock(lock), 0);
 	ck_assert_int_eq(lb_get_holder(lock, &who), 0);
 	lb_lock_free(lock);
-	ck_assert_int_eq(testdir_count(p.dir), leftovers(m));
+	ck_assert_int_eq(tl_count(p.dir), tl_leftovers(m));
 }
 END_TEST
 
@@ -765,13 +610,13 @@ END_TEST
  * taken. */
 START_TEST(test_break_stale_dead)
 {
-	unsigned      m = methods[_i].flag;
-	struct place  p;
-	struct holder h;
-	lb_holder     who;
-	lb_lock      *plain, *breaker;
+	unsigned        m = tl_all_methods[_i];
+	struct tl_place p;
+	struct holder   h;
+	lb_holder       who;
+	lb_lock        *plain, *breaker;
 
-	place_make(&p, "lk");
+	tl_place_make(&p, "lk");
 	ck_assert_int_eq(holder_start(&h, p.path, m, 0), 0);
 	holder_kill(&h);
 	plain = lock_new(p.path, m);
@@ -787,29 +632,29 @@ START_TEST(test_break_stale_dead)
 	lb_lock_free(breaker);
 	lb_lock_free(plain);
 	/* The dead holder's artefacts went with its lock. */
-	ck_assert_int_eq(testdir_count(p.dir), leftovers(m));
+	ck_assert_int_eq(tl_count(p.dir), tl_leftovers(m));
 }
 END_TEST
 
 /* LB_BREAK_STALE never breaks a live holder's lock. */
 START_TEST(test_break_stale_alive)
 {
-	unsigned      m = methods[_i].flag;
-	struct place  p;
-	struct holder h;
-	lb_holder     who;
-	lb_lock      *breaker;
+	unsigned        m = tl_all_methods[_i];
+	struct tl_place p;
+	struct holder   h;
+	lb_holder       who;
+	lb_lock        *breaker;
 
-	place_make(&p, "lk");
+	tl_place_make(&p, "lk");
 	ck_assert_int_eq(holder_start(&h, p.path, m, 0), 0);
 	breaker = lock_new(p.path, m | LB_BREAK_STALE);
 	ck_assert_int_eq(lb_acquire(breaker, 0), LB_EALREADY);
 	ck_assert_int_eq(lb_acquire(breaker, 0.1), LB_ETIMEOUT);
 	ck_assert_int_eq(lb_get_holder(breaker, &who), 1);
-	ck_assert_int_eq(who.pid, h.pid);
+	ck_assert_int_eq(who.pid, h.c.pid);
 	ck_assert_int_eq(holder_end(&h, 1), 0);
 	lb_lock_free(breaker);
-	ck_assert_int_eq(testdir_count(p.dir), leftovers(m));
+	ck_assert_int_eq(tl_count(p.dir), tl_leftovers(m));
 }
 END_TEST
 
@@ -826,17 +671,17 @@ fork_child(void *arg, char *why, size_t size)
 	struct forked *f = arg;
 	lb_lock       *other;
 
-	CHILD_EXPECT(lb_i_am_locking(f->lock), 0);
-	CHILD_EXPECT(lb_is_locked(f->lock), 1);
-	CHILD_EXPECT(lb_acquire(f->lock, 0), LB_EALREADY);
-	CHILD_EXPECT(lb_release(f->lock), LB_ENOTMINE);
+	TL_EXPECT(lb_i_am_locking(f->lock), 0);
+	TL_EXPECT(lb_is_locked(f->lock), 1);
+	TL_EXPECT(lb_acquire(f->lock, 0), LB_EALREADY);
+	TL_EXPECT(lb_release(f->lock), LB_ENOTMINE);
 	lb_lock_free(f->lock);
 	if ((other = lb_lock_new(f->path, f->method)) == NULL) {
 		snprintf(why, size, "lb_lock_new: %s", strerror(errno));
 		return;
 	}
-	CHILD_EXPECT(lb_is_locked(other), 1);
-	CHILD_EXPECT(lb_i_am_locking(other), 0);
+	TL_EXPECT(lb_is_locked(other), 1);
+	TL_EXPECT(lb_i_am_locking(other), 0);
 	lb_lock_free(other);
 }
 
@@ -844,21 +689,21 @@ fork_child(void *arg, char *why, size_t size)
  * in the child leaves the parent's lock alone. */
 START_TEST(test_fork_child_not_owner)
 {
-	unsigned      m = methods[_i].flag;
-	struct place  p;
-	struct forked f;
+	unsigned        m = tl_all_methods[_i];
+	struct tl_place p;
+	struct forked   f;
 
-	place_make(&p, "lk");
+	tl_place_make(&p, "lk");
 	f.lock = lock_new(p.path, m);
 	f.path = p.path;
 	f.method = m;
 	ck_assert_int_eq(lb_acquire(f.lock, 0), 0);
-	in_child(fork_child, &f);
+	tl_in_child(0, fork_child, &f);
 	ck_assert_int_eq(lb_is_locked(f.lock), 1);
 	ck_assert_int_eq(lb_i_am_locking(f.lock), 1);
 	ck_assert_int_eq(lb_release(f.lock), 0);
 	lb_lock_free(f.lock);
-	ck_assert_int_eq(testdir_count(p.dir), leftovers(m));
+	ck_assert_int_eq(tl_count(p.dir), tl_leftovers(m));
 }
 END_TEST
 
@@ -870,19 +715,19 @@ END_TEST
 START_TEST(test_missing_directory)
 {
 	static const double timeouts[] = { 0, WAIT_S, LB_FOREVER };
-	unsigned     m = methods[_i].flag;
-	struct place p;
-	lb_lock     *lock;
-	double       t0, elapsed;
-	size_t       k;
-	int          r;
+	unsigned        m = tl_all_methods[_i];
+	struct tl_place p;
+	lb_lock        *lock;
+	double          t0, elapsed;
+	size_t          k;
+	int             r;
 
-	place_make(&p, "missing/lk");
+	tl_place_make(&p, "missing/lk");
 	lock = lock_new(p.path, m);
 	for (k = 0; k < sizeof(timeouts) / sizeof(timeouts[0]); k++) {
-		t0 = now_mono();
+		t0 = tl_now();
 		r = lb_acquire(lock, timeouts[k]);
-		elapsed = now_mono() - t0;
+		elapsed = tl_now() - t0;
 		ck_assert_msg(r == LB_EFAILED, "timeout %g: %s", timeouts[k],
 		    lb_error_name(r));
 		ck_assert_msg(elapsed < PROMPT_S, "timeout %g took %.2f s",
@@ -890,7 +735,7 @@ START_TEST(test_missing_directory)
 		assert_reason_names(lock, p.path);
 	}
 	lb_lock_free(lock);
-	ck_assert_int_eq(testdir_count(p.dir), 0);
+	ck_assert_int_eq(tl_count(p.dir), 0);
 }
 END_TEST
 
@@ -899,35 +744,27 @@ struct unwritable {
 	const char *dir;
 	const char *path;
 	unsigned    method;
-	int         drop;       /* drop to NOBODY first */
 };
 
 static void
 unwritable_child(void *arg, char *why, size_t size)
 {
 	struct unwritable *u = arg;
-	gid_t              gid = NOBODY;
 	lb_lock           *lock;
 
-	if (u->drop && (setgroups(1, &gid) == -1 || setgid(NOBODY) == -1 ||
-	    setuid(NOBODY) == -1)) {
-		snprintf(why, size, "cannot drop privileges: %s",
-		    strerror(errno));
-		return;
-	}
 	/* The premise: this process may not write there. */
-	CHILD_EXPECT(access(u->dir, W_OK) == -1 && errno == EACCES, 1);
+	TL_EXPECT(access(u->dir, W_OK) == -1 && errno == EACCES, 1);
 	if ((lock = lb_lock_new(u->path, u->method)) == NULL) {
 		snprintf(why, size, "lb_lock_new: %s", strerror(errno));
 		return;
 	}
-	CHILD_EXPECT(lb_acquire(lock, 0), LB_EFAILED);
+	TL_EXPECT(lb_acquire(lock, 0), LB_EFAILED);
 	if (strstr(lb_lock_error(lock), u->dir) == NULL) {
 		snprintf(why, size, "reason \"%s\" does not name %s",
 		    lb_lock_error(lock), u->dir);
 		return;
 	}
-	CHILD_EXPECT(lb_acquire(lock, LB_FOREVER), LB_EFAILED);
+	TL_EXPECT(lb_acquire(lock, LB_FOREVER), LB_EFAILED);
 	lb_lock_free(lock);
 }
 
@@ -936,22 +773,21 @@ unwritable_child(void *arg, char *why, size_t size)
 START_TEST(test_unwritable_directory)
 {
 	struct unwritable u;
-	struct place      p;
+	struct tl_place   p;
 	char              ro[PATH_MAX];
 
-	place_make(&p, "ro/lk");
-	path_join(ro, sizeof(ro), p.dir, "ro");
+	tl_place_make(&p, "ro/lk");
+	tl_path_join(ro, sizeof(ro), p.dir, "ro");
 	ck_assert_int_eq(mkdir(ro, 0555), 0);
 	ck_assert_int_eq(chmod(ro, 0555), 0);
 	/* Let the unprivileged child reach it. */
-	ck_assert_int_eq(chmod(top, 0711), 0);
+	ck_assert_int_eq(chmod(tl_top, 0711), 0);
 	ck_assert_int_eq(chmod(p.dir, 0711), 0);
 	u.dir = ro;
 	u.path = p.path;
-	u.method = methods[_i].flag;
-	u.drop = geteuid() == 0;
-	in_child(unwritable_child, &u);
-	ck_assert_int_eq(testdir_count(ro), 0);
+	u.method = tl_all_methods[_i];
+	tl_in_child(TL_AS_NOBODY, unwritable_child, &u);
+	ck_assert_int_eq(tl_count(ro), 0);
 }
 END_TEST
 
@@ -970,7 +806,7 @@ struct nolink {
  * Mounts the file system of n on mnt, in a mount namespace of this (child)
  * process's own, so that it goes when the child does.  Needs root (or
  * CAP_SYS_ADMIN); vfat needs mkfs.vfat or mkfs.fat and the kernel's vfat.
- * Returns 0, or -1 with SKIP_MARK and the reason in why.
+ * Returns 0, or -1 with TL_SKIP and the reason in why.
  */
 static int
 nolink_mount(const struct nolink *n, const char *mnt, char *why,
@@ -981,21 +817,21 @@ nolink_mount(const struct nolink *n, const char *mnt, char *why,
 
 	if (unshare(CLONE_NEWNS) == -1 ||
 	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == -1) {
-		snprintf(why, size, SKIP_MARK "no private mount namespace: %s",
+		snprintf(why, size, TL_SKIP "no private mount namespace: %s",
 		    strerror(errno));
 		return -1;
 	}
 	if (n->fs == NOLINK_TMPFS_FULL) {
 		if (mount("lbtest", mnt, "tmpfs", 0, "nr_inodes=2,size=1m") ==
 		    -1) {
-			snprintf(why, size, SKIP_MARK "cannot mount tmpfs: %s",
+			snprintf(why, size, TL_SKIP "cannot mount tmpfs: %s",
 			    strerror(errno));
 			return -1;
 		}
 		/* The premise: the mount's root and one file use it up, so
 		 * that link(2) fails (older kernels did not count links). */
-		path_join(img, sizeof(img), mnt, "probe");
-		path_join(cmd, sizeof(cmd), mnt, "probe2");
+		tl_path_join(img, sizeof(img), mnt, "probe");
+		tl_path_join(cmd, sizeof(cmd), mnt, "probe2");
 		if ((fd = open(img, O_WRONLY | O_CREAT, 0644)) == -1) {
 			snprintf(why, size, "cannot create %s: %s", img,
 			    strerror(errno));
@@ -1003,14 +839,14 @@ nolink_mount(const struct nolink *n, const char *mnt, char *why,
 		}
 		close(fd);
 		if (link(img, cmd) == 0) {
-			snprintf(why, size, SKIP_MARK "this tmpfs does not "
+			snprintf(why, size, TL_SKIP "this tmpfs does not "
 			    "count hard links as inodes");
 			return -1;
 		}
 		unlink(img);
 		return 0;
 	}
-	path_join(img, sizeof(img), n->dir, "vfat.img");
+	tl_path_join(img, sizeof(img), n->dir, "vfat.img");
 	len = snprintf(cmd, sizeof(cmd), "{ command -v mkfs.vfat || "
 	    "command -v mkfs.fat; } >/dev/null 2>&1 || exit 3; "
 	    "{ truncate -s 8M '%s' && { mkfs.vfat '%s' || mkfs.fat '%s'; } && "
@@ -1024,11 +860,11 @@ nolink_mount(const struct nolink *n, const char *mnt, char *why,
 	case 0:
 		return 0;
 	case 3 << 8:
-		snprintf(why, size, SKIP_MARK "no vfat: no mkfs.vfat or "
+		snprintf(why, size, TL_SKIP "no vfat: no mkfs.vfat or "
 		    "mkfs.fat (dosfstools)");
 		return -1;
 	default:
-		snprintf(why, size, SKIP_MARK "no vfat: cannot make or mount "
+		snprintf(why, size, TL_SKIP "no vfat: cannot make or mount "
 		    "an image (kernel without vfat?)");
 		return -1;
 	}
@@ -1043,8 +879,8 @@ nolink_child(void *arg, char *why, size_t size)
 	double               t0;
 	unsigned             method;
 
-	path_join(mnt, sizeof(mnt), n->dir, "mnt");
-	path_join(path, sizeof(path), mnt, "lk");
+	tl_path_join(mnt, sizeof(mnt), n->dir, "mnt");
+	tl_path_join(path, sizeof(path), mnt, "lk");
 	if (mkdir(mnt, 0755) == -1) {
 		snprintf(why, size, "mkdir %s: %s", mnt, strerror(errno));
 		return;
@@ -1060,16 +896,29 @@ nolink_child(void *arg, char *why, size_t size)
 			snprintf(why, size, "lb_lock_new: %s", strerror(errno));
 			return;
 		}
-		t0 = now_mono();
-		CHILD_EXPECT(lb_acquire(lock, 2.0), LB_EFAILED);
-		CHILD_EXPECT(now_mono() - t0 < PROMPT_S, 1);
-		CHILD_EXPECT(strstr(lb_lock_error(lock), path) != NULL, 1);
-		CHILD_EXPECT(lb_acquire(lock, LB_FOREVER), LB_EFAILED);
-		CHILD_EXPECT(lb_is_locked(lock), 0);
+		t0 = tl_now();
+		TL_EXPECT(lb_acquire(lock, 2.0), LB_EFAILED);
+		TL_EXPECT(tl_now() - t0 < PROMPT_S, 1);
+		TL_EXPECT(strstr(lb_lock_error(lock), path) != NULL, 1);
+		TL_EXPECT(lb_acquire(lock, LB_FOREVER), LB_EFAILED);
+		TL_EXPECT(lb_is_locked(lock), 0);
 		lb_lock_free(lock);
 		/* The link method's unique file is not left behind. */
-		CHILD_EXPECT(testdir_count(mnt), 0);
+		TL_EXPECT(tl_count(mnt), 0);
 	}
+}
+
+/* Runs nolink_child on a file system fs mounted in a fresh directory. */
+static void
+nolink_check(enum nolink_fs fs)
+{
+	struct tl_place p;
+	struct nolink   n;
+
+	tl_place_make(&p, "unused");
+	n.fs = fs;
+	n.dir = p.dir;
+	tl_in_child(0, nolink_child, &n);
 }
 
 /* Where link(2) fails for a reason other than EEXIST (a file system without
@@ -1078,13 +927,7 @@ nolink_child(void *arg, char *why, size_t size)
  * root for the mount; skipped, with a note, where it cannot be made. */
 START_TEST(test_link_fails_on_full_fs)
 {
-	struct place  p;
-	struct nolink n;
-
-	place_make(&p, "unused");
-	n.fs = NOLINK_TMPFS_FULL;
-	n.dir = p.dir;
-	in_child(nolink_child, &n);
+	nolink_check(NOLINK_TMPFS_FULL);
 }
 END_TEST
 
@@ -1093,13 +936,7 @@ END_TEST
  * made without installing anything. */
 START_TEST(test_no_hard_links_vfat)
 {
-	struct place  p;
-	struct nolink n;
-
-	place_make(&p, "unused");
-	n.fs = NOLINK_VFAT;
-	n.dir = p.dir;
-	in_child(nolink_child, &n);
+	nolink_check(NOLINK_VFAT);
 }
 END_TEST
 
@@ -1107,12 +944,12 @@ END_TEST
  * LB_EFAILED and a reason, and nothing touches the disk. */
 START_TEST(test_broker_unavailable)
 {
-	unsigned     m = methods[_i].flag;
-	struct place p;
-	lb_holder    who;
-	lb_lock     *lock;
+	unsigned        m = tl_all_methods[_i];
+	struct tl_place p;
+	lb_holder       who;
+	lb_lock        *lock;
 
-	place_make(&p, "lk");
+	tl_place_make(&p, "lk");
 	lock = lock_new(p.path, m | LB_BROKER);
 	ck_assert_int_eq(lb_acquire(lock, 0), LB_EFAILED);
 	assert_reason_names(lock, p.path);
@@ -1123,7 +960,7 @@ START_TEST(test_broker_unavailable)
 	ck_assert_int_lt(lb_break_lock(lock), 0);
 	ck_assert_int_lt(lb_get_holder(lock, &who), 0);
 	lb_lock_free(lock);
-	ck_assert_int_eq(testdir_count(p.dir), 0);
+	ck_assert_int_eq(tl_count(p.dir), 0);
 
 	/* LB_LOCAL is the in-process transport. */
 	lock = lock_new(p.path, m | LB_LOCAL);
@@ -1155,15 +992,15 @@ assert_new_fails(const char *path, unsigned flags, int want)
  * longer than PATH_MAX are ENAMETOOLONG. */
 START_TEST(test_name_lengths)
 {
-	unsigned     m = methods[_i].flag;
-	struct place p;
-	lb_lock     *lock;
-	char         name[NAME_MAX + 2], *long_path;
-	size_t       n;
+	unsigned        m = tl_all_methods[_i];
+	struct tl_place p;
+	lb_lock        *lock;
+	char            name[NAME_MAX + 2], *long_path;
+	size_t          n;
 
 	memset(name, 'n', NAME_MAX - 5);
 	name[NAME_MAX - 5] = '\0';
-	place_make(&p, name);
+	tl_place_make(&p, name);
 	lock = lock_new(p.path, m);
 	ck_assert_int_eq(lb_acquire(lock, 0), 0);
 	ck_assert_int_eq(lb_i_am_locking(lock), 1);
@@ -1172,7 +1009,7 @@ START_TEST(test_name_lengths)
 
 	memset(name, 'n', NAME_MAX - 4);
 	name[NAME_MAX - 4] = '\0';
-	path_join(p.path, sizeof(p.path), p.dir, name);
+	tl_path_join(p.path, sizeof(p.path), p.dir, name);
 	assert_new_fails(p.path, m, ENAMETOOLONG);
 
 	/* "/d/d/d...": every component short, the whole too long. */
@@ -1185,7 +1022,7 @@ START_TEST(test_name_lengths)
 		assert_new_fails(long_path, m, ENAMETOOLONG);
 		free(long_path);
 	}
-	ck_assert_int_eq(testdir_count(p.dir), leftovers(m));
+	ck_assert_int_eq(tl_count(p.dir), tl_leftovers(m));
 }
 END_TEST
 
@@ -1199,7 +1036,7 @@ START_TEST(test_new_bad_arguments)
 	char   path[PATH_MAX];
 	size_t k;
 
-	path_join(path, sizeof(path), top, "lk");
+	tl_path_join(path, sizeof(path), tl_top, "lk");
 	assert_new_fails(NULL, 0, EINVAL);
 	assert_new_fails("", 0, EINVAL);
 	assert_new_fails(NULL, LB_PIDFILE, EINVAL);
@@ -1244,11 +1081,11 @@ END_TEST
  * the getters of a good handle. */
 START_TEST(test_null_arguments)
 {
-	struct place p;
-	lb_lock     *lock;
-	char         want[PATH_MAX + 8];
+	struct tl_place p;
+	lb_lock        *lock;
+	char            want[PATH_MAX + 8];
 
-	place_make(&p, "lk");
+	tl_place_make(&p, "lk");
 	lock = lock_new(p.path, 0);
 	ck_assert_int_eq(lb_get_holder(lock, NULL), LB_EINVAL);
 	ck_assert_int_eq(lb_locked(p.path, 0, NULL, NULL), LB_EINVAL);
@@ -1259,7 +1096,7 @@ START_TEST(test_null_arguments)
 	ck_assert_ptr_nonnull(lb_unique_name(lock));
 	ck_assert_str_ne(lb_unique_name(lock), "");
 	lb_lock_free(lock);
-	ck_assert_int_eq(testdir_count(p.dir), 0);
+	ck_assert_int_eq(tl_count(p.dir), 0);
 }
 END_TEST
 
@@ -1294,12 +1131,12 @@ locked_fn(void *arg)
 START_TEST(test_locked)
 {
 	struct locked_call c = { NULL, 0, -1, -1, NULL };
-	struct place       p;
+	struct tl_place    p;
 	struct holder      h;
 	lb_lock           *lock;
 	double             t0, elapsed;
 
-	place_make(&p, "lk");
+	tl_place_make(&p, "lk");
 	c.path = p.path;
 	ck_assert_int_eq(lb_locked(p.path, 0, locked_fn, &c), 0);
 	ck_assert_int_eq(c.calls, 1);
@@ -1308,16 +1145,16 @@ START_TEST(test_locked)
 	ck_assert_int_eq(c.mine, 1);
 	ck_assert_int_eq(lb_is_locked(c.peer), 0);
 	lb_lock_free(c.peer);
-	ck_assert_int_eq(testdir_count(p.dir), 0);
+	ck_assert_int_eq(tl_count(p.dir), 0);
 
 	c.calls = 0;
 	ck_assert_int_eq(holder_start(&h, p.path, 0, 0), 0);
 	ck_assert_int_eq(lb_locked(p.path, 0, locked_fn, &c), LB_EALREADY);
 	ck_assert_int_eq(lb_locked(p.path, -1, locked_fn, &c), LB_EALREADY);
-	t0 = now_mono();
+	t0 = tl_now();
 	ck_assert_int_eq(lb_locked(p.path, WAIT_S, locked_fn, &c),
 	    LB_ETIMEOUT);
-	elapsed = now_mono() - t0;
+	elapsed = tl_now() - t0;
 	ck_assert_msg(elapsed >= WAIT_MIN && elapsed < HANG_S, "%.3f s",
 	    elapsed);
 	ck_assert_int_eq(c.calls, 0);
@@ -1332,7 +1169,7 @@ START_TEST(test_locked)
 	lock = lock_new(p.path, 0);
 	ck_assert_int_eq(lb_is_locked(lock), 0);
 	lb_lock_free(lock);
-	ck_assert_int_eq(testdir_count(p.dir), 0);
+	ck_assert_int_eq(tl_count(p.dir), 0);
 }
 END_TEST
 
@@ -1445,7 +1282,7 @@ shared_use_run(void *arg)
 	struct shared_use *u = arg;
 	int                r;
 
-	for (u->rounds = 0; u->rounds < u->max && now_mono() < u->until;
+	for (u->rounds = 0; u->rounds < u->max && tl_now() < u->until;
 	    u->rounds++) {
 		if ((r = lb_is_locked(u->lock)) != 0 && r != 1)
 			goto bad;
@@ -1471,17 +1308,17 @@ bad:
  * answers one owner can get. */
 START_TEST(test_threads_share_handle)
 {
-	unsigned          m = methods[_i].flag;
+	unsigned          m = tl_all_methods[_i];
 	struct shared_use use[NTHREADS];
-	struct place      p;
+	struct tl_place   p;
 	pthread_t         t[NTHREADS];
 	lb_lock          *lock;
 	double            until;
 	int               k, r;
 
-	place_make(&p, "lk");
+	tl_place_make(&p, "lk");
 	lock = lock_new(p.path, m | LB_UNTHREADED);
-	until = now_mono() + 0.7;
+	until = tl_now() + 0.7;
 	for (k = 0; k < NTHREADS; k++) {
 		memset(&use[k], 0, sizeof(use[k]));
 		use[k].lock = lock;
@@ -1502,7 +1339,7 @@ START_TEST(test_threads_share_handle)
 	ck_assert_int_eq(lb_is_locked(lock), 0);
 	ck_assert_int_eq(lb_i_am_locking(lock), 0);
 	lb_lock_free(lock);
-	ck_assert_int_eq(testdir_count(p.dir), leftovers(m));
+	ck_assert_int_eq(tl_count(p.dir), tl_leftovers(m));
 }
 END_TEST
 
@@ -1572,7 +1409,7 @@ static void
 count_exactly(unsigned flags, int processes)
 {
 	struct counting c[NTHREADS];
-	struct place    p;
+	struct tl_place p;
 	pthread_t       t[NTHREADS];
 	pid_t           pid[NTHREADS];
 	volatile int   *counter;
@@ -1580,7 +1417,7 @@ count_exactly(unsigned flags, int processes)
 	int             k, status;
 	int             rounds = (flags & LB_METHOD_MASK) == LB_SQLITE ? 10 : 40;
 
-	place_make(&p, "lk");
+	tl_place_make(&p, "lk");
 	counter = mmap(NULL, 2 * sizeof(int), PROT_READ | PROT_WRITE,
 	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ck_assert(counter != MAP_FAILED);
@@ -1622,7 +1459,7 @@ count_exactly(unsigned flags, int processes)
 	}
 	ck_assert_int_eq(*counter, NTHREADS * rounds);
 	munmap((void *)counter, 2 * sizeof(int));
-	ck_assert_int_eq(testdir_count(p.dir), leftovers(flags &
+	ck_assert_int_eq(tl_count(p.dir), tl_leftovers(flags &
 	    LB_METHOD_MASK));
 }
 
@@ -1631,14 +1468,14 @@ count_exactly(unsigned flags, int processes)
  * names only the process). */
 START_TEST(test_threads_count_exactly)
 {
-	count_exactly(methods[_i].flag | LB_LOCAL, 0);
+	count_exactly(tl_all_methods[_i] | LB_LOCAL, 0);
 }
 END_TEST
 
 /* Eight processes. */
 START_TEST(test_processes_count_exactly)
 {
-	count_exactly(methods[_i].flag | LB_LOCAL, 1);
+	count_exactly(tl_all_methods[_i] | LB_LOCAL, 1);
 }
 END_TEST
 
@@ -1648,11 +1485,11 @@ END_TEST
  * release through any handle of the owner releases, as in lockfile. */
 START_TEST(test_probe_free_keeps_lock)
 {
-	unsigned     m = methods[_i].flag | LB_LOCAL;
-	struct place p;
-	lb_lock     *h, *q;
+	unsigned        m = tl_all_methods[_i] | LB_LOCAL;
+	struct tl_place p;
+	lb_lock        *h, *q;
 
-	place_make(&p, "lk");
+	tl_place_make(&p, "lk");
 	h = lock_new(p.path, m);
 	ck_assert_int_eq(lb_acquire(h, 0), 0);
 	q = lock_new(p.path, m);
@@ -1685,7 +1522,7 @@ START_TEST(test_probe_free_keeps_lock)
 	ck_assert_int_eq(lb_i_am_locking(q), 1);
 	ck_assert_int_eq(lb_release(q), 0);
 	lb_lock_free(q);
-	ck_assert_int_eq(testdir_count(p.dir), leftovers(methods[_i].flag));
+	ck_assert_int_eq(tl_count(p.dir), tl_leftovers(tl_all_methods[_i]));
 }
 END_TEST
 
@@ -1710,10 +1547,10 @@ locked_probe_fn(void *arg)
 START_TEST(test_locked_probe_freed)
 {
 	struct locked_call c = { NULL, 0, -1, -1, NULL };
-	struct place       p;
+	struct tl_place    p;
 	lb_lock           *lock;
 
-	place_make(&p, "lk");
+	tl_place_make(&p, "lk");
 	c.path = p.path;
 	ck_assert_int_eq(lb_locked(p.path, 0, locked_probe_fn, &c), 0);
 	ck_assert_int_eq(c.calls, 1);
@@ -1722,7 +1559,7 @@ START_TEST(test_locked_probe_freed)
 	lock = lock_new(p.path, 0);
 	ck_assert_int_eq(lb_is_locked(lock), 0);
 	lb_lock_free(lock);
-	ck_assert_int_eq(testdir_count(p.dir), 0);
+	ck_assert_int_eq(tl_count(p.dir), 0);
 }
 END_TEST
 
@@ -1731,11 +1568,11 @@ END_TEST
  * nobody's until then. */
 START_TEST(test_pidfile_leftover)
 {
-	struct place p;
-	lb_lock     *a, *b, *b2;
-	FILE        *f;
+	struct tl_place p;
+	lb_lock        *a, *b, *b2;
+	FILE           *f;
 
-	place_make(&p, "lk");
+	tl_place_make(&p, "lk");
 	ck_assert_ptr_nonnull(f = fopen(p.path, "w"));
 	fprintf(f, "%ld\n", (long)getpid());
 	fclose(f);
@@ -1755,7 +1592,7 @@ START_TEST(test_pidfile_leftover)
 	lb_lock_free(b);
 	ck_assert_int_eq(lb_is_locked(a), 0);
 	lb_lock_free(a);
-	ck_assert_int_eq(testdir_count(p.dir), 0);
+	ck_assert_int_eq(tl_count(p.dir), 0);
 }
 END_TEST
 
@@ -1764,10 +1601,10 @@ END_TEST
  * think it holds it, and waits like any other owner. */
 START_TEST(test_pidfile_broken_then_other_thread)
 {
-	struct place p;
-	lb_lock     *a, *b, *b2;
+	struct tl_place p;
+	lb_lock        *a, *b, *b2;
 
-	place_make(&p, "lk");
+	tl_place_make(&p, "lk");
 	a = lock_new(p.path, LB_PIDFILE | LB_LOCAL);
 	new_in_thread(p.path, LB_PIDFILE | LB_LOCAL, &b, &b2);
 	ck_assert_int_eq(lb_acquire(a, 0), 0);
@@ -1781,7 +1618,7 @@ START_TEST(test_pidfile_broken_then_other_thread)
 	lb_lock_free(b2);
 	lb_lock_free(b);
 	lb_lock_free(a);
-	ck_assert_int_eq(testdir_count(p.dir), 0);
+	ck_assert_int_eq(tl_count(p.dir), 0);
 }
 END_TEST
 
@@ -1791,19 +1628,19 @@ END_TEST
 START_TEST(test_timeout_huge)
 {
 	static const double huge[] = { 1e10, 1e19, 1e300, DBL_MAX };
-	unsigned      m = methods[_i].flag | LB_LOCAL;
-	struct place  p;
-	struct holder h;
-	lb_lock      *lock;
-	double        t0;
-	size_t        k;
+	unsigned        m = tl_all_methods[_i] | LB_LOCAL;
+	struct tl_place p;
+	struct holder   h;
+	lb_lock        *lock;
+	double          t0;
+	size_t          k;
 
-	place_make(&p, "lk");
+	tl_place_make(&p, "lk");
 	lock = lock_new(p.path, m);
 	for (k = 0; k < sizeof(huge) / sizeof(huge[0]); k++) {
-		t0 = now_mono();
+		t0 = tl_now();
 		ck_assert_int_eq(lb_acquire(lock, huge[k]), 0);
-		ck_assert(now_mono() - t0 < PROMPT_S);
+		ck_assert(tl_now() - t0 < PROMPT_S);
 		ck_assert_int_eq(lb_release(lock), 0);
 	}
 	ck_assert_int_eq(holder_start(&h, p.path, m, HOLD_S), 0);
@@ -1833,44 +1670,44 @@ client_suite(void)
 	TCase *tc;
 
 	tc = method_case("timeouts");
-	tcase_add_loop_test(tc, test_timeout_forever, 0, NMETHODS);
-	tcase_add_loop_test(tc, test_timeout_try_once, 0, NMETHODS);
-	tcase_add_loop_test(tc, test_timeout_expires, 0, NMETHODS);
-	tcase_add_loop_test(tc, test_timeout_in_time, 0, NMETHODS);
-	tcase_add_loop_test(tc, test_timeout_nan, 0, NMETHODS);
-	tcase_add_loop_test(tc, test_timeout_huge, 0, NMETHODS);
+	tcase_add_loop_test(tc, test_timeout_forever, 0, TL_NMETHODS);
+	tcase_add_loop_test(tc, test_timeout_try_once, 0, TL_NMETHODS);
+	tcase_add_loop_test(tc, test_timeout_expires, 0, TL_NMETHODS);
+	tcase_add_loop_test(tc, test_timeout_in_time, 0, TL_NMETHODS);
+	tcase_add_loop_test(tc, test_timeout_nan, 0, TL_NMETHODS);
+	tcase_add_loop_test(tc, test_timeout_huge, 0, TL_NMETHODS);
 	suite_add_tcase(s, tc);
 
 	tc = method_case("ownership");
-	tcase_add_loop_test(tc, test_reentrant_no_counter, 0, NMETHODS);
-	tcase_add_loop_test(tc, test_owner_threaded, 0, NMETHODS);
-	tcase_add_loop_test(tc, test_owner_unthreaded, 0, NMETHODS);
+	tcase_add_loop_test(tc, test_reentrant_no_counter, 0, TL_NMETHODS);
+	tcase_add_loop_test(tc, test_owner_threaded, 0, TL_NMETHODS);
+	tcase_add_loop_test(tc, test_owner_unthreaded, 0, TL_NMETHODS);
 	tcase_add_loop_test(tc, test_release_not_locked_not_mine, 0,
-	    NMETHODS);
-	tcase_add_loop_test(tc, test_break_then_late_release, 0, NMETHODS);
-	tcase_add_loop_test(tc, test_views_agree, 0, NMETHODS);
-	tcase_add_loop_test(tc, test_fork_child_not_owner, 0, NMETHODS);
-	tcase_add_loop_test(tc, test_probe_free_keeps_lock, 0, NMETHODS);
+	    TL_NMETHODS);
+	tcase_add_loop_test(tc, test_break_then_late_release, 0, TL_NMETHODS);
+	tcase_add_loop_test(tc, test_views_agree, 0, TL_NMETHODS);
+	tcase_add_loop_test(tc, test_fork_child_not_owner, 0, TL_NMETHODS);
+	tcase_add_loop_test(tc, test_probe_free_keeps_lock, 0, TL_NMETHODS);
 	tcase_add_test(tc, test_pidfile_leftover);
 	tcase_add_test(tc, test_pidfile_broken_then_other_thread);
 	suite_add_tcase(s, tc);
 
 	tc = method_case("holders");
-	tcase_add_loop_test(tc, test_get_holder, 0, NMETHODS);
-	tcase_add_loop_test(tc, test_break_stale_dead, 0, NMETHODS);
-	tcase_add_loop_test(tc, test_break_stale_alive, 0, NMETHODS);
+	tcase_add_loop_test(tc, test_get_holder, 0, TL_NMETHODS);
+	tcase_add_loop_test(tc, test_break_stale_dead, 0, TL_NMETHODS);
+	tcase_add_loop_test(tc, test_break_stale_alive, 0, TL_NMETHODS);
 	suite_add_tcase(s, tc);
 
 	tc = method_case("failures");
-	tcase_add_loop_test(tc, test_missing_directory, 0, NMETHODS);
-	tcase_add_loop_test(tc, test_unwritable_directory, 0, NMETHODS);
-	tcase_add_loop_test(tc, test_broker_unavailable, 0, NMETHODS);
+	tcase_add_loop_test(tc, test_missing_directory, 0, TL_NMETHODS);
+	tcase_add_loop_test(tc, test_unwritable_directory, 0, TL_NMETHODS);
+	tcase_add_loop_test(tc, test_broker_unavailable, 0, TL_NMETHODS);
 	tcase_add_test(tc, test_link_fails_on_full_fs);
 	tcase_add_test(tc, test_no_hard_links_vfat);
 	suite_add_tcase(s, tc);
 
 	tc = method_case("arguments");
-	tcase_add_loop_test(tc, test_name_lengths, 0, NMETHODS);
+	tcase_add_loop_test(tc, test_name_lengths, 0, TL_NMETHODS);
 	tcase_add_test(tc, test_new_bad_arguments);
 	tcase_add_test(tc, test_null_handle);
 	tcase_add_test(tc, test_null_arguments);
@@ -1887,33 +1724,16 @@ client_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = method_case("threads");
-	tcase_add_loop_test(tc, test_threads_share_handle, 0, NMETHODS);
-	tcase_add_loop_test(tc, test_threads_count_exactly, 0, NMETHODS);
-	tcase_add_loop_test(tc, test_processes_count_exactly, 0, NMETHODS);
+	tcase_add_loop_test(tc, test_threads_share_handle, 0, TL_NMETHODS);
+	tcase_add_loop_test(tc, test_threads_count_exactly, 0, TL_NMETHODS);
+	tcase_add_loop_test(tc, test_processes_count_exactly, 0, TL_NMETHODS);
 	suite_add_tcase(s, tc);
 	return s;
 }
 
+/* main: runs the suite (tl_main); exit 0 when every test passed. */
 int
 main(void)
 {
-	SRunner *sr;
-	char     made[PATH_MAX];
-	int      failed;
-
-	/* The sqlite method's database goes beside each test's locks. */
-	unsetenv("LOCKBROKER_SQLITE_DB");
-	signal(SIGPIPE, SIG_IGN);
-	testdir_make(made, sizeof(made));
-	if (realpath(made, top) == NULL) {
-		perror(made);
-		return 99;
-	}
-	sr = srunner_create(client_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	if (testdir_remove(top) != 0)
-		fprintf(stderr, "check_client: cannot remove %s\n", top);
-	return failed == 0 ? 0 : 1;
+	return tl_main("check_client", client_suite(), CK_NORMAL);
 }

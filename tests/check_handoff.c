@@ -9,35 +9,30 @@
  * times, which must never find it free.
  *
  * Every test runs in its own process (check's CK_FORK default) and in its
- * own directory, made by testdir_make() and removed at the test's end;
- * main() points TMPDIR at one private directory for the whole run and
- * removes that last.  The owners are live child processes that only wait
- * to be killed (and die with the test: PR_SET_PDEATHSIG), or this process
- * under made-up thread ids.
+ * own directory (tl_place_in), removed at the test's end; tl_main() makes
+ * one private directory for the whole run and removes that last.  The
+ * owners are live child processes that only wait to be killed
+ * (tl_sleeper_start; they die with the test), or this process under
+ * made-up thread ids.
  */
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
 
-#include "lockfs.h"
-#include "testdir.h"
+#include "testlockfs.h"
 
-#define SQLITE_DB       ".lockbroker.sqlite"
 #define HANDOFF_PREFIX  ".lockbroker-handoff."
 #define SNAPSHOT_MAX    65536
 
@@ -47,164 +42,14 @@
 #define POLL_MIN_SECONDS  1.0
 #define POLL_MAX_HANDOFFS 50000
 
-static const unsigned all_methods[] = {
-	LB_LINK, LB_SYMLINK, LB_MKDIR, LB_PIDFILE, LB_SQLITE
-};
-#define NMETHODS ((int)(sizeof(all_methods) / sizeof(all_methods[0])))
-
 /* The methods whose lock a temporary is renamed over. */
 static const unsigned rename_methods[] = {
 	LB_LINK, LB_SYMLINK, LB_PIDFILE
 };
 #define NRENAME ((int)(sizeof(rename_methods) / sizeof(rename_methods[0])))
 
-/* The methods Python's lockfile shares between processes (not sqlite). */
-static const unsigned file_methods[] = {
-	LB_LINK, LB_SYMLINK, LB_MKDIR, LB_PIDFILE
-};
-#define NFILE ((int)(sizeof(file_methods) / sizeof(file_methods[0])))
-
 /* ------------------------------------------------------------------ */
 /* Helpers.                                                             */
-
-/* Joins dir and name into out (PATH_MAX bytes). */
-static void
-join(char *out, const char *dir, const char *name)
-{
-	int n = snprintf(out, PATH_MAX, "%s/%s", dir, name);
-
-	ck_assert_msg(n > 0 && n < PATH_MAX, "path too long: %s/%s", dir,
-	    name);
-}
-
-/* Reads file into buf (NUL-terminated); the length, or -1. */
-static ssize_t
-read_text(const char *file, char *buf, size_t size)
-{
-	ssize_t n;
-	int     fd;
-
-	if ((fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
-		return -1;
-	n = read(fd, buf, size - 1);
-	close(fd);
-	if (n >= 0)
-		buf[n] = '\0';
-	return n;
-}
-
-/* Creates file with the given text, failing the test on error. */
-static void
-write_text(const char *file, const char *text)
-{
-	size_t len = strlen(text);
-	int    fd;
-
-	fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	ck_assert_msg(fd != -1, "cannot create %s: %s", file,
-	    strerror(errno));
-	ck_assert_int_eq(write(fd, text, len), (ssize_t)len);
-	close(fd);
-}
-
-/* 1 when something (of any type) is at file. */
-static int
-exists(const char *file)
-{
-	struct stat st;
-
-	return lstat(file, &st) == 0;
-}
-
-/* Makes this test's private directory, and PATH = DIR/res in it. */
-static void
-setup_dir(char *dir, char *path)
-{
-	testdir_make(dir, PATH_MAX);
-	join(path, dir, "res");
-}
-
-/* Removes this test's private directory. */
-static void
-cleanup_dir(const char *dir)
-{
-	if (chdir("/") == -1)
-		ck_abort_msg("chdir /: %s", strerror(errno));
-	ck_assert_msg(testdir_remove(dir) == 0, "cannot remove %s", dir);
-}
-
-/* Reads up to len bytes from fd until EOF; the count read. */
-static size_t
-read_all(int fd, void *buf, size_t len)
-{
-	char   *p = buf;
-	size_t  got = 0;
-	ssize_t n;
-
-	while (got < len) {
-		n = read(fd, p + got, len - got);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-	}
-	return got;
-}
-
-/* In a child: dies with the test process, so that no child outlives it. */
-static void
-die_with_parent(pid_t parent)
-{
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
-		_exit(1);
-}
-
-/* Seconds on the monotonic clock. */
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* The Python interpreter the build was configured with. */
-static const char *
-python3(void)
-{
-	const char *p = getenv("PYTHON3");
-
-	return p != NULL && *p != '\0' ? p : "/usr/bin/python3";
-}
-
-/* A live process to take locks for: a child that waits to be killed. */
-static pid_t
-sleeper_spawn(void)
-{
-	pid_t parent = getpid(), pid;
-
-	pid = fork();
-	ck_assert_int_ne(pid, -1);
-	if (pid == 0) {
-		die_with_parent(parent);
-		for (;;)
-			pause();
-	}
-	return pid;
-}
-
-/* Kills a sleeper and reaps it. */
-static void
-sleeper_kill(pid_t pid)
-{
-	int status;
-
-	ck_assert_int_eq(kill(pid, SIGKILL), 0);
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-}
 
 /* lockfs_owner_of_pid that must succeed. */
 static void
@@ -226,18 +71,6 @@ init_for_ok(struct lockfs_lock *l, const char *path, unsigned method,
 	r = lockfs_init_for(l, path, method, o, &err);
 	ck_assert_msg(r == 0, "lockfs_init_for(%s, %s): %d %s", path,
 	    lockfs_method_name(method), r, err.msg);
-}
-
-/* lockfs_try_acquire that must succeed. */
-static void
-acquire_ok(struct lockfs_lock *l)
-{
-	struct lockfs_err err;
-	int               r;
-
-	r = lockfs_try_acquire(l, &err);
-	ck_assert_msg(r == 0, "try_acquire %s (%s): %d %s", l->path,
-	    lockfs_method_name(l->method), r, err.msg);
 }
 
 /* lockfs_handoff that must succeed. */
@@ -275,7 +108,7 @@ owners_make(struct owners *o, const char *path, unsigned method,
 			o->kid[i] = 0;
 			owner_ok(&who, getpid(), FAKE_TID + i);
 		} else {
-			o->kid[i] = sleeper_spawn();
+			o->kid[i] = tl_sleeper_start();
 			owner_ok(&who, o->kid[i], 0);
 		}
 		init_for_ok(&o->l[i], path, method, &who);
@@ -290,7 +123,7 @@ owners_free(struct owners *o)
 	for (i = 0; i < 3; i++) {
 		lockfs_fini(&o->l[i]);
 		if (o->kid[i] != 0)
-			sleeper_kill(o->kid[i]);
+			tl_kill(o->kid[i]);
 	}
 }
 
@@ -307,8 +140,8 @@ sqlite_rows(const char *dir, char *buf, size_t size)
 	int           n = 0, rc;
 
 	buf[0] = '\0';
-	join(file, dir, SQLITE_DB);
-	if (!exists(file))
+	tl_path_join(file, PATH_MAX, dir, SQLITE_DB);
+	if (!tl_exists(file))
 		return 0;
 	ck_assert_int_eq(sqlite3_open_v2(file, &db, SQLITE_OPEN_READONLY,
 	    NULL), SQLITE_OK);
@@ -350,7 +183,7 @@ snapshot_dir(const char *dir, const char *prefix, int depth, char *buf,
 			free(names[i]);
 			continue;
 		}
-		join(file, dir, name);
+		tl_path_join(file, PATH_MAX, dir, name);
 		ck_assert_int_eq(lstat(file, &st), 0);
 		extra[0] = '\0';
 		if (S_ISLNK(st.st_mode)) {
@@ -358,7 +191,7 @@ snapshot_dir(const char *dir, const char *prefix, int depth, char *buf,
 			extra[n > 0 ? n : 0] = '\0';
 		} else if (S_ISREG(st.st_mode) && st.st_size < 64 &&
 		    strcmp(name, SQLITE_DB) != 0)
-			read_text(file, extra, sizeof(extra));
+			tl_read_text(file, extra, sizeof(extra));
 		*len += (size_t)snprintf(buf + *len, SNAPSHOT_MAX - *len,
 		    "%s%s %o %lu %lu [%s]\n", prefix, name,
 		    (unsigned)(st.st_mode & S_IFMT), (unsigned long)st.st_ino,
@@ -408,9 +241,7 @@ assert_only_holder(const char *dir, struct lockfs_lock *l)
 {
 	struct lockfs_holder h;
 	struct lockfs_err    err;
-	struct stat          lk, un;
 	char                 buf[PATH_MAX], want[PATH_MAX + 64];
-	ssize_t              n;
 
 	ck_assert_int_eq(lockfs_is_locked(l, &err), 1);
 	ck_assert_int_eq(lockfs_i_am_locking(l, &err), 1);
@@ -421,43 +252,13 @@ assert_only_holder(const char *dir, struct lockfs_lock *l)
 		ck_assert_int_eq(h.tid, l->owner.tid);
 		ck_assert_uint_eq(h.start, l->owner.start);
 	}
-	switch (l->method) {
-	case LB_LINK:
-		ck_assert_int_eq(testdir_count(dir), 2);
-		ck_assert_int_eq(lstat(l->lock_file, &lk), 0);
-		ck_assert_int_eq(lstat(l->unique, &un), 0);
-		ck_assert(S_ISREG(lk.st_mode));
-		ck_assert_uint_eq(lk.st_nlink, 2);
-		ck_assert(lk.st_ino == un.st_ino && lk.st_dev == un.st_dev);
-		break;
-	case LB_SYMLINK:
-		ck_assert_int_eq(testdir_count(dir), 1);
-		n = readlink(l->lock_file, buf, sizeof(buf) - 1);
-		ck_assert_int_gt(n, 0);
-		buf[n] = '\0';
-		ck_assert_str_eq(buf, l->unique);
-		break;
-	case LB_MKDIR:
-		ck_assert_int_eq(testdir_count(dir), 1);
-		ck_assert_int_eq(lstat(l->lock_file, &lk), 0);
-		ck_assert(S_ISDIR(lk.st_mode));
-		ck_assert_int_eq(testdir_count(l->lock_file), 1);
-		ck_assert_int_eq(lstat(l->unique, &un), 0);
-		ck_assert(S_ISREG(un.st_mode));
-		break;
-	case LB_PIDFILE:
-		ck_assert_int_eq(testdir_count(dir), 1);
-		ck_assert_int_gt(read_text(l->lock_file, buf, sizeof(buf)), 0);
-		snprintf(want, sizeof(want), "%ld\n", (long)l->owner.pid);
-		ck_assert_str_eq(buf, want);
-		break;
-	case LB_SQLITE:
-		ck_assert_int_eq(testdir_count(dir), 1);       /* the database */
+	ck_assert_int_eq(tl_count(dir), l->method == LB_LINK ? 2 : 1);
+	assert_artefact_is_mine(l);
+	if (l->method == LB_SQLITE) {
 		ck_assert_int_eq(sqlite_rows(dir, buf, sizeof(buf)), 1);
 		snprintf(want, sizeof(want), "%s %s\n", l->lock_file,
 		    l->unique);
 		ck_assert_str_eq(buf, want);
-		break;
 	}
 }
 
@@ -501,8 +302,8 @@ START_TEST(test_owner_of_pid)
 	ck_assert_int_eq(o.tid, 4242);
 
 	/* A child: its own pid and start, which names it alive... */
-	setup_dir(dir, path);
-	kid = sleeper_spawn();
+	tl_place_in(dir, path, "res");
+	kid = tl_sleeper_start();
 	owner_ok(&o, kid, 0);
 	ck_assert_int_eq(o.pid, kid);
 	ck_assert_str_eq(o.host, self.host);
@@ -516,7 +317,7 @@ START_TEST(test_owner_of_pid)
 	ck_assert_int_eq(lockfs_holder_liveness(&h), LB_HOLDER_ALIVE);
 
 	/* ...and, once it is gone, dead; no owner can be made for it. */
-	sleeper_kill(kid);
+	tl_kill(kid);
 	ck_assert_int_eq(lockfs_holder_liveness(&h), LB_HOLDER_DEAD);
 	errno = 0;
 	ck_assert_int_eq(lockfs_owner_of_pid(&o, kid, 0), -1);
@@ -529,20 +330,20 @@ START_TEST(test_owner_of_pid)
 	ck_assert_int_eq(lockfs_owner_of_pid(&o, getpid(), -1), -1);
 	ck_assert_int_eq(errno, EINVAL);
 	lockfs_fini(&l);
-	cleanup_dir(dir);
+	tl_place_remove(dir);
 }
 END_TEST
 
 /* lockfs_init_for names the given owner, as lockfs_init names us. */
 START_TEST(test_init_for_names)
 {
-	unsigned            method = all_methods[_i];
+	unsigned            method = tl_all_methods[_i];
 	struct lockfs_owner o;
 	struct lockfs_lock  l, mine;
 	struct lockfs_err   err;
 	char                dir[PATH_MAX], path[PATH_MAX], want[PATH_MAX];
 
-	setup_dir(dir, path);
+	tl_place_in(dir, path, "res");
 	owner_ok(&o, getpid(), 0x4242);
 	init_for_ok(&l, path, method, &o);
 	ck_assert_int_eq(lockfs_init(&mine, path, method, 0, &err), 0);
@@ -560,7 +361,7 @@ START_TEST(test_init_for_names)
 	ck_assert_str_eq(l.unique, want);
 	lockfs_fini(&l);
 	lockfs_fini(&mine);
-	cleanup_dir(dir);
+	tl_place_remove(dir);
 }
 END_TEST
 
@@ -572,7 +373,7 @@ START_TEST(test_init_for_invalid)
 	struct lockfs_err   err;
 	char                dir[PATH_MAX], path[PATH_MAX];
 
-	setup_dir(dir, path);
+	tl_place_in(dir, path, "res");
 	owner_ok(&o, getpid(), 0);
 	ck_assert_int_eq(lockfs_init_for(&l, path, LB_LINK, NULL, &err),
 	    LB_EINVAL);
@@ -595,15 +396,15 @@ START_TEST(test_init_for_invalid)
 	ck_assert_int_eq(lockfs_init_for(&l, "", LB_LINK, &o, &err),
 	    LB_EINVAL);
 	ck_assert_int_eq(lockfs_init_for(&l, path, 99, &o, &err), LB_EINVAL);
-	ck_assert_int_eq(testdir_count(dir), 0);
-	cleanup_dir(dir);
+	ck_assert_int_eq(tl_count(dir), 0);
+	tl_place_remove(dir);
 }
 END_TEST
 
 /* A lock taken for another process is that process's, not ours. */
 START_TEST(test_init_for_other_process)
 {
-	unsigned             method = all_methods[_i];
+	unsigned             method = tl_all_methods[_i];
 	struct lockfs_owner  o;
 	struct lockfs_lock   l, mine;
 	struct lockfs_holder h;
@@ -611,8 +412,8 @@ START_TEST(test_init_for_other_process)
 	char                 dir[PATH_MAX], path[PATH_MAX];
 	pid_t                kid;
 
-	setup_dir(dir, path);
-	kid = sleeper_spawn();
+	tl_place_in(dir, path, "res");
+	kid = tl_sleeper_start();
 	owner_ok(&o, kid, 0);
 	init_for_ok(&l, path, method, &o);
 	acquire_ok(&l);
@@ -629,11 +430,11 @@ START_TEST(test_init_for_other_process)
 	assert_only_holder(dir, &l);
 
 	ck_assert_int_eq(lockfs_release(&l, &err), 0);
-	ck_assert_int_eq(testdir_count(dir), method == LB_SQLITE);
+	ck_assert_int_eq(tl_count(dir), method == LB_SQLITE);
 	lockfs_fini(&mine);
 	lockfs_fini(&l);
-	sleeper_kill(kid);
-	cleanup_dir(dir);
+	tl_kill(kid);
+	tl_place_remove(dir);
 }
 END_TEST
 
@@ -644,7 +445,7 @@ END_TEST
  * this one (odd _i; not pidfile, whose owner is the process). */
 START_TEST(test_handoff)
 {
-	unsigned           method = all_methods[_i / 2];
+	unsigned           method = tl_all_methods[_i / 2];
 	struct owners      o;
 	struct lockfs_err  err;
 	char               dir[PATH_MAX], path[PATH_MAX];
@@ -652,7 +453,7 @@ START_TEST(test_handoff)
 
 	if (method == LB_PIDFILE && _i % 2 == 1)
 		return;         /* test_handoff_same_owner has it */
-	setup_dir(dir, path);
+	tl_place_in(dir, path, "res");
 	owners_make(&o, path, method, _i % 2);
 	acquire_ok(a);
 	assert_only_holder(dir, a);
@@ -674,9 +475,9 @@ START_TEST(test_handoff)
 	assert_only_holder(dir, b);
 	ck_assert_int_eq(lockfs_release(b, &err), 0);
 	ck_assert_int_eq(lockfs_is_locked(b, &err), 0);
-	ck_assert_int_eq(testdir_count(dir), method == LB_SQLITE);
+	ck_assert_int_eq(tl_count(dir), method == LB_SQLITE);
 	owners_free(&o);
-	cleanup_dir(dir);
+	tl_place_remove(dir);
 }
 END_TEST
 
@@ -684,13 +485,13 @@ END_TEST
  * for pidfile another thread of the holding process) changes nothing. */
 START_TEST(test_handoff_same_owner)
 {
-	unsigned           method = all_methods[_i];
+	unsigned           method = tl_all_methods[_i];
 	struct owners      o;
 	struct lockfs_lock again;
 	static char        before[SNAPSHOT_MAX];
 	char               dir[PATH_MAX], path[PATH_MAX];
 
-	setup_dir(dir, path);
+	tl_place_in(dir, path, "res");
 	owners_make(&o, path, method, method == LB_PIDFILE);
 	init_for_ok(&again, path, method, &o.l[0].owner);
 	acquire_ok(&o.l[0]);
@@ -708,7 +509,7 @@ START_TEST(test_handoff_same_owner)
 	}
 	lockfs_fini(&again);
 	owners_free(&o);
-	cleanup_dir(dir);
+	tl_place_remove(dir);
 }
 END_TEST
 
@@ -716,14 +517,14 @@ END_TEST
  * nothing changes, whether the lock is free, another's, or was handed on. */
 START_TEST(test_handoff_not_mine)
 {
-	unsigned           method = all_methods[_i];
+	unsigned           method = tl_all_methods[_i];
 	struct owners      o;
 	struct lockfs_err  err;
 	static char        before[SNAPSHOT_MAX];
 	char               dir[PATH_MAX], path[PATH_MAX];
 	struct lockfs_lock *a = &o.l[0], *b = &o.l[1], *c = &o.l[2];
 
-	setup_dir(dir, path);
+	tl_place_in(dir, path, "res");
 	owners_make(&o, path, method, 0);
 
 	/* Free (for sqlite, the database made by a first look). */
@@ -749,7 +550,7 @@ START_TEST(test_handoff_not_mine)
 	assert_only_holder(dir, a);
 	ck_assert_int_eq(lockfs_release(a, &err), 0);
 	owners_free(&o);
-	cleanup_dir(dir);
+	tl_place_remove(dir);
 }
 END_TEST
 
@@ -763,8 +564,8 @@ START_TEST(test_handoff_not_same_lock)
 	char                dir[PATH_MAX], path[PATH_MAX], path2[PATH_MAX];
 	char                db[PATH_MAX];
 
-	setup_dir(dir, path);
-	join(path2, dir, "other");
+	tl_place_in(dir, path, "res");
+	tl_path_join(path2, PATH_MAX, dir, "other");
 	owner_ok(&o, getpid(), FAKE_TID);
 	init_for_ok(&a, path, LB_LINK, &o);
 	o.tid++;
@@ -781,7 +582,7 @@ START_TEST(test_handoff_not_same_lock)
 	assert_only_holder(dir, &a);
 
 	/* sqlite: the same path in another database is another lock. */
-	join(db, dir, "elsewhere.sqlite");
+	tl_path_join(db, PATH_MAX, dir, "elsewhere.sqlite");
 	init_for_ok(&sq_a, path, LB_SQLITE, &o);
 	ck_assert_int_eq(setenv("LOCKBROKER_SQLITE_DB", db, 1), 0);
 	o.tid++;
@@ -798,7 +599,7 @@ START_TEST(test_handoff_not_same_lock)
 	lockfs_fini(&other_path);
 	lockfs_fini(&sq_a);
 	lockfs_fini(&sq_b);
-	cleanup_dir(dir);
+	tl_place_remove(dir);
 }
 END_TEST
 
@@ -813,7 +614,7 @@ START_TEST(test_handoff_tmp_is_dir)
 	char               dir[PATH_MAX], path[PATH_MAX], tmp[PATH_MAX];
 	struct lockfs_lock *a = &o.l[0], *b = &o.l[1];
 
-	setup_dir(dir, path);
+	tl_place_in(dir, path, "res");
 	owners_make(&o, path, method, 0);
 	acquire_ok(a);
 	tmp_name_of(b, tmp);
@@ -832,7 +633,7 @@ START_TEST(test_handoff_tmp_is_dir)
 	handoff_ok(a, b);
 	assert_only_holder(dir, b);
 	owners_free(&o);
-	cleanup_dir(dir);
+	tl_place_remove(dir);
 }
 END_TEST
 
@@ -846,21 +647,21 @@ START_TEST(test_handoff_tmp_leftover)
 	char               target[PATH_MAX];
 	struct lockfs_lock *a = &o.l[0], *b = &o.l[1];
 
-	setup_dir(dir, path);
+	tl_place_in(dir, path, "res");
 	owners_make(&o, path, method, 0);
 	acquire_ok(a);
 	tmp_name_of(b, tmp);
-	join(target, dir, "target");
+	tl_path_join(target, PATH_MAX, dir, "target");
 	if (_i % 2 == 0)
-		write_text(tmp, "leftover\n");
+		tl_write_text(tmp, "leftover\n");
 	else
 		ck_assert_int_eq(symlink(target, tmp), 0);
 	handoff_ok(a, b);
-	ck_assert(!exists(tmp));
-	ck_assert(!exists(target));
+	ck_assert(!tl_exists(tmp));
+	ck_assert(!tl_exists(target));
 	assert_only_holder(dir, b);
 	owners_free(&o);
-	cleanup_dir(dir);
+	tl_place_remove(dir);
 }
 END_TEST
 
@@ -872,14 +673,14 @@ START_TEST(test_handoff_mkdir_marker_leftover)
 	char               dir[PATH_MAX], path[PATH_MAX];
 	struct lockfs_lock *a = &o.l[0], *b = &o.l[1];
 
-	setup_dir(dir, path);
+	tl_place_in(dir, path, "res");
 	owners_make(&o, path, LB_MKDIR, 0);
 	acquire_ok(a);
-	write_text(b->unique, "");
+	tl_write_text(b->unique, "");
 	handoff_ok(a, b);
 	assert_only_holder(dir, b);
 	owners_free(&o);
-	cleanup_dir(dir);
+	tl_place_remove(dir);
 }
 END_TEST
 
@@ -893,7 +694,7 @@ START_TEST(test_handoff_mkdir_marker_taken)
 	char               dir[PATH_MAX], path[PATH_MAX];
 	struct lockfs_lock *a = &o.l[0], *b = &o.l[1];
 
-	setup_dir(dir, path);
+	tl_place_in(dir, path, "res");
 	owners_make(&o, path, LB_MKDIR, 0);
 	acquire_ok(a);
 	ck_assert_int_eq(mkdir(b->unique, 0755), 0);
@@ -906,7 +707,7 @@ START_TEST(test_handoff_mkdir_marker_taken)
 	handoff_ok(a, b);
 	assert_only_holder(dir, b);
 	owners_free(&o);
-	cleanup_dir(dir);
+	tl_place_remove(dir);
 }
 END_TEST
 
@@ -923,10 +724,10 @@ START_TEST(test_handoff_link_unique_taken)
 	char               dir[PATH_MAX], path[PATH_MAX], target[PATH_MAX];
 	struct lockfs_lock *a = &o.l[0], *b = &o.l[1];
 
-	setup_dir(dir, path);
+	tl_place_in(dir, path, "res");
 	owners_make(&o, path, LB_LINK, 0);
 	acquire_ok(a);
-	join(target, dir, "target");
+	tl_path_join(target, PATH_MAX, dir, "target");
 	switch (_i) {
 	case 0:
 		ck_assert_int_eq(mkdir(b->unique, 0755), 0);
@@ -935,7 +736,7 @@ START_TEST(test_handoff_link_unique_taken)
 		ck_assert_int_eq(symlink(target, b->unique), 0);
 		break;
 	case 2:
-		write_text(target, "");
+		tl_write_text(target, "");
 		ck_assert_int_eq(link(target, b->unique), 0);
 		break;
 	}
@@ -946,13 +747,13 @@ START_TEST(test_handoff_link_unique_taken)
 	ck_assert_int_eq(lockfs_i_am_locking(b, &err), 0);
 	if (_i == 2) {
 		/* Not a fresh file, so ours to remove; the other name stays. */
-		ck_assert(!exists(b->unique));
-		ck_assert(exists(target));
+		ck_assert(!tl_exists(b->unique));
+		ck_assert(tl_exists(target));
 	} else
 		assert_unchanged(dir, before);
-	ck_assert(_i == 2 || !exists(target));
+	ck_assert(_i == 2 || !tl_exists(target));
 	owners_free(&o);
-	cleanup_dir(dir);
+	tl_place_remove(dir);
 }
 END_TEST
 
@@ -976,12 +777,12 @@ START_TEST(test_handoff_planted_by_another_user)
 
 	if (geteuid() != 0)
 		return;         /* only root can make another user's files */
-	setup_dir(dir, path);
+	tl_place_in(dir, path, "res");
 	ck_assert_int_eq(chmod(dir, 01777), 0);
 	owners_make(&o, path, method, 0);
 	acquire_ok(a);
 	if (_i < 2) {
-		write_text(b->unique, "");
+		tl_write_text(b->unique, "");
 		ck_assert_int_eq(lchown(b->unique, 65534, 65534), 0);
 	} else
 		b->owner.uid = 65534;   /* b is another user */
@@ -990,14 +791,14 @@ START_TEST(test_handoff_planted_by_another_user)
 	ck_assert_int_eq(lockfs_i_am_locking(a, &err), 1);
 	ck_assert_int_eq(lockfs_i_am_locking(b, &err), 0);
 	if (_i < 2) {
-		ck_assert(exists(b->unique));
+		ck_assert(tl_exists(b->unique));
 		ck_assert_int_eq(unlink(b->unique), 0);
 		handoff_ok(a, b);
 		assert_only_holder(dir, b);
 	} else
 		ck_assert_int_eq(lockfs_release(a, &err), 0);
 	owners_free(&o);
-	cleanup_dir(dir);
+	tl_place_remove(dir);
 }
 END_TEST
 
@@ -1012,10 +813,10 @@ START_TEST(test_handoff_sqlite_update_fails)
 	sqlite3           *h;
 	struct lockfs_lock *a = &o.l[0], *b = &o.l[1];
 
-	setup_dir(dir, path);
+	tl_place_in(dir, path, "res");
 	owners_make(&o, path, LB_SQLITE, 1);
 	acquire_ok(a);
-	join(db, dir, SQLITE_DB);
+	tl_path_join(db, PATH_MAX, dir, SQLITE_DB);
 	ck_assert_int_eq(sqlite3_open(db, &h), SQLITE_OK);
 	ck_assert_int_eq(sqlite3_exec(h, "CREATE TRIGGER no_handoff BEFORE "
 	    "UPDATE ON locks BEGIN SELECT RAISE(ABORT, 'injected'); END",
@@ -1033,9 +834,30 @@ START_TEST(test_handoff_sqlite_update_fails)
 	handoff_ok(a, b);
 	assert_only_holder(dir, b);
 	owners_free(&o);
-	cleanup_dir(dir);
+	tl_place_remove(dir);
 }
 END_TEST
+
+/* A handoff for handoff_child to make, and the directory descriptor
+ * (with the test's flock) that it must not keep. */
+struct handoff_run {
+	struct lockfs_lock *from, *to;
+	int                 dfd;
+};
+
+/* In a child: hands h->from's lock to h->to and reports the result. */
+static int
+handoff_child(void *arg, int in, int out)
+{
+	struct handoff_run *h = arg;
+	struct lockfs_err   err;
+	int                 r;
+
+	(void)in;
+	close(h->dfd);          /* else the flock lives on in us */
+	r = lockfs_handoff(h->from, h->to, &err);
+	return write(out, &r, sizeof(r)) == sizeof(r) ? 0 : 1;
+}
 
 /*
  * A handoff waits while a stale breaker holds the directory's flock (so a
@@ -1045,48 +867,37 @@ END_TEST
  */
 START_TEST(test_handoff_waits_for_breakers)
 {
-	unsigned           method = file_methods[_i];
+	unsigned           method = tl_file_methods[_i];
 	struct owners      o;
 	struct lockfs_err  err;
-	struct pollfd      pfd;
+	struct handoff_run h;
+	struct tl_child    c;
 	char               dir[PATH_MAX], path[PATH_MAX];
-	pid_t              parent = getpid(), pid;
-	int                dfd, fds[2], r, status;
-	struct lockfs_lock *a = &o.l[0], *b = &o.l[1];
+	int                dfd, r;
 
-	setup_dir(dir, path);
+	tl_place_in(dir, path, "res");
 	owners_make(&o, path, method, 0);
-	acquire_ok(a);
+	acquire_ok(&o.l[0]);
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	ck_assert_int_ne(dfd, -1);
 	ck_assert_int_eq(flock(dfd, LOCK_EX), 0);
 
-	ck_assert_int_eq(pipe(fds), 0);
-	pid = fork();
-	ck_assert_int_ne(pid, -1);
-	if (pid == 0) {
-		die_with_parent(parent);
-		close(fds[0]);
-		close(dfd);     /* else the flock lives on in us */
-		r = lockfs_handoff(a, b, &err);
-		_exit(write(fds[1], &r, sizeof(r)) == sizeof(r) ? 0 : 1);
-	}
-	close(fds[1]);
-	pfd.fd = fds[0];
-	pfd.events = POLLIN;
-	ck_assert_msg(poll(&pfd, 1, 100) == 0,
+	h.from = &o.l[0];
+	h.to = &o.l[1];
+	h.dfd = dfd;
+	tl_child_start(&c, 0, handoff_child, &h);
+	ck_assert_msg(!tl_child_ready(&c, 0.1),
 	    "the handoff went ahead while the directory was locked");
-	ck_assert_int_eq(lockfs_i_am_locking(a, &err), 1);
+	ck_assert_int_eq(lockfs_i_am_locking(&o.l[0], &err), 1);
 
 	close(dfd);             /* the breaker is done */
-	ck_assert_msg(poll(&pfd, 1, 10000) == 1, "the handoff still waits");
-	ck_assert_uint_eq(read_all(fds[0], &r, sizeof(r)), sizeof(r));
-	close(fds[0]);
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(tl_child_ready(&c, 10), "the handoff still waits");
+	ck_assert_uint_eq(tl_read_all(c.from, &r, sizeof(r)), sizeof(r));
+	tl_child_wait(&c);
 	ck_assert_int_eq(r, 0);
-	assert_only_holder(dir, b);
+	assert_only_holder(dir, &o.l[1]);
 	owners_free(&o);
-	cleanup_dir(dir);
+	tl_place_remove(dir);
 }
 END_TEST
 
@@ -1102,17 +913,17 @@ START_TEST(test_handoff_dir_locked_for_good)
 	int                dfd;
 	struct lockfs_lock *a = &o.l[0], *b = &o.l[1];
 
-	setup_dir(dir, path);
+	tl_place_in(dir, path, "res");
 	owners_make(&o, path, LB_LINK, 0);
 	acquire_ok(a);
 	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	ck_assert_int_ne(dfd, -1);
 	ck_assert_int_eq(flock(dfd, LOCK_EX), 0);
 	snapshot(dir, before);
-	t0 = now();
+	t0 = tl_now();
 	ck_assert_int_eq(lockfs_handoff(a, b, &err), LB_EFAILED);
-	ck_assert_msg(now() - t0 < 10.0, "the handoff waited %.1f s",
-	    now() - t0);
+	ck_assert_msg(tl_now() - t0 < 10.0, "the handoff waited %.1f s",
+	    tl_now() - t0);
 	ck_assert_int_eq(err.sys_errno, EWOULDBLOCK);
 	ck_assert_msg(strstr(err.msg, dir) != NULL, "reason: %s", err.msg);
 	assert_unchanged(dir, before);
@@ -1121,7 +932,7 @@ START_TEST(test_handoff_dir_locked_for_good)
 	handoff_ok(a, b);
 	assert_only_holder(dir, b);
 	owners_free(&o);
-	cleanup_dir(dir);
+	tl_place_remove(dir);
 }
 END_TEST
 
@@ -1176,11 +987,6 @@ static const char poller_script[] =
     "      (tries, acquired, unlocked, other, first), flush=True)\n"
     "sys.exit(2 if acquired else 3 if unlocked else 0)\n";
 
-struct poller {
-	pid_t pid;
-	int   out;          /* its standard output */
-};
-
 /* What the poller saw. */
 struct poll_result {
 	int  status;        /* its wait status */
@@ -1206,53 +1012,32 @@ python_class(unsigned method)
 
 /* Starts the poller on path and waits until it has made its first try. */
 static void
-poller_start(struct poller *p, unsigned method, const char *path)
+poller_start(struct tl_child *p, unsigned method, const char *path)
 {
-	char  line[64];
-	char *argv[6];
-	pid_t parent = getpid();
-	int   fds[2];
-	size_t n = 0;
+	const char *args[2] = { python_class(method), path };
+	char        line[64];
+	size_t      n = 0;
 
-	argv[0] = (char *)"python3";
-	argv[1] = (char *)"-c";
-	argv[2] = (char *)poller_script;
-	argv[3] = (char *)python_class(method);
-	argv[4] = (char *)path;
-	argv[5] = NULL;
-	ck_assert_int_eq(pipe(fds), 0);
-	p->pid = fork();
-	ck_assert_int_ne(p->pid, -1);
-	if (p->pid == 0) {
-		die_with_parent(parent);
-		close(fds[0]);
-		if (dup2(fds[1], STDOUT_FILENO) == -1)
-			_exit(126);
-		execv(python3(), argv);
-		_exit(127);
-	}
-	close(fds[1]);
-	p->out = fds[0];
+	tl_python_start(p, poller_script, args, 2);
 	/* "ready\n", a byte at a time: what follows is for poller_stop. */
-	while (n < sizeof(line) - 1 && read(p->out, line + n, 1) == 1 &&
+	while (n < sizeof(line) - 1 && read(p->from, line + n, 1) == 1 &&
 	    line[n] != '\n')
 		n++;
 	line[n] = '\0';
 	ck_assert_msg(strcmp(line, "ready") == 0, "%s did not start polling: "
-	    "\"%s\"", python3(), line);
+	    "\"%s\"", tl_python3(), line);
 }
 
 /* Stops the poller and collects what it saw. */
 static void
-poller_stop(struct poller *p, struct poll_result *res)
+poller_stop(struct tl_child *p, struct poll_result *res)
 {
 	size_t n;
 
 	ck_assert_int_eq(kill(p->pid, SIGTERM), 0);
-	n = read_all(p->out, res->text, sizeof(res->text) - 1);
+	n = tl_read_all(p->from, res->text, sizeof(res->text) - 1);
 	res->text[n] = '\0';
-	close(p->out);
-	ck_assert_int_eq(waitpid(p->pid, &res->status, 0), p->pid);
+	res->status = tl_child_wait(p);
 	ck_assert_msg(sscanf(res->text, "tries=%ld acquired=%ld unlocked=%ld "
 	    "other=%ld", &res->tries, &res->acquired, &res->unlocked,
 	    &res->other) == 4, "the poller said \"%s\" (status %#x)",
@@ -1267,9 +1052,9 @@ poller_stop(struct poller *p, struct poll_result *res)
  */
 START_TEST(test_handoff_under_python_poller)
 {
-	unsigned           method = file_methods[_i];
+	unsigned           method = tl_file_methods[_i];
 	struct owners      o;
-	struct poller      p;
+	struct tl_child    p;
 	struct poll_result res;
 	struct lockfs_err  err;
 	char               dir[PATH_MAX], path[PATH_MAX];
@@ -1277,14 +1062,14 @@ START_TEST(test_handoff_under_python_poller)
 	long               done;
 	int                r = 0;
 
-	setup_dir(dir, path);
+	tl_place_in(dir, path, "res");
 	owners_make(&o, path, method, 0);
 	acquire_ok(&o.l[0]);
 	poller_start(&p, method, o.l[0].path);
 
-	t0 = now();
+	t0 = tl_now();
 	for (done = 0; done < POLL_MAX_HANDOFFS; done++) {
-		if (done >= POLL_MIN_HANDOFFS && now() - t0 >= POLL_MIN_SECONDS)
+		if (done >= POLL_MIN_HANDOFFS && tl_now() - t0 >= POLL_MIN_SECONDS)
 			break;
 		r = lockfs_handoff(&o.l[done % 2], &o.l[(done + 1) % 2], &err);
 		if (r != 0)
@@ -1292,7 +1077,7 @@ START_TEST(test_handoff_under_python_poller)
 	}
 	poller_stop(&p, &res);
 	fprintf(stderr, "%s: %ld handoffs in %.1f s; Python's %s: %s",
-	    lockfs_method_name(method), done, now() - t0,
+	    lockfs_method_name(method), done, tl_now() - t0,
 	    python_class(method), res.text);
 
 	ck_assert_msg(res.acquired == 0 && res.unlocked == 0,
@@ -1311,9 +1096,9 @@ START_TEST(test_handoff_under_python_poller)
 	 * poller's own unique file included). */
 	assert_only_holder(dir, &o.l[done % 2]);
 	ck_assert_int_eq(lockfs_release(&o.l[done % 2], &err), 0);
-	ck_assert_int_eq(testdir_count(dir), 0);
+	ck_assert_int_eq(tl_count(dir), 0);
 	owners_free(&o);
-	cleanup_dir(dir);
+	tl_place_remove(dir);
 }
 END_TEST
 
@@ -1325,17 +1110,17 @@ handoff_suite(void)
 
 	tc = tcase_create("owner");
 	tcase_add_test(tc, test_owner_of_pid);
-	tcase_add_loop_test(tc, test_init_for_names, 0, NMETHODS);
+	tcase_add_loop_test(tc, test_init_for_names, 0, TL_NMETHODS);
 	tcase_add_test(tc, test_init_for_invalid);
-	tcase_add_loop_test(tc, test_init_for_other_process, 0, NMETHODS);
+	tcase_add_loop_test(tc, test_init_for_other_process, 0, TL_NMETHODS);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("handoff");
-	tcase_add_loop_test(tc, test_handoff, 0, NMETHODS * 2);
-	tcase_add_loop_test(tc, test_handoff_same_owner, 0, NMETHODS);
-	tcase_add_loop_test(tc, test_handoff_not_mine, 0, NMETHODS);
+	tcase_add_loop_test(tc, test_handoff, 0, TL_NMETHODS * 2);
+	tcase_add_loop_test(tc, test_handoff_same_owner, 0, TL_NMETHODS);
+	tcase_add_loop_test(tc, test_handoff_not_mine, 0, TL_NMETHODS);
 	tcase_add_test(tc, test_handoff_not_same_lock);
-	tcase_add_loop_test(tc, test_handoff_waits_for_breakers, 0, NFILE);
+	tcase_add_loop_test(tc, test_handoff_waits_for_breakers, 0, TL_NFILE);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("failure");
@@ -1350,34 +1135,15 @@ handoff_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("python");
-	tcase_add_loop_test(tc, test_handoff_under_python_poller, 0, NFILE);
+	tcase_add_loop_test(tc, test_handoff_under_python_poller, 0, TL_NFILE);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	return s;
 }
 
+/* main: runs the suite (tl_main); exit 0 when every test passed. */
 int
 main(void)
 {
-	SRunner *sr;
-	char     top[PATH_MAX];
-	int      failed;
-
-	/* The sqlite tests use the per-directory database. */
-	unsetenv("LOCKBROKER_SQLITE_DB");
-	testdir_make(top, sizeof(top));
-	if (setenv("TMPDIR", top, 1) == -1) {
-		perror(top);
-		testdir_remove(top);
-		return EXIT_FAILURE;
-	}
-	sr = srunner_create(handoff_suite());
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	if (testdir_remove(top) == -1) {
-		fprintf(stderr, "cannot remove %s\n", top);
-		failed++;
-	}
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tl_main("check_handoff", handoff_suite(), CK_ENV);
 }

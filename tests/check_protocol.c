@@ -25,6 +25,7 @@
 
 #include "lockbroker.h"
 #include "protocol.h"
+#include "testlib.h"
 
 /* The bytes a value carries unencoded. */
 #define PLAIN_SET \
@@ -647,20 +648,6 @@ END_TEST
 
 #define MAX_CORPUS 256
 
-/* Reads file into buf (size bytes); returns its length. */
-static size_t
-read_file(const char *file, char *buf, size_t size)
-{
-	FILE  *f = fopen(file, "rb");
-	size_t n;
-
-	ck_assert_msg(f != NULL, "cannot open %s", file);
-	n = fread(buf, 1, size, f);
-	ck_assert_msg(n < size && !ferror(f), "cannot read %s", file);
-	fclose(f);
-	return n;
-}
-
 /* Every line of the corpus parses to the code its MANIFEST says, and every
  * file of the corpus is in the manifest. */
 START_TEST(test_corpus)
@@ -698,7 +685,7 @@ START_TEST(test_corpus)
 		ck_assert(n < MAX_CORPUS);
 		snprintf(names[n++], sizeof(names[0]), "%s", file);
 		snprintf(path, sizeof(path), "%s/%s", dir, file);
-		len = read_file(path, data, sizeof(data));
+		len = tl_read_file(path, data, sizeof(data));
 		r = parse_guarded(data, len, &m, &why);
 		ck_assert_msg(r == (enum lbp_error)expect,
 		    "%s: %s (%s), expected %s", file, lbp_error_name(r),
@@ -1619,15 +1606,9 @@ protocol_suite(void)
 	return s;
 }
 
+/* main: runs the suite (tl_main); exit 0 when every test passed. */
 int
 main(void)
 {
-	SRunner *sr;
-	int      failed;
-
-	sr = srunner_create(protocol_suite());
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return tl_main("check_protocol", protocol_suite(), CK_ENV);
 }

@@ -1,0 +1,548 @@
+/*
+ * check_daemon.c: unit tests of the daemon's modules that stand alone:
+ * the settings (daemon/settings.c: defaults, lbd_config_parse on good and
+ * bad input, lbd_config_load) and the state database (daemon/store.c,
+ * against a temporary database: generations, holds recorded and
+ * forgotten, a damaged database moved aside, one deleted while open made
+ * anew from memory).
+ *
+ * The lock table (daemon/locktable.c) is not here: it calls the
+ * directory watches (watch.c), which need the rest of the daemon.
+ *
+ * Every test runs in its own process (check's CK_FORK default) and in its
+ * own directory under the run's private one (testlib.h).
+ */
+#include <sys/stat.h>
+
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "settings.h"
+#include "store.h"
+#include "testlib.h"
+
+/* ------------------------------------------------------------------ */
+/* Settings.                                                            */
+
+/* lbd_config_parse on the C string text into *c (from the defaults);
+ * its result, with why (size bytes) filled on failure. */
+static int
+parse(const char *text, struct lbd_config *c, char *why, size_t size)
+{
+	lbd_config_defaults(c);
+	why[0] = '\0';
+	return lbd_config_parse(text, strlen(text), c, why, size);
+}
+
+/* Asserts that text is refused with a reason that holds each of the
+ * strings in want (NULL-terminated). */
+static void
+assert_refused(const char *text, const char *const *want)
+{
+	struct lbd_config c;
+	char              why[512];
+
+	ck_assert_msg(parse(text, &c, why, sizeof(why)) == -1,
+	    "accepted: \"%s\"", text);
+	for (; *want != NULL; want++)
+		ck_assert_msg(strstr(why, *want) != NULL, "\"%s\": the reason "
+		    "\"%s\" does not say \"%s\"", text, why, *want);
+}
+
+/* The defaults are the documented ones; socket and state are empty. */
+START_TEST(test_config_defaults)
+{
+	struct lbd_config c;
+
+	memset(&c, 0x5a, sizeof(c));
+	lbd_config_defaults(&c);
+	ck_assert_str_eq(c.socket, "");
+	ck_assert_str_eq(c.state, "");
+	ck_assert(c.grace == LBD_DEFAULT_GRACE);
+	ck_assert(c.foreign_poll == LBD_DEFAULT_FOREIGN_POLL);
+	ck_assert_int_eq(c.debug, 0);
+	ck_assert_uint_eq(c.limits.holds_per_conn, LBD_DEFAULT_HOLDS_PER_CONN);
+	ck_assert_uint_eq(c.limits.waits_per_conn, LBD_DEFAULT_WAITS_PER_CONN);
+	ck_assert_uint_eq(c.limits.output_per_conn,
+	    LBD_DEFAULT_OUTPUT_PER_CONN);
+	ck_assert_uint_eq(c.limits.conns_per_uid, LBD_DEFAULT_CONNS_PER_UID);
+	ck_assert_uint_eq(c.limits.conns, LBD_DEFAULT_CONNS);
+	ck_assert_uint_eq(c.limits.locks_per_uid, LBD_DEFAULT_LOCKS_PER_UID);
+	ck_assert_uint_eq(c.limits.watches_per_uid,
+	    LBD_DEFAULT_WATCHES_PER_UID);
+	ck_assert_uint_eq(c.limits.watches, LBD_DEFAULT_WATCHES);
+}
+END_TEST
+
+/* Every key, with comments, blank lines, spaces and a last line without
+ * a newline; the limits at the ends of their ranges. */
+START_TEST(test_config_every_key)
+{
+	static const char text[] =
+	    "# lockbrokerd.conf\n"
+	    "\n"
+	    "socket = /run/lb/sock\n"
+	    "  state=/var/lib/lb/state.db  \n"
+	    "grace = 2.5\n"
+	    "foreign_poll = 86400\n"
+	    "debug = yes\n"
+	    "holds_per_conn = 1\n"
+	    "waits_per_conn = 1000000\n"
+	    "output_per_conn = 4294967296\n"
+	    "\t# indented comment\n"
+	    "conns_per_uid = 7\n"
+	    "conns = 8\n"
+	    "locks_per_uid = 9\n"
+	    "watches_per_uid = 0\n"
+	    "watches = 10";
+	struct lbd_config c;
+	char              why[512];
+
+	ck_assert_msg(parse(text, &c, why, sizeof(why)) == 0, "%s", why);
+	ck_assert_str_eq(c.socket, "/run/lb/sock");
+	ck_assert_str_eq(c.state, "/var/lib/lb/state.db");
+	ck_assert(c.grace == 2.5);
+	ck_assert(c.foreign_poll == 86400);
+	ck_assert_int_eq(c.debug, 1);
+	ck_assert_uint_eq(c.limits.holds_per_conn, 1);
+	ck_assert_uint_eq(c.limits.waits_per_conn, 1000000);
+	ck_assert_uint_eq(c.limits.output_per_conn, (size_t)1 << 32);
+	ck_assert_uint_eq(c.limits.conns_per_uid, 7);
+	ck_assert_uint_eq(c.limits.conns, 8);
+	ck_assert_uint_eq(c.limits.locks_per_uid, 9);
+	ck_assert_uint_eq(c.limits.watches_per_uid, 0);
+	ck_assert_uint_eq(c.limits.watches, 10);
+
+	/* The booleans' other spellings; a later line wins. */
+	ck_assert_int_eq(parse("debug = true\ndebug = 0\n", &c, why,
+	    sizeof(why)), 0);
+	ck_assert_int_eq(c.debug, 0);
+	ck_assert_int_eq(parse("debug = no\ndebug = 1\n", &c, why,
+	    sizeof(why)), 0);
+	ck_assert_int_eq(c.debug, 1);
+	/* Nothing at all changes nothing. */
+	ck_assert_int_eq(parse("", &c, why, sizeof(why)), 0);
+	ck_assert_uint_eq(c.limits.conns, LBD_DEFAULT_CONNS);
+}
+END_TEST
+
+/* Bad values: the reason names the line and the key, and for seconds
+ * the range. */
+START_TEST(test_config_bad_values)
+{
+	static const struct {
+		const char *text;
+		const char *want[4];
+	} bad[] = {
+		{ "grace = 0\n", { "line 1", "grace", "at most 86400" } },
+		{ "grace = 86401\n", { "grace", "greater than 0" } },
+		{ "grace = -1\n", { "grace", "plain decimal" } },
+		{ "grace = 1e3\n", { "grace", "at most 86400" } },
+		{ "\nforeign_poll = soon\n", { "line 2", "foreign_poll",
+		    "seconds" } },
+		{ "debug = maybe\n", { "line 1", "debug", "maybe" } },
+		{ "holds_per_conn = 0\n", { "holds_per_conn", "\"0\"" } },
+		{ "waits_per_conn = 1000001\n", { "waits_per_conn" } },
+		{ "conns = 12abc\n", { "conns", "12abc" } },
+		{ "conns_per_uid = +3\n", { "conns_per_uid" } },
+		{ "locks_per_uid = \n", { "locks_per_uid" } },
+		{ "watches = -1\n", { "watches" } },
+		{ "output_per_conn = 4294967297\n", { "output_per_conn" } },
+		{ "socket = relative/sock\n", { "socket", "relative/sock" } },
+		{ "state = state.db\n", { "state", "state.db" } },
+	};
+	size_t k;
+
+	for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++)
+		assert_refused(bad[k].text, bad[k].want);
+}
+END_TEST
+
+/* Lines that are not settings: the reason names the line and what is
+ * wrong (an unknown key by its name). */
+START_TEST(test_config_bad_lines)
+{
+	static const char *const unknown[] = { "line 3", "unknown key",
+		"\"colour\"", NULL };
+	static const char *const no_eq[] = { "line 1", "key = value", NULL };
+	static const char *const too_long[] = { "line 1", "too long", NULL };
+	static char       text[PATH_MAX + 64];
+	struct lbd_config c;
+	char              why[512];
+
+	assert_refused("debug = 1\n# fine\ncolour = blue\n", unknown);
+	assert_refused("just words\n", no_eq);
+	ck_assert_int_eq(lbd_config_parse("debug = 1\nde\0bug = 1\n", 21,
+	    &c, why, sizeof(why)), -1);
+	ck_assert_msg(strstr(why, "line 2") != NULL && strstr(why, "NUL") !=
+	    NULL, "%s", why);
+	snprintf(text, sizeof(text), "state = /");
+	memset(text + strlen(text), 'x', PATH_MAX);
+	text[sizeof(text) - 1] = '\0';
+	assert_refused(text, too_long);
+}
+END_TEST
+
+/* lbd_config_load reads a file, and names it in every failure. */
+START_TEST(test_config_load)
+{
+	static const char *const named[] = { "line 1", "conns", "none", NULL };
+	const char *const *w;
+	struct lbd_config c;
+	struct tl_place   p;
+	char              why[PATH_MAX + 600];
+
+	tl_place_make(&p, "lockbrokerd.conf");
+	lbd_config_defaults(&c);
+	ck_assert_int_eq(lbd_config_load(p.path, &c, why, sizeof(why)), -1);
+	ck_assert_msg(strstr(why, p.path) != NULL &&
+	    strstr(why, strerror(ENOENT)) != NULL, "%s", why);
+
+	tl_write_text(p.path, "conns = 5\ngrace = 1.5\n");
+	ck_assert_msg(lbd_config_load(p.path, &c, why, sizeof(why)) == 0,
+	    "%s", why);
+	ck_assert_uint_eq(c.limits.conns, 5);
+	ck_assert(c.grace == 1.5);
+
+	tl_write_text(p.path, "conns = none\n");
+	ck_assert_int_eq(lbd_config_load(p.path, &c, why, sizeof(why)), -1);
+	ck_assert_msg(strstr(why, p.path) != NULL, "%s", why);
+	for (w = named; *w != NULL; w++)
+		ck_assert_msg(strstr(why, *w) != NULL, "%s", why);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* The state database.                                                  */
+
+/* A daemon with nothing but what the store uses: its configuration (the
+ * database's path) and empty lists of connections and holds. */
+static void
+store_daemon(struct lbd *d, const char *file)
+{
+	memset(d, 0, sizeof(*d));
+	lbd_config_defaults(&d->cfg);
+	ck_assert_int_lt(snprintf(d->cfg.state, sizeof(d->cfg.state), "%s",
+	    file), (int)sizeof(d->cfg.state));
+	TAILQ_INIT(&d->conns);
+	LIST_INIT(&d->orphans);
+	LIST_INIT(&d->releasing);
+	TAILQ_INIT(&d->acks);
+}
+
+/* lbd_store_open that must succeed. */
+static void
+store_open_ok(struct lbd *d)
+{
+	char why[PATH_MAX + 512];
+
+	ck_assert_msg(lbd_store_open(d, d->cfg.state, why, sizeof(why)) == 0,
+	    "%s", why);
+}
+
+/* A hold of this process on path (as a made-up thread), with two
+ * supplementary groups; freed by hold_free. */
+static struct lbd_hold *
+hold_make(const char *path, unsigned method, uint64_t token)
+{
+	struct lockfs_err err;
+	struct lbd_hold  *h;
+
+	ck_assert_ptr_nonnull(h = calloc(1, sizeof(*h)));
+	ck_assert_ptr_nonnull(h->creds = calloc(1, sizeof(*h->creds) +
+	    2 * sizeof(gid_t)));
+	ck_assert_msg(lockfs_init(&h->fs, path, method, 0x4242, &err) == 0,
+	    "%s", err.msg);
+	h->tid = 0x4242;
+	h->uid = h->creds->uid = 1234;
+	h->gid = h->creds->gid = 5678;
+	h->creds->ngroups = 2;
+	h->creds->groups[0] = 100;
+	h->creds->groups[1] = 200;
+	h->token = token;
+	h->since = 1700000000.25;
+	h->dir_dev = 3;
+	h->dir_ino = 77;
+	return h;
+}
+
+/* Frees a hold of hold_make. */
+static void
+hold_free(struct lbd_hold *h)
+{
+	lockfs_fini(&h->fs);
+	free(h->creds);
+	free(h);
+}
+
+/* The holds a store records, as lbd_store_each_hold gives them. */
+#define SEEN_MAX 8
+static struct lbd_store_hold seen[SEEN_MAX];
+static gid_t                 seen_groups[SEEN_MAX][2];
+static int                   nseen;
+
+/* lbd_store_each_hold's callback: keeps a copy of h in seen[]. */
+static void
+see_hold(struct lbd *d, const struct lbd_store_hold *h)
+{
+	(void)d;
+	ck_assert_int_lt(nseen, SEEN_MAX);
+	seen[nseen] = *h;
+	ck_assert_uint_le(h->ngroups, 2);
+	if (h->ngroups > 0)
+		memcpy(seen_groups[nseen], h->groups, h->ngroups *
+		    sizeof(gid_t));
+	seen[nseen].groups = seen_groups[nseen];
+	nseen++;
+}
+
+/* The recorded holds, into seen[0..nseen); asserts that they could be
+ * read. */
+static int
+holds_recorded(struct lbd *d)
+{
+	nseen = 0;
+	ck_assert_int_eq(lbd_store_each_hold(d, see_hold), 0);
+	return nseen;
+}
+
+/* Asserts that r is h as recorded. */
+static void
+assert_recorded(const struct lbd_store_hold *r, const struct lbd_hold *h)
+{
+	const gid_t *g = r->groups;
+
+	ck_assert_str_eq(r->path, h->fs.path);
+	ck_assert_uint_eq(r->method, h->fs.method);
+	ck_assert_str_eq(r->unique, h->fs.unique);
+	ck_assert_int_eq(r->pid, getpid());
+	ck_assert_int_eq(r->tid, h->tid);
+	ck_assert_uint_eq(r->uid, h->uid);
+	ck_assert_uint_eq(r->gid, h->gid);
+	ck_assert_uint_eq(r->start, h->fs.owner.start);
+	ck_assert_str_eq(r->boot, h->fs.owner.boot);
+	ck_assert_uint_eq(r->token, h->token);
+	ck_assert(r->since == h->since);
+	ck_assert_int_eq(r->kept, h->kept);
+	ck_assert_int_eq(r->groups_known, 1);
+	ck_assert_uint_eq(r->ngroups, 2);
+	ck_assert_uint_eq(g[0], 100);
+	ck_assert_uint_eq(g[1], 200);
+	ck_assert_uint_eq(r->dir_dev, h->dir_dev);
+	ck_assert_uint_eq(r->dir_ino, h->dir_ino);
+}
+
+/* Each open takes a generation above every earlier one, durably; the
+ * database is readable by the daemon's user only. */
+START_TEST(test_store_generations)
+{
+	struct tl_place p;
+	struct lbd      d;
+	struct stat     st;
+	uint64_t        g[3];
+	int             k;
+
+	tl_place_make(&p, "state.db");
+	store_daemon(&d, p.path);
+	for (k = 0; k < 3; k++) {
+		store_open_ok(&d);
+		g[k] = d.generation;
+		ck_assert_uint_gt(g[k], 0);
+		if (k > 0)
+			ck_assert_uint_gt(g[k], g[k - 1]);
+		lbd_store_close(&d);
+		ck_assert_ptr_null(d.store);
+	}
+	ck_assert_int_eq(stat(p.path, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 0077, 0);
+	/* Taking one more while open, too. */
+	store_open_ok(&d);
+	g[0] = d.generation;
+	ck_assert_int_eq(lbd_store_next_generation(&d), 0);
+	ck_assert_uint_gt(d.generation, g[0]);
+	lbd_store_close(&d);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* A hold recorded and committed is there for the next daemon, with every
+ * field; one forgotten is gone. */
+START_TEST(test_store_holds)
+{
+	struct lbd_hold *a, *b;
+	struct tl_place  p;
+	struct lbd       d;
+	char             why[512], lk[PATH_MAX];
+
+	tl_place_make(&p, "state.db");
+	tl_path_join(lk, sizeof(lk), p.dir, "lk");
+	store_daemon(&d, p.path);
+	store_open_ok(&d);
+	a = hold_make(lk, LB_LINK, 41);
+	b = hold_make(lk, LB_PIDFILE, 42);
+	b->kept = 1;
+	ck_assert_int_eq(lbd_store_hold_add(&d, a), 0);
+	ck_assert_int_eq(lbd_store_hold_add(&d, b), 0);
+	ck_assert_int_eq(lbd_store_settle(&d, why, sizeof(why)), 0);
+	lbd_store_close(&d);
+
+	store_open_ok(&d);
+	ck_assert_int_eq(holds_recorded(&d), 2);
+	if (seen[0].method != LB_LINK) {
+		struct lbd_store_hold t = seen[0];
+
+		seen[0] = seen[1];
+		seen[1] = t;
+		seen[0].groups = seen_groups[1];
+		seen[1].groups = seen_groups[0];
+	}
+	assert_recorded(&seen[0], a);
+	assert_recorded(&seen[1], b);
+
+	ck_assert_int_eq(lbd_store_hold_del(&d, a), 0);
+	ck_assert_int_eq(lbd_store_commit(&d), 0);
+	ck_assert_int_eq(holds_recorded(&d), 1);
+	assert_recorded(&seen[0], b);
+	/* A deletion that matches nothing (another token) changes
+	 * nothing. */
+	b->token = 99;
+	ck_assert_int_eq(lbd_store_hold_del(&d, b), 0);
+	ck_assert_int_eq(lbd_store_commit(&d), 0);
+	ck_assert_int_eq(holds_recorded(&d), 1);
+	lbd_store_close(&d);
+	hold_free(a);
+	hold_free(b);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* 1 when dir has an entry whose name starts with prefix, else 0. */
+static int
+entry_starting(const char *dir, const char *prefix)
+{
+	struct dirent *de;
+	DIR           *d;
+	int            found = 0;
+
+	ck_assert_ptr_nonnull(d = opendir(dir));
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, prefix, strlen(prefix)) == 0)
+			found = 1;
+	closedir(d);
+	return found;
+}
+
+/* A damaged database is moved aside (kept, named .damaged-) and a new one
+ * made, whose generation is still above the old one's. */
+START_TEST(test_store_damaged_moved_aside)
+{
+	struct tl_place p;
+	struct lbd      d;
+	uint64_t        old;
+	char            garbage[8192];
+	int             fd;
+
+	tl_place_make(&p, "state.db");
+	store_daemon(&d, p.path);
+	store_open_ok(&d);
+	old = d.generation;
+	lbd_store_close(&d);
+	/* Its header and first pages overwritten. */
+	memset(garbage, 0xa5, sizeof(garbage));
+	ck_assert_int_ne(fd = open(p.path, O_WRONLY), -1);
+	ck_assert_int_eq(write(fd, garbage, sizeof(garbage)),
+	    (ssize_t)sizeof(garbage));
+	close(fd);
+
+	store_open_ok(&d);
+	ck_assert_uint_gt(d.generation, old);
+	ck_assert_int_eq(holds_recorded(&d), 0);
+	lbd_store_close(&d);
+	ck_assert_msg(entry_starting(p.dir, "state.db.damaged-"),
+	    "nothing moved aside in %s", p.dir);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* A database deleted while the daemon runs is made anew at the next
+ * check, with a higher generation and every hold in memory. */
+START_TEST(test_store_deleted_made_anew)
+{
+	struct lbd_conn  conn;
+	struct lbd_hold *h;
+	struct tl_place  p;
+	struct lbd       d;
+	uint64_t         old;
+	char             lk[PATH_MAX], side[PATH_MAX + 8];
+
+	tl_place_make(&p, "state.db");
+	tl_path_join(lk, sizeof(lk), p.dir, "lk");
+	store_daemon(&d, p.path);
+	store_open_ok(&d);
+	old = d.generation;
+	ck_assert_int_eq(lbd_store_check(&d), 0);       /* the same file */
+
+	/* One connection holding one lock, in memory only. */
+	memset(&conn, 0, sizeof(conn));
+	LIST_INIT(&conn.holds);
+	TAILQ_INSERT_TAIL(&d.conns, &conn, entry);
+	h = hold_make(lk, LB_MKDIR, 7);
+	LIST_INSERT_HEAD(&conn.holds, h, conn_entry);
+
+	ck_assert_int_eq(unlink(p.path), 0);
+	snprintf(side, sizeof(side), "%s-wal", p.path);
+	unlink(side);
+	snprintf(side, sizeof(side), "%s-shm", p.path);
+	unlink(side);
+	ck_assert_int_eq(lbd_store_check(&d), 1);
+	ck_assert_ptr_nonnull(d.store);
+	ck_assert_uint_gt(d.generation, old);
+	ck_assert(tl_exists(p.path));
+	ck_assert_int_eq(holds_recorded(&d), 1);
+	assert_recorded(&seen[0], h);
+	lbd_store_close(&d);
+	hold_free(h);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+
+/* The suite: its test cases in the order they run. */
+static Suite *
+daemon_suite(void)
+{
+	Suite *s = suite_create("daemon");
+	TCase *tc;
+
+	tc = tcase_create("settings");
+	tcase_add_test(tc, test_config_defaults);
+	tcase_add_test(tc, test_config_every_key);
+	tcase_add_test(tc, test_config_bad_values);
+	tcase_add_test(tc, test_config_bad_lines);
+	tcase_add_test(tc, test_config_load);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("store");
+	tcase_add_test(tc, test_store_generations);
+	tcase_add_test(tc, test_store_holds);
+	tcase_add_test(tc, test_store_damaged_moved_aside);
+	tcase_add_test(tc, test_store_deleted_made_anew);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+/* main: runs the suite (tl_main); exit 0 when every test passed. */
+int
+main(void)
+{
+	return tl_main("check_daemon", daemon_suite(), CK_ENV);
+}
