@@ -297,6 +297,19 @@ conn_written(uv_write_t *req, int status)
 		conn_read_start(c);
 }
 
+/* c's replies have all gone to the socket: if it was paused for not
+ * reading them, it is read again at the end of this iteration
+ * (lbd_conns_resume), not here: its requests' replies wait for the next
+ * commit.  (While a write is in flight, conn_written resumes it.) */
+static void
+conn_drained(struct lbd_conn *c)
+{
+	if (c->reading || c->throttled || c->state == LBD_CONN_CLOSING)
+		return;
+	c->throttled = 1;
+	TAILQ_INSERT_TAIL(&c->d->throttled, c, throttle_entry);
+}
+
 /* Hands c's queued replies to the socket, unless a write is in flight
  * (they follow it, conn_written): at once as far as it takes them
  * (uv_try_write: no write request, no change to the poll set), the rest,
@@ -318,6 +331,7 @@ conn_flush(struct lbd_conn *c)
 		free(c->out);
 		c->out = NULL;
 		c->outlen = c->outcap = 0;
+		conn_drained(c);
 		return;
 	}
 	if (r < 0 && r != UV_EAGAIN) {
