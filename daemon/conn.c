@@ -53,6 +53,7 @@
 struct conn_write {
 	uv_write_t req;
 	char      *buf;
+	size_t     held;        /* its part of c->inflight */
 };
 
 static void conn_read_start(struct lbd_conn *c);
@@ -279,9 +280,9 @@ conn_written(uv_write_t *req, int status)
 	struct conn_write *w = (struct conn_write *)req;
 	struct lbd_conn   *c = (struct lbd_conn *)req->handle;
 
+	c->inflight -= w->held;
 	free(w->buf);
 	free(w);
-	c->inflight = 0;
 	if (status == UV_ECANCELED || c->state == LBD_CONN_CLOSING)
 		return;
 	if (status < 0) {
@@ -311,9 +312,11 @@ conn_drained(struct lbd_conn *c)
 }
 
 /* Hands c's queued replies to the socket, unless a write is in flight
- * (they follow it, conn_written): at once as far as it takes them
- * (uv_try_write: no write request, no change to the poll set), the rest,
- * in a buffer cut to their size, to libuv as one write. */
+ * (they follow it, conn_written; not when the daemon stops: its last
+ * replies must be queued before the connection is shut down): at once as
+ * far as it takes them (uv_try_write: no write request, no change to the
+ * poll set), the rest, in a buffer cut to their size, to libuv as one
+ * write. */
 static void
 conn_flush(struct lbd_conn *c)
 {
@@ -322,7 +325,7 @@ conn_flush(struct lbd_conn *c)
 	char              *p;
 	int                r;
 
-	if (c->outlen == 0 || c->inflight != 0 ||
+	if (c->outlen == 0 || (c->inflight != 0 && !c->d->stopping) ||
 	    c->state == LBD_CONN_CLOSING)
 		return;
 	buf = uv_buf_init(c->out, (unsigned int)c->outlen);
@@ -353,12 +356,13 @@ conn_flush(struct lbd_conn *c)
 	}
 	w->buf = c->out;
 	buf = uv_buf_init(c->out, (unsigned int)c->outlen);
-	c->inflight = c->outcap + sizeof(*w);
+	w->held = c->outcap + sizeof(*w);
+	c->inflight += w->held;
 	c->out = NULL;
 	c->outlen = c->outcap = 0;
 	if ((r = uv_write(&w->req, (uv_stream_t *)&c->pipe, &buf, 1,
 	    conn_written)) != 0) {
-		c->inflight = 0;
+		c->inflight -= w->held;
 		free(w->buf);
 		free(w);
 		log_debug("pid %ld: write: %s", (long)c->pid, uv_strerror(r));
