@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "wire.h"
+
 /* The options every stage sees (from the command line). */
 struct bench_opts {
 	const char *dir;        /* a private directory for lock files */
@@ -59,11 +61,9 @@ void     report_value(const char *metric, int rep, double value,
 /* wire.c: a bare protocol client (docs/PROTOCOL.md), for the stages that
  * need thousands of requests or connections in flight. */
 struct wire {
-	int      fd;
-	char     buf[8192];
-	size_t   len;
-	uint64_t next_id;
-	long     daemon_pid;    /* from the HELLO reply */
+	struct lbw_conn c;
+	uint64_t        next_id;
+	long            daemon_pid;     /* from the HELLO reply */
 };
 int      wire_open(struct wire *w, const char *socket, int hello);
 void     wire_close(struct wire *w);

@@ -11,7 +11,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -162,69 +161,43 @@ stage_held(const struct bench_opts *o)
 	return 0;
 }
 
-/* One of many bare connections: its socket and what it has read. */
+/* One of many bare connections (the shared wire module's), and whether
+ * its ACQUIRE was granted (1) and its RELEASE answered (2). */
 struct conn {
-	int    fd;
-	char   buf[128];
-	size_t len;
-	int    granted;
+	struct lbw_conn c;
+	int             granted;
 };
 
-/* Connects to the daemon's socket (blocking); dies on failure. */
-static int
-connect_to(const char *socket_path)
+/* Connects c to the daemon's socket (blocking); dies on failure. */
+static void
+connect_to(struct conn *c, const char *socket_path)
 {
-	struct sockaddr_un sun;
-	int                fd;
+	char why[512];
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", socket_path);
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		die("socket: %s", strerror(errno));
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1)
-		die("connect %s: %s", socket_path, strerror(errno));
-	return fd;
+	if (lbw_open(&c->c, socket_path, NULL, NULL, why, sizeof(why)) == -1)
+		die("%s", why);
 }
 
 /* Sends one whole line on c. */
 static void
 conn_send(struct conn *c, const char *line)
 {
-	size_t  len = strlen(line);
-	ssize_t n;
-
-	while ((n = write(c->fd, line, len)) == -1 && errno == EINTR)
-		;
-	if (n != (ssize_t)len)
-		die("write to the daemon: %s", n == -1 ? strerror(errno) :
-		    "short write");
+	if (lbw_send(&c->c, line, strlen(line)) == -1)
+		die("write to the daemon: %s", strerror(errno));
 }
 
 /* Reads c's next line (blocking) into line; dies at end of file. */
 static void
 conn_line(struct conn *c, char *line, size_t size)
 {
-	char   *nl;
-	size_t  len;
-	ssize_t n;
+	char why[256];
+	int  got;
 
-	while ((nl = memchr(c->buf, '\n', c->len)) == NULL) {
-		if (c->len == sizeof(c->buf))
-			die("reply line too long");
-		n = read(c->fd, c->buf + c->len, sizeof(c->buf) - c->len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			die("the daemon closed a connection%s%s",
-			    n == -1 ? ": " : "", n == -1 ? strerror(errno) :
-			    "");
-		c->len += (size_t)n;
-	}
-	len = (size_t)(nl - c->buf);
-	snprintf(line, size, "%.*s", (int)len, c->buf);
-	c->len -= len + 1;
-	memmove(c->buf, nl + 1, c->len);
+	while ((got = lbw_take(&c->c, NULL, NULL, line, size)) == 0)
+		if (lbw_fill(&c->c, INFINITY, why, sizeof(why)) == -1)
+			die("a connection: %s", why);
+	if (got == -1)
+		die("reply line too long");
 }
 
 /*
@@ -262,7 +235,7 @@ stage_conns(const struct bench_opts *o)
 	progress("opening %ld connections", n);
 	t0 = now_ns();
 	for (i = 0; i < n; i++)
-		cs[i].fd = connect_to(o->socket);
+		connect_to(&cs[i], o->socket);
 	for (i = 0; i < n; i++)
 		conn_send(&cs[i], "HELLO 1 version=1 client=lbbench\n");
 	for (i = 0; i < n; i++) {
@@ -312,7 +285,7 @@ stage_conns(const struct bench_opts *o)
 	for (i = 0; i < n; i++) {
 		ev.events = EPOLLIN;
 		ev.data.u64 = (uint64_t)i;
-		if (epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &ev) == -1)
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].c.fd, &ev) == -1)
 			die("epoll_ctl: %s", strerror(errno));
 	}
 	snprintf(req, sizeof(req), "RELEASE 3 path=%s\n", enc);
@@ -345,7 +318,7 @@ stage_conns(const struct bench_opts *o)
 	    (double)n, "us");
 	close(ep);
 	for (i = 0; i < n; i++)
-		close(cs[i].fd);
+		lbw_close(&cs[i].c);
 	free(cs);
 	wire_close(&ctl);
 	lb_lock_free(probe);

@@ -13,14 +13,17 @@ ratios (under attack / idle) compare like with like:
                    out: the rest is polled)
     holds-churn    nobody's connections each take as many locks as the
                    limits let them, close, and start again
+    kept-holds     nobody keeps a hold (pid=) for each of --procs of its
+                   `sleep` processes: beyond pidfds_per_uid they are
+                   looked at once a second each
 
 Prints one line per (attack, request): p50 and p99 in microseconds, and
 their ratios to the idle figures, plus the daemon's CPU share during the
 attack.  A benchmark, not a test: it exits non-zero only when it cannot
 run (not root, no daemon), never because a figure is poor.
 
-    bench/starve.py [--waits N] [--dirs N] [--samples N] [--quick]
-                    [--config FILE]
+    bench/starve.py [--waits N] [--dirs N] [--procs N] [--samples N]
+                    [--quick] [--config FILE]
 
 Run from the build directory (or set LB_BUILDDIR), after `make`, as root.
 """
@@ -200,16 +203,42 @@ def holds_churn(sock, top, nconns, per_conn):
     return stop
 
 
+def kept_holds(sock, top, n):
+    """nobody keeps a hold for each of n of its processes."""
+    d = os.path.join(top, "kept")
+    os.mkdir(d)
+    os.chmod(d, 0o1777)
+
+    def demote():
+        os.setgroups([])
+        os.setgid(NOBODY)
+        os.setuid(NOBODY)
+    procs = [subprocess.Popen(["sleep", "3600"], preexec_fn=demote,
+                              close_fds=True) for _ in range(n)]
+    c = Nobody(sock)
+    for i, p in enumerate(procs):
+        c.conn.send("ACQUIRE", "path=%s/k%d" % (d, i), "pid=%d" % p.pid)
+    c.conn.call("PING")
+
+    def stop():
+        for p in procs:
+            p.kill()
+            p.wait()
+        c.close()
+    return stop
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--waits", type=int, default=8192)
     ap.add_argument("--dirs", type=int, default=2048)
+    ap.add_argument("--procs", type=int, default=4096)
     ap.add_argument("--samples", type=int, default=1000)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--config")
     a = ap.parse_args()
     if a.quick:
-        a.waits, a.dirs, a.samples = 1024, 64, 100
+        a.waits, a.dirs, a.procs, a.samples = 1024, 64, 512, 100
     if os.geteuid() != 0:
         sys.exit("starve.py: run as root (the attacker is user nobody)")
     if not os.access(DAEMON, os.X_OK):
@@ -243,6 +272,8 @@ def main():
                                    a.dirs)),
             ("holds-churn 8 conns x 1024",
              lambda: holds_churn(sock, top, 8, 1024)),
+            ("kept-holds %d processes" % a.procs,
+             lambda: kept_holds(sock, top, a.procs)),
         ]
         measure(root, lock, 100)       # warm-up, not counted
         idle = None

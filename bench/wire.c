@@ -2,35 +2,18 @@
  * wire.c: a bare client of the wire protocol (docs/PROTOCOL.md), one
  * blocking connection, with no library in between: for requests in bulk
  * (thousands of holds, connections, waiters) and to tell the library's
- * share of a round trip from the daemon's.
+ * share of a round trip from the daemon's.  Lines are moved by the shared
+ * wire module (wire/wire.h); this file only writes them as text and dies
+ * on what a benchmark cannot go on after.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include "bench.h"
 #include "protocol.h"
-
-/* Writes all of buf; dies on error. */
-static void
-write_all(int fd, const char *buf, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		if ((n = write(fd, buf, len)) == -1) {
-			if (errno == EINTR)
-				continue;
-			die("write to the daemon: %s", strerror(errno));
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-}
 
 /*
  * wire_open: connects w to the daemon at socket and, with hello, opens
@@ -40,21 +23,17 @@ write_all(int fd, const char *buf, size_t len)
 int
 wire_open(struct wire *w, const char *socket_path, int hello)
 {
-	struct sockaddr_un sun;
-	char               line[512];
+	char why[512], line[512];
+	int  saved;
 
 	memset(w, 0, sizeof(*w));
 	w->next_id = 1;
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(socket_path) >= sizeof(sun.sun_path))
-		die("socket path too long: %s", socket_path);
-	strcpy(sun.sun_path, socket_path);
-	if ((w->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		die("socket: %s", strerror(errno));
-	if (connect(w->fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		close(w->fd);
-		w->fd = -1;
+	if (lbw_open(&w->c, socket_path, NULL, NULL, why, sizeof(why)) ==
+	    -1) {
+		saved = errno;
+		if (strstr(why, "too long") != NULL)
+			die("%s", why);
+		errno = saved;
 		return -1;
 	}
 	if (!hello)
@@ -71,9 +50,7 @@ wire_open(struct wire *w, const char *socket_path, int hello)
 void
 wire_close(struct wire *w)
 {
-	if (w->fd != -1)
-		close(w->fd);
-	w->fd = -1;
+	lbw_close(&w->c);
 }
 
 /*
@@ -96,7 +73,8 @@ wire_send(struct wire *w, const char *verb, const char *path,
 	    extra != NULL ? extra : "");
 	if (n < 0 || (size_t)n >= sizeof(line))
 		die("request too long");
-	write_all(w->fd, line, (size_t)n);
+	if (lbw_send(&w->c, line, (size_t)n) == -1)
+		die("write to the daemon: %s", strerror(errno));
 }
 
 /*
@@ -107,28 +85,15 @@ wire_send(struct wire *w, const char *verb, const char *path,
 int
 wire_reply(struct wire *w, char *line, size_t size)
 {
-	char   *nl;
-	size_t  len;
-	ssize_t n;
+	char why[256];
+	int  got;
 
-	while ((nl = memchr(w->buf, '\n', w->len)) == NULL) {
-		if (w->len == sizeof(w->buf))
-			die("reply line too long");
-		n = read(w->fd, w->buf + w->len, sizeof(w->buf) - w->len);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
+	while ((got = lbw_take(&w->c, NULL, NULL, line, size)) == 0)
+		if (lbw_fill(&w->c, INFINITY, why, sizeof(why)) == -1)
 			return -1;
-		w->len += (size_t)n;
-	}
-	len = (size_t)(nl - w->buf);
-	if (len >= size)
-		die("reply line longer than %zu bytes", size);
-	memcpy(line, w->buf, len);
-	line[len] = '\0';
-	w->len -= len + 1;
-	memmove(w->buf, nl + 1, w->len);
-	return (int)len;
+	if (got == -1)
+		die("reply line too long");
+	return (int)strlen(line);
 }
 
 /*

@@ -40,6 +40,13 @@
  * leaves the request ABANDONED to the reader, which releases a grant that
  * comes later.
  *
+ * A pidfile ACQUIRE that went out and ends unanswered while the
+ * connection is lost (its caller gave up, or no daemon came back) may
+ * have left a pid file the lost daemon made and never recorded, which
+ * would block everyone while this process lives: its lock is remembered
+ * (struct suspect) and judged with the next daemon reached, as the
+ * pidfile ACQUIREs sent again are (reader_judge).
+ *
  * The registry (struct hold) is updated by the reader as replies arrive,
  * in the order the daemon sent them, so that a STATUS answered before a
  * grant cannot undo the grant.  A hold's states:
@@ -125,6 +132,15 @@ struct req {
 	pthread_cond_t    cv;           /* signalled when state changes */
 };
 
+/* A lock whose pid file a lost daemon may have made for this process
+ * and not recorded (see the top). */
+struct suspect {
+	TAILQ_ENTRY(suspect) entry;     /* in conn.suspects */
+	char             *path;
+	char             *lock_file;
+	pid_t             tid;
+};
+
 enum hold_state { HOLD_LIVE, HOLD_DROPPED, HOLD_PINNED, HOLD_LOST };
 
 struct hold {
@@ -149,6 +165,7 @@ enum conn_state {
 
 TAILQ_HEAD(reqs, req);
 TAILQ_HEAD(holds, hold);
+TAILQ_HEAD(suspects, suspect);
 
 static struct conn {
 	pthread_mutex_t mu;
@@ -166,6 +183,7 @@ static struct conn {
 	char            socket[sizeof(((struct sockaddr_un *)0)->sun_path) + 64];
 	struct reqs     pending;
 	struct holds    holds;
+	struct suspects suspects;       /* judged with the next daemon */
 } conn;
 
 static pthread_once_t conn_once = PTHREAD_ONCE_INIT;
@@ -243,6 +261,7 @@ conn_reset(void)
 	__atomic_store_n(&conn.nlost, 0, __ATOMIC_RELAXED);
 	TAILQ_INIT(&conn.pending);
 	TAILQ_INIT(&conn.holds);
+	TAILQ_INIT(&conn.suspects);
 }
 
 /* fork(), before: holds conn.mu, so that the child sees whole state. */
@@ -736,6 +755,36 @@ req_free(struct req *q)
 	free(q);
 }
 
+/*
+ * q, a pidfile ACQUIRE that went out at least once, ends unanswered while
+ * the connection is lost or being re-established (under conn.mu): its
+ * lock is remembered, to be judged with the next daemon (reader_judge).
+ * Out of memory: not remembered (a leftover then stays until an
+ * in-process try of this process takes it over, or the process ends).
+ */
+static void
+suspect_add(const struct req *q)
+{
+	struct suspect *v;
+
+	if (q->verb != LBP_MSG_ACQUIRE || q->method != LB_PIDFILE ||
+	    !(q->sent_at > 0))
+		return;
+	TAILQ_FOREACH(v, &conn.suspects, entry)
+		if (strcmp(v->lock_file, q->lock_file) == 0)
+			return;
+	if ((v = calloc(1, sizeof(*v))) == NULL ||
+	    (v->path = strdup(q->path)) == NULL ||
+	    (v->lock_file = strdup(q->lock_file)) == NULL) {
+		if (v != NULL)
+			free(v->path);
+		free(v);
+		return;
+	}
+	v->tid = q->tid;
+	TAILQ_INSERT_TAIL(&conn.suspects, v, entry);
+}
+
 /* A new request verb for t; fail is the code its failures get.  NULL when
  * out of memory. */
 static struct req *
@@ -1129,6 +1178,7 @@ req_run(struct req *q, double fallback, int *gone, struct lockfs_err *err)
 		    q->deadline : INFINITY;
 		if (now >= until) {
 			TAILQ_REMOVE(&conn.pending, q, entry);
+			suspect_add(q);
 			r = lockfs_fail(err, LB_ETIMEOUT, 0, "timed out after "
 			    "%g s waiting for %s (the connection to lockbrokerd "
 			    "on %s was being re-established)", q->timeout,
@@ -1207,6 +1257,7 @@ reader_lost(int fd)
 			continue;
 		if (q->abandoned) {
 			TAILQ_REMOVE(&conn.pending, q, entry);
+			suspect_add(q);
 			req_free(q);
 		} else if (q->verb == LBP_MSG_ACQUIRE ||
 		    q->verb == LBP_MSG_STATUS) {
@@ -1304,33 +1355,82 @@ fail:
 }
 
 /*
- * Whether the daemon just reached on fd (not READY yet: nothing else is
- * said on it) has a grant of q's lock for q's owner: one the previous
- * daemon recorded but could not confirm, which q, sent again, takes
- * back.  1, 0, or -1 when fd failed.
+ * Whether the pid file of the lock at path (thread tid's) may be a grant
+ * the daemon just reached on fd (nothing else is said on it yet) knows
+ * of: it has a recorded hold of the lock by this process, tid's (one the
+ * previous daemon recorded but could not confirm, which tid's ACQUIRE,
+ * sent again, takes back) or another owner's here (a kept hold of this
+ * process, or another thread's, whose pid file it is): 1, the pid file
+ * is not a leftover.  0 when the daemon has no hold of it by this process
+ * (or answered ERR); -1 when fd failed.
  */
 static int
-reader_owner_holds(int fd, struct linebuf *lb, struct lbp_msg *m,
-    const struct req *q)
+reader_process_holds(int fd, struct linebuf *lb, struct lbp_msg *m,
+    const char *path, pid_t tid)
 {
 	struct lbp_out o;
-	uint64_t       id = next_id(), token = 0, pid = 0, tid = 0;
+	uint64_t       id = next_id(), token = 0, pid = 0;
 	char           why[512];
 
 	lbp_begin(&o, LBP_MSG_STATUS, 1, id);
-	lbp_add_str(&o, "path", q->path);
-	lbp_add_str(&o, "method", lockfs_method_name(q->method));
-	if (q->tid != 0)
-		lbp_add_u64(&o, "thread", (uint64_t)q->tid);
+	lbp_add_str(&o, "path", path);
+	lbp_add_str(&o, "method", lockfs_method_name(LB_PIDFILE));
+	if (tid != 0)
+		lbp_add_u64(&o, "thread", (uint64_t)tid);
 	if (lbp_end(&o) != 0 || line_call(fd, lb, &o, id, m, why,
 	    sizeof(why)) != 0)
 		return -1;
 	return m->verb == LBP_MSG_OK &&
 	    lbp_get_u64(m, "token", &token) == 0 && token != 0 &&
 	    lbp_get_u64(m, "holder_pid", &pid) == 0 &&
-	    pid == (uint64_t)getpid() &&
-	    lbp_get_u64(m, "holder_tid", &tid) == 0 &&
-	    tid == (uint64_t)q->tid;
+	    pid == (uint64_t)getpid();
+}
+
+/*
+ * Judges, with the daemon just reached on fd, before anything else is sent
+ * on it (so that the only reply read is the one asked for), the pid files
+ * a lost daemon may have made for this process: those of the pidfile
+ * ACQUIREs to be sent again and of the suspects (which are then
+ * forgotten).  Such a file, naming this process, that no owner here holds
+ * is a grant the previous daemon never recorded, which the new one cannot
+ * tell from another thread's hold, and is removed; unless the new daemon
+ * has a hold of it by this process (reader_process_holds): then it stays
+ * (the owner's ACQUIRE, sent again, takes it back; another owner's waits
+ * behind it).  Under conn.mu.  0, or -1 when fd failed.
+ */
+static int
+reader_judge(int fd, struct linebuf *lb, struct lbp_msg *m)
+{
+	struct suspect *v;
+	struct req     *q;
+	int             r = 0;
+
+	TAILQ_FOREACH(q, &conn.pending, entry) {
+		if (q->state != REQ_UNSENT || q->verb != LBP_MSG_ACQUIRE ||
+		    q->method != LB_PIDFILE)
+			continue;
+		if ((r = reader_process_holds(fd, lb, m, q->path, q->tid)) ==
+		    -1)
+			goto out;
+		if (r == 0)
+			lb__owners_pidfile_forget_leftover(q->path,
+			    q->lock_file);
+	}
+	while ((v = TAILQ_FIRST(&conn.suspects)) != NULL) {
+		if ((r = reader_process_holds(fd, lb, m, v->path, v->tid)) ==
+		    -1)
+			goto out;
+		if (r == 0)
+			lb__owners_pidfile_forget_leftover(v->path,
+			    v->lock_file);
+		TAILQ_REMOVE(&conn.suspects, v, entry);
+		free(v->path);
+		free(v->lock_file);
+		free(v);
+	}
+	r = 0;
+out:
+	return r;
 }
 
 /*
@@ -1343,7 +1443,6 @@ reader_resume(int fd, struct linebuf *lb, struct lbp_msg *m)
 {
 	struct lbp_out o;
 	struct req    *q;
-	int            r;
 
 	conn_unlock();
 	conn_lock_both();
@@ -1353,24 +1452,9 @@ reader_resume(int fd, struct linebuf *lb, struct lbp_msg *m)
 	conn.gen++;
 	conn.state = CONN_READY;
 	conn.reclaiming = 0;
-	/* First, before anything is sent (so that the only reply on fd is
-	 * the one asked for): a pid file naming this process that no owner
-	 * here holds is a grant the previous daemon never confirmed, which
-	 * the new one cannot tell from another thread's hold, and is
-	 * removed; unless the new daemon has it recorded for the owner (then
-	 * the ACQUIRE, sent again, takes it back, and its pid file stays). */
-	TAILQ_FOREACH(q, &conn.pending, entry) {
-		if (q->state != REQ_UNSENT || q->verb != LBP_MSG_ACQUIRE ||
-		    q->method != LB_PIDFILE)
-			continue;
-		if ((r = reader_owner_holds(fd, lb, m, q)) == -1) {
-			shutdown(fd, SHUT_RDWR);   /* nothing more goes out */
-			break;
-		}
-		if (r == 0)
-			lb__owners_pidfile_forget_leftover(q->path,
-			    q->lock_file);
-	}
+	/* First the pid files a lost daemon may have left. */
+	if (reader_judge(fd, lb, m) == -1)
+		shutdown(fd, SHUT_RDWR);        /* nothing more goes out */
 	TAILQ_FOREACH(q, &conn.pending, entry) {
 		if (q->state != REQ_UNSENT)
 			continue;
@@ -1406,6 +1490,7 @@ reader_give_up(void)
 	    "within %g s after the connection was lost", conn.socket,
 	    RECONNECT_FOR_S);
 	while ((q = TAILQ_FIRST(&conn.pending)) != NULL) {
+		suspect_add(q);         /* judged at the next connect */
 		if (q->abandoned) {
 			TAILQ_REMOVE(&conn.pending, q, entry);
 			req_free(q);
@@ -1512,6 +1597,7 @@ conn_establish(char *why, size_t size)
 	pthread_t       thread;
 	sigset_t        all, old;
 	struct linebuf *lb = NULL;
+	struct lbp_msg *m = NULL;
 	char            path[sizeof(conn.socket)];
 	int             fd = -1, r = -1;
 
@@ -1538,6 +1624,17 @@ conn_establish(char *why, size_t size)
 
 	conn_lock_both();
 	assert(conn.state == CONN_CONNECTING);
+	/* Pid files a daemon lost before the library gave up on it may
+	 * have left (judged before anything else is said). */
+	if (fd != -1 && !TAILQ_EMPTY(&conn.suspects) &&
+	    (m = malloc(sizeof(*m))) != NULL && reader_judge(fd, lb, m) == -1) {
+		snprintf(why, size, "lockbrokerd on %s: the connection failed "
+		    "while pid files a lost daemon may have left were judged",
+		    path);
+		conn.opening_fd = -1;
+		close(fd);
+		fd = -1;
+	}
 	if (fd != -1) {
 		pthread_attr_init(&attr);
 		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -1564,6 +1661,7 @@ conn_establish(char *why, size_t size)
 		conn.state = CONN_IDLE;
 	pthread_cond_broadcast(&conn.changed);
 	conn_unlock_both();
+	free(m);
 	free(lb);
 out:
 	return r;

@@ -114,49 +114,6 @@ typedef int fs_step(struct lockfs_lock *, struct lockfs_err *);
 
 static __thread char error_copy[sizeof(((struct lockfs_err *)0)->msg)];
 
-/* Seconds on the monotonic clock. */
-static double
-now_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static __thread unsigned int jitter_state;
-
-/* A factor in [0.75, 1.25) for the back-off, from a per-thread xorshift
- * seeded by pid, thread and time, so that processes do not draw in step
- * (and the application's rand() is left alone). */
-static double
-jitter(void)
-{
-	unsigned int x = jitter_state;
-
-	if (x == 0)
-		x = ((unsigned int)getpid() * 2654435761u ^
-		    (unsigned int)lockfs_gettid() * 40503u ^
-		    (unsigned int)(unsigned long long)(now_mono() * 1e6)) | 1u;
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	jitter_state = x;
-	return 0.75 + 0.5 * (double)(x >> 8) / (double)(1u << 24);
-}
-
-/* Sleeps for seconds (> 0), resuming after signals. */
-static void
-sleep_for(double seconds)
-{
-	struct timespec ts;
-
-	ts.tv_sec = (time_t)seconds;
-	ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
 /*
  * Begins a step on a handle: takes its mutex and, in a forked child, makes
  * the child a new owner (a child never holds its parent's locks).  Returns
@@ -461,22 +418,19 @@ static int
 local_acquire(lb_lock *lock, const struct lb__target *t, double timeout,
     double deadline, struct lockfs_err *err)
 {
-	double backoff = BACKOFF_MIN, left, pause;
-	int    r;
+	struct lockfs_backoff b;
+	int                   r;
 
+	lockfs_backoff_init(&b, BACKOFF_MIN, BACKOFF_MAX);
 	while ((r = acquire_once(lock, t, err)) == LB_EALREADY) {
 		if (timeout <= 0)
 			break;
-		left = isinf(timeout) ? BACKOFF_MAX : deadline - now_mono();
-		if (left <= 0) {
+		if (lockfs_backoff_sleep(&b, isinf(timeout) ? INFINITY :
+		    deadline) == -1) {
 			r = lockfs_fail(err, LB_ETIMEOUT, 0, "timed out after "
 			    "%g s waiting for %s", timeout, lock->given);
 			break;
 		}
-		pause = backoff * jitter();
-		sleep_for(pause < left ? pause : left);
-		if ((backoff *= 2) > BACKOFF_MAX)
-			backoff = BACKOFF_MAX;
 	}
 	return r;
 }
@@ -535,7 +489,7 @@ lb_acquire(lb_lock *lock, double timeout)
 	if (timeout > LB__TIMEOUT_MAX_S)
 		timeout = INFINITY;     /* as good as forever: see broker.h */
 	if (timeout > 0 && !isinf(timeout))
-		deadline = now_mono() + timeout;
+		deadline = lockfs_now() + timeout;
 	if ((r = call_begin(lock, &t, &err)) != 0)
 		goto out;
 	fresh = !holds_now(lock, &t);

@@ -138,7 +138,8 @@ lbd_uid_get(struct lbd *d, uid_t uid)
 void
 lbd_uid_put(struct lbd_uid_conns *u)
 {
-	if (u->n == 0 && u->nlocks == 0 && u->nwatches == 0) {
+	if (u->n == 0 && u->nlocks == 0 && u->nwatches == 0 &&
+	    u->npidfds == 0) {
 		LIST_REMOVE(u, entry);
 		free(u);
 	}

@@ -168,6 +168,8 @@ struct lbd_pidwatch {
 	                                       running */
 	struct lbd_holds         holds;     /* by pw_entry */
 	int                      fd;        /* its pidfd, or -1 */
+	struct lbd_uid_conns    *user;      /* with fd: the user it counts
+	                                       for (pidfds_per_uid) */
 	uv_poll_t               *poll;      /* on fd */
 	uv_timer_t              *timer;     /* without fd: a look a second */
 	int                      listed;    /* in d->pidwatches */
@@ -184,13 +186,16 @@ enum lbd_conn_state {
 
 /* What one user has in the daemon: open connections (conns_per_uid),
  * holds and waits (locks_per_uid), directories watched for its waits
- * (watches_per_uid).  Freed when all three are 0. */
+ * (watches_per_uid), pidfds of processes watched for its kept holds and
+ * orphans (pidfds_per_uid).  Freed when all four are 0. */
 struct lbd_uid_conns {
 	uid_t                         uid;
 	unsigned                      n;
 	unsigned                      nlocks;    /* holds, kept ones too,
 	                                            and waits */
 	unsigned                      nwatches;
+	unsigned                      npidfds;   /* watches' pidfds that
+	                                            count for it */
 	unsigned                      turn;      /* the iteration turn_ns is */
 	uint64_t                      turn_ns;   /* time its requests took in
 	                                            it */
@@ -271,7 +276,8 @@ struct lbd {
 	                                       (main.c) */
 	struct lbd_pidwatches   *pidwatches; /* watched processes, by pid
 	                                       (pidwatch.c; NULL: none yet) */
-	unsigned                 npidfds;   /* pidfds open for them */
+	unsigned                 npidfds;   /* pidfds open for them: at most
+	                                       half of fd_conns */
 	struct lbd_lock        **buckets;   /* the lock table */
 	size_t                   nbuckets, nlocks;
 	struct lbd_dirwatch    **wbuckets;  /* the watched directories */
@@ -372,7 +378,6 @@ void lbd_orphans_detach(struct lbd *d);
 int  lbd_orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid);
 
 /* pidwatch.c */
-int  lbd_pidwatch_affords(struct lbd *d, pid_t pid, unsigned long long start);
 void lbd_orphan_watch(struct lbd *d, struct lbd_hold *h);
 void lbd_orphan_unwatch(struct lbd_hold *h);
 

@@ -677,7 +677,6 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 {
 	struct lbd       *d = c->d;
 	struct lockfs_err   err;
-	struct lockfs_owner o;
 	struct lbd_lock    *l;
 	struct lbd_wait    *w;
 	int                 r;
@@ -707,15 +706,6 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 		lbd_conn_error(c, id, LBP_ELIMIT, "locks_per_uid: uid %ld "
 		    "holds or waits for %u locks", (long)c->uid,
 		    c->uid_conns != NULL ? c->uid_conns->nlocks : 0);
-		goto out;
-	}
-	/* A kept hold's process is watched: a process not watched yet
-	 * takes a descriptor, which the daemon's budget must afford. */
-	if (kept_pid != 0 && lockfs_owner_of_pid(&o, kept_pid, 0) == 0 &&
-	    !lbd_pidwatch_affords(d, kept_pid, o.start)) {
-		lbd_conn_error(c, id, LBP_ELIMIT, "file descriptor limit: the "
-		    "daemon cannot watch another process (pid %ld) for kept "
-		    "holds", (long)kept_pid);
 		goto out;
 	}
 	/* Where c may not look, every answer is the same "cannot look at
@@ -1058,7 +1048,8 @@ lbd_locks_shutdown(struct lbd *d)
 			wait_remove(w);
 			lbd_lock_put(l);
 		}
-	/* Releasing holds stay recorded, for the next daemon to end. */
+	/* Releasing holds stay recorded, as releasing, for the next daemon
+	 * to end (reconcile.c): never its holder's again. */
 	while (!LIST_EMPTY(&d->releasing))
 		lbd_hold_detach(LIST_FIRST(&d->releasing)->lock);
 }

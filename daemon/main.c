@@ -171,11 +171,11 @@ default_paths(struct lbd_config *c, char *why, size_t size)
 
 	if (c->socket[0] == '\0') {
 		if (geteuid() == 0)
-			r1 = snprintf(c->socket, sizeof(c->socket),
-			    "/run/lockbroker/socket");
+			r1 = snprintf(c->socket, sizeof(c->socket), "%s",
+			    LBP_SYSTEM_SOCKET);
 		else if (run != NULL && run[0] == '/')
 			r1 = snprintf(c->socket, sizeof(c->socket),
-			    "%s/lockbroker/socket", run);
+			    "%s/%s", run, LBP_USER_SOCKET);
 		else {
 			snprintf(why, size, "no socket path: give --socket or "
 			    "set XDG_RUNTIME_DIR");
@@ -403,12 +403,13 @@ fds_open(void)
  * Sets d->fd_conns, how many connections and pidfds (one per process
  * watched for kept holds and orphans, pidwatch.c) the descriptor limit
  * (RLIMIT_NOFILE) affords: what is left of it once the other descriptors
- * open now (state database, listener, loop) and LBD_FD_RESERVE are set
- * aside.  Beyond that a connection is refused with ELIMIT, and so is an
- * ACQUIRE whose kept hold needs a process watched anew, rather than
- * accepted into a daemon that could then open no lock file for anybody.
- * First raises the soft limit towards the hard one as far as the conns
- * limit needs.
+ * open now (state database, listener, loop) and LBD_FD_RESERVE (for the
+ * lock files and databases a request opens for a moment) are set aside.
+ * Beyond that a connection is refused with ELIMIT, rather than accepted
+ * into a daemon that could then open no lock file for anybody.  Pidfds
+ * take at most half of it (pidwatch.c: beyond, a process is looked at by
+ * timer), so the other half is always the connections'.  First raises
+ * the soft limit towards the hard one as far as the conns limit needs.
  */
 static void
 fd_budget(struct lbd *d)

@@ -10,12 +10,15 @@
  * ends (reconcile.c, lbd_orphan_exited), and the watch goes with its last
  * hold.
  *
- * The pidfds count in the daemon's file-descriptor budget (d->fd_conns,
- * main.c), with the connections: lbd_pidwatch_affords tells whether a
- * process not yet watched may be, and an ACQUIRE for a kept hold that it
- * refuses gets ELIMIT (grant.c).  A watch needed all the same (an orphan
- * at start; a kept hold granted from a queue after the budget filled)
- * falls back to the timer, which takes no descriptor.
+ * A pidfd is a descriptor, and descriptors are the budget that new
+ * connections need (d->fd_conns, main.c), so pidfds are bounded twice: in
+ * all, to half of that budget (the other half is the connections' alone,
+ * whatever any user's kept holds), and per user, to pidfds_per_uid (the
+ * user of the hold that made the watch).  Beyond either bound a process
+ * is watched all the same, by the timer, which takes no descriptor: an
+ * ACQUIRE pid= is never refused for want of a pidfd.  The timers' first
+ * looks are spread over the second (by pid), so that many processes
+ * watched at once are not all looked at in one turn of the loop.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -71,6 +74,9 @@ pw_stop(struct lbd_pidwatch *w)
 		close(w->fd);
 		w->fd = -1;
 		w->d->npidfds--;
+		w->user->npidfds--;
+		lbd_uid_put(w->user);
+		w->user = NULL;
 	}
 	if (w->listed) {
 		LIST_REMOVE(w, entry);
@@ -124,29 +130,31 @@ pw_look(uv_timer_t *t)
 		pw_exited(w);
 }
 
-/*
- * lbd_pidwatch_affords: may process pid (started at start) be watched
- * without a descriptor the budget has not got?  1 when it is watched
- * already or the connections and pidfds open leave room for one more
- * pidfd, else 0.
- */
-int
-lbd_pidwatch_affords(struct lbd *d, pid_t pid, unsigned long long start)
+/* May user u's new watch have a pidfd: is there room in the pidfds'
+ * half of the descriptor budget, in the budget itself, and in u's
+ * pidfds_per_uid? */
+static int
+pw_pidfd_affordable(struct lbd *d, struct lbd_uid_conns *u)
 {
-	if (pw_find(d, pid, start) != NULL)
-		return 1;
-	return (uint64_t)d->nconns + d->npidfds < d->fd_conns;
+	return u != NULL && u->npidfds < d->cfg.limits.pidfds_per_uid &&
+	    d->npidfds < d->fd_conns / 2 &&
+	    (uint64_t)d->nconns + d->npidfds < d->fd_conns;
 }
 
-/* Starts watching w's process: a pidfd when the kernel gives one and the
- * budget affords it, otherwise a timer. */
+/* Starts watching w's process for user uid: a pidfd when the kernel
+ * gives one and the bounds afford it (pw_pidfd_affordable), otherwise a
+ * timer. */
 static void
-pw_start(struct lbd *d, struct lbd_pidwatch *w)
+pw_start(struct lbd *d, struct lbd_pidwatch *w, uid_t uid)
 {
 #ifdef SYS_pidfd_open
-	if ((uint64_t)d->nconns + d->npidfds < d->fd_conns &&
+	struct lbd_uid_conns *u = lbd_uid_get(d, uid);
+
+	if (pw_pidfd_affordable(d, u) &&
 	    (w->fd = (int)syscall(SYS_pidfd_open, w->pid, 0)) != -1) {
 		d->npidfds++;
+		u->npidfds++;
+		w->user = u;
 		if ((w->poll = malloc(sizeof(*w->poll))) != NULL &&
 		    uv_poll_init(d->loop, w->poll, w->fd) == 0) {
 			w->poll->data = w;
@@ -158,17 +166,24 @@ pw_start(struct lbd *d, struct lbd_pidwatch *w)
 		close(w->fd);
 		w->fd = -1;
 		d->npidfds--;
+		u->npidfds--;
+		w->user = NULL;
 	}
+	if (u != NULL)
+		lbd_uid_put(u);
+#else
+	(void)uid;
 #endif
 	if ((w->timer = malloc(sizeof(*w->timer))) == NULL)
 		return;
 	uv_timer_init(d->loop, w->timer);
 	w->timer->data = w;
-	uv_timer_start(w->timer, pw_look, 1000, 1000);
+	uv_timer_start(w->timer, pw_look, 1 + (uint64_t)w->pid % 1000, 1000);
 }
 
 /* lbd_orphan_watch: h (an orphan or a kept hold) joins the watch of its
- * process (h->fs.owner: pid, start time), made if there is none.  Out of
+ * process (h->fs.owner: pid, start time), made if there is none (its
+ * pidfd, if it gets one, counts for h's user).  Out of
  * memory: h is not watched (it ends with the grace period, or kept, when
  * its lock is released). */
 void
@@ -196,7 +211,7 @@ lbd_orphan_watch(struct lbd *d, struct lbd_hold *h)
 		LIST_INIT(&w->holds);
 		LIST_INSERT_HEAD(pw_bucket(d, w->pid), w, entry);
 		w->listed = 1;
-		pw_start(d, w);
+		pw_start(d, w, h->uid);
 	}
 	w->refs++;
 	LIST_INSERT_HEAD(&w->holds, h, pw_entry);

@@ -10,6 +10,12 @@
  *   earlier boot, holder's pid gone or reused      -> remove the artefact
  *                                                     (as the holder's
  *                                                     user), forget it
+ *   a releasing hold (its RELEASE was answered,   -> released now, as its
+ *       its sqlite row not yet removed: grant.c)      user; left releasing
+ *                                                     (retried) while the
+ *                                                     database is busy;
+ *                                                     never its holder's
+ *                                                     again, alive or not
  *   holder alive, a kept hold (ACQUIRE pid=)       -> kept, watched
  *   holder alive                                   -> an orphan hold (an
  *       mkdir lock's stray markers of an unfinished handoff removed): the
@@ -29,7 +35,9 @@
  * nothing in that directory is touched.
  *
  * No lock is granted to two holders: an orphan is the lock's holder in the
- * table, so ACQUIREs queue behind it as behind any holder.
+ * table, so ACQUIREs queue behind it as behind any holder.  A releasing
+ * hold is its lock's holder too until its row is gone, but nobody's: no
+ * RECLAIM, ACQUIRE or RELEASE finds it (grant.c, lbd_hold_find).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -182,6 +190,7 @@ reconcile_one(struct lbd *d, const struct lbd_store_hold *sh)
 	h->token = sh->token;
 	h->since = sh->since;
 	h->kept = sh->kept;
+	h->releasing = sh->releasing;
 	/* A sqlite row names no user: the record says this daemon wrote it,
 	 * as that owner's (sqlite.c). */
 	h->fs.sqlite_row_ours = sh->method == LB_SQLITE;
@@ -227,7 +236,16 @@ reconcile_one(struct lbd *d, const struct lbd_store_hold *sh)
 	jh.pid = o.pid;
 	jh.start = o.start;
 	memcpy(jh.boot, o.boot, sizeof(jh.boot));
-	if (mine != 1) {
+	if (h->releasing && mine != 0) {
+		/* Ended by releasing_resume once every record is read (a
+		 * busy database records it again); mine < 0: the database
+		 * cannot be read now (busy, maybe), the release itself
+		 * checks whose the row is. */
+		log_info("%s: pid %ld released it in the previous run, which "
+		    "could not remove its row yet (a busy database); it is "
+		    "removed now, or once the database lets it", sh->path,
+		    (long)sh->pid);
+	} else if (mine != 1) {
 		log_info("%s: artefact of pid %ld's hold is gone; forgotten",
 		    sh->path, (long)sh->pid);
 		lbd_hold_forget(l);
@@ -252,6 +270,34 @@ out:
 }
 
 /*
+ * Ends the releasing holds of the previous run that reconcile_one left
+ * among the orphans, after the scan of the records (ending one may
+ * record it again, releasing, when its database is still busy: grant.c
+ * retries it then, as its user).  Each counts in its user's
+ * locks_per_uid until it ends, as it did in the previous run.
+ */
+static void
+releasing_resume(struct lbd *d)
+{
+	struct lbd_holds ending;
+	struct lbd_hold *h, *next;
+
+	LIST_INIT(&ending);
+	for (h = LIST_FIRST(&d->orphans); h != NULL; h = next) {
+		next = LIST_NEXT(h, conn_entry);
+		if (!h->releasing)
+			continue;
+		LIST_REMOVE(h, conn_entry);
+		LIST_INSERT_HEAD(&ending, h, conn_entry);
+		if ((h->user = lbd_uid_get(d, h->uid)) != NULL)
+			h->user->nlocks++;
+	}
+	while ((h = LIST_FIRST(&ending)) != NULL)
+		orphan_end(h, "its release was answered in the previous "
+		    "run");
+}
+
+/*
  * lbd_reconcile: judges every hold of the previous run (see above) and
  * starts the grace period for those that stay.  Run once at start, before
  * the daemon accepts connections.
@@ -263,6 +309,7 @@ lbd_reconcile(struct lbd *d)
 	uv_timer_init(d->loop, &d->grace);
 	d->grace.data = d;
 	lbd_store_each_hold(d, reconcile_one);
+	releasing_resume(d);
 	lbd_store_commit(d);
 	if (!LIST_EMPTY(&d->orphans))
 		uv_timer_start(&d->grace, grace_over,

@@ -30,6 +30,7 @@ lbd_config_defaults(struct lbd_config *c)
 	c->limits.locks_per_uid = LBD_DEFAULT_LOCKS_PER_UID;
 	c->limits.watches_per_uid = LBD_DEFAULT_WATCHES_PER_UID;
 	c->limits.watches = LBD_DEFAULT_WATCHES;
+	c->limits.pidfds_per_uid = LBD_DEFAULT_PIDFDS_PER_UID;
 }
 
 /* Value kinds a key may take. */
@@ -61,7 +62,14 @@ static const struct key {
 	    offsetof(struct lbd_config, limits.watches_per_uid) },
 	{ "watches",         K_COUNT0,
 	    offsetof(struct lbd_config, limits.watches) },
+	{ "pidfds_per_uid",  K_COUNT0,
+	    offsetof(struct lbd_config, limits.pidfds_per_uid) },
 };
+
+/* The range of a count key (1 or 0 to this) and of a size key (bytes,
+ * 1 to this). */
+#define LBD_COUNT_MAX 1000000ULL
+#define LBD_SIZE_MAX  (1ULL << 32)
 
 /* Parses a plain decimal integer 1..max from v (NUL-terminated). */
 static int
@@ -142,17 +150,17 @@ apply(struct lbd_config *c, const struct key *k, const char *v, int lineno,
 			r = -1;
 		break;
 	case K_COUNT:
-		if ((r = parse_count(v, 1000000, &n)) == 0)
+		if ((r = parse_count(v, LBD_COUNT_MAX, &n)) == 0)
 			*(unsigned *)(void *)field = (unsigned)n;
 		break;
 	case K_COUNT0:
 		if (strcmp(v, "0") == 0)
 			*(unsigned *)(void *)field = 0;
-		else if ((r = parse_count(v, 1000000, &n)) == 0)
+		else if ((r = parse_count(v, LBD_COUNT_MAX, &n)) == 0)
 			*(unsigned *)(void *)field = (unsigned)n;
 		break;
 	case K_SIZE:
-		if ((r = parse_count(v, (unsigned long long)1 << 32, &n)) == 0)
+		if ((r = parse_count(v, LBD_SIZE_MAX, &n)) == 0)
 			*(size_t *)(void *)field = (size_t)n;
 		break;
 	}
@@ -160,6 +168,12 @@ apply(struct lbd_config *c, const struct key *k, const char *v, int lineno,
 		snprintf(why, size, "line %d: bad value for %s: \"%.64s\" "
 		    "(seconds: a plain decimal number greater than 0 and at "
 		    "most %d)", lineno, k->name, v, LBD_SECONDS_MAX);
+	else if (r != 0 && (k->kind == K_COUNT || k->kind == K_COUNT0 ||
+	    k->kind == K_SIZE))
+		snprintf(why, size, "line %d: bad value for %s: \"%.64s\" "
+		    "(a plain decimal integer from %d to %llu)", lineno,
+		    k->name, v, k->kind == K_COUNT0 ? 0 : 1,
+		    k->kind == K_SIZE ? LBD_SIZE_MAX : LBD_COUNT_MAX);
 	else if (r != 0)
 		snprintf(why, size, "line %d: bad value for %s: \"%.64s\"",
 		    lineno, k->name, v);

@@ -29,6 +29,11 @@ struct lbd_limits {
 	unsigned watches;               /* directories watched in all (0:
 	                                   poll only); never more than half
 	                                   fs.inotify.max_user_watches */
+	unsigned pidfds_per_uid;        /* processes watched with a pidfd for
+	                                   one user's kept holds and orphans
+	                                   (0: none); beyond it, a look a
+	                                   second.  In all, pidfds take at
+	                                   most half the descriptor budget */
 };
 
 #define LBD_DEFAULT_HOLDS_PER_CONN  1024
@@ -39,6 +44,7 @@ struct lbd_limits {
 #define LBD_DEFAULT_LOCKS_PER_UID   16384
 #define LBD_DEFAULT_WATCHES_PER_UID 1024
 #define LBD_DEFAULT_WATCHES         8192
+#define LBD_DEFAULT_PIDFDS_PER_UID  256
 #define LBD_DEFAULT_GRACE           30.0    /* seconds to reclaim after a
 	                                           restart */
 #define LBD_DEFAULT_FOREIGN_POLL    1.0     /* seconds between looks at a

@@ -87,17 +87,23 @@ static const char schema[] =
     "  token INTEGER NOT NULL, since REAL NOT NULL,"
     "  kept INTEGER NOT NULL DEFAULT 0,"
     "  supp_groups BLOB, dir_dev INTEGER, dir_ino INTEGER,"
+    "  releasing INTEGER NOT NULL DEFAULT 0,"
     "  PRIMARY KEY (lock_file, method)) WITHOUT ROWID;";
 
 /* Columns later releases added to holds, for databases made before: kept
  * (kept holds, ACQUIRE pid=); supp_groups (the client's supplementary
- * groups, native gid_t array; NULL: not known) and dir_dev, dir_ino (the
- * identity of the lock's directory at the grant; NULL: not known). */
+ * groups, native gid_t array; NULL: not known); dir_dev, dir_ino (the
+ * identity of the lock's directory at the grant; NULL: not known);
+ * releasing (1: a releasing hold, whose RELEASE was answered and whose
+ * sqlite row is still to be removed, grant.c; a database of a daemon
+ * that did not record it says 0).  A daemon of an earlier release opens
+ * a database with these columns too: it ignores them. */
 static const char *const upgrades[] = {
 	"ALTER TABLE holds ADD COLUMN kept INTEGER NOT NULL DEFAULT 0",
 	"ALTER TABLE holds ADD COLUMN supp_groups BLOB",
 	"ALTER TABLE holds ADD COLUMN dir_dev INTEGER",
 	"ALTER TABLE holds ADD COLUMN dir_ino INTEGER",
+	"ALTER TABLE holds ADD COLUMN releasing INTEGER NOT NULL DEFAULT 0",
 };
 
 /* Adds the columns of upgrades[] that a database lacks; an error other
@@ -406,9 +412,9 @@ lbd_store_open(struct lbd *d, const char *file, char *why, size_t size)
 	    store_exec(s, schema) != 0 || store_upgrade(s) != 0 ||
 	    sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO holds (lock_file,"
 	    " method, path, unique_name, pid, tid, uid, gid, start, boot, "
-	    "token, since, kept, supp_groups, dir_dev, dir_ino) VALUES (?1, "
-	    "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
-	    "?16)", -1, &s->add, NULL) != SQLITE_OK ||
+	    "token, since, kept, supp_groups, dir_dev, dir_ino, releasing) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+	    "?14, ?15, ?16, ?17)", -1, &s->add, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, "DELETE FROM holds WHERE lock_file = ?1 "
 	    "AND method = ?2 AND token = ?3", -1, &s->del, NULL) !=
 	    SQLITE_OK ||
@@ -515,6 +521,7 @@ store_add(struct lbd_store *s, const struct lbd_hold *h)
 		sqlite3_bind_int64(st, 15, (sqlite3_int64)h->dir_dev);
 		sqlite3_bind_int64(st, 16, (sqlite3_int64)h->dir_ino);
 	}
+	sqlite3_bind_int(st, 17, h->releasing);
 	return store_step(s, st);
 }
 
@@ -696,7 +703,8 @@ lbd_store_each_hold(struct lbd *d,
 
 	if (sqlite3_prepare_v2(s->db, "SELECT path, method, unique_name, pid, "
 	    "tid, uid, gid, start, boot, token, since, kept, supp_groups, "
-	    "dir_dev, dir_ino FROM holds", -1, &st, NULL) != SQLITE_OK) {
+	    "dir_dev, dir_ino, releasing FROM holds", -1, &st, NULL) !=
+	    SQLITE_OK) {
 		log_err("state database: %s", sqlite3_errmsg(s->db));
 		return -1;
 	}
@@ -725,6 +733,7 @@ lbd_store_each_hold(struct lbd *d,
 			h.dir_dev = (dev_t)sqlite3_column_int64(st, 13);
 			h.dir_ino = (ino_t)sqlite3_column_int64(st, 14);
 		}
+		h.releasing = sqlite3_column_int(st, 15);
 		fn(d, &h);
 	}
 	sqlite3_finalize(st);

@@ -21,6 +21,10 @@ struct lbd_store_hold {
 	uint64_t           token;
 	double             since;
 	int                kept;       /* kept for pid (ACQUIRE pid=) */
+	int                releasing;  /* released (its RELEASE answered),
+	                                  its sqlite row not yet removed:
+	                                  the hold is to end, never to be
+	                                  its holder's again (grant.c) */
 	int                groups_known; /* 0: recorded by a daemon that did
 	                                    not record groups */
 	const void        *groups;     /* the client's supplementary groups

@@ -150,16 +150,6 @@ same_owner(const struct lockfs_lock *from, const struct lockfs_lock *to)
 	return strcmp(from->unique, to->unique) == 0;
 }
 
-/* Seconds on the monotonic clock. */
-static double
-monotonic_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /*
  * Takes flock(2) on l's directory into *fd: 0, or LB_EFAILED.  Breakers and
  * handoffs hold it for a few system calls, so it polls (LOCK_NB, with a
@@ -170,7 +160,7 @@ static int
 lock_directory(const struct lockfs_lock *l, int *fd, struct lockfs_err *err)
 {
 	struct timespec pause = { 0, 100000 };  /* 0.1 ms, up to 10 ms */
-	double          deadline = monotonic_now() + HANDOFF_DIR_WAIT_S;
+	double          deadline = lockfs_now() + HANDOFF_DIR_WAIT_S;
 	int             r = 0;
 
 	if ((*fd = open(l->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
@@ -181,7 +171,7 @@ lock_directory(const struct lockfs_lock *l, int *fd, struct lockfs_err *err)
 	while (flock(*fd, LOCK_EX | LOCK_NB) == -1) {
 		if (errno == EINTR)
 			continue;
-		if (errno != EWOULDBLOCK || monotonic_now() >= deadline) {
+		if (errno != EWOULDBLOCK || lockfs_now() >= deadline) {
 			r = lockfs_fail(err, LB_EFAILED, errno, "cannot hand %s "
 			    "over: cannot lock directory %s", l->path, l->dir);
 			close(*fd);

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "lockbroker.h"
+#include "lockbroker/codes.h"
 
 #define LOCKFS_HOST_MAX   256
 #define LOCKFS_UNIQUE_MAX 512
@@ -91,6 +91,30 @@ int   lockfs_pid_parse(const char *text, size_t len, pid_t *pid);
 lb_liveness lockfs_holder_liveness(const struct lockfs_holder *h);
 const char *lockfs_hostname(void);
 pid_t lockfs_gettid(void);
+
+/*
+ * Time (clock.c), for every part: lockfs_now is seconds on the monotonic
+ * clock, which every deadline is measured on; lockfs_sleep sleeps that
+ * long (nothing for <= 0 or NaN), resuming after signals; lockfs_jitter is
+ * a factor in [0.75, 1.25), different per thread and process, so that
+ * pollers do not move in step.
+ */
+double lockfs_now(void);
+void   lockfs_sleep(double seconds);
+double lockfs_jitter(void);
+
+/*
+ * A back-off between polls: pauses from `first`, doubling up to `max`,
+ * each jittered.  lockfs_backoff_sleep sleeps for the next pause but not
+ * beyond deadline (monotonic; INFINITY for none) and returns 0, or returns
+ * -1 at once when the deadline has passed.
+ */
+struct lockfs_backoff {
+	double next;
+	double max;
+};
+void lockfs_backoff_init(struct lockfs_backoff *b, double first, double max);
+int  lockfs_backoff_sleep(struct lockfs_backoff *b, double deadline);
 
 /* error.c */
 int   lockfs_fail(struct lockfs_err *err, int code, int sys_errno,

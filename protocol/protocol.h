@@ -34,6 +34,11 @@
 #define LBP_KEY_MAX     16      /* bytes in a field's key */
 #define LBP_FIELDS_MAX  16      /* fields in one message */
 
+/* Where client and daemon meet by default: the system instance's socket,
+ * and the user instance's, under $XDG_RUNTIME_DIR. */
+#define LBP_SYSTEM_SOCKET "/run/lockbroker/socket"
+#define LBP_USER_SOCKET   "lockbroker/socket"
+
 /*
  * The messages.  X(verb, direction, required fields, optional fields):
  * fields are space-separated keys.  C: client to daemon; D: daemon to

@@ -42,7 +42,10 @@
 # temporary directory (daemon.log, each run's stress.out) for a look.
 # Prints what each run did and when the daemon went, and at the end the
 # totals: runs, daemon kills and stops, victims killed, increments; exits 1
-# on a failure.
+# on a failure.  Reports in TAP (tests/lib.sh): one check per run, and one
+# for the end.
+
+. "$(dirname "$0")/lib.sh"
 
 minutes=0
 case ${1:-} in
@@ -71,19 +74,13 @@ unset LOCKBROKER_SQLITE_DB LOCKBROKER_TRANSPORT
 # A test run by a service manager must not talk to it.
 unset NOTIFY_SOCKET LISTEN_PID LISTEN_FDS LISTEN_FDNAMES
 
-for prog in "$stress" "$daemon" "$cli"; do
-	if [ ! -x "$prog" ]; then
-		echo "chaos.sh: $prog is missing: build it with make check" >&2
-		exit 99
-	fi
-done
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/lbchaos.XXXXXX") || exit 99
+lb_need "$stress" "$daemon" "$cli"
+lb_mktemp chaos
 sock=$tmp/daemon/sock
 state=$tmp/daemon/state.sqlite
 conf=$tmp/daemon/lockbrokerd.conf
 log=$tmp/daemon.log
-mkdir "$tmp/daemon" || exit 99
+mkdir "$tmp/daemon" || lb_bail "cannot make $tmp/daemon"
 printf 'grace = 10\n' >"$conf"
 LOCKBROKER_SOCKET=$sock
 export LOCKBROKER_SOCKET
@@ -114,60 +111,12 @@ daemon_stops=0
 victims_killed=0
 increments=0
 
-# fail MESSAGE: a failure of the current run.
-fail() {
-	echo "chaos.sh: FAIL: $*" >&2
+# problem MESSAGE: a failure of the current run (its check fails at its
+# end).
+problem() {
+	diag "FAIL: $*"
 	failed=$((failed + 1))
 }
-
-# Waits until a daemon answers HELLO on argv[1] (at most argv[3] seconds)
-# while process argv[2] lives.  Exit 0: it answered; 1: the process ended;
-# 2: no answer in time.
-hello_py='
-import socket, sys, time
-path, pid, deadline = sys.argv[1], int(sys.argv[2]), time.monotonic() + float(sys.argv[3])
-while time.monotonic() < deadline:
-    try:
-        if open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()[0] == "Z":
-            sys.exit(1)
-    except FileNotFoundError:
-        sys.exit(1)
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(2)
-    try:
-        s.connect(path)
-        s.sendall(b"HELLO 1 version=1\n")
-        line = b""
-        while not line.endswith(b"\n"):
-            got = s.recv(4096)
-            if not got:
-                break
-            line += got
-        if line.startswith(b"OK 1"):
-            sys.exit(0)
-    except OSError:
-        pass
-    finally:
-        s.close()
-    time.sleep(0.01)
-sys.exit(2)
-'
-
-# Waits until process argv[1] has ended (a zombie, or gone), at most
-# argv[2] seconds.  Exit 0: it has; 1: it still runs.
-ended_py='
-import sys, time
-pid, deadline = int(sys.argv[1]), time.monotonic() + float(sys.argv[2])
-while True:
-    try:
-        if open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()[0] == "Z":
-            sys.exit(0)
-    except FileNotFoundError:
-        sys.exit(0)
-    if time.monotonic() >= deadline:
-        sys.exit(1)
-    time.sleep(0.01)
-'
 
 # The state database argv[1]: its integrity check, and the number of
 # holds it still records ("ok 0" is what a clean stop leaves).
@@ -220,11 +169,11 @@ daemon_start() {
 	"$daemon" --socket "$sock" --state "$state" --config "$conf" \
 	    --debug >>"$log" 2>&1 &
 	dpid=$!
-	"$PYTHON3" -c "$hello_py" "$sock" "$dpid" 15
+	lb_hello "$sock" "$dpid" 15
 	case $? in
 	0)	return 0 ;;
-	1)	fail "lockbrokerd exited at start (see $log)" ;;
-	*)	fail "lockbrokerd did not answer HELLO within 15 s" ;;
+	1)	problem "lockbrokerd exited at start (see $log)" ;;
+	*)	problem "lockbrokerd did not answer HELLO within 15 s" ;;
 	esac
 	kill -KILL "$dpid" 2>/dev/null
 	wait "$dpid"
@@ -242,7 +191,7 @@ daemon_stop() {
 	*)	daemon_stops=$((daemon_stops + 1)) ;;
 	esac
 	hung=
-	if ! "$PYTHON3" -c "$ended_py" "$dpid" 15; then
+	if ! lb_ended "$dpid" 15; then
 		hung=" (still running 15 s after it: killed)"
 		kill -KILL "$dpid"
 	fi
@@ -250,7 +199,7 @@ daemon_stop() {
 	status=$?
 	dpid=
 	if [ "$status" -ne "$2" ]; then
-		fail "lockbrokerd ended with status $status after SIG$1$hung," \
+		problem "lockbrokerd ended with status $status after SIG$1$hung," \
 		    "not $2"
 		return 1
 	fi
@@ -287,7 +236,7 @@ chaos() {
 		prev=$a
 	done
 	out=$tmp/$name.stress.out
-	mkdir "$dir" || exit 99
+	mkdir "$dir" || lb_bail "cannot make $dir"
 	total=$(total_of "$@")
 	failed_before=$failed
 	echo "--- chaos.sh: run $name: $events: stress $*" >>"$log"
@@ -339,21 +288,26 @@ chaos() {
 	victims_killed=$((victims_killed + killed))
 	said="$said $killed victims killed;"
 	[ "$status" -ne 0 ] || increments=$((increments + total))
-	echo "chaos: $said"
-	cat "$out"
-	[ "$status" -eq 0 ] || fail "$name: stress $* failed (status $status)"
+	diag "$said"
+	sed 's/^/#   /' "$out"
+	[ "$status" -eq 0 ] || problem "$name: stress $* failed (status $status)"
 	# A run that ended well before the daemon went has tested nothing.
 	[ "$status" -ne 0 ] || [ -z "$missed" ] ||
-		fail "$name: stress ended before the daemon's $missed of the run"
+		problem "$name: stress ended before the daemon's $missed of the run"
 	got=$(ls -A "$dir" | LC_ALL=C sort | tr '\n' ' ')
 	[ "$got" = "count " ] ||
-		fail "$name: left behind: $got(wanted: count)"
-	if [ -z "$dpid" ] || "$PYTHON3" -c "$ended_py" "$dpid" 0; then
-		fail "$name: lockbrokerd is not running after the run"
+		problem "$name: left behind: $got(wanted: count)"
+	if [ -z "$dpid" ] || lb_ended "$dpid" 0; then
+		problem "$name: lockbrokerd is not running after the run"
 		[ -z "$dpid" ] || wait "$dpid"
 		daemon_start
 	fi
-	[ "$failed" -ne "$failed_before" ] || passed=$((passed + 1))
+	if [ "$failed" -eq "$failed_before" ]; then
+		passed=$((passed + 1))
+		ok "$name: $events: exact, nothing left behind"
+	else
+		fail "$name: $events"
+	fi
 }
 
 # total_of STRESS_ARGS...: the count a stress run with these options
@@ -373,7 +327,7 @@ total_of() {
 	echo $((p * t * i + pp * pi))
 }
 
-daemon_start || exit 1
+daemon_start || lb_fatal "lockbrokerd starts" "$log"
 began=$(date +%s)
 pass=0
 while :; do
@@ -406,22 +360,28 @@ done
 
 # The end: the daemon stops cleanly, keeping no hold, and never ended a
 # hold of a live holder for want of a RECLAIM.
+failed_before=$failed
 if [ -n "$dpid" ] && daemon_stop TERM 0; then
 	left=$("$PYTHON3" -c "$holds_py" "$state" 2>&1)
 	[ "$left" = "ok 0" ] ||
-		fail "the state database is not clean (integrity, holds):" \
+		problem "the state database is not clean (integrity, holds):" \
 		    "$left"
 fi
 if grep -q "not reclaimed within the grace period" "$log"; then
-	fail "a live holder's hold ended unreclaimed:" \
+	problem "a live holder's hold ended unreclaimed:" \
 	    "$(grep "not reclaimed within the grace period" "$log")"
 fi
 
-echo "chaos: $passed runs passed, $failed failures in $(($(date +%s) - began)) s;" \
+if [ "$failed" -eq "$failed_before" ]; then
+	ok "the end: lockbrokerd stops cleanly, keeps no hold, ended no live hold"
+else
+	fail "the end: lockbrokerd stops cleanly, keeps no hold, ended no live hold"
+fi
+diag "chaos: $passed runs passed, $failed failures in $(($(date +%s) - began)) s;" \
     "daemon killed $daemon_kills times, stopped $daemon_stops times;" \
     "$victims_killed victims killed; $increments increments, none lost"
 if [ "$failed" -ne 0 ]; then
 	echo "--- the daemon's log, without the debug lines:" >&2
 	grep -v '^<7>' "$log" >&2
 fi
-[ "$failed" -eq 0 ]
+lb_done

@@ -6,26 +6,24 @@
 # Run by `make check` with LB_BUILDDIR set.  Works in a private temporary
 # directory: locks live in $tmp/d, which must be empty after every case (the
 # sqlite method's database excepted); the test's own files live in $tmp.
-# Exit 0 when all pass, 1 when any fails, 99 when it cannot run.
+# Reports in TAP (tests/lib.sh); exit 0 when all pass, 1 when any fails,
+# 99 when it cannot run.
 
 # shellcheck disable=SC2012,SC2016,SC2317
 # (ls on names we made; sh -c scripts expand in the child; functions run
 # from traps and check)
 
 set -u
+. "$(dirname "$0")/lib.sh"
 
 LB="${LB_BUILDDIR:?LB_BUILDDIR not set}/tools/lockbroker"
-if [ ! -x "$LB" ]; then
-	echo "cli.sh: $LB is not built" >&2
-	exit 99
-fi
+lb_need "$LB"
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/lb-cli.XXXXXX") || exit 99
+lb_mktemp cli
 d="$tmp/d"
-mkdir "$d" || exit 99
+mkdir "$d" || lb_bail "cannot make $d"
 bg_pids=""
-failures=0
-n=0
+lb_errfile="$tmp/err"
 
 # Kills what we started and still runs, removes the temporary directory.
 cleanup() {
@@ -36,56 +34,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 99' HUP INT TERM
-
-ok() {
-	n=$((n + 1))
-	echo "ok $n - $*"
-}
-
-fail() {
-	n=$((n + 1))
-	failures=$((failures + 1))
-	echo "not ok $n - $*"
-	if [ -s "$tmp/err" ]; then
-		sed 's/^/#   stderr: /' "$tmp/err"
-	fi
-}
-
-# run CMD...: runs CMD with stdout in $tmp/out and stderr in $tmp/err,
-# sets rc.
-run() {
-	"$@" >"$tmp/out" 2>"$tmp/err"
-	rc=$?
-}
-
-# expect_rc WANT DESC CMD...: runs CMD and checks its exit status.
-expect_rc() {
-	want=$1
-	desc=$2
-	shift 2
-	run "$@"
-	if [ "$rc" -eq "$want" ]; then
-		ok "$desc (exit $rc)"
-	else
-		fail "$desc: exit $rc, want $want"
-	fi
-}
-
-# check NAME COMMAND...: a test that passes when COMMAND succeeds.
-check() {
-	desc=$1
-	shift
-	if "$@"; then
-		ok "$desc"
-	else
-		fail "$desc"
-	fi
-}
-
-# has FILE PATTERN: FILE has a line matching the extended regexp PATTERN.
-has() {
-	grep -Eq -- "$2" "$1"
-}
 
 # The lock directory's contents, sorted, one line.
 listing() {
@@ -425,9 +373,4 @@ expect_rc 69 "--broker without a broker" "$LB" lock --broker "$f" -- true
 check "the message names the path" has "$tmp/err" "$f"
 check_clean "failures"
 
-if [ "$failures" -ne 0 ]; then
-	echo "cli.sh: $failures of $n checks failed"
-	exit 1
-fi
-echo "cli.sh: all $n checks passed"
-exit 0
+lb_done

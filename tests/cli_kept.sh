@@ -17,33 +17,29 @@
 #
 # Run by `make check` with LB_BUILDDIR set (PYTHON3 for the Python checks).
 # Everything lives in a private temporary directory, removed at the end.
-# Exit 0 when all pass, 1 when any fails, 99 when it cannot run.
+# Reports in TAP (tests/lib.sh); exit 0 when all pass, 1 when any fails,
+# 99 when it cannot run.
 
 # shellcheck disable=SC2016,SC2317
 # (sh -c scripts expand in the child; functions run from traps and check)
 
 set -u
+. "$(dirname "$0")/lib.sh"
 
 LB="${LB_BUILDDIR:?LB_BUILDDIR not set}/tools/lockbroker"
 DAEMON="$LB_BUILDDIR/daemon/lockbrokerd"
 PYTHON3=${PYTHON3:-/usr/bin/python3}
-for f in "$LB" "$DAEMON"; do
-	if [ ! -x "$f" ]; then
-		echo "cli_kept.sh: $f is not built" >&2
-		exit 99
-	fi
-done
+lb_need "$LB" "$DAEMON"
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/lb-kept.XXXXXX") || exit 99
+lb_mktemp kept
 chmod 0755 "$tmp"       # nobody reaches the socket
 d="$tmp/d"
-mkdir "$d" || exit 99
+mkdir "$d" || lb_bail "cannot make $d"
 sock="$tmp/sock"
 nosock="$tmp/no-daemon.sock"
 dpid=""
 bg_pids=""
-failures=0
-n=0
+lb_errfile="$tmp/err"
 
 # Kills what we started and still runs, removes the temporary directory.
 cleanup() {
@@ -54,72 +50,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 99' HUP INT TERM
-
-ok() {
-	n=$((n + 1))
-	echo "ok $n - $*"
-}
-
-fail() {
-	n=$((n + 1))
-	failures=$((failures + 1))
-	echo "not ok $n - $*"
-	if [ -s "$tmp/err" ]; then
-		sed 's/^/#   stderr: /' "$tmp/err"
-	fi
-}
-
-# run CMD...: runs CMD with stdout in $tmp/out and stderr in $tmp/err,
-# sets rc.
-run() {
-	"$@" >"$tmp/out" 2>"$tmp/err"
-	rc=$?
-}
-
-# expect_rc WANT DESC CMD...: runs CMD and checks its exit status.
-expect_rc() {
-	want=$1
-	desc=$2
-	shift 2
-	run "$@"
-	if [ "$rc" -eq "$want" ]; then
-		ok "$desc (exit $rc)"
-	else
-		fail "$desc: exit $rc, want $want"
-	fi
-}
-
-# check DESC COMMAND...: a test that passes when COMMAND succeeds.
-check() {
-	desc=$1
-	shift
-	if "$@"; then
-		ok "$desc"
-	else
-		fail "$desc"
-	fi
-}
-
-# has FILE PATTERN: FILE has a line matching the extended regexp PATTERN.
-has() {
-	grep -Eq -- "$2" "$1"
-}
-
-# until_true TRIES CMD...: runs CMD every 0.05 s until it succeeds, at
-# most TRIES times.  0 when it did.
-until_true() {
-	ut_tries=$1
-	shift
-	ut_i=0
-	while [ "$ut_i" -lt "$ut_tries" ]; do
-		if "$@"; then
-			return 0
-		fi
-		sleep 0.05
-		ut_i=$((ut_i + 1))
-	done
-	return 1
-}
 
 # held_by PATH PID [OPTIONS...]: `status` says PID holds PATH.
 held_by() {
@@ -137,19 +67,10 @@ is_free() {
 	[ $? -eq 1 ]
 }
 
-# start_daemon: starts the private daemon on $sock and waits (at most
-# 15 s) until `lockbroker list` gets an answer from it.
+# start_daemon: starts the private daemon on $sock and waits until it
+# answers.
 start_daemon() {
-	"$DAEMON" --socket "$sock" --state "$tmp/state.sqlite" --debug \
-	    >>"$tmp/daemon.log" 2>&1 &
-	dpid=$!
-	if until_true 300 env LOCKBROKER_SOCKET="$sock" "$LB" list \
-	    >/dev/null 2>&1; then
-		return 0
-	fi
-	echo "cli_kept.sh: the daemon did not start:" >&2
-	cat "$tmp/daemon.log" >&2
-	exit 99
+	lb_daemon_start "$sock" "$tmp/state.sqlite" "$tmp/daemon.log" --debug
 }
 
 # kill9_daemon: kills the daemon with SIGKILL and reaps it.
@@ -647,9 +568,4 @@ expect_rc 0 "in-process: break --stale breaks it" "$LB" break --stale "$f"
 check "in-process: free after break --stale" is_free "$f"
 check "nothing is left in the lock directory" [ -z "$(ls -A "$d")" ]
 
-if [ "$failures" -ne 0 ]; then
-	echo "cli_kept.sh: $failures of $n checks failed"
-	exit 1
-fi
-echo "cli_kept.sh: all $n checks passed"
-exit 0
+lb_done

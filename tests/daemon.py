@@ -19,17 +19,16 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lbdaemon import Client, Daemon, WRAPPER  # noqa: E402
+from lbdaemon import (NOBODY, PYTHON, WRAPPER, Client,  # noqa: E402
+                      Daemon, DaemonCase)
 
 # valgrind (the daemon's wrapper in the valgrind stage) does not know
 # openat2 and answers ENOSYS: the daemon then cannot tell a magic link in
 # a client's path, and only its other defences stand (docs/THREAT-MODEL.md).
 OPENAT2 = not any("valgrind" in w for w in WRAPPER)
 
-PYTHON = os.environ.get("PYTHON3", "/usr/bin/python3")
 SRCDIR = os.environ.get("LB_SRCDIR", os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
-NOBODY = 65534
 
 
 def holder_script(sock, path, method="link", extra=""):
@@ -46,50 +45,8 @@ def holder_script(sock, path, method="link", extra=""):
     """) % (sock, path, method, extra)
 
 
-class DaemonTest(unittest.TestCase):
-    config = None
-
-    def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="lbdaemon.")
-        os.chmod(self.dir, 0o755)
-        self.locks = os.path.join(self.dir, "locks")
-        os.mkdir(self.locks)
-        self.daemon = Daemon(self.dir, config=self.config).start()
-        self.clients = []
-        self.procs = []
-
-    def tearDown(self):
-        for c in self.clients:
-            c.close()
-        for p in self.procs:
-            if p.poll() is None:
-                p.kill()
-            p.wait()
-        status = self.daemon.stop()
-        if status not in (0, None, -signal.SIGKILL):
-            print(self.daemon.logtext(), file=sys.stderr)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def client(self, **kw):
-        c = self.daemon.client(**kw)
-        self.clients.append(c)
-        return c
-
-    def path(self, name="a"):
-        return os.path.join(self.locks, name)
-
-    def spawn(self, script, user=None):
-        def demote():
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-        p = subprocess.Popen([PYTHON, "-c", script], stdout=subprocess.PIPE,
-                             preexec_fn=demote if user == "nobody" else None)
-        self.procs.append(p)
-        return p
-
-    def assertCode(self, reply, code, why=None):
-        self.assertEqual(reply.code, code, (reply, why) if why else reply)
+class DaemonTest(DaemonCase):
+    prefix = "lbdaemon."
 
 
 class Hello(DaemonTest):
@@ -770,9 +727,9 @@ class Restart(DaemonTest):
 
     def test_state_database_of_an_earlier_release(self):
         """A state database whose holds table has the first release's
-        columns (no kept, supplementary groups or directory identity) is
-        read and upgraded: a dead holder's artefact is removed at start,
-        as its uid with no supplementary groups."""
+        columns (no kept, supplementary groups, directory identity or
+        releasing mark) is read and upgraded: a dead holder's artefact is
+        removed at start, as its uid with no supplementary groups."""
         p = self.path()
         child = self.spawn(holder_script(self.daemon.socket, p, "symlink"))
         self.assertTrue(child.stdout.readline().startswith(b"OK 2"))
@@ -807,7 +764,8 @@ class Restart(DaemonTest):
         db = sqlite3.connect(self.daemon.state)
         names = [r[1] for r in db.execute("PRAGMA table_info(holds)")]
         db.close()
-        for col in ("kept", "supp_groups", "dir_dev", "dir_ino"):
+        for col in ("kept", "supp_groups", "dir_dev", "dir_ino",
+                    "releasing"):
             self.assertIn(col, names)
 
     def test_unclaimed_hold_ends_after_grace(self):
@@ -2027,6 +1985,33 @@ class Limits(DaemonTest):
         self.assertCode(c.call("PING"), "OK")
         c.close()
         self.assertEqual(d.stop(), 0)
+
+    def test_counts_out_of_range_refused_at_start(self):
+        """A count key beyond its range (pidfds_per_uid: 0 to 1000000;
+        conns: 1 to 1000000) is refused, naming the key and the range;
+        pidfds_per_uid = 0 and its largest value are accepted."""
+        for i, (line, low) in enumerate([("pidfds_per_uid = 1000001", 0),
+                                         ("pidfds_per_uid = -1", 0),
+                                         ("pidfds_per_uid = some", 0),
+                                         ("conns = 0", 1)]):
+            sub = os.path.join(self.dir, "n%d" % i)
+            os.mkdir(sub)
+            d = Daemon(sub, config=line + "\n")
+            d.start(wait=False)
+            self.assertEqual(d.proc.wait(10), 1, line)
+            text = d.logtext()
+            self.assertIn("bad value for %s" % line.split()[0], text, line)
+            self.assertIn("from %d to 1000000" % low, text, line)
+        for i, line in enumerate(["pidfds_per_uid = 0",
+                                  "pidfds_per_uid = 1000000"]):
+            sub = os.path.join(self.dir, "m%d" % i)
+            os.mkdir(sub)
+            d = Daemon(sub, config=line + "\n")
+            d.start()
+            c = d.client()
+            self.assertCode(c.call("PING"), "OK")
+            c.close()
+            self.assertEqual(d.stop(), 0, line)
 
 
 class Command(DaemonTest):

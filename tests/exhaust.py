@@ -26,10 +26,9 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lbdaemon import WRAPPER, Client, Daemon  # noqa: E402
+from lbdaemon import (NOBODY, PYTHON, WRAPPER, Client,  # noqa: E402
+                      Daemon, DaemonCase, NobodyClient)
 
-PYTHON = os.environ.get("PYTHON3", "/usr/bin/python3")
-NOBODY = 65534
 METHODS = ("link", "symlink", "mkdir", "pidfile", "sqlite")
 # Under AddressSanitizer (a build with --enable-sanitizers), freed memory
 # is held back in quarantine (256 MiB) and shadow memory comes on top: the
@@ -76,51 +75,6 @@ def connect(sock_path, timeout=10.0):
         return "ok", c
     c.close()
     return "refused", r
-
-
-class NobodyClient(Client):
-    """A connection that user nobody (or uid) made: a child process drops
-    to nobody, connects, hands the socket over and stays alive (the daemon
-    reads the peer's process at each grant) until closed."""
-
-    def __init__(self, sock_path, hello=True, timeout=10.0, uid=NOBODY):
-        keeper, theirs = socket.socketpair()
-        pid = os.fork()
-        if pid == 0:
-            try:
-                for fd in [int(f) for f in os.listdir("/proc/self/fd")]:
-                    if fd > 2 and fd != theirs.fileno():
-                        try:            # not the test's connections
-                            os.close(fd)
-                        except OSError:
-                            pass
-                os.setgroups([])
-                os.setgid(uid)
-                os.setuid(uid)
-                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                s.connect(sock_path)
-                socket.send_fds(theirs, [b"s"], [s.fileno()])
-                s.close()
-                theirs.recv(1)          # until the test closes it
-            finally:
-                os._exit(0)
-        theirs.close()
-        _, fds, _, _ = socket.recv_fds(keeper, 1, 1)
-        self.keeper, self.pid = keeper, pid
-        self.sock = socket.socket(fileno=fds[0])
-        self.sock.settimeout(timeout)
-        self.buf = b""
-        self.next_id = 1
-        if hello:
-            r = self.call("HELLO", version=1)
-            assert r.verb == "OK", r
-
-    def close(self):
-        super().close()
-        if self.keeper is not None:
-            self.keeper.close()
-            os.waitpid(self.pid, 0)
-            self.keeper = None
 
 
 def nobody_connections(sock_path, n, timeout=10.0):
@@ -183,51 +137,8 @@ def inotify_watches(pid):
     return n
 
 
-class ExhaustTest(unittest.TestCase):
-    config = None           # lockbrokerd.conf text
-    preexec = None          # run in the daemon's process before exec
-
-    def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="lbexhaust.")
-        os.chmod(self.dir, 0o755)
-        self.locks = os.path.join(self.dir, "locks")
-        os.mkdir(self.locks)
-        self.clients = []
-        self.daemon = self.make_daemon().start()
-
-    def make_daemon(self):
-        return Daemon(self.dir, config=self.config, preexec=self.preexec)
-
-    def tearDown(self):
-        for c in self.clients:
-            c.close()
-        status = self.daemon.stop()
-        if status not in (0, None, -signal.SIGKILL):
-            print(self.daemon.logtext(), file=sys.stderr)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def client(self, **kw):
-        c = self.daemon.client(**kw)
-        self.clients.append(c)
-        return c
-
-    def path(self, name="a"):
-        return os.path.join(self.locks, name)
-
-    def nobody(self, **kw):
-        c = NobodyClient(self.daemon.socket, **kw)
-        self.clients.append(c)
-        return c
-
-    def shared(self, name="shared"):
-        """A sticky world-writable directory, for nobody's locks."""
-        d = os.path.join(self.dir, name)
-        os.mkdir(d)
-        os.chmod(d, 0o1777)
-        return d
-
-    def assertCode(self, reply, code):
-        self.assertEqual(reply.code, code, reply)
+class ExhaustTest(DaemonCase):
+    prefix = "lbexhaust."
 
     def assertServes(self, c, a, b, method):
         """c takes a lock of method, b waits for it, c's release hands it
@@ -1407,6 +1318,155 @@ class SqliteBusy(ExhaustTest):
         con.close()
         self.assertEqual(rows, [])
 
+def list_items(c):
+    """The ITEM lines of a LIST on c, as replies."""
+    rid = c.send("LIST")
+    items = []
+    while True:
+        r = c.wait(rid)
+        if r.verb != "ITEM":
+            assert r.verb == "OK", r
+            return items
+        items.append(r)
+
+
+class SqliteBusyRestart(ExhaustTest):
+    """A RELEASE of a sqlite lock meets its database busy (nobody keeps a
+    read transaction open on it), is answered OK and leaves the hold
+    releasing; the daemon then restarts (stopped, or killed) while the
+    database is still busy.  The grace period is long, so that an orphan
+    of the previous run would stay held for the whole test.
+
+    Expected: the restarted daemon never takes the hold for its former
+    holder's again, alive as the holder is: STATUS (with pid= for a kept
+    hold) says mine=0, STATUS and LIST show the lock held only as
+    releasing=1, the former holder's ACQUIRE is not granted the old hold
+    back; and once the database is free, the row is removed and another
+    client gets the lock, long before the grace period ends.
+    """
+
+    config = "grace = 600\n"
+
+    def releasing_hold(self, kept_pid=None):
+        """Takes lock "k" (sqlite; kept for kept_pid, else the test
+        connection's), keeps its database busy and releases it: (path,
+        token, the reader to let go)."""
+        p = self.path("k")
+        db = os.path.join(self.locks, ".lockbroker.sqlite")
+        pid = {} if kept_pid is None else {"pid": kept_pid}
+        a = self.client()
+        r = a.call("ACQUIRE", path=p, method="sqlite", timeout=0, **pid)
+        self.assertCode(r, "OK")
+        reader = nobody_sqlite(db, "BEGIN; SELECT * FROM locks")
+        self.assertCode(a.call("RELEASE", path=p, method="sqlite", **pid),
+                        "OK")
+        s = a.call("STATUS", path=p, method="sqlite", **pid)
+        self.assertEqual((s.fields["locked"], s.fields["mine"],
+                          s.fields.get("releasing")), ("1", "0", "1"), s)
+        return p, r.fields["token"], reader
+
+    def assertNotHeldBy(self, c, p, pid, kept):
+        """Neither STATUS (c's, or with pid= for a kept hold) nor LIST
+        shows p held by pid, but as releasing at most."""
+        s = c.call("STATUS", path=p, method="sqlite",
+                   **({"pid": pid} if kept else {}))
+        self.assertEqual(s.verb, "OK", s)
+        self.assertEqual(s.fields["mine"], "0", s)
+        items = [it for it in list_items(c) if it.fields["path"] == p]
+        for r in [s] + items:
+            if r.fields.get("holder_pid") == str(pid):
+                self.assertEqual(r.fields.get("releasing"), "1", r)
+
+    def assertReleased(self, p, reader, kept_pid):
+        """Once reader lets go, another client gets p; no row is left but
+        the new holder's."""
+        let_go(reader)
+        b = self.nobody(uid=0)          # another process
+        self.assertCode(b.call("ACQUIRE", path=p, method="sqlite",
+                               timeout=30, _wait=40), "OK")
+        c = self.client()
+        self.assertNotHeldBy(c, p, kept_pid or os.getpid(), kept_pid)
+        self.assertCode(b.call("RELEASE", path=p, method="sqlite"), "OK")
+        self.assertEqual(c.call("STATUS", path=p, method="sqlite")
+                         .fields["locked"], "0")
+        db = os.path.join(self.locks, ".lockbroker.sqlite")
+        con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+        rows = con.execute("SELECT * FROM locks").fetchall()
+        con.close()
+        self.assertEqual(rows, [])
+
+    def test_kept_hold_released_before_a_restart(self):
+        holder = subprocess.Popen(["sleep", "600"])
+        reader = None
+        try:
+            p, token, reader = self.releasing_hold(kept_pid=holder.pid)
+            self.assertEqual(self.daemon.stop(), 0)
+            self.daemon.start()
+            c = self.client()
+            self.assertNotHeldBy(c, p, holder.pid, True)
+            self.assertCode(c.call("RELEASE", path=p, method="sqlite",
+                                   pid=holder.pid), "ENOTMINE")
+            self.assertReleased(p, reader, holder.pid)
+            reader = None
+        finally:
+            if reader is not None:
+                let_go(reader)
+            holder.kill()
+            holder.wait()
+
+    def test_connection_hold_released_before_a_kill(self):
+        reader = None
+        try:
+            p, token, reader = self.releasing_hold()
+            self.daemon.kill()
+            self.daemon.start()
+            c = self.client()   # the former holder's process and thread
+            self.assertNotHeldBy(c, p, os.getpid(), False)
+            self.assertCode(c.call("RECLAIM", path=p, method="sqlite",
+                                   token=token), "ENOENT")
+            self.assertCode(c.call("ACQUIRE", path=p, method="sqlite",
+                                   timeout=0), "EALREADY")
+            self.assertNotHeldBy(c, p, os.getpid(), False)
+            self.assertReleased(p, reader, None)
+            reader = None
+        finally:
+            if reader is not None:
+                let_go(reader)
+
+
+    def test_release_of_a_database_written_at_the_restart(self):
+        """The same when the database is write-locked at the restart
+        (BEGIN EXCLUSIVE, in nobody's directory): the restarted daemon
+        cannot even read whose the row is; it still releases the hold
+        once it can."""
+        d = os.path.join(self.dir, "nobodys")
+        os.mkdir(d)
+        os.chown(d, NOBODY, NOBODY)
+        p = os.path.join(d, "k")
+        n = self.nobody()
+        self.assertCode(n.call("ACQUIRE", path=p, method="sqlite",
+                               timeout=0), "OK")
+        writer = nobody_sqlite(os.path.join(d, ".lockbroker.sqlite"),
+                               "BEGIN EXCLUSIVE")
+        try:
+            self.assertCode(n.call("RELEASE", path=p, method="sqlite"),
+                            "OK")
+            self.daemon.kill()
+            self.daemon.start()
+            c = self.nobody()
+            s = c.call("STATUS", path=p, method="sqlite")
+            self.assertEqual((s.verb, s.fields.get("locked"),
+                              s.fields.get("releasing")),
+                             ("OK", "1", "1"), s)
+        finally:
+            let_go(writer)
+        self.assertCode(c.call("ACQUIRE", path=p, method="sqlite",
+                               timeout=30, _wait=40), "OK")
+        self.assertCode(c.call("RELEASE", path=p, method="sqlite"), "OK")
+        self.assertEqual(c.call("STATUS", path=p, method="sqlite")
+                         .fields["locked"], "0")
+
+
 class Turns(ExhaustTest):
     """nobody pipelines thousands of requests over several connections
     (the daemon serves each connection a turn at a time).
@@ -1480,9 +1540,6 @@ class ClosingWithManyHolds(ExhaustTest):
         self.assertEqual([n for n in os.listdir(d)], [])
 
 
-if __name__ == "__main__":
-    unittest.main(verbosity=2)
-
 
 def nobody_sleeper():
     """A `sleep` process of user nobody, for holds kept for it (pid=)."""
@@ -1534,18 +1591,41 @@ class KeptHoldsOfOneProcess(ExhaustTest):
                  self.daemon.fd_count() <= before)
 
 
+def sleepers(test, n, of_nobody=True):
+    """n `sleep` processes (of nobody, or of root), killed and reaped at
+    the test's end."""
+    procs = [nobody_sleeper() if of_nobody else
+             subprocess.Popen(["sleep", "600"], close_fds=True)
+             for _ in range(n)]
+
+    def reap():
+        for p in procs:
+            p.kill()
+            p.wait()
+    test.addCleanup(reap)
+    return procs
+
+
+def lock_held(client, path):
+    """Whether path (link method) is held, as client's STATUS says."""
+    return client.call("STATUS", path=path).fields["locked"] == "1"
+
+
 class KeptHoldsAtFdLimit(ExhaustTest):
     """Kept holds for many processes at the daemon's descriptor limit
-    (RLIMIT_NOFILE of 64): each watched process takes a descriptor, which
-    counts in the budget the connections share.
+    (RLIMIT_NOFILE of 64): a watched process takes a descriptor (a pidfd)
+    only while pidfds fill at most half of the descriptor budget; the
+    other half is the connections'.
 
     Expected: nobody asks for holds kept for 60 of its processes, one
-    each; once the budget is spent, the ACQUIRE for a process not yet
-    watched gets ERR ELIMIT naming the file descriptor limit (never
-    EFAILED), while a hold kept for a process already watched is still
-    granted; root, connected before, still ACQUIREs a plain lock, of every
-    method.  When the processes exit, their holds end and a new kept hold
-    is granted again.
+    each, more than the budget could give pidfds: every one is granted
+    (never ELIMIT, never EFAILED), and so is a second hold kept for a
+    process already watched.  Root, connecting anew afterwards, is
+    answered HELLO on each of four new connections and ACQUIREs a plain
+    lock, of every method.  The processes beyond the pidfds' share are
+    still watched: killing the last one (and the first) ends its kept hold
+    while the others stay held.  When all exit, every hold ends and a new
+    kept hold is granted.
     """
     NOFILE = 64
     PROCS = 60
@@ -1556,47 +1636,105 @@ class KeptHoldsAtFdLimit(ExhaustTest):
                            (KeptHoldsAtFdLimit.NOFILE,
                             KeptHoldsAtFdLimit.NOFILE))
 
-    def test_refused_with_elimit_root_still_served(self):
+    def test_granted_root_connects_and_is_served(self):
         d = self.shared()
-        root = self.client()
         a = self.nobody()
-        procs = []
-        for _ in range(self.PROCS):
-            procs.append(nobody_sleeper())
-
-        def reap():
-            for p in procs:
-                p.kill()
-                p.wait()
-        self.addCleanup(reap)
-        granted, refused = [], []
-        for i, proc in enumerate(procs):
-            p = os.path.join(d, "k%d" % i)
-            r = a.call("ACQUIRE", path=p, pid=proc.pid)
-            self.assertIn(r.verb, ("OK", "ERR"), r)
-            if r.verb == "OK":
-                granted.append((proc, p))
-            else:
-                self.assertCode(r, "ELIMIT")
-                self.assertIn("file descriptor limit",
-                              r.fields["message"])
-                refused.append(proc)
-        self.assertTrue(refused, "all %d kept holds granted under a limit "
-                        "of %d descriptors" % (len(granted), self.NOFILE))
-        self.assertTrue(granted)
-        # A process watched already takes no new descriptor.
+        procs = sleepers(self, self.PROCS)
+        paths = [os.path.join(d, "k%d" % i) for i in range(self.PROCS)]
+        for proc, p in zip(procs, paths):
+            self.assertCode(a.call("ACQUIRE", path=p, pid=proc.pid), "OK")
         self.assertCode(a.call("ACQUIRE", path=os.path.join(d, "again"),
-                               pid=granted[0][0].pid), "OK")
+                               pid=procs[0].pid), "OK")
+        self.assertLess(self.daemon.fd_count(), self.NOFILE)
+        roots = []
+        for _ in range(4):
+            state, c = connect(self.daemon.socket)
+            self.assertEqual(state, "ok", "root's new connection: %s" % (c,))
+            self.clients.append(c)
+            roots.append(c)
+        root = roots[-1]
         for method in METHODS:
             p = self.path("root-" + method)
             r = root.call("ACQUIRE", path=p, method=method, timeout=0)
             self.assertCode(r, "OK")
             self.assertCode(root.call("RELEASE", path=p, method=method),
                             "OK")
-        for proc, _ in granted:
+        for i in (-1, 0):
+            procs[i].kill()
+            procs[i].wait()
+            wait_for("the hold kept for process %d ends with it" % i,
+                     lambda: not lock_held(root, paths[i]), timeout=30)
+        self.assertTrue(lock_held(root, paths[self.PROCS // 2]))
+        for proc in procs:
             proc.kill()
             proc.wait()
         wait_for("the kept holds end with their processes", lambda: not any(
-            os.path.lexists(p + ".lock") for _, p in granted), timeout=30)
+            os.path.lexists(p + ".lock") for p in paths), timeout=30)
+        late = nobody_sleeper()
+        self.addCleanup(late.wait)
+        self.addCleanup(late.kill)
         self.assertCode(a.call("ACQUIRE", path=os.path.join(d, "late"),
-                               pid=refused[0].pid), "OK")
+                               pid=late.pid), "OK")
+
+
+class PidfdsPerUser(ExhaustTest):
+    """pidfds_per_uid (4 here): nobody keeps holds for 12 of its
+    processes, one each.
+
+    Expected: every ACQUIRE is granted; the daemon's descriptors grow by
+    at most 4 (the pidfds nobody may have; a few more allowed for work in
+    progress), not 12; root's hold kept for a process of its own still
+    gets a watch of its own (its user's bound is its own).  The processes
+    beyond the bound are watched all the same: killing the last one
+    (watched without a descriptor) ends its hold within seconds, and the
+    first one's likewise, while the others stay held.  Root connects,
+    says HELLO and takes a lock meanwhile.  When all exit, the
+    descriptors are back to what they were.
+    """
+    BOUND = 4
+    PROCS = 12
+    config = "pidfds_per_uid = %d\n" % BOUND
+
+    def test_beyond_the_bound_watched_without_descriptors(self):
+        d = self.shared()
+        a = self.nobody()
+        root = self.client()
+        procs = sleepers(self, self.PROCS)
+        paths = [os.path.join(d, "k%d" % i) for i in range(self.PROCS)]
+        before = self.daemon.fd_count()
+        for proc, p in zip(procs, paths):
+            self.assertCode(a.call("ACQUIRE", path=p, pid=proc.pid), "OK")
+        during = self.daemon.fd_count()
+        self.assertLessEqual(during - before, self.BOUND + 1,
+                             "%d processes watched for nobody took %d "
+                             "descriptors" % (self.PROCS, during - before))
+        mine = sleepers(self, 1, of_nobody=False)[0]
+        self.assertCode(root.call("ACQUIRE", path=self.path("root-kept"),
+                                  pid=mine.pid), "OK")
+        if during > before:         # pidfds given (not under valgrind)
+            self.assertEqual(self.daemon.fd_count(), during + 1,
+                             "root's process got no pidfd of its own")
+        state, c = connect(self.daemon.socket)
+        self.assertEqual(state, "ok", "root's new connection: %s" % (c,))
+        self.clients.append(c)
+        self.assertCode(c.call("ACQUIRE", path=self.path("root"),
+                               timeout=0), "OK")
+        for i in (-1, 0):
+            procs[i].kill()
+            procs[i].wait()
+            wait_for("the hold kept for process %d ends with it" % i,
+                     lambda: not lock_held(root, paths[i]), timeout=30)
+        self.assertTrue(lock_held(root, paths[self.PROCS // 2]))
+        for proc in procs + [mine]:
+            proc.kill()
+            proc.wait()
+        wait_for("the kept holds end with their processes", lambda: not any(
+            os.path.lexists(p + ".lock") for p in paths), timeout=30)
+        c.close()
+        self.clients.remove(c)
+        wait_for("the descriptors are back", lambda:
+                 self.daemon.fd_count() <= before)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -2,8 +2,12 @@
 
 Daemon starts the built daemon in a private directory with its own socket
 and state database and waits until it answers a HELLO; Client speaks the
-wire protocol (docs/PROTOCOL.md) over a Unix socket, a line at a time.
-Every wait has a deadline, so a bug fails a test instead of hanging it.
+wire protocol (docs/PROTOCOL.md) over a Unix socket, a line at a time;
+NobodyClient is a Client whose connection another user (nobody) made;
+DaemonCase is the base class of the suites' tests: a private directory, a
+daemon in it, and the clients and processes a test made, all ended after
+it.  Every wait has a deadline, so a bug fails a test instead of hanging
+it.
 
 LB_DAEMON_WRAPPER, when set, is a command the daemon runs under (split
 like a shell would), e.g. "valgrind --error-exitcode=99 --leak-check=full
@@ -15,13 +19,19 @@ import re
 import shlex
 import signal
 import socket
+import shutil
 import subprocess
+import sys
+import tempfile
 import time
+import unittest
 import urllib.parse
 
 BUILDDIR = os.environ.get("LB_BUILDDIR", os.getcwd())
 DAEMON = os.path.join(BUILDDIR, "daemon", "lockbrokerd")
 WRAPPER = shlex.split(os.environ.get("LB_DAEMON_WRAPPER", ""))
+PYTHON = os.environ.get("PYTHON3", "/usr/bin/python3")
+NOBODY = 65534
 WRAPPER_ERROR = next((int(m.group(1)) for m in
                       (re.fullmatch(r"--error-exitcode=(\d+)", w)
                        for w in WRAPPER) if m), None)
@@ -229,3 +239,130 @@ class Daemon:
 
     def kill(self):
         return self.stop(signal.SIGKILL)
+
+
+def connect_as(sock_path, uid=NOBODY):
+    """A socket connected to sock_path by a child process of user uid (the
+    daemon sees uid as the peer), the socket that keeps that child alive
+    until it is closed, and the child's pid: (sock, keeper, pid)."""
+    keeper, theirs = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            for fd in [int(f) for f in os.listdir("/proc/self/fd")]:
+                if fd > 2 and fd != theirs.fileno():
+                    try:            # not the test's connections
+                        os.close(fd)
+                    except OSError:
+                        pass
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(sock_path)
+            socket.send_fds(theirs, [b"s"], [s.fileno()])
+            s.close()
+            theirs.recv(1)          # until the test closes it
+        finally:
+            os._exit(0)
+    theirs.close()
+    _, fds, _, _ = socket.recv_fds(keeper, 1, 1)
+    return socket.socket(fileno=fds[0]), keeper, pid
+
+
+class NobodyClient(Client):
+    """A connection that user nobody (or uid) made: a child process drops
+    to nobody, connects, hands the socket over and stays alive (the daemon
+    reads the peer's process at each grant) until closed."""
+
+    def __init__(self, sock_path, hello=True, timeout=10.0, uid=NOBODY):
+        self.sock, self.keeper, self.pid = connect_as(sock_path, uid)
+        self.sock.settimeout(timeout)
+        self.buf = b""
+        self.next_id = 1
+        if hello:
+            r = self.call("HELLO", version=1)
+            assert r.verb == "OK", r
+
+    def close(self):
+        super().close()
+        if self.keeper is not None:
+            self.keeper.close()
+            os.waitpid(self.pid, 0)
+            self.keeper = None
+
+
+class DaemonCase(unittest.TestCase):
+    """A test with its own daemon: in setUp a private directory (self.dir,
+    mode 0755, with an empty self.locks for lock paths) and a daemon in it
+    (self.daemon, with the class's config text, preexec and args); in
+    tearDown every client and process the test made through these methods
+    is ended, the daemon stopped (its log shown when it did not stop
+    cleanly) and the directory removed."""
+    config = None           # lockbrokerd.conf text, or None
+    preexec = None          # run in the daemon's process before exec
+    args = ()               # more daemon arguments
+    prefix = "lbtest."      # of the temporary directory
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix=self.prefix)
+        os.chmod(self.dir, 0o755)
+        self.locks = os.path.join(self.dir, "locks")
+        os.mkdir(self.locks)
+        self.clients = []
+        self.procs = []
+        self.daemon = self.make_daemon().start()
+
+    def make_daemon(self):
+        return Daemon(self.dir, args=self.args, config=self.config,
+                      preexec=self.preexec)
+
+    def tearDown(self):
+        for c in self.clients:
+            c.close()
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+        status = self.daemon.stop()
+        if status not in (0, None, -signal.SIGKILL):
+            print(self.daemon.logtext(), file=sys.stderr)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def client(self, **kw):
+        """A connection of the test's own user, closed after the test."""
+        c = self.daemon.client(**kw)
+        self.clients.append(c)
+        return c
+
+    def nobody(self, **kw):
+        """A connection of user nobody's, closed after the test."""
+        c = NobodyClient(self.daemon.socket, **kw)
+        self.clients.append(c)
+        return c
+
+    def path(self, name="a"):
+        """A lock path in the test's lock directory."""
+        return os.path.join(self.locks, name)
+
+    def shared(self, name="shared"):
+        """A sticky world-writable directory, for nobody's locks."""
+        d = os.path.join(self.dir, name)
+        os.mkdir(d)
+        os.chmod(d, 0o1777)
+        return d
+
+    def spawn(self, script, user=None):
+        """Runs the Python script in a child (as nobody when user is
+        "nobody"), its stdout a pipe; killed after the test."""
+        def demote():
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+        p = subprocess.Popen([PYTHON, "-c", script], stdout=subprocess.PIPE,
+                             preexec_fn=demote if user == "nobody" else None)
+        self.procs.append(p)
+        return p
+
+    def assertCode(self, reply, code, why=None):
+        self.assertEqual(reply.code, code, (reply, why) if why else reply)

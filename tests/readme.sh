@@ -32,29 +32,25 @@
 # unclosed block, or a README with no block of some KIND fails the test.
 #
 # Run by `make check` with LB_BUILDDIR and LB_SRCDIR set.  Everything
-# lives in a private temporary directory, removed at the end.  Exit 0 when
-# all pass, 1 when any fails, 99 when it cannot run.
+# lives in a private temporary directory, removed at the end.  Reports in
+# TAP (tests/lib.sh); exit 0 when all pass, 1 when any fails, 99 when it
+# cannot run.
 
 # shellcheck disable=SC2317 # functions run from traps and until_true
 
 set -u
+. "$(dirname "$0")/lib.sh"
 
 : "${LB_BUILDDIR:?LB_BUILDDIR not set}" "${LB_SRCDIR:?LB_SRCDIR not set}"
 LB="$LB_BUILDDIR/tools/lockbroker"
 DAEMON="$LB_BUILDDIR/daemon/lockbrokerd"
 README="$LB_SRCDIR/README.md"
-for f in "$LB" "$DAEMON" "$README"; do
-	if [ ! -e "$f" ]; then
-		echo "readme.sh: $f is missing" >&2
-		exit 99
-	fi
-done
+lb_need "$LB" "$DAEMON"
+[ -e "$README" ] || lb_bail "$README is missing"
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/lb-readme.XXXXXX") || exit 99
+lb_mktemp readme
 sock="$tmp/sock"
 dpid=""
-failures=0
-n=0
 
 cleanup() {
 	if [ -n "$dpid" ]; then
@@ -64,40 +60,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 99' HUP INT TERM
-
-ok() {
-	n=$((n + 1))
-	echo "ok $n - $*"
-}
-
-# fail DESC [FILE...]: a failed check, with FILEs shown.
-fail() {
-	n=$((n + 1))
-	failures=$((failures + 1))
-	echo "not ok $n - $1"
-	shift
-	for f in "$@"; do
-		if [ -s "$f" ]; then
-			sed "s|^|#   ${f##*/}: |" "$f"
-		fi
-	done
-}
-
-# until_true TRIES CMD...: runs CMD every 0.05 s until it succeeds, at
-# most TRIES times.  0 when it did.
-until_true() {
-	ut_tries=$1
-	shift
-	ut_i=0
-	while [ "$ut_i" -lt "$ut_tries" ]; do
-		if "$@"; then
-			return 0
-		fi
-		sleep 0.05
-		ut_i=$((ut_i + 1))
-	done
-	return 1
-}
 
 ## The blocks: $tmp/blocks/NNN.KIND, NNN the README line of the marker.
 
@@ -149,15 +111,7 @@ done
 
 ## The private daemon.
 
-"$DAEMON" --socket "$sock" --state "$tmp/state.sqlite" \
-    >"$tmp/daemon.log" 2>&1 &
-dpid=$!
-if ! until_true 300 env LOCKBROKER_SOCKET="$sock" "$LB" list \
-    >/dev/null 2>&1; then
-	echo "readme.sh: the daemon did not start:" >&2
-	cat "$tmp/daemon.log" >&2
-	exit 99
-fi
+lb_daemon_start "$sock" "$tmp/state.sqlite" "$tmp/daemon.log"
 
 # no_lock_listed: the daemon knows no lock.
 no_lock_listed() {
@@ -214,7 +168,7 @@ for b in "$tmp/blocks/"*.c; do
 	line=$(basename "$b" .c | sed 's/^0*//')
 	what="C example at README.md:$line"
 	cp "$b" "$tmp/prog$line.c"
-	if $CC -Wall -Wextra -Werror -I"$LB_SRCDIR/client" \
+	if $CC -Wall -Wextra -Werror -I"$LB_SRCDIR/include" \
 	    -o "$tmp/prog$line" "$tmp/prog$line.c" \
 	    -L"$LB_BUILDDIR/.libs" -llockbroker \
 	    -Wl,-rpath,"$LB_BUILDDIR/.libs" >"$tmp/cc.err" 2>&1; then
@@ -334,9 +288,4 @@ else
 	done
 fi
 
-if [ "$failures" -ne 0 ]; then
-	echo "readme.sh: $failures of $n checks failed"
-	exit 1
-fi
-echo "readme.sh: all $n checks passed"
-exit 0
+lb_done

@@ -25,10 +25,12 @@
 #     SystemCallFilter=, every socket be of RestrictAddressFamilies=, and no
 #     memory be made writable and executable (MemoryDenyWriteExecute=).
 #
-# Exit 77 (skipped) when systemd-analyze is missing; the parts that need
-# root, setpriv or strace say so when they are left out.  KEEP=1 keeps the
+# Reports in TAP (tests/lib.sh); the first failed check ends it.  Skipped
+# when systemd-analyze is missing; the parts that need root, setpriv or
+# strace say so when they are left out.  KEEP=1 keeps the
 # temporary directory for a look.
 set -eu
+. "$(dirname "$0")/lib.sh"
 : "${LB_BUILDDIR:?}" "${LB_SRCDIR:?}"
 PYTHON3=${PYTHON3:-/usr/bin/python3}
 daemon=$LB_BUILDDIR/daemon/lockbrokerd
@@ -36,7 +38,7 @@ daemon=$LB_BUILDDIR/daemon/lockbrokerd
 unset NOTIFY_SOCKET LISTEN_PID LISTEN_FDS LISTEN_FDNAMES
 
 command -v systemd-analyze >/dev/null 2>&1 ||
-	{ echo "SKIP: systemd-analyze not found"; exit 77; }
+	lb_skip_all "systemd-analyze not found"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/lbsd.XXXXXX")
 pids=
@@ -59,12 +61,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-fail() {
-	echo "FAIL: $*" >&2
+# fatal DESC: a failed check, with the daemons' logs; ends the suite.
+fatal() {
 	for f in "$tmp"/*/log; do
 		[ -s "$f" ] && { echo "--- $f" >&2; cat "$f" >&2; }
 	done
-	exit 1
+	lb_fatal "$*"
 }
 
 # Waits (at most 30 s) until the shell condition $1 holds.
@@ -72,7 +74,7 @@ wait_for() {
 	i=0
 	until eval "$1"; do
 		i=$((i + 1))
-		[ $i -lt 600 ] || fail "timed out waiting for: $1"
+		[ $i -lt 600 ] || fatal "timed out waiting for: $1"
 		sleep 0.05
 	done
 }
@@ -85,7 +87,7 @@ wait_exit() {
 	while [ -e /proc/$1 ] &&
 	    [ "$(sed 's/.*) \(.\).*/\1/' /proc/$1/stat 2>/dev/null)" != Z ]; do
 		i=$((i + 1))
-		[ $i -lt 600 ] || { kill -KILL "$1"; fail "pid $1 did not exit"; }
+		[ $i -lt 600 ] || { kill -KILL "$1"; fatal "pid $1 did not exit"; }
 		sleep 0.05
 	done
 	rc=0
@@ -175,7 +177,7 @@ notify_listen() {
 	npid=$!
 	pids="$pids $npid"
 	wait_for "[ -e '$2.ready' ] || ! kill -0 $npid 2>/dev/null"
-	[ -e "$2.ready" ] || fail "notify listener on $1 did not start"
+	[ -e "$2.ready" ] || fatal "notify listener on $1 did not start"
 }
 
 ###  1. systemd-analyze verify, on copies that run the built daemon.
@@ -190,44 +192,44 @@ for kind in system user; do
 	user) from=$LB_BUILDDIR/systemd/user ;;
 	esac
 	for u in lockbrokerd.socket lockbrokerd.service; do
-		[ -f "$from/$u" ] || fail "$from/$u not built"
+		[ -f "$from/$u" ] || fatal "$from/$u not built"
 		if grep -n '@[A-Za-z_]*@' "$from/$u"; then
-			fail "$kind $u: placeholder left"
+			fatal "$kind $u: placeholder left"
 		fi
 		sed "s|^\(ExecStart=\)[^ ]*/lockbrokerd|\1$daemon|" \
 		    "$from/$u" >"$v/$kind/$u"
 	done
 	grep -q "^ExecStart=$daemon" "$v/$kind/lockbrokerd.service" ||
-		fail "$kind service: no ExecStart= running lockbrokerd"
+		fatal "$kind service: no ExecStart= running lockbrokerd"
 done
 grep -q "^ExecStart=$daemon --state /var/lib/lockbroker/state.sqlite\$" \
-    "$v/system/lockbrokerd.service" || fail "system ExecStart= changed"
+    "$v/system/lockbrokerd.service" || fatal "system ExecStart= changed"
 [ "$(unit_value ListenStream "$v/system/lockbrokerd.socket")" = \
-    /run/lockbroker/socket ] || fail "system socket not /run/lockbroker/socket"
+    /run/lockbroker/socket ] || fatal "system socket not /run/lockbroker/socket"
 [ "$(unit_value ListenStream "$v/user/lockbrokerd.socket")" = \
-    %t/lockbroker/socket ] || fail "user socket not %t/lockbroker/socket"
+    %t/lockbroker/socket ] || fatal "user socket not %t/lockbroker/socket"
 # Man pages found among ours when man is there (else --man=no).
 man=--man=no
 command -v man >/dev/null 2>&1 && man=--man=yes
 MANPATH=$v/man systemd-analyze verify $man \
     "$v/system/lockbrokerd.socket" "$v/system/lockbrokerd.service" \
-    >"$v/system.out" 2>&1 || { cat "$v/system.out"; fail "verify: system units"; }
-[ ! -s "$v/system.out" ] || { cat "$v/system.out"; fail "verify: system units not clean"; }
+    >"$v/system.out" 2>&1 || { cat "$v/system.out"; fatal "verify: system units"; }
+[ ! -s "$v/system.out" ] || { cat "$v/system.out"; fatal "verify: system units not clean"; }
 MANPATH=$v/man XDG_RUNTIME_DIR=$v/run systemd-analyze --user verify $man \
     "$v/user/lockbrokerd.socket" "$v/user/lockbrokerd.service" \
-    >"$v/user.out" 2>&1 || { cat "$v/user.out"; fail "verify: user units"; }
-[ ! -s "$v/user.out" ] || { cat "$v/user.out"; fail "verify: user units not clean"; }
+    >"$v/user.out" 2>&1 || { cat "$v/user.out"; fatal "verify: user units"; }
+[ ! -s "$v/user.out" ] || { cat "$v/user.out"; fatal "verify: user units not clean"; }
 # Exposure 0-100 (2.5 reads 25); 30 leaves room for the scoring of other
 # systemd versions, not for dropping a hardening line.  Needs systemd 250.
 if systemd-analyze security --help 2>/dev/null | grep -q -- --offline; then
 	systemd-analyze security --offline=yes --threshold=30 --no-pager \
 	    "$v/system/lockbrokerd.service" >"$v/security.out" 2>&1 ||
-		{ cat "$v/security.out"; fail "system service exposure above 3.0"; }
+		{ cat "$v/security.out"; fatal "system service exposure above 3.0"; }
 	grep 'Overall exposure' "$v/security.out" || :
 else
-	echo "note: systemd-analyze security --offline unavailable: exposure not checked"
+	diag "note: systemd-analyze security --offline unavailable: exposure not checked"
 fi
-echo "verify: system and user units accepted"
+ok "verify: system and user units accepted"
 
 ###  2. Socket activation, with readiness.
 sa=$tmp/sa
@@ -239,35 +241,35 @@ systemd-socket-activate -l "$sa/sock" -E "NOTIFY_SOCKET=$sa/notify" \
 sapid=$!
 pids="$pids $sapid"
 wait_for "[ -S '$sa/sock' ] || ! kill -0 $sapid 2>/dev/null"
-[ -S "$sa/sock" ] || fail "systemd-socket-activate did not listen"
+[ -S "$sa/sock" ] || fatal "systemd-socket-activate did not listen"
 [ "$(cat /proc/$sapid/comm)" != lockbrokerd ] ||
-	fail "the daemon ran before the first connection"
-[ ! -e "$sa/state.sqlite" ] || fail "state made before the first connection"
+	fatal "the daemon ran before the first connection"
+[ ! -e "$sa/state.sqlite" ] || fatal "state made before the first connection"
 talk --hold "$sa/sock" "HELLO 1 version=1" "ACQUIRE 2 path=$sa/x" \
     >"$sa/talk" 2>&1 &
 tpid=$!
 pids="$pids $tpid"
 wait_for "grep -q '^HOLDING' '$sa/talk' || ! kill -0 $tpid 2>/dev/null"
 grep -q "^OK 1 version=1 .*pid=$sapid\$" "$sa/talk" ||
-	{ cat "$sa/talk"; fail "HELLO: no OK from the activated daemon (pid $sapid)"; }
+	{ cat "$sa/talk"; fatal "HELLO: no OK from the activated daemon (pid $sapid)"; }
 grep -q '^OK 2 token=[1-9]' "$sa/talk" ||
-	{ cat "$sa/talk"; fail "ACQUIRE: no OK with a token"; }
-[ -f "$sa/x.lock" ] || fail "no lock file $sa/x.lock"
-[ "$(cat /proc/$sapid/comm)" = lockbrokerd ] || fail "not lockbrokerd now"
-[ -e "$sa/state.sqlite" ] || fail "no state database"
+	{ cat "$sa/talk"; fatal "ACQUIRE: no OK with a token"; }
+[ -f "$sa/x.lock" ] || fatal "no lock file $sa/x.lock"
+[ "$(cat /proc/$sapid/comm)" = lockbrokerd ] || fatal "not lockbrokerd now"
+[ -e "$sa/state.sqlite" ] || fatal "no state database"
 wait_for "grep -qx READY=1 '$sa/notified'"
 kill -TERM "$sapid"
 wait_exit "$sapid"
-[ "$rc" -eq 0 ] || fail "activated daemon exited $rc on SIGTERM"
+[ "$rc" -eq 0 ] || fatal "activated daemon exited $rc on SIGTERM"
 wait_exit "$tpid"
-tail -n 1 "$sa/talk" | grep -qx EOF || fail "client not disconnected at stop"
+tail -n 1 "$sa/talk" | grep -qx EOF || fatal "client not disconnected at stop"
 wait_for "grep -qx STOPPING=1 '$sa/notified'"
 [ "$(grep -x -e READY=1 -e STOPPING=1 "$sa/notified" | tr '\n' ' ')" = \
-    "READY=1 STOPPING=1 " ] || fail "notifications: $(cat "$sa/notified")"
-[ -f "$sa/x.lock" ] || fail "the held lock was dropped at stop"
-[ -S "$sa/sock" ] || fail "the daemon removed the socket it was passed"
+    "READY=1 STOPPING=1 " ] || fatal "notifications: $(cat "$sa/notified")"
+[ -f "$sa/x.lock" ] || fatal "the held lock was dropped at stop"
+[ -S "$sa/sock" ] || fatal "the daemon removed the socket it was passed"
 wait_exit "$npid"
-echo "socket activation: started by the first client, served, READY=1, STOPPING=1, exit 0"
+ok "socket activation: started by the first client, served, READY=1, STOPPING=1, exit 0"
 
 ###  3. Readiness on its own socket, abstract NOTIFY_SOCKET.
 own=$tmp/own
@@ -279,18 +281,18 @@ NOTIFY_SOCKET=$name "$daemon" --socket "$own/sock" --state "$own/state.sqlite" \
 dpid=$!
 pids="$pids $dpid"
 wait_for "grep -qx READY=1 '$own/notified' || ! kill -0 $dpid 2>/dev/null"
-grep -qx READY=1 "$own/notified" || fail "no READY=1 from the daemon"
+grep -qx READY=1 "$own/notified" || fatal "no READY=1 from the daemon"
 talk "$own/sock" "HELLO 1 version=1" >"$own/talk" 2>&1 ||
-	{ cat "$own/talk"; fail "socket not accepting at READY=1"; }
-grep -q "^OK 1 version=1 .*pid=$dpid\$" "$own/talk" || fail "HELLO after READY=1"
+	{ cat "$own/talk"; fatal "socket not accepting at READY=1"; }
+grep -q "^OK 1 version=1 .*pid=$dpid\$" "$own/talk" || fatal "HELLO after READY=1"
 [ "$(stat -c %a "$own/sock")" = 666 ] ||
-	fail "own socket mode $(stat -c %a "$own/sock"), not the unit's 0666"
+	fatal "own socket mode $(stat -c %a "$own/sock"), not the unit's 0666"
 kill -TERM "$dpid"
 wait_exit "$dpid"
-[ "$rc" -eq 0 ] || fail "daemon exited $rc on SIGTERM"
+[ "$rc" -eq 0 ] || fatal "daemon exited $rc on SIGTERM"
 wait_for "grep -qx STOPPING=1 '$own/notified'"
 wait_exit "$npid"
-echo "readiness: the socket accepts at READY=1; STOPPING=1 and exit 0 at SIGTERM"
+ok "readiness: the socket accepts at READY=1; STOPPING=1 and exit 0 at SIGTERM"
 
 ###  4. The unit's confinement, emulated.
 ex=$tmp/ex
@@ -302,7 +304,7 @@ cross=no caps=
 if [ "$(id -u)" -eq 0 ] && [ -n "$wrap" ]; then
 	caps=$(unit_value CapabilityBoundingSet "$unit" | tr 'A-Z ' 'a-z,' |
 	    sed 's/cap_/+/g')
-	[ -n "$caps" ] || fail "no CapabilityBoundingSet= in the unit"
+	[ -n "$caps" ] || fatal "no CapabilityBoundingSet= in the unit"
 	wrap="$wrap --bounding-set=-all,$caps"
 	# Clients of other users: uid a owns a directory and a sticky shared
 	# one, uid b locks; they must reach $ex.
@@ -315,18 +317,18 @@ if [ "$(id -u)" -eq 0 ] && [ -n "$wrap" ]; then
 		chmod 0755 "$ex/adir" "$ex/rootonly"
 		chmod 1777 "$ex/shared"
 	else
-		echo "note: uid $b cannot reach $ex: other users' clients not tested"
+		diag "note: uid $b cannot reach $ex: other users' clients not tested"
 	fi
 elif [ -z "$wrap" ]; then
-	echo "note: no setpriv: the daemon runs without NoNewPrivileges"
+	diag "note: no setpriv: the daemon runs without NoNewPrivileges"
 else
-	echo "note: not root: the capability bounding set is not tested"
+	diag "note: not root: the capability bounding set is not tested"
 fi
 trace=
 if command -v strace >/dev/null 2>&1; then
 	trace="strace -f -qq -o $ex/trace"
 else
-	echo "note: no strace: system calls not checked against the unit"
+	diag "note: no strace: system calls not checked against the unit"
 fi
 # LeakSanitizer cannot work under ptrace: in a build with sanitizers the
 # traced daemon's leaks are left to the untraced runs.
@@ -337,19 +339,19 @@ ASAN_OPTIONS=$san $wrap $trace "$daemon" --socket "$ex/sock" \
 xpid=$!
 pids="$pids $xpid"
 wait_for "[ -S '$ex/sock' ] || ! kill -0 $xpid 2>/dev/null"
-[ -S "$ex/sock" ] || fail "confined daemon did not start"
+[ -S "$ex/sock" ] || fatal "confined daemon did not start"
 # Every method, as the caller.
 for m in link symlink mkdir pidfile sqlite; do
 	talk "$ex/sock" "HELLO 1 version=1" \
 	    "ACQUIRE 2 path=$ex/own/$m method=$m timeout=0" \
 	    "STATUS 3 path=$ex/own/$m method=$m" \
 	    "RELEASE 4 path=$ex/own/$m method=$m" >"$ex/talk.$m" 2>&1 ||
-		{ cat "$ex/talk.$m"; fail "$m: session"; }
+		{ cat "$ex/talk.$m"; fatal "$m: session"; }
 	grep -q '^OK 2 token=' "$ex/talk.$m" &&
 	    grep -q '^OK 3 locked=1 mine=1' "$ex/talk.$m" &&
 	    grep -q '^OK 4$' "$ex/talk.$m" ||
-		{ cat "$ex/talk.$m"; fail "$m: acquire, status, release"; }
-	grep -q "^OK 1 .*pid=" "$ex/talk.$m" || fail "$m: HELLO"
+		{ cat "$ex/talk.$m"; fatal "$m: acquire, status, release"; }
+	grep -q "^OK 1 .*pid=" "$ex/talk.$m" || fatal "$m: HELLO"
 done
 dpid=$(sed -n 's/^OK 1 .*pid=\([0-9]*\)$/\1/p' "$ex/talk.link")
 pids="$pids $dpid"
@@ -358,28 +360,28 @@ if [ -n "$caps" ]; then
 	# SETGID, DAC_OVERRIDE, FOWNER when the unit is unchanged).
 	eff=$(sed -n 's/^CapEff:[[:space:]]*//p' /proc/$dpid/status)
 	bnd=$(sed -n 's/^CapBnd:[[:space:]]*//p' /proc/$dpid/status)
-	[ "$eff" = "$bnd" ] || fail "CapEff $eff is not the bounding set $bnd"
-	echo "confined daemon: capabilities $eff ($caps)"
+	[ "$eff" = "$bnd" ] || fatal "CapEff $eff is not the bounding set $bnd"
+	ok "confined daemon: capabilities $eff ($caps)"
 fi
 grep -q '^NoNewPrivs:[[:space:]]*1' /proc/$dpid/status || [ -z "$wrap" ] ||
-	fail "daemon runs without no_new_privs"
+	fatal "daemon runs without no_new_privs"
 # A lock held outside the broker: a waiter is refused in time, and served
 # once the lock file goes.
 mkdir "$ex/own/f.lock"
 talk "$ex/sock" "HELLO 1 version=1" "ACQUIRE 2 path=$ex/own/f method=mkdir timeout=0.3" \
     >"$ex/talk.f1" 2>&1 || :
 grep -q '^ERR 2 code=ETIMEOUT' "$ex/talk.f1" ||
-	{ cat "$ex/talk.f1"; fail "foreign lock: waiter not refused"; }
+	{ cat "$ex/talk.f1"; fatal "foreign lock: waiter not refused"; }
 rmdir "$ex/own/f.lock"
 talk "$ex/sock" "HELLO 1 version=1" "ACQUIRE 2 path=$ex/own/f method=mkdir timeout=5" \
     "RELEASE 3 path=$ex/own/f method=mkdir" >"$ex/talk.f2" 2>&1 || :
 grep -q '^OK 2 token=' "$ex/talk.f2" ||
-	{ cat "$ex/talk.f2"; fail "foreign lock gone: not granted"; }
+	{ cat "$ex/talk.f2"; fatal "foreign lock gone: not granted"; }
 kill -HUP "$dpid"
 kill -USR1 "$dpid"
 talk "$ex/sock" "HELLO 1 version=1" "PING 2" >"$ex/talk.ping" 2>&1 || :
 grep -qx 'OK 2' "$ex/talk.ping" ||
-	{ cat "$ex/talk.ping"; fail "no answer after SIGHUP and SIGUSR1"; }
+	{ cat "$ex/talk.ping"; fatal "no answer after SIGHUP and SIGUSR1"; }
 if [ $cross = yes ]; then
 	as_b="setpriv --reuid=$b --regid=$b --clear-groups"
 	# b's lock in a's sticky directory is b's file (setfsuid took).
@@ -389,21 +391,21 @@ if [ $cross = yes ]; then
 	pids="$pids $bpid"
 	wait_for "grep -q '^HOLDING' '$ex/talk.b' || ! kill -0 $bpid 2>/dev/null"
 	grep -q '^OK 2 token=' "$ex/talk.b" ||
-		{ cat "$ex/talk.b"; fail "uid $b: ACQUIRE in a sticky directory"; }
+		{ cat "$ex/talk.b"; fatal "uid $b: ACQUIRE in a sticky directory"; }
 	[ "$(stat -c %u "$ex/shared/s.lock")" = $b ] ||
-		fail "uid $b's lock file owned by $(stat -c %u "$ex/shared/s.lock")"
+		fatal "uid $b's lock file owned by $(stat -c %u "$ex/shared/s.lock")"
 	# b's own permissions apply: no lock in root's 0755 directory.
 	$as_b "$PYTHON3" "$tmp/lbtalk.py" talk "$ex/sock" "HELLO 1 version=1" \
 	    "ACQUIRE 2 path=$ex/rootonly/r timeout=0" >"$ex/talk.b2" 2>&1 || :
 	grep -q '^ERR 2 code=EFAILED' "$ex/talk.b2" ||
-		{ cat "$ex/talk.b2"; fail "uid $b locked in root's directory"; }
-	[ ! -e "$ex/rootonly/r.lock" ] || fail "lock file made for uid $b in root's directory"
+		{ cat "$ex/talk.b2"; fatal "uid $b locked in root's directory"; }
+	[ ! -e "$ex/rootonly/r.lock" ] || fatal "lock file made for uid $b in root's directory"
 	# Root's client in a's directory: CAP_DAC_OVERRIDE.
 	talk "$ex/sock" "HELLO 1 version=1" "ACQUIRE 2 path=$ex/adir/r timeout=0" \
 	    "RELEASE 3 path=$ex/adir/r" >"$ex/talk.r1" 2>&1 ||
-		{ cat "$ex/talk.r1"; fail "root: session"; }
+		{ cat "$ex/talk.r1"; fatal "root: session"; }
 	grep -q '^OK 2 token=' "$ex/talk.r1" && grep -q '^OK 3$' "$ex/talk.r1" ||
-		{ cat "$ex/talk.r1"; fail "root: lock in uid $a's directory"; }
+		{ cat "$ex/talk.r1"; fatal "root: lock in uid $a's directory"; }
 	# Root's sqlite lock in the database b made there: sqlite, seeing euid
 	# 0, tries to give its journal the database's owner; that fails
 	# without CAP_CHOWN, and must not matter.
@@ -411,23 +413,23 @@ if [ $cross = yes ]; then
 	    "ACQUIRE 2 path=$ex/shared/q method=sqlite timeout=0" \
 	    "RELEASE 3 path=$ex/shared/q method=sqlite" >"$ex/talk.b3" 2>&1 || :
 	grep -q '^OK 2 token=' "$ex/talk.b3" && grep -q '^OK 3$' "$ex/talk.b3" ||
-		{ cat "$ex/talk.b3"; fail "uid $b: sqlite lock in the sticky directory"; }
+		{ cat "$ex/talk.b3"; fatal "uid $b: sqlite lock in the sticky directory"; }
 	talk "$ex/sock" "HELLO 1 version=1" \
 	    "ACQUIRE 2 path=$ex/shared/q method=sqlite timeout=0" \
 	    "RELEASE 3 path=$ex/shared/q method=sqlite" >"$ex/talk.r3" 2>&1 || :
 	grep -q '^OK 2 token=' "$ex/talk.r3" && grep -q '^OK 3$' "$ex/talk.r3" ||
-		{ cat "$ex/talk.r3"; fail "root: sqlite lock in uid $b's database"; }
+		{ cat "$ex/talk.r3"; fatal "root: sqlite lock in uid $b's database"; }
 	# Root breaks b's lock in a's sticky directory: CAP_FOWNER.
 	talk "$ex/sock" "HELLO 1 version=1" "BREAK 2 path=$ex/shared/s" \
-	    >"$ex/talk.r2" 2>&1 || { cat "$ex/talk.r2"; fail "root: BREAK session"; }
+	    >"$ex/talk.r2" 2>&1 || { cat "$ex/talk.r2"; fatal "root: BREAK session"; }
 	grep -qx 'OK 2 broken=1' "$ex/talk.r2" ||
-		{ cat "$ex/talk.r2"; fail "root: break uid $b's lock in uid $a's sticky directory"; }
-	[ ! -e "$ex/shared/s.lock" ] || fail "broken lock file still there"
-	echo "other users: their files, their permissions; root's clients as root"
+		{ cat "$ex/talk.r2"; fatal "root: break uid $b's lock in uid $a's sticky directory"; }
+	[ ! -e "$ex/shared/s.lock" ] || fatal "broken lock file still there"
+	ok "other users: their files, their permissions; root's clients as root"
 fi
 kill -TERM "$dpid"
 wait_exit "$xpid"
-[ "$rc" -eq 0 ] || fail "confined daemon exited $rc on SIGTERM"
+[ "$rc" -eq 0 ] || fatal "confined daemon exited $rc on SIGTERM"
 if [ $cross = yes ]; then
 	wait_exit "$bpid"
 fi
@@ -451,13 +453,13 @@ if [ -n "$trace" ]; then
 		*) echo "$g" >>"$ex/allowed" ;;
 		esac
 	done
-	[ -s "$ex/allowed" ] || fail "no SystemCallFilter= to check against"
+	[ -s "$ex/allowed" ] || fatal "no SystemCallFilter= to check against"
 	sed -n 's/^[0-9][0-9]* *\([a-z0-9_]*\)(.*/\1/p' "$ex/trace" |
 	    sort -u >"$ex/used"
-	[ "$(wc -l <"$ex/used")" -gt 20 ] || fail "strace saw almost nothing"
+	[ "$(wc -l <"$ex/used")" -gt 20 ] || fatal "strace saw almost nothing"
 	sort -u "$ex/allowed" | comm -23 "$ex/used" - >"$ex/denied"
 	[ ! -s "$ex/denied" ] ||
-		fail "system calls outside SystemCallFilter=: $(tr '\n' ' ' <"$ex/denied")"
+		fatal "system calls outside SystemCallFilter=: $(tr '\n' ' ' <"$ex/denied")"
 	families=$(unit_value RestrictAddressFamilies "$unit")
 	grep -o ' socket(AF_[A-Z0-9]*' "$ex/trace" | sed 's/.*(//' | sort -u |
 	    while read -r f; do
@@ -467,14 +469,14 @@ if [ -n "$trace" ]; then
 		esac
 	done >"$ex/badfam"
 	[ ! -s "$ex/badfam" ] ||
-		fail "sockets outside RestrictAddressFamilies=: $(cat "$ex/badfam")"
+		fatal "sockets outside RestrictAddressFamilies=: $(cat "$ex/badfam")"
 	if [ "$(unit_value MemoryDenyWriteExecute "$unit")" = yes ]; then
 		if grep -E ' (mmap|mprotect|pkey_mprotect)\(.*PROT_WRITE\|PROT_EXEC' "$ex/trace" ||
 		    grep -E ' (mprotect|pkey_mprotect)\(.*PROT_EXEC' "$ex/trace"; then
-			fail "writable and executable memory under MemoryDenyWriteExecute="
+			fatal "writable and executable memory under MemoryDenyWriteExecute="
 		fi
 	fi
-	echo "system calls: $(wc -l <"$ex/used") distinct, all in the unit's filter; sockets: $families only"
+	ok "system calls: $(wc -l <"$ex/used") distinct, all in the unit's filter; sockets: $families only"
 fi
 
-echo "systemd: all checks passed"
+lb_done

@@ -2,7 +2,10 @@
  * cli.h: what the lockbroker command's files share: the parsed command
  * line, the exit statuses, and the helpers that speak to the user.
  *
- *   lockbroker.c  main, the command line, lock, status, break
+ *   lockbroker.c  main, and what every command uses
+ *   args.c        the command line: usage, options, parsing
+ *   run.c         lock: take the lock, run COMMAND, release
+ *   status.c      status, break
  *   kept.c        acquire, release: locks kept for a process
  *   list.c        list: every lock the broker knows, as a table or JSON
  *   wire.c        the command's own protocol client (for kept and list)
@@ -12,6 +15,8 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+
+#include "lockbroker.h"
 
 #define PROGRAM "lockbroker"
 
@@ -38,10 +43,30 @@ struct opts {
 	char      **argv;       /* COMMAND [ARG...], NULL-terminated */
 };
 
-/* The commands of kept.c and list.c: each returns the exit status. */
-int cmd_acquire(const struct opts *);
-int cmd_release(const struct opts *);
-int cmd_list(const struct opts *);
+/* A command: runs what *o asks for and returns the exit status. */
+typedef int cli_run(const struct opts *o);
+
+/* The commands (run.c, status.c, kept.c, list.c). */
+cli_run cmd_lock, cmd_status, cmd_break, cmd_acquire, cmd_release, cmd_list;
+
+/*
+ * args.c: reads the command line: the options before the command (--help,
+ * --version), the command, its options and operands, into *o and *run.
+ * Returns 0 (run *run with *o); -1 when --help or --version was shown
+ * (exit 0); or EX_USAGE after saying why, with the usage on stderr.
+ */
+int args_parse(int argc, char **argv, struct opts *o, cli_run **run);
+
+/* lockbroker.c: the handle for o->path with o->flags plus extra (this
+ * process is the owner: LB_UNTHREADED).  Returns it (the caller frees it
+ * with lb_lock_free), or NULL with *code set to the exit status, after
+ * saying why. */
+lb_lock *open_lock(const struct opts *o, unsigned extra, int *code);
+
+/* lockbroker.c: prints the failure of the last call on lock: what was
+ * being done, and lb_lock_error's reason (or the code's message when there
+ * is none). */
+void complain_lock(lb_lock *lock, const char *doing, int code);
 
 /* lockbroker.c: prints "lockbroker: MESSAGE\n" on stderr. */
 void complain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -49,15 +74,15 @@ void complain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* lockbroker.c: seconds on the monotonic clock. */
 double now_mono(void);
 
-/* lockbroker.c: the user name of uid into buf, or "?" when it has none. */
+/* status.c: the user name of uid into buf, or "?" when it has none. */
 const char *user_name(uid_t uid, char *buf, size_t size);
 
-/* lockbroker.c: epoch seconds as ISO-8601 local time with milliseconds
+/* status.c: epoch seconds as ISO-8601 local time with milliseconds
  * and offset (2024-05-01T12:34:56.789+02:00) into buf, or "unknown" for
  * 0. */
 const char *iso_time(double epoch, char *buf, size_t size);
 
-/* lockbroker.c: the name of an LB_* method flag ("link" ...). */
+/* args.c: the name of an LB_* method flag ("link" ...). */
 const char *method_name(unsigned method);
 
 #endif /* LB_CLI_H */

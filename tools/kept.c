@@ -81,34 +81,6 @@ struct kept {
 #define NO_DAEMON  1    /* no daemon answers (why says so) */
 #define CONN_LOST  2    /* the connection broke, or the daemon stops */
 
-/* Sleeps for seconds (> 0), resuming after signals. */
-static void
-sleep_for(double seconds)
-{
-	struct timespec ts;
-
-	ts.tv_sec = (time_t)seconds;
-	ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
-/* A factor in [0.75, 1.25) for the back-off, so that waiters do not move
- * in step. */
-static double
-jitter(void)
-{
-	static unsigned int x;
-
-	if (x == 0)
-		x = ((unsigned int)getpid() * 2654435761u ^
-		    (unsigned int)(now_mono() * 1e6)) | 1u;
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	return 0.75 + 0.5 * (double)(x >> 8) / (double)(1u << 24);
-}
-
 /*
  * The transport: --local or --broker; else LOCKBROKER_TRANSPORT (auto,
  * broker, local; another value is auto, with a warning), as the library
@@ -239,21 +211,18 @@ local_acquire(struct kept *k, double timeout, double deadline)
 {
 	struct lockfs_lock l;
 	struct lockfs_err  err;
-	double             backoff = BACKOFF_MIN, left, pause;
+	struct lockfs_backoff b;
 	int                r;
 
 	if ((r = local_lock_for(k, &l, "lock")) != 0)
 		goto out;
+	lockfs_backoff_init(&b, BACKOFF_MIN, BACKOFF_MAX);
 	while ((r = lockfs_try_acquire(&l, &err)) == LB_EALREADY) {
 		/* Nothing of a failed try stays on disk. */
 		lockfs_abandon(&l);
-		left = isinf(timeout) ? BACKOFF_MAX : deadline - now_mono();
-		if (timeout <= 0 || left <= 0)
+		if (timeout <= 0 || lockfs_backoff_sleep(&b, isinf(timeout) ?
+		    INFINITY : deadline) == -1)
 			break;
-		pause = backoff * jitter();
-		sleep_for(pause < left ? pause : left);
-		if ((backoff *= 2) > BACKOFF_MAX)
-			backoff = BACKOFF_MAX;
 	}
 	if (r == LB_EALREADY && timeout > 0)
 		r = LB_ETIMEOUT;
@@ -278,7 +247,7 @@ out:
  * mode for RECONNECT_FOR_S, in auto mode for AUTO_FALLBACK_S.
  */
 static int
-broker_connect(struct kept *k, struct wire *w, int again)
+broker_connect(struct kept *k, struct lbw_conn *w, int again)
 {
 	double start = now_mono(), backoff = RECONNECT_FIRST_S;
 	double limit = k->transport == T_BROKER ? RECONNECT_FOR_S :
@@ -286,11 +255,12 @@ broker_connect(struct kept *k, struct wire *w, int again)
 
 	for (;;) {
 		if (again) {
-			sleep_for(backoff);
+			lockfs_sleep(backoff);
 			if ((backoff *= 2) > RECONNECT_MAX_S)
 				backoff = RECONNECT_MAX_S;
 		}
-		if (wire_open(w, k->why, sizeof(k->why)) == 0)
+		if (lbw_dial(w, NULL, PROGRAM, LBW_ANSWER_WAIT_S, NULL, 0,
+		    k->why, sizeof(k->why)) == 0)
 			return 0;
 		if (!again || now_mono() - start >= limit)
 			return NO_DAEMON;
@@ -325,13 +295,13 @@ lb_code_of(enum lbp_error e)
  * *token), an LB_E* code with k->why filled, or CONN_LOST.
  */
 static int
-broker_acquire_once(struct kept *k, struct wire *w, double timeout,
+broker_acquire_once(struct kept *k, struct lbw_conn *w, double timeout,
     double deadline, uint64_t *token)
 {
 	struct lbp_msg *m = NULL;
 	struct lbp_out  o;
 	enum lbp_error  e;
-	uint64_t        id;
+	uint64_t        id = 2;
 	double          left = timeout, wait = INFINITY;
 	int             r;
 
@@ -347,14 +317,14 @@ broker_acquire_once(struct kept *k, struct wire *w, double timeout,
 			left = 0.001;
 		wait = left + ANSWER_GRACE_S;
 	} else if (timeout <= 0)
-		wait = WIRE_ANSWER_WAIT_S + ANSWER_GRACE_S;
-	id = wire_begin(w, &o, LBP_MSG_ACQUIRE);
+		wait = LBW_ANSWER_WAIT_S + ANSWER_GRACE_S;
+	lbp_begin(&o, LBP_MSG_ACQUIRE, 1, id);
 	lbp_add_str(&o, "path", k->fs.path);
 	lbp_add_str(&o, "method", method_name(k->fs.method));
 	lbp_add_u64(&o, "pid", (uint64_t)k->pid);
 	lbp_add_double(&o, "timeout", left);
-	if (wire_call(w, &o, id, wait, NULL, NULL, m, k->why,
-	    sizeof(k->why)) == -1) {
+	if (lbw_call(w, &o, id, isinf(wait) ? INFINITY : now_mono() + wait,
+	    NULL, NULL, m, k->why, sizeof(k->why)) == -1) {
 		r = CONN_LOST;
 		goto out;
 	}
@@ -364,15 +334,15 @@ broker_acquire_once(struct kept *k, struct wire *w, double timeout,
 		r = 0;
 		goto out;
 	}
-	if ((e = wire_code(m)) == LBP_ESHUTDOWN) {
+	if ((e = lbw_code(m)) == LBP_ESHUTDOWN) {
 		snprintf(k->why, sizeof(k->why), "lockbroker daemon on %s is "
-		    "stopping", w->socket);
+		    "stopping", w->where);
 		r = CONN_LOST;
 		goto out;
 	}
 	r = lb_code_of(e);
 	snprintf(k->why, sizeof(k->why), "cannot lock %s for pid %ld: %s (%s)",
-	    k->fs.path, (long)k->pid, wire_error(m), lbp_error_name(e));
+	    k->fs.path, (long)k->pid, lbw_error(m), lbp_error_name(e));
 out:
 	free(m);
 	return r;
@@ -387,9 +357,9 @@ out:
 static int
 broker_acquire(struct kept *k, double timeout, double deadline)
 {
-	struct wire *w;
-	uint64_t     token = 0;
-	int          r, again = 0;
+	struct lbw_conn *w;
+	uint64_t         token = 0;
+	int              r, again = 0;
 
 	if ((w = malloc(sizeof(*w))) == NULL) {
 		snprintf(k->why, sizeof(k->why), "cannot lock %s: out of "
@@ -400,7 +370,7 @@ broker_acquire(struct kept *k, double timeout, double deadline)
 		if ((r = broker_connect(k, w, again)) != 0)
 			break;
 		r = broker_acquire_once(k, w, timeout, deadline, &token);
-		wire_close(w);
+		lbw_close(w);
 		if (r != CONN_LOST)
 			break;
 		if (timeout > 0 && !isinf(timeout) && now_mono() >= deadline) {
@@ -415,7 +385,7 @@ broker_acquire(struct kept *k, double timeout, double deadline)
 	}
 	if (r == 0 && k->o->verbose)
 		complain("locked %s for pid %ld through lockbrokerd on %s "
-		    "(token %llu)", k->fs.path, (long)k->pid, w->socket,
+		    "(token %llu)", k->fs.path, (long)k->pid, w->where,
 		    (unsigned long long)token);
 	free(w);
 	return r;
@@ -480,14 +450,15 @@ static int
 broker_release(struct kept *k)
 {
 	struct lbp_msg *m = NULL;
-	struct wire    *w = NULL;
-	struct lbp_out  o;
-	enum lbp_error  e;
-	uint64_t        id;
-	int             r;
+	struct lbw_conn *w = NULL;
+	struct lbp_out   o;
+	enum lbp_error   e;
+	uint64_t         id = 2;
+	int              r;
 
-	if ((w = malloc(sizeof(*w))) == NULL ||
-	    (m = malloc(sizeof(*m))) == NULL) {
+	if ((w = malloc(sizeof(*w))) != NULL)
+		w->fd = -1;
+	if (w == NULL || (m = malloc(sizeof(*m))) == NULL) {
 		snprintf(k->why, sizeof(k->why), "cannot release %s: out of "
 		    "memory", k->fs.path);
 		r = LB_ENOMEM;
@@ -498,23 +469,23 @@ broker_release(struct kept *k)
 			r = LB_EUNLOCK;
 		goto out;
 	}
-	id = wire_begin(w, &o, LBP_MSG_RELEASE);
+	lbp_begin(&o, LBP_MSG_RELEASE, 1, id);
 	lbp_add_str(&o, "path", k->fs.path);
 	lbp_add_str(&o, "method", method_name(k->fs.method));
 	lbp_add_u64(&o, "pid", (uint64_t)k->pid);
-	if (wire_call(w, &o, id, REQUEST_WAIT_S, NULL, NULL, m, k->why,
-	    sizeof(k->why)) == -1) {
+	if (lbw_call(w, &o, id, now_mono() + REQUEST_WAIT_S, NULL, NULL, m,
+	    k->why, sizeof(k->why)) == -1) {
 		r = LB_EUNLOCK;
 		goto out;
 	}
 	if (m->verb == LBP_MSG_OK) {
 		if (k->o->verbose)
 			complain("released %s for pid %ld through lockbrokerd "
-			    "on %s", k->fs.path, (long)k->pid, w->socket);
+			    "on %s", k->fs.path, (long)k->pid, w->where);
 		r = 0;
 		goto out;
 	}
-	e = wire_code(m);
+	e = lbw_code(m);
 	r = e == LBP_EINVAL ? LB_EINVAL : lb_code_of(e) == LB_EFAILED ?
 	    LB_EUNLOCK : lb_code_of(e);
 	if (r == LB_ENOTLOCKED)
@@ -526,11 +497,11 @@ broker_release(struct kept *k)
 		    (long)k->pid);
 	else
 		snprintf(k->why, sizeof(k->why), "cannot release %s for pid "
-		    "%ld: %s (%s)", k->fs.path, (long)k->pid, wire_error(m),
+		    "%ld: %s (%s)", k->fs.path, (long)k->pid, lbw_error(m),
 		    lbp_error_name(e));
 out:
 	if (w != NULL)
-		wire_close(w);
+		lbw_close(w);
 	free(w);
 	free(m);
 	return r;

@@ -31,6 +31,7 @@
 
 #include "protocol.h"
 #include "cli.h"
+#include "lockfs.h"
 #include "wire.h"
 
 /* The answer to LIST. */
@@ -83,7 +84,7 @@ is_time_text(const char *s)
 	    s[n + 1 + strspn(s + n + 1, "0123456789")] == '\0';
 }
 
-/* wire_call's ITEM callback: adds the item to the struct items at arg.
+/* lbw_call's ITEM callback: adds the item to the struct items at arg.
  * 0, or -1 when out of memory. */
 static int
 item_add(const struct lbp_msg *m, void *arg)
@@ -399,14 +400,15 @@ json_item(const struct item *it)
 
 /* Prints the whole JSON document. */
 static void
-print_json(const struct wire *w, const struct items *all)
+print_json(const struct lbw_conn *w, const char *server,
+    const struct items *all)
 {
 	size_t i;
 
 	fputs("{\n  \"socket\": ", stdout);
-	json_string(w->socket);
+	json_string(w->where);
 	fputs(",\n  \"server\": ", stdout);
-	json_string(w->server[0] != '\0' ? w->server : NULL);
+	json_string(server[0] != '\0' ? server : NULL);
 	fputs(",\n  \"locks\": [", stdout);
 	for (i = 0; i < all->n; i++) {
 		fputs(i == 0 ? "\n" : ",\n", stdout);
@@ -427,10 +429,10 @@ cmd_list(const struct opts *o)
 {
 	struct items    all = { NULL, 0, 0, 0 };
 	struct lbp_msg *m = NULL;
-	struct wire    *w = NULL;
+	struct lbw_conn *w = NULL;
 	struct lbp_out  out;
-	uint64_t        id;
-	char            why[1024];
+	uint64_t        id = 2;
+	char            why[1024], server[128];
 	int             r = 0;
 
 	if ((w = malloc(sizeof(*w))) == NULL ||
@@ -440,14 +442,15 @@ cmd_list(const struct opts *o)
 		goto out;
 	}
 	w->fd = -1;
-	if (wire_open(w, why, sizeof(why)) == -1) {
+	if (lbw_dial(w, NULL, PROGRAM, LBW_ANSWER_WAIT_S, server,
+	    sizeof(server), why, sizeof(why)) == -1) {
 		complain("cannot list the locks: %s", why);
 		r = EX_UNAVAILABLE;
 		goto out;
 	}
-	id = wire_begin(w, &out, LBP_MSG_LIST);
-	if (wire_call(w, &out, id, LIST_WAIT_S, item_add, &all, m, why,
-	    sizeof(why)) == -1) {
+	lbp_begin(&out, LBP_MSG_LIST, 1, id);
+	if (lbw_call(w, &out, id, lockfs_now() + LIST_WAIT_S, item_add, &all,
+	    m, why, sizeof(why)) == -1) {
 		if (all.nomem)
 			complain("cannot list the locks: out of memory");
 		else
@@ -457,8 +460,8 @@ cmd_list(const struct opts *o)
 	}
 	if (m->verb != LBP_MSG_OK) {
 		complain("cannot list the locks: lockbroker daemon on %s: %s "
-		    "(%s)", w->socket, wire_error(m),
-		    lbp_error_name(wire_code(m)));
+		    "(%s)", w->where, lbw_error(m),
+		    lbp_error_name(lbw_code(m)));
 		r = EX_UNAVAILABLE;
 		goto out;
 	}
@@ -466,14 +469,14 @@ cmd_list(const struct opts *o)
 	if (all.n > 0)
 		qsort(all.v, all.n, sizeof(*all.v), item_cmp);
 	if (o->json)
-		print_json(w, &all);
+		print_json(w, server, &all);
 	else if (print_table(&all) == -1) {
 		complain("cannot list the locks: out of memory");
 		r = EX_OSERR;
 	}
 out:
 	if (w != NULL)
-		wire_close(w);
+		lbw_close(w);
 	items_free(&all);
 	free(w);
 	free(m);

@@ -1,0 +1,220 @@
+/*
+ * status.c: lockbroker status and break: who holds a lock, and removing
+ * it (with --stale only when its holder is provably dead).
+ */
+#include <errno.h>
+#include <math.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lockbroker.h"
+#include "cli.h"
+
+/* user_name: see cli.h. */
+const char *
+user_name(uid_t uid, char *buf, size_t size)
+{
+	struct passwd pw, *found = NULL;
+	char          pwbuf[4096];
+
+	if (getpwuid_r(uid, &pw, pwbuf, sizeof(pwbuf), &found) != 0 ||
+	    found == NULL)
+		snprintf(buf, size, "?");
+	else
+		snprintf(buf, size, "%s", found->pw_name);
+	return buf;
+}
+
+/* iso_time: see cli.h. */
+const char *
+iso_time(double epoch, char *buf, size_t size)
+{
+	struct tm tm;
+	time_t    t = (time_t)epoch;
+	char      date[32], zone[8];
+
+	if (epoch <= 0 || localtime_r(&t, &tm) == NULL ||
+	    strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm) == 0 ||
+	    strftime(zone, sizeof(zone), "%z", &tm) != 5) {
+		snprintf(buf, size, "unknown");
+		return buf;
+	}
+	snprintf(buf, size, "%s.%03d%.3s:%s", date,
+	    (int)((epoch - (double)t) * 1000), zone, zone + 3);
+	return buf;
+}
+
+/* The word for a holder's liveness. */
+static const char *
+liveness_word(lb_liveness l)
+{
+	switch (l) {
+	case LB_HOLDER_ALIVE:
+		return "alive";
+	case LB_HOLDER_DEAD:
+		return "dead";
+	default:
+		return "unknown";
+	}
+}
+
+/* Says in a few words who h is: "pid 42 on host (alive)". */
+static const char *
+holder_brief(const lb_holder *h, char *buf, size_t size)
+{
+	char pid[32];
+
+	if (h->pid > 0)
+		snprintf(pid, sizeof(pid), "pid %ld", (long)h->pid);
+	else
+		snprintf(pid, sizeof(pid), "an unknown pid");
+	snprintf(buf, size, "%s on %s (%s)", pid,
+	    h->host[0] != '\0' ? h->host : "an unknown host",
+	    liveness_word(h->liveness));
+	return buf;
+}
+
+/* Prints the holder h of lock on stdout, one "key: value" a line. */
+static void
+print_holder(lb_lock *lock, const lb_holder *h)
+{
+	char user[256], since[64];
+
+	printf("%s: locked\n", lb_lock_path(lock));
+	printf("  lock file: %s\n", lb_lock_file(lock));
+	printf("  holder:    %s\n", liveness_word(h->liveness));
+	printf("  host:      %s\n", h->host[0] != '\0' ? h->host : "unknown");
+	if (h->pid > 0)
+		printf("  pid:       %ld\n", (long)h->pid);
+	else
+		printf("  pid:       unknown\n");
+	if (h->tid > 0)
+		printf("  thread:    %ld\n", (long)h->tid);
+	else
+		printf("  thread:    none\n");
+	if (h->uid != (uid_t)-1)
+		printf("  user:      %lu (%s)\n", (unsigned long)h->uid,
+		    user_name(h->uid, user, sizeof(user)));
+	else
+		printf("  user:      unknown\n");
+	printf("  since:     %s\n", iso_time(h->since, since, sizeof(since)));
+	printf("  unique:    %s\n", h->unique_name[0] != '\0' ?
+	    h->unique_name : "unknown");
+	if (h->broker) {
+		printf("  broker:    %s\n", h->token != 0 ? "granted by the "
+		    "broker" : "held outside the broker");
+		if (h->token != 0)
+			printf("  token:     %llu\n",
+			    (unsigned long long)h->token);
+		printf("  waiters:   %u\n", h->waiters);
+	} else
+		printf("  broker:    not asked (in-process view)\n");
+}
+
+/*
+ * status: prints whether the lock is held and by whom.  Returns 0 when
+ * locked, EXIT_NOT_LOCKED when not, EX_UNAVAILABLE when it cannot tell.
+ */
+int
+cmd_status(const struct opts *o)
+{
+	lb_holder h;
+	lb_lock  *lock;
+	int       r;
+
+	if ((lock = open_lock(o, 0, &r)) == NULL)
+		goto out;
+	if ((r = lb_get_holder(lock, &h)) < 0) {
+		complain_lock(lock, "read the lock on", r);
+		r = EX_UNAVAILABLE;
+	} else if (r == 0) {
+		printf("%s: not locked\n", o->path);
+		r = EXIT_NOT_LOCKED;
+	} else {
+		print_holder(lock, &h);
+		r = 0;
+	}
+out:
+	lb_lock_free(lock);
+	return r;
+}
+
+/*
+ * Breaks the lock of a holder judged dead, safely: an acquire with
+ * LB_BREAK_STALE, which judges again under the library's breakers' lock
+ * and removes only that very artefact, then a release.  (Breaking after
+ * our own judgement could remove the lock of someone who took it in
+ * between.)  Returns 0 when the lock is free now, EXIT_REFUSED when
+ * someone live holds it, or EX_UNAVAILABLE.
+ */
+static int
+break_stale(lb_lock *lock)
+{
+	int r;
+
+	if ((r = lb_acquire(lock, 0)) == 0) {
+		if ((r = lb_release(lock)) != 0) {
+			complain_lock(lock, "release", r);
+			r = EX_UNAVAILABLE;
+		}
+	} else if (r == LB_EALREADY) {
+		complain("not breaking %s: it is held by a live owner now",
+		    lb_lock_path(lock));
+		r = EXIT_REFUSED;
+	} else {
+		complain_lock(lock, "break the stale lock on", r);
+		r = EX_UNAVAILABLE;
+	}
+	return r;
+}
+
+/*
+ * break: removes the lock whoever holds it, or with --stale only when its
+ * holder is provably dead.  Says what it did on stdout.  Returns 0 when the
+ * lock is free afterwards, EXIT_REFUSED when --stale and the holder is not
+ * dead, EX_UNAVAILABLE when it cannot read or remove the lock.
+ */
+int
+cmd_break(const struct opts *o)
+{
+	lb_holder h;
+	lb_lock  *lock;
+	char      who[512];
+	int       r;
+
+	if ((lock = open_lock(o, o->stale ? LB_BREAK_STALE : 0, &r)) == NULL)
+		goto out;
+	if ((r = lb_get_holder(lock, &h)) < 0) {
+		complain_lock(lock, "read the lock on", r);
+		r = EX_UNAVAILABLE;
+		goto out;
+	}
+	if (r == 0) {
+		printf("%s: not locked, nothing to break\n", o->path);
+		goto out;
+	}
+	holder_brief(&h, who, sizeof(who));
+	if (o->stale && h.liveness != LB_HOLDER_DEAD) {
+		complain("not breaking %s: its holder, %s, is not provably "
+		    "dead", o->path, who);
+		r = EXIT_REFUSED;
+		goto out;
+	}
+	if (o->stale)
+		r = break_stale(lock);
+	else if ((r = lb_break_lock(lock)) != 0) {
+		complain_lock(lock, "break the lock on", r);
+		r = EX_UNAVAILABLE;
+	}
+	if (r == 0)
+		printf("%s: broke the lock held by %s\n", o->path, who);
+out:
+	lb_lock_free(lock);
+	return r;
+}
+
