@@ -19,9 +19,14 @@
  * newline is a line too long: an ERR is written and the connection closed,
  * since the next line's start cannot be found.  Back-pressure: replies
  * collect in c->out and go to libuv once per loop iteration (after the
- * state database has committed what they announce); while more than the
- * output limit waits for a client that does not read, the daemon stops
- * reading from it.  Fairness: one connection's requests are handled
+ * state database has committed what they announce), one write at a time:
+ * while a write is in flight, replies gather in c->out and follow in one
+ * write once it is done, so that many small replies never pin a buffer
+ * each.  The output limit counts the memory held for a connection's
+ * replies (c->out's capacity, the buffer of the write in flight, cut to
+ * size, and its request), not the bytes in them; while more than the
+ * limit is held for a client that does not read, the daemon stops reading
+ * from it.  Fairness: one connection's requests are handled
  * LBD_LINES_PER_TURN at most per loop iteration, and one user's for
  * LBD_USER_TURN_NS at most (over all its connections); then the
  * connection is throttled (not read) until the iteration ends, so that a
@@ -41,22 +46,49 @@
 #define LBD_LINES_PER_TURN 64
 #define LBD_USER_TURN_NS   500000ull    /* 0.5 ms */
 #define LBD_RELEASE_TURN_NS 500000ull   /* 0.5 ms */
+#define LBD_OUT_STEP       4096         /* c->out's first size, and its
+                                           least growth */
 
 /* A write in flight: the request and the bytes it owns. */
 struct conn_write {
 	uv_write_t req;
 	char      *buf;
+	size_t     held;        /* its part of c->inflight */
 };
 
 static void conn_read_start(struct lbd_conn *c);
 
-/* lbd_conn_queued: bytes queued for c: in c->out and in libuv's write
- * queue. */
+/* lbd_conn_output_held: the memory held for c's replies: c->out's
+ * capacity, and what the write in flight holds (its buffer and request).
+ * What output_per_conn bounds. */
 size_t
-lbd_conn_queued(struct lbd_conn *c)
+lbd_conn_output_held(struct lbd_conn *c)
 {
-	return c->outlen + uv_stream_get_write_queue_size(
-	    (uv_stream_t *)&c->pipe);
+	return c->outcap + c->inflight;
+}
+
+/* Puts c in this iteration's flush (once). */
+static void
+conn_flush_later(struct lbd_conn *c)
+{
+	if (!c->flushing) {
+		TAILQ_INSERT_TAIL(&c->d->flush, c, flush_entry);
+		c->flushing = 1;
+		lbd_want_flush(c->d);
+	}
+}
+
+/* The capacity c->out grows to from cap to hold need bytes: by an eighth
+ * (LBD_OUT_STEP at the least) at a time, so that what it holds beyond
+ * its bytes stays a small part of output_per_conn. */
+static size_t
+out_capacity(size_t cap, size_t need)
+{
+	if (cap == 0)
+		cap = LBD_OUT_STEP;
+	while (cap < need)
+		cap += cap / 8 > LBD_OUT_STEP ? cap / 8 : LBD_OUT_STEP;
+	return cap;
 }
 
 /* Frees c and what it owns (its handle closed, its holds released). */
@@ -208,9 +240,7 @@ lbd_conn_send(struct lbd_conn *c, const struct lbp_out *o)
 	if (c->state == LBD_CONN_CLOSING || o->overflow)
 		return;
 	if (c->outlen + o->len > c->outcap) {
-		cap = c->outcap == 0 ? 4096 : c->outcap;
-		while (cap < c->outlen + o->len)
-			cap *= 2;
+		cap = out_capacity(c->outcap, c->outlen + o->len);
 		if ((p = realloc(c->out, cap)) == NULL) {
 			log_err("pid %ld: out of memory for replies; closing",
 			    (long)c->pid);
@@ -222,11 +252,7 @@ lbd_conn_send(struct lbd_conn *c, const struct lbp_out *o)
 	}
 	memcpy(c->out + c->outlen, o->buf, o->len);
 	c->outlen += o->len;
-	if (!c->flushing) {
-		TAILQ_INSERT_TAIL(&c->d->flush, c, flush_entry);
-		c->flushing = 1;
-		lbd_want_flush(c->d);
-	}
+	conn_flush_later(c);
 }
 
 /* lbd_conn_error: queues "ERR ID code=... message=..." for c. */
@@ -246,13 +272,16 @@ lbd_conn_error(struct lbd_conn *c, uint64_t id, enum lbp_error code,
 }
 
 /* Called when a write has finished: frees it; on error closes the
- * connection; lifts back-pressure once the queue has drained to half. */
+ * connection; else the replies gathered meanwhile go in this iteration's
+ * flush, and back-pressure lifts once what is held has dropped to half
+ * the limit. */
 static void
 conn_written(uv_write_t *req, int status)
 {
 	struct conn_write *w = (struct conn_write *)req;
 	struct lbd_conn   *c = (struct lbd_conn *)req->handle;
 
+	c->inflight -= w->held;
 	free(w->buf);
 	free(w);
 	if (status == UV_ECANCELED || c->state == LBD_CONN_CLOSING)
@@ -263,23 +292,42 @@ conn_written(uv_write_t *req, int status)
 		lbd_conn_close(c);
 		return;
 	}
+	if (c->outlen > 0)
+		conn_flush_later(c);
 	if (!c->reading && !c->throttled &&
-	    lbd_conn_queued(c) <= c->d->cfg.limits.output_per_conn / 2)
+	    lbd_conn_output_held(c) <= c->d->cfg.limits.output_per_conn / 2)
 		conn_read_start(c);
 }
 
-/* Hands c's queued replies to the socket: at once as far as it takes
- * them (uv_try_write: no write request, no change to the poll set; it
- * takes nothing while earlier writes are queued, so order holds), the
- * rest to libuv's write queue. */
+/* c's replies have all gone to the socket: if it was paused for not
+ * reading them, it is read again at the end of this iteration
+ * (lbd_conns_resume), not here: its requests' replies wait for the next
+ * commit.  (While a write is in flight, conn_written resumes it.) */
+static void
+conn_drained(struct lbd_conn *c)
+{
+	if (c->reading || c->throttled || c->state == LBD_CONN_CLOSING)
+		return;
+	c->throttled = 1;
+	TAILQ_INSERT_TAIL(&c->d->throttled, c, throttle_entry);
+}
+
+/* Hands c's queued replies to the socket, unless a write is in flight
+ * (they follow it, conn_written; not when the daemon stops: its last
+ * replies must be queued before the connection is shut down): at once as
+ * far as it takes them (uv_try_write: no write request, no change to the
+ * poll set), the rest, in a buffer cut to their size, to libuv as one
+ * write. */
 static void
 conn_flush(struct lbd_conn *c)
 {
 	struct conn_write *w;
 	uv_buf_t           buf;
+	char              *p;
 	int                r;
 
-	if (c->outlen == 0 || c->state == LBD_CONN_CLOSING)
+	if (c->outlen == 0 || (c->inflight != 0 && !c->d->stopping) ||
+	    c->state == LBD_CONN_CLOSING)
 		return;
 	buf = uv_buf_init(c->out, (unsigned int)c->outlen);
 	r = uv_try_write((uv_stream_t *)&c->pipe, &buf, 1);
@@ -287,6 +335,7 @@ conn_flush(struct lbd_conn *c)
 		free(c->out);
 		c->out = NULL;
 		c->outlen = c->outcap = 0;
+		conn_drained(c);
 		return;
 	}
 	if (r < 0 && r != UV_EAGAIN) {
@@ -298,16 +347,23 @@ conn_flush(struct lbd_conn *c)
 		memmove(c->out, c->out + r, c->outlen - (size_t)r);
 		c->outlen -= (size_t)r;
 	}
+	if (c->outcap > c->outlen && (p = realloc(c->out, c->outlen)) != NULL) {
+		c->out = p;
+		c->outcap = c->outlen;
+	}
 	if ((w = malloc(sizeof(*w))) == NULL) {
 		lbd_conn_close(c);
 		return;
 	}
 	w->buf = c->out;
 	buf = uv_buf_init(c->out, (unsigned int)c->outlen);
+	w->held = c->outcap + sizeof(*w);
+	c->inflight += w->held;
 	c->out = NULL;
 	c->outlen = c->outcap = 0;
 	if ((r = uv_write(&w->req, (uv_stream_t *)&c->pipe, &buf, 1,
 	    conn_written)) != 0) {
+		c->inflight -= w->held;
 		free(w->buf);
 		free(w);
 		log_debug("pid %ld: write: %s", (long)c->pid, uv_strerror(r));
@@ -373,7 +429,7 @@ lbd_conns_resume(struct lbd *d)
 	while ((c = TAILQ_FIRST(&turn)) != NULL) {
 		TAILQ_REMOVE(&turn, c, throttle_entry);
 		c->throttled = 0;
-		if (lbd_conn_queued(c) <= d->cfg.limits.output_per_conn)
+		if (lbd_conn_output_held(c) <= d->cfg.limits.output_per_conn)
 			conn_read_start(c);
 	}
 }
@@ -420,7 +476,8 @@ conn_lines(struct lbd_conn *c)
 		off += len + 1;
 		if (c->state == LBD_CONN_CLOSING)
 			break;
-		if (lbd_conn_queued(c) > c->d->cfg.limits.output_per_conn) {
+		if (lbd_conn_output_held(c) >
+		    c->d->cfg.limits.output_per_conn) {
 			log_debug("pid %ld: not reading its replies; pausing",
 			    (long)c->pid);
 			uv_read_stop((uv_stream_t *)&c->pipe);

@@ -218,8 +218,12 @@ struct lbd_conn {
 	int                      owner_known; /* 0: read at each grant */
 	char                     in[LBP_LINE_MAX];
 	size_t                   inlen;
-	char                    *out;       /* replies not yet handed to libuv */
+	char                    *out;       /* replies not yet handed to libuv:
+	                                       outlen bytes used of outcap */
 	size_t                   outlen, outcap;
+	size_t                   inflight;  /* memory the write handed to
+	                                       libuv holds (its buffer and
+	                                       request); 0: none in flight */
 	int                      reading;   /* 0 while back-pressure holds,
 	                                       or while throttled */
 	int                      throttled; /* its turn's requests handled:
@@ -316,7 +320,7 @@ void lbd_conn_flush_all(struct lbd *d);
 void lbd_conns_resume(struct lbd *d);
 void lbd_conns_release(struct lbd *d, int all);
 unsigned lbd_conns_of_uid(struct lbd_conn *c);
-size_t lbd_conn_queued(struct lbd_conn *c);
+size_t lbd_conn_output_held(struct lbd_conn *c);
 
 /* list.c */
 int  lbd_list_start(struct lbd_conn *c, uint64_t id);

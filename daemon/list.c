@@ -2,9 +2,10 @@
  * list.c: LIST, sent as the client reads it.  A LIST is not built whole:
  * the connection keeps a cursor into the lock table, and each loop
  * iteration (main.c's check step) sends the ITEMs of the next buckets
- * while the connection's queued output is at most half of output_per_conn
- * and this iteration's budget of buckets lasts; a client that does not
- * read holds its LIST where it stopped, at the cost of its own queue only.
+ * while the memory held for the connection's replies is at most half of
+ * output_per_conn and this iteration's budget of buckets lasts; a client
+ * that does not read holds its LIST where it stopped, at the cost of its
+ * own queue only.
  *
  * The cursor walks the buckets in reverse-binary order (the order of the
  * bits of the bucket index reversed): the table only grows, by doubling,
@@ -78,8 +79,9 @@ list_end(struct lbd_conn *c)
 
 /*
  * Sends the ITEMs of the next buckets of c's LIST, at most *budget
- * buckets (decreased by those looked at), while c's queued output is at
- * most half its limit; the final OK when the table is done.
+ * buckets (decreased by those looked at), while the memory held for c's
+ * replies is at most half its limit; the final OK when the table is
+ * done.
  */
 static void
 list_more(struct lbd_conn *c, unsigned *budget)
@@ -89,7 +91,7 @@ list_more(struct lbd_conn *c, unsigned *budget)
 	struct lbp_out   o;
 
 	while (c->listing && c->state != LBD_CONN_CLOSING && *budget > 0 &&
-	    lbd_conn_queued(c) <= d->cfg.limits.output_per_conn / 2) {
+	    lbd_conn_output_held(c) <= d->cfg.limits.output_per_conn / 2) {
 		(*budget)--;
 		for (l = d->buckets[c->list_cursor & (d->nbuckets - 1)];
 		    l != NULL; l = l->hash_next) {
@@ -164,7 +166,8 @@ lbd_lists_waiting(struct lbd *d)
 	struct lbd_conn *c;
 
 	TAILQ_FOREACH(c, &d->listings, list_entry)
-		if (lbd_conn_queued(c) <= d->cfg.limits.output_per_conn / 2)
+		if (lbd_conn_output_held(c) <=
+		    d->cfg.limits.output_per_conn / 2)
 			return 1;
 	return 0;
 }

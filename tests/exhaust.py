@@ -77,6 +77,53 @@ def connect(sock_path, timeout=10.0):
     return "refused", r
 
 
+def nobody_connections(sock_path, n, timeout=10.0):
+    """n connections that user nobody made, HELLO said, all from one
+    child process that stays alive until the returned keeper socket is
+    closed (then reap the returned pid).  Returns (keeper, pid,
+    clients)."""
+    keeper, theirs = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            for fd in [int(f) for f in os.listdir("/proc/self/fd")]:
+                if fd > 2 and fd != theirs.fileno():
+                    try:                # not the test's connections
+                        os.close(fd)
+                    except OSError:
+                        pass
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            socks = []
+            for _ in range(n):
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.connect(sock_path)
+                socks.append(s)
+            for i in range(0, n, 200):
+                socket.send_fds(theirs, [b"s"],
+                                [s.fileno() for s in socks[i:i + 200]])
+            for s in socks:
+                s.close()
+            theirs.recv(1)              # until the test closes it
+        finally:
+            os._exit(0)
+    theirs.close()
+    clients = []
+    while len(clients) < n:
+        _, fds, _, _ = socket.recv_fds(keeper, 1, 200)
+        for fd in fds:
+            c = Client.__new__(Client)
+            c.sock = socket.socket(fileno=fd)
+            c.sock.settimeout(timeout)
+            c.buf, c.next_id = b"", 1
+            clients.append(c)
+    for c in clients:
+        r = c.call("HELLO", version=1)
+        assert r.verb == "OK", r
+    return keeper, pid, clients
+
+
 def inotify_watches(pid):
     """How many inotify watches process pid has (from /proc/PID/fdinfo)."""
     n = 0
@@ -387,6 +434,144 @@ class ListOutput(ExhaustTest):
                          sorted(os.path.join(d, n) for n in names))
         self.assertEqual(len(refused), 1, refused)
         self.assertCode(c.call("PING"), "OK")
+
+
+class OutputMemory(ExhaustTest):
+    """nobody fills every connection conns_per_uid allows with replies it
+    never reads: on each, LISTs of its locks, pipelined, so that one is
+    being sent and the others are refused (ERR ELIMIT: one LIST at a time),
+    a short reply to each short request, a few a loop iteration.
+
+    Expected: the memory the daemon holds for them is what output_per_conn
+    says, not a multiple of it (before, each loop iteration's few replies
+    pinned a buffer of 4 KiB of their own, and the limit counted only
+    their bytes: here about 40 MiB instead of 9).  The daemon's peak memory grows by less than
+    conns_per_uid x (output_per_conn and an eighth, and 16 KiB for a reply
+    and the request in flight) and 4 MiB for the allocator.  root is
+    served meanwhile (PING, ACQUIRE, a whole LIST).  When nobody reads one
+    connection at last, each request it sent has had exactly one final
+    reply (OK or ELIMIT), and each LIST that went through listed every
+    lock nobody may see (its own, and root's in a directory it may
+    read)."""
+    PER_UID = 128
+    OUTPUT = 65536
+    config = "output_per_conn = %d\nconns_per_uid = %d\n" % (OUTPUT,
+                                                             PER_UID)
+    BLOB = 200              # requests in each send
+
+    def flood(self, conns, batch, rounds=None):
+        """Sends batch LISTs at a time over each of conns, without
+        blocking and without reading: rounds times, or (rounds None)
+        until the daemon has taken no more from any of them for 1 s.
+        self.ids: for each, the ids sent (its last batch perhaps in part,
+        the rest in self.pending)."""
+        for c in conns:
+            c.sock.setblocking(False)
+        idle_since = time.monotonic()
+        deadline = idle_since + 60
+        while (rounds is None and time.monotonic() - idle_since < 1.0) \
+                or (rounds is not None and rounds > 0):
+            self.assertLess(time.monotonic(), deadline,
+                            "the daemon kept reading a client that "
+                            "does not read")
+            for i, c in enumerate(conns):
+                if self.pending[i]:
+                    data, ids = self.pending[i], []
+                else:
+                    ids = list(range(self.next_id, self.next_id + batch))
+                    self.next_id += batch
+                    data = b"".join(b"LIST %d\n" % k for k in ids)
+                try:
+                    n = c.sock.send(data)
+                except BlockingIOError:
+                    continue
+                self.ids[i] += ids
+                self.pending[i] = data[n:]
+                idle_since = time.monotonic()
+            if rounds is None:
+                time.sleep(0.05)
+            else:
+                rounds -= 1
+        for c in conns:
+            c.sock.setblocking(True)
+
+    def test_replies_not_read(self):
+        shared = self.shared()
+        holder = self.nobody()
+        mine = set()
+        for i in range(100):
+            p = os.path.join(shared, "n%03d-%s" % (i, "x" * 150))
+            self.assertCode(holder.call("ACQUIRE", path=p, timeout=0),
+                            "OK")
+            mine.add(p)
+        keeper, pid, conns = nobody_connections(self.daemon.socket,
+                                                self.PER_UID - 1)
+        self.clients += conns
+
+        def reap():
+            keeper.close()
+            os.waitpid(pid, 0)
+        self.addCleanup(reap)
+        conns.append(holder)
+        root = self.client()
+        self.assertCode(root.call("ACQUIRE", path=self.path()), "OK")
+        hwm = self.daemon.memory_kib("VmHWM")
+        self.ids = [[] for _ in conns]
+        self.pending = [b""] * len(conns)
+        self.next_id = 100
+        # A request at a time (a reply or two a loop iteration), then as
+        # many as the daemon takes.
+        self.flood(conns, 1, rounds=1500)
+        self.flood(conns, self.BLOB)
+        ids, pending = self.ids, self.pending
+        self.assertIn("not reading its replies; pausing",
+                      self.daemon.logtext())
+        if MEMORY_MEASURED:
+            bound = self.PER_UID * (self.OUTPUT * 9 // 8 + 16384) // 1024 \
+                + 4096
+            self.assertLess(self.daemon.memory_kib("VmHWM") - hwm, bound,
+                            "KiB more at the daemon's peak")
+        # root is served meanwhile.
+        self.assertCode(root.call("PING"), "OK")
+        other = self.path("other")
+        self.assertCode(root.call("ACQUIRE", path=other, timeout=0), "OK")
+        self.assertCode(root.call("RELEASE", path=other), "OK")
+        rid = root.send("LIST")
+        listed = set()
+        while True:
+            r = root.read(30)
+            self.assertEqual(r.id, rid, r)
+            if r.verb != "ITEM":
+                break
+            listed.add(r.fields["path"])
+        self.assertCode(r, "OK")
+        self.assertEqual(listed, mine | {self.path()})
+        # nobody reads one connection at last (and sends the rest of its
+        # last batch meanwhile).
+        c = conns[-1]
+        rest = threading.Thread(target=c.sock.sendall, args=(pending[-1],))
+        c.sock.settimeout(30)
+        rest.start()
+        finals, items = {}, {}
+        while len(finals) < len(ids[-1]):
+            r = c.read(30)
+            if r.verb == "ITEM":
+                items.setdefault(r.id, []).append(r.fields["path"])
+                continue
+            self.assertNotIn(r.id, finals, "two final replies")
+            finals[r.id] = r
+        rest.join(30)
+        self.assertEqual(sorted(int(k) for k in finals), ids[-1])
+        lists = {k for k, r in finals.items() if r.verb == "OK"}
+        self.assertTrue(lists)
+        for k, r in finals.items():
+            if r.verb == "OK":
+                self.assertEqual(int(r.fields["count"]), len(items[k]))
+                self.assertEqual(set(items[k]), mine | {self.path()})
+            else:
+                self.assertCode(r, "ELIMIT")
+        self.assertEqual(set(items), lists)
+        self.assertCode(root.call("RELEASE", path=self.path()), "OK")
 
 
 class ConnectionsPerUser(ExhaustTest):
