@@ -71,7 +71,6 @@
 #include <assert.h>
 #include <errno.h>
 #include <math.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -79,17 +78,16 @@
 #include <string.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "broker.h"
 #include "owners.h"
 #include "protocol.h"
+#include "wire.h"
 
-#define SYSTEM_SOCKET     "/run/lockbroker/socket"
 #define CLIENT_NAME       "liblockbroker"
-#define ANSWER_WAIT_S     5.0   /* for the reply to HELLO or RECLAIM */
+#define ANSWER_WAIT_S     LBW_ANSWER_WAIT_S /* HELLO's or RECLAIM's reply */
 #define ANSWER_GRACE_S    5.0   /* a waiting ACQUIRE's answer, after its
 	                           timeout (the daemon's timer) ends */
 #define REQUEST_WAIT_S    30.0  /* the answer to any other request */
@@ -97,12 +95,6 @@
 #define BACKOFF_FIRST_S   0.02
 #define BACKOFF_MAX_S     0.25
 #define READER_STACK      (256 * 1024)
-
-/* Bytes read but not yet a whole line. */
-struct linebuf {
-	char   buf[LBP_LINE_MAX];
-	size_t len;
-};
 
 enum req_state { REQ_UNSENT, REQ_SENT, REQ_DONE };
 
@@ -170,17 +162,21 @@ TAILQ_HEAD(suspects, suspect);
 static struct conn {
 	pthread_mutex_t mu;
 	pthread_mutex_t send_mu;
+	pthread_mutex_t open_mu;        /* from before a socket is made until
+	                                   it is recorded in opening */
 	pthread_cond_t  changed;        /* state, reclaiming, pins */
 	enum conn_state state;
-	int             fd;             /* READY: the socket; else -1 */
-	int             opening_fd;     /* a socket being set up, or -1 */
+	struct lbw_conn *wire;          /* READY: the reader's connection (its
+	                                   fd written by senders, its buffer
+	                                   the reader's); else NULL */
+	struct lbw_conn *opening;       /* a connection being set up, or NULL */
 	uint64_t        gen;            /* changes with each connection */
 	uint64_t        next_id;
 	uint64_t        round;          /* reclaim rounds */
 	int             reclaiming;     /* the reader is settling the holds */
 	unsigned        npinned;
 	unsigned        nlost;          /* read without the lock: atomics */
-	char            socket[sizeof(((struct sockaddr_un *)0)->sun_path) + 64];
+	char            socket[sizeof(((struct lbw_conn *)0)->where)];
 	struct reqs     pending;
 	struct holds    holds;
 	struct suspects suspects;       /* judged with the next daemon */
@@ -191,17 +187,8 @@ static pthread_once_t conn_once = PTHREAD_ONCE_INIT;
 /* ------------------------------------------------------------------ */
 /* Clocks, waits, set-up.                                             */
 
-/* Seconds on the monotonic clock. */
-static double
-now_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* Initialises a condition variable that waits on the monotonic clock. */
+/* Initialises a condition variable that waits on the monotonic clock (the
+ * clock of lockfs_now, which every deadline here is measured on). */
 static void
 cond_init(pthread_cond_t *cv)
 {
@@ -220,7 +207,7 @@ cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, double until)
 {
 	struct timespec ts;
 
-	if (isinf(until) || until > 2 * LB__TIMEOUT_MAX_S + now_mono()) {
+	if (isinf(until) || until > 2 * LB__TIMEOUT_MAX_S + lockfs_now()) {
 		/* (A deadline that far would overflow time_t below.) */
 		pthread_cond_wait(cv, mu);
 		return;
@@ -234,28 +221,17 @@ cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, double until)
 	pthread_cond_timedwait(cv, mu, &ts);
 }
 
-/* Sleeps for seconds, resuming after signals. */
-static void
-sleep_for(double seconds)
-{
-	struct timespec ts;
-
-	ts.tv_sec = (time_t)seconds;
-	ts.tv_nsec = (long)((seconds - (double)ts.tv_sec) * 1e9);
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
 /* The state of a process that has never spoken to the broker. */
 static void
 conn_reset(void)
 {
 	pthread_mutex_init(&conn.mu, NULL);
 	pthread_mutex_init(&conn.send_mu, NULL);
+	pthread_mutex_init(&conn.open_mu, NULL);
 	cond_init(&conn.changed);
 	conn.state = CONN_IDLE;
-	conn.fd = -1;
-	conn.opening_fd = -1;
+	conn.wire = NULL;
+	conn.opening = NULL;
 	conn.reclaiming = 0;
 	conn.npinned = 0;
 	__atomic_store_n(&conn.nlost, 0, __ATOMIC_RELAXED);
@@ -264,10 +240,12 @@ conn_reset(void)
 	TAILQ_INIT(&conn.suspects);
 }
 
-/* fork(), before: holds conn.mu, so that the child sees whole state. */
+/* fork(), before: holds conn.open_mu and conn.mu, so that the child sees
+ * whole state and no socket made but not yet recorded. */
 static void
 conn_fork_prepare(void)
 {
+	pthread_mutex_lock(&conn.open_mu);
 	pthread_mutex_lock(&conn.mu);
 }
 
@@ -275,6 +253,7 @@ static void
 conn_fork_parent(void)
 {
 	pthread_mutex_unlock(&conn.mu);
+	pthread_mutex_unlock(&conn.open_mu);
 }
 
 /*
@@ -282,18 +261,19 @@ conn_fork_parent(void)
  * must not keep its parent's holds alive) and starts over with new
  * mutexes.  The parent's requests and holds are not the child's; their
  * memory is left (freeing it could race with nothing, but it is not worth
- * the code).  The handles notice the new pid themselves (lock.c).  conn.mu,
- * taken by this thread in conn_fork_prepare, is unlocked before it is made
- * anew: initialising a locked mutex is undefined.
+ * the code).  The handles notice the new pid themselves (lock.c).  The
+ * mutexes taken by this thread in conn_fork_prepare are unlocked before
+ * they are made anew: initialising a locked mutex is undefined.
  */
 static void
 conn_fork_child(void)
 {
 	pthread_mutex_unlock(&conn.mu);
-	if (conn.fd != -1)
-		close(conn.fd);
-	if (conn.opening_fd != -1)
-		close(conn.opening_fd);
+	pthread_mutex_unlock(&conn.open_mu);
+	if (conn.wire != NULL)
+		lbw_close(conn.wire);
+	if (conn.opening != NULL)
+		lbw_close(conn.opening);
 	conn.gen++;
 	conn_reset();
 }
@@ -376,221 +356,70 @@ lb__transport_from_env(char *why, size_t size)
 	return LB__AUTO;
 }
 
-/* The socket to connect to: $LOCKBROKER_SOCKET, else the user instance's
- * when it exists, else the system instance's. */
-static void
-socket_path(char *out, size_t size)
-{
-	const char *env = getenv("LOCKBROKER_SOCKET");
-	const char *run = getenv("XDG_RUNTIME_DIR");
-
-	if (env != NULL && *env != '\0') {
-		snprintf(out, size, "%s", env);
-		return;
-	}
-	if (run != NULL && run[0] == '/' &&
-	    snprintf(out, size, "%s/lockbroker/socket", run) < (int)size &&
-	    access(out, F_OK) == 0)
-		return;
-	snprintf(out, size, "%s", SYSTEM_SOCKET);
-}
-
 /* ------------------------------------------------------------------ */
-/* Lines on a socket, without the reader thread.                       */
+/* Opening a connection, without the reader thread.                   */
 
-/* Writes all of buf; 0, or -1 with errno.  Never raises SIGPIPE. */
-static int
-write_all(int fd, const char *buf, size_t len)
-{
-	ssize_t n;
+/* What conn_open's hook is told. */
+struct opening {
+	struct lbw_conn *c;
+	int              recorded;      /* the hook ran: open_mu is free */
+};
 
-	while (len > 0) {
-		n = send(fd, buf, len, MSG_NOSIGNAL);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Takes the first whole line out of lb and parses it into *m: 1 when
- * there was one (parsed or not: *e tells), 0 when there is none yet, -1
- * when lb is full without one. */
-static int
-line_take(struct linebuf *lb, struct lbp_msg *m, enum lbp_error *e)
-{
-	char  *nl = memchr(lb->buf, '\n', lb->len);
-	size_t n;
-
-	if (nl == NULL)
-		return lb->len == sizeof(lb->buf) ? -1 : 0;
-	n = (size_t)(nl - lb->buf) + 1;
-	*e = lbp_parse(lb->buf, n, m, NULL);
-	memmove(lb->buf, lb->buf + n, lb->len - n);
-	lb->len -= n;
-	return 1;
-}
-
-/*
- * Reads the next reply line on fd into *m, waiting until the monotonic
- * time until.  0, or -1 with why filled (timeout, EOF, read error, a
- * line too long or malformed).
- */
-static int
-line_read(int fd, struct linebuf *lb, double until, struct lbp_msg *m,
-    char *why, size_t size)
-{
-	struct pollfd  pfd = { .fd = fd, .events = POLLIN };
-	enum lbp_error e = LBP_OK;
-	double         left;
-	ssize_t        n;
-	int            got, r = -1;
-
-	while ((got = line_take(lb, m, &e)) == 0) {
-		if ((left = until - now_mono()) <= 0) {
-			snprintf(why, size, "no answer within %g s",
-			    ANSWER_WAIT_S);
-			goto out;
-		}
-		if (poll(&pfd, 1, (int)(left * 1000) + 1) == -1 &&
-		    errno != EINTR) {
-			snprintf(why, size, "poll: %s", strerror(errno));
-			goto out;
-		}
-		n = read(fd, lb->buf + lb->len, sizeof(lb->buf) - lb->len);
-		if (n == 0) {
-			snprintf(why, size, "the daemon closed the connection");
-			goto out;
-		}
-		if (n == -1 && errno != EINTR && errno != EAGAIN) {
-			snprintf(why, size, "read: %s", strerror(errno));
-			goto out;
-		}
-		if (n > 0)
-			lb->len += (size_t)n;
-	}
-	if (got == -1)
-		snprintf(why, size, "a reply longer than %d bytes",
-		    LBP_LINE_MAX);
-	else if (e != LBP_OK)
-		snprintf(why, size, "a malformed reply (%s)",
-		    lbp_error_name(e));
-	else
-		r = 0;
-out:
-	return r;
-}
-
-/*
- * Sends the line o on fd and reads its reply into *m: 0 when the reply
- * is OK or ERR for o's id (m->verb tells which), or -1 with why filled
- * (I/O, no answer in time, or a refusal of the whole connection).  Only
- * while nothing else is in flight on fd.
- */
-static int
-line_call(int fd, struct linebuf *lb, const struct lbp_out *o, uint64_t id,
-    struct lbp_msg *m, char *why, size_t size)
-{
-	const char *msg;
-	double      until = now_mono() + ANSWER_WAIT_S;
-	int         r = -1;
-
-	if (write_all(fd, o->buf, o->len) == -1) {
-		snprintf(why, size, "write: %s", strerror(errno));
-		goto out;
-	}
-	do
-		if (line_read(fd, lb, until, m, why, size) == -1)
-			goto out;
-	while (m->has_id && m->id != id);
-	if (!m->has_id) {
-		msg = lbp_get(m, "message");
-		snprintf(why, size, "refused: %s", msg != NULL ? msg : "?");
-		goto out;
-	}
-	r = 0;
-out:
-	return r;
-}
-
-/* Closes the socket being set up and forgets it, at once (under conn.mu,
- * so that no fork sees it open but unrecorded). */
+/* lbw_open's hook: records the socket just made as conn.opening, under
+ * conn.mu (so that no fork sees it open but unrecorded), and lets forks
+ * go on (conn_open took conn.open_mu before the socket was made). */
 static void
-opening_close(int fd)
+opening_record(int fd, void *arg)
+{
+	struct opening *op = arg;
+
+	(void)fd;
+	conn_lock();
+	conn.opening = op->c;
+	conn_unlock();
+	op->recorded = 1;
+	pthread_mutex_unlock(&conn.open_mu);
+}
+
+/* Closes the connection being set up and forgets it, at once (under
+ * conn.mu, so that no fork sees it open but unrecorded). */
+static void
+opening_close(struct lbw_conn *c)
 {
 	conn_lock();
-	conn.opening_fd = -1;
-	close(fd);
+	conn.opening = NULL;
+	lbw_close(c);
 	conn_unlock();
 }
 
 /*
- * Connects to the socket at path and says HELLO (lb collects what is read
- * and keeps what follows the reply).  Returns the socket (close-on-exec),
- * recorded as conn.opening_fd; or -1 with why filled, naming the socket.
+ * Connects c to the socket at path and says HELLO (c keeps what is read
+ * after the reply).  Returns 0 with c open, recorded as conn.opening; or -1
+ * with c closed and why filled, naming the socket.
  */
 static int
-conn_open(const char *path, struct linebuf *lb, char *why, size_t size)
+conn_open(const char *path, struct lbw_conn *c, char *why, size_t size)
 {
-	struct sockaddr_un sun;
-	struct lbp_msg    *m = NULL;
-	struct lbp_out     o;
-	const char        *msg;
-	char               what[256] = "";
-	uint64_t           id = next_id();
-	int                fd = -1;
+	struct opening op = { c, 0 };
+	int            r = -1;
 
-	lb->len = 0;
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		snprintf(why, size, "no lockbroker daemon on %s: the socket "
-		    "path is too long", path);
-		goto fail;
+	pthread_once(&conn_once, conn_init);
+	pthread_mutex_lock(&conn.open_mu);
+	r = lbw_open(c, path, opening_record, &op, why, size);
+	if (!op.recorded)
+		pthread_mutex_unlock(&conn.open_mu);
+	if (r == -1) {
+		if (op.recorded)
+			opening_close(c);
+		goto out;
 	}
-	memcpy(sun.sun_path, path, strlen(path));
-	conn_lock();
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	conn.opening_fd = fd;
-	conn_unlock();
-	if (fd == -1 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) ==
-	    -1) {
-		snprintf(why, size, "no lockbroker daemon answers on %s: %s",
-		    path, strerror(errno));
-		goto fail;
+	if (lbw_hello(c, next_id(), CLIENT_NAME, lockfs_now() + ANSWER_WAIT_S,
+	    NULL, 0, why, size) == -1) {
+		opening_close(c);
+		r = -1;
 	}
-	if ((m = malloc(sizeof(*m))) == NULL) {
-		snprintf(why, size, "lockbroker daemon on %s: out of memory",
-		    path);
-		goto fail;
-	}
-	lbp_begin(&o, LBP_MSG_HELLO, 1, id);
-	lbp_add_u64(&o, "version", LBP_VERSION);
-	lbp_add_str(&o, "client", CLIENT_NAME);
-	lbp_end(&o);
-	if (line_call(fd, lb, &o, id, m, what, sizeof(what)) == -1) {
-		snprintf(why, size, "lockbroker daemon on %s: HELLO: %s", path,
-		    what);
-		goto fail;
-	}
-	if (m->verb != LBP_MSG_OK) {
-		msg = lbp_get(m, "message");
-		snprintf(why, size, "lockbroker daemon on %s refused HELLO: %s "
-		    "(%s)", path, msg != NULL ? msg : "?",
-		    lbp_get(m, "code") != NULL ? lbp_get(m, "code") : "?");
-		goto fail;
-	}
-	free(m);
-	return fd;
-
-fail:
-	free(m);
-	if (fd != -1)
-		opening_close(fd);
-	return -1;
+out:
+	return r;
 }
 
 /* ------------------------------------------------------------------ */
@@ -830,7 +659,7 @@ req_format(const struct req *q, struct lbp_out *o)
 			left = INFINITY;
 		else if (!(q->timeout > 0))
 			left = 0;       /* one try */
-		else if ((left = q->deadline - now_mono()) < 0.001)
+		else if ((left = q->deadline - lockfs_now()) < 0.001)
 			left = 0.001;   /* a wait that ends at once */
 		else if (left > 1e9)
 			left = 1e9;     /* decimals the daemon reads: 30 years */
@@ -967,7 +796,7 @@ req_deliver(struct req *q, const struct lbp_msg *m)
 		if (code == LBP_ESHUTDOWN && q->verb == LBP_MSG_ACQUIRE) {
 			/* The daemon stops: wait for the next one. */
 			q->state = REQ_UNSENT;
-			q->unsent_since = now_mono();
+			q->unsent_since = lockfs_now();
 			pthread_cond_signal(&q->cv);
 			return;
 		}
@@ -1048,9 +877,9 @@ static void
 req_send(const struct lbp_out *o, uint64_t gen)
 {
 	pthread_mutex_lock(&conn.send_mu);
-	if (conn.gen == gen && conn.state == CONN_READY && conn.fd != -1 &&
-	    write_all(conn.fd, o->buf, o->len) == -1)
-		shutdown(conn.fd, SHUT_RDWR);
+	if (conn.gen == gen && conn.state == CONN_READY && conn.wire != NULL &&
+	    lbw_send(conn.wire, o->buf, o->len) == -1)
+		shutdown(conn.wire->fd, SHUT_RDWR);
 	pthread_mutex_unlock(&conn.send_mu);
 }
 
@@ -1086,7 +915,7 @@ req_abandon(struct req *q, struct lbp_out *o, struct lockfs_err *err)
 	    q->fail;
 	lockfs_fail(err, r, 0, "%s: lockbrokerd on %s did not answer %s "
 	    "within %g s", q->path, conn.socket, lbp_verb_name(q->verb),
-	    now_mono() - q->sent_at);
+	    lockfs_now() - q->sent_at);
 	if (q->verb == LBP_MSG_ACQUIRE) {
 		lbp_begin(o, LBP_MSG_CANCEL, 1, next_id());
 		lbp_add_u64(o, "target", q->id);
@@ -1152,18 +981,18 @@ req_run(struct req *q, double fallback, int *gone, struct lockfs_err *err)
 	TAILQ_INSERT_TAIL(&conn.pending, q, entry);
 	if (conn.state == CONN_READY) {
 		q->state = REQ_SENT;
-		q->sent_at = now_mono();
+		q->sent_at = lockfs_now();
 		gen = conn.gen;
 		conn_unlock();
 		req_send(o, gen);
 		conn_lock();
 	} else {
 		q->state = REQ_UNSENT;
-		q->unsent_since = now_mono();
+		q->unsent_since = lockfs_now();
 	}
 	while (q->state != REQ_DONE) {
 		if (q->state == REQ_SENT) {
-			if (now_mono() < (until = req_answer_by(q))) {
+			if (lockfs_now() < (until = req_answer_by(q))) {
 				cond_wait_until(&q->cv, &conn.mu, until);
 				continue;
 			}
@@ -1173,7 +1002,7 @@ req_run(struct req *q, double fallback, int *gone, struct lockfs_err *err)
 		}
 		/* Unsent: the connection is being re-established.  A one-try
 		 * ACQUIRE waits for it too: it cannot tell "held" yet. */
-		now = now_mono();
+		now = lockfs_now();
 		until = q->verb == LBP_MSG_ACQUIRE && q->timeout > 0 ?
 		    q->deadline : INFINITY;
 		if (now >= until) {
@@ -1234,19 +1063,19 @@ reader_deliver(const struct lbp_msg *m, struct lbp_out *o)
 		req_send(o, gen);
 }
 
-/* The connection on fd is gone: SENT ACQUIREs and STATUSes wait to be
- * sent again, the other SENT requests fail. */
+/* The connection c is gone: SENT ACQUIREs and STATUSes wait to be sent
+ * again, the other SENT requests fail. */
 static void
-reader_lost(int fd)
+reader_lost(struct lbw_conn *c)
 {
 	struct req *q, *next;
 	char        text[512];
-	double      now = now_mono();
+	double      now = lockfs_now();
 
 	conn_lock_both();
-	assert(conn.state == CONN_READY && conn.fd == fd);
-	close(fd);
-	conn.fd = -1;
+	assert(conn.state == CONN_READY && conn.wire == c);
+	lbw_close(c);
+	conn.wire = NULL;
 	conn.gen++;
 	conn.state = CONN_RECONNECTING;
 	snprintf(text, sizeof(text), "the connection to lockbrokerd on %s was "
@@ -1279,14 +1108,14 @@ reader_lost(int fd)
 }
 
 /*
- * Settles every hold with the daemon just reached on fd (after its
+ * Settles every hold with the daemon just reached on c (after its
  * HELLO): RECLAIM for each live one (a refusal makes it unreclaimable);
  * RECLAIM then RELEASE for each dropped one, which is then forgotten.
  * Returns 0 with conn.mu held and conn.reclaiming set, or -1 (I/O
  * failure: try another connection) with conn.mu not held.
  */
 static int
-reader_reclaim(int fd, struct linebuf *lb, struct lbp_msg *m)
+reader_reclaim(struct lbw_conn *c, struct lbp_msg *m)
 {
 	struct lbp_out o;
 	struct hold   *h;
@@ -1319,8 +1148,8 @@ reader_reclaim(int fd, struct linebuf *lb, struct lbp_msg *m)
 		lbp_add_str(&o, "method", lockfs_method_name(h->method));
 		if (h->tid != 0)
 			lbp_add_u64(&o, "thread", (uint64_t)h->tid);
-		if (lbp_end(&o) != 0 ||
-		    line_call(fd, lb, &o, id, m, why, sizeof(why)) != 0)
+		if (lbw_call(c, &o, id, lockfs_now() + ANSWER_WAIT_S, NULL,
+		    NULL, m, why, sizeof(why)) != 0)
 			goto fail;
 		ok = m->verb == LBP_MSG_OK;
 		msg = lbp_get(m, "message");
@@ -1334,8 +1163,9 @@ reader_reclaim(int fd, struct linebuf *lb, struct lbp_msg *m)
 			lbp_add_str(&o, "method", lockfs_method_name(h->method));
 			if (h->tid != 0)
 				lbp_add_u64(&o, "thread", (uint64_t)h->tid);
-			if (lbp_end(&o) != 0 ||
-			    line_call(fd, lb, &o, id, m, why, sizeof(why)) != 0)
+			if (lbw_call(c, &o, id, lockfs_now() +
+			    ANSWER_WAIT_S, NULL, NULL, m, why,
+			    sizeof(why)) != 0)
 				goto fail;
 		}
 		conn_lock();
@@ -1356,16 +1186,16 @@ fail:
 
 /*
  * Whether the pid file of the lock at path (thread tid's) may be a grant
- * the daemon just reached on fd (nothing else is said on it yet) knows
+ * the daemon just reached on c (nothing else is said on it yet) knows
  * of: it has a recorded hold of the lock by this process, tid's (one the
  * previous daemon recorded but could not confirm, which tid's ACQUIRE,
  * sent again, takes back) or another owner's here (a kept hold of this
  * process, or another thread's, whose pid file it is): 1, the pid file
  * is not a leftover.  0 when the daemon has no hold of it by this process
- * (or answered ERR); -1 when fd failed.
+ * (or answered ERR); -1 when c failed.
  */
 static int
-reader_process_holds(int fd, struct linebuf *lb, struct lbp_msg *m,
+reader_process_holds(struct lbw_conn *c, struct lbp_msg *m,
     const char *path, pid_t tid)
 {
 	struct lbp_out o;
@@ -1377,8 +1207,8 @@ reader_process_holds(int fd, struct linebuf *lb, struct lbp_msg *m,
 	lbp_add_str(&o, "method", lockfs_method_name(LB_PIDFILE));
 	if (tid != 0)
 		lbp_add_u64(&o, "thread", (uint64_t)tid);
-	if (lbp_end(&o) != 0 || line_call(fd, lb, &o, id, m, why,
-	    sizeof(why)) != 0)
+	if (lbw_call(c, &o, id, lockfs_now() + ANSWER_WAIT_S, NULL, NULL, m,
+	    why, sizeof(why)) != 0)
 		return -1;
 	return m->verb == LBP_MSG_OK &&
 	    lbp_get_u64(m, "token", &token) == 0 && token != 0 &&
@@ -1387,7 +1217,7 @@ reader_process_holds(int fd, struct linebuf *lb, struct lbp_msg *m,
 }
 
 /*
- * Judges, with the daemon just reached on fd, before anything else is sent
+ * Judges, with the daemon just reached on c, before anything else is sent
  * on it (so that the only reply read is the one asked for), the pid files
  * a lost daemon may have made for this process: those of the pidfile
  * ACQUIREs to be sent again and of the suspects (which are then
@@ -1396,10 +1226,10 @@ reader_process_holds(int fd, struct linebuf *lb, struct lbp_msg *m,
  * tell from another thread's hold, and is removed; unless the new daemon
  * has a hold of it by this process (reader_process_holds): then it stays
  * (the owner's ACQUIRE, sent again, takes it back; another owner's waits
- * behind it).  Under conn.mu.  0, or -1 when fd failed.
+ * behind it).  Under conn.mu.  0, or -1 when c failed.
  */
 static int
-reader_judge(int fd, struct linebuf *lb, struct lbp_msg *m)
+reader_judge(struct lbw_conn *c, struct lbp_msg *m)
 {
 	struct suspect *v;
 	struct req     *q;
@@ -1409,7 +1239,7 @@ reader_judge(int fd, struct linebuf *lb, struct lbp_msg *m)
 		if (q->state != REQ_UNSENT || q->verb != LBP_MSG_ACQUIRE ||
 		    q->method != LB_PIDFILE)
 			continue;
-		if ((r = reader_process_holds(fd, lb, m, q->path, q->tid)) ==
+		if ((r = reader_process_holds(c, m, q->path, q->tid)) ==
 		    -1)
 			goto out;
 		if (r == 0)
@@ -1417,7 +1247,7 @@ reader_judge(int fd, struct linebuf *lb, struct lbp_msg *m)
 			    q->lock_file);
 	}
 	while ((v = TAILQ_FIRST(&conn.suspects)) != NULL) {
-		if ((r = reader_process_holds(fd, lb, m, v->path, v->tid)) ==
+		if ((r = reader_process_holds(c, m, v->path, v->tid)) ==
 		    -1)
 			goto out;
 		if (r == 0)
@@ -1434,12 +1264,12 @@ out:
 }
 
 /*
- * The connection on fd is ready again (holds settled; conn.mu held, as
+ * The connection c is ready again (holds settled; conn.mu held, as
  * reader_reclaim leaves it): READY, and every UNSENT request goes out.
  * Returns with no lock held.
  */
 static void
-reader_resume(int fd, struct linebuf *lb, struct lbp_msg *m)
+reader_resume(struct lbw_conn *c, struct lbp_msg *m)
 {
 	struct lbp_out o;
 	struct req    *q;
@@ -1447,22 +1277,22 @@ reader_resume(int fd, struct linebuf *lb, struct lbp_msg *m)
 	conn_unlock();
 	conn_lock_both();
 	assert(conn.state == CONN_RECONNECTING && conn.reclaiming);
-	conn.opening_fd = -1;
-	conn.fd = fd;
+	conn.opening = NULL;
+	conn.wire = c;
 	conn.gen++;
 	conn.state = CONN_READY;
 	conn.reclaiming = 0;
 	/* First the pid files a lost daemon may have left. */
-	if (reader_judge(fd, lb, m) == -1)
-		shutdown(fd, SHUT_RDWR);        /* nothing more goes out */
+	if (reader_judge(c, m) == -1)
+		shutdown(c->fd, SHUT_RDWR);     /* nothing more goes out */
 	TAILQ_FOREACH(q, &conn.pending, entry) {
 		if (q->state != REQ_UNSENT)
 			continue;
 		q->state = REQ_SENT;
-		q->sent_at = now_mono();
+		q->sent_at = lockfs_now();
 		if (req_format(q, &o) != 0 ||
-		    write_all(fd, o.buf, o.len) == -1) {
-			shutdown(fd, SHUT_RDWR);        /* the reader sees it */
+		    lbw_send(c, o.buf, o.len) == -1) {
+			shutdown(c->fd, SHUT_RDWR);     /* the reader sees it */
 			break;
 		}
 	}
@@ -1483,7 +1313,7 @@ reader_give_up(void)
 	char         text[512];
 
 	conn_lock();
-	assert(conn.state == CONN_RECONNECTING && conn.fd == -1);
+	assert(conn.state == CONN_RECONNECTING && conn.wire == NULL);
 	conn.state = CONN_IDLE;
 	conn.reclaiming = 0;
 	snprintf(text, sizeof(text), "no lockbroker daemon answered on %s "
@@ -1510,28 +1340,25 @@ reader_give_up(void)
 
 /*
  * Re-establishes the connection after a loss: connects with a growing
- * back-off, says HELLO, settles the holds, resends.  Returns the new
- * socket (READY), or -1 after RECONNECT_FOR_S seconds without a daemon.
+ * back-off, says HELLO, settles the holds, resends.  Returns 0 with c
+ * open again (READY), or -1 after RECONNECT_FOR_S seconds without a daemon.
  */
 static int
-reader_reconnect(struct linebuf *lb, struct lbp_msg *m)
+reader_reconnect(struct lbw_conn *c, struct lbp_msg *m)
 {
-	double start = now_mono(), backoff = BACKOFF_FIRST_S;
-	char   why[512];
-	int    fd = -1;
+	struct lockfs_backoff b;
+	double                until = lockfs_now() + RECONNECT_FOR_S;
+	char                  why[512];
 
-	while (now_mono() - start < RECONNECT_FOR_S) {
-		sleep_for(backoff);
-		if ((backoff *= 2) > BACKOFF_MAX_S)
-			backoff = BACKOFF_MAX_S;
-		if ((fd = conn_open(conn.socket, lb, why, sizeof(why))) == -1)
+	lockfs_backoff_init(&b, BACKOFF_FIRST_S, BACKOFF_MAX_S);
+	while (lockfs_backoff_sleep(&b, until) == 0) {
+		if (conn_open(conn.socket, c, why, sizeof(why)) == -1)
 			continue;
-		if (reader_reclaim(fd, lb, m) == 0) {
-			reader_resume(fd, lb, m);
-			return fd;
+		if (reader_reclaim(c, m) == 0) {
+			reader_resume(c, m);
+			return 0;
 		}
-		opening_close(fd);
-		fd = -1;
+		opening_close(c);
 	}
 	return -1;
 }
@@ -1539,48 +1366,39 @@ reader_reconnect(struct linebuf *lb, struct lbp_msg *m)
 /*
  * The reader thread: reads reply lines from the connection and hands them
  * out; on a loss, reconnects; after RECONNECT_FOR_S seconds without a
- * daemon, gives up and ends.  arg: a struct linebuf with what was read
- * after the HELLO reply (the thread frees it).  All signals are blocked.
+ * daemon, gives up and ends.  arg: the connection (READY, with what was
+ * read after the HELLO reply; the thread frees it).  All signals are
+ * blocked.
  */
 static void *
 reader_main(void *arg)
 {
-	struct linebuf *lb = arg;
-	struct lbp_msg *m;
-	struct lbp_out *o;
-	enum lbp_error  e;
-	ssize_t         n;
-	int             fd, got;
+	struct lbw_conn *c = arg;
+	struct lbp_msg  *m;
+	struct lbp_out  *o;
+	enum lbp_error   e;
+	char             why[256];
+	int              got;
 
 	if ((m = malloc(sizeof(*m))) == NULL || (o = malloc(sizeof(*o))) ==
 	    NULL)
 		abort();        /* 24 KiB at thread start; nothing to do */
-	conn_lock();
-	fd = conn.fd;
-	conn_unlock();
 	for (;;) {
-		while ((got = line_take(lb, m, &e)) == 1)
+		while ((got = lbw_take(c, m, &e, NULL, 0)) == 1)
 			if (e == LBP_OK)
 				reader_deliver(m, o);
-		if (got == 0) {
-			n = read(fd, lb->buf + lb->len,
-			    sizeof(lb->buf) - lb->len);
-			if (n > 0) {
-				lb->len += (size_t)n;
-				continue;
-			}
-			if (n == -1 && errno == EINTR)
-				continue;
-		}
+		/* Blocks until bytes come (no deadline; EINTR resumes). */
+		if (got == 0 && lbw_fill(c, INFINITY, why, sizeof(why)) > 0)
+			continue;
 		/* EOF, a read error, or a line too long: the same remedy. */
-		reader_lost(fd);
-		if ((fd = reader_reconnect(lb, m)) == -1)
+		reader_lost(c);
+		if (reader_reconnect(c, m) == -1)
 			break;
 	}
 	reader_give_up();
 	free(o);
 	free(m);
-	free(lb);
+	free(c);
 	return NULL;
 }
 
@@ -1596,10 +1414,10 @@ conn_establish(char *why, size_t size)
 	pthread_attr_t  attr;
 	pthread_t       thread;
 	sigset_t        all, old;
-	struct linebuf *lb = NULL;
-	struct lbp_msg *m = NULL;
-	char            path[sizeof(conn.socket)];
-	int             fd = -1, r = -1;
+	struct lbw_conn *c = NULL;
+	struct lbp_msg  *m = NULL;
+	char             path[sizeof(conn.socket)];
+	int              opened = -1, r = -1;
 
 	conn_lock();
 	while (conn.state == CONN_CONNECTING)
@@ -1613,46 +1431,46 @@ conn_establish(char *why, size_t size)
 		goto out;
 	}
 	conn.state = CONN_CONNECTING;
-	socket_path(conn.socket, sizeof(conn.socket));
+	lbw_socket_path(conn.socket, sizeof(conn.socket));
 	snprintf(path, sizeof(path), "%s", conn.socket);
 	conn_unlock();
 
-	if ((lb = malloc(sizeof(*lb))) == NULL)
+	if ((c = malloc(sizeof(*c))) == NULL)
 		snprintf(why, size, "out of memory");
 	else
-		fd = conn_open(path, lb, why, size);
+		opened = conn_open(path, c, why, size);
 
 	conn_lock_both();
 	assert(conn.state == CONN_CONNECTING);
 	/* Pid files a daemon lost before the library gave up on it may
 	 * have left (judged before anything else is said). */
-	if (fd != -1 && !TAILQ_EMPTY(&conn.suspects) &&
-	    (m = malloc(sizeof(*m))) != NULL && reader_judge(fd, lb, m) == -1) {
+	if (opened == 0 && !TAILQ_EMPTY(&conn.suspects) &&
+	    (m = malloc(sizeof(*m))) != NULL && reader_judge(c, m) == -1) {
 		snprintf(why, size, "lockbrokerd on %s: the connection failed "
 		    "while pid files a lost daemon may have left were judged",
 		    path);
-		conn.opening_fd = -1;
-		close(fd);
-		fd = -1;
+		conn.opening = NULL;
+		lbw_close(c);
+		opened = -1;
 	}
-	if (fd != -1) {
+	if (opened == 0) {
 		pthread_attr_init(&attr);
 		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 		pthread_attr_setstacksize(&attr, READER_STACK);
 		sigfillset(&all);
 		pthread_sigmask(SIG_SETMASK, &all, &old);
-		conn.fd = fd;
-		conn.opening_fd = -1;
-		if (pthread_create(&thread, &attr, reader_main, lb) == 0) {
-			lb = NULL;      /* the reader's now */
+		conn.wire = c;
+		conn.opening = NULL;
+		if (pthread_create(&thread, &attr, reader_main, c) == 0) {
+			c = NULL;       /* the reader's now */
 			conn.gen++;
 			conn.state = CONN_READY;
 			r = 0;
 		} else {
 			snprintf(why, size, "cannot start the lockbroker "
 			    "reader thread: %s", strerror(errno));
-			conn.fd = -1;
-			close(fd);
+			conn.wire = NULL;
+			lbw_close(c);
 		}
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		pthread_attr_destroy(&attr);
@@ -1662,7 +1480,7 @@ conn_establish(char *why, size_t size)
 	pthread_cond_broadcast(&conn.changed);
 	conn_unlock_both();
 	free(m);
-	free(lb);
+	free(c);
 out:
 	return r;
 }
