@@ -77,17 +77,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "broker.h"
 #include "owners.h"
 #include "protocol.h"
-#include "wire.h"
+#include "transport.h"
 
 #define CLIENT_NAME       "liblockbroker"
-#define ANSWER_WAIT_S     LBW_ANSWER_WAIT_S /* HELLO's or RECLAIM's reply */
+#define ANSWER_WAIT_S     LB__ANSWER_WAIT_S /* HELLO's or RECLAIM's reply */
 #define ANSWER_GRACE_S    5.0   /* a waiting ACQUIRE's answer, after its
 	                           timeout (the daemon's timer) ends */
 #define REQUEST_WAIT_S    30.0  /* the answer to any other request */
@@ -162,21 +161,20 @@ TAILQ_HEAD(suspects, suspect);
 static struct conn {
 	pthread_mutex_t mu;
 	pthread_mutex_t send_mu;
-	pthread_mutex_t open_mu;        /* from before a socket is made until
-	                                   it is recorded in opening */
+	pthread_mutex_t open_mu;        /* from before a connection's handle is
+	                                   made until it is in opening */
 	pthread_cond_t  changed;        /* state, reclaiming, pins */
 	enum conn_state state;
-	struct lbw_conn *wire;          /* READY: the reader's connection (its
-	                                   fd written by senders, its buffer
-	                                   the reader's); else NULL */
-	struct lbw_conn *opening;       /* a connection being set up, or NULL */
+	struct lb__tp  *tp;             /* READY: the reader's connection (sent
+	                                   on by the requests); else NULL */
+	struct lb__tp  *opening;        /* a connection being set up, or NULL */
 	uint64_t        gen;            /* changes with each connection */
 	uint64_t        next_id;
 	uint64_t        round;          /* reclaim rounds */
 	int             reclaiming;     /* the reader is settling the holds */
 	unsigned        npinned;
 	unsigned        nlost;          /* read without the lock: atomics */
-	char            socket[sizeof(((struct lbw_conn *)0)->where)];
+	char            socket[LB__WHERE_MAX]; /* where the daemon is */
 	struct reqs     pending;
 	struct holds    holds;
 	struct suspects suspects;       /* judged with the next daemon */
@@ -230,7 +228,7 @@ conn_reset(void)
 	pthread_mutex_init(&conn.open_mu, NULL);
 	cond_init(&conn.changed);
 	conn.state = CONN_IDLE;
-	conn.wire = NULL;
+	conn.tp = NULL;
 	conn.opening = NULL;
 	conn.reclaiming = 0;
 	conn.npinned = 0;
@@ -270,10 +268,10 @@ conn_fork_child(void)
 {
 	pthread_mutex_unlock(&conn.mu);
 	pthread_mutex_unlock(&conn.open_mu);
-	if (conn.wire != NULL)
-		lbw_close(conn.wire);
+	if (conn.tp != NULL)
+		lb__tp_drop(conn.tp);
 	if (conn.opening != NULL)
-		lbw_close(conn.opening);
+		lb__tp_drop(conn.opening);
 	conn.gen++;
 	conn_reset();
 }
@@ -361,19 +359,19 @@ lb__transport_from_env(char *why, size_t size)
 
 /* What conn_open's hook is told. */
 struct opening {
-	struct lbw_conn *c;
+	struct lb__tp   *c;
 	int              recorded;      /* the hook ran: open_mu is free */
 };
 
-/* lbw_open's hook: records the socket just made as conn.opening, under
- * conn.mu (so that no fork sees it open but unrecorded), and lets forks
- * go on (conn_open took conn.open_mu before the socket was made). */
+/* lb__tp_open's hook: records the connection whose handle was just made
+ * as conn.opening, under conn.mu (so that no fork sees it open but
+ * unrecorded), and lets forks go on (conn_open took conn.open_mu before
+ * the handle was made). */
 static void
-opening_record(int fd, void *arg)
+opening_record(void *arg)
 {
 	struct opening *op = arg;
 
-	(void)fd;
 	conn_lock();
 	conn.opening = op->c;
 	conn_unlock();
@@ -384,11 +382,11 @@ opening_record(int fd, void *arg)
 /* Closes the connection being set up and forgets it, at once (under
  * conn.mu, so that no fork sees it open but unrecorded). */
 static void
-opening_close(struct lbw_conn *c)
+opening_close(struct lb__tp *c)
 {
 	conn_lock();
 	conn.opening = NULL;
-	lbw_close(c);
+	lb__tp_close(c);
 	conn_unlock();
 }
 
@@ -398,27 +396,19 @@ opening_close(struct lbw_conn *c)
  * with c closed and why filled, naming the socket.
  */
 static int
-conn_open(const char *path, struct lbw_conn *c, char *why, size_t size)
+conn_open(const char *path, struct lb__tp *c, char *why, size_t size)
 {
 	struct opening op = { c, 0 };
 	int            r = -1;
 
 	pthread_once(&conn_once, conn_init);
 	pthread_mutex_lock(&conn.open_mu);
-	r = lbw_open(c, path, opening_record, &op, why, size);
+	r = lb__tp_open(c, path, next_id(), CLIENT_NAME, lockfs_now() +
+	    ANSWER_WAIT_S, opening_record, &op, why, size);
 	if (!op.recorded)
 		pthread_mutex_unlock(&conn.open_mu);
-	if (r == -1) {
-		if (op.recorded)
-			opening_close(c);
-		goto out;
-	}
-	if (lbw_hello(c, next_id(), CLIENT_NAME, lockfs_now() + ANSWER_WAIT_S,
-	    NULL, 0, why, size) == -1) {
+	else if (r == -1)
 		opening_close(c);
-		r = -1;
-	}
-out:
 	return r;
 }
 
@@ -877,9 +867,9 @@ static void
 req_send(const struct lbp_out *o, uint64_t gen)
 {
 	pthread_mutex_lock(&conn.send_mu);
-	if (conn.gen == gen && conn.state == CONN_READY && conn.wire != NULL &&
-	    lbw_send(conn.wire, o->buf, o->len) == -1)
-		shutdown(conn.wire->fd, SHUT_RDWR);
+	if (conn.gen == gen && conn.state == CONN_READY && conn.tp != NULL &&
+	    lb__tp_send(conn.tp, o->buf, o->len) == -1)
+		lb__tp_shutdown(conn.tp);
 	pthread_mutex_unlock(&conn.send_mu);
 }
 
@@ -1066,16 +1056,16 @@ reader_deliver(const struct lbp_msg *m, struct lbp_out *o)
 /* The connection c is gone: SENT ACQUIREs and STATUSes wait to be sent
  * again, the other SENT requests fail. */
 static void
-reader_lost(struct lbw_conn *c)
+reader_lost(struct lb__tp *c)
 {
 	struct req *q, *next;
 	char        text[512];
 	double      now = lockfs_now();
 
 	conn_lock_both();
-	assert(conn.state == CONN_READY && conn.wire == c);
-	lbw_close(c);
-	conn.wire = NULL;
+	assert(conn.state == CONN_READY && conn.tp == c);
+	lb__tp_close(c);
+	conn.tp = NULL;
 	conn.gen++;
 	conn.state = CONN_RECONNECTING;
 	snprintf(text, sizeof(text), "the connection to lockbrokerd on %s was "
@@ -1115,7 +1105,7 @@ reader_lost(struct lbw_conn *c)
  * failure: try another connection) with conn.mu not held.
  */
 static int
-reader_reclaim(struct lbw_conn *c, struct lbp_msg *m)
+reader_reclaim(struct lb__tp *c, struct lbp_msg *m)
 {
 	struct lbp_out o;
 	struct hold   *h;
@@ -1148,8 +1138,8 @@ reader_reclaim(struct lbw_conn *c, struct lbp_msg *m)
 		lbp_add_str(&o, "method", lockfs_method_name(h->method));
 		if (h->tid != 0)
 			lbp_add_u64(&o, "thread", (uint64_t)h->tid);
-		if (lbw_call(c, &o, id, lockfs_now() + ANSWER_WAIT_S, NULL,
-		    NULL, m, why, sizeof(why)) != 0)
+		if (lb__tp_call(c, &o, id, lockfs_now() + ANSWER_WAIT_S, m, why,
+		    sizeof(why)) != 0)
 			goto fail;
 		ok = m->verb == LBP_MSG_OK;
 		msg = lbp_get(m, "message");
@@ -1163,9 +1153,8 @@ reader_reclaim(struct lbw_conn *c, struct lbp_msg *m)
 			lbp_add_str(&o, "method", lockfs_method_name(h->method));
 			if (h->tid != 0)
 				lbp_add_u64(&o, "thread", (uint64_t)h->tid);
-			if (lbw_call(c, &o, id, lockfs_now() +
-			    ANSWER_WAIT_S, NULL, NULL, m, why,
-			    sizeof(why)) != 0)
+			if (lb__tp_call(c, &o, id, lockfs_now() +
+			    ANSWER_WAIT_S, m, why, sizeof(why)) != 0)
 				goto fail;
 		}
 		conn_lock();
@@ -1195,7 +1184,7 @@ fail:
  * (or answered ERR); -1 when c failed.
  */
 static int
-reader_process_holds(struct lbw_conn *c, struct lbp_msg *m,
+reader_process_holds(struct lb__tp *c, struct lbp_msg *m,
     const char *path, pid_t tid)
 {
 	struct lbp_out o;
@@ -1207,8 +1196,8 @@ reader_process_holds(struct lbw_conn *c, struct lbp_msg *m,
 	lbp_add_str(&o, "method", lockfs_method_name(LB_PIDFILE));
 	if (tid != 0)
 		lbp_add_u64(&o, "thread", (uint64_t)tid);
-	if (lbw_call(c, &o, id, lockfs_now() + ANSWER_WAIT_S, NULL, NULL, m,
-	    why, sizeof(why)) != 0)
+	if (lb__tp_call(c, &o, id, lockfs_now() + ANSWER_WAIT_S, m, why,
+	    sizeof(why)) != 0)
 		return -1;
 	return m->verb == LBP_MSG_OK &&
 	    lbp_get_u64(m, "token", &token) == 0 && token != 0 &&
@@ -1229,7 +1218,7 @@ reader_process_holds(struct lbw_conn *c, struct lbp_msg *m,
  * behind it).  Under conn.mu.  0, or -1 when c failed.
  */
 static int
-reader_judge(struct lbw_conn *c, struct lbp_msg *m)
+reader_judge(struct lb__tp *c, struct lbp_msg *m)
 {
 	struct suspect *v;
 	struct req     *q;
@@ -1269,7 +1258,7 @@ out:
  * Returns with no lock held.
  */
 static void
-reader_resume(struct lbw_conn *c, struct lbp_msg *m)
+reader_resume(struct lb__tp *c, struct lbp_msg *m)
 {
 	struct lbp_out o;
 	struct req    *q;
@@ -1278,21 +1267,21 @@ reader_resume(struct lbw_conn *c, struct lbp_msg *m)
 	conn_lock_both();
 	assert(conn.state == CONN_RECONNECTING && conn.reclaiming);
 	conn.opening = NULL;
-	conn.wire = c;
+	conn.tp = c;
 	conn.gen++;
 	conn.state = CONN_READY;
 	conn.reclaiming = 0;
 	/* First the pid files a lost daemon may have left. */
 	if (reader_judge(c, m) == -1)
-		shutdown(c->fd, SHUT_RDWR);     /* nothing more goes out */
+		lb__tp_shutdown(c);     /* nothing more goes out */
 	TAILQ_FOREACH(q, &conn.pending, entry) {
 		if (q->state != REQ_UNSENT)
 			continue;
 		q->state = REQ_SENT;
 		q->sent_at = lockfs_now();
 		if (req_format(q, &o) != 0 ||
-		    lbw_send(c, o.buf, o.len) == -1) {
-			shutdown(c->fd, SHUT_RDWR);     /* the reader sees it */
+		    lb__tp_send(c, o.buf, o.len) == -1) {
+			lb__tp_shutdown(c);     /* the reader sees it */
 			break;
 		}
 	}
@@ -1313,7 +1302,7 @@ reader_give_up(void)
 	char         text[512];
 
 	conn_lock();
-	assert(conn.state == CONN_RECONNECTING && conn.wire == NULL);
+	assert(conn.state == CONN_RECONNECTING && conn.tp == NULL);
 	conn.state = CONN_IDLE;
 	conn.reclaiming = 0;
 	snprintf(text, sizeof(text), "no lockbroker daemon answered on %s "
@@ -1344,7 +1333,7 @@ reader_give_up(void)
  * open again (READY), or -1 after RECONNECT_FOR_S seconds without a daemon.
  */
 static int
-reader_reconnect(struct lbw_conn *c, struct lbp_msg *m)
+reader_reconnect(struct lb__tp *c, struct lbp_msg *m)
 {
 	struct lockfs_backoff b;
 	double                until = lockfs_now() + RECONNECT_FOR_S;
@@ -1373,7 +1362,7 @@ reader_reconnect(struct lbw_conn *c, struct lbp_msg *m)
 static void *
 reader_main(void *arg)
 {
-	struct lbw_conn *c = arg;
+	struct lb__tp *c = arg;
 	struct lbp_msg  *m;
 	struct lbp_out  *o;
 	enum lbp_error   e;
@@ -1384,11 +1373,11 @@ reader_main(void *arg)
 	    NULL)
 		abort();        /* 24 KiB at thread start; nothing to do */
 	for (;;) {
-		while ((got = lbw_take(c, m, &e, NULL, 0)) == 1)
+		while ((got = lb__tp_take(c, m, &e)) == 1)
 			if (e == LBP_OK)
 				reader_deliver(m, o);
 		/* Blocks until bytes come (no deadline; EINTR resumes). */
-		if (got == 0 && lbw_fill(c, INFINITY, why, sizeof(why)) > 0)
+		if (got == 0 && lb__tp_fill(c, INFINITY, why, sizeof(why)) > 0)
 			continue;
 		/* EOF, a read error, or a line too long: the same remedy. */
 		reader_lost(c);
@@ -1398,7 +1387,7 @@ reader_main(void *arg)
 	reader_give_up();
 	free(o);
 	free(m);
-	free(c);
+	lb__tp_free(c);
 	return NULL;
 }
 
@@ -1414,7 +1403,7 @@ conn_establish(char *why, size_t size)
 	pthread_attr_t  attr;
 	pthread_t       thread;
 	sigset_t        all, old;
-	struct lbw_conn *c = NULL;
+	struct lb__tp *c = NULL;
 	struct lbp_msg  *m = NULL;
 	char             path[sizeof(conn.socket)];
 	int              opened = -1, r = -1;
@@ -1431,11 +1420,11 @@ conn_establish(char *why, size_t size)
 		goto out;
 	}
 	conn.state = CONN_CONNECTING;
-	lbw_socket_path(conn.socket, sizeof(conn.socket));
+	lb__tp_where(conn.socket, sizeof(conn.socket));
 	snprintf(path, sizeof(path), "%s", conn.socket);
 	conn_unlock();
 
-	if ((c = malloc(sizeof(*c))) == NULL)
+	if ((c = lb__tp_new()) == NULL)
 		snprintf(why, size, "out of memory");
 	else
 		opened = conn_open(path, c, why, size);
@@ -1450,7 +1439,7 @@ conn_establish(char *why, size_t size)
 		    "while pid files a lost daemon may have left were judged",
 		    path);
 		conn.opening = NULL;
-		lbw_close(c);
+		lb__tp_close(c);
 		opened = -1;
 	}
 	if (opened == 0) {
@@ -1459,7 +1448,7 @@ conn_establish(char *why, size_t size)
 		pthread_attr_setstacksize(&attr, READER_STACK);
 		sigfillset(&all);
 		pthread_sigmask(SIG_SETMASK, &all, &old);
-		conn.wire = c;
+		conn.tp = c;
 		conn.opening = NULL;
 		if (pthread_create(&thread, &attr, reader_main, c) == 0) {
 			c = NULL;       /* the reader's now */
@@ -1469,8 +1458,8 @@ conn_establish(char *why, size_t size)
 		} else {
 			snprintf(why, size, "cannot start the lockbroker "
 			    "reader thread: %s", strerror(errno));
-			conn.wire = NULL;
-			lbw_close(c);
+			conn.tp = NULL;
+			lb__tp_close(c);
 		}
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		pthread_attr_destroy(&attr);
@@ -1480,7 +1469,7 @@ conn_establish(char *why, size_t size)
 	pthread_cond_broadcast(&conn.changed);
 	conn_unlock_both();
 	free(m);
-	free(c);
+	lb__tp_free(c);
 out:
 	return r;
 }
