@@ -34,7 +34,7 @@
 #include "session.h"
 #include "transport.h"
 
-#define ANSWER_WAIT_S     LB__ANSWER_WAIT_S /* RECLAIM's or STATUS's reply */
+#define ANSWER_WAIT_S     lb__answer_wait_s /* RECLAIM's or STATUS's reply */
 #define RECONNECT_FOR_S   60.0  /* then the holds are lost */
 #define BACKOFF_FIRST_S   0.02
 #define BACKOFF_MAX_S     0.25

@@ -47,7 +47,7 @@
 #include "transport.h"
 
 #define CLIENT_NAME       "liblockbroker"
-#define ANSWER_WAIT_S     LB__ANSWER_WAIT_S /* HELLO's reply */
+#define ANSWER_WAIT_S     lb__answer_wait_s /* HELLO's reply */
 #define READER_STACK      (256 * 1024)
 
 struct lb__conn lb__conn;

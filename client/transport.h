@@ -40,9 +40,9 @@
 #include "protocol.h"
 
 /* How long the client waits for the answer to HELLO, RECLAIM and the
- * other requests it makes while it settles with a daemon (wire.h's
- * LBW_ANSWER_WAIT_S: transport_unix.c checks that they agree). */
-#define LB__ANSWER_WAIT_S 5.0
+ * other requests it makes while it settles with a daemon, in seconds: the
+ * implementation's (wire.h's LBW_ANSWER_WAIT_S for transport_unix.c). */
+extern const double lb__answer_wait_s;
 
 /* The size of a place to write where the daemon listens (with its NUL). */
 #define LB__WHERE_MAX 160
