@@ -1,14 +1,16 @@
 /*
- * broker.h: liblockbroker's broker transport.  Internal: not installed.
+ * broker.h: liblockbroker's broker transport, as lock.c calls it.
+ * Internal: not installed.
  *
  * One connection per process to lockbrokerd, shared by every handle and
- * thread, opened lazily; a background reader thread hands each reply to
- * the request that waits for it, and re-establishes the connection when
- * the daemon restarts.  Beside it, the process-wide registry of the locks
- * the process holds through the broker (so that a restarted daemon can be
- * asked to give them back), keyed by owner: (lock file, method, thread).
+ * thread, opened lazily (session.c); a background reader thread hands
+ * each reply to the request that waits for it, and re-establishes the
+ * connection when the daemon restarts (reader.c); the requests (broker.c).
+ * Beside it, the process-wide registry of the locks the process holds
+ * through the broker (holds.h, which lock.c also asks directly).  Their
+ * map is at the top of session.h.
  *
- * lock.c chooses the transport of each call (see there); this file does
+ * lock.c chooses the transport of each call (see there); these calls do
  * the broker's part.  Every lb__broker_* call may block while it waits for
  * the daemon; none is called with a handle's mutex held.
  */
@@ -145,29 +147,5 @@ int lb__broker_status(const struct lb__target *t, double fallback,
  */
 int lb__broker_break(const struct lb__target *t, double fallback,
     struct lockfs_err *err);
-
-/* lb__broker_holds: 1 when the registry has a live hold of t (its token
- * in *token, when not NULL), else 0. */
-int lb__broker_holds(const struct lb__target *t, uint64_t *token);
-
-/*
- * lb__broker_take_lost: when t's broker hold was lost (the daemon went
- * away and could not give it back), forgets it and returns LB_ENOTLOCKED
- * with the reason in *err: reported once, on the owner's next call.
- * Otherwise 0.
- */
-int lb__broker_take_lost(const struct lb__target *t, struct lockfs_err *err);
-
-/*
- * lb__broker_pin / lb__broker_unpin: bracket an in-process acquire of t
- * in AUTO mode.  pin returns 0 (go ahead), or LB_EALREADY when the lock
- * cannot be taken in-process just now (this owner's earlier broker hold is
- * being settled with a reconnected daemon: try again shortly).  unpin
- * tells whether the acquire succeeded, so that a hold this owner released
- * in-process while the daemon was away, and takes again now, is kept
- * rather than released when the daemon comes back.
- */
-int  lb__broker_pin(const struct lb__target *t);
-void lb__broker_unpin(const struct lb__target *t, int acquired);
 
 #endif /* LB_BROKER_H */

@@ -72,6 +72,7 @@
 #include "lockbroker.h"
 #include "lockfs.h"
 #include "broker.h"
+#include "holds.h"
 #include "owners.h"
 
 /* Back-off between tries while another owner holds the lock: from
@@ -205,7 +206,7 @@ call_begin(lb_lock *lock, struct lb__target *t, struct lockfs_err *err)
 	t->break_stale = (lock->flags & LB_BREAK_STALE) != 0;
 	r = 0;
 	if (lock->transport != LB__LOCAL)
-		r = lb__broker_take_lost(t, err);
+		r = lb__holds_take_lost(t, err);
 	return step_end(lock, r, err);
 }
 
@@ -216,7 +217,7 @@ static int
 lost_meanwhile(const lb_lock *lock, const struct lb__target *t, int r,
     struct lockfs_err *err)
 {
-	if (lock->transport != LB__LOCAL && lb__broker_take_lost(t, err) != 0)
+	if (lock->transport != LB__LOCAL && lb__holds_take_lost(t, err) != 0)
 		return LB_ENOTLOCKED;
 	return r;
 }
@@ -287,7 +288,7 @@ holds_now(lb_lock *lock, const struct lb__target *t)
 	key_of(t, &k);
 	if (!lb__owners_holds(&k))
 		return 0;
-	if (lock->transport != LB__LOCAL && lb__broker_holds(t, NULL))
+	if (lock->transport != LB__LOCAL && lb__holds_live(t, NULL))
 		return 1;
 	return local_mine(lock, t, &err) == 1;
 }
@@ -377,7 +378,7 @@ lb_lock_free(lb_lock *lock)
 
 /* One in-process try, under the handle's mutex; breaks a stale holder's
  * lock and tries again when the flags ask for it.  In AUTO mode the try is
- * bracketed by lb__broker_pin/unpin (see broker.h). */
+ * bracketed by lb__holds_pin/unpin (see holds.h). */
 static int
 acquire_once(lb_lock *lock, const struct lb__target *t,
     struct lockfs_err *err)
@@ -387,7 +388,7 @@ acquire_once(lb_lock *lock, const struct lb__target *t,
 
 	if ((r = step_begin(lock, err)) != 0)
 		return r;
-	if (lock->transport == LB__AUTO && (pinned = lb__broker_pin(t)) < 0) {
+	if (lock->transport == LB__AUTO && (pinned = lb__holds_pin(t)) < 0) {
 		r = lockfs_fail(err, LB_EALREADY, 0, "%s is being handed back "
 		    "to lockbrokerd", lock->given);
 		goto out;
@@ -407,7 +408,7 @@ acquire_once(lb_lock *lock, const struct lb__target *t,
 	if (r != 0)
 		lockfs_abandon(&lock->fs);
 	if (pinned == 1)
-		lb__broker_unpin(t, r == 0);
+		lb__holds_unpin(t, r == 0);
 out:
 	return step_end(lock, r, err);
 }
@@ -532,7 +533,7 @@ lb_release(lb_lock *lock)
 		/* Not the broker's: maybe this owner's in-process hold. */
 		if ((r = lb__broker_release(&t, 0, &err)) == LB_ENOTMINE)
 			r = LB__FALLBACK;
-	} else if (lock->transport == LB__AUTO && lb__broker_holds(&t, NULL))
+	} else if (lock->transport == LB__AUTO && lb__holds_live(&t, NULL))
 		r = lb__broker_release(&t, LB__AUTO_FALLBACK_S, &err);
 	if (r == LB__RELEASE_LOST) {
 		/* The daemon died with our RELEASE: gone or someone else's
@@ -752,7 +753,7 @@ lb_fencing_token(lb_lock *lock, uint64_t *token)
 			goto out;
 		}
 		r = lock->transport == LB__BROKER ? 0 : LB__FALLBACK;
-	} else if (r == LB__FALLBACK && lb__broker_holds(&t, &known)) {
+	} else if (r == LB__FALLBACK && lb__holds_live(&t, &known)) {
 		*token = known;         /* the daemon is away for now */
 		r = 0;
 		goto out;

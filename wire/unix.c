@@ -135,11 +135,14 @@ lbw_fill(struct lbw_conn *c, double until, char *why, size_t size)
 void
 lbw_close(struct lbw_conn *c)
 {
-	int saved = errno;
+	int saved = errno, fd = c->fd;
 
-	if (c->fd != -1)
-		close(c->fd);
+	/* c->fd is -1 before the descriptor is closed, so that a fork
+	 * handler that closes c's descriptor in the child never closes a
+	 * number the parent has freed (and may have given to another). */
 	c->fd = -1;
 	c->len = 0;
+	if (fd != -1)
+		close(fd);
 	errno = saved;
 }
