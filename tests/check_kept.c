@@ -199,6 +199,114 @@ wait_locked(lb_lock *lock, int locked)
 }
 
 /* ------------------------------------------------------------------ */
+/* The daemon.                                                         */
+
+/* 1 when a HELLO on socket_path is answered with OK within 2 s. */
+static int
+daemon_answers(const char *socket_path)
+{
+	struct sockaddr_un sun;
+	struct pollfd      pfd;
+	const char        *hello = "HELLO 1 version=1\n";
+	char               reply[512];
+	ssize_t            n;
+	int                fd, r = 0;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(socket_path) >= sizeof(sun.sun_path) ||
+	    (fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return 0;
+	memcpy(sun.sun_path, socket_path, strlen(socket_path));
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
+	    write(fd, hello, strlen(hello)) != (ssize_t)strlen(hello))
+		goto out;
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	if (poll(&pfd, 1, 2000) == 1 &&
+	    (n = read(fd, reply, sizeof(reply) - 1)) > 0) {
+		reply[n] = '\0';
+		r = strncmp(reply, "OK 1 ", 5) == 0;
+	}
+out:
+	close(fd);
+	return r;
+}
+
+/*
+ * Starts the daemon in dir (socket dir/sock, written into sock, PATH_MAX
+ * bytes; state dir/state.db, which a restarted daemon finds again; log
+ * dir/log) and waits until it answers.  Its pid, or -1 with a message on
+ * stderr.  No check assertions: main() uses it too.
+ */
+static pid_t
+daemon_start(const char *dir, char *sock)
+{
+	const char *b = getenv("LB_BUILDDIR");
+	char        binary[PATH_MAX], state[PATH_MAX], log[PATH_MAX];
+	double      end;
+	pid_t       pid;
+	int         fd, status;
+
+	snprintf(binary, sizeof(binary), "%s/daemon/lockbrokerd",
+	    b != NULL && *b != '\0' ? b : ".");
+	if (strlen(dir) > PATH_MAX - 16)
+		return -1;
+	snprintf(sock, PATH_MAX, "%.*s/sock", PATH_MAX - 16, dir);
+	snprintf(state, sizeof(state), "%.*s/state.db", PATH_MAX - 16, dir);
+	snprintf(log, sizeof(log), "%.*s/log", PATH_MAX - 16, dir);
+	if ((pid = fork()) == -1)
+		return -1;
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if ((fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644)) !=
+		    -1) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		/* Nothing of the test's: the holders' pipes above all. */
+		for (fd = 3; fd < 1024; fd++)
+			close(fd);
+		execl(binary, "lockbrokerd", "--socket", sock,
+		    "--state", state, "-d", (char *)NULL);
+		fprintf(stderr, "exec %s: %s\n", binary, strerror(errno));
+		_exit(127);
+	}
+	for (end = now_mono() + HANG_S; now_mono() < end; sleep_s(0.01)) {
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			fprintf(stderr, "lockbrokerd exited (status %#x); see "
+			    "%s\n", status, log);
+			return -1;
+		}
+		if (daemon_answers(sock))
+			return pid;
+	}
+	fprintf(stderr, "lockbrokerd did not answer on %s\n", sock);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return -1;
+}
+
+/* Stops the daemon with SIGTERM and reaps it: 0 when it exited 0. */
+static int
+daemon_stop(pid_t pid)
+{
+	double end = now_mono() + HANG_S;
+	int    status = 0;
+
+	kill(pid, SIGTERM);
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		if (now_mono() > end) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			return -1;
+		}
+		sleep_s(0.01);
+	}
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/* ------------------------------------------------------------------ */
 /* lb_acquire_for, lb_release_for through the broker.                  */
 
 /* A lock kept for another process excludes every other owner (this one
@@ -351,6 +459,120 @@ START_TEST(test_no_such_pid)
 	    LB_EINVAL);
 	ck_assert_int_eq(lb_is_locked(lock), 0);
 	lb_lock_free(lock);
+}
+END_TEST
+
+/* A private daemon for one test, in a fresh directory under top, which
+ * this test's library uses (LOCKBROKER_SOCKET); its directory into dir,
+ * its socket into sock. */
+static pid_t
+private_daemon(char *dir, size_t size, char *sock)
+{
+	pid_t pid;
+	int   n;
+
+	n = snprintf(dir, size, "%s/d.XXXXXX", top);
+	ck_assert(n > 0 && (size_t)n < size);
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_msg((pid = daemon_start(dir, sock)) != -1,
+	    "cannot start lockbrokerd in %s", dir);
+	ck_assert_int_eq(setenv("LOCKBROKER_SOCKET", sock, 1), 0);
+	return pid;
+}
+
+/* A waiting lb_acquire_for survives a restart of the daemon (its
+ * connection ends, or the daemon says it stops): it is sent again to the
+ * next daemon, which keeps the first holder's hold, and is granted when
+ * that is released.  LB_BROKER: no fallback in-process. */
+START_TEST(test_acquire_for_across_restart)
+{
+	struct holder h1, h2;
+	lb_holder     who;
+	lb_lock      *lock;
+	char          dir[PATH_MAX], sock[PATH_MAX], path[PATH_MAX];
+	pid_t         d, waiter;
+	int           status;
+
+	d = private_daemon(dir, sizeof(dir), sock);
+	place_make(path, sizeof(path), "lk");
+	holder_start(&h1);
+	holder_start(&h2);
+	lock = lock_new(path, LB_BROKER);
+	ck_assert_int_eq(lb_acquire_for(lock, h1.pid, 0, NULL), 0);
+	ck_assert_int_ne(waiter = fork(), -1);
+	if (waiter == 0) {
+		close(h1.fd);
+		close(h2.fd);
+		_exit(acquire_for_in_child(path, LB_BROKER, h2.pid));
+	}
+	sleep_s(0.3);
+	ck_assert_int_eq(daemon_stop(d), 0);
+	/* Not in-process meanwhile: the waiter waits for a daemon. */
+	sleep_s(1.5);
+	ck_assert_int_eq(waitpid(waiter, &status, WNOHANG), 0);
+	d = daemon_start(dir, sock);
+	ck_assert_int_ne(d, -1);
+	ck_assert_int_eq(lb_get_holder(lock, &who), 1);
+	ck_assert_int_eq(who.pid, h1.pid);
+	ck_assert_int_eq(waitpid(waiter, &status, WNOHANG), 0);
+	ck_assert_msg(lb_release_for(lock, h1.pid, NULL) == 0, "%s",
+	    lb_lock_error(lock));
+	ck_assert_int_eq(waitpid(waiter, &status, 0), waiter);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "the waiting lb_acquire_for failed (status %#x)", status);
+	ck_assert_int_eq(lb_get_holder(lock, &who), 1);
+	ck_assert_int_eq(who.pid, h2.pid);
+	ck_assert_int_eq(lb_release_for(lock, h2.pid, NULL), 0);
+	lb_lock_free(lock);
+	holder_end(&h1);
+	holder_end(&h2);
+	ck_assert_int_eq(daemon_stop(d), 0);
+}
+END_TEST
+
+/* AUTO: when the daemon goes away while lb_acquire_for waits and none is
+ * back within about a second, the wait goes on in-process, against the
+ * artefact the daemon left for the first holder. */
+START_TEST(test_acquire_for_auto_falls_back)
+{
+	struct holder h1, h2;
+	lb_holder     who;
+	lb_lock      *lock, *local;
+	char          dir[PATH_MAX], sock[PATH_MAX], path[PATH_MAX];
+	pid_t         d, waiter;
+	int           status;
+
+	d = private_daemon(dir, sizeof(dir), sock);
+	place_make(path, sizeof(path), "lk");
+	holder_start(&h1);
+	holder_start(&h2);
+	lock = lock_new(path, 0);
+	ck_assert_int_eq(lb_acquire_for(lock, h1.pid, 0, NULL), 0);
+	ck_assert_int_ne(waiter = fork(), -1);
+	if (waiter == 0) {
+		close(h1.fd);
+		close(h2.fd);
+		_exit(acquire_for_in_child(path, 0, h2.pid));
+	}
+	sleep_s(0.3);
+	ck_assert_int_eq(daemon_stop(d), 0);
+	sleep_s(1.5);
+	ck_assert_int_eq(waitpid(waiter, &status, WNOHANG), 0);
+	local = lock_new(path, LB_LOCAL);
+	ck_assert_int_eq(lb_get_holder(local, &who), 1);
+	ck_assert_int_eq(who.pid, h1.pid);
+	ck_assert_msg(lb_release_for(local, h1.pid, NULL) == 0, "%s",
+	    lb_lock_error(local));
+	ck_assert_int_eq(waitpid(waiter, &status, 0), waiter);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "the waiting lb_acquire_for failed (status %#x)", status);
+	ck_assert_int_eq(lb_get_holder(local, &who), 1);
+	ck_assert_int_eq(who.pid, h2.pid);
+	ck_assert_int_eq(lb_release_for(local, h2.pid, NULL), 0);
+	lb_lock_free(local);
+	lb_lock_free(lock);
+	holder_end(&h1);
+	holder_end(&h2);
 }
 END_TEST
 
@@ -633,118 +855,17 @@ kept_suite(void)
 	tcase_add_test(tc, test_no_daemon);
 	suite_add_tcase(s, tc);
 
+	tc = new_case("restart", 90);
+	tcase_add_test(tc, test_acquire_for_across_restart);
+	tcase_add_test(tc, test_acquire_for_auto_falls_back);
+	suite_add_tcase(s, tc);
+
 	tc = new_case("list", 60);
 	tcase_add_test(tc, test_list_fields);
 	tcase_add_test(tc, test_list_stops);
 	tcase_add_test(tc, test_list_no_daemon);
 	suite_add_tcase(s, tc);
 	return s;
-}
-
-/* ------------------------------------------------------------------ */
-/* The daemon.                                                         */
-
-/* 1 when a HELLO on socket_path is answered with OK within 2 s. */
-static int
-daemon_answers(const char *socket_path)
-{
-	struct sockaddr_un sun;
-	struct pollfd      pfd;
-	const char        *hello = "HELLO 1 version=1\n";
-	char               reply[512];
-	ssize_t            n;
-	int                fd, r = 0;
-
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(socket_path) >= sizeof(sun.sun_path) ||
-	    (fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
-		return 0;
-	memcpy(sun.sun_path, socket_path, strlen(socket_path));
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == -1 ||
-	    write(fd, hello, strlen(hello)) != (ssize_t)strlen(hello))
-		goto out;
-	pfd.fd = fd;
-	pfd.events = POLLIN;
-	if (poll(&pfd, 1, 2000) == 1 &&
-	    (n = read(fd, reply, sizeof(reply) - 1)) > 0) {
-		reply[n] = '\0';
-		r = strncmp(reply, "OK 1 ", 5) == 0;
-	}
-out:
-	close(fd);
-	return r;
-}
-
-/*
- * Starts the daemon in dir (socket dir/sock, state dir/state.db, log
- * dir/log) and waits until it answers.  Its pid, or -1 with a message on
- * stderr.
- */
-static pid_t
-daemon_start(const char *dir)
-{
-	const char *b = getenv("LB_BUILDDIR");
-	char        binary[PATH_MAX], state[PATH_MAX], log[PATH_MAX];
-	double      end;
-	pid_t       pid;
-	int         fd, status;
-
-	snprintf(binary, sizeof(binary), "%s/daemon/lockbrokerd",
-	    b != NULL && *b != '\0' ? b : ".");
-	if (strlen(dir) > PATH_MAX - 16)
-		return -1;
-	snprintf(daemon_socket, sizeof(daemon_socket), "%.*s/sock",
-	    PATH_MAX - 16, dir);
-	snprintf(state, sizeof(state), "%.*s/state.db", PATH_MAX - 16, dir);
-	snprintf(log, sizeof(log), "%.*s/log", PATH_MAX - 16, dir);
-	if ((pid = fork()) == -1)
-		return -1;
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if ((fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644)) !=
-		    -1) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-			close(fd);
-		}
-		execl(binary, "lockbrokerd", "--socket", daemon_socket,
-		    "--state", state, "-d", (char *)NULL);
-		fprintf(stderr, "exec %s: %s\n", binary, strerror(errno));
-		_exit(127);
-	}
-	for (end = now_mono() + HANG_S; now_mono() < end; sleep_s(0.01)) {
-		if (waitpid(pid, &status, WNOHANG) == pid) {
-			fprintf(stderr, "lockbrokerd exited (status %#x); see "
-			    "%s\n", status, log);
-			return -1;
-		}
-		if (daemon_answers(daemon_socket))
-			return pid;
-	}
-	fprintf(stderr, "lockbrokerd did not answer on %s\n", daemon_socket);
-	kill(pid, SIGKILL);
-	waitpid(pid, &status, 0);
-	return -1;
-}
-
-/* Stops the daemon with SIGTERM and reaps it: 0 when it exited 0. */
-static int
-daemon_stop(pid_t pid)
-{
-	double end = now_mono() + HANG_S;
-	int    status = 0;
-
-	kill(pid, SIGTERM);
-	while (waitpid(pid, &status, WNOHANG) == 0) {
-		if (now_mono() > end) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			return -1;
-		}
-		sleep_s(0.01);
-	}
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
 
 int
@@ -764,7 +885,8 @@ main(void)
 		return 99;
 	}
 	if (snprintf(dir, sizeof(dir), "%.*s/daemon", PATH_MAX - 16, top) < 0 ||
-	    mkdir(dir, 0700) == -1 || (daemon = daemon_start(dir)) == -1) {
+	    mkdir(dir, 0700) == -1 ||
+	    (daemon = daemon_start(dir, daemon_socket)) == -1) {
 		fprintf(stderr, "check_kept: cannot start the daemon\n");
 		testdir_remove(top);
 		return 99;
