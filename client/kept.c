@@ -101,6 +101,17 @@ kept_new(lb_lock *lock, pid_t pid)
 	return k;
 }
 
+/* Records on lock that a call ("lock", "release": doing) found no
+ * memory; returns LB_ENOMEM. */
+static int
+out_of_memory(lb_lock *lock, const char *doing)
+{
+	struct lockfs_err err;
+
+	return lb__lock_failed(lock, lockfs_fail(&err, LB_ENOMEM, 0,
+	    "cannot %s %s: out of memory", doing, lb_lock_path(lock)), &err);
+}
+
 /*
  * Ends a call: records the reason of a failure on the handle, gives *how
  * the outcome of a success, frees k.  Returns r.
@@ -127,18 +138,19 @@ pid_allowed(struct kept *k, const char *doing)
 {
 	struct stat st;
 	char        proc[32];
+	int         r = 0;
 
 	snprintf(proc, sizeof(proc), "/proc/%ld", (long)k->pid);
 	if (k->pid <= 0 || stat(proc, &st) == -1)
-		return FAIL(k, LB_EINVAL, "cannot %s %s for pid %ld: no such "
+		r = FAIL(k, LB_EINVAL, "cannot %s %s for pid %ld: no such "
 		    "process%s", doing, k->h.path, (long)k->pid,
 		    strcmp(doing, "release") == 0 ? " (a lock it took "
 		    "in-process is stale: see 'break --stale')" : "");
-	if (geteuid() != 0 && st.st_uid != geteuid())
-		return FAIL(k, LB_EFAILED, "cannot %s %s for pid %ld: it is a "
+	else if (geteuid() != 0 && st.st_uid != geteuid())
+		r = FAIL(k, LB_EFAILED, "cannot %s %s for pid %ld: it is a "
 		    "process of another user (uid %ld); only root may", doing,
 		    k->h.path, (long)k->pid, (long)st.st_uid);
-	return 0;
+	return r;
 }
 
 /*
@@ -218,6 +230,7 @@ broker_connect(struct kept *k, int again)
 	double start = lockfs_now(), backoff = RECONNECT_FIRST_S;
 	double limit = k->h.transport == LB__BROKER ? RECONNECT_FOR_S :
 	    AUTO_FALLBACK_S;
+	int    r;
 
 	for (;;) {
 		if (again) {
@@ -226,13 +239,17 @@ broker_connect(struct kept *k, int again)
 				backoff = RECONNECT_MAX_S;
 		}
 		if (lbw_dial(&k->w, NULL, CLIENT_NAME, LBW_ANSWER_WAIT_S, NULL,
-		    0, k->err.msg, sizeof(k->err.msg)) == 0)
-			return 0;
+		    0, k->err.msg, sizeof(k->err.msg)) == 0) {
+			r = 0;
+			break;
+		}
 		if (!again || lockfs_now() - start >= limit) {
 			k->err.code = LB_EFAILED;
-			return NO_DAEMON;
+			r = NO_DAEMON;
+			break;
 		}
 	}
+	return r;
 }
 
 /* The LB_E* code for an ERR reply's code (a code that is no lock outcome
@@ -269,6 +286,7 @@ broker_acquire_once(struct kept *k, double timeout, double deadline)
 	enum lbp_error e;
 	uint64_t       id = 2, token;
 	double         left = timeout, wait = INFINITY;
+	int            r;
 
 	if (timeout > 0 && !isinf(timeout)) {
 		/* At least a little: 0 would be one try, not a wait. */
@@ -283,8 +301,10 @@ broker_acquire_once(struct kept *k, double timeout, double deadline)
 	lbp_add_u64(&o, "pid", (uint64_t)k->pid);
 	lbp_add_double(&o, "timeout", left);
 	if (lbw_call(&k->w, &o, id, isinf(wait) ? INFINITY : lockfs_now() +
-	    wait, NULL, NULL, &k->m, k->err.msg, sizeof(k->err.msg)) == -1)
-		return CONN_LOST;
+	    wait, NULL, NULL, &k->m, k->err.msg, sizeof(k->err.msg)) == -1) {
+		r = CONN_LOST;
+		goto out;
+	}
 	if (k->m.verb == LBP_MSG_OK) {
 		if (lbp_get_u64(&k->m, "token", &token) != 0)
 			token = 0;
@@ -292,15 +312,19 @@ broker_acquire_once(struct kept *k, double timeout, double deadline)
 		k->how.token = token;
 		snprintf(k->how.socket, sizeof(k->how.socket), "%s",
 		    k->w.where);
-		return 0;
+		r = 0;
+		goto out;
 	}
 	if ((e = lbw_code(&k->m)) == LBP_ESHUTDOWN) {
 		snprintf(k->err.msg, sizeof(k->err.msg), "lockbroker daemon "
 		    "on %s is stopping", k->w.where);
-		return CONN_LOST;
+		r = CONN_LOST;
+		goto out;
 	}
-	return FAIL(k, lb_code_of(e), "cannot lock %s for pid %ld: %s (%s)",
+	r = FAIL(k, lb_code_of(e), "cannot lock %s for pid %ld: %s (%s)",
 	    k->h.path, (long)k->pid, lbw_error(&k->m), lbp_error_name(e));
+out:
+	return r;
 }
 
 /*
@@ -345,13 +369,8 @@ lb_acquire_for(lb_lock *lock, pid_t pid, double timeout, lb_kept_info *how)
 
 	if (lock == NULL)
 		return LB_EINVAL;
-	if ((k = kept_new(lock, pid)) == NULL) {
-		struct lockfs_err err;
-
-		return lb__lock_failed(lock, lockfs_fail(&err, LB_ENOMEM,
-		    0, "cannot lock %s: out of memory",
-		    lb_lock_path(lock)), &err);
-	}
+	if ((k = kept_new(lock, pid)) == NULL)
+		return out_of_memory(lock, "lock");
 	if (isnan(timeout)) {
 		r = FAIL(k, LB_EINVAL, "cannot lock %s for pid %ld: the "
 		    "timeout is not a number", k->h.path, (long)pid);
@@ -391,32 +410,41 @@ broker_release(struct kept *k)
 	uint64_t       id = 2;
 	int            r;
 
-	if ((r = broker_connect(k, 0)) != 0)
-		return k->h.transport == LB__BROKER ? LB_EUNLOCK : r;
+	if ((r = broker_connect(k, 0)) != 0) {
+		if (k->h.transport == LB__BROKER)
+			r = k->err.code = LB_EUNLOCK;
+		goto out;
+	}
 	lbp_begin(&o, LBP_MSG_RELEASE, 1, id);
 	lbp_add_str(&o, "path", k->h.path);
 	lbp_add_str(&o, "method", lockfs_method_name(k->h.method));
 	lbp_add_u64(&o, "pid", (uint64_t)k->pid);
 	if (lbw_call(&k->w, &o, id, lockfs_now() + REQUEST_WAIT_S, NULL, NULL,
-	    &k->m, k->err.msg, sizeof(k->err.msg)) == -1)
-		return LB_EUNLOCK;
+	    &k->m, k->err.msg, sizeof(k->err.msg)) == -1) {
+		r = k->err.code = LB_EUNLOCK;
+		goto out;
+	}
 	if (k->m.verb == LBP_MSG_OK) {
 		k->how.broker = 1;
 		snprintf(k->how.socket, sizeof(k->how.socket), "%s",
 		    k->w.where);
-		return 0;
+		r = 0;
+		goto out;
 	}
 	e = lbw_code(&k->m);
 	r = e == LBP_EINVAL ? LB_EINVAL : lb_code_of(e) == LB_EFAILED ?
 	    LB_EUNLOCK : lb_code_of(e);
 	if (r == LB_ENOTLOCKED)
-		return FAIL(k, r, "cannot release %s: it is not locked",
-		    k->h.path);
-	if (r == LB_ENOTMINE)
-		return FAIL(k, r, "cannot release %s: it is not held for pid "
-		    "%ld, but by another owner", k->h.path, (long)k->pid);
-	return FAIL(k, r, "cannot release %s for pid %ld: %s (%s)", k->h.path,
-	    (long)k->pid, lbw_error(&k->m), lbp_error_name(e));
+		FAIL(k, r, "cannot release %s: it is not locked", k->h.path);
+	else if (r == LB_ENOTMINE)
+		FAIL(k, r, "cannot release %s: it is not held for pid %ld, "
+		    "but by another owner", k->h.path, (long)k->pid);
+	else
+		FAIL(k, r, "cannot release %s for pid %ld: %s (%s)",
+		    k->h.path, (long)k->pid, lbw_error(&k->m),
+		    lbp_error_name(e));
+out:
+	return r;
 }
 
 /* Releases the lock k->pid holds in-process: 0, or an LB_E* code with
@@ -456,13 +484,8 @@ lb_release_for(lb_lock *lock, pid_t pid, lb_kept_info *how)
 
 	if (lock == NULL)
 		return LB_EINVAL;
-	if ((k = kept_new(lock, pid)) == NULL) {
-		struct lockfs_err err;
-
-		return lb__lock_failed(lock, lockfs_fail(&err, LB_ENOMEM,
-		    0, "cannot release %s: out of memory",
-		    lb_lock_path(lock)), &err);
-	}
+	if ((k = kept_new(lock, pid)) == NULL)
+		return out_of_memory(lock, "release");
 	if (pid <= 0) {
 		r = pid_allowed(k, "release");
 		goto out;
