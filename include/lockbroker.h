@@ -36,7 +36,9 @@
  *                         $XDG_RUNTIME_DIR/lockbroker/socket when it exists,
  *                         else the system's /run/lockbroker/socket.
  * The process keeps one connection to the broker, shared by all handles
- * and threads (close-on-exec; a forked child never uses its parent's).
+ * and threads (close-on-exec; a forked child never uses its parent's);
+ * lb_acquire_for, lb_release_for and lb_list open one of their own per
+ * call.
  * When the daemon restarts, the library reconnects in the background (for
  * up to 60 s) and takes its locks back; a lock it cannot take back is
  * reported by the owner's next call on it: LB_ENOTLOCKED, with the reason.
