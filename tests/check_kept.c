@@ -23,6 +23,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <math.h>
 #include <poll.h>
@@ -591,6 +592,85 @@ START_TEST(test_acquire_for_auto_falls_back)
 }
 END_TEST
 
+/* In a forked child that has become user nobody: lb_acquire_for and
+ * lb_release_for of path (flags) for pid, root's process, are refused
+ * as another user's.  The exit status: 0 when both were, else 1 (the
+ * reason on stderr). */
+static int
+refused_as_nobody(const char *path, unsigned flags, pid_t pid)
+{
+	lb_lock *l;
+	int      a, r;
+
+	if (setgroups(0, NULL) == -1 || setgid(65534) == -1 ||
+	    setuid(65534) == -1 || (l = lb_lock_new(path, flags)) == NULL) {
+		perror("becoming nobody");
+		return 1;
+	}
+	a = lb_acquire_for(l, pid, 0, NULL);
+	if (a != LB_EFAILED || (strstr(lb_lock_error(l), "another user") ==
+	    NULL && strstr(lb_lock_error(l), "EPERM") == NULL)) {
+		fprintf(stderr, "lb_acquire_for as nobody: %s: %s\n",
+		    lb_error_name(a), lb_lock_error(l));
+		return 1;
+	}
+	r = lb_release_for(l, pid, NULL);
+	if (r != LB_EUNLOCK || (strstr(lb_lock_error(l), "another user") ==
+	    NULL && strstr(lb_lock_error(l), "EPERM") == NULL)) {
+		fprintf(stderr, "lb_release_for as nobody: %s: %s\n",
+		    lb_error_name(r), lb_lock_error(l));
+		return 1;
+	}
+	return 0;
+}
+
+/* Another user's process: a caller that is not root may neither take nor
+ * release a lock for it, through the broker (the daemon refuses) or
+ * in-process.  Runs as root only (the caller becomes nobody). */
+START_TEST(test_another_users_pid)
+{
+	struct holder h;
+	lb_lock      *lock;
+	char          dir[PATH_MAX], sock[PATH_MAX], path[PATH_MAX];
+	char         *slash;
+	unsigned      flags = _i == 0 ? LB_BROKER : LB_LOCAL;
+	pid_t         d = -1, child;
+	int           status;
+
+	if (geteuid() != 0)
+		return;         /* no other user to become */
+	/* Nobody reaches the lock's directory (and the daemon's socket). */
+	ck_assert_int_eq(chmod(top, 0711), 0);
+	if (flags == LB_BROKER) {
+		d = private_daemon(dir, sizeof(dir), sock);
+		ck_assert_int_eq(chmod(dir, 0711), 0);
+	}
+	place_make(path, sizeof(path), "lk");
+	slash = strrchr(path, '/');
+	*slash = '\0';
+	ck_assert_int_eq(chmod(path, 01777), 0);
+	*slash = '/';
+	holder_start(&h);
+	ck_assert_int_ne(child = fork(), -1);
+	if (child == 0) {
+		close(h.fd);
+		_exit(refused_as_nobody(path, flags, h.pid));
+	}
+	ck_assert_int_eq(waitpid(child, &status, 0), child);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "nobody was not refused (status %#x)", status);
+	lock = lock_new(path, flags);
+	ck_assert_int_eq(lb_is_locked(lock), 0);
+	/* Root may. */
+	ck_assert_int_eq(lb_acquire_for(lock, h.pid, 0, NULL), 0);
+	ck_assert_int_eq(lb_release_for(lock, h.pid, NULL), 0);
+	lb_lock_free(lock);
+	holder_end(&h);
+	if (d != -1)
+		ck_assert_int_eq(daemon_stop(d), 0);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* In-process.                                                         */
 
@@ -866,6 +946,7 @@ kept_suite(void)
 	tcase_add_test(tc, test_acquire_for_waits);
 	tcase_add_loop_test(tc, test_release_for_errors, 0, 2);
 	tcase_add_loop_test(tc, test_no_such_pid, 0, 2);
+	tcase_add_loop_test(tc, test_another_users_pid, 0, 2);
 	tcase_add_loop_test(tc, test_local_artefact_names_pid, 0, NMETHODS);
 	tcase_add_test(tc, test_no_daemon);
 	suite_add_tcase(s, tc);
