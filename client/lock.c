@@ -73,6 +73,7 @@
 #include "lockfs.h"
 #include "broker.h"
 #include "holds.h"
+#include "handle.h"
 #include "owners.h"
 
 /* Back-off between tries while another owner holds the lock: from
@@ -291,6 +292,24 @@ holds_now(lb_lock *lock, const struct lb__target *t)
 	if (lock->transport != LB__LOCAL && lb__holds_live(t, NULL))
 		return 1;
 	return local_mine(lock, t, &err) == 1;
+}
+
+/* lb__lock_view: see handle.h.  The path, method and transport are set
+ * by lb_lock_new and never change. */
+void
+lb__lock_view(lb_lock *lock, struct lb__handle_view *v)
+{
+	v->given = lock->given;
+	v->path = lock->fs.path;
+	v->method = lock->fs.method;
+	v->transport = lock->transport;
+}
+
+/* lb__lock_failed: see handle.h. */
+int
+lb__lock_failed(lb_lock *lock, int r, const struct lockfs_err *err)
+{
+	return record(lock, r, err);
 }
 
 /* lb_lock_new: see lockbroker.h. */

@@ -36,7 +36,9 @@
  *                         $XDG_RUNTIME_DIR/lockbroker/socket when it exists,
  *                         else the system's /run/lockbroker/socket.
  * The process keeps one connection to the broker, shared by all handles
- * and threads (close-on-exec; a forked child never uses its parent's).
+ * and threads (close-on-exec; a forked child never uses its parent's);
+ * lb_acquire_for, lb_release_for and lb_list open one of their own per
+ * call.
  * When the daemon restarts, the library reconnects in the background (for
  * up to 60 s) and takes its locks back; a lock it cannot take back is
  * reported by the owner's next call on it: LB_ENOTLOCKED, with the reason.
@@ -49,6 +51,7 @@
 #define LOCKBROKER_H
 
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -181,6 +184,118 @@ LB_EXPORT const char *lb_lock_error(lb_lock *lock);
  */
 LB_EXPORT int lb_locked(const char *path, double timeout,
     void (*fn)(void *), void *arg);
+
+/* ------------------------------------------------------------------ */
+/* Since 0.2: locks kept for another process, and the broker's list.    */
+
+/* How a kept hold was taken or released (lb_acquire_for, lb_release_for). */
+typedef struct lb_kept_info {
+	int      broker;        /* 1: through the broker, which keeps the hold
+	                           for pid, watches pid and releases the lock
+	                           when pid exits; 0: in-process, where nobody
+	                           watches pid (the lock stays until released
+	                           or broken) */
+	uint64_t token;         /* lb_acquire_for through the broker: the
+	                           grant's fencing token; else 0 */
+	char     socket[256];   /* the broker's socket when broker is 1, else
+	                           "" */
+	int      reserved[8];
+} lb_kept_info;
+
+/*
+ * lb_acquire_for: takes the handle's lock for process pid (the holder),
+ * which keeps it after this call returns and after the handle is freed,
+ * until lb_release_for, or until pid exits when the broker holds it.
+ * The handle's owner plays no part: it neither holds the lock nor may
+ * release it with lb_release.  Transport as the handle's, per call:
+ *   broker     the hold is kept by the daemon (ACQUIRE with pid=, see
+ *              docs/PROTOCOL.md): it watches pid and releases the lock
+ *              when pid exits, also across a restart of the daemon.
+ *              When the connection is lost, or the daemon stops, while
+ *              waiting, the request is sent again to the next daemon with
+ *              what is left of the timeout (LB_BROKER: for up to 60 s;
+ *              AUTO: for about 1 s, then in-process).
+ *   in-process the artefact naming pid is made by this process; nobody
+ *              watches pid (a stale hold is broken with LB_BREAK_STALE or
+ *              lb_break_lock once pid is dead).
+ * timeout as for lb_acquire.  Returns 0 when pid holds the lock (also when
+ * it held it already); LB_EALREADY, LB_ETIMEOUT when another holds it;
+ * LB_EINVAL when no process pid runs (or a NaN timeout); LB_EFAILED when it
+ * cannot be taken (no daemon answers with LB_BROKER; pid is another user's
+ * process and the caller is not root; the path cannot be locked);
+ * LB_ENOMEM.  lb_lock_error() tells why.  When how is not NULL it is
+ * filled on success.  Blocks up to timeout, plus the time to reach (or
+ * reach again) the daemon.
+ */
+LB_EXPORT int lb_acquire_for(lb_lock *lock, pid_t pid, double timeout,
+    lb_kept_info *how);
+
+/*
+ * lb_release_for: releases the handle's lock held for process pid (taken
+ * with lb_acquire_for, here or by another process), with one request to
+ * the broker, or in-process, as the handle's transport says (AUTO: the
+ * broker when it answers, else in-process).  Returns 0; LB_ENOTLOCKED
+ * when nobody holds the lock; LB_ENOTMINE when someone other than pid
+ * does; LB_EINVAL when no process pid runs (in-process: its stale lock is
+ * broken with lb_break_lock); LB_EUNLOCK when it cannot be released (no
+ * daemon answers with LB_BROKER, another user's process, an I/O error);
+ * LB_ENOMEM.  lb_lock_error() tells why; how as for lb_acquire_for.
+ */
+LB_EXPORT int lb_release_for(lb_lock *lock, pid_t pid, lb_kept_info *how);
+
+/* Which fields of an lb_list_entry the daemon gave (lb_list_entry.known). */
+#define LB_LIST_PID      0x01u  /* pid */
+#define LB_LIST_TID      0x02u  /* tid */
+#define LB_LIST_UID      0x04u  /* uid */
+#define LB_LIST_HOST     0x08u  /* host (else NULL) */
+#define LB_LIST_SINCE    0x10u  /* since */
+#define LB_LIST_TOKEN    0x20u  /* token */
+#define LB_LIST_WAITERS  0x40u  /* waiters */
+
+/* One lock the broker knows, as lb_list passes it.  A field absent from
+ * known is 0 (host: NULL).  The strings are valid during the callback
+ * only. */
+typedef struct lb_list_entry {
+	const char *path;       /* the lock's absolute path */
+	unsigned    method;     /* LB_LINK ... LB_SQLITE */
+	unsigned    known;      /* LB_LIST_* bits: the fields given */
+	pid_t       pid;        /* the holder's process */
+	pid_t       tid;        /* the holder's thread, 0 for a process */
+	uid_t       uid;        /* the holder's user */
+	const char *host;       /* the holder's host */
+	double      since;      /* held since (epoch seconds) */
+	uint64_t    token;      /* the hold's fencing token */
+	unsigned    waiters;    /* acquires queued for the lock */
+	int         releasing;  /* 1: released, its artefact not yet removed
+	                           (see docs/PROTOCOL.md, RELEASE) */
+	int         reserved[8];
+} lb_list_entry;
+
+/* What lb_list tells of the daemon it asked. */
+typedef struct lb_list_info {
+	char socket[256];       /* the socket asked (also on failure) */
+	char server[128];       /* the daemon's name and version from its
+	                           answer to HELLO, "" when it gave none */
+	int  reserved[8];
+} lb_list_info;
+
+/*
+ * lb_list: asks the broker (always: there is no in-process list) for every
+ * lock it knows, held or waited for, that the caller may see (root: every
+ * lock; another user: its own holds and the locks whose artefacts it may
+ * look at), and calls fn(entry, arg) once per lock, in no particular
+ * order, until fn returns non-zero.  One connection of its own, closed
+ * before the return; the socket is LOCKBROKER_SOCKET's, as for handles.
+ * Returns 0 when every lock was passed to fn; 1 when fn stopped the
+ * list; LB_EINVAL for a NULL fn; LB_ENOMEM; LB_ERROR when no daemon
+ * answers, the connection fails or the daemon refuses (fn may have been
+ * called for some locks before).  On failure the reason, naming the
+ * socket, is written into error (error_size bytes, cut to fit) when error
+ * is not NULL.  When info is not NULL it is filled (socket also on
+ * failure).  Blocks until the daemon has answered (at most about 35 s).
+ */
+LB_EXPORT int lb_list(int (*fn)(const lb_list_entry *entry, void *arg),
+    void *arg, lb_list_info *info, char *error, size_t error_size);
 
 /* lb_strerror: the message of an LB_E* code; "unknown error" otherwise. */
 LB_EXPORT const char *lb_strerror(int code);

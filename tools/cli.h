@@ -8,7 +8,6 @@
  *   status.c      status, break
  *   kept.c        acquire, release: locks kept for a process
  *   list.c        list: every lock the broker knows, as a table or JSON
- *   wire.c        the command's own protocol client (for kept and list)
  */
 #ifndef LB_CLI_H
 #define LB_CLI_H

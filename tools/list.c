@@ -1,7 +1,7 @@
 /*
  * list.c: lockbroker list: every lock the broker knows (held through it,
- * or waited for), from one LIST request, as a table for people (in the
- * manner of lslocks(8)) or, with --json, as one JSON document for
+ * or waited for), from the library's lb_list, as a table for people (in
+ * the manner of lslocks(8)) or, with --json, as one JSON document for
  * programs.  The JSON document's keys are stable and documented in
  * lockbroker(1):
  *
@@ -21,7 +21,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,27 +28,22 @@
 #include <sysexits.h>
 #include <time.h>
 
-#include "protocol.h"
+#include "lockbroker.h"
 #include "cli.h"
-#include "lockfs.h"
-#include "wire.h"
 
-/* The answer to LIST. */
-#define LIST_WAIT_S 30.0
-
-/* One ITEM: the lock and what the daemon says of its holder; a have_*
- * flag is 0 when the field was absent (or not valid). */
+/* One lock, as lb_list passed it, with its strings copied; a have_* flag
+ * is 0 when the field was absent. */
 struct item {
 	char     *path;
-	char     *method;
+	unsigned  method;
 	char     *host;             /* NULL: absent */
-	char     *since_text;       /* the time as sent, NULL: absent */
+	int       have_since;
 	double    since;
 	uint64_t  pid, uid, tid, token, waiters;
 	int       have_pid, have_uid, have_tid, have_token, have_waiters;
 };
 
-/* The items collected from the reply. */
+/* The items collected from the listing. */
 struct items {
 	struct item *v;
 	size_t       n, cap;
@@ -69,65 +63,53 @@ dup_or_null(const char *value, int *nomem)
 	return s;
 }
 
-/* Whether s is a time as the protocol writes it: DIGITS[.DIGITS] (which
- * is also a JSON number). */
+/* lb_list's callback: adds the lock to the struct items at arg.  0, or 1
+ * (stop) when out of memory. */
 static int
-is_time_text(const char *s)
-{
-	size_t n = strspn(s, "0123456789");
-
-	if (n == 0)
-		return 0;
-	if (s[n] == '\0')
-		return 1;
-	return s[n] == '.' && s[n + 1] != '\0' &&
-	    s[n + 1 + strspn(s + n + 1, "0123456789")] == '\0';
-}
-
-/* lbw_call's ITEM callback: adds the item to the struct items at arg.
- * 0, or -1 when out of memory. */
-static int
-item_add(const struct lbp_msg *m, void *arg)
+item_add(const lb_list_entry *e, void *arg)
 {
 	struct items *all = arg;
 	struct item  *it, *v;
-	const char   *since = lbp_get(m, "since");
 	size_t        cap;
 
 	if (all->n == all->cap) {
 		cap = all->cap == 0 ? 16 : all->cap * 2;
 		if ((v = realloc(all->v, cap * sizeof(*v))) == NULL) {
 			all->nomem = 1;
-			return -1;
+			return 1;
 		}
 		all->v = v;
 		all->cap = cap;
 	}
 	it = &all->v[all->n++];
 	memset(it, 0, sizeof(*it));
-	it->path = dup_or_null(lbp_get(m, "path"), &all->nomem);
-	it->method = dup_or_null(lbp_get(m, "method"), &all->nomem);
-	it->host = dup_or_null(lbp_get(m, "host"), &all->nomem);
-	if (since != NULL && is_time_text(since)) {
-		it->since_text = dup_or_null(since, &all->nomem);
-		it->since = strtod(since, NULL);
-	}
-	it->have_pid = lbp_get_u64(m, "holder_pid", &it->pid) == 0;
-	it->have_uid = lbp_get_u64(m, "holder_uid", &it->uid) == 0;
-	it->have_tid = lbp_get_u64(m, "holder_tid", &it->tid) == 0;
-	it->have_token = lbp_get_u64(m, "token", &it->token) == 0;
-	it->have_waiters = lbp_get_u64(m, "waiters", &it->waiters) == 0;
-	return all->nomem ? -1 : 0;
+	it->path = dup_or_null(e->path, &all->nomem);
+	it->method = e->method;
+	it->host = dup_or_null(e->host, &all->nomem);
+	it->have_since = (e->known & LB_LIST_SINCE) != 0;
+	it->since = e->since;
+	it->have_pid = (e->known & LB_LIST_PID) != 0;
+	it->pid = (uint64_t)e->pid;
+	it->have_uid = (e->known & LB_LIST_UID) != 0;
+	it->uid = (uint64_t)e->uid;
+	it->have_tid = (e->known & LB_LIST_TID) != 0;
+	it->tid = (uint64_t)e->tid;
+	it->have_token = (e->known & LB_LIST_TOKEN) != 0;
+	it->token = e->token;
+	it->have_waiters = (e->known & LB_LIST_WAITERS) != 0;
+	it->waiters = e->waiters;
+	return all->nomem ? 1 : 0;
 }
 
-/* qsort order: by path (bytes), then method. */
+/* qsort order: by path (bytes), then method name. */
 static int
 item_cmp(const void *a, const void *b)
 {
 	const struct item *x = a, *y = b;
 	int                c = strcmp(x->path, y->path);
 
-	return c != 0 ? c : strcmp(x->method, y->method);
+	return c != 0 ? c : strcmp(method_name(x->method),
+	    method_name(y->method));
 }
 
 static void
@@ -137,9 +119,7 @@ items_free(struct items *all)
 
 	for (i = 0; i < all->n; i++) {
 		free(all->v[i].path);
-		free(all->v[i].method);
 		free(all->v[i].host);
-		free(all->v[i].since_text);
 	}
 	free(all->v);
 }
@@ -195,7 +175,7 @@ since_cell(const struct item *it, char *buf, size_t size)
 	struct tm tm;
 	time_t    t = (time_t)it->since;
 
-	if (it->since_text == NULL || localtime_r(&t, &tm) == NULL ||
+	if (!it->have_since || localtime_r(&t, &tm) == NULL ||
 	    strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
 		snprintf(buf, size, "-");
 	return buf;
@@ -219,7 +199,7 @@ row_cells(const struct item *it, char cells[NCOLS][4096 + 64])
 		return;
 	}
 	printable(it->path, cells[0], size);
-	printable(it->method, cells[1], size);
+	printable(method_name(it->method), cells[1], size);
 	number_cell(it->have_pid, it->pid, cells[2], size);
 	user_cell(it, cells[3], size);
 	since_cell(it, cells[4], size);
@@ -330,18 +310,33 @@ json_string(const char *s)
 	putchar('"');
 }
 
-/* Prints a time as sent (DIGITS[.DIGITS]) as a JSON number, without
- * the leading zeros JSON does not allow; null for NULL. */
+/*
+ * Prints a time (epoch seconds, not negative) as a JSON number, as the
+ * daemon sends it: rounded to 6 decimals, trailing zeros (and a bare '.')
+ * trimmed, whatever the locale; null when absent.
+ */
 static void
-json_time(const char *text)
+json_time(int have, double since)
 {
-	if (text == NULL) {
+	uint64_t ip, fp, div;
+
+	if (!have || !(since >= 0) || since >= 18446744073709551616.0) {
 		fputs("null", stdout);
 		return;
 	}
-	while (text[0] == '0' && text[1] >= '0' && text[1] <= '9')
-		text++;
-	fputs(text, stdout);
+	ip = (uint64_t)since;
+	if ((fp = (uint64_t)((since - (double)ip) * 1e6 + 0.5)) >= 1000000) {
+		fp -= 1000000;
+		ip++;
+	}
+	printf("%llu", (unsigned long long)ip);
+	if (fp != 0) {
+		putchar('.');
+		for (div = 100000; fp != 0; div /= 10) {
+			putchar((int)('0' + fp / div));
+			fp %= div;
+		}
+	}
 }
 
 /* Prints a JSON number, or null when absent. */
@@ -371,7 +366,7 @@ json_item(const struct item *it)
 	json_key("path", 1);
 	json_string(it->path);
 	json_key("method", 0);
-	json_string(it->method);
+	json_string(method_name(it->method));
 	json_key("holder_pid", 0);
 	json_number(it->have_pid, it->pid);
 	json_key("holder_uid", 0);
@@ -387,9 +382,9 @@ json_item(const struct item *it)
 	json_key("host", 0);
 	json_string(it->host);
 	json_key("since", 0);
-	json_time(it->since_text);
+	json_time(it->have_since, it->since);
 	json_key("since_iso", 0);
-	json_string(it->since_text != NULL ? iso_time(it->since, since,
+	json_string(it->have_since ? iso_time(it->since, since,
 	    sizeof(since)) : NULL);
 	json_key("token", 0);
 	json_number(it->have_token, it->token);
@@ -400,15 +395,14 @@ json_item(const struct item *it)
 
 /* Prints the whole JSON document. */
 static void
-print_json(const struct lbw_conn *w, const char *server,
-    const struct items *all)
+print_json(const lb_list_info *info, const struct items *all)
 {
 	size_t i;
 
 	fputs("{\n  \"socket\": ", stdout);
-	json_string(w->where);
+	json_string(info->socket);
 	fputs(",\n  \"server\": ", stdout);
-	json_string(server[0] != '\0' ? server : NULL);
+	json_string(info->server[0] != '\0' ? info->server : NULL);
 	fputs(",\n  \"locks\": [", stdout);
 	for (i = 0; i < all->n; i++) {
 		fputs(i == 0 ? "\n" : ",\n", stdout);
@@ -427,58 +421,34 @@ print_json(const struct lbw_conn *w, const char *server,
 int
 cmd_list(const struct opts *o)
 {
-	struct items    all = { NULL, 0, 0, 0 };
-	struct lbp_msg *m = NULL;
-	struct lbw_conn *w = NULL;
-	struct lbp_out  out;
-	uint64_t        id = 2;
-	char            why[1024], server[128];
-	int             r = 0;
+	struct items  all = { NULL, 0, 0, 0 };
+	lb_list_info *info = NULL;
+	char          why[1024];
+	int           r = 0, code;
 
-	if ((w = malloc(sizeof(*w))) == NULL ||
-	    (m = malloc(sizeof(*m))) == NULL) {
+	if ((info = malloc(sizeof(*info))) == NULL) {
 		complain("cannot list the locks: out of memory");
 		r = EX_OSERR;
 		goto out;
 	}
-	w->fd = -1;
-	if (lbw_dial(w, NULL, PROGRAM, LBW_ANSWER_WAIT_S, server,
-	    sizeof(server), why, sizeof(why)) == -1) {
-		complain("cannot list the locks: %s", why);
-		r = EX_UNAVAILABLE;
-		goto out;
-	}
-	lbp_begin(&out, LBP_MSG_LIST, 1, id);
-	if (lbw_call(w, &out, id, lockfs_now() + LIST_WAIT_S, item_add, &all,
-	    m, why, sizeof(why)) == -1) {
-		if (all.nomem)
-			complain("cannot list the locks: out of memory");
-		else
-			complain("cannot list the locks: %s", why);
-		r = all.nomem ? EX_OSERR : EX_UNAVAILABLE;
-		goto out;
-	}
-	if (m->verb != LBP_MSG_OK) {
-		complain("cannot list the locks: lockbroker daemon on %s: %s "
-		    "(%s)", w->where, lbw_error(m),
-		    lbp_error_name(lbw_code(m)));
-		r = EX_UNAVAILABLE;
+	code = lb_list(item_add, &all, info, why, sizeof(why));
+	if (code < 0 || all.nomem) {
+		complain("cannot list the locks: %s", all.nomem ?
+		    "out of memory" : why);
+		r = code == LB_ENOMEM || all.nomem ? EX_OSERR : EX_UNAVAILABLE;
 		goto out;
 	}
 	/* With no lock, all.v is NULL, which qsort may not be given. */
 	if (all.n > 0)
 		qsort(all.v, all.n, sizeof(*all.v), item_cmp);
 	if (o->json)
-		print_json(w, server, &all);
+		print_json(info, &all);
 	else if (print_table(&all) == -1) {
 		complain("cannot list the locks: out of memory");
 		r = EX_OSERR;
 	}
 out:
-	if (w != NULL)
-		lbw_close(w);
 	items_free(&all);
-	free(w);
-	free(m);
+	free(info);
 	return r;
 }

@@ -1,0 +1,34 @@
+/*
+ * handle.h: what the library's other files may see of an lb_lock handle
+ * (lock.c owns it).  Internal: not installed.
+ *
+ * The calls that act for another process (kept.c) work on the handle's
+ * lock, not on its owner: they read the lock and the transport, which do
+ * not change during the handle's life, and record a failure's reason for
+ * lb_lock_error.
+ */
+#ifndef LB_HANDLE_H
+#define LB_HANDLE_H
+
+#include "lockbroker.h"
+#include "lockfs.h"
+#include "broker.h"
+
+/* A handle's lock, borrowed: valid until lb_lock_free. */
+struct lb__handle_view {
+	const char        *given;       /* the path as given */
+	const char        *path;        /* absolute, normalised */
+	unsigned           method;      /* LB_LINK ... LB_SQLITE */
+	enum lb__transport transport;   /* from the flags, else the
+	                                   environment (lb_lock_new) */
+};
+
+/* lb__lock_view: fills *v with lock's lock and transport.  Never fails;
+ * lock is not NULL. */
+void lb__lock_view(lb_lock *lock, struct lb__handle_view *v);
+
+/* lb__lock_failed: records err as the reason of the last failing call on
+ * lock when r < 0 (lb_lock_error tells it); returns r. */
+int lb__lock_failed(lb_lock *lock, int r, const struct lockfs_err *err);
+
+#endif /* LB_HANDLE_H */
