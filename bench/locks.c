@@ -23,20 +23,11 @@
 static unsigned
 method_flag(const char *name)
 {
-	static const struct {
-		const char *name;
-		unsigned    flag;
-	} methods[] = {
-		{ "link", LB_LINK }, { "symlink", LB_SYMLINK },
-		{ "mkdir", LB_MKDIR }, { "pidfile", LB_PIDFILE },
-		{ "sqlite", LB_SQLITE }
-	};
-	size_t i;
+	unsigned method;
 
-	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
-		if (strcmp(name, methods[i].name) == 0)
-			return methods[i].flag;
-	die("no method %s", name);
+	if (lb_method_parse(name, &method) != 0)
+		die("no method %s", name);
+	return method;
 }
 
 /* A new handle on path with flags; dies on failure. */

@@ -153,23 +153,6 @@ lb__req_wake_all(void)
 	pthread_cond_broadcast(&lb__conn.changed);
 }
 
-/* The library code of an ERR reply's code, for a request whose failures
- * are otherwise fail. */
-static int
-req_code(enum lbp_error code, int fail)
-{
-	switch ((int)code) {
-	case LBP_EALREADY:   return LB_EALREADY;
-	case LBP_ETIMEOUT:   return LB_ETIMEOUT;
-	case LBP_EFAILED:    return LB_EFAILED;
-	case LBP_ENOTLOCKED: return LB_ENOTLOCKED;
-	case LBP_ENOTMINE:   return LB_ENOTMINE;
-	case LBP_EUNLOCK:    return LB_EUNLOCK;
-	case LBP_EINVAL:     return LB_EINVAL;
-	default:             return fail;
-	}
-}
-
 /* Reads a STATUS reply's fields into *st. */
 static void
 status_read(const struct lbp_msg *m, struct lb__status *st)
@@ -260,7 +243,7 @@ req_deliver(struct req *q, const struct lbp_msg *m)
 			pthread_cond_signal(&q->cv);
 			return;
 		}
-		r = req_code(code, q->fail);
+		r = lbp_to_lb(code, q->fail);
 		if (q->verb == LBP_MSG_RELEASE &&
 		    (r == LB_ENOTLOCKED || r == LB_ENOTMINE))
 			lb__hold_ended(q->lock_file, q->method, q->tid);

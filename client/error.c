@@ -1,8 +1,10 @@
 /*
  * error.c: the messages, names and hierarchy of the LB_E* codes, generated
- * from LB_ERRNO_MAP in lockbroker.h.
+ * from LB_ERRNO_MAP in lockbroker/codes.h, and the names of the methods
+ * (lockfs's table, the one there is).
  */
 #include "lockbroker.h"
+#include "lockfs.h"
 
 static const struct {
 	int         code;
@@ -66,5 +68,22 @@ lb_error_is(int code, int base)
 			break;
 		code = errors[i].parent;
 	}
+	return 0;
+}
+
+/* lb_method_name: see lockbroker.h. */
+const char *
+lb_method_name(unsigned flags)
+{
+	return lockfs_method_name(flags & LB_METHOD_MASK);
+}
+
+/* lb_method_parse: see lockbroker.h. */
+int
+lb_method_parse(const char *name, unsigned *method)
+{
+	if (name == NULL || method == NULL ||
+	    lockfs_method_parse(name, method) != 0)
+		return LB_EINVAL;
 	return 0;
 }

@@ -252,29 +252,6 @@ broker_connect(struct kept *k, int again)
 	return r;
 }
 
-/* The LB_E* code for an ERR reply's code (a code that is no lock outcome
- * is a failure). */
-static int
-lb_code_of(enum lbp_error e)
-{
-	switch (e) {
-	case LBP_EALREADY:
-		return LB_EALREADY;
-	case LBP_ETIMEOUT:
-		return LB_ETIMEOUT;
-	case LBP_ENOTLOCKED:
-		return LB_ENOTLOCKED;
-	case LBP_ENOTMINE:
-		return LB_ENOTMINE;
-	case LBP_EUNLOCK:
-		return LB_EUNLOCK;
-	case LBP_EINVAL:
-		return LB_EINVAL;
-	default:
-		return LB_EFAILED;
-	}
-}
-
 /*
  * One ACQUIRE pid= on k->w for what is left until the deadline.  0 (the
  * token in k->how), an LB_E* code with k->err filled, or CONN_LOST.
@@ -321,7 +298,8 @@ broker_acquire_once(struct kept *k, double timeout, double deadline)
 		r = CONN_LOST;
 		goto out;
 	}
-	r = FAIL(k, lb_code_of(e), "cannot lock %s for pid %ld: %s (%s)",
+	r = FAIL(k, lbp_to_lb(e, LB_EFAILED), "cannot lock %s for pid %ld: "
+	    "%s (%s)",
 	    k->h.path, (long)k->pid, lbw_error(&k->m), lbp_error_name(e));
 out:
 	return r;
@@ -432,8 +410,9 @@ broker_release(struct kept *k)
 		goto out;
 	}
 	e = lbw_code(&k->m);
-	r = e == LBP_EINVAL ? LB_EINVAL : lb_code_of(e) == LB_EFAILED ?
-	    LB_EUNLOCK : lb_code_of(e);
+	/* A release that fails is LB_EUNLOCK, not a lock's LB_EFAILED. */
+	if ((r = lbp_to_lb(e, LB_EUNLOCK)) == LB_EFAILED)
+		r = LB_EUNLOCK;
 	if (r == LB_ENOTLOCKED)
 		FAIL(k, r, "cannot release %s: it is not locked", k->h.path);
 	else if (r == LB_ENOTMINE)

@@ -189,22 +189,6 @@ lock_args(struct lbd_conn *c, const struct lbp_msg *m, struct lock_args *a)
 	return 0;
 }
 
-/* Maps a library code onto the protocol's. */
-static enum lbp_error
-wire_code(int code)
-{
-	switch (code) {
-	case LB_EALREADY:   return LBP_EALREADY;
-	case LB_ETIMEOUT:   return LBP_ETIMEOUT;
-	case LB_EFAILED:    return LBP_EFAILED;
-	case LB_ENOTLOCKED: return LBP_ENOTLOCKED;
-	case LB_ENOTMINE:   return LBP_ENOTMINE;
-	case LB_EUNLOCK:    return LBP_EUNLOCK;
-	case LB_EINVAL:     return LBP_EINVAL;
-	default:            return LBP_EINTERNAL;
-	}
-}
-
 /* Sends "OK ID" with no fields. */
 static void
 reply_ok(struct lbd_conn *c, uint64_t id)
@@ -290,7 +274,7 @@ req_release(struct lbd_conn *c, const struct lbp_msg *m)
 	if (r == 0)
 		reply_ok(c, m->id);
 	else
-		lbd_conn_error(c, m->id, wire_code(r), "%s", err.msg);
+		lbd_conn_error(c, m->id, lbp_from_lb(r), "%s", err.msg);
 }
 
 /* lbd_add_holder: adds what is known of a holder to a STATUS or ITEM
@@ -336,7 +320,7 @@ req_status(struct lbd_conn *c, const struct lbp_msg *m)
 	if (lock_args(c, m, &a) != 0)
 		return;
 	if (lockfs_init(&fs, a.path, a.method, 0, &err) != 0) {
-		lbd_conn_error(c, m->id, wire_code(err.code), "%s", err.msg);
+		lbd_conn_error(c, m->id, lbp_from_lb(err.code), "%s", err.msg);
 		return;
 	}
 	l = lbd_lock_find(c->d, fs.lock_file, a.method);
@@ -396,7 +380,7 @@ req_break(struct lbd_conn *c, const struct lbp_msg *m)
 		r = lbd_break(c, l, &err);
 	if (r < 0) {
 		lbd_conn_error(c, m->id, r == LB_EUNLOCK && err.sys_errno ==
-		    EPERM ? LBP_EPERM : wire_code(r), "%s", err.msg);
+		    EPERM ? LBP_EPERM : lbp_from_lb(r), "%s", err.msg);
 		return;
 	}
 	lbp_begin(&o, LBP_MSG_OK, 1, m->id);

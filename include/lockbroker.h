@@ -68,7 +68,7 @@ extern "C" {
 #endif
 
 #define LB_VERSION_MAJOR 0
-#define LB_VERSION_MINOR 1
+#define LB_VERSION_MINOR 2
 
 /* Timeout for lb_acquire: wait until granted. */
 #define LB_FOREVER INFINITY
@@ -306,6 +306,16 @@ LB_EXPORT const char *lb_error_name(int code);
 /* lb_error_is: 1 when code is base or descends from it in the hierarchy
  * (lb_error_is(LB_ETIMEOUT, LB_ELOCK) is 1), else 0. */
 LB_EXPORT int lb_error_is(int code, int base);
+
+/* lb_method_name: the name of the method in flags (flags & LB_METHOD_MASK):
+ * "link", "symlink", "mkdir", "pidfile" or "sqlite", as lockbroker(1) and
+ * the protocol spell them; "?" for none of them.  Since 0.2. */
+LB_EXPORT const char *lb_method_name(unsigned flags);
+
+/* lb_method_parse: the LB_* flag of the method called name into *method:
+ * 0, or LB_EINVAL (nothing stored) for a name that is no method.  Since
+ * 0.2. */
+LB_EXPORT int lb_method_parse(const char *name, unsigned *method);
 
 #ifdef __cplusplus
 }

@@ -211,6 +211,15 @@ const char    *lbp_error_text(enum lbp_error code);
 enum lbp_verb  lbp_verb_parse(const char *name, size_t len);
 int            lbp_error_parse(const char *name);
 
+/* The library's codes (LB_E*, lockbroker/codes.h) and the protocol's, one
+ * map both ways (codes.c): the lock outcomes (EALREADY, ETIMEOUT, EFAILED,
+ * ENOTLOCKED, ENOTMINE, EUNLOCK, EINVAL) are the same on both sides.
+ * lbp_from_lb: the protocol's code for an LB_E* code; any other is
+ * LBP_EINTERNAL.  lbp_to_lb: the LB_E* code for a protocol code; any
+ * other is fail. */
+enum lbp_error lbp_from_lb(int code);
+int            lbp_to_lb(enum lbp_error code, int fail);
+
 /* lbp_encode: percent-encodes len bytes of in into out (size bytes);
  * returns the encoded length, or -1 when it does not fit (with its NUL).
  * lbp_decode: decodes into out (size bytes, NUL-terminated); returns the

@@ -283,6 +283,16 @@ expect_rc 0 "lock --break-stale takes a dead holder's lock" \
     "$LB" lock -n --break-stale "$f" -- true
 check_clean "lock --break-stale"
 
+# --break-stale is kept whatever option comes after it (--method too).
+start_holder "$f" --method mkdir || fail "holder did not take $f"
+kill -9 "$holder"
+wait "$holder"
+: >"$go"
+expect_rc 0 "lock --break-stale --method mkdir takes a dead holder's lock" \
+    "$LB" lock -n --break-stale --method mkdir "$f" -- true
+"$LB" break --method mkdir "$f" >/dev/null 2>&1  # should it have failed
+check_clean "lock --break-stale --method mkdir"
+
 ## Signals: SIGTERM to lockbroker goes to the command, and the lock is
 ## released; a waiter killed while waiting leaves nothing behind.
 

@@ -189,19 +189,6 @@ static const struct command commands[] = {
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
-static const struct {
-	const char *name;
-	unsigned    flag;
-} methods[] = {
-	{ "link",    LB_LINK },
-	{ "symlink", LB_SYMLINK },
-	{ "mkdir",   LB_MKDIR },
-	{ "pidfile", LB_PIDFILE },
-	{ "sqlite",  LB_SQLITE },
-};
-
-#define NMETHODS (sizeof(methods) / sizeof(methods[0]))
-
 /* Complains about a bad command line, shows the usage on stderr and
  * returns EX_USAGE. */
 static int __attribute__((format(printf, 1, 2)))
@@ -264,33 +251,6 @@ parse_pid(const char *text, pid_t *out)
 	return 0;
 }
 
-/* method_name: see cli.h. */
-const char *
-method_name(unsigned method)
-{
-	size_t i;
-
-	for (i = 0; i < NMETHODS; i++)
-		if (methods[i].flag == method)
-			return methods[i].name;
-	return "?";
-}
-
-/* Parses a method name into its LB_* flag.  0, or -1. */
-static int
-parse_method(const char *name, unsigned *out)
-{
-	size_t i;
-
-	for (i = 0; i < NMETHODS; i++) {
-		if (strcmp(name, methods[i].name) == 0) {
-			*out = methods[i].flag;
-			return 0;
-		}
-	}
-	return -1;
-}
-
 /*
  * Reads the lock command's words after PATH (argv, NULL-terminated) into o:
  * "-c STRING" (flock's form after PATH), or "[--] COMMAND [ARG...]".
@@ -335,7 +295,8 @@ out:
 static int
 parse_args(const struct command *cmd, int argc, char **argv, struct opts *o)
 {
-	int c, r = 0, local = 0, broker = 0;
+	unsigned method;
+	int      c, r = 0, local = 0, broker = 0;
 
 	memset(o, 0, sizeof(*o));
 	o->timeout = LB_FOREVER;
@@ -385,11 +346,12 @@ parse_args(const struct command *cmd, int argc, char **argv, struct opts *o)
 			o->json = 1;
 			break;
 		case OPT_METHOD:
-			o->flags &= ~LB_METHOD_MASK;
-			if (parse_method(optarg, &o->flags) == -1) {
+			if (lb_method_parse(optarg, &method) != 0) {
 				r = bad_usage("unknown method '%s'", optarg);
 				goto out;
 			}
+			/* The other flags (--break-stale) stay. */
+			o->flags = (o->flags & ~LB_METHOD_MASK) | method;
 			break;
 		case OPT_LOCAL:
 			local = 1;

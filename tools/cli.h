@@ -81,7 +81,5 @@ const char *user_name(uid_t uid, char *buf, size_t size);
  * 0. */
 const char *iso_time(double epoch, char *buf, size_t size);
 
-/* args.c: the name of an LB_* method flag ("link" ...). */
-const char *method_name(unsigned method);
 
 #endif /* LB_CLI_H */

@@ -5,7 +5,7 @@
  * programs.  The JSON document's keys are stable and documented in
  * lockbroker(1):
  *
- *   { "socket": "...", "server": "lockbrokerd/0.1.0",
+ *   { "socket": "...", "server": "lockbrokerd/0.2.0",
  *     "locks": [ { "path": "...", "method": "link",
  *                  "holder_pid": 42, "holder_uid": 1000,
  *                  "holder_user": "alice", "holder_tid": 0,
@@ -108,8 +108,8 @@ item_cmp(const void *a, const void *b)
 	const struct item *x = a, *y = b;
 	int                c = strcmp(x->path, y->path);
 
-	return c != 0 ? c : strcmp(method_name(x->method),
-	    method_name(y->method));
+	return c != 0 ? c : strcmp(lb_method_name(x->method),
+	    lb_method_name(y->method));
 }
 
 static void
@@ -199,7 +199,7 @@ row_cells(const struct item *it, char cells[NCOLS][4096 + 64])
 		return;
 	}
 	printable(it->path, cells[0], size);
-	printable(method_name(it->method), cells[1], size);
+	printable(lb_method_name(it->method), cells[1], size);
 	number_cell(it->have_pid, it->pid, cells[2], size);
 	user_cell(it, cells[3], size);
 	since_cell(it, cells[4], size);
@@ -366,7 +366,7 @@ json_item(const struct item *it)
 	json_key("path", 1);
 	json_string(it->path);
 	json_key("method", 0);
-	json_string(method_name(it->method));
+	json_string(lb_method_name(it->method));
 	json_key("holder_pid", 0);
 	json_number(it->have_pid, it->pid);
 	json_key("holder_uid", 0);
