@@ -16,14 +16,20 @@ ratios (under attack / idle) compare like with like:
     kept-holds     nobody keeps a hold (pid=) for each of --procs of its
                    `sleep` processes: beyond pidfds_per_uid they are
                    looked at once a second each
+    releasing      nobody takes --releasing sqlite locks in its own
+                   directory, keeps that lock database busy (a read
+                   transaction) and releases them all: each hold is left
+                   releasing, retried until the database is free
+    releasing-dbs  the same spread over --rdirs directories (a lock
+                   database each, all kept busy)
 
 Prints one line per (attack, request): p50 and p99 in microseconds, and
 their ratios to the idle figures, plus the daemon's CPU share during the
 attack.  A benchmark, not a test: it exits non-zero only when it cannot
 run (not root, no daemon), never because a figure is poor.
 
-    bench/starve.py [--waits N] [--dirs N] [--procs N] [--samples N]
-                    [--quick] [--config FILE]
+    bench/starve.py [--waits N] [--dirs N] [--procs N] [--releasing N]
+                    [--rdirs N] [--samples N] [--quick] [--config FILE]
 
 Run from the build directory (or set LB_BUILDDIR), after `make`, as root.
 """
@@ -228,17 +234,85 @@ def kept_holds(sock, top, n):
     return stop
 
 
+BUSY_READER = """
+import sqlite3, sys
+cons = []
+for db in sys.argv[1:]:
+    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True,
+                          isolation_level=None)
+    con.execute("BEGIN")
+    con.execute("SELECT * FROM locks").fetchall()
+    cons.append(con)
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+def demote():
+    os.setgroups([])
+    os.setgid(NOBODY)
+    os.setuid(NOBODY)
+
+
+def releasing(sock, top, n, ndirs, per_conn=1000):
+    """nobody holds n sqlite locks in ndirs directories of its own, keeps
+    their lock databases busy (a read transaction each) and releases
+    them all: every hold is left releasing."""
+    os.mkdir(top)
+    os.chmod(top, 0o755)
+    dirs = []
+    for i in range(ndirs):
+        d = os.path.join(top, "dir%d" % i)
+        os.mkdir(d)
+        os.chown(d, NOBODY, NOBODY)
+        dirs.append(d)
+    paths = [os.path.join(dirs[i % ndirs], "r%d" % i) for i in range(n)]
+    conns = [Nobody(sock) for _ in range(0, n, per_conn)]
+
+    def pipeline(verb, extra):
+        for k, c in enumerate(conns):
+            for p in paths[k * per_conn:(k + 1) * per_conn]:
+                c.conn.send(verb, "path=" + p, "method=sqlite", *extra)
+        for k, c in enumerate(conns):
+            for _ in paths[k * per_conn:(k + 1) * per_conn]:
+                c.conn.line()
+    pipeline("ACQUIRE", ["timeout=0"])
+    python = os.environ.get("PYTHON3", "/usr/bin/python3")
+    reader = subprocess.Popen(
+        [python, "-c", BUSY_READER] +
+        [os.path.join(d, ".lockbroker.sqlite") for d in dirs],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, preexec_fn=demote)
+    reader.stdout.readline()
+    pipeline("RELEASE", [])
+
+    def stop():
+        reader.stdin.close()
+        reader.wait()
+        # Every hold ends once the databases are free (before the next
+        # load is measured).
+        for p in (paths[0], paths[-1]):
+            while conns[0].conn.call("STATUS", "path=" + p,
+                                     "method=sqlite").count("locked=0") == 0:
+                time.sleep(0.05)
+        for c in conns:
+            c.close()
+    return stop
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--waits", type=int, default=8192)
     ap.add_argument("--dirs", type=int, default=2048)
     ap.add_argument("--procs", type=int, default=4096)
+    ap.add_argument("--releasing", type=int, default=4000)
+    ap.add_argument("--rdirs", type=int, default=1000)
     ap.add_argument("--samples", type=int, default=1000)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--config")
     a = ap.parse_args()
     if a.quick:
         a.waits, a.dirs, a.procs, a.samples = 1024, 64, 512, 100
+        a.releasing, a.rdirs = 500, 32
     if os.geteuid() != 0:
         sys.exit("starve.py: run as root (the attacker is user nobody)")
     if not os.access(DAEMON, os.X_OK):
@@ -274,6 +348,12 @@ def main():
              lambda: holds_churn(sock, top, 8, 1024)),
             ("kept-holds %d processes" % a.procs,
              lambda: kept_holds(sock, top, a.procs)),
+            ("releasing %d, 1 db" % a.releasing,
+             lambda: releasing(sock, os.path.join(top, "rl"), a.releasing,
+                               1)),
+            ("releasing %d, %d dbs" % (a.releasing, a.rdirs),
+             lambda: releasing(sock, os.path.join(top, "rd"), a.releasing,
+                               a.rdirs)),
         ]
         measure(root, lock, 100)       # warm-up, not counted
         idle = None

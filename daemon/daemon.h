@@ -33,6 +33,8 @@ struct lbd_conn;
 struct lbd_lock;
 struct lbd_uid_conns;
 struct lbd_dirwatch;
+struct lbd_relq;
+struct lbd_relqs;
 
 /* The most supplementary groups a client's credentials carry (Linux's
  * NGROUPS_MAX). */
@@ -83,10 +85,11 @@ struct lbd_hold {
 	                                       (NULL: a hold of the previous
 	                                       run, not yet reclaimed) */
 	int                      releasing; /* ended, but its sqlite row not
-	                                       yet removed: in d->releasing,
-	                                       retried by retry (grant.c) */
-	uv_timer_t              *retry;
-	unsigned                 retry_ms;  /* the next retry's delay */
+	                                       yet removed: in d->releasing
+	                                       (grant.c) */
+	struct lbd_relq         *relq;      /* releasing: the queue it is
+	                                       retried in (releasing.c) */
+	TAILQ_ENTRY(lbd_hold)    relq_entry; /* in relq's holds */
 };
 
 /* A request id a connection owes a reply to (reqids.c). */
@@ -288,13 +291,16 @@ struct lbd {
 	unsigned                 npolled;   /* locks looked at by timer */
 	struct lbd_lockq         due;       /* sqlite locks to look at, a
 	                                       turn at a time (watch.c) */
-	unsigned                 poll_turn; /* the iteration poll_ns is */
-	uint64_t                 poll_ns;   /* time polls took in it */
+	unsigned                 looks_turn; /* the iteration looks_ns is */
+	uint64_t                 looks_ns;  /* time looks took in it
+	                                       (looks.c) */
 	struct lbd_store        *store;
 	struct lbd_holds         orphans;   /* holds of the previous run, not
 	                                       yet reclaimed, and kept holds */
 	struct lbd_holds         releasing; /* holds whose end waits for a
 	                                       busy sqlite database (grant.c) */
+	struct lbd_relqs        *relqs;     /* their retry queues
+	                                       (releasing.c; NULL: none) */
 	uv_timer_t               grace;     /* ends the orphans' grace */
 	uv_timer_t               store_watch; /* is the state database
 	                                       still there? (main.c) */
@@ -391,6 +397,18 @@ int  lbd_watches_init(struct lbd *d);
 void lbd_lock_watch(struct lbd_lock *l, struct lbd_conn *c);
 void lbd_lock_unwatch(struct lbd_lock *l);
 void lbd_watches_due(struct lbd *d);
+
+/* looks.c */
+uint64_t lbd_looks_delay_ms(double s, double n);
+int  lbd_looks_turn_spent(struct lbd *d);
+void lbd_looks_turn_took(struct lbd *d, uint64_t t0);
+uint64_t lbd_looks_later_ms(void);
+
+/* releasing.c */
+int  lbd_releasing_add(struct lbd_hold *h);
+void lbd_releasing_del(struct lbd_hold *h);
+void lbd_releasing_due(struct lbd *d);
+int  lbd_releasing_waiting(struct lbd *d);
 
 /* grant.c, for watch.c */
 void lbd_lock_serve(struct lbd_lock *l);

@@ -20,8 +20,12 @@
  *         |           database busy                v
  *         +---- row removed ---------------- RELEASING (no connection's;
  *                (or handed to the head         held, recorded, waiters
- *                waiter: HELD by it)            wait; retried on a timer
- *                                               as the holder's user)
+ *                waiter: HELD by it;            wait; queued with the
+ *                BREAK: FREE)                   holder's user's other
+ *                                               holds in that database,
+ *                                               retried in turn as that
+ *                                               user; busy again: back
+ *                                               to the queue's tail)
  *
  * RELEASING: the sqlite method's row could not be removed or handed over
  * because another process keeps its database busy (any user who may read
@@ -29,10 +33,13 @@
  * forget the hold either (the row would stay, held by nobody): the hold
  * stays the lock's holder, in d->releasing, owned by no connection (its
  * client's RELEASE was answered OK, its connection may close), and
- * retry_release tries again, without waiting, 10 ms later, then twice as
- * late each time up to 500 ms.  It counts in its user's locks_per_uid
- * until it ends, which bounds what the retries cost per user; BREAK ends
- * it as any hold.
+ * releasing.c tries again, without waiting: one queue per user and
+ * database, one try standing for the whole queue while the database is
+ * busy (10 ms later, then twice as late each time up to 500 ms), within
+ * a budget per loop iteration and a rate shared fairly by the users
+ * (looks.c), so that what the retries cost does not grow with the number
+ * of holds.  It counts in its user's locks_per_uid until it ends; BREAK
+ * ends it as any hold.
  *
  * FREE locks leave the table (lbd_lock_put).  Every artefact operation
  * runs with the filesystem credentials of the client it is for (creds.c).
@@ -52,12 +59,6 @@
 #include "daemon.h"
 #include "log.h"
 #include "store.h"
-
-/* A releasing hold's retries (see hold_releasing): the first after
- * LBD_RELEASE_RETRY_MS, each next one twice as late, up to
- * LBD_RELEASE_RETRY_MAX_MS. */
-#define LBD_RELEASE_RETRY_MS     10
-#define LBD_RELEASE_RETRY_MAX_MS 500
 
 /* The next fencing token: generation in the high half, a counter that
  * only grows in the low half (a new generation is taken, durably, at each
@@ -295,10 +296,7 @@ timer_free(uv_handle_t *h)
 static void
 hold_free(struct lbd_hold *h)
 {
-	if (h->retry != NULL) {
-		uv_timer_stop(h->retry);
-		uv_close((uv_handle_t *)h->retry, timer_free);
-	}
+	lbd_releasing_del(h);
 	if (h->user != NULL) {
 		h->user->nlocks--;
 		lbd_uid_put(h->user);
@@ -378,6 +376,7 @@ hold_uninstall(struct lbd_lock *l)
 	hold_pay(h);
 	l->holder = NULL;
 	h->releasing = 0;
+	lbd_releasing_del(h);   /* a hold is queued only while it holds */
 	LIST_REMOVE(h, conn_entry);
 	if (h->conn != NULL)
 		h->conn->nholds--;
@@ -385,54 +384,27 @@ hold_uninstall(struct lbd_lock *l)
 	return h;
 }
 
-static void retry_release(uv_timer_t *t);
-
 /*
  * hold_releasing: h, just uninstalled from l, could not end: its sqlite
  * database is busy (another process's transaction, which any user who may
  * read the database can keep open).  h goes back as l's holder, releasing:
  * the lock stays held (recorded, shown as held, its waiters waiting) but
- * no longer by any connection, and retry_release tries again on a timer,
- * as h's user, until the row is gone or handed over.  0, or -1 when no
- * timer can be had (h is then still the caller's to end).
+ * no longer by any connection, and its queue (releasing.c) tries again,
+ * as h's user, until the row is gone or handed over.  0, or -1 when it
+ * cannot be queued (h is then still the caller's to end).
  */
 static int
 hold_releasing(struct lbd_lock *l, struct lbd_hold *h)
 {
-	if (h->retry == NULL) {
-		if ((h->retry = malloc(sizeof(*h->retry))) == NULL)
-			return -1;
-		uv_timer_init(l->d->loop, h->retry);
-		h->retry->data = h;
-		h->retry_ms = LBD_RELEASE_RETRY_MS;
-	} else if ((h->retry_ms *= 2) > LBD_RELEASE_RETRY_MAX_MS)
-		h->retry_ms = LBD_RELEASE_RETRY_MAX_MS;
+	if (lbd_releasing_add(h) != 0)
+		return -1;
 	h->releasing = 1;
 	h->conn = NULL;
 	lbd_orphan_unwatch(h);  /* a kept hold's process no longer matters */
 	l->holder = h;
 	LIST_INSERT_HEAD(&l->d->releasing, h, conn_entry);
 	lbd_store_hold_add(l->d, h);
-	uv_timer_start(h->retry, retry_release, h->retry_ms, 0);
 	return 0;
-}
-
-/* A releasing hold's retry: ends it, or leaves it releasing for the next
- * retry.  The retry does not wait for the database at all (a busy one is
- * simply tried again later), so that however many holds are releasing,
- * their retries cost the loop no waiting. */
-static void
-retry_release(uv_timer_t *t)
-{
-	struct lbd_hold  *h = t->data;
-	struct lockfs_err err;
-	int               try_ms = lockfs_sqlite_try_ms();
-	int               step_ms = lockfs_sqlite_step_ms();
-
-	lockfs_sqlite_busy(0, 0);
-	if (lbd_hold_end(h->lock, &err) < 0)    /* h may be gone */
-		log_info("release of a hold left releasing: %s", err.msg);
-	lockfs_sqlite_busy(try_ms, step_ms);
 }
 
 /*

@@ -49,7 +49,7 @@
  * can keep it busy for as long as it likes): a busy database then reads
  * as held (the waiter keeps waiting), a look (STATUS) or a BREAK fails
  * saying the database is locked, and a release or handoff leaves the
- * hold releasing, retried on a timer (grant.c). */
+ * hold releasing, retried later (releasing.c). */
 #define LBD_SQLITE_TRY_MS  1
 #define LBD_SQLITE_STEP_MS 2
 
@@ -149,13 +149,14 @@ iteration_end(uv_check_t *h)
 
 	lbd_conns_release(d, 0);
 	lbd_watches_due(d);
+	lbd_releasing_due(d);
 	settle(d);
 	lbd_lists_more(d);
 	lbd_conn_flush_all(d);
 	uv_idle_stop(&d->idle);
 	lbd_conns_resume(d);
 	if (lbd_lists_waiting(d) || !TAILQ_EMPTY(&d->closing) ||
-	    !TAILQ_EMPTY(&d->due))
+	    !TAILQ_EMPTY(&d->due) || lbd_releasing_waiting(d))
 		lbd_want_flush(d);
 }
 

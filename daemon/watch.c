@@ -24,10 +24,10 @@
  * daemon's time.
  *
  * Every watched lock is polled too, as a safety net (network file systems
- * send no events): about every foreign_poll seconds, but the daemon makes
- * at most LBD_POLLS_PER_SECOND such looks a second in all, spread over
- * time, so that many waits cost a bounded amount of work whoever makes
- * them.
+ * send no events): about every foreign_poll seconds, but polls are looks
+ * (looks.c): at most LBD_LOOKS_PER_SECOND of them a second in all, spread
+ * over time, and about LBD_LOOKS_TURN_NS of them per loop iteration, so
+ * that many waits cost a bounded amount of work whoever makes them.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -38,7 +38,6 @@
 #include "log.h"
 
 #define WATCH_BUCKETS        4096
-#define LBD_POLLS_PER_SECOND 1024
 #define LBD_DUE_TURN_NS      500000ull  /* 0.5 ms */
 
 /* A user's share of a watch: how many of its locks use it. */
@@ -94,22 +93,17 @@ handle_free(uv_handle_t *h)
 	free(h);
 }
 
-/* How long until the next look at a polled lock, in ms: foreign_poll, or
- * longer when more locks are polled than LBD_POLLS_PER_SECOND allows;
- * between 3/4 and 5/4 of that, so that looks do not come in bursts. */
+/* How long until the next look at a polled lock, in ms: about
+ * foreign_poll, or longer when more locks are polled than the looks'
+ * rate allows. */
 static uint64_t
 poll_delay(struct lbd *d)
 {
-	double s = d->cfg.foreign_poll;
-
-	if (d->npolled > s * LBD_POLLS_PER_SECOND)
-		s = (double)d->npolled / LBD_POLLS_PER_SECOND;
-	s *= 0.75 + 0.5 * ((double)rand() / ((double)RAND_MAX + 1));
-	return (uint64_t)(s * 1000) + 1;
+	return lbd_looks_delay_ms(d->cfg.foreign_poll, d->npolled);
 }
 
 /* The poll's turn: look again (l may be freed by the look); or, when
- * this loop iteration's polls have taken LBD_DUE_TURN_NS already (all
+ * this loop iteration's looks have taken their budget already (all
  * timers due fire in one iteration; a look at a busy sqlite database
  * waits for it), a little later. */
 static void
@@ -119,17 +113,13 @@ poll_tick(uv_timer_t *t)
 	struct lbd      *d = l->d;
 	uint64_t         t0 = uv_hrtime();
 
-	if (d->poll_turn != d->turn) {
-		d->poll_turn = d->turn;
-		d->poll_ns = 0;
-	}
-	if (d->poll_ns >= LBD_DUE_TURN_NS) {
-		uv_timer_start(t, poll_tick, 1 + (uint64_t)(rand() % 16), 0);
+	if (lbd_looks_turn_spent(d)) {
+		uv_timer_start(t, poll_tick, lbd_looks_later_ms(), 0);
 		return;
 	}
 	uv_timer_start(t, poll_tick, poll_delay(d), 0);
 	lbd_lock_serve(l);
-	d->poll_ns += uv_hrtime() - t0;
+	lbd_looks_turn_took(d, t0);
 }
 
 /* Frees w once it has no locks and is not dispatching an event. */

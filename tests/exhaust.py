@@ -1467,6 +1467,125 @@ class SqliteBusyRestart(ExhaustTest):
                          .fields["locked"], "0")
 
 
+def sqlite_rows(db):
+    """The rows of lock database db (read-only; waits for a writer)."""
+    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=30)
+    try:
+        return con.execute("SELECT * FROM locks").fetchall()
+    finally:
+        con.close()
+
+
+class SqliteBusyReleasing(ExhaustTest):
+    """Many releasing holds: nobody holds N sqlite locks in its own
+    directory, keeps that lock database busy (a read transaction) and
+    RELEASEs them all, so that every hold is left releasing; root's own
+    hold, in another database that nobody keeps busy for a while, is left
+    releasing too.
+
+    Expected: the daemon's CPU time over 2 s of this stays small (a work
+    bound, generous: retrying each hold on its own, opening the database
+    for each, uses most of the 2 s); root's PING, HELLO and ACQUIRE on
+    another path are answered (a generous bound, 10 s); root's hold ends
+    once its database is free, while nobody's is still busy; no releasing
+    hold is ever shown free, nor granted to another, while its row is
+    there; once nobody's database is free, every hold ends: the rows are
+    gone and each lock can be taken again.
+    """
+    N = 2000
+
+    def test_bounded_fair_and_none_lost(self):
+        d = os.path.join(self.dir, "nob")
+        os.mkdir(d)
+        os.chown(d, NOBODY, NOBODY)
+        db = os.path.join(d, ".lockbroker.sqlite")
+        paths = [os.path.join(d, "l%d" % i) for i in range(self.N)]
+        conns = [self.nobody(timeout=120) for _ in range(0, self.N, 1000)]
+
+        def pipeline(verb, extra=""):
+            for k, c in enumerate(conns):
+                c.send_raw("".join("%s %d path=%s method=sqlite%s\n" %
+                                   (verb, i + 10, paths[i], extra)
+                                   for i in range(k * 1000, min(
+                                       self.N, k * 1000 + 1000))))
+            deadline = time.monotonic() + 60
+            try:
+                for k, c in enumerate(conns):
+                    for _ in range(min(self.N, k * 1000 + 1000) - k * 1000):
+                        self.assertCode(c.read(max(0.1, deadline -
+                                                   time.monotonic())), "OK")
+            except (TimeoutError, socket.timeout):
+                self.fail("nobody's %d %ss were not all answered within "
+                          "60 s" % (self.N, verb))
+        pipeline("ACQUIRE", " timeout=0")
+        self.assertEqual(len(sqlite_rows(db)), self.N)
+        root = self.client(timeout=60)
+        rp = self.path("root")
+        rdb = os.path.join(self.locks, ".lockbroker.sqlite")
+        self.assertCode(root.call("ACQUIRE", path=rp, method="sqlite",
+                                  timeout=0), "OK")
+        reader = nobody_sqlite(db, "BEGIN; SELECT * FROM locks")
+        rreader = nobody_sqlite(rdb, "BEGIN; SELECT * FROM locks")
+        try:
+            pipeline("RELEASE")
+            self.assertCode(root.call("RELEASE", path=rp, method="sqlite"),
+                            "OK")
+            time.sleep(1)
+            # Releasing: still held, to everyone.
+            for p in (paths[0], paths[-1], rp):
+                r = root.call("STATUS", path=p, method="sqlite", _wait=60)
+                self.assertEqual(r.fields.get("locked"), "1", r)
+                self.assertCode(root.call("ACQUIRE", path=p,
+                                          method="sqlite", timeout=0,
+                                          _wait=60), "EALREADY")
+            before = self.daemon.cpu_seconds()
+            time.sleep(2)
+            used = self.daemon.cpu_seconds() - before
+            if os.environ.get("LB_SHOW_CPU"):
+                print("daemon CPU in 2 s: %.2f s" % used, file=sys.stderr)
+            if CPU_MEASURED:
+                self.assertLess(used, 0.5, "the daemon used %.2f s of CPU "
+                                "in 2 s with %d holds releasing on a busy "
+                                "database" % (used, self.N))
+            start = time.monotonic()
+            other = self.client(timeout=60)     # HELLO
+            self.assertCode(other.call("PING", _wait=60), "OK")
+            os.mkdir(os.path.join(self.dir, "free"))
+            op = os.path.join(self.dir, "free", "other")
+            self.assertCode(other.call("ACQUIRE", path=op, method="sqlite",
+                                       timeout=0, _wait=60), "OK")
+            self.assertLess(time.monotonic() - start, 10.0,
+                            "root waited on nobody's releasing holds")
+            self.assertCode(other.call("RELEASE", path=op,
+                                       method="sqlite"), "OK")
+            let_go(rreader)
+            rreader = None
+            wait_for("root's releasing hold ends", lambda: root.call(
+                "STATUS", path=rp, method="sqlite", _wait=60)
+                .fields.get("locked") == "0", 10)
+            self.assertEqual(sqlite_rows(rdb), [])
+            # nobody's database is still busy: nothing of it ended.
+            self.assertEqual(root.call("STATUS", path=paths[1],
+                                       method="sqlite").fields["locked"],
+                             "1")
+        finally:
+            if rreader is not None:
+                let_go(rreader)
+            let_go(reader)
+        wait_for("every releasing hold ends",
+                 lambda: sqlite_rows(db) == [], 120)
+        for p in paths[:3] + paths[-3:]:
+            self.assertEqual(root.call("STATUS", path=p, method="sqlite")
+                             .fields["locked"], "0")
+            self.assertCode(conns[0].call("ACQUIRE", path=p,
+                                          method="sqlite", timeout=0), "OK")
+            self.assertCode(conns[0].call("RELEASE", path=p,
+                                          method="sqlite"), "OK")
+        for p in paths[::self.N // 20]:
+            self.assertEqual(root.call("STATUS", path=p, method="sqlite")
+                             .fields["locked"], "0")
+
+
 class Turns(ExhaustTest):
     """nobody pipelines thousands of requests over several connections
     (the daemon serves each connection a turn at a time).
