@@ -478,6 +478,52 @@ class ListOutput(ExhaustTest):
         self.assertCode(c.call("PING"), "OK")
 
 
+class MemoryPerHold(ExhaustTest):
+    """What a hold costs the daemon in memory, with a long path.
+
+    Expected: 10,000 holds (10 connections of 1000, the default limits)
+    of locks whose paths are about 3900 bytes long, over 10 directories,
+    grow the daemon's resident set by less than the path's length plus
+    2 KiB per hold (a hold keeps its path once; the names made from it,
+    its lock file, directory and unique name, only for a step; the state
+    database's cache is bounded).  Every hold is granted and shown held.
+    """
+
+    def test_rss_growth_per_long_path_hold(self):
+        dirs = []
+        for k in range(10):
+            d = os.path.join(self.locks, "%d" % k)
+            for i in range(15):
+                d = os.path.join(d, chr(ord("a") + i) * 250)
+            os.makedirs(d)
+            dirs.append(d)
+        pad = 3900 - len(dirs[0]) - 1 - 6
+        paths = [os.path.join(dirs[i % 10], "%06d" % i + "x" * pad)
+                 for i in range(10000)]
+        plen = max(len(p) for p in paths)
+        self.assertGreater(plen, 3800)
+        conns = [self.client() for _ in range(10)]
+        warm = self.client()
+        self.assertCode(warm.call("ACQUIRE", path=self.path("warm")), "OK")
+        rss = self.daemon.memory_kib()
+        for k, c in enumerate(conns):
+            mine = paths[k * 1000:(k + 1) * 1000]
+            for lo in range(0, 1000, 250):
+                c.send_raw("".join(
+                    "ACQUIRE %d path=%s timeout=0\n" % (i + 2, p)
+                    for i, p in enumerate(mine[lo:lo + 250], lo)))
+                for _ in range(len(mine[lo:lo + 250])):
+                    self.assertCode(c.read(60), "OK")
+        growth = (self.daemon.memory_kib() - rss) * 1024
+        for p in paths[::997]:
+            r = warm.call("STATUS", path=p)
+            self.assertEqual(r.fields.get("locked"), "1", r)
+        if MEMORY_MEASURED and not WRAPPER:
+            self.assertLess(growth / len(paths), plen + 2048,
+                            "%d bytes per hold of a %d-byte path"
+                            % (growth // len(paths), plen))
+
+
 class ConnectionsPerUser(ExhaustTest):
     """Thousands of connections from one user, beyond conns_per_uid (256,
     its default).
