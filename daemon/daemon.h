@@ -221,6 +221,9 @@ struct lbd_conn {
 	                                       or while throttled */
 	int                      throttled; /* its turn's requests handled:
 	                                       read again next iteration */
+	int                      skipped;   /* throttled before any request
+	                                       in its turn (its user's was
+	                                       over): first in the next */
 	unsigned                 turn;      /* the iteration turn_lines is */
 	unsigned                 turn_lines; /* requests handled in it */
 	TAILQ_ENTRY(lbd_conn)    throttle_entry; /* in d->throttled */

@@ -1303,6 +1303,80 @@ class Turns(ExhaustTest):
             self.assertEqual(ids, set(range(2, self.N + 2)))
 
 
+def replies_so_far(c):
+    """How many reply lines c's connection has been sent up to now
+    (read without waiting; they stay in c's buffer)."""
+    timeout = c.sock.gettimeout()
+    c.sock.setblocking(False)
+    try:
+        while True:
+            try:
+                chunk = c.sock.recv(1 << 20)
+            except (BlockingIOError, InterruptedError):
+                break
+            if not chunk:
+                break
+            c.buf += chunk
+    finally:
+        c.sock.settimeout(timeout)
+    return c.buf.count(b"\n")
+
+
+class UserTurns(ExhaustTest):
+    """One user's turn in a loop iteration is bounded over all its
+    connections: when its requests have taken their time (0.5 ms), not
+    even one more request of any of its connections is handled in that
+    iteration.  nobody's requests here are slow on purpose: each STATUS
+    meets nobody's own lock database write-locked (BEGIN EXCLUSIVE) and
+    waits for it (about 2 ms), so each takes a turn of its own.
+
+    Expected: root's PING, sent 20 ms after nobody's 60 connections each
+    queued one such request, is answered before 40 of them are.  Before,
+    every connection of a user had at least one request handled in each
+    iteration, whatever its user's turn: 60 requests (120 ms) before
+    root's.
+    """
+
+    def busy(self):
+        d = os.path.join(self.dir, "nobodys")
+        os.mkdir(d)
+        os.chown(d, NOBODY, NOBODY)
+        n = self.nobody()
+        self.assertCode(n.call("ACQUIRE", path=os.path.join(d, "held"),
+                               method="sqlite", timeout=0), "OK")
+        holder = nobody_sqlite(os.path.join(d, ".lockbroker.sqlite"),
+                               "BEGIN EXCLUSIVE")
+        self.addCleanup(let_go, holder)
+        return d
+
+    def status(self, d, i):
+        return "STATUS %d path=%s/f%d method=sqlite\n" % (i + 2, d, i)
+
+    def answered_before_root(self, conns):
+        root = self.client()
+        self.assertCode(root.call("PING"), "OK")
+        time.sleep(0.02)
+        for c in conns:
+            c.send_raw(c.flood)
+        time.sleep(0.02)
+        self.assertCode(root.call("PING", _wait=60), "OK")
+        before = sum(replies_so_far(c) for c in conns)
+        for c in conns:
+            for _ in range(c.expect):
+                c.read(120)
+        return before
+
+    def test_many_connections(self):
+        d = self.busy()
+        conns = [self.nobody(timeout=120) for _ in range(60)]
+        for k, c in enumerate(conns):
+            c.flood = self.status(d, k)
+            c.expect = 1
+        before = self.answered_before_root(conns)
+        self.assertLess(before, 40, "nobody's requests answered before "
+                        "root's PING")
+
+
 class ClosingWithManyHolds(ExhaustTest):
     """A connection closes holding 3000 locks (released a turn at a
     time), while others wait for some of them and ask for others.
