@@ -28,10 +28,12 @@
  * limit is held for a client that does not read, the daemon stops reading
  * from it.  Fairness: one connection's requests are handled
  * LBD_LINES_PER_TURN at most per loop iteration, and one user's for
- * LBD_USER_TURN_NS at most (over all its connections); then the
- * connection is throttled (not read) until the iteration ends, so that a
- * user who pipelines thousands of requests, over one connection or many,
- * delays the others by one turn, not by all of its requests.
+ * LBD_USER_TURN_NS at most (over all its connections: once that is
+ * spent, none of them has another request handled); then the connection
+ * is throttled (not read) until the iteration ends, so that a user who
+ * pipelines thousands of requests, over one connection or many, delays
+ * the others by one turn, not by all of its requests (nor by one request
+ * per connection).  The connections a turn skipped go first in the next.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -422,12 +424,22 @@ void
 lbd_conns_resume(struct lbd *d)
 {
 	struct lbd_conns turn = TAILQ_HEAD_INITIALIZER(turn);
+	struct lbd_conns first = TAILQ_HEAD_INITIALIZER(first);
 	struct lbd_conn *c;
 
 	d->turn++;
-	TAILQ_CONCAT(&turn, &d->throttled, throttle_entry);
-	while ((c = TAILQ_FIRST(&turn)) != NULL) {
-		TAILQ_REMOVE(&turn, c, throttle_entry);
+	/* Those skipped in the last turn first, so that one connection of a
+	 * user cannot take all of its user's turns. */
+	while ((c = TAILQ_FIRST(&d->throttled)) != NULL) {
+		TAILQ_REMOVE(&d->throttled, c, throttle_entry);
+		if (c->skipped)
+			TAILQ_INSERT_TAIL(&first, c, throttle_entry);
+		else
+			TAILQ_INSERT_TAIL(&turn, c, throttle_entry);
+	}
+	TAILQ_CONCAT(&first, &turn, throttle_entry);
+	while ((c = TAILQ_FIRST(&first)) != NULL) {
+		TAILQ_REMOVE(&first, c, throttle_entry);
 		c->throttled = 0;
 		if (lbd_conn_output_held(c) <= d->cfg.limits.output_per_conn)
 			conn_read_start(c);
@@ -457,8 +469,22 @@ conn_line(struct lbd_conn *c, const char *line, size_t len)
 	free(m);
 }
 
-/* Handles every complete line in c->in, unless back-pressure holds or the
- * connection closes; keeps the rest for the next read. */
+/* Stops reading c until the iteration ends: its turn, or its user's, is
+ * over; skipped: it had none of it, and goes first in the next. */
+static void
+conn_throttle(struct lbd_conn *c, int skipped)
+{
+	uv_read_stop((uv_stream_t *)&c->pipe);
+	c->reading = 0;
+	c->throttled = 1;
+	c->skipped = skipped;
+	TAILQ_INSERT_TAIL(&c->d->throttled, c, throttle_entry);
+	lbd_want_flush(c->d);   /* the iteration must end */
+}
+
+/* Handles every complete line in c->in, unless back-pressure holds, the
+ * turn is over or the connection closes; keeps the rest for the next
+ * read. */
 static void
 conn_lines(struct lbd_conn *c)
 {
@@ -470,6 +496,13 @@ conn_lines(struct lbd_conn *c)
 
 	while (c->state != LBD_CONN_CLOSING && c->reading &&
 	    (nl = memchr(c->in + off, '\n', c->inlen - off)) != NULL) {
+		/* Its user's turn is over (taken by its other connections):
+		 * not even one line more. */
+		if (u != NULL && u->turn == c->d->turn &&
+		    u->turn_ns >= LBD_USER_TURN_NS) {
+			conn_throttle(c, off == 0);
+			break;
+		}
 		len = (size_t)(nl - (c->in + off));
 		t0 = uv_hrtime();
 		conn_line(c, c->in + off, len);
@@ -494,19 +527,15 @@ conn_lines(struct lbd_conn *c)
 		if (u != NULL)
 			u->turn_ns += uv_hrtime() - t0;
 		if ((++c->turn_lines >= LBD_LINES_PER_TURN || (u != NULL &&
-		    u->turn_ns >= LBD_USER_TURN_NS)) && c->reading) {
-			uv_read_stop((uv_stream_t *)&c->pipe);
-			c->reading = 0;
-			c->throttled = 1;
-			TAILQ_INSERT_TAIL(&c->d->throttled, c, throttle_entry);
-			lbd_want_flush(c->d);   /* the iteration must end */
-		}
+		    u->turn_ns >= LBD_USER_TURN_NS)) && c->reading)
+			conn_throttle(c, 0);
 	}
 	if (c->state == LBD_CONN_CLOSING)
 		return;
 	memmove(c->in, c->in + off, c->inlen - off);
 	c->inlen -= off;
-	if (c->inlen == sizeof(c->in)) {
+	if (c->inlen == sizeof(c->in) &&
+	    memchr(c->in, '\n', c->inlen) == NULL) {
 		lbp_error_reply(&o, 0, 0, LBP_ELIMIT,
 		    "line longer than 8192 bytes; closing");
 		conn_last_words(c, &o);

@@ -66,7 +66,10 @@ struct lbd_hold {
 	                                       (0: not known) */
 	uint64_t                 token;
 	double                   since;     /* epoch seconds */
-	struct lockfs_lock       fs;        /* the artefact, as this holder's */
+	struct lockfs_lock       fs;        /* the artefact, as this holder's:
+	                                       between steps without its
+	                                       names but the path (made for
+	                                       a step: lbd_hold_names) */
 	LIST_ENTRY(lbd_hold)     conn_entry; /* conn's holds, d->orphans or
 	                                       d->releasing */
 	int                      kept;      /* held for fs.owner.pid, past any
@@ -78,9 +81,8 @@ struct lbd_hold {
 	int                      unsettled; /* installed in this iteration:
 	                                       not known to be recorded */
 	unsigned                 acks;      /* replies owed until recorded */
-	int                      borrowed;  /* fs.path and fs.lock_file are
-	                                       the lock's (a hold never
-	                                       outlives its lock) */
+	int                      borrowed;  /* fs.path is the lock's (a hold
+	                                       never outlives its lock) */
 	struct lbd_uid_conns    *user;      /* counted in its locks_per_uid
 	                                       (NULL: a hold of the previous
 	                                       run, not yet reclaimed) */
@@ -137,8 +139,8 @@ TAILQ_HEAD(lbd_waitq, lbd_wait);
 
 struct lbd_lock {
 	struct lbd              *d;
-	char                    *lock_file; /* the key, with method */
-	char                    *path;
+	char                    *path;      /* the key, with method (its
+	                                       lock file: lbd_lock_file) */
 	unsigned                 method;
 	struct lbd_hold         *holder;    /* NULL: free, or held outside */
 	struct lbd_waitq         waiters;   /* FIFO */
@@ -231,6 +233,9 @@ struct lbd_conn {
 	                                       or while throttled */
 	int                      throttled; /* its turn's requests handled:
 	                                       read again next iteration */
+	int                      skipped;   /* throttled before any request
+	                                       in its turn (its user's was
+	                                       over): first in the next */
 	unsigned                 turn;      /* the iteration turn_lines is */
 	unsigned                 turn_lines; /* requests handled in it */
 	TAILQ_ENTRY(lbd_conn)    throttle_entry; /* in d->throttled */
@@ -344,8 +349,9 @@ void lbd_add_holder(struct lbp_out *o, const struct lbd_hold *h,
 
 /* locktable.c */
 int  lbd_locks_init(struct lbd *d);
-struct lbd_lock *lbd_lock_find(struct lbd *d, const char *lock_file,
+struct lbd_lock *lbd_lock_find(struct lbd *d, const char *path,
          unsigned method);
+const char *lbd_lock_file(const struct lbd_lock *l, char *buf);
 struct lbd_lock *lbd_lock_get(struct lbd *d, const char *path,
          unsigned method, struct lockfs_err *err);
 void lbd_lock_put(struct lbd_lock *l);
@@ -373,6 +379,7 @@ struct lbd_hold *lbd_hold_new(struct lbd_lock *l, struct lbd_conn *c,
 void lbd_hold_adopt(struct lbd_lock *l, struct lbd_hold *h);
 void lbd_hold_forget(struct lbd_lock *l);
 void lbd_hold_detach(struct lbd_lock *l);
+int  lbd_hold_names(struct lbd_hold *h, struct lockfs_err *err);
 
 /* grant.c, for main.c */
 void lbd_grants_settle(struct lbd *d, int recorded, const char *why);

@@ -50,6 +50,7 @@
  * client holds a lock a restarted daemon would not know of.
  */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -250,14 +251,12 @@ lbd_hold_new(struct lbd_lock *l, struct lbd_conn *c, pid_t pid, pid_t tid,
 		free(h);
 		return NULL;
 	}
-	/* The lock's copies of the names serve the hold too (long paths
-	 * would otherwise be kept twice per hold). */
-	if (strcmp(h->fs.path, l->path) == 0 &&
-	    strcmp(h->fs.lock_file, l->lock_file) == 0) {
+	/* The lock's path serves the hold too (long paths would otherwise
+	 * be kept twice per hold); its other names go when it is installed
+	 * (hold_install), made again for each step (lbd_hold_names). */
+	if (strcmp(h->fs.path, l->path) == 0) {
 		free(h->fs.path);
-		free(h->fs.lock_file);
 		h->fs.path = l->path;
-		h->fs.lock_file = l->lock_file;
 		h->borrowed = 1;
 	}
 	h->lock = l;
@@ -303,10 +302,27 @@ hold_free(struct lbd_hold *h)
 	}
 	lbd_orphan_unwatch(h);
 	if (h->borrowed)
-		h->fs.path = h->fs.lock_file = NULL;
+		h->fs.path = NULL;
 	lockfs_fini(&h->fs);
 	lbd_creds_unref(h->creds);
 	free(h);
+}
+
+/*
+ * lbd_hold_names: makes h's names for a step on its artefact (lock file,
+ * directory, sqlite database, unique name; lockfs_names_make): a hold
+ * keeps only its path between steps, so that its memory does not grow
+ * with four times its path's length.  Whoever calls it drops them after
+ * the step (lockfs_names_drop), or frees h.  0, or LB_ENOMEM with err
+ * filled.
+ */
+int
+lbd_hold_names(struct lbd_hold *h, struct lockfs_err *err)
+{
+	if (lockfs_names_make(&h->fs) == 0)
+		return 0;
+	return lockfs_fail(err, LB_ENOMEM, errno, "%s: names of its hold",
+	    h->lock->path);
 }
 
 /* Notes the identity of h's lock directory, for a restarted daemon to
@@ -345,6 +361,7 @@ hold_install(struct lbd_lock *l, struct lbd_hold *h)
 		h->conn->nholds++;
 	}
 	lbd_store_hold_add(l->d, h);
+	lockfs_names_drop(&h->fs);      /* made again for the next step */
 }
 
 /*
@@ -651,6 +668,7 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 	struct lockfs_err   err;
 	struct lbd_lock    *l;
 	struct lbd_wait    *w;
+	char                file[PATH_MAX];
 	int                 r;
 
 	if ((l = lbd_lock_get(d, path, method, &err)) == NULL) {
@@ -686,7 +704,7 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 	 * already; any other answer is checked.  (The limits above do not
 	 * depend on the lock.) */
 	if ((l->holder != NULL || !TAILQ_EMPTY(&l->waiters)) &&
-	    !lbd_creds_may_look(c->creds, l->lock_file, &err)) {
+	    !lbd_creds_may_look(c->creds, lbd_lock_file(l, file), &err)) {
 		lbd_conn_error(c, id, LBP_EFAILED, "%s", err.msg);
 		goto out;
 	}
@@ -700,7 +718,8 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 			goto out;
 		}
 		if (r != LB_EALREADY) {
-			lbd_creds_may_look(c->creds, l->lock_file, &err);
+			lbd_creds_may_look(c->creds, lbd_lock_file(l, file),
+			    &err);
 			lbd_conn_error(c, id, LBP_EFAILED, "%s", err.msg);
 			goto out;
 		}
@@ -774,11 +793,19 @@ out:
 int
 lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err)
 {
-	struct lbd_hold  *h = hold_uninstall(l), *next = NULL;
+	struct lbd_hold  *h, *next = NULL;
 	struct lbd_wait  *w = TAILQ_FIRST(&l->waiters);
 	struct lockfs_err herr;
-	int               r = -1;
+	int               r = -1, named = lbd_hold_names(l->holder, err);
 
+	h = hold_uninstall(l);
+	if (named != 0) {       /* out of memory: tried again later */
+		if (hold_releasing(l, h) == 0)
+			return 0;
+		hold_free(h);
+		lbd_lock_serve(l);
+		return named;
+	}
 	if (w != NULL &&
 	    (next = hold_new(l, w->conn, w->kept_pid, w->tid, &herr)) != NULL &&
 	    lbd_creds_enter(w->conn->creds, &herr) == 0) {
@@ -807,6 +834,7 @@ lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err)
 			r = lockfs_release(&h->fs, err);
 			lbd_creds_leave();
 		}
+		lockfs_names_drop(&h->fs);
 		if (r != 0 && err->sys_errno == EBUSY &&
 		    hold_releasing(l, h) == 0) {
 			log_debug("%s: %s; releasing it later", l->path,

@@ -19,6 +19,7 @@
  * artefact it could look at itself (lbd_creds_may_look: lstat as the
  * user finds it, or finds nothing there).
  */
+#include <limits.h>
 #include <stdlib.h>
 
 #include "daemon.h"
@@ -58,10 +59,11 @@ static int
 list_may_see(struct lbd_conn *c, struct lbd_lock *l)
 {
 	struct lockfs_err err;
+	char              file[PATH_MAX];
 
 	if (c->uid == 0 || (l->holder != NULL && l->holder->uid == c->uid))
 		return 1;
-	return lbd_creds_may_look(c->creds, l->lock_file, &err);
+	return lbd_creds_may_look(c->creds, lbd_lock_file(l, file), &err);
 }
 
 /* Ends c's LIST: the OK with the count. */

@@ -1,10 +1,12 @@
 /*
  * locktable.c: the table of locks the broker knows: a hash table keyed by
- * (lock file, method), holding each lock while it has a holder or waiters,
- * and no longer.
+ * (path, method), which names one lock file, holding each lock while it
+ * has a holder or waiters, and no longer.  A lock keeps its path only:
+ * its lock file is made from it when a step needs it (lbd_lock_file).
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,12 +17,12 @@
 
 /* FNV-1a of the key. */
 static size_t
-lock_hash(const char *lock_file, unsigned method)
+lock_hash(const char *path, unsigned method)
 {
 	size_t h = 14695981039346656037ull;
 
-	for (; *lock_file != '\0'; lock_file++) {
-		h ^= (unsigned char)*lock_file;
+	for (; *path != '\0'; path++) {
+		h ^= (unsigned char)*path;
 		h *= 1099511628211ull;
 	}
 	return h ^ method;
@@ -48,7 +50,7 @@ locks_grow(struct lbd *d)
 	for (i = 0; i < d->nbuckets; i++)
 		for (l = d->buckets[i]; l != NULL; l = next) {
 			next = l->hash_next;
-			h = lock_hash(l->lock_file, l->method) % n;
+			h = lock_hash(l->path, l->method) % n;
 			l->hash_next = b[h];
 			b[h] = l;
 		}
@@ -57,17 +59,28 @@ locks_grow(struct lbd *d)
 	d->nbuckets = n;
 }
 
-/* lbd_lock_find: the lock on lock_file with method, or NULL. */
+/* lbd_lock_find: the lock on path (absolute, normalised: a lockfs_lock's
+ * path) with method, or NULL. */
 struct lbd_lock *
-lbd_lock_find(struct lbd *d, const char *lock_file, unsigned method)
+lbd_lock_find(struct lbd *d, const char *path, unsigned method)
 {
 	struct lbd_lock *l;
 
-	l = d->buckets[lock_hash(lock_file, method) % d->nbuckets];
+	l = d->buckets[lock_hash(path, method) % d->nbuckets];
 	for (; l != NULL; l = l->hash_next)
-		if (l->method == method && strcmp(l->lock_file, lock_file) == 0)
+		if (l->method == method && strcmp(l->path, path) == 0)
 			return l;
 	return NULL;
+}
+
+/* lbd_lock_file: l's lock file (its artefact's name: PATH.lock, or PATH
+ * for the pidfile method), into buf of PATH_MAX bytes; buf. */
+const char *
+lbd_lock_file(const struct lbd_lock *l, char *buf)
+{
+	snprintf(buf, PATH_MAX, "%s%s", l->path,
+	    l->method == LB_PIDFILE ? "" : ".lock");
+	return buf;
 }
 
 /*
@@ -90,15 +103,11 @@ lbd_lock_get(struct lbd *d, const char *path, unsigned method,
 	}
 	if (lockfs_init(&fs, path, method, 0, err) != 0)
 		return NULL;
-	if ((l = lbd_lock_find(d, fs.lock_file, method)) != NULL)
+	if ((l = lbd_lock_find(d, fs.path, method)) != NULL)
 		goto out;
 	if ((l = calloc(1, sizeof(*l))) == NULL ||
-	    (l->lock_file = strdup(fs.lock_file)) == NULL ||
 	    (l->path = strdup(fs.path)) == NULL) {
-		if (l != NULL) {
-			free(l->lock_file);
-			free(l);
-		}
+		free(l);
 		l = NULL;
 		lockfs_fail(err, LB_ENOMEM, ENOMEM, "lock on %s", path);
 		goto out;
@@ -108,7 +117,7 @@ lbd_lock_get(struct lbd *d, const char *path, unsigned method,
 	TAILQ_INIT(&l->waiters);
 	if (d->nlocks >= d->nbuckets)
 		locks_grow(d);
-	h = lock_hash(l->lock_file, method) % d->nbuckets;
+	h = lock_hash(l->path, method) % d->nbuckets;
 	l->hash_next = d->buckets[h];
 	d->buckets[h] = l;
 	d->nlocks++;
@@ -128,12 +137,11 @@ lbd_lock_put(struct lbd_lock *l)
 	if (l->holder != NULL || !TAILQ_EMPTY(&l->waiters))
 		return;
 	lbd_lock_unwatch(l);
-	pp = &d->buckets[lock_hash(l->lock_file, l->method) % d->nbuckets];
+	pp = &d->buckets[lock_hash(l->path, l->method) % d->nbuckets];
 	while (*pp != l)
 		pp = &(*pp)->hash_next;
 	*pp = l->hash_next;
 	d->nlocks--;
-	free(l->lock_file);
 	free(l->path);
 	free(l);
 }

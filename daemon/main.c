@@ -140,22 +140,29 @@ store_watch(uv_timer_t *t)
 }
 
 /* The end of each iteration: commit, LISTs on as far as their clients
- * read, then replies out; the next iteration comes without waiting while
- * a LIST could go on. */
+ * read, then replies out; only then the work of the iteration's end
+ * (closed connections' holds, sqlite locks due a look, releasing holds
+ * due a try), which the next
+ * iteration commits and answers (handoffs), so that the replies of this
+ * one do not wait for it; then the throttled connections' next turn.
+ * The next iteration comes without waiting while a LIST could go on or
+ * that work left something to commit. */
 static void
 iteration_end(uv_check_t *h)
 {
 	struct lbd *d = h->data;
+	int         work = !TAILQ_EMPTY(&d->closing) ||
+	    !TAILQ_EMPTY(&d->due) || lbd_releasing_waiting(d);
 
-	lbd_conns_release(d, 0);
-	lbd_watches_due(d);
-	lbd_releasing_due(d);
 	settle(d);
 	lbd_lists_more(d);
 	lbd_conn_flush_all(d);
 	uv_idle_stop(&d->idle);
+	lbd_conns_release(d, 0);
+	lbd_watches_due(d);
+	lbd_releasing_due(d);
 	lbd_conns_resume(d);
-	if (lbd_lists_waiting(d) || !TAILQ_EMPTY(&d->closing) ||
+	if (work || lbd_lists_waiting(d) || !TAILQ_EMPTY(&d->closing) ||
 	    !TAILQ_EMPTY(&d->due) || lbd_releasing_waiting(d))
 		lbd_want_flush(d);
 }

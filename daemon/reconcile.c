@@ -99,13 +99,18 @@ grace_over(uv_timer_t *t)
 static void
 mkdir_undo_handoff(struct lbd_hold *h)
 {
-	const char        *mine = strrchr(h->fs.unique, '/') + 1;
+	const char        *mine;
 	struct lockfs_err  err;
 	struct dirent     *de;
 	DIR               *dir;
 
-	if (lbd_creds_enter(h->creds, &err) != 0)
+	if (lbd_hold_names(h, &err) != 0)
 		return;
+	mine = strrchr(h->fs.unique, '/') + 1;
+	if (lbd_creds_enter(h->creds, &err) != 0) {
+		lockfs_names_drop(&h->fs);
+		return;
+	}
 	if ((dir = opendir(h->fs.lock_file)) != NULL) {
 		while ((de = readdir(dir)) != NULL) {
 			if (strcmp(de->d_name, ".") == 0 ||
@@ -120,6 +125,7 @@ mkdir_undo_handoff(struct lbd_hold *h)
 		closedir(dir);
 	}
 	lbd_creds_leave();
+	lockfs_names_drop(&h->fs);
 }
 
 /*
@@ -231,6 +237,7 @@ reconcile_one(struct lbd *d, const struct lbd_store_hold *sh)
 	if (mine != 1)
 		reconcile_successor(h);
 	lbd_creds_leave();
+	lockfs_names_drop(&h->fs);      /* made again for each step */
 	memset(&jh, 0, sizeof(jh));
 	snprintf(jh.host, sizeof(jh.host), "%s", o.host);
 	jh.pid = o.pid;
@@ -358,7 +365,7 @@ lbd_reclaim(struct lbd_conn *c, const char *path, unsigned method,
 
 	if (lockfs_init(&fs, path, method, 0, &err) != 0)
 		return -1;
-	l = lbd_lock_find(c->d, fs.lock_file, method);
+	l = lbd_lock_find(c->d, fs.path, method);
 	lockfs_fini(&fs);
 	if (l == NULL || l->holder == NULL || l->holder->token != token)
 		return -1;

@@ -258,6 +258,7 @@ req_release(struct lbd_conn *c, const struct lbp_msg *m)
 	struct lockfs_err err;
 	struct lock_args  a;
 	struct lbd_lock  *l;
+	char              file[PATH_MAX];
 	int               r;
 
 	if (lock_args(c, m, &a) != 0)
@@ -265,7 +266,7 @@ req_release(struct lbd_conn *c, const struct lbp_msg *m)
 	if ((l = lbd_lock_get(c->d, a.path, a.method, &err)) == NULL)
 		r = err.code;
 	else if (lbd_hold_find(l, c, a.kept_pid, a.tid) == NULL &&
-	    !lbd_creds_may_look(c->creds, l->lock_file, &err)) {
+	    !lbd_creds_may_look(c->creds, lbd_lock_file(l, file), &err)) {
 		lbd_lock_put(l);
 		lbd_conn_error(c, m->id, LBP_EPERM, "%s", err.msg);
 		return;
@@ -323,7 +324,7 @@ req_status(struct lbd_conn *c, const struct lbp_msg *m)
 		lbd_conn_error(c, m->id, lbp_from_lb(err.code), "%s", err.msg);
 		return;
 	}
-	l = lbd_lock_find(c->d, fs.lock_file, a.method);
+	l = lbd_lock_find(c->d, fs.path, a.method);
 	/* Nothing about a lock where c may not look: not whether it is
 	 * there, held, by whom or since when (its own hold aside). */
 	if ((l == NULL || lbd_hold_find(l, c, a.kept_pid, a.tid) == NULL) &&
@@ -366,13 +367,15 @@ req_break(struct lbd_conn *c, const struct lbp_msg *m)
 	struct lock_args  a;
 	struct lbd_lock  *l;
 	struct lbp_out    o;
+	char              file[PATH_MAX];
 	int               r;
 
 	if (lock_args(c, m, &a) != 0)
 		return;
 	if ((l = lbd_lock_get(c->d, a.path, a.method, &err)) == NULL)
 		r = err.code;
-	else if (!lbd_creds_may_look(c->creds, l->lock_file, &err)) {
+	else if (!lbd_creds_may_look(c->creds, lbd_lock_file(l, file),
+	    &err)) {
 		lbd_lock_put(l);
 		lbd_conn_error(c, m->id, LBP_EPERM, "%s", err.msg);
 		return;

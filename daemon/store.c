@@ -493,16 +493,27 @@ store_begin(struct lbd_store *s)
 	return 0;
 }
 
-/* Binds h to the add statement and runs it. */
+/* Binds h to the add statement and runs it.  (Its lock file and unique
+ * name are made here: a hold keeps only its path between steps.) */
 static int
 store_add(struct lbd_store *s, const struct lbd_hold *h)
 {
 	sqlite3_stmt *st = s->add;
+	char          file[PATH_MAX], unique[PATH_MAX];
 
-	sqlite3_bind_text(st, 1, h->fs.lock_file, -1, SQLITE_STATIC);
+	lbd_lock_file(h->lock, file);
+	if (lockfs_unique_format(&h->fs.owner, h->fs.method, file, unique,
+	    sizeof(unique)) == -1) {
+		snprintf(s->why, sizeof(s->why), "%s: unique name: %s",
+		    h->fs.path, strerror(errno));
+		s->failed = s->resync = 1;
+		log_err("state database: %s", s->why);
+		return -1;
+	}
+	sqlite3_bind_text(st, 1, file, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 2, (int)h->fs.method);
 	sqlite3_bind_text(st, 3, h->fs.path, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, h->fs.unique, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, unique, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 5, h->fs.owner.pid);
 	sqlite3_bind_int64(st, 6, h->tid);
 	sqlite3_bind_int64(st, 7, h->uid);
@@ -567,11 +578,13 @@ lbd_store_hold_del(struct lbd *d, const struct lbd_hold *h)
 {
 	struct lbd_store *s = d->store;
 	sqlite3_stmt     *st;
+	char              file[PATH_MAX];
 
 	if (s == NULL || store_begin(s) != 0)
 		return -1;
 	st = s->del;
-	sqlite3_bind_text(st, 1, h->fs.lock_file, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 1, lbd_lock_file(h->lock, file), -1,
+	    SQLITE_STATIC);
 	sqlite3_bind_int(st, 2, (int)h->fs.method);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)h->token);
 	return store_step(s, st);

@@ -177,10 +177,21 @@ dirwatch_event(uv_fs_event_t *e, const char *name, int events, int status)
 	    strcmp(w->dir, "/") == 0 ? "" : "/", name);
 	if (n < 0 || (size_t)n >= sizeof(file))
 		goto out;
-	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+		/* The table is keyed by path: the lock of an artefact
+		 * PATH.lock is PATH's, but for the pidfile method, whose
+		 * artefact is its path. */
+		if (methods[i] != LB_PIDFILE) {
+			if (n < 5 || strcmp(file + n - 5, ".lock") != 0)
+				continue;
+			file[n - 5] = '\0';
+		}
 		if ((l = lbd_lock_find(w->d, file, methods[i])) != NULL &&
 		    l->watch == w)
 			lbd_lock_serve(l);
+		if (methods[i] != LB_PIDFILE)
+			file[n - 5] = '.';
+	}
 	if (strcmp(name, ".lockbroker.sqlite") != 0)
 		goto out;
 	LIST_FOREACH(l, &w->locks, watch_entry)
@@ -199,14 +210,14 @@ out:
 static void
 lock_dir(const struct lbd_lock *l, char *buf, size_t size)
 {
-	const char *slash = strrchr(l->lock_file, '/');
-	size_t      n = (size_t)(slash - l->lock_file);
+	const char *slash = strrchr(l->path, '/');
+	size_t      n = (size_t)(slash - l->path);
 
 	if (n == 0)
 		n = 1;          /* "/" itself */
 	if (n >= size)
 		n = size - 1;
-	memcpy(buf, l->lock_file, n);
+	memcpy(buf, l->path, n);
 	buf[n] = '\0';
 }
 

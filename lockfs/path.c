@@ -200,6 +200,70 @@ out:
 	return r;
 }
 
+/*
+ * lockfs_names_make: gives l again the names lockfs_names_drop took away
+ * (lock file, directory, sqlite database, unique name), made from
+ * l->path (absolute, normalised, as lockfs_init leaves it), l->method and
+ * l->owner, as lockfs_init made them; l->sqlite_row_ours is kept.  A lock
+ * that has its names is left as it is.  Returns 0, or -1 with errno
+ * ENOMEM or ENAMETOOLONG and l without them.
+ */
+int
+lockfs_names_make(struct lockfs_lock *l)
+{
+	char        name[PATH_MAX];
+	const char *base;
+	size_t      len, dirlen;
+	int         r = -1;
+
+	if (l->lock_file != NULL)
+		return 0;
+	len = strlen(l->path);
+	base = strrchr(l->path, '/') + 1;
+	dirlen = (size_t)(base - l->path);
+	if (dirlen > 1)
+		dirlen--;       /* drop the slash, but keep "/" itself */
+	if ((l->lock_file = malloc(len + 6)) == NULL)
+		goto out;
+	memcpy(l->lock_file, l->path, len + 1);
+	if (l->method != LB_PIDFILE)
+		memcpy(l->lock_file + len, ".lock", 6);
+	if ((l->dir = strndup(l->path, dirlen)) == NULL)
+		goto out;
+	if (l->method == LB_SQLITE) {
+		if (lockfs_sqlite_db(l->dir, name, sizeof(name)) == NULL) {
+			errno = ENAMETOOLONG;
+			goto out;
+		}
+		if ((l->db = strdup(name)) == NULL)
+			goto out;
+	}
+	if (lockfs_unique_format(&l->owner, l->method, l->lock_file, name,
+	    sizeof(name)) == -1 || (l->unique = strdup(name)) == NULL)
+		goto out;
+	r = 0;
+out:
+	if (r != 0)
+		lockfs_names_drop(l);
+	return r;
+}
+
+/* lockfs_names_drop: frees l's names but its path (lockfs_names_make
+ * makes them again), for a lock kept long between steps: they would cost
+ * it about three times its path's length more. */
+void
+lockfs_names_drop(struct lockfs_lock *l)
+{
+	int saved = errno;
+
+	free(l->lock_file);
+	free(l->dir);
+	free(l->db);
+	free(l->unique);
+	l->lock_file = l->dir = l->db = l->unique = NULL;
+	errno = saved;
+}
+
 /* lockfs_fini: frees what lockfs_init allocated; l may be half filled. */
 void
 lockfs_fini(struct lockfs_lock *l)

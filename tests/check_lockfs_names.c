@@ -279,6 +279,54 @@ START_TEST(test_init_in_root)
 }
 END_TEST
 
+/* lockfs_names_drop leaves a lock its path only (and owner, method, the
+ * sqlite row flag); lockfs_names_make gives it back the very names
+ * lockfs_init made, in a directory and in "/". */
+START_TEST(test_names_drop_make)
+{
+	unsigned           method = tl_all_methods[_i];
+	struct lockfs_lock l, before;
+	char               dir[PATH_MAX], path[PATH_MAX];
+	const char        *paths[2];
+	size_t             i;
+
+	tl_place_in(dir, path, "res");
+	paths[0] = path;
+	paths[1] = "/res";
+	for (i = 0; i < 2; i++) {
+		init_ok(&l, paths[i], method, lockfs_gettid());
+		before = l;
+		before.lock_file = strdup(l.lock_file);
+		before.dir = strdup(l.dir);
+		before.db = l.db != NULL ? strdup(l.db) : NULL;
+		before.unique = strdup(l.unique);
+		l.sqlite_row_ours = 1;
+		lockfs_names_drop(&l);
+		ck_assert_str_eq(l.path, paths[i]);
+		ck_assert_ptr_null(l.lock_file);
+		ck_assert_ptr_null(l.dir);
+		ck_assert_ptr_null(l.db);
+		ck_assert_ptr_null(l.unique);
+		ck_assert_int_eq(lockfs_names_make(&l), 0);
+		ck_assert_int_eq(lockfs_names_make(&l), 0);    /* kept */
+		ck_assert_str_eq(l.lock_file, before.lock_file);
+		ck_assert_str_eq(l.dir, before.dir);
+		if (before.db != NULL)
+			ck_assert_str_eq(l.db, before.db);
+		else
+			ck_assert_ptr_null(l.db);
+		ck_assert_str_eq(l.unique, before.unique);
+		ck_assert_int_eq(l.sqlite_row_ours, 1);
+		free(before.lock_file);
+		free(before.dir);
+		free(before.db);
+		free(before.unique);
+		lockfs_fini(&l);
+	}
+	tl_place_remove(dir);
+}
+END_TEST
+
 /* $LOCKBROKER_SQLITE_DB names the database; empty means the default. */
 START_TEST(test_init_sqlite_db_env)
 {
@@ -387,6 +435,7 @@ lockfs_init_case(void)
 	tcase_add_loop_test(tc, test_init_names, 0, TL_NMETHODS);
 	tcase_add_test(tc, test_init_relative);
 	tcase_add_test(tc, test_init_in_root);
+	tcase_add_loop_test(tc, test_names_drop_make, 0, TL_NMETHODS);
 	tcase_add_test(tc, test_init_sqlite_db_env);
 	tcase_add_test(tc, test_init_invalid);
 	return tc;

@@ -574,6 +574,52 @@ class OutputMemory(ExhaustTest):
         self.assertCode(root.call("RELEASE", path=self.path()), "OK")
 
 
+class MemoryPerHold(ExhaustTest):
+    """What a hold costs the daemon in memory, with a long path.
+
+    Expected: 10,000 holds (10 connections of 1000, the default limits)
+    of locks whose paths are about 3900 bytes long, over 10 directories,
+    grow the daemon's resident set by less than the path's length plus
+    2 KiB per hold (a hold keeps its path once; the names made from it,
+    its lock file, directory and unique name, only for a step; the state
+    database's cache is bounded).  Every hold is granted and shown held.
+    """
+
+    def test_rss_growth_per_long_path_hold(self):
+        dirs = []
+        for k in range(10):
+            d = os.path.join(self.locks, "%d" % k)
+            for i in range(15):
+                d = os.path.join(d, chr(ord("a") + i) * 250)
+            os.makedirs(d)
+            dirs.append(d)
+        pad = 3900 - len(dirs[0]) - 1 - 6
+        paths = [os.path.join(dirs[i % 10], "%06d" % i + "x" * pad)
+                 for i in range(10000)]
+        plen = max(len(p) for p in paths)
+        self.assertGreater(plen, 3800)
+        conns = [self.client() for _ in range(10)]
+        warm = self.client()
+        self.assertCode(warm.call("ACQUIRE", path=self.path("warm")), "OK")
+        rss = self.daemon.memory_kib()
+        for k, c in enumerate(conns):
+            mine = paths[k * 1000:(k + 1) * 1000]
+            for lo in range(0, 1000, 250):
+                c.send_raw("".join(
+                    "ACQUIRE %d path=%s timeout=0\n" % (i + 2, p)
+                    for i, p in enumerate(mine[lo:lo + 250], lo)))
+                for _ in range(len(mine[lo:lo + 250])):
+                    self.assertCode(c.read(60), "OK")
+        growth = (self.daemon.memory_kib() - rss) * 1024
+        for p in paths[::997]:
+            r = warm.call("STATUS", path=p)
+            self.assertEqual(r.fields.get("locked"), "1", r)
+        if MEMORY_MEASURED and not WRAPPER:
+            self.assertLess(growth / len(paths), plen + 2048,
+                            "%d bytes per hold of a %d-byte path"
+                            % (growth // len(paths), plen))
+
+
 class ConnectionsPerUser(ExhaustTest):
     """Thousands of connections from one user, beyond conns_per_uid (256,
     its default).
@@ -1619,6 +1665,80 @@ class Turns(ExhaustTest):
                 self.assertCode(r, "OK")
                 ids.add(int(r.id))
             self.assertEqual(ids, set(range(2, self.N + 2)))
+
+
+def replies_so_far(c):
+    """How many reply lines c's connection has been sent up to now
+    (read without waiting; they stay in c's buffer)."""
+    timeout = c.sock.gettimeout()
+    c.sock.setblocking(False)
+    try:
+        while True:
+            try:
+                chunk = c.sock.recv(1 << 20)
+            except (BlockingIOError, InterruptedError):
+                break
+            if not chunk:
+                break
+            c.buf += chunk
+    finally:
+        c.sock.settimeout(timeout)
+    return c.buf.count(b"\n")
+
+
+class UserTurns(ExhaustTest):
+    """One user's turn in a loop iteration is bounded over all its
+    connections: when its requests have taken their time (0.5 ms), not
+    even one more request of any of its connections is handled in that
+    iteration.  nobody's requests here are slow on purpose: each STATUS
+    meets nobody's own lock database write-locked (BEGIN EXCLUSIVE) and
+    waits for it (about 2 ms), so each takes a turn of its own.
+
+    Expected: root's PING, sent 20 ms after nobody's 60 connections each
+    queued one such request, is answered before 40 of them are.  Before,
+    every connection of a user had at least one request handled in each
+    iteration, whatever its user's turn: 60 requests (120 ms) before
+    root's.
+    """
+
+    def busy(self):
+        d = os.path.join(self.dir, "nobodys")
+        os.mkdir(d)
+        os.chown(d, NOBODY, NOBODY)
+        n = self.nobody()
+        self.assertCode(n.call("ACQUIRE", path=os.path.join(d, "held"),
+                               method="sqlite", timeout=0), "OK")
+        holder = nobody_sqlite(os.path.join(d, ".lockbroker.sqlite"),
+                               "BEGIN EXCLUSIVE")
+        self.addCleanup(let_go, holder)
+        return d
+
+    def status(self, d, i):
+        return "STATUS %d path=%s/f%d method=sqlite\n" % (i + 2, d, i)
+
+    def answered_before_root(self, conns):
+        root = self.client()
+        self.assertCode(root.call("PING"), "OK")
+        time.sleep(0.02)
+        for c in conns:
+            c.send_raw(c.flood)
+        time.sleep(0.02)
+        self.assertCode(root.call("PING", _wait=60), "OK")
+        before = sum(replies_so_far(c) for c in conns)
+        for c in conns:
+            for _ in range(c.expect):
+                c.read(120)
+        return before
+
+    def test_many_connections(self):
+        d = self.busy()
+        conns = [self.nobody(timeout=120) for _ in range(60)]
+        for k, c in enumerate(conns):
+            c.flood = self.status(d, k)
+            c.expect = 1
+        before = self.answered_before_root(conns)
+        self.assertLess(before, 40, "nobody's requests answered before "
+                        "root's PING")
 
 
 class ClosingWithManyHolds(ExhaustTest):
