@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "lockbroker.h"
+#include "testclient.h"
 #include "testlib.h"
 
 /* Generous bounds: a call that should return at once, and a hang. */
@@ -43,31 +44,6 @@
 #define HOLD_S   0.3
 #define WAIT_S   0.3
 #define WAIT_MIN 0.25
-
-/* ------------------------------------------------------------------ */
-/* Helpers: handles, reasons.                                          */
-
-/* A handle on path, asserted to exist. */
-static lb_lock *
-lock_new(const char *path, unsigned flags)
-{
-	lb_lock *lock = lb_lock_new(path, flags);
-
-	ck_assert_msg(lock != NULL, "lb_lock_new(%s, %#x): %s", path, flags,
-	    strerror(errno));
-	return lock;
-}
-
-/* Asserts that the last failure on lock has a reason naming what. */
-static void
-assert_reason_names(lb_lock *lock, const char *what)
-{
-	const char *why = lb_lock_error(lock);
-
-	ck_assert_ptr_nonnull(why);
-	ck_assert_msg(strstr(why, what) != NULL,
-	    "reason \"%s\" does not name %s", why, what);
-}
 
 /* ------------------------------------------------------------------ */
 /* Holders: forked children that hold a lock.                          */
@@ -146,58 +122,6 @@ holder_kill(struct holder *h)
 	int status = tl_child_kill(&h->c);
 
 	ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-}
-
-/* ------------------------------------------------------------------ */
-/* Handles made in other threads.                                      */
-
-struct made {
-	const char *path;
-	unsigned    flags;
-	lb_lock    *lock[2];
-};
-
-static void *
-make_locks(void *arg)
-{
-	struct made *m = arg;
-
-	m->lock[0] = lb_lock_new(m->path, m->flags);
-	m->lock[1] = lb_lock_new(m->path, m->flags);
-	return NULL;
-}
-
-/* Makes two handles on path in one new thread (so, with threaded
- * ownership, both that thread's and nobody else's). */
-static void
-new_in_thread(const char *path, unsigned flags, lb_lock **a, lb_lock **b)
-{
-	struct made m = { path, flags, { NULL, NULL } };
-	pthread_t   t;
-
-	ck_assert_int_eq(pthread_create(&t, NULL, make_locks, &m), 0);
-	ck_assert_int_eq(pthread_join(t, NULL), 0);
-	ck_assert_ptr_nonnull(m.lock[0]);
-	ck_assert_ptr_nonnull(m.lock[1]);
-	*a = m.lock[0];
-	*b = m.lock[1];
-}
-
-/* What another thread sees through a shared handle, and its release. */
-struct peek {
-	lb_lock *lock;
-	int      mine;
-	int      released;
-};
-
-static void *
-peek_and_release(void *arg)
-{
-	struct peek *p = arg;
-
-	p->mine = lb_i_am_locking(p->lock);
-	p->released = lb_release(p->lock);
-	return NULL;
 }
 
 /* ------------------------------------------------------------------ */

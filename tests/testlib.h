@@ -45,6 +45,20 @@ extern char tl_top[PATH_MAX];
  */
 int tl_main(const char *name, Suite *s, enum print_output mode);
 
+/* What a suite sets up before its run and takes down after it: arg is
+ * tl_main_around's; 0, or -1 with a message on stderr. */
+typedef int tl_hook_fn(void *arg);
+
+/*
+ * tl_main_around: tl_main, with before(arg) called once tl_top exists and
+ * before the first test (when it fails, no test runs and the status is
+ * 99), and after(arg) once the last test ran, before tl_top is removed
+ * (when it fails, the run fails).  Either may be NULL.  For a suite whose
+ * tests share something of the whole run, such as a daemon.
+ */
+int tl_main_around(const char *name, Suite *s, enum print_output mode,
+    tl_hook_fn *before, tl_hook_fn *after, void *arg);
+
 /* ------------------------------------------------------------------ */
 /* Places and directories.                                              */
 
@@ -282,10 +296,26 @@ struct tl_daemon {
 int tl_daemon_start(struct tl_daemon *d, const char *dir, const char *sock,
     const char *state);
 
+/*
+ * tl_daemon_start_env: tl_daemon_start with the daemon's environment
+ * changed first: env is a NULL-terminated list of "NAME=value" strings
+ * (NULL: none) that the daemon's process sets before it runs the daemon
+ * (a preload and its settings, say); this process's own environment is
+ * left as it was.  0, or -1 with a message on stderr.  No assertion.
+ */
+int tl_daemon_start_env(struct tl_daemon *d, const char *dir,
+    const char *sock, const char *state, const char *const *env);
+
 /* tl_daemon_stop: sends sig to the daemon and reaps it (SIGKILL after
  * 10 s).  0 when it ended as sig wants (exit 0 for SIGTERM, killed for
  * SIGKILL), else -1; 0 when it was not running.  No assertion. */
 int tl_daemon_stop(struct tl_daemon *d, int sig);
+
+/* tl_daemon_stopped: 1 when the daemon has stopped (SIGSTOP, as a
+ * preload may stop it) within seconds, else 0; when it exited instead,
+ * reaps it and sets d->pid to 0.  It stays stopped: tl_daemon_stop with
+ * SIGKILL ends it.  No assertion. */
+int tl_daemon_stopped(struct tl_daemon *d, double seconds);
 
 /*
  * tl_exchange: connects to the daemon at socket_path, sends request

@@ -1,0 +1,69 @@
+/* testclient.c: helpers over the client library's API (testclient.h). */
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "testclient.h"
+
+lb_lock *
+lock_new(const char *path, unsigned flags)
+{
+	lb_lock *lock = lb_lock_new(path, flags);
+
+	ck_assert_msg(lock != NULL, "lb_lock_new(%s, %#x): %s", path, flags,
+	    strerror(errno));
+	return lock;
+}
+
+void
+assert_reason_names(lb_lock *lock, const char *what)
+{
+	const char *why = lb_lock_error(lock);
+
+	ck_assert_ptr_nonnull(why);
+	ck_assert_msg(strstr(why, what) != NULL,
+	    "reason \"%s\" does not name %s", why, what);
+}
+
+/* What new_in_thread's thread makes. */
+struct made {
+	const char *path;
+	unsigned    flags;
+	lb_lock    *lock[2];
+};
+
+/* new_in_thread's thread: makes the two handles. */
+static void *
+make_locks(void *arg)
+{
+	struct made *m = arg;
+
+	m->lock[0] = lb_lock_new(m->path, m->flags);
+	m->lock[1] = lb_lock_new(m->path, m->flags);
+	return NULL;
+}
+
+void
+new_in_thread(const char *path, unsigned flags, lb_lock **a, lb_lock **b)
+{
+	struct made m = { path, flags, { NULL, NULL } };
+	pthread_t   t;
+
+	ck_assert_int_eq(pthread_create(&t, NULL, make_locks, &m), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_ptr_nonnull(m.lock[0]);
+	ck_assert_ptr_nonnull(m.lock[1]);
+	*a = m.lock[0];
+	*b = m.lock[1];
+}
+
+void *
+peek_and_release(void *arg)
+{
+	struct peek *p = arg;
+
+	p->mine = lb_i_am_locking(p->lock);
+	p->released = lb_release(p->lock);
+	return NULL;
+}
