@@ -63,6 +63,11 @@ int agent_ready(struct agent *a, double seconds);
  * seconds. */
 struct answer agent_answer(struct agent *a, double seconds);
 
+/* agent_expect: the agent's next answer, asserted to come within seconds
+ * with the result want; a failure names what and the agent's reason. */
+struct answer agent_expect(struct agent *a, double seconds, int64_t want,
+    const char *what);
+
 /* agent_do: gives an order and returns the call's result (asserted to
  * come within HANG_S). */
 int64_t agent_do(struct agent *a, char op, double arg);

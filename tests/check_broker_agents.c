@@ -154,6 +154,17 @@ agent_answer(struct agent *a, double seconds)
 	return ans;
 }
 
+struct answer
+agent_expect(struct agent *a, double seconds, int64_t want, const char *what)
+{
+	struct answer ans = agent_answer(a, seconds);
+
+	ck_assert_msg(ans.r == want, "%s: %lld (%s), expected %lld (%s); %s",
+	    what, (long long)ans.r, lb_error_name((int)ans.r),
+	    (long long)want, lb_error_name((int)want), ans.why);
+	return ans;
+}
+
 int64_t
 agent_do(struct agent *a, char op, double arg)
 {

@@ -185,33 +185,13 @@ START_TEST(test_probe_free_keeps_lock)
 }
 END_TEST
 
-struct locked_probe {
-	const char *path;
-	int         calls, locked, mine;
-};
-
-/* lb_locked's fn: probes the lock with a handle of its own, freed. */
-static void
-locked_probe_fn(void *arg)
-{
-	struct locked_probe *c = arg;
-	lb_lock             *probe;
-
-	c->calls++;
-	if ((probe = lb_lock_new(c->path, 0)) == NULL)
-		return;
-	c->locked = lb_is_locked(probe);
-	c->mine = lb_i_am_locking(probe);
-	lb_lock_free(probe);
-}
-
 /* lb_locked through the broker (LOCKBROKER_TRANSPORT=broker), whose
  * function probes the lock with its own handle: 0. */
 START_TEST(test_locked_probe_freed)
 {
-	struct locked_probe c = { NULL, 0, -1, -1 };
-	struct tl_place     p;
-	struct agent        a;
+	struct locked_call c = { NULL, 0, -1, -1, NULL };
+	struct tl_place    p;
+	struct agent       a;
 
 	tl_place_make(&p, "lk");
 	c.path = p.path;

@@ -108,7 +108,6 @@ START_TEST(test_restart_pidfile_unconfirmed_grant)
 	struct tl_daemon d;
 	struct tl_place  p;
 	struct agent     h;
-	struct answer    a;
 	char             dir[PATH_MAX];
 	FILE            *f;
 
@@ -123,9 +122,7 @@ START_TEST(test_restart_pidfile_unconfirmed_grant)
 	fprintf(f, "%ld\n", (long)h.c.pid);
 	fclose(f);
 	daemon_restart(&d, dir, "state.db");
-	a = agent_answer(&h, HANG_S + PROMPT_S);
-	ck_assert_msg(a.r == 0, "acquire: %s (%s)", lb_error_name((int)a.r),
-	    a.why);
+	agent_expect(&h, HANG_S + PROMPT_S, 0, "acquire");
 	ck_assert_int_eq(agent_do(&h, 'i', 0), 1);
 	ck_assert_int_eq(agent_do(&h, 'r', 0), 0);
 	agent_stop(&h);
@@ -156,9 +153,7 @@ START_TEST(test_restart_pidfile_grant_recorded)
 	ck_assert(!agent_ready(&h, 0.2));               /* no reply */
 	daemon_restart(&d, dir, "state.db");
 
-	a = agent_answer(&h, HANG_S + PROMPT_S);
-	ck_assert_msg(a.r == 0, "acquire: %s (%s)", lb_error_name((int)a.r),
-	    a.why);
+	a = agent_expect(&h, HANG_S + PROMPT_S, 0, "acquire");
 	ck_assert_msg(pidfile_names(p.path, h.c.pid) == 1, "the granted lock's "
 	    "pid file is gone (taken for a leftover)");
 	assert_pidfile_excludes(p.path);
@@ -196,16 +191,13 @@ START_TEST(test_restart_pidfile_grant_unrecorded)
 	struct tl_daemon d;
 	struct tl_place  p;
 	struct agent     h;
-	struct answer    a;
 	char             dir[PATH_MAX];
 
 	grant_stopped(&d, dir, &p, &h, "before", HANG_S);
 	ck_assert(!agent_ready(&h, 0.2));               /* no reply */
 	daemon_restart(&d, dir, "state.db");
 
-	a = agent_answer(&h, HANG_S + PROMPT_S);
-	ck_assert_msg(a.r == 0, "acquire: %s (%s)", lb_error_name((int)a.r),
-	    a.why);
+	agent_expect(&h, HANG_S + PROMPT_S, 0, "acquire");
 	ck_assert_int_eq(pidfile_names(p.path, h.c.pid), 1);
 	assert_pidfile_excludes(p.path);
 	ck_assert_int_eq(agent_do(&h, 'i', 0), 1);
@@ -233,15 +225,12 @@ START_TEST(test_restart_pidfile_unrecorded_grant_given_up)
 	struct tl_daemon d;
 	struct tl_place  p;
 	struct agent     h, o;
-	struct answer    a;
 	char             dir[PATH_MAX];
 
 	grant_stopped(&d, dir, &p, &h, "before", 0.5);
 	if (_i == 0)
 		ck_assert_int_eq(tl_daemon_stop(&d, SIGKILL), 0);
-	a = agent_answer(&h, HANG_S);
-	ck_assert_msg(a.r == LB_ETIMEOUT, "acquire: %s (%s)",
-	    lb_error_name((int)a.r), a.why);
+	agent_expect(&h, HANG_S, LB_ETIMEOUT, "acquire");
 	if (_i == 1)
 		ck_assert_int_eq(tl_daemon_stop(&d, SIGKILL), 0);
 	ck_assert_int_eq(pidfile_names(p.path, h.c.pid), 1);
@@ -327,6 +316,13 @@ call_start(struct call *c, const char *path, unsigned flags, lb_lock *lock,
 	ck_assert_int_eq(pthread_create(&c->thread, NULL, call_run, c), 0);
 }
 
+/* call_done: 1 when the call has returned, else 0. */
+static int
+call_done(struct call *c)
+{
+	return __atomic_load_n(&c->done, __ATOMIC_ACQUIRE);
+}
+
 /* Waits (at most seconds) for the call to end; its result. */
 static int
 call_end(struct call *c, double seconds)
@@ -368,8 +364,8 @@ START_TEST(test_restart_pidfile_other_owner)
 	call_start(&c1, p.path, LB_PIDFILE | LB_BROKER, NULL, 'a', 3.0);
 	call_start(&c2, q.path, LB_PIDFILE | LB_BROKER, NULL, 'a', 3.0);
 	tl_sleep(0.3);   /* both ACQUIREs wait at the daemon (or are queued) */
-	ck_assert(!__atomic_load_n(&c1.done, __ATOMIC_ACQUIRE));
-	ck_assert(!__atomic_load_n(&c2.done, __ATOMIC_ACQUIRE));
+	ck_assert(!call_done(&c1));
+	ck_assert(!call_done(&c2));
 	daemon_restart(&d, dir, "state.db");
 
 	ck_assert_msg(call_end(&c1, HANG_S) == LB_ETIMEOUT, "acquire behind "
@@ -417,7 +413,7 @@ START_TEST(test_restart_pidfile_kept_hold)
 	library_connect(p.path);
 	call_start(&c, p.path, LB_PIDFILE | LB_BROKER, NULL, 'a', 3.0);
 	tl_sleep(0.3);   /* the ACQUIRE waits at the daemon (or is queued) */
-	ck_assert(!__atomic_load_n(&c.done, __ATOMIC_ACQUIRE));
+	ck_assert(!call_done(&c));
 	daemon_restart(&d, dir, "state.db");
 
 	ck_assert_msg(call_end(&c, HANG_S) == LB_ETIMEOUT, "acquire behind "
@@ -471,10 +467,10 @@ START_TEST(test_restart_pidfile_pipelined)
 	call_start(&other, q.path, LB_BROKER, NULL, 'a', HANG_S);
 	call_start(&rel, r.path, LB_BROKER, held.lock, 'r', 0);
 	tl_sleep(0.3);   /* their requests go out to the stopped daemon */
-	ck_assert(!__atomic_load_n(&first.done, __ATOMIC_ACQUIRE));
-	ck_assert(!__atomic_load_n(&second.done, __ATOMIC_ACQUIRE));
-	ck_assert(!__atomic_load_n(&look.done, __ATOMIC_ACQUIRE));
-	ck_assert(!__atomic_load_n(&other.done, __ATOMIC_ACQUIRE));
+	ck_assert(!call_done(&first));
+	ck_assert(!call_done(&second));
+	ck_assert(!call_done(&look));
+	ck_assert(!call_done(&other));
 	daemon_restart(&d, dir, "state.db");
 
 	ck_assert_msg(call_end(&first, HANG_S) == 0, "first: %s (%s)",
@@ -488,7 +484,7 @@ START_TEST(test_restart_pidfile_pipelined)
 	ck_assert_msg(call_end(&rel, HANG_S) == 0, "release: %s (%s)",
 	    lb_error_name(rel.r), rel.why);
 	ck_assert_int_eq(tl_count(r.dir), 0);
-	ck_assert(!__atomic_load_n(&second.done, __ATOMIC_ACQUIRE));
+	ck_assert(!call_done(&second));
 	assert_pidfile_excludes(p.path);
 	ck_assert_int_eq(lb_i_am_locking(first.lock), 1);
 	ck_assert_int_eq(lb_i_am_locking(second.lock), 0);

@@ -16,6 +16,42 @@
 
 #include "check_broker.h"
 
+/* holder_at_private: a private daemon in dir, a fresh lock p, and agent h
+ * with a handle on it (flags) through that daemon, holding it. */
+static void
+holder_at_private(struct tl_daemon *d, char *dir, struct tl_place *p,
+    struct agent *h, unsigned flags)
+{
+	private_daemon(d, dir);
+	tl_place_make(p, "lk");
+	agent_start(h, p->path, flags, d->socket);
+	ck_assert_int_eq(agent_do(h, 'a', 0), 0);
+}
+
+/* waiter_waits: agent w asks for the lock (timeout seconds) and is still
+ * waiting a moment later. */
+static void
+waiter_waits(struct agent *w, double timeout)
+{
+	agent_send(w, 'a', timeout);
+	ck_assert(!agent_ready(w, 0.2));
+}
+
+/* release_hands_over: agent h releases; asserts that the acquire agent w
+ * waits in is granted, within HANDOFF_S of the release. */
+static void
+release_hands_over(struct agent *h, struct agent *w)
+{
+	struct answer got;
+	double        released;
+
+	ck_assert_int_eq(agent_do(h, 'r', 0), 0);
+	released = tl_now();
+	got = agent_expect(w, HANG_S, 0, "the waiter");
+	ck_assert_msg(got.at - released < HANDOFF_S, "granted %.3f s after "
+	    "the release", got.at - released);
+}
+
 /* The daemon killed with SIGKILL and restarted on the same socket and
  * state: the holder still holds (same token), nobody else gets it, a
  * waiter that waited through the crash waits on, and the holder's release
@@ -25,21 +61,16 @@ START_TEST(test_restart_after_kill)
 	struct tl_daemon d;
 	struct tl_place  p;
 	struct agent     h, w;
-	struct answer    before, after, got;
+	struct answer    before, after;
 	char             dir[PATH_MAX];
 	lb_lock         *lock;
-	double           released;
 
-	private_daemon(&d, dir);
-	tl_place_make(&p, "lk");
-	agent_start(&h, p.path, LB_BROKER, d.socket);
+	holder_at_private(&d, dir, &p, &h, LB_BROKER);
 	agent_start(&w, p.path, LB_BROKER, d.socket);
-	ck_assert_int_eq(agent_do(&h, 'a', 0), 0);
 	agent_send(&h, 't', 0);
 	before = agent_answer(&h, HANG_S);
 	ck_assert_int_eq(before.r, 0);
-	agent_send(&w, 'a', 30.0);
-	ck_assert(!agent_ready(&w, 0.2));
+	waiter_waits(&w, 30.0);
 
 	daemon_restart(&d, dir, "state.db");
 	ck_assert_int_eq(agent_do(&h, 'i', 0), 1);
@@ -52,13 +83,7 @@ START_TEST(test_restart_after_kill)
 	lock = lock_new(p.path, LB_BROKER);
 	ck_assert_int_eq(lb_acquire(lock, 0), LB_EALREADY);
 	ck_assert(!agent_ready(&w, 0.2));
-	ck_assert_int_eq(agent_do(&h, 'r', 0), 0);
-	released = tl_now();
-	got = agent_answer(&w, HANG_S);
-	ck_assert_msg(got.r == 0, "the waiter: %s (%s)",
-	    lb_error_name((int)got.r), got.why);
-	ck_assert_msg(got.at - released < HANDOFF_S, "granted %.3f s after "
-	    "the release", got.at - released);
+	release_hands_over(&h, &w);
 	ck_assert_int_eq(lb_acquire(lock, 0), LB_EALREADY);
 	ck_assert_int_eq(agent_do(&w, 'r', 0), 0);
 	ck_assert_int_eq(lb_acquire(lock, HANG_S), 0);
@@ -79,29 +104,17 @@ START_TEST(test_restart_after_stop_with_waiter)
 	struct tl_place  p;
 	struct agent     h, w;
 	char             dir[PATH_MAX];
-	double           released;
-	struct answer    got;
 
-	private_daemon(&d, dir);
-	tl_place_make(&p, "lk");
-	agent_start(&h, p.path, LB_BROKER, d.socket);
+	holder_at_private(&d, dir, &p, &h, LB_BROKER);
 	agent_start(&w, p.path, LB_BROKER, d.socket);
-	ck_assert_int_eq(agent_do(&h, 'a', 0), 0);
-	agent_send(&w, 'a', 30.0);
-	ck_assert(!agent_ready(&w, 0.2));
+	waiter_waits(&w, 30.0);
 
 	ck_assert_int_eq(tl_daemon_stop(&d, SIGTERM), 0);
 	ck_assert(!agent_ready(&w, 0.2));       /* still waiting */
 	daemon_again(&d, dir, "state.db");
 	ck_assert_int_eq(agent_do(&h, 'i', 0), 1);
 	ck_assert(!agent_ready(&w, 0.2));
-	ck_assert_int_eq(agent_do(&h, 'r', 0), 0);
-	released = tl_now();
-	got = agent_answer(&w, HANG_S);
-	ck_assert_msg(got.r == 0, "the waiter: %s (%s)",
-	    lb_error_name((int)got.r), got.why);
-	ck_assert_msg(got.at - released < HANDOFF_S, "granted %.3f s after "
-	    "the release", got.at - released);
+	release_hands_over(&h, &w);
 	ck_assert_int_eq(agent_do(&w, 'i', 0), 1);
 	agent_stop(&w);
 	agent_stop(&h);
@@ -121,15 +134,10 @@ START_TEST(test_restart_hold_lost)
 	char             dir[PATH_MAX];
 	lb_lock         *lock;
 
-	private_daemon(&d, dir);
-	tl_place_make(&p, "lk");
-	agent_start(&h, p.path, LB_BROKER, d.socket);
-	ck_assert_int_eq(agent_do(&h, 'a', 0), 0);
+	holder_at_private(&d, dir, &p, &h, LB_BROKER);
 	daemon_restart(&d, dir, "other-state.db");
 	agent_send(&h, 'i', 0);
-	a = agent_answer(&h, HANG_S);
-	ck_assert_msg(a.r == LB_ENOTLOCKED, "i_am_locking: %lld (%s)",
-	    (long long)a.r, a.why);
+	a = agent_expect(&h, HANG_S, LB_ENOTLOCKED, "i_am_locking");
 	ck_assert_msg(strstr(a.why, "lost") != NULL && strstr(a.why, p.path) !=
 	    NULL, "reason: %s", a.why);
 	ck_assert_int_eq(agent_do(&h, 'i', 0), 0);
@@ -151,20 +159,14 @@ START_TEST(test_restart_i_am_locking_waits)
 	struct tl_daemon d;
 	struct tl_place  p;
 	struct agent     h;
-	struct answer    a;
 	char             dir[PATH_MAX];
 
-	private_daemon(&d, dir);
-	tl_place_make(&p, "lk");
-	agent_start(&h, p.path, LB_BROKER, d.socket);
-	ck_assert_int_eq(agent_do(&h, 'a', 0), 0);
+	holder_at_private(&d, dir, &p, &h, LB_BROKER);
 	ck_assert_int_eq(kill(d.pid, SIGSTOP), 0);
 	agent_send(&h, 'i', 0);
 	ck_assert(!agent_ready(&h, 0.3));
 	daemon_restart(&d, dir, "state.db");
-	a = agent_answer(&h, HANG_S);
-	ck_assert_msg(a.r == 1, "i_am_locking: %lld (%s)", (long long)a.r,
-	    a.why);
+	agent_expect(&h, HANG_S, 1, "i_am_locking");
 	ck_assert_int_eq(agent_do(&h, 'r', 0), 0);
 	agent_stop(&h);
 	ck_assert_int_eq(tl_count(p.dir), 0);
@@ -180,24 +182,17 @@ START_TEST(test_auto_daemon_gone)
 	struct tl_daemon d;
 	struct tl_place  p;
 	struct agent     h, w;
-	struct answer    got;
 	char             dir[PATH_MAX];
 
-	private_daemon(&d, dir);
-	tl_place_make(&p, "lk");
-	agent_start(&h, p.path, 0, d.socket);
+	holder_at_private(&d, dir, &p, &h, 0);
 	agent_start(&w, p.path, 0, d.socket);
-	ck_assert_int_eq(agent_do(&h, 'a', 0), 0);
 	ck_assert_int_eq(agent_do(&h, 't', 0), 0);      /* through the broker */
-	agent_send(&w, 'a', 20.0);
-	ck_assert(!agent_ready(&w, 0.2));
+	waiter_waits(&w, 20.0);
 	ck_assert_int_eq(tl_daemon_stop(&d, SIGTERM), 0);
 	ck_assert(!agent_ready(&w, 0.2));
 	ck_assert_int_eq(agent_do(&h, 'i', 0), 1);
 	ck_assert_int_eq(agent_do(&h, 'r', 0), 0);
-	got = agent_answer(&w, HANG_S);
-	ck_assert_msg(got.r == 0, "the waiter: %s (%s)",
-	    lb_error_name((int)got.r), got.why);
+	agent_expect(&w, HANG_S, 0, "the waiter");
 	ck_assert_int_eq(agent_do(&w, 'i', 0), 1);
 	ck_assert_int_eq(agent_do(&w, 't', 0), LB_EFAILED);   /* in-process */
 	ck_assert_int_eq(agent_do(&w, 'r', 0), 0);

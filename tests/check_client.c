@@ -1027,28 +1027,6 @@ END_TEST
 /* ------------------------------------------------------------------ */
 /* lb_locked.                                                          */
 
-struct locked_call {
-	const char *path;
-	int         calls;
-	int         locked;
-	int         mine;
-	lb_lock    *peer;       /* freed after lb_locked returns */
-};
-
-/* lb_locked's fn: counts the call and looks at the lock through a second
- * handle of the same thread (the same owner). */
-static void
-locked_fn(void *arg)
-{
-	struct locked_call *c = arg;
-
-	c->calls++;
-	if ((c->peer = lb_lock_new(c->path, 0)) == NULL)
-		return;
-	c->locked = lb_is_locked(c->peer);
-	c->mine = lb_i_am_locking(c->peer);
-}
-
 /* lb_locked calls fn once with the lock held and releases it after; when
  * another holds the lock it returns the timeout's code and fn is not
  * called. */
@@ -1449,22 +1427,6 @@ START_TEST(test_probe_free_keeps_lock)
 	ck_assert_int_eq(tl_count(p.dir), tl_leftovers(tl_all_methods[_i]));
 }
 END_TEST
-
-/* lb_locked's fn: looks at the lock through a handle of its own, and
- * frees it before it returns. */
-static void
-locked_probe_fn(void *arg)
-{
-	struct locked_call *c = arg;
-	lb_lock            *probe;
-
-	c->calls++;
-	if ((probe = lb_lock_new(c->path, 0)) == NULL)
-		return;
-	c->locked = lb_is_locked(probe);
-	c->mine = lb_i_am_locking(probe);
-	lb_lock_free(probe);
-}
 
 /* lb_locked whose function probes the lock with a handle of its own
  * returns 0: the probe's free released nothing. */

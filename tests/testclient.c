@@ -67,3 +67,29 @@ peek_and_release(void *arg)
 	p->released = lb_release(p->lock);
 	return NULL;
 }
+
+void
+locked_fn(void *arg)
+{
+	struct locked_call *c = arg;
+
+	c->calls++;
+	if ((c->peer = lb_lock_new(c->path, 0)) == NULL)
+		return;
+	c->locked = lb_is_locked(c->peer);
+	c->mine = lb_i_am_locking(c->peer);
+}
+
+void
+locked_probe_fn(void *arg)
+{
+	struct locked_call *c = arg;
+	lb_lock            *probe;
+
+	c->calls++;
+	if ((probe = lb_lock_new(c->path, 0)) == NULL)
+		return;
+	c->locked = lb_is_locked(probe);
+	c->mine = lb_i_am_locking(probe);
+	lb_lock_free(probe);
+}

@@ -36,4 +36,22 @@ struct peek {
  * in mine and released. */
 void *peek_and_release(void *arg);
 
+/* What lb_locked's functions below saw (their arg). */
+struct locked_call {
+	const char *path;       /* the lock */
+	int         calls;      /* how often the function was called */
+	int         locked;     /* lb_is_locked, through its own handle */
+	int         mine;       /* lb_i_am_locking, through that handle */
+	lb_lock    *peer;       /* locked_fn's handle, for the caller to free */
+};
+
+/* locked_fn: an lb_locked function that counts its call and looks at the
+ * lock through a second handle of the same thread (the same owner),
+ * which it leaves in peer. */
+void locked_fn(void *arg);
+
+/* locked_probe_fn: an lb_locked function that counts its call and looks
+ * at the lock through a handle of its own, freed before it returns. */
+void locked_probe_fn(void *arg);
+
 #endif
