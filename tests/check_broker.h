@@ -83,6 +83,12 @@ void agent_kill(struct agent *a);
  * counts want waiters on lock's path. */
 void wait_for_waiters(lb_lock *lock, unsigned want);
 
+/* agent_queues: agent a asks for the lock (timeout seconds), and the
+ * broker then counts waiters waiters on it (wait_for_waiters through
+ * probe, a handle on the same lock). */
+void agent_queues(struct agent *a, double timeout, lb_lock *probe,
+    unsigned waiters);
+
 /* ------------------------------------------------------------------ */
 /* Private daemons (check_broker_agents.c).                             */
 
@@ -106,6 +112,15 @@ void daemon_again(struct tl_daemon *d, const char *dir, const char *state);
 /* daemon_restart: kills the daemon (SIGKILL) and starts it again
  * (daemon_again); asserts both. */
 void daemon_restart(struct tl_daemon *d, const char *dir, const char *state);
+
+/* order_to_stopped: stops the daemon (SIGSTOP) and gives agent a the
+ * order op(arg), which then waits for its answer (none within 0.3 s). */
+void order_to_stopped(struct tl_daemon *d, struct agent *a, char op,
+    double arg);
+
+/* private_daemon_end: asserts that the directory lockdir was left empty
+ * and that the private daemon stops cleanly (SIGTERM: exit 0). */
+void private_daemon_end(struct tl_daemon *d, const char *lockdir);
 
 /* ------------------------------------------------------------------ */
 /* The test cases, in the order they run.                               */

@@ -204,6 +204,14 @@ wait_for_waiters(lb_lock *lock, unsigned want)
 	    PROMPT_S);
 }
 
+void
+agent_queues(struct agent *a, double timeout, lb_lock *probe,
+    unsigned waiters)
+{
+	agent_send(a, 'a', timeout);
+	wait_for_waiters(probe, waiters);
+}
+
 /* ------------------------------------------------------------------ */
 /* Private daemons.                                                     */
 
@@ -237,4 +245,20 @@ daemon_restart(struct tl_daemon *d, const char *dir, const char *state)
 	ck_assert_msg(tl_daemon_stop(d, SIGKILL) == 0, "lockbrokerd did not "
 	    "die of SIGKILL; see %s", d->log);
 	daemon_again(d, dir, state);
+}
+
+void
+private_daemon_end(struct tl_daemon *d, const char *lockdir)
+{
+	ck_assert_int_eq(tl_count(lockdir), 0);
+	ck_assert_msg(tl_daemon_stop(d, SIGTERM) == 0, "lockbrokerd did not "
+	    "stop cleanly; see %s", d->log);
+}
+
+void
+order_to_stopped(struct tl_daemon *d, struct agent *a, char op, double arg)
+{
+	ck_assert_int_eq(kill(d->pid, SIGSTOP), 0);
+	agent_send(a, op, arg);
+	ck_assert(!agent_ready(a, 0.3));
 }

@@ -56,8 +56,7 @@ START_TEST(test_timeouts)
 	agent_send(&h, 'r', 0);
 	ck_assert_int_eq(lb_acquire(lock, LB_FOREVER), 0);
 	ck_assert_int_eq(agent_answer(&h, HANG_S).r, 0);
-	agent_send(&h, 'a', HANG_S);
-	wait_for_waiters(lock, 1);
+	agent_queues(&h, HANG_S, lock, 1);
 	ck_assert_int_eq(lb_release(lock), 0);
 	ck_assert_int_eq(agent_answer(&h, HANG_S).r, 0);
 	ck_assert_int_eq(agent_do(&h, 'r', 0), 0);
@@ -70,8 +69,7 @@ START_TEST(test_timeouts)
 	ck_assert_int_eq(agent_answer(&h, HANG_S).r, 0);
 	ck_assert_int_eq(lb_release(lock), 0);
 	agent_stop(&h);
-	lb_lock_free(lock);
-	ck_assert_int_eq(tl_count(p.dir), tl_leftovers(tl_all_methods[_i]));
+	lock_free_clean(lock, p.dir, tl_all_methods[_i]);
 }
 END_TEST
 
@@ -114,8 +112,7 @@ START_TEST(test_reentrant_and_release)
 	ck_assert_int_eq(agent_do(&h, 'r', 0), 0);
 	ck_assert_int_eq(lb_release(lock), LB_ENOTLOCKED);
 	agent_stop(&h);
-	lb_lock_free(lock);
-	ck_assert_int_eq(tl_count(p.dir), tl_leftovers(tl_all_methods[_i]));
+	lock_free_clean(lock, p.dir, tl_all_methods[_i]);
 }
 END_TEST
 
@@ -142,8 +139,7 @@ START_TEST(test_break_then_late_release)
 	ck_assert_int_eq(lb_release(lock), 0);
 	ck_assert_int_eq(lb_break_lock(lock), 0);
 	agent_stop(&h);
-	lb_lock_free(lock);
-	ck_assert_int_eq(tl_count(p.dir), tl_leftovers(tl_all_methods[_i]));
+	lock_free_clean(lock, p.dir, tl_all_methods[_i]);
 }
 END_TEST
 
@@ -159,13 +155,10 @@ START_TEST(test_holder_fields)
 	lb_lock        *lock;
 	char            host[256];
 
-	ck_assert_int_eq(gethostname(host, sizeof(host)), 0);
-	host[sizeof(host) - 1] = '\0';
+	host_name(host, sizeof(host));
 	tl_place_make(&p, "lk");
 	lock = lock_new(p.path, m);
-	memset(&who, 0x5a, sizeof(who));
-	ck_assert_int_eq(lb_get_holder(lock, &who), 0);
-	ck_assert_int_eq(who.pid, 0);
+	assert_no_holder(lock, &who);
 	ck_assert_int_eq(who.broker, 1);
 	ck_assert_int_eq(who.waiters, 0);
 
@@ -190,8 +183,7 @@ START_TEST(test_holder_fields)
 	ck_assert_int_eq(who.waiters, 0);
 
 	agent_start(&w, p.path, m, NULL);
-	agent_send(&w, 'a', HANG_S);
-	wait_for_waiters(lock, 1);
+	agent_queues(&w, HANG_S, lock, 1);
 	ck_assert_int_eq(agent_do(&h, 'r', 0), 0);
 	ck_assert_int_eq(agent_answer(&w, HANG_S).r, 0);
 	ck_assert_int_eq(lb_get_holder(lock, &who), 1);
@@ -249,8 +241,7 @@ START_TEST(test_threads_as_owners)
 	lb_lock_free(un1);
 	lb_lock_free(theirs_too);
 	lb_lock_free(theirs);
-	lb_lock_free(mine);
-	ck_assert_int_eq(tl_count(p.dir), tl_leftovers(tl_all_methods[_i]));
+	lock_free_clean(mine, p.dir, tl_all_methods[_i]);
 }
 END_TEST
 
@@ -281,8 +272,7 @@ START_TEST(test_broker_and_local_exclude)
 	ck_assert_int_eq(agent_answer(&loc, HANG_S).r, 0);
 	ck_assert_int_eq(lb_release(lock), 0);
 	agent_stop(&loc);
-	lb_lock_free(lock);
-	ck_assert_int_eq(tl_count(p.dir), tl_leftovers(m));
+	lock_free_clean(lock, p.dir, m);
 }
 END_TEST
 
@@ -354,8 +344,7 @@ START_TEST(test_waiter_behind_local_holder)
 	ck_assert_int_eq(agent_answer(&loc, HANG_S).r, 0);
 	ck_assert_int_eq(lb_release(lock), 0);
 	agent_stop(&loc);
-	lb_lock_free(lock);
-	ck_assert_int_eq(tl_count(p.dir), tl_leftovers(m));
+	lock_free_clean(lock, p.dir, m);
 	ck_assert_int_eq(tl_daemon_stop(&d, SIGTERM), 0);
 }
 END_TEST

@@ -33,8 +33,7 @@ START_TEST(test_fifo_five_waiters)
 	ck_assert_int_eq(agent_do(&h, 'a', 0), 0);
 	for (k = 0; k < 5; k++) {
 		agent_start(&w[k], p.path, LB_BROKER, NULL);
-		agent_send(&w[k], 'a', HANG_S * 3);
-		wait_for_waiters(lock, (unsigned)k + 1);
+		agent_queues(&w[k], HANG_S * 3, lock, (unsigned)k + 1);
 	}
 	ck_assert_int_eq(agent_do(&h, 'r', 0), 0);
 	for (k = 0; k < 5; k++) {
@@ -69,8 +68,7 @@ START_TEST(test_handoff_prompt)
 	agent_start(&w, p.path, LB_BROKER, NULL);
 	for (round = 0; round < 3; round++) {
 		ck_assert_int_eq(agent_do(&h, 'a', 0), 0);
-		agent_send(&w, 'a', LB_FOREVER);
-		wait_for_waiters(lock, 1);
+		agent_queues(&w, LB_FOREVER, lock, 1);
 		agent_send(&h, 'r', 0);
 		rel = agent_answer(&h, HANG_S);
 		ck_assert_int_eq(rel.r, 0);
@@ -99,8 +97,7 @@ START_TEST(test_holder_killed)
 	agent_start(&h, p.path, LB_BROKER, NULL);
 	agent_start(&w, p.path, LB_BROKER, NULL);
 	ck_assert_int_eq(agent_do(&h, 'a', 0), 0);
-	agent_send(&w, 'a', LB_FOREVER);
-	wait_for_waiters(lock, 1);
+	agent_queues(&w, LB_FOREVER, lock, 1);
 	t0 = tl_now();
 	agent_kill(&h);
 	ck_assert_int_eq(agent_answer(&w, HANG_S).r, 0);

@@ -115,6 +115,19 @@ START_TEST(test_threads_exclude_mixed)
 }
 END_TEST
 
+/* holder_excludes: holder takes the lock; other, another owner's handle,
+ * neither gets it nor releases it, and holder's release frees it. */
+static void
+holder_excludes(lb_lock *holder, lb_lock *other)
+{
+	ck_assert_int_eq(lb_acquire(holder, 0), 0);
+	ck_assert_int_eq(lb_acquire(other, 0), LB_EALREADY);
+	ck_assert_int_eq(lb_i_am_locking(other), 0);
+	ck_assert_int_eq(lb_release(other), LB_ENOTMINE);
+	ck_assert_int_eq(lb_i_am_locking(holder), 1);
+	ck_assert_int_eq(lb_release(holder), 0);
+}
+
 /* A thread holds in-process, another asks the broker, and the other way
  * round: the second never gets the lock while the first holds it. */
 START_TEST(test_threads_local_and_broker)
@@ -130,24 +143,12 @@ START_TEST(test_threads_local_and_broker)
 	new_in_thread(p.path, tl_all_methods[_i] | LB_BROKER, &brk2, &spare);
 	lb_lock_free(spare);
 
-	ck_assert_int_eq(lb_acquire(loc, 0), 0);
-	ck_assert_int_eq(lb_acquire(brk2, 0), LB_EALREADY);
-	ck_assert_int_eq(lb_i_am_locking(brk2), 0);
-	ck_assert_int_eq(lb_release(brk2), LB_ENOTMINE);
-	ck_assert_int_eq(lb_i_am_locking(loc), 1);
-	ck_assert_int_eq(lb_release(loc), 0);
-
-	ck_assert_int_eq(lb_acquire(brk, 0), 0);
-	ck_assert_int_eq(lb_acquire(loc2, 0), LB_EALREADY);
-	ck_assert_int_eq(lb_i_am_locking(loc2), 0);
-	ck_assert_int_eq(lb_release(loc2), LB_ENOTMINE);
-	ck_assert_int_eq(lb_i_am_locking(brk), 1);
-	ck_assert_int_eq(lb_release(brk), 0);
+	holder_excludes(loc, brk2);
+	holder_excludes(brk, loc2);
 	lb_lock_free(brk2);
 	lb_lock_free(loc2);
 	lb_lock_free(brk);
-	lb_lock_free(loc);
-	ck_assert_int_eq(tl_count(p.dir), tl_leftovers(tl_all_methods[_i]));
+	lock_free_clean(loc, p.dir, tl_all_methods[_i]);
 }
 END_TEST
 
@@ -164,15 +165,7 @@ START_TEST(test_probe_free_keeps_lock)
 	h = lock_new(p.path, m);
 	other = lock_new(p.path, m);
 	ck_assert_int_eq(lb_acquire(h, 0), 0);
-	q = lock_new(p.path, m);
-	ck_assert_int_eq(lb_is_locked(q), 1);
-	ck_assert_int_eq(lb_i_am_locking(q), 1);
-	lb_lock_free(q);
-	ck_assert_int_eq(lb_is_locked(h), 1);
-	ck_assert_int_eq(lb_i_am_locking(h), 1);
-	q = lock_new(p.path, m);
-	ck_assert_int_eq(lb_acquire(q, 0), 0);
-	lb_lock_free(q);
+	assert_probes_keep(h, p.path, m);
 	ck_assert_int_eq(lb_is_locked(other), 1);
 	ck_assert_int_eq(lb_release(h), 0);
 	q = lock_new(p.path, m);
@@ -180,8 +173,7 @@ START_TEST(test_probe_free_keeps_lock)
 	lb_lock_free(q);
 	ck_assert_int_eq(lb_is_locked(other), 0);
 	lb_lock_free(other);
-	lb_lock_free(h);
-	ck_assert_int_eq(tl_count(p.dir), tl_leftovers(tl_all_methods[_i]));
+	lock_free_clean(h, p.dir, tl_all_methods[_i]);
 }
 END_TEST
 

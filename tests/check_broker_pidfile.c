@@ -115,9 +115,7 @@ START_TEST(test_restart_pidfile_unconfirmed_grant)
 	tl_place_make(&p, "lk");
 	agent_start(&h, p.path, LB_PIDFILE | LB_BROKER, d.socket);
 	ck_assert_int_eq(agent_do(&h, 'l', 0), 0);      /* connected */
-	ck_assert_int_eq(kill(d.pid, SIGSTOP), 0);
-	agent_send(&h, 'a', HANG_S);
-	ck_assert(!agent_ready(&h, 0.3));
+	order_to_stopped(&d, &h, 'a', HANG_S);
 	ck_assert_ptr_nonnull(f = fopen(p.path, "w"));
 	fprintf(f, "%ld\n", (long)h.c.pid);
 	fclose(f);
@@ -126,8 +124,7 @@ START_TEST(test_restart_pidfile_unconfirmed_grant)
 	ck_assert_int_eq(agent_do(&h, 'i', 0), 1);
 	ck_assert_int_eq(agent_do(&h, 'r', 0), 0);
 	agent_stop(&h);
-	ck_assert_int_eq(tl_count(p.dir), 0);
-	ck_assert_int_eq(tl_daemon_stop(&d, SIGTERM), 0);
+	private_daemon_end(&d, p.dir);
 }
 END_TEST
 
@@ -170,12 +167,10 @@ START_TEST(test_restart_pidfile_grant_recorded)
 	ck_assert_int_eq(agent_do(&h, 'i', 0), 1);
 	ck_assert_int_eq(agent_do(&h, 'r', 0), 0);
 	ck_assert_int_eq(pidfile_names(p.path, h.c.pid), -1);
-	ck_assert_int_eq(lb_acquire(lock, 0), 0);
-	ck_assert_int_eq(lb_release(lock), 0);
+	take_and_release(lock);
 	lb_lock_free(lock);
 	agent_stop(&h);
-	ck_assert_int_eq(tl_count(p.dir), 0);
-	ck_assert_int_eq(tl_daemon_stop(&d, SIGTERM), 0);
+	private_daemon_end(&d, p.dir);
 }
 END_TEST
 
@@ -205,8 +200,7 @@ START_TEST(test_restart_pidfile_grant_unrecorded)
 	ck_assert_int_eq(agent_do(&h, 'r', 0), 0);
 	ck_assert_int_eq(pidfile_names(p.path, h.c.pid), -1);
 	agent_stop(&h);
-	ck_assert_int_eq(tl_count(p.dir), 0);
-	ck_assert_int_eq(tl_daemon_stop(&d, SIGTERM), 0);
+	private_daemon_end(&d, p.dir);
 }
 END_TEST
 
@@ -248,8 +242,7 @@ START_TEST(test_restart_pidfile_unrecorded_grant_given_up)
 	ck_assert_int_eq(pidfile_names(p.path, h.c.pid), 1);
 	ck_assert_int_eq(agent_do(&h, 'r', 0), 0);
 	agent_stop(&h);
-	ck_assert_int_eq(tl_count(p.dir), 0);
-	ck_assert_int_eq(tl_daemon_stop(&d, SIGTERM), 0);
+	private_daemon_end(&d, p.dir);
 }
 END_TEST
 
@@ -425,11 +418,9 @@ START_TEST(test_restart_pidfile_kept_hold)
 	ck_assert_msg(tl_exchange(d.socket, req, "OK 2", reply,
 	    sizeof(reply), PROMPT_S) == 0, "kept RELEASE: %s", reply);
 	ck_assert_int_eq(pidfile_names(p.path, getpid()), -1);
-	ck_assert_int_eq(lb_acquire(c.lock, 0), 0);
-	ck_assert_int_eq(lb_release(c.lock), 0);
+	take_and_release(c.lock);
 	lb_lock_free(c.lock);
-	ck_assert_int_eq(tl_count(p.dir), 0);
-	ck_assert_int_eq(tl_daemon_stop(&d, SIGTERM), 0);
+	private_daemon_end(&d, p.dir);
 }
 END_TEST
 

@@ -142,12 +142,10 @@ START_TEST(test_restart_hold_lost)
 	    NULL, "reason: %s", a.why);
 	ck_assert_int_eq(agent_do(&h, 'i', 0), 0);
 	lock = lock_new(p.path, LB_BROKER);
-	ck_assert_int_eq(lb_acquire(lock, 0), 0);
-	ck_assert_int_eq(lb_release(lock), 0);
+	take_and_release(lock);
 	lb_lock_free(lock);
 	agent_stop(&h);
-	ck_assert_int_eq(tl_count(p.dir), 0);
-	ck_assert_int_eq(tl_daemon_stop(&d, SIGTERM), 0);
+	private_daemon_end(&d, p.dir);
 }
 END_TEST
 
@@ -162,15 +160,12 @@ START_TEST(test_restart_i_am_locking_waits)
 	char             dir[PATH_MAX];
 
 	holder_at_private(&d, dir, &p, &h, LB_BROKER);
-	ck_assert_int_eq(kill(d.pid, SIGSTOP), 0);
-	agent_send(&h, 'i', 0);
-	ck_assert(!agent_ready(&h, 0.3));
+	order_to_stopped(&d, &h, 'i', 0);
 	daemon_restart(&d, dir, "state.db");
 	agent_expect(&h, HANG_S, 1, "i_am_locking");
 	ck_assert_int_eq(agent_do(&h, 'r', 0), 0);
 	agent_stop(&h);
-	ck_assert_int_eq(tl_count(p.dir), 0);
-	ck_assert_int_eq(tl_daemon_stop(&d, SIGTERM), 0);
+	private_daemon_end(&d, p.dir);
 }
 END_TEST
 

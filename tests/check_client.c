@@ -489,13 +489,10 @@ START_TEST(test_get_holder)
 	lb_lock        *lock;
 	char            host[256];
 
-	ck_assert_int_eq(gethostname(host, sizeof(host)), 0);
-	host[sizeof(host) - 1] = '\0';
+	host_name(host, sizeof(host));
 	tl_place_make(&p, "lk");
 	lock = lock_new(p.path, m);
-	memset(&who, 0x5a, sizeof(who));
-	ck_assert_int_eq(lb_get_holder(lock, &who), 0);
-	ck_assert_int_eq(who.pid, 0);
+	assert_no_holder(lock, &who);
 	ck_assert_str_eq(who.host, "");
 
 	ck_assert_int_eq(holder_start(&h, p.path, m, 0), 0);
@@ -1394,16 +1391,7 @@ START_TEST(test_probe_free_keeps_lock)
 	tl_place_make(&p, "lk");
 	h = lock_new(p.path, m);
 	ck_assert_int_eq(lb_acquire(h, 0), 0);
-	q = lock_new(p.path, m);
-	ck_assert_int_eq(lb_is_locked(q), 1);
-	ck_assert_int_eq(lb_i_am_locking(q), 1);
-	lb_lock_free(q);
-	ck_assert_int_eq(lb_is_locked(h), 1);
-	ck_assert_int_eq(lb_i_am_locking(h), 1);
-
-	q = lock_new(p.path, m);
-	ck_assert_int_eq(lb_acquire(q, 0), 0);          /* re-entrant */
-	lb_lock_free(q);
+	assert_probes_keep(h, p.path, m);
 	ck_assert_int_eq(lb_is_locked(h), 1);
 	ck_assert_int_eq(lb_release(h), 0);
 	ck_assert_int_eq(lb_is_locked(h), 0);

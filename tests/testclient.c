@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "testclient.h"
 
@@ -14,6 +15,50 @@ lock_new(const char *path, unsigned flags)
 	ck_assert_msg(lock != NULL, "lb_lock_new(%s, %#x): %s", path, flags,
 	    strerror(errno));
 	return lock;
+}
+
+void
+take_and_release(lb_lock *lock)
+{
+	ck_assert_int_eq(lb_acquire(lock, 0), 0);
+	ck_assert_int_eq(lb_release(lock), 0);
+}
+
+void
+lock_free_clean(lb_lock *lock, const char *dir, unsigned flags)
+{
+	lb_lock_free(lock);
+	ck_assert_int_eq(tl_count(dir), tl_leftovers(flags));
+}
+
+void
+host_name(char *host, size_t size)
+{
+	ck_assert_int_eq(gethostname(host, size), 0);
+	host[size - 1] = '\0';
+}
+
+void
+assert_no_holder(lb_lock *lock, lb_holder *who)
+{
+	memset(who, 0x5a, sizeof(*who));
+	ck_assert_int_eq(lb_get_holder(lock, who), 0);
+	ck_assert_int_eq(who->pid, 0);
+}
+
+void
+assert_probes_keep(lb_lock *h, const char *path, unsigned flags)
+{
+	lb_lock *q = lock_new(path, flags);
+
+	ck_assert_int_eq(lb_is_locked(q), 1);
+	ck_assert_int_eq(lb_i_am_locking(q), 1);
+	lb_lock_free(q);
+	ck_assert_int_eq(lb_is_locked(h), 1);
+	ck_assert_int_eq(lb_i_am_locking(h), 1);
+	q = lock_new(path, flags);
+	ck_assert_int_eq(lb_acquire(q, 0), 0);          /* re-entrant */
+	lb_lock_free(q);
 }
 
 void

@@ -8,11 +8,40 @@
 #ifndef TESTCLIENT_H
 #define TESTCLIENT_H
 
+#include <stddef.h>
+
 #include "lockbroker.h"
 #include "testlib.h"
 
 /* lock_new: a handle on path with flags; asserts that it was made. */
 lb_lock *lock_new(const char *path, unsigned flags);
+
+/* take_and_release: asserts that lock is taken at once (timeout 0) and
+ * released. */
+void take_and_release(lb_lock *lock);
+
+/* lock_free_clean: frees lock, the last handle on a lock in dir, and
+ * asserts that dir then holds no more than what lock's method leaves
+ * (tl_leftovers of flags). */
+void lock_free_clean(lb_lock *lock, const char *dir, unsigned flags);
+
+/* host_name: this machine's host name, as lb_get_holder tells it, into
+ * host (size bytes, NUL-terminated); asserts. */
+void host_name(char *host, size_t size);
+
+/* assert_no_holder: asserts that lb_get_holder of lock says nobody holds
+ * it (0, pid 0), who filled with junk first so that a field left unset
+ * shows; who keeps the answer for the caller's further checks. */
+void assert_no_holder(lb_lock *lock, lb_holder *who);
+
+/*
+ * assert_probes_keep: with h holding the lock at path, a probe (another
+ * handle with flags, of the same owner) sees it locked and its own, and
+ * freeing it releases nothing (h still holds); another that acquires
+ * again (re-entrant, granted at once) is then made and freed.  What that
+ * last free left is for the caller to check.
+ */
+void assert_probes_keep(lb_lock *h, const char *path, unsigned flags);
 
 /* assert_reason_names: asserts that the last failure on lock has a reason
  * (lb_lock_error) that names what. */
