@@ -2,6 +2,8 @@
  * testlib.h: the harness the C check suites share.
  *
  *   running   tl_main: a suite run in a private directory of its own
+ *             (tl_main_around: with what the whole run shares set up
+ *             before it and taken down after it)
  *   places    a fresh directory per test and the path of a lock in it
  *   clocks    monotonic seconds, sleeping
  *   files     joining paths, reading and writing small files, counting
@@ -9,7 +11,8 @@
  *   children  forked processes that report back through a pipe: holders,
  *             agents, checks run in another process or as user nobody,
  *             sleepers, dead pids, Python
- *   daemon    a lockbrokerd of a test's own, started and stopped from C
+ *   daemon    a lockbrokerd of a test's own, started and stopped from C,
+ *             with an environment of its own (a preload, say)
  *
  * Helpers that run in a test assert with check's ck_assert (a failure
  * fails the test, in the test's process).  Those meant for children or
