@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "lockbroker.h"
+#include "testclient.h"
 #include "testlib.h"
 
 /* Generous bounds: a call that should return at once, and a hang. */
@@ -43,31 +44,6 @@
 #define HOLD_S   0.3
 #define WAIT_S   0.3
 #define WAIT_MIN 0.25
-
-/* ------------------------------------------------------------------ */
-/* Helpers: handles, reasons.                                          */
-
-/* A handle on path, asserted to exist. */
-static lb_lock *
-lock_new(const char *path, unsigned flags)
-{
-	lb_lock *lock = lb_lock_new(path, flags);
-
-	ck_assert_msg(lock != NULL, "lb_lock_new(%s, %#x): %s", path, flags,
-	    strerror(errno));
-	return lock;
-}
-
-/* Asserts that the last failure on lock has a reason naming what. */
-static void
-assert_reason_names(lb_lock *lock, const char *what)
-{
-	const char *why = lb_lock_error(lock);
-
-	ck_assert_ptr_nonnull(why);
-	ck_assert_msg(strstr(why, what) != NULL,
-	    "reason \"%s\" does not name %s", why, what);
-}
 
 /* ------------------------------------------------------------------ */
 /* Holders: forked children that hold a lock.                          */
@@ -146,58 +122,6 @@ holder_kill(struct holder *h)
 	int status = tl_child_kill(&h->c);
 
 	ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-}
-
-/* ------------------------------------------------------------------ */
-/* Handles made in other threads.                                      */
-
-struct made {
-	const char *path;
-	unsigned    flags;
-	lb_lock    *lock[2];
-};
-
-static void *
-make_locks(void *arg)
-{
-	struct made *m = arg;
-
-	m->lock[0] = lb_lock_new(m->path, m->flags);
-	m->lock[1] = lb_lock_new(m->path, m->flags);
-	return NULL;
-}
-
-/* Makes two handles on path in one new thread (so, with threaded
- * ownership, both that thread's and nobody else's). */
-static void
-new_in_thread(const char *path, unsigned flags, lb_lock **a, lb_lock **b)
-{
-	struct made m = { path, flags, { NULL, NULL } };
-	pthread_t   t;
-
-	ck_assert_int_eq(pthread_create(&t, NULL, make_locks, &m), 0);
-	ck_assert_int_eq(pthread_join(t, NULL), 0);
-	ck_assert_ptr_nonnull(m.lock[0]);
-	ck_assert_ptr_nonnull(m.lock[1]);
-	*a = m.lock[0];
-	*b = m.lock[1];
-}
-
-/* What another thread sees through a shared handle, and its release. */
-struct peek {
-	lb_lock *lock;
-	int      mine;
-	int      released;
-};
-
-static void *
-peek_and_release(void *arg)
-{
-	struct peek *p = arg;
-
-	p->mine = lb_i_am_locking(p->lock);
-	p->released = lb_release(p->lock);
-	return NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -565,13 +489,10 @@ START_TEST(test_get_holder)
 	lb_lock        *lock;
 	char            host[256];
 
-	ck_assert_int_eq(gethostname(host, sizeof(host)), 0);
-	host[sizeof(host) - 1] = '\0';
+	host_name(host, sizeof(host));
 	tl_place_make(&p, "lk");
 	lock = lock_new(p.path, m);
-	memset(&who, 0x5a, sizeof(who));
-	ck_assert_int_eq(lb_get_holder(lock, &who), 0);
-	ck_assert_int_eq(who.pid, 0);
+	assert_no_holder(lock, &who);
 	ck_assert_str_eq(who.host, "");
 
 	ck_assert_int_eq(holder_start(&h, p.path, m, 0), 0);
@@ -1103,28 +1024,6 @@ END_TEST
 /* ------------------------------------------------------------------ */
 /* lb_locked.                                                          */
 
-struct locked_call {
-	const char *path;
-	int         calls;
-	int         locked;
-	int         mine;
-	lb_lock    *peer;       /* freed after lb_locked returns */
-};
-
-/* lb_locked's fn: counts the call and looks at the lock through a second
- * handle of the same thread (the same owner). */
-static void
-locked_fn(void *arg)
-{
-	struct locked_call *c = arg;
-
-	c->calls++;
-	if ((c->peer = lb_lock_new(c->path, 0)) == NULL)
-		return;
-	c->locked = lb_is_locked(c->peer);
-	c->mine = lb_i_am_locking(c->peer);
-}
-
 /* lb_locked calls fn once with the lock held and releases it after; when
  * another holds the lock it returns the timeout's code and fn is not
  * called. */
@@ -1492,16 +1391,7 @@ START_TEST(test_probe_free_keeps_lock)
 	tl_place_make(&p, "lk");
 	h = lock_new(p.path, m);
 	ck_assert_int_eq(lb_acquire(h, 0), 0);
-	q = lock_new(p.path, m);
-	ck_assert_int_eq(lb_is_locked(q), 1);
-	ck_assert_int_eq(lb_i_am_locking(q), 1);
-	lb_lock_free(q);
-	ck_assert_int_eq(lb_is_locked(h), 1);
-	ck_assert_int_eq(lb_i_am_locking(h), 1);
-
-	q = lock_new(p.path, m);
-	ck_assert_int_eq(lb_acquire(q, 0), 0);          /* re-entrant */
-	lb_lock_free(q);
+	assert_probes_keep(h, p.path, m);
 	ck_assert_int_eq(lb_is_locked(h), 1);
 	ck_assert_int_eq(lb_release(h), 0);
 	ck_assert_int_eq(lb_is_locked(h), 0);
@@ -1525,22 +1415,6 @@ START_TEST(test_probe_free_keeps_lock)
 	ck_assert_int_eq(tl_count(p.dir), tl_leftovers(tl_all_methods[_i]));
 }
 END_TEST
-
-/* lb_locked's fn: looks at the lock through a handle of its own, and
- * frees it before it returns. */
-static void
-locked_probe_fn(void *arg)
-{
-	struct locked_call *c = arg;
-	lb_lock            *probe;
-
-	c->calls++;
-	if ((probe = lb_lock_new(c->path, 0)) == NULL)
-		return;
-	c->locked = lb_is_locked(probe);
-	c->mine = lb_i_am_locking(probe);
-	lb_lock_free(probe);
-}
 
 /* lb_locked whose function probes the lock with a handle of its own
  * returns 0: the probe's free released nothing. */

@@ -32,6 +32,13 @@ static const char *tl_name = "check";
 int
 tl_main(const char *name, Suite *s, enum print_output mode)
 {
+	return tl_main_around(name, s, mode, NULL, NULL, NULL);
+}
+
+int
+tl_main_around(const char *name, Suite *s, enum print_output mode,
+    tl_hook_fn *before, tl_hook_fn *after, void *arg)
+{
 	SRunner *sr;
 	char     made[PATH_MAX];
 	int      failed;
@@ -50,10 +57,18 @@ tl_main(const char *name, Suite *s, enum print_output mode)
 		srunner_free(srunner_create(s));
 		return 99;
 	}
+	if (before != NULL && before(arg) == -1) {
+		fprintf(stderr, "%s: cannot set up the run\n", name);
+		tl_dir_remove(tl_top);
+		srunner_free(srunner_create(s));
+		return 99;
+	}
 	sr = srunner_create(s);
 	srunner_run_all(sr, mode);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
+	if (after != NULL && after(arg) == -1)
+		failed++;
 	if (tl_dir_remove(tl_top) == -1) {
 		fprintf(stderr, "%s: cannot remove %s\n", name, tl_top);
 		failed++;
@@ -586,7 +601,7 @@ tl_daemon_answers(const char *socket_path)
 /* In the daemon's child: its output to log, nothing else open, then the
  * daemon. */
 static void __attribute__((noreturn))
-daemon_exec(const struct tl_daemon *d, pid_t parent)
+daemon_exec(const struct tl_daemon *d, pid_t parent, const char *const *env)
 {
 	const char *b = getenv("LB_BUILDDIR");
 	char        binary[PATH_MAX];
@@ -594,6 +609,9 @@ daemon_exec(const struct tl_daemon *d, pid_t parent)
 
 	/* SIGKILL: a wedged daemon would never handle SIGTERM. */
 	tl_die_with_parent(parent);
+	for (; env != NULL && *env != NULL; env++)
+		if (putenv((char *)*env) != 0)
+			_exit(126);
 	snprintf(binary, sizeof(binary), "%s/daemon/lockbrokerd",
 	    b != NULL && *b != '\0' ? b : ".");
 	if ((fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0644)) != -1) {
@@ -611,6 +629,13 @@ int
 tl_daemon_start(struct tl_daemon *d, const char *dir, const char *sock,
     const char *state)
 {
+	return tl_daemon_start_env(d, dir, sock, state, NULL);
+}
+
+int
+tl_daemon_start_env(struct tl_daemon *d, const char *dir, const char *sock,
+    const char *state, const char *const *env)
+{
 	pid_t  parent = getpid();
 	double end;
 	int    status;
@@ -627,7 +652,7 @@ tl_daemon_start(struct tl_daemon *d, const char *dir, const char *sock,
 	if ((d->pid = fork()) == -1)
 		return -1;
 	if (d->pid == 0)
-		daemon_exec(d, parent);
+		daemon_exec(d, parent, env);
 	for (end = tl_now() + DAEMON_WAIT_S; tl_now() < end; tl_sleep(0.01)) {
 		if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
 			fprintf(stderr, "lockbrokerd exited (status %#x); see "
@@ -667,6 +692,26 @@ tl_daemon_stop(struct tl_daemon *d, int sig)
 	if (sig == SIGKILL)
 		return WIFSIGNALED(status) ? 0 : -1;
 	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+int
+tl_daemon_stopped(struct tl_daemon *d, double seconds)
+{
+	double end = tl_now() + seconds;
+	int    status;
+	pid_t  r;
+
+	do {
+		r = waitpid(d->pid, &status, WNOHANG | WUNTRACED);
+		if (r == d->pid && WIFSTOPPED(status))
+			return 1;
+		if (r == d->pid) {
+			d->pid = 0;
+			return 0;
+		}
+		tl_sleep(0.01);
+	} while (tl_now() < end);
+	return 0;
 }
 
 const char *

@@ -2,6 +2,8 @@
  * testlib.h: the harness the C check suites share.
  *
  *   running   tl_main: a suite run in a private directory of its own
+ *             (tl_main_around: with what the whole run shares set up
+ *             before it and taken down after it)
  *   places    a fresh directory per test and the path of a lock in it
  *   clocks    monotonic seconds, sleeping
  *   files     joining paths, reading and writing small files, counting
@@ -9,7 +11,8 @@
  *   children  forked processes that report back through a pipe: holders,
  *             agents, checks run in another process or as user nobody,
  *             sleepers, dead pids, Python
- *   daemon    a lockbrokerd of a test's own, started and stopped from C
+ *   daemon    a lockbrokerd of a test's own, started and stopped from C,
+ *             with an environment of its own (a preload, say)
  *
  * Helpers that run in a test assert with check's ck_assert (a failure
  * fails the test, in the test's process).  Those meant for children or
@@ -44,6 +47,20 @@ extern char tl_top[PATH_MAX];
  * lets CK_VERBOSITY choose).  name (the program) prefixes its messages.
  */
 int tl_main(const char *name, Suite *s, enum print_output mode);
+
+/* What a suite sets up before its run and takes down after it: arg is
+ * tl_main_around's; 0, or -1 with a message on stderr. */
+typedef int tl_hook_fn(void *arg);
+
+/*
+ * tl_main_around: tl_main, with before(arg) called once tl_top exists and
+ * before the first test (when it fails, no test runs and the status is
+ * 99), and after(arg) once the last test ran, before tl_top is removed
+ * (when it fails, the run fails).  Either may be NULL.  For a suite whose
+ * tests share something of the whole run, such as a daemon.
+ */
+int tl_main_around(const char *name, Suite *s, enum print_output mode,
+    tl_hook_fn *before, tl_hook_fn *after, void *arg);
 
 /* ------------------------------------------------------------------ */
 /* Places and directories.                                              */
@@ -282,10 +299,26 @@ struct tl_daemon {
 int tl_daemon_start(struct tl_daemon *d, const char *dir, const char *sock,
     const char *state);
 
+/*
+ * tl_daemon_start_env: tl_daemon_start with the daemon's environment
+ * changed first: env is a NULL-terminated list of "NAME=value" strings
+ * (NULL: none) that the daemon's process sets before it runs the daemon
+ * (a preload and its settings, say); this process's own environment is
+ * left as it was.  0, or -1 with a message on stderr.  No assertion.
+ */
+int tl_daemon_start_env(struct tl_daemon *d, const char *dir,
+    const char *sock, const char *state, const char *const *env);
+
 /* tl_daemon_stop: sends sig to the daemon and reaps it (SIGKILL after
  * 10 s).  0 when it ended as sig wants (exit 0 for SIGTERM, killed for
  * SIGKILL), else -1; 0 when it was not running.  No assertion. */
 int tl_daemon_stop(struct tl_daemon *d, int sig);
+
+/* tl_daemon_stopped: 1 when the daemon has stopped (SIGSTOP, as a
+ * preload may stop it) within seconds, else 0; when it exited instead,
+ * reaps it and sets d->pid to 0.  It stays stopped: tl_daemon_stop with
+ * SIGKILL ends it.  No assertion. */
+int tl_daemon_stopped(struct tl_daemon *d, double seconds);
 
 /*
  * tl_exchange: connects to the daemon at socket_path, sends request

@@ -1,0 +1,292 @@
+/*
+ * check_broker_handoff.c: what the broker adds: waiters served in order
+ * (FIFO), a prompt handoff on release, a dead holder's lock handed on, a
+ * forked child that keeps nothing of its parent's, many threads on the
+ * one connection.
+ */
+#include <sys/prctl.h>
+#include <sys/wait.h>
+
+#include <check.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check_broker.h"
+
+/* Five waiting processes are served in the order they came. */
+START_TEST(test_fifo_five_waiters)
+{
+	struct tl_place p;
+	struct agent    h, w[5];
+	lb_lock        *lock;
+	int             k;
+
+	tl_place_make(&p, "lk");
+	lock = lock_new(p.path, LB_BROKER);
+	agent_start(&h, p.path, LB_BROKER, NULL);
+	ck_assert_int_eq(agent_do(&h, 'a', 0), 0);
+	for (k = 0; k < 5; k++) {
+		agent_start(&w[k], p.path, LB_BROKER, NULL);
+		agent_queues(&w[k], HANG_S * 3, lock, (unsigned)k + 1);
+	}
+	ck_assert_int_eq(agent_do(&h, 'r', 0), 0);
+	for (k = 0; k < 5; k++) {
+		ck_assert_int_eq(agent_answer(&w[k], HANG_S).r, 0);
+		if (k < 4)
+			ck_assert_msg(!agent_ready(&w[k + 1], 0.05),
+			    "waiter %d was served before waiter %d released",
+			    k + 1, k);
+		ck_assert_int_eq(agent_do(&w[k], 'r', 0), 0);
+	}
+	for (k = 0; k < 5; k++)
+		agent_stop(&w[k]);
+	agent_stop(&h);
+	ck_assert_int_eq(lb_is_locked(lock), 0);
+	lb_lock_free(lock);
+}
+END_TEST
+
+/* A waiter has the lock promptly after the holder's release (no polling
+ * interval in between). */
+START_TEST(test_handoff_prompt)
+{
+	struct tl_place p;
+	struct agent    h, w;
+	struct answer   rel, got;
+	lb_lock        *lock;
+	int             round;
+
+	tl_place_make(&p, "lk");
+	lock = lock_new(p.path, LB_BROKER);
+	agent_start(&h, p.path, LB_BROKER, NULL);
+	agent_start(&w, p.path, LB_BROKER, NULL);
+	for (round = 0; round < 3; round++) {
+		ck_assert_int_eq(agent_do(&h, 'a', 0), 0);
+		agent_queues(&w, LB_FOREVER, lock, 1);
+		agent_send(&h, 'r', 0);
+		rel = agent_answer(&h, HANG_S);
+		ck_assert_int_eq(rel.r, 0);
+		got = agent_answer(&w, HANG_S);
+		ck_assert_int_eq(got.r, 0);
+		ck_assert_msg(got.at - rel.at < HANDOFF_S, "handoff took "
+		    "%.3f s", got.at - rel.at);
+		ck_assert_int_eq(agent_do(&w, 'r', 0), 0);
+	}
+	agent_stop(&w);
+	agent_stop(&h);
+	lb_lock_free(lock);
+}
+END_TEST
+
+/* kill -9 of a holder: its waiter has the lock promptly. */
+START_TEST(test_holder_killed)
+{
+	struct tl_place p;
+	struct agent    h, w;
+	lb_lock        *lock;
+	double          t0;
+
+	tl_place_make(&p, "lk");
+	lock = lock_new(p.path, LB_BROKER);
+	agent_start(&h, p.path, LB_BROKER, NULL);
+	agent_start(&w, p.path, LB_BROKER, NULL);
+	ck_assert_int_eq(agent_do(&h, 'a', 0), 0);
+	agent_queues(&w, LB_FOREVER, lock, 1);
+	t0 = tl_now();
+	agent_kill(&h);
+	ck_assert_int_eq(agent_answer(&w, HANG_S).r, 0);
+	ck_assert_msg(tl_now() - t0 < HANDOFF_S, "granted %.3f s after the "
+	    "holder died", tl_now() - t0);
+	ck_assert_int_eq(agent_do(&w, 'i', 0), 1);
+	agent_stop(&w);
+	lb_lock_free(lock);
+	ck_assert_int_eq(tl_count(p.dir), 0);
+}
+END_TEST
+
+/* A forked child neither owns its parent's lock nor keeps it alive: the
+ * parent killed with SIGKILL, the lock goes to a waiter although the
+ * child lives on. */
+START_TEST(test_fork_child_keeps_nothing)
+{
+	struct tl_place p;
+	struct agent    h;
+	struct answer   child;
+	lb_lock        *lock;
+	double          t0;
+	int             status;
+
+	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	tl_place_make(&p, "lk");
+	lock = lock_new(p.path, LB_BROKER);
+	agent_start(&h, p.path, LB_BROKER, NULL);
+	ck_assert_int_eq(agent_do(&h, 'a', 0), 0);
+	agent_send(&h, 'F', 0);
+	child = agent_answer(&h, HANG_S);
+	ck_assert_int_gt(child.pid, 0);
+	ck_assert_msg(child.r == 0, "the child owns its parent's lock: "
+	    "i_am_locking %lld (%s)", (long long)child.r, child.why);
+	ck_assert_msg(child.r2 == LB_ENOTMINE, "the child's release: %s",
+	    lb_error_name((int)child.r2));
+	ck_assert_int_eq(agent_do(&h, 'i', 0), 1);
+	agent_kill(&h);
+	t0 = tl_now();
+	ck_assert_int_eq(lb_acquire(lock, HANG_S), 0);
+	ck_assert_msg(tl_now() - t0 < HANDOFF_S, "granted only after %.3f s",
+	    tl_now() - t0);
+	/* ... while the child still runs. */
+	ck_assert_int_eq(waitpid((pid_t)child.pid, &status, WNOHANG), 0);
+	ck_assert_int_eq(kill((pid_t)child.pid, 0), 0);
+	ck_assert_int_eq(lb_release(lock), 0);
+	kill((pid_t)child.pid, SIGKILL);
+	ck_assert_int_eq(waitpid((pid_t)child.pid, &status, 0), child.pid);
+	lb_lock_free(lock);
+}
+END_TEST
+
+/* Many threads, each its own owner, over the one connection: exclusion
+ * holds, and a thread blocked in a waiting acquire does not hold up the
+ * others' requests. */
+#define NWORKERS 6
+
+struct worker {
+	const char *path[2];
+	double      until;
+	int         rounds;
+	int        *inside;     /* per lock: owners inside, must stay <= 1 */
+	char        bad[160];
+};
+
+static pthread_mutex_t inside_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void *
+worker_run(void *arg)
+{
+	struct worker *wk = arg;
+	lb_lock       *lock[2];
+	int            k, r, n;
+
+	for (k = 0; k < 2; k++)
+		if ((lock[k] = lb_lock_new(wk->path[k], LB_BROKER)) == NULL) {
+			snprintf(wk->bad, sizeof(wk->bad), "lb_lock_new");
+			return NULL;
+		}
+	while (tl_now() < wk->until && wk->bad[0] == '\0') {
+		k = wk->rounds % 2;
+		if ((r = lb_acquire(lock[k], HANG_S)) != 0) {
+			snprintf(wk->bad, sizeof(wk->bad), "acquire: %s (%s)",
+			    lb_error_name(r), lb_lock_error(lock[k]));
+			break;
+		}
+		pthread_mutex_lock(&inside_mu);
+		n = ++wk->inside[k];
+		pthread_mutex_unlock(&inside_mu);
+		if (n != 1)
+			snprintf(wk->bad, sizeof(wk->bad), "%d owners inside",
+			    n);
+		if ((r = lb_i_am_locking(lock[k])) != 1)
+			snprintf(wk->bad, sizeof(wk->bad), "i_am_locking %d",
+			    r);
+		pthread_mutex_lock(&inside_mu);
+		wk->inside[k]--;
+		pthread_mutex_unlock(&inside_mu);
+		if ((r = lb_release(lock[k])) != 0)
+			snprintf(wk->bad, sizeof(wk->bad), "release: %s",
+			    lb_error_name(r));
+		wk->rounds++;
+	}
+	lb_lock_free(lock[0]);
+	lb_lock_free(lock[1]);
+	return NULL;
+}
+
+struct blocked {
+	const char *path;
+	int         r;
+	double      done;
+};
+
+static void *
+blocked_run(void *arg)
+{
+	struct blocked *b = arg;
+	lb_lock        *lock = lb_lock_new(b->path, LB_BROKER);
+
+	b->r = lock == NULL ? LB_ENOMEM : lb_acquire(lock, HANG_S);
+	b->done = tl_now();
+	if (b->r == 0)
+		b->r = lb_release(lock);
+	lb_lock_free(lock);
+	return NULL;
+}
+
+START_TEST(test_threads_share_connection)
+{
+	struct tl_place p, q, z;
+	struct worker   wk[NWORKERS];
+	struct blocked  b;
+	struct agent    h;
+	pthread_t       t[NWORKERS], bt;
+	lb_lock        *probe;
+	int             inside[2] = { 0, 0 }, k, total = 0;
+	double          released;
+
+	tl_place_make(&p, "a");
+	tl_place_make(&q, "b");
+	tl_place_make(&z, "held");
+	agent_start(&h, z.path, LB_BROKER, NULL);
+	ck_assert_int_eq(agent_do(&h, 'a', 0), 0);
+	probe = lock_new(z.path, LB_BROKER);
+	b.path = z.path;
+	ck_assert_int_eq(pthread_create(&bt, NULL, blocked_run, &b), 0);
+	wait_for_waiters(probe, 1);
+	for (k = 0; k < NWORKERS; k++) {
+		memset(&wk[k], 0, sizeof(wk[k]));
+		wk[k].path[0] = p.path;
+		wk[k].path[1] = q.path;
+		wk[k].until = tl_now() + 0.7;
+		wk[k].inside = inside;
+		ck_assert_int_eq(pthread_create(&t[k], NULL, worker_run,
+		    &wk[k]), 0);
+	}
+	for (k = 0; k < NWORKERS; k++) {
+		ck_assert_int_eq(pthread_join(t[k], NULL), 0);
+		ck_assert_msg(wk[k].bad[0] == '\0', "worker %d: %s", k,
+		    wk[k].bad);
+		total += wk[k].rounds;
+	}
+	/* The others made progress while one thread waited. */
+	ck_assert_msg(total >= NWORKERS, "only %d rounds in all", total);
+	ck_assert_int_eq(lb_is_locked(probe), 1);
+	ck_assert_int_eq(agent_do(&h, 'r', 0), 0);
+	released = tl_now();
+	ck_assert_int_eq(pthread_join(bt, NULL), 0);
+	ck_assert_int_eq(b.r, 0);
+	ck_assert_msg(b.done - released < HANDOFF_S, "the blocked thread got "
+	    "the lock %.3f s after its release", b.done - released);
+	agent_stop(&h);
+	lb_lock_free(probe);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+
+/* The case's tests, in the order they run. */
+TCase *
+broker_handoff_case(void)
+{
+	TCase *tc = broker_case("broker", 60);
+
+	tcase_add_test(tc, test_fifo_five_waiters);
+	tcase_add_test(tc, test_handoff_prompt);
+	tcase_add_test(tc, test_holder_killed);
+	tcase_add_test(tc, test_fork_child_keeps_nothing);
+	tcase_add_test(tc, test_threads_share_connection);
+	return tc;
+}

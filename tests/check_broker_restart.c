@@ -1,0 +1,215 @@
+/*
+ * check_broker_restart.c: the daemon restarted under its clients: killed
+ * or stopped with a holder and a waiter, restarted without the holds'
+ * record, killed while a question is on its way, and gone for good under
+ * AUTO handles.  The pidfile grants' restarts are in
+ * check_broker_pidfile.c.
+ */
+#include <check.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check_broker.h"
+
+/* holder_at_private: a private daemon in dir, a fresh lock p, and agent h
+ * with a handle on it (flags) through that daemon, holding it. */
+static void
+holder_at_private(struct tl_daemon *d, char *dir, struct tl_place *p,
+    struct agent *h, unsigned flags)
+{
+	private_daemon(d, dir);
+	tl_place_make(p, "lk");
+	agent_start(h, p->path, flags, d->socket);
+	ck_assert_int_eq(agent_do(h, 'a', 0), 0);
+}
+
+/* waiter_waits: agent w asks for the lock (timeout seconds) and is still
+ * waiting a moment later. */
+static void
+waiter_waits(struct agent *w, double timeout)
+{
+	agent_send(w, 'a', timeout);
+	ck_assert(!agent_ready(w, 0.2));
+}
+
+/* release_hands_over: agent h releases; asserts that the acquire agent w
+ * waits in is granted, within HANDOFF_S of the release. */
+static void
+release_hands_over(struct agent *h, struct agent *w)
+{
+	struct answer got;
+	double        released;
+
+	ck_assert_int_eq(agent_do(h, 'r', 0), 0);
+	released = tl_now();
+	got = agent_expect(w, HANG_S, 0, "the waiter");
+	ck_assert_msg(got.at - released < HANDOFF_S, "granted %.3f s after "
+	    "the release", got.at - released);
+}
+
+/* The daemon killed with SIGKILL and restarted on the same socket and
+ * state: the holder still holds (same token), nobody else gets it, a
+ * waiter that waited through the crash waits on, and the holder's release
+ * hands the lock to it. */
+START_TEST(test_restart_after_kill)
+{
+	struct tl_daemon d;
+	struct tl_place  p;
+	struct agent     h, w;
+	struct answer    before, after;
+	char             dir[PATH_MAX];
+	lb_lock         *lock;
+
+	holder_at_private(&d, dir, &p, &h, LB_BROKER);
+	agent_start(&w, p.path, LB_BROKER, d.socket);
+	agent_send(&h, 't', 0);
+	before = agent_answer(&h, HANG_S);
+	ck_assert_int_eq(before.r, 0);
+	waiter_waits(&w, 30.0);
+
+	daemon_restart(&d, dir, "state.db");
+	ck_assert_int_eq(agent_do(&h, 'i', 0), 1);
+	agent_send(&h, 't', 0);
+	after = agent_answer(&h, HANG_S);
+	ck_assert_int_eq(after.r, 0);
+	ck_assert_msg(after.token == before.token, "token %llu became %llu",
+	    (unsigned long long)before.token,
+	    (unsigned long long)after.token);
+	lock = lock_new(p.path, LB_BROKER);
+	ck_assert_int_eq(lb_acquire(lock, 0), LB_EALREADY);
+	ck_assert(!agent_ready(&w, 0.2));
+	release_hands_over(&h, &w);
+	ck_assert_int_eq(lb_acquire(lock, 0), LB_EALREADY);
+	ck_assert_int_eq(agent_do(&w, 'r', 0), 0);
+	ck_assert_int_eq(lb_acquire(lock, HANG_S), 0);
+	ck_assert_int_eq(lb_release(lock), 0);
+	lb_lock_free(lock);
+	agent_stop(&w);
+	agent_stop(&h);
+	ck_assert_int_eq(tl_daemon_stop(&d, SIGTERM), 0);
+}
+END_TEST
+
+/* A graceful stop (SIGTERM) while a waiter waits, then a restart: the
+ * waiter waits on at the next daemon and has the lock when the holder
+ * releases it. */
+START_TEST(test_restart_after_stop_with_waiter)
+{
+	struct tl_daemon d;
+	struct tl_place  p;
+	struct agent     h, w;
+	char             dir[PATH_MAX];
+
+	holder_at_private(&d, dir, &p, &h, LB_BROKER);
+	agent_start(&w, p.path, LB_BROKER, d.socket);
+	waiter_waits(&w, 30.0);
+
+	ck_assert_int_eq(tl_daemon_stop(&d, SIGTERM), 0);
+	ck_assert(!agent_ready(&w, 0.2));       /* still waiting */
+	daemon_again(&d, dir, "state.db");
+	ck_assert_int_eq(agent_do(&h, 'i', 0), 1);
+	ck_assert(!agent_ready(&w, 0.2));
+	release_hands_over(&h, &w);
+	ck_assert_int_eq(agent_do(&w, 'i', 0), 1);
+	agent_stop(&w);
+	agent_stop(&h);
+	ck_assert_int_eq(tl_daemon_stop(&d, SIGTERM), 0);
+}
+END_TEST
+
+/* A restarted daemon that knows nothing of the hold (another state
+ * database) does not give it back: the holder's next call says
+ * LB_ENOTLOCKED with the reason, once; the lock is free for others. */
+START_TEST(test_restart_hold_lost)
+{
+	struct tl_daemon d;
+	struct tl_place  p;
+	struct agent     h;
+	struct answer    a;
+	char             dir[PATH_MAX];
+	lb_lock         *lock;
+
+	holder_at_private(&d, dir, &p, &h, LB_BROKER);
+	daemon_restart(&d, dir, "other-state.db");
+	agent_send(&h, 'i', 0);
+	a = agent_expect(&h, HANG_S, LB_ENOTLOCKED, "i_am_locking");
+	ck_assert_msg(strstr(a.why, "lost") != NULL && strstr(a.why, p.path) !=
+	    NULL, "reason: %s", a.why);
+	ck_assert_int_eq(agent_do(&h, 'i', 0), 0);
+	lock = lock_new(p.path, LB_BROKER);
+	take_and_release(lock);
+	lb_lock_free(lock);
+	agent_stop(&h);
+	private_daemon_end(&d, p.dir);
+}
+END_TEST
+
+/* lb_i_am_locking of an LB_BROKER handle asked while the daemon dies
+ * (stopped first, so that the question is on its way, then killed and
+ * restarted): waits for the reconnect and answers 1, not LB_ERROR. */
+START_TEST(test_restart_i_am_locking_waits)
+{
+	struct tl_daemon d;
+	struct tl_place  p;
+	struct agent     h;
+	char             dir[PATH_MAX];
+
+	holder_at_private(&d, dir, &p, &h, LB_BROKER);
+	order_to_stopped(&d, &h, 'i', 0);
+	daemon_restart(&d, dir, "state.db");
+	agent_expect(&h, HANG_S, 1, "i_am_locking");
+	ck_assert_int_eq(agent_do(&h, 'r', 0), 0);
+	agent_stop(&h);
+	private_daemon_end(&d, p.dir);
+}
+END_TEST
+
+/* AUTO, and the daemon stops for good while a holder holds and a waiter
+ * waits through it: both go on in-process (the holder's release, the
+ * waiter's wait) and the waiter gets the lock. */
+START_TEST(test_auto_daemon_gone)
+{
+	struct tl_daemon d;
+	struct tl_place  p;
+	struct agent     h, w;
+	char             dir[PATH_MAX];
+
+	holder_at_private(&d, dir, &p, &h, 0);
+	agent_start(&w, p.path, 0, d.socket);
+	ck_assert_int_eq(agent_do(&h, 't', 0), 0);      /* through the broker */
+	waiter_waits(&w, 20.0);
+	ck_assert_int_eq(tl_daemon_stop(&d, SIGTERM), 0);
+	ck_assert(!agent_ready(&w, 0.2));
+	ck_assert_int_eq(agent_do(&h, 'i', 0), 1);
+	ck_assert_int_eq(agent_do(&h, 'r', 0), 0);
+	agent_expect(&w, HANG_S, 0, "the waiter");
+	ck_assert_int_eq(agent_do(&w, 'i', 0), 1);
+	ck_assert_int_eq(agent_do(&w, 't', 0), LB_EFAILED);   /* in-process */
+	ck_assert_int_eq(agent_do(&w, 'r', 0), 0);
+	agent_stop(&w);
+	agent_stop(&h);
+	ck_assert_int_eq(tl_count(p.dir), 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+
+/* The case's tests, in the order they run. */
+TCase *
+broker_restart_case(void)
+{
+	TCase *tc = broker_case("restart", 90);
+
+	tcase_add_test(tc, test_restart_after_kill);
+	tcase_add_test(tc, test_restart_after_stop_with_waiter);
+	tcase_add_test(tc, test_restart_hold_lost);
+	tcase_add_test(tc, test_restart_i_am_locking_waits);
+	broker_pidfile_restart_tests(tc);
+	tcase_add_test(tc, test_auto_daemon_gone);
+	return tc;
+}
