@@ -36,7 +36,7 @@
 #include <unistd.h>
 
 #include "lockbroker.h"
-#include "testdir.h"
+#include "testlib.h"
 
 #define HANG_S    10.0  /* a wait that should end long before */
 
@@ -975,7 +975,7 @@ main(void)
 	unsetenv("LOCKBROKER_SQLITE_DB");
 	unsetenv("LOCKBROKER_TRANSPORT");
 	signal(SIGPIPE, SIG_IGN);
-	testdir_make(made, sizeof(made));
+	tl_dir_make(made, sizeof(made));
 	if (realpath(made, top) == NULL) {
 		perror(made);
 		return 99;
@@ -984,7 +984,7 @@ main(void)
 	    mkdir(dir, 0700) == -1 ||
 	    (daemon = daemon_start(dir, daemon_socket)) == -1) {
 		fprintf(stderr, "check_kept: cannot start the daemon\n");
-		testdir_remove(top);
+		tl_dir_remove(top);
 		return 99;
 	}
 	setenv("LOCKBROKER_SOCKET", daemon_socket, 1);
@@ -997,7 +997,7 @@ main(void)
 		    "see %s/log\n", dir);
 		failed++;
 	}
-	if (testdir_remove(top) != 0)
+	if (tl_dir_remove(top) != 0)
 		fprintf(stderr, "check_kept: cannot remove %s\n", top);
 	return failed == 0 ? 0 : 1;
 }
