@@ -44,6 +44,10 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "tests"))
+from lbdaemon import connect_as  # noqa: E402
+
 NOBODY = 65534
 BUILDDIR = os.environ.get("LB_BUILDDIR", os.getcwd())
 DAEMON = os.path.join(BUILDDIR, "daemon", "lockbrokerd")
@@ -84,40 +88,11 @@ class Conn:
         self.sock.close()
 
 
-def connect_as_nobody(path):
-    """A socket connected by a process of user nobody (the daemon sees
-    nobody as the peer), and that process, which stays alive until the
-    returned keeper socket is closed."""
-    keeper, theirs = socket.socketpair()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            for fd in [int(f) for f in os.listdir("/proc/self/fd")]:
-                if fd > 2 and fd != theirs.fileno():
-                    try:
-                        os.close(fd)
-                    except OSError:
-                        pass
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.connect(path)
-            socket.send_fds(theirs, [b"s"], [s.fileno()])
-            s.close()
-            theirs.recv(1)
-        finally:
-            os._exit(0)
-    theirs.close()
-    _, fds, _, _ = socket.recv_fds(keeper, 1, 1)
-    return socket.socket(fileno=fds[0]), keeper, pid
-
-
 class Nobody:
     """One connection of nobody's."""
 
     def __init__(self, path):
-        sock, self.keeper, self.pid = connect_as_nobody(path)
+        sock, self.keeper, self.pid = connect_as(path)
         self.conn = Conn(sock)
 
     def close(self):
