@@ -19,7 +19,9 @@
 #ifndef LBD_DAEMON_H
 #define LBD_DAEMON_H
 
+#include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/queue.h>
 #include <sys/types.h>
 #include <uv.h>
@@ -351,7 +353,16 @@ void lbd_add_holder(struct lbp_out *o, const struct lbd_hold *h,
 int  lbd_locks_init(struct lbd *d);
 struct lbd_lock *lbd_lock_find(struct lbd *d, const char *path,
          unsigned method);
-const char *lbd_lock_file(const struct lbd_lock *l, char *buf);
+/* lbd_lock_file: l's lock file (its artefact's name: PATH.lock, or PATH
+ * for the pidfile method), into buf of PATH_MAX bytes; buf.  (Inline: the
+ * store and the tests use it without the lock table.) */
+static inline const char *
+lbd_lock_file(const struct lbd_lock *l, char *buf)
+{
+	snprintf(buf, PATH_MAX, "%s%s", l->path,
+	    l->method == LB_PIDFILE ? "" : ".lock");
+	return buf;
+}
 struct lbd_lock *lbd_lock_get(struct lbd *d, const char *path,
          unsigned method, struct lockfs_err *err);
 void lbd_lock_put(struct lbd_lock *l);

@@ -73,16 +73,6 @@ lbd_lock_find(struct lbd *d, const char *path, unsigned method)
 	return NULL;
 }
 
-/* lbd_lock_file: l's lock file (its artefact's name: PATH.lock, or PATH
- * for the pidfile method), into buf of PATH_MAX bytes; buf. */
-const char *
-lbd_lock_file(const struct lbd_lock *l, char *buf)
-{
-	snprintf(buf, PATH_MAX, "%s%s", l->path,
-	    l->method == LB_PIDFILE ? "" : ".lock");
-	return buf;
-}
-
 /*
  * lbd_lock_get: the lock on path (absolute; normalised here) with method,
  * made and entered into the table if it is not there.  The caller gives it

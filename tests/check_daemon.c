@@ -249,7 +249,7 @@ store_open_ok(struct lbd *d)
 }
 
 /* A hold of this process on path (as a made-up thread), with two
- * supplementary groups; freed by hold_free. */
+ * supplementary groups, and its lock; freed by hold_free. */
 static struct lbd_hold *
 hold_make(const char *path, unsigned method, uint64_t token)
 {
@@ -271,6 +271,10 @@ hold_make(const char *path, unsigned method, uint64_t token)
 	h->since = 1700000000.25;
 	h->dir_dev = 3;
 	h->dir_ino = 77;
+	/* Its lock, which names the lock file the store records. */
+	ck_assert_ptr_nonnull(h->lock = calloc(1, sizeof(*h->lock)));
+	h->lock->path = h->fs.path;
+	h->lock->method = method;
 	return h;
 }
 
@@ -278,6 +282,7 @@ hold_make(const char *path, unsigned method, uint64_t token)
 static void
 hold_free(struct lbd_hold *h)
 {
+	free(h->lock);
 	lockfs_fini(&h->fs);
 	free(h->creds);
 	free(h);
