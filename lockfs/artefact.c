@@ -37,6 +37,45 @@ lockfs_is_present(const char *file, struct lockfs_err *err)
 }
 
 /*
+ * lockfs_release_check: what every method's release makes sure of before
+ * it removes anything: l's artefact is there (else LB_ENOTLOCKED) and
+ * is_mine says it is this owner's (else LB_ENOTMINE).  1 when the caller
+ * may remove it; else a negative LB_E* code (LB_ERROR too, when presence
+ * or ownership cannot be told) with err filled.
+ */
+int
+lockfs_release_check(struct lockfs_lock *l,
+    int (*is_mine)(struct lockfs_lock *, struct lockfs_err *),
+    struct lockfs_err *err)
+{
+	int r;
+
+	if ((r = lockfs_is_present(l->lock_file, err)) == 0)
+		r = lockfs_fail(err, LB_ENOTLOCKED, 0, "%s is not locked",
+		    l->path);
+	else if (r > 0 && (r = is_mine(l, err)) == 0)
+		r = lockfs_fail(err, LB_ENOTMINE, 0, "%s is locked, but not by "
+		    "me", l->path);
+	return r;
+}
+
+/* lockfs_artefact_is_locked: is_locked for the methods whose artefact is
+ * a file at l->lock_file: lockfs_is_present's answer. */
+int
+lockfs_artefact_is_locked(struct lockfs_lock *l, struct lockfs_err *err)
+{
+	return lockfs_is_present(l->lock_file, err);
+}
+
+/* lockfs_abandon_nothing: abandon for the methods whose failed try leaves
+ * nothing behind. */
+void
+lockfs_abandon_nothing(struct lockfs_lock *l)
+{
+	(void)l;
+}
+
+/*
  * lockfs_remove_artefact: removes the artefact at file: a file or symlink
  * is unlinked; a directory (the mkdir method's), when dir_ok, is emptied
  * of its markers and removed, else refused.  Never follows a symlink and

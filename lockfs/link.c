@@ -145,18 +145,8 @@ link_release(struct lockfs_lock *l, struct lockfs_err *err)
 {
 	int r;
 
-	if ((r = lockfs_is_present(l->lock_file, err)) <= 0) {
-		if (r == 0)
-			r = lockfs_fail(err, LB_ENOTLOCKED, 0,
-			    "%s is not locked", l->path);
+	if ((r = lockfs_release_check(l, link_is_mine, err)) < 0)
 		goto out;
-	}
-	if ((r = link_is_mine(l, err)) <= 0) {
-		if (r == 0)
-			r = lockfs_fail(err, LB_ENOTMINE, 0,
-			    "%s is locked, but not by me", l->path);
-		goto out;
-	}
 	if (unlink(l->lock_file) == -1) {
 		r = lockfs_fail(err, LB_EUNLOCK, errno, "cannot remove %s",
 		    l->lock_file);
@@ -170,12 +160,6 @@ out:
 	else if (r == LB_ENOTLOCKED || r == LB_ENOTMINE)
 		link_abandon(l);
 	return r;
-}
-
-static int
-link_is_locked(struct lockfs_lock *l, struct lockfs_err *err)
-{
-	return lockfs_is_present(l->lock_file, err);
 }
 
 /*
@@ -200,7 +184,7 @@ const struct lockfs_ops lockfs_link_ops = {
 	.name = "link",
 	.try_acquire = link_try_acquire,
 	.release = link_release,
-	.is_locked = link_is_locked,
+	.is_locked = lockfs_artefact_is_locked,
 	.i_am_locking = link_is_mine,
 	.break_lock = link_break,
 	.holder = lockfs_holder_of,

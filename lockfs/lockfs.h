@@ -167,6 +167,12 @@ void  lockfs_abandon(struct lockfs_lock *l);
 
 /* artefact.c: helpers shared by the methods. */
 int   lockfs_is_present(const char *file, struct lockfs_err *err);
+int   lockfs_release_check(struct lockfs_lock *l,
+          int (*is_mine)(struct lockfs_lock *, struct lockfs_err *),
+          struct lockfs_err *err);
+int   lockfs_artefact_is_locked(struct lockfs_lock *l,
+          struct lockfs_err *err);
+void  lockfs_abandon_nothing(struct lockfs_lock *l);
 int   lockfs_remove_artefact(const char *file, int dir_ok,
           struct lockfs_err *err);
 int   lockfs_holder_of(struct lockfs_lock *l, struct lockfs_holder *h,

@@ -103,18 +103,8 @@ mkdir_release(struct lockfs_lock *l, struct lockfs_err *err)
 {
 	int r;
 
-	if ((r = lockfs_is_present(l->lock_file, err)) <= 0) {
-		if (r == 0)
-			r = lockfs_fail(err, LB_ENOTLOCKED, 0,
-			    "%s is not locked", l->path);
+	if ((r = lockfs_release_check(l, mkdir_is_mine, err)) < 0)
 		goto out;
-	}
-	if ((r = mkdir_is_mine(l, err)) <= 0) {
-		if (r == 0)
-			r = lockfs_fail(err, LB_ENOTMINE, 0,
-			    "%s is locked, but not by me", l->path);
-		goto out;
-	}
 	/* Another's marker beside ours (ENOTEMPTY) is a handoff that gave
 	 * the lock on (the daemon adds the next holder's marker before it
 	 * removes the old one): without our marker, it is theirs. */
@@ -129,31 +119,18 @@ out:
 }
 
 static int
-mkdir_is_locked(struct lockfs_lock *l, struct lockfs_err *err)
-{
-	return lockfs_is_present(l->lock_file, err);
-}
-
-static int
 mkdir_break(struct lockfs_lock *l, struct lockfs_err *err)
 {
 	return lockfs_remove_artefact(l->lock_file, 1, err);
-}
-
-/* Nothing to undo: a failed acquire removes what it made. */
-static void
-mkdir_abandon(struct lockfs_lock *l)
-{
-	(void)l;
 }
 
 const struct lockfs_ops lockfs_mkdir_ops = {
 	.name = "mkdir",
 	.try_acquire = mkdir_try_acquire,
 	.release = mkdir_release,
-	.is_locked = mkdir_is_locked,
+	.is_locked = lockfs_artefact_is_locked,
 	.i_am_locking = mkdir_is_mine,
 	.break_lock = mkdir_break,
 	.holder = lockfs_holder_of,
-	.abandon = mkdir_abandon,
+	.abandon = lockfs_abandon_nothing,
 };

@@ -99,18 +99,8 @@ pidfile_release(struct lockfs_lock *l, struct lockfs_err *err)
 {
 	int r;
 
-	if ((r = lockfs_is_present(l->lock_file, err)) <= 0) {
-		if (r == 0)
-			r = lockfs_fail(err, LB_ENOTLOCKED, 0,
-			    "%s is not locked", l->path);
+	if ((r = lockfs_release_check(l, pidfile_is_mine, err)) < 0)
 		goto out;
-	}
-	if ((r = pidfile_is_mine(l, err)) <= 0) {
-		if (r == 0)
-			r = lockfs_fail(err, LB_ENOTMINE, 0,
-			    "%s is locked, but not by me", l->path);
-		goto out;
-	}
 	r = 0;
 	if (unlink(l->lock_file) == -1)
 		r = lockfs_fail(err, LB_EUNLOCK, errno, "cannot remove %s",
@@ -120,31 +110,18 @@ out:
 }
 
 static int
-pidfile_is_locked(struct lockfs_lock *l, struct lockfs_err *err)
-{
-	return lockfs_is_present(l->lock_file, err);
-}
-
-static int
 pidfile_break(struct lockfs_lock *l, struct lockfs_err *err)
 {
 	return lockfs_remove_artefact(l->lock_file, 0, err);
-}
-
-/* Nothing to undo: a failed acquire removes what it made. */
-static void
-pidfile_abandon(struct lockfs_lock *l)
-{
-	(void)l;
 }
 
 const struct lockfs_ops lockfs_pidfile_ops = {
 	.name = "pidfile",
 	.try_acquire = pidfile_try_acquire,
 	.release = pidfile_release,
-	.is_locked = pidfile_is_locked,
+	.is_locked = lockfs_artefact_is_locked,
 	.i_am_locking = pidfile_is_mine,
 	.break_lock = pidfile_break,
 	.holder = lockfs_holder_of,
-	.abandon = pidfile_abandon,
+	.abandon = lockfs_abandon_nothing,
 };

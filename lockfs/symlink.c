@@ -87,18 +87,8 @@ symlink_release(struct lockfs_lock *l, struct lockfs_err *err)
 {
 	int r;
 
-	if ((r = lockfs_is_present(l->lock_file, err)) <= 0) {
-		if (r == 0)
-			r = lockfs_fail(err, LB_ENOTLOCKED, 0,
-			    "%s is not locked", l->path);
+	if ((r = lockfs_release_check(l, symlink_is_mine, err)) < 0)
 		goto out;
-	}
-	if ((r = symlink_is_mine(l, err)) <= 0) {
-		if (r == 0)
-			r = lockfs_fail(err, LB_ENOTMINE, 0,
-			    "%s is locked, but not by me", l->path);
-		goto out;
-	}
 	r = 0;
 	if (unlink(l->lock_file) == -1)
 		r = lockfs_fail(err, LB_EUNLOCK, errno, "cannot remove %s",
@@ -108,31 +98,18 @@ out:
 }
 
 static int
-symlink_is_locked(struct lockfs_lock *l, struct lockfs_err *err)
-{
-	return lockfs_is_present(l->lock_file, err);
-}
-
-static int
 symlink_break(struct lockfs_lock *l, struct lockfs_err *err)
 {
 	return lockfs_remove_artefact(l->lock_file, 1, err);
-}
-
-/* Nothing to undo: a failed symlink(2) leaves nothing. */
-static void
-symlink_abandon(struct lockfs_lock *l)
-{
-	(void)l;
 }
 
 const struct lockfs_ops lockfs_symlink_ops = {
 	.name = "symlink",
 	.try_acquire = symlink_try_acquire,
 	.release = symlink_release,
-	.is_locked = symlink_is_locked,
+	.is_locked = lockfs_artefact_is_locked,
 	.i_am_locking = symlink_is_mine,
 	.break_lock = symlink_break,
 	.holder = lockfs_holder_of,
-	.abandon = symlink_abandon,
+	.abandon = lockfs_abandon_nothing,
 };

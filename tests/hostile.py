@@ -35,7 +35,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lbdaemon import Client, Daemon  # noqa: E402
+from lbdaemon import Client, Daemon, DaemonCase  # noqa: E402
 
 BUILDDIR = os.environ.get("LB_BUILDDIR", os.getcwd())
 LOCKHELPER = os.path.join(BUILDDIR, "tests", "lockhelper")
@@ -188,10 +188,12 @@ class Helper:
         self.proc.stdout.close()
 
 
-class HostileTest(unittest.TestCase):
+class HostileTest(DaemonCase):
+    prefix = "lbhostile."
+
     def setUp(self):
-        self.top = tempfile.mkdtemp(prefix="lbhostile.")
-        os.chmod(self.top, 0o755)
+        super().setUp()
+        self.top = self.dir
         self.shared = os.path.join(self.top, "shared")
         os.mkdir(self.shared)
         os.chmod(self.shared, 0o777)
@@ -206,17 +208,7 @@ class HostileTest(unittest.TestCase):
             for name in ("", "dir", "target"):
                 os.chown(os.path.join(safe, name), uid, uid)
             self.safe[uid] = safe
-        self.helpers = []
-        self.daemon = Daemon(self.top).start()
         self.n = 0
-
-    def tearDown(self):
-        for h in self.helpers:
-            h.close()
-        status = self.daemon.stop()
-        if status not in (0, None, -signal.SIGKILL):
-            print(self.daemon.logtext(), file=sys.stderr)
-        shutil.rmtree(self.top, ignore_errors=True)
 
     def place(self, name="lock"):
         """A fresh world-writable (not sticky) directory, and a lock path
@@ -229,7 +221,7 @@ class HostileTest(unittest.TestCase):
 
     def helper(self, uid, transport, method, path):
         h = Helper(uid, transport, method, path, self.daemon.socket)
-        self.helpers.append(h)
+        self.clients.append(h)      # closed after the test
         return h
 
     def dest(self, uid, kind):
