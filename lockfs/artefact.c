@@ -59,6 +59,25 @@ lockfs_release_check(struct lockfs_lock *l,
 	return r;
 }
 
+/* lockfs_release_file: release for the methods whose artefact is the one
+ * file l->lock_file (symlink, pidfile): lockfs_release_check, then the
+ * file removed.  0, or an LB_E* code with err filled (LB_EUNLOCK naming
+ * the file when it cannot be removed). */
+int
+lockfs_release_file(struct lockfs_lock *l,
+    int (*is_mine)(struct lockfs_lock *, struct lockfs_err *),
+    struct lockfs_err *err)
+{
+	int r;
+
+	if ((r = lockfs_release_check(l, is_mine, err)) < 0)
+		return r;
+	if (unlink(l->lock_file) == -1)
+		return lockfs_fail(err, LB_EUNLOCK, errno, "cannot remove %s",
+		    l->lock_file);
+	return 0;
+}
+
 /* lockfs_artefact_is_locked: is_locked for the methods whose artefact is
  * a file at l->lock_file: lockfs_is_present's answer. */
 int

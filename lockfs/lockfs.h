@@ -170,6 +170,9 @@ int   lockfs_is_present(const char *file, struct lockfs_err *err);
 int   lockfs_release_check(struct lockfs_lock *l,
           int (*is_mine)(struct lockfs_lock *, struct lockfs_err *),
           struct lockfs_err *err);
+int   lockfs_release_file(struct lockfs_lock *l,
+          int (*is_mine)(struct lockfs_lock *, struct lockfs_err *),
+          struct lockfs_err *err);
 int   lockfs_artefact_is_locked(struct lockfs_lock *l,
           struct lockfs_err *err);
 void  lockfs_abandon_nothing(struct lockfs_lock *l);

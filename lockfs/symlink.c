@@ -85,16 +85,7 @@ symlink_try_acquire(struct lockfs_lock *l, struct lockfs_err *err)
 static int
 symlink_release(struct lockfs_lock *l, struct lockfs_err *err)
 {
-	int r;
-
-	if ((r = lockfs_release_check(l, symlink_is_mine, err)) < 0)
-		goto out;
-	r = 0;
-	if (unlink(l->lock_file) == -1)
-		r = lockfs_fail(err, LB_EUNLOCK, errno, "cannot remove %s",
-		    l->lock_file);
-out:
-	return r;
+	return lockfs_release_file(l, symlink_is_mine, err);
 }
 
 static int
