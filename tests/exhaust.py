@@ -27,7 +27,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lbdaemon import (NOBODY, PYTHON, WRAPPER, Client,  # noqa: E402
-                      Daemon, DaemonCase, NobodyClient)
+                      Daemon, DaemonCase, NobodyClient,
+                      connect_many_as)
 
 METHODS = ("link", "symlink", "mkdir", "pidfile", "sqlite")
 # Under AddressSanitizer (a build with --enable-sanitizers), freed memory
@@ -82,42 +83,14 @@ def nobody_connections(sock_path, n, timeout=10.0):
     child process that stays alive until the returned keeper socket is
     closed (then reap the returned pid).  Returns (keeper, pid,
     clients)."""
-    keeper, theirs = socket.socketpair()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            for fd in [int(f) for f in os.listdir("/proc/self/fd")]:
-                if fd > 2 and fd != theirs.fileno():
-                    try:                # not the test's connections
-                        os.close(fd)
-                    except OSError:
-                        pass
-            os.setgroups([])
-            os.setgid(NOBODY)
-            os.setuid(NOBODY)
-            socks = []
-            for _ in range(n):
-                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                s.connect(sock_path)
-                socks.append(s)
-            for i in range(0, n, 200):
-                socket.send_fds(theirs, [b"s"],
-                                [s.fileno() for s in socks[i:i + 200]])
-            for s in socks:
-                s.close()
-            theirs.recv(1)              # until the test closes it
-        finally:
-            os._exit(0)
-    theirs.close()
+    socks, keeper, pid = connect_many_as(sock_path, n)
     clients = []
-    while len(clients) < n:
-        _, fds, _, _ = socket.recv_fds(keeper, 1, 200)
-        for fd in fds:
-            c = Client.__new__(Client)
-            c.sock = socket.socket(fileno=fd)
-            c.sock.settimeout(timeout)
-            c.buf, c.next_id = b"", 1
-            clients.append(c)
+    for sock in socks:
+        c = Client.__new__(Client)
+        c.sock = sock
+        c.sock.settimeout(timeout)
+        c.buf, c.next_id = b"", 1
+        clients.append(c)
     for c in clients:
         r = c.call("HELLO", version=1)
         assert r.verb == "OK", r

@@ -241,10 +241,10 @@ class Daemon:
         return self.stop(signal.SIGKILL)
 
 
-def connect_as(sock_path, uid=NOBODY):
-    """A socket connected to sock_path by a child process of user uid (the
-    daemon sees uid as the peer), the socket that keeps that child alive
-    until it is closed, and the child's pid: (sock, keeper, pid)."""
+def connect_many_as(sock_path, n, uid=NOBODY):
+    """n sockets connected to sock_path by one child process of user uid
+    (the daemon sees uid as the peer), the socket that keeps that child
+    alive until it is closed, and the child's pid: (socks, keeper, pid)."""
     keeper, theirs = socket.socketpair()
     pid = os.fork()
     if pid == 0:
@@ -258,16 +258,32 @@ def connect_as(sock_path, uid=NOBODY):
             os.setgroups([])
             os.setgid(uid)
             os.setuid(uid)
-            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            s.connect(sock_path)
-            socket.send_fds(theirs, [b"s"], [s.fileno()])
-            s.close()
+            socks = []
+            for _ in range(n):
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.connect(sock_path)
+                socks.append(s)
+            for i in range(0, n, 200):
+                socket.send_fds(theirs, [b"s"],
+                                [s.fileno() for s in socks[i:i + 200]])
+            for s in socks:
+                s.close()
             theirs.recv(1)          # until the test closes it
         finally:
             os._exit(0)
     theirs.close()
-    _, fds, _, _ = socket.recv_fds(keeper, 1, 1)
-    return socket.socket(fileno=fds[0]), keeper, pid
+    socks = []
+    while len(socks) < n:
+        _, fds, _, _ = socket.recv_fds(keeper, 1, 200)
+        socks += [socket.socket(fileno=fd) for fd in fds]
+    return socks, keeper, pid
+
+
+def connect_as(sock_path, uid=NOBODY):
+    """One socket connected by a child process of user uid (see
+    connect_many_as): (sock, keeper, pid)."""
+    socks, keeper, pid = connect_many_as(sock_path, 1, uid)
+    return socks[0], keeper, pid
 
 
 class NobodyClient(Client):
