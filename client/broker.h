@@ -31,6 +31,9 @@ enum lb__transport {
 	LB__LOCAL       /* in-process only */
 };
 
+/* The name the library gives in HELLO, on every connection it makes. */
+#define LB__CLIENT_NAME "liblockbroker"
+
 /*
  * Returned (besides 0 and LB_E* codes) by the calls that take a fallback
  * time: the broker cannot serve the call now (no connection, or one being

@@ -51,7 +51,6 @@
 #include "handle.h"
 
 /* The name this library gives in HELLO for these connections. */
-#define CLIENT_NAME       "liblockbroker"
 /* In-process back-off between tries, as lb_acquire's (lock.c). */
 #define BACKOFF_MIN       0.0005
 #define BACKOFF_MAX       0.020
@@ -238,8 +237,8 @@ broker_connect(struct kept *k, int again)
 			if ((backoff *= 2) > RECONNECT_MAX_S)
 				backoff = RECONNECT_MAX_S;
 		}
-		if (lbw_dial(&k->w, NULL, CLIENT_NAME, LBW_ANSWER_WAIT_S, NULL,
-		    0, k->err.msg, sizeof(k->err.msg)) == 0) {
+		if (lbw_dial(&k->w, NULL, LB__CLIENT_NAME, LBW_ANSWER_WAIT_S,
+		    NULL, 0, k->err.msg, sizeof(k->err.msg)) == 0) {
 			r = 0;
 			break;
 		}

@@ -13,9 +13,8 @@
 #include "lockfs.h"
 #include "protocol.h"
 #include "wire.h"
+#include "broker.h"
 
-/* The name this library gives in HELLO for this connection. */
-#define CLIENT_NAME "liblockbroker"
 /* The answer to LIST (the daemon sends it as the client reads it). */
 #define LIST_WAIT_S 30.0
 
@@ -121,7 +120,7 @@ lb_list(int (*fn)(const lb_list_entry *entry, void *arg), void *arg,
 		goto out;
 	}
 	w->fd = -1;
-	if (lbw_dial(w, NULL, CLIENT_NAME, LBW_ANSWER_WAIT_S, server,
+	if (lbw_dial(w, NULL, LB__CLIENT_NAME, LBW_ANSWER_WAIT_S, server,
 	    sizeof(server), why, sizeof(why)) == -1) {
 		if (info != NULL)
 			snprintf(info->socket, sizeof(info->socket), "%s",

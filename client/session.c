@@ -46,7 +46,6 @@
 #include "session.h"
 #include "transport.h"
 
-#define CLIENT_NAME       "liblockbroker"
 #define ANSWER_WAIT_S     lb__answer_wait_s /* HELLO's reply */
 #define READER_STACK      (256 * 1024)
 
@@ -249,8 +248,8 @@ lb__conn_open(const char *path, struct lb__tp *c, char *why, size_t size)
 
 	pthread_once(&conn_once, conn_init);
 	pthread_mutex_lock(&lb__conn.open_mu);
-	r = lb__tp_open(c, path, lb__next_id(), CLIENT_NAME, lockfs_now() +
-	    ANSWER_WAIT_S, opening_record, &op, why, size);
+	r = lb__tp_open(c, path, lb__next_id(), LB__CLIENT_NAME,
+	    lockfs_now() + ANSWER_WAIT_S, opening_record, &op, why, size);
 	if (!op.recorded)
 		pthread_mutex_unlock(&lb__conn.open_mu);
 	else if (r == -1)
