@@ -40,11 +40,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "daemon.h"
-#include "os.h"
 #include "log.h"
+#include "os.h"
 
 #define LBD_LINES_PER_TURN 64
 #define LBD_USER_TURN_NS   500000ull    /* 0.5 ms */

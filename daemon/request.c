@@ -29,8 +29,8 @@ struct lock_args {
  * runs (and is not a zombie) and is c's user's, or c is root.  Its owner
  * is looked for as c (lbd_os_proc_owner: /proc/PID on Linux), so that a
  * process hidden from c (hidepid, unless the daemon keeps CAP_SYS_PTRACE)
- * is "no such process" to it.  0, or an
- * LBP_E* code with the reason already sent to c.
+ * is "no such process" to it.  0, or an LBP_E* code with the reason
+ * already sent to c.
  */
 static int
 pid_allowed(struct lbd_conn *c, uint64_t id, pid_t pid)
