@@ -3,9 +3,10 @@
  * (lockfs/os.h) and libuv's: who the peer of a connection is, taking on a
  * client's file-system credentials for a step and giving them back, the
  * privileges a root daemon keeps, a descriptor that tells when a process
- * exits, and the paths that lead into the daemon's own process entries.
+ * exits, the paths that lead into the daemon's own process entries,
+ * and what its budgets of descriptors and watches must leave to others.
  * The policy (when to switch, what to refuse, the messages) stays in the
- * daemon's other files (creds.c, conn.c, request.c, pidwatch.c).
+ * daemon's other files (creds.c, conn.c, request.c, pidwatch.c, main.c).
  *
  * One implementation per OS: os_unix.c (Linux: SO_PEERCRED,
  * SO_PEERGROUPS, setfsuid, the setgroups system call, capabilities,
@@ -101,6 +102,21 @@ int  lbd_os_proc_exit_fd(pid_t pid);
  * no process).  0 with *uid set, or -1 with errno (ENOENT: none).
  */
 int  lbd_os_proc_owner(pid_t pid, uid_t *uid);
+
+/* Budgets. */
+
+/*
+ * lbd_os_fds_open: how many descriptors the process has open now; -1 when
+ * the OS cannot tell.
+ */
+int  lbd_os_fds_open(void);
+
+/*
+ * lbd_os_fs_watches_max: how many directories the daemon's user may watch
+ * for changes in all (Linux: fs.inotify.max_user_watches, which libuv's
+ * file-system events use); 0 when the OS tells no limit.
+ */
+unsigned long lbd_os_fs_watches_max(void);
 
 /* Paths the daemon may not take for a client. */
 

@@ -2,12 +2,13 @@
  * os_unix.c: the daemon's OS layer (os.h) for Linux.  The one file of the
  * daemon that knows SO_PEERCRED and SO_PEERGROUPS, setfsuid and setfsgid,
  * the raw setgroups, capget and capset system calls, pidfd_open, /proc
- * and openat2.
+ * (processes, descriptors, inotify's limit) and openat2.
  *
  * setfsuid and setfsgid are per thread already; setgroups is too in the
  * kernel, but glibc's wrapper changes every thread of the process (and
  * libuv may have threads), so the system call is made directly.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -223,6 +224,39 @@ lbd_os_proc_owner(pid_t pid, uid_t *uid)
 		return -1;
 	*uid = st.st_uid;
 	return 0;
+}
+
+/* lbd_os_fds_open: see os.h.  The entries of /proc/self/fd. */
+int
+lbd_os_fds_open(void)
+{
+	struct dirent *de;
+	DIR           *dir;
+	int            n = 0;
+
+	if ((dir = opendir("/proc/self/fd")) == NULL)
+		return -1;
+	while ((de = readdir(dir)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(dir);
+	return n - 1;           /* without the directory's own */
+}
+
+/* lbd_os_fs_watches_max: see os.h. */
+unsigned long
+lbd_os_fs_watches_max(void)
+{
+	unsigned long kernel = 0;
+	FILE         *f;
+
+	if ((f = fopen("/proc/sys/fs/inotify/max_user_watches", "re")) !=
+	    NULL) {
+		if (fscanf(f, "%lu", &kernel) != 1)
+			kernel = 0;
+		fclose(f);
+	}
+	return kernel;
 }
 
 /* lbd_os_path_in_own_proc: see os.h.  /proc/N is the daemon's own when

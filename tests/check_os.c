@@ -4,7 +4,7 @@
  * are made with, reopening, directory locks) and the daemon's
  * (daemon/os.h: peer credentials, taking on a user's file-system
  * credentials and giving them back, process exit descriptors, the
- * daemon's own /proc).  The credential tests need root and user nobody;
+ * daemon's own /proc, the descriptor count).  The credential tests need root and user nobody;
  * without root they say so and pass.
  */
 #include <errno.h>
@@ -545,6 +545,21 @@ START_TEST(magic_links)
 }
 END_TEST
 
+/* The count of open descriptors follows what the process opens and
+ * closes; the watch limit is some number. */
+START_TEST(fds_open_counts)
+{
+	int before, fd;
+
+	ck_assert((before = lbd_os_fds_open()) >= 3);
+	ck_assert((fd = open("/", O_RDONLY | O_CLOEXEC)) != -1);
+	ck_assert_int_eq(lbd_os_fds_open(), before + 1);
+	close(fd);
+	ck_assert_int_eq(lbd_os_fds_open(), before);
+	ck_assert(lbd_os_fs_watches_max() > 0);
+}
+END_TEST
+
 /* The suite: one case per layer. */
 static Suite *
 os_suite(void)
@@ -572,6 +587,7 @@ os_suite(void)
 	tcase_add_test(daemon, proc_owner);
 	tcase_add_test(daemon, own_proc_paths);
 	tcase_add_test(daemon, magic_links);
+	tcase_add_test(daemon, fds_open_counts);
 	suite_add_tcase(s, daemon);
 	return s;
 }
