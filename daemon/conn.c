@@ -40,10 +40,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "daemon.h"
 #include "log.h"
+#include "os.h"
 
 #define LBD_LINES_PER_TURN 64
 #define LBD_USER_TURN_NS   500000ull    /* 0.5 ms */
@@ -604,8 +604,6 @@ void
 lbd_conn_accept(struct lbd *d)
 {
 	struct lbd_conn *c;
-	struct ucred     cred;
-	socklen_t        len = sizeof(cred);
 	struct lbp_out   o;
 	uv_os_fd_t       fd;
 	const char      *limit = NULL;
@@ -621,15 +619,12 @@ lbd_conn_accept(struct lbd *d)
 	uv_pipe_init(d->loop, &c->pipe, 0);
 	if (uv_accept((uv_stream_t *)&d->listener, (uv_stream_t *)&c->pipe) !=
 	    0 || uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0 ||
-	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
+	    lbd_os_peer_ids(fd, &c->pid, &c->uid, &c->gid) == -1) {
 		log_warn("cannot accept a connection: %s", strerror(errno));
 		uv_close((uv_handle_t *)&c->pipe, conn_free);
 		return;
 	}
-	c->pid = cred.pid;
-	c->uid = cred.uid;
-	c->gid = cred.gid;
-	c->creds = lbd_creds_of_peer(fd, cred.uid, cred.gid);
+	c->creds = lbd_creds_of_peer(fd, c->uid, c->gid);
 	c->owner_known = lockfs_owner_of_pid(&c->owner, c->pid, 0) == 0;
 	TAILQ_INSERT_TAIL(&d->conns, c, entry);
 	d->nconns++;

@@ -4,56 +4,35 @@
  * creates, removes, reads and looks at artefacts with the client's
  * filesystem uid, gid and supplementary groups, all three.
  *
- * A struct lbd_creds is read from the peer at accept (SO_PEERCRED and
- * SO_PEERGROUPS), shared by the connection and each of its holds
+ * A struct lbd_creds is read from the peer at accept (lbd_os_peer_ids and
+ * lbd_os_peer_groups: SO_PEERCRED and SO_PEERGROUPS on Linux), shared by the connection and each of its holds
  * (reference counted: a hold outlives its connection when kept), and
  * recorded in the state database, so that a restarted daemon acts on the
  * previous run's holds with their clients' credentials too.
  *
- * The switch is per thread and made with raw system calls: setfsuid and
- * setfsgid are per thread already; setgroups is too in the kernel, but
- * glibc's wrapper changes every thread of the process (and libuv may have
- * threads), so the system call is made directly.  The daemon has one
- * thread doing this, between lbd_creds_enter and lbd_creds_leave, and no
- * callback runs in between.
+ * The switch is per thread (os.h: lbd_os_fs_groups_set, lbd_os_fs_ids_set;
+ * on Linux setfsuid, setfsgid and the raw setgroups system call).  The
+ * daemon has one thread doing this, between lbd_creds_enter and
+ * lbd_creds_leave, and no callback runs in between.
  *
  * A daemon started as root drops its own supplementary groups at start
  * (lbd_creds_init): a client taken on as root (uid 0) then acts with no
  * group it did not bring, and nothing the daemon inherited from the shell
  * that started it leaks to a client.  It also keeps only the capabilities
- * its systemd unit leaves it (setuid, setgid, DAC override, fowner), which
- * the kernel takes from the effective set while the fsuid is a client's:
- * any other one would still apply to that client's steps, CAP_SYS_PTRACE
- * above all, which lets /proc/PID/cwd, /proc/PID/root and /proc/PID/fd/N
- * of anyone's process lead past directories the client may not search.  A daemon that does not run as root
+ * it needs to act for clients (os_unix.c names them): any other one would
+ * still apply to a client's steps.  A daemon that does not run as root
  * (a per-user instance) serves only its own user and needs no switch.
  */
 #include <errno.h>
-#include <grp.h>
-#include <linux/capability.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/fsuid.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "daemon.h"
 #include "log.h"
-
-#ifndef SO_PEERGROUPS
-#define SO_PEERGROUPS 59        /* Linux 4.13 */
-#endif
-
-/* The system call that sets this thread's groups with 32-bit gids. */
-#ifdef SYS_setgroups32
-#define LBD_SYS_SETGROUPS SYS_setgroups32
-#else
-#define LBD_SYS_SETGROUPS SYS_setgroups
-#endif
+#include "os.h"
 
 /* Whether lbd_creds_enter switched (the daemon has one thread): a client
  * of the daemon's own uid needs no switch, and then no switch back.  And
@@ -62,68 +41,16 @@
 static int creds_switched;
 static int groups_set;
 
-/* Sets the calling thread's supplementary groups only. */
-static int
-thread_setgroups(size_t n, const gid_t *groups)
-{
-	return (int)syscall(LBD_SYS_SETGROUPS, n, groups);
-}
-
-/* The capabilities a root daemon keeps (those of its systemd unit). */
-static const int caps_kept[] = {
-	CAP_SETUID, CAP_SETGID, CAP_DAC_OVERRIDE, CAP_FOWNER
-};
-
-/*
- * Leaves the process only the capabilities of caps_kept, in its effective
- * and permitted sets (none inheritable): raw capget and capset, for every
- * thread there is (at start: one).  0, or -1 with errno.
- */
-static int
-caps_drop(void)
-{
-	struct __user_cap_header_struct hdr;
-	struct __user_cap_data_struct   data[_LINUX_CAPABILITY_U32S_3];
-	__u32                           keep[_LINUX_CAPABILITY_U32S_3];
-	size_t                          i;
-
-	memset(&hdr, 0, sizeof(hdr));
-	memset(keep, 0, sizeof(keep));
-	hdr.version = _LINUX_CAPABILITY_VERSION_3;
-	if (syscall(SYS_capget, &hdr, data) == -1)
-		return -1;
-	for (i = 0; i < sizeof(caps_kept) / sizeof(caps_kept[0]); i++)
-		keep[caps_kept[i] / 32] |= 1u << (caps_kept[i] % 32);
-	for (i = 0; i < _LINUX_CAPABILITY_U32S_3; i++) {
-		data[i].effective &= keep[i];
-		data[i].permitted &= keep[i];
-		data[i].inheritable = 0;
-	}
-	return (int)syscall(SYS_capset, &hdr, data);
-}
-
 /*
  * lbd_creds_init: at start, before any client: a daemon running as root
- * drops the supplementary groups it was started with (setgroups(0, NULL),
- * for the whole process) and every capability but those of caps_kept.
- * 0, or -1 with why filled.
+ * drops the supplementary groups it was started with (for the whole
+ * process) and every capability but those it needs to act for clients
+ * (lbd_os_privileges_drop).  0, or -1 with why filled.
  */
 int
 lbd_creds_init(char *why, size_t size)
 {
-	if (geteuid() != 0)
-		return 0;
-	if (setgroups(0, NULL) == -1) {
-		snprintf(why, size, "cannot drop the supplementary groups: %s",
-		    strerror(errno));
-		return -1;
-	}
-	if (caps_drop() == -1) {
-		snprintf(why, size, "cannot drop the capabilities it does not "
-		    "need: %s", strerror(errno));
-		return -1;
-	}
-	return 0;
+	return lbd_os_privileges_drop(why, size);
 }
 
 /*
@@ -150,51 +77,28 @@ lbd_creds_new(uid_t uid, gid_t gid, size_t n, const gid_t *groups)
 
 /*
  * lbd_creds_of_peer: the credentials of the peer of socket fd: uid and
- * gid from SO_PEERCRED (*cred, read by the caller), its supplementary
- * groups from SO_PEERGROUPS (as they were when it connected).  On a
- * kernel without SO_PEERGROUPS (before 4.13), the groups of the uid's
- * passwd entry (getgrouplist): what the user would have after a login,
- * which may differ from the process's; none when the uid has no entry.
- * NULL when out of memory.
+ * gid as lbd_os_peer_ids read them (by the caller), its supplementary
+ * groups as they were when it connected (lbd_os_peer_groups).  Where the
+ * OS cannot tell those (Linux before 4.13), the groups of the uid's
+ * passwd entry (lbd_os_user_groups): what the user would have after a
+ * login, which may differ from the process's; none when the uid has no
+ * entry.  NULL when out of memory.
  */
 struct lbd_creds *
 lbd_creds_of_peer(int fd, uid_t uid, gid_t gid)
 {
 	struct lbd_creds *cr = NULL;
-	struct passwd     pw, *pwp = NULL;
-	socklen_t         len = 64 * sizeof(gid_t);
-	gid_t            *groups = NULL, *more;
-	char              buf[1024];
-	int               n = 0;
+	gid_t            *groups = NULL;
+	int               n;
 
-	for (;;) {
-		if ((more = realloc(groups, len)) == NULL)
+	if ((n = lbd_os_peer_groups(fd, LBD_GROUPS_MAX, &groups)) == -1) {
+		if (errno == ENOMEM)
 			goto out;
-		groups = more;
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups,
-		    &len) == 0) {
-			n = (int)(len / sizeof(gid_t));
-			break;
-		}
-		if (errno != ERANGE || len > LBD_GROUPS_MAX * sizeof(gid_t)) {
-			n = -1;
-			break;
-		}
-	}
-	if (n == -1) {
-		log_debug("uid %ld: no SO_PEERGROUPS (%s); the groups of its "
+		log_debug("uid %ld: no peer groups (%s); the groups of its "
 		    "passwd entry", (long)uid, strerror(errno));
-		n = 0;
-		if (getpwuid_r(uid, &pw, buf, sizeof(buf), &pwp) == 0 &&
-		    pwp != NULL) {
-			n = LBD_GROUPS_MAX;
-			if ((more = realloc(groups, (size_t)n *
-			    sizeof(gid_t))) == NULL)
-				goto out;
-			groups = more;
-			if (getgrouplist(pw.pw_name, gid, groups, &n) == -1)
-				n = 0;  /* more than the maximum: none */
-		}
+		if ((n = lbd_os_user_groups(uid, gid, LBD_GROUPS_MAX,
+		    &groups)) == -1)
+			goto out;
 	}
 	cr = lbd_creds_new(uid, gid, (size_t)n, groups);
 out:
@@ -239,18 +143,13 @@ lbd_creds_enter(const struct lbd_creds *cr, struct lockfs_err *err)
 	creds_switched = 1;
 	if (cr->ngroups > 0) {
 		groups_set = 1;
-		if (thread_setgroups(cr->ngroups, cr->groups) == -1) {
+		if (lbd_os_fs_groups_set(cr->ngroups, cr->groups) == -1) {
 			lbd_creds_leave();
 			return lockfs_fail(err, LB_EFAILED, errno, "cannot "
 			    "take on the groups of uid %ld", (long)cr->uid);
 		}
 	}
-	setfsgid(cr->gid);
-	setfsuid(cr->uid);
-	/* setfsuid reports the previous value; asking again tells whether
-	 * the switch took. */
-	if ((uid_t)setfsuid((uid_t)-1) != cr->uid ||
-	    (gid_t)setfsgid((gid_t)-1) != cr->gid) {
+	if (lbd_os_fs_ids_set(cr->uid, cr->gid) == -1) {
 		lbd_creds_leave();
 		return lockfs_fail(err, LB_EFAILED, EPERM, "cannot take on uid "
 		    "%ld gid %ld", (long)cr->uid, (long)cr->gid);
@@ -268,10 +167,9 @@ lbd_creds_leave(void)
 
 	if (!creds_switched)
 		return;
-	setfsuid(geteuid());
-	setfsgid(getegid());
+	lbd_os_fs_ids_restore();
 	if (groups_set)
-		thread_setgroups(0, NULL);
+		lbd_os_fs_groups_set(0, NULL);
 	creds_switched = groups_set = 0;
 	errno = saved;
 }

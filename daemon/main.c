@@ -36,6 +36,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "os.h"
 #include "store.h"
 #include "systemd.h"
 
@@ -390,23 +391,6 @@ listener_start(struct lbd *d, char *why, size_t size)
 	return 0;
 }
 
-/* How many descriptors are open now; -1 when /proc cannot tell. */
-static int
-fds_open(void)
-{
-	struct dirent *de;
-	DIR           *dir;
-	int            n = 0;
-
-	if ((dir = opendir("/proc/self/fd")) == NULL)
-		return -1;
-	while ((de = readdir(dir)) != NULL)
-		if (de->d_name[0] != '.')
-			n++;
-	closedir(dir);
-	return n - 1;           /* without the directory's own */
-}
-
 /*
  * Sets d->fd_conns, how many connections and pidfds (one per process
  * watched for kept holds and orphans, pidwatch.c) the descriptor limit
@@ -424,7 +408,7 @@ fd_budget(struct lbd *d)
 {
 	struct rlimit rl;
 	rlim_t        need, left;
-	int           open_now = fds_open();
+	int           open_now = lbd_os_fds_open();
 
 	d->fd_conns = UINT_MAX;
 	if (open_now < 0)
@@ -461,16 +445,10 @@ fd_budget(struct lbd *d)
 static void
 watch_budget(struct lbd *d)
 {
-	unsigned long kernel = 0;
-	FILE         *f;
+	unsigned long kernel;
 
 	d->watches_max = d->cfg.limits.watches;
-	if ((f = fopen("/proc/sys/fs/inotify/max_user_watches", "re")) !=
-	    NULL) {
-		if (fscanf(f, "%lu", &kernel) != 1)
-			kernel = 0;
-		fclose(f);
-	}
+	kernel = lbd_os_fs_watches_max();
 	if (kernel > 0 && d->watches_max > kernel / 2) {
 		d->watches_max = (unsigned)(kernel / 2);
 		log_notice("fs.inotify.max_user_watches (%lu) affords %u "

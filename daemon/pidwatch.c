@@ -8,7 +8,9 @@
  * where the kernel has no pidfds or refuses them (valgrind), a timer that
  * looks once a second.  When the process exits every hold of the watch
  * ends (reconcile.c, lbd_orphan_exited), and the watch goes with its last
- * hold.
+ * hold.  The pidfd comes from the OS layer (os.h: lbd_os_proc_exit_fd),
+ * the looks from lockfs's (lockfs_owner_of_pid); a port without such
+ * descriptors watches by the timer alone.
  *
  * A pidfd is a descriptor, and descriptors are the budget that new
  * connections need (d->fd_conns, main.c), so pidfds are bounded twice: in
@@ -22,10 +24,10 @@
  */
 #include <errno.h>
 #include <stdlib.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "daemon.h"
+#include "os.h"
 
 #define PW_BUCKETS 256
 
@@ -147,11 +149,10 @@ pw_pidfd_affordable(struct lbd *d, struct lbd_uid_conns *u)
 static void
 pw_start(struct lbd *d, struct lbd_pidwatch *w, uid_t uid)
 {
-#ifdef SYS_pidfd_open
 	struct lbd_uid_conns *u = lbd_uid_get(d, uid);
 
 	if (pw_pidfd_affordable(d, u) &&
-	    (w->fd = (int)syscall(SYS_pidfd_open, w->pid, 0)) != -1) {
+	    (w->fd = lbd_os_proc_exit_fd(w->pid)) != -1) {
 		d->npidfds++;
 		u->npidfds++;
 		w->user = u;
@@ -171,9 +172,6 @@ pw_start(struct lbd *d, struct lbd_pidwatch *w, uid_t uid)
 	}
 	if (u != NULL)
 		lbd_uid_put(u);
-#else
-	(void)uid;
-#endif
 	if ((w->timer = malloc(sizeof(*w->timer))) == NULL)
 		return;
 	uv_timer_init(d->loop, w->timer);

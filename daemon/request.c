@@ -10,17 +10,11 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
-#if defined(__linux__) && defined(__has_include)
-#if __has_include(<linux/openat2.h>)
-#include <linux/openat2.h>
-#endif
-#endif
 
 #include "daemon.h"
 #include "log.h"
+#include "os.h"
 
 /* The fields every lock request shares, read and checked. */
 struct lock_args {
@@ -32,23 +26,22 @@ struct lock_args {
 
 /*
  * Whether c may act for process pid (ACQUIRE, RELEASE, STATUS pid=): it
- * runs (and is not a zombie) and is c's user's, or c is root.  /proc/PID
- * is looked at as c, so that a process hidden from c (hidepid, unless the
- * daemon keeps CAP_SYS_PTRACE) is "no such process" to it.  0, or an
- * LBP_E* code with the reason already sent to c.
+ * runs (and is not a zombie) and is c's user's, or c is root.  Its owner
+ * is looked for as c (lbd_os_proc_owner: /proc/PID on Linux), so that a
+ * process hidden from c (hidepid, unless the daemon keeps CAP_SYS_PTRACE)
+ * is "no such process" to it.  0, or an LBP_E* code with the reason
+ * already sent to c.
  */
 static int
 pid_allowed(struct lbd_conn *c, uint64_t id, pid_t pid)
 {
 	struct lockfs_owner o;
 	struct lockfs_err   err;
-	struct stat         st;
-	char                proc[32];
+	uid_t               owner = (uid_t)-1;
 	int                 r = -1;
 
-	snprintf(proc, sizeof(proc), "/proc/%ld", (long)pid);
 	if (lbd_creds_enter(c->creds, &err) == 0) {
-		r = stat(proc, &st);
+		r = lbd_os_proc_owner(pid, &owner);
 		lbd_creds_leave();
 	}
 	if (r == -1 || lockfs_owner_of_pid(&o, pid, 0) == -1) {
@@ -56,7 +49,7 @@ pid_allowed(struct lbd_conn *c, uint64_t id, pid_t pid)
 		    (long)pid);
 		return LBP_EINVAL;
 	}
-	if (c->uid != 0 && st.st_uid != c->uid) {
+	if (c->uid != 0 && owner != c->uid) {
 		lbd_conn_error(c, id, LBP_EPERM, "pid %ld: process of another "
 		    "user", (long)pid);
 		return LBP_EPERM;
@@ -65,71 +58,26 @@ pid_allowed(struct lbd_conn *c, uint64_t id, pid_t pid)
 }
 
 /*
- * Whether the normalised absolute path abs names something under the
- * daemon's own /proc entries: /proc/self, /proc/thread-self, or
- * /proc/N where N is the daemon or one of its threads.  The kernel always
- * lets a process into its own /proc, whoever's filesystem credentials it
- * has taken on: /proc/self/fd/N or /proc/self/cwd would lead a client's
- * step past directories the client may not search.
- */
-static int
-in_daemon_proc(const char *abs)
-{
-	static const char *const selves[] = { "self", "thread-self" };
-	const char  *p, *end;
-	char         task[64];
-	struct stat  st;
-	size_t       i, n;
-
-	if (strncmp(abs, "/proc/", 6) != 0)
-		return 0;
-	p = abs + 6;
-	n = strcspn(p, "/");
-	for (i = 0; i < sizeof(selves) / sizeof(selves[0]); i++)
-		if (n == strlen(selves[i]) && memcmp(p, selves[i], n) == 0)
-			return 1;
-	if (n == 0 || n > 10 || strspn(p, "0123456789") != n)
-		return 0;
-	end = p + n;
-	snprintf(task, sizeof(task), "/proc/self/task/%.*s", (int)(end - p),
-	    p);
-	return stat(task, &st) == 0;
-}
-
-/*
  * Whether file's resolution, as c's user, passes through a magic link
  * (/proc/PID/fd/N, cwd, root, ...: a symbolic link of c's own making may
- * lead to the daemon's /proc/self): openat2 with RESOLVE_NO_MAGICLINKS
- * (Linux 5.6).  0 where the kernel cannot tell (the prefix refusal and
- * the daemon's working from "/" are then what stands).  A check before
- * the steps: a client that swaps its own links meanwhile can pass it, and
- * finds only the daemon's open files, whose own modes still apply.
+ * lead to the daemon's /proc/self): lbd_os_path_through_magic_link (on
+ * Linux openat2 with RESOLVE_NO_MAGICLINKS, 5.6).  0 where the kernel
+ * cannot tell (the prefix refusal and the daemon's working from "/" are
+ * then what stands).  A check before the steps: a client that swaps its
+ * own links meanwhile can pass it, and finds only the daemon's open
+ * files, whose own modes still apply.
  */
 static int
 through_magic_link(const struct lbd_conn *c, const char *file)
 {
-#if defined(SYS_openat2) && defined(RESOLVE_NO_MAGICLINKS)
-	struct open_how   how;
 	struct lockfs_err err;
-	int               fd, e = 0;
+	int               r;
 
-	memset(&how, 0, sizeof(how));
-	how.flags = O_PATH | O_CLOEXEC;
-	how.resolve = RESOLVE_NO_MAGICLINKS;
 	if (lbd_creds_enter(c->creds, &err) != 0)
 		return 0;
-	if ((fd = (int)syscall(SYS_openat2, AT_FDCWD, file, &how,
-	    sizeof(how))) == -1)
-		e = errno;
+	r = lbd_os_path_through_magic_link(file);
 	lbd_creds_leave();
-	if (fd != -1)
-		close(fd);
-	return e == ELOOP;
-#else
-	(void)c;
-	(void)file;
-	return 0;
-#endif
+	return r;
 }
 
 /*
@@ -151,7 +99,7 @@ lock_args(struct lbd_conn *c, const struct lbp_msg *m, struct lock_args *a)
 	}
 	if (lockfs_abspath(a->path, abs, sizeof(abs)) != 0)
 		snprintf(abs, sizeof(abs), "%s", a->path);
-	if (in_daemon_proc(abs)) {
+	if (lbd_os_path_in_own_proc(abs)) {
 		lbd_conn_error(c, m->id, LBP_EINVAL, "path %s is in the "
 		    "daemon's own /proc entries, which it may not enter for a "
 		    "client", abs);

@@ -200,8 +200,9 @@ lockfs_link_find_unique(const char *dir, const char *lock_file, dev_t dev,
  * reading (a FIFO would hang the reader, a device may act on an open): the
  * name is opened relative to its directory with O_PATH and O_NOFOLLOW, its
  * type checked on that descriptor, and only a regular file is opened to
- * read, through /proc/self/fd (or, without /proc, by name again with
- * O_NONBLOCK and O_NOCTTY, and checked to be the same file).  Returns the
+ * read, through that descriptor (lockfs_os_reopen) or, where the OS
+ * cannot, by name again with O_NONBLOCK and O_NOCTTY, and checked to be
+ * the same file.  Returns the
  * bytes read, with the file's owner in *owner when owner is not NULL, or
  * -1 with errno (EINVAL: not a regular file).
  */
@@ -209,7 +210,7 @@ ssize_t
 lockfs_read_regular(const char *file, char *buf, size_t size, uid_t *owner)
 {
 	const char *slash = strrchr(file, '/');
-	char        dir[PATH_MAX], proc[64];
+	char        dir[PATH_MAX];
 	struct stat st, rst;
 	ssize_t     n = -1;
 	int         dfd = -1, fd = -1, rfd = -1, saved;
@@ -227,8 +228,8 @@ lockfs_read_regular(const char *file, char *buf, size_t size, uid_t *owner)
 		errno = EINVAL;
 		goto out;
 	}
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	rfd = open(proc, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	rfd = lockfs_os_reopen(fd, O_RDONLY | O_NONBLOCK | O_NOCTTY |
+	    O_CLOEXEC);
 	if (rfd == -1 && errno == ENOENT)
 		rfd = openat(dfd, slash != NULL ? slash + 1 : file, O_RDONLY |
 		    O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);

@@ -44,16 +44,18 @@
  * Who could still interfere.  Checking that `from` holds the lock and
  * replacing the artefact are two steps; a lock removed between them and
  * taken by a third party would be overwritten.  Everything in lockbroker
- * that removes another's lock (lockfs_break_stale) takes flock(2) on the
- * lock's directory, and a handoff holds it across both steps, so neither
- * can come between the other's.  Only an unconditional break_lock
- * (Python's, or lb_break_lock) still can: breaking a lock that is in use is
- * unsafe with or without handoffs.  Handoffs in one directory are
- * serialised by the same flock, so a temporary found at our name, or (mkdir)
+ * that removes another's lock (lockfs_break_stale) takes the lock of the
+ * lock's directory (os.h: lockfs_dirlock_try, flock(2) on Unix), and a
+ * handoff holds it across both steps, so neither can come between the
+ * other's.  Only an unconditional break_lock (Python's, or lb_break_lock)
+ * still can: breaking a lock that is in use is unsafe with or without
+ * handoffs.  Handoffs in one directory are
+ * serialised by the same lock, so a temporary found at our name, or (mkdir)
  * a marker of the next holder's already in the lock, is the leftover of a
  * handoff that died half way: the temporary is removed, the marker used.
- * The flock is waited for at most HANDOFF_DIR_WAIT_S: anyone who can read
- * the directory can take it, and must not stall the daemon for good.
+ * The directory's lock is waited for at most HANDOFF_DIR_WAIT_S: anyone
+ * who can read the directory can take it, and must not stall the daemon
+ * for good.
  *
  * Failing half way.  Until the rename (the new marker; the commit) nothing
  * the old holder has is touched: a failure removes what was made and
@@ -67,7 +69,6 @@
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -75,7 +76,7 @@
 #include "lockfs.h"
 
 #define HANDOFF_PREFIX  ".lockbroker-handoff."
-#define HANDOFF_DIR_WAIT_S 0.2  /* for the directory's flock: short, since
+#define HANDOFF_DIR_WAIT_S 0.2  /* for the directory's lock: short, since
 				  the daemon waits in its loop */
 
 /*
@@ -151,31 +152,29 @@ same_owner(const struct lockfs_lock *from, const struct lockfs_lock *to)
 }
 
 /*
- * Takes flock(2) on l's directory into *fd: 0, or LB_EFAILED.  Breakers and
- * handoffs hold it for a few system calls, so it polls (LOCK_NB, with a
- * growing pause) for up to HANDOFF_DIR_WAIT_S rather than blocking (see
- * the top of this file).
+ * Takes the lock of l's directory into *dl: 0, or LB_EFAILED.  Breakers
+ * and handoffs hold it for a few system calls, so it polls (never
+ * blocking, with a growing pause) for up to HANDOFF_DIR_WAIT_S (see the
+ * top of this file).
  */
 static int
-lock_directory(const struct lockfs_lock *l, int *fd, struct lockfs_err *err)
+lock_directory(const struct lockfs_lock *l, struct lockfs_dirlock *dl,
+    struct lockfs_err *err)
 {
 	struct timespec pause = { 0, 100000 };  /* 0.1 ms, up to 10 ms */
 	double          deadline = lockfs_now() + HANDOFF_DIR_WAIT_S;
 	int             r = 0;
 
-	if ((*fd = open(l->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+	if (lockfs_dirlock_open(dl, l->dir) == -1) {
 		r = lockfs_fail(err, LB_EFAILED, errno, "cannot hand %s over: "
 		    "cannot open directory %s", l->path, l->dir);
 		goto out;
 	}
-	while (flock(*fd, LOCK_EX | LOCK_NB) == -1) {
-		if (errno == EINTR)
-			continue;
+	while (lockfs_dirlock_try(dl) == -1) {
 		if (errno != EWOULDBLOCK || lockfs_now() >= deadline) {
 			r = lockfs_fail(err, LB_EFAILED, errno, "cannot hand %s "
 			    "over: cannot lock directory %s", l->path, l->dir);
-			close(*fd);
-			*fd = -1;
+			lockfs_dirlock_close(dl);
 			goto out;
 		}
 		nanosleep(&pause, NULL);
@@ -270,7 +269,7 @@ make_tmp(const struct lockfs_lock *to, const char *tmp,
 		    "cannot create %s", to->path, tmp);
 		goto out;
 	}
-	/* Ours, and no other handoff's: we hold the directory's flock. */
+	/* Ours, and no other handoff's: we hold the directory's lock. */
 	if (unlink(tmp) == -1 && errno != ENOENT) {
 		r = lockfs_fail(err, LB_EFAILED, errno, "cannot hand %s over: "
 		    "cannot remove the leftover %s", to->path, tmp);
@@ -507,21 +506,22 @@ out:
  * do); LB_EINVAL when they are not handles on one lock; LB_ENOTMINE when
  * `from` does not hold it (nothing changed); LB_EFAILED when it cannot be
  * handed over (`from` still holds it, temporaries removed), also when the
- * directory's flock(2) stays taken for HANDOFF_DIR_WAIT_S.  err says why.
+ * directory's lock stays taken for HANDOFF_DIR_WAIT_S.  err says why.
  * Blocks while a breaker or another handoff in the directory holds its
- * flock (up to HANDOFF_DIR_WAIT_S), and, for sqlite, on a busy database
+ * lock (up to HANDOFF_DIR_WAIT_S), and, for sqlite, on a busy database
  * (as long as a release: lockfs_sqlite_step_ms).
  */
 int
 lockfs_handoff(struct lockfs_lock *from, struct lockfs_lock *to,
     struct lockfs_err *err)
 {
-	int dir_fd = -1, r, saved;
+	struct lockfs_dirlock dl = { -1 };
+	int                   r;
 
 	if ((r = check_same_lock(from, to, err)) != 0)
 		goto out;
 	if (from->method != LB_SQLITE &&
-	    (r = lock_directory(from, &dir_fd, err)) != 0)
+	    (r = lock_directory(from, &dl, err)) != 0)
 		goto out;
 	if ((r = lockfs_i_am_locking(from, err)) < 0) {
 		r = LB_EFAILED;         /* the query's reason stands */
@@ -549,17 +549,14 @@ lockfs_handoff(struct lockfs_lock *from, struct lockfs_lock *to,
 		break;
 	}
 out:
-	saved = errno;
-	if (dir_fd != -1)
-		close(dir_fd);  /* also drops the flock */
-	errno = saved;
+	lockfs_dirlock_close(&dl);      /* also drops the lock; keeps errno */
 	return r;
 }
 
 /*
  * lockfs_handoff_tidy: removes the handoff temporaries (HANDOFF_PREFIX*)
  * in l's directory, left by a daemon that died in the middle of a
- * handoff.  Only with the directory's flock, which every handoff holds
+ * handoff.  Only with the directory's lock, which every handoff holds
  * while its temporary exists, so a handoff in progress elsewhere is never
  * disturbed (then nothing is removed now).  Returns the number removed, or
  * -1 with err filled when the directory cannot be read or is busy.
@@ -567,17 +564,18 @@ out:
 int
 lockfs_handoff_tidy(const struct lockfs_lock *l, struct lockfs_err *err)
 {
-	struct dirent *de;
-	DIR           *dir = NULL;
-	int            fd = -1, n = -1;
+	struct lockfs_dirlock dl = { -1 };
+	struct dirent        *de;
+	DIR                  *dir = NULL;
+	int                   n = -1;
 
-	if ((fd = open(l->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1 ||
-	    flock(fd, LOCK_EX | LOCK_NB) == -1) {
+	if (lockfs_dirlock_open(&dl, l->dir) == -1 ||
+	    lockfs_dirlock_try(&dl) == -1) {
 		lockfs_fail(err, LB_EFAILED, errno, "cannot tidy %s: cannot "
 		    "lock it", l->dir);
 		goto out;
 	}
-	if ((dir = fdopendir(dup(fd))) == NULL) {
+	if ((dir = fdopendir(dup(dl.fd))) == NULL) {
 		lockfs_fail(err, LB_EFAILED, errno, "cannot read %s", l->dir);
 		goto out;
 	}
@@ -591,7 +589,6 @@ lockfs_handoff_tidy(const struct lockfs_lock *l, struct lockfs_err *err)
 out:
 	if (dir != NULL)
 		closedir(dir);
-	if (fd != -1)
-		close(fd);      /* also drops the flock */
+	lockfs_dirlock_close(&dl);      /* also drops the lock */
 	return n;
 }

@@ -15,6 +15,8 @@
 #include <sys/types.h>
 
 #include "lockbroker/codes.h"
+#include "os.h"                 /* the OS layer: process identity, the
+                                   uid files are made with, directory locks */
 
 #define LOCKFS_HOST_MAX   256
 #define LOCKFS_UNIQUE_MAX 512
@@ -92,7 +94,6 @@ int   lockfs_unique_parse(const char *name, unsigned method,
 int   lockfs_pid_parse(const char *text, size_t len, pid_t *pid);
 lb_liveness lockfs_holder_liveness(const struct lockfs_holder *h);
 const char *lockfs_hostname(void);
-pid_t lockfs_gettid(void);
 
 /*
  * Time (clock.c), for every part: lockfs_now is seconds on the monotonic
@@ -222,8 +223,8 @@ void  lockfs_sqlite_vfs_on_refuse(void (*fn)(const char *why));
 
 /* stale.c: break the lock if its holder is provably dead.  1 when it broke
  * a stale lock, 0 when the holder is alive, unknown or gone already, or a
- * negative code.  Serialised against other breakers by flock(2) on the
- * directory, and re-checks that the artefact is the same one it judged. */
+ * negative code.  Serialised against other breakers by the directory's
+ * lock (lockfs_dirlock_try), and re-checks that the artefact is the same one it judged. */
 int   lockfs_break_stale(struct lockfs_lock *l, struct lockfs_err *err);
 
 /* ------------------------------------------------------------------ */
@@ -245,7 +246,7 @@ int   lockfs_handoff(struct lockfs_lock *from, struct lockfs_lock *to,
           struct lockfs_err *err);
 
 /* handoff.c: removes the temporaries of handoffs that a dead daemon left
- * in l's directory (only under the directory's flock): how many, or -1. */
+ * in l's directory (only under the directory's lock): how many, or -1. */
 int   lockfs_handoff_tidy(const struct lockfs_lock *l, struct lockfs_err *err);
 
 #endif /* LOCKFS_H */

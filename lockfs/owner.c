@@ -14,7 +14,7 @@
  *   pidfile          PATH (holds "PID\n")      the same
  *
  * TID8 is the kernel thread id in 8 zero-padded hex digits, START the
- * process start time in clock ticks since boot (field 22 of /proc/PID/stat),
+ * process start time (lockfs_os_start_time: on Linux clock ticks since boot),
  * BOOT the first 8 hex digits of the boot id, HASH a 32-bit FNV-1a hash of
  * the lock file's path in 8 hex digits (lockfile's hash(path) keeps two
  * locks in one directory apart; ours does the same, stably).
@@ -23,15 +23,10 @@
  */
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/fsuid.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "lockfs.h"
 
@@ -39,51 +34,19 @@ static char           self_host[LOCKFS_HOST_MAX];
 static char           self_boot[9];
 static pthread_once_t self_once = PTHREAD_ONCE_INIT;
 
-/* This process's start time, read from /proc once per process and thread
- * (every lockfs_init asks for it: the daemon's on every request).  Kept
- * per thread, so that no lock is needed and a forked child, whose pid
+/* This process's start time, read once per process and thread (every
+ * lockfs_init asks for it: the daemon's on every request).  Kept per
+ * thread, so that no lock is needed and a forked child, whose pid
  * differs, reads its own. */
 static __thread pid_t              self_start_pid;
 static __thread unsigned long long self_start;
-
-/* Reads the whole of a small file into buf (NUL-terminated); -1 on error. */
-static ssize_t
-read_small_file(const char *file, char *buf, size_t size)
-{
-	ssize_t n = -1;
-	int     fd, saved;
-
-	if ((fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
-		return -1;
-	do
-		n = read(fd, buf, size - 1);
-	while (n == -1 && errno == EINTR);
-	saved = errno;
-	close(fd);
-	errno = saved;
-	if (n >= 0)
-		buf[n] = '\0';
-	return n;
-}
 
 /* Reads the host name and boot id once per process. */
 static void
 self_init(void)
 {
-	char   buf[64];
-	size_t i, j;
-
-	if (gethostname(self_host, sizeof(self_host) - 1) == -1)
-		strcpy(self_host, "localhost");
-	self_host[sizeof(self_host) - 1] = '\0';
-	if (read_small_file("/proc/sys/kernel/random/boot_id", buf,
-	    sizeof(buf)) > 0) {
-		for (i = j = 0; buf[i] != '\0' && j < 8; i++)
-			if (isxdigit((unsigned char)buf[i]))
-				self_boot[j++] = (char)tolower(
-				    (unsigned char)buf[i]);
-		self_boot[j] = '\0';
-	}
+	lockfs_os_hostname(self_host, sizeof(self_host));
+	lockfs_os_boot_id(self_boot, sizeof(self_boot));
 }
 
 /* lockfs_hostname: this host's name, as gethostname() tells it. */
@@ -92,48 +55,6 @@ lockfs_hostname(void)
 {
 	pthread_once(&self_once, self_init);
 	return self_host;
-}
-
-/* lockfs_gettid: the calling thread's kernel id. */
-pid_t
-lockfs_gettid(void)
-{
-	return (pid_t)syscall(SYS_gettid);
-}
-
-/*
- * proc_start_time: the start time of process pid, in clock ticks since
- * boot, from /proc/PID/stat.  Returns 0 when it cannot be read (errno set).
- */
-static unsigned long long
-proc_start_time(pid_t pid)
-{
-	char                file[64], buf[1024];
-	char               *p;
-	int                 field;
-	unsigned long long  start = 0;
-
-	snprintf(file, sizeof(file), "/proc/%ld/stat", (long)pid);
-	if (read_small_file(file, buf, sizeof(buf)) <= 0)
-		return 0;
-	/* The command name is in parentheses and may hold anything. */
-	if ((p = strrchr(buf, ')')) == NULL)
-		return 0;
-	/* Fields after it start at 3 (state); starttime is field 22. */
-	for (field = 2; field < 22 && p != NULL; field++)
-		p = strchr(p + 1, ' ');
-	if (p != NULL)
-		start = strtoull(p + 1, NULL, 10);
-	return start;
-}
-
-/* The uid this thread makes files with: its file-system uid, which is the
- * effective uid unless setfsuid changed it (the daemon, acting for a
- * client).  setfsuid(-1) changes nothing and tells the current one. */
-static uid_t
-files_uid(void)
-{
-	return (uid_t)setfsuid((uid_t)-1);
 }
 
 /*
@@ -149,11 +70,11 @@ lockfs_owner_self(struct lockfs_owner *o, int threaded)
 	memset(o, 0, sizeof(*o));
 	snprintf(o->host, sizeof(o->host), "%s", self_host);
 	memcpy(o->boot, self_boot, sizeof(o->boot));
-	o->pid = getpid();
+	o->pid = lockfs_os_pid();
 	o->tid = threaded ? lockfs_gettid() : 0;
-	o->uid = files_uid();
+	o->uid = lockfs_os_files_uid();
 	if (self_start_pid != o->pid) {
-		if ((self_start = proc_start_time(o->pid)) == 0)
+		if (lockfs_os_start_time(o->pid, &self_start) == -1)
 			return -1;
 		self_start_pid = o->pid;
 	}
@@ -164,7 +85,7 @@ lockfs_owner_self(struct lockfs_owner *o, int threaded)
 /*
  * lockfs_owner_of_pid: fills *o with process pid on this host and, when tid
  * is not 0, that thread (taken as given, not checked): host and boot id as
- * lockfs_owner_self has them, the start time from /proc/PID/stat, and as
+ * lockfs_owner_self has them, the start time lockfs_os_start_time tells, and as
  * uid the one this thread makes files with (the artefacts are made here):
  * the daemon, which takes locks on behalf of its clients, sets the
  * client's uid instead.  Returns 0, or -1
@@ -186,19 +107,9 @@ lockfs_owner_of_pid(struct lockfs_owner *o, pid_t pid, pid_t tid)
 	memcpy(o->boot, self_boot, sizeof(o->boot));
 	o->pid = pid;
 	o->tid = tid;
-	o->uid = files_uid();
-	errno = 0;
-	if ((o->start = proc_start_time(pid)) != 0)
+	o->uid = lockfs_os_files_uid();
+	if (lockfs_os_start_time(pid, &o->start) == 0)
 		r = 0;
-	else if (errno == 0)
-		errno = EIO;            /* read, but not understood */
-	else if (errno == ENOENT) {
-		/* Gone, or hidden from us (hidepid). */
-		if (kill(pid, 0) == 0 || errno == EPERM)
-			errno = EACCES;
-		else
-			errno = ESRCH;
-	}
 out:
 	return r;
 }
@@ -465,15 +376,12 @@ lockfs_holder_liveness(const struct lockfs_holder *h)
 		return LB_HOLDER_DEAD;
 	if (h->pid <= 0)
 		return LB_HOLDER_UNKNOWN;
-	if (kill(h->pid, 0) == -1 && errno == ESRCH)
+	if (lockfs_os_pid_liveness(h->pid) == LB_HOLDER_DEAD)
 		return LB_HOLDER_DEAD;
 	if (h->start == 0)
 		return LB_HOLDER_ALIVE;
-	start = proc_start_time(h->pid);
-	if (start != 0)
+	if (lockfs_os_start_time(h->pid, &start) == 0)
 		return start == h->start ? LB_HOLDER_ALIVE : LB_HOLDER_DEAD;
-	/* Unreadable: gone since kill(), or hidden from us. */
-	if (kill(h->pid, 0) == -1 && errno == ESRCH)
-		return LB_HOLDER_DEAD;
-	return LB_HOLDER_ALIVE;
+	/* Unreadable: gone since it was looked for, or hidden from us. */
+	return errno == ESRCH ? LB_HOLDER_DEAD : LB_HOLDER_ALIVE;
 }

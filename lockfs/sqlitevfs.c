@@ -37,7 +37,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/fsuid.h>
 #include <sys/stat.h>
 
 #include "lockfs.h"
@@ -134,7 +133,7 @@ vfs_open(sqlite3_vfs *self_vfs, const char *name, sqlite3_file *file,
 		return refuse(name, "is a write-ahead log, which lock "
 		    "databases never have (it can only have been put there); "
 		    "refused (remove it to use the database)");
-	self = (uid_t)setfsuid((uid_t)-1);
+	self = lockfs_os_files_uid();
 	/* A super-journal (never one of ours: lock databases are never
 	 * attached to others) is not named after a database. */
 	db_uid = flags & SQLITE_OPEN_MAIN_JOURNAL ? database_owner(name) :

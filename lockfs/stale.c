@@ -2,17 +2,14 @@
  * stale.c: breaking the lock of a holder that is provably dead.
  *
  * Two breakers must not both act on one stale lock: the second would remove
- * the lock the first has just taken.  So breakers serialise on flock(2) of
- * the lock's directory, and, holding it, judge the artefact again and check
+ * the lock the first has just taken.  So breakers serialise on the lock of
+ * the lock's directory (os.h: lockfs_dirlock_try, flock(2) on Unix), and, holding it, judge the artefact again and check
  * that it is still the very one (same unique name, same inode) before they
  * remove it.  Owners that never break (Python's lockfile) need no part in
  * this: while the stale artefact exists, nobody can take the lock.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
-#include <sys/file.h>
-#include <unistd.h>
 
 #include "lockfs.h"
 
@@ -26,28 +23,28 @@ same_artefact(const struct lockfs_holder *a, const struct lockfs_holder *b)
 
 /*
  * lockfs_break_stale: see lockfs.h.  Never blocks: when another breaker or
- * a handoff holds the directory's flock, it returns 0 (not broken now).
+ * a handoff holds the directory's lock, it returns 0 (not broken now).
  */
 int
 lockfs_break_stale(struct lockfs_lock *l, struct lockfs_err *err)
 {
-	struct lockfs_holder first, again;
-	int                  fd = -1, r;
+	struct lockfs_holder  first, again;
+	struct lockfs_dirlock dl = { -1 };
+	int                   r;
 
 	if ((r = lockfs_holder(l, &first, err)) != 1)
 		goto out;       /* r: 0 (not held), or an error */
 	r = 0;
 	if (lockfs_holder_liveness(&first) != LB_HOLDER_DEAD)
 		goto out;
-	fd = open(l->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd == -1) {
+	if (lockfs_dirlock_open(&dl, l->dir) == -1) {
 		r = lockfs_fail(err, LB_EFAILED, errno, "cannot open directory "
 		    "%s to break a stale lock", l->dir);
 		goto out;
 	}
-	/* Never wait: anyone who can read the directory can hold its flock.
+	/* Never wait: anyone who can read the directory can hold its lock.
 	 * Busy means "not this time"; the caller's loop tries again. */
-	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+	if (lockfs_dirlock_try(&dl) == -1) {
 		if (errno != EWOULDBLOCK)
 			r = lockfs_fail(err, LB_EFAILED, errno, "cannot lock "
 			    "directory %s to break a stale lock", l->dir);
@@ -62,7 +59,6 @@ lockfs_break_stale(struct lockfs_lock *l, struct lockfs_err *err)
 	if ((r = lockfs_break_lock(l, err)) == 0)
 		r = 1;
 out:
-	if (fd != -1)
-		close(fd);      /* also drops the flock */
+	lockfs_dirlock_close(&dl);      /* also drops the lock */
 	return r;
 }

@@ -1,0 +1,310 @@
+/*
+ * os_unix.c: the daemon's OS layer (os.h) for Linux.  The one file of the
+ * daemon that knows SO_PEERCRED and SO_PEERGROUPS, setfsuid and setfsgid,
+ * the raw setgroups, capget and capset system calls, pidfd_open, /proc
+ * (processes, descriptors, inotify's limit) and openat2.
+ *
+ * setfsuid and setfsgid are per thread already; setgroups is too in the
+ * kernel, but glibc's wrapper changes every thread of the process (and
+ * libuv may have threads), so the system call is made directly.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/fsuid.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#if defined(__linux__) && defined(__has_include)
+#if __has_include(<linux/openat2.h>)
+#include <linux/openat2.h>
+#endif
+#endif
+
+#include "os.h"
+
+#ifndef SO_PEERGROUPS
+#define SO_PEERGROUPS 59        /* Linux 4.13 */
+#endif
+
+/* The system call that sets this thread's groups with 32-bit gids. */
+#ifdef SYS_setgroups32
+#define LBD_SYS_SETGROUPS SYS_setgroups32
+#else
+#define LBD_SYS_SETGROUPS SYS_setgroups
+#endif
+
+/* The capabilities a root daemon keeps (those of its systemd unit): the
+ * kernel takes them from the effective set while the fsuid is a
+ * client's; any other one would still apply to that client's steps,
+ * CAP_SYS_PTRACE above all, which lets /proc/PID/cwd, /proc/PID/root and
+ * /proc/PID/fd/N of anyone's process lead past directories the client
+ * may not search. */
+static const int caps_kept[] = {
+	CAP_SETUID, CAP_SETGID, CAP_DAC_OVERRIDE, CAP_FOWNER
+};
+
+/*
+ * Leaves the process only the capabilities of caps_kept, in its effective
+ * and permitted sets (none inheritable): raw capget and capset, for every
+ * thread there is (at start: one).  0, or -1 with errno.
+ */
+static int
+caps_drop(void)
+{
+	struct __user_cap_header_struct hdr;
+	struct __user_cap_data_struct   data[_LINUX_CAPABILITY_U32S_3];
+	__u32                           keep[_LINUX_CAPABILITY_U32S_3];
+	size_t                          i;
+
+	memset(&hdr, 0, sizeof(hdr));
+	memset(keep, 0, sizeof(keep));
+	hdr.version = _LINUX_CAPABILITY_VERSION_3;
+	if (syscall(SYS_capget, &hdr, data) == -1)
+		return -1;
+	for (i = 0; i < sizeof(caps_kept) / sizeof(caps_kept[0]); i++)
+		keep[caps_kept[i] / 32] |= 1u << (caps_kept[i] % 32);
+	for (i = 0; i < _LINUX_CAPABILITY_U32S_3; i++) {
+		data[i].effective &= keep[i];
+		data[i].permitted &= keep[i];
+		data[i].inheritable = 0;
+	}
+	return (int)syscall(SYS_capset, &hdr, data);
+}
+
+/* lbd_os_privileges_drop: see os.h.  setgroups(0, NULL) through glibc,
+ * for the whole process. */
+int
+lbd_os_privileges_drop(char *why, size_t size)
+{
+	if (geteuid() != 0)
+		return 0;
+	if (setgroups(0, NULL) == -1) {
+		snprintf(why, size, "cannot drop the supplementary groups: %s",
+		    strerror(errno));
+		return -1;
+	}
+	if (caps_drop() == -1) {
+		snprintf(why, size, "cannot drop the capabilities it does not "
+		    "need: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* lbd_os_peer_ids: see os.h.  SO_PEERCRED. */
+int
+lbd_os_peer_ids(int fd, pid_t *pid, uid_t *uid, gid_t *gid)
+{
+	struct ucred cred;
+	socklen_t    len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1)
+		return -1;
+	*pid = cred.pid;
+	*uid = cred.uid;
+	*gid = cred.gid;
+	return 0;
+}
+
+/* lbd_os_peer_groups: see os.h.  SO_PEERGROUPS (Linux 4.13), asked again
+ * with room for as many as it says there are. */
+int
+lbd_os_peer_groups(int fd, size_t max, gid_t **groups)
+{
+	socklen_t  len = 64 * sizeof(gid_t);
+	gid_t     *more;
+	int        n = -1, saved;
+
+	*groups = NULL;
+	for (;;) {
+		if ((more = realloc(*groups, len)) == NULL)
+			goto out;
+		*groups = more;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, *groups,
+		    &len) == 0) {
+			n = (int)(len / sizeof(gid_t));
+			break;
+		}
+		if (errno != ERANGE || len > max * sizeof(gid_t))
+			break;
+	}
+out:
+	if (n == -1) {
+		saved = errno;
+		free(*groups);
+		*groups = NULL;
+		errno = saved;
+	} else if ((size_t)n > max)
+		n = (int)max;
+	return n;
+}
+
+/* lbd_os_user_groups: see os.h.  getgrouplist of the passwd entry. */
+int
+lbd_os_user_groups(uid_t uid, gid_t gid, size_t max, gid_t **groups)
+{
+	struct passwd pw, *pwp = NULL;
+	char          buf[1024];
+	int           n = 0;
+
+	*groups = NULL;
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &pwp) != 0 || pwp == NULL)
+		return 0;
+	if ((*groups = malloc(max * sizeof(gid_t))) == NULL)
+		return -1;
+	n = (int)max;
+	if (getgrouplist(pw.pw_name, gid, *groups, &n) == -1)
+		n = 0;          /* more than the maximum: none */
+	return n;
+}
+
+/* lbd_os_fs_groups_set: see os.h. */
+int
+lbd_os_fs_groups_set(size_t n, const gid_t *groups)
+{
+	return (int)syscall(LBD_SYS_SETGROUPS, n, groups);
+}
+
+/* lbd_os_fs_ids_set: see os.h.  setfsuid reports the previous value;
+ * asking again tells whether the switch took. */
+int
+lbd_os_fs_ids_set(uid_t uid, gid_t gid)
+{
+	setfsgid(gid);
+	setfsuid(uid);
+	if ((uid_t)setfsuid((uid_t)-1) != uid ||
+	    (gid_t)setfsgid((gid_t)-1) != gid) {
+		errno = EPERM;
+		return -1;
+	}
+	return 0;
+}
+
+/* lbd_os_fs_ids_restore: see os.h. */
+void
+lbd_os_fs_ids_restore(void)
+{
+	int saved = errno;
+
+	setfsuid(geteuid());
+	setfsgid(getegid());
+	errno = saved;
+}
+
+/* lbd_os_proc_exit_fd: see os.h.  A pidfd (Linux 5.3). */
+int
+lbd_os_proc_exit_fd(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+	(void)pid;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
+/* lbd_os_proc_owner: see os.h.  The owner of /proc/PID. */
+int
+lbd_os_proc_owner(pid_t pid, uid_t *uid)
+{
+	struct stat st;
+	char        proc[32];
+
+	snprintf(proc, sizeof(proc), "/proc/%ld", (long)pid);
+	if (stat(proc, &st) == -1)
+		return -1;
+	*uid = st.st_uid;
+	return 0;
+}
+
+/* lbd_os_fds_open: see os.h.  The entries of /proc/self/fd. */
+int
+lbd_os_fds_open(void)
+{
+	struct dirent *de;
+	DIR           *dir;
+	int            n = 0;
+
+	if ((dir = opendir("/proc/self/fd")) == NULL)
+		return -1;
+	while ((de = readdir(dir)) != NULL)
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(dir);
+	return n - 1;           /* without the directory's own */
+}
+
+/* lbd_os_fs_watches_max: see os.h. */
+unsigned long
+lbd_os_fs_watches_max(void)
+{
+	unsigned long kernel = 0;
+	FILE         *f;
+
+	if ((f = fopen("/proc/sys/fs/inotify/max_user_watches", "re")) !=
+	    NULL) {
+		if (fscanf(f, "%lu", &kernel) != 1)
+			kernel = 0;
+		fclose(f);
+	}
+	return kernel;
+}
+
+/* lbd_os_path_in_own_proc: see os.h.  /proc/N is the daemon's own when
+ * N is one of its threads (/proc/self/task/N exists). */
+int
+lbd_os_path_in_own_proc(const char *abs)
+{
+	static const char *const selves[] = { "self", "thread-self" };
+	const char  *p, *end;
+	char         task[64];
+	struct stat  st;
+	size_t       i, n;
+
+	if (strncmp(abs, "/proc/", 6) != 0)
+		return 0;
+	p = abs + 6;
+	n = strcspn(p, "/");
+	for (i = 0; i < sizeof(selves) / sizeof(selves[0]); i++)
+		if (n == strlen(selves[i]) && memcmp(p, selves[i], n) == 0)
+			return 1;
+	if (n == 0 || n > 10 || strspn(p, "0123456789") != n)
+		return 0;
+	end = p + n;
+	snprintf(task, sizeof(task), "/proc/self/task/%.*s", (int)(end - p),
+	    p);
+	return stat(task, &st) == 0;
+}
+
+/* lbd_os_path_through_magic_link: see os.h.  openat2 with
+ * RESOLVE_NO_MAGICLINKS (Linux 5.6) fails with ELOOP on either. */
+int
+lbd_os_path_through_magic_link(const char *file)
+{
+#if defined(SYS_openat2) && defined(RESOLVE_NO_MAGICLINKS)
+	struct open_how how;
+	int             fd, e = 0;
+
+	memset(&how, 0, sizeof(how));
+	how.flags = O_PATH | O_CLOEXEC;
+	how.resolve = RESOLVE_NO_MAGICLINKS;
+	if ((fd = (int)syscall(SYS_openat2, AT_FDCWD, file, &how,
+	    sizeof(how))) == -1)
+		e = errno;
+	if (fd != -1)
+		close(fd);
+	return e == ELOOP;
+#else
+	(void)file;
+	return 0;
+#endif
+}

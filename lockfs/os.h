@@ -1,0 +1,123 @@
+/*
+ * os.h: what lockfs asks of the operating system, in one small contract:
+ * who this process and thread are, whether another process still runs
+ * (and is still the one that was meant), which boot this is, which uid
+ * files are made with, reopening a file by its descriptor, and an
+ * exclusive lock on a directory.  Everything else in lockfs is C over
+ * these calls and the POSIX file system (with Linux's O_PATH in a few
+ * steps of the methods, which open a name without reading it).
+ *
+ * One implementation per OS: os_unix.c (Linux: /proc, gettid, setfsuid,
+ * flock).  A port adds its own file (say os_win32.c) and builds it instead;
+ * no other file of lockfs changes for it.
+ *
+ * Error convention, as the rest of lockfs below the lock steps: functions
+ * that can fail return 0 or -1 with errno set (the caller names the file
+ * and the reason in a struct lockfs_err); nothing here allocates, blocks
+ * for long or keeps state between calls beyond what is documented.
+ */
+#ifndef LOCKFS_OS_H
+#define LOCKFS_OS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "lockbroker/codes.h"
+
+/* Process identity. */
+
+/* lockfs_os_pid: the calling process's id (a forked child has its own). */
+pid_t lockfs_os_pid(void);
+
+/* lockfs_gettid: the calling thread's id, unique among the live threads
+ * of the host (the kernel's, not pthread_self): what a threaded owner's
+ * unique name carries. */
+pid_t lockfs_gettid(void);
+
+/*
+ * lockfs_os_start_time: when process pid started, as a number that stays
+ * the same for the life of the process and differs for another process
+ * given the same pid later (on Linux clock ticks since boot, field 22 of
+ * /proc/PID/stat); never 0.  Returns 0 with *start set, or -1 with errno:
+ * ESRCH (no such process), EACCES (it exists but is hidden from the
+ * caller), EIO (read but not understood), another errno of the read;
+ * ESRCH also for pid <= 0.
+ */
+int   lockfs_os_start_time(pid_t pid, unsigned long long *start);
+
+/*
+ * lockfs_os_pid_liveness: whether a process with id pid exists now,
+ * whoever's it is and whatever it runs: LB_HOLDER_DEAD when there is
+ * none, LB_HOLDER_ALIVE when there is one (also one the caller may not
+ * signal), LB_HOLDER_UNKNOWN when pid is not a process id (<= 0) or the
+ * OS cannot tell.  Says nothing of pid reuse: compare start times for
+ * that.
+ */
+lb_liveness lockfs_os_pid_liveness(pid_t pid);
+
+/*
+ * lockfs_os_boot_id: this boot's identity, as up to 8 lower-case hex
+ * digits and a NUL in out (at least 9 bytes); "" when the OS tells none.
+ * A process named with another boot's id is gone.  Reads the OS each
+ * call: callers keep it.
+ */
+void  lockfs_os_boot_id(char *out, size_t size);
+
+/*
+ * lockfs_os_hostname: this host's name into out (NUL-terminated,
+ * truncated to size - 1); "localhost" when the OS tells none.
+ */
+void  lockfs_os_hostname(char *out, size_t size);
+
+/* File-system credentials. */
+
+/*
+ * lockfs_os_files_uid: the uid the calling thread makes files with: its
+ * effective uid, unless the daemon has taken on a client's for file-system
+ * steps (on Linux the thread's fsuid).  Never fails.
+ */
+uid_t lockfs_os_files_uid(void);
+
+/* Files. */
+
+/*
+ * lockfs_os_reopen: a new descriptor on the very file that descriptor fd
+ * (opened only to name it: O_PATH) is open on, opened with flags, without
+ * looking its name up again.  The new descriptor, or -1 with errno: ENOENT
+ * when the OS cannot reopen so (the caller opens by name and checks it is
+ * the same file), another errno of the open.
+ */
+int   lockfs_os_reopen(int fd, int flags);
+
+/* Directory locking: one exclusive lock per directory, between the
+ * breakers of stale locks and handoffs (advisory: only they take it). */
+
+/* A directory opened for locking: closed when fd is -1. */
+struct lockfs_dirlock {
+	int fd;                 /* the open directory (Unix: a descriptor,
+	                           which lockfs may also read the directory
+	                           through) */
+};
+
+/*
+ * lockfs_dirlock_open: opens directory dir into *dl for locking (not
+ * locked yet).  0, or -1 with errno (from opening it) and dl->fd -1.
+ */
+int   lockfs_dirlock_open(struct lockfs_dirlock *dl, const char *dir);
+
+/*
+ * lockfs_dirlock_try: takes the exclusive lock on dl's directory without
+ * waiting.  0 when taken (or already held through dl); -1 with errno
+ * EWOULDBLOCK when another open of the directory holds it (in this
+ * process or another), another errno when it cannot be locked at all.
+ */
+int   lockfs_dirlock_try(struct lockfs_dirlock *dl);
+
+/*
+ * lockfs_dirlock_close: drops the lock, if taken, and closes dl's
+ * directory (nothing when dl->fd is -1); errno is kept.  The lock also
+ * goes when the process dies.
+ */
+void  lockfs_dirlock_close(struct lockfs_dirlock *dl);
+
+#endif /* LOCKFS_OS_H */

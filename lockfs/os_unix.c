@@ -1,0 +1,200 @@
+/*
+ * os_unix.c: lockfs's OS layer (os.h) for Linux: process identity from
+ * /proc and kill(2), the thread id from gettid, the boot id from
+ * /proc/sys/kernel/random/boot_id, the uid files are made with from
+ * setfsuid, reopening a file through /proc/self/fd, and directory locks
+ * with flock(2).  The one file of lockfs that knows these.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/fsuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "os.h"
+
+/* Reads the whole of a small file into buf (NUL-terminated); -1 on error. */
+static ssize_t
+read_small_file(const char *file, char *buf, size_t size)
+{
+	ssize_t n = -1;
+	int     fd, saved;
+
+	if ((fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1)
+		return -1;
+	do
+		n = read(fd, buf, size - 1);
+	while (n == -1 && errno == EINTR);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	if (n >= 0)
+		buf[n] = '\0';
+	return n;
+}
+
+/* lockfs_os_pid: see os.h. */
+pid_t
+lockfs_os_pid(void)
+{
+	return getpid();
+}
+
+/* lockfs_gettid: see os.h. */
+pid_t
+lockfs_gettid(void)
+{
+	return (pid_t)syscall(SYS_gettid);
+}
+
+/*
+ * proc_start_time: the start time of process pid, in clock ticks since
+ * boot, from /proc/PID/stat.  Returns 0 when it cannot be read (errno set
+ * by the read, or left as it was when the text is not understood).
+ */
+static unsigned long long
+proc_start_time(pid_t pid)
+{
+	char                file[64], buf[1024];
+	char               *p;
+	int                 field;
+	unsigned long long  start = 0;
+
+	snprintf(file, sizeof(file), "/proc/%ld/stat", (long)pid);
+	if (read_small_file(file, buf, sizeof(buf)) <= 0)
+		return 0;
+	/* The command name is in parentheses and may hold anything. */
+	if ((p = strrchr(buf, ')')) == NULL)
+		return 0;
+	/* Fields after it start at 3 (state); starttime is field 22. */
+	for (field = 2; field < 22 && p != NULL; field++)
+		p = strchr(p + 1, ' ');
+	if (p != NULL)
+		start = strtoull(p + 1, NULL, 10);
+	return start;
+}
+
+/* lockfs_os_start_time: see os.h.  /proc/PID missing means gone, or
+ * hidden from us (hidepid): kill(2) tells which. */
+int
+lockfs_os_start_time(pid_t pid, unsigned long long *start)
+{
+	int r = -1;
+
+	if (pid <= 0) {
+		errno = ESRCH;
+		goto out;
+	}
+	errno = 0;
+	if ((*start = proc_start_time(pid)) != 0)
+		r = 0;
+	else if (errno == 0)
+		errno = EIO;            /* read, but not understood */
+	else if (errno == ENOENT) {
+		if (kill(pid, 0) == 0 || errno == EPERM)
+			errno = EACCES;
+		else
+			errno = ESRCH;
+	}
+out:
+	return r;
+}
+
+/* lockfs_os_pid_liveness: see os.h.  kill(pid, 0) sends nothing; EPERM
+ * means the process exists but is another user's. */
+lb_liveness
+lockfs_os_pid_liveness(pid_t pid)
+{
+	if (pid <= 0)
+		return LB_HOLDER_UNKNOWN;
+	if (kill(pid, 0) == 0 || errno == EPERM)
+		return LB_HOLDER_ALIVE;
+	return errno == ESRCH ? LB_HOLDER_DEAD : LB_HOLDER_UNKNOWN;
+}
+
+/* lockfs_os_boot_id: see os.h.  The boot id is a UUID; its first 8 hex
+ * digits are kept. */
+void
+lockfs_os_boot_id(char *out, size_t size)
+{
+	char   buf[64];
+	size_t i, j = 0;
+
+	if (size == 0)
+		return;
+	if (read_small_file("/proc/sys/kernel/random/boot_id", buf,
+	    sizeof(buf)) > 0)
+		for (i = 0; buf[i] != '\0' && j < 8 && j + 1 < size; i++)
+			if (isxdigit((unsigned char)buf[i]))
+				out[j++] = (char)tolower((unsigned char)buf[i]);
+	out[j] = '\0';
+}
+
+/* lockfs_os_hostname: see os.h. */
+void
+lockfs_os_hostname(char *out, size_t size)
+{
+	if (size == 0)
+		return;
+	if (size == 1 || gethostname(out, size - 1) == -1)
+		snprintf(out, size, "localhost");
+	out[size - 1] = '\0';
+}
+
+/* lockfs_os_files_uid: see os.h.  setfsuid(-1) changes nothing and tells
+ * the current fsuid. */
+uid_t
+lockfs_os_files_uid(void)
+{
+	return (uid_t)setfsuid((uid_t)-1);
+}
+
+/* lockfs_os_reopen: see os.h.  Through /proc/self/fd/N, which is
+ * missing (ENOENT) where /proc is not mounted. */
+int
+lockfs_os_reopen(int fd, int flags)
+{
+	char proc[64];
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	return open(proc, flags);
+}
+
+/* lockfs_dirlock_open: see os.h. */
+int
+lockfs_dirlock_open(struct lockfs_dirlock *dl, const char *dir)
+{
+	dl->fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return dl->fd == -1 ? -1 : 0;
+}
+
+/* lockfs_dirlock_try: see os.h.  flock(2) locks belong to the open file
+ * description, so a second open of the directory conflicts even in the
+ * same process. */
+int
+lockfs_dirlock_try(struct lockfs_dirlock *dl)
+{
+	int r;
+
+	while ((r = flock(dl->fd, LOCK_EX | LOCK_NB)) == -1 && errno == EINTR)
+		;
+	return r;
+}
+
+/* lockfs_dirlock_close: see os.h. */
+void
+lockfs_dirlock_close(struct lockfs_dirlock *dl)
+{
+	int saved = errno;
+
+	if (dl->fd != -1)
+		close(dl->fd);  /* also drops the flock */
+	dl->fd = -1;
+	errno = saved;
+}

@@ -1,0 +1,600 @@
+/*
+ * check_os.c: the OS layers, each call against what the system really
+ * does: lockfs's (lockfs/os.h: process identity, boot id, the uid files
+ * are made with, reopening, directory locks) and the daemon's
+ * (daemon/os.h: peer credentials, taking on a user's file-system
+ * credentials and giving them back, process exit descriptors, the
+ * daemon's own /proc, the descriptor count).  The credential tests need root and user nobody;
+ * without root they say so and pass.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <check.h>
+
+#include "lockfs.h"
+#include "../daemon/os.h"
+#include "testlib.h"
+
+/* ------------------------------------------------------------------ */
+/* Process identity.                                                    */
+
+/* Our own start time reads the same each time, and is not 0. */
+START_TEST(start_time_own_stable)
+{
+	unsigned long long a = 0, b = 0;
+
+	ck_assert_int_eq(lockfs_os_start_time(lockfs_os_pid(), &a), 0);
+	ck_assert(a != 0);
+	tl_sleep(0.02);
+	ck_assert_int_eq(lockfs_os_start_time(getpid(), &b), 0);
+	ck_assert(a == b);
+}
+END_TEST
+
+/* A pid that has exited and been reaped: dead, with no start time. */
+START_TEST(dead_pid_dead)
+{
+	unsigned long long start = 0;
+	pid_t              pid = tl_dead_pid();
+
+	ck_assert_int_eq(lockfs_os_pid_liveness(pid), LB_HOLDER_DEAD);
+	errno = 0;
+	ck_assert_int_eq(lockfs_os_start_time(pid, &start), -1);
+	ck_assert_int_eq(errno, ESRCH);
+}
+END_TEST
+
+/* A live child: alive, its start time readable and its own; not a pid
+ * at all: unknown. */
+START_TEST(live_pid_alive)
+{
+	unsigned long long start = 0, again = 0;
+	pid_t              pid = tl_sleeper_start();
+
+	ck_assert_int_eq(lockfs_os_pid_liveness(pid), LB_HOLDER_ALIVE);
+	ck_assert_int_eq(lockfs_os_start_time(pid, &start), 0);
+	ck_assert(start != 0);
+	ck_assert_int_eq(lockfs_os_start_time(pid, &again), 0);
+	ck_assert(start == again);
+	tl_kill(pid);
+	ck_assert_int_eq(lockfs_os_pid_liveness(pid), LB_HOLDER_DEAD);
+	ck_assert_int_eq(lockfs_os_pid_liveness(0), LB_HOLDER_UNKNOWN);
+	ck_assert_int_eq(lockfs_os_pid_liveness(-1), LB_HOLDER_UNKNOWN);
+}
+END_TEST
+
+/* As nobody, the process of another user (init, pid 1) is alive: a
+ * process the caller may not signal still exists. */
+static void
+other_users_pid_check(void *arg, char *why, size_t size)
+{
+	(void)arg;
+	if (getuid() == 0) {
+		snprintf(why, size, TL_SKIP "not run as nobody");
+		return;
+	}
+	TL_EXPECT(lockfs_os_pid_liveness(1), LB_HOLDER_ALIVE);
+}
+
+START_TEST(other_users_pid_alive)
+{
+	if (geteuid() != 0) {
+		printf("other_users_pid_alive: " TL_SKIP "needs root\n");
+		return;
+	}
+	tl_in_child(TL_AS_NOBODY, other_users_pid_check, NULL);
+}
+END_TEST
+
+/* A holder naming a live pid but another start time is another process
+ * that had the pid before (reused): dead.  With the right start time,
+ * alive. */
+START_TEST(reused_pid_not_same)
+{
+	struct lockfs_holder h;
+	unsigned long long   start = 0;
+	pid_t                pid = tl_sleeper_start();
+
+	ck_assert_int_eq(lockfs_os_start_time(pid, &start), 0);
+	lockfs_holder_clear(&h);
+	snprintf(h.host, sizeof(h.host), "%s", lockfs_hostname());
+	h.pid = pid;
+	h.start = start;
+	ck_assert_int_eq(lockfs_holder_liveness(&h), LB_HOLDER_ALIVE);
+	h.start = start + 1;
+	ck_assert_int_eq(lockfs_holder_liveness(&h), LB_HOLDER_DEAD);
+	h.start = start - 1;
+	ck_assert_int_eq(lockfs_holder_liveness(&h), LB_HOLDER_DEAD);
+	tl_kill(pid);
+	h.start = start;
+	ck_assert_int_eq(lockfs_holder_liveness(&h), LB_HOLDER_DEAD);
+}
+END_TEST
+
+/* Our own pid and thread ids: the main thread's id is the pid, another
+ * thread's is not, and a forked child's pid is its own. */
+static void *
+tid_of_thread(void *arg)
+{
+	*(pid_t *)arg = lockfs_gettid();
+	return NULL;
+}
+
+START_TEST(own_pid_and_tid)
+{
+	pthread_t t;
+	pid_t     other = 0, child;
+	int       status;
+
+	ck_assert_int_eq(lockfs_os_pid(), getpid());
+	ck_assert_int_eq(lockfs_gettid(), getpid());   /* the main thread */
+	ck_assert_int_eq(pthread_create(&t, NULL, tid_of_thread, &other), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert(other > 0);
+	ck_assert_int_ne(other, getpid());
+	if ((child = fork()) == 0)
+		_exit(lockfs_os_pid() == getpid() &&
+		    lockfs_os_pid() != getppid() ? 0 : 1);
+	ck_assert_int_eq(waitpid(child, &status, 0), child);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+END_TEST
+
+/* The boot id: 8 lower-case hex digits, the same each time; the host
+ * name: not empty, and what gethostname says. */
+START_TEST(boot_id_and_host)
+{
+	char a[9], b[9], small[4], host[LOCKFS_HOST_MAX], want[LOCKFS_HOST_MAX];
+	size_t i;
+
+	lockfs_os_boot_id(a, sizeof(a));
+	lockfs_os_boot_id(b, sizeof(b));
+	ck_assert_uint_eq(strlen(a), 8);
+	for (i = 0; i < 8; i++)
+		ck_assert(strchr("0123456789abcdef", a[i]) != NULL);
+	ck_assert_str_eq(a, b);
+	lockfs_os_boot_id(small, sizeof(small));        /* truncated */
+	ck_assert_uint_eq(strlen(small), 3);
+	ck_assert(strncmp(small, a, 3) == 0);
+	lockfs_os_hostname(host, sizeof(host));
+	ck_assert_int_eq(gethostname(want, sizeof(want)), 0);
+	ck_assert_str_eq(host, want);
+	ck_assert_str_eq(lockfs_hostname(), want);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Files and directory locks.                                           */
+
+/* The reopened descriptor is the file the first one names, even after
+ * its name has gone to another file. */
+START_TEST(reopen_same_file)
+{
+	struct tl_place p;
+	char            moved[PATH_MAX + 8], buf[16];
+	int             fd, rfd;
+	ssize_t         n;
+
+	tl_place_make(&p, "file");
+	tl_write_text(p.path, "first");
+	ck_assert((fd = open(p.path, O_PATH | O_CLOEXEC)) != -1);
+	snprintf(moved, sizeof(moved), "%s.old", p.path);
+	ck_assert_int_eq(rename(p.path, moved), 0);
+	tl_write_text(p.path, "second");
+	ck_assert((rfd = lockfs_os_reopen(fd, O_RDONLY | O_CLOEXEC)) != -1);
+	ck_assert((n = read(rfd, buf, sizeof(buf) - 1)) > 0);
+	buf[n] = '\0';
+	ck_assert_str_eq(buf, "first");
+	close(rfd);
+	close(fd);
+}
+END_TEST
+
+/* A directory's lock excludes a second open of the directory, in this
+ * process and in another, until it is dropped. */
+START_TEST(dirlock_excludes)
+{
+	struct tl_place       p;
+	struct lockfs_dirlock a = { -1 }, b = { -1 };
+	pid_t                 child;
+	int                   status;
+
+	tl_place_make(&p, "x");
+	ck_assert_int_eq(lockfs_dirlock_open(&a, p.dir), 0);
+	ck_assert_int_eq(lockfs_dirlock_open(&b, p.dir), 0);
+	ck_assert_int_eq(lockfs_dirlock_try(&a), 0);
+	ck_assert_int_eq(lockfs_dirlock_try(&a), 0);    /* held through a */
+	errno = 0;
+	ck_assert_int_eq(lockfs_dirlock_try(&b), -1);
+	ck_assert_int_eq(errno, EWOULDBLOCK);
+	if ((child = fork()) == 0) {
+		struct lockfs_dirlock c = { -1 };
+
+		_exit(lockfs_dirlock_open(&c, p.dir) == 0 &&
+		    lockfs_dirlock_try(&c) == -1 && errno == EWOULDBLOCK ?
+		    0 : 1);
+	}
+	ck_assert_int_eq(waitpid(child, &status, 0), child);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	errno = EXDEV;
+	lockfs_dirlock_close(&a);
+	ck_assert_int_eq(errno, EXDEV);                 /* kept */
+	ck_assert_int_eq(a.fd, -1);
+	lockfs_dirlock_close(&a);                       /* again: nothing */
+	ck_assert_int_eq(lockfs_dirlock_try(&b), 0);
+	lockfs_dirlock_close(&b);
+}
+END_TEST
+
+/* A directory that is not there cannot be opened for locking. */
+START_TEST(dirlock_missing)
+{
+	struct tl_place       p;
+	struct lockfs_dirlock dl = { 0 };
+
+	tl_place_make(&p, "missing");
+	errno = 0;
+	ck_assert_int_eq(lockfs_dirlock_open(&dl, p.path), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	ck_assert_int_eq(dl.fd, -1);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* The daemon's: credentials.                                           */
+
+/* The uid files are made with is the effective one until the switch,
+ * nobody's during it, and ours again after it: a file made during it is
+ * nobody's, and a directory only root may enter is closed to it. */
+START_TEST(fs_ids_switch_and_back)
+{
+	struct tl_place p;
+	char            file[PATH_MAX + 8], closed[PATH_MAX + 8];
+	char            inside[2 * PATH_MAX];
+	struct stat     st;
+	int             fd, e;
+
+	if (geteuid() != 0) {
+		printf("fs_ids_switch_and_back: " TL_SKIP "needs root\n");
+		return;
+	}
+	tl_place_make(&p, "made");
+	ck_assert_int_eq(chmod(p.dir, 0777), 0);
+	snprintf(closed, sizeof(closed), "%s/closed", p.dir);
+	ck_assert_int_eq(mkdir(closed, 0700), 0);
+	snprintf(inside, sizeof(inside), "%s/f", closed);
+	tl_write_text(inside, "root's");
+	snprintf(file, sizeof(file), "%s", p.path);
+
+	ck_assert_int_eq(lockfs_os_files_uid(), geteuid());
+	ck_assert_int_eq(lbd_os_fs_groups_set(0, NULL), 0);
+	ck_assert_int_eq(lbd_os_fs_ids_set(TL_NOBODY, TL_NOBODY), 0);
+	ck_assert_int_eq(lockfs_os_files_uid(), TL_NOBODY);
+	ck_assert_int_eq(geteuid(), 0);                 /* only the fs ids */
+	fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	e = errno;
+	ck_assert_msg(fd != -1, "create as nobody: %s", strerror(e));
+	close(fd);
+	errno = 0;
+	ck_assert_int_eq(open(inside, O_RDONLY | O_CLOEXEC), -1);
+	ck_assert_int_eq(errno, EACCES);
+	errno = EXDEV;
+	lbd_os_fs_ids_restore();
+	ck_assert_int_eq(errno, EXDEV);                 /* kept */
+
+	ck_assert_int_eq(lockfs_os_files_uid(), geteuid());
+	ck_assert_int_eq(lstat(file, &st), 0);
+	ck_assert_int_eq(st.st_uid, TL_NOBODY);
+	ck_assert_int_eq(st.st_gid, TL_NOBODY);
+	ck_assert((fd = open(inside, O_RDONLY | O_CLOEXEC)) != -1);
+	close(fd);
+}
+END_TEST
+
+/* The groups taken on open a directory of that group to nobody, and are
+ * the calling thread's only: the others keep theirs. */
+struct groups_seen {
+	gid_t gid;              /* the group to take on */
+	int   opened;           /* the thread could open the directory */
+	int   n_during;         /* its number of groups meanwhile */
+	const char *dir;
+	pthread_mutex_t mu;
+	pthread_cond_t  cv;
+	int   stage;            /* 1: groups set; 2: may go back */
+};
+
+static void *
+groups_thread(void *arg)
+{
+	struct groups_seen *g = arg;
+	int                 fd;
+
+	if (lbd_os_fs_groups_set(1, &g->gid) == 0 &&
+	    lbd_os_fs_ids_set(TL_NOBODY, TL_NOBODY) == 0) {
+		fd = open(g->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		g->opened = fd != -1;
+		if (fd != -1)
+			close(fd);
+		g->n_during = getgroups(0, NULL);
+	}
+	pthread_mutex_lock(&g->mu);
+	g->stage = 1;
+	pthread_cond_broadcast(&g->cv);
+	while (g->stage != 2)
+		pthread_cond_wait(&g->cv, &g->mu);
+	pthread_mutex_unlock(&g->mu);
+	lbd_os_fs_ids_restore();
+	lbd_os_fs_groups_set(0, NULL);
+	return NULL;
+}
+
+START_TEST(fs_groups_per_thread)
+{
+	struct tl_place    p;
+	struct groups_seen g;
+	pthread_t          t;
+	gid_t              before[64], during[64];
+	int                nb, nd, fd;
+
+	if (geteuid() != 0) {
+		printf("fs_groups_per_thread: " TL_SKIP "needs root\n");
+		return;
+	}
+	tl_place_make(&p, "x");
+	ck_assert_int_eq(chmod(p.dir, 0755), 0);
+	/* A directory for group 4321 only (no user or group has it). */
+	ck_assert_int_eq(mkdir(p.path, 0070), 0);
+	ck_assert_int_eq(chown(p.path, 0, 4321), 0);
+	ck_assert_int_eq(chmod(p.path, 0070), 0);
+
+	memset(&g, 0, sizeof(g));
+	g.gid = 4321;
+	g.dir = p.path;
+	pthread_mutex_init(&g.mu, NULL);
+	pthread_cond_init(&g.cv, NULL);
+	ck_assert((nb = getgroups(64, before)) >= 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, groups_thread, &g), 0);
+	pthread_mutex_lock(&g.mu);
+	while (g.stage != 1)
+		pthread_cond_wait(&g.cv, &g.mu);
+	/* While the thread has group 4321, this one has its own. */
+	nd = getgroups(64, during);
+	g.stage = 2;
+	pthread_cond_broadcast(&g.cv);
+	pthread_mutex_unlock(&g.mu);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(g.opened, 1);
+	ck_assert_int_eq(g.n_during, 1);
+	ck_assert_int_eq(nd, nb);
+	ck_assert(memcmp(before, during, (size_t)nb * sizeof(gid_t)) == 0);
+
+	/* Without the group, nobody may not open it. */
+	ck_assert_int_eq(lbd_os_fs_groups_set(0, NULL), 0);
+	ck_assert_int_eq(lbd_os_fs_ids_set(TL_NOBODY, TL_NOBODY), 0);
+	fd = open(p.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	lbd_os_fs_ids_restore();
+	ck_assert_int_eq(fd, -1);
+	pthread_mutex_destroy(&g.mu);
+	pthread_cond_destroy(&g.cv);
+}
+END_TEST
+
+/* A user's groups from the user database: root's include gid 0 (its
+ * primary group) and nothing past the maximum. */
+START_TEST(user_groups_of_root)
+{
+	gid_t *groups = NULL;
+	int    n, i, has0 = 0;
+
+	ck_assert((n = lbd_os_user_groups(0, 0, 64, &groups)) > 0);
+	for (i = 0; i < n; i++)
+		has0 |= groups[i] == 0;
+	ck_assert(has0);
+	free(groups);
+	/* A uid without an entry: none. */
+	ck_assert_int_eq(lbd_os_user_groups(4000000000u, 4000000000u, 64,
+	    &groups), 0);
+	free(groups);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* The daemon's: peers and processes.                                   */
+
+/* The peer of one end of a socket pair is this process, with our ids
+ * and our groups; as nobody, nobody's. */
+static void
+peer_check(void *arg, char *why, size_t size)
+{
+	gid_t *groups = NULL, mine[64];
+	pid_t  pid = 0;
+	uid_t  uid = 0;
+	gid_t  gid = 0;
+	int    sv[2], n, nm, i;
+
+	(void)arg;
+	TL_EXPECT(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	TL_EXPECT(lbd_os_peer_ids(sv[0], &pid, &uid, &gid), 0);
+	TL_EXPECT(pid, getpid());
+	TL_EXPECT(uid, geteuid());
+	TL_EXPECT(gid, getegid());
+	n = lbd_os_peer_groups(sv[0], 64, &groups);
+	nm = getgroups(64, mine);
+	if (n == -1 && errno != ENOMEM) {
+		snprintf(why, size, TL_SKIP "no peer groups here");
+		goto out;
+	}
+	TL_EXPECT(n, nm);
+	for (i = 0; i < n; i++)
+		TL_EXPECT(groups[i], mine[i]);
+out:
+	free(groups);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+START_TEST(peer_ids_and_groups)
+{
+	tl_in_child(0, peer_check, NULL);
+	if (geteuid() == 0)
+		tl_in_child(TL_AS_NOBODY, peer_check, NULL);
+}
+END_TEST
+
+/* The exit descriptor of a live child is not readable until it dies. */
+START_TEST(proc_exit_fd_readable_at_exit)
+{
+	struct pollfd pfd;
+	pid_t         pid = tl_sleeper_start();
+
+	if ((pfd.fd = lbd_os_proc_exit_fd(pid)) == -1) {
+		ck_assert_int_eq(errno, ENOSYS);
+		printf("proc_exit_fd: " TL_SKIP "no such descriptors here\n");
+		tl_kill(pid);
+		return;
+	}
+	pfd.events = POLLIN;
+	ck_assert_int_eq(poll(&pfd, 1, 50), 0);
+	tl_kill(pid);
+	ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
+	ck_assert(pfd.revents & POLLIN);
+	close(pfd.fd);
+	errno = 0;
+	ck_assert_int_eq(lbd_os_proc_exit_fd(tl_dead_pid()), -1);
+	ck_assert_int_eq(errno, ESRCH);
+}
+END_TEST
+
+/* The owner of a process: ours for us, none for a dead pid. */
+START_TEST(proc_owner)
+{
+	uid_t uid = 12345;
+
+	ck_assert_int_eq(lbd_os_proc_owner(getpid(), &uid), 0);
+	ck_assert_int_eq(uid, geteuid());
+	errno = 0;
+	ck_assert_int_eq(lbd_os_proc_owner(tl_dead_pid(), &uid), -1);
+	ck_assert_int_eq(errno, ENOENT);
+}
+END_TEST
+
+/* The daemon's own process entries, by every name they have, and not
+ * another process's or another place. */
+static void *
+tid_wait(void *arg)
+{
+	*(pid_t *)arg = lockfs_gettid();
+	pause();
+	return NULL;
+}
+
+START_TEST(own_proc_paths)
+{
+	char      path[64];
+	pthread_t t;
+	pid_t     tid = 0, other = tl_sleeper_start();
+
+	ck_assert_int_eq(lbd_os_path_in_own_proc("/proc/self"), 1);
+	ck_assert_int_eq(lbd_os_path_in_own_proc("/proc/self/fd/3"), 1);
+	ck_assert_int_eq(lbd_os_path_in_own_proc("/proc/thread-self/cwd"), 1);
+	snprintf(path, sizeof(path), "/proc/%ld/root", (long)getpid());
+	ck_assert_int_eq(lbd_os_path_in_own_proc(path), 1);
+	ck_assert_int_eq(pthread_create(&t, NULL, tid_wait, &tid), 0);
+	while (__atomic_load_n(&tid, __ATOMIC_SEQ_CST) == 0)
+		tl_sleep(0.001);
+	snprintf(path, sizeof(path), "/proc/%ld/cwd", (long)tid);
+	ck_assert_int_eq(lbd_os_path_in_own_proc(path), 1);
+	snprintf(path, sizeof(path), "/proc/%ld/cwd", (long)other);
+	ck_assert_int_eq(lbd_os_path_in_own_proc(path), 0);
+	ck_assert_int_eq(lbd_os_path_in_own_proc("/proc/selfish"), 0);
+	ck_assert_int_eq(lbd_os_path_in_own_proc("/proc"), 0);
+	ck_assert_int_eq(lbd_os_path_in_own_proc("/tmp/proc/self"), 0);
+	pthread_cancel(t);
+	pthread_join(t, NULL);
+	tl_kill(other);
+}
+END_TEST
+
+/* A path through a magic link, also by a symbolic link of the caller's
+ * making; a plain path is not. */
+START_TEST(magic_links)
+{
+	struct tl_place p;
+
+	tl_place_make(&p, "via");
+	ck_assert_int_eq(lbd_os_path_through_magic_link(p.dir), 0);
+	ck_assert_int_eq(symlink("/proc/self/cwd", p.path), 0);
+	if (lbd_os_path_through_magic_link("/proc/self/cwd") == 0) {
+		printf("magic_links: " TL_SKIP "the kernel cannot tell\n");
+		return;
+	}
+	ck_assert_int_eq(lbd_os_path_through_magic_link("/proc/self/root/tmp"),
+	    1);
+	ck_assert_int_eq(lbd_os_path_through_magic_link(p.path), 1);
+}
+END_TEST
+
+/* The count of open descriptors follows what the process opens and
+ * closes; the watch limit is some number. */
+START_TEST(fds_open_counts)
+{
+	int before, fd;
+
+	ck_assert((before = lbd_os_fds_open()) >= 3);
+	ck_assert((fd = open("/", O_RDONLY | O_CLOEXEC)) != -1);
+	ck_assert_int_eq(lbd_os_fds_open(), before + 1);
+	close(fd);
+	ck_assert_int_eq(lbd_os_fds_open(), before);
+	ck_assert(lbd_os_fs_watches_max() > 0);
+}
+END_TEST
+
+/* The suite: one case per layer. */
+static Suite *
+os_suite(void)
+{
+	Suite *s = suite_create("os");
+	TCase *lockfs = tcase_create("lockfs");
+	TCase *daemon = tcase_create("daemon");
+
+	tcase_add_test(lockfs, start_time_own_stable);
+	tcase_add_test(lockfs, dead_pid_dead);
+	tcase_add_test(lockfs, live_pid_alive);
+	tcase_add_test(lockfs, other_users_pid_alive);
+	tcase_add_test(lockfs, reused_pid_not_same);
+	tcase_add_test(lockfs, own_pid_and_tid);
+	tcase_add_test(lockfs, boot_id_and_host);
+	tcase_add_test(lockfs, reopen_same_file);
+	tcase_add_test(lockfs, dirlock_excludes);
+	tcase_add_test(lockfs, dirlock_missing);
+	suite_add_tcase(s, lockfs);
+	tcase_add_test(daemon, fs_ids_switch_and_back);
+	tcase_add_test(daemon, fs_groups_per_thread);
+	tcase_add_test(daemon, user_groups_of_root);
+	tcase_add_test(daemon, peer_ids_and_groups);
+	tcase_add_test(daemon, proc_exit_fd_readable_at_exit);
+	tcase_add_test(daemon, proc_owner);
+	tcase_add_test(daemon, own_proc_paths);
+	tcase_add_test(daemon, magic_links);
+	tcase_add_test(daemon, fds_open_counts);
+	suite_add_tcase(s, daemon);
+	return s;
+}
+
+/* main: runs the suite (tl_main); exit 0 when every test passed. */
+int
+main(void)
+{
+	return tl_main("check_os", os_suite(), CK_ENV);
+}
