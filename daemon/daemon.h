@@ -91,8 +91,15 @@ struct lbd_hold {
 	int                      releasing; /* ended, but its sqlite row not
 	                                       yet removed: in d->releasing
 	                                       (grant.c) */
-	struct lbd_relq         *relq;      /* releasing: the queue it is
-	                                       retried in (releasing.c) */
+	int                      unjudged;  /* an orphan whose artefact
+	                                       could not be looked at (a
+	                                       busy database, EACCES, EIO):
+	                                       held, judged again before it
+	                                       is reclaimed or ends
+	                                       (reconcile.c) */
+	struct lbd_relq         *relq;      /* releasing, or unjudged with
+	                                       a busy database: the queue it
+	                                       is retried in (releasing.c) */
 	TAILQ_ENTRY(lbd_hold)    relq_entry; /* in relq's holds */
 };
 
@@ -400,6 +407,7 @@ void lbd_reconcile(struct lbd *d);
 void lbd_orphan_exited(struct lbd_hold *h);
 void lbd_orphans_detach(struct lbd *d);
 int  lbd_orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid);
+void lbd_orphan_judge(struct lbd_hold *h);
 
 /* pidwatch.c */
 void lbd_orphan_watch(struct lbd *d, struct lbd_hold *h);

@@ -768,6 +768,122 @@ class Restart(DaemonTest):
                     "releasing"):
             self.assertIn(col, names)
 
+    def test_busy_lock_database_at_restart_is_not_gone(self):
+        # Regression: a sqlite hold whose lock database another process
+        # kept write-locked while the restarted daemon reconciled was
+        # logged "gone" and forgotten, its row left: the holder could not
+        # reclaim it and every waiter waited for good.
+        a = self.client()
+        p = self.path()
+        token = a.call("ACQUIRE", path=p, method="sqlite").fields["token"]
+        self.daemon.kill()
+        db = os.path.join(self.locks, ".lockbroker.sqlite")
+        busy = sqlite3.connect(db, isolation_level=None)
+        busy.execute("BEGIN EXCLUSIVE")
+        try:
+            self.daemon.start()
+            b = self.client()       # another owner waits meanwhile
+            self.assertCode(b.call("ACQUIRE", path=p, method="sqlite",
+                                   thread=99, timeout=0), "EALREADY")
+            rid = b.send("ACQUIRE", path=p, method="sqlite", thread=99,
+                         timeout=60)
+            a2 = self.client()
+            # Whether it is still there cannot be told yet: not given
+            # back on trust, and still held for its holder.
+            self.assertCode(a2.call("RECLAIM", path=p, method="sqlite",
+                                    token=token), "ENOENT")
+            self.assertCode(b.call("PING"), "OK")
+        finally:
+            busy.rollback()
+            busy.close()
+        self.assertIn("cannot tell whether", self.daemon.logtext())
+        r = a2.call("RECLAIM", path=p, method="sqlite", token=token)
+        self.assertCode(r, "OK", self.daemon.logtext())
+        self.assertEqual(a2.call("STATUS", path=p, method="sqlite")
+                         .fields["mine"], "1")
+        self.assertCode(b.call("PING"), "OK")   # b has not got it
+        self.assertCode(a2.call("RELEASE", path=p, method="sqlite"), "OK")
+        r = b.wait(rid)
+        self.assertCode(r, "OK")
+        self.assertGreater(int(r.fields["token"]), int(token))
+        self.assertCode(b.call("RELEASE", path=p, method="sqlite",
+                               thread=99), "OK")
+
+    def test_busy_lock_database_judged_again_once_free(self):
+        # The same hold, its holder not asking for it: once the database
+        # is free the daemon looks again by itself, and finds its row.
+        self.daemon.kill()
+        self.daemon = Daemon(self.dir, config="grace = 600\n").start()
+        a = self.client()
+        p = self.path()
+        token = a.call("ACQUIRE", path=p, method="sqlite").fields["token"]
+        self.daemon.kill()
+        db = os.path.join(self.locks, ".lockbroker.sqlite")
+        busy = sqlite3.connect(db, isolation_level=None)
+        busy.execute("BEGIN EXCLUSIVE")
+        try:
+            self.daemon.start()
+            self.assertCode(self.client().call("PING"), "OK")
+        finally:
+            busy.rollback()
+            busy.close()
+        deadline = time.monotonic() + 20
+        while "hold is there: it may reclaim" not in self.daemon.logtext():
+            self.assertLess(time.monotonic(), deadline,
+                            self.daemon.logtext())
+            time.sleep(0.05)
+        a2 = self.client()
+        self.assertCode(a2.call("RECLAIM", path=p, method="sqlite",
+                                token=token), "OK")
+        self.assertCode(a2.call("RELEASE", path=p, method="sqlite"), "OK")
+
+    def test_reclaim_of_a_hold_whose_artefact_is_gone(self):
+        # Regression: RECLAIM (and ACQUIRE by the same owner) gave back an
+        # orphan without looking at its artefact, which may have been
+        # removed since the daemon started: the client was told it held
+        # a lock nobody held.
+        def remove(method, p):
+            if method == "mkdir":
+                shutil.rmtree(p + ".lock")
+            elif method == "sqlite":
+                h = sqlite3.connect(os.path.join(self.locks,
+                                                 ".lockbroker.sqlite"))
+                h.execute("DELETE FROM locks")
+                h.commit()
+                h.close()
+            else:
+                os.unlink(p if method == "pidfile" else p + ".lock")
+        for method in ("link", "symlink", "mkdir", "pidfile", "sqlite"):
+            for verb in ("RECLAIM", "ACQUIRE"):
+                with self.subTest(method=method, verb=verb):
+                    a = self.client()
+                    p = self.path(method + verb)
+                    token = a.call("ACQUIRE", path=p, method=method,
+                                   thread=5).fields["token"]
+                    self.assertEqual(self.daemon.stop(), 0)
+                    self.daemon.start()
+                    self.assertIn("may reclaim it", self.daemon.logtext())
+                    remove(method, p)
+                    a2 = self.client()
+                    if verb == "RECLAIM":
+                        self.assertCode(a2.call("RECLAIM", path=p,
+                                                method=method, thread=5,
+                                                token=token), "ENOENT")
+                    else:
+                        r = a2.call("ACQUIRE", path=p, method=method,
+                                    thread=5, timeout=10)
+                        self.assertCode(r, "OK")
+                        self.assertNotEqual(r.fields["token"], token)
+                        self.assertCode(a2.call("RELEASE", path=p,
+                                                method=method, thread=5),
+                                        "OK")
+                    # The lock is free: the orphan is forgotten.
+                    b = self.client()
+                    self.assertCode(b.call("ACQUIRE", path=p, method=method,
+                                           thread=99, timeout=10), "OK")
+                    self.assertCode(b.call("RELEASE", path=p, method=method,
+                                           thread=99), "OK")
+
     def test_unclaimed_hold_ends_after_grace(self):
         self.daemon.kill()
         self.daemon = Daemon(self.dir, config="grace = 3\n").start()
@@ -1521,6 +1637,54 @@ class Forged(DaemonTest):
                                 thread=5, timeout=0), "OK")
         self.assertCode(a2.call("RELEASE", path=p, method="symlink",
                                 thread=5), "OK")
+
+    def test_replaced_artefact_is_not_reclaimed(self):
+        # Regression: RECLAIM gave back an orphan judged at start without
+        # looking at its artefact again: another user who replaced it
+        # meanwhile by one of its own under the holder's name (names are
+        # predictable) made the client believe it held the lock, which
+        # the planter could then remove: two holders.
+        for method in ("link", "symlink", "mkdir", "pidfile"):
+            with self.subTest(method=method):
+                p = os.path.join(self.shared, "q" + method)
+                lock = p if method == "pidfile" else p + ".lock"
+                a = self.client()
+                r = a.call("ACQUIRE", path=p, method=method)
+                token = r.fields["token"]
+                if method == "link":
+                    ino = os.stat(lock).st_ino
+                    name = [os.path.join(self.shared, n)
+                            for n in os.listdir(self.shared)
+                            if os.path.join(self.shared, n) != lock and
+                            os.lstat(os.path.join(self.shared, n)).st_ino
+                            == ino][0]
+                elif method == "symlink":
+                    name = os.readlink(lock)
+                elif method == "mkdir":
+                    name = os.listdir(lock)[0]
+                else:
+                    with open(lock) as f:
+                        name = f.read()
+                self.assertEqual(self.daemon.stop(), 0)
+                self.daemon.start()
+                self.assertIn("may reclaim it", self.daemon.logtext())
+                # Gone, then planted by nobody under the same name.
+                if method == "link":
+                    os.unlink(name)
+                if method == "mkdir":
+                    shutil.rmtree(lock)
+                else:
+                    os.unlink(lock)
+                self.as_nobody(PLANT, method, lock, name, self.db)
+                a2 = self.client()
+                self.assertCode(a2.call("RECLAIM", path=p, method=method,
+                                        token=token), "ENOENT")
+                self.as_nobody(UNPLANT, method, lock, name, self.db)
+                b = self.client()
+                self.assertCode(b.call("ACQUIRE", path=p, method=method,
+                                       thread=99, timeout=10), "OK")
+                self.assertCode(b.call("RELEASE", path=p, method=method,
+                                       thread=99), "OK")
 
     def test_plant_then_remove_makes_no_second_holder(self):
         # Regression, the sequence: root's ACQUIRE of a lock whose
