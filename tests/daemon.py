@@ -796,7 +796,6 @@ class Restart(DaemonTest):
         finally:
             busy.rollback()
             busy.close()
-        self.assertIn("cannot tell whether", self.daemon.logtext())
         r = a2.call("RECLAIM", path=p, method="sqlite", token=token)
         self.assertCode(r, "OK", self.daemon.logtext())
         self.assertEqual(a2.call("STATUS", path=p, method="sqlite")
@@ -2016,6 +2015,61 @@ class Credentials(DaemonTest):
         self.daemon.start()
         self.assertFalse(os.path.lexists(p + ".lock"),
                          self.daemon.logtext())
+
+    def test_directory_that_cannot_be_looked_at_is_not_gone(self):
+        # Regression: at start, a hold whose directory its user could not
+        # look at (EACCES: its parent made unsearchable while the daemon
+        # was down) was forgotten as if gone, its artefact left: its
+        # holder could not reclaim it once the directory was open again.
+        home = os.path.join(self.dir, "home")
+        d = os.path.join(home, "d")
+        os.mkdir(home)
+        os.mkdir(d)
+        os.chown(home, NOBODY, NOBODY)
+        os.chown(d, NOBODY, NOBODY)
+        p = os.path.join(d, "x")
+        go = os.path.join(self.dir, "go")
+        child = self.spawn(textwrap.dedent("""
+            import os, socket, time
+            def conn():
+                s = socket.socket(socket.AF_UNIX)
+                s.connect(%r)
+                f = s.makefile("rwb", buffering=0)
+                f.write(b"HELLO 1 version=1\\n")
+                assert f.readline().startswith(b"OK 1")
+                return s, f
+            s, f = conn()
+            f.write(b"ACQUIRE 2 path=%s method=symlink\\n")
+            r = f.readline().decode().strip()
+            print(r, flush=True)
+            token = r.split("token=")[1]
+            while not os.path.exists(%r):
+                time.sleep(0.05)
+            s, f = conn()
+            f.write(("RECLAIM 2 path=%s method=symlink token=%%s\\n"
+                     %% token).encode())
+            print(f.readline().decode().strip(), flush=True)
+            f.write(b"RELEASE 3 path=%s method=symlink\\n")
+            print(f.readline().decode().strip(), flush=True)
+            time.sleep(600)
+        """) % (self.daemon.socket, p, go, p, p), user="nobody")
+        self.assertTrue(child.stdout.readline().startswith(b"OK 2"))
+        self.daemon.kill()
+        os.chmod(home, 0)
+        try:
+            self.daemon.start()
+            b = self.client()
+            rid = b.send("ACQUIRE", path=p, method="symlink", timeout=60)
+            self.assertCode(b.call("PING"), "OK")
+        finally:
+            os.chmod(home, 0o755)
+        self.assertTrue(os.path.lexists(p + ".lock"))
+        open(go, "w").close()
+        self.assertTrue(child.stdout.readline().startswith(b"OK 2"),
+                        self.daemon.logtext())
+        self.assertTrue(child.stdout.readline().startswith(b"OK 3"))
+        self.assertCode(b.wait(rid), "OK")
+        self.assertCode(b.call("RELEASE", path=p, method="symlink"), "OK")
 
     def test_reconcile_never_follows_a_swapped_directory(self):
         """A hold's directory, replaced while the daemon is down by a
