@@ -95,8 +95,10 @@ struct lbd_hold {
 	                                       could not be looked at (a
 	                                       busy database, EACCES, EIO):
 	                                       held, judged again before it
-	                                       is reclaimed or ends
-	                                       (reconcile.c) */
+	                                       is reclaimed or ends; or
+	                                       (LBD_ORPHAN_REFUSED) refused
+	                                       to its process, forgotten at
+	                                       its next try (reconcile.c) */
 	struct lbd_relq         *relq;      /* releasing, or unjudged with
 	                                       a busy database: the queue it
 	                                       is retried in (releasing.c) */
@@ -408,6 +410,7 @@ void lbd_orphan_exited(struct lbd_hold *h);
 void lbd_orphans_detach(struct lbd *d);
 int  lbd_orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid);
 void lbd_orphan_judge(struct lbd_hold *h);
+#define LBD_ORPHAN_REFUSED 2    /* lbd_hold.unjudged: see there */
 
 /* pidwatch.c */
 void lbd_orphan_watch(struct lbd *d, struct lbd_hold *h);
@@ -433,6 +436,7 @@ uint64_t lbd_looks_later_ms(void);
 /* releasing.c */
 int  lbd_releasing_add(struct lbd_hold *h);
 void lbd_releasing_del(struct lbd_hold *h);
+void lbd_releasing_soon(struct lbd_hold *h);
 void lbd_releasing_due(struct lbd *d);
 int  lbd_releasing_waiting(struct lbd *d);
 

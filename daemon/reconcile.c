@@ -57,7 +57,8 @@ static int orphan_look(struct lbd_hold *h, int tidy, const char **why,
 
 /* Ends an orphan hold: releases it (or hands it on) and logs why.  One
  * whose artefact could not be looked at yet is looked at first: gone (or
- * its directory replaced) it is forgotten, nothing touched. */
+ * its directory replaced) it is forgotten, nothing touched; so is one
+ * refused to its process (lbd_orphan_adopt). */
 static void
 orphan_end(struct lbd_hold *h, const char *why)
 {
@@ -65,10 +66,13 @@ orphan_end(struct lbd_hold *h, const char *why)
 	struct lbd_lock  *l = h->lock;
 	const char       *gone;
 
-	if (h->unjudged && orphan_look(h, 0, &gone, &err) == 0) {
+	if (h->unjudged == LBD_ORPHAN_REFUSED ||
+	    (h->unjudged && orphan_look(h, 0, &gone, &err) == 0)) {
 		log_info("%s: hold of pid %ld from the previous run ends (%s): "
-		    "%s; forgotten", l->path, (long)h->fs.owner.pid, why,
-		    gone);
+		    "%s; forgotten, nothing touched", l->path,
+		    (long)h->fs.owner.pid, why,
+		    h->unjudged == LBD_ORPHAN_REFUSED ? "it was refused to "
+		    "its process, which tells whether it holds it" : gone);
 		lbd_hold_forget(l);
 		return;
 	}
@@ -268,9 +272,16 @@ lbd_orphan_judge(struct lbd_hold *h)
 {
 	struct lockfs_err err;
 	const char       *why;
-	int               r = orphan_look(h, 0, &why, &err);
+	int               r;
 
-	if (r == 1) {
+	if (h->unjudged == LBD_ORPHAN_REFUSED) {
+		log_info("%s: pid %ld's hold from the previous run, refused to "
+		    "it: forgotten, nothing touched", h->lock->path,
+		    (long)h->fs.owner.pid);
+		lbd_hold_forget(h->lock);
+		return;
+	}
+	if ((r = orphan_look(h, 0, &why, &err)) == 1) {
 		orphan_judged(h);
 		log_info("%s: the artefact of pid %ld's hold is there: it "
 		    "may reclaim it", h->lock->path, (long)h->fs.owner.pid);
@@ -428,13 +439,17 @@ lbd_reconcile(struct lbd *d)
  * artefact is still there and its holder's (looked at again now, with
  * the hold's credentials: a user may have removed or replaced it since,
  * or it could not be told at start): it becomes c's hold, token and
- * record unchanged.  0, or -1 when it is not such an orphan.  An orphan
- * whose artefact is gone is forgotten soon after (releasing.c tries it
- * again, and its lock's waiters are served then: l stays the caller's
- * meanwhile); one whose artefact cannot be looked at stays held, and is
- * looked at again (while its database is busy) or at its next request
- * or end.  Used by RECLAIM, and by ACQUIRE (a grant whose reply was lost
- * when the previous daemon died).
+ * record unchanged.  0, or -1 when it is not such an orphan.
+ *
+ * An orphan of c's thread that is refused (its artefact gone, not its
+ * holder's, or not to be looked at now: a busy database) is forgotten
+ * soon after (at its try in releasing.c, when its lock's waiters are
+ * served: l stays the caller's until then), nothing touched: its process
+ * was told it is not given back, and judges its artefact itself (the
+ * library then keeps the lock in-process, or reports it lost), so the
+ * daemon must never release it later on its behalf.  Used by RECLAIM,
+ * and by ACQUIRE (a grant whose reply was lost when the previous daemon
+ * died).
  */
 int
 lbd_orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid)
@@ -446,26 +461,22 @@ lbd_orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid)
 	int                 r;
 
 	if (h == NULL || h->conn != NULL || h->kept || h->releasing ||
-	    h->fs.owner.pid != c->pid ||
+	    h->unjudged == LBD_ORPHAN_REFUSED || h->fs.owner.pid != c->pid ||
 	    h->tid != tid || h->uid != c->uid ||
 	    lockfs_owner_of_pid(&o, c->pid, 0) != 0 ||
 	    o.start != h->fs.owner.start)
 		return -1;
 	if ((r = orphan_look(h, 0, &why, &err)) != 1) {
-		if (r == 0)
-			log_info("%s: pid %ld asks for its hold back, but %s: "
-			    "refused, and forgotten", l->path, (long)c->pid,
-			    why);
-		else
-			log_info("%s: pid %ld asks for its hold back, but "
-			    "whether its artefact is still there cannot be "
-			    "told (%s): refused, held for it meanwhile",
-			    l->path, (long)c->pid, err.msg);
-		h->unjudged = 1;
-		if ((r == 0 || err.sys_errno == EBUSY) && h->relq == NULL &&
-		    lbd_releasing_add(h) != 0)
-			log_warn("%s: out of memory: its hold ends with the "
-			    "grace period", l->path);
+		log_info("%s: pid %ld asks for its hold back, but %s%s%s: "
+		    "refused, and forgotten, nothing touched", l->path,
+		    (long)c->pid, r == 0 ? why : "whether its artefact is "
+		    "still there cannot be told (", r == 0 ? "" : err.msg,
+		    r == 0 ? "" : ")");
+		h->unjudged = LBD_ORPHAN_REFUSED;
+		if (h->relq == NULL && lbd_releasing_add(h) != 0)
+			log_warn("%s: out of memory: its hold is forgotten "
+			    "with the grace period", l->path);
+		lbd_releasing_soon(h);
 		return -1;
 	}
 	if (h->unjudged)
@@ -481,7 +492,8 @@ lbd_orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid)
 /*
  * lbd_reclaim: RECLAIM by c of the hold of path (method, tid) it had in
  * the previous run with token.  0, or -1 when there is no such orphan of
- * c's process with that token.
+ * c's process with that token, or when it is refused (lbd_orphan_adopt:
+ * forgotten here at once, nothing touched, its lock's waiters served).
  */
 int
 lbd_reclaim(struct lbd_conn *c, const char *path, unsigned method,
@@ -497,7 +509,11 @@ lbd_reclaim(struct lbd_conn *c, const char *path, unsigned method,
 	lockfs_fini(&fs);
 	if (l == NULL || l->holder == NULL || l->holder->token != token)
 		return -1;
-	return lbd_orphan_adopt(c, l, tid);
+	if (lbd_orphan_adopt(c, l, tid) == 0)
+		return 0;
+	if (l->holder->unjudged == LBD_ORPHAN_REFUSED)
+		lbd_hold_forget(l);     /* at once: l is not used after */
+	return -1;
 }
 
 /* lbd_orphans_detach: the daemon stops: unclaimed orphans stay recorded

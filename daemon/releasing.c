@@ -363,6 +363,24 @@ lbd_releasing_add(struct lbd_hold *h)
 	return 0;
 }
 
+/* lbd_releasing_soon: h, queued, is tried first in its queue, which is
+ * due at once (this iteration's end): a try that needs no database
+ * (reconcile.c: an orphan refused to its process, to be forgotten).
+ * Each orphan is refused once at most, so this cannot recur without
+ * bound. */
+void
+lbd_releasing_soon(struct lbd_hold *h)
+{
+	struct lbd_relq *q = h->relq;
+
+	if (q == NULL)
+		return;
+	TAILQ_REMOVE(&q->holds, h, relq_entry);
+	TAILQ_INSERT_HEAD(&q->holds, h, relq_entry);
+	uv_timer_stop(q->timer);
+	relq_ready(q);
+}
+
 /* lbd_releasing_del: h ends or is forgotten: it leaves its queue, if it
  * is in one (a queue left empty is freed, unless it is being tried). */
 void

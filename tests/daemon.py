@@ -772,10 +772,14 @@ class Restart(DaemonTest):
         # Regression: a sqlite hold whose lock database another process
         # kept write-locked while the restarted daemon reconciled was
         # logged "gone" and forgotten, its row left: the holder could not
-        # reclaim it and every waiter waited for good.
+        # reclaim it and every waiter waited for good.  Now it stays held
+        # for its holder: p is reclaimed once the database is free; q,
+        # asked for while it is still busy, is refused (not given back on
+        # trust) and left to its holder, whose RELEASE then ends it.
         a = self.client()
-        p = self.path()
-        token = a.call("ACQUIRE", path=p, method="sqlite").fields["token"]
+        p, q = self.path("p"), self.path("q")
+        tp = a.call("ACQUIRE", path=p, method="sqlite").fields["token"]
+        tq = a.call("ACQUIRE", path=q, method="sqlite").fields["token"]
         self.daemon.kill()
         db = os.path.join(self.locks, ".lockbroker.sqlite")
         busy = sqlite3.connect(db, isolation_level=None)
@@ -785,28 +789,33 @@ class Restart(DaemonTest):
             b = self.client()       # another owner waits meanwhile
             self.assertCode(b.call("ACQUIRE", path=p, method="sqlite",
                                    thread=99, timeout=0), "EALREADY")
-            rid = b.send("ACQUIRE", path=p, method="sqlite", thread=99,
-                         timeout=60)
+            rp = b.send("ACQUIRE", path=p, method="sqlite", thread=99,
+                        timeout=60)
+            rq = b.send("ACQUIRE", path=q, method="sqlite", thread=99,
+                        timeout=60)
             a2 = self.client()
-            # Whether it is still there cannot be told yet: not given
-            # back on trust, and still held for its holder.
-            self.assertCode(a2.call("RECLAIM", path=p, method="sqlite",
-                                    token=token), "ENOENT")
+            self.assertCode(a2.call("RECLAIM", path=q, method="sqlite",
+                                    token=tq), "ENOENT")
             self.assertCode(b.call("PING"), "OK")
         finally:
             busy.rollback()
             busy.close()
-        r = a2.call("RECLAIM", path=p, method="sqlite", token=token)
+        r = a2.call("RECLAIM", path=p, method="sqlite", token=tp)
         self.assertCode(r, "OK", self.daemon.logtext())
         self.assertEqual(a2.call("STATUS", path=p, method="sqlite")
                          .fields["mine"], "1")
-        self.assertCode(b.call("PING"), "OK")   # b has not got it
+        self.assertCode(a2.call("RECLAIM", path=q, method="sqlite",
+                                token=tq), "ENOENT")
+        self.assertCode(b.call("PING"), "OK")   # b has got neither
         self.assertCode(a2.call("RELEASE", path=p, method="sqlite"), "OK")
-        r = b.wait(rid)
+        r = b.wait(rp)
         self.assertCode(r, "OK")
-        self.assertGreater(int(r.fields["token"]), int(token))
-        self.assertCode(b.call("RELEASE", path=p, method="sqlite",
-                               thread=99), "OK")
+        self.assertGreater(int(r.fields["token"]), int(tp))
+        self.assertCode(a2.call("RELEASE", path=q, method="sqlite"), "OK")
+        self.assertCode(b.wait(rq), "OK")
+        for name in (p, q):
+            self.assertCode(b.call("RELEASE", path=name, method="sqlite",
+                                   thread=99), "OK")
 
     def test_busy_lock_database_judged_again_once_free(self):
         # The same hold, its holder not asking for it: once the database
