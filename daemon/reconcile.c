@@ -2,8 +2,11 @@
  * reconcile.c: a restarted daemon and the holds of the previous run.
  *
  * At start, every hold the state database records is judged against the
- * filesystem and the process table:
+ * filesystem and the process table (its artefact looked at as its
+ * client: "there" means its holder's by name and owner uid):
  *
+ *   directory not the one recorded (another    -> forget the record,
+ *       inode, or none: ENOENT, ENOTDIR)           nothing there touched
  *   artefact gone, or no longer the one recorded  -> forget the record
  *       (another's artefact in its place whose holder is provably dead:
  *       a handoff not recorded: broken)
@@ -23,8 +26,39 @@
  *       token) over a new connection within the grace period; it is
  *       released when the process exits (watched: pidwatch.c) or when
  *       the grace period ends unclaimed.
+ *   holder alive, cannot tell whether the          -> an orphan (or kept)
+ *       artefact is there (its sqlite database        hold as above,
+ *       busy, EACCES, EIO, the credentials not        "unjudged": never
+ *       to be taken on)                               taken for gone, nor
+ *                                                     for its holder's
  *
  * Handoff temporaries left beside a recorded lock are removed first.
+ *
+ * An unjudged hold is looked at again: while its database is busy, by
+ * the retry queues of releasing holds (releasing.c: bounded in rate and
+ * per iteration, shared fairly by users; there are never more than the
+ * records read at start); when its process asks for it back; and before
+ * it ends (gone by then: forgotten, nothing touched).  Looked at again
+ * and there, it is an orphan like any; gone, it is forgotten.
+ *
+ * Before an orphan is given back (RECLAIM, or ACQUIRE by its owner), its
+ * artefact is looked at again, as its client: a user may have removed or
+ * replaced it since the start.  Gone, replaced, or not to be looked at
+ * now: the request is refused and the orphan forgotten, nothing touched;
+ * its process, told so, judges its artefact itself (the library keeps
+ * the lock in-process, or reports it lost), so the daemon never releases
+ * it on that process's behalf afterwards:
+ *
+ *              RECLAIM / ACQUIRE by its process
+ *   ORPHAN ------------------------------------> that process's hold
+ *    |  \        artefact there and its holder's     (token kept)
+ *    |   \
+ *    |    +-----------------------------------> REFUSED -> forgotten
+ *    |        gone, replaced, cannot tell          (at once for RECLAIM;
+ *    |                                              at the iteration's
+ *    |                                              end for ACQUIRE)
+ *    +-- process exits / grace over -----------> released (unjudged and
+ *                                                 gone: forgotten)
  *
  * Every step runs with the recorded client's credentials (uid, gid and
  * supplementary groups; a record of a daemon that did not keep groups:
