@@ -1065,6 +1065,36 @@ class Kept(DaemonTest):
         self.assertCode(b.call("RELEASE", path=p, pid=proc.pid),
                         "ENOTLOCKED")
 
+    def test_kept_hold_with_a_busy_database_at_restart(self):
+        # Regression: a kept sqlite hold whose lock database was busy
+        # when the restarted daemon reconciled was forgotten, its row
+        # left: its process was no longer watched, and when it exited
+        # the row stayed, so a waiter never got the lock.
+        proc = self.sleeper()
+        p = self.path()
+        a = self.client()
+        self.assertCode(a.call("ACQUIRE", path=p, method="sqlite",
+                               pid=proc.pid), "OK")
+        self.daemon.kill()
+        db = os.path.join(self.locks, ".lockbroker.sqlite")
+        busy = sqlite3.connect(db, isolation_level=None)
+        busy.execute("BEGIN EXCLUSIVE")
+        try:
+            self.daemon.start()
+            b = self.client()
+            rid = b.send("ACQUIRE", path=p, method="sqlite", timeout=60)
+            self.assertCode(b.call("PING"), "OK")
+        finally:
+            busy.rollback()
+            busy.close()
+        self.assertEqual(b.call("STATUS", path=p, method="sqlite")
+                         .fields["holder_pid"], str(proc.pid))
+        self.assertCode(b.call("PING"), "OK")   # still kept: b waits
+        proc.kill()
+        proc.wait()
+        self.assertCode(b.wait(rid, timeout=30), "OK", self.daemon.logtext())
+        self.assertCode(b.call("RELEASE", path=p, method="sqlite"), "OK")
+
     def test_kept_hold_survives_restart(self):
         proc = self.sleeper()
         p = self.path()
