@@ -43,20 +43,23 @@
  *
  * Before an orphan is given back (RECLAIM, or ACQUIRE by its owner), its
  * artefact is looked at again, as its client: a user may have removed or
- * replaced it since the start.  Gone, replaced, or not to be looked at
- * now: the request is refused and the orphan forgotten, nothing touched;
- * its process, told so, judges its artefact itself (the library keeps
- * the lock in-process, or reports it lost), so the daemon never releases
- * it on that process's behalf afterwards:
+ * replaced it since the start.  Gone or replaced: the request is refused
+ * and the orphan forgotten, nothing touched.  Not to be looked at now:
+ * a RECLAIM is refused likewise (its process, told so, judges its
+ * artefact itself: the library keeps the lock in-process, or reports it
+ * lost; so the daemon never releases it on that process's behalf
+ * afterwards); an ACQUIRE is not granted from it, and waits like any
+ * other, the orphan held for its process as before, unjudged:
  *
  *              RECLAIM / ACQUIRE by its process
  *   ORPHAN ------------------------------------> that process's hold
- *    |  \        artefact there and its holder's     (token kept)
- *    |   \
- *    |    +-----------------------------------> REFUSED -> forgotten
- *    |        gone, replaced, cannot tell          (at once for RECLAIM;
- *    |                                              at the iteration's
- *    |                                              end for ACQUIRE)
+ *    | |  \      artefact there and its holder's      (token kept)
+ *    | |   \
+ *    | |    +---------------------------------> REFUSED -> forgotten
+ *    | |      gone, replaced; cannot tell          (at once for RECLAIM;
+ *    | |      (RECLAIM)                             at the iteration's
+ *    | |                                            end for ACQUIRE)
+ *    | +-- cannot tell (ACQUIRE) --> UNJUDGED (looked at again, as above)
  *    +-- process exits / grace over -----------> released (unjudged and
  *                                                 gone: forgotten)
  *
@@ -468,25 +471,27 @@ lbd_reconcile(struct lbd *d)
 }
 
 /*
- * lbd_orphan_adopt: l's holder is an orphan of c's process (same pid,
- * same start time: not a reused pid; same user) and thread tid, and its
- * artefact is still there and its holder's (looked at again now, with
- * the hold's credentials: a user may have removed or replaced it since,
- * or it could not be told at start): it becomes c's hold, token and
- * record unchanged.  0, or -1 when it is not such an orphan.
+ * Makes l's holder c's hold when it is an orphan of c's process (same
+ * pid, same start time: not a reused pid; same user) and thread tid, and
+ * its artefact is still there and its holder's (looked at again now,
+ * with the hold's credentials: a user may have removed or replaced it
+ * since, or it could not be told at start): token and record unchanged.
+ * 0, or -1 when it is not such an orphan.
  *
- * An orphan of c's thread that is refused (its artefact gone, not its
- * holder's, or not to be looked at now: a busy database) is forgotten
- * soon after (at its try in releasing.c, when its lock's waiters are
- * served: l stays the caller's until then), nothing touched: its process
- * was told it is not given back, and judges its artefact itself (the
- * library then keeps the lock in-process, or reports it lost), so the
- * daemon must never release it later on its behalf.  Used by RECLAIM,
- * and by ACQUIRE (a grant whose reply was lost when the previous daemon
- * died).
+ * An orphan of c's thread whose artefact is gone or not its holder's is
+ * refused, and forgotten soon after (at its try in releasing.c, when its
+ * lock's waiters are served: l stays the caller's until then), nothing
+ * touched.  So is one that cannot be looked at now (a busy database)
+ * when reclaim (RECLAIM: its process, told it is not given back, judges
+ * its artefact itself; the library then keeps the lock in-process, or
+ * reports it lost; so the daemon must never release it later on its
+ * behalf).  For an ACQUIRE (its process does not know it holds it) such
+ * an orphan stays held, unjudged: the ACQUIRE waits like any other, the
+ * orphan ends with its grace period at the latest.
  */
-int
-lbd_orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid)
+static int
+orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid,
+    int reclaim)
 {
 	struct lockfs_owner o;
 	struct lockfs_err   err;
@@ -500,7 +505,17 @@ lbd_orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid)
 	    lockfs_owner_of_pid(&o, c->pid, 0) != 0 ||
 	    o.start != h->fs.owner.start)
 		return -1;
-	if ((r = orphan_look(h, 0, &why, &err)) != 1) {
+	if ((r = orphan_look(h, 0, &why, &err)) < 0 && !reclaim) {
+		log_info("%s: pid %ld asks for it again, but whether its "
+		    "artefact is still there cannot be told (%s): held for "
+		    "it as before, not given back yet", l->path,
+		    (long)c->pid, err.msg);
+		h->unjudged = 1;
+		if (err.sys_errno == EBUSY && h->relq == NULL)
+			lbd_releasing_add(h);   /* else: with the grace */
+		return -1;
+	}
+	if (r != 1) {
 		log_info("%s: pid %ld asks for its hold back, but %s%s%s: "
 		    "refused, and forgotten, nothing touched", l->path,
 		    (long)c->pid, r == 0 ? why : "whether its artefact is "
@@ -524,6 +539,19 @@ lbd_orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid)
 }
 
 /*
+ * lbd_orphan_adopt: ACQUIRE by c (thread tid) of l, whose holder may be
+ * an orphan of c's process, granted by the previous daemon, which died
+ * before its reply went out: it becomes c's hold, token and record
+ * unchanged, when its artefact is still there and its holder's (see
+ * orphan_adopt).  0, or -1 when it is not such an orphan.
+ */
+int
+lbd_orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid)
+{
+	return orphan_adopt(c, l, tid, 0);
+}
+
+/*
  * lbd_reclaim: RECLAIM by c of the hold of path (method, tid) it had in
  * the previous run with token.  0, or -1 when there is no such orphan of
  * c's process with that token, or when it is refused (lbd_orphan_adopt:
@@ -543,7 +571,7 @@ lbd_reclaim(struct lbd_conn *c, const char *path, unsigned method,
 	lockfs_fini(&fs);
 	if (l == NULL || l->holder == NULL || l->holder->token != token)
 		return -1;
-	if (lbd_orphan_adopt(c, l, tid) == 0)
+	if (orphan_adopt(c, l, tid, 1) == 0)
 		return 0;
 	if (l->holder->unjudged == LBD_ORPHAN_REFUSED)
 		lbd_hold_forget(l);     /* at once: l is not used after */

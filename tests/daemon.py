@@ -775,11 +775,16 @@ class Restart(DaemonTest):
         # reclaim it and every waiter waited for good.  Now it stays held
         # for its holder: p is reclaimed once the database is free; q,
         # asked for while it is still busy, is refused (not given back on
-        # trust) and left to its holder, whose RELEASE then ends it.
+        # trust) and left to its holder, whose RELEASE then ends it; r,
+        # asked for again by its owner's ACQUIRE (a lost reply) while it
+        # is busy, is not granted then, but stays its own and is once
+        # the database is free.
         a = self.client()
-        p, q = self.path("p"), self.path("q")
+        p, q, r_ = self.path("p"), self.path("q"), self.path("r")
         tp = a.call("ACQUIRE", path=p, method="sqlite").fields["token"]
         tq = a.call("ACQUIRE", path=q, method="sqlite").fields["token"]
+        tr = a.call("ACQUIRE", path=r_, method="sqlite",
+                    thread=5).fields["token"]
         self.daemon.kill()
         db = os.path.join(self.locks, ".lockbroker.sqlite")
         busy = sqlite3.connect(db, isolation_level=None)
@@ -796,6 +801,8 @@ class Restart(DaemonTest):
             a2 = self.client()
             self.assertCode(a2.call("RECLAIM", path=q, method="sqlite",
                                     token=tq), "ENOENT")
+            self.assertCode(a2.call("ACQUIRE", path=r_, method="sqlite",
+                                    thread=5, timeout=0), "EALREADY")
             self.assertCode(b.call("PING"), "OK")
         finally:
             busy.rollback()
@@ -807,6 +814,12 @@ class Restart(DaemonTest):
         self.assertCode(a2.call("RECLAIM", path=q, method="sqlite",
                                 token=tq), "ENOENT")
         self.assertCode(b.call("PING"), "OK")   # b has got neither
+        r = a2.call("ACQUIRE", path=r_, method="sqlite", thread=5,
+                    timeout=0)
+        self.assertCode(r, "OK")
+        self.assertEqual(r.fields["token"], tr)
+        self.assertCode(a2.call("RELEASE", path=r_, method="sqlite",
+                                thread=5), "OK")
         self.assertCode(a2.call("RELEASE", path=p, method="sqlite"), "OK")
         r = b.wait(rp)
         self.assertCode(r, "OK")
