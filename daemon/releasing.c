@@ -33,7 +33,10 @@
  * (reconcile.c, lbd_orphan_judge): such a hold is held for its holder
  * meanwhile, and a look that finds the database busy again is a busy try
  * like a release's.  There are never more of them than the records read
- * at start (none is added later), and each ends with its grace period.
+ * at start (none is added later), and each ends with its grace period
+ * (a kept hold, with its process).  An orphan refused to its process
+ * (reconcile.c) is tried first, at once (lbd_releasing_soon): its try
+ * only forgets it.
  *
  * A queue is keyed by the holds' uid (their tries run as that user, and
  * a user shares its part of the rate with nobody) and by the database's
