@@ -522,6 +522,8 @@ orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid,
 		    "still there cannot be told (", r == 0 ? "" : err.msg,
 		    r == 0 ? "" : ")");
 		h->unjudged = LBD_ORPHAN_REFUSED;
+		if (reclaim)
+			return -1;      /* forgotten at once: lbd_reclaim */
 		if (h->relq == NULL && lbd_releasing_add(h) != 0)
 			log_warn("%s: out of memory: its hold is forgotten "
 			    "with the grace period", l->path);
