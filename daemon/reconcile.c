@@ -105,8 +105,8 @@ orphan_end(struct lbd_hold *h, const char *why)
 
 	if (h->unjudged == LBD_ORPHAN_REFUSED ||
 	    (h->unjudged && orphan_look(h, 0, &gone, &err) == 0)) {
-		log_info("%s: hold of pid %ld from the previous run ends (%s): "
-		    "%s; forgotten, nothing touched", l->path,
+		log_info("%s: hold of pid %ld from the previous run ends "
+		    "(%s): %s; forgotten, nothing touched", l->path,
 		    (long)h->fs.owner.pid, why,
 		    h->unjudged == LBD_ORPHAN_REFUSED ? "it was refused to "
 		    "its process, which tells whether it holds it" : gone);
@@ -312,8 +312,8 @@ lbd_orphan_judge(struct lbd_hold *h)
 	int               r;
 
 	if (h->unjudged == LBD_ORPHAN_REFUSED) {
-		log_info("%s: pid %ld's hold from the previous run, refused to "
-		    "it: forgotten, nothing touched", h->lock->path,
+		log_info("%s: pid %ld's hold from the previous run, refused "
+		    "to it: forgotten, nothing touched", h->lock->path,
 		    (long)h->fs.owner.pid);
 		lbd_hold_forget(h->lock);
 		return;
@@ -482,12 +482,12 @@ lbd_reconcile(struct lbd *d)
  * refused, and forgotten soon after (at its try in releasing.c, when its
  * lock's waiters are served: l stays the caller's until then), nothing
  * touched.  So is one that cannot be looked at now (a busy database)
- * when reclaim (RECLAIM: its process, told it is not given back, judges
- * its artefact itself; the library then keeps the lock in-process, or
- * reports it lost; so the daemon must never release it later on its
- * behalf).  For an ACQUIRE (its process does not know it holds it) such
- * an orphan stays held, unjudged: the ACQUIRE waits like any other, the
- * orphan ends with its grace period at the latest.
+ * when reclaim is set (RECLAIM: its process, told it is not given back,
+ * judges its artefact itself; the library then keeps the lock
+ * in-process, or reports it lost; so the daemon must never release it
+ * later on its behalf).  For an ACQUIRE (its process does not know it
+ * holds it) such an orphan stays held, unjudged: the ACQUIRE waits like
+ * any other, the orphan ends with its grace period at the latest.
  */
 static int
 orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid,
@@ -556,7 +556,7 @@ lbd_orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid)
 /*
  * lbd_reclaim: RECLAIM by c of the hold of path (method, tid) it had in
  * the previous run with token.  0, or -1 when there is no such orphan of
- * c's process with that token, or when it is refused (lbd_orphan_adopt:
+ * c's process with that token, or when it is refused (orphan_adopt:
  * forgotten here at once, nothing touched, its lock's waiters served).
  */
 int

@@ -206,10 +206,10 @@ relq_free(struct lbd_relq *q)
  * Tries to end q's head hold (or, for an orphan whose artefact could not
  * be looked at, to judge it: reconcile.c), as its user, without waiting
  * for the database.  Ended (or judged): q stays due (its next hold at
- * its next turn), or is freed when it has no more.  Busy: the hold goes back to q's tail, and
- * q waits: its backoff, twice as long as the last one (from
- * LBD_RELEASE_RETRY_MS again after a try that ended a hold), or as long
- * as the looks' rate asks.
+ * its next turn), or is freed when it has no more.  Busy: the hold goes
+ * back to q's tail, and q waits: its backoff, twice as long as the last
+ * one (from LBD_RELEASE_RETRY_MS again after a try that ended a hold),
+ * or as long as the looks' rate asks.
  */
 static void
 relq_try(struct lbd_relq *q)
