@@ -91,8 +91,17 @@ struct lbd_hold {
 	int                      releasing; /* ended, but its sqlite row not
 	                                       yet removed: in d->releasing
 	                                       (grant.c) */
-	struct lbd_relq         *relq;      /* releasing: the queue it is
-	                                       retried in (releasing.c) */
+	int                      unjudged;  /* an orphan whose artefact
+	                                       could not be looked at (a
+	                                       busy database, EACCES, EIO):
+	                                       held, judged again before it
+	                                       is reclaimed or ends; or
+	                                       (LBD_ORPHAN_REFUSED) refused
+	                                       to its process, forgotten at
+	                                       its next try (reconcile.c) */
+	struct lbd_relq         *relq;      /* releasing, or unjudged with
+	                                       a busy database: the queue it
+	                                       is retried in (releasing.c) */
 	TAILQ_ENTRY(lbd_hold)    relq_entry; /* in relq's holds */
 };
 
@@ -400,6 +409,8 @@ void lbd_reconcile(struct lbd *d);
 void lbd_orphan_exited(struct lbd_hold *h);
 void lbd_orphans_detach(struct lbd *d);
 int  lbd_orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid);
+void lbd_orphan_judge(struct lbd_hold *h);
+#define LBD_ORPHAN_REFUSED 2    /* lbd_hold.unjudged: see there */
 
 /* pidwatch.c */
 void lbd_orphan_watch(struct lbd *d, struct lbd_hold *h);
@@ -425,6 +436,7 @@ uint64_t lbd_looks_later_ms(void);
 /* releasing.c */
 int  lbd_releasing_add(struct lbd_hold *h);
 void lbd_releasing_del(struct lbd_hold *h);
+void lbd_releasing_soon(struct lbd_hold *h);
 void lbd_releasing_due(struct lbd *d);
 int  lbd_releasing_waiting(struct lbd *d);
 

@@ -2,8 +2,11 @@
  * reconcile.c: a restarted daemon and the holds of the previous run.
  *
  * At start, every hold the state database records is judged against the
- * filesystem and the process table:
+ * filesystem and the process table (its artefact looked at as its
+ * client: "there" means its holder's by name and owner uid):
  *
+ *   directory not the one recorded (another    -> forget the record,
+ *       inode, or none: ENOENT, ENOTDIR)           nothing there touched
  *   artefact gone, or no longer the one recorded  -> forget the record
  *       (another's artefact in its place whose holder is provably dead:
  *       a handoff not recorded: broken)
@@ -23,8 +26,42 @@
  *       token) over a new connection within the grace period; it is
  *       released when the process exits (watched: pidwatch.c) or when
  *       the grace period ends unclaimed.
+ *   holder alive, cannot tell whether the          -> an orphan (or kept)
+ *       artefact is there (its sqlite database        hold as above,
+ *       busy, EACCES, EIO, the credentials not        "unjudged": never
+ *       to be taken on)                               taken for gone, nor
+ *                                                     for its holder's
  *
  * Handoff temporaries left beside a recorded lock are removed first.
+ *
+ * An unjudged hold is looked at again: while its database is busy, by
+ * the retry queues of releasing holds (releasing.c: bounded in rate and
+ * per iteration, shared fairly by users; there are never more than the
+ * records read at start); when its process asks for it back; and before
+ * it ends (gone by then: forgotten, nothing touched).  Looked at again
+ * and there, it is an orphan like any; gone, it is forgotten.
+ *
+ * Before an orphan is given back (RECLAIM, or ACQUIRE by its owner), its
+ * artefact is looked at again, as its client: a user may have removed or
+ * replaced it since the start.  Gone or replaced: the request is refused
+ * and the orphan forgotten, nothing touched.  Not to be looked at now:
+ * a RECLAIM is refused likewise (its process, told so, judges its
+ * artefact itself: the library keeps the lock in-process, or reports it
+ * lost; so the daemon never releases it on that process's behalf
+ * afterwards); an ACQUIRE is not granted from it, and waits like any
+ * other, the orphan held for its process as before, unjudged:
+ *
+ *              RECLAIM / ACQUIRE by its process
+ *   ORPHAN ------------------------------------> that process's hold
+ *    | |  \      artefact there and its holder's      (token kept)
+ *    | |   \
+ *    | |    +---------------------------------> REFUSED -> forgotten
+ *    | |      gone, replaced; cannot tell          (at once for RECLAIM;
+ *    | |      (RECLAIM)                             at the iteration's
+ *    | |                                            end for ACQUIRE)
+ *    | +-- cannot tell (ACQUIRE) --> UNJUDGED (looked at again, as above)
+ *    +-- process exits / grace over -----------> released (unjudged and
+ *                                                 gone: forgotten)
  *
  * Every step runs with the recorded client's credentials (uid, gid and
  * supplementary groups; a record of a daemon that did not keep groups:
@@ -52,13 +89,30 @@
 #include "log.h"
 #include "store.h"
 
-/* Ends an orphan hold: releases it (or hands it on) and logs why. */
+static int orphan_look(struct lbd_hold *h, int tidy, const char **why,
+    struct lockfs_err *err);
+
+/* Ends an orphan hold: releases it (or hands it on) and logs why.  One
+ * whose artefact could not be looked at yet is looked at first: gone (or
+ * its directory replaced) it is forgotten, nothing touched; so is one
+ * refused to its process (lbd_orphan_adopt). */
 static void
 orphan_end(struct lbd_hold *h, const char *why)
 {
 	struct lockfs_err err;
 	struct lbd_lock  *l = h->lock;
+	const char       *gone;
 
+	if (h->unjudged == LBD_ORPHAN_REFUSED ||
+	    (h->unjudged && orphan_look(h, 0, &gone, &err) == 0)) {
+		log_info("%s: hold of pid %ld from the previous run ends "
+		    "(%s): %s; forgotten, nothing touched", l->path,
+		    (long)h->fs.owner.pid, why,
+		    h->unjudged == LBD_ORPHAN_REFUSED ? "it was refused to "
+		    "its process, which tells whether it holds it" : gone);
+		lbd_hold_forget(l);
+		return;
+	}
 	log_info("%s: hold of pid %ld from the previous run ends: %s",
 	    l->path, (long)h->fs.owner.pid, why);
 	if (lbd_hold_end(l, &err) < 0)         /* l may be gone */
@@ -155,16 +209,127 @@ reconcile_successor(struct lbd_hold *h)
 }
 
 /* Whether h's lock directory is still the one recorded at the grant (or
- * the record does not tell); as h's user. */
+ * the record does not tell): 1; 0 when another directory is there, or
+ * none (ENOENT, ENOTDIR: nothing at the lock's path is the hold's
+ * artefact); a negative code with err filled when it cannot be looked at
+ * (EACCES, EIO: that cannot be told).  As h's user. */
 static int
-same_dir(const struct lbd_hold *h)
+same_dir(const struct lbd_hold *h, struct lockfs_err *err)
 {
 	struct stat st;
 
 	if (h->dir_ino == 0)
 		return 1;
-	return stat(h->fs.dir, &st) == 0 && st.st_dev == h->dir_dev &&
-	    st.st_ino == h->dir_ino;
+	if (stat(h->fs.dir, &st) == -1)
+		return errno == ENOENT || errno == ENOTDIR ? 0 :
+		    lockfs_fail(err, LB_ERROR, errno, "cannot look at %s",
+		    h->fs.dir);
+	return st.st_dev == h->dir_dev && st.st_ino == h->dir_ino;
+}
+
+/*
+ * Looks at orphan h's artefact, as h's recorded client (see the top of
+ * this file).  1 when it is there and its holder's (name and owner uid:
+ * the methods' i_am_locking).  0 when it is gone or not its holder's any
+ * more (a provably dead successor's artefact in its place is broken:
+ * reconcile_successor), or when its directory is not the one recorded
+ * (nothing in it touched); *why says which.  -1 with err filled when
+ * that cannot be told now: the credentials cannot be taken on, the
+ * directory or the artefact cannot be looked at (EACCES, EIO), or the
+ * sqlite database is busy (err->sys_errno EBUSY); nothing is touched
+ * then.  With tidy (at start), handoff temporaries are removed first.
+ */
+static int
+orphan_look(struct lbd_hold *h, int tidy, const char **why,
+    struct lockfs_err *err)
+{
+	struct lockfs_err terr;
+	int               r;
+
+	*why = "its artefact is gone, or is not its holder's any more";
+	if (lbd_hold_names(h, err) != 0)
+		return -1;
+	if (lbd_creds_enter(h->creds, err) != 0) {
+		lockfs_names_drop(&h->fs);
+		return -1;
+	}
+	if ((r = same_dir(h, err)) == 0)
+		*why = "its directory is not the one it was locked in "
+		    "(replaced, or gone); nothing there touched";
+	if (r == 1 && tidy && lockfs_handoff_tidy(&h->fs, &terr) > 0)
+		log_info("%s: removed the temporaries of a handoff the "
+		    "previous daemon did not finish", h->lock->path);
+	if (r == 1 && (r = lockfs_i_am_locking(&h->fs, err)) == 0)
+		reconcile_successor(h);
+	lbd_creds_leave();
+	lockfs_names_drop(&h->fs);      /* made again for each step */
+	return r < 0 ? -1 : r;
+}
+
+/* Orphan h's artefact could not be looked at (err): h stays its lock's
+ * holder, not yet reclaimable, and is looked at again: while its sqlite
+ * database is busy, in its queue of retries (releasing.c); otherwise
+ * when its process asks for it back, or when it ends. */
+static void
+orphan_unjudged(struct lbd_hold *h, const struct lockfs_err *err)
+{
+	int busy = err->sys_errno == EBUSY;
+
+	h->unjudged = 1;
+	if (busy && h->relq == NULL && lbd_releasing_add(h) != 0)
+		busy = 0;               /* out of memory: not retried */
+	log_info("%s: cannot tell whether the artefact of pid %ld's hold is "
+	    "still there (%s); held for it until that can be told, %s",
+	    h->lock->path, (long)h->fs.owner.pid, err->msg, busy ?
+	    "looked at again while its database is busy" :
+	    "looked at again when it asks for it back or it ends");
+}
+
+/* Orphan h's artefact is there and its holder's: h may be reclaimed
+ * (an mkdir lock's stray markers of an unfinished handoff removed). */
+static void
+orphan_judged(struct lbd_hold *h)
+{
+	h->unjudged = 0;
+	lbd_releasing_del(h);
+	if (h->lock->method == LB_MKDIR)
+		mkdir_undo_handoff(h);
+}
+
+/*
+ * lbd_orphan_judge: looks again at the artefact of orphan h, which could
+ * not be told at start or when asked for (releasing.c's retry, without
+ * waiting for a busy database): its holder's: h may be reclaimed; gone
+ * or not its holder's: h is forgotten (l's waiters served); its
+ * database still busy: queued again (releasing.c counts that as a busy
+ * try); otherwise left as it is.  h may be freed on return.
+ */
+void
+lbd_orphan_judge(struct lbd_hold *h)
+{
+	struct lockfs_err err;
+	const char       *why;
+	int               r;
+
+	if (h->unjudged == LBD_ORPHAN_REFUSED) {
+		log_info("%s: pid %ld's hold from the previous run, refused "
+		    "to it: forgotten, nothing touched", h->lock->path,
+		    (long)h->fs.owner.pid);
+		lbd_hold_forget(h->lock);
+		return;
+	}
+	if ((r = orphan_look(h, 0, &why, &err)) == 1) {
+		orphan_judged(h);
+		log_info("%s: the artefact of pid %ld's hold is there: it "
+		    "may reclaim it", h->lock->path, (long)h->fs.owner.pid);
+	} else if (r == 0) {
+		log_info("%s: pid %ld's hold from the previous run: %s; "
+		    "forgotten", h->lock->path, (long)h->fs.owner.pid, why);
+		lbd_hold_forget(h->lock);
+	} else if (err.sys_errno == EBUSY && lbd_releasing_add(h) == 0)
+		;                       /* busy still: tried again later */
+	else
+		log_debug("%s: %s", h->lock->path, err.msg);
 }
 
 /* Judges one recorded hold (see the table above). */
@@ -176,6 +341,7 @@ reconcile_one(struct lbd *d, const struct lbd_store_hold *sh)
 	struct lockfs_err    err;
 	struct lbd_lock     *l = NULL;
 	struct lbd_hold     *h = NULL;
+	const char          *why;
 	int                  mine;
 
 	memset(&o, 0, sizeof(o));
@@ -214,30 +380,7 @@ reconcile_one(struct lbd *d, const struct lbd_store_hold *sh)
 	if (!sh->groups_known)
 		log_info("%s: its record has no supplementary groups; acting "
 		    "for uid %ld with none", sh->path, (long)sh->uid);
-	if (lbd_creds_enter(h->creds, &err) != 0) {
-		log_warn("%s: cannot act for uid %ld: %s; forgotten, nothing "
-		    "removed", sh->path, (long)sh->uid, err.msg);
-		lbd_hold_forget(l);
-		l = NULL;
-		goto out;
-	}
-	if (!same_dir(h)) {
-		lbd_creds_leave();
-		log_warn("%s: its directory is not the one it was locked in "
-		    "(replaced, or gone); forgotten, nothing there touched",
-		    sh->path);
-		lbd_hold_forget(l);
-		l = NULL;
-		goto out;
-	}
-	if (lockfs_handoff_tidy(&h->fs, &err) > 0)
-		log_info("%s: removed the temporaries of a handoff the "
-		    "previous daemon did not finish", sh->path);
-	mine = lockfs_i_am_locking(&h->fs, &err);
-	if (mine != 1)
-		reconcile_successor(h);
-	lbd_creds_leave();
-	lockfs_names_drop(&h->fs);      /* made again for each step */
+	mine = orphan_look(h, 1, &why, &err);
 	memset(&jh, 0, sizeof(jh));
 	snprintf(jh.host, sizeof(jh.host), "%s", o.host);
 	jh.pid = o.pid;
@@ -252,15 +395,19 @@ reconcile_one(struct lbd *d, const struct lbd_store_hold *sh)
 		    "could not remove its row yet (a busy database); it is "
 		    "removed now, or once the database lets it", sh->path,
 		    (long)sh->pid);
-	} else if (mine != 1) {
-		log_info("%s: artefact of pid %ld's hold is gone; forgotten",
-		    sh->path, (long)sh->pid);
+	} else if (mine == 0) {
+		log_info("%s: pid %ld's hold: %s; forgotten", sh->path,
+		    (long)sh->pid, why);
 		lbd_hold_forget(l);
 	} else if (lockfs_holder_liveness(&jh) == LB_HOLDER_DEAD)
-		orphan_end(h, "its process is gone");
+		orphan_end(h, "its process is gone");   /* the release looks */
 	else {
-		if (sh->method == LB_MKDIR)
-			mkdir_undo_handoff(h);
+		/* Cannot tell (mine < 0) is not "gone": the lock stays held
+		 * for its holder, who may well hold it still. */
+		if (mine == 1)
+			orphan_judged(h);
+		else
+			orphan_unjudged(h, &err);
 		if (h->kept)
 			log_info("%s: kept for pid %ld, as in the previous "
 			    "run", sh->path, (long)sh->pid);
@@ -324,24 +471,67 @@ lbd_reconcile(struct lbd *d)
 }
 
 /*
- * lbd_orphan_adopt: l's holder is an orphan of c's process (same pid,
- * same start time: not a reused pid; same user) and thread tid: it becomes
- * c's hold, token and record unchanged.  0, or -1 when it is not such an
- * orphan.  Used by RECLAIM, and by ACQUIRE (a grant whose reply was lost
- * when the previous daemon died).
+ * Makes l's holder c's hold when it is an orphan of c's process (same
+ * pid, same start time: not a reused pid; same user) and thread tid, and
+ * its artefact is still there and its holder's (looked at again now,
+ * with the hold's credentials: a user may have removed or replaced it
+ * since, or it could not be told at start): token and record unchanged.
+ * 0, or -1 when it is not such an orphan.
+ *
+ * An orphan of c's thread whose artefact is gone or not its holder's is
+ * refused, and forgotten soon after (at its try in releasing.c, when its
+ * lock's waiters are served: l stays the caller's until then), nothing
+ * touched.  So is one that cannot be looked at now (a busy database)
+ * when reclaim is set (RECLAIM: its process, told it is not given back,
+ * judges its artefact itself; the library then keeps the lock
+ * in-process, or reports it lost; so the daemon must never release it
+ * later on its behalf).  For an ACQUIRE (its process does not know it
+ * holds it) such an orphan stays held, unjudged: the ACQUIRE waits like
+ * any other, the orphan ends with its grace period at the latest.
  */
-int
-lbd_orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid)
+static int
+orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid,
+    int reclaim)
 {
 	struct lockfs_owner o;
+	struct lockfs_err   err;
 	struct lbd_hold    *h = l->holder;
+	const char         *why;
+	int                 r;
 
 	if (h == NULL || h->conn != NULL || h->kept || h->releasing ||
-	    h->fs.owner.pid != c->pid ||
+	    h->unjudged == LBD_ORPHAN_REFUSED || h->fs.owner.pid != c->pid ||
 	    h->tid != tid || h->uid != c->uid ||
 	    lockfs_owner_of_pid(&o, c->pid, 0) != 0 ||
 	    o.start != h->fs.owner.start)
 		return -1;
+	if ((r = orphan_look(h, 0, &why, &err)) < 0 && !reclaim) {
+		log_info("%s: pid %ld asks for it again, but whether its "
+		    "artefact is still there cannot be told (%s): held for "
+		    "it as before, not given back yet", l->path,
+		    (long)c->pid, err.msg);
+		h->unjudged = 1;
+		if (err.sys_errno == EBUSY && h->relq == NULL)
+			lbd_releasing_add(h);   /* else: with the grace */
+		return -1;
+	}
+	if (r != 1) {
+		log_info("%s: pid %ld asks for its hold back, but %s%s%s: "
+		    "refused, and forgotten, nothing touched", l->path,
+		    (long)c->pid, r == 0 ? why : "whether its artefact is "
+		    "still there cannot be told (", r == 0 ? "" : err.msg,
+		    r == 0 ? "" : ")");
+		h->unjudged = LBD_ORPHAN_REFUSED;
+		if (reclaim)
+			return -1;      /* forgotten at once: lbd_reclaim */
+		if (h->relq == NULL && lbd_releasing_add(h) != 0)
+			log_warn("%s: out of memory: its hold is forgotten "
+			    "with the grace period", l->path);
+		lbd_releasing_soon(h);
+		return -1;
+	}
+	if (h->unjudged)
+		orphan_judged(h);
 	LIST_REMOVE(h, conn_entry);
 	lbd_orphan_unwatch(h);
 	h->conn = c;
@@ -351,9 +541,23 @@ lbd_orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid)
 }
 
 /*
+ * lbd_orphan_adopt: ACQUIRE by c (thread tid) of l, whose holder may be
+ * an orphan of c's process, granted by the previous daemon, which died
+ * before its reply went out: it becomes c's hold, token and record
+ * unchanged, when its artefact is still there and its holder's (see
+ * orphan_adopt).  0, or -1 when it is not such an orphan.
+ */
+int
+lbd_orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid)
+{
+	return orphan_adopt(c, l, tid, 0);
+}
+
+/*
  * lbd_reclaim: RECLAIM by c of the hold of path (method, tid) it had in
  * the previous run with token.  0, or -1 when there is no such orphan of
- * c's process with that token.
+ * c's process with that token, or when it is refused (orphan_adopt:
+ * forgotten here at once, nothing touched, its lock's waiters served).
  */
 int
 lbd_reclaim(struct lbd_conn *c, const char *path, unsigned method,
@@ -369,7 +573,11 @@ lbd_reclaim(struct lbd_conn *c, const char *path, unsigned method,
 	lockfs_fini(&fs);
 	if (l == NULL || l->holder == NULL || l->holder->token != token)
 		return -1;
-	return lbd_orphan_adopt(c, l, tid);
+	if (orphan_adopt(c, l, tid, 1) == 0)
+		return 0;
+	if (l->holder->unjudged == LBD_ORPHAN_REFUSED)
+		lbd_hold_forget(l);     /* at once: l is not used after */
+	return -1;
 }
 
 /* lbd_orphans_detach: the daemon stops: unclaimed orphans stay recorded

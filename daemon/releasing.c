@@ -28,6 +28,16 @@
  * databases; each hold's own end, once its database is free, is one
  * try.
  *
+ * The same queues look again at the orphans of the previous run whose
+ * artefact could not be judged at start because their database was busy
+ * (reconcile.c, lbd_orphan_judge): such a hold is held for its holder
+ * meanwhile, and a look that finds the database busy again is a busy try
+ * like a release's.  There are never more of them than the records read
+ * at start (none is added later), and each ends with its grace period
+ * (a kept hold, with its process).  An orphan refused to its process
+ * (reconcile.c) is tried first, at once (lbd_releasing_soon): its try
+ * only forgets it.
+ *
  * A queue is keyed by the holds' uid (their tries run as that user, and
  * a user shares its part of the rate with nobody) and by the database's
  * name (a directory reached by two names gets two queues: more tries,
@@ -193,12 +203,13 @@ relq_free(struct lbd_relq *q)
 }
 
 /*
- * Tries to end q's head hold, as its user, without waiting for the
- * database.  Ended: q stays due (its next hold at its next turn), or is
- * freed when it has no more.  Busy: the hold goes back to q's tail, and
- * q waits: its backoff, twice as long as the last one (from
- * LBD_RELEASE_RETRY_MS again after a try that ended a hold), or as long
- * as the looks' rate asks.
+ * Tries to end q's head hold (or, for an orphan whose artefact could not
+ * be looked at, to judge it: reconcile.c), as its user, without waiting
+ * for the database.  Ended (or judged): q stays due (its next hold at
+ * its next turn), or is freed when it has no more.  Busy: the hold goes
+ * back to q's tail, and q waits: its backoff, twice as long as the last
+ * one (from LBD_RELEASE_RETRY_MS again after a try that ended a hold),
+ * or as long as the looks' rate asks.
  */
 static void
 relq_try(struct lbd_relq *q)
@@ -214,7 +225,9 @@ relq_try(struct lbd_relq *q)
 	q->tried = h;
 	q->busy = 0;
 	lockfs_sqlite_busy(0, 0);
-	if (lbd_hold_end(h->lock, &err) < 0)    /* h is gone */
+	if (!h->releasing)
+		lbd_orphan_judge(h);    /* an orphan not judged yet */
+	else if (lbd_hold_end(h->lock, &err) < 0)       /* h is gone */
 		log_info("release of a hold left releasing: %s", err.msg);
 	lockfs_sqlite_busy(try_ms, step_ms);
 	q->trying = 0;
@@ -334,9 +347,10 @@ out:
 
 /*
  * lbd_releasing_add: h has just become releasing (grant.c's
- * hold_releasing; h->uid, h->fs.db and h->lock set): queues it, at the
- * tail of the queue of its user and database, which tries it in turn.
- * 0, or -1 when out of memory (h is not queued).
+ * hold_releasing), or is an orphan whose artefact is to be looked at
+ * again (reconcile.c: h->unjudged; h->uid, h->fs.db and h->lock set):
+ * queues it, at the tail of the queue of its user and database, which
+ * tries it in turn.  0, or -1 when out of memory (h is not queued).
  */
 int
 lbd_releasing_add(struct lbd_hold *h)
@@ -350,6 +364,24 @@ lbd_releasing_add(struct lbd_hold *h)
 	if (h == q->tried)
 		q->busy = 1;
 	return 0;
+}
+
+/* lbd_releasing_soon: h, queued, is tried first in its queue, which is
+ * due at once (this iteration's end): a try that needs no database
+ * (reconcile.c: an orphan refused to its process, to be forgotten).
+ * Each orphan is refused once at most, so this cannot recur without
+ * bound. */
+void
+lbd_releasing_soon(struct lbd_hold *h)
+{
+	struct lbd_relq *q = h->relq;
+
+	if (q == NULL)
+		return;
+	TAILQ_REMOVE(&q->holds, h, relq_entry);
+	TAILQ_INSERT_HEAD(&q->holds, h, relq_entry);
+	uv_timer_stop(q->timer);
+	relq_ready(q);
 }
 
 /* lbd_releasing_del: h ends or is forgotten: it leaves its queue, if it

@@ -768,6 +768,143 @@ class Restart(DaemonTest):
                     "releasing"):
             self.assertIn(col, names)
 
+    def test_busy_lock_database_at_restart_is_not_gone(self):
+        # Regression: a sqlite hold whose lock database another process
+        # kept write-locked while the restarted daemon reconciled was
+        # logged "gone" and forgotten, its row left: the holder could not
+        # reclaim it and every waiter waited for good.  Now it stays held
+        # for its holder: p is reclaimed once the database is free; q,
+        # asked for while it is still busy, is refused (not given back on
+        # trust) and left to its holder, whose RELEASE then ends it; r,
+        # asked for again by its owner's ACQUIRE (a lost reply) while it
+        # is busy, is not granted then, but stays its own and is once
+        # the database is free.
+        a = self.client()
+        p, q, r_ = self.path("p"), self.path("q"), self.path("r")
+        tp = a.call("ACQUIRE", path=p, method="sqlite").fields["token"]
+        tq = a.call("ACQUIRE", path=q, method="sqlite").fields["token"]
+        tr = a.call("ACQUIRE", path=r_, method="sqlite",
+                    thread=5).fields["token"]
+        self.daemon.kill()
+        db = os.path.join(self.locks, ".lockbroker.sqlite")
+        busy = sqlite3.connect(db, isolation_level=None)
+        busy.execute("BEGIN EXCLUSIVE")
+        try:
+            self.daemon.start()
+            b = self.client()       # another owner waits meanwhile
+            self.assertCode(b.call("ACQUIRE", path=p, method="sqlite",
+                                   thread=99, timeout=0), "EALREADY")
+            rp = b.send("ACQUIRE", path=p, method="sqlite", thread=99,
+                        timeout=60)
+            rq = b.send("ACQUIRE", path=q, method="sqlite", thread=99,
+                        timeout=60)
+            a2 = self.client()
+            self.assertCode(a2.call("RECLAIM", path=q, method="sqlite",
+                                    token=tq), "ENOENT")
+            self.assertCode(a2.call("ACQUIRE", path=r_, method="sqlite",
+                                    thread=5, timeout=0), "EALREADY")
+            self.assertCode(b.call("PING"), "OK")
+        finally:
+            busy.rollback()
+            busy.close()
+        r = a2.call("RECLAIM", path=p, method="sqlite", token=tp)
+        self.assertCode(r, "OK", self.daemon.logtext())
+        self.assertEqual(a2.call("STATUS", path=p, method="sqlite")
+                         .fields["mine"], "1")
+        self.assertCode(a2.call("RECLAIM", path=q, method="sqlite",
+                                token=tq), "ENOENT")
+        self.assertCode(b.call("PING"), "OK")   # b has got neither
+        r = a2.call("ACQUIRE", path=r_, method="sqlite", thread=5,
+                    timeout=0)
+        self.assertCode(r, "OK")
+        self.assertEqual(r.fields["token"], tr)
+        self.assertCode(a2.call("RELEASE", path=r_, method="sqlite",
+                                thread=5), "OK")
+        self.assertCode(a2.call("RELEASE", path=p, method="sqlite"), "OK")
+        r = b.wait(rp)
+        self.assertCode(r, "OK")
+        self.assertGreater(int(r.fields["token"]), int(tp))
+        self.assertCode(a2.call("RELEASE", path=q, method="sqlite"), "OK")
+        self.assertCode(b.wait(rq), "OK")
+        for name in (p, q):
+            self.assertCode(b.call("RELEASE", path=name, method="sqlite",
+                                   thread=99), "OK")
+
+    def test_busy_lock_database_judged_again_once_free(self):
+        # The same hold, its holder not asking for it: once the database
+        # is free the daemon looks again by itself, and finds its row.
+        self.daemon.kill()
+        self.daemon = Daemon(self.dir, config="grace = 600\n").start()
+        a = self.client()
+        p = self.path()
+        token = a.call("ACQUIRE", path=p, method="sqlite").fields["token"]
+        self.daemon.kill()
+        db = os.path.join(self.locks, ".lockbroker.sqlite")
+        busy = sqlite3.connect(db, isolation_level=None)
+        busy.execute("BEGIN EXCLUSIVE")
+        try:
+            self.daemon.start()
+            self.assertCode(self.client().call("PING"), "OK")
+        finally:
+            busy.rollback()
+            busy.close()
+        deadline = time.monotonic() + 20
+        while "hold is there: it may reclaim" not in self.daemon.logtext():
+            self.assertLess(time.monotonic(), deadline,
+                            self.daemon.logtext())
+            time.sleep(0.05)
+        a2 = self.client()
+        self.assertCode(a2.call("RECLAIM", path=p, method="sqlite",
+                                token=token), "OK")
+        self.assertCode(a2.call("RELEASE", path=p, method="sqlite"), "OK")
+
+    def test_reclaim_of_a_hold_whose_artefact_is_gone(self):
+        # Regression: RECLAIM (and ACQUIRE by the same owner) gave back an
+        # orphan without looking at its artefact, which may have been
+        # removed since the daemon started: the client was told it held
+        # a lock nobody held.
+        def remove(method, p):
+            if method == "mkdir":
+                shutil.rmtree(p + ".lock")
+            elif method == "sqlite":
+                h = sqlite3.connect(os.path.join(self.locks,
+                                                 ".lockbroker.sqlite"))
+                h.execute("DELETE FROM locks")
+                h.commit()
+                h.close()
+            else:
+                os.unlink(p if method == "pidfile" else p + ".lock")
+        for method in ("link", "symlink", "mkdir", "pidfile", "sqlite"):
+            for verb in ("RECLAIM", "ACQUIRE"):
+                with self.subTest(method=method, verb=verb):
+                    a = self.client()
+                    p = self.path(method + verb)
+                    token = a.call("ACQUIRE", path=p, method=method,
+                                   thread=5).fields["token"]
+                    self.assertEqual(self.daemon.stop(), 0)
+                    self.daemon.start()
+                    self.assertIn("may reclaim it", self.daemon.logtext())
+                    remove(method, p)
+                    a2 = self.client()
+                    if verb == "RECLAIM":
+                        self.assertCode(a2.call("RECLAIM", path=p,
+                                                method=method, thread=5,
+                                                token=token), "ENOENT")
+                    else:
+                        r = a2.call("ACQUIRE", path=p, method=method,
+                                    thread=5, timeout=10)
+                        self.assertCode(r, "OK")
+                        self.assertNotEqual(r.fields["token"], token)
+                        self.assertCode(a2.call("RELEASE", path=p,
+                                                method=method, thread=5),
+                                        "OK")
+                    # The lock is free: the orphan is forgotten.
+                    b = self.client()
+                    self.assertCode(b.call("ACQUIRE", path=p, method=method,
+                                           thread=99, timeout=10), "OK")
+                    self.assertCode(b.call("RELEASE", path=p, method=method,
+                                           thread=99), "OK")
+
     def test_unclaimed_hold_ends_after_grace(self):
         self.daemon.kill()
         self.daemon = Daemon(self.dir, config="grace = 3\n").start()
@@ -940,6 +1077,36 @@ class Kept(DaemonTest):
         self.assertFalse(os.path.exists(p + ".lock"))
         self.assertCode(b.call("RELEASE", path=p, pid=proc.pid),
                         "ENOTLOCKED")
+
+    def test_kept_hold_with_a_busy_database_at_restart(self):
+        # Regression: a kept sqlite hold whose lock database was busy
+        # when the restarted daemon reconciled was forgotten, its row
+        # left: its process was no longer watched, and when it exited
+        # the row stayed, so a waiter never got the lock.
+        proc = self.sleeper()
+        p = self.path()
+        a = self.client()
+        self.assertCode(a.call("ACQUIRE", path=p, method="sqlite",
+                               pid=proc.pid), "OK")
+        self.daemon.kill()
+        db = os.path.join(self.locks, ".lockbroker.sqlite")
+        busy = sqlite3.connect(db, isolation_level=None)
+        busy.execute("BEGIN EXCLUSIVE")
+        try:
+            self.daemon.start()
+            b = self.client()
+            rid = b.send("ACQUIRE", path=p, method="sqlite", timeout=60)
+            self.assertCode(b.call("PING"), "OK")
+        finally:
+            busy.rollback()
+            busy.close()
+        self.assertEqual(b.call("STATUS", path=p, method="sqlite")
+                         .fields["holder_pid"], str(proc.pid))
+        self.assertCode(b.call("PING"), "OK")   # still kept: b waits
+        proc.kill()
+        proc.wait()
+        self.assertCode(b.wait(rid, timeout=30), "OK", self.daemon.logtext())
+        self.assertCode(b.call("RELEASE", path=p, method="sqlite"), "OK")
 
     def test_kept_hold_survives_restart(self):
         proc = self.sleeper()
@@ -1522,6 +1689,54 @@ class Forged(DaemonTest):
         self.assertCode(a2.call("RELEASE", path=p, method="symlink",
                                 thread=5), "OK")
 
+    def test_replaced_artefact_is_not_reclaimed(self):
+        # Regression: RECLAIM gave back an orphan judged at start without
+        # looking at its artefact again: another user who replaced it
+        # meanwhile by one of its own under the holder's name (names are
+        # predictable) made the client believe it held the lock, which
+        # the planter could then remove: two holders.
+        for method in ("link", "symlink", "mkdir", "pidfile"):
+            with self.subTest(method=method):
+                p = os.path.join(self.shared, "q" + method)
+                lock = p if method == "pidfile" else p + ".lock"
+                a = self.client()
+                r = a.call("ACQUIRE", path=p, method=method)
+                token = r.fields["token"]
+                if method == "link":
+                    ino = os.stat(lock).st_ino
+                    name = [os.path.join(self.shared, n)
+                            for n in os.listdir(self.shared)
+                            if os.path.join(self.shared, n) != lock and
+                            os.lstat(os.path.join(self.shared, n)).st_ino
+                            == ino][0]
+                elif method == "symlink":
+                    name = os.readlink(lock)
+                elif method == "mkdir":
+                    name = os.listdir(lock)[0]
+                else:
+                    with open(lock) as f:
+                        name = f.read()
+                self.assertEqual(self.daemon.stop(), 0)
+                self.daemon.start()
+                self.assertIn("may reclaim it", self.daemon.logtext())
+                # Gone, then planted by nobody under the same name.
+                if method == "link":
+                    os.unlink(name)
+                if method == "mkdir":
+                    shutil.rmtree(lock)
+                else:
+                    os.unlink(lock)
+                self.as_nobody(PLANT, method, lock, name, self.db)
+                a2 = self.client()
+                self.assertCode(a2.call("RECLAIM", path=p, method=method,
+                                        token=token), "ENOENT")
+                self.as_nobody(UNPLANT, method, lock, name, self.db)
+                b = self.client()
+                self.assertCode(b.call("ACQUIRE", path=p, method=method,
+                                       thread=99, timeout=10), "OK")
+                self.assertCode(b.call("RELEASE", path=p, method=method,
+                                       thread=99), "OK")
+
     def test_plant_then_remove_makes_no_second_holder(self):
         # Regression, the issue's sequence: root's ACQUIRE of a lock whose
         # artefact nobody planted under root's name was answered OK; the
@@ -1852,6 +2067,61 @@ class Credentials(DaemonTest):
         self.daemon.start()
         self.assertFalse(os.path.lexists(p + ".lock"),
                          self.daemon.logtext())
+
+    def test_directory_that_cannot_be_looked_at_is_not_gone(self):
+        # Regression: at start, a hold whose directory its user could not
+        # look at (EACCES: its parent made unsearchable while the daemon
+        # was down) was forgotten as if gone, its artefact left: its
+        # holder could not reclaim it once the directory was open again.
+        home = os.path.join(self.dir, "home")
+        d = os.path.join(home, "d")
+        os.mkdir(home)
+        os.mkdir(d)
+        os.chown(home, NOBODY, NOBODY)
+        os.chown(d, NOBODY, NOBODY)
+        p = os.path.join(d, "x")
+        go = os.path.join(self.dir, "go")
+        child = self.spawn(textwrap.dedent("""
+            import os, socket, time
+            def conn():
+                s = socket.socket(socket.AF_UNIX)
+                s.connect(%r)
+                f = s.makefile("rwb", buffering=0)
+                f.write(b"HELLO 1 version=1\\n")
+                assert f.readline().startswith(b"OK 1")
+                return s, f
+            s, f = conn()
+            f.write(b"ACQUIRE 2 path=%s method=symlink\\n")
+            r = f.readline().decode().strip()
+            print(r, flush=True)
+            token = r.split("token=")[1]
+            while not os.path.exists(%r):
+                time.sleep(0.05)
+            s, f = conn()
+            f.write(("RECLAIM 2 path=%s method=symlink token=%%s\\n"
+                     %% token).encode())
+            print(f.readline().decode().strip(), flush=True)
+            f.write(b"RELEASE 3 path=%s method=symlink\\n")
+            print(f.readline().decode().strip(), flush=True)
+            time.sleep(600)
+        """) % (self.daemon.socket, p, go, p, p), user="nobody")
+        self.assertTrue(child.stdout.readline().startswith(b"OK 2"))
+        self.daemon.kill()
+        os.chmod(home, 0)
+        try:
+            self.daemon.start()
+            b = self.client()
+            rid = b.send("ACQUIRE", path=p, method="symlink", timeout=60)
+            self.assertCode(b.call("PING"), "OK")
+        finally:
+            os.chmod(home, 0o755)
+        self.assertTrue(os.path.lexists(p + ".lock"))
+        open(go, "w").close()
+        self.assertTrue(child.stdout.readline().startswith(b"OK 2"),
+                        self.daemon.logtext())
+        self.assertTrue(child.stdout.readline().startswith(b"OK 3"))
+        self.assertCode(b.wait(rid), "OK")
+        self.assertCode(b.call("RELEASE", path=p, method="symlink"), "OK")
 
     def test_reconcile_never_follows_a_swapped_directory(self):
         """A hold's directory, replaced while the daemon is down by a
