@@ -1,7 +1,8 @@
 /*
  * releasing.c: the retries of releasing holds (grant.c draws the lock's
  * states): one queue per user and lock database, first in first out,
- * never a timer per hold.
+ * never a timer per hold.  A queue is named by its user and its locks'
+ * directory, whose database it is (relq_dir).
  *
  *            busy try: the hold back to the queue's tail
  *          +----------------------------------------------+
@@ -73,7 +74,8 @@ struct relq_user {
 struct lbd_relq {
 	struct lbd              *d;
 	uid_t                    uid;
-	char                    *db;        /* the lock database's name */
+	char                    *dir;       /* its lock database's directory
+	                                       (relq_dir) */
 	struct relq_user        *user;
 	TAILQ_HEAD(, lbd_hold)   holds;     /* the head is tried next */
 	uv_timer_t              *timer;     /* while not ready: its wait */
@@ -98,17 +100,31 @@ struct lbd_relqs {
 	                                       turn */
 };
 
-/* FNV-1a of a queue's key. */
+/* FNV-1a of a queue's key: its user and the first len bytes of dir. */
 static size_t
-relq_hash(uid_t uid, const char *db)
+relq_hash(uid_t uid, const char *dir, size_t len)
 {
 	size_t h = 14695981039346656037ull ^ (size_t)uid;
 
-	for (; *db != '\0'; db++) {
-		h ^= (unsigned char)*db;
+	for (; len > 0; dir++, len--) {
+		h ^= (unsigned char)*dir;
 		h *= 1099511628211ull;
 	}
 	return h % RELQ_BUCKETS;
+}
+
+/* The length of the directory part of h's lock path, which names its
+ * queue: a lock database is its directory's (DIR/.lockbroker.sqlite), and
+ * a hold keeps only its path between steps (lbd_hold_names), so its
+ * database's name is not at hand. */
+static size_t
+relq_dir(const struct lbd_hold *h)
+{
+	const char *slash = strrchr(h->fs.path, '/');
+
+	if (slash == NULL)
+		return 0;
+	return slash == h->fs.path ? 1 : (size_t)(slash - h->fs.path);
 }
 
 /* Frees a timer handle once libuv is done with it. */
@@ -178,7 +194,8 @@ relq_free(struct lbd_relq *q)
 {
 	struct lbd        *d = q->d;
 	struct lbd_relqs  *rs = d->relqs;
-	struct lbd_relq  **pq = &rs->buckets[relq_hash(q->uid, q->db)];
+	struct lbd_relq  **pq = &rs->buckets[relq_hash(q->uid, q->dir,
+	    strlen(q->dir))];
 	struct relq_user **pu = &rs->users;
 
 	relq_unready(q);
@@ -194,7 +211,7 @@ relq_free(struct lbd_relq *q)
 		rs->nusers--;
 	}
 	uv_close((uv_handle_t *)q->timer, timer_free);
-	free(q->db);
+	free(q->dir);
 	free(q);
 	if (rs->n == 0) {
 		free(rs);
@@ -294,8 +311,9 @@ relq_get(struct lbd *d, const struct lbd_hold *h)
 	struct lbd_relqs *rs = d->relqs;
 	struct lbd_relq  *q = NULL;
 	struct relq_user *u = NULL;
-	const char       *db = h->fs.db != NULL ? h->fs.db : "";
-	size_t            b = relq_hash(h->uid, db);
+	const char       *dir = h->fs.path;
+	size_t            len = relq_dir(h);
+	size_t            b = relq_hash(h->uid, dir, len);
 
 	if (rs == NULL) {
 		if ((rs = d->relqs = calloc(1, sizeof(*rs))) == NULL)
@@ -303,12 +321,13 @@ relq_get(struct lbd *d, const struct lbd_hold *h)
 		TAILQ_INIT(&rs->ring);
 	}
 	for (q = rs->buckets[b]; q != NULL; q = q->hash_next)
-		if (q->uid == h->uid && strcmp(q->db, db) == 0)
+		if (q->uid == h->uid && strncmp(q->dir, dir, len) == 0 &&
+		    q->dir[len] == '\0')
 			return q;
 	for (u = rs->users; u != NULL && u->uid != h->uid; u = u->next)
 		;
 	if ((q = calloc(1, sizeof(*q))) == NULL ||
-	    (q->db = strdup(db)) == NULL ||
+	    (q->dir = strndup(dir, len)) == NULL ||
 	    (q->timer = malloc(sizeof(*q->timer))) == NULL ||
 	    (u == NULL && (u = calloc(1, sizeof(*u))) == NULL))
 		goto out;
@@ -335,7 +354,7 @@ relq_get(struct lbd *d, const struct lbd_hold *h)
 out:
 	if (q != NULL) {
 		free(q->timer);
-		free(q->db);
+		free(q->dir);
 		free(q);
 	}
 	if (rs->n == 0) {
@@ -348,7 +367,7 @@ out:
 /*
  * lbd_releasing_add: h has just become releasing (grant.c's
  * hold_releasing), or is an orphan whose artefact is to be looked at
- * again (reconcile.c: h->unjudged; h->uid, h->fs.db and h->lock set):
+ * again (reconcile.c: h->unjudged; h->uid, h->fs.path and h->lock set):
  * queues it, at the tail of the queue of its user and database, which
  * tries it in turn.  0, or -1 when out of memory (h is not queued).
  */

@@ -450,6 +450,62 @@ class Foreign(DaemonTest):
                          "times during handoffs" % (got, free))
 
 
+class Releasing(DaemonTest):
+    def test_a_busy_database_holds_up_only_its_own_releases(self):
+        # A release that finds its lock database busy leaves the hold
+        # releasing (held, answered OK), tried again in the queue of its
+        # user and database, where a busy try stands for the whole queue
+        # and sends its hold to the tail: the same user's release in
+        # another database, free again, waits behind none of them (in
+        # one queue it would wait a try of each, up to 0.5 s apart).
+        busy_dir, free_dir = (os.path.join(self.dir, n)
+                              for n in ("busy", "free"))
+        busy = [os.path.join(busy_dir, "l%d" % i) for i in range(100)]
+        free = os.path.join(free_dir, "l")
+        c = self.client()
+        for d in (busy_dir, free_dir):
+            os.mkdir(d)
+        for p in busy + [free]:
+            self.assertCode(c.call("ACQUIRE", path=p, method="sqlite",
+                                   timeout=0), "OK")
+        readers = []
+        try:
+            for d in (busy_dir, free_dir):
+                r = sqlite3.connect(os.path.join(d, ".lockbroker.sqlite"),
+                                    isolation_level=None)
+                r.execute("BEGIN")
+                r.execute("SELECT * FROM locks").fetchall()
+                readers.append(r)
+            for p in busy + [free]:
+                self.assertCode(c.call("RELEASE", path=p, method="sqlite"),
+                                "OK")
+            for p in (busy[0], free):
+                st = c.call("STATUS", path=p, method="sqlite")
+                self.assertEqual(st.fields.get("locked"), "1", st)
+            readers.pop().close()   # free_dir's database is free again
+            deadline = time.monotonic() + 10
+            while c.call("STATUS", path=free,
+                         method="sqlite").fields.get("locked") != "0":
+                self.assertLess(time.monotonic(), deadline,
+                                "a release in a free database waited "
+                                "behind those of a busy database")
+                time.sleep(0.05)
+            for p in (busy[0], busy[-1]):
+                st = c.call("STATUS", path=p, method="sqlite")
+                self.assertEqual(st.fields.get("locked"), "1", st)
+        finally:
+            for r in readers:
+                r.close()
+        deadline = time.monotonic() + 30
+        while c.call("STATUS", path=busy[-1],
+                     method="sqlite").fields.get("locked") != "0":
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.05)
+        for p in (busy[0], busy[-1], free):
+            self.assertCode(c.call("ACQUIRE", path=p, method="sqlite",
+                                   timeout=0), "OK")
+
+
 class BadInput(DaemonTest):
     def corpus(self):
         d = os.path.join(SRCDIR, "tests", "data", "protocol")
