@@ -36,7 +36,6 @@
  * per connection).  The connections a turn skipped go first in the next.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,22 +254,6 @@ lbd_conn_send(struct lbd_conn *c, const struct lbp_out *o)
 	memcpy(c->out + c->outlen, o->buf, o->len);
 	c->outlen += o->len;
 	conn_flush_later(c);
-}
-
-/* lbd_conn_error: queues "ERR ID code=... message=..." for c. */
-void
-lbd_conn_error(struct lbd_conn *c, uint64_t id, enum lbp_error code,
-    const char *fmt, ...)
-{
-	struct lbp_out o;
-	char           msg[1024];
-	va_list        ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	lbp_error_reply(&o, 1, id, code, msg);
-	lbd_conn_send(c, &o);
 }
 
 /* Called when a write has finished: frees it; on error closes the

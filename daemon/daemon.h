@@ -90,7 +90,7 @@ struct lbd_hold {
 	                                       run, not yet reclaimed) */
 	int                      releasing; /* ended, but its sqlite row not
 	                                       yet removed: in d->releasing
-	                                       (grant.c) */
+	                                       (hold.c) */
 	struct lbd_relq         *relq;      /* releasing: the queue it is
 	                                       retried in (releasing.c) */
 	TAILQ_ENTRY(lbd_hold)    relq_entry; /* in relq's holds */
@@ -109,15 +109,7 @@ struct lbd_reqids {
 	size_t                   nbuckets, n;
 };
 
-struct lbd_ack {
-	struct lbd_hold         *hold;
-	struct lbd_conn         *conn;      /* to reply to (a kept hold has
-	                                       none of its own) */
-	uint64_t                 id;        /* the ACQUIRE's request id */
-	struct lbd_reqid         inuse;     /* id, in conn's ids in use */
-	unsigned                 round;     /* settled by the settle after */
-	TAILQ_ENTRY(lbd_ack)     entry;     /* in d->acks, oldest first */
-};
+struct lbd_ack;                     /* reply.c */
 
 TAILQ_HEAD(lbd_acks, lbd_ack);
 
@@ -305,7 +297,7 @@ struct lbd {
 	struct lbd_holds         orphans;   /* holds of the previous run, not
 	                                       yet reclaimed, and kept holds */
 	struct lbd_holds         releasing; /* holds whose end waits for a
-	                                       busy sqlite database (grant.c) */
+	                                       busy sqlite database (hold.c) */
 	struct lbd_relqs        *relqs;     /* their retry queues
 	                                       (releasing.c; NULL: none) */
 	uv_timer_t               grace;     /* ends the orphans' grace */
@@ -326,8 +318,6 @@ struct lbd {
 /* conn.c */
 void lbd_conn_accept(struct lbd *d);
 void lbd_conn_send(struct lbd_conn *c, const struct lbp_out *o);
-void lbd_conn_error(struct lbd_conn *c, uint64_t id, enum lbp_error code,
-         const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void lbd_conn_close(struct lbd_conn *c);
 void lbd_conn_flush_all(struct lbd *d);
 void lbd_conns_resume(struct lbd *d);
@@ -366,33 +356,49 @@ lbd_lock_file(const struct lbd_lock *l, char *buf)
 struct lbd_lock *lbd_lock_get(struct lbd *d, const char *path,
          unsigned method, struct lockfs_err *err);
 void lbd_lock_put(struct lbd_lock *l);
+
+/* lock.c */
 int  lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
          unsigned method, pid_t kept_pid, pid_t tid, double timeout,
          int stale);
 int  lbd_release(struct lbd_conn *c, struct lbd_lock *l, pid_t kept_pid,
          pid_t tid, struct lockfs_err *err);
 int  lbd_break(struct lbd_conn *c, struct lbd_lock *l, struct lockfs_err *err);
-int  lbd_cancel(struct lbd_conn *c, uint64_t target);
-int  lbd_reclaim(struct lbd_conn *c, const char *path, unsigned method,
-         pid_t tid, uint64_t token);
-void lbd_conn_drop_all(struct lbd_conn *c, int keep_holds);
-int  lbd_conn_release_some(struct lbd_conn *c, uint64_t deadline);
-void lbd_acks_forget(struct lbd_conn *c);
-void lbd_locks_shutdown(struct lbd *d);
-struct lbd_hold *lbd_hold_find(struct lbd_lock *l, struct lbd_conn *c,
-         pid_t kept_pid, pid_t tid);
+void lbd_lock_serve(struct lbd_lock *l);
 
-/* grant.c, for reconcile.c */
-int  lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err);
+/* hold.c */
 struct lbd_hold *lbd_hold_new(struct lbd_lock *l, struct lbd_conn *c,
          pid_t pid, pid_t tid, const struct lockfs_owner *owner,
          struct lockfs_err *err);
-void lbd_hold_adopt(struct lbd_lock *l, struct lbd_hold *h);
-void lbd_hold_forget(struct lbd_lock *l);
-void lbd_hold_detach(struct lbd_lock *l);
+void lbd_hold_free(struct lbd_hold *h);
 int  lbd_hold_names(struct lbd_hold *h, struct lockfs_err *err);
+void lbd_hold_adopt(struct lbd_lock *l, struct lbd_hold *h);
+struct lbd_hold *lbd_hold_uninstall(struct lbd_lock *l);
+int  lbd_lock_try(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid,
+         pid_t tid, struct lockfs_err *err);
+int  lbd_own_artefact_adopt(struct lbd_lock *l, struct lbd_conn *c,
+         pid_t kept_pid, pid_t tid);
+struct lbd_hold *lbd_hold_find(struct lbd_lock *l, struct lbd_conn *c,
+         pid_t kept_pid, pid_t tid);
+int  lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err);
+void lbd_hold_detach(struct lbd_lock *l);
+void lbd_hold_forget(struct lbd_lock *l);
+int  lbd_conn_release_some(struct lbd_conn *c, uint64_t deadline);
 
-/* grant.c, for main.c */
+/* wait.c */
+int  lbd_wait_add(struct lbd_lock *l, struct lbd_conn *c, uint64_t id,
+         pid_t kept_pid, pid_t tid, double timeout, int stale);
+void lbd_wait_remove(struct lbd_wait *w);
+int  lbd_cancel(struct lbd_conn *c, uint64_t target);
+void lbd_conn_drop_all(struct lbd_conn *c, int keep_holds);
+void lbd_locks_shutdown(struct lbd *d);
+
+/* reply.c */
+void lbd_conn_error(struct lbd_conn *c, uint64_t id, enum lbp_error code,
+         const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void lbd_grant_reply(struct lbd_hold *h, struct lbd_conn *c, uint64_t id);
+void lbd_hold_pay(struct lbd_hold *h);
+void lbd_acks_forget(struct lbd_conn *c);
 void lbd_grants_settle(struct lbd *d, int recorded, const char *why);
 
 /* reconcile.c */
@@ -400,6 +406,8 @@ void lbd_reconcile(struct lbd *d);
 void lbd_orphan_exited(struct lbd_hold *h);
 void lbd_orphans_detach(struct lbd *d);
 int  lbd_orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid);
+int  lbd_reclaim(struct lbd_conn *c, const char *path, unsigned method,
+         pid_t tid, uint64_t token);
 
 /* pidwatch.c */
 void lbd_orphan_watch(struct lbd *d, struct lbd_hold *h);
@@ -427,9 +435,6 @@ int  lbd_releasing_add(struct lbd_hold *h);
 void lbd_releasing_del(struct lbd_hold *h);
 void lbd_releasing_due(struct lbd *d);
 int  lbd_releasing_waiting(struct lbd *d);
-
-/* grant.c, for watch.c */
-void lbd_lock_serve(struct lbd_lock *l);
 
 /* creds.c */
 int  lbd_creds_init(char *why, size_t size);

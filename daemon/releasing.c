@@ -1,5 +1,5 @@
 /*
- * releasing.c: the retries of releasing holds (grant.c draws the lock's
+ * releasing.c: the retries of releasing holds (lock.c draws the lock's
  * states): one queue per user and lock database, first in first out,
  * never a timer per hold.
  *
@@ -333,7 +333,7 @@ out:
 }
 
 /*
- * lbd_releasing_add: h has just become releasing (grant.c's
+ * lbd_releasing_add: h has just become releasing (hold.c's
  * hold_releasing; h->uid, h->fs.db and h->lock set): queues it, at the
  * tail of the queue of its user and database, which tries it in turn.
  * 0, or -1 when out of memory (h is not queued).
