@@ -41,8 +41,17 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "conn.h"
+#include "creds.h"
 #include "daemon.h"
+#include "hold.h"
+#include "list.h"
 #include "log.h"
+#include "loop.h"
+#include "reply.h"
+#include "reqids.h"
+#include "request.h"
+#include "wait.h"
 
 #define LBD_LINES_PER_TURN 64
 #define LBD_USER_TURN_NS   500000ull    /* 0.5 ms */

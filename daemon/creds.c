@@ -41,6 +41,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "creds.h"
 #include "daemon.h"
 #include "log.h"
 

@@ -48,9 +48,20 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "conn.h"
+#include "creds.h"
 #include "daemon.h"
+#include "hold.h"
+#include "lock.h"
+#include "locktable.h"
 #include "log.h"
+#include "loop.h"
+#include "pidwatch.h"
+#include "releasing.h"
+#include "reply.h"
 #include "store.h"
+#include "wait.h"
+#include "watch.h"
 
 /* The next fencing token: generation in the high half, a counter that
  * only grows in the low half (a new generation is taken, durably, at each

@@ -22,8 +22,15 @@
 #include <limits.h>
 #include <stdlib.h>
 
+#include "conn.h"
+#include "creds.h"
 #include "daemon.h"
+#include "list.h"
+#include "locktable.h"
 #include "log.h"
+#include "loop.h"
+#include "reply.h"
+#include "request.h"
 
 /* Buckets looked at per loop iteration, over every LIST being sent: the
  * work a LIST adds to one iteration, whatever the table's size. */

@@ -54,8 +54,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "creds.h"
 #include "daemon.h"
+#include "hold.h"
+#include "lock.h"
+#include "locktable.h"
 #include "log.h"
+#include "reconcile.h"
+#include "reply.h"
+#include "wait.h"
+#include "watch.h"
 
 /*
  * l is held outside the broker: breaks its artefact if its holder is

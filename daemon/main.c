@@ -34,10 +34,21 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "conn.h"
+#include "creds.h"
 #include "daemon.h"
+#include "list.h"
+#include "locktable.h"
 #include "log.h"
+#include "loop.h"
+#include "reconcile.h"
+#include "releasing.h"
+#include "reply.h"
+#include "settings.h"
 #include "store.h"
 #include "systemd.h"
+#include "wait.h"
+#include "watch.h"
 
 #ifndef LBD_SYSCONFDIR
 #define LBD_SYSCONFDIR "/etc"

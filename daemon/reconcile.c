@@ -48,8 +48,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "conn.h"
+#include "creds.h"
 #include "daemon.h"
+#include "hold.h"
+#include "locktable.h"
 #include "log.h"
+#include "pidwatch.h"
+#include "reconcile.h"
 #include "store.h"
 
 /* Ends an orphan hold: releases it (or hands it on) and logs why. */

@@ -39,7 +39,11 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "hold.h"
 #include "log.h"
+#include "looks.h"
+#include "loop.h"
+#include "releasing.h"
 
 #define LBD_RELEASE_RETRY_MS     10
 #define LBD_RELEASE_RETRY_MAX_MS 500

@@ -28,8 +28,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "conn.h"
 #include "daemon.h"
+#include "hold.h"
 #include "log.h"
+#include "loop.h"
+#include "reply.h"
+#include "reqids.h"
 
 /* An OK owed for a grant the state database has not recorded yet. */
 struct lbd_ack {

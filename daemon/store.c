@@ -45,6 +45,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "creds.h"
+#include "daemon.h"
+#include "locktable.h"
 #include "log.h"
 #include "store.h"
 

@@ -11,6 +11,12 @@
 #include <stdlib.h>
 
 #include "daemon.h"
+#include "hold.h"
+#include "lock.h"
+#include "locktable.h"
+#include "reply.h"
+#include "reqids.h"
+#include "wait.h"
 
 /* Frees a timer handle once libuv is done with it. */
 static void
