@@ -244,7 +244,7 @@ struct lbd {
 	                                       (releasing.c; NULL: none) */
 	uv_timer_t               grace;     /* ends the orphans' grace */
 	uv_timer_t               store_watch; /* is the state database
-	                                       still there? (main.c) */
+	                                       still there? (loop.c) */
 	int                      store_lost; /* 1: it was, and store is
 	                                       NULL until it is made anew;
 	                                       2: and that failed (logged) */

@@ -25,7 +25,7 @@
  * generation, and every hold in memory recorded in it again.
  *
  * Changes of one loop iteration share one transaction, committed before
- * the iteration's replies go out (main.c's check handle).
+ * the iteration's replies go out (loop.c's check handle).
  *
  * When a change or a commit fails (a full file system, an I/O error), the
  * iteration's changes are rolled back and lbd_store_settle reports it, so
