@@ -42,8 +42,6 @@
  * client's credentials (creds.c).
  */
 #include <errno.h>
-#include <limits.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>

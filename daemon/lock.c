@@ -51,8 +51,6 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <stdio.h>
-#include <stdlib.h>
 
 #include "creds.h"
 #include "daemon.h"

@@ -24,6 +24,7 @@
  * the connection's own (a line that does not parse, one too long, a
  * connection refused at accept).
  */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
