@@ -36,14 +36,22 @@
  * per connection).  The connections a turn skipped go first in the next.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "conn.h"
+#include "creds.h"
 #include "daemon.h"
+#include "hold.h"
+#include "list.h"
 #include "log.h"
+#include "loop.h"
 #include "os.h"
+#include "reply.h"
+#include "reqids.h"
+#include "request.h"
+#include "wait.h"
 
 #define LBD_LINES_PER_TURN 64
 #define LBD_USER_TURN_NS   500000ull    /* 0.5 ms */
@@ -255,22 +263,6 @@ lbd_conn_send(struct lbd_conn *c, const struct lbp_out *o)
 	memcpy(c->out + c->outlen, o->buf, o->len);
 	c->outlen += o->len;
 	conn_flush_later(c);
-}
-
-/* lbd_conn_error: queues "ERR ID code=... message=..." for c. */
-void
-lbd_conn_error(struct lbd_conn *c, uint64_t id, enum lbp_error code,
-    const char *fmt, ...)
-{
-	struct lbp_out o;
-	char           msg[1024];
-	va_list        ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	lbp_error_reply(&o, 1, id, code, msg);
-	lbd_conn_send(c, &o);
 }
 
 /* Called when a write has finished: frees it; on error closes the

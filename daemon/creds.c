@@ -30,6 +30,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "creds.h"
 #include "daemon.h"
 #include "log.h"
 #include "os.h"

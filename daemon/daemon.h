@@ -1,27 +1,33 @@
 /*
- * daemon.h: lockbrokerd's shared state: the daemon, its connections, its
- * locks, and the holds and waits that tie them together.  Internal.
+ * daemon.h: the types every part of lockbrokerd shares: the daemon, its
+ * connections, its locks, and the holds that tie them together.
+ * Internal.  Each module's functions, with their contracts, are in its
+ * own header (conn.h, request.h, lock.h, hold.h, wait.h, reply.h, ...).
  *
  *   struct lbd         one per process: the loop, settings, tables
- *   struct lbd_conn    one per client connection
+ *   struct lbd_conn    one per client connection (conn.c)
+ *   struct lbd_uid_conns  what one user has in the daemon, counted
+ *                      against its limits (conn.c)
  *   struct lbd_lock    one per (lock file, method) the broker knows of:
  *                      with a holder, or with waiters, or both
+ *                      (locktable.c; its states: lock.c)
  *   struct lbd_hold    a grant: a lock held by (connection, thread), or
  *                      kept for a process (ACQUIRE pid=): it outlives the
  *                      connection and ends when that process exits
- *   struct lbd_wait    an ACQUIRE waiting in a lock's FIFO queue
- *   struct lbd_ack     an OK owed for a grant the state database has not
- *                      recorded yet
- *   struct lbd_reqid   a request id a connection owes a reply to (a
- *                      wait's, an ack's): another request with it gets
- *                      EID
+ *                      (hold.c, its life drawn there)
+ *
+ * Declared here, defined by the module that owns them: struct lbd_wait
+ * (an ACQUIRE waiting in a lock's FIFO queue: wait.h), struct lbd_ack (an
+ * OK owed for a grant the state database has not recorded yet: reply.c),
+ * struct lbd_reqid (a request id a connection owes a reply to: reqids.h),
+ * struct lbd_creds (a client's credentials: creds.h), and the private
+ * ones of watch.c, releasing.c and pidwatch.c.
  */
 #ifndef LBD_DAEMON_H
 #define LBD_DAEMON_H
 
 #include <limits.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <sys/queue.h>
 #include <sys/types.h>
 #include <uv.h>
@@ -29,31 +35,21 @@
 #include "settings.h"
 #include "lockfs.h"
 #include "protocol.h"
+#include "reqids.h"
 
 struct lbd;
 struct lbd_conn;
 struct lbd_lock;
 struct lbd_uid_conns;
-struct lbd_dirwatch;
-struct lbd_relq;
+struct lbd_store;                   /* store.c */
+struct lbd_creds;                   /* creds.h */
+struct lbd_wait;                    /* wait.h */
+struct lbd_ack;                     /* reply.c */
+struct lbd_dirwatch;                /* watch.c */
+struct lbd_relq;                    /* releasing.c */
 struct lbd_relqs;
-
-/* The most supplementary groups a client's credentials carry (Linux's
- * NGROUPS_MAX). */
-#define LBD_GROUPS_MAX 65536
-
-/* Whose filesystem credentials a step runs with (creds.c): a client's
- * uid, gid and supplementary groups, shared (reference counted) by its
- * connection and its holds, recorded with each hold. */
-struct lbd_creds {
-	unsigned                 refs;
-	uid_t                    uid;
-	gid_t                    gid;
-	size_t                   ngroups;
-	gid_t                    groups[];
-};
-
-struct lbd_pidwatch;
+struct lbd_pidwatch;                /* pidwatch.c */
+struct lbd_pidwatches;
 
 struct lbd_hold {
 	struct lbd_lock         *lock;
@@ -90,7 +86,7 @@ struct lbd_hold {
 	                                       run, not yet reclaimed) */
 	int                      releasing; /* ended, but its sqlite row not
 	                                       yet removed: in d->releasing
-	                                       (grant.c) */
+	                                       (hold.c) */
 	int                      unjudged;  /* an orphan whose artefact
 	                                       could not be looked at (a
 	                                       busy database, EACCES, EIO):
@@ -105,47 +101,7 @@ struct lbd_hold {
 	TAILQ_ENTRY(lbd_hold)    relq_entry; /* in relq's holds */
 };
 
-/* A request id a connection owes a reply to (reqids.c). */
-struct lbd_reqid {
-	uint64_t                 id;
-	LIST_ENTRY(lbd_reqid)    entry;     /* in its connection's table */
-};
-
-LIST_HEAD(lbd_reqid_list, lbd_reqid);
-
-struct lbd_reqids {
-	struct lbd_reqid_list   *buckets;   /* NULL until the first id */
-	size_t                   nbuckets, n;
-};
-
-struct lbd_ack {
-	struct lbd_hold         *hold;
-	struct lbd_conn         *conn;      /* to reply to (a kept hold has
-	                                       none of its own) */
-	uint64_t                 id;        /* the ACQUIRE's request id */
-	struct lbd_reqid         inuse;     /* id, in conn's ids in use */
-	unsigned                 round;     /* settled by the settle after */
-	TAILQ_ENTRY(lbd_ack)     entry;     /* in d->acks, oldest first */
-};
-
 TAILQ_HEAD(lbd_acks, lbd_ack);
-
-struct lbd_wait {
-	struct lbd_lock         *lock;
-	struct lbd_conn         *conn;
-	uint64_t                 id;        /* the ACQUIRE's request id */
-	struct lbd_reqid         inuse;     /* id, in conn's ids in use */
-	uint64_t                 deadline;  /* uv_hrtime(), with timer */
-	pid_t                    tid;
-	pid_t                    kept_pid;  /* 0, or the process to keep the
-	                                       hold for (ACQUIRE pid=) */
-	int                      stale;     /* stale=1: break a provably dead
-	                                       holder's artefact */
-	uv_timer_t              *timer;     /* NULL: waits without deadline */
-	TAILQ_ENTRY(lbd_wait)    lock_entry;
-	LIST_ENTRY(lbd_wait)     conn_entry;
-};
-
 TAILQ_HEAD(lbd_waitq, lbd_wait);
 
 struct lbd_lock {
@@ -173,26 +129,6 @@ TAILQ_HEAD(lbd_lockq, lbd_lock);
 
 LIST_HEAD(lbd_holds, lbd_hold);
 LIST_HEAD(lbd_waits, lbd_wait);
-
-/* A watched process (pidwatch.c): the holds that end when it exits. */
-struct lbd_pidwatch {
-	struct lbd              *d;
-	pid_t                    pid;
-	unsigned long long       start;     /* its start time: not a reused
-	                                       pid's process */
-	unsigned                 refs;      /* its holds, and a callback
-	                                       running */
-	struct lbd_holds         holds;     /* by pw_entry */
-	int                      fd;        /* its pidfd, or -1 */
-	struct lbd_uid_conns    *user;      /* with fd: the user it counts
-	                                       for (pidfds_per_uid) */
-	uv_poll_t               *poll;      /* on fd */
-	uv_timer_t              *timer;     /* without fd: a look a second */
-	int                      listed;    /* in d->pidwatches */
-	LIST_ENTRY(lbd_pidwatch) entry;
-};
-
-LIST_HEAD(lbd_pidwatches, lbd_pidwatch);
 
 enum lbd_conn_state {
 	LBD_CONN_NEW,           /* accepted; only HELLO is allowed */
@@ -271,8 +207,6 @@ struct lbd_conn {
 
 TAILQ_HEAD(lbd_conns, lbd_conn);
 
-struct lbd_store;
-
 struct lbd {
 	uv_loop_t               *loop;
 	struct lbd_config        cfg;
@@ -314,12 +248,12 @@ struct lbd {
 	struct lbd_holds         orphans;   /* holds of the previous run, not
 	                                       yet reclaimed, and kept holds */
 	struct lbd_holds         releasing; /* holds whose end waits for a
-	                                       busy sqlite database (grant.c) */
+	                                       busy sqlite database (hold.c) */
 	struct lbd_relqs        *relqs;     /* their retry queues
 	                                       (releasing.c; NULL: none) */
 	uv_timer_t               grace;     /* ends the orphans' grace */
 	uv_timer_t               store_watch; /* is the state database
-	                                       still there? (main.c) */
+	                                       still there? (loop.c) */
 	int                      store_lost; /* 1: it was, and store is
 	                                       NULL until it is made anew;
 	                                       2: and that failed (logged) */
@@ -331,132 +265,5 @@ struct lbd {
 	uv_timer_t               stop_flush; /* ends a stop's last flush */
 	char                     server[64];
 };
-
-/* conn.c */
-void lbd_conn_accept(struct lbd *d);
-void lbd_conn_send(struct lbd_conn *c, const struct lbp_out *o);
-void lbd_conn_error(struct lbd_conn *c, uint64_t id, enum lbp_error code,
-         const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-void lbd_conn_close(struct lbd_conn *c);
-void lbd_conn_flush_all(struct lbd *d);
-void lbd_conns_resume(struct lbd *d);
-void lbd_conns_release(struct lbd *d, int all);
-unsigned lbd_conns_of_uid(struct lbd_conn *c);
-size_t lbd_conn_output_held(struct lbd_conn *c);
-
-/* list.c */
-int  lbd_list_start(struct lbd_conn *c, uint64_t id);
-void lbd_lists_more(struct lbd *d);
-int  lbd_lists_waiting(struct lbd *d);
-void lbd_lists_shutdown(struct lbd *d);
-void lbd_list_forget(struct lbd_conn *c);
-struct lbd_uid_conns *lbd_uid_get(struct lbd *d, uid_t uid);
-void lbd_uid_put(struct lbd_uid_conns *u);
-
-/* request.c */
-void lbd_request(struct lbd_conn *c, const struct lbp_msg *m);
-void lbd_add_holder(struct lbp_out *o, const struct lbd_hold *h,
-         const struct lockfs_holder *fh, unsigned waiters);
-
-/* locktable.c */
-int  lbd_locks_init(struct lbd *d);
-struct lbd_lock *lbd_lock_find(struct lbd *d, const char *path,
-         unsigned method);
-/* lbd_lock_file: l's lock file (its artefact's name: PATH.lock, or PATH
- * for the pidfile method), into buf of PATH_MAX bytes; buf.  (Inline: the
- * store and the tests use it without the lock table.) */
-static inline const char *
-lbd_lock_file(const struct lbd_lock *l, char *buf)
-{
-	snprintf(buf, PATH_MAX, "%s%s", l->path,
-	    l->method == LB_PIDFILE ? "" : ".lock");
-	return buf;
-}
-struct lbd_lock *lbd_lock_get(struct lbd *d, const char *path,
-         unsigned method, struct lockfs_err *err);
-void lbd_lock_put(struct lbd_lock *l);
-int  lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
-         unsigned method, pid_t kept_pid, pid_t tid, double timeout,
-         int stale);
-int  lbd_release(struct lbd_conn *c, struct lbd_lock *l, pid_t kept_pid,
-         pid_t tid, struct lockfs_err *err);
-int  lbd_break(struct lbd_conn *c, struct lbd_lock *l, struct lockfs_err *err);
-int  lbd_cancel(struct lbd_conn *c, uint64_t target);
-int  lbd_reclaim(struct lbd_conn *c, const char *path, unsigned method,
-         pid_t tid, uint64_t token);
-void lbd_conn_drop_all(struct lbd_conn *c, int keep_holds);
-int  lbd_conn_release_some(struct lbd_conn *c, uint64_t deadline);
-void lbd_acks_forget(struct lbd_conn *c);
-void lbd_locks_shutdown(struct lbd *d);
-struct lbd_hold *lbd_hold_find(struct lbd_lock *l, struct lbd_conn *c,
-         pid_t kept_pid, pid_t tid);
-
-/* grant.c, for reconcile.c */
-int  lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err);
-struct lbd_hold *lbd_hold_new(struct lbd_lock *l, struct lbd_conn *c,
-         pid_t pid, pid_t tid, const struct lockfs_owner *owner,
-         struct lockfs_err *err);
-void lbd_hold_adopt(struct lbd_lock *l, struct lbd_hold *h);
-void lbd_hold_forget(struct lbd_lock *l);
-void lbd_hold_detach(struct lbd_lock *l);
-int  lbd_hold_names(struct lbd_hold *h, struct lockfs_err *err);
-
-/* grant.c, for main.c */
-void lbd_grants_settle(struct lbd *d, int recorded, const char *why);
-
-/* reconcile.c */
-void lbd_reconcile(struct lbd *d);
-void lbd_orphan_exited(struct lbd_hold *h);
-void lbd_orphans_detach(struct lbd *d);
-int  lbd_orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid);
-void lbd_orphan_judge(struct lbd_hold *h);
-#define LBD_ORPHAN_REFUSED 2    /* lbd_hold.unjudged: see there */
-
-/* pidwatch.c */
-void lbd_orphan_watch(struct lbd *d, struct lbd_hold *h);
-void lbd_orphan_unwatch(struct lbd_hold *h);
-
-/* reqids.c */
-int  lbd_reqid_add(struct lbd_conn *c, struct lbd_reqid *r);
-void lbd_reqid_del(struct lbd_conn *c, struct lbd_reqid *r);
-int  lbd_reqid_busy(const struct lbd_conn *c, uint64_t id);
-void lbd_reqids_free(struct lbd_conn *c);
-/* watch.c */
-int  lbd_watches_init(struct lbd *d);
-void lbd_lock_watch(struct lbd_lock *l, struct lbd_conn *c);
-void lbd_lock_unwatch(struct lbd_lock *l);
-void lbd_watches_due(struct lbd *d);
-
-/* looks.c */
-uint64_t lbd_looks_delay_ms(double s, double n);
-int  lbd_looks_turn_spent(struct lbd *d);
-void lbd_looks_turn_took(struct lbd *d, uint64_t t0);
-uint64_t lbd_looks_later_ms(void);
-
-/* releasing.c */
-int  lbd_releasing_add(struct lbd_hold *h);
-void lbd_releasing_del(struct lbd_hold *h);
-void lbd_releasing_soon(struct lbd_hold *h);
-void lbd_releasing_due(struct lbd *d);
-int  lbd_releasing_waiting(struct lbd *d);
-
-/* grant.c, for watch.c */
-void lbd_lock_serve(struct lbd_lock *l);
-
-/* creds.c */
-int  lbd_creds_init(char *why, size_t size);
-struct lbd_creds *lbd_creds_new(uid_t uid, gid_t gid, size_t n,
-         const gid_t *groups);
-struct lbd_creds *lbd_creds_of_peer(int fd, uid_t uid, gid_t gid);
-struct lbd_creds *lbd_creds_ref(struct lbd_creds *cr);
-void lbd_creds_unref(struct lbd_creds *cr);
-int  lbd_creds_enter(const struct lbd_creds *cr, struct lockfs_err *err);
-void lbd_creds_leave(void);
-int  lbd_creds_may_look(const struct lbd_creds *cr, const char *file,
-         struct lockfs_err *err);
-
-/* main.c */
-double lbd_now(void);
-void   lbd_want_flush(struct lbd *d);
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * list.c: LIST, sent as the client reads it.  A LIST is not built whole:
  * the connection keeps a cursor into the lock table, and each loop
- * iteration (main.c's check step) sends the ITEMs of the next buckets
+ * iteration (loop.c's check step) sends the ITEMs of the next buckets
  * while the memory held for the connection's replies is at most half of
  * output_per_conn and this iteration's budget of buckets lasts; a client
  * that does not read holds its LIST where it stopped, at the cost of its
@@ -22,8 +22,15 @@
 #include <limits.h>
 #include <stdlib.h>
 
+#include "conn.h"
+#include "creds.h"
 #include "daemon.h"
+#include "list.h"
+#include "locktable.h"
 #include "log.h"
+#include "loop.h"
+#include "reply.h"
+#include "request.h"
 
 /* Buckets looked at per loop iteration, over every LIST being sent: the
  * work a LIST adds to one iteration, whatever the table's size. */

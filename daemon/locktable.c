@@ -11,7 +11,9 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "locktable.h"
 #include "log.h"
+#include "watch.h"
 
 #define LOCKS_MIN_BUCKETS 1024
 

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 
 #include "daemon.h"
+#include "looks.h"
 
 #define LBD_LOOKS_PER_SECOND 1024
 #define LBD_LOOKS_TURN_NS    500000ull  /* 0.5 ms */

@@ -1,7 +1,10 @@
 /*
- * main.c: lockbrokerd: settings, the listening socket (its own, or one
- * passed by systemd), signals as loop events, and the end-of-iteration step
- * that commits the state database and then sends the replies.
+ * main.c: lockbrokerd's start-up: the command line, settings (defaults,
+ * config file, command line; reloaded on SIGHUP), the default paths, the
+ * state database made private, the listening socket (its own, or one
+ * passed by systemd), the descriptor and inotify budgets, privileges
+ * (creds.c), and signals as loop events.  The loop's iteration and the
+ * stop are loop.c's.
  *
  * The daemon's life:
  *
@@ -9,12 +12,13 @@
  *          -> state database -> reconcile the previous run's
  *          holds -> listen -> READY=1
  *   run:   each loop iteration: events (requests, timers, watches) ->
- *          commit -> replies out
+ *          commit -> replies out (loop.c)
  *   SIGHUP: reload the config file (limits, grace, polling, debug)
  *   SIGTERM/SIGINT: STOPPING=1 -> stop accepting -> waiters get ESHUTDOWN
  *          -> replies flushed (for at most LBD_STOP_FLUSH_MS: a client that
  *          does not read loses the rest) -> connections closed, holds kept
  *          on disk and in the database for the next daemon -> exit 0
+ *          (loop.c, lbd_stop)
  */
 #include "config.h"
 
@@ -31,14 +35,20 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "conn.h"
+#include "creds.h"
 #include "daemon.h"
+#include "locktable.h"
 #include "log.h"
+#include "loop.h"
 #include "os.h"
+#include "reconcile.h"
+#include "settings.h"
 #include "store.h"
 #include "systemd.h"
+#include "watch.h"
 
 #ifndef LBD_SYSCONFDIR
 #define LBD_SYSCONFDIR "/etc"
@@ -59,13 +69,6 @@
  * lock or read, /proc/PID/stat, an sqlite lock database and its journal),
  * and inotify's is made at the first watch. */
 #define LBD_FD_RESERVE 32
-
-/* How long a stop waits for clients to take their last replies. */
-#define LBD_STOP_FLUSH_MS 5000
-
-/* How often an idle daemon looks whether its state database was deleted
- * or replaced (a daemon that commits looks before each commit). */
-#define LBD_STORE_WATCH_MS 2000
 
 /* What the command line says, over the config file's settings; its paths
  * made absolute at start (the daemon then works from "/"). */
@@ -90,83 +93,6 @@ static const char usage_text[] =
 "  -d, --debug          log debug lines (SIGUSR1 toggles them)\n"
 "  -h, --help           show this help\n"
 "  -V, --version        show the version\n";
-
-/* lbd_now: the wall clock, in seconds since the epoch. */
-double
-lbd_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* An idle handle that does nothing: while it runs, poll does not block,
- * so replies queued outside the poll phase go out in this iteration. */
-static void
-idle_nothing(uv_idle_t *h)
-{
-	(void)h;
-}
-
-/* lbd_want_flush: makes sure this iteration reaches its check step. */
-void
-lbd_want_flush(struct lbd *d)
-{
-	if (!uv_is_active((uv_handle_t *)&d->idle))
-		uv_idle_start(&d->idle, idle_nothing);
-}
-
-/* Commits the iteration's changes, and settles the grants they announce:
- * their OKs are owed until then; when the commit fails they are refused,
- * which may hand locks to waiters, whose grants the next round settles. */
-static void
-settle(struct lbd *d)
-{
-	char why[256];
-	int  r;
-
-	do {
-		r = lbd_store_settle(d, why, sizeof(why));
-		lbd_grants_settle(d, r == 0, why);
-	} while (r != 0 && !TAILQ_EMPTY(&d->acks));
-}
-
-/* Now and then: is the state database still the file opened?  (One
- * made anew is recorded by this iteration's settle.) */
-static void
-store_watch(uv_timer_t *t)
-{
-	lbd_store_check(t->data);
-}
-
-/* The end of each iteration: commit, LISTs on as far as their clients
- * read, then replies out; only then the work of the iteration's end
- * (closed connections' holds, sqlite locks due a look, releasing holds
- * due a try), which the next
- * iteration commits and answers (handoffs), so that the replies of this
- * one do not wait for it; then the throttled connections' next turn.
- * The next iteration comes without waiting while a LIST could go on or
- * that work left something to commit. */
-static void
-iteration_end(uv_check_t *h)
-{
-	struct lbd *d = h->data;
-	int         work = !TAILQ_EMPTY(&d->closing) ||
-	    !TAILQ_EMPTY(&d->due) || lbd_releasing_waiting(d);
-
-	settle(d);
-	lbd_lists_more(d);
-	lbd_conn_flush_all(d);
-	uv_idle_stop(&d->idle);
-	lbd_conns_release(d, 0);
-	lbd_watches_due(d);
-	lbd_releasing_due(d);
-	lbd_conns_resume(d);
-	if (work || lbd_lists_waiting(d) || !TAILQ_EMPTY(&d->closing) ||
-	    !TAILQ_EMPTY(&d->due) || lbd_releasing_waiting(d))
-		lbd_want_flush(d);
-}
 
 /* Resolves the default socket and state paths: the system instance's when
  * run as root, else the user's. */
@@ -457,78 +383,6 @@ watch_budget(struct lbd *d)
 	}
 }
 
-/* A connection has flushed its last replies: close it. */
-static void
-stop_shutdown_done(uv_shutdown_t *req, int status)
-{
-	struct lbd_conn *c = (struct lbd_conn *)req->handle;
-
-	(void)status;
-	free(req);
-	lbd_conn_close(c);
-}
-
-/* The stop's flush is over: connections whose clients have still not
- * taken their last replies are closed without them. */
-static void
-stop_flush_over(uv_timer_t *t)
-{
-	struct lbd      *d = t->data;
-	struct lbd_conn *c, *next;
-
-	for (c = TAILQ_FIRST(&d->conns); c != NULL; c = next) {
-		next = TAILQ_NEXT(c, entry);
-		log_debug("pid %ld: replies not taken in %d ms; closing",
-		    (long)c->pid, LBD_STOP_FLUSH_MS);
-		lbd_conn_close(c);
-	}
-}
-
-/* Begins the graceful stop (see the top of this file). */
-static void
-stop(struct lbd *d)
-{
-	struct lbd_conn *c, *next;
-	uv_shutdown_t   *req;
-	size_t           i;
-
-	if (d->stopping)
-		return;
-	d->stopping = 1;
-	lbd_sd_notify("STOPPING=1");
-	log_notice("stopping");
-	if (d->listening) {
-		uv_close((uv_handle_t *)&d->listener, NULL);
-		d->listening = 0;
-	}
-	lbd_conns_release(d, 1);        /* closed ones let go of theirs */
-	lbd_locks_shutdown(d);
-	lbd_lists_shutdown(d);
-	lbd_orphans_detach(d);
-	settle(d);
-	lbd_conn_flush_all(d);
-	for (c = TAILQ_FIRST(&d->conns); c != NULL; c = next) {
-		next = TAILQ_NEXT(c, entry);
-		if ((req = malloc(sizeof(*req))) == NULL ||
-		    uv_shutdown(req, (uv_stream_t *)&c->pipe,
-		    stop_shutdown_done) != 0) {
-			free(req);
-			lbd_conn_close(c);
-		}
-	}
-	/* Unreferenced: the loop ends as soon as the connections are closed;
-	 * main closes the timer then. */
-	uv_timer_init(d->loop, &d->stop_flush);
-	d->stop_flush.data = d;
-	uv_timer_start(&d->stop_flush, stop_flush_over, LBD_STOP_FLUSH_MS, 0);
-	uv_unref((uv_handle_t *)&d->stop_flush);
-	for (i = 0; i < sizeof(d->sig) / sizeof(d->sig[0]); i++)
-		uv_close((uv_handle_t *)&d->sig[i], NULL);
-	uv_close((uv_handle_t *)&d->store_watch, NULL);
-	uv_close((uv_handle_t *)&d->check, NULL);
-	uv_close((uv_handle_t *)&d->idle, NULL);
-}
-
 /* SIGHUP: reload what can change while running. */
 static void
 reload(struct lbd *d, const struct args *a)
@@ -561,7 +415,7 @@ on_signal(uv_signal_t *h, int signum)
 	switch (signum) {
 	case SIGTERM:
 	case SIGINT:
-		stop(d);
+		lbd_stop(d);
 		break;
 	case SIGHUP:
 		reload(d, h->loop->data);
@@ -729,15 +583,7 @@ main(int argc, char **argv)
 	if (make_parent(d.cfg.state, 0700, why, sizeof(why)) != 0 ||
 	    store_open_private(&d, why, sizeof(why)) != 0)
 		goto fail;
-	uv_check_init(d.loop, &d.check);
-	d.check.data = &d;
-	uv_check_start(&d.check, iteration_end);
-	uv_idle_init(d.loop, &d.idle);
-	uv_timer_init(d.loop, &d.store_watch);
-	d.store_watch.data = &d;
-	uv_timer_start(&d.store_watch, store_watch, LBD_STORE_WATCH_MS,
-	    LBD_STORE_WATCH_MS);
-	uv_unref((uv_handle_t *)&d.store_watch);
+	lbd_loop_start(&d);
 	for (i = 0; i < sizeof(signals) / sizeof(signals[0]); i++) {
 		uv_signal_init(d.loop, &d.sig[i]);
 		d.sig[i].data = &d;
@@ -745,9 +591,9 @@ main(int argc, char **argv)
 	}
 	fd_budget(&d);          /* the orphans' pidfds, within it */
 	lbd_reconcile(&d);
-	settle(&d);             /* what reconciling changed is recorded */
+	lbd_settle(&d);         /* what reconciling changed is recorded */
 	if (listener_start(&d, why, sizeof(why)) != 0) {
-		stop(&d);
+		lbd_stop(&d);
 		uv_run(d.loop, UV_RUN_DEFAULT);
 		goto fail;
 	}

@@ -26,8 +26,31 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "conn.h"
 #include "daemon.h"
 #include "os.h"
+#include "pidwatch.h"
+#include "reconcile.h"
+
+/* A watched process: the holds that end when it exits. */
+struct lbd_pidwatch {
+	struct lbd              *d;
+	pid_t                    pid;
+	unsigned long long       start;     /* its start time: not a reused
+	                                       pid's process */
+	unsigned                 refs;      /* its holds, and a callback
+	                                       running */
+	struct lbd_holds         holds;     /* by pw_entry */
+	int                      fd;        /* its pidfd, or -1 */
+	struct lbd_uid_conns    *user;      /* with fd: the user it counts
+	                                       for (pidfds_per_uid) */
+	uv_poll_t               *poll;      /* on fd */
+	uv_timer_t              *timer;     /* without fd: a look a second */
+	int                      listed;    /* in d->pidwatches */
+	LIST_ENTRY(lbd_pidwatch) entry;
+};
+
+LIST_HEAD(lbd_pidwatches, lbd_pidwatch);
 
 #define PW_BUCKETS 256
 

@@ -14,7 +14,7 @@
  *                                                     (as the holder's
  *                                                     user), forget it
  *   a releasing hold (its RELEASE was answered,   -> released now, as its
- *       its sqlite row not yet removed: grant.c)      user; left releasing
+ *       its sqlite row not yet removed: hold.c)       user; left releasing
  *                                                     (retried) while the
  *                                                     database is busy;
  *                                                     never its holder's
@@ -74,7 +74,7 @@
  * No lock is granted to two holders: an orphan is the lock's holder in the
  * table, so ACQUIREs queue behind it as behind any holder.  A releasing
  * hold is its lock's holder too until its row is gone, but nobody's: no
- * RECLAIM, ACQUIRE or RELEASE finds it (grant.c, lbd_hold_find).
+ * RECLAIM, ACQUIRE or RELEASE finds it (hold.c, lbd_hold_find).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -85,8 +85,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "conn.h"
+#include "creds.h"
 #include "daemon.h"
+#include "hold.h"
+#include "locktable.h"
 #include "log.h"
+#include "pidwatch.h"
+#include "reconcile.h"
+#include "releasing.h"
 #include "store.h"
 
 static int orphan_look(struct lbd_hold *h, int tidy, const char **why,
@@ -186,7 +193,7 @@ mkdir_undo_handoff(struct lbd_hold *h)
  * The recorded hold's artefact is not its holder's any more, but is there:
  * the previous daemon handed it on (or it was released and taken outside)
  * and died before its commit.  A holder that is alive keeps it (a broker
- * client asks again and is recognised, see grant.c); one that is provably
+ * client asks again and is recognised, see hold.c); one that is provably
  * dead (pid gone or reused, earlier boot) would block the lock for ever,
  * so its artefact is broken, as `lockbroker break --stale` would, with
  * the recorded holder's credentials (never the artefact owner's: what
@@ -426,7 +433,7 @@ out:
 /*
  * Ends the releasing holds of the previous run that reconcile_one left
  * among the orphans, after the scan of the records (ending one may
- * record it again, releasing, when its database is still busy: grant.c
+ * record it again, releasing, when its database is still busy: releasing.c
  * retries it then, as its user).  Each counts in its user's
  * locks_per_uid until it ends, as it did in the previous run.
  */

@@ -1,5 +1,5 @@
 /*
- * releasing.c: the retries of releasing holds (grant.c draws the lock's
+ * releasing.c: the retries of releasing holds (lock.c draws the lock's
  * states): one queue per user and lock database, first in first out,
  * never a timer per hold.  A queue is named by its user and its locks'
  * directory, whose database it is (relq_dir).
@@ -50,7 +50,12 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "hold.h"
 #include "log.h"
+#include "looks.h"
+#include "loop.h"
+#include "reconcile.h"
+#include "releasing.h"
 
 #define LBD_RELEASE_RETRY_MS     10
 #define LBD_RELEASE_RETRY_MAX_MS 500
@@ -365,7 +370,7 @@ out:
 }
 
 /*
- * lbd_releasing_add: h has just become releasing (grant.c's
+ * lbd_releasing_add: h has just become releasing (hold.c's
  * hold_releasing), or is an orphan whose artefact is to be looked at
  * again (reconcile.c: h->unjudged; h->uid, h->fs.path and h->lock set):
  * queues it, at the tail of the queue of its user and database, which

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 
 #include "daemon.h"
+#include "reqids.h"
 
 #define REQIDS_MIN_BUCKETS 16
 

@@ -12,9 +12,20 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "conn.h"
+#include "creds.h"
 #include "daemon.h"
+#include "hold.h"
+#include "list.h"
+#include "lock.h"
+#include "locktable.h"
 #include "log.h"
 #include "os.h"
+#include "reconcile.h"
+#include "reply.h"
+#include "reqids.h"
+#include "request.h"
+#include "wait.h"
 
 /* The fields every lock request shares, read and checked. */
 struct lock_args {

@@ -25,11 +25,11 @@
  * generation, and every hold in memory recorded in it again.
  *
  * Changes of one loop iteration share one transaction, committed before
- * the iteration's replies go out (main.c's check handle).
+ * the iteration's replies go out (loop.c's check handle).
  *
  * When a change or a commit fails (a full file system, an I/O error), the
  * iteration's changes are rolled back and lbd_store_settle reports it, so
- * that the grants they announced are refused (grant.c).  The database may
+ * that the grants they announced are refused (reply.c).  The database may
  * then still record holds that have ended since: the next commit rewrites
  * the holds table from the daemon's memory first (store_resync).
  */
@@ -45,6 +45,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "creds.h"
+#include "daemon.h"
+#include "locktable.h"
 #include "log.h"
 #include "store.h"
 
@@ -95,7 +98,7 @@ static const char schema[] =
  * groups, native gid_t array; NULL: not known); dir_dev, dir_ino (the
  * identity of the lock's directory at the grant; NULL: not known);
  * releasing (1: a releasing hold, whose RELEASE was answered and whose
- * sqlite row is still to be removed, grant.c; a database of a daemon
+ * sqlite row is still to be removed, hold.c; a database of a daemon
  * that did not record it says 0).  A daemon of an earlier release opens
  * a database with these columns too: it ignores them. */
 static const char *const upgrades[] = {

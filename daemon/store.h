@@ -24,7 +24,7 @@ struct lbd_store_hold {
 	int                releasing;  /* released (its RELEASE answered),
 	                                  its sqlite row not yet removed:
 	                                  the hold is to end, never to be
-	                                  its holder's again (grant.c) */
+	                                  its holder's again (hold.c) */
 	int                groups_known; /* 0: recorded by a daemon that did
 	                                    not record groups */
 	const void        *groups;     /* the client's supplementary groups

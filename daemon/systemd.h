@@ -5,6 +5,8 @@
 #ifndef LBD_SYSTEMD_H
 #define LBD_SYSTEMD_H
 
+#include <stddef.h>
+
 /* lbd_sd_notify: sends state ("READY=1", "STOPPING=1", ...) to
  * $NOTIFY_SOCKET.  0 when sent or when not run by systemd, -1 (errno) when
  * sending failed. */

@@ -34,8 +34,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conn.h"
+#include "creds.h"
 #include "daemon.h"
+#include "lock.h"
+#include "locktable.h"
 #include "log.h"
+#include "looks.h"
+#include "loop.h"
+#include "watch.h"
 
 #define WATCH_BUCKETS        4096
 #define LBD_DUE_TURN_NS      500000ull  /* 0.5 ms */

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "creds.h"
 #include "daemon.h"
 #include "settings.h"
 #include "store.h"

@@ -4,7 +4,7 @@
  * see it with waitpid WUNTRACED and kill it) at a chosen point of a grant:
  * after it made the artefact, and before or after the iteration's commit
  * recorded the grant, in both cases before the grant's reply went out
- * (the daemon owes its OKs until the commit, grant.c).  No daemon code
+ * (the daemon owes its OKs until the commit, reply.c).  No daemon code
  * knows of it.
  *
  *   LB_TEST_STOP_COMMIT  "before" or "after": which side of the COMMIT

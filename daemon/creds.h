@@ -1,0 +1,66 @@
+/*
+ * creds.h: acting on the filesystem with a client's credentials
+ * (creds.c): every step the daemon takes on an artefact for a client runs
+ * between lbd_creds_enter and lbd_creds_leave with that client's uid,
+ * gid and supplementary groups.
+ */
+#ifndef LBD_CREDS_H
+#define LBD_CREDS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct lockfs_err;
+
+/* The most supplementary groups a client's credentials carry (Linux's
+ * NGROUPS_MAX). */
+#define LBD_GROUPS_MAX 65536
+
+/* Whose filesystem credentials a step runs with (creds.c): a client's
+ * uid, gid and supplementary groups, shared (reference counted) by its
+ * connection and its holds, recorded with each hold. */
+struct lbd_creds {
+	unsigned                 refs;
+	uid_t                    uid;
+	gid_t                    gid;
+	size_t                   ngroups;
+	gid_t                    groups[];
+};
+/* lbd_creds_init: at start, before any client: a daemon running as root
+ * drops its supplementary groups and the capabilities it does not need.
+ * 0, or -1 with why (size bytes) filled. */
+int  lbd_creds_init(char *why, size_t size);
+
+/* lbd_creds_new: credentials (uid, gid, n groups copied from groups,
+ * NULL when n is 0) with one reference; NULL when out of memory. */
+struct lbd_creds *lbd_creds_new(uid_t uid, gid_t gid, size_t n,
+         const gid_t *groups);
+
+/* lbd_creds_of_peer: the credentials of the peer of socket fd (uid and
+ * gid as SO_PEERCRED gave them, its groups from SO_PEERGROUPS, or the
+ * uid's passwd groups on an older kernel), with one reference; NULL when
+ * out of memory. */
+struct lbd_creds *lbd_creds_of_peer(int fd, uid_t uid, gid_t gid);
+
+/* lbd_creds_ref: one more reference to cr; returns cr. */
+struct lbd_creds *lbd_creds_ref(struct lbd_creds *cr);
+
+/* lbd_creds_unref: drops a reference to cr (may be NULL); the last frees
+ * it. */
+void lbd_creds_unref(struct lbd_creds *cr);
+
+/* lbd_creds_enter: takes on cr's uid, gid and groups for filesystem
+ * access.  0, or LB_EFAILED with err filled when the switch cannot be
+ * made.  Pair with lbd_creds_leave; no callback runs in between. */
+int  lbd_creds_enter(const struct lbd_creds *cr, struct lockfs_err *err);
+
+/* lbd_creds_leave: back to the daemon's own filesystem credentials. */
+void lbd_creds_leave(void);
+
+/* lbd_creds_may_look: 1 when cr's user could lstat file itself (it is
+ * there, or nothing is), else 0 with err filled, the same whether or not
+ * file exists. */
+int  lbd_creds_may_look(const struct lbd_creds *cr, const char *file,
+         struct lockfs_err *err);
+
+#endif

@@ -1,0 +1,492 @@
+/*
+ * hold.c: a hold's life: made for a requester, installed as its lock's
+ * holder once its artefact is made, ended by a handoff to the next
+ * waiter or a release (or left releasing while its sqlite database is
+ * busy), detached when the daemon stops; and the previous run's holds
+ * adopted as they are (reconcile.c decides which).
+ *
+ *   lbd_hold_new --> NEW: not the lock's holder; freed (lbd_hold_free)
+ *        |           when its artefact cannot be made
+ *        | its artefact made as its client (lbd_lock_try), found made
+ *        | already (lbd_own_artefact_adopt), or handed over to it
+ *        | (lbd_hold_end): hold_install
+ *        v
+ *   UNSETTLED: the lock's holder, with a new token, in its connection's
+ *        |     holds (a kept hold: d->orphans, its process watched),
+ *        |     recorded in the iteration's transaction; its OKs owed
+ *        |     (reply.c)
+ *        | the iteration's settle (lbd_grants_settle)
+ *        v
+ *   HELD <------------- lbd_hold_adopt: a hold of the previous run (an
+ *        |              orphan, d->orphans) or such a hold reclaimed
+ *        |              over a new connection (reconcile.c)
+ *        | lbd_hold_end: handed to the head waiter (its new hold
+ *        | installed), or the artefact removed; lbd_hold_forget: the
+ *        | artefact was gone already; BREAK (lock.c): removed by whoever
+ *        | may; a refused grant (reply.c), an exited kept hold's or
+ *        | orphan's process, an orphan's grace over (reconcile.c)
+ *        |----------------------------------------------------> freed
+ *        | lbd_hold_end, the sqlite database busy: hold_releasing
+ *        v
+ *   RELEASING: still the holder and recorded, no connection's, in
+ *        |     d->releasing and a retry queue (releasing.c)
+ *        | lbd_hold_end again, once the database lets it
+ *        +----------------------------------------------------> freed
+ *
+ *   HELD, RELEASING --lbd_hold_detach (the daemon stops)--> forgotten in
+ *        memory only: the artefact and the record stay for the next
+ *        daemon.
+ *
+ * A hold keeps only its path between steps (lbd_hold_names makes its
+ * other names for one).  Every step on its artefact runs with its
+ * client's credentials (creds.c).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "conn.h"
+#include "creds.h"
+#include "daemon.h"
+#include "hold.h"
+#include "lock.h"
+#include "locktable.h"
+#include "log.h"
+#include "loop.h"
+#include "pidwatch.h"
+#include "releasing.h"
+#include "reply.h"
+#include "store.h"
+#include "wait.h"
+#include "watch.h"
+
+/* The next fencing token: generation in the high half, a counter that
+ * only grows in the low half (a new generation is taken, durably, at each
+ * start and when the counter would wrap). */
+static uint64_t
+next_token(struct lbd *d)
+{
+	if (++d->counter > 0xffffffffull) {
+		if (lbd_store_next_generation(d) != 0)
+			d->generation++;        /* in memory, at least */
+		d->counter = 1;
+	}
+	return d->generation << 32 | d->counter;
+}
+
+/*
+ * lbd_hold_new: a new hold of l, not yet installed: asked for by c for
+ * thread tid of process pid (c's own, or the one a kept hold is for),
+ * which is read from /proc, its artefacts c's user's (owner uid c->uid),
+ * or, when c is NULL (a hold of the previous run), for the given owner of
+ * process pid (the caller then sets its uid, gid and creds).  NULL with
+ * err filled.
+ */
+struct lbd_hold *
+lbd_hold_new(struct lbd_lock *l, struct lbd_conn *c, pid_t pid, pid_t tid,
+    const struct lockfs_owner *owner, struct lockfs_err *err)
+{
+	struct lockfs_owner o;
+	struct lbd_hold    *h;
+
+	if (c != NULL && pid == c->pid && c->owner_known) {
+		o = c->owner;   /* read at accept: no /proc read per grant */
+		o.tid = tid;
+	} else if (c != NULL && lockfs_owner_of_pid(&o, pid, tid) == -1) {
+		lockfs_fail(err, LB_EFAILED, errno, "cannot read process %ld",
+		    (long)pid);
+		return NULL;
+	}
+	if (c != NULL)
+		o.uid = c->uid; /* its artefacts are made as c's user */
+	if ((h = calloc(1, sizeof(*h))) == NULL) {
+		lockfs_fail(err, LB_ENOMEM, ENOMEM, "hold of %s", l->path);
+		return NULL;
+	}
+	if (lockfs_init_for(&h->fs, l->path, l->method, c != NULL ? &o : owner,
+	    err) != 0) {
+		free(h);
+		return NULL;
+	}
+	/* The lock's path serves the hold too (long paths would otherwise
+	 * be kept twice per hold); its other names go when it is installed
+	 * (hold_install), made again for each step (lbd_hold_names). */
+	if (strcmp(h->fs.path, l->path) == 0) {
+		free(h->fs.path);
+		h->fs.path = l->path;
+		h->borrowed = 1;
+	}
+	h->lock = l;
+	h->conn = c;
+	h->tid = tid;
+	if (c != NULL) {
+		h->uid = c->uid;
+		h->gid = c->gid;
+		h->creds = lbd_creds_ref(c->creds);
+	}
+	return h;
+}
+
+/* A new hold of l for (c, tid), or kept for process kept_pid (not 0). */
+static struct lbd_hold *
+hold_new(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid, pid_t tid,
+    struct lockfs_err *err)
+{
+	struct lbd_hold *h;
+
+	h = lbd_hold_new(l, c, kept_pid != 0 ? kept_pid : c->pid, tid, NULL,
+	    err);
+	if (h != NULL && kept_pid != 0)
+		h->kept = 1;
+	return h;
+}
+
+/* lbd_hold_free: frees a hold that is not (or no longer) installed. */
+void
+lbd_hold_free(struct lbd_hold *h)
+{
+	lbd_releasing_del(h);
+	if (h->user != NULL) {
+		h->user->nlocks--;
+		lbd_uid_put(h->user);
+	}
+	lbd_orphan_unwatch(h);
+	if (h->borrowed)
+		h->fs.path = NULL;
+	lockfs_fini(&h->fs);
+	lbd_creds_unref(h->creds);
+	free(h);
+}
+
+/*
+ * lbd_hold_names: makes h's names for a step on its artefact (lock file,
+ * directory, sqlite database, unique name; lockfs_names_make): a hold
+ * keeps only its path between steps, so that its memory does not grow
+ * with four times its path's length.  Whoever calls it drops them after
+ * the step (lockfs_names_drop), or frees h.  0, or LB_ENOMEM with err
+ * filled.
+ */
+int
+lbd_hold_names(struct lbd_hold *h, struct lockfs_err *err)
+{
+	if (lockfs_names_make(&h->fs) == 0)
+		return 0;
+	return lockfs_fail(err, LB_ENOMEM, errno, "%s: names of its hold",
+	    h->lock->path);
+}
+
+/* Notes the identity of h's lock directory, for a restarted daemon to
+ * tell whether it is still the same (reconcile.c).  Called with h's
+ * credentials on, right after its artefact was made. */
+static void
+hold_note_dir(struct lbd_hold *h)
+{
+	struct stat st;
+	int         r = stat(h->fs.dir, &st);
+
+	h->dir_dev = r == 0 ? st.st_dev : 0;
+	h->dir_ino = r == 0 ? st.st_ino : 0;
+}
+
+/* Installs h as l's holder: token, time, the connection's list (a kept
+ * hold: no connection's, and its process watched), the state database,
+ * where it is not known to be until the iteration's settle (lbd_grant_reply
+ * owes its OKs till then). */
+static void
+hold_install(struct lbd_lock *l, struct lbd_hold *h)
+{
+	h->token = next_token(l->d);
+	h->since = lbd_now();
+	h->unsettled = 1;
+	l->holder = h;
+	h->user = h->kept ? lbd_uid_get(l->d, h->uid) : h->conn->uid_conns;
+	if (h->user != NULL)
+		h->user->nlocks++;
+	if (h->kept) {
+		h->conn = NULL;
+		LIST_INSERT_HEAD(&l->d->orphans, h, conn_entry);
+		lbd_orphan_watch(l->d, h);
+	} else {
+		LIST_INSERT_HEAD(&h->conn->holds, h, conn_entry);
+		h->conn->nholds++;
+	}
+	lbd_store_hold_add(l->d, h);
+	lockfs_names_drop(&h->fs);      /* made again for the next step */
+}
+
+/*
+ * lbd_hold_adopt: installs h as l's holder as it is (token, since and
+ * record kept): a hold of the previous run (h->conn NULL, into
+ * d->orphans), or such a hold reclaimed by its process over a new
+ * connection (into the connection's holds).
+ */
+void
+lbd_hold_adopt(struct lbd_lock *l, struct lbd_hold *h)
+{
+	l->holder = h;
+	if (h->conn == NULL)
+		LIST_INSERT_HEAD(&l->d->orphans, h, conn_entry);
+	else {
+		LIST_INSERT_HEAD(&h->conn->holds, h, conn_entry);
+		h->conn->nholds++;
+		if (h->user == NULL && (h->user = h->conn->uid_conns) != NULL)
+			h->user->nlocks++;
+	}
+}
+
+/* lbd_hold_uninstall: uninstalls l's holder and returns it, the caller's
+ * to free (the artefact is the caller's business). */
+struct lbd_hold *
+lbd_hold_uninstall(struct lbd_lock *l)
+{
+	struct lbd_hold *h = l->holder;
+
+	lbd_hold_pay(h);
+	l->holder = NULL;
+	h->releasing = 0;
+	lbd_releasing_del(h);   /* a hold is queued only while it holds */
+	LIST_REMOVE(h, conn_entry);
+	if (h->conn != NULL)
+		h->conn->nholds--;
+	lbd_store_hold_del(l->d, h);
+	return h;
+}
+
+/*
+ * hold_releasing: h, just uninstalled from l, could not end: its sqlite
+ * database is busy (another process's transaction, which any user who may
+ * read the database can keep open).  h goes back as l's holder, releasing:
+ * the lock stays held (recorded, shown as held, its waiters waiting) but
+ * no longer by any connection, and its queue (releasing.c) tries again,
+ * as h's user, until the row is gone or handed over.  0, or -1 when it
+ * cannot be queued (h is then still the caller's to end).
+ */
+static int
+hold_releasing(struct lbd_lock *l, struct lbd_hold *h)
+{
+	if (lbd_releasing_add(h) != 0)
+		return -1;
+	h->releasing = 1;
+	h->conn = NULL;
+	lbd_orphan_unwatch(h);  /* a kept hold's process no longer matters */
+	l->holder = h;
+	LIST_INSERT_HEAD(&l->d->releasing, h, conn_entry);
+	lbd_store_hold_add(l->d, h);
+	return 0;
+}
+
+/*
+ * lbd_lock_try: tries to make the artefact of l for (c, tid), or kept for
+ * kept_pid, as c's user.  0 with l
+ * held by the new hold; LB_EALREADY when someone outside the broker holds
+ * it; another code with err filled when it cannot be made.
+ */
+int
+lbd_lock_try(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid,
+    pid_t tid, struct lockfs_err *err)
+{
+	struct lbd_hold *h;
+	int              r;
+
+	if ((h = hold_new(l, c, kept_pid, tid, err)) == NULL)
+		return err->code;
+	if ((r = lbd_creds_enter(c->creds, err)) == 0) {
+		/* A pid file that is there already is never a connection's
+		 * thread's: it names a process, not which of its owners
+		 * (another thread may hold it in-process).  A kept hold's
+		 * owner is the process itself. */
+		r = l->method == LB_PIDFILE && kept_pid == 0 ?
+		    lockfs_pidfile_create(&h->fs, err) :
+		    lockfs_try_acquire(&h->fs, err);
+		if (r != 0)
+			lockfs_abandon(&h->fs);
+		else
+			hold_note_dir(h);
+		lbd_creds_leave();
+	}
+	if (r == 0)
+		hold_install(l, h);
+	else
+		lbd_hold_free(h);
+	return r;
+}
+
+/*
+ * lbd_own_artefact_adopt: makes (c, tid) l's holder when l's artefact is
+ * already theirs although the broker does not know of it: a grant of the
+ * previous daemon, which died after it made the artefact and before it
+ * recorded the grant or sent the reply (the requester sends its ACQUIRE
+ * again, or releases).  Such an artefact blocks everyone else, so it is
+ * the requester's whatever the queue.  0 with l held by the new hold
+ * (recorded, new token); -1 when l's artefact is not (c, tid)'s
+ * (kept_pid's) or cannot be read, and always for the pidfile method but
+ * for kept holds: its artefact cannot say which thread (or whether an
+ * in-process hold of the client's) made it.  Its name is not enough (names
+ * are predictable): the methods also check that the artefact is a file of
+ * c's user (lockfs.h, struct lockfs_owner).
+ */
+int
+lbd_own_artefact_adopt(struct lbd_lock *l, struct lbd_conn *c,
+    pid_t kept_pid, pid_t tid)
+{
+	struct lockfs_err err;
+	struct lbd_hold  *h;
+	int               r = -1;
+
+	/* Not for the pidfile method (but for a kept hold, whose owner is
+	 * the process): its artefact names the process only, and may be
+	 * another thread's (or an in-process hold's). */
+	if (l->holder != NULL || (l->method == LB_PIDFILE && kept_pid == 0) ||
+	    (h = hold_new(l, c, kept_pid, tid, &err)) == NULL)
+		return -1;
+	if (lbd_creds_enter(c->creds, &err) == 0) {
+		if (lockfs_i_am_locking(&h->fs, &err) == 1) {
+			hold_note_dir(h);
+			r = 0;
+		}
+		lbd_creds_leave();
+	}
+	if (r == 0) {
+		hold_install(l, h);
+		lbd_lock_unwatch(l);
+		log_info("%s: pid %ld holds it already (a grant of the "
+		    "previous daemon it was not told of); recorded",
+		    l->path, (long)h->fs.owner.pid);
+	} else
+		lbd_hold_free(h);
+	return r;
+}
+
+/*
+ * lbd_hold_find: l's hold by (c, tid), or, when kept_pid is not 0, l's
+ * hold kept for that process, if c may act for it (root, or the hold's
+ * user); or NULL.
+ */
+struct lbd_hold *
+lbd_hold_find(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid,
+    pid_t tid)
+{
+	struct lbd_hold *h = l->holder;
+
+	if (h == NULL || h->releasing)
+		return NULL;
+	if (kept_pid != 0)
+		return h->kept && h->fs.owner.pid == kept_pid &&
+		    (c->uid == 0 || c->uid == h->uid) ? h : NULL;
+	return h->conn == c && h->tid == tid ? h : NULL;
+}
+
+/*
+ * lbd_hold_end: ends l's hold: hands the lock to the head waiter when
+ * there is one (replacing the artefact atomically; if that cannot be done,
+ * releasing and letting the waiters try), else removes the artefact.  Returns the
+ * result of the release as lockfs reports it (0; LB_ENOTLOCKED or
+ * LB_ENOTMINE when someone broke the lock meanwhile; LB_EUNLOCK).
+ */
+int
+lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err)
+{
+	struct lbd_hold  *h, *next = NULL;
+	struct lbd_wait  *w = TAILQ_FIRST(&l->waiters);
+	struct lockfs_err herr;
+	int               r = -1, named = lbd_hold_names(l->holder, err);
+
+	h = lbd_hold_uninstall(l);
+	if (named != 0) {       /* out of memory: tried again later */
+		if (hold_releasing(l, h) == 0)
+			return 0;
+		lbd_hold_free(h);
+		lbd_lock_serve(l);
+		return named;
+	}
+	if (w != NULL &&
+	    (next = hold_new(l, w->conn, w->kept_pid, w->tid, &herr)) != NULL &&
+	    lbd_creds_enter(w->conn->creds, &herr) == 0) {
+		if ((r = lockfs_handoff(&h->fs, &next->fs, &herr)) == 0)
+			hold_note_dir(next);
+		lbd_creds_leave();
+	}
+	if (r == 0) {
+		/* The old holder's traces, removed as that holder. */
+		if (lbd_creds_enter(h->creds, &herr) == 0) {
+			lockfs_abandon(&h->fs);
+			lbd_creds_leave();
+		}
+		hold_install(l, next);
+		lbd_grant_reply(next, w->conn, w->id);
+		lbd_wait_remove(w);
+		log_debug("%s: handed from pid %ld to pid %ld", l->path,
+		    (long)h->fs.owner.pid, (long)next->fs.owner.pid);
+	} else {
+		if (next != NULL) {
+			log_debug("%s: no atomic handoff (%s); releasing",
+			    l->path, herr.msg);
+			lbd_hold_free(next);
+		}
+		if ((r = lbd_creds_enter(h->creds, err)) == 0) {
+			r = lockfs_release(&h->fs, err);
+			lbd_creds_leave();
+		}
+		lockfs_names_drop(&h->fs);
+		if (r != 0 && err->sys_errno == EBUSY &&
+		    hold_releasing(l, h) == 0) {
+			log_debug("%s: %s; releasing it later", l->path,
+			    err->msg);
+			return 0;
+		}
+		lbd_lock_serve(l);
+	}
+	lbd_hold_free(h);
+	return r;
+}
+
+/* lbd_hold_detach: forgets l's hold in memory only: its artefact and its
+ * record stay, for its holder to reclaim from the next daemon.  l may be
+ * freed on return. */
+void
+lbd_hold_detach(struct lbd_lock *l)
+{
+	struct lbd_hold *h = l->holder;
+
+	lbd_hold_pay(h);
+	l->holder = NULL;
+	LIST_REMOVE(h, conn_entry);
+	if (h->conn != NULL)
+		h->conn->nholds--;
+	lbd_hold_free(h);
+	lbd_lock_put(l);
+}
+
+/* lbd_hold_forget: drops l's hold whose artefact is gone already, and
+ * lets the waiters try.  l may be freed on return. */
+void
+lbd_hold_forget(struct lbd_lock *l)
+{
+	lbd_hold_free(lbd_hold_uninstall(l));
+	lbd_lock_serve(l);
+}
+
+/*
+ * lbd_conn_release_some: c is closed: ends its holds, handing each to its
+ * next waiter, until none is left or uv_hrtime() passes deadline (one at
+ * least).  Until then they are held by c, as before it closed, so no new
+ * client can take them or be told it holds them.  1 while holds are
+ * left, else 0.
+ */
+int
+lbd_conn_release_some(struct lbd_conn *c, uint64_t deadline)
+{
+	struct lockfs_err err;
+	struct lbd_lock  *l;
+
+	while (!LIST_EMPTY(&c->holds)) {
+		l = LIST_FIRST(&c->holds)->lock;
+		if (lbd_hold_end(l, &err) < 0)          /* l may be gone */
+			log_info("release after pid %ld left: %s",
+			    (long)c->pid, err.msg);
+		if (uv_hrtime() >= deadline)
+			break;
+	}
+	return !LIST_EMPTY(&c->holds);
+}

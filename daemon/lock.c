@@ -1,0 +1,324 @@
+/*
+ * lock.c: what the verbs do to a lock, and its waiters' turn: ACQUIRE
+ * (granted, queued or refused), RELEASE, BREAK, and serving the waiters
+ * of a lock no broker client holds.  The lock state machine, driven here
+ * and by a hold's end (hold.c: handoff, release, releasing).  A lock in
+ * the table is in one of these states (holder: l->holder; waiters:
+ * l->waiters, FIFO):
+ *
+ *                     ACQUIRE, artefact made
+ *        FREE --------------------------------> HELD
+ *         ^  \                                 |  ^   ACQUIRE by another:
+ *         |   \ ACQUIRE, artefact made by       |  |   queued (timeout > 0)
+ *         |    \ someone outside the broker     |  |   or EALREADY
+ *         |     v                               |  |
+ *         |   FOREIGN (waiters; watching the    |  | RELEASE / holder's
+ *         |   directory, polling as a safety    |  | connection closes,
+ *         |   net) --- artefact gone: head -----+  | waiters: the head waiter
+ *         |            waiter's made ---------->   | gets it, the artefact
+ *         |                                        | replaced atomically
+ *         +---- RELEASE / close, no waiters -------+ (never absent)
+ *         |                                        |
+ *         |           RELEASE / close / handoff,   | (sqlite only)
+ *         |           database busy                v
+ *         +---- row removed ---------------- RELEASING (no connection's;
+ *                (or handed to the head         held, recorded, waiters
+ *                waiter: HELD by it;            wait; queued with the
+ *                BREAK: FREE)                   holder's user's other
+ *                                               holds in that database,
+ *                                               retried in turn as that
+ *                                               user; busy again: back
+ *                                               to the queue's tail)
+ *
+ * RELEASING: the sqlite method's row could not be removed or handed over
+ * because another process keeps its database busy (any user who may read
+ * it can).  The daemon does not wait for it in its loop, and does not
+ * forget the hold either (the row would stay, held by nobody): the hold
+ * stays the lock's holder, in d->releasing, owned by no connection (its
+ * client's RELEASE was answered OK, its connection may close), and
+ * releasing.c tries again, without waiting: one queue per user and
+ * database, one try standing for the whole queue while the database is
+ * busy (10 ms later, then twice as late each time up to 500 ms), within
+ * a budget per loop iteration and a rate shared fairly by the users
+ * (looks.c), so that what the retries cost does not grow with the number
+ * of holds.  It counts in its user's locks_per_uid until it ends; BREAK
+ * ends it as any hold.
+ *
+ * FREE locks leave the table (lbd_lock_put).  Every artefact operation
+ * runs with the filesystem credentials of the client it is for (creds.c).
+ * A grant's OK goes out once the state database has recorded it
+ * (reply.c).
+ */
+#include <errno.h>
+#include <limits.h>
+
+#include "creds.h"
+#include "daemon.h"
+#include "hold.h"
+#include "lock.h"
+#include "locktable.h"
+#include "log.h"
+#include "reconcile.h"
+#include "reply.h"
+#include "wait.h"
+#include "watch.h"
+
+/*
+ * l is held outside the broker: breaks its artefact if its holder is
+ * provably dead (lockfs_break_stale), as c's user, for a requester that
+ * asked so (stale=1).  1 when it broke it, else 0.
+ */
+static int
+stale_break_as(struct lbd_lock *l, struct lbd_conn *c)
+{
+	struct lockfs_lock fs;
+	struct lockfs_err  err;
+	int                r = 0;
+
+	if (lockfs_init(&fs, l->path, l->method, 0, &err) != 0)
+		return 0;
+	if (lbd_creds_enter(c->creds, &err) == 0) {
+		r = lockfs_break_stale(&fs, &err) == 1;
+		lbd_creds_leave();
+	}
+	if (r)
+		log_info("%s: broke the lock of a holder that is gone, for "
+		    "pid %ld (stale=1)", l->path, (long)c->pid);
+	lockfs_fini(&fs);
+	return r;
+}
+
+/* The same for the first of l's waiters that asked for it, if any. */
+static int
+break_stale_for(struct lbd_lock *l)
+{
+	struct lbd_wait *w;
+
+	TAILQ_FOREACH(w, &l->waiters, lock_entry)
+		if (w->stale)
+			return stale_break_as(l, w->conn);
+	return 0;
+}
+
+/*
+ * lbd_lock_serve: serves l's waiters while the lock is not held by a
+ * broker client: the head waiter gets it when its artefact can be made; a
+ * waiter whose artefact cannot be made at all gets the error and the next
+ * one is tried; while someone outside holds it, the lock is watched (and a
+ * provably dead holder's artefact broken, if a waiter asked for that).
+ * l may be freed on return.
+ */
+void
+lbd_lock_serve(struct lbd_lock *l)
+{
+	struct lockfs_err err;
+	struct lbd_wait  *w;
+	int               r = 0;
+
+	while (l->holder == NULL && (w = TAILQ_FIRST(&l->waiters)) != NULL) {
+		r = lbd_lock_try(l, w->conn, w->kept_pid, w->tid, &err);
+		if (r == LB_EALREADY && break_stale_for(l))
+			r = lbd_lock_try(l, w->conn, w->kept_pid, w->tid, &err);
+		if (r == LB_EALREADY)
+			break;
+		if (r == 0)
+			lbd_grant_reply(l->holder, w->conn, w->id);
+		else
+			lbd_conn_error(w->conn, w->id, LBP_EFAILED, "%s",
+			    err.msg);
+		lbd_wait_remove(w);
+	}
+	if (r == LB_EALREADY)
+		lbd_lock_watch(l, w->conn);
+	else
+		lbd_lock_unwatch(l);
+	lbd_lock_put(l);
+}
+
+/*
+ * lbd_acquire: the ACQUIRE request id of (c, tid) for path with method
+ * and timeout; with kept_pid not 0, for a hold kept for that process (see
+ * lbd_hold; the caller checked that c may ask for it).  Replies now (granted, or an error) or queues the request
+ * and replies when it is granted, times out, is canceled, or the daemon
+ * stops.  Returns 0 when it replied or queued; otherwise an LBP_E* code
+ * the caller replies with (err-less: limits and bad paths are reported
+ * here already).
+ */
+int
+lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
+    unsigned method, pid_t kept_pid, pid_t tid, double timeout, int stale)
+{
+	struct lbd       *d = c->d;
+	struct lockfs_err   err;
+	struct lbd_lock    *l;
+	char                file[PATH_MAX];
+	int                 r;
+
+	if ((l = lbd_lock_get(d, path, method, &err)) == NULL) {
+		lbd_conn_error(c, id, err.code == LB_EINVAL ? LBP_EINVAL :
+		    LBP_EINTERNAL, "%s", err.msg);
+		return 0;
+	}
+	if (lbd_hold_find(l, c, kept_pid, tid) != NULL ||
+	    (kept_pid == 0 && lbd_orphan_adopt(c, l, tid) == 0)) {
+		/* Re-entrant; or granted by the previous daemon, which died
+		 * before its reply went out. */
+		lbd_grant_reply(l->holder, c, id);
+		goto out;
+	}
+	/* Holds and waits alike: each wait may be granted later, and
+	 * refusing it then would cost its place in the queue. */
+	if (c->nholds + c->nwaits >= d->cfg.limits.holds_per_conn) {
+		lbd_conn_error(c, id, LBP_ELIMIT, "holds_per_conn: this "
+		    "connection holds %u locks and waits for %u", c->nholds,
+		    c->nwaits);
+		goto out;
+	}
+	if (c->uid_conns == NULL ||
+	    c->uid_conns->nlocks >= d->cfg.limits.locks_per_uid) {
+		lbd_conn_error(c, id, LBP_ELIMIT, "locks_per_uid: uid %ld "
+		    "holds or waits for %u locks", (long)c->uid,
+		    c->uid_conns != NULL ? c->uid_conns->nlocks : 0);
+		goto out;
+	}
+	/* Where c may not look, every answer is the same "cannot look at
+	 * it": whether the lock is held must not show.  A free lock's try
+	 * (as c) that grants or finds it held (EALREADY) has looked as c
+	 * already; any other answer is checked.  (The limits above do not
+	 * depend on the lock.) */
+	if ((l->holder != NULL || !TAILQ_EMPTY(&l->waiters)) &&
+	    !lbd_creds_may_look(c->creds, lbd_lock_file(l, file), &err)) {
+		lbd_conn_error(c, id, LBP_EFAILED, "%s", err.msg);
+		goto out;
+	}
+	if (l->holder == NULL && TAILQ_EMPTY(&l->waiters)) {
+		r = lbd_lock_try(l, c, kept_pid, tid, &err);
+		if (r == LB_EALREADY && stale &&
+		    stale_break_as(l, c) == 1)
+			r = lbd_lock_try(l, c, kept_pid, tid, &err);
+		if (r == 0) {
+			lbd_grant_reply(l->holder, c, id);
+			goto out;
+		}
+		if (r != LB_EALREADY) {
+			lbd_creds_may_look(c->creds, lbd_lock_file(l, file),
+			    &err);
+			lbd_conn_error(c, id, LBP_EFAILED, "%s", err.msg);
+			goto out;
+		}
+	}
+	if (lbd_own_artefact_adopt(l, c, kept_pid, tid) == 0) {
+		lbd_grant_reply(l->holder, c, id);
+		goto out;
+	}
+	if (!(timeout > 0)) {
+		lbd_conn_error(c, id, LBP_EALREADY, "%s is locked by another "
+		    "owner", l->path);
+		goto out;
+	}
+	if (c->nwaits >= d->cfg.limits.waits_per_conn) {
+		lbd_conn_error(c, id, LBP_ELIMIT, "waits_per_conn: this "
+		    "connection waits for %u locks", c->nwaits);
+		goto out;
+	}
+	if (lbd_wait_add(l, c, id, kept_pid, tid, timeout, stale) != 0) {
+		lbd_conn_error(c, id, LBP_EINTERNAL, "out of memory");
+		goto out;
+	}
+	if (l->holder == NULL)
+		lbd_lock_watch(l, TAILQ_FIRST(&l->waiters)->conn);
+out:
+	lbd_lock_put(l);
+	return 0;
+}
+
+/*
+ * lbd_release: RELEASE of l by (c, tid), or of its hold kept for
+ * kept_pid (not 0).  0, or an LB_E* code with err
+ * filled: LB_ENOTLOCKED (nobody holds it), LB_ENOTMINE (another does,
+ * inside or outside the broker), LB_EUNLOCK.  l may be freed on return.
+ * What is not c's is looked at with c's credentials (the caller has
+ * checked that c may look at l's artefact at all).
+ */
+int
+lbd_release(struct lbd_conn *c, struct lbd_lock *l, pid_t kept_pid,
+    pid_t tid, struct lockfs_err *err)
+{
+	struct lockfs_lock fs;
+	int                r;
+
+	if (lbd_hold_find(l, c, kept_pid, tid) != NULL ||
+	    lbd_own_artefact_adopt(l, c, kept_pid, tid) == 0)
+		return lbd_hold_end(l, err);
+	if (l->holder != NULL)
+		r = lockfs_fail(err, LB_ENOTMINE, 0, "%s is locked, but not by "
+		    "you", l->path);
+	else if ((r = lockfs_init(&fs, l->path, l->method, 0, err)) == 0) {
+		if ((r = lbd_creds_enter(c->creds, err)) == 0) {
+			r = lockfs_is_locked(&fs, err);
+			lbd_creds_leave();
+		}
+		if (r == 1)
+			r = lockfs_fail(err, LB_ENOTMINE, 0, "%s is locked "
+			    "outside the broker", l->path);
+		else if (r == 0)
+			r = lockfs_fail(err, LB_ENOTLOCKED, 0, "%s is not "
+			    "locked", l->path);
+		lockfs_fini(&fs);
+	}
+	lbd_lock_put(l);
+	return r;
+}
+
+/*
+ * lbd_break: BREAK of l by c: removes the artefact whoever holds it, if c
+ * may (root, or the holder's user; for a lock held outside, the
+ * artefact's owner).  1 when a lock was broken, 0 when none was held, or
+ * an LB_E* code with err filled (a refusal is LB_EUNLOCK with sys_errno
+ * EPERM).  l may be freed on return.
+ */
+int
+lbd_break(struct lbd_conn *c, struct lbd_lock *l, struct lockfs_err *err)
+{
+	struct lockfs_holder fh;
+	struct lockfs_lock   fs;
+	struct lbd_hold     *h;
+	uid_t                owner = (uid_t)-1;
+	int                  r;
+
+	if ((r = lockfs_init(&fs, l->path, l->method, 0, err)) != 0)
+		goto out;
+	if (l->holder != NULL) {
+		owner = l->holder->uid;
+		r = 1;
+	} else if ((r = lbd_creds_enter(c->creds, err)) == 0) {
+		r = lockfs_holder(&fs, &fh, err);
+		lbd_creds_leave();
+		owner = fh.uid;
+	}
+	if (r <= 0)
+		goto out;       /* not held (0), or cannot tell */
+	if (c->uid != 0 && owner != (uid_t)-1 && c->uid != owner) {
+		r = lockfs_fail(err, LB_EUNLOCK, EPERM, "%s is held by uid %ld",
+		    l->path, (long)owner);
+		goto out;
+	}
+	if ((r = lbd_creds_enter(c->creds, err)) != 0)
+		goto out;
+	r = lockfs_break_lock(&fs, err);
+	lbd_creds_leave();
+	if (r != 0)
+		goto out;
+	if (l->holder != NULL) {
+		h = lbd_hold_uninstall(l);
+		log_info("%s: broken by pid %ld uid %ld; holder was pid %ld",
+		    l->path, (long)c->pid, (long)c->uid,
+		    (long)h->fs.owner.pid);
+		lbd_hold_free(h);
+	}
+	r = 1;
+out:
+	lockfs_fini(&fs);
+	lbd_lock_serve(l);      /* the waiters' turn, or l leaves */
+	return r;
+}

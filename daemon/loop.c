@@ -1,0 +1,225 @@
+/*
+ * loop.c: the loop's iteration bookkeeping: what every iteration ends
+ * with (the state database's commit, then the replies it allows), the
+ * watch of the state database, and the graceful stop.  main.c starts the
+ * loop; conn.c, the timers and the watches feed it.
+ *
+ * One iteration of uv_run:
+ *
+ *   poll: requests read (a turn per connection and per user: conn.c),
+ *   |     timers (wait timeouts, polls, retries, pid watches), directory
+ *   |     watches, signals.  Grants install holds, recorded in the
+ *   |     iteration's transaction; their OKs are owed (reply.c)
+ *   v
+ *   check (iteration_end):
+ *     settle: commit -> the owed OKs sent, or, the commit failed, the
+ *     |       grants refused (their locks handed on: owed again, settled
+ *     |       by the next round)
+ *     LISTs on, as far as their clients read (list.c)
+ *     replies handed to libuv (conn.c)
+ *     the iteration end's work: closed connections' holds released (a
+ *     |   turn), sqlite locks due a look (watch.c), releasing holds due a
+ *     |   try (releasing.c): what it grants is committed and answered by
+ *     |   the next iteration
+ *     throttled connections' next turn (conn.c)
+ *     work left, or a LIST that could go on: the next iteration does not
+ *     block in poll (lbd_want_flush: the idle handle)
+ *
+ * The stop (SIGTERM, SIGINT; lbd_stop):
+ *
+ *   STOPPING=1 -> the listener closed -> closed connections' holds
+ *   released -> waiters get ESHUTDOWN, LISTs end -> orphans detached ->
+ *   settle -> replies out -> each connection shut down once its replies
+ *   are written (or closed after LBD_STOP_FLUSH_MS) -> the loop's handles
+ *   closed: uv_run returns once the last connection is closed.  Holds
+ *   stay on disk and in the database for the next daemon.
+ */
+#include <stdlib.h>
+#include <time.h>
+
+#include "conn.h"
+#include "daemon.h"
+#include "list.h"
+#include "log.h"
+#include "loop.h"
+#include "reconcile.h"
+#include "releasing.h"
+#include "reply.h"
+#include "store.h"
+#include "systemd.h"
+#include "wait.h"
+#include "watch.h"
+
+/* How long a stop waits for clients to take their last replies. */
+#define LBD_STOP_FLUSH_MS 5000
+
+/* How often an idle daemon looks whether its state database was deleted
+ * or replaced (a daemon that commits looks before each commit). */
+#define LBD_STORE_WATCH_MS 2000
+
+/* lbd_now: the wall clock, in seconds since the epoch. */
+double
+lbd_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* An idle handle that does nothing: while it runs, poll does not block,
+ * so replies queued outside the poll phase go out in this iteration. */
+static void
+idle_nothing(uv_idle_t *h)
+{
+	(void)h;
+}
+
+/* lbd_want_flush: makes sure this iteration reaches its check step. */
+void
+lbd_want_flush(struct lbd *d)
+{
+	if (!uv_is_active((uv_handle_t *)&d->idle))
+		uv_idle_start(&d->idle, idle_nothing);
+}
+
+/* lbd_settle: commits the iteration's changes, and settles the grants
+ * they announce: their OKs are owed until then; when the commit fails they
+ * are refused, which may hand locks to waiters, whose grants the next
+ * round settles. */
+void
+lbd_settle(struct lbd *d)
+{
+	char why[256];
+	int  r;
+
+	do {
+		r = lbd_store_settle(d, why, sizeof(why));
+		lbd_grants_settle(d, r == 0, why);
+	} while (r != 0 && !TAILQ_EMPTY(&d->acks));
+}
+
+/* Now and then: is the state database still the file opened?  (One
+ * made anew is recorded by this iteration's settle.) */
+static void
+store_watch(uv_timer_t *t)
+{
+	lbd_store_check(t->data);
+}
+
+/* The end of each iteration: commit, LISTs on as far as their clients
+ * read, then replies out; only then the work of the iteration's end
+ * (closed connections' holds, sqlite locks due a look, releasing holds
+ * due a try), which the next
+ * iteration commits and answers (handoffs), so that the replies of this
+ * one do not wait for it; then the throttled connections' next turn.
+ * The next iteration comes without waiting while a LIST could go on or
+ * that work left something to commit. */
+static void
+iteration_end(uv_check_t *h)
+{
+	struct lbd *d = h->data;
+	int         work = !TAILQ_EMPTY(&d->closing) ||
+	    !TAILQ_EMPTY(&d->due) || lbd_releasing_waiting(d);
+
+	lbd_settle(d);
+	lbd_lists_more(d);
+	lbd_conn_flush_all(d);
+	uv_idle_stop(&d->idle);
+	lbd_conns_release(d, 0);
+	lbd_watches_due(d);
+	lbd_releasing_due(d);
+	lbd_conns_resume(d);
+	if (work || lbd_lists_waiting(d) || !TAILQ_EMPTY(&d->closing) ||
+	    !TAILQ_EMPTY(&d->due) || lbd_releasing_waiting(d))
+		lbd_want_flush(d);
+}
+
+/* lbd_loop_start: readies d's loop's iteration end (its check and idle
+ * handles) and the watch of the state database. */
+void
+lbd_loop_start(struct lbd *d)
+{
+	uv_check_init(d->loop, &d->check);
+	d->check.data = d;
+	uv_check_start(&d->check, iteration_end);
+	uv_idle_init(d->loop, &d->idle);
+	uv_timer_init(d->loop, &d->store_watch);
+	d->store_watch.data = d;
+	uv_timer_start(&d->store_watch, store_watch, LBD_STORE_WATCH_MS,
+	    LBD_STORE_WATCH_MS);
+	uv_unref((uv_handle_t *)&d->store_watch);
+}
+
+/* A connection has flushed its last replies: close it. */
+static void
+stop_shutdown_done(uv_shutdown_t *req, int status)
+{
+	struct lbd_conn *c = (struct lbd_conn *)req->handle;
+
+	(void)status;
+	free(req);
+	lbd_conn_close(c);
+}
+
+/* The stop's flush is over: connections whose clients have still not
+ * taken their last replies are closed without them. */
+static void
+stop_flush_over(uv_timer_t *t)
+{
+	struct lbd      *d = t->data;
+	struct lbd_conn *c, *next;
+
+	for (c = TAILQ_FIRST(&d->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		log_debug("pid %ld: replies not taken in %d ms; closing",
+		    (long)c->pid, LBD_STOP_FLUSH_MS);
+		lbd_conn_close(c);
+	}
+}
+
+/* lbd_stop: begins the graceful stop (see the top of this file): the
+ * loop ends once every connection is closed. */
+void
+lbd_stop(struct lbd *d)
+{
+	struct lbd_conn *c, *next;
+	uv_shutdown_t   *req;
+	size_t           i;
+
+	if (d->stopping)
+		return;
+	d->stopping = 1;
+	lbd_sd_notify("STOPPING=1");
+	log_notice("stopping");
+	if (d->listening) {
+		uv_close((uv_handle_t *)&d->listener, NULL);
+		d->listening = 0;
+	}
+	lbd_conns_release(d, 1);        /* closed ones let go of theirs */
+	lbd_locks_shutdown(d);
+	lbd_lists_shutdown(d);
+	lbd_orphans_detach(d);
+	lbd_settle(d);
+	lbd_conn_flush_all(d);
+	for (c = TAILQ_FIRST(&d->conns); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if ((req = malloc(sizeof(*req))) == NULL ||
+		    uv_shutdown(req, (uv_stream_t *)&c->pipe,
+		    stop_shutdown_done) != 0) {
+			free(req);
+			lbd_conn_close(c);
+		}
+	}
+	/* Unreferenced: the loop ends as soon as the connections are closed;
+	 * main closes the timer then. */
+	uv_timer_init(d->loop, &d->stop_flush);
+	d->stop_flush.data = d;
+	uv_timer_start(&d->stop_flush, stop_flush_over, LBD_STOP_FLUSH_MS, 0);
+	uv_unref((uv_handle_t *)&d->stop_flush);
+	for (i = 0; i < sizeof(d->sig) / sizeof(d->sig[0]); i++)
+		uv_close((uv_handle_t *)&d->sig[i], NULL);
+	uv_close((uv_handle_t *)&d->store_watch, NULL);
+	uv_close((uv_handle_t *)&d->check, NULL);
+	uv_close((uv_handle_t *)&d->idle, NULL);
+}

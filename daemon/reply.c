@@ -1,0 +1,207 @@
+/*
+ * reply.c: the replies that wait for the state database, and the one
+ * place that queues an ERR for a request.
+ *
+ * A grant is recorded in the state database before its reply goes out:
+ * its OK is owed (struct lbd_ack, in d->acks, oldest first) until the
+ * iteration's commit, then sent (lbd_grants_settle); a grant that cannot
+ * be recorded (a full disk) is refused with EINTERNAL instead and ends as
+ * a release would, so that no client holds a lock a restarted daemon
+ * would not know of.  An owed OK keeps its request id in use on its
+ * connection (reqids.c): another request with it gets EID.
+ *
+ *   grant (hold.c) --> OWED (d->acks) --commit recorded--> OK sent
+ *                        |    |
+ *                        |    +--commit failed--> ERR EINTERNAL, the hold
+ *                        |                        ends (lbd_hold_end)
+ *                        +--the hold ends first (RELEASE, BREAK, close in
+ *                        |  the same iteration): OK sent at once, ahead
+ *                        |  of what ends it (lbd_hold_pay)
+ *                        +--its connection closes (a kept hold): owed to
+ *                           nobody (lbd_acks_forget)
+ *
+ * Every ERR a request gets goes through lbd_conn_error; conn.c writes
+ * the connection's own (a line that does not parse, one too long, a
+ * connection refused at accept).
+ */
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "conn.h"
+#include "daemon.h"
+#include "hold.h"
+#include "log.h"
+#include "loop.h"
+#include "reply.h"
+#include "reqids.h"
+
+/* An OK owed for a grant the state database has not recorded yet. */
+struct lbd_ack {
+	struct lbd_hold         *hold;
+	struct lbd_conn         *conn;      /* to reply to (a kept hold has
+	                                       none of its own) */
+	uint64_t                 id;        /* the ACQUIRE's request id */
+	struct lbd_reqid         inuse;     /* id, in conn's ids in use */
+	unsigned                 round;     /* settled by the settle after */
+	TAILQ_ENTRY(lbd_ack)     entry;     /* in d->acks, oldest first */
+};
+
+/* lbd_conn_error: queues "ERR ID code=... message=..." for c. */
+void
+lbd_conn_error(struct lbd_conn *c, uint64_t id, enum lbp_error code,
+    const char *fmt, ...)
+{
+	struct lbp_out o;
+	char           msg[1024];
+	va_list        ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	lbp_error_reply(&o, 1, id, code, msg);
+	lbd_conn_send(c, &o);
+}
+
+/* Replies OK with the hold's token to request id on c. */
+static void
+reply_granted(struct lbd_conn *c, uint64_t id, const struct lbd_hold *h)
+{
+	struct lbp_out o;
+
+	lbp_begin(&o, LBP_MSG_OK, 1, id);
+	lbp_add_u64(&o, "token", h->token);
+	lbp_end(&o);
+	lbd_conn_send(c, &o);
+}
+
+/* Owes c the OK to request id for h until the state database has
+ * recorded h; at once when no memory is left to wait with. */
+static void
+hold_owe(struct lbd_hold *h, struct lbd_conn *c, uint64_t id)
+{
+	struct lbd     *d = h->lock->d;
+	struct lbd_ack *a;
+
+	if ((a = malloc(sizeof(*a))) != NULL) {
+		a->inuse.id = id;
+		if (lbd_reqid_add(c, &a->inuse) != 0) {
+			free(a);
+			a = NULL;
+		}
+	}
+	if (a == NULL) {
+		log_err("%s: out of memory; granted before it is recorded",
+		    h->lock->path);
+		reply_granted(c, id, h);
+		return;
+	}
+	a->hold = h;
+	a->conn = c;
+	a->id = id;
+	a->round = d->ack_round;
+	TAILQ_INSERT_TAIL(&d->acks, a, entry);
+	h->acks++;
+	lbd_want_flush(d);
+}
+
+/* lbd_grant_reply: replies OK to c's request id for h: at once when h is
+ * recorded, else once it is (a grant of this iteration, or a re-entrant
+ * ACQUIRE of one). */
+void
+lbd_grant_reply(struct lbd_hold *h, struct lbd_conn *c, uint64_t id)
+{
+	if (h->unsettled || h->acks > 0)
+		hold_owe(h, c, id);
+	else
+		reply_granted(c, id, h);
+}
+
+/* lbd_hold_pay: h ends before its record was settled (released, broken,
+ * its connection closed in the same iteration): its owed OKs go out now,
+ * ahead of what ends it. */
+void
+lbd_hold_pay(struct lbd_hold *h)
+{
+	struct lbd_ack *a, *next;
+	struct lbd     *d = h->lock->d;
+
+	for (a = TAILQ_FIRST(&d->acks); a != NULL && h->acks > 0; a = next) {
+		next = TAILQ_NEXT(a, entry);
+		if (a->hold != h)
+			continue;
+		TAILQ_REMOVE(&d->acks, a, entry);
+		lbd_reqid_del(a->conn, &a->inuse);
+		h->acks--;
+		reply_granted(a->conn, a->id, h);
+		free(a);
+	}
+	h->unsettled = 0;
+}
+
+/*
+ * lbd_acks_forget: c closes: the OKs still owed to it (for holds that
+ * outlive it: kept holds) are owed to nobody now.  Their holds stay, and
+ * are recorded with the next commit that succeeds.
+ */
+void
+lbd_acks_forget(struct lbd_conn *c)
+{
+	struct lbd_ack *a, *next;
+
+	for (a = TAILQ_FIRST(&c->d->acks); a != NULL; a = next) {
+		next = TAILQ_NEXT(a, entry);
+		if (a->conn != c)
+			continue;
+		TAILQ_REMOVE(&c->d->acks, a, entry);
+		lbd_reqid_del(c, &a->inuse);
+		a->hold->acks--;
+		free(a);
+	}
+}
+
+/*
+ * lbd_grants_settle: the iteration's commit has recorded every grant it
+ * owes replies for (recorded), or has failed for the reason why.  Sends
+ * the owed OKs; or refuses each such grant (ERR EINTERNAL naming the
+ * state database and why) and ends its hold, which hands the lock to the
+ * next waiter (owed again, until the next settle) or removes its
+ * artefact.  Grants made while settling are left for the next settle.
+ */
+void
+lbd_grants_settle(struct lbd *d, int recorded, const char *why)
+{
+	struct lockfs_err err;
+	struct lbd_ack   *a;
+	struct lbd_hold  *h;
+	struct lbd_conn  *c;
+	char              path[PATH_MAX];
+	uint64_t          id;
+	unsigned          round = ++d->ack_round;
+
+	while ((a = TAILQ_FIRST(&d->acks)) != NULL && a->round != round) {
+		TAILQ_REMOVE(&d->acks, a, entry);
+		h = a->hold;
+		c = a->conn;
+		id = a->id;
+		lbd_reqid_del(c, &a->inuse);
+		free(a);
+		if (--h->acks == 0)
+			h->unsettled = 0;
+		if (recorded) {
+			reply_granted(c, id, h);
+			continue;
+		}
+		snprintf(path, sizeof(path), "%s", h->lock->path);
+		if (h->acks == 0) {
+			log_err("%s: grant to pid %ld refused: the state "
+			    "database cannot record it: %s", path,
+			    (long)h->fs.owner.pid, why);
+			if (lbd_hold_end(h->lock, &err) < 0)    /* h is gone */
+				log_info("%s", err.msg);
+		}
+		lbd_conn_error(c, id, LBP_EINTERNAL, "%s is not granted: the "
+		    "state database cannot record it: %s", path, why);
+	}
+}

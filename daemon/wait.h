@@ -1,0 +1,55 @@
+/*
+ * wait.h: ACQUIREs waiting in a lock's queue (wait.c): queued with a
+ * timer for their timeout, ended by a grant (lock.c, hold.c), by their
+ * timeout, by CANCEL, by their connection's close or by the daemon's
+ * stop.
+ */
+#ifndef LBD_WAIT_H
+#define LBD_WAIT_H
+
+#include "daemon.h"
+
+/* An ACQUIRE waiting in its lock's FIFO queue (l->waiters), listed in its
+ * connection's waits. */
+struct lbd_wait {
+	struct lbd_lock         *lock;
+	struct lbd_conn         *conn;
+	uint64_t                 id;        /* the ACQUIRE's request id */
+	struct lbd_reqid         inuse;     /* id, in conn's ids in use */
+	uint64_t                 deadline;  /* uv_hrtime(), with timer */
+	pid_t                    tid;
+	pid_t                    kept_pid;  /* 0, or the process to keep the
+	                                       hold for (ACQUIRE pid=) */
+	int                      stale;     /* stale=1: break a provably dead
+	                                       holder's artefact */
+	uv_timer_t              *timer;     /* NULL: waits without deadline */
+	TAILQ_ENTRY(lbd_wait)    lock_entry;
+	LIST_ENTRY(lbd_wait)     conn_entry;
+};
+/* lbd_wait_add: queues c's ACQUIRE id of l (thread tid, or kept for
+ * kept_pid; stale as asked) at the tail of l's waiters, with a timer for
+ * timeout seconds (none from LBP_TIMEOUT_FOREVER on).  The caller checked
+ * the limits.  0, or -1 when out of memory (nothing queued; the caller
+ * replies). */
+int  lbd_wait_add(struct lbd_lock *l, struct lbd_conn *c, uint64_t id,
+         pid_t kept_pid, pid_t tid, double timeout, int stale);
+
+/* lbd_wait_remove: takes w out of its lock's queue and its connection's
+ * list, uncounts it and frees it; the caller then lets the lock go
+ * (lbd_lock_put, lbd_lock_serve). */
+void lbd_wait_remove(struct lbd_wait *w);
+
+/* lbd_cancel: ends c's waiting ACQUIRE target with ECANCELED.  0, or -1
+ * when c has no such waiting request. */
+int  lbd_cancel(struct lbd_conn *c, uint64_t target);
+
+/* lbd_conn_drop_all: c is going away: cancels its waits silently; with
+ * keep_holds (the daemon stops) detaches its holds, artefacts and
+ * records kept; else leaves them for lbd_conn_release_some. */
+void lbd_conn_drop_all(struct lbd_conn *c, int keep_holds);
+
+/* lbd_locks_shutdown: the daemon stops: every waiter gets ESHUTDOWN;
+ * holds stay, releasing ones recorded as such, for the next daemon. */
+void lbd_locks_shutdown(struct lbd *d);
+
+#endif
