@@ -151,6 +151,7 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 	struct lbd       *d = c->d;
 	struct lockfs_err   err;
 	struct lbd_lock    *l;
+	struct lbd_hold    *h;
 	char                file[PATH_MAX];
 	int                 r;
 
@@ -159,7 +160,8 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 		    LBP_EINTERNAL, "%s", err.msg);
 		return 0;
 	}
-	if (lbd_hold_find(l, c, kept_pid, tid) != NULL ||
+	if (((h = lbd_hold_find(l, c, kept_pid, tid)) != NULL &&
+	    lbd_kept_recheck(c, h) == 0) ||
 	    (kept_pid == 0 && lbd_orphan_adopt(c, l, tid) == 0)) {
 		/* Re-entrant; or granted by the previous daemon, which died
 		 * before its reply went out. */

@@ -94,7 +94,9 @@
 #include "pidwatch.h"
 #include "reconcile.h"
 #include "releasing.h"
+#include "reply.h"
 #include "store.h"
+#include "wait.h"
 
 static int orphan_look(struct lbd_hold *h, int tidy, const char **why,
     struct lockfs_err *err);
@@ -303,6 +305,53 @@ orphan_judged(struct lbd_hold *h)
 		mkdir_undo_handoff(h);
 }
 
+/* Whether orphan h (not kept) is the hold of c's process (same pid, same
+ * start time: not a reused pid; same user) and thread tid. */
+static int
+orphan_of(const struct lbd_hold *h, const struct lbd_conn *c, pid_t tid)
+{
+	struct lockfs_owner o;
+
+	return h->conn == NULL && !h->kept && !h->releasing &&
+	    h->unjudged != LBD_ORPHAN_REFUSED && h->fs.owner.pid == c->pid &&
+	    h->tid == tid && h->uid == c->uid &&
+	    lockfs_owner_of_pid(&o, c->pid, 0) == 0 &&
+	    o.start == h->fs.owner.start;
+}
+
+/*
+ * Orphan h, just judged its holder's, goes to the first of its lock's
+ * waiters that asked for it before that could be told: an ACQUIRE of its
+ * process and thread (the hold becomes that connection's, token and
+ * record unchanged), or, a kept hold, an ACQUIRE pid= for its process by
+ * its user or root (answered with its token; the hold stays kept).
+ */
+static void
+orphan_to_waiter(struct lbd_hold *h)
+{
+	struct lbd_lock *l = h->lock;
+	struct lbd_wait *w;
+
+	TAILQ_FOREACH(w, &l->waiters, lock_entry) {
+		if (h->kept ? w->kept_pid == h->fs.owner.pid &&
+		    (w->conn->uid == 0 || w->conn->uid == h->uid) :
+		    w->kept_pid == 0 && orphan_of(h, w->conn, w->tid))
+			break;
+	}
+	if (w == NULL)
+		return;
+	if (!h->kept) {
+		LIST_REMOVE(h, conn_entry);
+		lbd_orphan_unwatch(h);
+		h->conn = w->conn;
+		lbd_hold_adopt(l, h);
+	}
+	log_debug("%s: given to pid %ld, which asked for it back", l->path,
+	    (long)w->conn->pid);
+	lbd_grant_reply(h, w->conn, w->id);
+	lbd_wait_remove(w);
+}
+
 /*
  * lbd_orphan_judge: looks again at the artefact of orphan h, which could
  * not be told at start or when asked for (releasing.c's retry, without
@@ -329,6 +378,7 @@ lbd_orphan_judge(struct lbd_hold *h)
 		orphan_judged(h);
 		log_info("%s: the artefact of pid %ld's hold is there: it "
 		    "may reclaim it", h->lock->path, (long)h->fs.owner.pid);
+		orphan_to_waiter(h);
 	} else if (r == 0) {
 		log_info("%s: pid %ld's hold from the previous run: %s; "
 		    "forgotten", h->lock->path, (long)h->fs.owner.pid, why);
@@ -478,45 +528,38 @@ lbd_reconcile(struct lbd *d)
 }
 
 /*
- * Makes l's holder c's hold when it is an orphan of c's process (same
- * pid, same start time: not a reused pid; same user) and thread tid, and
- * its artefact is still there and its holder's (looked at again now,
- * with the hold's credentials: a user may have removed or replaced it
- * since, or it could not be told at start): token and record unchanged.
- * 0, or -1 when it is not such an orphan.
+ * Looks again at the artefact of orphan h, which pid asks for back (its
+ * process's RECLAIM, with reclaim set, or ACQUIRE; ACQUIRE pid= for a kept
+ * hold), with the hold's credentials: a user may have removed or replaced
+ * it since, or it could not be told before.  1 when it is there and its
+ * holder's (h judged).  Otherwise -1:
  *
- * An orphan of c's thread whose artefact is gone or not its holder's is
- * refused, and forgotten soon after (at its try in releasing.c, when its
- * lock's waiters are served: l stays the caller's until then), nothing
- * touched.  So is one that cannot be looked at now (a busy database)
- * when reclaim is set (RECLAIM: its process, told it is not given back,
- * judges its artefact itself; the library then keeps the lock
- * in-process, or reports it lost; so the daemon must never release it
- * later on its behalf).  For an ACQUIRE (its process does not know it
- * holds it) such an orphan stays held, unjudged: the ACQUIRE waits like
- * any other, the orphan ends with its grace period at the latest.
+ * - gone or not its holder's: h is refused, and forgotten soon after (at
+ *   its try in releasing.c, when its lock's waiters are served: the lock
+ *   stays the caller's until then), nothing touched; at once by the
+ *   caller with reclaim;
+ * - it cannot be looked at now (a busy database): with reclaim, refused
+ *   the same way (its process, told it is not given back, judges its
+ *   artefact itself; the library then keeps the lock in-process, or
+ *   reports it lost; so the daemon must never release it later on its
+ *   behalf); else (the process does not know it holds it) h stays held,
+ *   unjudged: the ACQUIRE waits like any other, and is handed h once h
+ *   is judged its holder's (lbd_orphan_judge, while its database is
+ *   busy), or gets the lock when h ends (its grace period; a kept hold:
+ *   its process's exit).
  */
 static int
-orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid,
-    int reclaim)
+orphan_recheck(struct lbd_hold *h, pid_t pid, int reclaim)
 {
-	struct lockfs_owner o;
-	struct lockfs_err   err;
-	struct lbd_hold    *h = l->holder;
-	const char         *why;
-	int                 r;
+	struct lockfs_err err;
+	const char       *why;
+	int               r;
 
-	if (h == NULL || h->conn != NULL || h->kept || h->releasing ||
-	    h->unjudged == LBD_ORPHAN_REFUSED || h->fs.owner.pid != c->pid ||
-	    h->tid != tid || h->uid != c->uid ||
-	    lockfs_owner_of_pid(&o, c->pid, 0) != 0 ||
-	    o.start != h->fs.owner.start)
-		return -1;
 	if ((r = orphan_look(h, 0, &why, &err)) < 0 && !reclaim) {
 		log_info("%s: pid %ld asks for it again, but whether its "
 		    "artefact is still there cannot be told (%s): held for "
-		    "it as before, not given back yet", l->path,
-		    (long)c->pid, err.msg);
+		    "it as before, not given back yet", h->lock->path,
+		    (long)pid, err.msg);
 		h->unjudged = 1;
 		if (err.sys_errno == EBUSY && h->relq == NULL)
 			lbd_releasing_add(h);   /* else: with the grace */
@@ -524,8 +567,8 @@ orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid,
 	}
 	if (r != 1) {
 		log_info("%s: pid %ld asks for its hold back, but %s%s%s: "
-		    "refused, and forgotten, nothing touched", l->path,
-		    (long)c->pid, r == 0 ? why : "whether its artefact is "
+		    "refused, and forgotten, nothing touched", h->lock->path,
+		    (long)pid, r == 0 ? why : "whether its artefact is "
 		    "still there cannot be told (", r == 0 ? "" : err.msg,
 		    r == 0 ? "" : ")");
 		h->unjudged = LBD_ORPHAN_REFUSED;
@@ -533,18 +576,55 @@ orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid,
 			return -1;      /* forgotten at once: lbd_reclaim */
 		if (h->relq == NULL && lbd_releasing_add(h) != 0)
 			log_warn("%s: out of memory: its hold is forgotten "
-			    "with the grace period", l->path);
+			    "with the grace period", h->lock->path);
 		lbd_releasing_soon(h);
 		return -1;
 	}
 	if (h->unjudged)
 		orphan_judged(h);
+	return 1;
+}
+
+/*
+ * Makes l's holder c's hold when it is an orphan of c's process (same
+ * pid, same start time: not a reused pid; same user) and thread tid, and
+ * its artefact is still there and its holder's (orphan_recheck): token
+ * and record unchanged.  0, or -1 when it is not such an orphan, or is
+ * refused or not to be given back yet (orphan_recheck).
+ */
+static int
+orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid,
+    int reclaim)
+{
+	struct lbd_hold *h = l->holder;
+
+	if (h == NULL || !orphan_of(h, c, tid) ||
+	    orphan_recheck(h, c->pid, reclaim) != 1)
+		return -1;
 	LIST_REMOVE(h, conn_entry);
 	lbd_orphan_unwatch(h);
 	h->conn = c;
 	lbd_hold_adopt(l, h);
 	log_debug("%s: taken back by pid %ld", l->path, (long)c->pid);
 	return 0;
+}
+
+/*
+ * lbd_kept_recheck: ACQUIRE pid= by c of kept hold h (lbd_hold_find),
+ * the previous run's, whose artefact could not be told since (unjudged):
+ * 0 when it is there and its holder's now (answered as a re-entrant
+ * ACQUIRE); -1 when it is not given back (see orphan_recheck: refused,
+ * or held for it and handed to the waiting ACQUIRE once judged).  0 for
+ * any other hold.
+ */
+int
+lbd_kept_recheck(struct lbd_conn *c, struct lbd_hold *h)
+{
+	if (!h->kept || h->conn != NULL || h->unjudged == 0)
+		return 0;
+	if (h->unjudged == LBD_ORPHAN_REFUSED)
+		return -1;
+	return orphan_recheck(h, c->pid, 0) == 1 ? 0 : -1;
 }
 
 /*

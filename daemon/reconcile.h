@@ -26,6 +26,12 @@ void lbd_orphans_detach(struct lbd *d);
  * -1 when it is not such an orphan. */
 int  lbd_orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid);
 
+/* lbd_kept_recheck: ACQUIRE pid= by c of kept hold h of the previous
+ * run, whose artefact could not be looked at since: 0 when it is there
+ * and its holder's now (or h is any other hold), -1 when it is not given
+ * back (refused; or held, handed to the waiting ACQUIRE once judged). */
+int  lbd_kept_recheck(struct lbd_conn *c, struct lbd_hold *h);
+
 /* lbd_orphan_judge: looks again at the artefact of orphan h, which could
  * not be told before (releasing.c's retry): its holder's, h may be
  * reclaimed; gone or another's, h is forgotten; its database still busy,

@@ -914,6 +914,48 @@ class Restart(DaemonTest):
                                 token=token), "OK")
         self.assertCode(a2.call("RELEASE", path=p, method="sqlite"), "OK")
 
+    def test_owner_waiting_for_an_unjudged_orphan_is_handed_it(self):
+        # The owner's ACQUIRE that waits for its own hold, held for it but
+        # not yet looked at (its lock database busy at the restart), is
+        # handed that hold, token unchanged, once the database is free and
+        # the daemon finds the hold still there; before, it waited for
+        # the grace period's end.  Another owner, queued first, still
+        # waits for the owner's release.
+        self.daemon.kill()
+        self.daemon = Daemon(self.dir, config="grace = 600\n").start()
+        a = self.client()
+        p = self.path()
+        token = a.call("ACQUIRE", path=p, method="sqlite",
+                       thread=5).fields["token"]
+        self.daemon.kill()
+        db = os.path.join(self.locks, ".lockbroker.sqlite")
+        busy = sqlite3.connect(db, isolation_level=None)
+        busy.execute("BEGIN EXCLUSIVE")
+        try:
+            self.daemon.start()
+            b = self.client()
+            rb = b.send("ACQUIRE", path=p, method="sqlite", thread=99,
+                        timeout=60)
+            self.assertCode(b.call("PING"), "OK")
+            a2 = self.client()
+            ra = a2.send("ACQUIRE", path=p, method="sqlite", thread=5,
+                         timeout=60)
+            self.assertCode(a2.call("PING"), "OK")  # not granted yet
+        finally:
+            busy.rollback()
+            busy.close()
+        r = a2.wait(ra, timeout=20)
+        self.assertCode(r, "OK", self.daemon.logtext())
+        self.assertEqual(r.fields["token"], token)
+        self.assertEqual(a2.call("STATUS", path=p, method="sqlite",
+                                 thread=5).fields["mine"], "1")
+        self.assertCode(b.call("PING"), "OK")   # b waits still
+        self.assertCode(a2.call("RELEASE", path=p, method="sqlite",
+                                thread=5), "OK")
+        r = b.wait(rb, timeout=20)
+        self.assertCode(r, "OK")
+        self.assertGreater(int(r.fields["token"]), int(token))
+
     def test_reclaim_of_a_hold_whose_artefact_is_gone(self):
         # Regression: RECLAIM (and ACQUIRE by the same owner) gave back an
         # orphan without looking at its artefact, which may have been
@@ -1163,6 +1205,44 @@ class Kept(DaemonTest):
         proc.wait()
         self.assertCode(b.wait(rid, timeout=30), "OK", self.daemon.logtext())
         self.assertCode(b.call("RELEASE", path=p, method="sqlite"), "OK")
+
+    def test_kept_hold_asked_for_while_its_database_is_busy(self):
+        # A kept hold of the previous run whose lock database is busy at
+        # the restart is not answered OK to a new ACQUIRE pid= on trust
+        # (whether its row is still there cannot be told): EALREADY at
+        # once, and a waiting one is answered, token unchanged, once the
+        # database is free and the row found.
+        self.daemon.kill()
+        self.daemon = Daemon(self.dir, config="grace = 600\n").start()
+        proc = self.sleeper()
+        p = self.path()
+        a = self.client()
+        token = a.call("ACQUIRE", path=p, method="sqlite",
+                       pid=proc.pid).fields["token"]
+        self.daemon.kill()
+        db = os.path.join(self.locks, ".lockbroker.sqlite")
+        busy = sqlite3.connect(db, isolation_level=None)
+        busy.execute("BEGIN EXCLUSIVE")
+        try:
+            self.daemon.start()
+            a2 = self.client()
+            self.assertCode(a2.call("ACQUIRE", path=p, method="sqlite",
+                                    pid=proc.pid, timeout=0), "EALREADY")
+            rid = a2.send("ACQUIRE", path=p, method="sqlite", pid=proc.pid,
+                          timeout=60)
+            self.assertCode(a2.call("PING"), "OK")
+        finally:
+            busy.rollback()
+            busy.close()
+        r = a2.wait(rid, timeout=20)
+        self.assertCode(r, "OK", self.daemon.logtext())
+        self.assertEqual(r.fields["token"], token)
+        self.assertCode(a2.call("ACQUIRE", path=p, method="sqlite",
+                                pid=proc.pid, timeout=0), "OK")
+        self.assertCode(a2.call("RELEASE", path=p, method="sqlite",
+                                pid=proc.pid), "OK")
+        self.assertEqual(a2.call("STATUS", path=p, method="sqlite")
+                         .fields["locked"], "0")
 
     def test_kept_hold_survives_restart(self):
         proc = self.sleeper()
