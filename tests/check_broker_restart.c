@@ -201,8 +201,8 @@ END_TEST
  * tests/stopstep.c, built in $LB_BUILDDIR/tests/.libs. */
 #define STOPSTEP_SO "tests/.libs/stopstep.so"
 
-/* More steps than an mkdir lock's grant and release take. */
-#define MKDIR_STEPS_MAX 12
+/* More steps than a lock's grant and release take. */
+#define STEPS_MAX 12
 
 /* private_daemon_stepping: a private daemon (as private_daemon, in dir)
  * that stops itself (SIGSTOP) right after its step-th file-system step
@@ -230,17 +230,27 @@ private_daemon_stepping(struct tl_daemon *d, char *dir, long step,
 }
 
 /*
- * The daemon killed right after each file-system step of an mkdir lock's
- * grant and then of its release, in turn (stopped there by the preload
- * tests/stopstep.c, then SIGKILLed and started again): the lock is never
- * left held by nobody (a lock directory without a marker blocks everyone
- * for good: nobody can tell whose it is).  After the restart the holder's
- * acquire, sent again, is granted, its release (in-process when its
- * RELEASE was lost) frees the lock, another takes it at once, and nothing
- * is left in the lock's directory.
+ * The daemon killed right after each file-system step of a grant and then
+ * of a release, in turn (stopped there by the preload tests/stopstep.c,
+ * then SIGKILLed and started again), for each file method: the lock is
+ * never left held by nobody (an mkdir lock directory without a marker, or
+ * an empty pid file, blocks everyone for good: nobody can tell whose it
+ * is).  After the restart the holder's acquire, sent again, is granted,
+ * its release (in-process when its RELEASE was lost) frees the lock,
+ * another takes it at once, and nothing is left in the lock's directory.
  */
-START_TEST(test_restart_mkdir_every_step)
+/* The file methods test_restart_every_step runs with, by _i. */
+static const struct {
+	unsigned    method;
+	const char *name;
+} step_methods[] = {
+	{ LB_MKDIR, "mkdir" }, { LB_PIDFILE, "pidfile" }, { LB_LINK, "link" },
+	{ LB_SYMLINK, "symlink" },
+};
+
+START_TEST(test_restart_every_step)
 {
+	const unsigned   method = step_methods[_i].method;
 	struct tl_daemon d;
 	struct tl_place  p;
 	struct agent     h;
@@ -249,10 +259,10 @@ START_TEST(test_restart_mkdir_every_step)
 	long             step;
 	int              releasing;
 
-	for (step = 1; step <= MKDIR_STEPS_MAX; step++) {
+	for (step = 1; step <= STEPS_MAX; step++) {
 		tl_place_make(&p, "lk");
 		private_daemon_stepping(&d, dir, step, p.dir);
-		agent_start(&h, p.path, LB_MKDIR | LB_BROKER, d.socket);
+		agent_start(&h, p.path, method | LB_BROKER, d.socket);
 		ck_assert_int_eq(agent_do(&h, 'l', 0), 0);      /* connected */
 		agent_send(&h, 'a', HANG_S);
 		releasing = 0;
@@ -276,17 +286,17 @@ START_TEST(test_restart_mkdir_every_step)
 			    "the restart");
 			ck_assert_int_eq(agent_do(&h, 'r', 0), 0);
 		}
-		lock = lock_new(p.path, LB_MKDIR | LB_LOCAL);
-		ck_assert_msg(lb_acquire(lock, PROMPT_S) == 0, "killed after "
-		    "step %ld: the lock is not free: %s", step,
-		    lb_lock_error(lock));
+		lock = lock_new(p.path, method | LB_LOCAL);
+		ck_assert_msg(lb_acquire(lock, PROMPT_S) == 0, "%s, killed "
+		    "after step %ld: the lock is not free: %s",
+		    step_methods[_i].name, step, lb_lock_error(lock));
 		ck_assert_int_eq(lb_release(lock), 0);
 		lb_lock_free(lock);
 		agent_stop(&h);
 		private_daemon_end(&d, p.dir);
 	}
-	ck_assert_msg(step > 4 && step <= MKDIR_STEPS_MAX, "the daemon "
-	    "stopped after %ld steps", step);
+	ck_assert_msg(step > 2 && step <= STEPS_MAX, "%s: the daemon "
+	    "stopped after %ld steps", step_methods[_i].name, step);
 }
 END_TEST
 
@@ -303,7 +313,8 @@ broker_restart_case(void)
 	tcase_add_test(tc, test_restart_hold_lost);
 	tcase_add_test(tc, test_restart_i_am_locking_waits);
 	broker_pidfile_restart_tests(tc);
-	tcase_add_test(tc, test_restart_mkdir_every_step);
+	tcase_add_loop_test(tc, test_restart_every_step, 0,
+	    (int)(sizeof(step_methods) / sizeof(step_methods[0])));
 	tcase_add_test(tc, test_auto_daemon_gone);
 	return tc;
 }

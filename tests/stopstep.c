@@ -3,8 +3,10 @@
  * installed, that stops the daemon (SIGSTOP, so that its parent test can
  * see it with waitpid WUNTRACED and kill it) right after its Nth
  * file-system step in a chosen directory: a step is a mkdir, rmdir,
- * unlink, unlinkat, rename, renameat2, or an open or openat that creates,
- * that succeeded on a name in that directory or below.  So a test can
+ * unlink, unlinkat, rename, renameat2, link, linkat, symlink, or an open
+ * or openat that creates, that succeeded on a name in that directory or
+ * below (the name made, for link, linkat and symlink; the new name, for a
+ * rename).  So a test can
  * kill the daemon between any two steps of a grant, a release or a
  * handoff.  No daemon code knows of it.
  *
@@ -34,6 +36,10 @@ EXPORT int unlinkat(int dirfd, const char *path, int flags);
 EXPORT int rename(const char *from, const char *to);
 EXPORT int renameat2(int fromfd, const char *from, int tofd, const char *to,
     unsigned flags);
+EXPORT int link(const char *from, const char *to);
+EXPORT int linkat(int fromfd, const char *from, int tofd, const char *to,
+    int flags);
+EXPORT int symlink(const char *target, const char *path);
 EXPORT int open(const char *path, int flags, ...);
 EXPORT int open64(const char *path, int flags, ...);
 EXPORT int openat(int dirfd, const char *path, int flags, ...);
@@ -130,6 +136,30 @@ renameat2(int fromfd, const char *from, int tofd, const char *to,
 	    real("renameat2");
 
 	return step(f(fromfd, from, tofd, to, flags), tofd, to);
+}
+
+int
+link(const char *from, const char *to)
+{
+	int (*f)(const char *, const char *) = real("link");
+
+	return step(f(from, to), AT_FDCWD, to);
+}
+
+int
+linkat(int fromfd, const char *from, int tofd, const char *to, int flags)
+{
+	int (*f)(int, const char *, int, const char *, int) = real("linkat");
+
+	return step(f(fromfd, from, tofd, to, flags), tofd, to);
+}
+
+int
+symlink(const char *target, const char *path)
+{
+	int (*f)(const char *, const char *) = real("symlink");
+
+	return step(f(target, path), AT_FDCWD, path);
 }
 
 /* The mode argument of an open that creates. */
