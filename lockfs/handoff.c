@@ -151,14 +151,13 @@ same_owner(const struct lockfs_lock *from, const struct lockfs_lock *to)
 }
 
 /*
- * lockfs_dir_lock: takes flock(2) on l's directory into *fd (to be
- * closed by the caller, which drops it): 0, or LB_EFAILED.  Breakers,
- * handoffs and the mkdir method's release hold it for a few system calls,
- * so it polls (LOCK_NB, with a growing pause) for up to HANDOFF_DIR_WAIT_S
- * rather than blocking (see the top of this file).
+ * Takes flock(2) on l's directory into *fd: 0, or LB_EFAILED.  Breakers and
+ * handoffs hold it for a few system calls, so it polls (LOCK_NB, with a
+ * growing pause) for up to HANDOFF_DIR_WAIT_S rather than blocking (see
+ * the top of this file).
  */
-int
-lockfs_dir_lock(const struct lockfs_lock *l, int *fd, struct lockfs_err *err)
+static int
+lock_directory(const struct lockfs_lock *l, int *fd, struct lockfs_err *err)
 {
 	struct timespec pause = { 0, 100000 };  /* 0.1 ms, up to 10 ms */
 	double          deadline = lockfs_now() + HANDOFF_DIR_WAIT_S;
@@ -522,7 +521,7 @@ lockfs_handoff(struct lockfs_lock *from, struct lockfs_lock *to,
 	if ((r = check_same_lock(from, to, err)) != 0)
 		goto out;
 	if (from->method != LB_SQLITE &&
-	    (r = lockfs_dir_lock(from, &dir_fd, err)) != 0)
+	    (r = lock_directory(from, &dir_fd, err)) != 0)
 		goto out;
 	if ((r = lockfs_i_am_locking(from, err)) < 0) {
 		r = LB_EFAILED;         /* the query's reason stands */

@@ -248,10 +248,4 @@ int   lockfs_handoff(struct lockfs_lock *from, struct lockfs_lock *to,
  * in l's directory (only under the directory's flock): how many, or -1. */
 int   lockfs_handoff_tidy(const struct lockfs_lock *l, struct lockfs_err *err);
 
-/* handoff.c: flock(2) of l's directory, which breakers, handoffs and the
- * mkdir method's release hold while they change its lock: 0 with *fd
- * (close it to drop the flock), or LB_EFAILED when it stays taken. */
-int   lockfs_dir_lock(const struct lockfs_lock *l, int *fd,
-          struct lockfs_err *err);
-
 #endif /* LOCKFS_H */

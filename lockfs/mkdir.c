@@ -20,7 +20,8 @@
  * PATH.lock exists; a release renames PATH.lock, holding only our marker,
  * back to that name before it empties it, under the directory's flock
  * (handoff.c), so that no handoff adds the next holder's marker to what is
- * taken away; a break renames it away too.  A process killed half way
+ * taken away (the flock taken by another: in place); a break renames it
+ * away too.  A process killed half way
  * leaves at most its temporary, which is no lock (and which its owner's
  * next try removes).  Where the file system has no RENAME_NOREPLACE, the
  * lock is made and removed in place as lockfile does.
@@ -30,6 +31,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -228,20 +230,23 @@ take_away(struct lockfs_lock *l, const char *tmp)
  * under the directory's flock, when it holds our marker and nothing else.
  * 0: released; 1: not done so (another's marker beside ours, which a
  * handoff put there: the lock is theirs; no RENAME_NOREPLACE here; the
- * directory cannot be locked or read): nothing changed.
+ * directory's flock taken, or the directory unreadable): nothing
+ * changed.
  */
 static int
 release_by_rename(struct lockfs_lock *l)
 {
 	const char        *mine = strrchr(l->unique, '/') + 1;
-	struct lockfs_err  ignored;
 	struct dirent     *de;
 	char               tmp[PATH_MAX];
 	DIR               *d = NULL;
 	int                dir_fd = -1, fd, only = 1, r = 1;
 
+	/* Never waits for the flock (anyone who can read the directory can
+	 * hold it): busy, the release is done in place. */
 	if (tmp_name(l, tmp, sizeof(tmp)) != 0 ||
-	    lockfs_dir_lock(l, &dir_fd, &ignored) != 0)
+	    (dir_fd = open(l->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
+	    -1 || flock(dir_fd, LOCK_EX | LOCK_NB) == -1)
 		goto out;
 	fd = open(l->lock_file, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC);
