@@ -300,14 +300,47 @@ out:
 	return r;
 }
 
+/* Whether the directory dir holds nothing but files (markers), which
+ * lockfs_remove_artefact can remove: 1, or 0 (a directory in it, or it
+ * cannot be read). */
+static int
+only_files(const char *dir)
+{
+	struct dirent *de;
+	struct stat    st;
+	DIR           *d;
+	int            fd, r = 1;
+
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		return 0;
+	}
+	while (r == 1 && (de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		if (de->d_type == DT_DIR || (de->d_type == DT_UNKNOWN &&
+		    (fstatat(dirfd(d), de->d_name, &st,
+		    AT_SYMLINK_NOFOLLOW) == -1 || S_ISDIR(st.st_mode))))
+			r = 0;
+	}
+	closedir(d);
+	return r;
+}
+
 /* Removes the lock whoever holds it: taken away whole first (see the
- * top), else emptied and removed in place. */
+ * top) when it holds only markers, else emptied and removed in place
+ * (which never descends further: a directory in it stays, and so does
+ * the lock). */
 static int
 mkdir_break(struct lockfs_lock *l, struct lockfs_err *err)
 {
 	char tmp[PATH_MAX];
 
-	if (tmp_name(l, tmp, sizeof(tmp)) == 0 && take_away(l, tmp) == 0)
+	if (tmp_name(l, tmp, sizeof(tmp)) == 0 && only_files(l->lock_file) &&
+	    take_away(l, tmp) == 0)
 		return 0;
 	return lockfs_remove_artefact(l->lock_file, 1, err);
 }
