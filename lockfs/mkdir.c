@@ -17,14 +17,15 @@
  * waits for for ever.  So the directory is put together beside the lock,
  * at the temporary name DIR/.lockbroker-mkdir.UNIQUE (UNIQUE: our marker's
  * name), and renamed into place with RENAME_NOREPLACE, which fails while
- * PATH.lock exists; a release renames PATH.lock, holding only our marker,
- * back to that name before it empties it, under the directory's flock
- * (handoff.c), so that no handoff adds the next holder's marker to what is
- * taken away (the flock taken by another: in place); a break renames it
- * away too.  A process killed half way
- * leaves at most its temporary, which is no lock (and which its owner's
- * next try removes).  Where the file system has no RENAME_NOREPLACE, the
- * lock is made and removed in place as lockfile does.
+ * PATH.lock exists.  A release renames PATH.lock, when it holds our marker
+ * and nothing else, back to that name before it empties it, under the
+ * directory's flock (handoff.c), so that no handoff adds the next holder's
+ * marker to what is taken away (the flock taken by another: in place); a
+ * break of a lock directory holding only markers renames it away too.  A
+ * process killed half way leaves at most its temporary, which is no lock
+ * (and which its owner's next acquire or release removes).  Where the file
+ * system has no RENAME_NOREPLACE, the lock is made and removed in place,
+ * as lockfile does.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -155,17 +156,21 @@ static int
 acquire_by_rename(struct lockfs_lock *l, const char *tmp)
 {
 	struct lockfs_err ignored;
-	int               r = 0;
+	int               r = 2;
 
 	if (make_with_marker(l, tmp) == -1 && (errno != EEXIST ||
 	    lockfs_remove_artefact(tmp, 1, &ignored) != 0 ||
 	    make_with_marker(l, tmp) == -1))
-		return 2;
+		goto out;
 	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, l->lock_file,
-	    RENAME_NOREPLACE) == 0)
-		return 0;
-	r = errno == EEXIST || errno == ENOTEMPTY ? 1 : 2;
+	    RENAME_NOREPLACE) == 0) {
+		r = 0;
+		goto out;
+	}
+	if (errno == EEXIST || errno == ENOTEMPTY)
+		r = 1;
 	lockfs_remove_artefact(tmp, 1, &ignored);
+out:
 	return r;
 }
 
@@ -213,16 +218,19 @@ static int
 take_away(struct lockfs_lock *l, const char *tmp)
 {
 	struct lockfs_err ignored;
+	int               r = -1;
 
 	if (renameat2(AT_FDCWD, l->lock_file, AT_FDCWD, tmp,
 	    RENAME_NOREPLACE) == -1 && (errno != EEXIST ||
 	    lockfs_remove_artefact(tmp, 1, &ignored) != 0 ||
 	    renameat2(AT_FDCWD, l->lock_file, AT_FDCWD, tmp,
 	    RENAME_NOREPLACE) == -1))
-		return -1;
+		goto out;
 	/* No lock any more: what cannot be removed is litter. */
 	lockfs_remove_artefact(tmp, 1, &ignored);
-	return 0;
+	r = 0;
+out:
+	return r;
 }
 
 /*

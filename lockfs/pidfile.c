@@ -64,7 +64,7 @@ create_linked(const struct lockfs_lock *l)
 	int  fd, len, r = 2;
 
 	if ((fd = open(l->dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644)) == -1)
-		return 2;
+		goto out;
 	len = snprintf(buf, sizeof(buf), "%ld\n", (long)l->owner.pid);
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	if (write(fd, buf, (size_t)len) == len) {
@@ -75,6 +75,7 @@ create_linked(const struct lockfs_lock *l)
 			r = 1;
 	}
 	close(fd);
+out:
 	return r;
 }
 
