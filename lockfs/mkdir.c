@@ -8,10 +8,31 @@
  * is made in the directory just made, through a descriptor of it, so that
  * a symlink swapped in for it meanwhile is not followed.  The lock is ours
  * only when the directory and our marker are both of our uid.
+ *
+ * Never a lock directory without a marker.  Made with mkdir(2) and then
+ * filled, or emptied and then removed, PATH.lock would be a directory
+ * naming nobody for an instant; a process killed in that instant (the
+ * daemon SIGKILLed while it waits in mkdir(2) on a busy disk, say) would
+ * leave a lock that nobody holds, nobody can judge stale, and everyone
+ * waits for for ever.  So the directory is put together beside the lock,
+ * at the temporary name DIR/.lockbroker-mkdir.UNIQUE (UNIQUE: our marker's
+ * name), and renamed into place with RENAME_NOREPLACE, which fails while
+ * PATH.lock exists.  A release renames PATH.lock, when it holds our marker
+ * and nothing else, back to that name before it empties it, under the
+ * directory's flock (handoff.c), so that no handoff adds the next holder's
+ * marker to what is taken away (the flock taken by another: in place); a
+ * break of a lock directory holding only markers renames it away too.  A
+ * process killed half way leaves at most its temporary, which is no lock
+ * (and which its owner's next acquire or release removes).  Where the file
+ * system has no RENAME_NOREPLACE, the lock is made and removed in place,
+ * as lockfile does.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -62,24 +83,37 @@ out:
 	return r;
 }
 
-static int
-mkdir_try_acquire(struct lockfs_lock *l, struct lockfs_err *err)
-{
-	int dfd, fd = -1, r = 0, saved;
+#define MKDIR_TMP_PREFIX ".lockbroker-mkdir."
 
-	if (mkdir(l->lock_file, 0777) == -1) {
-		if (errno != EEXIST)
-			r = lockfs_fail(err, LB_EFAILED, errno,
-			    "cannot create directory %s", l->lock_file);
-		else if ((r = mkdir_is_mine(l, err)) == 1)
-			r = 0;
-		else if (r == 0)
-			r = lockfs_fail(err, LB_EALREADY, 0,
-			    "%s is locked by another owner", l->path);
-		goto out;
+/* Writes l's temporary name (see the top) into out: 0, or -1 with errno
+ * ENAMETOOLONG. */
+static int
+tmp_name(const struct lockfs_lock *l, char *out, size_t size)
+{
+	const char *base = strrchr(l->unique, '/') + 1;
+	int         n;
+
+	if (strlen(MKDIR_TMP_PREFIX) + strlen(base) > NAME_MAX) {
+		errno = ENAMETOOLONG;
+		return -1;
 	}
-	dfd = open(l->lock_file, O_PATH | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC);
+	n = snprintf(out, size, "%s%s" MKDIR_TMP_PREFIX "%s", l->dir,
+	    strcmp(l->dir, "/") == 0 ? "" : "/", base);
+	if (n < 0 || (size_t)n >= size) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+/* Puts our marker (l's unique name's base) into the directory dir,
+ * exclusively, through a descriptor of it: 0, or -1 with errno. */
+static int
+add_marker(const struct lockfs_lock *l, const char *dir)
+{
+	int dfd, fd = -1, saved;
+
+	dfd = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dfd != -1) {
 		fd = openat(dfd, strrchr(l->unique, '/') + 1, O_WRONLY |
 		    O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -87,28 +121,184 @@ mkdir_try_acquire(struct lockfs_lock *l, struct lockfs_err *err)
 		close(dfd);
 		errno = saved;
 	}
-	if (fd == -1) {
-		r = lockfs_fail(err, LB_EFAILED, errno, "cannot create %s",
-		    l->unique);
-		rmdir(l->lock_file);
+	if (fd == -1)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+/* Makes the directory dir with our marker in it: 0, or -1 with errno
+ * (dir removed again when it was made). */
+static int
+make_with_marker(const struct lockfs_lock *l, const char *dir)
+{
+	int saved;
+
+	if (mkdir(dir, 0777) == -1)
+		return -1;
+	if (add_marker(l, dir) == 0)
+		return 0;
+	saved = errno;
+	rmdir(dir);
+	errno = saved;
+	return -1;
+}
+
+/*
+ * The lock made whole at the temporary name tmp and renamed into place
+ * (see the top).  0: ours; 1: PATH.lock exists; 2: not done so (no
+ * RENAME_NOREPLACE here, or the temporary cannot be made: the caller
+ * tries in place, which reports why).  Nothing of the temporary is left
+ * unless 0.  A temporary of ours already there is the leftover of a try
+ * of this owner's that was killed half way, and goes first.
+ */
+static int
+acquire_by_rename(struct lockfs_lock *l, const char *tmp)
+{
+	struct lockfs_err ignored;
+	int               r = 2;
+
+	if (make_with_marker(l, tmp) == -1 && (errno != EEXIST ||
+	    lockfs_remove_artefact(tmp, 1, &ignored) != 0 ||
+	    make_with_marker(l, tmp) == -1))
+		goto out;
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, l->lock_file,
+	    RENAME_NOREPLACE) == 0) {
+		r = 0;
 		goto out;
 	}
-	close(fd);
+	if (errno == EEXIST || errno == ENOTEMPTY)
+		r = 1;
+	lockfs_remove_artefact(tmp, 1, &ignored);
 out:
+	return r;
+}
+
+static int
+mkdir_try_acquire(struct lockfs_lock *l, struct lockfs_err *err)
+{
+	char tmp[PATH_MAX];
+	int  r = 2;
+
+	if (tmp_name(l, tmp, sizeof(tmp)) == 0)
+		r = acquire_by_rename(l, tmp);
+	if (r == 2) {
+		/* In place, as lockfile does (see the top). */
+		if (mkdir(l->lock_file, 0777) == 0)
+			r = 0;
+		else if (errno != EEXIST) {
+			r = lockfs_fail(err, LB_EFAILED, errno,
+			    "cannot create directory %s", l->lock_file);
+			goto out;
+		} else
+			r = 1;
+		if (r == 0 && add_marker(l, l->lock_file) == -1) {
+			r = lockfs_fail(err, LB_EFAILED, errno,
+			    "cannot create %s", l->unique);
+			rmdir(l->lock_file);
+			goto out;
+		}
+	}
+	if (r == 1) {
+		/* PATH.lock exists: ours already, or another's. */
+		if ((r = mkdir_is_mine(l, err)) == 1)
+			r = 0;
+		else if (r == 0)
+			r = lockfs_fail(err, LB_EALREADY, 0,
+			    "%s is locked by another owner", l->path);
+	}
+out:
+	return r;
+}
+
+/* Renames l's lock directory to the temporary name tmp (a leftover of
+ * ours there goes first) and removes it there: 0, or -1 when it could
+ * not be renamed (nothing changed). */
+static int
+take_away(struct lockfs_lock *l, const char *tmp)
+{
+	struct lockfs_err ignored;
+	int               r = -1;
+
+	if (renameat2(AT_FDCWD, l->lock_file, AT_FDCWD, tmp,
+	    RENAME_NOREPLACE) == -1 && (errno != EEXIST ||
+	    lockfs_remove_artefact(tmp, 1, &ignored) != 0 ||
+	    renameat2(AT_FDCWD, l->lock_file, AT_FDCWD, tmp,
+	    RENAME_NOREPLACE) == -1))
+		goto out;
+	/* No lock any more: what cannot be removed is litter. */
+	lockfs_remove_artefact(tmp, 1, &ignored);
+	r = 0;
+out:
+	return r;
+}
+
+/*
+ * Releases our lock by taking its directory away whole (see the top),
+ * under the directory's flock, when it holds our marker and nothing else.
+ * 0: released; 1: not done so (another's marker beside ours, which a
+ * handoff put there: the lock is theirs; no RENAME_NOREPLACE here; the
+ * directory's flock taken, or the directory unreadable): nothing
+ * changed.
+ */
+static int
+release_by_rename(struct lockfs_lock *l)
+{
+	const char        *mine = strrchr(l->unique, '/') + 1;
+	struct dirent     *de;
+	char               tmp[PATH_MAX];
+	DIR               *d = NULL;
+	int                dir_fd = -1, fd, only = 1, r = 1;
+
+	/* Never waits for the flock (anyone who can read the directory can
+	 * hold it): busy, the release is done in place. */
+	if (tmp_name(l, tmp, sizeof(tmp)) != 0 ||
+	    (dir_fd = open(l->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
+	    -1 || flock(dir_fd, LOCK_EX | LOCK_NB) == -1)
+		goto out;
+	fd = open(l->lock_file, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		goto out;
+	}
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 &&
+		    strcmp(de->d_name, "..") != 0 &&
+		    strcmp(de->d_name, mine) != 0)
+			only = 0;
+	if (only && take_away(l, tmp) == 0)
+		r = 0;
+out:
+	if (d != NULL)
+		closedir(d);
+	if (dir_fd != -1)
+		close(dir_fd);  /* also drops the flock */
 	return r;
 }
 
 static int
 mkdir_release(struct lockfs_lock *l, struct lockfs_err *err)
 {
-	int r;
+	struct lockfs_err ignored;
+	char              tmp[PATH_MAX];
+	int               r;
 
-	if ((r = lockfs_release_check(l, mkdir_is_mine, err)) < 0)
+	if ((r = lockfs_release_check(l, mkdir_is_mine, err)) < 0) {
+		/* Not locked: maybe taken away by a release of ours that
+		 * was killed before it removed its temporary. */
+		if (r == LB_ENOTLOCKED && tmp_name(l, tmp, sizeof(tmp)) == 0)
+			lockfs_remove_artefact(tmp, 1, &ignored);
 		goto out;
-	/* Another's marker beside ours (ENOTEMPTY) is a handoff that gave
-	 * the lock on (the daemon adds the next holder's marker before it
-	 * removes the old one): without our marker, it is theirs. */
+	}
 	r = 0;
+	if (release_by_rename(l) == 0)
+		goto out;
+	/* In place.  Another's marker beside ours (ENOTEMPTY) is a handoff
+	 * that gave the lock on (the daemon adds the next holder's marker
+	 * before it removes the old one): without our marker, it is
+	 * theirs. */
 	if (unlink(l->unique) == -1 ||
 	    (rmdir(l->lock_file) == -1 && errno != ENOTEMPTY &&
 	    errno != EEXIST))
@@ -118,9 +308,48 @@ out:
 	return r;
 }
 
+/* Whether the directory dir holds nothing but files (markers), which
+ * lockfs_remove_artefact can remove: 1, or 0 (a directory in it, or it
+ * cannot be read). */
+static int
+only_files(const char *dir)
+{
+	struct dirent *de;
+	struct stat    st;
+	DIR           *d;
+	int            fd, r = 1;
+
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		return 0;
+	}
+	while (r == 1 && (de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		if (de->d_type == DT_DIR || (de->d_type == DT_UNKNOWN &&
+		    (fstatat(dirfd(d), de->d_name, &st,
+		    AT_SYMLINK_NOFOLLOW) == -1 || S_ISDIR(st.st_mode))))
+			r = 0;
+	}
+	closedir(d);
+	return r;
+}
+
+/* Removes the lock whoever holds it: taken away whole first (see the
+ * top) when it holds only markers, else emptied and removed in place
+ * (which never descends further: a directory in it stays, and so does
+ * the lock). */
 static int
 mkdir_break(struct lockfs_lock *l, struct lockfs_err *err)
 {
+	char tmp[PATH_MAX];
+
+	if (tmp_name(l, tmp, sizeof(tmp)) == 0 && only_files(l->lock_file) &&
+	    take_away(l, tmp) == 0)
+		return 0;
 	return lockfs_remove_artefact(l->lock_file, 1, err);
 }
 

@@ -10,7 +10,9 @@
  *
  * Unlike lockfile, taking a lock this process already holds returns at once
  * (lockfile waits on itself), and a pid file that cannot be written is
- * removed again and reported.
+ * removed again and reported.  Nor is PATH ever there empty: it is written
+ * as an unnamed file and linked into place whole (create_linked), where
+ * the file system and /proc allow it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -46,16 +48,54 @@ pidfile_is_mine(struct lockfs_lock *l, struct lockfs_err *err)
 	    lockfs_pid_parse(buf, (size_t)n, &pid) == 0 && pid == l->owner.pid;
 }
 
-/* Creates PATH holding our pid: 0; LB_EALREADY when PATH exists (whatever
- * it names, when strict; else unless it names our pid); LB_EFAILED. */
+/*
+ * Makes PATH holding our pid in one step: an unnamed file in its directory
+ * (O_TMPFILE), the pid written into it, then linked as PATH (link(2)
+ * fails while PATH exists), so that nobody killed half way leaves an empty
+ * pid file, which would name nobody and so be held by nobody for good.
+ * 0: made; 1: PATH exists; 2: not done so (no O_TMPFILE on this file
+ * system, no /proc, or another failure: the caller creates PATH in place,
+ * which reports why).  Nothing is left on disk unless 0.
+ */
+static int
+create_linked(const struct lockfs_lock *l)
+{
+	char proc[64], buf[32];
+	int  fd, len, r = 2;
+
+	if ((fd = open(l->dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644)) == -1)
+		goto out;
+	len = snprintf(buf, sizeof(buf), "%ld\n", (long)l->owner.pid);
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (write(fd, buf, (size_t)len) == len) {
+		if (linkat(AT_FDCWD, proc, AT_FDCWD, l->lock_file,
+		    AT_SYMLINK_FOLLOW) == 0)
+			r = 0;
+		else if (errno == EEXIST)
+			r = 1;
+	}
+	close(fd);
+out:
+	return r;
+}
+
+/* Creates PATH holding our pid (create_linked, else in place as lockfile
+ * does): 0; LB_EALREADY when PATH exists (whatever it names, when strict;
+ * else unless it names our pid); LB_EFAILED. */
 static int
 pidfile_create(struct lockfs_lock *l, int strict, struct lockfs_err *err)
 {
 	char buf[32];
-	int  fd, len, r = 0;
+	int  fd = -1, len, r;
 
-	fd = open(l->lock_file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-	    O_CLOEXEC, 0644);
+	if ((r = create_linked(l)) == 0)
+		goto out;
+	if (r == 2)
+		fd = open(l->lock_file, O_WRONLY | O_CREAT | O_EXCL |
+		    O_NOFOLLOW | O_CLOEXEC, 0644);
+	else
+		errno = EEXIST;
+	r = 0;
 	if (fd == -1) {
 		if (errno != EEXIST)
 			r = lockfs_fail(err, LB_EFAILED, errno,

@@ -39,7 +39,8 @@
 #
 # Environment: LB_BUILDDIR (where the programs were built, default .),
 # PYTHON3 (with lockfile; default /usr/bin/python3), KEEP=1 keeps the
-# temporary directory (daemon.log, each run's stress.out) for a look.
+# temporary directory (daemon.log, each run's stress.out) for a look,
+# CHAOS_STRESS_TIMEOUT the seconds a run may take (default 300).
 # Prints what each run did and when the daemon went, and at the end the
 # totals: runs, daemon kills and stops, victims killed, increments; exits 1
 # on a failure.  Reports in TAP (tests/lib.sh): one check per run, and one
@@ -82,6 +83,12 @@ conf=$tmp/daemon/lockbrokerd.conf
 log=$tmp/daemon.log
 mkdir "$tmp/daemon" || lb_bail "cannot make $tmp/daemon"
 printf 'grace = 10\n' >"$conf"
+# How long stress gives a run before it kills its workers and fails
+# (FAILED (hung)).  A run takes seconds on an idle machine, but ten or
+# twenty times as long on one loaded to a load average of 16 or more
+# (the in-process workers, which poll, wait longest), so a minute is too
+# short there; a run that really hangs fails all the same.
+stress_timeout=${CHAOS_STRESS_TIMEOUT:-300}
 LOCKBROKER_SOCKET=$sock
 export LOCKBROKER_SOCKET
 
@@ -240,8 +247,15 @@ chaos() {
 	total=$(total_of "$@")
 	failed_before=$failed
 	echo "--- chaos.sh: run $name: $events: stress $*" >>"$log"
-	"$stress" --timeout 60 --shared "$@" "$dir" >"$out" 2>&1 &
+	"$stress" --timeout "$stress_timeout" --shared "$@" "$dir" >"$out" \
+	    2>&1 &
 	spid=$!
+	# The victims start once stress has found the lock free and written
+	# the count (its check before the run; a victim that took the lock
+	# first would fail it with "is locked").
+	while [ ! -f "$dir/count" ] && kill -0 "$spid" 2>/dev/null; do
+		sleep 0.01
+	done
 	victims "$dir" "$method" 2
 	killer "$dir" &
 	kpid=$!
@@ -295,8 +309,12 @@ chaos() {
 	[ "$status" -ne 0 ] || [ -z "$missed" ] ||
 		problem "$name: stress ended before the daemon's $missed of the run"
 	got=$(ls -A "$dir" | LC_ALL=C sort | tr '\n' ' ')
+	# After a hang stress has SIGKILLed its workers, a holder among them.
+	hung_note=
+	! grep -q "FAILED (hung)" "$out" ||
+		hung_note="; stress SIGKILLed its workers, maybe a holder"
 	[ "$got" = "count " ] ||
-		problem "$name: left behind: $got(wanted: count)"
+		problem "$name: left behind: $got(wanted: count$hung_note)"
 	if [ -z "$dpid" ] || lb_ended "$dpid" 0; then
 		problem "$name: lockbrokerd is not running after the run"
 		[ -z "$dpid" ] || wait "$dpid"

@@ -197,6 +197,109 @@ START_TEST(test_auto_daemon_gone)
 }
 END_TEST
 
+/* The preload that stops the daemon after a file-system step:
+ * tests/stopstep.c, built in $LB_BUILDDIR/tests/.libs. */
+#define STOPSTEP_SO "tests/.libs/stopstep.so"
+
+/* More steps than a lock's grant and release take. */
+#define STEPS_MAX 12
+
+/* private_daemon_stepping: a private daemon (as private_daemon, in dir)
+ * that stops itself (SIGSTOP) right after its step-th file-system step
+ * in the directory under (tests/stopstep.c).  A restart in dir
+ * (daemon_restart) starts a daemon without the preload. */
+static void
+private_daemon_stepping(struct tl_daemon *d, char *dir, long step,
+    const char *under)
+{
+	const char *b = getenv("LB_BUILDDIR"), *asan = getenv("ASAN_OPTIONS");
+	char        preload[PATH_MAX + 16], stop[64], stop_under[PATH_MAX + 32];
+	char        opts[4096];
+	const char *env[] = { preload, stop, stop_under, opts, NULL };
+
+	snprintf(preload, sizeof(preload), "LD_PRELOAD=%s/" STOPSTEP_SO,
+	    b != NULL && *b != '\0' ? b : ".");
+	snprintf(stop, sizeof(stop), "LB_TEST_STOP_STEP=%ld", step);
+	snprintf(stop_under, sizeof(stop_under), "LB_TEST_STOP_UNDER=%s",
+	    under);
+	/* A daemon built with a shared ASan runtime wants it first. */
+	snprintf(opts, sizeof(opts), "ASAN_OPTIONS=%s%s"
+	    "verify_asan_link_order=0", asan != NULL ? asan : "",
+	    asan != NULL && *asan != '\0' ? ":" : "");
+	private_daemon_env(d, dir, env);
+}
+
+/*
+ * The daemon killed right after each file-system step of a grant and then
+ * of a release, in turn (stopped there by the preload tests/stopstep.c,
+ * then SIGKILLed and started again), for each file method: the lock is
+ * never left held by nobody (an mkdir lock directory without a marker, or
+ * an empty pid file, blocks everyone for good: nobody can tell whose it
+ * is).  After the restart the holder's acquire, sent again, is granted,
+ * its release (in-process when its RELEASE was lost) frees the lock,
+ * another takes it at once, and nothing is left in the lock's directory.
+ */
+/* The file methods test_restart_every_step runs with, by _i. */
+static const struct {
+	unsigned    method;
+	const char *name;
+} step_methods[] = {
+	{ LB_MKDIR, "mkdir" }, { LB_PIDFILE, "pidfile" }, { LB_LINK, "link" },
+	{ LB_SYMLINK, "symlink" },
+};
+
+START_TEST(test_restart_every_step)
+{
+	const unsigned   method = step_methods[_i].method;
+	struct tl_daemon d;
+	struct tl_place  p;
+	struct agent     h;
+	char             dir[PATH_MAX];
+	lb_lock         *lock;
+	long             step;
+	int              releasing;
+
+	for (step = 1; step <= STEPS_MAX; step++) {
+		tl_place_make(&p, "lk");
+		private_daemon_stepping(&d, dir, step, p.dir);
+		agent_start(&h, p.path, method | LB_BROKER, d.socket);
+		ck_assert_int_eq(agent_do(&h, 'l', 0), 0);      /* connected */
+		agent_send(&h, 'a', HANG_S);
+		releasing = 0;
+		if (!tl_daemon_stopped(&d, 1.0)) {
+			agent_expect(&h, HANG_S, 0, "acquire");
+			agent_send(&h, 'r', 0);
+			releasing = 1;
+			if (!tl_daemon_stopped(&d, 1.0)) {
+				/* Beyond the last step: all were tried. */
+				agent_expect(&h, HANG_S, 0, "release");
+				agent_stop(&h);
+				private_daemon_end(&d, p.dir);
+				break;
+			}
+		}
+		daemon_restart(&d, dir, "state.db");
+		if (releasing)
+			agent_expect(&h, HANG_S, 0, "release after the restart");
+		else {
+			agent_expect(&h, HANG_S + PROMPT_S, 0, "acquire after "
+			    "the restart");
+			ck_assert_int_eq(agent_do(&h, 'r', 0), 0);
+		}
+		lock = lock_new(p.path, method | LB_LOCAL);
+		ck_assert_msg(lb_acquire(lock, PROMPT_S) == 0, "%s, killed "
+		    "after step %ld: the lock is not free: %s",
+		    step_methods[_i].name, step, lb_lock_error(lock));
+		ck_assert_int_eq(lb_release(lock), 0);
+		lb_lock_free(lock);
+		agent_stop(&h);
+		private_daemon_end(&d, p.dir);
+	}
+	ck_assert_msg(step > 2 && step <= STEPS_MAX, "%s: the daemon "
+	    "stopped after %ld steps", step_methods[_i].name, step);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 
 /* The case's tests, in the order they run. */
@@ -210,6 +313,8 @@ broker_restart_case(void)
 	tcase_add_test(tc, test_restart_hold_lost);
 	tcase_add_test(tc, test_restart_i_am_locking_waits);
 	broker_pidfile_restart_tests(tc);
+	tcase_add_loop_test(tc, test_restart_every_step, 0,
+	    (int)(sizeof(step_methods) / sizeof(step_methods[0])));
 	tcase_add_test(tc, test_auto_daemon_gone);
 	return tc;
 }

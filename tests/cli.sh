@@ -293,6 +293,45 @@ expect_rc 0 "lock --break-stale --method mkdir takes a dead holder's lock" \
 "$LB" break --method mkdir "$f" >/dev/null 2>&1  # should it have failed
 check_clean "lock --break-stale --method mkdir"
 
+## Killed between any two steps of its acquire or release (stopped there
+## by the preload tests/stopstep.c, then SIGKILLed), an in-process holder
+## leaves the lock free, or naming it, so that --break-stale takes it: never
+## a lock directory without a marker, nor an empty pid file, which name
+## nobody and so stay for good.  (A temporary of the mkdir method's may
+## stay: no lock.)
+
+stopstep="$LB_BUILDDIR/tests/.libs/stopstep.so"
+for m in mkdir pidfile; do
+	step=1
+	while [ -f "$stopstep" ] && [ $step -le 8 ]; do
+		LD_PRELOAD=$stopstep LB_TEST_STOP_STEP=$step \
+		    LB_TEST_STOP_UNDER="$d" \
+		    "$LB" lock --local --method $m "$f" -- true &
+		victim=$!
+		bg_pids="$bg_pids $victim"
+		i=0
+		until case $(ps -o stat= -p "$victim" 2>/dev/null) in
+		    T*|'') true ;; *) false ;; esac || [ $i -ge 200 ]; do
+			sleep 0.05
+			i=$((i + 1))
+		done
+		stopped=$(ps -o stat= -p "$victim" 2>/dev/null)
+		kill -9 "$victim" 2>/dev/null
+		wait "$victim" 2>/dev/null
+		case $stopped in
+		T*)	;;
+		*)	break ;;        # it went through every step
+		esac
+		kdesc="$m, in-process holder killed after step $step"
+		expect_rc 0 "$kdesc: the lock is free or breakable" \
+		    "$LB" lock -n --local --break-stale --method $m "$f" -- true
+		rm -rf "$d"/.lockbroker-mkdir.*
+		check_clean "$m, killed after step $step"
+		step=$((step + 1))
+	done
+	check "$m: the holder was stopped after some steps" [ $step -gt 2 ]
+done
+
 ## Signals: SIGTERM to lockbroker goes to the command, and the lock is
 ## released; a waiter killed while waiting leaves nothing behind.
 

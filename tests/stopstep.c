@@ -1,0 +1,221 @@
+/*
+ * stopstep.c: a test-only preload for lockbrokerd (LD_PRELOAD), never
+ * installed, that stops the daemon (SIGSTOP, so that its parent test can
+ * see it with waitpid WUNTRACED and kill it) right after its Nth
+ * file-system step in a chosen directory: a step is a mkdir, rmdir,
+ * unlink, unlinkat, rename, renameat2, link, linkat, symlink, or an open
+ * or openat that creates, that succeeded on a name in that directory or
+ * below (the name made, for link, linkat and symlink; the new name, for a
+ * rename).  So a test can
+ * kill the daemon between any two steps of a grant, a release or a
+ * handoff.  No daemon code knows of it.
+ *
+ *   LB_TEST_STOP_STEP   N (from 1): the step after which to stop, once
+ *   LB_TEST_STOP_UNDER  the directory (absolute, as the daemon names it)
+ *
+ * It interposes those calls and calls the real ones (dlsym RTLD_NEXT).
+ * Without both variables set it changes nothing.
+ */
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define EXPORT __attribute__((visibility("default")))
+
+EXPORT int mkdir(const char *path, mode_t mode);
+EXPORT int rmdir(const char *path);
+EXPORT int unlink(const char *path);
+EXPORT int unlinkat(int dirfd, const char *path, int flags);
+EXPORT int rename(const char *from, const char *to);
+EXPORT int renameat2(int fromfd, const char *from, int tofd, const char *to,
+    unsigned flags);
+EXPORT int link(const char *from, const char *to);
+EXPORT int linkat(int fromfd, const char *from, int tofd, const char *to,
+    int flags);
+EXPORT int symlink(const char *target, const char *path);
+EXPORT int open(const char *path, int flags, ...);
+EXPORT int open64(const char *path, int flags, ...);
+EXPORT int openat(int dirfd, const char *path, int flags, ...);
+EXPORT int openat64(int dirfd, const char *path, int flags, ...);
+
+/* Steps counted so far in the directory. */
+static long steps;
+
+/* The real function called name; aborts when there is none. */
+static void *
+real(const char *name)
+{
+	void *f = dlsym(RTLD_NEXT, name);
+
+	if (f == NULL)
+		abort();
+	return f;
+}
+
+/* Counts a step that succeeded (rc not -1) on path (relative to dirfd)
+ * when it is in the directory, and stops the process at the Nth. */
+static int
+step(int rc, int dirfd, const char *path)
+{
+	const char *n = getenv("LB_TEST_STOP_STEP");
+	const char *under = getenv("LB_TEST_STOP_UNDER");
+	char        full[PATH_MAX], link[64];
+	ssize_t     len;
+	size_t      ulen;
+
+	if (rc == -1 || n == NULL || under == NULL || path == NULL)
+		return rc;
+	if (path[0] == '/' || dirfd == AT_FDCWD)
+		snprintf(full, sizeof(full), "%s", path);
+	else {
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", dirfd);
+		if ((len = readlink(link, full, sizeof(full) - 1)) <= 0)
+			return rc;
+		full[len] = '\0';
+		snprintf(full + len, sizeof(full) - (size_t)len, "/%s", path);
+	}
+	ulen = strlen(under);
+	if (strncmp(full, under, ulen) == 0 && full[ulen] == '/' &&
+	    ++steps == atol(n))
+		raise(SIGSTOP);
+	return rc;
+}
+
+int
+mkdir(const char *path, mode_t mode)
+{
+	int (*f)(const char *, mode_t) = real("mkdir");
+
+	return step(f(path, mode), AT_FDCWD, path);
+}
+
+int
+rmdir(const char *path)
+{
+	int (*f)(const char *) = real("rmdir");
+
+	return step(f(path), AT_FDCWD, path);
+}
+
+int
+unlink(const char *path)
+{
+	int (*f)(const char *) = real("unlink");
+
+	return step(f(path), AT_FDCWD, path);
+}
+
+int
+unlinkat(int dirfd, const char *path, int flags)
+{
+	int (*f)(int, const char *, int) = real("unlinkat");
+
+	return step(f(dirfd, path, flags), dirfd, path);
+}
+
+int
+rename(const char *from, const char *to)
+{
+	int (*f)(const char *, const char *) = real("rename");
+
+	return step(f(from, to), AT_FDCWD, to);
+}
+
+int
+renameat2(int fromfd, const char *from, int tofd, const char *to,
+    unsigned flags)
+{
+	int (*f)(int, const char *, int, const char *, unsigned) =
+	    real("renameat2");
+
+	return step(f(fromfd, from, tofd, to, flags), tofd, to);
+}
+
+int
+link(const char *from, const char *to)
+{
+	int (*f)(const char *, const char *) = real("link");
+
+	return step(f(from, to), AT_FDCWD, to);
+}
+
+int
+linkat(int fromfd, const char *from, int tofd, const char *to, int flags)
+{
+	int (*f)(int, const char *, int, const char *, int) = real("linkat");
+
+	return step(f(fromfd, from, tofd, to, flags), tofd, to);
+}
+
+int
+symlink(const char *target, const char *path)
+{
+	int (*f)(const char *, const char *) = real("symlink");
+
+	return step(f(target, path), AT_FDCWD, path);
+}
+
+/* The mode argument of an open that creates. */
+#define MODE_OF(flags, mode) do {                                        \
+	va_list ap;                                                      \
+	if ((flags) & (O_CREAT | O_TMPFILE)) {                           \
+		va_start(ap, flags);                                     \
+		mode = va_arg(ap, mode_t);                               \
+		va_end(ap);                                              \
+	}                                                                \
+} while (0)
+
+int
+open(const char *path, int flags, ...)
+{
+	int    (*f)(const char *, int, ...) = real("open");
+	mode_t mode = 0;
+
+	MODE_OF(flags, mode);
+	if (!(flags & O_CREAT))
+		return f(path, flags, mode);
+	return step(f(path, flags, mode), AT_FDCWD, path);
+}
+
+int
+open64(const char *path, int flags, ...)
+{
+	int    (*f)(const char *, int, ...) = real("open64");
+	mode_t mode = 0;
+
+	MODE_OF(flags, mode);
+	if (!(flags & O_CREAT))
+		return f(path, flags, mode);
+	return step(f(path, flags, mode), AT_FDCWD, path);
+}
+
+int
+openat(int dirfd, const char *path, int flags, ...)
+{
+	int    (*f)(int, const char *, int, ...) = real("openat");
+	mode_t mode = 0;
+
+	MODE_OF(flags, mode);
+	if (!(flags & O_CREAT))
+		return f(dirfd, path, flags, mode);
+	return step(f(dirfd, path, flags, mode), dirfd, path);
+}
+
+int
+openat64(int dirfd, const char *path, int flags, ...)
+{
+	int    (*f)(int, const char *, int, ...) = real("openat64");
+	mode_t mode = 0;
+
+	MODE_OF(flags, mode);
+	if (!(flags & O_CREAT))
+		return f(dirfd, path, flags, mode);
+	return step(f(dirfd, path, flags, mode), dirfd, path);
+}
