@@ -162,8 +162,7 @@ acquire_by_rename(struct lockfs_lock *l, const char *tmp)
 	    lockfs_remove_artefact(tmp, 1, &ignored) != 0 ||
 	    make_with_marker(l, tmp) == -1))
 		goto out;
-	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, l->lock_file,
-	    RENAME_NOREPLACE) == 0) {
+	if (lockfs_os_rename_noreplace(tmp, l->lock_file) == 0) {
 		r = 0;
 		goto out;
 	}
@@ -220,11 +219,9 @@ take_away(struct lockfs_lock *l, const char *tmp)
 	struct lockfs_err ignored;
 	int               r = -1;
 
-	if (renameat2(AT_FDCWD, l->lock_file, AT_FDCWD, tmp,
-	    RENAME_NOREPLACE) == -1 && (errno != EEXIST ||
-	    lockfs_remove_artefact(tmp, 1, &ignored) != 0 ||
-	    renameat2(AT_FDCWD, l->lock_file, AT_FDCWD, tmp,
-	    RENAME_NOREPLACE) == -1))
+	if (lockfs_os_rename_noreplace(l->lock_file, tmp) == -1 &&
+	    (errno != EEXIST || lockfs_remove_artefact(tmp, 1, &ignored) != 0 ||
+	    lockfs_os_rename_noreplace(l->lock_file, tmp) == -1))
 		goto out;
 	/* No lock any more: what cannot be removed is litter. */
 	lockfs_remove_artefact(tmp, 1, &ignored);

@@ -89,6 +89,27 @@ uid_t lockfs_os_files_uid(void);
  */
 int   lockfs_os_reopen(int fd, int flags);
 
+/*
+ * lockfs_os_rename_noreplace: renames from to to (paths), at once and only
+ * when nothing is at to: 0, or -1 with errno: EEXIST (or ENOTEMPTY) when
+ * to exists; EINVAL or ENOSYS when the OS or file system cannot rename so
+ * (the caller does its step another way); another errno of the rename.
+ */
+int   lockfs_os_rename_noreplace(const char *from, const char *to);
+
+/*
+ * lockfs_os_create_whole: creates file path (in directory dir, where it
+ * is made first, unnamed) holding the len bytes of data, with mode, and
+ * gives it its name only once written, and only when nothing is at path:
+ * no one sees it, or it is killed half way leaves, a file without its
+ * contents.  0, or -1 with errno: EEXIST when path exists; EOPNOTSUPP
+ * when the OS or file system cannot make a file so (the caller creates it
+ * in place); another errno of the steps.  Nothing is left on disk unless
+ * 0.
+ */
+int   lockfs_os_create_whole(const char *dir, const char *path,
+          const void *data, size_t len, mode_t mode);
+
 /* Directory locking: one exclusive lock per directory, between the
  * breakers of stale locks and handoffs (advisory: only they take it). */
 

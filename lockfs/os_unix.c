@@ -2,8 +2,9 @@
  * os_unix.c: lockfs's OS layer (os.h) for Linux: process identity from
  * /proc and kill(2), the thread id from gettid, the boot id from
  * /proc/sys/kernel/random/boot_id, the uid files are made with from
- * setfsuid, reopening a file through /proc/self/fd, and directory locks
- * with flock(2).  The one file of lockfs that knows these.
+ * setfsuid, reopening a file through /proc/self/fd, renames that replace
+ * nothing (renameat2), files made whole (O_TMPFILE, linked through
+ * /proc/self/fd), and directory locks with flock(2).  The one file of lockfs that knows these.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -164,6 +165,47 @@ lockfs_os_reopen(int fd, int flags)
 
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	return open(proc, flags);
+}
+
+/* lockfs_os_rename_noreplace: see os.h.  renameat2(2), Linux 3.15 on;
+ * EINVAL from file systems without RENAME_NOREPLACE. */
+int
+lockfs_os_rename_noreplace(const char *from, const char *to)
+{
+	return renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE);
+}
+
+/* lockfs_os_create_whole: see os.h.  An O_TMPFILE file in dir, linked as
+ * path through /proc/self/fd (linkat(2) fails while path exists; no
+ * AT_EMPTY_PATH, which needs a privilege). */
+int
+lockfs_os_create_whole(const char *dir, const char *path, const void *data,
+    size_t len, mode_t mode)
+{
+	char    proc[64];
+	ssize_t n;
+	int     fd, r = -1, saved;
+
+	if ((fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, mode)) == -1) {
+		if (errno == EISDIR || errno == EINVAL || errno == ENOTSUP)
+			errno = EOPNOTSUPP;     /* no O_TMPFILE here */
+		return -1;
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	do
+		n = write(fd, data, len);
+	while (n == -1 && errno == EINTR);
+	if (n >= 0 && (size_t)n != len)
+		errno = EIO;
+	else if (n >= 0 && linkat(AT_FDCWD, proc, AT_FDCWD, path,
+	    AT_SYMLINK_FOLLOW) == 0)
+		r = 0;
+	else if (n >= 0 && errno == ENOENT && access(proc, F_OK) != 0)
+		errno = EOPNOTSUPP;             /* no /proc */
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return r;
 }
 
 /* lockfs_dirlock_open: see os.h. */

@@ -49,34 +49,23 @@ pidfile_is_mine(struct lockfs_lock *l, struct lockfs_err *err)
 }
 
 /*
- * Makes PATH holding our pid in one step: an unnamed file in its directory
- * (O_TMPFILE), the pid written into it, then linked as PATH (link(2)
- * fails while PATH exists), so that nobody killed half way leaves an empty
+ * Makes PATH holding our pid in one step (lockfs_os_create_whole: written
+ * unnamed, then named), so that nobody killed half way leaves an empty
  * pid file, which would name nobody and so be held by nobody for good.
- * 0: made; 1: PATH exists; 2: not done so (no O_TMPFILE on this file
- * system, no /proc, or another failure: the caller creates PATH in place,
- * which reports why).  Nothing is left on disk unless 0.
+ * 0: made; 1: PATH exists; 2: not done so (the OS or file system cannot,
+ * or another failure: the caller creates PATH in place, which reports
+ * why).  Nothing is left on disk unless 0.
  */
 static int
 create_linked(const struct lockfs_lock *l)
 {
-	char proc[64], buf[32];
-	int  fd, len, r = 2;
+	char buf[32];
+	int  len = snprintf(buf, sizeof(buf), "%ld\n", (long)l->owner.pid);
 
-	if ((fd = open(l->dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644)) == -1)
-		goto out;
-	len = snprintf(buf, sizeof(buf), "%ld\n", (long)l->owner.pid);
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-	if (write(fd, buf, (size_t)len) == len) {
-		if (linkat(AT_FDCWD, proc, AT_FDCWD, l->lock_file,
-		    AT_SYMLINK_FOLLOW) == 0)
-			r = 0;
-		else if (errno == EEXIST)
-			r = 1;
-	}
-	close(fd);
-out:
-	return r;
+	if (lockfs_os_create_whole(l->dir, l->lock_file, buf, (size_t)len,
+	    0644) == 0)
+		return 0;
+	return errno == EEXIST ? 1 : 2;
 }
 
 /* Creates PATH holding our pid (create_linked, else in place as lockfile

@@ -7,6 +7,7 @@
  * daemon's own /proc, the descriptor count).  The credential tests need root and user nobody;
  * without root they say so and pass.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -198,6 +199,76 @@ START_TEST(reopen_same_file)
 	ck_assert_str_eq(buf, "first");
 	close(rfd);
 	close(fd);
+}
+END_TEST
+
+/* Entries of dir other than "." and "..". */
+static int
+entries(const char *dir)
+{
+	struct dirent *de;
+	DIR           *d = opendir(dir);
+	int            n = 0;
+
+	ck_assert(d != NULL);
+	while ((de = readdir(d)) != NULL)
+		n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+	closedir(d);
+	return n;
+}
+
+/* A rename that replaces nothing: done when the target is free, EEXIST
+ * (or ENOTEMPTY) when a file or a directory is there, which stays. */
+START_TEST(rename_noreplace_replaces_nothing)
+{
+	struct tl_place p;
+	char            from[PATH_MAX + 8], buf[16];
+
+	tl_place_make(&p, "to");
+	snprintf(from, sizeof(from), "%s.from", p.path);
+	ck_assert_int_eq(mkdir(from, 0700), 0);
+	ck_assert_int_eq(lockfs_os_rename_noreplace(from, p.path), 0);
+	ck_assert_int_eq(access(from, F_OK), -1);
+	ck_assert_int_eq(mkdir(from, 0700), 0);
+	errno = 0;
+	ck_assert_int_eq(lockfs_os_rename_noreplace(from, p.path), -1);
+	ck_assert(errno == EEXIST || errno == ENOTEMPTY);
+	ck_assert_int_eq(rmdir(p.path), 0);
+	tl_write_text(p.path, "there");
+	errno = 0;
+	ck_assert_int_eq(lockfs_os_rename_noreplace(from, p.path), -1);
+	ck_assert(errno == EEXIST || errno == ENOTEMPTY);
+	ck_assert_int_eq(tl_read_text(p.path, buf, sizeof(buf)), 5);
+	ck_assert_str_eq(buf, "there");
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* A file made whole: there with its contents and mode; EEXIST when its
+ * name is taken, which keeps what it holds; nothing else left in its
+ * directory either way. */
+START_TEST(create_whole_named_once_written)
+{
+	struct tl_place p;
+	struct stat     st;
+	char            buf[16];
+	mode_t          mask = umask(022);
+
+	umask(mask);
+	tl_place_make(&p, "pid");
+	ck_assert_int_eq(lockfs_os_create_whole(p.dir, p.path, "1234\n", 5,
+	    0644), 0);
+	ck_assert_int_eq(tl_read_text(p.path, buf, sizeof(buf)), 5);
+	ck_assert_str_eq(buf, "1234\n");
+	ck_assert_int_eq(stat(p.path, &st), 0);
+	ck_assert_int_eq(st.st_mode & 0777, 0644 & ~mask);
+	errno = 0;
+	ck_assert_int_eq(lockfs_os_create_whole(p.dir, p.path, "99\n", 3,
+	    0644), -1);
+	ck_assert_int_eq(errno, EEXIST);
+	ck_assert_int_eq(tl_read_text(p.path, buf, sizeof(buf)), 5);
+	ck_assert_int_eq(entries(p.dir), 1);
+	tl_place_remove(p.dir);
 }
 END_TEST
 
@@ -576,6 +647,8 @@ os_suite(void)
 	tcase_add_test(lockfs, own_pid_and_tid);
 	tcase_add_test(lockfs, boot_id_and_host);
 	tcase_add_test(lockfs, reopen_same_file);
+	tcase_add_test(lockfs, rename_noreplace_replaces_nothing);
+	tcase_add_test(lockfs, create_whole_named_once_written);
 	tcase_add_test(lockfs, dirlock_excludes);
 	tcase_add_test(lockfs, dirlock_missing);
 	suite_add_tcase(s, lockfs);
