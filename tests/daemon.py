@@ -5,6 +5,7 @@ socket and state database), speaks the wire protocol to it, and looks at
 the artefacts on disk.  Python's lockfile (Debian's python3-lockfile) is
 the outside party the broker must exclude and be excluded by.
 """
+import contextlib
 import os
 import shutil
 import signal
@@ -47,6 +48,19 @@ def holder_script(sock, path, method="link", extra=""):
 
 class DaemonTest(DaemonCase):
     prefix = "lbdaemon."
+
+    @contextlib.contextmanager
+    def database_busy(self, directory=None):
+        """The sqlite lock database of directory (the locks' by default)
+        write-locked by another process's transaction meanwhile."""
+        db = os.path.join(directory or self.locks, ".lockbroker.sqlite")
+        busy = sqlite3.connect(db, isolation_level=None)
+        busy.execute("BEGIN EXCLUSIVE")
+        try:
+            yield
+        finally:
+            busy.rollback()
+            busy.close()
 
 
 class Hello(DaemonTest):
@@ -842,10 +856,7 @@ class Restart(DaemonTest):
         tr = a.call("ACQUIRE", path=r_, method="sqlite",
                     thread=5).fields["token"]
         self.daemon.kill()
-        db = os.path.join(self.locks, ".lockbroker.sqlite")
-        busy = sqlite3.connect(db, isolation_level=None)
-        busy.execute("BEGIN EXCLUSIVE")
-        try:
+        with self.database_busy():
             self.daemon.start()
             b = self.client()       # another owner waits meanwhile
             self.assertCode(b.call("ACQUIRE", path=p, method="sqlite",
@@ -860,9 +871,6 @@ class Restart(DaemonTest):
             self.assertCode(a2.call("ACQUIRE", path=r_, method="sqlite",
                                     thread=5, timeout=0), "EALREADY")
             self.assertCode(b.call("PING"), "OK")
-        finally:
-            busy.rollback()
-            busy.close()
         r = a2.call("RECLAIM", path=p, method="sqlite", token=tp)
         self.assertCode(r, "OK", self.daemon.logtext())
         self.assertEqual(a2.call("STATUS", path=p, method="sqlite")
@@ -895,15 +903,9 @@ class Restart(DaemonTest):
         p = self.path()
         token = a.call("ACQUIRE", path=p, method="sqlite").fields["token"]
         self.daemon.kill()
-        db = os.path.join(self.locks, ".lockbroker.sqlite")
-        busy = sqlite3.connect(db, isolation_level=None)
-        busy.execute("BEGIN EXCLUSIVE")
-        try:
+        with self.database_busy():
             self.daemon.start()
             self.assertCode(self.client().call("PING"), "OK")
-        finally:
-            busy.rollback()
-            busy.close()
         deadline = time.monotonic() + 20
         while "hold is there: it may reclaim" not in self.daemon.logtext():
             self.assertLess(time.monotonic(), deadline,
@@ -928,10 +930,7 @@ class Restart(DaemonTest):
         token = a.call("ACQUIRE", path=p, method="sqlite",
                        thread=5).fields["token"]
         self.daemon.kill()
-        db = os.path.join(self.locks, ".lockbroker.sqlite")
-        busy = sqlite3.connect(db, isolation_level=None)
-        busy.execute("BEGIN EXCLUSIVE")
-        try:
+        with self.database_busy():
             self.daemon.start()
             b = self.client()
             rb = b.send("ACQUIRE", path=p, method="sqlite", thread=99,
@@ -941,9 +940,6 @@ class Restart(DaemonTest):
             ra = a2.send("ACQUIRE", path=p, method="sqlite", thread=5,
                          timeout=60)
             self.assertCode(a2.call("PING"), "OK")  # not granted yet
-        finally:
-            busy.rollback()
-            busy.close()
         r = a2.wait(ra, timeout=20)
         self.assertCode(r, "OK", self.daemon.logtext())
         self.assertEqual(r.fields["token"], token)
@@ -1187,17 +1183,11 @@ class Kept(DaemonTest):
         self.assertCode(a.call("ACQUIRE", path=p, method="sqlite",
                                pid=proc.pid), "OK")
         self.daemon.kill()
-        db = os.path.join(self.locks, ".lockbroker.sqlite")
-        busy = sqlite3.connect(db, isolation_level=None)
-        busy.execute("BEGIN EXCLUSIVE")
-        try:
+        with self.database_busy():
             self.daemon.start()
             b = self.client()
             rid = b.send("ACQUIRE", path=p, method="sqlite", timeout=60)
             self.assertCode(b.call("PING"), "OK")
-        finally:
-            busy.rollback()
-            busy.close()
         self.assertEqual(b.call("STATUS", path=p, method="sqlite")
                          .fields["holder_pid"], str(proc.pid))
         self.assertCode(b.call("PING"), "OK")   # still kept: b waits
@@ -1220,10 +1210,7 @@ class Kept(DaemonTest):
         token = a.call("ACQUIRE", path=p, method="sqlite",
                        pid=proc.pid).fields["token"]
         self.daemon.kill()
-        db = os.path.join(self.locks, ".lockbroker.sqlite")
-        busy = sqlite3.connect(db, isolation_level=None)
-        busy.execute("BEGIN EXCLUSIVE")
-        try:
+        with self.database_busy():
             self.daemon.start()
             a2 = self.client()
             self.assertCode(a2.call("ACQUIRE", path=p, method="sqlite",
@@ -1231,9 +1218,6 @@ class Kept(DaemonTest):
             rid = a2.send("ACQUIRE", path=p, method="sqlite", pid=proc.pid,
                           timeout=60)
             self.assertCode(a2.call("PING"), "OK")
-        finally:
-            busy.rollback()
-            busy.close()
         r = a2.wait(rid, timeout=20)
         self.assertCode(r, "OK", self.daemon.logtext())
         self.assertEqual(r.fields["token"], token)
