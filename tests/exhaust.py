@@ -1661,9 +1661,10 @@ def replies_so_far(c):
 
 class UserTurns(ExhaustTest):
     """One user's turn in a loop iteration is bounded over all its
-    connections: when its requests have taken their time (0.5 ms), not
-    even one more request of any of its connections is handled in that
-    iteration.  nobody's requests here are slow on purpose: each STATUS
+    connections: when its requests have taken their time (turn_us, 0.1
+    ms by default), not even one more request of any of its connections
+    is handled in that iteration.  nobody's requests here are slow on
+    purpose: each STATUS
     meets nobody's own lock database write-locked (BEGIN EXCLUSIVE) and
     waits for it (about 2 ms), so each takes a turn of its own.
 
@@ -1712,6 +1713,59 @@ class UserTurns(ExhaustTest):
         before = self.answered_before_root(conns)
         self.assertLess(before, 40, "nobody's requests answered before "
                         "root's PING")
+
+
+class TurnSetting(ExhaustTest):
+    """turn_us = 0: a loop iteration handles one request of a user (over
+    all its connections), then the others' requests.  nobody pipelines 50
+    ACQUIREs on one connection and root sends one ACQUIRE, both while the
+    daemon is stopped (SIGSTOP), so that it finds both at once when it
+    goes on.
+
+    Expected: at most one of nobody's grants comes before root's (fencing
+    tokens grow with each grant).  A turn_us beyond its range (0 to
+    100000 microseconds) is refused at start, naming the key and the
+    range.
+    """
+    config = "turn_us = 0\n"
+    N = 50
+
+    def test_one_request_a_turn(self):
+        d = self.shared()
+        n = self.nobody(timeout=60)
+        root = self.client()
+        flood = "".join("ACQUIRE %d path=%s/n%d timeout=0\n" %
+                        (i + 2, d, i) for i in range(self.N))
+        pid = self.daemon.proc.pid
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            n.send_raw(flood)
+            rid = root.send("ACQUIRE", path=self.path("r"), timeout=0)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        r = root.wait(rid, 60)
+        self.assertCode(r, "OK")
+        mine = int(r.fields["token"])
+        theirs = []
+        for _ in range(self.N):
+            r = n.read(60)
+            self.assertCode(r, "OK")
+            theirs.append(int(r.fields["token"]))
+        before = sorted(t for t in theirs if t < mine)
+        self.assertLessEqual(len(before), 1, "nobody's grants before "
+                             "root's: %d of %d" % (len(before), self.N))
+
+    def test_out_of_range_refused_at_start(self):
+        for i, line in enumerate(["turn_us = 100001", "turn_us = -1",
+                                  "turn_us = 0.1"]):
+            sub = os.path.join(self.dir, "t%d" % i)
+            os.mkdir(sub)
+            d = Daemon(sub, config=line + "\n")
+            d.start(wait=False)
+            self.assertEqual(d.proc.wait(10), 1, line)
+            text = d.logtext()
+            self.assertIn("bad value for turn_us", text, line)
+            self.assertIn("from 0 to 100000", text, line)
 
 
 class ClosingWithManyHolds(ExhaustTest):
