@@ -1661,12 +1661,12 @@ def replies_so_far(c):
 
 class UserTurns(ExhaustTest):
     """One user's turn in a loop iteration is bounded over all its
-    connections: when its requests have taken their time (turn_us, 0.1
-    ms by default), not even one more request of any of its connections
-    is handled in that iteration.  nobody's requests here are slow on
-    purpose: each STATUS
-    meets nobody's own lock database write-locked (BEGIN EXCLUSIVE) and
-    waits for it (about 2 ms), so each takes a turn of its own.
+    connections: when its requests have taken their time (turn_us, 50
+    microseconds by default), not even one more request of any of its
+    connections is handled in that iteration.  nobody's requests here
+    are slow on purpose: each STATUS meets nobody's own lock database
+    write-locked (BEGIN EXCLUSIVE) and waits for it (about 2 ms), so each
+    takes a turn of its own.
 
     Expected: root's PING, sent 20 ms after nobody's 60 connections each
     queued one such request, is answered before 40 of them are.  Before,
