@@ -40,6 +40,7 @@ own progress).
 Run from the build directory (or set LB_BUILDDIR), after `make`, as root.
 """
 import argparse
+import multiprocessing
 import os
 import shutil
 import signal
@@ -47,7 +48,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
@@ -162,34 +162,68 @@ def foreign_waits(sock, top, n, ndirs, per_conn=1024):
     return stop
 
 
+def replies_ready(conn):
+    """Takes the reply lines conn's socket holds now, without waiting,
+    into conn's buffer; how many lines were taken out of it."""
+    conn.sock.setblocking(False)
+    try:
+        while True:
+            chunk = conn.sock.recv(65536)
+            if not chunk:
+                break
+            conn.buf += chunk
+    except (BlockingIOError, InterruptedError):
+        pass
+    finally:
+        conn.sock.setblocking(True)
+    n = conn.buf.count(b"\n")
+    conn.buf = conn.buf[conn.buf.rfind(b"\n") + 1:]
+    return n
+
+
 def holds_churn(sock, top, nconns, per_conn, done):
-    """nobody's connections take per_conn locks each, close, again;
-    done[0] counts the ACQUIREs answered."""
+    """nobody's connections take per_conn locks each, close, again: each
+    in a process of its own (in threads of this one, they would take the
+    interpreter's lock from the thread that measures root's requests);
+    done[0]() tells how many ACQUIREs were answered so far."""
     d = os.path.join(top, "churn")
     os.mkdir(d)
     os.chmod(d, 0o1777)
-    running = [True]
+    ctx = multiprocessing.get_context("fork")
+    count = ctx.Value("q", 0)
+    running = ctx.Value("i", 1)
 
     def one(k):
-        while running[0]:
+        while running.value:
             c = Nobody(sock)
-            for i in range(per_conn):
-                c.conn.send("ACQUIRE", "path=%s/c%d-%d" % (d, k, i),
-                            "timeout=0")
+            # Sent 64 at a time, the replies so far counted in between
+            # (the socket's buffer keeps the daemon's side as deep).
+            for i in range(0, per_conn, 64):
+                lines = []
+                for j in range(i, min(per_conn, i + 64)):
+                    c.conn.rid += 1
+                    lines.append("ACQUIRE %d path=%s/c%d-%d timeout=0\n"
+                                 % (c.conn.rid, d, k, j))
+                c.conn.sock.sendall("".join(lines).encode())
+                n = replies_ready(c.conn)
+                with count.get_lock():
+                    count.value += n
             rid = c.conn.send("PING")
             while c.conn.line().split(" ")[1] != str(rid):
-                done[0] += 1
+                with count.get_lock():
+                    count.value += 1
             c.close()
-    threads = [threading.Thread(target=one, args=(k,), daemon=True)
-               for k in range(nconns)]
-    for t in threads:
-        t.start()
+    procs = [ctx.Process(target=one, args=(k,), daemon=True)
+             for k in range(nconns)]
+    for p in procs:
+        p.start()
+    done[0] = lambda: count.value
     time.sleep(1)
 
     def stop():
-        running[0] = False
-        for t in threads:
-            t.join(30)
+        running.value = 0
+        for p in procs:
+            p.join(30)
     return stop
 
 
@@ -348,7 +382,7 @@ def main():
             if k not in [key for key, _, _ in attacks]:
                 sys.exit("starve.py: no load %s" % k)
         attacks = [(n, f) for k, n, f in attacks if k in keep]
-        done = [0]
+        done = [lambda: 0]
         measure(root, lock, 100)       # warm-up, not counted
         idle = None
         print("%-32s %-16s %9s %9s %7s %7s %6s" % (
@@ -359,11 +393,11 @@ def main():
                 stop = start()
                 time.sleep(1)
             cpu0, t0, done0 = cpu_seconds(daemon.pid), time.monotonic(), \
-                done[0]
+                done[0]()
             res = measure(root, lock, a.samples)
             elapsed = time.monotonic() - t0
             cpu = (cpu_seconds(daemon.pid) - cpu0) / elapsed
-            ops = (done[0] - done0) / elapsed
+            ops = (done[0]() - done0) / elapsed
             if start is not None:
                 stop()
             if idle is None:
