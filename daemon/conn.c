@@ -400,9 +400,11 @@ lbd_conn_flush_all(struct lbd *d)
 /*
  * lbd_conns_release: ends the holds of closed connections: for about
  * turn_us in one loop iteration, one at least (all of them, with all), so
- * that a connection closing with many holds does not stall everyone;
- * frees each connection whose holds are all ended and whose handle libuv
- * is done with.
+ * that a connection closing with many holds does not stall everyone; a
+ * connection with holds left goes behind the other closed ones, so that
+ * one closing with a few holds waits for a turn of each, not for all the
+ * holds of those that closed before it.  Frees each connection whose
+ * holds are all ended and whose handle libuv is done with.
  */
 void
 lbd_conns_release(struct lbd *d, int all)
@@ -412,8 +414,11 @@ lbd_conns_release(struct lbd *d, int all)
 	    uv_hrtime() + turn_budget_ns(d);
 
 	while ((c = TAILQ_FIRST(&d->closing)) != NULL) {
-		if (lbd_conn_release_some(c, deadline))
+		if (lbd_conn_release_some(c, deadline)) {
+			TAILQ_REMOVE(&d->closing, c, closing_entry);
+			TAILQ_INSERT_TAIL(&d->closing, c, closing_entry);
 			break;
+		}
 		TAILQ_REMOVE(&d->closing, c, closing_entry);
 		c->releasing = 0;
 		if (c->handle_closed)

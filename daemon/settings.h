@@ -39,7 +39,9 @@ struct lbd_limits {
 	                                   releases of closed connections'
 	                                   holds, before the others' turn
 	                                   (microseconds; 0: one request,
-	                                   one release) */
+	                                   one release).  Never ELIMIT:
+	                                   the rest waits for the next
+	                                   iteration */
 };
 
 #define LBD_DEFAULT_HOLDS_PER_CONN  1024

@@ -894,6 +894,12 @@ class HoldsPerConnection(ExhaustTest):
                               timeout=0)
         self.assertCode(extra, "ELIMIT")
         self.assertIn("holds_per_conn", extra.fields["message"])
+        # root's locks that nobody did not wait for end a turn at a time
+        # after its connection closed.
+        waited = [p for p, i in zip(paths, rids) if i not in replies]
+        wait_for("root's other locks released", lambda: not any(
+            os.path.lexists(p + ".lock") for p in paths
+            if p not in waited))
         held = [p for p in paths if os.path.lexists(p + ".lock")]
         self.assertEqual(len(held), 4, held)
         with self.assertRaises((TimeoutError, socket.timeout)):
@@ -1726,8 +1732,15 @@ class TurnSetting(ExhaustTest):
     tokens grow with each grant).  A turn_us beyond its range (0 to
     100000 microseconds) is refused at start, naming the key and the
     range.
+
+    Closed connections' holds are released a turn at a time too (one a
+    turn here), and the closed connections take turns: nobody's
+    connection closes holding 3000 locks, then root's closes holding one,
+    which root waits for on a third connection, with nobody's first lock
+    (released last).  Expected: root's lock is handed over first, without
+    waiting for all of nobody's holds to be released.
     """
-    config = "turn_us = 0\n"
+    config = "turn_us = 0\nholds_per_conn = 4000\n"
     N = 50
 
     def test_one_request_a_turn(self):
@@ -1754,6 +1767,34 @@ class TurnSetting(ExhaustTest):
         before = sorted(t for t in theirs if t < mine)
         self.assertLessEqual(len(before), 1, "nobody's grants before "
                              "root's: %d of %d" % (len(before), self.N))
+
+    def test_closed_connections_take_turns(self):
+        d = self.shared()
+        a = self.nobody(timeout=60)
+        paths = [os.path.join(d, "a%d" % i) for i in range(3000)]
+        a.send_raw("".join("ACQUIRE %d path=%s timeout=0\n" % (i + 2, p)
+                           for i, p in enumerate(paths)))
+        for _ in paths:
+            self.assertCode(a.read(60), "OK")
+        b = self.client()
+        x = self.path("x")
+        self.assertCode(b.call("ACQUIRE", path=x, timeout=0), "OK")
+        w = self.client()
+        last = w.send("ACQUIRE", path=paths[0], timeout=60)
+        mine = w.send("ACQUIRE", path=x, timeout=60)
+        self.assertCode(w.call("PING"), "OK")       # both queued
+        a.close()
+        self.clients.remove(a)
+        # Once this PING is answered the daemon has read a's end: a's
+        # holds are released from then on, b's after a's turn.
+        self.assertCode(w.call("PING"), "OK")
+        b.close()
+        self.clients.remove(b)
+        r = w.read(60)
+        self.assertEqual(r.id, mine, "nobody's last lock was handed over "
+                         "before root's: %s" % (r,))
+        self.assertCode(r, "OK")
+        self.assertCode(w.wait(last, 60), "OK")
 
     def test_out_of_range_refused_at_start(self):
         for i, line in enumerate(["turn_us = 100001", "turn_us = -1",
