@@ -30,10 +30,17 @@ run (not root, no daemon), never because a figure is poor.
 
     bench/starve.py [--waits N] [--dirs N] [--procs N] [--releasing N]
                     [--rdirs N] [--samples N] [--quick] [--config FILE]
+                    [--loads NAME,...]
+
+--loads runs only the loads named (idle is always measured first), e.g.
+--loads holds-churn.  For holds-churn the line also gives how many of
+nobody's ACQUIREs were answered a second while root was measured (its
+own progress).
 
 Run from the build directory (or set LB_BUILDDIR), after `make`, as root.
 """
 import argparse
+import multiprocessing
 import os
 import shutil
 import signal
@@ -41,7 +48,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(
@@ -156,31 +162,68 @@ def foreign_waits(sock, top, n, ndirs, per_conn=1024):
     return stop
 
 
-def holds_churn(sock, top, nconns, per_conn):
-    """nobody's connections take per_conn locks each, close, again."""
+def replies_ready(conn):
+    """Takes the reply lines conn's socket holds now, without waiting,
+    into conn's buffer; how many lines were taken out of it."""
+    conn.sock.setblocking(False)
+    try:
+        while True:
+            chunk = conn.sock.recv(65536)
+            if not chunk:
+                break
+            conn.buf += chunk
+    except (BlockingIOError, InterruptedError):
+        pass
+    finally:
+        conn.sock.setblocking(True)
+    n = conn.buf.count(b"\n")
+    conn.buf = conn.buf[conn.buf.rfind(b"\n") + 1:]
+    return n
+
+
+def holds_churn(sock, top, nconns, per_conn, done):
+    """nobody's connections take per_conn locks each, close, again: each
+    in a process of its own (in threads of this one, they would take the
+    interpreter's lock from the thread that measures root's requests);
+    done[0]() tells how many ACQUIREs were answered so far."""
     d = os.path.join(top, "churn")
     os.mkdir(d)
     os.chmod(d, 0o1777)
-    running = [True]
+    ctx = multiprocessing.get_context("fork")
+    count = ctx.Value("q", 0)
+    running = ctx.Value("i", 1)
 
     def one(k):
-        while running[0]:
+        while running.value:
             c = Nobody(sock)
-            for i in range(per_conn):
-                c.conn.send("ACQUIRE", "path=%s/c%d-%d" % (d, k, i),
-                            "timeout=0")
-            c.conn.call("PING")
+            # Sent 64 at a time, the replies so far counted in between
+            # (the socket's buffer keeps the daemon's side as deep).
+            for i in range(0, per_conn, 64):
+                lines = []
+                for j in range(i, min(per_conn, i + 64)):
+                    c.conn.rid += 1
+                    lines.append("ACQUIRE %d path=%s/c%d-%d timeout=0\n"
+                                 % (c.conn.rid, d, k, j))
+                c.conn.sock.sendall("".join(lines).encode())
+                n = replies_ready(c.conn)
+                with count.get_lock():
+                    count.value += n
+            rid = c.conn.send("PING")
+            while c.conn.line().split(" ")[1] != str(rid):
+                with count.get_lock():
+                    count.value += 1
             c.close()
-    threads = [threading.Thread(target=one, args=(k,), daemon=True)
-               for k in range(nconns)]
-    for t in threads:
-        t.start()
+    procs = [ctx.Process(target=one, args=(k,), daemon=True)
+             for k in range(nconns)]
+    for p in procs:
+        p.start()
+    done[0] = lambda: count.value
     time.sleep(1)
 
     def stop():
-        running[0] = False
-        for t in threads:
-            t.join(30)
+        running.value = 0
+        for p in procs:
+            p.join(30)
     return stop
 
 
@@ -284,6 +327,9 @@ def main():
     ap.add_argument("--samples", type=int, default=1000)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--config")
+    ap.add_argument("--loads", help="comma-separated: foreign-waits, "
+                    "foreign-dirs, holds-churn, kept-holds, releasing, "
+                    "releasing-dbs (default: all)")
     a = ap.parse_args()
     if a.quick:
         a.waits, a.dirs, a.procs, a.samples = 1024, 64, 512, 100
@@ -312,24 +358,31 @@ def main():
         root = Conn(s)
         lock = os.path.join(top, "root-lock")
         attacks = [
-            ("idle", None),
-            ("foreign-waits %d, 1 dir" % a.waits,
+            ("idle", "idle", None),
+            ("foreign-waits", "foreign-waits %d, 1 dir" % a.waits,
              lambda: foreign_waits(sock, os.path.join(top, "fw"), a.waits,
                                    1)),
-            ("foreign-waits %d, %d dirs" % (a.waits, a.dirs),
+            ("foreign-dirs", "foreign-waits %d, %d dirs" % (a.waits, a.dirs),
              lambda: foreign_waits(sock, os.path.join(top, "fd"), a.waits,
                                    a.dirs)),
-            ("holds-churn 8 conns x 1024",
-             lambda: holds_churn(sock, top, 8, 1024)),
-            ("kept-holds %d processes" % a.procs,
+            ("holds-churn", "holds-churn 8 conns x 1024",
+             lambda: holds_churn(sock, top, 8, 1024, done)),
+            ("kept-holds", "kept-holds %d processes" % a.procs,
              lambda: kept_holds(sock, top, a.procs)),
-            ("releasing %d, 1 db" % a.releasing,
+            ("releasing", "releasing %d, 1 db" % a.releasing,
              lambda: releasing(sock, os.path.join(top, "rl"), a.releasing,
                                1)),
-            ("releasing %d, %d dbs" % (a.releasing, a.rdirs),
+            ("releasing-dbs", "releasing %d, %d dbs" % (a.releasing, a.rdirs),
              lambda: releasing(sock, os.path.join(top, "rd"), a.releasing,
                                a.rdirs)),
         ]
+        keep = ["idle"] + (a.loads.split(",") if a.loads else
+                           [k for k, _, _ in attacks])
+        for k in keep:
+            if k not in [key for key, _, _ in attacks]:
+                sys.exit("starve.py: no load %s" % k)
+        attacks = [(n, f) for k, n, f in attacks if k in keep]
+        done = [lambda: 0]
         measure(root, lock, 100)       # warm-up, not counted
         idle = None
         print("%-32s %-16s %9s %9s %7s %7s %6s" % (
@@ -339,18 +392,22 @@ def main():
             if start is not None:
                 stop = start()
                 time.sleep(1)
-            cpu0, t0 = cpu_seconds(daemon.pid), time.monotonic()
+            cpu0, t0, done0 = cpu_seconds(daemon.pid), time.monotonic(), \
+                done[0]()
             res = measure(root, lock, a.samples)
-            cpu = (cpu_seconds(daemon.pid) - cpu0) / (time.monotonic() - t0)
+            elapsed = time.monotonic() - t0
+            cpu = (cpu_seconds(daemon.pid) - cpu0) / elapsed
+            ops = (done[0]() - done0) / elapsed
             if start is not None:
                 stop()
             if idle is None:
                 idle = res
             for req, xs in res.items():
                 p50, p99 = percentile(xs, 50), percentile(xs, 99)
-                print("%-32s %-16s %9.0f %9.0f %7.2f %7.2f %5.0f%%" % (
+                print("%-32s %-16s %9.0f %9.0f %7.2f %7.2f %5.0f%%%s" % (
                     name, req, p50, p99, p50 / percentile(idle[req], 50),
-                    p99 / percentile(idle[req], 99), cpu * 100))
+                    p99 / percentile(idle[req], 99), cpu * 100,
+                    "  nobody %.0f ACQUIREs/s" % ops if ops else ""))
             sys.stdout.flush()
         root.close()
     finally:

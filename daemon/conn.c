@@ -27,13 +27,18 @@
  * size, and its request), not the bytes in them; while more than the
  * limit is held for a client that does not read, the daemon stops reading
  * from it.  Fairness: one connection's requests are handled
- * LBD_LINES_PER_TURN at most per loop iteration, and one user's for
- * LBD_USER_TURN_NS at most (over all its connections: once that is
- * spent, none of them has another request handled); then the connection
- * is throttled (not read) until the iteration ends, so that a user who
- * pipelines thousands of requests, over one connection or many, delays
- * the others by one turn, not by all of its requests (nor by one request
- * per connection).  The connections a turn skipped go first in the next.
+ * LBD_LINES_PER_TURN at most per loop iteration, and one user's for the
+ * turn_us setting at most (over all its connections: once that is spent,
+ * none of them has another request handled; one request at least); then
+ * the connection is throttled (not read) until the iteration ends, so
+ * that a user who pipelines thousands of requests, over one connection
+ * or many, delays the others by one turn, not by all of its requests (nor
+ * by one request per connection).  The connections a turn skipped go
+ * first in the next.  The releases of closed connections' holds take
+ * turn_us per iteration too.  A turn is short (50 microseconds by
+ * default): a request that makes or removes files takes tens to hundreds
+ * of microseconds of the kernel's time, and another user's request that
+ * comes in meanwhile waits for the rest of the turn in progress.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -54,8 +59,6 @@
 #include "wait.h"
 
 #define LBD_LINES_PER_TURN 64
-#define LBD_USER_TURN_NS   500000ull    /* 0.5 ms */
-#define LBD_RELEASE_TURN_NS 500000ull   /* 0.5 ms */
 #define LBD_OUT_STEP       4096         /* c->out's first size, and its
                                            least growth */
 
@@ -75,6 +78,13 @@ size_t
 lbd_conn_output_held(struct lbd_conn *c)
 {
 	return c->outcap + c->inflight;
+}
+
+/* A turn's time, in ns (the turn_us setting). */
+static uint64_t
+turn_budget_ns(struct lbd *d)
+{
+	return (uint64_t)d->cfg.limits.turn_us * 1000;
 }
 
 /* Puts c in this iteration's flush (once). */
@@ -381,21 +391,26 @@ lbd_conn_flush_all(struct lbd *d)
 
 /*
  * lbd_conns_release: ends the holds of closed connections: for about
- * LBD_RELEASE_TURN_NS in one loop iteration (all of them, with all), so
- * that a connection closing with many holds does not stall everyone;
- * frees each connection whose holds are all ended and whose handle libuv
- * is done with.
+ * turn_us in one loop iteration, one at least (all of them, with all), so
+ * that a connection closing with many holds does not stall everyone; a
+ * connection with holds left goes behind the other closed ones, so that
+ * one closing with a few holds waits for a turn of each, not for all the
+ * holds of those that closed before it.  Frees each connection whose
+ * holds are all ended and whose handle libuv is done with.
  */
 void
 lbd_conns_release(struct lbd *d, int all)
 {
 	struct lbd_conn *c;
 	uint64_t         deadline = all ? UINT64_MAX :
-	    uv_hrtime() + LBD_RELEASE_TURN_NS;
+	    uv_hrtime() + turn_budget_ns(d);
 
 	while ((c = TAILQ_FIRST(&d->closing)) != NULL) {
-		if (lbd_conn_release_some(c, deadline))
+		if (lbd_conn_release_some(c, deadline)) {
+			TAILQ_REMOVE(&d->closing, c, closing_entry);
+			TAILQ_INSERT_TAIL(&d->closing, c, closing_entry);
 			break;
+		}
 		TAILQ_REMOVE(&d->closing, c, closing_entry);
 		c->releasing = 0;
 		if (c->handle_closed)
@@ -491,7 +506,7 @@ conn_lines(struct lbd_conn *c)
 		/* Its user's turn is over (taken by its other connections):
 		 * not even one line more. */
 		if (u != NULL && u->turn == c->d->turn &&
-		    u->turn_ns >= LBD_USER_TURN_NS) {
+		    u->turn_ns >= turn_budget_ns(c->d)) {
 			conn_throttle(c, off == 0);
 			break;
 		}
@@ -519,7 +534,7 @@ conn_lines(struct lbd_conn *c)
 		if (u != NULL)
 			u->turn_ns += uv_hrtime() - t0;
 		if ((++c->turn_lines >= LBD_LINES_PER_TURN || (u != NULL &&
-		    u->turn_ns >= LBD_USER_TURN_NS)) && c->reading)
+		    u->turn_ns >= turn_budget_ns(c->d))) && c->reading)
 			conn_throttle(c, 0);
 	}
 	if (c->state == LBD_CONN_CLOSING)

@@ -31,11 +31,12 @@ lbd_config_defaults(struct lbd_config *c)
 	c->limits.watches_per_uid = LBD_DEFAULT_WATCHES_PER_UID;
 	c->limits.watches = LBD_DEFAULT_WATCHES;
 	c->limits.pidfds_per_uid = LBD_DEFAULT_PIDFDS_PER_UID;
+	c->limits.turn_us = LBD_DEFAULT_TURN_US;
 }
 
 /* Value kinds a key may take. */
 enum kind { K_PATH_SOCKET, K_PATH_STATE, K_SECONDS, K_BOOL, K_COUNT,
-    K_COUNT0, K_SIZE };
+    K_COUNT0, K_SIZE, K_MICROS };
 
 static const struct key {
 	const char *name;
@@ -64,10 +65,12 @@ static const struct key {
 	    offsetof(struct lbd_config, limits.watches) },
 	{ "pidfds_per_uid",  K_COUNT0,
 	    offsetof(struct lbd_config, limits.pidfds_per_uid) },
+	{ "turn_us",         K_MICROS,
+	    offsetof(struct lbd_config, limits.turn_us) },
 };
 
 /* The range of a count key (1 or 0 to this) and of a size key (bytes,
- * 1 to this). */
+ * 1 to this); a microseconds key is 0 to LBD_TURN_US_MAX. */
 #define LBD_COUNT_MAX 1000000ULL
 #define LBD_SIZE_MAX  (1ULL << 32)
 
@@ -154,9 +157,11 @@ apply(struct lbd_config *c, const struct key *k, const char *v, int lineno,
 			*(unsigned *)(void *)field = (unsigned)n;
 		break;
 	case K_COUNT0:
+	case K_MICROS:
 		if (strcmp(v, "0") == 0)
 			*(unsigned *)(void *)field = 0;
-		else if ((r = parse_count(v, LBD_COUNT_MAX, &n)) == 0)
+		else if ((r = parse_count(v, k->kind == K_MICROS ?
+		    LBD_TURN_US_MAX : LBD_COUNT_MAX, &n)) == 0)
 			*(unsigned *)(void *)field = (unsigned)n;
 		break;
 	case K_SIZE:
@@ -168,6 +173,10 @@ apply(struct lbd_config *c, const struct key *k, const char *v, int lineno,
 		snprintf(why, size, "line %d: bad value for %s: \"%.64s\" "
 		    "(seconds: a plain decimal number greater than 0 and at "
 		    "most %d)", lineno, k->name, v, LBD_SECONDS_MAX);
+	else if (r != 0 && k->kind == K_MICROS)
+		snprintf(why, size, "line %d: bad value for %s: \"%.64s\" "
+		    "(microseconds: a plain decimal integer from 0 to %d)",
+		    lineno, k->name, v, LBD_TURN_US_MAX);
 	else if (r != 0 && (k->kind == K_COUNT || k->kind == K_COUNT0 ||
 	    k->kind == K_SIZE))
 		snprintf(why, size, "line %d: bad value for %s: \"%.64s\" "

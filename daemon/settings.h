@@ -34,6 +34,14 @@ struct lbd_limits {
 	                                   (0: none); beyond it, a look a
 	                                   second.  In all, pidfds take at
 	                                   most half the descriptor budget */
+	unsigned turn_us;               /* a loop iteration's time for one
+	                                   user's requests, and for the
+	                                   releases of closed connections'
+	                                   holds, before the others' turn
+	                                   (microseconds; 0: one request,
+	                                   one release).  Never ELIMIT:
+	                                   the rest waits for the next
+	                                   iteration */
 };
 
 #define LBD_DEFAULT_HOLDS_PER_CONN  1024
@@ -45,6 +53,8 @@ struct lbd_limits {
 #define LBD_DEFAULT_WATCHES_PER_UID 1024
 #define LBD_DEFAULT_WATCHES         8192
 #define LBD_DEFAULT_PIDFDS_PER_UID  256
+#define LBD_DEFAULT_TURN_US         50
+#define LBD_TURN_US_MAX             100000  /* 0.1 s */
 #define LBD_DEFAULT_GRACE           30.0    /* seconds to reclaim after a
 	                                           restart */
 #define LBD_DEFAULT_FOREIGN_POLL    1.0     /* seconds between looks at a

@@ -79,6 +79,7 @@ START_TEST(test_config_defaults)
 	ck_assert_uint_eq(c.limits.watches_per_uid,
 	    LBD_DEFAULT_WATCHES_PER_UID);
 	ck_assert_uint_eq(c.limits.watches, LBD_DEFAULT_WATCHES);
+	ck_assert_uint_eq(c.limits.turn_us, LBD_DEFAULT_TURN_US);
 }
 END_TEST
 
@@ -102,6 +103,7 @@ START_TEST(test_config_every_key)
 	    "conns = 8\n"
 	    "locks_per_uid = 9\n"
 	    "watches_per_uid = 0\n"
+	    "turn_us = 100000\n"
 	    "watches = 10";
 	struct lbd_config c;
 	char              why[512];
@@ -120,6 +122,9 @@ START_TEST(test_config_every_key)
 	ck_assert_uint_eq(c.limits.locks_per_uid, 9);
 	ck_assert_uint_eq(c.limits.watches_per_uid, 0);
 	ck_assert_uint_eq(c.limits.watches, 10);
+	ck_assert_uint_eq(c.limits.turn_us, 100000);
+	ck_assert_int_eq(parse("turn_us = 0\n", &c, why, sizeof(why)), 0);
+	ck_assert_uint_eq(c.limits.turn_us, 0);
 
 	/* The booleans' other spellings; a later line wins. */
 	ck_assert_int_eq(parse("debug = true\ndebug = 0\n", &c, why,
@@ -156,6 +161,10 @@ START_TEST(test_config_bad_values)
 		{ "locks_per_uid = \n", { "locks_per_uid" } },
 		{ "watches = -1\n", { "watches" } },
 		{ "output_per_conn = 4294967297\n", { "output_per_conn" } },
+		{ "turn_us = 100001\n", { "turn_us", "microseconds",
+		    "from 0 to 100000" } },
+		{ "turn_us = -1\n", { "turn_us", "from 0 to 100000" } },
+		{ "turn_us = 0.5\n", { "turn_us", "0.5" } },
 		{ "socket = relative/sock\n", { "socket", "relative/sock" } },
 		{ "state = state.db\n", { "state", "state.db" } },
 	};

@@ -230,7 +230,7 @@ class Locking(DaemonTest):
         self.assertIn("token", r.fields)
         # Pipelined: the grant's OK is owed until the commit.
         # Whether the PING is read before that commit depends on the
-        # daemon's turns (about 0.5 ms of a user's requests an iteration,
+        # daemon's turns (about turn_us of a user's requests an iteration,
         # which a slow daemon, under valgrind, spends on the ACQUIRE):
         # either it is refused, or it is answered after the grant's OK;
         # never two replies with one id outstanding.

@@ -894,6 +894,12 @@ class HoldsPerConnection(ExhaustTest):
                               timeout=0)
         self.assertCode(extra, "ELIMIT")
         self.assertIn("holds_per_conn", extra.fields["message"])
+        # root's locks that nobody did not wait for end a turn at a time
+        # after its connection closed.
+        waited = [p for p, i in zip(paths, rids) if i not in replies]
+        wait_for("root's other locks released", lambda: not any(
+            os.path.lexists(p + ".lock") for p in paths
+            if p not in waited))
         held = [p for p in paths if os.path.lexists(p + ".lock")]
         self.assertEqual(len(held), 4, held)
         with self.assertRaises((TimeoutError, socket.timeout)):
@@ -1661,11 +1667,12 @@ def replies_so_far(c):
 
 class UserTurns(ExhaustTest):
     """One user's turn in a loop iteration is bounded over all its
-    connections: when its requests have taken their time (0.5 ms), not
-    even one more request of any of its connections is handled in that
-    iteration.  nobody's requests here are slow on purpose: each STATUS
-    meets nobody's own lock database write-locked (BEGIN EXCLUSIVE) and
-    waits for it (about 2 ms), so each takes a turn of its own.
+    connections: when its requests have taken their time (turn_us, 50
+    microseconds by default), not even one more request of any of its
+    connections is handled in that iteration.  nobody's requests here
+    are slow on purpose: each STATUS meets nobody's own lock database
+    write-locked (BEGIN EXCLUSIVE) and waits for it (about 2 ms), so each
+    takes a turn of its own.
 
     Expected: root's PING, sent 20 ms after nobody's 60 connections each
     queued one such request, is answered before 40 of them are.  Before,
@@ -1712,6 +1719,94 @@ class UserTurns(ExhaustTest):
         before = self.answered_before_root(conns)
         self.assertLess(before, 40, "nobody's requests answered before "
                         "root's PING")
+
+
+class TurnSetting(ExhaustTest):
+    """turn_us = 0: a loop iteration handles one request of a user (over
+    all its connections), then the others' requests.  nobody pipelines 50
+    ACQUIREs on one connection and root sends one ACQUIRE, both while the
+    daemon is stopped (SIGSTOP), so that it finds both at once when it
+    goes on.
+
+    Expected: at most one of nobody's grants comes before root's (fencing
+    tokens grow with each grant).  A turn_us beyond its range (0 to
+    100000 microseconds) is refused at start, naming the key and the
+    range.
+
+    Closed connections' holds are released a turn at a time too (one a
+    turn here), and the closed connections take turns: nobody's
+    connection closes holding 3000 locks, then root's closes holding one,
+    which root waits for on a third connection, with nobody's first lock
+    (released last).  Expected: root's lock is handed over first, without
+    waiting for all of nobody's holds to be released.
+    """
+    config = "turn_us = 0\nholds_per_conn = 4000\n"
+    N = 50
+
+    def test_one_request_a_turn(self):
+        d = self.shared()
+        n = self.nobody(timeout=60)
+        root = self.client()
+        flood = "".join("ACQUIRE %d path=%s/n%d timeout=0\n" %
+                        (i + 2, d, i) for i in range(self.N))
+        pid = self.daemon.proc.pid
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            n.send_raw(flood)
+            rid = root.send("ACQUIRE", path=self.path("r"), timeout=0)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        r = root.wait(rid, 60)
+        self.assertCode(r, "OK")
+        mine = int(r.fields["token"])
+        theirs = []
+        for _ in range(self.N):
+            r = n.read(60)
+            self.assertCode(r, "OK")
+            theirs.append(int(r.fields["token"]))
+        before = sorted(t for t in theirs if t < mine)
+        self.assertLessEqual(len(before), 1, "nobody's grants before "
+                             "root's: %d of %d" % (len(before), self.N))
+
+    def test_closed_connections_take_turns(self):
+        d = self.shared()
+        a = self.nobody(timeout=60)
+        paths = [os.path.join(d, "a%d" % i) for i in range(3000)]
+        a.send_raw("".join("ACQUIRE %d path=%s timeout=0\n" % (i + 2, p)
+                           for i, p in enumerate(paths)))
+        for _ in paths:
+            self.assertCode(a.read(60), "OK")
+        b = self.client()
+        x = self.path("x")
+        self.assertCode(b.call("ACQUIRE", path=x, timeout=0), "OK")
+        w = self.client()
+        last = w.send("ACQUIRE", path=paths[0], timeout=60)
+        mine = w.send("ACQUIRE", path=x, timeout=60)
+        self.assertCode(w.call("PING"), "OK")       # both queued
+        a.close()
+        self.clients.remove(a)
+        # Once this PING is answered the daemon has read a's end: a's
+        # holds are released from then on, b's after a's turn.
+        self.assertCode(w.call("PING"), "OK")
+        b.close()
+        self.clients.remove(b)
+        r = w.read(60)
+        self.assertEqual(r.id, mine, "nobody's last lock was handed over "
+                         "before root's: %s" % (r,))
+        self.assertCode(r, "OK")
+        self.assertCode(w.wait(last, 60), "OK")
+
+    def test_out_of_range_refused_at_start(self):
+        for i, line in enumerate(["turn_us = 100001", "turn_us = -1",
+                                  "turn_us = 0.1"]):
+            sub = os.path.join(self.dir, "t%d" % i)
+            os.mkdir(sub)
+            d = Daemon(sub, config=line + "\n")
+            d.start(wait=False)
+            self.assertEqual(d.proc.wait(10), 1, line)
+            text = d.logtext()
+            self.assertIn("bad value for turn_us", text, line)
+            self.assertIn("from 0 to 100000", text, line)
 
 
 class ClosingWithManyHolds(ExhaustTest):
