@@ -574,6 +574,7 @@ main(int argc, char **argv)
 	/* The sqlite method's steps run in the loop: a database another
 	 * process keeps busy must not stall every other client for long. */
 	lockfs_sqlite_busy(LBD_SQLITE_TRY_MS, LBD_SQLITE_STEP_MS);
+	lockfs_handoff_wait(0);        /* never in the loop: one try */
 	lockfs_sqlite_vfs_on_refuse(sqlite_refused);
 	watch_budget(&d);
 	if (lbd_locks_init(&d) != 0 || lbd_watches_init(&d) != 0) {

@@ -53,9 +53,9 @@
  * serialised by the same lock, so a temporary found at our name, or (mkdir)
  * a marker of the next holder's already in the lock, is the leftover of a
  * handoff that died half way: the temporary is removed, the marker used.
- * The directory's lock is waited for at most HANDOFF_DIR_WAIT_S: anyone
- * who can read the directory can take it, and must not stall the daemon
- * for good.
+ * The directory's lock is waited for at most lockfs_handoff_wait's
+ * seconds (0.2; the daemon: not at all): anyone who can read the
+ * directory can take it, and must not stall the daemon.
  *
  * Failing half way.  Until the rename (the new marker; the commit) nothing
  * the old holder has is touched: a failure removes what was made and
@@ -76,8 +76,21 @@
 #include "lockfs.h"
 
 #define HANDOFF_PREFIX  ".lockbroker-handoff."
-#define HANDOFF_DIR_WAIT_S 0.2  /* for the directory's lock: short, since
-				  the daemon waits in its loop */
+
+static double dir_wait_s = 0.2; /* for the directory's lock: short */
+
+/*
+ * lockfs_handoff_wait: sets, for the whole process, how long a handoff
+ * waits for its directory's lock while another holds it (seconds; 0: one
+ * try).  The daemon, which serves everyone from one thread, sets 0: anyone
+ * who can read a directory can hold its lock for good, and each handoff
+ * there would stall everyone else for the wait.  Call before any handoff.
+ */
+void
+lockfs_handoff_wait(double s)
+{
+	dir_wait_s = s;
+}
 
 /*
  * lockfs_init_for: lockfs_init for the lock on path held by *owner (filled
@@ -154,15 +167,15 @@ same_owner(const struct lockfs_lock *from, const struct lockfs_lock *to)
 /*
  * Takes the lock of l's directory into *dl: 0, or LB_EFAILED.  Breakers
  * and handoffs hold it for a few system calls, so it polls (never
- * blocking, with a growing pause) for up to HANDOFF_DIR_WAIT_S (see the
- * top of this file).
+ * blocking, with a growing pause) for up to lockfs_handoff_wait's
+ * seconds (see the top of this file).
  */
 static int
 lock_directory(const struct lockfs_lock *l, struct lockfs_dirlock *dl,
     struct lockfs_err *err)
 {
 	struct timespec pause = { 0, 100000 };  /* 0.1 ms, up to 10 ms */
-	double          deadline = lockfs_now() + HANDOFF_DIR_WAIT_S;
+	double          deadline = lockfs_now() + dir_wait_s;
 	int             r = 0;
 
 	if (lockfs_dirlock_open(dl, l->dir) == -1) {
@@ -506,9 +519,9 @@ out:
  * do); LB_EINVAL when they are not handles on one lock; LB_ENOTMINE when
  * `from` does not hold it (nothing changed); LB_EFAILED when it cannot be
  * handed over (`from` still holds it, temporaries removed), also when the
- * directory's lock stays taken for HANDOFF_DIR_WAIT_S.  err says why.
+ * directory's lock stays taken (lockfs_handoff_wait).  err says why.
  * Blocks while a breaker or another handoff in the directory holds its
- * lock (up to HANDOFF_DIR_WAIT_S), and, for sqlite, on a busy database
+ * lock (up to lockfs_handoff_wait), and, for sqlite, on a busy database
  * (as long as a release: lockfs_sqlite_step_ms).
  */
 int

@@ -244,6 +244,9 @@ int   lockfs_init_for(struct lockfs_lock *l, const char *path,
  * nothing changed); LB_EFAILED (from still holds it).  See handoff.c. */
 int   lockfs_handoff(struct lockfs_lock *from, struct lockfs_lock *to,
           struct lockfs_err *err);
+/* handoff.c: how long, for the whole process, a handoff waits for its
+ * directory's lock (seconds; 0.2 unless set; 0: one try). */
+void  lockfs_handoff_wait(double s);
 
 /* handoff.c: removes the temporaries of handoffs that a dead daemon left
  * in l's directory (only under the directory's lock): how many, or -1. */

@@ -928,6 +928,20 @@ START_TEST(test_handoff_dir_locked_for_good)
 	ck_assert_msg(strstr(err.msg, dir) != NULL, "reason: %s", err.msg);
 	assert_unchanged(dir, before);
 	assert_only_holder(dir, a);
+	/* The wait is the process's setting: 2 s, then one try (the
+	 * daemon's), which does not wait for it. */
+	lockfs_handoff_wait(2);
+	t0 = tl_now();
+	ck_assert_int_eq(lockfs_handoff(a, b, &err), LB_EFAILED);
+	ck_assert_msg(tl_now() - t0 >= 1.9, "waited %.3f s, not 2",
+	    tl_now() - t0);
+	lockfs_handoff_wait(0);
+	t0 = tl_now();
+	ck_assert_int_eq(lockfs_handoff(a, b, &err), LB_EFAILED);
+	ck_assert_msg(tl_now() - t0 < 1.9, "one try took %.3f s",
+	    tl_now() - t0);
+	lockfs_handoff_wait(0.2);
+	assert_unchanged(dir, before);
 	close(dfd);
 	handoff_ok(a, b);
 	assert_only_holder(dir, b);

@@ -1848,6 +1848,50 @@ class ClosingWithManyHolds(ExhaustTest):
 
 
 
+class DirectoryLockedForGood(ExhaustTest):
+    """nobody holds flock(2) on a directory it may read (a shared one),
+    for good, while root's holds there are handed to waiters: every
+    handoff would wait for the directory's lock (the library's wait is
+    0.2 s), in the daemon's one thread.
+
+    Expected: the daemon never waits for it (one try): each lock still
+    goes to its waiter (released, then granted: no atomic handoff), and
+    the 100 of them take nowhere near 100 waits (a generous bound, 10 s,
+    against 20 s of waits).
+    """
+    N = 100
+
+    def test_handoffs_do_not_wait_for_the_directory(self):
+        d = self.shared()
+        flocker = self.spawn(textwrap.dedent("""
+            import fcntl, os, time
+            fd = os.open(%r, os.O_RDONLY | os.O_DIRECTORY)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            print("locked", flush=True)
+            time.sleep(600)
+        """) % d, user="nobody")
+        self.assertEqual(flocker.stdout.readline(), b"locked\n")
+        a, b = self.client(), self.client()
+        paths = [os.path.join(d, "l%d" % i) for i in range(self.N)]
+        for p in paths:
+            self.assertCode(a.call("ACQUIRE", path=p, timeout=0), "OK")
+        rids = [b.send("ACQUIRE", path=p, timeout=120) for p in paths]
+        self.assertCode(b.wait(b.send("PING")), "OK")   # all queued
+        start = time.monotonic()
+        a.close()
+        self.clients.remove(a)
+        granted = [b.read(120) for _ in rids]   # in the order served
+        took = time.monotonic() - start
+        for r in granted:
+            self.assertCode(r, "OK")
+        self.assertEqual(sorted(r.id for r in granted), sorted(rids))
+        self.assertLess(took, 10.0, "%d handoffs took %.1f s: each waited "
+                        "for the directory's lock" % (self.N, took))
+        for p in paths:
+            self.assertEqual(b.call("STATUS", path=p).fields["mine"], "1")
+            self.assertCode(b.call("RELEASE", path=p), "OK")
+
+
 def nobody_sleeper():
     """A `sleep` process of user nobody, for holds kept for it (pid=)."""
     def demote():
