@@ -111,7 +111,12 @@ orphan_end(struct lbd_hold *h, const char *why)
 	struct lockfs_err err;
 	struct lbd_lock  *l = h->lock;
 	const char       *gone;
+	int               try_ms = lockfs_sqlite_try_ms();
+	int               step_ms = lockfs_sqlite_step_ms();
 
+	/* Never waiting for a busy database: a release that finds it busy
+	 * leaves the hold releasing, retried in its queue (releasing.c). */
+	lockfs_sqlite_busy(0, 0);
 	if (h->unjudged == LBD_ORPHAN_REFUSED ||
 	    (h->unjudged && orphan_look(h, 0, &gone, &err) == 0)) {
 		log_info("%s: hold of pid %ld from the previous run ends "
@@ -120,12 +125,14 @@ orphan_end(struct lbd_hold *h, const char *why)
 		    h->unjudged == LBD_ORPHAN_REFUSED ? "it was refused to "
 		    "its process, which tells whether it holds it" : gone);
 		lbd_hold_forget(l);
-		return;
+		goto out;
 	}
 	log_info("%s: hold of pid %ld from the previous run ends: %s",
 	    l->path, (long)h->fs.owner.pid, why);
 	if (lbd_hold_end(l, &err) < 0)         /* l may be gone */
 		log_info("%s", err.msg);
+out:
+	lockfs_sqlite_busy(try_ms, step_ms);
 }
 
 /* lbd_orphan_exited: h's process exited (pidwatch.c): h ends. */
@@ -136,12 +143,16 @@ lbd_orphan_exited(struct lbd_hold *h)
 }
 
 /* The grace period is over: unclaimed orphans lose their locks (kept
- * holds stay: they end with their process). */
+ * holds stay: they end with their process), about turn_us of them per
+ * loop iteration (one at least), so that thousands do not stall every
+ * client at once. */
 static void
 grace_over(uv_timer_t *t)
 {
 	struct lbd      *d = t->data;
 	struct lbd_hold *h, *next;
+	uint64_t         deadline = uv_hrtime() +
+	    (uint64_t)d->cfg.limits.turn_us * 1000;
 
 	for (h = LIST_FIRST(&d->orphans); h != NULL; h = next) {
 		next = LIST_NEXT(h, conn_entry);
@@ -149,6 +160,12 @@ grace_over(uv_timer_t *t)
 			continue;
 		orphan_end(h, "not reclaimed within the grace period");
 		next = LIST_FIRST(&d->orphans);  /* a handoff may change it */
+		if (next != NULL && uv_hrtime() >= deadline) {
+			/* The rest in the next iterations, a turn each (a
+			 * timer due now would run again in this one). */
+			uv_timer_start(t, grace_over, 1, 0);
+			break;
+		}
 	}
 }
 
@@ -516,10 +533,16 @@ releasing_resume(struct lbd *d)
 void
 lbd_reconcile(struct lbd *d)
 {
+	int try_ms = lockfs_sqlite_try_ms(), step_ms = lockfs_sqlite_step_ms();
+
 	LIST_INIT(&d->orphans);
 	uv_timer_init(d->loop, &d->grace);
 	d->grace.data = d;
+	/* A busy database is not waited for, once per hold, before anyone
+	 * is served: its holds are judged again in the releasing queues. */
+	lockfs_sqlite_busy(0, 0);
 	lbd_store_each_hold(d, reconcile_one);
+	lockfs_sqlite_busy(try_ms, step_ms);
 	releasing_resume(d);
 	lbd_store_commit(d);
 	if (!LIST_EMPTY(&d->orphans))
