@@ -258,7 +258,13 @@ START_TEST(test_restart_every_step)
 	lb_lock         *lock;
 	long             step;
 	int              releasing;
+	const char      *san = getenv("LB_SANITIZERS");
 
+	/* A sanitizer's runtime intercepts the libc calls the preload
+	 * interposes, and the daemon dies before either is set up: the
+	 * normal build runs this. */
+	if (san != NULL && *san != '\0')
+		return;
 	for (step = 1; step <= STEPS_MAX; step++) {
 		tl_place_make(&p, "lk");
 		private_daemon_stepping(&d, dir, step, p.dir);

@@ -301,6 +301,10 @@ check_clean "lock --break-stale --method mkdir"
 ## stay: no lock.)
 
 stopstep="$LB_BUILDDIR/tests/.libs/stopstep.so"
+# (Not in a sanitizer's build: its runtime intercepts the libc calls the
+# preload interposes, and the holder dies before either is set up.)
+[ -z "${LB_SANITIZERS-}" ] || echo "# in-process holders killed after each step: not under a sanitizer"
+[ -n "${LB_SANITIZERS-}" ] ||
 for m in mkdir pidfile; do
 	step=1
 	while [ -f "$stopstep" ] && [ $step -le 8 ]; do
