@@ -15,6 +15,10 @@
  *     CLOSING  <----------+   (holds released, waits canceled, handle
  *                              closed, freed in the close callback)
  *
+ * EOF or a write error with complete requests still buffered: the client
+ * has gone (eof), but what it sent before is handled first, in its turns,
+ * its replies dropped (conn_gone); then CLOSING.
+ *
  * Reading: into c->in, at most LBP_LINE_MAX bytes; a full buffer without a
  * newline is a line too long: an ERR is written and the connection closed,
  * since the next line's start cannot be found.  Back-pressure: replies
@@ -258,7 +262,7 @@ lbd_conn_send(struct lbd_conn *c, const struct lbp_out *o)
 	size_t cap;
 	char  *p;
 
-	if (c->state == LBD_CONN_CLOSING || o->overflow)
+	if (c->state == LBD_CONN_CLOSING || c->eof || o->overflow)
 		return;
 	if (c->outlen + o->len > c->outcap) {
 		cap = out_capacity(c->outcap, c->outlen + o->len);
@@ -274,6 +278,35 @@ lbd_conn_send(struct lbd_conn *c, const struct lbp_out *o)
 	memcpy(c->out + c->outlen, o->buf, o->len);
 	c->outlen += o->len;
 	conn_flush_later(c);
+}
+
+/*
+ * c's client has gone (end of input, or a write failed: it closed its
+ * socket), with why for the log: closed now, unless requests it sent
+ * before are still buffered, which are handled first, in their turns
+ * (a kept hold asked for just before closing is kept); their replies are
+ * dropped.  conn_read_start closes it once they are handled.
+ */
+static void
+conn_gone(struct lbd_conn *c, const char *why)
+{
+	log_debug("pid %ld: %s", (long)c->pid, why);
+	if (c->eof == 0 && memchr(c->in, '\n', c->inlen) == NULL) {
+		lbd_conn_close(c);
+		return;
+	}
+	c->eof = 1;
+	free(c->out);
+	c->out = NULL;
+	c->outlen = c->outcap = 0;
+	if (c->reading)
+		uv_read_stop((uv_stream_t *)&c->pipe);
+	c->reading = 0;
+	if (!c->throttled) {
+		c->throttled = 1;
+		TAILQ_INSERT_TAIL(&c->d->throttled, c, throttle_entry);
+		lbd_want_flush(c->d);   /* the iteration must end */
+	}
 }
 
 /* Called when a write has finished: frees it; on error closes the
@@ -292,9 +325,7 @@ conn_written(uv_write_t *req, int status)
 	if (status == UV_ECANCELED || c->state == LBD_CONN_CLOSING)
 		return;
 	if (status < 0) {
-		log_debug("pid %ld: write: %s", (long)c->pid,
-		    uv_strerror(status));
-		lbd_conn_close(c);
+		conn_gone(c, uv_strerror(status));
 		return;
 	}
 	if (c->outlen > 0)
@@ -344,8 +375,7 @@ conn_flush(struct lbd_conn *c)
 		return;
 	}
 	if (r < 0 && r != UV_EAGAIN) {
-		log_debug("pid %ld: write: %s", (long)c->pid, uv_strerror(r));
-		lbd_conn_close(c);
+		conn_gone(c, uv_strerror(r));
 		return;
 	}
 	if (r > 0) {
@@ -371,8 +401,7 @@ conn_flush(struct lbd_conn *c)
 		c->inflight -= w->held;
 		free(w->buf);
 		free(w);
-		log_debug("pid %ld: write: %s", (long)c->pid, uv_strerror(r));
-		lbd_conn_close(c);
+		conn_gone(c, uv_strerror(r));
 	}
 }
 
@@ -575,8 +604,7 @@ conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		c->inlen += (size_t)nread;
 		conn_lines(c);
 	} else if (nread == UV_EOF) {
-		log_debug("pid %ld: end of input", (long)c->pid);
-		lbd_conn_close(c);
+		conn_gone(c, "end of input");
 	} else if (nread < 0) {
 		log_debug("pid %ld: read: %s", (long)c->pid,
 		    uv_strerror((int)nread));
@@ -595,6 +623,10 @@ conn_read_start(struct lbd_conn *c)
 	conn_lines(c);
 	if (c->state == LBD_CONN_CLOSING || !c->reading)
 		return;
+	if (c->eof) {           /* every request it sent is handled */
+		lbd_conn_close(c);
+		return;
+	}
 	if ((r = uv_read_start((uv_stream_t *)&c->pipe, conn_alloc,
 	    conn_read)) != 0) {
 		log_warn("pid %ld: read: %s", (long)c->pid, uv_strerror(r));

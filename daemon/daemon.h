@@ -178,6 +178,12 @@ struct lbd_conn {
 	                                       request); 0: none in flight */
 	int                      reading;   /* 0 while back-pressure holds,
 	                                       or while throttled */
+	int                      eof;       /* its client has gone (end of
+	                                       input, or its replies cannot be
+	                                       written): the requests it sent
+	                                       before are still handled, in
+	                                       their turns, then it closes;
+	                                       replies are dropped */
 	int                      throttled; /* its turn's requests handled:
 	                                       read again next iteration */
 	int                      skipped;   /* throttled before any request

@@ -1157,6 +1157,35 @@ class Kept(DaemonTest):
         self.assertCode(c.call("PING"), "OK")
         self.assertCode(c.call("RELEASE", path=p, pid=proc.pid), "OK")
 
+    def test_requests_sent_before_the_client_went_are_handled(self):
+        # A client sends HELLO and ACQUIRE pid= and closes its socket
+        # before the daemon has read anything (stopped meanwhile); with a
+        # turn of one request, the HELLO's reply meets the closed socket
+        # before the ACQUIRE is handled: the ACQUIRE is still handled (its
+        # hold kept), not dropped with the connection.
+        self.daemon.kill()
+        self.daemon = Daemon(self.dir, config="turn_us = 0\n").start()
+        proc = self.sleeper()
+        p = self.path()
+        c = self.client()
+        os.kill(self.daemon.proc.pid, signal.SIGSTOP)
+        try:
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(self.daemon.socket)
+            s.sendall(b"HELLO 1 version=1\nPING 2\nPING 3\n"
+                      b"ACQUIRE 4 path=%s pid=%d\n" % (p.encode(), proc.pid))
+            s.close()
+        finally:
+            os.kill(self.daemon.proc.pid, signal.SIGCONT)
+        deadline = time.monotonic() + 10
+        while c.call("STATUS", path=p).fields["locked"] != "1":
+            self.assertLess(time.monotonic(), deadline,
+                            "the ACQUIRE sent before the close was lost")
+            time.sleep(0.02)
+        self.assertEqual(c.call("STATUS", path=p, pid=proc.pid)
+                         .fields["mine"], "1")
+        self.assertCode(c.call("RELEASE", path=p, pid=proc.pid), "OK")
+
     def test_release_by_another_connection_and_reentry(self):
         proc = self.sleeper()
         p = self.path()
