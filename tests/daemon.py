@@ -1168,7 +1168,7 @@ class Kept(DaemonTest):
         proc = self.sleeper()
         p = self.path()
         c = self.client()
-        os.kill(self.daemon.proc.pid, signal.SIGSTOP)
+        self.daemon.pause()
         try:
             s = socket.socket(socket.AF_UNIX)
             s.connect(self.daemon.socket)

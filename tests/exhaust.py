@@ -1750,7 +1750,7 @@ class TurnSetting(ExhaustTest):
         flood = "".join("ACQUIRE %d path=%s/n%d timeout=0\n" %
                         (i + 2, d, i) for i in range(self.N))
         pid = self.daemon.proc.pid
-        os.kill(pid, signal.SIGSTOP)
+        self.daemon.pause()
         try:
             n.send_raw(flood)
             rid = root.send("ACQUIRE", path=self.path("r"), timeout=0)

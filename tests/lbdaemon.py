@@ -198,6 +198,19 @@ class Daemon:
     def client(self, **kw):
         return Client(self.socket, **kw)
 
+    def pause(self):
+        """Stops the daemon (SIGSTOP) and returns once it is stopped: a
+        signal is delivered some time after kill(2) returns."""
+        os.kill(self.proc.pid, signal.SIGSTOP)
+        deadline = time.monotonic() + 30
+        while True:
+            with open("/proc/%d/stat" % self.proc.pid) as f:
+                if f.read().rsplit(")", 1)[1].split()[0] in ("T", "t"):
+                    return
+            if time.monotonic() > deadline:
+                raise AssertionError("the daemon did not stop")
+            time.sleep(0.001)
+
     def cpu_seconds(self):
         """User and system CPU time the daemon has used, in seconds."""
         with open("/proc/%d/stat" % self.proc.pid) as f:
