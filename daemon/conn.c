@@ -39,8 +39,8 @@
  * or many, delays the others by one turn, not by all of its requests (nor
  * by one request per connection).  The connections a turn skipped go
  * first in the next.  The releases of closed connections' holds take
- * turn_us per iteration too (500 microseconds by default; 50 keeps
- * other users' waits shorter): a request that makes or removes files
+ * turn_us per iteration too (50 microseconds by default, which keeps
+ * other users' waits within about 3 times idle): a request that makes or removes files
  * takes tens to hundreds of microseconds of the kernel's time, and
  * another user's request that comes in meanwhile waits for the rest of
  * the turn in progress.
