@@ -250,7 +250,7 @@ start time from /proc (the unique name guards against pid reuse), takes
 flock(2) on the lock's directory (so that no stale-lock breaker acts
 meanwhile), checks the artefact, creates the waiter's unique file,
 links it to a temporary name and rename()s that over the lock file (so
-that the artefact is never absent, DESIGN.md's one invariant), removes
+that the artefact is never absent, docs/DESIGN.md's one invariant), removes
 the old holder's unique file, and commits both records (the old hold
 deleted, the new one written) to the state database's WAL before any
 reply goes out: about 30 system calls, eight of them creating, linking,
@@ -280,7 +280,7 @@ floor's 5 plus the two round trips.  perf on the daemon puts about a
 quarter of its time per cycle in sqlite, a quarter in the file-system
 steps (ext4 inode allocation most of it), a third in the socket (read,
 write, epoll) and a twentieth in /proc; the remaining gap is the durable
-record and the identity checks, which DESIGN.md requires.""",
+record and the identity checks, which docs/DESIGN.md requires.""",
     "held": """\
 **Latency with many locks held.** Nothing on the path of a request grows
 with the number of locks held: the lock table is a hash table that
@@ -405,6 +405,12 @@ def write_doc(figs, meta, outdir, plots):
       "4.9 KB to under 1 KB). Together they took the daemon from about 61 "
       "to about 37 system calls per acquire+release.")
     o()
+    changes = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                           "changes.md")
+    if os.path.exists(changes):
+        with open(changes) as f:
+            o(f.read().rstrip("\n"))
+        o()
     o("## Floors")
     o()
     o("What the kernel charges for the steps no lock service avoids.")
