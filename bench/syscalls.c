@@ -108,6 +108,28 @@ perf_paranoid(void)
 	return v;
 }
 
+/* 0 when this process may read /proc/PID/syscall of pid (quiet() looks
+ * there; ptrace's rules, Yama's among them, decide), else -1 with why. */
+static int
+syscall_readable(pid_t pid, char *why, size_t size)
+{
+	char  file[64], buf[128];
+	FILE *f;
+	int   rc = -1;
+
+	snprintf(file, sizeof(file), "/proc/%ld/syscall", (long)pid);
+	if ((f = fopen(file, "r")) == NULL)
+		goto out;
+	if (fgets(buf, sizeof(buf), f) != NULL)
+		rc = 0;
+	fclose(f);
+out:
+	if (rc != 0)
+		snprintf(why, size, "cannot read %s: %s (as root, or with "
+		    "kernel.yama.ptrace_scope 0)", file, strerror(errno));
+	return rc;
+}
+
 /* Closes every counter of c. */
 static void
 counter_close(struct counter *c)
@@ -621,6 +643,7 @@ stage_syscalls(const struct bench_opts *o)
 	s.daemon = (pid_t)w.daemon_pid;
 	wire_close(&w);
 	if ((s.id = tracepoint_id(why, sizeof(why))) < 0 ||
+	    syscall_readable(s.daemon, why, sizeof(why)) != 0 ||
 	    counter_open(&s.dc, s.daemon, s.id, why, sizeof(why)) != 0) {
 		printf("M syscalls=not measured: %s\n", why);
 		progress("syscalls: not measured: %s", why);
