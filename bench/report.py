@@ -347,6 +347,8 @@ SYSCALL_ROWS = [
     ("release.link", "RELEASE, link, bare connection"),
     ("wire_cycle.link", "ACQUIRE+RELEASE, link, bare connection"),
     ("cycle.link", "lb_acquire+lb_release, link, through the broker"),
+    ("nobody.link", "lb_acquire+lb_release, link, through the broker, "
+     "client uid 65534 (the daemon switches credentials)"),
     ("handoff_queue", "handoff: the waiter's ACQUIRE, queued (sent with a "
      "PING in the same write)"),
     ("handoff_release", "handoff: the holder's RELEASE, the lock handed "

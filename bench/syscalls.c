@@ -17,6 +17,9 @@
  *                 asleep again)
  *   cycle:METHOD  lb_acquire + lb_release through the broker (the library)
  *   local:METHOD  lb_acquire + lb_release in-process (this process only)
+ *   nobody:METHOD cycle:METHOD by a child of uid 65534 (the daemon then
+ *                 acts with other credentials than its own), the daemon's
+ *                 calls only; as root only
  *   handoff       a lock passed between two bare connections of two
  *                 processes: the waiter's ACQUIRE, sent together with a
  *                 PING whose reply says the daemon has queued it, and the
@@ -40,12 +43,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/perf_event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -453,6 +457,74 @@ await(int fd, char c)
 		die("syscalls handoff: expected '%c', got '%c'", c, got);
 }
 
+/*
+ * lb_acquire + lb_release of method through the broker by a child that is
+ * uid and gid 65534 (so that the daemon acts with other credentials than
+ * its own), in a directory of o->dir that the child may write; the
+ * daemon's calls only.  As another user than root, nothing (a note).
+ */
+static void
+kind_nobody(struct sc *s, const char *method)
+{
+	char     dir[4096], path[4096], metric[64];
+	unsigned flags;
+	lb_lock *l;
+	uint64_t d0, d1;
+	long     i, n = ops_for(s, method);
+	int      up[2], down[2], r;
+	pid_t    child;
+
+	if (geteuid() != 0) {
+		progress("syscalls: not root: no run as another user");
+		return;
+	}
+	if (lb_method_parse(method, &flags) != 0)
+		die("no method %s", method);
+	path_join(dir, sizeof(dir), s->o->dir, "syscalls-nobody");
+	make_dir(dir);
+	if (chmod(dir, 01777) == -1)
+		die("chmod %s: %s", dir, strerror(errno));
+	path_join(path, sizeof(path), dir, "cycle-%s", method);
+	if (pipe(up) == -1 || pipe(down) == -1)
+		die("pipe: %s", strerror(errno));
+	if ((child = fork()) == -1)
+		die("fork: %s", strerror(errno));
+	if (child == 0) {
+		close(up[0]);
+		close(down[1]);
+		if (setgroups(0, NULL) == -1 || setgid(65534) == -1 ||
+		    setuid(65534) == -1)
+			die("cannot become uid 65534: %s", strerror(errno));
+		if ((l = lb_lock_new(path, flags | LB_BROKER)) == NULL)
+			die("lb_lock_new %s: %s", path, strerror(errno));
+		for (i = -WARMUP; i < n; i++) {
+			if (i == 0) {
+				tell(up[1], 'W');
+				await(down[0], 'G');
+			}
+			if ((r = lb_acquire(l, 10.0)) != 0 ||
+			    (r = lb_release(l)) != 0)
+				die("%s as uid 65534: %s: %s", path,
+				    lb_error_name(r), lb_lock_error(l));
+		}
+		tell(up[1], 'D');
+		lb_lock_free(l);
+		_exit(0);
+	}
+	close(up[1]);
+	close(down[0]);
+	await(up[0], 'W');
+	d0 = quiet(s);
+	tell(down[1], 'G');
+	await(up[0], 'D');
+	d1 = quiet(s);
+	close(up[0]);
+	close(down[1]);
+	wait_child(child, "syscalls as uid 65534");
+	snprintf(metric, sizeof(metric), "syscalls.daemon.nobody.%s", method);
+	report_value(metric, s->rep, (double)(d1 - d0) / (double)n, "calls");
+}
+
 /* The waiter's ACQUIRE and a PING in one write; returns once the PING is
  * answered (the ACQUIRE is queued: the lock is held).  *acq_id is the
  * ACQUIRE's id. */
@@ -618,13 +690,16 @@ run_kind(struct sc *s, const char *kind)
 		kind_lib(s, method, 1);
 	else if (len == 5 && strncmp(kind, "local", 5) == 0 && method != NULL)
 		kind_lib(s, method, 0);
+	else if (len == 6 && strncmp(kind, "nobody", 6) == 0 &&
+	    method != NULL)
+		kind_nobody(s, method);
 	else
 		die("syscalls: no kind %s (ping, wire:METHOD, cycle:METHOD, "
-		    "local:METHOD, handoff, flock)", kind);
+		    "local:METHOD, nobody:METHOD, handoff, flock)", kind);
 }
 
 #define ALL_KINDS "ping,wire:link,wire:symlink,wire:mkdir,wire:pidfile," \
-	"wire:sqlite,cycle:link,local:link,handoff,flock"
+	"wire:sqlite,cycle:link,nobody:link,local:link,handoff,flock"
 
 /* stage_syscalls: see the top of this file. */
 int
