@@ -27,11 +27,13 @@
  *                 counted alone as above
  *   flock         flock(2) LOCK_EX + LOCK_UN (this process only)
  *
- * Prints "V syscalls.daemon.KIND REP CALLS calls" and "V
- * syscalls.client.KIND REP CALLS calls" (per operation; KIND with '.' for
- * ':' and '_' for '-'), and syscalls.daemon.idle (calls per second of the
- * idle daemon, over -t seconds first: its timers), which is subtracted
- * from every daemon window pro rata.  The slow methods (mkdir, sqlite) run
+ * Prints "V syscalls.SIDE.NAME REP CALLS calls", SIDE daemon or client,
+ * per operation, NAME ping, wire_cycle.METHOD, acquire.METHOD and
+ * release.METHOD (daemon), cycle.METHOD, local.METHOD (client),
+ * nobody.METHOD (daemon), handoff_queue, handoff_release and handoff
+ * (daemon), flock (client); and syscalls.daemon.idle (calls per second of
+ * the idle daemon, over -t seconds first: its timers), which is
+ * subtracted from every daemon window pro rata.  The slow methods (mkdir, sqlite) run
  * N / 10 operations.  A window of this process's own counters costs it a
  * few calls (reading them): measured with no operation in between and
  * subtracted.
@@ -247,7 +249,8 @@ window_start(struct sc *s, struct window *w)
 
 /* Ends the window: the daemon's calls in it (less its idle rate's share)
  * and ours (less the window's own), per op of n; prints them as
- * syscalls.daemon.NAME and syscalls.client.NAME, either NULL not. */
+ * syscalls.daemon.NAME and syscalls.client.NAME (a NULL name: not
+ * printed). */
 static void
 window_end(struct sc *s, struct window *w, long n, const char *dname,
     const char *cname)
