@@ -459,7 +459,7 @@ guard against magic links on the path 5 (openat2 4, three of which fail,
 and a close); libuv and the socket 11 (epoll_wait, read and write about
 2 each for the two requests, epoll_ctl about 4.5, two of which fail);
 the link method's own 10 (openat and close of the unique file, link,
-newfstatat 4 to look at the artefact and its link count, unlink 2) and
+newfstatat 5 to look at the artefact and its link count, unlink 2) and
 the lock's own look 1.  The link method and the socket are the floor
 (about 6 each); the record, the credentials and the path guard, done
 once per iteration, per connection or not at all, are the way to 15."""
