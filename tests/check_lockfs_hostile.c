@@ -75,6 +75,43 @@ START_TEST(test_hostile_link_lock_is_dir)
 }
 END_TEST
 
+/* A lock directory holding a directory beside its marker: a break by
+ * any method refuses it and changes nothing (emptied half way, it could
+ * be left without its marker). */
+START_TEST(test_hostile_lock_dir_with_dir_break_refused)
+{
+	unsigned           methods[] = { LB_LINK, LB_SYMLINK, LB_MKDIR };
+	struct lockfs_lock l;
+	struct lockfs_err  err;
+	char               dir[PATH_MAX], path[PATH_MAX], marker[PATH_MAX];
+	char               sub[PATH_MAX];
+	size_t             i;
+
+	tl_place_in(dir, path, "res");
+	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+		init_ok(&l, path, methods[i], 0);
+		if (i == 0) {
+			ck_assert_int_eq(mkdir(l.lock_file, 0755), 0);
+			tl_path_join(marker, PATH_MAX, l.lock_file,
+			    "elsewhere.4242");
+			tl_write_text(marker, "");
+			tl_path_join(sub, PATH_MAX, l.lock_file, "sub");
+			ck_assert_int_eq(mkdir(sub, 0755), 0);
+		}
+		memset(&err, 0, sizeof(err));
+		ck_assert_int_eq(lockfs_break_lock(&l, &err), LB_EUNLOCK);
+		ck_assert_int_eq(err.code, LB_EUNLOCK);
+		ck_assert_msg(tl_exists(marker), "%s: the marker went",
+		    lockfs_method_name(methods[i]));
+		ck_assert(tl_exists(sub));
+		ck_assert_int_eq(tl_count(l.lock_file), 2);
+		ck_assert_int_eq(tl_count(dir), 1);
+		lockfs_fini(&l);
+	}
+	tl_place_remove(dir);
+}
+END_TEST
+
 /* An mkdir lock whose holder finds the next holder's marker beside its
  * own when it releases (a handoff that added it and did not get to remove
  * the old one): its marker goes, the lock stays, now the other's. */
@@ -532,6 +569,7 @@ lockfs_hostile_case(void)
 	tcase_add_test(tc, test_hostile_link_lock_is_dir);
 	tcase_add_test(tc, test_hostile_pidfile_is_dir);
 	tcase_add_test(tc, test_mkdir_release_after_handoff_marker);
+	tcase_add_test(tc, test_hostile_lock_dir_with_dir_break_refused);
 	tcase_add_test(tc, test_hostile_pidfile_garbage);
 	tcase_add_test(tc, test_hostile_pidfile_symlink);
 	tcase_add_test(tc, test_hostile_mkdir_lock_symlink);
