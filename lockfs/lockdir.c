@@ -296,6 +296,35 @@ is_dead_leftover(int dfd, const char *name, const char *hash,
 	    S_ISDIR(st->st_mode) && st->st_uid == lockfs_os_files_uid();
 }
 
+/*
+ * Removes the leftover temporary name (in l's directory, open as dfd),
+ * judged to be the directory *st: first renamed to l's own temporary tmp
+ * (whose base name is tmp_base), so that a lock directory being put
+ * together there meanwhile by someone acting for the dead process (the
+ * daemon, for a client that died) cannot be renamed into place after it
+ * was emptied here; then emptied and removed there, when it is still the
+ * directory judged.  0, or -1.
+ */
+static int
+remove_leftover(const struct lockfs_lock *l, int dfd, const char *name,
+    const struct stat *st, const char *tmp, const char *tmp_base)
+{
+	char from[PATH_MAX];
+	int  n;
+
+	n = snprintf(from, sizeof(from), "%s%s%s", l->dir,
+	    strcmp(l->dir, "/") == 0 ? "" : "/", name);
+	if (n < 0 || (size_t)n >= sizeof(from))
+		return -1;
+	if (lockfs_os_rename_noreplace(from, tmp) == 0)
+		return empty_at(dfd, tmp_base, st);
+	/* Without RENAME_NOREPLACE no lock directory is ever renamed into
+	 * place: in place. */
+	if (errno == EINVAL || errno == ENOSYS)
+		return empty_at(dfd, name, st);
+	return -1;
+}
+
 /* lockfs_lockdir_tidy: see lockfs.h. */
 int
 lockfs_lockdir_tidy(const struct lockfs_lock *l)
@@ -303,13 +332,14 @@ lockfs_lockdir_tidy(const struct lockfs_lock *l)
 	struct dirent *de;
 	struct stat    st;
 	char           tmp[PATH_MAX], hash[16];
-	const char    *dot;
+	const char    *dot, *tmp_base;
 	DIR           *d = NULL;
 	int            fd, n = -1;
 
 	if (lockfs_lockdir_tmp_name(l, tmp, sizeof(tmp)) == -1 ||
 	    (dot = strrchr(tmp, '.')) == NULL || strlen(dot) >= sizeof(hash))
 		goto out;
+	tmp_base = strrchr(tmp, '/') + 1;
 	snprintf(hash, sizeof(hash), "%s", dot);
 	fd = open(l->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
@@ -320,7 +350,8 @@ lockfs_lockdir_tidy(const struct lockfs_lock *l)
 	n = 0;
 	while ((de = readdir(d)) != NULL)
 		if (is_dead_leftover(dirfd(d), de->d_name, hash, &st) &&
-		    empty_at(dirfd(d), de->d_name, &st) == 0)
+		    remove_leftover(l, dirfd(d), de->d_name, &st, tmp,
+		    tmp_base) == 0)
 			n++;
 out:
 	if (d != NULL)
