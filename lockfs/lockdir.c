@@ -219,13 +219,36 @@ out:
 	return r;
 }
 
+/* Whether directory dir (not followed) has an entry besides . and ..:
+ * 1, or 0 (also when it cannot be read). */
+static int
+has_entries(const char *dir)
+{
+	struct dirent *de;
+	DIR           *d;
+	int            fd, r = 0;
+
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		return 0;
+	}
+	while (r == 0 && (de = readdir(d)) != NULL)
+		r = strcmp(de->d_name, ".") != 0 &&
+		    strcmp(de->d_name, "..") != 0;
+	closedir(d);
+	return r;
+}
+
 /* lockfs_lockdir_remove: see lockfs.h. */
 int
 lockfs_lockdir_remove(const struct lockfs_lock *l, struct lockfs_err *err)
 {
-	char        tmp[PATH_MAX];
-	struct stat st;
-	int         r = 0;
+	struct lockfs_err ignored;
+	char              tmp[PATH_MAX];
+	struct stat       st;
+	int               r = 0, saved;
 
 	if (lstat(l->lock_file, &st) == -1) {
 		if (errno != ENOENT && errno != ENOTDIR)
@@ -250,19 +273,35 @@ lockfs_lockdir_remove(const struct lockfs_lock *l, struct lockfs_err *err)
 		    "temporary name", l->lock_file);
 		goto out;
 	}
-	if (lockfs_lockdir_rename_away(l, tmp) == 0) {
+	if (lockfs_os_rename_noreplace(l->lock_file, tmp) == -1 &&
+	    (errno != EEXIST || lockfs_lockdir_empty(tmp, &ignored) != 0 ||
+	    lockfs_os_rename_noreplace(l->lock_file, tmp) == -1)) {
+		if (errno == ENOENT)
+			;               /* gone meanwhile */
+		else if (errno == EINVAL || errno == ENOSYS)
+			/* No RENAME_NOREPLACE here: in place, as lockfile
+			 * does. */
+			r = lockfs_lockdir_empty(l->lock_file, err);
+		else
+			r = lockfs_fail(err, LB_EUNLOCK, errno, "cannot remove "
+			    "%s: cannot rename it to %s", l->lock_file, tmp);
+		goto out;
+	}
+	if (lockfs_lockdir_empty(tmp, err) == 0) {
 		lockfs_lockdir_tidy(l);
 		goto out;
 	}
-	if (errno == ENOENT)
-		goto out;       /* gone meanwhile */
-	if (errno != EINVAL && errno != ENOSYS) {
-		r = lockfs_fail(err, LB_EUNLOCK, errno, "cannot remove %s: "
-		    "cannot rename it to %s", l->lock_file, tmp);
-		goto out;
-	}
-	/* No RENAME_NOREPLACE here: in place, as lockfile does. */
-	r = lockfs_lockdir_empty(l->lock_file, err);
+	/* A marker that may not be removed here (another's directory): the
+	 * lock goes back whole, with what it still holds, unless someone has
+	 * taken the lock meanwhile. */
+	saved = errno;
+	if (has_entries(tmp) &&
+	    lockfs_os_rename_noreplace(tmp, l->lock_file) == 0)
+		r = lockfs_fail(err, LB_EUNLOCK, saved, "cannot remove %s: "
+		    "cannot empty it (left as it was)", l->lock_file);
+	else
+		r = lockfs_fail(err, LB_EUNLOCK, saved, "cannot remove %s: "
+		    "cannot empty it at %s", l->lock_file, tmp);
 out:
 	return r;
 }

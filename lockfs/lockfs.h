@@ -209,9 +209,10 @@ ssize_t lockfs_read_regular(const char *file, char *buf, size_t size,
  *     changed; EINVAL or ENOSYS: no RENAME_NOREPLACE here).
  * lockfs_lockdir_remove: removes l's lock directory, whoever's, whole:
  *     refused (LB_EUNLOCK, nothing changed) when it holds more than files
- *     or cannot be renamed away; in place only where the file system has
- *     no RENAME_NOREPLACE.  0 (also when nothing is there), or LB_EUNLOCK
- *     with err filled.
+ *     or cannot be renamed away; put back (LB_EUNLOCK) when, taken away,
+ *     its markers may not be removed; in place only where the file system
+ *     has no RENAME_NOREPLACE.  0 (also when nothing is there), or
+ *     LB_EUNLOCK with err filled.
  * lockfs_lockdir_tidy: removes the temporaries of l's lock directory
  *     (l's PATH.lock, whatever l's owner) that processes of this host
  *     left when they died half way: only those whose marker names a
