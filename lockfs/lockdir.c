@@ -268,6 +268,15 @@ lockfs_lockdir_remove(const struct lockfs_lock *l, struct lockfs_err *err)
 		    l->lock_file);
 		goto out;
 	}
+	/* Markers that may not be removed (another's directory): refused
+	 * before it is moved at all, so that the lock is never free for an
+	 * instant (AT_EACCESS: as the file-system credentials in force). */
+	if (faccessat(AT_FDCWD, l->lock_file, W_OK | X_OK, AT_EACCESS) == -1 &&
+	    (errno == EACCES || errno == EPERM || errno == EROFS)) {
+		r = lockfs_fail(err, LB_EUNLOCK, errno, "cannot remove %s",
+		    l->lock_file);
+		goto out;
+	}
 	if (lockfs_lockdir_tmp_name(l, tmp, sizeof(tmp)) == -1) {
 		r = lockfs_fail(err, LB_EUNLOCK, errno, "cannot remove %s: "
 		    "temporary name", l->lock_file);
@@ -291,9 +300,9 @@ lockfs_lockdir_remove(const struct lockfs_lock *l, struct lockfs_err *err)
 		lockfs_lockdir_tidy(l);
 		goto out;
 	}
-	/* A marker that may not be removed here (another's directory): the
-	 * lock goes back whole, with what it still holds, unless someone has
-	 * taken the lock meanwhile. */
+	/* A marker that may not be removed after all (a sticky lock
+	 * directory): the lock goes back whole, with what it still holds,
+	 * unless someone has taken the lock meanwhile. */
 	saved = errno;
 	if (has_entries(tmp) &&
 	    lockfs_os_rename_noreplace(tmp, l->lock_file) == 0)
