@@ -373,6 +373,30 @@ remove_leftover(const struct lockfs_lock *l, int dfd, const char *name,
 	return -1;
 }
 
+/*
+ * Whether directory dfd may hold a temporary: a subdirectory other than
+ * l's lock directory.  Where the file system counts subdirectories in a
+ * directory's link count (2 + subdirectories: ext4, xfs, tmpfs), a
+ * directory whose only subdirectory, if any, is PATH.lock holds none, and
+ * the tidy need not read it (a lock's own directory usually holds no
+ * other; /tmp holds many).  1 when it may (or cannot tell), else 0.
+ */
+static int
+may_hold_temporaries(const struct lockfs_lock *l, int dfd)
+{
+	struct stat st, lk;
+	const char *base = strrchr(l->lock_file, '/');
+	nlink_t     others;
+
+	if (fstat(dfd, &st) == -1 || st.st_nlink < 2)
+		return 1;               /* not counted (btrfs: 1) */
+	others = st.st_nlink - 2;
+	if (others > 0 && fstatat(dfd, base == NULL ? l->lock_file : base + 1,
+	    &lk, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(lk.st_mode))
+		others--;
+	return others > 0;
+}
+
 /* lockfs_lockdir_tidy: see lockfs.h. */
 int
 lockfs_lockdir_tidy(const struct lockfs_lock *l)
@@ -396,6 +420,8 @@ lockfs_lockdir_tidy(const struct lockfs_lock *l)
 		goto out;
 	}
 	n = 0;
+	if (!may_hold_temporaries(l, dirfd(d)))
+		goto out;
 	while ((de = readdir(d)) != NULL)
 		if (is_dead_leftover(dirfd(d), de->d_name, hash, &st) &&
 		    remove_leftover(l, dirfd(d), de->d_name, &st, tmp,
