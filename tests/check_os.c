@@ -586,18 +586,6 @@ START_TEST(proc_exit_fd_readable_at_exit)
 }
 END_TEST
 
-/* The owner of a process: ours for us, none for a dead pid. */
-START_TEST(proc_owner)
-{
-	uid_t uid = 12345;
-
-	ck_assert_int_eq(lbd_os_proc_owner(getpid(), &uid), 0);
-	ck_assert_int_eq(uid, geteuid());
-	errno = 0;
-	ck_assert_int_eq(lbd_os_proc_owner(tl_dead_pid(), &uid), -1);
-	ck_assert_int_eq(errno, ENOENT);
-}
-END_TEST
 
 /* The daemon's own process entries, by every name they have, and not
  * another process's or another place. */
@@ -697,7 +685,6 @@ os_suite(void)
 	tcase_add_test(daemon, user_groups_of_root);
 	tcase_add_test(daemon, peer_ids_and_groups);
 	tcase_add_test(daemon, proc_exit_fd_readable_at_exit);
-	tcase_add_test(daemon, proc_owner);
 	tcase_add_test(daemon, own_proc_paths);
 	tcase_add_test(daemon, magic_links);
 	tcase_add_test(daemon, fds_open_counts);
