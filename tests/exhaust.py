@@ -1739,6 +1739,14 @@ class TurnSetting(ExhaustTest):
     which root waits for on a third connection, with nobody's first lock
     (released last).  Expected: root's lock is handed over first, without
     waiting for all of nobody's holds to be released.
+
+    The same for holds kept for a process (ACQUIRE pid=) when it exits:
+    nobody keeps 3000 locks for one of its processes and one lock for
+    another; root waits for that one and for the first of the 3000
+    (released last).  The first process is killed, and once its holds
+    have begun to be released, the second.  Expected: root's waits are
+    granted the second process's lock first (before, the exit of a
+    process ended all of its holds in one go).
     """
     config = "turn_us = 0\nholds_per_conn = 4000\n"
     N = 50
@@ -1795,6 +1803,46 @@ class TurnSetting(ExhaustTest):
                          "before root's: %s" % (r,))
         self.assertCode(r, "OK")
         self.assertCode(w.wait(last, 60), "OK")
+
+    def test_exited_processes_take_turns(self):
+        d = self.shared()
+        first, second = sleepers(self, 2)
+        n = self.nobody(timeout=60)
+        paths = [os.path.join(d, "k%d" % i) for i in range(3000)]
+        n.send_raw("".join("ACQUIRE %d path=%s pid=%d\n" %
+                           (i + 2, p, first.pid)
+                           for i, p in enumerate(paths)))
+        for _ in paths:
+            self.assertCode(n.read(60), "OK")
+        x = os.path.join(d, "x")
+        self.assertCode(n.call("ACQUIRE", path=x, pid=second.pid), "OK")
+        w = self.client()
+        last = w.send("ACQUIRE", path=paths[0], timeout=120)
+        mine = w.send("ACQUIRE", path=x, timeout=120)
+        self.assertCode(w.call("PING"), "OK")       # both queued
+        self.assertEqual(w.call("STATUS", path=paths[0])
+                         .fields["holder_pid"], str(first.pid))
+        first.kill()
+        first.wait()
+        # The lock kept last is released first: its artefact gone, the
+        # daemon has seen the exit and is releasing the process's holds.
+        wait_for("the first process's holds are being released",
+                 lambda: not os.path.lexists(paths[-1] + ".lock"), 30)
+        second.kill()
+        second.wait()
+        r = w.read(120)
+        self.assertEqual(r.id, mine, "all the holds of the process that "
+                         "exited first were released before the second "
+                         "one's: %s" % (r,))
+        self.assertCode(r, "OK")
+        # The rest stay held by the exited process until each is released.
+        self.assertEqual(w.call("STATUS", path=paths[1])
+                         .fields["holder_pid"], str(first.pid))
+        self.assertCode(w.call("ACQUIRE", path=paths[1], timeout=0),
+                        "EALREADY")
+        self.assertCode(w.wait(last, 120), "OK")
+        wait_for("every kept hold ends", lambda: not any(
+            os.path.lexists(p + ".lock") for p in paths[1:]), 60)
 
     def test_out_of_range_refused_at_start(self):
         for i, line in enumerate(["turn_us = 100001", "turn_us = -1",
