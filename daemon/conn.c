@@ -40,8 +40,9 @@
  * by one request per connection).  The connections a turn skipped go
  * first in the next.  The releases of closed connections' holds take
  * turn_us per iteration too, in turns with those of exited processes
- * and of orphans whose grace is over (ending.c; 500 microseconds by
- * default; 50 keeps other users' waits shorter): a request that makes or removes files
+ * and of orphans whose grace is over (ending.c; 50 microseconds by
+ * default, which keeps other users' waits within about 3 times idle): a
+ * request that makes or removes files
  * takes tens to hundreds of microseconds of the kernel's time, and
  * another user's request that comes in meanwhile waits for the rest of
  * the turn in progress.
