@@ -42,10 +42,9 @@
  * turn_us per iteration too, in turns with those of exited processes
  * and of orphans whose grace is over (ending.c; 50 microseconds by
  * default, which keeps other users' waits within about 3 times idle): a
- * request that makes or removes files
- * takes tens to hundreds of microseconds of the kernel's time, and
- * another user's request that comes in meanwhile waits for the rest of
- * the turn in progress.
+ * request that makes or removes files takes tens to hundreds of
+ * microseconds of the kernel's time, and another user's request that
+ * comes in meanwhile waits for the rest of the turn in progress.
  */
 #include <errno.h>
 #include <stddef.h>

@@ -2033,6 +2033,83 @@ class UnjudgedAtGraceEnd(ExhaustTest):
                              .fields["locked"], "0")
 
 
+class GraceEndAmongKeptHolds(ExhaustTest):
+    """nobody holds N locks over a connection (its process stays alive
+    but never reclaims them) and then keeps K locks for one of its
+    processes (ACQUIRE pid=), across a restart: the N are orphans, the K
+    kept holds, and the kept ones come first in the daemon's list of the
+    previous run's holds.  Root waits for every orphan's lock; turn_us =
+    0 (one orphan ended per loop iteration).
+
+    Expected: when the grace period ends, every orphan's lock goes to
+    root's waits, each once; root's PING, sent once the first has come,
+    is answered while others are still to come (the grace end takes
+    turns); every kept hold stays its process's (artefact there, STATUS
+    naming its pid), and all of them end when that process exits.
+    Before, each orphan's end looked for the next one from the list's
+    head, past every kept hold (N times K steps).
+    """
+    N = 2000
+    K = 5000
+    config = ("grace = 5\nturn_us = 0\nholds_per_conn = 6000\n"
+              "waits_per_conn = 6000\n")
+
+    def test_orphans_end_kept_holds_stay(self):
+        # In 100 directories: a restart looks through a recorded hold's
+        # directory for handoff temporaries, once per hold.
+        dirs = [self.shared("d%d" % i) for i in range(100)]
+        orphans = [os.path.join(dirs[i % 100], "o%d" % i)
+                   for i in range(self.N)]
+        kept = [os.path.join(dirs[i % 100], "k%d" % i)
+                for i in range(self.K)]
+        keeper = sleepers(self, 1)[0]
+        o = self.nobody(timeout=120)
+        o.send_raw("".join("ACQUIRE %d path=%s\n" % (i + 2, p)
+                           for i, p in enumerate(orphans)))
+        for _ in orphans:
+            self.assertCode(o.read(120), "OK")
+        n = self.nobody(timeout=120)
+        n.send_raw("".join("ACQUIRE %d path=%s pid=%d\n" %
+                           (i + 2, p, keeper.pid)
+                           for i, p in enumerate(kept)))
+        for _ in kept:
+            self.assertCode(n.read(120), "OK")
+        self.daemon.stop()
+        self.daemon.start()
+        w = self.client(timeout=120)
+        rids = {w.send("ACQUIRE", path=p, timeout=300): p for p in orphans}
+        replies = []
+        while not replies or replies[-1].id not in rids:
+            replies.append(w.read(120))
+        ping = w.send("PING")
+        cpu = self.daemon.cpu_seconds()
+        while len(replies) < self.N + 1:
+            replies.append(w.read(120))
+        if os.environ.get("LB_SHOW_CPU"):
+            print("daemon CPU for the grace end: %.2f s" %
+                  (self.daemon.cpu_seconds() - cpu), file=sys.stderr)
+        ids = [r.id for r in replies]
+        self.assertIn(ping, ids)
+        after = ids[ids.index(ping) + 1:]
+        self.assertTrue(after, "root's PING was answered only after all "
+                        "%d orphans had ended" % self.N)
+        for r in replies:
+            self.assertCode(r, "OK")
+        self.assertEqual(sorted(i for i in ids if i != ping),
+                         sorted(rids))
+        self.assertIn("not reclaimed within the grace period",
+                      self.daemon.logtext())
+        self.assertEqual([p for p in kept
+                          if not os.path.lexists(p + ".lock")], [])
+        for p in (kept[0], kept[-1]):
+            self.assertEqual(w.call("STATUS", path=p)
+                             .fields["holder_pid"], str(keeper.pid))
+        keeper.kill()
+        keeper.wait()
+        wait_for("every kept hold ends with its process", lambda: not any(
+            os.path.lexists(p + ".lock") for p in kept), 120)
+
+
 def nobody_sleeper():
     """A `sleep` process of user nobody, for holds kept for it (pid=)."""
     def demote():
