@@ -12,15 +12,18 @@
  * iteration, so that a process that exits with thousands of kept holds
  * does not stall everyone; until its turn each stays held by the exited
  * process, found by no request (lbd_orphan_exiting), and the watch goes
- * with its last hold:
+ * with its last hold.  The pidfd comes from the OS layer (os.h:
+ * lbd_os_proc_exit_fd), the looks from lockfs's (lockfs_owner_of_pid); a
+ * port without such descriptors watches by the timer alone.
  *
- *   WATCHED --exit seen (pidfd readable, or the look)--> EXITED (its
- *      |      pidfd or timer gone, out of the table; queued in
- *      |      d->endings, holds ended a turn at a time)
- *      |                                                   |
- *      +-- its last hold gone (released, broken, ...) --> freed <-+  The pidfd comes from the OS layer (os.h: lbd_os_proc_exit_fd),
- * the looks from lockfs's (lockfs_owner_of_pid); a port without such
- * descriptors watches by the timer alone.
+ *   WATCHED --its process exits (pidfd readable, or the look)--> EXITED
+ *      |                                  (pidfd or timer gone, out of
+ *      |                                  the table, in d->endings: its
+ *      |                                  holds end a turn at a time)
+ *      | its last hold gone (released,               |
+ *      | broken, reclaimed)                          | its turn finds no
+ *      v                                             | hold left
+ *    freed <-----------------------------------------+
  *
  * A pidfd is a descriptor, and descriptors are the budget that new
  * connections need (d->fd_conns, main.c), so pidfds are bounded twice: in
