@@ -175,6 +175,11 @@ HANDOFF = [
     ("peer.fasteners.handoff", "fasteners InterProcessLock handoff"),
     ("peer.lockfile.handoff", "Python lockfile LinkLockFile handoff"),
 ]
+POLLS = {
+    "peer.filelock.handoff": "50 ms",
+    "peer.fasteners.handoff": "10 ms, 10 ms more each try, to 100 ms",
+    "peer.lockfile.handoff": "100 ms",
+}
 PEERS_CYCLE = [
     ("peer.lockfile.cycle", "Python lockfile LinkLockFile"),
     ("peer.filelock.cycle", "py-filelock FileLock"),
@@ -250,7 +255,7 @@ start time from /proc (the unique name guards against pid reuse), takes
 flock(2) on the lock's directory (so that no stale-lock breaker acts
 meanwhile), checks the artefact, creates the waiter's unique file,
 links it to a temporary name and rename()s that over the lock file (so
-that the artefact is never absent, DESIGN.md's one invariant), removes
+that the artefact is never absent, docs/DESIGN.md's one invariant), removes
 the old holder's unique file, and commits both records (the old hold
 deleted, the new one written) to the state database's WAL before any
 reply goes out: about 30 system calls, eight of them creating, linking,
@@ -280,7 +285,7 @@ floor's 5 plus the two round trips.  perf on the daemon puts about a
 quarter of its time per cycle in sqlite, a quarter in the file-system
 steps (ext4 inode allocation most of it), a third in the socket (read,
 write, epoll) and a twentieth in /proc; the remaining gap is the durable
-record and the identity checks, which DESIGN.md requires.""",
+record and the identity checks, which docs/DESIGN.md requires.""",
     "held": """\
 **Latency with many locks held.** Nothing on the path of a request grows
 with the number of locks held: the lock table is a hash table that
@@ -405,6 +410,12 @@ def write_doc(figs, meta, outdir, plots):
       "4.9 KB to under 1 KB). Together they took the daemon from about 61 "
       "to about 37 system calls per acquire+release.")
     o()
+    changes = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                           "changes.md")
+    if os.path.exists(changes):
+        with open(changes) as f:
+            o(f.read().rstrip("\n"))
+        o()
     o("## Floors")
     o()
     o("What the kernel charges for the steps no lock service avoids.")
@@ -429,7 +440,9 @@ def write_doc(figs, meta, outdir, plots):
       "holder waits until the other is blocked in its acquire (flock: "
       "the waiter sleeps in flock(2), from /proc/PID/syscall; broker: the "
       "daemon counts a waiter; Python peers, which cannot tell: 150 ms, "
-      "longer than their polling interval), notes the time and releases; "
+      "longer than their polling interval, plus a random fraction of "
+      "100 ms, so that the release lands at a random moment of their "
+      "poll, as a program's would), notes the time and releases; "
       "the sample ends when the waiter's acquire returns.")
     o()
     if "bench-handoff.png" in plots:
@@ -535,6 +548,18 @@ def write_doc(figs, meta, outdir, plots):
       "uncontended table and their handoffs in the handoff table above.")
     o()
     d.latency_table(PEERS_CYCLE + HANDOFF[4:])
+    o("A handoff to a poller waits for its next try: with the release at "
+      "a random moment of the poll, on average about half the interval "
+      "(the mean below), whatever the median of one run says.")
+    o()
+    o("| handoff | polls every | mean (µs) | p50 (µs) |")
+    o("|---|---|--:|--:|")
+    for metric, label in HANDOFF[4:]:
+        f, mean = d.get(metric), d.main(metric + ".mean")
+        if f is not None:
+            o("| %s | %s | %s | %s |" % (label, POLLS[metric], us(mean),
+                                         us(f.p50)))
+    o()
 
     o("## Every figure of this run")
     o()

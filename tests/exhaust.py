@@ -1845,16 +1845,8 @@ class TurnSetting(ExhaustTest):
             os.path.lexists(p + ".lock") for p in paths[1:]), 60)
 
     def test_out_of_range_refused_at_start(self):
-        for i, line in enumerate(["turn_us = 100001", "turn_us = -1",
-                                  "turn_us = 0.1"]):
-            sub = os.path.join(self.dir, "t%d" % i)
-            os.mkdir(sub)
-            d = Daemon(sub, config=line + "\n")
-            d.start(wait=False)
-            self.assertEqual(d.proc.wait(10), 1, line)
-            text = d.logtext()
-            self.assertIn("bad value for turn_us", text, line)
-            self.assertIn("from 0 to 100000", text, line)
+        self.assertRefusedAtStart(["turn_us = 100001", "turn_us = -1",
+                                   "turn_us = 0.1"], "from 0 to 100000")
 
 
 class ClosingWithManyHolds(ExhaustTest):
