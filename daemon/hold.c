@@ -362,12 +362,23 @@ lbd_own_artefact_adopt(struct lbd_lock *l, struct lbd_conn *c,
 	return r;
 }
 
+/* lbd_hold_kept_running: see hold.h.  A process is its pid and its start
+ * time, never the pid alone. */
+int
+lbd_hold_kept_running(const struct lbd_hold *h)
+{
+	unsigned long long start;
+
+	return lockfs_os_start_time(h->fs.owner.pid, &start) == 0 &&
+	    start == h->fs.owner.start;
+}
+
 /*
  * lbd_hold_find: l's hold by (c, tid), or, when kept_pid is not 0, l's
- * hold kept for that process, if c may act for it (root, or the hold's
- * user); or NULL.  A releasing hold, and one whose process has exited
- * (ending in its turn: its pid may be another process's by then), is
- * nobody's.
+ * hold kept for that process (the one that runs with that pid now), if c
+ * may act for it (root, or the hold's user); or NULL.  A releasing hold,
+ * and one whose process has exited (ending in its turn: its pid may be
+ * another process's by then), is nobody's.
  */
 struct lbd_hold *
 lbd_hold_find(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid,
@@ -379,7 +390,8 @@ lbd_hold_find(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid,
 		return NULL;
 	if (kept_pid != 0)
 		return h->kept && h->fs.owner.pid == kept_pid &&
-		    (c->uid == 0 || c->uid == h->uid) ? h : NULL;
+		    (c->uid == 0 || c->uid == h->uid) &&
+		    lbd_hold_kept_running(h) ? h : NULL;
 	return h->conn == c && h->tid == tid ? h : NULL;
 }
 

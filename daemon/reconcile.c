@@ -373,7 +373,8 @@ orphan_to_waiter(struct lbd_hold *h)
 		return;                 /* its process is gone: it ends */
 	TAILQ_FOREACH(w, &l->waiters, lock_entry) {
 		if (h->kept ? w->kept_pid == h->fs.owner.pid &&
-		    (w->conn->uid == 0 || w->conn->uid == h->uid) :
+		    (w->conn->uid == 0 || w->conn->uid == h->uid) &&
+		    lbd_hold_kept_running(h) :
 		    w->kept_pid == 0 && orphan_of(h, w->conn, w->tid))
 			break;
 	}

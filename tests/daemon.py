@@ -1157,6 +1157,64 @@ class Kept(DaemonTest):
         self.assertCode(c.call("PING"), "OK")
         self.assertCode(c.call("RELEASE", path=p, pid=proc.pid), "OK")
 
+    def spawn_with_pid(self, pid, tries=200):
+        """A sleeper whose pid is pid (the kernel's next pid set through
+        /proc/sys/kernel/ns_last_pid, root only; other processes forking
+        meanwhile can take it: tried again), or None."""
+        for _ in range(tries):
+            with open("/proc/sys/kernel/ns_last_pid", "w") as f:
+                f.write(str(pid - 1))
+            proc = self.sleeper()
+            if proc.pid == pid:
+                return proc
+            proc.kill()
+            proc.wait()
+        return None
+
+    def test_kept_hold_is_a_process_not_a_pid(self):
+        # A kept hold is for a process (its pid and its start time): once
+        # it has exited, unseen yet (pidfds_per_uid = 0: the daemon looks
+        # once a second), a new process given its pid is not its holder:
+        # STATUS pid= says mine=0, RELEASE pid= is refused, ACQUIRE pid=
+        # never answers with the old hold's token.
+        if os.geteuid() != 0:
+            self.skipTest("needs root (ns_last_pid)")
+        self.daemon.kill()
+        self.daemon = Daemon(self.dir, config="pidfds_per_uid = 0\n").start()
+        p = self.path()
+        for attempt in range(20):
+            proc = self.sleeper()
+            c = self.client()
+            r = c.call("ACQUIRE", path=p, pid=proc.pid)
+            self.assertCode(r, "OK")
+            token = r.fields["token"]
+            pid = proc.pid
+            proc.kill()
+            proc.wait()
+            again = self.spawn_with_pid(pid)
+            if again is None:
+                self.skipTest("pid %d could not be given again" % pid)
+            st = c.call("STATUS", path=p, pid=pid)
+            rel = c.call("RELEASE", path=p, pid=pid)
+            acq = c.call("ACQUIRE", path=p, pid=pid, timeout=5)
+            if st.fields.get("holder_pid") == str(pid) and \
+                    st.fields.get("token") == token:
+                break   # the exit was not seen yet: the case asked for
+            # The daemon's look came first: try again.
+            if acq.code == "OK":
+                self.assertNotEqual(acq.fields["token"], token)
+                self.assertCode(c.call("RELEASE", path=p, pid=pid), "OK")
+            again.kill()
+            again.wait()
+            c.close()
+        else:
+            self.skipTest("the daemon saw every exit before the requests")
+        self.assertEqual(st.fields["mine"], "0", st)
+        self.assertNotEqual(rel.code, "OK", rel)
+        self.assertCode(acq, "OK")
+        self.assertNotEqual(acq.fields["token"], token, acq)
+        self.assertCode(c.call("RELEASE", path=p, pid=pid), "OK")
+
     def test_requests_sent_before_the_client_went_are_handled(self):
         # A client sends HELLO and ACQUIRE pid= and closes its socket
         # before the daemon has read anything (stopped meanwhile); with a
