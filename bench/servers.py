@@ -231,10 +231,10 @@ def play(side, kind, addr, rfd, wfd, shared, rounds):
         say(wfd, b"R")
     else:
         hear(rfd, b"R")
-    other = struct.unpack_from("q", shared, 8 * (2 - side))[0]
     for k in range(rounds):
         if k % 2 == side:
-            hear(rfd, b"W")
+            hear(rfd, b"W")     # the waiter wrote its identity before
+            other = struct.unpack_from("q", shared, 8 * (2 - side))[0]
             if lock.polls:
                 time.sleep(SETTLE_S + random.uniform(0, REDIS_SLEEP_S))
             else:
