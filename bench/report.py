@@ -574,6 +574,8 @@ def servers_section(d):
             name, " (%s)" % version if version else "", how,
             SERVER_WAITS[k]))
         note = d.meta.get("peer.%s" % k)
+        if note is None and d.get("peer.%s.cycle" % k) is None:
+            note = "not measured in this run"
         if note:
             o("  %s%s." % (note[0].upper(), note[1:].rstrip(".")))
     o()
