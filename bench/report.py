@@ -568,6 +568,15 @@ def servers_section(d):
       "server shows the waiter waiting where it can. Throughput and "
       "fairness: as above, with 1 and 16 client processes.")
     o()
+    py, c = d.get("peer.python.sockrtt"), d.get("floor.sockrtt")
+    if py is not None:
+        o("The clients' own floor: a Unix-socket round trip (64 bytes "
+          "each way) between two Python processes takes %s µs (p50; p99 "
+          "%s), against %s µs between two C processes (*Floors*); an "
+          "acquire+release over a connection is at least two round trips "
+          "and a handoff at least one." % (
+              us(py.p50), us(py.p99), us(c.p50 if c else None)))
+        o()
     for k, name, how in SERVERS:
         version = d.meta.get("peer.%s.version" % k)
         o("- **%s**%s: %s. Waiting: %s." % (

@@ -9,6 +9,7 @@ the way bench/lbbench measures lockbroker, and reported in its format
     servers.py KIND cycle ADDR REPS SAMPLES
     servers.py KIND handoff ADDR REPS SAMPLES
     servers.py KIND throughput ADDR REPS SECONDS CLIENTS distinct|shared
+    servers.py sockrtt REPS SAMPLES
 
 KIND and ADDR (each server private, started by bench/run):
     pg      PostgreSQL advisory locks: pg_advisory_lock(key) and
@@ -48,6 +49,11 @@ STAGE is
                 for two clients or more, fair.KIND.MODE.CLIENTS.cv and
                 .minmax, as lbbench's throughput stage.
 
+sockrtt is the clients' own floor: a 64-byte message and its 64-byte
+echo over a Unix socket pair between two Python processes, each end a
+loop of os.write and os.read (peer.python.sockrtt; bench/lbbench's
+floor.sockrtt is the same in C).
+
 Run with Debian's /usr/bin/python3, where the client packages live.
 """
 import base64
@@ -57,6 +63,7 @@ import math
 import mmap
 import os
 import random
+import socket
 import struct
 import sys
 import time
@@ -364,12 +371,49 @@ def throughput(kind, addr, reps, seconds, k, mode):
               flush=True)
 
 
+def sockrtt(reps, samples):
+    msg = b"x" * 63 + b"\n"
+
+    def read_full(fd):
+        got = b""
+        while len(got) < len(msg):
+            part = os.read(fd, len(msg) - len(got))
+            if not part:
+                return None
+            got += part
+        return got
+    for rep in range(reps):
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        child = os.fork()
+        if child == 0:
+            a.close()
+            while read_full(b.fileno()) is not None:
+                os.write(b.fileno(), msg)
+            os._exit(0)
+        b.close()
+        out = []
+        for i in range(-WARMUP_CYCLE, samples):
+            t0 = now_ns()
+            os.write(a.fileno(), msg)
+            if read_full(a.fileno()) is None:
+                raise SystemExit("servers.py: sockrtt: the echo is gone")
+            if i >= 0:
+                out.append(now_ns() - t0)
+        a.close()
+        os.waitpid(child, 0)
+        report("peer.python.sockrtt", rep, out)
+
+
 def main(argv):
     usage = ("usage: servers.py pg|redis|etcd ready ADDR\n"
              "       servers.py pg|redis|etcd cycle|handoff ADDR REPS "
              "SAMPLES\n"
              "       servers.py pg|redis|etcd throughput ADDR REPS SECONDS "
-             "CLIENTS distinct|shared")
+             "CLIENTS distinct|shared\n"
+             "       servers.py sockrtt REPS SAMPLES")
+    if len(argv) == 4 and argv[1] == "sockrtt":
+        sockrtt(int(argv[2]), int(argv[3]))
+        return
     if len(argv) < 4 or argv[1] not in KINDS:
         raise SystemExit(usage)
     kind, stage, addr = argv[1], argv[2], argv[3]
