@@ -187,6 +187,48 @@ PEERS_CYCLE = [
 ]
 CLIENTS = [1, 4, 16, 64]
 
+# The lock servers (bench/servers.py): (kind, name, client and calls).
+SERVERS = [
+    ("pg", "PostgreSQL advisory lock",
+     "psycopg2, Unix socket: `SELECT pg_advisory_lock(k)`, "
+     "`SELECT pg_advisory_unlock(k)`"),
+    ("redis", "Redis, redis-py Lock",
+     "redis-py, Unix socket: `SET name token NX PX 10000`, release by "
+     "the compare-and-delete Lua script (EVALSHA)"),
+    ("etcd", "etcd lock API",
+     "HTTP/JSON gateway on one persistent HTTP/1.1 connection, 127.0.0.1: "
+     "`/v3/lock/lock` with the client's lease, `/v3/lock/unlock`"),
+]
+SERVERS_CYCLE = [("peer.%s.cycle" % k, "%s (%s)" % (
+    name, "Python, " + ("psycopg2" if k == "pg" else "redis-py" if
+                        k == "redis" else "HTTP gateway")))
+    for k, name, _ in SERVERS]
+SERVERS_HANDOFF = [("peer.%s.handoff" % k, name + " handoff")
+                   for k, name, _ in SERVERS]
+SERVER_WAITS = {
+    "pg": "a waiter sleeps in the server's lock queue (FIFO); "
+          "the holder sees it there in `pg_locks` (its backend, "
+          "granted false) and then releases; the unlock grants the lock "
+          "to the first waiter and wakes it",
+    "redis": "Redis has no queue: a waiter, redis-py's Lock, retries `SET NX` every "
+             "100 ms (its default `sleep`), so the holder cannot tell it "
+             "waits and releases as for the Python peers (150 ms after "
+             "the waiter's word plus a random fraction of 100 ms); a "
+             "handoff waits on average half the interval, and the "
+             "releasing client, which tries again at once, nearly always "
+             "wins a shared lock back",
+    "etcd": "a waiter's request creates its key (NAME/LEASE; the "
+            "order of creation is the queue's), and the server watches "
+            "the key just before it; the holder "
+            "releases when that key exists and etcd's metrics show the "
+            "watch in sync (`etcd_debugging_mvcc_watcher_total` >= 1, "
+            "`etcd_debugging_mvcc_slow_watcher_total` 0): a watch that is "
+            "not yet in sync is caught up by etcd every 100 ms, so a "
+            "release in the first moments of a wait can take up to "
+            "100 ms more. Every lock and unlock is a write through raft, "
+            "fsynced to the server's WAL",
+}
+
 
 def ratio(a, b):
     return None if a is None or b is None or b == 0 else a / b
@@ -480,15 +522,121 @@ The swap and the socket are the floor; the rest is per-request work that
 a connection or an iteration could share."""
 
 
+def server_throughput_table(d):
+    """One client and 16, side by side: the broker, flock(2) and the lock
+    servers that were measured."""
+    kinds = [("broker", "lockbroker (C clients, liblockbroker)"),
+             ("flock", "flock(2) (C)")] + [
+        (k, name + " (Python clients)") for k, name, _ in SERVERS
+        if d.get("tput.%s.distinct.16" % k) is not None]
+    if len(kinds) == 2:
+        return
+    o = d.out
+    o("Side by side with the lock servers (*Lock servers* below), which "
+      "run one client and 16; each client a process with its own "
+      "connection:")
+    o()
+    o("| lock | 1 client | 16, distinct | 16 / 1 | 16, shared | "
+      "shared: CV | fewest / most |")
+    o("|---|--:|--:|--:|--:|--:|--:|")
+    for k, label in kinds:
+        t1, t16 = (d.main("tput.%s.distinct.1" % k),
+                   d.main("tput.%s.distinct.16" % k))
+        r = ratio(t16, t1)
+        o("| %s | %s | %s | %s | %s | %s | %s |" % (
+            label, num(t1), num(t16), "n/a" if r is None else "%.2f" % r,
+            num(d.main("tput.%s.shared.16" % k)),
+            num(d.main("fair.%s.shared.16.cv" % k)),
+            num(d.main("fair.%s.shared.16.minmax" % k))))
+    o()
+
+
+def servers_section(d):
+    """The lock servers: what each is, how it is measured, its figures."""
+    o = d.out
+    o("## Lock servers")
+    o()
+    o("The servers a program would use for a lock instead of lockbroker, "
+      "each started by `bench/run` for this run only, in a temporary "
+      "directory (its own data directory, Unix socket or loopback ports, "
+      "default settings otherwise), and stopped after its stages. The "
+      "clients are Debian's Python packages run with /usr/bin/python3, "
+      "each process with one persistent connection, so each figure "
+      "includes the Python client's own time (the lockbroker figures are "
+      "of C clients). Uncontended: acquire+release in one process. "
+      "Handoff: the same game as above, the holder releasing once the "
+      "server shows the waiter waiting where it can. Throughput and "
+      "fairness: as above, with 1 and 16 client processes.")
+    o()
+    py, c = d.get("peer.python.sockrtt"), d.get("floor.sockrtt")
+    if py is not None:
+        o("The clients' own floor: a Unix-socket round trip (64 bytes "
+          "each way) between two Python processes takes %s µs (p50; p99 "
+          "%s), against %s µs between two C processes (*Floors*); an "
+          "acquire+release over a connection is at least two round trips "
+          "and a handoff at least one." % (
+              us(py.p50), us(py.p99), us(c.p50 if c else None)))
+        o()
+    for k, name, how in SERVERS:
+        version = d.meta.get("peer.%s.version" % k)
+        o("- **%s**%s: %s. Waiting: %s." % (
+            name, " (%s)" % version if version else "", how,
+            SERVER_WAITS[k]))
+        note = d.meta.get("peer.%s" % k)
+        if note is None and d.get("peer.%s.cycle" % k) is None:
+            note = "not measured in this run"
+        if note:
+            o("  %s%s." % (note[0].upper(), note[1:].rstrip(".")))
+    o()
+    rows = [k for k, _, _ in SERVERS if d.get("peer.%s.cycle" % k)]
+    if not rows:
+        return
+    o("| server | acquire+release p50 (µs) | p99 | handoff p50 (µs) | "
+      "p99 | mean | 16 clients, distinct (ops/s) | shared | shared: CV "
+      "| fewest / most |")
+    o("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+    for k, name, _ in SERVERS:
+        c, h = d.get("peer.%s.cycle" % k), d.get("peer.%s.handoff" % k)
+        if c is None:
+            continue
+        o("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            name, us(c.p50), us(c.p99), us(h.p50 if h else None),
+            us(h.p99 if h else None),
+            us(d.main("peer.%s.handoff.mean" % k)),
+            num(d.main("tput.%s.distinct.16" % k)),
+            num(d.main("tput.%s.shared.16" % k)),
+            num(d.main("fair.%s.shared.16.cv" % k)),
+            num(d.main("fair.%s.shared.16.minmax" % k))))
+    o()
+    cyc, ho = d.main("broker.cycle.link"), d.main("broker.handoff")
+    t16 = d.main("tput.broker.distinct.16")
+    o("Each server's figure over lockbroker's in this run (link method, "
+      "through the broker; p50 over p50, ops/s over ops/s):")
+    o()
+    o("| server | acquire+release | handoff | 16 clients, distinct |")
+    o("|---|--:|--:|--:|")
+
+    def x(r):
+        return "n/a" if r is None else "%.3g" % r
+    for k, name, _ in SERVERS:
+        if d.get("peer.%s.cycle" % k) is not None:
+            o("| %s | %s | %s | %s |" % (
+                name, x(ratio(d.main("peer.%s.cycle" % k), cyc)),
+                x(ratio(d.main("peer.%s.handoff" % k), ho)),
+                x(ratio(d.main("tput.%s.distinct.16" % k), t16))))
+    o()
+
+
 def write_doc(figs, meta, outdir, plots):
     d = Doc(figs, meta)
     o = d.out
     o("# lockbroker benchmarks")
     o()
     o("Generated by `bench/run` on %s, from one run (%s mode, %s) on one "
-      "machine: every figure below, the floors and the Python peers "
-      "included, was measured in the same run, so compare ratios within "
-      "this page, not with another machine's numbers." % (
+      "machine: every figure below, the floors and the peers (Python "
+      "locks, lock servers) included, was measured in the same run, so "
+      "compare ratios within this page, not with another machine's "
+      "numbers." % (
           meta.get("date", "?"), meta.get("mode", "?"),
           meta.get("duration", "?")))
     o()
@@ -588,7 +736,7 @@ def write_doc(figs, meta, outdir, plots):
     if "bench-uncontended.png" in plots:
         o("![uncontended latency](bench-uncontended.png)")
         o()
-    d.latency_table(UNCONTENDED + PEERS_CYCLE)
+    d.latency_table(UNCONTENDED + PEERS_CYCLE + SERVERS_CYCLE)
 
     o("## Handoff")
     o()
@@ -598,13 +746,14 @@ def write_doc(figs, meta, outdir, plots):
       "daemon counts a waiter; Python peers, which cannot tell: 150 ms, "
       "longer than their polling interval, plus a random fraction of "
       "100 ms, so that the release lands at a random moment of their "
-      "poll, as a program's would), notes the time and releases; "
+      "poll, as a program's would; the lock servers: as *Lock servers* "
+      "below says), notes the time and releases; "
       "the sample ends when the waiter's acquire returns.")
     o()
     if "bench-handoff.png" in plots:
         o("![handoff latency](bench-handoff.png)")
         o()
-    d.latency_table(HANDOFF)
+    d.latency_table(HANDOFF + SERVERS_HANDOFF)
 
     syscalls_section(d)
 
@@ -635,6 +784,7 @@ def write_doc(figs, meta, outdir, plots):
                                                                    k))))
         o("| %d | %s |" % (k, " | ".join(cells)))
     o()
+    server_throughput_table(d)
     spreads = [d.get("tput.broker.%s.%d" % (m, k)) for m in
                ("distinct", "shared") for k in CLIENTS]
     spreads = [f.spread for f in spreads if f is not None and
@@ -719,6 +869,8 @@ def write_doc(figs, meta, outdir, plots):
                                          us(f.p50)))
     o()
 
+    servers_section(d)
+
     o("## Every figure of this run")
     o()
     o("| metric | median | p99 | spread | unit |")
@@ -786,16 +938,24 @@ plot "d.dat" using (column(3)):($0):(column(2)):(column(3)):($0-0.18):($0+0.18):
 def throughput_plot(figs, png, outdir):
     if not any(k.startswith("tput.") for k in figs):
         return False
-    data = ["# clients broker-distinct broker-shared flock-distinct "
-            "flock-shared"]
+    series = [("broker", "broker", "lw 2"), ("flock", "flock", "dt 2")] + [
+        (k, name, "dt 3") for k, name, _ in SERVERS
+        if any(n.startswith("tput.%s." % k) for n in figs)]
+    cols = ["%s.%s" % (k, m) for k, _, _ in series
+            for m in ("distinct", "shared")]
+    data = ["# clients " + " ".join(cols)]
     for k in CLIENTS:
         vals = []
-        for m in ("broker.distinct", "broker.shared", "flock.distinct",
-                  "flock.shared"):
-            f = figs.get("tput.%s.%d" % (m, k))
+        for c in cols:
+            f = figs.get("tput.%s.%d" % (c, k))
             vals.append("%g" % f.value if f is not None else "NaN")
         data.append("%d %s" % (k, " ".join(vals)))
-    script = """set terminal pngcairo size 900,500 font "sans,10" noenhanced
+    plots = []
+    for i, (_, name, style) in enumerate(series):
+        for j, m in enumerate(("distinct locks", "one shared lock")):
+            plots.append('"t.dat" using 1:%d with linespoints %s title '
+                         '"%s, %s"' % (2 + 2 * i + j, style, name, m))
+    script = """set terminal pngcairo size 1000,500 font "sans,10" noenhanced
 set output "%s"
 set title "Throughput: acquire+release per second, all clients"
 set logscale xy
@@ -804,11 +964,9 @@ set ylabel "operations per second (log scale)"
 set xtics (1, 4, 16, 64)
 set grid
 set key outside right
-plot "t.dat" using 1:2 with linespoints lw 2 title "broker, distinct locks", \\
-     "t.dat" using 1:3 with linespoints lw 2 title "broker, one shared lock", \\
-     "t.dat" using 1:4 with linespoints dt 2 title "flock, distinct", \\
-     "t.dat" using 1:5 with linespoints dt 2 title "flock, shared"
-""" % png
+set datafile missing "NaN"
+plot %s
+""" % (png, ", \\\n     ".join(plots))
     return gnuplot(script, {"t.dat": "\n".join(data) + "\n"}, outdir)
 
 
@@ -841,11 +999,13 @@ def main(argv):
     plots = set()
     for name, ok in [
             ("bench-uncontended.png",
-             lambda p: bars(figs, FLOORS[:3] + UNCONTENDED + PEERS_CYCLE, p,
+             lambda p: bars(figs, FLOORS[:3] + UNCONTENDED + PEERS_CYCLE +
+                            SERVERS_CYCLE, p,
                             "Uncontended acquire+release (p50 and p99)",
                             outdir)),
             ("bench-handoff.png",
-             lambda p: bars(figs, HANDOFF, p, "Handoff latency: release "
+             lambda p: bars(figs, HANDOFF + SERVERS_HANDOFF, p,
+                            "Handoff latency: release "
                             "to the waiter's return (p50 and p99)",
                             outdir)),
             ("bench-throughput.png",
