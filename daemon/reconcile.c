@@ -32,7 +32,9 @@
  *       to be taken on)                               taken for gone, nor
  *                                                     for its holder's
  *
- * Handoff temporaries left beside a recorded lock are removed first.
+ * Handoff temporaries left beside a recorded lock are removed first, once
+ * per directory and user in a start (a directory holding thousands of
+ * recorded locks is read once, not once for each).
  *
  * An unjudged hold is looked at again: while its database is busy, by
  * the retry queues of releasing holds (releasing.c: bounded in rate and
@@ -99,6 +101,19 @@
 #include "reply.h"
 #include "store.h"
 #include "wait.h"
+
+/* The directories whose handoff temporaries this start has tidied, each
+ * with the user it did so as (another user may remove what that one could
+ * not, in a sticky directory): an open-addressing set, alive only during
+ * lbd_reconcile (the loop does not run meanwhile). */
+struct tidied {
+	dev_t dev;
+	ino_t ino;
+	uid_t uid;
+	int   used;
+};
+static struct tidied *tidied;
+static size_t         tidied_size, tidied_count;
 
 static int orphan_look(struct lbd_hold *h, int tidy, const char **why,
     struct lockfs_err *err);
@@ -285,6 +300,58 @@ same_dir(const struct lbd_hold *h, struct lockfs_err *err)
  * sqlite database is busy (err->sys_errno EBUSY); nothing is touched
  * then.  With tidy (at start), handoff temporaries are removed first.
  */
+/* A slot of the set for (dev, ino, uid): its own, or the empty one it
+ * would take.  The set is never full (grown at half). */
+static struct tidied *
+tidied_slot(dev_t dev, ino_t ino, uid_t uid)
+{
+	size_t i = ((size_t)dev * 31 + (size_t)ino * 17 + uid) %
+	    tidied_size;
+
+	while (tidied[i].used && (tidied[i].dev != dev ||
+	    tidied[i].ino != ino || tidied[i].uid != uid))
+		i = (i + 1) % tidied_size;
+	return &tidied[i];
+}
+
+/*
+ * Whether h's directory is still to be tidied in this start (as h's
+ * user, whose credentials the caller has taken on); it is then counted
+ * as tidied.  1 when it is to be (also when the set cannot grow: tidied
+ * again, which is only slower), 0 when done already.
+ */
+static int
+tidy_first(const struct lbd_hold *h)
+{
+	struct tidied *t, *old = tidied;
+	struct stat    st;
+	size_t         i, old_size = tidied_size;
+
+	if (stat(h->fs.dir, &st) == -1)
+		return 1;
+	if (2 * (tidied_count + 1) > tidied_size) {
+		tidied_size = tidied_size == 0 ? 64 : 2 * tidied_size;
+		if ((tidied = calloc(tidied_size, sizeof(*tidied))) == NULL) {
+			tidied = old;
+			tidied_size = old_size;
+			return 1;
+		}
+		for (i = 0; i < old_size; i++)
+			if (old[i].used)
+				*tidied_slot(old[i].dev, old[i].ino,
+				    old[i].uid) = old[i];
+		free(old);
+	}
+	if ((t = tidied_slot(st.st_dev, st.st_ino, h->uid))->used)
+		return 0;
+	t->dev = st.st_dev;
+	t->ino = st.st_ino;
+	t->uid = h->uid;
+	t->used = 1;
+	tidied_count++;
+	return 1;
+}
+
 static int
 orphan_look(struct lbd_hold *h, int tidy, const char **why,
     struct lockfs_err *err)
@@ -302,7 +369,8 @@ orphan_look(struct lbd_hold *h, int tidy, const char **why,
 	if ((r = same_dir(h, err)) == 0)
 		*why = "its directory is not the one it was locked in "
 		    "(replaced, or gone); nothing there touched";
-	if (r == 1 && tidy && lockfs_handoff_tidy(&h->fs, &terr) > 0)
+	if (r == 1 && tidy && tidy_first(h) &&
+	    lockfs_handoff_tidy(&h->fs, &terr) > 0)
 		log_info("%s: removed the temporaries of a handoff the "
 		    "previous daemon did not finish", h->lock->path);
 	if (r == 1 && (r = lockfs_i_am_locking(&h->fs, err)) == 0)
@@ -566,6 +634,9 @@ lbd_reconcile(struct lbd *d)
 	 * is served: its holds are judged again in the releasing queues. */
 	lockfs_sqlite_busy(0, 0);
 	lbd_store_each_hold(d, reconcile_one);
+	free(tidied);
+	tidied = NULL;
+	tidied_size = tidied_count = 0;
 	lockfs_sqlite_busy(try_ms, step_ms);
 	releasing_resume(d);
 	lbd_store_commit(d);

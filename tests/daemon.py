@@ -781,6 +781,26 @@ class Restart(DaemonTest):
         self.assertFalse(os.path.lexists(tmp))
         self.assertTrue(os.path.lexists(p + ".lock"))
 
+    def test_handoff_temporaries_removed_at_start_in_each_directory(self):
+        # Each directory is tidied once in a start, but each one is: a
+        # directory with several recorded locks, and the others.
+        a = self.client()
+        dirs = [os.path.join(self.locks, "d%d" % i) for i in range(3)]
+        for d in dirs:
+            os.mkdir(d)
+            for name in ("a", "b"):
+                self.assertCode(a.call("ACQUIRE", path=os.path.join(d, name),
+                                       method="symlink"), "OK")
+        self.assertEqual(self.daemon.stop(), 0)
+        tmps = [os.path.join(d, ".lockbroker-handoff.somebody") for d in dirs]
+        for tmp in tmps:
+            os.symlink("somebody", tmp)
+        self.daemon.start()
+        for tmp in tmps:
+            self.assertFalse(os.path.lexists(tmp), tmp)
+        for d in dirs:
+            self.assertTrue(os.path.lexists(os.path.join(d, "a.lock")))
+
     def test_dead_holders_artefacts_removed_at_start(self):
         p = self.path()
         child = self.spawn(holder_script(self.daemon.socket, p, "symlink"))
