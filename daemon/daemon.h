@@ -178,6 +178,10 @@ struct lbd_conn {
 	                                       request); 0: none in flight */
 	int                      reading;   /* 0 while back-pressure holds,
 	                                       or while throttled */
+	int                      uv_reading; /* libuv reads the socket: off
+	                                       only for back-pressure and
+	                                       EOF; a throttled connection
+	                                       stays on, reading nothing */
 	int                      eof;       /* its client has gone (end of
 	                                       input, or its replies cannot be
 	                                       written): the requests it sent
