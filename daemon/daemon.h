@@ -219,6 +219,10 @@ TAILQ_HEAD(lbd_conns, lbd_conn);
 
 struct lbd {
 	uv_loop_t               *loop;
+	struct lockfs_owner      self;      /* the daemon, read once (it never
+	                                       forks): the owner of the locks
+	                                       lbd_lock_get only names */
+	int                      self_known;
 	struct lbd_config        cfg;
 	uv_pipe_t                listener;
 	int                      listening;
