@@ -168,8 +168,10 @@ link_abandon(struct lockfs_lock *l)
 	struct lockfs_err err;
 	int               saved = errno;
 
-	/* Only a file of ours: another's, planted at our name, is theirs. */
-	if (link_is_mine(l, &err) == 0 && unique_is_ours(l))
+	/* Only a file of ours: another's, planted at our name, is theirs.
+	 * Our name first: mostly nothing is there (a release or a handoff
+	 * removed it), and one look tells. */
+	if (unique_is_ours(l) && link_is_mine(l, &err) == 0)
 		unlink(l->unique);
 	errno = saved;
 }
