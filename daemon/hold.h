@@ -51,7 +51,8 @@ int  lbd_own_artefact_adopt(struct lbd_lock *l, struct lbd_conn *c,
          pid_t kept_pid, pid_t tid);
 
 /* lbd_hold_find: l's hold by (c, tid), or kept for kept_pid (not 0) if c
- * may act for it; NULL when there is none (a releasing hold is nobody's). */
+ * may act for it; NULL when there is none (a releasing hold, or one whose
+ * process has exited, is nobody's). */
 struct lbd_hold *lbd_hold_find(struct lbd_lock *l, struct lbd_conn *c,
          pid_t kept_pid, pid_t tid);
 

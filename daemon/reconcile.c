@@ -79,6 +79,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +89,7 @@
 #include "conn.h"
 #include "creds.h"
 #include "daemon.h"
+#include "ending.h"
 #include "hold.h"
 #include "locktable.h"
 #include "log.h"
@@ -142,31 +144,49 @@ lbd_orphan_exited(struct lbd_hold *h)
 	orphan_end(h, "its process exited");
 }
 
+/* The turn of the orphans whose grace period is over (ending.c): ends
+ * them, the head's first, until none is left (0) or deadline passes (1).
+ * Each end takes its orphan out of d->unclaimed (released, handed on,
+ * left releasing or forgotten); so do a reclaim by its process and its
+ * process's exit meanwhile. */
+static int
+grace_end_some(struct lbd_ending *e, uint64_t deadline)
+{
+	struct lbd      *d = (struct lbd *)((char *)e -
+	    offsetof(struct lbd, grace_ending));
+	struct lbd_hold *h;
+
+	while ((h = LIST_FIRST(&d->unclaimed)) != NULL) {
+		orphan_end(h, "not reclaimed within the grace period");
+		if (uv_hrtime() >= deadline)
+			break;
+	}
+	return !LIST_EMPTY(&d->unclaimed);
+}
+
 /* The grace period is over: unclaimed orphans lose their locks (kept
- * holds stay: they end with their process), about turn_us of them per
- * loop iteration (one at least), so that thousands do not stall every
- * client at once. */
+ * holds stay: they end with their process).  They leave d->orphans for
+ * d->unclaimed, in one pass, and end there in turns with the holds of
+ * closed connections and exited processes (ending.c): about turn_us of
+ * them per loop iteration, so that thousands do not stall every client
+ * at once, and none is looked for again among the kept holds. */
 static void
 grace_over(uv_timer_t *t)
 {
 	struct lbd      *d = t->data;
 	struct lbd_hold *h, *next;
-	uint64_t         deadline = uv_hrtime() +
-	    (uint64_t)d->cfg.limits.turn_us * 1000;
 
 	for (h = LIST_FIRST(&d->orphans); h != NULL; h = next) {
 		next = LIST_NEXT(h, conn_entry);
 		if (h->kept)
 			continue;
-		orphan_end(h, "not reclaimed within the grace period");
-		next = LIST_FIRST(&d->orphans);  /* a handoff may change it */
-		if (next != NULL && uv_hrtime() >= deadline) {
-			/* The rest in the next iterations, a turn each (a
-			 * timer due now would run again in this one). */
-			uv_timer_start(t, grace_over, 1, 0);
-			break;
-		}
+		LIST_REMOVE(h, conn_entry);
+		LIST_INSERT_HEAD(&d->unclaimed, h, conn_entry);
 	}
+	if (LIST_EMPTY(&d->unclaimed))
+		return;
+	d->grace_ending.end_some = grace_end_some;
+	lbd_ending_add(d, &d->grace_ending);
 }
 
 /*
@@ -349,6 +369,8 @@ orphan_to_waiter(struct lbd_hold *h)
 	struct lbd_lock *l = h->lock;
 	struct lbd_wait *w;
 
+	if (lbd_orphan_exiting(h))
+		return;                 /* its process is gone: it ends */
 	TAILQ_FOREACH(w, &l->waiters, lock_entry) {
 		if (h->kept ? w->kept_pid == h->fs.owner.pid &&
 		    (w->conn->uid == 0 || w->conn->uid == h->uid) :
@@ -536,6 +558,7 @@ lbd_reconcile(struct lbd *d)
 	int try_ms = lockfs_sqlite_try_ms(), step_ms = lockfs_sqlite_step_ms();
 
 	LIST_INIT(&d->orphans);
+	LIST_INIT(&d->unclaimed);
 	uv_timer_init(d->loop, &d->grace);
 	d->grace.data = d;
 	/* A busy database is not waited for, once per hold, before anyone
@@ -690,8 +713,9 @@ lbd_reclaim(struct lbd_conn *c, const char *path, unsigned method,
 	return -1;
 }
 
-/* lbd_orphans_detach: the daemon stops: unclaimed orphans stay recorded
- * (and their artefacts on disk) for the next daemon; the grace ends. */
+/* lbd_orphans_detach: the daemon stops: unclaimed orphans (those whose
+ * grace is over too, if any are left) stay recorded (and their artefacts
+ * on disk) for the next daemon; the grace ends. */
 void
 lbd_orphans_detach(struct lbd *d)
 {
@@ -699,5 +723,8 @@ lbd_orphans_detach(struct lbd *d)
 
 	while ((h = LIST_FIRST(&d->orphans)) != NULL)
 		lbd_hold_detach(h->lock);
+	while ((h = LIST_FIRST(&d->unclaimed)) != NULL)
+		lbd_hold_detach(h->lock);
+	lbd_ending_del(d, &d->grace_ending);
 	uv_close((uv_handle_t *)&d->grace, NULL);
 }
