@@ -300,6 +300,16 @@ lbd_conn_send(struct lbd_conn *c, const struct lbp_out *o)
 	conn_flush_later(c);
 }
 
+/* Stops libuv reading c's socket (back-pressure, end of input). */
+static void
+conn_read_stop(struct lbd_conn *c)
+{
+	if (c->uv_reading)
+		uv_read_stop((uv_stream_t *)&c->pipe);
+	c->uv_reading = 0;
+	c->reading = 0;
+}
+
 /*
  * c's client has gone (end of input, or a write failed: it closed its
  * socket), with why for the log: closed now, unless requests it sent
@@ -319,9 +329,7 @@ conn_gone(struct lbd_conn *c, const char *why)
 	free(c->out);
 	c->out = NULL;
 	c->outlen = c->outcap = 0;
-	if (c->reading)
-		uv_read_stop((uv_stream_t *)&c->pipe);
-	c->reading = 0;
+	conn_read_stop(c);
 	if (!c->throttled) {
 		c->throttled = 1;
 		TAILQ_INSERT_TAIL(&c->d->throttled, c, throttle_entry);
@@ -494,11 +502,13 @@ conn_line(struct lbd_conn *c, const char *line, size_t len)
 }
 
 /* Stops reading c until the iteration ends: its turn, or its user's, is
- * over; skipped: it had none of it, and goes first in the next. */
+ * over; skipped: it had none of it, and goes first in the next.  libuv
+ * keeps watching the socket (conn_alloc gives it no room meanwhile, so
+ * nothing is read): stopping and starting it each turn would cost two
+ * epoll_ctl calls per request, one failing. */
 static void
 conn_throttle(struct lbd_conn *c, int skipped)
 {
-	uv_read_stop((uv_stream_t *)&c->pipe);
 	c->reading = 0;
 	c->throttled = 1;
 	c->skipped = skipped;
@@ -537,8 +547,7 @@ conn_lines(struct lbd_conn *c)
 		    c->d->cfg.limits.output_per_conn) {
 			log_debug("pid %ld: not reading its replies; pausing",
 			    (long)c->pid);
-			uv_read_stop((uv_stream_t *)&c->pipe);
-			c->reading = 0;
+			conn_read_stop(c);
 		}
 		if (c->turn != c->d->turn) {
 			c->turn = c->d->turn;
@@ -569,15 +578,19 @@ conn_lines(struct lbd_conn *c)
 	}
 }
 
-/* Gives libuv the free part of c->in to read into. */
+/* Gives libuv the free part of c->in to read into; none while c is
+ * throttled (libuv then reads nothing: conn_read gets UV_ENOBUFS). */
 static void
 conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct lbd_conn *c = (struct lbd_conn *)h;
 
 	(void)suggested;
-	*buf = uv_buf_init(c->in + c->inlen,
-	    (unsigned int)(sizeof(c->in) - c->inlen));
+	if (!c->reading)
+		*buf = uv_buf_init(NULL, 0);
+	else
+		*buf = uv_buf_init(c->in + c->inlen,
+		    (unsigned int)(sizeof(c->in) - c->inlen));
 }
 
 /* Data, EOF, or an error from the client: three different cases. */
@@ -590,6 +603,8 @@ conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (nread > 0) {
 		c->inlen += (size_t)nread;
 		conn_lines(c);
+	} else if (nread == UV_ENOBUFS && !c->reading) {
+		/* Throttled: read at its next turn. */
 	} else if (nread == UV_EOF) {
 		conn_gone(c, "end of input");
 	} else if (nread < 0) {
@@ -614,11 +629,15 @@ conn_read_start(struct lbd_conn *c)
 		lbd_conn_close(c);
 		return;
 	}
+	if (c->uv_reading)
+		return;
 	if ((r = uv_read_start((uv_stream_t *)&c->pipe, conn_alloc,
 	    conn_read)) != 0) {
 		log_warn("pid %ld: read: %s", (long)c->pid, uv_strerror(r));
 		lbd_conn_close(c);
+		return;
 	}
+	c->uv_reading = 1;
 }
 
 /*

@@ -42,6 +42,24 @@
 static int creds_switched;
 static int groups_set;
 
+/* The daemon's effective uid and gid, read once (creds_self): they never
+ * change (only the filesystem ids do), so no request pays a geteuid or a
+ * getegid. */
+static int   self_known;
+static uid_t self_uid;
+static gid_t self_gid;
+
+/* Reads the daemon's effective uid and gid the first time. */
+static void
+creds_self(void)
+{
+	if (self_known)
+		return;
+	self_uid = geteuid();
+	self_gid = getegid();
+	self_known = 1;
+}
+
 /*
  * lbd_creds_init: at start, before any client: a daemon running as root
  * drops the supplementary groups it was started with (for the whole
@@ -133,8 +151,10 @@ lbd_creds_unref(struct lbd_creds *cr)
 int
 lbd_creds_enter(const struct lbd_creds *cr, struct lockfs_err *err)
 {
-	uid_t self = geteuid();
+	uid_t self;
 
+	creds_self();
+	self = self_uid;
 	if (cr->uid == self)
 		return 0;
 	if (self != 0)
@@ -168,7 +188,7 @@ lbd_creds_leave(void)
 
 	if (!creds_switched)
 		return;
-	lbd_os_fs_ids_restore();
+	lbd_os_fs_ids_restore(self_uid, self_gid);
 	if (groups_set)
 		lbd_os_fs_groups_set(0, NULL);
 	creds_switched = groups_set = 0;

@@ -194,6 +194,10 @@ struct lbd_conn {
 	                                       request); 0: none in flight */
 	int                      reading;   /* 0 while back-pressure holds,
 	                                       or while throttled */
+	int                      uv_reading; /* libuv reads the socket: off
+	                                       only for back-pressure and
+	                                       EOF; a throttled connection
+	                                       stays on, reading nothing */
 	int                      eof;       /* its client has gone (end of
 	                                       input, or its replies cannot be
 	                                       written): the requests it sent
@@ -232,6 +236,10 @@ TAILQ_HEAD(lbd_conns, lbd_conn);
 
 struct lbd {
 	uv_loop_t               *loop;
+	struct lockfs_owner      self;      /* the daemon, read once (it never
+	                                       forks): the owner of the locks
+	                                       lbd_lock_get only names */
+	int                      self_known;
 	struct lbd_config        cfg;
 	uv_pipe_t                listener;
 	int                      listening;

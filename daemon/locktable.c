@@ -93,7 +93,12 @@ lbd_lock_get(struct lbd *d, const char *path, unsigned method,
 		lockfs_fail(err, LB_EINVAL, 0, "path %s is not absolute", path);
 		return NULL;
 	}
-	if (lockfs_init(&fs, path, method, 0, err) != 0)
+	/* Only the names are wanted: the daemon as their owner, looked at
+	 * once (lockfs_init would look at its pid and fsuid each time). */
+	if (!d->self_known && lockfs_owner_self(&d->self, 0) == 0)
+		d->self_known = 1;
+	if (lockfs_init_as(&fs, path, method, 0, d->self_known ? &d->self :
+	    NULL, err) != 0)
 		return NULL;
 	if ((l = lbd_lock_find(d, fs.path, method)) != NULL)
 		goto out;

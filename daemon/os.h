@@ -81,10 +81,11 @@ int  lbd_os_fs_ids_set(uid_t uid, gid_t gid);
 
 /*
  * lbd_os_fs_ids_restore: the calling thread's file-system steps run as
- * the process's effective uid and gid again (uid first, which gives back
+ * uid and gid again, the process's effective ones, which the caller
+ * passes (read once: they do not change) (uid first, which gives back
  * the right to set groups).  Never fails; errno is kept.
  */
-void lbd_os_fs_ids_restore(void);
+void lbd_os_fs_ids_restore(uid_t uid, gid_t gid);
 
 /* Processes. */
 

@@ -190,12 +190,12 @@ lbd_os_fs_ids_set(uid_t uid, gid_t gid)
 
 /* lbd_os_fs_ids_restore: see os.h. */
 void
-lbd_os_fs_ids_restore(void)
+lbd_os_fs_ids_restore(uid_t uid, gid_t gid)
 {
 	int saved = errno;
 
-	setfsuid(geteuid());
-	setfsgid(getegid());
+	setfsuid(uid);
+	setfsgid(gid);
 	errno = saved;
 }
 

@@ -69,24 +69,27 @@ pid_allowed(struct lbd_conn *c, uint64_t id, pid_t pid)
 }
 
 /*
- * Whether file's resolution, as c's user, passes through a magic link
- * (/proc/PID/fd/N, cwd, root, ...: a symbolic link of c's own making may
- * lead to the daemon's /proc/self): lbd_os_path_through_magic_link (on
- * Linux openat2 with RESOLVE_NO_MAGICLINKS, 5.6).  0 where the kernel
- * cannot tell (the prefix refusal and the daemon's working from "/" are
- * then what stands).  A check before the steps: a client that swaps its
- * own links meanwhile can pass it, and finds only the daemon's open
- * files, whose own modes still apply.
+ * Whether the resolution of file or of lock, as c's user, passes through
+ * a magic link (/proc/PID/fd/N, cwd, root, ...: a symbolic link of c's
+ * own making may lead to the daemon's /proc/self):
+ * lbd_os_path_through_magic_link (on Linux openat2 with
+ * RESOLVE_NO_MAGICLINKS, 5.6), both under one switch of credentials.  0
+ * where the kernel cannot tell (the prefix refusal and the daemon's
+ * working from "/" are then what stands).  A check before the steps: a
+ * client that swaps its own links meanwhile can pass it, and finds only
+ * the daemon's open files, whose own modes still apply.
  */
 static int
-through_magic_link(const struct lbd_conn *c, const char *file)
+through_magic_link(const struct lbd_conn *c, const char *file,
+    const char *lock)
 {
 	struct lockfs_err err;
 	int               r;
 
 	if (lbd_creds_enter(c->creds, &err) != 0)
 		return 0;
-	r = lbd_os_path_through_magic_link(file);
+	r = lbd_os_path_through_magic_link(file) ||
+	    lbd_os_path_through_magic_link(lock);
 	lbd_creds_leave();
 	return r;
 }
@@ -117,7 +120,7 @@ lock_args(struct lbd_conn *c, const struct lbp_msg *m, struct lock_args *a)
 		return LBP_EINVAL;
 	}
 	if (snprintf(lock, sizeof(lock), "%s.lock", abs) < (int)sizeof(lock) &&
-	    (through_magic_link(c, abs) || through_magic_link(c, lock))) {
+	    through_magic_link(c, abs, lock)) {
 		lbd_conn_error(c, m->id, LBP_EINVAL, "path %s leads through a "
 		    "magic link (/proc/PID/fd, cwd, root) or a loop of "
 		    "symbolic links, which the daemon may not follow for a "

@@ -118,16 +118,7 @@ lockfs_init_for(struct lockfs_lock *l, const char *path, unsigned method,
 		    path != NULL ? path : "(null)");
 		goto out;
 	}
-	if ((r = lockfs_init(l, path, method, 0, err)) != 0)
-		goto out;
-	l->owner = *owner;
-	if (method == LB_PIDFILE)
-		l->owner.tid = 0;
-	if (lockfs_unique_make(l, &l->owner) == -1) {
-		r = lockfs_fail(err, LB_EINVAL, errno, "unique name for %s",
-		    path);
-		lockfs_fini(l);
-	}
+	r = lockfs_init_as(l, path, method, 0, owner, err);
 out:
 	return r;
 }

@@ -23,12 +23,31 @@
 
 #include "lockfs.h"
 
+/* link_is_mine for lock_file's lstat lk: 1 when it and our unique file
+ * are the same inode, a regular file of the owner's uid; 0 when not;
+ * else LB_ERROR. */
+static int
+link_is_mine_at(struct lockfs_lock *l, const struct stat *lk,
+    struct lockfs_err *err)
+{
+	struct stat un;
+
+	if (lstat(l->unique, &un) == -1) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return 0;
+		return lockfs_fail(err, LB_ERROR, errno, "cannot look at %s",
+		    l->unique);
+	}
+	return S_ISREG(lk->st_mode) && lk->st_dev == un.st_dev &&
+	    lk->st_ino == un.st_ino && lk->st_uid == l->owner.uid;
+}
+
 /* 1 when lock_file and our unique file are the same inode, a regular file
  * of the owner's uid; 0 when not; else LB_ERROR. */
 static int
 link_is_mine(struct lockfs_lock *l, struct lockfs_err *err)
 {
-	struct stat lk, un;
+	struct stat lk;
 
 	if (lstat(l->lock_file, &lk) == -1) {
 		if (errno == ENOENT || errno == ENOTDIR)
@@ -36,14 +55,29 @@ link_is_mine(struct lockfs_lock *l, struct lockfs_err *err)
 		return lockfs_fail(err, LB_ERROR, errno, "cannot look at %s",
 		    l->lock_file);
 	}
-	if (lstat(l->unique, &un) == -1) {
+	return link_is_mine_at(l, &lk, err);
+}
+
+/* lockfs_release_check for the link method, with one look at lock_file
+ * for both questions (there? ours?): 1 when the caller may remove it;
+ * else LB_ENOTLOCKED, LB_ENOTMINE or LB_ERROR with err filled. */
+static int
+link_release_check(struct lockfs_lock *l, struct lockfs_err *err)
+{
+	struct stat lk;
+	int         r;
+
+	if (lstat(l->lock_file, &lk) == -1) {
 		if (errno == ENOENT || errno == ENOTDIR)
-			return 0;
+			return lockfs_fail(err, LB_ENOTLOCKED, 0, "%s is not "
+			    "locked", l->path);
 		return lockfs_fail(err, LB_ERROR, errno, "cannot look at %s",
-		    l->unique);
+		    l->lock_file);
 	}
-	return S_ISREG(lk.st_mode) && lk.st_dev == un.st_dev &&
-	    lk.st_ino == un.st_ino && lk.st_uid == l->owner.uid;
+	if ((r = link_is_mine_at(l, &lk, err)) == 0)
+		r = lockfs_fail(err, LB_ENOTMINE, 0, "%s is locked, but not by "
+		    "me", l->path);
+	return r;
 }
 
 /* Whether our unique file's name holds a regular file of the owner's uid
@@ -134,8 +168,10 @@ link_abandon(struct lockfs_lock *l)
 	struct lockfs_err err;
 	int               saved = errno;
 
-	/* Only a file of ours: another's, planted at our name, is theirs. */
-	if (link_is_mine(l, &err) == 0 && unique_is_ours(l))
+	/* Only a file of ours: another's, planted at our name, is theirs.
+	 * Our name first: mostly nothing is there (a release or a handoff
+	 * removed it), and one look tells. */
+	if (unique_is_ours(l) && link_is_mine(l, &err) == 0)
 		unlink(l->unique);
 	errno = saved;
 }
@@ -145,7 +181,7 @@ link_release(struct lockfs_lock *l, struct lockfs_err *err)
 {
 	int r;
 
-	if ((r = lockfs_release_check(l, link_is_mine, err)) < 0)
+	if ((r = link_release_check(l, err)) < 0)
 		goto out;
 	if (unlink(l->lock_file) == -1) {
 		r = lockfs_fail(err, LB_EUNLOCK, errno, "cannot remove %s",

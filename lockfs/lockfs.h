@@ -78,6 +78,9 @@ struct lockfs_holder {
 int   lockfs_abspath(const char *path, char *out, size_t size);
 int   lockfs_init(struct lockfs_lock *l, const char *path, unsigned method,
           pid_t tid, struct lockfs_err *err);
+int   lockfs_init_as(struct lockfs_lock *l, const char *path,
+          unsigned method, pid_t tid, const struct lockfs_owner *owner,
+          struct lockfs_err *err);
 void  lockfs_fini(struct lockfs_lock *l);
 int   lockfs_names_make(struct lockfs_lock *l);
 void  lockfs_names_drop(struct lockfs_lock *l);

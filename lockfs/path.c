@@ -122,6 +122,19 @@ int
 lockfs_init(struct lockfs_lock *l, const char *path, unsigned method,
     pid_t tid, struct lockfs_err *err)
 {
+	return lockfs_init_as(l, path, method, tid, NULL, err);
+}
+
+/*
+ * lockfs_init_as: lockfs_init, owned by *owner (taken as given; its
+ * thread dropped for the pidfile method) when owner is not NULL, with
+ * no look at this process (its pid, its start time, the uid it makes
+ * files with): tid is then ignored.  Returns as lockfs_init.
+ */
+int
+lockfs_init_as(struct lockfs_lock *l, const char *path, unsigned method,
+    pid_t tid, const struct lockfs_owner *owner, struct lockfs_err *err)
+{
 	char        abs[PATH_MAX], db[PATH_MAX];
 	const char *base;
 	size_t      dirlen;
@@ -176,14 +189,16 @@ lockfs_init(struct lockfs_lock *l, const char *path, unsigned method,
 		if ((l->db = strdup(db)) == NULL)
 			goto nomem;
 	}
-	if (lockfs_owner_self(&l->owner, tid != 0) == -1) {
+	if (owner != NULL)
+		l->owner = *owner;
+	else if (lockfs_owner_self(&l->owner, tid != 0) == -1) {
 		r = lockfs_fail(err, LB_EFAILED, errno, "cannot tell who we "
 		    "are");
 		goto out;
 	}
 	if (method == LB_PIDFILE)
 		l->owner.tid = 0;
-	else if (tid != 0)
+	else if (tid != 0 && owner == NULL)
 		l->owner.tid = tid;
 	if (lockfs_unique_make(l, &l->owner) == -1) {
 		r = lockfs_fail(err, LB_EINVAL, errno, "unique name for %s",

@@ -400,7 +400,7 @@ START_TEST(fs_ids_switch_and_back)
 	ck_assert_int_eq(open(inside, O_RDONLY | O_CLOEXEC), -1);
 	ck_assert_int_eq(errno, EACCES);
 	errno = EXDEV;
-	lbd_os_fs_ids_restore();
+	lbd_os_fs_ids_restore(geteuid(), getegid());
 	ck_assert_int_eq(errno, EXDEV);                 /* kept */
 
 	ck_assert_int_eq(lockfs_os_files_uid(), geteuid());
@@ -444,7 +444,7 @@ groups_thread(void *arg)
 	while (g->stage != 2)
 		pthread_cond_wait(&g->cv, &g->mu);
 	pthread_mutex_unlock(&g->mu);
-	lbd_os_fs_ids_restore();
+	lbd_os_fs_ids_restore(geteuid(), getegid());
 	lbd_os_fs_groups_set(0, NULL);
 	return NULL;
 }
@@ -493,7 +493,7 @@ START_TEST(fs_groups_per_thread)
 	ck_assert_int_eq(lbd_os_fs_groups_set(0, NULL), 0);
 	ck_assert_int_eq(lbd_os_fs_ids_set(TL_NOBODY, TL_NOBODY), 0);
 	fd = open(p.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	lbd_os_fs_ids_restore();
+	lbd_os_fs_ids_restore(geteuid(), getegid());
 	ck_assert_int_eq(fd, -1);
 	pthread_mutex_destroy(&g.mu);
 	pthread_cond_destroy(&g.cv);

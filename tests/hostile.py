@@ -640,5 +640,52 @@ class Replaced(HostileTest):
         self.assertServing()
 
 
+class Interleaved(HostileTest):
+    """The daemon keeps what it knows of its own credentials (its uid and
+    gid, read once) and switches for each client's steps: requests of
+    root and nobody interleaved on one daemon each act as their own
+    user, whatever the user before."""
+
+    def test_two_users_interleaved_act_as_themselves(self):
+        private = os.path.join(self.top, "root-only")
+        os.mkdir(private)
+        os.chmod(private, 0o700)
+        d, _ = self.place()
+        for method in ("link", "symlink", "mkdir", "pidfile"):
+            root_path = os.path.join(d, "root-" + method)
+            nobody_path = os.path.join(d, "nobody-" + method)
+            secret = os.path.join(private, method)
+            r = self.helper(ROOT, "broker", method, root_path)
+            n = self.helper(NOBODY, "broker", method, nobody_path)
+            ns = self.helper(NOBODY, "broker", method, secret)
+            rs = self.helper(ROOT, "broker", method, secret)
+            for i in range(3):
+                why = "%s, round %d" % (method, i)
+                self.assertEqual(r.ask("acquire 0"), "locked", why)
+                self.assertEqual(n.ask("acquire 0"), "locked", why)
+                self.assertEqual(
+                    os.lstat(artefact(root_path, method)).st_uid, ROOT, why)
+                self.assertEqual(
+                    os.lstat(artefact(nobody_path, method)).st_uid, NOBODY,
+                    why)
+                # Right after a root request that made a file in the
+                # root-only directory, nobody still cannot look there.
+                self.assertEqual(rs.ask("acquire 0"), "locked", why)
+                self.assertEqual(
+                    os.lstat(artefact(secret, method)).st_uid, ROOT, why)
+                self.expect(ns.ask("acquire 0"), "LB_EFAILED", why)
+                self.assertEqual(rs.ask("release"), "released", why)
+                self.expect(ns.ask("acquire 0"), "LB_EFAILED", why)
+                self.assertFalse(os.path.lexists(artefact(secret, method)),
+                                 why)
+                self.assertEqual(n.ask("release"), "released", why)
+                self.assertEqual(r.ask("release"), "released", why)
+                for p in (root_path, nobody_path):
+                    self.assertFalse(os.path.lexists(artefact(p, method)),
+                                     why)
+            self.assertOnly(d, [])
+        self.assertServing()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
