@@ -170,11 +170,42 @@ grace_over(uv_timer_t *t)
 }
 
 /*
+ * Opens h's lock directory for reading when it is still its holder's: a
+ * directory (never a symbolic link: a user who may write the lock's
+ * directory can swap one in for it at any moment) of the holder's uid
+ * holding the holder's marker, a regular file of that uid.  The
+ * descriptor, or -1.  As h's user.
+ */
+static int
+mkdir_open_holders(const struct lbd_hold *h, const char *mine)
+{
+	struct stat st;
+	int         fd, r = -1;
+
+	fd = open(h->fs.lock_file, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (fd == -1)
+		goto out;
+	if (fstat(fd, &st) == -1 || st.st_uid != h->fs.owner.uid ||
+	    fstatat(fd, mine, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+	    !S_ISREG(st.st_mode) || st.st_uid != h->fs.owner.uid)
+		goto out;
+	r = fd;
+	fd = -1;
+out:
+	if (fd != -1)
+		close(fd);
+	return r;
+}
+
+/*
  * An mkdir lock that holds markers besides its recorded holder's is a
  * handoff the previous daemon did not finish: it adds the next holder's
  * marker before it removes the old one, and dies before its commit.  The
  * next holder was never told (replies follow the commit), so its marker
- * goes, as the recorded holder's user; it will ask again.
+ * goes, as the recorded holder's user; it will ask again.  The directory
+ * emptied is the one opened and found the holder's (mkdir_open_holders),
+ * never what its name leads to by then.
  */
 static void
 mkdir_undo_handoff(struct lbd_hold *h)
@@ -182,7 +213,8 @@ mkdir_undo_handoff(struct lbd_hold *h)
 	const char        *mine;
 	struct lockfs_err  err;
 	struct dirent     *de;
-	DIR               *dir;
+	DIR               *dir = NULL;
+	int                fd;
 
 	if (lbd_hold_names(h, &err) != 0)
 		return;
@@ -191,7 +223,10 @@ mkdir_undo_handoff(struct lbd_hold *h)
 		lockfs_names_drop(&h->fs);
 		return;
 	}
-	if ((dir = opendir(h->fs.lock_file)) != NULL) {
+	if ((fd = mkdir_open_holders(h, mine)) != -1 &&
+	    (dir = fdopendir(fd)) == NULL)
+		close(fd);
+	if (dir != NULL) {
 		while ((de = readdir(dir)) != NULL) {
 			if (strcmp(de->d_name, ".") == 0 ||
 			    strcmp(de->d_name, "..") == 0 ||

@@ -31,6 +31,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 import unittest
 
@@ -637,6 +638,46 @@ class Replaced(HostileTest):
         self.assertEqual(waiter.call("RELEASE", path=path, method="mkdir",
                                      thread=77).verb, "OK")
         self.assertUntouched(ROOT)
+        self.assertServing()
+
+    def test_lock_directory_swapped_while_the_daemon_starts(self):
+        """Root holds an mkdir lock; the daemon restarts, and while it
+        judges the previous run's holds, nobody keeps exchanging the lock
+        directory with a symlink to root's directory.  Reconcile, which
+        looks at the lock directory and then empties it of the markers of
+        an unfinished handoff, empties only the directory it judged
+        root's, never the one the symlink leads to (which it once did,
+        on most starts).  Each round is one restart."""
+        d, path = self.place()
+        lock, link = path + ".lock", path + ".moved"
+        safe = self.safe[ROOT]
+        for i in range(8):
+            open(os.path.join(safe, "file%d" % i), "wb").close()
+        before = sorted(os.listdir(safe))
+        with as_user(NOBODY):
+            os.symlink(safe, link)
+        swapper = textwrap.dedent("""
+            import ctypes
+            libc = ctypes.CDLL(None)
+            print("swapping", flush=True)
+            while True:
+                libc.renameat2(-100, %r, -100, %r, 2)
+        """) % (os.fsencode(lock), os.fsencode(link))
+        for rnd in range(12):
+            why = "restart %d" % rnd
+            if os.path.islink(lock):
+                exchange(lock, link)
+            c = Client(self.daemon.socket)
+            self.assertEqual(c.call("ACQUIRE", path=path, method="mkdir",
+                                    timeout=0).verb, "OK", why)
+            self.daemon.kill()
+            c.close()
+            p = self.spawn(swapper, user="nobody")
+            p.stdout.readline()
+            self.daemon.start()
+            p.kill()
+            p.wait()
+            self.assertEqual(sorted(os.listdir(safe)), before, why)
         self.assertServing()
 
 
