@@ -99,6 +99,10 @@ struct lbd_hold {
 	                                       a busy database: the queue it
 	                                       is retried in (releasing.c) */
 	TAILQ_ENTRY(lbd_hold)    relq_entry; /* in relq's holds */
+	int                      pinned;    /* its names go through a
+	                                       descriptor of its directory
+	                                       as judged (reconcile.c):
+	                                       released, never handed on */
 };
 
 TAILQ_HEAD(lbd_acks, lbd_ack);
