@@ -232,6 +232,12 @@ struct lbd {
 	struct lbd_conns         throttled; /* to read again next iteration */
 	struct lbd_conns         closing;   /* closed, holds to release */
 	unsigned                 turn;      /* loop iterations, counted */
+	unsigned                 accept_turn; /* the iteration accept_ns
+	                                       is of */
+	uint64_t                 accept_ns; /* time accepting took in it */
+	int                      accept_waiting; /* a connection waits on
+	                                       the listener for the next
+	                                       iteration (conn.c) */
 	unsigned                 nconns;
 	struct lbd_uids          uids;      /* open connections per user */
 	unsigned                 fd_conns;  /* connections and pidfds the
