@@ -136,15 +136,16 @@ orphan_end(struct lbd_hold *h, const char *why)
 	    l->path, (long)h->fs.owner.pid, why);
 	/* Released in the directory judged (pin_dir), never handed on
 	 * through it: the next holder's steps are its own. */
-	if ((r = orphan_pin(h, &pin, &err)) == 0) {
-		log_info("%s: its directory is not the one it was locked in "
-		    "(replaced, or gone); forgotten, nothing there touched",
-		    l->path);
+	if ((r = orphan_pin(h, &pin, &err)) != 1) {
+		/* Not the directory judged, or it cannot be looked at now
+		 * (which a user who may write a directory on the path can
+		 * bring about): never released through the path. */
+		log_info("%s: %s; forgotten, nothing there touched", l->path,
+		    r == 0 ? "its directory is not the one it was locked in "
+		    "(replaced, or gone)" : err.msg);
 		lbd_hold_forget(l);
 		goto out;
 	}
-	if (r < 0)
-		log_debug("%s: %s", l->path, err.msg);
 	if (lbd_hold_end(l, &err) < 0)         /* l may be gone */
 		log_info("%s", err.msg);
 out:
