@@ -7,6 +7,7 @@ packages="build-essential autoconf automake libtool pkg-config \
 libuv1-dev libsqlite3-dev check python3 python3-lockfile \
 systemd strace socat man-db groff-base \
 gnuplot-nox python3-filelock python3-fasteners \
+postgresql python3-psycopg2 redis-server python3-redis etcd-server \
 clang libclang-rt-dev valgrind"
 
 if [ "$(id -u)" -eq 0 ]; then

@@ -5,6 +5,8 @@
  *
  *   R METRIC REP P50_US P99_US N     a latency distribution (N samples)
  *   V METRIC REP VALUE UNIT          one figure (ops/s, bytes, s, ...)
+ *   M KEY=TEXT                       a note about the run (as why a
+ *                                    stage measured nothing)
  *
  * Progress and errors go to standard error.  A stage that cannot do what it
  * measures exits non-zero with the reason: a benchmark that breaks fails,
@@ -86,6 +88,7 @@ int      stage_throughput(const struct bench_opts *o);
 int      stage_held(const struct bench_opts *o);
 int      stage_conns(const struct bench_opts *o);
 int      stage_daemon_pid(const struct bench_opts *o);
+int      stage_syscalls(const struct bench_opts *o);
 
 /* handoff.c: the two-process handoff harness.  Two processes pass one
  * lock back and forth; in each round the holder waits until the other is

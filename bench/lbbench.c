@@ -46,6 +46,8 @@ static const struct stage stages[] = {
 	  "N,N,... locks" },
 	{ "conns", stage_conns, "-c connections open, then as many "
 	  "waiters on one lock" },
+	{ "syscalls", stage_syscalls, "system calls per request, the "
+	  "daemon's and the client's; -a KIND,... (see syscalls.c)" },
 	{ "daemon-pid", stage_daemon_pid, "prints the daemon's pid" },
 };
 

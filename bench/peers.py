@@ -18,19 +18,28 @@ STAGE is
     handoff    two processes pass the lock back and forth: the holder waits
                for the waiter's word that it is about to acquire, gives it
                SETTLE_S to be well inside its polling loop (none of these
-               libraries can say that it waits), notes the time and
-               releases; the waiter notes the time its acquire returns
-               (peer.KIND.handoff).  The same game as lbbench's handoff.
+               libraries can say that it waits) plus a random fraction of
+               the longest polling interval, POLL_MAX_S (so that the
+               release lands at a random moment of the waiter's poll, as a
+               program's would, never just before its next try), notes the
+               time and releases; the waiter notes the time its acquire
+               returns (peer.KIND.handoff: p50 and p99, and the mean as
+               V peer.KIND.handoff.mean REP MEAN us).  The same game as
+               lbbench's handoff.
 
 Run with Debian's /usr/bin/python3, where the three packages live.
 """
 import mmap
 import os
+import random
 import struct
 import sys
 import time
 
 SETTLE_S = 0.15         # longer than the slowest polling interval (0.1 s)
+POLL_MAX_S = 0.1        # the longest polling interval of the three: the
+                        # holder releases at SETTLE_S plus a uniformly
+                        # random fraction of it
 WARMUP_HANDOFF = 2
 WARMUP_CYCLE = 100
 
@@ -102,7 +111,7 @@ def play(side, kind, path, rfd, wfd, shared, rounds):
     for k in range(rounds):
         if k % 2 == side:
             hear(rfd, b"W")
-            time.sleep(SETTLE_S)
+            time.sleep(SETTLE_S + random.uniform(0, POLL_MAX_S))
             struct.pack_into("Q", shared, 0, now_ns())
             lock.release()
             hear(rfd, b"G")
@@ -145,6 +154,8 @@ def handoff(kind, lockdir, reps, samples):
         out = [struct.unpack_from("Q", shared, 8 * (k + 1))[0]
                for k in range(WARMUP_HANDOFF, rounds)]
         report("peer.%s.handoff" % kind, rep, out)
+        print("V peer.%s.handoff.mean %d %.3f us"
+              % (kind, rep, sum(out) / len(out) / 1e3), flush=True)
 
 
 def main(argv):

@@ -40,7 +40,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lockbroker.h"
@@ -128,27 +127,27 @@ kept_end(lb_lock *lock, struct kept *k, int r, lb_kept_info *how)
 
 /*
  * Whether this process may take or release a lock for k->pid, as the
- * daemon judges it: the process runs, and is this user's or we are root.
- * 0, or an LB_E* code with k->err filled (LB_EINVAL: no such process;
- * LB_EFAILED: another user's).
+ * daemon judges it: the process runs (and is not hidden from us), and is
+ * this user's or we are root.  0, or an LB_E* code with k->err filled
+ * (LB_EINVAL: no such process; LB_EFAILED: another user's).
  */
 static int
 pid_allowed(struct kept *k, const char *doing)
 {
-	struct stat st;
-	char        proc[32];
-	int         r = 0;
+	uid_t uid;
+	int   r = 0;
 
-	snprintf(proc, sizeof(proc), "/proc/%ld", (long)k->pid);
-	if (k->pid <= 0 || stat(proc, &st) == -1)
-		r = FAIL(k, LB_EINVAL, "cannot %s %s for pid %ld: no such "
-		    "process%s", doing, k->h.path, (long)k->pid,
-		    strcmp(doing, "release") == 0 ? " (a lock it took "
-		    "in-process is stale: see 'break --stale')" : "");
-	else if (geteuid() != 0 && st.st_uid != geteuid())
+	if (lockfs_os_process_uid(k->pid, &uid) == -1)
+		r = FAIL(k, LB_EINVAL, "cannot %s %s for pid %ld: %s%s", doing,
+		    k->h.path, (long)k->pid, errno == ESRCH ? "no such "
+		    "process" : errno == EACCES ? "no such process (one is "
+		    "hidden from this user)" : strerror(errno), errno == ESRCH &&
+		    strcmp(doing, "release") == 0 ? " (a lock it took in-process "
+		    "is stale: see 'break --stale')" : "");
+	else if (geteuid() != 0 && uid != geteuid())
 		r = FAIL(k, LB_EFAILED, "cannot %s %s for pid %ld: it is a "
 		    "process of another user (uid %ld); only root may", doing,
-		    k->h.path, (long)k->pid, (long)st.st_uid);
+		    k->h.path, (long)k->pid, (long)uid);
 	return r;
 }
 

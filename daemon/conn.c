@@ -39,13 +39,15 @@
  * or many, delays the others by one turn, not by all of its requests (nor
  * by one request per connection).  The connections a turn skipped go
  * first in the next.  The releases of closed connections' holds take
- * turn_us per iteration too (500 microseconds by default; 50 keeps
- * other users' waits shorter): a request that makes or removes files
- * takes tens to hundreds of microseconds of the kernel's time, and
- * another user's request that comes in meanwhile waits for the rest of
- * the turn in progress.
+ * turn_us per iteration too, in turns with those of exited processes
+ * and of orphans whose grace is over (ending.c; 50 microseconds by
+ * default, which keeps other users' waits within about 3 times idle): a
+ * request that makes or removes files takes tens to hundreds of
+ * microseconds of the kernel's time, and another user's request that
+ * comes in meanwhile waits for the rest of the turn in progress.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +55,7 @@
 #include "conn.h"
 #include "creds.h"
 #include "daemon.h"
+#include "ending.h"
 #include "hold.h"
 #include "list.h"
 #include "log.h"
@@ -133,7 +136,7 @@ conn_free(uv_handle_t *h)
 	struct lbd_conn *c = (struct lbd_conn *)h;
 
 	if (c->releasing) {
-		c->handle_closed = 1;   /* lbd_conns_release frees it */
+		c->handle_closed = 1;   /* conn_end_some frees it */
 		return;
 	}
 	conn_destroy(c);
@@ -205,10 +208,27 @@ lbd_conns_of_uid(struct lbd_conn *c)
 	return c->uid_conns != NULL ? c->uid_conns->n : 0;
 }
 
+/* c's turn in the holds' end (ending.c): ends c's holds until none is
+ * left (then frees c, if libuv is done with its handle: 0) or deadline
+ * passes (1). */
+static int
+conn_end_some(struct lbd_ending *e, uint64_t deadline)
+{
+	struct lbd_conn *c = (struct lbd_conn *)((char *)e -
+	    offsetof(struct lbd_conn, ending));
+
+	if (lbd_conn_release_some(c, deadline))
+		return 1;
+	c->releasing = 0;
+	if (c->handle_closed)
+		conn_destroy(c);
+	return 0;
+}
+
 /*
  * lbd_conn_close: moves c to CLOSING: cancels its waits, has its holds
- * released (handed to waiters) a turn at a time by lbd_conns_release, c
- * holding them until then, and closes the handle (pending output is
+ * released (handed to waiters) a turn at a time (ending.c), c holding
+ * them until then, and closes the handle (pending output is
  * dropped: the client is gone or has broken the protocol).  c is freed
  * once libuv is done with it and its holds are released.  Idempotent.
  */
@@ -223,8 +243,8 @@ lbd_conn_close(struct lbd_conn *c)
 	lbd_conn_drop_all(c, d->stopping);
 	if (!LIST_EMPTY(&c->holds)) {
 		c->releasing = 1;
-		TAILQ_INSERT_TAIL(&d->closing, c, closing_entry);
-		lbd_want_flush(d);
+		c->ending.end_some = conn_end_some;
+		lbd_ending_add(d, &c->ending);
 	}
 	lbd_acks_forget(c);
 	lbd_list_forget(c);
@@ -417,39 +437,6 @@ lbd_conn_flush_all(struct lbd *d)
 		c->flushing = 0;
 		conn_flush(c);
 	}
-}
-
-/*
- * lbd_conns_release: ends the holds of closed connections: for about
- * turn_us in one loop iteration, one at least (all of them, with all), so
- * that a connection closing with many holds does not stall everyone; a
- * connection with holds left goes behind the other closed ones, so that
- * one closing with a few holds waits for a turn of each, not for all the
- * holds of those that closed before it.  Frees each connection whose
- * holds are all ended and whose handle libuv is done with.
- */
-void
-lbd_conns_release(struct lbd *d, int all)
-{
-	struct lbd_conn *c;
-	uint64_t         deadline = all ? UINT64_MAX :
-	    uv_hrtime() + turn_budget_ns(d);
-
-	while ((c = TAILQ_FIRST(&d->closing)) != NULL) {
-		if (lbd_conn_release_some(c, deadline)) {
-			TAILQ_REMOVE(&d->closing, c, closing_entry);
-			TAILQ_INSERT_TAIL(&d->closing, c, closing_entry);
-			break;
-		}
-		TAILQ_REMOVE(&d->closing, c, closing_entry);
-		c->releasing = 0;
-		if (c->handle_closed)
-			conn_destroy(c);
-		if (uv_hrtime() >= deadline)
-			break;
-	}
-	if (!TAILQ_EMPTY(&d->closing))
-		lbd_want_flush(d);      /* the next turn comes at once */
 }
 
 /*

@@ -26,7 +26,7 @@ void lbd_conns_accept(struct lbd *d);
 void lbd_conn_send(struct lbd_conn *c, const struct lbp_out *o);
 
 /* lbd_conn_close: moves c to CLOSING: its waits canceled, its holds
- * released a turn at a time (lbd_conns_release), the handle closed,
+ * released a turn at a time (ending.c), the handle closed,
  * pending output dropped; c freed later.  Idempotent. */
 void lbd_conn_close(struct lbd_conn *c);
 
@@ -37,10 +37,6 @@ void lbd_conn_flush_all(struct lbd *d);
 /* lbd_conns_resume: the iteration ends: connections throttled in it get
  * their next turn, unless back-pressure holds them. */
 void lbd_conns_resume(struct lbd *d);
-
-/* lbd_conns_release: ends closed connections' holds, for about a turn
- * (all of them, with all), and frees the connections done with. */
-void lbd_conns_release(struct lbd *d, int all);
 
 /* lbd_conns_of_uid: how many open connections c's user has, c among
  * them. */

@@ -51,6 +51,22 @@ struct lbd_relqs;
 struct lbd_pidwatch;                /* pidwatch.c */
 struct lbd_pidwatches;
 
+/* A holder that has gone with holds to end, a turn at a time at the end
+ * of each loop iteration (ending.c): a closed connection (conn.c), an
+ * exited process (pidwatch.c), the orphans whose grace period is over
+ * (reconcile.c).  Embedded in what it stands for. */
+struct lbd_ending {
+	/* Ends holds (each handed to its next waiter, or released) until
+	 * none is left: 0 (the holder may be freed before it returns); or
+	 * until uv_hrtime() passes deadline, one hold at least: 1. */
+	int                    (*end_some)(struct lbd_ending *e,
+	                             uint64_t deadline);
+	int                      queued;    /* in d->endings */
+	TAILQ_ENTRY(lbd_ending)  entry;
+};
+
+TAILQ_HEAD(lbd_endings, lbd_ending);
+
 struct lbd_hold {
 	struct lbd_lock         *lock;
 	struct lbd_conn         *conn;
@@ -68,8 +84,8 @@ struct lbd_hold {
 	                                       between steps without its
 	                                       names but the path (made for
 	                                       a step: lbd_hold_names) */
-	LIST_ENTRY(lbd_hold)     conn_entry; /* conn's holds, d->orphans or
-	                                       d->releasing */
+	LIST_ENTRY(lbd_hold)     conn_entry; /* conn's holds, d->orphans,
+	                                       d->unclaimed or d->releasing */
 	int                      kept;      /* held for fs.owner.pid, past any
 	                                       connection (conn NULL) */
 	struct lbd_pidwatch     *pidwatch;  /* kept holds and orphans: the
@@ -197,10 +213,11 @@ struct lbd_conn {
 	unsigned                 turn_lines; /* requests handled in it */
 	TAILQ_ENTRY(lbd_conn)    throttle_entry; /* in d->throttled */
 	int                      releasing; /* closed; its holds are being
-	                                       released (d->closing): not
-	                                       freed till they are */
+	                                       released (ending): not freed
+	                                       till they are */
 	int                      handle_closed; /* libuv is done with pipe */
-	TAILQ_ENTRY(lbd_conn)    closing_entry; /* in d->closing */
+	struct lbd_ending        ending;    /* its holds' end, once closed
+	                                       (in d->endings) */
 	struct lbd_holds         holds;
 	struct lbd_waits         waits;
 	unsigned                 nholds, nwaits;
@@ -230,7 +247,10 @@ struct lbd {
 	struct lbd_conns         flush;
 	struct lbd_conns         listings;  /* sending a LIST (list.c) */
 	struct lbd_conns         throttled; /* to read again next iteration */
-	struct lbd_conns         closing;   /* closed, holds to release */
+	struct lbd_endings       endings;   /* holders gone (closed
+	                                       connections, exited processes,
+	                                       the grace over), holds to end
+	                                       (ending.c) */
 	unsigned                 turn;      /* loop iterations, counted */
 	unsigned                 accept_turn; /* the iteration accept_ns
 	                                       is of */
@@ -263,6 +283,9 @@ struct lbd {
 	struct lbd_store        *store;
 	struct lbd_holds         orphans;   /* holds of the previous run, not
 	                                       yet reclaimed, and kept holds */
+	struct lbd_holds         unclaimed; /* orphans not reclaimed within
+	                                       the grace period, to end */
+	struct lbd_ending        grace_ending; /* their end (reconcile.c) */
 	struct lbd_holds         releasing; /* holds whose end waits for a
 	                                       busy sqlite database (hold.c) */
 	struct lbd_relqs        *relqs;     /* their retry queues

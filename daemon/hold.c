@@ -18,13 +18,17 @@
  *        | the iteration's settle (lbd_grants_settle)
  *        v
  *   HELD <------------- lbd_hold_adopt: a hold of the previous run (an
- *        |              orphan, d->orphans) or such a hold reclaimed
+ *        |              orphan, d->orphans; d->unclaimed once its grace
+ *        |              is over) or such a hold reclaimed
  *        |              over a new connection (reconcile.c)
  *        | lbd_hold_end: handed to the head waiter (its new hold
  *        | installed), or the artefact removed; lbd_hold_forget: the
  *        | artefact was gone already; BREAK (lock.c): removed by whoever
  *        | may; a refused grant (reply.c), an exited kept hold's or
- *        | orphan's process, an orphan's grace over (reconcile.c)
+ *        | orphan's process, an orphan's grace over (reconcile.c); a
+ *        | closed connection's holds, an exited process's and those
+ *        | whose grace is over end in turns (ending.c), held till then,
+ *        | an exited process's found by no request (lbd_hold_find)
  *        |----------------------------------------------------> freed
  *        | lbd_hold_end, the sqlite database busy: hold_releasing
  *        v
@@ -358,10 +362,23 @@ lbd_own_artefact_adopt(struct lbd_lock *l, struct lbd_conn *c,
 	return r;
 }
 
+/* lbd_hold_kept_running: see hold.h.  A process is its pid and its start
+ * time, never the pid alone. */
+int
+lbd_hold_kept_running(const struct lbd_hold *h)
+{
+	unsigned long long start;
+
+	return lockfs_os_start_time(h->fs.owner.pid, &start) == 0 &&
+	    start == h->fs.owner.start;
+}
+
 /*
  * lbd_hold_find: l's hold by (c, tid), or, when kept_pid is not 0, l's
- * hold kept for that process, if c may act for it (root, or the hold's
- * user); or NULL.
+ * hold kept for that process (the one that runs with that pid now), if c
+ * may act for it (root, or the hold's user); or NULL.  A releasing hold,
+ * and one whose process has exited (ending in its turn: its pid may be
+ * another process's by then), is nobody's.
  */
 struct lbd_hold *
 lbd_hold_find(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid,
@@ -369,11 +386,12 @@ lbd_hold_find(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid,
 {
 	struct lbd_hold *h = l->holder;
 
-	if (h == NULL || h->releasing)
+	if (h == NULL || h->releasing || lbd_orphan_exiting(h))
 		return NULL;
 	if (kept_pid != 0)
 		return h->kept && h->fs.owner.pid == kept_pid &&
-		    (c->uid == 0 || c->uid == h->uid) ? h : NULL;
+		    (c->uid == 0 || c->uid == h->uid) &&
+		    lbd_hold_kept_running(h) ? h : NULL;
 	return h->conn == c && h->tid == tid ? h : NULL;
 }
 

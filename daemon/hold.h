@@ -50,8 +50,15 @@ int  lbd_lock_try(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid,
 int  lbd_own_artefact_adopt(struct lbd_lock *l, struct lbd_conn *c,
          pid_t kept_pid, pid_t tid);
 
-/* lbd_hold_find: l's hold by (c, tid), or kept for kept_pid (not 0) if c
- * may act for it; NULL when there is none (a releasing hold is nobody's). */
+/* lbd_hold_kept_running: 1 when kept hold h's process is the one that runs
+ * with its pid now (the same start time; the holder may have exited,
+ * unseen yet by a once-a-second look, and its pid been given to another
+ * process), else 0. */
+int  lbd_hold_kept_running(const struct lbd_hold *h);
+
+/* lbd_hold_find: l's hold by (c, tid), or kept for kept_pid (not 0), the
+ * process that has that pid now, if c may act for it; NULL when there is
+ * none (a releasing hold, or one whose process has exited, is nobody's). */
 struct lbd_hold *lbd_hold_find(struct lbd_lock *l, struct lbd_conn *c,
          pid_t kept_pid, pid_t tid);
 

@@ -17,19 +17,21 @@
  *     |       by the next round)
  *     LISTs on, as far as their clients read (list.c)
  *     replies handed to libuv (conn.c)
- *     the iteration end's work: closed connections' holds released (a
- *     |   turn), sqlite locks due a look (watch.c), releasing holds due a
- *     |   try (releasing.c): what it grants is committed and answered by
- *     |   the next iteration
+ *     the iteration end's work: the holds of closed connections, exited
+ *     |   processes and orphans past their grace ended (a turn in all:
+ *     |   ending.c), sqlite locks due a look (watch.c), releasing holds
+ *     |   due a try (releasing.c): what it grants is committed and
+ *     |   answered by the next iteration
  *     throttled connections' next turn (conn.c)
  *     work left, or a LIST that could go on: the next iteration does not
  *     block in poll (lbd_want_flush: the idle handle)
  *
  * The stop (SIGTERM, SIGINT; lbd_stop):
  *
- *   STOPPING=1 -> the listener closed -> closed connections' holds
- *   released -> waiters get ESHUTDOWN, LISTs end -> orphans detached ->
- *   settle -> replies out -> each connection shut down once its replies
+ *   STOPPING=1 -> the listener closed -> the holds of closed
+ *   connections, exited processes and orphans past their grace released
+ *   -> waiters get ESHUTDOWN, LISTs end -> orphans detached -> settle ->
+ *   replies out -> each connection shut down once its replies
  *   are written (or closed after LBD_STOP_FLUSH_MS) -> the loop's handles
  *   closed: uv_run returns once the last connection is closed.  Holds
  *   stay on disk and in the database for the next daemon.
@@ -39,6 +41,7 @@
 
 #include "conn.h"
 #include "daemon.h"
+#include "ending.h"
 #include "list.h"
 #include "log.h"
 #include "loop.h"
@@ -109,28 +112,27 @@ store_watch(uv_timer_t *t)
 
 /* The end of each iteration: commit, LISTs on as far as their clients
  * read, then replies out; only then the work of the iteration's end
- * (closed connections' holds, sqlite locks due a look, releasing holds
- * due a try), which the next
- * iteration commits and answers (handoffs), so that the replies of this
- * one do not wait for it; then the throttled connections' next turn.
+ * (the holds of gone holders: ending.c; sqlite locks due a look,
+ * releasing holds due a try), which the next iteration commits and
+ * answers (handoffs), so that the replies of this one do not wait for it; then the throttled connections' next turn.
  * The next iteration comes without waiting while a LIST could go on or
  * that work left something to commit. */
 static void
 iteration_end(uv_check_t *h)
 {
 	struct lbd *d = h->data;
-	int         work = !TAILQ_EMPTY(&d->closing) ||
+	int         work = !TAILQ_EMPTY(&d->endings) ||
 	    !TAILQ_EMPTY(&d->due) || lbd_releasing_waiting(d);
 
 	lbd_settle(d);
 	lbd_lists_more(d);
 	lbd_conn_flush_all(d);
 	uv_idle_stop(&d->idle);
-	lbd_conns_release(d, 0);
+	lbd_endings_turn(d, 0);
 	lbd_watches_due(d);
 	lbd_releasing_due(d);
 	lbd_conns_resume(d);
-	if (work || lbd_lists_waiting(d) || !TAILQ_EMPTY(&d->closing) ||
+	if (work || lbd_lists_waiting(d) || !TAILQ_EMPTY(&d->endings) ||
 	    !TAILQ_EMPTY(&d->due) || lbd_releasing_waiting(d))
 		lbd_want_flush(d);
 }
@@ -196,7 +198,8 @@ lbd_stop(struct lbd *d)
 		uv_close((uv_handle_t *)&d->listener, NULL);
 		d->listening = 0;
 	}
-	lbd_conns_release(d, 1);        /* closed ones let go of theirs */
+	lbd_endings_turn(d, 1);         /* closed connections, exited
+	                                   processes let go of theirs */
 	lbd_locks_shutdown(d);
 	lbd_lists_shutdown(d);
 	lbd_orphans_detach(d);

@@ -558,8 +558,9 @@ main(int argc, char **argv)
 	TAILQ_INIT(&d.acks);
 	LIST_INIT(&d.uids);
 	TAILQ_INIT(&d.throttled);
-	TAILQ_INIT(&d.closing);
+	TAILQ_INIT(&d.endings);
 	LIST_INIT(&d.orphans);
+	LIST_INIT(&d.unclaimed);
 	LIST_INIT(&d.releasing);
 	snprintf(d.server, sizeof(d.server), "lockbrokerd/%s",
 	    PACKAGE_VERSION);

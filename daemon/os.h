@@ -96,12 +96,6 @@ void lbd_os_fs_ids_restore(void);
  */
 int  lbd_os_proc_exit_fd(pid_t pid);
 
-/*
- * lbd_os_proc_owner: the uid that owns process pid, as the calling
- * thread's file-system credentials see it (a process hidden from them is
- * no process).  0 with *uid set, or -1 with errno (ENOENT: none).
- */
-int  lbd_os_proc_owner(pid_t pid, uid_t *uid);
 
 /* Budgets. */
 

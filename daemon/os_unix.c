@@ -212,20 +212,6 @@ lbd_os_proc_exit_fd(pid_t pid)
 #endif
 }
 
-/* lbd_os_proc_owner: see os.h.  The owner of /proc/PID. */
-int
-lbd_os_proc_owner(pid_t pid, uid_t *uid)
-{
-	struct stat st;
-	char        proc[32];
-
-	snprintf(proc, sizeof(proc), "/proc/%ld", (long)pid);
-	if (stat(proc, &st) == -1)
-		return -1;
-	*uid = st.st_uid;
-	return 0;
-}
-
 /* lbd_os_fds_open: see os.h.  The entries of /proc/self/fd. */
 int
 lbd_os_fds_open(void)

@@ -7,10 +7,23 @@
  * hold of it and reference counted: one pidfd polled by the loop, or,
  * where the kernel has no pidfds or refuses them (valgrind), a timer that
  * looks once a second.  When the process exits every hold of the watch
- * ends (reconcile.c, lbd_orphan_exited), and the watch goes with its last
- * hold.  The pidfd comes from the OS layer (os.h: lbd_os_proc_exit_fd),
- * the looks from lockfs's (lockfs_owner_of_pid); a port without such
- * descriptors watches by the timer alone.
+ * ends (reconcile.c, lbd_orphan_exited): in turns with the holds of
+ * closed connections (ending.c), about turn_us of them per loop
+ * iteration, so that a process that exits with thousands of kept holds
+ * does not stall everyone; until its turn each stays held by the exited
+ * process, found by no request (lbd_orphan_exiting), and the watch goes
+ * with its last hold.  The pidfd comes from the OS layer (os.h:
+ * lbd_os_proc_exit_fd), the looks from lockfs's (lockfs_owner_of_pid); a
+ * port without such descriptors watches by the timer alone.
+ *
+ *   WATCHED --its process exits (pidfd readable, or the look)--> EXITED
+ *      |                                  (pidfd or timer gone, out of
+ *      |                                  the table, in d->endings: its
+ *      |                                  holds end a turn at a time)
+ *      | its last hold gone (released,               |
+ *      | broken, reclaimed)                          | its turn finds no
+ *      v                                             | hold left
+ *    freed <-----------------------------------------+
  *
  * A pidfd is a descriptor, and descriptors are the budget that new
  * connections need (d->fd_conns, main.c), so pidfds are bounded twice: in
@@ -23,11 +36,13 @@
  * watched at once are not all looked at in one turn of the loop.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "conn.h"
 #include "daemon.h"
+#include "ending.h"
 #include "os.h"
 #include "pidwatch.h"
 #include "reconcile.h"
@@ -48,6 +63,8 @@ struct lbd_pidwatch {
 	uv_timer_t              *timer;     /* without fd: a look a second */
 	int                      listed;    /* in d->pidwatches */
 	LIST_ENTRY(lbd_pidwatch) entry;
+	int                      exited;    /* its holds end in turns */
+	struct lbd_ending        ending;    /* their turns (ending.c) */
 };
 
 LIST_HEAD(lbd_pidwatches, lbd_pidwatch);
@@ -119,19 +136,37 @@ pw_unref(struct lbd_pidwatch *w)
 	free(w);
 }
 
-/* w's process exited: every hold of it ends. */
-static void
-pw_exited(struct lbd_pidwatch *w)
+/* Exited w's turn (ending.c): ends its holds until none is left (the
+ * queue's reference dropped: 0) or deadline passes (1). */
+static int
+pw_end_some(struct lbd_ending *e, uint64_t deadline)
 {
-	struct lbd_hold *h;
+	struct lbd_pidwatch *w = (struct lbd_pidwatch *)((char *)e -
+	    offsetof(struct lbd_pidwatch, ending));
+	struct lbd_hold     *h;
 
-	w->refs++;              /* w outlives the holds that end here */
-	pw_stop(w);
 	while ((h = LIST_FIRST(&w->holds)) != NULL) {
 		lbd_orphan_unwatch(h);
 		lbd_orphan_exited(h);
+		if (uv_hrtime() >= deadline)
+			break;
 	}
+	if (!LIST_EMPTY(&w->holds))
+		return 1;
 	pw_unref(w);
+	return 0;
+}
+
+/* w's process exited: every hold of it ends, in turns (pw_end_some); w
+ * is referenced by the queue until then. */
+static void
+pw_exited(struct lbd_pidwatch *w)
+{
+	pw_stop(w);
+	w->exited = 1;
+	w->refs++;
+	w->ending.end_some = pw_end_some;
+	lbd_ending_add(w->d, &w->ending);
 }
 
 /* The pidfd is readable: the process exited. */
@@ -237,6 +272,14 @@ lbd_orphan_watch(struct lbd *d, struct lbd_hold *h)
 	w->refs++;
 	LIST_INSERT_HEAD(&w->holds, h, pw_entry);
 	h->pidwatch = w;
+}
+
+/* lbd_orphan_exiting: whether h's process has exited, h waiting for
+ * its turn to end (nobody's meanwhile: no request finds it). */
+int
+lbd_orphan_exiting(const struct lbd_hold *h)
+{
+	return h->pidwatch != NULL && h->pidwatch->exited;
 }
 
 /* lbd_orphan_unwatch: h leaves its process's watch, if it is in one (the

@@ -32,7 +32,9 @@
  *       to be taken on)                               taken for gone, nor
  *                                                     for its holder's
  *
- * Handoff temporaries left beside a recorded lock are removed first.
+ * Handoff temporaries left beside a recorded lock are removed first, once
+ * per directory and user in a start (a directory holding thousands of
+ * recorded locks is read once, not once for each).
  *
  * An unjudged hold is looked at again: while its database is busy, by
  * the retry queues of releasing holds (releasing.c: bounded in rate and
@@ -82,6 +84,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +94,7 @@
 #include "conn.h"
 #include "creds.h"
 #include "daemon.h"
+#include "ending.h"
 #include "hold.h"
 #include "locktable.h"
 #include "log.h"
@@ -100,6 +104,19 @@
 #include "reply.h"
 #include "store.h"
 #include "wait.h"
+
+/* The directories whose handoff temporaries this start has tidied, each
+ * with the user it did so as (another user may remove what that one could
+ * not, in a sticky directory): an open-addressing set, alive only during
+ * lbd_reconcile (the loop does not run meanwhile). */
+struct tidied {
+	dev_t dev;
+	ino_t ino;
+	uid_t uid;
+	int   used;
+};
+static struct tidied *tidied;
+static size_t         tidied_size, tidied_count;
 
 static int orphan_look(struct lbd_hold *h, int tidy, const char **why,
     struct lockfs_err *err);
@@ -161,31 +178,49 @@ lbd_orphan_exited(struct lbd_hold *h)
 	orphan_end(h, "its process exited");
 }
 
+/* The turn of the orphans whose grace period is over (ending.c): ends
+ * them, the head's first, until none is left (0) or deadline passes (1).
+ * Each end takes its orphan out of d->unclaimed (released, handed on,
+ * left releasing or forgotten); so do a reclaim by its process and its
+ * process's exit meanwhile. */
+static int
+grace_end_some(struct lbd_ending *e, uint64_t deadline)
+{
+	struct lbd      *d = (struct lbd *)((char *)e -
+	    offsetof(struct lbd, grace_ending));
+	struct lbd_hold *h;
+
+	while ((h = LIST_FIRST(&d->unclaimed)) != NULL) {
+		orphan_end(h, "not reclaimed within the grace period");
+		if (uv_hrtime() >= deadline)
+			break;
+	}
+	return !LIST_EMPTY(&d->unclaimed);
+}
+
 /* The grace period is over: unclaimed orphans lose their locks (kept
- * holds stay: they end with their process), about turn_us of them per
- * loop iteration (one at least), so that thousands do not stall every
- * client at once. */
+ * holds stay: they end with their process).  They leave d->orphans for
+ * d->unclaimed, in one pass, and end there in turns with the holds of
+ * closed connections and exited processes (ending.c): about turn_us of
+ * them per loop iteration, so that thousands do not stall every client
+ * at once, and none is looked for again among the kept holds. */
 static void
 grace_over(uv_timer_t *t)
 {
 	struct lbd      *d = t->data;
 	struct lbd_hold *h, *next;
-	uint64_t         deadline = uv_hrtime() +
-	    (uint64_t)d->cfg.limits.turn_us * 1000;
 
 	for (h = LIST_FIRST(&d->orphans); h != NULL; h = next) {
 		next = LIST_NEXT(h, conn_entry);
 		if (h->kept)
 			continue;
-		orphan_end(h, "not reclaimed within the grace period");
-		next = LIST_FIRST(&d->orphans);  /* a handoff may change it */
-		if (next != NULL && uv_hrtime() >= deadline) {
-			/* The rest in the next iterations, a turn each (a
-			 * timer due now would run again in this one). */
-			uv_timer_start(t, grace_over, 1, 0);
-			break;
-		}
+		LIST_REMOVE(h, conn_entry);
+		LIST_INSERT_HEAD(&d->unclaimed, h, conn_entry);
 	}
+	if (LIST_EMPTY(&d->unclaimed))
+		return;
+	d->grace_ending.end_some = grace_end_some;
+	lbd_ending_add(d, &d->grace_ending);
 }
 
 /*
@@ -416,6 +451,58 @@ orphan_pin(struct lbd_hold *h, int *pin, struct lockfs_err *err)
  * sqlite database is busy (err->sys_errno EBUSY); nothing is touched
  * then.  With tidy (at start), handoff temporaries are removed first.
  */
+/* A slot of the set for (dev, ino, uid): its own, or the empty one it
+ * would take.  The set is never full (grown at half). */
+static struct tidied *
+tidied_slot(dev_t dev, ino_t ino, uid_t uid)
+{
+	size_t i = ((size_t)dev * 31 + (size_t)ino * 17 + uid) %
+	    tidied_size;
+
+	while (tidied[i].used && (tidied[i].dev != dev ||
+	    tidied[i].ino != ino || tidied[i].uid != uid))
+		i = (i + 1) % tidied_size;
+	return &tidied[i];
+}
+
+/*
+ * Whether h's directory is still to be tidied in this start (as h's
+ * user, whose credentials the caller has taken on); it is then counted
+ * as tidied.  1 when it is to be (also when the set cannot grow: tidied
+ * again, which is only slower), 0 when done already.
+ */
+static int
+tidy_first(const struct lbd_hold *h)
+{
+	struct tidied *t, *old = tidied;
+	struct stat    st;
+	size_t         i, old_size = tidied_size;
+
+	if (stat(h->fs.dir, &st) == -1)
+		return 1;
+	if (2 * (tidied_count + 1) > tidied_size) {
+		tidied_size = tidied_size == 0 ? 64 : 2 * tidied_size;
+		if ((tidied = calloc(tidied_size, sizeof(*tidied))) == NULL) {
+			tidied = old;
+			tidied_size = old_size;
+			return 1;
+		}
+		for (i = 0; i < old_size; i++)
+			if (old[i].used)
+				*tidied_slot(old[i].dev, old[i].ino,
+				    old[i].uid) = old[i];
+		free(old);
+	}
+	if ((t = tidied_slot(st.st_dev, st.st_ino, h->uid))->used)
+		return 0;
+	t->dev = st.st_dev;
+	t->ino = st.st_ino;
+	t->uid = h->uid;
+	t->used = 1;
+	tidied_count++;
+	return 1;
+}
+
 static int
 orphan_look(struct lbd_hold *h, int tidy, const char **why,
     struct lockfs_err *err)
@@ -433,7 +520,8 @@ orphan_look(struct lbd_hold *h, int tidy, const char **why,
 	if ((r = pin_dir(h, &pin, err)) == 0)
 		*why = "its directory is not the one it was locked in "
 		    "(replaced, or gone); nothing there touched";
-	if (r == 1 && tidy && lockfs_handoff_tidy(&h->fs, &terr) > 0)
+	if (r == 1 && tidy && tidy_first(h) &&
+	    lockfs_handoff_tidy(&h->fs, &terr) > 0)
 		log_info("%s: removed the temporaries of a handoff the "
 		    "previous daemon did not finish", h->lock->path);
 	if (r == 1 && (r = lockfs_i_am_locking(&h->fs, err)) == 0)
@@ -500,9 +588,12 @@ orphan_to_waiter(struct lbd_hold *h)
 	struct lbd_lock *l = h->lock;
 	struct lbd_wait *w;
 
+	if (lbd_orphan_exiting(h))
+		return;                 /* its process is gone: it ends */
 	TAILQ_FOREACH(w, &l->waiters, lock_entry) {
 		if (h->kept ? w->kept_pid == h->fs.owner.pid &&
-		    (w->conn->uid == 0 || w->conn->uid == h->uid) :
+		    (w->conn->uid == 0 || w->conn->uid == h->uid) &&
+		    lbd_hold_kept_running(h) :
 		    w->kept_pid == 0 && orphan_of(h, w->conn, w->tid))
 			break;
 	}
@@ -687,12 +778,16 @@ lbd_reconcile(struct lbd *d)
 	int try_ms = lockfs_sqlite_try_ms(), step_ms = lockfs_sqlite_step_ms();
 
 	LIST_INIT(&d->orphans);
+	LIST_INIT(&d->unclaimed);
 	uv_timer_init(d->loop, &d->grace);
 	d->grace.data = d;
 	/* A busy database is not waited for, once per hold, before anyone
 	 * is served: its holds are judged again in the releasing queues. */
 	lockfs_sqlite_busy(0, 0);
 	lbd_store_each_hold(d, reconcile_one);
+	free(tidied);
+	tidied = NULL;
+	tidied_size = tidied_count = 0;
 	lockfs_sqlite_busy(try_ms, step_ms);
 	releasing_resume(d);
 	lbd_store_commit(d);
@@ -841,8 +936,9 @@ lbd_reclaim(struct lbd_conn *c, const char *path, unsigned method,
 	return -1;
 }
 
-/* lbd_orphans_detach: the daemon stops: unclaimed orphans stay recorded
- * (and their artefacts on disk) for the next daemon; the grace ends. */
+/* lbd_orphans_detach: the daemon stops: unclaimed orphans (those whose
+ * grace is over too, if any are left) stay recorded (and their artefacts
+ * on disk) for the next daemon; the grace ends. */
 void
 lbd_orphans_detach(struct lbd *d)
 {
@@ -850,5 +946,8 @@ lbd_orphans_detach(struct lbd *d)
 
 	while ((h = LIST_FIRST(&d->orphans)) != NULL)
 		lbd_hold_detach(h->lock);
+	while ((h = LIST_FIRST(&d->unclaimed)) != NULL)
+		lbd_hold_detach(h->lock);
+	lbd_ending_del(d, &d->grace_ending);
 	uv_close((uv_handle_t *)&d->grace, NULL);
 }

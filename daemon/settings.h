@@ -53,7 +53,7 @@ struct lbd_limits {
 #define LBD_DEFAULT_WATCHES_PER_UID 1024
 #define LBD_DEFAULT_WATCHES         8192
 #define LBD_DEFAULT_PIDFDS_PER_UID  256
-#define LBD_DEFAULT_TURN_US         500
+#define LBD_DEFAULT_TURN_US         50
 #define LBD_TURN_US_MAX             100000  /* 0.1 s */
 #define LBD_DEFAULT_GRACE           30.0    /* seconds to reclaim after a
 	                                           restart */

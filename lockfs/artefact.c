@@ -95,61 +95,38 @@ lockfs_abandon_nothing(struct lockfs_lock *l)
 }
 
 /*
- * lockfs_remove_artefact: removes the artefact at file: a file or symlink
- * is unlinked; a directory (the mkdir method's), when dir_ok, is emptied
- * of its markers and removed, else refused.  Never follows a symlink and
- * never descends further.  Returns 0 (also when nothing was there) or
- * LB_EUNLOCK.
+ * lockfs_remove_artefact: removes l's artefact at l->lock_file, whoever's
+ * it is: a file or symlink is unlinked; a directory (the mkdir method's
+ * format), when dir_ok, is taken away whole (lockfs_lockdir_remove), else
+ * refused.  Never follows a symlink.  Returns 0 (also when nothing was
+ * there) or LB_EUNLOCK.
  */
 int
-lockfs_remove_artefact(const char *file, int dir_ok, struct lockfs_err *err)
+lockfs_remove_artefact(const struct lockfs_lock *l, int dir_ok,
+    struct lockfs_err *err)
 {
-	struct stat    st;
-	struct dirent *de;
-	DIR           *d = NULL;
-	int            fd, r = 0;
+	struct stat st;
+	int         r = 0;
 
-	if (lstat(file, &st) == -1) {
+	if (lstat(l->lock_file, &st) == -1) {
 		if (errno != ENOENT && errno != ENOTDIR)
 			r = lockfs_fail(err, LB_EUNLOCK, errno,
-			    "cannot look at %s", file);
+			    "cannot look at %s", l->lock_file);
 		goto out;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		if (unlink(file) == -1 && errno != ENOENT)
+		if (unlink(l->lock_file) == -1 && errno != ENOENT)
 			r = lockfs_fail(err, LB_EUNLOCK, errno,
-			    "cannot remove %s", file);
+			    "cannot remove %s", l->lock_file);
 		goto out;
 	}
 	if (!dir_ok) {
 		r = lockfs_fail(err, LB_EUNLOCK, EISDIR, "will not remove %s",
-		    file);
+		    l->lock_file);
 		goto out;
 	}
-	fd = open(file, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
-		r = lockfs_fail(err, LB_EUNLOCK, errno, "cannot open %s", file);
-		if (fd != -1)
-			close(fd);
-		goto out;
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		if (unlinkat(dirfd(d), de->d_name, 0) == -1 &&
-		    errno != ENOENT) {
-			r = lockfs_fail(err, LB_EUNLOCK, errno,
-			    "cannot remove %s/%s", file, de->d_name);
-			goto out;
-		}
-	}
-	if (rmdir(file) == -1 && errno != ENOENT)
-		r = lockfs_fail(err, LB_EUNLOCK, errno, "cannot remove %s",
-		    file);
+	r = lockfs_lockdir_remove(l, err);
 out:
-	if (d != NULL)
-		closedir(d);
 	return r;
 }
 

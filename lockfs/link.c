@@ -177,7 +177,7 @@ link_break(struct lockfs_lock *l, struct lockfs_err *err)
 	    st.st_nlink > 1 && lockfs_link_find_unique(l->dir, l->lock_file,
 	    st.st_dev, st.st_ino, unique, sizeof(unique)) == 0)
 		unlink(unique);
-	return lockfs_remove_artefact(l->lock_file, 1, err);
+	return lockfs_remove_artefact(l, 1, err);
 }
 
 const struct lockfs_ops lockfs_link_ops = {

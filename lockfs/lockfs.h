@@ -177,7 +177,7 @@ int   lockfs_release_file(struct lockfs_lock *l,
 int   lockfs_artefact_is_locked(struct lockfs_lock *l,
           struct lockfs_err *err);
 void  lockfs_abandon_nothing(struct lockfs_lock *l);
-int   lockfs_remove_artefact(const char *file, int dir_ok,
+int   lockfs_remove_artefact(const struct lockfs_lock *l, int dir_ok,
           struct lockfs_err *err);
 int   lockfs_holder_of(struct lockfs_lock *l, struct lockfs_holder *h,
           struct lockfs_err *err);
@@ -186,6 +186,49 @@ int   lockfs_link_find_unique(const char *dir, const char *lock_file,
 void  lockfs_holder_clear(struct lockfs_holder *h);
 ssize_t lockfs_read_regular(const char *file, char *buf, size_t size,
           uid_t *owner);
+
+/*
+ * lockdir.c: a lock directory (the mkdir method's format) put together
+ * and taken away whole beside the lock, at the temporary name
+ * DIR/.lockbroker-mkdir.MARKER (MARKER: the name l's owner's marker has
+ * in PATH.lock), so that PATH.lock is never a directory without a marker;
+ * and the leftovers of processes killed half way.  See lockdir.c.
+ *
+ * lockfs_lockdir_tmp_name: l's temporary name into out: 0, or -1 with
+ *     errno ENAMETOOLONG.
+ * lockfs_lockdir_empty: removes what is at file in place, not followed:
+ *     a directory emptied of its files and removed (never descending), a
+ *     file unlinked; for temporaries, which are no lock.  0 (also when
+ *     nothing is there), or LB_EUNLOCK with err filled.
+ * lockfs_lockdir_only_files: 1 when directory dir (not followed) holds
+ *     nothing but files (markers), else 0 (a directory in it, or it
+ *     cannot be read).
+ * lockfs_lockdir_rename_away: renames l's lock directory to the temporary
+ *     tmp (a leftover there goes first) and removes it there: 0, or -1
+ *     with errno of the rename when it could not be renamed (nothing
+ *     changed; EINVAL or ENOSYS: no RENAME_NOREPLACE here).
+ * lockfs_lockdir_remove: removes l's lock directory, whoever's, whole:
+ *     refused (LB_EUNLOCK, nothing changed) when it holds more than files
+ *     or cannot be renamed away; put back (LB_EUNLOCK) when, taken away,
+ *     its markers may not be removed; in place only where the file system
+ *     has no RENAME_NOREPLACE.  0 (also when nothing is there), or
+ *     LB_EUNLOCK with err filled.
+ * lockfs_lockdir_tidy: removes the temporaries of l's lock directory
+ *     (l's PATH.lock, whatever l's owner) that processes of this host
+ *     left when they died half way: only those whose marker names a
+ *     process that is gone and that are directories (not followed) of
+ *     the calling thread's file-system uid.  How many, or -1 when the
+ *     directory cannot be read.
+ */
+int   lockfs_lockdir_tmp_name(const struct lockfs_lock *l, char *out,
+          size_t size);
+int   lockfs_lockdir_empty(const char *file, struct lockfs_err *err);
+int   lockfs_lockdir_only_files(const char *dir);
+int   lockfs_lockdir_rename_away(const struct lockfs_lock *l,
+          const char *tmp);
+int   lockfs_lockdir_remove(const struct lockfs_lock *l,
+          struct lockfs_err *err);
+int   lockfs_lockdir_tidy(const struct lockfs_lock *l);
 
 /* sqlite.c: how long sqlite steps wait for a busy database (ms), for the
  * whole process; the defaults suit a client, the daemon shortens them. */

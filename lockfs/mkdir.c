@@ -21,11 +21,13 @@
  * and nothing else, back to that name before it empties it, under the
  * directory's flock (handoff.c), so that no handoff adds the next holder's
  * marker to what is taken away (the flock taken by another: in place); a
- * break of a lock directory holding only markers renames it away too.  A
- * process killed half way leaves at most its temporary, which is no lock
- * (and which its owner's next acquire or release removes).  Where the file
- * system has no RENAME_NOREPLACE, the lock is made and removed in place,
- * as lockfile does.
+ * break, by this method or another, renames it away too (lockdir.c, which
+ * holds these steps).  A process killed half way leaves at most its
+ * temporary, which is no lock: its owner's next acquire or release
+ * removes it, and, once the process is gone, so does the next lock taken
+ * or taken away by a process of its uid (lockfs_lockdir_tidy).  Where the
+ * file system has no RENAME_NOREPLACE, the lock is made and removed in
+ * place, as lockfile does.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -83,29 +85,6 @@ out:
 	return r;
 }
 
-#define MKDIR_TMP_PREFIX ".lockbroker-mkdir."
-
-/* Writes l's temporary name (see the top) into out: 0, or -1 with errno
- * ENAMETOOLONG. */
-static int
-tmp_name(const struct lockfs_lock *l, char *out, size_t size)
-{
-	const char *base = strrchr(l->unique, '/') + 1;
-	int         n;
-
-	if (strlen(MKDIR_TMP_PREFIX) + strlen(base) > NAME_MAX) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	n = snprintf(out, size, "%s%s" MKDIR_TMP_PREFIX "%s", l->dir,
-	    strcmp(l->dir, "/") == 0 ? "" : "/", base);
-	if (n < 0 || (size_t)n >= size) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	return 0;
-}
-
 /* Puts our marker (l's unique name's base) into the directory dir,
  * exclusively, through a descriptor of it: 0, or -1 with errno. */
 static int
@@ -159,16 +138,19 @@ acquire_by_rename(struct lockfs_lock *l, const char *tmp)
 	int               r = 2;
 
 	if (make_with_marker(l, tmp) == -1 && (errno != EEXIST ||
-	    lockfs_remove_artefact(tmp, 1, &ignored) != 0 ||
+	    lockfs_lockdir_empty(tmp, &ignored) != 0 ||
 	    make_with_marker(l, tmp) == -1))
 		goto out;
 	if (lockfs_os_rename_noreplace(tmp, l->lock_file) == 0) {
 		r = 0;
+		/* Taken: the leftovers of others killed half way go (once
+		 * per lock taken, not at every try). */
+		lockfs_lockdir_tidy(l);
 		goto out;
 	}
 	if (errno == EEXIST || errno == ENOTEMPTY)
 		r = 1;
-	lockfs_remove_artefact(tmp, 1, &ignored);
+	lockfs_lockdir_empty(tmp, &ignored);
 out:
 	return r;
 }
@@ -179,7 +161,7 @@ mkdir_try_acquire(struct lockfs_lock *l, struct lockfs_err *err)
 	char tmp[PATH_MAX];
 	int  r = 2;
 
-	if (tmp_name(l, tmp, sizeof(tmp)) == 0)
+	if (lockfs_lockdir_tmp_name(l, tmp, sizeof(tmp)) == 0)
 		r = acquire_by_rename(l, tmp);
 	if (r == 2) {
 		/* In place, as lockfile does (see the top). */
@@ -210,26 +192,6 @@ out:
 	return r;
 }
 
-/* Renames l's lock directory to the temporary name tmp (a leftover of
- * ours there goes first) and removes it there: 0, or -1 when it could
- * not be renamed (nothing changed). */
-static int
-take_away(struct lockfs_lock *l, const char *tmp)
-{
-	struct lockfs_err ignored;
-	int               r = -1;
-
-	if (lockfs_os_rename_noreplace(l->lock_file, tmp) == -1 &&
-	    (errno != EEXIST || lockfs_remove_artefact(tmp, 1, &ignored) != 0 ||
-	    lockfs_os_rename_noreplace(l->lock_file, tmp) == -1))
-		goto out;
-	/* No lock any more: what cannot be removed is litter. */
-	lockfs_remove_artefact(tmp, 1, &ignored);
-	r = 0;
-out:
-	return r;
-}
-
 /*
  * Releases our lock by taking its directory away whole (see the top),
  * under the directory's flock, when it holds our marker and nothing else.
@@ -249,7 +211,7 @@ release_by_rename(struct lockfs_lock *l)
 
 	/* Never waits for the flock (anyone who can read the directory can
 	 * hold it): busy, the release is done in place. */
-	if (tmp_name(l, tmp, sizeof(tmp)) != 0 ||
+	if (lockfs_lockdir_tmp_name(l, tmp, sizeof(tmp)) != 0 ||
 	    (dir_fd = open(l->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
 	    -1 || flock(dir_fd, LOCK_EX | LOCK_NB) == -1)
 		goto out;
@@ -265,8 +227,10 @@ release_by_rename(struct lockfs_lock *l)
 		    strcmp(de->d_name, "..") != 0 &&
 		    strcmp(de->d_name, mine) != 0)
 			only = 0;
-	if (only && take_away(l, tmp) == 0)
+	if (only && lockfs_lockdir_rename_away(l, tmp) == 0) {
+		lockfs_lockdir_tidy(l);
 		r = 0;
+	}
 out:
 	if (d != NULL)
 		closedir(d);
@@ -285,8 +249,9 @@ mkdir_release(struct lockfs_lock *l, struct lockfs_err *err)
 	if ((r = lockfs_release_check(l, mkdir_is_mine, err)) < 0) {
 		/* Not locked: maybe taken away by a release of ours that
 		 * was killed before it removed its temporary. */
-		if (r == LB_ENOTLOCKED && tmp_name(l, tmp, sizeof(tmp)) == 0)
-			lockfs_remove_artefact(tmp, 1, &ignored);
+		if (r == LB_ENOTLOCKED && lockfs_lockdir_tmp_name(l, tmp,
+		    sizeof(tmp)) == 0)
+			lockfs_lockdir_empty(tmp, &ignored);
 		goto out;
 	}
 	r = 0;
@@ -305,49 +270,12 @@ out:
 	return r;
 }
 
-/* Whether the directory dir holds nothing but files (markers), which
- * lockfs_remove_artefact can remove: 1, or 0 (a directory in it, or it
- * cannot be read). */
-static int
-only_files(const char *dir)
-{
-	struct dirent *de;
-	struct stat    st;
-	DIR           *d;
-	int            fd, r = 1;
-
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
-		if (fd != -1)
-			close(fd);
-		return 0;
-	}
-	while (r == 1 && (de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		if (de->d_type == DT_DIR || (de->d_type == DT_UNKNOWN &&
-		    (fstatat(dirfd(d), de->d_name, &st,
-		    AT_SYMLINK_NOFOLLOW) == -1 || S_ISDIR(st.st_mode))))
-			r = 0;
-	}
-	closedir(d);
-	return r;
-}
-
-/* Removes the lock whoever holds it: taken away whole first (see the
- * top) when it holds only markers, else emptied and removed in place
- * (which never descends further: a directory in it stays, and so does
- * the lock). */
+/* Removes the lock whoever holds it, whole (lockdir.c): never a lock
+ * directory without a marker, even for an instant. */
 static int
 mkdir_break(struct lockfs_lock *l, struct lockfs_err *err)
 {
-	char tmp[PATH_MAX];
-
-	if (tmp_name(l, tmp, sizeof(tmp)) == 0 && only_files(l->lock_file) &&
-	    take_away(l, tmp) == 0)
-		return 0;
-	return lockfs_remove_artefact(l->lock_file, 1, err);
+	return lockfs_remove_artefact(l, 1, err);
 }
 
 const struct lockfs_ops lockfs_mkdir_ops = {

@@ -46,6 +46,17 @@ pid_t lockfs_gettid(void);
 int   lockfs_os_start_time(pid_t pid, unsigned long long *start);
 
 /*
+ * lockfs_os_process_uid: the user process pid runs as (its effective
+ * uid; on Linux the owner of /proc/PID, which is root's for a process
+ * that made itself undumpable, a set-uid program's say).  Returns 0 with
+ * *uid set, or -1 with errno: ESRCH (no such process; also for pid <= 0),
+ * EACCES (it exists but is hidden from the caller, as hidepid hides
+ * another user's), another errno of the look.  Says nothing of pid reuse:
+ * compare start times for that.
+ */
+int   lockfs_os_process_uid(pid_t pid, uid_t *uid);
+
+/*
  * lockfs_os_pid_liveness: whether a process with id pid exists now,
  * whoever's it is and whatever it runs: LB_HOLDER_DEAD when there is
  * none, LB_HOLDER_ALIVE when there is one (also one the caller may not

@@ -1,10 +1,11 @@
 /*
- * os_unix.c: lockfs's OS layer (os.h) for Linux: process identity from
- * /proc and kill(2), the thread id from gettid, the boot id from
- * /proc/sys/kernel/random/boot_id, the uid files are made with from
- * setfsuid, reopening a file through /proc/self/fd, renames that replace
- * nothing (renameat2), files made whole (O_TMPFILE, linked through
- * /proc/self/fd), and directory locks with flock(2).  The one file of lockfs that knows these.
+ * os_unix.c: lockfs's OS layer (os.h) for Linux: process identity (start
+ * times, owners, liveness) from /proc and kill(2), the thread id from
+ * gettid, the boot id from /proc/sys/kernel/random/boot_id, the uid files
+ * are made with from setfsuid, reopening a file through /proc/self/fd,
+ * renames that replace nothing (renameat2), files made whole (O_TMPFILE,
+ * linked through /proc/self/fd), and directory locks with flock(2).  The
+ * one file of lockfs that knows these.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/fsuid.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -98,6 +100,33 @@ lockfs_os_start_time(pid_t pid, unsigned long long *start)
 	else if (errno == 0)
 		errno = EIO;            /* read, but not understood */
 	else if (errno == ENOENT) {
+		if (kill(pid, 0) == 0 || errno == EPERM)
+			errno = EACCES;
+		else
+			errno = ESRCH;
+	}
+out:
+	return r;
+}
+
+/* lockfs_os_process_uid: see os.h.  /proc/PID missing means gone, or
+ * hidden from us (hidepid): kill(2) tells which. */
+int
+lockfs_os_process_uid(pid_t pid, uid_t *uid)
+{
+	struct stat st;
+	char        proc[32];
+	int         r = -1;
+
+	if (pid <= 0) {
+		errno = ESRCH;
+		goto out;
+	}
+	snprintf(proc, sizeof(proc), "/proc/%ld", (long)pid);
+	if (stat(proc, &st) == 0) {
+		*uid = st.st_uid;
+		r = 0;
+	} else if (errno == ENOENT) {
 		if (kill(pid, 0) == 0 || errno == EPERM)
 			errno = EACCES;
 		else

@@ -132,7 +132,7 @@ pidfile_release(struct lockfs_lock *l, struct lockfs_err *err)
 static int
 pidfile_break(struct lockfs_lock *l, struct lockfs_err *err)
 {
-	return lockfs_remove_artefact(l->lock_file, 0, err);
+	return lockfs_remove_artefact(l, 0, err);
 }
 
 const struct lockfs_ops lockfs_pidfile_ops = {

@@ -30,13 +30,14 @@ lockfs_break_stale(struct lockfs_lock *l, struct lockfs_err *err)
 {
 	struct lockfs_holder  first, again;
 	struct lockfs_dirlock dl = { -1 };
-	int                   r;
+	int                   first_dead = 0, r;
 
 	if ((r = lockfs_holder(l, &first, err)) != 1)
 		goto out;       /* r: 0 (not held), or an error */
 	r = 0;
 	if (lockfs_holder_liveness(&first) != LB_HOLDER_DEAD)
 		goto out;
+	first_dead = 1;
 	if (lockfs_dirlock_open(&dl, l->dir) == -1) {
 		r = lockfs_fail(err, LB_EFAILED, errno, "cannot open directory "
 		    "%s to break a stale lock", l->dir);
@@ -60,5 +61,10 @@ lockfs_break_stale(struct lockfs_lock *l, struct lockfs_err *err)
 		r = 1;
 out:
 	lockfs_dirlock_close(&dl);      /* also drops the lock */
+	/* A dead holder may have died half way through putting a lock
+	 * directory together or taking one away: its temporary is litter. */
+	if (r >= 0 && first_dead && l->method != LB_PIDFILE &&
+	    l->method != LB_SQLITE)
+		lockfs_lockdir_tidy(l);
 	return r;
 }

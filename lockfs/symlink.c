@@ -91,7 +91,7 @@ symlink_release(struct lockfs_lock *l, struct lockfs_err *err)
 static int
 symlink_break(struct lockfs_lock *l, struct lockfs_err *err)
 {
-	return lockfs_remove_artefact(l->lock_file, 1, err);
+	return lockfs_remove_artefact(l, 1, err);
 }
 
 const struct lockfs_ops lockfs_symlink_ops = {

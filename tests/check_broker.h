@@ -45,6 +45,7 @@ struct agent {
  * LOCKBROKER_SOCKET), and obeys orders (agent_send) until agent_stop:
  *   'a' lb_acquire(arg)   'r' lb_release      'i' lb_i_am_locking
  *   'l' lb_is_locked      't' lb_fencing_token (answer's token)
+ *   'b' lb_break_lock
  *   'F' forks a child that inherits the handle and answers (r its
  *       lb_i_am_locking, r2 its lb_release, pid its pid), then lives on
  *       until killed by its pid

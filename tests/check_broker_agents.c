@@ -105,6 +105,9 @@ agent_run(void *arg, int cmd, int ans)
 		case 't':
 			a.r = lb_fencing_token(lock, &a.token);
 			break;
+		case 'b':
+			a.r = lb_break_lock(lock);
+			break;
 		case 'F':
 			agent_fork(lock, &a);
 			break;

@@ -5,6 +5,8 @@
  * AUTO handles.  The pidfile grants' restarts are in
  * check_broker_pidfile.c.
  */
+#include <sys/stat.h>
+
 #include <check.h>
 #include <errno.h>
 #include <limits.h>
@@ -306,6 +308,74 @@ START_TEST(test_restart_every_step)
 }
 END_TEST
 
+/*
+ * The daemon killed right after each file-system step of a break, with
+ * the link or symlink method, of a lock directory (lockfile's
+ * MkdirLockFile format: another program's lock on the same path): when
+ * it stops, the directory is still whole with its marker, or gone; never
+ * in place without its marker, which would be held by nobody for good.
+ * What the killed daemon left beside it (its temporary, no lock) goes
+ * with the next lock directory taken there.
+ */
+static const unsigned break_methods[] = { LB_LINK, LB_SYMLINK };
+
+START_TEST(test_break_lock_dir_every_step)
+{
+	const unsigned   method = break_methods[_i];
+	struct tl_daemon d;
+	struct tl_place  p;
+	struct agent     h;
+	char             dir[PATH_MAX], lock_file[PATH_MAX + 8];
+	char             marker[PATH_MAX + 32];
+	lb_lock         *lock;
+	long             step;
+	const char      *san = getenv("LB_SANITIZERS");
+
+	/* See test_restart_every_step. */
+	if (san != NULL && *san != '\0')
+		return;
+	for (step = 1; step <= STEPS_MAX; step++) {
+		tl_place_make(&p, "lk");
+		snprintf(lock_file, sizeof(lock_file), "%s.lock", p.path);
+		ck_assert_int_eq(mkdir(lock_file, 0755), 0);
+		tl_path_join(marker, sizeof(marker), lock_file,
+		    "elsewhere.4242");
+		tl_write_text(marker, "");
+		private_daemon_stepping(&d, dir, step, p.dir);
+		agent_start(&h, p.path, method | LB_BROKER, d.socket);
+		ck_assert_int_eq(agent_do(&h, 'l', 0), 1);      /* connected */
+		agent_send(&h, 'b', 0);
+		if (!tl_daemon_stopped(&d, 1.0)) {
+			/* Beyond the last step: all were tried. */
+			agent_expect(&h, HANG_S, 0, "break");
+			ck_assert(!tl_exists(lock_file));
+			agent_stop(&h);
+			private_daemon_end(&d, p.dir);
+			break;
+		}
+		ck_assert_msg(!tl_exists(lock_file) || tl_exists(marker),
+		    "%s break, killed after step %ld: the lock directory is "
+		    "there without its marker", lb_method_name(method),
+		    step);
+		daemon_restart(&d, dir, "state.db");
+		(void)agent_answer(&h, HANG_S + PROMPT_S);
+		agent_stop(&h);
+		if (tl_exists(lock_file)) {
+			ck_assert_int_eq(tl_count(lock_file), 1);
+			ck_assert_int_eq(unlink(marker), 0);
+			ck_assert_int_eq(rmdir(lock_file), 0);
+		}
+		lock = lock_new(p.path, LB_MKDIR | LB_LOCAL);
+		ck_assert_int_eq(lb_acquire(lock, 0), 0);
+		ck_assert_int_eq(lb_release(lock), 0);
+		lb_lock_free(lock);
+		private_daemon_end(&d, p.dir);
+	}
+	ck_assert_msg(step > 2 && step <= STEPS_MAX, "%s break: the daemon "
+	    "stopped after %ld steps", lb_method_name(method), step);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 
 /* The case's tests, in the order they run. */
@@ -321,6 +391,8 @@ broker_restart_case(void)
 	broker_pidfile_restart_tests(tc);
 	tcase_add_loop_test(tc, test_restart_every_step, 0,
 	    (int)(sizeof(step_methods) / sizeof(step_methods[0])));
+	tcase_add_loop_test(tc, test_break_lock_dir_every_step, 0,
+	    (int)(sizeof(break_methods) / sizeof(break_methods[0])));
 	tcase_add_test(tc, test_auto_daemon_gone);
 	return tc;
 }

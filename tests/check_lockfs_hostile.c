@@ -75,6 +75,81 @@ START_TEST(test_hostile_link_lock_is_dir)
 }
 END_TEST
 
+/* A lock directory holding a directory beside its marker: a break by
+ * any method refuses it and changes nothing (emptied half way, it could
+ * be left without its marker). */
+START_TEST(test_hostile_lock_dir_with_dir_break_refused)
+{
+	unsigned           methods[] = { LB_LINK, LB_SYMLINK, LB_MKDIR };
+	struct lockfs_lock l;
+	struct lockfs_err  err;
+	char               dir[PATH_MAX], path[PATH_MAX], marker[PATH_MAX];
+	char               sub[PATH_MAX];
+	size_t             i;
+
+	tl_place_in(dir, path, "res");
+	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+		init_ok(&l, path, methods[i], 0);
+		if (i == 0) {
+			ck_assert_int_eq(mkdir(l.lock_file, 0755), 0);
+			tl_path_join(marker, PATH_MAX, l.lock_file,
+			    "elsewhere.4242");
+			tl_write_text(marker, "");
+			tl_path_join(sub, PATH_MAX, l.lock_file, "sub");
+			ck_assert_int_eq(mkdir(sub, 0755), 0);
+		}
+		memset(&err, 0, sizeof(err));
+		ck_assert_int_eq(lockfs_break_lock(&l, &err), LB_EUNLOCK);
+		ck_assert_int_eq(err.code, LB_EUNLOCK);
+		ck_assert_msg(tl_exists(marker), "%s: the marker went",
+		    lockfs_method_name(methods[i]));
+		ck_assert(tl_exists(sub));
+		ck_assert_int_eq(tl_count(l.lock_file), 2);
+		ck_assert_int_eq(tl_count(dir), 1);
+		lockfs_fini(&l);
+	}
+	tl_place_remove(dir);
+}
+END_TEST
+
+/* Another user's lock directory in a directory open to all (not sticky):
+ * a break by a user who may move it but not empty it leaves it whole, in
+ * place, and nothing beside it; refused at once where the directory may
+ * not be written, put back where it may be written but its markers not
+ * removed (sticky). */
+START_TEST(test_hostile_lock_dir_break_cannot_empty)
+{
+	unsigned           methods[] = { LB_LINK, LB_SYMLINK, LB_MKDIR };
+	struct lockfs_lock l;
+	struct lockfs_err  err;
+	char               dir[PATH_MAX], path[PATH_MAX], marker[PATH_MAX];
+	size_t             i;
+
+	if (geteuid() != 0) {
+		printf("lock_dir_break_cannot_empty: " TL_SKIP "needs root\n");
+		return;
+	}
+	tl_place_in(dir, path, "res");
+	ck_assert_int_eq(chmod(dir, 0777), 0);
+	init_ok(&l, path, LB_MKDIR, 0);
+	ck_assert_int_eq(mkdir(l.lock_file, 0755), 0);
+	tl_path_join(marker, PATH_MAX, l.lock_file, "elsewhere.4242");
+	tl_write_text(marker, "");
+	for (i = 0; i < 2 * sizeof(methods) / sizeof(methods[0]); i++) {
+		if (i == sizeof(methods) / sizeof(methods[0]))
+			ck_assert_int_eq(chmod(l.lock_file, 01777), 0);
+		ck_assert_int_eq(step_in_child(path, methods[i % 3], STEP_BREAK,
+		    1, &err), LB_EUNLOCK);
+		ck_assert_msg(tl_exists(marker), "%s: the marker went",
+		    lockfs_method_name(methods[i % 3]));
+		ck_assert_int_eq(tl_count(l.lock_file), 1);
+		ck_assert_int_eq(tl_count(dir), 1);
+	}
+	lockfs_fini(&l);
+	tl_place_remove(dir);
+}
+END_TEST
+
 /* An mkdir lock whose holder finds the next holder's marker beside its
  * own when it releases (a handoff that added it and did not get to remove
  * the old one): its marker goes, the lock stays, now the other's. */
@@ -532,6 +607,8 @@ lockfs_hostile_case(void)
 	tcase_add_test(tc, test_hostile_link_lock_is_dir);
 	tcase_add_test(tc, test_hostile_pidfile_is_dir);
 	tcase_add_test(tc, test_mkdir_release_after_handoff_marker);
+	tcase_add_test(tc, test_hostile_lock_dir_with_dir_break_refused);
+	tcase_add_test(tc, test_hostile_lock_dir_break_cannot_empty);
 	tcase_add_test(tc, test_hostile_pidfile_garbage);
 	tcase_add_test(tc, test_hostile_pidfile_symlink);
 	tcase_add_test(tc, test_hostile_mkdir_lock_symlink);

@@ -155,6 +155,93 @@ START_TEST(test_stale_python_names)
 END_TEST
 
 /* ------------------------------------------------------------------ */
+/* Temporaries of the mkdir method's left by processes killed half way. */
+
+/*
+ * Plants, beside lock_file, the temporary DIR/.lockbroker-mkdir.MARKER
+ * that owner o would leave if killed half way through putting lock_file's
+ * directory together or taking it away (a directory holding o's marker),
+ * and writes its path into out.
+ */
+static void
+plant_tmp(const char *dir, const char *lock_file,
+    const struct lockfs_owner *o, char *out)
+{
+	char marker[PATH_MAX], name[NAME_MAX + 1], inner[PATH_MAX];
+
+	ck_assert_int_eq(lockfs_unique_format(o, LB_MKDIR, lock_file, marker,
+	    sizeof(marker)), 0);
+	snprintf(name, sizeof(name), ".lockbroker-mkdir.%s",
+	    strrchr(marker, '/') + 1);
+	tl_path_join(out, PATH_MAX, dir, name);
+	ck_assert_int_eq(mkdir(out, 0777), 0);
+	tl_path_join(inner, PATH_MAX, out, strrchr(marker, '/') + 1);
+	tl_write_text(inner, "");
+}
+
+/*
+ * A lock taken with the mkdir method removes the temporaries of that lock
+ * left by dead processes of this host that are the caller's own (by name
+ * and by owner); a live process's, another user's (root only), another
+ * lock's, and a symlink at such a name (not followed) stay.
+ */
+START_TEST(test_stale_mkdir_temporaries_tidied)
+{
+	struct lockfs_owner dead, live, other_user;
+	struct lockfs_lock  l;
+	struct lockfs_err   err;
+	char                dir[PATH_MAX], path[PATH_MAX], other[PATH_MAX];
+	char                t_dead[PATH_MAX], t_live[PATH_MAX];
+	char                t_user[PATH_MAX], t_other[PATH_MAX];
+	char                t_link[PATH_MAX], target[PATH_MAX];
+	char                inner[PATH_MAX];
+	pid_t               sleeper = tl_sleeper_start();
+
+	tl_place_in(dir, path, "res");
+	init_ok(&l, path, LB_MKDIR, 0);
+	ck_assert_int_eq(lockfs_owner_self(&dead, 0), 0);
+	dead.pid = tl_dead_pid();
+	plant_tmp(dir, l.lock_file, &dead, t_dead);
+	ck_assert_int_eq(lockfs_owner_of_pid(&live, sleeper, 0), 0);
+	plant_tmp(dir, l.lock_file, &live, t_live);
+	tl_path_join(other, PATH_MAX, dir, "other.lock");
+	plant_tmp(dir, other, &dead, t_other);
+	other_user = dead;
+	other_user.pid = tl_dead_pid();
+	plant_tmp(dir, l.lock_file, &other_user, t_user);
+	if (geteuid() == 0)
+		ck_assert_int_eq(lchown(t_user, TL_NOBODY, (gid_t)-1), 0);
+	/* A symlink named as a dead process's temporary, to a directory of
+	 * ours: neither it nor what it points at is touched. */
+	tl_path_join(target, PATH_MAX, dir, "target");
+	ck_assert_int_eq(mkdir(target, 0755), 0);
+	tl_path_join(inner, PATH_MAX, target, "keep");
+	tl_write_text(inner, "");
+	dead.pid = tl_dead_pid();
+	plant_tmp(dir, l.lock_file, &dead, t_link);
+	tl_place_remove(t_link);
+	ck_assert_int_eq(symlink(target, t_link), 0);
+
+	ck_assert_int_eq(lockfs_try_acquire(&l, &err), 0);
+	ck_assert_msg(!tl_exists(t_dead), "%s stayed", t_dead);
+	ck_assert(tl_exists(t_live));
+	ck_assert_int_eq(tl_count(t_live), 1);
+	ck_assert(tl_exists(t_other));
+	ck_assert(tl_exists(t_link));
+	ck_assert(tl_exists(inner));
+	if (geteuid() == 0)
+		ck_assert_msg(tl_exists(t_user), "another user's %s went",
+		    t_user);
+	else
+		ck_assert(!tl_exists(t_user));
+	ck_assert_int_eq(lockfs_release(&l, &err), 0);
+	tl_kill(sleeper);
+	lockfs_fini(&l);
+	tl_place_remove(dir);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
 
 /* The "stale" test case. */
 TCase *
@@ -165,5 +252,6 @@ lockfs_stale_case(void)
 	tcase_add_loop_test(tc, test_stale_dead_holder, 0, TL_NMETHODS);
 	tcase_add_loop_test(tc, test_stale_live_holder, 0, TL_NMETHODS);
 	tcase_add_loop_test(tc, test_stale_python_names, 0, TL_NNAMED);
+	tcase_add_test(tc, test_stale_mkdir_temporaries_tidied);
 	return tc;
 }

@@ -75,6 +75,45 @@ START_TEST(live_pid_alive)
 }
 END_TEST
 
+/* Whose a process is: ours for us, root's for init (pid 1), nobody's
+ * for a process of nobody's as seen by nobody; none for a pid that has
+ * exited and been reaped, or one that is no pid at all. */
+static void
+process_uid_as_nobody(void *arg, char *why, size_t size)
+{
+	uid_t uid = 12345;
+
+	(void)arg;
+	TL_EXPECT(lockfs_os_process_uid(getpid(), &uid), 0);
+	TL_EXPECT(uid, geteuid());
+	uid = 12345;
+	TL_EXPECT(lockfs_os_process_uid(1, &uid), 0);
+	TL_EXPECT(uid, 0);
+}
+
+START_TEST(process_uid)
+{
+	uid_t uid = 12345;
+
+	ck_assert_int_eq(lockfs_os_process_uid(getpid(), &uid), 0);
+	ck_assert_int_eq(uid, geteuid());
+	uid = 12345;
+	ck_assert_int_eq(lockfs_os_process_uid(1, &uid), 0);
+	ck_assert_int_eq(uid, 0);
+	errno = 0;
+	ck_assert_int_eq(lockfs_os_process_uid(tl_dead_pid(), &uid), -1);
+	ck_assert_int_eq(errno, ESRCH);
+	errno = 0;
+	ck_assert_int_eq(lockfs_os_process_uid(0, &uid), -1);
+	ck_assert_int_eq(errno, ESRCH);
+	errno = 0;
+	ck_assert_int_eq(lockfs_os_process_uid(-1, &uid), -1);
+	ck_assert_int_eq(errno, ESRCH);
+	if (geteuid() == 0)
+		tl_in_child(TL_AS_NOBODY, process_uid_as_nobody, NULL);
+}
+END_TEST
+
 /* As nobody, the process of another user (init, pid 1) is alive: a
  * process the caller may not signal still exists. */
 static void
@@ -547,18 +586,6 @@ START_TEST(proc_exit_fd_readable_at_exit)
 }
 END_TEST
 
-/* The owner of a process: ours for us, none for a dead pid. */
-START_TEST(proc_owner)
-{
-	uid_t uid = 12345;
-
-	ck_assert_int_eq(lbd_os_proc_owner(getpid(), &uid), 0);
-	ck_assert_int_eq(uid, geteuid());
-	errno = 0;
-	ck_assert_int_eq(lbd_os_proc_owner(tl_dead_pid(), &uid), -1);
-	ck_assert_int_eq(errno, ENOENT);
-}
-END_TEST
 
 /* The daemon's own process entries, by every name they have, and not
  * another process's or another place. */
@@ -643,6 +670,7 @@ os_suite(void)
 	tcase_add_test(lockfs, dead_pid_dead);
 	tcase_add_test(lockfs, live_pid_alive);
 	tcase_add_test(lockfs, other_users_pid_alive);
+	tcase_add_test(lockfs, process_uid);
 	tcase_add_test(lockfs, reused_pid_not_same);
 	tcase_add_test(lockfs, own_pid_and_tid);
 	tcase_add_test(lockfs, boot_id_and_host);
@@ -657,7 +685,6 @@ os_suite(void)
 	tcase_add_test(daemon, user_groups_of_root);
 	tcase_add_test(daemon, peer_ids_and_groups);
 	tcase_add_test(daemon, proc_exit_fd_readable_at_exit);
-	tcase_add_test(daemon, proc_owner);
 	tcase_add_test(daemon, own_proc_paths);
 	tcase_add_test(daemon, magic_links);
 	tcase_add_test(daemon, fds_open_counts);

@@ -297,8 +297,8 @@ check_clean "lock --break-stale --method mkdir"
 ## by the preload tests/stopstep.c, then SIGKILLed), an in-process holder
 ## leaves the lock free, or naming it, so that --break-stale takes it: never
 ## a lock directory without a marker, nor an empty pid file, which name
-## nobody and so stay for good.  (A temporary of the mkdir method's may
-## stay: no lock.)
+## nobody and so stay for good.  A temporary of the mkdir method's that it
+## leaves (no lock) is removed by the next lock taken, its process gone.
 
 stopstep="$LB_BUILDDIR/tests/.libs/stopstep.so"
 # (Not in a sanitizer's build: its runtime intercepts the libc calls the
@@ -329,11 +329,59 @@ for m in mkdir pidfile; do
 		kdesc="$m, in-process holder killed after step $step"
 		expect_rc 0 "$kdesc: the lock is free or breakable" \
 		    "$LB" lock -n --local --break-stale --method $m "$f" -- true
-		rm -rf "$d"/.lockbroker-mkdir.*
 		check_clean "$m, killed after step $step"
 		step=$((step + 1))
 	done
 	check "$m: the holder was stopped after some steps" [ $step -gt 2 ]
+done
+
+## Killed between any two steps of a break with the link or symlink
+## method of a lock directory (lockfile's MkdirLockFile format, another
+## program's lock on the same path), the breaker leaves the directory whole
+## with its marker, or gone: never a lock directory without a marker.  The
+## temporary it may leave goes with the next lock taken.
+
+[ -n "${LB_SANITIZERS-}" ] ||
+for m in link symlink; do
+	step=1
+	while [ -f "$stopstep" ] && [ $step -le 8 ]; do
+		mkdir "$f.lock" && : >"$f.lock/elsewhere.4242" ||
+		    fail "cannot make the lock directory $f.lock"
+		LD_PRELOAD=$stopstep LB_TEST_STOP_STEP=$step \
+		    LB_TEST_STOP_UNDER="$d" \
+		    "$LB" break --local --method $m "$f" &
+		victim=$!
+		bg_pids="$bg_pids $victim"
+		i=0
+		until case $(ps -o stat= -p "$victim" 2>/dev/null) in
+		    T*|'') true ;; *) false ;; esac || [ $i -ge 200 ]; do
+			sleep 0.05
+			i=$((i + 1))
+		done
+		stopped=$(ps -o stat= -p "$victim" 2>/dev/null)
+		kill -9 "$victim" 2>/dev/null
+		wait "$victim" 2>/dev/null
+		kdesc="break --method $m of a lock directory, killed after step $step"
+		case $stopped in
+		T*)	;;
+		*)	check "$kdesc: went through, the lock is gone" \
+			    [ ! -e "$f.lock" ]
+			break ;;
+		esac
+		if [ -e "$f.lock" ]; then
+			check "$kdesc: the lock directory still has its marker" \
+			    [ -f "$f.lock/elsewhere.4242" ]
+			rm -rf "$f.lock"
+		else
+			ok "$kdesc: the lock is gone"
+		fi
+		expect_rc 0 "$kdesc: the lock is free" \
+		    "$LB" lock -n --local --method mkdir "$f" -- true
+		check_clean "$kdesc"
+		step=$((step + 1))
+	done
+	check "break --method $m: the breaker was stopped after some steps" \
+	    [ $step -gt 2 ]
 done
 
 ## Signals: SIGTERM to lockbroker goes to the command, and the lock is

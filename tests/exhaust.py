@@ -1739,6 +1739,14 @@ class TurnSetting(ExhaustTest):
     which root waits for on a third connection, with nobody's first lock
     (released last).  Expected: root's lock is handed over first, without
     waiting for all of nobody's holds to be released.
+
+    The same for holds kept for a process (ACQUIRE pid=) when it exits:
+    nobody keeps 3000 locks for one of its processes and one lock for
+    another; root waits for that one and for the first of the 3000
+    (released last).  The first process is killed, and once its holds
+    have begun to be released, the second.  Expected: root's waits are
+    granted the second process's lock first (before, the exit of a
+    process ended all of its holds in one go).
     """
     config = "turn_us = 0\nholds_per_conn = 4000\n"
     N = 50
@@ -1796,17 +1804,49 @@ class TurnSetting(ExhaustTest):
         self.assertCode(r, "OK")
         self.assertCode(w.wait(last, 60), "OK")
 
+    def test_exited_processes_take_turns(self):
+        d = self.shared()
+        first, second = sleepers(self, 2)
+        n = self.nobody(timeout=60)
+        paths = [os.path.join(d, "k%d" % i) for i in range(3000)]
+        n.send_raw("".join("ACQUIRE %d path=%s pid=%d\n" %
+                           (i + 2, p, first.pid)
+                           for i, p in enumerate(paths)))
+        for _ in paths:
+            self.assertCode(n.read(60), "OK")
+        x = os.path.join(d, "x")
+        self.assertCode(n.call("ACQUIRE", path=x, pid=second.pid), "OK")
+        w = self.client()
+        last = w.send("ACQUIRE", path=paths[0], timeout=120)
+        mine = w.send("ACQUIRE", path=x, timeout=120)
+        self.assertCode(w.call("PING"), "OK")       # both queued
+        self.assertEqual(w.call("STATUS", path=paths[0])
+                         .fields["holder_pid"], str(first.pid))
+        first.kill()
+        first.wait()
+        # The lock kept last is released first: its artefact gone, the
+        # daemon has seen the exit and is releasing the process's holds.
+        wait_for("the first process's holds are being released",
+                 lambda: not os.path.lexists(paths[-1] + ".lock"), 30)
+        second.kill()
+        second.wait()
+        r = w.read(120)
+        self.assertEqual(r.id, mine, "all the holds of the process that "
+                         "exited first were released before the second "
+                         "one's: %s" % (r,))
+        self.assertCode(r, "OK")
+        # The rest stay held by the exited process until each is released.
+        self.assertEqual(w.call("STATUS", path=paths[1])
+                         .fields["holder_pid"], str(first.pid))
+        self.assertCode(w.call("ACQUIRE", path=paths[1], timeout=0),
+                        "EALREADY")
+        self.assertCode(w.wait(last, 120), "OK")
+        wait_for("every kept hold ends", lambda: not any(
+            os.path.lexists(p + ".lock") for p in paths[1:]), 60)
+
     def test_out_of_range_refused_at_start(self):
-        for i, line in enumerate(["turn_us = 100001", "turn_us = -1",
-                                  "turn_us = 0.1"]):
-            sub = os.path.join(self.dir, "t%d" % i)
-            os.mkdir(sub)
-            d = Daemon(sub, config=line + "\n")
-            d.start(wait=False)
-            self.assertEqual(d.proc.wait(10), 1, line)
-            text = d.logtext()
-            self.assertIn("bad value for turn_us", text, line)
-            self.assertIn("from 0 to 100000", text, line)
+        self.assertRefusedAtStart(["turn_us = 100001", "turn_us = -1",
+                                   "turn_us = 0.1"], "from 0 to 100000")
 
 
 class AcceptTurns(ExhaustTest):
@@ -2028,6 +2068,83 @@ class UnjudgedAtGraceEnd(ExhaustTest):
         for p in (paths[0], paths[-1]):
             self.assertEqual(root.call("STATUS", path=p, method="sqlite")
                              .fields["locked"], "0")
+
+
+class GraceEndAmongKeptHolds(ExhaustTest):
+    """nobody holds N locks over a connection (its process stays alive
+    but never reclaims them) and then keeps K locks for one of its
+    processes (ACQUIRE pid=), across a restart: the N are orphans, the K
+    kept holds, and the kept ones come first in the daemon's list of the
+    previous run's holds.  Root waits for every orphan's lock, all
+    queued before the grace period ends (a minute under valgrind);
+    turn_us = 0 (one orphan ended per loop iteration).
+
+    Expected: when the grace period ends, every orphan's lock goes to
+    root's waits, each once; root's PING on another connection, sent
+    once the first has come, is answered while others are still to come
+    (the grace end takes turns); every kept hold stays its process's
+    (artefact there, STATUS naming its pid), and all of them end when
+    that process exits.  Before, each orphan's end looked for the next
+    one from the list's head, past every kept hold (N times K steps).
+    """
+    N = 2000
+    K = 5000
+    config = ("grace = %d\nturn_us = 0\nholds_per_conn = 6000\n"
+              "waits_per_conn = 6000\n" % (60 if WRAPPER else 5))
+
+    def test_orphans_end_kept_holds_stay(self):
+        # In 100 directories: a restart looks through a recorded hold's
+        # directory for handoff temporaries, once per hold.
+        dirs = [self.shared("d%d" % i) for i in range(100)]
+        orphans = [os.path.join(dirs[i % 100], "o%d" % i)
+                   for i in range(self.N)]
+        kept = [os.path.join(dirs[i % 100], "k%d" % i)
+                for i in range(self.K)]
+        keeper = sleepers(self, 1)[0]
+        o = self.nobody(timeout=120)
+        o.send_raw("".join("ACQUIRE %d path=%s\n" % (i + 2, p)
+                           for i, p in enumerate(orphans)))
+        for _ in orphans:
+            self.assertCode(o.read(120), "OK")
+        n = self.nobody(timeout=120)
+        n.send_raw("".join("ACQUIRE %d path=%s pid=%d\n" %
+                           (i + 2, p, keeper.pid)
+                           for i, p in enumerate(kept)))
+        for _ in kept:
+            self.assertCode(n.read(120), "OK")
+        self.daemon.stop()
+        self.daemon.start()
+        w = self.client(timeout=300)
+        root = self.client(timeout=120)
+        rids = {w.send("ACQUIRE", path=p, timeout=600): p for p in orphans}
+        queued = w.send("PING")
+        self.assertEqual(w.read(300).id, queued,
+                         "an orphan ended before all waits were queued")
+        replies = [w.read(300)]
+        cpu = self.daemon.cpu_seconds()
+        self.assertCode(root.call("PING"), "OK")
+        pending = self.N - 1 - replies_so_far(w)
+        self.assertGreater(pending, 0, "root's PING was answered only "
+                           "after all %d orphans had ended" % self.N)
+        while len(replies) < self.N:
+            replies.append(w.read(300))
+        if os.environ.get("LB_SHOW_CPU"):
+            print("daemon CPU for the grace end: %.2f s" %
+                  (self.daemon.cpu_seconds() - cpu), file=sys.stderr)
+        for r in replies:
+            self.assertCode(r, "OK")
+        self.assertEqual(sorted(r.id for r in replies), sorted(rids))
+        self.assertIn("not reclaimed within the grace period",
+                      self.daemon.logtext())
+        self.assertEqual([p for p in kept
+                          if not os.path.lexists(p + ".lock")], [])
+        for p in (kept[0], kept[-1]):
+            self.assertEqual(w.call("STATUS", path=p)
+                             .fields["holder_pid"], str(keeper.pid))
+        keeper.kill()
+        keeper.wait()
+        wait_for("every kept hold ends with its process", lambda: not any(
+            os.path.lexists(p + ".lock") for p in kept), 120)
 
 
 def nobody_sleeper():

@@ -395,3 +395,17 @@ class DaemonCase(unittest.TestCase):
 
     def assertCode(self, reply, code, why=None):
         self.assertEqual(reply.code, code, (reply, why) if why else reply)
+
+    def assertRefusedAtStart(self, lines, *words):
+        """Starts a daemon for each configuration line, each in a
+        directory of its own; each must exit with 1, its log naming the
+        line's key ("bad value for KEY") and every one of words."""
+        for line in lines:
+            sub = tempfile.mkdtemp(dir=self.dir)
+            d = Daemon(sub, config=line + "\n")
+            d.start(wait=False)
+            self.assertEqual(d.proc.wait(10), 1, line)
+            text = d.logtext()
+            self.assertIn("bad value for %s" % line.split()[0], text, line)
+            for w in words:
+                self.assertIn(w, text, line)

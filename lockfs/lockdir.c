@@ -1,0 +1,434 @@
+/*
+ * lockdir.c: a lock directory (lockfile's MkdirLockFile format: PATH.lock,
+ * a directory holding markers, one empty file per holder) taken away
+ * whole, and the temporaries that doing so, or putting one together,
+ * leaves when a process is killed half way.
+ *
+ * Never a lock directory without a marker in place: emptied there and
+ * then removed, PATH.lock would name nobody for an instant, and a process
+ * killed in that instant would leave a lock that nobody holds, nobody can
+ * judge stale, and everyone waits for for ever.  So a lock directory is
+ * removed by renaming it, with RENAME_NOREPLACE, to a temporary beside it,
+ * DIR/.lockbroker-mkdir.MARKER, and emptying it there; the mkdir method
+ * (mkdir.c) puts a lock together at the same name before it renames it
+ * into place.  MARKER is the name the caller's owner's marker has (or
+ * would have) in PATH.lock: host, thread, pid, start time, boot, and a
+ * hash of PATH.lock, so a temporary says whose it is and of which lock.
+ * Every removal of a lock directory, by whatever method's break, is
+ * lockfs_lockdir_remove.
+ *
+ * A temporary of a process killed half way is no lock, only litter:
+ * lockfs_lockdir_tidy removes those of one lock whose process is gone and
+ * which are the caller's own (by name and by owner uid).
+ *
+ * Every step is one a process of the caller's file-system credentials
+ * could take: nothing is followed through a symlink, and the steps inside
+ * a directory go through a descriptor of it.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lockfs.h"
+
+#define LOCKDIR_TMP_PREFIX ".lockbroker-mkdir."
+
+/* The base name of l's owner's marker in l's lock directory, into out:
+ * 0, or -1 with errno ENAMETOOLONG. */
+static int
+marker_name(const struct lockfs_lock *l, char *out, size_t size)
+{
+	char        marker[PATH_MAX];
+	const char *base;
+
+	if (l->method == LB_MKDIR && l->unique != NULL)
+		base = strrchr(l->unique, '/') + 1;
+	else if (lockfs_unique_format(&l->owner, LB_MKDIR, l->lock_file,
+	    marker, sizeof(marker)) == 0)
+		base = strrchr(marker, '/') + 1;
+	else
+		return -1;
+	if (snprintf(out, size, "%s", base) >= (int)size) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+/* lockfs_lockdir_tmp_name: see lockfs.h. */
+int
+lockfs_lockdir_tmp_name(const struct lockfs_lock *l, char *out, size_t size)
+{
+	char marker[NAME_MAX + 1];
+	int  n;
+
+	if (marker_name(l, marker, sizeof(marker)) == -1)
+		return -1;
+	if (strlen(LOCKDIR_TMP_PREFIX) + strlen(marker) > NAME_MAX) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	n = snprintf(out, size, "%s%s" LOCKDIR_TMP_PREFIX "%s", l->dir,
+	    strcmp(l->dir, "/") == 0 ? "" : "/", marker);
+	if (n < 0 || (size_t)n >= size) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Empties the directory name (relative to the directory descriptor dfd,
+ * not followed) of its files and removes it, when it is still the
+ * directory want (dev, ino, owner; NULL: any).  Never descends: a
+ * directory in it stops the emptying there.  0, or -1 with errno (ESTALE:
+ * not the directory want).
+ */
+static int
+empty_at(int dfd, const char *name, const struct stat *want)
+{
+	struct dirent *de;
+	struct stat    st;
+	DIR           *d = NULL;
+	int            fd, r = -1, saved;
+
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (fd == -1 || fstat(fd, &st) == -1) {
+		if (fd != -1)
+			close(fd);
+		goto out;
+	}
+	if (want != NULL && (st.st_dev != want->st_dev ||
+	    st.st_ino != want->st_ino || st.st_uid != want->st_uid)) {
+		close(fd);
+		errno = ESTALE;
+		goto out;
+	}
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		goto out;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		if (unlinkat(dirfd(d), de->d_name, 0) == -1 &&
+		    errno != ENOENT)
+			goto out;
+	}
+	if (unlinkat(dfd, name, AT_REMOVEDIR) == -1 && errno != ENOENT)
+		goto out;
+	r = 0;
+out:
+	saved = errno;
+	if (d != NULL)
+		closedir(d);
+	errno = saved;
+	return r;
+}
+
+/* lockfs_lockdir_empty: see lockfs.h. */
+int
+lockfs_lockdir_empty(const char *file, struct lockfs_err *err)
+{
+	const char *slash = strrchr(file, '/');
+	char        dir[PATH_MAX];
+	struct stat st;
+	int         dfd = -1, r = 0, saved;
+
+	if (slash == NULL || slash[1] == '\0') {
+		r = lockfs_fail(err, LB_EUNLOCK, EINVAL, "will not remove %s",
+		    file);
+		goto out;
+	}
+	snprintf(dir, sizeof(dir), "%.*s", slash == file ? 1 :
+	    (int)(slash - file), file);
+	if ((dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+	    fstatat(dfd, slash + 1, &st, AT_SYMLINK_NOFOLLOW) == -1) {
+		if (errno != ENOENT && errno != ENOTDIR)
+			r = lockfs_fail(err, LB_EUNLOCK, errno,
+			    "cannot look at %s", file);
+		goto out;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		if (unlinkat(dfd, slash + 1, 0) == -1 && errno != ENOENT)
+			r = lockfs_fail(err, LB_EUNLOCK, errno,
+			    "cannot remove %s", file);
+		goto out;
+	}
+	if (empty_at(dfd, slash + 1, NULL) == -1)
+		r = lockfs_fail(err, LB_EUNLOCK, errno, "cannot remove %s",
+		    file);
+out:
+	if (dfd != -1) {
+		saved = errno;
+		close(dfd);
+		errno = saved;
+	}
+	return r;
+}
+
+/* lockfs_lockdir_only_files: see lockfs.h. */
+int
+lockfs_lockdir_only_files(const char *dir)
+{
+	struct dirent *de;
+	struct stat    st;
+	DIR           *d;
+	int            fd, r = 1;
+
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		return 0;
+	}
+	while (r == 1 && (de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		if (de->d_type == DT_DIR || (de->d_type == DT_UNKNOWN &&
+		    (fstatat(dirfd(d), de->d_name, &st,
+		    AT_SYMLINK_NOFOLLOW) == -1 || S_ISDIR(st.st_mode))))
+			r = 0;
+	}
+	closedir(d);
+	return r;
+}
+
+/* lockfs_lockdir_rename_away: see lockfs.h. */
+int
+lockfs_lockdir_rename_away(const struct lockfs_lock *l, const char *tmp)
+{
+	struct lockfs_err ignored;
+	int               r = -1;
+
+	if (lockfs_os_rename_noreplace(l->lock_file, tmp) == -1 &&
+	    (errno != EEXIST || lockfs_lockdir_empty(tmp, &ignored) != 0 ||
+	    lockfs_os_rename_noreplace(l->lock_file, tmp) == -1))
+		goto out;
+	/* No lock any more: what cannot be removed is litter. */
+	lockfs_lockdir_empty(tmp, &ignored);
+	r = 0;
+out:
+	return r;
+}
+
+/* Whether directory dir (not followed) has an entry besides . and ..:
+ * 1, or 0 (also when it cannot be read). */
+static int
+has_entries(const char *dir)
+{
+	struct dirent *de;
+	DIR           *d;
+	int            fd, r = 0;
+
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		return 0;
+	}
+	while (r == 0 && (de = readdir(d)) != NULL)
+		r = strcmp(de->d_name, ".") != 0 &&
+		    strcmp(de->d_name, "..") != 0;
+	closedir(d);
+	return r;
+}
+
+/* lockfs_lockdir_remove: see lockfs.h. */
+int
+lockfs_lockdir_remove(const struct lockfs_lock *l, struct lockfs_err *err)
+{
+	struct lockfs_err ignored;
+	char              tmp[PATH_MAX];
+	struct stat       st;
+	int               r = 0, saved;
+
+	if (lstat(l->lock_file, &st) == -1) {
+		if (errno != ENOENT && errno != ENOTDIR)
+			r = lockfs_fail(err, LB_EUNLOCK, errno,
+			    "cannot look at %s", l->lock_file);
+		goto out;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		r = lockfs_fail(err, LB_EUNLOCK, ENOTDIR, "will not remove %s "
+		    "as a lock directory", l->lock_file);
+		goto out;
+	}
+	/* A directory in it would stop the emptying half way. */
+	if (!lockfs_lockdir_only_files(l->lock_file)) {
+		r = lockfs_fail(err, LB_EUNLOCK, EISDIR, "will not remove %s: "
+		    "it holds more than markers, or cannot be read",
+		    l->lock_file);
+		goto out;
+	}
+	/* Markers that may not be removed (another's directory): refused
+	 * before it is moved at all, so that the lock is never free for an
+	 * instant (AT_EACCESS: as the file-system credentials in force). */
+	if (faccessat(AT_FDCWD, l->lock_file, W_OK | X_OK, AT_EACCESS) == -1 &&
+	    (errno == EACCES || errno == EPERM || errno == EROFS)) {
+		r = lockfs_fail(err, LB_EUNLOCK, errno, "cannot remove %s",
+		    l->lock_file);
+		goto out;
+	}
+	if (lockfs_lockdir_tmp_name(l, tmp, sizeof(tmp)) == -1) {
+		r = lockfs_fail(err, LB_EUNLOCK, errno, "cannot remove %s: "
+		    "temporary name", l->lock_file);
+		goto out;
+	}
+	if (lockfs_os_rename_noreplace(l->lock_file, tmp) == -1 &&
+	    (errno != EEXIST || lockfs_lockdir_empty(tmp, &ignored) != 0 ||
+	    lockfs_os_rename_noreplace(l->lock_file, tmp) == -1)) {
+		if (errno == ENOENT)
+			;               /* gone meanwhile */
+		else if (errno == EINVAL || errno == ENOSYS)
+			/* No RENAME_NOREPLACE here: in place, as lockfile
+			 * does. */
+			r = lockfs_lockdir_empty(l->lock_file, err);
+		else
+			r = lockfs_fail(err, LB_EUNLOCK, errno, "cannot remove "
+			    "%s: cannot rename it to %s", l->lock_file, tmp);
+		goto out;
+	}
+	if (lockfs_lockdir_empty(tmp, err) == 0) {
+		lockfs_lockdir_tidy(l);
+		goto out;
+	}
+	/* A marker that may not be removed after all (a sticky lock
+	 * directory): the lock goes back whole, with what it still holds,
+	 * unless someone has taken the lock meanwhile. */
+	saved = errno;
+	if (has_entries(tmp) &&
+	    lockfs_os_rename_noreplace(tmp, l->lock_file) == 0)
+		r = lockfs_fail(err, LB_EUNLOCK, saved, "cannot remove %s: "
+		    "cannot empty it (left as it was)", l->lock_file);
+	else
+		r = lockfs_fail(err, LB_EUNLOCK, saved, "cannot remove %s: "
+		    "cannot empty it at %s", l->lock_file, tmp);
+out:
+	return r;
+}
+
+/*
+ * Whether the directory entry name (in the directory of descriptor dfd)
+ * is a leftover temporary of the lock whose temporaries end in hash (".H",
+ * the hash of its PATH.lock) that lockfs_lockdir_tidy removes: its
+ * marker parses, names a process of this host (this boot) that is gone,
+ * and it is a directory (not followed) of the calling thread's file-system
+ * uid.  1 with *st filled, or 0.
+ */
+static int
+is_dead_leftover(int dfd, const char *name, const char *hash,
+    struct stat *st)
+{
+	struct lockfs_holder h;
+	const char          *marker = name + strlen(LOCKDIR_TMP_PREFIX);
+	size_t               len = strlen(name), hlen = strlen(hash);
+
+	if (strncmp(name, LOCKDIR_TMP_PREFIX, strlen(LOCKDIR_TMP_PREFIX)) !=
+	    0 || len < strlen(LOCKDIR_TMP_PREFIX) + hlen ||
+	    strcmp(name + len - hlen, hash) != 0)
+		return 0;
+	lockfs_holder_clear(&h);
+	if (lockfs_unique_parse(marker, LB_MKDIR, &h) != 0 ||
+	    h.host[0] == '\0' || h.pid <= 0 || h.start == 0 ||
+	    lockfs_holder_liveness(&h) != LB_HOLDER_DEAD)
+		return 0;
+	return fstatat(dfd, name, st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISDIR(st->st_mode) && st->st_uid == lockfs_os_files_uid();
+}
+
+/*
+ * Removes the leftover temporary name (in l's directory, open as dfd),
+ * judged to be the directory *st: first renamed to l's own temporary tmp
+ * (whose base name is tmp_base), so that a lock directory being put
+ * together there meanwhile by someone acting for the dead process (the
+ * daemon, for a client that died) cannot be renamed into place after it
+ * was emptied here; then emptied and removed there, when it is still the
+ * directory judged.  0, or -1.
+ */
+static int
+remove_leftover(const struct lockfs_lock *l, int dfd, const char *name,
+    const struct stat *st, const char *tmp, const char *tmp_base)
+{
+	char from[PATH_MAX];
+	int  n;
+
+	n = snprintf(from, sizeof(from), "%s%s%s", l->dir,
+	    strcmp(l->dir, "/") == 0 ? "" : "/", name);
+	if (n < 0 || (size_t)n >= sizeof(from))
+		return -1;
+	if (lockfs_os_rename_noreplace(from, tmp) == 0)
+		return empty_at(dfd, tmp_base, st);
+	/* Without RENAME_NOREPLACE no lock directory is ever renamed into
+	 * place: in place. */
+	if (errno == EINVAL || errno == ENOSYS)
+		return empty_at(dfd, name, st);
+	return -1;
+}
+
+/*
+ * Whether directory dfd may hold a temporary: a subdirectory other than
+ * l's lock directory.  Where the file system counts subdirectories in a
+ * directory's link count (2 + subdirectories: ext4, xfs, tmpfs), a
+ * directory whose only subdirectory, if any, is PATH.lock holds none, and
+ * the tidy need not read it (a lock's own directory usually holds no
+ * other; /tmp holds many).  1 when it may (or cannot tell), else 0.
+ */
+static int
+may_hold_temporaries(const struct lockfs_lock *l, int dfd)
+{
+	struct stat st, lk;
+	const char *base = strrchr(l->lock_file, '/');
+	nlink_t     others;
+
+	if (fstat(dfd, &st) == -1 || st.st_nlink < 2)
+		return 1;               /* not counted (btrfs: 1) */
+	others = st.st_nlink - 2;
+	if (others > 0 && fstatat(dfd, base == NULL ? l->lock_file : base + 1,
+	    &lk, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(lk.st_mode))
+		others--;
+	return others > 0;
+}
+
+/* lockfs_lockdir_tidy: see lockfs.h. */
+int
+lockfs_lockdir_tidy(const struct lockfs_lock *l)
+{
+	struct dirent *de;
+	struct stat    st;
+	char           tmp[PATH_MAX], hash[16];
+	const char    *dot, *tmp_base;
+	DIR           *d = NULL;
+	int            fd, n = -1;
+
+	if (lockfs_lockdir_tmp_name(l, tmp, sizeof(tmp)) == -1 ||
+	    (dot = strrchr(tmp, '.')) == NULL || strlen(dot) >= sizeof(hash))
+		goto out;
+	tmp_base = strrchr(tmp, '/') + 1;
+	snprintf(hash, sizeof(hash), "%s", dot);
+	fd = open(l->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		goto out;
+	}
+	n = 0;
+	if (!may_hold_temporaries(l, dirfd(d)))
+		goto out;
+	while ((de = readdir(d)) != NULL)
+		if (is_dead_leftover(dirfd(d), de->d_name, hash, &st) &&
+		    remove_leftover(l, dirfd(d), de->d_name, &st, tmp,
+		    tmp_base) == 0)
+			n++;
+out:
+	if (d != NULL)
+		closedir(d);
+	return n;
+}
