@@ -476,6 +476,41 @@ lbd_conns_resume(struct lbd *d)
 		if (lbd_conn_output_held(c) <= d->cfg.limits.output_per_conn)
 			conn_read_start(c);
 	}
+	if (d->accept_waiting && d->listening && !d->stopping)
+		lbd_conns_accept(d);
+}
+
+/*
+ * lbd_conns_accept: see conn.h.  Accepting takes about turn_us per loop
+ * iteration (one connection at least): libuv accepts, in one go, every
+ * connection waiting on the listener, and a user who connects and closes
+ * in a loop (each refused at conns_per_uid, say) keeps some waiting for
+ * as long as it likes, which stalled every open connection's requests
+ * for seconds.  Once the turn is spent, the one libuv offers is left to
+ * it (not taken with uv_accept, so libuv stops watching the listener)
+ * and taken at the iteration's end (lbd_conns_resume), which watches the
+ * listener again.
+ */
+void
+lbd_conns_accept(struct lbd *d)
+{
+	uint64_t t0;
+
+	if (d->accept_turn != d->turn) {
+		d->accept_turn = d->turn;
+		d->accept_ns = 0;
+	}
+	if (d->accept_ns >= turn_budget_ns(d) && d->accept_ns > 0) {
+		d->accept_waiting = 1;
+		lbd_want_flush(d);      /* the iteration must end */
+		return;
+	}
+	d->accept_waiting = 0;
+	t0 = uv_hrtime();
+	lbd_conn_accept(d);
+	d->accept_ns += uv_hrtime() - t0;
+	if (d->accept_ns == 0)
+		d->accept_ns = 1;       /* one at least, even with turn_us 0 */
 }
 
 /* Handles one complete line (without its '\n'). */

@@ -14,6 +14,12 @@
  * at a connection limit. */
 void lbd_conn_accept(struct lbd *d);
 
+/* lbd_conns_accept: a connection waits on d's listener: accepted now
+ * (lbd_conn_accept) unless accepting has taken its turn in this loop
+ * iteration; then it waits for the next (lbd_conns_resume), libuv not
+ * watching the listener meanwhile. */
+void lbd_conns_accept(struct lbd *d);
+
 /* lbd_conn_send: queues one formatted line for c (dropped when c is
  * closing); it goes out at the end of the loop iteration.  Never
  * blocks. */

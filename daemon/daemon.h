@@ -115,6 +115,10 @@ struct lbd_hold {
 	                                       a busy database: the queue it
 	                                       is retried in (releasing.c) */
 	TAILQ_ENTRY(lbd_hold)    relq_entry; /* in relq's holds */
+	int                      pinned;    /* its names go through a
+	                                       descriptor of its directory
+	                                       as judged (reconcile.c):
+	                                       released, never handed on */
 };
 
 TAILQ_HEAD(lbd_acks, lbd_ack);
@@ -256,6 +260,12 @@ struct lbd {
 	                                       the grace over), holds to end
 	                                       (ending.c) */
 	unsigned                 turn;      /* loop iterations, counted */
+	unsigned                 accept_turn; /* the iteration accept_ns
+	                                       is of */
+	uint64_t                 accept_ns; /* time accepting took in it */
+	int                      accept_waiting; /* a connection waits on
+	                                       the listener for the next
+	                                       iteration (conn.c) */
 	unsigned                 nconns;
 	struct lbd_uids          uids;      /* open connections per user */
 	unsigned                 fd_conns;  /* connections and pidfds the

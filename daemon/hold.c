@@ -418,7 +418,7 @@ lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err)
 		lbd_lock_serve(l);
 		return named;
 	}
-	if (w != NULL &&
+	if (w != NULL && !h->pinned &&
 	    (next = hold_new(l, w->conn, w->kept_pid, w->tid, &herr)) != NULL &&
 	    lbd_creds_enter(w->conn->creds, &herr) == 0) {
 		if ((r = lockfs_handoff(&h->fs, &next->fs, &herr)) == 0)
@@ -447,6 +447,7 @@ lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err)
 			lbd_creds_leave();
 		}
 		lockfs_names_drop(&h->fs);
+		h->pinned = 0;          /* its names are made anew */
 		if (r != 0 && err->sys_errno == EBUSY &&
 		    hold_releasing(l, h) == 0) {
 			log_debug("%s: %s; releasing it later", l->path,

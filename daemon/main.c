@@ -236,7 +236,7 @@ listener_connection(uv_stream_t *s, int status)
 		log_warn("accept: %s", uv_strerror(status));
 		return;
 	}
-	lbd_conn_accept(d);
+	lbd_conns_accept(d);
 }
 
 /*

@@ -71,7 +71,10 @@
  * may have swapped a directory on the lock's path while no daemon ran.
  * For the same reason a hold whose lock directory is no longer the one
  * recorded at the grant (another inode, or not there) is forgotten and
- * nothing in that directory is touched.
+ * nothing in that directory is touched; and the directory checked is the
+ * one acted in: the steps on a file method's artefact go through a
+ * descriptor of it (pin_dir), so that a directory swapped on the path
+ * between the check and the step is never acted in.
  *
  * No lock is granted to two holders: an orphan is the lock's holder in the
  * table, so ACQUIREs queue behind it as behind any holder.  A releasing
@@ -117,6 +120,7 @@ static size_t         tidied_size, tidied_count;
 
 static int orphan_look(struct lbd_hold *h, int tidy, const char **why,
     struct lockfs_err *err);
+static int orphan_pin(struct lbd_hold *h, int *pin, struct lockfs_err *err);
 
 /* Ends an orphan hold: releases it (or hands it on) and logs why.  One
  * whose artefact could not be looked at yet is looked at first: gone (or
@@ -128,6 +132,7 @@ orphan_end(struct lbd_hold *h, const char *why)
 	struct lockfs_err err;
 	struct lbd_lock  *l = h->lock;
 	const char       *gone;
+	int               pin = -1, r;
 	int               try_ms = lockfs_sqlite_try_ms();
 	int               step_ms = lockfs_sqlite_step_ms();
 
@@ -146,9 +151,23 @@ orphan_end(struct lbd_hold *h, const char *why)
 	}
 	log_info("%s: hold of pid %ld from the previous run ends: %s",
 	    l->path, (long)h->fs.owner.pid, why);
+	/* Released in the directory judged (pin_dir), never handed on
+	 * through it: the next holder's steps are its own. */
+	if ((r = orphan_pin(h, &pin, &err)) != 1) {
+		/* Not the directory judged, or it cannot be looked at now
+		 * (which a user who may write a directory on the path can
+		 * bring about): never released through the path. */
+		log_info("%s: %s; forgotten, nothing there touched", l->path,
+		    r == 0 ? "its directory is not the one it was locked in "
+		    "(replaced, or gone)" : err.msg);
+		lbd_hold_forget(l);
+		goto out;
+	}
 	if (lbd_hold_end(l, &err) < 0)         /* l may be gone */
 		log_info("%s", err.msg);
 out:
+	if (pin != -1)
+		close(pin);
 	lockfs_sqlite_busy(try_ms, step_ms);
 }
 
@@ -205,11 +224,42 @@ grace_over(uv_timer_t *t)
 }
 
 /*
+ * Opens h's lock directory for reading when it is still its holder's: a
+ * directory (never a symbolic link: a user who may write the lock's
+ * directory can swap one in for it at any moment) of the holder's uid
+ * holding the holder's marker, a regular file of that uid.  The
+ * descriptor, or -1.  As h's user.
+ */
+static int
+mkdir_open_holders(const struct lbd_hold *h, const char *mine)
+{
+	struct stat st;
+	int         fd, r = -1;
+
+	fd = open(h->fs.lock_file, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (fd == -1)
+		goto out;
+	if (fstat(fd, &st) == -1 || st.st_uid != h->fs.owner.uid ||
+	    fstatat(fd, mine, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+	    !S_ISREG(st.st_mode) || st.st_uid != h->fs.owner.uid)
+		goto out;
+	r = fd;
+	fd = -1;
+out:
+	if (fd != -1)
+		close(fd);
+	return r;
+}
+
+/*
  * An mkdir lock that holds markers besides its recorded holder's is a
  * handoff the previous daemon did not finish: it adds the next holder's
  * marker before it removes the old one, and dies before its commit.  The
  * next holder was never told (replies follow the commit), so its marker
- * goes, as the recorded holder's user; it will ask again.
+ * goes, as the recorded holder's user; it will ask again.  The directory
+ * emptied is the one opened and found the holder's (mkdir_open_holders),
+ * never what its name leads to by then.
  */
 static void
 mkdir_undo_handoff(struct lbd_hold *h)
@@ -217,7 +267,8 @@ mkdir_undo_handoff(struct lbd_hold *h)
 	const char        *mine;
 	struct lockfs_err  err;
 	struct dirent     *de;
-	DIR               *dir;
+	DIR               *dir = NULL;
+	int                fd;
 
 	if (lbd_hold_names(h, &err) != 0)
 		return;
@@ -226,7 +277,10 @@ mkdir_undo_handoff(struct lbd_hold *h)
 		lockfs_names_drop(&h->fs);
 		return;
 	}
-	if ((dir = opendir(h->fs.lock_file)) != NULL) {
+	if ((fd = mkdir_open_holders(h, mine)) != -1 &&
+	    (dir = fdopendir(fd)) == NULL)
+		close(fd);
+	if (dir != NULL) {
 		while ((de = readdir(dir)) != NULL) {
 			if (strcmp(de->d_name, ".") == 0 ||
 			    strcmp(de->d_name, "..") == 0 ||
@@ -269,24 +323,121 @@ reconcile_successor(struct lbd_hold *h)
 		    h->fs.path, (long)fh.pid);
 }
 
-/* Whether h's lock directory is still the one recorded at the grant (or
- * the record does not tell): 1; 0 when another directory is there, or
- * none (ENOENT, ENOTDIR: nothing at the lock's path is the hold's
- * artefact); a negative code with err filled when it cannot be looked at
- * (EACCES, EIO: that cannot be told).  As h's user. */
+/* Rewrites name, when it lies in the directory dir (dirlen bytes), to
+ * lie in the directory of descriptor fd instead, through the daemon's
+ * /proc/self/fd: 0, or -1 (out of memory; name unchanged). */
 static int
-same_dir(const struct lbd_hold *h, struct lockfs_err *err)
+pin_name(char **name, const char *dir, size_t dirlen, int fd)
+{
+	char  *s = *name, *p;
+	size_t n;
+
+	if (s == NULL || strncmp(s, dir, dirlen) != 0 ||
+	    (s[dirlen] != '/' && s[dirlen] != '\0'))
+		return 0;
+	n = sizeof("/proc/self/fd/") + 12 + strlen(s + dirlen);
+	if ((p = malloc(n)) == NULL)
+		return -1;
+	snprintf(p, n, "/proc/self/fd/%d%s", fd, s + dirlen);
+	free(*name);
+	*name = p;
+	return 0;
+}
+
+/*
+ * Opens h's lock directory and, when it is still the one recorded at the
+ * grant (or the record does not tell), pins h's names to it: the lock
+ * file, its directory and the unique name go through the descriptor
+ * (/proc/self/fd/N/...), so that every step that follows acts in the
+ * directory judged, whatever a user who may write a directory on the
+ * path swaps in meanwhile.  Not the sqlite method's (sqlite resolves
+ * symbolic links in its database's name itself, and its unique name is
+ * a row's, not a file's: its steps remove rows, never files).  1 with
+ * *pin the descriptor (-1 when nothing is pinned: the sqlite method, the
+ * root directory, or no /proc), to
+ * be closed after the steps and before h's names are dropped; 0 when
+ * another directory is there, or none (ENOENT, ENOTDIR: nothing at the
+ * lock's path is the hold's artefact); a negative code with err filled
+ * when it cannot be looked at (EACCES, EIO: that cannot be told).  As
+ * h's user, its names made.
+ */
+static int
+pin_dir(struct lbd_hold *h, int *pin, struct lockfs_err *err)
 {
 	struct stat st;
+	size_t      dirlen = strlen(h->fs.dir);
+	char        proc[64];
+	int         fd, r;
 
-	if (h->dir_ino == 0)
-		return 1;
-	if (stat(h->fs.dir, &st) == -1)
-		return errno == ENOENT || errno == ENOTDIR ? 0 :
+	*pin = -1;
+	if ((fd = open(h->fs.dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+	    fstat(fd, &st) == -1) {
+		r = errno == ENOENT || errno == ENOTDIR ? 0 :
 		    lockfs_fail(err, LB_ERROR, errno, "cannot look at %s",
 		    h->fs.dir);
-	return st.st_dev == h->dir_dev && st.st_ino == h->dir_ino;
+		goto out;
+	}
+	r = 0;
+	if (h->dir_ino != 0 &&
+	    (st.st_dev != h->dir_dev || st.st_ino != h->dir_ino))
+		goto out;
+	r = 1;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+	if (h->lock->method == LB_SQLITE || strcmp(h->fs.dir, "/") == 0 ||
+	    access(proc, F_OK) != 0)
+		goto out;
+	if (pin_name(&h->fs.lock_file, h->fs.dir, dirlen, fd) != 0 ||
+	    pin_name(&h->fs.unique, h->fs.dir, dirlen, fd) != 0 ||
+	    pin_name(&h->fs.dir, h->fs.dir, dirlen, fd) != 0) {
+		r = lockfs_fail(err, LB_ENOMEM, ENOMEM, "%s: names of its "
+		    "hold", h->lock->path);
+		goto out;
+	}
+	*pin = fd;
+	fd = -1;
+out:
+	if (fd != -1)
+		close(fd);
+	return r;
 }
+
+/* Drops h's names, pinned or not, and closes the pin (pin_dir). */
+static void
+unpin(struct lbd_hold *h, int pin)
+{
+	lockfs_names_drop(&h->fs);      /* made again for each step */
+	if (pin != -1)
+		close(pin);
+}
+
+/*
+ * Makes h's names pinned to its lock directory (pin_dir), for its
+ * release by lbd_hold_end, which uses names already made; h->pinned set
+ * when they are.  What pin_dir returns; *pin to be closed once h is
+ * released.  As h's user, entered and left here.
+ */
+static int
+orphan_pin(struct lbd_hold *h, int *pin, struct lockfs_err *err)
+{
+	int r;
+
+	*pin = -1;
+	if (lbd_hold_names(h, err) != 0)
+		return -1;
+	if (lbd_creds_enter(h->creds, err) != 0) {
+		lockfs_names_drop(&h->fs);
+		return -1;
+	}
+	r = pin_dir(h, pin, err);
+	lbd_creds_leave();
+	if (r != 1 || *pin == -1)
+		unpin(h, *pin);
+	if (r != 1)
+		*pin = -1;
+	h->pinned = *pin != -1;
+	return r;
+}
+
 
 /*
  * Looks at orphan h's artefact, as h's recorded client (see the top of
@@ -357,7 +508,7 @@ orphan_look(struct lbd_hold *h, int tidy, const char **why,
     struct lockfs_err *err)
 {
 	struct lockfs_err terr;
-	int               r;
+	int               r, pin = -1;
 
 	*why = "its artefact is gone, or is not its holder's any more";
 	if (lbd_hold_names(h, err) != 0)
@@ -366,7 +517,7 @@ orphan_look(struct lbd_hold *h, int tidy, const char **why,
 		lockfs_names_drop(&h->fs);
 		return -1;
 	}
-	if ((r = same_dir(h, err)) == 0)
+	if ((r = pin_dir(h, &pin, err)) == 0)
 		*why = "its directory is not the one it was locked in "
 		    "(replaced, or gone); nothing there touched";
 	if (r == 1 && tidy && tidy_first(h) &&
@@ -376,7 +527,7 @@ orphan_look(struct lbd_hold *h, int tidy, const char **why,
 	if (r == 1 && (r = lockfs_i_am_locking(&h->fs, err)) == 0)
 		reconcile_successor(h);
 	lbd_creds_leave();
-	lockfs_names_drop(&h->fs);      /* made again for each step */
+	unpin(h, pin);
 	return r < 0 ? -1 : r;
 }
 

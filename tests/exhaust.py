@@ -1849,6 +1849,51 @@ class TurnSetting(ExhaustTest):
                                    "turn_us = 0.1"], "from 0 to 100000")
 
 
+class AcceptTurns(ExhaustTest):
+    """Accepting connections takes turns too: about turn_us of it per
+    loop iteration (one at least), then the iteration's other work.
+    While the daemon is stopped (SIGSTOP), nobody queues 300 connections
+    on the listener, each sending HELLO, then root sends a request on its
+    open connection; the daemon goes on.  Before, it accepted every
+    connection waiting (libuv accepts until none is left, and a user who
+    connects and closes in a loop keeps some waiting for ever: root's
+    PING then waited for seconds).
+
+    Expected: in the daemon's log, which follows the order the daemon
+    does things in, root's request (a bad one, which is logged) comes
+    before the 100th of nobody's connections is accepted or refused.
+    """
+    N = 300
+
+    def test_root_is_served_between_accepts(self):
+        root = self.client()
+        self.assertCode(root.call("PING"), "OK")
+        pid = self.daemon.proc.pid
+        self.daemon.pause()
+        try:
+            socks, keeper, child = connect_many_as(self.daemon.socket,
+                                                   self.N)
+            for s in socks:
+                s.sendall(b"HELLO 1 version=1\n")
+            rid = root.send("NOSUCHVERB")
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        self.addCleanup(os.waitpid, child, 0)
+        self.addCleanup(keeper.close)
+        for s in socks:
+            self.addCleanup(s.close)
+        self.assertCode(root.wait(rid, 60), "EVERB")
+        self.assertCode(root.call("PING", _wait=60), "OK")
+        lines = self.daemon.logtext().splitlines()
+        mark = next(i for i, line in enumerate(lines)
+                    if "pid %d: EVERB" % os.getpid() in line)
+        before = sum(1 for line in lines[:mark]
+                     if "uid %d" % NOBODY in line and
+                     ("connected" in line or "refused" in line))
+        self.assertLess(before, 100, "nobody's connections accepted "
+                        "before root's request was read")
+
+
 class ClosingWithManyHolds(ExhaustTest):
     """A connection closes holding 3000 locks (released a turn at a
     time), while others wait for some of them and ask for others.

@@ -31,6 +31,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 import unittest
 
@@ -638,6 +639,147 @@ class Replaced(HostileTest):
                                      thread=77).verb, "OK")
         self.assertUntouched(ROOT)
         self.assertServing()
+
+    def test_lock_directory_swapped_while_the_daemon_starts(self):
+        """Root holds an mkdir lock; the daemon restarts, and while it
+        judges the previous run's holds, nobody keeps exchanging the lock
+        directory with a symlink to root's directory.  Reconcile, which
+        looks at the lock directory and then empties it of the markers of
+        an unfinished handoff, empties only the directory it judged
+        root's, never the one the symlink leads to (which it once did,
+        on most starts).  Each round is one restart."""
+        d, path = self.place()
+        lock, link = path + ".lock", path + ".moved"
+        safe = self.safe[ROOT]
+        for i in range(8):
+            open(os.path.join(safe, "file%d" % i), "wb").close()
+        before = sorted(os.listdir(safe))
+        with as_user(NOBODY):
+            os.symlink(safe, link)
+        swapper = textwrap.dedent("""
+            import ctypes
+            libc = ctypes.CDLL(None)
+            print("swapping", flush=True)
+            while True:
+                libc.renameat2(-100, %r, -100, %r, 2)
+        """) % (os.fsencode(lock), os.fsencode(link))
+        for rnd in range(12):
+            why = "restart %d" % rnd
+            if os.path.islink(lock):
+                exchange(lock, link)
+            c = Client(self.daemon.socket)
+            self.assertEqual(c.call("ACQUIRE", path=path, method="mkdir",
+                                    timeout=0).verb, "OK", why)
+            self.daemon.kill()
+            c.close()
+            p = self.spawn(swapper, user="nobody")
+            p.stdout.readline()
+            self.daemon.start()
+            p.kill()
+            p.wait()
+            p.stdout.close()
+            self.assertEqual(sorted(os.listdir(safe)), before, why)
+        self.assertServing()
+
+    def swap_while_restarting(self, rounds, hold, check):
+        """rounds times: hold() makes a hold of root's in the directory
+        d of a world-writable (not sticky) directory; the daemon is
+        killed and started again while nobody keeps exchanging d with a
+        symlink to root's private directory R; check(R, why) after each
+        start.  R holds a file named like the lock's artefact."""
+        top, _ = self.place()
+        d, link = os.path.join(top, "d"), os.path.join(top, "moved")
+        os.mkdir(d)
+        os.chmod(d, 0o777)
+        r = os.path.join(self.top, "private")
+        os.mkdir(r, 0o700)
+        os.symlink(r, link)
+        os.lchown(link, NOBODY, NOBODY)
+        swapper = textwrap.dedent("""
+            import ctypes
+            libc = ctypes.CDLL(None)
+            print("swapping", flush=True)
+            while True:
+                libc.renameat2(-100, %r, -100, %r, 2)
+        """) % (os.fsencode(d), os.fsencode(link))
+        for rnd in range(rounds):
+            why = "restart %d" % rnd
+            if os.path.islink(d):
+                exchange(d, link)
+            hold(os.path.join(d, "lock"), r)
+            self.daemon.kill()
+            p = self.spawn(swapper, user="nobody")
+            p.stdout.readline()
+            self.daemon.start()
+            p.kill()
+            p.wait()
+            p.stdout.close()
+            check(r, why)
+        self.assertServing()
+
+    def test_directory_swapped_while_a_gone_holders_lock_is_released(self):
+        """A pidfile lock of root's whose holder has gone by the restart
+        is released at start: the pid file is judged and removed in the
+        directory whose identity was checked, never in root's private
+        directory that nobody's swap puts at its name in between (which
+        lost its file on most starts)."""
+        def hold(path, r):
+            with open(os.path.join(r, "lock"), "wb") as f:
+                f.write(PRECIOUS)
+            if os.path.exists(path):
+                os.unlink(path)
+            h = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
+                import socket, time
+                s = socket.socket(socket.AF_UNIX)
+                s.connect(%r)
+                f = s.makefile("rwb", buffering=0)
+                f.write(b"HELLO 1 version=1\\n"
+                        b"ACQUIRE 2 path=%s method=pidfile\\n")
+                f.readline()
+                print(f.readline().decode().strip(), flush=True)
+                time.sleep(600)
+            """) % (self.daemon.socket, path)], stdout=subprocess.PIPE)
+            self.procs.append(h)
+            self.assertTrue(h.stdout.readline().startswith(b"OK 2"))
+            h.kill()
+            h.wait()
+            h.stdout.close()
+
+        def check(r, why):
+            self.assertTrue(os.path.exists(os.path.join(r, "lock")), why)
+            with open(os.path.join(r, "lock"), "rb") as f:
+                self.assertEqual(f.read(), PRECIOUS, why)
+        self.swap_while_restarting(30, hold, check)
+
+    def test_directory_swapped_while_a_successor_is_judged(self):
+        """A pidfile lock of root's held by this (live) process; at
+        start, the artefact found at its name is not root's (nobody's
+        swap put root's private directory there, with a pid file naming
+        a dead pid): it is never broken as a dead successor's in a
+        directory other than the one whose identity was checked (which
+        happened about once in 50 starts)."""
+        c = Client(self.daemon.socket)
+        self.addCleanup(lambda: c.close())
+
+        def hold(path, r):
+            nonlocal c
+            with open(os.path.join(r, "lock"), "w") as f:
+                f.write("999999\n")
+            c.close()
+            c = Client(self.daemon.socket)
+            # This process's hold, taken back; or, forgotten at the last
+            # start, its pid file left (the broker's pidfile locks are
+            # never taken over from a file): made anew.
+            r = c.call("ACQUIRE", path=path, method="pidfile", timeout=0)
+            if r.code == "EALREADY":
+                os.unlink(path)
+                r = c.call("ACQUIRE", path=path, method="pidfile",
+                           timeout=0)
+            self.assertEqual(r.verb, "OK", r)
+
+        def check(r, why):
+            self.assertTrue(os.path.exists(os.path.join(r, "lock")), why)
+        self.swap_while_restarting(250, hold, check)
 
 
 class Interleaved(HostileTest):
