@@ -53,7 +53,9 @@ int  lbd_own_artefact_adopt(struct lbd_lock *l, struct lbd_conn *c,
 /* lbd_hold_kept_running: 1 when kept hold h's process is the one that runs
  * with its pid now (the same start time; the holder may have exited,
  * unseen yet by a once-a-second look, and its pid been given to another
- * process), else 0. */
+ * process), else 0.  Start times count clock ticks: a pid given again
+ * within a tick of the holder's start is not told apart (the kernel gives
+ * a pid again only after all the others, unless root sets the next). */
 int  lbd_hold_kept_running(const struct lbd_hold *h);
 
 /* lbd_hold_find: l's hold by (c, tid), or kept for kept_pid (not 0), the

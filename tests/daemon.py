@@ -1209,6 +1209,11 @@ class Kept(DaemonTest):
             self.assertCode(r, "OK")
             token = r.fields["token"]
             pid = proc.pid
+            # A process's start time is counted in clock ticks (10 ms):
+            # the next one given its pid must start a tick later at
+            # least to be told apart (without ns_last_pid, the kernel
+            # goes through every other pid before it gives one again).
+            time.sleep(0.05)
             proc.kill()
             proc.wait()
             again = self.spawn_with_pid(pid)
