@@ -83,6 +83,14 @@ proc_start_time(pid_t pid)
 	return start;
 }
 
+/* What /proc/PID missing means: the process is gone (ESRCH), or hidden
+ * from us (hidepid: EACCES); kill(2) with no signal tells which. */
+static int
+gone_or_hidden(pid_t pid)
+{
+	return kill(pid, 0) == 0 || errno == EPERM ? EACCES : ESRCH;
+}
+
 /* lockfs_os_start_time: see os.h.  /proc/PID missing means gone, or
  * hidden from us (hidepid): kill(2) tells which. */
 int
@@ -99,12 +107,8 @@ lockfs_os_start_time(pid_t pid, unsigned long long *start)
 		r = 0;
 	else if (errno == 0)
 		errno = EIO;            /* read, but not understood */
-	else if (errno == ENOENT) {
-		if (kill(pid, 0) == 0 || errno == EPERM)
-			errno = EACCES;
-		else
-			errno = ESRCH;
-	}
+	else if (errno == ENOENT)
+		errno = gone_or_hidden(pid);
 out:
 	return r;
 }
@@ -126,12 +130,8 @@ lockfs_os_process_uid(pid_t pid, uid_t *uid)
 	if (stat(proc, &st) == 0) {
 		*uid = st.st_uid;
 		r = 0;
-	} else if (errno == ENOENT) {
-		if (kill(pid, 0) == 0 || errno == EPERM)
-			errno = EACCES;
-		else
-			errno = ESRCH;
-	}
+	} else if (errno == ENOENT)
+		errno = gone_or_hidden(pid);
 out:
 	return r;
 }
