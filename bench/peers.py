@@ -126,36 +126,51 @@ def play(side, kind, path, rfd, wfd, shared, rounds):
         lock.release()
 
 
+def play_pair(side_fn, shared, who):
+    """Runs the handoff game once: side_fn(side, rfd, wfd) in this
+    process (side 0) and in a forked child (side 1), joined by two pipes;
+    shared is the MAP_SHARED memory both write their samples into."""
+    a2b = os.pipe()
+    b2a = os.pipe()
+    child = os.fork()
+    if child == 0:
+        status = 1
+        try:
+            os.close(a2b[1])
+            os.close(b2a[0])
+            side_fn(1, a2b[0], b2a[1])
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(a2b[0])
+    os.close(b2a[1])
+    side_fn(0, b2a[0], a2b[1])
+    os.close(a2b[1])
+    os.close(b2a[0])
+    _, status = os.waitpid(child, 0)
+    if status != 0:
+        raise SystemExit("%s: handoff: the other side failed" % who)
+
+
+def report_handoff(kind, rep, out):
+    """The R line of a handoff's samples (ns) and the V line of its
+    mean."""
+    report("peer.%s.handoff" % kind, rep, out)
+    print("V peer.%s.handoff.mean %d %.3f us"
+          % (kind, rep, sum(out) / len(out) / 1e3), flush=True)
+
+
 def handoff(kind, lockdir, reps, samples):
     path = os.path.join(lockdir, "peer-%s-handoff" % kind)
     rounds = samples + WARMUP_HANDOFF
     shared = mmap.mmap(-1, 8 * (rounds + 1))    # MAP_SHARED: the child's too
     for rep in range(reps):
-        a2b = os.pipe()
-        b2a = os.pipe()
-        child = os.fork()
-        if child == 0:
-            status = 1
-            try:
-                os.close(a2b[1])
-                os.close(b2a[0])
-                play(1, kind, path, a2b[0], b2a[1], shared, rounds)
-                status = 0
-            finally:
-                os._exit(status)
-        os.close(a2b[0])
-        os.close(b2a[1])
-        play(0, kind, path, b2a[0], a2b[1], shared, rounds)
-        os.close(a2b[1])
-        os.close(b2a[0])
-        _, status = os.waitpid(child, 0)
-        if status != 0:
-            raise SystemExit("peers.py: handoff: the other side failed")
+        play_pair(lambda side, rfd, wfd: play(side, kind, path, rfd, wfd,
+                                              shared, rounds),
+                  shared, "peers.py")
         out = [struct.unpack_from("Q", shared, 8 * (k + 1))[0]
                for k in range(WARMUP_HANDOFF, rounds)]
-        report("peer.%s.handoff" % kind, rep, out)
-        print("V peer.%s.handoff.mean %d %.3f us"
-              % (kind, rep, sum(out) / len(out) / 1e3), flush=True)
+        report_handoff(kind, rep, out)
 
 
 def main(argv):

@@ -69,7 +69,8 @@ import sys
 import time
 import zlib
 
-from peers import SETTLE_S, hear, now_ns, report, say
+from peers import (SETTLE_S, hear, now_ns, play_pair, report,
+                   report_handoff, say)
 
 WARMUP_CYCLE = 100
 WARMUP_HANDOFF = 10
@@ -273,31 +274,12 @@ def handoff(kind, addr, reps, samples):
     rounds = samples + warmup
     shared = mmap.mmap(-1, 8 * (rounds + 3))    # MAP_SHARED: the child's too
     for rep in range(reps):
-        a2b = os.pipe()
-        b2a = os.pipe()
-        child = os.fork()
-        if child == 0:
-            status = 1
-            try:
-                os.close(a2b[1])
-                os.close(b2a[0])
-                play(1, kind, addr, a2b[0], b2a[1], shared, rounds)
-                status = 0
-            finally:
-                os._exit(status)
-        os.close(a2b[0])
-        os.close(b2a[1])
-        play(0, kind, addr, b2a[0], a2b[1], shared, rounds)
-        os.close(a2b[1])
-        os.close(b2a[0])
-        _, status = os.waitpid(child, 0)
-        if status != 0:
-            raise SystemExit("servers.py: handoff: the other side failed")
+        play_pair(lambda side, rfd, wfd: play(side, kind, addr, rfd, wfd,
+                                              shared, rounds),
+                  shared, "servers.py")
         out = [struct.unpack_from("Q", shared, 8 * (3 + k))[0]
                for k in range(warmup, rounds)]
-        report("peer.%s.handoff" % kind, rep, out)
-        print("V peer.%s.handoff.mean %d %.3f us"
-              % (kind, rep, sum(out) / len(out) / 1e3), flush=True)
+        report_handoff(kind, rep, out)
 
 
 def client(i, kind, addr, name, ready_fd, go_fd, shared):
