@@ -48,6 +48,8 @@ void     raise_nofile(long want);
 void     sleep_ns(uint64_t ns);
 void    *shared_map(size_t size);
 void     wait_child(pid_t pid, const char *what);
+void     word_say(int fd, char c, const char *what);
+void     word_hear(int fd, char c, const char *what);
 void     path_join(char *out, size_t size, const char *dir, const char *fmt,
              ...) __attribute__((format(printf, 4, 5)));
 void     make_dir(const char *dir);

@@ -49,28 +49,9 @@ blocked_in_syscall(pid_t pid, long nr)
 	return cur == nr;
 }
 
-/* Sends the one-byte word c to the other process. */
-static void
-say(int fd, char c)
-{
-	while (write(fd, &c, 1) != 1)
-		if (errno != EINTR)
-			die("handoff: write: %s", strerror(errno));
-}
-
-/* Waits for the word c from the other process. */
-static void
-hear(int fd, char c)
-{
-	char    got;
-	ssize_t n;
-
-	while ((n = read(fd, &got, 1)) != 1)
-		if (n == 0 || errno != EINTR)
-			die("handoff: the other process is gone");
-	if (got != c)
-		die("handoff: expected '%c', got '%c'", c, got);
-}
+/* The game's words (bench.h). */
+#define say(fd, c)  word_say(fd, c, "handoff")
+#define hear(fd, c) word_hear(fd, c, "handoff")
 
 /* One side of the game: side 0 holds first.  Runs rounds rounds (the
  * first WARMUP_ROUNDS not recorded). */

@@ -169,6 +169,31 @@ wait_child(pid_t pid, const char *what)
 		die("%s (pid %ld) failed", what, (long)pid);
 }
 
+/* word_say: sends the one-byte word c to the other process of a game
+ * (what: the game, for the message); dies when it cannot. */
+void
+word_say(int fd, char c, const char *what)
+{
+	while (write(fd, &c, 1) != 1)
+		if (errno != EINTR)
+			die("%s: write: %s", what, strerror(errno));
+}
+
+/* word_hear: waits for the one-byte word c from the other process; dies
+ * when it is gone or says something else. */
+void
+word_hear(int fd, char c, const char *what)
+{
+	char    got;
+	ssize_t n;
+
+	while ((n = read(fd, &got, 1)) != 1)
+		if (n == 0 || errno != EINTR)
+			die("%s: the other process is gone", what);
+	if (got != c)
+		die("%s: expected '%c', got '%c'", what, c, got);
+}
+
 /* path_join: out = dir/printf(fmt, ...); dies when it does not fit. */
 void
 path_join(char *out, size_t size, const char *dir, const char *fmt, ...)

@@ -437,28 +437,9 @@ kind_flock(struct sc *s)
 	close(fd);
 }
 
-/* Sends the one-byte word c on fd. */
-static void
-tell(int fd, char c)
-{
-	while (write(fd, &c, 1) != 1)
-		if (errno != EINTR)
-			die("syscalls handoff: write: %s", strerror(errno));
-}
-
-/* Waits for the word c on fd. */
-static void
-await(int fd, char c)
-{
-	char    got;
-	ssize_t n;
-
-	while ((n = read(fd, &got, 1)) != 1)
-		if (n == 0 || errno != EINTR)
-			die("syscalls handoff: the other process is gone");
-	if (got != c)
-		die("syscalls handoff: expected '%c', got '%c'", c, got);
-}
+/* The handoff's words (bench.h). */
+#define tell(fd, c)  word_say(fd, c, "syscalls handoff")
+#define await(fd, c) word_hear(fd, c, "syscalls handoff")
 
 /*
  * lb_acquire + lb_release of method through the broker by a child that is
