@@ -327,8 +327,7 @@ out:
  * name, renamed over the lock file.  0, or LB_EFAILED with nothing changed.
  */
 static int
-handoff_by_rename(struct lockfs_lock *from, struct lockfs_lock *to,
-    struct lockfs_err *err)
+handoff_by_rename(struct lockfs_lock *to, struct lockfs_err *err)
 {
 	char tmp[PATH_MAX];
 	int  made_unique = 0, made_tmp = 0, r, saved;
@@ -347,9 +346,8 @@ handoff_by_rename(struct lockfs_lock *from, struct lockfs_lock *to,
 		goto out;
 	}
 	made_tmp = made_unique = 0;     /* they are the lock now */
-	/* The old lock's last name: no lock, only litter if it stayed. */
-	if (to->method == LB_LINK)
-		unlink(from->unique);
+	/* The old lock's last name (link) is from's: its owner removes it
+	 * (lockfs_abandon), with its own credentials. */
 out:
 	saved = errno;
 	if (made_tmp)
@@ -549,7 +547,7 @@ lockfs_handoff(struct lockfs_lock *from, struct lockfs_lock *to,
 		r = handoff_sqlite(from, to, err);
 		break;
 	default:
-		r = handoff_by_rename(from, to, err);
+		r = handoff_by_rename(to, err);
 		break;
 	}
 out:

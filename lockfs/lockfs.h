@@ -287,7 +287,10 @@ int   lockfs_init_for(struct lockfs_lock *l, const char *path,
 
 /* handoff.c: the lock from holds passes to `to` without ever being free:
  * 0; LB_EINVAL (not the same lock); LB_ENOTMINE (from does not hold it,
- * nothing changed); LB_EFAILED (from still holds it).  See handoff.c. */
+ * nothing changed); LB_EFAILED (from still holds it).  Run with to's
+ * owner's credentials; after 0 the caller removes from's traces (the link
+ * method's old unique file) with lockfs_abandon(from), as from's owner.
+ * See handoff.c. */
 int   lockfs_handoff(struct lockfs_lock *from, struct lockfs_lock *to,
           struct lockfs_err *err);
 /* handoff.c: how long, for the whole process, a handoff waits for its

@@ -83,6 +83,7 @@ handoff_ok(struct lockfs_lock *from, struct lockfs_lock *to)
 	r = lockfs_handoff(from, to, &err);
 	ck_assert_msg(r == 0, "handoff of %s (%s): %d %s", from->path,
 	    lockfs_method_name(from->method), r, err.msg);
+	lockfs_abandon(from);   /* its traces, as the daemon removes them */
 }
 
 /*
@@ -855,7 +856,8 @@ handoff_child(void *arg, int in, int out)
 
 	(void)in;
 	close(h->dfd);          /* else the flock lives on in us */
-	r = lockfs_handoff(h->from, h->to, &err);
+	if ((r = lockfs_handoff(h->from, h->to, &err)) == 0)
+		lockfs_abandon(h->from);
 	return write(out, &r, sizeof(r)) == sizeof(r) ? 0 : 1;
 }
 
@@ -1088,6 +1090,7 @@ START_TEST(test_handoff_under_python_poller)
 		r = lockfs_handoff(&o.l[done % 2], &o.l[(done + 1) % 2], &err);
 		if (r != 0)
 			break;
+		lockfs_abandon(&o.l[done % 2]);
 	}
 	poller_stop(&p, &res);
 	fprintf(stderr, "%s: %ld handoffs in %.1f s; Python's %s: %s",
