@@ -76,7 +76,14 @@ def report(metric, rep, samples):
 
 
 def cycle(kind, lockdir, reps, samples):
-    lock = make_lock(kind, os.path.join(lockdir, "peer-%s-cycle" % kind))
+    time_cycles(kind, make_lock(kind, os.path.join(lockdir,
+                                                   "peer-%s-cycle" % kind)),
+                reps, samples)
+
+
+def time_cycles(kind, lock, reps, samples):
+    """Times uncontended acquire+release of lock (any object with both),
+    WARMUP_CYCLE untimed first; an R line peer.KIND.cycle a rep."""
     for rep in range(reps):
         out = []
         for i in range(-WARMUP_CYCLE, samples):

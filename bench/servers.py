@@ -70,7 +70,7 @@ import time
 import zlib
 
 from peers import (SETTLE_S, hear, now_ns, play_pair, report,
-                   report_handoff, say)
+                   report_handoff, say, time_cycles)
 
 WARMUP_CYCLE = 100
 WARMUP_HANDOFF = 10
@@ -218,15 +218,7 @@ def ready(kind, addr):
 
 def cycle(kind, addr, reps, samples):
     lock = KINDS[kind](addr, "peer-%s-cycle" % kind)
-    for rep in range(reps):
-        out = []
-        for i in range(-WARMUP_CYCLE, samples):
-            t0 = now_ns()
-            lock.acquire()
-            lock.release()
-            if i >= 0:
-                out.append(now_ns() - t0)
-        report("peer.%s.cycle" % kind, rep, out)
+    time_cycles(kind, lock, reps, samples)
     lock.close()
 
 

@@ -305,6 +305,22 @@ stopstep="$LB_BUILDDIR/tests/.libs/stopstep.so"
 # preload interposes, and the holder dies before either is set up.)
 [ -z "${LB_SANITIZERS-}" ] || echo "# in-process holders killed after each step: not under a sanitizer"
 [ -n "${LB_SANITIZERS-}" ] ||
+# kill_when_stopped PID: waits (10 s at most) until process PID (a child
+# of this shell) is stopped (the stop-after-a-step preload) or gone, kills
+# it and reaps it; sets stopped to the state it had ("T..." when it was
+# stopped, empty when it had ended).
+kill_when_stopped() {
+	i=0
+	until case $(ps -o stat= -p "$1" 2>/dev/null) in
+	    T*|'') true ;; *) false ;; esac || [ $i -ge 200 ]; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+	stopped=$(ps -o stat= -p "$1" 2>/dev/null)
+	kill -9 "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+}
+
 for m in mkdir pidfile; do
 	step=1
 	while [ -f "$stopstep" ] && [ $step -le 8 ]; do
@@ -313,15 +329,7 @@ for m in mkdir pidfile; do
 		    "$LB" lock --local --method $m "$f" -- true &
 		victim=$!
 		bg_pids="$bg_pids $victim"
-		i=0
-		until case $(ps -o stat= -p "$victim" 2>/dev/null) in
-		    T*|'') true ;; *) false ;; esac || [ $i -ge 200 ]; do
-			sleep 0.05
-			i=$((i + 1))
-		done
-		stopped=$(ps -o stat= -p "$victim" 2>/dev/null)
-		kill -9 "$victim" 2>/dev/null
-		wait "$victim" 2>/dev/null
+		kill_when_stopped "$victim"
 		case $stopped in
 		T*)	;;
 		*)	break ;;        # it went through every step
@@ -352,15 +360,7 @@ for m in link symlink; do
 		    "$LB" break --local --method $m "$f" &
 		victim=$!
 		bg_pids="$bg_pids $victim"
-		i=0
-		until case $(ps -o stat= -p "$victim" 2>/dev/null) in
-		    T*|'') true ;; *) false ;; esac || [ $i -ge 200 ]; do
-			sleep 0.05
-			i=$((i + 1))
-		done
-		stopped=$(ps -o stat= -p "$victim" 2>/dev/null)
-		kill -9 "$victim" 2>/dev/null
-		wait "$victim" 2>/dev/null
+		kill_when_stopped "$victim"
 		kdesc="break --method $m of a lock directory, killed after step $step"
 		case $stopped in
 		T*)	;;
