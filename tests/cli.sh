@@ -304,7 +304,6 @@ stopstep="$LB_BUILDDIR/tests/.libs/stopstep.so"
 # (Not in a sanitizer's build: its runtime intercepts the libc calls the
 # preload interposes, and the holder dies before either is set up.)
 [ -z "${LB_SANITIZERS-}" ] || echo "# in-process holders killed after each step: not under a sanitizer"
-[ -n "${LB_SANITIZERS-}" ] ||
 # kill_when_stopped PID: waits (10 s at most) until process PID (a child
 # of this shell) is stopped (the stop-after-a-step preload) or gone, kills
 # it and reaps it; sets stopped to the state it had ("T..." when it was
@@ -321,6 +320,7 @@ kill_when_stopped() {
 	wait "$1" 2>/dev/null
 }
 
+[ -n "${LB_SANITIZERS-}" ] ||
 for m in mkdir pidfile; do
 	step=1
 	while [ -f "$stopstep" ] && [ $step -le 8 ]; do
