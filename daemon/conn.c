@@ -106,6 +106,18 @@ conn_flush_later(struct lbd_conn *c)
 	}
 }
 
+/* lbd_conn_flush_first: c's replies go out first in this iteration's
+ * flush (a grant: its waiter is waiting; the others' replies can wait
+ * the few microseconds of a write). */
+void
+lbd_conn_flush_first(struct lbd_conn *c)
+{
+	if (!c->flushing)
+		return;
+	TAILQ_REMOVE(&c->d->flush, c, flush_entry);
+	TAILQ_INSERT_HEAD(&c->d->flush, c, flush_entry);
+}
+
 /* The capacity c->out grows to from cap to hold need bytes: by an eighth
  * (LBD_OUT_STEP at the least) at a time, so that what it holds beyond
  * its bytes stays a small part of output_per_conn. */

@@ -25,6 +25,10 @@ void lbd_conns_accept(struct lbd *d);
  * blocks. */
 void lbd_conn_send(struct lbd_conn *c, const struct lbp_out *o);
 
+/* lbd_conn_flush_first: c's queued replies go out first at the end of
+ * this iteration (nothing when it has none). */
+void lbd_conn_flush_first(struct lbd_conn *c);
+
 /* lbd_conn_close: moves c to CLOSING: its waits canceled, its holds
  * released a turn at a time (ending.c), the handle closed,
  * pending output dropped; c freed later.  Idempotent. */

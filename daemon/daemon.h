@@ -115,6 +115,10 @@ struct lbd_hold {
 	                                       a busy database: the queue it
 	                                       is retried in (releasing.c) */
 	TAILQ_ENTRY(lbd_hold)    relq_entry; /* in relq's holds */
+	struct lbd_swap         *swap;      /* a handoff to it whose last
+	                                       step is owed (swap.c) */
+	const struct lbd_hold   *swap_from; /* its previous holder then,
+	                                       recorded with it (store.c) */
 	int                      pinned;    /* its names go through a
 	                                       descriptor of its directory
 	                                       as judged (reconcile.c):
@@ -305,6 +309,8 @@ struct lbd {
 	                                       NULL until it is made anew;
 	                                       2: and that failed (logged) */
 	struct lbd_acks          acks;      /* grants not yet recorded */
+	TAILQ_HEAD(, lbd_swap)   swaps;     /* handoffs owed their last step
+	                                       (swap.c) */
 	unsigned                 ack_round;
 	uint64_t                 generation; /* high half of fencing tokens */
 	uint64_t                 counter;    /* low half */

@@ -22,7 +22,9 @@
  *        |              is over) or such a hold reclaimed
  *        |              over a new connection (reconcile.c)
  *        | lbd_hold_end: handed to the head waiter (its new hold
- *        | installed), or the artefact removed; lbd_hold_forget: the
+ *        | installed and told before the artefact's last step: swap.c;
+ *        | the old hold is the handoff's till then), or the artefact
+ *        | removed; lbd_hold_forget: the
  *        | artefact was gone already; BREAK (lock.c): removed by whoever
  *        | may; a refused grant (reply.c), an exited kept hold's or
  *        | orphan's process, an orphan's grace over (reconcile.c); a
@@ -62,6 +64,7 @@
 #include "releasing.h"
 #include "reply.h"
 #include "store.h"
+#include "swap.h"
 #include "wait.h"
 #include "watch.h"
 
@@ -246,6 +249,7 @@ lbd_hold_uninstall(struct lbd_lock *l)
 {
 	struct lbd_hold *h = l->holder;
 
+	lbd_swap_finish(h);     /* its artefact is its own before it goes */
 	lbd_hold_pay(h);
 	l->holder = NULL;
 	h->releasing = 0;
@@ -408,7 +412,10 @@ lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err)
 	struct lbd_hold  *h, *next = NULL;
 	struct lbd_wait  *w = TAILQ_FIRST(&l->waiters);
 	struct lockfs_err herr;
-	int               r = -1, named = lbd_hold_names(l->holder, err);
+	int               r = -1, named;
+
+	lbd_swap_finish(l->holder);     /* a handoff to it, finished first */
+	named = lbd_hold_names(l->holder, err);
 
 	h = lbd_hold_uninstall(l);
 	if (named != 0) {       /* out of memory: tried again later */
@@ -420,22 +427,26 @@ lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err)
 	}
 	if (w != NULL && !h->pinned &&
 	    (next = hold_new(l, w->conn, w->kept_pid, w->tid, &herr)) != NULL &&
-	    lbd_creds_enter(w->conn->creds, &herr) == 0) {
-		if ((r = lockfs_handoff(&h->fs, &next->fs, &herr)) == 0)
-			hold_note_dir(next);
+	    (r = lbd_swap_prepare(h, next, w->conn->creds, &herr)) == 0 &&
+	    next->swap == NULL && lbd_creds_enter(next->creds, &herr) == 0) {
+		hold_note_dir(next);
 		lbd_creds_leave();
 	}
 	if (r == 0) {
-		/* The old holder's traces, removed as that holder. */
-		if (lbd_creds_enter(h->creds, &herr) == 0) {
+		log_debug("%s: handed from pid %ld to pid %ld", l->path,
+		    (long)h->fs.owner.pid, (long)next->fs.owner.pid);
+		/* The old holder's traces, removed as that holder, now or
+		 * with the handoff's last step (swap.c). */
+		if (next->swap == NULL && lbd_creds_enter(h->creds,
+		    &herr) == 0) {
 			lockfs_abandon(&h->fs);
 			lbd_creds_leave();
 		}
 		hold_install(l, next);
 		lbd_grant_reply(next, w->conn, w->id);
 		lbd_wait_remove(w);
-		log_debug("%s: handed from pid %ld to pid %ld", l->path,
-		    (long)h->fs.owner.pid, (long)next->fs.owner.pid);
+		if (next->swap != NULL)
+			return 0;       /* h is the handoff's (swap.c) */
 	} else {
 		if (next != NULL) {
 			log_debug("%s: no atomic handoff (%s); releasing",
@@ -468,6 +479,7 @@ lbd_hold_detach(struct lbd_lock *l)
 {
 	struct lbd_hold *h = l->holder;
 
+	lbd_swap_forget(h);
 	lbd_hold_pay(h);
 	l->holder = NULL;
 	LIST_REMOVE(h, conn_entry);

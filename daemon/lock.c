@@ -60,6 +60,7 @@
 #include "log.h"
 #include "reconcile.h"
 #include "reply.h"
+#include "swap.h"
 #include "wait.h"
 #include "watch.h"
 
@@ -288,6 +289,7 @@ lbd_break(struct lbd_conn *c, struct lbd_lock *l, struct lockfs_err *err)
 	uid_t                owner = (uid_t)-1;
 	int                  r;
 
+	lbd_swap_finish(l->holder);     /* a handoff to it, finished first */
 	if ((r = lockfs_init(&fs, l->path, l->method, 0, err)) != 0)
 		goto out;
 	if (l->holder != NULL) {

@@ -16,7 +16,9 @@
  *     |       grants refused (their locks handed on: owed again, settled
  *     |       by the next round)
  *     LISTs on, as far as their clients read (list.c)
- *     replies handed to libuv (conn.c)
+ *     replies handed to libuv (conn.c), grants first
+ *     the last step of each handoff told in them (swap.c: the next
+ *     |   holder's artefact renamed over the lock file)
  *     the iteration end's work: the holds of closed connections, exited
  *     |   processes and orphans past their grace ended (a turn in all:
  *     |   ending.c), sqlite locks due a look (watch.c), releasing holds
@@ -49,6 +51,7 @@
 #include "releasing.h"
 #include "reply.h"
 #include "store.h"
+#include "swap.h"
 #include "systemd.h"
 #include "wait.h"
 #include "watch.h"
@@ -111,7 +114,8 @@ store_watch(uv_timer_t *t)
 }
 
 /* The end of each iteration: commit, LISTs on as far as their clients
- * read, then replies out; only then the work of the iteration's end
+ * read, then replies out, then the last steps of the handoffs they told
+ * (swap.c); only then the work of the iteration's end
  * (the holds of gone holders: ending.c; sqlite locks due a look,
  * releasing holds due a try), which the next iteration commits and
  * answers (handoffs), so that the replies of this one do not wait for it; then the throttled connections' next turn.
@@ -127,6 +131,7 @@ iteration_end(uv_check_t *h)
 	lbd_settle(d);
 	lbd_lists_more(d);
 	lbd_conn_flush_all(d);
+	lbd_swaps_finish(d);
 	uv_idle_stop(&d->idle);
 	lbd_endings_turn(d, 0);
 	lbd_watches_due(d);
@@ -205,6 +210,7 @@ lbd_stop(struct lbd *d)
 	lbd_orphans_detach(d);
 	lbd_settle(d);
 	lbd_conn_flush_all(d);
+	lbd_swaps_finish(d);
 	for (c = TAILQ_FIRST(&d->conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
 		if ((req = malloc(sizeof(*req))) == NULL ||

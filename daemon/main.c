@@ -556,6 +556,7 @@ main(int argc, char **argv)
 	TAILQ_INIT(&d.flush);
 	TAILQ_INIT(&d.listings);
 	TAILQ_INIT(&d.acks);
+	TAILQ_INIT(&d.swaps);
 	LIST_INIT(&d.uids);
 	TAILQ_INIT(&d.throttled);
 	TAILQ_INIT(&d.endings);

@@ -32,9 +32,13 @@
  *       to be taken on)                               taken for gone, nor
  *                                                     for its holder's
  *
- * Handoff temporaries left beside a recorded lock are removed first, once
- * per directory and user in a start (a directory holding thousands of
- * recorded locks is read once, not once for each).
+ * A handoff whose new holder was told and whose last step was never
+ * taken (the record names the new holder and the old one: swap.c) is
+ * finished first, when the lock file is still the old holder's
+ * (lockfs_handoff_resume).  Handoff temporaries left beside a recorded
+ * lock are removed next, once per directory and user in a start (a
+ * directory holding thousands of recorded locks is read once, not once
+ * for each).
  *
  * An unjudged hold is looked at again: while its database is busy, by
  * the retry queues of releasing holds (releasing.c: bounded in rate and
@@ -118,7 +122,8 @@ struct tidied {
 static struct tidied *tidied;
 static size_t         tidied_size, tidied_count;
 
-static int orphan_look(struct lbd_hold *h, int tidy, const char **why,
+static int orphan_look(struct lbd_hold *h, const struct lbd_store_hold *rec,
+    const char **why,
     struct lockfs_err *err);
 static int orphan_pin(struct lbd_hold *h, int *pin, struct lockfs_err *err);
 
@@ -140,7 +145,7 @@ orphan_end(struct lbd_hold *h, const char *why)
 	 * leaves the hold releasing, retried in its queue (releasing.c). */
 	lockfs_sqlite_busy(0, 0);
 	if (h->unjudged == LBD_ORPHAN_REFUSED ||
-	    (h->unjudged && orphan_look(h, 0, &gone, &err) == 0)) {
+	    (h->unjudged && orphan_look(h, NULL, &gone, &err) == 0)) {
 		log_info("%s: hold of pid %ld from the previous run ends "
 		    "(%s): %s; forgotten, nothing touched", l->path,
 		    (long)h->fs.owner.pid, why,
@@ -449,7 +454,9 @@ orphan_pin(struct lbd_hold *h, int *pin, struct lockfs_err *err)
  * that cannot be told now: the credentials cannot be taken on, the
  * directory or the artefact cannot be looked at (EACCES, EIO), or the
  * sqlite database is busy (err->sys_errno EBUSY); nothing is touched
- * then.  With tidy (at start), handoff temporaries are removed first.
+ * then.  With its record rec (at start): a handoff to h that the
+ * previous daemon told h of and did not finish is finished first
+ * (swap.c), then handoff temporaries are removed.
  */
 /* A slot of the set for (dev, ino, uid): its own, or the empty one it
  * would take.  The set is never full (grown at half). */
@@ -504,8 +511,8 @@ tidy_first(const struct lbd_hold *h)
 }
 
 static int
-orphan_look(struct lbd_hold *h, int tidy, const char **why,
-    struct lockfs_err *err)
+orphan_look(struct lbd_hold *h, const struct lbd_store_hold *rec,
+    const char **why, struct lockfs_err *err)
 {
 	struct lockfs_err terr;
 	int               r, pin = -1;
@@ -520,7 +527,14 @@ orphan_look(struct lbd_hold *h, int tidy, const char **why,
 	if ((r = pin_dir(h, &pin, err)) == 0)
 		*why = "its directory is not the one it was locked in "
 		    "(replaced, or gone); nothing there touched";
-	if (r == 1 && tidy && tidy_first(h) &&
+	if (r == 1 && rec != NULL && rec->from_unique[0] != '\0' &&
+	    lockfs_handoff_resume(&h->fs, rec->from_unique, rec->from_pid,
+	    rec->from_uid, &terr) == 1)
+		log_info("%s: finished the handoff from pid %ld to pid %ld "
+		    "that the previous daemon had told pid %ld of",
+		    h->lock->path, (long)rec->from_pid,
+		    (long)h->fs.owner.pid, (long)h->fs.owner.pid);
+	if (r == 1 && rec != NULL && tidy_first(h) &&
 	    lockfs_handoff_tidy(&h->fs, &terr) > 0)
 		log_info("%s: removed the temporaries of a handoff the "
 		    "previous daemon did not finish", h->lock->path);
@@ -633,7 +647,7 @@ lbd_orphan_judge(struct lbd_hold *h)
 		lbd_hold_forget(h->lock);
 		return;
 	}
-	if ((r = orphan_look(h, 0, &why, &err)) == 1) {
+	if ((r = orphan_look(h, NULL, &why, &err)) == 1) {
 		orphan_judged(h);
 		log_info("%s: the artefact of pid %ld's hold is there: it "
 		    "may reclaim it", h->lock->path, (long)h->fs.owner.pid);
@@ -696,7 +710,7 @@ reconcile_one(struct lbd *d, const struct lbd_store_hold *sh)
 	if (!sh->groups_known)
 		log_info("%s: its record has no supplementary groups; acting "
 		    "for uid %ld with none", sh->path, (long)sh->uid);
-	mine = orphan_look(h, 1, &why, &err);
+	mine = orphan_look(h, sh, &why, &err);
 	memset(&jh, 0, sizeof(jh));
 	snprintf(jh.host, sizeof(jh.host), "%s", o.host);
 	jh.pid = o.pid;
@@ -824,7 +838,7 @@ orphan_recheck(struct lbd_hold *h, pid_t pid, int reclaim)
 	const char       *why;
 	int               r;
 
-	if ((r = orphan_look(h, 0, &why, &err)) < 0 && !reclaim) {
+	if ((r = orphan_look(h, NULL, &why, &err)) < 0 && !reclaim) {
 		log_info("%s: pid %ld asks for it again, but whether its "
 		    "artefact is still there cannot be told (%s): held for "
 		    "it as before, not given back yet", h->lock->path,

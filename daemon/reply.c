@@ -74,6 +74,7 @@ reply_granted(struct lbd_conn *c, uint64_t id, const struct lbd_hold *h)
 	lbp_add_u64(&o, "token", h->token);
 	lbp_end(&o);
 	lbd_conn_send(c, &o);
+	lbd_conn_flush_first(c);        /* a waiter's before the others' */
 }
 
 /* Owes c the OK to request id for h until the state database has

@@ -91,6 +91,7 @@ static const char schema[] =
     "  kept INTEGER NOT NULL DEFAULT 0,"
     "  supp_groups BLOB, dir_dev INTEGER, dir_ino INTEGER,"
     "  releasing INTEGER NOT NULL DEFAULT 0,"
+    "  from_unique TEXT, from_pid INTEGER, from_uid INTEGER,"
     "  PRIMARY KEY (lock_file, method)) WITHOUT ROWID;";
 
 /* Columns later releases added to holds, for databases made before: kept
@@ -99,7 +100,10 @@ static const char schema[] =
  * identity of the lock's directory at the grant; NULL: not known);
  * releasing (1: a releasing hold, whose RELEASE was answered and whose
  * sqlite row is still to be removed, hold.c; a database of a daemon
- * that did not record it says 0).  A daemon of an earlier release opens
+ * that did not record it says 0); from_unique, from_pid, from_uid (the
+ * previous holder, while a handoff to this one is owed its last step,
+ * swap.c: the unique name, pid and uid its artefact has; NULL: none).  A
+ * daemon of an earlier release opens
  * a database with these columns too: it ignores them. */
 static const char *const upgrades[] = {
 	"ALTER TABLE holds ADD COLUMN kept INTEGER NOT NULL DEFAULT 0",
@@ -107,6 +111,9 @@ static const char *const upgrades[] = {
 	"ALTER TABLE holds ADD COLUMN dir_dev INTEGER",
 	"ALTER TABLE holds ADD COLUMN dir_ino INTEGER",
 	"ALTER TABLE holds ADD COLUMN releasing INTEGER NOT NULL DEFAULT 0",
+	"ALTER TABLE holds ADD COLUMN from_unique TEXT",
+	"ALTER TABLE holds ADD COLUMN from_pid INTEGER",
+	"ALTER TABLE holds ADD COLUMN from_uid INTEGER",
 };
 
 /* Adds the columns of upgrades[] that a database lacks; an error other
@@ -415,9 +422,11 @@ lbd_store_open(struct lbd *d, const char *file, char *why, size_t size)
 	    store_exec(s, schema) != 0 || store_upgrade(s) != 0 ||
 	    sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO holds (lock_file,"
 	    " method, path, unique_name, pid, tid, uid, gid, start, boot, "
-	    "token, since, kept, supp_groups, dir_dev, dir_ino, releasing) "
+	    "token, since, kept, supp_groups, dir_dev, dir_ino, releasing, "
+	    "from_unique, from_pid, from_uid) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
-	    "?14, ?15, ?16, ?17)", -1, &s->add, NULL) != SQLITE_OK ||
+	    "?14, ?15, ?16, ?17, ?18, ?19, ?20)", -1, &s->add, NULL) !=
+	    SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, "DELETE FROM holds WHERE lock_file = ?1 "
 	    "AND method = ?2 AND token = ?3", -1, &s->del, NULL) !=
 	    SQLITE_OK ||
@@ -501,12 +510,16 @@ store_begin(struct lbd_store *s)
 static int
 store_add(struct lbd_store *s, const struct lbd_hold *h)
 {
-	sqlite3_stmt *st = s->add;
-	char          file[PATH_MAX], unique[PATH_MAX];
+	const struct lbd_hold *from = h->swap_from;
+	sqlite3_stmt          *st = s->add;
+	char                   file[PATH_MAX], unique[PATH_MAX];
+	char                   from_unique[PATH_MAX];
 
 	lbd_lock_file(h->lock, file);
 	if (lockfs_unique_format(&h->fs.owner, h->fs.method, file, unique,
-	    sizeof(unique)) == -1) {
+	    sizeof(unique)) == -1 || (from != NULL &&
+	    lockfs_unique_format(&from->fs.owner, from->fs.method, file,
+	    from_unique, sizeof(from_unique)) == -1)) {
 		snprintf(s->why, sizeof(s->why), "%s: unique name: %s",
 		    h->fs.path, strerror(errno));
 		s->failed = s->resync = 1;
@@ -536,6 +549,11 @@ store_add(struct lbd_store *s, const struct lbd_hold *h)
 		sqlite3_bind_int64(st, 16, (sqlite3_int64)h->dir_ino);
 	}
 	sqlite3_bind_int(st, 17, h->releasing);
+	if (from != NULL) {
+		sqlite3_bind_text(st, 18, from_unique, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 19, from->fs.owner.pid);
+		sqlite3_bind_int64(st, 20, from->uid);
+	}
 	return store_step(s, st);
 }
 
@@ -719,7 +737,8 @@ lbd_store_each_hold(struct lbd *d,
 
 	if (sqlite3_prepare_v2(s->db, "SELECT path, method, unique_name, pid, "
 	    "tid, uid, gid, start, boot, token, since, kept, supp_groups, "
-	    "dir_dev, dir_ino, releasing FROM holds", -1, &st, NULL) !=
+	    "dir_dev, dir_ino, releasing, from_unique, from_pid, from_uid "
+	    "FROM holds", -1, &st, NULL) !=
 	    SQLITE_OK) {
 		log_err("state database: %s", sqlite3_errmsg(s->db));
 		return -1;
@@ -750,6 +769,12 @@ lbd_store_each_hold(struct lbd *d,
 			h.dir_ino = (ino_t)sqlite3_column_int64(st, 14);
 		}
 		h.releasing = sqlite3_column_int(st, 15);
+		if ((t = sqlite3_column_text(st, 16)) != NULL &&
+		    sqlite3_column_type(st, 18) != SQLITE_NULL) {
+			snprintf(h.from_unique, sizeof(h.from_unique), "%s", t);
+			h.from_pid = (pid_t)sqlite3_column_int64(st, 17);
+			h.from_uid = (uid_t)sqlite3_column_int64(st, 18);
+		}
 		fn(d, &h);
 	}
 	sqlite3_finalize(st);

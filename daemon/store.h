@@ -30,6 +30,12 @@ struct lbd_store_hold {
 	const void        *groups;     /* the client's supplementary groups
 	                                  (valid during the callback) */
 	size_t             ngroups;
+	char               from_unique[PATH_MAX]; /* the previous holder,
+	                                  while a handoff to this one was
+	                                  owed its last step (swap.c); "":
+	                                  none */
+	pid_t              from_pid;
+	uid_t              from_uid;
 	dev_t              dir_dev;    /* the lock directory's identity at */
 	ino_t              dir_ino;    /* the grant; dir_ino 0: not known */
 };

@@ -62,12 +62,23 @@
  * leaves `from` holding the lock.  After it, `to` holds the lock; what is
  * left is undone on failure (mkdir: the new marker goes again) or is only
  * tidying (link: a unique file with one link is no lock).
+ *
+ * In two steps.  lockfs_handoff_prepare does everything that can fail for
+ * want of permission or room, and keeps the directory's lock;
+ * lockfs_handoff_finish takes the last step, which only replaces a name
+ * (the rename; mkdir: the old marker removed).  Between the two the lock is
+ * `from`'s on disk and nobody can take it, so the daemon tells `to` in
+ * between (daemon/swap.c).  A process that dies between them leaves `to`'s
+ * artefact at its temporary name; lockfs_handoff_resume finishes such a
+ * handoff, when the caller knows `to` was told and the lock is still
+ * `from`'s.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -323,16 +334,40 @@ out:
 }
 
 /*
- * The link, symlink and pidfile methods: to's artefact at a temporary
- * name, renamed over the lock file.  0, or LB_EFAILED with nothing changed.
+ * Whether the rename of to's artefact over the lock file can fail for
+ * want of permission where making it succeeded: in a sticky directory
+ * (/tmp) only the owner of the file renamed over, of the directory, or a
+ * process that may override (to's fsuid 0) may replace a name.  The lock
+ * file is the old holder's (of from_uid); dir is the directory's fstat.
+ * 0 when it can go ahead, or LB_EFAILED, before anything is made.
  */
 static int
-handoff_by_rename(struct lockfs_lock *to, struct lockfs_err *err)
+rename_allowed(const struct lockfs_lock *to, const struct stat *dir,
+    uid_t from_uid, struct lockfs_err *err)
+{
+	if ((dir->st_mode & S_ISVTX) == 0 || from_uid == to->owner.uid ||
+	    dir->st_uid == to->owner.uid || to->owner.uid == 0)
+		return 0;
+	return lockfs_fail(err, LB_EFAILED, EPERM, "cannot hand %s over: "
+	    "%s is sticky, and %s is uid %ld's", to->path, to->dir,
+	    to->lock_file, (long)from_uid);
+}
+
+/*
+ * The link, symlink and pidfile methods, up to the last step: to's
+ * artefact at a temporary name beside the lock (s->tmp), for
+ * lockfs_handoff_finish to rename over the lock file.  0, or LB_EFAILED
+ * with nothing changed.
+ */
+static int
+prepare_by_rename(struct lockfs_lock *from, struct lockfs_lock *to,
+    struct lockfs_swap *s, const struct stat *dir, struct lockfs_err *err)
 {
 	char tmp[PATH_MAX];
 	int  made_unique = 0, made_tmp = 0, r, saved;
 
-	if ((r = tmp_name(to, tmp, sizeof(tmp), err)) != 0)
+	if ((r = tmp_name(to, tmp, sizeof(tmp), err)) != 0 ||
+	    (r = rename_allowed(to, dir, from->owner.uid, err)) != 0)
 		goto out;
 	if (to->method == LB_LINK &&
 	    (r = make_link_unique(to, &made_unique, err)) != 0)
@@ -340,14 +375,14 @@ handoff_by_rename(struct lockfs_lock *to, struct lockfs_err *err)
 	if ((r = make_tmp(to, tmp, err)) != 0)
 		goto out;
 	made_tmp = 1;
-	if (rename(tmp, to->lock_file) == -1) {
-		r = lockfs_fail(err, LB_EFAILED, errno, "cannot hand %s over: "
-		    "cannot rename %s to %s", to->path, tmp, to->lock_file);
+	if ((s->tmp = strdup(tmp)) == NULL ||
+	    (s->lock_file = strdup(to->lock_file)) == NULL ||
+	    (made_unique && (s->made = strdup(to->unique)) == NULL)) {
+		r = lockfs_fail(err, LB_ENOMEM, ENOMEM, "cannot hand %s over",
+		    to->path);
 		goto out;
 	}
-	made_tmp = made_unique = 0;     /* they are the lock now */
-	/* The old lock's last name (link) is from's: its owner removes it
-	 * (lockfs_abandon), with its own credentials. */
+	made_tmp = made_unique = 0;     /* s's now */
 out:
 	saved = errno;
 	if (made_tmp)
@@ -358,12 +393,13 @@ out:
 	return r;
 }
 
-/* The mkdir method: to's marker in, then from's out.  A marker of to's
- * already there (a handoff that died between the two) is taken as made
- * here.  0, or LB_EFAILED with nothing of from's changed. */
+/* The mkdir method, up to the last step: to's marker in (from's goes out
+ * in lockfs_handoff_finish: s->from_marker).  A marker of to's already
+ * there (a handoff that died between the two) is taken as made here.  0,
+ * or LB_EFAILED with nothing of from's changed. */
 static int
-handoff_mkdir(struct lockfs_lock *from, struct lockfs_lock *to,
-    struct lockfs_err *err)
+prepare_mkdir(struct lockfs_lock *from, struct lockfs_lock *to,
+    struct lockfs_swap *s, struct lockfs_err *err)
 {
 	struct stat st;
 	int         dfd, fd = -1, made = 0, r = 0, saved;
@@ -406,9 +442,10 @@ handoff_mkdir(struct lockfs_lock *from, struct lockfs_lock *to,
 	else if (!S_ISREG(st.st_mode))
 		r = lockfs_fail(err, LB_EFAILED, EEXIST, "cannot hand %s "
 		    "over: %s is not a marker", to->path, to->unique);
-	else if (unlink(from->unique) == -1)
-		r = lockfs_fail(err, LB_EFAILED, errno, "cannot hand %s over: "
-		    "cannot remove %s", to->path, from->unique);
+	else if ((s->from_marker = strdup(from->unique)) == NULL ||
+	    (s->made = strdup(to->unique)) == NULL)
+		r = lockfs_fail(err, LB_ENOMEM, ENOMEM, "cannot hand %s over",
+		    to->path);
 out:
 	saved = errno;
 	if (fd != -1)
@@ -499,32 +536,58 @@ out:
 	return r;
 }
 
+/* Frees what s keeps, closing its directory (which drops its lock). */
+static void
+swap_free(struct lockfs_swap *s)
+{
+	lockfs_dirlock_close(&s->dl);
+	free(s->tmp);
+	free(s->lock_file);
+	free(s->made);
+	free(s->from_marker);
+	s->tmp = s->lock_file = s->made = s->from_marker = NULL;
+	s->pending = 0;
+}
+
 /*
- * lockfs_handoff: passes the lock that `from` holds to `to` (both
- * initialised for the same path and method, with lockfs_init or
- * lockfs_init_for), so that the lock is held at every instant: see the top
- * of this file.  Afterwards `to` holds it and nothing of `from`'s is left
- * on disk.  Returns 0 (also when from and to are one owner: nothing to
- * do); LB_EINVAL when they are not handles on one lock; LB_ENOTMINE when
- * `from` does not hold it (nothing changed); LB_EFAILED when it cannot be
- * handed over (`from` still holds it, temporaries removed), also when the
- * directory's lock stays taken (lockfs_handoff_wait).  err says why.
- * Blocks while a breaker or another handoff in the directory holds its
- * lock (up to lockfs_handoff_wait), and, for sqlite, on a busy database
- * (as long as a release: lockfs_sqlite_step_ms).
+ * lockfs_handoff_prepare: every step of passing the lock that `from`
+ * holds to `to` but the last, which lockfs_handoff_finish takes: see the
+ * top of this file.  What can fail for want of permission or room is done
+ * here (the directory's lock taken and kept in *s, `to`'s artefact made
+ * beside the lock); the last step only replaces a name (rename(2) over
+ * the lock file, or from's marker removed), so that a caller may tell
+ * `to` it holds the lock between the two: the lock is held all along,
+ * named `from`'s until the finish, and no breaker acts meanwhile.  0 with
+ * *s to finish (s->pending; 0 when nothing is left to do: one owner, or
+ * the sqlite method, whose one transaction is done here); LB_EINVAL
+ * (not the same lock), LB_ENOTMINE (from does not hold it), LB_EFAILED
+ * (it cannot be handed over, also when the directory's lock stays taken:
+ * lockfs_handoff_wait), LB_ENOMEM, with err filled and nothing changed.
+ * Run with to's owner's credentials.  Blocks as lockfs_handoff says.
  */
 int
-lockfs_handoff(struct lockfs_lock *from, struct lockfs_lock *to,
-    struct lockfs_err *err)
+lockfs_handoff_prepare(struct lockfs_lock *from, struct lockfs_lock *to,
+    struct lockfs_swap *s, struct lockfs_err *err)
 {
-	struct lockfs_dirlock dl = { -1 };
-	int                   r;
+	struct stat dir;
+	int         r;
 
+	memset(s, 0, sizeof(*s));
+	s->dl.fd = -1;
 	if ((r = check_same_lock(from, to, err)) != 0)
 		goto out;
 	if (from->method != LB_SQLITE &&
-	    (r = lock_directory(from, &dl, err)) != 0)
+	    (r = lock_directory(from, &s->dl, err)) != 0)
 		goto out;
+	if (from->method != LB_SQLITE && fstat(s->dl.fd, &dir) == -1) {
+		r = lockfs_fail(err, LB_EFAILED, errno, "cannot hand %s over: "
+		    "cannot look at directory %s", to->path, to->dir);
+		goto out;
+	}
+	if (from->method != LB_SQLITE) {
+		s->dir_dev = dir.st_dev;
+		s->dir_ino = dir.st_ino;
+	}
 	if ((r = lockfs_i_am_locking(from, err)) < 0) {
 		r = LB_EFAILED;         /* the query's reason stands */
 		if (err != NULL)
@@ -541,17 +604,208 @@ lockfs_handoff(struct lockfs_lock *from, struct lockfs_lock *to,
 		goto out;
 	switch (from->method) {
 	case LB_MKDIR:
-		r = handoff_mkdir(from, to, err);
+		r = prepare_mkdir(from, to, s, err);
 		break;
 	case LB_SQLITE:
 		r = handoff_sqlite(from, to, err);
 		break;
 	default:
-		r = handoff_by_rename(to, err);
+		r = prepare_by_rename(from, to, s, &dir, err);
 		break;
 	}
+	s->pending = r == 0 && from->method != LB_SQLITE;
 out:
-	lockfs_dirlock_close(&dl);      /* also drops the lock; keeps errno */
+	if (!s->pending)
+		swap_free(s);   /* keeps errno */
+	return r;
+}
+
+/*
+ * lockfs_handoff_finish: the last step of the handoff s prepared
+ * (lockfs_handoff_prepare): to's artefact renamed over the lock file, or
+ * (mkdir) from's marker removed; then the directory's lock is dropped and
+ * s emptied.  0 (also when s has nothing pending), or LB_EFAILED with err
+ * filled: the lock is still from's on disk (held all the same), to's
+ * artefact still beside it, and s kept pending, to finish again later or
+ * cancel.  Run with to's owner's credentials.  Does not block.
+ */
+int
+lockfs_handoff_finish(struct lockfs_swap *s, struct lockfs_err *err)
+{
+	int r = 0;
+
+	if (!s->pending)
+		return 0;
+	if (s->from_marker != NULL) {
+		if (unlink(s->from_marker) == -1 && errno != ENOENT) {
+			r = lockfs_fail(err, LB_EFAILED, errno, "cannot finish "
+			    "a handoff: cannot remove %s", s->from_marker);
+			goto out;
+		}
+	} else if (rename(s->tmp, s->lock_file) == -1) {
+		r = lockfs_fail(err, LB_EFAILED, errno, "cannot finish a "
+		    "handoff: cannot rename %s to %s", s->tmp, s->lock_file);
+		goto out;
+	}
+	/* The old lock's last name (link) is from's: its owner removes it
+	 * (lockfs_abandon), with its own credentials. */
+	swap_free(s);
+out:
+	return r;
+}
+
+/*
+ * lockfs_handoff_cancel: undoes the handoff s prepared and did not finish:
+ * to's artefact beside the lock goes (its unique file too, when the
+ * preparation made it), the directory's lock is dropped, s emptied; the
+ * lock stays from's.  Run with to's owner's credentials.
+ */
+void
+lockfs_handoff_cancel(struct lockfs_swap *s)
+{
+	int saved = errno;
+
+	if (s->pending) {
+		if (s->tmp != NULL)
+			unlink(s->tmp);
+		if (s->made != NULL)
+			unlink(s->made);
+	}
+	swap_free(s);
+	errno = saved;
+}
+
+/*
+ * lockfs_handoff: passes the lock that `from` holds to `to` (both
+ * initialised for the same path and method, with lockfs_init or
+ * lockfs_init_for), so that the lock is held at every instant: see the top
+ * of this file; lockfs_handoff_prepare then lockfs_handoff_finish.
+ * Afterwards `to` holds it, and from's traces are for lockfs_abandon.
+ * Returns 0 (also when from and to are one owner: nothing to do);
+ * LB_EINVAL when they are not handles on one lock; LB_ENOTMINE when
+ * `from` does not hold it (nothing changed); LB_EFAILED when it cannot be
+ * handed over (`from` still holds it, temporaries removed), also when the
+ * directory's lock stays taken (lockfs_handoff_wait).  err says why.
+ * Blocks while a breaker or another handoff in the directory holds its
+ * lock (up to lockfs_handoff_wait), and, for sqlite, on a busy database
+ * (as long as a release: lockfs_sqlite_step_ms).
+ */
+int
+lockfs_handoff(struct lockfs_lock *from, struct lockfs_lock *to,
+    struct lockfs_err *err)
+{
+	struct lockfs_swap s;
+	int                r;
+
+	if ((r = lockfs_handoff_prepare(from, to, &s, err)) == 0 &&
+	    (r = lockfs_handoff_finish(&s, err)) != 0)
+		lockfs_handoff_cancel(&s);
+	return r;
+}
+
+/* Whether the file at tmp is to's artefact as a handoff prepares it
+ * (make_artefact_at): a name of to's unique file (link), a symbolic link
+ * to it (symlink), a pid file holding to's pid (pidfile); of to's uid. */
+static int
+tmp_is_tos(const struct lockfs_lock *to, const char *tmp)
+{
+	struct stat st, ust;
+	char        buf[PATH_MAX];
+	ssize_t     n;
+	int         fd;
+
+	if (lstat(tmp, &st) == -1 || st.st_uid != to->owner.uid)
+		return 0;
+	switch (to->method) {
+	case LB_LINK:
+		return S_ISREG(st.st_mode) && lstat(to->unique, &ust) == 0 &&
+		    ust.st_dev == st.st_dev && ust.st_ino == st.st_ino;
+	case LB_SYMLINK:
+		n = readlink(tmp, buf, sizeof(buf) - 1);
+		if (!S_ISLNK(st.st_mode) || n < 0)
+			return 0;
+		buf[n] = '\0';
+		return strcmp(buf, to->unique) == 0;
+	case LB_PIDFILE:
+		if (!S_ISREG(st.st_mode) || (fd = open(tmp, O_RDONLY |
+		    O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) == -1)
+			return 0;
+		n = read(fd, buf, 31);
+		close(fd);
+		if (n <= 0)
+			return 0;
+		buf[n] = '\0';
+		return strtol(buf, NULL, 10) == (long)to->owner.pid;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * lockfs_handoff_resume: finishes a handoff to `to` that was prepared and
+ * recorded (the caller knows `to` was told it holds the lock) but whose
+ * last step was never taken (its daemon died between): when the lock is
+ * still the previous holder's (from_unique, of uid from_uid, pid
+ * from_pid: `to` with those) and to's artefact is beside it at the
+ * temporary name, it is renamed over the lock file, under the directory's
+ * lock.  The link, symlink and pidfile methods (mkdir's unfinished
+ * handoffs show as two markers: the caller removes the stray one).  1
+ * when finished, 0 when there is nothing to finish (to holds it already,
+ * or the lock is not from's any more: someone else's now, or free;
+ * nothing is changed then), or a negative code with err filled.  Run
+ * with to's owner's credentials; to's names may be pinned to a
+ * descriptor of the directory (/proc/self/fd/N/...).
+ */
+int
+lockfs_handoff_resume(struct lockfs_lock *to, const char *from_unique,
+    pid_t from_pid, uid_t from_uid, struct lockfs_err *err)
+{
+	struct lockfs_dirlock dl = { -1 };
+	struct lockfs_lock    from;
+	struct lockfs_err     ignored;
+	struct stat           st;
+	const char           *base = strrchr(from_unique, '/');
+	char                  tmp[PATH_MAX], unique[PATH_MAX];
+	int                   r = 0;
+
+	if (to->method == LB_MKDIR || to->method == LB_SQLITE)
+		return 0;
+	/* A name in the directory (link) is made again in to's directory,
+	 * which may be pinned; a symbolic link's target (symlink) is a bare
+	 * name, as it is. */
+	if (snprintf(unique, sizeof(unique), "%s%s%s", base == NULL ? "" :
+	    to->dir, base == NULL ? "" : "/", base == NULL ? from_unique :
+	    base + 1) >= (int)sizeof(unique) ||
+	    (r = tmp_name(to, tmp, sizeof(tmp), err)) != 0) {
+		r = lockfs_fail(err, LB_EFAILED, ENAMETOOLONG, "%s: names too "
+		    "long", to->path);
+		goto out;
+	}
+	if ((r = lock_directory(to, &dl, err)) != 0)
+		goto out;
+	from = *to;             /* its names, with from's unique and owner */
+	from.unique = unique;
+	from.owner.pid = from_pid;
+	from.owner.uid = from_uid;
+	r = 0;
+	if (lockfs_i_am_locking(to, &ignored) == 1 ||
+	    lockfs_i_am_locking(&from, &ignored) != 1 || !tmp_is_tos(to, tmp))
+		goto out;
+	if (rename(tmp, to->lock_file) == -1) {
+		r = lockfs_fail(err, LB_EFAILED, errno, "cannot finish the "
+		    "handoff of %s: cannot rename %s to %s", to->path, tmp,
+		    to->lock_file);
+		goto out;
+	}
+	/* The old lock's last name (link), removed when it is of to's user
+	 * (another's is that user's to remove). */
+	if (to->method == LB_LINK && from_uid == to->owner.uid &&
+	    lstat(from.unique, &st) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_nlink == 1 && st.st_uid == from_uid)
+		unlink(from.unique);
+	r = 1;
+out:
+	lockfs_dirlock_close(&dl);
 	return r;
 }
 

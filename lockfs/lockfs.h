@@ -293,6 +293,37 @@ int   lockfs_init_for(struct lockfs_lock *l, const char *path,
  * See handoff.c. */
 int   lockfs_handoff(struct lockfs_lock *from, struct lockfs_lock *to,
           struct lockfs_err *err);
+
+/* A handoff prepared up to its last step (handoff.c): the directory's
+ * lock held, the next holder's artefact made beside the lock. */
+struct lockfs_swap {
+	int                   pending;  /* a last step to take */
+	struct lockfs_dirlock dl;       /* the directory, locked */
+	char                 *tmp;      /* rename methods: to's artefact, */
+	char                 *lock_file; /* to be renamed over lock_file */
+	char                 *made;     /* to's file the preparation made
+	                                   (link: its unique file; mkdir: its
+	                                   marker), removed on cancel */
+	char                 *from_marker; /* mkdir: from's marker, removed
+	                                      by the finish */
+	dev_t                 dir_dev;  /* the directory, as locked */
+	ino_t                 dir_ino;
+};
+
+/* handoff.c: lockfs_handoff in two steps, so that the next holder may be
+ * told before the last one, which only replaces a name: prepare (0 with
+ * s->pending, or as lockfs_handoff), then finish (0, or LB_EFAILED with
+ * s still pending) or cancel.  Each as to's owner.  See handoff.c. */
+int   lockfs_handoff_prepare(struct lockfs_lock *from, struct lockfs_lock *to,
+          struct lockfs_swap *s, struct lockfs_err *err);
+int   lockfs_handoff_finish(struct lockfs_swap *s, struct lockfs_err *err);
+void  lockfs_handoff_cancel(struct lockfs_swap *s);
+
+/* handoff.c: finishes a prepared handoff to `to` whose last step was never
+ * taken (its daemon died), when the lock is still the previous holder's:
+ * 1 finished, 0 nothing to finish, or a negative code. */
+int   lockfs_handoff_resume(struct lockfs_lock *to, const char *from_unique,
+          pid_t from_pid, uid_t from_uid, struct lockfs_err *err);
 /* handoff.c: how long, for the whole process, a handoff waits for its
  * directory's lock (seconds; 0.2 unless set; 0: one try). */
 void  lockfs_handoff_wait(double s);

@@ -482,6 +482,107 @@ START_TEST(test_handoff)
 }
 END_TEST
 
+/* The methods whose handoff has a last step (lockfs_handoff_finish). */
+static const unsigned swap_methods[] = {
+	LB_LINK, LB_SYMLINK, LB_PIDFILE, LB_MKDIR
+};
+#define NSWAP ((int)(sizeof(swap_methods) / sizeof(swap_methods[0])))
+
+/*
+ * A handoff prepared and not finished (the daemon tells the next holder
+ * in between): the lock is still A's on disk and nobody else can take
+ * it; cancelled, it is A's as before with nothing left; prepared again
+ * and finished, it is B's.
+ */
+START_TEST(test_handoff_prepare_cancel_finish)
+{
+	unsigned           method = swap_methods[_i];
+	struct owners      o;
+	struct lockfs_swap s;
+	struct lockfs_err  err;
+	static char        before[SNAPSHOT_MAX];
+	char               dir[PATH_MAX], path[PATH_MAX];
+	struct lockfs_lock *a = &o.l[0], *b = &o.l[1], *c = &o.l[2];
+
+	tl_place_in(dir, path, "res");
+	owners_make(&o, path, method, 0);
+	acquire_ok(a);
+	snapshot(dir, before);
+	ck_assert_int_eq(lockfs_handoff_prepare(a, b, &s, &err), 0);
+	ck_assert(s.pending);
+	ck_assert_int_eq(lockfs_i_am_locking(a, &err), 1);
+	ck_assert_int_eq(lockfs_is_locked(c, &err), 1);
+	ck_assert_int_eq(lockfs_try_acquire(c, &err), LB_EALREADY);
+	lockfs_abandon(c);
+	lockfs_handoff_cancel(&s);
+	ck_assert(!s.pending);
+	assert_unchanged(dir, before);
+	assert_only_holder(dir, a);
+
+	ck_assert_int_eq(lockfs_handoff_prepare(a, b, &s, &err), 0);
+	ck_assert_int_eq(lockfs_handoff_finish(&s, &err), 0);
+	ck_assert(!s.pending);
+	lockfs_abandon(a);
+	assert_only_holder(dir, b);
+	ck_assert_int_eq(lockfs_release(b, &err), 0);
+	ck_assert_int_eq(tl_count(dir), 0);
+	owners_free(&o);
+	tl_place_remove(dir);
+}
+END_TEST
+
+/*
+ * A handoff prepared by a process that dies before the last step (a
+ * daemon killed between the next holder's reply and the swap):
+ * lockfs_handoff_resume finishes it while the lock is still A's (even
+ * _i), and leaves alone a lock that was broken and taken by C since
+ * (odd _i).
+ */
+START_TEST(test_handoff_resume)
+{
+	unsigned           method = rename_methods[_i / 2];
+	struct owners      o;
+	struct lockfs_swap s;
+	struct lockfs_err  err;
+	char               dir[PATH_MAX], path[PATH_MAX];
+	struct lockfs_lock *a = &o.l[0], *b = &o.l[1], *c = &o.l[2];
+	pid_t              kid;
+	int                status;
+
+	tl_place_in(dir, path, "res");
+	owners_make(&o, path, method, 0);
+	acquire_ok(a);
+	if ((kid = fork()) == 0)
+		_exit(lockfs_handoff_prepare(a, b, &s, &err) == 0 &&
+		    s.pending ? 0 : 1);
+	ck_assert_int_eq(waitpid(kid, &status, 0), kid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_int_eq(lockfs_i_am_locking(a, &err), 1);
+	if (_i % 2 == 1) {
+		ck_assert_int_eq(lockfs_break_lock(a, &err), 0);
+		acquire_ok(c);
+	}
+	ck_assert_int_eq(lockfs_handoff_resume(b, a->unique, a->owner.pid,
+	    a->owner.uid, &err), _i % 2 == 0);
+	ck_assert_int_eq(lockfs_handoff_resume(b, a->unique, a->owner.pid,
+	    a->owner.uid, &err), 0);
+	lockfs_abandon(a);
+	if (_i % 2 == 0) {
+		assert_only_holder(dir, b);
+		ck_assert_int_eq(lockfs_release(b, &err), 0);
+	} else {
+		ck_assert_int_eq(lockfs_i_am_locking(b, &err), 0);
+		ck_assert_int_eq(lockfs_handoff_tidy(c, &err), 1);
+		lockfs_abandon(b);
+		assert_only_holder(dir, c);
+		ck_assert_int_eq(lockfs_release(c, &err), 0);
+	}
+	ck_assert_int_eq(tl_count(dir), 0);
+	owners_free(&o);
+	tl_place_remove(dir);
+}
+END_TEST
+
 /* Handing a lock to its own owner (the same handle, another handle, or
  * for pidfile another thread of the holding process) changes nothing. */
 START_TEST(test_handoff_same_owner)
@@ -1135,6 +1236,8 @@ handoff_suite(void)
 	tc = tcase_create("handoff");
 	tcase_add_loop_test(tc, test_handoff, 0, TL_NMETHODS * 2);
 	tcase_add_loop_test(tc, test_handoff_same_owner, 0, TL_NMETHODS);
+	tcase_add_loop_test(tc, test_handoff_prepare_cancel_finish, 0, NSWAP);
+	tcase_add_loop_test(tc, test_handoff_resume, 0, NRENAME * 2);
 	tcase_add_loop_test(tc, test_handoff_not_mine, 0, TL_NMETHODS);
 	tcase_add_test(tc, test_handoff_not_same_lock);
 	tcase_add_loop_test(tc, test_handoff_waits_for_breakers, 0, TL_NFILE);

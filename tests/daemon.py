@@ -20,8 +20,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lbdaemon import (NOBODY, PYTHON, WRAPPER, Client,  # noqa: E402
-                      Daemon, DaemonCase)
+from lbdaemon import (DAEMON, NOBODY, PYTHON, WRAPPER,  # noqa: E402
+                      Client, Daemon, DaemonCase)
 
 # valgrind (the daemon's wrapper in the valgrind stage) does not know
 # openat2 and answers ENOSYS: the daemon then cannot tell a magic link in
@@ -584,6 +584,146 @@ class BadInput(DaemonTest):
         t0 = time.monotonic()
         self.assertCode(other.call("PING"), "OK")
         self.assertLess(time.monotonic() - t0, 5)
+
+
+class SwapWindow(DaemonTest):
+    """A handoff's next holder is told once its grant is recorded, before
+    the artefact's last step (daemon/swap.c): the daemon is killed right
+    there, under gdb (a breakpoint on that step), and a restarted daemon
+    must finish the handoff, never give the lock to anyone else meanwhile,
+    and never take a lock that is someone else's by then."""
+
+    def setUp(self):
+        if WRAPPER:
+            self.skipTest("the daemon runs under %s" % WRAPPER[0])
+        if shutil.which("gdb") is None:
+            self.skipTest("gdb is not installed (install-deps.sh does)")
+        super().setUp()
+
+    def start_killed_at_the_last_step(self):
+        """The daemon, run by gdb, killed (SIGKILL) when it reaches the
+        last step of its first handoff."""
+        self.assertEqual(self.daemon.stop(), 0)
+        logf = open(self.daemon.log, "a")
+        self.daemon.proc = subprocess.Popen(
+            ["gdb", "-q", "-nx", "-batch",
+             "-ex", "set breakpoint pending on",
+             "-ex", "break lockfs_handoff_finish",
+             "-ex", "run", "-ex", "signal SIGKILL",
+             "--args", DAEMON, "--socket", self.daemon.socket, "--state",
+             self.daemon.state, "--debug"],
+            stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
+        logf.close()
+        self.daemon.wait_ready(timeout=120)
+
+    def hand_over_and_kill(self, p, method):
+        """a holds p; a hold kept for another process (a sleeper: pidfile
+        names processes) waits; a releases: that process, once its
+        ACQUIRE is answered and the daemon is dead."""
+        a, b = self.client(), self.client()
+        proc = self.spawn("import time; time.sleep(600)")
+        self.assertCode(a.call("ACQUIRE", path=p, method=method), "OK")
+        rid = b.send("ACQUIRE", path=p, method=method, pid=proc.pid,
+                     timeout=60)
+        self.assertCode(b.call("PING"), "OK")       # queued
+        a.send("RELEASE", path=p, method=method)
+        self.assertCode(b.wait(rid), "OK")
+        self.daemon.proc.wait(60)                   # gdb killed it there
+        self.assertIn("lockfs_handoff_finish (", self.daemon.logtext())
+        return proc
+
+    def test_killed_between_the_reply_and_the_swap(self):
+        for method in ("link", "symlink", "pidfile", "mkdir"):
+            with self.subTest(method=method):
+                self.start_killed_at_the_last_step()
+                p = self.path(method)
+                lock_file = p if method == "pidfile" else p + ".lock"
+                proc = self.hand_over_and_kill(p, method)
+                self.assertTrue(os.path.lexists(lock_file))
+                self.daemon.start()
+                # Nobody else gets it, the broker or Python's lockfile.
+                c = self.client()
+                self.assertCode(c.call("ACQUIRE", path=p, method=method,
+                                       timeout=0), "EALREADY")
+                if method == "link":
+                    self.assertPythonSeesItHeld(p)
+                # The kept process's, on disk too: released for it.
+                self.assertEqual(c.call("STATUS", path=p, method=method,
+                                        pid=proc.pid).fields["mine"], "1")
+                self.assertCode(c.call("RELEASE", path=p, method=method,
+                                       pid=proc.pid), "OK")
+                self.assertFalse(os.path.lexists(lock_file))
+                self.assertEqual(os.listdir(self.locks), [])
+                self.assertIn("finished the handoff" if method != "mkdir"
+                              else "left by a handoff",
+                              self.daemon.logtext())
+
+    def assertPythonSeesItHeld(self, p):
+        out = subprocess.run(
+            [PYTHON, "-c", textwrap.dedent("""
+                import sys
+                from lockfile.linklockfile import LinkLockFile
+                from lockfile import AlreadyLocked
+                l = LinkLockFile(sys.argv[1])
+                assert l.is_locked()
+                try:
+                    l.acquire(timeout=0)
+                except AlreadyLocked:
+                    print("held")
+                """), p], capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.stdout.strip(), "held", out.stderr)
+
+    def test_a_lock_taken_since_is_left_alone(self):
+        """Killed in the window, the old holder's lock file broken while
+        no daemon runs, and the lock taken by Python's lockfile: the
+        restarted daemon does not rename the next holder's artefact over
+        it; the next holder's hold is forgotten."""
+        self.start_killed_at_the_last_step()
+        p = self.path()
+        proc = self.hand_over_and_kill(p, "link")
+        os.unlink(p + ".lock")                      # break_lock
+        taker = subprocess.Popen(
+            [PYTHON, "-c", textwrap.dedent("""
+                import sys, time
+                from lockfile.linklockfile import LinkLockFile
+                l = LinkLockFile(sys.argv[1])
+                l.acquire(timeout=0)
+                print("taken", flush=True)
+                sys.stdin.readline()
+                assert l.i_am_locking()
+                l.release()
+                print("released", flush=True)
+                """), p], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            text=True)
+        self.procs.append(taker)
+        self.assertEqual(taker.stdout.readline().strip(), "taken")
+        self.daemon.start()
+        c = self.client()
+        self.assertEqual(c.call("STATUS", path=p, pid=proc.pid)
+                         .fields["mine"], "0")
+        self.assertCode(c.call("RELEASE", path=p, pid=proc.pid),
+                        "ENOTMINE")
+        taker.stdin.write("\n")
+        taker.stdin.flush()
+        self.assertEqual(taker.stdout.readline().strip(), "released")
+        self.assertEqual(taker.wait(60), 0)
+
+    def test_handoff_to_another_user_in_a_sticky_directory(self):
+        """In a sticky directory only the lock file's owner may replace
+        it: a handoff from root's client to nobody's cannot end with a
+        rename, so it is not prepared (nothing to finish after the reply
+        that could fail); nobody gets the lock anew, its own file."""
+        d = self.shared()
+        p = os.path.join(d, "x")
+        a, b = self.client(), self.nobody()
+        self.assertCode(a.call("ACQUIRE", path=p), "OK")
+        rid = b.send("ACQUIRE", path=p, timeout=60)
+        self.assertCode(b.call("PING"), "OK")
+        self.assertCode(a.call("RELEASE", path=p), "OK")
+        self.assertCode(b.wait(rid), "OK")
+        self.assertEqual(os.lstat(p + ".lock").st_uid, NOBODY)
+        self.assertCode(b.call("RELEASE", path=p), "OK")
+        self.assertEqual(os.listdir(d), [])
 
 
 class Restart(DaemonTest):

@@ -1,0 +1,207 @@
+/*
+ * swap.c: the handoffs whose next holder is told before their last step.
+ *
+ * A handoff (hold.c, lbd_hold_end) prepares every step that can fail for
+ * want of permission or room as the next holder (lockfs_handoff_prepare:
+ * the directory's lock taken, the next holder's artefact made beside the
+ * lock), installs the next holder and owes it its OK; the iteration's
+ * commit records the grant, with the previous holder's identity, and the
+ * OK goes out (reply.c; the waiter's before the old holder's); only then
+ * is the last step taken: the next holder's artefact renamed over the lock
+ * file (mkdir: the old holder's marker removed), the directory's lock
+ * dropped, the old holder's traces removed as its own user.
+ *
+ *   prepared (d->swaps; the lock's artefact still the old holder's name,
+ *   |         the directory locked, so no breaker acts)
+ *   | the iteration's end, its replies out (loop.c); or earlier, before
+ *   | anything else touches the lock (its hold ending, BREAK, the
+ *   | daemon's stop) or another handoff in the same directory
+ *   v
+ *   finished: the lock file is the next holder's -----> freed
+ *   | the last step fails (an I/O error; permission and room were
+ *   | checked by the preparation)
+ *   v
+ *   FAILED: the next holder's artefact beside the lock removed; the lock
+ *           file stays the old holder's, held on disk all the same; the
+ *           old holder's artefact is released, as its user, when the
+ *           next holder's hold ends
+ *
+ * Why nobody can take the lock in between: the lock file exists all the
+ * time (its old holder's name until the last step), so every party sees
+ * the lock held; the only party that removes another's lock file, a
+ * breaker of stale locks (lockfs_break_stale), needs the directory's
+ * lock, which the prepared handoff holds until its last step; the broker
+ * itself knows the next holder as the holder.  A daemon that dies in
+ * between has recorded the next holder and the old holder's identity: a
+ * restarted daemon takes the last step before anything else when the
+ * lock file is still the old holder's (reconcile.c).
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "creds.h"
+#include "daemon.h"
+#include "hold.h"
+#include "log.h"
+#include "pidwatch.h"
+#include "swap.h"
+
+struct lbd_swap {
+	struct lockfs_swap       fs;
+	struct lbd_hold         *from;      /* the old holder, uninstalled,
+	                                       its names made */
+	struct lbd_hold         *to;
+	int                      failed;    /* the last step failed: the
+	                                       lock file is still from's */
+	TAILQ_ENTRY(lbd_swap)    entry;     /* in d->swaps while owed */
+};
+
+/* Prepares, as creds: see lbd_swap_prepare.  s filled. */
+static int
+swap_prepare_as(struct lbd_swap *s, struct lbd_creds *creds,
+    struct lockfs_err *err)
+{
+	int r;
+
+	if ((r = lbd_creds_enter(creds, err)) == 0) {
+		r = lockfs_handoff_prepare(&s->from->fs, &s->to->fs, &s->fs,
+		    err);
+		lbd_creds_leave();
+	}
+	return r;
+}
+
+/* lbd_swap_prepare: see swap.h.  A directory whose lock another handoff
+ * of this daemon still holds (its last step owed) is taken once those
+ * are finished. */
+int
+lbd_swap_prepare(struct lbd_hold *h, struct lbd_hold *next,
+    struct lbd_creds *creds, struct lockfs_err *err)
+{
+	struct lbd      *d = h->lock->d;
+	struct lbd_swap *s;
+	int              r;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return lockfs_fail(err, LB_ENOMEM, ENOMEM, "%s: handoff",
+		    h->lock->path);
+	s->from = h;
+	s->to = next;
+	lbd_orphan_unwatch(h);  /* a kept holder's exit no longer matters */
+	r = swap_prepare_as(s, creds, err);
+	if (r == LB_EFAILED && err->sys_errno == EWOULDBLOCK &&
+	    !TAILQ_EMPTY(&d->swaps)) {
+		lbd_swaps_finish(d);
+		r = swap_prepare_as(s, creds, err);
+	}
+	if (r != 0 || !s->fs.pending) {
+		free(s);
+		return r;
+	}
+	next->swap = s;
+	next->swap_from = h;
+	next->dir_dev = s->fs.dir_dev;  /* the directory it is granted in */
+	next->dir_ino = s->fs.dir_ino;
+	TAILQ_INSERT_TAIL(&d->swaps, s, entry);
+	return 0;
+}
+
+/* The old holder's traces (the link method's old unique file), removed
+ * as its user, and the old holder freed. */
+static void
+swap_drop_from(struct lbd_swap *s)
+{
+	struct lockfs_err err;
+
+	if (lbd_creds_enter(s->from->creds, &err) == 0) {
+		lockfs_abandon(&s->from->fs);
+		lbd_creds_leave();
+	}
+	lbd_hold_free(s->from);
+}
+
+/* s failed, and its next holder's hold ends: the lock file, still the old
+ * holder's, is released as that user. */
+static void
+swap_release_from(struct lbd_swap *s)
+{
+	struct lockfs_err err;
+	int               r;
+
+	if ((r = lbd_creds_enter(s->from->creds, &err)) == 0) {
+		r = lockfs_release(&s->from->fs, &err);
+		lbd_creds_leave();
+	}
+	if (r != 0)
+		log_err("%s: releasing the lock file that a failed handoff "
+		    "left to pid %ld: %s", s->to->lock->path,
+		    (long)s->from->fs.owner.pid, err.msg);
+	lbd_hold_free(s->from);
+}
+
+/* lbd_swap_finish: see swap.h. */
+void
+lbd_swap_finish(struct lbd_hold *h)
+{
+	struct lbd_swap  *s;
+	struct lockfs_err err;
+	int               r;
+
+	if (h == NULL || (s = h->swap) == NULL)
+		return;
+	if (s->failed) {
+		h->swap = NULL;
+		h->swap_from = NULL;
+		swap_release_from(s);
+		free(s);
+		return;
+	}
+	TAILQ_REMOVE(&h->lock->d->swaps, s, entry);
+	if ((r = lbd_creds_enter(h->creds, &err)) == 0) {
+		if ((r = lockfs_handoff_finish(&s->fs, &err)) != 0)
+			lockfs_handoff_cancel(&s->fs);
+		lbd_creds_leave();
+	}
+	if (r != 0) {
+		log_err("%s: the handoff from pid %ld to pid %ld cannot be "
+		    "finished (%s): the lock file stays the old holder's, "
+		    "released when the new holder's hold ends",
+		    h->lock->path, (long)s->from->fs.owner.pid,
+		    (long)h->fs.owner.pid, err.msg);
+		s->failed = 1;
+		h->swap_from = NULL;
+		return;
+	}
+	h->swap = NULL;
+	h->swap_from = NULL;
+	swap_drop_from(s);
+	free(s);
+}
+
+/* lbd_swaps_finish: see swap.h. */
+void
+lbd_swaps_finish(struct lbd *d)
+{
+	struct lbd_swap *s;
+
+	while ((s = TAILQ_FIRST(&d->swaps)) != NULL)
+		lbd_swap_finish(s->to);
+}
+
+/* lbd_swap_forget: see swap.h. */
+void
+lbd_swap_forget(struct lbd_hold *h)
+{
+	struct lbd_swap *s = h->swap;
+
+	if (s == NULL)
+		return;
+	if (!s->failed) {
+		lbd_swap_finish(h);
+		return;
+	}
+	h->swap = NULL;
+	h->swap_from = NULL;
+	lbd_hold_free(s->from);
+	free(s);
+}

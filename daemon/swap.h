@@ -1,0 +1,33 @@
+/*
+ * swap.h: handoffs told before their last step (swap.c, drawn there):
+ * the next holder's OK goes out once its grant is recorded, and the
+ * artefact's name is replaced right after.
+ */
+#ifndef LBD_SWAP_H
+#define LBD_SWAP_H
+
+#include "daemon.h"
+
+/* lbd_swap_prepare: hands l's artefact from h (uninstalled, its names
+ * made) to next (not installed) up to the last step, as next's user:
+ * 0 with the last step owed to next (next->swap, in d->swaps: h is the
+ * swap's until it is finished) or already done (next->swap NULL: the
+ * caller removes h's traces and frees h); another code with err filled,
+ * nothing changed. */
+int  lbd_swap_prepare(struct lbd_hold *h, struct lbd_hold *next,
+         struct lbd_creds *creds, struct lockfs_err *err);
+
+/* lbd_swap_finish: takes the last step of the handoff to h, if one is
+ * owed (h may be NULL); the old holder's traces go and it is freed. */
+void lbd_swap_finish(struct lbd_hold *h);
+
+/* lbd_swaps_finish: the same for every handoff still owed its last step
+ * (the end of an iteration, once its replies are out). */
+void lbd_swaps_finish(struct lbd *d);
+
+/* lbd_swap_forget: the daemon stops: a handoff to h still owed its last
+ * step takes it; one whose last step failed is forgotten, the lock file
+ * left as it is for the next daemon. */
+void lbd_swap_forget(struct lbd_hold *h);
+
+#endif
