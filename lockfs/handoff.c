@@ -423,7 +423,7 @@ prepare_mkdir(struct lockfs_lock *from, struct lockfs_lock *to,
 		fd = openat(dfd, strrchr(to->unique, '/') + 1, O_WRONLY |
 		    O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
 		saved = errno;
-		close(dfd);
+		s->marker_dir = dfd;    /* the finish removes from's there */
 		errno = saved;
 	}
 	if (fd == -1) {
@@ -540,6 +540,12 @@ out:
 static void
 swap_free(struct lockfs_swap *s)
 {
+	int saved = errno;
+
+	if (s->marker_dir != -1)
+		close(s->marker_dir);
+	s->marker_dir = -1;
+	errno = saved;
 	lockfs_dirlock_close(&s->dl);
 	free(s->tmp);
 	free(s->lock_file);
@@ -574,6 +580,7 @@ lockfs_handoff_prepare(struct lockfs_lock *from, struct lockfs_lock *to,
 
 	memset(s, 0, sizeof(*s));
 	s->dl.fd = -1;
+	s->marker_dir = -1;
 	if ((r = check_same_lock(from, to, err)) != 0)
 		goto out;
 	if (from->method != LB_SQLITE &&
@@ -636,13 +643,17 @@ lockfs_handoff_finish(struct lockfs_swap *s, struct lockfs_err *err)
 
 	if (!s->pending)
 		return 0;
+	/* Through the descriptors opened when it was prepared: a directory
+	 * swapped on the path since is never acted in. */
 	if (s->from_marker != NULL) {
-		if (unlink(s->from_marker) == -1 && errno != ENOENT) {
+		if (unlinkat(s->marker_dir, strrchr(s->from_marker, '/') + 1,
+		    0) == -1 && errno != ENOENT) {
 			r = lockfs_fail(err, LB_EFAILED, errno, "cannot finish "
 			    "a handoff: cannot remove %s", s->from_marker);
 			goto out;
 		}
-	} else if (rename(s->tmp, s->lock_file) == -1) {
+	} else if (renameat(s->dl.fd, strrchr(s->tmp, '/') + 1, s->dl.fd,
+	    strrchr(s->lock_file, '/') + 1) == -1) {
 		r = lockfs_fail(err, LB_EFAILED, errno, "cannot finish a "
 		    "handoff: cannot rename %s to %s", s->tmp, s->lock_file);
 		goto out;

@@ -306,6 +306,8 @@ struct lockfs_swap {
 	                                   marker), removed on cancel */
 	char                 *from_marker; /* mkdir: from's marker, removed
 	                                      by the finish */
+	int                   marker_dir; /* mkdir: the lock directory
+	                                     (O_PATH), where it is */
 	dev_t                 dir_dev;  /* the directory, as locked */
 	ino_t                 dir_ino;
 };
