@@ -1099,7 +1099,13 @@ def write_doc(figs, meta, outdir, plots):
     o("Acquire+release of one lock through the broker while another "
       "client holds N locks through it (spread over 100 directories; the "
       "measured lock in a directory of its own), and the daemon's "
-      "resident set (VmRSS) then.")
+      "resident set (VmRSS) then. Then the client holding them "
+      "disconnects, and another client cycles on a lock of its own until "
+      "the daemon has ended every hold; and a client's acquire+release is "
+      "measured in rounds with N idle connections open and closed in "
+      "turns. The daemon's system calls (the raw_syscalls:sys_enter "
+      "tracepoint) and CPU time (its process CPU clock) are read around "
+      "each.")
     o()
     if "bench-scale.png" in plots:
         o("![scale](bench-scale.png)")
