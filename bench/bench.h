@@ -78,6 +78,19 @@ int      wire_call(struct wire *w, const char *verb, const char *path,
              const char *extra, char *line, size_t size);
 long     wire_field(const char *line, const char *key);
 
+/* syscalls.c: the system calls of every thread of a process, counted by
+ * the kernel (the raw_syscalls:sys_enter tracepoint). */
+#define COUNTER_TASKS 64
+struct counter {
+	int fd[COUNTER_TASKS];
+	int n;
+};
+long     tracepoint_id(char *why, size_t size);
+int      counter_open(struct counter *c, pid_t pid, long id, char *why,
+             size_t size);
+uint64_t counter_read(const struct counter *c);
+void     counter_close(struct counter *c);
+
 /* The stages. */
 int      stage_sockrtt(const struct bench_opts *o);
 int      stage_flock(const struct bench_opts *o);

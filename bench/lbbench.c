@@ -43,9 +43,9 @@ static const struct stage stages[] = {
 	{ "throughput", stage_throughput, "-c CLIENTS processes for -t "
 	  "seconds; -a distinct|shared" },
 	{ "held", stage_held, "latency while the broker holds -a "
-	  "N,N,... locks" },
-	{ "conns", stage_conns, "-c connections open, then as many "
-	  "waiters on one lock" },
+	  "N,N,... locks; their holder disconnects" },
+	{ "conns", stage_conns, "latency with -c connections open and "
+	  "closed, then as many waiters on one lock" },
 	{ "syscalls", stage_syscalls, "system calls per request, the "
 	  "daemon's and the client's; -a KIND,... (see syscalls.c)" },
 	{ "daemon-pid", stage_daemon_pid, "prints the daemon's pid" },

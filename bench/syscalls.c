@@ -59,15 +59,8 @@
 #include "lockbroker.h"
 #include "protocol.h"
 
-#define MAX_TASKS 64
 #define WARMUP 10
 #define QUIET_WAIT_NS (10ull * 1000000000u)
-
-/* One counter per thread of a process. */
-struct counter {
-	int fd[MAX_TASKS];
-	int n;
-};
 
 /* Where the tracepoint's id is, with tracefs mounted either way. */
 static const char *const tracepoint_ids[] = {
@@ -75,8 +68,9 @@ static const char *const tracepoint_ids[] = {
 	"/sys/kernel/debug/tracing/events/raw_syscalls/sys_enter/id",
 };
 
-/* The raw_syscalls:sys_enter tracepoint's id, or -1 with why filled. */
-static long
+/* tracepoint_id: the raw_syscalls:sys_enter tracepoint's id, or -1 with
+ * why filled. */
+long
 tracepoint_id(char *why, size_t size)
 {
 	FILE  *f;
@@ -136,8 +130,8 @@ out:
 	return rc;
 }
 
-/* Closes every counter of c. */
-static void
+/* counter_close: closes every counter of c. */
+void
 counter_close(struct counter *c)
 {
 	while (c->n > 0)
@@ -150,7 +144,7 @@ counter_close(struct counter *c)
  * why filled (the kernel's reason, and the setting that usually causes
  * it).
  */
-static int
+int
 counter_open(struct counter *c, pid_t pid, long id, char *why, size_t size)
 {
 	struct perf_event_attr a;
@@ -173,9 +167,9 @@ counter_open(struct counter *c, pid_t pid, long id, char *why, size_t size)
 	while ((e = readdir(d)) != NULL) {
 		if (e->d_name[0] == '.')
 			continue;
-		if (c->n == MAX_TASKS) {
+		if (c->n == COUNTER_TASKS) {
 			snprintf(why, size, "process %ld has more than %d "
-			    "threads", (long)pid, MAX_TASKS);
+			    "threads", (long)pid, COUNTER_TASKS);
 			goto out;
 		}
 		fd = (int)syscall(SYS_perf_event_open, &a,
@@ -202,7 +196,7 @@ out:
 }
 
 /* counter_read: the system calls counted so far, all threads together. */
-static uint64_t
+uint64_t
 counter_read(const struct counter *c)
 {
 	uint64_t sum = 0, v;
