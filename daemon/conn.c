@@ -543,8 +543,10 @@ conn_line(struct lbd_conn *c, const char *line, size_t len)
 		    why);
 		lbp_error_reply(&o, m->has_id, m->id, e, why);
 		lbd_conn_send(c, &o);
-	} else
+	} else {
+		c->d->served_turn = c->d->turn;
 		lbd_request(c, m);
+	}
 	free(m);
 }
 
