@@ -42,6 +42,25 @@ link_is_mine_at(struct lockfs_lock *l, const struct stat *lk,
 	    lk->st_ino == un.st_ino && lk->st_uid == l->owner.uid;
 }
 
+/* For our unique file's lstat un (a regular file of the owner's uid): 1
+ * when lock_file is that inode, 0 when it is not (or not there), else
+ * LB_ERROR. */
+static int
+link_is_lock(struct lockfs_lock *l, const struct stat *un,
+    struct lockfs_err *err)
+{
+	struct stat lk;
+
+	if (lstat(l->lock_file, &lk) == -1) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return 0;
+		return lockfs_fail(err, LB_ERROR, errno, "cannot look at %s",
+		    l->lock_file);
+	}
+	return S_ISREG(lk.st_mode) && lk.st_dev == un->st_dev &&
+	    lk.st_ino == un->st_ino && lk.st_uid == l->owner.uid;
+}
+
 /* 1 when lock_file and our unique file are the same inode, a regular file
  * of the owner's uid; 0 when not; else LB_ERROR. */
 static int
@@ -78,17 +97,6 @@ link_release_check(struct lockfs_lock *l, struct lockfs_err *err)
 		r = lockfs_fail(err, LB_ENOTMINE, 0, "%s is locked, but not by "
 		    "me", l->path);
 	return r;
-}
-
-/* Whether our unique file's name holds a regular file of the owner's uid
- * (made by us, not planted by another). */
-static int
-unique_is_ours(struct lockfs_lock *l)
-{
-	struct stat st;
-
-	return lstat(l->unique, &st) == 0 && S_ISREG(st.st_mode) &&
-	    st.st_uid == l->owner.uid;
 }
 
 /* Whether a unique file st is one we may make our lock: a regular file of
@@ -191,12 +199,15 @@ static void
 link_abandon(struct lockfs_lock *l)
 {
 	struct lockfs_err err;
+	struct stat       un;
 	int               saved = errno;
 
 	/* Only a file of ours: another's, planted at our name, is theirs.
 	 * Our name first: mostly nothing is there (a release or a handoff
-	 * removed it), and one look tells. */
-	if (unique_is_ours(l) && link_is_mine(l, &err) == 0)
+	 * removed it), and one look tells; when it is ours, that look is
+	 * the one PATH.lock is compared with (is it the lock?). */
+	if (lstat(l->unique, &un) == 0 && S_ISREG(un.st_mode) &&
+	    un.st_uid == l->owner.uid && link_is_lock(l, &un, &err) == 0)
 		unlink(l->unique);
 	errno = saved;
 }
