@@ -176,8 +176,8 @@ lock_args(struct lbd_conn *c, const struct lbp_msg *m, struct lock_args *a,
 	a->tid = (pid_t)tid;    /* for every method: the daemon, not the
 	                           artefact, tells a pid file's threads apart */
 	a->kept_pid = (pid_t)pid;
-	if (!own_hold(c, a, own) &&
-	    snprintf(lock, sizeof(lock), "%s.lock", a->abs) < (int)sizeof(lock) &&
+	if (!own_hold(c, a, own) && snprintf(lock, sizeof(lock), "%s.lock",
+	    a->abs) < (int)sizeof(lock) &&
 	    through_magic_link(c, a->abs, lock)) {
 		lbd_conn_error(c, m->id, LBP_EINVAL, "path %s leads through a "
 		    "magic link (/proc/PID/fd, cwd, root) or a loop of "

@@ -85,9 +85,10 @@ shm_setlk(int fd, short type, off_t start, off_t len)
 	f.l_start = start;
 	f.l_len = len;
 	if ((r = real_fcntl(fd, F_SETLK, &f)) == 0) {
-		if (type == F_UNLCK)
-			shm.held &= (unsigned char)~b, shm.excl &= (unsigned char)~b;
-		else {
+		if (type == F_UNLCK) {
+			shm.held &= (unsigned char)~b;
+			shm.excl &= (unsigned char)~b;
+		} else {
 			shm.held |= b;
 			if (type == F_WRLCK)
 				shm.excl |= b;
@@ -171,7 +172,8 @@ walshm_fcntl(int fd, int cmd, ...)
 	if (fd == shm.fd && fd != -1 && cmd == F_SETLK) {
 		f = arg;
 		if (f->l_whence == SEEK_SET && f->l_len > 0 &&
-		    f->l_start >= SHM_FIRST && f->l_start + f->l_len <= SHM_END &&
+		    f->l_start >= SHM_FIRST &&
+		    f->l_start + f->l_len <= SHM_END &&
 		    (f->l_type == F_RDLCK || f->l_type == F_WRLCK ||
 		    f->l_type == F_UNLCK))
 			return shm_lock(fd, f);

@@ -4,9 +4,9 @@
  * see it with waitpid WUNTRACED and kill it) right after its Nth
  * file-system step in a chosen directory: a step is a mkdir, rmdir,
  * unlink, unlinkat, rename, renameat2, link, linkat, symlink, mknod,
- * mknodat, or an open or openat that creates, that succeeded on a name in that directory or
- * below (the name made, for link, linkat and symlink; the new name, for a
- * rename).  So a test can
+ * mknodat, or an open or openat that creates, that succeeded on a name
+ * in that directory or below (the name made, for link, linkat, symlink
+ * and mknod; the new name, for a rename).  So a test can
  * kill the daemon between any two steps of a grant, a release or a
  * handoff.  No daemon code knows of it.
  *
