@@ -33,6 +33,17 @@ struct lock_args {
 	unsigned    method;
 	pid_t       tid;
 	pid_t       kept_pid;   /* pid=: the process a kept hold is for */
+	char        abs[PATH_MAX];      /* path, absolute and normalised */
+};
+
+/* What a request does to the files of a lock that its connection holds
+ * (lock_args): whether the magic-link check may be left out for it. */
+enum own_hold {
+	OWN_NEVER,      /* the check always (BREAK, RECLAIM) */
+	OWN_ANY,        /* not for the connection's own hold: no file step
+	                   at all (a re-entrant ACQUIRE, STATUS) */
+	OWN_ALONE,      /* not for its own hold without waiters: only the
+	                   holder's own steps, as the holder (RELEASE) */
 };
 
 /*
@@ -95,15 +106,42 @@ through_magic_link(const struct lbd_conn *c, const char *file,
 }
 
 /*
- * Reads path, method, thread and pid from m.  0, or an LBP_E* code with
- * the reason already sent to c.
+ * Whether a request whose verb does own (see enum own_hold) to a's lock
+ * is one on c's own hold that runs no file step but c's own, as c: then
+ * the magic-link check is left out.  The hold was granted to c, on this
+ * connection, after that check of its path; a magic link swapped into
+ * the path since leads c's steps where a client that races the check
+ * leads them anyway (docs/THREAT-MODEL.md, "What it does not promise"):
+ * the daemon's working directory and root ("/"), and its open files,
+ * none of them a directory, whose own modes apply.  Never for a kept
+ * hold (pid=: its recheck may look at its artefact) nor for a RELEASE of
+ * a lock with waiters (the handoff's steps run as the next holder).
  */
 static int
-lock_args(struct lbd_conn *c, const struct lbp_msg *m, struct lock_args *a)
+own_hold(struct lbd_conn *c, const struct lock_args *a, enum own_hold own)
+{
+	struct lbd_lock *l;
+
+	if (own == OWN_NEVER || a->kept_pid != 0 ||
+	    (l = lbd_lock_find(c->d, a->abs, a->method)) == NULL ||
+	    lbd_hold_find(l, c, 0, a->tid) == NULL)
+		return 0;
+	return own == OWN_ANY || TAILQ_EMPTY(&l->waiters);
+}
+
+/*
+ * Reads path, method, thread and pid from m, and checks the path (the
+ * daemon's own /proc; magic links, unless own_hold says the request
+ * needs no such check).  0, or an LBP_E* code with the reason already
+ * sent to c.
+ */
+static int
+lock_args(struct lbd_conn *c, const struct lbp_msg *m, struct lock_args *a,
+    enum own_hold own)
 {
 	const char *method = lbp_get(m, "method");
 	uint64_t    tid = 0, pid = 0;
-	char        abs[PATH_MAX], lock[PATH_MAX + 8];
+	char        lock[PATH_MAX + 8];
 
 	a->path = lbp_get(m, "path");
 	a->method = LB_LINK;
@@ -111,20 +149,12 @@ lock_args(struct lbd_conn *c, const struct lbp_msg *m, struct lock_args *a)
 		lbd_conn_error(c, m->id, LBP_EINVAL, "path must be absolute");
 		return LBP_EINVAL;
 	}
-	if (lockfs_abspath(a->path, abs, sizeof(abs)) != 0)
-		snprintf(abs, sizeof(abs), "%s", a->path);
-	if (lbd_os_path_in_own_proc(abs)) {
+	if (lockfs_abspath(a->path, a->abs, sizeof(a->abs)) != 0)
+		snprintf(a->abs, sizeof(a->abs), "%s", a->path);
+	if (lbd_os_path_in_own_proc(a->abs)) {
 		lbd_conn_error(c, m->id, LBP_EINVAL, "path %s is in the "
 		    "daemon's own /proc entries, which it may not enter for a "
-		    "client", abs);
-		return LBP_EINVAL;
-	}
-	if (snprintf(lock, sizeof(lock), "%s.lock", abs) < (int)sizeof(lock) &&
-	    through_magic_link(c, abs, lock)) {
-		lbd_conn_error(c, m->id, LBP_EINVAL, "path %s leads through a "
-		    "magic link (/proc/PID/fd, cwd, root) or a loop of "
-		    "symbolic links, which the daemon may not follow for a "
-		    "client", abs);
+		    "client", a->abs);
 		return LBP_EINVAL;
 	}
 	if (method != NULL && lockfs_method_parse(method, &a->method) != 0) {
@@ -146,6 +176,15 @@ lock_args(struct lbd_conn *c, const struct lbp_msg *m, struct lock_args *a)
 	a->tid = (pid_t)tid;    /* for every method: the daemon, not the
 	                           artefact, tells a pid file's threads apart */
 	a->kept_pid = (pid_t)pid;
+	if (!own_hold(c, a, own) && snprintf(lock, sizeof(lock), "%s.lock",
+	    a->abs) < (int)sizeof(lock) &&
+	    through_magic_link(c, a->abs, lock)) {
+		lbd_conn_error(c, m->id, LBP_EINVAL, "path %s leads through a "
+		    "magic link (/proc/PID/fd, cwd, root) or a loop of "
+		    "symbolic links, which the daemon may not follow for a "
+		    "client", a->abs);
+		return LBP_EINVAL;
+	}
 	if (pid != 0)
 		return pid_allowed(c, m->id, a->kept_pid);
 	return 0;
@@ -194,7 +233,7 @@ req_acquire(struct lbd_conn *c, const struct lbp_msg *m)
 	double           timeout = INFINITY;
 	uint64_t         stale = 0;
 
-	if (lock_args(c, m, &a) != 0)
+	if (lock_args(c, m, &a, OWN_ANY) != 0)
 		return;
 	if (lbp_get_timeout(m, "timeout", &timeout) == -2) {
 		lbd_conn_error(c, m->id, LBP_EINVAL, "timeout must be inf or "
@@ -223,7 +262,7 @@ req_release(struct lbd_conn *c, const struct lbp_msg *m)
 	char              file[PATH_MAX];
 	int               r;
 
-	if (lock_args(c, m, &a) != 0)
+	if (lock_args(c, m, &a, OWN_ALONE) != 0)
 		return;
 	if ((l = lbd_lock_get(c->d, a.path, a.method, &err)) == NULL)
 		r = err.code;
@@ -280,7 +319,7 @@ req_status(struct lbd_conn *c, const struct lbp_msg *m)
 	struct lbp_out       o;
 	int                  held = 0;
 
-	if (lock_args(c, m, &a) != 0)
+	if (lock_args(c, m, &a, OWN_ANY) != 0)
 		return;
 	if (lockfs_init(&fs, a.path, a.method, 0, &err) != 0) {
 		lbd_conn_error(c, m->id, lbp_from_lb(err.code), "%s", err.msg);
@@ -332,7 +371,7 @@ req_break(struct lbd_conn *c, const struct lbp_msg *m)
 	char              file[PATH_MAX];
 	int               r;
 
-	if (lock_args(c, m, &a) != 0)
+	if (lock_args(c, m, &a, OWN_NEVER) != 0)
 		return;
 	if ((l = lbd_lock_get(c->d, a.path, a.method, &err)) == NULL)
 		r = err.code;
@@ -388,7 +427,7 @@ req_reclaim(struct lbd_conn *c, const struct lbp_msg *m)
 	struct lock_args a;
 	uint64_t         token;
 
-	if (lock_args(c, m, &a) != 0)
+	if (lock_args(c, m, &a, OWN_NEVER) != 0)
 		return;
 	if (lbp_get_u64(m, "token", &token) != 0) {
 		lbd_conn_error(c, m->id, LBP_EINVAL, "token must be a "

@@ -50,6 +50,7 @@
 #include "locktable.h"
 #include "log.h"
 #include "store.h"
+#include "walshm.h"
 
 struct lbd_store {
 	sqlite3      *db;
@@ -281,6 +282,7 @@ out:
 		log_err("state database: cannot take a new generation: %s",
 		    s->why);
 	}
+	lbd_walshm_flush();
 	return r;
 }
 
@@ -406,6 +408,9 @@ lbd_store_open(struct lbd *d, const char *file, char *why, size_t size)
 	 * anew alike (sqlite gives its -wal and -shm the database's mode):
 	 * the kernel lets clients' steps into the daemon's open files
 	 * through /proc/self/fd, whoever's credentials it has taken on. */
+	if (lbd_walshm_install() != 0)
+		log_debug("sqlite's unix VFS takes no fcntl of ours: the state "
+		    "database's locks are taken as it takes them");
 	old_mask = umask(0077);
 	rc = sqlite3_open_v2(file, &s->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE, NULL);
@@ -452,6 +457,7 @@ lbd_store_open(struct lbd *d, const char *file, char *why, size_t size)
 	s->dev = sb.st_dev;
 	s->ino = sb.st_ino;
 	s->failed = s->resync = 0;
+	lbd_walshm_watch(file);
 	r = 0;
 out:
 	if (r != 0)
@@ -473,6 +479,7 @@ lbd_store_close(struct lbd *d)
 	sqlite3_finalize(s->del);
 	sqlite3_finalize(s->begin);
 	sqlite3_finalize(s->commit);
+	lbd_walshm_watch(NULL);         /* its -shm is closed next */
 	sqlite3_close(s->db);
 	free(s);
 	d->store = NULL;
@@ -587,10 +594,14 @@ int
 lbd_store_hold_add(struct lbd *d, const struct lbd_hold *h)
 {
 	struct lbd_store *s = d->store;
+	int               r;
 
 	if (s == NULL || store_begin(s) != 0)
-		return -1;
-	return store_add(s, h);
+		r = -1;
+	else
+		r = store_add(s, h);
+	lbd_walshm_flush();
+	return r;
 }
 
 /* lbd_store_hold_del: see store.h. */
@@ -601,8 +612,10 @@ lbd_store_hold_del(struct lbd *d, const struct lbd_hold *h)
 	sqlite3_stmt     *st;
 	char              file[PATH_MAX];
 
-	if (s == NULL || store_begin(s) != 0)
+	if (s == NULL || store_begin(s) != 0) {
+		lbd_walshm_flush();
 		return -1;
+	}
 	st = s->del;
 	sqlite3_bind_text(st, 1, lbd_lock_file(h->lock, file), -1,
 	    SQLITE_STATIC);
@@ -636,11 +649,14 @@ lbd_store_commit(struct lbd *d)
 		goto out;
 	if (store_step(s, s->commit) == 0) {
 		s->resync = 0;
-		return 0;
+		r = 0;
+		goto done;
 	}
 out:
 	if (!sqlite3_get_autocommit(s->db))
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+done:
+	lbd_walshm_flush();     /* the commit's unlocks, a checkpoint's */
 	return r;
 }
 
@@ -778,6 +794,7 @@ lbd_store_each_hold(struct lbd *d,
 		fn(d, &h);
 	}
 	sqlite3_finalize(st);
+	lbd_walshm_flush();
 	if (rc != SQLITE_DONE)
 		log_err("state database: %s", sqlite3_errmsg(s->db));
 	return rc == SQLITE_DONE ? 0 : -1;

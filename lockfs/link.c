@@ -42,6 +42,25 @@ link_is_mine_at(struct lockfs_lock *l, const struct stat *lk,
 	    lk->st_ino == un.st_ino && lk->st_uid == l->owner.uid;
 }
 
+/* For our unique file's lstat un (a regular file of the owner's uid): 1
+ * when lock_file is that inode, 0 when it is not (or not there), else
+ * LB_ERROR. */
+static int
+link_is_lock(struct lockfs_lock *l, const struct stat *un,
+    struct lockfs_err *err)
+{
+	struct stat lk;
+
+	if (lstat(l->lock_file, &lk) == -1) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			return 0;
+		return lockfs_fail(err, LB_ERROR, errno, "cannot look at %s",
+		    l->lock_file);
+	}
+	return S_ISREG(lk.st_mode) && lk.st_dev == un->st_dev &&
+	    lk.st_ino == un->st_ino && lk.st_uid == l->owner.uid;
+}
+
 /* 1 when lock_file and our unique file are the same inode, a regular file
  * of the owner's uid; 0 when not; else LB_ERROR. */
 static int
@@ -80,15 +99,17 @@ link_release_check(struct lockfs_lock *l, struct lockfs_err *err)
 	return r;
 }
 
-/* Whether our unique file's name holds a regular file of the owner's uid
- * (made by us, not planted by another). */
+/* Whether a unique file st is one we may make our lock: a regular file of
+ * the owner's uid.  0, or LB_EFAILED naming what it is. */
 static int
-unique_is_ours(struct lockfs_lock *l)
+link_unique_check(struct lockfs_lock *l, const struct stat *st,
+    struct lockfs_err *err)
 {
-	struct stat st;
-
-	return lstat(l->unique, &st) == 0 && S_ISREG(st.st_mode) &&
-	    st.st_uid == l->owner.uid;
+	if (S_ISREG(st->st_mode) && st->st_uid == l->owner.uid)
+		return 0;
+	return lockfs_fail(err, LB_EFAILED, EEXIST, "cannot lock %s: %s is "
+	    "not a file of ours (%s of uid %ld)", l->path, l->unique,
+	    S_ISREG(st->st_mode) ? "a file" : "no file", (long)st->st_uid);
 }
 
 /*
@@ -96,15 +117,28 @@ unique_is_ours(struct lockfs_lock *l)
  * LB_EFAILED when the name holds anything but a regular file of the
  * owner's uid (the uid files are made with: setfsuid, for the daemon's
  * client).  Another user's file made our lock would be one we could not
- * remove from a sticky directory, and one its user could.  O_NONBLOCK: a
- * FIFO planted there must not hang us.
+ * remove from a sticky directory, and one its user could.
+ *
+ * Made with mknod(2), which makes a regular file without opening it and
+ * never follows or reuses what is at the name (two calls with the look
+ * at its owner, which catches file systems that do not make files of the
+ * file-system uid, where open, fstat and close were three).  When the
+ * name is taken (our litter, or something planted) or mknod fails
+ * otherwise, the file is opened instead: O_NONBLOCK, so that a FIFO
+ * planted there must not hang us.
  */
 static int
 link_make_unique(struct lockfs_lock *l, struct lockfs_err *err)
 {
 	struct stat st;
-	int         fd, r = 0;
+	int         fd, r;
 
+	if (mknod(l->unique, S_IFREG | 0644, 0) == 0) {
+		if (lstat(l->unique, &st) == -1)
+			return lockfs_fail(err, LB_EFAILED, errno, "cannot "
+			    "lock %s: cannot look at %s", l->path, l->unique);
+		return link_unique_check(l, &st, err);
+	}
 	fd = open(l->unique, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
 	    O_CLOEXEC, 0644);
 	if (fd == -1)
@@ -113,11 +147,8 @@ link_make_unique(struct lockfs_lock *l, struct lockfs_err *err)
 	if (fstat(fd, &st) == -1)
 		r = lockfs_fail(err, LB_EFAILED, errno, "cannot lock %s: "
 		    "cannot look at %s", l->path, l->unique);
-	else if (!S_ISREG(st.st_mode) || st.st_uid != l->owner.uid)
-		r = lockfs_fail(err, LB_EFAILED, EEXIST, "cannot lock %s: %s "
-		    "is not a file of ours (%s of uid %ld)", l->path,
-		    l->unique, S_ISREG(st.st_mode) ? "a file" : "no file",
-		    (long)st.st_uid);
+	else
+		r = link_unique_check(l, &st, err);
 	close(fd);
 	return r;
 }
@@ -132,10 +163,12 @@ link_make_unique(struct lockfs_lock *l, struct lockfs_err *err)
 static int
 link_try_acquire(struct lockfs_lock *l, struct lockfs_err *err)
 {
-	int r;
+	struct stat lk;
+	int         r;
 
-	if ((r = lockfs_is_present(l->lock_file, err)) == 1) {
-		if ((r = link_is_mine(l, err)) == 1)
+	/* One look at PATH.lock for both questions (there? ours?). */
+	if (lstat(l->lock_file, &lk) == 0) {
+		if ((r = link_is_mine_at(l, &lk, err)) == 1)
 			r = 0;
 		else if (r == 0)
 			r = lockfs_fail(err, LB_EALREADY, 0, "%s is locked by "
@@ -166,12 +199,15 @@ static void
 link_abandon(struct lockfs_lock *l)
 {
 	struct lockfs_err err;
+	struct stat       un;
 	int               saved = errno;
 
 	/* Only a file of ours: another's, planted at our name, is theirs.
 	 * Our name first: mostly nothing is there (a release or a handoff
-	 * removed it), and one look tells. */
-	if (unique_is_ours(l) && link_is_mine(l, &err) == 0)
+	 * removed it), and one look tells; when it is ours, that look is
+	 * the one PATH.lock is compared with (is it the lock?). */
+	if (lstat(l->unique, &un) == 0 && S_ISREG(un.st_mode) &&
+	    un.st_uid == l->owner.uid && link_is_lock(l, &un, &err) == 0)
 		unlink(l->unique);
 	errno = saved;
 }

@@ -53,6 +53,37 @@ START_TEST(test_hostile_link_unique_symlink)
 }
 END_TEST
 
+/* A unique file made that is not of the owner's uid (as on a file system
+ * that does not make files of the file-system uid; here the owner names
+ * another uid than the one we make files with) is never made the lock:
+ * the look at the new file's owner bites, whether the file was made anew
+ * or found left by an earlier try. */
+START_TEST(test_hostile_link_unique_not_of_owner)
+{
+	struct lockfs_lock l;
+	struct lockfs_err  err;
+	char               dir[PATH_MAX], path[PATH_MAX];
+	int                round;
+
+	tl_place_in(dir, path, "res");
+	init_ok(&l, path, LB_LINK, 0);
+	l.owner.uid = l.owner.uid == 0 ? 1 : 0;
+	for (round = 0; round < 2; round++) {   /* made anew, then found */
+		memset(&err, 0, sizeof(err));
+		ck_assert_int_eq(lockfs_try_acquire(&l, &err), LB_EFAILED);
+		ck_assert_msg(strstr(err.msg, "not a file of ours") != NULL,
+		    "%s", err.msg);
+		ck_assert(tl_exists(l.unique));
+		ck_assert(!tl_exists(l.lock_file));
+		lockfs_abandon(&l);     /* not ours: left where it is */
+		ck_assert(tl_exists(l.unique));
+	}
+	ck_assert_int_eq(unlink(l.unique), 0);
+	lockfs_fini(&l);
+	tl_place_remove(dir);
+}
+END_TEST
+
 /* PATH.lock a directory (the mkdir method's, or anyone's): the link
  * method sees it locked, never its own. */
 START_TEST(test_hostile_link_lock_is_dir)
@@ -604,6 +635,7 @@ lockfs_hostile_case(void)
 	TCase *tc = tcase_create("hostile");
 
 	tcase_add_test(tc, test_hostile_link_unique_symlink);
+	tcase_add_test(tc, test_hostile_link_unique_not_of_owner);
 	tcase_add_test(tc, test_hostile_link_lock_is_dir);
 	tcase_add_test(tc, test_hostile_pidfile_is_dir);
 	tcase_add_test(tc, test_mkdir_release_after_handoff_marker);

@@ -6,6 +6,7 @@ the artefacts on disk.  Python's lockfile (Debian's python3-lockfile) is
 the outside party the broker must exclude and be excluded by.
 """
 import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -1772,6 +1773,67 @@ class StateDatabase(DaemonTest):
             for n in which:
                 f.seek((n - 1) * size)
                 f.write(bytes((i * 151 + 7) % 256 for i in range(size)))
+
+    def test_idle_daemon_holds_no_wal_lock(self):
+        """The daemon takes the state database's WAL-index locks in fewer
+        system calls (daemon/walshm.c: an unlock held back to be merged
+        with the next call): once a request is answered, none of them is
+        held any more, so another process may write and checkpoint at
+        once.  Over enough transactions for the daemon's own automatic
+        checkpoints, every reply is followed by a look at the lock bytes
+        (120 to 127 of the -shm file) with a lock of our own, and now and
+        then by a write transaction of another connection that may not
+        wait; then, while another reader keeps a read transaction open
+        (taken anew after each reply, so that the daemon's read marks
+        move), each reply's change is what that reader sees."""
+        a = self.client()
+        p = self.path()
+        other = sqlite3.connect(self.daemon.state, isolation_level=None,
+                                timeout=0)
+        reader = sqlite3.connect(self.daemon.state, isolation_level=None,
+                                 timeout=5)
+        fd = os.open(self.daemon.state + "-shm", os.O_RDWR)
+
+        def unlocked(nbytes, why):
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, nbytes, 120)
+            except OSError as e:
+                self.fail("%s: a WAL lock is still held: %s" % (why, e))
+            fcntl.lockf(fd, fcntl.LOCK_UN, nbytes, 120)
+
+        try:
+            for i in range(1200):       # > 2000 transactions
+                for verb, fields, held in (("ACQUIRE", {"timeout": 0}, 1),
+                                           ("RELEASE", {}, 0)):
+                    self.assertCode(a.call(verb, path=p, **fields), "OK")
+                    why = "cycle %d, after %s" % (i, verb)
+                    if i < 1100:
+                        unlocked(8, why)
+                        continue
+                    # The reader's own read lock is among 123 to 127.
+                    unlocked(3, why)
+                    if reader.in_transaction:
+                        reader.execute("COMMIT")
+                    reader.execute("BEGIN")
+                    self.assertEqual(reader.execute(
+                        "SELECT count(*) FROM holds").fetchone()[0], held,
+                        why)
+                if i % 100 == 0:
+                    other.execute("BEGIN IMMEDIATE")
+                    other.execute("INSERT OR REPLACE INTO meta (key, value) "
+                                  "VALUES ('other', ?)", (i,))
+                    other.execute("COMMIT")
+            reader.execute("COMMIT")
+            unlocked(8, "at the end")
+            self.assertEqual(other.execute(
+                "PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0], 0)
+            self.assertCode(a.call("ACQUIRE", path=p), "OK")
+            self.assertEqual(other.execute(
+                "SELECT count(*) FROM holds").fetchone()[0], 1)
+        finally:
+            os.close(fd)
+            reader.close()
+            other.close()
 
     def test_damaged_database_moved_aside(self):
         """A damaged state database is moved aside at start (kept, named

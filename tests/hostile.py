@@ -36,7 +36,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lbdaemon import Client, Daemon, DaemonCase  # noqa: E402
+from lbdaemon import WRAPPER, Client, Daemon, DaemonCase  # noqa: E402
 
 BUILDDIR = os.environ.get("LB_BUILDDIR", os.getcwd())
 LOCKHELPER = os.path.join(BUILDDIR, "tests", "lockhelper")
@@ -46,6 +46,9 @@ TRANSPORTS = ("local", "broker")
 ROOT, NOBODY, ATTACKER = 0, 65534, 4242
 VICTIMS = (ROOT, NOBODY)
 PRECIOUS = b"precious\n"
+# valgrind does not know openat2 (ENOSYS): the daemon then cannot tell a
+# magic link in a path (tests/daemon.py says the same).
+OPENAT2 = not any("valgrind" in w for w in WRAPPER)
 
 
 def attacker_of(victim):
@@ -780,6 +783,97 @@ class Replaced(HostileTest):
         def check(r, why):
             self.assertTrue(os.path.exists(os.path.join(r, "lock")), why)
         self.swap_while_restarting(250, hold, check)
+
+
+class MagicLinks(HostileTest):
+    """A client swaps a directory of its lock's path for a symbolic link
+    through a magic link (/proc/self/cwd, which the kernel resolves in
+    the daemon's own /proc) after the grant.  The daemon leaves out the
+    magic-link check only where the steps are the holder's own on its own
+    hold (a RELEASE without waiters; STATUS and a re-entrant ACQUIRE make
+    none): those steps still run as the holder and reach nothing it could
+    not reach itself.  Everywhere else the check still refuses."""
+
+    def swap_through_proc(self, d, target):
+        """As nobody: moves d away to d + ".real" and puts a symbolic link
+        to /proc/self/cwd + target in its place."""
+        with as_user(NOBODY):
+            os.rename(d, d + ".real")
+            os.symlink("/proc/self/cwd" + target, d)
+
+    def unswap(self, d):
+        with as_user(NOBODY):
+            os.unlink(d)
+            os.rename(d + ".real", d)
+
+    def test_own_release_without_waiters_acts_as_the_holder(self):
+        # Through the magic link into its own directory: released there.
+        d, path = self.place("x")
+        c = self.nobody()
+        self.assertCode(c.call("ACQUIRE", path=path, timeout=0), "OK")
+        self.swap_through_proc(d, d + ".real")
+        r = c.call("STATUS", path=path)
+        self.assertCode(r, "OK")
+        self.assertEqual(r.fields["mine"], "1", r)
+        self.assertCode(c.call("ACQUIRE", path=path, timeout=0), "OK")
+        self.assertCode(c.call("RELEASE", path=path), "OK")
+        self.assertOnly(d + ".real", [])
+        self.unswap(d)
+        # Through it into a directory nobody may not search, where root
+        # put files of nobody's at the lock's names: the holder's steps
+        # cannot look there, and touch nothing.
+        private = os.path.join(self.top, "private")
+        os.mkdir(private)
+        os.chmod(private, 0o700)
+        d, path = self.place("x")
+        c = self.nobody()
+        self.assertCode(c.call("ACQUIRE", path=path, timeout=0), "OK")
+        unique = os.path.basename(unique_name(c.pid, path + ".lock",
+                                              "link"))
+        self.assertIn(unique, os.listdir(d))
+        with open(os.path.join(private, unique), "wb") as f:
+            f.write(PRECIOUS)
+        os.chown(os.path.join(private, unique), NOBODY, NOBODY)
+        os.link(os.path.join(private, unique),
+                os.path.join(private, "x.lock"))
+        self.swap_through_proc(d, private)
+        r = c.call("RELEASE", path=path)
+        self.assertEqual(r.verb, "ERR", r)
+        self.assertIn("Permission%20denied", r.line, r)
+        self.assertEqual(sorted(os.listdir(private)), sorted([unique,
+                                                             "x.lock"]))
+        with open(os.path.join(private, "x.lock"), "rb") as f:
+            self.assertEqual(f.read(), PRECIOUS)
+        self.unswap(d)
+        self.assertServing()
+
+    @unittest.skipUnless(OPENAT2, "no openat2 under valgrind")
+    def test_the_check_still_refuses_others_and_handoffs(self):
+        d, path = self.place("x")
+        c = self.nobody()
+        waiter = self.nobody()
+        other = self.nobody()
+        self.assertCode(c.call("ACQUIRE", path=path, timeout=0), "OK")
+        wid = waiter.send("ACQUIRE", path=path, timeout=30)
+        self.assertCode(waiter.call("PING"), "OK")     # queued by now
+        self.swap_through_proc(d, d + ".real")
+        # With a waiter the RELEASE would hand over: the next holder's
+        # steps would follow the link.  Refused, the hold kept.
+        r = c.call("RELEASE", path=path)
+        self.assertCode(r, "EINVAL")
+        self.assertIn("magic%20link", r.line, r)
+        self.assertEqual(c.call("STATUS", path=path).fields["mine"], "1")
+        # Not the asker's hold: refused as before, for every verb.
+        for verb, extra in (("RELEASE", {}), ("STATUS", {}),
+                            ("BREAK", {}), ("ACQUIRE", {"timeout": 0})):
+            r = other.call(verb, path=path, **extra)
+            self.assertCode(r, "EINVAL", verb)
+            self.assertIn("magic%20link", r.line, r)
+        self.unswap(d)
+        self.assertCode(c.call("RELEASE", path=path), "OK")
+        self.assertCode(waiter.wait(wid), "OK")
+        self.assertCode(waiter.call("RELEASE", path=path), "OK")
+        self.assertOnly(d, [])
 
 
 class Interleaved(HostileTest):

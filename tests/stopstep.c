@@ -3,10 +3,10 @@
  * installed, that stops the daemon (SIGSTOP, so that its parent test can
  * see it with waitpid WUNTRACED and kill it) right after its Nth
  * file-system step in a chosen directory: a step is a mkdir, rmdir,
- * unlink, unlinkat, rename, renameat2, link, linkat, symlink, or an open
- * or openat that creates, that succeeded on a name in that directory or
- * below (the name made, for link, linkat and symlink; the new name, for a
- * rename).  So a test can
+ * unlink, unlinkat, rename, renameat2, link, linkat, symlink, mknod,
+ * mknodat, or an open or openat that creates, that succeeded on a name
+ * in that directory or below (the name made, for link, linkat, symlink
+ * and mknod; the new name, for a rename).  So a test can
  * kill the daemon between any two steps of a grant, a release or a
  * handoff.  No daemon code knows of it.
  *
@@ -40,6 +40,8 @@ EXPORT int link(const char *from, const char *to);
 EXPORT int linkat(int fromfd, const char *from, int tofd, const char *to,
     int flags);
 EXPORT int symlink(const char *target, const char *path);
+EXPORT int mknod(const char *path, mode_t mode, dev_t dev);
+EXPORT int mknodat(int dirfd, const char *path, mode_t mode, dev_t dev);
 EXPORT int open(const char *path, int flags, ...);
 EXPORT int open64(const char *path, int flags, ...);
 EXPORT int openat(int dirfd, const char *path, int flags, ...);
@@ -160,6 +162,22 @@ symlink(const char *target, const char *path)
 	int (*f)(const char *, const char *) = real("symlink");
 
 	return step(f(target, path), AT_FDCWD, path);
+}
+
+int
+mknod(const char *path, mode_t mode, dev_t dev)
+{
+	int (*f)(const char *, mode_t, dev_t) = real("mknod");
+
+	return step(f(path, mode, dev), AT_FDCWD, path);
+}
+
+int
+mknodat(int dirfd, const char *path, mode_t mode, dev_t dev)
+{
+	int (*f)(int, const char *, mode_t, dev_t) = real("mknodat");
+
+	return step(f(dirfd, path, mode, dev), dirfd, path);
 }
 
 /* The mode argument of an open that creates. */
