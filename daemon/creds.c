@@ -142,6 +142,19 @@ lbd_creds_unref(struct lbd_creds *cr)
 		free(cr);
 }
 
+/* What runs before any client's credentials are taken on next
+ * (lbd_creds_before_enter), and its argument. */
+static void (*before_enter)(void *);
+static void  *before_enter_arg;
+
+/* lbd_creds_before_enter: see creds.h. */
+void
+lbd_creds_before_enter(void (*fn)(void *), void *arg)
+{
+	before_enter = fn;
+	before_enter_arg = arg;
+}
+
 /*
  * lbd_creds_enter: takes on cr's uid, gid and groups for filesystem
  * access.  Returns 0, or LB_EFAILED with err filled when the switch cannot
@@ -151,8 +164,13 @@ lbd_creds_unref(struct lbd_creds *cr)
 int
 lbd_creds_enter(const struct lbd_creds *cr, struct lockfs_err *err)
 {
+	void (*fn)(void *) = before_enter;
 	uid_t self;
 
+	if (fn != NULL) {       /* once, then it is the hook's to set again */
+		before_enter = NULL;
+		fn(before_enter_arg);
+	}
 	creds_self();
 	self = self_uid;
 	if (cr->uid == self)

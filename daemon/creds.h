@@ -54,6 +54,12 @@ void lbd_creds_unref(struct lbd_creds *cr);
  * made.  Pair with lbd_creds_leave; no callback runs in between. */
 int  lbd_creds_enter(const struct lbd_creds *cr, struct lockfs_err *err);
 
+/* lbd_creds_before_enter: fn(arg) runs, once, at the next lbd_creds_enter,
+ * before the switch (NULL: nothing): what must be done before any step
+ * for a client (swap.c finishes the handoffs owed their last step, whose
+ * lock directories it keeps open).  fn may enter credentials itself. */
+void lbd_creds_before_enter(void (*fn)(void *), void *arg);
+
 /* lbd_creds_leave: back to the daemon's own filesystem credentials. */
 void lbd_creds_leave(void);
 

@@ -26,6 +26,15 @@
  *           old holder's artefact is released, as its user, when the
  *           next holder's hold ends
  *
+ * One at a time, and before any other step for anyone: while a handoff is
+ * owed its last step the daemon keeps its lock directory open (its
+ * flock), and a client's path could lead into an open directory through
+ * the daemon's /proc/self/fd (a magic link swapped in after the check of
+ * the path); so a new handoff finishes the one owed first, and the one
+ * owed is finished before any client's credentials are taken on
+ * (lbd_creds_before_enter): no client step ever runs while the daemon
+ * has a directory open but the one it is acting in.
+ *
  * Why nobody can take the lock in between: the lock file exists all the
  * time (its old holder's name until the last step), so every party sees
  * the lock held; the only party that removes another's lock file, a
@@ -71,9 +80,16 @@ swap_prepare_as(struct lbd_swap *s, struct lbd_creds *creds,
 	return r;
 }
 
-/* lbd_swap_prepare: see swap.h.  A directory whose lock another handoff
- * of this daemon still holds (its last step owed) is taken once those
- * are finished. */
+/* Before any step for a client: the handoff owed its last step takes it
+ * (lbd_creds_before_enter). */
+static void
+swaps_hook(void *arg)
+{
+	lbd_swaps_finish(arg);
+}
+
+/* lbd_swap_prepare: see swap.h.  The handoff owed its last step, if any,
+ * takes it first: one at a time. */
 int
 lbd_swap_prepare(struct lbd_hold *h, struct lbd_hold *next,
     struct lbd_creds *creds, struct lockfs_err *err)
@@ -88,12 +104,8 @@ lbd_swap_prepare(struct lbd_hold *h, struct lbd_hold *next,
 	s->from = h;
 	s->to = next;
 	lbd_orphan_unwatch(h);  /* a kept holder's exit no longer matters */
+	lbd_swaps_finish(d);
 	r = swap_prepare_as(s, creds, err);
-	if (r == LB_EFAILED && err->sys_errno == EWOULDBLOCK &&
-	    !TAILQ_EMPTY(&d->swaps)) {
-		lbd_swaps_finish(d);
-		r = swap_prepare_as(s, creds, err);
-	}
 	if (r != 0 || !s->fs.pending) {
 		free(s);
 		return r;
@@ -103,6 +115,7 @@ lbd_swap_prepare(struct lbd_hold *h, struct lbd_hold *next,
 	next->dir_dev = s->fs.dir_dev;  /* the directory it is granted in */
 	next->dir_ino = s->fs.dir_ino;
 	TAILQ_INSERT_TAIL(&d->swaps, s, entry);
+	lbd_creds_before_enter(swaps_hook, d);
 	return 0;
 }
 
@@ -149,6 +162,7 @@ lbd_swap_finish(struct lbd_hold *h)
 
 	if (h == NULL || (s = h->swap) == NULL)
 		return;
+	lbd_creds_before_enter(NULL, NULL);     /* the one owed: this one */
 	if (s->failed) {
 		h->swap = NULL;
 		h->swap_from = NULL;

@@ -417,6 +417,37 @@ class Foreign(DaemonTest):
         self.assertCode(c.call("ACQUIRE", path=p, method="pidfile",
                                timeout=0, stale=1), "OK")
 
+    def test_handoffs_in_one_iteration(self):
+        """Several handoffs read in one loop iteration (one write of
+        RELEASEs, every method, locks in one directory): one at a time,
+        each finished before the next is prepared; each waiter gets its
+        lock, on disk its own, and nothing is left behind."""
+        a, b = self.client(), self.client()
+        methods = ("link", "symlink", "mkdir", "pidfile", "sqlite")
+        paths = [self.path("h-" + m) for m in methods]
+        for p, m in zip(paths, methods):
+            self.assertCode(a.call("ACQUIRE", path=p, method=m, thread=1),
+                            "OK")
+        rids = [b.send("ACQUIRE", path=p, method=m, thread=2, timeout=60)
+                for p, m in zip(paths, methods)]
+        self.assertCode(b.call("PING"), "OK")
+        a.send_raw("".join("RELEASE %d path=%s method=%s thread=1\n" %
+                           (100 + i, p, m) for i, (p, m) in
+                           enumerate(zip(paths, methods))))
+        for rid in rids:
+            self.assertCode(b.wait(rid), "OK")
+        for i in range(len(methods)):
+            self.assertCode(a.wait(str(100 + i)), "OK")
+        for p, m in zip(paths, methods):
+            self.assertEqual(b.call("STATUS", path=p, method=m, thread=2)
+                             .fields["mine"], "1")
+            self.assertCode(a.call("ACQUIRE", path=p, method=m, thread=3,
+                                   timeout=0), "EALREADY")
+            self.assertCode(b.call("RELEASE", path=p, method=m, thread=2),
+                            "OK")
+        self.assertEqual([f for f in os.listdir(self.locks)
+                          if not f.startswith(".lockbroker.sqlite")], [])
+
     def test_handoff_never_leaves_the_lock_free(self):
         p = self.path()
         poller = textwrap.dedent("""
