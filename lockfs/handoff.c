@@ -309,16 +309,22 @@ make_link_unique(const struct lockfs_lock *to, int *made,
 	int         fd, r = 0;
 
 	*made = 0;
-	/* O_NONBLOCK: a FIFO planted there must not hang us. */
-	fd = open(to->unique, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
-	    O_CLOEXEC, 0644);
-	if (fd == -1) {
+	fd = -1;
+	/* mknod(2) makes a regular file without opening it, and never
+	 * follows or reuses what is at the name; a taken name (litter, or
+	 * something planted) is opened instead, O_NONBLOCK: a FIFO planted
+	 * there must not hang us. */
+	if (mknod(to->unique, S_IFREG | 0644, 0) == 0)
+		r = lstat(to->unique, &st);
+	else if ((fd = open(to->unique, O_WRONLY | O_CREAT | O_NOFOLLOW |
+	    O_NONBLOCK | O_CLOEXEC, 0644)) == -1) {
 		r = lockfs_fail(err, LB_EFAILED, errno, "cannot hand %s over: "
 		    "cannot create %s", to->path, to->unique);
 		goto out;
-	}
+	} else
+		r = fstat(fd, &st);
 	*made = 1;
-	if (fstat(fd, &st) == -1)
+	if (r == -1)
 		r = lockfs_fail(err, LB_EFAILED, errno, "cannot hand %s over: "
 		    "cannot look at %s", to->path, to->unique);
 	else if ((*made = st.st_uid == to->owner.uid) == 0)
@@ -328,7 +334,8 @@ make_link_unique(const struct lockfs_lock *to, int *made,
 	else if (!S_ISREG(st.st_mode) || st.st_nlink != 1)
 		r = lockfs_fail(err, LB_EFAILED, EEXIST, "cannot hand %s "
 		    "over: %s is not a fresh file", to->path, to->unique);
-	close(fd);
+	if (fd != -1)
+		close(fd);
 out:
 	return r;
 }
