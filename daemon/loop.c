@@ -12,13 +12,16 @@
  *   |     iteration's transaction; their OKs are owed (reply.c)
  *   v
  *   check (iteration_end):
- *     settle: commit -> the owed OKs sent, or, the commit failed, the
+ *     settle: commit -> the owed OKs queued, or, the commit failed, the
  *     |       grants refused (their locks handed on: owed again, settled
  *     |       by the next round)
+ *     the last step of each handoff recorded (swap.c: the next holder's
+ *     |   artefact renamed over the lock file), before any reply is
+ *     |   written: a client told of a handoff (the next holder, or the
+ *     |   old holder of its release) never finds the lock file still the
+ *     |   old holder's, also when the daemon dies right after
  *     LISTs on, as far as their clients read (list.c)
  *     replies handed to libuv (conn.c), grants first
- *     the last step of each handoff told in them (swap.c: the next
- *     |   holder's artefact renamed over the lock file)
  *     the iteration end's work: the holds of closed connections, exited
  *     |   processes and orphans past their grace ended (a turn in all:
  *     |   ending.c), sqlite locks due a look (watch.c), releasing holds
@@ -33,7 +36,8 @@
  *   STOPPING=1 -> the listener closed -> the holds of closed
  *   connections, exited processes and orphans past their grace released
  *   -> waiters get ESHUTDOWN, LISTs end -> orphans detached -> settle ->
- *   replies out -> each connection shut down once its replies
+ *   the handoffs' last steps -> replies out -> each connection shut
+ *   down once its replies
  *   are written (or closed after LBD_STOP_FLUSH_MS) -> the loop's handles
  *   closed: uv_run returns once the last connection is closed.  Holds
  *   stay on disk and in the database for the next daemon.
@@ -113,9 +117,9 @@ store_watch(uv_timer_t *t)
 	lbd_store_check(t->data);
 }
 
-/* The end of each iteration: commit, LISTs on as far as their clients
- * read, then replies out, then the last steps of the handoffs they told
- * (swap.c); only then the work of the iteration's end
+/* The end of each iteration: commit, the last steps of the handoffs it
+ * recorded (swap.c), LISTs on as far as their clients read, then replies
+ * out; only then the work of the iteration's end
  * (the holds of gone holders: ending.c; sqlite locks due a look,
  * releasing holds due a try), which the next iteration commits and
  * answers (handoffs), so that the replies of this one do not wait for it; then the throttled connections' next turn.
@@ -129,9 +133,9 @@ iteration_end(uv_check_t *h)
 	    !TAILQ_EMPTY(&d->due) || lbd_releasing_waiting(d);
 
 	lbd_settle(d);
+	lbd_swaps_finish(d);
 	lbd_lists_more(d);
 	lbd_conn_flush_all(d);
-	lbd_swaps_finish(d);
 	uv_idle_stop(&d->idle);
 	lbd_endings_turn(d, 0);
 	lbd_watches_due(d);
@@ -209,8 +213,8 @@ lbd_stop(struct lbd *d)
 	lbd_lists_shutdown(d);
 	lbd_orphans_detach(d);
 	lbd_settle(d);
-	lbd_conn_flush_all(d);
 	lbd_swaps_finish(d);
+	lbd_conn_flush_all(d);
 	for (c = TAILQ_FIRST(&d->conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
 		if ((req = malloc(sizeof(*req))) == NULL ||

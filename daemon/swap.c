@@ -1,19 +1,23 @@
 /*
- * swap.c: the handoffs whose next holder is told before their last step.
+ * swap.c: the handoffs whose last step waits for the iteration's commit.
  *
  * A handoff (hold.c, lbd_hold_end) prepares every step that can fail for
  * want of permission or room as the next holder (lockfs_handoff_prepare:
  * the directory's lock taken, the next holder's artefact made beside the
  * lock), installs the next holder and owes it its OK; the iteration's
- * commit records the grant, with the previous holder's identity, and the
- * OK goes out (reply.c; the waiter's before the old holder's); only then
- * is the last step taken: the next holder's artefact renamed over the lock
+ * commit records the grant, with the previous holder's identity; then the
+ * last step is taken: the next holder's artefact renamed over the lock
  * file (mkdir: the old holder's marker removed), the directory's lock
- * dropped, the old holder's traces removed as its own user.
+ * dropped, the old holder's traces removed as its own user; only then do
+ * the OKs go out (reply.c; the waiter's before the old holder's): nobody
+ * told of the handoff ever finds the lock file still the old holder's,
+ * which the old holder, told it released or cut off from a dead daemon,
+ * would take for its own (docs/DESIGN.md).
  *
  *   prepared (d->swaps; the lock's artefact still the old holder's name,
  *   |         the directory locked, so no breaker acts)
- *   | the iteration's end, its replies out (loop.c); or earlier, before
+ *   | the iteration's end, its commit done, before its replies (loop.c);
+ *   | or earlier, before
  *   | anything else touches the lock (its hold ending, BREAK, the
  *   | daemon's stop) or another handoff in the same directory
  *   v

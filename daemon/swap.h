@@ -1,7 +1,7 @@
 /*
- * swap.h: handoffs told before their last step (swap.c, drawn there):
- * the next holder's OK goes out once its grant is recorded, and the
- * artefact's name is replaced right after.
+ * swap.h: handoffs whose last step waits for the commit (swap.c, drawn
+ * there): the artefact's name is replaced once the grant is recorded,
+ * and the next holder's OK goes out right after.
  */
 #ifndef LBD_SWAP_H
 #define LBD_SWAP_H

@@ -587,8 +587,8 @@ class BadInput(DaemonTest):
 
 
 class SwapWindow(DaemonTest):
-    """A handoff's next holder is told once its grant is recorded, before
-    the artefact's last step (daemon/swap.c): the daemon is killed right
+    """A handoff's last step comes after its grant is recorded, before
+    anyone is told (daemon/swap.c, loop.c): the daemon is killed right
     there, under gdb (a breakpoint on that step), and a restarted daemon
     must finish the handoff, never give the lock to anyone else meanwhile,
     and never take a lock that is someone else's by then."""
@@ -618,8 +618,9 @@ class SwapWindow(DaemonTest):
 
     def hand_over_and_kill(self, p, method):
         """a holds p; a hold kept for another process (a sleeper: pidfile
-        names processes) waits; a releases: that process, once its
-        ACQUIRE is answered and the daemon is dead."""
+        names processes) waits; a releases: that process, once the
+        daemon, dead at the handoff's last step, has recorded the grant
+        and told nobody."""
         a, b = self.client(), self.client()
         proc = self.spawn("import time; time.sleep(600)")
         self.assertCode(a.call("ACQUIRE", path=p, method=method), "OK")
@@ -627,12 +628,14 @@ class SwapWindow(DaemonTest):
                      timeout=60)
         self.assertCode(b.call("PING"), "OK")       # queued
         a.send("RELEASE", path=p, method=method)
-        self.assertCode(b.wait(rid), "OK")
         self.daemon.proc.wait(60)                   # gdb killed it there
         self.assertIn("lockfs_handoff_finish (", self.daemon.logtext())
+        # Recorded, and nobody told yet: the last step comes first.
+        self.assertTrue(b.closed())
+        self.assertTrue(a.closed())
         return proc
 
-    def test_killed_between_the_reply_and_the_swap(self):
+    def test_killed_between_the_commit_and_the_swap(self):
         for method in ("link", "symlink", "pidfile", "mkdir"):
             with self.subTest(method=method):
                 self.start_killed_at_the_last_step()
@@ -657,6 +660,61 @@ class SwapWindow(DaemonTest):
                 self.assertIn("finished the handoff" if method != "mkdir"
                               else "left by a handoff",
                               self.daemon.logtext())
+
+    def helper(self, method, p):
+        """tests/lockhelper serving p through the daemon while it answers,
+        in-process when it does not (the AUTO transport): a function
+        that sends it a command and returns its answer."""
+        env = dict(os.environ, LOCKBROKER_SOCKET=self.daemon.socket)
+        proc = subprocess.Popen(
+            [os.path.join(os.environ.get("LB_BUILDDIR", "."), "tests",
+                          "lockhelper"), "-u", method, p, "serve"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+            text=True)
+        self.procs.append(proc)
+        self.addCleanup(proc.stdout.close)
+        self.addCleanup(proc.stdin.close)
+
+        def ask(command):
+            proc.stdin.write(command + "\n")
+            proc.stdin.flush()
+            return proc.stdout.readline().strip()
+        return ask
+
+    def test_nobody_told_finds_the_old_holders_lock_file(self):
+        """Killed at the last step: whoever the daemon told of the handoff
+        (the next holder of its grant, the old holder of its release)
+        never finds the lock file still the old holder's.  The old holder,
+        a library client, takes the lock again in-process (no daemon
+        answers: the AUTO transport); the lock file still its own, that
+        would be at once, while the next holder was told it holds it."""
+        for method in ("link", "symlink", "mkdir"):
+            with self.subTest(method=method):
+                self.start_killed_at_the_last_step()
+                p = self.path(method)
+                ask = self.helper(method, p)
+                self.assertEqual(ask("acquire 10"), "locked")
+                b = self.client()
+                rid = b.send("ACQUIRE", path=p, method=method, timeout=60)
+                self.assertCode(b.call("PING"), "OK")       # queued
+                self.assertEqual(ask("release"), "released")
+                self.daemon.proc.wait(60)                   # killed there
+                self.assertIn("lockfs_handoff_finish (",
+                              self.daemon.logtext())
+                try:
+                    told = b.wait(rid).verb == "OK"
+                except EOFError:
+                    told = False
+                again = ask("acquire 0")
+                if told:
+                    self.assertNotEqual(again, "locked")
+                elif again == "locked":
+                    self.assertEqual(ask("release"), "released")
+                self.daemon.start()
+                if told:
+                    c = self.client()
+                    self.assertCode(c.call("ACQUIRE", path=p, method=method,
+                                           thread=7, timeout=0), "EALREADY")
 
     def assertPythonSeesItHeld(self, p):
         out = subprocess.run(
