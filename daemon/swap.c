@@ -143,6 +143,14 @@ swap_release_from(struct lbd_swap *s)
 	lbd_hold_free(s->from);
 }
 
+/* lbd_swap_from_id: see swap.h. */
+const struct lockfs_file_id *
+lbd_swap_from_id(const struct lbd_hold *h)
+{
+	return h->swap != NULL && !h->swap->failed ? &h->swap->fs.from_id :
+	    NULL;
+}
+
 /* lbd_swap_finish: see swap.h. */
 void
 lbd_swap_finish(struct lbd_hold *h)

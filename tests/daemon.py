@@ -716,6 +716,41 @@ class SwapWindow(DaemonTest):
                     self.assertCode(c.call("ACQUIRE", path=p, method=method,
                                            thread=7, timeout=0), "EALREADY")
 
+    def test_the_old_holders_lock_taken_anew_is_left_alone(self):
+        """Killed at the last step: the old holder, a library client, lets
+        go of the lock in-process (its RELEASE went unanswered) and takes
+        it anew in-process, its lock file of the same name and owner as
+        the one the handoff was to replace.  The restarted daemon must not
+        rename the next holder's artefact over that new lock file, nor
+        give the next holder the lock back."""
+        for method in ("link", "symlink"):
+            with self.subTest(method=method):
+                self.start_killed_at_the_last_step()
+                p = self.path(method)
+                ask = self.helper(method, p)
+                self.assertEqual(ask("acquire 10"), "locked")
+                b = self.client()
+                rid = b.send("ACQUIRE", path=p, method=method, timeout=60)
+                self.assertCode(b.call("PING"), "OK")       # queued
+                self.assertEqual(ask("release"), "released")
+                self.daemon.proc.wait(60)                   # killed there
+                self.assertIn("lockfs_handoff_finish (",
+                              self.daemon.logtext())
+                with contextlib.suppress(EOFError):
+                    b.wait(rid)
+                # In-process, whatever the lock file is: its own again.
+                ask("acquire 0")
+                ask("release")
+                self.assertEqual(ask("acquire 0"), "locked")
+                ino = os.lstat(p + ".lock").st_ino
+                self.daemon.start()
+                self.assertEqual(os.lstat(p + ".lock").st_ino, ino)
+                # b's owner asks again: the lock is the helper's.
+                c = self.client()
+                self.assertCode(c.call("ACQUIRE", path=p, method=method,
+                                       timeout=0), "EALREADY")
+                self.assertEqual(ask("release"), "released")
+
     def assertPythonSeesItHeld(self, p):
         out = subprocess.run(
             [PYTHON, "-c", textwrap.dedent("""
