@@ -119,6 +119,9 @@ struct lbd_hold {
 	                                       step is owed (swap.c) */
 	const struct lbd_hold   *swap_from; /* its previous holder then,
 	                                       recorded with it (store.c) */
+	const struct lockfs_file_id *swap_from_id; /* and the previous
+	                                       holder's lock file as the
+	                                       handoff found it */
 	int                      pinned;    /* its names go through a
 	                                       descriptor of its directory
 	                                       as judged (reconcile.c):

@@ -50,7 +50,6 @@
 #include "locktable.h"
 #include "log.h"
 #include "store.h"
-#include "swap.h"
 
 struct lbd_store {
 	sqlite3      *db;
@@ -520,7 +519,7 @@ static int
 store_add(struct lbd_store *s, const struct lbd_hold *h)
 {
 	const struct lbd_hold *from = h->swap_from;
-	const struct lockfs_file_id *id = lbd_swap_from_id(h);
+	const struct lockfs_file_id *id = h->swap_from_id;
 	sqlite3_stmt          *st = s->add;
 	char                   file[PATH_MAX], unique[PATH_MAX];
 	char                   from_unique[PATH_MAX];

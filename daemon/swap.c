@@ -104,6 +104,7 @@ lbd_swap_prepare(struct lbd_hold *h, struct lbd_hold *next,
 	}
 	next->swap = s;
 	next->swap_from = h;
+	next->swap_from_id = &s->fs.from_id;
 	next->dir_dev = s->fs.dir_dev;  /* the directory it is granted in */
 	next->dir_ino = s->fs.dir_ino;
 	TAILQ_INSERT_TAIL(&d->swaps, s, entry);
@@ -143,14 +144,6 @@ swap_release_from(struct lbd_swap *s)
 	lbd_hold_free(s->from);
 }
 
-/* lbd_swap_from_id: see swap.h. */
-const struct lockfs_file_id *
-lbd_swap_from_id(const struct lbd_hold *h)
-{
-	return h->swap != NULL && !h->swap->failed ? &h->swap->fs.from_id :
-	    NULL;
-}
-
 /* lbd_swap_finish: see swap.h. */
 void
 lbd_swap_finish(struct lbd_hold *h)
@@ -164,6 +157,7 @@ lbd_swap_finish(struct lbd_hold *h)
 	if (s->failed) {
 		h->swap = NULL;
 		h->swap_from = NULL;
+		h->swap_from_id = NULL;
 		swap_release_from(s);
 		free(s);
 		return;
@@ -182,10 +176,12 @@ lbd_swap_finish(struct lbd_hold *h)
 		    (long)h->fs.owner.pid, err.msg);
 		s->failed = 1;
 		h->swap_from = NULL;
+		h->swap_from_id = NULL;
 		return;
 	}
 	h->swap = NULL;
 	h->swap_from = NULL;
+	h->swap_from_id = NULL;
 	swap_drop_from(s);
 	free(s);
 }
@@ -214,6 +210,7 @@ lbd_swap_forget(struct lbd_hold *h)
 	}
 	h->swap = NULL;
 	h->swap_from = NULL;
+	h->swap_from_id = NULL;
 	lbd_hold_free(s->from);
 	free(s);
 }

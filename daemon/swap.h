@@ -17,11 +17,6 @@
 int  lbd_swap_prepare(struct lbd_hold *h, struct lbd_hold *next,
          struct lbd_creds *creds, struct lockfs_err *err);
 
-/* lbd_swap_from_id: the old holder's lock file as the handoff to h
- * found it (recorded with h, for a restart: lockfs_handoff_resume), or
- * NULL when no handoff to h is owed its last step. */
-const struct lockfs_file_id *lbd_swap_from_id(const struct lbd_hold *h);
-
 /* lbd_swap_finish: takes the last step of the handoff to h, if one is
  * owed (h may be NULL); the old holder's traces go and it is freed. */
 void lbd_swap_finish(struct lbd_hold *h);
