@@ -16,19 +16,23 @@
  *
  *   prepared (d->swaps; the lock's artefact still the old holder's name,
  *   |         the directory locked, so no breaker acts)
- *   | the iteration's end, its commit done, before its replies (loop.c);
+ *   | the iteration's settle, its commit done, before its OKs (loop.c);
  *   | or earlier, before
  *   | anything else touches the lock (its hold ending, BREAK, the
  *   | daemon's stop) or another handoff in the same directory
  *   v
  *   finished: the lock file is the next holder's -----> freed
- *   | the last step fails (an I/O error; permission and room were
- *   | checked by the preparation)
+ *   | the last step fails (an I/O error, or the next holder's artefact
+ *   | gone from beside the lock: its owner may remove it; permission and
+ *   | room were checked by the preparation)
  *   v
  *   FAILED: the next holder's artefact beside the lock removed; the lock
  *           file stays the old holder's, held on disk all the same; the
- *           old holder's artefact is released, as its user, when the
- *           next holder's hold ends
+ *           next holder's grant, owed, is refused (reply.c: never told
+ *           it holds a lock whose file is the old holder's) and its hold
+ *           ends; the old holder's artefact is released, as its user,
+ *           when it does (a grant already told, or owed to nobody: when
+ *           that hold ends later)
  *
  * Why nobody can take the lock in between: the lock file exists all the
  * time (its old holder's name until the last step), so every party sees
@@ -184,6 +188,13 @@ lbd_swap_finish(struct lbd_hold *h)
 	h->swap_from_id = NULL;
 	swap_drop_from(s);
 	free(s);
+}
+
+/* lbd_swap_failed: see swap.h. */
+int
+lbd_swap_failed(const struct lbd_hold *h)
+{
+	return h->swap != NULL && h->swap->failed;
 }
 
 /* lbd_swaps_finish: see swap.h. */

@@ -21,8 +21,13 @@ int  lbd_swap_prepare(struct lbd_hold *h, struct lbd_hold *next,
  * owed (h may be NULL); the old holder's traces go and it is freed. */
 void lbd_swap_finish(struct lbd_hold *h);
 
+/* lbd_swap_failed: whether the last step of the handoff to h failed (its
+ * lock file still the old holder's): its grant is then refused, never
+ * told (reply.c). */
+int  lbd_swap_failed(const struct lbd_hold *h);
+
 /* lbd_swaps_finish: the same for every handoff still owed its last step
- * (the end of an iteration, once its replies are out). */
+ * (the iteration's settle, its commit done, before its OKs). */
 void lbd_swaps_finish(struct lbd *d);
 
 /* lbd_swap_forget: the daemon stops: a handoff to h still owed its last

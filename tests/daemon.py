@@ -751,6 +751,47 @@ class SwapWindow(DaemonTest):
                                        timeout=0), "EALREADY")
                 self.assertEqual(ask("release"), "released")
 
+    def test_a_last_step_that_fails_is_never_told(self):
+        """The handoff's last step fails (the next holder's artefact gone
+        from beside the lock: its owner may remove it, as the test does
+        from gdb at that step): the next holder must not be told it holds
+        a lock whose file is still the old holder's (which that holder,
+        told it released, would take for its own); it is refused, and
+        the lock is left free for it to take anew."""
+        self.assertEqual(self.daemon.stop(), 0)
+        logf = open(self.daemon.log, "a")
+        self.daemon.proc = subprocess.Popen(
+            ["gdb", "-q", "-nx", "-batch",
+             "-ex", "set breakpoint pending on",
+             "-ex", "break lockfs_handoff_finish",
+             "-ex", "run",
+             "-ex", "shell rm -f %s/.lockbroker-handoff.*" % self.locks,
+             "-ex", "delete", "-ex", "continue",
+             "--args", DAEMON, "--socket", self.daemon.socket, "--state",
+             self.daemon.state, "--debug"],
+            stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
+        logf.close()
+        self.daemon.wait_ready(timeout=120)
+        p = self.path()
+        a, b = self.client(), self.client()
+        proc = self.spawn("import time; time.sleep(600)")
+        self.assertCode(a.call("ACQUIRE", path=p), "OK")
+        rid = b.send("ACQUIRE", path=p, pid=proc.pid, timeout=60)
+        self.assertCode(b.call("PING"), "OK")       # queued
+        self.assertCode(a.call("RELEASE", path=p), "OK")
+        r = b.wait(rid, timeout=60)
+        self.assertIn("cannot rename", self.daemon.logtext())
+        # Told, b would hold a lock whose file is still a's (the test's
+        # process's): refused instead, and the old lock file released.
+        self.assertCode(r, "EINTERNAL")
+        self.assertIn("last step", r.fields["message"])
+        self.assertFalse(os.path.lexists(p + ".lock"))
+        self.assertCode(b.call("ACQUIRE", path=p, pid=proc.pid, timeout=0),
+                        "OK")
+        self.assertCode(b.call("RELEASE", path=p, pid=proc.pid), "OK")
+        self.assertEqual(os.listdir(self.locks), [])
+        self.daemon.stop()
+
     def assertPythonSeesItHeld(self, p):
         out = subprocess.run(
             [PYTHON, "-c", textwrap.dedent("""
