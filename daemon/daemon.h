@@ -119,6 +119,9 @@ struct lbd_hold {
 	                                       step is owed (swap.c) */
 	const struct lbd_hold   *swap_from; /* its previous holder then,
 	                                       recorded with it (store.c) */
+	const struct lockfs_file_id *swap_from_id; /* and the previous
+	                                       holder's lock file as the
+	                                       handoff found it */
 	int                      pinned;    /* its names go through a
 	                                       descriptor of its directory
 	                                       as judged (reconcile.c):
@@ -300,6 +303,9 @@ struct lbd {
 	struct lbd_holds         unclaimed; /* orphans not reclaimed within
 	                                       the grace period, to end */
 	struct lbd_ending        grace_ending; /* their end (reconcile.c) */
+	struct lbd_holds         handed;    /* old holders of finished
+	                                       handoffs, their traces to
+	                                       remove (swap.c) */
 	struct lbd_holds         releasing; /* holds whose end waits for a
 	                                       busy sqlite database (hold.c) */
 	struct lbd_relqs        *relqs;     /* their retry queues

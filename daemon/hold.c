@@ -22,7 +22,8 @@
  *        |              is over) or such a hold reclaimed
  *        |              over a new connection (reconcile.c)
  *        | lbd_hold_end: handed to the head waiter (its new hold
- *        | installed and told before the artefact's last step: swap.c;
+ *        | installed; its artefact's last step after the commit, before
+ *        | any reply: swap.c;
  *        | the old hold is the handoff's till then), or the artefact
  *        | removed; lbd_hold_forget: the
  *        | artefact was gone already; BREAK (lock.c): removed by whoever

@@ -12,13 +12,18 @@
  *   |     iteration's transaction; their OKs are owed (reply.c)
  *   v
  *   check (iteration_end):
- *     settle: commit -> the owed OKs sent, or, the commit failed, the
- *     |       grants refused (their locks handed on: owed again, settled
- *     |       by the next round)
+ *     settle: commit -> the last step of each handoff recorded (swap.c:
+ *     |       the next holder's artefact renamed over the lock file) ->
+ *     |       the owed OKs queued; the commit failed, or a handoff's last
+ *     |       step: those grants refused (their locks handed on: owed
+ *     |       again, settled by the next round).  So a client told of a
+ *     |       handoff (the next holder, or the old holder of its release)
+ *     |       never finds the lock file still the old holder's, also when
+ *     |       the daemon dies right after
  *     LISTs on, as far as their clients read (list.c)
  *     replies handed to libuv (conn.c), grants first
- *     the last step of each handoff told in them (swap.c: the next
- *     |   holder's artefact renamed over the lock file)
+ *     the old holders' traces of the handoffs finished removed, as their
+ *     |   users (swap.c: the link method's old unique files)
  *     the iteration end's work: the holds of closed connections, exited
  *     |   processes and orphans past their grace ended (a turn in all:
  *     |   ending.c), sqlite locks due a look (watch.c), releasing holds
@@ -33,7 +38,8 @@
  *   STOPPING=1 -> the listener closed -> the holds of closed
  *   connections, exited processes and orphans past their grace released
  *   -> waiters get ESHUTDOWN, LISTs end -> orphans detached -> settle ->
- *   replies out -> each connection shut down once its replies
+ *   (with the handoffs' last steps) -> replies out -> each connection shut
+ *   down once its replies
  *   are written (or closed after LBD_STOP_FLUSH_MS) -> the loop's handles
  *   closed: uv_run returns once the last connection is closed.  Holds
  *   stay on disk and in the database for the next daemon.
@@ -89,10 +95,11 @@ lbd_want_flush(struct lbd *d)
 		uv_idle_start(&d->idle, idle_nothing);
 }
 
-/* lbd_settle: commits the iteration's changes, and settles the grants
- * they announce: their OKs are owed until then; when the commit fails they
- * are refused, which may hand locks to waiters, whose grants the next
- * round settles. */
+/* lbd_settle: commits the iteration's changes, takes the last steps of
+ * the handoffs it recorded (swap.c), and settles the grants they
+ * announce: their OKs are owed until then; when the commit fails, or a
+ * handoff's last step, they are refused, which may hand locks to
+ * waiters, whose grants the next round settles. */
 void
 lbd_settle(struct lbd *d)
 {
@@ -101,6 +108,8 @@ lbd_settle(struct lbd *d)
 
 	do {
 		r = lbd_store_settle(d, why, sizeof(why));
+		if (r == 0)
+			lbd_swaps_finish(d);
 		lbd_grants_settle(d, r == 0, why);
 	} while (r != 0 && !TAILQ_EMPTY(&d->acks));
 }
@@ -113,9 +122,10 @@ store_watch(uv_timer_t *t)
 	lbd_store_check(t->data);
 }
 
-/* The end of each iteration: commit, LISTs on as far as their clients
- * read, then replies out, then the last steps of the handoffs they told
- * (swap.c); only then the work of the iteration's end
+/* The end of each iteration: commit, the last steps of the handoffs it
+ * recorded (swap.c: lbd_settle), LISTs on as far as their clients read,
+ * then replies out, then the old holders' traces of those handoffs
+ * removed (swap.c); only then the work of the iteration's end
  * (the holds of gone holders: ending.c; sqlite locks due a look,
  * releasing holds due a try), which the next iteration commits and
  * answers (handoffs), so that the replies of this one do not wait for it; then the throttled connections' next turn.
@@ -131,7 +141,7 @@ iteration_end(uv_check_t *h)
 	lbd_settle(d);
 	lbd_lists_more(d);
 	lbd_conn_flush_all(d);
-	lbd_swaps_finish(d);
+	lbd_swaps_tidy(d);
 	uv_idle_stop(&d->idle);
 	lbd_endings_turn(d, 0);
 	lbd_watches_due(d);
@@ -210,7 +220,7 @@ lbd_stop(struct lbd *d)
 	lbd_orphans_detach(d);
 	lbd_settle(d);
 	lbd_conn_flush_all(d);
-	lbd_swaps_finish(d);
+	lbd_swaps_tidy(d);
 	for (c = TAILQ_FIRST(&d->conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
 		if ((req = malloc(sizeof(*req))) == NULL ||

@@ -563,6 +563,7 @@ main(int argc, char **argv)
 	LIST_INIT(&d.orphans);
 	LIST_INIT(&d.unclaimed);
 	LIST_INIT(&d.releasing);
+	LIST_INIT(&d.handed);
 	snprintf(d.server, sizeof(d.server), "lockbrokerd/%s",
 	    PACKAGE_VERSION);
 	d.loop = uv_default_loop();

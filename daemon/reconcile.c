@@ -32,10 +32,10 @@
  *       to be taken on)                               taken for gone, nor
  *                                                     for its holder's
  *
- * A handoff whose new holder was told and whose last step was never
+ * A handoff whose new holder was recorded and whose last step was never
  * taken (the record names the new holder and the old one: swap.c) is
- * finished first, when the lock file is still the old holder's
- * (lockfs_handoff_resume).  Handoff temporaries left beside a recorded
+ * finished first, when the lock file is still the old holder's, the very
+ * file the handoff found (lockfs_handoff_resume).  Handoff temporaries left beside a recorded
  * lock are removed next, once per directory and user in a start (a
  * directory holding thousands of recorded locks is read once, not once
  * for each).
@@ -455,7 +455,7 @@ orphan_pin(struct lbd_hold *h, int *pin, struct lockfs_err *err)
  * directory or the artefact cannot be looked at (EACCES, EIO), or the
  * sqlite database is busy (err->sys_errno EBUSY); nothing is touched
  * then.  With its record rec (at start): a handoff to h that the
- * previous daemon told h of and did not finish is finished first
+ * previous daemon recorded and did not finish is finished first
  * (swap.c), then handoff temporaries are removed.
  */
 /* A slot of the set for (dev, ino, uid): its own, or the empty one it
@@ -529,11 +529,10 @@ orphan_look(struct lbd_hold *h, const struct lbd_store_hold *rec,
 		    "(replaced, or gone); nothing there touched";
 	if (r == 1 && rec != NULL && rec->from_unique[0] != '\0' &&
 	    lockfs_handoff_resume(&h->fs, rec->from_unique, rec->from_pid,
-	    rec->from_uid, &terr) == 1)
+	    rec->from_uid, &rec->from_id, &terr) == 1)
 		log_info("%s: finished the handoff from pid %ld to pid %ld "
-		    "that the previous daemon had told pid %ld of",
-		    h->lock->path, (long)rec->from_pid,
-		    (long)h->fs.owner.pid, (long)h->fs.owner.pid);
+		    "that the previous daemon had recorded", h->lock->path,
+		    (long)rec->from_pid, (long)h->fs.owner.pid);
 	if (r == 1 && rec != NULL && tidy_first(h) &&
 	    lockfs_handoff_tidy(&h->fs, &terr) > 0)
 		log_info("%s: removed the temporaries of a handoff the "

@@ -11,9 +11,10 @@
  * connection (reqids.c): another request with it gets EID.
  *
  *   grant (hold.c) --> OWED (d->acks) --commit recorded--> OK sent
- *                        |    |
- *                        |    +--commit failed--> ERR EINTERNAL, the hold
- *                        |                        ends (lbd_hold_end)
+ *                        |    |   (and its handoff's last step taken)
+ *                        |    +--commit failed, or the last step of its
+ *                        |       handoff (swap.c)--> ERR EINTERNAL, the
+ *                        |                        hold ends (lbd_hold_end)
  *                        +--the hold ends first (RELEASE, BREAK, close in
  *                        |  the same iteration): OK sent at once, ahead
  *                        |  of what ends it (lbd_hold_pay)
@@ -36,6 +37,7 @@
 #include "loop.h"
 #include "reply.h"
 #include "reqids.h"
+#include "swap.h"
 
 /* An OK owed for a grant the state database has not recorded yet. */
 struct lbd_ack {
@@ -164,11 +166,15 @@ lbd_acks_forget(struct lbd_conn *c)
 
 /*
  * lbd_grants_settle: the iteration's commit has recorded every grant it
- * owes replies for (recorded), or has failed for the reason why.  Sends
+ * owes replies for (recorded), and the last steps of their handoffs were
+ * taken (swap.c), or the commit has failed for the reason why.  Sends
  * the owed OKs; or refuses each such grant (ERR EINTERNAL naming the
- * state database and why) and ends its hold, which hands the lock to the
- * next waiter (owed again, until the next settle) or removes its
- * artefact.  Grants made while settling are left for the next settle.
+ * state database and why), and each whose handoff's last step failed
+ * (its lock file still the old holder's: never told as held), and ends
+ * its hold, which hands the lock to the next waiter (owed again, until
+ * the next settle) or removes its artefact (the old holder's lock file,
+ * as that user).  Grants made while settling are left for the next
+ * settle.
  */
 void
 lbd_grants_settle(struct lbd *d, int recorded, const char *why)
@@ -177,7 +183,7 @@ lbd_grants_settle(struct lbd *d, int recorded, const char *why)
 	struct lbd_ack   *a;
 	struct lbd_hold  *h;
 	struct lbd_conn  *c;
-	char              path[PATH_MAX];
+	char              path[PATH_MAX], reason[64];
 	uint64_t          id;
 	unsigned          round = ++d->ack_round;
 
@@ -190,19 +196,22 @@ lbd_grants_settle(struct lbd *d, int recorded, const char *why)
 		free(a);
 		if (--h->acks == 0)
 			h->unsettled = 0;
-		if (recorded) {
+		if (recorded && !lbd_swap_failed(h)) {
 			reply_granted(c, id, h);
 			continue;
 		}
 		snprintf(path, sizeof(path), "%s", h->lock->path);
+		snprintf(reason, sizeof(reason), "%s", recorded ? "the last "
+		    "step of its handoff failed" : "the state database cannot "
+		    "record it");
 		if (h->acks == 0) {
-			log_err("%s: grant to pid %ld refused: the state "
-			    "database cannot record it: %s", path,
-			    (long)h->fs.owner.pid, why);
+			log_err("%s: grant to pid %ld refused: %s: %s", path,
+			    (long)h->fs.owner.pid, reason, recorded ? "see "
+			    "above" : why);
 			if (lbd_hold_end(h->lock, &err) < 0)    /* h is gone */
 				log_info("%s", err.msg);
 		}
-		lbd_conn_error(c, id, LBP_EINTERNAL, "%s is not granted: the "
-		    "state database cannot record it: %s", path, why);
+		lbd_conn_error(c, id, LBP_EINTERNAL, "%s is not granted: %s: "
+		    "%s", path, reason, recorded ? "ask again" : why);
 	}
 }

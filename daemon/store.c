@@ -93,6 +93,7 @@ static const char schema[] =
     "  supp_groups BLOB, dir_dev INTEGER, dir_ino INTEGER,"
     "  releasing INTEGER NOT NULL DEFAULT 0,"
     "  from_unique TEXT, from_pid INTEGER, from_uid INTEGER,"
+    "  from_dev INTEGER, from_ino INTEGER, from_ctime INTEGER,"
     "  PRIMARY KEY (lock_file, method)) WITHOUT ROWID;";
 
 /* Columns later releases added to holds, for databases made before: kept
@@ -103,7 +104,10 @@ static const char schema[] =
  * sqlite row is still to be removed, hold.c; a database of a daemon
  * that did not record it says 0); from_unique, from_pid, from_uid (the
  * previous holder, while a handoff to this one is owed its last step,
- * swap.c: the unique name, pid and uid its artefact has; NULL: none).  A
+ * swap.c: the unique name, pid and uid its artefact has; NULL: none);
+ * from_dev, from_ino, from_ctime (that artefact's file as the handoff
+ * found it, lockfs_handoff_resume: without them, a restart does not
+ * finish the handoff).  A
  * daemon of an earlier release opens
  * a database with these columns too: it ignores them. */
 static const char *const upgrades[] = {
@@ -115,6 +119,9 @@ static const char *const upgrades[] = {
 	"ALTER TABLE holds ADD COLUMN from_unique TEXT",
 	"ALTER TABLE holds ADD COLUMN from_pid INTEGER",
 	"ALTER TABLE holds ADD COLUMN from_uid INTEGER",
+	"ALTER TABLE holds ADD COLUMN from_dev INTEGER",
+	"ALTER TABLE holds ADD COLUMN from_ino INTEGER",
+	"ALTER TABLE holds ADD COLUMN from_ctime INTEGER",
 };
 
 /* Adds the columns of upgrades[] that a database lacks; an error other
@@ -428,9 +435,10 @@ lbd_store_open(struct lbd *d, const char *file, char *why, size_t size)
 	    sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO holds (lock_file,"
 	    " method, path, unique_name, pid, tid, uid, gid, start, boot, "
 	    "token, since, kept, supp_groups, dir_dev, dir_ino, releasing, "
-	    "from_unique, from_pid, from_uid) "
+	    "from_unique, from_pid, from_uid, from_dev, from_ino, from_ctime) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
-	    "?14, ?15, ?16, ?17, ?18, ?19, ?20)", -1, &s->add, NULL) !=
+	    "?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)", -1, &s->add,
+	    NULL) !=
 	    SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, "DELETE FROM holds WHERE lock_file = ?1 "
 	    "AND method = ?2 AND token = ?3", -1, &s->del, NULL) !=
@@ -518,6 +526,7 @@ static int
 store_add(struct lbd_store *s, const struct lbd_hold *h)
 {
 	const struct lbd_hold *from = h->swap_from;
+	const struct lockfs_file_id *id = h->swap_from_id;
 	sqlite3_stmt          *st = s->add;
 	char                   file[PATH_MAX], unique[PATH_MAX];
 	char                   from_unique[PATH_MAX];
@@ -560,6 +569,11 @@ store_add(struct lbd_store *s, const struct lbd_hold *h)
 		sqlite3_bind_text(st, 18, from_unique, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 19, from->fs.owner.pid);
 		sqlite3_bind_int64(st, 20, from->uid);
+	}
+	if (from != NULL && id != NULL && id->ino != 0) {
+		sqlite3_bind_int64(st, 21, (sqlite3_int64)id->dev);
+		sqlite3_bind_int64(st, 22, (sqlite3_int64)id->ino);
+		sqlite3_bind_int64(st, 23, (sqlite3_int64)id->ctime_ns);
 	}
 	return store_step(s, st);
 }
@@ -753,8 +767,8 @@ lbd_store_each_hold(struct lbd *d,
 
 	if (sqlite3_prepare_v2(s->db, "SELECT path, method, unique_name, pid, "
 	    "tid, uid, gid, start, boot, token, since, kept, supp_groups, "
-	    "dir_dev, dir_ino, releasing, from_unique, from_pid, from_uid "
-	    "FROM holds", -1, &st, NULL) !=
+	    "dir_dev, dir_ino, releasing, from_unique, from_pid, from_uid, "
+	    "from_dev, from_ino, from_ctime FROM holds", -1, &st, NULL) !=
 	    SQLITE_OK) {
 		log_err("state database: %s", sqlite3_errmsg(s->db));
 		return -1;
@@ -790,6 +804,12 @@ lbd_store_each_hold(struct lbd *d,
 			snprintf(h.from_unique, sizeof(h.from_unique), "%s", t);
 			h.from_pid = (pid_t)sqlite3_column_int64(st, 17);
 			h.from_uid = (uid_t)sqlite3_column_int64(st, 18);
+		}
+		if (sqlite3_column_type(st, 20) != SQLITE_NULL &&
+		    sqlite3_column_type(st, 21) != SQLITE_NULL) {
+			h.from_id.dev = (dev_t)sqlite3_column_int64(st, 19);
+			h.from_id.ino = (ino_t)sqlite3_column_int64(st, 20);
+			h.from_id.ctime_ns = sqlite3_column_int64(st, 21);
 		}
 		fn(d, &h);
 	}

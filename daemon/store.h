@@ -36,6 +36,9 @@ struct lbd_store_hold {
 	                                  none */
 	pid_t              from_pid;
 	uid_t              from_uid;
+	struct lockfs_file_id from_id; /* its lock file as the handoff
+	                                  found it (ino 0: not known, not
+	                                  resumed) */
 	dev_t              dir_dev;    /* the lock directory's identity at */
 	ino_t              dir_ino;    /* the grant; dir_ino 0: not known */
 };

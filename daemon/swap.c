@@ -1,30 +1,38 @@
 /*
- * swap.c: the handoffs whose next holder is told before their last step.
+ * swap.c: the handoffs whose last step waits for the iteration's commit.
  *
  * A handoff (hold.c, lbd_hold_end) prepares every step that can fail for
  * want of permission or room as the next holder (lockfs_handoff_prepare:
  * the directory's lock taken, the next holder's artefact made beside the
  * lock), installs the next holder and owes it its OK; the iteration's
- * commit records the grant, with the previous holder's identity, and the
- * OK goes out (reply.c; the waiter's before the old holder's); only then
- * is the last step taken: the next holder's artefact renamed over the lock
+ * commit records the grant, with the previous holder's identity; then the
+ * last step is taken: the next holder's artefact renamed over the lock
  * file (mkdir: the old holder's marker removed), the directory's lock
- * dropped, the old holder's traces removed as its own user.
+ * dropped, the old holder's traces removed as its own user; only then do
+ * the OKs go out (reply.c; the waiter's before the old holder's): nobody
+ * told of the handoff ever finds the lock file still the old holder's,
+ * which the old holder, told it released or cut off from a dead daemon,
+ * would take for its own (docs/DESIGN.md).
  *
  *   prepared (d->swaps; the lock's artefact still the old holder's name,
  *   |         the directory locked, so no breaker acts)
- *   | the iteration's end, its replies out (loop.c); or earlier, before
+ *   | the iteration's settle, its commit done, before its OKs (loop.c);
+ *   | or earlier, before
  *   | anything else touches the lock (its hold ending, BREAK, the
  *   | daemon's stop) or another handoff in the same directory
  *   v
  *   finished: the lock file is the next holder's -----> freed
- *   | the last step fails (an I/O error; permission and room were
- *   | checked by the preparation)
+ *   | the last step fails (an I/O error, or the next holder's artefact
+ *   | gone from beside the lock: its owner may remove it; permission and
+ *   | room were checked by the preparation)
  *   v
  *   FAILED: the next holder's artefact beside the lock removed; the lock
  *           file stays the old holder's, held on disk all the same; the
- *           old holder's artefact is released, as its user, when the
- *           next holder's hold ends
+ *           next holder's grant, owed, is refused (reply.c: never told
+ *           it holds a lock whose file is the old holder's) and its hold
+ *           ends; the old holder's artefact is released, as its user,
+ *           when it does (a grant already told, or owed to nobody: when
+ *           that hold ends later)
  *
  * One at a time, and before any other step for anyone: while a handoff is
  * owed its last step the daemon keeps its lock directory open (its
@@ -112,6 +120,7 @@ lbd_swap_prepare(struct lbd_hold *h, struct lbd_hold *next,
 	}
 	next->swap = s;
 	next->swap_from = h;
+	next->swap_from_id = &s->fs.from_id;
 	next->dir_dev = s->fs.dir_dev;  /* the directory it is granted in */
 	next->dir_ino = s->fs.dir_ino;
 	TAILQ_INSERT_TAIL(&d->swaps, s, entry);
@@ -119,18 +128,30 @@ lbd_swap_prepare(struct lbd_hold *h, struct lbd_hold *next,
 	return 0;
 }
 
-/* The old holder's traces (the link method's old unique file), removed
- * as its user, and the old holder freed. */
+/* The old holder, its handoff finished: its traces (the link method's
+ * old unique file, no lock any more) are removed after the iteration's
+ * replies (lbd_swaps_tidy). */
 static void
 swap_drop_from(struct lbd_swap *s)
 {
-	struct lockfs_err err;
+	LIST_INSERT_HEAD(&s->to->lock->d->handed, s->from, conn_entry);
+}
 
-	if (lbd_creds_enter(s->from->creds, &err) == 0) {
-		lockfs_abandon(&s->from->fs);
-		lbd_creds_leave();
+/* lbd_swaps_tidy: see swap.h. */
+void
+lbd_swaps_tidy(struct lbd *d)
+{
+	struct lockfs_err err;
+	struct lbd_hold  *h;
+
+	while ((h = LIST_FIRST(&d->handed)) != NULL) {
+		LIST_REMOVE(h, conn_entry);
+		if (lbd_creds_enter(h->creds, &err) == 0) {
+			lockfs_abandon(&h->fs);
+			lbd_creds_leave();
+		}
+		lbd_hold_free(h);
 	}
-	lbd_hold_free(s->from);
 }
 
 /* s failed, and its next holder's hold ends: the lock file, still the old
@@ -166,6 +187,7 @@ lbd_swap_finish(struct lbd_hold *h)
 	if (s->failed) {
 		h->swap = NULL;
 		h->swap_from = NULL;
+		h->swap_from_id = NULL;
 		swap_release_from(s);
 		free(s);
 		return;
@@ -184,12 +206,21 @@ lbd_swap_finish(struct lbd_hold *h)
 		    (long)h->fs.owner.pid, err.msg);
 		s->failed = 1;
 		h->swap_from = NULL;
+		h->swap_from_id = NULL;
 		return;
 	}
 	h->swap = NULL;
 	h->swap_from = NULL;
+	h->swap_from_id = NULL;
 	swap_drop_from(s);
 	free(s);
+}
+
+/* lbd_swap_failed: see swap.h. */
+int
+lbd_swap_failed(const struct lbd_hold *h)
+{
+	return h->swap != NULL && h->swap->failed;
 }
 
 /* lbd_swaps_finish: see swap.h. */
@@ -211,11 +242,13 @@ lbd_swap_forget(struct lbd_hold *h)
 	if (s == NULL)
 		return;
 	if (!s->failed) {
-		lbd_swap_finish(h);
-		return;
+		lbd_swap_finish(h);     /* may fail: forgotten then */
+		if ((s = h->swap) == NULL)
+			return;
 	}
 	h->swap = NULL;
 	h->swap_from = NULL;
+	h->swap_from_id = NULL;
 	lbd_hold_free(s->from);
 	free(s);
 }

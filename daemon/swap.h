@@ -1,7 +1,7 @@
 /*
- * swap.h: handoffs told before their last step (swap.c, drawn there):
- * the next holder's OK goes out once its grant is recorded, and the
- * artefact's name is replaced right after.
+ * swap.h: handoffs whose last step waits for the commit (swap.c, drawn
+ * there): the artefact's name is replaced once the grant is recorded,
+ * and the next holder's OK goes out right after.
  */
 #ifndef LBD_SWAP_H
 #define LBD_SWAP_H
@@ -21,8 +21,18 @@ int  lbd_swap_prepare(struct lbd_hold *h, struct lbd_hold *next,
  * owed (h may be NULL); the old holder's traces go and it is freed. */
 void lbd_swap_finish(struct lbd_hold *h);
 
+/* lbd_swap_failed: whether the last step of the handoff to h failed (its
+ * lock file still the old holder's): its grant is then refused, never
+ * told (reply.c). */
+int  lbd_swap_failed(const struct lbd_hold *h);
+
+/* lbd_swaps_tidy: the old holders of the handoffs finished: their traces
+ * removed, as their users, and they freed (after the iteration's
+ * replies). */
+void lbd_swaps_tidy(struct lbd *d);
+
 /* lbd_swaps_finish: the same for every handoff still owed its last step
- * (the end of an iteration, once its replies are out). */
+ * (the iteration's settle, its commit done, before its OKs). */
 void lbd_swaps_finish(struct lbd *d);
 
 /* lbd_swap_forget: the daemon stops: a handoff to h still owed its last

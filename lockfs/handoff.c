@@ -67,10 +67,10 @@
  * want of permission or room, and keeps the directory's lock;
  * lockfs_handoff_finish takes the last step, which only replaces a name
  * (the rename; mkdir: the old marker removed).  Between the two the lock is
- * `from`'s on disk and nobody can take it, so the daemon tells `to` in
+ * `from`'s on disk and no breaker acts, so the daemon records `to` in
  * between (daemon/swap.c).  A process that dies between them leaves `to`'s
  * artefact at its temporary name; lockfs_handoff_resume finishes such a
- * handoff, when the caller knows `to` was told and the lock is still
+ * handoff, when the caller recorded `to` and the lock is still
  * `from`'s.
  */
 #include <dirent.h>
@@ -543,6 +543,16 @@ out:
 	return r;
 }
 
+/* The identity of the file st describes (struct lockfs_file_id). */
+static void
+file_id_of(const struct stat *st, struct lockfs_file_id *id)
+{
+	id->dev = st->st_dev;
+	id->ino = st->st_ino;
+	id->ctime_ns = (long long)st->st_ctim.tv_sec * 1000000000LL +
+	    st->st_ctim.tv_nsec;
+}
+
 /* Frees what s keeps, closing its directory (which drops its lock). */
 static void
 swap_free(struct lockfs_swap *s)
@@ -582,7 +592,7 @@ int
 lockfs_handoff_prepare(struct lockfs_lock *from, struct lockfs_lock *to,
     struct lockfs_swap *s, struct lockfs_err *err)
 {
-	struct stat dir;
+	struct stat dir, st;
 	int         r;
 
 	memset(s, 0, sizeof(*s));
@@ -616,6 +626,19 @@ lockfs_handoff_prepare(struct lockfs_lock *from, struct lockfs_lock *to,
 	r = 0;
 	if (same_owner(from, to))
 		goto out;
+	/* The old holder's lock file, as it is now: a restart finishes the
+	 * handoff only over this very file (lockfs_handoff_resume), never
+	 * over one its owner made anew since under the same name. */
+	if (from->method != LB_SQLITE) {
+		if (fstatat(s->dl.fd, strrchr(from->lock_file, '/') + 1, &st,
+		    AT_SYMLINK_NOFOLLOW) == -1) {
+			r = lockfs_fail(err, LB_EFAILED, errno, "cannot hand %s "
+			    "over: cannot look at %s", to->path,
+			    from->lock_file);
+			goto out;
+		}
+		file_id_of(&st, &s->from_id);
+	}
 	switch (from->method) {
 	case LB_MKDIR:
 		r = prepare_mkdir(from, to, s, err);
@@ -761,10 +784,13 @@ tmp_is_tos(const struct lockfs_lock *to, const char *tmp)
 
 /*
  * lockfs_handoff_resume: finishes a handoff to `to` that was prepared and
- * recorded (the caller knows `to` was told it holds the lock) but whose
+ * recorded (the caller knows `to` was made its holder) but whose
  * last step was never taken (its daemon died between): when the lock is
  * still the previous holder's (from_unique, of uid from_uid, pid
- * from_pid: `to` with those) and to's artefact is beside it at the
+ * from_pid: `to` with those), its lock file the very file the preparation
+ * found (from_id: s->from_id; not one its owner, having let go of the
+ * lock in-process meanwhile, made anew under the same name: nothing is
+ * finished without it) and to's artefact is beside it at the
  * temporary name, it is renamed over the lock file, under the directory's
  * lock.  The link, symlink and pidfile methods (mkdir's unfinished
  * handoffs show as two markers: the caller removes the stray one).  1
@@ -776,17 +802,20 @@ tmp_is_tos(const struct lockfs_lock *to, const char *tmp)
  */
 int
 lockfs_handoff_resume(struct lockfs_lock *to, const char *from_unique,
-    pid_t from_pid, uid_t from_uid, struct lockfs_err *err)
+    pid_t from_pid, uid_t from_uid, const struct lockfs_file_id *from_id,
+    struct lockfs_err *err)
 {
 	struct lockfs_dirlock dl = { -1 };
 	struct lockfs_lock    from;
 	struct lockfs_err     ignored;
+	struct lockfs_file_id id;
 	struct stat           st;
 	const char           *base = strrchr(from_unique, '/');
 	char                  tmp[PATH_MAX], unique[PATH_MAX];
 	int                   r = 0;
 
-	if (to->method == LB_MKDIR || to->method == LB_SQLITE)
+	if (to->method == LB_MKDIR || to->method == LB_SQLITE ||
+	    from_id == NULL || from_id->ino == 0)
 		return 0;
 	/* A name in the directory (link) is made again in to's directory,
 	 * which may be pinned; a symbolic link's target (symlink) is a bare
@@ -809,6 +838,12 @@ lockfs_handoff_resume(struct lockfs_lock *to, const char *from_unique,
 	if (lockfs_i_am_locking(to, &ignored) == 1 ||
 	    lockfs_i_am_locking(&from, &ignored) != 1 || !tmp_is_tos(to, tmp))
 		goto out;
+	if (lstat(to->lock_file, &st) == -1)
+		goto out;
+	file_id_of(&st, &id);
+	if (id.dev != from_id->dev || id.ino != from_id->ino ||
+	    id.ctime_ns != from_id->ctime_ns)
+		goto out;       /* made anew since: not the handoff's */
 	if (rename(tmp, to->lock_file) == -1) {
 		r = lockfs_fail(err, LB_EFAILED, errno, "cannot finish the "
 		    "handoff of %s: cannot rename %s to %s", to->path, tmp,

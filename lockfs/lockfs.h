@@ -294,6 +294,15 @@ int   lockfs_init_for(struct lockfs_lock *l, const char *path,
 int   lockfs_handoff(struct lockfs_lock *from, struct lockfs_lock *to,
           struct lockfs_err *err);
 
+/* A file as a handoff's preparation found it (the old holder's lock
+ * file), for lockfs_handoff_resume to tell it from one made anew under
+ * the same name by the same owner since; ino 0: not known. */
+struct lockfs_file_id {
+	dev_t                 dev;
+	ino_t                 ino;
+	long long             ctime_ns; /* its status change time, in ns */
+};
+
 /* A handoff prepared up to its last step (handoff.c): the directory's
  * lock held, the next holder's artefact made beside the lock. */
 struct lockfs_swap {
@@ -310,6 +319,9 @@ struct lockfs_swap {
 	                                     (O_PATH), where it is */
 	dev_t                 dir_dev;  /* the directory, as locked */
 	ino_t                 dir_ino;
+	struct lockfs_file_id from_id;  /* the lock file, from's, as
+	                                   prepared (for a record that a
+	                                   restart resumes from) */
 };
 
 /* handoff.c: lockfs_handoff in two steps, so that the next holder may be
@@ -322,10 +334,12 @@ int   lockfs_handoff_finish(struct lockfs_swap *s, struct lockfs_err *err);
 void  lockfs_handoff_cancel(struct lockfs_swap *s);
 
 /* handoff.c: finishes a prepared handoff to `to` whose last step was never
- * taken (its daemon died), when the lock is still the previous holder's:
+ * taken (its daemon died), when the lock file is still the previous
+ * holder's, the very file the preparation found (from_id):
  * 1 finished, 0 nothing to finish, or a negative code. */
 int   lockfs_handoff_resume(struct lockfs_lock *to, const char *from_unique,
-          pid_t from_pid, uid_t from_uid, struct lockfs_err *err);
+          pid_t from_pid, uid_t from_uid,
+          const struct lockfs_file_id *from_id, struct lockfs_err *err);
 /* handoff.c: how long, for the whole process, a handoff waits for its
  * directory's lock (seconds; 0.2 unless set; 0: one try). */
 void  lockfs_handoff_wait(double s);

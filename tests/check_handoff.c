@@ -533,18 +533,23 @@ END_TEST
 
 /*
  * A handoff prepared by a process that dies before the last step (a
- * daemon killed between the next holder's reply and the swap):
- * lockfs_handoff_resume finishes it while the lock is still A's (even
- * _i), and leaves alone a lock that was broken and taken by C since
- * (odd _i).
+ * daemon killed between the commit that recorded the next holder and the
+ * swap): lockfs_handoff_resume finishes it while the lock file is still
+ * A's, the one the preparation found (_i % 3 == 0); it leaves alone a
+ * lock that was broken and taken by C since (1), and one that A let go
+ * of and took anew since (2: a library client whose daemon died takes
+ * its locks in-process; its lock file has the same name and owner, but
+ * is another file).
  */
 START_TEST(test_handoff_resume)
 {
-	unsigned           method = rename_methods[_i / 2];
+	unsigned           method = rename_methods[_i / 3];
 	struct owners      o;
 	struct lockfs_swap s;
 	struct lockfs_err  err;
-	char               dir[PATH_MAX], path[PATH_MAX];
+	struct lockfs_file_id id;
+	struct stat        st;
+	char               dir[PATH_MAX], path[PATH_MAX], keep[PATH_MAX + 8];
 	struct lockfs_lock *a = &o.l[0], *b = &o.l[1], *c = &o.l[2];
 	pid_t              kid;
 	int                status;
@@ -558,19 +563,42 @@ START_TEST(test_handoff_resume)
 	ck_assert_int_eq(waitpid(kid, &status, 0), kid);
 	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	ck_assert_int_eq(lockfs_i_am_locking(a, &err), 1);
-	if (_i % 2 == 1) {
+	/* What the preparation recorded (s.from_id, in the dead child). */
+	ck_assert_int_eq(lstat(a->lock_file, &st), 0);
+	id.dev = st.st_dev;
+	id.ino = st.st_ino;
+	id.ctime_ns = (long long)st.st_ctim.tv_sec * 1000000000LL +
+	    st.st_ctim.tv_nsec;
+	if (_i % 3 == 1) {
 		ck_assert_int_eq(lockfs_break_lock(a, &err), 0);
 		acquire_ok(c);
+	} else if (_i % 3 == 2) {
+		/* The old file kept alive meanwhile: the new one is another
+		 * inode, whatever the file system's reuse of numbers. */
+		snprintf(keep, sizeof(keep), "%s/keep", dir);
+		ck_assert_int_eq(link(a->lock_file, keep), 0);
+		ck_assert_int_eq(lockfs_release(a, &err), 0);
+		acquire_ok(a);
+		ck_assert_int_eq(unlink(keep), 0);
 	}
 	ck_assert_int_eq(lockfs_handoff_resume(b, a->unique, a->owner.pid,
-	    a->owner.uid, &err), _i % 2 == 0);
+	    a->owner.uid, NULL, &err), 0);
 	ck_assert_int_eq(lockfs_handoff_resume(b, a->unique, a->owner.pid,
-	    a->owner.uid, &err), 0);
-	lockfs_abandon(a);
-	if (_i % 2 == 0) {
+	    a->owner.uid, &id, &err), _i % 3 == 0);
+	ck_assert_int_eq(lockfs_handoff_resume(b, a->unique, a->owner.pid,
+	    a->owner.uid, &id, &err), 0);
+	if (_i % 3 == 2) {
+		ck_assert_int_eq(lockfs_i_am_locking(b, &err), 0);
+		ck_assert_int_eq(lockfs_handoff_tidy(a, &err), 1);
+		lockfs_abandon(b);
+		assert_only_holder(dir, a);
+		ck_assert_int_eq(lockfs_release(a, &err), 0);
+	} else if (_i % 3 == 0) {
+		lockfs_abandon(a);
 		assert_only_holder(dir, b);
 		ck_assert_int_eq(lockfs_release(b, &err), 0);
 	} else {
+		lockfs_abandon(a);
 		ck_assert_int_eq(lockfs_i_am_locking(b, &err), 0);
 		ck_assert_int_eq(lockfs_handoff_tidy(c, &err), 1);
 		lockfs_abandon(b);
@@ -1237,7 +1265,7 @@ handoff_suite(void)
 	tcase_add_loop_test(tc, test_handoff, 0, TL_NMETHODS * 2);
 	tcase_add_loop_test(tc, test_handoff_same_owner, 0, TL_NMETHODS);
 	tcase_add_loop_test(tc, test_handoff_prepare_cancel_finish, 0, NSWAP);
-	tcase_add_loop_test(tc, test_handoff_resume, 0, NRENAME * 2);
+	tcase_add_loop_test(tc, test_handoff_resume, 0, NRENAME * 3);
 	tcase_add_loop_test(tc, test_handoff_not_mine, 0, TL_NMETHODS);
 	tcase_add_test(tc, test_handoff_not_same_lock);
 	tcase_add_loop_test(tc, test_handoff_waits_for_breakers, 0, TL_NFILE);

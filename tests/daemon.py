@@ -619,8 +619,8 @@ class BadInput(DaemonTest):
 
 
 class SwapWindow(DaemonTest):
-    """A handoff's next holder is told once its grant is recorded, before
-    the artefact's last step (daemon/swap.c): the daemon is killed right
+    """A handoff's last step comes after its grant is recorded, before
+    anyone is told (daemon/swap.c, loop.c): the daemon is killed right
     there, under gdb (a breakpoint on that step), and a restarted daemon
     must finish the handoff, never give the lock to anyone else meanwhile,
     and never take a lock that is someone else's by then."""
@@ -650,8 +650,9 @@ class SwapWindow(DaemonTest):
 
     def hand_over_and_kill(self, p, method):
         """a holds p; a hold kept for another process (a sleeper: pidfile
-        names processes) waits; a releases: that process, once its
-        ACQUIRE is answered and the daemon is dead."""
+        names processes) waits; a releases: that process, once the
+        daemon, dead at the handoff's last step, has recorded the grant
+        and told nobody."""
         a, b = self.client(), self.client()
         proc = self.spawn("import time; time.sleep(600)")
         self.assertCode(a.call("ACQUIRE", path=p, method=method), "OK")
@@ -659,12 +660,14 @@ class SwapWindow(DaemonTest):
                      timeout=60)
         self.assertCode(b.call("PING"), "OK")       # queued
         a.send("RELEASE", path=p, method=method)
-        self.assertCode(b.wait(rid), "OK")
         self.daemon.proc.wait(60)                   # gdb killed it there
         self.assertIn("lockfs_handoff_finish (", self.daemon.logtext())
+        # Recorded, and nobody told yet: the last step comes first.
+        self.assertTrue(b.closed())
+        self.assertTrue(a.closed())
         return proc
 
-    def test_killed_between_the_reply_and_the_swap(self):
+    def test_killed_between_the_commit_and_the_swap(self):
         for method in ("link", "symlink", "pidfile", "mkdir"):
             with self.subTest(method=method):
                 self.start_killed_at_the_last_step()
@@ -689,6 +692,137 @@ class SwapWindow(DaemonTest):
                 self.assertIn("finished the handoff" if method != "mkdir"
                               else "left by a handoff",
                               self.daemon.logtext())
+
+    def helper(self, method, p):
+        """tests/lockhelper serving p through the daemon while it answers,
+        in-process when it does not (the AUTO transport): a function
+        that sends it a command and returns its answer."""
+        env = dict(os.environ, LOCKBROKER_SOCKET=self.daemon.socket)
+        proc = subprocess.Popen(
+            [os.path.join(os.environ.get("LB_BUILDDIR", "."), "tests",
+                          "lockhelper"), "-u", method, p, "serve"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env,
+            text=True)
+        self.procs.append(proc)
+        self.addCleanup(proc.stdout.close)
+        self.addCleanup(proc.stdin.close)
+
+        def ask(command):
+            proc.stdin.write(command + "\n")
+            proc.stdin.flush()
+            return proc.stdout.readline().strip()
+        return ask
+
+    def test_nobody_told_finds_the_old_holders_lock_file(self):
+        """Killed at the last step: whoever the daemon told of the handoff
+        (the next holder of its grant, the old holder of its release)
+        never finds the lock file still the old holder's.  The old holder,
+        a library client, takes the lock again in-process (no daemon
+        answers: the AUTO transport); the lock file still its own, that
+        would be at once, while the next holder was told it holds it."""
+        for method in ("link", "symlink", "mkdir"):
+            with self.subTest(method=method):
+                self.start_killed_at_the_last_step()
+                p = self.path(method)
+                ask = self.helper(method, p)
+                self.assertEqual(ask("acquire 10"), "locked")
+                b = self.client()
+                rid = b.send("ACQUIRE", path=p, method=method, timeout=60)
+                self.assertCode(b.call("PING"), "OK")       # queued
+                self.assertEqual(ask("release"), "released")
+                self.daemon.proc.wait(60)                   # killed there
+                self.assertIn("lockfs_handoff_finish (",
+                              self.daemon.logtext())
+                try:
+                    told = b.wait(rid).verb == "OK"
+                except EOFError:
+                    told = False
+                again = ask("acquire 0")
+                if told:
+                    self.assertNotEqual(again, "locked")
+                elif again == "locked":
+                    self.assertEqual(ask("release"), "released")
+                self.daemon.start()
+                if told:
+                    c = self.client()
+                    self.assertCode(c.call("ACQUIRE", path=p, method=method,
+                                           thread=7, timeout=0), "EALREADY")
+
+    def test_the_old_holders_lock_taken_anew_is_left_alone(self):
+        """Killed at the last step: the old holder, a library client, lets
+        go of the lock in-process (its RELEASE went unanswered) and takes
+        it anew in-process, its lock file of the same name and owner as
+        the one the handoff was to replace.  The restarted daemon must not
+        rename the next holder's artefact over that new lock file, nor
+        give the next holder the lock back."""
+        for method in ("link", "symlink"):
+            with self.subTest(method=method):
+                self.start_killed_at_the_last_step()
+                p = self.path(method)
+                ask = self.helper(method, p)
+                self.assertEqual(ask("acquire 10"), "locked")
+                b = self.client()
+                rid = b.send("ACQUIRE", path=p, method=method, timeout=60)
+                self.assertCode(b.call("PING"), "OK")       # queued
+                self.assertEqual(ask("release"), "released")
+                self.daemon.proc.wait(60)                   # killed there
+                self.assertIn("lockfs_handoff_finish (",
+                              self.daemon.logtext())
+                with contextlib.suppress(EOFError):
+                    b.wait(rid)
+                # In-process, whatever the lock file is: its own again.
+                ask("acquire 0")
+                ask("release")
+                self.assertEqual(ask("acquire 0"), "locked")
+                ino = os.lstat(p + ".lock").st_ino
+                self.daemon.start()
+                self.assertEqual(os.lstat(p + ".lock").st_ino, ino)
+                # b's owner asks again: the lock is the helper's.
+                c = self.client()
+                self.assertCode(c.call("ACQUIRE", path=p, method=method,
+                                       timeout=0), "EALREADY")
+                self.assertEqual(ask("release"), "released")
+
+    def test_a_last_step_that_fails_is_never_told(self):
+        """The handoff's last step fails (the next holder's artefact gone
+        from beside the lock: its owner may remove it, as the test does
+        from gdb at that step): the next holder must not be told it holds
+        a lock whose file is still the old holder's (which that holder,
+        told it released, would take for its own); it is refused, and
+        the lock is left free for it to take anew."""
+        self.assertEqual(self.daemon.stop(), 0)
+        logf = open(self.daemon.log, "a")
+        self.daemon.proc = subprocess.Popen(
+            ["gdb", "-q", "-nx", "-batch",
+             "-ex", "set breakpoint pending on",
+             "-ex", "break lockfs_handoff_finish",
+             "-ex", "run",
+             "-ex", "shell rm -f %s/.lockbroker-handoff.*" % self.locks,
+             "-ex", "delete", "-ex", "continue",
+             "--args", DAEMON, "--socket", self.daemon.socket, "--state",
+             self.daemon.state, "--debug"],
+            stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
+        logf.close()
+        self.daemon.wait_ready(timeout=120)
+        p = self.path()
+        a, b = self.client(), self.client()
+        proc = self.spawn("import time; time.sleep(600)")
+        self.assertCode(a.call("ACQUIRE", path=p), "OK")
+        rid = b.send("ACQUIRE", path=p, pid=proc.pid, timeout=60)
+        self.assertCode(b.call("PING"), "OK")       # queued
+        self.assertCode(a.call("RELEASE", path=p), "OK")
+        r = b.wait(rid, timeout=60)
+        self.assertIn("cannot rename", self.daemon.logtext())
+        # Told, b would hold a lock whose file is still a's (the test's
+        # process's): refused instead, and the old lock file released.
+        self.assertCode(r, "EINTERNAL")
+        self.assertIn("last step", r.fields["message"])
+        self.assertFalse(os.path.lexists(p + ".lock"))
+        self.assertCode(b.call("ACQUIRE", path=p, pid=proc.pid, timeout=0),
+                        "OK")
+        self.assertCode(b.call("RELEASE", path=p, pid=proc.pid), "OK")
+        self.assertEqual(os.listdir(self.locks), [])
+        self.daemon.stop()
 
     def assertPythonSeesItHeld(self, p):
         out = subprocess.run(
