@@ -64,21 +64,23 @@
 #define LBD_SQLITE_TRY_MS  1
 #define LBD_SQLITE_STEP_MS 2
 
-/* The sqlite method's connections the daemon keeps open between steps
- * (lockfs/sqlite.c, "Kept connections": each of one database and one
- * client's credentials), and how long one may go unused before the timer
- * (every LBD_SQLITE_PRUNE_MS) closes it: a database deleted, or a file
- * system its user wants to unmount, is not held open for long. */
-#define LBD_SQLITE_KEEP         32
-#define LBD_SQLITE_KEEP_IDLE_MS 10000
-#define LBD_SQLITE_PRUNE_MS     2000
-
 /* Descriptors kept free for the daemon's own work while connections take
  * the rest: a request opens a few at a time (a unique file, a directory to
  * lock or read, /proc/PID/stat, an sqlite lock database and its journal),
  * and inotify's is made at the first watch; and the sqlite connections
- * kept open, one descriptor each. */
-#define LBD_FD_RESERVE (32 + LBD_SQLITE_KEEP)
+ * kept open (LBD_SQLITE_KEEP, half of these). */
+#define LBD_FD_RESERVE 32
+
+/* The sqlite method's connections the daemon keeps open between steps
+ * (lockfs/sqlite.c, "Kept connections": each of one database and one
+ * client's credentials, one descriptor each, taken from LBD_FD_RESERVE:
+ * half of it, the other half left to a request's own opens), and how long
+ * one may go unused before the timer (every LBD_SQLITE_PRUNE_MS) closes
+ * it: a database deleted, or a file system its user wants to unmount, is
+ * not held open for long. */
+#define LBD_SQLITE_KEEP         (LBD_FD_RESERVE / 2)
+#define LBD_SQLITE_KEEP_IDLE_MS 10000
+#define LBD_SQLITE_PRUNE_MS     2000
 
 /* The timer that closes the sqlite connections kept too long unused. */
 static uv_timer_t sqlite_prune;

@@ -605,19 +605,48 @@ sq_disconnect(struct sq *q, int r)
 }
 
 /*
- * Connects to l's database, makes lockfile's table if needed (create) and
- * begins a transaction (IMMEDIATE: with the write lock), letting sqlite
- * wait busy_ms for other processes' steps; or, for a read (begin NULL),
- * begins none: each statement is then a transaction of its own.  0
- * (without create, and no database there: q->absent, q->db NULL), or
- * q->fail with err filled (q->db let go); with busy_ok, a database still
- * busy is LB_EALREADY instead.
+ * Begins a transaction on q's connection (IMMEDIATE: with the write lock)
+ * and makes lockfile's table in it if needed (create), letting sqlite
+ * wait busy_ms for other processes' steps.  0, or q->fail with err filled
+ * (the connection kept by q); with q->busy_ok, a database still busy is
+ * LB_EALREADY instead.
+ */
+static int
+sq_tx(struct lockfs_lock *l, struct sq *q, const char *begin, int busy_ms,
+    int create, struct lockfs_err *err)
+{
+	int rc;
+
+	sqlite3_busy_timeout(q->db, busy_ms);
+	rc = sqlite3_exec(q->db, begin, NULL, NULL, NULL);
+	/* Inside the write transaction: no transaction of its own. */
+	if (rc == SQLITE_OK && create)
+		rc = sqlite3_exec(q->db, "CREATE TABLE IF NOT EXISTS locks ("
+		    "lock_file varchar(32), unique_name varchar(32))",
+		    NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		return 0;
+	if (!sqlite3_get_autocommit(q->db))
+		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+	if (rc == SQLITE_BUSY && q->busy_ok)
+		return lockfs_fail(err, LB_EALREADY, 0, "sqlite database %s is "
+		    "busy", l->db);
+	return sq_fail(l, q, "cannot begin", err);
+}
+
+/*
+ * Connects to l's database (making it when create) and, unless begin is
+ * NULL, begins a transaction with sq_tx; for a read (begin NULL), each
+ * statement is then a transaction of its own, waiting busy_ms for other
+ * processes' steps.  0 (without create, and no database there:
+ * q->absent, q->db NULL), or q->fail with err filled (q->db let go); with
+ * busy_ok, a database still busy is LB_EALREADY instead.
  */
 static int
 sq_begin(struct lockfs_lock *l, struct sq *q, int fail, const char *begin,
     int busy_ms, int busy_ok, int create, struct lockfs_err *err)
 {
-	int rc = SQLITE_OK, r;
+	int r;
 
 	memset(q, 0, sizeof(*q));
 	q->fail = fail;
@@ -626,23 +655,10 @@ sq_begin(struct lockfs_lock *l, struct sq *q, int fail, const char *begin,
 		goto out;
 	sqlite3_busy_timeout(q->db, busy_ms);
 	if (begin != NULL)
-		rc = sqlite3_exec(q->db, begin, NULL, NULL, NULL);
-	/* Inside the write transaction: no transaction of its own. */
-	if (rc == SQLITE_OK && create)
-		rc = sqlite3_exec(q->db, "CREATE TABLE IF NOT EXISTS locks ("
-		    "lock_file varchar(32), unique_name varchar(32))",
-		    NULL, NULL, NULL);
-	if (rc == SQLITE_BUSY && busy_ok)
-		r = lockfs_fail(err, LB_EALREADY, 0, "sqlite database %s is "
-		    "busy", l->db);
-	else if (rc != SQLITE_OK)
-		r = sq_fail(l, q, "cannot begin", err);
+		r = sq_tx(l, q, begin, busy_ms, create, err);
 out:
-	if (r != 0) {
-		if (q->db != NULL && !sqlite3_get_autocommit(q->db))
-			sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+	if (r != 0)
 		sq_disconnect(q, r == LB_EALREADY ? 0 : q->fail);
-	}
 	return r;
 }
 
@@ -797,32 +813,32 @@ look_result(int r, const char *mine)
 	return strcmp(mine, "1") == 0 ? 2 : 1;
 }
 
+/*
+ * One connection for both parts: a plain look first, so that waiters need
+ * not fight for the write lock; then, when the lock looks free (or ours),
+ * the write transaction, which looks again and inserts our row.
+ */
 static int
 sqlite_try_acquire(struct lockfs_lock *l, struct lockfs_err *err)
 {
-	struct sq   q;
-	struct stat st;
-	char        mine[4] = "";
-	int         inserted = 0, r;
+	struct sq q;
+	char      mine[4] = "";
+	int       inserted = 0, r;
 
-	/* A plain look first: waiters need not fight for the write lock. */
-	r = look_result(sqlite_query(l, SQ_LOOK, mine, sizeof(mine), 1, &st,
-	    err), mine);
+	if ((r = sq_begin(l, &q, LB_EFAILED, NULL, step_busy_ms, 1, 1,
+	    err)) != 0)
+		return r;
+	r = look_result(sq_run(l, &q, SQ_LOOK, mine, sizeof(mine), err),
+	    mine);
 	if (r == 1)
-		return lockfs_fail(err, LB_EALREADY, 0, "%s is locked by "
-		    "another owner", l->path);
-	if (r == 2 && !row_proven(l, &st))
-		return row_unproven(l, LB_EALREADY, err);
-	if (r < 0 && r != LB_EALREADY) {
-		r = LB_EFAILED;         /* the query's reason stands */
-		if (err != NULL)
-			err->code = r;
-	}
+		r = lockfs_fail(err, LB_EALREADY, 0, "%s is locked by another "
+		    "owner", l->path);
+	else if (r == 2 && !row_proven(l, q.have_st ? &q.st : NULL))
+		r = row_unproven(l, LB_EALREADY, err);
 	if (r < 0)
-		return r;
-	if ((r = sq_begin(l, &q, LB_EFAILED, "BEGIN IMMEDIATE", try_busy_ms,
-	    1, 1, err)) != 0)
-		return r;
+		goto out;
+	if ((r = sq_tx(l, &q, "BEGIN IMMEDIATE", try_busy_ms, 1, err)) != 0)
+		goto out;
 	r = look_result(sq_run(l, &q, SQ_LOOK, mine, sizeof(mine), err),
 	    mine);
 	if (r == 0) {
@@ -834,6 +850,7 @@ sqlite_try_acquire(struct lockfs_lock *l, struct lockfs_err *err)
 	else if (r == 1)
 		r = lockfs_fail(err, LB_EALREADY, 0, "%s is locked by another "
 		    "owner", l->path);
+out:
 	if ((r = sq_end(l, &q, r, err)) == 0 && inserted)
 		l->sqlite_row_ours = 1;
 	return r;

@@ -587,7 +587,7 @@ class SqliteShared(DaemonTest):
 
     @unittest.skipIf(WRAPPER, "counts the daemon's own descriptors")
     def test_kept_connections_are_bounded_and_closed_when_unused(self):
-        # The daemon keeps at most 32 sqlite connections open, and closes
+        # The daemon keeps at most 16 sqlite connections open, and closes
         # each one unused for 10 s (daemon/main.c): many databases, or one
         # deleted, are not held open for ever.
         c = self.client()
@@ -599,7 +599,7 @@ class SqliteShared(DaemonTest):
                             "OK")
             self.assertCode(c.call("RELEASE", path=p, method="sqlite"),
                             "OK")
-            self.assertLessEqual(self.daemon_databases(), 32)
+            self.assertLessEqual(self.daemon_databases(), 16)
         self.assertGreater(self.daemon_databases(), 0)
         deadline = time.monotonic() + 60
         while self.daemon_databases() > 0 and time.monotonic() < deadline:
