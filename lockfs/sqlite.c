@@ -164,7 +164,8 @@ lockfs_sqlite_open(const char *file, int flags, sqlite3 **db,
  *   - the name is looked at (lstat, with the step's credentials) and
  *     must still be that very file: a database replaced, renamed away or
  *     deleted is never reached through a connection to the old one, whose
- *     inode the open descriptor keeps from being reused;
+ *     inode the open descriptor keeps from being reused (and the step
+ *     that finds it so closes the connections to the old one, whoever's);
  *   - the credentials must still be allowed what the connection was
  *     opened for (read and write, or read only: lockfs_os_files_access,
  *     which sees modes, owners and ACLs as an open would), and a
@@ -422,6 +423,32 @@ kept_take(const char *file, const struct stat *st, const struct sq_creds *cr)
 	return k;
 }
 
+/* Closes the kept connections to file (by that name, for any
+ * credentials) that are not to the file now at its name (st; NULL when
+ * nothing is there): a database replaced or deleted is let go at once,
+ * not when unused for long. */
+static void
+kept_drop_stale(const char *file, const struct stat *st)
+{
+	struct sq_kept *k, *next, *gone = NULL;
+
+	pthread_mutex_lock(&kept_mu);
+	for (k = kept_head; k != NULL; k = next) {
+		next = k->next;
+		if (strcmp(k->file, file) != 0 || (st != NULL &&
+		    k->dev == st->st_dev && k->ino == st->st_ino))
+			continue;
+		kept_unlink(k);
+		k->next = gone;
+		gone = k;
+	}
+	pthread_mutex_unlock(&kept_mu);
+	while ((k = gone) != NULL) {
+		gone = k->next;
+		kept_free(k);
+	}
+}
+
 /* Whether k's credentials are still allowed what k was opened for, and
  * no more: read and write, or only read (see "Kept connections"). */
 static int
@@ -553,9 +580,13 @@ sq_connect(struct lockfs_lock *l, struct sq *q, int create,
 
 	lockfs_sqlite_vfs_clear();
 	q->have_st = lstat(l->db, &q->st) == 0;
-	if (!q->have_st && !create && (errno == ENOENT || errno == ENOTDIR)) {
-		q->absent = 1;
-		return 0;
+	if (!q->have_st && (errno == ENOENT || errno == ENOTDIR)) {
+		if (keep_max > 0)
+			kept_drop_stale(l->db, NULL);   /* deleted */
+		if (!create) {
+			q->absent = 1;
+			return 0;
+		}
 	}
 	if (keep_max > 0 && q->have_st && S_ISREG(q->st.st_mode) &&
 	    creds_get(&cr) == 0) {
@@ -570,6 +601,7 @@ sq_connect(struct lockfs_lock *l, struct sq *q, int create,
 			q->db = q->k->db;
 			return 0;
 		}
+		kept_drop_stale(l->db, &q->st); /* replaced, if it was */
 	}
 	if (lockfs_sqlite_open(l->db, SQLITE_OPEN_READWRITE |
 	    (create ? SQLITE_OPEN_CREATE : 0), &q->db, &q->why) !=

@@ -585,6 +585,42 @@ class SqliteShared(DaemonTest):
                 pass
         return n
 
+    def daemon_deleted_databases(self):
+        """The daemon's descriptors on lock databases no longer there."""
+        fds = "/proc/%d/fd" % self.daemon.proc.pid
+        out = []
+        for fd in os.listdir(fds):
+            try:
+                target = os.readlink(os.path.join(fds, fd))
+            except OSError:
+                continue
+            if ".lockbroker.sqlite" in target and \
+                    target.endswith(" (deleted)"):
+                out.append(target)
+        return out
+
+    @unittest.skipIf(WRAPPER, "counts the daemon's own descriptors")
+    def test_kept_connection_to_a_replaced_or_deleted_database_goes(self):
+        # A kept connection to a database replaced (renamed over) or
+        # deleted is closed by the next request on that database, not
+        # kept open on the old file until it has gone unused for long.
+        c = self.client()
+        p = self.path("gone")
+        db = os.path.join(self.locks, ".lockbroker.sqlite")
+        for how in ("replaced", "deleted"):
+            self.assertCode(c.call("ACQUIRE", path=p, method="sqlite"),
+                            "OK")
+            self.assertCode(c.call("RELEASE", path=p, method="sqlite"),
+                            "OK")
+            if how == "replaced":
+                shutil.copy(db, db + ".new")
+                os.rename(db + ".new", db)
+            else:
+                os.unlink(db)
+            self.assertEqual(c.call("STATUS", path=p, method="sqlite")
+                             .fields["locked"], "0", how)
+            self.assertEqual(self.daemon_deleted_databases(), [], how)
+
     @unittest.skipIf(WRAPPER, "counts the daemon's own descriptors")
     def test_kept_connections_are_bounded_and_closed_when_unused(self):
         # The daemon keeps at most 16 sqlite connections open, and closes
