@@ -273,6 +273,7 @@ kept_forget_in_child(void)
 	kept_n = 0;
 }
 
+/* Registers kept_forget_in_child, once. */
 static void
 kept_init(void)
 {
@@ -396,6 +397,7 @@ creds_free(struct sq_creds *cr)
 	cr->groups = cr->inline_groups;
 }
 
+/* Whether a and b are the same credentials (the OS lists groups sorted). */
 static int
 creds_same(const struct sq_creds *a, const struct sq_creds *b)
 {
