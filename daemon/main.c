@@ -67,8 +67,24 @@
 /* Descriptors kept free for the daemon's own work while connections take
  * the rest: a request opens a few at a time (a unique file, a directory to
  * lock or read, /proc/PID/stat, an sqlite lock database and its journal),
- * and inotify's is made at the first watch. */
+ * and inotify's is made at the first watch; and the sqlite connections
+ * kept open (LBD_SQLITE_KEEP, half of these). */
 #define LBD_FD_RESERVE 32
+
+/* The sqlite method's connections the daemon keeps open between steps
+ * (lockfs/sqlite.c, "Kept connections": each of one database and one
+ * client's credentials, one descriptor each, taken from LBD_FD_RESERVE:
+ * half of it, the other half left to a request's own opens), and how long
+ * one may go unused before the timer (every LBD_SQLITE_PRUNE_MS) closes
+ * it: a database deleted, or a file system its user wants to unmount, is
+ * not held open for long. */
+#define LBD_SQLITE_KEEP         (LBD_FD_RESERVE / 2)
+#define LBD_SQLITE_KEEP_IDLE_MS 10000
+#define LBD_SQLITE_PRUNE_MS     2000
+
+/* The timer that closes the sqlite connections kept too long unused. */
+static uv_timer_t sqlite_prune;
+static int        sqlite_prune_started;
 
 /* What the command line says, over the config file's settings; its paths
  * made absolute at start (the daemon then works from "/"). */
@@ -435,6 +451,27 @@ sqlite_refused(const char *why)
 	log_warn("refused to open %s", why);
 }
 
+/* Closes the sqlite connections unused for LBD_SQLITE_KEEP_IDLE_MS. */
+static void
+on_sqlite_prune(uv_timer_t *t)
+{
+	(void)t;
+	lockfs_sqlite_keep_prune();
+}
+
+/* Keeps sqlite connections (see LBD_SQLITE_KEEP), with the timer that
+ * closes them once unused; the timer does not keep the loop running. */
+static void
+sqlite_keep_start(uv_loop_t *loop)
+{
+	lockfs_sqlite_keep(LBD_SQLITE_KEEP, LBD_SQLITE_KEEP_IDLE_MS);
+	uv_timer_init(loop, &sqlite_prune);
+	uv_timer_start(&sqlite_prune, on_sqlite_prune, LBD_SQLITE_PRUNE_MS,
+	    LBD_SQLITE_PRUNE_MS);
+	uv_unref((uv_handle_t *)&sqlite_prune);
+	sqlite_prune_started = 1;
+}
+
 /*
  * Makes *path (a command-line path, or NULL) absolute in buf (size bytes)
  * by joining it to the working directory as it is given (the kernel
@@ -588,6 +625,7 @@ main(int argc, char **argv)
 	    store_open_private(&d, why, sizeof(why)) != 0)
 		goto fail;
 	lbd_loop_start(&d);
+	sqlite_keep_start(d.loop);
 	for (i = 0; i < sizeof(signals) / sizeof(signals[0]); i++) {
 		uv_signal_init(d.loop, &d.sig[i]);
 		d.sig[i].data = &d;
@@ -611,10 +649,14 @@ main(int argc, char **argv)
 fail:
 	log_err("%s", why);
 out:
-	if (d.stopping) {
-		uv_close((uv_handle_t *)&d.stop_flush, NULL);
-		uv_run(d.loop, UV_RUN_DEFAULT);
+	if (sqlite_prune_started) {
+		uv_close((uv_handle_t *)&sqlite_prune, NULL);
+		lockfs_sqlite_keep(0, 0);       /* closes every one kept */
 	}
+	if (d.stopping)
+		uv_close((uv_handle_t *)&d.stop_flush, NULL);
+	if (d.stopping || sqlite_prune_started)
+		uv_run(d.loop, UV_RUN_DEFAULT);
 	lbd_store_close(&d);
 	free(d.buckets);
 	free(d.pidwatches);

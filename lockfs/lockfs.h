@@ -239,6 +239,15 @@ void  lockfs_sqlite_busy(int try_ms, int step_ms);
 int   lockfs_sqlite_step_ms(void);
 int   lockfs_sqlite_try_ms(void);
 
+/* sqlite.c: keep up to max connections to lock databases open between
+ * steps (0: none, the default), each closed once unused for idle_ms by
+ * lockfs_sqlite_keep_prune, which returns how many are still kept.  A
+ * connection is used again only by the file it was opened on and the
+ * same file-system credentials (uid, gid, groups), and only while those
+ * may still open it so.  For the daemon; thread-safe. */
+void  lockfs_sqlite_keep(int max, int idle_ms);
+int   lockfs_sqlite_keep_prune(void);
+
 /* sqlite.c: sqlite3_open_v2 of a lock database, refusing anything but a
  * regular file (or nothing) at its name: a symlink is never followed, a
  * FIFO never opened; and through the VFS of sqlitevfs.c, which refuses a

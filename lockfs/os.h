@@ -89,6 +89,25 @@ void  lockfs_os_hostname(char *out, size_t size);
  */
 uid_t lockfs_os_files_uid(void);
 
+/*
+ * lockfs_os_files_creds: the calling thread's whole file-system
+ * credentials: the uid and gid it makes and opens files with (on Linux
+ * its fsuid and fsgid) and its supplementary groups, at most max of them
+ * into groups, as the OS lists them.  The number of groups, or -1 with
+ * errno (EINVAL: more than max).
+ */
+int   lockfs_os_files_creds(uid_t *uid, gid_t *gid, gid_t *groups, int max);
+
+/*
+ * lockfs_os_files_access: whether the calling thread's file-system
+ * credentials (as lockfs_os_files_creds tells them, capabilities, ACLs)
+ * allow mode (R_OK, W_OK, or both) on file, whose last component is not
+ * followed: what an open of it would be allowed now.  0, or -1 with errno
+ * (EACCES, EROFS, ...; ENOSYS where the OS cannot answer for those
+ * credentials).
+ */
+int   lockfs_os_files_access(const char *file, int mode);
+
 /* Files. */
 
 /*

@@ -185,6 +185,37 @@ lockfs_os_files_uid(void)
 	return (uid_t)setfsuid((uid_t)-1);
 }
 
+/* lockfs_os_files_creds: see os.h.  setfsgid(-1) tells the fsgid as
+ * setfsuid(-1) the fsuid; getgroups reads the calling thread's groups
+ * (the daemon sets them per thread, with the raw system call). */
+int
+lockfs_os_files_creds(uid_t *uid, gid_t *gid, gid_t *groups, int max)
+{
+	*uid = (uid_t)setfsuid((uid_t)-1);
+	*gid = (gid_t)setfsgid((gid_t)-1);
+	return getgroups(max, groups);
+}
+
+/* lockfs_os_files_access: see os.h.  faccessat2 with AT_EACCESS checks
+ * with the thread's credentials as they are (fsuid, fsgid, groups), where
+ * access(2) and faccessat without it take the real uid and gid; glibc's
+ * faccessat would emulate it with the effective ids where the kernel
+ * lacks it (before 5.8), so the system call is made here, and ENOSYS
+ * told. */
+int
+lockfs_os_files_access(const char *file, int mode)
+{
+#ifdef SYS_faccessat2
+	return (int)syscall(SYS_faccessat2, AT_FDCWD, file, mode,
+	    AT_EACCESS | AT_SYMLINK_NOFOLLOW);
+#else
+	(void)file;
+	(void)mode;
+	errno = ENOSYS;
+	return -1;
+#endif
+}
+
 /* lockfs_os_reopen: see os.h.  Through /proc/self/fd/N, which is
  * missing (ENOENT) where /proc is not mounted. */
 int

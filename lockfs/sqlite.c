@@ -6,8 +6,12 @@
  * lockfs_sqlite_db for where), and every step is one IMMEDIATE
  * transaction, so it really excludes.
  *
- * Each step opens the database and closes it again: a handle then holds no
- * sqlite connection that a fork could share.  It is never opened through a
+ * Each step opens the database and closes it again (a handle then holds no
+ * sqlite connection that a fork could share), unless the process keeps
+ * connections (lockfs_sqlite_keep, the daemon: see "Kept connections"
+ * below, keyed by the file and the whole credentials that opened them).
+ * The database stays in rollback-journal mode (see "Why not WAL" below).
+ * It is never opened through a
  * symlink at its name (lockfs_sqlite_open), and never with a journal
  * another user put beside it (sqlitevfs.c).  Only try_acquire creates the
  * database (and its table); a step that only looks or removes finds no
@@ -39,11 +43,13 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "lockfs.h"
 
@@ -137,13 +143,393 @@ lockfs_sqlite_open(const char *file, int flags, sqlite3 **db,
 	return sqlite3_open_v2(path, db, flags, vfs);
 }
 
+/*
+ * Kept connections (lockfs_sqlite_keep: the daemon; off by default).
+ *
+ * Opening a lock database costs a step about fifty system calls (the
+ * name resolved, looked at, opened, its header read, closed), and a kept
+ * connection also keeps its parsed schema, its prepared statements and
+ * its page cache (sqlite checks the cache against the file's change
+ * counter at each transaction).  So a process that keeps connections
+ * takes one from here for a step and puts it back after; a step that
+ * finds none opens one as without keeping, and keeps it when it may.
+ *
+ * A connection was opened with the file-system credentials of the thread
+ * that opened it (the daemon's: a client's), and it is only ever used
+ * again under exactly those: it is keyed by the database's name as the
+ * lock gives it, the file's identity (device, inode) and the whole
+ * credentials (uid, gid, every supplementary group: the ones the thread
+ * has now, read from the OS, never told by the caller).  Before each
+ * use:
+ *   - the name is looked at (lstat, with the step's credentials) and
+ *     must still be that very file: a database replaced, renamed away or
+ *     deleted is never reached through a connection to the old one, whose
+ *     inode the open descriptor keeps from being reused (and the step
+ *     that finds it so closes the connections to the old one, whoever's);
+ *   - the credentials must still be allowed what the connection was
+ *     opened for (read and write, or read only: lockfs_os_files_access,
+ *     which sees modes, owners and ACLs as an open would), and a
+ *     read-only one must still be refused writing; otherwise the
+ *     connection is closed and the step opens anew, and gets what an
+ *     open gets.  So a user who could not open the database gets today's
+ *     answer, and a chmod or a changed ACL counts at the next step.
+ * Where the OS cannot answer for the credentials (ENOSYS), nothing is
+ * kept.  A connection is put back only outside any transaction, and only
+ * after a step that did not fail (a busy database is not a failure).
+ *
+ * Bounds: at most keep_max connections (the least recently used closed
+ * first) and none unused for longer than keep_idle_ms, closed by
+ * lockfs_sqlite_keep_prune (the daemon calls it from a timer), so that a
+ * database deleted or a file system to unmount is not held open for long.
+ * A connection is taken out of the list while in use: two threads never
+ * share one.  A forked child forgets the parent's (never closing them:
+ * their locks are the parent's).
+ *
+ * Why not WAL.  A database in WAL mode commits without the three or four
+ * fsyncs of a rollback journal, but journal_mode=WAL stays in the file
+ * for every later user, and then:
+ *   - a user who may only read the database (no write on its directory)
+ *     gets "attempt to write a readonly database" whenever no -wal and
+ *     -shm are there (sqlite removes them when the last connection
+ *     closes), where a rollback-journal database always answers;
+ *   - the -wal and -shm files are made by whichever user opens first,
+ *     with their gid, so another user of a group-shared database may be
+ *     unable to open them, and sqlitevfs.c could no longer refuse a
+ *     planted log by its owner;
+ *   - WAL's index is shared memory, which a network file system does not
+ *     share between hosts: processes on two hosts would no longer exclude
+ *     each other.
+ * So lock databases stay in rollback-journal mode (and sqlitevfs.c keeps
+ * refusing any log), and each write step pays the journal's fsyncs: four
+ * fdatasync (the journal twice, its directory, the database), about three
+ * quarters of a broker acquire+release (measured with synchronous=OFF on
+ * the kept connections: some 0.5 ms a cycle instead of 2).  They stay:
+ * with synchronous=OFF a power loss in the middle of a step can leave the
+ * database corrupt, every lock in it then failing for every user (Python's
+ * too) until someone removes it; synchronous=NORMAL saves one of the four,
+ * at a risk sqlite documents for older file systems, and Python's lockfile
+ * writes the same database with FULL.
+ */
+#define SQ_KEEP_GROUPS 64       /* groups kept inline (more: allocated) */
+
+/* The statements a kept connection keeps prepared. */
+enum sq_stmt {
+	SQ_HOLDER,      /* ?1: the first holder's unique name */
+	SQ_LOOK,        /* ?1, ?2: a row, "1" when one is ours */
+	SQ_INSERT,
+	SQ_DELETE_MINE,
+	SQ_DELETE_ALL,
+	SQ_NSTMT
+};
+
+static const char *const sq_sql[SQ_NSTMT] = {
+	[SQ_HOLDER] = "SELECT unique_name FROM locks WHERE lock_file = ?1 "
+	    "LIMIT 1",
+	[SQ_LOOK] = "SELECT unique_name = ?2 FROM locks WHERE lock_file = ?1 "
+	    "ORDER BY unique_name = ?2 DESC LIMIT 1",
+	[SQ_INSERT] = "INSERT INTO locks (lock_file, unique_name) VALUES "
+	    "(?1, ?2)",
+	[SQ_DELETE_MINE] = "DELETE FROM locks WHERE lock_file = ?1 AND "
+	    "unique_name = ?2",
+	[SQ_DELETE_ALL] = "DELETE FROM locks WHERE lock_file = ?1",
+};
+
+/* File-system credentials, the key of a kept connection with the
+ * database's name and identity. */
+struct sq_creds {
+	uid_t  uid;
+	gid_t  gid;
+	int    ngroups;
+	gid_t *groups;                  /* inline, or allocated */
+	gid_t  inline_groups[SQ_KEEP_GROUPS];
+};
+
+/* A kept connection. */
+struct sq_kept {
+	struct sq_kept *prev, *next;    /* the list, most recent first */
+	sqlite3        *db;
+	sqlite3_stmt   *st[SQ_NSTMT];
+	char           *file;           /* the name it was opened by */
+	dev_t           dev;            /* the file it has open */
+	ino_t           ino;
+	struct sq_creds cr;             /* whose it is */
+	int             readonly;       /* sqlite opened it read-only */
+	double          used;           /* put back at (lockfs_now) */
+};
+
+static pthread_mutex_t kept_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t  kept_once = PTHREAD_ONCE_INIT;
+static struct sq_kept *kept_head, *kept_tail;
+static int             kept_n;
+static int             keep_max;        /* 0: nothing kept */
+static int             keep_idle_ms;
+
+/* In a forked child: the parent's connections are forgotten, unclosed. */
+static void
+kept_forget_in_child(void)
+{
+	pthread_mutex_init(&kept_mu, NULL);
+	kept_head = kept_tail = NULL;
+	kept_n = 0;
+}
+
+/* Registers kept_forget_in_child, once. */
+static void
+kept_init(void)
+{
+	pthread_atfork(NULL, NULL, kept_forget_in_child);
+}
+
+/*
+ * lockfs_sqlite_keep: from now on keep up to max connections to lock
+ * databases open between steps, each closed once unused for idle_ms (by
+ * lockfs_sqlite_keep_prune); max 0 keeps none (the default) and closes
+ * those kept.  For a process that takes many steps (the daemon); see
+ * "Kept connections" above.
+ */
+void
+lockfs_sqlite_keep(int max, int idle_ms)
+{
+	pthread_once(&kept_once, kept_init);
+	pthread_mutex_lock(&kept_mu);
+	keep_max = max > 0 ? max : 0;
+	keep_idle_ms = idle_ms;
+	pthread_mutex_unlock(&kept_mu);
+	lockfs_sqlite_keep_prune();
+}
+
+/* Frees a connection out of the list: statements, connection, key. */
+static void
+kept_free(struct sq_kept *k)
+{
+	int i;
+
+	for (i = 0; i < SQ_NSTMT; i++)
+		sqlite3_finalize(k->st[i]);
+	sqlite3_close(k->db);
+	if (k->cr.groups != k->cr.inline_groups)
+		free(k->cr.groups);
+	free(k->file);
+	free(k);
+}
+
+/* Unlinks k from the list (the lock held). */
+static void
+kept_unlink(struct sq_kept *k)
+{
+	if (k->prev != NULL)
+		k->prev->next = k->next;
+	else
+		kept_head = k->next;
+	if (k->next != NULL)
+		k->next->prev = k->prev;
+	else
+		kept_tail = k->prev;
+	k->prev = k->next = NULL;
+	kept_n--;
+}
+
+/*
+ * lockfs_sqlite_keep_prune: closes the kept connections unused for
+ * keep_idle_ms, and all of them when keeping is off.  Takes no step in
+ * any database (closing a connection outside a transaction writes
+ * nothing), so any credentials do.  The number still kept.
+ */
+int
+lockfs_sqlite_keep_prune(void)
+{
+	struct sq_kept *k, *gone = NULL;
+	double          now = lockfs_now();
+	int             n;
+
+	pthread_mutex_lock(&kept_mu);
+	while ((k = kept_tail) != NULL && (keep_max == 0 ||
+	    (now - k->used) * 1000 >= keep_idle_ms)) {
+		kept_unlink(k);
+		k->next = gone;
+		gone = k;
+	}
+	n = kept_n;
+	pthread_mutex_unlock(&kept_mu);
+	while ((k = gone) != NULL) {
+		gone = k->next;
+		kept_free(k);
+	}
+	return n;
+}
+
+/* Reads the calling thread's credentials into cr: 0, or -1 (nothing to
+ * key a connection by: none is kept). */
+static int
+creds_get(struct sq_creds *cr)
+{
+	int n;
+
+	cr->groups = cr->inline_groups;
+	n = lockfs_os_files_creds(&cr->uid, &cr->gid, cr->groups,
+	    SQ_KEEP_GROUPS);
+	if (n == -1 && errno == EINVAL) {
+		uid_t u;
+		gid_t g;
+
+		if ((n = getgroups(0, NULL)) <= 0 ||
+		    (cr->groups = malloc((size_t)n * sizeof(gid_t))) == NULL)
+			return -1;
+		n = lockfs_os_files_creds(&u, &g, cr->groups, n);
+		if (n == -1 || u != cr->uid || g != cr->gid) {
+			free(cr->groups);
+			cr->groups = cr->inline_groups;
+			return -1;
+		}
+	}
+	if (n < 0)
+		return -1;
+	cr->ngroups = n;
+	return 0;
+}
+
+/* Frees what creds_get allocated. */
+static void
+creds_free(struct sq_creds *cr)
+{
+	if (cr->groups != cr->inline_groups)
+		free(cr->groups);
+	cr->groups = cr->inline_groups;
+}
+
+/* Whether a and b are the same credentials (the OS lists groups sorted). */
+static int
+creds_same(const struct sq_creds *a, const struct sq_creds *b)
+{
+	return a->uid == b->uid && a->gid == b->gid &&
+	    a->ngroups == b->ngroups && (a->ngroups == 0 ||
+	    memcmp(a->groups, b->groups, (size_t)a->ngroups *
+	    sizeof(gid_t)) == 0);
+}
+
+/* Takes out of the list the connection to file (st: what is at its name
+ * now) of cr's credentials, or NULL. */
+static struct sq_kept *
+kept_take(const char *file, const struct stat *st, const struct sq_creds *cr)
+{
+	struct sq_kept *k;
+
+	pthread_mutex_lock(&kept_mu);
+	for (k = kept_head; k != NULL; k = k->next)
+		if (k->dev == st->st_dev && k->ino == st->st_ino &&
+		    creds_same(&k->cr, cr) && strcmp(k->file, file) == 0)
+			break;
+	if (k != NULL)
+		kept_unlink(k);
+	pthread_mutex_unlock(&kept_mu);
+	return k;
+}
+
+/* Closes the kept connections to file (by that name, for any
+ * credentials) that are not to the file now at its name (st; NULL when
+ * nothing is there): a database replaced or deleted is let go at once,
+ * not when unused for long. */
+static void
+kept_drop_stale(const char *file, const struct stat *st)
+{
+	struct sq_kept *k, *next, *gone = NULL;
+
+	pthread_mutex_lock(&kept_mu);
+	for (k = kept_head; k != NULL; k = next) {
+		next = k->next;
+		if (strcmp(k->file, file) != 0 || (st != NULL &&
+		    k->dev == st->st_dev && k->ino == st->st_ino))
+			continue;
+		kept_unlink(k);
+		k->next = gone;
+		gone = k;
+	}
+	pthread_mutex_unlock(&kept_mu);
+	while ((k = gone) != NULL) {
+		gone = k->next;
+		kept_free(k);
+	}
+}
+
+/* Whether k's credentials are still allowed what k was opened for, and
+ * no more: read and write, or only read (see "Kept connections"). */
+static int
+kept_allowed(const struct sq_kept *k)
+{
+	if (k->readonly)
+		return lockfs_os_files_access(k->file, R_OK) == 0 &&
+		    lockfs_os_files_access(k->file, W_OK) == -1 &&
+		    errno != ENOSYS;
+	return lockfs_os_files_access(k->file, R_OK | W_OK) == 0;
+}
+
+/* A new kept connection (checked out) for db, opened by file (st: the
+ * file it has open) with cr's credentials, which it takes; NULL (and
+ * nothing taken) when it cannot be kept. */
+static struct sq_kept *
+kept_new(sqlite3 *db, const char *file, const struct stat *st,
+    struct sq_creds *cr)
+{
+	struct sq_kept *k;
+
+	if (lockfs_os_files_access(file, R_OK) == -1 && errno == ENOSYS)
+		return NULL;    /* the OS cannot check it again: never kept */
+	if ((k = calloc(1, sizeof(*k))) == NULL ||
+	    (k->file = strdup(file)) == NULL) {
+		free(k);
+		return NULL;
+	}
+	k->db = db;
+	k->dev = st->st_dev;
+	k->ino = st->st_ino;
+	k->cr = *cr;
+	if (cr->groups == cr->inline_groups)
+		k->cr.groups = k->cr.inline_groups;
+	cr->groups = cr->inline_groups;         /* taken */
+	k->readonly = sqlite3_db_readonly(db, "main") == 1;
+	return k;
+}
+
+/* Puts k back at the head of the list, closing the least recently used
+ * beyond keep_max (or k itself when keeping went off meanwhile). */
+static void
+kept_put(struct sq_kept *k)
+{
+	struct sq_kept *gone = NULL;
+
+	k->used = lockfs_now();
+	pthread_mutex_lock(&kept_mu);
+	if (keep_max == 0) {
+		gone = k;
+		k = NULL;
+	} else {
+		k->prev = NULL;
+		k->next = kept_head;
+		if (kept_head != NULL)
+			kept_head->prev = k;
+		else
+			kept_tail = k;
+		kept_head = k;
+		if (++kept_n > keep_max) {
+			gone = kept_tail;
+			kept_unlink(gone);
+		}
+	}
+	pthread_mutex_unlock(&kept_mu);
+	if (gone != NULL)
+		kept_free(gone);
+}
+
 /* A step's connection and the code its failures are reported with. */
 struct sq {
-	sqlite3    *db;
-	int         fail;
-	int         busy_ok;   /* a try: busy at any step reads as held */
-	int         absent;    /* no database (and none made): no lock */
-	const char *why;       /* why the database was not opened */
+	sqlite3        *db;
+	struct sq_kept *k;         /* a kept connection (db is its), or NULL */
+	struct stat     st;        /* l->db looked at before the step ... */
+	int             have_st;   /* ... when it could be */
+	int             fail;
+	int             busy_ok;   /* a try: busy at any step reads as held */
+	int             absent;    /* no database (and none made): no lock */
+	const char     *why;       /* why the database was not opened */
 };
 
 /* Records a sqlite failure on *err: the database, what, and sqlite's
@@ -180,65 +566,155 @@ sq_fail(struct lockfs_lock *l, struct sq *q, const char *what,
 }
 
 /*
- * Opens l's database, makes it and lockfile's table if needed (create)
- * and begins a transaction (IMMEDIATE: with the write lock, or DEFERRED
- * for a read), letting sqlite wait busy_ms for other processes' steps.
- * 0 (without create, and no database there: q->absent, q->db NULL), or
- * q->fail with err filled (q->db closed); with busy_ok, a database still
- * busy is LB_EALREADY instead.
+ * Connects q to l's database: a kept connection when there is one for
+ * these credentials and it may still be used, else a new one (kept after
+ * the step when it may be: the file at the name the same before and
+ * after the open).  Without create, no database there is q->absent (0,
+ * q->db NULL).  0, or q->fail with err filled.
+ */
+static int
+sq_connect(struct lockfs_lock *l, struct sq *q, int create,
+    struct lockfs_err *err)
+{
+	struct sq_creds cr;
+	struct stat     after;
+	int             keep = 0;
+
+	lockfs_sqlite_vfs_clear();
+	q->have_st = lstat(l->db, &q->st) == 0;
+	if (!q->have_st && (errno == ENOENT || errno == ENOTDIR)) {
+		if (keep_max > 0)
+			kept_drop_stale(l->db, NULL);   /* deleted */
+		if (!create) {
+			q->absent = 1;
+			return 0;
+		}
+	}
+	if (keep_max > 0 && q->have_st && S_ISREG(q->st.st_mode) &&
+	    creds_get(&cr) == 0) {
+		keep = 1;
+		if ((q->k = kept_take(l->db, &q->st, &cr)) != NULL &&
+		    !kept_allowed(q->k)) {
+			kept_free(q->k);        /* open as anyone would now */
+			q->k = NULL;
+		}
+		if (q->k != NULL) {
+			creds_free(&cr);
+			q->db = q->k->db;
+			return 0;
+		}
+		kept_drop_stale(l->db, &q->st); /* replaced, if it was */
+	}
+	if (lockfs_sqlite_open(l->db, SQLITE_OPEN_READWRITE |
+	    (create ? SQLITE_OPEN_CREATE : 0), &q->db, &q->why) !=
+	    SQLITE_OK) {
+		if (keep)
+			creds_free(&cr);
+		return sq_fail(l, q, "cannot open", err);
+	}
+	if (keep && lstat(l->db, &after) == 0 && S_ISREG(after.st_mode) &&
+	    after.st_dev == q->st.st_dev && after.st_ino == q->st.st_ino)
+		q->k = kept_new(q->db, l->db, &after, &cr);
+	if (keep)
+		creds_free(&cr);
+	return 0;
+}
+
+/* Ends q's use of its connection: a kept one goes back to the list when
+ * the step did not fail (r is not q->fail) and no transaction is open,
+ * else it is closed, as a connection not kept is. */
+static void
+sq_disconnect(struct sq *q, int r)
+{
+	int i;
+
+	if (q->db == NULL)
+		return;
+	if (q->k != NULL && r != q->fail && sqlite3_get_autocommit(q->db)) {
+		for (i = 0; i < SQ_NSTMT; i++)
+			if (q->k->st[i] != NULL) {
+				sqlite3_reset(q->k->st[i]);
+				sqlite3_clear_bindings(q->k->st[i]);
+			}
+		kept_put(q->k);
+	} else if (q->k != NULL)
+		kept_free(q->k);
+	else
+		sqlite3_close(q->db);
+	q->k = NULL;
+	q->db = NULL;
+}
+
+/*
+ * Begins a transaction on q's connection (IMMEDIATE: with the write lock)
+ * and makes lockfile's table in it if needed (create), letting sqlite
+ * wait busy_ms for other processes' steps.  0, or q->fail with err filled
+ * (the connection kept by q); with q->busy_ok, a database still busy is
+ * LB_EALREADY instead.
+ */
+static int
+sq_tx(struct lockfs_lock *l, struct sq *q, const char *begin, int busy_ms,
+    int create, struct lockfs_err *err)
+{
+	int rc;
+
+	sqlite3_busy_timeout(q->db, busy_ms);
+	rc = sqlite3_exec(q->db, begin, NULL, NULL, NULL);
+	/* Inside the write transaction: no transaction of its own. */
+	if (rc == SQLITE_OK && create)
+		rc = sqlite3_exec(q->db, "CREATE TABLE IF NOT EXISTS locks ("
+		    "lock_file varchar(32), unique_name varchar(32))",
+		    NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		return 0;
+	if (!sqlite3_get_autocommit(q->db))
+		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
+	if (rc == SQLITE_BUSY && q->busy_ok)
+		return lockfs_fail(err, LB_EALREADY, 0, "sqlite database %s is "
+		    "busy", l->db);
+	return sq_fail(l, q, "cannot begin", err);
+}
+
+/*
+ * Connects to l's database (making it when create) and, unless begin is
+ * NULL, begins a transaction with sq_tx; for a read (begin NULL), each
+ * statement is then a transaction of its own, waiting busy_ms for other
+ * processes' steps.  0 (without create, and no database there:
+ * q->absent, q->db NULL), or q->fail with err filled (q->db let go); with
+ * busy_ok, a database still busy is LB_EALREADY instead.
  */
 static int
 sq_begin(struct lockfs_lock *l, struct sq *q, int fail, const char *begin,
     int busy_ms, int busy_ok, int create, struct lockfs_err *err)
 {
-	struct stat st;
-	int         rc = SQLITE_OK, r = 0;
+	int r;
 
+	memset(q, 0, sizeof(*q));
 	q->fail = fail;
 	q->busy_ok = busy_ok;
-	q->absent = 0;
-	q->db = NULL;
-	q->why = NULL;
-	if (!create && lstat(l->db, &st) == -1 &&
-	    (errno == ENOENT || errno == ENOTDIR)) {
-		q->absent = 1;
-		return 0;
-	}
-	if (lockfs_sqlite_open(l->db, SQLITE_OPEN_READWRITE |
-	    (create ? SQLITE_OPEN_CREATE : 0), &q->db, &q->why) !=
-	    SQLITE_OK) {
-		r = sq_fail(l, q, "cannot open", err);
+	if ((r = sq_connect(l, q, create, err)) != 0 || q->absent)
 		goto out;
-	}
 	sqlite3_busy_timeout(q->db, busy_ms);
-	if (create)
-		rc = sqlite3_exec(q->db, "CREATE TABLE IF NOT EXISTS locks ("
-		    "lock_file varchar(32), unique_name varchar(32))",
-		    NULL, NULL, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(q->db, begin, NULL, NULL, NULL);
-	if (rc == SQLITE_BUSY && busy_ok)
-		r = lockfs_fail(err, LB_EALREADY, 0, "sqlite database %s is "
-		    "busy", l->db);
-	else if (rc != SQLITE_OK)
-		r = sq_fail(l, q, "cannot begin", err);
+	if (begin != NULL)
+		r = sq_tx(l, q, begin, busy_ms, create, err);
 out:
-	if (r != 0) {
-		sqlite3_close(q->db);
-		q->db = NULL;
-	}
+	if (r != 0)
+		sq_disconnect(q, r == LB_EALREADY ? 0 : q->fail);
 	return r;
 }
 
-/* Rolls back when r is q->fail, else commits; closes.  Returns r, or
- * q->fail when the commit fails (LB_EALREADY when a try's commit finds
- * the database still busy: readers keep the commit waiting too). */
+/* Commits (rolls back when r is q->fail; nothing for a read) and lets
+ * the connection go.  Returns r, or q->fail when the commit fails
+ * (LB_EALREADY when a try's commit finds the database still busy:
+ * readers keep the commit waiting too). */
 static int
 sq_end(struct lockfs_lock *l, struct sq *q, int r, struct lockfs_err *err)
 {
 	int rc;
 
-	if (r == q->fail)
+	if (sqlite3_get_autocommit(q->db))
+		;       /* a read: no transaction */
+	else if (r == q->fail)
 		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
 	else if ((rc = sqlite3_exec(q->db, "COMMIT", NULL, NULL, NULL)) !=
 	    SQLITE_OK) {
@@ -249,26 +725,27 @@ sq_end(struct lockfs_lock *l, struct sq *q, int r, struct lockfs_err *err)
 			r = sq_fail(l, q, "cannot commit", err);
 		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
 	}
-	sqlite3_close(q->db);
-	q->db = NULL;
+	sq_disconnect(q, r);
 	return r;
 }
 
 /*
- * sq_run: runs sql with ?1 = l->lock_file and ?2 = our unique name.  For a
- * query, copies the first column of the first row into out (when out is
- * not NULL) and returns 1 when there was a row, 0 when none; for a change,
- * returns 0.  q->fail on error.
+ * sq_run: runs statement which with ?1 = l->lock_file and ?2 = our unique
+ * name (prepared once on a kept connection).  For a query, copies the
+ * first column of the first row into out (when out is not NULL) and
+ * returns 1 when there was a row, 0 when none; for a change, returns 0.
+ * A database without lockfile's table has no row.  q->fail on error.
  */
 static int
-sq_run(struct lockfs_lock *l, struct sq *q, const char *sql, char *out,
+sq_run(struct lockfs_lock *l, struct sq *q, enum sq_stmt which, char *out,
     size_t size, struct lockfs_err *err)
 {
-	sqlite3_stmt        *st = NULL;
+	sqlite3_stmt        *st = q->k != NULL ? q->k->st[which] : NULL;
 	const unsigned char *text;
 	int                  rc, r;
 
-	if ((rc = sqlite3_prepare_v2(q->db, sql, -1, &st, NULL)) !=
+	if (st == NULL && (rc = sqlite3_prepare_v3(q->db, sq_sql[which], -1,
+	    q->k != NULL ? SQLITE_PREPARE_PERSISTENT : 0, &st, NULL)) !=
 	    SQLITE_OK) {
 		if (strncmp(sqlite3_errmsg(q->db), "no such table", 13) == 0)
 			r = 0;  /* a database no lock was taken in yet */
@@ -279,6 +756,8 @@ sq_run(struct lockfs_lock *l, struct sq *q, const char *sql, char *out,
 			r = sq_fail(l, q, "cannot prepare", err);
 		goto out;
 	}
+	if (q->k != NULL)
+		q->k->st[which] = st;
 	if (st == NULL ||
 	    sqlite3_bind_text(st, 1, l->lock_file, -1, SQLITE_STATIC) !=
 	    SQLITE_OK || (sqlite3_bind_parameter_count(st) > 1 &&
@@ -299,47 +778,60 @@ sq_run(struct lockfs_lock *l, struct sq *q, const char *sql, char *out,
 	else if (rc == SQLITE_BUSY && q->busy_ok)
 		r = lockfs_fail(err, LB_EALREADY, 0, "sqlite database %s is "
 		    "busy", l->db);
+	else if (strncmp(sqlite3_errmsg(q->db), "no such table", 13) == 0)
+		r = 0;  /* the table went since it was prepared */
 	else
 		r = sq_fail(l, q, "cannot run a statement", err);
 out:
-	sqlite3_finalize(st);
+	if (q->k == NULL)
+		sqlite3_finalize(st);
+	else if (st != NULL) {
+		sqlite3_reset(st);      /* ends a read's transaction */
+		sqlite3_clear_bindings(st);
+	}
 	return r;
 }
 
-/* Runs one query in its own read transaction: 1, 0, or LB_ERROR; with
- * busy_ok (a try's look), a database still busy is LB_EALREADY. */
+/* Runs one query, a transaction of its own: 1, 0, or LB_ERROR; with
+ * busy_ok (a try's look), a database still busy is LB_EALREADY.  *st
+ * (when st is not NULL) is l->db as looked at before, st_nlink 0 when it
+ * could not be. */
 static int
-sqlite_query(struct lockfs_lock *l, const char *sql, char *out, size_t size,
-    int busy_ok, struct lockfs_err *err)
+sqlite_query(struct lockfs_lock *l, enum sq_stmt which, char *out,
+    size_t size, int busy_ok, struct stat *st, struct lockfs_err *err)
 {
 	struct sq q;
 	int       r;
 
-	if ((r = sq_begin(l, &q, LB_ERROR, "BEGIN", step_busy_ms, busy_ok, 0,
+	if (st != NULL)
+		memset(st, 0, sizeof(*st));
+	if ((r = sq_begin(l, &q, LB_ERROR, NULL, step_busy_ms, busy_ok, 0,
 	    err)) != 0 || q.absent)
 		return r;
-	r = sq_run(l, &q, sql, out, size, err);
+	if (st != NULL && q.have_st)
+		*st = q.st;
+	r = sq_run(l, &q, which, out, size, err);
 	return sq_end(l, &q, r, err);
 }
 
-static const char sql_holder[] =
-    "SELECT unique_name FROM locks WHERE lock_file = ?1 LIMIT 1";
-static const char sql_mine[] =
-    "SELECT 1 FROM locks WHERE lock_file = ?1 AND unique_name = ?2";
-
 /* Whether a row naming us is proven ours (see the top of this file):
  * written through l, or in a database of the owner's uid that no group
- * or other user may write. */
+ * or other user may write.  st: the database as the step looked at it
+ * (st_nlink 0: look now). */
 static int
-row_proven(struct lockfs_lock *l)
+row_proven(struct lockfs_lock *l, const struct stat *st)
 {
-	struct stat st;
+	struct stat now;
 
 	if (l->sqlite_row_ours)
 		return 1;
-	return lstat(l->db, &st) == 0 && S_ISREG(st.st_mode) &&
-	    st.st_uid == l->owner.uid &&
-	    (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
+	if (st == NULL || st->st_nlink == 0) {
+		if (lstat(l->db, &now) == -1)
+			return 0;
+		st = &now;
+	}
+	return S_ISREG(st->st_mode) && st->st_uid == l->owner.uid &&
+	    (st->st_mode & (S_IWGRP | S_IWOTH)) == 0;
 }
 
 /* Records that a row under our name is not proven ours: code. */
@@ -352,38 +844,54 @@ row_unproven(struct lockfs_lock *l, int code, struct lockfs_err *err)
 	    l->path, l->db, (long)l->owner.uid);
 }
 
+/* What SQ_LOOK found: 0 no row, 1 a row of another, 2 a row of ours; or
+ * r itself when it is an error. */
+static int
+look_result(int r, const char *mine)
+{
+	if (r != 1)
+		return r;
+	return strcmp(mine, "1") == 0 ? 2 : 1;
+}
+
+/*
+ * One connection for both parts: a plain look first, so that waiters need
+ * not fight for the write lock; then, when the lock looks free (or ours),
+ * the write transaction, which looks again and inserts our row.
+ */
 static int
 sqlite_try_acquire(struct lockfs_lock *l, struct lockfs_err *err)
 {
 	struct sq q;
+	char      mine[4] = "";
 	int       inserted = 0, r;
 
-	/* A plain look first: waiters need not fight for the write lock. */
-	if ((r = sqlite_query(l, sql_holder, NULL, 0, 1, err)) == 1 &&
-	    (r = sqlite_query(l, sql_mine, NULL, 0, 1, err)) == 0)
-		return lockfs_fail(err, LB_EALREADY, 0, "%s is locked by "
-		    "another owner", l->path);
-	if (r == 1 && !row_proven(l))
-		return row_unproven(l, LB_EALREADY, err);
-	if (r < 0 && r != LB_EALREADY) {
-		r = LB_EFAILED;         /* the query's reason stands */
-		if (err != NULL)
-			err->code = r;
-	}
-	if (r < 0)
+	if ((r = sq_begin(l, &q, LB_EFAILED, NULL, step_busy_ms, 1, 1,
+	    err)) != 0)
 		return r;
-	if ((r = sq_begin(l, &q, LB_EFAILED, "BEGIN IMMEDIATE", try_busy_ms,
-	    1, 1, err)) != 0)
-		return r;
-	if ((r = sq_run(l, &q, sql_holder, NULL, 0, err)) == 0) {
-		r = sq_run(l, &q, "INSERT INTO locks (lock_file, unique_name) "
-		    "VALUES (?1, ?2)", NULL, 0, err);
-		inserted = r == 0;
-	} else if (r == 1 && (r = sq_run(l, &q, sql_mine, NULL, 0, err)) == 1)
-		r = row_proven(l) ? 0 : row_unproven(l, LB_EALREADY, err);
-	else if (r == 0)
+	r = look_result(sq_run(l, &q, SQ_LOOK, mine, sizeof(mine), err),
+	    mine);
+	if (r == 1)
 		r = lockfs_fail(err, LB_EALREADY, 0, "%s is locked by another "
 		    "owner", l->path);
+	else if (r == 2 && !row_proven(l, q.have_st ? &q.st : NULL))
+		r = row_unproven(l, LB_EALREADY, err);
+	if (r < 0)
+		goto out;
+	if ((r = sq_tx(l, &q, "BEGIN IMMEDIATE", try_busy_ms, 1, err)) != 0)
+		goto out;
+	r = look_result(sq_run(l, &q, SQ_LOOK, mine, sizeof(mine), err),
+	    mine);
+	if (r == 0) {
+		r = sq_run(l, &q, SQ_INSERT, NULL, 0, err);
+		inserted = r == 0;
+	} else if (r == 2)
+		r = row_proven(l, q.have_st ? &q.st : NULL) ? 0 :
+		    row_unproven(l, LB_EALREADY, err);
+	else if (r == 1)
+		r = lockfs_fail(err, LB_EALREADY, 0, "%s is locked by another "
+		    "owner", l->path);
+out:
 	if ((r = sq_end(l, &q, r, err)) == 0 && inserted)
 		l->sqlite_row_ours = 1;
 	return r;
@@ -393,6 +901,7 @@ static int
 sqlite_release(struct lockfs_lock *l, struct lockfs_err *err)
 {
 	struct sq q;
+	char      mine[4] = "";
 	int       r;
 
 	if ((r = sq_begin(l, &q, LB_EUNLOCK, "BEGIN IMMEDIATE", step_busy_ms, 0,
@@ -401,17 +910,18 @@ sqlite_release(struct lockfs_lock *l, struct lockfs_err *err)
 	if (q.absent)
 		return lockfs_fail(err, LB_ENOTLOCKED, 0, "%s is not locked",
 		    l->path);
-	if ((r = sq_run(l, &q, sql_holder, NULL, 0, err)) == 0)
+	r = look_result(sq_run(l, &q, SQ_LOOK, mine, sizeof(mine), err),
+	    mine);
+	if (r == 0)
 		r = lockfs_fail(err, LB_ENOTLOCKED, 0, "%s is not locked",
 		    l->path);
-	else if (r == 1 && (r = sq_run(l, &q, sql_mine, NULL, 0, err)) == 0)
+	else if (r == 1)
 		r = lockfs_fail(err, LB_ENOTMINE, 0, "%s is locked, but not "
 		    "by me", l->path);
-	else if (r == 1 && !row_proven(l))
+	else if (r == 2 && !row_proven(l, q.have_st ? &q.st : NULL))
 		r = row_unproven(l, LB_ENOTMINE, err);
-	else if (r == 1)
-		r = sq_run(l, &q, "DELETE FROM locks WHERE lock_file = ?1 AND "
-		    "unique_name = ?2", NULL, 0, err);
+	else if (r == 2)
+		r = sq_run(l, &q, SQ_DELETE_MINE, NULL, 0, err);
 	if ((r = sq_end(l, &q, r, err)) == 0)
 		l->sqlite_row_ours = 0;
 	return r;
@@ -421,15 +931,20 @@ sqlite_release(struct lockfs_lock *l, struct lockfs_err *err)
 static int
 sqlite_is_locked(struct lockfs_lock *l, struct lockfs_err *err)
 {
-	return sqlite_query(l, sql_holder, NULL, 0, 0, err);
+	return sqlite_query(l, SQ_HOLDER, NULL, 0, 0, NULL, err);
 }
 
 static int
 sqlite_i_am_locking(struct lockfs_lock *l, struct lockfs_err *err)
 {
-	int r = sqlite_query(l, sql_mine, NULL, 0, 0, err);
+	struct stat st;
+	char        mine[4] = "";
+	int         r = look_result(sqlite_query(l, SQ_LOOK, mine,
+	    sizeof(mine), 0, &st, err), mine);
 
-	return r == 1 ? row_proven(l) : r;
+	if (r == 1)
+		return 0;
+	return r == 2 ? row_proven(l, &st) : r;
 }
 
 static int
@@ -441,8 +956,7 @@ sqlite_break(struct lockfs_lock *l, struct lockfs_err *err)
 	if ((r = sq_begin(l, &q, LB_EUNLOCK, "BEGIN IMMEDIATE", step_busy_ms, 0,
 	    0, err)) != 0 || q.absent)
 		return r;
-	r = sq_run(l, &q, "DELETE FROM locks WHERE lock_file = ?1", NULL, 0,
-	    err);
+	r = sq_run(l, &q, SQ_DELETE_ALL, NULL, 0, err);
 	if ((r = sq_end(l, &q, r, err)) == 0)
 		l->sqlite_row_ours = 0;
 	return r;
@@ -456,7 +970,8 @@ sqlite_holder(struct lockfs_lock *l, struct lockfs_holder *h,
 	int  r;
 
 	lockfs_holder_clear(h);
-	if ((r = sqlite_query(l, sql_holder, name, sizeof(name), 0, err)) == 1)
+	if ((r = sqlite_query(l, SQ_HOLDER, name, sizeof(name), 0, NULL,
+	    err)) == 1)
 		lockfs_unique_parse(name, LB_SQLITE, h);
 	return r;
 }

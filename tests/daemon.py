@@ -21,8 +21,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lbdaemon import (DAEMON, NOBODY, PYTHON, WRAPPER,  # noqa: E402
-                      Client, Daemon, DaemonCase)
+from lbdaemon import (BUILDDIR, DAEMON, NOBODY, PYTHON,  # noqa: E402
+                      WRAPPER, Client, Daemon, DaemonCase)
 
 # valgrind (the daemon's wrapper in the valgrind stage) does not know
 # openat2 and answers ENOSYS: the daemon then cannot tell a magic link in
@@ -494,6 +494,185 @@ class Foreign(DaemonTest):
         self.assertEqual((got, free), (0, 0),
                          "Python took the lock %d times and saw it free %d "
                          "times during handoffs" % (got, free))
+
+
+# Python's lockfile SQLiteLockFile on the database named by argv[1] (its
+# class attribute testdb, which it otherwise makes per process), serving
+# one lock (argv[2]) to commands on stdin, one answer a line.
+PYTHON_SQLITE = textwrap.dedent("""
+    import sys
+    from lockfile import AlreadyLocked, NotLocked, NotMyLock
+    from lockfile.sqlitelockfile import SQLiteLockFile
+    SQLiteLockFile.testdb = sys.argv[1]
+    lock = SQLiteLockFile(sys.argv[2], threaded=False)
+    for line in sys.stdin:
+        try:
+            if line.startswith("acquire"):
+                lock.acquire(timeout=0)
+                print("got")
+            elif line.startswith("release"):
+                lock.release()
+                print("released")
+            else:
+                print(int(lock.is_locked()))
+        except AlreadyLocked:
+            print("busy")
+        except (NotLocked, NotMyLock) as e:
+            print(type(e).__name__)
+        sys.stdout.flush()
+""")
+
+
+class SqliteShared(DaemonTest):
+    """The sqlite method's database is one file that Python's lockfile
+    (SQLiteLockFile pointed at it), the broker (which keeps its
+    connection open between steps) and in-process clients all use: each
+    excludes the others, whoever wrote the database last."""
+
+    def lockhelper(self, p, *args):
+        out = subprocess.run(
+            [os.path.join(BUILDDIR, "tests", "lockhelper"), "-l", "sqlite",
+             p] + [str(a) for a in args], stdout=subprocess.PIPE,
+            timeout=30)
+        return out.stdout.decode().strip()
+
+    def test_python_sqlitelockfile_broker_and_in_process_exclude(self):
+        p = self.path("shared-sqlite")
+        db = os.path.join(self.locks, ".lockbroker.sqlite")
+        c = self.client()
+        # The broker makes the database (lockfile would remove one it
+        # made at its exit).
+        self.assertCode(c.call("ACQUIRE", path=p, method="sqlite"), "OK")
+        self.assertCode(c.call("RELEASE", path=p, method="sqlite"), "OK")
+        py = subprocess.Popen([PYTHON, "-c", PYTHON_SQLITE, db, p],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.procs.append(py)
+
+        def ask(command):
+            py.stdin.write(command.encode() + b"\n")
+            py.stdin.flush()
+            return py.stdout.readline().decode().strip()
+
+        for i in range(3):
+            why = "round %d" % i
+            # Python holds: the broker and in-process clients wait.
+            self.assertEqual(ask("acquire"), "got", why)
+            self.assertCode(c.call("ACQUIRE", path=p, method="sqlite",
+                                   timeout=0), "EALREADY")
+            st = c.call("STATUS", path=p, method="sqlite")
+            self.assertEqual((st.fields["locked"], st.fields["mine"]),
+                             ("1", "0"), why)
+            self.assertEqual(self.lockhelper(p, "try", 0), "LB_EALREADY",
+                             why)
+            self.assertEqual(ask("release"), "released", why)
+            # The broker holds: Python and in-process clients wait.
+            self.assertCode(c.call("ACQUIRE", path=p, method="sqlite",
+                                   timeout=0), "OK")
+            self.assertEqual(ask("is_locked"), "1", why)
+            self.assertEqual(ask("acquire"), "busy", why)
+            self.assertEqual(self.lockhelper(p, "try", 0), "LB_EALREADY",
+                             why)
+            self.assertCode(c.call("RELEASE", path=p, method="sqlite"),
+                            "OK")
+            self.assertEqual(ask("is_locked"), "0", why)
+            # An in-process client holds: Python and the broker wait.
+            h = subprocess.Popen(
+                [os.path.join(BUILDDIR, "tests", "lockhelper"), "-l",
+                 "sqlite", p, "hold", "0"], stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE)
+            self.procs.append(h)
+            self.assertEqual(h.stdout.readline(), b"locked\n", why)
+            self.assertEqual(ask("acquire"), "busy", why)
+            self.assertCode(c.call("ACQUIRE", path=p, method="sqlite",
+                                   timeout=0), "EALREADY")
+            h.stdin.write(b"release\n")
+            h.stdin.flush()
+            self.assertEqual(h.stdout.readline(), b"released\n", why)
+            h.wait(30)
+            h.stdin.close()
+            h.stdout.close()
+            self.assertEqual(ask("is_locked"), "0", why)
+        py.stdin.close()
+        py.wait(30)
+        py.stdout.close()
+        self.assertTrue(os.path.exists(db))
+        # The database stays in rollback-journal mode for every user.
+        h = sqlite3.connect(db)
+        self.assertEqual(h.execute("PRAGMA journal_mode").fetchone()[0],
+                         "delete")
+        h.close()
+
+    def daemon_databases(self):
+        """How many descriptors the daemon has open on lock databases."""
+        fds = "/proc/%d/fd" % self.daemon.proc.pid
+        n = 0
+        for fd in os.listdir(fds):
+            try:
+                if os.readlink(os.path.join(fds, fd)).startswith(
+                        os.path.join(self.locks, "")) and \
+                        ".lockbroker.sqlite" in os.readlink(
+                            os.path.join(fds, fd)):
+                    n += 1
+            except OSError:
+                pass
+        return n
+
+    def daemon_deleted_databases(self):
+        """The daemon's descriptors on lock databases no longer there."""
+        fds = "/proc/%d/fd" % self.daemon.proc.pid
+        out = []
+        for fd in os.listdir(fds):
+            try:
+                target = os.readlink(os.path.join(fds, fd))
+            except OSError:
+                continue
+            if ".lockbroker.sqlite" in target and \
+                    target.endswith(" (deleted)"):
+                out.append(target)
+        return out
+
+    @unittest.skipIf(WRAPPER, "counts the daemon's own descriptors")
+    def test_kept_connection_to_a_replaced_or_deleted_database_goes(self):
+        # A kept connection to a database replaced (renamed over) or
+        # deleted is closed by the next request on that database, not
+        # kept open on the old file until it has gone unused for long.
+        c = self.client()
+        p = self.path("gone")
+        db = os.path.join(self.locks, ".lockbroker.sqlite")
+        for how in ("replaced", "deleted"):
+            self.assertCode(c.call("ACQUIRE", path=p, method="sqlite"),
+                            "OK")
+            self.assertCode(c.call("RELEASE", path=p, method="sqlite"),
+                            "OK")
+            if how == "replaced":
+                shutil.copy(db, db + ".new")
+                os.rename(db + ".new", db)
+            else:
+                os.unlink(db)
+            self.assertEqual(c.call("STATUS", path=p, method="sqlite")
+                             .fields["locked"], "0", how)
+            self.assertEqual(self.daemon_deleted_databases(), [], how)
+
+    @unittest.skipIf(WRAPPER, "counts the daemon's own descriptors")
+    def test_kept_connections_are_bounded_and_closed_when_unused(self):
+        # The daemon keeps at most 16 sqlite connections open, and closes
+        # each one unused for 10 s (daemon/main.c): many databases, or one
+        # deleted, are not held open for ever.
+        c = self.client()
+        for i in range(40):
+            d = os.path.join(self.locks, "d%d" % i)
+            os.mkdir(d)
+            p = os.path.join(d, "a")
+            self.assertCode(c.call("ACQUIRE", path=p, method="sqlite"),
+                            "OK")
+            self.assertCode(c.call("RELEASE", path=p, method="sqlite"),
+                            "OK")
+            self.assertLessEqual(self.daemon_databases(), 16)
+        self.assertGreater(self.daemon_databases(), 0)
+        deadline = time.monotonic() + 60
+        while self.daemon_databases() > 0 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        self.assertEqual(self.daemon_databases(), 0)
 
 
 class Releasing(DaemonTest):

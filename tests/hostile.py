@@ -923,5 +923,99 @@ class Interleaved(HostileTest):
         self.assertServing()
 
 
+class KeptSqlite(HostileTest):
+    """The daemon keeps its sqlite connections open between steps
+    (lockfs/sqlite.c, "Kept connections"): one is used again only for
+    the credentials that opened it, while they may still open the
+    database so, and only on the file it has open.  Each user gets the
+    answers of a daemon that opens the database at every step."""
+
+    def db(self, path):
+        return artefact(path, "sqlite")
+
+    def test_sqlite_connection_of_one_user_is_never_another_users(self):
+        """root's connection to root's database, which nobody may not
+        open (0600), kept by the daemon after root's steps, never answers
+        nobody: each of nobody's calls fails as an open fails.  (While
+        root holds the lock, the daemon answers from what it holds.)"""
+        d, path = self.place()
+        r = self.helper(ROOT, "broker", "sqlite", path)
+        n = self.helper(NOBODY, "broker", "sqlite", path)
+        self.assertEqual(r.ask("acquire 0"), "locked")
+        os.chmod(self.db(path), 0o600)
+        for i in range(3):
+            why = "round %d" % i
+            self.assertEqual(r.ask("release"), "released", why)
+            self.assertEqual(r.ask("is_locked"), "0", why)
+            for command in ("is_locked", "i_am_locking", "acquire 0",
+                            "release", "break", "is_locked"):
+                answer = n.ask(command)
+                self.assertTrue(answer.startswith("error ") and
+                                "cannot open" in answer and
+                                "Permission denied" in answer,
+                                "%s: nobody's %s: %r" % (why, command,
+                                                         answer))
+            self.assertEqual(r.ask("i_am_locking"), "0", why)
+            self.assertEqual(r.ask("acquire 0"), "locked", why)
+            self.assertEqual(r.ask("i_am_locking"), "1", why)
+        self.assertEqual(r.ask("release"), "released")
+
+    def test_sqlite_kept_connection_follows_the_databases_mode(self):
+        """nobody's kept connection to its own database counts a chmod at
+        the next step: read-only (0444), acquire fails as it does on a
+        database nobody may not write; unreadable (0000), every call
+        fails; writable again, acquire succeeds."""
+        d, path = self.place()
+        n = self.helper(NOBODY, "broker", "sqlite", path)
+        self.assertEqual(n.ask("acquire 0"), "locked")
+        self.assertEqual(n.ask("release"), "released")
+        self.assertEqual(os.lstat(self.db(path)).st_uid, NOBODY)
+        os.chmod(self.db(path), 0o444)
+        answer = n.ask("acquire 0")
+        self.assertTrue(answer.startswith("error ") and
+                        "readonly" in answer, answer)
+        self.assertEqual(n.ask("is_locked"), "0")
+        os.chmod(self.db(path), 0)
+        for command in ("is_locked", "acquire 0"):
+            answer = n.ask(command)
+            self.assertTrue(answer.startswith("error ") and
+                            "cannot open" in answer,
+                            "%s: %r" % (command, answer))
+        os.chmod(self.db(path), 0o644)
+        self.assertEqual(n.ask("acquire 0"), "locked")
+        self.assertEqual(n.ask("release"), "released")
+
+    def test_sqlite_replaced_database_is_read_anew(self):
+        """A database replaced (renamed over) after the daemon kept a
+        connection to it is read as the new file: a lock held there is
+        seen, and not taken; a database deleted holds no lock."""
+        d, path = self.place()
+        for uid in VICTIMS:
+            why = "uid %d" % uid
+            h = self.helper(uid, "broker", "sqlite", path)
+            self.assertEqual(h.ask("acquire 0"), "locked", why)
+            self.assertEqual(h.ask("release"), "released", why)
+            self.assertEqual(h.ask("is_locked"), "0", why)
+            new = os.path.join(d, "new.sqlite")
+            db = sqlite3.connect(new)
+            db.execute("CREATE TABLE locks (lock_file varchar(32), "
+                       "unique_name varchar(32))")
+            db.execute("INSERT INTO locks VALUES (?, ?)",
+                       (path + ".lock", "elsewhere.1"))
+            db.commit()
+            db.close()
+            os.chown(new, uid, uid)
+            os.rename(new, self.db(path))
+            self.assertEqual(h.ask("is_locked"), "1", why)
+            self.expect(h.ask("acquire 0"), "LB_EALREADY", why)
+            self.assertEqual(h.holder().get("host"), "elsewhere", why)
+            os.unlink(self.db(path))
+            self.assertEqual(h.ask("is_locked"), "0", why)
+            self.assertEqual(h.ask("acquire 0"), "locked", why)
+            self.assertEqual(h.ask("release"), "released", why)
+            os.unlink(self.db(path))
+        self.assertServing()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
