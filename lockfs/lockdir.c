@@ -91,43 +91,35 @@ lockfs_lockdir_tmp_name(const struct lockfs_lock *l, char *out, size_t size)
 static int
 empty_at(int dfd, const char *name, const struct stat *want)
 {
-	struct dirent *de;
-	struct stat    st;
-	DIR           *d = NULL;
-	int            fd, r = -1, saved;
+	struct lockfs_os_dir d;
+	struct stat          st;
+	const char          *entry;
+	int                  fd, r = -1, saved;
 
 	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC);
-	if (fd == -1 || fstat(fd, &st) == -1) {
-		if (fd != -1)
-			close(fd);
+	if (fd == -1)
 		goto out;
-	}
+	if (want != NULL && fstat(fd, &st) == -1)
+		goto out;
 	if (want != NULL && (st.st_dev != want->st_dev ||
 	    st.st_ino != want->st_ino || st.st_uid != want->st_uid)) {
-		close(fd);
 		errno = ESTALE;
 		goto out;
 	}
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		goto out;
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		if (unlinkat(dirfd(d), de->d_name, 0) == -1 &&
-		    errno != ENOENT)
+	lockfs_os_dir_start(&d, fd);
+	while ((entry = lockfs_os_dir_next(&d, NULL)) != NULL)
+		if (unlinkat(fd, entry, 0) == -1 && errno != ENOENT)
 			goto out;
-	}
+	if (errno != 0)
+		goto out;               /* cannot be read */
 	if (unlinkat(dfd, name, AT_REMOVEDIR) == -1 && errno != ENOENT)
 		goto out;
 	r = 0;
 out:
 	saved = errno;
-	if (d != NULL)
-		closedir(d);
+	if (fd != -1)
+		close(fd);
 	errno = saved;
 	return r;
 }
@@ -177,27 +169,24 @@ out:
 int
 lockfs_lockdir_only_files(const char *dir)
 {
-	struct dirent *de;
-	struct stat    st;
-	DIR           *d;
-	int            fd, r = 1;
+	struct lockfs_os_dir d;
+	struct stat          st;
+	const char          *entry;
+	unsigned char        type;
+	int                  fd, r = 1;
 
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
-		if (fd != -1)
-			close(fd);
+	if (fd == -1)
 		return 0;
-	}
-	while (r == 1 && (de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		if (de->d_type == DT_DIR || (de->d_type == DT_UNKNOWN &&
-		    (fstatat(dirfd(d), de->d_name, &st,
-		    AT_SYMLINK_NOFOLLOW) == -1 || S_ISDIR(st.st_mode))))
+	lockfs_os_dir_start(&d, fd);
+	while (r == 1 && (entry = lockfs_os_dir_next(&d, &type)) != NULL)
+		if (type == DT_DIR || (type == DT_UNKNOWN &&
+		    (fstatat(fd, entry, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+		    S_ISDIR(st.st_mode))))
 			r = 0;
-	}
-	closedir(d);
+	if (r == 1 && errno != 0)
+		r = 0;                  /* cannot be read */
+	close(fd);
 	return r;
 }
 
@@ -224,20 +213,15 @@ out:
 static int
 has_entries(const char *dir)
 {
-	struct dirent *de;
-	DIR           *d;
-	int            fd, r = 0;
+	struct lockfs_os_dir d;
+	int                  fd, r;
 
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
-		if (fd != -1)
-			close(fd);
+	if (fd == -1)
 		return 0;
-	}
-	while (r == 0 && (de = readdir(d)) != NULL)
-		r = strcmp(de->d_name, ".") != 0 &&
-		    strcmp(de->d_name, "..") != 0;
-	closedir(d);
+	lockfs_os_dir_start(&d, fd);
+	r = lockfs_os_dir_next(&d, NULL) != NULL;
+	close(fd);
 	return r;
 }
 
@@ -401,34 +385,29 @@ may_hold_temporaries(const struct lockfs_lock *l, int dfd)
 int
 lockfs_lockdir_tidy(const struct lockfs_lock *l)
 {
-	struct dirent *de;
-	struct stat    st;
-	char           tmp[PATH_MAX], hash[16];
-	const char    *dot, *tmp_base;
-	DIR           *d = NULL;
-	int            fd, n = -1;
+	struct lockfs_os_dir d;
+	struct stat          st;
+	char                 tmp[PATH_MAX], hash[16];
+	const char          *dot, *tmp_base, *entry;
+	int                  fd = -1, n = -1;
 
 	if (lockfs_lockdir_tmp_name(l, tmp, sizeof(tmp)) == -1 ||
 	    (dot = strrchr(tmp, '.')) == NULL || strlen(dot) >= sizeof(hash))
 		goto out;
 	tmp_base = strrchr(tmp, '/') + 1;
 	snprintf(hash, sizeof(hash), "%s", dot);
-	fd = open(l->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
-		if (fd != -1)
-			close(fd);
+	if ((fd = open(l->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
 		goto out;
-	}
 	n = 0;
-	if (!may_hold_temporaries(l, dirfd(d)))
+	if (!may_hold_temporaries(l, fd))
 		goto out;
-	while ((de = readdir(d)) != NULL)
-		if (is_dead_leftover(dirfd(d), de->d_name, hash, &st) &&
-		    remove_leftover(l, dirfd(d), de->d_name, &st, tmp,
-		    tmp_base) == 0)
+	lockfs_os_dir_start(&d, fd);
+	while ((entry = lockfs_os_dir_next(&d, NULL)) != NULL)
+		if (is_dead_leftover(fd, entry, hash, &st) &&
+		    remove_leftover(l, fd, entry, &st, tmp, tmp_base) == 0)
 			n++;
 out:
-	if (d != NULL)
-		closedir(d);
+	if (fd != -1)
+		close(fd);
 	return n;
 }

@@ -29,7 +29,6 @@
  * file system has no RENAME_NOREPLACE, the lock is made and removed in
  * place, as lockfile does.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -203,11 +202,11 @@ out:
 static int
 release_by_rename(struct lockfs_lock *l)
 {
-	const char        *mine = strrchr(l->unique, '/') + 1;
-	struct dirent     *de;
-	char               tmp[PATH_MAX];
-	DIR               *d = NULL;
-	int                dir_fd = -1, fd, only = 1, r = 1;
+	const char          *mine = strrchr(l->unique, '/') + 1;
+	struct lockfs_os_dir d;
+	const char          *name;
+	char                 tmp[PATH_MAX];
+	int                  dir_fd = -1, fd = -1, r = 1;
 
 	/* Never waits for the flock (anyone who can read the directory can
 	 * hold it): busy, the release is done in place. */
@@ -217,23 +216,21 @@ release_by_rename(struct lockfs_lock *l)
 		goto out;
 	fd = open(l->lock_file, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC);
-	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
-		if (fd != -1)
-			close(fd);
+	if (fd == -1)
 		goto out;
-	}
-	while ((de = readdir(d)) != NULL)
-		if (strcmp(de->d_name, ".") != 0 &&
-		    strcmp(de->d_name, "..") != 0 &&
-		    strcmp(de->d_name, mine) != 0)
-			only = 0;
-	if (only && lockfs_lockdir_rename_away(l, tmp) == 0) {
+	lockfs_os_dir_start(&d, fd);
+	while ((name = lockfs_os_dir_next(&d, NULL)) != NULL &&
+	    strcmp(name, mine) == 0)
+		;
+	if (name != NULL || errno != 0)
+		goto out;               /* another's marker, or unreadable */
+	if (lockfs_lockdir_rename_away(l, tmp) == 0) {
 		lockfs_lockdir_tidy(l);
 		r = 0;
 	}
 out:
-	if (d != NULL)
-		closedir(d);
+	if (fd != -1)
+		close(fd);
 	if (dir_fd != -1)
 		close(dir_fd);  /* also drops the flock */
 	return r;
