@@ -358,25 +358,31 @@ remove_leftover(const struct lockfs_lock *l, int dfd, const char *name,
 }
 
 /*
- * Whether directory dfd may hold a temporary: a subdirectory other than
- * l's lock directory.  Where the file system counts subdirectories in a
- * directory's link count (2 + subdirectories: ext4, xfs, tmpfs), a
- * directory whose only subdirectory, if any, is PATH.lock holds none, and
- * the tidy need not read it (a lock's own directory usually holds no
- * other; /tmp holds many).  1 when it may (or cannot tell), else 0.
+ * Whether l's directory, whose status is *st, may hold a temporary: a
+ * subdirectory other than l's lock directory.  Where the file system
+ * counts subdirectories in a directory's link count (2 + subdirectories:
+ * ext4, xfs, tmpfs), a directory whose only subdirectory, if any, is
+ * PATH.lock holds none, and the tidy need not read it (a lock's own
+ * directory usually holds no other; /tmp holds many).  lock_there: as
+ * lockfs_lockdir_tidy_at's (-1: PATH.lock looked at, through dfd when it
+ * is not -1).  1 when it may (or cannot tell), else 0.
  */
 static int
-may_hold_temporaries(const struct lockfs_lock *l, int dfd)
+may_hold_temporaries(const struct lockfs_lock *l, const struct stat *st,
+    int dfd, int lock_there)
 {
-	struct stat st, lk;
+	struct stat lk;
 	const char *base = strrchr(l->lock_file, '/');
 	nlink_t     others;
 
-	if (fstat(dfd, &st) == -1 || st.st_nlink < 2)
+	if (st->st_nlink < 2)
 		return 1;               /* not counted (btrfs: 1) */
-	others = st.st_nlink - 2;
-	if (others > 0 && fstatat(dfd, base == NULL ? l->lock_file : base + 1,
-	    &lk, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(lk.st_mode))
+	others = st->st_nlink - 2;
+	if (others > 0 && lock_there == -1)
+		lock_there = (dfd == -1 ? lstat(l->lock_file, &lk) :
+		    fstatat(dfd, base == NULL ? l->lock_file : base + 1, &lk,
+		    AT_SYMLINK_NOFOLLOW)) == 0 && S_ISDIR(lk.st_mode);
+	if (others > 0 && lock_there == 1)
 		others--;
 	return others > 0;
 }
@@ -384,6 +390,13 @@ may_hold_temporaries(const struct lockfs_lock *l, int dfd)
 /* lockfs_lockdir_tidy: see lockfs.h. */
 int
 lockfs_lockdir_tidy(const struct lockfs_lock *l)
+{
+	return lockfs_lockdir_tidy_at(l, -1, -1);
+}
+
+/* lockfs_lockdir_tidy_at: see lockfs.h. */
+int
+lockfs_lockdir_tidy_at(const struct lockfs_lock *l, int dfd, int lock_there)
 {
 	struct lockfs_os_dir d;
 	struct stat          st;
@@ -396,15 +409,22 @@ lockfs_lockdir_tidy(const struct lockfs_lock *l)
 		goto out;
 	tmp_base = strrchr(tmp, '/') + 1;
 	snprintf(hash, sizeof(hash), "%s", dot);
-	if ((fd = open(l->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+	/* One look (by the descriptor given, else by name) before the
+	 * directory is opened and read. */
+	if ((dfd != -1 ? fstat(dfd, &st) : stat(l->dir, &st)) == -1)
 		goto out;
 	n = 0;
-	if (!may_hold_temporaries(l, fd))
+	if (!may_hold_temporaries(l, &st, dfd, lock_there))
 		goto out;
-	lockfs_os_dir_start(&d, fd);
+	if (dfd == -1 && (dfd = fd = open(l->dir, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1) {
+		n = -1;
+		goto out;
+	}
+	lockfs_os_dir_start(&d, dfd);
 	while ((entry = lockfs_os_dir_next(&d, NULL)) != NULL)
-		if (is_dead_leftover(fd, entry, hash, &st) &&
-		    remove_leftover(l, fd, entry, &st, tmp, tmp_base) == 0)
+		if (is_dead_leftover(dfd, entry, hash, &st) &&
+		    remove_leftover(l, dfd, entry, &st, tmp, tmp_base) == 0)
 			n++;
 out:
 	if (fd != -1)

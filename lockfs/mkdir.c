@@ -143,8 +143,9 @@ acquire_by_rename(struct lockfs_lock *l, const char *tmp)
 	if (lockfs_os_rename_noreplace(tmp, l->lock_file) == 0) {
 		r = 0;
 		/* Taken: the leftovers of others killed half way go (once
-		 * per lock taken, not at every try). */
-		lockfs_lockdir_tidy(l);
+		 * per lock taken, not at every try).  PATH.lock is the
+		 * directory just renamed there. */
+		lockfs_lockdir_tidy_at(l, -1, 1);
 		goto out;
 	}
 	if (errno == EEXIST || errno == ENOTEMPTY)
@@ -225,7 +226,7 @@ release_by_rename(struct lockfs_lock *l)
 	if (name != NULL || errno != 0)
 		goto out;               /* another's marker, or unreadable */
 	if (lockfs_lockdir_rename_away(l, tmp) == 0) {
-		lockfs_lockdir_tidy(l);
+		lockfs_lockdir_tidy_at(l, dir_fd, 0);
 		r = 0;
 	}
 out:
