@@ -39,15 +39,44 @@
 
 #include "lockfs.h"
 
+/* Our marker's name in PATH.lock (l's unique name's base). */
+static const char *
+marker_of(const struct lockfs_lock *l)
+{
+	return strrchr(l->unique, '/') + 1;
+}
+
 /*
- * 1 when PATH.lock is a directory of the owner's uid holding our marker, a
- * regular file of the owner's uid; 0 when not; or LB_ERROR.  The marker's
- * name is predictable, so both owners are checked: whoever owns the
- * directory can empty and remove it at will, so a lock in another's
- * directory is not ours even with a marker of ours in it (a handoff to
- * another user does not put our marker there: see handoff.c).  The marker
- * is looked at through a descriptor of the directory judged.
+ * 1 when the directory open as dfd, whose status is *st, is of the
+ * owner's uid and holds our marker, a regular file of the owner's uid; 0
+ * when not; or LB_ERROR.  The marker's name is predictable, so both
+ * owners are checked: whoever owns the directory can empty and remove it
+ * at will, so a lock in another's directory is not ours even with a
+ * marker of ours in it (a handoff to another user does not put our
+ * marker there: see handoff.c).  The marker is looked at through the
+ * descriptor of the directory judged.
  */
+static int
+mine_at(struct lockfs_lock *l, int dfd, const struct stat *st,
+    struct lockfs_err *err)
+{
+	struct stat mk;
+	int         r = 0;
+
+	if (st->st_uid != l->owner.uid)
+		goto out;
+	if (fstatat(dfd, marker_of(l), &mk, AT_SYMLINK_NOFOLLOW) == 0)
+		r = S_ISREG(mk.st_mode) && mk.st_uid == l->owner.uid;
+	else if (errno != ENOENT && errno != ENOTDIR)
+		r = lockfs_fail(err, LB_ERROR, errno, "cannot look at %s",
+		    l->unique);
+out:
+	return r;
+}
+
+/* 1 when PATH.lock is a directory of the owner's uid holding our marker
+ * (mine_at), looked at through a descriptor of it; 0 when not (also when
+ * it is not there, or not a directory); or LB_ERROR. */
 static int
 mkdir_is_mine(struct lockfs_lock *l, struct lockfs_err *err)
 {
@@ -67,14 +96,7 @@ mkdir_is_mine(struct lockfs_lock *l, struct lockfs_err *err)
 		    l->lock_file);
 		goto out;
 	}
-	if (st.st_uid != l->owner.uid)
-		goto out;
-	if (fstatat(dfd, strrchr(l->unique, '/') + 1, &st,
-	    AT_SYMLINK_NOFOLLOW) == 0)
-		r = S_ISREG(st.st_mode) && st.st_uid == l->owner.uid;
-	else if (errno != ENOENT && errno != ENOTDIR)
-		r = lockfs_fail(err, LB_ERROR, errno, "cannot look at %s",
-		    l->unique);
+	r = mine_at(l, dfd, &st, err);
 out:
 	if (dfd != -1) {
 		saved = errno;
@@ -84,39 +106,64 @@ out:
 	return r;
 }
 
-/* Puts our marker (l's unique name's base) into the directory dir,
- * exclusively, through a descriptor of it: 0, or -1 with errno. */
+/*
+ * Puts our marker into the directory open as dfd, exclusively: with
+ * mknodat(2), which makes a regular file without opening it and never
+ * follows or reuses what is at the name (one call, where open and close
+ * were two); where the file system makes no file so, opened with O_EXCL.
+ * 0, or -1 with errno (EEXIST: the name is taken).
+ */
 static int
-add_marker(const struct lockfs_lock *l, const char *dir)
+add_marker_at(const struct lockfs_lock *l, int dfd)
 {
-	int dfd, fd = -1, saved;
+	int fd;
 
-	dfd = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (dfd != -1) {
-		fd = openat(dfd, strrchr(l->unique, '/') + 1, O_WRONLY |
-		    O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-		saved = errno;
-		close(dfd);
-		errno = saved;
-	}
+	if (mknodat(dfd, marker_of(l), S_IFREG | 0644, 0) == 0)
+		return 0;
+	if (errno == EEXIST)
+		return -1;
+	fd = openat(dfd, marker_of(l), O_WRONLY | O_CREAT | O_EXCL |
+	    O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd == -1)
 		return -1;
 	close(fd);
 	return 0;
 }
 
-/* Makes the directory dir with our marker in it: 0, or -1 with errno
- * (dir removed again when it was made). */
+/* Puts our marker into the directory dir, through a descriptor of it (a
+ * symlink swapped in for dir is not followed): 0, or -1 with errno. */
 static int
-make_with_marker(const struct lockfs_lock *l, const char *dir)
+add_marker(const struct lockfs_lock *l, const char *dir)
+{
+	int dfd, r, saved;
+
+	if ((dfd = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC))
+	    == -1)
+		return -1;
+	r = add_marker_at(l, dfd);
+	saved = errno;
+	close(dfd);
+	errno = saved;
+	return r;
+}
+
+/* Makes the directory dir with our marker in it, which it keeps open as
+ * *dfd (O_PATH: only to name what is in it; the caller closes it): 0, or
+ * -1 with errno (dir removed again when it was made). */
+static int
+make_with_marker(const struct lockfs_lock *l, const char *dir, int *dfd)
 {
 	int saved;
 
 	if (mkdir(dir, 0777) == -1)
 		return -1;
-	if (add_marker(l, dir) == 0)
+	if ((*dfd = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) != -1 && add_marker_at(l, *dfd) == 0)
 		return 0;
 	saved = errno;
+	if (*dfd != -1)
+		close(*dfd);
+	*dfd = -1;
 	rmdir(dir);
 	errno = saved;
 	return -1;
@@ -127,18 +174,21 @@ make_with_marker(const struct lockfs_lock *l, const char *dir)
  * (see the top).  0: ours; 1: PATH.lock exists; 2: not done so (no
  * RENAME_NOREPLACE here, or the temporary cannot be made: the caller
  * tries in place, which reports why).  Nothing of the temporary is left
- * unless 0.  A temporary of ours already there is the leftover of a try
- * of this owner's that was killed half way, and goes first.
+ * unless 0: when PATH.lock exists, the marker just made goes through the
+ * temporary's descriptor and the temporary by name (what else came into
+ * it meanwhile is litter, and goes too).  A temporary of ours already
+ * there is the leftover of a try of this owner's that was killed half
+ * way, and goes first.
  */
 static int
 acquire_by_rename(struct lockfs_lock *l, const char *tmp)
 {
 	struct lockfs_err ignored;
-	int               r = 2;
+	int               dfd = -1, r = 2, saved;
 
-	if (make_with_marker(l, tmp) == -1 && (errno != EEXIST ||
+	if (make_with_marker(l, tmp, &dfd) == -1 && (errno != EEXIST ||
 	    lockfs_lockdir_empty(tmp, &ignored) != 0 ||
-	    make_with_marker(l, tmp) == -1))
+	    make_with_marker(l, tmp, &dfd) == -1))
 		goto out;
 	if (lockfs_os_rename_noreplace(tmp, l->lock_file) == 0) {
 		r = 0;
@@ -150,8 +200,15 @@ acquire_by_rename(struct lockfs_lock *l, const char *tmp)
 	}
 	if (errno == EEXIST || errno == ENOTEMPTY)
 		r = 1;
-	lockfs_lockdir_empty(tmp, &ignored);
+	if ((unlinkat(dfd, marker_of(l), 0) == -1 && errno != ENOENT) ||
+	    rmdir(tmp) == -1)
+		lockfs_lockdir_empty(tmp, &ignored);
 out:
+	if (dfd != -1) {
+		saved = errno;
+		close(dfd);
+		errno = saved;
+	}
 	return r;
 }
 
@@ -203,7 +260,7 @@ out:
 static int
 release_by_rename(struct lockfs_lock *l)
 {
-	const char          *mine = strrchr(l->unique, '/') + 1;
+	const char          *mine = marker_of(l);
 	struct lockfs_os_dir d;
 	const char          *name;
 	char                 tmp[PATH_MAX];
