@@ -190,20 +190,29 @@ lockfs_lockdir_only_files(const char *dir)
 	return r;
 }
 
-/* lockfs_lockdir_rename_away: see lockfs.h. */
+/* lockfs_lockdir_rename_away: see lockfs.h.  Once renamed, the lock
+ * directory is litter: what cannot be removed stays at tmp. */
 int
-lockfs_lockdir_rename_away(const struct lockfs_lock *l, const char *tmp)
+lockfs_lockdir_rename_away(const struct lockfs_lock *l, const char *tmp,
+    int dfd, int lfd)
 {
 	struct lockfs_err ignored;
+	char              marker[NAME_MAX + 1];
 	int               r = -1;
 
 	if (lockfs_os_rename_noreplace(l->lock_file, tmp) == -1 &&
 	    (errno != EEXIST || lockfs_lockdir_empty(tmp, &ignored) != 0 ||
 	    lockfs_os_rename_noreplace(l->lock_file, tmp) == -1))
 		goto out;
-	/* No lock any more: what cannot be removed is litter. */
-	lockfs_lockdir_empty(tmp, &ignored);
 	r = 0;
+	/* The marker judged to be all it holds, through the descriptor of
+	 * the directory judged, then the directory by name; anything else
+	 * (come in since, or left by a failure) is emptied out by name. */
+	if (marker_name(l, marker, sizeof(marker)) == 0 &&
+	    (unlinkat(lfd, marker, 0) == 0 || errno == ENOENT) &&
+	    unlinkat(dfd, strrchr(tmp, '/') + 1, AT_REMOVEDIR) == 0)
+		goto out;
+	lockfs_lockdir_empty(tmp, &ignored);
 out:
 	return r;
 }

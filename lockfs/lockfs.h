@@ -206,10 +206,13 @@ ssize_t lockfs_read_regular(const char *file, char *buf, size_t size,
  * lockfs_lockdir_only_files: 1 when directory dir (not followed) holds
  *     nothing but files (markers), else 0 (a directory in it, or it
  *     cannot be read).
- * lockfs_lockdir_rename_away: renames l's lock directory to the temporary
- *     tmp (a leftover there goes first) and removes it there: 0, or -1
- *     with errno of the rename when it could not be renamed (nothing
- *     changed; EINVAL or ENOSYS: no RENAME_NOREPLACE here).
+ * lockfs_lockdir_rename_away: renames l's lock directory (l's own,
+ *     open as lfd and judged to hold nothing but l's marker) to the
+ *     temporary tmp (a leftover there goes first) and removes it there:
+ *     the marker through lfd, the temporary by name in the directory
+ *     open as dfd (l's), anything else in it emptied out.  0, or -1 with
+ *     errno of the rename when it could not be renamed (nothing changed;
+ *     EINVAL or ENOSYS: no RENAME_NOREPLACE here).
  * lockfs_lockdir_remove: removes l's lock directory, whoever's, whole:
  *     refused (LB_EUNLOCK, nothing changed) when it holds more than files
  *     or cannot be renamed away; put back (LB_EUNLOCK) when, taken away,
@@ -236,7 +239,7 @@ int   lockfs_lockdir_tmp_name(const struct lockfs_lock *l, char *out,
 int   lockfs_lockdir_empty(const char *file, struct lockfs_err *err);
 int   lockfs_lockdir_only_files(const char *dir);
 int   lockfs_lockdir_rename_away(const struct lockfs_lock *l,
-          const char *tmp);
+          const char *tmp, int dfd, int lfd);
 int   lockfs_lockdir_remove(const struct lockfs_lock *l,
           struct lockfs_err *err);
 int   lockfs_lockdir_tidy(const struct lockfs_lock *l);

@@ -33,7 +33,6 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -250,47 +249,96 @@ out:
 }
 
 /*
- * Releases our lock by taking its directory away whole (see the top),
- * under the directory's flock, when it holds our marker and nothing else.
- * 0: released; 1: not done so (another's marker beside ours, which a
- * handoff put there: the lock is theirs; no RENAME_NOREPLACE here; the
- * directory's flock taken, or the directory unreadable): nothing
- * changed.
+ * Opens PATH.lock (not followed) for the release, into *fd, with its
+ * status in *st: for reading (*readable 1), which the release by rename
+ * needs, or, when it may not be read, only to name what is in it.  One
+ * open answers whether it is there, and through it whether it is ours
+ * (mine_at), where a look by name and an open were two.  0, or
+ * LB_ENOTLOCKED (nothing there), LB_ENOTMINE (not a directory) or
+ * LB_ERROR, with err filled.
  */
 static int
-release_by_rename(struct lockfs_lock *l)
+open_for_release(struct lockfs_lock *l, int *fd, int *readable,
+    struct stat *st, struct lockfs_err *err)
 {
-	const char          *mine = marker_of(l);
-	struct lockfs_os_dir d;
-	const char          *name;
-	char                 tmp[PATH_MAX];
-	int                  dir_fd = -1, fd = -1, r = 1;
+	const int flags = O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+	int       present, r = 0;
+
+	*readable = 1;
+	if ((*fd = open(l->lock_file, O_RDONLY | flags)) == -1 &&
+	    errno == EACCES) {
+		*readable = 0;
+		*fd = open(l->lock_file, O_PATH | flags);
+	}
+	if (*fd == -1) {
+		/* ELOOP: a symlink there; ENOTDIR: PATH.lock is no
+		 * directory, or DIR is none (a look tells which). */
+		if (errno == ENOENT)
+			present = 0;
+		else if (errno == ELOOP)
+			present = 1;
+		else if (errno == ENOTDIR)
+			present = lockfs_is_present(l->lock_file, err);
+		else
+			present = lockfs_fail(err, LB_ERROR, errno,
+			    "cannot look at %s", l->lock_file);
+		if (present == 0)
+			r = lockfs_fail(err, LB_ENOTLOCKED, 0,
+			    "%s is not locked", l->path);
+		else if (present == 1)
+			r = lockfs_fail(err, LB_ENOTMINE, 0,
+			    "%s is locked, but not by me", l->path);
+		else
+			r = present;
+		goto out;
+	}
+	if (fstat(*fd, st) == -1) {
+		r = lockfs_fail(err, LB_ERROR, errno, "cannot look at %s",
+		    l->lock_file);
+		close(*fd);
+		*fd = -1;
+	}
+out:
+	return r;
+}
+
+/*
+ * Releases our lock, open and judged ours as lfd, by taking its directory
+ * away whole (see the top), under the directory's flock, when it holds
+ * our marker and nothing else.  0: released; 1: not done so (another's
+ * marker beside ours, which a handoff put there: the lock is theirs; no
+ * RENAME_NOREPLACE here; the directory's flock taken, or a directory
+ * unreadable): nothing changed.  The directory opened for its flock also
+ * serves the tidy (lockfs_lockdir_tidy_at), which usually needs no more
+ * than one look at it.
+ */
+static int
+release_by_rename(struct lockfs_lock *l, int lfd)
+{
+	struct lockfs_dirlock dl = { -1 };
+	struct lockfs_os_dir  d;
+	const char           *name;
+	char                  tmp[PATH_MAX];
+	int                   r = 1;
 
 	/* Never waits for the flock (anyone who can read the directory can
 	 * hold it): busy, the release is done in place. */
 	if (lockfs_lockdir_tmp_name(l, tmp, sizeof(tmp)) != 0 ||
-	    (dir_fd = open(l->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
-	    -1 || flock(dir_fd, LOCK_EX | LOCK_NB) == -1)
+	    lockfs_dirlock_open(&dl, l->dir) == -1 ||
+	    lockfs_dirlock_try(&dl) == -1)
 		goto out;
-	fd = open(l->lock_file, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC);
-	if (fd == -1)
-		goto out;
-	lockfs_os_dir_start(&d, fd);
+	lockfs_os_dir_start(&d, lfd);
 	while ((name = lockfs_os_dir_next(&d, NULL)) != NULL &&
-	    strcmp(name, mine) == 0)
+	    strcmp(name, marker_of(l)) == 0)
 		;
 	if (name != NULL || errno != 0)
 		goto out;               /* another's marker, or unreadable */
-	if (lockfs_lockdir_rename_away(l, tmp) == 0) {
-		lockfs_lockdir_tidy_at(l, dir_fd, 0);
+	if (lockfs_lockdir_rename_away(l, tmp, dl.fd, lfd) == 0) {
+		lockfs_lockdir_tidy_at(l, dl.fd, 0);
 		r = 0;
 	}
 out:
-	if (fd != -1)
-		close(fd);
-	if (dir_fd != -1)
-		close(dir_fd);  /* also drops the flock */
+	lockfs_dirlock_close(&dl);      /* also drops the flock */
 	return r;
 }
 
@@ -298,10 +346,11 @@ static int
 mkdir_release(struct lockfs_lock *l, struct lockfs_err *err)
 {
 	struct lockfs_err ignored;
+	struct stat       st;
 	char              tmp[PATH_MAX];
-	int               r;
+	int               fd = -1, readable, r;
 
-	if ((r = lockfs_release_check(l, mkdir_is_mine, err)) < 0) {
+	if ((r = open_for_release(l, &fd, &readable, &st, err)) < 0) {
 		/* Not locked: maybe taken away by a release of ours that
 		 * was killed before it removed its temporary. */
 		if (r == LB_ENOTLOCKED && lockfs_lockdir_tmp_name(l, tmp,
@@ -309,19 +358,28 @@ mkdir_release(struct lockfs_lock *l, struct lockfs_err *err)
 			lockfs_lockdir_empty(tmp, &ignored);
 		goto out;
 	}
-	r = 0;
-	if (release_by_rename(l) == 0)
+	if ((r = mine_at(l, fd, &st, err)) <= 0) {
+		if (r == 0)
+			r = lockfs_fail(err, LB_ENOTMINE, 0, "%s is locked, "
+			    "but not by me", l->path);
 		goto out;
-	/* In place.  Another's marker beside ours (ENOTEMPTY) is a handoff
+	}
+	r = 0;
+	if (readable && release_by_rename(l, fd) == 0)
+		goto out;
+	/* In place, our marker through the descriptor of the directory
+	 * judged.  Another's marker beside ours (ENOTEMPTY) is a handoff
 	 * that gave the lock on (the daemon adds the next holder's marker
 	 * before it removes the old one): without our marker, it is
 	 * theirs. */
-	if (unlink(l->unique) == -1 ||
+	if (unlinkat(fd, marker_of(l), 0) == -1 ||
 	    (rmdir(l->lock_file) == -1 && errno != ENOTEMPTY &&
 	    errno != EEXIST))
 		r = lockfs_fail(err, LB_EUNLOCK, errno, "cannot remove %s",
 		    l->lock_file);
 out:
+	if (fd != -1)
+		close(fd);
 	return r;
 }
 
