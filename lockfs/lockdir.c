@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -36,6 +37,7 @@
 #include "lockfs.h"
 
 #define LOCKDIR_TMP_PREFIX ".lockbroker-mkdir."
+#define LOCKDIR_READ_SIZE  32768        /* the tidy's reads of DIR */
 
 /* The base name of l's owner's marker in l's lock directory, into out:
  * 0, or -1 with errno ENAMETOOLONG. */
@@ -107,7 +109,7 @@ empty_at(int dfd, const char *name, const struct stat *want)
 		errno = ESTALE;
 		goto out;
 	}
-	lockfs_os_dir_start(&d, fd);
+	lockfs_os_dir_start(&d, fd, NULL, 0);
 	while ((entry = lockfs_os_dir_next(&d, NULL)) != NULL)
 		if (unlinkat(fd, entry, 0) == -1 && errno != ENOENT)
 			goto out;
@@ -178,7 +180,7 @@ lockfs_lockdir_only_files(const char *dir)
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd == -1)
 		return 0;
-	lockfs_os_dir_start(&d, fd);
+	lockfs_os_dir_start(&d, fd, NULL, 0);
 	while (r == 1 && (entry = lockfs_os_dir_next(&d, &type)) != NULL)
 		if (type == DT_DIR || (type == DT_UNKNOWN &&
 		    (fstatat(fd, entry, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
@@ -228,7 +230,7 @@ has_entries(const char *dir)
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd == -1)
 		return 0;
-	lockfs_os_dir_start(&d, fd);
+	lockfs_os_dir_start(&d, fd, NULL, 0);
 	r = lockfs_os_dir_next(&d, NULL) != NULL;
 	close(fd);
 	return r;
@@ -411,6 +413,7 @@ lockfs_lockdir_tidy_at(const struct lockfs_lock *l, int dfd, int lock_there)
 	struct stat          st;
 	char                 tmp[PATH_MAX], hash[16];
 	const char          *dot, *tmp_base, *entry;
+	void                *big = NULL;
 	int                  fd = -1, n = -1;
 
 	if (lockfs_lockdir_tmp_name(l, tmp, sizeof(tmp)) == -1 ||
@@ -430,12 +433,15 @@ lockfs_lockdir_tidy_at(const struct lockfs_lock *l, int dfd, int lock_there)
 		n = -1;
 		goto out;
 	}
-	lockfs_os_dir_start(&d, dfd);
+	/* DIR may be large (/tmp): read in as few calls as opendir's. */
+	big = malloc(LOCKDIR_READ_SIZE);
+	lockfs_os_dir_start(&d, dfd, big, LOCKDIR_READ_SIZE);
 	while ((entry = lockfs_os_dir_next(&d, NULL)) != NULL)
 		if (is_dead_leftover(dfd, entry, hash, &st) &&
 		    remove_leftover(l, dfd, entry, &st, tmp, tmp_base) == 0)
 			n++;
 out:
+	free(big);
 	if (fd != -1)
 		close(fd);
 	return n;

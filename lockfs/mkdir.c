@@ -327,7 +327,7 @@ release_by_rename(struct lockfs_lock *l, int lfd)
 	    lockfs_dirlock_open(&dl, l->dir) == -1 ||
 	    lockfs_dirlock_try(&dl) == -1)
 		goto out;
-	lockfs_os_dir_start(&d, lfd);
+	lockfs_os_dir_start(&d, lfd, NULL, 0);
 	while ((name = lockfs_os_dir_next(&d, NULL)) != NULL &&
 	    strcmp(name, marker_of(l)) == 0)
 		;

@@ -126,17 +126,24 @@ int   lockfs_os_create_whole(const char *dir, const char *path,
  * without the calls opendir(3) adds (glibc's fdopendir looks at the
  * descriptor three times: fstat and two fcntl).  The caller opens the
  * directory (O_RDONLY | O_DIRECTORY) and closes it; the reader holds no
- * other resource.
+ * other resource.  Its own buffer suits a directory of a few entries (a
+ * lock directory); a large one is read in fewer calls into a buffer the
+ * caller gives.
  */
 struct lockfs_os_dir {
 	int    fd;                      /* the open directory */
-	size_t pos, len;                /* unread bytes of buf */
-	_Alignas(8) char buf[4096];     /* entries as the OS gave them */
+	char  *buf;                     /* entries as the OS gave them: own
+	                                   or the caller's */
+	size_t size, pos, len;          /* buf's size; its unread bytes */
+	_Alignas(8) char own[2048];
 };
 
 /* lockfs_os_dir_start: starts reading directory fd (at its current offset:
- * the first entry when just opened) into *d. */
-void  lockfs_os_dir_start(struct lockfs_os_dir *d, int fd);
+ * the first entry when just opened) into *d, through buf (size bytes,
+ * aligned for any type, at least 2048; kept by the caller while it
+ * reads), or through d's own buffer when buf is NULL. */
+void  lockfs_os_dir_start(struct lockfs_os_dir *d, int fd, void *buf,
+          size_t size);
 
 /*
  * lockfs_os_dir_next: the next entry's name, "." and ".." skipped, valid

@@ -241,9 +241,11 @@ lockfs_os_create_whole(const char *dir, const char *path, const void *data,
 
 /* lockfs_os_dir_start: see os.h. */
 void
-lockfs_os_dir_start(struct lockfs_os_dir *d, int fd)
+lockfs_os_dir_start(struct lockfs_os_dir *d, int fd, void *buf, size_t size)
 {
 	d->fd = fd;
+	d->buf = buf != NULL ? buf : d->own;
+	d->size = buf != NULL ? size : sizeof(d->own);
 	d->pos = d->len = 0;
 }
 
@@ -258,7 +260,7 @@ lockfs_os_dir_next(struct lockfs_os_dir *d, unsigned char *type)
 	for (;;) {
 		if (d->pos >= d->len) {
 			do
-				n = getdents64(d->fd, d->buf, sizeof(d->buf));
+				n = getdents64(d->fd, d->buf, d->size);
 			while (n == -1 && errno == EINTR);
 			if (n <= 0) {
 				if (n == 0)
