@@ -286,6 +286,47 @@ START_TEST(test_stale_mkdir_temporary_alone_tidied)
 }
 END_TEST
 
+/*
+ * Directories read in more than one call: a dead process's temporary
+ * among 3,000 subdirectories still goes at the acquire (the tidy's
+ * reads), and a lock directory holding 300 markers is broken whole (its
+ * reads, then emptied at its temporary).
+ */
+START_TEST(test_stale_mkdir_large_directories)
+{
+	struct lockfs_owner dead;
+	struct lockfs_lock  l;
+	struct lockfs_err   err;
+	char                dir[PATH_MAX], path[PATH_MAX], sub[PATH_MAX];
+	char                t_dead[PATH_MAX], name[64];
+	int                 i;
+
+	tl_place_in(dir, path, "res");
+	init_ok(&l, path, LB_MKDIR, 0);
+	for (i = 0; i < 3000; i++) {
+		snprintf(name, sizeof(name), "subdirectory-%04d", i);
+		tl_path_join(sub, PATH_MAX, dir, name);
+		ck_assert_int_eq(mkdir(sub, 0755), 0);
+	}
+	ck_assert_int_eq(lockfs_owner_self(&dead, 0), 0);
+	dead.pid = tl_dead_pid();
+	plant_tmp(dir, l.lock_file, &dead, t_dead);
+	ck_assert_int_eq(lockfs_try_acquire(&l, &err), 0);
+	ck_assert_msg(!tl_exists(t_dead), "%s stayed", t_dead);
+	for (i = 0; i < 300; i++) {
+		snprintf(name, sizeof(name), "otherhost.-%011d", i);
+		tl_path_join(sub, PATH_MAX, l.lock_file, name);
+		tl_write_text(sub, "");
+	}
+	ck_assert_int_eq(tl_count(l.lock_file), 301);
+	ck_assert_int_eq(lockfs_break_lock(&l, &err), 0);
+	ck_assert(!tl_exists(l.lock_file));
+	ck_assert_int_eq(tl_count(dir), 3000);
+	lockfs_fini(&l);
+	tl_place_remove(dir);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 
 /* The "stale" test case. */
@@ -299,5 +340,6 @@ lockfs_stale_case(void)
 	tcase_add_loop_test(tc, test_stale_python_names, 0, TL_NNAMED);
 	tcase_add_test(tc, test_stale_mkdir_temporaries_tidied);
 	tcase_add_test(tc, test_stale_mkdir_temporary_alone_tidied);
+	tcase_add_test(tc, test_stale_mkdir_large_directories);
 	return tc;
 }
