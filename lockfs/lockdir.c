@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -36,6 +37,7 @@
 #include "lockfs.h"
 
 #define LOCKDIR_TMP_PREFIX ".lockbroker-mkdir."
+#define LOCKDIR_READ_SIZE  32768        /* the tidy's reads of DIR */
 
 /* The base name of l's owner's marker in l's lock directory, into out:
  * 0, or -1 with errno ENAMETOOLONG. */
@@ -91,43 +93,35 @@ lockfs_lockdir_tmp_name(const struct lockfs_lock *l, char *out, size_t size)
 static int
 empty_at(int dfd, const char *name, const struct stat *want)
 {
-	struct dirent *de;
-	struct stat    st;
-	DIR           *d = NULL;
-	int            fd, r = -1, saved;
+	struct lockfs_os_dir d;
+	struct stat          st;
+	const char          *entry;
+	int                  fd, r = -1, saved;
 
 	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC);
-	if (fd == -1 || fstat(fd, &st) == -1) {
-		if (fd != -1)
-			close(fd);
+	if (fd == -1)
 		goto out;
-	}
+	if (want != NULL && fstat(fd, &st) == -1)
+		goto out;
 	if (want != NULL && (st.st_dev != want->st_dev ||
 	    st.st_ino != want->st_ino || st.st_uid != want->st_uid)) {
-		close(fd);
 		errno = ESTALE;
 		goto out;
 	}
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		goto out;
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		if (unlinkat(dirfd(d), de->d_name, 0) == -1 &&
-		    errno != ENOENT)
+	lockfs_os_dir_start(&d, fd, NULL, 0);
+	while ((entry = lockfs_os_dir_next(&d, NULL)) != NULL)
+		if (unlinkat(fd, entry, 0) == -1 && errno != ENOENT)
 			goto out;
-	}
+	if (errno != 0)
+		goto out;               /* cannot be read */
 	if (unlinkat(dfd, name, AT_REMOVEDIR) == -1 && errno != ENOENT)
 		goto out;
 	r = 0;
 out:
 	saved = errno;
-	if (d != NULL)
-		closedir(d);
+	if (fd != -1)
+		close(fd);
 	errno = saved;
 	return r;
 }
@@ -177,44 +171,50 @@ out:
 int
 lockfs_lockdir_only_files(const char *dir)
 {
-	struct dirent *de;
-	struct stat    st;
-	DIR           *d;
-	int            fd, r = 1;
+	struct lockfs_os_dir d;
+	struct stat          st;
+	const char          *entry;
+	unsigned char        type;
+	int                  fd, r = 1;
 
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
-		if (fd != -1)
-			close(fd);
+	if (fd == -1)
 		return 0;
-	}
-	while (r == 1 && (de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 ||
-		    strcmp(de->d_name, "..") == 0)
-			continue;
-		if (de->d_type == DT_DIR || (de->d_type == DT_UNKNOWN &&
-		    (fstatat(dirfd(d), de->d_name, &st,
-		    AT_SYMLINK_NOFOLLOW) == -1 || S_ISDIR(st.st_mode))))
+	lockfs_os_dir_start(&d, fd, NULL, 0);
+	while (r == 1 && (entry = lockfs_os_dir_next(&d, &type)) != NULL)
+		if (type == DT_DIR || (type == DT_UNKNOWN &&
+		    (fstatat(fd, entry, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+		    S_ISDIR(st.st_mode))))
 			r = 0;
-	}
-	closedir(d);
+	if (r == 1 && errno != 0)
+		r = 0;                  /* cannot be read */
+	close(fd);
 	return r;
 }
 
-/* lockfs_lockdir_rename_away: see lockfs.h. */
+/* lockfs_lockdir_rename_away: see lockfs.h.  Once renamed, the lock
+ * directory is litter: what cannot be removed stays at tmp. */
 int
-lockfs_lockdir_rename_away(const struct lockfs_lock *l, const char *tmp)
+lockfs_lockdir_rename_away(const struct lockfs_lock *l, const char *tmp,
+    int dfd, int lfd)
 {
 	struct lockfs_err ignored;
+	char              marker[NAME_MAX + 1];
 	int               r = -1;
 
 	if (lockfs_os_rename_noreplace(l->lock_file, tmp) == -1 &&
 	    (errno != EEXIST || lockfs_lockdir_empty(tmp, &ignored) != 0 ||
 	    lockfs_os_rename_noreplace(l->lock_file, tmp) == -1))
 		goto out;
-	/* No lock any more: what cannot be removed is litter. */
-	lockfs_lockdir_empty(tmp, &ignored);
 	r = 0;
+	/* The marker judged to be all it holds, through the descriptor of
+	 * the directory judged, then the directory by name; anything else
+	 * (come in since, or left by a failure) is emptied out by name. */
+	if (marker_name(l, marker, sizeof(marker)) == 0 &&
+	    (unlinkat(lfd, marker, 0) == 0 || errno == ENOENT) &&
+	    unlinkat(dfd, strrchr(tmp, '/') + 1, AT_REMOVEDIR) == 0)
+		goto out;
+	lockfs_lockdir_empty(tmp, &ignored);
 out:
 	return r;
 }
@@ -224,20 +224,15 @@ out:
 static int
 has_entries(const char *dir)
 {
-	struct dirent *de;
-	DIR           *d;
-	int            fd, r = 0;
+	struct lockfs_os_dir d;
+	int                  fd, r;
 
 	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
-		if (fd != -1)
-			close(fd);
+	if (fd == -1)
 		return 0;
-	}
-	while (r == 0 && (de = readdir(d)) != NULL)
-		r = strcmp(de->d_name, ".") != 0 &&
-		    strcmp(de->d_name, "..") != 0;
-	closedir(d);
+	lockfs_os_dir_start(&d, fd, NULL, 0);
+	r = lockfs_os_dir_next(&d, NULL) != NULL;
+	close(fd);
 	return r;
 }
 
@@ -374,25 +369,31 @@ remove_leftover(const struct lockfs_lock *l, int dfd, const char *name,
 }
 
 /*
- * Whether directory dfd may hold a temporary: a subdirectory other than
- * l's lock directory.  Where the file system counts subdirectories in a
- * directory's link count (2 + subdirectories: ext4, xfs, tmpfs), a
- * directory whose only subdirectory, if any, is PATH.lock holds none, and
- * the tidy need not read it (a lock's own directory usually holds no
- * other; /tmp holds many).  1 when it may (or cannot tell), else 0.
+ * Whether l's directory, whose status is *st, may hold a temporary: a
+ * subdirectory other than l's lock directory.  Where the file system
+ * counts subdirectories in a directory's link count (2 + subdirectories:
+ * ext4, xfs, tmpfs), a directory whose only subdirectory, if any, is
+ * PATH.lock holds none, and the tidy need not read it (a lock's own
+ * directory usually holds no other; /tmp holds many).  lock_there: as
+ * lockfs_lockdir_tidy_at's (-1: PATH.lock looked at, through dfd when it
+ * is not -1).  1 when it may (or cannot tell), else 0.
  */
 static int
-may_hold_temporaries(const struct lockfs_lock *l, int dfd)
+may_hold_temporaries(const struct lockfs_lock *l, const struct stat *st,
+    int dfd, int lock_there)
 {
-	struct stat st, lk;
+	struct stat lk;
 	const char *base = strrchr(l->lock_file, '/');
 	nlink_t     others;
 
-	if (fstat(dfd, &st) == -1 || st.st_nlink < 2)
+	if (st->st_nlink < 2)
 		return 1;               /* not counted (btrfs: 1) */
-	others = st.st_nlink - 2;
-	if (others > 0 && fstatat(dfd, base == NULL ? l->lock_file : base + 1,
-	    &lk, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(lk.st_mode))
+	others = st->st_nlink - 2;
+	if (others > 0 && lock_there == -1)
+		lock_there = (dfd == -1 ? lstat(l->lock_file, &lk) :
+		    fstatat(dfd, base == NULL ? l->lock_file : base + 1, &lk,
+		    AT_SYMLINK_NOFOLLOW)) == 0 && S_ISDIR(lk.st_mode);
+	if (others > 0 && lock_there == 1)
 		others--;
 	return others > 0;
 }
@@ -401,34 +402,47 @@ may_hold_temporaries(const struct lockfs_lock *l, int dfd)
 int
 lockfs_lockdir_tidy(const struct lockfs_lock *l)
 {
-	struct dirent *de;
-	struct stat    st;
-	char           tmp[PATH_MAX], hash[16];
-	const char    *dot, *tmp_base;
-	DIR           *d = NULL;
-	int            fd, n = -1;
+	return lockfs_lockdir_tidy_at(l, -1, -1);
+}
+
+/* lockfs_lockdir_tidy_at: see lockfs.h. */
+int
+lockfs_lockdir_tidy_at(const struct lockfs_lock *l, int dfd, int lock_there)
+{
+	struct lockfs_os_dir d;
+	struct stat          st;
+	char                 tmp[PATH_MAX], hash[16];
+	const char          *dot, *tmp_base, *entry;
+	void                *big = NULL;
+	int                  fd = -1, n = -1;
 
 	if (lockfs_lockdir_tmp_name(l, tmp, sizeof(tmp)) == -1 ||
 	    (dot = strrchr(tmp, '.')) == NULL || strlen(dot) >= sizeof(hash))
 		goto out;
 	tmp_base = strrchr(tmp, '/') + 1;
 	snprintf(hash, sizeof(hash), "%s", dot);
-	fd = open(l->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
-		if (fd != -1)
-			close(fd);
+	/* One look (by the descriptor given, else by name) before the
+	 * directory is opened and read. */
+	if ((dfd != -1 ? fstat(dfd, &st) : stat(l->dir, &st)) == -1)
+		goto out;
+	n = 0;
+	if (!may_hold_temporaries(l, &st, dfd, lock_there))
+		goto out;
+	if (dfd == -1 && (dfd = fd = open(l->dir, O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1) {
+		n = -1;
 		goto out;
 	}
-	n = 0;
-	if (!may_hold_temporaries(l, dirfd(d)))
-		goto out;
-	while ((de = readdir(d)) != NULL)
-		if (is_dead_leftover(dirfd(d), de->d_name, hash, &st) &&
-		    remove_leftover(l, dirfd(d), de->d_name, &st, tmp,
-		    tmp_base) == 0)
+	/* DIR may be large (/tmp): read in as few calls as opendir's. */
+	big = malloc(LOCKDIR_READ_SIZE);
+	lockfs_os_dir_start(&d, dfd, big, LOCKDIR_READ_SIZE);
+	while ((entry = lockfs_os_dir_next(&d, NULL)) != NULL)
+		if (is_dead_leftover(dfd, entry, hash, &st) &&
+		    remove_leftover(l, dfd, entry, &st, tmp, tmp_base) == 0)
 			n++;
 out:
-	if (d != NULL)
-		closedir(d);
+	free(big);
+	if (fd != -1)
+		close(fd);
 	return n;
 }

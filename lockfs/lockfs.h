@@ -206,10 +206,13 @@ ssize_t lockfs_read_regular(const char *file, char *buf, size_t size,
  * lockfs_lockdir_only_files: 1 when directory dir (not followed) holds
  *     nothing but files (markers), else 0 (a directory in it, or it
  *     cannot be read).
- * lockfs_lockdir_rename_away: renames l's lock directory to the temporary
- *     tmp (a leftover there goes first) and removes it there: 0, or -1
- *     with errno of the rename when it could not be renamed (nothing
- *     changed; EINVAL or ENOSYS: no RENAME_NOREPLACE here).
+ * lockfs_lockdir_rename_away: renames l's lock directory (l's own,
+ *     open as lfd and judged to hold nothing but l's marker) to the
+ *     temporary tmp (a leftover there goes first) and removes it there:
+ *     the marker through lfd, the temporary by name in the directory
+ *     open as dfd (l's), anything else in it emptied out.  0, or -1 with
+ *     errno of the rename when it could not be renamed (nothing changed;
+ *     EINVAL or ENOSYS: no RENAME_NOREPLACE here).
  * lockfs_lockdir_remove: removes l's lock directory, whoever's, whole:
  *     refused (LB_EUNLOCK, nothing changed) when it holds more than files
  *     or cannot be renamed away; put back (LB_EUNLOCK) when, taken away,
@@ -221,17 +224,27 @@ ssize_t lockfs_read_regular(const char *file, char *buf, size_t size,
  *     left when they died half way: only those whose marker names a
  *     process that is gone and that are directories (not followed) of
  *     the calling thread's file-system uid.  How many, or -1 when the
- *     directory cannot be read.
+ *     directory cannot be read.  It is read only when its link count
+ *     says it may hold a subdirectory besides PATH.lock (or does not
+ *     count them): usually one look at it.
+ * lockfs_lockdir_tidy_at: lockfs_lockdir_tidy, with l's directory open
+ *     as dfd for reading (O_RDONLY | O_DIRECTORY; the caller keeps it;
+ *     -1: looked at and opened by name), and lock_there 1 when the
+ *     caller has just put its lock directory at PATH.lock, 0 when it has
+ *     just taken it away (PATH.lock is counted so, not looked at), -1
+ *     when not known (looked at).
  */
 int   lockfs_lockdir_tmp_name(const struct lockfs_lock *l, char *out,
           size_t size);
 int   lockfs_lockdir_empty(const char *file, struct lockfs_err *err);
 int   lockfs_lockdir_only_files(const char *dir);
 int   lockfs_lockdir_rename_away(const struct lockfs_lock *l,
-          const char *tmp);
+          const char *tmp, int dfd, int lfd);
 int   lockfs_lockdir_remove(const struct lockfs_lock *l,
           struct lockfs_err *err);
 int   lockfs_lockdir_tidy(const struct lockfs_lock *l);
+int   lockfs_lockdir_tidy_at(const struct lockfs_lock *l, int dfd,
+          int lock_there);
 
 /* sqlite.c: how long sqlite steps wait for a busy database (ms), for the
  * whole process; the defaults suit a client, the daemon shortens them. */

@@ -29,26 +29,53 @@
  * file system has no RENAME_NOREPLACE, the lock is made and removed in
  * place, as lockfile does.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "lockfs.h"
 
+/* Our marker's name in PATH.lock (l's unique name's base). */
+static const char *
+marker_of(const struct lockfs_lock *l)
+{
+	return strrchr(l->unique, '/') + 1;
+}
+
 /*
- * 1 when PATH.lock is a directory of the owner's uid holding our marker, a
- * regular file of the owner's uid; 0 when not; or LB_ERROR.  The marker's
- * name is predictable, so both owners are checked: whoever owns the
- * directory can empty and remove it at will, so a lock in another's
- * directory is not ours even with a marker of ours in it (a handoff to
- * another user does not put our marker there: see handoff.c).  The marker
- * is looked at through a descriptor of the directory judged.
+ * 1 when the directory open as dfd, whose status is *st, is of the
+ * owner's uid and holds our marker, a regular file of the owner's uid; 0
+ * when not; or LB_ERROR.  The marker's name is predictable, so both
+ * owners are checked: whoever owns the directory can empty and remove it
+ * at will, so a lock in another's directory is not ours even with a
+ * marker of ours in it (a handoff to another user does not put our
+ * marker there: see handoff.c).  The marker is looked at through the
+ * descriptor of the directory judged.
  */
+static int
+mine_at(struct lockfs_lock *l, int dfd, const struct stat *st,
+    struct lockfs_err *err)
+{
+	struct stat mk;
+	int         r = 0;
+
+	if (st->st_uid != l->owner.uid)
+		goto out;
+	if (fstatat(dfd, marker_of(l), &mk, AT_SYMLINK_NOFOLLOW) == 0)
+		r = S_ISREG(mk.st_mode) && mk.st_uid == l->owner.uid;
+	else if (errno != ENOENT && errno != ENOTDIR)
+		r = lockfs_fail(err, LB_ERROR, errno, "cannot look at %s",
+		    l->unique);
+out:
+	return r;
+}
+
+/* 1 when PATH.lock is a directory of the owner's uid holding our marker
+ * (mine_at), looked at through a descriptor of it; 0 when not (also when
+ * it is not there, or not a directory); or LB_ERROR. */
 static int
 mkdir_is_mine(struct lockfs_lock *l, struct lockfs_err *err)
 {
@@ -68,14 +95,7 @@ mkdir_is_mine(struct lockfs_lock *l, struct lockfs_err *err)
 		    l->lock_file);
 		goto out;
 	}
-	if (st.st_uid != l->owner.uid)
-		goto out;
-	if (fstatat(dfd, strrchr(l->unique, '/') + 1, &st,
-	    AT_SYMLINK_NOFOLLOW) == 0)
-		r = S_ISREG(st.st_mode) && st.st_uid == l->owner.uid;
-	else if (errno != ENOENT && errno != ENOTDIR)
-		r = lockfs_fail(err, LB_ERROR, errno, "cannot look at %s",
-		    l->unique);
+	r = mine_at(l, dfd, &st, err);
 out:
 	if (dfd != -1) {
 		saved = errno;
@@ -85,39 +105,64 @@ out:
 	return r;
 }
 
-/* Puts our marker (l's unique name's base) into the directory dir,
- * exclusively, through a descriptor of it: 0, or -1 with errno. */
+/*
+ * Puts our marker into the directory open as dfd, exclusively: with
+ * mknodat(2), which makes a regular file without opening it and never
+ * follows or reuses what is at the name (one call, where open and close
+ * were two); where the file system makes no file so, opened with O_EXCL.
+ * 0, or -1 with errno (EEXIST: the name is taken).
+ */
 static int
-add_marker(const struct lockfs_lock *l, const char *dir)
+add_marker_at(const struct lockfs_lock *l, int dfd)
 {
-	int dfd, fd = -1, saved;
+	int fd;
 
-	dfd = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (dfd != -1) {
-		fd = openat(dfd, strrchr(l->unique, '/') + 1, O_WRONLY |
-		    O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-		saved = errno;
-		close(dfd);
-		errno = saved;
-	}
+	if (mknodat(dfd, marker_of(l), S_IFREG | 0644, 0) == 0)
+		return 0;
+	if (errno == EEXIST)
+		return -1;
+	fd = openat(dfd, marker_of(l), O_WRONLY | O_CREAT | O_EXCL |
+	    O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd == -1)
 		return -1;
 	close(fd);
 	return 0;
 }
 
-/* Makes the directory dir with our marker in it: 0, or -1 with errno
- * (dir removed again when it was made). */
+/* Puts our marker into the directory dir, through a descriptor of it (a
+ * symlink swapped in for dir is not followed): 0, or -1 with errno. */
 static int
-make_with_marker(const struct lockfs_lock *l, const char *dir)
+add_marker(const struct lockfs_lock *l, const char *dir)
+{
+	int dfd, r, saved;
+
+	if ((dfd = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC))
+	    == -1)
+		return -1;
+	r = add_marker_at(l, dfd);
+	saved = errno;
+	close(dfd);
+	errno = saved;
+	return r;
+}
+
+/* Makes the directory dir with our marker in it, which it keeps open as
+ * *dfd (O_PATH: only to name what is in it; the caller closes it): 0, or
+ * -1 with errno (dir removed again when it was made). */
+static int
+make_with_marker(const struct lockfs_lock *l, const char *dir, int *dfd)
 {
 	int saved;
 
 	if (mkdir(dir, 0777) == -1)
 		return -1;
-	if (add_marker(l, dir) == 0)
+	if ((*dfd = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) != -1 && add_marker_at(l, *dfd) == 0)
 		return 0;
 	saved = errno;
+	if (*dfd != -1)
+		close(*dfd);
+	*dfd = -1;
 	rmdir(dir);
 	errno = saved;
 	return -1;
@@ -128,30 +173,41 @@ make_with_marker(const struct lockfs_lock *l, const char *dir)
  * (see the top).  0: ours; 1: PATH.lock exists; 2: not done so (no
  * RENAME_NOREPLACE here, or the temporary cannot be made: the caller
  * tries in place, which reports why).  Nothing of the temporary is left
- * unless 0.  A temporary of ours already there is the leftover of a try
- * of this owner's that was killed half way, and goes first.
+ * unless 0: when PATH.lock exists, the marker just made goes through the
+ * temporary's descriptor and the temporary by name (what else came into
+ * it meanwhile is litter, and goes too).  A temporary of ours already
+ * there is the leftover of a try of this owner's that was killed half
+ * way, and goes first.
  */
 static int
 acquire_by_rename(struct lockfs_lock *l, const char *tmp)
 {
 	struct lockfs_err ignored;
-	int               r = 2;
+	int               dfd = -1, r = 2, saved;
 
-	if (make_with_marker(l, tmp) == -1 && (errno != EEXIST ||
+	if (make_with_marker(l, tmp, &dfd) == -1 && (errno != EEXIST ||
 	    lockfs_lockdir_empty(tmp, &ignored) != 0 ||
-	    make_with_marker(l, tmp) == -1))
+	    make_with_marker(l, tmp, &dfd) == -1))
 		goto out;
 	if (lockfs_os_rename_noreplace(tmp, l->lock_file) == 0) {
 		r = 0;
 		/* Taken: the leftovers of others killed half way go (once
-		 * per lock taken, not at every try). */
-		lockfs_lockdir_tidy(l);
+		 * per lock taken, not at every try).  PATH.lock is the
+		 * directory just renamed there. */
+		lockfs_lockdir_tidy_at(l, -1, 1);
 		goto out;
 	}
 	if (errno == EEXIST || errno == ENOTEMPTY)
 		r = 1;
-	lockfs_lockdir_empty(tmp, &ignored);
+	if ((unlinkat(dfd, marker_of(l), 0) == -1 && errno != ENOENT) ||
+	    rmdir(tmp) == -1)
+		lockfs_lockdir_empty(tmp, &ignored);
 out:
+	if (dfd != -1) {
+		saved = errno;
+		close(dfd);
+		errno = saved;
+	}
 	return r;
 }
 
@@ -193,49 +249,96 @@ out:
 }
 
 /*
- * Releases our lock by taking its directory away whole (see the top),
- * under the directory's flock, when it holds our marker and nothing else.
- * 0: released; 1: not done so (another's marker beside ours, which a
- * handoff put there: the lock is theirs; no RENAME_NOREPLACE here; the
- * directory's flock taken, or the directory unreadable): nothing
- * changed.
+ * Opens PATH.lock (not followed) for the release, into *fd, with its
+ * status in *st: for reading (*readable 1), which the release by rename
+ * needs, or, when it may not be read, only to name what is in it.  One
+ * open answers whether it is there, and through it whether it is ours
+ * (mine_at), where a look by name and an open were two.  0, or
+ * LB_ENOTLOCKED (nothing there), LB_ENOTMINE (not a directory) or
+ * LB_ERROR, with err filled.
  */
 static int
-release_by_rename(struct lockfs_lock *l)
+open_for_release(struct lockfs_lock *l, int *fd, int *readable,
+    struct stat *st, struct lockfs_err *err)
 {
-	const char        *mine = strrchr(l->unique, '/') + 1;
-	struct dirent     *de;
-	char               tmp[PATH_MAX];
-	DIR               *d = NULL;
-	int                dir_fd = -1, fd, only = 1, r = 1;
+	const int flags = O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+	int       present, r = 0;
+
+	*readable = 1;
+	if ((*fd = open(l->lock_file, O_RDONLY | flags)) == -1 &&
+	    errno == EACCES) {
+		*readable = 0;
+		*fd = open(l->lock_file, O_PATH | flags);
+	}
+	if (*fd == -1) {
+		/* ELOOP: a symlink there; ENOTDIR: PATH.lock is no
+		 * directory, or DIR is none (a look tells which). */
+		if (errno == ENOENT)
+			present = 0;
+		else if (errno == ELOOP)
+			present = 1;
+		else if (errno == ENOTDIR)
+			present = lockfs_is_present(l->lock_file, err);
+		else
+			present = lockfs_fail(err, LB_ERROR, errno,
+			    "cannot look at %s", l->lock_file);
+		if (present == 0)
+			r = lockfs_fail(err, LB_ENOTLOCKED, 0,
+			    "%s is not locked", l->path);
+		else if (present == 1)
+			r = lockfs_fail(err, LB_ENOTMINE, 0,
+			    "%s is locked, but not by me", l->path);
+		else
+			r = present;
+		goto out;
+	}
+	if (fstat(*fd, st) == -1) {
+		r = lockfs_fail(err, LB_ERROR, errno, "cannot look at %s",
+		    l->lock_file);
+		close(*fd);
+		*fd = -1;
+	}
+out:
+	return r;
+}
+
+/*
+ * Releases our lock, open and judged ours as lfd, by taking its directory
+ * away whole (see the top), under the directory's flock, when it holds
+ * our marker and nothing else.  0: released; 1: not done so (another's
+ * marker beside ours, which a handoff put there: the lock is theirs; no
+ * RENAME_NOREPLACE here; the directory's flock taken, or a directory
+ * unreadable): nothing changed.  The directory opened for its flock also
+ * serves the tidy (lockfs_lockdir_tidy_at), which usually needs no more
+ * than one look at it.
+ */
+static int
+release_by_rename(struct lockfs_lock *l, int lfd)
+{
+	struct lockfs_dirlock dl = { -1 };
+	struct lockfs_os_dir  d;
+	const char           *name;
+	char                  tmp[PATH_MAX];
+	int                   r = 1;
 
 	/* Never waits for the flock (anyone who can read the directory can
 	 * hold it): busy, the release is done in place. */
 	if (lockfs_lockdir_tmp_name(l, tmp, sizeof(tmp)) != 0 ||
-	    (dir_fd = open(l->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) ==
-	    -1 || flock(dir_fd, LOCK_EX | LOCK_NB) == -1)
+	    lockfs_dirlock_open(&dl, l->dir) == -1 ||
+	    lockfs_dirlock_try(&dl) == -1)
 		goto out;
-	fd = open(l->lock_file, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC);
-	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
-		if (fd != -1)
-			close(fd);
-		goto out;
-	}
-	while ((de = readdir(d)) != NULL)
-		if (strcmp(de->d_name, ".") != 0 &&
-		    strcmp(de->d_name, "..") != 0 &&
-		    strcmp(de->d_name, mine) != 0)
-			only = 0;
-	if (only && lockfs_lockdir_rename_away(l, tmp) == 0) {
-		lockfs_lockdir_tidy(l);
+	lockfs_os_dir_start(&d, lfd, NULL, 0);
+	while ((name = lockfs_os_dir_next(&d, NULL)) != NULL &&
+	    strcmp(name, marker_of(l)) == 0)
+		;
+	if (name != NULL || errno != 0)
+		goto out;               /* another's marker, or unreadable */
+	if (lockfs_lockdir_rename_away(l, tmp, dl.fd, lfd) == 0) {
+		lockfs_lockdir_tidy_at(l, dl.fd, 0);
 		r = 0;
 	}
 out:
-	if (d != NULL)
-		closedir(d);
-	if (dir_fd != -1)
-		close(dir_fd);  /* also drops the flock */
+	lockfs_dirlock_close(&dl);      /* also drops the flock */
 	return r;
 }
 
@@ -243,10 +346,11 @@ static int
 mkdir_release(struct lockfs_lock *l, struct lockfs_err *err)
 {
 	struct lockfs_err ignored;
+	struct stat       st;
 	char              tmp[PATH_MAX];
-	int               r;
+	int               fd = -1, readable, r;
 
-	if ((r = lockfs_release_check(l, mkdir_is_mine, err)) < 0) {
+	if ((r = open_for_release(l, &fd, &readable, &st, err)) < 0) {
 		/* Not locked: maybe taken away by a release of ours that
 		 * was killed before it removed its temporary. */
 		if (r == LB_ENOTLOCKED && lockfs_lockdir_tmp_name(l, tmp,
@@ -254,19 +358,28 @@ mkdir_release(struct lockfs_lock *l, struct lockfs_err *err)
 			lockfs_lockdir_empty(tmp, &ignored);
 		goto out;
 	}
-	r = 0;
-	if (release_by_rename(l) == 0)
+	if ((r = mine_at(l, fd, &st, err)) <= 0) {
+		if (r == 0)
+			r = lockfs_fail(err, LB_ENOTMINE, 0, "%s is locked, "
+			    "but not by me", l->path);
 		goto out;
-	/* In place.  Another's marker beside ours (ENOTEMPTY) is a handoff
+	}
+	r = 0;
+	if (readable && release_by_rename(l, fd) == 0)
+		goto out;
+	/* In place, our marker through the descriptor of the directory
+	 * judged.  Another's marker beside ours (ENOTEMPTY) is a handoff
 	 * that gave the lock on (the daemon adds the next holder's marker
 	 * before it removes the old one): without our marker, it is
 	 * theirs. */
-	if (unlink(l->unique) == -1 ||
+	if (unlinkat(fd, marker_of(l), 0) == -1 ||
 	    (rmdir(l->lock_file) == -1 && errno != ENOTEMPTY &&
 	    errno != EEXIST))
 		r = lockfs_fail(err, LB_EUNLOCK, errno, "cannot remove %s",
 		    l->lock_file);
 out:
+	if (fd != -1)
+		close(fd);
 	return r;
 }
 

@@ -2,8 +2,8 @@
  * os.h: what lockfs asks of the operating system, in one small contract:
  * who this process and thread are, whether another process still runs
  * (and is still the one that was meant), which boot this is, which uid
- * files are made with, reopening a file by its descriptor, and an
- * exclusive lock on a directory.  Everything else in lockfs is C over
+ * files are made with, reopening a file by its descriptor, reading a
+ * directory's entries, and an exclusive lock on a directory.  Everything else in lockfs is C over
  * these calls and the POSIX file system (with Linux's O_PATH in a few
  * steps of the methods, which open a name without reading it).
  *
@@ -139,6 +139,38 @@ int   lockfs_os_rename_noreplace(const char *from, const char *to);
  */
 int   lockfs_os_create_whole(const char *dir, const char *path,
           const void *data, size_t len, mode_t mode);
+
+/*
+ * Reading a directory: its entries' names through a descriptor of it,
+ * without the calls opendir(3) adds (glibc's fdopendir looks at the
+ * descriptor three times: fstat and two fcntl).  The caller opens the
+ * directory (O_RDONLY | O_DIRECTORY) and closes it; the reader holds no
+ * other resource.  Its own buffer suits a directory of a few entries (a
+ * lock directory); a large one is read in fewer calls into a buffer the
+ * caller gives.
+ */
+struct lockfs_os_dir {
+	int    fd;                      /* the open directory */
+	char  *buf;                     /* entries as the OS gave them: own
+	                                   or the caller's */
+	size_t size, pos, len;          /* buf's size; its unread bytes */
+	_Alignas(8) char own[2048];
+};
+
+/* lockfs_os_dir_start: starts reading directory fd (at its current offset:
+ * the first entry when just opened) into *d, through buf (size bytes,
+ * aligned for any type, at least 2048; kept by the caller while it
+ * reads), or through d's own buffer when buf is NULL. */
+void  lockfs_os_dir_start(struct lockfs_os_dir *d, int fd, void *buf,
+          size_t size);
+
+/*
+ * lockfs_os_dir_next: the next entry's name, "." and ".." skipped, valid
+ * until the next call; *type (when not NULL) set to its DT_* type
+ * (DT_UNKNOWN where the file system does not tell).  NULL at the end,
+ * with errno 0, or when the directory cannot be read, with errno set.
+ */
+const char *lockfs_os_dir_next(struct lockfs_os_dir *d, unsigned char *type);
 
 /* Directory locking: one exclusive lock per directory, between the
  * breakers of stale locks and handoffs (advisory: only they take it). */

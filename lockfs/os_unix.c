@@ -4,10 +4,12 @@
  * gettid, the boot id from /proc/sys/kernel/random/boot_id, the uid files
  * are made with from setfsuid, reopening a file through /proc/self/fd,
  * renames that replace nothing (renameat2), files made whole (O_TMPFILE,
- * linked through /proc/self/fd), and directory locks with flock(2).  The
+ * linked through /proc/self/fd), directories read with getdents64(2), and
+ * directory locks with flock(2).  The
  * one file of lockfs that knows these.
  */
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -266,6 +268,49 @@ lockfs_os_create_whole(const char *dir, const char *path, const void *data,
 	close(fd);
 	errno = saved;
 	return r;
+}
+
+/* lockfs_os_dir_start: see os.h. */
+void
+lockfs_os_dir_start(struct lockfs_os_dir *d, int fd, void *buf, size_t size)
+{
+	d->fd = fd;
+	d->buf = buf != NULL ? buf : d->own;
+	d->size = buf != NULL ? size : sizeof(d->own);
+	d->pos = d->len = 0;
+}
+
+/* lockfs_os_dir_next: see os.h.  getdents64(2) into d->buf, refilled
+ * when used up; a read that gives nothing is the end. */
+const char *
+lockfs_os_dir_next(struct lockfs_os_dir *d, unsigned char *type)
+{
+	struct dirent64 *de;
+	ssize_t          n;
+
+	for (;;) {
+		if (d->pos >= d->len) {
+			do
+				n = getdents64(d->fd, d->buf, d->size);
+			while (n == -1 && errno == EINTR);
+			if (n <= 0) {
+				if (n == 0)
+					errno = 0;
+				d->pos = d->len = 0;
+				return NULL;
+			}
+			d->pos = 0;
+			d->len = (size_t)n;
+		}
+		de = (struct dirent64 *)(void *)(d->buf + d->pos);
+		d->pos += de->d_reclen;
+		if (strcmp(de->d_name, ".") == 0 ||
+		    strcmp(de->d_name, "..") == 0)
+			continue;
+		if (type != NULL)
+			*type = de->d_type;
+		return de->d_name;
+	}
 }
 
 /* lockfs_dirlock_open: see os.h. */

@@ -322,6 +322,88 @@ START_TEST(test_hostile_mkdir_lock_symlink)
 }
 END_TEST
 
+/*
+ * A release looks at PATH.lock once, not followed, for whether it is
+ * there and whether it is ours: a symlink there, even to a directory
+ * holding a marker of ours, and a file there are not our lock (nothing
+ * removed); a DIR that is a file holds no lock.
+ */
+START_TEST(test_hostile_mkdir_release_not_a_lock_dir)
+{
+	struct lockfs_lock l, under;
+	struct lockfs_err  err;
+	char               dir[PATH_MAX], path[PATH_MAX], other[PATH_MAX];
+	char               inner[PATH_MAX], file[PATH_MAX];
+
+	tl_place_in(dir, path, "res");
+	init_ok(&l, path, LB_MKDIR, 0);
+	tl_path_join(other, PATH_MAX, dir, "other");
+	ck_assert_int_eq(mkdir(other, 0755), 0);
+	tl_path_join(inner, PATH_MAX, other, strrchr(l.unique, '/') + 1);
+	tl_write_text(inner, "");
+	ck_assert_int_eq(symlink(other, l.lock_file), 0);
+	memset(&err, 0, sizeof(err));
+	ck_assert_int_eq(lockfs_release(&l, &err), LB_ENOTMINE);
+	ck_assert_int_eq(err.code, LB_ENOTMINE);
+	ck_assert(tl_exists(inner));
+	ck_assert_int_eq(unlink(l.lock_file), 0);
+	tl_write_text(l.lock_file, "");
+	ck_assert_int_eq(lockfs_release(&l, &err), LB_ENOTMINE);
+	ck_assert(tl_exists(l.lock_file));
+	ck_assert_int_eq(unlink(l.lock_file), 0);
+	/* DIR is a file. */
+	tl_path_join(file, PATH_MAX, dir, "file");
+	tl_write_text(file, "");
+	tl_path_join(path, PATH_MAX, file, "res");
+	init_ok(&under, path, LB_MKDIR, 0);
+	ck_assert_int_eq(lockfs_release(&under, &err), LB_ENOTLOCKED);
+	ck_assert_int_eq(err.code, LB_ENOTLOCKED);
+	ck_assert_int_eq(lockfs_release(&l, &err), LB_ENOTLOCKED);
+	lockfs_fini(&under);
+	lockfs_fini(&l);
+	tl_place_remove(dir);
+}
+END_TEST
+
+/* As nobody: takes the mkdir lock on path, makes its directory
+ * unreadable (write and search only) and releases it. */
+static void
+unreadable_release_child(void *arg, char *why, size_t size)
+{
+	struct lockfs_lock l;
+	struct lockfs_err  err;
+	const char        *path = arg;
+
+	TL_EXPECT(lockfs_init(&l, path, LB_MKDIR, 0, &err), 0);
+	TL_EXPECT(lockfs_try_acquire(&l, &err), 0);
+	TL_EXPECT(chmod(l.lock_file, 0300), 0);
+	/* The premise: this process may not read it. */
+	TL_EXPECT(open(l.lock_file, O_RDONLY | O_DIRECTORY) == -1 &&
+	    errno == EACCES, 1);
+	TL_EXPECT(lockfs_i_am_locking(&l, &err), 1);
+	TL_EXPECT(lockfs_release(&l, &err), 0);
+	TL_EXPECT(tl_exists(l.lock_file), 0);
+	TL_EXPECT(lockfs_release(&l, &err), LB_ENOTLOCKED);
+	lockfs_fini(&l);
+}
+
+/* A lock directory its owner may not read (only write and search) is
+ * still released by its owner: in place, as it cannot be read to see
+ * that it holds nothing but the marker.  Run as an unprivileged child
+ * (root reads anything). */
+START_TEST(test_mkdir_release_unreadable_lock_dir)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+
+	tl_place_in(dir, path, "res");
+	ck_assert_int_eq(chmod(tl_top, 0711), 0);
+	ck_assert_int_eq(chmod(dir, 0777), 0);
+	tl_in_child(TL_AS_NOBODY, unreadable_release_child, path);
+	ck_assert_int_eq(tl_count(dir), 0);
+	tl_place_remove(dir);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Forged artefacts: another user's, under our unique name.             */
 
@@ -644,6 +726,8 @@ lockfs_hostile_case(void)
 	tcase_add_test(tc, test_hostile_pidfile_garbage);
 	tcase_add_test(tc, test_hostile_pidfile_symlink);
 	tcase_add_test(tc, test_hostile_mkdir_lock_symlink);
+	tcase_add_test(tc, test_hostile_mkdir_release_not_a_lock_dir);
+	tcase_add_test(tc, test_mkdir_release_unreadable_lock_dir);
 	return tc;
 }
 

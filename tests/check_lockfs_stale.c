@@ -241,6 +241,92 @@ START_TEST(test_stale_mkdir_temporaries_tidied)
 }
 END_TEST
 
+/*
+ * The tidy's guarantee, kept where a look at the directory's link count
+ * spares it reading the directory: a dead process's temporary of the
+ * lock goes at the next lock taken and at the next lock taken away by a
+ * process of its uid, also when it is the one subdirectory besides
+ * PATH.lock (counted as there just after the lock is taken, as gone just
+ * after it is taken away); a live process's stays.
+ */
+START_TEST(test_stale_mkdir_temporary_alone_tidied)
+{
+	struct lockfs_owner dead, live;
+	struct lockfs_lock  l;
+	struct lockfs_err   err;
+	char                dir[PATH_MAX], path[PATH_MAX];
+	char                t_dead[PATH_MAX], t_live[PATH_MAX];
+	pid_t               sleeper;
+
+	tl_place_in(dir, path, "res");
+	init_ok(&l, path, LB_MKDIR, 0);
+	ck_assert_int_eq(lockfs_owner_self(&dead, 0), 0);
+	/* Taken: the temporary, alone beside where PATH.lock goes. */
+	dead.pid = tl_dead_pid();
+	plant_tmp(dir, l.lock_file, &dead, t_dead);
+	ck_assert_int_eq(lockfs_try_acquire(&l, &err), 0);
+	ck_assert_msg(!tl_exists(t_dead), "%s stayed at the acquire", t_dead);
+	/* Taken away: the temporary, alone beside PATH.lock. */
+	dead.pid = tl_dead_pid();
+	plant_tmp(dir, l.lock_file, &dead, t_dead);
+	ck_assert_int_eq(lockfs_release(&l, &err), 0);
+	ck_assert_msg(!tl_exists(t_dead), "%s stayed at the release", t_dead);
+	ck_assert_int_eq(artefacts_left(dir), 0);
+	/* A live process's, alone, stays through both. */
+	sleeper = tl_sleeper_start();
+	ck_assert_int_eq(lockfs_owner_of_pid(&live, sleeper, 0), 0);
+	plant_tmp(dir, l.lock_file, &live, t_live);
+	ck_assert_int_eq(lockfs_try_acquire(&l, &err), 0);
+	ck_assert_int_eq(lockfs_release(&l, &err), 0);
+	ck_assert(tl_exists(t_live));
+	ck_assert_int_eq(tl_count(t_live), 1);
+	tl_kill(sleeper);
+	lockfs_fini(&l);
+	tl_place_remove(dir);
+}
+END_TEST
+
+/*
+ * Directories read in more than one call: a dead process's temporary
+ * among 3,000 subdirectories still goes at the acquire (the tidy's
+ * reads), and a lock directory holding 300 markers is broken whole (its
+ * reads, then emptied at its temporary).
+ */
+START_TEST(test_stale_mkdir_large_directories)
+{
+	struct lockfs_owner dead;
+	struct lockfs_lock  l;
+	struct lockfs_err   err;
+	char                dir[PATH_MAX], path[PATH_MAX], sub[PATH_MAX];
+	char                t_dead[PATH_MAX], name[64];
+	int                 i;
+
+	tl_place_in(dir, path, "res");
+	init_ok(&l, path, LB_MKDIR, 0);
+	for (i = 0; i < 3000; i++) {
+		snprintf(name, sizeof(name), "subdirectory-%04d", i);
+		tl_path_join(sub, PATH_MAX, dir, name);
+		ck_assert_int_eq(mkdir(sub, 0755), 0);
+	}
+	ck_assert_int_eq(lockfs_owner_self(&dead, 0), 0);
+	dead.pid = tl_dead_pid();
+	plant_tmp(dir, l.lock_file, &dead, t_dead);
+	ck_assert_int_eq(lockfs_try_acquire(&l, &err), 0);
+	ck_assert_msg(!tl_exists(t_dead), "%s stayed", t_dead);
+	for (i = 0; i < 300; i++) {
+		snprintf(name, sizeof(name), "otherhost.-%011d", i);
+		tl_path_join(sub, PATH_MAX, l.lock_file, name);
+		tl_write_text(sub, "");
+	}
+	ck_assert_int_eq(tl_count(l.lock_file), 301);
+	ck_assert_int_eq(lockfs_break_lock(&l, &err), 0);
+	ck_assert(!tl_exists(l.lock_file));
+	ck_assert_int_eq(tl_count(dir), 3000);
+	lockfs_fini(&l);
+	tl_place_remove(dir);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 
 /* The "stale" test case. */
@@ -253,5 +339,7 @@ lockfs_stale_case(void)
 	tcase_add_loop_test(tc, test_stale_live_holder, 0, TL_NMETHODS);
 	tcase_add_loop_test(tc, test_stale_python_names, 0, TL_NNAMED);
 	tcase_add_test(tc, test_stale_mkdir_temporaries_tidied);
+	tcase_add_test(tc, test_stale_mkdir_temporary_alone_tidied);
+	tcase_add_test(tc, test_stale_mkdir_large_directories);
 	return tc;
 }
