@@ -166,6 +166,11 @@ lockfs_sqlite_open(const char *file, int flags, sqlite3 **db,
  *     deleted is never reached through a connection to the old one, whose
  *     inode the open descriptor keeps from being reused (and the step
  *     that finds it so closes the connections to the old one, whoever's);
+ *   - so must the name sqlite has it open by (its directory resolved at
+ *     the open), beside which sqlite puts and reads the journal: a
+ *     directory renamed since (the lock's name leading to it through a
+ *     link) leaves its old name to whoever makes it again, with a
+ *     database and a hot journal of theirs (kept_path_same);
  *   - the credentials must still be allowed what the connection was
  *     opened for (read and write, or read only: lockfs_os_files_access,
  *     which sees modes, owners and ACLs as an open would), and a
@@ -451,6 +456,29 @@ kept_drop_stale(const char *file, const struct stat *st)
 	}
 }
 
+/* Whether the name sqlite opened k's database by (its directory resolved
+ * then: lockfs_sqlite_open) still leads to the file k has open.  sqlite
+ * makes, reads and rolls back the journal beside that name, and
+ * sqlitevfs.c judges a journal by the owner of the file at it: were the
+ * directory renamed since, and the lock's name led to it by a link, its
+ * old name could be another user's directory, with a database and a
+ * journal of that user's, rolled back into k's.  A name the step looked
+ * at already (the lock's own, with no link in it) is not looked at
+ * again. */
+static int
+kept_path_same(const struct sq_kept *k)
+{
+	const char *real = sqlite3_db_filename(k->db, "main");
+	struct stat st;
+
+	if (real == NULL || *real == '\0')
+		return 0;
+	if (strcmp(real, k->file) == 0)
+		return 1;
+	return lstat(real, &st) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_dev == k->dev && st.st_ino == k->ino;
+}
+
 /* Whether k's credentials are still allowed what k was opened for, and
  * no more: read and write, or only read (see "Kept connections"). */
 static int
@@ -594,7 +622,7 @@ sq_connect(struct lockfs_lock *l, struct sq *q, int create,
 	    creds_get(&cr) == 0) {
 		keep = 1;
 		if ((q->k = kept_take(l->db, &q->st, &cr)) != NULL &&
-		    !kept_allowed(q->k)) {
+		    (!kept_path_same(q->k) || !kept_allowed(q->k))) {
 			kept_free(q->k);        /* open as anyone would now */
 			q->k = NULL;
 		}
