@@ -166,11 +166,13 @@ lockfs_sqlite_open(const char *file, int flags, sqlite3 **db,
  *     deleted is never reached through a connection to the old one, whose
  *     inode the open descriptor keeps from being reused (and the step
  *     that finds it so closes the connections to the old one, whoever's);
- *   - so must the name sqlite has it open by (its directory resolved at
- *     the open), beside which sqlite puts and reads the journal: a
- *     directory renamed since (the lock's name leading to it through a
- *     link) leaves its old name to whoever makes it again, with a
- *     database and a hot journal of theirs (kept_path_same);
+ *   - and only a connection that sqlite has open by the lock's name
+ *     itself is kept (kept_journal_beside): sqlite puts and reads the
+ *     journal beside the name it opened the database by (its directory
+ *     resolved then), and a directory renamed while a connection is
+ *     kept (the lock's name leading to it through a link) would leave
+ *     that name to whoever makes it again, with a database and a hot
+ *     journal of theirs;
  *   - the credentials must still be allowed what the connection was
  *     opened for (read and write, or read only: lockfs_os_files_access,
  *     which sees modes, owners and ACLs as an open would), and a
@@ -456,29 +458,6 @@ kept_drop_stale(const char *file, const struct stat *st)
 	}
 }
 
-/* Whether the name sqlite opened k's database by (its directory resolved
- * then: lockfs_sqlite_open) still leads to the file k has open.  sqlite
- * makes, reads and rolls back the journal beside that name, and
- * sqlitevfs.c judges a journal by the owner of the file at it: were the
- * directory renamed since, and the lock's name led to it by a link, its
- * old name could be another user's directory, with a database and a
- * journal of that user's, rolled back into k's.  A name the step looked
- * at already (the lock's own, with no link in it) is not looked at
- * again. */
-static int
-kept_path_same(const struct sq_kept *k)
-{
-	const char *real = sqlite3_db_filename(k->db, "main");
-	struct stat st;
-
-	if (real == NULL || *real == '\0')
-		return 0;
-	if (strcmp(real, k->file) == 0)
-		return 1;
-	return lstat(real, &st) == 0 && S_ISREG(st.st_mode) &&
-	    st.st_dev == k->dev && st.st_ino == k->ino;
-}
-
 /* Whether k's credentials are still allowed what k was opened for, and
  * no more: read and write, or only read (see "Kept connections"). */
 static int
@@ -516,6 +495,25 @@ kept_new(sqlite3 *db, const char *file, const struct stat *st,
 	cr->groups = cr->inline_groups;         /* taken */
 	k->readonly = sqlite3_db_readonly(db, "main") == 1;
 	return k;
+}
+
+/* Whether a connection to db, opened by the name file, may be kept:
+ * only when sqlite has it open by that very name (no link on the way:
+ * lockfs_sqlite_open resolves the directory), since sqlite puts, reads
+ * and rolls back the journal beside the name it has, and sqlitevfs.c
+ * judges a journal by the owner of the database at that name.  Were
+ * the lock's name to lead there through a link, the directory could be
+ * renamed and the link pointed at it anew while the connection is kept;
+ * its old name, made again by another user with a database and a hot
+ * journal of that user's, would have that journal rolled back into
+ * this database.  A step through a link opens the database anew, its
+ * directory resolved again, as without keeping. */
+static int
+kept_journal_beside(sqlite3 *db, const char *file)
+{
+	const char *real = sqlite3_db_filename(db, "main");
+
+	return real != NULL && strcmp(real, file) == 0;
 }
 
 /* Puts k back at the head of the list, closing the least recently used
@@ -622,7 +620,7 @@ sq_connect(struct lockfs_lock *l, struct sq *q, int create,
 	    creds_get(&cr) == 0) {
 		keep = 1;
 		if ((q->k = kept_take(l->db, &q->st, &cr)) != NULL &&
-		    (!kept_path_same(q->k) || !kept_allowed(q->k))) {
+		    !kept_allowed(q->k)) {
 			kept_free(q->k);        /* open as anyone would now */
 			q->k = NULL;
 		}
@@ -641,7 +639,8 @@ sq_connect(struct lockfs_lock *l, struct sq *q, int create,
 		return sq_fail(l, q, "cannot open", err);
 	}
 	if (keep && lstat(l->db, &after) == 0 && S_ISREG(after.st_mode) &&
-	    after.st_dev == q->st.st_dev && after.st_ino == q->st.st_ino)
+	    after.st_dev == q->st.st_dev && after.st_ino == q->st.st_ino &&
+	    kept_journal_beside(q->db, l->db))
 		q->k = kept_new(q->db, l->db, &after, &cr);
 	if (keep)
 		creds_free(&cr);
