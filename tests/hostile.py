@@ -1034,6 +1034,35 @@ class KeptSqlite(HostileTest):
             """), copy], check=True)
         os.rename(copy + "-journal", journal)
 
+    def test_sqlite_kept_connection_refuses_a_planted_journal(self):
+        """A hot journal another user plants beside a database the daemon
+        keeps a connection to (in a sticky directory) is refused at the
+        next step as at an open: the step fails naming it, nothing is
+        rolled back (the journal stays, the victim's row too)."""
+        for uid in VICTIMS:
+            why = "uid %d" % uid
+            attacker = attacker_of(uid)
+            d, path = self.place()
+            os.chmod(d, 0o1777)
+            h = self.helper(uid, "broker", "sqlite", path)
+            self.assertEqual(h.ask("acquire 0"), "locked", why)
+            self.assertEqual(h.ask("release"), "released", why)
+            copy = os.path.join(self.top, "copy-%d.sqlite" % uid)
+            shutil.copyfile(self.db(path), copy)    # no row in it
+            self.assertEqual(h.ask("acquire 0"), "locked", why)
+            journal = self.db(path) + "-journal"
+            self.hot_journal(copy, journal)
+            os.chown(journal, attacker, attacker)
+            for command in ("release", "acquire 0"):
+                answer = h.ask(command)
+                self.assertTrue(answer.startswith("error ") and
+                                journal in answer and "planted" in answer,
+                                "%s: %s: %r" % (why, command, answer))
+            self.assertTrue(os.path.exists(journal), why)
+            os.unlink(journal)
+            self.assertEqual(h.ask("release"), "released", why)
+        self.assertServing()
+
     def test_sqlite_kept_connection_of_a_moved_directory(self):
         """A kept connection writes its journal beside the name the
         database was opened by (its directory resolved then).  The
