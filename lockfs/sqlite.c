@@ -210,8 +210,9 @@ lockfs_sqlite_open(const char *file, int flags, sqlite3 **db,
  * connection opened as nobody read a 0600 database of root's so).  The
  * daemon takes its steps on lock databases on one thread, one at a
  * time, and every connection here is closed outside a transaction; steps
- * run on several threads at once would have to keep that.  A forked child forgets the parent's (never closing them:
- * their locks are the parent's).
+ * run on several threads at once would have to keep that.  A forked
+ * child forgets the parent's (never closing them: their locks are the
+ * parent's).
  *
  * Why not WAL.  A database in WAL mode commits without the three or four
  * fsyncs of a rollback journal, but journal_mode=WAL stays in the file
