@@ -88,6 +88,31 @@ lockfs_sqlite_try_ms(void)
 	return try_busy_ms;
 }
 
+/* Writes into path (size bytes) the name lockfs_sqlite_open opens file
+ * by: its directory resolved now (realpath, with the calling thread's
+ * credentials), then its last component.  0, or -1 when the directory
+ * cannot be resolved or the name does not fit. */
+static int
+sq_resolved(const char *file, char *path, size_t size)
+{
+	char        dir[PATH_MAX], real[PATH_MAX];
+	const char *slash = strrchr(file, '/'), *name = file;
+	int         n;
+
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", slash == file ? 1 :
+		    (int)(slash - file), file);
+	if (slash != NULL)
+		name = slash + 1;
+	if (*name == '\0' || realpath(dir, real) == NULL)
+		return -1;
+	n = snprintf(path, size, "%s%s%s", real,
+	    strcmp(real, "/") == 0 ? "" : "/", name);
+	return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
 /*
  * lockfs_sqlite_open: sqlite3_open_v2 of the lock database file with
  * flags, refusing a symlink at its name, and anything there but a regular
@@ -107,22 +132,11 @@ int
 lockfs_sqlite_open(const char *file, int flags, sqlite3 **db,
     const char **why)
 {
-	char        dir[PATH_MAX], real[PATH_MAX], path[PATH_MAX];
-	const char *slash = strrchr(file, '/'), *name = file, *vfs;
+	char        path[PATH_MAX];
+	const char *vfs;
 	struct stat st;
-	int         n = -1;
 
-	if (slash == NULL)
-		snprintf(dir, sizeof(dir), ".");
-	else
-		snprintf(dir, sizeof(dir), "%.*s", slash == file ? 1 :
-		    (int)(slash - file), file);
-	if (slash != NULL)
-		name = slash + 1;
-	if (*name != '\0' && realpath(dir, real) != NULL)
-		n = snprintf(path, sizeof(path), "%s%s%s", real,
-		    strcmp(real, "/") == 0 ? "" : "/", name);
-	if (n < 0 || (size_t)n >= sizeof(path))
+	if (sq_resolved(file, path, sizeof(path)) != 0)
 		snprintf(path, sizeof(path), "%s", file);
 	*db = NULL;
 	*why = NULL;
@@ -166,6 +180,12 @@ lockfs_sqlite_open(const char *file, int flags, sqlite3 **db,
  *     deleted is never reached through a connection to the old one, whose
  *     inode the open descriptor keeps from being reused (and the step
  *     that finds it so closes the connections to the old one, whoever's);
+ *   - the name sqlite opened it by (its directory resolved then),
+ *     beside which sqlite puts and reads the journal, must be the name
+ *     an open would use now (kept_journal_beside): a directory renamed
+ *     while a connection is kept, the lock's name leading to it through
+ *     a link, would leave its old name to whoever makes it again, with a
+ *     database and a hot journal of theirs;
  *   - the credentials must still be allowed what the connection was
  *     opened for (read and write, or read only: lockfs_os_files_access,
  *     which sees modes, owners and ACLs as an open would), and a
@@ -182,8 +202,17 @@ lockfs_sqlite_open(const char *file, int flags, sqlite3 **db,
  * lockfs_sqlite_keep_prune (the daemon calls it from a timer), so that a
  * database deleted or a file system to unmount is not held open for long.
  * A connection is taken out of the list while in use: two threads never
- * share one.  A forked child forgets the parent's (never closing them:
- * their locks are the parent's).
+ * share one.  None may be closed while another connection of the process
+ * holds a lock on the same file: sqlite's unix VFS then sets its
+ * descriptor aside (closing it would drop the other's POSIX locks) and
+ * hands it to the next open of that file by any name that stats to it,
+ * whatever that open's credentials (measured with sqlite 3.40: a
+ * connection opened as nobody read a 0600 database of root's so).  The
+ * daemon takes its steps on lock databases on one thread, one at a
+ * time, and every connection here is closed outside a transaction; steps
+ * run on several threads at once would have to keep that.  A forked
+ * child forgets the parent's (never closing them: their locks are the
+ * parent's).
  *
  * Why not WAL.  A database in WAL mode commits without the three or four
  * fsyncs of a rollback journal, but journal_mode=WAL stays in the file
@@ -451,6 +480,30 @@ kept_drop_stale(const char *file, const struct stat *st)
 	}
 }
 
+/* Whether sqlite, using k, would put and read the journal where an open
+ * now would: beside the name it opened k's database by (its directory
+ * resolved then), which must be the name lockfs_sqlite_open would open
+ * the lock's database by now.  sqlitevfs.c judges a journal by the owner
+ * of the database at that name; were the directory renamed while k is
+ * kept (the lock's name leading to it through a link), its old name could
+ * be made again by another user, with a database and a hot journal of
+ * that user's, which would be rolled back into k's.  A lock's name with
+ * no link on the way is that name itself (looked at by the step); one
+ * through a link is resolved again, as an open does. */
+static int
+kept_journal_beside(const struct sq_kept *k)
+{
+	const char *real = sqlite3_db_filename(k->db, "main");
+	char        path[PATH_MAX];
+
+	if (real == NULL)
+		return 0;
+	if (strcmp(real, k->file) == 0)
+		return 1;
+	return sq_resolved(k->file, path, sizeof(path)) == 0 &&
+	    strcmp(real, path) == 0;
+}
+
 /* Whether k's credentials are still allowed what k was opened for, and
  * no more: read and write, or only read (see "Kept connections"). */
 static int
@@ -594,7 +647,7 @@ sq_connect(struct lockfs_lock *l, struct sq *q, int create,
 	    creds_get(&cr) == 0) {
 		keep = 1;
 		if ((q->k = kept_take(l->db, &q->st, &cr)) != NULL &&
-		    !kept_allowed(q->k)) {
+		    (!kept_journal_beside(q->k) || !kept_allowed(q->k))) {
 			kept_free(q->k);        /* open as anyone would now */
 			q->k = NULL;
 		}

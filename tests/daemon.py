@@ -602,6 +602,53 @@ class SqliteShared(DaemonTest):
                          "delete")
         h.close()
 
+    def test_python_sqlitelockfile_makes_the_database_first(self):
+        """Python's SQLiteLockFile makes the database (and removes it at
+        its exit): the broker, keeping its connection between steps,
+        excludes with it both ways, and once Python's database is gone
+        (the kept connection with it) makes its own."""
+        p = self.path("python-first")
+        db = os.path.join(self.locks, ".lockbroker.sqlite")
+        c = self.client()
+        for i in range(2):
+            why = "round %d" % i
+            self.assertFalse(os.path.exists(db), why)
+            py = subprocess.Popen([PYTHON, "-c", PYTHON_SQLITE, db, p],
+                                  stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE)
+            self.procs.append(py)
+
+            def ask(command):
+                py.stdin.write(command.encode() + b"\n")
+                py.stdin.flush()
+                return py.stdout.readline().decode().strip()
+
+            self.assertEqual(ask("is_locked"), "0", why)
+            self.assertTrue(os.path.exists(db), why)
+            self.assertEqual(ask("acquire"), "got", why)
+            self.assertCode(c.call("ACQUIRE", path=p, method="sqlite",
+                                   timeout=0), "EALREADY")
+            self.assertEqual(ask("release"), "released", why)
+            self.assertCode(c.call("ACQUIRE", path=p, method="sqlite",
+                                   timeout=0), "OK")
+            self.assertEqual(ask("acquire"), "busy", why)
+            self.assertCode(c.call("RELEASE", path=p, method="sqlite"),
+                            "OK")
+            self.assertEqual(ask("acquire"), "got", why)
+            self.assertCode(c.call("ACQUIRE", path=p, method="sqlite",
+                                   timeout=0), "EALREADY")
+            py.stdin.close()
+            py.wait(30)
+            py.stdout.close()
+            self.assertFalse(os.path.exists(db), why)   # lockfile's atexit
+            st = c.call("STATUS", path=p, method="sqlite")
+            self.assertEqual(st.fields["locked"], "0", why)
+            self.assertCode(c.call("ACQUIRE", path=p, method="sqlite",
+                                   timeout=0), "OK")
+            self.assertCode(c.call("RELEASE", path=p, method="sqlite"),
+                            "OK")
+            os.unlink(db)
+
     def daemon_databases(self):
         """How many descriptors the daemon has open on lock databases."""
         fds = "/proc/%d/fd" % self.daemon.proc.pid

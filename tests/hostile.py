@@ -1016,6 +1016,102 @@ class KeptSqlite(HostileTest):
             os.unlink(self.db(path))
         self.assertServing()
 
+    def hot_journal(self, copy, journal):
+        """Makes journal a hot rollback journal that puts back the pages
+        of copy (a copy of a lock database): a process writes to copy in
+        a transaction big enough to spill its pages and dies before it
+        commits (as tests/check_lockfs_hostile.c's make_hot_journal)."""
+        subprocess.run([sys.executable, "-c", textwrap.dedent("""
+            import os, sqlite3, sys
+            db = sqlite3.connect(sys.argv[1], isolation_level=None)
+            db.execute("PRAGMA cache_size=2")
+            db.execute("BEGIN")
+            db.execute("DELETE FROM locks")
+            for i in range(200):
+                db.execute("INSERT INTO locks VALUES (hex(randomblob(500)),"
+                           " hex(randomblob(500)))")
+            os._exit(0)
+            """), copy], check=True)
+        os.rename(copy + "-journal", journal)
+
+    def test_sqlite_kept_connection_refuses_a_planted_journal(self):
+        """A hot journal another user plants beside a database the daemon
+        keeps a connection to (in a sticky directory) is refused at the
+        next step as at an open: the step fails naming it, nothing is
+        rolled back (the journal stays, the victim's row too)."""
+        for uid in VICTIMS:
+            why = "uid %d" % uid
+            attacker = attacker_of(uid)
+            d, path = self.place()
+            os.chmod(d, 0o1777)
+            h = self.helper(uid, "broker", "sqlite", path)
+            self.assertEqual(h.ask("acquire 0"), "locked", why)
+            self.assertEqual(h.ask("release"), "released", why)
+            copy = os.path.join(self.top, "copy-%d.sqlite" % uid)
+            shutil.copyfile(self.db(path), copy)    # no row in it
+            self.assertEqual(h.ask("acquire 0"), "locked", why)
+            journal = self.db(path) + "-journal"
+            self.hot_journal(copy, journal)
+            os.chown(journal, attacker, attacker)
+            for command in ("release", "acquire 0"):
+                answer = h.ask(command)
+                self.assertTrue(answer.startswith("error ") and
+                                journal in answer and "planted" in answer,
+                                "%s: %s: %r" % (why, command, answer))
+            self.assertTrue(os.path.exists(journal), why)
+            os.unlink(journal)
+            self.assertEqual(h.ask("release"), "released", why)
+        self.assertServing()
+
+    def test_sqlite_kept_connection_of_a_moved_directory(self):
+        """A kept connection writes its journal beside the name the
+        database was opened by (its directory resolved then).  The
+        victim's lock path goes through its own symlink; it renames the
+        directory the link led to and points the link at the new name:
+        the lock path still leads to the very database.  The old name of
+        the directory is then free, and another user makes it, with a
+        database and a hot journal of its own there.  The kept
+        connection must not roll that journal back into the victim's
+        database (its row would vanish, a second owner get in): the
+        victim's release finds its row, and the planted journal
+        stays."""
+        for uid in VICTIMS:
+            why = "uid %d" % uid
+            attacker = attacker_of(uid)
+            d, _ = self.place()
+            old, new = os.path.join(d, "real1"), os.path.join(d, "real2")
+            link = os.path.join(d, "link")
+            os.mkdir(old)
+            os.chown(old, uid, uid)
+            os.symlink(old, link)
+            os.lchown(link, uid, uid)
+            path = os.path.join(link, "lock")
+            h = self.helper(uid, "broker", "sqlite", path)
+            self.assertEqual(h.ask("acquire 0"), "locked", why)
+            self.assertEqual(h.ask("release"), "released", why)
+            copy = os.path.join(d, "copy.sqlite")
+            shutil.copyfile(self.db(path), copy)    # no row in it
+            self.assertEqual(h.ask("acquire 0"), "locked", why)
+            os.rename(old, new)             # the victim's own doings
+            os.unlink(link)
+            os.symlink(new, link)
+            os.lchown(link, uid, uid)
+            with as_user(attacker):
+                os.mkdir(old)
+                shutil.copyfile(copy, os.path.join(old,
+                                                   ".lockbroker.sqlite"))
+            journal = os.path.join(old, ".lockbroker.sqlite-journal")
+            self.hot_journal(copy, journal)
+            os.chown(journal, attacker, attacker)
+            ro = sqlite3.connect("file:%s?mode=ro&immutable=1" %
+                                 self.db(path), uri=True)
+            self.assertEqual(ro.execute("SELECT count(*) FROM locks")
+                             .fetchone()[0], 1, why)
+            ro.close()
+            self.assertEqual(h.ask("release"), "released", why)
+            self.assertTrue(os.path.exists(journal), why)
+        self.assertServing()
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
