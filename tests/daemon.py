@@ -939,6 +939,21 @@ class SwapWindow(DaemonTest):
             return proc.stdout.readline().strip()
         return ask
 
+    def library_hands_over_and_dies(self, method, p):
+        """A library client (lockhelper) holds p, a bare connection waits;
+        the library releases, and the daemon, run by gdb, is killed at the
+        handoff's last step: (ask, the waiter, its ACQUIRE's id)."""
+        self.start_killed_at_the_last_step()
+        ask = self.helper(method, p)
+        self.assertEqual(ask("acquire 10"), "locked")
+        b = self.client()
+        rid = b.send("ACQUIRE", path=p, method=method, timeout=60)
+        self.assertCode(b.call("PING"), "OK")       # queued
+        self.assertEqual(ask("release"), "released")
+        self.daemon.proc.wait(60)                   # killed there
+        self.assertIn("lockfs_handoff_finish (", self.daemon.logtext())
+        return ask, b, rid
+
     def test_nobody_told_finds_the_old_holders_lock_file(self):
         """Killed at the last step: whoever the daemon told of the handoff
         (the next holder of its grant, the old holder of its release)
@@ -948,17 +963,8 @@ class SwapWindow(DaemonTest):
         would be at once, while the next holder was told it holds it."""
         for method in ("link", "symlink", "mkdir"):
             with self.subTest(method=method):
-                self.start_killed_at_the_last_step()
                 p = self.path(method)
-                ask = self.helper(method, p)
-                self.assertEqual(ask("acquire 10"), "locked")
-                b = self.client()
-                rid = b.send("ACQUIRE", path=p, method=method, timeout=60)
-                self.assertCode(b.call("PING"), "OK")       # queued
-                self.assertEqual(ask("release"), "released")
-                self.daemon.proc.wait(60)                   # killed there
-                self.assertIn("lockfs_handoff_finish (",
-                              self.daemon.logtext())
+                ask, b, rid = self.library_hands_over_and_dies(method, p)
                 try:
                     told = b.wait(rid).verb == "OK"
                 except EOFError:
@@ -983,17 +989,8 @@ class SwapWindow(DaemonTest):
         give the next holder the lock back."""
         for method in ("link", "symlink"):
             with self.subTest(method=method):
-                self.start_killed_at_the_last_step()
                 p = self.path(method)
-                ask = self.helper(method, p)
-                self.assertEqual(ask("acquire 10"), "locked")
-                b = self.client()
-                rid = b.send("ACQUIRE", path=p, method=method, timeout=60)
-                self.assertCode(b.call("PING"), "OK")       # queued
-                self.assertEqual(ask("release"), "released")
-                self.daemon.proc.wait(60)                   # killed there
-                self.assertIn("lockfs_handoff_finish (",
-                              self.daemon.logtext())
+                ask, b, rid = self.library_hands_over_and_dies(method, p)
                 with contextlib.suppress(EOFError):
                     b.wait(rid)
                 # In-process, whatever the lock file is: its own again.
