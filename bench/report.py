@@ -392,13 +392,17 @@ the lock's directory (so that no stale-lock breaker acts meanwhile),
 checks the artefact, creates the waiter's unique file (named after the
 waiter's process, its pid and start time, which the daemon read from
 /proc once, when the waiter's connection was accepted: a guard against
-pid reuse), links it to a temporary name and rename()s that over the
-lock file (so that the artefact is never absent, docs/DESIGN.md's one
-invariant), removes the old holder's unique file as its owner, and
-commits both records (the old hold deleted, the new one written) to the
-state database's WAL before any reply goes out: the system calls counted
-in *System calls per request*, four of them creating, linking, renaming
-or removing names on the file system.  On this machine (a
+pid reuse) and links it to a temporary name, commits both records (the
+old hold deleted, the new one written) to the state database's WAL, and
+rename()s the temporary over the lock file (so that the artefact is never
+absent, docs/DESIGN.md's one invariant) before any reply goes out; the
+old holder's unique file is removed after the replies.  (Telling the
+waiter before the rename was tried and rejected: a daemon killed between
+the two let the old holder, a library client locking in-process without
+its daemon, take back a lock file that still named it; docs/DESIGN.md,
+"The handoff".)  Those are the system calls counted in *System calls
+per request*, three of them making, linking or renaming names on the
+file system before the grant.  On this machine (a
 paravirtualised guest, where a system call costs a few microseconds and
 ext4's inode allocation is slow, see `floor.link`) that work is most of
 the handoff; the bare-connection row shows the library's share (its
@@ -419,7 +423,7 @@ connection, when it is accepted), acts with the client's file-system
 credentials (setfsuid/setfsgid around each step, when the client's uid
 is not the daemon's: compare the uid 65534 row), checks the artefact
 before removing it, and records the grant and then the release in its
-state database, a WAL transaction each (six fcntl locks and two writes
+state database, a WAL transaction each (four fcntl locks and two writes
 per transaction).  That is the system calls counted in *System calls per
 request* for the pair against the floor's 5 plus the two round trips.
 A profile of the daemon (perf record -g, taken by hand before the changes
