@@ -543,10 +543,8 @@ conn_line(struct lbd_conn *c, const char *line, size_t len)
 		    why);
 		lbp_error_reply(&o, m->has_id, m->id, e, why);
 		lbd_conn_send(c, &o);
-	} else {
-		c->d->served_turn = c->d->turn;
+	} else
 		lbd_request(c, m);
-	}
 	free(m);
 }
 

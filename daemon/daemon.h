@@ -267,8 +267,6 @@ struct lbd {
 	                                       the grace over), holds to end
 	                                       (ending.c) */
 	unsigned                 turn;      /* loop iterations, counted */
-	unsigned                 served_turn; /* the last iteration that
-	                                       handled a request */
 	unsigned                 accept_turn; /* the iteration accept_ns
 	                                       is of */
 	uint64_t                 accept_ns; /* time accepting took in it */

@@ -5,13 +5,8 @@
  * process that exited (pidwatch.c) and the orphans whose grace period is
  * over (reconcile.c) are each ended (handed to their next waiter, or
  * released) at the end of the loop iterations, about turn_us of them per
- * iteration in all, one at least, or LBD_ENDING_IDLE_US in an iteration
- * that handled no request (nobody else was waiting to be served then; a
- * request that comes meanwhile waits that long at most, and the next
- * iteration, which handles it, has the short turn): a holder that goes
- * with thousands of holds does not stall everyone for all of them, and
- * the iteration's own cost (its commit, its poll) is shared by many
- * holds when nobody else is served.  Until its turn each
+ * iteration in all, one at least: a holder that goes with thousands of
+ * holds does not stall everyone for all of them.  Until its turn each
  * stays its gone holder's (held, recorded, never visible as anyone
  * else's), so new clients queue for it as for any held lock.
  *
@@ -28,9 +23,6 @@
 #include "daemon.h"
 #include "ending.h"
 #include "loop.h"
-
-/* The turn of an iteration that handled no request, in microseconds. */
-#define LBD_ENDING_IDLE_US 1000
 
 /* lbd_ending_add: e has holds to end: at the tail of d->endings (this
  * iteration's end comes at once, not after a poll that could block). */
@@ -56,10 +48,9 @@ lbd_ending_del(struct lbd *d, struct lbd_ending *e)
 
 /*
  * lbd_endings_turn: ends the holds of the queued holders, the head's
- * first, until about turn_us has passed in this call (LBD_ENDING_IDLE_US
- * when this iteration handled no request, if that is longer; with all:
- * until none is left), one hold at least; a holder with holds left goes
- * to the tail.  Each end_some may free its holder once it has none left (it is
+ * first, until about turn_us has passed in this call (with all: until
+ * none is left), one hold at least; a holder with holds left goes to the
+ * tail.  Each end_some may free its holder once it has none left (it is
  * out of the queue by then).  Work left: the next iteration comes at
  * once.
  */
@@ -67,11 +58,8 @@ void
 lbd_endings_turn(struct lbd *d, int all)
 {
 	struct lbd_ending *e;
-	uint64_t           us = d->cfg.limits.turn_us, deadline;
-
-	if (d->served_turn != d->turn && us < LBD_ENDING_IDLE_US)
-		us = LBD_ENDING_IDLE_US;
-	deadline = all ? UINT64_MAX : uv_hrtime() + us * 1000;
+	uint64_t           deadline = all ? UINT64_MAX :
+	    uv_hrtime() + (uint64_t)d->cfg.limits.turn_us * 1000;
 
 	while ((e = TAILQ_FIRST(&d->endings)) != NULL) {
 		lbd_ending_del(d, e);
