@@ -23,6 +23,16 @@
 
 #include "lockfs.h"
 
+/* Whether lock_file's lstat lk and our unique file's un are one inode, a
+ * regular file of the owner's uid. */
+static int
+link_same(const struct lockfs_lock *l, const struct stat *lk,
+    const struct stat *un)
+{
+	return S_ISREG(lk->st_mode) && lk->st_dev == un->st_dev &&
+	    lk->st_ino == un->st_ino && lk->st_uid == l->owner.uid;
+}
+
 /* link_is_mine for lock_file's lstat lk: 1 when it and our unique file
  * are the same inode, a regular file of the owner's uid; 0 when not;
  * else LB_ERROR. */
@@ -38,8 +48,7 @@ link_is_mine_at(struct lockfs_lock *l, const struct stat *lk,
 		return lockfs_fail(err, LB_ERROR, errno, "cannot look at %s",
 		    l->unique);
 	}
-	return S_ISREG(lk->st_mode) && lk->st_dev == un.st_dev &&
-	    lk->st_ino == un.st_ino && lk->st_uid == l->owner.uid;
+	return link_same(l, lk, &un);
 }
 
 /* For our unique file's lstat un (a regular file of the owner's uid): 1
@@ -57,8 +66,7 @@ link_is_lock(struct lockfs_lock *l, const struct stat *un,
 		return lockfs_fail(err, LB_ERROR, errno, "cannot look at %s",
 		    l->lock_file);
 	}
-	return S_ISREG(lk.st_mode) && lk.st_dev == un->st_dev &&
-	    lk.st_ino == un->st_ino && lk.st_uid == l->owner.uid;
+	return link_same(l, &lk, un);
 }
 
 /* 1 when lock_file and our unique file are the same inode, a regular file

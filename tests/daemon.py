@@ -858,21 +858,29 @@ class SwapWindow(DaemonTest):
             self.skipTest("gdb is not installed (install-deps.sh does)")
         super().setUp()
 
-    def start_killed_at_the_last_step(self):
-        """The daemon, run by gdb, killed (SIGKILL) when it reaches the
-        last step of its first handoff."""
+    def start_under_gdb(self, *at_last_step):
+        """The daemon, run by gdb, which runs the gdb commands at_last_step
+        when the daemon reaches the last step of its first handoff."""
         self.assertEqual(self.daemon.stop(), 0)
+        commands = []
+        for c in at_last_step:
+            commands += ["-ex", c]
         logf = open(self.daemon.log, "a")
         self.daemon.proc = subprocess.Popen(
             ["gdb", "-q", "-nx", "-batch",
              "-ex", "set breakpoint pending on",
              "-ex", "break lockfs_handoff_finish",
-             "-ex", "run", "-ex", "signal SIGKILL",
-             "--args", DAEMON, "--socket", self.daemon.socket, "--state",
+             "-ex", "run"] + commands +
+            ["--args", DAEMON, "--socket", self.daemon.socket, "--state",
              self.daemon.state, "--debug"],
             stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
         logf.close()
         self.daemon.wait_ready(timeout=120)
+
+    def start_killed_at_the_last_step(self):
+        """The daemon, run by gdb, killed (SIGKILL) when it reaches the
+        last step of its first handoff."""
+        self.start_under_gdb("signal SIGKILL")
 
     def hand_over_and_kill(self, p, method):
         """a holds p; a hold kept for another process (a sleeper: pidfile
@@ -1013,20 +1021,9 @@ class SwapWindow(DaemonTest):
         a lock whose file is still the old holder's (which that holder,
         told it released, would take for its own); it is refused, and
         the lock is left free for it to take anew."""
-        self.assertEqual(self.daemon.stop(), 0)
-        logf = open(self.daemon.log, "a")
-        self.daemon.proc = subprocess.Popen(
-            ["gdb", "-q", "-nx", "-batch",
-             "-ex", "set breakpoint pending on",
-             "-ex", "break lockfs_handoff_finish",
-             "-ex", "run",
-             "-ex", "shell rm -f %s/.lockbroker-handoff.*" % self.locks,
-             "-ex", "delete", "-ex", "continue",
-             "--args", DAEMON, "--socket", self.daemon.socket, "--state",
-             self.daemon.state, "--debug"],
-            stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
-        logf.close()
-        self.daemon.wait_ready(timeout=120)
+        self.start_under_gdb(
+            "shell rm -f %s/.lockbroker-handoff.*" % self.locks,
+            "delete", "continue")
         p = self.path()
         a, b = self.client(), self.client()
         proc = self.spawn("import time; time.sleep(600)")
