@@ -8,8 +8,9 @@
  * commit records the grant, with the previous holder's identity; then the
  * last step is taken: the next holder's artefact renamed over the lock
  * file (mkdir: the old holder's marker removed), the directory's lock
- * dropped, the old holder's traces removed as its own user; only then do
- * the OKs go out (reply.c; the waiter's before the old holder's): nobody
+ * dropped; only then do the OKs go out (reply.c; the waiter's before the
+ * old holder's), and after them the old holder's traces are removed as
+ * its own user (lbd_swaps_tidy): nobody
  * told of the handoff ever finds the lock file still the old holder's,
  * which the old holder, told it released or cut off from a dead daemon,
  * would take for its own (docs/DESIGN.md).
@@ -17,9 +18,8 @@
  *   prepared (d->swaps; the lock's artefact still the old holder's name,
  *   |         the directory locked, so no breaker acts)
  *   | the iteration's settle, its commit done, before its OKs (loop.c);
- *   | or earlier, before
- *   | anything else touches the lock (its hold ending, BREAK, the
- *   | daemon's stop) or another handoff in the same directory
+ *   | or earlier: before any step for anyone else (another request, the
+ *   | hold's end, BREAK, the stop, another handoff)
  *   v
  *   finished: the lock file is the next holder's -----> freed
  *   | the last step fails (an I/O error, or the next holder's artefact
