@@ -111,6 +111,11 @@ struct lbd_hold {
 	                                       (LBD_ORPHAN_REFUSED) refused
 	                                       to its process, forgotten at
 	                                       its next try (reconcile.c) */
+	int                      lingering; /* an orphan whose grace ended
+	                                       while its process lived: held
+	                                       for it until it exits, takes
+	                                       it back, or its artefact goes
+	                                       (reconcile.c) */
 	struct lbd_relq         *relq;      /* releasing, or unjudged with
 	                                       a busy database: the queue it
 	                                       is retried in (releasing.c) */

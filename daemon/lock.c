@@ -107,6 +107,8 @@ break_stale_for(struct lbd_lock *l)
  * waiter whose artefact cannot be made at all gets the error and the next
  * one is tried; while someone outside holds it, the lock is watched (and a
  * provably dead holder's artefact broken, if a waiter asked for that).
+ * Held by an orphan that lingers past its grace (reconcile.c): looked at
+ * again, forgotten when its artefact is gone, watched while it is not.
  * l may be freed on return.
  */
 void
@@ -116,6 +118,17 @@ lbd_lock_serve(struct lbd_lock *l)
 	struct lbd_wait  *w;
 	int               r = 0;
 
+	if (l->holder != NULL && l->holder->lingering) {
+		/* Held for a process that may hold it in-process: served
+		 * once its artefact goes, watched meanwhile. */
+		if (lbd_orphan_linger_look(l->holder) == 1)
+			return;         /* forgotten; l served (or freed) */
+		if ((w = TAILQ_FIRST(&l->waiters)) != NULL)
+			lbd_lock_watch(l, w->conn);
+		else
+			lbd_lock_unwatch(l);
+		return;
+	}
 	while (l->holder == NULL && (w = TAILQ_FIRST(&l->waiters)) != NULL) {
 		r = lbd_lock_try(l, w->conn, w->kept_pid, w->tid, &err);
 		if (r == LB_EALREADY && break_stale_for(l))
@@ -156,7 +169,12 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 	char                file[PATH_MAX];
 	int                 r;
 
-	if ((l = lbd_lock_get(d, path, method, &err)) == NULL) {
+	/* A lingering orphan (reconcile.c) whose artefact went meanwhile
+	 * is forgotten first, which may free l: it is got again. */
+	if ((l = lbd_lock_get(d, path, method, &err)) == NULL ||
+	    (l->holder != NULL && l->holder->lingering &&
+	    lbd_orphan_linger_look(l->holder) == 1 &&
+	    (l = lbd_lock_get(d, path, method, &err)) == NULL)) {
 		lbd_conn_error(c, id, err.code == LB_EINVAL ? LBP_EINVAL :
 		    LBP_EINTERNAL, "%s", err.msg);
 		return 0;
@@ -228,7 +246,7 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 		lbd_conn_error(c, id, LBP_EINTERNAL, "out of memory");
 		goto out;
 	}
-	if (l->holder == NULL)
+	if (l->holder == NULL || l->holder->lingering)
 		lbd_lock_watch(l, TAILQ_FIRST(&l->waiters)->conn);
 out:
 	lbd_lock_put(l);

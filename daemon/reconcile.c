@@ -24,8 +24,11 @@
  *       mkdir lock's stray markers of an unfinished handoff removed): the
  *       lock stays held; its process may RECLAIM it (same pid, thread and
  *       token) over a new connection within the grace period; it is
- *       released when the process exits (watched: pidwatch.c) or when
- *       the grace period ends unclaimed.
+ *       released when the process exits (watched: pidwatch.c).  When the
+ *       grace period ends unclaimed, it is released if its process is
+ *       gone, and otherwise lingers (orphan_linger: never released for a
+ *       live process, which may hold the lock in-process), until the
+ *       process exits, takes it back, or its artefact goes.
  *   holder alive, cannot tell whether the          -> an orphan (or kept)
  *       artefact is there (its sqlite database        hold as above,
  *       busy, EACCES, EIO, the credentials not        "unjudged": never
@@ -66,8 +69,11 @@
  *    | |      (RECLAIM)                             at the iteration's
  *    | |                                            end for ACQUIRE)
  *    | +-- cannot tell (ACQUIRE) --> UNJUDGED (looked at again, as above)
- *    +-- process exits / grace over -----------> released (unjudged and
- *                                                 gone: forgotten)
+ *    +-- process exits / grace over, -----------> released (unjudged and
+ *    |   its process gone                          gone: forgotten)
+ *    +-- grace over, its process runs --> LINGERING: as ORPHAN, but its
+ *          lock's waiters watch the directory; artefact gone or not its
+ *          holder's (lbd_orphan_linger_look): forgotten, nothing touched
  *
  * Every step runs with the recorded client's credentials (uid, gid and
  * supplementary groups; a record of a daemon that did not keep groups:
@@ -108,6 +114,7 @@
 #include "reply.h"
 #include "store.h"
 #include "wait.h"
+#include "watch.h"
 
 /* The directories whose handoff temporaries this start has tidied, each
  * with the user it did so as (another user may remove what that one could
@@ -126,6 +133,8 @@ static int orphan_look(struct lbd_hold *h, const struct lbd_store_hold *rec,
     const char **why,
     struct lockfs_err *err);
 static int orphan_pin(struct lbd_hold *h, int *pin, struct lockfs_err *err);
+static int pin_dir(struct lbd_hold *h, int *pin, struct lockfs_err *err);
+static void unpin(struct lbd_hold *h, int pin);
 
 /* Ends an orphan hold: releases it (or hands it on) and logs why.  One
  * whose artefact could not be looked at yet is looked at first: gone (or
@@ -183,6 +192,67 @@ lbd_orphan_exited(struct lbd_hold *h)
 	orphan_end(h, "its process exited");
 }
 
+/*
+ * Orphan h's grace is over, and its process still runs (same pid, same
+ * start time): h lingers, held for that process until it exits (then it
+ * ends as any orphan whose process exited), takes it back (RECLAIM, or
+ * ACQUIRE), or its artefact goes.  Its artefact is never removed while
+ * its process lives: that process may hold the lock in-process (a library
+ * client whose ACQUIRE was granted and recorded but not answered before
+ * the previous daemon died goes on waiting in-process, where the lock
+ * file that names it is its own at once), and taking it from under it
+ * would let a second holder in.  Its lock's waiters watch the directory,
+ * as for a lock held outside, so that a release in-process serves them
+ * at once (lbd_orphan_linger_look).
+ */
+static void
+orphan_linger(struct lbd_hold *h)
+{
+	struct lbd_lock *l = h->lock;
+	struct lbd_wait *w;
+
+	LIST_REMOVE(h, conn_entry);
+	LIST_INSERT_HEAD(&l->d->orphans, h, conn_entry);
+	h->lingering = 1;
+	log_info("%s: hold of pid %ld from the previous run not reclaimed "
+	    "within the grace period; its process runs and may hold it "
+	    "in-process: held for it until it exits or its artefact goes",
+	    l->path, (long)h->fs.owner.pid);
+	if ((w = TAILQ_FIRST(&l->waiters)) != NULL)
+		lbd_lock_watch(l, w->conn);
+}
+
+/*
+ * lbd_orphan_linger_look: see reconcile.h.  Looked at as its client, in
+ * its directory as judged at the grant (pin_dir); nothing is touched:
+ * whatever lies there now is someone else's business.
+ */
+int
+lbd_orphan_linger_look(struct lbd_hold *h)
+{
+	struct lockfs_err err;
+	struct lbd_lock  *l = h->lock;
+	int               pin = -1, r;
+
+	if (lbd_hold_names(h, &err) != 0)
+		return 0;
+	if (lbd_creds_enter(h->creds, &err) != 0) {
+		lockfs_names_drop(&h->fs);
+		return 0;
+	}
+	if ((r = pin_dir(h, &pin, &err)) == 1)
+		r = lockfs_i_am_locking(&h->fs, &err);
+	lbd_creds_leave();
+	unpin(h, pin);
+	if (r != 0)
+		return 0;       /* its holder's still, or cannot be told */
+	log_info("%s: the artefact of pid %ld's lingering hold is gone, or "
+	    "not its own any more (released in-process): forgotten, nothing "
+	    "touched", l->path, (long)h->fs.owner.pid);
+	lbd_hold_forget(l);
+	return 1;
+}
+
 /* The turn of the orphans whose grace period is over (ending.c): ends
  * them, the head's first, until none is left (0) or deadline passes (1).
  * Each end takes its orphan out of d->unclaimed (released, handed on,
@@ -196,7 +266,10 @@ grace_end_some(struct lbd_ending *e, uint64_t deadline)
 	struct lbd_hold *h;
 
 	while ((h = LIST_FIRST(&d->unclaimed)) != NULL) {
-		orphan_end(h, "not reclaimed within the grace period");
+		if (lbd_hold_kept_running(h) && !lbd_orphan_exiting(h))
+			orphan_linger(h);
+		else
+			orphan_end(h, "not reclaimed within the grace period");
 		if (uv_hrtime() >= deadline)
 			break;
 	}
@@ -616,6 +689,7 @@ orphan_to_waiter(struct lbd_hold *h)
 		LIST_REMOVE(h, conn_entry);
 		lbd_orphan_unwatch(h);
 		h->conn = w->conn;
+		h->lingering = 0;
 		lbd_hold_adopt(l, h);
 	}
 	log_debug("%s: given to pid %ld, which asked for it back", l->path,
@@ -886,6 +960,7 @@ orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid,
 	LIST_REMOVE(h, conn_entry);
 	lbd_orphan_unwatch(h);
 	h->conn = c;
+	h->lingering = 0;
 	lbd_hold_adopt(l, h);
 	log_debug("%s: taken back by pid %ld", l->path, (long)c->pid);
 	return 0;

@@ -16,6 +16,12 @@ void lbd_reconcile(struct lbd *d);
 /* lbd_orphan_exited: h's process exited (pidwatch.c): h ends. */
 void lbd_orphan_exited(struct lbd_hold *h);
 
+/* lbd_orphan_linger_look: looks again at the artefact of h, an orphan
+ * lingering past its grace (its process runs): gone, or not its holder's
+ * any more, h is forgotten and its lock's waiters served: 1 (the lock may
+ * be freed).  Else 0. */
+int  lbd_orphan_linger_look(struct lbd_hold *h);
+
 /* lbd_orphans_detach: the daemon stops: unclaimed orphans stay recorded,
  * their artefacts on disk, for the next daemon; the grace ends. */
 void lbd_orphans_detach(struct lbd *d);

@@ -50,6 +50,28 @@ def holder_script(sock, path, method="link", extra=""):
 class DaemonTest(DaemonCase):
     prefix = "lbdaemon."
 
+    def assertPythonSeesItHeld(self, p):
+        out = subprocess.run(
+            [PYTHON, "-c", textwrap.dedent("""
+                import sys
+                from lockfile.linklockfile import LinkLockFile
+                from lockfile import AlreadyLocked
+                l = LinkLockFile(sys.argv[1])
+                assert l.is_locked()
+                try:
+                    l.acquire(timeout=0)
+                except AlreadyLocked:
+                    print("held")
+                """), p], capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.stdout.strip(), "held", out.stderr)
+
+    def reply_within(self, c, rid, seconds):
+        """c's reply to rid when it comes within seconds, else None."""
+        try:
+            return c.wait(rid, seconds)
+        except (TimeoutError, socket.timeout):
+            return None
+
     @contextlib.contextmanager
     def database_busy(self, directory=None):
         """The sqlite lock database of directory (the locks' by default)
@@ -858,9 +880,10 @@ class SwapWindow(DaemonTest):
             self.skipTest("gdb is not installed (install-deps.sh does)")
         super().setUp()
 
-    def start_under_gdb(self, *at_last_step):
+    def start_under_gdb(self, *at_last_step, where="lockfs_handoff_finish"):
         """The daemon, run by gdb, which runs the gdb commands at_last_step
-        when the daemon reaches the last step of its first handoff."""
+        when the daemon reaches the last step of its first handoff (or the
+        breakpoint where)."""
         self.assertEqual(self.daemon.stop(), 0)
         commands = []
         for c in at_last_step:
@@ -869,10 +892,10 @@ class SwapWindow(DaemonTest):
         self.daemon.proc = subprocess.Popen(
             ["gdb", "-q", "-nx", "-batch",
              "-ex", "set breakpoint pending on",
-             "-ex", "break lockfs_handoff_finish",
+             "-ex", "break " + where,
              "-ex", "run"] + commands +
             ["--args", DAEMON, "--socket", self.daemon.socket, "--state",
-             self.daemon.state, "--debug"],
+             self.daemon.state, "--debug"] + self.daemon.args,
             stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
         logf.close()
         self.daemon.wait_ready(timeout=120)
@@ -900,6 +923,49 @@ class SwapWindow(DaemonTest):
         self.assertTrue(b.closed())
         self.assertTrue(a.closed())
         return proc
+
+    def test_a_grant_recorded_and_not_told_is_never_taken_away(self):
+        # The daemon records a grant and dies before its reply: the
+        # client (the command, AUTO) goes on waiting in-process, where the
+        # lock file that names it is its own.  The restarted daemon's
+        # orphan of it is not reclaimed (the command knows of no token);
+        # its grace ends while the command runs: the lock file stays, so
+        # nobody else gets the lock until the command is done with it.
+        self.daemon.stop()
+        self.daemon = Daemon(self.dir, config="grace = 1\n").start()
+        self.start_under_gdb(
+            "signal SIGKILL",
+            where="lbd_grants_settle if d->acks.tqh_first != 0")
+        p = self.path()
+        env = dict(os.environ, LOCKBROKER_SOCKET=self.daemon.socket)
+        out = os.path.join(self.dir, "out")
+        holder = subprocess.Popen(
+            [os.path.join(BUILDDIR, "tools", "lockbroker"), "lock", "-w",
+             "60", p, "--", "sh", "-c",
+             "echo in >%s; read x; echo out >>%s" % (out, out)],
+            env=env, stdin=subprocess.PIPE)
+        self.procs.append(holder)
+        self.daemon.proc.wait(60)           # gdb killed it there
+        self.assertIn("lbd_grants_settle (", self.daemon.logtext())
+        deadline = time.monotonic() + 30
+        while not os.path.exists(out):      # taken in-process
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.05)
+        self.daemon.start()
+        c = self.client()
+        rid = c.send("ACQUIRE", path=p, timeout=60)
+        while "not reclaimed within the grace" not in self.daemon.logtext():
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.1)
+        self.assertIsNone(self.reply_within(c, rid, 1.0))
+        self.assertPythonSeesItHeld(p)
+        with open(out) as f:
+            self.assertEqual(f.read(), "in\n")
+        holder.communicate(b"\n", timeout=30)  # the command is done
+        self.assertEqual(holder.returncode, 0)
+        self.assertCode(c.wait(rid, 20), "OK")
+        self.assertCode(c.call("RELEASE", path=p), "OK")
+        self.assertEqual(sorted(os.listdir(self.locks)), [])
 
     def test_killed_between_the_commit_and_the_swap(self):
         for method in ("link", "symlink", "pidfile", "mkdir"):
@@ -1043,21 +1109,6 @@ class SwapWindow(DaemonTest):
         self.assertCode(b.call("RELEASE", path=p, pid=proc.pid), "OK")
         self.assertEqual(os.listdir(self.locks), [])
         self.daemon.stop()
-
-    def assertPythonSeesItHeld(self, p):
-        out = subprocess.run(
-            [PYTHON, "-c", textwrap.dedent("""
-                import sys
-                from lockfile.linklockfile import LinkLockFile
-                from lockfile import AlreadyLocked
-                l = LinkLockFile(sys.argv[1])
-                assert l.is_locked()
-                try:
-                    l.acquire(timeout=0)
-                except AlreadyLocked:
-                    print("held")
-                """), p], capture_output=True, text=True, timeout=60)
-        self.assertEqual(out.stdout.strip(), "held", out.stderr)
 
     def test_a_lock_taken_since_is_left_alone(self):
         """Killed in the window, the old holder's lock file broken while
@@ -1545,19 +1596,65 @@ class Restart(DaemonTest):
                     self.assertCode(b.call("RELEASE", path=p, method=method,
                                            thread=99), "OK")
 
-    def test_unclaimed_hold_ends_after_grace(self):
+    def test_unclaimed_hold_of_a_live_process_lingers(self):
+        # The grace ends, the holder (this process) still runs: its lock
+        # file is never removed for it (it may hold the lock in-process).
+        # Its going (a release in-process) serves the waiters at once.
         self.daemon.kill()
-        self.daemon = Daemon(self.dir, config="grace = 3\n").start()
+        self.daemon = Daemon(self.dir, config="grace = 2\n").start()
         a = self.client()
         p = self.path()
-        a.call("ACQUIRE", path=p)
+        self.assertCode(a.call("ACQUIRE", path=p), "OK")
         self.daemon.kill()
         self.daemon.start()
-        b = self.client()       # another owner (thread) waits for the grace
+        b = self.client()       # another owner (thread) waits
         self.assertCode(b.call("ACQUIRE", path=p, thread=99, timeout=0),
                         "EALREADY")
-        self.assertCode(b.call("ACQUIRE", path=p, thread=99, timeout=20),
-                        "OK")
+        rid = b.send("ACQUIRE", path=p, thread=99, timeout=60)
+        deadline = time.monotonic() + 30
+        while "not reclaimed within the grace" not in self.daemon.logtext():
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.1)
+        self.assertIsNone(self.reply_within(b, rid, 1.0))
+        self.assertTrue(os.path.lexists(p + ".lock"))
+        self.assertPythonSeesItHeld(p)
+        c = self.client()
+        self.assertCode(c.call("ACQUIRE", path=p, thread=7, timeout=0),
+                        "EALREADY")
+        # Released in-process: the lock file and its unique file go.
+        unique = [n for n in os.listdir(self.locks) if n != "a.lock"]
+        os.unlink(p + ".lock")
+        for n in unique:
+            os.unlink(os.path.join(self.locks, n))
+        self.assertCode(b.wait(rid, 20), "OK")
+        self.assertCode(b.call("RELEASE", path=p, thread=99), "OK")
+
+    def test_unclaimed_hold_ends_when_its_process_exits(self):
+        self.daemon.kill()
+        self.daemon = Daemon(self.dir, config="grace = 1\n").start()
+        p = self.path()
+        holder = self.spawn(textwrap.dedent("""
+            import sys, time
+            sys.path.insert(0, %r)
+            from lbdaemon import Client
+            c = Client(%r)
+            assert c.call("ACQUIRE", path=%r).code == "OK"
+            print("held", flush=True)
+            time.sleep(600)
+            """ % (os.path.dirname(os.path.abspath(__file__)),
+                   self.daemon.socket, p)))
+        self.assertEqual(holder.stdout.readline(), b"held\n")
+        self.daemon.kill()
+        self.daemon.start()
+        b = self.client()
+        rid = b.send("ACQUIRE", path=p, timeout=60)
+        time.sleep(2.5)                 # past the grace: it lingers
+        self.assertIsNone(self.reply_within(b, rid, 0.5))
+        holder.kill()
+        holder.wait()
+        self.assertCode(b.wait(rid, 20), "OK")
+        self.assertCode(b.call("RELEASE", path=p), "OK")
+        self.assertEqual(os.listdir(self.locks), [])
 
     def test_artefacts_of_an_earlier_boot_are_cleared(self):
         a = self.client()
