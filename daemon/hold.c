@@ -57,6 +57,7 @@
 #include "creds.h"
 #include "daemon.h"
 #include "hold.h"
+#include "intents.h"
 #include "lock.h"
 #include "locktable.h"
 #include "log.h"
@@ -186,7 +187,8 @@ lbd_hold_names(struct lbd_hold *h, struct lockfs_err *err)
 
 /* Notes the identity of h's lock directory, for a restarted daemon to
  * tell whether it is still the same (reconcile.c).  Called with h's
- * credentials on, right after its artefact was made. */
+ * credentials on, right before its artefact is made (a fresh grant) or
+ * right after (a handoff, an adopted artefact). */
 static void
 hold_note_dir(struct lbd_hold *h)
 {
@@ -204,7 +206,8 @@ hold_note_dir(struct lbd_hold *h)
 static void
 hold_install(struct lbd_lock *l, struct lbd_hold *h)
 {
-	h->token = next_token(l->d);
+	if (h->token == 0)      /* else taken before its artefact was made */
+		h->token = next_token(l->d);
 	h->since = lbd_now();
 	h->unsettled = 1;
 	l->holder = h;
@@ -301,17 +304,23 @@ lbd_lock_try(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid,
 	if ((h = hold_new(l, c, kept_pid, tid, err)) == NULL)
 		return err->code;
 	if ((r = lbd_creds_enter(c->creds, err)) == 0) {
+		/* Noted before its artefact is made, with its token and its
+		 * directory's identity (intents.c): a daemon killed before
+		 * the commit leaves no artefact its successor does not know
+		 * of. */
+		hold_note_dir(h);
+		h->token = next_token(l->d);
+		r = lbd_intent_note(l->d, h, err);
 		/* A pid file that is there already is never a connection's
 		 * thread's: it names a process, not which of its owners
 		 * (another thread may hold it in-process).  A kept hold's
 		 * owner is the process itself. */
-		r = l->method == LB_PIDFILE && kept_pid == 0 ?
-		    lockfs_pidfile_create(&h->fs, err) :
-		    lockfs_try_acquire(&h->fs, err);
+		if (r == 0)
+			r = l->method == LB_PIDFILE && kept_pid == 0 ?
+			    lockfs_pidfile_create(&h->fs, err) :
+			    lockfs_try_acquire(&h->fs, err);
 		if (r != 0)
 			lockfs_abandon(&h->fs);
-		else
-			hold_note_dir(h);
 		lbd_creds_leave();
 	}
 	if (r == 0)

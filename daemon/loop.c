@@ -50,6 +50,7 @@
 #include "conn.h"
 #include "daemon.h"
 #include "ending.h"
+#include "intents.h"
 #include "list.h"
 #include "log.h"
 #include "loop.h"
@@ -108,8 +109,10 @@ lbd_settle(struct lbd *d)
 
 	do {
 		r = lbd_store_settle(d, why, sizeof(why));
-		if (r == 0)
+		if (r == 0) {
+			lbd_intents_covered(d);
 			lbd_swaps_finish(d);
+		}
 		lbd_grants_settle(d, r == 0, why);
 	} while (r != 0 && !TAILQ_EMPTY(&d->acks));
 }

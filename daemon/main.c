@@ -40,6 +40,7 @@
 #include "conn.h"
 #include "creds.h"
 #include "daemon.h"
+#include "intents.h"
 #include "locktable.h"
 #include "log.h"
 #include "loop.h"
@@ -204,7 +205,7 @@ static int
 store_open_private(struct lbd *d, char *why, size_t size)
 {
 	static const char *const suffixes[] = { "", "-wal", "-shm",
-	    "-journal" };
+	    "-journal", "-intents" };
 	char   file[PATH_MAX + 16];
 	size_t i;
 
@@ -622,7 +623,8 @@ main(int argc, char **argv)
 		goto fail;
 	}
 	if (make_parent(d.cfg.state, 0700, why, sizeof(why)) != 0 ||
-	    store_open_private(&d, why, sizeof(why)) != 0)
+	    store_open_private(&d, why, sizeof(why)) != 0 ||
+	    lbd_intents_open(&d, why, sizeof(why)) != 0)
 		goto fail;
 	lbd_loop_start(&d);
 	sqlite_keep_start(d.loop);
@@ -634,6 +636,7 @@ main(int argc, char **argv)
 	fd_budget(&d);          /* the orphans' pidfds, within it */
 	lbd_reconcile(&d);
 	lbd_settle(&d);         /* what reconciling changed is recorded */
+	lbd_intents_clear(&d);  /* and judged: the notes are done with */
 	if (listener_start(&d, why, sizeof(why)) != 0) {
 		lbd_stop(&d);
 		uv_run(d.loop, UV_RUN_DEFAULT);
@@ -657,6 +660,7 @@ out:
 		uv_close((uv_handle_t *)&d.stop_flush, NULL);
 	if (d.stopping || sqlite_prune_started)
 		uv_run(d.loop, UV_RUN_DEFAULT);
+	lbd_intents_close(&d);
 	lbd_store_close(&d);
 	free(d.buckets);
 	free(d.pidwatches);

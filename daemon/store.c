@@ -618,6 +618,57 @@ lbd_store_hold_add(struct lbd *d, const struct lbd_hold *h)
 	return r;
 }
 
+/* lbd_store_hold_add_new: see store.h. */
+int
+lbd_store_hold_add_new(struct lbd *d, const char *file,
+    const struct lbd_store_hold *rec)
+{
+	struct lbd_store *s = d->store;
+	sqlite3_stmt     *st = NULL;
+	int               r = -1;
+
+	if (s == NULL || store_begin(s) != 0)
+		goto out;
+	if (sqlite3_prepare_v2(s->db, "INSERT OR IGNORE INTO holds (lock_file,"
+	    " method, path, unique_name, pid, tid, uid, gid, start, boot, "
+	    "token, since, kept, supp_groups, dir_dev, dir_ino) VALUES (?1, "
+	    "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
+	    "?16)", -1, &st, NULL) != SQLITE_OK) {
+		store_failed(s);
+		log_err("state database: %s", s->why);
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, file, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, (int)rec->method);
+	sqlite3_bind_text(st, 3, rec->path, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, rec->unique, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, rec->pid);
+	sqlite3_bind_int64(st, 6, rec->tid);
+	sqlite3_bind_int64(st, 7, rec->uid);
+	sqlite3_bind_int64(st, 8, rec->gid);
+	sqlite3_bind_int64(st, 9, (sqlite3_int64)rec->start);
+	sqlite3_bind_text(st, 10, rec->boot, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 11, (sqlite3_int64)rec->token);
+	sqlite3_bind_double(st, 12, rec->since);
+	sqlite3_bind_int(st, 13, rec->kept);
+	sqlite3_bind_blob(st, 14, rec->ngroups > 0 ? rec->groups : "",
+	    (int)(rec->ngroups * sizeof(gid_t)), SQLITE_STATIC);
+	if (rec->dir_ino != 0) {
+		sqlite3_bind_int64(st, 15, (sqlite3_int64)rec->dir_dev);
+		sqlite3_bind_int64(st, 16, (sqlite3_int64)rec->dir_ino);
+	}
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		store_failed(s);
+		log_err("state database: %s", s->why);
+		goto out;
+	}
+	r = sqlite3_changes(s->db) > 0;
+out:
+	sqlite3_finalize(st);
+	lbd_walshm_flush();
+	return r;
+}
+
 /* lbd_store_hold_del: see store.h. */
 int
 lbd_store_hold_del(struct lbd *d, const struct lbd_hold *h)

@@ -57,6 +57,14 @@ int  lbd_store_next_generation(struct lbd *d);
 int  lbd_store_hold_add(struct lbd *d, const struct lbd_hold *h);
 int  lbd_store_hold_del(struct lbd *d, const struct lbd_hold *h);
 
+/* lbd_store_hold_add_new: records rec, a hold whose lock file is file,
+ * unless the state database records a hold of that lock already (at
+ * start: a grant noted in the intents file and never committed,
+ * intents.c).  1 when recorded, 0 when not, -1 when the database failed
+ * (logged).  In the open transaction. */
+int  lbd_store_hold_add_new(struct lbd *d, const char *file,
+         const struct lbd_store_hold *rec);
+
 /* lbd_store_commit: commits the iteration's changes, if any.  0, or -1
  * (logged; the changes are rolled back). */
 int  lbd_store_commit(struct lbd *d);

@@ -967,6 +967,69 @@ class SwapWindow(DaemonTest):
         self.assertCode(c.call("RELEASE", path=p), "OK")
         self.assertEqual(sorted(os.listdir(self.locks)), [])
 
+    def grant_made_and_killed(self, p, method):
+        """A process (a raw client) asks for p; the daemon, run by gdb,
+        dies right after it made the artefact, before the grant is
+        recorded.  The process, which waits on, never told."""
+        self.start_under_gdb("signal SIGKILL", where="lbd_store_hold_add")
+        holder = self.spawn(textwrap.dedent("""
+            import sys, time
+            sys.path.insert(0, %r)
+            from lbdaemon import Client
+            c = Client(%r)
+            c.send("ACQUIRE", path=%r, method=%r, timeout=60)
+            print("asked", flush=True)
+            time.sleep(600)
+            """ % (os.path.dirname(os.path.abspath(__file__)),
+                   self.daemon.socket, p, method)))
+        self.assertEqual(holder.stdout.readline(), b"asked\n")
+        self.daemon.proc.wait(60)           # gdb killed it there
+        self.assertIn("lbd_store_hold_add (", self.daemon.logtext())
+        if method == "sqlite":
+            db = sqlite3.connect(os.path.join(self.locks,
+                                              ".lockbroker.sqlite"))
+            self.assertEqual(db.execute("SELECT count(*) FROM locks")
+                             .fetchone()[0], 1)
+            db.close()
+        else:
+            self.assertTrue(os.path.lexists(p if method == "pidfile" else
+                                            p + ".lock"))
+        return holder
+
+    def test_a_grant_made_and_not_recorded_is_judged_at_restart(self):
+        # Its holder died meanwhile: the restarted daemon knows of the
+        # artefact (noted before it was made) and removes it.
+        for method in ("link", "symlink", "pidfile", "mkdir", "sqlite"):
+            with self.subTest(method=method):
+                p = self.path(method)
+                holder = self.grant_made_and_killed(p, method)
+                holder.kill()
+                holder.wait()
+                self.daemon.start()
+                c = self.client()
+                self.assertCode(c.call("ACQUIRE", path=p, method=method,
+                                       timeout=0), "OK")
+                self.assertCode(c.call("RELEASE", path=p, method=method),
+                                "OK")
+                self.assertEqual(
+                    [n for n in os.listdir(self.locks)
+                     if not n.startswith(".lockbroker.sqlite")], [])
+                c.close()
+
+    def test_a_grant_made_and_not_recorded_is_held_for_its_process(self):
+        # Its holder lives: the lock stays held for it, and is released
+        # when it exits.
+        p = self.path()
+        holder = self.grant_made_and_killed(p, "link")
+        self.daemon.start()
+        c = self.client()
+        rid = c.send("ACQUIRE", path=p, timeout=60)
+        self.assertIsNone(self.reply_within(c, rid, 1.0))
+        self.assertPythonSeesItHeld(p)
+        holder.kill()
+        holder.wait()
+        self.assertCode(c.wait(rid, 20), "OK")
+
     def test_killed_between_the_commit_and_the_swap(self):
         for method in ("link", "symlink", "pidfile", "mkdir"):
             with self.subTest(method=method):
@@ -2255,6 +2318,53 @@ class StateDatabase(DaemonTest):
             for n in which:
                 f.seek((n - 1) * size)
                 f.write(bytes((i * 151 + 7) % 256 for i in range(size)))
+
+    def test_intents_file_of_garbage_or_cut_short(self):
+        """The file of noted grants (STATE-intents) read at start: a note
+        cut short, or garbage, ends the reading; nothing is recorded from
+        it, the daemon starts, and the file is emptied."""
+        intents = self.daemon.state + "-intents"
+        a = self.client()
+        p = self.path()
+        self.assertCode(a.call("ACQUIRE", path=p), "OK")
+        a.close()
+        self.assertEqual(self.daemon.stop(), 0)
+        # A clean stop leaves nothing to note again.
+        self.assertEqual(os.path.getsize(intents), 0)
+        for junk in (bytes((i * 151 + 7) % 256 for i in range(5000)),
+                     b"INT1" + b"\xff" * 200, b"\x00" * 3):
+            with open(intents, "wb") as f:
+                f.write(junk)
+            self.daemon.start()
+            self.assertEqual(os.path.getsize(intents), 0)
+            c = self.client()
+            self.assertCode(c.call("ACQUIRE", path=p, timeout=0), "OK")
+            self.assertCode(c.call("RELEASE", path=p), "OK")
+            c.close()
+            self.assertEqual(self.daemon.stop(), 0)
+
+    def test_intents_file_not_the_daemons_is_refused(self):
+        intents = self.daemon.state + "-intents"
+        self.assertEqual(self.daemon.stop(), 0)
+        os.unlink(intents)
+        target = os.path.join(self.dir, "elsewhere")
+        with open(target, "w"):
+            pass
+        os.symlink(target, intents)
+        self.daemon.start(wait=False)
+        self.assertEqual(self.daemon.proc.wait(30), 1)
+        self.assertIn(intents, self.daemon.logtext())
+        self.assertEqual(os.path.getsize(target), 0)
+        os.unlink(intents)
+        with open(intents, "w"):
+            pass
+        os.chown(intents, NOBODY, NOBODY)
+        self.daemon.start(wait=False)
+        self.assertEqual(self.daemon.proc.wait(30), 1)
+        self.assertIn("not a regular file of the daemon's user",
+                      self.daemon.logtext())
+        os.unlink(intents)
+        self.daemon.start()
 
     def test_idle_daemon_holds_no_wal_lock(self):
         """The daemon takes the state database's WAL-index locks in fewer

@@ -1,0 +1,363 @@
+/*
+ * intents.c: the grants the daemon is about to make, noted before their
+ * artefacts are.
+ *
+ * A grant's artefact is made first and recorded by the iteration's
+ * commit, before its reply (reply.c).  A daemon killed in between left
+ * an artefact no record knew of: its client, never told, asks again and
+ * is recognised (hold.c, lbd_own_artefact_adopt), or, when it is alive
+ * but does not ask, or has died too, the lock stayed held by nobody for
+ * good.  So each fresh grant is noted first, in a file beside the state
+ * database (STATE-intents, 0600, the daemon's own), with what a record
+ * holds (the holder, its credentials, its lock directory's identity, its
+ * token), by one pwrite(2) that also writes an end mark after it:
+ *
+ *   note (pwrite at off) --> artefact made --> hold recorded in the
+ *     iteration's transaction --> commit --> off = 0 (the next notes are
+ *     written over these; the end mark after them hides the older ones)
+ *
+ * At start, before reconcile, every note up to the end mark whose lock
+ * the state database does not record (a grant noted and not committed)
+ * is recorded as it would have been, the newest note of a lock first, and
+ * reconcile judges it as any record: its artefact gone or not its
+ * holder's, forgotten, nothing touched; its holder dead, released as its
+ * user; alive, an orphan (which never loses its artefact while its process
+ * lives).  Then the file is emptied.  A note whose artefact was never made
+ * (the daemon killed before, or the try found the lock held) is judged
+ * gone.  No fsync: a daemon's death leaves the page cache as it was, and
+ * after a reboot every hold is void anyway.
+ *
+ * A note is [head][groups][path][lock file][unique name][checksum]; the
+ * file is read only by the daemon that wrote it (same build, same host),
+ * in the host's byte order.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "creds.h"
+#include "daemon.h"
+#include "intents.h"
+#include "locktable.h"
+#include "log.h"
+#include "loop.h"
+#include "store.h"
+
+#define INTENT_MAGIC    0x31544e49u     /* "INT1" */
+#define INTENT_END      0u
+#define INTENTS_MAX     (64u << 20)     /* bytes read at start */
+
+struct intent_head {
+	uint32_t magic;
+	uint32_t size;          /* head to checksum, both included */
+	uint64_t token;         /* increasing across restarts: newest last */
+	int64_t  pid, tid, uid, gid;
+	uint64_t start, dir_dev, dir_ino;
+	double   since;
+	uint32_t method, kept;
+	uint32_t ngroups, path_len, file_len, unique_len;
+	char     boot[16];
+};
+
+static int     fd = -1;
+static off_t   off;             /* where the next note goes */
+static char   *buf;             /* a note and its end mark */
+static size_t  bufsize;
+
+/* FNV-1a, 64 bits, over n bytes of p. */
+static uint64_t
+checksum(const void *p, size_t n)
+{
+	const unsigned char *c = p;
+	uint64_t             h = 0xcbf29ce484222325ull;
+
+	while (n-- > 0)
+		h = (h ^ *c++) * 0x100000001b3ull;
+	return h;
+}
+
+/* The note at p (n bytes left in the file) when it is whole, its checksum
+ * right, else NULL (an end mark, or what was never written whole). */
+static const struct intent_head *
+note_at(const char *p, size_t n)
+{
+	struct intent_head h;
+	uint64_t           sum;
+	size_t             want;
+
+	if (n < sizeof(h))
+		return NULL;
+	memcpy(&h, p, sizeof(h));
+	want = sizeof(h) + (size_t)h.ngroups * sizeof(gid_t) + h.path_len +
+	    h.file_len + h.unique_len + sizeof(sum);
+	if (h.magic != INTENT_MAGIC || h.size != want || want > n ||
+	    h.ngroups > 65536 || h.path_len >= PATH_MAX ||
+	    h.file_len >= PATH_MAX || h.unique_len >= PATH_MAX)
+		return NULL;
+	memcpy(&sum, p + want - sizeof(sum), sizeof(sum));
+	if (checksum(p, want - sizeof(sum)) != sum)
+		return NULL;
+	return (const struct intent_head *)p;
+}
+
+/* Newest first. */
+static int
+newest_first(const void *a, const void *b)
+{
+	const struct intent_head *x = *(const struct intent_head *const *)a;
+	const struct intent_head *y = *(const struct intent_head *const *)b;
+
+	return x->token < y->token ? 1 : x->token > y->token ? -1 : 0;
+}
+
+/* Records note h as the grant it announced, unless its lock is recorded
+ * already (by then, or by a newer note): 1 when recorded, 0 when not, -1
+ * when the state database failed. */
+static int
+note_record(struct lbd *d, const struct intent_head *h)
+{
+	struct lbd_store_hold rec;
+	struct intent_head    head;
+	const char           *p = (const char *)h + sizeof(*h);
+	char                  file[PATH_MAX];
+
+	memcpy(&head, h, sizeof(head));
+	memset(&rec, 0, sizeof(rec));
+	rec.groups = p;
+	rec.ngroups = head.ngroups;
+	rec.groups_known = 1;
+	p += (size_t)head.ngroups * sizeof(gid_t);
+	memcpy(rec.path, p, head.path_len);
+	p += head.path_len;
+	memcpy(file, p, head.file_len);
+	file[head.file_len] = '\0';
+	p += head.file_len;
+	memcpy(rec.unique, p, head.unique_len);
+	rec.method = head.method;
+	rec.pid = (pid_t)head.pid;
+	rec.tid = (pid_t)head.tid;
+	rec.uid = (uid_t)head.uid;
+	rec.gid = (gid_t)head.gid;
+	rec.start = head.start;
+	memcpy(rec.boot, head.boot, sizeof(rec.boot) - 1);
+	rec.token = head.token;
+	rec.since = head.since;
+	rec.kept = (int)head.kept;
+	rec.dir_dev = (dev_t)head.dir_dev;
+	rec.dir_ino = (ino_t)head.dir_ino;
+	return lbd_store_hold_add_new(d, file, &rec);
+}
+
+/* Reads the notes of the file (up to its end mark) and records those
+ * the state database does not: 0, or -1 with why filled. */
+static int
+notes_record(struct lbd *d, char *why, size_t size)
+{
+	const struct intent_head **notes = NULL;
+	const struct intent_head  *h;
+	struct stat                st;
+	size_t                     n = 0, i, at = 0, len;
+	ssize_t                    got;
+	char                      *all = NULL;
+	int                        r = -1, added = 0, a;
+
+	if (fstat(fd, &st) == -1) {
+		snprintf(why, size, "%s-intents: %s", d->cfg.state,
+		    strerror(errno));
+		goto out;
+	}
+	len = st.st_size > (off_t)INTENTS_MAX ? INTENTS_MAX :
+	    (size_t)st.st_size;
+	if (len == 0) {
+		r = 0;
+		goto out;
+	}
+	if ((all = malloc(len)) == NULL ||
+	    (notes = calloc(len / sizeof(*h) + 1, sizeof(*notes))) == NULL) {
+		snprintf(why, size, "%s-intents: out of memory", d->cfg.state);
+		goto out;
+	}
+	if ((got = pread(fd, all, len, 0)) == -1) {
+		snprintf(why, size, "%s-intents: %s", d->cfg.state,
+		    strerror(errno));
+		goto out;
+	}
+	while ((h = note_at(all + at, (size_t)got - at)) != NULL) {
+		notes[n++] = h;
+		at += h->size;
+	}
+	qsort(notes, n, sizeof(*notes), newest_first);
+	for (i = 0; i < n; i++) {
+		if ((a = note_record(d, notes[i])) < 0) {
+			snprintf(why, size, "state database: cannot record "
+			    "the grants noted in %s-intents", d->cfg.state);
+			goto out;
+		}
+		added += a;
+	}
+	if (lbd_store_commit(d) != 0) {
+		snprintf(why, size, "state database: cannot record the "
+		    "grants noted in %s-intents", d->cfg.state);
+		goto out;
+	}
+	if (added > 0)
+		log_notice("%d grant(s) made and not recorded before the "
+		    "previous daemon died: recorded now, to be judged as any",
+		    added);
+	r = 0;
+out:
+	free(notes);
+	free(all);
+	return r;
+}
+
+/* lbd_intents_open: see intents.h.  The file is the daemon's alone: a
+ * regular file of its user, never followed, made 0600. */
+int
+lbd_intents_open(struct lbd *d, char *why, size_t size)
+{
+	struct stat st;
+	char        file[PATH_MAX + 16];
+
+	snprintf(file, sizeof(file), "%s-intents", d->cfg.state);
+	if ((fd = open(file, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+	    0600)) == -1 || fstat(fd, &st) == -1) {
+		snprintf(why, size, "%s: %s", file, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+		snprintf(why, size, "%s: not a regular file of the daemon's "
+		    "user", file);
+		goto fail;
+	}
+	if (fchmod(fd, 0600) == -1)
+		log_warn("cannot make %s private: %s", file, strerror(errno));
+	if (notes_record(d, why, size) != 0)
+		goto fail;
+	off = 0;
+	return 0;
+fail:
+	if (fd != -1)
+		close(fd);
+	fd = -1;
+	return -1;
+}
+
+/* lbd_intents_clear: see intents.h. */
+void
+lbd_intents_clear(struct lbd *d)
+{
+	if (fd != -1 && ftruncate(fd, 0) == -1)
+		log_warn("%s-intents: %s", d->cfg.state, strerror(errno));
+	off = 0;
+}
+
+/* Room for n bytes in buf: 0, or -1. */
+static int
+buf_room(size_t n)
+{
+	char *p;
+
+	if (n <= bufsize)
+		return 0;
+	if ((p = realloc(buf, n)) == NULL)
+		return -1;
+	buf = p;
+	bufsize = n;
+	return 0;
+}
+
+/* lbd_intent_note: see intents.h.  One pwrite: the note, and the end mark
+ * after it that the next note of the iteration writes over. */
+int
+lbd_intent_note(struct lbd *d, const struct lbd_hold *h,
+    struct lockfs_err *err)
+{
+	struct intent_head head;
+	char               file[PATH_MAX], unique[PATH_MAX];
+	uint64_t           sum;
+	uint32_t           end = INTENT_END;
+	size_t             groups, n;
+	char              *p;
+
+	if (fd == -1)
+		return 0;       /* no state: nothing recorded either */
+	lbd_lock_file(h->lock, file);
+	if (lockfs_unique_format(&h->fs.owner, h->fs.method, file, unique,
+	    sizeof(unique)) == -1)
+		return lockfs_fail(err, LB_EFAILED, errno, "%s: unique name",
+		    h->lock->path);
+	memset(&head, 0, sizeof(head));
+	head.magic = INTENT_MAGIC;
+	head.token = h->token;
+	head.pid = h->fs.owner.pid;
+	head.tid = h->tid;
+	head.uid = h->uid;
+	head.gid = h->gid;
+	head.start = h->fs.owner.start;
+	head.dir_dev = h->dir_dev;
+	head.dir_ino = h->dir_ino;
+	head.since = lbd_now();
+	head.method = h->fs.method;
+	head.kept = (uint32_t)h->kept;
+	head.ngroups = (uint32_t)h->creds->ngroups;
+	head.path_len = (uint32_t)strlen(h->fs.path);
+	head.file_len = (uint32_t)strlen(file);
+	head.unique_len = (uint32_t)strlen(unique);
+	snprintf(head.boot, sizeof(head.boot), "%s", h->fs.owner.boot);
+	groups = (size_t)head.ngroups * sizeof(gid_t);
+	n = sizeof(head) + groups + head.path_len + head.file_len +
+	    head.unique_len + sizeof(sum);
+	head.size = (uint32_t)n;
+	if (buf_room(n + sizeof(end)) != 0)
+		return lockfs_fail(err, LB_EFAILED, ENOMEM, "%s: noting the "
+		    "grant", h->lock->path);
+	p = buf;
+	memcpy(p, &head, sizeof(head));
+	p += sizeof(head);
+	memcpy(p, h->creds->groups, groups);
+	p += groups;
+	memcpy(p, h->fs.path, head.path_len);
+	p += head.path_len;
+	memcpy(p, file, head.file_len);
+	p += head.file_len;
+	memcpy(p, unique, head.unique_len);
+	p += head.unique_len;
+	sum = checksum(buf, n - sizeof(sum));
+	memcpy(p, &sum, sizeof(sum));
+	memcpy(p + sizeof(sum), &end, sizeof(end));
+	if (pwrite(fd, buf, n + sizeof(end), off) != (ssize_t)(n +
+	    sizeof(end)))
+		return lockfs_fail(err, LB_EFAILED, errno, "%s: cannot note "
+		    "the grant in %s-intents", h->lock->path, d->cfg.state);
+	off += (off_t)n;
+	return 0;
+}
+
+/* lbd_intents_covered: see intents.h. */
+void
+lbd_intents_covered(struct lbd *d)
+{
+	(void)d;
+	off = 0;
+}
+
+/* lbd_intents_close: see intents.h.  Emptied when every note was
+ * committed since (a clean stop): a note left would be a grant the next
+ * daemon records again and judges (forgotten when it finds it gone). */
+void
+lbd_intents_close(struct lbd *d)
+{
+	if (fd != -1 && off == 0)
+		lbd_intents_clear(d);
+	if (fd != -1)
+		close(fd);
+	fd = -1;
+	free(buf);
+	buf = NULL;
+	bufsize = 0;
+}
