@@ -863,20 +863,49 @@ out:
 }
 
 /*
+ * Removes, after its temporary name (in dfd) was, the link method's unique
+ * file the temporary was a link to (the next holder's of a handoff never
+ * finished), when it is that very file (st: the temporary's identity),
+ * no lock's any more (one link left), of the caller's uid, and named after
+ * a process of this host that is provably dead: a next holder never told,
+ * and gone, would leave it there for good.  One whose process lives is
+ * left to it (it may take the name again, and removes it itself).
+ */
+static void
+tidy_unique(int dfd, const char *base, const struct stat *st)
+{
+	struct lockfs_holder h;
+	struct stat          u;
+
+	lockfs_holder_clear(&h);
+	if (fstatat(dfd, base, &u, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(u.st_mode) && u.st_dev == st->st_dev &&
+	    u.st_ino == st->st_ino && u.st_nlink == 1 &&
+	    u.st_uid == lockfs_os_files_uid() &&
+	    lockfs_unique_parse(base, LB_LINK, &h) == 0 &&
+	    h.host[0] != '\0' && h.pid > 0 && h.start != 0 &&
+	    lockfs_holder_liveness(&h) == LB_HOLDER_DEAD)
+		unlinkat(dfd, base, 0);
+}
+
+/*
  * lockfs_handoff_tidy: removes the handoff temporaries (HANDOFF_PREFIX*)
  * in l's directory, left by a daemon that died in the middle of a
- * handoff.  Only with the directory's lock, which every handoff holds
- * while its temporary exists, so a handoff in progress elsewhere is never
- * disturbed (then nothing is removed now).  Returns the number removed, or
- * -1 with err filled when the directory cannot be read or is busy.
+ * handoff, and (link method) the unique files they linked to whose
+ * process is gone (tidy_unique).  Only with the directory's lock, which
+ * every handoff holds while its temporary exists, so a handoff in
+ * progress elsewhere is never disturbed (then nothing is removed now).
+ * Returns the number of temporaries removed, or -1 with err filled when
+ * the directory cannot be read or is busy.
  */
 int
 lockfs_handoff_tidy(const struct lockfs_lock *l, struct lockfs_err *err)
 {
 	struct lockfs_dirlock dl = { -1 };
 	struct dirent        *de;
+	struct stat           st;
 	DIR                  *dir = NULL;
-	int                   n = -1;
+	int                   n = -1, linked;
 
 	if (lockfs_dirlock_open(&dl, l->dir) == -1 ||
 	    lockfs_dirlock_try(&dl) == -1) {
@@ -891,9 +920,17 @@ lockfs_handoff_tidy(const struct lockfs_lock *l, struct lockfs_err *err)
 	n = 0;
 	while ((de = readdir(dir)) != NULL) {
 		if (strncmp(de->d_name, HANDOFF_PREFIX,
-		    strlen(HANDOFF_PREFIX)) == 0 &&
-		    unlinkat(dirfd(dir), de->d_name, 0) == 0)
-			n++;
+		    strlen(HANDOFF_PREFIX)) != 0)
+			continue;
+		linked = l->method == LB_LINK && fstatat(dirfd(dir),
+		    de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(st.st_mode);
+		if (unlinkat(dirfd(dir), de->d_name, 0) != 0)
+			continue;
+		n++;
+		if (linked)
+			tidy_unique(dirfd(dir), de->d_name +
+			    strlen(HANDOFF_PREFIX), &st);
 	}
 out:
 	if (dir != NULL)

@@ -611,6 +611,51 @@ START_TEST(test_handoff_resume)
 }
 END_TEST
 
+/*
+ * A link handoff prepared by a process that dies before its commit (a
+ * daemon killed), whose next holder, never told, dies too (_i == 0) or
+ * lives on (1): the tidy removes the temporary, and the next holder's
+ * unique file with it only when that holder is gone (nothing else would
+ * ever remove it); a live one's stays, for it to take again or remove.
+ */
+START_TEST(test_handoff_tidy_next_holders_unique)
+{
+	struct owners      o;
+	struct lockfs_swap s;
+	struct lockfs_err  err;
+	struct stat        st;
+	char               dir[PATH_MAX], path[PATH_MAX];
+	struct lockfs_lock *a = &o.l[0], *b = &o.l[1];
+	pid_t              kid;
+	int                status;
+
+	tl_place_in(dir, path, "res");
+	owners_make(&o, path, LB_LINK, 0);
+	acquire_ok(a);
+	if ((kid = fork()) == 0)
+		_exit(lockfs_handoff_prepare(a, b, &s, &err) == 0 &&
+		    s.pending ? 0 : 1);
+	ck_assert_int_eq(waitpid(kid, &status, 0), kid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_int_eq(lstat(b->unique, &st), 0);
+	ck_assert_int_eq(st.st_nlink, 2);       /* and its temporary */
+	if (_i == 0) {
+		tl_kill(o.kid[1]);
+		o.kid[1] = 0;
+	}
+	ck_assert_int_eq(lockfs_release(a, &err), 0);
+	ck_assert_int_eq(lockfs_handoff_tidy(a, &err), 1);
+	ck_assert_int_eq(lstat(b->unique, &st) == 0, _i == 1);
+	if (_i == 1) {
+		ck_assert_int_eq(st.st_nlink, 1);
+		lockfs_abandon(b);
+	}
+	ck_assert_int_eq(tl_count(dir), 0);
+	owners_free(&o);
+	tl_place_remove(dir);
+}
+END_TEST
+
 /* Handing a lock to its own owner (the same handle, another handle, or
  * for pidfile another thread of the holding process) changes nothing. */
 START_TEST(test_handoff_same_owner)
@@ -1266,6 +1311,7 @@ handoff_suite(void)
 	tcase_add_loop_test(tc, test_handoff_same_owner, 0, TL_NMETHODS);
 	tcase_add_loop_test(tc, test_handoff_prepare_cancel_finish, 0, NSWAP);
 	tcase_add_loop_test(tc, test_handoff_resume, 0, NRENAME * 3);
+	tcase_add_loop_test(tc, test_handoff_tidy_next_holders_unique, 0, 2);
 	tcase_add_loop_test(tc, test_handoff_not_mine, 0, TL_NMETHODS);
 	tcase_add_test(tc, test_handoff_not_same_lock);
 	tcase_add_loop_test(tc, test_handoff_waits_for_breakers, 0, TL_NFILE);
