@@ -224,4 +224,4 @@ versions=$(PKG_CONFIG_LIBDIR="$prefix/lib/pkgconfig" \
 	pkg-config --modversion libuv sqlite3 check) ||
 	die "pkg-config does not find the three libraries in $prefix"
 echo "$record" >"$prefix/$stamp_name"
-step "done: libuv, sqlite3, check $(echo "$versions" | tr '\n' ',') in $prefix"
+step "done: libuv, sqlite3, check $(echo "$versions" | paste -sd, -) in $prefix"
