@@ -6,6 +6,7 @@
  *             before it and taken down after it)
  *   places    a fresh directory per test and the path of a lock in it
  *   clocks    monotonic seconds, sleeping
+ *   guarded   a copy of some bytes that ends at an inaccessible page
  *   files     joining paths, reading and writing small files, counting
  *   methods   the lock methods the loop tests run over, with their names
  *   children  forked processes that report back through a pipe: holders,
@@ -18,6 +19,11 @@
  * fails the test, in the test's process).  Those meant for children or
  * for main() say so and never assert.  Every child dies with the process
  * that forked it (PR_SET_PDEATHSIG), so that none outlives its test.
+ *
+ * testlib.c holds the portable part, testlib_unix.c the rest.  On Windows
+ * (testlib_win32.c) there are so far: running, tl_dir_make and
+ * tl_dir_remove, clocks, guarded memory, tl_path_join, tl_read_file and
+ * the methods.
  */
 #ifndef TESTLIB_H
 #define TESTLIB_H
@@ -101,6 +107,25 @@ double tl_now(void);
 
 /* tl_sleep: sleeps s seconds (0 or less: not at all), through signals. */
 void tl_sleep(double s);
+
+/* ------------------------------------------------------------------ */
+/* Guarded memory.                                                      */
+
+/* A copy of some bytes that ends just before an inaccessible page, so
+ * that a read past its end faults. */
+struct tl_guarded {
+	void  *map;             /* the whole mapping */
+	size_t maplen;
+	char  *data;            /* the copy */
+};
+
+/* tl_guard_copy: copies len bytes at data (NULL when len is 0) into new
+ * memory of g's, ending just before an inaccessible page; returns the
+ * copy (g->data), freed by tl_guard_free(g).  Asserts. */
+char *tl_guard_copy(struct tl_guarded *g, const void *data, size_t len);
+
+/* tl_guard_free: frees the memory of tl_guard_copy(g, ...). */
+void tl_guard_free(struct tl_guarded *g);
 
 /* ------------------------------------------------------------------ */
 /* Files.                                                               */
