@@ -209,7 +209,10 @@ sed -i 's/^Libs.private:.*/Libs.private:/' "$prefix/lib/pkgconfig/sqlite3.pc"
 
 # check: no subunit, no docs (makeinfo); only the library and its header.
 # Debian's check.pc names -lcheck_pic, a library only Debian's packaging
-# makes: the static library is libcheck.a.
+# makes: the static library is libcheck.a.  check formats its messages
+# with its own C99 vsnprintf (rpl_vsnprintf: %jd and the like), so its
+# printf-like functions take GNU formats: check.h says so to mingw's gcc,
+# which reads a plain printf format attribute as Microsoft's.
 step "check"
 src=$(fetch check)
 mkdir "$src/build-w64"
@@ -218,6 +221,8 @@ quietly "$work/check.log" sh -c "cd '$src/build-w64' && \
 --disable-shared --disable-subunit --disable-build-docs && \
 make -j$jobs SUBDIRS='lib src' && make SUBDIRS='lib src' install"
 sed -i 's/-lcheck_pic/-lcheck/' "$prefix/lib/pkgconfig/check.pc"
+sed -i 's/CK_ATTRIBUTE_FORMAT(printf,/CK_ATTRIBUTE_FORMAT(gnu_printf,/' \
+	"$prefix/include/check.h"
 
 # What configure will see, or the prefix is not complete.
 versions=$(PKG_CONFIG_LIBDIR="$prefix/lib/pkgconfig" \
