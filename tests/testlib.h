@@ -21,9 +21,11 @@
  * that forked it (PR_SET_PDEATHSIG), so that none outlives its test.
  *
  * testlib.c holds the portable part, testlib_unix.c the rest.  On Windows
- * (testlib_win32.c) there are so far: running, tl_dir_make and
- * tl_dir_remove, clocks, guarded memory, tl_path_join, tl_read_file and
- * the methods.
+ * (testlib_win32.c) there are so far: running, places and directories,
+ * clocks, guarded memory, tl_path_join, tl_exists, tl_write_text,
+ * tl_read_text (which follows a link there), tl_read_file, the methods,
+ * and of the children tl_sleeper_start, tl_dead_pid and tl_kill (a
+ * suspended process of the test program, which dies with the test).
  */
 #ifndef TESTLIB_H
 #define TESTLIB_H
@@ -87,6 +89,10 @@ void tl_place_in(char *dir, char *path, const char *name);
 /* tl_place_remove: leaves dir (chdir /) and removes it with everything in
  * it; asserts that all went. */
 void tl_place_remove(const char *dir);
+
+/* tl_mkdir: makes directory path (mode 0700 where there are modes);
+ * asserts. */
+void tl_mkdir(const char *path);
 
 /* tl_dir_make: makes a fresh directory under $TMPDIR (or /tmp) and writes
  * its path into out (size bytes).  Aborts the run on failure; no check

@@ -77,6 +77,13 @@ tl_place_remove(const char *dir)
 }
 
 void
+tl_mkdir(const char *path)
+{
+	ck_assert_msg(mkdir(path, 0700) == 0, "mkdir %s: %s", path,
+	    strerror(errno));
+}
+
+void
 tl_dir_make(char *out, size_t size)
 {
 	const char *tmp = getenv("TMPDIR");

@@ -1,9 +1,12 @@
 /*
  * testlib_win32.c: the part of the test harness (testlib.h) that needs
  * the operating system, on Windows, for the suites built there so far:
- * the run's set-up (testlib_os.h), the run's directory, clocks and
- * guarded memory.  The rest of testlib.h (places, files by descriptor,
- * children, the daemon) is Unix only for now (testlib_unix.c).
+ * the run's set-up (testlib_os.h), places and directories, clocks,
+ * guarded memory, small files, and child processes to take the pids of
+ * (suspended copies of the test program, in a job that ends them when
+ * the test program ends).  The rest of testlib.h (files by descriptor,
+ * children that run code, the daemon) is Unix only for now
+ * (testlib_unix.c).
  */
 #include <windows.h>
 
@@ -38,7 +41,46 @@ tl_os_top_settle(const char *made)
 }
 
 /* ------------------------------------------------------------------ */
-/* The run's directory.                                                 */
+/* Places and directories.                                              */
+
+void
+tl_place_in(char *dir, char *path, const char *name)
+{
+	static unsigned long n;
+	DWORD               err = 0;
+	unsigned            tries;
+
+	for (tries = 0; tries < 1000; tries++) {
+		snprintf(dir, PATH_MAX, "%s\\t.%lu", tl_top, ++n);
+		if (CreateDirectoryA(dir, NULL))
+			break;
+		if ((err = GetLastError()) != ERROR_ALREADY_EXISTS)
+			break;
+	}
+	ck_assert_msg(tries < 1000 && GetFileAttributesA(dir) !=
+	    INVALID_FILE_ATTRIBUTES, "CreateDirectory %s: error %lu", dir,
+	    (unsigned long)err);
+	tl_path_join(path, PATH_MAX, dir, name);
+}
+
+void
+tl_place_make(struct tl_place *p, const char *name)
+{
+	tl_place_in(p->dir, p->path, name);
+}
+
+void
+tl_place_remove(const char *dir)
+{
+	ck_assert_msg(tl_dir_remove(dir) == 0, "cannot remove %s", dir);
+}
+
+void
+tl_mkdir(const char *path)
+{
+	ck_assert_msg(CreateDirectoryA(path, NULL), "CreateDirectory %s: "
+	    "error %lu", path, (unsigned long)GetLastError());
+}
 
 void
 tl_dir_make(char *out, size_t size)
@@ -132,6 +174,141 @@ tl_sleep(double s)
 	if (!(s > 0))
 		return;
 	Sleep((DWORD)(s * 1000 + 0.5));
+}
+
+/* ------------------------------------------------------------------ */
+/* Files.                                                               */
+
+int
+tl_exists(const char *file)
+{
+	return GetFileAttributesA(file) != INVALID_FILE_ATTRIBUTES;
+}
+
+void
+tl_write_text(const char *file, const char *text)
+{
+	FILE  *f = fopen(file, "wb");
+	size_t len = strlen(text);
+
+	ck_assert_msg(f != NULL, "cannot create %s: %s", file,
+	    strerror(errno));
+	ck_assert_uint_eq(fwrite(text, 1, len, f), len);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+ssize_t
+tl_read_text(const char *file, char *buf, size_t size)
+{
+	FILE  *f = fopen(file, "rb");
+	size_t n;
+	int    bad;
+
+	if (f == NULL)
+		return -1;
+	n = fread(buf, 1, size - 1, f);
+	bad = ferror(f);
+	fclose(f);
+	if (bad)
+		return -1;
+	buf[n] = '\0';
+	return (ssize_t)n;
+}
+
+/* ------------------------------------------------------------------ */
+/* Children: processes to take the pids of.                             */
+
+/* The job every child is put in: closed, so its children ended, when
+ * this process ends however it ends. */
+static HANDLE
+children_job(void)
+{
+	static HANDLE                        job;
+	JOBOBJECT_EXTENDED_LIMIT_INFORMATION limit;
+
+	if (job != NULL)
+		return job;
+	job = CreateJobObjectA(NULL, NULL);
+	ck_assert_msg(job != NULL, "CreateJobObject: error %lu",
+	    (unsigned long)GetLastError());
+	memset(&limit, 0, sizeof(limit));
+	limit.BasicLimitInformation.LimitFlags =
+	    JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+	ck_assert_msg(SetInformationJobObject(job,
+	    JobObjectExtendedLimitInformation, &limit, sizeof(limit)),
+	    "SetInformationJobObject: error %lu",
+	    (unsigned long)GetLastError());
+	return job;
+}
+
+/* A suspended copy of this program, in the children's job: it runs no
+ * code, and lives until killed.  Its process handle; *pid set. */
+static HANDLE
+child_suspended(pid_t *pid)
+{
+	STARTUPINFOA        si;
+	PROCESS_INFORMATION pi;
+	char                self[MAX_PATH];
+	DWORD               n;
+
+	n = GetModuleFileNameA(NULL, self, sizeof(self));
+	ck_assert(n > 0 && n < sizeof(self));
+	memset(&si, 0, sizeof(si));
+	si.cb = sizeof(si);
+	ck_assert_msg(CreateProcessA(self, NULL, NULL, NULL, FALSE,
+	    CREATE_SUSPENDED, NULL, NULL, &si, &pi), "CreateProcess %s: "
+	    "error %lu", self, (unsigned long)GetLastError());
+	CloseHandle(pi.hThread);
+	if (!AssignProcessToJobObject(children_job(), pi.hProcess)) {
+		TerminateProcess(pi.hProcess, 1);
+		CloseHandle(pi.hProcess);
+		ck_abort_msg("AssignProcessToJobObject: error %lu",
+		    (unsigned long)GetLastError());
+	}
+	*pid = (pid_t)pi.dwProcessId;
+	return pi.hProcess;
+}
+
+/* Ends process h, waits for its end and closes h; its exit status. */
+static int
+end_process(HANDLE h)
+{
+	DWORD code = 0;
+
+	ck_assert(TerminateProcess(h, 137));
+	ck_assert(WaitForSingleObject(h, 10000) == WAIT_OBJECT_0);
+	ck_assert(GetExitCodeProcess(h, &code));
+	CloseHandle(h);
+	return (int)code;
+}
+
+int
+tl_kill(pid_t pid)
+{
+	HANDLE h = OpenProcess(PROCESS_TERMINATE | SYNCHRONIZE |
+	    PROCESS_QUERY_LIMITED_INFORMATION, FALSE, (DWORD)pid);
+
+	ck_assert_msg(h != NULL, "OpenProcess %ld: error %lu", (long)pid,
+	    (unsigned long)GetLastError());
+	return end_process(h);
+}
+
+pid_t
+tl_sleeper_start(void)
+{
+	pid_t pid;
+
+	CloseHandle(child_suspended(&pid));
+	return pid;
+}
+
+pid_t
+tl_dead_pid(void)
+{
+	pid_t pid;
+
+	end_process(child_suspended(&pid));
+	return pid;
 }
 
 /* ------------------------------------------------------------------ */
