@@ -74,6 +74,7 @@ tl_path_join(char *out, size_t size, const char *dir, const char *name)
 	ck_assert_msg(n >= 0 && (size_t)n < size, "%s/%s is too long", dir,
 	    name);
 }
+
 size_t
 tl_read_file(const char *file, char *buf, size_t size)
 {
@@ -86,6 +87,7 @@ tl_read_file(const char *file, char *buf, size_t size)
 	fclose(f);
 	return n;
 }
+
 /* ------------------------------------------------------------------ */
 /* Methods.                                                             */
 

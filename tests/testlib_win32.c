@@ -31,12 +31,15 @@ tl_os_run_begin(void)
 int
 tl_os_top_settle(const char *made)
 {
-	if (GetFullPathNameA(made, sizeof(tl_top), tl_top, NULL) == 0 ||
-	    strlen(tl_top) >= sizeof(tl_top) - 1 ||
-	    _putenv_s("TMPDIR", tl_top) != 0) {
-		errno = ENAMETOOLONG;
+	DWORD n = GetFullPathNameA(made, sizeof(tl_top), tl_top, NULL);
+
+	/* 0: failed; the size it needs when tl_top is too small. */
+	if (n == 0 || n >= sizeof(tl_top)) {
+		errno = n == 0 ? ENOENT : ENAMETOOLONG;
 		return -1;
 	}
+	if (_putenv_s("TMPDIR", tl_top) != 0)
+		return -1;
 	return 0;
 }
 
