@@ -27,7 +27,9 @@
 #   writing the complete record last, so an interrupted build is redone
 #   the next time.  So CI can keep PREFIX between runs.
 # - It refuses (exit 1) to empty a PREFIX that is neither empty nor marked
-#   as its own by that record file.
+#   as its own by that record file.  PREFIX (and its parent) must be
+#   writable by the caller.  Runs sharing a PREFIX take turns (flock on
+#   PREFIX.lock): a second one waits, then finds the prefix current.
 # - The sources are unpacked and built in a temporary directory (under
 #   $TMPDIR), removed at the end.  JOBS sets make's parallelism (default:
 #   the number of processors).
@@ -122,6 +124,13 @@ if [ -z "$(source_version libuv1)" ] && [ $updated = no ]; then
 	# deb-src entries configured, but their lists never fetched.
 	$as_root apt-get update -q || die "apt-get update failed"
 fi
+
+# ------------------------------------------------------------------ #
+# One run at a time per PREFIX, from the look at its record on.
+
+mkdir -p "$(dirname "$prefix")" || die "cannot make $(dirname "$prefix")"
+exec 9>"$prefix.lock" || die "cannot open $prefix.lock"
+flock 9 || die "cannot lock $prefix.lock"
 
 # ------------------------------------------------------------------ #
 # The record: is PREFIX complete and current?
