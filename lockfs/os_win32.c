@@ -185,20 +185,22 @@ lockfs_os_boot_id(char *out, size_t size)
 }
 
 /* lockfs_os_hostname: see os.h.  The physical DNS host name, which
- * Python's socket.gethostname() returns on Windows, in UTF-8. */
+ * Python's socket.gethostname() returns on Windows, in UTF-8, cut to
+ * what fits as gethostname(2) cuts it. */
 void
 lockfs_os_hostname(char *out, size_t size)
 {
 	wchar_t name[256];
+	char    utf8[4 * 256];
 	DWORD   n = sizeof(name) / sizeof(name[0]);
 
 	if (size == 0)
 		return;
 	if (!GetComputerNameExW(ComputerNamePhysicalDnsHostname, name, &n) ||
-	    n == 0 || WideCharToMultiByte(CP_UTF8, 0, name, -1, out,
-	    (int)(size > 0x7fffffff ? 0x7fffffff : size), NULL, NULL) == 0)
-		snprintf(out, size, "localhost");
-	out[size - 1] = '\0';
+	    n == 0 || WideCharToMultiByte(CP_UTF8, 0, name, -1, utf8,
+	    sizeof(utf8), NULL, NULL) == 0)
+		snprintf(utf8, sizeof(utf8), "localhost");
+	snprintf(out, size, "%s", utf8);
 }
 
 /* File-system credentials. */

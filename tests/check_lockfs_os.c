@@ -2,8 +2,9 @@
  * check_lockfs_os.c: lockfs's OS layer (lockfs/os.h), the part of its
  * contract every OS keeps, each call against what the system really
  * does: a process's start time and liveness (our own, a live child, one
- * that has exited, no pid at all), a rename that replaces nothing, and a
- * missing directory refused for locking.  Built for every host, with that
+ * that has exited, no pid at all), the shape of the boot id and the host
+ * name, a rename that replaces nothing, and a missing directory refused
+ * for locking.  Built for every host, with that
  * host's implementation (os_unix.c, os_win32.c), and run under wine for
  * Windows.  What only Unix gives (process owners, thread ids, the boot
  * id, reopening, files made whole, directory locks between processes) is
@@ -67,6 +68,32 @@ START_TEST(live_pid_alive)
 }
 END_TEST
 
+/* The boot id: "" (the OS tells none) or 8 lower-case hex digits, the
+ * same each time; the host name: not empty, the same each time, and cut
+ * to what fits (its start) when the buffer is small. */
+START_TEST(boot_id_and_host_shape)
+{
+	char   a[9], b[9], host[256], again[256], small[2];
+	size_t i, n;
+
+	lockfs_os_boot_id(a, sizeof(a));
+	lockfs_os_boot_id(b, sizeof(b));
+	n = strlen(a);
+	ck_assert(n == 0 || n == 8);
+	for (i = 0; i < n; i++)
+		ck_assert(strchr("0123456789abcdef", a[i]) != NULL);
+	ck_assert_str_eq(a, b);
+	lockfs_os_hostname(host, sizeof(host));
+	lockfs_os_hostname(again, sizeof(again));
+	ck_assert_uint_gt(strlen(host), 0);
+	ck_assert_str_eq(host, again);
+	lockfs_os_hostname(small, sizeof(small));
+	n = strlen(host) < sizeof(small) - 1 ? strlen(host) : sizeof(small) - 1;
+	ck_assert_uint_eq(strlen(small), n);
+	ck_assert(strncmp(small, host, n) == 0);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Files and directory locks.                                           */
 
@@ -121,6 +148,7 @@ lockfs_os_suite(void)
 	tcase_add_test(tc, start_time_own_stable);
 	tcase_add_test(tc, dead_pid_dead);
 	tcase_add_test(tc, live_pid_alive);
+	tcase_add_test(tc, boot_id_and_host_shape);
 	tcase_add_test(tc, rename_noreplace_replaces_nothing);
 	tcase_add_test(tc, dirlock_missing);
 	suite_add_tcase(s, tc);
