@@ -8,8 +8,10 @@
  * steps of the methods, which open a name without reading it).
  *
  * One implementation per OS: os_unix.c (Linux: /proc, gettid, setfsuid,
- * flock).  A port adds its own file (say os_win32.c) and builds it instead;
- * no other file of lockfs changes for it.
+ * flock), os_win32.c (Windows: process ids and creation times, renames
+ * that replace nothing; the rest answers as an OS that cannot, which the
+ * file says call by call).  A port adds its own file and builds it
+ * instead; no other file of lockfs changes for it.
  *
  * Error convention, as the rest of lockfs below the lock steps: functions
  * that can fail return 0 or -1 with errno set (the caller names the file
@@ -23,6 +25,13 @@
 #include <sys/types.h>
 
 #include "lockbroker/codes.h"
+
+#ifdef _WIN32
+/* Windows has no numeric users: the uids and gids of this contract are
+ * placeholders there (os_win32.c says what it gives). */
+typedef unsigned int uid_t;
+typedef unsigned int gid_t;
+#endif
 
 /* Process identity. */
 

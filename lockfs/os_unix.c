@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -168,15 +169,19 @@ lockfs_os_boot_id(char *out, size_t size)
 	out[j] = '\0';
 }
 
-/* lockfs_os_hostname: see os.h. */
+/* lockfs_os_hostname: see os.h.  Read whole, then cut to what fits
+ * (gethostname(2) itself fails when the name does not fit). */
 void
 lockfs_os_hostname(char *out, size_t size)
 {
+	char name[HOST_NAME_MAX + 1];
+
 	if (size == 0)
 		return;
-	if (size == 1 || gethostname(out, size - 1) == -1)
-		snprintf(out, size, "localhost");
-	out[size - 1] = '\0';
+	if (gethostname(name, sizeof(name)) == -1 || name[0] == '\0')
+		snprintf(name, sizeof(name), "localhost");
+	name[sizeof(name) - 1] = '\0';
+	snprintf(out, size, "%s", name);
 }
 
 /* lockfs_os_files_uid: see os.h.  setfsuid(-1) changes nothing and tells

@@ -1,7 +1,9 @@
 /*
  * check_os.c: the OS layers, each call against what the system really
- * does: lockfs's (lockfs/os.h: process identity, boot id, the uid files
- * are made with, reopening, directory locks) and the daemon's
+ * does: lockfs's (lockfs/os.h), the Unix part of its contract (process
+ * owners, thread ids, pid reuse, boot id, the uid files are made with,
+ * reopening, files made whole, directory locks; the part every OS keeps
+ * is in check_lockfs_os) and the daemon's
  * (daemon/os.h: peer credentials, taking on a user's file-system
  * credentials and giving them back, process exit descriptors, the
  * daemon's own /proc, the descriptor count).  The credential tests need root and user nobody;
@@ -29,51 +31,6 @@
 
 /* ------------------------------------------------------------------ */
 /* Process identity.                                                    */
-
-/* Our own start time reads the same each time, and is not 0. */
-START_TEST(start_time_own_stable)
-{
-	unsigned long long a = 0, b = 0;
-
-	ck_assert_int_eq(lockfs_os_start_time(lockfs_os_pid(), &a), 0);
-	ck_assert(a != 0);
-	tl_sleep(0.02);
-	ck_assert_int_eq(lockfs_os_start_time(getpid(), &b), 0);
-	ck_assert(a == b);
-}
-END_TEST
-
-/* A pid that has exited and been reaped: dead, with no start time. */
-START_TEST(dead_pid_dead)
-{
-	unsigned long long start = 0;
-	pid_t              pid = tl_dead_pid();
-
-	ck_assert_int_eq(lockfs_os_pid_liveness(pid), LB_HOLDER_DEAD);
-	errno = 0;
-	ck_assert_int_eq(lockfs_os_start_time(pid, &start), -1);
-	ck_assert_int_eq(errno, ESRCH);
-}
-END_TEST
-
-/* A live child: alive, its start time readable and its own; not a pid
- * at all: unknown. */
-START_TEST(live_pid_alive)
-{
-	unsigned long long start = 0, again = 0;
-	pid_t              pid = tl_sleeper_start();
-
-	ck_assert_int_eq(lockfs_os_pid_liveness(pid), LB_HOLDER_ALIVE);
-	ck_assert_int_eq(lockfs_os_start_time(pid, &start), 0);
-	ck_assert(start != 0);
-	ck_assert_int_eq(lockfs_os_start_time(pid, &again), 0);
-	ck_assert(start == again);
-	tl_kill(pid);
-	ck_assert_int_eq(lockfs_os_pid_liveness(pid), LB_HOLDER_DEAD);
-	ck_assert_int_eq(lockfs_os_pid_liveness(0), LB_HOLDER_UNKNOWN);
-	ck_assert_int_eq(lockfs_os_pid_liveness(-1), LB_HOLDER_UNKNOWN);
-}
-END_TEST
 
 /* Whose a process is: ours for us, root's for init (pid 1), nobody's
  * for a process of nobody's as seen by nobody; none for a pid that has
@@ -256,33 +213,6 @@ entries(const char *dir)
 	return n;
 }
 
-/* A rename that replaces nothing: done when the target is free, EEXIST
- * (or ENOTEMPTY) when a file or a directory is there, which stays. */
-START_TEST(rename_noreplace_replaces_nothing)
-{
-	struct tl_place p;
-	char            from[PATH_MAX + 8], buf[16];
-
-	tl_place_make(&p, "to");
-	snprintf(from, sizeof(from), "%s.from", p.path);
-	ck_assert_int_eq(mkdir(from, 0700), 0);
-	ck_assert_int_eq(lockfs_os_rename_noreplace(from, p.path), 0);
-	ck_assert_int_eq(access(from, F_OK), -1);
-	ck_assert_int_eq(mkdir(from, 0700), 0);
-	errno = 0;
-	ck_assert_int_eq(lockfs_os_rename_noreplace(from, p.path), -1);
-	ck_assert(errno == EEXIST || errno == ENOTEMPTY);
-	ck_assert_int_eq(rmdir(p.path), 0);
-	tl_write_text(p.path, "there");
-	errno = 0;
-	ck_assert_int_eq(lockfs_os_rename_noreplace(from, p.path), -1);
-	ck_assert(errno == EEXIST || errno == ENOTEMPTY);
-	ck_assert_int_eq(tl_read_text(p.path, buf, sizeof(buf)), 5);
-	ck_assert_str_eq(buf, "there");
-	tl_place_remove(p.dir);
-}
-END_TEST
-
 /* A file made whole: there with its contents and mode; EEXIST when its
  * name is taken, which keeps what it holds; nothing else left in its
  * directory either way. */
@@ -344,20 +274,6 @@ START_TEST(dirlock_excludes)
 	lockfs_dirlock_close(&a);                       /* again: nothing */
 	ck_assert_int_eq(lockfs_dirlock_try(&b), 0);
 	lockfs_dirlock_close(&b);
-}
-END_TEST
-
-/* A directory that is not there cannot be opened for locking. */
-START_TEST(dirlock_missing)
-{
-	struct tl_place       p;
-	struct lockfs_dirlock dl = { 0 };
-
-	tl_place_make(&p, "missing");
-	errno = 0;
-	ck_assert_int_eq(lockfs_dirlock_open(&dl, p.path), -1);
-	ck_assert_int_eq(errno, ENOENT);
-	ck_assert_int_eq(dl.fd, -1);
 }
 END_TEST
 
@@ -666,19 +582,14 @@ os_suite(void)
 	TCase *lockfs = tcase_create("lockfs");
 	TCase *daemon = tcase_create("daemon");
 
-	tcase_add_test(lockfs, start_time_own_stable);
-	tcase_add_test(lockfs, dead_pid_dead);
-	tcase_add_test(lockfs, live_pid_alive);
 	tcase_add_test(lockfs, other_users_pid_alive);
 	tcase_add_test(lockfs, process_uid);
 	tcase_add_test(lockfs, reused_pid_not_same);
 	tcase_add_test(lockfs, own_pid_and_tid);
 	tcase_add_test(lockfs, boot_id_and_host);
 	tcase_add_test(lockfs, reopen_same_file);
-	tcase_add_test(lockfs, rename_noreplace_replaces_nothing);
 	tcase_add_test(lockfs, create_whole_named_once_written);
 	tcase_add_test(lockfs, dirlock_excludes);
-	tcase_add_test(lockfs, dirlock_missing);
 	suite_add_tcase(s, lockfs);
 	tcase_add_test(daemon, fs_ids_switch_and_back);
 	tcase_add_test(daemon, fs_groups_per_thread);

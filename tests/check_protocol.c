@@ -8,8 +8,8 @@
  * lines.
  *
  * Every line handed to lbp_parse lies at the very end of a readable
- * mapping, just before an inaccessible page (guard_copy), so that a read
- * past its length faults and fails the test.
+ * mapping, just before an inaccessible page (tl_guard_copy), so that a
+ * read past its length faults and fails the test.
  */
 #include <check.h>
 #include <dirent.h>
@@ -20,10 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
-#include "lockbroker.h"
+#include "lockbroker/codes.h"
 #include "protocol.h"
 #include "testlib.h"
 
@@ -50,38 +48,6 @@ static const struct verb_row verb_rows[] = {
 
 /* ------------------------------------------------------------------ */
 /* Helpers.                                                             */
-
-/* A copy of a line in memory that ends at an inaccessible page. */
-struct guarded {
-	char  *map;
-	size_t maplen;
-	char  *data;
-};
-
-/* Copies len bytes at data into g, ending just before a PROT_NONE page;
- * returns the copy. */
-static char *
-guard_copy(struct guarded *g, const void *data, size_t len)
-{
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	size_t pages = len / page + 1;
-
-	g->maplen = (pages + 1) * page;
-	g->map = mmap(NULL, g->maplen, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ck_assert(g->map != MAP_FAILED);
-	ck_assert_int_eq(mprotect(g->map + pages * page, page, PROT_NONE), 0);
-	g->data = g->map + pages * page - len;
-	if (len > 0)
-		memcpy(g->data, data, len);
-	return g->data;
-}
-
-static void
-guard_free(struct guarded *g)
-{
-	munmap(g->map, g->maplen);
-}
 
 /* Asserts what every parse result must satisfy: a code in range, a
  * non-empty reason on error, and, on success, well-formed fields whose
@@ -124,12 +90,12 @@ static enum lbp_error
 parse_guarded(const void *line, size_t len, struct lbp_msg *m,
     const char **why)
 {
-	struct guarded g;
+	struct tl_guarded g;
 	enum lbp_error r;
 
 	*why = NULL;
-	r = lbp_parse(guard_copy(&g, line, len), len, m, why);
-	guard_free(&g);
+	r = lbp_parse(tl_guard_copy(&g, line, len), len, m, why);
+	tl_guard_free(&g);
 	check_sane(m, r, *why);
 	return r;
 }

@@ -6,6 +6,7 @@
  *             before it and taken down after it)
  *   places    a fresh directory per test and the path of a lock in it
  *   clocks    monotonic seconds, sleeping
+ *   guarded   a copy of some bytes that ends at an inaccessible page
  *   files     joining paths, reading and writing small files, counting
  *   methods   the lock methods the loop tests run over, with their names
  *   children  forked processes that report back through a pipe: holders,
@@ -18,6 +19,13 @@
  * fails the test, in the test's process).  Those meant for children or
  * for main() say so and never assert.  Every child dies with the process
  * that forked it (PR_SET_PDEATHSIG), so that none outlives its test.
+ *
+ * testlib.c holds the portable part, testlib_unix.c the rest.  On Windows
+ * (testlib_win32.c) there are so far: running, places and directories,
+ * clocks, guarded memory, tl_path_join, tl_exists, tl_write_text,
+ * tl_read_text (which follows a link there), tl_read_file, the methods,
+ * and of the children tl_sleeper_start, tl_dead_pid and tl_kill (a
+ * suspended process of the test program, which dies with the test).
  */
 #ifndef TESTLIB_H
 #define TESTLIB_H
@@ -82,6 +90,10 @@ void tl_place_in(char *dir, char *path, const char *name);
  * it; asserts that all went. */
 void tl_place_remove(const char *dir);
 
+/* tl_mkdir: makes directory path (mode 0700 where there are modes);
+ * asserts. */
+void tl_mkdir(const char *path);
+
 /* tl_dir_make: makes a fresh directory under $TMPDIR (or /tmp) and writes
  * its path into out (size bytes).  Aborts the run on failure; no check
  * assertion, so main() may call it. */
@@ -101,6 +113,25 @@ double tl_now(void);
 
 /* tl_sleep: sleeps s seconds (0 or less: not at all), through signals. */
 void tl_sleep(double s);
+
+/* ------------------------------------------------------------------ */
+/* Guarded memory.                                                      */
+
+/* A copy of some bytes that ends just before an inaccessible page, so
+ * that a read past its end faults. */
+struct tl_guarded {
+	void  *map;             /* the whole mapping */
+	size_t maplen;
+	char  *data;            /* the copy */
+};
+
+/* tl_guard_copy: copies len bytes at data (NULL when len is 0) into new
+ * memory of g's, ending just before an inaccessible page; returns the
+ * copy (g->data), freed by tl_guard_free(g).  Asserts. */
+char *tl_guard_copy(struct tl_guarded *g, const void *data, size_t len);
+
+/* tl_guard_free: frees the memory of tl_guard_copy(g, ...). */
+void tl_guard_free(struct tl_guarded *g);
 
 /* ------------------------------------------------------------------ */
 /* Files.                                                               */
