@@ -315,10 +315,10 @@ lbd_lock_try(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid,
 		 * thread's: it names a process, not which of its owners
 		 * (another thread may hold it in-process).  A kept hold's
 		 * owner is the process itself. */
-		if (r == 0)
-			r = l->method == LB_PIDFILE && kept_pid == 0 ?
-			    lockfs_pidfile_create(&h->fs, err) :
-			    lockfs_try_acquire(&h->fs, err);
+		if (r == 0 && (r = l->method == LB_PIDFILE && kept_pid == 0 ?
+		    lockfs_pidfile_create(&h->fs, err) :
+		    lockfs_try_acquire(&h->fs, err)) != 0)
+			lbd_intent_undo(l->d);
 		if (r != 0)
 			lockfs_abandon(&h->fs);
 		lbd_creds_leave();

@@ -65,7 +65,10 @@ struct intent_head {
 
 static int     fd = -1;
 static off_t   off;             /* where the next note goes */
+static off_t   last = -1;       /* where the last note went, till its
+                                   artefact is made or not */
 static char   *buf;             /* a note and its end mark */
+static int     failing;         /* the last note could not be written */
 static size_t  bufsize;
 
 /* FNV-1a, 64 bits, over n bytes of p. */
@@ -115,17 +118,25 @@ newest_first(const void *a, const void *b)
 }
 
 /* Records note h as the grant it announced, unless its lock is recorded
- * already (by then, or by a newer note): 1 when recorded, 0 when not, -1
- * when the state database failed. */
+ * already (by then, or by a newer note), or it is a pid file of a
+ * connection's thread whose process still runs (a pid file names the
+ * process only: it may be another thread's, held in-process; the library
+ * judges such a leftover itself, see client/reader.c): 1 when recorded, 0
+ * when not, -1 when the state database failed. */
 static int
 note_record(struct lbd *d, const struct intent_head *h)
 {
 	struct lbd_store_hold rec;
 	struct intent_head    head;
+	unsigned long long    start;
 	const char           *p = (const char *)h + sizeof(*h);
 	char                  file[PATH_MAX];
 
 	memcpy(&head, h, sizeof(head));
+	if (head.method == LB_PIDFILE && !head.kept &&
+	    lockfs_os_start_time((pid_t)head.pid, &start) == 0 &&
+	    start == head.start)
+		return 0;
 	memset(&rec, 0, sizeof(rec));
 	rec.groups = p;
 	rec.ngroups = head.ngroups;
@@ -282,6 +293,7 @@ lbd_intent_note(struct lbd *d, const struct lbd_hold *h,
 	uint64_t           sum;
 	uint32_t           end = INTENT_END;
 	size_t             groups, n;
+	ssize_t            w;
 	char              *p;
 
 	if (fd == -1)
@@ -314,7 +326,7 @@ lbd_intent_note(struct lbd *d, const struct lbd_hold *h,
 	    head.unique_len + sizeof(sum);
 	head.size = (uint32_t)n;
 	if (buf_room(n + sizeof(end)) != 0)
-		return lockfs_fail(err, LB_EFAILED, ENOMEM, "%s: noting the "
+		return lockfs_fail(err, LB_ENOMEM, ENOMEM, "%s: noting the "
 		    "grant", h->lock->path);
 	p = buf;
 	memcpy(p, &head, sizeof(head));
@@ -330,12 +342,42 @@ lbd_intent_note(struct lbd *d, const struct lbd_hold *h,
 	sum = checksum(buf, n - sizeof(sum));
 	memcpy(p, &sum, sizeof(sum));
 	memcpy(p + sizeof(sum), &end, sizeof(end));
-	if (pwrite(fd, buf, n + sizeof(end), off) != (ssize_t)(n +
-	    sizeof(end)))
-		return lockfs_fail(err, LB_EFAILED, errno, "%s: cannot note "
-		    "the grant in %s-intents", h->lock->path, d->cfg.state);
+	if ((w = pwrite(fd, buf, n + sizeof(end), off)) != (ssize_t)(n +
+	    sizeof(end))) {
+		/* Most likely the state's file system is full, when the
+		 * commit fails too and refuses the grant (reply.c): not
+		 * refused here, only less guarded (said once). */
+		if (!failing)
+			log_warn("%s-intents: cannot note grants (%s): a "
+			    "daemon killed before a grant is recorded may "
+			    "leave its lock held by nobody", d->cfg.state,
+			    w == -1 ? strerror(errno) : "short write");
+		failing = 1;
+		last = -1;
+		return 0;
+	}
+	if (failing)
+		log_notice("%s-intents: grants are noted again",
+		    d->cfg.state);
+	failing = 0;
+	last = off;
 	off += (off_t)n;
 	return 0;
+}
+
+/* lbd_intent_undo: see intents.h.  The end mark written over the note,
+ * which the next note takes the place of. */
+void
+lbd_intent_undo(struct lbd *d)
+{
+	uint32_t end = INTENT_END;
+
+	if (fd == -1 || last < 0)
+		return;
+	off = last;
+	last = -1;
+	if (pwrite(fd, &end, sizeof(end), off) != (ssize_t)sizeof(end))
+		log_warn("%s-intents: %s", d->cfg.state, strerror(errno));
 }
 
 /* lbd_intents_covered: see intents.h. */
@@ -344,6 +386,7 @@ lbd_intents_covered(struct lbd *d)
 {
 	(void)d;
 	off = 0;
+	last = -1;
 }
 
 /* lbd_intents_close: see intents.h.  Emptied when every note was

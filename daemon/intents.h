@@ -19,11 +19,17 @@ int  lbd_intents_open(struct lbd *d, char *why, size_t size);
 void lbd_intents_clear(struct lbd *d);
 
 /* lbd_intent_note: notes that h's artefact is about to be made (h not yet
- * installed, its token and lock directory known).  0, or LB_EFAILED with
- * err filled (the grant is then refused: its artefact could outlive a
- * crash unknown to any daemon). */
+ * installed, its token and lock directory known).  0 (also when the file
+ * cannot be written: logged once; the commit that follows, which a full
+ * file system fails too, then refuses the grant), or LB_ENOMEM with err
+ * filled. */
 int  lbd_intent_note(struct lbd *d, const struct lbd_hold *h,
          struct lockfs_err *err);
+
+/* lbd_intent_undo: the artefact of the grant noted last was not made (the
+ * lock held, or a failure): its note is taken back, so that the next
+ * daemon never judges a lock held by someone else as that grant's. */
+void lbd_intent_undo(struct lbd *d);
 
 /* lbd_intents_covered: the state database has committed every hold
  * installed so far: the notes written until now are no longer needed,
