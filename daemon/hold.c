@@ -435,7 +435,9 @@ lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err)
 		lbd_lock_serve(l);
 		return named;
 	}
-	if (w != NULL && !h->pinned &&
+	/* A waiter for a process that has exited (lbd_wait_current) is
+	 * refused by the waiters' turn that follows the release. */
+	if (w != NULL && !h->pinned && lbd_wait_current(w) &&
 	    (next = hold_new(l, w->conn, w->kept_pid, w->tid, &herr)) != NULL &&
 	    (r = lbd_swap_prepare(h, next, w->conn->creds, &herr)) == 0 &&
 	    next->swap == NULL && lbd_creds_enter(next->creds, &herr) == 0) {

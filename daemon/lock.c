@@ -130,6 +130,14 @@ lbd_lock_serve(struct lbd_lock *l)
 		return;
 	}
 	while (l->holder == NULL && (w = TAILQ_FIRST(&l->waiters)) != NULL) {
+		if (!lbd_wait_current(w)) {
+			lbd_conn_error(w->conn, w->id, LBP_EFAILED, "process "
+			    "%ld exited while its ACQUIRE of %s waited",
+			    (long)w->kept_pid, l->path);
+			lbd_wait_remove(w);
+			r = 0;
+			continue;
+		}
 		r = lbd_lock_try(l, w->conn, w->kept_pid, w->tid, &err);
 		if (r == LB_EALREADY && break_stale_for(l))
 			r = lbd_lock_try(l, w->conn, w->kept_pid, w->tid, &err);

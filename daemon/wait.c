@@ -80,6 +80,17 @@ wait_expired(uv_timer_t *t)
 	lbd_lock_put(l);
 }
 
+/* lbd_wait_current: see wait.h.  A process is its pid and its start
+ * time, never the pid alone. */
+int
+lbd_wait_current(const struct lbd_wait *w)
+{
+	unsigned long long start;
+
+	return w->kept_pid == 0 || (lockfs_os_start_time(w->kept_pid,
+	    &start) == 0 && start == w->kept_start);
+}
+
 /*
  * lbd_wait_add: queues c's ACQUIRE id of l, for thread tid (or kept for
  * kept_pid, not 0; stale as asked), at the tail of l's waiters: counted
@@ -119,6 +130,9 @@ lbd_wait_add(struct lbd_lock *l, struct lbd_conn *c, uint64_t id,
 	w->id = id;
 	w->tid = tid;
 	w->kept_pid = kept_pid;
+	if (kept_pid != 0 && lockfs_os_start_time(kept_pid,
+	    &w->kept_start) != 0)
+		w->kept_start = 0;
 	w->stale = stale;
 	if (w->timer != NULL) {
 		w->deadline = uv_hrtime() + (uint64_t)ceil(timeout * 1e9);

@@ -20,12 +20,21 @@ struct lbd_wait {
 	pid_t                    tid;
 	pid_t                    kept_pid;  /* 0, or the process to keep the
 	                                       hold for (ACQUIRE pid=) */
+	unsigned long long       kept_start; /* and its start time then: a
+	                                       process that runs with that
+	                                       pid later is another */
 	int                      stale;     /* stale=1: break a provably dead
 	                                       holder's artefact */
 	uv_timer_t              *timer;     /* NULL: waits without deadline */
 	TAILQ_ENTRY(lbd_wait)    lock_entry;
 	LIST_ENTRY(lbd_wait)     conn_entry;
 };
+/* lbd_wait_current: 1 when w is not for a kept hold, or the process it
+ * keeps the hold for is still the one that ran when w was queued (same
+ * pid, same start time); 0 when that process has exited (its pid maybe
+ * another's by now). */
+int  lbd_wait_current(const struct lbd_wait *w);
+
 /* lbd_wait_add: queues c's ACQUIRE id of l (thread tid, or kept for
  * kept_pid; stale as asked) at the tail of l's waiters, with a timer for
  * timeout seconds (none from LBP_TIMEOUT_FOREVER on).  The caller checked

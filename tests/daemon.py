@@ -1813,6 +1813,54 @@ class Kept(DaemonTest):
     def sleeper(self, user=None):
         return self.spawn("import time; time.sleep(600)", user=user)
 
+    def process_with_pid(self, pid):
+        """A new sleeping process that runs with pid (which is free):
+        the kernel's next pid set just below it (ns_last_pid), a few
+        tries, since other processes may take it first; None when it
+        cannot be had."""
+        for _ in range(50):
+            try:
+                with open("/proc/sys/kernel/ns_last_pid", "w") as f:
+                    f.write(str(pid - 1))
+            except OSError:
+                return None
+            proc = subprocess.Popen(["sleep", "600"])
+            if proc.pid == pid:
+                self.procs.append(proc)
+                return proc
+            proc.kill()
+            proc.wait()
+        return None
+
+    def test_kept_wait_for_a_process_that_exited(self):
+        # ACQUIRE pid=P waits; P exits, and another process gets its
+        # pid: the wait is refused when the lock comes free, never
+        # granted to that other process (a process is its pid and its
+        # start time).
+        for reuse in (False, True):
+            with self.subTest(reuse=reuse):
+                p = self.path("reuse%d" % reuse)
+                a, c = self.client(), self.client()
+                self.assertCode(a.call("ACQUIRE", path=p), "OK")
+                proc = self.sleeper()
+                rid = c.send("ACQUIRE", path=p, pid=proc.pid, timeout=30)
+                self.assertCode(c.call("PING"), "OK")       # queued
+                time.sleep(0.05)    # start times count clock ticks
+                proc.kill()
+                proc.wait()
+                again = None
+                if reuse:
+                    again = self.process_with_pid(proc.pid)
+                    if again is None:
+                        self.skipTest("cannot give a new process pid %d"
+                                      % proc.pid)
+                self.assertCode(a.call("RELEASE", path=p), "OK")
+                r = c.wait(rid, 10)
+                self.assertCode(r, "EFAILED")
+                self.assertIn("exited", r.fields["message"])
+                st = c.call("STATUS", path=p)
+                self.assertEqual(st.fields["locked"], "0")
+
     def test_kept_hold_outlives_connection_ends_with_process(self):
         for method in ("link", "symlink", "mkdir", "pidfile", "sqlite"):
             with self.subTest(method=method):
