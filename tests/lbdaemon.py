@@ -340,7 +340,17 @@ class DaemonCase(unittest.TestCase):
         os.mkdir(self.locks)
         self.clients = []
         self.procs = []
-        self.daemon = self.make_daemon().start()
+        self.daemon = self.make_daemon()
+        try:
+            self.daemon.start()
+        except BaseException:
+            # tearDown does not run when setUp fails: the daemon (if it
+            # runs, not ready) and the directory go here.
+            try:
+                self.daemon.kill()
+            finally:
+                shutil.rmtree(self.dir, ignore_errors=True)
+            raise
 
     def make_daemon(self):
         return Daemon(self.dir, args=self.args, config=self.config,
