@@ -46,28 +46,49 @@ lbd_ending_del(struct lbd *d, struct lbd_ending *e)
 	TAILQ_REMOVE(&d->endings, e, entry);
 }
 
+/* An ending turn's length, in turns of a user (turn_us): 1 ms by
+ * default.  The holds' ends share the turn's one transaction and one
+ * poll; the other clients wait a turn at most for their next request to
+ * be read. */
+#define LBD_ENDING_TURNS 10
+
+/* Whether a lock was given to someone since the iteration's settle (a
+ * grant or handoff owed its record and reply): then the turn stops after
+ * turn_us, as long as a request's turn, so that no grant waits longer
+ * for its record than one a request made. */
+static int
+ending_granted(struct lbd *d)
+{
+	return !TAILQ_EMPTY(&d->acks) || !TAILQ_EMPTY(&d->swaps);
+}
+
 /*
  * lbd_endings_turn: ends the holds of the queued holders, the head's
- * first, until about turn_us has passed in this call (with all: until
- * none is left), one hold at least; a holder with holds left goes to the
- * tail.  Each end_some may free its holder once it has none left (it is
- * out of the queue by then).  Work left: the next iteration comes at
- * once.
+ * first, for about LBD_ENDING_TURNS times turn_us in this call (with
+ * all: until none is left), or turn_us once it has given a lock to
+ * someone (ending_granted), one hold at least; each holder in turn ends
+ * holds for turn_us at most, then goes to the tail if it has holds left.
+ * Each end_some may free its holder once it has none left (it is out of
+ * the queue by then).  Work left: the next iteration comes at once.
  */
 void
 lbd_endings_turn(struct lbd *d, int all)
 {
 	struct lbd_ending *e;
-	uint64_t           deadline = all ? UINT64_MAX :
-	    uv_hrtime() + (uint64_t)d->cfg.limits.turn_us * 1000;
+	uint64_t           now = uv_hrtime();
+	uint64_t           slice = (uint64_t)d->cfg.limits.turn_us * 1000;
+	uint64_t           end = now + LBD_ENDING_TURNS * slice;
+	uint64_t           granted_end = now + slice;
 
 	while ((e = TAILQ_FIRST(&d->endings)) != NULL) {
 		lbd_ending_del(d, e);
-		if (e->end_some(e, deadline)) {
+		if (e->end_some(e, all ? UINT64_MAX : now + slice < end ?
+		    now + slice : end))
 			lbd_ending_add(d, e);   /* behind the others */
-			break;
-		}
-		if (uv_hrtime() >= deadline)
+		if (all)
+			continue;
+		now = uv_hrtime();
+		if (now >= end || (now >= granted_end && ending_granted(d)))
 			break;
 	}
 	if (!TAILQ_EMPTY(&d->endings))
