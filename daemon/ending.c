@@ -20,6 +20,8 @@
  *                        +---- holds left: at the tail --------------+
  *                              none left: out (its owner may free it)
  */
+#include <poll.h>
+
 #include "daemon.h"
 #include "ending.h"
 #include "loop.h"
@@ -46,30 +48,41 @@ lbd_ending_del(struct lbd *d, struct lbd_ending *e)
 	TAILQ_REMOVE(&d->endings, e, entry);
 }
 
-/* An ending turn's length, in turns of a user (turn_us): 1 ms by
- * default.  The holds' ends share the turn's one transaction and one
- * poll; the other clients wait a turn at most for their next request to
- * be read. */
+/* An ending turn's length at most, in turns of a user (turn_us): 0.5 ms
+ * by default, while no other work waits (ending_yield).  The holds'
+ * ends share the turn's one transaction and one poll. */
 #define LBD_ENDING_TURNS 10
 
-/* Whether a lock was given to someone since the iteration's settle (a
- * grant or handoff owed its record and reply): then the turn stops after
- * turn_us, as long as a request's turn, so that no grant waits longer
- * for its record than one a request made. */
+/*
+ * Whether an ending turn that has had turn_us should stop for the rest
+ * of the loop: when it has given a lock to someone (a grant or handoff
+ * owed its record and reply: it waits for its record no longer than one
+ * a request made), or when the loop has events waiting (a request, a
+ * connection, a signal: its descriptor polled without waiting; an error
+ * counts as events), which thus wait for turn_us of ends at most, as
+ * they did for one-turn_us turns.
+ */
 static int
-ending_granted(struct lbd *d)
+ending_yield(struct lbd *d)
 {
-	return !TAILQ_EMPTY(&d->acks) || !TAILQ_EMPTY(&d->swaps);
+	struct pollfd p;
+
+	if (!TAILQ_EMPTY(&d->acks) || !TAILQ_EMPTY(&d->swaps))
+		return 1;
+	p.fd = uv_backend_fd(d->loop);
+	p.events = POLLIN;
+	p.revents = 0;
+	return poll(&p, 1, 0) != 0;
 }
 
 /*
  * lbd_endings_turn: ends the holds of the queued holders, the head's
- * first, for about LBD_ENDING_TURNS times turn_us in this call (with
- * all: until none is left), or turn_us once it has given a lock to
- * someone (ending_granted), one hold at least; each holder in turn ends
- * holds for turn_us at most, then goes to the tail if it has holds left.
- * Each end_some may free its holder once it has none left (it is out of
- * the queue by then).  Work left: the next iteration comes at once.
+ * first, for turn_us in this call, and on up to LBD_ENDING_TURNS times
+ * turn_us while nothing else waits (ending_yield), one hold at least;
+ * with all, until none is left.  Each holder in turn ends holds for
+ * turn_us at most, then goes to the tail if it has holds left.  Each
+ * end_some may free its holder once it has none left (it is out of the
+ * queue by then).  Work left: the next iteration comes at once.
  */
 void
 lbd_endings_turn(struct lbd *d, int all)
@@ -78,7 +91,7 @@ lbd_endings_turn(struct lbd *d, int all)
 	uint64_t           now = uv_hrtime();
 	uint64_t           slice = (uint64_t)d->cfg.limits.turn_us * 1000;
 	uint64_t           end = now + LBD_ENDING_TURNS * slice;
-	uint64_t           granted_end = now + slice;
+	uint64_t           first_end = now + slice;
 
 	while ((e = TAILQ_FIRST(&d->endings)) != NULL) {
 		lbd_ending_del(d, e);
@@ -88,7 +101,7 @@ lbd_endings_turn(struct lbd *d, int all)
 		if (all)
 			continue;
 		now = uv_hrtime();
-		if (now >= end || (now >= granted_end && ending_granted(d)))
+		if (now >= end || (now >= first_end && ending_yield(d)))
 			break;
 	}
 	if (!TAILQ_EMPTY(&d->endings))
