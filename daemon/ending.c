@@ -5,10 +5,11 @@
  * process that exited (pidwatch.c) and the orphans whose grace period is
  * over (reconcile.c) are each ended (handed to their next waiter, or
  * released) at the end of the loop iterations, about turn_us of them per
- * iteration in all, one at least: a holder that goes with thousands of
- * holds does not stall everyone for all of them.  Until its turn each
- * stays its gone holder's (held, recorded, never visible as anyone
- * else's), so new clients queue for it as for any held lock.
+ * iteration in all, one at least (up to LBD_ENDING_TURNS times as long
+ * while nothing else waits: ending_yield): a holder that goes with
+ * thousands of holds does not stall everyone for all of them.  Until its
+ * turn each stays its gone holder's (held, recorded, never visible as
+ * anyone else's), so new clients queue for it as for any held lock.
  *
  * Each such holder is one struct lbd_ending in d->endings, first in
  * first out; one with holds left after its turn goes behind the others,
