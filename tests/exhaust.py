@@ -2031,6 +2031,83 @@ class ClosingWithManyHolds(ExhaustTest):
 
 
 
+class KilledWhileClosingWithManyHolds(ExhaustTest):
+    """The daemon is killed (SIGKILL) while it ends the 3000 holds of a
+    connection that closed, some ended and some not, and started again on
+    the same state database (grace period 2 s: the holder's process is
+    alive but never reclaims).
+
+    Expected: nothing is lost and no lock is left: the waiters, asking
+    again, get their locks (a lock of the closed connection at most once
+    at a time: nobody else gets one while a waiter holds it); every other
+    lock file is gone; the state database keeps no hold once they
+    release.  Known and left: the hold whose release the kill cut between
+    its two unlinks (the lock file's, then its unique file's) leaves its
+    unique file, which the restarted daemon, finding the lock file gone,
+    forgets the record of without touching anything: at most one file,
+    never a lock.
+    """
+    config = "holds_per_conn = 4000\ngrace = 2\n"
+
+    def test_killed_mid_release(self):
+        d = self.shared()
+        a = self.client()
+        paths = [os.path.join(d, "h%d" % i) for i in range(3000)]
+        a.send_raw("".join("ACQUIRE %d path=%s timeout=0\n" % (i + 2, p)
+                           for i, p in enumerate(paths)))
+        for _ in paths:
+            self.assertCode(a.read(60), "OK")
+        queued = [paths[0], paths[1500], paths[-1]]
+        w = self.nobody()
+        for p in queued:
+            w.send("ACQUIRE", path=p, timeout=60)
+        self.assertCode(w.wait(w.send("PING")), "OK")
+
+        def left():
+            return sum(n.endswith(".lock") for n in os.listdir(d))
+
+        a.close()
+        self.clients.remove(a)
+        deadline = time.monotonic() + 60
+        while left() > 2990:    # no sleep: the release may be quick
+            self.assertLess(time.monotonic(), deadline,
+                            "the release did not begin")
+        self.daemon.kill()
+        remaining = left()
+        self.assertGreater(remaining, 0, "the release ended before the "
+                           "daemon was killed")
+        self.clients.remove(w)
+        w.close()
+        self.daemon.start()
+        w2 = self.nobody(timeout=60)
+        rids = [w2.send("ACQUIRE", path=p, timeout=60) for p in queued]
+        replies = [w2.read(60) for _ in rids]
+        for r in replies:
+            self.assertCode(r, "OK")
+        self.assertEqual(sorted(r.id for r in replies), sorted(rids))
+        b = self.client()
+        for p in queued:
+            self.assertEqual(w2.call("STATUS", path=p).fields["mine"], "1")
+            self.assertCode(b.call("ACQUIRE", path=p, timeout=0),
+                            "EALREADY")
+        others = [p for p in paths if p not in queued]
+        wait_for("every other artefact is gone", lambda: not any(
+            os.path.lexists(p + ".lock") for p in others), 60)
+        for p in queued:
+            self.assertCode(w2.call("RELEASE", path=p), "OK")
+        left_over = os.listdir(d)
+        self.assertLessEqual(len(left_over), 1, left_over)
+        for n in left_over:
+            self.assertEqual(os.lstat(os.path.join(d, n)).st_nlink, 1)
+            self.assertFalse(n.endswith(".lock"), n)
+        db = sqlite3.connect(self.daemon.state)
+        try:
+            n = db.execute("SELECT count(*) FROM holds").fetchone()[0]
+        finally:
+            db.close()
+        self.assertEqual(n, 0, "holds still recorded")
+
+
 class DirectoryLockedForGood(ExhaustTest):
     """nobody holds flock(2) on a directory it may read (a shared one),
     for good, while root's holds there are handed to waiters: every
