@@ -131,6 +131,10 @@ struct lbd_hold {
 	                                       descriptor of its directory
 	                                       as judged (reconcile.c):
 	                                       released, never handed on */
+	struct lbd_hold        **end_slot;  /* its place in its closed
+	                                       connection's next holds to
+	                                       end (hold.c), cleared when
+	                                       it is freed first */
 };
 
 TAILQ_HEAD(lbd_acks, lbd_ack);
@@ -234,6 +238,9 @@ struct lbd_conn {
 	int                      handle_closed; /* libuv is done with pipe */
 	struct lbd_ending        ending;    /* its holds' end, once closed
 	                                       (in d->endings) */
+	struct lbd_hold        **end_next;  /* closed: its next holds to
+	                                       end, by lock file (hold.c) */
+	size_t                   end_n, end_i;
 	struct lbd_holds         holds;
 	struct lbd_waits         waits;
 	unsigned                 nholds, nwaits;

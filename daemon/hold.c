@@ -155,6 +155,8 @@ hold_new(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid, pid_t tid,
 void
 lbd_hold_free(struct lbd_hold *h)
 {
+	if (h->end_slot != NULL)
+		*h->end_slot = NULL;    /* not to be ended by its connection */
 	lbd_releasing_del(h);
 	if (h->user != NULL) {
 		h->user->nlocks--;
@@ -510,26 +512,106 @@ lbd_hold_forget(struct lbd_lock *l)
 	lbd_lock_serve(l);
 }
 
+/* How many of a closed connection's holds are taken at a time, sorted
+ * by lock file, to be ended in that order (end_next_fill). */
+#define LBD_END_BATCH 1024
+
+/* Orders holds by lock file, last first: the state database keeps its
+ * records in that order, so that the holds ended in one turn (one
+ * transaction) are neighbours there, and a few of its pages are written
+ * for many records; last first, so that the oldest hold of the batch
+ * still ends last. */
+static int
+end_order(const void *a, const void *b)
+{
+	const struct lbd_hold *ha = *(struct lbd_hold *const *)a;
+	const struct lbd_hold *hb = *(struct lbd_hold *const *)b;
+	int                    r = strcmp(hb->lock->path, ha->lock->path);
+
+	return r != 0 ? r : (int)hb->lock->method - (int)ha->lock->method;
+}
+
+/* Forgets closed c's batch of holds to end (each hold's place in it). */
+static void
+end_next_drop(struct lbd_conn *c)
+{
+	for (; c->end_i < c->end_n; c->end_i++)
+		if (c->end_next[c->end_i] != NULL)
+			c->end_next[c->end_i]->end_slot = NULL;
+	free(c->end_next);
+	c->end_next = NULL;
+	c->end_n = c->end_i = 0;
+}
+
+/* Takes closed c's next holds to end (up to LBD_END_BATCH, the newest
+ * first, as they come in its list), sorted by lock file (end_order):
+ * each hold's place in the batch is cleared if it is freed first.  0 when
+ * the batch cannot be had (out of memory: the list's order then). */
+static int
+end_next_fill(struct lbd_conn *c)
+{
+	struct lbd_hold *h;
+	size_t           n = 0, i;
+
+	end_next_drop(c);
+	if ((c->end_next = malloc((c->nholds < LBD_END_BATCH ? c->nholds :
+	    LBD_END_BATCH) * sizeof(*c->end_next))) == NULL)
+		return 0;
+	LIST_FOREACH(h, &c->holds, conn_entry) {
+		if (n == LBD_END_BATCH || n == c->nholds)
+			break;
+		c->end_next[n++] = h;
+	}
+	qsort(c->end_next, n, sizeof(*c->end_next), end_order);
+	for (i = 0; i < n; i++)
+		c->end_next[i]->end_slot = &c->end_next[i];
+	c->end_n = n;
+	return 1;
+}
+
+/* Closed c's next hold to end: the next of its batch (a batch of 2 holds
+ * at least; its holds freed meanwhile skipped), or its list's first. */
+static struct lbd_hold *
+end_next(struct lbd_conn *c)
+{
+	struct lbd_hold *h;
+
+	for (;;) {
+		while (c->end_i < c->end_n)
+			if ((h = c->end_next[c->end_i++]) != NULL) {
+				h->end_slot = NULL;
+				if (h->conn == c)
+					return h;
+			}
+		if (LIST_EMPTY(&c->holds) || c->nholds < 2 ||
+		    !end_next_fill(c))
+			return LIST_FIRST(&c->holds);
+	}
+}
+
 /*
  * lbd_conn_release_some: c is closed: ends its holds, handing each to its
  * next waiter, until none is left or uv_hrtime() passes deadline (one at
- * least).  Until then they are held by c, as before it closed, so no new
- * client can take them or be told it holds them.  1 while holds are
- * left, else 0.
+ * least): LBD_END_BATCH of them at a time, the newest first, each batch
+ * in the order of their lock files (end_next_fill).  Until then they are
+ * held by c, as before it closed, so no new client can take them or be
+ * told it holds them.  1 while holds are left, else 0.
  */
 int
 lbd_conn_release_some(struct lbd_conn *c, uint64_t deadline)
 {
 	struct lockfs_err err;
-	struct lbd_lock  *l;
+	struct lbd_hold  *h;
 
-	while (!LIST_EMPTY(&c->holds)) {
-		l = LIST_FIRST(&c->holds)->lock;
-		if (lbd_hold_end(l, &err) < 0)          /* l may be gone */
+	while ((h = end_next(c)) != NULL) {
+		if (lbd_hold_end(h->lock, &err) < 0)    /* its lock may be gone */
 			log_info("release after pid %ld left: %s",
 			    (long)c->pid, err.msg);
 		if (uv_hrtime() >= deadline)
 			break;
 	}
-	return !LIST_EMPTY(&c->holds);
+	if (!LIST_EMPTY(&c->holds))
+		return 1;
+	end_next_drop(c);
+	return 0;
 }
