@@ -9,7 +9,8 @@
  *       inode, or none: ENOENT, ENOTDIR)           nothing there touched
  *   artefact gone, or no longer the one recorded  -> forget the record
  *       (another's artefact in its place whose holder is provably dead:
- *       a handoff not recorded: broken)
+ *       a handoff not recorded: broken; the holder itself dead: its
+ *       unique file, left by a link release cut short, removed)
  *   earlier boot, holder's pid gone or reused      -> remove the artefact
  *                                                     (as the holder's
  *                                                     user), forget it
@@ -135,6 +136,7 @@ static int orphan_look(struct lbd_hold *h, const struct lbd_store_hold *rec,
 static int orphan_pin(struct lbd_hold *h, int *pin, struct lockfs_err *err);
 static int pin_dir(struct lbd_hold *h, int *pin, struct lockfs_err *err);
 static void unpin(struct lbd_hold *h, int pin);
+static void gone_unique_remove(struct lbd_hold *h);
 
 /* Ends an orphan hold: releases it (or hands it on) and logs why.  One
  * whose artefact could not be looked at yet is looked at first: gone (or
@@ -801,6 +803,8 @@ reconcile_one(struct lbd *d, const struct lbd_store_hold *sh)
 	} else if (mine == 0) {
 		log_info("%s: pid %ld's hold: %s; forgotten", sh->path,
 		    (long)sh->pid, why);
+		if (lockfs_holder_liveness(&jh) == LB_HOLDER_DEAD)
+			gone_unique_remove(h);
 		lbd_hold_forget(l);
 	} else if (lockfs_holder_liveness(&jh) == LB_HOLDER_DEAD)
 		orphan_end(h, "its process is gone");   /* the release looks */
@@ -824,6 +828,31 @@ reconcile_one(struct lbd *d, const struct lbd_store_hold *sh)
 out:
 	if (l != NULL)
 		lbd_lock_put(l);
+}
+
+/*
+ * Removes the unique file of h, a recorded hold whose artefact is gone and
+ * whose holder is dead, when it is still there and not the lock (a link
+ * release cut between its two unlinks, the daemon killed): as h's user,
+ * in its directory as judged (pin_dir), a file of that user's only
+ * (lockfs_abandon).  Nothing else ever removes it.
+ */
+static void
+gone_unique_remove(struct lbd_hold *h)
+{
+	struct lockfs_err err;
+	int               pin = -1;
+
+	if (h->lock->method != LB_LINK || lbd_hold_names(h, &err) != 0)
+		return;
+	if (lbd_creds_enter(h->creds, &err) != 0) {
+		lockfs_names_drop(&h->fs);
+		return;
+	}
+	if (pin_dir(h, &pin, &err) == 1)
+		lockfs_abandon(&h->fs);
+	lbd_creds_leave();
+	unpin(h, pin);
 }
 
 /*

@@ -1297,6 +1297,33 @@ class Restart(DaemonTest):
                 self.assertCode(b.call("RELEASE", path=p, method=method,
                                        thread=99), "OK")
 
+    def test_unique_file_of_a_release_cut_short_goes(self):
+        # A link release cut between its two unlinks (the lock file's,
+        # then the unique file's) by a kill of the daemon: the record is
+        # there, the lock file gone, the unique file left.  Its holder
+        # gone too, the restarted daemon removes that file (its name and
+        # owner the record's, linked nowhere else); nothing else would.
+        p = self.path()
+        holder = self.spawn(textwrap.dedent("""
+            import sys, time
+            sys.path.insert(0, %r)
+            from lbdaemon import Client
+            c = Client(%r)
+            assert c.call("ACQUIRE", path=%r).code == "OK"
+            print("held", flush=True)
+            time.sleep(600)
+            """ % (os.path.dirname(os.path.abspath(__file__)),
+                   self.daemon.socket, p)))
+        self.assertEqual(holder.stdout.readline(), b"held\n")
+        unique = [n for n in os.listdir(self.locks) if n != "a.lock"]
+        self.assertEqual(len(unique), 1)
+        self.daemon.kill()
+        os.unlink(p + ".lock")
+        holder.kill()
+        holder.wait()
+        self.daemon.start()
+        self.assertEqual(os.listdir(self.locks), [])
+
     def test_unrecorded_grant_can_be_released(self):
         a = self.client()
         p = self.path()
