@@ -1,0 +1,125 @@
+/*
+ * fs.h: the file-system steps lockfs's methods take, in one small
+ * contract beside os.h: opening a name (relative to a directory, never
+ * following a symbolic link unless asked), a file's identity, owner and
+ * link count, and making and removing files and directories by name or
+ * relative to a directory.  The methods take every such step through
+ * here, so that the steps inside a directory go through a descriptor of
+ * it (a symlink swapped in for it is not followed) on every OS that can.
+ *
+ * One implementation per OS: fs_unix.c (POSIX: openat with O_PATH,
+ * fstatat, unlinkat, mknodat, faccessat), fs_win32.c (Windows: not yet;
+ * every call fails with ENOSYS).  A port adds its own file and builds it
+ * instead; no method changes for it.  So far the mkdir method (mkdir.c,
+ * lockdir.c) takes its steps through here; the other methods still call
+ * POSIX directly (WINDOWS.md lists what).
+ *
+ * Descriptors are ints, as os.h's: what lockfs_fs_open gives, which the
+ * rest of lockfs (os.h's directory reader, lockfs_fs_close) takes.
+ * Directory-relative calls take such a descriptor of a directory as at,
+ * or LOCKFS_FS_CWD for a name relative to the working directory (an
+ * absolute path, in lockfs).  Error convention, as os.h's: 0 (or a
+ * descriptor) on success, -1 with errno set on failure; the caller names
+ * the file and the reason in a struct lockfs_err.  Each call is one step
+ * of the OS (on Linux one system call, two where the contract says),
+ * taken with the calling thread's file-system credentials.
+ */
+#ifndef LOCKFS_FS_H
+#define LOCKFS_FS_H
+
+#include <sys/types.h>
+
+#include "os.h"
+
+/* at: names relative to the working directory (Linux's AT_FDCWD). */
+#define LOCKFS_FS_CWD (-100)
+
+/* How lockfs_fs_open opens a name (or-ed; 0: only to name the file, not
+ * following a symbolic link at the name). */
+#define LOCKFS_FS_READ   0x1    /* to read it (a directory: its entries) */
+#define LOCKFS_FS_DIR    0x2    /* only a directory (else ENOTDIR) */
+#define LOCKFS_FS_FOLLOW 0x4    /* a symbolic link at the name is followed
+                                   (lockfs_fs_info_at too) */
+
+/* What a file is, as lockfs tells files apart. */
+enum lockfs_fs_type {
+	LOCKFS_FS_OTHER = 0,    /* a device, fifo, socket, ... */
+	LOCKFS_FS_FILE,         /* a regular file */
+	LOCKFS_FS_DIRECTORY,
+	LOCKFS_FS_SYMLINK,      /* only where not followed */
+};
+
+/* A file's identity and what lockfs judges it by. */
+struct lockfs_fs_info {
+	unsigned long long  dev, ino;   /* the same pair: the same file, as
+	                                   long as it exists */
+	uid_t               uid;        /* its owner */
+	unsigned long       nlink;      /* names it has; a directory's on
+	                                   Linux: 2 + its subdirectories
+	                                   (1 or less: not counted so) */
+	enum lockfs_fs_type type;
+};
+
+/*
+ * lockfs_fs_open: opens name (relative to at) as how says, close-on-exec.
+ * The descriptor, or -1 with errno: ENOENT (nothing there), ENOTDIR (a
+ * component, or with LOCKFS_FS_DIR the file itself, is no directory),
+ * ELOOP (a symbolic link at the name, not followed), EACCES, another
+ * errno of the open.  Without LOCKFS_FS_READ the descriptor only names
+ * the file (Linux: O_PATH): for lockfs_fs_info and as the at of the
+ * other calls; it needs no right to read it.
+ */
+int   lockfs_fs_open(int at, const char *name, int how);
+
+/* lockfs_fs_close: closes descriptor fd (nothing when -1); errno is
+ * kept. */
+void  lockfs_fs_close(int fd);
+
+/* lockfs_fs_info: the file open as fd, into *fi.  0, or -1 with errno. */
+int   lockfs_fs_info(int fd, struct lockfs_fs_info *fi);
+
+/*
+ * lockfs_fs_info_at: the file at name (relative to at; a symbolic link
+ * there is itself looked at, unless how has LOCKFS_FS_FOLLOW), into *fi.
+ * 0, or -1 with errno (ENOENT, ENOTDIR: nothing there).
+ */
+int   lockfs_fs_info_at(int at, const char *name, int how,
+          struct lockfs_fs_info *fi);
+
+/*
+ * lockfs_fs_create_at: makes an empty regular file at name (relative to
+ * at) with mode (less the umask), only when nothing is at the name (a
+ * symbolic link there is neither followed nor reused), without keeping
+ * it open.  0, or -1 with errno (EEXIST: the name is taken).  On Linux
+ * one mknodat(2); where the file system makes no file so, an exclusive
+ * open and a close.
+ */
+int   lockfs_fs_create_at(int at, const char *name, mode_t mode);
+
+/* lockfs_fs_mkdir: makes directory path (mode 0777 less the umask, where
+ * the OS has modes).  0, or -1 with errno (EEXIST: path exists). */
+int   lockfs_fs_mkdir(const char *path);
+
+/* lockfs_fs_rmdir: removes the empty directory path.  0, or -1 with
+ * errno (ENOTEMPTY or EEXIST: not empty; ENOTDIR). */
+int   lockfs_fs_rmdir(const char *path);
+
+/* lockfs_fs_unlink_at: removes the file (not a directory) name, relative
+ * to at; a symbolic link there is removed, not followed.  0, or -1 with
+ * errno (ENOENT: nothing there). */
+int   lockfs_fs_unlink_at(int at, const char *name);
+
+/* lockfs_fs_rmdir_at: removes the empty directory name, relative to at.
+ * 0, or -1 with errno (ENOENT; ENOTEMPTY or EEXIST: not empty). */
+int   lockfs_fs_rmdir_at(int at, const char *name);
+
+/*
+ * lockfs_fs_may_remove_in: whether the calling thread's file-system
+ * credentials may make and remove names in directory dir (write and
+ * search it; followed), as the OS would judge those steps now.  0, or -1
+ * with errno (EACCES, EPERM, EROFS: may not; another errno when it
+ * cannot tell).
+ */
+int   lockfs_fs_may_remove_in(const char *dir);
+
+#endif /* LOCKFS_FS_H */
