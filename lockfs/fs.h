@@ -8,11 +8,11 @@
  * it (a symlink swapped in for it is not followed) on every OS that can.
  *
  * One implementation per OS: fs_unix.c (POSIX: openat with O_PATH,
- * fstatat, unlinkat, mknodat, faccessat), fs_win32.c (Windows: not yet;
+ * fstatat, unlinkat, mknodat, link, faccessat), fs_win32.c (Windows: not yet;
  * every call fails with ENOSYS).  A port adds its own file and builds it
- * instead; no method changes for it.  So far the mkdir method (mkdir.c,
- * lockdir.c) takes its steps through here; the other methods still call
- * POSIX directly (WINDOWS.md lists what).
+ * instead; no method changes for it.  So far the mkdir and link methods
+ * (mkdir.c, lockdir.c, link.c) take their steps through here; the rest of
+ * lockfs still calls POSIX directly (WINDOWS.md lists what).
  *
  * Descriptors are ints, as os.h's: what lockfs_fs_open gives, which the
  * rest of lockfs (os.h's directory reader, lockfs_fs_close) takes.
@@ -36,10 +36,16 @@
 
 /* How lockfs_fs_open opens a name (or-ed; 0: only to name the file, not
  * following a symbolic link at the name). */
-#define LOCKFS_FS_READ   0x1    /* to read it (a directory: its entries) */
-#define LOCKFS_FS_DIR    0x2    /* only a directory (else ENOTDIR) */
-#define LOCKFS_FS_FOLLOW 0x4    /* a symbolic link at the name is followed
+#define LOCKFS_FS_READ     0x01 /* to read it (a directory: its entries) */
+#define LOCKFS_FS_DIR      0x02 /* only a directory (else ENOTDIR) */
+#define LOCKFS_FS_FOLLOW   0x04 /* a symbolic link at the name is followed
                                    (lockfs_fs_info_at too) */
+#define LOCKFS_FS_WRITE    0x08 /* to write it (not with _READ) */
+#define LOCKFS_FS_CREATE   0x10 /* made, mode 0644 less the umask, when
+                                   nothing is at the name */
+#define LOCKFS_FS_EXCL     0x20 /* with _CREATE: only made (else EEXIST) */
+#define LOCKFS_FS_NONBLOCK 0x40 /* never waits to open (a FIFO planted at
+                                   the name) */
 
 /* What a file is, as lockfs tells files apart. */
 enum lockfs_fs_type {
@@ -87,14 +93,15 @@ int   lockfs_fs_info_at(int at, const char *name, int how,
           struct lockfs_fs_info *fi);
 
 /*
- * lockfs_fs_create_at: makes an empty regular file at name (relative to
- * at) with mode (less the umask), only when nothing is at the name (a
- * symbolic link there is neither followed nor reused), without keeping
- * it open.  0, or -1 with errno (EEXIST: the name is taken).  On Linux
- * one mknodat(2); where the file system makes no file so, an exclusive
- * open and a close.
+ * lockfs_fs_make_at: makes an empty regular file at name (relative to at)
+ * with mode (less the umask), only when nothing is at the name (a
+ * symbolic link there is neither followed nor reused), in one step and
+ * without opening it (Linux: mknodat(2)).  0, or -1 with errno: EEXIST
+ * when the name is taken; another (EPERM, EINVAL, ENOSYS) where the OS or
+ * file system makes no file so: the caller opens it with
+ * LOCKFS_FS_CREATE instead.
  */
-int   lockfs_fs_create_at(int at, const char *name, mode_t mode);
+int   lockfs_fs_make_at(int at, const char *name, mode_t mode);
 
 /* lockfs_fs_mkdir: makes directory path (mode 0777 less the umask, where
  * the OS has modes).  0, or -1 with errno (EEXIST: path exists). */
@@ -103,6 +110,15 @@ int   lockfs_fs_mkdir(const char *path);
 /* lockfs_fs_rmdir: removes the empty directory path.  0, or -1 with
  * errno (ENOTEMPTY or EEXIST: not empty; ENOTDIR). */
 int   lockfs_fs_rmdir(const char *path);
+
+/* lockfs_fs_link: gives the file at from (not followed) the further name
+ * to, which must not exist.  0, or -1 with errno (EEXIST: to exists;
+ * EPERM, EXDEV, EMLINK: no hard link can be made there). */
+int   lockfs_fs_link(const char *from, const char *to);
+
+/* lockfs_fs_unlink: removes the file (not a directory) path; a symbolic
+ * link there is removed, not followed.  0, or -1 with errno (ENOENT). */
+int   lockfs_fs_unlink(const char *path);
 
 /* lockfs_fs_unlink_at: removes the file (not a directory) name, relative
  * to at; a symbolic link there is removed, not followed.  0, or -1 with

@@ -33,18 +33,28 @@ info_of(const struct stat *st, struct lockfs_fs_info *fi)
 		fi->type = LOCKFS_FS_OTHER;
 }
 
-/* lockfs_fs_open: see fs.h. */
+/* lockfs_fs_open: see fs.h.  openat(2) (open(2) by name: glibc makes it
+ * openat). */
 int
 lockfs_fs_open(int at, const char *name, int how)
 {
 	int flags = O_CLOEXEC;
 
-	flags |= how & LOCKFS_FS_READ ? O_RDONLY : O_PATH;
+	if (how & LOCKFS_FS_WRITE)
+		flags |= O_WRONLY;
+	else
+		flags |= how & LOCKFS_FS_READ ? O_RDONLY : O_PATH;
 	if (how & LOCKFS_FS_DIR)
 		flags |= O_DIRECTORY;
 	if (!(how & LOCKFS_FS_FOLLOW))
 		flags |= O_NOFOLLOW;
-	return openat(at, name, flags);
+	if (how & LOCKFS_FS_CREATE)
+		flags |= O_CREAT;
+	if (how & LOCKFS_FS_EXCL)
+		flags |= O_EXCL;
+	if (how & LOCKFS_FS_NONBLOCK)
+		flags |= O_NONBLOCK;
+	return openat(at, name, flags, 0644);
 }
 
 /* lockfs_fs_close: see fs.h. */
@@ -70,38 +80,51 @@ lockfs_fs_info(int fd, struct lockfs_fs_info *fi)
 	return 0;
 }
 
-/* lockfs_fs_info_at: see fs.h. */
+/* lockfs_fs_info_at: see fs.h.  lstat(2) and stat(2) where at is
+ * LOCKFS_FS_CWD, as the methods always called them (glibc makes all three
+ * fstatat). */
 int
 lockfs_fs_info_at(int at, const char *name, int how,
     struct lockfs_fs_info *fi)
 {
 	struct stat st;
+	int         r;
 
-	if (fstatat(at, name, &st, how & LOCKFS_FS_FOLLOW ? 0 :
-	    AT_SYMLINK_NOFOLLOW) == -1)
+	if (at == AT_FDCWD)
+		r = how & LOCKFS_FS_FOLLOW ? stat(name, &st) :
+		    lstat(name, &st);
+	else
+		r = fstatat(at, name, &st, how & LOCKFS_FS_FOLLOW ? 0 :
+		    AT_SYMLINK_NOFOLLOW);
+	if (r == -1)
 		return -1;
 	info_of(&st, fi);
 	return 0;
 }
 
-/* lockfs_fs_create_at: see fs.h.  mknodat(2) makes a regular file
- * without opening it, and never follows or reuses what is at the name
- * (one call, where open and close were two). */
+/* lockfs_fs_make_at: see fs.h.  mknod(2) where at is LOCKFS_FS_CWD, as
+ * the link method always called it (glibc makes both mknodat). */
 int
-lockfs_fs_create_at(int at, const char *name, mode_t mode)
+lockfs_fs_make_at(int at, const char *name, mode_t mode)
 {
-	int fd;
+	if (at == AT_FDCWD)
+		return mknod(name, S_IFREG | mode, 0);
+	return mknodat(at, name, S_IFREG | mode, 0);
+}
 
-	if (mknodat(at, name, S_IFREG | mode, 0) == 0)
-		return 0;
-	if (errno == EEXIST)
-		return -1;
-	fd = openat(at, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-	    O_CLOEXEC, mode);
-	if (fd == -1)
-		return -1;
-	close(fd);
-	return 0;
+/* lockfs_fs_link: see fs.h.  link(2), which follows no symbolic link at
+ * from on Linux. */
+int
+lockfs_fs_link(const char *from, const char *to)
+{
+	return link(from, to);
+}
+
+/* lockfs_fs_unlink: see fs.h. */
+int
+lockfs_fs_unlink(const char *path)
+{
+	return unlink(path);
 }
 
 /* lockfs_fs_mkdir: see fs.h. */

@@ -54,13 +54,32 @@ lockfs_fs_info_at(int at, const char *name, int how,
 	return -1;
 }
 
-/* lockfs_fs_create_at: see fs.h. */
+/* lockfs_fs_make_at: see fs.h. */
 int
-lockfs_fs_create_at(int at, const char *name, mode_t mode)
+lockfs_fs_make_at(int at, const char *name, mode_t mode)
 {
 	(void)at;
 	(void)name;
 	(void)mode;
+	errno = ENOSYS;
+	return -1;
+}
+
+/* lockfs_fs_link: see fs.h. */
+int
+lockfs_fs_link(const char *from, const char *to)
+{
+	(void)from;
+	(void)to;
+	errno = ENOSYS;
+	return -1;
+}
+
+/* lockfs_fs_unlink: see fs.h. */
+int
+lockfs_fs_unlink(const char *path)
+{
+	(void)path;
 	errno = ENOSYS;
 	return -1;
 }

@@ -99,13 +99,28 @@ out:
 	return r;
 }
 
-/* Puts our marker into the directory open as dfd, exclusively (never
- * following or reusing what is at the name): 0, or -1 with errno
- * (EEXIST: the name is taken). */
+/*
+ * Puts our marker into the directory open as dfd, exclusively: made
+ * without opening it, which never follows or reuses what is at the name
+ * (one call, where open and close were two); where the file system makes
+ * no file so, opened with LOCKFS_FS_EXCL.  0, or -1 with errno (EEXIST:
+ * the name is taken).
+ */
 static int
 add_marker_at(const struct lockfs_lock *l, int dfd)
 {
-	return lockfs_fs_create_at(dfd, marker_of(l), 0644);
+	int fd;
+
+	if (lockfs_fs_make_at(dfd, marker_of(l), 0644) == 0)
+		return 0;
+	if (errno == EEXIST)
+		return -1;
+	fd = lockfs_fs_open(dfd, marker_of(l), LOCKFS_FS_WRITE |
+	    LOCKFS_FS_CREATE | LOCKFS_FS_EXCL);
+	if (fd == -1)
+		return -1;
+	lockfs_fs_close(fd);
+	return 0;
 }
 
 /* Puts our marker into the directory dir, through a descriptor of it (a
