@@ -69,11 +69,14 @@ struct lockfs_fs_info {
 /*
  * lockfs_fs_open: opens name (relative to at) as how says, close-on-exec.
  * The descriptor, or -1 with errno: ENOENT (nothing there), ENOTDIR (a
- * component, or with LOCKFS_FS_DIR the file itself, is no directory),
- * ELOOP (a symbolic link at the name, not followed), EACCES, another
- * errno of the open.  Without LOCKFS_FS_READ the descriptor only names
- * the file (Linux: O_PATH): for lockfs_fs_info and as the at of the
- * other calls; it needs no right to read it.
+ * component, or with LOCKFS_FS_DIR the file itself, is no directory; so
+ * is a symbolic link at the name, not followed), ELOOP (without
+ * LOCKFS_FS_DIR, a symbolic link at the name, not followed, opened to
+ * read or write), EEXIST (LOCKFS_FS_EXCL), EACCES, another errno of the
+ * open.  Without LOCKFS_FS_READ or _WRITE the descriptor only names the
+ * file (Linux: O_PATH; a symbolic link at the name, not followed, is
+ * named itself): for lockfs_fs_info and as the at of the other calls; it
+ * needs no right to read it.
  */
 int   lockfs_fs_open(int at, const char *name, int how);
 
