@@ -27,9 +27,26 @@
 #ifndef LOCKFS_FS_H
 #define LOCKFS_FS_H
 
+#include <errno.h>
+#include <limits.h>
 #include <sys/types.h>
 
 #include "os.h"
+
+/* The longest name of a directory entry, in bytes (NAME_MAX; 255 where
+ * limits.h has none: mingw-w64). */
+#ifdef NAME_MAX
+#define LOCKFS_FS_NAME_MAX NAME_MAX
+#else
+#define LOCKFS_FS_NAME_MAX 255
+#endif
+
+/* ESTALE, which lockfs gives for a file that is no longer the one it
+ * judged, where errno.h has none (mingw-w64): a value beyond its
+ * others. */
+#ifndef ESTALE
+#define ESTALE 1001
+#endif
 
 /* at: names relative to the working directory (Linux's AT_FDCWD). */
 #define LOCKFS_FS_CWD (-100)

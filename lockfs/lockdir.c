@@ -64,12 +64,12 @@ marker_name(const struct lockfs_lock *l, char *out, size_t size)
 int
 lockfs_lockdir_tmp_name(const struct lockfs_lock *l, char *out, size_t size)
 {
-	char marker[NAME_MAX + 1];
+	char marker[LOCKFS_FS_NAME_MAX + 1];
 	int  n;
 
 	if (marker_name(l, marker, sizeof(marker)) == -1)
 		return -1;
-	if (strlen(LOCKDIR_TMP_PREFIX) + strlen(marker) > NAME_MAX) {
+	if (strlen(LOCKDIR_TMP_PREFIX) + strlen(marker) > LOCKFS_FS_NAME_MAX) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
@@ -193,7 +193,7 @@ lockfs_lockdir_rename_away(const struct lockfs_lock *l, const char *tmp,
     int dfd, int lfd)
 {
 	struct lockfs_err ignored;
-	char              marker[NAME_MAX + 1];
+	char              marker[LOCKFS_FS_NAME_MAX + 1];
 	int               r = -1;
 
 	if (lockfs_os_rename_noreplace(l->lock_file, tmp) == -1 &&

@@ -23,6 +23,7 @@
 #ifndef LOCKFS_OS_H
 #define LOCKFS_OS_H
 
+#include <dirent.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -33,6 +34,13 @@
  * placeholders there (os_win32.c says what it gives). */
 typedef unsigned int uid_t;
 typedef unsigned int gid_t;
+#endif
+
+/* The types of lockfs_os_dir_next that lockfs asks for, where dirent.h
+ * has none (mingw-w64), with Linux's values. */
+#ifndef DT_UNKNOWN
+#define DT_UNKNOWN 0
+#define DT_DIR     4
 #endif
 
 /* Process identity. */
