@@ -16,33 +16,32 @@
  * not make it ours.
  */
 #include <errno.h>
-#include <fcntl.h>
+#include <limits.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "fs.h"
 #include "lockfs.h"
 
-/* Whether lock_file's lstat lk and our unique file's un are one inode, a
+/* Whether lock_file's look lk and our unique file's un are one inode, a
  * regular file of the owner's uid. */
 static int
-link_same(const struct lockfs_lock *l, const struct stat *lk,
-    const struct stat *un)
+link_same(const struct lockfs_lock *l, const struct lockfs_fs_info *lk,
+    const struct lockfs_fs_info *un)
 {
-	return S_ISREG(lk->st_mode) && lk->st_dev == un->st_dev &&
-	    lk->st_ino == un->st_ino && lk->st_uid == l->owner.uid;
+	return lk->type == LOCKFS_FS_FILE && lk->dev == un->dev &&
+	    lk->ino == un->ino && lk->uid == l->owner.uid;
 }
 
-/* link_is_mine for lock_file's lstat lk: 1 when it and our unique file
+/* link_is_mine for lock_file's look lk: 1 when it and our unique file
  * are the same inode, a regular file of the owner's uid; 0 when not;
  * else LB_ERROR. */
 static int
-link_is_mine_at(struct lockfs_lock *l, const struct stat *lk,
+link_is_mine_at(struct lockfs_lock *l, const struct lockfs_fs_info *lk,
     struct lockfs_err *err)
 {
-	struct stat un;
+	struct lockfs_fs_info un;
 
-	if (lstat(l->unique, &un) == -1) {
+	if (lockfs_fs_info_at(LOCKFS_FS_CWD, l->unique, 0, &un) == -1) {
 		if (errno == ENOENT || errno == ENOTDIR)
 			return 0;
 		return lockfs_fail(err, LB_ERROR, errno, "cannot look at %s",
@@ -51,16 +50,16 @@ link_is_mine_at(struct lockfs_lock *l, const struct stat *lk,
 	return link_same(l, lk, &un);
 }
 
-/* For our unique file's lstat un (a regular file of the owner's uid): 1
+/* For our unique file's look un (a regular file of the owner's uid): 1
  * when lock_file is that inode, 0 when it is not (or not there), else
  * LB_ERROR. */
 static int
-link_is_lock(struct lockfs_lock *l, const struct stat *un,
+link_is_lock(struct lockfs_lock *l, const struct lockfs_fs_info *un,
     struct lockfs_err *err)
 {
-	struct stat lk;
+	struct lockfs_fs_info lk;
 
-	if (lstat(l->lock_file, &lk) == -1) {
+	if (lockfs_fs_info_at(LOCKFS_FS_CWD, l->lock_file, 0, &lk) == -1) {
 		if (errno == ENOENT || errno == ENOTDIR)
 			return 0;
 		return lockfs_fail(err, LB_ERROR, errno, "cannot look at %s",
@@ -74,9 +73,9 @@ link_is_lock(struct lockfs_lock *l, const struct stat *un,
 static int
 link_is_mine(struct lockfs_lock *l, struct lockfs_err *err)
 {
-	struct stat lk;
+	struct lockfs_fs_info lk;
 
-	if (lstat(l->lock_file, &lk) == -1) {
+	if (lockfs_fs_info_at(LOCKFS_FS_CWD, l->lock_file, 0, &lk) == -1) {
 		if (errno == ENOENT || errno == ENOTDIR)
 			return 0;
 		return lockfs_fail(err, LB_ERROR, errno, "cannot look at %s",
@@ -91,10 +90,10 @@ link_is_mine(struct lockfs_lock *l, struct lockfs_err *err)
 static int
 link_release_check(struct lockfs_lock *l, struct lockfs_err *err)
 {
-	struct stat lk;
-	int         r;
+	struct lockfs_fs_info lk;
+	int                   r;
 
-	if (lstat(l->lock_file, &lk) == -1) {
+	if (lockfs_fs_info_at(LOCKFS_FS_CWD, l->lock_file, 0, &lk) == -1) {
 		if (errno == ENOENT || errno == ENOTDIR)
 			return lockfs_fail(err, LB_ENOTLOCKED, 0, "%s is not "
 			    "locked", l->path);
@@ -110,14 +109,15 @@ link_release_check(struct lockfs_lock *l, struct lockfs_err *err)
 /* Whether a unique file st is one we may make our lock: a regular file of
  * the owner's uid.  0, or LB_EFAILED naming what it is. */
 static int
-link_unique_check(struct lockfs_lock *l, const struct stat *st,
+link_unique_check(struct lockfs_lock *l, const struct lockfs_fs_info *st,
     struct lockfs_err *err)
 {
-	if (S_ISREG(st->st_mode) && st->st_uid == l->owner.uid)
+	if (st->type == LOCKFS_FS_FILE && st->uid == l->owner.uid)
 		return 0;
 	return lockfs_fail(err, LB_EFAILED, EEXIST, "cannot lock %s: %s is "
 	    "not a file of ours (%s of uid %ld)", l->path, l->unique,
-	    S_ISREG(st->st_mode) ? "a file" : "no file", (long)st->st_uid);
+	    st->type == LOCKFS_FS_FILE ? "a file" : "no file",
+	    (long)st->uid);
 }
 
 /*
@@ -127,37 +127,37 @@ link_unique_check(struct lockfs_lock *l, const struct stat *st,
  * client).  Another user's file made our lock would be one we could not
  * remove from a sticky directory, and one its user could.
  *
- * Made with mknod(2), which makes a regular file without opening it and
- * never follows or reuses what is at the name (two calls with the look
- * at its owner, which catches file systems that do not make files of the
- * file-system uid, where open, fstat and close were three).  When the
- * name is taken (our litter, or something planted) or mknod fails
- * otherwise, the file is opened instead: O_NONBLOCK, so that a FIFO
- * planted there must not hang us.
+ * Made without opening it (mknod(2)), which never follows or reuses
+ * what is at the name (two calls with the look at its owner, which
+ * catches file systems that do not make files of the file-system uid,
+ * where open, fstat and close were three).  When the name is taken (our
+ * litter, or something planted) or it cannot be made so, the file is
+ * opened instead: LOCKFS_FS_NONBLOCK, so that a FIFO planted there must
+ * not hang us.
  */
 static int
 link_make_unique(struct lockfs_lock *l, struct lockfs_err *err)
 {
-	struct stat st;
-	int         fd, r;
+	struct lockfs_fs_info st;
+	int                   fd, r;
 
-	if (mknod(l->unique, S_IFREG | 0644, 0) == 0) {
-		if (lstat(l->unique, &st) == -1)
+	if (lockfs_fs_make_at(LOCKFS_FS_CWD, l->unique, 0644) == 0) {
+		if (lockfs_fs_info_at(LOCKFS_FS_CWD, l->unique, 0, &st) == -1)
 			return lockfs_fail(err, LB_EFAILED, errno, "cannot "
 			    "lock %s: cannot look at %s", l->path, l->unique);
 		return link_unique_check(l, &st, err);
 	}
-	fd = open(l->unique, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
-	    O_CLOEXEC, 0644);
+	fd = lockfs_fs_open(LOCKFS_FS_CWD, l->unique, LOCKFS_FS_WRITE |
+	    LOCKFS_FS_CREATE | LOCKFS_FS_NONBLOCK);
 	if (fd == -1)
 		return lockfs_fail(err, LB_EFAILED, errno, "cannot lock %s: "
 		    "cannot create %s", l->path, l->unique);
-	if (fstat(fd, &st) == -1)
+	if (lockfs_fs_info(fd, &st) == -1)
 		r = lockfs_fail(err, LB_EFAILED, errno, "cannot lock %s: "
 		    "cannot look at %s", l->path, l->unique);
 	else
 		r = link_unique_check(l, &st, err);
-	close(fd);
+	lockfs_fs_close(fd);
 	return r;
 }
 
@@ -171,11 +171,11 @@ link_make_unique(struct lockfs_lock *l, struct lockfs_err *err)
 static int
 link_try_acquire(struct lockfs_lock *l, struct lockfs_err *err)
 {
-	struct stat lk;
-	int         r;
+	struct lockfs_fs_info lk;
+	int                   r;
 
 	/* One look at PATH.lock for both questions (there? ours?). */
-	if (lstat(l->lock_file, &lk) == 0) {
+	if (lockfs_fs_info_at(LOCKFS_FS_CWD, l->lock_file, 0, &lk) == 0) {
 		if ((r = link_is_mine_at(l, &lk, err)) == 1)
 			r = 0;
 		else if (r == 0)
@@ -186,12 +186,12 @@ link_try_acquire(struct lockfs_lock *l, struct lockfs_err *err)
 	if ((r = link_make_unique(l, err)) != 0)   /* also when it could
 						     not look */
 		goto out;
-	if (link(l->unique, l->lock_file) == 0)
+	if (lockfs_fs_link(l->unique, l->lock_file) == 0)
 		goto out;
 	if (errno != EEXIST) {
 		r = lockfs_fail(err, LB_EFAILED, errno, "cannot lock %s: "
 		    "cannot link %s to %s", l->path, l->lock_file, l->unique);
-		unlink(l->unique);
+		lockfs_fs_unlink(l->unique);
 		goto out;
 	}
 	if ((r = link_is_mine(l, err)) == 1)
@@ -206,17 +206,18 @@ out:
 static void
 link_abandon(struct lockfs_lock *l)
 {
-	struct lockfs_err err;
-	struct stat       un;
-	int               saved = errno;
+	struct lockfs_err     err;
+	struct lockfs_fs_info un;
+	int                   saved = errno;
 
 	/* Only a file of ours: another's, planted at our name, is theirs.
 	 * Our name first: mostly nothing is there (a release or a handoff
 	 * removed it), and one look tells; when it is ours, that look is
 	 * the one PATH.lock is compared with (is it the lock?). */
-	if (lstat(l->unique, &un) == 0 && S_ISREG(un.st_mode) &&
-	    un.st_uid == l->owner.uid && link_is_lock(l, &un, &err) == 0)
-		unlink(l->unique);
+	if (lockfs_fs_info_at(LOCKFS_FS_CWD, l->unique, 0, &un) == 0 &&
+	    un.type == LOCKFS_FS_FILE && un.uid == l->owner.uid &&
+	    link_is_lock(l, &un, &err) == 0)
+		lockfs_fs_unlink(l->unique);
 	errno = saved;
 }
 
@@ -227,7 +228,7 @@ link_release(struct lockfs_lock *l, struct lockfs_err *err)
 
 	if ((r = link_release_check(l, err)) < 0)
 		goto out;
-	if (unlink(l->lock_file) == -1) {
+	if (lockfs_fs_unlink(l->lock_file) == -1) {
 		r = lockfs_fail(err, LB_EUNLOCK, errno, "cannot remove %s",
 		    l->lock_file);
 		goto out;
@@ -236,7 +237,7 @@ link_release(struct lockfs_lock *l, struct lockfs_err *err)
 out:
 	/* Our unique file is litter unless it is the lock. */
 	if (r == 0)
-		unlink(l->unique);
+		lockfs_fs_unlink(l->unique);
 	else if (r == LB_ENOTLOCKED || r == LB_ENOTMINE)
 		link_abandon(l);
 	return r;
@@ -250,13 +251,14 @@ out:
 static int
 link_break(struct lockfs_lock *l, struct lockfs_err *err)
 {
-	char        unique[PATH_MAX];
-	struct stat st;
+	char                  unique[PATH_MAX];
+	struct lockfs_fs_info st;
 
-	if (lstat(l->lock_file, &st) == 0 && S_ISREG(st.st_mode) &&
-	    st.st_nlink > 1 && lockfs_link_find_unique(l->dir, l->lock_file,
-	    st.st_dev, st.st_ino, unique, sizeof(unique)) == 0)
-		unlink(unique);
+	if (lockfs_fs_info_at(LOCKFS_FS_CWD, l->lock_file, 0, &st) == 0 &&
+	    st.type == LOCKFS_FS_FILE && st.nlink > 1 &&
+	    lockfs_link_find_unique(l->dir, l->lock_file, st.dev, st.ino,
+	    unique, sizeof(unique)) == 0)
+		lockfs_fs_unlink(unique);
 	return lockfs_remove_artefact(l, 1, err);
 }
 

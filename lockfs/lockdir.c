@@ -27,13 +27,12 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "fs.h"
 #include "lockfs.h"
 
 #define LOCKDIR_TMP_PREFIX ".lockbroker-mkdir."
@@ -65,12 +64,12 @@ marker_name(const struct lockfs_lock *l, char *out, size_t size)
 int
 lockfs_lockdir_tmp_name(const struct lockfs_lock *l, char *out, size_t size)
 {
-	char marker[NAME_MAX + 1];
+	char marker[LOCKFS_FS_NAME_MAX + 1];
 	int  n;
 
 	if (marker_name(l, marker, sizeof(marker)) == -1)
 		return -1;
-	if (strlen(LOCKDIR_TMP_PREFIX) + strlen(marker) > NAME_MAX) {
+	if (strlen(LOCKDIR_TMP_PREFIX) + strlen(marker) > LOCKFS_FS_NAME_MAX) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
@@ -91,38 +90,34 @@ lockfs_lockdir_tmp_name(const struct lockfs_lock *l, char *out, size_t size)
  * not the directory want).
  */
 static int
-empty_at(int dfd, const char *name, const struct stat *want)
+empty_at(int dfd, const char *name, const struct lockfs_fs_info *want)
 {
-	struct lockfs_os_dir d;
-	struct stat          st;
-	const char          *entry;
-	int                  fd, r = -1, saved;
+	struct lockfs_os_dir  d;
+	struct lockfs_fs_info st;
+	const char           *entry;
+	int                   fd, r = -1;
 
-	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC);
+	fd = lockfs_fs_open(dfd, name, LOCKFS_FS_READ | LOCKFS_FS_DIR);
 	if (fd == -1)
 		goto out;
-	if (want != NULL && fstat(fd, &st) == -1)
+	if (want != NULL && lockfs_fs_info(fd, &st) == -1)
 		goto out;
-	if (want != NULL && (st.st_dev != want->st_dev ||
-	    st.st_ino != want->st_ino || st.st_uid != want->st_uid)) {
+	if (want != NULL && (st.dev != want->dev || st.ino != want->ino ||
+	    st.uid != want->uid)) {
 		errno = ESTALE;
 		goto out;
 	}
 	lockfs_os_dir_start(&d, fd, NULL, 0);
 	while ((entry = lockfs_os_dir_next(&d, NULL)) != NULL)
-		if (unlinkat(fd, entry, 0) == -1 && errno != ENOENT)
+		if (lockfs_fs_unlink_at(fd, entry) == -1 && errno != ENOENT)
 			goto out;
 	if (errno != 0)
 		goto out;               /* cannot be read */
-	if (unlinkat(dfd, name, AT_REMOVEDIR) == -1 && errno != ENOENT)
+	if (lockfs_fs_rmdir_at(dfd, name) == -1 && errno != ENOENT)
 		goto out;
 	r = 0;
 out:
-	saved = errno;
-	if (fd != -1)
-		close(fd);
-	errno = saved;
+	lockfs_fs_close(fd);
 	return r;
 }
 
@@ -130,10 +125,10 @@ out:
 int
 lockfs_lockdir_empty(const char *file, struct lockfs_err *err)
 {
-	const char *slash = strrchr(file, '/');
-	char        dir[PATH_MAX];
-	struct stat st;
-	int         dfd = -1, r = 0, saved;
+	const char           *slash = strrchr(file, '/');
+	char                  dir[PATH_MAX];
+	struct lockfs_fs_info st;
+	int                   dfd = -1, r = 0;
 
 	if (slash == NULL || slash[1] == '\0') {
 		r = lockfs_fail(err, LB_EUNLOCK, EINVAL, "will not remove %s",
@@ -142,15 +137,17 @@ lockfs_lockdir_empty(const char *file, struct lockfs_err *err)
 	}
 	snprintf(dir, sizeof(dir), "%.*s", slash == file ? 1 :
 	    (int)(slash - file), file);
-	if ((dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) == -1 ||
-	    fstatat(dfd, slash + 1, &st, AT_SYMLINK_NOFOLLOW) == -1) {
+	if ((dfd = lockfs_fs_open(LOCKFS_FS_CWD, dir, LOCKFS_FS_DIR |
+	    LOCKFS_FS_FOLLOW)) == -1 ||
+	    lockfs_fs_info_at(dfd, slash + 1, 0, &st) == -1) {
 		if (errno != ENOENT && errno != ENOTDIR)
 			r = lockfs_fail(err, LB_EUNLOCK, errno,
 			    "cannot look at %s", file);
 		goto out;
 	}
-	if (!S_ISDIR(st.st_mode)) {
-		if (unlinkat(dfd, slash + 1, 0) == -1 && errno != ENOENT)
+	if (st.type != LOCKFS_FS_DIRECTORY) {
+		if (lockfs_fs_unlink_at(dfd, slash + 1) == -1 &&
+		    errno != ENOENT)
 			r = lockfs_fail(err, LB_EUNLOCK, errno,
 			    "cannot remove %s", file);
 		goto out;
@@ -159,11 +156,7 @@ lockfs_lockdir_empty(const char *file, struct lockfs_err *err)
 		r = lockfs_fail(err, LB_EUNLOCK, errno, "cannot remove %s",
 		    file);
 out:
-	if (dfd != -1) {
-		saved = errno;
-		close(dfd);
-		errno = saved;
-	}
+	lockfs_fs_close(dfd);
 	return r;
 }
 
@@ -171,24 +164,25 @@ out:
 int
 lockfs_lockdir_only_files(const char *dir)
 {
-	struct lockfs_os_dir d;
-	struct stat          st;
-	const char          *entry;
-	unsigned char        type;
-	int                  fd, r = 1;
+	struct lockfs_os_dir  d;
+	struct lockfs_fs_info st;
+	const char           *entry;
+	unsigned char         type;
+	int                   fd, r = 1;
 
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	fd = lockfs_fs_open(LOCKFS_FS_CWD, dir, LOCKFS_FS_READ |
+	    LOCKFS_FS_DIR);
 	if (fd == -1)
 		return 0;
 	lockfs_os_dir_start(&d, fd, NULL, 0);
 	while (r == 1 && (entry = lockfs_os_dir_next(&d, &type)) != NULL)
 		if (type == DT_DIR || (type == DT_UNKNOWN &&
-		    (fstatat(fd, entry, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
-		    S_ISDIR(st.st_mode))))
+		    (lockfs_fs_info_at(fd, entry, 0, &st) == -1 ||
+		    st.type == LOCKFS_FS_DIRECTORY)))
 			r = 0;
 	if (r == 1 && errno != 0)
 		r = 0;                  /* cannot be read */
-	close(fd);
+	lockfs_fs_close(fd);
 	return r;
 }
 
@@ -199,7 +193,7 @@ lockfs_lockdir_rename_away(const struct lockfs_lock *l, const char *tmp,
     int dfd, int lfd)
 {
 	struct lockfs_err ignored;
-	char              marker[NAME_MAX + 1];
+	char              marker[LOCKFS_FS_NAME_MAX + 1];
 	int               r = -1;
 
 	if (lockfs_os_rename_noreplace(l->lock_file, tmp) == -1 &&
@@ -211,8 +205,8 @@ lockfs_lockdir_rename_away(const struct lockfs_lock *l, const char *tmp,
 	 * the directory judged, then the directory by name; anything else
 	 * (come in since, or left by a failure) is emptied out by name. */
 	if (marker_name(l, marker, sizeof(marker)) == 0 &&
-	    (unlinkat(lfd, marker, 0) == 0 || errno == ENOENT) &&
-	    unlinkat(dfd, strrchr(tmp, '/') + 1, AT_REMOVEDIR) == 0)
+	    (lockfs_fs_unlink_at(lfd, marker) == 0 || errno == ENOENT) &&
+	    lockfs_fs_rmdir_at(dfd, strrchr(tmp, '/') + 1) == 0)
 		goto out;
 	lockfs_lockdir_empty(tmp, &ignored);
 out:
@@ -227,12 +221,13 @@ has_entries(const char *dir)
 	struct lockfs_os_dir d;
 	int                  fd, r;
 
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	fd = lockfs_fs_open(LOCKFS_FS_CWD, dir, LOCKFS_FS_READ |
+	    LOCKFS_FS_DIR);
 	if (fd == -1)
 		return 0;
 	lockfs_os_dir_start(&d, fd, NULL, 0);
 	r = lockfs_os_dir_next(&d, NULL) != NULL;
-	close(fd);
+	lockfs_fs_close(fd);
 	return r;
 }
 
@@ -240,18 +235,18 @@ has_entries(const char *dir)
 int
 lockfs_lockdir_remove(const struct lockfs_lock *l, struct lockfs_err *err)
 {
-	struct lockfs_err ignored;
-	char              tmp[PATH_MAX];
-	struct stat       st;
-	int               r = 0, saved;
+	struct lockfs_err     ignored;
+	char                  tmp[PATH_MAX];
+	struct lockfs_fs_info st;
+	int                   r = 0, saved;
 
-	if (lstat(l->lock_file, &st) == -1) {
+	if (lockfs_fs_info_at(LOCKFS_FS_CWD, l->lock_file, 0, &st) == -1) {
 		if (errno != ENOENT && errno != ENOTDIR)
 			r = lockfs_fail(err, LB_EUNLOCK, errno,
 			    "cannot look at %s", l->lock_file);
 		goto out;
 	}
-	if (!S_ISDIR(st.st_mode)) {
+	if (st.type != LOCKFS_FS_DIRECTORY) {
 		r = lockfs_fail(err, LB_EUNLOCK, ENOTDIR, "will not remove %s "
 		    "as a lock directory", l->lock_file);
 		goto out;
@@ -265,8 +260,8 @@ lockfs_lockdir_remove(const struct lockfs_lock *l, struct lockfs_err *err)
 	}
 	/* Markers that may not be removed (another's directory): refused
 	 * before it is moved at all, so that the lock is never free for an
-	 * instant (AT_EACCESS: as the file-system credentials in force). */
-	if (faccessat(AT_FDCWD, l->lock_file, W_OK | X_OK, AT_EACCESS) == -1 &&
+	 * instant (as the file-system credentials in force). */
+	if (lockfs_fs_may_remove_in(l->lock_file) == -1 &&
 	    (errno == EACCES || errno == EPERM || errno == EROFS)) {
 		r = lockfs_fail(err, LB_EUNLOCK, errno, "cannot remove %s",
 		    l->lock_file);
@@ -320,7 +315,7 @@ out:
  */
 static int
 is_dead_leftover(int dfd, const char *name, const char *hash,
-    struct stat *st)
+    struct lockfs_fs_info *st)
 {
 	struct lockfs_holder h;
 	const char          *marker = name + strlen(LOCKDIR_TMP_PREFIX);
@@ -335,8 +330,9 @@ is_dead_leftover(int dfd, const char *name, const char *hash,
 	    h.host[0] == '\0' || h.pid <= 0 || h.start == 0 ||
 	    lockfs_holder_liveness(&h) != LB_HOLDER_DEAD)
 		return 0;
-	return fstatat(dfd, name, st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    S_ISDIR(st->st_mode) && st->st_uid == lockfs_os_files_uid();
+	return lockfs_fs_info_at(dfd, name, 0, st) == 0 &&
+	    st->type == LOCKFS_FS_DIRECTORY &&
+	    st->uid == lockfs_os_files_uid();
 }
 
 /*
@@ -350,7 +346,7 @@ is_dead_leftover(int dfd, const char *name, const char *hash,
  */
 static int
 remove_leftover(const struct lockfs_lock *l, int dfd, const char *name,
-    const struct stat *st, const char *tmp, const char *tmp_base)
+    const struct lockfs_fs_info *st, const char *tmp, const char *tmp_base)
 {
 	char from[PATH_MAX];
 	int  n;
@@ -379,20 +375,21 @@ remove_leftover(const struct lockfs_lock *l, int dfd, const char *name,
  * is not -1).  1 when it may (or cannot tell), else 0.
  */
 static int
-may_hold_temporaries(const struct lockfs_lock *l, const struct stat *st,
-    int dfd, int lock_there)
+may_hold_temporaries(const struct lockfs_lock *l,
+    const struct lockfs_fs_info *st, int dfd, int lock_there)
 {
-	struct stat lk;
-	const char *base = strrchr(l->lock_file, '/');
-	nlink_t     others;
+	struct lockfs_fs_info lk;
+	const char           *base = strrchr(l->lock_file, '/');
+	unsigned long         others;
 
-	if (st->st_nlink < 2)
+	if (st->nlink < 2)
 		return 1;               /* not counted (btrfs: 1) */
-	others = st->st_nlink - 2;
+	others = st->nlink - 2;
 	if (others > 0 && lock_there == -1)
-		lock_there = (dfd == -1 ? lstat(l->lock_file, &lk) :
-		    fstatat(dfd, base == NULL ? l->lock_file : base + 1, &lk,
-		    AT_SYMLINK_NOFOLLOW)) == 0 && S_ISDIR(lk.st_mode);
+		lock_there = (dfd == -1 ? lockfs_fs_info_at(LOCKFS_FS_CWD,
+		    l->lock_file, 0, &lk) : lockfs_fs_info_at(dfd,
+		    base == NULL ? l->lock_file : base + 1, 0, &lk)) == 0 &&
+		    lk.type == LOCKFS_FS_DIRECTORY;
 	if (others > 0 && lock_there == 1)
 		others--;
 	return others > 0;
@@ -409,12 +406,12 @@ lockfs_lockdir_tidy(const struct lockfs_lock *l)
 int
 lockfs_lockdir_tidy_at(const struct lockfs_lock *l, int dfd, int lock_there)
 {
-	struct lockfs_os_dir d;
-	struct stat          st;
-	char                 tmp[PATH_MAX], hash[16];
-	const char          *dot, *tmp_base, *entry;
-	void                *big = NULL;
-	int                  fd = -1, n = -1;
+	struct lockfs_os_dir  d;
+	struct lockfs_fs_info st;
+	char                  tmp[PATH_MAX], hash[16];
+	const char           *dot, *tmp_base, *entry;
+	void                 *big = NULL;
+	int                   fd = -1, n = -1;
 
 	if (lockfs_lockdir_tmp_name(l, tmp, sizeof(tmp)) == -1 ||
 	    (dot = strrchr(tmp, '.')) == NULL || strlen(dot) >= sizeof(hash))
@@ -423,13 +420,15 @@ lockfs_lockdir_tidy_at(const struct lockfs_lock *l, int dfd, int lock_there)
 	snprintf(hash, sizeof(hash), "%s", dot);
 	/* One look (by the descriptor given, else by name) before the
 	 * directory is opened and read. */
-	if ((dfd != -1 ? fstat(dfd, &st) : stat(l->dir, &st)) == -1)
+	if ((dfd != -1 ? lockfs_fs_info(dfd, &st) :
+	    lockfs_fs_info_at(LOCKFS_FS_CWD, l->dir, LOCKFS_FS_FOLLOW, &st))
+	    == -1)
 		goto out;
 	n = 0;
 	if (!may_hold_temporaries(l, &st, dfd, lock_there))
 		goto out;
-	if (dfd == -1 && (dfd = fd = open(l->dir, O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC)) == -1) {
+	if (dfd == -1 && (dfd = fd = lockfs_fs_open(LOCKFS_FS_CWD, l->dir,
+	    LOCKFS_FS_READ | LOCKFS_FS_DIR | LOCKFS_FS_FOLLOW)) == -1) {
 		n = -1;
 		goto out;
 	}
@@ -442,7 +441,6 @@ lockfs_lockdir_tidy_at(const struct lockfs_lock *l, int dfd, int lock_there)
 			n++;
 out:
 	free(big);
-	if (fd != -1)
-		close(fd);
+	lockfs_fs_close(fd);
 	return n;
 }

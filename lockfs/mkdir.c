@@ -30,12 +30,11 @@
  * place, as lockfile does.
  */
 #include <errno.h>
-#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "fs.h"
 #include "lockfs.h"
 
 /* Our marker's name in PATH.lock (l's unique name's base). */
@@ -56,16 +55,16 @@ marker_of(const struct lockfs_lock *l)
  * descriptor of the directory judged.
  */
 static int
-mine_at(struct lockfs_lock *l, int dfd, const struct stat *st,
+mine_at(struct lockfs_lock *l, int dfd, const struct lockfs_fs_info *st,
     struct lockfs_err *err)
 {
-	struct stat mk;
-	int         r = 0;
+	struct lockfs_fs_info mk;
+	int                   r = 0;
 
-	if (st->st_uid != l->owner.uid)
+	if (st->uid != l->owner.uid)
 		goto out;
-	if (fstatat(dfd, marker_of(l), &mk, AT_SYMLINK_NOFOLLOW) == 0)
-		r = S_ISREG(mk.st_mode) && mk.st_uid == l->owner.uid;
+	if (lockfs_fs_info_at(dfd, marker_of(l), 0, &mk) == 0)
+		r = mk.type == LOCKFS_FS_FILE && mk.uid == l->owner.uid;
 	else if (errno != ENOENT && errno != ENOTDIR)
 		r = lockfs_fail(err, LB_ERROR, errno, "cannot look at %s",
 		    l->unique);
@@ -79,53 +78,48 @@ out:
 static int
 mkdir_is_mine(struct lockfs_lock *l, struct lockfs_err *err)
 {
-	struct stat st;
-	int         dfd, r = 0, saved;
+	struct lockfs_fs_info st;
+	int                   dfd, r = 0;
 
-	dfd = open(l->lock_file, O_PATH | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC);
+	dfd = lockfs_fs_open(LOCKFS_FS_CWD, l->lock_file, LOCKFS_FS_DIR);
 	if (dfd == -1) {
 		if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP)
 			r = lockfs_fail(err, LB_ERROR, errno,
 			    "cannot look at %s", l->lock_file);
 		goto out;
 	}
-	if (fstat(dfd, &st) == -1) {
+	if (lockfs_fs_info(dfd, &st) == -1) {
 		r = lockfs_fail(err, LB_ERROR, errno, "cannot look at %s",
 		    l->lock_file);
 		goto out;
 	}
 	r = mine_at(l, dfd, &st, err);
 out:
-	if (dfd != -1) {
-		saved = errno;
-		close(dfd);
-		errno = saved;
-	}
+	lockfs_fs_close(dfd);
 	return r;
 }
 
 /*
- * Puts our marker into the directory open as dfd, exclusively: with
- * mknodat(2), which makes a regular file without opening it and never
- * follows or reuses what is at the name (one call, where open and close
- * were two); where the file system makes no file so, opened with O_EXCL.
- * 0, or -1 with errno (EEXIST: the name is taken).
+ * Puts our marker into the directory open as dfd, exclusively: made
+ * without opening it, which never follows or reuses what is at the name
+ * (one call, where open and close were two); where the file system makes
+ * no file so, opened with LOCKFS_FS_EXCL.  0, or -1 with errno (EEXIST:
+ * the name is taken).
  */
 static int
 add_marker_at(const struct lockfs_lock *l, int dfd)
 {
 	int fd;
 
-	if (mknodat(dfd, marker_of(l), S_IFREG | 0644, 0) == 0)
+	if (lockfs_fs_make_at(dfd, marker_of(l), 0644) == 0)
 		return 0;
 	if (errno == EEXIST)
 		return -1;
-	fd = openat(dfd, marker_of(l), O_WRONLY | O_CREAT | O_EXCL |
-	    O_NOFOLLOW | O_CLOEXEC, 0644);
+	fd = lockfs_fs_open(dfd, marker_of(l), LOCKFS_FS_WRITE |
+	    LOCKFS_FS_CREATE | LOCKFS_FS_EXCL);
 	if (fd == -1)
 		return -1;
-	close(fd);
+	lockfs_fs_close(fd);
 	return 0;
 }
 
@@ -134,36 +128,32 @@ add_marker_at(const struct lockfs_lock *l, int dfd)
 static int
 add_marker(const struct lockfs_lock *l, const char *dir)
 {
-	int dfd, r, saved;
+	int dfd, r;
 
-	if ((dfd = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC))
-	    == -1)
+	if ((dfd = lockfs_fs_open(LOCKFS_FS_CWD, dir, LOCKFS_FS_DIR)) == -1)
 		return -1;
 	r = add_marker_at(l, dfd);
-	saved = errno;
-	close(dfd);
-	errno = saved;
+	lockfs_fs_close(dfd);
 	return r;
 }
 
 /* Makes the directory dir with our marker in it, which it keeps open as
- * *dfd (O_PATH: only to name what is in it; the caller closes it): 0, or
+ * *dfd (only to name what is in it; the caller closes it): 0, or
  * -1 with errno (dir removed again when it was made). */
 static int
 make_with_marker(const struct lockfs_lock *l, const char *dir, int *dfd)
 {
 	int saved;
 
-	if (mkdir(dir, 0777) == -1)
+	if (lockfs_fs_mkdir(dir) == -1)
 		return -1;
-	if ((*dfd = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC)) != -1 && add_marker_at(l, *dfd) == 0)
+	if ((*dfd = lockfs_fs_open(LOCKFS_FS_CWD, dir, LOCKFS_FS_DIR)) !=
+	    -1 && add_marker_at(l, *dfd) == 0)
 		return 0;
-	saved = errno;
-	if (*dfd != -1)
-		close(*dfd);
+	lockfs_fs_close(*dfd);
 	*dfd = -1;
-	rmdir(dir);
+	saved = errno;
+	lockfs_fs_rmdir(dir);
 	errno = saved;
 	return -1;
 }
@@ -183,7 +173,7 @@ static int
 acquire_by_rename(struct lockfs_lock *l, const char *tmp)
 {
 	struct lockfs_err ignored;
-	int               dfd = -1, r = 2, saved;
+	int               dfd = -1, r = 2;
 
 	if (make_with_marker(l, tmp, &dfd) == -1 && (errno != EEXIST ||
 	    lockfs_lockdir_empty(tmp, &ignored) != 0 ||
@@ -199,15 +189,11 @@ acquire_by_rename(struct lockfs_lock *l, const char *tmp)
 	}
 	if (errno == EEXIST || errno == ENOTEMPTY)
 		r = 1;
-	if ((unlinkat(dfd, marker_of(l), 0) == -1 && errno != ENOENT) ||
-	    rmdir(tmp) == -1)
+	if ((lockfs_fs_unlink_at(dfd, marker_of(l)) == -1 &&
+	    errno != ENOENT) || lockfs_fs_rmdir(tmp) == -1)
 		lockfs_lockdir_empty(tmp, &ignored);
 out:
-	if (dfd != -1) {
-		saved = errno;
-		close(dfd);
-		errno = saved;
-	}
+	lockfs_fs_close(dfd);
 	return r;
 }
 
@@ -221,7 +207,7 @@ mkdir_try_acquire(struct lockfs_lock *l, struct lockfs_err *err)
 		r = acquire_by_rename(l, tmp);
 	if (r == 2) {
 		/* In place, as lockfile does (see the top). */
-		if (mkdir(l->lock_file, 0777) == 0)
+		if (lockfs_fs_mkdir(l->lock_file) == 0)
 			r = 0;
 		else if (errno != EEXIST) {
 			r = lockfs_fail(err, LB_EFAILED, errno,
@@ -232,7 +218,7 @@ mkdir_try_acquire(struct lockfs_lock *l, struct lockfs_err *err)
 		if (r == 0 && add_marker(l, l->lock_file) == -1) {
 			r = lockfs_fail(err, LB_EFAILED, errno,
 			    "cannot create %s", l->unique);
-			rmdir(l->lock_file);
+			lockfs_fs_rmdir(l->lock_file);
 			goto out;
 		}
 	}
@@ -259,16 +245,16 @@ out:
  */
 static int
 open_for_release(struct lockfs_lock *l, int *fd, int *readable,
-    struct stat *st, struct lockfs_err *err)
+    struct lockfs_fs_info *st, struct lockfs_err *err)
 {
-	const int flags = O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
-	int       present, r = 0;
+	int present, r = 0;
 
 	*readable = 1;
-	if ((*fd = open(l->lock_file, O_RDONLY | flags)) == -1 &&
-	    errno == EACCES) {
+	if ((*fd = lockfs_fs_open(LOCKFS_FS_CWD, l->lock_file,
+	    LOCKFS_FS_READ | LOCKFS_FS_DIR)) == -1 && errno == EACCES) {
 		*readable = 0;
-		*fd = open(l->lock_file, O_PATH | flags);
+		*fd = lockfs_fs_open(LOCKFS_FS_CWD, l->lock_file,
+		    LOCKFS_FS_DIR);
 	}
 	if (*fd == -1) {
 		/* ELOOP: a symlink there; ENOTDIR: PATH.lock is no
@@ -292,10 +278,10 @@ open_for_release(struct lockfs_lock *l, int *fd, int *readable,
 			r = present;
 		goto out;
 	}
-	if (fstat(*fd, st) == -1) {
+	if (lockfs_fs_info(*fd, st) == -1) {
 		r = lockfs_fail(err, LB_ERROR, errno, "cannot look at %s",
 		    l->lock_file);
-		close(*fd);
+		lockfs_fs_close(*fd);
 		*fd = -1;
 	}
 out:
@@ -345,10 +331,10 @@ out:
 static int
 mkdir_release(struct lockfs_lock *l, struct lockfs_err *err)
 {
-	struct lockfs_err ignored;
-	struct stat       st;
-	char              tmp[PATH_MAX];
-	int               fd = -1, readable, r;
+	struct lockfs_err     ignored;
+	struct lockfs_fs_info st;
+	char                  tmp[PATH_MAX];
+	int                   fd = -1, readable, r;
 
 	if ((r = open_for_release(l, &fd, &readable, &st, err)) < 0) {
 		/* Not locked: maybe taken away by a release of ours that
@@ -372,14 +358,13 @@ mkdir_release(struct lockfs_lock *l, struct lockfs_err *err)
 	 * that gave the lock on (the daemon adds the next holder's marker
 	 * before it removes the old one): without our marker, it is
 	 * theirs. */
-	if (unlinkat(fd, marker_of(l), 0) == -1 ||
-	    (rmdir(l->lock_file) == -1 && errno != ENOTEMPTY &&
+	if (lockfs_fs_unlink_at(fd, marker_of(l)) == -1 ||
+	    (lockfs_fs_rmdir(l->lock_file) == -1 && errno != ENOTEMPTY &&
 	    errno != EEXIST))
 		r = lockfs_fail(err, LB_EUNLOCK, errno, "cannot remove %s",
 		    l->lock_file);
 out:
-	if (fd != -1)
-		close(fd);
+	lockfs_fs_close(fd);
 	return r;
 }
 

@@ -3,9 +3,11 @@
  * who this process and thread are, whether another process still runs
  * (and is still the one that was meant), which boot this is, which uid
  * files are made with, reopening a file by its descriptor, reading a
- * directory's entries, and an exclusive lock on a directory.  Everything else in lockfs is C over
- * these calls and the POSIX file system (with Linux's O_PATH in a few
- * steps of the methods, which open a name without reading it).
+ * directory's entries, and an exclusive lock on a directory.  The steps
+ * the methods take in the file system are fs.h's (so far those of the
+ * mkdir and link methods); everything else in lockfs is C over these
+ * calls and the POSIX file system (with Linux's O_PATH in a few steps of
+ * the methods, which open a name without reading it).
  *
  * One implementation per OS: os_unix.c (Linux: /proc, gettid, setfsuid,
  * flock), os_win32.c (Windows: process ids and creation times, renames
@@ -21,6 +23,7 @@
 #ifndef LOCKFS_OS_H
 #define LOCKFS_OS_H
 
+#include <dirent.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -31,6 +34,13 @@
  * placeholders there (os_win32.c says what it gives). */
 typedef unsigned int uid_t;
 typedef unsigned int gid_t;
+#endif
+
+/* The types of lockfs_os_dir_next that lockfs asks for, where dirent.h
+ * has none (mingw-w64), with Linux's values. */
+#ifndef DT_UNKNOWN
+#define DT_UNKNOWN 0
+#define DT_DIR     4
 #endif
 
 /* Process identity. */

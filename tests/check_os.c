@@ -25,6 +25,7 @@
 
 #include <check.h>
 
+#include "fs.h"
 #include "lockfs.h"
 #include "../daemon/os.h"
 #include "testlib.h"
@@ -274,6 +275,212 @@ START_TEST(dirlock_excludes)
 	lockfs_dirlock_close(&a);                       /* again: nothing */
 	ck_assert_int_eq(lockfs_dirlock_try(&b), 0);
 	lockfs_dirlock_close(&b);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* lockfs's file-system layer (fs.h).                                  */
+
+/* Opens follow no symbolic link unless asked: a link is refused (ELOOP)
+ * when opened to read, is no directory (ENOTDIR) when opened as one, and
+ * is named itself when only named; followed when asked.  A file is no
+ * directory; nothing there is ENOENT. */
+START_TEST(fs_open_follows_no_link)
+{
+	struct tl_place       p;
+	struct lockfs_fs_info fi;
+	char                  file[PATH_MAX + 8], link[PATH_MAX + 8];
+	char                  dlink[PATH_MAX + 8];
+	int                   fd;
+
+	tl_place_make(&p, "x");
+	tl_path_join(file, sizeof(file), p.dir, "file");
+	tl_path_join(link, sizeof(link), p.dir, "link");
+	tl_path_join(dlink, sizeof(dlink), p.dir, "dlink");
+	tl_write_text(file, "x");
+	ck_assert_int_eq(symlink(file, link), 0);
+	ck_assert_int_eq(symlink(p.dir, dlink), 0);
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_open(LOCKFS_FS_CWD, link, LOCKFS_FS_READ),
+	    -1);
+	ck_assert_int_eq(errno, ELOOP);
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_open(LOCKFS_FS_CWD, dlink, LOCKFS_FS_READ |
+	    LOCKFS_FS_DIR), -1);
+	ck_assert_int_eq(errno, ENOTDIR);
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_open(LOCKFS_FS_CWD, dlink, LOCKFS_FS_DIR),
+	    -1);
+	ck_assert_int_eq(errno, ENOTDIR);
+	ck_assert((fd = lockfs_fs_open(LOCKFS_FS_CWD, link, 0)) != -1);
+	ck_assert_int_eq(lockfs_fs_info(fd, &fi), 0);
+	ck_assert_int_eq(fi.type, LOCKFS_FS_SYMLINK);
+	lockfs_fs_close(fd);
+	ck_assert((fd = lockfs_fs_open(LOCKFS_FS_CWD, dlink, LOCKFS_FS_READ |
+	    LOCKFS_FS_DIR | LOCKFS_FS_FOLLOW)) != -1);
+	ck_assert_int_eq(lockfs_fs_info(fd, &fi), 0);
+	ck_assert_int_eq(fi.type, LOCKFS_FS_DIRECTORY);
+	lockfs_fs_close(fd);
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_open(LOCKFS_FS_CWD, file, LOCKFS_FS_DIR),
+	    -1);
+	ck_assert_int_eq(errno, ENOTDIR);
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_open(LOCKFS_FS_CWD, p.path, 0), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	errno = EXDEV;
+	lockfs_fs_close(-1);
+	ck_assert_int_eq(errno, EXDEV);                 /* kept */
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* A file's identity and owner are the same through a descriptor and by
+ * name (relative to a directory or not); a directory counts its
+ * subdirectories in its links; a link is looked at itself unless
+ * followed. */
+START_TEST(fs_info_identity)
+{
+	struct tl_place       p;
+	struct lockfs_fs_info a, b, c;
+	char                  file[PATH_MAX + 8], link[PATH_MAX + 8];
+	char                  sub[PATH_MAX + 8];
+	int                   dfd, fd;
+
+	tl_place_make(&p, "x");
+	tl_path_join(file, sizeof(file), p.dir, "file");
+	tl_path_join(link, sizeof(link), p.dir, "link");
+	tl_path_join(sub, sizeof(sub), p.dir, "sub");
+	tl_write_text(file, "x");
+	ck_assert_int_eq(symlink(file, link), 0);
+	tl_mkdir(sub);
+	ck_assert((dfd = lockfs_fs_open(LOCKFS_FS_CWD, p.dir,
+	    LOCKFS_FS_DIR)) != -1);
+	ck_assert((fd = lockfs_fs_open(dfd, "file", LOCKFS_FS_READ)) != -1);
+	ck_assert_int_eq(lockfs_fs_info(fd, &a), 0);
+	ck_assert_int_eq(lockfs_fs_info_at(dfd, "file", 0, &b), 0);
+	ck_assert_int_eq(lockfs_fs_info_at(LOCKFS_FS_CWD, link,
+	    LOCKFS_FS_FOLLOW, &c), 0);
+	ck_assert(a.dev == b.dev && a.ino == b.ino && a.dev == c.dev &&
+	    a.ino == c.ino);
+	ck_assert_int_eq(a.type, LOCKFS_FS_FILE);
+	ck_assert_int_eq(a.uid, geteuid());
+	ck_assert_int_eq(a.nlink, 1);
+	ck_assert_int_eq(lockfs_fs_info_at(dfd, "link", 0, &c), 0);
+	ck_assert_int_eq(c.type, LOCKFS_FS_SYMLINK);
+	ck_assert(c.ino != a.ino);
+	ck_assert_int_eq(lockfs_fs_info(dfd, &c), 0);
+	ck_assert_int_eq(c.type, LOCKFS_FS_DIRECTORY);
+	ck_assert(c.nlink <= 1 || c.nlink == 3);        /* ., .., sub */
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_info_at(dfd, "none", 0, &c), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	lockfs_fs_close(fd);
+	lockfs_fs_close(dfd);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* Files and directories made and removed: a file made only where nothing
+ * is (a dangling link there is neither followed nor reused), with its
+ * mode; a second name by link, which must be free; removals that take a
+ * link away, never what it points to, and leave a directory that is not
+ * empty. */
+START_TEST(fs_make_and_remove)
+{
+	struct tl_place       p;
+	struct lockfs_fs_info a, b;
+	char                  file[PATH_MAX + 8], other[PATH_MAX + 8];
+	char                  dangling[PATH_MAX + 8], target[PATH_MAX + 8];
+	char                  sub[PATH_MAX + 8];
+	mode_t                mask = umask(022);
+	int                   dfd, fd;
+
+	umask(mask);
+	tl_place_make(&p, "x");
+	tl_path_join(file, sizeof(file), p.dir, "file");
+	tl_path_join(other, sizeof(other), p.dir, "other");
+	tl_path_join(dangling, sizeof(dangling), p.dir, "dangling");
+	tl_path_join(target, sizeof(target), p.dir, "target");
+	tl_path_join(sub, sizeof(sub), p.dir, "sub");
+	ck_assert((dfd = lockfs_fs_open(LOCKFS_FS_CWD, p.dir,
+	    LOCKFS_FS_DIR)) != -1);
+	ck_assert_int_eq(lockfs_fs_make_at(dfd, "file", 0644), 0);
+	ck_assert_int_eq(lockfs_fs_info_at(LOCKFS_FS_CWD, file, 0, &a), 0);
+	ck_assert_int_eq(a.type, LOCKFS_FS_FILE);
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_make_at(LOCKFS_FS_CWD, file, 0644), -1);
+	ck_assert_int_eq(errno, EEXIST);
+	ck_assert_int_eq(symlink(target, dangling), 0);
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_make_at(dfd, "dangling", 0644), -1);
+	ck_assert_int_eq(errno, EEXIST);
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_open(dfd, "dangling", LOCKFS_FS_WRITE |
+	    LOCKFS_FS_CREATE | LOCKFS_FS_NONBLOCK), -1);
+	ck_assert_int_eq(errno, ELOOP);
+	ck_assert(!tl_exists(target));
+	ck_assert((fd = lockfs_fs_open(dfd, "new", LOCKFS_FS_WRITE |
+	    LOCKFS_FS_CREATE | LOCKFS_FS_EXCL)) != -1);
+	ck_assert_int_eq(lockfs_fs_info(fd, &b), 0);
+	ck_assert_int_eq(b.type, LOCKFS_FS_FILE);
+	lockfs_fs_close(fd);
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_open(dfd, "new", LOCKFS_FS_WRITE |
+	    LOCKFS_FS_CREATE | LOCKFS_FS_EXCL), -1);
+	ck_assert_int_eq(errno, EEXIST);
+	ck_assert_int_eq(lockfs_fs_link(file, other), 0);
+	ck_assert_int_eq(lockfs_fs_info_at(LOCKFS_FS_CWD, other, 0, &b), 0);
+	ck_assert(a.dev == b.dev && a.ino == b.ino && b.nlink == 2);
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_link(file, other), -1);
+	ck_assert_int_eq(errno, EEXIST);
+	ck_assert_int_eq(lockfs_fs_unlink(other), 0);
+	ck_assert_int_eq(lockfs_fs_unlink_at(dfd, "dangling"), 0);
+	ck_assert(!tl_exists(dangling));
+	ck_assert_int_eq(lockfs_fs_mkdir(sub), 0);
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_mkdir(sub), -1);
+	ck_assert_int_eq(errno, EEXIST);
+	tl_write_text(target, "x");
+	ck_assert_int_eq(lockfs_fs_rmdir_at(dfd, "sub"), 0);
+	ck_assert_int_eq(lockfs_fs_mkdir(sub), 0);
+	ck_assert_int_eq(lockfs_fs_rmdir(sub), 0);
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_rmdir_at(LOCKFS_FS_CWD, p.dir), -1);
+	ck_assert(errno == ENOTEMPTY || errno == EEXIST);
+	ck_assert_int_eq(lockfs_fs_unlink(file), 0);
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_unlink(file), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	lockfs_fs_close(dfd);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* Who may make and remove names in a directory: its owner, and not
+ * nobody in root's 0755 directory. */
+static void
+may_remove_as_nobody(void *arg, char *why, size_t size)
+{
+	const char *dir = arg;
+
+	errno = 0;
+	TL_EXPECT(lockfs_fs_may_remove_in(dir), -1);
+	TL_EXPECT(errno, EACCES);
+}
+
+START_TEST(fs_may_remove_in)
+{
+	struct tl_place p;
+
+	tl_place_make(&p, "x");
+	ck_assert_int_eq(lockfs_fs_may_remove_in(p.dir), 0);
+	if (geteuid() == 0) {
+		ck_assert_int_eq(chmod(p.dir, 0755), 0);
+		tl_in_child(TL_AS_NOBODY, may_remove_as_nobody, p.dir);
+	}
+	tl_place_remove(p.dir);
 }
 END_TEST
 
@@ -590,6 +797,10 @@ os_suite(void)
 	tcase_add_test(lockfs, reopen_same_file);
 	tcase_add_test(lockfs, create_whole_named_once_written);
 	tcase_add_test(lockfs, dirlock_excludes);
+	tcase_add_test(lockfs, fs_open_follows_no_link);
+	tcase_add_test(lockfs, fs_info_identity);
+	tcase_add_test(lockfs, fs_make_and_remove);
+	tcase_add_test(lockfs, fs_may_remove_in);
 	suite_add_tcase(s, lockfs);
 	tcase_add_test(daemon, fs_ids_switch_and_back);
 	tcase_add_test(daemon, fs_groups_per_thread);

@@ -1,0 +1,164 @@
+/*
+ * fs_unix.c: lockfs's file-system steps (fs.h) on POSIX with Linux's
+ * O_PATH: each call one libc call (two where fs.h says), the very ones
+ * the methods made before they went through fs.h, so that what a request
+ * costs in system calls does not change.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs.h"
+
+#if LOCKFS_FS_CWD != AT_FDCWD
+#error "LOCKFS_FS_CWD must be AT_FDCWD"
+#endif
+
+/* The status st as fs.h tells it, into *fi. */
+static void
+info_of(const struct stat *st, struct lockfs_fs_info *fi)
+{
+	fi->dev = st->st_dev;
+	fi->ino = st->st_ino;
+	fi->uid = st->st_uid;
+	fi->nlink = st->st_nlink;
+	if (S_ISREG(st->st_mode))
+		fi->type = LOCKFS_FS_FILE;
+	else if (S_ISDIR(st->st_mode))
+		fi->type = LOCKFS_FS_DIRECTORY;
+	else if (S_ISLNK(st->st_mode))
+		fi->type = LOCKFS_FS_SYMLINK;
+	else
+		fi->type = LOCKFS_FS_OTHER;
+}
+
+/* lockfs_fs_open: see fs.h.  openat(2) (open(2) by name: glibc makes it
+ * openat). */
+int
+lockfs_fs_open(int at, const char *name, int how)
+{
+	int flags = O_CLOEXEC;
+
+	if (how & LOCKFS_FS_WRITE)
+		flags |= O_WRONLY;
+	else
+		flags |= how & LOCKFS_FS_READ ? O_RDONLY : O_PATH;
+	if (how & LOCKFS_FS_DIR)
+		flags |= O_DIRECTORY;
+	if (!(how & LOCKFS_FS_FOLLOW))
+		flags |= O_NOFOLLOW;
+	if (how & LOCKFS_FS_CREATE)
+		flags |= O_CREAT;
+	if (how & LOCKFS_FS_EXCL)
+		flags |= O_EXCL;
+	if (how & LOCKFS_FS_NONBLOCK)
+		flags |= O_NONBLOCK;
+	return openat(at, name, flags, 0644);
+}
+
+/* lockfs_fs_close: see fs.h. */
+void
+lockfs_fs_close(int fd)
+{
+	int saved = errno;
+
+	if (fd != -1)
+		close(fd);
+	errno = saved;
+}
+
+/* lockfs_fs_info: see fs.h. */
+int
+lockfs_fs_info(int fd, struct lockfs_fs_info *fi)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) == -1)
+		return -1;
+	info_of(&st, fi);
+	return 0;
+}
+
+/* lockfs_fs_info_at: see fs.h.  lstat(2) and stat(2) where at is
+ * LOCKFS_FS_CWD, as the methods always called them (glibc makes all three
+ * fstatat). */
+int
+lockfs_fs_info_at(int at, const char *name, int how,
+    struct lockfs_fs_info *fi)
+{
+	struct stat st;
+	int         r;
+
+	if (at == AT_FDCWD)
+		r = how & LOCKFS_FS_FOLLOW ? stat(name, &st) :
+		    lstat(name, &st);
+	else
+		r = fstatat(at, name, &st, how & LOCKFS_FS_FOLLOW ? 0 :
+		    AT_SYMLINK_NOFOLLOW);
+	if (r == -1)
+		return -1;
+	info_of(&st, fi);
+	return 0;
+}
+
+/* lockfs_fs_make_at: see fs.h.  mknod(2) where at is LOCKFS_FS_CWD, as
+ * the link method always called it (glibc makes both mknodat). */
+int
+lockfs_fs_make_at(int at, const char *name, mode_t mode)
+{
+	if (at == AT_FDCWD)
+		return mknod(name, S_IFREG | mode, 0);
+	return mknodat(at, name, S_IFREG | mode, 0);
+}
+
+/* lockfs_fs_link: see fs.h.  link(2), which follows no symbolic link at
+ * from on Linux. */
+int
+lockfs_fs_link(const char *from, const char *to)
+{
+	return link(from, to);
+}
+
+/* lockfs_fs_unlink: see fs.h. */
+int
+lockfs_fs_unlink(const char *path)
+{
+	return unlink(path);
+}
+
+/* lockfs_fs_mkdir: see fs.h. */
+int
+lockfs_fs_mkdir(const char *path)
+{
+	return mkdir(path, 0777);
+}
+
+/* lockfs_fs_rmdir: see fs.h. */
+int
+lockfs_fs_rmdir(const char *path)
+{
+	return rmdir(path);
+}
+
+/* lockfs_fs_unlink_at: see fs.h. */
+int
+lockfs_fs_unlink_at(int at, const char *name)
+{
+	return unlinkat(at, name, 0);
+}
+
+/* lockfs_fs_rmdir_at: see fs.h. */
+int
+lockfs_fs_rmdir_at(int at, const char *name)
+{
+	return unlinkat(at, name, AT_REMOVEDIR);
+}
+
+/* lockfs_fs_may_remove_in: see fs.h.  AT_EACCESS: as the file-system
+ * credentials in force (glibc asks the kernel, faccessat2, for them). */
+int
+lockfs_fs_may_remove_in(const char *dir)
+{
+	return faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS);
+}
