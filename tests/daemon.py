@@ -2159,6 +2159,58 @@ class Kept(DaemonTest):
         self.assertFalse(os.path.exists(other + ".lock"))
 
 
+class Intents(DaemonTest):
+    """The grants noted before their artefacts are made (STATE-intents)
+    and judged by a restarted daemon: a note says a grant was tried, not
+    that it was made."""
+
+    def test_pidfile_of_another_thread_is_not_given_after_a_restart(self):
+        # Another thread of the client's process holds the pid file
+        # in-process (it names the process only); thread 7 asks the
+        # broker and waits.  The daemon is killed meanwhile: the note of
+        # thread 7's try (which found the pid file there) must not make
+        # the next daemon take the pid file for thread 7's grant.
+        p = self.path()
+        with open(p, "w") as f:
+            f.write("%d\n" % os.getpid())
+        a = self.client()
+        rid = a.send("ACQUIRE", path=p, method="pidfile", thread=7,
+                     timeout=30)
+        self.assertCode(a.call("PING"), "OK")
+        self.daemon.kill()
+        self.daemon.start()
+        b = self.client()
+        self.assertCode(b.call("ACQUIRE", path=p, method="pidfile",
+                               thread=7, timeout=0), "EALREADY")
+        self.assertCode(b.call("RELEASE", path=p, method="pidfile",
+                               thread=7), "ENOTMINE")
+        self.assertTrue(os.path.exists(p))
+        os.unlink(p)
+
+    def test_a_note_committed_and_released_is_not_judged_again(self):
+        # Thread 5 takes the pid file through the broker and releases it
+        # (both committed); then another thread of the process takes it
+        # in-process.  The daemon, killed before any other grant, must
+        # not take the pid file for thread 5's from its old note.
+        p = self.path()
+        a = self.client()
+        self.assertCode(a.call("ACQUIRE", path=p, method="pidfile",
+                               thread=5), "OK")
+        self.assertCode(a.call("RELEASE", path=p, method="pidfile",
+                               thread=5), "OK")
+        with open(p, "w") as f:
+            f.write("%d\n" % os.getpid())
+        self.daemon.kill()
+        self.daemon.start()
+        b = self.client()
+        self.assertCode(b.call("ACQUIRE", path=p, method="pidfile",
+                               thread=5, timeout=0), "EALREADY")
+        self.assertCode(b.call("RELEASE", path=p, method="pidfile",
+                               thread=5), "ENOTMINE")
+        self.assertTrue(os.path.exists(p))
+        os.unlink(p)
+
+
 class Users(DaemonTest):
     def run_as_nobody(self, lines):
         script = textwrap.dedent("""
