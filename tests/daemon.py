@@ -1030,6 +1030,45 @@ class SwapWindow(DaemonTest):
         holder.wait()
         self.assertCode(c.wait(rid, 20), "OK")
 
+    def test_a_grant_noted_after_a_recorded_hold_ended_is_judged(self):
+        # In one iteration the recorded holder (thread 5) releases and
+        # another owner (thread 6, its process dies later) is granted the
+        # lock afresh; the daemon dies before the commit.  Its database
+        # still records thread 5's hold: thread 6's newer note must be
+        # judged all the same, or its artefact, its holder dead, is held
+        # by nobody for good.
+        self.daemon.stop()      # both requests in one turn
+        self.daemon = Daemon(self.dir, config="turn_us = 100000\n").start()
+        self.start_under_gdb("signal SIGKILL",
+                             where="lbd_store_hold_add if h->tid == 6")
+        p = self.path()
+        holder = self.spawn(textwrap.dedent("""
+            import sys, time
+            sys.path.insert(0, %r)
+            from lbdaemon import Client
+            c = Client(%r)
+            assert c.call("ACQUIRE", path=%r, thread=5).code == "OK"
+            c.send_raw("RELEASE 10 path=%s thread=5\\n"
+                       "ACQUIRE 11 path=%s thread=6 timeout=60\\n")
+            print("asked", flush=True)
+            time.sleep(600)
+            """ % (os.path.dirname(os.path.abspath(__file__)),
+                   self.daemon.socket, p, p, p)))
+        self.assertEqual(holder.stdout.readline(), b"asked\n")
+        self.daemon.proc.wait(60)           # gdb killed it there
+        self.assertIn("lbd_store_hold_add (", self.daemon.logtext())
+        self.assertTrue(os.path.lexists(p + ".lock"))
+        self.daemon.start()
+        c = self.client()
+        rid = c.send("ACQUIRE", path=p, timeout=60)
+        self.assertIsNone(self.reply_within(c, rid, 0.5))
+        holder.kill()
+        holder.wait()
+        print(self.daemon.logtext())  # XXX
+        self.assertCode(c.wait(rid, 20), "OK")
+        self.assertCode(c.call("RELEASE", path=p), "OK")
+        self.assertEqual(os.listdir(self.locks), [])
+
     def test_killed_between_the_commit_and_the_swap(self):
         for method in ("link", "symlink", "pidfile", "mkdir"):
             with self.subTest(method=method):
