@@ -1069,6 +1069,47 @@ class SwapWindow(DaemonTest):
         self.assertCode(c.call("RELEASE", path=p), "OK")
         self.assertEqual(os.listdir(self.locks), [])
 
+    @unittest.expectedFailure
+    def test_a_sqlite_handoff_not_recorded_is_judged(self):
+        # A sqlite lock is handed over in one transaction of its
+        # database, before the commit of the state database: the daemon
+        # killed in between, the next holder (its process dies later)
+        # was never told, and the restarted daemon must know of its row.
+        # Known gap: a handoff is not noted in STATE-intents (the other
+        # methods' last step comes after the commit; sqlite's does not),
+        # and the record of the old holder, whose row is gone, is
+        # forgotten: the next holder's row is held by nobody once it dies.
+        self.start_under_gdb("signal SIGKILL",
+                             where="lbd_store_hold_add if h->tid == 6")
+        p = self.path()
+        a = self.client()
+        self.assertCode(a.call("ACQUIRE", path=p, method="sqlite",
+                               thread=5), "OK")
+        waiter = self.spawn(textwrap.dedent("""
+            import sys, time
+            sys.path.insert(0, %r)
+            from lbdaemon import Client
+            c = Client(%r)
+            c.send("ACQUIRE", path=%r, method="sqlite", thread=6,
+                   timeout=60)
+            assert c.call("PING").code == "OK"
+            print("asked", flush=True)
+            time.sleep(600)
+            """ % (os.path.dirname(os.path.abspath(__file__)),
+                   self.daemon.socket, p)))
+        self.assertEqual(waiter.stdout.readline(), b"asked\n")
+        a.send("RELEASE", path=p, method="sqlite", thread=5)
+        self.daemon.proc.wait(60)           # gdb killed it there
+        self.assertIn("lbd_store_hold_add (", self.daemon.logtext())
+        self.daemon.start()
+        c = self.client()
+        rid = c.send("ACQUIRE", path=p, method="sqlite", timeout=60)
+        self.assertIsNone(self.reply_within(c, rid, 0.5))
+        waiter.kill()
+        waiter.wait()
+        self.assertCode(c.wait(rid, 20), "OK")
+        self.assertCode(c.call("RELEASE", path=p, method="sqlite"), "OK")
+
     def test_killed_between_the_commit_and_the_swap(self):
         for method in ("link", "symlink", "pidfile", "mkdir"):
             with self.subTest(method=method):
