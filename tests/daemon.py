@@ -1799,6 +1799,48 @@ class Restart(DaemonTest):
         self.assertCode(b.wait(rid, 20), "OK")
         self.assertCode(b.call("RELEASE", path=p, thread=99), "OK")
 
+    def test_lingering_hold_is_taken_back_reclaimed_and_watched(self):
+        # Past its grace, a live process's hold lingers: its process
+        # still takes it back (RECLAIM with its token, or ACQUIRE), and
+        # an artefact removed while nobody waits frees the lock for the
+        # next ACQUIRE, and STATUS does not show it held after that.
+        self.daemon.kill()
+        self.daemon = Daemon(self.dir, config="grace = 1\n").start()
+        a = self.client()
+        p, q, r = self.path("p"), self.path("q"), self.path("r")
+        tp = a.call("ACQUIRE", path=p, thread=5).fields["token"]
+        tq = a.call("ACQUIRE", path=q, thread=5).fields["token"]
+        self.assertCode(a.call("ACQUIRE", path=r, thread=5), "OK")
+        self.daemon.kill()
+        self.daemon.start()
+        deadline = time.monotonic() + 30
+        while self.daemon.logtext().count("not reclaimed within the "
+                                          "grace") < 3:
+            self.assertLess(time.monotonic(), deadline)
+            time.sleep(0.1)
+        a2 = self.client()
+        self.assertCode(a2.call("RECLAIM", path=p, thread=5, token=tp),
+                        "OK")
+        r2 = a2.call("ACQUIRE", path=q, thread=5, timeout=0)
+        self.assertCode(r2, "OK")
+        self.assertEqual(r2.fields["token"], tq)
+        b = self.client()
+        self.assertCode(b.call("ACQUIRE", path=p, thread=9, timeout=0),
+                        "EALREADY")
+        # r released in-process while nobody waits.
+        ino = os.stat(r + ".lock").st_ino
+        for n in os.listdir(self.locks):
+            if os.stat(os.path.join(self.locks, n)).st_ino == ino:
+                os.unlink(os.path.join(self.locks, n))
+        self.assertEqual(b.call("STATUS", path=r, thread=9)
+                         .fields["locked"], "0")
+        self.assertCode(b.call("ACQUIRE", path=r, thread=9, timeout=0),
+                        "OK")
+        self.assertCode(b.call("RELEASE", path=r, thread=9), "OK")
+        self.assertCode(a2.call("RELEASE", path=p, thread=5), "OK")
+        self.assertCode(a2.call("RELEASE", path=q, thread=5), "OK")
+        self.assertEqual(os.listdir(self.locks), [])
+
     def test_unclaimed_hold_ends_when_its_process_exits(self):
         self.daemon.kill()
         self.daemon = Daemon(self.dir, config="grace = 1\n").start()
