@@ -334,6 +334,11 @@ req_status(struct lbd_conn *c, const struct lbp_msg *m)
 		lbd_conn_error(c, m->id, LBP_EPERM, "%s", err.msg);
 		return;
 	}
+	/* A lingering orphan (reconcile.c) whose artefact went is
+	 * forgotten first, as for an ACQUIRE (l may be freed). */
+	if (l != NULL && l->holder != NULL && l->holder->lingering &&
+	    lbd_orphan_linger_look(l->holder) == 1)
+		l = lbd_lock_find(c->d, fs.path, a.method);
 	if ((l == NULL || l->holder == NULL) &&
 	    (held = lbd_creds_enter(c->creds, &err)) == 0) {
 		held = lockfs_holder(&fs, &fh, &err);
