@@ -955,6 +955,35 @@ class LocksPerUser(ExhaustTest):
                         "OK")
 
 
+class LingeringPerUser(ExhaustTest):
+    """locks_per_uid (2 here) counts the holds of the previous run that
+    linger past the grace period for the user's live processes.
+
+    Expected: nobody's process holds 2 locks; the daemon is killed and
+    started again; once the grace period is over the holds linger (the
+    process runs); another ACQUIRE of nobody's gets ERR ELIMIT naming
+    locks_per_uid (else every restart would let the user hold
+    locks_per_uid more, for as long as its processes run).
+    """
+    config = "locks_per_uid = 2\ngrace = 1\n"
+
+    def test_lingering_holds_count(self):
+        d = self.shared()
+        a = self.nobody()
+        x, y = os.path.join(d, "x"), os.path.join(d, "y")
+        self.assertCode(a.call("ACQUIRE", path=x), "OK")
+        self.assertCode(a.call("ACQUIRE", path=y), "OK")
+        self.daemon.kill()
+        self.daemon.start()
+        wait_for("the holds linger", lambda: self.daemon.logtext().count(
+            "not reclaimed within the grace") == 2)
+        b = self.nobody()
+        r = b.call("ACQUIRE", path=os.path.join(d, "more"))
+        self.assertCode(r, "ELIMIT")
+        self.assertIn("locks_per_uid", r.fields["message"])
+        self.assertCode(b.call("ACQUIRE", path=x, timeout=0), "EALREADY")
+
+
 class ForeignWaits(ExhaustTest):
     """Many waits on locks held outside the broker (artefacts made
     directly, not through the daemon), all in one directory, with the
