@@ -216,6 +216,11 @@ orphan_linger(struct lbd_hold *h)
 	LIST_REMOVE(h, conn_entry);
 	LIST_INSERT_HEAD(&l->d->orphans, h, conn_entry);
 	h->lingering = 1;
+	/* Held for its user for as long as its process runs: counted in its
+	 * locks_per_uid, or each restart would let the user hold as many
+	 * more. */
+	if (h->user == NULL && (h->user = lbd_uid_get(l->d, h->uid)) != NULL)
+		h->user->nlocks++;
 	log_info("%s: hold of pid %ld from the previous run not reclaimed "
 	    "within the grace period; its process runs and may hold it "
 	    "in-process: held for it until it exits or its artefact goes",

@@ -981,7 +981,8 @@ class LingeringPerUser(ExhaustTest):
         r = b.call("ACQUIRE", path=os.path.join(d, "more"))
         self.assertCode(r, "ELIMIT")
         self.assertIn("locks_per_uid", r.fields["message"])
-        self.assertCode(b.call("ACQUIRE", path=x, timeout=0), "EALREADY")
+        self.assertCode(self.client().call("ACQUIRE", path=x, timeout=0),
+                        "EALREADY")
 
 
 class ForeignWaits(ExhaustTest):
