@@ -226,17 +226,19 @@ out:
 	return r;
 }
 
-/* lbd_intents_open: see intents.h.  The file is the daemon's alone: a
- * regular file of its user, never followed, made 0600. */
-int
-lbd_intents_open(struct lbd *d, char *why, size_t size)
+/* Opens (creating) the intents file: a regular file of the daemon's
+ * user, never followed, made 0600.  Its descriptor, or -1 with why
+ * filled. */
+static int
+file_open(struct lbd *d, char *why, size_t size)
 {
 	struct stat st;
 	char        file[PATH_MAX + 16];
+	int         f;
 
 	snprintf(file, sizeof(file), "%s-intents", d->cfg.state);
-	if ((fd = open(file, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-	    0600)) == -1 || fstat(fd, &st) == -1) {
+	if ((f = open(file, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+	    0600)) == -1 || fstat(f, &st) == -1) {
 		snprintf(why, size, "%s: %s", file, strerror(errno));
 		goto fail;
 	}
@@ -245,9 +247,21 @@ lbd_intents_open(struct lbd *d, char *why, size_t size)
 		    "user", file);
 		goto fail;
 	}
-	if (fchmod(fd, 0600) == -1)
+	if (fchmod(f, 0600) == -1)
 		log_warn("cannot make %s private: %s", file, strerror(errno));
-	if (notes_record(d, why, size) != 0)
+	return f;
+fail:
+	if (f != -1)
+		close(f);
+	return -1;
+}
+
+/* lbd_intents_open: see intents.h. */
+int
+lbd_intents_open(struct lbd *d, char *why, size_t size)
+{
+	if ((fd = file_open(d, why, size)) == -1 ||
+	    notes_record(d, why, size) != 0)
 		goto fail;
 	off = 0;
 	return 0;
@@ -256,6 +270,31 @@ fail:
 		close(fd);
 	fd = -1;
 	return -1;
+}
+
+/* lbd_intents_reopen: see intents.h.  Still the file opened (only the
+ * database went): nothing to do, its notes stand. */
+void
+lbd_intents_reopen(struct lbd *d)
+{
+	struct stat st, at;
+	char        why[PATH_MAX + 64], file[PATH_MAX + 16];
+	int         f;
+
+	snprintf(file, sizeof(file), "%s-intents", d->cfg.state);
+	if (fd != -1 && fstat(fd, &st) == 0 && lstat(file, &at) == 0 &&
+	    st.st_dev == at.st_dev && st.st_ino == at.st_ino)
+		return;
+	if ((f = file_open(d, why, sizeof(why))) == -1) {
+		log_err("%s; grants are noted in the file as it was", why);
+		return;
+	}
+	if (ftruncate(f, 0) == -1)
+		log_warn("%s: %s", file, strerror(errno));
+	if (fd != -1)
+		close(fd);
+	fd = f;
+	off = last = 0;
 }
 
 /* lbd_intents_clear: see intents.h. */

@@ -14,6 +14,13 @@
  * why filled.  Before lbd_reconcile. */
 int  lbd_intents_open(struct lbd *d, char *why, size_t size);
 
+/* lbd_intents_reopen: the state database was made anew while the daemon
+ * ran (store.c), every hold in memory to be recorded in it: the intents
+ * file beside it, when it went too (deleted or replaced), is opened anew
+ * (empty), so that the next notes go where the next daemon reads them;
+ * failing that (logged), the old file stays in use. */
+void lbd_intents_reopen(struct lbd *d);
+
 /* lbd_intents_clear: reconcile has judged what the file held and its
  * outcome is committed: the file is emptied. */
 void lbd_intents_clear(struct lbd *d);

@@ -1110,6 +1110,41 @@ class SwapWindow(DaemonTest):
         self.assertCode(c.wait(rid, 20), "OK")
         self.assertCode(c.call("RELEASE", path=p, method="sqlite"), "OK")
 
+    def test_a_grant_made_after_the_state_was_made_anew_is_judged(self):
+        # The state database and its intents file deleted while the
+        # daemon runs: made anew, the next grants' notes must go to a
+        # file the next daemon reads.
+        self.start_under_gdb("signal SIGKILL",
+                             where="lbd_store_hold_add if h->tid == 6")
+        for n in os.listdir(self.dir):
+            if n.startswith("state.sqlite"):
+                os.unlink(os.path.join(self.dir, n))
+        a = self.client()
+        self.assertCode(a.call("ACQUIRE", path=self.path("q"), thread=5),
+                        "OK")                 # a commit: made anew
+        self.assertIn("made anew", self.daemon.logtext())
+        p = self.path()
+        holder = self.spawn(textwrap.dedent("""
+            import sys, time
+            sys.path.insert(0, %r)
+            from lbdaemon import Client
+            c = Client(%r)
+            c.send("ACQUIRE", path=%r, thread=6, timeout=60)
+            print("asked", flush=True)
+            time.sleep(600)
+            """ % (os.path.dirname(os.path.abspath(__file__)),
+                   self.daemon.socket, p)))
+        self.assertEqual(holder.stdout.readline(), b"asked\n")
+        self.daemon.proc.wait(60)           # gdb killed it there
+        self.assertIn("lbd_store_hold_add (", self.daemon.logtext())
+        self.assertTrue(os.path.lexists(p + ".lock"))
+        holder.kill()
+        holder.wait()
+        self.daemon.start()
+        c = self.client()
+        self.assertCode(c.call("ACQUIRE", path=p, timeout=0), "OK")
+        self.assertCode(c.call("RELEASE", path=p), "OK")
+
     def test_killed_between_the_commit_and_the_swap(self):
         for method in ("link", "symlink", "pidfile", "mkdir"):
             with self.subTest(method=method):
