@@ -17,8 +17,10 @@
  *     written over these; the end mark after them hides the older ones)
  *
  * At start, before reconcile, every note up to the end mark whose lock
- * the state database does not record (a grant noted and not committed)
- * is recorded as it would have been, the newest note of a lock first, and
+ * the state database does not record (a grant noted and not committed),
+ * or records with an older token (a hold that ended before the grant, in
+ * the same iteration, uncommitted), is recorded as it would have been,
+ * the newest note of a lock first, and
  * reconcile judges it as any record: its artefact gone or not its
  * holder's, forgotten, nothing touched; its holder dead, released as its
  * user; alive, an orphan (which never loses its artefact while its process
@@ -118,11 +120,11 @@ newest_first(const void *a, const void *b)
 }
 
 /* Records note h as the grant it announced, unless its lock is recorded
- * already (by then, or by a newer note), or it is a pid file of a
- * connection's thread whose process still runs (a pid file names the
- * process only: it may be another thread's, held in-process; the library
- * judges such a leftover itself, see client/reader.c): 1 when recorded, 0
- * when not, -1 when the state database failed. */
+ * already with a token as new (by then, or by a newer note), or it is a
+ * pid file of a connection's thread whose process still runs (a pid file
+ * names the process only: it may be another thread's, held in-process;
+ * the library judges such a leftover itself, see client/reader.c): 1 when
+ * recorded, 0 when not, -1 when the state database failed. */
 static int
 note_record(struct lbd *d, const struct intent_head *h)
 {

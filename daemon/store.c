@@ -630,11 +630,15 @@ lbd_store_hold_add_new(struct lbd *d, const char *file,
 
 	if (s == NULL || store_begin(s) != 0)
 		goto out;
-	if (sqlite3_prepare_v2(s->db, "INSERT OR IGNORE INTO holds (lock_file,"
+	/* A recorded hold of the lock with an older token ended in the
+	 * iteration the noted grant was made in (a fresh grant is tried only
+	 * when the lock has no holder), its end not committed: replaced. */
+	if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO holds (lock_file,"
 	    " method, path, unique_name, pid, tid, uid, gid, start, boot, "
-	    "token, since, kept, supp_groups, dir_dev, dir_ino) VALUES (?1, "
+	    "token, since, kept, supp_groups, dir_dev, dir_ino) SELECT ?1, "
 	    "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
-	    "?16)", -1, &st, NULL) != SQLITE_OK) {
+	    "?16 WHERE NOT EXISTS (SELECT 1 FROM holds WHERE lock_file = ?1 "
+	    "AND method = ?2 AND token >= ?11)", -1, &st, NULL) != SQLITE_OK) {
 		store_failed(s);
 		log_err("state database: %s", s->why);
 		goto out;

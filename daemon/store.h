@@ -58,10 +58,12 @@ int  lbd_store_hold_add(struct lbd *d, const struct lbd_hold *h);
 int  lbd_store_hold_del(struct lbd *d, const struct lbd_hold *h);
 
 /* lbd_store_hold_add_new: records rec, a hold whose lock file is file,
- * unless the state database records a hold of that lock already (at
- * start: a grant noted in the intents file and never committed,
- * intents.c).  1 when recorded, 0 when not, -1 when the database failed
- * (logged).  In the open transaction. */
+ * unless the state database records a hold of that lock with a token as
+ * new already (at start: a grant noted in the intents file and never
+ * committed, intents.c; a recorded hold of its lock with an older token
+ * ended before it, uncommitted, and is replaced).  1 when recorded, 0
+ * when not, -1 when the database failed (logged).  In the open
+ * transaction. */
 int  lbd_store_hold_add_new(struct lbd *d, const char *file,
          const struct lbd_store_hold *rec);
 

@@ -1064,7 +1064,6 @@ class SwapWindow(DaemonTest):
         self.assertIsNone(self.reply_within(c, rid, 0.5))
         holder.kill()
         holder.wait()
-        print(self.daemon.logtext())  # XXX
         self.assertCode(c.wait(rid, 20), "OK")
         self.assertCode(c.call("RELEASE", path=p), "OK")
         self.assertEqual(os.listdir(self.locks), [])
