@@ -319,9 +319,12 @@ lbd_lock_try(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid,
 		 * owner is the process itself. */
 		if (r == 0 && (r = l->method == LB_PIDFILE && kept_pid == 0 ?
 		    lockfs_pidfile_create(&h->fs, err) :
-		    lockfs_try_acquire(&h->fs, err)) != 0)
+		    lockfs_try_acquire(&h->fs, err)) != 0) {
+			/* Its traces first: a daemon killed in between leaves
+			 * a note judged gone, not a file no note names. */
+			lockfs_abandon(&h->fs);
 			lbd_intent_undo(l->d);
-		if (r != 0)
+		} else if (r != 0)
 			lockfs_abandon(&h->fs);
 		lbd_creds_leave();
 	}

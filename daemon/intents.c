@@ -71,6 +71,7 @@ static off_t   last = -1;       /* where the last note went, till its
                                    artefact is made or not */
 static char   *buf;             /* a note and its end mark */
 static int     failing;         /* the last note could not be written */
+static uint64_t generation;     /* the state database's, when opened */
 static size_t  bufsize;
 
 /* FNV-1a, 64 bits, over n bytes of p. */
@@ -266,6 +267,7 @@ lbd_intents_open(struct lbd *d, char *why, size_t size)
 	    notes_record(d, why, size) != 0)
 		goto fail;
 	off = 0;
+	generation = d->generation;
 	return 0;
 fail:
 	if (fd != -1)
@@ -274,10 +276,14 @@ fail:
 	return -1;
 }
 
-/* lbd_intents_reopen: see intents.h.  Still the file opened (only the
- * database went): nothing to do, its notes stand. */
-void
-lbd_intents_reopen(struct lbd *d)
+/* The state database was made anew while the daemon ran (store.c), with
+ * every hold in memory recorded in it and committed: the intents file
+ * beside it, when it went too (deleted or replaced), is opened anew
+ * (empty), so that the next notes go where the next daemon reads them;
+ * failing that (logged), the old file stays in use.  Still the file
+ * opened (only the database went): nothing to do. */
+static void
+reopen(struct lbd *d)
 {
 	struct stat st, at;
 	char        why[PATH_MAX + 64], file[PATH_MAX + 16];
@@ -296,7 +302,8 @@ lbd_intents_reopen(struct lbd *d)
 	if (fd != -1)
 		close(fd);
 	fd = f;
-	off = last = 0;
+	off = 0;
+	last = -1;
 }
 
 /* lbd_intents_clear: see intents.h. */
@@ -425,9 +432,12 @@ lbd_intent_undo(struct lbd *d)
 void
 lbd_intents_covered(struct lbd *d)
 {
-	(void)d;
 	off = 0;
 	last = -1;
+	if (fd != -1 && d->generation != generation) {
+		generation = d->generation;
+		reopen(d);
+	}
 }
 
 /* lbd_intents_close: see intents.h.  Emptied when every note was

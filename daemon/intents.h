@@ -14,13 +14,6 @@
  * why filled.  Before lbd_reconcile. */
 int  lbd_intents_open(struct lbd *d, char *why, size_t size);
 
-/* lbd_intents_reopen: the state database was made anew while the daemon
- * ran (store.c), every hold in memory to be recorded in it: the intents
- * file beside it, when it went too (deleted or replaced), is opened anew
- * (empty), so that the next notes go where the next daemon reads them;
- * failing that (logged), the old file stays in use. */
-void lbd_intents_reopen(struct lbd *d);
-
 /* lbd_intents_clear: reconcile has judged what the file held and its
  * outcome is committed: the file is emptied. */
 void lbd_intents_clear(struct lbd *d);
@@ -40,7 +33,9 @@ void lbd_intent_undo(struct lbd *d);
 
 /* lbd_intents_covered: the state database has committed every hold
  * installed so far: the notes written until now are no longer needed,
- * and the next are written over them. */
+ * and the next are written over them.  When the state database was made
+ * anew since (a new generation: store.c), the intents file is too, if it
+ * went with it. */
 void lbd_intents_covered(struct lbd *d);
 
 /* lbd_intents_close: closes the file, emptied when every note in it was

@@ -47,7 +47,6 @@
 
 #include "creds.h"
 #include "daemon.h"
-#include "intents.h"
 #include "locktable.h"
 #include "log.h"
 #include "store.h"
@@ -774,7 +773,6 @@ lbd_store_check(struct lbd *d)
 		return -1;
 	}
 	d->store_lost = 0;
-	lbd_intents_reopen(d);  /* gone with it, maybe */
 	s = d->store;
 	d->counter = 0;
 	s->resync = 1;
