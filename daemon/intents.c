@@ -86,38 +86,48 @@ checksum(const void *p, size_t n)
 	return h;
 }
 
-/* The note at p (n bytes left in the file) when it is whole, its checksum
- * right, else NULL (an end mark, or what was never written whole). */
-static const struct intent_head *
-note_at(const char *p, size_t n)
+/* A note read back: its head (copied: notes lie at any byte offset of
+ * the file) and where it starts. */
+struct note {
+	struct intent_head  head;
+	const char         *p;
+};
+
+/* Reads the note at p (n bytes left in the file) into *nt when it is
+ * whole, its checksum right: 0; else -1 (an end mark, or what was never
+ * written whole). */
+static int
+note_at(const char *p, size_t n, struct note *nt)
 {
 	struct intent_head h;
 	uint64_t           sum;
 	size_t             want;
 
 	if (n < sizeof(h))
-		return NULL;
+		return -1;
 	memcpy(&h, p, sizeof(h));
 	want = sizeof(h) + (size_t)h.ngroups * sizeof(gid_t) + h.path_len +
 	    h.file_len + h.unique_len + sizeof(sum);
 	if (h.magic != INTENT_MAGIC || h.size != want || want > n ||
 	    h.ngroups > 65536 || h.path_len >= PATH_MAX ||
 	    h.file_len >= PATH_MAX || h.unique_len >= PATH_MAX)
-		return NULL;
+		return -1;
 	memcpy(&sum, p + want - sizeof(sum), sizeof(sum));
 	if (checksum(p, want - sizeof(sum)) != sum)
-		return NULL;
-	return (const struct intent_head *)p;
+		return -1;
+	nt->head = h;
+	nt->p = p;
+	return 0;
 }
 
 /* Newest first. */
 static int
 newest_first(const void *a, const void *b)
 {
-	const struct intent_head *x = *(const struct intent_head *const *)a;
-	const struct intent_head *y = *(const struct intent_head *const *)b;
+	const struct note *x = a, *y = b;
 
-	return x->token < y->token ? 1 : x->token > y->token ? -1 : 0;
+	return x->head.token < y->head.token ? 1 :
+	    x->head.token > y->head.token ? -1 : 0;
 }
 
 /* Records note h as the grant it announced, unless its lock is recorded
@@ -127,15 +137,14 @@ newest_first(const void *a, const void *b)
  * the library judges such a leftover itself, see client/reader.c): 1 when
  * recorded, 0 when not, -1 when the state database failed. */
 static int
-note_record(struct lbd *d, const struct intent_head *h)
+note_record(struct lbd *d, const struct note *nt)
 {
-	struct lbd_store_hold rec;
-	struct intent_head    head;
-	unsigned long long    start;
-	const char           *p = (const char *)h + sizeof(*h);
-	char                  file[PATH_MAX];
+	struct lbd_store_hold    rec;
+	const struct intent_head head = nt->head;
+	unsigned long long       start;
+	const char              *p = nt->p + sizeof(head);
+	char                     file[PATH_MAX];
 
-	memcpy(&head, h, sizeof(head));
 	if (head.method == LB_PIDFILE && !head.kept &&
 	    lockfs_os_start_time((pid_t)head.pid, &start) == 0 &&
 	    start == head.start)
@@ -171,13 +180,12 @@ note_record(struct lbd *d, const struct intent_head *h)
 static int
 notes_record(struct lbd *d, char *why, size_t size)
 {
-	const struct intent_head **notes = NULL;
-	const struct intent_head  *h;
-	struct stat                st;
-	size_t                     n = 0, i, at = 0, len;
-	ssize_t                    got;
-	char                      *all = NULL;
-	int                        r = -1, added = 0, a;
+	struct note *notes = NULL;
+	struct stat  st;
+	size_t       n = 0, i, at = 0, len;
+	ssize_t      got;
+	char        *all = NULL;
+	int          r = -1, added = 0, a;
 
 	if (fstat(fd, &st) == -1) {
 		snprintf(why, size, "%s-intents: %s", d->cfg.state,
@@ -191,7 +199,8 @@ notes_record(struct lbd *d, char *why, size_t size)
 		goto out;
 	}
 	if ((all = malloc(len)) == NULL ||
-	    (notes = calloc(len / sizeof(*h) + 1, sizeof(*notes))) == NULL) {
+	    (notes = calloc(len / sizeof(struct intent_head) + 1,
+	    sizeof(*notes))) == NULL) {
 		snprintf(why, size, "%s-intents: out of memory", d->cfg.state);
 		goto out;
 	}
@@ -200,13 +209,11 @@ notes_record(struct lbd *d, char *why, size_t size)
 		    strerror(errno));
 		goto out;
 	}
-	while ((h = note_at(all + at, (size_t)got - at)) != NULL) {
-		notes[n++] = h;
-		at += h->size;
-	}
+	while (note_at(all + at, (size_t)got - at, &notes[n]) == 0)
+		at += notes[n++].head.size;
 	qsort(notes, n, sizeof(*notes), newest_first);
 	for (i = 0; i < n; i++) {
-		if ((a = note_record(d, notes[i])) < 0) {
+		if ((a = note_record(d, &notes[i])) < 0) {
 			snprintf(why, size, "state database: cannot record "
 			    "the grants noted in %s-intents", d->cfg.state);
 			goto out;
