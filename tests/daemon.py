@@ -72,6 +72,21 @@ class DaemonTest(DaemonCase):
         except (TimeoutError, socket.timeout):
             return None
 
+    def raw_client(self, script):
+        """A child process connected to the daemon (a protocol client
+        `c`, tests/lbdaemon.py's Client) that runs script, then says so
+        and sleeps (killed after the test); returned once it has said so."""
+        proc = self.spawn(textwrap.dedent("""
+            import sys, time
+            sys.path.insert(0, %r)
+            from lbdaemon import Client
+            c = Client(%r)
+            """ % (os.path.dirname(os.path.abspath(__file__)),
+                   self.daemon.socket)) + textwrap.dedent(script) +
+            'print("ready", flush=True)\ntime.sleep(600)\n')
+        self.assertEqual(proc.stdout.readline(), b"ready\n")
+        return proc
+
     @contextlib.contextmanager
     def database_busy(self, directory=None):
         """The sqlite lock database of directory (the locks' by default)
@@ -972,17 +987,9 @@ class SwapWindow(DaemonTest):
         dies right after it made the artefact, before the grant is
         recorded.  The process, which waits on, never told."""
         self.start_under_gdb("signal SIGKILL", where="lbd_store_hold_add")
-        holder = self.spawn(textwrap.dedent("""
-            import sys, time
-            sys.path.insert(0, %r)
-            from lbdaemon import Client
-            c = Client(%r)
+        holder = self.raw_client("""
             c.send("ACQUIRE", path=%r, method=%r, timeout=60)
-            print("asked", flush=True)
-            time.sleep(600)
-            """ % (os.path.dirname(os.path.abspath(__file__)),
-                   self.daemon.socket, p, method)))
-        self.assertEqual(holder.stdout.readline(), b"asked\n")
+            """ % (p, method))
         self.daemon.proc.wait(60)           # gdb killed it there
         self.assertIn("lbd_store_hold_add (", self.daemon.logtext())
         if method == "sqlite":
@@ -1042,19 +1049,11 @@ class SwapWindow(DaemonTest):
         self.start_under_gdb("signal SIGKILL",
                              where="lbd_store_hold_add if h->tid == 6")
         p = self.path()
-        holder = self.spawn(textwrap.dedent("""
-            import sys, time
-            sys.path.insert(0, %r)
-            from lbdaemon import Client
-            c = Client(%r)
+        holder = self.raw_client("""
             assert c.call("ACQUIRE", path=%r, thread=5).code == "OK"
             c.send_raw("RELEASE 10 path=%s thread=5\\n"
                        "ACQUIRE 11 path=%s thread=6 timeout=60\\n")
-            print("asked", flush=True)
-            time.sleep(600)
-            """ % (os.path.dirname(os.path.abspath(__file__)),
-                   self.daemon.socket, p, p, p)))
-        self.assertEqual(holder.stdout.readline(), b"asked\n")
+            """ % (p, p, p))
         self.daemon.proc.wait(60)           # gdb killed it there
         self.assertIn("lbd_store_hold_add (", self.daemon.logtext())
         self.assertTrue(os.path.lexists(p + ".lock"))
@@ -1084,19 +1083,11 @@ class SwapWindow(DaemonTest):
         a = self.client()
         self.assertCode(a.call("ACQUIRE", path=p, method="sqlite",
                                thread=5), "OK")
-        waiter = self.spawn(textwrap.dedent("""
-            import sys, time
-            sys.path.insert(0, %r)
-            from lbdaemon import Client
-            c = Client(%r)
+        waiter = self.raw_client("""
             c.send("ACQUIRE", path=%r, method="sqlite", thread=6,
                    timeout=60)
             assert c.call("PING").code == "OK"
-            print("asked", flush=True)
-            time.sleep(600)
-            """ % (os.path.dirname(os.path.abspath(__file__)),
-                   self.daemon.socket, p)))
-        self.assertEqual(waiter.stdout.readline(), b"asked\n")
+            """ % p)
         a.send("RELEASE", path=p, method="sqlite", thread=5)
         self.daemon.proc.wait(60)           # gdb killed it there
         self.assertIn("lbd_store_hold_add (", self.daemon.logtext())
@@ -1123,17 +1114,9 @@ class SwapWindow(DaemonTest):
                         "OK")                 # a commit: made anew
         self.assertIn("made anew", self.daemon.logtext())
         p = self.path()
-        holder = self.spawn(textwrap.dedent("""
-            import sys, time
-            sys.path.insert(0, %r)
-            from lbdaemon import Client
-            c = Client(%r)
+        holder = self.raw_client("""
             c.send("ACQUIRE", path=%r, thread=6, timeout=60)
-            print("asked", flush=True)
-            time.sleep(600)
-            """ % (os.path.dirname(os.path.abspath(__file__)),
-                   self.daemon.socket, p)))
-        self.assertEqual(holder.stdout.readline(), b"asked\n")
+            """ % p)
         self.daemon.proc.wait(60)           # gdb killed it there
         self.assertIn("lbd_store_hold_add (", self.daemon.logtext())
         self.assertTrue(os.path.lexists(p + ".lock"))
@@ -1418,17 +1401,9 @@ class Restart(DaemonTest):
         # gone too, the restarted daemon removes that file (its name and
         # owner the record's, linked nowhere else); nothing else would.
         p = self.path()
-        holder = self.spawn(textwrap.dedent("""
-            import sys, time
-            sys.path.insert(0, %r)
-            from lbdaemon import Client
-            c = Client(%r)
+        holder = self.raw_client("""
             assert c.call("ACQUIRE", path=%r).code == "OK"
-            print("held", flush=True)
-            time.sleep(600)
-            """ % (os.path.dirname(os.path.abspath(__file__)),
-                   self.daemon.socket, p)))
-        self.assertEqual(holder.stdout.readline(), b"held\n")
+            """ % p)
         unique = [n for n in os.listdir(self.locks) if n != "a.lock"]
         self.assertEqual(len(unique), 1)
         self.daemon.kill()
@@ -1879,17 +1854,9 @@ class Restart(DaemonTest):
         self.daemon.kill()
         self.daemon = Daemon(self.dir, config="grace = 1\n").start()
         p = self.path()
-        holder = self.spawn(textwrap.dedent("""
-            import sys, time
-            sys.path.insert(0, %r)
-            from lbdaemon import Client
-            c = Client(%r)
+        holder = self.raw_client("""
             assert c.call("ACQUIRE", path=%r).code == "OK"
-            print("held", flush=True)
-            time.sleep(600)
-            """ % (os.path.dirname(os.path.abspath(__file__)),
-                   self.daemon.socket, p)))
-        self.assertEqual(holder.stdout.readline(), b"held\n")
+            """ % p)
         self.daemon.kill()
         self.daemon.start()
         b = self.client()
