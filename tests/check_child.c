@@ -9,11 +9,10 @@
 #define WIN32_LEAN_AND_MEAN
 #include <windows.h>
 #include <shellapi.h>
-#else
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #endif
+
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <check.h>
 #include <limits.h>
@@ -70,31 +69,6 @@ args_write(int argc, char **argv, int skip, const char *file)
 	return fclose(f) == 0 ? 0 : 2;
 }
 
-/* Standard output to file from now on (NULL: back); the old handle. */
-static HANDLE saved_out;
-
-static void
-stdout_to(const char *file)
-{
-	SECURITY_ATTRIBUTES sa = { sizeof(sa), NULL, TRUE };
-	HANDLE              h;
-
-	fflush(stdout);
-	if (file == NULL) {
-		h = GetStdHandle(STD_OUTPUT_HANDLE);
-		ck_assert(SetStdHandle(STD_OUTPUT_HANDLE, saved_out));
-		CloseHandle(h);
-		return;
-	}
-	saved_out = GetStdHandle(STD_OUTPUT_HANDLE);
-	/* Not inheritable, as a handle the caller opened may be: the
-	 * command gets it all the same. */
-	sa.bInheritHandle = FALSE;
-	h = CreateFileA(file, GENERIC_WRITE, FILE_SHARE_READ, &sa,
-	    CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
-	ck_assert(h != INVALID_HANDLE_VALUE);
-	ck_assert(SetStdHandle(STD_OUTPUT_HANDLE, h));
-}
 #else
 static void
 self_find(const char *argv0)
@@ -121,28 +95,37 @@ args_write(int argc, char **argv, int skip, const char *file)
 	return fclose(f) == 0 ? 0 : 2;
 }
 
-static int saved_out = -1;
-
-static void
-stdout_to(const char *file)
-{
-	int fd;
-
-	fflush(stdout);
-	if (file == NULL) {
-		ck_assert(dup2(saved_out, 1) == 1);
-		close(saved_out);
-		return;
-	}
-	ck_assert((saved_out = dup(1)) != -1);
-	ck_assert((fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0644)) != -1);
-	ck_assert(dup2(fd, 1) == 1);
-	close(fd);
-}
 #endif
 
 /* ------------------------------------------------------------------ */
+
+#ifndef O_BINARY
+#define O_BINARY 0
+#endif
+
+/* Descriptor fd (1 or 2) to file from now on, for this process and the
+ * commands it starts (the C runtime's dup2 sets the system's standard
+ * handle too on Windows); back with file NULL. */
+static int saved_fd[3] = { -1, -1, -1 };
+
+static void
+stream_to(int fd, const char *file)
+{
+	int f;
+
+	fflush(NULL);
+	if (file == NULL) {
+		ck_assert(dup2(saved_fd[fd], fd) == fd);
+		close(saved_fd[fd]);
+		saved_fd[fd] = -1;
+		return;
+	}
+	ck_assert((saved_fd[fd] = dup(fd)) != -1);
+	ck_assert((f = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_BINARY,
+	    0644)) != -1);
+	ck_assert(dup2(f, fd) == fd);
+	close(f);
+}
 
 /* Runs argv (NULL-terminated) with a guard; its status. */
 static int
@@ -231,16 +214,28 @@ START_TEST(test_child_arguments_arrive_exactly)
 }
 END_TEST
 
+/* Not found: 127, and stderr names the command and the reason. */
 START_TEST(test_child_not_found_is_127)
 {
 	struct tl_place p;
 	char           *argv[2];
-	char            missing[PATH_MAX];
+	char            missing[PATH_MAX], err[PATH_MAX], said[4096];
+	size_t          len;
+	int             r;
 
 	tl_place_make(&p, "x");
+	tl_path_join(err, sizeof(err), p.dir, "stderr");
 	argv[0] = (char *)"lockbroker-no-such-command";
 	argv[1] = NULL;
-	ck_assert_int_eq(run_argv(argv), EXIT_NOT_FOUND);
+	stream_to(2, err);
+	r = run_argv(argv);
+	stream_to(2, NULL);
+	ck_assert_int_eq(r, EXIT_NOT_FOUND);
+	len = tl_read_file(err, said, sizeof(said) - 1);
+	said[len] = '\0';
+	ck_assert_msg(strstr(said, "lockbroker: cannot run "
+	    "lockbroker-no-such-command: ") != NULL && strchr(said, '%') ==
+	    NULL, "stderr: %s", said);
 	tl_path_join(missing, sizeof(missing), p.dir, "missing.exe");
 	argv[0] = missing;
 	ck_assert_int_eq(run_argv(argv), EXIT_NOT_FOUND);
@@ -253,13 +248,24 @@ END_TEST
 START_TEST(test_child_not_runnable_is_126)
 {
 	struct tl_place p;
-	char           *argv[2];
+	char           *argv[2], err[PATH_MAX], said[4096], want[PATH_MAX + 64];
+	size_t          len;
+	int             r;
 
 	tl_place_make(&p, "bad.exe");
+	tl_path_join(err, sizeof(err), p.dir, "stderr");
 	tl_write_text(p.path, "this is not a program\n");
 	argv[0] = p.path;
 	argv[1] = NULL;
-	ck_assert_int_eq(run_argv(argv), EXIT_CANNOT_EXEC);
+	stream_to(2, err);
+	r = run_argv(argv);
+	stream_to(2, NULL);
+	ck_assert_int_eq(r, EXIT_CANNOT_EXEC);
+	len = tl_read_file(err, said, sizeof(said) - 1);
+	said[len] = '\0';
+	snprintf(want, sizeof(want), "lockbroker: cannot run %s: ", p.path);
+	ck_assert_msg(strstr(said, want) != NULL && strchr(said, '%') ==
+	    NULL, "stderr: %s", said);
 	tl_place_remove(p.dir);
 }
 END_TEST
@@ -304,9 +310,9 @@ START_TEST(test_child_gets_standard_output)
 	argv[1] = (char *)"child-print";
 	argv[2] = (char *)"printed by the command";
 	argv[3] = NULL;
-	stdout_to(p.path);
+	stream_to(1, p.path);
 	r = run_argv(argv);
-	stdout_to(NULL);
+	stream_to(1, NULL);
 	ck_assert_int_eq(r, 0);
 	len = tl_read_file(p.path, got, sizeof(got) - 1);
 	got[len] = '\0';

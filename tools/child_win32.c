@@ -178,17 +178,24 @@ out:
 	free(w);
 }
 
-/* The system's error text for code, into buf (size bytes, UTF-8). */
+/* The system's error text for code, into buf (size bytes, UTF-8), with
+ * name (UTF-8; NULL: "it") where the text has a place for one ("%1"). */
 static const char *
-error_text(DWORD code, char *buf, size_t size)
+error_text(DWORD code, const char *name, char *buf, size_t size)
 {
-	wchar_t w[256];
-	DWORD   n;
-	int     m;
+	DWORD_PTR args[9];
+	wchar_t   w[512], *wname = NULL;
+	DWORD     n;
+	size_t    i;
+	int       m;
 
+	if (name == NULL || (wname = utf8_to_wide(name)) == NULL)
+		wname = _wcsdup(L"it");
+	for (i = 0; i < sizeof(args) / sizeof(args[0]); i++)
+		args[i] = (DWORD_PTR)(wname != NULL ? wname : L"it");
 	n = FormatMessageW(FORMAT_MESSAGE_FROM_SYSTEM |
-	    FORMAT_MESSAGE_IGNORE_INSERTS, NULL, code, 0, w,
-	    sizeof(w) / sizeof(w[0]), NULL);
+	    FORMAT_MESSAGE_ARGUMENT_ARRAY, NULL, code, 0, w,
+	    sizeof(w) / sizeof(w[0]), (va_list *)args);
 	while (n > 0 && (w[n - 1] == L'\r' || w[n - 1] == L'\n' ||
 	    w[n - 1] == L'.' || w[n - 1] == L' '))
 		n--;
@@ -198,6 +205,7 @@ error_text(DWORD code, char *buf, size_t size)
 		snprintf(buf, size, "error %lu", (unsigned long)code);
 	else
 		buf[m] = '\0';
+	free(wname);
 	return buf;
 }
 
@@ -281,8 +289,8 @@ child_run(const struct child_guard *g, const char *shell_cmd,
 	if (!CreateProcessW(NULL, line.s, NULL, NULL, TRUE, 0, NULL, NULL,
 	    &si, &pi)) {
 		code = GetLastError();
-		complain("cannot run %s: %s", what, error_text(code, why,
-		    sizeof(why)));
+		complain("cannot run %s: %s", what, error_text(code, what,
+		    why, sizeof(why)));
 		r = code == ERROR_FILE_NOT_FOUND ||
 		    code == ERROR_PATH_NOT_FOUND ||
 		    code == ERROR_INVALID_NAME ? EXIT_NOT_FOUND :
@@ -293,7 +301,7 @@ child_run(const struct child_guard *g, const char *shell_cmd,
 	if (WaitForSingleObject(pi.hProcess, INFINITE) != WAIT_OBJECT_0 ||
 	    !GetExitCodeProcess(pi.hProcess, &code)) {
 		complain("cannot wait for the command: %s",
-		    error_text(GetLastError(), why, sizeof(why)));
+		    error_text(GetLastError(), NULL, why, sizeof(why)));
 		r = EX_OSERR;
 	} else
 		r = (int)code;
