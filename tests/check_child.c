@@ -115,7 +115,7 @@ stream_to(int fd, const char *file)
 
 	fflush(NULL);
 	if (file == NULL) {
-		ck_assert(dup2(saved_fd[fd], fd) == fd);
+		ck_assert(dup2(saved_fd[fd], fd) != -1);
 		close(saved_fd[fd]);
 		saved_fd[fd] = -1;
 		return;
@@ -123,7 +123,7 @@ stream_to(int fd, const char *file)
 	ck_assert((saved_fd[fd] = dup(fd)) != -1);
 	ck_assert((f = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_BINARY,
 	    0644)) != -1);
-	ck_assert(dup2(f, fd) == fd);
+	ck_assert(dup2(f, fd) != -1);   /* Windows: 0 */
 	close(f);
 }
 
