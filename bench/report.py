@@ -604,7 +604,7 @@ def by_call(d, prefix):
 
     def group(label, keys):
         got = sorted(((n, names[n]) for n in keys if n in names),
-                     key=lambda x: -x[1])
+                     key=lambda x: (-x[1], x[0]))
         if got:
             parts.append("%s %.1f (%s)" % (
                 label, sum(v for _, v in got),
