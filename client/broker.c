@@ -180,6 +180,7 @@ status_read(const struct lbp_msg *m, struct lb__status *st)
 		st->token = v;
 	if (lbp_get_u64(m, "waiters", &v) == 0 && v <= 0xffffffffu)
 		st->waiters = (unsigned)v;
+	st->unclaimed = lbp_get_u64(m, "unclaimed", &v) == 0 && v == 1;
 }
 
 /* Forward: the replies of requests whose callers wait. */

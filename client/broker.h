@@ -84,6 +84,8 @@ struct lb__status {
 	uint64_t token;         /* fencing token, 0 when the broker did not
 	                           grant it (held outside the broker) */
 	unsigned waiters;       /* ACQUIREs queued at the broker */
+	int      unclaimed;     /* 1: held for a process that has not claimed
+	                           its hold back from the previous daemon */
 };
 
 /*

@@ -85,6 +85,7 @@ item_pass(const struct lbp_msg *m, void *arg)
 		e.known |= LB_LIST_WAITERS;
 	}
 	e.releasing = lbp_get_u64(m, "releasing", &v) == 0 && v == 1;
+	e.unclaimed = lbp_get_u64(m, "unclaimed", &v) == 0 && v == 1;
 	if (l->fn(&e, l->arg) != 0) {
 		l->stopped = 1;
 		return 1;

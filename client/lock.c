@@ -703,6 +703,7 @@ holder_from_broker(lb_lock *lock, const struct lb__status *st,
 	out->tid = st->tid;
 	out->uid = st->uid;
 	out->since = st->since;
+	out->unclaimed = st->unclaimed;
 	out->token = st->token;
 	if (step_begin(lock, &err) != 0)
 		return;

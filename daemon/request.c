@@ -296,6 +296,10 @@ lbd_add_holder(struct lbp_out *o, const struct lbd_hold *h,
 		lbp_add_u64(o, "token", h->token);
 		if (h->releasing)       /* its RELEASE answered: nobody's */
 			lbp_add_u64(o, "releasing", 1);
+		else if (h->conn == NULL && !h->kept)
+			/* A hold of the previous run its process has not
+			 * reclaimed (reconcile.c): held for that process. */
+			lbp_add_u64(o, "unclaimed", 1);
 	} else if (fh != NULL) {
 		lbp_add_i64(o, "holder_pid", (int64_t)fh->pid);
 		if (fh->uid != (uid_t)-1)

@@ -105,7 +105,12 @@ typedef struct lb_holder {
 	                             granted it (see lb_fencing_token), else 0 */
 	int         broker;       /* 1 when the broker answered (waiters and
 	                             token are its), 0 for the in-process view */
-	int         reserved[4];
+	/* Since 0.2 (room taken from reserved[]; the size is unchanged): */
+	int         unclaimed;    /* 1 when the broker holds the lock for a
+	                             process whose connection ended with the
+	                             previous daemon and that has not claimed
+	                             it back since (see lockbrokerd(8)) */
+	int         reserved[3];
 } lb_holder;
 
 /*
@@ -281,7 +286,10 @@ typedef struct lb_list_entry {
 	unsigned    waiters;    /* acquires queued for the lock */
 	int         releasing;  /* 1: released, its artefact not yet removed
 	                           (see docs/PROTOCOL.md, RELEASE) */
-	int         reserved[8];
+	int         unclaimed;  /* 1: held for a process that has not claimed
+	                           its hold back from the previous daemon (see
+	                           lb_holder) */
+	int         reserved[7];
 } lb_list_entry;
 
 /* What lb_list tells of the daemon it asked. */

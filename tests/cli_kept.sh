@@ -215,7 +215,7 @@ start_daemon
 expect_rc 0 "list with no lock" "$LB" list
 check "list with no lock: only the heading" \
     sh -c "[ \$(wc -l <'$tmp/out') -eq 1 ] &&
-    grep -Eq '^PATH +METHOD +PID +USER +SINCE +TOKEN +WAITERS\$' '$tmp/out'"
+    grep -Eq '^PATH +METHOD +PID +USER +SINCE +TOKEN +WAITERS +STATE\$' '$tmp/out'"
 expect_rc 0 "list --json with no lock" "$LB" list --json
 check "list --json with no lock: an empty list" \
     json_check "$tmp/out" 'doc["locks"] == []' \
@@ -268,7 +268,7 @@ check "list --json: every key, the holder's values" json_check \
     'sorted(doc) == ["locks", "server", "socket"]' \
     'sorted(doc["locks"][0]) == sorted(["path", "method", "holder_pid",
         "holder_uid", "holder_user", "holder_tid", "host", "since",
-        "since_iso", "token", "waiters"])' \
+        "since_iso", "token", "waiters", "state"])' \
     "locks[b\"$f\"][\"method\"] == \"link\"" \
     "locks[b\"$f\"][\"holder_pid\"] == $holder" \
     "locks[b\"$f\"][\"holder_uid\"] == $me" \
@@ -276,12 +276,13 @@ check "list --json: every key, the holder's values" json_check \
     "locks[b\"$f\"][\"holder_tid\"] == 0" \
     "locks[b\"$f\"][\"host\"] == \"$host\"" \
     "locks[b\"$f\"][\"token\"] == $token" \
+    "locks[b\"$f\"][\"state\"] == \"held\"" \
     "isinstance(locks[b\"$f\"][\"since\"], float) or isinstance(locks[b\"$f\"][\"since\"], int)" \
     "abs(locks[b\"$f\"][\"since\"] - __import__(\"time\").time()) < 3600" \
     "locks[b\"$f\"][\"since_iso\"][:4].isdigit()"
 expect_rc 0 "list" "$LB" list
-check "list: one line for the lock, with pid, user, token, waiters" \
-    has "$tmp/out" "^$f +link +$holder +$myname +[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8} +$token +1\$"
+check "list: one line for the lock, with pid, user, token, waiters, state" \
+    has "$tmp/out" "^$f +link +$holder +$myname +[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8} +$token +1 +held\$"
 
 holder_release
 check "release in the script succeeds (exit $rc)" [ "$rc" -eq 0 ]

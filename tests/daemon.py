@@ -7,7 +7,9 @@ the outside party the broker must exclude and be excluded by.
 """
 import contextlib
 import fcntl
+import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -1902,6 +1904,60 @@ class Restart(DaemonTest):
         self.assertCode(b.wait(rid, 20), "OK")
         self.assertCode(b.call("RELEASE", path=p), "OK")
         self.assertEqual(os.listdir(self.locks), [])
+
+    def test_unclaimed_hold_is_shown_as_such(self):
+        # Who holds what: a hold of the previous daemon that its process
+        # has not claimed back says so (STATUS, LIST, the command's status
+        # and list), and no longer once claimed back.
+        a = self.client()
+        p = self.path()
+        token = a.call("ACQUIRE", path=p, thread=5).fields["token"]
+        self.daemon.kill()
+        self.daemon.start()
+        b = self.client()
+        r = b.call("STATUS", path=p)
+        self.assertCode(r, "OK")
+        self.assertEqual(r.fields.get("unclaimed"), "1")
+        self.assertEqual(r.fields.get("holder_pid"), str(os.getpid()))
+        items = self.list_items(b)
+        self.assertEqual([i.fields.get("unclaimed") for i in items], ["1"])
+        env = dict(os.environ, LOCKBROKER_SOCKET=self.daemon.socket)
+        tool = os.path.join(os.environ.get("LB_BUILDDIR", "."), "tools",
+                            "lockbroker")
+        out = subprocess.run([tool, "status", p], env=env,
+                             capture_output=True, timeout=30).stdout.decode()
+        self.assertRegex(out, r"\n  unclaimed: held for its process")
+        out = subprocess.run([tool, "list"], env=env, capture_output=True,
+                             timeout=30).stdout.decode()
+        self.assertRegex(out, r"(?m)^PATH .* STATE$")
+        self.assertRegex(out, r"(?m)^%s .* unclaimed$" % re.escape(p))
+        doc = json.loads(subprocess.run(
+            [tool, "list", "--json"], env=env, capture_output=True,
+            timeout=30).stdout.decode())
+        self.assertEqual([l["state"] for l in doc["locks"]], ["unclaimed"])
+        a2 = self.client()
+        self.assertCode(a2.call("RECLAIM", path=p, thread=5, token=token),
+                        "OK")
+        r = b.call("STATUS", path=p)
+        self.assertNotIn("unclaimed", r.fields)
+        self.assertEqual([i.fields.get("unclaimed")
+                          for i in self.list_items(b)], [None])
+        out = subprocess.run([tool, "list"], env=env, capture_output=True,
+                             timeout=30).stdout.decode()
+        self.assertRegex(out, r"(?m)^%s .* held$" % re.escape(p))
+        self.assertCode(a2.call("RELEASE", path=p, thread=5), "OK")
+
+    def list_items(self, c):
+        """The ITEMs of a LIST on c."""
+        rid = c.send("LIST")
+        items = []
+        while True:
+            m = c.read()
+            self.assertEqual(m.id, str(rid))
+            if m.verb != "ITEM":
+                self.assertCode(m, "OK")
+                return items
+            items.append(m)
 
     def test_artefacts_of_an_earlier_boot_are_cleared(self):
         a = self.client()

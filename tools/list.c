@@ -11,7 +11,8 @@
  *                  "holder_user": "alice", "holder_tid": 0,
  *                  "host": "box", "since": 1732761600.25,
  *                  "since_iso": "2024-11-28T03:40:00.250+01:00",
- *                  "token": 7, "waiters": 0 }, ... ] }
+ *                  "token": 7, "waiters": 0, "state": "held" },
+ *                ... ] }
  *
  * Every key is always there; a value the daemon did not give is null.
  * Locks are sorted by path, then method.  Strings are UTF-8; a byte that
@@ -41,6 +42,7 @@ struct item {
 	double    since;
 	uint64_t  pid, uid, tid, token, waiters;
 	int       have_pid, have_uid, have_tid, have_token, have_waiters;
+	const char *state;          /* item_state: NULL when nobody holds it */
 };
 
 /* The items collected from the listing. */
@@ -61,6 +63,20 @@ dup_or_null(const char *value, int *nomem)
 	if ((s = strdup(value)) == NULL)
 		*nomem = 1;
 	return s;
+}
+
+/* The state of the hold of e, as the list shows it: "releasing" (its
+ * release answered, its artefact not yet removed), "unclaimed" (held for
+ * a process that has not claimed it back from the previous daemon),
+ * "held"; NULL when nobody holds the lock (it is only waited for). */
+static const char *
+item_state(const lb_list_entry *e)
+{
+	if ((e->known & LB_LIST_PID) == 0)
+		return NULL;
+	if (e->releasing)
+		return "releasing";
+	return e->unclaimed ? "unclaimed" : "held";
 }
 
 /* lb_list's callback: adds the lock to the struct items at arg.  0, or 1
@@ -98,6 +114,7 @@ item_add(const lb_list_entry *e, void *arg)
 	it->token = e->token;
 	it->have_waiters = (e->known & LB_LIST_WAITERS) != 0;
 	it->waiters = e->waiters;
+	it->state = item_state(e);
 	return all->nomem ? 1 : 0;
 }
 
@@ -181,14 +198,15 @@ since_cell(const struct item *it, char *buf, size_t size)
 	return buf;
 }
 
-#define NCOLS 7
+#define NCOLS 8
 
 /* The cells of one row (or of the heading, when it is NULL). */
 static void
 row_cells(const struct item *it, char cells[NCOLS][4096 + 64])
 {
 	static const char *heading[NCOLS] = {
-		"PATH", "METHOD", "PID", "USER", "SINCE", "TOKEN", "WAITERS"
+		"PATH", "METHOD", "PID", "USER", "SINCE", "TOKEN", "WAITERS",
+		"STATE"
 	};
 	size_t size = sizeof(cells[0]);
 	int    i;
@@ -205,6 +223,7 @@ row_cells(const struct item *it, char cells[NCOLS][4096 + 64])
 	since_cell(it, cells[4], size);
 	number_cell(it->have_token, it->token, cells[5], size);
 	number_cell(it->have_waiters, it->waiters, cells[6], size);
+	snprintf(cells[7], size, "%s", it->state != NULL ? it->state : "-");
 }
 
 /*
@@ -215,7 +234,7 @@ row_cells(const struct item *it, char cells[NCOLS][4096 + 64])
 static int
 print_table(const struct items *all)
 {
-	static const int right[NCOLS] = { 0, 0, 1, 0, 0, 1, 1 };
+	static const int right[NCOLS] = { 0, 0, 1, 0, 0, 1, 1, 0 };
 	char   (*cells)[4096 + 64];
 	size_t width[NCOLS] = { 0 }, i, len;
 	int    c;
@@ -390,6 +409,8 @@ json_item(const struct item *it)
 	json_number(it->have_token, it->token);
 	json_key("waiters", 0);
 	json_number(it->have_waiters, it->waiters);
+	json_key("state", 0);
+	json_string(it->state);
 	fputs("\n    }", stdout);
 }
 

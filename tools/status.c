@@ -112,6 +112,10 @@ print_holder(lb_lock *lock, const lb_holder *h)
 			printf("  token:     %llu\n",
 			    (unsigned long long)h->token);
 		printf("  waiters:   %u\n", h->waiters);
+		if (h->unclaimed)
+			printf("  unclaimed: held for its process, whose "
+			    "connection ended with the previous daemon, until "
+			    "it claims it back or exits\n");
 	} else
 		printf("  broker:    not asked (in-process view)\n");
 }
