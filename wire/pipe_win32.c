@@ -283,7 +283,8 @@ lbw_fill(struct lbw_conn *c, double until, char *why, size_t size)
 		goto out;
 	}
 	if (c->fd == -1 || conn_shut(c)) {
-		snprintf(why, size, "the connection was shut down");
+		snprintf(why, size, c->fd == -1 ? "not connected" :
+		    "the connection was shut down");
 		goto out;
 	}
 	h = conn_handle(c);
