@@ -312,7 +312,7 @@ lbd_lock_try(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid,
 		 * of. */
 		hold_note_dir(h);
 		h->token = next_token(l->d);
-		r = lbd_intent_note(l->d, h, err);
+		r = lbd_intent_note(l->d, h, 0, err);
 		/* A pid file that is there already is never a connection's
 		 * thread's: it names a process, not which of its owners
 		 * (another thread may hold it in-process).  A kept hold's
@@ -415,6 +415,34 @@ lbd_hold_find(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid,
 }
 
 /*
+ * handoff_note: before a handoff from h to next whose artefact changes
+ * hands ahead of the commit (the sqlite method's row, handed over in one
+ * transaction of its database), next is noted as a grant (intents.c),
+ * with its token and lock directory, so that a daemon killed before the
+ * commit leaves no artefact its successor does not know of.  Nothing for
+ * the other methods, whose artefact is renamed over the lock only after
+ * the commit (swap.c).  0 (*noted set when a note was written, to be
+ * taken back if the handoff fails), or a code with err filled.
+ */
+static int
+handoff_note(struct lbd_hold *h, struct lbd_hold *next, int *noted,
+    struct lockfs_err *err)
+{
+	int r;
+
+	if (h->lock->method != LB_SQLITE)
+		return 0;
+	if ((r = lbd_creds_enter(next->creds, err)) != 0)
+		return r;
+	hold_note_dir(next);
+	lbd_creds_leave();
+	next->token = next_token(h->lock->d);
+	if ((r = lbd_intent_note(h->lock->d, next, 1, err)) == 0)
+		*noted = 1;
+	return r;
+}
+
+/*
  * lbd_hold_end: ends l's hold: hands the lock to the head waiter when
  * there is one (replacing the artefact atomically; if that cannot be done,
  * releasing and letting the waiters try), else removes the artefact.  Returns the
@@ -427,7 +455,7 @@ lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err)
 	struct lbd_hold  *h, *next = NULL;
 	struct lbd_wait  *w = TAILQ_FIRST(&l->waiters);
 	struct lockfs_err herr;
-	int               r = -1, named;
+	int               r = -1, named, noted = 0;
 
 	lbd_swap_finish(l->holder);     /* a handoff to it, finished first */
 	named = lbd_hold_names(l->holder, err);
@@ -444,11 +472,15 @@ lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err)
 	 * refused by the waiters' turn that follows the release. */
 	if (w != NULL && !h->pinned && lbd_wait_current(w) &&
 	    (next = hold_new(l, w->conn, w->kept_pid, w->tid, &herr)) != NULL &&
+	    (r = handoff_note(h, next, &noted, &herr)) == 0 &&
 	    (r = lbd_swap_prepare(h, next, w->conn->creds, &herr)) == 0 &&
-	    next->swap == NULL && lbd_creds_enter(next->creds, &herr) == 0) {
+	    next->swap == NULL && next->dir_dev == 0 &&
+	    lbd_creds_enter(next->creds, &herr) == 0) {
 		hold_note_dir(next);
 		lbd_creds_leave();
 	}
+	if (r != 0 && noted)
+		lbd_intent_undo(l->d);  /* noted, not handed over */
 	if (r == 0) {
 		log_debug("%s: handed from pid %ld to pid %ld", l->path,
 		    (long)h->fs.owner.pid, (long)next->fs.owner.pid);

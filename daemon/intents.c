@@ -29,6 +29,19 @@
  * gone.  No fsync: a daemon's death leaves the page cache as it was, and
  * after a reboot every hold is void anyway.
  *
+ * A handoff whose artefact changes hands before the commit is noted too:
+ * the sqlite method's, whose row is handed over in one transaction of its
+ * lock database (the other methods' last step, the rename, comes after
+ * the commit: a restart finds the old holder's artefact and the new
+ * holder's record, and swap.c's resume judges them).  Its note is the
+ * next holder's, marked as a handoff; the old holder's record stays in
+ * the state database until the commit.  At start such a note is recorded
+ * (in place of the old holder's record) only when the lock's artefact
+ * names its holder, looked at as that holder's user: the daemon killed
+ * before the row changed hands leaves the old holder's record to stand,
+ * killed after, the new holder's, so that a lock is never left held by a
+ * holder no record knows of.
+ *
  * A note is [head][groups][path][lock file][unique name][checksum]; the
  * file is read only by the daemon that wrote it (same build, same host),
  * in the host's byte order.
@@ -49,7 +62,7 @@
 #include "loop.h"
 #include "store.h"
 
-#define INTENT_MAGIC    0x31544e49u     /* "INT1" */
+#define INTENT_MAGIC    0x32544e49u     /* "INT2" */
 #define INTENT_END      0u
 #define INTENTS_MAX     (64u << 20)     /* bytes read at start */
 
@@ -61,6 +74,7 @@ struct intent_head {
 	uint64_t start, dir_dev, dir_ino;
 	double   since;
 	uint32_t method, kept;
+	uint32_t handoff;       /* its lock handed to it in place */
 	uint32_t ngroups, path_len, file_len, unique_len;
 	char     boot[16];
 };
@@ -130,12 +144,56 @@ newest_first(const void *a, const void *b)
 	    x->head.token > y->head.token ? -1 : 0;
 }
 
+/* Whether the artefact of the lock of rec (a handoff's note) names rec's
+ * holder, looked at as its user (a sqlite row carries no owner: the note
+ * says this daemon wrote it for that owner, as a record does): 1, 0, or
+ * -1 when it cannot be told (logged). */
+static int
+note_handed(const struct lbd_store_hold *rec)
+{
+	struct lockfs_owner o;
+	struct lockfs_lock  fs;
+	struct lockfs_err   err;
+	struct lbd_creds   *cr;
+	int                 r = -1;
+
+	memset(&o, 0, sizeof(o));
+	snprintf(o.host, sizeof(o.host), "%s", lockfs_hostname());
+	o.pid = rec->pid;
+	o.tid = rec->tid;
+	o.start = rec->start;
+	memcpy(o.boot, rec->boot, sizeof(o.boot));
+	o.uid = rec->uid;
+	if ((cr = lbd_creds_new(rec->uid, rec->gid, rec->ngroups,
+	    rec->groups)) == NULL) {
+		log_err("%s: out of memory to judge a handoff noted and not "
+		    "recorded", rec->path);
+		return -1;
+	}
+	if (lockfs_init_for(&fs, rec->path, rec->method, &o, &err) == 0) {
+		fs.sqlite_row_ours = rec->method == LB_SQLITE;
+		if (lbd_creds_enter(cr, &err) == 0) {
+			r = lockfs_i_am_locking(&fs, &err);
+			lbd_creds_leave();
+		}
+		lockfs_fini(&fs);
+	}
+	if (r < 0)
+		log_warn("%s: cannot tell whether a handoff noted and not "
+		    "recorded took place (%s); the previous holder's record "
+		    "stands", rec->path, err.msg);
+	lbd_creds_unref(cr);
+	return r;
+}
+
 /* Records note h as the grant it announced, unless its lock is recorded
  * already with a token as new (by then, or by a newer note), or it is a
  * pid file of a connection's thread whose process still runs (a pid file
  * names the process only: it may be another thread's, held in-process;
- * the library judges such a leftover itself, see client/reader.c): 1 when
- * recorded, 0 when not, -1 when the state database failed. */
+ * the library judges such a leftover itself, see client/reader.c), or it
+ * is a handoff's whose artefact does not name its holder (the daemon died
+ * before the artefact changed hands: the old holder's record stands): 1
+ * when recorded, 0 when not, -1 when the state database failed. */
 static int
 note_record(struct lbd *d, const struct note *nt)
 {
@@ -172,6 +230,8 @@ note_record(struct lbd *d, const struct note *nt)
 	rec.kept = (int)head.kept;
 	rec.dir_dev = (dev_t)head.dir_dev;
 	rec.dir_ino = (ino_t)head.dir_ino;
+	if (head.handoff && note_handed(&rec) != 1)
+		return 0;
 	return lbd_store_hold_add_new(d, file, &rec);
 }
 
@@ -340,7 +400,7 @@ buf_room(size_t n)
 /* lbd_intent_note: see intents.h.  One pwrite: the note, and the end mark
  * after it that the next note of the iteration writes over. */
 int
-lbd_intent_note(struct lbd *d, const struct lbd_hold *h,
+lbd_intent_note(struct lbd *d, const struct lbd_hold *h, int handoff,
     struct lockfs_err *err)
 {
 	struct intent_head head;
@@ -371,6 +431,7 @@ lbd_intent_note(struct lbd *d, const struct lbd_hold *h,
 	head.since = lbd_now();
 	head.method = h->fs.method;
 	head.kept = (uint32_t)h->kept;
+	head.handoff = (uint32_t)(handoff != 0);
 	head.ngroups = (uint32_t)h->creds->ngroups;
 	head.path_len = (uint32_t)strlen(h->fs.path);
 	head.file_len = (uint32_t)strlen(file);

@@ -19,11 +19,12 @@ int  lbd_intents_open(struct lbd *d, char *why, size_t size);
 void lbd_intents_clear(struct lbd *d);
 
 /* lbd_intent_note: notes that h's artefact is about to be made (h not yet
- * installed, its token and lock directory known).  0 (also when the file
- * cannot be written: logged once; the commit that follows, which a full
- * file system fails too, then refuses the grant), or LB_ENOMEM with err
- * filled. */
-int  lbd_intent_note(struct lbd *d, const struct lbd_hold *h,
+ * installed, its token and lock directory known); with handoff, that the
+ * lock is about to be handed to h in place, before the commit (the sqlite
+ * method: see intents.c).  0 (also when the file cannot be written:
+ * logged once; the commit that follows, which a full file system fails
+ * too, then refuses the grant), or LB_ENOMEM with err filled. */
+int  lbd_intent_note(struct lbd *d, const struct lbd_hold *h, int handoff,
          struct lockfs_err *err);
 
 /* lbd_intent_undo: the artefact of the grant noted last was not made (the

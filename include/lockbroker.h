@@ -61,10 +61,22 @@
 extern "C" {
 #endif
 
-#if defined(__GNUC__) && !defined(LB_EXPORT)
+/* On Windows the DLL exports what its symbol list names (and an import
+ * library or a static link resolves it); elsewhere the library's
+ * default visibility is hidden and these are its interface. */
+#if defined(__GNUC__) && !defined(_WIN32) && !defined(LB_EXPORT)
 #define LB_EXPORT __attribute__((visibility("default")))
 #elif !defined(LB_EXPORT)
 #define LB_EXPORT
+#endif
+
+/* A user, as the holders' fields give it: uid_t where there are numeric
+ * users; on Windows, which has none, a placeholder that is always
+ * (lb_uid_t)-1, unknown. */
+#ifdef _WIN32
+typedef unsigned int lb_uid_t;
+#else
+typedef uid_t lb_uid_t;
 #endif
 
 #define LB_VERSION_MAJOR 0
@@ -82,7 +94,8 @@ typedef struct lb_holder {
 	pid_t       tid;          /* thread as the name gives it (ours: the
 	                             kernel tid; lockfile's: its thread ident,
 	                             masked); 0 when unthreaded or unknown */
-	uid_t       uid;          /* owner of the artefact, (uid_t)-1 unknown */
+	lb_uid_t    uid;          /* owner of the artefact, (lb_uid_t)-1
+	                             unknown */
 	double      since;        /* artefact's mtime (epoch seconds), 0 unknown */
 	lb_liveness liveness;
 	/* Since 0.1 (room taken from reserved[]; the size is unchanged): */
@@ -261,7 +274,7 @@ typedef struct lb_list_entry {
 	unsigned    known;      /* LB_LIST_* bits: the fields given */
 	pid_t       pid;        /* the holder's process */
 	pid_t       tid;        /* the holder's thread, 0 for a process */
-	uid_t       uid;        /* the holder's user */
+	lb_uid_t    uid;        /* the holder's user */
 	const char *host;       /* the holder's host */
 	double      since;      /* held since (epoch seconds) */
 	uint64_t    token;      /* the hold's fencing token */

@@ -1067,16 +1067,13 @@ class SwapWindow(DaemonTest):
         self.assertCode(c.call("RELEASE", path=p), "OK")
         self.assertEqual(os.listdir(self.locks), [])
 
-    @unittest.expectedFailure
     def test_a_sqlite_handoff_not_recorded_is_judged(self):
         # A sqlite lock is handed over in one transaction of its
         # database, before the commit of the state database: the daemon
         # killed in between, the next holder (its process dies later)
-        # was never told, and the restarted daemon must know of its row.
-        # Known gap: a handoff is not noted in STATE-intents (the other
-        # methods' last step comes after the commit; sqlite's does not),
-        # and the record of the old holder, whose row is gone, is
-        # forgotten: the next holder's row is held by nobody once it dies.
+        # was never told, and the restarted daemon must know of its row
+        # (the handoff's note in STATE-intents), or it would be held by
+        # nobody once that process dies.
         self.start_under_gdb("signal SIGKILL",
                              where="lbd_store_hold_add if h->tid == 6")
         p = self.path()
@@ -1099,6 +1096,43 @@ class SwapWindow(DaemonTest):
         waiter.wait()
         self.assertCode(c.wait(rid, 20), "OK")
         self.assertCode(c.call("RELEASE", path=p, method="sqlite"), "OK")
+
+    def test_a_sqlite_handoff_noted_and_not_made_leaves_the_holder(self):
+        # The daemon killed after the handoff's note and before the row
+        # changed hands: the old holder's record stands (the note is not
+        # recorded over it, its artefact not being the next holder's), so
+        # the old holder reclaims its lock, and the waiter never had it.
+        self.start_under_gdb("signal SIGKILL",
+                             where="lockfs_handoff_prepare")
+        p = self.path()
+        a = self.client()
+        r = a.call("ACQUIRE", path=p, method="sqlite", thread=5)
+        self.assertCode(r, "OK")
+        token = r.fields["token"]
+        waiter = self.raw_client("""
+            c.send("ACQUIRE", path=%r, method="sqlite", thread=6,
+                   timeout=60)
+            assert c.call("PING").code == "OK"
+            """ % p)
+        a.send("RELEASE", path=p, method="sqlite", thread=5)
+        self.daemon.proc.wait(60)           # gdb killed it there
+        self.assertIn("lockfs_handoff_prepare (", self.daemon.logtext())
+        self.daemon.start()
+        a2 = self.client()
+        self.assertCode(a2.call("RECLAIM", path=p, method="sqlite",
+                                thread=5, token=token), "OK")
+        c = self.client()
+        rid = c.send("ACQUIRE", path=p, method="sqlite", thread=7,
+                     timeout=60)
+        self.assertIsNone(self.reply_within(c, rid, 0.5))
+        waiter.kill()
+        waiter.wait()
+        self.assertIsNone(self.reply_within(c, rid, 0.5))
+        self.assertCode(a2.call("RELEASE", path=p, method="sqlite",
+                                thread=5), "OK")
+        self.assertCode(c.wait(rid, 20), "OK")
+        self.assertCode(c.call("RELEASE", path=p, method="sqlite",
+                               thread=7), "OK")
 
     def test_a_grant_made_after_the_state_was_made_anew_is_judged(self):
         # The state database and its intents file deleted while the

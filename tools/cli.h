@@ -3,8 +3,10 @@
  * line, the exit statuses, and the helpers that speak to the user.
  *
  *   lockbroker.c  main, and what every command uses
+ *   say.c         complain, and the exit statuses (say.h)
  *   args.c        the command line: usage, options, parsing
  *   run.c         lock: take the lock, run COMMAND, release
+ *   child_*.c     running COMMAND, per OS (child.h)
  *   status.c      status, break
  *   kept.c        acquire, release: locks kept for a process
  *   list.c        list: every lock the broker knows, as a table or JSON
@@ -16,17 +18,7 @@
 #include <sys/types.h>
 
 #include "lockbroker.h"
-
-#define PROGRAM "lockbroker"
-
-/* Exit statuses besides the command's own and sysexits.h's. */
-#define EXIT_CONFLICT_DEFAULT 1   /* lock held by another (flock's -E) */
-#define EXIT_NOT_LOCKED       1   /* status: nobody holds the lock */
-#define EXIT_REFUSED          1   /* break --stale: holder not dead */
-#define EXIT_NOT_HELD         1   /* release: the lock is not PID's */
-#define EXIT_CANNOT_EXEC      126 /* COMMAND found but not runnable */
-#define EXIT_NOT_FOUND        127 /* COMMAND not found */
-#define EXIT_SIGNAL_BASE      128 /* COMMAND killed by signal N: 128+N */
+#include "say.h"
 
 /* What the command line asked for. */
 struct opts {
@@ -66,9 +58,6 @@ lb_lock *open_lock(const struct opts *o, unsigned extra, int *code);
  * being done, and lb_lock_error's reason (or the code's message when there
  * is none). */
 void complain_lock(lb_lock *lock, const char *doing, int code);
-
-/* lockbroker.c: prints "lockbroker: MESSAGE\n" on stderr. */
-void complain(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* lockbroker.c: seconds on the monotonic clock. */
 double now_mono(void);

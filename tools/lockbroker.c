@@ -16,7 +16,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sysexits.h>
@@ -24,19 +23,6 @@
 
 #include "lockbroker.h"
 #include "cli.h"
-
-/* complain: see cli.h. */
-void
-complain(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: ", PROGRAM);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
 
 /* now_mono: see cli.h. */
 double
