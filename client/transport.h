@@ -6,13 +6,13 @@
  * the daemon through these calls and nothing else (no descriptor, socket
  * or path syntax leaks out of the implementation).  Lines are formatted
  * and parsed by the pure protocol library (protocol.h); a transport only
- * moves them.  The one implementation today is transport_unix.c: wire/
- * (the synchronous protocol client shared with the command) on a Unix
- * stream socket.
+ * moves them.  Two implementations, chosen by the build, on wire/ (the
+ * synchronous protocol client shared with the command): transport_unix.c
+ * on a Unix stream socket, transport_win32.c on a Windows named pipe.
+ * tests/check_transport tests both.
  *
- * A second implementation (a named pipe on Windows, say) is a file beside
- * it, chosen by the build, that provides every call below and struct
- * lb__tp, with these guarantees, on which the rest relies:
+ * Each is a file that provides every call below and struct lb__tp, with
+ * these guarantees, on which the rest relies:
  *   - Threads: the caller serialises opening, reading (lb__tp_fill,
  *     lb__tp_take, lb__tp_call) and closing of one connection, and
  *     serialises the sends; but one thread may send, or shut the

@@ -4,7 +4,6 @@
  * The only file of the library that knows what a socket is.
  */
 #include <stdlib.h>
-#include <sys/socket.h>
 
 #include "transport.h"
 #include "wire.h"
@@ -124,12 +123,11 @@ lb__tp_call(struct lb__tp *t, struct lbp_out *o, uint64_t id, double until,
 }
 
 /* lb__tp_shutdown: see transport.h.  Reads only the descriptor, which the
- * reader's lb__tp_fill does not change. */
+ * reader's lb__tp_fill does not change (lbw_shutdown). */
 void
 lb__tp_shutdown(struct lb__tp *t)
 {
-	if (t->w.fd != -1)
-		shutdown(t->w.fd, SHUT_RDWR);
+	lbw_shutdown(&t->w);
 }
 
 /* lb__tp_close: see transport.h. */

@@ -35,9 +35,11 @@
 #define LBP_FIELDS_MAX  16      /* fields in one message */
 
 /* Where client and daemon meet by default: the system instance's socket,
- * and the user instance's, under $XDG_RUNTIME_DIR. */
+ * and the user instance's, under $XDG_RUNTIME_DIR; on Windows, the named
+ * pipe (\\.\pipe\lockbroker). */
 #define LBP_SYSTEM_SOCKET "/run/lockbroker/socket"
 #define LBP_USER_SOCKET   "lockbroker/socket"
+#define LBP_SYSTEM_PIPE   "\\\\.\\pipe\\lockbroker"
 
 /*
  * The messages.  X(verb, direction, required fields, optional fields):

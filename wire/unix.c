@@ -45,6 +45,7 @@ lbw_open(struct lbw_conn *c, const char *path,
 	int                r = -1;
 
 	c->fd = -1;
+	c->shut = 0;
 	c->len = 0;
 	snprintf(c->where, sizeof(c->where), "%s", path);
 	memset(&sun, 0, sizeof(sun));
@@ -129,6 +130,19 @@ lbw_fill(struct lbw_conn *c, double until, char *why, size_t size)
 			return (long)n;
 		}
 	}
+}
+
+/* lbw_shutdown: see wire.h.  A poll of another thread wakes with POLLHUP
+ * and its read finds the end; a blocked send fails with EPIPE. */
+void
+lbw_shutdown(struct lbw_conn *c)
+{
+	int fd = c->fd;
+
+	if (fd == -1)
+		return;
+	__atomic_store_n(&c->shut, 1, __ATOMIC_SEQ_CST);
+	shutdown(fd, SHUT_RDWR);
 }
 
 /* lbw_close: see wire.h. */

@@ -6,8 +6,10 @@
  * protocol library (protocol.h); this module only moves them.
  *
  * Two halves, so that a second platform adds a transport and nothing else:
- *   transport (unix.c)   lbw_socket_path, lbw_open, lbw_send, lbw_fill,
- *                        lbw_close: one stream to the daemon
+ *   transport (unix.c: a Unix stream socket; pipe_win32.c: a Windows
+ *                        named pipe)
+ *                        lbw_socket_path, lbw_open, lbw_send, lbw_fill,
+ *                        lbw_shutdown, lbw_close: one stream to the daemon
  *   lines (lines.c)      lbw_take, lbw_read, lbw_call, lbw_hello,
  *                        lbw_dial, lbw_error, lbw_code: the protocol on
  *                        that stream
@@ -26,11 +28,17 @@
  * requests) before it takes the daemon for gone. */
 #define LBW_ANSWER_WAIT_S 5.0
 
-/* One connection to the daemon.  fd and where are for the caller to read;
- * the rest is the module's. */
+/* One connection to the daemon.  fd and where are for the caller to read
+ * (a caller marks a connection closed before its first lbw_open by
+ * setting fd to -1); the rest is the module's.  fd is a descriptor of the
+ * C library: on Unix the socket; on Windows a C runtime descriptor
+ * (_open_osfhandle) of the pipe's handle, which only this module uses. */
 struct lbw_conn {
 	int      fd;                /* -1: closed */
-	char     where[160];        /* the socket's path, for messages */
+	int      shut;              /* lbw_shutdown was called (read and
+	                               written atomically) */
+	char     where[160];        /* the socket's path or the pipe's name,
+	                               for messages */
 	size_t   len;               /* bytes in buf */
 	char     buf[LBP_LINE_MAX]; /* read, not yet taken */
 };
@@ -39,7 +47,9 @@ struct lbw_conn {
  * lbw_socket_path: the socket a client connects to, into out (size bytes):
  * $LOCKBROKER_SOCKET when set and not empty; else the user instance's
  * $XDG_RUNTIME_DIR/LBP_USER_SOCKET when XDG_RUNTIME_DIR is absolute and
- * that socket exists; else LBP_SYSTEM_SOCKET.  Returns out.
+ * that socket exists; else LBP_SYSTEM_SOCKET.  On Windows, the named
+ * pipe: $LOCKBROKER_SOCKET when set and not empty, else LBP_SYSTEM_PIPE.
+ * Returns out.
  */
 const char *lbw_socket_path(char *out, size_t size);
 
@@ -50,12 +60,20 @@ const char *lbw_socket_path(char *out, size_t size);
  * Returns 0 with c open and empty; or -1 with c->fd -1 and why filled,
  * naming the socket ("no lockbroker daemon answers on PATH: REASON").
  * Blocks for the connect only.
+ *
+ * On Windows path is a local named pipe's name (\\.\pipe\NAME; anything
+ * else is refused, and no file is opened), opened for overlapped I/O,
+ * not inherited, allowing the daemon to impersonate the client (which it
+ * does to act on files as the client).  When every instance of the pipe
+ * is busy it waits for one (WaitNamedPipeW) for LBW_ANSWER_WAIT_S at
+ * most; a pipe nobody serves fails at once.  on_socket is called once the
+ * pipe is open (there is no descriptor before), before anything is read.
  */
 int lbw_open(struct lbw_conn *c, const char *path,
     void (*on_socket)(int fd, void *arg), void *arg, char *why, size_t size);
 
 /* lbw_send: writes all of buf on c.  0, or -1 with errno (never raises
- * SIGPIPE). */
+ * SIGPIPE; EPIPE after lbw_shutdown). */
 int lbw_send(struct lbw_conn *c, const char *buf, size_t len);
 
 /*
@@ -66,6 +84,16 @@ int lbw_send(struct lbw_conn *c, const char *buf, size_t len);
  * buffer is full).
  */
 long lbw_fill(struct lbw_conn *c, double until, char *why, size_t size);
+
+/*
+ * lbw_shutdown: ends c both ways, from any thread, while another may block
+ * in lbw_fill or lbw_send on it: that call returns -1, and so does every
+ * later one until lbw_close.  Reads only c->fd (which neither lbw_fill
+ * nor lbw_send changes) and sets c->shut.  On Unix the daemon sees the
+ * end at once (shutdown(2)); a Windows pipe cannot be half closed, so
+ * there the daemon sees it at lbw_close.  Safe on a closed c.
+ */
+void lbw_shutdown(struct lbw_conn *c);
 
 /* lbw_close: closes c (the daemon then ends what it held and waited for on
  * this connection, but not holds kept for a pid).  Safe on a closed one;
