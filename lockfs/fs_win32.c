@@ -1,132 +1,535 @@
 /*
- * fs_win32.c: lockfs's file-system steps (fs.h) on Windows: not yet.
- * Every call fails with ENOSYS (lockfs_fs_close closes nothing), so that
- * what is built on fs.h links and says plainly that it cannot act; the
- * methods are not built for Windows yet (WINDOWS.md).  The port opens
- * names with CreateFileW (FILE_FLAG_OPEN_REPARSE_POINT: not followed;
- * FILE_FLAG_BACKUP_SEMANTICS for directories), tells identity from
- * GetFileInformationByHandle (volume serial, file index, link count), and
- * takes directory-relative steps through NtCreateFile's RootDirectory or
- * by the path of the directory judged.
+ * fs_win32.c: lockfs's file-system steps (fs.h) on Windows, through the
+ * native API (ntdll's NtCreateFile and NtSetInformationFile), which says
+ * for each open whether a link at the name is followed, and takes a name
+ * relative to an open directory.  Paths are UTF-8, turned into UTF-16.
+ *
+ * Descriptors are C runtime descriptors of handles (_open_osfhandle):
+ * lockfs_fs_close closes both, _get_osfhandle gives the handle back.
+ *
+ * Opens.  Every open asks FILE_OPEN_REPARSE_POINT unless LOCKFS_FS_FOLLOW
+ * (a symbolic link or a junction at the name is opened itself, never
+ * followed) and takes FILE_OPEN_FOR_BACKUP_INTENT, so that directories
+ * open too; every open shares reading, writing and deleting (FILE_SHARE_*),
+ * so that a descriptor lockfs holds never stops another process's step on
+ * the name, as on POSIX.  An open only to name the file (neither _READ nor
+ * _WRITE) asks FILE_READ_ATTRIBUTES alone, which the right to list the
+ * directory grants (Linux's O_PATH needs none).
+ *
+ * Directory-relative steps.  A descriptor of a directory is a handle, and
+ * a step at it passes that handle as NtCreateFile's RootDirectory: the
+ * name is looked up in that very directory, wherever it has been renamed
+ * since and whatever has been put at its old path (what openat gives on
+ * Linux).  What Windows does not guarantee: that the directory still has
+ * a name (a directory is removed only once empty, but it may have been
+ * renamed, so a step at it acts where the directory now is; the same on
+ * Linux); and a name given as `at` + name must be one component (a '/' in
+ * it is taken as a separator, and the components before the last are
+ * looked up, not followed only at the last).  LOCKFS_FS_CWD takes the
+ * name as a Win32 path (RtlDosPathNameToNtPathName_U_WithStatus: drive
+ * letters, '/' or '\', relative to the working directory), whose every
+ * component but the last may be a link that is followed.
+ *
+ * What a file is (lockfs_fs_info): GetFileInformationByHandle's volume
+ * serial number and file index are its identity (dev, ino: unique on a
+ * volume while the file exists, as NTFS, ReFS's low 64 bits and wine's
+ * inode numbers give them); its link count is nNumberOfLinks (1 for a
+ * directory: "not counted so", fs.h); its type is a directory, a
+ * symbolic link (a name-surrogate reparse point: symbolic link or
+ * junction, opened itself), a file, or another (not on a disk: a device,
+ * a pipe).
+ *
+ * Owners.  Windows has no numeric users: a file's owner is a SID, not a
+ * uid.  Every file is said to be of uid 0, the uid os_win32.c says every
+ * process makes files with (lockfs_os_files_uid), so that lockfs's "a
+ * file of the owner's uid" checks hold for every file: on Windows they
+ * tell nothing, and another user's file planted at a predictable name is
+ * kept out only by the directory's ACL (as with Python's lockfile).
+ * Modes are not kept either (a file is made writable, as 0644 would be).
+ *
+ * Removal.  A file or directory is removed by opening its name (not
+ * followed) for DELETE and setting its disposition: first with POSIX
+ * semantics (FileDispositionInformationEx: the name goes at once, even
+ * while another handle is open on it; Windows 10 1709 and later on NTFS),
+ * else Windows' classic semantics (FileDispositionInformation: the name
+ * goes when the last handle on the file is closed, and until then opens
+ * of it fail with STATUS_DELETE_PENDING, which is read here as "nothing
+ * there", ENOENT).  Wine 8.0 removes the name when the handle is closed.
+ * A directory that is not empty is refused (ENOTEMPTY).
+ *
+ * Hard links: CreateHardLinkW, which links a symbolic link at from itself
+ * (Windows opens the existing name as a reparse point).  No file is made
+ * whole (lockfs_fs_make_at makes it empty, FILE_CREATE: never reusing or
+ * following what is at the name).  lockfs_fs_may_remove_in opens the
+ * directory for adding files and subdirectories, as the caller's token
+ * (the ACL's answer; FILE_DELETE_CHILD, or DELETE on each child, is not
+ * asked: the child's own ACL may grant it).
  */
+#include <windows.h>
+#include <winternl.h>
+
 #include <errno.h>
+#include <io.h>
+#include <string.h>
 
 #include "fs.h"
 
-/* lockfs_fs_open: see fs.h. */
+/* The native calls mingw-w64's winternl.h leaves out. */
+NTSYSAPI NTSTATUS NTAPI RtlDosPathNameToNtPathName_U_WithStatus(
+    PCWSTR dos, PUNICODE_STRING nt, PWSTR *part, PVOID relative);
+NTSYSAPI VOID NTAPI RtlFreeUnicodeString(PUNICODE_STRING s);
+
+/* The NTSTATUS values these steps tell apart (ntstatus.h's). */
+#define ST_NAME_INVALID        ((NTSTATUS)0xC0000033L)
+#define ST_NAME_NOT_FOUND      ((NTSTATUS)0xC0000034L)
+#define ST_NAME_COLLISION      ((NTSTATUS)0xC0000035L)
+#define ST_PATH_NOT_FOUND      ((NTSTATUS)0xC000003AL)
+#define ST_PATH_SYNTAX_BAD     ((NTSTATUS)0xC000003BL)
+#define ST_ACCESS_DENIED       ((NTSTATUS)0xC0000022L)
+#define ST_SHARING_VIOLATION   ((NTSTATUS)0xC0000043L)
+#define ST_DELETE_PENDING      ((NTSTATUS)0xC0000056L)
+#define ST_DISK_FULL           ((NTSTATUS)0xC000007FL)
+#define ST_NO_MEMORY           ((NTSTATUS)0xC0000017L)
+#define ST_NO_RESOURCES        ((NTSTATUS)0xC000009AL)
+#define ST_WRITE_PROTECTED     ((NTSTATUS)0xC00000A2L)
+#define ST_IS_A_DIRECTORY      ((NTSTATUS)0xC00000BAL)
+#define ST_NOT_SUPPORTED       ((NTSTATUS)0xC00000BBL)
+#define ST_INVALID_INFO_CLASS  ((NTSTATUS)0xC0000003L)
+#define ST_NOT_IMPLEMENTED     ((NTSTATUS)0xC0000002L)
+#define ST_INVALID_PARAMETER   ((NTSTATUS)0xC000000DL)
+#define ST_INVALID_DEVICE_REQ  ((NTSTATUS)0xC0000010L)
+#define ST_NOT_SAME_DEVICE     ((NTSTATUS)0xC00000D4L)
+#define ST_DIR_NOT_EMPTY       ((NTSTATUS)0xC0000101L)
+#define ST_NOT_A_DIRECTORY     ((NTSTATUS)0xC0000103L)
+#define ST_NAME_TOO_LONG       ((NTSTATUS)0xC0000106L)
+#define ST_CANNOT_DELETE       ((NTSTATUS)0xC0000121L)
+#define ST_TOO_MANY_LINKS      ((NTSTATUS)0xC0000265L)
+#define ST_STOPPED_ON_SYMLINK  ((NTSTATUS)0x8000002DL)
+
+/* NtCreateFile's dispositions and options (ntifs.h's), which winternl.h
+ * leaves out in part. */
+#define DISP_OPEN              1        /* FILE_OPEN */
+#define DISP_CREATE            2        /* FILE_CREATE */
+#define DISP_OPEN_IF           3        /* FILE_OPEN_IF */
+#define OPT_DIRECTORY          0x00000001
+#define OPT_SYNCHRONOUS        0x00000020
+#define OPT_NON_DIRECTORY      0x00000040
+#define OPT_BACKUP_INTENT      0x00004000
+#define OPT_REPARSE_POINT      0x00200000
+
+/* FileDispositionInformationEx (64) and its flags. */
+#define INFO_DISPOSITION       13
+#define INFO_DISPOSITION_EX    64
+#define DISPOSITION_DELETE     0x1
+#define DISPOSITION_POSIX      0x2
+
+/* The longest path these steps take, in UTF-16 units (with its NUL). */
+#define WIDE_MAX 4096
+
+/* errno for the NTSTATUS st of a failed step. */
+static int
+errno_of_status(NTSTATUS st)
+{
+	switch (st) {
+	case ST_NAME_NOT_FOUND:
+	case ST_PATH_NOT_FOUND:
+	case ST_DELETE_PENDING:         /* going: as if gone already */
+		return ENOENT;
+	case ST_NAME_INVALID:
+	case ST_PATH_SYNTAX_BAD:
+	case ST_INVALID_PARAMETER:
+		return EINVAL;
+	case ST_NAME_COLLISION:
+		return EEXIST;
+	case ST_NOT_A_DIRECTORY:
+		return ENOTDIR;
+	case ST_IS_A_DIRECTORY:
+		return EISDIR;
+	case ST_DIR_NOT_EMPTY:
+		return ENOTEMPTY;
+	case ST_ACCESS_DENIED:
+	case ST_CANNOT_DELETE:          /* a read-only file */
+		return EACCES;
+	case ST_SHARING_VIOLATION:
+		return EBUSY;
+	case ST_NAME_TOO_LONG:
+		return ENAMETOOLONG;
+	case ST_NO_MEMORY:
+	case ST_NO_RESOURCES:
+		return ENOMEM;
+	case ST_DISK_FULL:
+		return ENOSPC;
+	case ST_WRITE_PROTECTED:
+		return EROFS;
+	case ST_NOT_SAME_DEVICE:
+		return EXDEV;
+	case ST_TOO_MANY_LINKS:
+		return EMLINK;
+	case ST_STOPPED_ON_SYMLINK:
+		return ELOOP;
+	case ST_NOT_SUPPORTED:
+	case ST_INVALID_DEVICE_REQ:
+		return EPERM;
+	default:
+		return EIO;
+	}
+}
+
+/* errno for the Win32 error err of a failed step (CreateHardLinkW). */
+static int
+errno_of_error(DWORD err)
+{
+	switch (err) {
+	case ERROR_FILE_NOT_FOUND:
+	case ERROR_PATH_NOT_FOUND:
+		return ENOENT;
+	case ERROR_ALREADY_EXISTS:
+	case ERROR_FILE_EXISTS:
+		return EEXIST;
+	case ERROR_ACCESS_DENIED:
+		return EACCES;
+	case ERROR_SHARING_VIOLATION:
+		return EBUSY;
+	case ERROR_NOT_SAME_DEVICE:
+		return EXDEV;
+	case ERROR_TOO_MANY_LINKS:
+		return EMLINK;
+	case ERROR_INVALID_FUNCTION:    /* no hard links here (FAT) */
+	case ERROR_NOT_SUPPORTED:
+		return EPERM;
+	case ERROR_DISK_FULL:
+		return ENOSPC;
+	case ERROR_WRITE_PROTECT:
+		return EROFS;
+	case ERROR_INVALID_NAME:
+		return EINVAL;
+	case ERROR_FILENAME_EXCED_RANGE:
+		return ENAMETOOLONG;
+	default:
+		return EIO;
+	}
+}
+
+/* The UTF-16 form of UTF-8 s into out (WIDE_MAX units): 0, or -1 with
+ * errno (ENAMETOOLONG; EINVAL when s is not UTF-8). */
+static int
+wide(const char *s, wchar_t *out)
+{
+	if (MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, out,
+	    WIDE_MAX) == 0) {
+		errno = GetLastError() == ERROR_INSUFFICIENT_BUFFER ?
+		    ENAMETOOLONG : EINVAL;
+		return -1;
+	}
+	return 0;
+}
+
+/* The handle of descriptor fd, or NULL with errno EBADF. */
+static HANDLE
+handle_of(int fd)
+{
+	intptr_t h = _get_osfhandle(fd);
+
+	if (h == -1 || h == -2) {
+		errno = EBADF;
+		return NULL;
+	}
+	return (HANDLE)h;
+}
+
+/*
+ * nt_open: opens name relative to at (LOCKFS_FS_CWD: a Win32 path) into
+ * *h with access (SYNCHRONIZE added: synchronous I/O), disposition and
+ * options (OPT_*; OPT_SYNCHRONOUS and OPT_BACKUP_INTENT added), sharing
+ * everything.  0, or -1 with errno.
+ */
+static int
+nt_open(int at, const char *name, ACCESS_MASK access, ULONG disposition,
+    ULONG options, HANDLE *h)
+{
+	wchar_t           w[WIDE_MAX], *p;
+	UNICODE_STRING    us;
+	OBJECT_ATTRIBUTES oa;
+	IO_STATUS_BLOCK   io;
+	HANDLE            root = NULL;
+	NTSTATUS          st;
+	int               converted = 0, r = -1;
+
+	*h = NULL;
+	if (wide(name, w) == -1)
+		goto out;
+	if (at == LOCKFS_FS_CWD) {
+		if ((st = RtlDosPathNameToNtPathName_U_WithStatus(w, &us, NULL,
+		    NULL)) != 0) {
+			errno = errno_of_status(st);
+			goto out;
+		}
+		converted = 1;
+	} else {
+		if ((root = handle_of(at)) == NULL)
+			goto out;
+		if (w[0] == L'\0' || w[0] == L'/' || w[0] == L'\\') {
+			errno = w[0] == L'\0' ? ENOENT : EINVAL;
+			goto out;
+		}
+		for (p = w; *p != L'\0'; p++)
+			if (*p == L'/')
+				*p = L'\\';
+		us.Buffer = w;
+		us.Length = (USHORT)(wcslen(w) * sizeof(wchar_t));
+		us.MaximumLength = us.Length;
+	}
+	InitializeObjectAttributes(&oa, &us, OBJ_CASE_INSENSITIVE, root, NULL);
+	st = NtCreateFile(h, access | SYNCHRONIZE, &oa, &io, NULL,
+	    FILE_ATTRIBUTE_NORMAL, FILE_SHARE_READ | FILE_SHARE_WRITE |
+	    FILE_SHARE_DELETE, disposition, options | OPT_SYNCHRONOUS |
+	    OPT_BACKUP_INTENT, NULL, 0);
+	if (st != 0) {
+		*h = NULL;
+		errno = errno_of_status(st);
+		goto out;
+	}
+	r = 0;
+out:
+	if (converted)
+		RtlFreeUnicodeString(&us);
+	return r;
+}
+
+/* The file open as h, into *fi: 0, or -1 with errno. */
+static int
+info_of(HANDLE h, struct lockfs_fs_info *fi)
+{
+	BY_HANDLE_FILE_INFORMATION bi;
+	FILE_ATTRIBUTE_TAG_INFO    tag;
+
+	if (!GetFileInformationByHandle(h, &bi)) {
+		errno = errno_of_error(GetLastError());
+		return -1;
+	}
+	fi->dev = bi.dwVolumeSerialNumber;
+	fi->ino = (unsigned long long)bi.nFileIndexHigh << 32 |
+	    bi.nFileIndexLow;
+	fi->uid = 0;                    /* no numeric owners: see the top */
+	fi->nlink = bi.nNumberOfLinks;
+	if (GetFileType(h) != FILE_TYPE_DISK)
+		fi->type = LOCKFS_FS_OTHER;
+	else if ((bi.dwFileAttributes & FILE_ATTRIBUTE_REPARSE_POINT) &&
+	    GetFileInformationByHandleEx(h, FileAttributeTagInfo, &tag,
+	    sizeof(tag)) && IsReparseTagNameSurrogate(tag.ReparseTag))
+		fi->type = LOCKFS_FS_SYMLINK;   /* a symbolic link, a junction */
+	else if (bi.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY)
+		fi->type = LOCKFS_FS_DIRECTORY;
+	else
+		fi->type = LOCKFS_FS_FILE;
+	return 0;
+}
+
+/* lockfs_fs_open: see fs.h.  One NtCreateFile, and a look at what it
+ * opened for the types fs.h refuses (a link not followed: ENOTDIR with
+ * LOCKFS_FS_DIR, ELOOP when opened to read or write). */
 int
 lockfs_fs_open(int at, const char *name, int how)
 {
-	(void)at;
-	(void)name;
-	(void)how;
-	errno = ENOSYS;
+	struct lockfs_fs_info fi;
+	ACCESS_MASK           access = FILE_READ_ATTRIBUTES;
+	ULONG                 disposition = DISP_OPEN, options = 0;
+	HANDLE                h;
+	int                   fd = -1;
+
+	if (how & LOCKFS_FS_WRITE)
+		access |= FILE_WRITE_DATA | FILE_APPEND_DATA |
+		    FILE_WRITE_ATTRIBUTES;
+	else if (how & LOCKFS_FS_READ)
+		access |= how & LOCKFS_FS_DIR ? FILE_LIST_DIRECTORY |
+		    FILE_TRAVERSE : FILE_READ_DATA;
+	if (how & LOCKFS_FS_CREATE)
+		disposition = how & LOCKFS_FS_EXCL ? DISP_CREATE : DISP_OPEN_IF;
+	if (!(how & LOCKFS_FS_FOLLOW))
+		options |= OPT_REPARSE_POINT;
+	if (how & LOCKFS_FS_WRITE)
+		options |= OPT_NON_DIRECTORY;   /* EISDIR, as O_WRONLY */
+	if (nt_open(at, name, access, disposition, options, &h) == -1)
+		return -1;
+	if (info_of(h, &fi) == -1)
+		goto fail;
+	if ((how & LOCKFS_FS_DIR) && fi.type != LOCKFS_FS_DIRECTORY) {
+		errno = ENOTDIR;
+		goto fail;
+	}
+	if (fi.type == LOCKFS_FS_SYMLINK && (how & (LOCKFS_FS_READ |
+	    LOCKFS_FS_WRITE))) {
+		errno = ELOOP;
+		goto fail;
+	}
+	if ((fd = _open_osfhandle((intptr_t)h, 0)) == -1) {
+		errno = EMFILE;
+		goto fail;
+	}
+	return fd;
+fail:
+	CloseHandle(h);
 	return -1;
 }
 
-/* lockfs_fs_close: see fs.h.  No descriptor is ever given out. */
+/* lockfs_fs_close: see fs.h.  The descriptor and its handle. */
 void
 lockfs_fs_close(int fd)
 {
-	(void)fd;
+	int saved = errno;
+
+	if (fd != -1)
+		_close(fd);
+	errno = saved;
 }
 
 /* lockfs_fs_info: see fs.h. */
 int
 lockfs_fs_info(int fd, struct lockfs_fs_info *fi)
 {
-	(void)fd;
-	(void)fi;
-	errno = ENOSYS;
-	return -1;
+	HANDLE h;
+
+	if ((h = handle_of(fd)) == NULL)
+		return -1;
+	return info_of(h, fi);
 }
 
-/* lockfs_fs_info_at: see fs.h. */
+/* lockfs_fs_info_at: see fs.h.  An open only to name it, a look, a
+ * close. */
 int
 lockfs_fs_info_at(int at, const char *name, int how,
     struct lockfs_fs_info *fi)
 {
-	(void)at;
-	(void)name;
-	(void)how;
-	(void)fi;
-	errno = ENOSYS;
-	return -1;
+	HANDLE h;
+	int    r;
+
+	if (nt_open(at, name, FILE_READ_ATTRIBUTES, DISP_OPEN,
+	    how & LOCKFS_FS_FOLLOW ? 0 : OPT_REPARSE_POINT, &h) == -1)
+		return -1;
+	r = info_of(h, fi);
+	CloseHandle(h);
+	return r;
 }
 
-/* lockfs_fs_make_at: see fs.h. */
+/* lockfs_fs_make_at: see fs.h.  FILE_CREATE: made only when nothing is
+ * at the name (EEXIST), which is neither followed nor reused; mode is
+ * not kept (see the top). */
 int
 lockfs_fs_make_at(int at, const char *name, mode_t mode)
 {
-	(void)at;
-	(void)name;
+	HANDLE h;
+
 	(void)mode;
-	errno = ENOSYS;
-	return -1;
+	if (nt_open(at, name, FILE_READ_ATTRIBUTES, DISP_CREATE,
+	    OPT_NON_DIRECTORY | OPT_REPARSE_POINT, &h) == -1)
+		return -1;
+	CloseHandle(h);
+	return 0;
 }
 
-/* lockfs_fs_link: see fs.h. */
+/* lockfs_fs_link: see fs.h.  CreateHardLinkW (ERROR_ALREADY_EXISTS when
+ * to exists; a file system without hard links, FAT: EPERM). */
 int
 lockfs_fs_link(const char *from, const char *to)
 {
-	(void)from;
-	(void)to;
-	errno = ENOSYS;
-	return -1;
+	wchar_t f[WIDE_MAX], t[WIDE_MAX];
+
+	if (wide(from, f) == -1 || wide(to, t) == -1)
+		return -1;
+	if (!CreateHardLinkW(t, f, NULL)) {
+		errno = errno_of_error(GetLastError());
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Removes name (relative to at, not followed): a directory when dir, else
+ * anything but a directory (EISDIR), by its disposition: POSIX semantics
+ * where the file system has them, else Windows' (see the top).  0, or -1
+ * with errno.
+ */
+static int
+remove_at(int at, const char *name, int dir)
+{
+	struct {
+		ULONG flags;
+	} ex = { DISPOSITION_DELETE | DISPOSITION_POSIX };
+	struct {
+		BOOLEAN delete_file;
+	} classic = { TRUE };
+	IO_STATUS_BLOCK io;
+	HANDLE          h;
+	NTSTATUS        st;
+
+	if (nt_open(at, name, DELETE, DISP_OPEN, OPT_REPARSE_POINT |
+	    (dir ? OPT_DIRECTORY : OPT_NON_DIRECTORY), &h) == -1)
+		return -1;
+	st = NtSetInformationFile(h, &io, &ex, sizeof(ex),
+	    (FILE_INFORMATION_CLASS)INFO_DISPOSITION_EX);
+	if (st == ST_INVALID_INFO_CLASS || st == ST_NOT_IMPLEMENTED ||
+	    st == ST_INVALID_PARAMETER || st == ST_NOT_SUPPORTED)
+		st = NtSetInformationFile(h, &io, &classic, sizeof(classic),
+		    (FILE_INFORMATION_CLASS)INFO_DISPOSITION);
+	CloseHandle(h);
+	if (st != 0) {
+		errno = errno_of_status(st);
+		return -1;
+	}
+	return 0;
 }
 
 /* lockfs_fs_unlink: see fs.h. */
 int
 lockfs_fs_unlink(const char *path)
 {
-	(void)path;
-	errno = ENOSYS;
-	return -1;
+	return remove_at(LOCKFS_FS_CWD, path, 0);
 }
 
-/* lockfs_fs_mkdir: see fs.h. */
+/* lockfs_fs_mkdir: see fs.h.  FILE_CREATE of a directory (no modes). */
 int
 lockfs_fs_mkdir(const char *path)
 {
-	(void)path;
-	errno = ENOSYS;
-	return -1;
+	HANDLE h;
+
+	if (nt_open(LOCKFS_FS_CWD, path, FILE_READ_ATTRIBUTES, DISP_CREATE,
+	    OPT_DIRECTORY | OPT_REPARSE_POINT, &h) == -1)
+		return -1;
+	CloseHandle(h);
+	return 0;
 }
 
 /* lockfs_fs_rmdir: see fs.h. */
 int
 lockfs_fs_rmdir(const char *path)
 {
-	(void)path;
-	errno = ENOSYS;
-	return -1;
+	return remove_at(LOCKFS_FS_CWD, path, 1);
 }
 
 /* lockfs_fs_unlink_at: see fs.h. */
 int
 lockfs_fs_unlink_at(int at, const char *name)
 {
-	(void)at;
-	(void)name;
-	errno = ENOSYS;
-	return -1;
+	return remove_at(at, name, 0);
 }
 
 /* lockfs_fs_rmdir_at: see fs.h. */
 int
 lockfs_fs_rmdir_at(int at, const char *name)
 {
-	(void)at;
-	(void)name;
-	errno = ENOSYS;
-	return -1;
+	return remove_at(at, name, 1);
 }
 
-/* lockfs_fs_may_remove_in: see fs.h. */
+/* lockfs_fs_may_remove_in: see fs.h.  An open of dir (followed) for
+ * adding files and subdirectories, as the calling thread's token. */
 int
 lockfs_fs_may_remove_in(const char *dir)
 {
-	(void)dir;
-	errno = ENOSYS;
-	return -1;
+	HANDLE h;
+
+	if (nt_open(LOCKFS_FS_CWD, dir, FILE_ADD_FILE | FILE_ADD_SUBDIRECTORY,
+	    DISP_OPEN, OPT_DIRECTORY, &h) == -1)
+		return -1;
+	CloseHandle(h);
+	return 0;
 }

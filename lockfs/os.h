@@ -41,6 +41,7 @@ typedef unsigned int gid_t;
 #ifndef DT_UNKNOWN
 #define DT_UNKNOWN 0
 #define DT_DIR     4
+#define DT_REG     8
 #endif
 
 /* Process identity. */
@@ -196,9 +197,12 @@ const char *lockfs_os_dir_next(struct lockfs_os_dir *d, unsigned char *type);
 
 /* A directory opened for locking: closed when fd is -1. */
 struct lockfs_dirlock {
-	int fd;                 /* the open directory (Unix: a descriptor,
-	                           which lockfs may also read the directory
-	                           through) */
+	int   fd;               /* the open directory: a descriptor, which
+	                           lockfs may also read the directory through
+	                           and take steps at (fs.h's at) */
+	void *held;             /* what the OS layer holds as the lock where
+	                           it is not the descriptor's (Windows: a
+	                           named event); NULL when not taken */
 };
 
 /*
