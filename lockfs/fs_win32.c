@@ -30,14 +30,14 @@
  * letters, '/' or '\', relative to the working directory), whose every
  * component but the last may be a link that is followed.
  *
- * What a file is (lockfs_fs_info): GetFileInformationByHandle's volume
- * serial number and file index are its identity (dev, ino: unique on a
- * volume while the file exists, as NTFS, ReFS's low 64 bits and wine's
- * inode numbers give them); its link count is nNumberOfLinks (1 for a
- * directory: "not counted so", fs.h); its type is a directory, a
- * symbolic link (a name-surrogate reparse point: symbolic link or
- * junction, opened itself), a file, or another (not on a disk: a device,
- * a pipe).
+ * What a file is (lockfs_fs_info): its volume's serial number and its
+ * file id are its identity (dev, ino: FileIdInformation, whose low 64
+ * bits are NTFS's whole file index; unique on a volume while the file
+ * exists; wine gives serial 0 and the inode number); its link count is
+ * FileStandardInformation's (1 for a directory: "not counted so",
+ * fs.h); its type is a directory, a symbolic link (a name-surrogate
+ * reparse point: symbolic link or junction, opened itself), a file, or
+ * another (not on a disk: a device, a pipe).
  *
  * Owners.  Windows has no numeric users: a file's owner is a SID, not a
  * uid.  Every file is said to be of uid 0, the uid os_win32.c says every
@@ -54,8 +54,11 @@
  * else Windows' classic semantics (FileDispositionInformation: the name
  * goes when the last handle on the file is closed, and until then opens
  * of it fail with STATUS_DELETE_PENDING, which is read here as "nothing
- * there", ENOENT).  Wine 8.0 removes the name when the handle is closed.
- * A directory that is not empty is refused (ENOTEMPTY).
+ * there", ENOENT).  Wine 8.0 has only the classic semantics, and lets
+ * the name be opened until it goes.  A directory that is not empty is
+ * refused (ENOTEMPTY).  Wine 8.0 drops (silently) the removal of a name
+ * relative to a directory that was renamed after its handle was opened:
+ * that is looked for and told (EBUSY, remove_at).
  *
  * Hard links: CreateHardLinkW, which links a symbolic link at from itself
  * (Windows opens the existing name as a reparse point).  No file is made
@@ -296,29 +299,112 @@ out:
 	return r;
 }
 
-/* The file open as h, into *fi: 0, or -1 with errno. */
+/* What info_of asks NtQueryInformationFile and
+ * NtQueryVolumeInformationFile (ntifs.h's structures and classes). */
+#define INFO_BASIC             4
+#define INFO_STANDARD          5
+#define INFO_INTERNAL          6
+#define INFO_ATTRIBUTE_TAG     35
+#define INFO_ID                59
+#define FS_INFO_VOLUME         1
+struct info_basic {
+	LARGE_INTEGER created, accessed, written, changed;
+	ULONG         attributes;
+};
+struct info_standard {
+	LARGE_INTEGER allocated, size;
+	ULONG         links;
+	BOOLEAN       delete_pending, directory;
+};
+struct info_tag {
+	ULONG attributes, tag;
+};
+struct info_id {
+	ULONGLONG serial;
+	BYTE      id[16];
+};
+struct fs_info_volume {
+	LARGE_INTEGER created;
+	ULONG         serial, label_length;
+	BOOLEAN       objects;
+	WCHAR         label[1];
+};
+
+/*
+ * The identity of the file open as h into *fi (dev, ino): its volume's
+ * serial number and its file id (FileIdInformation: Windows 8 and later;
+ * the id's low 64 bits, the whole of NTFS's file index), else (before
+ * Windows 8) its volume's serial number and its file index, as
+ * GetFileInformationByHandle gives them.  Not GetFileInformationByHandle
+ * itself: wine 8.0 fails it (and the volume's information) for a file
+ * opened relative to a directory that was renamed since, since it asks
+ * the file's name, where FileIdInformation does not (wine gives serial
+ * 0 and the inode number).  0, or -1 with errno.
+ */
+static int
+identity_of(HANDLE h, struct lockfs_fs_info *fi)
+{
+	struct fs_info_volume volume;
+	struct info_id        id;
+	LARGE_INTEGER         index;
+	IO_STATUS_BLOCK       io;
+	NTSTATUS              st;
+
+	st = NtQueryInformationFile(h, &io, &id, sizeof(id),
+	    (FILE_INFORMATION_CLASS)INFO_ID);
+	if (st == 0) {
+		fi->dev = id.serial;
+		memcpy(&fi->ino, id.id, sizeof(fi->ino));  /* little-endian */
+		return 0;
+	}
+	if (st == ST_INVALID_INFO_CLASS || st == ST_NOT_IMPLEMENTED ||
+	    st == ST_INVALID_PARAMETER || st == ST_NOT_SUPPORTED) {
+		st = NtQueryInformationFile(h, &io, &index, sizeof(index),
+		    (FILE_INFORMATION_CLASS)INFO_INTERNAL);
+		if (st == 0 && ((st = NtQueryVolumeInformationFile(h, &io,
+		    &volume, sizeof(volume),
+		    (FS_INFORMATION_CLASS)FS_INFO_VOLUME)) == 0 ||
+		    st == (NTSTATUS)0x80000005L)) {     /* label cut */
+			fi->dev = volume.serial;
+			fi->ino = (unsigned long long)index.QuadPart;
+			return 0;
+		}
+	}
+	errno = errno_of_status(st);
+	return -1;
+}
+
+/* The file open as h, into *fi: its identity (identity_of), its link
+ * count, its type from its attributes and reparse tag.  0, or -1 with
+ * errno. */
 static int
 info_of(HANDLE h, struct lockfs_fs_info *fi)
 {
-	BY_HANDLE_FILE_INFORMATION bi;
-	FILE_ATTRIBUTE_TAG_INFO    tag;
+	struct info_basic    basic;
+	struct info_standard standard;
+	struct info_tag      tag;
+	IO_STATUS_BLOCK      io;
+	NTSTATUS             st;
 
-	if (!GetFileInformationByHandle(h, &bi)) {
-		errno = errno_of_error(GetLastError());
+	if (identity_of(h, fi) == -1)
+		return -1;
+	if ((st = NtQueryInformationFile(h, &io, &standard, sizeof(standard),
+	    (FILE_INFORMATION_CLASS)INFO_STANDARD)) != 0 ||
+	    (st = NtQueryInformationFile(h, &io, &basic, sizeof(basic),
+	    (FILE_INFORMATION_CLASS)INFO_BASIC)) != 0) {
+		errno = errno_of_status(st);
 		return -1;
 	}
-	fi->dev = bi.dwVolumeSerialNumber;
-	fi->ino = (unsigned long long)bi.nFileIndexHigh << 32 |
-	    bi.nFileIndexLow;
 	fi->uid = 0;                    /* no numeric owners: see the top */
-	fi->nlink = bi.nNumberOfLinks;
+	fi->nlink = standard.links;
 	if (GetFileType(h) != FILE_TYPE_DISK)
 		fi->type = LOCKFS_FS_OTHER;
-	else if ((bi.dwFileAttributes & FILE_ATTRIBUTE_REPARSE_POINT) &&
-	    GetFileInformationByHandleEx(h, FileAttributeTagInfo, &tag,
-	    sizeof(tag)) && IsReparseTagNameSurrogate(tag.ReparseTag))
+	else if ((basic.attributes & FILE_ATTRIBUTE_REPARSE_POINT) &&
+	    NtQueryInformationFile(h, &io, &tag, sizeof(tag),
+	    (FILE_INFORMATION_CLASS)INFO_ATTRIBUTE_TAG) == 0 &&
+	    IsReparseTagNameSurrogate(tag.tag))
 		fi->type = LOCKFS_FS_SYMLINK;   /* a symbolic link, a junction */
-	else if (bi.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY)
+	else if (basic.attributes & FILE_ATTRIBUTE_DIRECTORY)
 		fi->type = LOCKFS_FS_DIRECTORY;
 	else
 		fi->type = LOCKFS_FS_FILE;
@@ -443,11 +529,48 @@ lockfs_fs_link(const char *from, const char *to)
 	return 0;
 }
 
+/* Whether the directory open as root is still at the path its handle
+ * tells (GetFinalPathNameByHandleW): 1, or 0 when another file or
+ * nothing is there (wine 8.0 tells the path it was opened by, also after
+ * it was renamed). */
+static int
+still_named(HANDLE root)
+{
+	struct lockfs_fs_info was, is;
+	wchar_t               w[WIDE_MAX];
+	HANDLE                h;
+	DWORD                 n;
+	int                   r;
+
+	n = GetFinalPathNameByHandleW(root, w, WIDE_MAX, FILE_NAME_NORMALIZED);
+	if (n == 0 || n >= WIDE_MAX || identity_of(root, &was) == -1)
+		return 0;
+	h = CreateFileW(w, FILE_READ_ATTRIBUTES, FILE_SHARE_READ |
+	    FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL, OPEN_EXISTING,
+	    FILE_FLAG_BACKUP_SEMANTICS | FILE_FLAG_OPEN_REPARSE_POINT, NULL);
+	if (h == INVALID_HANDLE_VALUE)
+		return 0;
+	r = identity_of(h, &is) == 0 && is.dev == was.dev &&
+	    is.ino == was.ino;
+	CloseHandle(h);
+	return r;
+}
+
 /*
  * Removes name (relative to at, not followed): a directory when dir, else
  * anything but a directory (EISDIR), by its disposition: POSIX semantics
- * where the file system has them, else Windows' (see the top).  0, or -1
- * with errno.
+ * where the file system has them, else Windows' (see the top).
+ *
+ * Relative to a directory, the name is looked at once more after: gone,
+ * or going (Windows' classic semantics: STATUS_DELETE_PENDING), it is
+ * removed.  The same file still there is either going when another
+ * handle on it closes (wine keeps the classic semantics, and lets the
+ * name be opened meanwhile) or never going: wine 8.0 drops the removal
+ * of a file opened relative to a directory that was renamed since (it
+ * removes by the file's old path, and only when that is still the
+ * file), which is told (EBUSY), not taken for done: the directory no
+ * longer at the path its handle tells is that case.  0, or -1 with
+ * errno.
  */
 static int
 remove_at(int at, const char *name, int dir)
@@ -458,13 +581,19 @@ remove_at(int at, const char *name, int dir)
 	struct {
 		BOOLEAN delete_file;
 	} classic = { TRUE };
-	IO_STATUS_BLOCK io;
-	HANDLE          h;
-	NTSTATUS        st;
+	struct lockfs_fs_info before, after;
+	IO_STATUS_BLOCK       io;
+	HANDLE                h;
+	NTSTATUS              st;
+	int                   there;
 
 	if (nt_open(at, name, DELETE, DISP_OPEN, OPT_REPARSE_POINT |
 	    (dir ? OPT_DIRECTORY : OPT_NON_DIRECTORY), &h) == -1)
 		return -1;
+	if (at != LOCKFS_FS_CWD && identity_of(h, &before) == -1) {
+		CloseHandle(h);
+		return -1;
+	}
 	st = NtSetInformationFile(h, &io, &ex, sizeof(ex),
 	    (FILE_INFORMATION_CLASS)INFO_DISPOSITION_EX);
 	if (st == ST_INVALID_INFO_CLASS || st == ST_NOT_IMPLEMENTED ||
@@ -475,6 +604,16 @@ remove_at(int at, const char *name, int dir)
 	if (st != 0) {
 		errno = errno_of_status(st);
 		return -1;
+	}
+	if (at != LOCKFS_FS_CWD && nt_open(at, name, FILE_READ_ATTRIBUTES,
+	    DISP_OPEN, OPT_REPARSE_POINT, &h) == 0) {
+		there = identity_of(h, &after) == 0 &&
+		    after.dev == before.dev && after.ino == before.ino;
+		CloseHandle(h);
+		if (there && !still_named(handle_of(at))) {
+			errno = EBUSY;  /* stays: not removed */
+			return -1;
+		}
 	}
 	return 0;
 }

@@ -1,0 +1,436 @@
+/*
+ * check_lockfs_win.c: lockfs on Windows, run under wine: the file-system
+ * layer (lockfs/fs.h, fs_win32.c) against what the system really does
+ * (files made only where nothing is, identity and link counts, steps
+ * relative to a directory that was renamed meanwhile, removal, the
+ * refusals fs.h names), the directory reader and the directory lock
+ * (os.h: between two opens in one process, two paths to one directory,
+ * and another process, freed when that process is ended with
+ * TerminateProcess, leaving nothing on disk).
+ *
+ * The other process is a copy of this program, started with
+ * "--hold-dirlock DIR READY": it locks DIR, makes the file READY and
+ * waits to be ended.
+ */
+#include <windows.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <check.h>
+
+#include "fs.h"
+#include "os.h"
+#include "testlib.h"
+
+/* A directory of the test's own: its path, and name's path in it. */
+static void
+in_dir(const struct tl_place *p, const char *name, char *out, size_t size)
+{
+	snprintf(out, size, "%s/%s", p->dir, name);
+}
+
+/* ------------------------------------------------------------------ */
+/* The file-system layer.                                               */
+
+/* A file made at a name relative to an open directory: there once, not
+ * made again (EEXIST); the same identity looked at by name and through a
+ * descriptor; a regular file with one link. */
+START_TEST(fs_make_at_once)
+{
+	struct tl_place       p;
+	struct lockfs_fs_info a, b;
+	char                  file[PATH_MAX];
+	int                   dfd, fd;
+
+	tl_place_make(&p, "x");
+	in_dir(&p, "m", file, sizeof(file));
+	dfd = lockfs_fs_open(LOCKFS_FS_CWD, p.dir, LOCKFS_FS_DIR);
+	ck_assert_int_ge(dfd, 0);
+	ck_assert_int_eq(lockfs_fs_make_at(dfd, "m", 0644), 0);
+	ck_assert(tl_exists(file));
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_make_at(dfd, "m", 0644), -1);
+	ck_assert_int_eq(errno, EEXIST);
+	ck_assert_int_eq(lockfs_fs_info_at(dfd, "m", 0, &a), 0);
+	fd = lockfs_fs_open(LOCKFS_FS_CWD, file, 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(lockfs_fs_info(fd, &b), 0);
+	lockfs_fs_close(fd);
+	ck_assert(a.dev == b.dev && a.ino == b.ino);
+	ck_assert_int_eq(a.type, LOCKFS_FS_FILE);
+	ck_assert_uint_eq(a.nlink, 1);
+	ck_assert_int_eq(lockfs_fs_info(dfd, &b), 0);
+	ck_assert_int_eq(b.type, LOCKFS_FS_DIRECTORY);
+	ck_assert(b.ino != a.ino);
+	lockfs_fs_close(dfd);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* A hard link: the second name is the same file, both count two links;
+ * a link onto a name that exists is refused (EEXIST) and changes
+ * nothing; removing one name leaves the other with one link. */
+START_TEST(fs_link_same_file)
+{
+	struct tl_place       p;
+	struct lockfs_fs_info a, b, c;
+	char                  from[PATH_MAX], to[PATH_MAX], other[PATH_MAX];
+	char                  buf[16];
+
+	tl_place_make(&p, "x");
+	in_dir(&p, "unique", from, sizeof(from));
+	in_dir(&p, "x.lock", to, sizeof(to));
+	in_dir(&p, "other", other, sizeof(other));
+	ck_assert_int_eq(lockfs_fs_make_at(LOCKFS_FS_CWD, from, 0644), 0);
+	ck_assert_int_eq(lockfs_fs_link(from, to), 0);
+	ck_assert_int_eq(lockfs_fs_info_at(LOCKFS_FS_CWD, from, 0, &a), 0);
+	ck_assert_int_eq(lockfs_fs_info_at(LOCKFS_FS_CWD, to, 0, &b), 0);
+	ck_assert(a.dev == b.dev && a.ino == b.ino);
+	ck_assert_uint_eq(a.nlink, 2);
+	ck_assert_uint_eq(b.nlink, 2);
+	tl_write_text(other, "other");
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_link(other, to), -1);
+	ck_assert_int_eq(errno, EEXIST);
+	ck_assert_int_eq(lockfs_fs_info_at(LOCKFS_FS_CWD, to, 0, &c), 0);
+	ck_assert(c.ino == a.ino);
+	ck_assert_int_eq(lockfs_fs_unlink(from), 0);
+	ck_assert(!tl_exists(from));
+	ck_assert_int_eq(lockfs_fs_info_at(LOCKFS_FS_CWD, to, 0, &c), 0);
+	ck_assert_uint_eq(c.nlink, 1);
+	ck_assert_int_eq(tl_read_text(other, buf, sizeof(buf)), 5);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* The refusals of fs.h's opens: nothing there (ENOENT, also under a
+ * missing directory), a file opened as a directory (ENOTDIR), a
+ * directory opened to write (EISDIR), an exclusive create of a name
+ * that is taken (EEXIST); a create where nothing is makes the file. */
+START_TEST(fs_open_refusals)
+{
+	struct tl_place p;
+	char            file[PATH_MAX], deep[PATH_MAX];
+	int             fd;
+
+	tl_place_make(&p, "x");
+	in_dir(&p, "f", file, sizeof(file));
+	in_dir(&p, "missing/f", deep, sizeof(deep));
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_open(LOCKFS_FS_CWD, file, 0), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_open(LOCKFS_FS_CWD, deep, 0), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	fd = lockfs_fs_open(LOCKFS_FS_CWD, file, LOCKFS_FS_WRITE |
+	    LOCKFS_FS_CREATE | LOCKFS_FS_EXCL);
+	ck_assert_int_ge(fd, 0);
+	lockfs_fs_close(fd);
+	ck_assert(tl_exists(file));
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_open(LOCKFS_FS_CWD, file, LOCKFS_FS_WRITE |
+	    LOCKFS_FS_CREATE | LOCKFS_FS_EXCL), -1);
+	ck_assert_int_eq(errno, EEXIST);
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_open(LOCKFS_FS_CWD, file, LOCKFS_FS_DIR),
+	    -1);
+	ck_assert_int_eq(errno, ENOTDIR);
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_open(LOCKFS_FS_CWD, p.dir,
+	    LOCKFS_FS_WRITE), -1);
+	ck_assert_int_eq(errno, EISDIR);
+	fd = lockfs_fs_open(LOCKFS_FS_CWD, file, LOCKFS_FS_WRITE |
+	    LOCKFS_FS_CREATE);
+	ck_assert_int_ge(fd, 0);               /* there: opened, not made */
+	lockfs_fs_close(fd);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* A step relative to an open directory acts in that directory after it
+ * was renamed, not at its old path, where another directory now is: a
+ * file made and looked at there; its removal either done or refused
+ * (wine 8.0 cannot remove it, see fs_win32.c), never said to be done
+ * while the file stays, and never taking the file at the old path. */
+START_TEST(fs_at_follows_the_directory)
+{
+	struct tl_place       p;
+	struct lockfs_fs_info st, made;
+	char                  d[PATH_MAX], moved[PATH_MAX], file[PATH_MAX];
+	char                  old[PATH_MAX];
+	int                   dfd, r;
+
+	tl_place_make(&p, "x");
+	in_dir(&p, "d", d, sizeof(d));
+	in_dir(&p, "moved", moved, sizeof(moved));
+	tl_mkdir(d);
+	dfd = lockfs_fs_open(LOCKFS_FS_CWD, d, LOCKFS_FS_DIR);
+	ck_assert_int_ge(dfd, 0);
+	ck_assert_int_eq(lockfs_os_rename_noreplace(d, moved), 0);
+	tl_mkdir(d);                            /* another at the old path */
+	snprintf(old, sizeof(old), "%s/m", d);
+	tl_write_text(old, "old");
+	ck_assert_int_eq(lockfs_fs_make_at(dfd, "m", 0644), 0);
+	snprintf(file, sizeof(file), "%s/m", moved);
+	ck_assert(tl_exists(file));
+	ck_assert_int_eq(lockfs_fs_info_at(LOCKFS_FS_CWD, file, 0, &made), 0);
+	ck_assert_msg(lockfs_fs_info_at(dfd, "m", 0, &st) == 0, "info_at: %s",
+	    strerror(errno));
+	ck_assert(st.dev == made.dev && st.ino == made.ino);
+	errno = 0;
+	r = lockfs_fs_unlink_at(dfd, "m");
+	ck_assert_msg(r == 0 ? !tl_exists(file) : tl_exists(file) &&
+	    errno == EBUSY, "unlink_at: %d (%s), file %s", r, strerror(errno),
+	    tl_exists(file) ? "stays" : "gone");
+	ck_assert(tl_exists(old));
+	lockfs_fs_close(dfd);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* Removal: a file by name relative to a directory; a directory is no
+ * file (EISDIR) and a file no directory (ENOTDIR); a directory that is
+ * not empty stays (ENOTEMPTY); nothing there: ENOENT; a file open by a
+ * descriptor can be removed, and its name is then gone. */
+START_TEST(fs_remove)
+{
+	struct tl_place p;
+	char            f[PATH_MAX], sub[PATH_MAX], in[PATH_MAX];
+	int             dfd, fd;
+
+	tl_place_make(&p, "x");
+	in_dir(&p, "f", f, sizeof(f));
+	in_dir(&p, "sub", sub, sizeof(sub));
+	in_dir(&p, "sub/in", in, sizeof(in));
+	tl_write_text(f, "f");
+	ck_assert_int_eq(lockfs_fs_mkdir(sub), 0);
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_mkdir(sub), -1);
+	ck_assert_int_eq(errno, EEXIST);
+	tl_write_text(in, "in");
+	dfd = lockfs_fs_open(LOCKFS_FS_CWD, p.dir, LOCKFS_FS_DIR);
+	ck_assert_int_ge(dfd, 0);
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_unlink_at(dfd, "sub"), -1);
+	ck_assert_int_eq(errno, EISDIR);
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_rmdir_at(dfd, "f"), -1);
+	ck_assert_int_eq(errno, ENOTDIR);
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_rmdir_at(dfd, "sub"), -1);
+	ck_assert_int_eq(errno, ENOTEMPTY);
+	ck_assert(tl_exists(in));
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_rmdir(sub), -1);
+	ck_assert_int_eq(errno, ENOTEMPTY);
+	ck_assert_int_eq(lockfs_fs_unlink(in), 0);
+	ck_assert_int_eq(lockfs_fs_rmdir_at(dfd, "sub"), 0);
+	ck_assert(!tl_exists(sub));
+	fd = lockfs_fs_open(LOCKFS_FS_CWD, f, LOCKFS_FS_READ);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(lockfs_fs_unlink_at(dfd, "f"), 0);
+	lockfs_fs_close(fd);
+	ck_assert(!tl_exists(f));
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_unlink_at(dfd, "f"), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	lockfs_fs_close(dfd);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* The directory reader: every entry once, with its type, without "."
+ * and ".."; then the end, with errno 0. */
+START_TEST(dir_read_entries)
+{
+	struct lockfs_os_dir d;
+	struct tl_place      p;
+	const char          *name;
+	unsigned char        type;
+	char                 path[PATH_MAX];
+	int                  fd, seen_file = 0, seen_dir = 0, n = 0;
+
+	tl_place_make(&p, "x");
+	in_dir(&p, "a-file", path, sizeof(path));
+	tl_write_text(path, "a");
+	in_dir(&p, "a-dir", path, sizeof(path));
+	tl_mkdir(path);
+	fd = lockfs_fs_open(LOCKFS_FS_CWD, p.dir, LOCKFS_FS_READ |
+	    LOCKFS_FS_DIR);
+	ck_assert_int_ge(fd, 0);
+	lockfs_os_dir_start(&d, fd, NULL, 0);
+	while ((name = lockfs_os_dir_next(&d, &type)) != NULL) {
+		n++;
+		if (strcmp(name, "a-file") == 0 && type == DT_REG)
+			seen_file++;
+		else if (strcmp(name, "a-dir") == 0 && type == DT_DIR)
+			seen_dir++;
+		else
+			ck_abort_msg("unexpected entry %s (type %u)", name,
+			    type);
+	}
+	ck_assert_int_eq(errno, 0);
+	ck_assert_int_eq(n, 2);
+	ck_assert_int_eq(seen_file, 1);
+	ck_assert_int_eq(seen_dir, 1);
+	lockfs_fs_close(fd);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* The directory lock.                                                  */
+
+/* In one process: a second open of the directory cannot take the lock
+ * (EWOULDBLOCK), nor an open by another path to the same directory; the
+ * holder takes it again at once; once it is closed, the other takes it.
+ * Nothing is left in the directory. */
+START_TEST(dirlock_in_process)
+{
+	struct lockfs_dirlock a, b, c;
+	struct lockfs_os_dir  d;
+	struct tl_place       p;
+	char                  other[PATH_MAX];
+	int                   fd;
+
+	tl_place_make(&p, "x");
+	snprintf(other, sizeof(other), "%s/../%s", p.dir,
+	    strrchr(p.dir, '\\') + 1);
+	ck_assert_int_eq(lockfs_dirlock_open(&a, p.dir), 0);
+	ck_assert_int_eq(lockfs_dirlock_open(&b, p.dir), 0);
+	ck_assert_int_eq(lockfs_dirlock_open(&c, other), 0);
+	ck_assert_int_eq(lockfs_dirlock_try(&a), 0);
+	ck_assert_int_eq(lockfs_dirlock_try(&a), 0);
+	errno = 0;
+	ck_assert_int_eq(lockfs_dirlock_try(&b), -1);
+	ck_assert_int_eq(errno, EWOULDBLOCK);
+	errno = 0;
+	ck_assert_int_eq(lockfs_dirlock_try(&c), -1);
+	ck_assert_int_eq(errno, EWOULDBLOCK);
+	lockfs_dirlock_close(&a);
+	ck_assert_int_eq(a.fd, -1);
+	ck_assert_int_eq(lockfs_dirlock_try(&c), 0);
+	errno = 0;
+	ck_assert_int_eq(lockfs_dirlock_try(&b), -1);
+	ck_assert_int_eq(errno, EWOULDBLOCK);
+	lockfs_dirlock_close(&c);
+	ck_assert_int_eq(lockfs_dirlock_try(&b), 0);
+	/* The lock's descriptor reads the directory: nothing in it. */
+	fd = b.fd;
+	lockfs_os_dir_start(&d, fd, NULL, 0);
+	ck_assert(lockfs_os_dir_next(&d, NULL) == NULL);
+	ck_assert_int_eq(errno, 0);
+	lockfs_dirlock_close(&b);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* Another directory's lock is another lock. */
+START_TEST(dirlock_per_directory)
+{
+	struct lockfs_dirlock a, b;
+	struct tl_place       p, q;
+
+	tl_place_make(&p, "x");
+	tl_place_make(&q, "x");
+	ck_assert_int_eq(lockfs_dirlock_open(&a, p.dir), 0);
+	ck_assert_int_eq(lockfs_dirlock_open(&b, q.dir), 0);
+	ck_assert_int_eq(lockfs_dirlock_try(&a), 0);
+	ck_assert_int_eq(lockfs_dirlock_try(&b), 0);
+	lockfs_dirlock_close(&a);
+	lockfs_dirlock_close(&b);
+	tl_place_remove(p.dir);
+	tl_place_remove(q.dir);
+}
+END_TEST
+
+/* Another process holding the directory's lock excludes this one until
+ * it is ended (TerminateProcess): then the lock is free, and nothing of
+ * it is left in the directory. */
+START_TEST(dirlock_other_process)
+{
+	struct lockfs_dirlock dl;
+	struct lockfs_os_dir  d;
+	struct tl_place       p;
+	char                  ready[PATH_MAX], args[3 * PATH_MAX];
+	double                until;
+	pid_t                 pid;
+
+	tl_place_make(&p, "x");
+	snprintf(ready, sizeof(ready), "%s\\ready", tl_top);
+	snprintf(args, sizeof(args), "--hold-dirlock \"%s\" \"%s\"", p.dir,
+	    ready);
+	DeleteFileA(ready);
+	pid = tl_self_start(args);
+	for (until = tl_now() + 20; !tl_exists(ready) && tl_now() < until;)
+		tl_sleep(0.02);
+	ck_assert_msg(tl_exists(ready), "the child did not lock %s", p.dir);
+	ck_assert_int_eq(lockfs_dirlock_open(&dl, p.dir), 0);
+	errno = 0;
+	ck_assert_int_eq(lockfs_dirlock_try(&dl), -1);
+	ck_assert_int_eq(errno, EWOULDBLOCK);
+	tl_kill(pid);
+	ck_assert_int_eq(lockfs_dirlock_try(&dl), 0);
+	lockfs_os_dir_start(&d, dl.fd, NULL, 0);
+	ck_assert(lockfs_os_dir_next(&d, NULL) == NULL);
+	ck_assert_int_eq(errno, 0);
+	lockfs_dirlock_close(&dl);
+	DeleteFileA(ready);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* The child of dirlock_other_process: locks dir, makes the file ready,
+ * and waits to be ended.  Never returns but by failing (1). */
+static int
+hold_dirlock(const char *dir, const char *ready)
+{
+	struct lockfs_dirlock dl;
+	HANDLE                h;
+
+	if (lockfs_dirlock_open(&dl, dir) == -1 ||
+	    lockfs_dirlock_try(&dl) == -1) {
+		fprintf(stderr, "cannot lock %s: %s\n", dir, strerror(errno));
+		return 1;
+	}
+	h = CreateFileA(ready, GENERIC_WRITE, 0, NULL, CREATE_NEW, 0, NULL);
+	if (h == INVALID_HANDLE_VALUE)
+		return 1;
+	CloseHandle(h);
+	for (;;)
+		Sleep(INFINITE);
+}
+
+/* The suite. */
+static Suite *
+lockfs_win_suite(void)
+{
+	Suite *s = suite_create("lockfs_win");
+	TCase *fs = tcase_create("fs");
+	TCase *dl = tcase_create("dirlock");
+
+	tcase_add_test(fs, fs_make_at_once);
+	tcase_add_test(fs, fs_link_same_file);
+	tcase_add_test(fs, fs_open_refusals);
+	tcase_add_test(fs, fs_at_follows_the_directory);
+	tcase_add_test(fs, fs_remove);
+	tcase_add_test(fs, dir_read_entries);
+	suite_add_tcase(s, fs);
+	tcase_add_test(dl, dirlock_in_process);
+	tcase_add_test(dl, dirlock_per_directory);
+	tcase_add_test(dl, dirlock_other_process);
+	suite_add_tcase(s, dl);
+	return s;
+}
+
+/* main: runs the suite (tl_main), or, as the child of a test, what its
+ * arguments say. */
+int
+main(int argc, char **argv)
+{
+	if (argc == 4 && strcmp(argv[1], "--hold-dirlock") == 0)
+		return hold_dirlock(argv[2], argv[3]);
+	return tl_main("check_lockfs_win", lockfs_win_suite(), CK_ENV);
+}
