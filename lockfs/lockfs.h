@@ -321,8 +321,8 @@ int   lockfs_handoff(struct lockfs_lock *from, struct lockfs_lock *to,
  * file), for lockfs_handoff_resume to tell it from one made anew under
  * the same name by the same owner since; ino 0: not known. */
 struct lockfs_file_id {
-	dev_t                 dev;
-	ino_t                 ino;
+	unsigned long long    dev;
+	unsigned long long    ino;
 	long long             ctime_ns; /* its status change time, in ns */
 };
 
@@ -340,8 +340,8 @@ struct lockfs_swap {
 	                                      by the finish */
 	int                   marker_dir; /* mkdir: the lock directory
 	                                     (O_PATH), where it is */
-	dev_t                 dir_dev;  /* the directory, as locked */
-	ino_t                 dir_ino;
+	unsigned long long    dir_dev;  /* the directory, as locked */
+	unsigned long long    dir_ino;
 	struct lockfs_file_id from_id;  /* the lock file, from's, as
 	                                   prepared (for a record that a
 	                                   restart resumes from) */
