@@ -672,3 +672,133 @@ lockfs_fs_may_remove_in(const char *dir)
 	CloseHandle(h);
 	return 0;
 }
+
+/*
+ * Reading, writing, renaming, symbolic links and directory streams (the
+ * rest of fs.h): not yet either; each fails with ENOSYS.
+ */
+
+/* lockfs_fs_reopen: see fs.h. */
+int
+lockfs_fs_reopen(int fd, int how)
+{
+	(void)fd;
+	(void)how;
+	errno = ENOSYS;
+	return -1;
+}
+
+/* lockfs_fs_read: see fs.h. */
+ssize_t
+lockfs_fs_read(int fd, void *buf, size_t size)
+{
+	(void)fd;
+	(void)buf;
+	(void)size;
+	errno = ENOSYS;
+	return -1;
+}
+
+/* lockfs_fs_write: see fs.h. */
+ssize_t
+lockfs_fs_write(int fd, const void *buf, size_t size)
+{
+	(void)fd;
+	(void)buf;
+	(void)size;
+	errno = ENOSYS;
+	return -1;
+}
+
+/* lockfs_fs_close_written: see fs.h. */
+int
+lockfs_fs_close_written(int fd)
+{
+	(void)fd;
+	errno = ENOSYS;
+	return -1;
+}
+
+/* lockfs_fs_rename_at: see fs.h. */
+int
+lockfs_fs_rename_at(int at, const char *from, const char *to)
+{
+	(void)at;
+	(void)from;
+	(void)to;
+	errno = ENOSYS;
+	return -1;
+}
+
+/* lockfs_fs_symlink: see fs.h. */
+int
+lockfs_fs_symlink(const char *target, const char *path)
+{
+	(void)target;
+	(void)path;
+	errno = ENOSYS;
+	return -1;
+}
+
+/* lockfs_fs_readlink_at: see fs.h. */
+ssize_t
+lockfs_fs_readlink_at(int at, const char *name, char *buf, size_t size)
+{
+	(void)at;
+	(void)name;
+	(void)buf;
+	(void)size;
+	errno = ENOSYS;
+	return -1;
+}
+
+/* lockfs_fs_dir_open: see fs.h. */
+struct lockfs_fs_dir *
+lockfs_fs_dir_open(const char *path)
+{
+	(void)path;
+	errno = ENOSYS;
+	return NULL;
+}
+
+/* lockfs_fs_dir_open_fd: see fs.h. */
+struct lockfs_fs_dir *
+lockfs_fs_dir_open_fd(int fd)
+{
+	(void)fd;
+	errno = ENOSYS;
+	return NULL;
+}
+
+/* lockfs_fs_dir_next: see fs.h.  No stream is ever given out. */
+int
+lockfs_fs_dir_next(struct lockfs_fs_dir *d, struct lockfs_fs_entry *e)
+{
+	(void)d;
+	(void)e;
+	errno = ENOSYS;
+	return 0;
+}
+
+/* lockfs_fs_dir_rewind: see fs.h. */
+void
+lockfs_fs_dir_rewind(struct lockfs_fs_dir *d)
+{
+	(void)d;
+}
+
+/* lockfs_fs_dir_fd: see fs.h. */
+int
+lockfs_fs_dir_fd(struct lockfs_fs_dir *d)
+{
+	(void)d;
+	errno = ENOSYS;
+	return -1;
+}
+
+/* lockfs_fs_dir_close: see fs.h. */
+void
+lockfs_fs_dir_close(struct lockfs_fs_dir *d)
+{
+	(void)d;
+}
