@@ -73,6 +73,8 @@
 
 #include <errno.h>
 #include <io.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fs.h"
@@ -374,6 +376,21 @@ identity_of(HANDLE h, struct lockfs_fs_info *fi)
 	return -1;
 }
 
+/* The Windows time t (100 ns since 1601) as fs.h's (since 1970). */
+static void
+time_of(const LARGE_INTEGER *t, struct lockfs_fs_time *out)
+{
+	long long since = t->QuadPart - 116444736000000000LL;
+	long long sec = since / 10000000, rest = since % 10000000;
+
+	if (rest < 0) {
+		rest += 10000000;
+		sec--;
+	}
+	out->sec = sec;
+	out->nsec = (long)(rest * 100);
+}
+
 /* The file open as h, into *fi: its identity (identity_of), its link
  * count, its type from its attributes and reparse tag.  0, or -1 with
  * errno. */
@@ -397,6 +414,9 @@ info_of(HANDLE h, struct lockfs_fs_info *fi)
 	}
 	fi->uid = 0;                    /* no numeric owners: see the top */
 	fi->nlink = standard.links;
+	fi->perm = 0;                   /* no permission bits: ACLs */
+	time_of(&basic.written, &fi->mtime);
+	time_of(&basic.changed, &fi->ctime);
 	if (GetFileType(h) != FILE_TYPE_DISK)
 		fi->type = LOCKFS_FS_OTHER;
 	else if ((basic.attributes & FILE_ATTRIBUTE_REPARSE_POINT) &&
@@ -675,48 +695,42 @@ lockfs_fs_may_remove_in(const char *dir)
 
 /*
  * Reading, writing, renaming, symbolic links and directory streams (the
- * rest of fs.h): not yet either; each fails with ENOSYS.
+ * rest of fs.h): reading and writing through the C runtime's descriptor,
+ * no reopening (ENOENT: the caller opens the name again and checks it),
+ * directory streams through GetFileInformationByHandleEx; renames and
+ * symbolic links not yet (ENOSYS).
  */
 
-/* lockfs_fs_reopen: see fs.h. */
+/* lockfs_fs_reopen: see fs.h.  Not offered: ENOENT. */
 int
 lockfs_fs_reopen(int fd, int how)
 {
 	(void)fd;
 	(void)how;
-	errno = ENOSYS;
+	errno = ENOENT;
 	return -1;
 }
 
-/* lockfs_fs_read: see fs.h. */
+/* lockfs_fs_read: see fs.h.  _read, at most INT_MAX bytes. */
 ssize_t
 lockfs_fs_read(int fd, void *buf, size_t size)
 {
-	(void)fd;
-	(void)buf;
-	(void)size;
-	errno = ENOSYS;
-	return -1;
+	return _read(fd, buf, size > INT_MAX ? INT_MAX : (unsigned)size);
 }
 
-/* lockfs_fs_write: see fs.h. */
+/* lockfs_fs_write: see fs.h.  _write, at most INT_MAX bytes. */
 ssize_t
 lockfs_fs_write(int fd, const void *buf, size_t size)
 {
-	(void)fd;
-	(void)buf;
-	(void)size;
-	errno = ENOSYS;
-	return -1;
+	return _write(fd, buf, size > INT_MAX ? INT_MAX : (unsigned)size);
 }
 
-/* lockfs_fs_close_written: see fs.h. */
+/* lockfs_fs_close_written: see fs.h.  What is written is the system's
+ * once written (no file system here reports a write at the close). */
 int
 lockfs_fs_close_written(int fd)
 {
-	(void)fd;
-	errno = ENOSYS;
-	return -1;
+	return _close(fd);
 }
 
 /* lockfs_fs_rename_at: see fs.h. */
@@ -752,53 +766,138 @@ lockfs_fs_readlink_at(int at, const char *name, char *buf, size_t size)
 	return -1;
 }
 
+/* A directory stream: the directory's descriptor and its entries as
+ * GetFileInformationByHandleEx(FileIdBothDirectoryInfo) gives them. */
+struct lockfs_fs_dir {
+	int    fd;
+	int    restart;                 /* the next read starts again */
+	size_t pos, len;                /* buf's unread entries */
+	char   name[768];               /* the entry given out, in UTF-8 */
+	_Alignas(8) char buf[4096];
+};
+
+/* A stream of the directory open as fd, which it keeps (closes): the
+ * stream, or NULL with errno (fd closed). */
+static struct lockfs_fs_dir *
+dir_of(int fd)
+{
+	struct lockfs_fs_dir *d;
+
+	if (fd == -1)
+		return NULL;
+	if ((d = malloc(sizeof(*d))) == NULL) {
+		lockfs_fs_close(fd);
+		errno = ENOMEM;
+		return NULL;
+	}
+	d->fd = fd;
+	d->restart = 1;
+	d->pos = d->len = 0;
+	return d;
+}
+
 /* lockfs_fs_dir_open: see fs.h. */
 struct lockfs_fs_dir *
 lockfs_fs_dir_open(const char *path)
 {
-	(void)path;
-	errno = ENOSYS;
-	return NULL;
+	return dir_of(lockfs_fs_open(LOCKFS_FS_CWD, path, LOCKFS_FS_READ |
+	    LOCKFS_FS_DIR | LOCKFS_FS_FOLLOW));
 }
 
-/* lockfs_fs_dir_open_fd: see fs.h. */
+/* lockfs_fs_dir_open_fd: see fs.h.  A duplicate of fd's handle, read from
+ * the first entry. */
 struct lockfs_fs_dir *
 lockfs_fs_dir_open_fd(int fd)
 {
-	(void)fd;
-	errno = ENOSYS;
-	return NULL;
+	HANDLE h = handle_of(fd), copy;
+	int    cfd;
+
+	if (h == NULL)
+		return NULL;
+	if (!DuplicateHandle(GetCurrentProcess(), h, GetCurrentProcess(),
+	    &copy, 0, FALSE, DUPLICATE_SAME_ACCESS)) {
+		errno = errno_of_error(GetLastError());
+		return NULL;
+	}
+	if ((cfd = _open_osfhandle((intptr_t)copy, 0)) == -1) {
+		CloseHandle(copy);
+		errno = EMFILE;
+		return NULL;
+	}
+	return dir_of(cfd);
 }
 
-/* lockfs_fs_dir_next: see fs.h.  No stream is ever given out. */
+/* lockfs_fs_dir_next: see fs.h.  "." and ".." are given as Windows gives
+ * them (not at a volume's root); the type from the entry's attributes
+ * (a reparse point: DT_UNKNOWN), the file number its file id. */
 int
 lockfs_fs_dir_next(struct lockfs_fs_dir *d, struct lockfs_fs_entry *e)
 {
-	(void)d;
-	(void)e;
-	errno = ENOSYS;
-	return 0;
+	FILE_ID_BOTH_DIR_INFO *de;
+	HANDLE                 h;
+	DWORD                  err;
+	int                    n;
+
+	for (;;) {
+		if (d->pos >= d->len) {
+			if ((h = handle_of(d->fd)) == NULL)
+				return 0;
+			if (!GetFileInformationByHandleEx(h, d->restart ?
+			    FileIdBothDirectoryRestartInfo :
+			    FileIdBothDirectoryInfo, d->buf, sizeof(d->buf))) {
+				err = GetLastError();
+				if (err != ERROR_NO_MORE_FILES)
+					errno = errno_of_error(err);
+				d->restart = 0;
+				return 0;
+			}
+			d->restart = 0;
+			d->pos = 0;
+			d->len = sizeof(d->buf);
+		}
+		de = (FILE_ID_BOTH_DIR_INFO *)(d->buf + d->pos);
+		d->pos = de->NextEntryOffset == 0 ? d->len :
+		    d->pos + de->NextEntryOffset;
+		n = WideCharToMultiByte(CP_UTF8, 0, de->FileName,
+		    (int)(de->FileNameLength / sizeof(WCHAR)), d->name,
+		    sizeof(d->name) - 1, NULL, NULL);
+		if (n <= 0)
+			continue;       /* cannot be named in UTF-8 */
+		d->name[n] = '\0';
+		e->name = d->name;
+		e->ino = (unsigned long long)de->FileId.QuadPart;
+		e->type = de->FileAttributes & FILE_ATTRIBUTE_REPARSE_POINT ?
+		    DT_UNKNOWN : de->FileAttributes & FILE_ATTRIBUTE_DIRECTORY ?
+		    DT_DIR : DT_REG;
+		return 1;
+	}
 }
 
-/* lockfs_fs_dir_rewind: see fs.h. */
+/* lockfs_fs_dir_rewind: see fs.h.  The next read restarts the
+ * enumeration. */
 void
 lockfs_fs_dir_rewind(struct lockfs_fs_dir *d)
 {
-	(void)d;
+	d->restart = 1;
+	d->pos = d->len = 0;
 }
 
 /* lockfs_fs_dir_fd: see fs.h. */
 int
 lockfs_fs_dir_fd(struct lockfs_fs_dir *d)
 {
-	(void)d;
-	errno = ENOSYS;
-	return -1;
+	return d->fd;
 }
 
 /* lockfs_fs_dir_close: see fs.h. */
 void
 lockfs_fs_dir_close(struct lockfs_fs_dir *d)
 {
-	(void)d;
+	int saved = errno;
+
+	if (d != NULL) {
+		lockfs_fs_close(d->fd);
+		free(d);
+	}
+	errno = saved;
 }

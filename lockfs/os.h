@@ -197,12 +197,9 @@ const char *lockfs_os_dir_next(struct lockfs_os_dir *d, unsigned char *type);
 
 /* A directory opened for locking: closed when fd is -1. */
 struct lockfs_dirlock {
-	int   fd;               /* the open directory: a descriptor, which
-	                           lockfs may also read the directory through
-	                           and take steps at (fs.h's at) */
-	void *held;             /* what the OS layer holds as the lock where
-	                           it is not the descriptor's (Windows: a
-	                           named event); NULL when not taken */
+	int fd;                 /* the open directory (Unix: a descriptor,
+	                           which lockfs may also read the directory
+	                           through) */
 };
 
 /*

@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <io.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "os.h"
@@ -395,6 +396,63 @@ lockfs_os_dir_next(struct lockfs_os_dir *d, unsigned char *type)
  *   and one user.
  */
 
+/* The events this process holds as directory locks, by the descriptor
+ * of the directory they were taken through (unique while it is open;
+ * lockfs_dirlock_close forgets it before it closes the descriptor). */
+static SRWLOCK held_lock = SRWLOCK_INIT;
+static struct held {
+	int    fd;
+	HANDLE event;
+}             *held;
+static size_t  held_n, held_max;
+
+/* The event held through descriptor fd, or NULL; with remove, forgotten
+ * too. */
+static HANDLE
+held_find(int fd, int remove)
+{
+	HANDLE ev = NULL;
+	size_t i;
+
+	AcquireSRWLockExclusive(&held_lock);
+	for (i = 0; i < held_n; i++)
+		if (held[i].fd == fd) {
+			ev = held[i].event;
+			if (remove)
+				held[i] = held[--held_n];
+			break;
+		}
+	ReleaseSRWLockExclusive(&held_lock);
+	return ev;
+}
+
+/* Records event as held through descriptor fd: 0, or -1 with errno
+ * ENOMEM. */
+static int
+held_add(int fd, HANDLE event)
+{
+	struct held *more;
+	int          r = 0;
+
+	AcquireSRWLockExclusive(&held_lock);
+	if (held_n == held_max) {
+		more = realloc(held, (held_max + 8) * sizeof(*held));
+		if (more == NULL) {
+			errno = ENOMEM;
+			r = -1;
+			goto out;
+		}
+		held = more;
+		held_max += 8;
+	}
+	held[held_n].fd = fd;
+	held[held_n].event = event;
+	held_n++;
+out:
+	ReleaseSRWLockExclusive(&held_lock);
+	return r;
+}
+
 /* lockfs_dirlock_open: see os.h.  A handle on the directory (which
  * FILE_FLAG_BACKUP_SEMANTICS lets CreateFileW open, followed as Unix's
  * open is), readable, as a C runtime descriptor; not locked. */
@@ -405,7 +463,6 @@ lockfs_dirlock_open(struct lockfs_dirlock *dl, const char *dir)
 	HANDLE  h;
 
 	dl->fd = -1;
-	dl->held = NULL;
 	if (wide_path(dir, wdir, MAX_PATH) == -1)
 		return -1;
 	h = CreateFileW(wdir, GENERIC_READ, FILE_SHARE_READ |
@@ -434,7 +491,7 @@ lockfs_dirlock_try(struct lockfs_dirlock *dl)
 	HANDLE                     ev;
 	DWORD                      err;
 
-	if (dl->held != NULL)
+	if (dl->fd != -1 && held_find(dl->fd, 0) != NULL)
 		return 0;
 	h = dl->fd == -1 ? -1 : _get_osfhandle(dl->fd);
 	if (h == -1 || h == -2) {
@@ -454,8 +511,10 @@ lockfs_dirlock_try(struct lockfs_dirlock *dl)
 	    SYNCHRONIZE);
 	err = GetLastError();
 	if (ev != NULL && err != ERROR_ALREADY_EXISTS) {
-		dl->held = ev;
-		return 0;
+		if (held_add(dl->fd, ev) == 0)
+			return 0;
+		CloseHandle(ev);
+		return -1;
 	}
 	if (ev != NULL)
 		CloseHandle(ev);
@@ -469,11 +528,11 @@ lockfs_dirlock_try(struct lockfs_dirlock *dl)
 void
 lockfs_dirlock_close(struct lockfs_dirlock *dl)
 {
-	int saved = errno;
+	HANDLE ev;
+	int    saved = errno;
 
-	if (dl->held != NULL)
-		CloseHandle(dl->held);
-	dl->held = NULL;
+	if (dl->fd != -1 && (ev = held_find(dl->fd, 1)) != NULL)
+		CloseHandle(ev);
 	if (dl->fd != -1)
 		_close(dl->fd);         /* closes the handle too */
 	dl->fd = -1;
