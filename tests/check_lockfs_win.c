@@ -8,19 +8,39 @@
  * and another process, freed when that process is ended with
  * TerminateProcess, leaving nothing on disk).
  *
+ * And the link and mkdir methods (lockfs.h), each: acquire, release,
+ * is_locked, i_am_locking, break_lock, a waiter that gives up at its
+ * deadline and leaves nothing behind; the artefacts in Python lockfile's
+ * shapes (PATH.lock a hard link of HOST.PID~... beside it, or a directory
+ * holding the marker HOST.PID~...), and a lockfile artefact read as a
+ * holder; exclusion by another process, whose lock is judged stale (and
+ * broken) only once it is ended, and a holder named with a live pid but
+ * another creation time judged stale.  The methods not built for Windows
+ * yet answer LB_EFAILED.
+ *
  * The other process is a copy of this program, started with
- * "--hold-dirlock DIR READY": it locks DIR, makes the file READY and
+ * "--hold-dirlock DIR READY" (it locks DIR) or "--hold-lock METHOD PATH
+ * READY" (it takes the lock on PATH), which then makes the file READY and
  * waits to be ended.
+ *
+ * Lock paths are given rooted on the current drive ("/dir/...", the
+ * working directory on the drive of the test's directory): lockfs's
+ * paths (path.c, lockfile's os.path.abspath) know no drive letters yet.
+ * Wine reads a rooted path as a Unix path, which is the same file only on
+ * its drive Z: (the Unix root): the test's directory is made in the
+ * working directory (on Z: under make check) unless TMPDIR says where.
  */
 #include <windows.h>
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <check.h>
 
 #include "fs.h"
+#include "lockfs.h"
 #include "os.h"
 #include "testlib.h"
 
@@ -403,6 +423,411 @@ hold_dirlock(const char *dir, const char *ready)
 		Sleep(INFINITE);
 }
 
+/* ------------------------------------------------------------------ */
+/* The link and mkdir methods.                                          */
+
+static const unsigned methods[] = { LB_LINK, LB_MKDIR };
+
+/* The lock path of p's path, rooted on the current drive, which is made
+ * p's (its root the working directory: the test's own directory could not
+ * be removed while it is): "C:\a\b" is "/a/b" with C: current. */
+static void
+lock_path(const struct tl_place *p, char *out, size_t size)
+{
+	char  root[4], *c;
+
+	ck_assert_msg(p->path[1] == ':', "no drive in %s", p->path);
+	snprintf(root, sizeof(root), "%.2s\\", p->path);
+	ck_assert(SetCurrentDirectoryA(root));
+	ck_assert((size_t)snprintf(out, size, "%s", p->path + 2) < size);
+	for (c = out; *c != '\0'; c++)
+		if (*c == '\\')
+			*c = '/';
+}
+
+/* This host's name as Python's socket.gethostname() gives it on
+ * Windows. */
+static void
+host_name(char *out, DWORD size)
+{
+	ck_assert(GetComputerNameExA(ComputerNamePhysicalDnsHostname, out,
+	    &size));
+}
+
+/* The number of entries of directory dir (not "." and ".."), the first
+ * one's name into first (when not NULL). */
+static int
+entries(const char *dir, char *first, size_t size)
+{
+	struct lockfs_os_dir d;
+	const char          *name;
+	int                  fd, n = 0;
+
+	fd = lockfs_fs_open(LOCKFS_FS_CWD, dir, LOCKFS_FS_READ | LOCKFS_FS_DIR);
+	ck_assert_msg(fd >= 0, "open %s: %s", dir, strerror(errno));
+	lockfs_os_dir_start(&d, fd, NULL, 0);
+	while ((name = lockfs_os_dir_next(&d, NULL)) != NULL)
+		if (n++ == 0 && first != NULL)
+			snprintf(first, size, "%s", name);
+	ck_assert_int_eq(errno, 0);
+	lockfs_fs_close(fd);
+	return n;
+}
+
+/* The artefact of l, held by this process (unthreaded), in lockfile's
+ * shape: link: PATH.lock and the unique file HOST.PID~... beside it, one
+ * file with two links; mkdir: PATH.lock a directory holding one marker,
+ * HOST.PID~..., a file. */
+static void
+assert_artefact(const struct lockfs_lock *l)
+{
+	struct lockfs_fs_info lk, un;
+	char                  host[256], want[300], name[300], path[PATH_MAX];
+
+	host_name(host, sizeof(host));
+	snprintf(want, sizeof(want), "%s.%lu~", host,
+	    (unsigned long)GetCurrentProcessId());
+	ck_assert_int_eq(lockfs_fs_info_at(LOCKFS_FS_CWD, l->lock_file, 0,
+	    &lk), 0);
+	if (l->method == LB_LINK) {
+		ck_assert_int_eq(lk.type, LOCKFS_FS_FILE);
+		ck_assert_uint_eq(lk.nlink, 2);
+		ck_assert_int_eq(lockfs_fs_info_at(LOCKFS_FS_CWD, l->unique, 0,
+		    &un), 0);
+		ck_assert(un.dev == lk.dev && un.ino == lk.ino);
+		/* DIR/HOST.PID~..., DIR the lock file's. */
+		ck_assert(strncmp(l->unique, l->lock_file,
+		    strrchr(l->lock_file, '/') - l->lock_file + 1) == 0);
+		ck_assert_msg(strncmp(strrchr(l->unique, '/') + 1, want,
+		    strlen(want)) == 0, "%s is not %s...", l->unique, want);
+		/* The directory holds the lock file and the unique file. */
+		ck_assert_int_eq(entries(l->dir, NULL, 0), 2);
+	} else {
+		ck_assert_int_eq(lk.type, LOCKFS_FS_DIRECTORY);
+		ck_assert_int_eq(entries(l->lock_file, name, sizeof(name)), 1);
+		ck_assert_msg(strncmp(name, want, strlen(want)) == 0, "%s is "
+		    "not %s...", name, want);
+		snprintf(path, sizeof(path), "%s/%s", l->lock_file, name);
+		ck_assert_int_eq(lockfs_fs_info_at(LOCKFS_FS_CWD, path, 0,
+		    &un), 0);
+		ck_assert_int_eq(un.type, LOCKFS_FS_FILE);
+		ck_assert_int_eq(entries(l->dir, NULL, 0), 1);
+	}
+}
+
+/* The owner of a live other process (a sleeper), for locks taken as it. */
+static pid_t
+other_owner(struct lockfs_owner *o)
+{
+	pid_t pid = tl_sleeper_start();
+
+	ck_assert_int_eq(lockfs_owner_of_pid(o, pid, 0), 0);
+	return pid;
+}
+
+/* Acquire, is_locked, i_am_locking, release; another owner refused
+ * (LB_EALREADY), not holding it, not releasing it (LB_ENOTMINE); after
+ * the release nothing is left, and a second release is LB_ENOTLOCKED. */
+START_TEST(method_cycle)
+{
+	struct lockfs_lock  l, other;
+	struct lockfs_owner o;
+	struct lockfs_err   err;
+	struct tl_place     p;
+	char                path[PATH_MAX];
+	pid_t               pid;
+
+	tl_place_make(&p, "x");
+	lock_path(&p, path, sizeof(path));
+	ck_assert_int_eq(lockfs_init(&l, path, methods[_i], 0, &err), 0);
+	pid = other_owner(&o);
+	ck_assert_int_eq(lockfs_init_as(&other, path, methods[_i], 0, &o,
+	    &err), 0);
+	ck_assert_int_eq(lockfs_is_locked(&l, &err), 0);
+	ck_assert_msg(lockfs_try_acquire(&l, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(lockfs_try_acquire(&l, &err), 0);  /* ours: again */
+	assert_artefact(&l);
+	ck_assert_int_eq(lockfs_is_locked(&l, &err), 1);
+	ck_assert_int_eq(lockfs_i_am_locking(&l, &err), 1);
+	ck_assert_int_eq(lockfs_is_locked(&other, &err), 1);
+	ck_assert_int_eq(lockfs_i_am_locking(&other, &err), 0);
+	ck_assert_int_eq(lockfs_try_acquire(&other, &err), LB_EALREADY);
+	lockfs_abandon(&other);
+	ck_assert_int_eq(lockfs_release(&other, &err), LB_ENOTMINE);
+	assert_artefact(&l);
+	ck_assert_msg(lockfs_release(&l, &err) == 0, "%s", err.msg);
+	ck_assert(!tl_exists(l.lock_file));
+	ck_assert_int_eq(entries(p.dir, NULL, 0), 0);
+	ck_assert_int_eq(lockfs_is_locked(&l, &err), 0);
+	ck_assert_int_eq(lockfs_i_am_locking(&l, &err), 0);
+	ck_assert_int_eq(lockfs_release(&l, &err), LB_ENOTLOCKED);
+	/* Now the other owner takes it. */
+	ck_assert_int_eq(lockfs_try_acquire(&other, &err), 0);
+	ck_assert_int_eq(lockfs_i_am_locking(&other, &err), 1);
+	ck_assert_int_eq(lockfs_i_am_locking(&l, &err), 0);
+	ck_assert_int_eq(lockfs_release(&other, &err), 0);
+	ck_assert_int_eq(entries(p.dir, NULL, 0), 0);
+	lockfs_fini(&l);
+	lockfs_fini(&other);
+	tl_kill(pid);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* A waiter that gives up at its deadline (the caller's loop over
+ * try_acquire, as the library's timeout is) gets LB_EALREADY until then,
+ * and its abandon leaves nothing of it: the holder's artefact alone. */
+START_TEST(method_timeout_leaves_nothing)
+{
+	struct lockfs_lock    l, waiter;
+	struct lockfs_owner   o;
+	struct lockfs_backoff b;
+	struct lockfs_err     err;
+	struct tl_place       p;
+	char                  path[PATH_MAX];
+	double                start, deadline;
+	int                   r, tries = 0;
+	pid_t                 pid;
+
+	tl_place_make(&p, "x");
+	lock_path(&p, path, sizeof(path));
+	ck_assert_int_eq(lockfs_init(&l, path, methods[_i], 0, &err), 0);
+	pid = other_owner(&o);
+	ck_assert_int_eq(lockfs_init_as(&waiter, path, methods[_i], 0, &o,
+	    &err), 0);
+	ck_assert_int_eq(lockfs_try_acquire(&l, &err), 0);
+	start = lockfs_now();
+	deadline = start + 0.3;
+	lockfs_backoff_init(&b, 0.01, 0.05);
+	do {
+		r = lockfs_try_acquire(&waiter, &err);
+		tries++;
+	} while (r == LB_EALREADY && lockfs_backoff_sleep(&b, deadline) == 0);
+	ck_assert_int_eq(r, LB_EALREADY);
+	ck_assert(lockfs_now() >= deadline);
+	ck_assert_int_gt(tries, 1);
+	lockfs_abandon(&waiter);
+	assert_artefact(&l);                    /* the holder's, alone */
+	ck_assert_int_eq(lockfs_release(&l, &err), 0);
+	ck_assert_int_eq(entries(p.dir, NULL, 0), 0);
+	lockfs_fini(&l);
+	lockfs_fini(&waiter);
+	tl_kill(pid);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* break_lock by another owner removes the lock whole (for the link
+ * method the holder's unique file too); the old holder's release finds
+ * nothing (LB_ENOTLOCKED); nothing is left. */
+START_TEST(method_break)
+{
+	struct lockfs_lock  l, breaker;
+	struct lockfs_owner o;
+	struct lockfs_err   err;
+	struct tl_place     p;
+	char                path[PATH_MAX];
+	pid_t               pid;
+
+	tl_place_make(&p, "x");
+	lock_path(&p, path, sizeof(path));
+	ck_assert_int_eq(lockfs_init(&l, path, methods[_i], 0, &err), 0);
+	pid = other_owner(&o);
+	ck_assert_int_eq(lockfs_init_as(&breaker, path, methods[_i], 0, &o,
+	    &err), 0);
+	ck_assert_int_eq(lockfs_try_acquire(&l, &err), 0);
+	ck_assert_msg(lockfs_break_lock(&breaker, &err) == 0, "%s", err.msg);
+	ck_assert(!tl_exists(l.lock_file));
+	ck_assert_int_eq(entries(p.dir, NULL, 0), 0);
+	ck_assert_int_eq(lockfs_is_locked(&l, &err), 0);
+	ck_assert_int_eq(lockfs_release(&l, &err), LB_ENOTLOCKED);
+	ck_assert_int_eq(lockfs_break_lock(&breaker, &err), 0); /* none */
+	lockfs_fini(&l);
+	lockfs_fini(&breaker);
+	tl_kill(pid);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* Another process holding the lock excludes this one; its lock is not
+ * stale while it lives, and is once it is ended (TerminateProcess):
+ * then it is broken, and this process takes the lock. */
+START_TEST(method_other_process)
+{
+	struct lockfs_holder h;
+	struct lockfs_lock   l;
+	struct lockfs_err    err;
+	struct tl_place      p;
+	char                 path[PATH_MAX], ready[PATH_MAX];
+	char                 args[3 * PATH_MAX];
+	double               until;
+	pid_t                pid;
+
+	tl_place_make(&p, "x");
+	lock_path(&p, path, sizeof(path));
+	snprintf(ready, sizeof(ready), "%s\\ready", tl_top);
+	DeleteFileA(ready);
+	snprintf(args, sizeof(args), "--hold-lock %u \"%s\" \"%s\"",
+	    methods[_i], path, ready);
+	pid = tl_self_start(args);
+	for (until = tl_now() + 20; !tl_exists(ready) && tl_now() < until;)
+		tl_sleep(0.02);
+	ck_assert_msg(tl_exists(ready), "the child did not lock %s", path);
+	ck_assert_int_eq(lockfs_init(&l, path, methods[_i], 0, &err), 0);
+	ck_assert_int_eq(lockfs_try_acquire(&l, &err), LB_EALREADY);
+	lockfs_abandon(&l);
+	ck_assert_int_eq(lockfs_holder(&l, &h, &err), 1);
+	ck_assert_int_eq(h.pid, pid);
+	ck_assert(h.start != 0);
+	ck_assert_int_eq(lockfs_holder_liveness(&h), LB_HOLDER_ALIVE);
+	ck_assert_int_eq(lockfs_break_stale(&l, &err), 0);
+	ck_assert(tl_exists(l.lock_file));
+	tl_kill(pid);
+	ck_assert_int_eq(lockfs_holder_liveness(&h), LB_HOLDER_DEAD);
+	ck_assert_msg(lockfs_break_stale(&l, &err) == 1, "%s", err.msg);
+	ck_assert(!tl_exists(l.lock_file));
+	ck_assert_int_eq(lockfs_try_acquire(&l, &err), 0);
+	assert_artefact(&l);
+	ck_assert_int_eq(lockfs_release(&l, &err), 0);
+	ck_assert_int_eq(entries(p.dir, NULL, 0), 0);
+	lockfs_fini(&l);
+	DeleteFileA(ready);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* A holder named with a live process's pid but another creation time
+ * (the pid reused by another process since) is stale: broken. */
+START_TEST(method_reused_pid_stale)
+{
+	struct lockfs_holder h;
+	struct lockfs_lock   l, mine;
+	struct lockfs_owner  o;
+	struct lockfs_err    err;
+	struct tl_place      p;
+	char                 path[PATH_MAX];
+	pid_t                pid;
+
+	tl_place_make(&p, "x");
+	lock_path(&p, path, sizeof(path));
+	pid = other_owner(&o);
+	o.start++;                              /* not that process */
+	ck_assert_int_eq(lockfs_init_as(&l, path, methods[_i], 0, &o, &err),
+	    0);
+	ck_assert_int_eq(lockfs_try_acquire(&l, &err), 0);
+	ck_assert_int_eq(lockfs_holder(&l, &h, &err), 1);
+	ck_assert_int_eq(h.pid, pid);
+	ck_assert_int_eq(lockfs_os_pid_liveness(pid), LB_HOLDER_ALIVE);
+	ck_assert_int_eq(lockfs_holder_liveness(&h), LB_HOLDER_DEAD);
+	ck_assert_int_eq(lockfs_init(&mine, path, methods[_i], 0, &err), 0);
+	ck_assert_msg(lockfs_break_stale(&mine, &err) == 1, "%s", err.msg);
+	ck_assert_int_eq(lockfs_try_acquire(&mine, &err), 0);
+	ck_assert_int_eq(lockfs_release(&mine, &err), 0);
+	ck_assert_int_eq(entries(p.dir, NULL, 0), 0);
+	lockfs_fini(&l);
+	lockfs_fini(&mine);
+	tl_kill(pid);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* Python lockfile's own artefacts (its unique names: HOST.PID<hash>, the
+ * pid told when the hash is negative; the mkdir marker HOST.PID) are
+ * locks held by another: LB_EALREADY, its holder's host and pid read. */
+START_TEST(method_lockfile_artefact)
+{
+	struct lockfs_holder h;
+	struct lockfs_lock   l;
+	struct lockfs_err    err;
+	struct tl_place      p;
+	char                 path[PATH_MAX], host[256], file[PATH_MAX];
+	char                 lock[PATH_MAX];
+
+	tl_place_make(&p, "x");
+	lock_path(&p, path, sizeof(path));
+	host_name(host, sizeof(host));
+	ck_assert_int_eq(lockfs_init(&l, path, methods[_i], 0, &err), 0);
+	snprintf(lock, sizeof(lock), "%s.lock", p.path);
+	if (methods[_i] == LB_LINK) {
+		/* os.path.join(dirname, "%s%s.%s%s" % (hostname, tname, pid,
+		 * hash(path))), unthreaded, a negative hash. */
+		snprintf(file, sizeof(file), "%s\\%s.4242-123456789", p.dir,
+		    host);
+		tl_write_text(file, "");
+		ck_assert(CreateHardLinkA(lock, file, NULL));
+	} else {
+		/* os.path.join(lock_file, "%s.%s%s" % (hostname, tname,
+		 * pid)), unthreaded. */
+		tl_mkdir(lock);
+		snprintf(file, sizeof(file), "%s\\%s.4242", lock, host);
+		tl_write_text(file, "");
+	}
+	ck_assert_int_eq(lockfs_is_locked(&l, &err), 1);
+	ck_assert_int_eq(lockfs_i_am_locking(&l, &err), 0);
+	ck_assert_int_eq(lockfs_try_acquire(&l, &err), LB_EALREADY);
+	lockfs_abandon(&l);
+	ck_assert_int_eq(lockfs_holder(&l, &h, &err), 1);
+	ck_assert_str_eq(h.host, host);
+	ck_assert_int_eq(h.pid, 4242);
+	ck_assert_int_eq(lockfs_release(&l, &err), LB_ENOTMINE);
+	ck_assert(tl_exists(file));
+	ck_assert_int_eq(lockfs_break_lock(&l, &err), 0);
+	ck_assert(!tl_exists(lock));
+	lockfs_fini(&l);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* The methods not built for Windows yet say so: LB_EFAILED. */
+START_TEST(method_unported)
+{
+	static const unsigned unported[] = { LB_SYMLINK, LB_PIDFILE,
+	    LB_SQLITE };
+	struct lockfs_lock l;
+	struct lockfs_err  err;
+	struct tl_place    p;
+	char               path[PATH_MAX];
+	size_t             i;
+
+	tl_place_make(&p, "x");
+	lock_path(&p, path, sizeof(path));
+	for (i = 0; i < sizeof(unported) / sizeof(unported[0]); i++) {
+		ck_assert_int_eq(lockfs_init(&l, path, unported[i], 0, &err),
+		    0);
+		ck_assert_int_eq(lockfs_try_acquire(&l, &err), LB_EFAILED);
+		ck_assert_msg(strstr(err.msg, "not available on Windows") !=
+		    NULL, "%s", err.msg);
+		ck_assert_int_eq(lockfs_is_locked(&l, &err), LB_EFAILED);
+		lockfs_fini(&l);
+	}
+	ck_assert_int_eq(entries(p.dir, NULL, 0), 0);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* The child of method_other_process: takes the lock on path with
+ * method, makes the file ready, and waits to be ended.  Never returns
+ * but by failing (1). */
+static int
+hold_lock(const char *method, const char *path, const char *ready)
+{
+	struct lockfs_lock l;
+	struct lockfs_err  err;
+	HANDLE             h;
+
+	if (lockfs_init(&l, path, (unsigned)atoi(method), 0, &err) != 0 ||
+	    lockfs_try_acquire(&l, &err) != 0) {
+		fprintf(stderr, "cannot lock %s: %s\n", path, err.msg);
+		return 1;
+	}
+	h = CreateFileA(ready, GENERIC_WRITE, 0, NULL, CREATE_NEW, 0, NULL);
+	if (h == INVALID_HANDLE_VALUE)
+		return 1;
+	CloseHandle(h);
+	for (;;)
+		Sleep(INFINITE);
+}
+
 /* The suite. */
 static Suite *
 lockfs_win_suite(void)
@@ -410,6 +835,8 @@ lockfs_win_suite(void)
 	Suite *s = suite_create("lockfs_win");
 	TCase *fs = tcase_create("fs");
 	TCase *dl = tcase_create("dirlock");
+	TCase *m = tcase_create("methods");
+	int    n = sizeof(methods) / sizeof(methods[0]);
 
 	tcase_add_test(fs, fs_make_at_once);
 	tcase_add_test(fs, fs_link_same_file);
@@ -422,6 +849,14 @@ lockfs_win_suite(void)
 	tcase_add_test(dl, dirlock_per_directory);
 	tcase_add_test(dl, dirlock_other_process);
 	suite_add_tcase(s, dl);
+	tcase_add_loop_test(m, method_cycle, 0, n);
+	tcase_add_loop_test(m, method_timeout_leaves_nothing, 0, n);
+	tcase_add_loop_test(m, method_break, 0, n);
+	tcase_add_loop_test(m, method_other_process, 0, n);
+	tcase_add_loop_test(m, method_reused_pid_stale, 0, n);
+	tcase_add_loop_test(m, method_lockfile_artefact, 0, n);
+	tcase_add_test(m, method_unported);
+	suite_add_tcase(s, m);
 	return s;
 }
 
@@ -430,7 +865,17 @@ lockfs_win_suite(void)
 int
 main(int argc, char **argv)
 {
+	const char *tmp;
+	char        cwd[MAX_PATH];
+
 	if (argc == 4 && strcmp(argv[1], "--hold-dirlock") == 0)
 		return hold_dirlock(argv[2], argv[3]);
+	if (argc == 5 && strcmp(argv[1], "--hold-lock") == 0)
+		return hold_lock(argv[2], argv[3], argv[4]);
+	if ((tmp = getenv("TMPDIR")) == NULL || *tmp == '\0') {
+		if (GetCurrentDirectoryA(sizeof(cwd), cwd) == 0 ||
+		    _putenv_s("TMPDIR", cwd) != 0)
+			return 99;
+	}
 	return tl_main("check_lockfs_win", lockfs_win_suite(), CK_ENV);
 }
