@@ -8,8 +8,9 @@
  * it (a symlink swapped in for it is not followed) on every OS that can.
  *
  * One implementation per OS: fs_unix.c (POSIX: openat with O_PATH,
- * fstatat, unlinkat, mknodat, link, faccessat), fs_win32.c (Windows: not yet;
- * every call fails with ENOSYS).  A port adds its own file and builds it
+ * fstatat, unlinkat, mknodat, link, faccessat), fs_win32.c (Windows:
+ * ntdll's NtCreateFile, relative to a directory's handle, no link
+ * followed; no owners, every file of uid 0).  A port adds its own file and builds it
  * instead; no method changes for it.  So far the mkdir and link methods
  * (mkdir.c, lockdir.c, link.c) take their steps through here; the rest of
  * lockfs still calls POSIX directly (WINDOWS.md lists what).

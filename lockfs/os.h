@@ -11,7 +11,8 @@
  *
  * One implementation per OS: os_unix.c (Linux: /proc, gettid, setfsuid,
  * flock), os_win32.c (Windows: process ids and creation times, renames
- * that replace nothing; the rest answers as an OS that cannot, which the
+ * that replace nothing, directories read through their handle and locked
+ * by a named event; the rest answers as an OS that cannot, which the
  * file says call by call).  A port adds its own file and builds it
  * instead; no other file of lockfs changes for it.
  *
