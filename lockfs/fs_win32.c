@@ -9,8 +9,9 @@
  *
  * Opens.  Every open asks FILE_OPEN_REPARSE_POINT unless LOCKFS_FS_FOLLOW
  * (a symbolic link or a junction at the name is opened itself, never
- * followed) and takes FILE_OPEN_FOR_BACKUP_INTENT, so that directories
- * open too; every open shares reading, writing and deleting (FILE_SHARE_*),
+ * followed); directories open as files do (NtCreateFile needs no
+ * FILE_OPEN_FOR_BACKUP_INTENT for them, which would let a backup
+ * privilege, where enabled, pass over the file's ACL); every open shares reading, writing and deleting (FILE_SHARE_*),
  * so that a descriptor lockfs holds never stops another process's step on
  * the name, as on POSIX.  An open only to name the file (neither _READ nor
  * _WRITE) asks FILE_READ_ATTRIBUTES alone, which the right to list the
@@ -119,7 +120,6 @@ NTSYSAPI VOID NTAPI RtlFreeUnicodeString(PUNICODE_STRING s);
 #define OPT_DIRECTORY          0x00000001
 #define OPT_SYNCHRONOUS        0x00000020
 #define OPT_NON_DIRECTORY      0x00000040
-#define OPT_BACKUP_INTENT      0x00004000
 #define OPT_REPARSE_POINT      0x00200000
 
 /* FileDispositionInformationEx (64) and its flags. */
@@ -245,8 +245,8 @@ handle_of(int fd)
 /*
  * nt_open: opens name relative to at (LOCKFS_FS_CWD: a Win32 path) into
  * *h with access (SYNCHRONIZE added: synchronous I/O), disposition and
- * options (OPT_*; OPT_SYNCHRONOUS and OPT_BACKUP_INTENT added), sharing
- * everything.  0, or -1 with errno.
+ * options (OPT_*; OPT_SYNCHRONOUS added), sharing everything.  0, or -1
+ * with errno.
  */
 static int
 nt_open(int at, const char *name, ACCESS_MASK access, ULONG disposition,
@@ -287,8 +287,8 @@ nt_open(int at, const char *name, ACCESS_MASK access, ULONG disposition,
 	InitializeObjectAttributes(&oa, &us, OBJ_CASE_INSENSITIVE, root, NULL);
 	st = NtCreateFile(h, access | SYNCHRONIZE, &oa, &io, NULL,
 	    FILE_ATTRIBUTE_NORMAL, FILE_SHARE_READ | FILE_SHARE_WRITE |
-	    FILE_SHARE_DELETE, disposition, options | OPT_SYNCHRONOUS |
-	    OPT_BACKUP_INTENT, NULL, 0);
+	    FILE_SHARE_DELETE, disposition, options | OPT_SYNCHRONOUS, NULL,
+	    0);
 	if (st != 0) {
 		*h = NULL;
 		errno = errno_of_status(st);

@@ -476,13 +476,14 @@ entries(const char *dir, char *first, size_t size)
 
 /* The artefact of l, held by this process (unthreaded), in lockfile's
  * shape: link: PATH.lock and the unique file HOST.PID~... beside it, one
- * file with two links; mkdir: PATH.lock a directory holding one marker,
- * HOST.PID~..., a file. */
+ * empty file with two links; mkdir: PATH.lock a directory holding one
+ * marker, HOST.PID~..., an empty file. */
 static void
 assert_artefact(const struct lockfs_lock *l)
 {
 	struct lockfs_fs_info lk, un;
 	char                  host[256], want[300], name[300], path[PATH_MAX];
+	char                  buf[16];
 
 	host_name(host, sizeof(host));
 	snprintf(want, sizeof(want), "%s.%lu~", host,
@@ -500,6 +501,7 @@ assert_artefact(const struct lockfs_lock *l)
 		    strrchr(l->lock_file, '/') - l->lock_file + 1) == 0);
 		ck_assert_msg(strncmp(strrchr(l->unique, '/') + 1, want,
 		    strlen(want)) == 0, "%s is not %s...", l->unique, want);
+		ck_assert_int_eq(tl_read_text(l->unique, buf, sizeof(buf)), 0);
 		/* The directory holds the lock file and the unique file. */
 		ck_assert_int_eq(entries(l->dir, NULL, 0), 2);
 	} else {
@@ -511,6 +513,7 @@ assert_artefact(const struct lockfs_lock *l)
 		ck_assert_int_eq(lockfs_fs_info_at(LOCKFS_FS_CWD, path, 0,
 		    &un), 0);
 		ck_assert_int_eq(un.type, LOCKFS_FS_FILE);
+		ck_assert_int_eq(tl_read_text(path, buf, sizeof(buf)), 0);
 		ck_assert_int_eq(entries(l->dir, NULL, 0), 1);
 	}
 }
