@@ -366,6 +366,41 @@ START_TEST(dirlock_per_directory)
 }
 END_TEST
 
+/* A thread that closes the directory lock given to it. */
+static DWORD WINAPI
+close_dirlock(void *arg)
+{
+	lockfs_dirlock_close(arg);
+	return 0;
+}
+
+/* The lock taken in one thread is dropped by its close in another (a
+ * handoff's two steps may run in two threads): then another open takes
+ * it. */
+START_TEST(dirlock_closed_in_another_thread)
+{
+	struct lockfs_dirlock a, b;
+	struct tl_place       p;
+	HANDLE                t;
+
+	tl_place_make(&p, "x");
+	ck_assert_int_eq(lockfs_dirlock_open(&a, p.dir), 0);
+	ck_assert_int_eq(lockfs_dirlock_open(&b, p.dir), 0);
+	ck_assert_int_eq(lockfs_dirlock_try(&a), 0);
+	errno = 0;
+	ck_assert_int_eq(lockfs_dirlock_try(&b), -1);
+	ck_assert_int_eq(errno, EWOULDBLOCK);
+	t = CreateThread(NULL, 0, close_dirlock, &a, 0, NULL);
+	ck_assert(t != NULL);
+	ck_assert(WaitForSingleObject(t, 10000) == WAIT_OBJECT_0);
+	CloseHandle(t);
+	ck_assert_int_eq(a.fd, -1);
+	ck_assert_int_eq(lockfs_dirlock_try(&b), 0);
+	lockfs_dirlock_close(&b);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
 /* Another process holding the directory's lock excludes this one until
  * it is ended (TerminateProcess): then the lock is free, and nothing of
  * it is left in the directory. */
@@ -850,6 +885,7 @@ lockfs_win_suite(void)
 	suite_add_tcase(s, fs);
 	tcase_add_test(dl, dirlock_in_process);
 	tcase_add_test(dl, dirlock_per_directory);
+	tcase_add_test(dl, dirlock_closed_in_another_thread);
 	tcase_add_test(dl, dirlock_other_process);
 	suite_add_tcase(s, dl);
 	tcase_add_loop_test(m, method_cycle, 0, n);
