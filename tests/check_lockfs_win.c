@@ -769,6 +769,72 @@ START_TEST(method_reused_pid_stale)
 }
 END_TEST
 
+/* A thread of this process trying the lock its owner thread holds. */
+struct thread_try {
+	const char *path;
+	unsigned    method;
+	int         r;                  /* try_acquire's answer */
+	pid_t       tid;
+};
+
+static DWORD WINAPI
+thread_try(void *arg)
+{
+	struct thread_try *t = arg;
+	struct lockfs_lock l;
+	struct lockfs_err  err;
+
+	t->tid = lockfs_gettid();
+	t->r = lockfs_init(&l, t->path, t->method, t->tid, &err);
+	if (t->r == 0) {
+		t->r = lockfs_try_acquire(&l, &err);
+		lockfs_abandon(&l);
+		lockfs_fini(&l);
+	}
+	return 0;
+}
+
+/* Threaded owners: the unique name carries the thread's id (HOST-TID8.
+ * PID~...: lockfile's HOST-TID.PID with the id in 8 hex digits), and
+ * another thread of the same process is another owner: LB_EALREADY. */
+START_TEST(method_threads)
+{
+	struct thread_try  t;
+	struct lockfs_lock l;
+	struct lockfs_err  err;
+	struct tl_place    p;
+	char               path[PATH_MAX], host[256], want[300];
+	HANDLE             th;
+
+	tl_place_make(&p, "x");
+	lock_path(&p, path, sizeof(path));
+	host_name(host, sizeof(host));
+	ck_assert_int_eq(lockfs_init(&l, path, methods[_i], lockfs_gettid(),
+	    &err), 0);
+	ck_assert_int_eq(lockfs_try_acquire(&l, &err), 0);
+	/* link: HOST-TID8.PID~...; mkdir's marker: HOST.-TID8PID~... */
+	snprintf(want, sizeof(want), methods[_i] == LB_MKDIR ?
+	    "%s.-%08lx%lu~" : "%s-%08lx.%lu~", host,
+	    (unsigned long)GetCurrentThreadId(),
+	    (unsigned long)GetCurrentProcessId());
+	ck_assert_msg(strstr(l.unique, want) != NULL, "%s has no %s",
+	    l.unique, want);
+	t.path = path;
+	t.method = methods[_i];
+	th = CreateThread(NULL, 0, thread_try, &t, 0, NULL);
+	ck_assert(th != NULL);
+	ck_assert(WaitForSingleObject(th, 10000) == WAIT_OBJECT_0);
+	CloseHandle(th);
+	ck_assert(t.tid != lockfs_gettid());
+	ck_assert_int_eq(t.r, LB_EALREADY);
+	ck_assert_int_eq(lockfs_i_am_locking(&l, &err), 1);
+	ck_assert_int_eq(lockfs_release(&l, &err), 0);
+	ck_assert_int_eq(entries(p.dir, NULL, 0), 0);
+	lockfs_fini(&l);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
 /* Python lockfile's own artefacts (its unique names: HOST.PID<hash>, the
  * pid told when the hash is negative; the mkdir marker HOST.PID) are
  * locks held by another: LB_EALREADY, its holder's host and pid read. */
@@ -893,6 +959,7 @@ lockfs_win_suite(void)
 	tcase_add_loop_test(m, method_break, 0, n);
 	tcase_add_loop_test(m, method_other_process, 0, n);
 	tcase_add_loop_test(m, method_reused_pid_stale, 0, n);
+	tcase_add_loop_test(m, method_threads, 0, n);
 	tcase_add_loop_test(m, method_lockfile_artefact, 0, n);
 	tcase_add_test(m, method_unported);
 	suite_add_tcase(s, m);
