@@ -304,10 +304,10 @@ lockfs_os_dir_start(struct lockfs_os_dir *d, int fd, void *buf, size_t size)
 	d->pos = d->len = 0;
 }
 
-/* lockfs_os_dir_next: see os.h.  The type from the entry's attributes: a
- * directory (DT_DIR) unless it is a reparse point (a junction or a
- * symbolic link: DT_UNKNOWN, for the caller to look at, not followed),
- * else DT_REG (or DT_UNKNOWN for a reparse point). */
+/* lockfs_os_dir_next: see os.h.  The type from the entry's attributes:
+ * a reparse point (a junction, a symbolic link) DT_UNKNOWN, for the
+ * caller to look at without following it; else a directory DT_DIR, and
+ * anything else DT_REG.  A name that UTF-8 cannot carry is skipped. */
 const char *
 lockfs_os_dir_next(struct lockfs_os_dir *d, unsigned char *type)
 {
@@ -388,6 +388,8 @@ lockfs_os_dir_next(struct lockfs_os_dir *d, unsigned char *type)
  *   their own sessions, and all must exclude one another.  Creating an
  *   event there needs no privilege (SeCreateGlobalPrivilege is asked for
  *   file mappings and symbolic links only).
+ * The try keeps the event it made in a table of this process's, by the
+ * directory's descriptor (os.h's struct has only the descriptor).
  * What it does not give: anyone may make the event of any directory
  *   whose identity they know (no right on the directory is checked),
  *   and hold it: breakers of stale locks and handoffs in that directory
