@@ -835,6 +835,49 @@ START_TEST(method_threads)
 }
 END_TEST
 
+/* The mkdir method's temporary left by a process that died half way
+ * (DIR/.lockbroker-mkdir.MARKER, holding its marker) is no lock, and the
+ * next lock taken in the directory removes it once that process is
+ * gone (read through the directory's handle, judged by pid and creation
+ * time). */
+START_TEST(mkdir_dead_leftover_tidied)
+{
+	struct lockfs_lock  dead, l;
+	struct lockfs_owner o;
+	struct lockfs_err   err;
+	struct tl_place     p;
+	char                path[PATH_MAX], tmp[PATH_MAX], marker[PATH_MAX];
+	pid_t               pid;
+
+	tl_place_make(&p, "x");
+	lock_path(&p, path, sizeof(path));
+	pid = other_owner(&o);
+	ck_assert_int_eq(lockfs_init_as(&dead, path, LB_MKDIR, 0, &o, &err),
+	    0);
+	ck_assert_int_eq(lockfs_lockdir_tmp_name(&dead, tmp, sizeof(tmp)), 0);
+	tl_mkdir(tmp);
+	snprintf(marker, sizeof(marker), "%s/%s", tmp,
+	    strrchr(dead.unique, '/') + 1);
+	tl_write_text(marker, "");
+	ck_assert_int_eq(lockfs_init(&l, path, LB_MKDIR, 0, &err), 0);
+	ck_assert_int_eq(lockfs_is_locked(&l, &err), 0);
+	/* Its process alive: kept. */
+	ck_assert_int_eq(lockfs_try_acquire(&l, &err), 0);
+	ck_assert(tl_exists(marker));
+	ck_assert_int_eq(lockfs_release(&l, &err), 0);
+	ck_assert(tl_exists(marker));
+	/* Gone: removed by the next lock taken. */
+	tl_kill(pid);
+	ck_assert_int_eq(lockfs_try_acquire(&l, &err), 0);
+	ck_assert(!tl_exists(tmp));
+	ck_assert_int_eq(lockfs_release(&l, &err), 0);
+	ck_assert_int_eq(entries(p.dir, NULL, 0), 0);
+	lockfs_fini(&dead);
+	lockfs_fini(&l);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
 /* Python lockfile's own artefacts (its unique names: HOST.PID<hash>, the
  * pid told when the hash is negative; the mkdir marker HOST.PID) are
  * locks held by another: LB_EALREADY, its holder's host and pid read. */
@@ -961,6 +1004,7 @@ lockfs_win_suite(void)
 	tcase_add_loop_test(m, method_reused_pid_stale, 0, n);
 	tcase_add_loop_test(m, method_threads, 0, n);
 	tcase_add_loop_test(m, method_lockfile_artefact, 0, n);
+	tcase_add_test(m, mkdir_dead_leftover_tidied);
 	tcase_add_test(m, method_unported);
 	suite_add_tcase(s, m);
 	return s;
