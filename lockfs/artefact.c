@@ -2,14 +2,11 @@
  * artefact.c: what the file methods share: telling whether an artefact is
  * there, removing one whatever its type, and reading who it names.
  */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "fs.h"
 #include "lockfs.h"
 
 /* lockfs_holder_clear: an empty holder: nothing known. */
@@ -27,9 +24,9 @@ lockfs_holder_clear(struct lockfs_holder *h)
 int
 lockfs_is_present(const char *file, struct lockfs_err *err)
 {
-	struct stat st;
+	struct lockfs_fs_info fi;
 
-	if (lstat(file, &st) == 0)
+	if (lockfs_fs_info_at(LOCKFS_FS_CWD, file, 0, &fi) == 0)
 		return 1;
 	if (errno == ENOENT || errno == ENOTDIR)
 		return 0;
@@ -72,7 +69,7 @@ lockfs_release_file(struct lockfs_lock *l,
 
 	if ((r = lockfs_release_check(l, is_mine, err)) < 0)
 		return r;
-	if (unlink(l->lock_file) == -1)
+	if (lockfs_fs_unlink(l->lock_file) == -1)
 		return lockfs_fail(err, LB_EUNLOCK, errno, "cannot remove %s",
 		    l->lock_file);
 	return 0;
@@ -105,17 +102,17 @@ int
 lockfs_remove_artefact(const struct lockfs_lock *l, int dir_ok,
     struct lockfs_err *err)
 {
-	struct stat st;
-	int         r = 0;
+	struct lockfs_fs_info fi;
+	int                   r = 0;
 
-	if (lstat(l->lock_file, &st) == -1) {
+	if (lockfs_fs_info_at(LOCKFS_FS_CWD, l->lock_file, 0, &fi) == -1) {
 		if (errno != ENOENT && errno != ENOTDIR)
 			r = lockfs_fail(err, LB_EUNLOCK, errno,
 			    "cannot look at %s", l->lock_file);
 		goto out;
 	}
-	if (!S_ISDIR(st.st_mode)) {
-		if (unlink(l->lock_file) == -1 && errno != ENOENT)
+	if (fi.type != LOCKFS_FS_DIRECTORY) {
+		if (lockfs_fs_unlink(l->lock_file) == -1 && errno != ENOENT)
 			r = lockfs_fail(err, LB_EUNLOCK, errno,
 			    "cannot remove %s", l->lock_file);
 		goto out;
@@ -136,38 +133,37 @@ out:
  * into out and returns 0, or returns -1 when there is none.
  */
 int
-lockfs_link_find_unique(const char *dir, const char *lock_file, dev_t dev,
-    ino_t ino, char *out, size_t size)
+lockfs_link_find_unique(const char *dir, const char *lock_file,
+    unsigned long long dev, unsigned long long ino, char *out, size_t size)
 {
-	const char    *base = strrchr(lock_file, '/') + 1;
-	struct dirent *de;
-	struct stat    st;
-	DIR           *d;
-	int            pass, r = -1;
+	const char            *base = strrchr(lock_file, '/') + 1;
+	struct lockfs_fs_entry de;
+	struct lockfs_fs_info  fi;
+	struct lockfs_fs_dir  *d;
+	int                    pass, r = -1;
 
-	if ((d = opendir(dir)) == NULL)
+	if ((d = lockfs_fs_dir_open(dir)) == NULL)
 		return -1;
-	/* First by the inode readdir reports, then (file systems whose
-	 * d_ino differs from st_ino) by stat of every regular file. */
+	/* First by the file number the directory reports, then (file systems
+	 * where it differs from the file's own) by a look at every regular
+	 * file. */
 	for (pass = 0; pass < 2 && r == -1; pass++) {
-		rewinddir(d);
-		while ((de = readdir(d)) != NULL) {
-			if (strcmp(de->d_name, base) == 0 ||
-			    (pass == 0 && de->d_ino != ino) ||
-			    (de->d_type != DT_REG && de->d_type != DT_UNKNOWN))
+		lockfs_fs_dir_rewind(d);
+		while (lockfs_fs_dir_next(d, &de) == 1) {
+			if (strcmp(de.name, base) == 0 ||
+			    (pass == 0 && de.ino != ino) ||
+			    (de.type != DT_REG && de.type != DT_UNKNOWN))
 				continue;
-			if (fstatat(dirfd(d), de->d_name, &st,
-			    AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev == dev &&
-			    st.st_ino == ino) {
+			if (lockfs_fs_info_at(lockfs_fs_dir_fd(d), de.name, 0,
+			    &fi) == 0 && fi.dev == dev && fi.ino == ino) {
 				snprintf(out, size, "%s%s%s", dir,
-				    strcmp(dir, "/") == 0 ? "" : "/",
-				    de->d_name);
+				    strcmp(dir, "/") == 0 ? "" : "/", de.name);
 				r = 0;
 				break;
 			}
 		}
 	}
-	closedir(d);
+	lockfs_fs_dir_close(d);
 	return r;
 }
 
@@ -175,80 +171,78 @@ lockfs_link_find_unique(const char *dir, const char *lock_file, dev_t dev,
  * lockfs_read_regular: reads at most size - 1 bytes of file, only if it is
  * a regular file, NUL-terminated into buf.  Nothing else is ever opened for
  * reading (a FIFO would hang the reader, a device may act on an open): the
- * name is opened relative to its directory with O_PATH and O_NOFOLLOW, its
- * type checked on that descriptor, and only a regular file is opened to
- * read, through that descriptor (lockfs_os_reopen) or, where the OS
- * cannot, by name again with O_NONBLOCK and O_NOCTTY, and checked to be
- * the same file.  Returns the
+ * name is opened relative to its directory only to name it, not followed
+ * (lockfs_fs_open), its type checked on that descriptor, and only a
+ * regular file is opened to read, through that descriptor
+ * (lockfs_fs_reopen) or, where the OS cannot, by name again never
+ * blocking nor taking a terminal, and checked to be the same file.
+ * Returns the
  * bytes read, with the file's owner in *owner when owner is not NULL, or
  * -1 with errno (EINVAL: not a regular file).
  */
 ssize_t
 lockfs_read_regular(const char *file, char *buf, size_t size, uid_t *owner)
 {
-	const char *slash = strrchr(file, '/');
-	char        dir[PATH_MAX];
-	struct stat st, rst;
-	ssize_t     n = -1;
-	int         dfd = -1, fd = -1, rfd = -1, saved;
+	const char           *slash = strrchr(file, '/');
+	char                  dir[PATH_MAX];
+	struct lockfs_fs_info fi, rfi;
+	ssize_t               n = -1;
+	int                   dfd = -1, fd = -1, rfd = -1;
 
 	if (slash == NULL)
 		snprintf(dir, sizeof(dir), ".");
 	else
 		snprintf(dir, sizeof(dir), "%.*s", slash == file ? 1 :
 		    (int)(slash - file), file);
-	if ((dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) == -1 ||
-	    (fd = openat(dfd, slash != NULL ? slash + 1 : file, O_PATH |
-	    O_NOFOLLOW | O_CLOEXEC)) == -1 || fstat(fd, &st) == -1)
+	if ((dfd = lockfs_fs_open(LOCKFS_FS_CWD, dir, LOCKFS_FS_DIR |
+	    LOCKFS_FS_FOLLOW)) == -1 ||
+	    (fd = lockfs_fs_open(dfd, slash != NULL ? slash + 1 : file,
+	    0)) == -1 || lockfs_fs_info(fd, &fi) == -1)
 		goto out;
-	if (!S_ISREG(st.st_mode)) {
+	if (fi.type != LOCKFS_FS_FILE) {
 		errno = EINVAL;
 		goto out;
 	}
-	rfd = lockfs_os_reopen(fd, O_RDONLY | O_NONBLOCK | O_NOCTTY |
-	    O_CLOEXEC);
+	rfd = lockfs_fs_reopen(fd, LOCKFS_FS_READ | LOCKFS_FS_NONBLOCK |
+	    LOCKFS_FS_NOCTTY);
 	if (rfd == -1 && errno == ENOENT)
-		rfd = openat(dfd, slash != NULL ? slash + 1 : file, O_RDONLY |
-		    O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-	if (rfd == -1 || fstat(rfd, &rst) == -1)
+		rfd = lockfs_fs_open(dfd, slash != NULL ? slash + 1 : file,
+		    LOCKFS_FS_READ | LOCKFS_FS_NONBLOCK | LOCKFS_FS_NOCTTY);
+	if (rfd == -1 || lockfs_fs_info(rfd, &rfi) == -1)
 		goto out;
-	if (!S_ISREG(rst.st_mode) || rst.st_dev != st.st_dev ||
-	    rst.st_ino != st.st_ino) {
+	if (rfi.type != LOCKFS_FS_FILE || rfi.dev != fi.dev ||
+	    rfi.ino != fi.ino) {
 		errno = EINVAL;
 		goto out;
 	}
 	do
-		n = read(rfd, buf, size - 1);
+		n = lockfs_fs_read(rfd, buf, size - 1);
 	while (n == -1 && errno == EINTR);
 	if (n >= 0) {
 		buf[n] = '\0';
 		if (owner != NULL)
-			*owner = rst.st_uid;
+			*owner = rfi.uid;
 	}
 out:
-	saved = errno;
-	if (rfd != -1)
-		close(rfd);
-	if (fd != -1)
-		close(fd);
-	if (dfd != -1)
-		close(dfd);
-	errno = saved;
+	lockfs_fs_close(rfd);   /* each keeps errno */
+	lockfs_fs_close(fd);
+	lockfs_fs_close(dfd);
 	return n;
 }
 
 /* Reads who the artefact at l->lock_file names, by its type. */
 static int
-holder_from_artefact(struct lockfs_lock *l, const struct stat *st,
+holder_from_artefact(struct lockfs_lock *l, const struct lockfs_fs_info *fi,
     struct lockfs_holder *h)
 {
-	char           buf[LOCKFS_UNIQUE_MAX];
-	struct dirent *de;
-	DIR           *d;
-	ssize_t        n;
+	char                   buf[LOCKFS_UNIQUE_MAX];
+	struct lockfs_fs_entry de;
+	struct lockfs_fs_dir  *d;
+	ssize_t                n;
+	int                    more;
 
 	if (l->method == LB_PIDFILE) {
-		if (!S_ISREG(st->st_mode))
+		if (fi->type != LOCKFS_FS_FILE)
 			return 0;
 		/* It may have become something else since the lstat. */
 		n = lockfs_read_regular(l->lock_file, buf, sizeof(buf), NULL);
@@ -259,29 +253,29 @@ holder_from_artefact(struct lockfs_lock *l, const struct stat *st,
 		snprintf(h->unique, sizeof(h->unique), "%s", l->lock_file);
 		return 0;
 	}
-	if (S_ISLNK(st->st_mode)) {
-		n = readlink(l->lock_file, buf, sizeof(buf) - 1);
+	if (fi->type == LOCKFS_FS_SYMLINK) {
+		n = lockfs_fs_readlink_at(LOCKFS_FS_CWD, l->lock_file, buf,
+		    sizeof(buf));
 		if (n <= 0)
 			return 0;
-		buf[n] = '\0';
 		return lockfs_unique_parse(buf, LB_SYMLINK, h);
 	}
-	if (S_ISDIR(st->st_mode)) {
-		if ((d = opendir(l->lock_file)) == NULL)
+	if (fi->type == LOCKFS_FS_DIRECTORY) {
+		if ((d = lockfs_fs_dir_open(l->lock_file)) == NULL)
 			return 0;
-		while ((de = readdir(d)) != NULL)
-			if (strcmp(de->d_name, ".") != 0 &&
-			    strcmp(de->d_name, "..") != 0)
+		while ((more = lockfs_fs_dir_next(d, &de)) == 1)
+			if (strcmp(de.name, ".") != 0 &&
+			    strcmp(de.name, "..") != 0)
 				break;
-		if (de != NULL && snprintf(buf, sizeof(buf), "%s/%s",
-		    l->lock_file, de->d_name) < (int)sizeof(buf))
+		if (more == 1 && snprintf(buf, sizeof(buf), "%s/%s",
+		    l->lock_file, de.name) < (int)sizeof(buf))
 			lockfs_unique_parse(buf, LB_MKDIR, h);
-		closedir(d);
+		lockfs_fs_dir_close(d);
 		return 0;
 	}
-	if (S_ISREG(st->st_mode) && st->st_nlink > 1 &&
-	    lockfs_link_find_unique(l->dir, l->lock_file, st->st_dev,
-	    st->st_ino, buf, sizeof(buf)) == 0)
+	if (fi->type == LOCKFS_FS_FILE && fi->nlink > 1 &&
+	    lockfs_link_find_unique(l->dir, l->lock_file, fi->dev, fi->ino,
+	    buf, sizeof(buf)) == 0)
 		return lockfs_unique_parse(buf, LB_LINK, h);
 	return 0;
 }
@@ -297,19 +291,19 @@ int
 lockfs_holder_of(struct lockfs_lock *l, struct lockfs_holder *h,
     struct lockfs_err *err)
 {
-	struct stat st;
+	struct lockfs_fs_info fi;
 
 	lockfs_holder_clear(h);
-	if (lstat(l->lock_file, &st) == -1) {
+	if (lockfs_fs_info_at(LOCKFS_FS_CWD, l->lock_file, 0, &fi) == -1) {
 		if (errno == ENOENT || errno == ENOTDIR)
 			return 0;
 		return lockfs_fail(err, LB_ERROR, errno, "cannot look at %s",
 		    l->lock_file);
 	}
-	holder_from_artefact(l, &st, h);
-	h->uid = st.st_uid;
-	h->since = (double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec / 1e9;
-	h->dev = st.st_dev;
-	h->ino = st.st_ino;
+	holder_from_artefact(l, &fi, h);
+	h->uid = fi.uid;
+	h->since = (double)fi.mtime.sec + fi.mtime.nsec / 1e9;
+	h->dev = fi.dev;
+	h->ino = fi.ino;
 	return 1;
 }

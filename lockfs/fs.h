@@ -8,8 +8,9 @@
  * it (a symlink swapped in for it is not followed) on every OS that can.
  *
  * One implementation per OS: fs_unix.c (POSIX: openat with O_PATH,
- * fstatat, unlinkat, mknodat, link, faccessat), fs_win32.c (Windows: not yet;
- * every call fails with ENOSYS).  A port adds its own file and builds it
+ * fstatat, unlinkat, mknodat, link, faccessat), fs_win32.c (Windows:
+ * ntdll's NtCreateFile, relative to a directory's handle, no link
+ * followed; no owners, every file of uid 0).  A port adds its own file and builds it
  * instead; no method changes for it.  So far the mkdir and link methods
  * (mkdir.c, lockdir.c, link.c) take their steps through here; the rest of
  * lockfs still calls POSIX directly (WINDOWS.md lists what).
@@ -63,6 +64,8 @@
 #define LOCKFS_FS_EXCL     0x20 /* with _CREATE: only made (else EEXIST) */
 #define LOCKFS_FS_NONBLOCK 0x40 /* never waits to open (a FIFO planted at
                                    the name) */
+#define LOCKFS_FS_NOCTTY   0x80 /* a terminal opened never becomes the
+                                   process's controlling one */
 
 /* What a file is, as lockfs tells files apart. */
 enum lockfs_fs_type {
@@ -71,6 +74,20 @@ enum lockfs_fs_type {
 	LOCKFS_FS_DIRECTORY,
 	LOCKFS_FS_SYMLINK,      /* only where not followed */
 };
+
+/* A time a file keeps: seconds and nanoseconds since the epoch. */
+struct lockfs_fs_time {
+	long long sec;
+	long      nsec;
+};
+
+/* Permission bits of lockfs_fs_info's perm that lockfs asks about, with
+ * POSIX's values. */
+#define LOCKFS_FS_STICKY 01000  /* a directory whose names only their
+                                   owner (or the directory's) may remove
+                                   or replace */
+#define LOCKFS_FS_WGROUP 00020  /* its group may write it */
+#define LOCKFS_FS_WOTHER 00002  /* every user may write it */
 
 /* A file's identity and what lockfs judges it by. */
 struct lockfs_fs_info {
@@ -81,6 +98,12 @@ struct lockfs_fs_info {
 	                                   Linux: 2 + its subdirectories
 	                                   (1 or less: not counted so) */
 	enum lockfs_fs_type type;
+	unsigned            perm;       /* its permission bits (POSIX's
+	                                   07777: LOCKFS_FS_STICKY, ...; 0
+	                                   where the OS has none) */
+	struct lockfs_fs_time mtime;    /* its contents last changed */
+	struct lockfs_fs_time ctime;    /* it last changed at all (status
+	                                   too: a name, an owner) */
 };
 
 /*
@@ -157,5 +180,114 @@ int   lockfs_fs_rmdir_at(int at, const char *name);
  * cannot tell).
  */
 int   lockfs_fs_may_remove_in(const char *dir);
+
+/*
+ * Reading, writing, renaming, symbolic links and directory streams: the
+ * steps the other methods (symlink, pidfile), the handoffs and the
+ * readers of artefacts take.
+ */
+
+/*
+ * lockfs_fs_reopen: a new descriptor on the very file that descriptor fd
+ * (from lockfs_fs_open, only naming it) is open on, opened as how says
+ * (LOCKFS_FS_READ or _WRITE, _NONBLOCK, _NOCTTY; close-on-exec), without
+ * looking its name up again.  The descriptor, or -1 with errno: ENOENT
+ * when the OS cannot reopen so (the caller opens the name again and
+ * checks it is the same file), another errno of the open.
+ */
+int   lockfs_fs_reopen(int fd, int how);
+
+/* lockfs_fs_read: reads at most size bytes of fd at its offset into buf
+ * (one read: fewer bytes than asked is no error).  The bytes read (0 at
+ * the end), or -1 with errno (EINTR: call again). */
+ssize_t lockfs_fs_read(int fd, void *buf, size_t size);
+
+/* lockfs_fs_write: writes at most size bytes of buf to fd at its offset
+ * (one write).  The bytes written, which may be fewer (a full file
+ * system), or -1 with errno. */
+ssize_t lockfs_fs_write(int fd, const void *buf, size_t size);
+
+/* lockfs_fs_close_written: closes fd, which was written to, and says
+ * whether what was written is lost by the close's account (a network
+ * file system reports a failed write only there): 0, or -1 with errno;
+ * fd is closed either way. */
+int   lockfs_fs_close_written(int fd);
+
+/*
+ * lockfs_fs_rename_at: gives the file name from (relative to at) the name
+ * to (relative to at too), replacing at once what is at to, if anything,
+ * so that to is never missing to another process; a symbolic link at
+ * either name is the link itself.  0, or -1 with errno (ENOENT: nothing
+ * at from; EPERM or EACCES: may not replace to, a sticky directory's
+ * name of another user, say).
+ */
+int   lockfs_fs_rename_at(int at, const char *from, const char *to);
+
+/* lockfs_fs_symlink: makes a symbolic link at path whose target is the
+ * text target (which need not exist), only when nothing is at path.  0,
+ * or -1 with errno (EEXIST: path is taken; EPERM where the OS or its user
+ * may make no symbolic link). */
+int   lockfs_fs_symlink(const char *target, const char *path);
+
+/*
+ * lockfs_fs_readlink_at: the target of the symbolic link name (relative
+ * to at; "" with at a descriptor that names the link itself: lockfs_fs_open
+ * without LOCKFS_FS_FOLLOW), at most size - 1 bytes (a longer one is cut),
+ * NUL-terminated into buf (size at least 1).  Its length, or -1 with
+ * errno (EINVAL: not a symbolic link; ENOENT).
+ */
+ssize_t lockfs_fs_readlink_at(int at, const char *name, char *buf,
+          size_t size);
+
+/* DT_REG, of lockfs_fs_entry's type, where dirent.h has none (mingw-w64),
+ * with Linux's value (os.h gives DT_UNKNOWN and DT_DIR). */
+#ifndef DT_REG
+#define DT_REG 8
+#endif
+
+/*
+ * A directory stream: a directory's entries, "." and ".." among them, in
+ * the OS's order, with what the directory itself says of each (its file
+ * number and type), and rewound to read it again.  os.h's reader
+ * (lockfs_os_dir_*) is the lighter one for a name at a time; this one
+ * is the C library's (opendir(3): its calls, and its buffer, allocated).
+ */
+struct lockfs_fs_dir;
+
+/* One entry of a directory stream, valid until the next read. */
+struct lockfs_fs_entry {
+	const char         *name;
+	unsigned long long  ino;        /* its file number as the directory
+	                                   says (0: not told); may differ
+	                                   from lockfs_fs_info's ino on some
+	                                   file systems */
+	unsigned char       type;       /* DT_REG, DT_DIR, another DT_*, or
+	                                   DT_UNKNOWN where not told */
+};
+
+/* lockfs_fs_dir_open: a stream of directory path's entries (a symbolic
+ * link at path is followed).  The stream, freed by lockfs_fs_dir_close,
+ * or NULL with errno (ENOENT, ENOTDIR, EACCES, ENOMEM). */
+struct lockfs_fs_dir *lockfs_fs_dir_open(const char *path);
+
+/* lockfs_fs_dir_open_fd: a stream of the entries of the directory open
+ * as fd (read through a copy of fd: the caller still closes fd).  As
+ * lockfs_fs_dir_open. */
+struct lockfs_fs_dir *lockfs_fs_dir_open_fd(int fd);
+
+/* lockfs_fs_dir_next: the next entry into *e: 1, or 0 at the end or when
+ * the directory cannot be read (errno then set, else kept). */
+int   lockfs_fs_dir_next(struct lockfs_fs_dir *d, struct lockfs_fs_entry *e);
+
+/* lockfs_fs_dir_rewind: d read again from its first entry. */
+void  lockfs_fs_dir_rewind(struct lockfs_fs_dir *d);
+
+/* lockfs_fs_dir_fd: the descriptor d reads the directory through, as the
+ * at of the directory-relative calls; d's own, valid until it is closed. */
+int   lockfs_fs_dir_fd(struct lockfs_fs_dir *d);
+
+/* lockfs_fs_dir_close: frees d and closes its descriptor (nothing when
+ * NULL); errno is kept. */
+void  lockfs_fs_dir_close(struct lockfs_fs_dir *d);
 
 #endif /* LOCKFS_FS_H */

@@ -73,17 +73,14 @@
  * handoff, when the caller recorded `to` and the lock is still
  * `from`'s.
  */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
+#include "fs.h"
 #include "lockfs.h"
 
 #define HANDOFF_PREFIX  ".lockbroker-handoff."
@@ -207,7 +204,7 @@ tmp_name(const struct lockfs_lock *to, char *out, size_t size,
     struct lockfs_err *err)
 {
 	const char *base = strrchr(to->unique, '/');
-	char        name[NAME_MAX + 2];
+	char        name[LOCKFS_FS_NAME_MAX + 2];
 	int         n, r = 0;
 
 	base = base == NULL ? to->unique : base + 1;
@@ -216,10 +213,10 @@ tmp_name(const struct lockfs_lock *to, char *out, size_t size,
 		    (long)to->owner.pid);
 	else
 		n = snprintf(name, sizeof(name), HANDOFF_PREFIX "%s", base);
-	if (n > 0 && n <= NAME_MAX)
+	if (n > 0 && n <= LOCKFS_FS_NAME_MAX)
 		n = snprintf(out, size, "%s%s%s", to->dir,
 		    strcmp(to->dir, "/") == 0 ? "" : "/", name);
-	if (n < 0 || n > NAME_MAX || (size_t)n >= size)
+	if (n < 0 || n > LOCKFS_FS_NAME_MAX || (size_t)n >= size)
 		r = lockfs_fail(err, LB_EFAILED, ENAMETOOLONG, "cannot hand "
 		    "%s over: temporary name for %s", to->path, name);
 	return r;
@@ -233,24 +230,24 @@ write_pid_file(const char *file, pid_t pid)
 	char buf[32];
 	int  fd, len, r = 0, saved;
 
-	fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	    0644);
+	fd = lockfs_fs_open(LOCKFS_FS_CWD, file, LOCKFS_FS_WRITE |
+	    LOCKFS_FS_CREATE | LOCKFS_FS_EXCL);
 	if (fd == -1)
 		return -1;
 	len = snprintf(buf, sizeof(buf), "%ld\n", (long)pid);
 	errno = 0;
-	if (write(fd, buf, (size_t)len) != len) {
+	if (lockfs_fs_write(fd, buf, (size_t)len) != len) {
 		if (errno == 0)
 			errno = ENOSPC;
 		r = -1;
 	}
 	saved = errno;
-	if (close(fd) == -1 && r == 0) {
+	if (lockfs_fs_close_written(fd) == -1 && r == 0) {
 		saved = errno;
 		r = -1;
 	}
 	if (r == -1)
-		unlink(file);
+		lockfs_fs_unlink(file);
 	errno = saved;
 	return r;
 }
@@ -261,9 +258,9 @@ make_artefact_at(const struct lockfs_lock *to, const char *tmp)
 {
 	switch (to->method) {
 	case LB_LINK:
-		return link(to->unique, tmp);
+		return lockfs_fs_link(to->unique, tmp);
 	case LB_SYMLINK:
-		return symlink(to->unique, tmp);
+		return lockfs_fs_symlink(to->unique, tmp);
 	default:        /* LB_PIDFILE */
 		return write_pid_file(tmp, to->owner.pid);
 	}
@@ -285,7 +282,7 @@ make_tmp(const struct lockfs_lock *to, const char *tmp,
 		goto out;
 	}
 	/* Ours, and no other handoff's: we hold the directory's lock. */
-	if (unlink(tmp) == -1 && errno != ENOENT) {
+	if (lockfs_fs_unlink(tmp) == -1 && errno != ENOENT) {
 		r = lockfs_fail(err, LB_EFAILED, errno, "cannot hand %s over: "
 		    "cannot remove the leftover %s", to->path, tmp);
 		goto out;
@@ -305,37 +302,36 @@ static int
 make_link_unique(const struct lockfs_lock *to, int *made,
     struct lockfs_err *err)
 {
-	struct stat st;
-	int         fd, r = 0;
+	struct lockfs_fs_info fi;
+	int                   fd, r = 0;
 
 	*made = 0;
 	fd = -1;
-	/* mknod(2) makes a regular file without opening it, and never
-	 * follows or reuses what is at the name; a taken name (litter, or
-	 * something planted) is opened instead, O_NONBLOCK: a FIFO planted
-	 * there must not hang us. */
-	if (mknod(to->unique, S_IFREG | 0644, 0) == 0)
-		r = lstat(to->unique, &st);
-	else if ((fd = open(to->unique, O_WRONLY | O_CREAT | O_NOFOLLOW |
-	    O_NONBLOCK | O_CLOEXEC, 0644)) == -1) {
+	/* Made as a regular file without opening it, never following or
+	 * reusing what is at the name (lockfs_fs_make_at); a taken name
+	 * (litter, or something planted) is opened instead, never blocking:
+	 * a FIFO planted there must not hang us. */
+	if (lockfs_fs_make_at(LOCKFS_FS_CWD, to->unique, 0644) == 0)
+		r = lockfs_fs_info_at(LOCKFS_FS_CWD, to->unique, 0, &fi);
+	else if ((fd = lockfs_fs_open(LOCKFS_FS_CWD, to->unique,
+	    LOCKFS_FS_WRITE | LOCKFS_FS_CREATE | LOCKFS_FS_NONBLOCK)) == -1) {
 		r = lockfs_fail(err, LB_EFAILED, errno, "cannot hand %s over: "
 		    "cannot create %s", to->path, to->unique);
 		goto out;
 	} else
-		r = fstat(fd, &st);
+		r = lockfs_fs_info(fd, &fi);
 	*made = 1;
 	if (r == -1)
 		r = lockfs_fail(err, LB_EFAILED, errno, "cannot hand %s over: "
 		    "cannot look at %s", to->path, to->unique);
-	else if ((*made = st.st_uid == to->owner.uid) == 0)
+	else if ((*made = fi.uid == to->owner.uid) == 0)
 		r = lockfs_fail(err, LB_EFAILED, EEXIST, "cannot hand %s "
 		    "over: %s is a file of uid %ld, not of the next holder's",
-		    to->path, to->unique, (long)st.st_uid);
-	else if (!S_ISREG(st.st_mode) || st.st_nlink != 1)
+		    to->path, to->unique, (long)fi.uid);
+	else if (fi.type != LOCKFS_FS_FILE || fi.nlink != 1)
 		r = lockfs_fail(err, LB_EFAILED, EEXIST, "cannot hand %s "
 		    "over: %s is not a fresh file", to->path, to->unique);
-	if (fd != -1)
-		close(fd);
+	lockfs_fs_close(fd);
 out:
 	return r;
 }
@@ -345,15 +341,17 @@ out:
  * want of permission where making it succeeded: in a sticky directory
  * (/tmp) only the owner of the file renamed over, of the directory, or a
  * process that may override (to's fsuid 0) may replace a name.  The lock
- * file is the old holder's (of from_uid); dir is the directory's fstat.
- * 0 when it can go ahead, or LB_EFAILED, before anything is made.
+ * file is the old holder's (of from_uid); dir is the directory as looked
+ * at through its descriptor.  0 when it can go ahead, or LB_EFAILED,
+ * before anything is made.
  */
 static int
-rename_allowed(const struct lockfs_lock *to, const struct stat *dir,
+rename_allowed(const struct lockfs_lock *to, const struct lockfs_fs_info *dir,
     uid_t from_uid, struct lockfs_err *err)
 {
-	if ((dir->st_mode & S_ISVTX) == 0 || from_uid == to->owner.uid ||
-	    dir->st_uid == to->owner.uid || to->owner.uid == 0)
+	if ((dir->perm & LOCKFS_FS_STICKY) == 0 ||
+	    from_uid == to->owner.uid || dir->uid == to->owner.uid ||
+	    to->owner.uid == 0)
 		return 0;
 	return lockfs_fail(err, LB_EFAILED, EPERM, "cannot hand %s over: "
 	    "%s is sticky, and %s is uid %ld's", to->path, to->dir,
@@ -368,7 +366,8 @@ rename_allowed(const struct lockfs_lock *to, const struct stat *dir,
  */
 static int
 prepare_by_rename(struct lockfs_lock *from, struct lockfs_lock *to,
-    struct lockfs_swap *s, const struct stat *dir, struct lockfs_err *err)
+    struct lockfs_swap *s, const struct lockfs_fs_info *dir,
+    struct lockfs_err *err)
 {
 	char tmp[PATH_MAX];
 	int  made_unique = 0, made_tmp = 0, r, saved;
@@ -393,9 +392,9 @@ prepare_by_rename(struct lockfs_lock *from, struct lockfs_lock *to,
 out:
 	saved = errno;
 	if (made_tmp)
-		unlink(tmp);
+		lockfs_fs_unlink(tmp);
 	if (made_unique)
-		unlink(to->unique);
+		lockfs_fs_unlink(to->unique);
 	errno = saved;
 	return r;
 }
@@ -408,27 +407,27 @@ static int
 prepare_mkdir(struct lockfs_lock *from, struct lockfs_lock *to,
     struct lockfs_swap *s, struct lockfs_err *err)
 {
-	struct stat st;
-	int         dfd, fd = -1, made = 0, r = 0, saved;
+	struct lockfs_fs_info fi;
+	int                   dfd, fd = -1, made = 0, r = 0, saved;
 
 	/* Through a descriptor of the lock directory: a symlink swapped in
-	 * for it is not followed.  O_NONBLOCK: a FIFO planted at the marker's
-	 * name must not hang us. */
-	dfd = open(to->lock_file, O_PATH | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC);
+	 * for it is not followed.  Never blocking: a FIFO planted at the
+	 * marker's name must not hang us. */
+	dfd = lockfs_fs_open(LOCKFS_FS_CWD, to->lock_file, LOCKFS_FS_DIR);
 	/* A lock is never anyone's in another user's directory (mkdir.c),
 	 * so the marker goes in only where the directory is to's. */
-	if (dfd != -1 && fstat(dfd, &st) == 0 && st.st_uid != to->owner.uid) {
+	if (dfd != -1 && lockfs_fs_info(dfd, &fi) == 0 &&
+	    fi.uid != to->owner.uid) {
 		r = lockfs_fail(err, LB_EFAILED, EPERM, "cannot hand %s over: "
 		    "%s is a directory of uid %ld, not of the next holder's "
-		    "uid %ld", to->path, to->lock_file, (long)st.st_uid,
+		    "uid %ld", to->path, to->lock_file, (long)fi.uid,
 		    (long)to->owner.uid);
-		close(dfd);
+		lockfs_fs_close(dfd);
 		goto out;
 	}
 	if (dfd != -1) {
-		fd = openat(dfd, strrchr(to->unique, '/') + 1, O_WRONLY |
-		    O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+		fd = lockfs_fs_open(dfd, strrchr(to->unique, '/') + 1,
+		    LOCKFS_FS_WRITE | LOCKFS_FS_CREATE | LOCKFS_FS_NONBLOCK);
 		saved = errno;
 		s->marker_dir = dfd;    /* the finish removes from's there */
 		errno = saved;
@@ -439,14 +438,14 @@ prepare_mkdir(struct lockfs_lock *from, struct lockfs_lock *to,
 		goto out;
 	}
 	made = 1;
-	if (fstat(fd, &st) == -1)
+	if (lockfs_fs_info(fd, &fi) == -1)
 		r = lockfs_fail(err, LB_EFAILED, errno, "cannot hand %s over: "
 		    "cannot look at %s", to->path, to->unique);
-	else if ((made = st.st_uid == to->owner.uid) == 0)
+	else if ((made = fi.uid == to->owner.uid) == 0)
 		r = lockfs_fail(err, LB_EFAILED, EEXIST, "cannot hand %s "
 		    "over: %s is a file of uid %ld, not of the next holder's",
-		    to->path, to->unique, (long)st.st_uid);
-	else if (!S_ISREG(st.st_mode))
+		    to->path, to->unique, (long)fi.uid);
+	else if (fi.type != LOCKFS_FS_FILE)
 		r = lockfs_fail(err, LB_EFAILED, EEXIST, "cannot hand %s "
 		    "over: %s is not a marker", to->path, to->unique);
 	else if ((s->from_marker = strdup(from->unique)) == NULL ||
@@ -455,10 +454,9 @@ prepare_mkdir(struct lockfs_lock *from, struct lockfs_lock *to,
 		    to->path);
 out:
 	saved = errno;
-	if (fd != -1)
-		close(fd);
+	lockfs_fs_close(fd);
 	if (r != 0 && made)
-		unlink(to->unique);
+		lockfs_fs_unlink(to->unique);
 	errno = saved;
 	return r;
 }
@@ -543,26 +541,21 @@ out:
 	return r;
 }
 
-/* The identity of the file st describes (struct lockfs_file_id). */
+/* The identity of the file fi describes (struct lockfs_file_id). */
 static void
-file_id_of(const struct stat *st, struct lockfs_file_id *id)
+file_id_of(const struct lockfs_fs_info *fi, struct lockfs_file_id *id)
 {
-	id->dev = st->st_dev;
-	id->ino = st->st_ino;
-	id->ctime_ns = (long long)st->st_ctim.tv_sec * 1000000000LL +
-	    st->st_ctim.tv_nsec;
+	id->dev = fi->dev;
+	id->ino = fi->ino;
+	id->ctime_ns = fi->ctime.sec * 1000000000LL + fi->ctime.nsec;
 }
 
 /* Frees what s keeps, closing its directory (which drops its lock). */
 static void
 swap_free(struct lockfs_swap *s)
 {
-	int saved = errno;
-
-	if (s->marker_dir != -1)
-		close(s->marker_dir);
+	lockfs_fs_close(s->marker_dir);   /* keeps errno */
 	s->marker_dir = -1;
-	errno = saved;
 	lockfs_dirlock_close(&s->dl);
 	free(s->tmp);
 	free(s->lock_file);
@@ -592,8 +585,8 @@ int
 lockfs_handoff_prepare(struct lockfs_lock *from, struct lockfs_lock *to,
     struct lockfs_swap *s, struct lockfs_err *err)
 {
-	struct stat dir, st;
-	int         r;
+	struct lockfs_fs_info dir, fi;
+	int                   r;
 
 	memset(s, 0, sizeof(*s));
 	s->dl.fd = -1;
@@ -603,14 +596,14 @@ lockfs_handoff_prepare(struct lockfs_lock *from, struct lockfs_lock *to,
 	if (from->method != LB_SQLITE &&
 	    (r = lock_directory(from, &s->dl, err)) != 0)
 		goto out;
-	if (from->method != LB_SQLITE && fstat(s->dl.fd, &dir) == -1) {
+	if (from->method != LB_SQLITE && lockfs_fs_info(s->dl.fd, &dir) == -1) {
 		r = lockfs_fail(err, LB_EFAILED, errno, "cannot hand %s over: "
 		    "cannot look at directory %s", to->path, to->dir);
 		goto out;
 	}
 	if (from->method != LB_SQLITE) {
-		s->dir_dev = dir.st_dev;
-		s->dir_ino = dir.st_ino;
+		s->dir_dev = dir.dev;
+		s->dir_ino = dir.ino;
 	}
 	if ((r = lockfs_i_am_locking(from, err)) < 0) {
 		r = LB_EFAILED;         /* the query's reason stands */
@@ -630,14 +623,14 @@ lockfs_handoff_prepare(struct lockfs_lock *from, struct lockfs_lock *to,
 	 * handoff only over this very file (lockfs_handoff_resume), never
 	 * over one its owner made anew since under the same name. */
 	if (from->method != LB_SQLITE) {
-		if (fstatat(s->dl.fd, strrchr(from->lock_file, '/') + 1, &st,
-		    AT_SYMLINK_NOFOLLOW) == -1) {
+		if (lockfs_fs_info_at(s->dl.fd, strrchr(from->lock_file, '/') +
+		    1, 0, &fi) == -1) {
 			r = lockfs_fail(err, LB_EFAILED, errno, "cannot hand %s "
 			    "over: cannot look at %s", to->path,
 			    from->lock_file);
 			goto out;
 		}
-		file_id_of(&st, &s->from_id);
+		file_id_of(&fi, &s->from_id);
 	}
 	switch (from->method) {
 	case LB_MKDIR:
@@ -676,13 +669,13 @@ lockfs_handoff_finish(struct lockfs_swap *s, struct lockfs_err *err)
 	/* Through the descriptors opened when it was prepared: a directory
 	 * swapped on the path since is never acted in. */
 	if (s->from_marker != NULL) {
-		if (unlinkat(s->marker_dir, strrchr(s->from_marker, '/') + 1,
-		    0) == -1 && errno != ENOENT) {
+		if (lockfs_fs_unlink_at(s->marker_dir,
+		    strrchr(s->from_marker, '/') + 1) == -1 && errno != ENOENT) {
 			r = lockfs_fail(err, LB_EFAILED, errno, "cannot finish "
 			    "a handoff: cannot remove %s", s->from_marker);
 			goto out;
 		}
-	} else if (renameat(s->dl.fd, strrchr(s->tmp, '/') + 1, s->dl.fd,
+	} else if (lockfs_fs_rename_at(s->dl.fd, strrchr(s->tmp, '/') + 1,
 	    strrchr(s->lock_file, '/') + 1) == -1) {
 		r = lockfs_fail(err, LB_EFAILED, errno, "cannot finish a "
 		    "handoff: cannot rename %s to %s", s->tmp, s->lock_file);
@@ -708,9 +701,9 @@ lockfs_handoff_cancel(struct lockfs_swap *s)
 
 	if (s->pending) {
 		if (s->tmp != NULL)
-			unlink(s->tmp);
+			lockfs_fs_unlink(s->tmp);
 		if (s->made != NULL)
-			unlink(s->made);
+			lockfs_fs_unlink(s->made);
 	}
 	swap_free(s);
 	errno = saved;
@@ -750,29 +743,31 @@ lockfs_handoff(struct lockfs_lock *from, struct lockfs_lock *to,
 static int
 tmp_is_tos(const struct lockfs_lock *to, const char *tmp)
 {
-	struct stat st, ust;
-	char        buf[PATH_MAX];
-	ssize_t     n;
-	int         fd;
+	struct lockfs_fs_info fi, ufi;
+	char                  buf[PATH_MAX];
+	ssize_t               n;
+	int                   fd;
 
-	if (lstat(tmp, &st) == -1 || st.st_uid != to->owner.uid)
+	if (lockfs_fs_info_at(LOCKFS_FS_CWD, tmp, 0, &fi) == -1 ||
+	    fi.uid != to->owner.uid)
 		return 0;
 	switch (to->method) {
 	case LB_LINK:
-		return S_ISREG(st.st_mode) && lstat(to->unique, &ust) == 0 &&
-		    ust.st_dev == st.st_dev && ust.st_ino == st.st_ino;
+		return fi.type == LOCKFS_FS_FILE &&
+		    lockfs_fs_info_at(LOCKFS_FS_CWD, to->unique, 0, &ufi) == 0 &&
+		    ufi.dev == fi.dev && ufi.ino == fi.ino;
 	case LB_SYMLINK:
-		n = readlink(tmp, buf, sizeof(buf) - 1);
-		if (!S_ISLNK(st.st_mode) || n < 0)
+		n = lockfs_fs_readlink_at(LOCKFS_FS_CWD, tmp, buf, sizeof(buf));
+		if (fi.type != LOCKFS_FS_SYMLINK || n < 0)
 			return 0;
-		buf[n] = '\0';
 		return strcmp(buf, to->unique) == 0;
 	case LB_PIDFILE:
-		if (!S_ISREG(st.st_mode) || (fd = open(tmp, O_RDONLY |
-		    O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)) == -1)
+		if (fi.type != LOCKFS_FS_FILE || (fd = lockfs_fs_open(
+		    LOCKFS_FS_CWD, tmp, LOCKFS_FS_READ | LOCKFS_FS_NONBLOCK)) ==
+		    -1)
 			return 0;
-		n = read(fd, buf, 31);
-		close(fd);
+		n = lockfs_fs_read(fd, buf, 31);
+		lockfs_fs_close(fd);
 		if (n <= 0)
 			return 0;
 		buf[n] = '\0';
@@ -809,7 +804,7 @@ lockfs_handoff_resume(struct lockfs_lock *to, const char *from_unique,
 	struct lockfs_lock    from;
 	struct lockfs_err     ignored;
 	struct lockfs_file_id id;
-	struct stat           st;
+	struct lockfs_fs_info fi;
 	const char           *base = strrchr(from_unique, '/');
 	char                  tmp[PATH_MAX], unique[PATH_MAX];
 	int                   r = 0;
@@ -838,13 +833,13 @@ lockfs_handoff_resume(struct lockfs_lock *to, const char *from_unique,
 	if (lockfs_i_am_locking(to, &ignored) == 1 ||
 	    lockfs_i_am_locking(&from, &ignored) != 1 || !tmp_is_tos(to, tmp))
 		goto out;
-	if (lstat(to->lock_file, &st) == -1)
+	if (lockfs_fs_info_at(LOCKFS_FS_CWD, to->lock_file, 0, &fi) == -1)
 		goto out;
-	file_id_of(&st, &id);
+	file_id_of(&fi, &id);
 	if (id.dev != from_id->dev || id.ino != from_id->ino ||
 	    id.ctime_ns != from_id->ctime_ns)
 		goto out;       /* made anew since: not the handoff's */
-	if (rename(tmp, to->lock_file) == -1) {
+	if (lockfs_fs_rename_at(LOCKFS_FS_CWD, tmp, to->lock_file) == -1) {
 		r = lockfs_fail(err, LB_EFAILED, errno, "cannot finish the "
 		    "handoff of %s: cannot rename %s to %s", to->path, tmp,
 		    to->lock_file);
@@ -853,9 +848,9 @@ lockfs_handoff_resume(struct lockfs_lock *to, const char *from_unique,
 	/* The old lock's last name (link), removed when it is of to's user
 	 * (another's is that user's to remove). */
 	if (to->method == LB_LINK && from_uid == to->owner.uid &&
-	    lstat(from.unique, &st) == 0 && S_ISREG(st.st_mode) &&
-	    st.st_nlink == 1 && st.st_uid == from_uid)
-		unlink(from.unique);
+	    lockfs_fs_info_at(LOCKFS_FS_CWD, from.unique, 0, &fi) == 0 &&
+	    fi.type == LOCKFS_FS_FILE && fi.nlink == 1 && fi.uid == from_uid)
+		lockfs_fs_unlink(from.unique);
 	r = 1;
 out:
 	lockfs_dirlock_close(&dl);
@@ -872,20 +867,20 @@ out:
  * left to it (it may take the name again, and removes it itself).
  */
 static void
-tidy_unique(int dfd, const char *base, const struct stat *st)
+tidy_unique(int dfd, const char *base, const struct lockfs_fs_info *fi)
 {
-	struct lockfs_holder h;
-	struct stat          u;
+	struct lockfs_holder  h;
+	struct lockfs_fs_info u;
 
 	lockfs_holder_clear(&h);
-	if (fstatat(dfd, base, &u, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    S_ISREG(u.st_mode) && u.st_dev == st->st_dev &&
-	    u.st_ino == st->st_ino && u.st_nlink == 1 &&
-	    u.st_uid == lockfs_os_files_uid() &&
+	if (lockfs_fs_info_at(dfd, base, 0, &u) == 0 &&
+	    u.type == LOCKFS_FS_FILE && u.dev == fi->dev &&
+	    u.ino == fi->ino && u.nlink == 1 &&
+	    u.uid == lockfs_os_files_uid() &&
 	    lockfs_unique_parse(base, LB_LINK, &h) == 0 &&
 	    h.host[0] != '\0' && h.pid > 0 && h.start != 0 &&
 	    lockfs_holder_liveness(&h) == LB_HOLDER_DEAD)
-		unlinkat(dfd, base, 0);
+		lockfs_fs_unlink_at(dfd, base);
 }
 
 /*
@@ -901,11 +896,11 @@ tidy_unique(int dfd, const char *base, const struct stat *st)
 int
 lockfs_handoff_tidy(const struct lockfs_lock *l, struct lockfs_err *err)
 {
-	struct lockfs_dirlock dl = { -1 };
-	struct dirent        *de;
-	struct stat           st;
-	DIR                  *dir = NULL;
-	int                   n = -1, linked;
+	struct lockfs_dirlock  dl = { -1 };
+	struct lockfs_fs_entry de;
+	struct lockfs_fs_info  fi;
+	struct lockfs_fs_dir  *dir = NULL;
+	int                    n = -1, linked;
 
 	if (lockfs_dirlock_open(&dl, l->dir) == -1 ||
 	    lockfs_dirlock_try(&dl) == -1) {
@@ -913,28 +908,27 @@ lockfs_handoff_tidy(const struct lockfs_lock *l, struct lockfs_err *err)
 		    "lock it", l->dir);
 		goto out;
 	}
-	if ((dir = fdopendir(dup(dl.fd))) == NULL) {
+	if ((dir = lockfs_fs_dir_open_fd(dl.fd)) == NULL) {
 		lockfs_fail(err, LB_EFAILED, errno, "cannot read %s", l->dir);
 		goto out;
 	}
 	n = 0;
-	while ((de = readdir(dir)) != NULL) {
-		if (strncmp(de->d_name, HANDOFF_PREFIX,
+	while (lockfs_fs_dir_next(dir, &de) == 1) {
+		if (strncmp(de.name, HANDOFF_PREFIX,
 		    strlen(HANDOFF_PREFIX)) != 0)
 			continue;
-		linked = l->method == LB_LINK && fstatat(dirfd(dir),
-		    de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    S_ISREG(st.st_mode);
-		if (unlinkat(dirfd(dir), de->d_name, 0) != 0)
+		linked = l->method == LB_LINK &&
+		    lockfs_fs_info_at(lockfs_fs_dir_fd(dir), de.name, 0,
+		    &fi) == 0 && fi.type == LOCKFS_FS_FILE;
+		if (lockfs_fs_unlink_at(lockfs_fs_dir_fd(dir), de.name) != 0)
 			continue;
 		n++;
 		if (linked)
-			tidy_unique(dirfd(dir), de->d_name +
-			    strlen(HANDOFF_PREFIX), &st);
+			tidy_unique(lockfs_fs_dir_fd(dir), de.name +
+			    strlen(HANDOFF_PREFIX), &fi);
 	}
 out:
-	if (dir != NULL)
-		closedir(dir);
+	lockfs_fs_dir_close(dir);
 	lockfs_dirlock_close(&dl);      /* also drops the lock */
 	return n;
 }

@@ -70,8 +70,8 @@ struct lockfs_holder {
 	char               boot[9];    /* "": unknown */
 	uid_t              uid;        /* (uid_t)-1: unknown */
 	double             since;      /* 0: unknown */
-	dev_t              dev;        /* the artefact's identity, so that a */
-	ino_t              ino;        /* breaker can tell it is unchanged */
+	unsigned long long dev;        /* the artefact's identity, so that a */
+	unsigned long long ino;        /* breaker can tell it is unchanged */
 };
 
 /* path.c */
@@ -185,7 +185,8 @@ int   lockfs_remove_artefact(const struct lockfs_lock *l, int dir_ok,
 int   lockfs_holder_of(struct lockfs_lock *l, struct lockfs_holder *h,
           struct lockfs_err *err);
 int   lockfs_link_find_unique(const char *dir, const char *lock_file,
-          dev_t dev, ino_t ino, char *out, size_t size);
+          unsigned long long dev, unsigned long long ino, char *out,
+          size_t size);
 void  lockfs_holder_clear(struct lockfs_holder *h);
 ssize_t lockfs_read_regular(const char *file, char *buf, size_t size,
           uid_t *owner);
@@ -320,8 +321,8 @@ int   lockfs_handoff(struct lockfs_lock *from, struct lockfs_lock *to,
  * file), for lockfs_handoff_resume to tell it from one made anew under
  * the same name by the same owner since; ino 0: not known. */
 struct lockfs_file_id {
-	dev_t                 dev;
-	ino_t                 ino;
+	unsigned long long    dev;
+	unsigned long long    ino;
 	long long             ctime_ns; /* its status change time, in ns */
 };
 
@@ -339,8 +340,8 @@ struct lockfs_swap {
 	                                      by the finish */
 	int                   marker_dir; /* mkdir: the lock directory
 	                                     (O_PATH), where it is */
-	dev_t                 dir_dev;  /* the directory, as locked */
-	ino_t                 dir_ino;
+	unsigned long long    dir_dev;  /* the directory, as locked */
+	unsigned long long    dir_ino;
 	struct lockfs_file_id from_id;  /* the lock file, from's, as
 	                                   prepared (for a record that a
 	                                   restart resumes from) */

@@ -11,7 +11,8 @@
  *
  * One implementation per OS: os_unix.c (Linux: /proc, gettid, setfsuid,
  * flock), os_win32.c (Windows: process ids and creation times, renames
- * that replace nothing; the rest answers as an OS that cannot, which the
+ * that replace nothing, directories read through their handle and locked
+ * by a named event; the rest answers as an OS that cannot, which the
  * file says call by call).  A port adds its own file and builds it
  * instead; no other file of lockfs changes for it.
  *
@@ -41,6 +42,7 @@ typedef unsigned int gid_t;
 #ifndef DT_UNKNOWN
 #define DT_UNKNOWN 0
 #define DT_DIR     4
+#define DT_REG     8
 #endif
 
 /* Process identity. */

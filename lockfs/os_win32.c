@@ -11,15 +11,18 @@
  * contract allows for an OS that cannot: no boot id (""; the creation
  * time still tells a reused pid), no numeric users (every uid is 0, as the
  * C runtime's stat reports for every file; the access check says ENOSYS),
- * no reopening by descriptor (ENOENT), no file made whole (EOPNOTSUPP),
- * and so far no directory reading through a descriptor nor directory lock
- * (ENOSYS: LockFileEx takes no directory handle).
+ * no reopening by descriptor (ENOENT), no file made whole (EOPNOTSUPP).
+ * A directory is read through its descriptor's handle
+ * (GetFileInformationByHandleEx), and locked by a named event made after
+ * its identity, not by LockFileEx, which takes no directory's handle
+ * (the argument is above lockfs_dirlock_open).
  */
 #include <windows.h>
 
 #include <errno.h>
 #include <io.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "os.h"
@@ -284,7 +287,14 @@ lockfs_os_create_whole(const char *dir, const char *path, const void *data,
 	return -1;
 }
 
-/* lockfs_os_dir_start: see os.h. */
+/* Room at the end of a directory reader's buffer for the entry's name in
+ * UTF-8 (255 UTF-16 units, each up to 3 bytes, and a NUL). */
+#define DIR_NAME_ROOM 768
+
+/* lockfs_os_dir_start: see os.h.  The entries as
+ * GetFileInformationByHandleEx(FileIdBothDirectoryInfo) gives them, in
+ * the buffer but its last DIR_NAME_ROOM bytes, which hold the name given
+ * out. */
 void
 lockfs_os_dir_start(struct lockfs_os_dir *d, int fd, void *buf, size_t size)
 {
@@ -294,21 +304,160 @@ lockfs_os_dir_start(struct lockfs_os_dir *d, int fd, void *buf, size_t size)
 	d->pos = d->len = 0;
 }
 
-/* lockfs_os_dir_next: see os.h.  Not yet on Windows: ENOSYS. */
+/* lockfs_os_dir_next: see os.h.  The type from the entry's attributes:
+ * a reparse point (a junction, a symbolic link) DT_UNKNOWN, for the
+ * caller to look at without following it; else a directory DT_DIR, and
+ * anything else DT_REG.  A name that UTF-8 cannot carry is skipped. */
 const char *
 lockfs_os_dir_next(struct lockfs_os_dir *d, unsigned char *type)
 {
-	(void)d;
-	(void)type;
-	errno = ENOSYS;
-	return NULL;
+	FILE_ID_BOTH_DIR_INFO *e;
+	char                  *name = d->buf + d->size - DIR_NAME_ROOM;
+	intptr_t               h = _get_osfhandle(d->fd);
+	DWORD                  err;
+	int                    n;
+
+	for (;;) {
+		if (d->pos >= d->len) {
+			if (h == -1 || h == -2) {
+				errno = EBADF;
+				return NULL;
+			}
+			if (!GetFileInformationByHandleEx((HANDLE)h,
+			    FileIdBothDirectoryInfo, d->buf,
+			    (DWORD)(d->size - DIR_NAME_ROOM))) {
+				err = GetLastError();
+				errno = err == ERROR_NO_MORE_FILES ? 0 :
+				    errno_of(err);
+				return NULL;
+			}
+			d->pos = 0;
+			d->len = d->size - DIR_NAME_ROOM;
+		}
+		e = (FILE_ID_BOTH_DIR_INFO *)(d->buf + d->pos);
+		d->pos = e->NextEntryOffset == 0 ? d->len :
+		    d->pos + e->NextEntryOffset;
+		n = WideCharToMultiByte(CP_UTF8, 0, e->FileName,
+		    (int)(e->FileNameLength / sizeof(WCHAR)), name,
+		    DIR_NAME_ROOM - 1, NULL, NULL);
+		if (n <= 0)
+			continue;       /* cannot be named in UTF-8 */
+		name[n] = '\0';
+		if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+			continue;
+		if (type != NULL)
+			*type = e->FileAttributes &
+			    FILE_ATTRIBUTE_REPARSE_POINT ? DT_UNKNOWN :
+			    e->FileAttributes & FILE_ATTRIBUTE_DIRECTORY ?
+			    DT_DIR : DT_REG;
+		errno = 0;
+		return name;
+	}
 }
 
-/* Directory locking. */
+/*
+ * Directory locking.
+ *
+ * LockFileEx takes no directory's handle (wine refuses it),
+ * so the lock is a named kernel object instead: an event named after the
+ * directory's identity, Global\lockbroker-dir-SERIAL-INDEX (its volume's
+ * serial number and its file index, as GetFileInformationByHandle gives
+ * them: the same for every path to the directory, and another's for
+ * another directory).  Taken is made: the try creates the event and holds
+ * the lock exactly when it did not exist before (CreateEventExW's
+ * ERROR_ALREADY_EXISTS: held; ERROR_ACCESS_DENIED: it exists, made by
+ * another user, whose default DACL lets us not open it: held).  The event
+ * lives as long as a handle on it: the holder's close, or its death
+ * (Windows closes a dead process's handles), frees it; a try that met it
+ * held keeps it for an instant, and a try in that instant finds it held
+ * (never two holders: an event is made only where none exists).
+ *
+ * Why this and not the others:
+ * - a mutex is owned by a thread, released only by that thread (lockfs
+ *   may take the lock in one thread and drop it in another: a handoff's
+ *   two steps), and taken again by the same thread without waiting, where
+ *   os.h wants a second open of the directory in this process refused;
+ *   an event has no owner;
+ * - LockFileEx on a file of lockfs's own in the directory would leave
+ *   that file behind for ever in every directory ever locked (litter
+ *   beside the user's files), and would need a name that no lock file
+ *   (PATH.lock) of Python's lockfile can ever be; the named event leaves
+ *   nothing on disk, so nothing that lockfile could misread as a lock;
+ * - the Global\ namespace, not Local\ (a session's): the daemon, a
+ *   service, runs in session 0 and its clients' in-process fallback in
+ *   their own sessions, and all must exclude one another.  Creating an
+ *   event there needs no privilege (SeCreateGlobalPrivilege is asked for
+ *   file mappings and symbolic links only).
+ * The try keeps the event it made in a table of this process's, by the
+ * directory's descriptor (os.h's struct has only the descriptor).
+ * What it does not give: anyone may make the event of any directory
+ *   whose identity they know (no right on the directory is checked),
+ *   and hold it: breakers of stale locks and handoffs in that directory
+ *   then find it busy ("not this time"), as on Unix anyone who can read
+ *   the directory can hold its flock.  Under wine there is one session
+ *   and one user.
+ */
+
+/* The events this process holds as directory locks, by the descriptor
+ * of the directory they were taken through (unique while it is open;
+ * lockfs_dirlock_close forgets it before it closes the descriptor). */
+static SRWLOCK held_lock = SRWLOCK_INIT;
+static struct held {
+	int    fd;
+	HANDLE event;
+}             *held;
+static size_t  held_n, held_max;
+
+/* The event held through descriptor fd, or NULL; with remove, forgotten
+ * too. */
+static HANDLE
+held_find(int fd, int remove)
+{
+	HANDLE ev = NULL;
+	size_t i;
+
+	AcquireSRWLockExclusive(&held_lock);
+	for (i = 0; i < held_n; i++)
+		if (held[i].fd == fd) {
+			ev = held[i].event;
+			if (remove)
+				held[i] = held[--held_n];
+			break;
+		}
+	ReleaseSRWLockExclusive(&held_lock);
+	return ev;
+}
+
+/* Records event as held through descriptor fd: 0, or -1 with errno
+ * ENOMEM. */
+static int
+held_add(int fd, HANDLE event)
+{
+	struct held *more;
+	int          r = 0;
+
+	AcquireSRWLockExclusive(&held_lock);
+	if (held_n == held_max) {
+		more = realloc(held, (held_max + 8) * sizeof(*held));
+		if (more == NULL) {
+			errno = ENOMEM;
+			r = -1;
+			goto out;
+		}
+		held = more;
+		held_max += 8;
+	}
+	held[held_n].fd = fd;
+	held[held_n].event = event;
+	held_n++;
+out:
+	ReleaseSRWLockExclusive(&held_lock);
+	return r;
+}
 
 /* lockfs_dirlock_open: see os.h.  A handle on the directory (which
- * FILE_FLAG_BACKUP_SEMANTICS lets CreateFileW open), as a C runtime
- * descriptor. */
+ * FILE_FLAG_BACKUP_SEMANTICS lets CreateFileW open, followed as Unix's
+ * open is), readable, as a C runtime descriptor; not locked. */
 int
 lockfs_dirlock_open(struct lockfs_dirlock *dl, const char *dir)
 {
@@ -333,22 +482,59 @@ lockfs_dirlock_open(struct lockfs_dirlock *dl, const char *dir)
 	return 0;
 }
 
-/* lockfs_dirlock_try: see os.h.  Not yet on Windows (LockFileEx refuses
- * a directory's handle): ENOSYS. */
+/* lockfs_dirlock_try: see os.h.  Makes the directory's named event (see
+ * above); EWOULDBLOCK when it exists. */
 int
 lockfs_dirlock_try(struct lockfs_dirlock *dl)
 {
-	(void)dl;
-	errno = ENOSYS;
+	BY_HANDLE_FILE_INFORMATION bi;
+	wchar_t                    name[64];
+	intptr_t                   h;
+	HANDLE                     ev;
+	DWORD                      err;
+
+	if (dl->fd != -1 && held_find(dl->fd, 0) != NULL)
+		return 0;
+	h = dl->fd == -1 ? -1 : _get_osfhandle(dl->fd);
+	if (h == -1 || h == -2) {
+		errno = EBADF;
+		return -1;
+	}
+	if (!GetFileInformationByHandle((HANDLE)h, &bi)) {
+		errno = errno_of(GetLastError());
+		return -1;
+	}
+	_snwprintf(name, sizeof(name) / sizeof(name[0]),
+	    L"Global\\lockbroker-dir-%08lx-%08lx%08lx",
+	    (unsigned long)bi.dwVolumeSerialNumber,
+	    (unsigned long)bi.nFileIndexHigh,
+	    (unsigned long)bi.nFileIndexLow);
+	ev = CreateEventExW(NULL, name, CREATE_EVENT_MANUAL_RESET,
+	    SYNCHRONIZE);
+	err = GetLastError();
+	if (ev != NULL && err != ERROR_ALREADY_EXISTS) {
+		if (held_add(dl->fd, ev) == 0)
+			return 0;
+		CloseHandle(ev);
+		return -1;
+	}
+	if (ev != NULL)
+		CloseHandle(ev);
+	errno = ev != NULL || err == ERROR_ACCESS_DENIED ? EWOULDBLOCK :
+	    errno_of(err);
 	return -1;
 }
 
-/* lockfs_dirlock_close: see os.h. */
+/* lockfs_dirlock_close: see os.h.  The event first (the lock goes), then
+ * the directory. */
 void
 lockfs_dirlock_close(struct lockfs_dirlock *dl)
 {
-	int saved = errno;
+	HANDLE ev;
+	int    saved = errno;
 
+	if (dl->fd != -1 && (ev = held_find(dl->fd, 1)) != NULL)
+		CloseHandle(ev);
 	if (dl->fd != -1)
 		_close(dl->fd);         /* closes the handle too */
 	dl->fd = -1;

@@ -9,7 +9,23 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fs.h"
 #include "lockfs.h"
+
+/* A copy of the first len bytes of s (len at most strlen(s)),
+ * NUL-terminated, to free; NULL when out of memory (strndup(3), which
+ * not every C library has). */
+static char *
+copy_prefix(const char *s, size_t len)
+{
+	char *p;
+
+	if ((p = malloc(len + 1)) != NULL) {
+		memcpy(p, s, len);
+		p[len] = '\0';
+	}
+	return p;
+}
 
 /*
  * lockfs_abspath: writes the absolute, normalised form of path into out, as
@@ -160,7 +176,7 @@ lockfs_init_as(struct lockfs_lock *l, const char *path, unsigned method,
 		goto out;
 	}
 	base = strrchr(abs, '/') + 1;
-	if (strlen(base) + 5 > NAME_MAX) {
+	if (strlen(base) + 5 > LOCKFS_FS_NAME_MAX) {
 		errno = ENAMETOOLONG;
 		r = lockfs_fail(err, LB_EINVAL, errno, "lock path %s", path);
 		goto out;
@@ -171,7 +187,7 @@ lockfs_init_as(struct lockfs_lock *l, const char *path, unsigned method,
 
 	r = LB_ENOMEM;
 	if ((l->path = strdup(abs)) == NULL ||
-	    (l->dir = strndup(abs, dirlen)) == NULL)
+	    (l->dir = copy_prefix(abs, dirlen)) == NULL)
 		goto nomem;
 	if (method == LB_PIDFILE)
 		l->lock_file = strdup(abs);
@@ -243,7 +259,7 @@ lockfs_names_make(struct lockfs_lock *l)
 	memcpy(l->lock_file, l->path, len + 1);
 	if (l->method != LB_PIDFILE)
 		memcpy(l->lock_file + len, ".lock", 6);
-	if ((l->dir = strndup(l->path, dirlen)) == NULL)
+	if ((l->dir = copy_prefix(l->path, dirlen)) == NULL)
 		goto out;
 	if (l->method == LB_SQLITE) {
 		if (lockfs_sqlite_db(l->dir, name, sizeof(name)) == NULL) {

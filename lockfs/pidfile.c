@@ -15,12 +15,10 @@
  * the file system and /proc allow it.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "fs.h"
 #include "lockfs.h"
 
 /* 1 when PATH is a regular file of the owner's uid naming our pid, 0 when
@@ -80,8 +78,8 @@ pidfile_create(struct lockfs_lock *l, int strict, struct lockfs_err *err)
 	if ((r = create_linked(l)) == 0)
 		goto out;
 	if (r == 2)
-		fd = open(l->lock_file, O_WRONLY | O_CREAT | O_EXCL |
-		    O_NOFOLLOW | O_CLOEXEC, 0644);
+		fd = lockfs_fs_open(LOCKFS_FS_CWD, l->lock_file,
+		    LOCKFS_FS_WRITE | LOCKFS_FS_CREATE | LOCKFS_FS_EXCL);
 	else
 		errno = EEXIST;
 	r = 0;
@@ -100,12 +98,12 @@ pidfile_create(struct lockfs_lock *l, int strict, struct lockfs_err *err)
 		goto out;
 	}
 	len = snprintf(buf, sizeof(buf), "%ld\n", (long)l->owner.pid);
-	if (write(fd, buf, (size_t)len) != len) {
+	if (lockfs_fs_write(fd, buf, (size_t)len) != len) {
 		r = lockfs_fail(err, LB_EFAILED, errno == 0 ? ENOSPC : errno,
 		    "cannot write %s", l->lock_file);
-		unlink(l->lock_file);
+		lockfs_fs_unlink(l->lock_file);
 	}
-	close(fd);
+	lockfs_fs_close(fd);
 out:
 	return r;
 }

@@ -9,11 +9,9 @@
  * and a link naming us is ours only when it is a link of our uid.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "fs.h"
 #include "lockfs.h"
 
 /*
@@ -22,45 +20,39 @@
  * (it is predictable: anyone who may write the directory can make such a
  * link); the link's own owner does, since nobody but root makes a link
  * of another's uid.  The target need not exist (lockfile never makes it),
- * so it is not looked at.  The link is opened once (O_PATH|O_NOFOLLOW)
- * and its owner and target read from that one descriptor, so both are of
- * the same link.
+ * so it is not looked at.  The link is opened once, only to name it
+ * (lockfs_fs_open: not followed), and its owner and target read from
+ * that one descriptor, so both are of the same link.
  */
 static int
 symlink_is_mine(struct lockfs_lock *l, struct lockfs_err *err)
 {
-	char        target[PATH_MAX];
-	struct stat st;
-	ssize_t     n;
-	int         fd, r = 0, saved;
+	char                  target[PATH_MAX];
+	struct lockfs_fs_info fi;
+	int                   fd, r = 0;
 
-	fd = open(l->lock_file, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	fd = lockfs_fs_open(LOCKFS_FS_CWD, l->lock_file, 0);
 	if (fd == -1) {
 		if (errno != ENOENT && errno != ENOTDIR)
 			r = lockfs_fail(err, LB_ERROR, errno, "cannot look at %s",
 			    l->lock_file);
 		goto out;
 	}
-	if (fstat(fd, &st) == -1) {
+	if (lockfs_fs_info(fd, &fi) == -1) {
 		r = lockfs_fail(err, LB_ERROR, errno, "cannot look at %s",
 		    l->lock_file);
 		goto out;
 	}
-	if (!S_ISLNK(st.st_mode) || st.st_uid != l->owner.uid)
+	if (fi.type != LOCKFS_FS_SYMLINK || fi.uid != l->owner.uid)
 		goto out;
-	if ((n = readlinkat(fd, "", target, sizeof(target) - 1)) == -1) {
+	if (lockfs_fs_readlink_at(fd, "", target, sizeof(target)) == -1) {
 		r = lockfs_fail(err, LB_ERROR, errno, "cannot read %s",
 		    l->lock_file);
 		goto out;
 	}
-	target[n] = '\0';
 	r = strcmp(target, l->unique) == 0;
 out:
-	if (fd != -1) {
-		saved = errno;
-		close(fd);
-		errno = saved;
-	}
+	lockfs_fs_close(fd);    /* keeps errno */
 	return r;
 }
 
@@ -69,7 +61,7 @@ symlink_try_acquire(struct lockfs_lock *l, struct lockfs_err *err)
 {
 	int r;
 
-	if (symlink(l->unique, l->lock_file) == 0)
+	if (lockfs_fs_symlink(l->unique, l->lock_file) == 0)
 		return 0;
 	if (errno != EEXIST)
 		return lockfs_fail(err, LB_EFAILED, errno,

@@ -458,6 +458,192 @@ START_TEST(fs_make_and_remove)
 }
 END_TEST
 
+/* What a file keeps besides its identity: its permission bits (a sticky
+ * directory's, a file others may write) and its times, as stat(2) tells
+ * them. */
+START_TEST(fs_info_perm_and_times)
+{
+	struct tl_place       p;
+	struct lockfs_fs_info fi;
+	struct stat           st;
+	char                  file[PATH_MAX + 8];
+
+	tl_place_make(&p, "x");
+	tl_path_join(file, sizeof(file), p.dir, "file");
+	tl_write_text(file, "x");
+	ck_assert_int_eq(chmod(file, 0622), 0);
+	ck_assert_int_eq(chmod(p.dir, 01755), 0);
+	ck_assert_int_eq(lockfs_fs_info_at(LOCKFS_FS_CWD, file, 0, &fi), 0);
+	ck_assert_int_eq(fi.perm, 0622);
+	ck_assert(fi.perm & LOCKFS_FS_WGROUP && fi.perm & LOCKFS_FS_WOTHER);
+	ck_assert_int_eq(lstat(file, &st), 0);
+	ck_assert(fi.mtime.sec == st.st_mtim.tv_sec &&
+	    fi.mtime.nsec == st.st_mtim.tv_nsec);
+	ck_assert(fi.ctime.sec == st.st_ctim.tv_sec &&
+	    fi.ctime.nsec == st.st_ctim.tv_nsec);
+	ck_assert_int_eq(lockfs_fs_info_at(LOCKFS_FS_CWD, p.dir, 0, &fi), 0);
+	ck_assert_int_eq(fi.perm, 01755);
+	ck_assert(fi.perm & LOCKFS_FS_STICKY);
+	ck_assert_int_eq(chmod(p.dir, 0755), 0);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* Symbolic links made (never over a name that is taken) and read, by
+ * name and through a descriptor naming the link, cut to the room given;
+ * a file is no link. */
+START_TEST(fs_symlink_made_and_read)
+{
+	struct tl_place p;
+	char            link[PATH_MAX + 8], file[PATH_MAX + 8], buf[16];
+	int             fd;
+
+	tl_place_make(&p, "x");
+	tl_path_join(link, sizeof(link), p.dir, "link");
+	tl_path_join(file, sizeof(file), p.dir, "file");
+	tl_write_text(file, "x");
+	ck_assert_int_eq(lockfs_fs_symlink("no-such-target", link), 0);
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_symlink("other", link), -1);
+	ck_assert_int_eq(errno, EEXIST);
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_symlink("other", file), -1);
+	ck_assert_int_eq(errno, EEXIST);
+	ck_assert_int_eq(lockfs_fs_readlink_at(LOCKFS_FS_CWD, link, buf,
+	    sizeof(buf)), 14);
+	ck_assert_str_eq(buf, "no-such-target");
+	ck_assert((fd = lockfs_fs_open(LOCKFS_FS_CWD, link, 0)) != -1);
+	ck_assert_int_eq(lockfs_fs_readlink_at(fd, "", buf, 8), 7);
+	ck_assert_str_eq(buf, "no-such");              /* cut */
+	lockfs_fs_close(fd);
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_readlink_at(LOCKFS_FS_CWD, file, buf,
+	    sizeof(buf)), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* Written, read back through a reopened descriptor and by name, and
+ * renamed over another name at once, by path and relative to a
+ * directory; a FIFO opened never blocking. */
+START_TEST(fs_write_read_rename)
+{
+	struct tl_place       p;
+	struct lockfs_fs_info a, b;
+	char                  file[PATH_MAX + 8], other[PATH_MAX + 8];
+	char                  fifo[PATH_MAX + 8], buf[16];
+	int                   dfd, fd, rfd;
+
+	tl_place_make(&p, "x");
+	tl_path_join(file, sizeof(file), p.dir, "file");
+	tl_path_join(other, sizeof(other), p.dir, "other");
+	tl_path_join(fifo, sizeof(fifo), p.dir, "fifo");
+	tl_write_text(other, "old");
+	ck_assert((fd = lockfs_fs_open(LOCKFS_FS_CWD, file, LOCKFS_FS_WRITE |
+	    LOCKFS_FS_CREATE | LOCKFS_FS_EXCL)) != -1);
+	ck_assert_int_eq(lockfs_fs_write(fd, "12345\n", 6), 6);
+	ck_assert_int_eq(lockfs_fs_close_written(fd), 0);
+	ck_assert((fd = lockfs_fs_open(LOCKFS_FS_CWD, file, 0)) != -1);
+	ck_assert((rfd = lockfs_fs_reopen(fd, LOCKFS_FS_READ |
+	    LOCKFS_FS_NONBLOCK | LOCKFS_FS_NOCTTY)) != -1);
+	ck_assert_int_eq(lockfs_fs_info(fd, &a), 0);
+	ck_assert_int_eq(lockfs_fs_info(rfd, &b), 0);
+	ck_assert(a.dev == b.dev && a.ino == b.ino);
+	ck_assert_int_eq(lockfs_fs_read(rfd, buf, sizeof(buf)), 6);
+	ck_assert_int_eq(lockfs_fs_read(rfd, buf, sizeof(buf)), 0);
+	ck_assert_int_eq(memcmp(buf, "12345\n", 6), 0);
+	lockfs_fs_close(rfd);
+	lockfs_fs_close(fd);
+	ck_assert_int_eq(lockfs_fs_rename_at(LOCKFS_FS_CWD, file, other), 0);
+	ck_assert(!tl_exists(file));
+	ck_assert_int_eq(lockfs_fs_info_at(LOCKFS_FS_CWD, other, 0, &b), 0);
+	ck_assert(a.dev == b.dev && a.ino == b.ino);
+	ck_assert((dfd = lockfs_fs_open(LOCKFS_FS_CWD, p.dir,
+	    LOCKFS_FS_DIR)) != -1);
+	ck_assert_int_eq(lockfs_fs_rename_at(dfd, "other", "file"), 0);
+	ck_assert(tl_exists(file) && !tl_exists(other));
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_rename_at(dfd, "other", "file"), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	lockfs_fs_close(dfd);
+	ck_assert_int_eq(mkfifo(fifo, 0644), 0);
+	ck_assert((fd = lockfs_fs_open(LOCKFS_FS_CWD, fifo, LOCKFS_FS_READ |
+	    LOCKFS_FS_NONBLOCK | LOCKFS_FS_NOCTTY)) != -1);
+	ck_assert_int_eq(lockfs_fs_info(fd, &a), 0);
+	ck_assert_int_eq(a.type, LOCKFS_FS_OTHER);
+	lockfs_fs_close(fd);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* A directory stream: every entry with its file number and type as the
+ * directory tells them, "." and ".." too, again after a rewind, by path
+ * and through a copy of a descriptor (which stays the caller's); the
+ * stream's descriptor serves as a directory to look in. */
+START_TEST(fs_dir_stream)
+{
+	struct tl_place        p;
+	struct lockfs_fs_entry e;
+	struct lockfs_fs_info  fi;
+	struct lockfs_fs_dir  *d;
+	char                   file[PATH_MAX + 8], sub[PATH_MAX + 8];
+	int                    pass, seen, dots, dfd;
+
+	tl_place_make(&p, "x");
+	tl_path_join(file, sizeof(file), p.dir, "file");
+	tl_path_join(sub, sizeof(sub), p.dir, "sub");
+	tl_write_text(file, "x");
+	tl_mkdir(sub);
+	ck_assert((d = lockfs_fs_dir_open(p.dir)) != NULL);
+	for (pass = 0; pass < 2; pass++) {
+		seen = dots = 0;
+		while (lockfs_fs_dir_next(d, &e) == 1) {
+			if (strcmp(e.name, ".") == 0 ||
+			    strcmp(e.name, "..") == 0) {
+				dots++;
+				continue;
+			}
+			ck_assert_int_eq(lockfs_fs_info_at(lockfs_fs_dir_fd(d),
+			    e.name, 0, &fi), 0);
+			ck_assert(e.ino == 0 || e.ino == fi.ino);
+			if (strcmp(e.name, "file") == 0) {
+				ck_assert(e.type == DT_REG ||
+				    e.type == DT_UNKNOWN);
+				seen |= 1;
+			} else if (strcmp(e.name, "sub") == 0) {
+				ck_assert(e.type == DT_DIR ||
+				    e.type == DT_UNKNOWN);
+				seen |= 2;
+			} else
+				ck_abort_msg("unexpected entry %s", e.name);
+		}
+		ck_assert_int_eq(seen, 3);
+		ck_assert_int_eq(dots, 2);
+		lockfs_fs_dir_rewind(d);
+	}
+	errno = EXDEV;
+	lockfs_fs_dir_close(d);
+	ck_assert_int_eq(errno, EXDEV);                 /* kept */
+	lockfs_fs_dir_close(NULL);
+	ck_assert((dfd = lockfs_fs_open(LOCKFS_FS_CWD, p.dir, LOCKFS_FS_READ |
+	    LOCKFS_FS_DIR)) != -1);
+	ck_assert((d = lockfs_fs_dir_open_fd(dfd)) != NULL);
+	ck_assert(lockfs_fs_dir_fd(d) != dfd);
+	seen = 0;
+	while (lockfs_fs_dir_next(d, &e) == 1)
+		seen++;
+	ck_assert_int_eq(seen, 4);
+	lockfs_fs_dir_close(d);
+	ck_assert_int_eq(lockfs_fs_info(dfd, &fi), 0);  /* still open */
+	lockfs_fs_close(dfd);
+	errno = 0;
+	ck_assert(lockfs_fs_dir_open(file) == NULL);
+	ck_assert_int_eq(errno, ENOTDIR);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
 /* Who may make and remove names in a directory: its owner, and not
  * nobody in root's 0755 directory. */
 static void
@@ -801,6 +987,10 @@ os_suite(void)
 	tcase_add_test(lockfs, fs_info_identity);
 	tcase_add_test(lockfs, fs_make_and_remove);
 	tcase_add_test(lockfs, fs_may_remove_in);
+	tcase_add_test(lockfs, fs_info_perm_and_times);
+	tcase_add_test(lockfs, fs_symlink_made_and_read);
+	tcase_add_test(lockfs, fs_write_read_rename);
+	tcase_add_test(lockfs, fs_dir_stream);
 	suite_add_tcase(s, lockfs);
 	tcase_add_test(daemon, fs_ids_switch_and_back);
 	tcase_add_test(daemon, fs_groups_per_thread);

@@ -25,7 +25,8 @@
  * clocks, guarded memory, tl_path_join, tl_exists, tl_write_text,
  * tl_read_text (which follows a link there), tl_read_file, the methods,
  * and of the children tl_sleeper_start, tl_dead_pid and tl_kill (a
- * suspended process of the test program, which dies with the test).
+ * suspended process of the test program, which dies with the test), and
+ * tl_self_start (a copy of the test program that runs).
  */
 #ifndef TESTLIB_H
 #define TESTLIB_H
@@ -269,6 +270,13 @@ pid_t tl_sleeper_start(void);
 /* tl_dead_pid: the pid of a child that has exited and been reaped (until
  * the system reuses it, nobody's).  Asserts. */
 pid_t tl_dead_pid(void);
+
+/* tl_self_start: Windows only (no fork there): a copy of the test
+ * program run with the command-line arguments args (quoted as Windows
+ * quotes them), whose main does what they say, in the job that ends it
+ * with the test program.  Returns its pid, to be ended by tl_kill
+ * (TerminateProcess); asserts. */
+pid_t tl_self_start(const char *args);
 
 /* tl_die_with_parent: in a child forked from parent: dies (SIGKILL) when
  * parent does, and exits at once if it already has. */

@@ -244,32 +244,53 @@ children_job(void)
 	return job;
 }
 
+/* A copy of this program run with the arguments args, in the children's
+ * job (suspended when suspended).  Its process handle; *pid set. */
+static HANDLE
+child_self(const char *args, int suspended, pid_t *pid)
+{
+	STARTUPINFOA        si;
+	PROCESS_INFORMATION pi;
+	char                self[MAX_PATH], line[2 * MAX_PATH + 4096];
+	DWORD               n, err;
+	int                 tries;
+
+	n = GetModuleFileNameA(NULL, self, sizeof(self));
+	ck_assert(n > 0 && n < sizeof(self));
+	ck_assert((size_t)snprintf(line, sizeof(line), "\"%s\" %s", self,
+	    args) < sizeof(line));
+	memset(&si, 0, sizeof(si));
+	si.cb = sizeof(si);
+	/* Wine's CreateProcess has failed now and then with
+	 * ERROR_INTERNAL_ERROR under load (once in about twenty runs of
+	 * check_lockfs_win): tried again, a few times. */
+	for (tries = 0; !CreateProcessA(self, line, NULL, NULL, FALSE,
+	    CREATE_SUSPENDED, NULL, NULL, &si, &pi); tries++) {
+		err = GetLastError();
+		ck_assert_msg(err == ERROR_INTERNAL_ERROR && tries < 3,
+		    "CreateProcess %s: error %lu", self, (unsigned long)err);
+		Sleep(100);
+	}
+	if (!AssignProcessToJobObject(children_job(), pi.hProcess)) {
+		TerminateProcess(pi.hProcess, 1);
+		CloseHandle(pi.hThread);
+		CloseHandle(pi.hProcess);
+		ck_abort_msg("AssignProcessToJobObject: error %lu",
+		    (unsigned long)GetLastError());
+	}
+	if (!suspended)
+		ResumeThread(pi.hThread);
+	CloseHandle(pi.hThread);
+	*pid = (pid_t)pi.dwProcessId;
+	return pi.hProcess;
+}
+
 /* A suspended copy of this program, in the children's job: it runs no
  * code, and lives until killed.  Its process handle; *pid set. */
 static HANDLE
 child_suspended(pid_t *pid)
 {
-	STARTUPINFOA        si;
-	PROCESS_INFORMATION pi;
-	char                self[MAX_PATH];
-	DWORD               n;
-
-	n = GetModuleFileNameA(NULL, self, sizeof(self));
-	ck_assert(n > 0 && n < sizeof(self));
-	memset(&si, 0, sizeof(si));
-	si.cb = sizeof(si);
-	ck_assert_msg(CreateProcessA(self, NULL, NULL, NULL, FALSE,
-	    CREATE_SUSPENDED, NULL, NULL, &si, &pi), "CreateProcess %s: "
-	    "error %lu", self, (unsigned long)GetLastError());
-	CloseHandle(pi.hThread);
-	if (!AssignProcessToJobObject(children_job(), pi.hProcess)) {
-		TerminateProcess(pi.hProcess, 1);
-		CloseHandle(pi.hProcess);
-		ck_abort_msg("AssignProcessToJobObject: error %lu",
-		    (unsigned long)GetLastError());
-	}
-	*pid = (pid_t)pi.dwProcessId;
-	return pi.hProcess;
+	return child_self("", 1, pid);
 }
 
 /* Ends process h, waits for its end and closes h; its exit status. */
@@ -302,6 +323,15 @@ tl_sleeper_start(void)
 	pid_t pid;
 
 	CloseHandle(child_suspended(&pid));
+	return pid;
+}
+
+pid_t
+tl_self_start(const char *args)
+{
+	pid_t pid;
+
+	CloseHandle(child_self(args, 0, &pid));
 	return pid;
 }
 

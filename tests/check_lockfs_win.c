@@ -1,0 +1,1031 @@
+/*
+ * check_lockfs_win.c: lockfs on Windows, run under wine: the file-system
+ * layer (lockfs/fs.h, fs_win32.c) against what the system really does
+ * (files made only where nothing is, identity and link counts, steps
+ * relative to a directory that was renamed meanwhile, removal, the
+ * refusals fs.h names), the directory reader and the directory lock
+ * (os.h: between two opens in one process, two paths to one directory,
+ * and another process, freed when that process is ended with
+ * TerminateProcess, leaving nothing on disk).
+ *
+ * And the link and mkdir methods (lockfs.h), each: acquire, release,
+ * is_locked, i_am_locking, break_lock, a waiter that gives up at its
+ * deadline and leaves nothing behind; the artefacts in Python lockfile's
+ * shapes (PATH.lock a hard link of HOST.PID~... beside it, or a directory
+ * holding the marker HOST.PID~...), and a lockfile artefact read as a
+ * holder; exclusion by another process, whose lock is judged stale (and
+ * broken) only once it is ended, and a holder named with a live pid but
+ * another creation time judged stale.  The methods not built for Windows
+ * yet answer LB_EFAILED.
+ *
+ * The other process is a copy of this program, started with
+ * "--hold-dirlock DIR READY" (it locks DIR) or "--hold-lock METHOD PATH
+ * READY" (it takes the lock on PATH), which then makes the file READY and
+ * waits to be ended.
+ *
+ * Lock paths are given rooted on the current drive ("/dir/...", the
+ * working directory on the drive of the test's directory): lockfs's
+ * paths (path.c, lockfile's os.path.abspath) know no drive letters yet.
+ * Wine reads a rooted path as a Unix path, which is the same file only on
+ * its drive Z: (the Unix root): the test's directory is made in the
+ * working directory (on Z: under make check) unless TMPDIR says where.
+ */
+#include <windows.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+
+#include "fs.h"
+#include "lockfs.h"
+#include "os.h"
+#include "testlib.h"
+
+/* A directory of the test's own: its path, and name's path in it. */
+static void
+in_dir(const struct tl_place *p, const char *name, char *out, size_t size)
+{
+	snprintf(out, size, "%s/%s", p->dir, name);
+}
+
+/* ------------------------------------------------------------------ */
+/* The file-system layer.                                               */
+
+/* A file made at a name relative to an open directory: there once, not
+ * made again (EEXIST); the same identity looked at by name and through a
+ * descriptor; a regular file with one link. */
+START_TEST(fs_make_at_once)
+{
+	struct tl_place       p;
+	struct lockfs_fs_info a, b;
+	char                  file[PATH_MAX];
+	int                   dfd, fd;
+
+	tl_place_make(&p, "x");
+	in_dir(&p, "m", file, sizeof(file));
+	dfd = lockfs_fs_open(LOCKFS_FS_CWD, p.dir, LOCKFS_FS_DIR);
+	ck_assert_int_ge(dfd, 0);
+	ck_assert_int_eq(lockfs_fs_make_at(dfd, "m", 0644), 0);
+	ck_assert(tl_exists(file));
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_make_at(dfd, "m", 0644), -1);
+	ck_assert_int_eq(errno, EEXIST);
+	ck_assert_int_eq(lockfs_fs_info_at(dfd, "m", 0, &a), 0);
+	fd = lockfs_fs_open(LOCKFS_FS_CWD, file, 0);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(lockfs_fs_info(fd, &b), 0);
+	lockfs_fs_close(fd);
+	ck_assert(a.dev == b.dev && a.ino == b.ino);
+	ck_assert_int_eq(a.type, LOCKFS_FS_FILE);
+	ck_assert_uint_eq(a.nlink, 1);
+	ck_assert_int_eq(lockfs_fs_info(dfd, &b), 0);
+	ck_assert_int_eq(b.type, LOCKFS_FS_DIRECTORY);
+	ck_assert(b.ino != a.ino);
+	lockfs_fs_close(dfd);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* A hard link: the second name is the same file, both count two links;
+ * a link onto a name that exists is refused (EEXIST) and changes
+ * nothing; removing one name leaves the other with one link. */
+START_TEST(fs_link_same_file)
+{
+	struct tl_place       p;
+	struct lockfs_fs_info a, b, c;
+	char                  from[PATH_MAX], to[PATH_MAX], other[PATH_MAX];
+	char                  buf[16];
+
+	tl_place_make(&p, "x");
+	in_dir(&p, "unique", from, sizeof(from));
+	in_dir(&p, "x.lock", to, sizeof(to));
+	in_dir(&p, "other", other, sizeof(other));
+	ck_assert_int_eq(lockfs_fs_make_at(LOCKFS_FS_CWD, from, 0644), 0);
+	ck_assert_int_eq(lockfs_fs_link(from, to), 0);
+	ck_assert_int_eq(lockfs_fs_info_at(LOCKFS_FS_CWD, from, 0, &a), 0);
+	ck_assert_int_eq(lockfs_fs_info_at(LOCKFS_FS_CWD, to, 0, &b), 0);
+	ck_assert(a.dev == b.dev && a.ino == b.ino);
+	ck_assert_uint_eq(a.nlink, 2);
+	ck_assert_uint_eq(b.nlink, 2);
+	tl_write_text(other, "other");
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_link(other, to), -1);
+	ck_assert_int_eq(errno, EEXIST);
+	ck_assert_int_eq(lockfs_fs_info_at(LOCKFS_FS_CWD, to, 0, &c), 0);
+	ck_assert(c.ino == a.ino);
+	ck_assert_int_eq(lockfs_fs_unlink(from), 0);
+	ck_assert(!tl_exists(from));
+	ck_assert_int_eq(lockfs_fs_info_at(LOCKFS_FS_CWD, to, 0, &c), 0);
+	ck_assert_uint_eq(c.nlink, 1);
+	ck_assert_int_eq(tl_read_text(other, buf, sizeof(buf)), 5);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* The refusals of fs.h's opens: nothing there (ENOENT, also under a
+ * missing directory), a file opened as a directory (ENOTDIR), a
+ * directory opened to write (EISDIR), an exclusive create of a name
+ * that is taken (EEXIST); a create where nothing is makes the file. */
+START_TEST(fs_open_refusals)
+{
+	struct tl_place p;
+	char            file[PATH_MAX], deep[PATH_MAX];
+	int             fd;
+
+	tl_place_make(&p, "x");
+	in_dir(&p, "f", file, sizeof(file));
+	in_dir(&p, "missing/f", deep, sizeof(deep));
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_open(LOCKFS_FS_CWD, file, 0), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_open(LOCKFS_FS_CWD, deep, 0), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	fd = lockfs_fs_open(LOCKFS_FS_CWD, file, LOCKFS_FS_WRITE |
+	    LOCKFS_FS_CREATE | LOCKFS_FS_EXCL);
+	ck_assert_int_ge(fd, 0);
+	lockfs_fs_close(fd);
+	ck_assert(tl_exists(file));
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_open(LOCKFS_FS_CWD, file, LOCKFS_FS_WRITE |
+	    LOCKFS_FS_CREATE | LOCKFS_FS_EXCL), -1);
+	ck_assert_int_eq(errno, EEXIST);
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_open(LOCKFS_FS_CWD, file, LOCKFS_FS_DIR),
+	    -1);
+	ck_assert_int_eq(errno, ENOTDIR);
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_open(LOCKFS_FS_CWD, p.dir,
+	    LOCKFS_FS_WRITE), -1);
+	ck_assert_int_eq(errno, EISDIR);
+	fd = lockfs_fs_open(LOCKFS_FS_CWD, file, LOCKFS_FS_WRITE |
+	    LOCKFS_FS_CREATE);
+	ck_assert_int_ge(fd, 0);               /* there: opened, not made */
+	lockfs_fs_close(fd);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* A step relative to an open directory acts in that directory after it
+ * was renamed, not at its old path, where another directory now is: a
+ * file made and looked at there; its removal either done or refused
+ * (wine 8.0 cannot remove it, see fs_win32.c), never said to be done
+ * while the file stays, and never taking the file at the old path. */
+START_TEST(fs_at_follows_the_directory)
+{
+	struct tl_place       p;
+	struct lockfs_fs_info st, made;
+	char                  d[PATH_MAX], moved[PATH_MAX], file[PATH_MAX];
+	char                  old[PATH_MAX];
+	int                   dfd, r;
+
+	tl_place_make(&p, "x");
+	in_dir(&p, "d", d, sizeof(d));
+	in_dir(&p, "moved", moved, sizeof(moved));
+	tl_mkdir(d);
+	dfd = lockfs_fs_open(LOCKFS_FS_CWD, d, LOCKFS_FS_DIR);
+	ck_assert_int_ge(dfd, 0);
+	ck_assert_int_eq(lockfs_os_rename_noreplace(d, moved), 0);
+	tl_mkdir(d);                            /* another at the old path */
+	snprintf(old, sizeof(old), "%s/m", d);
+	tl_write_text(old, "old");
+	ck_assert_int_eq(lockfs_fs_make_at(dfd, "m", 0644), 0);
+	snprintf(file, sizeof(file), "%s/m", moved);
+	ck_assert(tl_exists(file));
+	ck_assert_int_eq(lockfs_fs_info_at(LOCKFS_FS_CWD, file, 0, &made), 0);
+	ck_assert_msg(lockfs_fs_info_at(dfd, "m", 0, &st) == 0, "info_at: %s",
+	    strerror(errno));
+	ck_assert(st.dev == made.dev && st.ino == made.ino);
+	errno = 0;
+	r = lockfs_fs_unlink_at(dfd, "m");
+	ck_assert_msg(r == 0 ? !tl_exists(file) : tl_exists(file) &&
+	    errno == EBUSY, "unlink_at: %d (%s), file %s", r, strerror(errno),
+	    tl_exists(file) ? "stays" : "gone");
+	ck_assert(tl_exists(old));
+	lockfs_fs_close(dfd);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* Removal: a file by name relative to a directory; a directory is no
+ * file (EISDIR) and a file no directory (ENOTDIR); a directory that is
+ * not empty stays (ENOTEMPTY); nothing there: ENOENT; a file open by a
+ * descriptor can be removed, and its name is then gone. */
+START_TEST(fs_remove)
+{
+	struct tl_place p;
+	char            f[PATH_MAX], sub[PATH_MAX], in[PATH_MAX];
+	int             dfd, fd;
+
+	tl_place_make(&p, "x");
+	in_dir(&p, "f", f, sizeof(f));
+	in_dir(&p, "sub", sub, sizeof(sub));
+	in_dir(&p, "sub/in", in, sizeof(in));
+	tl_write_text(f, "f");
+	ck_assert_int_eq(lockfs_fs_mkdir(sub), 0);
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_mkdir(sub), -1);
+	ck_assert_int_eq(errno, EEXIST);
+	tl_write_text(in, "in");
+	dfd = lockfs_fs_open(LOCKFS_FS_CWD, p.dir, LOCKFS_FS_DIR);
+	ck_assert_int_ge(dfd, 0);
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_unlink_at(dfd, "sub"), -1);
+	ck_assert_int_eq(errno, EISDIR);
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_rmdir_at(dfd, "f"), -1);
+	ck_assert_int_eq(errno, ENOTDIR);
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_rmdir_at(dfd, "sub"), -1);
+	ck_assert_int_eq(errno, ENOTEMPTY);
+	ck_assert(tl_exists(in));
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_rmdir(sub), -1);
+	ck_assert_int_eq(errno, ENOTEMPTY);
+	ck_assert_int_eq(lockfs_fs_unlink(in), 0);
+	ck_assert_int_eq(lockfs_fs_rmdir_at(dfd, "sub"), 0);
+	ck_assert(!tl_exists(sub));
+	fd = lockfs_fs_open(LOCKFS_FS_CWD, f, LOCKFS_FS_READ);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(lockfs_fs_unlink_at(dfd, "f"), 0);
+	lockfs_fs_close(fd);
+	ck_assert(!tl_exists(f));
+	errno = 0;
+	ck_assert_int_eq(lockfs_fs_unlink_at(dfd, "f"), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	lockfs_fs_close(dfd);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* The directory reader: every entry once, with its type, without "."
+ * and ".."; then the end, with errno 0. */
+START_TEST(dir_read_entries)
+{
+	struct lockfs_os_dir d;
+	struct tl_place      p;
+	const char          *name;
+	unsigned char        type;
+	char                 path[PATH_MAX];
+	int                  fd, seen_file = 0, seen_dir = 0, n = 0;
+
+	tl_place_make(&p, "x");
+	in_dir(&p, "a-file", path, sizeof(path));
+	tl_write_text(path, "a");
+	in_dir(&p, "a-dir", path, sizeof(path));
+	tl_mkdir(path);
+	fd = lockfs_fs_open(LOCKFS_FS_CWD, p.dir, LOCKFS_FS_READ |
+	    LOCKFS_FS_DIR);
+	ck_assert_int_ge(fd, 0);
+	lockfs_os_dir_start(&d, fd, NULL, 0);
+	while ((name = lockfs_os_dir_next(&d, &type)) != NULL) {
+		n++;
+		if (strcmp(name, "a-file") == 0 && type == DT_REG)
+			seen_file++;
+		else if (strcmp(name, "a-dir") == 0 && type == DT_DIR)
+			seen_dir++;
+		else
+			ck_abort_msg("unexpected entry %s (type %u)", name,
+			    type);
+	}
+	ck_assert_int_eq(errno, 0);
+	ck_assert_int_eq(n, 2);
+	ck_assert_int_eq(seen_file, 1);
+	ck_assert_int_eq(seen_dir, 1);
+	lockfs_fs_close(fd);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* The directory lock.                                                  */
+
+/* In one process: a second open of the directory cannot take the lock
+ * (EWOULDBLOCK), nor an open by another path to the same directory; the
+ * holder takes it again at once; once it is closed, the other takes it.
+ * Nothing is left in the directory. */
+START_TEST(dirlock_in_process)
+{
+	struct lockfs_dirlock a, b, c;
+	struct lockfs_os_dir  d;
+	struct tl_place       p;
+	char                  other[PATH_MAX];
+	int                   fd;
+
+	tl_place_make(&p, "x");
+	snprintf(other, sizeof(other), "%s/../%s", p.dir,
+	    strrchr(p.dir, '\\') + 1);
+	ck_assert_int_eq(lockfs_dirlock_open(&a, p.dir), 0);
+	ck_assert_int_eq(lockfs_dirlock_open(&b, p.dir), 0);
+	ck_assert_int_eq(lockfs_dirlock_open(&c, other), 0);
+	ck_assert_int_eq(lockfs_dirlock_try(&a), 0);
+	ck_assert_int_eq(lockfs_dirlock_try(&a), 0);
+	errno = 0;
+	ck_assert_int_eq(lockfs_dirlock_try(&b), -1);
+	ck_assert_int_eq(errno, EWOULDBLOCK);
+	errno = 0;
+	ck_assert_int_eq(lockfs_dirlock_try(&c), -1);
+	ck_assert_int_eq(errno, EWOULDBLOCK);
+	lockfs_dirlock_close(&a);
+	ck_assert_int_eq(a.fd, -1);
+	ck_assert_int_eq(lockfs_dirlock_try(&c), 0);
+	errno = 0;
+	ck_assert_int_eq(lockfs_dirlock_try(&b), -1);
+	ck_assert_int_eq(errno, EWOULDBLOCK);
+	lockfs_dirlock_close(&c);
+	ck_assert_int_eq(lockfs_dirlock_try(&b), 0);
+	/* The lock's descriptor reads the directory: nothing in it. */
+	fd = b.fd;
+	lockfs_os_dir_start(&d, fd, NULL, 0);
+	ck_assert(lockfs_os_dir_next(&d, NULL) == NULL);
+	ck_assert_int_eq(errno, 0);
+	lockfs_dirlock_close(&b);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* Another directory's lock is another lock. */
+START_TEST(dirlock_per_directory)
+{
+	struct lockfs_dirlock a, b;
+	struct tl_place       p, q;
+
+	tl_place_make(&p, "x");
+	tl_place_make(&q, "x");
+	ck_assert_int_eq(lockfs_dirlock_open(&a, p.dir), 0);
+	ck_assert_int_eq(lockfs_dirlock_open(&b, q.dir), 0);
+	ck_assert_int_eq(lockfs_dirlock_try(&a), 0);
+	ck_assert_int_eq(lockfs_dirlock_try(&b), 0);
+	lockfs_dirlock_close(&a);
+	lockfs_dirlock_close(&b);
+	tl_place_remove(p.dir);
+	tl_place_remove(q.dir);
+}
+END_TEST
+
+/* A thread that closes the directory lock given to it. */
+static DWORD WINAPI
+close_dirlock(void *arg)
+{
+	lockfs_dirlock_close(arg);
+	return 0;
+}
+
+/* The lock taken in one thread is dropped by its close in another (a
+ * handoff's two steps may run in two threads): then another open takes
+ * it. */
+START_TEST(dirlock_closed_in_another_thread)
+{
+	struct lockfs_dirlock a, b;
+	struct tl_place       p;
+	HANDLE                t;
+
+	tl_place_make(&p, "x");
+	ck_assert_int_eq(lockfs_dirlock_open(&a, p.dir), 0);
+	ck_assert_int_eq(lockfs_dirlock_open(&b, p.dir), 0);
+	ck_assert_int_eq(lockfs_dirlock_try(&a), 0);
+	errno = 0;
+	ck_assert_int_eq(lockfs_dirlock_try(&b), -1);
+	ck_assert_int_eq(errno, EWOULDBLOCK);
+	t = CreateThread(NULL, 0, close_dirlock, &a, 0, NULL);
+	ck_assert(t != NULL);
+	ck_assert(WaitForSingleObject(t, 10000) == WAIT_OBJECT_0);
+	CloseHandle(t);
+	ck_assert_int_eq(a.fd, -1);
+	ck_assert_int_eq(lockfs_dirlock_try(&b), 0);
+	lockfs_dirlock_close(&b);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* Another process holding the directory's lock excludes this one until
+ * it is ended (TerminateProcess): then the lock is free, and nothing of
+ * it is left in the directory. */
+START_TEST(dirlock_other_process)
+{
+	struct lockfs_dirlock dl;
+	struct lockfs_os_dir  d;
+	struct tl_place       p;
+	char                  ready[PATH_MAX], args[3 * PATH_MAX];
+	double                until;
+	pid_t                 pid;
+
+	tl_place_make(&p, "x");
+	snprintf(ready, sizeof(ready), "%s\\ready", tl_top);
+	snprintf(args, sizeof(args), "--hold-dirlock \"%s\" \"%s\"", p.dir,
+	    ready);
+	DeleteFileA(ready);
+	pid = tl_self_start(args);
+	for (until = tl_now() + 20; !tl_exists(ready) && tl_now() < until;)
+		tl_sleep(0.02);
+	ck_assert_msg(tl_exists(ready), "the child did not lock %s", p.dir);
+	ck_assert_int_eq(lockfs_dirlock_open(&dl, p.dir), 0);
+	errno = 0;
+	ck_assert_int_eq(lockfs_dirlock_try(&dl), -1);
+	ck_assert_int_eq(errno, EWOULDBLOCK);
+	tl_kill(pid);
+	ck_assert_int_eq(lockfs_dirlock_try(&dl), 0);
+	lockfs_os_dir_start(&d, dl.fd, NULL, 0);
+	ck_assert(lockfs_os_dir_next(&d, NULL) == NULL);
+	ck_assert_int_eq(errno, 0);
+	lockfs_dirlock_close(&dl);
+	DeleteFileA(ready);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* The child of dirlock_other_process: locks dir, makes the file ready,
+ * and waits to be ended.  Never returns but by failing (1). */
+static int
+hold_dirlock(const char *dir, const char *ready)
+{
+	struct lockfs_dirlock dl;
+	HANDLE                h;
+
+	if (lockfs_dirlock_open(&dl, dir) == -1 ||
+	    lockfs_dirlock_try(&dl) == -1) {
+		fprintf(stderr, "cannot lock %s: %s\n", dir, strerror(errno));
+		return 1;
+	}
+	h = CreateFileA(ready, GENERIC_WRITE, 0, NULL, CREATE_NEW, 0, NULL);
+	if (h == INVALID_HANDLE_VALUE)
+		return 1;
+	CloseHandle(h);
+	for (;;)
+		Sleep(INFINITE);
+}
+
+/* ------------------------------------------------------------------ */
+/* The link and mkdir methods.                                          */
+
+static const unsigned methods[] = { LB_LINK, LB_MKDIR };
+
+/* The lock path of p's path, rooted on the current drive, which is made
+ * p's (its root the working directory: the test's own directory could not
+ * be removed while it is): "C:\a\b" is "/a/b" with C: current. */
+static void
+lock_path(const struct tl_place *p, char *out, size_t size)
+{
+	char  root[4], *c;
+
+	ck_assert_msg(p->path[1] == ':', "no drive in %s", p->path);
+	snprintf(root, sizeof(root), "%.2s\\", p->path);
+	ck_assert(SetCurrentDirectoryA(root));
+	ck_assert((size_t)snprintf(out, size, "%s", p->path + 2) < size);
+	for (c = out; *c != '\0'; c++)
+		if (*c == '\\')
+			*c = '/';
+}
+
+/* This host's name as Python's socket.gethostname() gives it on
+ * Windows. */
+static void
+host_name(char *out, DWORD size)
+{
+	ck_assert(GetComputerNameExA(ComputerNamePhysicalDnsHostname, out,
+	    &size));
+}
+
+/* The number of entries of directory dir (not "." and ".."), the first
+ * one's name into first (when not NULL). */
+static int
+entries(const char *dir, char *first, size_t size)
+{
+	struct lockfs_os_dir d;
+	const char          *name;
+	int                  fd, n = 0;
+
+	fd = lockfs_fs_open(LOCKFS_FS_CWD, dir, LOCKFS_FS_READ | LOCKFS_FS_DIR);
+	ck_assert_msg(fd >= 0, "open %s: %s", dir, strerror(errno));
+	lockfs_os_dir_start(&d, fd, NULL, 0);
+	while ((name = lockfs_os_dir_next(&d, NULL)) != NULL)
+		if (n++ == 0 && first != NULL)
+			snprintf(first, size, "%s", name);
+	ck_assert_int_eq(errno, 0);
+	lockfs_fs_close(fd);
+	return n;
+}
+
+/* The artefact of l, held by this process (unthreaded), in lockfile's
+ * shape: link: PATH.lock and the unique file HOST.PID~... beside it, one
+ * empty file with two links; mkdir: PATH.lock a directory holding one
+ * marker, HOST.PID~..., an empty file. */
+static void
+assert_artefact(const struct lockfs_lock *l)
+{
+	struct lockfs_fs_info lk, un;
+	char                  host[256], want[300], name[300], path[PATH_MAX];
+	char                  buf[16];
+
+	host_name(host, sizeof(host));
+	snprintf(want, sizeof(want), "%s.%lu~", host,
+	    (unsigned long)GetCurrentProcessId());
+	ck_assert_int_eq(lockfs_fs_info_at(LOCKFS_FS_CWD, l->lock_file, 0,
+	    &lk), 0);
+	if (l->method == LB_LINK) {
+		ck_assert_int_eq(lk.type, LOCKFS_FS_FILE);
+		ck_assert_uint_eq(lk.nlink, 2);
+		ck_assert_int_eq(lockfs_fs_info_at(LOCKFS_FS_CWD, l->unique, 0,
+		    &un), 0);
+		ck_assert(un.dev == lk.dev && un.ino == lk.ino);
+		/* DIR/HOST.PID~..., DIR the lock file's. */
+		ck_assert(strncmp(l->unique, l->lock_file,
+		    strrchr(l->lock_file, '/') - l->lock_file + 1) == 0);
+		ck_assert_msg(strncmp(strrchr(l->unique, '/') + 1, want,
+		    strlen(want)) == 0, "%s is not %s...", l->unique, want);
+		ck_assert_int_eq(tl_read_text(l->unique, buf, sizeof(buf)), 0);
+		/* The directory holds the lock file and the unique file. */
+		ck_assert_int_eq(entries(l->dir, NULL, 0), 2);
+	} else {
+		ck_assert_int_eq(lk.type, LOCKFS_FS_DIRECTORY);
+		ck_assert_int_eq(entries(l->lock_file, name, sizeof(name)), 1);
+		ck_assert_msg(strncmp(name, want, strlen(want)) == 0, "%s is "
+		    "not %s...", name, want);
+		snprintf(path, sizeof(path), "%s/%s", l->lock_file, name);
+		ck_assert_int_eq(lockfs_fs_info_at(LOCKFS_FS_CWD, path, 0,
+		    &un), 0);
+		ck_assert_int_eq(un.type, LOCKFS_FS_FILE);
+		ck_assert_int_eq(tl_read_text(path, buf, sizeof(buf)), 0);
+		ck_assert_int_eq(entries(l->dir, NULL, 0), 1);
+	}
+}
+
+/* The owner of a live other process (a sleeper), for locks taken as it. */
+static pid_t
+other_owner(struct lockfs_owner *o)
+{
+	pid_t pid = tl_sleeper_start();
+
+	ck_assert_int_eq(lockfs_owner_of_pid(o, pid, 0), 0);
+	return pid;
+}
+
+/* Acquire, is_locked, i_am_locking, release; another owner refused
+ * (LB_EALREADY), not holding it, not releasing it (LB_ENOTMINE); after
+ * the release nothing is left, and a second release is LB_ENOTLOCKED. */
+START_TEST(method_cycle)
+{
+	struct lockfs_lock  l, other;
+	struct lockfs_owner o;
+	struct lockfs_err   err;
+	struct tl_place     p;
+	char                path[PATH_MAX];
+	pid_t               pid;
+
+	tl_place_make(&p, "x");
+	lock_path(&p, path, sizeof(path));
+	ck_assert_int_eq(lockfs_init(&l, path, methods[_i], 0, &err), 0);
+	pid = other_owner(&o);
+	ck_assert_int_eq(lockfs_init_as(&other, path, methods[_i], 0, &o,
+	    &err), 0);
+	ck_assert_int_eq(lockfs_is_locked(&l, &err), 0);
+	ck_assert_msg(lockfs_try_acquire(&l, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(lockfs_try_acquire(&l, &err), 0);  /* ours: again */
+	assert_artefact(&l);
+	ck_assert_int_eq(lockfs_is_locked(&l, &err), 1);
+	ck_assert_int_eq(lockfs_i_am_locking(&l, &err), 1);
+	ck_assert_int_eq(lockfs_is_locked(&other, &err), 1);
+	ck_assert_int_eq(lockfs_i_am_locking(&other, &err), 0);
+	ck_assert_int_eq(lockfs_try_acquire(&other, &err), LB_EALREADY);
+	lockfs_abandon(&other);
+	ck_assert_int_eq(lockfs_release(&other, &err), LB_ENOTMINE);
+	assert_artefact(&l);
+	ck_assert_msg(lockfs_release(&l, &err) == 0, "%s", err.msg);
+	ck_assert(!tl_exists(l.lock_file));
+	ck_assert_int_eq(entries(p.dir, NULL, 0), 0);
+	ck_assert_int_eq(lockfs_is_locked(&l, &err), 0);
+	ck_assert_int_eq(lockfs_i_am_locking(&l, &err), 0);
+	ck_assert_int_eq(lockfs_release(&l, &err), LB_ENOTLOCKED);
+	/* Now the other owner takes it. */
+	ck_assert_int_eq(lockfs_try_acquire(&other, &err), 0);
+	ck_assert_int_eq(lockfs_i_am_locking(&other, &err), 1);
+	ck_assert_int_eq(lockfs_i_am_locking(&l, &err), 0);
+	ck_assert_int_eq(lockfs_release(&other, &err), 0);
+	ck_assert_int_eq(entries(p.dir, NULL, 0), 0);
+	lockfs_fini(&l);
+	lockfs_fini(&other);
+	tl_kill(pid);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* A waiter that gives up at its deadline (the caller's loop over
+ * try_acquire, as the library's timeout is) gets LB_EALREADY until then,
+ * and its abandon leaves nothing of it: the holder's artefact alone. */
+START_TEST(method_timeout_leaves_nothing)
+{
+	struct lockfs_lock    l, waiter;
+	struct lockfs_owner   o;
+	struct lockfs_backoff b;
+	struct lockfs_err     err;
+	struct tl_place       p;
+	char                  path[PATH_MAX];
+	double                start, deadline;
+	int                   r, tries = 0;
+	pid_t                 pid;
+
+	tl_place_make(&p, "x");
+	lock_path(&p, path, sizeof(path));
+	ck_assert_int_eq(lockfs_init(&l, path, methods[_i], 0, &err), 0);
+	pid = other_owner(&o);
+	ck_assert_int_eq(lockfs_init_as(&waiter, path, methods[_i], 0, &o,
+	    &err), 0);
+	ck_assert_int_eq(lockfs_try_acquire(&l, &err), 0);
+	start = lockfs_now();
+	deadline = start + 0.3;
+	lockfs_backoff_init(&b, 0.01, 0.05);
+	do {
+		r = lockfs_try_acquire(&waiter, &err);
+		tries++;
+	} while (r == LB_EALREADY && lockfs_backoff_sleep(&b, deadline) == 0);
+	ck_assert_int_eq(r, LB_EALREADY);
+	ck_assert(lockfs_now() >= deadline);
+	ck_assert_int_gt(tries, 1);
+	lockfs_abandon(&waiter);
+	assert_artefact(&l);                    /* the holder's, alone */
+	ck_assert_int_eq(lockfs_release(&l, &err), 0);
+	ck_assert_int_eq(entries(p.dir, NULL, 0), 0);
+	lockfs_fini(&l);
+	lockfs_fini(&waiter);
+	tl_kill(pid);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* break_lock by another owner removes the lock whole (for the link
+ * method the holder's unique file too); the old holder's release finds
+ * nothing (LB_ENOTLOCKED); nothing is left. */
+START_TEST(method_break)
+{
+	struct lockfs_lock  l, breaker;
+	struct lockfs_owner o;
+	struct lockfs_err   err;
+	struct tl_place     p;
+	char                path[PATH_MAX];
+	pid_t               pid;
+
+	tl_place_make(&p, "x");
+	lock_path(&p, path, sizeof(path));
+	ck_assert_int_eq(lockfs_init(&l, path, methods[_i], 0, &err), 0);
+	pid = other_owner(&o);
+	ck_assert_int_eq(lockfs_init_as(&breaker, path, methods[_i], 0, &o,
+	    &err), 0);
+	ck_assert_int_eq(lockfs_try_acquire(&l, &err), 0);
+	ck_assert_msg(lockfs_break_lock(&breaker, &err) == 0, "%s", err.msg);
+	ck_assert(!tl_exists(l.lock_file));
+	ck_assert_int_eq(entries(p.dir, NULL, 0), 0);
+	ck_assert_int_eq(lockfs_is_locked(&l, &err), 0);
+	ck_assert_int_eq(lockfs_release(&l, &err), LB_ENOTLOCKED);
+	ck_assert_int_eq(lockfs_break_lock(&breaker, &err), 0); /* none */
+	lockfs_fini(&l);
+	lockfs_fini(&breaker);
+	tl_kill(pid);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* Another process holding the lock excludes this one; its lock is not
+ * stale while it lives, and is once it is ended (TerminateProcess):
+ * then it is broken, and this process takes the lock. */
+START_TEST(method_other_process)
+{
+	struct lockfs_holder h;
+	struct lockfs_lock   l;
+	struct lockfs_err    err;
+	struct tl_place      p;
+	char                 path[PATH_MAX], ready[PATH_MAX];
+	char                 args[3 * PATH_MAX];
+	double               until;
+	pid_t                pid;
+
+	tl_place_make(&p, "x");
+	lock_path(&p, path, sizeof(path));
+	snprintf(ready, sizeof(ready), "%s\\ready", tl_top);
+	DeleteFileA(ready);
+	snprintf(args, sizeof(args), "--hold-lock %u \"%s\" \"%s\"",
+	    methods[_i], path, ready);
+	pid = tl_self_start(args);
+	for (until = tl_now() + 20; !tl_exists(ready) && tl_now() < until;)
+		tl_sleep(0.02);
+	ck_assert_msg(tl_exists(ready), "the child did not lock %s", path);
+	ck_assert_int_eq(lockfs_init(&l, path, methods[_i], 0, &err), 0);
+	ck_assert_int_eq(lockfs_try_acquire(&l, &err), LB_EALREADY);
+	lockfs_abandon(&l);
+	ck_assert_int_eq(lockfs_holder(&l, &h, &err), 1);
+	ck_assert_int_eq(h.pid, pid);
+	ck_assert(h.start != 0);
+	ck_assert_int_eq(lockfs_holder_liveness(&h), LB_HOLDER_ALIVE);
+	ck_assert_int_eq(lockfs_break_stale(&l, &err), 0);
+	ck_assert(tl_exists(l.lock_file));
+	tl_kill(pid);
+	ck_assert_int_eq(lockfs_holder_liveness(&h), LB_HOLDER_DEAD);
+	ck_assert_msg(lockfs_break_stale(&l, &err) == 1, "%s", err.msg);
+	ck_assert(!tl_exists(l.lock_file));
+	ck_assert_int_eq(lockfs_try_acquire(&l, &err), 0);
+	assert_artefact(&l);
+	ck_assert_int_eq(lockfs_release(&l, &err), 0);
+	ck_assert_int_eq(entries(p.dir, NULL, 0), 0);
+	lockfs_fini(&l);
+	DeleteFileA(ready);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* A holder named with a live process's pid but another creation time
+ * (the pid reused by another process since) is stale: broken. */
+START_TEST(method_reused_pid_stale)
+{
+	struct lockfs_holder h;
+	struct lockfs_lock   l, mine;
+	struct lockfs_owner  o;
+	struct lockfs_err    err;
+	struct tl_place      p;
+	char                 path[PATH_MAX];
+	pid_t                pid;
+
+	tl_place_make(&p, "x");
+	lock_path(&p, path, sizeof(path));
+	pid = other_owner(&o);
+	o.start++;                              /* not that process */
+	ck_assert_int_eq(lockfs_init_as(&l, path, methods[_i], 0, &o, &err),
+	    0);
+	ck_assert_int_eq(lockfs_try_acquire(&l, &err), 0);
+	ck_assert_int_eq(lockfs_holder(&l, &h, &err), 1);
+	ck_assert_int_eq(h.pid, pid);
+	ck_assert_int_eq(lockfs_os_pid_liveness(pid), LB_HOLDER_ALIVE);
+	ck_assert_int_eq(lockfs_holder_liveness(&h), LB_HOLDER_DEAD);
+	ck_assert_int_eq(lockfs_init(&mine, path, methods[_i], 0, &err), 0);
+	ck_assert_msg(lockfs_break_stale(&mine, &err) == 1, "%s", err.msg);
+	ck_assert_int_eq(lockfs_try_acquire(&mine, &err), 0);
+	ck_assert_int_eq(lockfs_release(&mine, &err), 0);
+	ck_assert_int_eq(entries(p.dir, NULL, 0), 0);
+	lockfs_fini(&l);
+	lockfs_fini(&mine);
+	tl_kill(pid);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* A thread of this process trying the lock its owner thread holds. */
+struct thread_try {
+	const char *path;
+	unsigned    method;
+	int         r;                  /* try_acquire's answer */
+	pid_t       tid;
+};
+
+static DWORD WINAPI
+thread_try(void *arg)
+{
+	struct thread_try *t = arg;
+	struct lockfs_lock l;
+	struct lockfs_err  err;
+
+	t->tid = lockfs_gettid();
+	t->r = lockfs_init(&l, t->path, t->method, t->tid, &err);
+	if (t->r == 0) {
+		t->r = lockfs_try_acquire(&l, &err);
+		lockfs_abandon(&l);
+		lockfs_fini(&l);
+	}
+	return 0;
+}
+
+/* Threaded owners: the unique name carries the thread's id (HOST-TID8.
+ * PID~...: lockfile's HOST-TID.PID with the id in 8 hex digits), and
+ * another thread of the same process is another owner: LB_EALREADY. */
+START_TEST(method_threads)
+{
+	struct thread_try  t;
+	struct lockfs_lock l;
+	struct lockfs_err  err;
+	struct tl_place    p;
+	char               path[PATH_MAX], host[256], want[300];
+	HANDLE             th;
+
+	tl_place_make(&p, "x");
+	lock_path(&p, path, sizeof(path));
+	host_name(host, sizeof(host));
+	ck_assert_int_eq(lockfs_init(&l, path, methods[_i], lockfs_gettid(),
+	    &err), 0);
+	ck_assert_int_eq(lockfs_try_acquire(&l, &err), 0);
+	/* link: HOST-TID8.PID~...; mkdir's marker: HOST.-TID8PID~... */
+	snprintf(want, sizeof(want), methods[_i] == LB_MKDIR ?
+	    "%s.-%08lx%lu~" : "%s-%08lx.%lu~", host,
+	    (unsigned long)GetCurrentThreadId(),
+	    (unsigned long)GetCurrentProcessId());
+	ck_assert_msg(strstr(l.unique, want) != NULL, "%s has no %s",
+	    l.unique, want);
+	t.path = path;
+	t.method = methods[_i];
+	th = CreateThread(NULL, 0, thread_try, &t, 0, NULL);
+	ck_assert(th != NULL);
+	ck_assert(WaitForSingleObject(th, 10000) == WAIT_OBJECT_0);
+	CloseHandle(th);
+	ck_assert(t.tid != lockfs_gettid());
+	ck_assert_int_eq(t.r, LB_EALREADY);
+	ck_assert_int_eq(lockfs_i_am_locking(&l, &err), 1);
+	ck_assert_int_eq(lockfs_release(&l, &err), 0);
+	ck_assert_int_eq(entries(p.dir, NULL, 0), 0);
+	lockfs_fini(&l);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* The mkdir method's temporary left by a process that died half way
+ * (DIR/.lockbroker-mkdir.MARKER, holding its marker) is no lock, and the
+ * next lock taken in the directory removes it once that process is
+ * gone (read through the directory's handle, judged by pid and creation
+ * time). */
+START_TEST(mkdir_dead_leftover_tidied)
+{
+	struct lockfs_lock  dead, l;
+	struct lockfs_owner o;
+	struct lockfs_err   err;
+	struct tl_place     p;
+	char                path[PATH_MAX], tmp[PATH_MAX], marker[PATH_MAX];
+	pid_t               pid;
+
+	tl_place_make(&p, "x");
+	lock_path(&p, path, sizeof(path));
+	pid = other_owner(&o);
+	ck_assert_int_eq(lockfs_init_as(&dead, path, LB_MKDIR, 0, &o, &err),
+	    0);
+	ck_assert_int_eq(lockfs_lockdir_tmp_name(&dead, tmp, sizeof(tmp)), 0);
+	tl_mkdir(tmp);
+	snprintf(marker, sizeof(marker), "%s/%s", tmp,
+	    strrchr(dead.unique, '/') + 1);
+	tl_write_text(marker, "");
+	ck_assert_int_eq(lockfs_init(&l, path, LB_MKDIR, 0, &err), 0);
+	ck_assert_int_eq(lockfs_is_locked(&l, &err), 0);
+	/* Its process alive: kept. */
+	ck_assert_int_eq(lockfs_try_acquire(&l, &err), 0);
+	ck_assert(tl_exists(marker));
+	ck_assert_int_eq(lockfs_release(&l, &err), 0);
+	ck_assert(tl_exists(marker));
+	/* Gone: removed by the next lock taken. */
+	tl_kill(pid);
+	ck_assert_int_eq(lockfs_try_acquire(&l, &err), 0);
+	ck_assert(!tl_exists(tmp));
+	ck_assert_int_eq(lockfs_release(&l, &err), 0);
+	ck_assert_int_eq(entries(p.dir, NULL, 0), 0);
+	lockfs_fini(&dead);
+	lockfs_fini(&l);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* Python lockfile's own artefacts (its unique names: HOST.PID<hash>, the
+ * pid told when the hash is negative; the mkdir marker HOST.PID) are
+ * locks held by another: LB_EALREADY, its holder's host and pid read. */
+START_TEST(method_lockfile_artefact)
+{
+	struct lockfs_holder h;
+	struct lockfs_lock   l;
+	struct lockfs_err    err;
+	struct tl_place      p;
+	char                 path[PATH_MAX], host[256], file[PATH_MAX];
+	char                 lock[PATH_MAX];
+
+	tl_place_make(&p, "x");
+	lock_path(&p, path, sizeof(path));
+	host_name(host, sizeof(host));
+	ck_assert_int_eq(lockfs_init(&l, path, methods[_i], 0, &err), 0);
+	snprintf(lock, sizeof(lock), "%s.lock", p.path);
+	if (methods[_i] == LB_LINK) {
+		/* os.path.join(dirname, "%s%s.%s%s" % (hostname, tname, pid,
+		 * hash(path))), unthreaded, a negative hash. */
+		snprintf(file, sizeof(file), "%s\\%s.4242-123456789", p.dir,
+		    host);
+		tl_write_text(file, "");
+		ck_assert(CreateHardLinkA(lock, file, NULL));
+	} else {
+		/* os.path.join(lock_file, "%s.%s%s" % (hostname, tname,
+		 * pid)), unthreaded. */
+		tl_mkdir(lock);
+		snprintf(file, sizeof(file), "%s\\%s.4242", lock, host);
+		tl_write_text(file, "");
+	}
+	ck_assert_int_eq(lockfs_is_locked(&l, &err), 1);
+	ck_assert_int_eq(lockfs_i_am_locking(&l, &err), 0);
+	ck_assert_int_eq(lockfs_try_acquire(&l, &err), LB_EALREADY);
+	lockfs_abandon(&l);
+	ck_assert_int_eq(lockfs_holder(&l, &h, &err), 1);
+	ck_assert_str_eq(h.host, host);
+	ck_assert_int_eq(h.pid, 4242);
+	ck_assert_int_eq(lockfs_release(&l, &err), LB_ENOTMINE);
+	ck_assert(tl_exists(file));
+	ck_assert_int_eq(lockfs_break_lock(&l, &err), 0);
+	ck_assert(!tl_exists(lock));
+	lockfs_fini(&l);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* The methods not built for Windows yet say so: LB_EFAILED. */
+START_TEST(method_unported)
+{
+	static const unsigned unported[] = { LB_SYMLINK, LB_PIDFILE,
+	    LB_SQLITE };
+	struct lockfs_lock l;
+	struct lockfs_err  err;
+	struct tl_place    p;
+	char               path[PATH_MAX];
+	size_t             i;
+
+	tl_place_make(&p, "x");
+	lock_path(&p, path, sizeof(path));
+	for (i = 0; i < sizeof(unported) / sizeof(unported[0]); i++) {
+		ck_assert_int_eq(lockfs_init(&l, path, unported[i], 0, &err),
+		    0);
+		ck_assert_int_eq(lockfs_try_acquire(&l, &err), LB_EFAILED);
+		ck_assert_msg(strstr(err.msg, "not available on Windows") !=
+		    NULL, "%s", err.msg);
+		ck_assert_int_eq(lockfs_is_locked(&l, &err), LB_EFAILED);
+		lockfs_fini(&l);
+	}
+	ck_assert_int_eq(entries(p.dir, NULL, 0), 0);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* The child of method_other_process: takes the lock on path with
+ * method, makes the file ready, and waits to be ended.  Never returns
+ * but by failing (1). */
+static int
+hold_lock(const char *method, const char *path, const char *ready)
+{
+	struct lockfs_lock l;
+	struct lockfs_err  err;
+	HANDLE             h;
+
+	if (lockfs_init(&l, path, (unsigned)atoi(method), 0, &err) != 0 ||
+	    lockfs_try_acquire(&l, &err) != 0) {
+		fprintf(stderr, "cannot lock %s: %s\n", path, err.msg);
+		return 1;
+	}
+	h = CreateFileA(ready, GENERIC_WRITE, 0, NULL, CREATE_NEW, 0, NULL);
+	if (h == INVALID_HANDLE_VALUE)
+		return 1;
+	CloseHandle(h);
+	for (;;)
+		Sleep(INFINITE);
+}
+
+/* The suite. */
+static Suite *
+lockfs_win_suite(void)
+{
+	Suite *s = suite_create("lockfs_win");
+	TCase *fs = tcase_create("fs");
+	TCase *dl = tcase_create("dirlock");
+	TCase *m = tcase_create("methods");
+	int    n = sizeof(methods) / sizeof(methods[0]);
+
+	tcase_add_test(fs, fs_make_at_once);
+	tcase_add_test(fs, fs_link_same_file);
+	tcase_add_test(fs, fs_open_refusals);
+	tcase_add_test(fs, fs_at_follows_the_directory);
+	tcase_add_test(fs, fs_remove);
+	tcase_add_test(fs, dir_read_entries);
+	suite_add_tcase(s, fs);
+	tcase_add_test(dl, dirlock_in_process);
+	tcase_add_test(dl, dirlock_per_directory);
+	tcase_add_test(dl, dirlock_closed_in_another_thread);
+	tcase_add_test(dl, dirlock_other_process);
+	suite_add_tcase(s, dl);
+	tcase_add_loop_test(m, method_cycle, 0, n);
+	tcase_add_loop_test(m, method_timeout_leaves_nothing, 0, n);
+	tcase_add_loop_test(m, method_break, 0, n);
+	tcase_add_loop_test(m, method_other_process, 0, n);
+	tcase_add_loop_test(m, method_reused_pid_stale, 0, n);
+	tcase_add_loop_test(m, method_threads, 0, n);
+	tcase_add_loop_test(m, method_lockfile_artefact, 0, n);
+	tcase_add_test(m, mkdir_dead_leftover_tidied);
+	tcase_add_test(m, method_unported);
+	suite_add_tcase(s, m);
+	return s;
+}
+
+/* main: runs the suite (tl_main), or, as the child of a test, what its
+ * arguments say. */
+int
+main(int argc, char **argv)
+{
+	const char *tmp;
+	char        cwd[MAX_PATH];
+
+	if (argc == 4 && strcmp(argv[1], "--hold-dirlock") == 0)
+		return hold_dirlock(argv[2], argv[3]);
+	if (argc == 5 && strcmp(argv[1], "--hold-lock") == 0)
+		return hold_lock(argv[2], argv[3], argv[4]);
+	if ((tmp = getenv("TMPDIR")) == NULL || *tmp == '\0') {
+		if (GetCurrentDirectoryA(sizeof(cwd), cwd) == 0 ||
+		    _putenv_s("TMPDIR", cwd) != 0)
+			return 99;
+	}
+	return tl_main("check_lockfs_win", lockfs_win_suite(), CK_ENV);
+}
