@@ -23,6 +23,7 @@ struct ts_server {
 	pthread_mutex_t mu;             /* guards what follows */
 	int             hellos;         /* HELLO lines read */
 	int             ended;          /* clients whose end was seen */
+	int             may_act;        /* clients it could have acted as */
 	char            failed[256];    /* what went wrong, "" when nothing */
 	char            buf[LBP_LINE_MAX];      /* read, not yet a line */
 };
@@ -39,7 +40,10 @@ ts_where(char *out, size_t size, const char *name)
 static void
 server_note(struct ts_server *s, int hello, int end)
 {
+	int act = hello ? ts_os_may_act(&s->os) : 0;
+
 	pthread_mutex_lock(&s->mu);
+	s->may_act += act;
 	s->hellos += hello;
 	s->ended += end;
 	pthread_mutex_unlock(&s->mu);
@@ -161,6 +165,18 @@ ts_hellos(struct ts_server *s)
 
 	pthread_mutex_lock(&s->mu);
 	n = s->hellos;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+/* ts_may_act: see testserver.h. */
+int
+ts_may_act(struct ts_server *s)
+{
+	int n;
+
+	pthread_mutex_lock(&s->mu);
+	n = s->may_act;
 	pthread_mutex_unlock(&s->mu);
 	return n;
 }

@@ -41,6 +41,12 @@ struct ts_server *ts_start(const char *where, enum ts_mode mode,
 /* ts_hellos: the number of HELLO lines the server has read so far. */
 int ts_hellos(struct ts_server *s);
 
+/* ts_may_act: of the clients whose HELLO the server read, how many it
+ * could have acted as (on Windows: impersonating the client gave it a
+ * token at the impersonation level or above; a Unix socket's server
+ * never can). */
+int ts_may_act(struct ts_server *s);
+
 /* ts_wait_ended: waits up to wait seconds until the server has seen
  * clients clients end their connection; 1 when it has, else 0. */
 int ts_wait_ended(struct ts_server *s, int clients, double wait);
@@ -75,6 +81,11 @@ int ts_os_setenv(const char *name, const char *value);
  * -1.  0, or -1 with a message into why (size bytes). */
 int ts_os_listen(struct ts_os *o, const char *where, char *why,
     size_t size);
+
+/* ts_os_may_act: 1 when the server, taking on o->conn's client (after
+ * reading from it), could act as that client (a token it may use to
+ * reach resources); else 0. */
+int ts_os_may_act(struct ts_os *o);
 
 /* ts_os_accept: waits for the next client and makes it o->conn.  0, or
  * -1 with a message into why. */

@@ -60,6 +60,14 @@ ts_os_listen(struct ts_os *o, const char *where, char *why, size_t size)
 	return 0;
 }
 
+/* ts_os_may_act: see testserver.h.  Never on a Unix socket. */
+int
+ts_os_may_act(struct ts_os *o)
+{
+	(void)o;
+	return 0;
+}
+
 /* ts_os_accept: see testserver.h. */
 int
 ts_os_accept(struct ts_os *o, char *why, size_t size)

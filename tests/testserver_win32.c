@@ -63,6 +63,30 @@ ts_os_listen(struct ts_os *o, const char *where, char *why, size_t size)
 	return 0;
 }
 
+/* ts_os_may_act: see testserver.h.  The level of the token that
+ * ImpersonateNamedPipeClient gives: below SecurityImpersonation (the
+ * client opened the pipe at the identification level) it can be read,
+ * not used. */
+int
+ts_os_may_act(struct ts_os *o)
+{
+	SECURITY_IMPERSONATION_LEVEL level = SecurityAnonymous;
+	HANDLE                       t;
+	DWORD                        n;
+	int                          r = 0;
+
+	if (!ImpersonateNamedPipeClient((HANDLE)o->conn))
+		return 0;
+	if (OpenThreadToken(GetCurrentThread(), TOKEN_QUERY, TRUE, &t)) {
+		if (GetTokenInformation(t, TokenImpersonationLevel, &level,
+		    sizeof(level), &n))
+			r = level >= SecurityImpersonation;
+		CloseHandle(t);
+	}
+	RevertToSelf();
+	return r;
+}
+
 /* ts_os_accept: see testserver.h. */
 int
 ts_os_accept(struct ts_os *o, char *why, size_t size)

@@ -194,7 +194,7 @@ lbw_open(struct lbw_conn *c, const char *path,
 	for (;;) {
 		h = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, 0, NULL,
 		    OPEN_EXISTING, FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT |
-		    SECURITY_IMPERSONATION, NULL);
+		    SECURITY_IDENTIFICATION, NULL);
 		if (h != INVALID_HANDLE_VALUE)
 			break;
 		if ((e = GetLastError()) != ERROR_PIPE_BUSY ||

@@ -63,8 +63,10 @@ const char *lbw_socket_path(char *out, size_t size);
  *
  * On Windows path is a local named pipe's name (\\.\pipe\NAME; anything
  * else is refused, and no file is opened), opened for overlapped I/O,
- * not inherited, allowing the daemon to impersonate the client (which it
- * does to act on files as the client).  When every instance of the pipe
+ * not inherited, at the identification level: the server may learn who
+ * the client is, never act as it (a user may make the pipe's name while
+ * no daemon runs; the daemon takes the client process's token to act on
+ * files as the client, docs/WINDOWS.md).  When every instance of the pipe
  * is busy it waits for one (WaitNamedPipeW) for LBW_ANSWER_WAIT_S at
  * most; a pipe nobody serves fails at once.  on_socket is called once the
  * pipe is open (there is no descriptor before), before anything is read.
