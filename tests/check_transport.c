@@ -85,7 +85,12 @@ START_TEST(open_says_hello)
 	s = ts_start(where, TS_ANSWER, 1);
 	t = open_ok(where);
 	ck_assert_int_eq(ts_hellos(s), 1);
-	ck_assert_int_eq(ts_may_act(s), 0);
+	if (ts_may_act(s) == -1)
+		fprintf(stderr, "check_transport: whether the server could act "
+		    "as its client cannot be told here (wine gives every "
+		    "server an impersonation token)\n");
+	else
+		ck_assert_int_eq(ts_may_act(s), 0);
 	lb__tp_free(t);
 	ck_assert(ts_wait_ended(s, 1, SOON_S));
 	ts_stop(s);

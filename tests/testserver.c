@@ -43,7 +43,7 @@ server_note(struct ts_server *s, int hello, int end)
 	int act = hello ? ts_os_may_act(&s->os) : 0;
 
 	pthread_mutex_lock(&s->mu);
-	s->may_act += act;
+	s->may_act = act < 0 || s->may_act < 0 ? -1 : s->may_act + act;
 	s->hellos += hello;
 	s->ended += end;
 	pthread_mutex_unlock(&s->mu);

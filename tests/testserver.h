@@ -44,7 +44,8 @@ int ts_hellos(struct ts_server *s);
 /* ts_may_act: of the clients whose HELLO the server read, how many it
  * could have acted as (on Windows: impersonating the client gave it a
  * token at the impersonation level or above; a Unix socket's server
- * never can). */
+ * never can); -1 when that cannot be told (under wine, which ignores
+ * the level a client asks for). */
 int ts_may_act(struct ts_server *s);
 
 /* ts_wait_ended: waits up to wait seconds until the server has seen
@@ -84,7 +85,7 @@ int ts_os_listen(struct ts_os *o, const char *where, char *why,
 
 /* ts_os_may_act: 1 when the server, taking on o->conn's client (after
  * reading from it), could act as that client (a token it may use to
- * reach resources); else 0. */
+ * reach resources); else 0; -1 when it cannot be told. */
 int ts_os_may_act(struct ts_os *o);
 
 /* ts_os_accept: waits for the next client and makes it o->conn.  0, or
