@@ -6,13 +6,13 @@
  * the daemon through these calls and nothing else (no descriptor, socket
  * or path syntax leaks out of the implementation).  Lines are formatted
  * and parsed by the pure protocol library (protocol.h); a transport only
- * moves them.  Two implementations, chosen by the build, on wire/ (the
- * synchronous protocol client shared with the command): transport_unix.c
- * on a Unix stream socket, transport_win32.c on a Windows named pipe.
- * tests/check_transport tests both.
+ * moves them.  The implementation is transport_wire.c, on wire/ (the
+ * synchronous protocol client shared with the command), whose system half
+ * the build chooses: a Unix stream socket or a Windows named pipe;
+ * tests/check_transport tests it on both.
  *
- * Each is a file that provides every call below and struct lb__tp, with
- * these guarantees, on which the rest relies:
+ * Another would be a file that provides every call below and struct
+ * lb__tp, with these guarantees, on which the rest relies:
  *   - Threads: the caller serialises opening, reading (lb__tp_fill,
  *     lb__tp_take, lb__tp_call) and closing of one connection, and
  *     serialises the sends; but one thread may send, or shut the
@@ -41,7 +41,7 @@
 
 /* How long the client waits for the answer to HELLO, RECLAIM and the
  * other requests it makes while it settles with a daemon, in seconds: the
- * implementation's (wire.h's LBW_ANSWER_WAIT_S for transport_unix.c). */
+ * implementation's (wire.h's LBW_ANSWER_WAIT_S for transport_wire.c). */
 extern const double lb__answer_wait_s;
 
 /* The size of a place to write where the daemon listens (with its NUL). */

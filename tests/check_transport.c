@@ -6,10 +6,10 @@
  * connection as the daemon sees it, a line that comes in pieces, a
  * daemon that is busy with another client, and LOCKBROKER_SOCKET.
  *
- * One suite, two transports: built for every host with the host's
- * transport (transport_unix.c on a Unix socket, transport_win32.c on a
- * named pipe, run under wine) and wire/ beneath it, and the server's OS
- * part beside it (testserver_unix.c, testserver_win32.c).
+ * One suite for both systems: built for every host with the transport
+ * (transport_wire.c) on the host's half of wire/ (a Unix socket, or a
+ * named pipe, run under wine), and the server's OS part beside it
+ * (testserver_unix.c, testserver_win32.c).
  */
 #include <errno.h>
 #include <math.h>

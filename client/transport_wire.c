@@ -1,7 +1,24 @@
 /*
- * transport_unix.c: the library's transport (transport.h) on a Unix stream
- * socket, through wire/, the protocol client shared with the command.
- * The only file of the library that knows what a socket is.
+ * transport_wire.c: the library's transport (transport.h) on wire/, the
+ * protocol client shared with the command, whichever system's half of it
+ * the build has: a Unix stream socket (wire/unix.c) or a Windows named
+ * pipe (wire/pipe_win32.c).  The only file of the library that knows
+ * what wire/ is.
+ *
+ * How it keeps transport.h's guarantees:
+ *   - lb__tp_shutdown is lbw_shutdown: on Unix shutdown(2), which wakes a
+ *     poll of the reader with POLLHUP and makes its read find the end; on
+ *     Windows every read and write pending on the pipe is cancelled
+ *     (CancelIoEx) and the connection marked shut, so that a blocked
+ *     lb__tp_fill returns -1 and every later fill and send fails at once.
+ *     A pipe cannot be half closed: the daemon sees the end when the
+ *     connection is closed (lb__tp_close), which the reader does as soon
+ *     as its fill has returned -1.
+ *   - on_handle is called once the socket exists, before the connect (on
+ *     Windows once the pipe is open, before HELLO; its handle is never
+ *     inheritable).
+ *   - lb__tp_drop closes the child's copy of the descriptor; there is no
+ *     fork on Windows, where it is never called.
  */
 #include <stdlib.h>
 
@@ -9,7 +26,8 @@
 #include "wire.h"
 
 _Static_assert(LB__WHERE_MAX == sizeof(((struct lbw_conn *)0)->where),
-    "a place for where the daemon listens holds a socket's path");
+    "a place for where the daemon listens holds a socket's path or a "
+    "pipe's name");
 
 struct lb__tp {
 	struct lbw_conn w;
@@ -25,7 +43,8 @@ struct hook {
 	int    called;
 };
 
-/* lbw_open's hook: the socket exists, not yet connected. */
+/* lbw_open's hook: the socket exists, not yet connected (on Windows: the
+ * pipe is open, nothing said on it yet). */
 static void
 hook_socket(int fd, void *arg)
 {
@@ -44,6 +63,7 @@ lb__tp_new(void)
 
 	if (t != NULL) {
 		t->w.fd = -1;
+		t->w.shut = 0;
 		t->w.len = 0;
 		t->w.where[0] = '\0';
 	}
@@ -106,8 +126,7 @@ lb__tp_take(struct lb__tp *t, struct lbp_msg *m, enum lbp_error *e)
 	return lbw_take(&t->w, m, e, NULL, 0);
 }
 
-/* lb__tp_fill: see transport.h.  A shutdown(2) by another thread wakes
- * the poll with POLLHUP, and the read then finds the end. */
+/* lb__tp_fill: see transport.h and the top of this file. */
 long
 lb__tp_fill(struct lb__tp *t, double until, char *why, size_t size)
 {
