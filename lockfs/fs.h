@@ -238,6 +238,12 @@ int   lockfs_fs_symlink(const char *target, const char *path);
 ssize_t lockfs_fs_readlink_at(int at, const char *name, char *buf,
           size_t size);
 
+/* lockfs_fs_realpath: the absolute name of the file at path, with every
+ * symbolic link on the way followed and no "." or ".." left, into out
+ * (PATH_MAX bytes), as the calling thread's credentials resolve it now.
+ * 0, or -1 with errno (ENOENT: a component missing; EACCES). */
+int   lockfs_fs_realpath(const char *path, char *out);
+
 /* DT_REG, of lockfs_fs_entry's type, where dirent.h has none (mingw-w64),
  * with Linux's value (os.h gives DT_UNKNOWN and DT_DIR). */
 #ifndef DT_REG

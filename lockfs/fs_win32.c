@@ -210,6 +210,16 @@ lockfs_fs_readlink_at(int at, const char *name, char *buf, size_t size)
 	return -1;
 }
 
+/* lockfs_fs_realpath: see fs.h. */
+int
+lockfs_fs_realpath(const char *path, char *out)
+{
+	(void)path;
+	(void)out;
+	errno = ENOSYS;
+	return -1;
+}
+
 /* lockfs_fs_dir_open: see fs.h. */
 struct lockfs_fs_dir *
 lockfs_fs_dir_open(const char *path)

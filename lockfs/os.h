@@ -112,8 +112,9 @@ uid_t lockfs_os_files_uid(void);
  * lockfs_os_files_creds: the calling thread's whole file-system
  * credentials: the uid and gid it makes and opens files with (on Linux
  * its fsuid and fsgid) and its supplementary groups, at most max of them
- * into groups, as the OS lists them.  The number of groups, or -1 with
- * errno (EINVAL: more than max).
+ * into groups, as the OS lists them; max 0: only their number, groups
+ * untouched (may be NULL).  The number of groups, or -1 with errno
+ * (EINVAL: more than max).
  */
 int   lockfs_os_files_creds(uid_t *uid, gid_t *gid, gid_t *groups, int max);
 
