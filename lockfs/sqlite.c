@@ -303,10 +303,12 @@ kept_forget_in_child(void)
 	kept_n = 0;
 }
 
-/* Registers kept_forget_in_child, once. */
+/* Registers kept_forget_in_child, once.  (Where there is no fork,
+ * pthread_atfork may be a macro that registers nothing: mingw-w64's.) */
 static void
 kept_init(void)
 {
+	(void)kept_forget_in_child;
 	pthread_atfork(NULL, NULL, kept_forget_in_child);
 }
 
