@@ -10,9 +10,9 @@
  * One implementation per OS: fs_unix.c (POSIX: openat with O_PATH,
  * fstatat, unlinkat, mknodat, link, faccessat), fs_win32.c (Windows: not yet;
  * every call fails with ENOSYS).  A port adds its own file and builds it
- * instead; no method changes for it.  So far the mkdir and link methods
- * (mkdir.c, lockdir.c, link.c) take their steps through here; the rest of
- * lockfs still calls POSIX directly (WINDOWS.md lists what).
+ * instead; no method changes for it.  Every file of lockfs takes its
+ * file-system steps through here and os.h, none directly (WINDOWS.md says
+ * what a Windows build still lacks).
  *
  * Descriptors are ints, as os.h's: what lockfs_fs_open gives, which the
  * rest of lockfs (os.h's directory reader, lockfs_fs_close) takes.
@@ -21,8 +21,9 @@
  * absolute path, in lockfs).  Error convention, as os.h's: 0 (or a
  * descriptor) on success, -1 with errno set on failure; the caller names
  * the file and the reason in a struct lockfs_err.  Each call is one step
- * of the OS (on Linux one system call, two where the contract says),
- * taken with the calling thread's file-system credentials.
+ * of the OS (on Linux one system call, two where the contract says, the
+ * C library's for a path resolved and a directory stream), taken with
+ * the calling thread's file-system credentials.
  */
 #ifndef LOCKFS_FS_H
 #define LOCKFS_FS_H

@@ -4,10 +4,8 @@
  * (and is still the one that was meant), which boot this is, which uid
  * files are made with, reopening a file by its descriptor, reading a
  * directory's entries, and an exclusive lock on a directory.  The steps
- * the methods take in the file system are fs.h's (so far those of the
- * mkdir and link methods); everything else in lockfs is C over these
- * calls and the POSIX file system (with Linux's O_PATH in a few steps of
- * the methods, which open a name without reading it).
+ * lockfs takes in the file system are fs.h's; everything else in lockfs
+ * is C over these calls and fs.h's.
  *
  * One implementation per OS: os_unix.c (Linux: /proc, gettid, setfsuid,
  * flock), os_win32.c (Windows: process ids and creation times, renames
