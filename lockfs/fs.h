@@ -10,10 +10,11 @@
  * One implementation per OS: fs_unix.c (POSIX: openat with O_PATH,
  * fstatat, unlinkat, mknodat, link, faccessat), fs_win32.c (Windows:
  * ntdll's NtCreateFile, relative to a directory's handle, no link
- * followed; no owners, every file of uid 0).  A port adds its own file and builds it
- * instead; no method changes for it.  So far the mkdir and link methods
- * (mkdir.c, lockdir.c, link.c) take their steps through here; the rest of
- * lockfs still calls POSIX directly (WINDOWS.md lists what).
+ * followed; no owners, every file of uid 0; renames that replace,
+ * symbolic links and paths resolved not yet: ENOSYS).  A port adds its
+ * own file and builds it instead; no method changes for it.  Every file
+ * of lockfs takes its file-system steps through here and os.h, none
+ * directly (WINDOWS.md says what a Windows build still lacks).
  *
  * Descriptors are ints, as os.h's: what lockfs_fs_open gives, which the
  * rest of lockfs (os.h's directory reader, lockfs_fs_close) takes.
@@ -22,8 +23,9 @@
  * absolute path, in lockfs).  Error convention, as os.h's: 0 (or a
  * descriptor) on success, -1 with errno set on failure; the caller names
  * the file and the reason in a struct lockfs_err.  Each call is one step
- * of the OS (on Linux one system call, two where the contract says),
- * taken with the calling thread's file-system credentials.
+ * of the OS (on Linux one system call, two where the contract says, the
+ * C library's for a path resolved and a directory stream), taken with
+ * the calling thread's file-system credentials.
  */
 #ifndef LOCKFS_FS_H
 #define LOCKFS_FS_H
@@ -238,6 +240,12 @@ int   lockfs_fs_symlink(const char *target, const char *path);
  */
 ssize_t lockfs_fs_readlink_at(int at, const char *name, char *buf,
           size_t size);
+
+/* lockfs_fs_realpath: the absolute name of the file at path, with every
+ * symbolic link on the way followed and no "." or ".." left, into out
+ * (PATH_MAX bytes), as the calling thread's credentials resolve it now.
+ * 0, or -1 with errno (ENOENT: a component missing; EACCES). */
+int   lockfs_fs_realpath(const char *path, char *out);
 
 /* DT_REG, of lockfs_fs_entry's type, where dirent.h has none (mingw-w64),
  * with Linux's value (os.h gives DT_UNKNOWN and DT_DIR). */

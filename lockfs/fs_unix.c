@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -239,6 +240,13 @@ lockfs_fs_readlink_at(int at, const char *name, char *buf, size_t size)
 	if (n >= 0)
 		buf[n] = '\0';
 	return n;
+}
+
+/* lockfs_fs_realpath: see fs.h.  realpath(3). */
+int
+lockfs_fs_realpath(const char *path, char *out)
+{
+	return realpath(path, out) == NULL ? -1 : 0;
 }
 
 /* A directory stream is the C library's: a DIR, by another name. */

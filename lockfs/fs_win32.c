@@ -766,6 +766,16 @@ lockfs_fs_readlink_at(int at, const char *name, char *buf, size_t size)
 	return -1;
 }
 
+/* lockfs_fs_realpath: see fs.h.  Not yet on Windows. */
+int
+lockfs_fs_realpath(const char *path, char *out)
+{
+	(void)path;
+	(void)out;
+	errno = ENOSYS;
+	return -1;
+}
+
 /* A directory stream: the directory's descriptor and its entries as
  * GetFileInformationByHandleEx(FileIdBothDirectoryInfo) gives them. */
 struct lockfs_fs_dir {

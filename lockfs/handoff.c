@@ -596,7 +596,8 @@ lockfs_handoff_prepare(struct lockfs_lock *from, struct lockfs_lock *to,
 	if (from->method != LB_SQLITE &&
 	    (r = lock_directory(from, &s->dl, err)) != 0)
 		goto out;
-	if (from->method != LB_SQLITE && lockfs_fs_info(s->dl.fd, &dir) == -1) {
+	if (from->method != LB_SQLITE &&
+	    lockfs_fs_info(s->dl.fd, &dir) == -1) {
 		r = lockfs_fail(err, LB_EFAILED, errno, "cannot hand %s over: "
 		    "cannot look at directory %s", to->path, to->dir);
 		goto out;
@@ -670,7 +671,8 @@ lockfs_handoff_finish(struct lockfs_swap *s, struct lockfs_err *err)
 	 * swapped on the path since is never acted in. */
 	if (s->from_marker != NULL) {
 		if (lockfs_fs_unlink_at(s->marker_dir,
-		    strrchr(s->from_marker, '/') + 1) == -1 && errno != ENOENT) {
+		    strrchr(s->from_marker, '/') + 1) == -1 &&
+		    errno != ENOENT) {
 			r = lockfs_fail(err, LB_EFAILED, errno, "cannot finish "
 			    "a handoff: cannot remove %s", s->from_marker);
 			goto out;
@@ -754,17 +756,18 @@ tmp_is_tos(const struct lockfs_lock *to, const char *tmp)
 	switch (to->method) {
 	case LB_LINK:
 		return fi.type == LOCKFS_FS_FILE &&
-		    lockfs_fs_info_at(LOCKFS_FS_CWD, to->unique, 0, &ufi) == 0 &&
-		    ufi.dev == fi.dev && ufi.ino == fi.ino;
+		    lockfs_fs_info_at(LOCKFS_FS_CWD, to->unique, 0,
+		    &ufi) == 0 && ufi.dev == fi.dev && ufi.ino == fi.ino;
 	case LB_SYMLINK:
-		n = lockfs_fs_readlink_at(LOCKFS_FS_CWD, tmp, buf, sizeof(buf));
+		n = lockfs_fs_readlink_at(LOCKFS_FS_CWD, tmp, buf,
+		    sizeof(buf));
 		if (fi.type != LOCKFS_FS_SYMLINK || n < 0)
 			return 0;
 		return strcmp(buf, to->unique) == 0;
 	case LB_PIDFILE:
-		if (fi.type != LOCKFS_FS_FILE || (fd = lockfs_fs_open(
-		    LOCKFS_FS_CWD, tmp, LOCKFS_FS_READ | LOCKFS_FS_NONBLOCK)) ==
-		    -1)
+		if (fi.type != LOCKFS_FS_FILE ||
+		    (fd = lockfs_fs_open(LOCKFS_FS_CWD, tmp, LOCKFS_FS_READ |
+		    LOCKFS_FS_NONBLOCK)) == -1)
 			return 0;
 		n = lockfs_fs_read(fd, buf, 31);
 		lockfs_fs_close(fd);

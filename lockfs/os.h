@@ -4,10 +4,8 @@
  * (and is still the one that was meant), which boot this is, which uid
  * files are made with, reopening a file by its descriptor, reading a
  * directory's entries, and an exclusive lock on a directory.  The steps
- * the methods take in the file system are fs.h's (so far those of the
- * mkdir and link methods); everything else in lockfs is C over these
- * calls and the POSIX file system (with Linux's O_PATH in a few steps of
- * the methods, which open a name without reading it).
+ * lockfs takes in the file system are fs.h's; everything else in lockfs
+ * is C over these calls and fs.h's.
  *
  * One implementation per OS: os_unix.c (Linux: /proc, gettid, setfsuid,
  * flock), os_win32.c (Windows: process ids and creation times, renames
@@ -114,8 +112,9 @@ uid_t lockfs_os_files_uid(void);
  * lockfs_os_files_creds: the calling thread's whole file-system
  * credentials: the uid and gid it makes and opens files with (on Linux
  * its fsuid and fsgid) and its supplementary groups, at most max of them
- * into groups, as the OS lists them.  The number of groups, or -1 with
- * errno (EINVAL: more than max).
+ * into groups, as the OS lists them; max 0: only their number, groups
+ * untouched (may be NULL).  The number of groups, or -1 with errno
+ * (EINVAL: more than max).
  */
 int   lockfs_os_files_creds(uid_t *uid, gid_t *gid, gid_t *groups, int max);
 

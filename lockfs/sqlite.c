@@ -48,9 +48,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include "fs.h"
 #include "lockfs.h"
 
 #define SQ_BUSY_MS     10000
@@ -89,8 +89,8 @@ lockfs_sqlite_try_ms(void)
 }
 
 /* Writes into path (size bytes) the name lockfs_sqlite_open opens file
- * by: its directory resolved now (realpath, with the calling thread's
- * credentials), then its last component.  0, or -1 when the directory
+ * by: its directory resolved now (lockfs_fs_realpath, with the calling
+ * thread's credentials), then its last component.  0, or -1 when the directory
  * cannot be resolved or the name does not fit. */
 static int
 sq_resolved(const char *file, char *path, size_t size)
@@ -106,7 +106,7 @@ sq_resolved(const char *file, char *path, size_t size)
 		    (int)(slash - file), file);
 	if (slash != NULL)
 		name = slash + 1;
-	if (*name == '\0' || realpath(dir, real) == NULL)
+	if (*name == '\0' || lockfs_fs_realpath(dir, real) == -1)
 		return -1;
 	n = snprintf(path, size, "%s%s%s", real,
 	    strcmp(real, "/") == 0 ? "" : "/", name);
@@ -132,9 +132,9 @@ int
 lockfs_sqlite_open(const char *file, int flags, sqlite3 **db,
     const char **why)
 {
-	char        path[PATH_MAX];
-	const char *vfs;
-	struct stat st;
+	char                  path[PATH_MAX];
+	const char           *vfs;
+	struct lockfs_fs_info fi;
 
 	if (sq_resolved(file, path, sizeof(path)) != 0)
 		snprintf(path, sizeof(path), "%s", file);
@@ -145,9 +145,10 @@ lockfs_sqlite_open(const char *file, int flags, sqlite3 **db,
 		*why = "sqlite has no \"unix\" VFS to open it with";
 		return SQLITE_CANTOPEN;
 	}
-	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-		*why = S_ISLNK(st.st_mode) ? "it is a symbolic link" :
-		    S_ISDIR(st.st_mode) ? "it is a directory" :
+	if (lockfs_fs_info_at(LOCKFS_FS_CWD, path, 0, &fi) == 0 &&
+	    fi.type != LOCKFS_FS_FILE) {
+		*why = fi.type == LOCKFS_FS_SYMLINK ? "it is a symbolic link" :
+		    fi.type == LOCKFS_FS_DIRECTORY ? "it is a directory" :
 		    "it is not a regular file";
 		return SQLITE_CANTOPEN;
 	}
@@ -279,8 +280,8 @@ struct sq_kept {
 	sqlite3        *db;
 	sqlite3_stmt   *st[SQ_NSTMT];
 	char           *file;           /* the name it was opened by */
-	dev_t           dev;            /* the file it has open */
-	ino_t           ino;
+	unsigned long long dev;         /* the file it has open */
+	unsigned long long ino;
 	struct sq_creds cr;             /* whose it is */
 	int             readonly;       /* sqlite opened it read-only */
 	double          used;           /* put back at (lockfs_now) */
@@ -302,10 +303,12 @@ kept_forget_in_child(void)
 	kept_n = 0;
 }
 
-/* Registers kept_forget_in_child, once. */
+/* Registers kept_forget_in_child, once.  (Where there is no fork,
+ * pthread_atfork may be a macro that registers nothing: mingw-w64's.) */
 static void
 kept_init(void)
 {
+	(void)kept_forget_in_child;
 	pthread_atfork(NULL, NULL, kept_forget_in_child);
 }
 
@@ -401,7 +404,7 @@ creds_get(struct sq_creds *cr)
 		uid_t u;
 		gid_t g;
 
-		if ((n = getgroups(0, NULL)) <= 0 ||
+		if ((n = lockfs_os_files_creds(&u, &g, NULL, 0)) <= 0 ||
 		    (cr->groups = malloc((size_t)n * sizeof(gid_t))) == NULL)
 			return -1;
 		n = lockfs_os_files_creds(&u, &g, cr->groups, n);
@@ -439,13 +442,14 @@ creds_same(const struct sq_creds *a, const struct sq_creds *b)
 /* Takes out of the list the connection to file (st: what is at its name
  * now) of cr's credentials, or NULL. */
 static struct sq_kept *
-kept_take(const char *file, const struct stat *st, const struct sq_creds *cr)
+kept_take(const char *file, const struct lockfs_fs_info *st,
+    const struct sq_creds *cr)
 {
 	struct sq_kept *k;
 
 	pthread_mutex_lock(&kept_mu);
 	for (k = kept_head; k != NULL; k = k->next)
-		if (k->dev == st->st_dev && k->ino == st->st_ino &&
+		if (k->dev == st->dev && k->ino == st->ino &&
 		    creds_same(&k->cr, cr) && strcmp(k->file, file) == 0)
 			break;
 	if (k != NULL)
@@ -459,7 +463,7 @@ kept_take(const char *file, const struct stat *st, const struct sq_creds *cr)
  * nothing is there): a database replaced or deleted is let go at once,
  * not when unused for long. */
 static void
-kept_drop_stale(const char *file, const struct stat *st)
+kept_drop_stale(const char *file, const struct lockfs_fs_info *st)
 {
 	struct sq_kept *k, *next, *gone = NULL;
 
@@ -467,7 +471,7 @@ kept_drop_stale(const char *file, const struct stat *st)
 	for (k = kept_head; k != NULL; k = next) {
 		next = k->next;
 		if (strcmp(k->file, file) != 0 || (st != NULL &&
-		    k->dev == st->st_dev && k->ino == st->st_ino))
+		    k->dev == st->dev && k->ino == st->ino))
 			continue;
 		kept_unlink(k);
 		k->next = gone;
@@ -520,7 +524,7 @@ kept_allowed(const struct sq_kept *k)
  * file it has open) with cr's credentials, which it takes; NULL (and
  * nothing taken) when it cannot be kept. */
 static struct sq_kept *
-kept_new(sqlite3 *db, const char *file, const struct stat *st,
+kept_new(sqlite3 *db, const char *file, const struct lockfs_fs_info *st,
     struct sq_creds *cr)
 {
 	struct sq_kept *k;
@@ -533,8 +537,8 @@ kept_new(sqlite3 *db, const char *file, const struct stat *st,
 		return NULL;
 	}
 	k->db = db;
-	k->dev = st->st_dev;
-	k->ino = st->st_ino;
+	k->dev = st->dev;
+	k->ino = st->ino;
 	k->cr = *cr;
 	if (cr->groups == cr->inline_groups)
 		k->cr.groups = k->cr.inline_groups;
@@ -577,7 +581,7 @@ kept_put(struct sq_kept *k)
 struct sq {
 	sqlite3        *db;
 	struct sq_kept *k;         /* a kept connection (db is its), or NULL */
-	struct stat     st;        /* l->db looked at before the step ... */
+	struct lockfs_fs_info st;  /* l->db looked at before the step ... */
 	int             have_st;   /* ... when it could be */
 	int             fail;
 	int             busy_ok;   /* a try: busy at any step reads as held */
@@ -629,12 +633,12 @@ static int
 sq_connect(struct lockfs_lock *l, struct sq *q, int create,
     struct lockfs_err *err)
 {
-	struct sq_creds cr;
-	struct stat     after;
-	int             keep = 0;
+	struct sq_creds       cr;
+	struct lockfs_fs_info after;
+	int                   keep = 0;
 
 	lockfs_sqlite_vfs_clear();
-	q->have_st = lstat(l->db, &q->st) == 0;
+	q->have_st = lockfs_fs_info_at(LOCKFS_FS_CWD, l->db, 0, &q->st) == 0;
 	if (!q->have_st && (errno == ENOENT || errno == ENOTDIR)) {
 		if (keep_max > 0)
 			kept_drop_stale(l->db, NULL);   /* deleted */
@@ -643,7 +647,7 @@ sq_connect(struct lockfs_lock *l, struct sq *q, int create,
 			return 0;
 		}
 	}
-	if (keep_max > 0 && q->have_st && S_ISREG(q->st.st_mode) &&
+	if (keep_max > 0 && q->have_st && q->st.type == LOCKFS_FS_FILE &&
 	    creds_get(&cr) == 0) {
 		keep = 1;
 		if ((q->k = kept_take(l->db, &q->st, &cr)) != NULL &&
@@ -665,8 +669,9 @@ sq_connect(struct lockfs_lock *l, struct sq *q, int create,
 			creds_free(&cr);
 		return sq_fail(l, q, "cannot open", err);
 	}
-	if (keep && lstat(l->db, &after) == 0 && S_ISREG(after.st_mode) &&
-	    after.st_dev == q->st.st_dev && after.st_ino == q->st.st_ino)
+	if (keep && lockfs_fs_info_at(LOCKFS_FS_CWD, l->db, 0, &after) == 0 &&
+	    after.type == LOCKFS_FS_FILE && after.dev == q->st.dev &&
+	    after.ino == q->st.ino)
 		q->k = kept_new(q->db, l->db, &after, &cr);
 	if (keep)
 		creds_free(&cr);
@@ -847,11 +852,12 @@ out:
 
 /* Runs one query, a transaction of its own: 1, 0, or LB_ERROR; with
  * busy_ok (a try's look), a database still busy is LB_EALREADY.  *st
- * (when st is not NULL) is l->db as looked at before, st_nlink 0 when it
+ * (when st is not NULL) is l->db as looked at before, nlink 0 when it
  * could not be. */
 static int
 sqlite_query(struct lockfs_lock *l, enum sq_stmt which, char *out,
-    size_t size, int busy_ok, struct stat *st, struct lockfs_err *err)
+    size_t size, int busy_ok, struct lockfs_fs_info *st,
+    struct lockfs_err *err)
 {
 	struct sq q;
 	int       r;
@@ -870,21 +876,21 @@ sqlite_query(struct lockfs_lock *l, enum sq_stmt which, char *out,
 /* Whether a row naming us is proven ours (see the top of this file):
  * written through l, or in a database of the owner's uid that no group
  * or other user may write.  st: the database as the step looked at it
- * (st_nlink 0: look now). */
+ * (nlink 0: look now). */
 static int
-row_proven(struct lockfs_lock *l, const struct stat *st)
+row_proven(struct lockfs_lock *l, const struct lockfs_fs_info *st)
 {
-	struct stat now;
+	struct lockfs_fs_info now;
 
 	if (l->sqlite_row_ours)
 		return 1;
-	if (st == NULL || st->st_nlink == 0) {
-		if (lstat(l->db, &now) == -1)
+	if (st == NULL || st->nlink == 0) {
+		if (lockfs_fs_info_at(LOCKFS_FS_CWD, l->db, 0, &now) == -1)
 			return 0;
 		st = &now;
 	}
-	return S_ISREG(st->st_mode) && st->st_uid == l->owner.uid &&
-	    (st->st_mode & (S_IWGRP | S_IWOTH)) == 0;
+	return st->type == LOCKFS_FS_FILE && st->uid == l->owner.uid &&
+	    (st->perm & (LOCKFS_FS_WGROUP | LOCKFS_FS_WOTHER)) == 0;
 }
 
 /* Records that a row under our name is not proven ours: code. */
@@ -990,9 +996,9 @@ sqlite_is_locked(struct lockfs_lock *l, struct lockfs_err *err)
 static int
 sqlite_i_am_locking(struct lockfs_lock *l, struct lockfs_err *err)
 {
-	struct stat st;
-	char        mine[4] = "";
-	int         r = look_result(sqlite_query(l, SQ_LOOK, mine,
+	struct lockfs_fs_info st;
+	char                  mine[4] = "";
+	int                   r = look_result(sqlite_query(l, SQ_LOOK, mine,
 	    sizeof(mine), 0, &st, err), mine);
 
 	if (r == 1)

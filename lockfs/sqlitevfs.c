@@ -37,8 +37,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "fs.h"
 #include "lockfs.h"
 
 #define VFS_NAME "lockbroker-unix"
@@ -76,9 +76,9 @@ refuse(const char *name, const char *fmt, ...)
 static uid_t
 database_owner(const char *name)
 {
-	char        db[PATH_MAX];
-	struct stat st;
-	int         n;
+	char                  db[PATH_MAX];
+	struct lockfs_fs_info fi;
+	int                   n;
 #if SQLITE_VERSION_NUMBER >= 3031000
 	const char *p = sqlite3_filename_database(name);
 
@@ -90,26 +90,28 @@ database_owner(const char *name)
 		len -= 8;
 	n = snprintf(db, sizeof(db), "%.*s", (int)len, name);
 #endif
-	if (n < 0 || (size_t)n >= sizeof(db) || lstat(db, &st) == -1 ||
-	    !S_ISREG(st.st_mode))
+	if (n < 0 || (size_t)n >= sizeof(db) ||
+	    lockfs_fs_info_at(LOCKFS_FS_CWD, db, 0, &fi) == -1 ||
+	    fi.type != LOCKFS_FS_FILE)
 		return (uid_t)-1;
-	return st.st_uid;
+	return fi.uid;
 }
 
-/* Judges what is at a journal's name (st): 0 when sqlite may use it,
+/* Judges what is at a journal's name (fi): 0 when sqlite may use it,
  * else SQLITE_CANTOPEN with the reason recorded. */
 static int
-judge(const char *name, const struct stat *st, uid_t db_uid, uid_t self)
+judge(const char *name, const struct lockfs_fs_info *fi, uid_t db_uid,
+    uid_t self)
 {
-	if (!S_ISREG(st->st_mode))
+	if (fi->type != LOCKFS_FS_FILE)
 		return refuse(name, "is not a regular file: not a journal of "
 		    "this lock database");
-	if (st->st_uid != db_uid && st->st_uid != self)
+	if (fi->uid != db_uid && fi->uid != self)
 		return refuse(name, "is a file of uid %ld, neither the lock "
 		    "database's owner (uid %ld) nor this user (uid %ld): a "
 		    "journal planted beside it, which would be rolled back "
 		    "into it; refused (remove it to use the database)",
-		    (long)st->st_uid, (long)db_uid, (long)self);
+		    (long)fi->uid, (long)db_uid, (long)self);
 	return 0;
 }
 
@@ -120,9 +122,9 @@ static int
 vfs_open(sqlite3_vfs *self_vfs, const char *name, sqlite3_file *file,
     int flags, int *out_flags)
 {
-	struct stat before, after;
-	uid_t       db_uid, self;
-	int         had, rc;
+	struct lockfs_fs_info before, after;
+	uid_t                 db_uid, self;
+	int                   had, rc;
 
 	(void)self_vfs;
 	if (name == NULL || !(flags & (SQLITE_OPEN_MAIN_JOURNAL |
@@ -138,17 +140,17 @@ vfs_open(sqlite3_vfs *self_vfs, const char *name, sqlite3_file *file,
 	 * attached to others) is not named after a database. */
 	db_uid = flags & SQLITE_OPEN_MAIN_JOURNAL ? database_owner(name) :
 	    (uid_t)-1;
-	had = lstat(name, &before) == 0;
+	had = lockfs_fs_info_at(LOCKFS_FS_CWD, name, 0, &before) == 0;
 	if (had && (rc = judge(name, &before, db_uid, self)) != 0)
 		return rc;
 	if ((rc = unix_vfs->xOpen(unix_vfs, name, file, flags, out_flags)) !=
 	    SQLITE_OK)
 		return rc;
-	if (lstat(name, &after) == -1)
+	if (lockfs_fs_info_at(LOCKFS_FS_CWD, name, 0, &after) == -1)
 		rc = refuse(name, "went away while it was opened (errno "
 		    "%d)", errno);
-	else if (had && (after.st_dev != before.st_dev ||
-	    after.st_ino != before.st_ino))
+	else if (had && (after.dev != before.dev ||
+	    after.ino != before.ino))
 		rc = refuse(name, "was replaced while it was opened");
 	else
 		rc = judge(name, &after, db_uid, self);

@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -644,6 +645,35 @@ START_TEST(fs_dir_stream)
 }
 END_TEST
 
+/* The file-system credentials' groups, more than a caller's buffer
+ * holds: too many for max (EINVAL), all of them with room, and their
+ * number alone with max 0 (what a caller sizes its buffer by). */
+START_TEST(files_creds_many_groups)
+{
+	gid_t set[70], got[70], saved[70];
+	uid_t uid;
+	gid_t gid;
+	int   i, nsaved;
+
+	if (geteuid() != 0) {
+		printf("files_creds_many_groups: " TL_SKIP "needs root\n");
+		return;
+	}
+	ck_assert((nsaved = getgroups(70, saved)) >= 0);
+	for (i = 0; i < 70; i++)
+		set[i] = (gid_t)(5000 + i);
+	ck_assert_int_eq(setgroups(70, set), 0);
+	errno = 0;
+	ck_assert_int_eq(lockfs_os_files_creds(&uid, &gid, got, 64), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	ck_assert_int_eq(lockfs_os_files_creds(&uid, &gid, NULL, 0), 70);
+	ck_assert_int_eq(lockfs_os_files_creds(&uid, &gid, got, 70), 70);
+	ck_assert_int_eq(uid, 0);
+	ck_assert(memcmp(set, got, sizeof(set)) == 0);
+	ck_assert_int_eq(setgroups((size_t)nsaved, saved), 0);
+}
+END_TEST
+
 /* Who may make and remove names in a directory: its owner, and not
  * nobody in root's 0755 directory. */
 static void
@@ -991,6 +1021,7 @@ os_suite(void)
 	tcase_add_test(lockfs, fs_symlink_made_and_read);
 	tcase_add_test(lockfs, fs_write_read_rename);
 	tcase_add_test(lockfs, fs_dir_stream);
+	tcase_add_test(lockfs, files_creds_many_groups);
 	suite_add_tcase(s, lockfs);
 	tcase_add_test(daemon, fs_ids_switch_and_back);
 	tcase_add_test(daemon, fs_groups_per_thread);
