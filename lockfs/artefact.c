@@ -192,8 +192,8 @@ lockfs_read_regular(const char *file, char *buf, size_t size, uid_t *owner)
 	if (slash == NULL)
 		snprintf(dir, sizeof(dir), ".");
 	else
-		snprintf(dir, sizeof(dir), "%.*s", slash == file ? 1 :
-		    (int)(slash - file), file);
+		snprintf(dir, sizeof(dir), "%.*s",
+		    (int)lockfs_dir_len(file), file);
 	if ((dfd = lockfs_fs_open(LOCKFS_FS_CWD, dir, LOCKFS_FS_DIR |
 	    LOCKFS_FS_FOLLOW)) == -1 ||
 	    (fd = lockfs_fs_open(dfd, slash != NULL ? slash + 1 : file,

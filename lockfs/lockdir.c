@@ -135,8 +135,8 @@ lockfs_lockdir_empty(const char *file, struct lockfs_err *err)
 		    file);
 		goto out;
 	}
-	snprintf(dir, sizeof(dir), "%.*s", slash == file ? 1 :
-	    (int)(slash - file), file);
+	snprintf(dir, sizeof(dir), "%.*s",
+	    (int)lockfs_dir_len(file), file);
 	if ((dfd = lockfs_fs_open(LOCKFS_FS_CWD, dir, LOCKFS_FS_DIR |
 	    LOCKFS_FS_FOLLOW)) == -1 ||
 	    lockfs_fs_info_at(dfd, slash + 1, 0, &st) == -1) {

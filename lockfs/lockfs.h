@@ -76,6 +76,7 @@ struct lockfs_holder {
 
 /* path.c */
 int   lockfs_abspath(const char *path, char *out, size_t size);
+size_t lockfs_dir_len(const char *file);
 int   lockfs_init(struct lockfs_lock *l, const char *path, unsigned method,
           pid_t tid, struct lockfs_err *err);
 int   lockfs_init_as(struct lockfs_lock *l, const char *path,

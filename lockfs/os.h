@@ -140,6 +140,37 @@ int   lockfs_os_files_access(const char *file, int mode);
 int   lockfs_os_reopen(int fd, int flags);
 
 /*
+ * Paths.  lockfs's absolute paths have '/' as their one separator on
+ * every system (Windows takes '/' as well as '\'), and a root that the
+ * normalisation of path.c keeps as it is.
+ *
+ * lockfs_os_path_join: path made absolute as this system does, without
+ * normalising it, into out: on Unix joined to the working directory
+ * unless it starts with '/'; on Windows as GetFullPathNameW does (and
+ * so Python's os.path.abspath): a drive ("C:\d\f", "C:/d/f"), the
+ * drive's own working directory for "C:f", the current drive for
+ * "\d\f", a UNC path ("\\server\share\d\f"), '\' turned into
+ * '/'.  *root is the length of out's root ("" or, for POSIX's "//", "/";
+ * "C:"; "//server/share"): the components after it are what path.c
+ * normalises.  0, or -1 with errno ENAMETOOLONG, an errno of the working
+ * directory, or EINVAL when path cannot name a lock's file, with *why
+ * saying why (Windows: a device's or the native namespace's prefix such
+ * as "\\.\" or "\\?\", a device's name such as NUL or CON, a
+ * separator at the end, a character Windows names cannot hold, a UNC
+ * path without its share).
+ */
+int   lockfs_os_path_join(const char *path, char *out, size_t size,
+          size_t *root, const char **why);
+
+/*
+ * lockfs_os_path_root: the length of the root of abs (an absolute path
+ * as path.c leaves it), its separator included: the part of a file's
+ * directory that keeps its separator when the file's name is cut off
+ * ("/", "C:/", "//server/share/").
+ */
+size_t lockfs_os_path_root(const char *abs);
+
+/*
  * lockfs_os_rename_noreplace: renames from to to (paths), at once and only
  * when nothing is at to: 0, or -1 with errno: EEXIST (or ENOTEMPTY) when
  * to exists; EINVAL or ENOSYS when the OS or file system cannot rename so

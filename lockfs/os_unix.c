@@ -234,6 +234,42 @@ lockfs_os_reopen(int fd, int flags)
 	return open(proc, flags);
 }
 
+/* lockfs_os_path_join: see os.h.  getcwd(3) for a relative path only;
+ * POSIX leaves a leading "//" (not "///") to the system, and Python
+ * keeps it: it is then the root.  Every path names a file here. */
+int
+lockfs_os_path_join(const char *path, char *out, size_t size, size_t *root,
+    const char **why)
+{
+	char cwd[PATH_MAX];
+	int  r;
+
+	*why = NULL;
+	*root = 0;
+	if (*path == '/') {
+		r = snprintf(out, size, "%s", path);
+		if (path[1] == '/' && path[2] != '/')
+			*root = 1;
+	} else {
+		if (getcwd(cwd, sizeof(cwd)) == NULL)
+			return -1;
+		r = snprintf(out, size, "%s/%s", cwd, path);
+	}
+	if (r < 0 || (size_t)r >= size) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+/* lockfs_os_path_root: see os.h.  "/". */
+size_t
+lockfs_os_path_root(const char *abs)
+{
+	(void)abs;
+	return 1;
+}
+
 /* lockfs_os_rename_noreplace: see os.h.  renameat2(2), Linux 3.15 on;
  * EINVAL from file systems without RENAME_NOREPLACE. */
 int

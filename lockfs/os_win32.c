@@ -250,6 +250,167 @@ lockfs_os_reopen(int fd, int flags)
 	return -1;
 }
 
+/* Whether c separates a Windows path's components. */
+static int
+is_sep(char c)
+{
+	return c == '/' || c == '\\';
+}
+
+/* Whether c is a drive's letter. */
+static int
+is_drive(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
+/*
+ * Whether the len bytes at name (one component) are a DOS device's name,
+ * which Win32 opens as the device wherever the path puts it: CON, PRN,
+ * AUX, NUL, COM1 to COM9, LPT1 to LPT9, CONIN$, CONOUT$, any case, also
+ * followed by an extension or by spaces.
+ */
+static int
+device_name(const char *name, size_t len)
+{
+	static const char *const dev[] = {
+		"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$",
+	};
+	size_t stem = 0, i;
+
+	while (stem < len && name[stem] != '.')
+		stem++;
+	while (stem > 0 && name[stem - 1] == ' ')
+		stem--;
+	for (i = 0; i < sizeof(dev) / sizeof(dev[0]); i++)
+		if (strlen(dev[i]) == stem &&
+		    _strnicmp(name, dev[i], stem) == 0)
+			return 1;
+	return stem == 4 && (_strnicmp(name, "COM", 3) == 0 ||
+	    _strnicmp(name, "LPT", 3) == 0) && name[3] >= '1' &&
+	    name[3] <= '9';
+}
+
+/* The length of the UNC root "//server/share" at the start of p (either
+ * separator), or 0 when p does not start with one that names a file
+ * beyond it. */
+static size_t
+unc_root(const char *p)
+{
+	size_t n = 2, server, share;
+
+	if (!is_sep(p[0]) || !is_sep(p[1]))
+		return 0;
+	for (server = n; p[n] != '\0' && !is_sep(p[n]); n++)
+		;
+	if (n == server || p[n] == '\0')
+		return 0;
+	for (share = ++n; p[n] != '\0' && !is_sep(p[n]); n++)
+		;
+	if (n == share || p[n] == '\0' || p[n + 1] == '\0')
+		return 0;
+	return n;
+}
+
+/*
+ * lockfs_os_path_join: see os.h.  What Win32 would open as something
+ * else than a file at that path is refused first (a device's or the
+ * native namespace's prefix, a stream's name after ':', a character
+ * names cannot hold, a separator at the end: GetFullPathNameW would drop
+ * or keep them where Python's lockfile would then make PATH.lock
+ * somewhere else or nowhere); then GetFullPathNameW (what Python's
+ * os.path.abspath calls: the drive's working directory for "C:f", the
+ * current drive for "\d\f"), '\' turned into '/', and a device's name
+ * (NUL, CON: GetFullPathNameW gives them as "\\.\NUL") refused.
+ */
+int
+lockfs_os_path_join(const char *path, char *out, size_t size, size_t *root,
+    const char **why)
+{
+	wchar_t     w[MAX_PATH * 4], full[MAX_PATH * 4];
+	const char *c, *base;
+	size_t      len = strlen(path), n;
+	DWORD       got;
+
+	*why = NULL;
+	*root = 0;
+	errno = EINVAL;
+	if ((is_sep(path[0]) && is_sep(path[1]) && (path[2] == '.' ||
+	    path[2] == '?') && (is_sep(path[3]) || path[3] == '\0')) ||
+	    strncmp(path, "\\??\\", 4) == 0) {
+		*why = "a device's or the native namespace's path (\\\\.\\, "
+		    "\\\\?\\ or \\??\\), not a file's";
+		return -1;
+	}
+	if (len == 0 || is_sep(path[len - 1])) {
+		*why = "it ends in a separator, naming no file";
+		return -1;
+	}
+	for (c = path; *c != '\0'; c++) {
+		if ((unsigned char)*c < 32 || strchr("<>\"|?*", *c) != NULL) {
+			*why = "a character Windows names cannot hold "
+			    "(<>\"|?* or a control character)";
+			return -1;
+		}
+		if (*c == ':' && !(c == path + 1 && is_drive(path[0]))) {
+			*why = "':' only after a drive's letter (a stream's "
+			    "name is no lock's file)";
+			return -1;
+		}
+	}
+	if (is_sep(path[0]) && is_sep(path[1]) && unc_root(path) == 0) {
+		*why = "a UNC path names a file as \\\\SERVER\\SHARE\\FILE";
+		return -1;
+	}
+	if (wide_path(path, w, (int)(sizeof(w) / sizeof(w[0]))) == -1)
+		return -1;
+	got = GetFullPathNameW(w, sizeof(full) / sizeof(full[0]), full,
+	    NULL);
+	if (got == 0) {
+		errno = errno_of(GetLastError());
+		return -1;
+	}
+	if (got >= sizeof(full) / sizeof(full[0]) ||
+	    WideCharToMultiByte(CP_UTF8, 0, full, -1, out, (int)size, NULL,
+	    NULL) == 0) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	for (n = 0; out[n] != '\0'; n++)
+		if (out[n] == '\\')
+			out[n] = '/';
+	base = strrchr(out, '/');
+	base = base == NULL ? out : base + 1;
+	errno = EINVAL;
+	if (strncmp(out, "//./", 4) == 0 || strncmp(out, "//?/", 4) == 0 ||
+	    device_name(base, strlen(base))) {
+		*why = "a device's name (such as NUL, CON, COM1), not a "
+		    "file's";
+		return -1;
+	}
+	if (is_drive(out[0]) && out[1] == ':' && out[2] == '/')
+		*root = 2;
+	else if ((*root = unc_root(out)) == 0) {
+		*why = "neither on a drive nor UNC";
+		return -1;
+	}
+	return 0;
+}
+
+/* lockfs_os_path_root: see os.h.  "C:/", "//server/share/", else (not
+ * absolute) none. */
+size_t
+lockfs_os_path_root(const char *abs)
+{
+	size_t n;
+
+	if (is_drive(abs[0]) && abs[1] == ':')
+		return abs[2] == '/' ? 3 : 2;
+	if ((n = unc_root(abs)) != 0)
+		return n + 1;
+	return 0;
+}
+
 /* lockfs_os_rename_noreplace: see os.h.  MoveFileExW without
  * MOVEFILE_REPLACE_EXISTING fails when to exists, file or directory. */
 int

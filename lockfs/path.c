@@ -11,6 +11,7 @@
 
 #include "fs.h"
 #include "lockfs.h"
+#include "os.h"
 
 /* A copy of the first len bytes of s (len at most strlen(s)),
  * NUL-terminated, to free; NULL when out of memory (strndup(3), which
@@ -28,49 +29,32 @@ copy_prefix(const char *s, size_t len)
 }
 
 /*
- * lockfs_abspath: writes the absolute, normalised form of path into out, as
- * Python's os.path.abspath does: joined to the working directory when
- * relative, "." and empty components dropped, ".." removing the previous
- * component (lexically, symlinks are not resolved), no trailing slash.
- * Returns 0, or -1 with errno EINVAL (empty path), ENAMETOOLONG (result
- * does not fit in size) or the error of getcwd().
+ * abspath: lockfs_abspath, with *why saying why a path that cannot be a
+ * lock's is refused (errno EINVAL), NULL otherwise.
  */
-int
-lockfs_abspath(const char *path, char *out, size_t size)
+static int
+abspath(const char *path, char *out, size_t size, const char **why)
 {
-	char        cwd[PATH_MAX];
 	char        joined[PATH_MAX * 2 + 2];
 	const char *p, *end;
-	size_t      n = 0, root = 0, len;
-	int         r;
+	size_t      n, root, len;
 
+	*why = NULL;
 	if (path == NULL || *path == '\0' || size < 2) {
 		errno = EINVAL;
 		return -1;
 	}
-	if (*path == '/')
-		r = snprintf(joined, sizeof(joined), "%s", path);
-	else {
-		if (getcwd(cwd, sizeof(cwd)) == NULL)
-			return -1;
-		r = snprintf(joined, sizeof(joined), "%s/%s", cwd, path);
-	}
-	if (r < 0 || (size_t)r >= sizeof(joined)) {
+	if (lockfs_os_path_join(path, joined, sizeof(joined), &root,
+	    why) == -1)
+		return -1;
+	if (root + 2 > size) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-
-	/* POSIX leaves a leading "//" to the system, and Python keeps it. */
-	if (path[0] == '/' && path[1] == '/' && path[2] != '/') {
-		if (size < 3) {
-			errno = ENAMETOOLONG;
-			return -1;
-		}
-		out[n++] = '/';
-		root = 1;
-	}
+	memcpy(out, joined, root);
+	n = root;
 	out[n] = '\0';
-	for (p = joined; *p != '\0'; p = end) {
+	for (p = joined + root; *p != '\0'; p = end) {
 		while (*p == '/')
 			p++;
 		if (*p == '\0')
@@ -103,6 +87,45 @@ lockfs_abspath(const char *path, char *out, size_t size)
 		out[n] = '\0';
 	}
 	return 0;
+}
+
+/*
+ * lockfs_abspath: writes the absolute, normalised form of path into out, as
+ * Python's os.path.abspath does: made absolute as the system does
+ * (lockfs_os_path_join: the working directory; on Windows a drive's, the
+ * current drive, UNC paths), "." and empty components dropped, ".."
+ * removing the previous component (lexically, symlinks are not resolved;
+ * never the root), no trailing slash, '/' the one separator (on Windows
+ * too, where Python's has '\'; the same files).  Returns 0, or -1 with
+ * errno EINVAL (empty path; on Windows a path that cannot name a lock's
+ * file: os.h), ENAMETOOLONG (result does not fit in size) or the error of
+ * getcwd().
+ */
+int
+lockfs_abspath(const char *path, char *out, size_t size)
+{
+	const char *why;
+
+	return abspath(path, out, size, &why);
+}
+
+/*
+ * lockfs_dir_len: the length of the directory part of file (a path with
+ * '/' separators): up to its last '/', which is kept when it ends the
+ * root ("/", "C:/", "//server/share/"); 0 when file has no '/'.
+ */
+size_t
+lockfs_dir_len(const char *file)
+{
+	const char *slash = strrchr(file, '/');
+	size_t      len;
+
+	if (slash == NULL)
+		return 0;
+	len = (size_t)(slash - file) + 1;
+	if (len > lockfs_os_path_root(file))
+		len--;
+	return len;
 }
 
 /*
@@ -152,7 +175,7 @@ lockfs_init_as(struct lockfs_lock *l, const char *path, unsigned method,
     pid_t tid, const struct lockfs_owner *owner, struct lockfs_err *err)
 {
 	char        abs[PATH_MAX], db[PATH_MAX];
-	const char *base;
+	const char *base, *why;
 	size_t      dirlen;
 	int         r;
 
@@ -171,8 +194,13 @@ lockfs_init_as(struct lockfs_lock *l, const char *path, unsigned method,
 		goto out;
 	}
 	/* Room for ".lock" and for a unique name beside it. */
-	if (lockfs_abspath(path, abs, sizeof(abs) - 5) == -1) {
-		r = lockfs_fail(err, LB_EINVAL, errno, "lock path %s", path);
+	if (abspath(path, abs, sizeof(abs) - 5, &why) == -1) {
+		if (why != NULL)
+			r = lockfs_fail(err, LB_EINVAL, 0, "lock path %s: %s",
+			    path, why);
+		else
+			r = lockfs_fail(err, LB_EINVAL, errno, "lock path %s",
+			    path);
 		goto out;
 	}
 	base = strrchr(abs, '/') + 1;
@@ -181,9 +209,7 @@ lockfs_init_as(struct lockfs_lock *l, const char *path, unsigned method,
 		r = lockfs_fail(err, LB_EINVAL, errno, "lock path %s", path);
 		goto out;
 	}
-	dirlen = (size_t)(base - abs);
-	if (dirlen > 1)
-		dirlen--;       /* drop the slash, but keep "/" itself */
+	dirlen = lockfs_dir_len(abs);
 
 	r = LB_ENOMEM;
 	if ((l->path = strdup(abs)) == NULL ||
@@ -243,17 +269,13 @@ int
 lockfs_names_make(struct lockfs_lock *l)
 {
 	char        name[PATH_MAX];
-	const char *base;
 	size_t      len, dirlen;
 	int         r = -1;
 
 	if (l->lock_file != NULL)
 		return 0;
 	len = strlen(l->path);
-	base = strrchr(l->path, '/') + 1;
-	dirlen = (size_t)(base - l->path);
-	if (dirlen > 1)
-		dirlen--;       /* drop the slash, but keep "/" itself */
+	dirlen = lockfs_dir_len(l->path);
 	if ((l->lock_file = malloc(len + 6)) == NULL)
 		goto out;
 	memcpy(l->lock_file, l->path, len + 1);

@@ -102,8 +102,8 @@ sq_resolved(const char *file, char *path, size_t size)
 	if (slash == NULL)
 		snprintf(dir, sizeof(dir), ".");
 	else
-		snprintf(dir, sizeof(dir), "%.*s", slash == file ? 1 :
-		    (int)(slash - file), file);
+		snprintf(dir, sizeof(dir), "%.*s",
+		    (int)lockfs_dir_len(file), file);
 	if (slash != NULL)
 		name = slash + 1;
 	if (*name == '\0' || lockfs_fs_realpath(dir, real) == -1)

@@ -23,12 +23,18 @@
  * READY" (it takes the lock on PATH), which then makes the file READY and
  * waits to be ended.
  *
- * Lock paths are given rooted on the current drive ("/dir/...", the
- * working directory on the drive of the test's directory): lockfs's
- * paths (path.c, lockfile's os.path.abspath) know no drive letters yet.
- * Wine reads a rooted path as a Unix path, which is the same file only on
- * its drive Z: (the Unix root): the test's directory is made in the
- * working directory (on Z: under make check) unless TMPDIR says where.
+ * Lock paths (path.c, as Python's os.path.abspath on Windows): each
+ * spelling (drives, '\' and '/', drive-relative, rooted on the current
+ * drive, relative, UNC) gives the absolute path and lock file expected,
+ * what cannot be a lock's path is refused with the reason, and a lock
+ * held through one spelling excludes every other.
+ *
+ * The methods' tests give lock paths rooted on the current drive
+ * ("/dir/...", the working directory on the drive of the test's
+ * directory).  Wine reads a rooted path as a Unix path, which is the same
+ * file only on its drive Z: (the Unix root): the test's directory is made
+ * in the working directory (on Z: under make check) unless TMPDIR says
+ * where.
  */
 #include <windows.h>
 
@@ -975,6 +981,253 @@ hold_lock(const char *method, const char *path, const char *ready)
 		Sleep(INFINITE);
 }
 
+/* ------------------------------------------------------------------ */
+/* Lock paths.                                                          */
+
+/* path's absolute form is want. */
+static void
+assert_abs(const char *path, const char *want)
+{
+	char out[PATH_MAX];
+
+	ck_assert_msg(lockfs_abspath(path, out, sizeof(out)) == 0, "%s: %s",
+	    path, strerror(errno));
+	ck_assert_msg(strcmp(out, want) == 0, "%s gives %s, not %s", path,
+	    out, want);
+}
+
+/* Into out, the working directory as lockfs spells it ("Z:/a/b"). */
+static void
+cwd_slashed(char *out, size_t size)
+{
+	DWORD n = GetCurrentDirectoryA((DWORD)size, out);
+	char *c;
+
+	ck_assert(n > 3 && n < size);
+	for (c = out; *c != '\0'; c++)
+		if (*c == '\\')
+			*c = '/';
+	if (out[n - 1] == '/')
+		out[n - 1] = '\0';
+}
+
+/* Leaves the test's directory dir, for the drive's root, and removes
+ * it. */
+static void
+place_leave(const char *dir)
+{
+	char root[4];
+
+	snprintf(root, sizeof(root), "%.2s\\", dir);
+	ck_assert(SetCurrentDirectoryA(root));
+	tl_place_remove(dir);
+}
+
+/* Each spelling of a Windows path has the absolute form Python's
+ * os.path.abspath gives it, '/' its separator: a drive with '\' or '/',
+ * "." and ".." and doubled separators dropped (never above the root), a
+ * drive-relative path (the current drive's working directory; another
+ * drive's root when it has none), a path rooted on the current drive, a
+ * relative one, UNC paths (".." never above the share). */
+START_TEST(path_forms)
+{
+	struct tl_place p;
+	char            cwd[PATH_MAX], in[PATH_MAX], want[PATH_MAX];
+
+	tl_place_make(&p, "x");
+	ck_assert(SetCurrentDirectoryA(p.dir));
+	cwd_slashed(cwd, sizeof(cwd));
+	assert_abs("C:\\dir\\f", "C:/dir/f");
+	assert_abs("C:/dir/f", "C:/dir/f");
+	assert_abs("C:\\dir/.\\sub\\..\\\\f", "C:/dir/f");
+	assert_abs("C:\\..\\f", "C:/f");
+	snprintf(in, sizeof(in), "%c:f", cwd[0]);
+	snprintf(want, sizeof(want), "%s/f", cwd);
+	assert_abs(in, want);
+	snprintf(in, sizeof(in), "%c:sub\\..\\f", cwd[0]);
+	assert_abs(in, want);
+	assert_abs(cwd[0] == 'C' ? "D:f" : "C:f", cwd[0] == 'C' ? "D:/f" :
+	    "C:/f");
+	snprintf(want, sizeof(want), "%c:/dir/f", cwd[0]);
+	assert_abs("\\dir\\f", want);
+	assert_abs("\\dir\\.\\f", want);
+	snprintf(want, sizeof(want), "%s/f", cwd);
+	assert_abs("f", want);
+	assert_abs(".\\sub\\..\\f", want);
+	assert_abs("\\\\server\\share\\dir\\f", "//server/share/dir/f");
+	assert_abs("//server/share/dir/../f", "//server/share/f");
+	assert_abs("\\\\server\\share\\..\\..\\f", "//server/share/f");
+	place_leave(p.dir);
+}
+END_TEST
+
+/* A lock's file is PATH.lock beside PATH, its directory PATH's (the root
+ * keeping its separator: "C:/", "//server/share/"), its unique name in
+ * that directory (link) or in PATH.lock (mkdir). */
+START_TEST(path_lock_names)
+{
+	static const struct {
+		const char *path, *abs, *dir;
+	} t[] = {
+		{ "C:\\f", "C:/f", "C:/" },
+		{ "C:/d\\f", "C:/d/f", "C:/d" },
+		{ "C:\\d\\e\\..\\f", "C:/d/f", "C:/d" },
+		{ "\\\\s\\sh\\f", "//s/sh/f", "//s/sh/" },
+		{ "//s/sh/d/f", "//s/sh/d/f", "//s/sh/d" },
+	};
+	struct lockfs_lock l;
+	struct lockfs_err  err;
+	char               want[PATH_MAX];
+	const char        *udir;
+	size_t             i, m;
+
+	for (m = 0; m < sizeof(methods) / sizeof(methods[0]); m++)
+		for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+			ck_assert_msg(lockfs_init(&l, t[i].path, methods[m], 0,
+			    &err) == 0, "%s: %s", t[i].path, err.msg);
+			ck_assert_str_eq(l.path, t[i].abs);
+			ck_assert_str_eq(l.dir, t[i].dir);
+			snprintf(want, sizeof(want), "%s.lock", t[i].abs);
+			ck_assert_str_eq(l.lock_file, want);
+			ck_assert_uint_eq(lockfs_dir_len(l.lock_file),
+			    strlen(t[i].dir));
+			/* link: beside the lock file; mkdir: in it. */
+			udir = methods[m] == LB_LINK ? l.dir : l.lock_file;
+			ck_assert_uint_eq(lockfs_dir_len(l.unique),
+			    strlen(udir));
+			ck_assert(strncmp(l.unique, udir, strlen(udir)) == 0);
+			lockfs_fini(&l);
+		}
+}
+END_TEST
+
+/* What cannot be a lock's path is refused, LB_EINVAL with the path and
+ * the reason: device and native paths, devices' names, a separator at
+ * the end, a stream's name, characters names cannot hold, UNC paths
+ * without a share or a name. */
+START_TEST(path_refused)
+{
+	static const struct {
+		const char *path, *why;
+	} t[] = {
+		{ "\\\\.\\C:\\f", "device" },
+		{ "\\\\?\\C:\\f", "native" },
+		{ "//./pipe/x", "device" },
+		{ "\\\\?\\UNC\\s\\sh\\f", "native" },
+		{ "\\??\\C:\\f", "native" },
+		{ "NUL", "device's name" },
+		{ "con", "device's name" },
+		{ "C:\\d\\CON.txt", "device's name" },
+		{ "C:\\d\\lpt1", "device's name" },
+		{ "C:\\d\\nul ", "device's name" },
+		{ "C:\\d\\f\\", "separator" },
+		{ "C:/d/f/", "separator" },
+		{ "C:\\", "separator" },
+		{ "\\\\server", "UNC" },
+		{ "\\\\server\\share", "UNC" },
+		{ "\\\\server\\share\\", "separator" },
+		{ "\\\\\\share\\f", "UNC" },
+		{ "C:\\d\\f:s", "stream" },
+		{ "C:\\d\\f?", "character" },
+		{ "C:\\d\\f*", "character" },
+		{ "C:\\d\\f\t", "character" },
+	};
+	struct lockfs_lock l;
+	struct lockfs_err  err;
+	char               out[PATH_MAX];
+	size_t             i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		errno = 0;
+		ck_assert_msg(lockfs_abspath(t[i].path, out, sizeof(out)) ==
+		    -1, "%s taken as %s", t[i].path, out);
+		ck_assert_int_eq(errno, EINVAL);
+		ck_assert_int_eq(lockfs_init(&l, t[i].path, LB_LINK, 0, &err),
+		    LB_EINVAL);
+		ck_assert_msg(strstr(err.msg, t[i].path) != NULL &&
+		    strstr(err.msg, t[i].why) != NULL, "%s: \"%s\" does not "
+		    "say %s", t[i].path, err.msg, t[i].why);
+	}
+}
+END_TEST
+
+/* A lock held by another process through one spelling of its path
+ * excludes every other spelling of it (the same PATH.lock): drive and
+ * '\', drive and '/', relative, drive-relative, rooted on the current
+ * drive, with "." and "..", and another case of its name; through one of
+ * them it is broken once its holder is ended, taken, and released
+ * through another, leaving nothing. */
+START_TEST(path_spellings_exclude)
+{
+	struct lockfs_lock l;
+	struct lockfs_err  err;
+	struct tl_place    p;
+	char               abs[PATH_MAX], want[PATH_MAX], ready[PATH_MAX];
+	char               sp[8][PATH_MAX], args[3 * PATH_MAX], *c;
+	double             until;
+	pid_t              pid;
+	size_t             i, n = sizeof(sp) / sizeof(sp[0]);
+
+	tl_place_make(&p, "x");
+	ck_assert(SetCurrentDirectoryA(p.dir));
+	ck_assert_int_eq(lockfs_abspath(p.path, abs, sizeof(abs)), 0);
+	ck_assert(abs[1] == ':' && abs[2] == '/');
+	snprintf(want, sizeof(want), "%s.lock", abs);
+	snprintf(sp[0], PATH_MAX, "%s", p.path);
+	snprintf(sp[1], PATH_MAX, "%s", abs);
+	snprintf(sp[2], PATH_MAX, "x");
+	snprintf(sp[3], PATH_MAX, "%c:x", abs[0]);
+	snprintf(sp[4], PATH_MAX, "%s", abs + 2);
+	for (c = sp[4]; *c != '\0'; c++)
+		if (*c == '/')
+			*c = '\\';
+	snprintf(sp[5], PATH_MAX, "%s\\sub\\..\\.\\\\x", p.dir);
+	snprintf(sp[6], PATH_MAX, ".\\x");
+	snprintf(sp[7], PATH_MAX, "%s\\X", p.dir);      /* another case */
+	for (i = 0; i < n - 1; i++) {
+		ck_assert_int_eq(lockfs_init(&l, sp[i], methods[_i], 0, &err),
+		    0);
+		ck_assert_msg(strcmp(l.lock_file, want) == 0, "%s: %s, not %s",
+		    sp[i], l.lock_file, want);
+		lockfs_fini(&l);
+	}
+
+	snprintf(ready, sizeof(ready), "%s\\ready", tl_top);
+	DeleteFileA(ready);
+	snprintf(args, sizeof(args), "--hold-lock %u \"%s\" \"%s\"",
+	    methods[_i], sp[0], ready);
+	pid = tl_self_start(args);
+	for (until = tl_now() + 20; !tl_exists(ready) && tl_now() < until;)
+		tl_sleep(0.02);
+	ck_assert_msg(tl_exists(ready), "the child did not lock %s", sp[0]);
+	for (i = 0; i < n; i++) {
+		ck_assert_int_eq(lockfs_init(&l, sp[i], methods[_i], 0, &err),
+		    0);
+		ck_assert_msg(lockfs_try_acquire(&l, &err) == LB_EALREADY,
+		    "%s taken while another holds %s", sp[i], sp[0]);
+		lockfs_abandon(&l);
+		ck_assert_int_eq(lockfs_is_locked(&l, &err), 1);
+		ck_assert_int_eq(lockfs_i_am_locking(&l, &err), 0);
+		lockfs_fini(&l);
+	}
+	tl_kill(pid);
+	DeleteFileA(ready);
+	ck_assert_int_eq(lockfs_init(&l, sp[3], methods[_i], 0, &err), 0);
+	ck_assert_msg(lockfs_break_stale(&l, &err) == 1, "%s", err.msg);
+	lockfs_fini(&l);
+	ck_assert_int_eq(lockfs_init(&l, sp[2], methods[_i], 0, &err), 0);
+	ck_assert_msg(lockfs_try_acquire(&l, &err) == 0, "%s", err.msg);
+	assert_artefact(&l);
+	lockfs_fini(&l);
+	ck_assert_int_eq(lockfs_init(&l, sp[4], methods[_i], 0, &err), 0);
+	ck_assert_int_eq(lockfs_i_am_locking(&l, &err), 1);
+	ck_assert_msg(lockfs_release(&l, &err) == 0, "%s", err.msg);
+	lockfs_fini(&l);
+	ck_assert_int_eq(entries(p.dir, NULL, 0), 0);
+	place_leave(p.dir);
+}
+END_TEST
+
 /* The suite. */
 static Suite *
 lockfs_win_suite(void)
@@ -983,6 +1236,7 @@ lockfs_win_suite(void)
 	TCase *fs = tcase_create("fs");
 	TCase *dl = tcase_create("dirlock");
 	TCase *m = tcase_create("methods");
+	TCase *pa = tcase_create("paths");
 	int    n = sizeof(methods) / sizeof(methods[0]);
 
 	tcase_add_test(fs, fs_make_at_once);
@@ -1007,6 +1261,11 @@ lockfs_win_suite(void)
 	tcase_add_test(m, mkdir_dead_leftover_tidied);
 	tcase_add_test(m, method_unported);
 	suite_add_tcase(s, m);
+	tcase_add_test(pa, path_forms);
+	tcase_add_test(pa, path_lock_names);
+	tcase_add_test(pa, path_refused);
+	tcase_add_loop_test(pa, path_spellings_exclude, 0, n);
+	suite_add_tcase(s, pa);
 	return s;
 }
 
