@@ -221,7 +221,8 @@ int   lockfs_fs_close_written(int fd);
  * so that to is never missing to another process; a symbolic link at
  * either name is the link itself.  0, or -1 with errno (ENOENT: nothing
  * at from; EPERM or EACCES: may not replace to, a sticky directory's
- * name of another user, say).
+ * name of another user, say; EBUSY: another handle has the file at to
+ * open, which Windows replaces only where it has POSIX semantics).
  */
 int   lockfs_fs_rename_at(int at, const char *from, const char *to);
 

@@ -75,6 +75,7 @@
 #include <errno.h>
 #include <io.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -697,8 +698,9 @@ lockfs_fs_may_remove_in(const char *dir)
  * Reading, writing, renaming, symbolic links and directory streams (the
  * rest of fs.h): reading and writing through the C runtime's descriptor,
  * no reopening (ENOENT: the caller opens the name again and checks it),
- * directory streams through GetFileInformationByHandleEx; renames and
- * symbolic links not yet (ENOSYS).
+ * directory streams through GetFileInformationByHandleEx; renames that
+ * replace through NtSetInformationFile; symbolic links not yet
+ * (ENOSYS).
  */
 
 /* lockfs_fs_reopen: see fs.h.  Not offered: ENOENT. */
@@ -733,15 +735,122 @@ lockfs_fs_close_written(int fd)
 	return _close(fd);
 }
 
-/* lockfs_fs_rename_at: see fs.h. */
+/* What NtSetInformationFile's renames take (ntifs.h's
+ * FILE_RENAME_INFORMATION; the Ex class has flags where the older one
+ * has a BOOLEAN). */
+#define INFO_RENAME            10
+#define INFO_RENAME_EX         65
+#define RENAME_REPLACE         0x1
+#define RENAME_POSIX           0x2
+struct info_rename {
+	union {
+		BOOLEAN replace;
+		ULONG   flags;
+	} u;
+	HANDLE root;
+	ULONG  length;
+	WCHAR  name[WIDE_MAX];
+};
+
+/*
+ * lockfs_fs_rename_at: see fs.h.  from is opened (not followed) for
+ * DELETE and given its new name with NtSetInformationFile, to relative
+ * to at's handle (RootDirectory) as every step at a directory is, or, at
+ * LOCKFS_FS_CWD, a Win32 path: first with POSIX semantics
+ * (FileRenameInformationEx, REPLACE_IF_EXISTS | POSIX_SEMANTICS: Windows
+ * 10 1709 and later on NTFS; the name to is replaced at once even while
+ * another handle has the file there open), else Windows' classic one
+ * (FileRenameInformation, ReplaceIfExists: at once too, but refused
+ * while any handle is open on the file at to; wine 8.0 has only this
+ * one).  That refusal (STATUS_ACCESS_DENIED, as for a file one may not
+ * replace) is told apart by opening to for DELETE: when that succeeds,
+ * or fails for sharing, another handle is in the way, EBUSY (try again:
+ * a reader holds it for a few calls); else EACCES.
+ */
 int
 lockfs_fs_rename_at(int at, const char *from, const char *to)
 {
-	(void)at;
-	(void)from;
-	(void)to;
-	errno = ENOSYS;
-	return -1;
+	struct info_rename *ri;
+	UNICODE_STRING      us;
+	IO_STATUS_BLOCK     io;
+	HANDLE              h = NULL, t;
+	NTSTATUS            st;
+	const wchar_t      *name;
+	wchar_t             w[WIDE_MAX], *p;
+	size_t              len;
+	int                 converted = 0, r = -1, saved;
+
+	if ((ri = calloc(1, sizeof(*ri))) == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	if (wide(to, w) == -1)
+		goto out;
+	if (at == LOCKFS_FS_CWD) {
+		if ((st = RtlDosPathNameToNtPathName_U_WithStatus(w, &us, NULL,
+		    NULL)) != 0) {
+			errno = errno_of_status(st);
+			goto out;
+		}
+		converted = 1;
+		name = us.Buffer;
+		len = us.Length / sizeof(wchar_t);
+	} else {
+		if ((ri->root = handle_of(at)) == NULL)
+			goto out;
+		if (w[0] == L'\0' || wcschr(w, L'/') != NULL ||
+		    wcschr(w, L'\\') != NULL) {
+			errno = w[0] == L'\0' ? ENOENT : EINVAL;
+			goto out;
+		}
+		for (p = w; *p != L'\0'; p++)
+			;
+		name = w;
+		len = (size_t)(p - w);
+	}
+	if (len >= WIDE_MAX) {
+		errno = ENAMETOOLONG;
+		goto out;
+	}
+	memcpy(ri->name, name, len * sizeof(wchar_t));
+	ri->length = (ULONG)(len * sizeof(wchar_t));
+	if (nt_open(at, from, DELETE, DISP_OPEN, OPT_REPARSE_POINT, &h) == -1)
+		goto out;
+	ri->u.flags = RENAME_REPLACE | RENAME_POSIX;
+	st = NtSetInformationFile(h, &io, ri, (ULONG)(offsetof(struct
+	    info_rename, name) + ri->length),
+	    (FILE_INFORMATION_CLASS)INFO_RENAME_EX);
+	if (st == ST_INVALID_INFO_CLASS || st == ST_NOT_IMPLEMENTED ||
+	    st == ST_INVALID_PARAMETER || st == ST_NOT_SUPPORTED) {
+		ri->u.flags = 0;
+		ri->u.replace = TRUE;
+		st = NtSetInformationFile(h, &io, ri, (ULONG)(offsetof(struct
+		    info_rename, name) + ri->length),
+		    (FILE_INFORMATION_CLASS)INFO_RENAME);
+	}
+	if (st == ST_ACCESS_DENIED) {
+		if (nt_open(at, to, DELETE, DISP_OPEN, OPT_REPARSE_POINT,
+		    &t) == 0) {
+			CloseHandle(t);
+			errno = EBUSY;
+		} else if (errno != EBUSY)
+			errno = EACCES;
+		goto out;
+	}
+	if (st != 0) {
+		errno = errno_of_status(st);
+		goto out;
+	}
+	r = 0;
+out:
+	saved = errno;
+	if (h != NULL)
+		CloseHandle(h);
+	if (converted)
+		RtlFreeUnicodeString(&us);
+	free(ri);
+	errno = saved;
+	return r;
 }
 
 /* lockfs_fs_symlink: see fs.h. */

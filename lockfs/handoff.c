@@ -74,7 +74,6 @@
  * `from`'s.
  */
 #include <errno.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -461,86 +460,6 @@ out:
 	return r;
 }
 
-/* Records why the sqlite handoff failed: LB_EFAILED (sys_errno EBUSY when
- * the database was still busy). */
-static int
-sqlite_failed(const struct lockfs_lock *l, sqlite3 *db, const char *what,
-    struct lockfs_err *err)
-{
-	const char *refused = lockfs_sqlite_vfs_refused();
-	int         r;
-
-	r = lockfs_fail(err, LB_EFAILED, 0, "cannot hand %s over: %s "
-	    "sqlite database %s: %s", l->path, what, l->db,
-	    *refused != '\0' ? refused : db != NULL ? sqlite3_errmsg(db) :
-	    "out of memory");
-	if (db != NULL && (sqlite3_errcode(db) & 0xff) == SQLITE_BUSY &&
-	    err != NULL)
-		err->sys_errno = EBUSY; /* still busy: try again later */
-	return r;
-}
-
-/* The sqlite method: from's row becomes to's, in one transaction.  0,
- * LB_ENOTMINE (no row of from's), or LB_EFAILED; nothing changed unless 0.
- * Waits for other processes' steps as long as a release does
- * (lockfs_sqlite_step_ms). */
-static int
-handoff_sqlite(struct lockfs_lock *from, struct lockfs_lock *to,
-    struct lockfs_err *err)
-{
-	static const char sql[] = "UPDATE locks SET unique_name = ?3 "
-	    "WHERE lock_file = ?1 AND unique_name = ?2";
-	sqlite3_stmt *st = NULL;
-	sqlite3      *db = NULL;
-	const char   *why;
-	int           began = 0, r = 0;
-
-	if (lockfs_sqlite_open(from->db, SQLITE_OPEN_READWRITE, &db, &why) !=
-	    SQLITE_OK) {
-		r = db != NULL ? sqlite_failed(from, db, "cannot open", err) :
-		    lockfs_fail(err, LB_EFAILED, 0, "cannot hand %s over: "
-		    "cannot open sqlite database %s: %s", from->path,
-		    from->db, why);
-		goto out;
-	}
-	sqlite3_busy_timeout(db, lockfs_sqlite_step_ms());
-	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
-	    SQLITE_OK) {
-		r = sqlite_failed(from, db, "cannot begin in", err);
-		goto out;
-	}
-	began = 1;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_bind_text(st, 1, from->lock_file, -1, SQLITE_STATIC) !=
-	    SQLITE_OK ||
-	    sqlite3_bind_text(st, 2, from->unique, -1, SQLITE_STATIC) !=
-	    SQLITE_OK ||
-	    sqlite3_bind_text(st, 3, to->unique, -1, SQLITE_STATIC) !=
-	    SQLITE_OK ||
-	    sqlite3_step(st) != SQLITE_DONE) {
-		r = sqlite_failed(from, db, "cannot update", err);
-		goto out;
-	}
-	if (sqlite3_changes(db) == 0) {
-		r = lockfs_fail(err, LB_ENOTMINE, 0, "%s is not locked by the "
-		    "owner handing it over", from->path);
-		goto out;
-	}
-	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		r = sqlite_failed(from, db, "cannot commit in", err);
-		goto out;
-	}
-	began = 0;
-	from->sqlite_row_ours = 0;
-	to->sqlite_row_ours = 1;        /* written here, for to (sqlite.c) */
-out:
-	sqlite3_finalize(st);
-	if (began)
-		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-	sqlite3_close(db);
-	return r;
-}
-
 /* The identity of the file fi describes (struct lockfs_file_id). */
 static void
 file_id_of(const struct lockfs_fs_info *fi, struct lockfs_file_id *id)
@@ -638,7 +557,7 @@ lockfs_handoff_prepare(struct lockfs_lock *from, struct lockfs_lock *to,
 		r = prepare_mkdir(from, to, s, err);
 		break;
 	case LB_SQLITE:
-		r = handoff_sqlite(from, to, err);
+		r = lockfs_handoff_sqlite(from, to, err);
 		break;
 	default:
 		r = prepare_by_rename(from, to, s, &dir, err);
@@ -658,7 +577,10 @@ out:
  * s emptied.  0 (also when s has nothing pending), or LB_EFAILED with err
  * filled: the lock is still from's on disk (held all the same), to's
  * artefact still beside it, and s kept pending, to finish again later or
- * cancel.  Run with to's owner's credentials.  Does not block.
+ * cancel (errno EBUSY: another handle has the lock file open, which
+ * Windows' renames that replace refuse, fs.h: a reader's, for a few
+ * calls; again soon is likely to succeed).  Run with to's owner's
+ * credentials.  Does not block.
  */
 int
 lockfs_handoff_finish(struct lockfs_swap *s, struct lockfs_err *err)
@@ -723,19 +645,32 @@ lockfs_handoff_cancel(struct lockfs_swap *s)
  * handed over (`from` still holds it, temporaries removed), also when the
  * directory's lock stays taken (lockfs_handoff_wait).  err says why.
  * Blocks while a breaker or another handoff in the directory holds its
- * lock (up to lockfs_handoff_wait), and, for sqlite, on a busy database
- * (as long as a release: lockfs_sqlite_step_ms).
+ * lock (up to lockfs_handoff_wait), while the last step is refused for
+ * a reader's sake (EBUSY: Windows replaces no name another handle has
+ * open; up to lockfs_handoff_wait again), and, for sqlite, on a busy
+ * database (as long as a release: lockfs_sqlite_step_ms).
  */
 int
 lockfs_handoff(struct lockfs_lock *from, struct lockfs_lock *to,
     struct lockfs_err *err)
 {
+	struct timespec    pause = { 0, 100000 };  /* 0.1 ms, up to 10 ms */
 	struct lockfs_swap s;
+	double             deadline;
 	int                r;
 
-	if ((r = lockfs_handoff_prepare(from, to, &s, err)) == 0 &&
-	    (r = lockfs_handoff_finish(&s, err)) != 0)
+	if ((r = lockfs_handoff_prepare(from, to, &s, err)) != 0)
+		goto out;
+	deadline = lockfs_now() + dir_wait_s;
+	while ((r = lockfs_handoff_finish(&s, err)) != 0 && errno == EBUSY &&
+	    lockfs_now() < deadline) {
+		nanosleep(&pause, NULL);
+		if (pause.tv_nsec < 10000000)
+			pause.tv_nsec *= 2;
+	}
+	if (r != 0)
 		lockfs_handoff_cancel(&s);
+out:
 	return r;
 }
 

@@ -364,6 +364,10 @@ void  lockfs_handoff_cancel(struct lockfs_swap *s);
 int   lockfs_handoff_resume(struct lockfs_lock *to, const char *from_unique,
           pid_t from_pid, uid_t from_uid,
           const struct lockfs_file_id *from_id, struct lockfs_err *err);
+/* handoff_sqlite.c (unported_win32.c: LB_EFAILED): the sqlite method's
+ * handoff, in one transaction; as lockfs_handoff. */
+int   lockfs_handoff_sqlite(struct lockfs_lock *from, struct lockfs_lock *to,
+          struct lockfs_err *err);
 /* handoff.c: how long, for the whole process, a handoff waits for its
  * directory's lock (seconds; 0.2 unless set; 0: one try). */
 void  lockfs_handoff_wait(double s);

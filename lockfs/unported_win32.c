@@ -2,8 +2,9 @@
  * unported_win32.c: the methods lockfs does not take on Windows yet
  * (symlink, pidfile, sqlite: their files are not built there), each step
  * answering LB_EFAILED with the reason, so that the method table is
- * whole and a caller is told, never acted for in part.  The link and
- * mkdir methods are the real ones (link.c, mkdir.c).
+ * whole and a caller is told, never acted for in part; and the sqlite
+ * method's handoff.  The link and mkdir methods are the real ones
+ * (link.c, mkdir.c).
  */
 #include <errno.h>
 
@@ -57,3 +58,13 @@ const struct lockfs_ops lockfs_sqlite_ops = {
 	.holder = unported_holder,
 	.abandon = lockfs_abandon_nothing,
 };
+
+/* lockfs_handoff_sqlite: see lockfs.h.  LB_EFAILED: the sqlite method is
+ * not built here. */
+int
+lockfs_handoff_sqlite(struct lockfs_lock *from, struct lockfs_lock *to,
+    struct lockfs_err *err)
+{
+	(void)from;
+	return unported(to, err);
+}

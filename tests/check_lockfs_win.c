@@ -982,6 +982,380 @@ hold_lock(const char *method, const char *path, const char *ready)
 }
 
 /* ------------------------------------------------------------------ */
+/* Handoffs (link and mkdir).                                           */
+
+/* The handles of a test's handoffs on path: a (this process), b (a
+ * sleeper's, whose pid is kept to end it), for method. */
+struct pair {
+	struct lockfs_lock a, b;
+	pid_t              kid;
+};
+
+static void
+pair_make(struct pair *pr, const char *path, unsigned method)
+{
+	struct lockfs_owner o;
+	struct lockfs_err   err;
+
+	ck_assert_int_eq(lockfs_init(&pr->a, path, method, 0, &err), 0);
+	pr->kid = other_owner(&o);
+	ck_assert_msg(lockfs_init_for(&pr->b, path, method, &o, &err) == 0,
+	    "%s", err.msg);
+}
+
+static void
+pair_free(struct pair *pr)
+{
+	lockfs_fini(&pr->a);
+	lockfs_fini(&pr->b);
+	if (pr->kid != 0)
+		tl_kill(pr->kid);
+}
+
+/* Only l's traces are in l's directory: link: the lock file and l's
+ * unique file (two names of one file); mkdir: the lock directory
+ * holding l's marker alone. */
+static void
+assert_only(struct lockfs_lock *l)
+{
+	struct lockfs_err err;
+	char              name[300];
+
+	ck_assert_int_eq(lockfs_i_am_locking(l, &err), 1);
+	if (l->method == LB_LINK) {
+		ck_assert_int_eq(entries(l->dir, NULL, 0), 2);
+		ck_assert(tl_exists(l->unique));
+	} else {
+		ck_assert_int_eq(entries(l->dir, NULL, 0), 1);
+		ck_assert_int_eq(entries(l->lock_file, name, sizeof(name)), 1);
+		ck_assert_str_eq(name, strrchr(l->unique, '/') + 1);
+	}
+}
+
+/* A to B and back (lockfs_handoff): each time the next holder holds it
+ * and the previous does not, may not take nor release it, and its
+ * traces go with lockfs_abandon; the last release leaves nothing. */
+START_TEST(handoff_cycle)
+{
+	struct pair       pr;
+	struct lockfs_err err;
+	struct tl_place   p;
+	char              path[PATH_MAX];
+
+	tl_place_make(&p, "x");
+	lock_path(&p, path, sizeof(path));
+	pair_make(&pr, path, methods[_i]);
+	ck_assert_int_eq(lockfs_try_acquire(&pr.a, &err), 0);
+	assert_artefact(&pr.a);
+	ck_assert_msg(lockfs_handoff(&pr.a, &pr.b, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(lockfs_i_am_locking(&pr.a, &err), 0);
+	ck_assert_int_eq(lockfs_try_acquire(&pr.a, &err), LB_EALREADY);
+	ck_assert_int_eq(lockfs_release(&pr.a, &err), LB_ENOTMINE);
+	lockfs_abandon(&pr.a);
+	assert_only(&pr.b);
+	ck_assert_msg(lockfs_handoff(&pr.b, &pr.a, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(lockfs_i_am_locking(&pr.b, &err), 0);
+	lockfs_abandon(&pr.b);
+	assert_artefact(&pr.a);
+	ck_assert_int_eq(lockfs_release(&pr.a, &err), 0);
+	ck_assert_int_eq(entries(p.dir, NULL, 0), 0);
+	pair_free(&pr);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* Prepared and not finished, the lock is still A's (a third owner is
+ * refused); cancelled, A's as before with nothing of B's left; prepared
+ * again and finished, B's. */
+START_TEST(handoff_prepare_cancel_finish)
+{
+	struct pair         pr;
+	struct lockfs_lock  c;
+	struct lockfs_owner o;
+	struct lockfs_swap  sw;
+	struct lockfs_err   err;
+	struct tl_place     p;
+	char                path[PATH_MAX];
+	pid_t               pid;
+
+	tl_place_make(&p, "x");
+	lock_path(&p, path, sizeof(path));
+	pair_make(&pr, path, methods[_i]);
+	pid = other_owner(&o);
+	ck_assert_int_eq(lockfs_init_for(&c, path, methods[_i], &o, &err), 0);
+	ck_assert_int_eq(lockfs_try_acquire(&pr.a, &err), 0);
+	ck_assert_msg(lockfs_handoff_prepare(&pr.a, &pr.b, &sw, &err) == 0,
+	    "%s", err.msg);
+	ck_assert(sw.pending);
+	ck_assert_int_eq(lockfs_i_am_locking(&pr.a, &err), 1);
+	/* mkdir: both markers are in for now (handoff.c). */
+	ck_assert_int_eq(lockfs_i_am_locking(&pr.b, &err),
+	    methods[_i] == LB_MKDIR);
+	ck_assert_int_eq(lockfs_try_acquire(&c, &err), LB_EALREADY);
+	lockfs_abandon(&c);
+	lockfs_handoff_cancel(&sw);
+	ck_assert(!sw.pending);
+	assert_artefact(&pr.a);
+	ck_assert_int_eq(lockfs_handoff_prepare(&pr.a, &pr.b, &sw, &err), 0);
+	ck_assert_msg(lockfs_handoff_finish(&sw, &err) == 0, "%s", err.msg);
+	ck_assert(!sw.pending);
+	lockfs_abandon(&pr.a);
+	assert_only(&pr.b);
+	ck_assert_int_eq(lockfs_release(&pr.b, &err), 0);
+	ck_assert_int_eq(entries(p.dir, NULL, 0), 0);
+	lockfs_fini(&c);
+	tl_kill(pid);
+	pair_free(&pr);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* What close_later closes, and when. */
+struct later {
+	int    fd;
+	double after;
+};
+
+/* A thread: closes l->fd after l->after seconds. */
+static DWORD WINAPI
+close_later(void *arg)
+{
+	struct later *l = arg;
+
+	tl_sleep(l->after);
+	lockfs_fs_close(l->fd);
+	return 0;
+}
+
+/*
+ * The link method's last step replaces PATH.lock, which Windows refuses
+ * while another handle (a reader's) has it open, unless it has POSIX
+ * semantics (wine has not): the finish fails, EBUSY, with the lock still
+ * A's and the handoff still pending, and succeeds once the reader has
+ * closed it; lockfs_handoff tries again meanwhile (up to
+ * lockfs_handoff_wait), and gives up, A's, nothing of B's left, when the
+ * reader keeps it open.
+ */
+START_TEST(handoff_reader_has_it_open)
+{
+	struct pair        pr;
+	struct lockfs_swap sw;
+	struct lockfs_err  err;
+	struct tl_place    p;
+	struct later       l;
+	char               path[PATH_MAX];
+	HANDLE             t;
+	int                fd;
+
+	tl_place_make(&p, "x");
+	lock_path(&p, path, sizeof(path));
+	pair_make(&pr, path, LB_LINK);
+	ck_assert_int_eq(lockfs_try_acquire(&pr.a, &err), 0);
+	fd = lockfs_fs_open(LOCKFS_FS_CWD, pr.a.lock_file, LOCKFS_FS_READ);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(lockfs_handoff_prepare(&pr.a, &pr.b, &sw, &err), 0);
+	errno = 0;
+	if (lockfs_handoff_finish(&sw, &err) == 0) {
+		/* POSIX semantics (Windows 10 1709 on, NTFS). */
+		ck_assert_int_eq(lockfs_i_am_locking(&pr.b, &err), 1);
+		lockfs_fs_close(fd);
+		goto done;
+	}
+	ck_assert_int_eq(err.code, LB_EFAILED);
+	ck_assert_int_eq(err.sys_errno, EBUSY);
+	ck_assert(sw.pending);
+	ck_assert_int_eq(lockfs_i_am_locking(&pr.a, &err), 1);
+	lockfs_fs_close(fd);
+	ck_assert_msg(lockfs_handoff_finish(&sw, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(lockfs_i_am_locking(&pr.b, &err), 1);
+	/* And back, through lockfs_handoff: a reader that keeps it open
+	 * makes it fail, B's, nothing of A's left... */
+	lockfs_abandon(&pr.a);
+	fd = lockfs_fs_open(LOCKFS_FS_CWD, pr.b.lock_file, LOCKFS_FS_READ);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(lockfs_handoff(&pr.b, &pr.a, &err), LB_EFAILED);
+	ck_assert_int_eq(err.sys_errno, EBUSY);
+	assert_only(&pr.b);
+	/* ...one that closes it soon does not. */
+	lockfs_handoff_wait(30);
+	l.fd = fd;
+	l.after = 0.05;
+	t = CreateThread(NULL, 0, close_later, &l, 0, NULL);
+	ck_assert(t != NULL);
+	ck_assert_msg(lockfs_handoff(&pr.b, &pr.a, &err) == 0, "%s", err.msg);
+	lockfs_handoff_wait(0.2);
+	ck_assert(WaitForSingleObject(t, INFINITE) == WAIT_OBJECT_0);
+	CloseHandle(t);
+	lockfs_abandon(&pr.b);
+	assert_artefact(&pr.a);
+	ck_assert_int_eq(lockfs_release(&pr.a, &err), 0);
+done:
+	lockfs_abandon(&pr.a);
+	lockfs_release(&pr.b, &err);
+	ck_assert_int_eq(entries(p.dir, NULL, 0), 0);
+	pair_free(&pr);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* Handoffs between A and B, as many as can be made in a second and at
+ * least 50, while another process polls is_locked: it never sees the
+ * lock free, nor fails to tell. */
+START_TEST(handoff_never_free)
+{
+	struct pair        pr;
+	struct lockfs_err  err;
+	struct tl_place    p;
+	struct lockfs_lock *from, *to, *t;
+	char               path[PATH_MAX], ready[PATH_MAX], stop[PATH_MAX];
+	char               out[PATH_MAX], args[4 * PATH_MAX], buf[64];
+	unsigned long      polls = 0, frees = 1, fails = 1;
+	double             until;
+	pid_t              pid;
+	int                n;
+
+	tl_place_make(&p, "x");
+	lock_path(&p, path, sizeof(path));
+	pair_make(&pr, path, methods[_i]);
+	snprintf(ready, sizeof(ready), "%s\\ready", tl_top);
+	snprintf(stop, sizeof(stop), "%s\\stop", tl_top);
+	snprintf(out, sizeof(out), "%s\\polled", tl_top);
+	DeleteFileA(ready);
+	DeleteFileA(stop);
+	DeleteFileA(out);
+	ck_assert_int_eq(lockfs_try_acquire(&pr.a, &err), 0);
+	snprintf(args, sizeof(args), "--poll-lock %u \"%s\" \"%s\" \"%s\" "
+	    "\"%s\"", methods[_i], path, ready, stop, out);
+	pid = tl_self_start(args);
+	for (until = tl_now() + 20; !tl_exists(ready) && tl_now() < until;)
+		tl_sleep(0.02);
+	ck_assert_msg(tl_exists(ready), "the poller did not start");
+	lockfs_handoff_wait(30);
+	from = &pr.a;
+	to = &pr.b;
+	until = tl_now() + 1;
+	for (n = 0; n < 50 || tl_now() < until; n++) {
+		ck_assert_msg(lockfs_handoff(from, to, &err) == 0,
+		    "handoff %d: %s", n, err.msg);
+		lockfs_abandon(from);
+		t = from;
+		from = to;
+		to = t;
+	}
+	lockfs_handoff_wait(0.2);
+	tl_write_text(stop, "");
+	for (until = tl_now() + 20; !tl_exists(out) && tl_now() < until;)
+		tl_sleep(0.02);
+	tl_sleep(0.1);
+	ck_assert(tl_read_text(out, buf, sizeof(buf)) > 0);
+	ck_assert_int_eq(sscanf(buf, "%lu %lu %lu", &polls, &frees, &fails),
+	    3);
+	ck_assert_msg(polls > 0 && frees == 0 && fails == 0, "%d handoffs: "
+	    "%lu polls, free %lu times, failed %lu times", n, polls, frees,
+	    fails);
+	assert_only(from);
+	ck_assert_int_eq(lockfs_release(from, &err), 0);
+	ck_assert_int_eq(entries(p.dir, NULL, 0), 0);
+	tl_kill(pid);
+	DeleteFileA(ready);
+	DeleteFileA(stop);
+	DeleteFileA(out);
+	pair_free(&pr);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/*
+ * No owner can be made for a dead process: a handoff to it is never
+ * prepared.  A link handoff prepared by a process that dies before its
+ * last step (its directory's lock goes with it; here dropped without the
+ * cancel) leaves its temporary and the next holder's unique file: when
+ * that holder is dead too (_i == 0) the tidy removes both; a live one's
+ * unique file stays (1), for it to take again or remove.
+ */
+START_TEST(handoff_dead_next_holder)
+{
+	struct pair         pr;
+	struct lockfs_owner o;
+	struct lockfs_swap  sw;
+	struct lockfs_err   err;
+	struct lockfs_fs_info fi;
+	struct tl_place     p;
+	char                path[PATH_MAX];
+
+	errno = 0;
+	ck_assert_int_eq(lockfs_owner_of_pid(&o, tl_dead_pid(), 0), -1);
+	ck_assert_int_eq(errno, ESRCH);
+	tl_place_make(&p, "x");
+	lock_path(&p, path, sizeof(path));
+	pair_make(&pr, path, LB_LINK);
+	ck_assert_int_eq(lockfs_try_acquire(&pr.a, &err), 0);
+	ck_assert_int_eq(lockfs_handoff_prepare(&pr.a, &pr.b, &sw, &err), 0);
+	/* Its preparer dies: what it held goes, what it made stays. */
+	lockfs_dirlock_close(&sw.dl);
+	free(sw.tmp);
+	free(sw.lock_file);
+	free(sw.made);
+	ck_assert_int_eq(lockfs_fs_info_at(LOCKFS_FS_CWD, pr.b.unique, 0,
+	    &fi), 0);
+	ck_assert_uint_eq(fi.nlink, 2);         /* and its temporary */
+	if (_i == 0) {
+		tl_kill(pr.kid);
+		pr.kid = 0;
+	}
+	ck_assert_int_eq(lockfs_i_am_locking(&pr.a, &err), 1);
+	ck_assert_int_eq(lockfs_release(&pr.a, &err), 0);
+	ck_assert_int_eq(lockfs_handoff_tidy(&pr.a, &err), 1);
+	ck_assert_int_eq(tl_exists(pr.b.unique), _i == 1);
+	if (_i == 1) {
+		ck_assert_int_eq(lockfs_fs_info_at(LOCKFS_FS_CWD,
+		    pr.b.unique, 0, &fi), 0);
+		ck_assert_uint_eq(fi.nlink, 1);
+		lockfs_abandon(&pr.b);
+	}
+	ck_assert_int_eq(entries(p.dir, NULL, 0), 0);
+	pair_free(&pr);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* The child of handoff_never_free: polls is_locked on path until the
+ * file stop exists, having made the file ready after its first poll,
+ * then writes "POLLS FREES FAILS" into out.  0, or 1 when it cannot. */
+static int
+poll_lock(const char *method, const char *path, const char *ready,
+    const char *stop, const char *out)
+{
+	struct lockfs_lock l;
+	struct lockfs_err  err;
+	unsigned long      polls = 0, frees = 0, fails = 0;
+	FILE              *f;
+	HANDLE             h;
+	int                r;
+
+	if (lockfs_init(&l, path, (unsigned)atoi(method), 0, &err) != 0)
+		return 1;
+	do {
+		r = lockfs_is_locked(&l, &err);
+		if (r == 0)
+			frees++;
+		else if (r < 0)
+			fails++;
+		if (polls++ == 0) {
+			h = CreateFileA(ready, GENERIC_WRITE, 0, NULL,
+			    CREATE_NEW, 0, NULL);
+			if (h == INVALID_HANDLE_VALUE)
+				return 1;
+			CloseHandle(h);
+		}
+	} while (GetFileAttributesA(stop) == INVALID_FILE_ATTRIBUTES);
+	if ((f = fopen(out, "w")) == NULL)
+		return 1;
+	fprintf(f, "%lu %lu %lu\n", polls, frees, fails);
+	return fclose(f) == 0 ? 0 : 1;
+}
+
+/* ------------------------------------------------------------------ */
 /* Lock paths.                                                          */
 
 /* path's absolute form is want. */
@@ -1237,6 +1611,7 @@ lockfs_win_suite(void)
 	TCase *dl = tcase_create("dirlock");
 	TCase *m = tcase_create("methods");
 	TCase *pa = tcase_create("paths");
+	TCase *ho = tcase_create("handoffs");
 	int    n = sizeof(methods) / sizeof(methods[0]);
 
 	tcase_add_test(fs, fs_make_at_once);
@@ -1266,6 +1641,12 @@ lockfs_win_suite(void)
 	tcase_add_test(pa, path_refused);
 	tcase_add_loop_test(pa, path_spellings_exclude, 0, n);
 	suite_add_tcase(s, pa);
+	tcase_add_loop_test(ho, handoff_cycle, 0, n);
+	tcase_add_loop_test(ho, handoff_prepare_cancel_finish, 0, n);
+	tcase_add_test(ho, handoff_reader_has_it_open);
+	tcase_add_loop_test(ho, handoff_never_free, 0, n);
+	tcase_add_loop_test(ho, handoff_dead_next_holder, 0, 2);
+	suite_add_tcase(s, ho);
 	return s;
 }
 
@@ -1281,6 +1662,8 @@ main(int argc, char **argv)
 		return hold_dirlock(argv[2], argv[3]);
 	if (argc == 5 && strcmp(argv[1], "--hold-lock") == 0)
 		return hold_lock(argv[2], argv[3], argv[4]);
+	if (argc == 7 && strcmp(argv[1], "--poll-lock") == 0)
+		return poll_lock(argv[2], argv[3], argv[4], argv[5], argv[6]);
 	if ((tmp = getenv("TMPDIR")) == NULL || *tmp == '\0') {
 		if (GetCurrentDirectoryA(sizeof(cwd), cwd) == 0 ||
 		    _putenv_s("TMPDIR", cwd) != 0)
