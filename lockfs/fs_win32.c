@@ -75,7 +75,6 @@
 #include <errno.h>
 #include <io.h>
 #include <limits.h>
-#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -742,8 +741,8 @@ lockfs_fs_close_written(int fd)
 #define INFO_RENAME_EX         65
 #define RENAME_REPLACE         0x1
 #define RENAME_POSIX           0x2
-struct info_rename {
-	union {
+struct info_rename {             /* given whole: not less than */
+	union {                         /* the system's own structure */
 		BOOLEAN replace;
 		ULONG   flags;
 	} u;
@@ -817,15 +816,13 @@ lockfs_fs_rename_at(int at, const char *from, const char *to)
 	if (nt_open(at, from, DELETE, DISP_OPEN, OPT_REPARSE_POINT, &h) == -1)
 		goto out;
 	ri->u.flags = RENAME_REPLACE | RENAME_POSIX;
-	st = NtSetInformationFile(h, &io, ri, (ULONG)(offsetof(struct
-	    info_rename, name) + ri->length),
+	st = NtSetInformationFile(h, &io, ri, sizeof(*ri),
 	    (FILE_INFORMATION_CLASS)INFO_RENAME_EX);
 	if (st == ST_INVALID_INFO_CLASS || st == ST_NOT_IMPLEMENTED ||
 	    st == ST_INVALID_PARAMETER || st == ST_NOT_SUPPORTED) {
 		ri->u.flags = 0;
 		ri->u.replace = TRUE;
-		st = NtSetInformationFile(h, &io, ri, (ULONG)(offsetof(struct
-		    info_rename, name) + ri->length),
+		st = NtSetInformationFile(h, &io, ri, sizeof(*ri),
 		    (FILE_INFORMATION_CLASS)INFO_RENAME);
 	}
 	if (st == ST_ACCESS_DENIED) {

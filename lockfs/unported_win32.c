@@ -1,10 +1,10 @@
 /*
  * unported_win32.c: the methods lockfs does not take on Windows yet
- * (symlink, pidfile, sqlite: their files are not built there), each step
+ * (symlink, sqlite: their files are not built there), each step
  * answering LB_EFAILED with the reason, so that the method table is
  * whole and a caller is told, never acted for in part; and the sqlite
- * method's handoff.  The link and mkdir methods are the real ones
- * (link.c, mkdir.c).
+ * method's handoff.  The link, mkdir and pidfile methods are the real
+ * ones (link.c, mkdir.c, pidfile.c).
  */
 #include <errno.h>
 
@@ -28,17 +28,6 @@ unported_holder(struct lockfs_lock *l, struct lockfs_holder *h,
 
 const struct lockfs_ops lockfs_symlink_ops = {
 	.name = "symlink",
-	.try_acquire = unported,
-	.release = unported,
-	.is_locked = unported,
-	.i_am_locking = unported,
-	.break_lock = unported,
-	.holder = unported_holder,
-	.abandon = lockfs_abandon_nothing,
-};
-
-const struct lockfs_ops lockfs_pidfile_ops = {
-	.name = "pidfile",
 	.try_acquire = unported,
 	.release = unported,
 	.is_locked = unported,

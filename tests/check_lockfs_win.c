@@ -8,20 +8,29 @@
  * and another process, freed when that process is ended with
  * TerminateProcess, leaving nothing on disk).
  *
- * And the link and mkdir methods (lockfs.h), each: acquire, release,
- * is_locked, i_am_locking, break_lock, a waiter that gives up at its
+ * And the link, mkdir and pidfile methods (lockfs.h), each: acquire,
+ * release, is_locked, i_am_locking, break_lock, a waiter that gives up at its
  * deadline and leaves nothing behind; the artefacts in Python lockfile's
  * shapes (PATH.lock a hard link of HOST.PID~... beside it, or a directory
  * holding the marker HOST.PID~...), and a lockfile artefact read as a
  * holder; exclusion by another process, whose lock is judged stale (and
  * broken) only once it is ended, and a holder named with a live pid but
- * another creation time judged stale.  The methods not built for Windows
- * yet answer LB_EFAILED.
+ * another creation time judged stale (link, mkdir; a pid file names only
+ * the pid, PIDLockFile's "PID\n").  The methods not built for Windows yet
+ * answer LB_EFAILED.
+ *
+ * Handoffs (handoff.c) for each: A to B and back, prepared then
+ * cancelled or finished, the last step refused while a reader has the
+ * lock file open (link, pidfile: EBUSY, done once it is closed), the
+ * lock never seen free by another process polling is_locked during
+ * handoffs, no owner for a dead process and a dead next holder's traces
+ * tidied.
  *
  * The other process is a copy of this program, started with
  * "--hold-dirlock DIR READY" (it locks DIR) or "--hold-lock METHOD PATH
  * READY" (it takes the lock on PATH), which then makes the file READY and
- * waits to be ended.
+ * waits to be ended, or "--poll-lock METHOD PATH READY STOP OUT" (it
+ * polls is_locked until STOP exists, then writes what it saw into OUT).
  *
  * Lock paths (path.c, as Python's os.path.abspath on Windows): each
  * spelling (drives, '\' and '/', drive-relative, rooted on the current
@@ -467,7 +476,11 @@ hold_dirlock(const char *dir, const char *ready)
 /* ------------------------------------------------------------------ */
 /* The link and mkdir methods.                                          */
 
-static const unsigned methods[] = { LB_LINK, LB_MKDIR };
+/* The methods on Windows; the first two have owners that are threads
+ * (pidfile's is the process) and artefacts that name the holder's
+ * creation time. */
+static const unsigned methods[] = { LB_LINK, LB_MKDIR, LB_PIDFILE };
+#define N_THREADED 2
 
 /* The lock path of p's path, rooted on the current drive, which is made
  * p's (its root the working directory: the test's own directory could not
@@ -531,7 +544,18 @@ assert_artefact(const struct lockfs_lock *l)
 	    (unsigned long)GetCurrentProcessId());
 	ck_assert_int_eq(lockfs_fs_info_at(LOCKFS_FS_CWD, l->lock_file, 0,
 	    &lk), 0);
-	if (l->method == LB_LINK) {
+	if (l->method == LB_PIDFILE) {
+		/* PATH itself, holding the pid and a newline, as lockfile's
+		 * PIDLockFile writes it. */
+		ck_assert_str_eq(l->lock_file, l->path);
+		ck_assert_int_eq(lk.type, LOCKFS_FS_FILE);
+		snprintf(want, sizeof(want), "%lu\n",
+		    (unsigned long)GetCurrentProcessId());
+		ck_assert_int_gt(tl_read_text(l->lock_file, name,
+		    sizeof(name)), 0);
+		ck_assert_str_eq(name, want);
+		ck_assert_int_eq(entries(l->dir, NULL, 0), 1);
+	} else if (l->method == LB_LINK) {
 		ck_assert_int_eq(lk.type, LOCKFS_FS_FILE);
 		ck_assert_uint_eq(lk.nlink, 2);
 		ck_assert_int_eq(lockfs_fs_info_at(LOCKFS_FS_CWD, l->unique, 0,
@@ -722,7 +746,8 @@ START_TEST(method_other_process)
 	lockfs_abandon(&l);
 	ck_assert_int_eq(lockfs_holder(&l, &h, &err), 1);
 	ck_assert_int_eq(h.pid, pid);
-	ck_assert(h.start != 0);
+	/* pidfile: a pid file names no creation time. */
+	ck_assert(h.start != 0 || methods[_i] == LB_PIDFILE);
 	ck_assert_int_eq(lockfs_holder_liveness(&h), LB_HOLDER_ALIVE);
 	ck_assert_int_eq(lockfs_break_stale(&l, &err), 0);
 	ck_assert(tl_exists(l.lock_file));
@@ -901,7 +926,12 @@ START_TEST(method_lockfile_artefact)
 	host_name(host, sizeof(host));
 	ck_assert_int_eq(lockfs_init(&l, path, methods[_i], 0, &err), 0);
 	snprintf(lock, sizeof(lock), "%s.lock", p.path);
-	if (methods[_i] == LB_LINK) {
+	if (methods[_i] == LB_PIDFILE) {
+		/* PIDLockFile: PATH holding "%s\n" % pid. */
+		snprintf(lock, sizeof(lock), "%s", p.path);
+		snprintf(file, sizeof(file), "%s", p.path);
+		tl_write_text(file, "4242\n");
+	} else if (methods[_i] == LB_LINK) {
 		/* os.path.join(dirname, "%s%s.%s%s" % (hostname, tname, pid,
 		 * hash(path))), unthreaded, a negative hash. */
 		snprintf(file, sizeof(file), "%s\\%s.4242-123456789", p.dir,
@@ -920,8 +950,8 @@ START_TEST(method_lockfile_artefact)
 	ck_assert_int_eq(lockfs_try_acquire(&l, &err), LB_EALREADY);
 	lockfs_abandon(&l);
 	ck_assert_int_eq(lockfs_holder(&l, &h, &err), 1);
-	ck_assert_str_eq(h.host, host);
 	ck_assert_int_eq(h.pid, 4242);
+	ck_assert_str_eq(h.host, host);        /* pidfile: taken as ours */
 	ck_assert_int_eq(lockfs_release(&l, &err), LB_ENOTMINE);
 	ck_assert(tl_exists(file));
 	ck_assert_int_eq(lockfs_break_lock(&l, &err), 0);
@@ -934,8 +964,7 @@ END_TEST
 /* The methods not built for Windows yet say so: LB_EFAILED. */
 START_TEST(method_unported)
 {
-	static const unsigned unported[] = { LB_SYMLINK, LB_PIDFILE,
-	    LB_SQLITE };
+	static const unsigned unported[] = { LB_SYMLINK, LB_SQLITE };
 	struct lockfs_lock l;
 	struct lockfs_err  err;
 	struct tl_place    p;
@@ -982,7 +1011,7 @@ hold_lock(const char *method, const char *path, const char *ready)
 }
 
 /* ------------------------------------------------------------------ */
-/* Handoffs (link and mkdir).                                           */
+/* Handoffs.                                                            */
 
 /* The handles of a test's handoffs on path: a (this process), b (a
  * sleeper's, whose pid is kept to end it), for method. */
@@ -1022,7 +1051,10 @@ assert_only(struct lockfs_lock *l)
 	char              name[300];
 
 	ck_assert_int_eq(lockfs_i_am_locking(l, &err), 1);
-	if (l->method == LB_LINK) {
+	if (l->method == LB_PIDFILE) {
+		ck_assert_int_eq(entries(l->dir, NULL, 0), 1);
+		ck_assert(tl_exists(l->lock_file));
+	} else if (l->method == LB_LINK) {
 		ck_assert_int_eq(entries(l->dir, NULL, 0), 2);
 		ck_assert(tl_exists(l->unique));
 	} else {
@@ -1128,7 +1160,8 @@ close_later(void *arg)
 }
 
 /*
- * The link method's last step replaces PATH.lock, which Windows refuses
+ * The link (_i 0) and pidfile (1) methods' last step replaces the lock
+ * file (PATH.lock, PATH), which Windows refuses
  * while another handle (a reader's) has it open, unless it has POSIX
  * semantics (wine has not): the finish fails, EBUSY, with the lock still
  * A's and the handoff still pending, and succeeds once the reader has
@@ -1149,7 +1182,7 @@ START_TEST(handoff_reader_has_it_open)
 
 	tl_place_make(&p, "x");
 	lock_path(&p, path, sizeof(path));
-	pair_make(&pr, path, LB_LINK);
+	pair_make(&pr, path, methods[_i == 0 ? 0 : 2]);
 	ck_assert_int_eq(lockfs_try_acquire(&pr.a, &err), 0);
 	fd = lockfs_fs_open(LOCKFS_FS_CWD, pr.a.lock_file, LOCKFS_FS_READ);
 	ck_assert_int_ge(fd, 0);
@@ -1455,7 +1488,7 @@ START_TEST(path_lock_names)
 	const char        *udir;
 	size_t             i, m;
 
-	for (m = 0; m < sizeof(methods) / sizeof(methods[0]); m++)
+	for (m = 0; m < N_THREADED; m++)
 		for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 			ck_assert_msg(lockfs_init(&l, t[i].path, methods[m], 0,
 			    &err) == 0, "%s: %s", t[i].path, err.msg);
@@ -1630,8 +1663,8 @@ lockfs_win_suite(void)
 	tcase_add_loop_test(m, method_timeout_leaves_nothing, 0, n);
 	tcase_add_loop_test(m, method_break, 0, n);
 	tcase_add_loop_test(m, method_other_process, 0, n);
-	tcase_add_loop_test(m, method_reused_pid_stale, 0, n);
-	tcase_add_loop_test(m, method_threads, 0, n);
+	tcase_add_loop_test(m, method_reused_pid_stale, 0, N_THREADED);
+	tcase_add_loop_test(m, method_threads, 0, N_THREADED);
 	tcase_add_loop_test(m, method_lockfile_artefact, 0, n);
 	tcase_add_test(m, mkdir_dead_leftover_tidied);
 	tcase_add_test(m, method_unported);
@@ -1639,11 +1672,11 @@ lockfs_win_suite(void)
 	tcase_add_test(pa, path_forms);
 	tcase_add_test(pa, path_lock_names);
 	tcase_add_test(pa, path_refused);
-	tcase_add_loop_test(pa, path_spellings_exclude, 0, n);
+	tcase_add_loop_test(pa, path_spellings_exclude, 0, N_THREADED);
 	suite_add_tcase(s, pa);
 	tcase_add_loop_test(ho, handoff_cycle, 0, n);
 	tcase_add_loop_test(ho, handoff_prepare_cancel_finish, 0, n);
-	tcase_add_test(ho, handoff_reader_has_it_open);
+	tcase_add_loop_test(ho, handoff_reader_has_it_open, 0, 2);
 	tcase_add_loop_test(ho, handoff_never_free, 0, n);
 	tcase_add_loop_test(ho, handoff_dead_next_holder, 0, 2);
 	suite_add_tcase(s, ho);
