@@ -781,7 +781,7 @@ lockfs_fs_rename_at(int at, const char *from, const char *to)
 
 	if ((ri = calloc(1, sizeof(*ri))) == NULL) {
 		errno = ENOMEM;
-		return -1;
+		goto out;
 	}
 	if (wide(to, w) == -1)
 		goto out;

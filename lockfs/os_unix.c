@@ -242,24 +242,26 @@ lockfs_os_path_join(const char *path, char *out, size_t size, size_t *root,
     const char **why)
 {
 	char cwd[PATH_MAX];
-	int  r;
+	int  n, r = -1;
 
 	*why = NULL;
 	*root = 0;
 	if (*path == '/') {
-		r = snprintf(out, size, "%s", path);
+		n = snprintf(out, size, "%s", path);
 		if (path[1] == '/' && path[2] != '/')
 			*root = 1;
 	} else {
 		if (getcwd(cwd, sizeof(cwd)) == NULL)
-			return -1;
-		r = snprintf(out, size, "%s/%s", cwd, path);
+			goto out;
+		n = snprintf(out, size, "%s/%s", cwd, path);
 	}
-	if (r < 0 || (size_t)r >= size) {
+	if (n < 0 || (size_t)n >= size) {
 		errno = ENAMETOOLONG;
-		return -1;
+		goto out;
 	}
-	return 0;
+	r = 0;
+out:
+	return r;
 }
 
 /* lockfs_os_path_root: see os.h.  "/". */

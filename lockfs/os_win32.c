@@ -331,6 +331,7 @@ lockfs_os_path_join(const char *path, char *out, size_t size, size_t *root,
 	const char *c, *base;
 	size_t      len = strlen(path), n;
 	DWORD       got;
+	int         r = -1;
 
 	*why = NULL;
 	*root = 0;
@@ -340,41 +341,41 @@ lockfs_os_path_join(const char *path, char *out, size_t size, size_t *root,
 	    strncmp(path, "\\??\\", 4) == 0) {
 		*why = "a device's or the native namespace's path (\\\\.\\, "
 		    "\\\\?\\ or \\??\\), not a file's";
-		return -1;
+		goto out;
 	}
 	if (len == 0 || is_sep(path[len - 1])) {
 		*why = "it ends in a separator, naming no file";
-		return -1;
+		goto out;
 	}
 	for (c = path; *c != '\0'; c++) {
 		if ((unsigned char)*c < 32 || strchr("<>\"|?*", *c) != NULL) {
 			*why = "a character Windows names cannot hold "
 			    "(<>\"|?* or a control character)";
-			return -1;
+			goto out;
 		}
 		if (*c == ':' && !(c == path + 1 && is_drive(path[0]))) {
 			*why = "':' only after a drive's letter (a stream's "
 			    "name is no lock's file)";
-			return -1;
+			goto out;
 		}
 	}
 	if (is_sep(path[0]) && is_sep(path[1]) && unc_root(path) == 0) {
 		*why = "a UNC path names a file as \\\\SERVER\\SHARE\\FILE";
-		return -1;
+		goto out;
 	}
 	if (wide_path(path, w, (int)(sizeof(w) / sizeof(w[0]))) == -1)
-		return -1;
+		goto out;
 	got = GetFullPathNameW(w, sizeof(full) / sizeof(full[0]), full,
 	    NULL);
 	if (got == 0) {
 		errno = errno_of(GetLastError());
-		return -1;
+		goto out;
 	}
 	if (got >= sizeof(full) / sizeof(full[0]) ||
 	    WideCharToMultiByte(CP_UTF8, 0, full, -1, out, (int)size, NULL,
 	    NULL) == 0) {
 		errno = ENAMETOOLONG;
-		return -1;
+		goto out;
 	}
 	for (n = 0; out[n] != '\0'; n++)
 		if (out[n] == '\\')
@@ -386,15 +387,17 @@ lockfs_os_path_join(const char *path, char *out, size_t size, size_t *root,
 	    device_name(base, strlen(base))) {
 		*why = "a device's name (such as NUL, CON, COM1), not a "
 		    "file's";
-		return -1;
+		goto out;
 	}
 	if (is_drive(out[0]) && out[1] == ':' && out[2] == '/')
 		*root = 2;
 	else if ((*root = unc_root(out)) == 0) {
 		*why = "neither on a drive nor UNC";
-		return -1;
+		goto out;
 	}
-	return 0;
+	r = 0;
+out:
+	return r;
 }
 
 /* lockfs_os_path_root: see os.h.  "C:/", "//server/share/", else (not

@@ -38,18 +38,19 @@ abspath(const char *path, char *out, size_t size, const char **why)
 	char        joined[PATH_MAX * 2 + 2];
 	const char *p, *end;
 	size_t      n, root, len;
+	int         r = -1;
 
 	*why = NULL;
 	if (path == NULL || *path == '\0' || size < 2) {
 		errno = EINVAL;
-		return -1;
+		goto out;
 	}
 	if (lockfs_os_path_join(path, joined, sizeof(joined), &root,
 	    why) == -1)
-		return -1;
+		goto out;
 	if (root + 2 > size) {
 		errno = ENAMETOOLONG;
-		return -1;
+		goto out;
 	}
 	memcpy(out, joined, root);
 	n = root;
@@ -75,7 +76,7 @@ abspath(const char *path, char *out, size_t size, const char **why)
 		}
 		if (n + 1 + len + 1 > size) {
 			errno = ENAMETOOLONG;
-			return -1;
+			goto out;
 		}
 		out[n++] = '/';
 		memcpy(out + n, p, len);
@@ -86,7 +87,9 @@ abspath(const char *path, char *out, size_t size, const char **why)
 		out[n++] = '/';
 		out[n] = '\0';
 	}
-	return 0;
+	r = 0;
+out:
+	return r;
 }
 
 /*
