@@ -67,7 +67,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "lockbroker.h"
 #include "lockfs.h"
@@ -130,7 +129,7 @@ step_begin(lb_lock *lock, struct lockfs_err *err)
 	int                 r = 0;
 
 	pthread_mutex_lock(&lock->mu);
-	if (lock->fs.owner.pid == getpid())
+	if (lock->fs.owner.pid == lockfs_os_pid())
 		goto out;
 	if (lockfs_owner_self(&o, lock->threaded) == -1)
 		goto fail;
@@ -382,7 +381,7 @@ lb_lock_free(lb_lock *lock)
 	k.lock_file = lock->fs.lock_file;
 	k.method = lock->fs.method;
 	k.tid = lock->tid;
-	acquired = lock->fs.owner.pid == getpid() &&
+	acquired = lock->fs.owner.pid == lockfs_os_pid() &&
 	    lb__owners_acquired_by(&k, lock->serial);
 	pthread_mutex_unlock(&lock->mu);
 	if (acquired && lb_i_am_locking(lock) == 1)

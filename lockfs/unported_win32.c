@@ -57,3 +57,24 @@ const struct lockfs_ops lockfs_sqlite_ops = {
 	.holder = unported_holder,
 	.abandon = lockfs_abandon_nothing,
 };
+
+/* lockfs_pidfile_create: see lockfs.h (pidfile.c is not built here). */
+int
+lockfs_pidfile_create(struct lockfs_lock *l, struct lockfs_err *err)
+{
+	return unported(l, err);
+}
+
+/* lockfs_init_for: see lockfs.h (handoff.c is not built here): locks
+ * taken for another process are not available on Windows yet. */
+int
+lockfs_init_for(struct lockfs_lock *l, const char *path, unsigned method,
+    const struct lockfs_owner *owner, struct lockfs_err *err)
+{
+	(void)l;
+	(void)path;
+	(void)method;
+	(void)owner;
+	return lockfs_fail(err, LB_EFAILED, ENOSYS, "locks taken for another "
+	    "process are not available on Windows yet");
+}
