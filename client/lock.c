@@ -73,6 +73,7 @@
 #include "broker.h"
 #include "holds.h"
 #include "handle.h"
+#include "os.h"
 #include "owners.h"
 
 /* Back-off between tries while another owner holds the lock: from
@@ -675,7 +676,7 @@ holder_from_fs(const struct lockfs_holder *h, lb_holder *out)
 	snprintf(out->unique_name, sizeof(out->unique_name), "%s", h->unique);
 	out->pid = h->pid;
 	out->tid = h->tid;
-	out->uid = h->uid;
+	out->uid = lb__os_holder_uid(h->uid);
 	out->since = h->since;
 	out->liveness = lockfs_holder_liveness(h);
 }
@@ -700,7 +701,7 @@ holder_from_broker(lb_lock *lock, const struct lb__status *st,
 	snprintf(out->host, sizeof(out->host), "%s", st->host);
 	out->pid = st->pid;
 	out->tid = st->tid;
-	out->uid = st->uid;
+	out->uid = lb__os_holder_uid(st->uid);
 	out->since = st->since;
 	out->unclaimed = st->unclaimed;
 	out->token = st->token;

@@ -44,4 +44,10 @@ void lb__os_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu,
  * Windows, where lockfs gives every process uid 0. */
 lb_uid_t lb__os_euid(void);
 
+/* lb__os_holder_uid: what uid, a file's owner as lockfs tells it, says
+ * of a holder's user to the API (lb_holder's uid): uid itself; on
+ * Windows, which has no numeric users (lockfs gives every file uid 0),
+ * (lb_uid_t)-1, unknown, as lockbroker.h says. */
+lb_uid_t lb__os_holder_uid(lb_uid_t uid);
+
 #endif

@@ -79,3 +79,11 @@ lb__os_euid(void)
 {
 	return 0;
 }
+
+/* lb__os_holder_uid: see os.h. */
+lb_uid_t
+lb__os_holder_uid(lb_uid_t uid)
+{
+	(void)uid;
+	return (lb_uid_t)-1;
+}

@@ -4,7 +4,7 @@
  *
  * In-process (LB_LOCAL), for each of the link and mkdir methods: acquire,
  * release, is_locked, i_am_locking, break_lock, the holder (pid, host,
- * liveness), timeouts; two threads of this process are two owners that
+ * liveness, and the user unknown: Windows has no numeric users), timeouts; two threads of this process are two owners that
  * exclude each other; another process holding the lock excludes this one
  * until it is ended (TerminateProcess), when its holder reads as dead and
  * the lock is broken as stale.  The methods not ported to Windows yet
@@ -102,7 +102,7 @@ entries(const char *dir)
 /* In-process.                                                          */
 
 /* A whole cycle: acquire (again: 0 at once), is_locked, i_am_locking,
- * the holder (this process, this host, alive), release, and then nothing
+ * the holder (this process, this host, alive, no user), release, and then nothing
  * held and nothing left in the directory. */
 START_TEST(local_cycle)
 {
@@ -127,6 +127,8 @@ START_TEST(local_cycle)
 	ck_assert_int_eq(h.pid, (pid_t)GetCurrentProcessId());
 	ck_assert_int_eq(h.liveness, LB_HOLDER_ALIVE);
 	ck_assert_int_eq(h.broker, 0);
+	ck_assert_msg(h.uid == (lb_uid_t)-1, "uid %u: Windows has no numeric "
+	    "users", (unsigned)h.uid);
 	n = strlen(h.host);
 	ck_assert_uint_gt(n, 0);
 	base = strrchr(lb_unique_name(l), '/');
