@@ -423,7 +423,8 @@ req_run(struct req *q, double fallback, int *gone, struct lockfs_err *err)
 	while (q->state != REQ_DONE) {
 		if (q->state == REQ_SENT) {
 			if (lockfs_now() < (until = req_answer_by(q))) {
-				lb__os_cond_wait_until(&q->cv, &lb__conn.mu, until);
+				lb__os_cond_wait_until(&q->cv, &lb__conn.mu,
+				    until);
 				continue;
 			}
 			r = req_abandon(q, o, err);

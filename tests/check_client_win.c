@@ -4,15 +4,16 @@
  *
  * In-process (LB_LOCAL), for each of the link and mkdir methods: acquire,
  * release, is_locked, i_am_locking, break_lock, the holder (pid, host,
- * liveness, and the user unknown: Windows has no numeric users), timeouts; two threads of this process are two owners that
- * exclude each other; another process holding the lock excludes this one
- * until it is ended (TerminateProcess), when its holder reads as dead and
- * the lock is broken as stale.  The methods not ported to Windows yet
- * fail with LB_EFAILED and a reason that names Windows.
+ * liveness, and the user unknown: Windows has no numeric users),
+ * timeouts; two threads of this process are two owners that exclude
+ * each other; another process holding the lock excludes this one until
+ * it is ended (TerminateProcess), when its holder reads as dead and the
+ * lock is broken as stale.  The methods not ported to Windows yet fail
+ * with LB_EFAILED and a reason that names Windows.
  *
  * With no daemon: LB_BROKER fails, naming the pipe LOCKBROKER_SOCKET
- * gives and saying that no daemon answers there; AUTO falls back to in-process
- * and locks.
+ * gives and saying that no daemon answers there; AUTO falls back to
+ * in-process and locks.
  *
  * The same source is built twice (Makefile.am): check_client_win, linked
  * with the static library, and check_client_win_dll, linked with the
@@ -102,8 +103,8 @@ entries(const char *dir)
 /* In-process.                                                          */
 
 /* A whole cycle: acquire (again: 0 at once), is_locked, i_am_locking,
- * the holder (this process, this host, alive, no user), release, and then nothing
- * held and nothing left in the directory. */
+ * the holder (this process, this host, alive, no user), release, and
+ * then nothing held and nothing left in the directory. */
 START_TEST(local_cycle)
 {
 	struct tl_place p;
