@@ -33,6 +33,7 @@
 #include "broker.h"
 #include "holds.h"
 #include "lockfs.h"
+#include "os.h"
 #include "protocol.h"
 #include "reader.h"
 #include "request.h"
@@ -90,7 +91,7 @@ req_new(enum lbp_verb verb, const struct lb__target *t, int fail)
 		free(q);
 		return NULL;
 	}
-	lb__cond_init(&q->cv);
+	lb__os_cond_init(&q->cv);
 	q->verb = verb;
 	q->method = t->method;
 	q->tid = t->tid;
@@ -422,7 +423,8 @@ req_run(struct req *q, double fallback, int *gone, struct lockfs_err *err)
 	while (q->state != REQ_DONE) {
 		if (q->state == REQ_SENT) {
 			if (lockfs_now() < (until = req_answer_by(q))) {
-				lb__cond_wait_until(&q->cv, &lb__conn.mu, until);
+				lb__os_cond_wait_until(&q->cv, &lb__conn.mu,
+				    until);
 				continue;
 			}
 			r = req_abandon(q, o, err);
@@ -452,7 +454,7 @@ req_run(struct req *q, double fallback, int *gone, struct lockfs_err *err)
 			if (q->unsent_since + fallback < until)
 				until = q->unsent_since + fallback;
 		}
-		lb__cond_wait_until(&q->cv, &lb__conn.mu, until);
+		lb__os_cond_wait_until(&q->cv, &lb__conn.mu, until);
 	}
 	r = q->result;
 	if (r < 0)

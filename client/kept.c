@@ -40,10 +40,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "lockbroker.h"
 #include "lockfs.h"
+#include "os.h"
 #include "protocol.h"
 #include "wire.h"
 #include "broker.h"
@@ -144,7 +144,7 @@ pid_allowed(struct kept *k, const char *doing)
 		    "hidden from this user)" : strerror(errno), errno == ESRCH &&
 		    strcmp(doing, "release") == 0 ? " (a lock it took in-process "
 		    "is stale: see 'break --stale')" : "");
-	else if (geteuid() != 0 && uid != geteuid())
+	else if (lb__os_euid() != 0 && uid != lb__os_euid())
 		r = FAIL(k, LB_EFAILED, "cannot %s %s for pid %ld: it is a "
 		    "process of another user (uid %ld); only root may", doing,
 		    k->h.path, (long)k->pid, (long)uid);

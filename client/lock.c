@@ -67,13 +67,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "lockbroker.h"
 #include "lockfs.h"
 #include "broker.h"
 #include "holds.h"
 #include "handle.h"
+#include "os.h"
 #include "owners.h"
 
 /* Back-off between tries while another owner holds the lock: from
@@ -130,7 +130,7 @@ step_begin(lb_lock *lock, struct lockfs_err *err)
 	int                 r = 0;
 
 	pthread_mutex_lock(&lock->mu);
-	if (lock->fs.owner.pid == getpid())
+	if (lock->fs.owner.pid == lockfs_os_pid())
 		goto out;
 	if (lockfs_owner_self(&o, lock->threaded) == -1)
 		goto fail;
@@ -382,7 +382,7 @@ lb_lock_free(lb_lock *lock)
 	k.lock_file = lock->fs.lock_file;
 	k.method = lock->fs.method;
 	k.tid = lock->tid;
-	acquired = lock->fs.owner.pid == getpid() &&
+	acquired = lock->fs.owner.pid == lockfs_os_pid() &&
 	    lb__owners_acquired_by(&k, lock->serial);
 	pthread_mutex_unlock(&lock->mu);
 	if (acquired && lb_i_am_locking(lock) == 1)
@@ -676,7 +676,7 @@ holder_from_fs(const struct lockfs_holder *h, lb_holder *out)
 	snprintf(out->unique_name, sizeof(out->unique_name), "%s", h->unique);
 	out->pid = h->pid;
 	out->tid = h->tid;
-	out->uid = h->uid;
+	out->uid = lb__os_holder_uid(h->uid);
 	out->since = h->since;
 	out->liveness = lockfs_holder_liveness(h);
 }
@@ -701,7 +701,7 @@ holder_from_broker(lb_lock *lock, const struct lb__status *st,
 	snprintf(out->host, sizeof(out->host), "%s", st->host);
 	out->pid = st->pid;
 	out->tid = st->tid;
-	out->uid = st->uid;
+	out->uid = lb__os_holder_uid(st->uid);
 	out->since = st->since;
 	out->unclaimed = st->unclaimed;
 	out->token = st->token;

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <sys/queue.h>
 
+#include "os.h"
 #include "owners.h"
 
 struct entry {
@@ -67,7 +68,7 @@ reg_fork_child(void)
 static void
 reg_init(void)
 {
-	pthread_atfork(reg_fork_prepare, reg_fork_parent, reg_fork_child);
+	lb__os_atfork(reg_fork_prepare, reg_fork_parent, reg_fork_child);
 }
 
 /* lb__owners_init: see owners.h. */

@@ -22,7 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
-#include <unistd.h>
 
 #include "broker.h"
 #include "holds.h"
@@ -103,7 +102,7 @@ reader_process_holds(struct lb__tp *c, struct lbp_msg *m,
 	return m->verb == LBP_MSG_OK &&
 	    lbp_get_u64(m, "token", &token) == 0 && token != 0 &&
 	    lbp_get_u64(m, "holder_pid", &pid) == 0 &&
-	    pid == (uint64_t)getpid();
+	    pid == (uint64_t)lockfs_os_pid();
 }
 
 /*

@@ -31,7 +31,6 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +40,7 @@
 #include "broker.h"
 #include "holds.h"
 #include "lockfs.h"
+#include "os.h"
 #include "owners.h"
 #include "reader.h"
 #include "session.h"
@@ -54,39 +54,7 @@ struct lb__conn lb__conn;
 static pthread_once_t conn_once = PTHREAD_ONCE_INIT;
 
 /* ------------------------------------------------------------------ */
-/* Waits, set-up, fork.                                                */
-
-/* lb__cond_init: see session.h. */
-void
-lb__cond_init(pthread_cond_t *cv)
-{
-	pthread_condattr_t a;
-
-	pthread_condattr_init(&a);
-	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
-	pthread_cond_init(cv, &a);
-	pthread_condattr_destroy(&a);
-}
-
-/* lb__cond_wait_until: see session.h. */
-void
-lb__cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, double until)
-{
-	struct timespec ts;
-
-	if (isinf(until) || until > 2 * LB__TIMEOUT_MAX_S + lockfs_now()) {
-		/* (A deadline that far would overflow time_t below.) */
-		pthread_cond_wait(cv, mu);
-		return;
-	}
-	ts.tv_sec = (time_t)until;
-	ts.tv_nsec = (long)((until - (double)ts.tv_sec) * 1e9);
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
-	pthread_cond_timedwait(cv, mu, &ts);
-}
+/* Set-up, fork.                                                      */
 
 /* The state of a process that has never spoken to the broker. */
 static void
@@ -95,7 +63,7 @@ conn_reset(void)
 	pthread_mutex_init(&lb__conn.mu, NULL);
 	pthread_mutex_init(&lb__conn.send_mu, NULL);
 	pthread_mutex_init(&lb__conn.open_mu, NULL);
-	lb__cond_init(&lb__conn.changed);
+	lb__os_cond_init(&lb__conn.changed);
 	lb__conn.state = CONN_IDLE;
 	lb__conn.tp = NULL;
 	lb__conn.opening = NULL;
@@ -152,7 +120,7 @@ conn_init(void)
 	 * lb__conn.mu before the owners' mutex, in the order the two are
 	 * nested (lb__hold_unreclaimable). */
 	lb__owners_init();
-	pthread_atfork(conn_fork_prepare, conn_fork_parent, conn_fork_child);
+	lb__os_atfork(conn_fork_prepare, conn_fork_parent, conn_fork_child);
 }
 
 /* lb__conn_lock: see session.h. */
@@ -264,13 +232,10 @@ lb__conn_open(const char *path, struct lb__tp *c, char *why, size_t size)
 int
 lb__conn_establish(char *why, size_t size)
 {
-	pthread_attr_t  attr;
-	pthread_t       thread;
-	sigset_t        all, old;
 	struct lb__tp   *c = NULL;
 	struct lbp_msg  *m = NULL;
 	char             path[sizeof(lb__conn.socket)];
-	int              opened = -1, r = -1;
+	int              opened = -1, r = -1, e;
 
 	lb__conn_lock();
 	while (lb__conn.state == CONN_CONNECTING)
@@ -307,26 +272,20 @@ lb__conn_establish(char *why, size_t size)
 		opened = -1;
 	}
 	if (opened == 0) {
-		pthread_attr_init(&attr);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		pthread_attr_setstacksize(&attr, READER_STACK);
-		sigfillset(&all);
-		pthread_sigmask(SIG_SETMASK, &all, &old);
 		lb__conn.tp = c;
 		lb__conn.opening = NULL;
-		if (pthread_create(&thread, &attr, lb__reader_main, c) == 0) {
+		if ((e = lb__os_thread_start(lb__reader_main, c,
+		    READER_STACK)) == 0) {
 			c = NULL;       /* the reader's now */
 			lb__conn.gen++;
 			lb__conn.state = CONN_READY;
 			r = 0;
 		} else {
 			snprintf(why, size, "cannot start the lockbroker "
-			    "reader thread: %s", strerror(errno));
+			    "reader thread: %s", strerror(e));
 			lb__conn.tp = NULL;
 			lb__tp_close(c);
 		}
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-		pthread_attr_destroy(&attr);
 	}
 	if (r != 0)
 		lb__conn.state = CONN_IDLE;

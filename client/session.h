@@ -82,13 +82,6 @@ int lb__conn_idle(void);
 /* lb__next_id: a fresh request id (no lock needed). */
 uint64_t lb__next_id(void);
 
-/* lb__cond_init: a condition variable that waits on the monotonic clock
- * (lockfs_now's).  lb__cond_wait_until: waits on cv (mu held) until
- * signalled or the monotonic time until (INFINITY: no limit). */
-void lb__cond_init(pthread_cond_t *cv);
-void lb__cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu,
-    double until);
-
 /*
  * lb__conn_open: opens t on where and says HELLO (t keeps what is read
  * after the reply), t recorded as lb__conn.opening for the fork handlers

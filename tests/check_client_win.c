@@ -1,0 +1,584 @@
+/*
+ * check_client_win.c: liblockbroker on Windows, run under wine, through
+ * its public API only (<lockbroker.h>).
+ *
+ * In-process (LB_LOCAL), for each of the link and mkdir methods: acquire,
+ * release, is_locked, i_am_locking, break_lock, the holder (pid, host,
+ * liveness, and the user unknown: Windows has no numeric users),
+ * timeouts; two threads of this process are two owners that exclude
+ * each other; another process holding the lock excludes this one until
+ * it is ended (TerminateProcess), when its holder reads as dead and the
+ * lock is broken as stale.  The methods not ported to Windows yet fail
+ * with LB_EFAILED and a reason that names Windows.
+ *
+ * With no daemon: LB_BROKER fails, naming the pipe LOCKBROKER_SOCKET
+ * gives and saying that no daemon answers there; AUTO falls back to
+ * in-process and locks.
+ *
+ * The same source is built twice (Makefile.am): check_client_win, linked
+ * with the static library, and check_client_win_dll, linked with the
+ * DLL's import library, which also checks that the DLL loaded exports
+ * exactly the names of client/liblockbroker.sym (LB_SYMFILE).
+ *
+ * The other process is a copy of this program, started with "--hold
+ * METHOD PATH READY": it takes the lock on PATH through the API, makes the
+ * file READY and waits to be ended.
+ *
+ * Lock paths are given rooted on the current drive ("/dir/..."), as in
+ * check_lockfs_win (lockfs's paths know no drive letters yet), and the
+ * test's directory is made in the working directory unless TMPDIR says
+ * where.
+ */
+#include <windows.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+
+#include "lockbroker.h"
+#include "testlib.h"
+
+static const unsigned methods[] = { LB_LINK, LB_MKDIR };
+
+/* The lock path of p's path, rooted on the current drive, which is made
+ * p's. */
+static void
+lock_path(const struct tl_place *p, char *out, size_t size)
+{
+	char  root[4], *c;
+
+	ck_assert_msg(p->path[1] == ':', "no drive in %s", p->path);
+	snprintf(root, sizeof(root), "%.2s\\", p->path);
+	ck_assert(SetCurrentDirectoryA(root));
+	ck_assert((size_t)snprintf(out, size, "%s", p->path + 2) < size);
+	for (c = out; *c != '\0'; c++)
+		if (*c == '\\')
+			*c = '/';
+}
+
+/* A handle on path with flags; asserts. */
+static lb_lock *
+new_lock(const char *path, unsigned flags)
+{
+	lb_lock *l = lb_lock_new(path, flags);
+
+	ck_assert_msg(l != NULL, "lb_lock_new %s: %s", path, strerror(errno));
+	return l;
+}
+
+/* Whether file (a lock file: the library's absolute path) exists. */
+static int
+lock_file_exists(lb_lock *l)
+{
+	return GetFileAttributesA(lb_lock_file(l)) != INVALID_FILE_ATTRIBUTES;
+}
+
+/* The number of entries of dir, but . and .. */
+static int
+entries(const char *dir)
+{
+	WIN32_FIND_DATAA f;
+	HANDLE           h;
+	char             pattern[PATH_MAX];
+	int              n = 0;
+
+	snprintf(pattern, sizeof(pattern), "%s\\*", dir);
+	h = FindFirstFileA(pattern, &f);
+	if (h == INVALID_HANDLE_VALUE)
+		return 0;
+	do
+		if (strcmp(f.cFileName, ".") != 0 &&
+		    strcmp(f.cFileName, "..") != 0)
+			n++;
+	while (FindNextFileA(h, &f));
+	FindClose(h);
+	return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* In-process.                                                          */
+
+/* A whole cycle: acquire (again: 0 at once), is_locked, i_am_locking,
+ * the holder (this process, this host, alive, no user), release, and
+ * then nothing held and nothing left in the directory. */
+START_TEST(local_cycle)
+{
+	struct tl_place p;
+	lb_holder       h;
+	lb_lock        *l;
+	const char     *base;
+	char            path[PATH_MAX];
+	size_t          n;
+
+	tl_place_make(&p, "x");
+	lock_path(&p, path, sizeof(path));
+	l = new_lock(path, methods[_i] | LB_LOCAL);
+	ck_assert_int_eq(lb_is_locked(l), 0);
+	ck_assert_int_eq(lb_get_holder(l, &h), 0);
+	ck_assert_msg(lb_acquire(l, 0) == 0, "%s", lb_lock_error(l));
+	ck_assert(lock_file_exists(l));
+	ck_assert_int_eq(lb_acquire(l, 0), 0);
+	ck_assert_int_eq(lb_is_locked(l), 1);
+	ck_assert_int_eq(lb_i_am_locking(l), 1);
+	ck_assert_int_eq(lb_get_holder(l, &h), 1);
+	ck_assert_int_eq(h.pid, (pid_t)GetCurrentProcessId());
+	ck_assert_int_eq(h.liveness, LB_HOLDER_ALIVE);
+	ck_assert_int_eq(h.broker, 0);
+	ck_assert_msg(h.uid == (lb_uid_t)-1, "uid %u: Windows has no numeric "
+	    "users", (unsigned)h.uid);
+	n = strlen(h.host);
+	ck_assert_uint_gt(n, 0);
+	base = strrchr(lb_unique_name(l), '/');
+	base = base != NULL ? base + 1 : lb_unique_name(l);
+	ck_assert_msg(strncmp(base, h.host, n) == 0, "host %s, unique name "
+	    "%s", h.host, lb_unique_name(l));
+	ck_assert_str_eq(h.unique_name, lb_unique_name(l));
+	ck_assert_int_eq(lb_release(l), 0);
+	ck_assert(!lock_file_exists(l));
+	ck_assert_int_eq(lb_is_locked(l), 0);
+	ck_assert_int_eq(lb_i_am_locking(l), 0);
+	ck_assert_int_eq(lb_release(l), LB_ENOTLOCKED);
+	lb_lock_free(l);
+	ck_assert_int_eq(entries(p.dir), 0);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* Another thread's handle, and what it sees and may do. */
+struct other {
+	const char *path;
+	unsigned    flags;
+	double      timeout;
+	int         acquired, try_once, mine, release, waited_r;
+	double      waited;
+};
+
+/* A thread that makes its own handle (its owner: that thread), tries
+ * once, says whether it holds the lock, tries to release it, and then
+ * waits for it up to o->timeout. */
+static void *
+other_thread(void *arg)
+{
+	struct other *o = arg;
+	lb_lock      *l = lb_lock_new(o->path, o->flags);
+	double        t;
+
+	if (l == NULL)
+		return NULL;
+	o->try_once = lb_acquire(l, 0);
+	o->mine = lb_i_am_locking(l);
+	o->release = lb_release(l);
+	t = tl_now();
+	o->waited_r = lb_acquire(l, o->timeout);
+	o->waited = tl_now() - t;
+	o->acquired = lb_i_am_locking(l);
+	if (o->waited_r == 0)
+		lb_release(l);
+	lb_lock_free(l);
+	return NULL;
+}
+
+/* Two threads of one process are two owners: while this thread holds
+ * the lock the other gets LB_EALREADY at once, LB_ENOTMINE from release
+ * and LB_ETIMEOUT once its timeout has passed (not before); the lock
+ * still this thread's.  Released, the other takes it. */
+START_TEST(local_threads_exclude)
+{
+	struct tl_place p;
+	struct other    o = { 0 };
+	pthread_t       t;
+	lb_lock        *l;
+	char            path[PATH_MAX];
+
+	tl_place_make(&p, "x");
+	lock_path(&p, path, sizeof(path));
+	l = new_lock(path, methods[_i] | LB_LOCAL);
+	ck_assert_msg(lb_acquire(l, 0) == 0, "%s", lb_lock_error(l));
+	o.path = path;
+	o.flags = methods[_i] | LB_LOCAL;
+	o.timeout = 0.3;
+	ck_assert_int_eq(pthread_create(&t, NULL, other_thread, &o), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(o.try_once, LB_EALREADY);
+	ck_assert_int_eq(o.mine, 0);
+	ck_assert_int_eq(o.release, LB_ENOTMINE);
+	ck_assert_int_eq(o.waited_r, LB_ETIMEOUT);
+	/* (Not before the timeout: 1 ms for the two clocks' rounding.) */
+	ck_assert_msg(o.waited >= 0.299, "gave up after %.3f s", o.waited);
+	ck_assert_int_eq(o.acquired, 0);
+	ck_assert_int_eq(lb_i_am_locking(l), 1);
+	ck_assert_int_eq(lb_release(l), 0);
+
+	memset(&o, 0, sizeof(o));
+	o.path = path;
+	o.flags = methods[_i] | LB_LOCAL;
+	o.timeout = 5;
+	ck_assert_int_eq(pthread_create(&t, NULL, other_thread, &o), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(o.try_once, 0);
+	ck_assert_int_eq(o.mine, 1);
+	ck_assert_int_eq(o.release, 0);
+	ck_assert_int_eq(o.waited_r, 0);
+	ck_assert_int_eq(o.acquired, 1);
+	lb_lock_free(l);
+	ck_assert_int_eq(entries(p.dir), 0);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* A waiter in another thread is granted the lock once this one releases
+ * it before the waiter's timeout. */
+START_TEST(local_waiter_granted)
+{
+	struct tl_place p;
+	struct other    o = { 0 };
+	pthread_t       t;
+	lb_lock        *l;
+	char            path[PATH_MAX];
+
+	tl_place_make(&p, "x");
+	lock_path(&p, path, sizeof(path));
+	l = new_lock(path, methods[_i] | LB_LOCAL);
+	ck_assert_int_eq(lb_acquire(l, 0), 0);
+	o.path = path;
+	o.flags = methods[_i] | LB_LOCAL;
+	o.timeout = 30;
+	ck_assert_int_eq(pthread_create(&t, NULL, other_thread, &o), 0);
+	tl_sleep(0.3);
+	ck_assert_int_eq(lb_release(l), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(o.try_once, LB_EALREADY);
+	ck_assert_int_eq(o.waited_r, 0);
+	ck_assert_int_eq(o.acquired, 1);
+	lb_lock_free(l);
+	ck_assert_int_eq(entries(p.dir), 0);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* lb_break_lock by another handle (another owner) removes the lock:
+ * nobody holds it, its holder no longer does, and it can be taken. */
+START_TEST(local_break)
+{
+	struct tl_place p;
+	lb_lock        *l, *b;
+	char            path[PATH_MAX];
+
+	tl_place_make(&p, "x");
+	lock_path(&p, path, sizeof(path));
+	l = new_lock(path, methods[_i] | LB_LOCAL);
+	b = new_lock(path, methods[_i] | LB_LOCAL | LB_UNTHREADED);
+	ck_assert_int_eq(lb_acquire(l, 0), 0);
+	ck_assert_int_eq(lb_i_am_locking(b), 0);
+	ck_assert_msg(lb_break_lock(b) == 0, "%s", lb_lock_error(b));
+	ck_assert_int_eq(lb_is_locked(b), 0);
+	ck_assert_int_eq(lb_i_am_locking(l), 0);
+	ck_assert_int_eq(lb_break_lock(b), 0);
+	ck_assert_int_eq(lb_acquire(b, 0), 0);
+	ck_assert_int_eq(lb_release(b), 0);
+	lb_lock_free(b);
+	lb_lock_free(l);
+	ck_assert_int_eq(entries(p.dir), 0);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* Starts a copy of this program that holds the lock on path (method m)
+ * and waits to be ended; returns its pid once it holds the lock. */
+static pid_t
+holder_start(unsigned m, const char *path, char *ready, size_t size)
+{
+	char   args[3 * PATH_MAX];
+	double until;
+	pid_t  pid;
+
+	snprintf(ready, size, "%s\\ready", tl_top);
+	DeleteFileA(ready);
+	snprintf(args, sizeof(args), "--hold %u \"%s\" \"%s\"", m, path,
+	    ready);
+	pid = tl_self_start(args);
+	for (until = tl_now() + 20; !tl_exists(ready) && tl_now() < until;)
+		tl_sleep(0.02);
+	ck_assert_msg(tl_exists(ready), "the child did not lock %s", path);
+	return pid;
+}
+
+/* Another process holding the lock excludes this one (at once, and
+ * until a timeout); its holder is that process, alive, and not broken as
+ * stale; once it is ended (TerminateProcess) its holder is dead, and
+ * LB_BREAK_STALE breaks its lock and takes it. */
+START_TEST(local_other_process)
+{
+	struct tl_place p;
+	lb_holder       h;
+	lb_lock        *l, *s;
+	char            path[PATH_MAX], ready[PATH_MAX];
+	pid_t           pid;
+
+	tl_place_make(&p, "x");
+	lock_path(&p, path, sizeof(path));
+	pid = holder_start(methods[_i], path, ready, sizeof(ready));
+	l = new_lock(path, methods[_i] | LB_LOCAL);
+	s = new_lock(path, methods[_i] | LB_LOCAL | LB_BREAK_STALE);
+	ck_assert_int_eq(lb_acquire(l, 0), LB_EALREADY);
+	ck_assert_int_eq(lb_acquire(l, 0.2), LB_ETIMEOUT);
+	ck_assert_int_eq(lb_acquire(s, 0), LB_EALREADY);
+	ck_assert_int_eq(lb_is_locked(l), 1);
+	ck_assert_int_eq(lb_i_am_locking(l), 0);
+	ck_assert_int_eq(lb_release(l), LB_ENOTMINE);
+	ck_assert_int_eq(lb_get_holder(l, &h), 1);
+	ck_assert_int_eq(h.pid, pid);
+	ck_assert_int_eq(h.liveness, LB_HOLDER_ALIVE);
+	ck_assert_uint_gt(strlen(h.host), 0);
+	tl_kill(pid);
+	ck_assert_int_eq(lb_get_holder(l, &h), 1);
+	ck_assert_int_eq(h.pid, pid);
+	ck_assert_int_eq(h.liveness, LB_HOLDER_DEAD);
+	ck_assert_int_eq(lb_acquire(l, 0), LB_EALREADY);
+	ck_assert_msg(lb_acquire(s, 0) == 0, "%s", lb_lock_error(s));
+	ck_assert_int_eq(lb_get_holder(l, &h), 1);
+	ck_assert_int_eq(h.pid, (pid_t)GetCurrentProcessId());
+	ck_assert_int_eq(lb_release(s), 0);
+	lb_lock_free(s);
+	lb_lock_free(l);
+	DeleteFileA(ready);
+	ck_assert_int_eq(entries(p.dir), 0);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* The methods not ported to Windows yet: LB_EFAILED, with a reason that
+ * names Windows; nothing made. */
+START_TEST(local_unported)
+{
+	static const unsigned unported[] = { LB_SYMLINK, LB_SQLITE };
+	struct tl_place p;
+	lb_lock        *l;
+	char            path[PATH_MAX];
+	size_t          i;
+
+	tl_place_make(&p, "x");
+	lock_path(&p, path, sizeof(path));
+	for (i = 0; i < sizeof(unported) / sizeof(unported[0]); i++) {
+		l = new_lock(path, unported[i] | LB_LOCAL);
+		ck_assert_int_eq(lb_acquire(l, 0), LB_EFAILED);
+		ck_assert_msg(strstr(lb_lock_error(l), "Windows") != NULL,
+		    "%s", lb_lock_error(l));
+		ck_assert_int_lt(lb_is_locked(l), 0);
+		lb_lock_free(l);
+	}
+	ck_assert_int_eq(entries(p.dir), 0);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* No daemon.                                                           */
+
+/* Points LOCKBROKER_SOCKET at a pipe nobody serves, into pipe. */
+static void
+no_daemon(char *pipe, size_t size)
+{
+	snprintf(pipe, size, "\\\\.\\pipe\\lockbroker-check-%lu",
+	    (unsigned long)GetCurrentProcessId());
+	ck_assert_int_eq(_putenv_s("LOCKBROKER_SOCKET", pipe), 0);
+}
+
+/* LB_BROKER with no daemon: acquire fails (LB_EFAILED) at once, naming the
+ * pipe and saying that no daemon answers; the queries fail (LB_ERROR,
+ * release LB_EUNLOCK); nothing is made. */
+START_TEST(broker_no_daemon)
+{
+	struct tl_place p;
+	lb_lock        *l;
+	char            path[PATH_MAX], pipe[128];
+	const char     *e;
+
+	tl_place_make(&p, "x");
+	lock_path(&p, path, sizeof(path));
+	no_daemon(pipe, sizeof(pipe));
+	l = new_lock(path, LB_BROKER);
+	ck_assert_int_eq(lb_acquire(l, 1), LB_EFAILED);
+	e = lb_lock_error(l);
+	ck_assert_msg(strstr(e, pipe) != NULL, "no pipe in: %s", e);
+	ck_assert_msg(strstr(e, "daemon answers") != NULL, "%s", e);
+	ck_assert_int_eq(lb_is_locked(l), LB_ERROR);
+	ck_assert_msg(strstr(lb_lock_error(l), pipe) != NULL, "%s",
+	    lb_lock_error(l));
+	ck_assert_int_eq(lb_release(l), LB_EUNLOCK);
+	lb_lock_free(l);
+	ck_assert_int_eq(entries(p.dir), 0);
+	_putenv_s("LOCKBROKER_SOCKET", "");
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* AUTO with no daemon: in-process, for each method: the lock is taken
+ * (its artefact made), held, released. */
+START_TEST(auto_no_daemon_local)
+{
+	struct tl_place p;
+	lb_holder       h;
+	lb_lock        *l;
+	char            path[PATH_MAX], pipe[128];
+
+	tl_place_make(&p, "x");
+	lock_path(&p, path, sizeof(path));
+	no_daemon(pipe, sizeof(pipe));
+	l = new_lock(path, methods[_i]);
+	ck_assert_msg(lb_acquire(l, 1) == 0, "%s", lb_lock_error(l));
+	ck_assert(lock_file_exists(l));
+	ck_assert_int_eq(lb_i_am_locking(l), 1);
+	ck_assert_int_eq(lb_get_holder(l, &h), 1);
+	ck_assert_int_eq(h.broker, 0);
+	ck_assert_int_eq(h.pid, (pid_t)GetCurrentProcessId());
+	ck_assert_int_eq(lb_release(l), 0);
+	ck_assert(!lock_file_exists(l));
+	lb_lock_free(l);
+	ck_assert_int_eq(entries(p.dir), 0);
+	_putenv_s("LOCKBROKER_SOCKET", "");
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+#ifdef LB_SYMFILE
+/* ------------------------------------------------------------------ */
+/* The DLL.                                                             */
+
+/* Whether name is among the n names of list. */
+static int
+listed(char (*list)[64], int n, const char *name)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(list[i], name) == 0)
+			return 1;
+	return 0;
+}
+
+/* The import address table's entry of lb_acquire (the program's own
+ * lb_acquire is the import library's stub that jumps through it). */
+extern void *__imp_lb_acquire;
+
+/* The DLL this program runs with (the one lb_acquire is in) exports
+ * exactly the names of the version script, LB_SYMFILE. */
+START_TEST(dll_exports)
+{
+	static char              want[64][64];
+	PIMAGE_EXPORT_DIRECTORY  ex;
+	PIMAGE_NT_HEADERS        nt;
+	HMODULE                  m = NULL;
+	FILE                    *f;
+	DWORD                   *names, i;
+	char                     line[256], name[64];
+	int                      n = 0;
+	unsigned char           *base;
+
+	f = fopen(LB_SYMFILE, "r");
+	ck_assert_msg(f != NULL, "%s: %s", LB_SYMFILE, strerror(errno));
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, " %63[a-z_0-9];", name) == 1 &&
+		    strncmp(name, "lb_", 3) == 0 && n < 64)
+			snprintf(want[n++], sizeof(want[0]), "%s", name);
+	fclose(f);
+	ck_assert_int_gt(n, 0);
+	ck_assert(GetModuleHandleExA(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS |
+	    GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+	    (LPCSTR)__imp_lb_acquire, &m));
+	ck_assert_msg(m != GetModuleHandleA(NULL),
+	    "lb_acquire is in the program, not in a DLL");
+	base = (unsigned char *)m;
+	nt = (PIMAGE_NT_HEADERS)(base + ((PIMAGE_DOS_HEADER)base)->e_lfanew);
+	ex = (PIMAGE_EXPORT_DIRECTORY)(base + nt->OptionalHeader.DataDirectory
+	    [IMAGE_DIRECTORY_ENTRY_EXPORT].VirtualAddress);
+	names = (DWORD *)(base + ex->AddressOfNames);
+	for (i = 0; i < ex->NumberOfNames; i++)
+		ck_assert_msg(listed(want, n, (char *)base + names[i]),
+		    "the DLL exports %s, not in %s", (char *)base + names[i],
+		    LB_SYMFILE);
+	ck_assert_msg(ex->NumberOfNames == (DWORD)n, "the DLL exports %lu "
+	    "names, %s lists %d", (unsigned long)ex->NumberOfNames,
+	    LB_SYMFILE, n);
+	for (i = 0; i < (DWORD)n; i++)
+		ck_assert_msg(GetProcAddress(m, want[i]) != NULL,
+		    "%s not exported", want[i]);
+}
+END_TEST
+#endif
+
+/* The child of local_other_process: takes the lock on path with method
+ * through the API, makes the file ready, and waits to be ended.  Never
+ * returns but by failing (1). */
+static int
+hold(const char *method, const char *path, const char *ready)
+{
+	lb_lock *l;
+	HANDLE   h;
+
+	l = lb_lock_new(path, (unsigned)atoi(method) | LB_LOCAL);
+	if (l == NULL || lb_acquire(l, 0) != 0) {
+		fprintf(stderr, "cannot lock %s: %s\n", path,
+		    l != NULL ? lb_lock_error(l) : strerror(errno));
+		return 1;
+	}
+	h = CreateFileA(ready, GENERIC_WRITE, 0, NULL, CREATE_NEW, 0, NULL);
+	if (h == INVALID_HANDLE_VALUE)
+		return 1;
+	CloseHandle(h);
+	for (;;)
+		Sleep(INFINITE);
+}
+
+/* The suite. */
+static Suite *
+client_win_suite(void)
+{
+	Suite *s = suite_create("client_win");
+	TCase *local = tcase_create("local");
+	TCase *none = tcase_create("no_daemon");
+	int    n = sizeof(methods) / sizeof(methods[0]);
+
+	tcase_set_timeout(local, 120);
+	tcase_add_loop_test(local, local_cycle, 0, n);
+	tcase_add_loop_test(local, local_threads_exclude, 0, n);
+	tcase_add_loop_test(local, local_waiter_granted, 0, n);
+	tcase_add_loop_test(local, local_break, 0, n);
+	tcase_add_loop_test(local, local_other_process, 0, n);
+	tcase_add_test(local, local_unported);
+	suite_add_tcase(s, local);
+	tcase_add_test(none, broker_no_daemon);
+	tcase_add_loop_test(none, auto_no_daemon_local, 0, n);
+	suite_add_tcase(s, none);
+#ifdef LB_SYMFILE
+	{
+		TCase *dll = tcase_create("dll");
+
+		tcase_add_test(dll, dll_exports);
+		suite_add_tcase(s, dll);
+	}
+#endif
+	return s;
+}
+
+/* main: runs the suite (tl_main), or, as the child of a test, what its
+ * arguments say. */
+int
+main(int argc, char **argv)
+{
+	const char *tmp;
+	char        cwd[MAX_PATH];
+
+	if (argc == 5 && strcmp(argv[1], "--hold") == 0)
+		return hold(argv[2], argv[3], argv[4]);
+	if ((tmp = getenv("TMPDIR")) == NULL || *tmp == '\0') {
+		if (GetCurrentDirectoryA(sizeof(cwd), cwd) == 0 ||
+		    _putenv_s("TMPDIR", cwd) != 0)
+			return 99;
+	}
+	return tl_main("check_client_win", client_win_suite(), CK_ENV);
+}
