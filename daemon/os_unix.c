@@ -2,7 +2,8 @@
  * os_unix.c: the daemon's OS layer (os.h) for Linux.  The one file of the
  * daemon that knows SO_PEERCRED and SO_PEERGROUPS, setfsuid and setfsgid,
  * the raw setgroups, capget and capset system calls, pidfd_open, /proc
- * (processes, descriptors, inotify's limit) and openat2.
+ * (processes, descriptors, inotify's limit) and openat2, and the POSIX
+ * calls the daemon makes for its own files, signals and limits.
  *
  * setfsuid and setfsgid are per thread already; setgroups is too in the
  * kernel, but glibc's wrapper changes every thread of the process (and
@@ -13,11 +14,13 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <poll.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/fsuid.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -101,7 +104,7 @@ lbd_os_privileges_drop(char *why, size_t size)
 
 /* lbd_os_peer_ids: see os.h.  SO_PEERCRED. */
 int
-lbd_os_peer_ids(int fd, pid_t *pid, uid_t *uid, gid_t *gid)
+lbd_os_peer_ids(uv_os_fd_t fd, pid_t *pid, uid_t *uid, gid_t *gid)
 {
 	struct ucred cred;
 	socklen_t    len = sizeof(cred);
@@ -117,7 +120,7 @@ lbd_os_peer_ids(int fd, pid_t *pid, uid_t *uid, gid_t *gid)
 /* lbd_os_peer_groups: see os.h.  SO_PEERGROUPS (Linux 4.13), asked again
  * with room for as many as it says there are. */
 int
-lbd_os_peer_groups(int fd, size_t max, gid_t **groups)
+lbd_os_peer_groups(uv_os_fd_t fd, size_t max, gid_t **groups)
 {
 	socklen_t  len = 64 * sizeof(gid_t);
 	gid_t     *more;
@@ -293,4 +296,64 @@ lbd_os_path_through_magic_link(const char *file)
 	(void)file;
 	return 0;
 #endif
+}
+
+uid_t
+lbd_os_euid(void)
+{
+	return geteuid();
+}
+
+gid_t
+lbd_os_egid(void)
+{
+	return getegid();
+}
+
+void
+lbd_os_sigpipe_ignore(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+}
+
+int
+lbd_os_mkdir(const char *dir, mode_t mode)
+{
+	return mkdir(dir, mode);
+}
+
+int
+lbd_os_chmod(const char *file, mode_t mode)
+{
+	return chmod(file, mode);
+}
+
+int
+lbd_os_events_waiting(int fd)
+{
+	struct pollfd p;
+
+	p.fd = fd;
+	p.events = POLLIN;
+	p.revents = 0;
+	return poll(&p, 1, 0) != 0;
+}
+
+int
+lbd_os_fds_limit(unsigned long long need, unsigned long long *limit)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return 0;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ||
+		    rl.rlim_max > need ? (rlim_t)need : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur == RLIM_INFINITY)
+		return 0;
+	*limit = (unsigned long long)rl.rlim_cur;
+	return 1;
 }
