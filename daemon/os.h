@@ -26,6 +26,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <time.h>
 #include <uv.h>                 /* uv_os_fd_t: a connection's descriptor
                                    (an int on Linux, a HANDLE on Windows) */
 
@@ -125,6 +126,19 @@ uid_t lbd_os_euid(void);
 gid_t lbd_os_egid(void);
 
 /*
+ * lbd_os_gmtime: time t as UTC, into *tm (thread-safe).  Never fails for
+ * a time of this era.
+ */
+void lbd_os_gmtime(time_t t, struct tm *tm);
+
+/*
+ * lbd_os_umask: sets the mask of the modes files and directories the
+ * daemon makes are made without; the mask before.  Windows: nothing
+ * (no modes there); 0.
+ */
+mode_t lbd_os_umask(mode_t mask);
+
+/*
  * lbd_os_sigpipe_ignore: a write to a connection its peer has closed
  * fails with an error instead of ending the process.  Never fails.
  * Windows: nothing to do (no such signal).
@@ -144,6 +158,46 @@ int  lbd_os_mkdir(const char *dir, mode_t mode);
  * decides who may open it there).
  */
 int  lbd_os_chmod(const char *file, mode_t mode);
+
+/* How lbd_os_open_own opens one of the daemon's own files. */
+#define LBD_OS_REWRITE 1        /* to write it, emptied */
+#define LBD_OS_UPDATE  2        /* to read and write it, kept */
+
+/*
+ * lbd_os_open_own: opens file, one of the daemon's own (the state
+ * database's companions), as how says, made 0600 (less the umask) when
+ * missing, close-on-exec, never following a symbolic link at the name.
+ * The descriptor (lockfs's fs.h reads, writes, closes it and tells what
+ * it is), or -1 with errno.  Windows: ENOSYS.
+ */
+int  lbd_os_open_own(const char *file, int how);
+
+/* lbd_os_file_size: the size in bytes of the file open as fd, into
+ * *size.  0, or -1 with errno.  Windows: ENOSYS. */
+int  lbd_os_file_size(int fd, off_t *size);
+
+/* lbd_os_fchmod: sets the mode of the file open as fd.  0, or -1 with
+ * errno.  Windows: ENOSYS (see lbd_os_chmod). */
+int  lbd_os_fchmod(int fd, mode_t mode);
+
+/* lbd_os_truncate: makes the file open as fd (to write) size bytes long.
+ * 0, or -1 with errno.  Windows: ENOSYS. */
+int  lbd_os_truncate(int fd, off_t size);
+
+/* lbd_os_read_at, lbd_os_write_at: one read (write) of size bytes at
+ * offset at of the file open as fd, its position unchanged.  How many,
+ * or -1 with errno.  Windows: ENOSYS. */
+ssize_t lbd_os_read_at(int fd, void *buf, size_t size, off_t at);
+ssize_t lbd_os_write_at(int fd, const void *buf, size_t size, off_t at);
+
+/* lbd_os_sync: what was written to the file open as fd is on its disk
+ * when this returns 0; -1 with errno.  Windows: ENOSYS. */
+int  lbd_os_sync(int fd);
+
+/* lbd_os_sync_dir: the names made in and removed from directory dir are
+ * on its disk (as far as the OS can tell: nothing is said of a failure).
+ * Windows: nothing (NTFS journals its names). */
+void lbd_os_sync_dir(const char *dir);
 
 /*
  * lbd_os_events_waiting: whether events wait on descriptor fd (the

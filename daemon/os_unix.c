@@ -16,6 +16,7 @@
 #include <linux/capability.h>
 #include <poll.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #if defined(__linux__) && defined(__has_include)
 #if __has_include(<linux/openat2.h>)
@@ -311,6 +313,18 @@ lbd_os_egid(void)
 }
 
 void
+lbd_os_gmtime(time_t t, struct tm *tm)
+{
+	gmtime_r(&t, tm);
+}
+
+mode_t
+lbd_os_umask(mode_t mask)
+{
+	return umask(mask);
+}
+
+void
 lbd_os_sigpipe_ignore(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -326,6 +340,67 @@ int
 lbd_os_chmod(const char *file, mode_t mode)
 {
 	return chmod(file, mode);
+}
+
+int
+lbd_os_open_own(const char *file, int how)
+{
+	int flags = O_CLOEXEC | O_NOFOLLOW | O_CREAT;
+
+	flags |= how == LBD_OS_REWRITE ? O_WRONLY | O_TRUNC : O_RDWR;
+	return open(file, flags, 0600);
+}
+
+int
+lbd_os_file_size(int fd, off_t *size)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) == -1)
+		return -1;
+	*size = st.st_size;
+	return 0;
+}
+
+int
+lbd_os_fchmod(int fd, mode_t mode)
+{
+	return fchmod(fd, mode);
+}
+
+int
+lbd_os_truncate(int fd, off_t size)
+{
+	return ftruncate(fd, size);
+}
+
+ssize_t
+lbd_os_read_at(int fd, void *buf, size_t size, off_t at)
+{
+	return pread(fd, buf, size, at);
+}
+
+ssize_t
+lbd_os_write_at(int fd, const void *buf, size_t size, off_t at)
+{
+	return pwrite(fd, buf, size, at);
+}
+
+int
+lbd_os_sync(int fd)
+{
+	return fsync(fd);
+}
+
+void
+lbd_os_sync_dir(const char *dir)
+{
+	int fd;
+
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
+		fsync(fd);
+		close(fd);
+	}
 }
 
 int

@@ -92,20 +92,18 @@
  * hold is its lock's holder too until its row is gone, but nobody's: no
  * RECLAIM, ACQUIRE or RELEASE finds it (hold.c, lbd_hold_find).
  */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "conn.h"
 #include "creds.h"
 #include "daemon.h"
 #include "ending.h"
+#include "fs.h"
 #include "hold.h"
 #include "locktable.h"
 #include "log.h"
@@ -122,10 +120,10 @@
  * not, in a sticky directory): an open-addressing set, alive only during
  * lbd_reconcile (the loop does not run meanwhile). */
 struct tidied {
-	dev_t dev;
-	ino_t ino;
-	uid_t uid;
-	int   used;
+	unsigned long long dev;
+	unsigned long long ino;
+	uid_t              uid;
+	int                used;
 };
 static struct tidied *tidied;
 static size_t         tidied_size, tidied_count;
@@ -183,7 +181,7 @@ orphan_end(struct lbd_hold *h, const char *why)
 		log_info("%s", err.msg);
 out:
 	if (pin != -1)
-		close(pin);
+		lockfs_fs_close(pin);
 	lockfs_sqlite_busy(try_ms, step_ms);
 }
 
@@ -318,22 +316,21 @@ grace_over(uv_timer_t *t)
 static int
 mkdir_open_holders(const struct lbd_hold *h, const char *mine)
 {
-	struct stat st;
-	int         fd, r = -1;
+	struct lockfs_fs_info st;
+	int                   fd, r = -1;
 
-	fd = open(h->fs.lock_file, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC);
+	fd = lockfs_fs_open(LOCKFS_FS_CWD, h->fs.lock_file, LOCKFS_FS_READ |
+	    LOCKFS_FS_DIR);
 	if (fd == -1)
 		goto out;
-	if (fstat(fd, &st) == -1 || st.st_uid != h->fs.owner.uid ||
-	    fstatat(fd, mine, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
-	    !S_ISREG(st.st_mode) || st.st_uid != h->fs.owner.uid)
+	if (lockfs_fs_info(fd, &st) == -1 || st.uid != h->fs.owner.uid ||
+	    lockfs_fs_info_at(fd, mine, 0, &st) == -1 ||
+	    st.type != LOCKFS_FS_FILE || st.uid != h->fs.owner.uid)
 		goto out;
 	r = fd;
 	fd = -1;
 out:
-	if (fd != -1)
-		close(fd);
+	lockfs_fs_close(fd);
 	return r;
 }
 
@@ -349,11 +346,11 @@ out:
 static void
 mkdir_undo_handoff(struct lbd_hold *h)
 {
-	const char        *mine;
-	struct lockfs_err  err;
-	struct dirent     *de;
-	DIR               *dir = NULL;
-	int                fd;
+	const char             *mine;
+	struct lockfs_err       err;
+	struct lockfs_fs_entry  de;
+	struct lockfs_fs_dir   *dir = NULL;
+	int                     fd;
 
 	if (lbd_hold_names(h, &err) != 0)
 		return;
@@ -362,21 +359,23 @@ mkdir_undo_handoff(struct lbd_hold *h)
 		lockfs_names_drop(&h->fs);
 		return;
 	}
-	if ((fd = mkdir_open_holders(h, mine)) != -1 &&
-	    (dir = fdopendir(fd)) == NULL)
-		close(fd);
+	if ((fd = mkdir_open_holders(h, mine)) != -1) {
+		dir = lockfs_fs_dir_open_fd(fd);
+		lockfs_fs_close(fd);
+	}
 	if (dir != NULL) {
-		while ((de = readdir(dir)) != NULL) {
-			if (strcmp(de->d_name, ".") == 0 ||
-			    strcmp(de->d_name, "..") == 0 ||
-			    strcmp(de->d_name, mine) == 0)
+		while (lockfs_fs_dir_next(dir, &de) == 1) {
+			if (strcmp(de.name, ".") == 0 ||
+			    strcmp(de.name, "..") == 0 ||
+			    strcmp(de.name, mine) == 0)
 				continue;
-			if (unlinkat(dirfd(dir), de->d_name, 0) == 0)
+			if (lockfs_fs_unlink_at(lockfs_fs_dir_fd(dir),
+			    de.name) == 0)
 				log_info("%s: removed %s, left by a handoff "
 				    "the previous daemon did not finish",
-				    h->fs.path, de->d_name);
+				    h->fs.path, de.name);
 		}
-		closedir(dir);
+		lockfs_fs_dir_close(dir);
 	}
 	lbd_creds_leave();
 	lockfs_names_drop(&h->fs);
@@ -449,14 +448,14 @@ pin_name(char **name, const char *dir, size_t dirlen, int fd)
 static int
 pin_dir(struct lbd_hold *h, int *pin, struct lockfs_err *err)
 {
-	struct stat st;
-	size_t      dirlen = strlen(h->fs.dir);
-	char        proc[64];
-	int         fd, r;
+	struct lockfs_fs_info st;
+	size_t                dirlen = strlen(h->fs.dir);
+	char                  proc[64];
+	int                   fd, r;
 
 	*pin = -1;
-	if ((fd = open(h->fs.dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) == -1 ||
-	    fstat(fd, &st) == -1) {
+	if ((fd = lockfs_fs_open(LOCKFS_FS_CWD, h->fs.dir, LOCKFS_FS_DIR |
+	    LOCKFS_FS_FOLLOW)) == -1 || lockfs_fs_info(fd, &st) == -1) {
 		r = errno == ENOENT || errno == ENOTDIR ? 0 :
 		    lockfs_fail(err, LB_ERROR, errno, "cannot look at %s",
 		    h->fs.dir);
@@ -464,7 +463,8 @@ pin_dir(struct lbd_hold *h, int *pin, struct lockfs_err *err)
 	}
 	r = 0;
 	if (h->dir_ino != 0 &&
-	    (st.st_dev != h->dir_dev || st.st_ino != h->dir_ino))
+	    (st.dev != (unsigned long long)h->dir_dev ||
+	    st.ino != (unsigned long long)h->dir_ino))
 		goto out;
 	r = 1;
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
@@ -481,8 +481,7 @@ pin_dir(struct lbd_hold *h, int *pin, struct lockfs_err *err)
 	*pin = fd;
 	fd = -1;
 out:
-	if (fd != -1)
-		close(fd);
+	lockfs_fs_close(fd);
 	return r;
 }
 
@@ -492,7 +491,7 @@ unpin(struct lbd_hold *h, int pin)
 {
 	lockfs_names_drop(&h->fs);      /* made again for each step */
 	if (pin != -1)
-		close(pin);
+		lockfs_fs_close(pin);
 }
 
 /*
@@ -541,7 +540,7 @@ orphan_pin(struct lbd_hold *h, int *pin, struct lockfs_err *err)
 /* A slot of the set for (dev, ino, uid): its own, or the empty one it
  * would take.  The set is never full (grown at half). */
 static struct tidied *
-tidied_slot(dev_t dev, ino_t ino, uid_t uid)
+tidied_slot(unsigned long long dev, unsigned long long ino, uid_t uid)
 {
 	size_t i = ((size_t)dev * 31 + (size_t)ino * 17 + uid) %
 	    tidied_size;
@@ -561,11 +560,12 @@ tidied_slot(dev_t dev, ino_t ino, uid_t uid)
 static int
 tidy_first(const struct lbd_hold *h)
 {
-	struct tidied *t, *old = tidied;
-	struct stat    st;
-	size_t         i, old_size = tidied_size;
+	struct tidied        *t, *old = tidied;
+	struct lockfs_fs_info st;
+	size_t                i, old_size = tidied_size;
 
-	if (stat(h->fs.dir, &st) == -1)
+	if (lockfs_fs_info_at(LOCKFS_FS_CWD, h->fs.dir, LOCKFS_FS_FOLLOW,
+	    &st) == -1)
 		return 1;
 	if (2 * (tidied_count + 1) > tidied_size) {
 		tidied_size = tidied_size == 0 ? 64 : 2 * tidied_size;
@@ -580,10 +580,10 @@ tidy_first(const struct lbd_hold *h)
 				    old[i].uid) = old[i];
 		free(old);
 	}
-	if ((t = tidied_slot(st.st_dev, st.st_ino, h->uid))->used)
+	if ((t = tidied_slot(st.dev, st.ino, h->uid))->used)
 		return 0;
-	t->dev = st.st_dev;
-	t->ino = st.st_ino;
+	t->dev = st.dev;
+	t->ino = st.ino;
 	t->uid = h->uid;
 	t->used = 1;
 	tidied_count++;

@@ -1,0 +1,270 @@
+/*
+ * os_win32.c: the daemon's OS layer (os.h) for Windows, not ported yet
+ * (docs/WINDOWS.md, "The daemon on Windows"): each call fails with
+ * ENOSYS, or answers what its contract lets an OS that cannot, and says
+ * which here.  What can be answered truly already is (the time in UTC,
+ * the daemon's own process needing no privileges dropped).  Not a
+ * daemon that serves anyone: the peer and credential calls refuse, so
+ * that no client's step ever runs with the daemon's rights.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "os.h"
+
+/* Nothing to drop: no supplementary groups or capabilities to leave. */
+int
+lbd_os_privileges_drop(char *why, size_t size)
+{
+	(void)why;
+	(void)size;
+	return 0;
+}
+
+/* ENOSYS: the client's process (GetNamedPipeClientProcessId) and user
+ * (its token's SID) are not asked yet. */
+int
+lbd_os_peer_ids(uv_os_fd_t fd, pid_t *pid, uid_t *uid, gid_t *gid)
+{
+	(void)fd;
+	(void)pid;
+	(void)uid;
+	(void)gid;
+	errno = ENOSYS;
+	return -1;
+}
+
+/* ENOSYS: the OS cannot tell (the caller asks lbd_os_user_groups). */
+int
+lbd_os_peer_groups(uv_os_fd_t fd, size_t max, gid_t **groups)
+{
+	(void)fd;
+	(void)max;
+	*groups = NULL;
+	errno = ENOSYS;
+	return -1;
+}
+
+/* 0: no user-database entry (no numbered groups on Windows). */
+int
+lbd_os_user_groups(uid_t uid, gid_t gid, size_t max, gid_t **groups)
+{
+	(void)uid;
+	(void)gid;
+	(void)max;
+	*groups = NULL;
+	return 0;
+}
+
+/* ENOSYS: no groups to set; acting as a client is impersonation. */
+int
+lbd_os_fs_groups_set(size_t n, const gid_t *groups)
+{
+	(void)n;
+	(void)groups;
+	errno = ENOSYS;
+	return -1;
+}
+
+/* EPERM: the switch does not take (impersonation is not built yet), so
+ * the caller refuses the step. */
+int
+lbd_os_fs_ids_set(uid_t uid, gid_t gid)
+{
+	(void)uid;
+	(void)gid;
+	errno = EPERM;
+	return -1;
+}
+
+/* Nothing was taken on: nothing to give back. */
+void
+lbd_os_fs_ids_restore(uid_t uid, gid_t gid)
+{
+	(void)uid;
+	(void)gid;
+}
+
+/* ENOSYS: the caller looks with lockfs_os_start_time now and then (a
+ * process handle waited for by the thread pool is the design). */
+int
+lbd_os_proc_exit_fd(pid_t pid)
+{
+	(void)pid;
+	errno = ENOSYS;
+	return -1;
+}
+
+/* 0: counts as the system's (users are not numbered yet). */
+uid_t
+lbd_os_euid(void)
+{
+	return 0;
+}
+
+gid_t
+lbd_os_egid(void)
+{
+	return 0;
+}
+
+/* gmtime_s: the C runtime's thread-safe gmtime. */
+void
+lbd_os_gmtime(time_t t, struct tm *tm)
+{
+	gmtime_s(tm, &t);
+}
+
+/* No modes: nothing set, 0. */
+mode_t
+lbd_os_umask(mode_t mask)
+{
+	(void)mask;
+	return 0;
+}
+
+/* No SIGPIPE: a write to a closed pipe fails with an error. */
+void
+lbd_os_sigpipe_ignore(void)
+{
+}
+
+int
+lbd_os_mkdir(const char *dir, mode_t mode)
+{
+	(void)dir;
+	(void)mode;
+	errno = ENOSYS;
+	return -1;
+}
+
+int
+lbd_os_chmod(const char *file, mode_t mode)
+{
+	(void)file;
+	(void)mode;
+	errno = ENOSYS;
+	return -1;
+}
+
+int
+lbd_os_open_own(const char *file, int how)
+{
+	(void)file;
+	(void)how;
+	errno = ENOSYS;
+	return -1;
+}
+
+int
+lbd_os_file_size(int fd, off_t *size)
+{
+	(void)fd;
+	(void)size;
+	errno = ENOSYS;
+	return -1;
+}
+
+int
+lbd_os_fchmod(int fd, mode_t mode)
+{
+	(void)fd;
+	(void)mode;
+	errno = ENOSYS;
+	return -1;
+}
+
+int
+lbd_os_truncate(int fd, off_t size)
+{
+	(void)fd;
+	(void)size;
+	errno = ENOSYS;
+	return -1;
+}
+
+ssize_t
+lbd_os_read_at(int fd, void *buf, size_t size, off_t at)
+{
+	(void)fd;
+	(void)buf;
+	(void)size;
+	(void)at;
+	errno = ENOSYS;
+	return -1;
+}
+
+ssize_t
+lbd_os_write_at(int fd, const void *buf, size_t size, off_t at)
+{
+	(void)fd;
+	(void)buf;
+	(void)size;
+	(void)at;
+	errno = ENOSYS;
+	return -1;
+}
+
+int
+lbd_os_sync(int fd)
+{
+	(void)fd;
+	errno = ENOSYS;
+	return -1;
+}
+
+/* Nothing: NTFS journals its names. */
+void
+lbd_os_sync_dir(const char *dir)
+{
+	(void)dir;
+}
+
+/* 1: no backend descriptor to look at; the caller yields at once. */
+int
+lbd_os_events_waiting(int fd)
+{
+	(void)fd;
+	return 1;
+}
+
+/* 0: no descriptor limit to tell. */
+int
+lbd_os_fds_limit(unsigned long long need, unsigned long long *limit)
+{
+	(void)need;
+	(void)limit;
+	return 0;
+}
+
+/* -1: cannot tell. */
+int
+lbd_os_fds_open(void)
+{
+	return -1;
+}
+
+/* 0: no limit told. */
+unsigned long
+lbd_os_fs_watches_max(void)
+{
+	return 0;
+}
+
+/* 0: no process entries in the file system. */
+int
+lbd_os_path_in_own_proc(const char *abs)
+{
+	(void)abs;
+	return 0;
+}
+
+/* 0: cannot tell (no magic links). */
+int
+lbd_os_path_through_magic_link(const char *file)
+{
+	(void)file;
+	return 0;
+}
