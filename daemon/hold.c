@@ -198,8 +198,8 @@ hold_note_dir(struct lbd_hold *h)
 	int                   r = lockfs_fs_info_at(LOCKFS_FS_CWD, h->fs.dir,
 	    LOCKFS_FS_FOLLOW, &fi);
 
-	h->dir_dev = r == 0 ? (dev_t)fi.dev : 0;
-	h->dir_ino = r == 0 ? (ino_t)fi.ino : 0;
+	h->dir_dev = r == 0 ? fi.dev : 0;
+	h->dir_ino = r == 0 ? fi.ino : 0;
 }
 
 /* Installs h as l's holder: token, time, the connection's list (a kept

@@ -227,8 +227,8 @@ note_record(struct lbd *d, const struct note *nt)
 	rec.token = head.token;
 	rec.since = head.since;
 	rec.kept = (int)head.kept;
-	rec.dir_dev = (dev_t)head.dir_dev;
-	rec.dir_ino = (ino_t)head.dir_ino;
+	rec.dir_dev = head.dir_dev;
+	rec.dir_ino = head.dir_ino;
 	if (head.handoff && note_handed(&rec) != 1)
 		return 0;
 	return lbd_store_hold_add_new(d, file, &rec);

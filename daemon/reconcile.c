@@ -463,8 +463,7 @@ pin_dir(struct lbd_hold *h, int *pin, struct lockfs_err *err)
 	}
 	r = 0;
 	if (h->dir_ino != 0 &&
-	    (st.dev != (unsigned long long)h->dir_dev ||
-	    st.ino != (unsigned long long)h->dir_ino))
+	    (st.dev != h->dir_dev || st.ino != h->dir_ino))
 		goto out;
 	r = 1;
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);

@@ -851,8 +851,10 @@ lbd_store_each_hold(struct lbd *d,
 		n = sqlite3_column_bytes(st, 12);
 		h.ngroups = h.groups != NULL ? (size_t)n / sizeof(gid_t) : 0;
 		if (sqlite3_column_type(st, 14) != SQLITE_NULL) {
-			h.dir_dev = (dev_t)sqlite3_column_int64(st, 13);
-			h.dir_ino = (ino_t)sqlite3_column_int64(st, 14);
+			h.dir_dev = (unsigned long long)
+			    sqlite3_column_int64(st, 13);
+			h.dir_ino = (unsigned long long)
+			    sqlite3_column_int64(st, 14);
 		}
 		h.releasing = sqlite3_column_int(st, 15);
 		if ((t = sqlite3_column_text(st, 16)) != NULL &&
@@ -863,8 +865,10 @@ lbd_store_each_hold(struct lbd *d,
 		}
 		if (sqlite3_column_type(st, 20) != SQLITE_NULL &&
 		    sqlite3_column_type(st, 21) != SQLITE_NULL) {
-			h.from_id.dev = (dev_t)sqlite3_column_int64(st, 19);
-			h.from_id.ino = (ino_t)sqlite3_column_int64(st, 20);
+			h.from_id.dev = (unsigned long long)
+			    sqlite3_column_int64(st, 19);
+			h.from_id.ino = (unsigned long long)
+			    sqlite3_column_int64(st, 20);
 			h.from_id.ctime_ns = sqlite3_column_int64(st, 21);
 		}
 		fn(d, &h);
