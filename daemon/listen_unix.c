@@ -21,6 +21,9 @@
 _Static_assert(sizeof(((struct sockaddr_un *)0)->sun_path) ==
     LBD_LISTEN_NAME_MAX, "LBD_LISTEN_NAME_MAX is sun_path's size");
 
+/* lbd_listen_bind: see listen.h.  A file at path that is no socket is
+ * refused; a socket nobody accepts on is a dead daemon's, replaced; the
+ * socket is bound with umask 0111 and made 0666. */
 int
 lbd_listen_bind(uv_pipe_t *listener, const char *path, char *why,
     size_t size)

@@ -15,6 +15,8 @@
 
 #include "listen.h"
 
+/* lbd_listen_bind: see listen.h.  Not built yet: -1, ENOSYS's reason in
+ * why, nothing bound. */
 int
 lbd_listen_bind(uv_pipe_t *listener, const char *name, char *why,
     size_t size)

@@ -1,10 +1,10 @@
 /*
  * main.c: lockbrokerd's start-up: the command line, settings (defaults,
  * config file, command line; reloaded on SIGHUP), the default paths, the
- * state database made private, the listening socket (its own, or one
- * passed by systemd), the descriptor and inotify budgets, privileges
- * (creds.c), and signals as loop events.  The loop's iteration and the
- * stop are loop.c's.
+ * state database made private, the listening socket (its own, bound
+ * by listen.h, or one passed by systemd), the descriptor and inotify
+ * budgets, privileges (creds.c), and signals as loop events.  The
+ * loop's iteration and the stop are loop.c's.
  *
  * The daemon's life:
  *

@@ -300,48 +300,56 @@ lbd_os_path_through_magic_link(const char *file)
 #endif
 }
 
+/* lbd_os_euid: see os.h.  geteuid(2). */
 uid_t
 lbd_os_euid(void)
 {
 	return geteuid();
 }
 
+/* lbd_os_egid: see os.h.  getegid(2). */
 gid_t
 lbd_os_egid(void)
 {
 	return getegid();
 }
 
+/* lbd_os_gmtime: see os.h.  gmtime_r(3). */
 void
 lbd_os_gmtime(time_t t, struct tm *tm)
 {
 	gmtime_r(&t, tm);
 }
 
+/* lbd_os_umask: see os.h.  umask(2). */
 mode_t
 lbd_os_umask(mode_t mask)
 {
 	return umask(mask);
 }
 
+/* lbd_os_sigpipe_ignore: see os.h.  signal(2): SIG_IGN. */
 void
 lbd_os_sigpipe_ignore(void)
 {
 	signal(SIGPIPE, SIG_IGN);
 }
 
+/* lbd_os_mkdir: see os.h.  mkdir(2). */
 int
 lbd_os_mkdir(const char *dir, mode_t mode)
 {
 	return mkdir(dir, mode);
 }
 
+/* lbd_os_chmod: see os.h.  chmod(2). */
 int
 lbd_os_chmod(const char *file, mode_t mode)
 {
 	return chmod(file, mode);
 }
 
+/* lbd_os_open_own: see os.h.  open(2), O_NOFOLLOW. */
 int
 lbd_os_open_own(const char *file, int how)
 {
@@ -351,6 +359,7 @@ lbd_os_open_own(const char *file, int how)
 	return open(file, flags, 0600);
 }
 
+/* lbd_os_file_size: see os.h.  fstat(2). */
 int
 lbd_os_file_size(int fd, off_t *size)
 {
@@ -362,36 +371,42 @@ lbd_os_file_size(int fd, off_t *size)
 	return 0;
 }
 
+/* lbd_os_fchmod: see os.h.  fchmod(2). */
 int
 lbd_os_fchmod(int fd, mode_t mode)
 {
 	return fchmod(fd, mode);
 }
 
+/* lbd_os_truncate: see os.h.  ftruncate(2). */
 int
 lbd_os_truncate(int fd, off_t size)
 {
 	return ftruncate(fd, size);
 }
 
+/* lbd_os_read_at: see os.h.  pread(2). */
 ssize_t
 lbd_os_read_at(int fd, void *buf, size_t size, off_t at)
 {
 	return pread(fd, buf, size, at);
 }
 
+/* lbd_os_write_at: see os.h.  pwrite(2). */
 ssize_t
 lbd_os_write_at(int fd, const void *buf, size_t size, off_t at)
 {
 	return pwrite(fd, buf, size, at);
 }
 
+/* lbd_os_sync: see os.h.  fsync(2). */
 int
 lbd_os_sync(int fd)
 {
 	return fsync(fd);
 }
 
+/* lbd_os_sync_dir: see os.h.  open(2) and fsync(2) of the directory. */
 void
 lbd_os_sync_dir(const char *dir)
 {
@@ -403,6 +418,7 @@ lbd_os_sync_dir(const char *dir)
 	}
 }
 
+/* lbd_os_events_waiting: see os.h.  poll(2), not waiting. */
 int
 lbd_os_events_waiting(int fd)
 {
@@ -414,6 +430,8 @@ lbd_os_events_waiting(int fd)
 	return poll(&p, 1, 0) != 0;
 }
 
+/* lbd_os_fds_limit: see os.h.  getrlimit(2) and setrlimit(2) of
+ * RLIMIT_NOFILE. */
 int
 lbd_os_fds_limit(unsigned long long need, unsigned long long *limit)
 {

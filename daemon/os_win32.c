@@ -14,7 +14,8 @@
 
 #include "os.h"
 
-/* Nothing to drop: no supplementary groups or capabilities to leave. */
+/* lbd_os_privileges_drop: see os.h.  Nothing to drop: no supplementary
+ * groups or capabilities to leave. */
 int
 lbd_os_privileges_drop(char *why, size_t size)
 {
@@ -23,8 +24,9 @@ lbd_os_privileges_drop(char *why, size_t size)
 	return 0;
 }
 
-/* ENOSYS: the client's process (GetNamedPipeClientProcessId) and user
- * (its token's SID) are not asked yet. */
+/* lbd_os_peer_ids: see os.h.  ENOSYS: the client's process
+ * (GetNamedPipeClientProcessId) and user (its token's SID) are not asked
+ * yet. */
 int
 lbd_os_peer_ids(uv_os_fd_t fd, pid_t *pid, uid_t *uid, gid_t *gid)
 {
@@ -36,7 +38,8 @@ lbd_os_peer_ids(uv_os_fd_t fd, pid_t *pid, uid_t *uid, gid_t *gid)
 	return -1;
 }
 
-/* ENOSYS: the OS cannot tell (the caller asks lbd_os_user_groups). */
+/* lbd_os_peer_groups: see os.h.  ENOSYS: the OS cannot tell (the caller
+ * asks lbd_os_user_groups). */
 int
 lbd_os_peer_groups(uv_os_fd_t fd, size_t max, gid_t **groups)
 {
@@ -47,7 +50,8 @@ lbd_os_peer_groups(uv_os_fd_t fd, size_t max, gid_t **groups)
 	return -1;
 }
 
-/* 0: no user-database entry (no numbered groups on Windows). */
+/* lbd_os_user_groups: see os.h. 0: no user-database entry (no numbered
+ * groups on Windows). */
 int
 lbd_os_user_groups(uid_t uid, gid_t gid, size_t max, gid_t **groups)
 {
@@ -58,7 +62,8 @@ lbd_os_user_groups(uid_t uid, gid_t gid, size_t max, gid_t **groups)
 	return 0;
 }
 
-/* ENOSYS: no groups to set; acting as a client is impersonation. */
+/* lbd_os_fs_groups_set: see os.h.  ENOSYS: no groups to set; acting as a
+ * client is impersonation. */
 int
 lbd_os_fs_groups_set(size_t n, const gid_t *groups)
 {
@@ -68,8 +73,8 @@ lbd_os_fs_groups_set(size_t n, const gid_t *groups)
 	return -1;
 }
 
-/* EPERM: the switch does not take (impersonation is not built yet), so
- * the caller refuses the step. */
+/* lbd_os_fs_ids_set: see os.h.  EPERM: the switch does not take
+ * (impersonation is not built yet), so the caller refuses the step. */
 int
 lbd_os_fs_ids_set(uid_t uid, gid_t gid)
 {
@@ -79,7 +84,8 @@ lbd_os_fs_ids_set(uid_t uid, gid_t gid)
 	return -1;
 }
 
-/* Nothing was taken on: nothing to give back. */
+/* lbd_os_fs_ids_restore: see os.h.  Nothing was taken on: nothing to give
+ * back. */
 void
 lbd_os_fs_ids_restore(uid_t uid, gid_t gid)
 {
@@ -87,8 +93,9 @@ lbd_os_fs_ids_restore(uid_t uid, gid_t gid)
 	(void)gid;
 }
 
-/* ENOSYS: the caller looks with lockfs_os_start_time now and then (a
- * process handle waited for by the thread pool is the design). */
+/* lbd_os_proc_exit_fd: see os.h.  ENOSYS: the caller looks with
+ * lockfs_os_start_time now and then (a process handle waited for by the
+ * thread pool is the design). */
 int
 lbd_os_proc_exit_fd(pid_t pid)
 {
@@ -97,27 +104,29 @@ lbd_os_proc_exit_fd(pid_t pid)
 	return -1;
 }
 
-/* 0: counts as the system's (users are not numbered yet). */
+/* lbd_os_euid: see os.h. 0: counts as the system's (users are not numbered
+ * yet). */
 uid_t
 lbd_os_euid(void)
 {
 	return 0;
 }
 
+/* lbd_os_egid: see os.h. */
 gid_t
 lbd_os_egid(void)
 {
 	return 0;
 }
 
-/* gmtime_s: the C runtime's thread-safe gmtime. */
+/* lbd_os_gmtime: see os.h.  gmtime_s: the C runtime's thread-safe gmtime. */
 void
 lbd_os_gmtime(time_t t, struct tm *tm)
 {
 	gmtime_s(tm, &t);
 }
 
-/* No modes: nothing set, 0. */
+/* lbd_os_umask: see os.h.  No modes: nothing set, 0. */
 mode_t
 lbd_os_umask(mode_t mask)
 {
@@ -125,12 +134,14 @@ lbd_os_umask(mode_t mask)
 	return 0;
 }
 
-/* No SIGPIPE: a write to a closed pipe fails with an error. */
+/* lbd_os_sigpipe_ignore: see os.h.  No SIGPIPE: a write to a closed pipe
+ * fails with an error. */
 void
 lbd_os_sigpipe_ignore(void)
 {
 }
 
+/* lbd_os_mkdir: see os.h. */
 int
 lbd_os_mkdir(const char *dir, mode_t mode)
 {
@@ -140,6 +151,7 @@ lbd_os_mkdir(const char *dir, mode_t mode)
 	return -1;
 }
 
+/* lbd_os_chmod: see os.h. */
 int
 lbd_os_chmod(const char *file, mode_t mode)
 {
@@ -149,6 +161,7 @@ lbd_os_chmod(const char *file, mode_t mode)
 	return -1;
 }
 
+/* lbd_os_open_own: see os.h. */
 int
 lbd_os_open_own(const char *file, int how)
 {
@@ -158,6 +171,7 @@ lbd_os_open_own(const char *file, int how)
 	return -1;
 }
 
+/* lbd_os_file_size: see os.h. */
 int
 lbd_os_file_size(int fd, off_t *size)
 {
@@ -167,6 +181,7 @@ lbd_os_file_size(int fd, off_t *size)
 	return -1;
 }
 
+/* lbd_os_fchmod: see os.h. */
 int
 lbd_os_fchmod(int fd, mode_t mode)
 {
@@ -176,6 +191,7 @@ lbd_os_fchmod(int fd, mode_t mode)
 	return -1;
 }
 
+/* lbd_os_truncate: see os.h. */
 int
 lbd_os_truncate(int fd, off_t size)
 {
@@ -185,6 +201,7 @@ lbd_os_truncate(int fd, off_t size)
 	return -1;
 }
 
+/* lbd_os_read_at: see os.h. */
 ssize_t
 lbd_os_read_at(int fd, void *buf, size_t size, off_t at)
 {
@@ -196,6 +213,7 @@ lbd_os_read_at(int fd, void *buf, size_t size, off_t at)
 	return -1;
 }
 
+/* lbd_os_write_at: see os.h. */
 ssize_t
 lbd_os_write_at(int fd, const void *buf, size_t size, off_t at)
 {
@@ -207,6 +225,7 @@ lbd_os_write_at(int fd, const void *buf, size_t size, off_t at)
 	return -1;
 }
 
+/* lbd_os_sync: see os.h. */
 int
 lbd_os_sync(int fd)
 {
@@ -215,14 +234,15 @@ lbd_os_sync(int fd)
 	return -1;
 }
 
-/* Nothing: NTFS journals its names. */
+/* lbd_os_sync_dir: see os.h.  Nothing: NTFS journals its names. */
 void
 lbd_os_sync_dir(const char *dir)
 {
 	(void)dir;
 }
 
-/* 1: no backend descriptor to look at; the caller yields at once. */
+/* lbd_os_events_waiting: see os.h. 1: no backend descriptor to look at;
+ * the caller yields at once. */
 int
 lbd_os_events_waiting(int fd)
 {
@@ -230,7 +250,7 @@ lbd_os_events_waiting(int fd)
 	return 1;
 }
 
-/* 0: no descriptor limit to tell. */
+/* lbd_os_fds_limit: see os.h.  0: no descriptor limit to tell. */
 int
 lbd_os_fds_limit(unsigned long long need, unsigned long long *limit)
 {
@@ -239,21 +259,22 @@ lbd_os_fds_limit(unsigned long long need, unsigned long long *limit)
 	return 0;
 }
 
-/* -1: cannot tell. */
+/* lbd_os_fds_open: see os.h.  -1: cannot tell. */
 int
 lbd_os_fds_open(void)
 {
 	return -1;
 }
 
-/* 0: no limit told. */
+/* lbd_os_fs_watches_max: see os.h.  0: no limit told. */
 unsigned long
 lbd_os_fs_watches_max(void)
 {
 	return 0;
 }
 
-/* 0: no process entries in the file system. */
+/* lbd_os_path_in_own_proc: see os.h. 0: no process entries in the file
+ * system. */
 int
 lbd_os_path_in_own_proc(const char *abs)
 {
@@ -261,7 +282,8 @@ lbd_os_path_in_own_proc(const char *abs)
 	return 0;
 }
 
-/* 0: cannot tell (no magic links). */
+/* lbd_os_path_through_magic_link: see os.h. 0: cannot tell (no magic
+ * links). */
 int
 lbd_os_path_through_magic_link(const char *file)
 {
