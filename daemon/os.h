@@ -235,6 +235,16 @@ unsigned long lbd_os_fs_watches_max(void);
 /* Paths the daemon may not take for a client. */
 
 /*
+ * lbd_os_fd_path: a path that leads into the file (a directory) open as
+ * fd, through the daemon's own process entries (Linux: /proc/self/fd/N),
+ * into out (size bytes), for the daemon's own steps to act in the very
+ * directory it opened; whether it leads there is for the caller to try.
+ * 0, or -1 with errno: ENAMETOOLONG, or ENOSYS where the OS has no such
+ * path (Windows).
+ */
+int  lbd_os_fd_path(int fd, char *out, size_t size);
+
+/*
  * lbd_os_path_in_own_proc: whether the normalised absolute path abs names
  * something under the daemon's own process entries (Linux: /proc/self,
  * /proc/thread-self, /proc/N for the daemon or one of its threads), which

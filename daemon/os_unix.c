@@ -300,6 +300,20 @@ lbd_os_path_through_magic_link(const char *file)
 #endif
 }
 
+/* lbd_os_fd_path: see os.h.  /proc/self/fd/N, made without a system
+ * call. */
+int
+lbd_os_fd_path(int fd, char *out, size_t size)
+{
+	int n = snprintf(out, size, "/proc/self/fd/%d", fd);
+
+	if (n < 0 || (size_t)n >= size) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
 /* lbd_os_euid: see os.h.  geteuid(2). */
 uid_t
 lbd_os_euid(void)

@@ -104,6 +104,18 @@ lbd_os_proc_exit_fd(pid_t pid)
 	return -1;
 }
 
+/* lbd_os_fd_path: see os.h.  ENOSYS: no process entries in the file
+ * system (the caller pins nothing). */
+int
+lbd_os_fd_path(int fd, char *out, size_t size)
+{
+	(void)fd;
+	(void)out;
+	(void)size;
+	errno = ENOSYS;
+	return -1;
+}
+
 /* lbd_os_euid: see os.h. 0: counts as the system's (users are not numbered
  * yet). */
 uid_t

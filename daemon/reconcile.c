@@ -107,6 +107,7 @@
 #include "hold.h"
 #include "locktable.h"
 #include "log.h"
+#include "os.h"
 #include "pidwatch.h"
 #include "reconcile.h"
 #include "releasing.h"
@@ -408,10 +409,11 @@ reconcile_successor(struct lbd_hold *h)
 }
 
 /* Rewrites name, when it lies in the directory dir (dirlen bytes), to
- * lie in the directory of descriptor fd instead, through the daemon's
- * /proc/self/fd: 0, or -1 (out of memory; name unchanged). */
+ * lie in the directory at path fd_path instead (a descriptor's, through
+ * the daemon's /proc/self/fd: lbd_os_fd_path): 0, or -1 (out of memory;
+ * name unchanged). */
 static int
-pin_name(char **name, const char *dir, size_t dirlen, int fd)
+pin_name(char **name, const char *dir, size_t dirlen, const char *fd_path)
 {
 	char  *s = *name, *p;
 	size_t n;
@@ -419,10 +421,10 @@ pin_name(char **name, const char *dir, size_t dirlen, int fd)
 	if (s == NULL || strncmp(s, dir, dirlen) != 0 ||
 	    (s[dirlen] != '/' && s[dirlen] != '\0'))
 		return 0;
-	n = sizeof("/proc/self/fd/") + 12 + strlen(s + dirlen);
+	n = strlen(fd_path) + strlen(s + dirlen) + 1;
 	if ((p = malloc(n)) == NULL)
 		return -1;
-	snprintf(p, n, "/proc/self/fd/%d%s", fd, s + dirlen);
+	snprintf(p, n, "%s%s", fd_path, s + dirlen);
 	free(*name);
 	*name = p;
 	return 0;
@@ -438,7 +440,7 @@ pin_name(char **name, const char *dir, size_t dirlen, int fd)
  * symbolic links in its database's name itself, and its unique name is
  * a row's, not a file's: its steps remove rows, never files).  1 with
  * *pin the descriptor (-1 when nothing is pinned: the sqlite method, the
- * root directory, or no /proc), to
+ * root directory, or no path through a descriptor: lbd_os_fd_path), to
  * be closed after the steps and before h's names are dropped; 0 when
  * another directory is there, or none (ENOENT, ENOTDIR: nothing at the
  * lock's path is the hold's artefact); a negative code with err filled
@@ -466,13 +468,13 @@ pin_dir(struct lbd_hold *h, int *pin, struct lockfs_err *err)
 	    (st.dev != h->dir_dev || st.ino != h->dir_ino))
 		goto out;
 	r = 1;
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	if (h->lock->method == LB_SQLITE || strcmp(h->fs.dir, "/") == 0 ||
+	    lbd_os_fd_path(fd, proc, sizeof(proc)) != 0 ||
 	    access(proc, F_OK) != 0)
 		goto out;
-	if (pin_name(&h->fs.lock_file, h->fs.dir, dirlen, fd) != 0 ||
-	    pin_name(&h->fs.unique, h->fs.dir, dirlen, fd) != 0 ||
-	    pin_name(&h->fs.dir, h->fs.dir, dirlen, fd) != 0) {
+	if (pin_name(&h->fs.lock_file, h->fs.dir, dirlen, proc) != 0 ||
+	    pin_name(&h->fs.unique, h->fs.dir, dirlen, proc) != 0 ||
+	    pin_name(&h->fs.dir, h->fs.dir, dirlen, proc) != 0) {
 		r = lockfs_fail(err, LB_ENOMEM, ENOMEM, "%s: names of its "
 		    "hold", h->lock->path);
 		goto out;

@@ -1129,6 +1129,32 @@ START_TEST(fds_limit_raised)
 }
 END_TEST
 
+/* A path through a descriptor leads into the directory opened, even
+ * once the directory is renamed; too small a buffer is refused. */
+START_TEST(fd_path_leads_in)
+{
+	struct tl_place p;
+	char            moved[PATH_MAX + 8], path[64], in[PATH_MAX + 16];
+	int             fd;
+
+	tl_place_make(&p, "pinned");
+	tl_mkdir(p.path);
+	tl_path_join(in, sizeof(in), p.path, "marker");
+	tl_write_text(in, "x");
+	ck_assert((fd = open(p.path, O_PATH | O_DIRECTORY | O_CLOEXEC)) != -1);
+	ck_assert_int_eq(lbd_os_fd_path(fd, path, sizeof(path)), 0);
+	snprintf(moved, sizeof(moved), "%s/moved", p.dir);
+	ck_assert(rename(p.path, moved) == 0);
+	snprintf(in, sizeof(in), "%s/marker", path);
+	ck_assert_int_eq(access(in, F_OK), 0);
+	errno = 0;
+	ck_assert_int_eq(lbd_os_fd_path(fd, path, 5), -1);
+	ck_assert_int_eq(errno, ENAMETOOLONG);
+	close(fd);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
 /* The suite: one case per layer. */
 static Suite *
 os_suite(void)
@@ -1167,6 +1193,7 @@ os_suite(void)
 	tcase_add_test(daemon, own_dirs_modes_umask_time);
 	tcase_add_test(daemon, events_waiting_on_fd);
 	tcase_add_test(daemon, fds_limit_raised);
+	tcase_add_test(daemon, fd_path_leads_in);
 	suite_add_tcase(s, daemon);
 	return s;
 }
