@@ -199,6 +199,27 @@ int  lbd_os_sync(int fd);
  * Windows: nothing (NTFS journals its names). */
 void lbd_os_sync_dir(const char *dir);
 
+/* A stream of a directory's entries (lbd_os_dir_adopt). */
+struct lbd_os_dir;
+
+/*
+ * lbd_os_dir_adopt: a stream of the entries of the directory open (to
+ * read) as fd, which it takes: fd stays open, for steps in the directory
+ * by the caller, until lbd_os_dir_close closes both.  NULL with errno,
+ * fd then still the caller's to close.  Linux: fdopendir(3), no
+ * descriptor duplicated.
+ */
+struct lbd_os_dir *lbd_os_dir_adopt(int fd);
+
+/* lbd_os_dir_next: the name of the stream's next entry ("." and ".."
+ * among them where the OS lists them), valid until the next call; NULL
+ * at the end or on an error. */
+const char *lbd_os_dir_next(struct lbd_os_dir *d);
+
+/* lbd_os_dir_close: closes the stream and the descriptor it took
+ * (nothing when NULL); errno is kept. */
+void lbd_os_dir_close(struct lbd_os_dir *d);
+
 /*
  * lbd_os_events_waiting: whether events wait on descriptor fd (the
  * loop's backend) now, without waiting for any: 1 when some do or the

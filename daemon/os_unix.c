@@ -432,6 +432,33 @@ lbd_os_sync_dir(const char *dir)
 	}
 }
 
+/* lbd_os_dir_adopt: see os.h.  fdopendir(3): the stream is a DIR. */
+struct lbd_os_dir *
+lbd_os_dir_adopt(int fd)
+{
+	return (struct lbd_os_dir *)fdopendir(fd);
+}
+
+/* lbd_os_dir_next: see os.h.  readdir(3). */
+const char *
+lbd_os_dir_next(struct lbd_os_dir *d)
+{
+	struct dirent *de = readdir((DIR *)d);
+
+	return de != NULL ? de->d_name : NULL;
+}
+
+/* lbd_os_dir_close: see os.h.  closedir(3). */
+void
+lbd_os_dir_close(struct lbd_os_dir *d)
+{
+	int saved = errno;
+
+	if (d != NULL)
+		closedir((DIR *)d);
+	errno = saved;
+}
+
 /* lbd_os_events_waiting: see os.h.  poll(2), not waiting. */
 int
 lbd_os_events_waiting(int fd)

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "fs.h"
 #include "os.h"
 
 /* lbd_os_privileges_drop: see os.h.  Nothing to drop: no supplementary
@@ -251,6 +252,52 @@ void
 lbd_os_sync_dir(const char *dir)
 {
 	(void)dir;
+}
+
+/* A stream over lockfs's (fs.h), which reads a directory through a
+ * descriptor of its own, and the descriptor taken. */
+struct lbd_os_dir {
+	struct lockfs_fs_dir *stream;
+	int                   fd;
+};
+
+/* lbd_os_dir_adopt: see os.h.  lockfs_fs_dir_open_fd. */
+struct lbd_os_dir *
+lbd_os_dir_adopt(int fd)
+{
+	struct lbd_os_dir *d;
+
+	if ((d = malloc(sizeof(*d))) == NULL)
+		return NULL;
+	if ((d->stream = lockfs_fs_dir_open_fd(fd)) == NULL) {
+		free(d);
+		return NULL;
+	}
+	d->fd = fd;
+	return d;
+}
+
+/* lbd_os_dir_next: see os.h.  lockfs_fs_dir_next. */
+const char *
+lbd_os_dir_next(struct lbd_os_dir *d)
+{
+	struct lockfs_fs_entry e;
+
+	return lockfs_fs_dir_next(d->stream, &e) == 1 ? e.name : NULL;
+}
+
+/* lbd_os_dir_close: see os.h. */
+void
+lbd_os_dir_close(struct lbd_os_dir *d)
+{
+	int saved = errno;
+
+	if (d != NULL) {
+		lockfs_fs_dir_close(d->stream);
+		lockfs_fs_close(d->fd);
+		free(d);
+	}
+	errno = saved;
 }
 
 /* lbd_os_events_waiting: see os.h. 1: no backend descriptor to look at;

@@ -347,11 +347,10 @@ out:
 static void
 mkdir_undo_handoff(struct lbd_hold *h)
 {
-	const char             *mine;
-	struct lockfs_err       err;
-	struct lockfs_fs_entry  de;
-	struct lockfs_fs_dir   *dir = NULL;
-	int                     fd;
+	const char         *mine, *name;
+	struct lockfs_err   err;
+	struct lbd_os_dir  *dir = NULL;
+	int                 fd;
 
 	if (lbd_hold_names(h, &err) != 0)
 		return;
@@ -360,23 +359,21 @@ mkdir_undo_handoff(struct lbd_hold *h)
 		lockfs_names_drop(&h->fs);
 		return;
 	}
-	if ((fd = mkdir_open_holders(h, mine)) != -1) {
-		dir = lockfs_fs_dir_open_fd(fd);
+	if ((fd = mkdir_open_holders(h, mine)) != -1 &&
+	    (dir = lbd_os_dir_adopt(fd)) == NULL)
 		lockfs_fs_close(fd);
-	}
 	if (dir != NULL) {
-		while (lockfs_fs_dir_next(dir, &de) == 1) {
-			if (strcmp(de.name, ".") == 0 ||
-			    strcmp(de.name, "..") == 0 ||
-			    strcmp(de.name, mine) == 0)
+		while ((name = lbd_os_dir_next(dir)) != NULL) {
+			if (strcmp(name, ".") == 0 ||
+			    strcmp(name, "..") == 0 ||
+			    strcmp(name, mine) == 0)
 				continue;
-			if (lockfs_fs_unlink_at(lockfs_fs_dir_fd(dir),
-			    de.name) == 0)
+			if (lockfs_fs_unlink_at(fd, name) == 0)
 				log_info("%s: removed %s, left by a handoff "
 				    "the previous daemon did not finish",
-				    h->fs.path, de.name);
+				    h->fs.path, name);
 		}
-		lockfs_fs_dir_close(dir);
+		lbd_os_dir_close(dir);
 	}
 	lbd_creds_leave();
 	lockfs_names_drop(&h->fs);

@@ -1155,6 +1155,47 @@ START_TEST(fd_path_leads_in)
 }
 END_TEST
 
+/* A directory's stream over a descriptor it takes: every entry listed,
+ * the descriptor usable for steps in the directory meanwhile, closed
+ * with the stream. */
+START_TEST(dir_adopted)
+{
+	struct tl_place    p;
+	struct lbd_os_dir *d;
+	const char        *name;
+	char               file[PATH_MAX + 16];
+	int                fd, seen = 0, dots = 0;
+
+	tl_place_make(&p, "listed");
+	tl_mkdir(p.path);
+	tl_path_join(file, sizeof(file), p.path, "a");
+	tl_write_text(file, "a");
+	tl_path_join(file, sizeof(file), p.path, "b");
+	tl_write_text(file, "b");
+	ck_assert((fd = open(p.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) !=
+	    -1);
+	ck_assert((d = lbd_os_dir_adopt(fd)) != NULL);
+	while ((name = lbd_os_dir_next(d)) != NULL)
+		if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+			dots++;
+		else {
+			ck_assert(strcmp(name, "a") == 0 ||
+			    strcmp(name, "b") == 0);
+			ck_assert_int_eq(unlinkat(fd, name, 0), 0);
+			seen++;
+		}
+	ck_assert_int_eq(seen, 2);
+	ck_assert_int_eq(dots, 2);
+	lbd_os_dir_close(d);
+	errno = 0;
+	ck_assert_int_eq(fcntl(fd, F_GETFD), -1);
+	ck_assert_int_eq(errno, EBADF);
+	ck_assert_int_eq(tl_count(p.path), 0);
+	lbd_os_dir_close(NULL);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
 /* The suite: one case per layer. */
 static Suite *
 os_suite(void)
@@ -1194,6 +1235,7 @@ os_suite(void)
 	tcase_add_test(daemon, events_waiting_on_fd);
 	tcase_add_test(daemon, fds_limit_raised);
 	tcase_add_test(daemon, fd_path_leads_in);
+	tcase_add_test(daemon, dir_adopted);
 	suite_add_tcase(s, daemon);
 	return s;
 }
