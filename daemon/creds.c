@@ -27,11 +27,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "creds.h"
 #include "daemon.h"
+#include "fs.h"
 #include "log.h"
 #include "os.h"
 
@@ -55,8 +54,8 @@ creds_self(void)
 {
 	if (self_known)
 		return;
-	self_uid = geteuid();
-	self_gid = getegid();
+	self_uid = lbd_os_euid();
+	self_gid = lbd_os_egid();
 	self_known = 1;
 }
 
@@ -104,7 +103,7 @@ lbd_creds_new(uid_t uid, gid_t gid, size_t n, const gid_t *groups)
  * entry.  NULL when out of memory.
  */
 struct lbd_creds *
-lbd_creds_of_peer(int fd, uid_t uid, gid_t gid)
+lbd_creds_of_peer(uv_os_fd_t fd, uid_t uid, gid_t gid)
 {
 	struct lbd_creds *cr = NULL;
 	gid_t            *groups = NULL;
@@ -224,12 +223,12 @@ int
 lbd_creds_may_look(const struct lbd_creds *cr, const char *file,
     struct lockfs_err *err)
 {
-	struct stat st;
-	int         r, e = 0;
+	struct lockfs_fs_info fi;
+	int                   r, e = 0;
 
 	if (lbd_creds_enter(cr, err) != 0)
 		return 0;
-	if ((r = lstat(file, &st)) == -1)
+	if ((r = lockfs_fs_info_at(LOCKFS_FS_CWD, file, 0, &fi)) == -1)
 		e = errno;
 	lbd_creds_leave();
 	if (r == 0 || e == ENOENT || e == ENOTDIR)

@@ -9,6 +9,10 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+#include <uv.h>                 /* uv_os_fd_t */
+
+#include "lockfs.h"             /* uid_t, gid_t (lockfs/os.h: placeholders
+                                   where the OS has no numeric users) */
 
 struct lockfs_err;
 
@@ -40,7 +44,7 @@ struct lbd_creds *lbd_creds_new(uid_t uid, gid_t gid, size_t n,
  * gid as SO_PEERCRED gave them, its groups from SO_PEERGROUPS, or the
  * uid's passwd groups on an older kernel), with one reference; NULL when
  * out of memory. */
-struct lbd_creds *lbd_creds_of_peer(int fd, uid_t uid, gid_t gid);
+struct lbd_creds *lbd_creds_of_peer(uv_os_fd_t fd, uid_t uid, gid_t gid);
 
 /* lbd_creds_ref: one more reference to cr; returns cr. */
 struct lbd_creds *lbd_creds_ref(struct lbd_creds *cr);

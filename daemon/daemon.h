@@ -75,8 +75,8 @@ struct lbd_hold {
 	gid_t                    gid;
 	struct lbd_creds        *creds;     /* its client's: every step on
 	                                       its artefact runs with them */
-	dev_t                    dir_dev;   /* the lock directory, as the */
-	ino_t                    dir_ino;   /* holder saw it at the grant
+	unsigned long long       dir_dev;   /* the lock directory, as the */
+	unsigned long long       dir_ino;   /* holder saw it at the grant
 	                                       (0: not known) */
 	uint64_t                 token;
 	double                   since;     /* epoch seconds */

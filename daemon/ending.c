@@ -21,11 +21,11 @@
  *                        +---- holds left: at the tail --------------+
  *                              none left: out (its owner may free it)
  */
-#include <poll.h>
 
 #include "daemon.h"
 #include "ending.h"
 #include "loop.h"
+#include "os.h"
 
 /* lbd_ending_add: e has holds to end: at the tail of d->endings (this
  * iteration's end comes at once, not after a poll that could block). */
@@ -66,14 +66,9 @@ lbd_ending_del(struct lbd *d, struct lbd_ending *e)
 static int
 ending_yield(struct lbd *d)
 {
-	struct pollfd p;
-
 	if (!TAILQ_EMPTY(&d->acks) || !TAILQ_EMPTY(&d->swaps))
 		return 1;
-	p.fd = uv_backend_fd(d->loop);
-	p.events = POLLIN;
-	p.revents = 0;
-	return poll(&p, 1, 0) != 0;
+	return lbd_os_events_waiting(uv_backend_fd(d->loop));
 }
 
 /*

@@ -51,11 +51,11 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "conn.h"
 #include "creds.h"
 #include "daemon.h"
+#include "fs.h"
 #include "hold.h"
 #include "intents.h"
 #include "lock.h"
@@ -194,11 +194,12 @@ lbd_hold_names(struct lbd_hold *h, struct lockfs_err *err)
 static void
 hold_note_dir(struct lbd_hold *h)
 {
-	struct stat st;
-	int         r = stat(h->fs.dir, &st);
+	struct lockfs_fs_info fi;
+	int                   r = lockfs_fs_info_at(LOCKFS_FS_CWD, h->fs.dir,
+	    LOCKFS_FS_FOLLOW, &fi);
 
-	h->dir_dev = r == 0 ? st.st_dev : 0;
-	h->dir_ino = r == 0 ? st.st_ino : 0;
+	h->dir_dev = r == 0 ? fi.dev : 0;
+	h->dir_ino = r == 0 ? fi.ino : 0;
 }
 
 /* Installs h as l's holder: token, time, the connection's list (a kept

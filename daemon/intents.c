@@ -47,19 +47,18 @@
  * in the host's byte order.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "creds.h"
 #include "daemon.h"
+#include "fs.h"
 #include "intents.h"
 #include "locktable.h"
 #include "log.h"
 #include "loop.h"
+#include "os.h"
 #include "store.h"
 
 #define INTENT_MAGIC    0x32544e49u     /* "INT2" */
@@ -228,8 +227,8 @@ note_record(struct lbd *d, const struct note *nt)
 	rec.token = head.token;
 	rec.since = head.since;
 	rec.kept = (int)head.kept;
-	rec.dir_dev = (dev_t)head.dir_dev;
-	rec.dir_ino = (ino_t)head.dir_ino;
+	rec.dir_dev = head.dir_dev;
+	rec.dir_ino = head.dir_ino;
 	if (head.handoff && note_handed(&rec) != 1)
 		return 0;
 	return lbd_store_hold_add_new(d, file, &rec);
@@ -241,19 +240,18 @@ static int
 notes_record(struct lbd *d, char *why, size_t size)
 {
 	struct note *notes = NULL;
-	struct stat  st;
+	off_t        st_size;
 	size_t       n = 0, i, at = 0, len;
 	ssize_t      got;
 	char        *all = NULL;
 	int          r = -1, added = 0, a;
 
-	if (fstat(fd, &st) == -1) {
+	if (lbd_os_file_size(fd, &st_size) == -1) {
 		snprintf(why, size, "%s-intents: %s", d->cfg.state,
 		    strerror(errno));
 		goto out;
 	}
-	len = st.st_size > (off_t)INTENTS_MAX ? INTENTS_MAX :
-	    (size_t)st.st_size;
+	len = st_size > (off_t)INTENTS_MAX ? INTENTS_MAX : (size_t)st_size;
 	if (len == 0) {
 		r = 0;
 		goto out;
@@ -264,7 +262,7 @@ notes_record(struct lbd *d, char *why, size_t size)
 		snprintf(why, size, "%s-intents: out of memory", d->cfg.state);
 		goto out;
 	}
-	if ((got = pread(fd, all, len, 0)) == -1) {
+	if ((got = lbd_os_read_at(fd, all, len, 0)) == -1) {
 		snprintf(why, size, "%s-intents: %s", d->cfg.state,
 		    strerror(errno));
 		goto out;
@@ -302,27 +300,26 @@ out:
 static int
 file_open(struct lbd *d, char *why, size_t size)
 {
-	struct stat st;
-	char        file[PATH_MAX + 16];
-	int         f;
+	struct lockfs_fs_info st;
+	char                  file[PATH_MAX + 16];
+	int                   f;
 
 	snprintf(file, sizeof(file), "%s-intents", d->cfg.state);
-	if ((f = open(file, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-	    0600)) == -1 || fstat(f, &st) == -1) {
+	if ((f = lbd_os_open_own(file, LBD_OS_UPDATE)) == -1 ||
+	    lockfs_fs_info(f, &st) == -1) {
 		snprintf(why, size, "%s: %s", file, strerror(errno));
 		goto fail;
 	}
-	if (!S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+	if (st.type != LOCKFS_FS_FILE || st.uid != lbd_os_euid()) {
 		snprintf(why, size, "%s: not a regular file of the daemon's "
 		    "user", file);
 		goto fail;
 	}
-	if (fchmod(f, 0600) == -1)
+	if (lbd_os_fchmod(f, 0600) == -1)
 		log_warn("cannot make %s private: %s", file, strerror(errno));
 	return f;
 fail:
-	if (f != -1)
-		close(f);
+	lockfs_fs_close(f);
 	return -1;
 }
 
@@ -337,8 +334,7 @@ lbd_intents_open(struct lbd *d, char *why, size_t size)
 	generation = d->generation;
 	return 0;
 fail:
-	if (fd != -1)
-		close(fd);
+	lockfs_fs_close(fd);
 	fd = -1;
 	return -1;
 }
@@ -352,22 +348,22 @@ fail:
 static void
 reopen(struct lbd *d)
 {
-	struct stat st, at;
-	char        why[PATH_MAX + 64], file[PATH_MAX + 16];
-	int         f;
+	struct lockfs_fs_info st, at;
+	char                  why[PATH_MAX + 64], file[PATH_MAX + 16];
+	int                   f;
 
 	snprintf(file, sizeof(file), "%s-intents", d->cfg.state);
-	if (fd != -1 && fstat(fd, &st) == 0 && lstat(file, &at) == 0 &&
-	    st.st_dev == at.st_dev && st.st_ino == at.st_ino)
+	if (fd != -1 && lockfs_fs_info(fd, &st) == 0 &&
+	    lockfs_fs_info_at(LOCKFS_FS_CWD, file, 0, &at) == 0 &&
+	    st.dev == at.dev && st.ino == at.ino)
 		return;
 	if ((f = file_open(d, why, sizeof(why))) == -1) {
 		log_err("%s; grants are noted in the file as it was", why);
 		return;
 	}
-	if (ftruncate(f, 0) == -1)
+	if (lbd_os_truncate(f, 0) == -1)
 		log_warn("%s: %s", file, strerror(errno));
-	if (fd != -1)
-		close(fd);
+	lockfs_fs_close(fd);
 	fd = f;
 	off = 0;
 	last = -1;
@@ -377,7 +373,7 @@ reopen(struct lbd *d)
 void
 lbd_intents_clear(struct lbd *d)
 {
-	if (fd != -1 && ftruncate(fd, 0) == -1)
+	if (fd != -1 && lbd_os_truncate(fd, 0) == -1)
 		log_warn("%s-intents: %s", d->cfg.state, strerror(errno));
 	off = 0;
 }
@@ -458,7 +454,7 @@ lbd_intent_note(struct lbd *d, const struct lbd_hold *h, int handoff,
 	sum = checksum(buf, n - sizeof(sum));
 	memcpy(p, &sum, sizeof(sum));
 	memcpy(p + sizeof(sum), &end, sizeof(end));
-	if ((w = pwrite(fd, buf, n + sizeof(end), off)) != (ssize_t)(n +
+	if ((w = lbd_os_write_at(fd, buf, n + sizeof(end), off)) != (ssize_t)(n +
 	    sizeof(end))) {
 		/* Most likely the state's file system is full, when the
 		 * commit fails too and refuses the grant (reply.c): not
@@ -492,7 +488,8 @@ lbd_intent_undo(struct lbd *d)
 		return;
 	off = last;
 	last = -1;
-	if (pwrite(fd, &end, sizeof(end), off) != (ssize_t)sizeof(end))
+	if (lbd_os_write_at(fd, &end, sizeof(end), off) !=
+	    (ssize_t)sizeof(end))
 		log_warn("%s-intents: %s", d->cfg.state, strerror(errno));
 }
 
@@ -516,8 +513,7 @@ lbd_intents_close(struct lbd *d)
 {
 	if (fd != -1 && off == 0)
 		lbd_intents_clear(d);
-	if (fd != -1)
-		close(fd);
+	lockfs_fs_close(fd);
 	fd = -1;
 	free(buf);
 	buf = NULL;

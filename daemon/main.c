@@ -1,10 +1,10 @@
 /*
  * main.c: lockbrokerd's start-up: the command line, settings (defaults,
  * config file, command line; reloaded on SIGHUP), the default paths, the
- * state database made private, the listening socket (its own, or one
- * passed by systemd), the descriptor and inotify budgets, privileges
- * (creds.c), and signals as loop events.  The loop's iteration and the
- * stop are loop.c's.
+ * state database made private, the listening socket (its own, bound
+ * by listen.h, or one passed by systemd), the descriptor and inotify
+ * budgets, privileges (creds.c), and signals as loop events.  The
+ * loop's iteration and the stop are loop.c's.
  *
  * The daemon's life:
  *
@@ -22,25 +22,21 @@
  */
 #include "config.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "conn.h"
 #include "creds.h"
 #include "daemon.h"
+#include "dirs.h"
 #include "intents.h"
+#include "listen.h"
 #include "locktable.h"
 #include "log.h"
 #include "loop.h"
@@ -122,7 +118,7 @@ default_paths(struct lbd_config *c, char *why, size_t size)
 	int         r1 = 0, r2 = 0;
 
 	if (c->socket[0] == '\0') {
-		if (geteuid() == 0)
+		if (lbd_os_euid() == 0)
 			r1 = snprintf(c->socket, sizeof(c->socket), "%s",
 			    LBP_SYSTEM_SOCKET);
 		else if (run != NULL && run[0] == '/')
@@ -135,7 +131,7 @@ default_paths(struct lbd_config *c, char *why, size_t size)
 		}
 	}
 	if (c->state[0] == '\0') {
-		if (geteuid() == 0)
+		if (lbd_os_euid() == 0)
 			r2 = snprintf(c->state, sizeof(c->state),
 			    "/var/lib/lockbroker/state.sqlite");
 		else if (state != NULL && state[0] == '/')
@@ -158,41 +154,6 @@ default_paths(struct lbd_config *c, char *why, size_t size)
 	return 0;
 }
 
-/* Makes one directory unless it exists. */
-static int
-make_dir(const char *dir, mode_t mode, char *why, size_t size)
-{
-	if (mkdir(dir, mode) == -1 && errno != EEXIST) {
-		snprintf(why, size, "cannot create %.512s: %s", dir,
-		    strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-/* Makes the directory that will hold file, and any missing directory
- * above it, with mode (as mkdir -p does). */
-static int
-make_parent(const char *file, mode_t mode, char *why, size_t size)
-{
-	char  dir[PATH_MAX];
-	char *p;
-
-	snprintf(dir, sizeof(dir), "%s", file);
-	if ((p = strrchr(dir, '/')) == NULL || p == dir)
-		return 0;
-	*p = '\0';
-	for (p = dir + 1; *p != '\0'; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (make_dir(dir, mode, why, size) != 0)
-			return -1;
-		*p = '/';
-	}
-	return make_dir(dir, mode, why, size);
-}
-
 /*
  * Opens the state database readable by the daemon's user only (0600,
  * its journal and WAL files too: sqlite gives them the database's mode;
@@ -212,7 +173,7 @@ store_open_private(struct lbd *d, char *why, size_t size)
 	for (i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
 		snprintf(file, sizeof(file), "%s%s", d->cfg.state,
 		    suffixes[i]);
-		if (chmod(file, 0600) == -1 && errno != ENOENT)
+		if (lbd_os_chmod(file, 0600) == -1 && errno != ENOENT)
 			log_warn("cannot make %s private: %s", file,
 			    strerror(errno));
 	}
@@ -256,56 +217,6 @@ listener_connection(uv_stream_t *s, int status)
 	lbd_conns_accept(d);
 }
 
-/*
- * Binds the socket at path: a socket file left by a dead daemon is
- * replaced; a live daemon's (one that accepts a connection) is never
- * taken.  The socket is 0666: any user may connect; the daemon knows each
- * peer's credentials.
- */
-static int
-listener_bind(struct lbd *d, char *why, size_t size)
-{
-	struct sockaddr_un sun;
-	struct stat        st;
-	const char        *path = d->cfg.socket;
-	mode_t             old;
-	int                fd, r;
-
-	if (make_parent(path, 0755, why, size) != 0)
-		return -1;
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			snprintf(why, size, "%s exists and is not a socket",
-			    path);
-			return -1;
-		}
-		memset(&sun, 0, sizeof(sun));
-		sun.sun_family = AF_UNIX;
-		memcpy(sun.sun_path, path, strlen(path));
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		r = fd == -1 ? -1 :
-		    connect(fd, (struct sockaddr *)&sun, sizeof(sun));
-		if (fd != -1)
-			close(fd);
-		if (r == 0) {
-			snprintf(why, size, "another lockbrokerd listens on "
-			    "%s", path);
-			return -1;
-		}
-		log_notice("replacing the stale socket %s", path);
-		unlink(path);
-	}
-	old = umask(0111);
-	r = uv_pipe_bind(&d->listener, path);
-	umask(old);
-	if (r != 0) {
-		snprintf(why, size, "cannot bind %s: %s", path, uv_strerror(r));
-		return -1;
-	}
-	chmod(path, 0666);
-	return 0;
-}
-
 /* Listens: on the socket systemd passed, else on our own. */
 static int
 listener_start(struct lbd *d, char *why, size_t size)
@@ -323,7 +234,8 @@ listener_start(struct lbd *d, char *why, size_t size)
 			return -1;
 		}
 		log_notice("listening on the socket systemd passed");
-	} else if (listener_bind(d, why, size) != 0)
+	} else if (lbd_listen_bind(&d->listener, d->cfg.socket, why,
+	    size) != 0)
 		return -1;
 	if ((r = uv_listen((uv_stream_t *)&d->listener, 511,
 	    listener_connection)) != 0) {
@@ -349,33 +261,23 @@ listener_start(struct lbd *d, char *why, size_t size)
 static void
 fd_budget(struct lbd *d)
 {
-	struct rlimit rl;
-	rlim_t        need, left;
-	int           open_now = lbd_os_fds_open();
+	unsigned long long limit, left;
+	int                open_now = lbd_os_fds_open();
 
 	d->fd_conns = UINT_MAX;
 	if (open_now < 0)
 		open_now = LBD_FD_RESERVE;
 	else if ((unsigned)open_now >= d->npidfds)
 		open_now -= (int)d->npidfds; /* orphans' pidfds: budgeted */
-	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+	if (!lbd_os_fds_limit((unsigned long long)d->cfg.limits.conns +
+	    (unsigned long long)open_now + LBD_FD_RESERVE, &limit))
 		return;
-	need = (rlim_t)d->cfg.limits.conns + open_now + LBD_FD_RESERVE;
-	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
-		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ||
-		    rl.rlim_max > need ? need : rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
-			getrlimit(RLIMIT_NOFILE, &rl);
-	}
-	if (rl.rlim_cur == RLIM_INFINITY)
-		return;
-	left = rl.rlim_cur > (rlim_t)open_now + LBD_FD_RESERVE ?
-	    rl.rlim_cur - open_now - LBD_FD_RESERVE : 0;
+	left = limit > (unsigned long long)open_now + LBD_FD_RESERVE ?
+	    limit - (unsigned long long)open_now - LBD_FD_RESERVE : 0;
 	d->fd_conns = left > UINT_MAX ? UINT_MAX : (unsigned)left;
 	if (d->fd_conns < d->cfg.limits.conns)
 		log_notice("the file descriptor limit (%llu) affords %u "
-		    "connections, fewer than conns (%u)",
-		    (unsigned long long)rl.rlim_cur, d->fd_conns,
+		    "connections, fewer than conns (%u)", limit, d->fd_conns,
 		    d->cfg.limits.conns);
 }
 
@@ -588,7 +490,7 @@ main(int argc, char **argv)
 	int              r = 1;
 
 	parse_args(argc, argv, &a);
-	signal(SIGPIPE, SIG_IGN);
+	lbd_os_sigpipe_ignore();
 	memset(&d, 0, sizeof(d));
 	TAILQ_INIT(&d.conns);
 	TAILQ_INIT(&d.flush);
@@ -622,7 +524,7 @@ main(int argc, char **argv)
 		snprintf(why, sizeof(why), "out of memory");
 		goto fail;
 	}
-	if (make_parent(d.cfg.state, 0700, why, sizeof(why)) != 0 ||
+	if (lbd_dirs_make_parent(d.cfg.state, 0700, why, sizeof(why)) != 0 ||
 	    store_open_private(&d, why, sizeof(why)) != 0 ||
 	    lbd_intents_open(&d, why, sizeof(why)) != 0)
 		goto fail;

@@ -10,8 +10,10 @@
  *
  * One implementation per OS: os_unix.c (Linux: SO_PEERCRED,
  * SO_PEERGROUPS, setfsuid, the setgroups system call, capabilities,
- * pidfd_open, /proc, openat2).  A port adds its own file and builds it
- * instead.
+ * pidfd_open, /proc, openat2, and the POSIX calls of the daemon's own
+ * files), os_win32.c (Windows: not ported yet; each call fails with
+ * ENOSYS or answers what its contract lets an OS that cannot, and says
+ * so).  A port adds its own file and builds it instead.
  *
  * Error convention, as lockfs's OS layer: 0 (or a count) on success, -1
  * with errno set on failure; the caller names the reason.  Nothing here
@@ -21,8 +23,22 @@
 #ifndef LBD_OS_H
 #define LBD_OS_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <time.h>
+#include <uv.h>                 /* uv_os_fd_t: a connection's descriptor
+                                   (an int on Linux, a HANDLE on Windows) */
+
+#include "lockfs.h"             /* uid_t, gid_t (lockfs/os.h: placeholders
+                                   where the OS has no numeric users) */
+
+/* The signals the daemon takes as loop events (main.c), where signal.h
+ * has none (mingw-w64; libuv's uv.h gives SIGHUP there): a number no
+ * console event is ever delivered as, so that nothing comes of it. */
+#ifndef SIGUSR1
+#define SIGUSR1 30
+#endif
 
 /* Privileges. */
 
@@ -41,7 +57,7 @@ int  lbd_os_privileges_drop(char *why, size_t size);
  * lbd_os_peer_ids: the process id, uid and gid of the peer of connected
  * local socket fd, as they were when it connected.  0, or -1 with errno.
  */
-int  lbd_os_peer_ids(int fd, pid_t *pid, uid_t *uid, gid_t *gid);
+int  lbd_os_peer_ids(uv_os_fd_t fd, pid_t *pid, uid_t *uid, gid_t *gid);
 
 /*
  * lbd_os_peer_groups: the supplementary groups of the peer of socket fd,
@@ -50,7 +66,7 @@ int  lbd_os_peer_ids(int fd, pid_t *pid, uid_t *uid, gid_t *gid);
  * errno: ENOMEM, or another when the OS cannot tell (then ask
  * lbd_os_user_groups).
  */
-int  lbd_os_peer_groups(int fd, size_t max, gid_t **groups);
+int  lbd_os_peer_groups(uv_os_fd_t fd, size_t max, gid_t **groups);
 
 /*
  * lbd_os_user_groups: the supplementary groups user uid with primary
@@ -98,7 +114,131 @@ void lbd_os_fs_ids_restore(uid_t uid, gid_t gid);
 int  lbd_os_proc_exit_fd(pid_t pid);
 
 
+/* The daemon's own process and files. */
+
+/*
+ * lbd_os_euid, lbd_os_egid: the daemon's effective uid and gid (read once
+ * at start: they do not change).  Never fail.  Windows: 0, the daemon
+ * counting as the system's (users are not numbered there yet:
+ * docs/WINDOWS.md).
+ */
+uid_t lbd_os_euid(void);
+gid_t lbd_os_egid(void);
+
+/*
+ * lbd_os_gmtime: time t as UTC, into *tm (thread-safe).  Never fails for
+ * a time of this era.
+ */
+void lbd_os_gmtime(time_t t, struct tm *tm);
+
+/*
+ * lbd_os_umask: sets the mask of the modes files and directories the
+ * daemon makes are made without; the mask before.  Windows: nothing
+ * (no modes there); 0.
+ */
+mode_t lbd_os_umask(mode_t mask);
+
+/*
+ * lbd_os_sigpipe_ignore: a write to a connection its peer has closed
+ * fails with an error instead of ending the process.  Never fails.
+ * Windows: nothing to do (no such signal).
+ */
+void lbd_os_sigpipe_ignore(void);
+
+/*
+ * lbd_os_mkdir: makes directory dir with mode (less the umask).  0, or
+ * -1 with errno (EEXIST when something is at dir).  Windows: ENOSYS.
+ */
+int  lbd_os_mkdir(const char *dir, mode_t mode);
+
+/*
+ * lbd_os_chmod: sets the mode of file (following a symbolic link), one
+ * of the daemon's own files.  0, or -1 with errno (ENOENT when there is
+ * none).  Windows: ENOSYS (the ACL a file inherits from its directory
+ * decides who may open it there).
+ */
+int  lbd_os_chmod(const char *file, mode_t mode);
+
+/* How lbd_os_open_own opens one of the daemon's own files. */
+#define LBD_OS_REWRITE 1        /* to write it, emptied */
+#define LBD_OS_UPDATE  2        /* to read and write it, kept */
+
+/*
+ * lbd_os_open_own: opens file, one of the daemon's own (the state
+ * database's companions), as how says, made 0600 (less the umask) when
+ * missing, close-on-exec, never following a symbolic link at the name.
+ * The descriptor (lockfs's fs.h reads, writes, closes it and tells what
+ * it is), or -1 with errno.  Windows: ENOSYS.
+ */
+int  lbd_os_open_own(const char *file, int how);
+
+/* lbd_os_file_size: the size in bytes of the file open as fd, into
+ * *size.  0, or -1 with errno.  Windows: ENOSYS. */
+int  lbd_os_file_size(int fd, off_t *size);
+
+/* lbd_os_fchmod: sets the mode of the file open as fd.  0, or -1 with
+ * errno.  Windows: ENOSYS (see lbd_os_chmod). */
+int  lbd_os_fchmod(int fd, mode_t mode);
+
+/* lbd_os_truncate: makes the file open as fd (to write) size bytes long.
+ * 0, or -1 with errno.  Windows: ENOSYS. */
+int  lbd_os_truncate(int fd, off_t size);
+
+/* lbd_os_read_at, lbd_os_write_at: one read (write) of size bytes at
+ * offset at of the file open as fd, its position unchanged.  How many,
+ * or -1 with errno.  Windows: ENOSYS. */
+ssize_t lbd_os_read_at(int fd, void *buf, size_t size, off_t at);
+ssize_t lbd_os_write_at(int fd, const void *buf, size_t size, off_t at);
+
+/* lbd_os_sync: what was written to the file open as fd is on its disk
+ * when this returns 0; -1 with errno.  Windows: ENOSYS. */
+int  lbd_os_sync(int fd);
+
+/* lbd_os_sync_dir: the names made in and removed from directory dir are
+ * on its disk (as far as the OS can tell: nothing is said of a failure).
+ * Windows: nothing (NTFS journals its names). */
+void lbd_os_sync_dir(const char *dir);
+
+/* A stream of a directory's entries (lbd_os_dir_adopt). */
+struct lbd_os_dir;
+
+/*
+ * lbd_os_dir_adopt: a stream of the entries of the directory open (to
+ * read) as fd, which it takes: fd stays open, for steps in the directory
+ * by the caller, until lbd_os_dir_close closes both.  NULL with errno,
+ * fd then still the caller's to close.  Linux: fdopendir(3), no
+ * descriptor duplicated.
+ */
+struct lbd_os_dir *lbd_os_dir_adopt(int fd);
+
+/* lbd_os_dir_next: the name of the stream's next entry ("." and ".."
+ * among them where the OS lists them), valid until the next call; NULL
+ * at the end or on an error. */
+const char *lbd_os_dir_next(struct lbd_os_dir *d);
+
+/* lbd_os_dir_close: closes the stream and the descriptor it took
+ * (nothing when NULL); errno is kept. */
+void lbd_os_dir_close(struct lbd_os_dir *d);
+
+/*
+ * lbd_os_events_waiting: whether events wait on descriptor fd (the
+ * loop's backend) now, without waiting for any: 1 when some do or the
+ * look failed, 0 when none.  Windows: 1, always (the loop has no such
+ * descriptor: the caller then yields at once, never delaying events).
+ */
+int  lbd_os_events_waiting(int fd);
+
 /* Budgets. */
+
+/*
+ * lbd_os_fds_limit: how many descriptors the process may have open (its
+ * soft limit), first raised towards the hard limit as far as need when
+ * below it (to the hard limit when need is beyond it; a refused raise
+ * leaves the limit as it was).  1 with *limit set, or 0 when there is no
+ * limit or the OS cannot tell it.  Windows: 0 (libuv's handles are no
+ * descriptors of a limited table).
+ */
+int  lbd_os_fds_limit(unsigned long long need, unsigned long long *limit);
 
 /*
  * lbd_os_fds_open: how many descriptors the process has open now; -1 when
@@ -114,6 +254,16 @@ int  lbd_os_fds_open(void);
 unsigned long lbd_os_fs_watches_max(void);
 
 /* Paths the daemon may not take for a client. */
+
+/*
+ * lbd_os_fd_path: a path that leads into the file (a directory) open as
+ * fd, through the daemon's own process entries (Linux: /proc/self/fd/N),
+ * into out (size bytes), for the daemon's own steps to act in the very
+ * directory it opened; whether it leads there is for the caller to try.
+ * 0, or -1 with errno: ENAMETOOLONG, or ENOSYS where the OS has no such
+ * path (Windows).
+ */
+int  lbd_os_fd_path(int fd, char *out, size_t size);
 
 /*
  * lbd_os_path_in_own_proc: whether the normalised absolute path abs names

@@ -2,7 +2,8 @@
  * os_unix.c: the daemon's OS layer (os.h) for Linux.  The one file of the
  * daemon that knows SO_PEERCRED and SO_PEERGROUPS, setfsuid and setfsgid,
  * the raw setgroups, capget and capset system calls, pidfd_open, /proc
- * (processes, descriptors, inotify's limit) and openat2.
+ * (processes, descriptors, inotify's limit) and openat2, and the POSIX
+ * calls the daemon makes for its own files, signals and limits.
  *
  * setfsuid and setfsgid are per thread already; setgroups is too in the
  * kernel, but glibc's wrapper changes every thread of the process (and
@@ -13,14 +14,18 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <poll.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/fsuid.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #if defined(__linux__) && defined(__has_include)
 #if __has_include(<linux/openat2.h>)
@@ -101,7 +106,7 @@ lbd_os_privileges_drop(char *why, size_t size)
 
 /* lbd_os_peer_ids: see os.h.  SO_PEERCRED. */
 int
-lbd_os_peer_ids(int fd, pid_t *pid, uid_t *uid, gid_t *gid)
+lbd_os_peer_ids(uv_os_fd_t fd, pid_t *pid, uid_t *uid, gid_t *gid)
 {
 	struct ucred cred;
 	socklen_t    len = sizeof(cred);
@@ -117,7 +122,7 @@ lbd_os_peer_ids(int fd, pid_t *pid, uid_t *uid, gid_t *gid)
 /* lbd_os_peer_groups: see os.h.  SO_PEERGROUPS (Linux 4.13), asked again
  * with room for as many as it says there are. */
 int
-lbd_os_peer_groups(int fd, size_t max, gid_t **groups)
+lbd_os_peer_groups(uv_os_fd_t fd, size_t max, gid_t **groups)
 {
 	socklen_t  len = 64 * sizeof(gid_t);
 	gid_t     *more;
@@ -293,4 +298,196 @@ lbd_os_path_through_magic_link(const char *file)
 	(void)file;
 	return 0;
 #endif
+}
+
+/* lbd_os_fd_path: see os.h.  /proc/self/fd/N, made without a system
+ * call. */
+int
+lbd_os_fd_path(int fd, char *out, size_t size)
+{
+	int n = snprintf(out, size, "/proc/self/fd/%d", fd);
+
+	if (n < 0 || (size_t)n >= size) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return 0;
+}
+
+/* lbd_os_euid: see os.h.  geteuid(2). */
+uid_t
+lbd_os_euid(void)
+{
+	return geteuid();
+}
+
+/* lbd_os_egid: see os.h.  getegid(2). */
+gid_t
+lbd_os_egid(void)
+{
+	return getegid();
+}
+
+/* lbd_os_gmtime: see os.h.  gmtime_r(3). */
+void
+lbd_os_gmtime(time_t t, struct tm *tm)
+{
+	gmtime_r(&t, tm);
+}
+
+/* lbd_os_umask: see os.h.  umask(2). */
+mode_t
+lbd_os_umask(mode_t mask)
+{
+	return umask(mask);
+}
+
+/* lbd_os_sigpipe_ignore: see os.h.  signal(2): SIG_IGN. */
+void
+lbd_os_sigpipe_ignore(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+}
+
+/* lbd_os_mkdir: see os.h.  mkdir(2). */
+int
+lbd_os_mkdir(const char *dir, mode_t mode)
+{
+	return mkdir(dir, mode);
+}
+
+/* lbd_os_chmod: see os.h.  chmod(2). */
+int
+lbd_os_chmod(const char *file, mode_t mode)
+{
+	return chmod(file, mode);
+}
+
+/* lbd_os_open_own: see os.h.  open(2), O_NOFOLLOW. */
+int
+lbd_os_open_own(const char *file, int how)
+{
+	int flags = O_CLOEXEC | O_NOFOLLOW | O_CREAT;
+
+	flags |= how == LBD_OS_REWRITE ? O_WRONLY | O_TRUNC : O_RDWR;
+	return open(file, flags, 0600);
+}
+
+/* lbd_os_file_size: see os.h.  fstat(2). */
+int
+lbd_os_file_size(int fd, off_t *size)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) == -1)
+		return -1;
+	*size = st.st_size;
+	return 0;
+}
+
+/* lbd_os_fchmod: see os.h.  fchmod(2). */
+int
+lbd_os_fchmod(int fd, mode_t mode)
+{
+	return fchmod(fd, mode);
+}
+
+/* lbd_os_truncate: see os.h.  ftruncate(2). */
+int
+lbd_os_truncate(int fd, off_t size)
+{
+	return ftruncate(fd, size);
+}
+
+/* lbd_os_read_at: see os.h.  pread(2). */
+ssize_t
+lbd_os_read_at(int fd, void *buf, size_t size, off_t at)
+{
+	return pread(fd, buf, size, at);
+}
+
+/* lbd_os_write_at: see os.h.  pwrite(2). */
+ssize_t
+lbd_os_write_at(int fd, const void *buf, size_t size, off_t at)
+{
+	return pwrite(fd, buf, size, at);
+}
+
+/* lbd_os_sync: see os.h.  fsync(2). */
+int
+lbd_os_sync(int fd)
+{
+	return fsync(fd);
+}
+
+/* lbd_os_sync_dir: see os.h.  open(2) and fsync(2) of the directory. */
+void
+lbd_os_sync_dir(const char *dir)
+{
+	int fd;
+
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
+/* lbd_os_dir_adopt: see os.h.  fdopendir(3): the stream is a DIR. */
+struct lbd_os_dir *
+lbd_os_dir_adopt(int fd)
+{
+	return (struct lbd_os_dir *)fdopendir(fd);
+}
+
+/* lbd_os_dir_next: see os.h.  readdir(3). */
+const char *
+lbd_os_dir_next(struct lbd_os_dir *d)
+{
+	struct dirent *de = readdir((DIR *)d);
+
+	return de != NULL ? de->d_name : NULL;
+}
+
+/* lbd_os_dir_close: see os.h.  closedir(3). */
+void
+lbd_os_dir_close(struct lbd_os_dir *d)
+{
+	int saved = errno;
+
+	if (d != NULL)
+		closedir((DIR *)d);
+	errno = saved;
+}
+
+/* lbd_os_events_waiting: see os.h.  poll(2), not waiting. */
+int
+lbd_os_events_waiting(int fd)
+{
+	struct pollfd p;
+
+	p.fd = fd;
+	p.events = POLLIN;
+	p.revents = 0;
+	return poll(&p, 1, 0) != 0;
+}
+
+/* lbd_os_fds_limit: see os.h.  getrlimit(2) and setrlimit(2) of
+ * RLIMIT_NOFILE. */
+int
+lbd_os_fds_limit(unsigned long long need, unsigned long long *limit)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return 0;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ||
+		    rl.rlim_max > need ? (rlim_t)need : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur == RLIM_INFINITY)
+		return 0;
+	*limit = (unsigned long long)rl.rlim_cur;
+	return 1;
 }

@@ -92,23 +92,22 @@
  * hold is its lock's holder too until its row is gone, but nobody's: no
  * RECLAIM, ACQUIRE or RELEASE finds it (hold.c, lbd_hold_find).
  */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "conn.h"
 #include "creds.h"
 #include "daemon.h"
 #include "ending.h"
+#include "fs.h"
 #include "hold.h"
 #include "locktable.h"
 #include "log.h"
+#include "os.h"
 #include "pidwatch.h"
 #include "reconcile.h"
 #include "releasing.h"
@@ -122,10 +121,10 @@
  * not, in a sticky directory): an open-addressing set, alive only during
  * lbd_reconcile (the loop does not run meanwhile). */
 struct tidied {
-	dev_t dev;
-	ino_t ino;
-	uid_t uid;
-	int   used;
+	unsigned long long dev;
+	unsigned long long ino;
+	uid_t              uid;
+	int                used;
 };
 static struct tidied *tidied;
 static size_t         tidied_size, tidied_count;
@@ -183,7 +182,7 @@ orphan_end(struct lbd_hold *h, const char *why)
 		log_info("%s", err.msg);
 out:
 	if (pin != -1)
-		close(pin);
+		lockfs_fs_close(pin);
 	lockfs_sqlite_busy(try_ms, step_ms);
 }
 
@@ -318,22 +317,21 @@ grace_over(uv_timer_t *t)
 static int
 mkdir_open_holders(const struct lbd_hold *h, const char *mine)
 {
-	struct stat st;
-	int         fd, r = -1;
+	struct lockfs_fs_info st;
+	int                   fd, r = -1;
 
-	fd = open(h->fs.lock_file, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC);
+	fd = lockfs_fs_open(LOCKFS_FS_CWD, h->fs.lock_file, LOCKFS_FS_READ |
+	    LOCKFS_FS_DIR);
 	if (fd == -1)
 		goto out;
-	if (fstat(fd, &st) == -1 || st.st_uid != h->fs.owner.uid ||
-	    fstatat(fd, mine, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
-	    !S_ISREG(st.st_mode) || st.st_uid != h->fs.owner.uid)
+	if (lockfs_fs_info(fd, &st) == -1 || st.uid != h->fs.owner.uid ||
+	    lockfs_fs_info_at(fd, mine, 0, &st) == -1 ||
+	    st.type != LOCKFS_FS_FILE || st.uid != h->fs.owner.uid)
 		goto out;
 	r = fd;
 	fd = -1;
 out:
-	if (fd != -1)
-		close(fd);
+	lockfs_fs_close(fd);
 	return r;
 }
 
@@ -349,11 +347,10 @@ out:
 static void
 mkdir_undo_handoff(struct lbd_hold *h)
 {
-	const char        *mine;
-	struct lockfs_err  err;
-	struct dirent     *de;
-	DIR               *dir = NULL;
-	int                fd;
+	const char         *mine, *name;
+	struct lockfs_err   err;
+	struct lbd_os_dir  *dir = NULL;
+	int                 fd;
 
 	if (lbd_hold_names(h, &err) != 0)
 		return;
@@ -363,20 +360,20 @@ mkdir_undo_handoff(struct lbd_hold *h)
 		return;
 	}
 	if ((fd = mkdir_open_holders(h, mine)) != -1 &&
-	    (dir = fdopendir(fd)) == NULL)
-		close(fd);
+	    (dir = lbd_os_dir_adopt(fd)) == NULL)
+		lockfs_fs_close(fd);
 	if (dir != NULL) {
-		while ((de = readdir(dir)) != NULL) {
-			if (strcmp(de->d_name, ".") == 0 ||
-			    strcmp(de->d_name, "..") == 0 ||
-			    strcmp(de->d_name, mine) == 0)
+		while ((name = lbd_os_dir_next(dir)) != NULL) {
+			if (strcmp(name, ".") == 0 ||
+			    strcmp(name, "..") == 0 ||
+			    strcmp(name, mine) == 0)
 				continue;
-			if (unlinkat(dirfd(dir), de->d_name, 0) == 0)
+			if (lockfs_fs_unlink_at(fd, name) == 0)
 				log_info("%s: removed %s, left by a handoff "
 				    "the previous daemon did not finish",
-				    h->fs.path, de->d_name);
+				    h->fs.path, name);
 		}
-		closedir(dir);
+		lbd_os_dir_close(dir);
 	}
 	lbd_creds_leave();
 	lockfs_names_drop(&h->fs);
@@ -409,10 +406,11 @@ reconcile_successor(struct lbd_hold *h)
 }
 
 /* Rewrites name, when it lies in the directory dir (dirlen bytes), to
- * lie in the directory of descriptor fd instead, through the daemon's
- * /proc/self/fd: 0, or -1 (out of memory; name unchanged). */
+ * lie in the directory at path fd_path instead (a descriptor's, through
+ * the daemon's /proc/self/fd: lbd_os_fd_path): 0, or -1 (out of memory;
+ * name unchanged). */
 static int
-pin_name(char **name, const char *dir, size_t dirlen, int fd)
+pin_name(char **name, const char *dir, size_t dirlen, const char *fd_path)
 {
 	char  *s = *name, *p;
 	size_t n;
@@ -420,10 +418,10 @@ pin_name(char **name, const char *dir, size_t dirlen, int fd)
 	if (s == NULL || strncmp(s, dir, dirlen) != 0 ||
 	    (s[dirlen] != '/' && s[dirlen] != '\0'))
 		return 0;
-	n = sizeof("/proc/self/fd/") + 12 + strlen(s + dirlen);
+	n = strlen(fd_path) + strlen(s + dirlen) + 1;
 	if ((p = malloc(n)) == NULL)
 		return -1;
-	snprintf(p, n, "/proc/self/fd/%d%s", fd, s + dirlen);
+	snprintf(p, n, "%s%s", fd_path, s + dirlen);
 	free(*name);
 	*name = p;
 	return 0;
@@ -439,7 +437,7 @@ pin_name(char **name, const char *dir, size_t dirlen, int fd)
  * symbolic links in its database's name itself, and its unique name is
  * a row's, not a file's: its steps remove rows, never files).  1 with
  * *pin the descriptor (-1 when nothing is pinned: the sqlite method, the
- * root directory, or no /proc), to
+ * root directory, or no path through a descriptor: lbd_os_fd_path), to
  * be closed after the steps and before h's names are dropped; 0 when
  * another directory is there, or none (ENOENT, ENOTDIR: nothing at the
  * lock's path is the hold's artefact); a negative code with err filled
@@ -449,14 +447,14 @@ pin_name(char **name, const char *dir, size_t dirlen, int fd)
 static int
 pin_dir(struct lbd_hold *h, int *pin, struct lockfs_err *err)
 {
-	struct stat st;
-	size_t      dirlen = strlen(h->fs.dir);
-	char        proc[64];
-	int         fd, r;
+	struct lockfs_fs_info st;
+	size_t                dirlen = strlen(h->fs.dir);
+	char                  proc[64];
+	int                   fd, r;
 
 	*pin = -1;
-	if ((fd = open(h->fs.dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) == -1 ||
-	    fstat(fd, &st) == -1) {
+	if ((fd = lockfs_fs_open(LOCKFS_FS_CWD, h->fs.dir, LOCKFS_FS_DIR |
+	    LOCKFS_FS_FOLLOW)) == -1 || lockfs_fs_info(fd, &st) == -1) {
 		r = errno == ENOENT || errno == ENOTDIR ? 0 :
 		    lockfs_fail(err, LB_ERROR, errno, "cannot look at %s",
 		    h->fs.dir);
@@ -464,16 +462,16 @@ pin_dir(struct lbd_hold *h, int *pin, struct lockfs_err *err)
 	}
 	r = 0;
 	if (h->dir_ino != 0 &&
-	    (st.st_dev != h->dir_dev || st.st_ino != h->dir_ino))
+	    (st.dev != h->dir_dev || st.ino != h->dir_ino))
 		goto out;
 	r = 1;
-	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 	if (h->lock->method == LB_SQLITE || strcmp(h->fs.dir, "/") == 0 ||
+	    lbd_os_fd_path(fd, proc, sizeof(proc)) != 0 ||
 	    access(proc, F_OK) != 0)
 		goto out;
-	if (pin_name(&h->fs.lock_file, h->fs.dir, dirlen, fd) != 0 ||
-	    pin_name(&h->fs.unique, h->fs.dir, dirlen, fd) != 0 ||
-	    pin_name(&h->fs.dir, h->fs.dir, dirlen, fd) != 0) {
+	if (pin_name(&h->fs.lock_file, h->fs.dir, dirlen, proc) != 0 ||
+	    pin_name(&h->fs.unique, h->fs.dir, dirlen, proc) != 0 ||
+	    pin_name(&h->fs.dir, h->fs.dir, dirlen, proc) != 0) {
 		r = lockfs_fail(err, LB_ENOMEM, ENOMEM, "%s: names of its "
 		    "hold", h->lock->path);
 		goto out;
@@ -481,8 +479,7 @@ pin_dir(struct lbd_hold *h, int *pin, struct lockfs_err *err)
 	*pin = fd;
 	fd = -1;
 out:
-	if (fd != -1)
-		close(fd);
+	lockfs_fs_close(fd);
 	return r;
 }
 
@@ -492,7 +489,7 @@ unpin(struct lbd_hold *h, int pin)
 {
 	lockfs_names_drop(&h->fs);      /* made again for each step */
 	if (pin != -1)
-		close(pin);
+		lockfs_fs_close(pin);
 }
 
 /*
@@ -541,7 +538,7 @@ orphan_pin(struct lbd_hold *h, int *pin, struct lockfs_err *err)
 /* A slot of the set for (dev, ino, uid): its own, or the empty one it
  * would take.  The set is never full (grown at half). */
 static struct tidied *
-tidied_slot(dev_t dev, ino_t ino, uid_t uid)
+tidied_slot(unsigned long long dev, unsigned long long ino, uid_t uid)
 {
 	size_t i = ((size_t)dev * 31 + (size_t)ino * 17 + uid) %
 	    tidied_size;
@@ -561,11 +558,12 @@ tidied_slot(dev_t dev, ino_t ino, uid_t uid)
 static int
 tidy_first(const struct lbd_hold *h)
 {
-	struct tidied *t, *old = tidied;
-	struct stat    st;
-	size_t         i, old_size = tidied_size;
+	struct tidied        *t, *old = tidied;
+	struct lockfs_fs_info st;
+	size_t                i, old_size = tidied_size;
 
-	if (stat(h->fs.dir, &st) == -1)
+	if (lockfs_fs_info_at(LOCKFS_FS_CWD, h->fs.dir, LOCKFS_FS_FOLLOW,
+	    &st) == -1)
 		return 1;
 	if (2 * (tidied_count + 1) > tidied_size) {
 		tidied_size = tidied_size == 0 ? 64 : 2 * tidied_size;
@@ -580,10 +578,10 @@ tidy_first(const struct lbd_hold *h)
 				    old[i].uid) = old[i];
 		free(old);
 	}
-	if ((t = tidied_slot(st.st_dev, st.st_ino, h->uid))->used)
+	if ((t = tidied_slot(st.dev, st.ino, h->uid))->used)
 		return 0;
-	t->dev = st.st_dev;
-	t->ino = st.st_ino;
+	t->dev = st.dev;
+	t->ino = st.ino;
 	t->uid = h->uid;
 	t->used = 1;
 	tidied_count++;

@@ -307,6 +307,21 @@ lbd_releasing_waiting(struct lbd *d)
 	return d->relqs != NULL && !TAILQ_EMPTY(&d->relqs->ring);
 }
 
+/* A copy of the first len bytes of s (len at most strlen(s)),
+ * NUL-terminated, to free; NULL when out of memory (strndup(3), which
+ * not every C library has). */
+static char *
+copy_prefix(const char *s, size_t len)
+{
+	char *p;
+
+	if ((p = malloc(len + 1)) != NULL) {
+		memcpy(p, s, len);
+		p[len] = '\0';
+	}
+	return p;
+}
+
 /* h's queue, made (its first try LBD_RELEASE_RETRY_MS away, or as its
  * user's share of the rate asks) when it has none.  NULL when out of
  * memory. */
@@ -332,7 +347,7 @@ relq_get(struct lbd *d, const struct lbd_hold *h)
 	for (u = rs->users; u != NULL && u->uid != h->uid; u = u->next)
 		;
 	if ((q = calloc(1, sizeof(*q))) == NULL ||
-	    (q->dir = strndup(dir, len)) == NULL ||
+	    (q->dir = copy_prefix(dir, len)) == NULL ||
 	    (q->timer = malloc(sizeof(*q->timer))) == NULL ||
 	    (u == NULL && (u = calloc(1, sizeof(*u))) == NULL))
 		goto out;

@@ -6,12 +6,10 @@
  */
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "settings.h"
 
@@ -254,36 +252,5 @@ lbd_config_parse(const char *text, size_t len, struct lbd_config *c,
 		if (eol == end)
 			break;
 	}
-	return r;
-}
-
-/* lbd_config_load: see config.h.  Refuses files over 64 KiB. */
-int
-lbd_config_load(const char *file, struct lbd_config *c, char *why,
-    size_t size)
-{
-	char    buf[65536], inner[512];
-	ssize_t n = 0, got;
-	int     fd, r = -1;
-
-	if ((fd = open(file, O_RDONLY | O_CLOEXEC)) == -1) {
-		snprintf(why, size, "%s: %s", file, strerror(errno));
-		goto out;
-	}
-	while ((got = read(fd, buf + n, sizeof(buf) - (size_t)n)) > 0)
-		n += got;
-	if (got == -1 || n == (ssize_t)sizeof(buf)) {
-		snprintf(why, size, "%s: %s", file, got == -1 ?
-		    strerror(errno) : "larger than 64 KiB");
-		goto out;
-	}
-	if (lbd_config_parse(buf, (size_t)n, c, inner, sizeof(inner)) == -1) {
-		snprintf(why, size, "%s: %s", file, inner);
-		goto out;
-	}
-	r = 0;
-out:
-	if (fd != -1)
-		close(fd);
 	return r;
 }

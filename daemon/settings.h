@@ -8,7 +8,8 @@
 
 #include <limits.h>
 #include <stddef.h>
-#include <sys/un.h>
+
+#include "listen.h"            /* LBD_LISTEN_NAME_MAX */
 
 /* The limits one client or all clients may not exceed.  A client that
  * would exceed one gets ERR ELIMIT naming it. */
@@ -61,7 +62,7 @@ struct lbd_limits {
 	                                           lock held outside the broker */
 
 struct lbd_config {
-	char              socket[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char              socket[LBD_LISTEN_NAME_MAX];
 	char              state[PATH_MAX];
 	double            grace;
 	double            foreign_poll;
@@ -82,7 +83,8 @@ void lbd_config_defaults(struct lbd_config *c);
 int lbd_config_parse(const char *text, size_t len, struct lbd_config *c,
     char *why, size_t size);
 
-/* lbd_config_load: reads file and applies it with lbd_config_parse.
+/* lbd_config_load (conffile.c): reads file and applies it with
+ * lbd_config_parse.
  * 0, or -1 with why filled (including the file's name). */
 int lbd_config_load(const char *file, struct lbd_config *c, char *why,
     size_t size);

@@ -34,21 +34,21 @@
  * the holds table from the daemon's memory first (store_resync).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "creds.h"
 #include "daemon.h"
+#include "fs.h"
 #include "locktable.h"
 #include "log.h"
+#include "os.h"
 #include "store.h"
 #include "walshm.h"
 
@@ -62,8 +62,8 @@ struct lbd_store {
 	int           resync;   /* the holds table may disagree with memory */
 	char          why[PATH_MAX + 256]; /* the last failure */
 	char          file[PATH_MAX];   /* the database */
-	dev_t         dev;      /* the file opened, as first seen */
-	ino_t         ino;
+	unsigned long long dev; /* the file opened, as first seen */
+	unsigned long long ino;
 	uint64_t      floor;    /* the highest generation taken or seen */
 };
 
@@ -174,13 +174,13 @@ floor_read(struct lbd_store *s)
 
 	s->floor = 0;
 	snprintf(path, sizeof(path), "%s.generation", s->file);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+	if ((fd = lockfs_fs_open(LOCKFS_FS_CWD, path, LOCKFS_FS_READ)) == -1) {
 		if (errno != ENOENT)
 			log_warn("%s: %s", path, strerror(errno));
 		return;
 	}
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
+	n = lockfs_fs_read(fd, buf, sizeof(buf) - 1);
+	lockfs_fs_close(fd);
 	buf[n > 0 ? n : 0] = '\0';
 	errno = 0;
 	g = strtoull(buf, &end, 10);
@@ -200,7 +200,7 @@ floor_write(struct lbd_store *s, uint64_t g)
 {
 	char  path[PATH_MAX + 16], tmp[PATH_MAX + 24], dir[PATH_MAX], buf[32];
 	char *slash;
-	int   fd, dfd, len, r = -1;
+	int   fd, len, r = -1;
 
 	snprintf(path, sizeof(path), "%s.generation", s->file);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
@@ -210,32 +210,30 @@ floor_write(struct lbd_store *s, uint64_t g)
 	else
 		slash[slash == dir] = '\0';
 	len = snprintf(buf, sizeof(buf), "%" PRIu64 "\n", g);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
-	    O_NOFOLLOW, 0600)) == -1) {
+	if ((fd = lbd_os_open_own(tmp, LBD_OS_REWRITE)) == -1) {
 		snprintf(s->why, sizeof(s->why), "cannot write %s: %s", tmp,
 		    strerror(errno));
 		return -1;
 	}
 	errno = EIO;            /* a short write sets none */
-	if (write(fd, buf, (size_t)len) != len || fsync(fd) != 0) {
+	if (lockfs_fs_write(fd, buf, (size_t)len) != len ||
+	    lbd_os_sync(fd) != 0) {
 		snprintf(s->why, sizeof(s->why), "cannot write %s: %s", tmp,
 		    strerror(errno));
-		close(fd);
+		lockfs_fs_close(fd);
 		goto out;
 	}
-	if (close(fd) != 0 || rename(tmp, path) != 0) {
+	if (lockfs_fs_close_written(fd) != 0 ||
+	    lockfs_fs_rename_at(LOCKFS_FS_CWD, tmp, path) != 0) {
 		snprintf(s->why, sizeof(s->why), "cannot write %s: %s", path,
 		    strerror(errno));
 		goto out;
 	}
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) != -1) {
-		fsync(dfd);
-		close(dfd);
-	}
+	lbd_os_sync_dir(dir);
 	r = 0;
 out:
 	if (r != 0)
-		unlink(tmp);
+		lockfs_fs_unlink(tmp);
 	return r;
 }
 
@@ -364,13 +362,14 @@ store_move_aside(struct lbd_store *s, char *why, size_t size)
 	struct tm  tm;
 	size_t     i;
 
-	gmtime_r(&now, &tm);
+	lbd_os_gmtime(now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
 	for (i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
 		snprintf(from, sizeof(from), "%s%s", s->file, ext[i]);
 		snprintf(to, sizeof(to), "%s.damaged-%s%s", s->file, stamp,
 		    ext[i]);
-		if (rename(from, to) != 0 && (i == 0 || errno != ENOENT)) {
+		if (lockfs_fs_rename_at(LOCKFS_FS_CWD, from, to) != 0 &&
+		    (i == 0 || errno != ENOENT)) {
 			snprintf(why, size, "state database %s is damaged (%s) "
 			    "and cannot be moved aside: %s: %s", s->file,
 			    s->why, from, strerror(errno));
@@ -389,9 +388,9 @@ store_move_aside(struct lbd_store *s, char *why, size_t size)
 int
 lbd_store_open(struct lbd *d, const char *file, char *why, size_t size)
 {
-	struct lbd_store *s;
-	struct stat       sb;
-	mode_t            old_mask;
+	struct lbd_store     *s;
+	struct lockfs_fs_info sb;
+	mode_t                old_mask;
 	int               r = -1, damaged, rc;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
@@ -418,10 +417,10 @@ lbd_store_open(struct lbd *d, const char *file, char *why, size_t size)
 	if (lbd_walshm_install() != 0)
 		log_debug("sqlite's unix VFS takes no fcntl of ours: the state "
 		    "database's locks are taken as it takes them");
-	old_mask = umask(0077);
+	old_mask = lbd_os_umask(0077);
 	rc = sqlite3_open_v2(file, &s->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE, NULL);
-	umask(old_mask);
+	lbd_os_umask(old_mask);
 	if (rc != SQLITE_OK) {
 		if (s->db != NULL)
 			store_failed(s);
@@ -457,13 +456,14 @@ lbd_store_open(struct lbd *d, const char *file, char *why, size_t size)
 		    file, s->why);
 		goto out;
 	}
-	if (stat(file, &sb) != 0) {
+	if (lockfs_fs_info_at(LOCKFS_FS_CWD, file, LOCKFS_FS_FOLLOW, &sb) !=
+	    0) {
 		snprintf(why, size, "state database %s: %s", file,
 		    strerror(errno));
 		goto out;
 	}
-	s->dev = sb.st_dev;
-	s->ino = sb.st_ino;
+	s->dev = sb.dev;
+	s->ino = sb.ino;
 	s->failed = s->resync = 0;
 	lbd_walshm_watch(file);
 	r = 0;
@@ -733,15 +733,16 @@ done:
 int
 lbd_store_check(struct lbd *d)
 {
-	struct lbd_store *s = d->store;
-	struct stat       sb;
+	struct lbd_store     *s = d->store;
+	struct lockfs_fs_info sb;
 	char              why[PATH_MAX + 512], dir[PATH_MAX], *slash;
 	int               gone;
 
 	if (s != NULL) {
-		if (stat(s->file, &sb) != 0)
+		if (lockfs_fs_info_at(LOCKFS_FS_CWD, s->file,
+		    LOCKFS_FS_FOLLOW, &sb) != 0)
 			gone = errno == ENOENT;
-		else if (sb.st_dev == s->dev && sb.st_ino == s->ino)
+		else if (sb.dev == s->dev && sb.ino == s->ino)
 			return 0;
 		else
 			gone = 0;
@@ -763,7 +764,7 @@ lbd_store_check(struct lbd *d)
 	snprintf(dir, sizeof(dir), "%s", d->cfg.state);
 	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
 		*slash = '\0';
-		mkdir(dir, 0700);       /* gone with the file, maybe */
+		lbd_os_mkdir(dir, 0700); /* gone with the file, maybe */
 	}
 	if (lbd_store_open(d, d->cfg.state, why, sizeof(why)) != 0) {
 		if (d->store_lost == 1)
@@ -850,8 +851,10 @@ lbd_store_each_hold(struct lbd *d,
 		n = sqlite3_column_bytes(st, 12);
 		h.ngroups = h.groups != NULL ? (size_t)n / sizeof(gid_t) : 0;
 		if (sqlite3_column_type(st, 14) != SQLITE_NULL) {
-			h.dir_dev = (dev_t)sqlite3_column_int64(st, 13);
-			h.dir_ino = (ino_t)sqlite3_column_int64(st, 14);
+			h.dir_dev = (unsigned long long)
+			    sqlite3_column_int64(st, 13);
+			h.dir_ino = (unsigned long long)
+			    sqlite3_column_int64(st, 14);
 		}
 		h.releasing = sqlite3_column_int(st, 15);
 		if ((t = sqlite3_column_text(st, 16)) != NULL &&
@@ -862,8 +865,10 @@ lbd_store_each_hold(struct lbd *d,
 		}
 		if (sqlite3_column_type(st, 20) != SQLITE_NULL &&
 		    sqlite3_column_type(st, 21) != SQLITE_NULL) {
-			h.from_id.dev = (dev_t)sqlite3_column_int64(st, 19);
-			h.from_id.ino = (ino_t)sqlite3_column_int64(st, 20);
+			h.from_id.dev = (unsigned long long)
+			    sqlite3_column_int64(st, 19);
+			h.from_id.ino = (unsigned long long)
+			    sqlite3_column_int64(st, 20);
 			h.from_id.ctime_ns = sqlite3_column_int64(st, 21);
 		}
 		fn(d, &h);

@@ -39,8 +39,8 @@ struct lbd_store_hold {
 	struct lockfs_file_id from_id; /* its lock file as the handoff
 	                                  found it (ino 0: not known, not
 	                                  resumed) */
-	dev_t              dir_dev;    /* the lock directory's identity at */
-	ino_t              dir_ino;    /* the grant; dir_ino 0: not known */
+	unsigned long long dir_dev;    /* the lock directory's identity at */
+	unsigned long long dir_ino;    /* the grant; dir_ino 0: not known */
 };
 
 /* lbd_store_open: opens (creating) the database at file and takes a new

@@ -6,7 +6,8 @@
  * is in check_lockfs_os) and the daemon's
  * (daemon/os.h: peer credentials, taking on a user's file-system
  * credentials and giving them back, process exit descriptors, the
- * daemon's own /proc, the descriptor count).  The credential tests need root and user nobody;
+ * daemon's own /proc, the descriptor count and limit, the daemon's own
+ * files and directories).  The credential tests need root and user nobody;
  * without root they say so and pass.
  */
 #include <dirent.h>
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -997,6 +999,203 @@ START_TEST(fds_open_counts)
 }
 END_TEST
 
+/* The daemon's own files: made 0600 (less the umask), emptied to be
+ * rewritten or kept to be updated, read and written at offsets, sized,
+ * truncated, their mode set; a symbolic link at the name is never
+ * followed (its target is untouched). */
+START_TEST(own_files)
+{
+	struct tl_place p;
+	struct stat     st;
+	char            target[PATH_MAX + 8], link[PATH_MAX + 8], buf[16];
+	off_t           size;
+	mode_t          old = umask(022);
+	int             fd;
+
+	tl_place_make(&p, "own");
+	ck_assert((fd = lbd_os_open_own(p.path, LBD_OS_REWRITE)) != -1);
+	ck_assert(fstat(fd, &st) == 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0600);
+	ck_assert_int_eq(lockfs_fs_write(fd, "hello", 5), 5);
+	ck_assert_int_eq(lbd_os_sync(fd), 0);
+	close(fd);
+	ck_assert((fd = lbd_os_open_own(p.path, LBD_OS_UPDATE)) != -1);
+	ck_assert_int_eq(lbd_os_file_size(fd, &size), 0);
+	ck_assert_int_eq((int)size, 5);
+	ck_assert_int_eq(lbd_os_write_at(fd, "J", 1, 0), 1);
+	ck_assert_int_eq(lbd_os_read_at(fd, buf, sizeof(buf), 0), 5);
+	ck_assert(memcmp(buf, "Jello", 5) == 0);
+	ck_assert_int_eq(lbd_os_truncate(fd, 2), 0);
+	ck_assert_int_eq(lbd_os_file_size(fd, &size), 0);
+	ck_assert_int_eq((int)size, 2);
+	ck_assert_int_eq(lbd_os_fchmod(fd, 0640), 0);
+	ck_assert(fstat(fd, &st) == 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0640);
+	close(fd);
+	ck_assert((fd = lbd_os_open_own(p.path, LBD_OS_REWRITE)) != -1);
+	ck_assert_int_eq(lbd_os_file_size(fd, &size), 0);
+	ck_assert_int_eq((int)size, 0);
+	close(fd);
+	snprintf(target, sizeof(target), "%s/target", p.dir);
+	snprintf(link, sizeof(link), "%s/link", p.dir);
+	tl_write_text(target, "kept");
+	ck_assert(symlink(target, link) == 0);
+	errno = 0;
+	ck_assert_int_eq(lbd_os_open_own(link, LBD_OS_REWRITE), -1);
+	ck_assert_int_eq(errno, ELOOP);
+	ck_assert_int_eq(lbd_os_open_own(link, LBD_OS_UPDATE), -1);
+	ck_assert_int_eq(tl_read_text(target, buf, sizeof(buf)), 4);
+	lbd_os_sync_dir(p.dir);
+	umask(old);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* Directories and modes of the daemon's own files; the umask set and
+ * given back; the time in UTC. */
+START_TEST(own_dirs_modes_umask_time)
+{
+	struct tl_place p;
+	struct stat     st;
+	struct tm       tm;
+	mode_t          old;
+
+	tl_place_make(&p, "made");
+	old = lbd_os_umask(0077);
+	ck_assert_int_eq(lbd_os_umask(old), 0077);
+	ck_assert_int_eq(lbd_os_mkdir(p.path, 0750), 0);
+	ck_assert(stat(p.path, &st) == 0 && S_ISDIR(st.st_mode));
+	ck_assert_int_eq(st.st_mode & 07777, 0750 & ~old);
+	errno = 0;
+	ck_assert_int_eq(lbd_os_mkdir(p.path, 0750), -1);
+	ck_assert_int_eq(errno, EEXIST);
+	ck_assert_int_eq(lbd_os_chmod(p.path, 0700), 0);
+	ck_assert(stat(p.path, &st) == 0);
+	ck_assert_int_eq(st.st_mode & 07777, 0700);
+	errno = 0;
+	ck_assert_int_eq(lbd_os_chmod(p.path, 0700), 0);
+	ck_assert_int_eq(rmdir(p.path), 0);
+	ck_assert_int_eq(lbd_os_chmod(p.path, 0600), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	lbd_os_gmtime(86400 * 365 + 3600, &tm);
+	ck_assert_int_eq(tm.tm_year, 71);
+	ck_assert_int_eq(tm.tm_hour, 1);
+	ck_assert(lbd_os_euid() == geteuid() && lbd_os_egid() == getegid());
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* Events waiting on a descriptor: none on an empty pipe, some once it
+ * is written (and once its writer is gone). */
+START_TEST(events_waiting_on_fd)
+{
+	int fds[2];
+
+	ck_assert(pipe(fds) == 0);
+	ck_assert_int_eq(lbd_os_events_waiting(fds[0]), 0);
+	ck_assert(write(fds[1], "x", 1) == 1);
+	ck_assert_int_eq(lbd_os_events_waiting(fds[0]), 1);
+	close(fds[1]);
+	ck_assert_int_eq(lbd_os_events_waiting(fds[0]), 1);
+	close(fds[0]);
+}
+END_TEST
+
+/* The descriptor limit: told as it is when it is enough, raised as far
+ * as needed when below (never beyond the hard limit), the soft limit
+ * given back after. */
+START_TEST(fds_limit_raised)
+{
+	struct rlimit saved, rl;
+	unsigned long long limit;
+
+	ck_assert(getrlimit(RLIMIT_NOFILE, &saved) == 0);
+	if (saved.rlim_max != RLIM_INFINITY && saved.rlim_max < 200)
+		return;
+	rl = saved;
+	rl.rlim_cur = 64;
+	ck_assert(setrlimit(RLIMIT_NOFILE, &rl) == 0);
+	ck_assert_int_eq(lbd_os_fds_limit(10, &limit), 1);
+	ck_assert(limit == 64);
+	ck_assert_int_eq(lbd_os_fds_limit(150, &limit), 1);
+	ck_assert(limit == 150);
+	ck_assert(getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur == 150);
+	if (saved.rlim_max != RLIM_INFINITY) {
+		ck_assert_int_eq(lbd_os_fds_limit(
+		    (unsigned long long)saved.rlim_max + 10, &limit), 1);
+		ck_assert(limit == (unsigned long long)saved.rlim_max);
+	}
+	ck_assert(setrlimit(RLIMIT_NOFILE, &saved) == 0);
+}
+END_TEST
+
+/* A path through a descriptor leads into the directory opened, even
+ * once the directory is renamed; too small a buffer is refused. */
+START_TEST(fd_path_leads_in)
+{
+	struct tl_place p;
+	char            moved[PATH_MAX + 8], path[64], in[PATH_MAX + 16];
+	int             fd;
+
+	tl_place_make(&p, "pinned");
+	tl_mkdir(p.path);
+	tl_path_join(in, sizeof(in), p.path, "marker");
+	tl_write_text(in, "x");
+	ck_assert((fd = open(p.path, O_PATH | O_DIRECTORY | O_CLOEXEC)) != -1);
+	ck_assert_int_eq(lbd_os_fd_path(fd, path, sizeof(path)), 0);
+	snprintf(moved, sizeof(moved), "%s/moved", p.dir);
+	ck_assert(rename(p.path, moved) == 0);
+	snprintf(in, sizeof(in), "%s/marker", path);
+	ck_assert_int_eq(access(in, F_OK), 0);
+	errno = 0;
+	ck_assert_int_eq(lbd_os_fd_path(fd, path, 5), -1);
+	ck_assert_int_eq(errno, ENAMETOOLONG);
+	close(fd);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
+/* A directory's stream over a descriptor it takes: every entry listed,
+ * the descriptor usable for steps in the directory meanwhile, closed
+ * with the stream. */
+START_TEST(dir_adopted)
+{
+	struct tl_place    p;
+	struct lbd_os_dir *d;
+	const char        *name;
+	char               file[PATH_MAX + 16];
+	int                fd, seen = 0, dots = 0;
+
+	tl_place_make(&p, "listed");
+	tl_mkdir(p.path);
+	tl_path_join(file, sizeof(file), p.path, "a");
+	tl_write_text(file, "a");
+	tl_path_join(file, sizeof(file), p.path, "b");
+	tl_write_text(file, "b");
+	ck_assert((fd = open(p.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) !=
+	    -1);
+	ck_assert((d = lbd_os_dir_adopt(fd)) != NULL);
+	while ((name = lbd_os_dir_next(d)) != NULL)
+		if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+			dots++;
+		else {
+			ck_assert(strcmp(name, "a") == 0 ||
+			    strcmp(name, "b") == 0);
+			ck_assert_int_eq(unlinkat(fd, name, 0), 0);
+			seen++;
+		}
+	ck_assert_int_eq(seen, 2);
+	ck_assert_int_eq(dots, 2);
+	lbd_os_dir_close(d);
+	errno = 0;
+	ck_assert_int_eq(fcntl(fd, F_GETFD), -1);
+	ck_assert_int_eq(errno, EBADF);
+	ck_assert_int_eq(tl_count(p.path), 0);
+	lbd_os_dir_close(NULL);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
 /* The suite: one case per layer. */
 static Suite *
 os_suite(void)
@@ -1031,6 +1230,12 @@ os_suite(void)
 	tcase_add_test(daemon, own_proc_paths);
 	tcase_add_test(daemon, magic_links);
 	tcase_add_test(daemon, fds_open_counts);
+	tcase_add_test(daemon, own_files);
+	tcase_add_test(daemon, own_dirs_modes_umask_time);
+	tcase_add_test(daemon, events_waiting_on_fd);
+	tcase_add_test(daemon, fds_limit_raised);
+	tcase_add_test(daemon, fd_path_leads_in);
+	tcase_add_test(daemon, dir_adopted);
 	suite_add_tcase(s, daemon);
 	return s;
 }
