@@ -2,8 +2,8 @@
  * listen.h: where the daemon listens for its clients, one implementation
  * per OS: listen_unix.c (Linux: a Unix stream socket at a path, a stale
  * one of a dead daemon replaced, made connectable by every user),
- * listen_win32.c (Windows: a named pipe, \\.\pipe\NAME; not built yet:
- * it refuses, saying so).  The loop's listener is a libuv pipe on both;
+ * listen_win32.c (Windows: a named pipe, \\.\pipe\NAME, and a lock
+ * file beside the state database refusing a second daemon).  The loop's listener is a libuv pipe on both;
  * accepting, and what a connection may do, are conn.c's.
  */
 #ifndef LBD_LISTEN_H
@@ -27,6 +27,30 @@ struct uv_pipe_s;               /* libuv's uv_pipe_t */
  * bytes) naming name and the reason.
  */
 int lbd_listen_bind(struct uv_pipe_s *listener, const char *name, char *why,
+    size_t size);
+
+/*
+ * lbd_listen_default: the name the system's daemon listens on
+ * (LBP_SYSTEM_SOCKET on Linux, LBP_SYSTEM_PIPE on Windows).
+ */
+const char *lbd_listen_default(void);
+
+/*
+ * lbd_listen_is_relative: 1 when name is a file-system path relative to the
+ * working directory (to be made absolute before the daemon leaves it),
+ * 0 when it is absolute or no path at all (a pipe's name).
+ */
+int lbd_listen_is_relative(const char *name);
+
+/*
+ * lbd_listen_claim: before the state database is opened: makes this
+ * daemon the only one on state, which listens on name, or refuses with
+ * why (size bytes) naming both.  Linux: nothing (a live daemon's socket
+ * is never taken over: lbd_listen_bind); Windows, where a second server
+ * may bind a pipe's name: an exclusive lock (LockFileEx) on STATE.lock,
+ * held until the process ends.  0, or -1 with why.
+ */
+int lbd_listen_claim(const char *name, const char *state, char *why,
     size_t size);
 
 #endif

@@ -17,6 +17,7 @@
 
 #include "listen.h"
 #include "log.h"
+#include "protocol.h"
 
 _Static_assert(sizeof(((struct sockaddr_un *)0)->sun_path) ==
     LBD_LISTEN_NAME_MAX, "LBD_LISTEN_NAME_MAX is sun_path's size");
@@ -65,5 +66,30 @@ lbd_listen_bind(uv_pipe_t *listener, const char *path, char *why,
 		return -1;
 	}
 	chmod(path, 0666);
+	return 0;
+}
+
+/* lbd_listen_default: see listen.h. */
+const char *
+lbd_listen_default(void)
+{
+	return LBP_SYSTEM_SOCKET;
+}
+
+/* lbd_listen_is_relative: see listen.h.  A path not starting with '/'. */
+int
+lbd_listen_is_relative(const char *name)
+{
+	return name[0] != '/';
+}
+
+/* lbd_listen_claim: see listen.h.  Nothing to claim. */
+int
+lbd_listen_claim(const char *name, const char *state, char *why, size_t size)
+{
+	(void)name;
+	(void)state;
+	(void)why;
+	(void)size;
 	return 0;
 }

@@ -1,28 +1,157 @@
 /*
  * listen_win32.c: the daemon's listener (listen.h) on Windows: a named
- * pipe, \\.\pipe\NAME (uv_pipe_bind), with a security descriptor that
- * lets authenticated users connect and only the daemon make instances
- * (uv_pipe_chmod, or the descriptor set on each instance), and a lock
- * file beside the state database refusing a second daemon (wine lets a
- * second server bind the same name).  Not built yet (docs/WINDOWS.md,
- * "The daemon on Windows"): it refuses with ENOSYS's reason, binding
- * nothing, so that no pipe with Windows' default descriptor is served.
+ * pipe, \\.\pipe\NAME (uv_pipe_bind), and a lock file beside the state
+ * database refusing a second daemon (wine lets a second server bind the
+ * same pipe's name).
+ *
+ * The pipe's security descriptor is set here, on the instance libuv made
+ * at the bind (SetSecurityInfo on its handle), not by uv_pipe_chmod: that
+ * one adds an entry for Everyone with FILE_GENERIC_WRITE, whose
+ * FILE_APPEND_DATA is, on a pipe, FILE_CREATE_PIPE_INSTANCE: any user
+ * could then serve instances of the daemon's pipe.  The descriptor is
+ * the pipe's (its instances share it: a later instance's own is not
+ * taken), and its DACL, protected from inheritance: the system, the
+ * administrators and the pipe's owner (the daemon's account) all
+ * rights; authenticated users read and write (FILE_GENERIC_READ,
+ * FILE_WRITE_DATA, FILE_WRITE_ATTRIBUTES, FILE_WRITE_EA), never an
+ * instance.
+ *
+ * Users are not told apart yet (os_win32.c): the daemon says so at the
+ * bind, in its log.
  */
+#include <winsock2.h>
+#include <windows.h>
+#include <aclapi.h>
+#include <sddl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <uv.h>
 
 #include "listen.h"
+#include "log.h"
+#include "protocol.h"
 
-/* lbd_listen_bind: see listen.h.  Not built yet: -1, ENOSYS's reason in
- * why, nothing bound. */
+/* The pipe's DACL (see the top of this file): 0x12019b is
+ * FILE_GENERIC_READ | FILE_GENERIC_WRITE without FILE_APPEND_DATA
+ * (FILE_CREATE_PIPE_INSTANCE). */
+#define LBD_PIPE_SDDL "D:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;GA;;;OW)" \
+	"(A;;0x12019b;;;AU)"
+
+/* Sets the pipe's DACL on the handle of one of its instances.  0, or -1
+ * with the error in *err. */
+static int
+pipe_dacl_set(HANDLE h, DWORD *err)
+{
+	PSECURITY_DESCRIPTOR sd = NULL;
+	PACL                 dacl = NULL;
+	BOOL                 present = FALSE, defaulted = FALSE;
+	int                  r = -1;
+
+	if (!ConvertStringSecurityDescriptorToSecurityDescriptorA(
+	    LBD_PIPE_SDDL, SDDL_REVISION_1, &sd, NULL) ||
+	    !GetSecurityDescriptorDacl(sd, &present, &dacl, &defaulted)) {
+		*err = GetLastError();
+		goto out;
+	}
+	if ((*err = SetSecurityInfo(h, SE_KERNEL_OBJECT,
+	    DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION,
+	    NULL, NULL, dacl, NULL)) != ERROR_SUCCESS)
+		goto out;
+	r = 0;
+out:
+	if (sd != NULL)
+		LocalFree(sd);
+	return r;
+}
+
+/* lbd_listen_bind: see listen.h.  name is the pipe's whole name
+ * (\\.\pipe\NAME); nothing is taken over: a pipe's name is not left
+ * behind by a daemon that is gone (lbd_listen_claim refuses a second
+ * daemon on the same state). */
 int
 lbd_listen_bind(uv_pipe_t *listener, const char *name, char *why,
     size_t size)
 {
-	(void)listener;
-	snprintf(why, size, "cannot listen on %s: %s (the named pipe's "
-	    "listener is not built yet)", name, strerror(ENOSYS));
-	return -1;
+	uv_os_fd_t h;
+	DWORD      err = 0;
+	int        r;
+
+	if ((r = uv_pipe_bind(listener, name)) != 0) {
+		snprintf(why, size, "cannot listen on %s: %s", name,
+		    uv_strerror(r));
+		return -1;
+	}
+	if ((r = uv_fileno((uv_handle_t *)listener, &h)) != 0) {
+		snprintf(why, size, "cannot listen on %s: its handle: %s",
+		    name, uv_strerror(r));
+		return -1;
+	}
+	if (pipe_dacl_set(h, &err) != 0) {
+		snprintf(why, size, "cannot listen on %s: its security "
+		    "descriptor: error %lu", name, (unsigned long)err);
+		return -1;
+	}
+	log_warn("every client of %s counts as the daemon's own user (users "
+	    "are not told apart on Windows yet): serve one user only", name);
+	return 0;
+}
+
+/* lbd_listen_default: see listen.h. */
+const char *
+lbd_listen_default(void)
+{
+	return LBP_SYSTEM_PIPE;
+}
+
+/* lbd_listen_is_relative: see listen.h.  0: a pipe's name is no path. */
+int
+lbd_listen_is_relative(const char *name)
+{
+	(void)name;
+	return 0;
+}
+
+/* lbd_listen_claim: see listen.h.  STATE.lock, opened shared (never
+ * inherited) and locked whole, exclusively, without waiting; its handle
+ * is kept open (never closed: the process's end frees the lock, a
+ * killed daemon's too). */
+int
+lbd_listen_claim(const char *name, const char *state, char *why, size_t size)
+{
+	OVERLAPPED o;
+	HANDLE     h;
+	char       file[1024];
+	DWORD      err;
+
+	if (snprintf(file, sizeof(file), "%s.lock", state) >=
+	    (int)sizeof(file)) {
+		snprintf(why, size, "%s.lock: path too long", state);
+		return -1;
+	}
+	h = CreateFileA(file, GENERIC_READ | GENERIC_WRITE,
+	    FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+	    OPEN_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
+	if (h == INVALID_HANDLE_VALUE) {
+		snprintf(why, size, "cannot open %s (the lock of the daemon of "
+		    "%s): error %lu", file, state,
+		    (unsigned long)GetLastError());
+		return -1;
+	}
+	memset(&o, 0, sizeof(o));
+	if (!LockFileEx(h, LOCKFILE_EXCLUSIVE_LOCK |
+	    LOCKFILE_FAIL_IMMEDIATELY, 0, 1, 0, &o)) {
+		err = GetLastError();
+		CloseHandle(h);
+		if (err == ERROR_LOCK_VIOLATION || err == ERROR_IO_PENDING)
+			snprintf(why, size, "another daemon runs on state %s "
+			    "(%s is locked): not listening on %s", state,
+			    file, name);
+		else
+			snprintf(why, size, "cannot lock %s (the lock of the "
+			    "daemon of %s): error %lu", file, state,
+			    (unsigned long)err);
+		return -1;
+	}
+	return 0;
 }

@@ -120,7 +120,7 @@ default_paths(struct lbd_config *c, char *why, size_t size)
 	if (c->socket[0] == '\0') {
 		if (lbd_os_euid() == 0)
 			r1 = snprintf(c->socket, sizeof(c->socket), "%s",
-			    LBP_SYSTEM_SOCKET);
+			    lbd_listen_default());
 		else if (run != NULL && run[0] == '/')
 			r1 = snprintf(c->socket, sizeof(c->socket),
 			    "%s/%s", run, LBP_USER_SOCKET);
@@ -390,7 +390,7 @@ absolute(const char **path, char *buf, size_t size, char *why,
 	char cwd[PATH_MAX];
 	int  r;
 
-	if (*path == NULL || (*path)[0] == '/')
+	if (*path == NULL || !lbd_os_path_is_relative(*path))
 		return 0;
 	if (getcwd(cwd, sizeof(cwd)) == NULL) {
 		snprintf(why, why_size, "%s: cannot tell the working "
@@ -414,8 +414,9 @@ leave_cwd(struct args *a, char *why, size_t size)
 {
 	if (absolute(&a->config, a->config_abs, sizeof(a->config_abs), why,
 	    size) != 0 ||
+	    (a->socket != NULL && lbd_listen_is_relative(a->socket) &&
 	    absolute(&a->socket, a->socket_abs, sizeof(a->socket_abs), why,
-	    size) != 0 ||
+	    size) != 0) ||
 	    absolute(&a->state, a->state_abs, sizeof(a->state_abs), why,
 	    size) != 0)
 		return -1;
@@ -525,6 +526,7 @@ main(int argc, char **argv)
 		goto fail;
 	}
 	if (lbd_dirs_make_parent(d.cfg.state, 0700, why, sizeof(why)) != 0 ||
+	    lbd_listen_claim(d.cfg.socket, d.cfg.state, why, sizeof(why)) != 0 ||
 	    store_open_private(&d, why, sizeof(why)) != 0 ||
 	    lbd_intents_open(&d, why, sizeof(why)) != 0)
 		goto fail;

@@ -253,6 +253,12 @@ int  lbd_os_fds_open(void);
  */
 unsigned long lbd_os_fs_watches_max(void);
 
+/* lbd_os_path_is_relative: 1 when path is relative to the working
+ * directory (Linux: it does not start with '/'; Windows: it has no
+ * drive's or share's root and does not start with a separator), 0 when
+ * it is absolute. */
+int  lbd_os_path_is_relative(const char *path);
+
 /* Paths the daemon may not take for a client. */
 
 /*

@@ -491,3 +491,10 @@ lbd_os_fds_limit(unsigned long long need, unsigned long long *limit)
 	*limit = (unsigned long long)rl.rlim_cur;
 	return 1;
 }
+
+/* lbd_os_path_is_relative: see os.h. */
+int
+lbd_os_path_is_relative(const char *path)
+{
+	return path[0] != '/';
+}

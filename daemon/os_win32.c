@@ -1,15 +1,35 @@
 /*
- * os_win32.c: the daemon's OS layer (os.h) for Windows, not ported yet
- * (docs/WINDOWS.md, "The daemon on Windows"): each call fails with
- * ENOSYS, or answers what its contract lets an OS that cannot, and says
- * which here.  What can be answered truly already is (the time in UTC,
- * the daemon's own process needing no privileges dropped).  Not a
- * daemon that serves anyone: the peer and credential calls refuse, so
- * that no client's step ever runs with the daemon's rights.
+ * os_win32.c: the daemon's OS layer (os.h) for Windows, a first port
+ * (docs/WINDOWS.md, "The daemon on Windows").  What it answers truly:
+ * the peer's process (GetNamedPipeClientProcessId on the accepted pipe),
+ * the daemon's own files (the C runtime's descriptors of their handles,
+ * as lockfs's fs_win32.c keeps them), the time in UTC.
+ *
+ * Not there yet: users.  Every client counts as the daemon's own user
+ * (lbd_os_peer_ids answers the daemon's uid and gid, 0 and 0), and the
+ * credential switches are no-ops that succeed: a client's file-system
+ * steps run with the daemon's rights.  That is honest only where one
+ * user runs the daemon and its clients (wine has one); the Windows
+ * daemon must not serve several users until a client's user is its
+ * token's SID, numbered in the state database, and its steps run
+ * impersonating the client process's token.  The daemon logs so at
+ * start (listen_win32.c).
+ *
+ * Processes that exit: no descriptor to poll (lbd_os_proc_exit_fd
+ * answers ENOSYS); the daemon looks at its holders now and then
+ * (pidwatch.c's timer), which is enough until a process handle waited
+ * for by the thread pool replaces it.
  */
+#include <winsock2.h>
+#include <windows.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <direct.h>
+#include <io.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "fs.h"
@@ -25,18 +45,24 @@ lbd_os_privileges_drop(char *why, size_t size)
 	return 0;
 }
 
-/* lbd_os_peer_ids: see os.h.  ENOSYS: the client's process
- * (GetNamedPipeClientProcessId) and user (its token's SID) are not asked
- * yet. */
+/* lbd_os_peer_ids: see os.h.  The client's process by
+ * GetNamedPipeClientProcessId on the accepted pipe (fd, its handle); its
+ * user the daemon's own (lbd_os_euid, lbd_os_egid: users are not told
+ * apart yet; see the top of this file).  EINVAL when the pipe names no
+ * client process. */
 int
 lbd_os_peer_ids(uv_os_fd_t fd, pid_t *pid, uid_t *uid, gid_t *gid)
 {
-	(void)fd;
-	(void)pid;
-	(void)uid;
-	(void)gid;
-	errno = ENOSYS;
-	return -1;
+	ULONG id = 0;
+
+	if (!GetNamedPipeClientProcessId(fd, &id) || id == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	*pid = (pid_t)id;
+	*uid = lbd_os_euid();
+	*gid = lbd_os_egid();
+	return 0;
 }
 
 /* lbd_os_peer_groups: see os.h.  ENOSYS: the OS cannot tell (the caller
@@ -63,26 +89,25 @@ lbd_os_user_groups(uid_t uid, gid_t gid, size_t max, gid_t **groups)
 	return 0;
 }
 
-/* lbd_os_fs_groups_set: see os.h.  ENOSYS: no groups to set; acting as a
- * client is impersonation. */
+/* lbd_os_fs_groups_set: see os.h.  Nothing: no groups to set (acting as
+ * a client is to be impersonation); 0. */
 int
 lbd_os_fs_groups_set(size_t n, const gid_t *groups)
 {
 	(void)n;
 	(void)groups;
-	errno = ENOSYS;
-	return -1;
+	return 0;
 }
 
-/* lbd_os_fs_ids_set: see os.h.  EPERM: the switch does not take
- * (impersonation is not built yet), so the caller refuses the step. */
+/* lbd_os_fs_ids_set: see os.h.  Nothing, 0: every client is the daemon's
+ * own user (lbd_os_peer_ids), whose rights the step then runs with; see
+ * the top of this file for why only one user may be served so. */
 int
 lbd_os_fs_ids_set(uid_t uid, gid_t gid)
 {
 	(void)uid;
 	(void)gid;
-	errno = EPERM;
-	return -1;
+	return 0;
 }
 
 /* lbd_os_fs_ids_restore: see os.h.  Nothing was taken on: nothing to give
@@ -154,97 +179,151 @@ lbd_os_sigpipe_ignore(void)
 {
 }
 
-/* lbd_os_mkdir: see os.h. */
+/* lbd_os_mkdir: see os.h.  _mkdir: no modes (the directory's ACL is
+ * inherited from its parent's); EEXIST for a directory that is there,
+ * a drive's root ("C:") among them. */
 int
 lbd_os_mkdir(const char *dir, mode_t mode)
 {
-	(void)dir;
+	DWORD a = GetFileAttributesA(dir);
+
 	(void)mode;
-	errno = ENOSYS;
-	return -1;
+	if (a != INVALID_FILE_ATTRIBUTES) {
+		errno = EEXIST;
+		return -1;
+	}
+	return _mkdir(dir);
 }
 
-/* lbd_os_chmod: see os.h. */
+/* lbd_os_chmod: see os.h.  Nothing, 0 when file is there: no modes (the
+ * ACL a file inherits from its directory decides who may open it). */
 int
 lbd_os_chmod(const char *file, mode_t mode)
 {
-	(void)file;
 	(void)mode;
-	errno = ENOSYS;
-	return -1;
+	if (GetFileAttributesA(file) == INVALID_FILE_ATTRIBUTES) {
+		errno = ENOENT;
+		return -1;
+	}
+	return 0;
 }
 
-/* lbd_os_open_own: see os.h. */
+/* lbd_os_open_own: see os.h.  CreateFileA, never inherited, shared for
+ * reading, writing and deleting (as sqlite's own opens are); a reparse
+ * point at the name is opened as itself, never followed; the handle
+ * given a C runtime descriptor (_open_osfhandle), as lockfs's are. */
 int
 lbd_os_open_own(const char *file, int how)
 {
-	(void)file;
-	(void)how;
-	errno = ENOSYS;
-	return -1;
+	HANDLE h;
+	int    fd;
+
+	h = CreateFileA(file, GENERIC_READ | GENERIC_WRITE,
+	    FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+	    how == LBD_OS_REWRITE ? CREATE_ALWAYS : OPEN_ALWAYS,
+	    FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OPEN_REPARSE_POINT, NULL);
+	if (h == INVALID_HANDLE_VALUE) {
+		errno = GetLastError() == ERROR_ACCESS_DENIED ? EACCES :
+		    GetLastError() == ERROR_PATH_NOT_FOUND ? ENOENT : EIO;
+		return -1;
+	}
+	if ((fd = _open_osfhandle((intptr_t)h, _O_BINARY)) == -1) {
+		CloseHandle(h);
+		errno = EMFILE;
+		return -1;
+	}
+	return fd;
 }
 
-/* lbd_os_file_size: see os.h. */
+/* lbd_os_file_size: see os.h.  GetFileSizeEx. */
 int
 lbd_os_file_size(int fd, off_t *size)
 {
-	(void)fd;
-	(void)size;
-	errno = ENOSYS;
-	return -1;
+	LARGE_INTEGER n;
+
+	if (!GetFileSizeEx((HANDLE)_get_osfhandle(fd), &n)) {
+		errno = EBADF;
+		return -1;
+	}
+	*size = (off_t)n.QuadPart;
+	return 0;
 }
 
-/* lbd_os_fchmod: see os.h. */
+/* lbd_os_fchmod: see os.h.  Nothing, 0 (see lbd_os_chmod). */
 int
 lbd_os_fchmod(int fd, mode_t mode)
 {
 	(void)fd;
 	(void)mode;
-	errno = ENOSYS;
-	return -1;
+	return 0;
 }
 
-/* lbd_os_truncate: see os.h. */
+/* lbd_os_truncate: see os.h.  _chsize_s. */
 int
 lbd_os_truncate(int fd, off_t size)
 {
-	(void)fd;
-	(void)size;
-	errno = ENOSYS;
-	return -1;
+	int e;
+
+	if ((e = _chsize_s(fd, size)) != 0) {
+		errno = e;
+		return -1;
+	}
+	return 0;
 }
 
-/* lbd_os_read_at: see os.h. */
+/* lbd_os_read_at: see os.h.  ReadFile at an offset (OVERLAPPED's, on a
+ * handle opened for synchronous steps: the call waits). */
 ssize_t
 lbd_os_read_at(int fd, void *buf, size_t size, off_t at)
 {
-	(void)fd;
-	(void)buf;
-	(void)size;
-	(void)at;
-	errno = ENOSYS;
-	return -1;
+	OVERLAPPED o;
+	DWORD      got = 0;
+
+	memset(&o, 0, sizeof(o));
+	o.Offset = (DWORD)((unsigned long long)at & 0xffffffffu);
+	o.OffsetHigh = (DWORD)((unsigned long long)at >> 32);
+	if (size > 0x7fffffff)
+		size = 0x7fffffff;
+	if (!ReadFile((HANDLE)_get_osfhandle(fd), buf, (DWORD)size, &got,
+	    &o)) {
+		if (GetLastError() == ERROR_HANDLE_EOF)
+			return 0;
+		errno = EIO;
+		return -1;
+	}
+	return (ssize_t)got;
 }
 
-/* lbd_os_write_at: see os.h. */
+/* lbd_os_write_at: see os.h.  WriteFile at an offset (see
+ * lbd_os_read_at). */
 ssize_t
 lbd_os_write_at(int fd, const void *buf, size_t size, off_t at)
 {
-	(void)fd;
-	(void)buf;
-	(void)size;
-	(void)at;
-	errno = ENOSYS;
-	return -1;
+	OVERLAPPED o;
+	DWORD      put = 0;
+
+	memset(&o, 0, sizeof(o));
+	o.Offset = (DWORD)((unsigned long long)at & 0xffffffffu);
+	o.OffsetHigh = (DWORD)((unsigned long long)at >> 32);
+	if (size > 0x7fffffff)
+		size = 0x7fffffff;
+	if (!WriteFile((HANDLE)_get_osfhandle(fd), buf, (DWORD)size, &put,
+	    &o)) {
+		errno = GetLastError() == ERROR_DISK_FULL ? ENOSPC : EIO;
+		return -1;
+	}
+	return (ssize_t)put;
 }
 
-/* lbd_os_sync: see os.h. */
+/* lbd_os_sync: see os.h.  FlushFileBuffers. */
 int
 lbd_os_sync(int fd)
 {
-	(void)fd;
-	errno = ENOSYS;
-	return -1;
+	if (!FlushFileBuffers((HANDLE)_get_osfhandle(fd))) {
+		errno = EIO;
+		return -1;
+	}
+	return 0;
 }
 
 /* lbd_os_sync_dir: see os.h.  Nothing: NTFS journals its names. */
@@ -348,4 +427,19 @@ lbd_os_path_through_magic_link(const char *file)
 {
 	(void)file;
 	return 0;
+}
+
+/* lbd_os_path_is_relative: see os.h.  "C:\d", "C:/d", "\d", "/d" and
+ * "\\server\share" are not; "C:d" (the drive's own working directory)
+ * counts as relative. */
+int
+lbd_os_path_is_relative(const char *path)
+{
+	if (path[0] == '/' || path[0] == '\\')
+		return 0;
+	if (((path[0] >= 'A' && path[0] <= 'Z') ||
+	    (path[0] >= 'a' && path[0] <= 'z')) && path[1] == ':' &&
+	    (path[2] == '/' || path[2] == '\\'))
+		return 0;
+	return 1;
 }

@@ -57,3 +57,46 @@ lockfs_handoff_sqlite(struct lockfs_lock *from, struct lockfs_lock *to,
 	(void)from;
 	return unported(to, err);
 }
+
+/* The sqlite method's settings (lockfs.h), which the daemon sets at start
+ * and reads in its loop: kept, and answered, though no step of the
+ * method runs; nothing is kept open (none is opened). */
+static int unported_try_ms, unported_step_ms;
+
+void
+lockfs_sqlite_busy(int try_ms, int step_ms)
+{
+	unported_try_ms = try_ms;
+	unported_step_ms = step_ms;
+}
+
+int
+lockfs_sqlite_step_ms(void)
+{
+	return unported_step_ms;
+}
+
+int
+lockfs_sqlite_try_ms(void)
+{
+	return unported_try_ms;
+}
+
+void
+lockfs_sqlite_keep(int max, int idle_ms)
+{
+	(void)max;
+	(void)idle_ms;
+}
+
+int
+lockfs_sqlite_keep_prune(void)
+{
+	return 0;
+}
+
+void
+lockfs_sqlite_vfs_on_refuse(void (*fn)(const char *why))
+{
+	(void)fn;
+}
