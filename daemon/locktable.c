@@ -12,6 +12,7 @@
 
 #include "daemon.h"
 #include "locktable.h"
+#include "os.h"
 #include "log.h"
 #include "watch.h"
 
@@ -89,7 +90,7 @@ lbd_lock_get(struct lbd *d, const char *path, unsigned method,
 	struct lbd_lock   *l = NULL;
 	size_t             h;
 
-	if (path[0] != '/') {
+	if (lbd_os_path_is_relative(path)) {
 		lockfs_fail(err, LB_EINVAL, 0, "path %s is not absolute", path);
 		return NULL;
 	}

@@ -145,7 +145,7 @@ lock_args(struct lbd_conn *c, const struct lbp_msg *m, struct lock_args *a,
 
 	a->path = lbp_get(m, "path");
 	a->method = LB_LINK;
-	if (a->path == NULL || a->path[0] != '/') {
+	if (a->path == NULL || lbd_os_path_is_relative(a->path)) {
 		lbd_conn_error(c, m->id, LBP_EINVAL, "path must be absolute");
 		return LBP_EINVAL;
 	}

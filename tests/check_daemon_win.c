@@ -1,0 +1,432 @@
+/*
+ * check_daemon_win.c: lockbrokerd.exe on Windows, run under wine, with
+ * liblockbroker's broker mode (LB_BROKER) as its client.
+ *
+ * The suite starts one daemon (daemon/lockbrokerd.exe, or $LOCKBROKERD)
+ * on a private pipe (\\.\pipe\lbtest-PID-N) and a state database in a
+ * directory of its own, waits until the pipe takes a connection, and
+ * ends it with TerminateProcess after the last test (the daemon runs in
+ * a job that ends it with this program, should that fail first).
+ *
+ * The tests: acquire and release; another process waiting for the lock
+ * gets it at the release; a holder ended by TerminateProcess frees its
+ * lock for a waiter, and the holder the daemon names is that process
+ * (the pipe's client process); a second daemon on the same state is
+ * refused, naming the state, while the first goes on serving.
+ *
+ * The other processes are copies of this program: "--hold PATH READY"
+ * takes the lock, makes READY and waits to be ended; "--wait PATH BUSY
+ * GOT" finds the lock taken (makes BUSY), waits for it, makes GOT and
+ * waits to be ended.  Lock paths are given rooted on the current drive
+ * ("/dir/..."), as in check_client_win.
+ */
+#include <windows.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+
+#include "lockbroker.h"
+#include "testlib.h"
+
+/* A daemon of a test. */
+struct daemon {
+	char   pipe[128];
+	char   state[PATH_MAX];
+	char   log[PATH_MAX];
+	HANDLE proc;
+};
+
+/* The daemon of the suite (the library keeps its connection to the
+ * pipe it first found, LOCKBROKER_SOCKET's: one daemon serves every
+ * test). */
+static struct daemon the;
+
+/* The job the daemons run in: ended with this program. */
+static HANDLE
+daemons_job(void)
+{
+	static HANDLE                        job;
+	JOBOBJECT_EXTENDED_LIMIT_INFORMATION li;
+
+	if (job != NULL)
+		return job;
+	ck_assert((job = CreateJobObjectA(NULL, NULL)) != NULL);
+	memset(&li, 0, sizeof(li));
+	li.BasicLimitInformation.LimitFlags =
+	    JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+	ck_assert(SetInformationJobObject(job,
+	    JobObjectExtendedLimitInformation, &li, sizeof(li)));
+	return job;
+}
+
+/* The program of the daemon, its full path (main: the tests change
+ * the working directory). */
+static char daemon_exe[MAX_PATH];
+
+static const char *
+daemon_program(void)
+{
+	return daemon_exe;
+}
+
+/* Starts lockbrokerd on pipe and state, its output into log; the handle
+ * of its process. */
+static HANDLE
+daemon_spawn(const char *pipe, const char *state, const char *log)
+{
+	SECURITY_ATTRIBUTES sa;
+	STARTUPINFOA        si;
+	PROCESS_INFORMATION pi;
+	HANDLE              out;
+	char                line[3 * PATH_MAX];
+
+	memset(&sa, 0, sizeof(sa));
+	sa.nLength = sizeof(sa);
+	sa.bInheritHandle = TRUE;
+	out = CreateFileA(log, FILE_APPEND_DATA, FILE_SHARE_READ |
+	    FILE_SHARE_WRITE | FILE_SHARE_DELETE, &sa, OPEN_ALWAYS,
+	    FILE_ATTRIBUTE_NORMAL, NULL);
+	ck_assert_msg(out != INVALID_HANDLE_VALUE, "%s: error %lu", log,
+	    (unsigned long)GetLastError());
+	ck_assert((size_t)snprintf(line, sizeof(line), "\"%s\" --socket %s "
+	    "--state \"%s\" --debug", daemon_program(), pipe, state) <
+	    sizeof(line));
+	memset(&si, 0, sizeof(si));
+	si.cb = sizeof(si);
+	si.dwFlags = STARTF_USESTDHANDLES;
+	si.hStdInput = INVALID_HANDLE_VALUE;
+	si.hStdOutput = out;
+	si.hStdError = out;
+	ck_assert_msg(CreateProcessA(NULL, line, NULL, NULL, TRUE,
+	    CREATE_SUSPENDED, NULL, NULL, &si, &pi), "CreateProcess %s: "
+	    "error %lu", line, (unsigned long)GetLastError());
+	CloseHandle(out);
+	if (!AssignProcessToJobObject(daemons_job(), pi.hProcess)) {
+		TerminateProcess(pi.hProcess, 1);
+		ck_abort_msg("AssignProcessToJobObject: error %lu",
+		    (unsigned long)GetLastError());
+	}
+	ResumeThread(pi.hThread);
+	CloseHandle(pi.hThread);
+	return pi.hProcess;
+}
+
+/* Starts a daemon on a new pipe and a state database in a directory of
+ * its own, and points the library at its pipe (LOCKBROKER_SOCKET); once
+ * the pipe takes a connection. */
+static void
+daemon_start(struct daemon *d)
+{
+	static unsigned n;
+	struct tl_place p;
+	double          until;
+	char           *c;
+
+	tl_place_make(&p, "state.sqlite");
+	snprintf(d->state, sizeof(d->state), "%s", p.path);
+	for (c = d->state; *c != '\0'; c++)
+		if (*c == '\\')
+			*c = '/';
+	snprintf(d->log, sizeof(d->log), "%s\\lockbrokerd.log", p.dir);
+	snprintf(d->pipe, sizeof(d->pipe), "\\\\.\\pipe\\lbtest-%lu-%u",
+	    (unsigned long)GetCurrentProcessId(), n++);
+	d->proc = daemon_spawn(d->pipe, d->state, d->log);
+	for (until = tl_now() + 60; tl_now() < until;) {
+		if (WaitNamedPipeA(d->pipe, 100))
+			break;
+		ck_assert_msg(WaitForSingleObject(d->proc, 0) == WAIT_TIMEOUT,
+		    "lockbrokerd ended before it listened (see %s)", d->log);
+		tl_sleep(0.05);
+	}
+	ck_assert_msg(WaitNamedPipeA(d->pipe, 100), "%s does not answer",
+	    d->pipe);
+	ck_assert_int_eq(_putenv_s("LOCKBROKER_SOCKET", d->pipe), 0);
+}
+
+/* Ends the daemon (TerminateProcess: see the top of this file). */
+static void
+daemon_end(struct daemon *d)
+{
+	TerminateProcess(d->proc, 137);
+	WaitForSingleObject(d->proc, 10000);
+	CloseHandle(d->proc);
+	_putenv_s("LOCKBROKER_SOCKET", "");
+}
+
+/* Before the tests: the suite's daemon started. */
+static void
+setup(void)
+{
+	daemon_start(&the);
+}
+
+/* After the tests: the suite's daemon ended. */
+static void
+teardown(void)
+{
+	daemon_end(&the);
+}
+
+/* The lock path of p's path, rooted on the current drive, which is made
+ * p's. */
+static void
+lock_path(const struct tl_place *p, char *out, size_t size)
+{
+	char root[4], *c;
+
+	ck_assert_msg(p->path[1] == ':', "no drive in %s", p->path);
+	snprintf(root, sizeof(root), "%.2s\\", p->path);
+	ck_assert(SetCurrentDirectoryA(root));
+	ck_assert((size_t)snprintf(out, size, "%s", p->path + 2) < size);
+	for (c = out; *c != '\0'; c++)
+		if (*c == '\\')
+			*c = '/';
+}
+
+/* A handle on path through the daemon (the link method); asserts. */
+static lb_lock *
+broker_lock(const char *path)
+{
+	lb_lock *l = lb_lock_new(path, LB_LINK | LB_BROKER);
+
+	ck_assert_msg(l != NULL, "lb_lock_new %s: %s", path, strerror(errno));
+	return l;
+}
+
+/* Waits (up to a minute) until file exists; whether it does. */
+static int
+appears(const char *file)
+{
+	double until;
+
+	for (until = tl_now() + 60; !tl_exists(file) && tl_now() < until;)
+		tl_sleep(0.02);
+	return tl_exists(file);
+}
+
+/* A file named name in the test's directory (removed first). */
+static void
+marker(char *out, size_t size, const char *dir, const char *name)
+{
+	snprintf(out, size, "%s\\%s", dir, name);
+	DeleteFileA(out);
+}
+
+/* Acquire and release through the daemon; the lock's state as the
+ * daemon tells it. */
+START_TEST(broker_cycle)
+{
+	struct tl_place p;
+	lb_lock        *l;
+	char            path[PATH_MAX];
+
+	tl_place_make(&p, "x");
+	lock_path(&p, path, sizeof(path));
+	l = broker_lock(path);
+	ck_assert_msg(lb_acquire(l, 5) == 0, "%s", lb_lock_error(l));
+	ck_assert_int_eq(lb_is_locked(l), 1);
+	ck_assert_int_eq(lb_i_am_locking(l), 1);
+	ck_assert_int_eq(lb_acquire(l, 0), 0);  /* already its own */
+	ck_assert_msg(lb_release(l) == 0, "%s", lb_lock_error(l));
+	ck_assert_int_eq(lb_is_locked(l), 0);
+	ck_assert_int_eq(lb_i_am_locking(l), 0);
+	lb_lock_free(l);
+}
+END_TEST
+
+/* Another process finds the lock taken, waits for it, and gets it at
+ * the release (not before). */
+START_TEST(broker_waiter_granted)
+{
+	struct tl_place p;
+	lb_lock        *l;
+	char            path[PATH_MAX], busy[PATH_MAX], got[PATH_MAX];
+	char            args[4 * PATH_MAX];
+	pid_t           pid;
+
+	tl_place_make(&p, "x");
+	lock_path(&p, path, sizeof(path));
+	marker(busy, sizeof(busy), p.dir, "busy");
+	marker(got, sizeof(got), p.dir, "got");
+	l = broker_lock(path);
+	ck_assert_msg(lb_acquire(l, 5) == 0, "%s", lb_lock_error(l));
+	snprintf(args, sizeof(args), "--wait \"%s\" \"%s\" \"%s\"", path,
+	    busy, got);
+	pid = tl_self_start(args);
+	ck_assert_msg(appears(busy), "the waiter did not find the lock taken");
+	tl_sleep(0.5);
+	ck_assert_msg(!tl_exists(got), "the waiter got a lock held");
+	ck_assert_msg(lb_release(l) == 0, "%s", lb_lock_error(l));
+	ck_assert_msg(appears(got), "the waiter did not get the lock");
+	ck_assert_int_eq(lb_i_am_locking(l), 0);
+	ck_assert_int_eq(lb_acquire(l, 0), LB_EALREADY);
+	tl_kill(pid);
+	ck_assert_msg(lb_acquire(l, 30) == 0, "%s", lb_lock_error(l));
+	ck_assert_int_eq(lb_release(l), 0);
+	lb_lock_free(l);
+}
+END_TEST
+
+/* A holder ended by TerminateProcess: the daemon named it as the holder
+ * (its pid, the pipe's client process), and its lock goes to a waiter. */
+START_TEST(broker_holder_killed)
+{
+	struct tl_place p;
+	lb_holder       h;
+	lb_lock        *l;
+	char            path[PATH_MAX], ready[PATH_MAX];
+	char            args[3 * PATH_MAX];
+	pid_t           pid;
+
+	tl_place_make(&p, "x");
+	lock_path(&p, path, sizeof(path));
+	marker(ready, sizeof(ready), p.dir, "ready");
+	snprintf(args, sizeof(args), "--hold \"%s\" \"%s\"", path, ready);
+	pid = tl_self_start(args);
+	ck_assert_msg(appears(ready), "the holder did not lock %s", path);
+	l = broker_lock(path);
+	ck_assert_int_eq(lb_acquire(l, 0), LB_EALREADY);
+	ck_assert_int_eq(lb_get_holder(l, &h), 1);
+	ck_assert_int_eq(h.pid, pid);
+	ck_assert_int_eq(h.liveness, LB_HOLDER_ALIVE);
+	tl_kill(pid);
+	ck_assert_msg(lb_acquire(l, 60) == 0, "%s", lb_lock_error(l));
+	ck_assert_int_eq(lb_get_holder(l, &h), 1);
+	ck_assert_int_eq(h.pid, (pid_t)GetCurrentProcessId());
+	ck_assert_int_eq(lb_release(l), 0);
+	lb_lock_free(l);
+}
+END_TEST
+
+/* A second daemon on the same state (another pipe) is refused, saying
+ * so; the first goes on serving. */
+START_TEST(second_daemon_refused)
+{
+	struct tl_place p;
+	HANDLE          second;
+	DWORD           code = 0;
+	lb_lock        *l;
+	char            path[PATH_MAX], log[PATH_MAX], text[8192];
+	char            pipe[160];
+
+	snprintf(log, sizeof(log), "%s.second.log", the.log);
+	snprintf(pipe, sizeof(pipe), "%s-second", the.pipe);
+	second = daemon_spawn(pipe, the.state, log);
+	ck_assert_msg(WaitForSingleObject(second, 60000) == WAIT_OBJECT_0,
+	    "a second daemon on %s runs", the.state);
+	ck_assert(GetExitCodeProcess(second, &code));
+	CloseHandle(second);
+	ck_assert_int_ne(code, 0);
+	ck_assert(tl_read_text(log, text, sizeof(text)) > 0);
+	ck_assert_msg(strstr(text, "another daemon runs on state") != NULL &&
+	    strstr(text, the.state) != NULL, "%s", text);
+	tl_place_make(&p, "x");
+	lock_path(&p, path, sizeof(path));
+	l = broker_lock(path);
+	ck_assert_msg(lb_acquire(l, 5) == 0, "%s", lb_lock_error(l));
+	ck_assert_int_eq(lb_release(l), 0);
+	lb_lock_free(l);
+}
+END_TEST
+
+/* Makes file; 0, or 1 when it cannot. */
+static int
+make_file(const char *file)
+{
+	HANDLE h;
+
+	h = CreateFileA(file, GENERIC_WRITE, 0, NULL, CREATE_NEW, 0, NULL);
+	if (h == INVALID_HANDLE_VALUE)
+		return 1;
+	CloseHandle(h);
+	return 0;
+}
+
+/* The child of broker_holder_killed: takes the lock on path through
+ * the daemon, makes ready, and waits to be ended.  Never returns but by
+ * failing (1). */
+static int
+hold(const char *path, const char *ready)
+{
+	lb_lock *l = lb_lock_new(path, LB_LINK | LB_BROKER);
+
+	if (l == NULL || lb_acquire(l, 30) != 0) {
+		fprintf(stderr, "cannot lock %s: %s\n", path,
+		    l != NULL ? lb_lock_error(l) : strerror(errno));
+		return 1;
+	}
+	if (make_file(ready) != 0)
+		return 1;
+	for (;;)
+		Sleep(INFINITE);
+}
+
+/* The child of broker_waiter_granted: finds the lock on path taken
+ * (makes busy), waits for it, makes got, and waits to be ended.  Never
+ * returns but by failing (1). */
+static int
+wait_for(const char *path, const char *busy, const char *got)
+{
+	lb_lock *l = lb_lock_new(path, LB_LINK | LB_BROKER);
+
+	if (l == NULL || lb_acquire(l, 0) != LB_EALREADY) {
+		fprintf(stderr, "%s is not taken\n", path);
+		return 1;
+	}
+	if (make_file(busy) != 0)
+		return 1;
+	if (lb_acquire(l, 60) != 0) {
+		fprintf(stderr, "cannot lock %s: %s\n", path,
+		    lb_lock_error(l));
+		return 1;
+	}
+	if (make_file(got) != 0)
+		return 1;
+	for (;;)
+		Sleep(INFINITE);
+}
+
+/* The suite. */
+static Suite *
+daemon_win_suite(void)
+{
+	Suite *s = suite_create("daemon_win");
+	TCase *t = tcase_create("broker");
+
+	tcase_set_timeout(t, 240);
+	tcase_add_unchecked_fixture(t, setup, teardown);
+	tcase_add_test(t, broker_cycle);
+	tcase_add_test(t, broker_waiter_granted);
+	tcase_add_test(t, broker_holder_killed);
+	tcase_add_test(t, second_daemon_refused);
+	suite_add_tcase(s, t);
+	return s;
+}
+
+/* main: runs the suite (tl_main), or, as the child of a test, what its
+ * arguments say. */
+int
+main(int argc, char **argv)
+{
+	const char *tmp;
+	char        cwd[MAX_PATH];
+
+	if (argc == 4 && strcmp(argv[1], "--hold") == 0)
+		return hold(argv[2], argv[3]);
+	if (argc == 5 && strcmp(argv[1], "--wait") == 0)
+		return wait_for(argv[2], argv[3], argv[4]);
+	if ((tmp = getenv("LOCKBROKERD")) == NULL || *tmp == '\0')
+		tmp = "daemon\\lockbrokerd.exe";
+	if (GetFullPathNameA(tmp, sizeof(daemon_exe), daemon_exe, NULL) == 0)
+		return 99;
+	if ((tmp = getenv("TMPDIR")) == NULL || *tmp == '\0') {
+		if (GetCurrentDirectoryA(sizeof(cwd), cwd) == 0 ||
+		    _putenv_s("TMPDIR", cwd) != 0)
+			return 99;
+	}
+	return tl_main("check_daemon_win", daemon_win_suite(), CK_ENV);
+}
