@@ -11,8 +11,10 @@
  * One implementation per OS: os_unix.c (Linux: SO_PEERCRED,
  * SO_PEERGROUPS, setfsuid, the setgroups system call, capabilities,
  * pidfd_open, /proc, openat2, and the POSIX calls of the daemon's own
- * files), os_win32.c (Windows: not ported yet; each call fails with
- * ENOSYS or answers what its contract lets an OS that cannot, and says
+ * files), os_win32.c (Windows, a first port for one user:
+ * GetNamedPipeClientProcessId, every client the daemon's own user, no
+ * credential switch, the daemon's own files by CreateFileA; what it
+ * cannot yet answers as its contract lets an OS that cannot, and says
  * so).  A port adds its own file and builds it instead.
  *
  * Error convention, as lockfs's OS layer: 0 (or a count) on success, -1
@@ -56,6 +58,7 @@ int  lbd_os_privileges_drop(char *why, size_t size);
 /*
  * lbd_os_peer_ids: the process id, uid and gid of the peer of connected
  * local socket fd, as they were when it connected.  0, or -1 with errno.
+ * Windows: the pipe's client process, and the daemon's own ids.
  */
 int  lbd_os_peer_ids(uv_os_fd_t fd, pid_t *pid, uid_t *uid, gid_t *gid);
 
@@ -119,8 +122,8 @@ int  lbd_os_proc_exit_fd(pid_t pid);
 /*
  * lbd_os_euid, lbd_os_egid: the daemon's effective uid and gid (read once
  * at start: they do not change).  Never fail.  Windows: 0, the daemon
- * counting as the system's (users are not numbered there yet:
- * docs/WINDOWS.md).
+ * counting as the system's, and every client as the daemon's user
+ * (users are not numbered there yet: docs/WINDOWS.md).
  */
 uid_t lbd_os_euid(void);
 gid_t lbd_os_egid(void);
@@ -147,14 +150,14 @@ void lbd_os_sigpipe_ignore(void);
 
 /*
  * lbd_os_mkdir: makes directory dir with mode (less the umask).  0, or
- * -1 with errno (EEXIST when something is at dir).  Windows: ENOSYS.
+ * -1 with errno (EEXIST when something is at dir).  Windows: no modes.
  */
 int  lbd_os_mkdir(const char *dir, mode_t mode);
 
 /*
  * lbd_os_chmod: sets the mode of file (following a symbolic link), one
  * of the daemon's own files.  0, or -1 with errno (ENOENT when there is
- * none).  Windows: ENOSYS (the ACL a file inherits from its directory
+ * none).  Windows: nothing (the ACL a file inherits from its directory
  * decides who may open it there).
  */
 int  lbd_os_chmod(const char *file, mode_t mode);
@@ -168,30 +171,30 @@ int  lbd_os_chmod(const char *file, mode_t mode);
  * database's companions), as how says, made 0600 (less the umask) when
  * missing, close-on-exec, never following a symbolic link at the name.
  * The descriptor (lockfs's fs.h reads, writes, closes it and tells what
- * it is), or -1 with errno.  Windows: ENOSYS.
+ * it is), or -1 with errno.
  */
 int  lbd_os_open_own(const char *file, int how);
 
 /* lbd_os_file_size: the size in bytes of the file open as fd, into
- * *size.  0, or -1 with errno.  Windows: ENOSYS. */
+ * *size.  0, or -1 with errno. */
 int  lbd_os_file_size(int fd, off_t *size);
 
 /* lbd_os_fchmod: sets the mode of the file open as fd.  0, or -1 with
- * errno.  Windows: ENOSYS (see lbd_os_chmod). */
+ * errno.  Windows: nothing (see lbd_os_chmod). */
 int  lbd_os_fchmod(int fd, mode_t mode);
 
 /* lbd_os_truncate: makes the file open as fd (to write) size bytes long.
- * 0, or -1 with errno.  Windows: ENOSYS. */
+ * 0, or -1 with errno. */
 int  lbd_os_truncate(int fd, off_t size);
 
 /* lbd_os_read_at, lbd_os_write_at: one read (write) of size bytes at
  * offset at of the file open as fd, its position unchanged.  How many,
- * or -1 with errno.  Windows: ENOSYS. */
+ * or -1 with errno. */
 ssize_t lbd_os_read_at(int fd, void *buf, size_t size, off_t at);
 ssize_t lbd_os_write_at(int fd, const void *buf, size_t size, off_t at);
 
 /* lbd_os_sync: what was written to the file open as fd is on its disk
- * when this returns 0; -1 with errno.  Windows: ENOSYS. */
+ * when this returns 0; -1 with errno. */
 int  lbd_os_sync(int fd);
 
 /* lbd_os_sync_dir: the names made in and removed from directory dir are

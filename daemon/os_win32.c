@@ -271,22 +271,53 @@ lbd_os_truncate(int fd, off_t size)
 	return 0;
 }
 
+/* The position of the file open as fd, into *pos (a read or write at
+ * an offset on a synchronous handle moves it: lbd_os_read_at and
+ * lbd_os_write_at put it back).  0, or -1 with errno EBADF. */
+static int
+position_get(int fd, LARGE_INTEGER *pos)
+{
+	LARGE_INTEGER zero;
+
+	zero.QuadPart = 0;
+	if (!SetFilePointerEx((HANDLE)_get_osfhandle(fd), zero, pos,
+	    FILE_CURRENT)) {
+		errno = EBADF;
+		return -1;
+	}
+	return 0;
+}
+
+/* Puts the position of the file open as fd back at pos. */
+static void
+position_set(int fd, LARGE_INTEGER pos)
+{
+	SetFilePointerEx((HANDLE)_get_osfhandle(fd), pos, NULL, FILE_BEGIN);
+}
+
 /* lbd_os_read_at: see os.h.  ReadFile at an offset (OVERLAPPED's, on a
- * handle opened for synchronous steps: the call waits). */
+ * handle opened for synchronous steps: the call waits), the position
+ * put back. */
 ssize_t
 lbd_os_read_at(int fd, void *buf, size_t size, off_t at)
 {
-	OVERLAPPED o;
-	DWORD      got = 0;
+	OVERLAPPED    o;
+	LARGE_INTEGER pos;
+	DWORD         got = 0, err;
+	BOOL          ok;
 
 	memset(&o, 0, sizeof(o));
 	o.Offset = (DWORD)((unsigned long long)at & 0xffffffffu);
 	o.OffsetHigh = (DWORD)((unsigned long long)at >> 32);
 	if (size > 0x7fffffff)
 		size = 0x7fffffff;
-	if (!ReadFile((HANDLE)_get_osfhandle(fd), buf, (DWORD)size, &got,
-	    &o)) {
-		if (GetLastError() == ERROR_HANDLE_EOF)
+	if (position_get(fd, &pos) != 0)
+		return -1;
+	ok = ReadFile((HANDLE)_get_osfhandle(fd), buf, (DWORD)size, &got, &o);
+	err = GetLastError();
+	position_set(fd, pos);
+	if (!ok) {
+		if (err == ERROR_HANDLE_EOF)
 			return 0;
 		errno = EIO;
 		return -1;
@@ -299,17 +330,23 @@ lbd_os_read_at(int fd, void *buf, size_t size, off_t at)
 ssize_t
 lbd_os_write_at(int fd, const void *buf, size_t size, off_t at)
 {
-	OVERLAPPED o;
-	DWORD      put = 0;
+	OVERLAPPED    o;
+	LARGE_INTEGER pos;
+	DWORD         put = 0, err;
+	BOOL          ok;
 
 	memset(&o, 0, sizeof(o));
 	o.Offset = (DWORD)((unsigned long long)at & 0xffffffffu);
 	o.OffsetHigh = (DWORD)((unsigned long long)at >> 32);
 	if (size > 0x7fffffff)
 		size = 0x7fffffff;
-	if (!WriteFile((HANDLE)_get_osfhandle(fd), buf, (DWORD)size, &put,
-	    &o)) {
-		errno = GetLastError() == ERROR_DISK_FULL ? ENOSPC : EIO;
+	if (position_get(fd, &pos) != 0)
+		return -1;
+	ok = WriteFile((HANDLE)_get_osfhandle(fd), buf, (DWORD)size, &put, &o);
+	err = GetLastError();
+	position_set(fd, pos);
+	if (!ok) {
+		errno = err == ERROR_DISK_FULL ? ENOSPC : EIO;
 		return -1;
 	}
 	return (ssize_t)put;
