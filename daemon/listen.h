@@ -46,9 +46,10 @@ int lbd_listen_is_relative(const char *name);
  * lbd_listen_claim: before the state database is opened: makes this
  * daemon the only one on state, which listens on name, or refuses with
  * why (size bytes) naming both.  Linux: nothing (a live daemon's socket
- * is never taken over: lbd_listen_bind); Windows, where a second server
- * may bind a pipe's name: an exclusive lock (LockFileEx) on STATE.lock,
- * held until the process ends.  0, or -1 with why.
+ * is never taken over: lbd_listen_bind); Windows, where wine lets a
+ * second server bind a pipe's name: a named mutex of the pipe's name and
+ * an exclusive lock (LockFileEx) on STATE.lock, both held until the
+ * process ends.  0, or -1 with why.
  */
 int lbd_listen_claim(const char *name, const char *state, char *why,
     size_t size);

@@ -112,10 +112,49 @@ lbd_listen_is_relative(const char *name)
 	return 0;
 }
 
-/* lbd_listen_claim: see listen.h.  STATE.lock, opened shared (never
- * inherited) and locked whole, exclusively, without waiting; its handle
- * is kept open (never closed: the process's end frees the lock, a
- * killed daemon's too). */
+/*
+ * Makes this daemon the only one listening on pipe name: a named mutex
+ * of the name's (Local\lockbrokerd!NAME, '\' as '!'), which a second
+ * daemon finds there; its handle kept open (the process's end frees
+ * it).  Wine lets a second server bind a pipe's name, where Windows
+ * refuses it (libuv's FILE_FLAG_FIRST_PIPE_INSTANCE).  0, or -1 with
+ * why.
+ */
+static int
+claim_name(const char *name, char *why, size_t size)
+{
+	HANDLE m;
+	char   obj[LBD_LISTEN_NAME_MAX + 32], *c;
+	DWORD  err;
+
+	if (snprintf(obj, sizeof(obj), "Local\\lockbrokerd!%s", name) >=
+	    (int)sizeof(obj)) {
+		snprintf(why, size, "%s: name too long", name);
+		return -1;
+	}
+	for (c = obj + strlen("Local\\"); *c != '\0'; c++)
+		if (*c == '\\')
+			*c = '!';
+	m = CreateMutexA(NULL, FALSE, obj);
+	err = GetLastError();
+	if (m == NULL) {
+		snprintf(why, size, "cannot claim %s (%s): error %lu", name,
+		    obj, (unsigned long)err);
+		return -1;
+	}
+	if (err == ERROR_ALREADY_EXISTS) {
+		CloseHandle(m);
+		snprintf(why, size, "another daemon listens on %s: not "
+		    "listening there", name);
+		return -1;
+	}
+	return 0;
+}
+
+/* lbd_listen_claim: see listen.h.  The pipe's name (claim_name), then
+ * STATE.lock, opened shared (never inherited) and locked whole,
+ * exclusively, without waiting; its handle is kept open (never closed:
+ * the process's end frees the lock, a killed daemon's too). */
 int
 lbd_listen_claim(const char *name, const char *state, char *why, size_t size)
 {
@@ -123,6 +162,9 @@ lbd_listen_claim(const char *name, const char *state, char *why, size_t size)
 	HANDLE     h;
 	char       file[1024];
 	DWORD      err;
+
+	if (claim_name(name, why, size) != 0)
+		return -1;
 
 	if (snprintf(file, sizeof(file), "%s.lock", state) >=
 	    (int)sizeof(file)) {

@@ -12,7 +12,8 @@
  * gets it at the release; a holder ended by TerminateProcess frees its
  * lock for a waiter, and the holder the daemon names is that process
  * (the pipe's client process); a second daemon on the same state is
- * refused, naming the state, while the first goes on serving.
+ * refused, naming the state, and so is one on the same pipe, naming
+ * the pipe, while the first goes on serving.
  *
  * The other processes are copies of this program: "--hold PATH READY"
  * takes the lock, makes READY and waits to be ended; "--wait PATH BUSY
@@ -335,6 +336,44 @@ START_TEST(second_daemon_refused)
 }
 END_TEST
 
+/* A second daemon on the same pipe (another state) is refused, saying
+ * so, and makes no state; the first goes on serving. */
+START_TEST(second_daemon_same_pipe_refused)
+{
+	struct tl_place p, q;
+	HANDLE          second;
+	DWORD           code = 0;
+	lb_lock        *l;
+	char            path[PATH_MAX], log[PATH_MAX], text[8192], *c;
+
+	tl_place_make(&q, "state.sqlite");
+	for (c = q.path; *c != '\0'; c++)
+		if (*c == '\\')
+			*c = '/';
+	snprintf(log, sizeof(log), "%s\\second.log", q.dir);
+	second = daemon_spawn(the.pipe, q.path, log);
+	if (WaitForSingleObject(second, 60000) != WAIT_OBJECT_0) {
+		TerminateProcess(second, 137);
+		ck_abort_msg("a second daemon on %s runs", the.pipe);
+	}
+	ck_assert(GetExitCodeProcess(second, &code));
+	CloseHandle(second);
+	ck_assert_int_ne(code, 0);
+	ck_assert(tl_read_text(log, text, sizeof(text)) > 0);
+	/* The log doubles each backslash: the pipe's own name (after the last
+	 * one) is looked for. */
+	ck_assert_msg(strstr(text, "another daemon listens on") != NULL &&
+	    strstr(text, strrchr(the.pipe, '\\') + 1) != NULL, "%s", text);
+	ck_assert(!tl_exists(q.path));
+	tl_place_make(&p, "x");
+	lock_path(&p, path, sizeof(path));
+	l = broker_lock(path);
+	ck_assert_msg(lb_acquire(l, 5) == 0, "%s", lb_lock_error(l));
+	ck_assert_int_eq(lb_release(l), 0);
+	lb_lock_free(l);
+}
+END_TEST
+
 /* Makes file; 0, or 1 when it cannot. */
 static int
 make_file(const char *file)
@@ -405,6 +444,7 @@ daemon_win_suite(void)
 	tcase_add_test(t, broker_waiter_granted);
 	tcase_add_test(t, broker_holder_killed);
 	tcase_add_test(t, second_daemon_refused);
+	tcase_add_test(t, second_daemon_same_pipe_refused);
 	suite_add_tcase(s, t);
 	return s;
 }
