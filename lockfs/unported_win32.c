@@ -2,9 +2,9 @@
  * unported_win32.c: the methods lockfs does not take on Windows yet
  * (symlink, sqlite: their files are not built there), each step
  * answering LB_EFAILED with the reason, so that the method table is
- * whole and a caller is told, never acted for in part; and the sqlite
- * method's handoff.  The link, mkdir and pidfile methods are the real
- * ones (link.c, mkdir.c, pidfile.c).
+ * whole and a caller is told, never acted for in part; the sqlite
+ * method's handoff, and its settings (the daemon's).  The link, mkdir
+ * and pidfile methods are the real ones (link.c, mkdir.c, pidfile.c).
  */
 #include <errno.h>
 
