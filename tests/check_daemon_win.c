@@ -273,19 +273,23 @@ START_TEST(broker_waiter_granted)
 END_TEST
 
 /* A holder ended by TerminateProcess: the daemon named it as the holder
- * (its pid, the pipe's client process), and its lock goes to a waiter. */
+ * (its pid, the pipe's client process), and its lock goes to the
+ * process that waits for it, then, once that one is ended too, to this
+ * one. */
 START_TEST(broker_holder_killed)
 {
 	struct tl_place p;
 	lb_holder       h;
 	lb_lock        *l;
-	char            path[PATH_MAX], ready[PATH_MAX];
-	char            args[3 * PATH_MAX];
-	pid_t           pid;
+	char            path[PATH_MAX], ready[PATH_MAX], busy[PATH_MAX];
+	char            got[PATH_MAX], args[4 * PATH_MAX];
+	pid_t           pid, waiter;
 
 	tl_place_make(&p, "x");
 	lock_path(&p, path, sizeof(path));
 	marker(ready, sizeof(ready), p.dir, "ready");
+	marker(busy, sizeof(busy), p.dir, "busy");
+	marker(got, sizeof(got), p.dir, "got");
 	snprintf(args, sizeof(args), "--hold \"%s\" \"%s\"", path, ready);
 	pid = tl_self_start(args);
 	ck_assert_msg(appears(ready), "the holder did not lock %s", path);
@@ -294,7 +298,17 @@ START_TEST(broker_holder_killed)
 	ck_assert_int_eq(lb_get_holder(l, &h), 1);
 	ck_assert_int_eq(h.pid, pid);
 	ck_assert_int_eq(h.liveness, LB_HOLDER_ALIVE);
+	snprintf(args, sizeof(args), "--wait \"%s\" \"%s\" \"%s\"", path,
+	    busy, got);
+	waiter = tl_self_start(args);
+	ck_assert_msg(appears(busy), "the waiter did not find the lock taken");
+	ck_assert(!tl_exists(got));
 	tl_kill(pid);
+	ck_assert_msg(appears(got), "the waiter did not get the lock of the "
+	    "ended holder");
+	ck_assert_int_eq(lb_get_holder(l, &h), 1);
+	ck_assert_int_eq(h.pid, waiter);
+	tl_kill(waiter);
 	ck_assert_msg(lb_acquire(l, 60) == 0, "%s", lb_lock_error(l));
 	ck_assert_int_eq(lb_get_holder(l, &h), 1);
 	ck_assert_int_eq(h.pid, (pid_t)GetCurrentProcessId());
