@@ -8,7 +8,9 @@
  * ends it with TerminateProcess after the last test (the daemon runs in
  * a job that ends it with this program, should that fail first).
  *
- * The tests: acquire and release; another process waiting for the lock
+ * The tests: the pipe's DACL (authenticated users read and write it,
+ * nobody but its owner, the system and administrators makes
+ * instances); acquire and release; another process waiting for the lock
  * gets it at the release; a holder ended by TerminateProcess frees its
  * lock for a waiter, and the holder the daemon names is that process
  * (the pipe's client process); a second daemon on the same state is
@@ -22,6 +24,7 @@
  * ("/dir/..."), as in check_client_win.
  */
 #include <windows.h>
+#include <aclapi.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -388,6 +391,60 @@ START_TEST(second_daemon_same_pipe_refused)
 }
 END_TEST
 
+/* The pipe's DACL: authenticated users may read and write it but not
+ * make instances of it (FILE_CREATE_PIPE_INSTANCE, FILE_APPEND_DATA's
+ * bit), nor may everyone; its owner may. */
+START_TEST(pipe_dacl)
+{
+	PSECURITY_DESCRIPTOR sd = NULL;
+	PSID                 owner = NULL, au = NULL, world = NULL;
+	PACL                 dacl = NULL;
+	ACL_SIZE_INFORMATION si;
+	ACCESS_ALLOWED_ACE  *ace;
+	DWORD                i, sidlen, au_mask = 0;
+	HANDLE               h;
+	BYTE                 au_buf[SECURITY_MAX_SID_SIZE];
+	BYTE                 world_buf[SECURITY_MAX_SID_SIZE];
+
+	h = CreateFileA(the.pipe, READ_CONTROL, 0, NULL, OPEN_EXISTING,
+	    SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION, NULL);
+	ck_assert_msg(h != INVALID_HANDLE_VALUE, "%s: error %lu", the.pipe,
+	    (unsigned long)GetLastError());
+	ck_assert_int_eq(GetSecurityInfo(h, SE_KERNEL_OBJECT,
+	    OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION, &owner,
+	    NULL, &dacl, NULL, &sd), ERROR_SUCCESS);
+	ck_assert_ptr_nonnull(dacl);
+	sidlen = sizeof(au_buf);
+	au = au_buf;
+	ck_assert(CreateWellKnownSid(WinAuthenticatedUserSid, NULL, au,
+	    &sidlen));
+	sidlen = sizeof(world_buf);
+	world = world_buf;
+	ck_assert(CreateWellKnownSid(WinWorldSid, NULL, world, &sidlen));
+	ck_assert(GetAclInformation(dacl, &si, sizeof(si),
+	    AclSizeInformation));
+	for (i = 0; i < si.AceCount; i++) {
+		ck_assert(GetAce(dacl, i, (void **)&ace));
+		if (ace->Header.AceType != ACCESS_ALLOWED_ACE_TYPE)
+			continue;
+		ck_assert_msg(!EqualSid((PSID)&ace->SidStart, world) ||
+		    (ace->Mask & FILE_CREATE_PIPE_INSTANCE) == 0,
+		    "everyone may make instances: 0x%lx",
+		    (unsigned long)ace->Mask);
+		if (EqualSid((PSID)&ace->SidStart, au))
+			au_mask |= ace->Mask;
+	}
+	ck_assert_msg((au_mask & (FILE_READ_DATA | FILE_WRITE_DATA)) ==
+	    (FILE_READ_DATA | FILE_WRITE_DATA), "authenticated users: 0x%lx",
+	    (unsigned long)au_mask);
+	ck_assert_msg((au_mask & FILE_CREATE_PIPE_INSTANCE) == 0,
+	    "authenticated users may make instances: 0x%lx",
+	    (unsigned long)au_mask);
+	LocalFree(sd);
+	CloseHandle(h);
+}
+END_TEST
+
 /* Makes file; 0, or 1 when it cannot. */
 static int
 make_file(const char *file)
@@ -454,6 +511,7 @@ daemon_win_suite(void)
 
 	tcase_set_timeout(t, 240);
 	tcase_add_unchecked_fixture(t, setup, teardown);
+	tcase_add_test(t, pipe_dacl);
 	tcase_add_test(t, broker_cycle);
 	tcase_add_test(t, broker_waiter_granted);
 	tcase_add_test(t, broker_holder_killed);
