@@ -192,7 +192,12 @@ lbw_open(struct lbw_conn *c, const char *path,
 		goto out;
 	}
 	for (;;) {
-		h = CreateFileW(name, GENERIC_READ | GENERIC_WRITE, 0, NULL,
+		/* Reading and writing data only: GENERIC_WRITE holds
+		 * FILE_APPEND_DATA, which on a pipe is the right to make
+		 * instances of it, which the daemon's pipe grants its owner
+		 * alone (daemon/listen_win32.c): asked by another user, the
+		 * open would be refused. */
+		h = CreateFileW(name, GENERIC_READ | FILE_WRITE_DATA, 0, NULL,
 		    OPEN_EXISTING, FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT |
 		    SECURITY_IDENTIFICATION, NULL);
 		if (h != INVALID_HANDLE_VALUE)
