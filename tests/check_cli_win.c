@@ -9,14 +9,15 @@
  * on (0, 3, and 300: Windows' exit codes go above 255); `lock -c "exit
  * 4"` runs through cmd.exe; while another process holds the lock, `lock
  * -n` exits 1 (with -E 42, 42) and `lock -w 0.3` gives up after at least
- * 0.3 s; `status` of a held lock (0, the holder's pid) and of a free one
- * (1); `break --stale` refused while the holder lives, and `break
- * --stale` and `break` of a dead holder's lock (ended by
- * TerminateProcess); a missing COMMAND gives 127 and bad usage 64.  Lock
- * paths are given with their drive letter (the test's directory's), and
- * one holds characters outside every ANSI code page: the command reads
- * its wide command line, so that its lock file has that very name and
- * COMMAND gets its arguments exactly.
+ * 0.3 s; `status` of a held lock (0, the holder's pid, since when in
+ * local time with its offset from UTC) and of a free one (1); `break
+ * --stale` refused while the holder lives, and `break --stale` and
+ * `break` of a dead holder's lock (ended by TerminateProcess); a missing
+ * COMMAND gives 127 and bad usage 64.  Lock paths are given with their
+ * drive letter (the test's directory's), and one holds characters
+ * outside every ANSI code page: the command reads its wide command line,
+ * so that its lock file has that very name and COMMAND gets its
+ * arguments exactly.
  *
  * COMMAND and the other holder's COMMAND are this program again, in one
  * of its child modes (main): exit with a status; make a file then wait
@@ -286,7 +287,7 @@ END_TEST
 
 /* While another process holds the lock: -n exits 1, -n -E 42 exits 42,
  * -w 0.3 exits 1 after at least 0.3 s, without running COMMAND; status
- * says held (0) by the holder's pid; break --stale is refused (1); once
+ * says held (0) by the holder's pid since a time with its offset; break --stale is refused (1); once
  * the holder is done, status says free (1). */
 START_TEST(lock_held_by_another)
 {
@@ -294,6 +295,8 @@ START_TEST(lock_held_by_another)
 	struct tl_place p;
 	struct holder   h;
 	char            args[4096], out[4096], pid[32], ran[MAX_PATH * 3];
+	char           *since, sign;
+	int             y, mo, d, hh, mm, ss, ms, oh, om;
 	double          t0;
 
 	tl_place_make(&p, "lock");
@@ -318,6 +321,12 @@ START_TEST(lock_held_by_another)
 	snprintf(pid, sizeof(pid), "%lu", (unsigned long)h.run.pid);
 	ck_assert_msg(strstr(out, pid) != NULL, "no pid %s in: %s", pid,
 	    out);
+	/* Since when, in local time with its offset from UTC. */
+	ck_assert_msg((since = strstr(out, "since:")) != NULL &&
+	    sscanf(since, "since: %4d-%2d-%2dT%2d:%2d:%2d.%3d%c%2d:%2d", &y,
+	    &mo, &d, &hh, &mm, &ss, &ms, &sign, &oh, &om) == 10 &&
+	    y >= 2024 && (sign == '+' || sign == '-') && oh <= 14 &&
+	    om < 60, "no time of taking with its offset in: %s", out);
 	snprintf(args, sizeof(args), "break --local --method %s --stale "
 	    "\"%s\"", m, p.path);
 	ck_assert_uint_eq(run(p.dir, args, out, sizeof(out)), 1);
