@@ -82,12 +82,13 @@ struct run {
 };
 
 /*
- * Starts the command with args (UTF-8, quoted as the C runtime reads
- * them), its standard output and error going to the file OUT in dir, its
- * standard input none; asserts.
+ * Starts the program prog (the command, or this program) with args
+ * (UTF-8, quoted as the C runtime reads them), its standard output and
+ * error going to the file OUT in dir, its standard input none; asserts.
  */
 static void
-start(struct run *r, const char *dir, const char *args)
+start_program(struct run *r, const char *dir, const char *prog,
+    const char *args)
 {
 	static int          seq;
 	SECURITY_ATTRIBUTES sa = { sizeof(sa), NULL, TRUE };
@@ -104,9 +105,9 @@ start(struct run *r, const char *dir, const char *args)
 	    FILE_SHARE_WRITE | FILE_SHARE_DELETE, &sa, CREATE_ALWAYS,
 	    FILE_ATTRIBUTE_NORMAL, NULL);
 	ck_assert_msg(h != INVALID_HANDLE_VALUE, "cannot make %s", r->out);
-	len = strlen(tool) + strlen(args) + 4;
+	len = strlen(prog) + strlen(args) + 4;
 	ck_assert((utf8 = malloc(len)) != NULL);
-	snprintf(utf8, len, "\"%s\" %s", tool, args);
+	snprintf(utf8, len, "\"%s\" %s", prog, args);
 	ck_assert((line = malloc(len * sizeof(*line))) != NULL);
 	wide(utf8, line, (int)len);
 	memset(&si, 0, sizeof(si));
@@ -126,6 +127,13 @@ start(struct run *r, const char *dir, const char *args)
 	free(utf8);
 }
 
+/* Starts the command with args (start_program). */
+static void
+start(struct run *r, const char *dir, const char *args)
+{
+	start_program(r, dir, tool, args);
+}
+
 /* Waits for r's end (at most a minute) and returns its exit code, its
  * output into out (size bytes, NUL-terminated); asserts. */
 static DWORD
@@ -137,7 +145,7 @@ finish(struct run *r, char *out, size_t size)
 	    "the command did not end");
 	ck_assert(GetExitCodeProcess(r->process, &code));
 	CloseHandle(r->process);
-	tl_read_file(r->out, out, size);
+	out[tl_read_file(r->out, out, size - 1)] = '\0';
 	return code;
 }
 
@@ -442,6 +450,64 @@ START_TEST(non_ascii)
 }
 END_TEST
 
+/* acquire and release keep the lock for another process: --pid PID (a
+ * live process), and without it the parent (this program): status says
+ * held by that pid until release, then free. */
+START_TEST(acquire_release_kept)
+{
+	const char     *m = methods[_i];
+	struct tl_place p;
+	struct run      other;
+	char            args[4096], out[4096], pid[48], ready[MAX_PATH * 3];
+	char            go[MAX_PATH * 3];
+	double          until;
+	int             k;
+
+	tl_place_make(&p, "lock");
+	snprintf(ready, sizeof(ready), "%s\\ready", p.dir);
+	snprintf(go, sizeof(go), "%s\\go", p.dir);
+	snprintf(args, sizeof(args), "--mark \"%s\" \"%s\"", ready, go);
+	start_program(&other, p.dir, self, args);
+	for (until = tl_now() + 30; !exists(ready) && tl_now() < until;)
+		tl_sleep(0.02);
+	ck_assert(exists(ready));
+	for (k = 0; k < 2; k++) {
+		if (k == 0)
+			snprintf(pid, sizeof(pid), " --pid %lu",
+			    (unsigned long)other.pid);
+		else
+			pid[0] = '\0';
+		snprintf(args, sizeof(args), "acquire --local --method %s%s "
+		    "\"%s\"", m, pid, p.path);
+		ck_assert_msg(run(p.dir, args, out, sizeof(out)) == 0,
+		    "%s: %s", args, out);
+		snprintf(args, sizeof(args), "status --local --method %s "
+		    "\"%s\"", m, p.path);
+		ck_assert_uint_eq(run(p.dir, args, out, sizeof(out)), 0);
+		snprintf(pid, sizeof(pid), "pid:       %lu\r\n", k == 0 ?
+		    (unsigned long)other.pid :
+		    (unsigned long)GetCurrentProcessId());
+		ck_assert_msg(strstr(out, pid) != NULL, "no %s in: %s", pid,
+		    out);
+		if (k == 0)
+			snprintf(pid, sizeof(pid), " --pid %lu",
+			    (unsigned long)other.pid);
+		else
+			pid[0] = '\0';
+		snprintf(args, sizeof(args), "release --local --method %s%s "
+		    "\"%s\"", m, pid, p.path);
+		ck_assert_msg(run(p.dir, args, out, sizeof(out)) == 0,
+		    "%s: %s", args, out);
+		snprintf(args, sizeof(args), "status --local --method %s "
+		    "\"%s\"", m, p.path);
+		ck_assert_uint_eq(run(p.dir, args, out, sizeof(out)), 1);
+	}
+	touch(go);
+	ck_assert_uint_eq(finish(&other, out, sizeof(out)), 0);
+	tl_place_remove(p.dir);
+}
+END_TEST
+
 /* The suite. */
 static Suite *
 cli_win_suite(void)
@@ -458,6 +524,7 @@ cli_win_suite(void)
 	tcase_add_loop_test(tc, command_missing, 0, n);
 	tcase_add_test(tc, bad_usage);
 	tcase_add_loop_test(tc, non_ascii, 0, n);
+	tcase_add_loop_test(tc, acquire_release_kept, 0, n);
 	suite_add_tcase(s, tc);
 	return s;
 }
