@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
-#include <sysexits.h>
 
 #include "lockbroker.h"
 #include "cli.h"

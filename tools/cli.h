@@ -63,7 +63,7 @@ void complain_lock(lb_lock *lock, const char *doing, int code);
 double now_mono(void);
 
 /* status.c: the user name of uid into buf, or "?" when it has none. */
-const char *user_name(uid_t uid, char *buf, size_t size);
+const char *user_name(lb_uid_t uid, char *buf, size_t size);
 
 /* status.c: epoch seconds as ISO-8601 local time with milliseconds
  * and offset (2024-05-01T12:34:56.789+02:00) into buf, or "unknown" for

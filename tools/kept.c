@@ -14,20 +14,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sysexits.h>
-#include <unistd.h>
 
 #include "lockbroker.h"
 #include "cli.h"
+#include "os.h"
 
 /*
  * The holder of o's lock: o->pid, else the parent process.  0 (*pid set),
- * or EX_USAGE after saying why (the parent is pid 1).
+ * or EX_USAGE after saying why (the parent is pid 1, or unknown).
  */
 static int
 holder_of(const struct opts *o, const char *doing, pid_t *pid)
 {
-	*pid = o->pid != 0 ? o->pid : getppid();
+	*pid = o->pid != 0 ? o->pid : os_parent_pid();
+	if (o->pid == 0 && *pid == 0) {
+		complain("cannot %s %s: the parent process is unknown (it has "
+		    "ended); name the holder with --pid", doing, o->path);
+		return EX_USAGE;
+	}
 	if (o->pid == 0 && *pid == 1) {
 		/* Orphaned (or started by init): a lock kept for pid 1 would
 		 * never end by itself. */

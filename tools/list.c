@@ -26,11 +26,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sysexits.h>
 #include <time.h>
 
 #include "lockbroker.h"
 #include "cli.h"
+#include "os.h"
 
 /* One lock, as lb_list passed it, with its strings copied; a have_* flag
  * is 0 when the field was absent. */
@@ -179,7 +179,7 @@ user_cell(const struct item *it, char *buf, size_t size)
 {
 	if (!it->have_uid)
 		snprintf(buf, size, "-");
-	else if (strcmp(user_name((uid_t)it->uid, buf, size), "?") == 0)
+	else if (strcmp(user_name((lb_uid_t)it->uid, buf, size), "?") == 0)
 		snprintf(buf, size, "%llu", (unsigned long long)it->uid);
 	return buf;
 }
@@ -191,8 +191,9 @@ since_cell(const struct item *it, char *buf, size_t size)
 {
 	struct tm tm;
 	time_t    t = (time_t)it->since;
+	long      off;
 
-	if (!it->have_since || localtime_r(&t, &tm) == NULL ||
+	if (!it->have_since || os_local_time(t, &tm, &off) == -1 ||
 	    strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm) == 0)
 		snprintf(buf, size, "-");
 	return buf;
@@ -391,7 +392,7 @@ json_item(const struct item *it)
 	json_key("holder_uid", 0);
 	json_number(it->have_uid, it->uid);
 	json_key("holder_user", 0);
-	if (it->have_uid && strcmp(user_name((uid_t)it->uid, user,
+	if (it->have_uid && strcmp(user_name((lb_uid_t)it->uid, user,
 	    sizeof(user)), "?") != 0)
 		json_string(user);
 	else

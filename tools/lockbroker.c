@@ -18,11 +18,11 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sysexits.h>
 #include <time.h>
 
 #include "lockbroker.h"
 #include "cli.h"
+#include "os.h"
 
 /* now_mono: see cli.h. */
 double
@@ -70,6 +70,8 @@ main(int argc, char **argv)
 	cli_run    *run = NULL;
 	int         r;
 
+	if (os_args(&argc, &argv) == -1)
+		return EX_OSERR;
 	if ((r = args_parse(argc, argv, &o, &run)) == 0)
 		r = run(&o);
 	else if (r == -1)

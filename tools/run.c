@@ -18,7 +18,6 @@
  * nothing on disk between its tries).
  */
 #include <stddef.h>
-#include <sysexits.h>
 
 #include "lockbroker.h"
 #include "child.h"

@@ -4,30 +4,21 @@
  */
 #include <errno.h>
 #include <math.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/types.h>
-#include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "lockbroker.h"
 #include "cli.h"
+#include "os.h"
 
 /* user_name: see cli.h. */
 const char *
-user_name(uid_t uid, char *buf, size_t size)
+user_name(lb_uid_t uid, char *buf, size_t size)
 {
-	struct passwd pw, *found = NULL;
-	char          pwbuf[4096];
-
-	if (getpwuid_r(uid, &pw, pwbuf, sizeof(pwbuf), &found) != 0 ||
-	    found == NULL)
-		snprintf(buf, size, "?");
-	else
-		snprintf(buf, size, "%s", found->pw_name);
-	return buf;
+	return os_user_name(uid, buf, size);
 }
 
 /* iso_time: see cli.h. */
@@ -36,16 +27,18 @@ iso_time(double epoch, char *buf, size_t size)
 {
 	struct tm tm;
 	time_t    t = (time_t)epoch;
-	char      date[32], zone[8];
+	long      off, a;
+	char      date[32];
 
-	if (epoch <= 0 || localtime_r(&t, &tm) == NULL ||
-	    strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm) == 0 ||
-	    strftime(zone, sizeof(zone), "%z", &tm) != 5) {
+	if (epoch <= 0 || os_local_time(t, &tm, &off) == -1 ||
+	    strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
 		snprintf(buf, size, "unknown");
 		return buf;
 	}
-	snprintf(buf, size, "%s.%03d%.3s:%s", date,
-	    (int)((epoch - (double)t) * 1000), zone, zone + 3);
+	a = off < 0 ? -off : off;
+	snprintf(buf, size, "%s.%03d%c%02ld:%02ld", date,
+	    (int)((epoch - (double)t) * 1000), off < 0 ? '-' : '+',
+	    a / 3600, a / 60 % 60);
 	return buf;
 }
 
@@ -97,7 +90,7 @@ print_holder(lb_lock *lock, const lb_holder *h)
 		printf("  thread:    %ld\n", (long)h->tid);
 	else
 		printf("  thread:    none\n");
-	if (h->uid != (uid_t)-1)
+	if (h->uid != (lb_uid_t)-1)
 		printf("  user:      %lu (%s)\n", (unsigned long)h->uid,
 		    user_name(h->uid, user, sizeof(user)));
 	else
