@@ -432,17 +432,22 @@ class OutputMemory(ExhaustTest):
                                                              PER_UID)
     BLOB = 200              # requests in each send
 
-    def flood(self, conns, batch, rounds=None):
+    def flood(self, conns, batch, rounds=None, until_log=None):
         """Sends batch LISTs at a time over each of conns, without
         blocking and without reading: rounds times, or (rounds None)
-        until the daemon has taken no more from any of them for 1 s.
+        until the daemon has taken no more from any of them for 1 s (and,
+        with until_log, its log says until_log: a slow daemon, such as
+        a sanitizer's, may take a second's rest before it pauses one).
         self.ids: for each, the ids sent (its last batch perhaps in part,
         the rest in self.pending)."""
         for c in conns:
             c.sock.setblocking(False)
         idle_since = time.monotonic()
         deadline = idle_since + 60
-        while (rounds is None and time.monotonic() - idle_since < 1.0) \
+        while (rounds is None and (time.monotonic() - idle_since < 1.0
+                                   or (until_log is not None and
+                                       until_log not in
+                                       self.daemon.logtext()))) \
                 or (rounds is not None and rounds > 0):
             self.assertLess(time.monotonic(), deadline,
                             "the daemon kept reading a client that "
@@ -495,7 +500,8 @@ class OutputMemory(ExhaustTest):
         # A request at a time (a reply or two a loop iteration), then as
         # many as the daemon takes.
         self.flood(conns, 1, rounds=1500)
-        self.flood(conns, self.BLOB)
+        self.flood(conns, self.BLOB,
+                   until_log="not reading its replies; pausing")
         ids, pending = self.ids, self.pending
         self.assertIn("not reading its replies; pausing",
                       self.daemon.logtext())
