@@ -12,12 +12,16 @@
  * the pipe's (its instances share it: a later instance's own is not
  * taken), and its DACL, protected from inheritance: the system, the
  * administrators and the pipe's owner (the daemon's account) all
- * rights; authenticated users read and write (FILE_GENERIC_READ,
- * FILE_WRITE_DATA, FILE_WRITE_ATTRIBUTES, FILE_WRITE_EA), never an
- * instance.
+ * rights, and nobody else any.
  *
- * Users are not told apart yet (os_win32.c): the daemon says so at the
- * bind, in its log.
+ * Users are not told apart yet (os_win32.c: every client's steps run
+ * with the daemon's rights), so the DACL lets in only those who may act
+ * as the daemon's account already: that account, the system and the
+ * administrators.  Were other users let in, a daemon running as the
+ * system would do for any of them what only the system may.  Once the
+ * daemon acts as each client, authenticated users get read and write
+ * (never FILE_CREATE_PIPE_INSTANCE).  The daemon says so at the bind, in
+ * its log.
  */
 #include <winsock2.h>
 #include <windows.h>
@@ -32,11 +36,8 @@
 #include "log.h"
 #include "protocol.h"
 
-/* The pipe's DACL (see the top of this file): 0x12019b is
- * FILE_GENERIC_READ | FILE_GENERIC_WRITE without FILE_APPEND_DATA
- * (FILE_CREATE_PIPE_INSTANCE). */
-#define LBD_PIPE_SDDL "D:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;GA;;;OW)" \
-	"(A;;0x12019b;;;AU)"
+/* The pipe's DACL (see the top of this file). */
+#define LBD_PIPE_SDDL "D:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;GA;;;OW)"
 
 /* Sets the pipe's DACL on the handle of one of its instances.  0, or -1
  * with the error in *err. */
