@@ -555,11 +555,9 @@ wide_arg(int i, char *out, int size)
 int
 main(int argc, char **argv)
 {
-	char        file[MAX_PATH * 3], arg[MAX_PATH * 3];
-	const char *tmp;
-	char        cwd[MAX_PATH];
-	FILE       *f;
-	int         k;
+	char  file[MAX_PATH * 3], arg[MAX_PATH * 3];
+	FILE *f;
+	int   k;
 
 	if (argc == 3 && strcmp(argv[1], "--exit") == 0)
 		return atoi(argv[2]);
@@ -582,10 +580,7 @@ main(int argc, char **argv)
 		return fclose(f) == 0 ? 0 : 2;
 	}
 	paths_find();
-	if ((tmp = getenv("TMPDIR")) == NULL || *tmp == '\0') {
-		if (GetCurrentDirectoryA(sizeof(cwd), cwd) == 0 ||
-		    _putenv_s("TMPDIR", cwd) != 0)
-			return 99;
-	}
+	if (tl_tmpdir_here() != 0)
+		return 99;
 	return tl_main("check_cli_win", cli_win_suite(), CK_ENV);
 }

@@ -44,21 +44,6 @@
 
 static const unsigned methods[] = { LB_LINK, LB_MKDIR };
 
-/* The lock path of p's path, rooted on the current drive, which is made
- * p's. */
-static void
-lock_path(const struct tl_place *p, char *out, size_t size)
-{
-	char  root[4], *c;
-
-	ck_assert_msg(p->path[1] == ':', "no drive in %s", p->path);
-	snprintf(root, sizeof(root), "%.2s\\", p->path);
-	ck_assert(SetCurrentDirectoryA(root));
-	ck_assert((size_t)snprintf(out, size, "%s", p->path + 2) < size);
-	for (c = out; *c != '\0'; c++)
-		if (*c == '\\')
-			*c = '/';
-}
 
 /* A handle on path with flags; asserts. */
 static lb_lock *
@@ -115,7 +100,7 @@ START_TEST(local_cycle)
 	size_t          n;
 
 	tl_place_make(&p, "x");
-	lock_path(&p, path, sizeof(path));
+	tl_lock_path(&p, path, sizeof(path));
 	l = new_lock(path, methods[_i] | LB_LOCAL);
 	ck_assert_int_eq(lb_is_locked(l), 0);
 	ck_assert_int_eq(lb_get_holder(l, &h), 0);
@@ -195,7 +180,7 @@ START_TEST(local_threads_exclude)
 	char            path[PATH_MAX];
 
 	tl_place_make(&p, "x");
-	lock_path(&p, path, sizeof(path));
+	tl_lock_path(&p, path, sizeof(path));
 	l = new_lock(path, methods[_i] | LB_LOCAL);
 	ck_assert_msg(lb_acquire(l, 0) == 0, "%s", lb_lock_error(l));
 	o.path = path;
@@ -241,7 +226,7 @@ START_TEST(local_waiter_granted)
 	char            path[PATH_MAX];
 
 	tl_place_make(&p, "x");
-	lock_path(&p, path, sizeof(path));
+	tl_lock_path(&p, path, sizeof(path));
 	l = new_lock(path, methods[_i] | LB_LOCAL);
 	ck_assert_int_eq(lb_acquire(l, 0), 0);
 	o.path = path;
@@ -269,7 +254,7 @@ START_TEST(local_break)
 	char            path[PATH_MAX];
 
 	tl_place_make(&p, "x");
-	lock_path(&p, path, sizeof(path));
+	tl_lock_path(&p, path, sizeof(path));
 	l = new_lock(path, methods[_i] | LB_LOCAL);
 	b = new_lock(path, methods[_i] | LB_LOCAL | LB_UNTHREADED);
 	ck_assert_int_eq(lb_acquire(l, 0), 0);
@@ -320,7 +305,7 @@ START_TEST(local_other_process)
 	pid_t           pid;
 
 	tl_place_make(&p, "x");
-	lock_path(&p, path, sizeof(path));
+	tl_lock_path(&p, path, sizeof(path));
 	pid = holder_start(methods[_i], path, ready, sizeof(ready));
 	l = new_lock(path, methods[_i] | LB_LOCAL);
 	s = new_lock(path, methods[_i] | LB_LOCAL | LB_BREAK_STALE);
@@ -362,7 +347,7 @@ START_TEST(local_unported)
 	size_t          i;
 
 	tl_place_make(&p, "x");
-	lock_path(&p, path, sizeof(path));
+	tl_lock_path(&p, path, sizeof(path));
 	for (i = 0; i < sizeof(unported) / sizeof(unported[0]); i++) {
 		l = new_lock(path, unported[i] | LB_LOCAL);
 		ck_assert_int_eq(lb_acquire(l, 0), LB_EFAILED);
@@ -399,7 +384,7 @@ START_TEST(broker_no_daemon)
 	const char     *e;
 
 	tl_place_make(&p, "x");
-	lock_path(&p, path, sizeof(path));
+	tl_lock_path(&p, path, sizeof(path));
 	no_daemon(pipe, sizeof(pipe));
 	l = new_lock(path, LB_BROKER);
 	ck_assert_int_eq(lb_acquire(l, 1), LB_EFAILED);
@@ -427,7 +412,7 @@ START_TEST(auto_no_daemon_local)
 	char            path[PATH_MAX], pipe[128];
 
 	tl_place_make(&p, "x");
-	lock_path(&p, path, sizeof(path));
+	tl_lock_path(&p, path, sizeof(path));
 	no_daemon(pipe, sizeof(pipe));
 	l = new_lock(path, methods[_i]);
 	ck_assert_msg(lb_acquire(l, 1) == 0, "%s", lb_lock_error(l));
@@ -570,15 +555,9 @@ client_win_suite(void)
 int
 main(int argc, char **argv)
 {
-	const char *tmp;
-	char        cwd[MAX_PATH];
-
 	if (argc == 5 && strcmp(argv[1], "--hold") == 0)
 		return hold(argv[2], argv[3], argv[4]);
-	if ((tmp = getenv("TMPDIR")) == NULL || *tmp == '\0') {
-		if (GetCurrentDirectoryA(sizeof(cwd), cwd) == 0 ||
-		    _putenv_s("TMPDIR", cwd) != 0)
-			return 99;
-	}
+	if (tl_tmpdir_here() != 0)
+		return 99;
 	return tl_main("check_client_win", client_win_suite(), CK_ENV);
 }

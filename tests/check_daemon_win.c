@@ -175,21 +175,6 @@ teardown(void)
 	daemon_end(&the);
 }
 
-/* The lock path of p's path, rooted on the current drive, which is made
- * p's. */
-static void
-lock_path(const struct tl_place *p, char *out, size_t size)
-{
-	char root[4], *c;
-
-	ck_assert_msg(p->path[1] == ':', "no drive in %s", p->path);
-	snprintf(root, sizeof(root), "%.2s\\", p->path);
-	ck_assert(SetCurrentDirectoryA(root));
-	ck_assert((size_t)snprintf(out, size, "%s", p->path + 2) < size);
-	for (c = out; *c != '\0'; c++)
-		if (*c == '\\')
-			*c = '/';
-}
 
 /* A handle on path through the daemon (the link method); asserts. */
 static lb_lock *
@@ -229,7 +214,7 @@ START_TEST(broker_cycle)
 	char            path[PATH_MAX];
 
 	tl_place_make(&p, "x");
-	lock_path(&p, path, sizeof(path));
+	tl_lock_path(&p, path, sizeof(path));
 	l = broker_lock(path);
 	ck_assert_msg(lb_acquire(l, 5) == 0, "%s", lb_lock_error(l));
 	ck_assert_int_eq(lb_is_locked(l), 1);
@@ -253,7 +238,7 @@ START_TEST(broker_waiter_granted)
 	pid_t           pid;
 
 	tl_place_make(&p, "x");
-	lock_path(&p, path, sizeof(path));
+	tl_lock_path(&p, path, sizeof(path));
 	marker(busy, sizeof(busy), p.dir, "busy");
 	marker(got, sizeof(got), p.dir, "got");
 	l = broker_lock(path);
@@ -289,7 +274,7 @@ START_TEST(broker_holder_killed)
 	pid_t           pid, waiter;
 
 	tl_place_make(&p, "x");
-	lock_path(&p, path, sizeof(path));
+	tl_lock_path(&p, path, sizeof(path));
 	marker(ready, sizeof(ready), p.dir, "ready");
 	marker(busy, sizeof(busy), p.dir, "busy");
 	marker(got, sizeof(got), p.dir, "got");
@@ -345,7 +330,7 @@ START_TEST(second_daemon_refused)
 	ck_assert_msg(strstr(text, "another daemon runs on state") != NULL &&
 	    strstr(text, the.state) != NULL, "%s", text);
 	tl_place_make(&p, "x");
-	lock_path(&p, path, sizeof(path));
+	tl_lock_path(&p, path, sizeof(path));
 	l = broker_lock(path);
 	ck_assert_msg(lb_acquire(l, 5) == 0, "%s", lb_lock_error(l));
 	ck_assert_int_eq(lb_release(l), 0);
@@ -383,7 +368,7 @@ START_TEST(second_daemon_same_pipe_refused)
 	    strstr(text, strrchr(the.pipe, '\\') + 1) != NULL, "%s", text);
 	ck_assert(!tl_exists(q.path));
 	tl_place_make(&p, "x");
-	lock_path(&p, path, sizeof(path));
+	tl_lock_path(&p, path, sizeof(path));
 	l = broker_lock(path);
 	ck_assert_msg(lb_acquire(l, 5) == 0, "%s", lb_lock_error(l));
 	ck_assert_int_eq(lb_release(l), 0);
@@ -525,7 +510,6 @@ int
 main(int argc, char **argv)
 {
 	const char *tmp;
-	char        cwd[MAX_PATH];
 
 	if (argc == 4 && strcmp(argv[1], "--hold") == 0)
 		return hold(argv[2], argv[3]);
@@ -535,10 +519,7 @@ main(int argc, char **argv)
 		tmp = "daemon\\lockbrokerd.exe";
 	if (GetFullPathNameA(tmp, sizeof(daemon_exe), daemon_exe, NULL) == 0)
 		return 99;
-	if ((tmp = getenv("TMPDIR")) == NULL || *tmp == '\0') {
-		if (GetCurrentDirectoryA(sizeof(cwd), cwd) == 0 ||
-		    _putenv_s("TMPDIR", cwd) != 0)
-			return 99;
-	}
+	if (tl_tmpdir_here() != 0)
+		return 99;
 	return tl_main("check_daemon_win", daemon_win_suite(), CK_ENV);
 }

@@ -482,22 +482,6 @@ hold_dirlock(const char *dir, const char *ready)
 static const unsigned methods[] = { LB_LINK, LB_MKDIR, LB_PIDFILE };
 #define N_THREADED 2
 
-/* The lock path of p's path, rooted on the current drive, which is made
- * p's (its root the working directory: the test's own directory could not
- * be removed while it is): "C:\a\b" is "/a/b" with C: current. */
-static void
-lock_path(const struct tl_place *p, char *out, size_t size)
-{
-	char  root[4], *c;
-
-	ck_assert_msg(p->path[1] == ':', "no drive in %s", p->path);
-	snprintf(root, sizeof(root), "%.2s\\", p->path);
-	ck_assert(SetCurrentDirectoryA(root));
-	ck_assert((size_t)snprintf(out, size, "%s", p->path + 2) < size);
-	for (c = out; *c != '\0'; c++)
-		if (*c == '\\')
-			*c = '/';
-}
 
 /* This host's name as Python's socket.gethostname() gives it on
  * Windows. */
@@ -606,7 +590,7 @@ START_TEST(method_cycle)
 	pid_t               pid;
 
 	tl_place_make(&p, "x");
-	lock_path(&p, path, sizeof(path));
+	tl_lock_path(&p, path, sizeof(path));
 	ck_assert_int_eq(lockfs_init(&l, path, methods[_i], 0, &err), 0);
 	pid = other_owner(&o);
 	ck_assert_int_eq(lockfs_init_as(&other, path, methods[_i], 0, &o,
@@ -658,7 +642,7 @@ START_TEST(method_timeout_leaves_nothing)
 	pid_t                 pid;
 
 	tl_place_make(&p, "x");
-	lock_path(&p, path, sizeof(path));
+	tl_lock_path(&p, path, sizeof(path));
 	ck_assert_int_eq(lockfs_init(&l, path, methods[_i], 0, &err), 0);
 	pid = other_owner(&o);
 	ck_assert_int_eq(lockfs_init_as(&waiter, path, methods[_i], 0, &o,
@@ -698,7 +682,7 @@ START_TEST(method_break)
 	pid_t               pid;
 
 	tl_place_make(&p, "x");
-	lock_path(&p, path, sizeof(path));
+	tl_lock_path(&p, path, sizeof(path));
 	ck_assert_int_eq(lockfs_init(&l, path, methods[_i], 0, &err), 0);
 	pid = other_owner(&o);
 	ck_assert_int_eq(lockfs_init_as(&breaker, path, methods[_i], 0, &o,
@@ -732,7 +716,7 @@ START_TEST(method_other_process)
 	pid_t                pid;
 
 	tl_place_make(&p, "x");
-	lock_path(&p, path, sizeof(path));
+	tl_lock_path(&p, path, sizeof(path));
 	snprintf(ready, sizeof(ready), "%s\\ready", tl_top);
 	DeleteFileA(ready);
 	snprintf(args, sizeof(args), "--hold-lock %u \"%s\" \"%s\"",
@@ -778,7 +762,7 @@ START_TEST(method_reused_pid_stale)
 	pid_t                pid;
 
 	tl_place_make(&p, "x");
-	lock_path(&p, path, sizeof(path));
+	tl_lock_path(&p, path, sizeof(path));
 	pid = other_owner(&o);
 	o.start++;                              /* not that process */
 	ck_assert_int_eq(lockfs_init_as(&l, path, methods[_i], 0, &o, &err),
@@ -838,7 +822,7 @@ START_TEST(method_threads)
 	HANDLE             th;
 
 	tl_place_make(&p, "x");
-	lock_path(&p, path, sizeof(path));
+	tl_lock_path(&p, path, sizeof(path));
 	host_name(host, sizeof(host));
 	ck_assert_int_eq(lockfs_init(&l, path, methods[_i], lockfs_gettid(),
 	    &err), 0);
@@ -881,7 +865,7 @@ START_TEST(mkdir_dead_leftover_tidied)
 	pid_t               pid;
 
 	tl_place_make(&p, "x");
-	lock_path(&p, path, sizeof(path));
+	tl_lock_path(&p, path, sizeof(path));
 	pid = other_owner(&o);
 	ck_assert_int_eq(lockfs_init_as(&dead, path, LB_MKDIR, 0, &o, &err),
 	    0);
@@ -922,7 +906,7 @@ START_TEST(method_lockfile_artefact)
 	char                 lock[PATH_MAX];
 
 	tl_place_make(&p, "x");
-	lock_path(&p, path, sizeof(path));
+	tl_lock_path(&p, path, sizeof(path));
 	host_name(host, sizeof(host));
 	ck_assert_int_eq(lockfs_init(&l, path, methods[_i], 0, &err), 0);
 	snprintf(lock, sizeof(lock), "%s.lock", p.path);
@@ -972,7 +956,7 @@ START_TEST(method_unported)
 	size_t             i;
 
 	tl_place_make(&p, "x");
-	lock_path(&p, path, sizeof(path));
+	tl_lock_path(&p, path, sizeof(path));
 	for (i = 0; i < sizeof(unported) / sizeof(unported[0]); i++) {
 		ck_assert_int_eq(lockfs_init(&l, path, unported[i], 0, &err),
 		    0);
@@ -1075,7 +1059,7 @@ START_TEST(handoff_cycle)
 	char              path[PATH_MAX];
 
 	tl_place_make(&p, "x");
-	lock_path(&p, path, sizeof(path));
+	tl_lock_path(&p, path, sizeof(path));
 	pair_make(&pr, path, methods[_i]);
 	ck_assert_int_eq(lockfs_try_acquire(&pr.a, &err), 0);
 	assert_artefact(&pr.a);
@@ -1111,7 +1095,7 @@ START_TEST(handoff_prepare_cancel_finish)
 	pid_t               pid;
 
 	tl_place_make(&p, "x");
-	lock_path(&p, path, sizeof(path));
+	tl_lock_path(&p, path, sizeof(path));
 	pair_make(&pr, path, methods[_i]);
 	pid = other_owner(&o);
 	ck_assert_int_eq(lockfs_init_for(&c, path, methods[_i], &o, &err), 0);
@@ -1181,7 +1165,7 @@ START_TEST(handoff_reader_has_it_open)
 	int                fd;
 
 	tl_place_make(&p, "x");
-	lock_path(&p, path, sizeof(path));
+	tl_lock_path(&p, path, sizeof(path));
 	pair_make(&pr, path, methods[_i == 0 ? 0 : 2]);
 	ck_assert_int_eq(lockfs_try_acquire(&pr.a, &err), 0);
 	fd = lockfs_fs_open(LOCKFS_FS_CWD, pr.a.lock_file, LOCKFS_FS_READ);
@@ -1248,7 +1232,7 @@ START_TEST(handoff_never_free)
 	int                n;
 
 	tl_place_make(&p, "x");
-	lock_path(&p, path, sizeof(path));
+	tl_lock_path(&p, path, sizeof(path));
 	pair_make(&pr, path, methods[_i]);
 	snprintf(ready, sizeof(ready), "%s\\ready", tl_top);
 	snprintf(stop, sizeof(stop), "%s\\stop", tl_top);
@@ -1320,7 +1304,7 @@ START_TEST(handoff_dead_next_holder)
 	ck_assert_int_eq(lockfs_owner_of_pid(&o, tl_dead_pid(), 0), -1);
 	ck_assert_int_eq(errno, ESRCH);
 	tl_place_make(&p, "x");
-	lock_path(&p, path, sizeof(path));
+	tl_lock_path(&p, path, sizeof(path));
 	pair_make(&pr, path, LB_LINK);
 	ck_assert_int_eq(lockfs_try_acquire(&pr.a, &err), 0);
 	ck_assert_int_eq(lockfs_handoff_prepare(&pr.a, &pr.b, &sw, &err), 0);
@@ -1688,19 +1672,13 @@ lockfs_win_suite(void)
 int
 main(int argc, char **argv)
 {
-	const char *tmp;
-	char        cwd[MAX_PATH];
-
 	if (argc == 4 && strcmp(argv[1], "--hold-dirlock") == 0)
 		return hold_dirlock(argv[2], argv[3]);
 	if (argc == 5 && strcmp(argv[1], "--hold-lock") == 0)
 		return hold_lock(argv[2], argv[3], argv[4]);
 	if (argc == 7 && strcmp(argv[1], "--poll-lock") == 0)
 		return poll_lock(argv[2], argv[3], argv[4], argv[5], argv[6]);
-	if ((tmp = getenv("TMPDIR")) == NULL || *tmp == '\0') {
-		if (GetCurrentDirectoryA(sizeof(cwd), cwd) == 0 ||
-		    _putenv_s("TMPDIR", cwd) != 0)
-			return 99;
-	}
+	if (tl_tmpdir_here() != 0)
+		return 99;
 	return tl_main("check_lockfs_win", lockfs_win_suite(), CK_ENV);
 }

@@ -26,7 +26,8 @@
  * tl_read_text (which follows a link there), tl_read_file, the methods,
  * and of the children tl_sleeper_start, tl_dead_pid and tl_kill (a
  * suspended process of the test program, which dies with the test), and
- * tl_self_start (a copy of the test program that runs).
+ * tl_self_start (a copy of the test program that runs); and, Windows
+ * only, tl_lock_path and tl_tmpdir_here.
  */
 #ifndef TESTLIB_H
 #define TESTLIB_H
@@ -277,6 +278,19 @@ pid_t tl_dead_pid(void);
  * with the test program.  Returns its pid, to be ended by tl_kill
  * (TerminateProcess); asserts. */
 pid_t tl_self_start(const char *args);
+
+/* tl_lock_path: Windows only: the lock path of p's path as the suites
+ * give it, rooted on the current drive, which is made p's (the working
+ * directory then its root: the test's own directory could not be removed
+ * while it is the working directory): "C:\a\b" is "/a/b" with C: current.
+ * Asserts. */
+void tl_lock_path(const struct tl_place *p, char *out, size_t size);
+
+/* tl_tmpdir_here: Windows only, for main(): unless TMPDIR says
+ * otherwise, the run's directory is made in the working directory (on
+ * Z: under make check), where a lock path rooted on the current drive
+ * names the same file for wine's Unix side.  0, or -1.  No assertion. */
+int tl_tmpdir_here(void);
 
 /* tl_die_with_parent: in a child forked from parent: dies (SIGKILL) when
  * parent does, and exits at once if it already has. */

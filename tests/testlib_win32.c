@@ -376,3 +376,29 @@ tl_guard_free(struct tl_guarded *g)
 {
 	VirtualFree(g->map, 0, MEM_RELEASE);
 }
+
+void
+tl_lock_path(const struct tl_place *p, char *out, size_t size)
+{
+	char root[4], *c;
+
+	ck_assert_msg(p->path[1] == ':', "no drive in %s", p->path);
+	snprintf(root, sizeof(root), "%.2s\\", p->path);
+	ck_assert(SetCurrentDirectoryA(root));
+	ck_assert((size_t)snprintf(out, size, "%s", p->path + 2) < size);
+	for (c = out; *c != '\0'; c++)
+		if (*c == '\\')
+			*c = '/';
+}
+
+int
+tl_tmpdir_here(void)
+{
+	const char *tmp = getenv("TMPDIR");
+	char        cwd[MAX_PATH];
+
+	if (tmp != NULL && *tmp != '\0')
+		return 0;
+	return GetCurrentDirectoryA(sizeof(cwd), cwd) == 0 ||
+	    _putenv_s("TMPDIR", cwd) != 0 ? -1 : 0;
+}
