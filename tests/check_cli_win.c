@@ -44,14 +44,6 @@ static const char *const methods[] = { "link", "mkdir" };
 static char self[MAX_PATH * 3];
 static char tool[MAX_PATH * 3];
 
-/* A path (UTF-8) as UTF-16 into out; asserts. */
-static void
-wide(const char *s, wchar_t *out, int n)
-{
-	ck_assert_msg(MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s,
-	    -1, out, n) > 0, "cannot convert %s to UTF-16", s);
-}
-
 /* Finds this program's and the command's paths; aborts the run when it
  * cannot. */
 static void
@@ -74,79 +66,11 @@ paths_find(void)
 	    "\\tools\\lockbroker.exe");
 }
 
-/* A process of the command started by start(). */
-struct run {
-	HANDLE process;
-	DWORD  pid;
-	char   out[MAX_PATH * 3];    /* its standard output and error */
-};
-
-/*
- * Starts the program prog (the command, or this program) with args
- * (UTF-8, quoted as the C runtime reads them), its standard output and
- * error going to the file OUT in dir, its standard input none; asserts.
- */
+/* Starts the command with args (tl_run_start). */
 static void
-start_program(struct run *r, const char *dir, const char *prog,
-    const char *args)
+start(struct tl_run *r, const char *dir, const char *args)
 {
-	static int          seq;
-	SECURITY_ATTRIBUTES sa = { sizeof(sa), NULL, TRUE };
-	STARTUPINFOW        si;
-	PROCESS_INFORMATION pi;
-	wchar_t             wout[MAX_PATH], *line;
-	char               *utf8;
-	size_t              len;
-	HANDLE              h;
-
-	snprintf(r->out, sizeof(r->out), "%s\\out-%d", dir, ++seq);
-	wide(r->out, wout, MAX_PATH);
-	h = CreateFileW(wout, GENERIC_WRITE, FILE_SHARE_READ |
-	    FILE_SHARE_WRITE | FILE_SHARE_DELETE, &sa, CREATE_ALWAYS,
-	    FILE_ATTRIBUTE_NORMAL, NULL);
-	ck_assert_msg(h != INVALID_HANDLE_VALUE, "cannot make %s", r->out);
-	len = strlen(prog) + strlen(args) + 4;
-	ck_assert((utf8 = malloc(len)) != NULL);
-	snprintf(utf8, len, "\"%s\" %s", prog, args);
-	ck_assert((line = malloc(len * sizeof(*line))) != NULL);
-	wide(utf8, line, (int)len);
-	memset(&si, 0, sizeof(si));
-	si.cb = sizeof(si);
-	si.dwFlags = STARTF_USESTDHANDLES;
-	si.hStdInput = NULL;
-	si.hStdOutput = h;
-	si.hStdError = h;
-	ck_assert_msg(CreateProcessW(NULL, line, NULL, NULL, TRUE, 0, NULL,
-	    NULL, &si, &pi), "cannot run %s: error %lu", utf8,
-	    (unsigned long)GetLastError());
-	CloseHandle(pi.hThread);
-	CloseHandle(h);
-	r->process = pi.hProcess;
-	r->pid = pi.dwProcessId;
-	free(line);
-	free(utf8);
-}
-
-/* Starts the command with args (start_program). */
-static void
-start(struct run *r, const char *dir, const char *args)
-{
-	start_program(r, dir, tool, args);
-}
-
-/* Waits for r's end (at most a minute) and returns its exit code, its
- * output into out (size bytes, NUL-terminated); asserts. */
-static DWORD
-finish(struct run *r, char *out, size_t size)
-{
-	DWORD code;
-
-	ck_assert_msg(WaitForSingleObject(r->process, 60000) == WAIT_OBJECT_0,
-	    "the command did not end");
-	ck_assert(GetExitCodeProcess(r->process, &code));
-	CloseHandle(r->process);
-	out[tl_read_file(r->out, out, size - 1)] = '\0';
-	return code;
+	tl_run_start(r, dir, tool, args);
 }
 
 /* Runs the command with args in dir to its end: its exit code, its output
@@ -154,10 +78,10 @@ finish(struct run *r, char *out, size_t size)
 static DWORD
 run(const char *dir, const char *args, char *out, size_t size)
 {
-	struct run r;
+	struct tl_run r;
 
 	start(&r, dir, args);
-	return finish(&r, out, size);
+	return tl_run_finish(&r, out, size);
 }
 
 /* Whether the file or directory path (UTF-8) exists. */
@@ -166,7 +90,7 @@ exists(const char *path)
 {
 	wchar_t w[MAX_PATH];
 
-	wide(path, w, MAX_PATH);
+	tl_wide(path, w, MAX_PATH);
 	return GetFileAttributesW(w) != INVALID_FILE_ATTRIBUTES;
 }
 
@@ -207,8 +131,8 @@ found(const char *path)
 /* Another holder of path: the command holding the lock with --method
  * method while its COMMAND (this program) waits for the file go. */
 struct holder {
-	struct run run;
-	char       ready[MAX_PATH * 3], go[MAX_PATH * 3];
+	struct tl_run run;
+	char          ready[MAX_PATH * 3], go[MAX_PATH * 3];
 };
 
 /* Starts h: the command locks path and runs this program, which makes
@@ -238,7 +162,7 @@ holder_finish(struct holder *h)
 	char out[4096];
 
 	touch(h->go);
-	return finish(&h->run, out, sizeof(out));
+	return tl_run_finish(&h->run, out, sizeof(out));
 }
 
 /* Ends the command of h at once (TerminateProcess: its lock left behind,
@@ -252,7 +176,7 @@ holder_kill(struct holder *h)
 	ck_assert(WaitForSingleObject(h->run.process, 30000) ==
 	    WAIT_OBJECT_0);
 	touch(h->go);
-	(void)finish(&h->run, out, sizeof(out));
+	(void)tl_run_finish(&h->run, out, sizeof(out));
 }
 
 /* `lock PATH -- COMMAND` exits with COMMAND's status, 0, 3 and 300 (above
@@ -457,7 +381,7 @@ START_TEST(acquire_release_kept)
 {
 	const char     *m = methods[_i];
 	struct tl_place p;
-	struct run      other;
+	struct tl_run   other;
 	char            args[4096], out[4096], pid[48], ready[MAX_PATH * 3];
 	char            go[MAX_PATH * 3];
 	double          until;
@@ -467,7 +391,7 @@ START_TEST(acquire_release_kept)
 	snprintf(ready, sizeof(ready), "%s\\ready", p.dir);
 	snprintf(go, sizeof(go), "%s\\go", p.dir);
 	snprintf(args, sizeof(args), "--mark \"%s\" \"%s\"", ready, go);
-	start_program(&other, p.dir, self, args);
+	tl_run_start(&other, p.dir, self, args);
 	for (until = tl_now() + 30; !exists(ready) && tl_now() < until;)
 		tl_sleep(0.02);
 	ck_assert(exists(ready));
@@ -503,7 +427,7 @@ START_TEST(acquire_release_kept)
 		ck_assert_uint_eq(run(p.dir, args, out, sizeof(out)), 1);
 	}
 	touch(go);
-	ck_assert_uint_eq(finish(&other, out, sizeof(out)), 0);
+	ck_assert_uint_eq(tl_run_finish(&other, out, sizeof(out)), 0);
 	tl_place_remove(p.dir);
 }
 END_TEST

@@ -286,6 +286,29 @@ pid_t tl_self_start(const char *args);
  * Asserts. */
 void tl_lock_path(const struct tl_place *p, char *out, size_t size);
 
+/* tl_wide: Windows only: the UTF-8 string s as UTF-16 into out (n wide
+ * characters); asserts that it converts. */
+void tl_wide(const char *s, wchar_t *out, int n);
+
+/* A program run by tl_run_start (Windows only), till tl_run_finish. */
+struct tl_run {
+	void         *process;      /* its process's HANDLE */
+	unsigned long pid;
+	char          out[PATH_MAX * 3];    /* its standard output and error */
+};
+
+/* tl_run_start: Windows only: starts the program prog with args (UTF-8,
+ * quoted as the C runtime reads them; the wide command line, so any
+ * character passes), its standard output and error going to a new file
+ * OUT-N in dir (r->out), its standard input none, inheriting this
+ * process's environment; asserts. */
+void tl_run_start(struct tl_run *r, const char *dir, const char *prog,
+    const char *args);
+
+/* tl_run_finish: waits for r's end (a minute at most): its exit code,
+ * and its output into out (size bytes, NUL-terminated); asserts. */
+unsigned long tl_run_finish(struct tl_run *r, char *out, size_t size);
+
 /* tl_tmpdir_here: Windows only, for main(): unless TMPDIR says
  * otherwise, the run's directory is made in the working directory (on
  * Z: under make check), where a lock path rooted on the current drive

@@ -4,7 +4,8 @@
  * the run's set-up (testlib_os.h), places and directories, clocks,
  * guarded memory, small files, and child processes to take the pids of
  * (suspended copies of the test program, in a job that ends them when
- * the test program ends).  The rest of testlib.h (files by descriptor,
+ * the test program ends), and programs run to their end with their
+ * output kept (tl_run_start).  The rest of testlib.h (files by descriptor,
  * children that run code, the daemon) is Unix only for now
  * (testlib_unix.c).
  */
@@ -401,4 +402,68 @@ tl_tmpdir_here(void)
 		return 0;
 	return GetCurrentDirectoryA(sizeof(cwd), cwd) == 0 ||
 	    _putenv_s("TMPDIR", cwd) != 0 ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Programs run to their end, their output kept.                        */
+
+void
+tl_wide(const char *s, wchar_t *out, int n)
+{
+	ck_assert_msg(MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s,
+	    -1, out, n) > 0, "cannot convert %s to UTF-16", s);
+}
+
+void
+tl_run_start(struct tl_run *r, const char *dir, const char *prog,
+    const char *args)
+{
+	static int          seq;
+	SECURITY_ATTRIBUTES sa = { sizeof(sa), NULL, TRUE };
+	STARTUPINFOW        si;
+	PROCESS_INFORMATION pi;
+	wchar_t             wout[MAX_PATH], *line;
+	char               *utf8;
+	size_t              len;
+	HANDLE              h;
+
+	snprintf(r->out, sizeof(r->out), "%s\\out-%d", dir, ++seq);
+	tl_wide(r->out, wout, MAX_PATH);
+	h = CreateFileW(wout, GENERIC_WRITE, FILE_SHARE_READ |
+	    FILE_SHARE_WRITE | FILE_SHARE_DELETE, &sa, CREATE_ALWAYS,
+	    FILE_ATTRIBUTE_NORMAL, NULL);
+	ck_assert_msg(h != INVALID_HANDLE_VALUE, "cannot make %s", r->out);
+	len = strlen(prog) + strlen(args) + 4;
+	ck_assert((utf8 = malloc(len)) != NULL);
+	snprintf(utf8, len, "\"%s\" %s", prog, args);
+	ck_assert((line = malloc(len * sizeof(*line))) != NULL);
+	tl_wide(utf8, line, (int)len);
+	memset(&si, 0, sizeof(si));
+	si.cb = sizeof(si);
+	si.dwFlags = STARTF_USESTDHANDLES;
+	si.hStdInput = NULL;
+	si.hStdOutput = h;
+	si.hStdError = h;
+	ck_assert_msg(CreateProcessW(NULL, line, NULL, NULL, TRUE, 0, NULL,
+	    NULL, &si, &pi), "cannot run %s: error %lu", utf8,
+	    (unsigned long)GetLastError());
+	CloseHandle(pi.hThread);
+	CloseHandle(h);
+	r->process = pi.hProcess;
+	r->pid = pi.dwProcessId;
+	free(line);
+	free(utf8);
+}
+
+unsigned long
+tl_run_finish(struct tl_run *r, char *out, size_t size)
+{
+	DWORD code;
+
+	ck_assert_msg(WaitForSingleObject(r->process, 60000) == WAIT_OBJECT_0,
+	    "%s did not end", r->out);
+	ck_assert(GetExitCodeProcess(r->process, &code));
+	CloseHandle(r->process);
+	out[tl_read_file(r->out, out, size - 1)] = '\0';
+	return code;
 }
