@@ -13,8 +13,11 @@
  *   grant (hold.c) --> OWED (d->acks) --commit recorded--> OK sent
  *                        |    |   (and its handoff's last step taken)
  *                        |    +--commit failed, or the last step of its
- *                        |       handoff (swap.c)--> ERR EINTERNAL, the
- *                        |                        hold ends (lbd_hold_end)
+ *                        |    |  handoff (swap.c)--> ERR EINTERNAL, the
+ *                        |    |                   hold ends (lbd_hold_end)
+ *                        |    +--the last step refused for a reader's sake
+ *                        |       (swap.c: READERS): owed still, to the
+ *                        |       settle after the retry that takes it
  *                        +--the hold ends first (RELEASE, BREAK, close in
  *                        |  the same iteration): OK sent at once, ahead
  *                        |  of what ends it (lbd_hold_pay)
@@ -173,8 +176,9 @@ lbd_acks_forget(struct lbd_conn *c)
  * (its lock file still the old holder's: never told as held), and ends
  * its hold, which hands the lock to the next waiter (owed again, until
  * the next settle) or removes its artefact (the old holder's lock file,
- * as that user).  Grants made while settling are left for the next
- * settle.
+ * as that user).  A grant whose handoff waits for its lock file's
+ * readers (lbd_swap_waiting) stays owed, for a later settle.  Grants made
+ * while settling are left for the next settle.
  */
 void
 lbd_grants_settle(struct lbd *d, int recorded, const char *why)
@@ -189,6 +193,13 @@ lbd_grants_settle(struct lbd *d, int recorded, const char *why)
 
 	while ((a = TAILQ_FIRST(&d->acks)) != NULL && a->round != round) {
 		TAILQ_REMOVE(&d->acks, a, entry);
+		if (recorded && lbd_swap_waiting(a->hold)) {
+			/* Owed until its lock file's readers let the last
+			 * step be taken (swap.c): a later settle's. */
+			a->round = round;
+			TAILQ_INSERT_TAIL(&d->acks, a, entry);
+			continue;
+		}
 		h = a->hold;
 		c = a->conn;
 		id = a->id;

@@ -22,6 +22,9 @@
  *   | hold's end, BREAK, the stop, another handoff)
  *   v
  *   finished: the lock file is the next holder's -----> freed
+ *   | the last step refused for a reader's sake (EBUSY: where renames
+ *   | replace no name another handle has open, Windows without POSIX
+ *   | semantics): READERS below
  *   | the last step fails (an I/O error, or the next holder's artefact
  *   | gone from beside the lock: its owner may remove it; permission and
  *   | room were checked by the preparation)
@@ -33,6 +36,23 @@
  *           ends; the old holder's artefact is released, as its user,
  *           when it does (a grant already told, or owed to nobody: when
  *           that hold ends later)
+ *
+ *   READERS: still prepared (the lock file the old holder's, the
+ *   |        directory locked, the next holder installed and recorded),
+ *   |        out of d->swaps; the next holder's OK stays owed (reply.c:
+ *   |        lbd_swap_waiting), its waiter not lost, the lock never free
+ *   | its timer: the last step tried again (LBD_SWAP_RETRY_MS, twice as
+ *   | long after each refusal, up to LBD_SWAP_RETRY_MAX_MS) until the
+ *   | readers have closed the lock file: finished, and the iteration's
+ *   | settle sends the OK; the next holder's hold ends first (its
+ *   | connection closed, BREAK, the stop): tried once more, else FAILED
+ *   v
+ *   finished, or FAILED
+ *
+ *   The old holder's RELEASE is answered meanwhile: asked, the daemon
+ *   tells it the next holder holds the lock; only a look of its own at
+ *   the lock file, in-process, would find its name there until the
+ *   readers close it.
  *
  * One at a time, and before any other step for anyone: while a handoff is
  * owed its last step the daemon keeps its lock directory open (its
@@ -60,8 +80,13 @@
 #include "daemon.h"
 #include "hold.h"
 #include "log.h"
+#include "loop.h"
 #include "pidwatch.h"
 #include "swap.h"
+
+/* The waits of a last step refused for a reader's sake (READERS). */
+#define LBD_SWAP_RETRY_MS       2
+#define LBD_SWAP_RETRY_MAX_MS   100
 
 struct lbd_swap {
 	struct lockfs_swap       fs;
@@ -70,6 +95,9 @@ struct lbd_swap {
 	struct lbd_hold         *to;
 	int                      failed;    /* the last step failed: the
 	                                       lock file is still from's */
+	uv_timer_t              *readers;   /* READERS: the retry's timer
+	                                       (its data: this swap) */
+	uint64_t                 retry_ms;  /* READERS: the next wait */
 	TAILQ_ENTRY(lbd_swap)    entry;     /* in d->swaps while owed */
 };
 
@@ -173,32 +201,72 @@ swap_release_from(struct lbd_swap *s)
 	lbd_hold_free(s->from);
 }
 
-/* lbd_swap_finish: see swap.h. */
-void
-lbd_swap_finish(struct lbd_hold *h)
+/* Frees a retry timer once libuv has closed it. */
+static void
+readers_closed(uv_handle_t *t)
 {
-	struct lbd_swap  *s;
+	free(t);
+}
+
+/* s leaves READERS (finished, failed or forgotten): its timer goes. */
+static void
+readers_stop(struct lbd_swap *s)
+{
+	if (s->readers == NULL)
+		return;
+	uv_close((uv_handle_t *)s->readers, readers_closed);
+	s->readers = NULL;
+}
+
+static void readers_retry(uv_timer_t *t);
+
+/* s's last step was refused for a reader's sake: READERS (see the top of
+ * this file), its timer started or started again.  0, or -1 when no
+ * timer can be had (s is then failed as any other last step). */
+static int
+readers_wait(struct lbd_swap *s)
+{
+	struct lbd *d = s->to->lock->d;
+
+	if (s->readers == NULL) {
+		if ((s->readers = malloc(sizeof(*s->readers))) == NULL)
+			return -1;
+		uv_timer_init(d->loop, s->readers);
+		s->readers->data = s;
+		s->retry_ms = LBD_SWAP_RETRY_MS;
+	} else if ((s->retry_ms *= 2) > LBD_SWAP_RETRY_MAX_MS)
+		s->retry_ms = LBD_SWAP_RETRY_MAX_MS;
+	uv_timer_start(s->readers, readers_retry, s->retry_ms, 0);
+	return 0;
+}
+
+/* Takes the last step of s, owed to h (out of d->swaps), as h's user:
+ * finished (s freed, the old holder's traces to go); READERS when it is
+ * refused for a reader's sake and readers may wait; else FAILED. */
+static void
+swap_step(struct lbd_hold *h, struct lbd_swap *s, int readers)
+{
 	struct lockfs_err err;
 	int               r;
 
-	if (h == NULL || (s = h->swap) == NULL)
-		return;
-	lbd_creds_before_enter(NULL, NULL);     /* the one owed: this one */
-	if (s->failed) {
-		h->swap = NULL;
-		h->swap_from = NULL;
-		h->swap_from_id = NULL;
-		swap_release_from(s);
-		free(s);
-		return;
-	}
-	TAILQ_REMOVE(&h->lock->d->swaps, s, entry);
 	if ((r = lbd_creds_enter(h->creds, &err)) == 0) {
-		if ((r = lockfs_handoff_finish(&s->fs, &err)) != 0)
-			lockfs_handoff_cancel(&s->fs);
+		r = lockfs_handoff_finish(&s->fs, &err);
 		lbd_creds_leave();
 	}
+	if (r != 0 && readers && err.sys_errno == EBUSY && s->fs.pending &&
+	    readers_wait(s) == 0) {
+		log_debug("%s: the handoff from pid %ld to pid %ld waits for "
+		    "the lock file's readers (%s)", h->lock->path,
+		    (long)s->from->fs.owner.pid, (long)h->fs.owner.pid,
+		    err.msg);
+		return;
+	}
+	readers_stop(s);
 	if (r != 0) {
+		if (lbd_creds_enter(h->creds, &err) == 0) {
+			lockfs_handoff_cancel(&s->fs);
+			lbd_creds_leave();
+		}
 		log_err("%s: the handoff from pid %ld to pid %ld cannot be "
 		    "finished (%s): the lock file stays the old holder's, "
 		    "released when the new holder's hold ends",
@@ -216,6 +284,50 @@ lbd_swap_finish(struct lbd_hold *h)
 	free(s);
 }
 
+/* READERS: the timer of a handoff waiting for its lock file's readers:
+ * the last step tried again; once taken, the iteration's settle sends
+ * the next holder's OK (lbd_want_flush). */
+static void
+readers_retry(uv_timer_t *t)
+{
+	struct lbd_swap *s = t->data;
+	struct lbd      *d = s->to->lock->d;
+
+	swap_step(s->to, s, 1);
+	lbd_want_flush(d);
+}
+
+/* lbd_swap_finish: see swap.h.  A handoff waiting for its readers
+ * (READERS) is tried once more, and fails if still refused: its next
+ * holder's hold ends. */
+void
+lbd_swap_finish(struct lbd_hold *h)
+{
+	struct lbd_swap *s;
+
+	if (h == NULL || (s = h->swap) == NULL)
+		return;
+	lbd_creds_before_enter(NULL, NULL);     /* the one owed: this one */
+	if (s->failed) {
+		h->swap = NULL;
+		h->swap_from = NULL;
+		h->swap_from_id = NULL;
+		swap_release_from(s);
+		free(s);
+		return;
+	}
+	if (s->readers == NULL)
+		TAILQ_REMOVE(&h->lock->d->swaps, s, entry);
+	swap_step(h, s, 0);
+}
+
+/* lbd_swap_waiting: see swap.h. */
+int
+lbd_swap_waiting(const struct lbd_hold *h)
+{
+	return h->swap != NULL && h->swap->readers != NULL;
+}
+
 /* lbd_swap_failed: see swap.h. */
 int
 lbd_swap_failed(const struct lbd_hold *h)
@@ -229,8 +341,11 @@ lbd_swaps_finish(struct lbd *d)
 {
 	struct lbd_swap *s;
 
-	while ((s = TAILQ_FIRST(&d->swaps)) != NULL)
-		lbd_swap_finish(s->to);
+	while ((s = TAILQ_FIRST(&d->swaps)) != NULL) {
+		lbd_creds_before_enter(NULL, NULL);
+		TAILQ_REMOVE(&d->swaps, s, entry);
+		swap_step(s->to, s, 1);
+	}
 }
 
 /* lbd_swap_forget: see swap.h. */

@@ -18,7 +18,8 @@ int  lbd_swap_prepare(struct lbd_hold *h, struct lbd_hold *next,
          struct lbd_creds *creds, struct lockfs_err *err);
 
 /* lbd_swap_finish: takes the last step of the handoff to h, if one is
- * owed (h may be NULL); the old holder's traces go and it is freed. */
+ * owed (h may be NULL), also of one waiting for its lock file's readers:
+ * finished (the old holder's traces go and it is freed) or failed. */
 void lbd_swap_finish(struct lbd_hold *h);
 
 /* lbd_swap_failed: whether the last step of the handoff to h failed (its
@@ -26,13 +27,21 @@ void lbd_swap_finish(struct lbd_hold *h);
  * told (reply.c). */
 int  lbd_swap_failed(const struct lbd_hold *h);
 
+/* lbd_swap_waiting: whether the last step of the handoff to h was
+ * refused for a reader's sake (EBUSY: another handle has the lock file
+ * open, where renames cannot replace it then) and is tried again later:
+ * its grant's OK stays owed meanwhile (reply.c). */
+int  lbd_swap_waiting(const struct lbd_hold *h);
+
 /* lbd_swaps_tidy: the old holders of the handoffs finished: their traces
  * removed, as their users, and they freed (after the iteration's
  * replies). */
 void lbd_swaps_tidy(struct lbd *d);
 
 /* lbd_swaps_finish: the same for every handoff still owed its last step
- * (the iteration's settle, its commit done, before its OKs). */
+ * (the iteration's settle, its commit done, before its OKs), but one
+ * refused for a reader's sake waits and is tried again (lbd_swap_waiting)
+ * rather than failing. */
 void lbd_swaps_finish(struct lbd *d);
 
 /* lbd_swap_forget: the daemon stops: a handoff to h still owed its last
