@@ -13,15 +13,22 @@
  * instances); acquire and release; another process waiting for the lock
  * gets it at the release; a holder ended by TerminateProcess frees its
  * lock for a waiter, and the holder the daemon names is that process
- * (the pipe's client process); a second daemon on the same state is
- * refused, naming the state, and so is one on the same pipe, naming
- * the pipe, while the first goes on serving.
+ * (the pipe's client process); four waiting processes granted in the
+ * order they queued in; a timed wait ends with LB_ETIMEOUT, not before,
+ * leaving nothing queued, and a timeout of 0 does not wait; the daemon
+ * ended and started again on its state and pipe: a live holder keeps its
+ * lock (its library reconnects and reclaims it), a holder that died
+ * meanwhile loses it; handoffs back and forth while another process
+ * keeps looking at the lock file in-process (a handoff's rename waits
+ * for such readers on Windows): never seen free, every waiter granted;
+ * a second daemon on the same state is refused, naming the state, and
+ * so is one on the same pipe, naming the pipe, while the first goes on
+ * serving.
  *
- * The other processes are copies of this program: "--hold PATH READY"
- * takes the lock, makes READY and waits to be ended; "--wait PATH BUSY
- * GOT" finds the lock taken (makes BUSY), waits for it, makes GOT and
- * waits to be ended.  Lock paths are given rooted on the current drive
- * ("/dir/..."), as in check_client_win.
+ * The other processes are copies of this program (main says what each
+ * mode does): holders, waiters, timed tries, a poller; each reports
+ * through files in the test's directory.  Lock paths are given rooted on
+ * the current drive ("/dir/..."), as in check_client_win.
  */
 #include <windows.h>
 #include <aclapi.h>
@@ -119,6 +126,24 @@ daemon_spawn(const char *pipe, const char *state, const char *log)
 	return pi.hProcess;
 }
 
+/* Waits (up to a minute) until d's pipe takes a connection; asserts
+ * that it does before the daemon ends. */
+static void
+daemon_listening(struct daemon *d)
+{
+	double until;
+
+	for (until = tl_now() + 60; tl_now() < until;) {
+		if (WaitNamedPipeA(d->pipe, 100))
+			break;
+		ck_assert_msg(WaitForSingleObject(d->proc, 0) == WAIT_TIMEOUT,
+		    "lockbrokerd ended before it listened (see %s)", d->log);
+		tl_sleep(0.05);
+	}
+	ck_assert_msg(WaitNamedPipeA(d->pipe, 100), "%s does not answer",
+	    d->pipe);
+}
+
 /* Starts a daemon on a new pipe and a state database in a directory of
  * its own, and points the library at its pipe (LOCKBROKER_SOCKET); once
  * the pipe takes a connection. */
@@ -127,7 +152,6 @@ daemon_start(struct daemon *d)
 {
 	static unsigned n;
 	struct tl_place p;
-	double          until;
 	char           *c;
 
 	tl_place_make(&p, "state.sqlite");
@@ -139,25 +163,39 @@ daemon_start(struct daemon *d)
 	snprintf(d->pipe, sizeof(d->pipe), "\\\\.\\pipe\\lbtest-%lu-%u",
 	    (unsigned long)GetCurrentProcessId(), n++);
 	d->proc = daemon_spawn(d->pipe, d->state, d->log);
-	for (until = tl_now() + 60; tl_now() < until;) {
-		if (WaitNamedPipeA(d->pipe, 100))
-			break;
-		ck_assert_msg(WaitForSingleObject(d->proc, 0) == WAIT_TIMEOUT,
-		    "lockbrokerd ended before it listened (see %s)", d->log);
-		tl_sleep(0.05);
-	}
-	ck_assert_msg(WaitNamedPipeA(d->pipe, 100), "%s does not answer",
-	    d->pipe);
+	daemon_listening(d);
 	ck_assert_int_eq(_putenv_s("LOCKBROKER_SOCKET", d->pipe), 0);
+}
+
+/* Ends d's daemon with TerminateProcess, as a crash would, and waits
+ * for its end. */
+static void
+daemon_kill(struct daemon *d)
+{
+	TerminateProcess(d->proc, 137);
+	ck_assert(WaitForSingleObject(d->proc, 10000) == WAIT_OBJECT_0);
+	CloseHandle(d->proc);
+	d->proc = NULL;
+}
+
+/* Starts d's daemon again, on its pipe and state; once the pipe takes a
+ * connection. */
+static void
+daemon_again(struct daemon *d)
+{
+	d->proc = daemon_spawn(d->pipe, d->state, d->log);
+	daemon_listening(d);
 }
 
 /* Ends the daemon (TerminateProcess: see the top of this file). */
 static void
 daemon_end(struct daemon *d)
 {
-	TerminateProcess(d->proc, 137);
-	WaitForSingleObject(d->proc, 10000);
-	CloseHandle(d->proc);
+	if (d->proc != NULL) {
+		TerminateProcess(d->proc, 137);
+		WaitForSingleObject(d->proc, 10000);
+		CloseHandle(d->proc);
+	}
 	_putenv_s("LOCKBROKER_SOCKET", "");
 }
 
@@ -203,6 +241,46 @@ marker(char *out, size_t size, const char *dir, const char *name)
 {
 	snprintf(out, size, "%s\\%s", dir, name);
 	DeleteFileA(out);
+}
+
+/* Waits (up to a minute) until the daemon queues n acquires for the
+ * lock of l (lb_get_holder's waiters); whether it did. */
+static int
+queued(lb_lock *l, unsigned n)
+{
+	lb_holder h;
+	double    until;
+
+	for (until = tl_now() + 60; tl_now() < until; tl_sleep(0.02))
+		if (lb_get_holder(l, &h) == 1 && h.broker && h.waiters == n)
+			return 1;
+	return 0;
+}
+
+/* The handle of process pid, to wait for its end; asserts. */
+static HANDLE
+process_open(pid_t pid)
+{
+	HANDLE h = OpenProcess(SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION,
+	    FALSE, (DWORD)pid);
+
+	ck_assert_msg(h != NULL, "OpenProcess %ld: error %lu", (long)pid,
+	    (unsigned long)GetLastError());
+	return h;
+}
+
+/* Waits (up to a minute) for process h to end, and closes h: its exit
+ * code; asserts that it ended. */
+static DWORD
+process_wait(HANDLE h)
+{
+	DWORD code = 0;
+
+	ck_assert_msg(WaitForSingleObject(h, 60000) == WAIT_OBJECT_0,
+	    "a child did not end");
+	ck_assert(GetExitCodeProcess(h, &code));
+	CloseHandle(h);
+	return code;
 }
 
 /* Acquire and release through the daemon; the lock's state as the
@@ -300,6 +378,253 @@ START_TEST(broker_holder_killed)
 	ck_assert_msg(lb_acquire(l, 60) == 0, "%s", lb_lock_error(l));
 	ck_assert_int_eq(lb_get_holder(l, &h), 1);
 	ck_assert_int_eq(h.pid, (pid_t)GetCurrentProcessId());
+	ck_assert_int_eq(lb_release(l), 0);
+	lb_lock_free(l);
+}
+END_TEST
+
+/* Handoffs in FIFO order: four processes queued one after the other (each
+ * seen queued by the daemon before the next starts) get the lock in that
+ * order, each at the release of the one before; each writes its number
+ * into the report while it holds the lock. */
+START_TEST(broker_fifo)
+{
+	struct tl_place p;
+	lb_lock        *l;
+	HANDLE          child[4];
+	char            path[PATH_MAX], report[PATH_MAX], text[64];
+	char            args[4 * PATH_MAX];
+	unsigned        i;
+
+	tl_place_make(&p, "x");
+	tl_lock_path(&p, path, sizeof(path));
+	marker(report, sizeof(report), p.dir, "report");
+	l = broker_lock(path);
+	ck_assert_msg(lb_acquire(l, 5) == 0, "%s", lb_lock_error(l));
+	for (i = 0; i < 4; i++) {
+		snprintf(args, sizeof(args), "--queue \"%s\" \"%s\" %u", path,
+		    report, i);
+		child[i] = process_open(tl_self_start(args));
+		ck_assert_msg(queued(l, i + 1), "waiter %u is not queued", i);
+	}
+	ck_assert(!tl_exists(report));
+	ck_assert_msg(lb_release(l) == 0, "%s", lb_lock_error(l));
+	for (i = 0; i < 4; i++)
+		ck_assert_int_eq(process_wait(child[i]), 0);
+	ck_assert(tl_read_text(report, text, sizeof(text)) > 0);
+	ck_assert_str_eq(text, "0\n1\n2\n3\n");
+	ck_assert_int_eq(lb_is_locked(l), 0);
+	lb_lock_free(l);
+}
+END_TEST
+
+/* Runs a child that tries the lock on path with timeout through the
+ * daemon, and waits for its end: its result and how long its
+ * lb_acquire took (its report). */
+static int
+try_in_child(lb_lock *l, const char *path, const char *dir, double timeout,
+    double *took)
+{
+	HANDLE child;
+	char   report[PATH_MAX], text[128], args[4 * PATH_MAX];
+	int    r;
+
+	marker(report, sizeof(report), dir, "tried");
+	snprintf(args, sizeof(args), "--try \"%s\" %g \"%s\"", path, timeout,
+	    report);
+	child = process_open(tl_self_start(args));
+	if (timeout > 0)
+		ck_assert_msg(queued(l, 1), "the timed wait is not queued");
+	ck_assert_int_eq(process_wait(child), 0);
+	ck_assert(tl_read_text(report, text, sizeof(text)) > 0);
+	ck_assert_msg(sscanf(text, "%d %lf", &r, took) == 2, "%s", text);
+	return r;
+}
+
+/* Timeouts through the daemon: a wait with a timeout on a held lock
+ * ends with LB_ETIMEOUT, not before its timeout, and leaves nothing
+ * queued (the release finds no waiter: the lock is free after it); a
+ * timeout of 0 does not wait (LB_EALREADY at once). */
+START_TEST(broker_timeouts)
+{
+	struct tl_place p;
+	lb_holder       h;
+	lb_lock        *l;
+	char            path[PATH_MAX];
+	double          took;
+
+	tl_place_make(&p, "x");
+	tl_lock_path(&p, path, sizeof(path));
+	l = broker_lock(path);
+	ck_assert_msg(lb_acquire(l, 5) == 0, "%s", lb_lock_error(l));
+	ck_assert_int_eq(try_in_child(l, path, p.dir, 2.0, &took),
+	    LB_ETIMEOUT);
+	ck_assert_msg(took >= 2.0 && took < 30, "gave up after %g s", took);
+	ck_assert_int_eq(lb_get_holder(l, &h), 1);
+	ck_assert_int_eq(h.waiters, 0);
+	ck_assert_int_eq(try_in_child(l, path, p.dir, 0, &took),
+	    LB_EALREADY);
+	ck_assert_msg(took < 0.5, "a try of 0 s took %g s", took);
+	ck_assert_int_eq(lb_get_holder(l, &h), 1);
+	ck_assert_int_eq(h.waiters, 0);
+	ck_assert_int_eq(lb_release(l), 0);
+	ck_assert_int_eq(lb_is_locked(l), 0);
+	ck_assert_int_eq(lb_get_holder(l, &h), 0);
+	lb_lock_free(l);
+}
+END_TEST
+
+/* The identity of file (its file index, the inode under wine), 0 when
+ * it cannot be opened. */
+static unsigned long long
+file_index(const char *file)
+{
+	BY_HANDLE_FILE_INFORMATION fi;
+	HANDLE                     h;
+	unsigned long long         r = 0;
+
+	h = CreateFileA(file, 0, FILE_SHARE_READ | FILE_SHARE_WRITE |
+	    FILE_SHARE_DELETE, NULL, OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS |
+	    FILE_FLAG_OPEN_REPARSE_POINT, NULL);
+	if (h == INVALID_HANDLE_VALUE)
+		return 0;
+	if (GetFileInformationByHandle(h, &fi))
+		r = (unsigned long long)fi.nFileIndexHigh << 32 |
+		    fi.nFileIndexLow;
+	CloseHandle(h);
+	return r;
+}
+
+/* The daemon ended (TerminateProcess) and started again on the same
+ * state and pipe while a live process holds a lock through it: the lock
+ * file stays that holder's throughout, another process is refused and
+ * told the same holder, the holder's library reconnects and gets its
+ * hold back (it still locks, and its release through the daemon
+ * succeeds), and that release gives the lock to the next. */
+START_TEST(broker_restart_keeps_holder)
+{
+	struct tl_place    p;
+	lb_holder          h;
+	lb_lock           *l;
+	char               path[PATH_MAX], ready[PATH_MAX], go[PATH_MAX];
+	char               report[PATH_MAX], text[64], args[5 * PATH_MAX];
+	unsigned long long id;
+	HANDLE             child;
+	pid_t              pid;
+
+	tl_place_make(&p, "x");
+	tl_lock_path(&p, path, sizeof(path));
+	marker(ready, sizeof(ready), p.dir, "ready");
+	marker(go, sizeof(go), p.dir, "go");
+	marker(report, sizeof(report), p.dir, "report");
+	snprintf(args, sizeof(args), "--keep \"%s\" \"%s\" \"%s\" \"%s\"",
+	    path, ready, go, report);
+	pid = tl_self_start(args);
+	child = process_open(pid);
+	ck_assert_msg(appears(ready), "the holder did not lock %s", path);
+	l = broker_lock(path);
+	ck_assert((id = file_index(lb_lock_file(l))) != 0);
+	daemon_kill(&the);
+	ck_assert_msg(file_index(lb_lock_file(l)) == id, "the lock file "
+	    "changed while no daemon ran");
+	daemon_again(&the);
+	ck_assert_int_eq(lb_acquire(l, 0), LB_EALREADY);
+	ck_assert_int_eq(lb_get_holder(l, &h), 1);
+	ck_assert_int_eq(h.pid, pid);
+	ck_assert_int_eq(h.liveness, LB_HOLDER_ALIVE);
+	ck_assert_msg(file_index(lb_lock_file(l)) == id, "the lock file "
+	    "changed at the restart");
+	ck_assert(!tl_exists(report));
+	tl_write_text(go, "");
+	ck_assert_msg(lb_acquire(l, 60) == 0, "%s", lb_lock_error(l));
+	ck_assert_int_eq(process_wait(child), 0);
+	ck_assert(tl_read_text(report, text, sizeof(text)) > 0);
+	/* Its own still (lb_i_am_locking 1), and released (0). */
+	ck_assert_str_eq(text, "1 0\n");
+	ck_assert_int_eq(lb_get_holder(l, &h), 1);
+	ck_assert_int_eq(h.pid, (pid_t)GetCurrentProcessId());
+	ck_assert_int_eq(lb_release(l), 0);
+	lb_lock_free(l);
+}
+END_TEST
+
+/* A holder that dies while no daemon runs: the restarted daemon frees
+ * its lock, which another process then takes. */
+START_TEST(broker_restart_frees_dead_holder)
+{
+	struct tl_place p;
+	lb_holder       h;
+	lb_lock        *l;
+	char            path[PATH_MAX], ready[PATH_MAX], args[4 * PATH_MAX];
+	pid_t           pid;
+
+	tl_place_make(&p, "x");
+	tl_lock_path(&p, path, sizeof(path));
+	marker(ready, sizeof(ready), p.dir, "ready");
+	snprintf(args, sizeof(args), "--hold \"%s\" \"%s\"", path, ready);
+	pid = tl_self_start(args);
+	ck_assert_msg(appears(ready), "the holder did not lock %s", path);
+	l = broker_lock(path);
+	ck_assert_int_eq(lb_acquire(l, 0), LB_EALREADY);
+	daemon_kill(&the);
+	tl_kill(pid);
+	ck_assert(tl_exists(lb_lock_file(l)));
+	daemon_again(&the);
+	ck_assert_msg(lb_acquire(l, 30) == 0, "%s", lb_lock_error(l));
+	ck_assert_int_eq(lb_get_holder(l, &h), 1);
+	ck_assert_int_eq(h.pid, (pid_t)GetCurrentProcessId());
+	ck_assert_int_eq(lb_release(l), 0);
+	ck_assert(!tl_exists(lb_lock_file(l)));
+	lb_lock_free(l);
+}
+END_TEST
+
+/* Handoffs while a reader has the lock file open: a process polls
+ * is_locked in-process (the link method's look opens the lock file,
+ * which a rename over it must wait for on Windows) while the daemon
+ * hands the lock between this process and another, back and forth,
+ * fifty times: every acquire is granted, in turn, and the poller never
+ * finds the lock free nor fails. */
+START_TEST(broker_handoffs_under_reader)
+{
+	enum { ROUNDS = 25 };
+	struct tl_place p;
+	lb_lock        *l;
+	HANDLE          other;
+	char            path[PATH_MAX], stop[PATH_MAX], polled[PATH_MAX];
+	char            text[128], args[4 * PATH_MAX];
+	unsigned long   polls, free_seen, failed;
+	pid_t           poller;
+	unsigned        i;
+
+	tl_place_make(&p, "x");
+	tl_lock_path(&p, path, sizeof(path));
+	marker(stop, sizeof(stop), p.dir, "stop");
+	marker(polled, sizeof(polled), p.dir, "polled");
+	l = broker_lock(path);
+	ck_assert_msg(lb_acquire(l, 5) == 0, "%s", lb_lock_error(l));
+	snprintf(args, sizeof(args), "--poll \"%s\" \"%s\" \"%s\"", path,
+	    stop, polled);
+	poller = tl_self_start(args);
+	snprintf(args, sizeof(args), "--pingpong \"%s\" %d", path, ROUNDS);
+	other = process_open(tl_self_start(args));
+	for (i = 0; i < ROUNDS; i++) {
+		ck_assert_msg(queued(l, 1), "round %u: the other process does "
+		    "not wait", i);
+		ck_assert_msg(lb_release(l) == 0, "round %u: %s", i,
+		    lb_lock_error(l));
+		ck_assert_msg(lb_acquire(l, 60) == 0, "round %u: %s", i,
+		    lb_lock_error(l));
+	}
+	ck_assert_int_eq(process_wait(other), 0);
+	tl_write_text(stop, "");
+	ck_assert_msg(appears(polled), "the poller did not report");
+	ck_assert(tl_read_text(polled, text, sizeof(text)) > 0);
+	ck_assert_msg(sscanf(text, "%lu %lu %lu", &polls, &free_seen,
+	    &failed) == 3, "%s", text);
+	ck_assert_msg(polls > 0 && free_seen == 0 && failed == 0, "%lu looks: "
+	    "%lu found the lock free, %lu failed", polls, free_seen, failed);
+	tl_kill(poller);
 	ck_assert_int_eq(lb_release(l), 0);
 	lb_lock_free(l);
 }
@@ -485,6 +810,151 @@ wait_for(const char *path, const char *busy, const char *got)
 		Sleep(INFINITE);
 }
 
+/* The child of broker_fifo: waits for the lock on path, appends its
+ * number to report while it holds it, and releases it.  0, or 1 when a
+ * step fails. */
+static int
+queue_for(const char *path, const char *report, const char *number)
+{
+	lb_lock *l = lb_lock_new(path, LB_LINK | LB_BROKER);
+	FILE    *f;
+	int      r;
+
+	if (l == NULL || lb_acquire(l, 60) != 0) {
+		fprintf(stderr, "cannot lock %s: %s\n", path,
+		    l != NULL ? lb_lock_error(l) : strerror(errno));
+		return 1;
+	}
+	r = (f = fopen(report, "ab")) == NULL || fprintf(f, "%s\n",
+	    number) < 0;
+	if (f != NULL && fclose(f) != 0)
+		r = 1;
+	if (lb_release(l) != 0)
+		r = 1;
+	lb_lock_free(l);
+	return r;
+}
+
+/* In a child: writes text into report whole (beside it, then renamed),
+ * for the test to read once it appears.  0, or 1 when it cannot. */
+static int
+report_write(const char *report, const char *text)
+{
+	FILE *f;
+	char  tmp[PATH_MAX];
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", report);
+	if ((f = fopen(tmp, "wb")) == NULL)
+		return 1;
+	fputs(text, f);
+	return fclose(f) != 0 || !MoveFileA(tmp, report);
+}
+
+/* The child of try_in_child: tries the lock on path with timeout (in
+ * seconds) and writes the result and how long it took into report.
+ * 0, or 1 when it cannot. */
+static int
+try_for(const char *path, const char *timeout, const char *report)
+{
+	lb_lock *l = lb_lock_new(path, LB_LINK | LB_BROKER);
+	char     text[64];
+	double   start;
+	int      r;
+
+	if (l == NULL)
+		return 1;
+	start = tl_now();
+	r = lb_acquire(l, atof(timeout));
+	snprintf(text, sizeof(text), "%d %.6f\n", r, tl_now() - start);
+	lb_lock_free(l);
+	return report_write(report, text);
+}
+
+/* The child of broker_restart_keeps_holder: takes the lock on path
+ * through the daemon, makes ready, waits for go to appear (the daemon
+ * restarted meanwhile), then writes into report whether it still locks
+ * and what its release gives ("1 0": its own, released).  0, or 1 when
+ * a step fails before the report. */
+static int
+keep(const char *path, const char *ready, const char *go,
+    const char *report)
+{
+	lb_lock *l = lb_lock_new(path, LB_LINK | LB_BROKER);
+	char     text[64];
+	int      mine, r;
+
+	if (l == NULL || lb_acquire(l, 30) != 0 || make_file(ready) != 0)
+		return 1;
+	while (!tl_exists(go))
+		Sleep(20);
+	mine = lb_i_am_locking(l);
+	r = lb_release(l);
+	snprintf(text, sizeof(text), "%d %d\n", mine, r);
+	lb_lock_free(l);
+	return report_write(report, text);
+}
+
+/* The poller of broker_handoffs_under_reader: looks whether the lock on
+ * path is held, in-process (LB_LOCAL: the lock file opened), without
+ * pause until stop appears, then writes into report how many looks,
+ * how many found it free and how many failed.  0, or 1 when it cannot;
+ * then waits to be ended. */
+static int
+poll_lock(const char *path, const char *stop, const char *report)
+{
+	lb_lock      *l = lb_lock_new(path, LB_LINK | LB_LOCAL);
+	unsigned long polls = 0, free_seen = 0, failed = 0;
+	char          text[128];
+	int           k, r;
+
+	if (l == NULL)
+		return 1;
+	do {
+		for (k = 0; k < 100; k++, polls++) {
+			if ((r = lb_is_locked(l)) == 0)
+				free_seen++;
+			else if (r < 0)
+				failed++;
+		}
+	} while (!tl_exists(stop));
+	snprintf(text, sizeof(text), "%lu %lu %lu\n", polls, free_seen,
+	    failed);
+	if (report_write(report, text) != 0)
+		return 1;
+	for (;;)
+		Sleep(INFINITE);
+}
+
+/* The other process of broker_handoffs_under_reader: rounds times, waits
+ * for the lock on path through the daemon, waits until another waits for
+ * it, and releases it.  0, or 1 when a step fails. */
+static int
+pingpong(const char *path, const char *rounds)
+{
+	lb_lock  *l = lb_lock_new(path, LB_LINK | LB_BROKER);
+	lb_holder h;
+	int       i, n = atoi(rounds);
+	double    until;
+
+	if (l == NULL)
+		return 1;
+	for (i = 0; i < n; i++) {
+		if (lb_acquire(l, 60) != 0) {
+			fprintf(stderr, "round %d: %s\n", i, lb_lock_error(l));
+			return 1;
+		}
+		for (until = tl_now() + 60; lb_get_holder(l, &h) == 1 &&
+		    h.waiters == 0 && tl_now() < until;)
+			Sleep(5);
+		if (lb_release(l) != 0) {
+			fprintf(stderr, "round %d: %s\n", i, lb_lock_error(l));
+			return 1;
+		}
+	}
+	lb_lock_free(l);
+	return 0;
+}
+
 /* The suite. */
 static Suite *
 daemon_win_suite(void)
@@ -498,14 +968,28 @@ daemon_win_suite(void)
 	tcase_add_test(t, broker_cycle);
 	tcase_add_test(t, broker_waiter_granted);
 	tcase_add_test(t, broker_holder_killed);
+	tcase_add_test(t, broker_fifo);
+	tcase_add_test(t, broker_timeouts);
+	tcase_add_test(t, broker_restart_keeps_holder);
+	tcase_add_test(t, broker_restart_frees_dead_holder);
+	tcase_add_test(t, broker_handoffs_under_reader);
 	tcase_add_test(t, second_daemon_refused);
 	tcase_add_test(t, second_daemon_same_pipe_refused);
 	suite_add_tcase(s, t);
 	return s;
 }
 
-/* main: runs the suite (tl_main), or, as the child of a test, what its
- * arguments say. */
+/*
+ * main: runs the suite (tl_main), or, as the child of a test, what its
+ * arguments say:
+ *   --hold PATH READY              hold, make READY, wait to be ended
+ *   --wait PATH BUSY GOT           find it taken, wait for it, make GOT
+ *   --queue PATH REPORT N          wait for it, append N, release
+ *   --keep PATH READY GO REPORT    hold until GO, report, release
+ *   --try PATH TIMEOUT REPORT      acquire with TIMEOUT, report
+ *   --poll PATH STOP REPORT        look in-process until STOP, report
+ *   --pingpong PATH ROUNDS         take it, wait for a waiter, release
+ */
 int
 main(int argc, char **argv)
 {
@@ -515,6 +999,16 @@ main(int argc, char **argv)
 		return hold(argv[2], argv[3]);
 	if (argc == 5 && strcmp(argv[1], "--wait") == 0)
 		return wait_for(argv[2], argv[3], argv[4]);
+	if (argc == 5 && strcmp(argv[1], "--queue") == 0)
+		return queue_for(argv[2], argv[3], argv[4]);
+	if (argc == 6 && strcmp(argv[1], "--keep") == 0)
+		return keep(argv[2], argv[3], argv[4], argv[5]);
+	if (argc == 5 && strcmp(argv[1], "--poll") == 0)
+		return poll_lock(argv[2], argv[3], argv[4]);
+	if (argc == 4 && strcmp(argv[1], "--pingpong") == 0)
+		return pingpong(argv[2], argv[3]);
+	if (argc == 5 && strcmp(argv[1], "--try") == 0)
+		return try_for(argv[2], argv[3], argv[4]);
 	if ((tmp = getenv("LOCKBROKERD")) == NULL || *tmp == '\0')
 		tmp = "daemon\\lockbrokerd.exe";
 	if (GetFullPathNameA(tmp, sizeof(daemon_exe), daemon_exe, NULL) == 0)
