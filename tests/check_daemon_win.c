@@ -34,6 +34,7 @@
 #include <aclapi.h>
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +84,11 @@ daemon_program(void)
 {
 	return daemon_exe;
 }
+
+/* The lockbroker command's full path (main: tools\lockbroker.exe, or
+ * $LOCKBROKER), and this program's (COMMAND). */
+static char tool_exe[MAX_PATH];
+static char self_exe[MAX_PATH];
 
 /* Starts lockbrokerd on pipe and state, its output into log; the handle
  * of its process. */
@@ -579,12 +585,29 @@ START_TEST(broker_restart_frees_dead_holder)
 }
 END_TEST
 
+/* How many times the daemon's log (file) says what. */
+static unsigned
+log_count(const char *file, const char *what)
+{
+	static char text[1 << 24];
+	const char *c = text;
+	unsigned    n = 0;
+
+	text[tl_read_file(file, text, sizeof(text) - 1)] = '\0';
+	while ((c = strstr(c, what)) != NULL) {
+		n++;
+		c++;
+	}
+	return n;
+}
+
 /* Handoffs while a reader has the lock file open: a process polls
  * is_locked in-process (the link method's look opens the lock file,
  * which a rename over it must wait for on Windows) while the daemon
  * hands the lock between this process and another, back and forth,
  * fifty times: every acquire is granted, in turn, and the poller never
- * finds the lock free nor fails. */
+ * finds the lock free nor fails; the daemon's log says that handoffs
+ * waited for the poller (its debug line). */
 START_TEST(broker_handoffs_under_reader)
 {
 	enum { ROUNDS = 25 };
@@ -626,6 +649,163 @@ START_TEST(broker_handoffs_under_reader)
 	    "%lu found the lock free, %lu failed", polls, free_seen, failed);
 	tl_kill(poller);
 	ck_assert_int_eq(lb_release(l), 0);
+	lb_lock_free(l);
+	ck_assert_msg(log_count(the.log, "waits for the lock file's readers")
+	    > 0, "no handoff waited for the poller (see %s)", the.log);
+}
+END_TEST
+
+/* Runs the lockbroker command with args in dir to its end: its exit
+ * code, its output into out (size bytes). */
+static unsigned long
+command(const char *dir, char *out, size_t size, const char *fmt, ...)
+{
+	struct tl_run r;
+	va_list       ap;
+	char          args[4 * PATH_MAX];
+
+	va_start(ap, fmt);
+	ck_assert((size_t)vsnprintf(args, sizeof(args), fmt, ap) <
+	    sizeof(args));
+	va_end(ap);
+	tl_run_start(&r, dir, tool_exe, args);
+	return tl_run_finish(&r, out, size);
+}
+
+/* The row of path in `lockbroker list`'s table out: its cells (PATH
+ * METHOD PID USER SINCE TOKEN WAITERS STATE) into cells; asserts that
+ * there is one. */
+static void
+list_row(const char *out, const char *path, char cells[8][PATH_MAX])
+{
+	const char *row = strstr(out, path);
+
+	ck_assert_msg(row != NULL, "%s not listed: %s", path, out);
+	while (row > out && row[-1] != '\n')
+		row--;
+	ck_assert_msg(sscanf(row, "%s %s %s %s %s %s %s %s", cells[0],
+	    cells[1], cells[2], cells[3], cells[4], cells[5], cells[6],
+	    cells[7]) == 8, "a short row: %s", row);
+}
+
+/* The command through the daemon (LOCKBROKER_SOCKET naming its pipe):
+ * `lock --broker -w N PATH -- CMD` holds the lock through the daemon
+ * while CMD runs (the daemon names lockbroker as its holder) and passes
+ * its exit status on; another `lock --broker -w 0.5` gives up (1) after
+ * at least 0.5 s without running its CMD; `status --broker` names the
+ * holder; `list` and `list --json` show the held lock, its holder and
+ * the process waiting for it; that process gets the lock once CMD ends,
+ * and `break --broker` frees it. */
+START_TEST(command_through_daemon)
+{
+	struct tl_place p;
+	struct tl_run   holder;
+	lb_holder       h;
+	lb_lock        *l;
+	char            path[PATH_MAX], ready[PATH_MAX], go[PATH_MAX];
+	char            ran[PATH_MAX], busy[PATH_MAX], got[PATH_MAX];
+	char            args[4 * PATH_MAX], pid[64], out[16384];
+	char            cells[8][PATH_MAX];
+	pid_t           waiter;
+	double          t0;
+
+	tl_place_make(&p, "x");
+	tl_lock_path(&p, path, sizeof(path));
+	marker(ready, sizeof(ready), p.dir, "ready");
+	marker(go, sizeof(go), p.dir, "go");
+	marker(ran, sizeof(ran), p.dir, "ran");
+	marker(busy, sizeof(busy), p.dir, "busy");
+	marker(got, sizeof(got), p.dir, "got");
+	snprintf(args, sizeof(args), "lock --broker -w 5 \"%s\" -- \"%s\" "
+	    "--mark \"%s\" \"%s\" 3", path, self_exe, ready, go);
+	tl_run_start(&holder, p.dir, tool_exe, args);
+	ck_assert_msg(appears(ready), "lock did not run COMMAND");
+	l = broker_lock(path);
+	ck_assert_int_eq(lb_acquire(l, 0), LB_EALREADY);
+	ck_assert_int_eq(lb_get_holder(l, &h), 1);
+	ck_assert_int_eq(h.broker, 1);
+	ck_assert_int_eq(h.pid, (pid_t)holder.pid);
+	t0 = tl_now();
+	ck_assert_uint_eq(command(p.dir, out, sizeof(out), "lock --broker "
+	    "-w 0.5 \"%s\" -- \"%s\" --mark \"%s\" \"%s\" 0", path,
+	    self_exe, ran, go), 1);
+	ck_assert_msg(tl_now() - t0 >= 0.5, "gave up after %.3f s",
+	    tl_now() - t0);
+	ck_assert_msg(!tl_exists(ran), "COMMAND ran without the lock");
+	ck_assert_uint_eq(command(p.dir, out, sizeof(out), "status --broker "
+	    "\"%s\"", path), 0);
+	snprintf(pid, sizeof(pid), "pid:       %lu\r\n", holder.pid);
+	ck_assert_msg(strstr(out, pid) != NULL, "no %s in: %s", pid, out);
+	snprintf(args, sizeof(args), "--wait \"%s\" \"%s\" \"%s\"", path,
+	    busy, got);
+	waiter = tl_self_start(args);
+	ck_assert_msg(queued(l, 1), "the waiter is not queued");
+	ck_assert_uint_eq(command(p.dir, out, sizeof(out), "list"), 0);
+	list_row(out, path, cells);
+	snprintf(pid, sizeof(pid), "%lu", holder.pid);
+	ck_assert_str_eq(cells[1], "link");
+	ck_assert_str_eq(cells[2], pid);
+	ck_assert_str_eq(cells[6], "1");
+	ck_assert_str_eq(cells[7], "held");
+	ck_assert_uint_eq(command(p.dir, out, sizeof(out), "list --json"), 0);
+	ck_assert_msg(strstr(out, path) != NULL, "%s not listed: %s", path,
+	    out);
+	snprintf(pid, sizeof(pid), "\"holder_pid\": %lu,", holder.pid);
+	ck_assert_msg(strstr(out, pid) != NULL && strstr(out,
+	    "\"waiters\": 1,") != NULL && strstr(out, "\"state\": "
+	    "\"held\"") != NULL, "not held by %lu with a waiter: %s",
+	    holder.pid, out);
+	tl_write_text(go, "");
+	ck_assert_uint_eq(tl_run_finish(&holder, out, sizeof(out)), 3);
+	ck_assert_msg(appears(got), "the waiter did not get the lock");
+	ck_assert_int_eq(lb_get_holder(l, &h), 1);
+	ck_assert_int_eq(h.pid, waiter);
+	ck_assert_uint_eq(command(p.dir, out, sizeof(out), "break --broker "
+	    "\"%s\"", path), 0);
+	ck_assert_int_eq(lb_is_locked(l), 0);
+	ck_assert_uint_eq(command(p.dir, out, sizeof(out), "status --broker "
+	    "\"%s\"", path), 1);
+	tl_kill(waiter);
+	lb_lock_free(l);
+}
+END_TEST
+
+/* `acquire --broker` and `release --broker` keep the lock through the
+ * daemon for the command's parent (this program): the daemon names it
+ * as the holder, and so does `status`, until the release; with
+ * LOCKBROKER_SOCKET naming a pipe nobody serves, the command fails (69)
+ * naming that pipe. */
+START_TEST(command_kept_through_daemon)
+{
+	struct tl_place p;
+	lb_holder       h;
+	lb_lock        *l;
+	char            path[PATH_MAX], pid[64], out[16384], none[160];
+
+	tl_place_make(&p, "x");
+	tl_lock_path(&p, path, sizeof(path));
+	l = broker_lock(path);
+	ck_assert_uint_eq(command(p.dir, out, sizeof(out), "acquire --broker "
+	    "\"%s\"", path), 0);
+	ck_assert_int_eq(lb_get_holder(l, &h), 1);
+	ck_assert_int_eq(h.broker, 1);
+	ck_assert_int_eq(h.pid, (pid_t)GetCurrentProcessId());
+	ck_assert_int_eq(lb_acquire(l, 0), LB_EALREADY);
+	ck_assert_uint_eq(command(p.dir, out, sizeof(out), "status --broker "
+	    "\"%s\"", path), 0);
+	snprintf(pid, sizeof(pid), "pid:       %lu\r\n",
+	    (unsigned long)GetCurrentProcessId());
+	ck_assert_msg(strstr(out, pid) != NULL, "no %s in: %s", pid, out);
+	ck_assert_uint_eq(command(p.dir, out, sizeof(out), "release --broker "
+	    "\"%s\"", path), 0);
+	ck_assert_int_eq(lb_is_locked(l), 0);
+	snprintf(none, sizeof(none), "%s-none", the.pipe);
+	ck_assert_int_eq(_putenv_s("LOCKBROKER_SOCKET", none), 0);
+	ck_assert_uint_eq(command(p.dir, out, sizeof(out), "status --broker "
+	    "\"%s\"", path), 69);
+	ck_assert_int_eq(_putenv_s("LOCKBROKER_SOCKET", the.pipe), 0);
+	ck_assert_msg(strstr(out, strrchr(none, '\\') + 1) != NULL,
+	    "the pipe is not named: %s", out);
 	lb_lock_free(l);
 }
 END_TEST
@@ -955,6 +1135,20 @@ pingpong(const char *path, const char *rounds)
 	return 0;
 }
 
+/* The COMMAND of command_through_daemon: makes file, waits (a minute at
+ * most) for go to appear, and exits with code. */
+static int
+mark(const char *file, const char *go, const char *code)
+{
+	int k;
+
+	if (make_file(file) != 0)
+		return 2;
+	for (k = 0; k < 3000 && !tl_exists(go); k++)
+		Sleep(20);
+	return atoi(code);
+}
+
 /* The suite. */
 static Suite *
 daemon_win_suite(void)
@@ -973,6 +1167,8 @@ daemon_win_suite(void)
 	tcase_add_test(t, broker_restart_keeps_holder);
 	tcase_add_test(t, broker_restart_frees_dead_holder);
 	tcase_add_test(t, broker_handoffs_under_reader);
+	tcase_add_test(t, command_through_daemon);
+	tcase_add_test(t, command_kept_through_daemon);
 	tcase_add_test(t, second_daemon_refused);
 	tcase_add_test(t, second_daemon_same_pipe_refused);
 	suite_add_tcase(s, t);
@@ -989,6 +1185,7 @@ daemon_win_suite(void)
  *   --try PATH TIMEOUT REPORT      acquire with TIMEOUT, report
  *   --poll PATH STOP REPORT        look in-process until STOP, report
  *   --pingpong PATH ROUNDS         take it, wait for a waiter, release
+ *   --mark FILE GO CODE            make FILE, wait for GO, exit CODE
  */
 int
 main(int argc, char **argv)
@@ -1007,11 +1204,18 @@ main(int argc, char **argv)
 		return poll_lock(argv[2], argv[3], argv[4]);
 	if (argc == 4 && strcmp(argv[1], "--pingpong") == 0)
 		return pingpong(argv[2], argv[3]);
+	if (argc == 5 && strcmp(argv[1], "--mark") == 0)
+		return mark(argv[2], argv[3], argv[4]);
 	if (argc == 5 && strcmp(argv[1], "--try") == 0)
 		return try_for(argv[2], argv[3], argv[4]);
 	if ((tmp = getenv("LOCKBROKERD")) == NULL || *tmp == '\0')
 		tmp = "daemon\\lockbrokerd.exe";
 	if (GetFullPathNameA(tmp, sizeof(daemon_exe), daemon_exe, NULL) == 0)
+		return 99;
+	if ((tmp = getenv("LOCKBROKER")) == NULL || *tmp == '\0')
+		tmp = "tools\\lockbroker.exe";
+	if (GetFullPathNameA(tmp, sizeof(tool_exe), tool_exe, NULL) == 0 ||
+	    GetModuleFileNameA(NULL, self_exe, sizeof(self_exe)) == 0)
 		return 99;
 	if (tl_tmpdir_here() != 0)
 		return 99;
