@@ -61,7 +61,13 @@
  * the path); so a new handoff finishes the one owed first, and the one
  * owed is finished before any client's credentials are taken on
  * (lbd_creds_before_enter): no client step ever runs while the daemon
- * has a directory open but the one it is acting in.
+ * has a directory open but the one it is acting in.  The exception is a
+ * handoff waiting for its readers (READERS), which keeps its directory
+ * open across iterations: that happens only where a rename is refused
+ * because another handle has the file replaced open, Windows, where no
+ * path leads through the daemon's descriptors (lbd_os_fd_path answers
+ * ENOSYS); Linux's rename() replaces a name whoever has the file open
+ * (EBUSY there only for a mount point, which only root can make).
  *
  * Why nobody can take the lock in between: the lock file exists all the
  * time (its old holder's name until the last step), so every party sees
