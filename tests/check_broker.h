@@ -106,6 +106,13 @@ void private_daemon_env(struct tl_daemon *d, char *dir,
 /* private_daemon: private_daemon_env with the environment as it is. */
 void private_daemon(struct tl_daemon *d, char *dir);
 
+/* private_daemon_preloaded: private_daemon_env with the test preload so
+ * (its path under $LB_BUILDDIR, "tests/.libs/NAME.so") and the variables
+ * vars ("NAME=value", NULL-terminated, five at most; NULL: none) set for
+ * the daemon alone. */
+void private_daemon_preloaded(struct tl_daemon *d, char *dir,
+    const char *so, const char *const *vars);
+
 /* daemon_again: starts the daemon again in dir (its socket dir/sock) with
  * the state dir/STATE; asserts. */
 void daemon_again(struct tl_daemon *d, const char *dir, const char *state);

@@ -236,6 +236,29 @@ private_daemon(struct tl_daemon *d, char *dir)
 }
 
 void
+private_daemon_preloaded(struct tl_daemon *d, char *dir, const char *so,
+    const char *const *vars)
+{
+	const char *b = getenv("LB_BUILDDIR"), *asan = getenv("ASAN_OPTIONS");
+	char        preload[PATH_MAX + 16], opts[4096];
+	const char *env[8] = { preload, opts };
+	size_t      n = 2;
+
+	snprintf(preload, sizeof(preload), "LD_PRELOAD=%s/%s",
+	    b != NULL && *b != '\0' ? b : ".", so);
+	/* A daemon built with a shared ASan runtime wants it first. */
+	snprintf(opts, sizeof(opts), "ASAN_OPTIONS=%s%s"
+	    "verify_asan_link_order=0", asan != NULL ? asan : "",
+	    asan != NULL && *asan != '\0' ? ":" : "");
+	for (; vars != NULL && *vars != NULL; vars++) {
+		ck_assert(n < sizeof(env) / sizeof(env[0]) - 1);
+		env[n++] = *vars;
+	}
+	env[n] = NULL;
+	private_daemon_env(d, dir, env);
+}
+
+void
 daemon_again(struct tl_daemon *d, const char *dir, const char *state)
 {
 	ck_assert_msg(tl_daemon_start(d, dir, "sock", state) == 0,

@@ -2,7 +2,7 @@
  * check_broker_handoff.c: what the broker adds: waiters served in order
  * (FIFO), a prompt handoff on release, a dead holder's lock handed on, a
  * forked child that keeps nothing of its parent's, many threads on the
- * one connection.
+ * one connection, a handoff whose rename is refused as busy for a while.
  */
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -275,6 +275,55 @@ START_TEST(test_threads_share_connection)
 }
 END_TEST
 
+/* The preload that refuses renames as busy: tests/busyrename.c, built in
+ * $LB_BUILDDIR/tests/.libs. */
+#define BUSYRENAME_SO "tests/.libs/busyrename.so"
+
+/* A handoff whose rename over the lock file is refused as busy, five
+ * times (the preload tests/busyrename.c; Windows refuses so while a
+ * reader has the lock file open): the daemon tries again until the
+ * rename is done, rather than refusing the grant; the waiter has the
+ * lock, the holder's release is answered, and the daemon's log says the
+ * handoff waited five times. */
+START_TEST(test_handoff_waits_for_busy_rename)
+{
+	const char      *vars[] = { "LB_TEST_BUSY_NAME=lk.lock",
+	    "LB_TEST_BUSY_RENAMES=5", NULL };
+	const char      *san = getenv("LB_SANITIZERS");
+	struct tl_daemon d;
+	struct tl_place  p;
+	struct agent     h, w;
+	lb_lock         *lock, *look;
+	char             dir[PATH_MAX];
+
+	/* A sanitizer's runtime intercepts the calls the preload
+	 * interposes: the normal build runs this. */
+	if (san != NULL && *san != '\0')
+		return;
+	tl_place_make(&p, "lk");
+	private_daemon_preloaded(&d, dir, BUSYRENAME_SO, vars);
+	lock = lock_new(p.path, LB_BROKER);
+	look = lock_new(p.path, LB_LOCAL);
+	agent_start(&h, p.path, LB_BROKER, d.socket);
+	agent_start(&w, p.path, LB_BROKER, d.socket);
+	ck_assert_int_eq(agent_do(&h, 'a', 0), 0);
+	agent_queues(&w, LB_FOREVER, lock, 1);
+	ck_assert_int_eq(agent_do(&h, 'r', 0), 0);
+	ck_assert_int_eq(agent_expect(&w, HANG_S, 0, "the waiter").r, 0);
+	ck_assert_int_eq(agent_do(&w, 'i', 0), 1);
+	ck_assert_int_eq(lb_is_locked(look), 1);
+	ck_assert_uint_eq(tl_file_count(d.log, "waits for the lock file's "
+	    "readers"), 5);
+	ck_assert_int_eq(agent_do(&w, 'r', 0), 0);
+	ck_assert_int_eq(lb_is_locked(look), 0);
+	agent_stop(&w);
+	agent_stop(&h);
+	lb_lock_free(look);
+	lb_lock_free(lock);
+	private_daemon_end(&d, p.dir);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 
 /* The case's tests, in the order they run. */
@@ -288,5 +337,6 @@ broker_handoff_case(void)
 	tcase_add_test(tc, test_holder_killed);
 	tcase_add_test(tc, test_fork_child_keeps_nothing);
 	tcase_add_test(tc, test_threads_share_connection);
+	tcase_add_test(tc, test_handoff_waits_for_busy_rename);
 	return tc;
 }

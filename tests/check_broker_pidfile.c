@@ -50,20 +50,12 @@ static void
 private_daemon_stopping(struct tl_daemon *d, char *dir, const char *when,
     const char *trigger)
 {
-	const char *b = getenv("LB_BUILDDIR"), *asan = getenv("ASAN_OPTIONS");
-	char        preload[PATH_MAX + 16], stop[64], stop_if[PATH_MAX + 32];
-	char        opts[4096];
-	const char *env[] = { preload, stop, stop_if, opts, NULL };
+	char        stop[64], stop_if[PATH_MAX + 32];
+	const char *vars[] = { stop, stop_if, NULL };
 
-	snprintf(preload, sizeof(preload), "LD_PRELOAD=%s/" STOPCOMMIT_SO,
-	    b != NULL && *b != '\0' ? b : ".");
 	snprintf(stop, sizeof(stop), "LB_TEST_STOP_COMMIT=%s", when);
 	snprintf(stop_if, sizeof(stop_if), "LB_TEST_STOP_IF=%s", trigger);
-	/* A daemon built with a shared ASan runtime wants it first. */
-	snprintf(opts, sizeof(opts), "ASAN_OPTIONS=%s%s"
-	    "verify_asan_link_order=0", asan != NULL ? asan : "",
-	    asan != NULL && *asan != '\0' ? ":" : "");
-	private_daemon_env(d, dir, env);
+	private_daemon_preloaded(d, dir, STOPCOMMIT_SO, vars);
 }
 
 /* Asserts that the pid file lock at path excludes a process that takes

@@ -214,21 +214,13 @@ static void
 private_daemon_stepping(struct tl_daemon *d, char *dir, long step,
     const char *under)
 {
-	const char *b = getenv("LB_BUILDDIR"), *asan = getenv("ASAN_OPTIONS");
-	char        preload[PATH_MAX + 16], stop[64], stop_under[PATH_MAX + 32];
-	char        opts[4096];
-	const char *env[] = { preload, stop, stop_under, opts, NULL };
+	char        stop[64], stop_under[PATH_MAX + 32];
+	const char *vars[] = { stop, stop_under, NULL };
 
-	snprintf(preload, sizeof(preload), "LD_PRELOAD=%s/" STOPSTEP_SO,
-	    b != NULL && *b != '\0' ? b : ".");
 	snprintf(stop, sizeof(stop), "LB_TEST_STOP_STEP=%ld", step);
 	snprintf(stop_under, sizeof(stop_under), "LB_TEST_STOP_UNDER=%s",
 	    under);
-	/* A daemon built with a shared ASan runtime wants it first. */
-	snprintf(opts, sizeof(opts), "ASAN_OPTIONS=%s%s"
-	    "verify_asan_link_order=0", asan != NULL ? asan : "",
-	    asan != NULL && *asan != '\0' ? ":" : "");
-	private_daemon_env(d, dir, env);
+	private_daemon_preloaded(d, dir, STOPSTEP_SO, vars);
 }
 
 /*

@@ -590,22 +590,6 @@ START_TEST(broker_restart_frees_dead_holder)
 }
 END_TEST
 
-/* How many times the daemon's log (file) says what. */
-static unsigned
-log_count(const char *file, const char *what)
-{
-	static char text[1 << 24];
-	const char *c = text;
-	unsigned    n = 0;
-
-	text[tl_read_file(file, text, sizeof(text) - 1)] = '\0';
-	while ((c = strstr(c, what)) != NULL) {
-		n++;
-		c++;
-	}
-	return n;
-}
-
 /* Handoffs while a reader has the lock file open: a process polls
  * is_locked in-process (the link method's look opens the lock file,
  * which a rename over it must wait for on Windows) while the daemon
@@ -655,8 +639,9 @@ START_TEST(broker_handoffs_under_reader)
 	tl_kill(poller);
 	ck_assert_int_eq(lb_release(l), 0);
 	lb_lock_free(l);
-	ck_assert_msg(log_count(the.log, "waits for the lock file's readers")
-	    > 0, "no handoff waited for the poller (see %s)", the.log);
+	ck_assert_msg(tl_file_count(the.log, "waits for the lock file's "
+	    "readers") > 0, "no handoff waited for the poller (see %s)",
+	    the.log);
 }
 END_TEST
 

@@ -88,6 +88,24 @@ tl_read_file(const char *file, char *buf, size_t size)
 	return n;
 }
 
+unsigned
+tl_file_count(const char *file, const char *what)
+{
+	size_t      size = (size_t)1 << 24;
+	char       *text = malloc(size);
+	const char *c = text;
+	unsigned    n = 0;
+
+	ck_assert_ptr_nonnull(text);
+	text[tl_read_file(file, text, size - 1)] = '\0';
+	while ((c = strstr(c, what)) != NULL) {
+		n++;
+		c++;
+	}
+	free(text);
+	return n;
+}
+
 /* ------------------------------------------------------------------ */
 /* Methods.                                                             */
 

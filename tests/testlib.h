@@ -163,6 +163,10 @@ ssize_t tl_read_text(const char *file, char *buf, size_t size);
  * be read and is shorter than size. */
 size_t tl_read_file(const char *file, char *buf, size_t size);
 
+/* tl_file_count: how many times what occurs in file (a log: its first
+ * 16 MiB, as tl_read_file reads it); asserts. */
+unsigned tl_file_count(const char *file, const char *what);
+
 /* tl_copy_file: copies file from to file to (made, or truncated);
  * asserts. */
 void tl_copy_file(const char *from, const char *to);
