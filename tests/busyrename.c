@@ -13,12 +13,11 @@
  * (dlsym RTLD_NEXT) for every other rename.  Without both variables set
  * it changes nothing.
  */
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define EXPORT __attribute__((visibility("default")))
+#include "preload.h"
 
 EXPORT int rename(const char *from, const char *to);
 EXPORT int renameat(int fromfd, const char *from, int tofd, const char *to);
@@ -27,17 +26,6 @@ EXPORT int renameat2(int fromfd, const char *from, int tofd, const char *to,
 
 /* Renames refused so far. */
 static long refused;
-
-/* The real function called name; aborts when there is none. */
-static void *
-real(const char *name)
-{
-	void *f = dlsym(RTLD_NEXT, name);
-
-	if (f == NULL)
-		abort();
-	return f;
-}
 
 /* Whether a rename onto to is to be refused (and counts it). */
 static int
@@ -60,7 +48,7 @@ refuse(const char *to)
 int
 rename(const char *from, const char *to)
 {
-	int (*f)(const char *, const char *) = real("rename");
+	int (*f)(const char *, const char *) = preload_real("rename");
 
 	return refuse(to) ? -1 : f(from, to);
 }
@@ -68,7 +56,8 @@ rename(const char *from, const char *to)
 int
 renameat(int fromfd, const char *from, int tofd, const char *to)
 {
-	int (*f)(int, const char *, int, const char *) = real("renameat");
+	int (*f)(int, const char *, int, const char *) =
+	    preload_real("renameat");
 
 	return refuse(to) ? -1 : f(fromfd, from, tofd, to);
 }
@@ -78,7 +67,7 @@ renameat2(int fromfd, const char *from, int tofd, const char *to,
     unsigned flags)
 {
 	int (*f)(int, const char *, int, const char *, unsigned) =
-	    real("renameat2");
+	    preload_real("renameat2");
 
 	return refuse(to) ? -1 : f(fromfd, from, tofd, to, flags);
 }

@@ -16,7 +16,6 @@
  * It interposes those calls and calls the real ones (dlsym RTLD_NEXT).
  * Without both variables set it changes nothing.
  */
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -27,7 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define EXPORT __attribute__((visibility("default")))
+#include "preload.h"
 
 EXPORT int mkdir(const char *path, mode_t mode);
 EXPORT int rmdir(const char *path);
@@ -49,17 +48,6 @@ EXPORT int openat64(int dirfd, const char *path, int flags, ...);
 
 /* Steps counted so far in the directory. */
 static long steps;
-
-/* The real function called name; aborts when there is none. */
-static void *
-real(const char *name)
-{
-	void *f = dlsym(RTLD_NEXT, name);
-
-	if (f == NULL)
-		abort();
-	return f;
-}
 
 /* Counts a step that succeeded (rc not -1) on path (relative to dirfd)
  * when it is in the directory, and stops the process at the Nth. */
@@ -93,7 +81,7 @@ step(int rc, int dirfd, const char *path)
 int
 mkdir(const char *path, mode_t mode)
 {
-	int (*f)(const char *, mode_t) = real("mkdir");
+	int (*f)(const char *, mode_t) = preload_real("mkdir");
 
 	return step(f(path, mode), AT_FDCWD, path);
 }
@@ -101,7 +89,7 @@ mkdir(const char *path, mode_t mode)
 int
 rmdir(const char *path)
 {
-	int (*f)(const char *) = real("rmdir");
+	int (*f)(const char *) = preload_real("rmdir");
 
 	return step(f(path), AT_FDCWD, path);
 }
@@ -109,7 +97,7 @@ rmdir(const char *path)
 int
 unlink(const char *path)
 {
-	int (*f)(const char *) = real("unlink");
+	int (*f)(const char *) = preload_real("unlink");
 
 	return step(f(path), AT_FDCWD, path);
 }
@@ -117,7 +105,7 @@ unlink(const char *path)
 int
 unlinkat(int dirfd, const char *path, int flags)
 {
-	int (*f)(int, const char *, int) = real("unlinkat");
+	int (*f)(int, const char *, int) = preload_real("unlinkat");
 
 	return step(f(dirfd, path, flags), dirfd, path);
 }
@@ -125,7 +113,7 @@ unlinkat(int dirfd, const char *path, int flags)
 int
 rename(const char *from, const char *to)
 {
-	int (*f)(const char *, const char *) = real("rename");
+	int (*f)(const char *, const char *) = preload_real("rename");
 
 	return step(f(from, to), AT_FDCWD, to);
 }
@@ -135,7 +123,7 @@ renameat2(int fromfd, const char *from, int tofd, const char *to,
     unsigned flags)
 {
 	int (*f)(int, const char *, int, const char *, unsigned) =
-	    real("renameat2");
+	    preload_real("renameat2");
 
 	return step(f(fromfd, from, tofd, to, flags), tofd, to);
 }
@@ -143,7 +131,7 @@ renameat2(int fromfd, const char *from, int tofd, const char *to,
 int
 link(const char *from, const char *to)
 {
-	int (*f)(const char *, const char *) = real("link");
+	int (*f)(const char *, const char *) = preload_real("link");
 
 	return step(f(from, to), AT_FDCWD, to);
 }
@@ -151,7 +139,8 @@ link(const char *from, const char *to)
 int
 linkat(int fromfd, const char *from, int tofd, const char *to, int flags)
 {
-	int (*f)(int, const char *, int, const char *, int) = real("linkat");
+	int (*f)(int, const char *, int, const char *, int) =
+	    preload_real("linkat");
 
 	return step(f(fromfd, from, tofd, to, flags), tofd, to);
 }
@@ -159,7 +148,7 @@ linkat(int fromfd, const char *from, int tofd, const char *to, int flags)
 int
 symlink(const char *target, const char *path)
 {
-	int (*f)(const char *, const char *) = real("symlink");
+	int (*f)(const char *, const char *) = preload_real("symlink");
 
 	return step(f(target, path), AT_FDCWD, path);
 }
@@ -167,7 +156,7 @@ symlink(const char *target, const char *path)
 int
 mknod(const char *path, mode_t mode, dev_t dev)
 {
-	int (*f)(const char *, mode_t, dev_t) = real("mknod");
+	int (*f)(const char *, mode_t, dev_t) = preload_real("mknod");
 
 	return step(f(path, mode, dev), AT_FDCWD, path);
 }
@@ -175,7 +164,7 @@ mknod(const char *path, mode_t mode, dev_t dev)
 int
 mknodat(int dirfd, const char *path, mode_t mode, dev_t dev)
 {
-	int (*f)(int, const char *, mode_t, dev_t) = real("mknodat");
+	int (*f)(int, const char *, mode_t, dev_t) = preload_real("mknodat");
 
 	return step(f(dirfd, path, mode, dev), dirfd, path);
 }
@@ -193,7 +182,7 @@ mknodat(int dirfd, const char *path, mode_t mode, dev_t dev)
 int
 open(const char *path, int flags, ...)
 {
-	int    (*f)(const char *, int, ...) = real("open");
+	int    (*f)(const char *, int, ...) = preload_real("open");
 	mode_t mode = 0;
 
 	MODE_OF(flags, mode);
@@ -205,7 +194,7 @@ open(const char *path, int flags, ...)
 int
 open64(const char *path, int flags, ...)
 {
-	int    (*f)(const char *, int, ...) = real("open64");
+	int    (*f)(const char *, int, ...) = preload_real("open64");
 	mode_t mode = 0;
 
 	MODE_OF(flags, mode);
@@ -217,7 +206,7 @@ open64(const char *path, int flags, ...)
 int
 openat(int dirfd, const char *path, int flags, ...)
 {
-	int    (*f)(int, const char *, int, ...) = real("openat");
+	int    (*f)(int, const char *, int, ...) = preload_real("openat");
 	mode_t mode = 0;
 
 	MODE_OF(flags, mode);
@@ -229,7 +218,7 @@ openat(int dirfd, const char *path, int flags, ...)
 int
 openat64(int dirfd, const char *path, int flags, ...)
 {
-	int    (*f)(int, const char *, int, ...) = real("openat64");
+	int    (*f)(int, const char *, int, ...) = preload_real("openat64");
 	mode_t mode = 0;
 
 	MODE_OF(flags, mode);
