@@ -15,8 +15,6 @@
  * the link and mkdir methods give the same exclusion (and Python's
  * lockfile's default on Windows is the link method).
  */
-#include <errno.h>
-
 #include "lockfs.h"
 
 /* The one answer: LB_EFAILED, saying why and what to use instead. */
@@ -24,7 +22,7 @@ static int
 refused(struct lockfs_lock *l, struct lockfs_err *err)
 {
 	(void)l;
-	return lockfs_fail(err, LB_EFAILED, ENOSYS, "the symlink method is "
+	return lockfs_fail(err, LB_EFAILED, 0, "the symlink method is "
 	    "not available on Windows: symbolic links there need a privilege "
 	    "(SeCreateSymbolicLinkPrivilege) or Developer Mode, and a link "
 	    "that is not really made would exclude nobody; use the link or "

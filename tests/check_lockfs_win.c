@@ -1377,6 +1377,8 @@ START_TEST(handoff_never_free)
 	unsigned long      polls = 0, frees = 1, fails = 1;
 	double             until;
 	pid_t              pid;
+	HANDLE             poller;
+	DWORD              code = 1;
 	int                n;
 
 	tl_place_make(&p, "x");
@@ -1392,6 +1394,10 @@ START_TEST(handoff_never_free)
 	snprintf(args, sizeof(args), "--poll-lock %u \"%s\" \"%s\" \"%s\" "
 	    "\"%s\"", methods[_i], path, ready, stop, out);
 	pid = tl_self_start(args);
+	/* Held open: the poller ends by itself once it has written out. */
+	poller = OpenProcess(SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION,
+	    FALSE, (DWORD)pid);
+	ck_assert(poller != NULL);
 	for (until = tl_now() + 20; !tl_exists(ready) && tl_now() < until;)
 		tl_sleep(0.02);
 	ck_assert_msg(tl_exists(ready), "the poller did not start");
@@ -1411,7 +1417,10 @@ START_TEST(handoff_never_free)
 	tl_write_text(stop, "");
 	for (until = tl_now() + 20; !tl_exists(out) && tl_now() < until;)
 		tl_sleep(0.02);
-	tl_sleep(0.1);
+	ck_assert(WaitForSingleObject(poller, 20000) == WAIT_OBJECT_0);
+	ck_assert(GetExitCodeProcess(poller, &code));
+	CloseHandle(poller);
+	ck_assert_int_eq(code, 0);
 	ck_assert(tl_read_text(out, buf, sizeof(buf)) > 0);
 	ck_assert_int_eq(sscanf(buf, "%lu %lu %lu", &polls, &frees, &fails),
 	    3);
@@ -1421,7 +1430,6 @@ START_TEST(handoff_never_free)
 	assert_only(from);
 	ck_assert_int_eq(lockfs_release(from, &err), 0);
 	assert_left_nothing(p.dir, methods[_i]);
-	tl_kill(pid);
 	DeleteFileA(ready);
 	DeleteFileA(stop);
 	DeleteFileA(out);
