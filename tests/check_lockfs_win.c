@@ -572,19 +572,15 @@ out:
 static void
 db_insert(const char *db, const char *lock_file, const char *unique)
 {
-	sqlite3      *h = NULL;
-	sqlite3_stmt *st = NULL;
+	sqlite3 *h = NULL;
+	char    *sql = sqlite3_mprintf("CREATE TABLE IF NOT EXISTS locks "
+	    "(lock_file varchar(32), unique_name varchar(32)); INSERT INTO "
+	    "locks VALUES (%Q, %Q)", lock_file, unique);
 
+	ck_assert(sql != NULL);
 	ck_assert_int_eq(sqlite3_open(db, &h), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_exec(h, "CREATE TABLE IF NOT EXISTS locks ("
-	    "lock_file varchar(32), unique_name varchar(32))", NULL, NULL,
-	    NULL), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_prepare_v2(h, "INSERT INTO locks (lock_file, "
-	    "unique_name) VALUES (?, ?)", -1, &st, NULL), SQLITE_OK);
-	sqlite3_bind_text(st, 1, lock_file, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, unique, -1, SQLITE_STATIC);
-	ck_assert_int_eq(sqlite3_step(st), SQLITE_DONE);
-	sqlite3_finalize(st);
+	ck_assert_int_eq(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_free(sql);
 	ck_assert_int_eq(sqlite3_close(h), SQLITE_OK);
 }
 

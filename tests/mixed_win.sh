@@ -87,6 +87,20 @@ win() {
 	return "$1"
 }
 
+# win_expect N WHAT ARG...: lockbroker.exe ARG... must exit N: "ok: WHAT",
+# else a failure saying what it gave.
+win_expect() {
+	want=$1 what=$2
+	shift 2
+	win "$@"
+	r=$?
+	if [ $r -eq "$want" ]; then
+		ok "$what"
+	else
+		fail "$what: exit $r, not $want: $(cat "$dir/win.out")"
+	fi
+}
+
 # until_there FILE: waits up to 30 s for FILE; 0 when it is there.
 until_there() {
 	n=0
@@ -147,12 +161,8 @@ for m in link mkdir; do
 		    ok "$m: lockbroker.exe status: Python's lock held, its" \
 		    "host $host" ||
 		    fail "$m: lockbroker.exe status ($r): $(cat "$dir/win.out")"
-		win lock -n --local --method "$m" "$wpath" -c "exit 5"
-		r=$?
-		[ $r -eq 1 ] && ok "$m: lockbroker.exe lock -n refused (1)" \
-		    "while Python holds it" ||
-		    fail "$m: lockbroker.exe lock -n gave $r while Python" \
-		    "holds the lock: $(cat "$dir/win.out")"
+		win_expect 1 "$m: lockbroker.exe lock -n refused, Python holding it" \
+		    lock -n --local --method "$m" "$wpath" -c "exit 5"
 	else
 		fail "$m: Python did not take the lock"
 	fi
@@ -160,12 +170,8 @@ for m in link mkdir; do
 	exec 4>&-
 	wait "$kid" || fail "$m: Python's holder failed"
 	rm -f "$dir/in" "$dir/ready"
-	win lock -n --local --method "$m" "$wpath" -c "exit 5"
-	r=$?
-	[ $r -eq 5 ] && ok "$m: lockbroker.exe takes the lock once Python" \
-	    "released it (COMMAND's 5 passed on)" ||
-	    fail "$m: lockbroker.exe lock -n gave $r after Python's" \
-	    "release: $(cat "$dir/win.out")"
+	win_expect 5 "$m: lockbroker.exe takes it once Python released it" \
+	    lock -n --local --method "$m" "$wpath" -c "exit 5"
 	[ ! -e "$path.lock" ] || fail "$m: $path.lock left"
 done
 
