@@ -38,7 +38,8 @@ lockfs_handoff_sqlite(struct lockfs_lock *from, struct lockfs_lock *to,
     struct lockfs_err *err)
 {
 	static const char sql[] = "UPDATE locks SET unique_name = ?3 "
-	    "WHERE lock_file = ?1 AND unique_name = ?2";
+	    "WHERE lock_file = ?1 COLLATE " LOCKFS_SQLITE_NAMES " AND "
+	    "unique_name = ?2 COLLATE " LOCKFS_SQLITE_NAMES;
 	sqlite3_stmt *st = NULL;
 	sqlite3      *db = NULL;
 	const char   *why;
@@ -60,12 +61,9 @@ lockfs_handoff_sqlite(struct lockfs_lock *from, struct lockfs_lock *to,
 	}
 	began = 1;
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_bind_text(st, 1, from->lock_file, -1, SQLITE_STATIC) !=
-	    SQLITE_OK ||
-	    sqlite3_bind_text(st, 2, from->unique, -1, SQLITE_STATIC) !=
-	    SQLITE_OK ||
-	    sqlite3_bind_text(st, 3, to->unique, -1, SQLITE_STATIC) !=
-	    SQLITE_OK ||
+	    lockfs_sqlite_bind_path(st, 1, from->lock_file) != SQLITE_OK ||
+	    lockfs_sqlite_bind_path(st, 2, from->unique) != SQLITE_OK ||
+	    lockfs_sqlite_bind_path(st, 3, to->unique) != SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_DONE) {
 		r = sqlite_failed(from, db, "cannot update", err);
 		goto out;

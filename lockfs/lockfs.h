@@ -266,12 +266,21 @@ int   lockfs_sqlite_keep_prune(void);
 /* sqlite.c: sqlite3_open_v2 of a lock database, refusing anything but a
  * regular file (or nothing) at its name: a symlink is never followed, a
  * FIFO never opened; and through the VFS of sqlitevfs.c, which refuses a
- * rollback journal of another user and any WAL file.  sqlite's result
- * code; *db NULL and *why set when refused here.  sqlite3.h declares
- * sqlite3. */
+ * rollback journal of another user and any WAL file; the connection has
+ * the collation LOCKFS_SQLITE_NAMES (names compared as the system's file
+ * systems do: os.h's lockfs_os_names_cmp), which every statement on
+ * lock_file and unique_name uses.  sqlite's result code; *db NULL and
+ * *why set when refused here.  sqlite3.h declares sqlite3. */
+#define LOCKFS_SQLITE_NAMES "lockfs_names"
 struct sqlite3;
 int   lockfs_sqlite_open(const char *file, int flags, struct sqlite3 **db,
           const char **why);
+/* sqlite.c: binds parameter i of st to path (a lock file or unique
+ * name) as lockfile's rows spell it on this system (on Windows with
+ * '\'), not copied when that is path itself: sqlite's result code. */
+struct sqlite3_stmt;
+int   lockfs_sqlite_bind_path(struct sqlite3_stmt *st, int i,
+          const char *path);
 
 /* pidfile.c: takes a pidfile lock only by creating PATH: 0; LB_EALREADY
  * when PATH exists, even when it names this process (for a caller that
@@ -364,8 +373,8 @@ void  lockfs_handoff_cancel(struct lockfs_swap *s);
 int   lockfs_handoff_resume(struct lockfs_lock *to, const char *from_unique,
           pid_t from_pid, uid_t from_uid,
           const struct lockfs_file_id *from_id, struct lockfs_err *err);
-/* handoff_sqlite.c (unported_win32.c: LB_EFAILED): the sqlite method's
- * handoff, in one transaction; as lockfs_handoff. */
+/* handoff_sqlite.c: the sqlite method's handoff, in one transaction; as
+ * lockfs_handoff. */
 int   lockfs_handoff_sqlite(struct lockfs_lock *from, struct lockfs_lock *to,
           struct lockfs_err *err);
 /* handoff.c: how long, for the whole process, a handoff waits for its

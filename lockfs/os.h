@@ -171,6 +171,33 @@ int   lockfs_os_path_join(const char *path, char *out, size_t size,
 size_t lockfs_os_path_root(const char *abs);
 
 /*
+ * lockfs_os_path_native: the address of path (one of lockfs's, with '/'
+ * as its separator) spelled as this system's own programs spell it:
+ * path itself on Unix; on Windows a copy in buf (size bytes) with '\'
+ * for every '/' ("C:\d\f.lock", "\\server\share\d\f.lock"), as
+ * Python's os.path.abspath gives it there (and so as Python's lockfile
+ * writes its sqlite rows).  NULL with errno ENAMETOOLONG when the copy
+ * does not fit.
+ */
+const char *lockfs_os_path_native(const char *path, char *buf, size_t size);
+
+/*
+ * lockfs_os_names_cmp: compares paths a and b, of alen and blen bytes
+ * (UTF-8, not terminated), as this system's file systems tell names
+ * apart: less than, equal to or greater than 0.  Byte by byte on Unix;
+ * on Windows regardless of case (CompareStringOrdinal, the folding NTFS
+ * names use), so that "C:/d/X" and "C:/d/x", one file there, are one
+ * name (the sqlite method's rows: sqlite.c).
+ */
+int   lockfs_os_names_cmp(const char *a, int alen, const char *b, int blen);
+
+/*
+ * lockfs_os_sqlite_vfs: the name of sqlite's own VFS for this system,
+ * which lockfs's (sqlitevfs.c) wraps: "unix", "win32".
+ */
+const char *lockfs_os_sqlite_vfs(void);
+
+/*
  * lockfs_os_rename_noreplace: renames from to to (paths), at once and only
  * when nothing is at to: 0, or -1 with errno: EEXIST (or ENOTEMPTY) when
  * to exists; EINVAL or ENOSYS when the OS or file system cannot rename so

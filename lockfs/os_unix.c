@@ -272,6 +272,31 @@ lockfs_os_path_root(const char *abs)
 	return 1;
 }
 
+/* lockfs_os_path_native: see os.h.  path itself: '/' is the separator. */
+const char *
+lockfs_os_path_native(const char *path, char *buf, size_t size)
+{
+	(void)buf;
+	(void)size;
+	return path;
+}
+
+/* lockfs_os_names_cmp: see os.h.  Byte by byte, the shorter first. */
+int
+lockfs_os_names_cmp(const char *a, int alen, const char *b, int blen)
+{
+	int r = memcmp(a, b, (size_t)(alen < blen ? alen : blen));
+
+	return r != 0 ? r : alen - blen;
+}
+
+/* lockfs_os_sqlite_vfs: see os.h. */
+const char *
+lockfs_os_sqlite_vfs(void)
+{
+	return "unix";
+}
+
 /* lockfs_os_rename_noreplace: see os.h.  renameat2(2), Linux 3.15 on;
  * EINVAL from file systems without RENAME_NOREPLACE. */
 int

@@ -414,6 +414,50 @@ lockfs_os_path_root(const char *abs)
 	return 0;
 }
 
+/* lockfs_os_path_native: see os.h.  A copy, backslashes for '/'. */
+const char *
+lockfs_os_path_native(const char *path, char *buf, size_t size)
+{
+	size_t i, len = strlen(path);
+
+	if (len >= size) {
+		errno = ENAMETOOLONG;
+		return NULL;
+	}
+	for (i = 0; i <= len; i++)
+		buf[i] = path[i] == '/' ? '\\' : path[i];
+	return buf;
+}
+
+/* lockfs_os_names_cmp: see os.h.  CompareStringOrdinal ignoring case, on
+ * the names in UTF-16; byte by byte when they are not UTF-8 or too long
+ * for that (no file's name then: the same as any other string). */
+int
+lockfs_os_names_cmp(const char *a, int alen, const char *b, int blen)
+{
+	wchar_t wa[MAX_PATH * 4], wb[MAX_PATH * 4];
+	int     na, nb, r;
+
+	wa[0] = wb[0] = 0;
+	na = alen == 0 ? 0 : MultiByteToWideChar(CP_UTF8,
+	    MB_ERR_INVALID_CHARS, a, alen, wa, MAX_PATH * 4);
+	nb = blen == 0 ? 0 : MultiByteToWideChar(CP_UTF8,
+	    MB_ERR_INVALID_CHARS, b, blen, wb, MAX_PATH * 4);
+	if ((na == 0 && alen != 0) || (nb == 0 && blen != 0) ||
+	    (r = CompareStringOrdinal(wa, na, wb, nb, TRUE)) == 0) {
+		r = memcmp(a, b, (size_t)(alen < blen ? alen : blen));
+		return r != 0 ? r : alen - blen;
+	}
+	return r - CSTR_EQUAL;
+}
+
+/* lockfs_os_sqlite_vfs: see os.h. */
+const char *
+lockfs_os_sqlite_vfs(void)
+{
+	return "win32";
+}
+
 /* lockfs_os_rename_noreplace: see os.h.  MoveFileExW without
  * MOVEFILE_REPLACE_EXISTING fails when to exists, file or directory. */
 int

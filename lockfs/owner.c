@@ -280,7 +280,8 @@ parse_host_tid(const char *s, size_t len, int ours, struct lockfs_holder *h)
 
 /*
  * lockfs_unique_parse: what a unique name (a basename, or a path whose last
- * component is taken) says of its holder, for the given method.  Fills what
+ * component, after a '/' or a '\', is taken: no host name has either)
+ * says of its holder, for the given method.  Fills what
  * it can tell of *h (host, pid, tid, start, boot) and leaves the rest as
  * found.  Returns 0 when the name has a known shape, else -1.
  */
@@ -288,12 +289,14 @@ int
 lockfs_unique_parse(const char *name, unsigned method,
     struct lockfs_holder *h)
 {
-	const char         *base = strrchr(name, '/');
+	const char         *base = strrchr(name, '/'), *bs = strrchr(name, '\\');
 	const char         *tilde, *end, *dot, *p, *dash;
 	unsigned long long  v;
 	size_t              len;
 	int                 ours;
 
+	if (bs != NULL && (base == NULL || bs > base))
+		base = bs;      /* Windows' spelling (a sqlite row's) */
 	base = base == NULL ? name : base + 1;
 	snprintf(h->unique, sizeof(h->unique), "%s", name);
 	tilde = strchr(base, '~');

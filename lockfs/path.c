@@ -133,7 +133,8 @@ lockfs_dir_len(const char *file)
 
 /*
  * lockfs_sqlite_db: the sqlite method's database for locks in dir:
- * $LOCKBROKER_SQLITE_DB when set and not empty, else DIR/.lockbroker.sqlite.
+ * $LOCKBROKER_SQLITE_DB when set and not empty, else DIR/.lockbroker.sqlite
+ * (no second '/' after a root that ends in one: "/", "C:/").
  * Writes into buf and returns it, or NULL when it does not fit.
  */
 const char *
@@ -146,7 +147,7 @@ lockfs_sqlite_db(const char *dir, char *buf, size_t size)
 		r = snprintf(buf, size, "%s", env);
 	else
 		r = snprintf(buf, size, "%s%s.lockbroker.sqlite", dir,
-		    strcmp(dir, "/") == 0 ? "" : "/");
+		    *dir != '\0' && dir[strlen(dir) - 1] == '/' ? "" : "/");
 	if (r < 0 || (size_t)r >= size)
 		return NULL;
 	return buf;

@@ -113,6 +113,15 @@ sq_resolved(const char *file, char *path, size_t size)
 	return n < 0 || (size_t)n >= size ? -1 : 0;
 }
 
+/* The collation LOCKFS_SQLITE_NAMES: names compared as the system's
+ * file systems compare them (lockfs_os_names_cmp). */
+static int
+sq_names_cmp(void *arg, int alen, const void *a, int blen, const void *b)
+{
+	(void)arg;
+	return lockfs_os_names_cmp(a, alen, b, blen);
+}
+
 /*
  * lockfs_sqlite_open: sqlite3_open_v2 of the lock database file with
  * flags, refusing a symlink at its name, and anything there but a regular
@@ -126,7 +135,9 @@ sq_resolved(const char *file, char *path, size_t size)
  * sqlite's code, with *db as sqlite3_open_v2 leaves it (to be closed); or
  * SQLITE_CANTOPEN with *db NULL and *why saying what is at the name.
  * Opened with the VFS of sqlitevfs.c (a journal it refuses, here or in a
- * later step, leaves its reason in lockfs_sqlite_vfs_refused()).
+ * later step, leaves its reason in lockfs_sqlite_vfs_refused()), and
+ * given the collation LOCKFS_SQLITE_NAMES, which lockfs's statements
+ * compare names with.
  */
 int
 lockfs_sqlite_open(const char *file, int flags, sqlite3 **db,
@@ -135,6 +146,7 @@ lockfs_sqlite_open(const char *file, int flags, sqlite3 **db,
 	char                  path[PATH_MAX];
 	const char           *vfs;
 	struct lockfs_fs_info fi;
+	int                   rc;
 
 	if (sq_resolved(file, path, sizeof(path)) != 0)
 		snprintf(path, sizeof(path), "%s", file);
@@ -142,7 +154,7 @@ lockfs_sqlite_open(const char *file, int flags, sqlite3 **db,
 	*why = NULL;
 	lockfs_sqlite_vfs_clear();
 	if ((vfs = lockfs_sqlite_vfs()) == NULL) {
-		*why = "sqlite has no \"unix\" VFS to open it with";
+		*why = "sqlite has no VFS of this system's to open it with";
 		return SQLITE_CANTOPEN;
 	}
 	if (lockfs_fs_info_at(LOCKFS_FS_CWD, path, 0, &fi) == 0 &&
@@ -155,7 +167,10 @@ lockfs_sqlite_open(const char *file, int flags, sqlite3 **db,
 #ifdef SQLITE_OPEN_NOFOLLOW
 	flags |= SQLITE_OPEN_NOFOLLOW;
 #endif
-	return sqlite3_open_v2(path, db, flags, vfs);
+	if ((rc = sqlite3_open_v2(path, db, flags, vfs)) == SQLITE_OK)
+		rc = sqlite3_create_collation(*db, LOCKFS_SQLITE_NAMES,
+		    SQLITE_UTF8, NULL, sq_names_cmp);
+	return rc;
 }
 
 /*
@@ -252,16 +267,22 @@ enum sq_stmt {
 	SQ_NSTMT
 };
 
+/* Names compare as the system's file systems compare them (the collation
+ * lockfs_sqlite_open gives every connection: on Windows regardless of
+ * case, one lock whatever the case of its path's spelling). */
 static const char *const sq_sql[SQ_NSTMT] = {
 	[SQ_HOLDER] = "SELECT unique_name FROM locks WHERE lock_file = ?1 "
-	    "LIMIT 1",
-	[SQ_LOOK] = "SELECT unique_name = ?2 FROM locks WHERE lock_file = ?1 "
-	    "ORDER BY unique_name = ?2 DESC LIMIT 1",
+	    "COLLATE " LOCKFS_SQLITE_NAMES " LIMIT 1",
+	[SQ_LOOK] = "SELECT unique_name = ?2 COLLATE " LOCKFS_SQLITE_NAMES
+	    " AS mine FROM locks WHERE lock_file = ?1 COLLATE "
+	    LOCKFS_SQLITE_NAMES " ORDER BY mine DESC LIMIT 1",
 	[SQ_INSERT] = "INSERT INTO locks (lock_file, unique_name) VALUES "
 	    "(?1, ?2)",
-	[SQ_DELETE_MINE] = "DELETE FROM locks WHERE lock_file = ?1 AND "
-	    "unique_name = ?2",
-	[SQ_DELETE_ALL] = "DELETE FROM locks WHERE lock_file = ?1",
+	[SQ_DELETE_MINE] = "DELETE FROM locks WHERE lock_file = ?1 COLLATE "
+	    LOCKFS_SQLITE_NAMES " AND unique_name = ?2 COLLATE "
+	    LOCKFS_SQLITE_NAMES,
+	[SQ_DELETE_ALL] = "DELETE FROM locks WHERE lock_file = ?1 COLLATE "
+	    LOCKFS_SQLITE_NAMES,
 };
 
 /* File-system credentials, the key of a kept connection with the
@@ -788,6 +809,26 @@ sq_end(struct lockfs_lock *l, struct sq *q, int r, struct lockfs_err *err)
 }
 
 /*
+ * lockfs_sqlite_bind_path: binds parameter i of st to path (a lock file
+ * or a unique name, as lockfs spells them) spelled as the system's own
+ * programs spell it (lockfs_os_path_native: on Windows with '\'), the
+ * values Python's lockfile writes in its rows there; path itself,
+ * unchanged and not copied, on Unix (it must outlive the step).  sqlite's
+ * result code (SQLITE_TOOBIG when the spelling does not fit).
+ */
+int
+lockfs_sqlite_bind_path(sqlite3_stmt *st, int i, const char *path)
+{
+	char        buf[PATH_MAX];
+	const char *native = lockfs_os_path_native(path, buf, sizeof(buf));
+
+	if (native == NULL)
+		return SQLITE_TOOBIG;
+	return sqlite3_bind_text(st, i, native, -1, native == path ?
+	    SQLITE_STATIC : SQLITE_TRANSIENT);
+}
+
+/*
  * sq_run: runs statement which with ?1 = l->lock_file and ?2 = our unique
  * name (prepared once on a kept connection).  For a query, copies the
  * first column of the first row into out (when out is not NULL) and
@@ -817,10 +858,9 @@ sq_run(struct lockfs_lock *l, struct sq *q, enum sq_stmt which, char *out,
 	if (q->k != NULL)
 		q->k->st[which] = st;
 	if (st == NULL ||
-	    sqlite3_bind_text(st, 1, l->lock_file, -1, SQLITE_STATIC) !=
-	    SQLITE_OK || (sqlite3_bind_parameter_count(st) > 1 &&
-	    sqlite3_bind_text(st, 2, l->unique, -1, SQLITE_STATIC) !=
-	    SQLITE_OK)) {
+	    lockfs_sqlite_bind_path(st, 1, l->lock_file) != SQLITE_OK ||
+	    (sqlite3_bind_parameter_count(st) > 1 &&
+	    lockfs_sqlite_bind_path(st, 2, l->unique) != SQLITE_OK)) {
 		r = sq_fail(l, q, "cannot prepare", err);
 		goto out;
 	}

@@ -1,7 +1,7 @@
 /*
  * sqlitevfs.c: the sqlite VFS the lock databases are opened with: sqlite's
- * own "unix" VFS, except that it will not open a journal another user
- * planted.
+ * own VFS for this system ("unix", "win32": lockfs_os_sqlite_vfs), except
+ * that it will not open a journal another user planted.
  *
  * Why.  Before it reads a database, sqlite rolls back a "hot" journal it
  * finds beside it (DB-journal), and it reads a write-ahead log (DB-wal)
@@ -41,10 +41,9 @@
 #include "fs.h"
 #include "lockfs.h"
 
-#define VFS_NAME "lockbroker-unix"
-
-static sqlite3_vfs    vfs;              /* ours: a copy of "unix" ... */
-static sqlite3_vfs   *unix_vfs;         /* ... whose xOpen we wrap */
+static sqlite3_vfs    vfs;              /* ours: a copy of the system's */
+static sqlite3_vfs   *sys_vfs;         /* ... whose xOpen we wrap */
+static char           vfs_name[32];     /* "lockbroker-" and its name */
 static int            vfs_ready;
 static pthread_once_t vfs_once = PTHREAD_ONCE_INIT;
 
@@ -115,7 +114,7 @@ judge(const char *name, const struct lockfs_fs_info *fi, uid_t db_uid,
 	return 0;
 }
 
-/* xOpen: the unix VFS's, for every file but journals, which are judged
+/* xOpen: the system VFS's, for every file but journals, which are judged
  * before and after (see the top of this file), and logs, which are
  * refused. */
 static int
@@ -129,7 +128,7 @@ vfs_open(sqlite3_vfs *self_vfs, const char *name, sqlite3_file *file,
 	(void)self_vfs;
 	if (name == NULL || !(flags & (SQLITE_OPEN_MAIN_JOURNAL |
 	    SQLITE_OPEN_SUPER_JOURNAL | SQLITE_OPEN_WAL)))
-		return unix_vfs->xOpen(unix_vfs, name, file, flags, out_flags);
+		return sys_vfs->xOpen(sys_vfs, name, file, flags, out_flags);
 	file->pMethods = NULL;
 	if (flags & SQLITE_OPEN_WAL)
 		return refuse(name, "is a write-ahead log, which lock "
@@ -143,7 +142,7 @@ vfs_open(sqlite3_vfs *self_vfs, const char *name, sqlite3_file *file,
 	had = lockfs_fs_info_at(LOCKFS_FS_CWD, name, 0, &before) == 0;
 	if (had && (rc = judge(name, &before, db_uid, self)) != 0)
 		return rc;
-	if ((rc = unix_vfs->xOpen(unix_vfs, name, file, flags, out_flags)) !=
+	if ((rc = sys_vfs->xOpen(sys_vfs, name, file, flags, out_flags)) !=
 	    SQLITE_OK)
 		return rc;
 	if (lockfs_fs_info_at(LOCKFS_FS_CWD, name, 0, &after) == -1)
@@ -161,17 +160,20 @@ vfs_open(sqlite3_vfs *self_vfs, const char *name, sqlite3_file *file,
 	return rc;
 }
 
-/* Registers our VFS: a copy of "unix" with xOpen wrapped.  Every other
- * entry is the unix VFS's own, which takes its VFS argument as unused or
- * reads the fields copied with it. */
+/* Registers our VFS, "lockbroker-unix" (or "-win32"): a copy of the
+ * system's with xOpen wrapped.  Every other entry is the system VFS's
+ * own, which takes its VFS argument as unused or reads the fields copied
+ * with it (pAppData: "win32" keeps its own there). */
 static void
 vfs_init(void)
 {
-	if ((unix_vfs = sqlite3_vfs_find("unix")) == NULL)
+	if ((sys_vfs = sqlite3_vfs_find(lockfs_os_sqlite_vfs())) == NULL)
 		return;
-	vfs = *unix_vfs;
+	snprintf(vfs_name, sizeof(vfs_name), "lockbroker-%s",
+	    lockfs_os_sqlite_vfs());
+	vfs = *sys_vfs;
 	vfs.pNext = NULL;
-	vfs.zName = VFS_NAME;
+	vfs.zName = vfs_name;
 	vfs.xOpen = vfs_open;
 	vfs_ready = sqlite3_vfs_register(&vfs, 0) == SQLITE_OK;
 }
@@ -181,7 +183,7 @@ const char *
 lockfs_sqlite_vfs(void)
 {
 	pthread_once(&vfs_once, vfs_init);
-	return vfs_ready ? VFS_NAME : NULL;
+	return vfs_ready ? vfs_name : NULL;
 }
 
 /* lockfs_sqlite_vfs_refused: see lockfs.h. */

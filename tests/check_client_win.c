@@ -2,14 +2,16 @@
  * check_client_win.c: liblockbroker on Windows, run under wine, through
  * its public API only (<lockbroker.h>).
  *
- * In-process (LB_LOCAL), for each of the link and mkdir methods: acquire,
+ * In-process (LB_LOCAL), for each of the link, mkdir and sqlite methods
+ * (sqlite's row is lockfile's, its paths spelled with '\\'): acquire,
  * release, is_locked, i_am_locking, break_lock, the holder (pid, host,
  * liveness, and the user unknown: Windows has no numeric users),
  * timeouts; two threads of this process are two owners that exclude
  * each other; another process holding the lock excludes this one until
  * it is ended (TerminateProcess), when its holder reads as dead and the
- * lock is broken as stale.  The methods not ported to Windows yet fail
- * with LB_EFAILED and a reason that names Windows.
+ * lock is broken as stale.  The symlink method fails with LB_EFAILED
+ * and a reason that names the privilege symbolic links need and the
+ * methods to use instead.
  *
  * With no daemon: LB_BROKER fails, naming the pipe LOCKBROKER_SOCKET
  * gives and saying that no daemon answers there; AUTO falls back to
@@ -38,11 +40,12 @@
 #include <string.h>
 
 #include <check.h>
+#include <sqlite3.h>
 
 #include "lockbroker.h"
 #include "testlib.h"
 
-static const unsigned methods[] = { LB_LINK, LB_MKDIR };
+static const unsigned methods[] = { LB_LINK, LB_MKDIR, LB_SQLITE };
 
 
 /* A handle on path with flags; asserts. */
@@ -55,11 +58,46 @@ new_lock(const char *path, unsigned flags)
 	return l;
 }
 
-/* Whether file (a lock file: the library's absolute path) exists. */
+/* Whether l's artefact (method m's) is on disk: its lock file (the
+ * library's absolute path); for the sqlite method a row naming it as
+ * Python's lockfile does on Windows (os.path.abspath's spelling, '\\') in
+ * the database DIR/.lockbroker.sqlite, and no lock file. */
 static int
-lock_file_exists(lb_lock *l)
+artefact_exists(lb_lock *l, unsigned m)
 {
-	return GetFileAttributesA(lb_lock_file(l)) != INVALID_FILE_ATTRIBUTES;
+	sqlite3_stmt *st = NULL;
+	sqlite3      *db = NULL;
+	const char   *lf = lb_lock_file(l), *slash = strrchr(lf, '/');
+	char          file[PATH_MAX], native[PATH_MAX];
+	int           n = 0;
+
+	if (m != LB_SQLITE)
+		return GetFileAttributesA(lf) != INVALID_FILE_ATTRIBUTES;
+	ck_assert(GetFileAttributesA(lf) == INVALID_FILE_ATTRIBUTES);
+	ck_assert(slash != NULL);
+	snprintf(file, sizeof(file), "%.*s/.lockbroker.sqlite",
+	    (int)(slash - lf), lf);
+	if (GetFileAttributesA(file) == INVALID_FILE_ATTRIBUTES)
+		return 0;
+	ck_assert(GetFullPathNameA(lf, sizeof(native), native, NULL) > 0);
+	ck_assert_int_eq(sqlite3_open_v2(file, &db, SQLITE_OPEN_READONLY,
+	    NULL), SQLITE_OK);
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM locks WHERE "
+	    "lock_file = ?", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_bind_text(st, 1, native, -1, SQLITE_STATIC) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n > 0;
+}
+
+/* What a released lock of method m's leaves in its directory: nothing,
+ * or the sqlite method's database (kept, as lockfile's). */
+static int
+left(unsigned m)
+{
+	return m == LB_SQLITE;
 }
 
 /* The number of entries of dir, but . and .. */
@@ -105,7 +143,7 @@ START_TEST(local_cycle)
 	ck_assert_int_eq(lb_is_locked(l), 0);
 	ck_assert_int_eq(lb_get_holder(l, &h), 0);
 	ck_assert_msg(lb_acquire(l, 0) == 0, "%s", lb_lock_error(l));
-	ck_assert(lock_file_exists(l));
+	ck_assert(artefact_exists(l, methods[_i]));
 	ck_assert_int_eq(lb_acquire(l, 0), 0);
 	ck_assert_int_eq(lb_is_locked(l), 1);
 	ck_assert_int_eq(lb_i_am_locking(l), 1);
@@ -121,14 +159,21 @@ START_TEST(local_cycle)
 	base = base != NULL ? base + 1 : lb_unique_name(l);
 	ck_assert_msg(strncmp(base, h.host, n) == 0, "host %s, unique name "
 	    "%s", h.host, lb_unique_name(l));
-	ck_assert_str_eq(h.unique_name, lb_unique_name(l));
+	/* sqlite: the name as its row has it, os.path.abspath's spelling
+	 * (GetFullPathName's, '\\'); the others: the file's name. */
+	if (methods[_i] == LB_SQLITE)
+		ck_assert(GetFullPathNameA(lb_unique_name(l), sizeof(path),
+		    path, NULL) > 0);
+	else
+		snprintf(path, sizeof(path), "%s", lb_unique_name(l));
+	ck_assert_str_eq(h.unique_name, path);
 	ck_assert_int_eq(lb_release(l), 0);
-	ck_assert(!lock_file_exists(l));
+	ck_assert(!artefact_exists(l, methods[_i]));
 	ck_assert_int_eq(lb_is_locked(l), 0);
 	ck_assert_int_eq(lb_i_am_locking(l), 0);
 	ck_assert_int_eq(lb_release(l), LB_ENOTLOCKED);
 	lb_lock_free(l);
-	ck_assert_int_eq(entries(p.dir), 0);
+	ck_assert_int_eq(entries(p.dir), left(methods[_i]));
 	tl_place_remove(p.dir);
 }
 END_TEST
@@ -210,7 +255,7 @@ START_TEST(local_threads_exclude)
 	ck_assert_int_eq(o.waited_r, 0);
 	ck_assert_int_eq(o.acquired, 1);
 	lb_lock_free(l);
-	ck_assert_int_eq(entries(p.dir), 0);
+	ck_assert_int_eq(entries(p.dir), left(methods[_i]));
 	tl_place_remove(p.dir);
 }
 END_TEST
@@ -240,7 +285,7 @@ START_TEST(local_waiter_granted)
 	ck_assert_int_eq(o.waited_r, 0);
 	ck_assert_int_eq(o.acquired, 1);
 	lb_lock_free(l);
-	ck_assert_int_eq(entries(p.dir), 0);
+	ck_assert_int_eq(entries(p.dir), left(methods[_i]));
 	tl_place_remove(p.dir);
 }
 END_TEST
@@ -267,7 +312,7 @@ START_TEST(local_break)
 	ck_assert_int_eq(lb_release(b), 0);
 	lb_lock_free(b);
 	lb_lock_free(l);
-	ck_assert_int_eq(entries(p.dir), 0);
+	ck_assert_int_eq(entries(p.dir), left(methods[_i]));
 	tl_place_remove(p.dir);
 }
 END_TEST
@@ -331,16 +376,18 @@ START_TEST(local_other_process)
 	lb_lock_free(s);
 	lb_lock_free(l);
 	DeleteFileA(ready);
-	ck_assert_int_eq(entries(p.dir), 0);
+	ck_assert_int_eq(entries(p.dir), left(methods[_i]));
 	tl_place_remove(p.dir);
 }
 END_TEST
 
-/* The methods not ported to Windows yet: LB_EFAILED, with a reason that
- * names Windows; nothing made. */
-START_TEST(local_unported)
+/* The symlink method: LB_EFAILED at every call, with a reason that says
+ * why (the privilege symbolic links need on Windows) and what to use
+ * instead; nothing made. */
+START_TEST(local_symlink_refused)
 {
-	static const unsigned unported[] = { LB_SYMLINK, LB_SQLITE };
+	static const char *const says[] = { "symlink method", "Windows",
+	    "privilege", "link or mkdir method" };
 	struct tl_place p;
 	lb_lock        *l;
 	char            path[PATH_MAX];
@@ -348,14 +395,16 @@ START_TEST(local_unported)
 
 	tl_place_make(&p, "x");
 	tl_lock_path(&p, path, sizeof(path));
-	for (i = 0; i < sizeof(unported) / sizeof(unported[0]); i++) {
-		l = new_lock(path, unported[i] | LB_LOCAL);
-		ck_assert_int_eq(lb_acquire(l, 0), LB_EFAILED);
-		ck_assert_msg(strstr(lb_lock_error(l), "Windows") != NULL,
-		    "%s", lb_lock_error(l));
-		ck_assert_int_lt(lb_is_locked(l), 0);
-		lb_lock_free(l);
-	}
+	l = new_lock(path, LB_SYMLINK | LB_LOCAL);
+	ck_assert_int_eq(lb_acquire(l, 0), LB_EFAILED);
+	for (i = 0; i < sizeof(says) / sizeof(says[0]); i++)
+		ck_assert_msg(strstr(lb_lock_error(l), says[i]) != NULL,
+		    "\"%s\" does not say %s", lb_lock_error(l), says[i]);
+	ck_assert_int_eq(lb_acquire(l, 1), LB_EFAILED);
+	ck_assert_int_lt(lb_is_locked(l), 0);
+	ck_assert_int_lt(lb_i_am_locking(l), 0);
+	ck_assert_int_lt(lb_release(l), 0);
+	lb_lock_free(l);
 	ck_assert_int_eq(entries(p.dir), 0);
 	tl_place_remove(p.dir);
 }
@@ -416,15 +465,15 @@ START_TEST(auto_no_daemon_local)
 	no_daemon(pipe, sizeof(pipe));
 	l = new_lock(path, methods[_i]);
 	ck_assert_msg(lb_acquire(l, 1) == 0, "%s", lb_lock_error(l));
-	ck_assert(lock_file_exists(l));
+	ck_assert(artefact_exists(l, methods[_i]));
 	ck_assert_int_eq(lb_i_am_locking(l), 1);
 	ck_assert_int_eq(lb_get_holder(l, &h), 1);
 	ck_assert_int_eq(h.broker, 0);
 	ck_assert_int_eq(h.pid, (pid_t)GetCurrentProcessId());
 	ck_assert_int_eq(lb_release(l), 0);
-	ck_assert(!lock_file_exists(l));
+	ck_assert(!artefact_exists(l, methods[_i]));
 	lb_lock_free(l);
-	ck_assert_int_eq(entries(p.dir), 0);
+	ck_assert_int_eq(entries(p.dir), left(methods[_i]));
 	_putenv_s("LOCKBROKER_SOCKET", "");
 	tl_place_remove(p.dir);
 }
@@ -534,7 +583,7 @@ client_win_suite(void)
 	tcase_add_loop_test(local, local_waiter_granted, 0, n);
 	tcase_add_loop_test(local, local_break, 0, n);
 	tcase_add_loop_test(local, local_other_process, 0, n);
-	tcase_add_test(local, local_unported);
+	tcase_add_test(local, local_symlink_refused);
 	suite_add_tcase(s, local);
 	tcase_add_test(none, broker_no_daemon);
 	tcase_add_loop_test(none, auto_no_daemon_local, 0, n);
