@@ -966,6 +966,16 @@ out:
 END_TEST
 
 
+/* The daemon's own process entries, by every name they have, and not
+ * another process's or another place. */
+static void *
+tid_wait(void *arg)
+{
+	*(pid_t *)arg = lockfs_gettid();
+	pause();
+	return NULL;
+}
+
 START_TEST(own_proc_paths)
 {
 	char      path[64];
