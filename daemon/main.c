@@ -1,20 +1,26 @@
 /*
  * main.c: lockbrokerd's start-up: the command line, settings (defaults,
  * config file, command line; reloaded on SIGHUP), the default paths, the
- * state database made private, the listening socket (its own, bound
- * by listen.h, or one passed by systemd), the descriptor and inotify
- * budgets, privileges (creds.c), and signals as loop events.  The
- * loop's iteration and the stop are loop.c's.
+ * log (stderr, or a file), the state database made private, the
+ * listening socket (its own, bound by listen.h, or one passed by
+ * systemd), the descriptor and inotify budgets, privileges (creds.c),
+ * and signals (os.h says which, and what each asks) and a service
+ * manager's stop (service.h) as loop events.  The loop's iteration and
+ * the stop are loop.c's.  The daemon's life (daemon_run) runs in the
+ * main thread, or, with --service, in the service's thread
+ * (service.h).
  *
  * The daemon's life:
  *
- *   start: settings -> supplementary groups dropped (as root: creds.c)
- *          -> state database -> reconcile the previous run's
- *          holds -> listen -> READY=1
+ *   start: settings -> log -> supplementary groups dropped (as root:
+ *          creds.c) -> state database -> reconcile the previous run's
+ *          holds -> listen -> READY=1 (a service: running)
  *   run:   each loop iteration: events (requests, timers, watches) ->
  *          commit -> replies out (loop.c)
  *   SIGHUP: reload the config file (limits, grace, polling, debug)
- *   SIGTERM/SIGINT: STOPPING=1 -> stop accepting -> waiters get ESHUTDOWN
+ *   SIGTERM/SIGINT (Windows: Ctrl-C, Ctrl-Break, the console's close; a
+ *   service's stop or shutdown):
+ *          STOPPING=1 -> stop accepting -> waiters get ESHUTDOWN
  *          -> replies flushed (for at most LBD_STOP_FLUSH_MS: a client that
  *          does not read loses the rest) -> connections closed, holds kept
  *          on disk and in the database for the next daemon -> exit 0
