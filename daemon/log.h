@@ -2,8 +2,8 @@
  * log.h: the daemon's logging.  Lines go to stderr (the journal, under
  * systemd, which reads the "<N>" level prefixes), or to a file
  * (lbd_log_open: each line then stamped with its time), each with the
- * function that logged it.  Debug output is built in and off by default; --debug or
- * SIGUSR1 (toggle) switches it at run time.
+ * function that logged it.  Debug output is built in and off by
+ * default; --debug or SIGUSR1 (toggle) switches it at run time.
  */
 #ifndef LBD_LOG_H
 #define LBD_LOG_H

@@ -7,8 +7,9 @@
  * hold of it and reference counted: the OS's watch of its exit (a pidfd
  * polled by the loop on Linux, the process's handle waited for by the
  * thread pool on Windows), or, where the OS gives none or refuses it
- * (valgrind), a timer that looks once a second.  When the process exits every hold of the watch
- * ends (reconcile.c, lbd_orphan_exited): in turns with the holds of
+ * (valgrind), a timer that looks once a second.  When the process exits
+ * every hold of the watch ends (reconcile.c, lbd_orphan_exited): in
+ * turns with the holds of
  * closed connections (ending.c), about turn_us of them per loop
  * iteration, so that a process that exits with thousands of kept holds
  * does not stall everyone; until its turn each stays held by the exited

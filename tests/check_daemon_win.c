@@ -17,10 +17,8 @@
  * refused, naming the state, and so is one on the same pipe, naming
  * the pipe, while the first goes on serving.
  *
- * The other processes are copies of this program: "--hold PATH READY"
- * takes the lock, makes READY and waits to be ended; "--wait PATH BUSY
- * GOT" finds the lock taken (makes BUSY), waits for it, makes GOT and
- * waits to be ended.  Lock paths are given rooted on the current drive
+ * The other processes are copies of this program: --hold and --wait
+ * (testdaemon_win.h).  Lock paths are given rooted on the current drive
  * ("/dir/..."), as in check_client_win.
  */
 #include <windows.h>
@@ -34,6 +32,7 @@
 #include <check.h>
 
 #include "lockbroker.h"
+#include "testdaemon_win.h"
 #include "testlib.h"
 
 /* A daemon of a test. */
@@ -53,28 +52,11 @@ static struct daemon the;
 static HANDLE
 daemons_job(void)
 {
-	static HANDLE                        job;
-	JOBOBJECT_EXTENDED_LIMIT_INFORMATION li;
+	static HANDLE job;
 
-	if (job != NULL)
-		return job;
-	ck_assert((job = CreateJobObjectA(NULL, NULL)) != NULL);
-	memset(&li, 0, sizeof(li));
-	li.BasicLimitInformation.LimitFlags =
-	    JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
-	ck_assert(SetInformationJobObject(job,
-	    JobObjectExtendedLimitInformation, &li, sizeof(li)));
+	if (job == NULL)
+		ck_assert((job = td_job()) != NULL);
 	return job;
-}
-
-/* The program of the daemon, its full path (main: the tests change
- * the working directory). */
-static char daemon_exe[MAX_PATH];
-
-static const char *
-daemon_program(void)
-{
-	return daemon_exe;
 }
 
 /* Starts lockbrokerd on pipe and state, its output into log; the handle
@@ -97,7 +79,7 @@ daemon_spawn(const char *pipe, const char *state, const char *log)
 	ck_assert_msg(out != INVALID_HANDLE_VALUE, "%s: error %lu", log,
 	    (unsigned long)GetLastError());
 	ck_assert((size_t)snprintf(line, sizeof(line), "\"%s\" --socket %s "
-	    "--state \"%s\" --debug", daemon_program(), pipe, state) <
+	    "--state \"%s\" --debug", td_daemon_exe(), pipe, state) <
 	    sizeof(line));
 	memset(&si, 0, sizeof(si));
 	si.cb = sizeof(si);
@@ -176,35 +158,6 @@ teardown(void)
 }
 
 
-/* A handle on path through the daemon (the link method); asserts. */
-static lb_lock *
-broker_lock(const char *path)
-{
-	lb_lock *l = lb_lock_new(path, LB_LINK | LB_BROKER);
-
-	ck_assert_msg(l != NULL, "lb_lock_new %s: %s", path, strerror(errno));
-	return l;
-}
-
-/* Waits (up to a minute) until file exists; whether it does. */
-static int
-appears(const char *file)
-{
-	double until;
-
-	for (until = tl_now() + 60; !tl_exists(file) && tl_now() < until;)
-		tl_sleep(0.02);
-	return tl_exists(file);
-}
-
-/* A file named name in the test's directory (removed first). */
-static void
-marker(char *out, size_t size, const char *dir, const char *name)
-{
-	snprintf(out, size, "%s\\%s", dir, name);
-	DeleteFileA(out);
-}
-
 /* Acquire and release through the daemon; the lock's state as the
  * daemon tells it. */
 START_TEST(broker_cycle)
@@ -215,7 +168,7 @@ START_TEST(broker_cycle)
 
 	tl_place_make(&p, "x");
 	tl_lock_path(&p, path, sizeof(path));
-	l = broker_lock(path);
+	l = td_broker_lock(path);
 	ck_assert_msg(lb_acquire(l, 5) == 0, "%s", lb_lock_error(l));
 	ck_assert_int_eq(lb_is_locked(l), 1);
 	ck_assert_int_eq(lb_i_am_locking(l), 1);
@@ -239,18 +192,19 @@ START_TEST(broker_waiter_granted)
 
 	tl_place_make(&p, "x");
 	tl_lock_path(&p, path, sizeof(path));
-	marker(busy, sizeof(busy), p.dir, "busy");
-	marker(got, sizeof(got), p.dir, "got");
-	l = broker_lock(path);
+	td_marker(busy, sizeof(busy), p.dir, "busy");
+	td_marker(got, sizeof(got), p.dir, "got");
+	l = td_broker_lock(path);
 	ck_assert_msg(lb_acquire(l, 5) == 0, "%s", lb_lock_error(l));
 	snprintf(args, sizeof(args), "--wait \"%s\" \"%s\" \"%s\"", path,
 	    busy, got);
 	pid = tl_self_start(args);
-	ck_assert_msg(appears(busy), "the waiter did not find the lock taken");
+	ck_assert_msg(td_appears(busy), "the waiter did not find the lock "
+	    "taken");
 	tl_sleep(0.5);
 	ck_assert_msg(!tl_exists(got), "the waiter got a lock held");
 	ck_assert_msg(lb_release(l) == 0, "%s", lb_lock_error(l));
-	ck_assert_msg(appears(got), "the waiter did not get the lock");
+	ck_assert_msg(td_appears(got), "the waiter did not get the lock");
 	ck_assert_int_eq(lb_i_am_locking(l), 0);
 	ck_assert_int_eq(lb_acquire(l, 0), LB_EALREADY);
 	tl_kill(pid);
@@ -275,13 +229,13 @@ START_TEST(broker_holder_killed)
 
 	tl_place_make(&p, "x");
 	tl_lock_path(&p, path, sizeof(path));
-	marker(ready, sizeof(ready), p.dir, "ready");
-	marker(busy, sizeof(busy), p.dir, "busy");
-	marker(got, sizeof(got), p.dir, "got");
+	td_marker(ready, sizeof(ready), p.dir, "ready");
+	td_marker(busy, sizeof(busy), p.dir, "busy");
+	td_marker(got, sizeof(got), p.dir, "got");
 	snprintf(args, sizeof(args), "--hold \"%s\" \"%s\"", path, ready);
 	pid = tl_self_start(args);
-	ck_assert_msg(appears(ready), "the holder did not lock %s", path);
-	l = broker_lock(path);
+	ck_assert_msg(td_appears(ready), "the holder did not lock %s", path);
+	l = td_broker_lock(path);
 	ck_assert_int_eq(lb_acquire(l, 0), LB_EALREADY);
 	ck_assert_int_eq(lb_get_holder(l, &h), 1);
 	ck_assert_int_eq(h.pid, pid);
@@ -289,10 +243,11 @@ START_TEST(broker_holder_killed)
 	snprintf(args, sizeof(args), "--wait \"%s\" \"%s\" \"%s\"", path,
 	    busy, got);
 	waiter = tl_self_start(args);
-	ck_assert_msg(appears(busy), "the waiter did not find the lock taken");
+	ck_assert_msg(td_appears(busy), "the waiter did not find the lock "
+	    "taken");
 	ck_assert(!tl_exists(got));
 	tl_kill(pid);
-	ck_assert_msg(appears(got), "the waiter did not get the lock of the "
+	ck_assert_msg(td_appears(got), "the waiter did not get the lock of the "
 	    "ended holder");
 	ck_assert_int_eq(lb_get_holder(l, &h), 1);
 	ck_assert_int_eq(h.pid, waiter);
@@ -331,7 +286,7 @@ START_TEST(second_daemon_refused)
 	    strstr(text, the.state) != NULL, "%s", text);
 	tl_place_make(&p, "x");
 	tl_lock_path(&p, path, sizeof(path));
-	l = broker_lock(path);
+	l = td_broker_lock(path);
 	ck_assert_msg(lb_acquire(l, 5) == 0, "%s", lb_lock_error(l));
 	ck_assert_int_eq(lb_release(l), 0);
 	lb_lock_free(l);
@@ -369,7 +324,7 @@ START_TEST(second_daemon_same_pipe_refused)
 	ck_assert(!tl_exists(q.path));
 	tl_place_make(&p, "x");
 	tl_lock_path(&p, path, sizeof(path));
-	l = broker_lock(path);
+	l = td_broker_lock(path);
 	ck_assert_msg(lb_acquire(l, 5) == 0, "%s", lb_lock_error(l));
 	ck_assert_int_eq(lb_release(l), 0);
 	lb_lock_free(l);
@@ -428,63 +383,6 @@ START_TEST(pipe_dacl)
 }
 END_TEST
 
-/* Makes file; 0, or 1 when it cannot. */
-static int
-make_file(const char *file)
-{
-	HANDLE h;
-
-	h = CreateFileA(file, GENERIC_WRITE, 0, NULL, CREATE_NEW, 0, NULL);
-	if (h == INVALID_HANDLE_VALUE)
-		return 1;
-	CloseHandle(h);
-	return 0;
-}
-
-/* The child of broker_holder_killed: takes the lock on path through
- * the daemon, makes ready, and waits to be ended.  Never returns but by
- * failing (1). */
-static int
-hold(const char *path, const char *ready)
-{
-	lb_lock *l = lb_lock_new(path, LB_LINK | LB_BROKER);
-
-	if (l == NULL || lb_acquire(l, 30) != 0) {
-		fprintf(stderr, "cannot lock %s: %s\n", path,
-		    l != NULL ? lb_lock_error(l) : strerror(errno));
-		return 1;
-	}
-	if (make_file(ready) != 0)
-		return 1;
-	for (;;)
-		Sleep(INFINITE);
-}
-
-/* The child of broker_waiter_granted: finds the lock on path taken
- * (makes busy), waits for it, makes got, and waits to be ended.  Never
- * returns but by failing (1). */
-static int
-wait_for(const char *path, const char *busy, const char *got)
-{
-	lb_lock *l = lb_lock_new(path, LB_LINK | LB_BROKER);
-
-	if (l == NULL || lb_acquire(l, 0) != LB_EALREADY) {
-		fprintf(stderr, "%s is not taken\n", path);
-		return 1;
-	}
-	if (make_file(busy) != 0)
-		return 1;
-	if (lb_acquire(l, 60) != 0) {
-		fprintf(stderr, "cannot lock %s: %s\n", path,
-		    lb_lock_error(l));
-		return 1;
-	}
-	if (make_file(got) != 0)
-		return 1;
-	for (;;)
-		Sleep(INFINITE);
-}
-
 /* The suite. */
 static Suite *
 daemon_win_suite(void)
@@ -509,17 +407,11 @@ daemon_win_suite(void)
 int
 main(int argc, char **argv)
 {
-	const char *tmp;
+	int r;
 
-	if (argc == 4 && strcmp(argv[1], "--hold") == 0)
-		return hold(argv[2], argv[3]);
-	if (argc == 5 && strcmp(argv[1], "--wait") == 0)
-		return wait_for(argv[2], argv[3], argv[4]);
-	if ((tmp = getenv("LOCKBROKERD")) == NULL || *tmp == '\0')
-		tmp = "daemon\\lockbrokerd.exe";
-	if (GetFullPathNameA(tmp, sizeof(daemon_exe), daemon_exe, NULL) == 0)
-		return 99;
-	if (tl_tmpdir_here() != 0)
+	if ((r = td_child(argc, argv)) != -1)
+		return r;
+	if (td_daemon_exe()[0] == '\0' || tl_tmpdir_here() != 0)
 		return 99;
 	return tl_main("check_daemon_win", daemon_win_suite(), CK_ENV);
 }

@@ -29,10 +29,8 @@
  *   names    the daemon's single-instance mutex is in the Global\
  *            namespace.
  *
- * The other processes are copies of this program: "--hold PATH READY"
- * takes the lock, makes READY and waits to be ended; "--wait PATH BUSY
- * GOT" finds the lock taken (makes BUSY), waits for it, makes GOT and
- * waits to be ended; "--console EXE PIPE STATE LOG GO RESULT", run in a
+ * The other processes are copies of this program: --hold and --wait
+ * (testdaemon_win.h); "--console EXE PIPE STATE LOG GO RESULT", run in a
  * console of its own, starts the daemon in a process group of its own
  * in that console, and once GO exists sends it Ctrl-C (then Ctrl-Break
  * to a second daemon) and writes into RESULT how each ended.
@@ -47,11 +45,10 @@
 #include <check.h>
 
 #include "lockbroker.h"
+#include "testdaemon_win.h"
 #include "testlib.h"
 
-/* The daemon's program (its full path: the tests change the working
- * directory), the suite's pipe, and the job its daemons run in. */
-static char   daemon_exe[MAX_PATH];
+/* The suite's pipe, and the job its daemons run in. */
 static char   suite_pipe[128];
 static HANDLE suite_job;
 
@@ -77,23 +74,6 @@ run_make(struct run *r)
 		if (*c == '\\')
 			*c = '/';
 	snprintf(r->log, sizeof(r->log), "%s\\lockbrokerd.log", p.dir);
-}
-
-/* A job whose end (its last handle closed) ends the processes in it. */
-static HANDLE
-job_make(void)
-{
-	JOBOBJECT_EXTENDED_LIMIT_INFORMATION li;
-	HANDLE                               job;
-
-	if ((job = CreateJobObjectA(NULL, NULL)) == NULL)
-		return NULL;
-	memset(&li, 0, sizeof(li));
-	li.BasicLimitInformation.LimitFlags =
-	    JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
-	SetInformationJobObject(job, JobObjectExtendedLimitInformation, &li,
-	    sizeof(li));
-	return job;
 }
 
 /* Starts command line (changed in place) with flags, in job when not
@@ -158,8 +138,8 @@ daemon_start(const struct run *r)
 	pid_t  pid;
 	char   line[4 * PATH_MAX];
 
-	ck_assert(daemon_line(line, sizeof(line), daemon_exe, suite_pipe,
-	    r->state, r->log));
+	ck_assert(daemon_line(line, sizeof(line), td_daemon_exe(),
+	    suite_pipe, r->state, r->log));
 	h = spawn(line, 0, suite_job, &pid, &err);
 	ck_assert_msg(h != NULL, "%s: error %lu", line, (unsigned long)err);
 	ck_assert_msg(pipe_answers(h), "the daemon does not answer (see %s)",
@@ -184,48 +164,6 @@ file_says(const char *file, const char *what)
 
 	return tl_read_text(file, text, sizeof(text)) > 0 &&
 	    strstr(text, what) != NULL;
-}
-
-/* Waits (up to a minute) until file exists; whether it does. */
-static int
-file_appears(const char *file)
-{
-	double until = tl_now() + 60;
-
-	while (!tl_exists(file) && tl_now() < until)
-		tl_sleep(0.02);
-	return tl_exists(file);
-}
-
-/* Makes an empty file; 0, or 1 when it cannot. */
-static int
-file_touch(const char *file)
-{
-	HANDLE h = CreateFileA(file, GENERIC_WRITE, 0, NULL, CREATE_NEW, 0,
-	    NULL);
-
-	if (h == INVALID_HANDLE_VALUE)
-		return 1;
-	CloseHandle(h);
-	return 0;
-}
-
-/* A file named name in directory dir, into out (removed first). */
-static void
-file_in(char *out, size_t size, const char *dir, const char *name)
-{
-	snprintf(out, size, "%s\\%s", dir, name);
-	DeleteFileA(out);
-}
-
-/* A handle on path through the daemon (the link method); asserts. */
-static lb_lock *
-lock_via_daemon(const char *path)
-{
-	lb_lock *l = lb_lock_new(path, LB_LINK | LB_BROKER);
-
-	ck_assert_msg(l != NULL, "lb_lock_new %s: %s", path, strerror(errno));
-	return l;
 }
 
 /* The pid the daemon names as path's holder (0: none). */
@@ -255,12 +193,12 @@ START_TEST(console_ctrl_c_stops)
 	run_make(&r);
 	tl_place_make(&p, "x");
 	tl_lock_path(&p, path, sizeof(path));
-	file_in(ready, sizeof(ready), p.dir, "ready");
-	file_in(go, sizeof(go), p.dir, "go");
-	file_in(result, sizeof(result), p.dir, "result");
+	td_marker(ready, sizeof(ready), p.dir, "ready");
+	td_marker(go, sizeof(go), p.dir, "go");
+	td_marker(result, sizeof(result), p.dir, "result");
 	ck_assert(GetModuleFileNameA(NULL, self, sizeof(self)) > 0);
 	ck_assert((size_t)snprintf(line, sizeof(line), "\"%s\" --console "
-	    "\"%s\" %s \"%s\" \"%s\" \"%s\" \"%s\"", self, daemon_exe,
+	    "\"%s\" %s \"%s\" \"%s\" \"%s\" \"%s\"", self, td_daemon_exe(),
 	    suite_pipe, r.state, r.log, go, result) < sizeof(line));
 	helper = spawn(line, CREATE_NEW_CONSOLE, suite_job, &pid, &err);
 	ck_assert_msg(helper != NULL, "%s: error %lu", line,
@@ -269,12 +207,12 @@ START_TEST(console_ctrl_c_stops)
 	    "not answer (see %s)", r.log);
 	snprintf(args, sizeof(args), "--hold \"%s\" \"%s\"", path, ready);
 	holder = tl_self_start(args);
-	ck_assert_msg(file_appears(ready), "the holder did not lock %s", path);
-	l = lock_via_daemon(path);
+	ck_assert_msg(td_appears(ready), "the holder did not lock %s", path);
+	l = td_broker_lock(path);
 	ck_assert_int_eq(holder_of(l), holder);
 
-	ck_assert_int_eq(file_touch(go), 0);
-	ck_assert_msg(file_appears(result), "the console's helper did not "
+	ck_assert_int_eq(td_touch(go), 0);
+	ck_assert_msg(td_appears(result), "the console's helper did not "
 	    "end");
 	WaitForSingleObject(helper, 10000);
 	CloseHandle(helper);
@@ -319,10 +257,10 @@ START_TEST(kept_hold_freed_at_exit)
 	d = daemon_start(&r);
 	tl_place_make(&p, "x");
 	tl_lock_path(&p, path, sizeof(path));
-	file_in(busy, sizeof(busy), p.dir, "busy");
-	file_in(got, sizeof(got), p.dir, "got");
+	td_marker(busy, sizeof(busy), p.dir, "busy");
+	td_marker(got, sizeof(got), p.dir, "got");
 	kept = tl_sleeper_start();
-	l = lock_via_daemon(path);
+	l = td_broker_lock(path);
 	memset(&how, 0, sizeof(how));
 	ck_assert_msg(lb_acquire_for(l, kept, 5, &how) == 0, "%s",
 	    lb_lock_error(l));
@@ -331,11 +269,11 @@ START_TEST(kept_hold_freed_at_exit)
 	snprintf(args, sizeof(args), "--wait \"%s\" \"%s\" \"%s\"", path,
 	    busy, got);
 	waiter = tl_self_start(args);
-	ck_assert_msg(file_appears(busy), "the waiter did not find the lock "
+	ck_assert_msg(td_appears(busy), "the waiter did not find the lock "
 	    "taken");
 	ck_assert(!tl_exists(got));
 	tl_kill(kept);
-	ck_assert_msg(file_appears(got), "the waiter did not get the lock "
+	ck_assert_msg(td_appears(got), "the waiter did not get the lock "
 	    "kept for the ended process");
 	ck_assert_int_eq(holder_of(l), waiter);
 	snprintf(said, sizeof(said), "process %ld: its exit watched",
@@ -435,8 +373,8 @@ START_TEST(service_by_sc)
 	snprintf(log, sizeof(log), "%s.log", r.state);
 	ck_assert((size_t)snprintf(args, sizeof(args), "create %s binPath= "
 	    "\"\\\"%s\\\" --service --socket %s --state \\\"%s\\\" --debug\" "
-	    "start= demand", service_name, daemon_exe, suite_pipe, r.state) <
-	    sizeof(args));
+	    "start= demand", service_name, td_daemon_exe(), suite_pipe,
+	    r.state) < sizeof(args));
 	ck_assert_int_eq(sc(args), 0);
 	ck_assert(service_status(&st));
 	ck_assert_int_eq(st.dwCurrentState, SERVICE_STOPPED);
@@ -450,7 +388,7 @@ START_TEST(service_by_sc)
 
 	tl_place_make(&p, "x");
 	tl_lock_path(&p, path, sizeof(path));
-	l = lock_via_daemon(path);
+	l = td_broker_lock(path);
 	ck_assert_msg(lb_acquire(l, 5) == 0, "%s", lb_lock_error(l));
 	ck_assert_int_eq(holder_of(l), (pid_t)GetCurrentProcessId());
 	ck_assert_int_eq(lb_release(l), 0);
@@ -490,8 +428,8 @@ START_TEST(service_refused_outside_scm)
 	    CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
 	ck_assert(out != INVALID_HANDLE_VALUE);
 	ck_assert((size_t)snprintf(line, sizeof(line), "\"%s\" --service "
-	    "--socket %s --state \"%s\"", daemon_exe, suite_pipe, r.state) <
-	    sizeof(line));
+	    "--socket %s --state \"%s\"", td_daemon_exe(), suite_pipe,
+	    r.state) < sizeof(line));
 	memset(&si, 0, sizeof(si));
 	si.cb = sizeof(si);
 	si.dwFlags = STARTF_USESTDHANDLES;
@@ -537,41 +475,6 @@ START_TEST(mutex_is_global)
 }
 END_TEST
 
-/* The child of console_ctrl_c_stops: takes the lock on path through the
- * daemon, makes ready, and waits to be ended.  1 when it cannot. */
-static int
-child_hold(const char *path, const char *ready)
-{
-	lb_lock *l = lb_lock_new(path, LB_LINK | LB_BROKER);
-
-	if (l == NULL || lb_acquire(l, 30) != 0 || file_touch(ready) != 0) {
-		fprintf(stderr, "--hold %s: %s\n", path, l != NULL ?
-		    lb_lock_error(l) : strerror(errno));
-		return 1;
-	}
-	for (;;)
-		Sleep(INFINITE);
-}
-
-/* The child of kept_hold_freed_at_exit: finds the lock on path taken
- * (makes busy), waits for it, makes got, and waits to be ended.  1 when
- * it cannot. */
-static int
-child_wait(const char *path, const char *busy, const char *got)
-{
-	lb_lock *l = lb_lock_new(path, LB_LINK | LB_BROKER);
-
-	if (l == NULL || lb_acquire(l, 0) != LB_EALREADY ||
-	    file_touch(busy) != 0 || lb_acquire(l, 60) != 0 ||
-	    file_touch(got) != 0) {
-		fprintf(stderr, "--wait %s: %s\n", path, l != NULL ?
-		    lb_lock_error(l) : strerror(errno));
-		return 1;
-	}
-	for (;;)
-		Sleep(INFINITE);
-}
-
 /* In the console's helper: starts the daemon in a process group of its
  * own in this console, sends it event once it answers (and, with go,
  * once go exists), and appends to result "NAME sent=S ended=E
@@ -582,7 +485,7 @@ console_stop(const char *exe, const char *pipe, const char *state,
     const char *log, const char *go, DWORD event, const char *name,
     const char *result)
 {
-	HANDLE h = NULL, job = job_make();
+	HANDLE h = NULL, job = td_job();
 	DWORD  status = 259, err = 0;
 	FILE  *f;
 	pid_t  pid;
@@ -666,25 +569,20 @@ service_win_suite(void)
 int
 main(int argc, char **argv)
 {
-	const char *exe;
+	int r;
 
-	if (argc == 4 && strcmp(argv[1], "--hold") == 0)
-		return child_hold(argv[2], argv[3]);
-	if (argc == 5 && strcmp(argv[1], "--wait") == 0)
-		return child_wait(argv[2], argv[3], argv[4]);
+	if ((r = td_child(argc, argv)) != -1)
+		return r;
 	if (argc == 8 && strcmp(argv[1], "--console") == 0)
 		return child_console(argv[2], argv[3], argv[4], argv[5],
 		    argv[6], argv[7]);
-	if ((exe = getenv("LOCKBROKERD")) == NULL || *exe == '\0')
-		exe = "daemon\\lockbrokerd.exe";
-	if (GetFullPathNameA(exe, sizeof(daemon_exe), daemon_exe, NULL) == 0)
-		return 99;
 	snprintf(suite_pipe, sizeof(suite_pipe), "\\\\.\\pipe\\lbsvc-%lu",
 	    (unsigned long)GetCurrentProcessId());
 	snprintf(service_name, sizeof(service_name), "lbtest-%lu",
 	    (unsigned long)GetCurrentProcessId());
-	if (_putenv_s("LOCKBROKER_SOCKET", suite_pipe) != 0 ||
-	    (suite_job = job_make()) == NULL || tl_tmpdir_here() != 0)
+	if (td_daemon_exe()[0] == '\0' ||
+	    _putenv_s("LOCKBROKER_SOCKET", suite_pipe) != 0 ||
+	    (suite_job = td_job()) == NULL || tl_tmpdir_here() != 0)
 		return 99;
 	return tl_main("check_service_win", service_win_suite(), CK_ENV);
 }
