@@ -83,20 +83,29 @@ spawn(char *line, DWORD flags, HANDLE job, pid_t *pid, DWORD *err)
 {
 	STARTUPINFOA        si;
 	PROCESS_INFORMATION pi;
+	HANDLE              r = NULL;
+	int                 tries;
 
 	memset(&si, 0, sizeof(si));
 	si.cb = sizeof(si);
-	if (!CreateProcessA(NULL, line, NULL, NULL, FALSE,
-	    flags | CREATE_SUSPENDED, NULL, NULL, &si, &pi)) {
+	/* Wine's CreateProcess fails now and then with ERROR_INTERNAL_ERROR
+	 * under load (as testlib_win32.c's children do): tried again, a few
+	 * times. */
+	for (tries = 0; !CreateProcessA(NULL, line, NULL, NULL, FALSE,
+	    flags | CREATE_SUSPENDED, NULL, NULL, &si, &pi); tries++) {
 		*err = GetLastError();
-		return NULL;
+		if (*err != ERROR_INTERNAL_ERROR || tries == 3)
+			goto out;
+		Sleep(100);
 	}
 	if (job != NULL)
 		AssignProcessToJobObject(job, pi.hProcess);
 	ResumeThread(pi.hThread);
 	CloseHandle(pi.hThread);
 	*pid = (pid_t)pi.dwProcessId;
-	return pi.hProcess;
+	r = pi.hProcess;
+out:
+	return r;
 }
 
 /* The daemon's command line on pipe, with state and log, into out
