@@ -25,6 +25,8 @@
  *            started with sc.exe start: RUNNING once its pipe answers,
  *            serving a client, logging to STATE.log; sc.exe stop stops it
  *            (STOPPED, exit code 0, its log says so); sc.exe delete.
+ *            One that cannot start stops with exit code 1 (the service's
+ *            own), its log saying why.
  *            Outside the SCM, --service is refused, saying why.
  *   names    the daemon's single-instance mutex is in the Global\
  *            namespace.
@@ -368,6 +370,21 @@ service_remove(void)
 	sc(args);
 }
 
+/* Registers the suite's service with sc.exe create, to be started on
+ * demand: the daemon with --service on the suite's pipe and state,
+ * then more (options quoted for sc.exe's binPath=, \" for "). */
+static void
+service_create(const char *state, const char *more)
+{
+	char args[8 * PATH_MAX];
+
+	ck_assert((size_t)snprintf(args, sizeof(args), "create %s binPath= "
+	    "\"\\\"%s\\\" --service --socket %s --state \\\"%s\\\" %s\" "
+	    "start= demand", service_name, td_daemon_exe(), suite_pipe, state,
+	    more) < sizeof(args));
+	ck_assert_int_eq(sc(args), 0);
+}
+
 /* sc.exe create, start, a client served, stop (exit code 0), delete. */
 START_TEST(service_by_sc)
 {
@@ -380,11 +397,7 @@ START_TEST(service_by_sc)
 
 	run_make(&r);
 	snprintf(log, sizeof(log), "%s.log", r.state);
-	ck_assert((size_t)snprintf(args, sizeof(args), "create %s binPath= "
-	    "\"\\\"%s\\\" --service --socket %s --state \\\"%s\\\" --debug\" "
-	    "start= demand", service_name, td_daemon_exe(), suite_pipe,
-	    r.state) < sizeof(args));
-	ck_assert_int_eq(sc(args), 0);
+	service_create(r.state, "--debug");
 	ck_assert(service_status(&st));
 	ck_assert_int_eq(st.dwCurrentState, SERVICE_STOPPED);
 	snprintf(args, sizeof(args), "start %s", service_name);
@@ -414,6 +427,31 @@ START_TEST(service_by_sc)
 	snprintf(args, sizeof(args), "delete %s", service_name);
 	ck_assert_int_eq(sc(args), 0);
 	ck_assert(!service_status(&st));
+}
+END_TEST
+
+/* A service that cannot start (its state database under a file) stops
+ * with its status as the service's own exit code, its log saying why. */
+START_TEST(service_start_fails)
+{
+	SERVICE_STATUS_PROCESS st;
+	struct run             r;
+	char                   args[128], state[PATH_MAX + 16];
+	char                   more[PATH_MAX + 16];
+
+	run_make(&r);
+	tl_write_text(r.state, "");
+	snprintf(state, sizeof(state), "%s/sub/state.sqlite", r.state);
+	snprintf(more, sizeof(more), "--log \\\"%s\\\"", r.log);
+	service_create(state, more);
+	snprintf(args, sizeof(args), "start %s", service_name);
+	sc(args);
+	ck_assert_msg(service_reaches(SERVICE_STOPPED, &st), "state %lu",
+	    (unsigned long)st.dwCurrentState);
+	ck_assert_uint_eq(st.dwWin32ExitCode, ERROR_SERVICE_SPECIFIC_ERROR);
+	ck_assert_uint_eq(st.dwServiceSpecificExitCode, 1);
+	ck_assert_msg(file_says(r.log, "sub"), "see %s", r.log);
+	ck_assert(!file_says(r.log, "ready on"));
 }
 END_TEST
 
@@ -564,6 +602,7 @@ service_win_suite(void)
 	tcase_set_timeout(t, 240);
 	tcase_add_checked_fixture(t, NULL, service_remove);
 	tcase_add_test(t, service_by_sc);
+	tcase_add_test(t, service_start_fails);
 	tcase_add_test(t, service_refused_outside_scm);
 	suite_add_tcase(s, t);
 	t = tcase_create("names");
