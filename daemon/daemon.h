@@ -32,6 +32,7 @@
 #include <sys/types.h>
 #include <uv.h>
 
+#include "os.h"                 /* LBD_OS_SIGNALS_MAX */
 #include "settings.h"
 #include "lockfs.h"
 #include "protocol.h"
@@ -266,7 +267,11 @@ struct lbd {
 	struct lbd_config        cfg;
 	uv_pipe_t                listener;
 	int                      listening;
-	uv_signal_t              sig[4];    /* TERM, INT, HUP, USR1 */
+	uv_signal_t              sig[LBD_OS_SIGNALS_MAX]; /* the signals
+	                                       taken as events (os.h,
+	                                       lbd_os_signals_take) */
+	const struct lbd_os_signal *sigs;   /* what each asks */
+	size_t                   nsig;      /* how many of them */
 	uv_check_t               check;     /* end of iteration: commit, flush */
 	uv_idle_t                idle;      /* keeps poll from blocking while
 	                                       output waits for the check */

@@ -115,11 +115,13 @@ lbd_listen_is_relative(const char *name)
 
 /*
  * Makes this daemon the only one listening on pipe name: a named mutex
- * of the name's (Local\lockbrokerd!NAME, '\' as '!'), which a second
+ * of the name's (Global\lockbrokerd!NAME, '\' as '!'), which a second
  * daemon finds there; its handle kept open (the process's end frees
  * it).  Wine lets a second server bind a pipe's name, where Windows
- * refuses it (libuv's FILE_FLAG_FIRST_PIPE_INSTANCE).  0, or -1 with
- * why.
+ * refuses it (libuv's FILE_FLAG_FIRST_PIPE_INSTANCE).  Global\, the
+ * namespace of every session: a service runs in session 0 and a
+ * console's daemon in its user's session, whose Local\ names differ
+ * (making a Global\ mutex needs no privilege).  0, or -1 with why.
  */
 static int
 claim_name(const char *name, char *why, size_t size)
@@ -128,12 +130,12 @@ claim_name(const char *name, char *why, size_t size)
 	char   obj[LBD_LISTEN_NAME_MAX + 32], *c;
 	DWORD  err;
 
-	if (snprintf(obj, sizeof(obj), "Local\\lockbrokerd!%s", name) >=
+	if (snprintf(obj, sizeof(obj), "Global\\lockbrokerd!%s", name) >=
 	    (int)sizeof(obj)) {
 		snprintf(why, size, "%s: name too long", name);
 		return -1;
 	}
-	for (c = obj + strlen("Local\\"); *c != '\0'; c++)
+	for (c = obj + strlen("Global\\"); *c != '\0'; c++)
 		if (*c == '\\')
 			*c = '!';
 	m = CreateMutexA(NULL, FALSE, obj);

@@ -1,6 +1,8 @@
 /*
  * log.c: the daemon's log lines: "<level>func: message" on stderr, which
- * journald files at that level; a terminal sees the same text.
+ * journald files at that level; a terminal sees the same text.  In a
+ * file (lbd_log_open: a Windows service, which has no stderr) each line
+ * starts with its time.
  *
  * Messages carry what clients chose (lock paths, names from /proc and
  * from lock files), so each line is escaped as a whole before it is
@@ -13,10 +15,15 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
+#include "os.h"
 
 int lbd_log_debug;
+
+/* The file lines go to (lbd_log_open), or NULL: stderr. */
+static FILE *log_file;
 
 /* How many bytes at s (n left) form one well-formed UTF-8 character that
  * is not a C1 control (U+0080 to U+009F); 0 when none does. */
@@ -91,9 +98,10 @@ log_escape(char *dst, size_t size, const char *src, size_t n)
 void
 lbd_log(enum lbd_log_level level, const char *func, const char *fmt, ...)
 {
-	char    line[2048], safe[4 * sizeof(line)];
-	va_list ap;
-	int     saved = errno, n;
+	char      line[2048], safe[4 * sizeof(line)], stamp[32];
+	struct tm tm;
+	va_list   ap;
+	int       saved = errno, n;
 
 	va_start(ap, fmt);
 	n = vsnprintf(line, sizeof(line), fmt, ap);
@@ -103,6 +111,31 @@ lbd_log(enum lbd_log_level level, const char *func, const char *fmt, ...)
 	else if ((size_t)n >= sizeof(line))
 		n = sizeof(line) - 1;
 	log_escape(safe, sizeof(safe), line, (size_t)n);
-	fprintf(stderr, "<%d>%s: %s\n", (int)level, func, safe);
+	if (log_file != NULL) {
+		lbd_os_gmtime(time(NULL), &tm);
+		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		fprintf(log_file, "%s <%d>%s: %s\n", stamp, (int)level, func,
+		    safe);
+		fflush(log_file);
+	} else
+		fprintf(stderr, "<%d>%s: %s\n", (int)level, func, safe);
 	errno = saved;
+}
+
+/* lbd_log_open: see log.h.  The file opened to append, by the C
+ * runtime (on Windows shared with readers and writers). */
+int
+lbd_log_open(const char *file, char *why, size_t size)
+{
+	FILE *f;
+
+	if ((f = fopen(file, "a")) == NULL) {
+		snprintf(why, size, "cannot open the log %s: %s", file,
+		    strerror(errno));
+		return -1;
+	}
+	if (log_file != NULL)
+		fclose(log_file);
+	log_file = f;
+	return 0;
 }

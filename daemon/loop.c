@@ -239,7 +239,7 @@ lbd_stop(struct lbd *d)
 	d->stop_flush.data = d;
 	uv_timer_start(&d->stop_flush, stop_flush_over, LBD_STOP_FLUSH_MS, 0);
 	uv_unref((uv_handle_t *)&d->stop_flush);
-	for (i = 0; i < sizeof(d->sig) / sizeof(d->sig[0]); i++)
+	for (i = 0; i < d->nsig; i++)
 		uv_close((uv_handle_t *)&d->sig[i], NULL);
 	uv_close((uv_handle_t *)&d->store_watch, NULL);
 	uv_close((uv_handle_t *)&d->check, NULL);

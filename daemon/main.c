@@ -1,20 +1,26 @@
 /*
  * main.c: lockbrokerd's start-up: the command line, settings (defaults,
  * config file, command line; reloaded on SIGHUP), the default paths, the
- * state database made private, the listening socket (its own, bound
- * by listen.h, or one passed by systemd), the descriptor and inotify
- * budgets, privileges (creds.c), and signals as loop events.  The
- * loop's iteration and the stop are loop.c's.
+ * log (stderr, or a file), the state database made private, the
+ * listening socket (its own, bound by listen.h, or one passed by
+ * systemd), the descriptor and inotify budgets, privileges (creds.c),
+ * and signals (os.h says which, and what each asks) and a service
+ * manager's stop (service.h) as loop events.  The loop's iteration and
+ * the stop are loop.c's.  The daemon's life (daemon_run) runs in the
+ * main thread, or, with --service, in the service's thread
+ * (service.h).
  *
  * The daemon's life:
  *
- *   start: settings -> supplementary groups dropped (as root: creds.c)
- *          -> state database -> reconcile the previous run's
- *          holds -> listen -> READY=1
+ *   start: settings -> log -> supplementary groups dropped (as root:
+ *          creds.c) -> state database -> reconcile the previous run's
+ *          holds -> listen -> READY=1 (a service: running)
  *   run:   each loop iteration: events (requests, timers, watches) ->
  *          commit -> replies out (loop.c)
  *   SIGHUP: reload the config file (limits, grace, polling, debug)
- *   SIGTERM/SIGINT: STOPPING=1 -> stop accepting -> waiters get ESHUTDOWN
+ *   SIGTERM/SIGINT (Windows: Ctrl-C, Ctrl-Break, the console's close; a
+ *   service's stop or shutdown):
+ *          STOPPING=1 -> stop accepting -> waiters get ESHUTDOWN
  *          -> replies flushed (for at most LBD_STOP_FLUSH_MS: a client that
  *          does not read loses the rest) -> connections closed, holds kept
  *          on disk and in the database for the next daemon -> exit 0
@@ -42,6 +48,7 @@
 #include "loop.h"
 #include "os.h"
 #include "reconcile.h"
+#include "service.h"
 #include "settings.h"
 #include "store.h"
 #include "systemd.h"
@@ -89,10 +96,13 @@ struct args {
 	const char *config;
 	const char *socket;
 	const char *state;
+	const char *log;
 	int         debug;
+	int         service;
 	char        config_abs[PATH_MAX];
 	char        socket_abs[PATH_MAX];
 	char        state_abs[PATH_MAX];
+	char        log_abs[PATH_MAX];
 };
 
 static const char usage_text[] =
@@ -104,6 +114,11 @@ static const char usage_text[] =
 "  -c, --config FILE    read settings from FILE (default\n"
 "                       " LBD_CONFIG_FILE ", if present)\n"
 "  -d, --debug          log debug lines (SIGUSR1 toggles them)\n"
+"  -l, --log FILE       append log lines to FILE, each with its time,\n"
+"                       instead of writing them to stderr\n"
+"      --service        run as the Windows service the service control\n"
+"                       manager started (logging to --log FILE, else to\n"
+"                       STATE.log); see lockbrokerd(8)\n"
 "  -h, --help           show this help\n"
 "  -V, --version        show the version\n";
 
@@ -325,25 +340,67 @@ reload(struct lbd *d, const struct args *a)
 	log_notice("reloaded");
 }
 
-/* One of the signals we take as events. */
+/* One of the signals we take as events (d->sigs: what it asks). */
 static void
 on_signal(uv_signal_t *h, int signum)
 {
 	struct lbd *d = h->data;
 
-	switch (signum) {
-	case SIGTERM:
-	case SIGINT:
+	switch (d->sigs[h - d->sig].means) {
+	case LBD_OS_SIGNAL_STOP:
+		log_notice("signal %d asks for the stop", signum);
 		lbd_stop(d);
 		break;
-	case SIGHUP:
+	case LBD_OS_SIGNAL_RELOAD:
 		reload(d, h->loop->data);
 		break;
-	case SIGUSR1:
+	case LBD_OS_SIGNAL_DEBUG:
 		lbd_log_debug = !lbd_log_debug;
 		log_notice("debug lines %s", lbd_log_debug ? "on" : "off");
 		break;
 	}
+}
+
+/* The service manager asks the daemon to stop (service.h). */
+static void
+on_service_stop(void *arg)
+{
+	log_notice("the service manager stops the service");
+	lbd_stop(arg);
+}
+
+/* Starts taking the OS's signals (lbd_os_signals_take) as loop events. */
+static void
+signals_start(struct lbd *d)
+{
+	size_t i;
+
+	d->sigs = lbd_os_signals_take(&d->nsig);
+	for (i = 0; i < d->nsig; i++) {
+		uv_signal_init(d->loop, &d->sig[i]);
+		d->sig[i].data = d;
+		uv_signal_start(&d->sig[i], on_signal, d->sigs[i].signum);
+	}
+}
+
+/*
+ * Sends the log's lines to the file --log names, else, in a service
+ * (which has no stderr), to STATE.log; nothing otherwise (stderr).  0,
+ * or -1 with why.
+ */
+static int
+log_start(const struct args *a, const struct lbd_config *c, char *why,
+    size_t size)
+{
+	char file[PATH_MAX + 8];
+
+	if (a->log != NULL)
+		snprintf(file, sizeof(file), "%s", a->log);
+	else if (a->service)
+		snprintf(file, sizeof(file), "%s.log", c->state);
+	else
+		return 0;
+	return lbd_log_open(file, why, size);
 }
 
 /* A lock database's journal was refused (a file another user put
@@ -418,7 +475,8 @@ leave_cwd(struct args *a, char *why, size_t size)
 	    absolute(&a->socket, a->socket_abs, sizeof(a->socket_abs), why,
 	    size) != 0) ||
 	    absolute(&a->state, a->state_abs, sizeof(a->state_abs), why,
-	    size) != 0)
+	    size) != 0 ||
+	    absolute(&a->log, a->log_abs, sizeof(a->log_abs), why, size) != 0)
 		return -1;
 	if (chdir("/") == -1) {
 		snprintf(why, size, "cannot change directory to /: %s",
@@ -438,6 +496,8 @@ parse_args(int argc, char **argv, struct args *a)
 		{ "state",      required_argument, NULL, 'S' },
 		{ "config",     required_argument, NULL, 'c' },
 		{ "debug",      no_argument,       NULL, 'd' },
+		{ "log",        required_argument, NULL, 'l' },
+		{ "service",    no_argument,       NULL, 'W' },
 		{ "help",       no_argument,       NULL, 'h' },
 		{ "version",    no_argument,       NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -445,7 +505,7 @@ parse_args(int argc, char **argv, struct args *a)
 	int ch;
 
 	memset(a, 0, sizeof(*a));
-	while ((ch = getopt_long(argc, argv, "fs:S:c:dhV", longopts, NULL)) !=
+	while ((ch = getopt_long(argc, argv, "fs:S:c:dl:hV", longopts, NULL)) !=
 	    -1)
 		switch (ch) {
 		case 'f':
@@ -461,6 +521,12 @@ parse_args(int argc, char **argv, struct args *a)
 			break;
 		case 'd':
 			a->debug = 1;
+			break;
+		case 'l':
+			a->log = optarg;
+			break;
+		case 'W':
+			a->service = 1;
 			break;
 		case 'h':
 			fputs(usage_text, stdout);
@@ -480,17 +546,20 @@ parse_args(int argc, char **argv, struct args *a)
 	}
 }
 
-int
-main(int argc, char **argv)
+/*
+ * The daemon's life (see the top of this file) with the command line a
+ * (whose paths it makes absolute), in a console's process or in a
+ * service's thread (service.h); returns the exit status: 0 after a
+ * stop, 1 when it could not start.
+ */
+static int
+daemon_run(void *arg)
 {
-	static const int signals[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
-	struct lbd       d;
-	struct args      a;
-	char             why[1024];
-	size_t           i;
-	int              r = 1;
+	struct args *a = arg;
+	struct lbd   d;
+	char         why[1024];
+	int          r = 1;
 
-	parse_args(argc, argv, &a);
 	lbd_os_sigpipe_ignore();
 	memset(&d, 0, sizeof(d));
 	TAILQ_INIT(&d.conns);
@@ -508,9 +577,10 @@ main(int argc, char **argv)
 	snprintf(d.server, sizeof(d.server), "lockbrokerd/%s",
 	    PACKAGE_VERSION);
 	d.loop = uv_default_loop();
-	d.loop->data = &a;
-	if (leave_cwd(&a, why, sizeof(why)) != 0 ||
-	    settings(&d.cfg, &a, why, sizeof(why)) != 0)
+	d.loop->data = a;
+	if (leave_cwd(a, why, sizeof(why)) != 0 ||
+	    settings(&d.cfg, a, why, sizeof(why)) != 0 ||
+	    log_start(a, &d.cfg, why, sizeof(why)) != 0)
 		goto fail;
 	if (lbd_creds_init(why, sizeof(why)) != 0)
 		goto fail;
@@ -532,11 +602,8 @@ main(int argc, char **argv)
 		goto fail;
 	lbd_loop_start(&d);
 	sqlite_keep_start(d.loop);
-	for (i = 0; i < sizeof(signals) / sizeof(signals[0]); i++) {
-		uv_signal_init(d.loop, &d.sig[i]);
-		d.sig[i].data = &d;
-		uv_signal_start(&d.sig[i], on_signal, signals[i]);
-	}
+	signals_start(&d);
+	lbd_service_on_stop(d.loop, on_service_stop, &d);
 	fd_budget(&d);          /* the orphans' pidfds, within it */
 	lbd_reconcile(&d);
 	lbd_settle(&d);         /* what reconciling changed is recorded */
@@ -550,6 +617,7 @@ main(int argc, char **argv)
 	log_notice("%s ready on %s (state %s, generation %llu)", d.server,
 	    d.cfg.socket, d.cfg.state, (unsigned long long)d.generation);
 	lbd_sd_notify("READY=1");
+	lbd_service_ready();
 	uv_run(d.loop, UV_RUN_DEFAULT);
 	r = 0;
 	goto out;
@@ -562,6 +630,7 @@ out:
 	}
 	if (d.stopping)
 		uv_close((uv_handle_t *)&d.stop_flush, NULL);
+	lbd_service_close();
 	if (d.stopping || sqlite_prune_started)
 		uv_run(d.loop, UV_RUN_DEFAULT);
 	lbd_intents_close(&d);
@@ -570,5 +639,24 @@ out:
 	free(d.pidwatches);
 	free(d.wbuckets);
 	uv_loop_close(d.loop);
+	if (r == 0)
+		log_notice("stopped");
+	return r;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct args a;
+	char        why[1024];
+	int         r;
+
+	parse_args(argc, argv, &a);
+	if (!a.service)
+		return daemon_run(&a);
+	if (lbd_service_run(daemon_run, &a, &r, why, sizeof(why)) != 0) {
+		fprintf(stderr, "lockbrokerd: --service: %s\n", why);
+		r = 1;
+	}
 	return r;
 }

@@ -2,9 +2,10 @@
  * os.h: what the daemon asks of the operating system beyond lockfs's
  * (lockfs/os.h) and libuv's: who the peer of a connection is, taking on a
  * client's file-system credentials for a step and giving them back, the
- * privileges a root daemon keeps, a descriptor that tells when a process
- * exits, the paths that lead into the daemon's own process entries,
- * and what its budgets of descriptors and watches must leave to others.
+ * privileges a root daemon keeps, a watch that tells when a process
+ * exits, the signals it takes as events, the paths that lead into the
+ * daemon's own process entries, and what its budgets of descriptors and
+ * watches must leave to others.
  * The policy (when to switch, what to refuse, the messages) stays in the
  * daemon's other files (creds.c, conn.c, request.c, pidwatch.c, main.c).
  *
@@ -13,7 +14,8 @@
  * pidfd_open, /proc, openat2, and the POSIX calls of the daemon's own
  * files), os_win32.c (Windows, a first port for one user:
  * GetNamedPipeClientProcessId, every client the daemon's own user, no
- * credential switch, the daemon's own files by CreateFileA; what it
+ * credential switch, the daemon's own files by CreateFileA, process
+ * handles waited for by the thread pool, console events; what it
  * cannot yet answers as its contract lets an OS that cannot, and says
  * so).  A port adds its own file and builds it instead.
  *
@@ -35,12 +37,21 @@
 #include "lockfs.h"             /* uid_t, gid_t (lockfs/os.h: placeholders
                                    where the OS has no numeric users) */
 
-/* The signals the daemon takes as loop events (main.c), where signal.h
- * has none (mingw-w64; libuv's uv.h gives SIGHUP there): a number no
- * console event is ever delivered as, so that nothing comes of it. */
-#ifndef SIGUSR1
-#define SIGUSR1 30
-#endif
+/* What a signal the daemon takes as a loop event asks of it (main.c). */
+enum lbd_os_signal_means {
+	LBD_OS_SIGNAL_STOP,     /* the graceful stop (loop.c, lbd_stop) */
+	LBD_OS_SIGNAL_RELOAD,   /* reload the config file */
+	LBD_OS_SIGNAL_DEBUG     /* debug lines on or off */
+};
+
+/* A signal the daemon takes as a loop event, and what it asks. */
+struct lbd_os_signal {
+	int                      signum;
+	enum lbd_os_signal_means means;
+};
+
+/* The most signals lbd_os_signals gives. */
+#define LBD_OS_SIGNALS_MAX 4
 
 /* Privileges. */
 
@@ -108,14 +119,45 @@ void lbd_os_fs_ids_restore(uid_t uid, gid_t gid);
 
 /* Processes. */
 
-/*
- * lbd_os_proc_exit_fd: a new descriptor (close-on-exec) that becomes
- * readable when process pid exits, for the loop to poll.  -1 with errno
- * when the OS gives none (ENOSYS, or refused: the caller then looks
- * with lockfs_os_start_time now and then).
- */
-int  lbd_os_proc_exit_fd(pid_t pid);
+/* A watch of a process's exit (lbd_os_proc_watch). */
+struct lbd_os_proc_watch;
 
+/*
+ * lbd_os_proc_watch: watches process pid, the one that started at start
+ * (lockfs_os_start_time's number), from loop: exited(arg) is called in
+ * the loop, once, when it has exited (never after lbd_os_proc_unwatch).
+ * The watch, or NULL with errno when the OS gives none: ESRCH when pid
+ * names no process or another one (the caller looks for itself: it has
+ * gone), ENOSYS, ENOMEM, EMFILE or another when the OS cannot or
+ * refuses (the caller then looks with lockfs_os_start_time now and
+ * then).  Linux: a pidfd polled by the loop; Windows: the process's
+ * handle waited for by the thread pool (RegisterWaitForSingleObject),
+ * whose callback wakes the loop (uv_async_send).  Each watch counts as
+ * one descriptor of the budget (main.c, fd_budget): a pidfd on Linux, a
+ * handle and a wait on Windows.
+ */
+struct lbd_os_proc_watch *lbd_os_proc_watch(uv_loop_t *loop, pid_t pid,
+    unsigned long long start, void (*exited)(void *arg), void *arg);
+
+/* lbd_os_proc_unwatch: ends watch w (its callback not called after this
+ * returns: it may wait for one running in another thread) and frees
+ * it, once the loop is done with it; nothing when NULL.  errno is
+ * kept. */
+void lbd_os_proc_unwatch(struct lbd_os_proc_watch *w);
+
+/* Signals. */
+
+/*
+ * lbd_os_signals_take: readies the process to take the signals the
+ * daemon takes as loop events (libuv's signal handles; once, at start),
+ * and returns them with what each asks, *n of them (at most
+ * LBD_OS_SIGNALS_MAX).  Never fails.  Linux: SIGTERM and SIGINT stop,
+ * SIGHUP reloads, SIGUSR1 switches debug lines.  Windows, where libuv
+ * gives a console's events as signals: SIGINT (Ctrl-C), SIGBREAK
+ * (Ctrl-Break) and SIGHUP (the console closed) stop; nothing reloads nor
+ * switches debug lines (no signal can be sent for them).
+ */
+const struct lbd_os_signal *lbd_os_signals_take(size_t *n);
 
 /* The daemon's own process and files. */
 

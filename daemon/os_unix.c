@@ -204,17 +204,105 @@ lbd_os_fs_ids_restore(uid_t uid, gid_t gid)
 	errno = saved;
 }
 
-/* lbd_os_proc_exit_fd: see os.h.  A pidfd (Linux 5.3). */
-int
-lbd_os_proc_exit_fd(pid_t pid)
+/* A process's exit watched: its pidfd, polled by the loop. */
+struct lbd_os_proc_watch {
+	uv_poll_t poll;
+	int       fd;
+	void    (*exited)(void *arg);
+	void     *arg;
+};
+
+/* The pidfd is readable: the process exited. */
+static void
+proc_polled(uv_poll_t *p, int status, int events)
 {
+	struct lbd_os_proc_watch *w = p->data;
+
+	(void)status;
+	(void)events;
+	uv_poll_stop(p);
+	w->exited(w->arg);
+}
+
+/* Frees a watch once libuv is done with its handle. */
+static void
+proc_watch_free(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+/* lbd_os_proc_watch: see os.h.  A pidfd (Linux 5.3), taken before the
+ * start time is compared (a pidfd names one process: the pid's reuse
+ * after that cannot mislead it). */
+struct lbd_os_proc_watch *
+lbd_os_proc_watch(uv_loop_t *loop, pid_t pid, unsigned long long start,
+    void (*exited)(void *arg), void *arg)
+{
+	struct lbd_os_proc_watch *w = NULL, *r = NULL;
+	struct lockfs_owner       o;
+	int                       fd = -1, saved;
+
 #ifdef SYS_pidfd_open
-	return (int)syscall(SYS_pidfd_open, pid, 0);
+	fd = (int)syscall(SYS_pidfd_open, pid, 0);
 #else
-	(void)pid;
 	errno = ENOSYS;
-	return -1;
 #endif
+	if (fd == -1)
+		goto out;
+	if (lockfs_owner_of_pid(&o, pid, 0) == -1 || o.start != start) {
+		errno = ESRCH;
+		goto out;
+	}
+	if ((w = malloc(sizeof(*w))) == NULL)
+		goto out;
+	if (uv_poll_init(loop, &w->poll, fd) != 0) {
+		errno = EINVAL;
+		goto out;
+	}
+	w->fd = fd;
+	w->exited = exited;
+	w->arg = arg;
+	w->poll.data = w;
+	uv_poll_start(&w->poll, UV_READABLE, proc_polled);
+	r = w;
+	w = NULL;
+	fd = -1;
+out:
+	saved = errno;
+	free(w);
+	if (fd != -1)
+		close(fd);
+	errno = saved;
+	return r;
+}
+
+/* lbd_os_proc_unwatch: see os.h.  The handle closed (libuv polls it no
+ * more), then the pidfd; the memory freed at the handle's close. */
+void
+lbd_os_proc_unwatch(struct lbd_os_proc_watch *w)
+{
+	int saved = errno;
+
+	if (w != NULL) {
+		uv_close((uv_handle_t *)&w->poll, proc_watch_free);
+		close(w->fd);
+	}
+	errno = saved;
+}
+
+/* lbd_os_signals_take: see os.h.  Nothing to ready. */
+const struct lbd_os_signal *
+lbd_os_signals_take(size_t *n)
+{
+	static const struct lbd_os_signal signals[] = {
+		{ SIGTERM, LBD_OS_SIGNAL_STOP },
+		{ SIGINT,  LBD_OS_SIGNAL_STOP },
+		{ SIGHUP,  LBD_OS_SIGNAL_RELOAD },
+		{ SIGUSR1, LBD_OS_SIGNAL_DEBUG },
+	};
+
+	*n = sizeof(signals) / sizeof(signals[0]);
+	return signals;
 }
 
 /* lbd_os_fds_open: see os.h.  The entries of /proc/self/fd. */

@@ -15,10 +15,9 @@
  * impersonating the client process's token.  The daemon logs so at
  * start (listen_win32.c).
  *
- * Processes that exit: no descriptor to poll (lbd_os_proc_exit_fd
- * answers ENOSYS); the daemon looks at its holders now and then
- * (pidwatch.c's timer), which is enough until a process handle waited
- * for by the thread pool replaces it.
+ * Processes that exit: the process's handle waited for by the thread
+ * pool, whose callback wakes the loop (lbd_os_proc_watch).  Signals:
+ * the console's events as libuv gives them (lbd_os_signals_take).
  */
 #include <winsock2.h>
 #include <windows.h>
@@ -117,17 +116,6 @@ lbd_os_fs_ids_restore(uid_t uid, gid_t gid)
 {
 	(void)uid;
 	(void)gid;
-}
-
-/* lbd_os_proc_exit_fd: see os.h.  ENOSYS: the caller looks with
- * lockfs_os_start_time now and then (a process handle waited for by the
- * thread pool is the design). */
-int
-lbd_os_proc_exit_fd(pid_t pid)
-{
-	(void)pid;
-	errno = ENOSYS;
-	return -1;
 }
 
 /* lbd_os_fd_path: see os.h.  ENOSYS: no process entries in the file
@@ -479,4 +467,146 @@ lbd_os_path_is_relative(const char *path)
 	    (path[2] == '/' || path[2] == '\\'))
 		return 0;
 	return 1;
+}
+
+/*
+ * A process's exit watched: its handle (SYNCHRONIZE and the right to
+ * read its times), a wait of the thread pool on it
+ * (RegisterWaitForSingleObject, once), and the async handle whose send,
+ * from the pool's thread, has the loop call exited.
+ *
+ *   watching --the handle is signalled: the pool's callback sends the
+ *      |       async--> sent --the loop's async callback--> exited(arg)
+ *      | lbd_os_proc_unwatch (either state): the wait unregistered,
+ *      v       waiting for a callback running (UnregisterWaitEx)
+ *   closing --the async handle closed--> freed
+ */
+struct lbd_os_proc_watch {
+	uv_async_t async;
+	HANDLE     proc;
+	HANDLE     wait;
+	void     (*exited)(void *arg);
+	void      *arg;
+};
+
+/* The thread pool's callback: the process has exited; wakes the loop
+ * (the only libuv call made from another thread). */
+static void CALLBACK
+proc_signalled(void *arg, BOOLEAN timed_out)
+{
+	struct lbd_os_proc_watch *w = arg;
+
+	(void)timed_out;
+	uv_async_send(&w->async);
+}
+
+/* In the loop: the process has exited. */
+static void
+proc_exited(uv_async_t *a)
+{
+	struct lbd_os_proc_watch *w = a->data;
+
+	w->exited(w->arg);
+}
+
+/* Frees a watch once libuv is done with its async handle. */
+static void
+proc_watch_free(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+/* lbd_os_proc_watch: see os.h.  OpenProcess, then the creation time
+ * compared (the handle names one process: the pid's reuse after that
+ * cannot mislead it); an exited process's handle is signalled already,
+ * so that the callback comes at once. */
+struct lbd_os_proc_watch *
+lbd_os_proc_watch(uv_loop_t *loop, pid_t pid, unsigned long long start,
+    void (*exited)(void *arg), void *arg)
+{
+	struct lbd_os_proc_watch *w = NULL, *r = NULL;
+	FILETIME                  created, gone, kernel, user;
+	HANDLE                    h;
+	int                       async = 0, saved;
+
+	h = OpenProcess(SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION,
+	    FALSE, (DWORD)pid);
+	if (h == NULL) {
+		errno = GetLastError() == ERROR_INVALID_PARAMETER ? ESRCH :
+		    GetLastError() == ERROR_ACCESS_DENIED ? EACCES : EIO;
+		goto out;
+	}
+	if (!GetProcessTimes(h, &created, &gone, &kernel, &user) ||
+	    ((unsigned long long)created.dwHighDateTime << 32 |
+	    created.dwLowDateTime) != start) {
+		errno = ESRCH;
+		goto out;
+	}
+	if ((w = malloc(sizeof(*w))) == NULL)
+		goto out;
+	if (uv_async_init(loop, &w->async, proc_exited) != 0) {
+		errno = ENOMEM;
+		goto out;
+	}
+	async = 1;
+	w->async.data = w;
+	w->proc = h;
+	w->exited = exited;
+	w->arg = arg;
+	if (!RegisterWaitForSingleObject(&w->wait, h, proc_signalled, w,
+	    INFINITE, WT_EXECUTEONLYONCE)) {
+		errno = ENOMEM;
+		goto out;
+	}
+	r = w;
+	w = NULL;
+	h = NULL;
+	async = 0;
+out:
+	saved = errno;
+	if (async)
+		uv_close((uv_handle_t *)&w->async, proc_watch_free);
+	else
+		free(w);
+	if (h != NULL)
+		CloseHandle(h);
+	errno = saved;
+	return r;
+}
+
+/* lbd_os_proc_unwatch: see os.h.  The wait unregistered, waiting for a
+ * callback of the pool's that runs (it sends the async handle: nothing
+ * is sent once this returns), the process's handle closed, the async
+ * handle closed (the memory freed then). */
+void
+lbd_os_proc_unwatch(struct lbd_os_proc_watch *w)
+{
+	int saved = errno;
+
+	if (w != NULL) {
+		UnregisterWaitEx(w->wait, INVALID_HANDLE_VALUE);
+		CloseHandle(w->proc);
+		uv_close((uv_handle_t *)&w->async, proc_watch_free);
+	}
+	errno = saved;
+}
+
+/* lbd_os_signals_take: see os.h.  libuv's console events: Ctrl-C
+ * (SIGINT), Ctrl-Break (SIGBREAK), the console's close (SIGHUP: libuv's
+ * handler then holds the process for the loop to stop, until Windows
+ * ends it some seconds later).  Ctrl-C is taken even where the process
+ * was started ignoring it (in a process group of its own, which Windows
+ * starts so). */
+const struct lbd_os_signal *
+lbd_os_signals_take(size_t *n)
+{
+	static const struct lbd_os_signal signals[] = {
+		{ SIGINT,   LBD_OS_SIGNAL_STOP },
+		{ SIGBREAK, LBD_OS_SIGNAL_STOP },
+		{ SIGHUP,   LBD_OS_SIGNAL_STOP },
+	};
+
+	SetConsoleCtrlHandler(NULL, FALSE);
+	*n = sizeof(signals) / sizeof(signals[0]);
+	return signals;
 }

@@ -4,20 +4,22 @@
  * A kept hold (ACQUIRE pid=) and an orphan of the previous run end when
  * their process exits.  Each watched process (pid and start time: a
  * reused pid is another process) has one watch, shared by every such
- * hold of it and reference counted: one pidfd polled by the loop, or,
- * where the kernel has no pidfds or refuses them (valgrind), a timer that
- * looks once a second.  When the process exits every hold of the watch
- * ends (reconcile.c, lbd_orphan_exited): in turns with the holds of
+ * hold of it and reference counted: the OS's watch of its exit (a pidfd
+ * polled by the loop on Linux, the process's handle waited for by the
+ * thread pool on Windows), or, where the OS gives none or refuses it
+ * (valgrind), a timer that looks once a second.  When the process exits
+ * every hold of the watch ends (reconcile.c, lbd_orphan_exited): in
+ * turns with the holds of
  * closed connections (ending.c), about turn_us of them per loop
  * iteration, so that a process that exits with thousands of kept holds
  * does not stall everyone; until its turn each stays held by the exited
  * process, found by no request (lbd_orphan_exiting), and the watch goes
- * with its last hold.  The pidfd comes from the OS layer (os.h:
- * lbd_os_proc_exit_fd), the looks from lockfs's (lockfs_owner_of_pid); a
- * port without such descriptors watches by the timer alone.
+ * with its last hold.  The OS's watch comes from the OS layer (os.h:
+ * lbd_os_proc_watch), the looks from lockfs's (lockfs_owner_of_pid); a
+ * port without such watches watches by the timer alone.
  *
- *   WATCHED --its process exits (pidfd readable, or the look)--> EXITED
- *      |                                  (pidfd or timer gone, out of
+ *   WATCHED --its process exits (the OS's watch, or the look)--> EXITED
+ *      |                                  (watch or timer gone, out of
  *      |                                  the table, in d->endings: its
  *      |                                  holds end a turn at a time)
  *      | its last hold gone (released,               |
@@ -25,7 +27,8 @@
  *      v                                             | hold left
  *    freed <-----------------------------------------+
  *
- * A pidfd is a descriptor, and descriptors are the budget that new
+ * A pidfd is a descriptor (and on Windows each watch a handle and a
+ * wait: counted alike), and descriptors are the budget that new
  * connections need (d->fd_conns, main.c), so pidfds are bounded twice: in
  * all, to half of that budget (the other half is the connections' alone,
  * whatever any user's kept holds), and per user, to pidfds_per_uid (the
@@ -38,11 +41,12 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
-#include <unistd.h>
+#include <string.h>
 
 #include "conn.h"
 #include "daemon.h"
 #include "ending.h"
+#include "log.h"
 #include "os.h"
 #include "pidwatch.h"
 #include "reconcile.h"
@@ -56,11 +60,12 @@ struct lbd_pidwatch {
 	unsigned                 refs;      /* its holds, and a callback
 	                                       running */
 	struct lbd_holds         holds;     /* by pw_entry */
-	int                      fd;        /* its pidfd, or -1 */
-	struct lbd_uid_conns    *user;      /* with fd: the user it counts
+	struct lbd_os_proc_watch *exit;     /* the OS's watch of its exit
+	                                       (a pidfd), or NULL */
+	struct lbd_uid_conns    *user;      /* with exit: the user it counts
 	                                       for (pidfds_per_uid) */
-	uv_poll_t               *poll;      /* on fd */
-	uv_timer_t              *timer;     /* without fd: a look a second */
+	uv_timer_t              *timer;     /* without exit: a look a
+	                                       second */
 	int                      listed;    /* in d->pidwatches */
 	LIST_ENTRY(lbd_pidwatch) entry;
 	int                      exited;    /* its holds end in turns */
@@ -99,22 +104,19 @@ handle_free(uv_handle_t *h)
 	free(h);
 }
 
-/* Stops watching: the handles and the pidfd go, and the watch leaves the
- * table (a later hold of the same process gets a watch of its own). */
+/* Stops watching: the OS's watch or the timer goes, and the watch leaves
+ * the table (a later hold of the same process gets a watch of its
+ * own). */
 static void
 pw_stop(struct lbd_pidwatch *w)
 {
-	if (w->poll != NULL) {
-		uv_close((uv_handle_t *)w->poll, handle_free);
-		w->poll = NULL;
-	}
 	if (w->timer != NULL) {
 		uv_close((uv_handle_t *)w->timer, handle_free);
 		w->timer = NULL;
 	}
-	if (w->fd != -1) {
-		close(w->fd);
-		w->fd = -1;
+	if (w->exit != NULL) {
+		lbd_os_proc_unwatch(w->exit);
+		w->exit = NULL;
 		w->d->npidfds--;
 		w->user->npidfds--;
 		lbd_uid_put(w->user);
@@ -169,16 +171,15 @@ pw_exited(struct lbd_pidwatch *w)
 	lbd_ending_add(w->d, &w->ending);
 }
 
-/* The pidfd is readable: the process exited. */
+/* The OS's watch says the process exited. */
 static void
-pw_polled(uv_poll_t *p, int status, int events)
+pw_exit_seen(void *arg)
 {
-	(void)status;
-	(void)events;
-	pw_exited(p->data);
+	pw_exited(arg);
 }
 
-/* Without a pidfd: has the process gone (or its pid been reused)? */
+/* Without the OS's watch: has the process gone (or its pid been
+ * reused)? */
 static void
 pw_look(uv_timer_t *t)
 {
@@ -201,32 +202,26 @@ pw_pidfd_affordable(struct lbd *d, struct lbd_uid_conns *u)
 	    (uint64_t)d->nconns + d->npidfds < d->fd_conns;
 }
 
-/* Starts watching w's process for user uid: a pidfd when the kernel
- * gives one and the bounds afford it (pw_pidfd_affordable), otherwise a
- * timer. */
+/* Starts watching w's process for user uid: the OS's watch of its exit
+ * when it gives one and the bounds afford it (pw_pidfd_affordable),
+ * otherwise a timer. */
 static void
 pw_start(struct lbd *d, struct lbd_pidwatch *w, uid_t uid)
 {
 	struct lbd_uid_conns *u = lbd_uid_get(d, uid);
 
-	if (pw_pidfd_affordable(d, u) &&
-	    (w->fd = lbd_os_proc_exit_fd(w->pid)) != -1) {
-		d->npidfds++;
-		u->npidfds++;
-		w->user = u;
-		if ((w->poll = malloc(sizeof(*w->poll))) != NULL &&
-		    uv_poll_init(d->loop, w->poll, w->fd) == 0) {
-			w->poll->data = w;
-			uv_poll_start(w->poll, UV_READABLE, pw_polled);
+	if (pw_pidfd_affordable(d, u)) {
+		if ((w->exit = lbd_os_proc_watch(d->loop, w->pid, w->start,
+		    pw_exit_seen, w)) != NULL) {
+			d->npidfds++;
+			u->npidfds++;
+			w->user = u;
+			log_debug("process %ld: its exit watched",
+			    (long)w->pid);
 			return;
 		}
-		free(w->poll);
-		w->poll = NULL;
-		close(w->fd);
-		w->fd = -1;
-		d->npidfds--;
-		u->npidfds--;
-		w->user = NULL;
+		log_debug("process %ld: its exit not watched (%s): looked at "
+		    "once a second", (long)w->pid, strerror(errno));
 	}
 	if (u != NULL)
 		lbd_uid_put(u);
@@ -263,7 +258,6 @@ lbd_orphan_watch(struct lbd *d, struct lbd_hold *h)
 		w->d = d;
 		w->pid = h->fs.owner.pid;
 		w->start = h->fs.owner.start;
-		w->fd = -1;
 		LIST_INIT(&w->holds);
 		LIST_INSERT_HEAD(pw_bucket(d, w->pid), w, entry);
 		w->listed = 1;

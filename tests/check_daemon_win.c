@@ -25,7 +25,8 @@
  * so is one on the same pipe, naming the pipe, while the first goes on
  * serving.
  *
- * The other processes are copies of this program (main says what each
+ * The other processes are copies of this program (main and
+ * testdaemon_win.h say what each
  * mode does): holders, waiters, timed tries, a poller; each reports
  * through files in the test's directory.  Lock paths are given rooted on
  * the current drive ("/dir/..."), as in check_client_win.
@@ -43,6 +44,7 @@
 
 #include "lockbroker.h"
 #include "testlib.h"
+#include "testdaemon_win.h"
 
 /* A daemon of a test. */
 struct daemon {
@@ -61,28 +63,11 @@ static struct daemon the;
 static HANDLE
 daemons_job(void)
 {
-	static HANDLE                        job;
-	JOBOBJECT_EXTENDED_LIMIT_INFORMATION li;
+	static HANDLE job;
 
-	if (job != NULL)
-		return job;
-	ck_assert((job = CreateJobObjectA(NULL, NULL)) != NULL);
-	memset(&li, 0, sizeof(li));
-	li.BasicLimitInformation.LimitFlags =
-	    JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
-	ck_assert(SetInformationJobObject(job,
-	    JobObjectExtendedLimitInformation, &li, sizeof(li)));
+	if (job == NULL)
+		ck_assert((job = td_job()) != NULL);
 	return job;
-}
-
-/* The program of the daemon, its full path (main: the tests change
- * the working directory). */
-static char daemon_exe[MAX_PATH];
-
-static const char *
-daemon_program(void)
-{
-	return daemon_exe;
 }
 
 /* The lockbroker command's full path (main: tools\lockbroker.exe, or
@@ -110,7 +95,7 @@ daemon_spawn(const char *pipe, const char *state, const char *log)
 	ck_assert_msg(out != INVALID_HANDLE_VALUE, "%s: error %lu", log,
 	    (unsigned long)GetLastError());
 	ck_assert((size_t)snprintf(line, sizeof(line), "\"%s\" --socket %s "
-	    "--state \"%s\" --debug", daemon_program(), pipe, state) <
+	    "--state \"%s\" --debug", td_daemon_exe(), pipe, state) <
 	    sizeof(line));
 	memset(&si, 0, sizeof(si));
 	si.cb = sizeof(si);
@@ -220,35 +205,6 @@ teardown(void)
 }
 
 
-/* A handle on path through the daemon (the link method); asserts. */
-static lb_lock *
-broker_lock(const char *path)
-{
-	lb_lock *l = lb_lock_new(path, LB_LINK | LB_BROKER);
-
-	ck_assert_msg(l != NULL, "lb_lock_new %s: %s", path, strerror(errno));
-	return l;
-}
-
-/* Waits (up to a minute) until file exists; whether it does. */
-static int
-appears(const char *file)
-{
-	double until;
-
-	for (until = tl_now() + 60; !tl_exists(file) && tl_now() < until;)
-		tl_sleep(0.02);
-	return tl_exists(file);
-}
-
-/* A file named name in the test's directory (removed first). */
-static void
-marker(char *out, size_t size, const char *dir, const char *name)
-{
-	snprintf(out, size, "%s\\%s", dir, name);
-	DeleteFileA(out);
-}
-
 /* Waits (up to a minute) until the daemon queues n acquires for the
  * lock of l (lb_get_holder's waiters); whether it did. */
 static int
@@ -311,7 +267,7 @@ START_TEST(broker_cycle)
 
 	tl_place_make(&p, "x");
 	tl_lock_path(&p, path, sizeof(path));
-	l = broker_lock(path);
+	l = td_broker_lock(path);
 	ck_assert_msg(lb_acquire(l, 5) == 0, "%s", lb_lock_error(l));
 	ck_assert_int_eq(lb_is_locked(l), 1);
 	ck_assert_int_eq(lb_i_am_locking(l), 1);
@@ -335,18 +291,18 @@ START_TEST(broker_waiter_granted)
 
 	tl_place_make(&p, "x");
 	tl_lock_path(&p, path, sizeof(path));
-	marker(busy, sizeof(busy), p.dir, "busy");
-	marker(got, sizeof(got), p.dir, "got");
-	l = broker_lock(path);
+	td_marker(busy, sizeof(busy), p.dir, "busy");
+	td_marker(got, sizeof(got), p.dir, "got");
+	l = td_broker_lock(path);
 	ck_assert_msg(lb_acquire(l, 5) == 0, "%s", lb_lock_error(l));
 	snprintf(args, sizeof(args), "--wait \"%s\" \"%s\" \"%s\"", path,
 	    busy, got);
 	pid = tl_self_start(args);
-	ck_assert_msg(appears(busy), "the waiter did not find the lock taken");
+	ck_assert_msg(td_appears(busy), "the waiter did not find the lock taken");
 	tl_sleep(0.5);
 	ck_assert_msg(!tl_exists(got), "the waiter got a lock held");
 	ck_assert_msg(lb_release(l) == 0, "%s", lb_lock_error(l));
-	ck_assert_msg(appears(got), "the waiter did not get the lock");
+	ck_assert_msg(td_appears(got), "the waiter did not get the lock");
 	ck_assert_int_eq(lb_i_am_locking(l), 0);
 	ck_assert_int_eq(lb_acquire(l, 0), LB_EALREADY);
 	tl_kill(pid);
@@ -371,13 +327,13 @@ START_TEST(broker_holder_killed)
 
 	tl_place_make(&p, "x");
 	tl_lock_path(&p, path, sizeof(path));
-	marker(ready, sizeof(ready), p.dir, "ready");
-	marker(busy, sizeof(busy), p.dir, "busy");
-	marker(got, sizeof(got), p.dir, "got");
+	td_marker(ready, sizeof(ready), p.dir, "ready");
+	td_marker(busy, sizeof(busy), p.dir, "busy");
+	td_marker(got, sizeof(got), p.dir, "got");
 	snprintf(args, sizeof(args), "--hold \"%s\" \"%s\"", path, ready);
 	pid = tl_self_start(args);
-	ck_assert_msg(appears(ready), "the holder did not lock %s", path);
-	l = broker_lock(path);
+	ck_assert_msg(td_appears(ready), "the holder did not lock %s", path);
+	l = td_broker_lock(path);
 	ck_assert_int_eq(lb_acquire(l, 0), LB_EALREADY);
 	ck_assert_int_eq(lb_get_holder(l, &h), 1);
 	ck_assert_int_eq(h.pid, pid);
@@ -385,10 +341,10 @@ START_TEST(broker_holder_killed)
 	snprintf(args, sizeof(args), "--wait \"%s\" \"%s\" \"%s\"", path,
 	    busy, got);
 	waiter = tl_self_start(args);
-	ck_assert_msg(appears(busy), "the waiter did not find the lock taken");
+	ck_assert_msg(td_appears(busy), "the waiter did not find the lock taken");
 	ck_assert(!tl_exists(got));
 	tl_kill(pid);
-	ck_assert_msg(appears(got), "the waiter did not get the lock of the "
+	ck_assert_msg(td_appears(got), "the waiter did not get the lock of the "
 	    "ended holder");
 	ck_assert_int_eq(lb_get_holder(l, &h), 1);
 	ck_assert_int_eq(h.pid, waiter);
@@ -414,8 +370,8 @@ START_TEST(broker_fifo)
 
 	tl_place_make(&p, "x");
 	tl_lock_path(&p, path, sizeof(path));
-	marker(report, sizeof(report), p.dir, "report");
-	l = broker_lock(path);
+	td_marker(report, sizeof(report), p.dir, "report");
+	l = td_broker_lock(path);
 	ck_assert_msg(lb_acquire(l, 5) == 0, "%s", lb_lock_error(l));
 	for (i = 0; i < 4; i++) {
 		snprintf(args, sizeof(args), "--queue \"%s\" \"%s\" %u", path,
@@ -445,7 +401,7 @@ try_in_child(lb_lock *l, const char *path, const char *dir, double timeout,
 	char   report[PATH_MAX], text[128], args[4 * PATH_MAX];
 	int    r;
 
-	marker(report, sizeof(report), dir, "tried");
+	td_marker(report, sizeof(report), dir, "tried");
 	snprintf(args, sizeof(args), "--try \"%s\" %g \"%s\"", path, timeout,
 	    report);
 	child = process_open(tl_self_start(args));
@@ -471,7 +427,7 @@ START_TEST(broker_timeouts)
 
 	tl_place_make(&p, "x");
 	tl_lock_path(&p, path, sizeof(path));
-	l = broker_lock(path);
+	l = td_broker_lock(path);
 	ck_assert_msg(lb_acquire(l, 5) == 0, "%s", lb_lock_error(l));
 	ck_assert_int_eq(try_in_child(l, path, p.dir, 2.0, &took),
 	    LB_ETIMEOUT);
@@ -530,15 +486,15 @@ START_TEST(broker_restart_keeps_holder)
 
 	tl_place_make(&p, "x");
 	tl_lock_path(&p, path, sizeof(path));
-	marker(ready, sizeof(ready), p.dir, "ready");
-	marker(go, sizeof(go), p.dir, "go");
-	marker(report, sizeof(report), p.dir, "report");
+	td_marker(ready, sizeof(ready), p.dir, "ready");
+	td_marker(go, sizeof(go), p.dir, "go");
+	td_marker(report, sizeof(report), p.dir, "report");
 	snprintf(args, sizeof(args), "--keep \"%s\" \"%s\" \"%s\" \"%s\"",
 	    path, ready, go, report);
 	pid = tl_self_start(args);
 	child = process_open(pid);
-	ck_assert_msg(appears(ready), "the holder did not lock %s", path);
-	l = broker_lock(path);
+	ck_assert_msg(td_appears(ready), "the holder did not lock %s", path);
+	l = td_broker_lock(path);
 	ck_assert((id = file_index(lb_lock_file(l))) != 0);
 	daemon_kill(&the);
 	ck_assert_msg(file_index(lb_lock_file(l)) == id, "the lock file "
@@ -573,11 +529,11 @@ START_TEST(broker_restart_frees_dead_holder)
 
 	tl_place_make(&p, "x");
 	tl_lock_path(&p, path, sizeof(path));
-	marker(ready, sizeof(ready), p.dir, "ready");
+	td_marker(ready, sizeof(ready), p.dir, "ready");
 	snprintf(args, sizeof(args), "--hold \"%s\" \"%s\"", path, ready);
 	pid = tl_self_start(args);
-	ck_assert_msg(appears(ready), "the holder did not lock %s", path);
-	l = broker_lock(path);
+	ck_assert_msg(td_appears(ready), "the holder did not lock %s", path);
+	l = td_broker_lock(path);
 	ck_assert_int_eq(lb_acquire(l, 0), LB_EALREADY);
 	daemon_kill(&the);
 	tl_kill(pid);
@@ -611,9 +567,9 @@ START_TEST(broker_handoffs_under_reader)
 
 	tl_place_make(&p, "x");
 	tl_lock_path(&p, path, sizeof(path));
-	marker(stop, sizeof(stop), p.dir, "stop");
-	marker(polled, sizeof(polled), p.dir, "polled");
-	l = broker_lock(path);
+	td_marker(stop, sizeof(stop), p.dir, "stop");
+	td_marker(polled, sizeof(polled), p.dir, "polled");
+	l = td_broker_lock(path);
 	ck_assert_msg(lb_acquire(l, 5) == 0, "%s", lb_lock_error(l));
 	snprintf(args, sizeof(args), "--poll \"%s\" \"%s\" \"%s\"", path,
 	    stop, polled);
@@ -630,7 +586,7 @@ START_TEST(broker_handoffs_under_reader)
 	}
 	ck_assert_int_eq(process_wait(other), 0);
 	tl_write_text(stop, "");
-	ck_assert_msg(appears(polled), "the poller did not report");
+	ck_assert_msg(td_appears(polled), "the poller did not report");
 	ck_assert(tl_read_text(polled, text, sizeof(text)) > 0);
 	ck_assert_msg(sscanf(text, "%lu %lu %lu", &polls, &free_seen,
 	    &failed) == 3, "%s", text);
@@ -701,16 +657,16 @@ START_TEST(command_through_daemon)
 
 	tl_place_make(&p, "x");
 	tl_lock_path(&p, path, sizeof(path));
-	marker(ready, sizeof(ready), p.dir, "ready");
-	marker(go, sizeof(go), p.dir, "go");
-	marker(ran, sizeof(ran), p.dir, "ran");
-	marker(busy, sizeof(busy), p.dir, "busy");
-	marker(got, sizeof(got), p.dir, "got");
+	td_marker(ready, sizeof(ready), p.dir, "ready");
+	td_marker(go, sizeof(go), p.dir, "go");
+	td_marker(ran, sizeof(ran), p.dir, "ran");
+	td_marker(busy, sizeof(busy), p.dir, "busy");
+	td_marker(got, sizeof(got), p.dir, "got");
 	snprintf(args, sizeof(args), "lock --broker -w 5 \"%s\" -- \"%s\" "
 	    "--mark \"%s\" \"%s\" 3", path, self_exe, ready, go);
 	tl_run_start(&holder, p.dir, tool_exe, args);
-	ck_assert_msg(appears(ready), "lock did not run COMMAND");
-	l = broker_lock(path);
+	ck_assert_msg(td_appears(ready), "lock did not run COMMAND");
+	l = td_broker_lock(path);
 	ck_assert_int_eq(lb_acquire(l, 0), LB_EALREADY);
 	ck_assert_int_eq(lb_get_holder(l, &h), 1);
 	ck_assert_int_eq(h.broker, 1);
@@ -747,7 +703,7 @@ START_TEST(command_through_daemon)
 	    holder.pid, out);
 	tl_write_text(go, "");
 	ck_assert_uint_eq(tl_run_finish(&holder, out, sizeof(out)), 3);
-	ck_assert_msg(appears(got), "the waiter did not get the lock");
+	ck_assert_msg(td_appears(got), "the waiter did not get the lock");
 	ck_assert_int_eq(lb_get_holder(l, &h), 1);
 	ck_assert_int_eq(h.pid, waiter);
 	ck_assert_uint_eq(command(p.dir, out, sizeof(out), "break --broker "
@@ -774,7 +730,7 @@ START_TEST(command_kept_through_daemon)
 
 	tl_place_make(&p, "x");
 	tl_lock_path(&p, path, sizeof(path));
-	l = broker_lock(path);
+	l = td_broker_lock(path);
 	ck_assert_uint_eq(command(p.dir, out, sizeof(out), "acquire --broker "
 	    "\"%s\"", path), 0);
 	ck_assert_int_eq(lb_get_holder(l, &h), 1);
@@ -826,7 +782,7 @@ START_TEST(second_daemon_refused)
 	    strstr(text, the.state) != NULL, "%s", text);
 	tl_place_make(&p, "x");
 	tl_lock_path(&p, path, sizeof(path));
-	l = broker_lock(path);
+	l = td_broker_lock(path);
 	ck_assert_msg(lb_acquire(l, 5) == 0, "%s", lb_lock_error(l));
 	ck_assert_int_eq(lb_release(l), 0);
 	lb_lock_free(l);
@@ -864,7 +820,7 @@ START_TEST(second_daemon_same_pipe_refused)
 	ck_assert(!tl_exists(q.path));
 	tl_place_make(&p, "x");
 	tl_lock_path(&p, path, sizeof(path));
-	l = broker_lock(path);
+	l = td_broker_lock(path);
 	ck_assert_msg(lb_acquire(l, 5) == 0, "%s", lb_lock_error(l));
 	ck_assert_int_eq(lb_release(l), 0);
 	lb_lock_free(l);
@@ -922,63 +878,6 @@ START_TEST(pipe_dacl)
 	CloseHandle(h);
 }
 END_TEST
-
-/* Makes file; 0, or 1 when it cannot. */
-static int
-make_file(const char *file)
-{
-	HANDLE h;
-
-	h = CreateFileA(file, GENERIC_WRITE, 0, NULL, CREATE_NEW, 0, NULL);
-	if (h == INVALID_HANDLE_VALUE)
-		return 1;
-	CloseHandle(h);
-	return 0;
-}
-
-/* The child of broker_holder_killed: takes the lock on path through
- * the daemon, makes ready, and waits to be ended.  Never returns but by
- * failing (1). */
-static int
-hold(const char *path, const char *ready)
-{
-	lb_lock *l = lb_lock_new(path, LB_LINK | LB_BROKER);
-
-	if (l == NULL || lb_acquire(l, 30) != 0) {
-		fprintf(stderr, "cannot lock %s: %s\n", path,
-		    l != NULL ? lb_lock_error(l) : strerror(errno));
-		return 1;
-	}
-	if (make_file(ready) != 0)
-		return 1;
-	for (;;)
-		Sleep(INFINITE);
-}
-
-/* The child of broker_waiter_granted: finds the lock on path taken
- * (makes busy), waits for it, makes got, and waits to be ended.  Never
- * returns but by failing (1). */
-static int
-wait_for(const char *path, const char *busy, const char *got)
-{
-	lb_lock *l = lb_lock_new(path, LB_LINK | LB_BROKER);
-
-	if (l == NULL || lb_acquire(l, 0) != LB_EALREADY) {
-		fprintf(stderr, "%s is not taken\n", path);
-		return 1;
-	}
-	if (make_file(busy) != 0)
-		return 1;
-	if (lb_acquire(l, 60) != 0) {
-		fprintf(stderr, "cannot lock %s: %s\n", path,
-		    lb_lock_error(l));
-		return 1;
-	}
-	if (make_file(got) != 0)
-		return 1;
-	for (;;)
-		Sleep(INFINITE);
-}
 
 /* The child of broker_fifo: waits for the lock on path, appends its
  * number to report while it holds it, and releases it.  0, or 1 when a
@@ -1053,7 +952,7 @@ keep(const char *path, const char *ready, const char *go,
 	char     text[64];
 	int      mine, r;
 
-	if (l == NULL || lb_acquire(l, 30) != 0 || make_file(ready) != 0)
+	if (l == NULL || lb_acquire(l, 30) != 0 || td_touch(ready) != 0)
 		return 1;
 	while (!tl_exists(go))
 		Sleep(20);
@@ -1132,7 +1031,7 @@ mark(const char *file, const char *go, const char *code)
 {
 	int k;
 
-	if (make_file(file) != 0)
+	if (td_touch(file) != 0)
 		return 2;
 	for (k = 0; k < 3000 && !tl_exists(go); k++)
 		Sleep(20);
@@ -1181,11 +1080,10 @@ int
 main(int argc, char **argv)
 {
 	const char *tmp;
+	int         r;
 
-	if (argc == 4 && strcmp(argv[1], "--hold") == 0)
-		return hold(argv[2], argv[3]);
-	if (argc == 5 && strcmp(argv[1], "--wait") == 0)
-		return wait_for(argv[2], argv[3], argv[4]);
+	if ((r = td_child(argc, argv)) != -1)
+		return r;
 	if (argc == 5 && strcmp(argv[1], "--queue") == 0)
 		return queue_for(argv[2], argv[3], argv[4]);
 	if (argc == 6 && strcmp(argv[1], "--keep") == 0)
@@ -1198,9 +1096,7 @@ main(int argc, char **argv)
 		return mark(argv[2], argv[3], argv[4]);
 	if (argc == 5 && strcmp(argv[1], "--try") == 0)
 		return try_for(argv[2], argv[3], argv[4]);
-	if ((tmp = getenv("LOCKBROKERD")) == NULL || *tmp == '\0')
-		tmp = "daemon\\lockbrokerd.exe";
-	if (GetFullPathNameA(tmp, sizeof(daemon_exe), daemon_exe, NULL) == 0)
+	if (td_daemon_exe()[0] == '\0')
 		return 99;
 	if ((tmp = getenv("LOCKBROKER")) == NULL || *tmp == '\0')
 		tmp = "tools\\lockbroker.exe";

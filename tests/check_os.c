@@ -903,27 +903,65 @@ START_TEST(peer_ids_and_groups)
 }
 END_TEST
 
-/* The exit descriptor of a live child is not readable until it dies. */
-START_TEST(proc_exit_fd_readable_at_exit)
+/* Counts the exits a watch told (lbd_os_proc_watch's callback). */
+static void
+exit_told(void *arg)
 {
-	struct pollfd pfd;
-	pid_t         pid = tl_sleeper_start();
+	(*(int *)arg)++;
+}
 
-	if ((pfd.fd = lbd_os_proc_exit_fd(pid)) == -1) {
-		ck_assert_int_eq(errno, ENOSYS);
-		printf("proc_exit_fd: " TL_SKIP "no such descriptors here\n");
-		tl_kill(pid);
-		return;
+/* Runs loop until *told is set or seconds have passed. */
+static void
+loop_until_told(uv_loop_t *loop, const int *told, double seconds)
+{
+	double until = tl_now() + seconds;
+
+	while (*told == 0 && tl_now() < until) {
+		uv_run(loop, UV_RUN_NOWAIT);
+		tl_sleep(0.01);
 	}
-	pfd.events = POLLIN;
-	ck_assert_int_eq(poll(&pfd, 1, 50), 0);
+}
+
+/* The watch of a live child tells nothing until it dies, then once; a
+ * process of another start time, or none, is not watched (ESRCH). */
+START_TEST(proc_watch_told_at_exit)
+{
+	struct lbd_os_proc_watch *w;
+	struct lockfs_owner       o;
+	uv_loop_t                 loop;
+	pid_t                     pid = tl_sleeper_start();
+	int                       told = 0;
+
+	ck_assert_int_eq(uv_loop_init(&loop), 0);
+	ck_assert_int_eq(lockfs_owner_of_pid(&o, pid, 0), 0);
+	if ((w = lbd_os_proc_watch(&loop, pid, o.start, exit_told,
+	    &told)) == NULL) {
+		ck_assert_int_eq(errno, ENOSYS);
+		printf("proc_watch: " TL_SKIP "no such watches here\n");
+		tl_kill(pid);
+		goto out;
+	}
+	loop_until_told(&loop, &told, 0.1);
+	ck_assert_int_eq(told, 0);
 	tl_kill(pid);
-	ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
-	ck_assert(pfd.revents & POLLIN);
-	close(pfd.fd);
+	loop_until_told(&loop, &told, 10);
+	ck_assert_int_eq(told, 1);
+	lbd_os_proc_unwatch(w);
+	pid = tl_sleeper_start();
+	ck_assert_int_eq(lockfs_owner_of_pid(&o, pid, 0), 0);
 	errno = 0;
-	ck_assert_int_eq(lbd_os_proc_exit_fd(tl_dead_pid()), -1);
+	ck_assert_ptr_null(lbd_os_proc_watch(&loop, pid, o.start + 1,
+	    exit_told, &told));
 	ck_assert_int_eq(errno, ESRCH);
+	tl_kill(pid);
+	errno = 0;
+	ck_assert_ptr_null(lbd_os_proc_watch(&loop, tl_dead_pid(), 1,
+	    exit_told, &told));
+	ck_assert_int_eq(errno, ESRCH);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ck_assert_int_eq(told, 1);
+out:
+	ck_assert_int_eq(uv_loop_close(&loop), 0);
 }
 END_TEST
 
@@ -1226,7 +1264,7 @@ os_suite(void)
 	tcase_add_test(daemon, fs_groups_per_thread);
 	tcase_add_test(daemon, user_groups_of_root);
 	tcase_add_test(daemon, peer_ids_and_groups);
-	tcase_add_test(daemon, proc_exit_fd_readable_at_exit);
+	tcase_add_test(daemon, proc_watch_told_at_exit);
 	tcase_add_test(daemon, own_proc_paths);
 	tcase_add_test(daemon, magic_links);
 	tcase_add_test(daemon, fds_open_counts);
