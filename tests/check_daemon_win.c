@@ -25,6 +25,7 @@
  */
 #include <windows.h>
 #include <aclapi.h>
+#include <sddl.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -32,6 +33,7 @@
 #include <string.h>
 
 #include <check.h>
+#include <sqlite3.h>
 
 #include "lockbroker.h"
 #include "testlib.h"
@@ -119,23 +121,21 @@ daemon_spawn(const char *pipe, const char *state, const char *log)
 	return pi.hProcess;
 }
 
-/* Starts a daemon on a new pipe and a state database in a directory of
- * its own, and points the library at its pipe (LOCKBROKER_SOCKET); once
- * the pipe takes a connection. */
+/* Starts a daemon on a new pipe and state database state (its log
+ * beside it), and points the library at its pipe (LOCKBROKER_SOCKET);
+ * once the pipe takes a connection. */
 static void
-daemon_start(struct daemon *d)
+daemon_start_on(struct daemon *d, const char *state)
 {
 	static unsigned n;
-	struct tl_place p;
 	double          until;
 	char           *c;
 
-	tl_place_make(&p, "state.sqlite");
-	snprintf(d->state, sizeof(d->state), "%s", p.path);
+	snprintf(d->state, sizeof(d->state), "%s", state);
 	for (c = d->state; *c != '\0'; c++)
 		if (*c == '\\')
 			*c = '/';
-	snprintf(d->log, sizeof(d->log), "%s\\lockbrokerd.log", p.dir);
+	snprintf(d->log, sizeof(d->log), "%s.%u.log", state, n);
 	snprintf(d->pipe, sizeof(d->pipe), "\\\\.\\pipe\\lbtest-%lu-%u",
 	    (unsigned long)GetCurrentProcessId(), n++);
 	d->proc = daemon_spawn(d->pipe, d->state, d->log);
@@ -149,6 +149,17 @@ daemon_start(struct daemon *d)
 	ck_assert_msg(WaitNamedPipeA(d->pipe, 100), "%s does not answer",
 	    d->pipe);
 	ck_assert_int_eq(_putenv_s("LOCKBROKER_SOCKET", d->pipe), 0);
+}
+
+/* Starts a daemon on a new pipe and a state database in a directory of
+ * its own (daemon_start_on). */
+static void
+daemon_start(struct daemon *d)
+{
+	struct tl_place p;
+
+	tl_place_make(&p, "state.sqlite");
+	daemon_start_on(d, p.path);
 }
 
 /* Ends the daemon (TerminateProcess: see the top of this file). */
@@ -195,6 +206,17 @@ appears(const char *file)
 	for (until = tl_now() + 60; !tl_exists(file) && tl_now() < until;)
 		tl_sleep(0.02);
 	return tl_exists(file);
+}
+
+/* Waits (up to a minute) until file is gone; whether it is. */
+static int
+vanishes(const char *file)
+{
+	double until;
+
+	for (until = tl_now() + 60; tl_exists(file) && tl_now() < until;)
+		tl_sleep(0.02);
+	return !tl_exists(file);
 }
 
 /* A file named name in the test's directory (removed first). */
@@ -376,12 +398,11 @@ START_TEST(second_daemon_same_pipe_refused)
 }
 END_TEST
 
-/* The pipe's DACL: while the daemon does not tell users apart (every
- * client's steps run with its rights), nobody but its own account, the
- * system and the administrators may open it: no entry for authenticated
- * users nor everyone gives any right, so none may make instances of it
- * (FILE_CREATE_PIPE_INSTANCE, FILE_APPEND_DATA's bit) either; its owner
- * may read and write. */
+/* The pipe's DACL: authenticated users may read and write data
+ * (FILE_READ_DATA, FILE_WRITE_DATA), and nothing more: never make
+ * instances of it (FILE_CREATE_PIPE_INSTANCE, FILE_APPEND_DATA's bit),
+ * change its attributes or its descriptor, nor by a generic right;
+ * everyone (anonymous included) has no right. */
 START_TEST(pipe_dacl)
 {
 	PSECURITY_DESCRIPTOR sd = NULL;
@@ -389,7 +410,7 @@ START_TEST(pipe_dacl)
 	PACL                 dacl = NULL;
 	ACL_SIZE_INFORMATION si;
 	ACCESS_ALLOWED_ACE  *ace;
-	DWORD                i, sidlen, au_mask = 0;
+	DWORD                i, sidlen, au_mask = 0, extra;
 	HANDLE               h;
 	BYTE                 au_buf[SECURITY_MAX_SID_SIZE];
 	BYTE                 world_buf[SECURITY_MAX_SID_SIZE];
@@ -421,10 +442,209 @@ START_TEST(pipe_dacl)
 		if (EqualSid((PSID)&ace->SidStart, au))
 			au_mask |= ace->Mask;
 	}
-	ck_assert_msg(au_mask == 0, "authenticated users: 0x%lx",
+	ck_assert_msg((au_mask & (FILE_READ_DATA | FILE_WRITE_DATA)) ==
+	    (FILE_READ_DATA | FILE_WRITE_DATA), "authenticated users: 0x%lx",
 	    (unsigned long)au_mask);
+	extra = au_mask & ~(DWORD)(FILE_GENERIC_READ | FILE_WRITE_DATA);
+	ck_assert_msg(extra == 0, "authenticated users may also 0x%lx",
+	    (unsigned long)extra);
+	ck_assert(!(au_mask & FILE_CREATE_PIPE_INSTANCE));
 	LocalFree(sd);
 	CloseHandle(h);
+}
+END_TEST
+
+/* The SID of this process's user, as a string, into out. */
+static void
+own_sid(char *out, size_t size)
+{
+	HANDLE t;
+	BYTE   buf[512];
+	DWORD  n;
+	char  *s;
+
+	ck_assert(OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &t));
+	ck_assert(GetTokenInformation(t, TokenUser, buf, sizeof(buf), &n));
+	ck_assert(ConvertSidToStringSidA(((TOKEN_USER *)buf)->User.Sid, &s));
+	ck_assert((size_t)snprintf(out, size, "%s", s) < size);
+	LocalFree(s);
+	CloseHandle(t);
+}
+
+/* Runs sql (statements) on the sqlite database file, made when
+ * missing.  Asserts. */
+static void
+state_exec(const char *file, const char *sql)
+{
+	sqlite3 *db = NULL;
+	char    *msg = NULL;
+
+	ck_assert_int_eq(sqlite3_open(file, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 10000);
+	ck_assert_msg(sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK,
+	    "%s: %s", sql, msg != NULL ? msg : "?");
+	sqlite3_close(db);
+}
+
+/* The first column of the last row sql gives on the sqlite database
+ * file, as a number; -1 when it gives none.  Asserts. */
+static long long
+state_value(const char *file, const char *sql)
+{
+	sqlite3      *db = NULL;
+	sqlite3_stmt *st = NULL;
+	long long     value = -1;
+	int           rc;
+
+	ck_assert_int_eq(sqlite3_open(file, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 10000);
+	ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK,
+	    "%s: %s", sql, sqlite3_errmsg(db));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		value = sqlite3_column_int64(st, 0);
+	ck_assert_msg(rc == SQLITE_DONE, "%s: %s", sql, sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return value;
+}
+
+/* The uid the state database gives user sid (-1: none). */
+static long long
+state_uid_of(const char *state, const char *sid)
+{
+	char sql[512];
+
+	snprintf(sql, sizeof(sql), "SELECT uid FROM users WHERE sid = '%s'",
+	    sid);
+	return state_value(state, sql);
+}
+
+/* Starts a copy of this program that holds the lock on path through
+ * daemon d (LOCKBROKER_SOCKET set to d's pipe for it, then back to the
+ * suite daemon's), and waits until it has it; its pid. */
+static pid_t
+holder_start(const struct daemon *d, const struct tl_place *p,
+    const char *path, const char *name)
+{
+	char  ready[PATH_MAX], args[3 * PATH_MAX];
+	pid_t pid;
+
+	marker(ready, sizeof(ready), p->dir, name);
+	snprintf(args, sizeof(args), "--hold \"%s\" \"%s\"", path, ready);
+	ck_assert_int_eq(_putenv_s("LOCKBROKER_SOCKET", d->pipe), 0);
+	pid = tl_self_start(args);
+	ck_assert_int_eq(_putenv_s("LOCKBROKER_SOCKET", the.pipe), 0);
+	ck_assert_msg(appears(ready), "the holder did not lock %s (see %s)",
+	    path, d->log);
+	return pid;
+}
+
+/* Ends daemon d (not the suite's: the library stays on the suite's
+ * pipe). */
+static void
+other_daemon_end(struct daemon *d)
+{
+	TerminateProcess(d->proc, 137);
+	WaitForSingleObject(d->proc, 10000);
+	CloseHandle(d->proc);
+}
+
+/* Whether daemon d's log says text (waits up to a minute for it). */
+static int
+log_says(const struct daemon *d, const char *text)
+{
+	static char buf[1 << 16];
+	double      until;
+
+	for (until = tl_now() + 60; tl_now() < until; tl_sleep(0.05))
+		if (tl_read_text(d->log, buf, sizeof(buf)) > 0 &&
+		    strstr(buf, text) != NULL)
+			return 1;
+	return 0;
+}
+
+/* A client's user is its token's SID, numbered in the state database:
+ * a number there already (another SID's) is never given again, the
+ * client's holds are recorded with its SID's number, and a daemon
+ * restarted on the same state gives that SID the same number.  The
+ * daemon's steps for the client run acting as that SID (its debug log
+ * says what the loop's thread's own token was during a step). */
+START_TEST(users_numbered_across_restart)
+{
+	struct tl_place p, q;
+	struct daemon   d1, d2;
+	char            sid[256], path[PATH_MAX], text[400];
+	char            lock[PATH_MAX + 8];
+	long long       uid;
+	pid_t           holder;
+
+	own_sid(sid, sizeof(sid));
+	tl_place_make(&p, "state.sqlite");
+	state_exec(p.path, "CREATE TABLE users (uid INTEGER PRIMARY KEY, "
+	    "sid TEXT UNIQUE NOT NULL); INSERT INTO users VALUES "
+	    "(1, 'S-1-5-21-1-2-3-4444')");
+	daemon_start_on(&d1, p.path);
+	_putenv_s("LOCKBROKER_SOCKET", the.pipe);
+	tl_place_make(&q, "x");
+	tl_lock_path(&q, path, sizeof(path));
+	holder = holder_start(&d1, &q, path, "ready1");
+	uid = state_uid_of(p.path, sid);
+	ck_assert_msg(uid > 1, "uid of %s: %ld", sid, (long)uid);
+	ck_assert_int_eq(state_value(p.path, "SELECT uid FROM holds"), uid);
+	snprintf(text, sizeof(text), "uid %ld: acting as %s", (long)uid, sid);
+	ck_assert_msg(log_says(&d1, text), "%s: no \"%s\"", d1.log, text);
+	tl_kill(holder);
+	snprintf(lock, sizeof(lock), "%s.lock", q.path);
+	ck_assert_msg(vanishes(lock), "%s: not released", lock);
+	other_daemon_end(&d1);
+
+	daemon_start_on(&d2, p.path);
+	_putenv_s("LOCKBROKER_SOCKET", the.pipe);
+	holder = holder_start(&d2, &q, path, "ready2");
+	ck_assert_int_eq(state_uid_of(p.path, sid), uid);
+	ck_assert_int_eq(state_uid_of(p.path, "S-1-5-21-1-2-3-4444"), 1);
+	ck_assert_int_eq(state_value(p.path, "SELECT count(*) FROM users"), 2);
+	ck_assert_int_eq(state_value(p.path, "SELECT uid FROM holds"), uid);
+	tl_kill(holder);
+	other_daemon_end(&d2);
+}
+END_TEST
+
+/* A restarted daemon has no token for the holds of the previous run
+ * until their user connects: it does not act for them with its own
+ * rights.  The hold of a live process is held for it, its artefact not
+ * looked at (the daemon logs why) and left where it is. */
+START_TEST(restart_acts_not_without_token)
+{
+	struct tl_place p, q;
+	struct daemon   d1, d2;
+	char            path[PATH_MAX], lock[PATH_MAX + 8], text[400];
+	long long       uid;
+	pid_t           holder;
+	char            sid[256];
+
+	own_sid(sid, sizeof(sid));
+	tl_place_make(&p, "state.sqlite");
+	daemon_start_on(&d1, p.path);
+	_putenv_s("LOCKBROKER_SOCKET", the.pipe);
+	tl_place_make(&q, "x");
+	tl_lock_path(&q, path, sizeof(path));
+	holder = holder_start(&d1, &q, path, "ready");
+	uid = state_uid_of(p.path, sid);
+	ck_assert(uid >= 1);
+	other_daemon_end(&d1);
+
+	snprintf(lock, sizeof(lock), "%s.lock", q.path);
+	ck_assert_msg(tl_exists(lock), "%s", lock);
+	daemon_start_on(&d2, p.path);
+	_putenv_s("LOCKBROKER_SOCKET", the.pipe);
+	snprintf(text, sizeof(text), "no token of uid %ld to act with", (long)uid);
+	ck_assert_msg(log_says(&d2, text), "%s: no \"%s\"", d2.log, text);
+	ck_assert_msg(log_says(&d2, "held for it until that can be told"),
+	    "%s", d2.log);
+	ck_assert_msg(tl_exists(lock), "%s removed", lock);
+	tl_kill(holder);
+	other_daemon_end(&d2);
 }
 END_TEST
 
@@ -500,6 +720,12 @@ daemon_win_suite(void)
 	tcase_add_test(t, broker_holder_killed);
 	tcase_add_test(t, second_daemon_refused);
 	tcase_add_test(t, second_daemon_same_pipe_refused);
+	suite_add_tcase(s, t);
+	t = tcase_create("users");
+	tcase_set_timeout(t, 240);
+	tcase_add_unchecked_fixture(t, setup, teardown);
+	tcase_add_test(t, users_numbered_across_restart);
+	tcase_add_test(t, restart_acts_not_without_token);
 	suite_add_tcase(s, t);
 	return s;
 }
