@@ -610,6 +610,38 @@ START_TEST(users_numbered_across_restart)
 }
 END_TEST
 
+/* A lock kept for another process of the client's user (ACQUIRE pid=):
+ * the daemon numbers that process's user by its token's SID, finds it
+ * the client's, and keeps the lock for it (named its holder) until it
+ * is released for it.  (Another user's process would be refused: only
+ * a real Windows has one.) */
+START_TEST(kept_for_own_process)
+{
+	struct tl_place p;
+	lb_kept_info    how;
+	lb_holder       h;
+	lb_lock        *l;
+	char            path[PATH_MAX];
+	pid_t           pid;
+
+	tl_place_make(&p, "x");
+	tl_lock_path(&p, path, sizeof(path));
+	pid = tl_sleeper_start();
+	l = broker_lock(path);
+	ck_assert_msg(lb_acquire_for(l, pid, 5, &how) == 0, "%s",
+	    lb_lock_error(l));
+	ck_assert_int_eq(how.broker, 1);
+	ck_assert_msg(lb_get_holder(l, &h) == 1, "%s", lb_lock_error(l));
+	ck_assert_int_eq(h.pid, pid);
+	ck_assert_int_eq(lb_i_am_locking(l), 0);
+	ck_assert_msg(lb_release_for(l, pid, &how) == 0, "%s",
+	    lb_lock_error(l));
+	ck_assert_int_eq(lb_is_locked(l), 0);
+	lb_lock_free(l);
+	tl_kill(pid);
+}
+END_TEST
+
 /* A restarted daemon has no token for the holds of the previous run
  * until their user connects: it does not act for them with its own
  * rights.  The hold of a live process is held for it, its artefact not
@@ -724,6 +756,7 @@ daemon_win_suite(void)
 	t = tcase_create("users");
 	tcase_set_timeout(t, 240);
 	tcase_add_unchecked_fixture(t, setup, teardown);
+	tcase_add_test(t, kept_for_own_process);
 	tcase_add_test(t, users_numbered_across_restart);
 	tcase_add_test(t, restart_acts_not_without_token);
 	suite_add_tcase(s, t);
