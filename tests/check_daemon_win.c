@@ -680,6 +680,17 @@ START_TEST(restart_acts_not_without_token)
 }
 END_TEST
 
+/* Adds the tests of users (SIDs, their numbers, acting as the client)
+ * to t, whose fixture is the suite's daemon (the library keeps its
+ * connection to the first daemon's pipe: one tcase serves them all). */
+static void
+users_tests_add(TCase *t)
+{
+	tcase_add_test(t, kept_for_own_process);
+	tcase_add_test(t, users_numbered_across_restart);
+	tcase_add_test(t, restart_acts_not_without_token);
+}
+
 /* Makes file; 0, or 1 when it cannot. */
 static int
 make_file(const char *file)
@@ -752,13 +763,7 @@ daemon_win_suite(void)
 	tcase_add_test(t, broker_holder_killed);
 	tcase_add_test(t, second_daemon_refused);
 	tcase_add_test(t, second_daemon_same_pipe_refused);
-	suite_add_tcase(s, t);
-	t = tcase_create("users");
-	tcase_set_timeout(t, 240);
-	tcase_add_unchecked_fixture(t, setup, teardown);
-	tcase_add_test(t, kept_for_own_process);
-	tcase_add_test(t, users_numbered_across_restart);
-	tcase_add_test(t, restart_acts_not_without_token);
+	users_tests_add(t);
 	suite_add_tcase(s, t);
 	return s;
 }
