@@ -10,7 +10,11 @@
  *
  * The tests: the pipe's DACL (authenticated users read and write it,
  * nobody but its owner, the system and administrators makes
- * instances); acquire and release; another process waiting for the lock
+ * instances); users (a client's SID numbered in the state database,
+ * the same number after a restart, steps acting as that SID, nothing
+ * done for a previous run's hold without a token of its user, a lock
+ * kept for a process of the client's user), with daemons of their own
+ * beside the suite's; acquire and release; another process waiting for the lock
  * gets it at the release; a holder ended by TerminateProcess frees its
  * lock for a waiter, and the holder the daemon names is that process
  * (the pipe's client process); a second daemon on the same state is
@@ -539,6 +543,28 @@ holder_start(const struct daemon *d, const struct tl_place *p,
 	return pid;
 }
 
+/* Starts daemon d on state beside the suite's (the library stays on
+ * the suite's pipe). */
+static void
+other_daemon_start(struct daemon *d, const char *state)
+{
+	daemon_start_on(d, state);
+	ck_assert_int_eq(_putenv_s("LOCKBROKER_SOCKET", the.pipe), 0);
+}
+
+/* Starts daemon d on state and a copy of this program that holds a lock
+ * through it, of a new place q (its path into path, size bytes); the
+ * copy's pid. */
+static pid_t
+other_daemon_held(struct daemon *d, const char *state, struct tl_place *q,
+    char *path, size_t size)
+{
+	other_daemon_start(d, state);
+	tl_place_make(q, "x");
+	tl_lock_path(q, path, size);
+	return holder_start(d, q, path, "ready");
+}
+
 /* Ends daemon d (not the suite's: the library stays on the suite's
  * pipe). */
 static void
@@ -583,11 +609,7 @@ START_TEST(users_numbered_across_restart)
 	state_exec(p.path, "CREATE TABLE users (uid INTEGER PRIMARY KEY, "
 	    "sid TEXT UNIQUE NOT NULL); INSERT INTO users VALUES "
 	    "(1, 'S-1-5-21-1-2-3-4444')");
-	daemon_start_on(&d1, p.path);
-	_putenv_s("LOCKBROKER_SOCKET", the.pipe);
-	tl_place_make(&q, "x");
-	tl_lock_path(&q, path, sizeof(path));
-	holder = holder_start(&d1, &q, path, "ready1");
+	holder = other_daemon_held(&d1, p.path, &q, path, sizeof(path));
 	uid = state_uid_of(p.path, sid);
 	ck_assert_msg(uid > 1, "uid of %s: %ld", sid, (long)uid);
 	ck_assert_int_eq(state_value(p.path, "SELECT uid FROM holds"), uid);
@@ -598,8 +620,7 @@ START_TEST(users_numbered_across_restart)
 	ck_assert_msg(vanishes(lock), "%s: not released", lock);
 	other_daemon_end(&d1);
 
-	daemon_start_on(&d2, p.path);
-	_putenv_s("LOCKBROKER_SOCKET", the.pipe);
+	other_daemon_start(&d2, p.path);
 	holder = holder_start(&d2, &q, path, "ready2");
 	ck_assert_int_eq(state_uid_of(p.path, sid), uid);
 	ck_assert_int_eq(state_uid_of(p.path, "S-1-5-21-1-2-3-4444"), 1);
@@ -657,19 +678,14 @@ START_TEST(restart_acts_not_without_token)
 
 	own_sid(sid, sizeof(sid));
 	tl_place_make(&p, "state.sqlite");
-	daemon_start_on(&d1, p.path);
-	_putenv_s("LOCKBROKER_SOCKET", the.pipe);
-	tl_place_make(&q, "x");
-	tl_lock_path(&q, path, sizeof(path));
-	holder = holder_start(&d1, &q, path, "ready");
+	holder = other_daemon_held(&d1, p.path, &q, path, sizeof(path));
 	uid = state_uid_of(p.path, sid);
 	ck_assert(uid >= 1);
 	other_daemon_end(&d1);
 
 	snprintf(lock, sizeof(lock), "%s.lock", q.path);
 	ck_assert_msg(tl_exists(lock), "%s", lock);
-	daemon_start_on(&d2, p.path);
-	_putenv_s("LOCKBROKER_SOCKET", the.pipe);
+	other_daemon_start(&d2, p.path);
 	snprintf(text, sizeof(text), "no token of uid %ld to act with", (long)uid);
 	ck_assert_msg(log_says(&d2, text), "%s: no \"%s\"", d2.log, text);
 	ck_assert_msg(log_says(&d2, "held for it until that can be told"),
