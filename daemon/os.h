@@ -126,6 +126,11 @@ int  lbd_os_peer_user(uv_os_fd_t fd, pid_t pid, char *user,
  */
 int  lbd_os_proc_user(pid_t pid, char *user);
 
+/* lbd_os_users_by_token: 1 where the OS names users by token and acts
+ * for them only so (Windows: no uid, the daemon's own included, is ever
+ * acted as by number), 0 where it numbers them (Linux). */
+int  lbd_os_users_by_token(void);
+
 /* lbd_os_token_dup: another reference to token (the same user, rights
  * and lifetime), or NULL with errno. */
 struct lbd_os_token *lbd_os_token_dup(const struct lbd_os_token *token);
