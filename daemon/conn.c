@@ -687,9 +687,25 @@ conn_read_start(struct lbd_conn *c)
 	c->uv_reading = 1;
 }
 
+/* Refuses c, just accepted, whose credentials cannot be had (why: it
+ * cannot be acted as, creds.c): ERR EPERM with why, logged, closed. */
+static void
+conn_refuse_user(struct lbd_conn *c, const char *why)
+{
+	struct lbp_out o;
+
+	lbp_error_reply(&o, 0, 0, LBP_EPERM, why);
+	conn_last_words(c, &o);
+	log_warn("pid %ld refused: %s", (long)c->pid, why);
+	TAILQ_INSERT_TAIL(&c->d->conns, c, entry);
+	c->d->nconns++;
+	lbd_conn_close(c);
+}
+
 /*
  * lbd_conn_accept: accepts one pending connection on d's listener, reads
- * its peer credentials (groups included: see creds.c), and starts
+ * its peer credentials (groups included: see creds.c; on Windows its
+ * token, or it is refused: ERR EPERM, then closed), and starts
  * reading, or refuses it (ERR ELIMIT, then closed) when a connection
  * limit is reached.
  */
@@ -700,6 +716,7 @@ lbd_conn_accept(struct lbd *d)
 	struct lbp_out   o;
 	uv_os_fd_t       fd;
 	const char      *limit = NULL;
+	char             why[512];
 
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		log_err("out of memory for a connection");
@@ -717,7 +734,11 @@ lbd_conn_accept(struct lbd *d)
 		uv_close((uv_handle_t *)&c->pipe, conn_free);
 		return;
 	}
-	c->creds = lbd_creds_of_peer(fd, c->uid, c->gid);
+	if ((c->creds = lbd_creds_of_peer(d, fd, c->pid, &c->uid, &c->gid,
+	    why, sizeof(why))) == NULL && errno != ENOMEM) {
+		conn_refuse_user(c, why);
+		return;
+	}
 	c->owner_known = lockfs_owner_of_pid(&c->owner, c->pid, 0) == 0;
 	TAILQ_INSERT_TAIL(&d->conns, c, entry);
 	d->nconns++;

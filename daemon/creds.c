@@ -15,6 +15,21 @@
  * daemon has one thread doing this, between lbd_creds_enter and
  * lbd_creds_leave, and no callback runs in between.
  *
+ * Windows has no numeric users nor credentials to switch: a client's
+ * user is its token's SID, numbered in the state database (store.c:
+ * the same SID, the same uid, across restarts), and the switch acts as
+ * its token (os.h: lbd_os_token_enter; SetThreadToken).  Credentials
+ * read back from a record (a restarted daemon's holds, reconcile.c,
+ * intents.c) have no token: they act with the token of any live
+ * credentials of the same uid (a connection of that user: the list of
+ * credentials with tokens below), and while there is none they are not
+ * taken on at all (LB_EFAILED, and the daemon's OS layer refuses the
+ * uid switch there): the step waits, as a step whose credentials cannot
+ * be taken on does on Linux (a restarted daemon's hold is then
+ * "unjudged", held for its process until that process, or another of
+ * its user, connects).  The daemon never acts with its own rights for
+ * a client.
+ *
  * A daemon started as root drops its own supplementary groups at start
  * (lbd_creds_init): a client taken on as root (uid 0) then acts with no
  * group it did not bring, and nothing the daemon inherited from the shell
@@ -33,6 +48,7 @@
 #include "fs.h"
 #include "log.h"
 #include "os.h"
+#include "store.h"
 
 /* Whether lbd_creds_enter switched (the daemon has one thread): a client
  * of the daemon's own uid needs no switch, and then no switch back.  And
@@ -40,6 +56,7 @@
  * client without supplementary groups needs no setgroups either way. */
 static int creds_switched;
 static int groups_set;
+static int token_entered;       /* acting as a token (Windows) */
 
 /* The daemon's effective uid and gid, read once (creds_self): they never
  * change (only the filesystem ids do), so no request pays a geteuid or a
@@ -87,41 +104,135 @@ lbd_creds_new(uid_t uid, gid_t gid, size_t n, const gid_t *groups)
 	cr->refs = 1;
 	cr->uid = uid;
 	cr->gid = gid;
+	cr->token = NULL;
+	cr->tok_next = cr->tok_prev = NULL;
 	cr->ngroups = n;
 	if (n > 0)
 		memcpy(cr->groups, groups, n * sizeof(gid_t));
 	return cr;
 }
 
-/*
- * lbd_creds_of_peer: the credentials of the peer of socket fd: uid and
- * gid as lbd_os_peer_ids read them (by the caller), its supplementary
- * groups as they were when it connected (lbd_os_peer_groups).  Where the
- * OS cannot tell those (Linux before 4.13), the groups of the uid's
- * passwd entry (lbd_os_user_groups): what the user would have after a
- * login, which may differ from the process's; none when the uid has no
- * entry.  NULL when out of memory.
- */
-struct lbd_creds *
-lbd_creds_of_peer(uv_os_fd_t fd, uid_t uid, gid_t gid)
+/* The credentials that have a token (Windows: every connection's), the
+ * newest first: those a record's credentials borrow one from
+ * (creds_token). */
+static struct lbd_creds *tokens;
+
+/* Gives cr (no token yet) token, which it owns from now on, and lists
+ * it among the credentials with a token. */
+static void
+creds_token_set(struct lbd_creds *cr, struct lbd_os_token *token)
+{
+	cr->token = token;
+	cr->tok_prev = NULL;
+	if ((cr->tok_next = tokens) != NULL)
+		tokens->tok_prev = cr;
+	tokens = cr;
+}
+
+/* The token cr acts with: its own, else that of the newest live
+ * credentials of its uid (a connection of its user), else NULL (always
+ * on Linux, where no credentials have one). */
+static const struct lbd_os_token *
+creds_token(const struct lbd_creds *cr)
+{
+	const struct lbd_creds *o;
+
+	if (cr->token != NULL)
+		return cr->token;
+	for (o = tokens; o != NULL; o = o->tok_next)
+		if (o->uid == cr->uid)
+			return o->token;
+	return NULL;
+}
+
+/* Credentials of a peer whose OS names users by token (Windows): user
+ * (a SID) numbered in d's state database into *uid and *gid (the same
+ * number: there are no groups), with token, which they own.  NULL with
+ * why and errno ENOMEM when out of memory (token then freed). */
+static struct lbd_creds *
+creds_of_token(struct lbd *d, const char *user, struct lbd_os_token *token,
+    uid_t *uid, gid_t *gid, char *why, size_t size)
 {
 	struct lbd_creds *cr = NULL;
-	gid_t            *groups = NULL;
-	int               n;
 
+	snprintf(why, size, "out of memory");
+	errno = ENOMEM;
+	if (lbd_store_user_uid(d, user, uid) != 0)
+		goto out;
+	*gid = (gid_t)*uid;
+	if ((cr = lbd_creds_new(*uid, *gid, 0, NULL)) == NULL)
+		goto out;
+	creds_token_set(cr, token);
+	token = NULL;
+out:
+	lbd_os_token_free(token);
+	return cr;
+}
+
+/*
+ * lbd_creds_of_peer: the credentials of the peer of socket fd, process
+ * pid.  Where the OS names users by token (lbd_os_peer_user, Windows):
+ * its token, its user's number (creds_of_token).  Else uid and gid as
+ * lbd_os_peer_ids read them (by the caller), its supplementary groups
+ * as they were when it connected (lbd_os_peer_groups).  Where the OS
+ * cannot tell those (Linux before 4.13), the groups of the uid's passwd
+ * entry (lbd_os_user_groups): what the user would have after a login,
+ * which may differ from the process's; none when the uid has no entry.
+ * NULL with why and errno when out of memory or not to be acted as.
+ */
+struct lbd_creds *
+lbd_creds_of_peer(struct lbd *d, uv_os_fd_t fd, pid_t pid, uid_t *uid,
+    gid_t *gid, char *why, size_t size)
+{
+	struct lbd_creds    *cr = NULL;
+	struct lbd_os_token *token = NULL;
+	gid_t               *groups = NULL;
+	char                 user[LBD_OS_USER_MAX];
+	int                  n;
+
+	snprintf(why, size, "out of memory");
+	if ((n = lbd_os_peer_user(fd, pid, user, &token, why, size)) != 0) {
+		if (n == 1)
+			cr = creds_of_token(d, user, token, uid, gid, why,
+			    size);
+		goto out;
+	}
 	if ((n = lbd_os_peer_groups(fd, LBD_GROUPS_MAX, &groups)) == -1) {
 		if (errno == ENOMEM)
 			goto out;
 		log_debug("uid %ld: no peer groups (%s); the groups of its "
-		    "passwd entry", (long)uid, strerror(errno));
-		if ((n = lbd_os_user_groups(uid, gid, LBD_GROUPS_MAX,
+		    "passwd entry", (long)*uid, strerror(errno));
+		if ((n = lbd_os_user_groups(*uid, *gid, LBD_GROUPS_MAX,
 		    &groups)) == -1)
 			goto out;
 	}
-	cr = lbd_creds_new(uid, gid, (size_t)n, groups);
+	cr = lbd_creds_new(*uid, *gid, (size_t)n, groups);
 out:
 	free(groups);
 	return cr;
+}
+
+/*
+ * lbd_creds_uid_of_pid: see creds.h.  Where the OS names users by token
+ * (lbd_os_proc_user): the process token's SID, numbered; a token the
+ * caller may not read (EACCES) is another user's: (uid_t)-1.  Else
+ * lockfs_os_process_uid.
+ */
+int
+lbd_creds_uid_of_pid(struct lbd *d, pid_t pid, uid_t *uid)
+{
+	char user[LBD_OS_USER_MAX];
+	int  r;
+
+	if ((r = lbd_os_proc_user(pid, user)) == 0)
+		r = lockfs_os_process_uid(pid, uid);
+	else if (r == 1)
+		r = lbd_store_user_uid(d, user, uid);
+	else if (errno == EACCES) {
+		*uid = (uid_t)-1;
+		r = 0;
+	}
+	return r;
 }
 
 /* lbd_creds_ref: one more reference to cr; returns cr. */
@@ -137,8 +248,18 @@ lbd_creds_ref(struct lbd_creds *cr)
 void
 lbd_creds_unref(struct lbd_creds *cr)
 {
-	if (cr != NULL && --cr->refs == 0)
-		free(cr);
+	if (cr == NULL || --cr->refs > 0)
+		return;
+	if (cr->token != NULL) {
+		if (cr->tok_prev != NULL)
+			cr->tok_prev->tok_next = cr->tok_next;
+		else
+			tokens = cr->tok_next;
+		if (cr->tok_next != NULL)
+			cr->tok_next->tok_prev = cr->tok_prev;
+		lbd_os_token_free(cr->token);
+	}
+	free(cr);
 }
 
 /* What runs before any client's credentials are taken on next
@@ -154,6 +275,24 @@ lbd_creds_before_enter(void (*fn)(void *), void *arg)
 	before_enter_arg = arg;
 }
 
+/* Acts as token for cr (creds_token) until lbd_creds_leave; in the
+ * debug log, the user the thread then acts as, read back from its own
+ * token (what a step really runs as).  0, or LB_EFAILED with err. */
+static int
+creds_token_enter(const struct lbd_creds *cr,
+    const struct lbd_os_token *token, struct lockfs_err *err)
+{
+	char user[LBD_OS_USER_MAX];
+
+	if (lbd_os_token_enter(token) != 0)
+		return lockfs_fail(err, LB_EFAILED, errno, "cannot act as "
+		    "uid %ld (its token)", (long)cr->uid);
+	token_entered = 1;
+	if (lbd_log_debug && lbd_os_token_user(user) == 0)
+		log_debug("uid %ld: acting as %s", (long)cr->uid, user);
+	return 0;
+}
+
 /*
  * lbd_creds_enter: takes on cr's uid, gid and groups for filesystem
  * access.  Returns 0, or LB_EFAILED with err filled when the switch cannot
@@ -164,16 +303,19 @@ int
 lbd_creds_enter(const struct lbd_creds *cr, struct lockfs_err *err)
 {
 	void (*fn)(void *) = before_enter;
+	const struct lbd_os_token *token;
 	uid_t self;
 
 	if (fn != NULL) {       /* once, then it is the hook's to set again */
 		before_enter = NULL;
 		fn(before_enter_arg);
 	}
+	if ((token = creds_token(cr)) != NULL)
+		return creds_token_enter(cr, token, err);
 	creds_self();
 	self = self_uid;
-	if (cr->uid == self)
-		return 0;
+	if (cr->uid == self && !lbd_os_users_by_token())
+		return 0;       /* (Windows: a record of uid 0 acts as none) */
 	if (self != 0)
 		return lockfs_fail(err, LB_EFAILED, EPERM, "this broker runs as "
 		    "uid %ld and cannot act for uid %ld", (long)self,
@@ -189,6 +331,10 @@ lbd_creds_enter(const struct lbd_creds *cr, struct lockfs_err *err)
 	}
 	if (lbd_os_fs_ids_set(cr->uid, cr->gid) == -1) {
 		lbd_creds_leave();
+		if (errno == ENOSYS)    /* users by token: none of this one */
+			return lockfs_fail(err, LB_EFAILED, EPERM, "no token "
+			    "of uid %ld to act with: none of its processes is "
+			    "connected", (long)cr->uid);
 		return lockfs_fail(err, LB_EFAILED, EPERM, "cannot take on uid "
 		    "%ld gid %ld", (long)cr->uid, (long)cr->gid);
 	}
@@ -203,6 +349,10 @@ lbd_creds_leave(void)
 {
 	int saved = errno;
 
+	if (token_entered) {
+		lbd_os_token_leave();
+		token_entered = 0;
+	}
 	if (!creds_switched)
 		return;
 	lbd_os_fs_ids_restore(self_uid, self_gid);

@@ -20,13 +20,22 @@ struct lockfs_err;
  * NGROUPS_MAX). */
 #define LBD_GROUPS_MAX 65536
 
+struct lbd;
+struct lbd_os_token;
+
 /* Whose filesystem credentials a step runs with (creds.c): a client's
  * uid, gid and supplementary groups, shared (reference counted) by its
- * connection and its holds, recorded with each hold. */
+ * connection and its holds, recorded with each hold; where the OS acts
+ * for a user by a token (Windows), the client's token too, or NULL for
+ * credentials read back from a record (a restarted daemon's), which
+ * then act with a token of the same uid's while it has one (creds.c). */
 struct lbd_creds {
 	unsigned                 refs;
 	uid_t                    uid;
 	gid_t                    gid;
+	struct lbd_os_token     *token;     /* owned; NULL: none */
+	struct lbd_creds        *tok_next;  /* the credentials that have */
+	struct lbd_creds        *tok_prev;  /* a token (creds.c) */
 	size_t                   ngroups;
 	gid_t                    groups[];
 };
@@ -40,11 +49,21 @@ int  lbd_creds_init(char *why, size_t size);
 struct lbd_creds *lbd_creds_new(uid_t uid, gid_t gid, size_t n,
          const gid_t *groups);
 
-/* lbd_creds_of_peer: the credentials of the peer of socket fd (uid and
- * gid as SO_PEERCRED gave them, its groups from SO_PEERGROUPS, or the
- * uid's passwd groups on an older kernel), with one reference; NULL when
- * out of memory. */
-struct lbd_creds *lbd_creds_of_peer(uv_os_fd_t fd, uid_t uid, gid_t gid);
+/* lbd_creds_of_peer: the credentials of the peer of socket fd, process
+ * pid, with one reference.  Linux: uid and gid as SO_PEERCRED gave them
+ * (*uid, *gid, read by the caller), its groups from SO_PEERGROUPS, or
+ * the uid's passwd groups on an older kernel.  Windows: its token, and
+ * its SID's number in d's state database into *uid and *gid.  NULL when
+ * out of memory or when the peer cannot be acted as, with why (size
+ * bytes) saying why and errno (ENOMEM when out of memory). */
+struct lbd_creds *lbd_creds_of_peer(struct lbd *d, uv_os_fd_t fd, pid_t pid,
+         uid_t *uid, gid_t *gid, char *why, size_t size);
+
+/* lbd_creds_uid_of_pid: the uid of process pid, looked at with the
+ * calling thread's credentials (Windows: its token's SID, numbered in
+ * d's state database; (uid_t)-1 when its token may not be read: not the
+ * caller's).  0, or -1 with errno (ESRCH: no such process). */
+int  lbd_creds_uid_of_pid(struct lbd *d, pid_t pid, uid_t *uid);
 
 /* lbd_creds_ref: one more reference to cr; returns cr. */
 struct lbd_creds *lbd_creds_ref(struct lbd_creds *cr);
@@ -54,8 +73,10 @@ struct lbd_creds *lbd_creds_ref(struct lbd_creds *cr);
 void lbd_creds_unref(struct lbd_creds *cr);
 
 /* lbd_creds_enter: takes on cr's uid, gid and groups for filesystem
- * access.  0, or LB_EFAILED with err filled when the switch cannot be
- * made.  Pair with lbd_creds_leave; no callback runs in between. */
+ * access (Windows: acts as cr's token, or another of cr's uid while cr
+ * has none).  0, or LB_EFAILED with err filled when the switch cannot be
+ * made (Windows: no token of cr's uid).  Pair with lbd_creds_leave; no
+ * callback runs in between. */
 int  lbd_creds_enter(const struct lbd_creds *cr, struct lockfs_err *err);
 
 /* lbd_creds_before_enter: fn(arg) runs, once, at the next lbd_creds_enter,

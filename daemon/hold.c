@@ -62,6 +62,7 @@
 #include "locktable.h"
 #include "log.h"
 #include "loop.h"
+#include "os.h"
 #include "pidwatch.h"
 #include "releasing.h"
 #include "reply.h"
@@ -108,7 +109,9 @@ lbd_hold_new(struct lbd_lock *l, struct lbd_conn *c, pid_t pid, pid_t tid,
 		return NULL;
 	}
 	if (c != NULL)
-		o.uid = c->uid; /* its artefacts are made as c's user */
+		o.uid = lbd_os_files_uid_of(c->uid);    /* its artefacts
+		                                           are made as c's
+		                                           user */
 	if ((h = calloc(1, sizeof(*h))) == NULL) {
 		lockfs_fail(err, LB_ENOMEM, ENOMEM, "hold of %s", l->path);
 		return NULL;

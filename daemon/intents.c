@@ -162,7 +162,7 @@ note_handed(const struct lbd_store_hold *rec)
 	o.tid = rec->tid;
 	o.start = rec->start;
 	memcpy(o.boot, rec->boot, sizeof(o.boot));
-	o.uid = rec->uid;
+	o.uid = lbd_os_files_uid_of(rec->uid);
 	if ((cr = lbd_creds_new(rec->uid, rec->gid, rec->ngroups,
 	    rec->groups)) == NULL) {
 		log_err("%s: out of memory to judge a handoff noted and not "

@@ -12,16 +12,14 @@
  * the pipe's (its instances share it: a later instance's own is not
  * taken), and its DACL, protected from inheritance: the system, the
  * administrators and the pipe's owner (the daemon's account) all
- * rights, and nobody else any.
+ * rights; authenticated users reading and writing data
+ * (FILE_GENERIC_READ and FILE_WRITE_DATA), never making instances nor
+ * changing the pipe's attributes or descriptor; nobody else any.
  *
- * Users are not told apart yet (os_win32.c: every client's steps run
- * with the daemon's rights), so the DACL lets in only those who may act
- * as the daemon's account already: that account, the system and the
- * administrators.  Were other users let in, a daemon running as the
- * system would do for any of them what only the system may.  Once the
- * daemon acts as each client, authenticated users get read and write
- * (never FILE_CREATE_PIPE_INSTANCE).  The daemon says so at the bind, in
- * its log.
+ * Every user may connect because the daemon tells its clients apart and
+ * acts for each with its own token (os_users_win32.c, creds.c): a
+ * client's steps are checked by Windows against the client's rights,
+ * never run with the daemon's.
  */
 #include <winsock2.h>
 #include <windows.h>
@@ -33,11 +31,12 @@
 #include <uv.h>
 
 #include "listen.h"
-#include "log.h"
 #include "protocol.h"
 
-/* The pipe's DACL (see the top of this file). */
-#define LBD_PIPE_SDDL "D:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;GA;;;OW)"
+/* The pipe's DACL (see the top of this file); 0x12008b is
+ * FILE_GENERIC_READ | FILE_WRITE_DATA. */
+#define LBD_PIPE_SDDL \
+	"D:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;GA;;;OW)(A;;0x12008b;;;AU)"
 
 /* Sets the pipe's DACL on the handle of one of its instances.  0, or -1
  * with the error in *err. */
@@ -93,8 +92,6 @@ lbd_listen_bind(uv_pipe_t *listener, const char *name, char *why,
 		    "descriptor: error %lu", name, (unsigned long)err);
 		return -1;
 	}
-	log_warn("every client of %s counts as the daemon's own user (users "
-	    "are not told apart on Windows yet): serve one user only", name);
 	return 0;
 }
 

@@ -58,6 +58,7 @@
 #include "lock.h"
 #include "locktable.h"
 #include "log.h"
+#include "os.h"
 #include "reconcile.h"
 #include "reply.h"
 #include "swap.h"
@@ -302,7 +303,8 @@ lbd_release(struct lbd_conn *c, struct lbd_lock *l, pid_t kept_pid,
 /*
  * lbd_break: BREAK of l by c: removes the artefact whoever holds it, if c
  * may (root, or the holder's user; for a lock held outside, the
- * artefact's owner).  1 when a lock was broken, 0 when none was held, or
+ * artefact's owner: on Windows, where files name no owner, whoever the
+ * removal, made as c, is allowed to).  1 when a lock was broken, 0 when none was held, or
  * an LB_E* code with err filled (a refusal is LB_EUNLOCK with sys_errno
  * EPERM).  l may be freed on return.
  */
@@ -312,7 +314,7 @@ lbd_break(struct lbd_conn *c, struct lbd_lock *l, struct lockfs_err *err)
 	struct lockfs_holder fh;
 	struct lockfs_lock   fs;
 	struct lbd_hold     *h;
-	uid_t                owner = (uid_t)-1;
+	uid_t                owner = (uid_t)-1, mine = c->uid;
 	int                  r;
 
 	lbd_swap_finish(l->holder);     /* a handoff to it, finished first */
@@ -325,10 +327,11 @@ lbd_break(struct lbd_conn *c, struct lbd_lock *l, struct lockfs_err *err)
 		r = lockfs_holder(&fs, &fh, err);
 		lbd_creds_leave();
 		owner = fh.uid;
+		mine = lbd_os_files_uid_of(c->uid);    /* as files say it */
 	}
 	if (r <= 0)
 		goto out;       /* not held (0), or cannot tell */
-	if (c->uid != 0 && owner != (uid_t)-1 && c->uid != owner) {
+	if (c->uid != 0 && owner != (uid_t)-1 && mine != owner) {
 		r = lockfs_fail(err, LB_EUNLOCK, EPERM, "%s is held by uid %ld",
 		    l->path, (long)owner);
 		goto out;

@@ -12,9 +12,9 @@
  * One implementation per OS: os_unix.c (Linux: SO_PEERCRED,
  * SO_PEERGROUPS, setfsuid, the setgroups system call, capabilities,
  * pidfd_open, /proc, openat2, and the POSIX calls of the daemon's own
- * files), os_win32.c (Windows, a first port for one user:
- * GetNamedPipeClientProcessId, every client the daemon's own user, no
- * credential switch, the daemon's own files by CreateFileA, process
+ * files), os_win32.c and os_users_win32.c (Windows:
+ * GetNamedPipeClientProcessId, users by their tokens' SIDs, acting as a
+ * client by its token, the daemon's own files by CreateFileA, process
  * handles waited for by the thread pool, console events; what it
  * cannot yet answers as its contract lets an OS that cannot, and says
  * so).  A port adds its own file and builds it instead.
@@ -69,7 +69,8 @@ int  lbd_os_privileges_drop(char *why, size_t size);
 /*
  * lbd_os_peer_ids: the process id, uid and gid of the peer of connected
  * local socket fd, as they were when it connected.  0, or -1 with errno.
- * Windows: the pipe's client process, and the daemon's own ids.
+ * Windows: the pipe's client process, and placeholders (0) for the ids
+ * (lbd_os_peer_user names the user).
  */
 int  lbd_os_peer_ids(uv_os_fd_t fd, pid_t *pid, uid_t *uid, gid_t *gid);
 
@@ -91,6 +92,82 @@ int  lbd_os_peer_groups(uv_os_fd_t fd, size_t max, gid_t **groups);
  */
 int  lbd_os_user_groups(uid_t uid, gid_t gid, size_t max, gid_t **groups);
 
+/*
+ * lbd_os_files_uid_of: the owner uid lockfs (fs.h) reads on the files
+ * a step acting as user uid makes: uid on Linux; 0 on Windows, where
+ * lockfs says every file is uid 0 (no numeric owners), so that lockfs's
+ * "a file of the owner's uid" checks hold there as they can.
+ */
+uid_t lbd_os_files_uid_of(uid_t uid);
+
+/* Users named by a token (Windows).  Where the OS numbers its users
+ * (Linux), lbd_os_peer_ids's uid is the user, and none of this is used. */
+
+/* A client's token: what the daemon acts with for it (opaque; os_win32.c:
+ * an impersonation token's handle). */
+struct lbd_os_token;
+
+/* The longest user name lbd_os_peer_user and lbd_os_proc_user give (a SID
+ * as a string: "S-1-5-21-..."), its NUL included. */
+#define LBD_OS_USER_MAX 192
+
+/*
+ * lbd_os_peer_user: the user of the peer of connection fd, whose
+ * process is pid (lbd_os_peer_ids), as a string of at most
+ * LBD_OS_USER_MAX bytes into user, and a token to act as it with
+ * (lbd_os_token_enter) into *token, the caller's to free
+ * (lbd_os_token_free).  1 when the OS names users so; 0 when it does not
+ * (Linux: the uid of lbd_os_peer_ids is the user; nothing filled); -1
+ * with why (size bytes) saying why the peer cannot be acted as, and
+ * errno (ENOMEM, EPERM, EACCES, ESRCH).  Windows: the user is the SID of
+ * the token the pipe's client gave (ImpersonateNamedPipeClient, at any
+ * level: the client opens at the identification level), the token the
+ * client process's own (OpenProcessToken, duplicated for impersonation),
+ * taken only when its user is that SID.
+ */
+int  lbd_os_peer_user(uv_os_fd_t fd, pid_t pid, char *user,
+         struct lbd_os_token **token, char *why, size_t size);
+
+/*
+ * lbd_os_proc_user: the user of process pid (as lbd_os_peer_user names
+ * users) into user (LBD_OS_USER_MAX bytes), looked at with the calling
+ * thread's credentials.  1, 0 where the OS numbers its users (ask
+ * lockfs_os_process_uid), or -1 with errno (ESRCH: no such process, or
+ * hidden from the caller).
+ */
+int  lbd_os_proc_user(pid_t pid, char *user);
+
+/* lbd_os_users_by_token: 1 where the OS names users by token and acts
+ * for them only so (Windows: no uid, the daemon's own included, is ever
+ * acted as by number), 0 where it numbers them (Linux). */
+int  lbd_os_users_by_token(void);
+
+/* lbd_os_token_dup: another reference to token (the same user, rights
+ * and lifetime), or NULL with errno. */
+struct lbd_os_token *lbd_os_token_dup(const struct lbd_os_token *token);
+
+/* lbd_os_token_free: releases token (nothing when NULL); errno kept. */
+void lbd_os_token_free(struct lbd_os_token *token);
+
+/*
+ * lbd_os_token_enter: the calling thread acts as token until
+ * lbd_os_token_leave (Windows: SetThreadToken; every file-system step is
+ * then checked against the token's rights).  0, or -1 with errno.
+ */
+int  lbd_os_token_enter(const struct lbd_os_token *token);
+
+/* lbd_os_token_leave: the calling thread acts as the daemon again
+ * (RevertToSelf).  Never fails; errno kept. */
+void lbd_os_token_leave(void);
+
+/*
+ * lbd_os_token_user: the user the calling thread acts as now, as
+ * lbd_os_peer_user names users, read from its own token (Windows:
+ * OpenThreadToken; "" when it acts as the daemon).  For the daemon's
+ * debug log: what a step really ran as.  0, or -1 with errno.
+ */
+int  lbd_os_token_user(char *user);
+
 /* File-system credentials of the calling thread. */
 
 /*
@@ -105,7 +182,8 @@ int  lbd_os_fs_groups_set(size_t n, const gid_t *groups);
  * uid and gid (its effective ids otherwise unchanged).  Set the groups
  * first: the switch of uid takes away the right to set them.  0, or -1
  * with errno EPERM when the switch did not take (partly made: call
- * lbd_os_fs_ids_restore).
+ * lbd_os_fs_ids_restore), ENOSYS where users are acted as by token only
+ * (Windows: lbd_os_token_enter).
  */
 int  lbd_os_fs_ids_set(uid_t uid, gid_t gid);
 
@@ -164,8 +242,8 @@ const struct lbd_os_signal *lbd_os_signals_take(size_t *n);
 /*
  * lbd_os_euid, lbd_os_egid: the daemon's effective uid and gid (read once
  * at start: they do not change).  Never fail.  Windows: 0, the daemon
- * counting as the system's, and every client as the daemon's user
- * (users are not numbered there yet: docs/WINDOWS.md).
+ * counting as the system's (its clients' users are numbered from 1:
+ * creds.c, store.c).
  */
 uid_t lbd_os_euid(void);
 gid_t lbd_os_egid(void);

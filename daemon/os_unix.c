@@ -586,3 +586,81 @@ lbd_os_path_is_relative(const char *path)
 {
 	return path[0] != '/';
 }
+
+/* lbd_os_peer_user: see os.h. 0: Linux numbers its users (SO_PEERCRED's
+ * uid is the user); no token. */
+int
+lbd_os_peer_user(uv_os_fd_t fd, pid_t pid, char *user,
+    struct lbd_os_token **token, char *why, size_t size)
+{
+	(void)fd;
+	(void)pid;
+	(void)user;
+	(void)why;
+	(void)size;
+	*token = NULL;
+	return 0;
+}
+
+/* lbd_os_proc_user: see os.h. 0: ask lockfs_os_process_uid. */
+int
+lbd_os_proc_user(pid_t pid, char *user)
+{
+	(void)pid;
+	(void)user;
+	return 0;
+}
+
+/* lbd_os_token_dup: see os.h.  No tokens here (lbd_os_peer_user makes
+ * none): ENOSYS. */
+struct lbd_os_token *
+lbd_os_token_dup(const struct lbd_os_token *token)
+{
+	(void)token;
+	errno = ENOSYS;
+	return NULL;
+}
+
+/* lbd_os_token_free: see os.h.  No tokens here: nothing to free. */
+void
+lbd_os_token_free(struct lbd_os_token *token)
+{
+	(void)token;
+}
+
+/* lbd_os_token_enter: see os.h.  No tokens here: ENOSYS. */
+int
+lbd_os_token_enter(const struct lbd_os_token *token)
+{
+	(void)token;
+	errno = ENOSYS;
+	return -1;
+}
+
+/* lbd_os_token_leave: see os.h.  Nothing was entered. */
+void
+lbd_os_token_leave(void)
+{
+}
+
+/* lbd_os_token_user: see os.h.  "": no tokens here. */
+int
+lbd_os_token_user(char *user)
+{
+	user[0] = '\0';
+	return 0;
+}
+
+/* lbd_os_files_uid_of: see os.h.  The uid itself (setfsuid's). */
+uid_t
+lbd_os_files_uid_of(uid_t uid)
+{
+	return uid;
+}
+
+/* lbd_os_users_by_token: see os.h. 0: uids. */
+int
+lbd_os_users_by_token(void)
+{
+	return 0;
+}

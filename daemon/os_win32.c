@@ -5,15 +5,11 @@
  * the daemon's own files (the C runtime's descriptors of their handles,
  * as lockfs's fs_win32.c keeps them), the time in UTC.
  *
- * Not there yet: users.  Every client counts as the daemon's own user
- * (lbd_os_peer_ids answers the daemon's uid and gid, 0 and 0), and the
- * credential switches are no-ops that succeed: a client's file-system
- * steps run with the daemon's rights.  That is honest only where one
- * user runs the daemon and its clients (wine has one); the Windows
- * daemon must not serve several users until a client's user is its
- * token's SID, numbered in the state database, and its steps run
- * impersonating the client process's token.  The daemon logs so at
- * start (listen_win32.c).
+ * Users: a client's user is its token's SID and the daemon acts as its
+ * token (os_users_win32.c); lbd_os_peer_ids answers placeholders (0)
+ * for the uid and gid, which the daemon replaces by the SID's number
+ * (creds.c), and the numeric switches refuse (ENOSYS): no step runs
+ * with the daemon's rights for a client whose token it lacks.
  *
  * Processes that exit: the process's handle waited for by the thread
  * pool, whose callback wakes the loop (lbd_os_proc_watch).  Signals:
@@ -46,8 +42,8 @@ lbd_os_privileges_drop(char *why, size_t size)
 
 /* lbd_os_peer_ids: see os.h.  The client's process by
  * GetNamedPipeClientProcessId on the accepted pipe (fd, its handle); its
- * user the daemon's own (lbd_os_euid, lbd_os_egid: users are not told
- * apart yet; see the top of this file).  EINVAL when the pipe names no
+ * uid and gid placeholders (lbd_os_euid, lbd_os_egid), for
+ * lbd_os_peer_user names the user.  EINVAL when the pipe names no
  * client process. */
 int
 lbd_os_peer_ids(uv_os_fd_t fd, pid_t *pid, uid_t *uid, gid_t *gid)
@@ -98,15 +94,17 @@ lbd_os_fs_groups_set(size_t n, const gid_t *groups)
 	return 0;
 }
 
-/* lbd_os_fs_ids_set: see os.h.  Nothing, 0: every client is the daemon's
- * own user (lbd_os_peer_ids), whose rights the step then runs with; see
- * the top of this file for why only one user may be served so. */
+/* lbd_os_fs_ids_set: see os.h.  ENOSYS, always: a Windows user is acted
+ * as by its token (os_users_win32.c), never by a number; credentials
+ * without a token are refused here rather than served with the
+ * daemon's rights. */
 int
 lbd_os_fs_ids_set(uid_t uid, gid_t gid)
 {
 	(void)uid;
 	(void)gid;
-	return 0;
+	errno = ENOSYS;
+	return -1;
 }
 
 /* lbd_os_fs_ids_restore: see os.h.  Nothing was taken on: nothing to give

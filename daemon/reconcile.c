@@ -758,7 +758,8 @@ reconcile_one(struct lbd *d, const struct lbd_store_hold *sh)
 	o.tid = sh->tid;
 	o.start = sh->start;
 	memcpy(o.boot, sh->boot, sizeof(o.boot));
-	o.uid = sh->uid;        /* its artefacts were made as its user */
+	o.uid = lbd_os_files_uid_of(sh->uid);   /* its artefacts were
+	                                           made as its user */
 	if ((l = lbd_lock_get(d, sh->path, sh->method, &err)) == NULL ||
 	    (h = lbd_hold_new(l, NULL, sh->pid, sh->tid, &o, &err)) == NULL) {
 		log_warn("%s: cannot judge its recorded hold: %s", sh->path,

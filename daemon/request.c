@@ -49,7 +49,7 @@ enum own_hold {
 /*
  * Whether c may act for process pid (ACQUIRE, RELEASE, STATUS pid=): it
  * runs (and is not a zombie) and is c's user's, or c is root.  Its owner
- * is looked for as c (lockfs_os_process_uid: /proc/PID on Linux), so that a
+ * is looked for as c (lbd_creds_uid_of_pid: /proc/PID on Linux), so that a
  * process hidden from c (hidepid, unless the daemon keeps CAP_SYS_PTRACE)
  * is "no such process" to it.  0, or an LBP_E* code with the reason
  * already sent to c.
@@ -63,7 +63,7 @@ pid_allowed(struct lbd_conn *c, uint64_t id, pid_t pid)
 	int                 r = -1;
 
 	if (lbd_creds_enter(c->creds, &err) == 0) {
-		r = lockfs_os_process_uid(pid, &owner);
+		r = lbd_creds_uid_of_pid(c->d, pid, &owner);
 		lbd_creds_leave();
 	}
 	if (r == -1 || lockfs_owner_of_pid(&o, pid, 0) == -1) {

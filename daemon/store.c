@@ -94,7 +94,31 @@ static const char schema[] =
     "  releasing INTEGER NOT NULL DEFAULT 0,"
     "  from_unique TEXT, from_pid INTEGER, from_uid INTEGER,"
     "  from_dev INTEGER, from_ino INTEGER, from_ctime INTEGER,"
-    "  PRIMARY KEY (lock_file, method)) WITHOUT ROWID;";
+    "  PRIMARY KEY (lock_file, method)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS users ("
+    "  uid INTEGER PRIMARY KEY, sid TEXT UNIQUE NOT NULL);";
+
+/*
+ * Users the OS names by a string (Windows: a SID) get a number of the
+ * daemon's own (lbd_store_user_uid), from 1 up (0 is root's), kept in
+ * the users table: the same SID has the same uid after a restart (a
+ * kept hold is its user's again), and two SIDs never share one.  The
+ * numbers given are kept in memory too, for the daemon's run, whatever
+ * becomes of the database: read from it at each open (merged: a number
+ * given is never given again), written in the iteration's transaction,
+ * and written again with the holds after a failed commit or into a
+ * database made anew (store_resync).  Linux numbers its users itself:
+ * the table stays empty there.
+ */
+struct store_user {
+	uid_t uid;
+	char *sid;
+};
+static struct store_user *users;
+static size_t             nusers, users_size;
+static uid_t              users_next = 1;
+
+static int store_users_load(struct lbd_store *s);
 
 /* Columns later releases added to holds, for databases made before: kept
  * (kept holds, ACQUIRE pid=); supp_groups (the client's supplementary
@@ -451,6 +475,11 @@ lbd_store_open(struct lbd *d, const char *file, char *why, size_t size)
 		snprintf(why, size, "state database %s: %s", file, s->why);
 		goto out;
 	}
+	if (store_users_load(s) != 0) {
+		snprintf(why, size, "state database %s: its users: %s", file,
+		    s->why);
+		goto out;
+	}
 	if (lbd_store_next_generation(d) != 0) {
 		snprintf(why, size, "state database %s: cannot write: %s",
 		    file, s->why);
@@ -520,6 +549,129 @@ store_begin(struct lbd_store *s)
 	return 0;
 }
 
+/* Notes that sid has number uid (users, users_next); 0, or -1 when out
+ * of memory. */
+static int
+user_note(uid_t uid, const char *sid)
+{
+	struct store_user *u;
+	size_t             size;
+
+	if (nusers == users_size) {
+		size = users_size == 0 ? 16 : users_size * 2;
+		if ((u = realloc(users, size * sizeof(*u))) == NULL)
+			return -1;
+		users = u;
+		users_size = size;
+	}
+	if ((users[nusers].sid = strdup(sid)) == NULL)
+		return -1;
+	users[nusers++].uid = uid;
+	if (uid >= users_next)
+		users_next = uid + 1;
+	return 0;
+}
+
+/* The number of user sid, or NULL when it has none yet. */
+static const struct store_user *
+user_find(const char *sid)
+{
+	size_t i;
+
+	for (i = 0; i < nusers; i++)
+		if (strcmp(users[i].sid, sid) == 0)
+			return &users[i];
+	return NULL;
+}
+
+/* Whether number uid is given already. */
+static int
+uid_taken(uid_t uid)
+{
+	size_t i;
+
+	for (i = 0; i < nusers; i++)
+		if (users[i].uid == uid)
+			return 1;
+	return 0;
+}
+
+/* Records u in the database, inside the open transaction (begun if
+ * need be).  0, or -1 (logged). */
+static int
+store_user_add(struct lbd_store *s, const struct store_user *u)
+{
+	sqlite3_stmt *st = NULL;
+	int           r = -1;
+
+	if (store_begin(s) != 0)
+		goto out;
+	if (sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO users (uid, sid)"
+	    " VALUES (?1, ?2)", -1, &st, NULL) != SQLITE_OK) {
+		store_failed(s);
+		log_err("state database: %s", s->why);
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)u->uid);
+	sqlite3_bind_text(st, 2, u->sid, -1, SQLITE_STATIC);
+	r = store_step(s, st);
+out:
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* Reads the users table into users (a number given in this run already
+ * wins: it is written back with the next resync).  0, or -1 (s->why). */
+static int
+store_users_load(struct lbd_store *s)
+{
+	sqlite3_stmt *st = NULL;
+	const char   *sid;
+	uid_t         uid;
+	int           rc, r = -1;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT uid, sid FROM users", -1, &st,
+	    NULL) != SQLITE_OK)
+		goto out;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		uid = (uid_t)sqlite3_column_int64(st, 0);
+		sid = (const char *)sqlite3_column_text(st, 1);
+		if (sid == NULL || uid == 0 || user_find(sid) != NULL ||
+		    uid_taken(uid))
+			continue;
+		if (user_note(uid, sid) != 0)
+			goto out;
+	}
+	if (rc == SQLITE_DONE)
+		r = 0;
+out:
+	if (r != 0)
+		store_failed(s);
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* lbd_store_user_uid: see store.h. */
+int
+lbd_store_user_uid(struct lbd *d, const char *sid, uid_t *uid)
+{
+	const struct store_user *u;
+	int                      r = -1;
+
+	if ((u = user_find(sid)) == NULL) {
+		if (user_note(users_next, sid) != 0)
+			goto out;
+		u = &users[nusers - 1];
+		log_info("user %s: uid %ld", sid, (long)u->uid);
+		if (d->store != NULL)
+			store_user_add(d->store, u);    /* else at the resync */
+	}
+	*uid = u->uid;
+	r = 0;
+out:
+	return r;
+}
+
 /* Binds h to the add statement and runs it.  (Its lock file and unique
  * name are made here: a hold keeps only its path between steps.) */
 static int
@@ -587,9 +739,13 @@ store_resync(struct lbd *d)
 	struct lbd_store *s = d->store;
 	struct lbd_conn  *c;
 	struct lbd_hold  *h;
+	size_t            i;
 
 	if (store_exec(s, "DELETE FROM holds") != 0)
 		return -1;
+	for (i = 0; i < nusers; i++)
+		if (store_user_add(s, &users[i]) != 0)
+			return -1;
 	TAILQ_FOREACH(c, &d->conns, entry)
 		LIST_FOREACH(h, &c->holds, conn_entry)
 			if (store_add(s, h) != 0)

@@ -67,6 +67,13 @@ int  lbd_store_hold_del(struct lbd *d, const struct lbd_hold *h);
 int  lbd_store_hold_add_new(struct lbd *d, const char *file,
          const struct lbd_store_hold *rec);
 
+/* lbd_store_user_uid: the number of the user the OS names sid (Windows:
+ * a SID), into *uid: the one the state database (or this run) gave it,
+ * else a new one, never given before, recorded in the iteration's
+ * transaction (and again after a failed commit).  0, or -1 when out of
+ * memory. */
+int  lbd_store_user_uid(struct lbd *d, const char *sid, uid_t *uid);
+
 /* lbd_store_commit: commits the iteration's changes, if any.  0, or -1
  * (logged; the changes are rolled back). */
 int  lbd_store_commit(struct lbd *d);

@@ -10,7 +10,11 @@
  *
  * The tests: the pipe's DACL (authenticated users read and write it,
  * nobody but its owner, the system and administrators makes
- * instances); acquire and release; another process waiting for the lock
+ * instances); users (a client's SID numbered in the state database,
+ * the same number after a restart, steps acting as that SID, nothing
+ * done for a previous run's hold without a token of its user, a lock
+ * kept for a process of the client's user), with daemons of their own
+ * beside the suite's; acquire and release; another process waiting for the lock
  * gets it at the release; a holder ended by TerminateProcess frees its
  * lock for a waiter, and the holder the daemon names is that process
  * (the pipe's client process); four waiting processes granted in the
@@ -33,6 +37,7 @@
  */
 #include <windows.h>
 #include <aclapi.h>
+#include <sddl.h>
 
 #include <errno.h>
 #include <stdarg.h>
@@ -41,6 +46,7 @@
 #include <string.h>
 
 #include <check.h>
+#include <sqlite3.h>
 
 #include "lockbroker.h"
 #include "testlib.h"
@@ -135,22 +141,20 @@ daemon_listening(struct daemon *d)
 	    d->pipe);
 }
 
-/* Starts a daemon on a new pipe and a state database in a directory of
- * its own, and points the library at its pipe (LOCKBROKER_SOCKET); once
- * the pipe takes a connection. */
+/* Starts a daemon on a new pipe and state database state (its log
+ * beside it), and points the library at its pipe (LOCKBROKER_SOCKET);
+ * once the pipe takes a connection. */
 static void
-daemon_start(struct daemon *d)
+daemon_start_on(struct daemon *d, const char *state)
 {
 	static unsigned n;
-	struct tl_place p;
 	char           *c;
 
-	tl_place_make(&p, "state.sqlite");
-	snprintf(d->state, sizeof(d->state), "%s", p.path);
+	snprintf(d->state, sizeof(d->state), "%s", state);
 	for (c = d->state; *c != '\0'; c++)
 		if (*c == '\\')
 			*c = '/';
-	snprintf(d->log, sizeof(d->log), "%s\\lockbrokerd.log", p.dir);
+	snprintf(d->log, sizeof(d->log), "%s.%u.log", state, n);
 	snprintf(d->pipe, sizeof(d->pipe), "\\\\.\\pipe\\lbtest-%lu-%u",
 	    (unsigned long)GetCurrentProcessId(), n++);
 	d->proc = daemon_spawn(d->pipe, d->state, d->log);
@@ -176,6 +180,17 @@ daemon_again(struct daemon *d)
 {
 	d->proc = daemon_spawn(d->pipe, d->state, d->log);
 	daemon_listening(d);
+}
+
+/* Starts a daemon on a new pipe and a state database in a directory of
+ * its own (daemon_start_on). */
+static void
+daemon_start(struct daemon *d)
+{
+	struct tl_place p;
+
+	tl_place_make(&p, "state.sqlite");
+	daemon_start_on(d, p.path);
 }
 
 /* Ends the daemon (TerminateProcess: see the top of this file). */
@@ -217,6 +232,17 @@ queued(lb_lock *l, unsigned n)
 		if (lb_get_holder(l, &h) == 1 && h.broker && h.waiters == n)
 			return 1;
 	return 0;
+}
+
+/* Waits (up to a minute) until file is gone; whether it is. */
+static int
+vanishes(const char *file)
+{
+	double until;
+
+	for (until = tl_now() + 60; tl_exists(file) && tl_now() < until;)
+		tl_sleep(0.02);
+	return !tl_exists(file);
 }
 
 /* The handle of process pid, to wait for its end; asserts. */
@@ -827,12 +853,11 @@ START_TEST(second_daemon_same_pipe_refused)
 }
 END_TEST
 
-/* The pipe's DACL: while the daemon does not tell users apart (every
- * client's steps run with its rights), nobody but its own account, the
- * system and the administrators may open it: no entry for authenticated
- * users nor everyone gives any right, so none may make instances of it
- * (FILE_CREATE_PIPE_INSTANCE, FILE_APPEND_DATA's bit) either; its owner
- * may read and write. */
+/* The pipe's DACL: authenticated users may read and write data
+ * (FILE_READ_DATA, FILE_WRITE_DATA), and nothing more: never make
+ * instances of it (FILE_CREATE_PIPE_INSTANCE, FILE_APPEND_DATA's bit),
+ * change its attributes or its descriptor, nor by a generic right;
+ * everyone (anonymous included) has no right. */
 START_TEST(pipe_dacl)
 {
 	PSECURITY_DESCRIPTOR sd = NULL;
@@ -840,7 +865,7 @@ START_TEST(pipe_dacl)
 	PACL                 dacl = NULL;
 	ACL_SIZE_INFORMATION si;
 	ACCESS_ALLOWED_ACE  *ace;
-	DWORD                i, sidlen, au_mask = 0;
+	DWORD                i, sidlen, au_mask = 0, extra;
 	HANDLE               h;
 	BYTE                 au_buf[SECURITY_MAX_SID_SIZE];
 	BYTE                 world_buf[SECURITY_MAX_SID_SIZE];
@@ -872,12 +897,268 @@ START_TEST(pipe_dacl)
 		if (EqualSid((PSID)&ace->SidStart, au))
 			au_mask |= ace->Mask;
 	}
-	ck_assert_msg(au_mask == 0, "authenticated users: 0x%lx",
+	ck_assert_msg((au_mask & (FILE_READ_DATA | FILE_WRITE_DATA)) ==
+	    (FILE_READ_DATA | FILE_WRITE_DATA), "authenticated users: 0x%lx",
 	    (unsigned long)au_mask);
+	extra = au_mask & ~(DWORD)(FILE_GENERIC_READ | FILE_WRITE_DATA);
+	ck_assert_msg(extra == 0, "authenticated users may also 0x%lx",
+	    (unsigned long)extra);
+	ck_assert(!(au_mask & FILE_CREATE_PIPE_INSTANCE));
 	LocalFree(sd);
 	CloseHandle(h);
 }
 END_TEST
+
+/* The SID of this process's user, as a string, into out. */
+static void
+own_sid(char *out, size_t size)
+{
+	HANDLE t;
+	BYTE   buf[512];
+	DWORD  n;
+	char  *s;
+
+	ck_assert(OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &t));
+	ck_assert(GetTokenInformation(t, TokenUser, buf, sizeof(buf), &n));
+	ck_assert(ConvertSidToStringSidA(((TOKEN_USER *)buf)->User.Sid, &s));
+	ck_assert((size_t)snprintf(out, size, "%s", s) < size);
+	LocalFree(s);
+	CloseHandle(t);
+}
+
+/* Runs sql (statements) on the sqlite database file, made when
+ * missing.  Asserts. */
+static void
+state_exec(const char *file, const char *sql)
+{
+	sqlite3 *db = NULL;
+	char    *msg = NULL;
+
+	ck_assert_int_eq(sqlite3_open(file, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 10000);
+	ck_assert_msg(sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK,
+	    "%s: %s", sql, msg != NULL ? msg : "?");
+	sqlite3_close(db);
+}
+
+/* The first column of the last row sql gives on the sqlite database
+ * file, as a number; -1 when it gives none.  Asserts. */
+static long long
+state_value(const char *file, const char *sql)
+{
+	sqlite3      *db = NULL;
+	sqlite3_stmt *st = NULL;
+	long long     value = -1;
+	int           rc;
+
+	ck_assert_int_eq(sqlite3_open(file, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 10000);
+	ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK,
+	    "%s: %s", sql, sqlite3_errmsg(db));
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		value = sqlite3_column_int64(st, 0);
+	ck_assert_msg(rc == SQLITE_DONE, "%s: %s", sql, sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return value;
+}
+
+/* The uid the state database gives user sid (-1: none). */
+static long long
+state_uid_of(const char *state, const char *sid)
+{
+	char sql[512];
+
+	snprintf(sql, sizeof(sql), "SELECT uid FROM users WHERE sid = '%s'",
+	    sid);
+	return state_value(state, sql);
+}
+
+/* Starts a copy of this program that holds the lock on path through
+ * daemon d (LOCKBROKER_SOCKET set to d's pipe for it, then back to the
+ * suite daemon's), and waits until it has it; its pid. */
+static pid_t
+holder_start(const struct daemon *d, const struct tl_place *p,
+    const char *path, const char *name)
+{
+	char  ready[PATH_MAX], args[3 * PATH_MAX];
+	pid_t pid;
+
+	td_marker(ready, sizeof(ready), p->dir, name);
+	snprintf(args, sizeof(args), "--hold \"%s\" \"%s\"", path, ready);
+	ck_assert_int_eq(_putenv_s("LOCKBROKER_SOCKET", d->pipe), 0);
+	pid = tl_self_start(args);
+	ck_assert_int_eq(_putenv_s("LOCKBROKER_SOCKET", the.pipe), 0);
+	ck_assert_msg(td_appears(ready), "the holder did not lock %s (see %s)",
+	    path, d->log);
+	return pid;
+}
+
+/* Starts daemon d on state beside the suite's (the library stays on
+ * the suite's pipe). */
+static void
+other_daemon_start(struct daemon *d, const char *state)
+{
+	daemon_start_on(d, state);
+	ck_assert_int_eq(_putenv_s("LOCKBROKER_SOCKET", the.pipe), 0);
+}
+
+/* Starts daemon d on state and a copy of this program that holds a lock
+ * through it, of a new place q (its path into path, size bytes); the
+ * copy's pid. */
+static pid_t
+other_daemon_held(struct daemon *d, const char *state, struct tl_place *q,
+    char *path, size_t size)
+{
+	other_daemon_start(d, state);
+	tl_place_make(q, "x");
+	tl_lock_path(q, path, size);
+	return holder_start(d, q, path, "ready");
+}
+
+/* Ends daemon d (not the suite's: the library stays on the suite's
+ * pipe). */
+static void
+other_daemon_end(struct daemon *d)
+{
+	TerminateProcess(d->proc, 137);
+	WaitForSingleObject(d->proc, 10000);
+	CloseHandle(d->proc);
+}
+
+/* Whether daemon d's log says text (waits up to a minute for it). */
+static int
+log_says(const struct daemon *d, const char *text)
+{
+	static char buf[1 << 16];
+	double      until;
+
+	for (until = tl_now() + 60; tl_now() < until; tl_sleep(0.05))
+		if (tl_read_text(d->log, buf, sizeof(buf)) > 0 &&
+		    strstr(buf, text) != NULL)
+			return 1;
+	return 0;
+}
+
+/* A client's user is its token's SID, numbered in the state database:
+ * a number there already (another SID's) is never given again, the
+ * client's holds are recorded with its SID's number, and a daemon
+ * restarted on the same state gives that SID the same number.  The
+ * daemon's steps for the client run acting as that SID (its debug log
+ * says what the loop's thread's own token was during a step). */
+START_TEST(users_numbered_across_restart)
+{
+	struct tl_place p, q;
+	struct daemon   d1, d2;
+	char            sid[256], path[PATH_MAX], text[400];
+	char            lock[PATH_MAX + 8];
+	long long       uid;
+	pid_t           holder;
+
+	own_sid(sid, sizeof(sid));
+	tl_place_make(&p, "state.sqlite");
+	state_exec(p.path, "CREATE TABLE users (uid INTEGER PRIMARY KEY, "
+	    "sid TEXT UNIQUE NOT NULL); INSERT INTO users VALUES "
+	    "(1, 'S-1-5-21-1-2-3-4444')");
+	holder = other_daemon_held(&d1, p.path, &q, path, sizeof(path));
+	uid = state_uid_of(p.path, sid);
+	ck_assert_msg(uid > 1, "uid of %s: %ld", sid, (long)uid);
+	ck_assert_int_eq(state_value(p.path, "SELECT uid FROM holds"), uid);
+	snprintf(text, sizeof(text), "uid %ld: acting as %s", (long)uid, sid);
+	ck_assert_msg(log_says(&d1, text), "%s: no \"%s\"", d1.log, text);
+	tl_kill(holder);
+	snprintf(lock, sizeof(lock), "%s.lock", q.path);
+	ck_assert_msg(vanishes(lock), "%s: not released", lock);
+	other_daemon_end(&d1);
+
+	other_daemon_start(&d2, p.path);
+	holder = holder_start(&d2, &q, path, "ready2");
+	ck_assert_int_eq(state_uid_of(p.path, sid), uid);
+	ck_assert_int_eq(state_uid_of(p.path, "S-1-5-21-1-2-3-4444"), 1);
+	ck_assert_int_eq(state_value(p.path, "SELECT count(*) FROM users"), 2);
+	ck_assert_int_eq(state_value(p.path, "SELECT uid FROM holds"), uid);
+	tl_kill(holder);
+	other_daemon_end(&d2);
+}
+END_TEST
+
+/* A lock kept for another process of the client's user (ACQUIRE pid=):
+ * the daemon numbers that process's user by its token's SID, finds it
+ * the client's, and keeps the lock for it (named its holder) until it
+ * is released for it.  (Another user's process would be refused: only
+ * a real Windows has one.) */
+START_TEST(kept_for_own_process)
+{
+	struct tl_place p;
+	lb_kept_info    how;
+	lb_holder       h;
+	lb_lock        *l;
+	char            path[PATH_MAX];
+	pid_t           pid;
+
+	tl_place_make(&p, "x");
+	tl_lock_path(&p, path, sizeof(path));
+	pid = tl_sleeper_start();
+	l = td_broker_lock(path);
+	ck_assert_msg(lb_acquire_for(l, pid, 5, &how) == 0, "%s",
+	    lb_lock_error(l));
+	ck_assert_int_eq(how.broker, 1);
+	ck_assert_msg(lb_get_holder(l, &h) == 1, "%s", lb_lock_error(l));
+	ck_assert_int_eq(h.pid, pid);
+	ck_assert_int_eq(lb_i_am_locking(l), 0);
+	ck_assert_msg(lb_release_for(l, pid, &how) == 0, "%s",
+	    lb_lock_error(l));
+	ck_assert_int_eq(lb_is_locked(l), 0);
+	lb_lock_free(l);
+	tl_kill(pid);
+}
+END_TEST
+
+/* A restarted daemon has no token for the holds of the previous run
+ * until their user connects: it does not act for them with its own
+ * rights.  The hold of a live process is held for it, its artefact not
+ * looked at (the daemon logs why) and left where it is. */
+START_TEST(restart_acts_not_without_token)
+{
+	struct tl_place p, q;
+	struct daemon   d1, d2;
+	char            path[PATH_MAX], lock[PATH_MAX + 8], text[400];
+	long long       uid;
+	pid_t           holder;
+	char            sid[256];
+
+	own_sid(sid, sizeof(sid));
+	tl_place_make(&p, "state.sqlite");
+	holder = other_daemon_held(&d1, p.path, &q, path, sizeof(path));
+	uid = state_uid_of(p.path, sid);
+	ck_assert(uid >= 1);
+	other_daemon_end(&d1);
+
+	snprintf(lock, sizeof(lock), "%s.lock", q.path);
+	ck_assert_msg(tl_exists(lock), "%s", lock);
+	other_daemon_start(&d2, p.path);
+	snprintf(text, sizeof(text), "no token of uid %ld to act with", (long)uid);
+	ck_assert_msg(log_says(&d2, text), "%s: no \"%s\"", d2.log, text);
+	ck_assert_msg(log_says(&d2, "held for it until that can be told"),
+	    "%s", d2.log);
+	ck_assert_msg(tl_exists(lock), "%s removed", lock);
+	tl_kill(holder);
+	other_daemon_end(&d2);
+}
+END_TEST
+
+/* Adds the tests of users (SIDs, their numbers, acting as the client)
+ * to t, whose fixture is the suite's daemon (the library keeps its
+ * connection to the first daemon's pipe: one tcase serves them all). */
+static void
+users_tests_add(TCase *t)
+{
+	tcase_add_test(t, kept_for_own_process);
+	tcase_add_test(t, users_numbered_across_restart);
+	tcase_add_test(t, restart_acts_not_without_token);
+}
+
+/* Makes file; 0, or 1 when it cannot. */
 
 /* The child of broker_fifo: waits for the lock on path, appends its
  * number to report while it holds it, and releases it.  0, or 1 when a
@@ -1060,6 +1341,7 @@ daemon_win_suite(void)
 	tcase_add_test(t, command_kept_through_daemon);
 	tcase_add_test(t, second_daemon_refused);
 	tcase_add_test(t, second_daemon_same_pipe_refused);
+	users_tests_add(t);
 	suite_add_tcase(s, t);
 	return s;
 }

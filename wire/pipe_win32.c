@@ -196,7 +196,12 @@ lbw_open(struct lbw_conn *c, const char *path,
 		 * FILE_APPEND_DATA, which on a pipe is the right to make
 		 * instances of it, which the daemon's pipe grants its owner
 		 * alone (daemon/listen_win32.c): asked by another user, the
-		 * open would be refused. */
+		 * open would be refused.  At the identification level: the
+		 * server learns who connects and cannot act as this
+		 * process, whoever made the pipe's name (a user may make it
+		 * while no daemon runs); the daemon acts on lock files with
+		 * this process's own token, which it opens itself
+		 * (daemon/os_users_win32.c). */
 		h = CreateFileW(name, GENERIC_READ | FILE_WRITE_DATA, 0, NULL,
 		    OPEN_EXISTING, FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT |
 		    SECURITY_IDENTIFICATION, NULL);
