@@ -61,6 +61,7 @@
 #include "log.h"
 #include "loop.h"
 #include "os.h"
+#include "reconcile.h"
 #include "reply.h"
 #include "reqids.h"
 #include "request.h"
@@ -765,5 +766,6 @@ lbd_conn_accept(struct lbd *d)
 	}
 	log_debug("pid %ld uid %ld gid %ld: connected", (long)c->pid,
 	    (long)c->uid, (long)c->gid);
+	lbd_orphans_user_here(d, c->uid);      /* its token: see reconcile.h */
 	conn_read_start(c);
 }

@@ -212,6 +212,13 @@ out:
 	return cr;
 }
 
+/* lbd_creds_tokenless: see creds.h. */
+int
+lbd_creds_tokenless(const struct lbd_creds *cr)
+{
+	return lbd_os_users_by_token() && creds_token(cr) == NULL;
+}
+
 /*
  * lbd_creds_uid_of_pid: see creds.h.  Where the OS names users by token
  * (lbd_os_proc_user): the process token's SID, numbered; a token the

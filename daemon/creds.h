@@ -59,6 +59,12 @@ struct lbd_creds *lbd_creds_new(uid_t uid, gid_t gid, size_t n,
 struct lbd_creds *lbd_creds_of_peer(struct lbd *d, uv_os_fd_t fd, pid_t pid,
          uid_t *uid, gid_t *gid, char *why, size_t size);
 
+/* lbd_creds_tokenless: 1 when cr cannot be taken on now for want of a
+ * token (the OS names users by token, and neither cr nor a live
+ * connection of its uid has one: a restarted daemon's record before a
+ * process of its user connects); else 0 (always on Linux). */
+int  lbd_creds_tokenless(const struct lbd_creds *cr);
+
 /* lbd_creds_uid_of_pid: the uid of process pid, looked at with the
  * calling thread's credentials (Windows: its token's SID, numbered in
  * d's state database; (uid_t)-1 when its token may not be read: not the

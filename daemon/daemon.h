@@ -317,6 +317,10 @@ struct lbd {
 	                                       yet reclaimed, and kept holds */
 	struct lbd_holds         unclaimed; /* orphans not reclaimed within
 	                                       the grace period, to end */
+	struct lbd_holds         tokenless; /* orphans that ended with no
+	                                       token of their user to act
+	                                       with (Windows): ended when a
+	                                       process of it connects */
 	struct lbd_ending        grace_ending; /* their end (reconcile.c) */
 	struct lbd_holds         handed;    /* old holders of finished
 	                                       handoffs, their traces to

@@ -572,6 +572,7 @@ daemon_run(void *arg)
 	TAILQ_INIT(&d.endings);
 	LIST_INIT(&d.orphans);
 	LIST_INIT(&d.unclaimed);
+	LIST_INIT(&d.tokenless);
 	LIST_INIT(&d.releasing);
 	LIST_INIT(&d.handed);
 	snprintf(d.server, sizeof(d.server), "lockbrokerd/%s",

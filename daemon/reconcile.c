@@ -164,6 +164,18 @@ orphan_end(struct lbd_hold *h, const char *why)
 		lbd_hold_forget(l);
 		goto out;
 	}
+	if (lbd_creds_tokenless(h->creds)) {
+		/* Never acted for with the daemon's own rights: held until
+		 * a process of its user connects (lbd_orphans_user_here) or
+		 * the daemon stops (kept recorded, lbd_orphans_detach). */
+		log_info("%s: hold of pid %ld from the previous run ends (%s) "
+		    "once a process of uid %ld connects: no token of its "
+		    "user to act with until then", l->path,
+		    (long)h->fs.owner.pid, why, (long)h->uid);
+		LIST_REMOVE(h, conn_entry);
+		LIST_INSERT_HEAD(&l->d->tokenless, h, conn_entry);
+		goto out;
+	}
 	log_info("%s: hold of pid %ld from the previous run ends: %s",
 	    l->path, (long)h->fs.owner.pid, why);
 	/* Released in the directory judged (pin_dir), never handed on
@@ -899,6 +911,7 @@ lbd_reconcile(struct lbd *d)
 
 	LIST_INIT(&d->orphans);
 	LIST_INIT(&d->unclaimed);
+	LIST_INIT(&d->tokenless);
 	uv_timer_init(d->loop, &d->grace);
 	d->grace.data = d;
 	/* A busy database is not waited for, once per hold, before anyone
@@ -1057,6 +1070,26 @@ lbd_reclaim(struct lbd_conn *c, const char *path, unsigned method,
 	return -1;
 }
 
+/* lbd_orphans_user_here: see reconcile.h.  Taken out of d->tokenless
+ * first: one that cannot be acted for even now goes back there. */
+void
+lbd_orphans_user_here(struct lbd *d, uid_t uid)
+{
+	struct lbd_holds here;
+	struct lbd_hold *h, *next;
+
+	LIST_INIT(&here);
+	for (h = LIST_FIRST(&d->tokenless); h != NULL; h = next) {
+		next = LIST_NEXT(h, conn_entry);
+		if (h->uid != uid)
+			continue;
+		LIST_REMOVE(h, conn_entry);
+		LIST_INSERT_HEAD(&here, h, conn_entry);
+	}
+	while ((h = LIST_FIRST(&here)) != NULL)
+		orphan_end(h, "a process of its user connected");
+}
+
 /* lbd_orphans_detach: the daemon stops: unclaimed orphans (those whose
  * grace is over too, if any are left) stay recorded (and their artefacts
  * on disk) for the next daemon; the grace ends. */
@@ -1068,6 +1101,8 @@ lbd_orphans_detach(struct lbd *d)
 	while ((h = LIST_FIRST(&d->orphans)) != NULL)
 		lbd_hold_detach(h->lock);
 	while ((h = LIST_FIRST(&d->unclaimed)) != NULL)
+		lbd_hold_detach(h->lock);
+	while ((h = LIST_FIRST(&d->tokenless)) != NULL)
 		lbd_hold_detach(h->lock);
 	lbd_ending_del(d, &d->grace_ending);
 	uv_close((uv_handle_t *)&d->grace, NULL);

@@ -26,6 +26,11 @@ int  lbd_orphan_linger_look(struct lbd_hold *h);
  * their artefacts on disk, for the next daemon; the grace ends. */
 void lbd_orphans_detach(struct lbd *d);
 
+/* lbd_orphans_user_here: a process of user uid connected, with a token
+ * to act with (Windows): the holds of the previous run that ended while
+ * no token of uid was there (d->tokenless) end now. */
+void lbd_orphans_user_here(struct lbd *d, uid_t uid);
+
 /* lbd_orphan_adopt: l's holder, an orphan of c's process (pid, start
  * time, user) and thread tid, becomes c's hold, token and record
  * unchanged, when its artefact is still there and its holder's.  0, or
