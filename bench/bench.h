@@ -92,7 +92,8 @@ int      wire_reply(struct wire *w, char *line, size_t size);
 int      wire_call(struct wire *w, const char *verb, const char *path,
              const char *extra, char *line, size_t size);
 long     wire_field(const char *line, const char *key);
-void     wire_ping_series(struct wire *w, int rep, int samples);
+void     wire_ping_series(struct wire *w, int rep, int samples,
+             int warmup);
 
 /* lbcalls.c: liblockbroker's calls that must succeed (each dies with
  * the library's reason otherwise), and the timed acquire+release loop. */
@@ -100,7 +101,8 @@ unsigned method_flag(const char *name);
 lb_lock *lock_new(const char *path, unsigned flags);
 void     must_acquire(lb_lock *l, double timeout);
 void     must_release(lb_lock *l);
-void     cycle_series(const char *metric, lb_lock *l, int rep, int samples);
+void     cycle_series(const char *metric, lb_lock *l, int rep, int samples,
+             int warmup);
 
 /* syscalls.c: the system calls of every thread of a process, counted by
  * the kernel (the raw_syscalls:sys_enter tracepoint). */

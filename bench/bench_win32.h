@@ -42,11 +42,12 @@ struct pipefloor {
  * cannot. */
 void     pipefloor_open(struct pipefloor *f, size_t size);
 
-/* pipefloor_series: times samples round trips (after 100 to warm up): a
+/* pipefloor_series: times samples round trips (after warmup more): a
  * message written with WriteFile, then read back whole with ReadFile;
  * prints them as floor.pipe_rtt's repetition rep.  Dies when the echoing
  * process is gone. */
-void     pipefloor_series(struct pipefloor *f, int rep, int samples);
+void     pipefloor_series(struct pipefloor *f, int rep, int samples,
+             int warmup);
 
 /* pipefloor_close: closes this end, which ends the echoing process, and
  * waits for it; dies unless it ended well. */

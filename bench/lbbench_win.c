@@ -13,20 +13,26 @@
  *                          daemon's round trip for a request that does no
  *                          lock work
  *   broker.cycle.METHOD    lb_acquire+lb_release through the daemon
- *                          (LB_BROKER), METHOD link and mkdir
+ *                          (LB_BROKER), METHOD link and mkdir (the mkdir
+ *                          method, ten times slower, a tenth of the
+ *                          samples, at least 5)
  *   local.cycle.METHOD     the same in-process (LB_LOCAL)
  *   broker.handoff.METHOD  from the holder's lb_release to the return of
  *                          lb_acquire in another process that waited for
  *                          the lock (handoff.c)
  *
- *   lbbench-win -d DIR -e DAEMON [-r ROUNDS] [-n SAMPLES] [-k HANDOFFS]
+ *   lbbench-win -d DIR -e DAEMON [-r ROUNDS] [-n SAMPLES] [-w WARMUP]
+ *               [-k HANDOFFS]
  *
  *   -d DIR       a directory of the run's own: its locks/ and daemon/
  *                (state and log) are made in it, and left there
  *   -e DAEMON    lockbrokerd.exe
  *   -r ROUNDS    rounds (default 5)
- *   -n SAMPLES   samples of each latency a round (default 2000)
- *   -k HANDOFFS  handoffs of each method a round (default 500)
+ *   -n SAMPLES   samples of each latency a round (default 1000)
+ *   -w WARMUP    calls before each series of samples, not timed
+ *                (default 100; the mkdir method's a tenth)
+ *   -k HANDOFFS  handoffs of each method a round (default 200; the
+ *                first 10 of each game not timed)
  *
  * It prints bench.h's lines (R, M) on standard output, progress on
  * standard error; bench/win-run makes them ratios to floor.pipe_rtt.
@@ -47,14 +53,19 @@
 #include "bench_win32.h"
 #include "protocol.h"
 
-static const char *const methods[] = { "link", "mkdir" };
+/* The methods measured, each with the share of the samples it takes
+ * (1/slow). */
+static const struct {
+	const char *name;
+	int         slow;
+} methods[] = { { "link", 1 }, { "mkdir", 10 } };
 #define NMETHODS (sizeof(methods) / sizeof(methods[0]))
 
 /* What the run works with. */
 struct run {
 	char        dir[MAX_PATH];       /* -d, absolute, with '/' */
 	const char *daemon_exe;          /* -e */
-	int         rounds, samples, handoffs;
+	int         rounds, samples, warmup, handoffs;
 	char        pipe[128];           /* the daemon's */
 	char        log[MAX_PATH + 32];  /* its standard error */
 	HANDLE      daemon;
@@ -160,17 +171,19 @@ measure(const struct run *r)
 	char              locks[MAX_PATH + 16], path[MAX_PATH + 64];
 	char              metric[64];
 	size_t            m;
-	int               k;
+	unsigned          flag;
+	int               k, n;
 
 	run_path(r, locks, sizeof(locks), "locks");
 	run_mkdir(locks);
 	for (m = 0; m < NMETHODS; m++) {
+		flag = method_flag(methods[m].name);
 		snprintf(path, sizeof(path), "%s/cycle-broker-%s", locks,
-		    methods[m]);
-		broker[m] = lock_new(path, LB_BROKER | method_flag(methods[m]));
+		    methods[m].name);
+		broker[m] = lock_new(path, LB_BROKER | flag);
 		snprintf(path, sizeof(path), "%s/cycle-local-%s", locks,
-		    methods[m]);
-		local[m] = lock_new(path, LB_LOCAL | method_flag(methods[m]));
+		    methods[m].name);
+		local[m] = lock_new(path, LB_LOCAL | flag);
 	}
 	pipefloor_open(&floor, acquire_line_size(lb_lock_path(broker[0])));
 	printf("M win.floor_bytes=%zu\n", floor.size);
@@ -182,22 +195,25 @@ measure(const struct run *r)
 	ho.samples = r->handoffs;
 	for (k = 0; k < r->rounds; k++) {
 		progress("round %d of %d", k + 1, r->rounds);
-		pipefloor_series(&floor, 0, r->samples);
-		wire_ping_series(&w, 0, r->samples);
+		pipefloor_series(&floor, 0, r->samples, r->warmup);
+		wire_ping_series(&w, 0, r->samples, r->warmup);
 		for (m = 0; m < NMETHODS; m++) {
+			n = r->samples / methods[m].slow;
 			snprintf(metric, sizeof(metric), "broker.cycle.%s",
-			    methods[m]);
-			cycle_series(metric, broker[m], 0, r->samples);
+			    methods[m].name);
+			cycle_series(metric, broker[m], 0, n < 5 ? 5 : n,
+			    r->warmup / methods[m].slow);
 			snprintf(metric, sizeof(metric), "local.cycle.%s",
-			    methods[m]);
-			cycle_series(metric, local[m], 0, r->samples);
+			    methods[m].name);
+			cycle_series(metric, local[m], 0, n < 5 ? 5 : n,
+			    r->warmup / methods[m].slow);
 		}
 		for (m = 0; m < NMETHODS; m++) {
 			snprintf(metric, sizeof(metric), "broker.handoff.%s",
-			    methods[m]);
+			    methods[m].name);
 			snprintf(path, sizeof(path), "%s/handoff-%s", locks,
-			    methods[m]);
-			ho.arg = methods[m];
+			    methods[m].name);
+			ho.arg = methods[m].name;
 			handoff_run(metric, &lb_handoff_ops, path, &ho);
 		}
 	}
@@ -214,7 +230,7 @@ static void
 usage(FILE *f)
 {
 	fputs("usage: lbbench-win -d DIR -e DAEMON [-r ROUNDS] [-n SAMPLES] "
-	    "[-k HANDOFFS]\n", f);
+	    "[-w WARMUP]\n                   [-k HANDOFFS]\n", f);
 }
 
 int
@@ -230,9 +246,10 @@ main(int argc, char **argv)
 		return handoff_side_main(argc, argv);
 	memset(&r, 0, sizeof(r));
 	r.rounds = 5;
-	r.samples = 2000;
-	r.handoffs = 500;
-	while ((ch = getopt(argc, argv, "d:e:r:n:k:h")) != -1)
+	r.samples = 1000;
+	r.warmup = 100;
+	r.handoffs = 200;
+	while ((ch = getopt(argc, argv, "d:e:r:n:w:k:h")) != -1)
 		switch (ch) {
 		case 'd':
 			if (GetFullPathNameA(optarg, sizeof(r.dir), r.dir,
@@ -248,6 +265,9 @@ main(int argc, char **argv)
 		case 'n':
 			r.samples = atoi(optarg);
 			break;
+		case 'w':
+			r.warmup = atoi(optarg);
+			break;
 		case 'k':
 			r.handoffs = atoi(optarg);
 			break;
@@ -259,7 +279,8 @@ main(int argc, char **argv)
 			return 64;
 		}
 	if (optind != argc || r.dir[0] == '\0' || r.daemon_exe == NULL ||
-	    r.rounds < 1 || r.samples < 1 || r.handoffs < 1) {
+	    r.rounds < 1 || r.samples < 1 || r.warmup < 0 ||
+	    r.handoffs < 1) {
 		usage(stderr);
 		return 64;
 	}
@@ -267,8 +288,9 @@ main(int argc, char **argv)
 		if (*c == '\\')
 			*c = '/';
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	printf("M win.rounds=%d samples=%d handoffs=%d\n", r.rounds,
-	    r.samples, r.handoffs);
+	printf("M win.sizes=%d rounds, %d samples (mkdir: a tenth), %d "
+	    "handoffs, %d calls to warm up\n", r.rounds, r.samples,
+	    r.handoffs, r.warmup);
 	daemon_start(&r);
 	measure(&r);
 	daemon_end(&r);

@@ -58,18 +58,20 @@ must_release(lb_lock *l)
 
 /*
  * cycle_series: times samples uncontended must_acquire+must_release of l
- * (after 100 to warm up) and prints them as metric's repetition rep.
+ * (after warmup more, not timed) and prints them as metric's repetition
+ * rep.
  * Dies when a call fails.
  */
 void
-cycle_series(const char *metric, lb_lock *l, int rep, int samples)
+cycle_series(const char *metric, lb_lock *l, int rep, int samples,
+    int warmup)
 {
 	struct samples s;
 	uint64_t       t0;
 	int            i;
 
 	samples_init(&s, (size_t)samples);
-	for (i = -100; i < samples; i++) {
+	for (i = -warmup; i < samples; i++) {
 		t0 = now_ns();
 		must_acquire(l, 10.0);
 		must_release(l);

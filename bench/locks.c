@@ -63,7 +63,7 @@ stage_cycle(const struct bench_opts *o)
 	    colon + 1);
 	l = lock_new(path, flags);
 	for (rep = 0; rep < o->reps; rep++)
-		cycle_series(metric, l, rep, o->samples);
+		cycle_series(metric, l, rep, o->samples, 100);
 	lb_lock_free(l);
 	return 0;
 }
@@ -86,7 +86,7 @@ stage_wire_cycle(const struct bench_opts *o)
 	if (wire_open(&w, o->socket, 1) != 0)
 		die("cannot connect to %s: %s", o->socket, strerror(errno));
 	for (rep = 0; rep < o->reps; rep++) {
-		wire_ping_series(&w, rep, o->samples);
+		wire_ping_series(&w, rep, o->samples, 100);
 		samples_init(&s, (size_t)o->samples);
 		for (i = -100; i < o->samples; i++) {
 			t0 = now_ns();

@@ -109,7 +109,7 @@ pipefloor_open(struct pipefloor *f, size_t size)
 
 /* pipefloor_series: see bench_win32.h. */
 void
-pipefloor_series(struct pipefloor *f, int rep, int samples)
+pipefloor_series(struct pipefloor *f, int rep, int samples, int warmup)
 {
 	struct samples s;
 	char           msg[MSG_MAX];
@@ -119,7 +119,7 @@ pipefloor_series(struct pipefloor *f, int rep, int samples)
 	memset(msg, 'x', f->size);
 	msg[f->size - 1] = '\n';
 	samples_init(&s, (size_t)samples);
-	for (i = -100; i < samples; i++) {
+	for (i = -warmup; i < samples; i++) {
 		t0 = now_ns();
 		if (pipe_write_full(f->pipe, msg, f->size) == -1 ||
 		    pipe_read_full(f->pipe, msg, f->size) == -1)

@@ -1242,6 +1242,15 @@ def write_doc(figs, meta, outdir, plots):
 
     servers_section(d)
 
+    # Not of this run: the Windows figures, measured under wine by
+    # bench/win-run and kept by hand (bench/windows.md).
+    windows = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                           "windows.md")
+    if os.path.exists(windows):
+        with open(windows) as f:
+            o(f.read().rstrip("\n"))
+        o()
+
     o("## Every figure of this run")
     o()
     o("| metric | median | p99 | spread | unit |")

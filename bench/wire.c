@@ -125,13 +125,13 @@ wire_field(const char *line, const char *key)
 }
 
 /*
- * wire_ping_series: times samples PINGs on w (after 100 to warm up), the
+ * wire_ping_series: times samples PINGs on w (after warmup more), the
  * daemon's cost of its cheapest request, and prints them as broker.ping's
  * repetition rep.  Only while nothing else is in flight; dies when the
  * daemon refuses one or the connection ends.
  */
 void
-wire_ping_series(struct wire *w, int rep, int samples)
+wire_ping_series(struct wire *w, int rep, int samples, int warmup)
 {
 	struct samples s;
 	char           line[1024];
@@ -139,7 +139,7 @@ wire_ping_series(struct wire *w, int rep, int samples)
 	int            i;
 
 	samples_init(&s, (size_t)samples);
-	for (i = -100; i < samples; i++) {
+	for (i = -warmup; i < samples; i++) {
 		t0 = now_ns();
 		if (wire_call(w, "PING", NULL, NULL, line, sizeof(line)) != 0)
 			die("PING: %s", line);
