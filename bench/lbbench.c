@@ -1,5 +1,5 @@
 /*
- * lbbench.c: the benchmark program's entry point and shared helpers.
+ * lbbench.c: the Linux benchmark program's entry point and its helpers.
  *
  *   lbbench STAGE [-d DIR] [-s SOCKET] [-r REPS] [-n SAMPLES] [-t SECONDS]
  *           [-c COUNT] [-a ARG]
@@ -51,44 +51,6 @@ static const struct stage stages[] = {
 	{ "daemon-pid", stage_daemon_pid, "prints the daemon's pid" },
 };
 
-/* now_ns: the monotonic clock in nanoseconds (the clock every process on
- * the host shares, so that two processes' readings compare). */
-uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* die: prints "lbbench: MESSAGE" and exits 1. */
-void
-die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("lbbench: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(1);
-}
-
-/* progress: a line on standard error, for the person watching. */
-void
-progress(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("  ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
 /* rss_bytes: the resident set of process pid, from /proc/PID/status
  * (VmRSS), in bytes; dies when it cannot be read. */
 long
@@ -129,17 +91,6 @@ raise_nofile(long want)
 		    "raise the hard limit)", want, strerror(errno));
 }
 
-/* sleep_ns: sleeps about ns nanoseconds. */
-void
-sleep_ns(uint64_t ns)
-{
-	struct timespec ts = { (time_t)(ns / 1000000000u),
-	    (long)(ns % 1000000000u) };
-
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
 /* shared_map: size bytes of zeroed memory shared with children forked
  * later; never freed (the process is short-lived). */
 void *
@@ -167,31 +118,6 @@ wait_child(pid_t pid, const char *what)
 		    WTERMSIG(status));
 	if (WEXITSTATUS(status) != 0)
 		die("%s (pid %ld) failed", what, (long)pid);
-}
-
-/* word_say: sends the one-byte word c to the other process of a game
- * (what: the game, for the message); dies when it cannot. */
-void
-word_say(int fd, char c, const char *what)
-{
-	while (write(fd, &c, 1) != 1)
-		if (errno != EINTR)
-			die("%s: write: %s", what, strerror(errno));
-}
-
-/* word_hear: waits for the one-byte word c from the other process; dies
- * when it is gone or says something else. */
-void
-word_hear(int fd, char c, const char *what)
-{
-	char    got;
-	ssize_t n;
-
-	while ((n = read(fd, &got, 1)) != 1)
-		if (n == 0 || errno != EINTR)
-			die("%s: the other process is gone", what);
-	if (got != c)
-		die("%s: expected '%c', got '%c'", what, c, got);
 }
 
 /* path_join: out = dir/printf(fmt, ...); dies when it does not fit. */

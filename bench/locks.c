@@ -19,50 +19,6 @@
 #include "bench.h"
 #include "lockbroker.h"
 
-/* The method named name ("link" ...); dies on another. */
-static unsigned
-method_flag(const char *name)
-{
-	unsigned method;
-
-	if (lb_method_parse(name, &method) != 0)
-		die("no method %s", name);
-	return method;
-}
-
-/* A new handle on path with flags; dies on failure. */
-static lb_lock *
-lock_new(const char *path, unsigned flags)
-{
-	lb_lock *l = lb_lock_new(path, flags);
-
-	if (l == NULL)
-		die("lb_lock_new %s: %s", path, strerror(errno));
-	return l;
-}
-
-/* lb_acquire that must succeed. */
-static void
-must_acquire(lb_lock *l, double timeout)
-{
-	int r = lb_acquire(l, timeout);
-
-	if (r != 0)
-		die("lb_acquire %s: %s: %s", lb_lock_path(l), lb_error_name(r),
-		    lb_lock_error(l));
-}
-
-/* lb_release that must succeed. */
-static void
-must_release(lb_lock *l)
-{
-	int r = lb_release(l);
-
-	if (r != 0)
-		die("lb_release %s: %s: %s", lb_lock_path(l), lb_error_name(r),
-		    lb_lock_error(l));
-}
-
 /*
  * stage_cycle: uncontended lb_acquire+lb_release, -a TRANSPORT:METHOD
  * (broker:link, local:mkdir, ...): metric TRANSPORT.cycle.METHOD.
@@ -72,13 +28,11 @@ must_release(lb_lock *l)
 int
 stage_cycle(const struct bench_opts *o)
 {
-	struct samples s;
-	char           path[4096], metric[64], transport[16];
-	const char    *colon;
-	lb_lock       *l;
-	unsigned       flags;
-	uint64_t       t0;
-	int            rep, i;
+	char        path[4096], metric[64], transport[16];
+	const char *colon;
+	lb_lock    *l;
+	unsigned    flags;
+	int         rep;
 
 	if (o->arg == NULL || (colon = strchr(o->arg, ':')) == NULL ||
 	    colon - o->arg >= (long)sizeof(transport))
@@ -108,18 +62,8 @@ stage_cycle(const struct bench_opts *o)
 	path_join(path, sizeof(path), o->dir, "cycle-%s-%s", transport,
 	    colon + 1);
 	l = lock_new(path, flags);
-	for (rep = 0; rep < o->reps; rep++) {
-		samples_init(&s, (size_t)o->samples);
-		for (i = -100; i < o->samples; i++) {
-			t0 = now_ns();
-			must_acquire(l, 10.0);
-			must_release(l);
-			if (i >= 0)
-				samples_add(&s, now_ns() - t0);
-		}
-		report_latency(metric, rep, &s);
-		samples_free(&s);
-	}
+	for (rep = 0; rep < o->reps; rep++)
+		cycle_series(metric, l, rep, o->samples, 100);
 	lb_lock_free(l);
 	return 0;
 }
@@ -142,17 +86,7 @@ stage_wire_cycle(const struct bench_opts *o)
 	if (wire_open(&w, o->socket, 1) != 0)
 		die("cannot connect to %s: %s", o->socket, strerror(errno));
 	for (rep = 0; rep < o->reps; rep++) {
-		samples_init(&s, (size_t)o->samples);
-		for (i = -100; i < o->samples; i++) {
-			t0 = now_ns();
-			if (wire_call(&w, "PING", NULL, NULL, line,
-			    sizeof(line)) != 0)
-				die("PING: %s", line);
-			if (i >= 0)
-				samples_add(&s, now_ns() - t0);
-		}
-		report_latency("broker.ping", rep, &s);
-		samples_free(&s);
+		wire_ping_series(&w, rep, o->samples, 100);
 		samples_init(&s, (size_t)o->samples);
 		for (i = -100; i < o->samples; i++) {
 			t0 = now_ns();
@@ -170,53 +104,6 @@ stage_wire_cycle(const struct bench_opts *o)
 	wire_close(&w);
 	return 0;
 }
-
-/* liblockbroker through the broker as a handoff_ops lock kind. */
-/* A handle through the broker only. */
-static void *
-lb_open(const char *path, const struct bench_opts *o)
-{
-	(void)o;
-	return lock_new(path, LB_BROKER);
-}
-
-/* Waits as long as it takes. */
-static void
-lb_acquire_forever(void *lock)
-{
-	must_acquire(lock, LB_FOREVER);
-}
-
-/* Releases; must succeed. */
-static void
-lb_release_it(void *lock)
-{
-	must_release(lock);
-}
-
-/* The waiter is queued once the broker counts a waiter. */
-static int
-lb_queued(void *lock, pid_t waiter)
-{
-	lb_holder h;
-	int       r;
-
-	(void)waiter;
-	if ((r = lb_get_holder(lock, &h)) < 0)
-		die("lb_get_holder: %s", lb_error_name(r));
-	return r == 1 && h.waiters >= 1;
-}
-
-/* Frees the handle. */
-static void
-lb_close(void *lock)
-{
-	lb_lock_free(lock);
-}
-
-static const struct handoff_ops lb_ops = {
-	lb_open, lb_acquire_forever, lb_release_it, lb_queued, lb_close
-};
 
 /* A bare connection as a handoff_ops lock kind. */
 struct wire_lock {
@@ -298,7 +185,7 @@ stage_broker_handoff(const struct bench_opts *o)
 	char path[4096];
 
 	path_join(path, sizeof(path), o->dir, "handoff");
-	handoff_run("broker.handoff", &lb_ops, path, o);
+	handoff_run("broker.handoff", &lb_handoff_ops, path, o);
 	path_join(path, sizeof(path), o->dir, "wire-handoff");
 	handoff_run("broker.wire_handoff", &wire_ops, path, o);
 	return 0;

@@ -122,6 +122,15 @@ class Doc:
     def out(self, text=""):
         self.lines.append(text)
 
+    def kept(self, name):
+        """Copies bench/NAME, text kept by hand, when it exists."""
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                            name)
+        if os.path.exists(path):
+            with open(path) as f:
+                self.out(f.read().rstrip("\n"))
+            self.out()
+
     def get(self, name):
         return self.figs.get(name)
 
@@ -1051,12 +1060,7 @@ def write_doc(figs, meta, outdir, plots):
       "4.9 KB to under 1 KB). Together they took the daemon from about 61 "
       "to about 37 system calls per acquire+release.")
     o()
-    changes = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                           "changes.md")
-    if os.path.exists(changes):
-        with open(changes) as f:
-            o(f.read().rstrip("\n"))
-        o()
+    d.kept("changes.md")
     o("## Floors")
     o()
     o("What the kernel charges for the steps no lock service avoids.")
@@ -1241,6 +1245,10 @@ def write_doc(figs, meta, outdir, plots):
     o()
 
     servers_section(d)
+
+    # Not of this run: the Windows figures, measured under wine by
+    # bench/win-run and kept by hand.
+    d.kept("windows.md")
 
     o("## Every figure of this run")
     o()

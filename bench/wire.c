@@ -123,3 +123,29 @@ wire_field(const char *line, const char *key)
 		return -1;
 	return strtol(p + strlen(pat), NULL, 10);
 }
+
+/*
+ * wire_ping_series: times samples PINGs on w (after warmup more), the
+ * daemon's cost of its cheapest request, and prints them as broker.ping's
+ * repetition rep.  Only while nothing else is in flight; dies when the
+ * daemon refuses one or the connection ends.
+ */
+void
+wire_ping_series(struct wire *w, int rep, int samples, int warmup)
+{
+	struct samples s;
+	char           line[1024];
+	uint64_t       t0;
+	int            i;
+
+	samples_init(&s, (size_t)samples);
+	for (i = -warmup; i < samples; i++) {
+		t0 = now_ns();
+		if (wire_call(w, "PING", NULL, NULL, line, sizeof(line)) != 0)
+			die("PING: %s", line);
+		if (i >= 0)
+			samples_add(&s, now_ns() - t0);
+	}
+	report_latency("broker.ping", rep, &s);
+	samples_free(&s);
+}
