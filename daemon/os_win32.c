@@ -1,5 +1,5 @@
 /*
- * os_win32.c: the daemon's OS layer (os.h) for Windows, a first port
+ * os_win32.c: the daemon's OS layer (os.h) for Windows
  * (docs/WINDOWS.md, "The daemon on Windows").  What it answers truly:
  * the peer's process (GetNamedPipeClientProcessId on the accepted pipe),
  * the daemon's own files (the C runtime's descriptors of their handles,
