@@ -10,16 +10,19 @@
  * FILE_APPEND_DATA is, on a pipe, FILE_CREATE_PIPE_INSTANCE: any user
  * could then serve instances of the daemon's pipe.  The descriptor is
  * the pipe's (its instances share it: a later instance's own is not
- * taken), and its DACL, protected from inheritance: the system, the
- * administrators and the pipe's owner (the daemon's account) all
- * rights; authenticated users reading and writing data
- * (FILE_GENERIC_READ and FILE_WRITE_DATA), never making instances nor
- * changing the pipe's attributes or descriptor; nobody else any.
+ * taken), and its DACL, protected from inheritance: network logons
+ * denied everything (first: a share's clients never reach the daemon);
+ * the system, the administrators and the pipe's owner (the daemon's
+ * account) all rights; nobody else any.
  *
- * Every user may connect because the daemon tells its clients apart and
- * acts for each with its own token (os_users_win32.c, creds.c): a
- * client's steps are checked by Windows against the client's rights,
- * never run with the daemon's.
+ * Other users are kept out although the daemon tells its clients apart
+ * and acts for each with its own token (os_users_win32.c, creds.c):
+ * until lockfs reads a file's owner on Windows (an artefact is judged
+ * the client's by its name alone there, so a user could plant another's
+ * unique name), the state directory is made with a DACL of its own, and
+ * clients check who serves the pipe, letting them in would let one user
+ * make the daemon grant another a lock it holds (docs/WINDOWS.md, "Users
+ * on Windows").
  */
 #include <winsock2.h>
 #include <windows.h>
@@ -33,10 +36,9 @@
 #include "listen.h"
 #include "protocol.h"
 
-/* The pipe's DACL (see the top of this file); 0x12008b is
- * FILE_GENERIC_READ | FILE_WRITE_DATA. */
+/* The pipe's DACL (see the top of this file). */
 #define LBD_PIPE_SDDL \
-	"D:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;GA;;;OW)(A;;0x12008b;;;AU)"
+	"D:P(D;;GA;;;NU)(A;;GA;;;SY)(A;;GA;;;BA)(A;;GA;;;OW)"
 
 /* Sets the pipe's DACL on the handle of one of its instances.  0, or -1
  * with the error in *err. */
