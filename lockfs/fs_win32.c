@@ -41,11 +41,16 @@
  * another (not on a disk: a device, a pipe).
  *
  * Owners.  Windows has no numeric users: a file's owner is a SID, not a
- * uid.  Every file is said to be of uid 0, the uid os_win32.c says every
- * process makes files with (lockfs_os_files_uid), so that lockfs's "a
- * file of the owner's uid" checks hold for every file: on Windows they
- * tell nothing, and another user's file planted at a predictable name is
- * kept out only by the directory's ACL (as with Python's lockfile).
+ * uid.  A file is said to be of uid 0, the uid os_win32.c says every
+ * process makes files with (lockfs_os_files_uid), when its owner is the
+ * acting token's user or owner (the thread's token when it acts as a
+ * client, else the process's: owner_uid), and of LOCKFS_WIN_OTHER_UID
+ * when it is another's, or when its owner may not be read (a file's
+ * owner may always read it): so lockfs's "a file of the owner's uid"
+ * checks keep out another user's file planted at a predictable name, as
+ * on Linux.  Where a file system keeps no owners (FAT), every file is
+ * of uid 0 (nothing to tell).  Every open asks READ_CONTROL as well,
+ * and again without it where that is denied.
  * Modes are not kept either (a file is made writable, as 0644 would be).
  *
  * Removal.  A file or directory is removed by opening its name (not
@@ -71,6 +76,7 @@
  */
 #include <windows.h>
 #include <winternl.h>
+#include <aclapi.h>
 
 #include <errno.h>
 #include <io.h>
@@ -79,6 +85,9 @@
 #include <string.h>
 
 #include "fs.h"
+
+/* The uid of a file whose owner is not the acting token's (owner_uid). */
+#define LOCKFS_WIN_OTHER_UID ((uid_t)1)
 
 /* The native calls mingw-w64's winternl.h leaves out. */
 NTSYSAPI NTSTATUS NTAPI RtlDosPathNameToNtPathName_U_WithStatus(
@@ -285,10 +294,15 @@ nt_open(int at, const char *name, ACCESS_MASK access, ULONG disposition,
 		us.MaximumLength = us.Length;
 	}
 	InitializeObjectAttributes(&oa, &us, OBJ_CASE_INSENSITIVE, root, NULL);
-	st = NtCreateFile(h, access | SYNCHRONIZE, &oa, &io, NULL,
-	    FILE_ATTRIBUTE_NORMAL, FILE_SHARE_READ | FILE_SHARE_WRITE |
+	st = NtCreateFile(h, access | READ_CONTROL | SYNCHRONIZE, &oa, &io,
+	    NULL, FILE_ATTRIBUTE_NORMAL, FILE_SHARE_READ | FILE_SHARE_WRITE |
 	    FILE_SHARE_DELETE, disposition, options | OPT_SYNCHRONOUS, NULL,
 	    0);
+	if (st == ST_ACCESS_DENIED)     /* its owner unread: owner_uid */
+		st = NtCreateFile(h, access | SYNCHRONIZE, &oa, &io, NULL,
+		    FILE_ATTRIBUTE_NORMAL, FILE_SHARE_READ | FILE_SHARE_WRITE |
+		    FILE_SHARE_DELETE, disposition, options | OPT_SYNCHRONOUS,
+		    NULL, 0);
 	if (st != 0) {
 		*h = NULL;
 		errno = errno_of_status(st);
@@ -391,6 +405,54 @@ time_of(const LARGE_INTEGER *t, struct lockfs_fs_time *out)
 	out->nsec = (long)(rest * 100);
 }
 
+/* Whether sid is the calling thread's acting token's user or owner (the
+ * thread's token when it has one, else the process's): 1 or 0; -1 when
+ * the token cannot be read. */
+static int
+token_is(PSID sid)
+{
+	HANDLE t;
+	BYTE   user[SECURITY_MAX_SID_SIZE + sizeof(TOKEN_USER)];
+	BYTE   owner[SECURITY_MAX_SID_SIZE + sizeof(TOKEN_OWNER)];
+	DWORD  n;
+	int    r = -1;
+
+	if (!OpenThreadToken(GetCurrentThread(), TOKEN_QUERY, TRUE, &t) &&
+	    (GetLastError() != ERROR_NO_TOKEN ||
+	    !OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &t)))
+		return -1;
+	if (GetTokenInformation(t, TokenUser, user, sizeof(user), &n) &&
+	    GetTokenInformation(t, TokenOwner, owner, sizeof(owner), &n))
+		r = EqualSid(sid, ((TOKEN_USER *)user)->User.Sid) ||
+		    EqualSid(sid, ((TOKEN_OWNER *)owner)->Owner);
+	CloseHandle(t);
+	return r;
+}
+
+/* The uid of the file open as h (see the top): 0 when its owner is the
+ * acting token's or cannot be told (no owners on its file system, or
+ * the token unread), LOCKFS_WIN_OTHER_UID when it is another's or may
+ * not be read. */
+static uid_t
+owner_uid(HANDLE h)
+{
+	PSECURITY_DESCRIPTOR sd = NULL;
+	PSID                 owner = NULL;
+	DWORD                err;
+	uid_t                uid = 0;
+
+	err = GetSecurityInfo(h, SE_FILE_OBJECT, OWNER_SECURITY_INFORMATION,
+	    &owner, NULL, NULL, NULL, &sd);
+	if (err == ERROR_ACCESS_DENIED)
+		uid = LOCKFS_WIN_OTHER_UID;
+	else if (err == ERROR_SUCCESS && owner != NULL &&
+	    token_is(owner) == 0)
+		uid = LOCKFS_WIN_OTHER_UID;
+	if (sd != NULL)
+		LocalFree(sd);
+	return uid;
+}
+
 /* The file open as h, into *fi: its identity (identity_of), its link
  * count, its type from its attributes and reparse tag.  0, or -1 with
  * errno. */
@@ -412,7 +474,7 @@ info_of(HANDLE h, struct lockfs_fs_info *fi)
 		errno = errno_of_status(st);
 		return -1;
 	}
-	fi->uid = 0;                    /* no numeric owners: see the top */
+	fi->uid = owner_uid(h);         /* see the top */
 	fi->nlink = standard.links;
 	fi->perm = 0;                   /* no permission bits: ACLs */
 	time_of(&basic.written, &fi->mtime);
