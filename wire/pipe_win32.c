@@ -14,6 +14,7 @@
  * _close() closes the handle.
  */
 #include <windows.h>
+#include <aclapi.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -163,6 +164,59 @@ is_pipe_name(const char *path)
 	    _strnicmp(path + 4, PIPE_PREFIX + 4, n - 4) == 0;
 }
 
+/* Whether sid is the system's, the administrators', or this process's
+ * user or owner (its token's): 1 or 0. */
+static int
+trusted_owner(PSID sid)
+{
+	HANDLE t;
+	BYTE   user[SECURITY_MAX_SID_SIZE + sizeof(TOKEN_USER)];
+	BYTE   owner[SECURITY_MAX_SID_SIZE + sizeof(TOKEN_OWNER)];
+	DWORD  n;
+	int    r = 0;
+
+	if (IsWellKnownSid(sid, WinLocalSystemSid) ||
+	    IsWellKnownSid(sid, WinBuiltinAdministratorsSid))
+		return 1;
+	if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &t))
+		return 0;
+	if (GetTokenInformation(t, TokenUser, user, sizeof(user), &n) &&
+	    GetTokenInformation(t, TokenOwner, owner, sizeof(owner), &n))
+		r = EqualSid(sid, ((TOKEN_USER *)user)->User.Sid) ||
+		    EqualSid(sid, ((TOKEN_OWNER *)owner)->Owner);
+	CloseHandle(t);
+	return r;
+}
+
+/* Whether the server of pipe h may be trusted as a daemon: the pipe's
+ * owner is the system, the administrators or this process's user (a
+ * user who made the pipe's name while no daemon ran could otherwise
+ * answer "granted" to locks that exist nowhere); a pipe with no owner
+ * (wine's, made without a descriptor: every Windows object has one) is
+ * taken.  1, or 0 with why (size bytes) filled. */
+static int
+server_trusted(HANDLE h, const char *path, char *why, size_t size)
+{
+	PSECURITY_DESCRIPTOR sd = NULL;
+	PSID                 owner = NULL;
+	DWORD                err;
+	int                  r = 0;
+
+	if ((err = GetSecurityInfo(h, SE_KERNEL_OBJECT,
+	    OWNER_SECURITY_INFORMATION, &owner, NULL, NULL, NULL, &sd)) !=
+	    ERROR_SUCCESS)
+		snprintf(why, size, "no lockbroker daemon answers on %s: its "
+		    "owner cannot be read (error %lu): not used", path,
+		    (unsigned long)err);
+	else if (!(r = owner == NULL || trusted_owner(owner)))
+		snprintf(why, size, "no lockbroker daemon answers on %s: the "
+		    "pipe is owned by another user than the system, the "
+		    "administrators or this one: not used", path);
+	if (sd != NULL)
+		LocalFree(sd);
+	return r;
+}
+
 /* lbw_open: see wire.h. */
 int
 lbw_open(struct lbw_conn *c, const char *path,
@@ -215,6 +269,10 @@ lbw_open(struct lbw_conn *c, const char *path,
 		if (!WaitNamedPipeW(name, (DWORD)(left * 1000) + 1) &&
 		    (e = GetLastError()) != ERROR_SEM_TIMEOUT)
 			goto fail;
+	}
+	if (!server_trusted(h, path, why, size)) {
+		CloseHandle(h);
+		goto out;
 	}
 	if ((c->fd = _open_osfhandle((intptr_t)h, _O_RDWR | _O_BINARY |
 	    _O_NOINHERIT)) == -1) {
