@@ -85,6 +85,7 @@
 #include <string.h>
 
 #include "fs.h"
+#include "sid_win32.h"
 
 /* The uid of a file whose owner is not the acting token's (owner_uid). */
 #define LOCKFS_WIN_OTHER_UID ((uid_t)1)
@@ -405,11 +406,9 @@ time_of(const LARGE_INTEGER *t, struct lockfs_fs_time *out)
 	out->nsec = (long)(rest * 100);
 }
 
-/* Whether sid is the calling thread's acting token's user or owner (the
- * thread's token when it has one, else the process's): 1 or 0; -1 when
- * the token cannot be read. */
-static int
-token_is(PSID sid)
+/* lockfs_sid_is_acting: see sid_win32.h. */
+int
+lockfs_sid_is_acting(PSID sid)
 {
 	HANDLE t;
 	BYTE   user[SECURITY_MAX_SID_SIZE + sizeof(TOKEN_USER)];
@@ -446,7 +445,7 @@ owner_uid(HANDLE h)
 	if (err == ERROR_ACCESS_DENIED)
 		uid = LOCKFS_WIN_OTHER_UID;
 	else if (err == ERROR_SUCCESS && owner != NULL &&
-	    token_is(owner) == 0)
+	    lockfs_sid_is_acting(owner) == 0)
 		uid = LOCKFS_WIN_OTHER_UID;
 	if (sd != NULL)
 		LocalFree(sd);

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "lockfs.h"
+#include "sid_win32.h"
 #include "protocol.h"
 #include "wire.h"
 
@@ -164,28 +165,14 @@ is_pipe_name(const char *path)
 	    _strnicmp(path + 4, PIPE_PREFIX + 4, n - 4) == 0;
 }
 
-/* Whether sid is the system's, the administrators', or this process's
- * user or owner (its token's): 1 or 0. */
+/* Whether sid is the system's, the administrators', or this thread's
+ * acting user or owner (lockfs_sid_is_acting): 1 or 0. */
 static int
 trusted_owner(PSID sid)
 {
-	HANDLE t;
-	BYTE   user[SECURITY_MAX_SID_SIZE + sizeof(TOKEN_USER)];
-	BYTE   owner[SECURITY_MAX_SID_SIZE + sizeof(TOKEN_OWNER)];
-	DWORD  n;
-	int    r = 0;
-
-	if (IsWellKnownSid(sid, WinLocalSystemSid) ||
-	    IsWellKnownSid(sid, WinBuiltinAdministratorsSid))
-		return 1;
-	if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &t))
-		return 0;
-	if (GetTokenInformation(t, TokenUser, user, sizeof(user), &n) &&
-	    GetTokenInformation(t, TokenOwner, owner, sizeof(owner), &n))
-		r = EqualSid(sid, ((TOKEN_USER *)user)->User.Sid) ||
-		    EqualSid(sid, ((TOKEN_OWNER *)owner)->Owner);
-	CloseHandle(t);
-	return r;
+	return IsWellKnownSid(sid, WinLocalSystemSid) ||
+	    IsWellKnownSid(sid, WinBuiltinAdministratorsSid) ||
+	    lockfs_sid_is_acting(sid) == 1;
 }
 
 /* Whether the server of pipe h may be trusted as a daemon: the pipe's
