@@ -34,6 +34,8 @@
 #include <uv.h>
 
 #include "listen.h"
+#include "log.h"
+#include "sid_win32.h"
 #include "protocol.h"
 
 /* The pipe's DACL (see the top of this file). */
@@ -112,6 +114,35 @@ lbd_listen_is_relative(const char *name)
 	return 0;
 }
 
+/* The single-instance mutex's DACL: all rights to the system, the
+ * administrators and its owner (the daemon's account); READ_CONTROL and
+ * SYNCHRONIZE to everyone, so that a daemon of another account can read
+ * whose it is (mutex_is_daemons). */
+#define LBD_MUTEX_SDDL \
+	"D:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;GA;;;OW)(A;;0x00120000;;;WD)"
+
+/* Whether the mutex that was there, open as m (NULL: one this daemon may
+ * not open), is a daemon's: its owner is the system, the administrators
+ * or this daemon's user (lockfs_sid_is_trusted), or none at all (wine's
+ * objects may have none).  One that may not be opened or read, or that
+ * another user owns, was not made by a daemon: a daemon's grants
+ * everyone READ_CONTROL.  1 or 0. */
+static int
+mutex_is_daemons(HANDLE m)
+{
+	PSECURITY_DESCRIPTOR sd = NULL;
+	PSID                 owner = NULL;
+	int                  r = 0;
+
+	if (m != NULL && GetSecurityInfo(m, SE_KERNEL_OBJECT,
+	    OWNER_SECURITY_INFORMATION, &owner, NULL, NULL, NULL, &sd) ==
+	    ERROR_SUCCESS)
+		r = owner == NULL || lockfs_sid_is_trusted(owner);
+	if (sd != NULL)
+		LocalFree(sd);
+	return r;
+}
+
 /*
  * Makes this daemon the only one listening on pipe name: a named mutex
  * of the name's (Global\lockbrokerd!NAME, '\' as '!'), which a second
@@ -120,37 +151,61 @@ lbd_listen_is_relative(const char *name)
  * refuses it (libuv's FILE_FLAG_FIRST_PIPE_INSTANCE).  Global\, the
  * namespace of every session: a service runs in session 0 and a
  * console's daemon in its user's session, whose Local\ names differ
- * (making a Global\ mutex needs no privilege).  0, or -1 with why.
+ * (making a Global\ mutex needs no privilege, so any user may make the
+ * name first).  A mutex there that is not a daemon's (mutex_is_daemons)
+ * is passed over with a warning: the pipe's first instance, which
+ * Windows gives one server, and STATE.lock still refuse a second
+ * daemon.  0, or -1 with why.
  */
 static int
 claim_name(const char *name, char *why, size_t size)
 {
-	HANDLE m;
-	char   obj[LBD_LISTEN_NAME_MAX + 32], *c;
-	DWORD  err;
+	SECURITY_ATTRIBUTES sa = { sizeof(sa), NULL, FALSE };
+	HANDLE              m = NULL;
+	char                obj[LBD_LISTEN_NAME_MAX + 32], *c;
+	DWORD               err;
+	int                 r = -1;
 
 	if (snprintf(obj, sizeof(obj), "Global\\lockbrokerd!%s", name) >=
 	    (int)sizeof(obj)) {
 		snprintf(why, size, "%s: name too long", name);
-		return -1;
+		goto out;
 	}
 	for (c = obj + strlen("Global\\"); *c != '\0'; c++)
 		if (*c == '\\')
 			*c = '!';
-	m = CreateMutexA(NULL, FALSE, obj);
+	if (!ConvertStringSecurityDescriptorToSecurityDescriptorA(
+	    LBD_MUTEX_SDDL, SDDL_REVISION_1, &sa.lpSecurityDescriptor,
+	    NULL)) {
+		snprintf(why, size, "cannot claim %s (%s): its security "
+		    "descriptor: error %lu", name, obj,
+		    (unsigned long)GetLastError());
+		goto out;
+	}
+	m = CreateMutexExA(&sa, obj, 0, SYNCHRONIZE | READ_CONTROL);
 	err = GetLastError();
-	if (m == NULL) {
+	if (m != NULL && err != ERROR_ALREADY_EXISTS) {
+		m = NULL;       /* kept open: the claim */
+		r = 0;
+	} else if (m == NULL && err != ERROR_ACCESS_DENIED)
 		snprintf(why, size, "cannot claim %s (%s): error %lu", name,
 		    obj, (unsigned long)err);
-		return -1;
-	}
-	if (err == ERROR_ALREADY_EXISTS) {
-		CloseHandle(m);
+	else if (mutex_is_daemons(m))
 		snprintf(why, size, "another daemon listens on %s: not "
 		    "listening there", name);
-		return -1;
+	else {
+		log_warn("%s: made by another user than the system, the "
+		    "administrators or this daemon's, not by a daemon: passed "
+		    "over (the pipe's first instance and the state's lock "
+		    "refuse a second daemon)", obj);
+		r = 0;
 	}
-	return 0;
+out:
+	if (m != NULL)
+		CloseHandle(m);
+	if (sa.lpSecurityDescriptor != NULL)
+		LocalFree(sa.lpSecurityDescriptor);
+	return r;
 }
 
 /* lbd_listen_claim: see listen.h.  The pipe's name (claim_name), then

@@ -428,6 +428,15 @@ lockfs_sid_is_acting(PSID sid)
 	return r;
 }
 
+/* lockfs_sid_is_trusted: see sid_win32.h. */
+int
+lockfs_sid_is_trusted(PSID sid)
+{
+	return IsWellKnownSid(sid, WinLocalSystemSid) ||
+	    IsWellKnownSid(sid, WinBuiltinAdministratorsSid) ||
+	    lockfs_sid_is_acting(sid) == 1;
+}
+
 /* The uid of the file open as h (see the top): 0 when its owner is the
  * acting token's or cannot be told (no owners on its file system, or
  * the token unread), LOCKFS_WIN_OTHER_UID when it is another's or may

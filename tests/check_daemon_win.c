@@ -27,7 +27,8 @@
  * for such readers on Windows): never seen free, every waiter granted;
  * a second daemon on the same state is refused, naming the state, and
  * so is one on the same pipe, naming the pipe, while the first goes on
- * serving.
+ * serving; a mutex of the pipe's name that a user made first, which the
+ * daemon may not open, is passed over.
  *
  * The other processes are copies of this program (main and
  * testdaemon_win.h say what each
@@ -853,6 +854,68 @@ START_TEST(second_daemon_same_pipe_refused)
 }
 END_TEST
 
+/* Makes the single-instance mutex of a new pipe's name first, with the
+ * security descriptor sddl (as a user could while no daemon runs), then
+ * starts a daemon on that pipe: it starts, says in its log that it
+ * passed the mutex over, and serves. */
+static void
+squat_then_start(const char *sddl, const char *tag)
+{
+	struct tl_place      p, q;
+	struct daemon        d;
+	PSECURITY_DESCRIPTOR sd;
+	SECURITY_ATTRIBUTES  sa = { sizeof(sa), NULL, FALSE };
+	HANDLE               m;
+	lb_lock             *l;
+	char                 path[PATH_MAX], obj[200], text[8192], *c;
+
+	memset(&d, 0, sizeof(d));
+	tl_place_make(&q, "state.sqlite");
+	for (c = q.path; *c != '\0'; c++)
+		if (*c == '\\')
+			*c = '/';
+	snprintf(d.state, sizeof(d.state), "%s", q.path);
+	snprintf(d.log, sizeof(d.log), "%s\\squat.log", q.dir);
+	snprintf(d.pipe, sizeof(d.pipe), "\\\\.\\pipe\\lbtest-%lu-%s",
+	    (unsigned long)GetCurrentProcessId(), tag);
+	snprintf(obj, sizeof(obj), "Global\\lockbrokerd!%s", d.pipe);
+	for (c = obj + strlen("Global\\"); *c != '\0'; c++)
+		if (*c == '\\')
+			*c = '!';
+	ck_assert(ConvertStringSecurityDescriptorToSecurityDescriptorA(sddl,
+	    SDDL_REVISION_1, &sd, NULL));
+	sa.lpSecurityDescriptor = sd;
+	m = CreateMutexA(&sa, FALSE, obj);
+	LocalFree(sd);
+	ck_assert_msg(m != NULL && GetLastError() != ERROR_ALREADY_EXISTS,
+	    "%s: error %lu", obj, (unsigned long)GetLastError());
+
+	d.proc = daemon_spawn(d.pipe, d.state, d.log);
+	daemon_listening(&d);
+	ck_assert_int_eq(_putenv_s("LOCKBROKER_SOCKET", d.pipe), 0);
+	tl_place_make(&p, "x");
+	tl_lock_path(&p, path, sizeof(path));
+	l = td_broker_lock(path);
+	ck_assert_msg(lb_acquire(l, 5) == 0, "%s", lb_lock_error(l));
+	ck_assert_int_eq(lb_release(l), 0);
+	lb_lock_free(l);
+	ck_assert(tl_read_text(d.log, text, sizeof(text)) > 0);
+	ck_assert_msg(strstr(text, "passed over") != NULL, "%s", text);
+	daemon_end(&d);
+	CloseHandle(m);
+	ck_assert_int_eq(_putenv_s("LOCKBROKER_SOCKET", the.pipe), 0);
+}
+
+/* A mutex of the pipe's name that is not a daemon's is passed over: one
+ * another user owns (anyone may open it), and one the daemon may not
+ * open at all (anonymous's, with an empty DACL). */
+START_TEST(squatted_name_passed_over)
+{
+	squat_then_start("O:S-1-5-21-1-2-3-1000D:P(A;;GA;;;WD)", "other");
+	squat_then_start("O:AND:P", "closed");
+}
+END_TEST
+
 /* The pipe's DACL: network logons denied everything, by its first
  * entry; authenticated users and everyone (anonymous included) no
  * right (other users are kept out: listen_win32.c says why), so that
@@ -1339,6 +1402,7 @@ daemon_win_suite(void)
 	tcase_add_test(t, command_kept_through_daemon);
 	tcase_add_test(t, second_daemon_refused);
 	tcase_add_test(t, second_daemon_same_pipe_refused);
+	tcase_add_test(t, squatted_name_passed_over);
 	users_tests_add(t);
 	suite_add_tcase(s, t);
 	return s;

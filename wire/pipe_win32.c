@@ -165,16 +165,6 @@ is_pipe_name(const char *path)
 	    _strnicmp(path + 4, PIPE_PREFIX + 4, n - 4) == 0;
 }
 
-/* Whether sid is the system's, the administrators', or this thread's
- * acting user or owner (lockfs_sid_is_acting): 1 or 0. */
-static int
-trusted_owner(PSID sid)
-{
-	return IsWellKnownSid(sid, WinLocalSystemSid) ||
-	    IsWellKnownSid(sid, WinBuiltinAdministratorsSid) ||
-	    lockfs_sid_is_acting(sid) == 1;
-}
-
 /* Whether the server of pipe h may be trusted as a daemon: the pipe's
  * owner is the system, the administrators or this process's user (a
  * user who made the pipe's name while no daemon ran could otherwise
@@ -195,7 +185,7 @@ server_trusted(HANDLE h, const char *path, char *why, size_t size)
 		snprintf(why, size, "no lockbroker daemon answers on %s: its "
 		    "owner cannot be read (error %lu): not used", path,
 		    (unsigned long)err);
-	else if (!(r = owner == NULL || trusted_owner(owner)))
+	else if (!(r = owner == NULL || lockfs_sid_is_trusted(owner)))
 		snprintf(why, size, "no lockbroker daemon answers on %s: the "
 		    "pipe is owned by another user than the system, the "
 		    "administrators or this one: not used", path);
