@@ -145,10 +145,54 @@ lock_dealloc(lbpy_lock *self)
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-/* Calls fn on the handle without the GIL: its answer (>= 0), or -1 with
+/* The library's calls as lock_call calls them: arg is the call's own
+ * argument (unused by the calls that take none). */
+static int
+call_release(lb_lock *lock, void *arg)
+{
+	return lb_release(lock);
+}
+
+static int
+call_break_lock(lb_lock *lock, void *arg)
+{
+	return lb_break_lock(lock);
+}
+
+static int
+call_is_locked(lb_lock *lock, void *arg)
+{
+	return lb_is_locked(lock);
+}
+
+static int
+call_i_am_locking(lb_lock *lock, void *arg)
+{
+	return lb_i_am_locking(lock);
+}
+
+static int
+call_acquire(lb_lock *lock, void *seconds)
+{
+	return lb_acquire(lock, *(double *)seconds);
+}
+
+static int
+call_get_holder(lb_lock *lock, void *holder)
+{
+	return lb_get_holder(lock, holder);
+}
+
+static int
+call_fencing_token(lb_lock *lock, void *token)
+{
+	return lb_fencing_token(lock, token);
+}
+
+/* Calls fn(handle, arg) without the GIL: its answer (>= 0), or -1 with
  * the exception of its failure set. */
 static int
-lock_call(lbpy_lock *self, int (*fn)(lb_lock *))
+lock_call(lbpy_lock *self, int (*fn)(lb_lock *, void *), void *arg)
 {
 	const char *why = NULL;
 	int         r = -1;
@@ -156,7 +200,7 @@ lock_call(lbpy_lock *self, int (*fn)(lb_lock *))
 	if (lock_ready(self) < 0)
 		goto out;
 	Py_BEGIN_ALLOW_THREADS
-	r = fn(self->lock);
+	r = fn(self->lock, arg);
 	if (r < 0)
 		why = lb_lock_error(self->lock);
 	Py_END_ALLOW_THREADS
@@ -172,24 +216,14 @@ out:
 static PyObject *
 lock_acquire_timeout(lbpy_lock *self, PyObject *timeout)
 {
-	PyObject   *out = NULL;
-	const char *why = NULL;
-	double      seconds;
-	int         r;
+	PyObject *out = NULL;
+	double    seconds;
 
 	if (lock_ready(self) < 0 ||
 	    lbpy_timeout(timeout == Py_None ? self->timeout : timeout,
-	    &seconds) < 0)
+	    &seconds) < 0 ||
+	    lock_call(self, call_acquire, &seconds) < 0)
 		goto out;
-	Py_BEGIN_ALLOW_THREADS
-	r = lb_acquire(self->lock, seconds);
-	if (r < 0)
-		why = lb_lock_error(self->lock);
-	Py_END_ALLOW_THREADS
-	if (r < 0) {
-		lbpy_raise(r, why);
-		goto out;
-	}
 	out = Py_None;
 	Py_INCREF(out);
 out:
@@ -211,7 +245,7 @@ lock_acquire(lbpy_lock *self, PyObject *args, PyObject *kwds)
 static PyObject *
 lock_release(lbpy_lock *self, PyObject *unused)
 {
-	if (lock_call(self, lb_release) < 0)
+	if (lock_call(self, call_release, NULL) < 0)
 		return NULL;
 	Py_RETURN_NONE;
 }
@@ -219,7 +253,7 @@ lock_release(lbpy_lock *self, PyObject *unused)
 static PyObject *
 lock_break_lock(lbpy_lock *self, PyObject *unused)
 {
-	if (lock_call(self, lb_break_lock) < 0)
+	if (lock_call(self, call_break_lock, NULL) < 0)
 		return NULL;
 	Py_RETURN_NONE;
 }
@@ -227,7 +261,7 @@ lock_break_lock(lbpy_lock *self, PyObject *unused)
 static PyObject *
 lock_is_locked(lbpy_lock *self, PyObject *unused)
 {
-	int r = lock_call(self, lb_is_locked);
+	int r = lock_call(self, call_is_locked, NULL);
 
 	return r < 0 ? NULL : PyBool_FromLong(r);
 }
@@ -235,7 +269,7 @@ lock_is_locked(lbpy_lock *self, PyObject *unused)
 static PyObject *
 lock_i_am_locking(lbpy_lock *self, PyObject *unused)
 {
-	int r = lock_call(self, lb_i_am_locking);
+	int r = lock_call(self, call_i_am_locking, NULL);
 
 	return r < 0 ? NULL : PyBool_FromLong(r);
 }
@@ -243,49 +277,26 @@ lock_i_am_locking(lbpy_lock *self, PyObject *unused)
 static PyObject *
 lock_holder(lbpy_lock *self, PyObject *unused)
 {
-	PyObject   *out = NULL;
-	const char *why = NULL;
-	lb_holder   h;
-	int         r;
+	PyObject  *out = NULL;
+	lb_holder  h;
+	int        r = lock_call(self, call_get_holder, &h);
 
-	if (lock_ready(self) < 0)
-		goto out;
-	Py_BEGIN_ALLOW_THREADS
-	r = lb_get_holder(self->lock, &h);
-	if (r < 0)
-		why = lb_lock_error(self->lock);
-	Py_END_ALLOW_THREADS
-	if (r < 0)
-		lbpy_raise(r, why);
-	else if (r == 0) {
+	if (r == 0) {
 		out = Py_None;
 		Py_INCREF(out);
-	} else
+	} else if (r > 0)
 		out = lbpy_holder_new(&h);
-out:
 	return out;
 }
 
 static PyObject *
 lock_fencing_token(lbpy_lock *self, PyObject *unused)
 {
-	PyObject   *out = NULL;
-	const char *why = NULL;
-	uint64_t    token = 0;
-	int         r;
+	PyObject *out = NULL;
+	uint64_t  token = 0;
 
-	if (lock_ready(self) < 0)
-		goto out;
-	Py_BEGIN_ALLOW_THREADS
-	r = lb_fencing_token(self->lock, &token);
-	if (r < 0)
-		why = lb_lock_error(self->lock);
-	Py_END_ALLOW_THREADS
-	if (r < 0)
-		lbpy_raise(r, why);
-	else
+	if (lock_call(self, call_fencing_token, &token) == 0)
 		out = PyLong_FromUnsignedLongLong(token);
-out:
 	return out;
 }
 

@@ -404,7 +404,7 @@ def test_holder_counts_waiters(daemon, lockdir):
 
     def wait():
         try:
-            lockbroker.LockFile(path, transport="broker").acquire(0.8)
+            lockbroker.LockFile(path, transport="broker").acquire(2)
         except lockbroker.LockTimeout:
             timed_out.append(True)
 

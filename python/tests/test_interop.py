@@ -79,11 +79,17 @@ def peer():
         p.close()
 
 
-@pytest.mark.parametrize("m", METHODS)
-def test_lockbroker_holds_lockfile_waits(m, transport, lockdir, peer):
+@pytest.fixture(params=METHODS)
+def both(request, transport, lockdir, peer):
+    """One path's lock of each method in turn, lockbroker's (with the
+    transport) and lockfile's: (method, ours, theirs)."""
     path = os.path.join(lockdir, "a")
-    lock = CLASSES[m](path, transport=transport)
-    theirs = peer(m, path)
+    m = request.param
+    return m, CLASSES[m](path, transport=transport), peer(m, path)
+
+
+def test_lockbroker_holds_lockfile_waits(both):
+    m, lock, theirs = both
     lock.acquire()
     assert theirs("is_locked") == "True"
     assert theirs("acquire", "0") == "AlreadyLocked"
@@ -97,11 +103,8 @@ def test_lockbroker_holds_lockfile_waits(m, transport, lockdir, peer):
     assert theirs("release") == "ok"
 
 
-@pytest.mark.parametrize("m", METHODS)
-def test_lockfile_holds_lockbroker_waits(m, transport, lockdir, peer):
-    path = os.path.join(lockdir, "a")
-    lock = CLASSES[m](path, transport=transport)
-    theirs = peer(m, path)
+def test_lockfile_holds_lockbroker_waits(both):
+    m, lock, theirs = both
     assert theirs("acquire") == "ok"
     assert lock.is_locked() and not lock.i_am_locking()
     with pytest.raises(lockfile.AlreadyLocked):     # lockfile's class
@@ -129,11 +132,8 @@ def test_lockfile_holds_lockbroker_waits(m, transport, lockdir, peer):
     lock.release()
 
 
-@pytest.mark.parametrize("m", METHODS)
-def test_breaking_across(m, transport, lockdir, peer):
-    path = os.path.join(lockdir, "a")
-    lock = CLASSES[m](path, transport=transport)
-    theirs = peer(m, path)
+def test_breaking_across(both):
+    m, lock, theirs = both
     # lockbroker breaks lockfile's lock: lockfile's release fails.
     assert theirs("acquire") == "ok"
     lock.break_lock()
