@@ -1,0 +1,68 @@
+/*
+ * ext.h: the extension module _lockbroker, the C half of the Python
+ * package lockbroker: liblockbroker's handles as lockfile's lock objects.
+ * Its parts and what they share:
+ *
+ *   module.c      the module: its types and constants, and liblockbroker's
+ *                 failures raised as the package's exceptions (_errors.py)
+ *   args.c        arguments taken from Python: paths, timeouts, transports
+ *   lockobject.c  the Lock type: one handle with lockfile's methods
+ *   holder.c      the Holder type: what lb_get_holder tells of a holder
+ *
+ * Every call into the library that may wait (for the daemon, or for a
+ * lock) runs with the GIL released, so other threads of the interpreter
+ * go on meanwhile.
+ */
+#ifndef LBPY_EXT_H
+#define LBPY_EXT_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <lockbroker.h>
+
+/* A lock object: one liblockbroker handle, made by __init__ (in the
+ * thread that is then its owner) and freed with the object. */
+typedef struct {
+	PyObject_HEAD
+	lb_lock  *lock;         /* NULL until __init__ has succeeded */
+	PyObject *path;         /* the path as given */
+	PyObject *timeout;      /* acquire's default: None or seconds */
+} lbpy_lock;
+
+extern PyTypeObject lbpy_lock_type;
+
+/* PyInit__lockbroker: the module's init, which Python calls at import. */
+PyMODINIT_FUNC PyInit__lockbroker(void);
+
+/* lbpy_raise: sets the exception for the library's code (lockfile's
+ * class of that name from lockbroker._errors; ValueError for LB_EINVAL,
+ * MemoryError for LB_ENOMEM), with reason as its message, or the code's
+ * own message when reason is NULL or empty.  Returns NULL. */
+PyObject *lbpy_raise(int code, const char *reason);
+
+/* lbpy_path: the lock path obj (str, bytes or os.PathLike) as a new bytes
+ * object holding its UTF-8 form, or NULL with TypeError (another type) or
+ * ValueError (empty, a NUL byte, not UTF-8) set, naming the path. */
+PyObject *lbpy_path(PyObject *obj);
+
+/* lbpy_timeout: a timeout obj (None, or seconds as a number) into
+ * *seconds, None being LB_FOREVER; 0, or -1 with TypeError (not a number)
+ * or ValueError (NaN) set. */
+int lbpy_timeout(PyObject *obj, double *seconds);
+
+/* lbpy_transport: the transport obj ("auto", "broker" or "local") as
+ * lb_lock_new's flags (0, LB_BROKER, LB_LOCAL) into *flags; 0, or -1
+ * with TypeError or ValueError set. */
+int lbpy_transport(PyObject *obj, unsigned *flags);
+
+/* lbpy_holder_type_init: makes the Holder type, once; 0, or -1 with an
+ * exception set.  lbpy_holder_type: the type, after a successful init. */
+int lbpy_holder_type_init(void);
+PyTypeObject *lbpy_holder_type(void);
+
+/* lbpy_holder_new: a new Holder from *h (fields the library left unknown
+ * are None), or NULL with an exception set. */
+PyObject *lbpy_holder_new(const lb_holder *h);
+
+#endif /* LBPY_EXT_H */

@@ -1,0 +1,106 @@
+/*
+ * module.c: the extension module _lockbroker: the Lock and Holder types,
+ * the method flags, and the library's failures raised as the package's
+ * exceptions.  The exception classes live in Python (lockbroker._errors,
+ * where they also derive from lockfile's classes when lockfile is
+ * installed); the module takes them at import, by the name of lockfile's
+ * class for each code.
+ */
+#include "ext.h"
+
+/* lockfile's name for each code, by -code (LB_ERROR is 1); the codes the
+ * library gives that lockfile has no class for are Python's own errors
+ * (see lbpy_raise). */
+static const char *const error_names[] = {
+	NULL, "Error", "LockError", "LockTimeout", "AlreadyLocked",
+	"LockFailed", "UnlockError", "NotLocked", "NotMyLock"
+};
+#define N_ERRORS ((int)(sizeof error_names / sizeof error_names[0]))
+
+static PyObject *error_classes[N_ERRORS];
+
+PyObject *
+lbpy_raise(int code, const char *reason)
+{
+	PyObject *cls;
+
+	if (code == LB_EINVAL)
+		cls = PyExc_ValueError;
+	else if (code == LB_ENOMEM)
+		cls = PyExc_MemoryError;
+	else if (code < 0 && -code < N_ERRORS)
+		cls = error_classes[-code];
+	else
+		cls = error_classes[-LB_ERROR];
+	if (reason == NULL || reason[0] == '\0')
+		reason = lb_strerror(code);
+	PyErr_SetString(cls, reason);
+	return NULL;
+}
+
+/* Takes the exception classes from lockbroker._errors; 0, or -1 with an
+ * exception set. */
+static int
+errors_load(void)
+{
+	PyObject *mod;
+	int       i, r = -1;
+
+	mod = PyImport_ImportModule("lockbroker._errors");
+	if (mod == NULL)
+		goto out;
+	for (i = 1; i < N_ERRORS; i++) {
+		Py_XDECREF(error_classes[i]);
+		error_classes[i] = PyObject_GetAttrString(mod, error_names[i]);
+		if (error_classes[i] == NULL)
+			goto out;
+	}
+	r = 0;
+out:
+	Py_XDECREF(mod);
+	return r;
+}
+
+static struct PyModuleDef lbpy_module = {
+	PyModuleDef_HEAD_INIT,
+	"_lockbroker",
+	"liblockbroker's lock handles for the package lockbroker "
+	"(import lockbroker, not this).",
+	-1,
+	NULL, NULL, NULL, NULL, NULL
+};
+
+/* The module, once its types are ready and its classes loaded. */
+PyMODINIT_FUNC
+PyInit__lockbroker(void)
+{
+	PyObject *m = NULL, *method = NULL;
+
+	if (errors_load() < 0 || lbpy_holder_type_init() < 0)
+		goto out;
+	/* The C type's own method is lockfile's default one; each class of
+	 * the package names its own (lockbroker._base). */
+	if (lbpy_lock_type.tp_dict == NULL && PyType_Ready(&lbpy_lock_type) < 0)
+		goto out;
+	method = PyLong_FromUnsignedLong(LB_LINK);
+	if (method == NULL ||
+	    PyDict_SetItemString(lbpy_lock_type.tp_dict, "_method", method) < 0)
+		goto out;
+	PyType_Modified(&lbpy_lock_type);
+	m = PyModule_Create(&lbpy_module);
+	if (m == NULL)
+		goto out;
+	Py_INCREF(&lbpy_lock_type);
+	Py_INCREF(lbpy_holder_type());
+	if (PyModule_AddObject(m, "Lock", (PyObject *)&lbpy_lock_type) < 0 ||
+	    PyModule_AddObject(m, "Holder", (PyObject *)lbpy_holder_type()) < 0 ||
+	    PyModule_AddIntConstant(m, "LINK", LB_LINK) < 0 ||
+	    PyModule_AddIntConstant(m, "SYMLINK", LB_SYMLINK) < 0 ||
+	    PyModule_AddIntConstant(m, "MKDIR", LB_MKDIR) < 0 ||
+	    PyModule_AddIntConstant(m, "PIDFILE", LB_PIDFILE) < 0 ||
+	    PyModule_AddIntConstant(m, "SQLITE", LB_SQLITE) < 0)
+		Py_CLEAR(m);
+out:
+	Py_XDECREF(method);
+	return m;
+}
