@@ -14,7 +14,10 @@
  * the same number after a restart, steps acting as that SID, nothing
  * done for a previous run's hold without a token of its user, a lock
  * kept for a process of the client's user), with daemons of their own
- * beside the suite's; acquire and release; another process waiting for the lock
+ * beside the suite's; tokens (the daemon's decisions on a client's
+ * tokens alone, a record of another integrity level borrowing no token
+ * of the client's, a note of the intents file whose number a state
+ * database made anew gives nobody not acted on); acquire and release; another process waiting for the lock
  * gets it at the release; a holder ended by TerminateProcess frees its
  * lock for a waiter, and the holder the daemon names is that process
  * (the pipe's client process); four waiting processes granted in the
@@ -51,6 +54,7 @@
 #include "lockbroker.h"
 #include "testlib.h"
 #include "testdaemon_win.h"
+#include "../daemon/peertoken.h"
 
 /* A daemon of a test. */
 struct daemon {
@@ -907,21 +911,40 @@ START_TEST(pipe_dacl)
 }
 END_TEST
 
-/* The SID of this process's user, as a string, into out. */
+/* This process's user's SID, as a string, into sid, and its integrity
+ * level's RID into *level. */
 static void
-own_sid(char *out, size_t size)
+own_token(char *sid, size_t size, unsigned long *level)
 {
 	HANDLE t;
 	BYTE   buf[512];
 	DWORD  n;
+	PSID   label;
 	char  *s;
 
 	ck_assert(OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &t));
 	ck_assert(GetTokenInformation(t, TokenUser, buf, sizeof(buf), &n));
 	ck_assert(ConvertSidToStringSidA(((TOKEN_USER *)buf)->User.Sid, &s));
-	ck_assert((size_t)snprintf(out, size, "%s", s) < size);
+	ck_assert((size_t)snprintf(sid, size, "%s", s) < size);
 	LocalFree(s);
+	ck_assert(GetTokenInformation(t, TokenIntegrityLevel, buf,
+	    sizeof(buf), &n));
+	label = ((TOKEN_MANDATORY_LABEL *)buf)->Label.Sid;
+	*level = *GetSidSubAuthority(label, *GetSidSubAuthorityCount(label) -
+	    1u);
 	CloseHandle(t);
+}
+
+/* This process's user as the daemon names users (its SID and level:
+ * lbd_user_key), into out. */
+static void
+own_user(char *out, size_t size)
+{
+	unsigned long level;
+	char          sid[256];
+
+	own_token(sid, sizeof(sid), &level);
+	ck_assert_int_eq(lbd_user_key(sid, level, out, size), 0);
 }
 
 /* Runs sql (statements) on the sqlite database file, made when
@@ -1053,7 +1076,7 @@ START_TEST(users_numbered_across_restart)
 	long long       uid;
 	pid_t           holder;
 
-	own_sid(sid, sizeof(sid));
+	own_user(sid, sizeof(sid));
 	tl_place_make(&p, "state.sqlite");
 	state_exec(p.path, "CREATE TABLE users (uid INTEGER PRIMARY KEY, "
 	    "sid TEXT UNIQUE NOT NULL); INSERT INTO users VALUES "
@@ -1125,7 +1148,7 @@ START_TEST(restart_acts_not_without_token)
 	pid_t           holder;
 	char            sid[256];
 
-	own_sid(sid, sizeof(sid));
+	own_user(sid, sizeof(sid));
 	tl_place_make(&p, "state.sqlite");
 	holder = other_daemon_held(&d1, p.path, &q, path, sizeof(path));
 	uid = state_uid_of(p.path, sid);
@@ -1317,6 +1340,180 @@ mark(const char *file, const char *go, const char *code)
 	return atoi(code);
 }
 
+/* The daemon's decisions on a client's tokens (peertoken.c), alone: the
+ * pipe's token and its process's agree only when of one SID, one logon
+ * session and one integrity level, not below medium, and the refusal
+ * names both values; a user's key is its SID at medium and its SID with
+ * its level's label otherwise, so that a record of one level never
+ * shares a number (and a borrowed token) with another level's. */
+START_TEST(peer_tokens_judged)
+{
+	const char            *me = "S-1-5-21-1-2-3-1001";
+	struct lbd_token_facts a = { me, 0x1234, 0x2000 }, b;
+	char                   why[512], key[64], high[64];
+
+	b = a;
+	ck_assert_int_eq(lbd_peer_tokens_agree(&a, &b, 42, why, sizeof(why)),
+	    0);
+	b.sid = "S-1-5-21-1-2-3-1002";
+	ck_assert_int_eq(lbd_peer_tokens_agree(&a, &b, 42, why, sizeof(why)),
+	    -1);
+	ck_assert_msg(strstr(why, me) != NULL && strstr(why, b.sid) != NULL &&
+	    strstr(why, " 42 ") != NULL, "%s", why);
+	b = a;
+	b.logon = 0x5678;
+	ck_assert_int_eq(lbd_peer_tokens_agree(&a, &b, 42, why, sizeof(why)),
+	    -1);
+	ck_assert_msg(strstr(why, "logon session 0x1234") != NULL &&
+	    strstr(why, "logon session 0x5678") != NULL, "%s", why);
+	b = a;
+	b.level = 0x3000;
+	ck_assert_int_eq(lbd_peer_tokens_agree(&a, &b, 42, why, sizeof(why)),
+	    -1);
+	ck_assert_msg(strstr(why, "level 0x2000") != NULL &&
+	    strstr(why, "0x3000") != NULL, "%s", why);
+	a.level = b.level = 0x3000;
+	ck_assert_int_eq(lbd_peer_tokens_agree(&a, &b, 42, why, sizeof(why)),
+	    0);
+	a.level = b.level = 0x1000;
+	ck_assert_int_eq(lbd_peer_tokens_agree(&a, &b, 42, why, sizeof(why)),
+	    -1);
+	ck_assert_msg(strstr(why, "below medium") != NULL, "%s", why);
+
+	ck_assert_int_eq(lbd_user_key(me, 0x2000, key, sizeof(key)), 0);
+	ck_assert_str_eq(key, me);
+	ck_assert_int_eq(lbd_user_key(me, 0x3000, high, sizeof(high)), 0);
+	ck_assert_str_eq(high, "S-1-5-21-1-2-3-1001+S-1-16-12288");
+	ck_assert_str_ne(key, high);
+	ck_assert_int_eq(lbd_user_key(me, 0x2100, key, sizeof(key)), 0);
+	ck_assert_str_eq(key, "S-1-5-21-1-2-3-1001+S-1-16-8448");
+	ck_assert_int_eq(lbd_user_key(me, 0x3000, key, 24), -1);
+	ck_assert_int_eq(lbd_user_key(me, 0x2000, key, strlen(me)), -1);
+}
+END_TEST
+
+/* A record of this process's SID at another integrity level than this
+ * process's (a holder elevated where this one is not, or the other way
+ * round; wine runs every process at high) borrows no token of this
+ * process's: its holder dead, its hold stays (no token of its number),
+ * its lock file in place, while a process of this SID at this level
+ * connects, which numbers it apart. */
+START_TEST(record_borrows_no_other_level)
+{
+	struct tl_place p, q, r;
+	struct daemon   d1, d2;
+	char            me[256], sid[256], other[300], sql[600];
+	char            path[PATH_MAX], path2[PATH_MAX], lock[PATH_MAX + 8];
+	char            text[400];
+	unsigned long   level;
+	long long       mine, theirs;
+	pid_t           holder;
+
+	own_user(me, sizeof(me));
+	own_token(sid, sizeof(sid), &level);
+	if (strcmp(me, sid) != 0)
+		snprintf(other, sizeof(other), "%s", sid);
+	else
+		snprintf(other, sizeof(other), "%s+S-1-16-12288", sid);
+	tl_place_make(&p, "state.sqlite");
+	snprintf(sql, sizeof(sql), "CREATE TABLE users (uid INTEGER PRIMARY "
+	    "KEY, sid TEXT UNIQUE NOT NULL); INSERT INTO users VALUES (1, "
+	    "'%s')", other);
+	state_exec(p.path, sql);
+	holder = other_daemon_held(&d1, p.path, &q, path, sizeof(path));
+	mine = state_uid_of(p.path, me);
+	theirs = state_uid_of(p.path, other);
+	ck_assert_msg(mine > 1 && theirs == 1, "%s: %ld, %s: %ld", me,
+	    (long)mine, other, (long)theirs);
+	ck_assert_int_eq(state_value(p.path, "SELECT uid FROM holds"), mine);
+	other_daemon_end(&d1);
+	tl_kill(holder);
+	state_exec(p.path, "UPDATE holds SET uid = 1, gid = 1");
+
+	other_daemon_start(&d2, p.path);
+	snprintf(text, sizeof(text), "once a process of uid %ld connects",
+	    (long)theirs);
+	ck_assert_msg(log_says(&d2, text), "%s: no \"%s\"", d2.log, text);
+	tl_place_make(&r, "y");
+	tl_lock_path(&r, path2, sizeof(path2));
+	holder = holder_start(&d2, &r, path2, "ready");
+	snprintf(lock, sizeof(lock), "%s.lock", q.path);
+	tl_sleep(1);
+	ck_assert_msg(tl_exists(lock), "%s released with a token of %s",
+	    lock, me);
+	ck_assert_int_eq(state_uid_of(p.path, me), mine);
+	tl_kill(holder);
+	other_daemon_end(&d2);
+}
+END_TEST
+
+/* Overwrites the start of file (a sqlite database's header, or its
+ * write-ahead log's) with junk, as a damaged disk would. */
+static void
+file_damage(const char *file)
+{
+	FILE *f;
+	char  junk[100];
+
+	memset(junk, 'x', sizeof(junk));
+	ck_assert_msg((f = fopen(file, "r+b")) != NULL, "%s", file);
+	ck_assert_uint_eq(fwrite(junk, 1, sizeof(junk), f), sizeof(junk));
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+/* A state database moved aside as damaged numbers users from 1 again,
+ * while the intents file beside it keeps its notes (a grant to a holder
+ * that died while no daemon ran): the restarted daemon records no note
+ * whose number the new database gives nobody, and says so naming it,
+ * rather than acting on it as whoever gets that number next; the lock
+ * file stays, held outside the broker. */
+START_TEST(intent_of_unknown_uid_skipped)
+{
+	struct tl_place p, q;
+	struct daemon   d1, d2;
+	char            path[PATH_MAX], lock[PATH_MAX + 8], file[PATH_MAX + 16];
+	char            text[PATH_MAX + 64];
+	static char     log[1 << 16];
+	long long       uid;
+	pid_t           holder;
+
+	tl_place_make(&p, "state.sqlite");
+	holder = other_daemon_held(&d1, p.path, &q, path, sizeof(path));
+	uid = state_value(p.path, "SELECT uid FROM holds");
+	ck_assert(uid >= 1);
+	other_daemon_end(&d1);
+	tl_kill(holder);
+	snprintf(file, sizeof(file), "%s-intents", p.path);
+	ck_assert_msg(tl_read_text(file, log, sizeof(log)) > 0, "%s: empty",
+	    file);
+	file_damage(p.path);
+	snprintf(file, sizeof(file), "%s-wal", p.path);
+	file_damage(file);
+
+	other_daemon_start(&d2, p.path);
+	ck_assert_msg(log_says(&d2, "moved aside"), "%s", d2.log);
+	snprintf(text, sizeof(text), "noted for uid %ld, a number the state "
+	    "database gives no user", (long)uid);
+	ck_assert_msg(log_says(&d2, text), "%s: no \"%s\"", d2.log, text);
+	ck_assert(tl_read_text(d2.log, log, sizeof(log)) > 0);
+	ck_assert_msg(strstr(log, "recorded now") == NULL, "%s", log);
+	ck_assert_int_eq(state_value(p.path, "SELECT count(*) FROM holds"), 0);
+	snprintf(lock, sizeof(lock), "%s.lock", q.path);
+	ck_assert_msg(tl_exists(lock), "%s removed", lock);
+	other_daemon_end(&d2);
+}
+END_TEST
+
+/* Adds the tests of tokens (which the daemon acts with, and which a
+ * record may borrow) to t, whose fixture is the suite's daemon. */
+static void
+tokens_tests_add(TCase *t)
+{
+	tcase_add_test(t, peer_tokens_judged);
+	tcase_add_test(t, record_borrows_no_other_level);
+	tcase_add_test(t, intent_of_unknown_uid_skipped);
+}
+
 /* The suite. */
 static Suite *
 daemon_win_suite(void)
@@ -1340,6 +1537,7 @@ daemon_win_suite(void)
 	tcase_add_test(t, second_daemon_refused);
 	tcase_add_test(t, second_daemon_same_pipe_refused);
 	users_tests_add(t);
+	tokens_tests_add(t);
 	suite_add_tcase(s, t);
 	return s;
 }
