@@ -8,9 +8,10 @@
  * ends it with TerminateProcess after the last test (the daemon runs in
  * a job that ends it with this program, should that fail first).
  *
- * The tests: the pipe's DACL (network logons denied, authenticated
- * users and everyone no right: only its owner, the system and the
- * administrators connect); users (a client's SID numbered in the state database,
+ * The tests: the pipe's DACL, entry by entry (network logons denied
+ * first; its owner, the system and the administrators all rights;
+ * authenticated users reading and writing data only, never making
+ * instances of the pipe nor changing its DACL or owner); users (a client's SID numbered in the state database,
  * the same number after a restart, steps acting as that SID, nothing
  * done for a previous run's hold without a token of its user, a lock
  * kept for a process of the client's user), with daemons of their own
@@ -857,23 +858,34 @@ START_TEST(second_daemon_same_pipe_refused)
 }
 END_TEST
 
-/* The pipe's DACL: network logons denied everything, by its first
- * entry; authenticated users and everyone (anonymous included) no
- * right (other users are kept out: listen_win32.c says why), so that
- * nobody but the system, the administrators and the daemon's account
- * may connect, nor make instances of it. */
+/* The pipe's DACL, entry by entry: network logons denied everything,
+ * first (they are authenticated users too); the system, the
+ * administrators and the pipe's owner all rights; authenticated users
+ * reading and writing data only (0x0012008b: neither
+ * FILE_CREATE_PIPE_INSTANCE, with which they could serve instances of
+ * the pipe, nor WRITE_DAC nor WRITE_OWNER, nor any other write); no
+ * entry for everyone (anonymous included) nor anyone else. */
 START_TEST(pipe_dacl)
 {
+	static const struct {
+		BYTE        type;
+		const char *sid;
+	} want[] = {
+		{ ACCESS_DENIED_ACE_TYPE, "S-1-5-2" },          /* NU */
+		{ ACCESS_ALLOWED_ACE_TYPE, "S-1-5-18" },        /* SY */
+		{ ACCESS_ALLOWED_ACE_TYPE, "S-1-5-32-544" },    /* BA */
+		{ ACCESS_ALLOWED_ACE_TYPE, "S-1-3-4" },         /* OW */
+		{ ACCESS_ALLOWED_ACE_TYPE, "S-1-5-11" },        /* AU */
+	};
+	const DWORD          all = 0x001f01ff;  /* FILE_ALL_ACCESS */
+	const DWORD          users = 0x0012008b;
 	PSECURITY_DESCRIPTOR sd = NULL;
-	PSID                 owner = NULL;
+	PSID                 owner = NULL, sid;
 	PACL                 dacl = NULL;
 	ACL_SIZE_INFORMATION si;
 	ACCESS_ALLOWED_ACE  *ace;
-	DWORD                i, sidlen;
+	DWORD                i, n = sizeof(want) / sizeof(want[0]);
 	HANDLE               h;
-	BYTE                 au[SECURITY_MAX_SID_SIZE];
-	BYTE                 world[SECURITY_MAX_SID_SIZE];
-	BYTE                 net[SECURITY_MAX_SID_SIZE];
 
 	h = CreateFileA(the.pipe, READ_CONTROL, 0, NULL, OPEN_EXISTING,
 	    SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION, NULL);
@@ -883,28 +895,30 @@ START_TEST(pipe_dacl)
 	    OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION, &owner,
 	    NULL, &dacl, NULL, &sd), ERROR_SUCCESS);
 	ck_assert_ptr_nonnull(dacl);
-	sidlen = sizeof(au);
-	ck_assert(CreateWellKnownSid(WinAuthenticatedUserSid, NULL, au,
-	    &sidlen));
-	sidlen = sizeof(world);
-	ck_assert(CreateWellKnownSid(WinWorldSid, NULL, world, &sidlen));
-	sidlen = sizeof(net);
-	ck_assert(CreateWellKnownSid(WinNetworkSid, NULL, net, &sidlen));
 	ck_assert(GetAclInformation(dacl, &si, sizeof(si),
 	    AclSizeInformation));
-	ck_assert_uint_ge(si.AceCount, 1);
-	ck_assert(GetAce(dacl, 0, (void **)&ace));
-	ck_assert_msg(ace->Header.AceType == ACCESS_DENIED_ACE_TYPE &&
-	    EqualSid((PSID)&ace->SidStart, net), "the first entry does not "
-	    "deny network logons");
-	for (i = 0; i < si.AceCount; i++) {
+	ck_assert_uint_eq(si.AceCount, n);
+	for (i = 0; i < n; i++) {
 		ck_assert(GetAce(dacl, i, (void **)&ace));
-		if (ace->Header.AceType != ACCESS_ALLOWED_ACE_TYPE)
+		ck_assert(ConvertStringSidToSidA(want[i].sid, &sid));
+		ck_assert_msg(ace->Header.AceType == want[i].type &&
+		    EqualSid((PSID)&ace->SidStart, sid), "entry %lu is not "
+		    "%s %s", (unsigned long)i, want[i].type ==
+		    ACCESS_DENIED_ACE_TYPE ? "a denial to" : "a grant to",
+		    want[i].sid);
+		LocalFree(sid);
+		if (i + 1 < n) {
+			ck_assert_msg(ace->Mask == GENERIC_ALL ||
+			    ace->Mask == all, "%s: 0x%08lx", want[i].sid,
+			    (unsigned long)ace->Mask);
 			continue;
-		ck_assert_msg(!EqualSid((PSID)&ace->SidStart, world),
-		    "everyone: 0x%lx", (unsigned long)ace->Mask);
-		ck_assert_msg(!EqualSid((PSID)&ace->SidStart, au),
-		    "authenticated users: 0x%lx", (unsigned long)ace->Mask);
+		}
+		ck_assert_msg(!(ace->Mask & (FILE_CREATE_PIPE_INSTANCE |
+		    WRITE_DAC | WRITE_OWNER | GENERIC_WRITE | GENERIC_ALL)),
+		    "authenticated users: 0x%08lx", (unsigned long)ace->Mask);
+		ck_assert_msg(ace->Mask == users, "authenticated users: "
+		    "0x%08lx, not 0x%08lx", (unsigned long)ace->Mask,
+		    (unsigned long)users);
 	}
 	LocalFree(sd);
 	CloseHandle(h);
