@@ -1354,6 +1354,21 @@ mark(const char *file, const char *go, const char *code)
 	return atoi(code);
 }
 
+/* Asserts that the daemon refuses to act for a client that connected
+ * with token a whose process (pid 42) has token b, its reason saying
+ * one and two. */
+static void
+tokens_refused(const struct lbd_token_facts *a,
+    const struct lbd_token_facts *b, const char *one, const char *two)
+{
+	char why[512];
+
+	ck_assert_int_eq(lbd_peer_tokens_agree(a, b, 42, why, sizeof(why)),
+	    -1);
+	ck_assert_msg(strstr(why, one) != NULL && strstr(why, two) != NULL,
+	    "%s", why);
+}
+
 /* The daemon's decisions on a client's tokens (peertoken.c), alone: the
  * pipe's token and its process's agree only when of one SID, one logon
  * session and one integrity level, not below medium, and the refusal
@@ -1370,29 +1385,18 @@ START_TEST(peer_tokens_judged)
 	ck_assert_int_eq(lbd_peer_tokens_agree(&a, &b, 42, why, sizeof(why)),
 	    0);
 	b.sid = "S-1-5-21-1-2-3-1002";
-	ck_assert_int_eq(lbd_peer_tokens_agree(&a, &b, 42, why, sizeof(why)),
-	    -1);
-	ck_assert_msg(strstr(why, me) != NULL && strstr(why, b.sid) != NULL &&
-	    strstr(why, " 42 ") != NULL, "%s", why);
+	tokens_refused(&a, &b, me, "process 42 runs as S-1-5-21-1-2-3-1002");
 	b = a;
 	b.logon = 0x5678;
-	ck_assert_int_eq(lbd_peer_tokens_agree(&a, &b, 42, why, sizeof(why)),
-	    -1);
-	ck_assert_msg(strstr(why, "logon session 0x1234") != NULL &&
-	    strstr(why, "logon session 0x5678") != NULL, "%s", why);
+	tokens_refused(&a, &b, "logon session 0x1234", "logon session 0x5678");
 	b = a;
 	b.level = 0x3000;
-	ck_assert_int_eq(lbd_peer_tokens_agree(&a, &b, 42, why, sizeof(why)),
-	    -1);
-	ck_assert_msg(strstr(why, "level 0x2000") != NULL &&
-	    strstr(why, "0x3000") != NULL, "%s", why);
+	tokens_refused(&a, &b, "level 0x2000", "runs at 0x3000");
 	a.level = b.level = 0x3000;
 	ck_assert_int_eq(lbd_peer_tokens_agree(&a, &b, 42, why, sizeof(why)),
 	    0);
 	a.level = b.level = 0x1000;
-	ck_assert_int_eq(lbd_peer_tokens_agree(&a, &b, 42, why, sizeof(why)),
-	    -1);
-	ck_assert_msg(strstr(why, "below medium") != NULL, "%s", why);
+	tokens_refused(&a, &b, "level 0x1000", "below medium");
 
 	ck_assert_int_eq(lbd_user_key(me, 0x2000, key, sizeof(key)), 0);
 	ck_assert_str_eq(key, me);
