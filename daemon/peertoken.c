@@ -26,9 +26,10 @@
  * elevated token for a hold taken at medium.  What follows from the
  * number being the key:
  *
- * - LIST shows a client the locks of its own key: a user's elevated
- *   process and its ordinary ones do not see each other's holds, nor
- *   release or break them through the daemon (as two users);
+ * - a user's elevated process and its ordinary ones are two users:
+ *   LIST shows each the other's holds only where it could look at
+ *   their artefacts itself, and neither releases nor breaks the
+ *   other's through the daemon;
  * - conns_per_uid and locks_per_uid count per key: a user has one
  *   budget per level its processes run at (medium, high; the system's
  *   SID at its own);
