@@ -21,8 +21,10 @@
  * its token (os.h: lbd_os_token_enter; SetThreadToken).  Credentials
  * read back from a record (a restarted daemon's holds, reconcile.c,
  * intents.c) have no token: they act with the token of any live
- * credentials of the same uid (a connection of that user: the list of
- * credentials with tokens below), and while there is none they are not
+ * credentials of the same uid (a connection of that user at the same
+ * integrity level: users are numbered by SID and level there, see
+ * creds_token; the list of credentials with tokens below), and while
+ * there is none they are not
  * taken on at all (LB_EFAILED, and the daemon's OS layer refuses the
  * uid switch there): the step waits, as a step whose credentials cannot
  * be taken on does on Linux (a restarted daemon's hold is then
@@ -131,7 +133,11 @@ creds_token_set(struct lbd_creds *cr, struct lbd_os_token *token)
 
 /* The token cr acts with: its own, else that of the newest live
  * credentials of its uid (a connection of its user), else NULL (always
- * on Linux, where no credentials have one). */
+ * on Linux, where no credentials have one).  Where users are named by
+ * token (Windows), a uid numbers a SID at one integrity level
+ * (peertoken.c, lbd_user_key), so that a record borrows only a token of
+ * its holder's SID at its holder's level: never one with more rights
+ * than its holder had for being elevated. */
 static const struct lbd_os_token *
 creds_token(const struct lbd_creds *cr)
 {

@@ -26,7 +26,10 @@
  * user; alive, an orphan (which never loses its artefact while its process
  * lives).  Then the file is emptied.  A note whose artefact was never made
  * (the daemon killed before, or the try found the lock held) is judged
- * gone.  No fsync: a daemon's death leaves the page cache as it was, and
+ * gone.  Where users are numbered by token (Windows), a note whose uid
+ * the state database does not know (a database made anew numbers from
+ * 1 again) is not recorded at all (note_user_known).  No fsync: a
+ * daemon's death leaves the page cache as it was, and
  * after a reboot every hold is void anyway.
  *
  * A handoff whose artefact changes hands before the commit is noted too:
@@ -185,6 +188,29 @@ note_handed(const struct lbd_store_hold *rec)
 	return r;
 }
 
+/* Whether the uid of rec (a note's) may be acted for: always where the
+ * OS numbers its users; where the daemon numbers them by token
+ * (Windows), only when the state database knows its number.  A database
+ * made anew (moved aside as damaged, or removed) numbers users from 1
+ * again while the notes keep the numbers of the one they were written
+ * beside: such a note would be acted on as whoever has its number now
+ * (with that user's token), so it is not recorded, and said so; its
+ * artefact, if made, stays where it is, a lock held outside the broker
+ * (its waiters wait for it; its holder, alive, is refused its RECLAIM
+ * and judges it itself; once the holder is gone, anyone who may remove
+ * it breaks it as a stale lock). */
+static int
+note_user_known(const struct lbd_store_hold *rec)
+{
+	if (!lbd_os_users_by_token() || lbd_store_uid_known(rec->uid))
+		return 1;
+	log_warn("%s: a grant to pid %ld noted for uid %ld, a number the "
+	    "state database gives no user (made anew since?): not recorded "
+	    "nor acted on; its lock file, if made, stays until broken as a "
+	    "stale lock", rec->path, (long)rec->pid, (long)rec->uid);
+	return 0;
+}
+
 /* Records note h as the grant it announced, unless its lock is recorded
  * already with a token as new (by then, or by a newer note), or it is a
  * pid file of a connection's thread whose process still runs (a pid file
@@ -229,6 +255,8 @@ note_record(struct lbd *d, const struct note *nt)
 	rec.kept = (int)head.kept;
 	rec.dir_dev = head.dir_dev;
 	rec.dir_ino = head.dir_ino;
+	if (!note_user_known(&rec))
+		return 0;
 	if (head.handoff && note_handed(&rec) != 1)
 		return 0;
 	return lbd_store_hold_add_new(d, file, &rec);

@@ -10,19 +10,34 @@
  * FILE_APPEND_DATA is, on a pipe, FILE_CREATE_PIPE_INSTANCE: any user
  * could then serve instances of the daemon's pipe.  The descriptor is
  * the pipe's (its instances share it: a later instance's own is not
- * taken), and its DACL, protected from inheritance: network logons
- * denied everything (first: a share's clients never reach the daemon);
- * the system, the administrators and the pipe's owner (the daemon's
- * account) all rights; nobody else any.
+ * taken), and its DACL, protected from inheritance:
  *
- * Other users are kept out although the daemon tells its clients apart
- * and acts for each with its own token (os_users_win32.c, creds.c):
- * until lockfs reads a file's owner on Windows (an artefact is judged
- * the client's by its name alone there, so a user could plant another's
- * unique name), the state directory is made with a DACL of its own, and
- * clients check who serves the pipe, letting them in would let one user
- * make the daemon grant another a lock it holds (docs/WINDOWS.md, "Users
- * on Windows").
+ *   network logons (NU)       denied everything, first: a share's
+ *                             clients never reach the daemon (they are
+ *                             authenticated users too);
+ *   the system (SY), the administrators (BA), the pipe's owner (OW, the
+ *                             daemon's account): all rights;
+ *   authenticated users (AU)  LBD_PIPE_USER_RIGHTS: reading and writing
+ *                             data, nothing more;
+ *   anyone else (anonymous, the guest account): no right.
+ *
+ * Authenticated users rather than interactive ones (IU): a service or a
+ * scheduled task of an ordinary account (a service or batch logon, not
+ * interactive) takes locks too.  Each client is then acted for with its
+ * own process's token, one of its SID, logon session and integrity
+ * level (os_users_win32.c, peertoken.c), numbered by SID and level
+ * (creds.c: a record borrows no token of another level); its artefacts
+ * are judged its own by their owner as well as their name (lockfs); and
+ * an intent of a number the state database does not know is not acted
+ * on (intents.c).  docs/WINDOWS.md, "Users on Windows", says what stays
+ * open.  The pipe carries no integrity label: Windows gives it medium's,
+ * so a process below medium cannot open it to write (and peertoken.c
+ * refuses one anyway).
+ *
+ * A client other than the system, the administrators and the daemon's
+ * account must open the pipe with GENERIC_READ | FILE_WRITE_DATA (as
+ * wire/pipe_win32.c does), not GENERIC_WRITE, whose FILE_APPEND_DATA it
+ * is not granted.
  */
 #include <winsock2.h>
 #include <windows.h>
@@ -38,9 +53,19 @@
 #include "sid_win32.h"
 #include "protocol.h"
 
+/* What authenticated users may do with the pipe: FILE_GENERIC_READ
+ * (READ_CONTROL 0x00020000 | SYNCHRONIZE 0x00100000 | FILE_READ_DATA
+ * 0x1 | FILE_READ_EA 0x8 | FILE_READ_ATTRIBUTES 0x80: 0x00120089) |
+ * FILE_WRITE_DATA (0x2) = 0x0012008b.  Not FILE_APPEND_DATA (0x4,
+ * FILE_CREATE_PIPE_INSTANCE: serving instances of the pipe), nor
+ * FILE_WRITE_EA (0x10), FILE_WRITE_ATTRIBUTES (0x100), DELETE, WRITE_DAC
+ * or WRITE_OWNER. */
+#define LBD_PIPE_USER_RIGHTS "0x0012008b"
+
 /* The pipe's DACL (see the top of this file). */
 #define LBD_PIPE_SDDL \
-	"D:P(D;;GA;;;NU)(A;;GA;;;SY)(A;;GA;;;BA)(A;;GA;;;OW)"
+	"D:P(D;;GA;;;NU)(A;;GA;;;SY)(A;;GA;;;BA)(A;;GA;;;OW)" \
+	"(A;;" LBD_PIPE_USER_RIGHTS ";;;AU)"
 
 /* Sets the pipe's DACL on the handle of one of its instances.  0, or -1
  * with the error in *err. */

@@ -108,8 +108,9 @@ uid_t lbd_os_files_uid_of(uid_t uid);
 struct lbd_os_token;
 
 /* The longest user name lbd_os_peer_user and lbd_os_proc_user give (a SID
- * as a string: "S-1-5-21-..."), its NUL included. */
-#define LBD_OS_USER_MAX 192
+ * as a string, "S-1-5-21-...", and its integrity level's label SID,
+ * "+S-1-16-12288": peertoken.h), its NUL included. */
+#define LBD_OS_USER_MAX 256
 
 /*
  * lbd_os_peer_user: the user of the peer of connection fd, whose
@@ -119,11 +120,13 @@ struct lbd_os_token;
  * (lbd_os_token_free).  1 when the OS names users so; 0 when it does not
  * (Linux: the uid of lbd_os_peer_ids is the user; nothing filled); -1
  * with why (size bytes) saying why the peer cannot be acted as, and
- * errno (ENOMEM, EPERM, EACCES, ESRCH).  Windows: the user is the SID of
- * the token the pipe's client gave (ImpersonateNamedPipeClient, at any
- * level: the client opens at the identification level), the token the
- * client process's own (OpenProcessToken, duplicated for impersonation),
- * taken only when its user is that SID.
+ * errno (ENOMEM, EPERM, EACCES, ESRCH).  Windows: the user is the SID
+ * and integrity level (lbd_user_key, peertoken.h) of the client
+ * process's own token (OpenProcessToken, duplicated for impersonation),
+ * taken only when its SID, logon session and level are those of the
+ * token the pipe's client gave (ImpersonateNamedPipeClient, at any
+ * level: the client opens at the identification level) and its level
+ * is not below medium (lbd_peer_tokens_agree).
  */
 int  lbd_os_peer_user(uv_os_fd_t fd, pid_t pid, char *user,
          struct lbd_os_token **token, char *why, size_t size);

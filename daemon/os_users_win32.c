@@ -5,15 +5,19 @@
  *
  * Who the client is: the pipe's client opens it at the identification
  * level (wire/pipe_win32.c), so the token ImpersonateNamedPipeClient
- * gives can be read (its user's SID) but never acted with: whoever made
- * the pipe's name, the daemon or a user who made it first, learns who
- * connected and nothing more.  What the daemon acts with is the client
- * process's own token (OpenProcessToken on the pipe's client process,
- * which a daemon running as the system may open, one running as a user
- * its own user's), duplicated as an impersonation token, and taken only
- * when its user is the pipe token's SID: a client whose thread acts as
+ * gives can be read (its user's SID, logon session and integrity level)
+ * but never acted with: whoever made the pipe's name, the daemon or a
+ * user who made it first, learns who connected and nothing more.  What
+ * the daemon acts with is the client process's own token
+ * (OpenProcessToken on the pipe's client process, which a daemon
+ * running as the system may open, one running as a user its own
+ * user's), duplicated as an impersonation token, and taken only when
+ * it is of the pipe token's SID, logon session and integrity level
+ * (peertoken.c says why and decides): a client whose thread acts as
  * another user than its process (an impersonating server, an anonymous
- * thread) is refused rather than served as either.
+ * thread), or whose pid another logon's or another level's process got,
+ * is refused rather than served as either.  A user is named by its
+ * SID and its level (lbd_user_key): the daemon numbers users so.
  *
  * Acting as the client is SetThreadToken on the loop's thread and
  * RevertToSelf after: Windows itself then checks each file-system step
@@ -28,6 +32,7 @@
 #include <string.h>
 
 #include "os.h"
+#include "peertoken.h"
 
 /* A client's token: an impersonation token's handle. */
 struct lbd_os_token {
@@ -87,16 +92,57 @@ out:
 	return r;
 }
 
-/* The user of the token the pipe fd's client gave when it opened it (at
- * whatever level), into *tu (allocated).  0, or -1 with why. */
+/* What the daemon reads of token t (TOKEN_QUERY): its user's SID as a
+ * string into sid (LBD_OS_USER_MAX bytes), its logon session and its
+ * integrity level, into *f (f->sid then sid).  0, or -1 with the
+ * system's error in *err. */
 static int
-pipe_client_user(HANDLE fd, TOKEN_USER **tu, char *why, size_t size)
+token_facts_read(HANDLE t, char *sid, struct lbd_token_facts *f, DWORD *err)
+{
+	union {
+		TOKEN_MANDATORY_LABEL l;
+		BYTE                  b[sizeof(TOKEN_MANDATORY_LABEL) +
+		                        SECURITY_MAX_SID_SIZE];
+	}                il;
+	TOKEN_STATISTICS st;
+	TOKEN_USER      *tu = NULL;
+	PSID             label;
+	DWORD            n;
+	int              r = -1;
+
+	if (token_user_get(t, &tu, err) != 0 ||
+	    sid_string(tu->User.Sid, sid, err) != 0)
+		goto out;
+	if (!GetTokenInformation(t, TokenStatistics, &st, sizeof(st), &n) ||
+	    !GetTokenInformation(t, TokenIntegrityLevel, &il, sizeof(il),
+	    &n)) {
+		*err = GetLastError();
+		goto out;
+	}
+	label = il.l.Label.Sid;
+	f->sid = sid;
+	f->logon = (unsigned long long)(DWORD)st.AuthenticationId.HighPart <<
+	    32 | st.AuthenticationId.LowPart;
+	f->level = *GetSidSubAuthorityCount(label) == 0 ? 0 :
+	    *GetSidSubAuthority(label, *GetSidSubAuthorityCount(label) - 1u);
+	r = 0;
+out:
+	free(tu);
+	return r;
+}
+
+/* What the daemon reads of the token the pipe fd's client gave when it
+ * opened it (at whatever level), into *f, its SID into sid
+ * (LBD_OS_USER_MAX bytes).  0, or -1 with why. */
+static int
+pipe_client_facts(HANDLE fd, char *sid, struct lbd_token_facts *f,
+    char *why, size_t size)
 {
 	HANDLE t = NULL;
 	DWORD  err = 0;
 	BOOL   ok;
+	int    r = -1;
 
-	*tu = NULL;
 	if (!ImpersonateNamedPipeClient(fd)) {
 		snprintf(why, size, "the pipe gives no token of its client "
 		    "(ImpersonateNamedPipeClient: error %lu)",
@@ -111,13 +157,16 @@ pipe_client_user(HANDLE fd, TOKEN_USER **tu, char *why, size_t size)
 		snprintf(why, size, "the token it connected with cannot be "
 		    "read (OpenThreadToken: error %lu; an anonymous client?)",
 		    (unsigned long)err);
-	else if (token_user_get(t, tu, &err) != 0)
-		snprintf(why, size, "the user of the token it connected with "
-		    "cannot be read (error %lu)", (unsigned long)err);
+	else if (token_facts_read(t, sid, f, &err) != 0)
+		snprintf(why, size, "the user, logon session or integrity "
+		    "level of the token it connected with cannot be read "
+		    "(error %lu)", (unsigned long)err);
+	else
+		r = 0;
 out:
 	if (t != NULL)
 		CloseHandle(t);
-	return *tu != NULL ? 0 : -1;
+	return r;
 }
 
 /* lbd_os_peer_user: see os.h and the top of this file. */
@@ -125,38 +174,33 @@ int
 lbd_os_peer_user(uv_os_fd_t fd, pid_t pid, char *user,
     struct lbd_os_token **token, char *why, size_t size)
 {
-	TOKEN_USER *pipe_user = NULL, *proc_user = NULL;
-	HANDLE      proc = NULL, t = NULL, dup = NULL;
-	DWORD       err = 0;
-	char        other[LBD_OS_USER_MAX];
-	int         r = -1, e = EACCES;
+	struct lbd_token_facts pf, qf;
+	HANDLE                 proc = NULL, t = NULL, dup = NULL;
+	DWORD                  err = 0;
+	char                   psid[LBD_OS_USER_MAX], qsid[LBD_OS_USER_MAX];
+	int                    r = -1, e = EACCES;
 
 	*token = NULL;
-	if (pipe_client_user(fd, &pipe_user, why, size) != 0)
+	if (pipe_client_facts(fd, psid, &pf, why, size) != 0)
 		goto out;
-	if (sid_string(pipe_user->User.Sid, user, &err) != 0) {
-		snprintf(why, size, "its SID cannot be spelt (error %lu)",
-		    (unsigned long)err);
-		goto out;
-	}
 	if ((proc = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE,
 	    (DWORD)pid)) == NULL || !OpenProcessToken(proc, TOKEN_QUERY |
-	    TOKEN_DUPLICATE, &t) || token_user_get(t, &proc_user, &err) != 0) {
+	    TOKEN_DUPLICATE, &t) || token_facts_read(t, qsid, &qf, &err) != 0) {
 		if (err == 0)
 			err = GetLastError();
 		snprintf(why, size, "user %s: the token of its process %ld "
-		    "cannot be had (error %lu), to act as it with", user,
+		    "cannot be had (error %lu), to act as it with", psid,
 		    (long)pid, (unsigned long)err);
 		e = err == ERROR_INVALID_PARAMETER ? ESRCH : EACCES;
 		goto out;
 	}
-	if (!EqualSid(pipe_user->User.Sid, proc_user->User.Sid)) {
-		if (sid_string(proc_user->User.Sid, other, &err) != 0)
-			snprintf(other, sizeof(other), "?");
-		snprintf(why, size, "it connected as user %s but its process "
-		    "%ld runs as %s (a thread acting as another user is not "
-		    "served)", user, (long)pid, other);
+	if (lbd_peer_tokens_agree(&pf, &qf, pid, why, size) != 0) {
 		e = EPERM;
+		goto out;
+	}
+	if (lbd_user_key(qf.sid, qf.level, user, LBD_OS_USER_MAX) != 0) {
+		snprintf(why, size, "user %s at level 0x%lx: its name is too "
+		    "long", psid, qf.level);
 		goto out;
 	}
 	if (!DuplicateTokenEx(t, TOKEN_IMPERSONATE | TOKEN_QUERY, NULL,
@@ -181,22 +225,34 @@ out:
 		CloseHandle(t);
 	if (proc != NULL)
 		CloseHandle(proc);
-	free(pipe_user);
-	free(proc_user);
 	if (r == -1)
 		errno = e;
 	return r;
 }
 
+/* The user of token t (TOKEN_QUERY) as lbd_os_peer_user names users
+ * (lbd_user_key: its SID and level) into user (LBD_OS_USER_MAX bytes).
+ * 0, or -1. */
+static int
+token_user_key(HANDLE t, char *user)
+{
+	struct lbd_token_facts f;
+	DWORD                  err = 0;
+	char                   sid[LBD_OS_USER_MAX];
+
+	if (token_facts_read(t, sid, &f, &err) != 0)
+		return -1;
+	return lbd_user_key(f.sid, f.level, user, LBD_OS_USER_MAX);
+}
+
 /* lbd_os_proc_user: see os.h.  The user of the process's token
- * (OpenProcessToken), opened as the calling thread acts. */
+ * (OpenProcessToken), its SID and level (token_user_key), opened as the
+ * calling thread acts. */
 int
 lbd_os_proc_user(pid_t pid, char *user)
 {
-	TOKEN_USER *tu = NULL;
-	HANDLE      proc, t = NULL;
-	DWORD       err = 0;
-	int         r = -1;
+	HANDLE proc, t = NULL;
+	int    r = -1;
 
 	if ((proc = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE,
 	    (DWORD)pid)) == NULL) {
@@ -204,12 +260,10 @@ lbd_os_proc_user(pid_t pid, char *user)
 		return -1;
 	}
 	if (!OpenProcessToken(proc, TOKEN_QUERY, &t) ||
-	    token_user_get(t, &tu, &err) != 0 ||
-	    sid_string(tu->User.Sid, user, &err) != 0)
+	    token_user_key(t, user) != 0)
 		errno = EACCES;
 	else
 		r = 1;
-	free(tu);
 	if (t != NULL)
 		CloseHandle(t);
 	CloseHandle(proc);
@@ -271,14 +325,13 @@ lbd_os_token_leave(void)
 }
 
 /* lbd_os_token_user: see os.h.  OpenThreadToken (as the daemon:
- * OpenAsSelf), "" when the thread has no token of its own. */
+ * OpenAsSelf), its SID and level (token_user_key), "" when the thread
+ * has no token of its own. */
 int
 lbd_os_token_user(char *user)
 {
-	TOKEN_USER *tu = NULL;
-	HANDLE      t;
-	DWORD       err = 0;
-	int         r = -1;
+	HANDLE t;
+	int    r = 0;
 
 	if (!OpenThreadToken(GetCurrentThread(), TOKEN_QUERY, TRUE, &t)) {
 		if (GetLastError() != ERROR_NO_TOKEN) {
@@ -288,12 +341,10 @@ lbd_os_token_user(char *user)
 		user[0] = '\0';
 		return 0;
 	}
-	if (token_user_get(t, &tu, &err) == 0 &&
-	    sid_string(tu->User.Sid, user, &err) == 0)
-		r = 0;
-	else
+	if (token_user_key(t, user) != 0) {
 		errno = EACCES;
-	free(tu);
+		r = -1;
+	}
 	CloseHandle(t);
 	return r;
 }

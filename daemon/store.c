@@ -99,7 +99,8 @@ static const char schema[] =
     "  uid INTEGER PRIMARY KEY, sid TEXT UNIQUE NOT NULL);";
 
 /*
- * Users the OS names by a string (Windows: a SID) get a number of the
+ * Users the OS names by a string (Windows: a SID and its integrity
+ * level, daemon/peertoken.c) get a number of the
  * daemon's own (lbd_store_user_uid), from 1 up (0 is root's), kept in
  * the users table: the same SID has the same uid after a restart (a
  * kept hold is its user's again), and two SIDs never share one.  The
@@ -670,6 +671,13 @@ lbd_store_user_uid(struct lbd *d, const char *sid, uid_t *uid)
 	r = 0;
 out:
 	return r;
+}
+
+/* lbd_store_uid_known: see store.h. */
+int
+lbd_store_uid_known(uid_t uid)
+{
+	return uid_taken(uid);
 }
 
 /* Binds h to the add statement and runs it.  (Its lock file and unique

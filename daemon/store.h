@@ -68,11 +68,15 @@ int  lbd_store_hold_add_new(struct lbd *d, const char *file,
          const struct lbd_store_hold *rec);
 
 /* lbd_store_user_uid: the number of the user the OS names sid (Windows:
- * a SID), into *uid: the one the state database (or this run) gave it,
+ * a SID and its integrity level, peertoken.h), into *uid: the one the state database (or this run) gave it,
  * else a new one, never given before, recorded in the iteration's
  * transaction (and again after a failed commit).  0, or -1 when out of
  * memory. */
 int  lbd_store_user_uid(struct lbd *d, const char *sid, uid_t *uid);
+
+/* lbd_store_uid_known: 1 when uid is a number the state database (or
+ * this run) gave a user (lbd_store_user_uid), else 0. */
+int  lbd_store_uid_known(uid_t uid);
 
 /* lbd_store_commit: commits the iteration's changes, if any.  0, or -1
  * (logged; the changes are rolled back). */

@@ -8,13 +8,17 @@
  * ends it with TerminateProcess after the last test (the daemon runs in
  * a job that ends it with this program, should that fail first).
  *
- * The tests: the pipe's DACL (network logons denied, authenticated
- * users and everyone no right: only its owner, the system and the
- * administrators connect); users (a client's SID numbered in the state database,
+ * The tests: the pipe's DACL, entry by entry (network logons denied
+ * first; its owner, the system and the administrators all rights;
+ * authenticated users reading and writing data only, never making
+ * instances of the pipe nor changing its DACL or owner); users (a client's SID numbered in the state database,
  * the same number after a restart, steps acting as that SID, nothing
  * done for a previous run's hold without a token of its user, a lock
  * kept for a process of the client's user), with daemons of their own
- * beside the suite's; acquire and release; another process waiting for the lock
+ * beside the suite's; tokens (the daemon's decisions on a client's
+ * tokens alone, a record of another integrity level borrowing no token
+ * of the client's, a note of the intents file whose number a state
+ * database made anew gives nobody not acted on); acquire and release; another process waiting for the lock
  * gets it at the release; a holder ended by TerminateProcess frees its
  * lock for a waiter, and the holder the daemon names is that process
  * (the pipe's client process); four waiting processes granted in the
@@ -52,6 +56,7 @@
 #include "lockbroker.h"
 #include "testlib.h"
 #include "testdaemon_win.h"
+#include "../daemon/peertoken.h"
 
 /* A daemon of a test. */
 struct daemon {
@@ -916,23 +921,34 @@ START_TEST(squatted_name_passed_over)
 }
 END_TEST
 
-/* The pipe's DACL: network logons denied everything, by its first
- * entry; authenticated users and everyone (anonymous included) no
- * right (other users are kept out: listen_win32.c says why), so that
- * nobody but the system, the administrators and the daemon's account
- * may connect, nor make instances of it. */
+/* The pipe's DACL, entry by entry: network logons denied everything,
+ * first (they are authenticated users too); the system, the
+ * administrators and the pipe's owner all rights; authenticated users
+ * reading and writing data only (0x0012008b: neither
+ * FILE_CREATE_PIPE_INSTANCE, with which they could serve instances of
+ * the pipe, nor WRITE_DAC nor WRITE_OWNER, nor any other write); no
+ * entry for everyone (anonymous included) nor anyone else. */
 START_TEST(pipe_dacl)
 {
+	static const struct {
+		BYTE        type;
+		const char *sid;
+	} want[] = {
+		{ ACCESS_DENIED_ACE_TYPE, "S-1-5-2" },          /* NU */
+		{ ACCESS_ALLOWED_ACE_TYPE, "S-1-5-18" },        /* SY */
+		{ ACCESS_ALLOWED_ACE_TYPE, "S-1-5-32-544" },    /* BA */
+		{ ACCESS_ALLOWED_ACE_TYPE, "S-1-3-4" },         /* OW */
+		{ ACCESS_ALLOWED_ACE_TYPE, "S-1-5-11" },        /* AU */
+	};
+	const DWORD          all = 0x001f01ff;  /* FILE_ALL_ACCESS */
+	const DWORD          users = 0x0012008b;
 	PSECURITY_DESCRIPTOR sd = NULL;
-	PSID                 owner = NULL;
+	PSID                 owner = NULL, sid;
 	PACL                 dacl = NULL;
 	ACL_SIZE_INFORMATION si;
 	ACCESS_ALLOWED_ACE  *ace;
-	DWORD                i, sidlen;
+	DWORD                i, n = sizeof(want) / sizeof(want[0]);
 	HANDLE               h;
-	BYTE                 au[SECURITY_MAX_SID_SIZE];
-	BYTE                 world[SECURITY_MAX_SID_SIZE];
-	BYTE                 net[SECURITY_MAX_SID_SIZE];
 
 	h = CreateFileA(the.pipe, READ_CONTROL, 0, NULL, OPEN_EXISTING,
 	    SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION, NULL);
@@ -942,49 +958,70 @@ START_TEST(pipe_dacl)
 	    OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION, &owner,
 	    NULL, &dacl, NULL, &sd), ERROR_SUCCESS);
 	ck_assert_ptr_nonnull(dacl);
-	sidlen = sizeof(au);
-	ck_assert(CreateWellKnownSid(WinAuthenticatedUserSid, NULL, au,
-	    &sidlen));
-	sidlen = sizeof(world);
-	ck_assert(CreateWellKnownSid(WinWorldSid, NULL, world, &sidlen));
-	sidlen = sizeof(net);
-	ck_assert(CreateWellKnownSid(WinNetworkSid, NULL, net, &sidlen));
 	ck_assert(GetAclInformation(dacl, &si, sizeof(si),
 	    AclSizeInformation));
-	ck_assert_uint_ge(si.AceCount, 1);
-	ck_assert(GetAce(dacl, 0, (void **)&ace));
-	ck_assert_msg(ace->Header.AceType == ACCESS_DENIED_ACE_TYPE &&
-	    EqualSid((PSID)&ace->SidStart, net), "the first entry does not "
-	    "deny network logons");
-	for (i = 0; i < si.AceCount; i++) {
+	ck_assert_uint_eq(si.AceCount, n);
+	for (i = 0; i < n; i++) {
 		ck_assert(GetAce(dacl, i, (void **)&ace));
-		if (ace->Header.AceType != ACCESS_ALLOWED_ACE_TYPE)
+		ck_assert(ConvertStringSidToSidA(want[i].sid, &sid));
+		ck_assert_msg(ace->Header.AceType == want[i].type &&
+		    EqualSid((PSID)&ace->SidStart, sid), "entry %lu is not "
+		    "%s %s", (unsigned long)i, want[i].type ==
+		    ACCESS_DENIED_ACE_TYPE ? "a denial to" : "a grant to",
+		    want[i].sid);
+		LocalFree(sid);
+		if (i + 1 < n) {
+			ck_assert_msg(ace->Mask == GENERIC_ALL ||
+			    ace->Mask == all, "%s: 0x%08lx", want[i].sid,
+			    (unsigned long)ace->Mask);
 			continue;
-		ck_assert_msg(!EqualSid((PSID)&ace->SidStart, world),
-		    "everyone: 0x%lx", (unsigned long)ace->Mask);
-		ck_assert_msg(!EqualSid((PSID)&ace->SidStart, au),
-		    "authenticated users: 0x%lx", (unsigned long)ace->Mask);
+		}
+		ck_assert_msg(!(ace->Mask & (FILE_CREATE_PIPE_INSTANCE |
+		    WRITE_DAC | WRITE_OWNER | GENERIC_WRITE | GENERIC_ALL)),
+		    "authenticated users: 0x%08lx", (unsigned long)ace->Mask);
+		ck_assert_msg(ace->Mask == users, "authenticated users: "
+		    "0x%08lx, not 0x%08lx", (unsigned long)ace->Mask,
+		    (unsigned long)users);
 	}
 	LocalFree(sd);
 	CloseHandle(h);
 }
 END_TEST
 
-/* The SID of this process's user, as a string, into out. */
+/* This process's user's SID, as a string, into sid, and its integrity
+ * level's RID into *level. */
 static void
-own_sid(char *out, size_t size)
+own_token(char *sid, size_t size, unsigned long *level)
 {
 	HANDLE t;
 	BYTE   buf[512];
 	DWORD  n;
+	PSID   label;
 	char  *s;
 
 	ck_assert(OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &t));
 	ck_assert(GetTokenInformation(t, TokenUser, buf, sizeof(buf), &n));
 	ck_assert(ConvertSidToStringSidA(((TOKEN_USER *)buf)->User.Sid, &s));
-	ck_assert((size_t)snprintf(out, size, "%s", s) < size);
+	ck_assert((size_t)snprintf(sid, size, "%s", s) < size);
 	LocalFree(s);
+	ck_assert(GetTokenInformation(t, TokenIntegrityLevel, buf,
+	    sizeof(buf), &n));
+	label = ((TOKEN_MANDATORY_LABEL *)buf)->Label.Sid;
+	*level = *GetSidSubAuthority(label, *GetSidSubAuthorityCount(label) -
+	    1u);
 	CloseHandle(t);
+}
+
+/* This process's user as the daemon names users (its SID and level:
+ * lbd_user_key), into out. */
+static void
+own_user(char *out, size_t size)
+{
+	unsigned long level;
+	char          sid[256];
+
+	own_token(sid, sizeof(sid), &level);
+	ck_assert_int_eq(lbd_user_key(sid, level, out, size), 0);
 }
 
 /* Runs sql (statements) on the sqlite database file, made when
@@ -1116,7 +1153,7 @@ START_TEST(users_numbered_across_restart)
 	long long       uid;
 	pid_t           holder;
 
-	own_sid(sid, sizeof(sid));
+	own_user(sid, sizeof(sid));
 	tl_place_make(&p, "state.sqlite");
 	state_exec(p.path, "CREATE TABLE users (uid INTEGER PRIMARY KEY, "
 	    "sid TEXT UNIQUE NOT NULL); INSERT INTO users VALUES "
@@ -1188,7 +1225,7 @@ START_TEST(restart_acts_not_without_token)
 	pid_t           holder;
 	char            sid[256];
 
-	own_sid(sid, sizeof(sid));
+	own_user(sid, sizeof(sid));
 	tl_place_make(&p, "state.sqlite");
 	holder = other_daemon_held(&d1, p.path, &q, path, sizeof(path));
 	uid = state_uid_of(p.path, sid);
@@ -1380,6 +1417,184 @@ mark(const char *file, const char *go, const char *code)
 	return atoi(code);
 }
 
+/* Asserts that the daemon refuses to act for a client that connected
+ * with token a whose process (pid 42) has token b, its reason saying
+ * one and two. */
+static void
+tokens_refused(const struct lbd_token_facts *a,
+    const struct lbd_token_facts *b, const char *one, const char *two)
+{
+	char why[512];
+
+	ck_assert_int_eq(lbd_peer_tokens_agree(a, b, 42, why, sizeof(why)),
+	    -1);
+	ck_assert_msg(strstr(why, one) != NULL && strstr(why, two) != NULL,
+	    "%s", why);
+}
+
+/* The daemon's decisions on a client's tokens (peertoken.c), alone: the
+ * pipe's token and its process's agree only when of one SID, one logon
+ * session and one integrity level, not below medium, and the refusal
+ * names both values; a user's key is its SID at medium and its SID with
+ * its level's label otherwise, so that a record of one level never
+ * shares a number (and a borrowed token) with another level's. */
+START_TEST(peer_tokens_judged)
+{
+	const char            *me = "S-1-5-21-1-2-3-1001";
+	struct lbd_token_facts a = { me, 0x1234, 0x2000 }, b;
+	char                   why[512], key[64], high[64];
+
+	b = a;
+	ck_assert_int_eq(lbd_peer_tokens_agree(&a, &b, 42, why, sizeof(why)),
+	    0);
+	b.sid = "S-1-5-21-1-2-3-1002";
+	tokens_refused(&a, &b, me, "process 42 runs as S-1-5-21-1-2-3-1002");
+	b = a;
+	b.logon = 0x5678;
+	tokens_refused(&a, &b, "logon session 0x1234", "logon session 0x5678");
+	b = a;
+	b.level = 0x3000;
+	tokens_refused(&a, &b, "level 0x2000", "runs at 0x3000");
+	a.level = b.level = 0x3000;
+	ck_assert_int_eq(lbd_peer_tokens_agree(&a, &b, 42, why, sizeof(why)),
+	    0);
+	a.level = b.level = 0x1000;
+	tokens_refused(&a, &b, "level 0x1000", "below medium");
+
+	ck_assert_int_eq(lbd_user_key(me, 0x2000, key, sizeof(key)), 0);
+	ck_assert_str_eq(key, me);
+	ck_assert_int_eq(lbd_user_key(me, 0x3000, high, sizeof(high)), 0);
+	ck_assert_str_eq(high, "S-1-5-21-1-2-3-1001+S-1-16-12288");
+	ck_assert_str_ne(key, high);
+	ck_assert_int_eq(lbd_user_key(me, 0x2100, key, sizeof(key)), 0);
+	ck_assert_str_eq(key, "S-1-5-21-1-2-3-1001+S-1-16-8448");
+	ck_assert_int_eq(lbd_user_key(me, 0x3000, key, 24), -1);
+	ck_assert_int_eq(lbd_user_key(me, 0x2000, key, strlen(me)), -1);
+}
+END_TEST
+
+/* A record of this process's SID at another integrity level than this
+ * process's (a holder elevated where this one is not, or the other way
+ * round; wine runs every process at high) borrows no token of this
+ * process's: its holder dead, its hold stays (no token of its number),
+ * its lock file in place, while a process of this SID at this level
+ * connects, which numbers it apart. */
+START_TEST(record_borrows_no_other_level)
+{
+	struct tl_place p, q, r;
+	struct daemon   d1, d2;
+	char            me[256], sid[256], other[300], sql[600];
+	char            path[PATH_MAX], path2[PATH_MAX], lock[PATH_MAX + 8];
+	char            text[400];
+	unsigned long   level;
+	long long       mine, theirs;
+	pid_t           holder;
+
+	own_user(me, sizeof(me));
+	own_token(sid, sizeof(sid), &level);
+	if (strcmp(me, sid) != 0)
+		snprintf(other, sizeof(other), "%s", sid);
+	else
+		snprintf(other, sizeof(other), "%s+S-1-16-12288", sid);
+	tl_place_make(&p, "state.sqlite");
+	snprintf(sql, sizeof(sql), "CREATE TABLE users (uid INTEGER PRIMARY "
+	    "KEY, sid TEXT UNIQUE NOT NULL); INSERT INTO users VALUES (1, "
+	    "'%s')", other);
+	state_exec(p.path, sql);
+	holder = other_daemon_held(&d1, p.path, &q, path, sizeof(path));
+	mine = state_uid_of(p.path, me);
+	theirs = state_uid_of(p.path, other);
+	ck_assert_msg(mine > 1 && theirs == 1, "%s: %ld, %s: %ld", me,
+	    (long)mine, other, (long)theirs);
+	ck_assert_int_eq(state_value(p.path, "SELECT uid FROM holds"), mine);
+	other_daemon_end(&d1);
+	tl_kill(holder);
+	state_exec(p.path, "UPDATE holds SET uid = 1, gid = 1");
+
+	other_daemon_start(&d2, p.path);
+	snprintf(text, sizeof(text), "once a process of uid %ld connects",
+	    (long)theirs);
+	ck_assert_msg(log_says(&d2, text), "%s: no \"%s\"", d2.log, text);
+	tl_place_make(&r, "y");
+	tl_lock_path(&r, path2, sizeof(path2));
+	holder = holder_start(&d2, &r, path2, "ready");
+	snprintf(lock, sizeof(lock), "%s.lock", q.path);
+	tl_sleep(1);
+	ck_assert_msg(tl_exists(lock), "%s released with a token of %s",
+	    lock, me);
+	ck_assert_int_eq(state_uid_of(p.path, me), mine);
+	tl_kill(holder);
+	other_daemon_end(&d2);
+}
+END_TEST
+
+/* Overwrites the start of file (a sqlite database's header, or its
+ * write-ahead log's) with junk, as a damaged disk would. */
+static void
+file_damage(const char *file)
+{
+	FILE *f;
+	char  junk[100];
+
+	memset(junk, 'x', sizeof(junk));
+	ck_assert_msg((f = fopen(file, "r+b")) != NULL, "%s", file);
+	ck_assert_uint_eq(fwrite(junk, 1, sizeof(junk), f), sizeof(junk));
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+/* A state database moved aside as damaged numbers users from 1 again,
+ * while the intents file beside it keeps its notes (a grant to a holder
+ * that died while no daemon ran): the restarted daemon records no note
+ * whose number the new database gives nobody, and says so naming it,
+ * rather than acting on it as whoever gets that number next; the lock
+ * file stays, held outside the broker. */
+START_TEST(intent_of_unknown_uid_skipped)
+{
+	struct tl_place p, q;
+	struct daemon   d1, d2;
+	char            path[PATH_MAX], lock[PATH_MAX + 8], file[PATH_MAX + 16];
+	char            text[PATH_MAX + 64];
+	static char     log[1 << 16];
+	long long       uid;
+	pid_t           holder;
+
+	tl_place_make(&p, "state.sqlite");
+	holder = other_daemon_held(&d1, p.path, &q, path, sizeof(path));
+	uid = state_value(p.path, "SELECT uid FROM holds");
+	ck_assert(uid >= 1);
+	other_daemon_end(&d1);
+	tl_kill(holder);
+	snprintf(file, sizeof(file), "%s-intents", p.path);
+	ck_assert_msg(tl_read_text(file, log, sizeof(log)) > 0, "%s: empty",
+	    file);
+	file_damage(p.path);
+	snprintf(file, sizeof(file), "%s-wal", p.path);
+	file_damage(file);
+
+	other_daemon_start(&d2, p.path);
+	ck_assert_msg(log_says(&d2, "moved aside"), "%s", d2.log);
+	snprintf(text, sizeof(text), "noted for uid %ld, a number the state "
+	    "database gives no user", (long)uid);
+	ck_assert_msg(log_says(&d2, text), "%s: no \"%s\"", d2.log, text);
+	ck_assert(tl_read_text(d2.log, log, sizeof(log)) > 0);
+	ck_assert_msg(strstr(log, "recorded now") == NULL, "%s", log);
+	ck_assert_int_eq(state_value(p.path, "SELECT count(*) FROM holds"), 0);
+	snprintf(lock, sizeof(lock), "%s.lock", q.path);
+	ck_assert_msg(tl_exists(lock), "%s removed", lock);
+	other_daemon_end(&d2);
+}
+END_TEST
+
+/* Adds the tests of tokens (which the daemon acts with, and which a
+ * record may borrow) to t, whose fixture is the suite's daemon. */
+static void
+tokens_tests_add(TCase *t)
+{
+	tcase_add_test(t, peer_tokens_judged);
+	tcase_add_test(t, record_borrows_no_other_level);
+	tcase_add_test(t, intent_of_unknown_uid_skipped);
+}
+
 /* The suite. */
 static Suite *
 daemon_win_suite(void)
@@ -1404,6 +1619,7 @@ daemon_win_suite(void)
 	tcase_add_test(t, second_daemon_same_pipe_refused);
 	tcase_add_test(t, squatted_name_passed_over);
 	users_tests_add(t);
+	tokens_tests_add(t);
 	suite_add_tcase(s, t);
 	return s;
 }

@@ -1,0 +1,50 @@
+/*
+ * peertoken.h: what the daemon decides about its clients' tokens where
+ * the OS names users by token (Windows; os_users_win32.c reads the
+ * tokens, peertoken.c decides): the key a user is numbered by (its SID
+ * and its integrity level), and whether the token a client connected
+ * with and its process's own token are of one user, one logon session
+ * and one level.  No system call: tested alone (check_daemon_win).
+ */
+#ifndef LBD_PEERTOKEN_H
+#define LBD_PEERTOKEN_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* The medium integrity level's RID (SECURITY_MANDATORY_MEDIUM_RID): an
+ * ordinary user's process; an elevated one runs at high (0x3000). */
+#define LBD_LEVEL_MEDIUM 0x2000ul
+
+/* What the daemon reads of a token (os_users_win32.c). */
+struct lbd_token_facts {
+	const char        *sid;     /* its user's SID, as a string */
+	unsigned long long logon;   /* its logon session (TokenStatistics'
+	                               AuthenticationId, high part first) */
+	unsigned long      level;   /* its integrity level's RID
+	                               (TokenIntegrityLevel) */
+};
+
+/*
+ * lbd_user_key: the key the daemon numbers the user of a token by
+ * (store.c's users table), into key (size bytes): the SID alone at
+ * medium, the level a user's processes run at by default (and what
+ * every key written before levels were told apart means: see
+ * peertoken.c), else the SID, '+' and the level's label SID
+ * ("S-1-5-21-...-1001+S-1-16-12288" at high).  0, or -1 when it does
+ * not fit.
+ */
+int lbd_user_key(const char *sid, unsigned long level, char *key,
+    size_t size);
+
+/*
+ * lbd_peer_tokens_agree: whether the daemon may act for a client with
+ * its process's token, proc, given pipe, the token it connected with
+ * (its process pid): both of one SID, one logon session and one
+ * integrity level, and that level not below medium.  0, or -1 with why
+ * (size bytes) naming what differs and both values.
+ */
+int lbd_peer_tokens_agree(const struct lbd_token_facts *pipe,
+    const struct lbd_token_facts *proc, pid_t pid, char *why, size_t size);
+
+#endif
