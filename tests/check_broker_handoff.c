@@ -283,8 +283,10 @@ END_TEST
  * times (the preload tests/busyrename.c; Windows refuses so while a
  * reader has the lock file open): the daemon tries again until the
  * rename is done, rather than refusing the grant; the waiter has the
- * lock, the holder's release is answered, and the daemon's log says the
- * handoff waited five times. */
+ * lock, the holder's release is answered only once the lock file names
+ * the waiter (told "released", the holder never finds its own name
+ * there, which its in-process look would take for its own lock), and
+ * the daemon's log says the handoff waited five times. */
 START_TEST(test_handoff_waits_for_busy_rename)
 {
 	const char      *vars[] = { "LB_TEST_BUSY_NAME=lk.lock",
@@ -293,6 +295,7 @@ START_TEST(test_handoff_waits_for_busy_rename)
 	struct tl_daemon d;
 	struct tl_place  p;
 	struct agent     h, w;
+	lb_holder        named;
 	lb_lock         *lock, *look;
 	char             dir[PATH_MAX];
 
@@ -309,6 +312,10 @@ START_TEST(test_handoff_waits_for_busy_rename)
 	ck_assert_int_eq(agent_do(&h, 'a', 0), 0);
 	agent_queues(&w, LB_FOREVER, lock, 1);
 	ck_assert_int_eq(agent_do(&h, 'r', 0), 0);
+	ck_assert_int_eq(lb_get_holder(look, &named), 1);
+	ck_assert_msg(named.pid == w.c.pid, "the release was answered while "
+	    "the lock file named pid %ld, not the waiter %ld",
+	    (long)named.pid, (long)w.c.pid);
 	ck_assert_int_eq(agent_expect(&w, HANG_S, 0, "the waiter").r, 0);
 	ck_assert_int_eq(agent_do(&w, 'i', 0), 1);
 	ck_assert_int_eq(lb_is_locked(look), 1);
