@@ -479,6 +479,23 @@ START_TEST(broker_timeouts)
 }
 END_TEST
 
+/* Starts a copy of this program with args, which waits for the lock of
+ * l through the daemon; once the daemon has it queued, releases holder
+ * (l, or an in-process handle); then waits for the copy's end (status
+ * 0) and reads its report into text (size bytes).  Asserts. */
+static void
+waiter_served(lb_lock *l, lb_lock *holder, const char *args,
+    const char *report, char *text, size_t size)
+{
+	HANDLE child = process_open(tl_self_start(args));
+
+	ck_assert_msg(queued(l, 1), "%s: the waiter is not queued",
+	    lb_lock_file(l));
+	ck_assert_int_eq(lb_release(holder), 0);
+	ck_assert_int_eq(process_wait(child), 0);
+	ck_assert(tl_read_text(report, text, size) > 0);
+}
+
 /* A lock whose directory is a drive's root (C:\, the prefix's drive_c
  * under wine), its path spelled with '\' and with '/': acquired through
  * the daemon (its lock file in the root), another process refused, a
@@ -489,7 +506,6 @@ START_TEST(broker_drive_root)
 {
 	struct tl_place p;
 	lb_lock        *l, *own;
-	HANDLE          child;
 	char            path[PATH_MAX], file[PATH_MAX], report[PATH_MAX];
 	char            args[4 * PATH_MAX], text[64];
 	double          took;
@@ -514,12 +530,7 @@ START_TEST(broker_drive_root)
 		td_marker(report, sizeof(report), p.dir, "queued");
 		snprintf(args, sizeof(args), "--queue \"%s\" \"%s\" %d", path,
 		    report, k);
-		child = process_open(tl_self_start(args));
-		ck_assert_msg(queued(l, 1), "%s: the waiter is not queued",
-		    path);
-		ck_assert_int_eq(lb_release(l), 0);
-		ck_assert_int_eq(process_wait(child), 0);
-		ck_assert(tl_read_text(report, text, sizeof(text)) > 0);
+		waiter_served(l, l, args, report, text, sizeof(text));
 		ck_assert_int_eq(atoi(text), k);
 		ck_assert_int_eq(lb_is_locked(l), 0);
 		ck_assert_msg(GetFileAttributesA(file) ==
@@ -532,12 +543,7 @@ START_TEST(broker_drive_root)
 		td_marker(report, sizeof(report), p.dir, "tried");
 		snprintf(args, sizeof(args), "--try \"%s\" 30 \"%s\"", path,
 		    report);
-		child = process_open(tl_self_start(args));
-		ck_assert_msg(queued(l, 1), "%s: the wait is not queued",
-		    path);
-		ck_assert_int_eq(lb_release(own), 0);
-		ck_assert_int_eq(process_wait(child), 0);
-		ck_assert(tl_read_text(report, text, sizeof(text)) > 0);
+		waiter_served(l, own, args, report, text, sizeof(text));
 		ck_assert_msg(sscanf(text, "%d %lf", &r, &took) == 2, "%s",
 		    text);
 		ck_assert_int_eq(r, 0);
