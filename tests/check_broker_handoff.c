@@ -331,6 +331,64 @@ START_TEST(test_handoff_waits_for_busy_rename)
 }
 END_TEST
 
+/* The daemon killed while a handoff waits for its rename (refused as
+ * busy for good): the holder's release, not answered before the rename,
+ * is lost with the daemon, and its AUTO library removes the lock file,
+ * still its own, in-process; so it never finds its own name there once
+ * told "released".  Taking the lock again in-process while no daemon
+ * runs, it holds a new lock file, which the restarted daemon does not
+ * hand on: the waiter, never told of the grant, waits until the holder
+ * releases it.  (Answered at once, the holder took the old lock file
+ * for its own lock and the restarted daemon finished the handoff
+ * under it: two holders.) */
+START_TEST(test_handoff_busy_daemon_killed)
+{
+	const char      *vars[] = { "LB_TEST_BUSY_NAME=lk.lock",
+	    "LB_TEST_BUSY_RENAMES=1000000", NULL };
+	const char      *san = getenv("LB_SANITIZERS");
+	struct tl_daemon d;
+	struct tl_place  p;
+	struct agent     h, w;
+	lb_lock         *lock, *look;
+	char             dir[PATH_MAX];
+	double           until;
+
+	if (san != NULL && *san != '\0')
+		return;         /* as test_handoff_waits_for_busy_rename */
+	tl_place_make(&p, "lk");
+	private_daemon_preloaded(&d, dir, BUSYRENAME_SO, vars);
+	lock = lock_new(p.path, LB_BROKER);
+	look = lock_new(p.path, LB_LOCAL);
+	agent_start(&h, p.path, 0, d.socket);
+	agent_start(&w, p.path, LB_BROKER, d.socket);
+	ck_assert_int_eq(agent_do(&h, 'a', 0), 0);
+	agent_queues(&w, LB_FOREVER, lock, 1);
+	agent_send(&h, 'r', 0);
+	for (until = tl_now() + HANG_S; tl_file_count(d.log, "waits for the "
+	    "lock file's readers") == 0 && tl_now() < until;)
+		tl_sleep(0.01);
+	ck_assert_msg(!agent_ready(&h, 0.3), "the release was answered "
+	    "before the handoff's rename");
+	ck_assert_int_eq(tl_daemon_stop(&d, SIGKILL), 0);
+	ck_assert_int_eq(agent_expect(&h, HANG_S, 0, "the release").r, 0);
+	ck_assert_int_eq(lb_is_locked(look), 0);
+	ck_assert_int_eq(agent_do(&h, 'a', 0), 0);     /* in-process */
+	daemon_again(&d, dir, "state.db");
+	wait_for_waiters(lock, 1);
+	ck_assert_msg(!agent_ready(&w, 0.5), "the waiter was granted a lock "
+	    "held in-process");
+	ck_assert_int_eq(agent_do(&h, 'r', 0), 0);
+	ck_assert_int_eq(agent_expect(&w, HANG_S, 0, "the waiter").r, 0);
+	ck_assert_int_eq(agent_do(&w, 'i', 0), 1);
+	ck_assert_int_eq(agent_do(&w, 'r', 0), 0);
+	agent_stop(&w);
+	agent_stop(&h);
+	lb_lock_free(look);
+	lb_lock_free(lock);
+	private_daemon_end(&d, p.dir);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 
 /* The case's tests, in the order they run. */
@@ -345,5 +403,6 @@ broker_handoff_case(void)
 	tcase_add_test(tc, test_fork_child_keeps_nothing);
 	tcase_add_test(tc, test_threads_share_connection);
 	tcase_add_test(tc, test_handoff_waits_for_busy_rename);
+	tcase_add_test(tc, test_handoff_busy_daemon_killed);
 	return tc;
 }
