@@ -279,6 +279,52 @@ END_TEST
  * $LB_BUILDDIR/tests/.libs. */
 #define BUSYRENAME_SO "tests/.libs/busyrename.so"
 
+/* What the busy-rename tests share. */
+struct busy {
+	struct tl_daemon d;
+	struct tl_place  p;
+	char             dir[PATH_MAX];
+	struct agent     h, w;      /* the holder, the waiter */
+	lb_lock         *lock;      /* through the daemon */
+	lb_lock         *look;      /* in-process */
+};
+
+/* A private daemon whose renames onto lk.lock are refused as busy, the
+ * first renames of them (the preload), a lock lk that agent h (flags)
+ * holds through it and agent w waits for (seen queued), and this
+ * process's handles on it.  0 when a sanitizer's runtime intercepts the
+ * calls the preload interposes (nothing made: the normal build runs
+ * these tests), else 1. */
+static int
+busy_start(struct busy *b, const char *renames, unsigned flags)
+{
+	const char *san = getenv("LB_SANITIZERS");
+	const char *vars[] = { "LB_TEST_BUSY_NAME=lk.lock", renames, NULL };
+
+	if (san != NULL && *san != '\0')
+		return 0;
+	tl_place_make(&b->p, "lk");
+	private_daemon_preloaded(&b->d, b->dir, BUSYRENAME_SO, vars);
+	b->lock = lock_new(b->p.path, LB_BROKER);
+	b->look = lock_new(b->p.path, LB_LOCAL);
+	agent_start(&b->h, b->p.path, flags, b->d.socket);
+	agent_start(&b->w, b->p.path, LB_BROKER, b->d.socket);
+	ck_assert_int_eq(agent_do(&b->h, 'a', 0), 0);
+	agent_queues(&b->w, LB_FOREVER, b->lock, 1);
+	return 1;
+}
+
+/* Ends what busy_start made, the lock's directory left empty. */
+static void
+busy_end(struct busy *b)
+{
+	agent_stop(&b->w);
+	agent_stop(&b->h);
+	lb_lock_free(b->look);
+	lb_lock_free(b->lock);
+	private_daemon_end(&b->d, b->p.dir);
+}
+
 /* A handoff whose rename over the lock file is refused as busy, five
  * times (the preload tests/busyrename.c; Windows refuses so while a
  * reader has the lock file open): the daemon tries again until the
@@ -289,45 +335,24 @@ END_TEST
  * the daemon's log says the handoff waited five times. */
 START_TEST(test_handoff_waits_for_busy_rename)
 {
-	const char      *vars[] = { "LB_TEST_BUSY_NAME=lk.lock",
-	    "LB_TEST_BUSY_RENAMES=5", NULL };
-	const char      *san = getenv("LB_SANITIZERS");
-	struct tl_daemon d;
-	struct tl_place  p;
-	struct agent     h, w;
-	lb_holder        named;
-	lb_lock         *lock, *look;
-	char             dir[PATH_MAX];
+	struct busy b;
+	lb_holder   named;
 
-	/* A sanitizer's runtime intercepts the calls the preload
-	 * interposes: the normal build runs this. */
-	if (san != NULL && *san != '\0')
+	if (!busy_start(&b, "LB_TEST_BUSY_RENAMES=5", LB_BROKER))
 		return;
-	tl_place_make(&p, "lk");
-	private_daemon_preloaded(&d, dir, BUSYRENAME_SO, vars);
-	lock = lock_new(p.path, LB_BROKER);
-	look = lock_new(p.path, LB_LOCAL);
-	agent_start(&h, p.path, LB_BROKER, d.socket);
-	agent_start(&w, p.path, LB_BROKER, d.socket);
-	ck_assert_int_eq(agent_do(&h, 'a', 0), 0);
-	agent_queues(&w, LB_FOREVER, lock, 1);
-	ck_assert_int_eq(agent_do(&h, 'r', 0), 0);
-	ck_assert_int_eq(lb_get_holder(look, &named), 1);
-	ck_assert_msg(named.pid == w.c.pid, "the release was answered while "
-	    "the lock file named pid %ld, not the waiter %ld",
-	    (long)named.pid, (long)w.c.pid);
-	ck_assert_int_eq(agent_expect(&w, HANG_S, 0, "the waiter").r, 0);
-	ck_assert_int_eq(agent_do(&w, 'i', 0), 1);
-	ck_assert_int_eq(lb_is_locked(look), 1);
-	ck_assert_uint_eq(tl_file_count(d.log, "waits for the lock file's "
+	ck_assert_int_eq(agent_do(&b.h, 'r', 0), 0);
+	ck_assert_int_eq(lb_get_holder(b.look, &named), 1);
+	ck_assert_msg(named.pid == b.w.c.pid, "the release was answered "
+	    "while the lock file named pid %ld, not the waiter %ld",
+	    (long)named.pid, (long)b.w.c.pid);
+	ck_assert_int_eq(agent_expect(&b.w, HANG_S, 0, "the waiter").r, 0);
+	ck_assert_int_eq(agent_do(&b.w, 'i', 0), 1);
+	ck_assert_int_eq(lb_is_locked(b.look), 1);
+	ck_assert_uint_eq(tl_file_count(b.d.log, "waits for the lock file's "
 	    "readers"), 5);
-	ck_assert_int_eq(agent_do(&w, 'r', 0), 0);
-	ck_assert_int_eq(lb_is_locked(look), 0);
-	agent_stop(&w);
-	agent_stop(&h);
-	lb_lock_free(look);
-	lb_lock_free(lock);
-	private_daemon_end(&d, p.dir);
+	ck_assert_int_eq(agent_do(&b.w, 'r', 0), 0);
+	ck_assert_int_eq(lb_is_locked(b.look), 0);
+	busy_end(&b);
 }
 END_TEST
 
@@ -343,49 +368,30 @@ END_TEST
  * under it: two holders.) */
 START_TEST(test_handoff_busy_daemon_killed)
 {
-	const char      *vars[] = { "LB_TEST_BUSY_NAME=lk.lock",
-	    "LB_TEST_BUSY_RENAMES=1000000", NULL };
-	const char      *san = getenv("LB_SANITIZERS");
-	struct tl_daemon d;
-	struct tl_place  p;
-	struct agent     h, w;
-	lb_lock         *lock, *look;
-	char             dir[PATH_MAX];
-	double           until;
+	struct busy b;
+	double      until;
 
-	if (san != NULL && *san != '\0')
-		return;         /* as test_handoff_waits_for_busy_rename */
-	tl_place_make(&p, "lk");
-	private_daemon_preloaded(&d, dir, BUSYRENAME_SO, vars);
-	lock = lock_new(p.path, LB_BROKER);
-	look = lock_new(p.path, LB_LOCAL);
-	agent_start(&h, p.path, 0, d.socket);
-	agent_start(&w, p.path, LB_BROKER, d.socket);
-	ck_assert_int_eq(agent_do(&h, 'a', 0), 0);
-	agent_queues(&w, LB_FOREVER, lock, 1);
-	agent_send(&h, 'r', 0);
-	for (until = tl_now() + HANG_S; tl_file_count(d.log, "waits for the "
-	    "lock file's readers") == 0 && tl_now() < until;)
+	if (!busy_start(&b, "LB_TEST_BUSY_RENAMES=1000000", 0))
+		return;
+	agent_send(&b.h, 'r', 0);
+	for (until = tl_now() + HANG_S; tl_file_count(b.d.log, "waits for "
+	    "the lock file's readers") == 0 && tl_now() < until;)
 		tl_sleep(0.01);
-	ck_assert_msg(!agent_ready(&h, 0.3), "the release was answered "
+	ck_assert_msg(!agent_ready(&b.h, 0.3), "the release was answered "
 	    "before the handoff's rename");
-	ck_assert_int_eq(tl_daemon_stop(&d, SIGKILL), 0);
-	ck_assert_int_eq(agent_expect(&h, HANG_S, 0, "the release").r, 0);
-	ck_assert_int_eq(lb_is_locked(look), 0);
-	ck_assert_int_eq(agent_do(&h, 'a', 0), 0);     /* in-process */
-	daemon_again(&d, dir, "state.db");
-	wait_for_waiters(lock, 1);
-	ck_assert_msg(!agent_ready(&w, 0.5), "the waiter was granted a lock "
-	    "held in-process");
-	ck_assert_int_eq(agent_do(&h, 'r', 0), 0);
-	ck_assert_int_eq(agent_expect(&w, HANG_S, 0, "the waiter").r, 0);
-	ck_assert_int_eq(agent_do(&w, 'i', 0), 1);
-	ck_assert_int_eq(agent_do(&w, 'r', 0), 0);
-	agent_stop(&w);
-	agent_stop(&h);
-	lb_lock_free(look);
-	lb_lock_free(lock);
-	private_daemon_end(&d, p.dir);
+	ck_assert_int_eq(tl_daemon_stop(&b.d, SIGKILL), 0);
+	ck_assert_int_eq(agent_expect(&b.h, HANG_S, 0, "the release").r, 0);
+	ck_assert_int_eq(lb_is_locked(b.look), 0);
+	ck_assert_int_eq(agent_do(&b.h, 'a', 0), 0);   /* in-process */
+	daemon_again(&b.d, b.dir, "state.db");
+	wait_for_waiters(b.lock, 1);
+	ck_assert_msg(!agent_ready(&b.w, 0.5), "the waiter was granted a "
+	    "lock held in-process");
+	ck_assert_int_eq(agent_do(&b.h, 'r', 0), 0);
+	ck_assert_int_eq(agent_expect(&b.w, HANG_S, 0, "the waiter").r, 0);
+	ck_assert_int_eq(agent_do(&b.w, 'i', 0), 1);
+	ck_assert_int_eq(agent_do(&b.w, 'r', 0), 0);
+	busy_end(&b);
 }
 END_TEST
 
