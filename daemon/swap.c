@@ -183,7 +183,8 @@ lbd_swap_prepare(struct lbd_hold *h, struct lbd_hold *next,
 }
 
 /* lbd_swap_owe_release: see swap.h.  When no memory is left to keep
- * the id in use with, answered at once, as before this wait existed. */
+ * the id in use with, answered at once (logged: the lock file may still
+ * name the releaser). */
 void
 lbd_swap_owe_release(struct lbd_hold *next, struct lbd_conn *c, uint64_t id)
 {

@@ -289,10 +289,10 @@ struct busy {
 	lb_lock         *look;      /* in-process */
 };
 
-/* A private daemon whose renames onto lk.lock are refused as busy, the
- * first renames of them (the preload), a lock lk that agent h (flags)
- * holds through it and agent w waits for (seen queued), and this
- * process's handles on it.  0 when a sanitizer's runtime intercepts the
+/* A private daemon whose first renames onto lk.lock are refused as busy
+ * (the preload; renames: "LB_TEST_BUSY_RENAMES=N", how many), a lock lk
+ * that agent h (flags) holds through it and agent w waits for (seen
+ * queued), and this process's handles on it.  0 when a sanitizer's runtime intercepts the
  * calls the preload interposes (nothing made: the normal build runs
  * these tests), else 1. */
 static int
