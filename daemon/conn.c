@@ -65,6 +65,7 @@
 #include "reply.h"
 #include "reqids.h"
 #include "request.h"
+#include "swap.h"
 #include "wait.h"
 
 #define LBD_LINES_PER_TURN 64
@@ -260,6 +261,7 @@ lbd_conn_close(struct lbd_conn *c)
 		lbd_ending_add(d, &c->ending);
 	}
 	lbd_acks_forget(c);
+	lbd_swap_answers_forget(c);
 	lbd_list_forget(c);
 	TAILQ_REMOVE(&d->conns, c, entry);
 	d->nconns--;
@@ -727,6 +729,7 @@ lbd_conn_accept(struct lbd *d)
 	c->state = LBD_CONN_NEW;
 	LIST_INIT(&c->holds);
 	LIST_INIT(&c->waits);
+	LIST_INIT(&c->releases);
 	uv_pipe_init(d->loop, &c->pipe, 0);
 	if (uv_accept((uv_stream_t *)&d->listener, (uv_stream_t *)&c->pipe) !=
 	    0 || uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0 ||

@@ -246,6 +246,8 @@ struct lbd_conn {
 	struct lbd_waits         waits;
 	unsigned                 nholds, nwaits;
 	struct lbd_reqids        reqids;    /* ids owed a reply (EID) */
+	LIST_HEAD(, lbd_swap)    releases;  /* handoffs owing its RELEASEs
+	                                       their OKs (swap.c) */
 	TAILQ_ENTRY(lbd_conn)    entry;     /* in d->conns */
 	TAILQ_ENTRY(lbd_conn)    flush_entry; /* in d->flush, when out has data */
 	int                      flushing;

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "dirs.h"
+#include "lockfs.h"
 #include "os.h"
 
 /* Makes one directory unless it exists. */
@@ -22,23 +23,42 @@ make_dir(const char *dir, mode_t mode, char *why, size_t size)
 	return 0;
 }
 
+/* lbd_dirs_parent: see dirs.h. */
+int
+lbd_dirs_parent(const char *file, char *dir, size_t size)
+{
+	const char *why;
+	size_t      root;
+
+	if (lockfs_os_path_join(file, dir, size, &root, &why) != 0)
+		return -1;
+	dir[lockfs_dir_len(dir)] = '\0';
+	return 0;
+}
+
+/* lbd_dirs_make_parent: see dirs.h.  Each directory below the root, from
+ * the top down. */
 int
 lbd_dirs_make_parent(const char *file, mode_t mode, char *why, size_t size)
 {
-	char  dir[PATH_MAX];
-	char *p;
+	char   dir[PATH_MAX];
+	size_t i, root;
 
-	snprintf(dir, sizeof(dir), "%s", file);
-	if ((p = strrchr(dir, '/')) == NULL || p == dir)
+	if (lbd_dirs_parent(file, dir, sizeof(dir)) != 0) {
+		snprintf(why, size, "%.512s: cannot tell its directory: %s",
+		    file, strerror(errno));
+		return -1;
+	}
+	root = lockfs_os_path_root(dir);
+	if (dir[root] == '\0')
 		return 0;
-	*p = '\0';
-	for (p = dir + 1; *p != '\0'; p++) {
-		if (*p != '/')
+	for (i = root; dir[i] != '\0'; i++) {
+		if (dir[i] != '/')
 			continue;
-		*p = '\0';
+		dir[i] = '\0';
 		if (make_dir(dir, mode, why, size) != 0)
 			return -1;
-		*p = '/';
+		dir[i] = '/';
 	}
 	return make_dir(dir, mode, why, size);
 }

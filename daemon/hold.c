@@ -449,7 +449,8 @@ handoff_note(struct lbd_hold *h, struct lbd_hold *next, int *noted,
 /*
  * lbd_hold_end: ends l's hold: hands the lock to the head waiter when
  * there is one (replacing the artefact atomically; if that cannot be done,
- * releasing and letting the waiters try), else removes the artefact.  Returns the
+ * releasing and letting the waiters try), else removes the artefact.  Returns 1
+ * when handed on with the last step owed (swap.c), else the
  * result of the release as lockfs reports it (0; LB_ENOTLOCKED or
  * LB_ENOTMINE when someone broke the lock meanwhile; LB_EUNLOCK).
  */
@@ -499,7 +500,7 @@ lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err)
 		lbd_grant_reply(next, w->conn, w->id);
 		lbd_wait_remove(w);
 		if (next->swap != NULL)
-			return 0;       /* h is the handoff's (swap.c) */
+			return 1;       /* h is the handoff's (swap.c) */
 	} else {
 		if (next != NULL) {
 			log_debug("%s: no atomic handoff (%s); releasing",

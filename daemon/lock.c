@@ -263,8 +263,10 @@ out:
 }
 
 /*
- * lbd_release: RELEASE of l by (c, tid), or of its hold kept for
- * kept_pid (not 0).  0, or an LB_E* code with err
+ * lbd_release: RELEASE id of l by (c, tid), or of its hold kept for
+ * kept_pid (not 0).  0; 1 when the lock was handed to a waiter whose
+ * last step is owed (swap.c), which answers the RELEASE once the lock
+ * file is no longer the releaser's; or an LB_E* code with err
  * filled: LB_ENOTLOCKED (nobody holds it), LB_ENOTMINE (another does,
  * inside or outside the broker), LB_EUNLOCK.  l may be freed on return.
  * What is not c's is looked at with c's credentials (the caller has
@@ -272,14 +274,17 @@ out:
  */
 int
 lbd_release(struct lbd_conn *c, struct lbd_lock *l, pid_t kept_pid,
-    pid_t tid, struct lockfs_err *err)
+    pid_t tid, uint64_t id, struct lockfs_err *err)
 {
 	struct lockfs_lock fs;
 	int                r;
 
 	if (lbd_hold_find(l, c, kept_pid, tid) != NULL ||
-	    lbd_own_artefact_adopt(l, c, kept_pid, tid) == 0)
-		return lbd_hold_end(l, err);
+	    lbd_own_artefact_adopt(l, c, kept_pid, tid) == 0) {
+		if ((r = lbd_hold_end(l, err)) == 1)
+			lbd_swap_owe_release(l->holder, c, id);
+		return r;
+	}
 	if (l->holder != NULL)
 		r = lockfs_fail(err, LB_ENOTMINE, 0, "%s is locked, but not by "
 		    "you", l->path);

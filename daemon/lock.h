@@ -18,12 +18,14 @@ int  lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
          unsigned method, pid_t kept_pid, pid_t tid, double timeout,
          int stale);
 
-/* lbd_release: RELEASE of l by (c, tid), or of its hold kept for
- * kept_pid.  0, or LB_ENOTLOCKED, LB_ENOTMINE, LB_EUNLOCK with err
- * filled.  The caller checked that c may look at l.  l may be freed on
- * return. */
+/* lbd_release: RELEASE id of l by (c, tid), or of its hold kept for
+ * kept_pid.  0 (to be answered OK); 1 when the answer is owed to the
+ * last step of a handoff to a waiter (swap.c answers it once the lock
+ * file is no longer c's); or LB_ENOTLOCKED, LB_ENOTMINE, LB_EUNLOCK
+ * with err filled.  The caller checked that c may look at l.  l may be
+ * freed on return. */
 int  lbd_release(struct lbd_conn *c, struct lbd_lock *l, pid_t kept_pid,
-         pid_t tid, struct lockfs_err *err);
+         pid_t tid, uint64_t id, struct lockfs_err *err);
 
 /* lbd_break: BREAK of l by c, if c may (root, or the holder's user).  1
  * when a lock was broken, 0 when none was held, or an LB_E* code with err

@@ -449,7 +449,7 @@ pin_name(char **name, const char *dir, size_t dirlen, const char *fd_path)
  * symbolic links in its database's name itself, and its unique name is
  * a row's, not a file's: its steps remove rows, never files).  1 with
  * *pin the descriptor (-1 when nothing is pinned: the sqlite method, the
- * root directory, or no path through a descriptor: lbd_os_fd_path), to
+ * root ("/", "C:/"), or no path through a descriptor: lbd_os_fd_path), to
  * be closed after the steps and before h's names are dropped; 0 when
  * another directory is there, or none (ENOENT, ENOTDIR: nothing at the
  * lock's path is the hold's artefact); a negative code with err filled
@@ -477,7 +477,8 @@ pin_dir(struct lbd_hold *h, int *pin, struct lockfs_err *err)
 	    (st.dev != h->dir_dev || st.ino != h->dir_ino))
 		goto out;
 	r = 1;
-	if (h->lock->method == LB_SQLITE || strcmp(h->fs.dir, "/") == 0 ||
+	if (h->lock->method == LB_SQLITE ||
+	    lockfs_os_path_root(h->fs.dir) == dirlen ||
 	    lbd_os_fd_path(fd, proc, sizeof(proc)) != 0 ||
 	    access(proc, F_OK) != 0)
 		goto out;

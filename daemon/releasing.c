@@ -125,11 +125,7 @@ relq_hash(uid_t uid, const char *dir, size_t len)
 static size_t
 relq_dir(const struct lbd_hold *h)
 {
-	const char *slash = strrchr(h->fs.path, '/');
-
-	if (slash == NULL)
-		return 0;
-	return slash == h->fs.path ? 1 : (size_t)(slash - h->fs.path);
+	return lockfs_dir_len(h->fs.path);
 }
 
 /* Frees a timer handle once libuv is done with it. */

@@ -1,6 +1,6 @@
 /*
  * reply.c: the replies that wait for the state database, and the one
- * place that queues an ERR for a request.
+ * place that queues an ERR for a request (and a bare OK).
  *
  * A grant is recorded in the state database before its reply goes out:
  * its OK is owed (struct lbd_ack, in d->acks, oldest first) until the
@@ -66,6 +66,17 @@ lbd_conn_error(struct lbd_conn *c, uint64_t id, enum lbp_error code,
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	lbp_error_reply(&o, 1, id, code, msg);
+	lbd_conn_send(c, &o);
+}
+
+/* lbd_conn_ok: see reply.h. */
+void
+lbd_conn_ok(struct lbd_conn *c, uint64_t id)
+{
+	struct lbp_out o;
+
+	lbp_begin(&o, LBP_MSG_OK, 1, id);
+	lbp_end(&o);
 	lbd_conn_send(c, &o);
 }
 

@@ -12,6 +12,9 @@
 void lbd_conn_error(struct lbd_conn *c, uint64_t id, enum lbp_error code,
          const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* lbd_conn_ok: queues "OK ID", with no fields, for c. */
+void lbd_conn_ok(struct lbd_conn *c, uint64_t id);
+
 /* lbd_grant_reply: replies OK with h's token to c's request id: at once
  * when h is recorded, else owed until the settle that records it. */
 void lbd_grant_reply(struct lbd_hold *h, struct lbd_conn *c, uint64_t id);

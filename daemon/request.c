@@ -190,17 +190,6 @@ lock_args(struct lbd_conn *c, const struct lbp_msg *m, struct lock_args *a,
 	return 0;
 }
 
-/* Sends "OK ID" with no fields. */
-static void
-reply_ok(struct lbd_conn *c, uint64_t id)
-{
-	struct lbp_out o;
-
-	lbp_begin(&o, LBP_MSG_OK, 1, id);
-	lbp_end(&o);
-	lbd_conn_send(c, &o);
-}
-
 static void
 req_hello(struct lbd_conn *c, const struct lbp_msg *m)
 {
@@ -272,10 +261,10 @@ req_release(struct lbd_conn *c, const struct lbp_msg *m)
 		lbd_conn_error(c, m->id, LBP_EPERM, "%s", err.msg);
 		return;
 	} else
-		r = lbd_release(c, l, a.kept_pid, a.tid, &err);
+		r = lbd_release(c, l, a.kept_pid, a.tid, m->id, &err);
 	if (r == 0)
-		reply_ok(c, m->id);
-	else
+		lbd_conn_ok(c, m->id);
+	else if (r < 0)
 		lbd_conn_error(c, m->id, lbp_from_lb(r), "%s", err.msg);
 }
 
@@ -427,7 +416,7 @@ req_cancel(struct lbd_conn *c, const struct lbp_msg *m)
 		    "waiting", (unsigned long long)target);
 		return;
 	}
-	reply_ok(c, m->id);
+	lbd_conn_ok(c, m->id);
 }
 
 static void
@@ -455,13 +444,13 @@ req_reclaim(struct lbd_conn *c, const struct lbp_msg *m)
 		    (unsigned long long)token);
 		return;
 	}
-	reply_ok(c, m->id);
+	lbd_conn_ok(c, m->id);
 }
 
 static void
 req_ping(struct lbd_conn *c, const struct lbp_msg *m)
 {
-	reply_ok(c, m->id);
+	lbd_conn_ok(c, m->id);
 }
 
 static const struct {

@@ -45,6 +45,7 @@
 
 #include "creds.h"
 #include "daemon.h"
+#include "dirs.h"
 #include "fs.h"
 #include "locktable.h"
 #include "log.h"
@@ -224,16 +225,12 @@ static int
 floor_write(struct lbd_store *s, uint64_t g)
 {
 	char  path[PATH_MAX + 16], tmp[PATH_MAX + 24], dir[PATH_MAX], buf[32];
-	char *slash;
 	int   fd, len, r = -1;
 
 	snprintf(path, sizeof(path), "%s.generation", s->file);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	snprintf(dir, sizeof(dir), "%s", s->file);
-	if ((slash = strrchr(dir, '/')) == NULL)
+	if (lbd_dirs_parent(s->file, dir, sizeof(dir)) != 0)
 		snprintf(dir, sizeof(dir), ".");
-	else
-		slash[slash == dir] = '\0';
 	len = snprintf(buf, sizeof(buf), "%" PRIu64 "\n", g);
 	if ((fd = lbd_os_open_own(tmp, LBD_OS_REWRITE)) == -1) {
 		snprintf(s->why, sizeof(s->why), "cannot write %s: %s", tmp,
@@ -899,7 +896,7 @@ lbd_store_check(struct lbd *d)
 {
 	struct lbd_store     *s = d->store;
 	struct lockfs_fs_info sb;
-	char              why[PATH_MAX + 512], dir[PATH_MAX], *slash;
+	char              why[PATH_MAX + 512], dir[PATH_MAX];
 	int               gone;
 
 	if (s != NULL) {
@@ -925,11 +922,9 @@ lbd_store_check(struct lbd *d)
 	}
 	if (!d->store_lost)
 		return 0;
-	snprintf(dir, sizeof(dir), "%s", d->cfg.state);
-	if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
-		*slash = '\0';
-		lbd_os_mkdir(dir, 0700); /* gone with the file, maybe */
-	}
+	if (lbd_dirs_parent(d->cfg.state, dir, sizeof(dir)) == 0)
+		lbd_os_mkdir(dir, 0700); /* gone with the file, maybe (a
+		                            root: EEXIST) */
 	if (lbd_store_open(d, d->cfg.state, why, sizeof(why)) != 0) {
 		if (d->store_lost == 1)
 			log_err("%s; grants are refused until it can be made "

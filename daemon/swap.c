@@ -49,10 +49,21 @@
  *   v
  *   finished, or FAILED
  *
- *   The old holder's RELEASE is answered meanwhile: asked, the daemon
- *   tells it the next holder holds the lock; only a look of its own at
- *   the lock file, in-process, would find its name there until the
- *   readers close it.
+ *   The old holder's RELEASE, when one ended its hold, is not answered
+ *   meanwhile (lbd_swap_owe_release): its OK goes out with the next
+ *   holder's, once the lock file is the next holder's (or, FAILED, once
+ *   it is released).  Answered at once, it would let the old holder,
+ *   told "released", find its own name in the lock file: were the daemon
+ *   to die then, an AUTO handle of that process acquiring in-process
+ *   takes the lock file naming it for its own lock, and the restarted
+ *   daemon, finding the very file the handoff left, takes the last step
+ *   and gives the lock back to the next holder: two holders.  Unanswered,
+ *   a daemon that dies leaves the old holder's RELEASE lost with its
+ *   connection: its library removes the lock file in-process if it is
+ *   still its own (so the restarted daemon finds no file to finish the
+ *   handoff on, and the next holder, never told, asks afresh), or finds
+ *   it the next holder's.  A reader that never closes the lock file
+ *   holds the old holder's RELEASE up as long as the next holder's OK.
  *
  * One at a time, and before any other step for anyone: while a handoff is
  * owed its last step the daemon keeps its lock directory open (its
@@ -88,6 +99,8 @@
 #include "log.h"
 #include "loop.h"
 #include "pidwatch.h"
+#include "reply.h"
+#include "reqids.h"
 #include "swap.h"
 
 /* The waits of a last step refused for a reader's sake (READERS). */
@@ -105,6 +118,13 @@ struct lbd_swap {
 	                                       (its data: this swap) */
 	uint64_t                 retry_ms;  /* READERS: the next wait */
 	TAILQ_ENTRY(lbd_swap)    entry;     /* in d->swaps while owed */
+	struct lbd_conn         *answer;    /* the RELEASE that ended from,
+	                                       owed its OK until the lock
+	                                       file is not from's (NULL:
+	                                       none, or owed to nobody) */
+	struct lbd_reqid         answer_id; /* its id, in answer's ids in
+	                                       use */
+	LIST_ENTRY(lbd_swap)     answer_entry; /* in answer->releases */
 };
 
 /* Prepares, as creds: see lbd_swap_prepare.  s filled. */
@@ -160,6 +180,51 @@ lbd_swap_prepare(struct lbd_hold *h, struct lbd_hold *next,
 	TAILQ_INSERT_TAIL(&d->swaps, s, entry);
 	lbd_creds_before_enter(swaps_hook, d);
 	return 0;
+}
+
+/* lbd_swap_owe_release: see swap.h.  When no memory is left to keep
+ * the id in use with, answered at once (logged: the lock file may still
+ * name the releaser). */
+void
+lbd_swap_owe_release(struct lbd_hold *next, struct lbd_conn *c, uint64_t id)
+{
+	struct lbd_swap *s = next->swap;
+
+	s->answer_id.id = id;
+	if (lbd_reqid_add(c, &s->answer_id) != 0) {
+		log_err("%s: out of memory; release answered before the "
+		    "handoff is done", next->lock->path);
+		lbd_conn_ok(c, id);
+		return;
+	}
+	s->answer = c;
+	LIST_INSERT_HEAD(&c->releases, s, answer_entry);
+}
+
+/* The RELEASE owed its answer by s, if any: answered OK (tell: the lock
+ * file is no longer the old holder's), or owed to nobody. */
+static void
+swap_answer(struct lbd_swap *s, int tell)
+{
+	struct lbd_conn *c = s->answer;
+
+	if (c == NULL)
+		return;
+	LIST_REMOVE(s, answer_entry);
+	lbd_reqid_del(c, &s->answer_id);
+	s->answer = NULL;
+	if (tell)
+		lbd_conn_ok(c, s->answer_id.id);
+}
+
+/* lbd_swap_answers_forget: see swap.h. */
+void
+lbd_swap_answers_forget(struct lbd_conn *c)
+{
+	struct lbd_swap *s;
+
+	while ((s = LIST_FIRST(&c->releases)) != NULL)
+		swap_answer(s, 0);
 }
 
 /* The old holder, its handoff finished: its traces (the link method's
@@ -286,6 +351,7 @@ swap_step(struct lbd_hold *h, struct lbd_swap *s, int readers)
 	h->swap = NULL;
 	h->swap_from = NULL;
 	h->swap_from_id = NULL;
+	swap_answer(s, 1);      /* the lock file is h's now */
 	swap_drop_from(s);
 	free(s);
 }
@@ -319,6 +385,7 @@ lbd_swap_finish(struct lbd_hold *h)
 		h->swap_from = NULL;
 		h->swap_from_id = NULL;
 		swap_release_from(s);
+		swap_answer(s, 1);      /* the lock file released */
 		free(s);
 		return;
 	}
@@ -370,6 +437,7 @@ lbd_swap_forget(struct lbd_hold *h)
 	h->swap = NULL;
 	h->swap_from = NULL;
 	h->swap_from_id = NULL;
+	swap_answer(s, 0);      /* the lock file still the old holder's */
 	lbd_hold_free(s->from);
 	free(s);
 }

@@ -17,6 +17,20 @@
 int  lbd_swap_prepare(struct lbd_hold *h, struct lbd_hold *next,
          struct lbd_creds *creds, struct lockfs_err *err);
 
+/* lbd_swap_owe_release: c's RELEASE id ended the old holder of the
+ * handoff to next (next->swap, its last step owed): its OK is owed until
+ * the lock file is no longer the old holder's (the step taken, or the
+ * step failed and the lock file released), so that nobody told of the
+ * release finds its name there; owed to nobody when c closes first, or
+ * when the daemon stops with the step not taken (the releaser, its
+ * connection lost, settles the lock file itself). */
+void lbd_swap_owe_release(struct lbd_hold *next, struct lbd_conn *c,
+         uint64_t id);
+
+/* lbd_swap_answers_forget: c closes: the RELEASEs owed their answers by
+ * handoffs (lbd_swap_owe_release) are owed to nobody. */
+void lbd_swap_answers_forget(struct lbd_conn *c);
+
 /* lbd_swap_finish: takes the last step of the handoff to h, if one is
  * owed (h may be NULL), also of one waiting for its lock file's readers:
  * finished (the old holder's traces go and it is freed) or failed. */

@@ -181,7 +181,7 @@ dirwatch_event(uv_fs_event_t *e, const char *name, int events, int status)
 		goto out;
 	}
 	n = snprintf(file, sizeof(file), "%s%s%s", w->dir,
-	    strcmp(w->dir, "/") == 0 ? "" : "/", name);
+	    lockfs_os_path_root(w->dir) == strlen(w->dir) ? "" : "/", name);
 	if (n < 0 || (size_t)n >= sizeof(file))
 		goto out;
 	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
@@ -213,15 +213,12 @@ out:
 }
 
 /* The directory that holds l's artefact (and the sqlite database), into
- * buf. */
+ * buf: a root kept whole ("/", "C:/"; lockfs_dir_len). */
 static void
 lock_dir(const struct lbd_lock *l, char *buf, size_t size)
 {
-	const char *slash = strrchr(l->path, '/');
-	size_t      n = (size_t)(slash - l->path);
+	size_t n = lockfs_dir_len(l->path);
 
-	if (n == 0)
-		n = 1;          /* "/" itself */
 	if (n >= size)
 		n = size - 1;
 	memcpy(buf, l->path, n);

@@ -279,48 +279,119 @@ END_TEST
  * $LB_BUILDDIR/tests/.libs. */
 #define BUSYRENAME_SO "tests/.libs/busyrename.so"
 
+/* What the busy-rename tests share. */
+struct busy {
+	struct tl_daemon d;
+	struct tl_place  p;
+	char             dir[PATH_MAX];
+	struct agent     h, w;      /* the holder, the waiter */
+	lb_lock         *lock;      /* through the daemon */
+	lb_lock         *look;      /* in-process */
+};
+
+/* A private daemon whose first renames onto lk.lock are refused as busy
+ * (the preload; renames: "LB_TEST_BUSY_RENAMES=N", how many), a lock lk
+ * that agent h (flags) holds through it and agent w waits for (seen
+ * queued), and this process's handles on it.  0 when a sanitizer's runtime intercepts the
+ * calls the preload interposes (nothing made: the normal build runs
+ * these tests), else 1. */
+static int
+busy_start(struct busy *b, const char *renames, unsigned flags)
+{
+	const char *san = getenv("LB_SANITIZERS");
+	const char *vars[] = { "LB_TEST_BUSY_NAME=lk.lock", renames, NULL };
+
+	if (san != NULL && *san != '\0')
+		return 0;
+	tl_place_make(&b->p, "lk");
+	private_daemon_preloaded(&b->d, b->dir, BUSYRENAME_SO, vars);
+	b->lock = lock_new(b->p.path, LB_BROKER);
+	b->look = lock_new(b->p.path, LB_LOCAL);
+	agent_start(&b->h, b->p.path, flags, b->d.socket);
+	agent_start(&b->w, b->p.path, LB_BROKER, b->d.socket);
+	ck_assert_int_eq(agent_do(&b->h, 'a', 0), 0);
+	agent_queues(&b->w, LB_FOREVER, b->lock, 1);
+	return 1;
+}
+
+/* Ends what busy_start made, the lock's directory left empty. */
+static void
+busy_end(struct busy *b)
+{
+	agent_stop(&b->w);
+	agent_stop(&b->h);
+	lb_lock_free(b->look);
+	lb_lock_free(b->lock);
+	private_daemon_end(&b->d, b->p.dir);
+}
+
 /* A handoff whose rename over the lock file is refused as busy, five
  * times (the preload tests/busyrename.c; Windows refuses so while a
  * reader has the lock file open): the daemon tries again until the
  * rename is done, rather than refusing the grant; the waiter has the
- * lock, the holder's release is answered, and the daemon's log says the
- * handoff waited five times. */
+ * lock, the holder's release is answered only once the lock file names
+ * the waiter (told "released", the holder never finds its own name
+ * there, which its in-process look would take for its own lock), and
+ * the daemon's log says the handoff waited five times. */
 START_TEST(test_handoff_waits_for_busy_rename)
 {
-	const char      *vars[] = { "LB_TEST_BUSY_NAME=lk.lock",
-	    "LB_TEST_BUSY_RENAMES=5", NULL };
-	const char      *san = getenv("LB_SANITIZERS");
-	struct tl_daemon d;
-	struct tl_place  p;
-	struct agent     h, w;
-	lb_lock         *lock, *look;
-	char             dir[PATH_MAX];
+	struct busy b;
+	lb_holder   named;
 
-	/* A sanitizer's runtime intercepts the calls the preload
-	 * interposes: the normal build runs this. */
-	if (san != NULL && *san != '\0')
+	if (!busy_start(&b, "LB_TEST_BUSY_RENAMES=5", LB_BROKER))
 		return;
-	tl_place_make(&p, "lk");
-	private_daemon_preloaded(&d, dir, BUSYRENAME_SO, vars);
-	lock = lock_new(p.path, LB_BROKER);
-	look = lock_new(p.path, LB_LOCAL);
-	agent_start(&h, p.path, LB_BROKER, d.socket);
-	agent_start(&w, p.path, LB_BROKER, d.socket);
-	ck_assert_int_eq(agent_do(&h, 'a', 0), 0);
-	agent_queues(&w, LB_FOREVER, lock, 1);
-	ck_assert_int_eq(agent_do(&h, 'r', 0), 0);
-	ck_assert_int_eq(agent_expect(&w, HANG_S, 0, "the waiter").r, 0);
-	ck_assert_int_eq(agent_do(&w, 'i', 0), 1);
-	ck_assert_int_eq(lb_is_locked(look), 1);
-	ck_assert_uint_eq(tl_file_count(d.log, "waits for the lock file's "
+	ck_assert_int_eq(agent_do(&b.h, 'r', 0), 0);
+	ck_assert_int_eq(lb_get_holder(b.look, &named), 1);
+	ck_assert_msg(named.pid == b.w.c.pid, "the release was answered "
+	    "while the lock file named pid %ld, not the waiter %ld",
+	    (long)named.pid, (long)b.w.c.pid);
+	ck_assert_int_eq(agent_expect(&b.w, HANG_S, 0, "the waiter").r, 0);
+	ck_assert_int_eq(agent_do(&b.w, 'i', 0), 1);
+	ck_assert_int_eq(lb_is_locked(b.look), 1);
+	ck_assert_uint_eq(tl_file_count(b.d.log, "waits for the lock file's "
 	    "readers"), 5);
-	ck_assert_int_eq(agent_do(&w, 'r', 0), 0);
-	ck_assert_int_eq(lb_is_locked(look), 0);
-	agent_stop(&w);
-	agent_stop(&h);
-	lb_lock_free(look);
-	lb_lock_free(lock);
-	private_daemon_end(&d, p.dir);
+	ck_assert_int_eq(agent_do(&b.w, 'r', 0), 0);
+	ck_assert_int_eq(lb_is_locked(b.look), 0);
+	busy_end(&b);
+}
+END_TEST
+
+/* The daemon killed while a handoff waits for its rename (refused as
+ * busy for good): the holder's release, not answered before the rename,
+ * is lost with the daemon, and its AUTO library removes the lock file,
+ * still its own, in-process; so it never finds its own name there once
+ * told "released".  Taking the lock again in-process while no daemon
+ * runs, it holds a new lock file, which the restarted daemon does not
+ * hand on: the waiter, never told of the grant, waits until the holder
+ * releases it.  (Answered at once, the holder took the old lock file
+ * for its own lock and the restarted daemon finished the handoff
+ * under it: two holders.) */
+START_TEST(test_handoff_busy_daemon_killed)
+{
+	struct busy b;
+	double      until;
+
+	if (!busy_start(&b, "LB_TEST_BUSY_RENAMES=1000000", 0))
+		return;
+	agent_send(&b.h, 'r', 0);
+	for (until = tl_now() + HANG_S; tl_file_count(b.d.log, "waits for "
+	    "the lock file's readers") == 0 && tl_now() < until;)
+		tl_sleep(0.01);
+	ck_assert_msg(!agent_ready(&b.h, 0.3), "the release was answered "
+	    "before the handoff's rename");
+	ck_assert_int_eq(tl_daemon_stop(&b.d, SIGKILL), 0);
+	ck_assert_int_eq(agent_expect(&b.h, HANG_S, 0, "the release").r, 0);
+	ck_assert_int_eq(lb_is_locked(b.look), 0);
+	ck_assert_int_eq(agent_do(&b.h, 'a', 0), 0);   /* in-process */
+	daemon_again(&b.d, b.dir, "state.db");
+	wait_for_waiters(b.lock, 1);
+	ck_assert_msg(!agent_ready(&b.w, 0.5), "the waiter was granted a "
+	    "lock held in-process");
+	ck_assert_int_eq(agent_do(&b.h, 'r', 0), 0);
+	ck_assert_int_eq(agent_expect(&b.w, HANG_S, 0, "the waiter").r, 0);
+	ck_assert_int_eq(agent_do(&b.w, 'i', 0), 1);
+	ck_assert_int_eq(agent_do(&b.w, 'r', 0), 0);
+	busy_end(&b);
 }
 END_TEST
 
@@ -338,5 +409,6 @@ broker_handoff_case(void)
 	tcase_add_test(tc, test_fork_child_keeps_nothing);
 	tcase_add_test(tc, test_threads_share_connection);
 	tcase_add_test(tc, test_handoff_waits_for_busy_rename);
+	tcase_add_test(tc, test_handoff_busy_daemon_killed);
 	return tc;
 }

@@ -422,20 +422,20 @@ START_TEST(broker_fifo)
 }
 END_TEST
 
-/* Runs a child that tries the lock on path with timeout through the
- * daemon, and waits for its end: its result and how long its
- * lb_acquire took (its report). */
+/* Runs a child that tries the lock on path (method's: "link",
+ * "sqlite") with timeout through the daemon, and waits for its end: its
+ * result and how long its lb_acquire took (its report). */
 static int
-try_in_child(lb_lock *l, const char *path, const char *dir, double timeout,
-    double *took)
+try_method_in_child(lb_lock *l, const char *path, const char *dir,
+    double timeout, const char *method, double *took)
 {
 	HANDLE child;
 	char   report[PATH_MAX], text[128], args[4 * PATH_MAX];
 	int    r;
 
 	td_marker(report, sizeof(report), dir, "tried");
-	snprintf(args, sizeof(args), "--try \"%s\" %g \"%s\"", path, timeout,
-	    report);
+	snprintf(args, sizeof(args), "--try \"%s\" %g \"%s\" %s", path,
+	    timeout, report, method);
 	child = process_open(tl_self_start(args));
 	if (timeout > 0)
 		ck_assert_msg(queued(l, 1), "the timed wait is not queued");
@@ -445,6 +445,13 @@ try_in_child(lb_lock *l, const char *path, const char *dir, double timeout,
 	return r;
 }
 
+/* try_method_in_child for the link method's lock. */
+static int
+try_in_child(lb_lock *l, const char *path, const char *dir, double timeout,
+    double *took)
+{
+	return try_method_in_child(l, path, dir, timeout, "link", took);
+}
 /* Timeouts through the daemon: a wait with a timeout on a held lock
  * ends with LB_ETIMEOUT, not before its timeout, and leaves nothing
  * queued (the release finds no waiter: the lock is free after it); a
@@ -475,6 +482,82 @@ START_TEST(broker_timeouts)
 	ck_assert_int_eq(lb_is_locked(l), 0);
 	ck_assert_int_eq(lb_get_holder(l, &h), 0);
 	lb_lock_free(l);
+}
+END_TEST
+
+/* Starts a copy of this program with args, which waits for the lock of
+ * l through the daemon; once the daemon has it queued, releases holder
+ * (l, or an in-process handle); then waits for the copy's end (status
+ * 0) and reads its report into text (size bytes).  Asserts. */
+static void
+waiter_served(lb_lock *l, lb_lock *holder, const char *args,
+    const char *report, char *text, size_t size)
+{
+	HANDLE child = process_open(tl_self_start(args));
+
+	ck_assert_msg(queued(l, 1), "%s: the waiter is not queued",
+	    lb_lock_file(l));
+	ck_assert_int_eq(lb_release(holder), 0);
+	ck_assert_int_eq(process_wait(child), 0);
+	ck_assert(tl_read_text(report, text, size) > 0);
+}
+
+/* A lock whose directory is a drive's root (C:\, the prefix's drive_c
+ * under wine), its path spelled with '\' and with '/': acquired through
+ * the daemon (its lock file in the root), another process refused, a
+ * waiter granted at the release (the handoff's rename in the root), then
+ * free with nothing left; held in-process, the daemon's waiter (which
+ * watches the root) is granted once this process releases it. */
+START_TEST(broker_drive_root)
+{
+	struct tl_place p;
+	lb_lock        *l, *own;
+	char            path[PATH_MAX], file[PATH_MAX], report[PATH_MAX];
+	char            args[4 * PATH_MAX], text[64];
+	double          took;
+	int             k, r;
+
+	tl_place_make(&p, "reports");
+	for (k = 0; k < 2; k++) {
+		snprintf(path, sizeof(path), k == 0 ? "C:\\lbroot-%lu" :
+		    "C:/lbroot-%lu", (unsigned long)GetCurrentProcessId());
+		snprintf(file, sizeof(file), "C:\\lbroot-%lu.lock",
+		    (unsigned long)GetCurrentProcessId());
+		l = td_broker_lock(path);
+		snprintf(text, sizeof(text), "C:/lbroot-%lu.lock",
+		    (unsigned long)GetCurrentProcessId());
+		ck_assert_str_eq(lb_lock_file(l), text);
+		ck_assert_msg(lb_acquire(l, 5) == 0, "%s: %s", path,
+		    lb_lock_error(l));
+		ck_assert_msg(GetFileAttributesA(file) !=
+		    INVALID_FILE_ATTRIBUTES, "no %s", file);
+		ck_assert_int_eq(try_in_child(l, path, p.dir, 0, &took),
+		    LB_EALREADY);
+		td_marker(report, sizeof(report), p.dir, "queued");
+		snprintf(args, sizeof(args), "--queue \"%s\" \"%s\" %d", path,
+		    report, k);
+		waiter_served(l, l, args, report, text, sizeof(text));
+		ck_assert_int_eq(atoi(text), k);
+		ck_assert_int_eq(lb_is_locked(l), 0);
+		ck_assert_msg(GetFileAttributesA(file) ==
+		    INVALID_FILE_ATTRIBUTES, "%s left", file);
+
+		/* Held in-process: the daemon's waiter watches C:\. */
+		own = lb_lock_new(path, LB_LINK | LB_LOCAL);
+		ck_assert(own != NULL);
+		ck_assert_int_eq(lb_acquire(own, 0), 0);
+		td_marker(report, sizeof(report), p.dir, "tried");
+		snprintf(args, sizeof(args), "--try \"%s\" 30 \"%s\"", path,
+		    report);
+		waiter_served(l, own, args, report, text, sizeof(text));
+		ck_assert_msg(sscanf(text, "%d %lf", &r, &took) == 2, "%s",
+		    text);
+		ck_assert_int_eq(r, 0);
+		lb_lock_free(own);
+		lb_lock_free(l);
+		ck_assert_msg(GetFileAttributesA(file) ==
+		    INVALID_FILE_ATTRIBUTES, "%s left", file);
+	}
 }
 END_TEST
 
@@ -1061,6 +1144,155 @@ state_value(const char *file, const char *sql)
 	return value;
 }
 
+/* path as Python's os.path.abspath spells it on Windows (GetFullPathNameW:
+ * '\\' its separator), into out (PATH_MAX bytes); asserts. */
+static void
+python_path(const char *path, char *out)
+{
+	DWORD n = GetFullPathNameA(path, PATH_MAX, out, NULL);
+
+	ck_assert_msg(n > 0 && n < PATH_MAX, "GetFullPathName %s", path);
+}
+
+/* The sqlite method's database of the lock on p (DIR/.lockbroker.sqlite),
+ * into db (PATH_MAX bytes). */
+static void
+sqlite_db(const struct tl_place *p, char *db)
+{
+	snprintf(db, PATH_MAX, "%s/.lockbroker.sqlite", p->dir);
+}
+
+/* The unique_name of the row of lock_file (as Python's SQLiteLockFile
+ * writes it: os.path.abspath's spelling) in the sqlite database db, read
+ * with plain sqlite, into unique (PATH_MAX bytes); how many rows the
+ * table has for it. */
+static int
+sqlite_row(const char *db, const char *lock_file, char *unique)
+{
+	sqlite3_stmt *st = NULL;
+	sqlite3      *h = NULL;
+	int           n = 0;
+
+	*unique = '\0';
+	ck_assert_int_eq(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL),
+	    SQLITE_OK);
+	ck_assert_msg(sqlite3_prepare_v2(h, "SELECT unique_name FROM locks "
+	    "WHERE lock_file = ?", -1, &st, NULL) == SQLITE_OK, "%s: %s", db,
+	    sqlite3_errmsg(h));
+	ck_assert_int_eq(sqlite3_bind_text(st, 1, lock_file, -1,
+	    SQLITE_STATIC), SQLITE_OK);
+	while (sqlite3_step(st) == SQLITE_ROW)
+		if (n++ == 0)
+			snprintf(unique, PATH_MAX, "%s",
+			    (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	return n;
+}
+
+/* Asserts that unique, a row's unique_name, names a thread of process
+ * pid on host, in directory dir (Python's spelling): lockfile's
+ * DIR\HOST-TID.PID~... for a threaded handle. */
+static void
+row_names(const char *unique, const char *dir, const char *host, pid_t pid)
+{
+	char   want[PATH_MAX], tail[32];
+	size_t n;
+
+	n = (size_t)snprintf(want, sizeof(want), "%s\\%s-", dir, host);
+	snprintf(tail, sizeof(tail), ".%lu~", (unsigned long)pid);
+	ck_assert_msg(strncmp(unique, want, n) == 0 &&
+	    strstr(unique + n, tail) != NULL, "the row names %s, not %s"
+	    "TID%s... (pid %ld)", unique, want, tail, (long)pid);
+}
+
+/* The sqlite method through the daemon: the row the daemon writes for
+ * its client is lockfile's (PATH.lock and DIR\HOST-TID.PID~..., as
+ * os.path.abspath spells them), no lock file; another process is
+ * refused at once and, waiting, gets the lock at the release (the row
+ * then names it, and this process is refused); Python's SQLiteLockFile
+ * holding the lock (its row, written with plain sqlite, another thread's
+ * unique name, the path in another case) keeps the daemon's clients out
+ * and is named as the holder, until its row is gone. */
+START_TEST(broker_sqlite_method)
+{
+	struct tl_place p;
+	lb_holder       h;
+	lb_lock        *l;
+	HANDLE          child;
+	char            path[PATH_MAX], db[PATH_MAX], lock_file[PATH_MAX];
+	char            unique[PATH_MAX], dir[PATH_MAX];
+	char            ready[PATH_MAX], go[PATH_MAX], report[PATH_MAX];
+	char            args[6 * PATH_MAX], text[64], *sql;
+	double          took;
+	pid_t           pid;
+
+	tl_place_make(&p, "x");
+	tl_lock_path(&p, path, sizeof(path));
+	sqlite_db(&p, db);
+	l = lb_lock_new(path, LB_SQLITE | LB_BROKER);
+	ck_assert_msg(l != NULL, "lb_lock_new %s: %s", path, strerror(errno));
+	ck_assert_msg(lb_acquire(l, 5) == 0, "%s", lb_lock_error(l));
+	ck_assert_int_eq(lb_get_holder(l, &h), 1);
+	ck_assert_int_eq(h.broker, 1);
+	ck_assert_int_eq(h.pid, (pid_t)GetCurrentProcessId());
+	python_path(lb_lock_file(l), lock_file);
+	python_path(p.dir, dir);
+	ck_assert_int_eq(sqlite_row(db, lock_file, unique), 1);
+	row_names(unique, dir, h.host, (pid_t)GetCurrentProcessId());
+	ck_assert(GetFileAttributesA(lb_lock_file(l)) ==
+	    INVALID_FILE_ATTRIBUTES);
+	ck_assert_int_eq(try_method_in_child(l, path, p.dir, 0, "sqlite",
+	    &took), LB_EALREADY);
+
+	/* A waiter, granted at the release. */
+	td_marker(ready, sizeof(ready), p.dir, "ready");
+	td_marker(go, sizeof(go), p.dir, "go");
+	td_marker(report, sizeof(report), p.dir, "report");
+	snprintf(args, sizeof(args), "--keep \"%s\" \"%s\" \"%s\" \"%s\" "
+	    "sqlite", path, ready, go, report);
+	pid = tl_self_start(args);
+	child = process_open(pid);
+	ck_assert_msg(queued(l, 1), "the waiter is not queued");
+	ck_assert_int_eq(lb_release(l), 0);
+	ck_assert_msg(td_appears(ready), "the waiter did not get the lock");
+	ck_assert_int_eq(sqlite_row(db, lock_file, unique), 1);
+	row_names(unique, dir, h.host, pid);
+	ck_assert_int_eq(lb_i_am_locking(l), 0);
+	ck_assert_int_eq(lb_acquire(l, 0), LB_EALREADY);
+	ck_assert_int_eq(td_touch(go), 0);
+	ck_assert_int_eq(process_wait(child), 0);
+	ck_assert(tl_read_text(report, text, sizeof(text)) > 0);
+	ck_assert_str_eq(text, "1 0\n");
+	ck_assert_int_eq(sqlite_row(db, lock_file, unique), 0);
+
+	/* Python's SQLiteLockFile holds it: its row, abspath(PATH) + ".lock"
+	 * (here in upper case: Windows names ignore it) and
+	 * DIR\HOST-TID.PID<hash> (threaded, as it is by default). */
+	ck_assert(CharUpperA(lock_file) != NULL);
+	snprintf(unique, sizeof(unique), "%s\\%s-1a2b.4242-123456789", dir,
+	    h.host);
+	sql = sqlite3_mprintf("INSERT INTO locks VALUES (%Q, %Q)", lock_file,
+	    unique);
+	state_exec(db, sql);
+	sqlite3_free(sql);
+	ck_assert_int_eq(lb_acquire(l, 0), LB_EALREADY);
+	ck_assert_int_eq(lb_get_holder(l, &h), 1);
+	ck_assert_int_eq(h.pid, 4242);
+	ck_assert_int_eq(h.tid, 0x1a2b);
+	ck_assert_int_eq(try_method_in_child(l, path, p.dir, 0, "sqlite",
+	    &took), LB_EALREADY);
+	sql = sqlite3_mprintf("DELETE FROM locks WHERE lock_file = %Q",
+	    lock_file);
+	state_exec(db, sql);
+	sqlite3_free(sql);
+	ck_assert_msg(lb_acquire(l, 5) == 0, "%s", lb_lock_error(l));
+	ck_assert_int_eq(lb_release(l), 0);
+	ck_assert_int_eq(lb_is_locked(l), 0);
+	lb_lock_free(l);
+}
+END_TEST
+
 /* The uid the state database gives user sid (-1: none). */
 static long long
 state_uid_of(const char *state, const char *sid)
@@ -1123,6 +1355,44 @@ other_daemon_end(struct daemon *d)
 	WaitForSingleObject(d->proc, 10000);
 	CloseHandle(d->proc);
 }
+
+/* A daemon whose state database is named with '\' (as a Windows user
+ * types it) in directories not made yet: it makes them, starts and
+ * serves. */
+START_TEST(state_in_new_directories)
+{
+	struct tl_place p, q;
+	struct daemon   d;
+	char            path[PATH_MAX], report[PATH_MAX], args[4 * PATH_MAX];
+	char            text[64], *c;
+
+	tl_place_make(&p, "new");
+	tl_place_make(&q, "x");
+	tl_lock_path(&q, path, sizeof(path));
+	memset(&d, 0, sizeof(d));
+	snprintf(d.state, sizeof(d.state), "%s\\below\\state.sqlite",
+	    p.path);
+	for (c = d.state; *c != '\0'; c++)
+		if (*c == '/')
+			*c = '\\';
+	snprintf(d.log, sizeof(d.log), "%s.log", p.path);
+	snprintf(d.pipe, sizeof(d.pipe), "\\\\.\\pipe\\lbtest-%lu-new",
+	    (unsigned long)GetCurrentProcessId());
+	d.proc = daemon_spawn(d.pipe, d.state, d.log);
+	daemon_listening(&d);
+	ck_assert_msg(GetFileAttributesA(d.state) != INVALID_FILE_ATTRIBUTES,
+	    "no %s", d.state);
+	/* A copy of this program locks through it. */
+	td_marker(report, sizeof(report), q.dir, "tried");
+	snprintf(args, sizeof(args), "--try \"%s\" 0 \"%s\"", path, report);
+	ck_assert_int_eq(_putenv_s("LOCKBROKER_SOCKET", d.pipe), 0);
+	ck_assert_int_eq(process_wait(process_open(tl_self_start(args))), 0);
+	ck_assert_int_eq(_putenv_s("LOCKBROKER_SOCKET", the.pipe), 0);
+	ck_assert(tl_read_text(report, text, sizeof(text)) > 0);
+	ck_assert_msg(atoi(text) == 0, "the lock through it: %s", text);
+	other_daemon_end(&d);
+}
+END_TEST
 
 /* Whether daemon d's log says text (waits up to a minute for it). */
 static int
@@ -1258,13 +1528,23 @@ users_tests_add(TCase *t)
 
 /* Makes file; 0, or 1 when it cannot. */
 
-/* The child of broker_fifo: waits for the lock on path, appends its
- * number to report while it holds it, and releases it.  0, or 1 when a
- * step fails. */
-static int
-queue_for(const char *path, const char *report, const char *number)
+/* The method a child's last argument names ("sqlite"; NULL, none: the
+ * link method), as lb_lock_new's flag. */
+static unsigned
+method_flags(const char *method)
 {
-	lb_lock *l = lb_lock_new(path, LB_LINK | LB_BROKER);
+	return method != NULL && strcmp(method, "sqlite") == 0 ? LB_SQLITE :
+	    LB_LINK;
+}
+
+/* The child of broker_fifo: waits for the lock on path (method's),
+ * appends its number to report while it holds it, and releases it.  0,
+ * or 1 when a step fails. */
+static int
+queue_for(const char *path, const char *report, const char *number,
+    const char *method)
+{
+	lb_lock *l = lb_lock_new(path, method_flags(method) | LB_BROKER);
 	FILE    *f;
 	int      r;
 
@@ -1298,13 +1578,14 @@ report_write(const char *report, const char *text)
 	return fclose(f) != 0 || !MoveFileA(tmp, report);
 }
 
-/* The child of try_in_child: tries the lock on path with timeout (in
- * seconds) and writes the result and how long it took into report.
- * 0, or 1 when it cannot. */
+/* The child of try_in_child: tries the lock on path (method's) with
+ * timeout (in seconds) and writes the result and how long it took into
+ * report.  0, or 1 when it cannot. */
 static int
-try_for(const char *path, const char *timeout, const char *report)
+try_for(const char *path, const char *timeout, const char *report,
+    const char *method)
 {
-	lb_lock *l = lb_lock_new(path, LB_LINK | LB_BROKER);
+	lb_lock *l = lb_lock_new(path, method_flags(method) | LB_BROKER);
 	char     text[64];
 	double   start;
 	int      r;
@@ -1319,15 +1600,15 @@ try_for(const char *path, const char *timeout, const char *report)
 }
 
 /* The child of broker_restart_keeps_holder: takes the lock on path
- * through the daemon, makes ready, waits for go to appear (the daemon
+ * (method's) through the daemon, makes ready, waits for go to appear (the daemon
  * restarted meanwhile), then writes into report whether it still locks
  * and what its release gives ("1 0": its own, released).  0, or 1 when
  * a step fails before the report. */
 static int
 keep(const char *path, const char *ready, const char *go,
-    const char *report)
+    const char *report, const char *method)
 {
-	lb_lock *l = lb_lock_new(path, LB_LINK | LB_BROKER);
+	lb_lock *l = lb_lock_new(path, method_flags(method) | LB_BROKER);
 	char     text[64];
 	int      mine, r;
 
@@ -1613,6 +1894,9 @@ daemon_win_suite(void)
 	tcase_add_test(t, broker_restart_keeps_holder);
 	tcase_add_test(t, broker_restart_frees_dead_holder);
 	tcase_add_test(t, broker_handoffs_under_reader);
+	tcase_add_test(t, broker_sqlite_method);
+	tcase_add_test(t, broker_drive_root);
+	tcase_add_test(t, state_in_new_directories);
 	tcase_add_test(t, command_through_daemon);
 	tcase_add_test(t, command_kept_through_daemon);
 	tcase_add_test(t, second_daemon_refused);
@@ -1629,9 +1913,10 @@ daemon_win_suite(void)
  * arguments say:
  *   --hold PATH READY              hold, make READY, wait to be ended
  *   --wait PATH BUSY GOT           find it taken, wait for it, make GOT
- *   --queue PATH REPORT N          wait for it, append N, release
- *   --keep PATH READY GO REPORT    hold until GO, report, release
- *   --try PATH TIMEOUT REPORT      acquire with TIMEOUT, report
+ *   --queue PATH REPORT N [M]      wait for it, append N, release
+ *   --keep PATH READY GO REPORT [M]  hold until GO, report, release
+ *   --try PATH TIMEOUT REPORT [M]  acquire with TIMEOUT, report
+ * (M: "sqlite" for that method; else the link method's lock)
  *   --poll PATH STOP REPORT        look in-process until STOP, report
  *   --pingpong PATH ROUNDS         take it, wait for a waiter, release
  *   --mark FILE GO CODE            make FILE, wait for GO, exit CODE
@@ -1644,18 +1929,18 @@ main(int argc, char **argv)
 
 	if ((r = td_child(argc, argv)) != -1)
 		return r;
-	if (argc == 5 && strcmp(argv[1], "--queue") == 0)
-		return queue_for(argv[2], argv[3], argv[4]);
-	if (argc == 6 && strcmp(argv[1], "--keep") == 0)
-		return keep(argv[2], argv[3], argv[4], argv[5]);
+	if ((argc == 5 || argc == 6) && strcmp(argv[1], "--queue") == 0)
+		return queue_for(argv[2], argv[3], argv[4], argv[5]);
+	if ((argc == 6 || argc == 7) && strcmp(argv[1], "--keep") == 0)
+		return keep(argv[2], argv[3], argv[4], argv[5], argv[6]);
 	if (argc == 5 && strcmp(argv[1], "--poll") == 0)
 		return poll_lock(argv[2], argv[3], argv[4]);
 	if (argc == 4 && strcmp(argv[1], "--pingpong") == 0)
 		return pingpong(argv[2], argv[3]);
 	if (argc == 5 && strcmp(argv[1], "--mark") == 0)
 		return mark(argv[2], argv[3], argv[4]);
-	if (argc == 5 && strcmp(argv[1], "--try") == 0)
-		return try_for(argv[2], argv[3], argv[4]);
+	if ((argc == 5 || argc == 6) && strcmp(argv[1], "--try") == 0)
+		return try_for(argv[2], argv[3], argv[4], argv[5]);
 	if (td_daemon_exe()[0] == '\0')
 		return 99;
 	if ((tmp = getenv("LOCKBROKER")) == NULL || *tmp == '\0')
