@@ -12,7 +12,9 @@
  * daemon act on them as someone else.  The directories above the state
  * directory are not judged (C:\ lets every user make folders); one
  * another user may rename is the administrator's choice to avoid, as
- * on Linux.
+ * on Linux.  The default's parent, %ProgramData%, lets users make
+ * folders too: one made there first by another user is refused by its
+ * owner, a junction made there by its being a link.
  */
 #include <winsock2.h>
 #include <windows.h>
@@ -79,20 +81,23 @@ out:
 	return r;
 }
 
-/* Judges the directory or file path (kind; what names it) by its owner
- * and DACL: 0 when only the trusted may change it, or when it is a file
- * that is not there; -1 with why. */
+/* Judges the directory or file path (kind; what names it), opened as
+ * itself (a link at the name not followed), by its owner and DACL: 0
+ * when only the trusted may change it, or when it is a file that is not
+ * there; -1 with why, also for a link (a reparse point), which whoever
+ * owns it may point elsewhere at any time. */
 static int
 judge(const char *what, const char *path, int kind, char *why, size_t size)
 {
-	PSECURITY_DESCRIPTOR sd = NULL;
-	HANDLE               h;
-	DWORD                err;
-	int                  r = -1;
+	BY_HANDLE_FILE_INFORMATION fi;
+	PSECURITY_DESCRIPTOR       sd = NULL;
+	HANDLE                     h;
+	DWORD                      err;
+	int                        r = -1;
 
 	h = CreateFileA(path, READ_CONTROL, FILE_SHARE_READ | FILE_SHARE_WRITE |
-	    FILE_SHARE_DELETE, NULL, OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS,
-	    NULL);
+	    FILE_SHARE_DELETE, NULL, OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS |
+	    FILE_FLAG_OPEN_REPARSE_POINT, NULL);
 	if (h == INVALID_HANDLE_VALUE) {
 		err = GetLastError();
 		if (kind == LBD_PRIVATE_FILE && err == ERROR_FILE_NOT_FOUND)
@@ -103,6 +108,14 @@ judge(const char *what, const char *path, int kind, char *why, size_t size)
 			    err == ERROR_FILE_NOT_FOUND ||
 			    err == ERROR_PATH_NOT_FOUND ? "it is not there" :
 			    "cannot open it", (unsigned long)err);
+		goto out;
+	}
+	if (GetFileInformationByHandle(h, &fi) &&
+	    (fi.dwFileAttributes & FILE_ATTRIBUTE_REPARSE_POINT)) {
+		snprintf(why, size, "the %s %s is a link (a junction or "
+		    "symbolic link), which whoever made it may point "
+		    "elsewhere: give the %s itself", what, path,
+		    kind == LBD_PRIVATE_DIR ? "directory" : "file");
 		goto out;
 	}
 	if ((err = GetSecurityInfo(h, SE_FILE_OBJECT,
