@@ -225,13 +225,26 @@ out:
 	return r;
 }
 
-/* Gives what h is open as (with WRITE_DAC) the DACL mode maps to (os.h,
- * lbd_os_chmod); nothing for a mode that is not private.  0, or -1 with
- * errno. */
+/* Gives what h is open as (with WRITE_DAC, for a private mode) the
+ * DACL mode maps to (os.h: nothing for a mode that is not private),
+ * then closes h; h INVALID_HANDLE_VALUE: its open failed (the error
+ * GetLastError's).  0, or -1 with errno. */
 static int
-mode_set(HANDLE h, mode_t mode)
+mode_set_closing(HANDLE h, mode_t mode)
 {
-	return mode_private(mode) ? lbd_private_set(h) : 0;
+	int r = -1, saved;
+
+	if (h == INVALID_HANDLE_VALUE) {
+		errno = errno_of(GetLastError());
+		goto out;
+	}
+	r = mode_private(mode) ? lbd_private_set(h) : 0;
+out:
+	saved = errno;
+	if (h != INVALID_HANDLE_VALUE)
+		CloseHandle(h);
+	errno = saved;
+	return r;
 }
 
 /* lbd_os_chmod: see os.h.  The file opened (to change its DACL for a
@@ -239,24 +252,10 @@ mode_set(HANDLE h, mode_t mode)
 int
 lbd_os_chmod(const char *file, mode_t mode)
 {
-	HANDLE h;
-	int    r = -1, saved;
-
-	h = CreateFileA(file, mode_private(mode) ? READ_CONTROL | WRITE_DAC :
-	    FILE_READ_ATTRIBUTES, FILE_SHARE_READ | FILE_SHARE_WRITE |
-	    FILE_SHARE_DELETE, NULL, OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS,
-	    NULL);
-	if (h == INVALID_HANDLE_VALUE) {
-		errno = errno_of(GetLastError());
-		goto out;
-	}
-	r = mode_set(h, mode);
-out:
-	saved = errno;
-	if (h != INVALID_HANDLE_VALUE)
-		CloseHandle(h);
-	errno = saved;
-	return r;
+	return mode_set_closing(CreateFileA(file, mode_private(mode) ?
+	    READ_CONTROL | WRITE_DAC : FILE_READ_ATTRIBUTES, FILE_SHARE_READ |
+	    FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL, OPEN_EXISTING,
+	    FILE_FLAG_BACKUP_SEMANTICS, NULL), mode);
 }
 
 /* lbd_os_open_own: see os.h.  CreateFileA, never inherited, shared for
@@ -319,22 +318,9 @@ lbd_os_file_size(int fd, off_t *size)
 int
 lbd_os_fchmod(int fd, mode_t mode)
 {
-	HANDLE h;
-	int    r = -1, saved;
-
-	h = ReOpenFile((HANDLE)_get_osfhandle(fd), READ_CONTROL | WRITE_DAC,
-	    FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, 0);
-	if (h == INVALID_HANDLE_VALUE) {
-		errno = errno_of(GetLastError());
-		goto out;
-	}
-	r = mode_set(h, mode);
-out:
-	saved = errno;
-	if (h != INVALID_HANDLE_VALUE)
-		CloseHandle(h);
-	errno = saved;
-	return r;
+	return mode_set_closing(ReOpenFile((HANDLE)_get_osfhandle(fd),
+	    READ_CONTROL | WRITE_DAC, FILE_SHARE_READ | FILE_SHARE_WRITE |
+	    FILE_SHARE_DELETE, 0), mode);
 }
 
 /* lbd_os_truncate: see os.h.  _chsize_s. */

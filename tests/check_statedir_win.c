@@ -273,42 +273,18 @@ struct daemon {
 static void
 daemon_spawn(struct daemon *d, const char *dir, const char *args)
 {
-	static unsigned     n;
-	static HANDLE       job;
-	SECURITY_ATTRIBUTES sa;
-	STARTUPINFOA        si;
-	PROCESS_INFORMATION pi;
-	HANDLE              out;
-	char                line[4 * PATH_MAX];
+	static unsigned n;
+	static HANDLE   job;
+	char            line[4 * PATH_MAX];
 
 	if (job == NULL)
 		ck_assert((job = td_job()) != NULL);
 	snprintf(d->pipe, sizeof(d->pipe), "\\\\.\\pipe\\lbstate-%lu-%u",
 	    (unsigned long)GetCurrentProcessId(), n++);
 	snprintf(d->out, sizeof(d->out), "%s\\out.txt", dir);
-	memset(&sa, 0, sizeof(sa));
-	sa.nLength = sizeof(sa);
-	sa.bInheritHandle = TRUE;
-	out = CreateFileA(d->out, FILE_APPEND_DATA, FILE_SHARE_READ |
-	    FILE_SHARE_WRITE | FILE_SHARE_DELETE, &sa, OPEN_ALWAYS,
-	    FILE_ATTRIBUTE_NORMAL, NULL);
-	ck_assert(out != INVALID_HANDLE_VALUE);
-	ck_assert((size_t)snprintf(line, sizeof(line), "\"%s\" --socket %s %s",
-	    td_daemon_exe(), d->pipe, args) < sizeof(line));
-	memset(&si, 0, sizeof(si));
-	si.cb = sizeof(si);
-	si.dwFlags = STARTF_USESTDHANDLES;
-	si.hStdInput = INVALID_HANDLE_VALUE;
-	si.hStdOutput = out;
-	si.hStdError = out;
-	ck_assert_msg(CreateProcessA(NULL, line, NULL, NULL, TRUE,
-	    CREATE_SUSPENDED, NULL, NULL, &si, &pi), "%s: error %lu", line,
-	    (unsigned long)GetLastError());
-	CloseHandle(out);
-	AssignProcessToJobObject(job, pi.hProcess);
-	ResumeThread(pi.hThread);
-	CloseHandle(pi.hThread);
-	d->proc = pi.hProcess;
+	ck_assert((size_t)snprintf(line, sizeof(line), "--socket %s %s",
+	    d->pipe, args) < sizeof(line));
+	d->proc = td_daemon_spawn(job, line, d->out);
 }
 
 /* Waits (up to a minute) until d's pipe answers (1) or d ends (0). */
