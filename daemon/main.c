@@ -3,12 +3,12 @@
  * config file, command line; reloaded on SIGHUP), the default paths, the
  * log (stderr, or a file), the state directory judged (statedir.h) and
  * the state database made private, the listening socket (its own,
- * bound by listen.h, or one passed by systemd), the descriptor and inotify budgets, privileges (creds.c),
- * and signals (os.h says which, and what each asks) and a service
- * manager's stop (service.h) as loop events.  The loop's iteration and
- * the stop are loop.c's.  The daemon's life (daemon_run) runs in the
- * main thread, or, with --service, in the service's thread
- * (service.h).
+ * bound by listen.h, or one passed by systemd), the descriptor and
+ * inotify budgets, privileges (creds.c), and signals (os.h says which,
+ * and what each asks) and a service manager's stop (service.h) as loop
+ * events.  The loop's iteration and the stop are loop.c's.  The
+ * daemon's life (daemon_run) runs in the main thread, or, with
+ * --service, in the service's thread (service.h).
  *
  * The daemon's life:
  *
