@@ -4,7 +4,8 @@
  * daemon makes its own directories and files with, the judgement of a
  * security descriptor (daemon/private_win32.c, linked in), and the
  * daemon itself (daemon/lockbrokerd.exe, or $LOCKBROKERD) with no
- * --state and with a state directory or database others may write.
+ * --state (ProgramData set, unset, relative) and with a state directory
+ * or database others may write.
  *
  * Wine keeps no DACL a program sets: it reads a file's back from its
  * Unix mode (the system and the owner full control, Everyone what the
@@ -375,6 +376,33 @@ START_TEST(default_state_under_programdata)
 }
 END_TEST
 
+/* With no --state and ProgramData unset, or not an absolute path, the
+ * daemon refuses to start, naming the variable; nothing is made where
+ * the relative one would lead from its working directory ("/"). */
+START_TEST(default_state_needs_programdata)
+{
+	static const char *const values[] = { "", "lockbroker-pd" };
+	struct tl_place          p;
+	struct daemon            d;
+	char                     was[PATH_MAX];
+	size_t                   i;
+
+	snprintf(was, sizeof(was), "%s", getenv("ProgramData") != NULL ?
+	    getenv("ProgramData") : "");
+	for (i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		tl_place_make(&p, "x");
+		ck_assert_int_eq(_putenv_s("ProgramData", values[i]), 0);
+		daemon_spawn(&d, p.dir, "--debug");
+		ck_assert_int_eq(_putenv_s("ProgramData", was), 0);
+		ck_assert(!daemon_listens(&d));
+		ck_assert_int_eq(daemon_end(&d), 1);
+		ck_assert_msg(daemon_said(&d, "no state path: give --state or "
+		    "set ProgramData to an absolute path"), "see %s", d.out);
+		ck_assert(!tl_exists("/lockbroker-pd"));
+	}
+}
+END_TEST
+
 /* A state directory whose DACL lets Everyone write (wine keeps that
  * much) is refused: the daemon ends with 1 before it listens, naming
  * the directory, the SID, a right and the fix, and makes nothing
@@ -431,6 +459,7 @@ statedir_win_suite(void)
 	t = tcase_create("daemon");
 	tcase_set_timeout(t, 300);
 	tcase_add_test(t, default_state_under_programdata);
+	tcase_add_test(t, default_state_needs_programdata);
 	tcase_add_test(t, others_may_write_refused);
 	suite_add_tcase(s, t);
 	return s;
