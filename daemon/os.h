@@ -14,7 +14,8 @@
  * pidfd_open, /proc, openat2, and the POSIX calls of the daemon's own
  * files), os_win32.c and os_users_win32.c (Windows:
  * GetNamedPipeClientProcessId, users by their tokens' SIDs, acting as a
- * client by its token, the daemon's own files by CreateFileA, process
+ * client by its token, the daemon's own files by CreateFileA (their
+ * private modes a DACL of their own: private_win32.c), process
  * handles waited for by the thread pool, console events; what it
  * cannot yet answers as its contract lets an OS that cannot, and says
  * so).  A port adds its own file and builds it instead.
