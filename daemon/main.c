@@ -1,20 +1,22 @@
 /*
  * main.c: lockbrokerd's start-up: the command line, settings (defaults,
  * config file, command line; reloaded on SIGHUP), the default paths, the
- * log (stderr, or a file), the state database made private, the
- * listening socket (its own, bound by listen.h, or one passed by
- * systemd), the descriptor and inotify budgets, privileges (creds.c),
- * and signals (os.h says which, and what each asks) and a service
- * manager's stop (service.h) as loop events.  The loop's iteration and
- * the stop are loop.c's.  The daemon's life (daemon_run) runs in the
- * main thread, or, with --service, in the service's thread
- * (service.h).
+ * log (stderr, or a file), the state directory judged (statedir.h) and
+ * the state database made private, the listening socket (its own,
+ * bound by listen.h, or one passed by systemd), the descriptor and
+ * inotify budgets, privileges (creds.c), and signals (os.h says which,
+ * and what each asks) and a service manager's stop (service.h) as loop
+ * events.  The loop's iteration and the stop are loop.c's.  The
+ * daemon's life (daemon_run) runs in the main thread, or, with
+ * --service, in the service's thread (service.h).
  *
  * The daemon's life:
  *
- *   start: settings -> log -> supplementary groups dropped (as root:
- *          creds.c) -> state database -> reconcile the previous run's
- *          holds -> listen -> READY=1 (a service: running)
+ *   start: settings -> log (--log) -> supplementary groups dropped (as
+ *          root: creds.c) -> state directory made and judged
+ *          (statedir.h) -> a service's log (STATE.log) -> state database
+ *          -> reconcile the previous run's holds -> listen -> READY=1 (a
+ *          service: running)
  *   run:   each loop iteration: events (requests, timers, watches) ->
  *          commit -> replies out (loop.c)
  *   SIGHUP: reload the config file (limits, grace, polling, debug)
@@ -50,6 +52,7 @@
 #include "reconcile.h"
 #include "service.h"
 #include "settings.h"
+#include "statedir.h"
 #include "store.h"
 #include "systemd.h"
 #include "watch.h"
@@ -123,21 +126,19 @@ static const char usage_text[] =
 "  -V, --version        show the version\n";
 
 /* Resolves the default socket and state paths: the system instance's when
- * run as root, else the user's. */
+ * run as root, else the user's (the state's: statedir.h). */
 static int
 default_paths(struct lbd_config *c, char *why, size_t size)
 {
 	const char *run = getenv("XDG_RUNTIME_DIR");
-	const char *state = getenv("XDG_STATE_HOME");
-	const char *home = getenv("HOME");
-	int         r1 = 0, r2 = 0;
+	int         r = 0;
 
 	if (c->socket[0] == '\0') {
 		if (lbd_os_euid() == 0)
-			r1 = snprintf(c->socket, sizeof(c->socket), "%s",
+			r = snprintf(c->socket, sizeof(c->socket), "%s",
 			    lbd_listen_default());
 		else if (run != NULL && run[0] == '/')
-			r1 = snprintf(c->socket, sizeof(c->socket),
+			r = snprintf(c->socket, sizeof(c->socket),
 			    "%s/%s", run, LBP_USER_SOCKET);
 		else {
 			snprintf(why, size, "no socket path: give --socket or "
@@ -145,27 +146,13 @@ default_paths(struct lbd_config *c, char *why, size_t size)
 			return -1;
 		}
 	}
-	if (c->state[0] == '\0') {
-		if (lbd_os_euid() == 0)
-			r2 = snprintf(c->state, sizeof(c->state),
-			    "/var/lib/lockbroker/state.sqlite");
-		else if (state != NULL && state[0] == '/')
-			r2 = snprintf(c->state, sizeof(c->state),
-			    "%s/lockbroker/state.sqlite", state);
-		else if (home != NULL && home[0] == '/')
-			r2 = snprintf(c->state, sizeof(c->state),
-			    "%s/.local/state/lockbroker/state.sqlite", home);
-		else {
-			snprintf(why, size, "no state path: give --state or "
-			    "set HOME");
-			return -1;
-		}
-	}
-	if (r1 < 0 || (size_t)r1 >= sizeof(c->socket) || r2 < 0 ||
-	    (size_t)r2 >= sizeof(c->state)) {
-		snprintf(why, size, "socket or state path too long");
+	if (r < 0 || (size_t)r >= sizeof(c->socket)) {
+		snprintf(why, size, "socket path too long");
 		return -1;
 	}
+	if (c->state[0] == '\0')
+		return lbd_statedir_default(c->state, sizeof(c->state), why,
+		    size);
 	return 0;
 }
 
@@ -383,23 +370,29 @@ signals_start(struct lbd *d)
 	}
 }
 
+/* Sends the log's lines to the file --log names, at once (what follows
+ * is logged there); nothing otherwise.  0, or -1 with why. */
+static int
+log_start(const struct args *a, char *why, size_t size)
+{
+	return a->log != NULL ? lbd_log_open(a->log, why, size) : 0;
+}
+
 /*
- * Sends the log's lines to the file --log names, else, in a service
- * (which has no stderr), to STATE.log; nothing otherwise (stderr).  0,
- * or -1 with why.
+ * In a service (which has no stderr) without --log: the log's lines to
+ * STATE.log, once the state directory is made and judged (nothing is
+ * opened there before; a service refused its state directory logs
+ * nowhere: give --log to see why).  0, or -1 with why.
  */
 static int
-log_start(const struct args *a, const struct lbd_config *c, char *why,
-    size_t size)
+service_log_start(const struct args *a, const struct lbd_config *c,
+    char *why, size_t size)
 {
 	char file[PATH_MAX + 8];
 
-	if (a->log != NULL)
-		snprintf(file, sizeof(file), "%s", a->log);
-	else if (a->service)
-		snprintf(file, sizeof(file), "%s.log", c->state);
-	else
+	if (a->log != NULL || !a->service)
 		return 0;
+	snprintf(file, sizeof(file), "%s.log", c->state);
 	return lbd_log_open(file, why, size);
 }
 
@@ -581,7 +574,7 @@ daemon_run(void *arg)
 	d.loop->data = a;
 	if (leave_cwd(a, why, sizeof(why)) != 0 ||
 	    settings(&d.cfg, a, why, sizeof(why)) != 0 ||
-	    log_start(a, &d.cfg, why, sizeof(why)) != 0)
+	    log_start(a, why, sizeof(why)) != 0)
 		goto fail;
 	if (lbd_creds_init(why, sizeof(why)) != 0)
 		goto fail;
@@ -597,6 +590,8 @@ daemon_run(void *arg)
 		goto fail;
 	}
 	if (lbd_dirs_make_parent(d.cfg.state, 0700, why, sizeof(why)) != 0 ||
+	    lbd_statedir_judge(d.cfg.state, why, sizeof(why)) != 0 ||
+	    service_log_start(a, &d.cfg, why, sizeof(why)) != 0 ||
 	    lbd_listen_claim(d.cfg.socket, d.cfg.state, why, sizeof(why)) != 0 ||
 	    store_open_private(&d, why, sizeof(why)) != 0 ||
 	    lbd_intents_open(&d, why, sizeof(why)) != 0)

@@ -14,7 +14,8 @@
  * pidfd_open, /proc, openat2, and the POSIX calls of the daemon's own
  * files), os_win32.c and os_users_win32.c (Windows:
  * GetNamedPipeClientProcessId, users by their tokens' SIDs, acting as a
- * client by its token, the daemon's own files by CreateFileA, process
+ * client by its token, the daemon's own files by CreateFileA (their
+ * private modes a DACL of their own: private_win32.c), process
  * handles waited for by the thread pool, console events; what it
  * cannot yet answers as its contract lets an OS that cannot, and says
  * so).  A port adds its own file and builds it instead.
@@ -259,8 +260,10 @@ void lbd_os_gmtime(time_t t, struct tm *tm);
 
 /*
  * lbd_os_umask: sets the mask of the modes files and directories the
- * daemon makes are made without; the mask before.  Windows: nothing
- * (no modes there); 0.
+ * daemon makes are made without; the mask before.  Windows: nothing,
+ * 0: no mask narrows an ACL; what the daemon makes for itself gets the
+ * private DACL of its mode (lbd_os_mkdir), and what sqlite makes beside
+ * the state database inherits the state directory's.
  */
 mode_t lbd_os_umask(mode_t mask);
 
@@ -272,16 +275,27 @@ mode_t lbd_os_umask(mode_t mask);
 void lbd_os_sigpipe_ignore(void);
 
 /*
+ * Modes on Windows (lbd_os_mkdir, lbd_os_chmod, lbd_os_fchmod,
+ * lbd_os_open_own): a private mode, one that gives the group and others
+ * nothing (0700, 0600: every one the daemon gives its own files), is
+ * the private DACL (private_win32.h): protected from inheritance, full
+ * control to the system, the administrators and the daemon's own user,
+ * nothing to anybody else; on a directory, inherited by what is made in
+ * it.  Any other mode leaves the ACL Windows gives (inherited from the
+ * parent): the daemon uses none on Windows (the socket's directory,
+ * 0755, is Linux's).
+ */
+
+/*
  * lbd_os_mkdir: makes directory dir with mode (less the umask).  0, or
- * -1 with errno (EEXIST when something is at dir).  Windows: no modes.
+ * -1 with errno (EEXIST when something is at dir).
  */
 int  lbd_os_mkdir(const char *dir, mode_t mode);
 
 /*
  * lbd_os_chmod: sets the mode of file (following a symbolic link), one
- * of the daemon's own files.  0, or -1 with errno (ENOENT when there is
- * none).  Windows: nothing (the ACL a file inherits from its directory
- * decides who may open it there).
+ * of the daemon's own files or directories.  0, or -1 with errno
+ * (ENOENT when there is none).
  */
 int  lbd_os_chmod(const char *file, mode_t mode);
 
@@ -303,7 +317,7 @@ int  lbd_os_open_own(const char *file, int how);
 int  lbd_os_file_size(int fd, off_t *size);
 
 /* lbd_os_fchmod: sets the mode of the file open as fd.  0, or -1 with
- * errno.  Windows: nothing (see lbd_os_chmod). */
+ * errno. */
 int  lbd_os_fchmod(int fd, mode_t mode);
 
 /* lbd_os_truncate: makes the file open as fd (to write) size bytes long.

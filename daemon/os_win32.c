@@ -29,6 +29,7 @@
 
 #include "fs.h"
 #include "os.h"
+#include "private_win32.h"
 
 /* lbd_os_privileges_drop: see os.h.  Nothing to drop: no supplementary
  * groups or capabilities to leave. */
@@ -165,59 +166,135 @@ lbd_os_sigpipe_ignore(void)
 {
 }
 
-/* lbd_os_mkdir: see os.h.  _mkdir: no modes (the directory's ACL is
- * inherited from its parent's); EEXIST for a directory that is there,
- * a drive's root ("C:") among them. */
+/* Whether mode is private: nothing for the group and others (0700,
+ * 0600), which os.h maps to the private DACL (private_win32.h). */
+static int
+mode_private(mode_t mode)
+{
+	return (mode & 077) == 0;
+}
+
+/* errno for a Win32 error of a step on the daemon's own files. */
+static int
+errno_of(DWORD err)
+{
+	switch (err) {
+	case ERROR_ALREADY_EXISTS:
+	case ERROR_FILE_EXISTS:
+		return EEXIST;
+	case ERROR_FILE_NOT_FOUND:
+	case ERROR_PATH_NOT_FOUND:
+		return ENOENT;
+	case ERROR_ACCESS_DENIED:
+		return EACCES;
+	case ERROR_NOT_ENOUGH_MEMORY:
+		return ENOMEM;
+	default:
+		return EIO;
+	}
+}
+
+/* lbd_os_mkdir: see os.h.  CreateDirectoryA, with the private DACL for
+ * a private mode; EEXIST for a directory that is there, a drive's root
+ * ("C:") among them. */
 int
 lbd_os_mkdir(const char *dir, mode_t mode)
 {
-	DWORD a = GetFileAttributesA(dir);
+	SECURITY_ATTRIBUTES sa;
+	int                 r = -1, saved;
 
-	(void)mode;
-	if (a != INVALID_FILE_ATTRIBUTES) {
+	memset(&sa, 0, sizeof(sa));
+	sa.nLength = sizeof(sa);
+	if (GetFileAttributesA(dir) != INVALID_FILE_ATTRIBUTES) {
 		errno = EEXIST;
-		return -1;
+		goto out;
 	}
-	return _mkdir(dir);
+	if (mode_private(mode) && (sa.lpSecurityDescriptor =
+	    lbd_private_sd(LBD_PRIVATE_DIR)) == NULL)
+		goto out;
+	if (!CreateDirectoryA(dir, &sa)) {
+		errno = errno_of(GetLastError());
+		goto out;
+	}
+	r = 0;
+out:
+	saved = errno;
+	if (sa.lpSecurityDescriptor != NULL)
+		LocalFree(sa.lpSecurityDescriptor);
+	errno = saved;
+	return r;
 }
 
-/* lbd_os_chmod: see os.h.  Nothing, 0 when file is there: no modes (the
- * ACL a file inherits from its directory decides who may open it). */
+/* Gives what h is open as (with WRITE_DAC, for a private mode) the
+ * DACL mode maps to (os.h: nothing for a mode that is not private),
+ * then closes h; h INVALID_HANDLE_VALUE: its open failed (the error
+ * GetLastError's).  0, or -1 with errno. */
+static int
+mode_set_closing(HANDLE h, mode_t mode)
+{
+	int r = -1, saved;
+
+	if (h == INVALID_HANDLE_VALUE) {
+		errno = errno_of(GetLastError());
+		goto out;
+	}
+	r = mode_private(mode) ? lbd_private_set(h) : 0;
+out:
+	saved = errno;
+	if (h != INVALID_HANDLE_VALUE)
+		CloseHandle(h);
+	errno = saved;
+	return r;
+}
+
+/* lbd_os_chmod: see os.h.  The file opened (to change its DACL for a
+ * private mode; a directory too), following a link at the name. */
 int
 lbd_os_chmod(const char *file, mode_t mode)
 {
-	(void)mode;
-	if (GetFileAttributesA(file) == INVALID_FILE_ATTRIBUTES) {
-		errno = ENOENT;
-		return -1;
-	}
-	return 0;
+	return mode_set_closing(CreateFileA(file, mode_private(mode) ?
+	    READ_CONTROL | WRITE_DAC : FILE_READ_ATTRIBUTES, FILE_SHARE_READ |
+	    FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL, OPEN_EXISTING,
+	    FILE_FLAG_BACKUP_SEMANTICS, NULL), mode);
 }
 
 /* lbd_os_open_own: see os.h.  CreateFileA, never inherited, shared for
- * reading, writing and deleting (as sqlite's own opens are); a reparse
- * point at the name is opened as itself, never followed; the handle
- * given a C runtime descriptor (_open_osfhandle), as lockfs's are. */
+ * reading, writing and deleting (as sqlite's own opens are), a new file
+ * made with the private DACL (0600); a reparse point at the name is
+ * opened as itself, never followed; the handle given a C runtime
+ * descriptor (_open_osfhandle), as lockfs's are. */
 int
 lbd_os_open_own(const char *file, int how)
 {
-	HANDLE h;
-	int    fd;
+	SECURITY_ATTRIBUTES sa;
+	HANDLE              h = INVALID_HANDLE_VALUE;
+	int                 fd = -1, saved;
 
+	memset(&sa, 0, sizeof(sa));
+	sa.nLength = sizeof(sa);
+	if ((sa.lpSecurityDescriptor = lbd_private_sd(LBD_PRIVATE_FILE)) ==
+	    NULL)
+		goto out;
 	h = CreateFileA(file, GENERIC_READ | GENERIC_WRITE,
-	    FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
+	    FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, &sa,
 	    how == LBD_OS_REWRITE ? CREATE_ALWAYS : OPEN_ALWAYS,
 	    FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OPEN_REPARSE_POINT, NULL);
 	if (h == INVALID_HANDLE_VALUE) {
-		errno = GetLastError() == ERROR_ACCESS_DENIED ? EACCES :
-		    GetLastError() == ERROR_PATH_NOT_FOUND ? ENOENT : EIO;
-		return -1;
+		errno = errno_of(GetLastError());
+		goto out;
 	}
 	if ((fd = _open_osfhandle((intptr_t)h, _O_BINARY)) == -1) {
-		CloseHandle(h);
 		errno = EMFILE;
-		return -1;
+		goto out;
 	}
+	h = INVALID_HANDLE_VALUE;       /* the descriptor's now */
+out:
+	saved = errno;
+	if (h != INVALID_HANDLE_VALUE)
+		CloseHandle(h);
+	if (sa.lpSecurityDescriptor != NULL)
+		LocalFree(sa.lpSecurityDescriptor);
+	errno = saved;
 	return fd;
 }
 
@@ -235,13 +312,15 @@ lbd_os_file_size(int fd, off_t *size)
 	return 0;
 }
 
-/* lbd_os_fchmod: see os.h.  Nothing, 0 (see lbd_os_chmod). */
+/* lbd_os_fchmod: see os.h.  The file's handle opened again with
+ * WRITE_DAC (ReOpenFile: lbd_os_open_own's handles may read and write
+ * only). */
 int
 lbd_os_fchmod(int fd, mode_t mode)
 {
-	(void)fd;
-	(void)mode;
-	return 0;
+	return mode_set_closing(ReOpenFile((HANDLE)_get_osfhandle(fd),
+	    READ_CONTROL | WRITE_DAC, FILE_SHARE_READ | FILE_SHARE_WRITE |
+	    FILE_SHARE_DELETE, 0), mode);
 }
 
 /* lbd_os_truncate: see os.h.  _chsize_s. */

@@ -50,6 +50,7 @@
 #include "locktable.h"
 #include "log.h"
 #include "os.h"
+#include "statedir.h"
 #include "store.h"
 #include "walshm.h"
 
@@ -925,7 +926,9 @@ lbd_store_check(struct lbd *d)
 	if (lbd_dirs_parent(d->cfg.state, dir, sizeof(dir)) == 0)
 		lbd_os_mkdir(dir, 0700); /* gone with the file, maybe (a
 		                            root: EEXIST) */
-	if (lbd_store_open(d, d->cfg.state, why, sizeof(why)) != 0) {
+	/* Judged again: one made meanwhile by another is not taken. */
+	if (lbd_statedir_judge(d->cfg.state, why, sizeof(why)) != 0 ||
+	    lbd_store_open(d, d->cfg.state, why, sizeof(why)) != 0) {
 		if (d->store_lost == 1)
 			log_err("%s; grants are refused until it can be made "
 			    "(tried again every few seconds)", why);

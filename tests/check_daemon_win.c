@@ -92,41 +92,11 @@ static char self_exe[MAX_PATH];
 static HANDLE
 daemon_spawn(const char *pipe, const char *state, const char *log)
 {
-	SECURITY_ATTRIBUTES sa;
-	STARTUPINFOA        si;
-	PROCESS_INFORMATION pi;
-	HANDLE              out;
-	char                line[3 * PATH_MAX];
+	char args[3 * PATH_MAX];
 
-	memset(&sa, 0, sizeof(sa));
-	sa.nLength = sizeof(sa);
-	sa.bInheritHandle = TRUE;
-	out = CreateFileA(log, FILE_APPEND_DATA, FILE_SHARE_READ |
-	    FILE_SHARE_WRITE | FILE_SHARE_DELETE, &sa, OPEN_ALWAYS,
-	    FILE_ATTRIBUTE_NORMAL, NULL);
-	ck_assert_msg(out != INVALID_HANDLE_VALUE, "%s: error %lu", log,
-	    (unsigned long)GetLastError());
-	ck_assert((size_t)snprintf(line, sizeof(line), "\"%s\" --socket %s "
-	    "--state \"%s\" --debug", td_daemon_exe(), pipe, state) <
-	    sizeof(line));
-	memset(&si, 0, sizeof(si));
-	si.cb = sizeof(si);
-	si.dwFlags = STARTF_USESTDHANDLES;
-	si.hStdInput = INVALID_HANDLE_VALUE;
-	si.hStdOutput = out;
-	si.hStdError = out;
-	ck_assert_msg(CreateProcessA(NULL, line, NULL, NULL, TRUE,
-	    CREATE_SUSPENDED, NULL, NULL, &si, &pi), "CreateProcess %s: "
-	    "error %lu", line, (unsigned long)GetLastError());
-	CloseHandle(out);
-	if (!AssignProcessToJobObject(daemons_job(), pi.hProcess)) {
-		TerminateProcess(pi.hProcess, 1);
-		ck_abort_msg("AssignProcessToJobObject: error %lu",
-		    (unsigned long)GetLastError());
-	}
-	ResumeThread(pi.hThread);
-	CloseHandle(pi.hThread);
-	return pi.hProcess;
+	ck_assert((size_t)snprintf(args, sizeof(args), "--socket %s --state "
+	    "\"%s\" --debug", pipe, state) < sizeof(args));
+	return td_daemon_spawn(daemons_job(), args, log);
 }
 
 /* Waits (up to a minute) until d's pipe takes a connection; asserts

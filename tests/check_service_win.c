@@ -458,38 +458,19 @@ END_TEST
 /* --service outside the SCM: refused at once, saying why and how. */
 START_TEST(service_refused_outside_scm)
 {
-	SECURITY_ATTRIBUTES sa;
-	STARTUPINFOA        si;
-	PROCESS_INFORMATION pi;
-	struct run          r;
-	HANDLE              out;
-	DWORD               code = 0;
-	char                line[4 * PATH_MAX], said[PATH_MAX], text[4096];
+	struct run r;
+	HANDLE     h;
+	DWORD      code = 0;
+	char       line[4 * PATH_MAX], said[PATH_MAX], text[4096];
 
 	run_make(&r);
 	snprintf(said, sizeof(said), "%s\\said", r.dir);
-	memset(&sa, 0, sizeof(sa));
-	sa.nLength = sizeof(sa);
-	sa.bInheritHandle = TRUE;
-	out = CreateFileA(said, GENERIC_WRITE, FILE_SHARE_READ, &sa,
-	    CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
-	ck_assert(out != INVALID_HANDLE_VALUE);
-	ck_assert((size_t)snprintf(line, sizeof(line), "\"%s\" --service "
-	    "--socket %s --state \"%s\"", td_daemon_exe(), suite_pipe,
-	    r.state) < sizeof(line));
-	memset(&si, 0, sizeof(si));
-	si.cb = sizeof(si);
-	si.dwFlags = STARTF_USESTDHANDLES;
-	si.hStdInput = INVALID_HANDLE_VALUE;
-	si.hStdOutput = out;
-	si.hStdError = out;
-	ck_assert(CreateProcessA(NULL, line, NULL, NULL, TRUE, 0, NULL, NULL,
-	    &si, &pi));
-	CloseHandle(out);
-	CloseHandle(pi.hThread);
-	ck_assert(WaitForSingleObject(pi.hProcess, 60000) == WAIT_OBJECT_0);
-	ck_assert(GetExitCodeProcess(pi.hProcess, &code));
-	CloseHandle(pi.hProcess);
+	ck_assert((size_t)snprintf(line, sizeof(line), "--service --socket %s "
+	    "--state \"%s\"", suite_pipe, r.state) < sizeof(line));
+	h = td_daemon_spawn(suite_job, line, said);
+	ck_assert(WaitForSingleObject(h, 60000) == WAIT_OBJECT_0);
+	ck_assert(GetExitCodeProcess(h, &code));
+	CloseHandle(h);
 	ck_assert_uint_eq(code, 1);
 	ck_assert(tl_read_text(said, text, sizeof(text)) > 0);
 	ck_assert_msg(strstr(text, "--service: not started by the service "

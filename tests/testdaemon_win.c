@@ -51,6 +51,47 @@ td_job(void)
 	return job;
 }
 
+/* td_daemon_spawn: see testdaemon_win.h.  Started suspended, put in
+ * job, then resumed: it never runs outside it. */
+HANDLE
+td_daemon_spawn(HANDLE job, const char *args, const char *log)
+{
+	SECURITY_ATTRIBUTES sa;
+	STARTUPINFOA        si;
+	PROCESS_INFORMATION pi;
+	HANDLE              out;
+	char                line[4 * PATH_MAX];
+
+	memset(&sa, 0, sizeof(sa));
+	sa.nLength = sizeof(sa);
+	sa.bInheritHandle = TRUE;
+	out = CreateFileA(log, FILE_APPEND_DATA, FILE_SHARE_READ |
+	    FILE_SHARE_WRITE | FILE_SHARE_DELETE, &sa, OPEN_ALWAYS,
+	    FILE_ATTRIBUTE_NORMAL, NULL);
+	ck_assert_msg(out != INVALID_HANDLE_VALUE, "%s: error %lu", log,
+	    (unsigned long)GetLastError());
+	ck_assert((size_t)snprintf(line, sizeof(line), "\"%s\" %s",
+	    td_daemon_exe(), args) < sizeof(line));
+	memset(&si, 0, sizeof(si));
+	si.cb = sizeof(si);
+	si.dwFlags = STARTF_USESTDHANDLES;
+	si.hStdInput = INVALID_HANDLE_VALUE;
+	si.hStdOutput = out;
+	si.hStdError = out;
+	ck_assert_msg(CreateProcessA(NULL, line, NULL, NULL, TRUE,
+	    CREATE_SUSPENDED, NULL, NULL, &si, &pi), "CreateProcess %s: "
+	    "error %lu", line, (unsigned long)GetLastError());
+	CloseHandle(out);
+	if (!AssignProcessToJobObject(job, pi.hProcess)) {
+		TerminateProcess(pi.hProcess, 1);
+		ck_abort_msg("AssignProcessToJobObject: error %lu",
+		    (unsigned long)GetLastError());
+	}
+	ResumeThread(pi.hThread);
+	CloseHandle(pi.hThread);
+	return pi.hProcess;
+}
+
 /* td_appears: see testdaemon_win.h. */
 int
 td_appears(const char *file)

@@ -10,8 +10,9 @@
  *   --wait PATH BUSY GOT   finds the lock taken (makes BUSY), waits for
  *                          it, makes GOT and waits to be ended.
  *
- * Nothing here asserts but td_broker_lock: the children run outside any
- * test (check's asserts report to a runner they do not have).
+ * Nothing here asserts but td_broker_lock and td_daemon_spawn: the
+ * children run outside any test (check's asserts report to a runner they
+ * do not have).
  */
 #ifndef TESTDAEMON_WIN_H
 #define TESTDAEMON_WIN_H
@@ -29,6 +30,11 @@ const char *td_daemon_exe(void);
 /* td_job: a new job whose end (its last handle closed: the test's end)
  * ends the processes in it; NULL when it cannot be made. */
 HANDLE td_job(void);
+
+/* td_daemon_spawn: starts the daemon's program with the arguments args
+ * (after its name), its standard output and error appended to log, in
+ * job (td_job); the handle of its process.  Asserts. */
+HANDLE td_daemon_spawn(HANDLE job, const char *args, const char *log);
 
 /* td_appears: waits up to a minute until file exists; whether it
  * does. */

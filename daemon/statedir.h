@@ -1,0 +1,43 @@
+/*
+ * statedir.h: where the daemon keeps its state when no path is given,
+ * and whether the directory that holds the state may be trusted with
+ * it: the state database, and beside it the files the daemon makes
+ * (its journal and WAL, the intents file, the lock that keeps a second
+ * daemon off, a service's log), from which it acts for its clients.
+ * The conventions are each OS's: statedir_unix.c, statedir_win32.c.
+ */
+#ifndef LBD_STATEDIR_H
+#define LBD_STATEDIR_H
+
+#include <stddef.h>
+
+/*
+ * lbd_statedir_default: the state database's path when none is given,
+ * into state (size bytes): the system instance's for a daemon of the
+ * system (root; on Windows the system or an administrator), else its
+ * user's.  0, or -1 with why (why_size bytes) saying what is missing.
+ * Linux: /var/lib/lockbroker/state.sqlite as root, else
+ * $XDG_STATE_HOME/lockbroker/state.sqlite, else
+ * $HOME/.local/state/lockbroker/state.sqlite.  Windows:
+ * %ProgramData%/lockbroker/state.sqlite for the system or an
+ * administrator (its token's user SYSTEM, or its token a member of the
+ * Administrators, elevated), else %LOCALAPPDATA%/lockbroker/state.sqlite
+ * ('/' after the variable's value, as lockfs writes paths); the
+ * variable must name an absolute path.
+ */
+int lbd_statedir_default(char *state, size_t size, char *why,
+    size_t why_size);
+
+/*
+ * lbd_statedir_judge: whether the directory that holds state, and state
+ * itself when it exists, may be changed by nobody but the daemon's own
+ * user and those who may do anything anyway.  0 when so; -1 with why
+ * (size bytes) naming the directory or file, who else may change it,
+ * how, and how to put it right.  Linux: 0, nothing judged (the daemon
+ * makes the directory 0700 and its files 0600, and takes a directory
+ * given to it as it is).  Windows: owner and DACL (private_win32.h,
+ * lbd_private_judge), read through a handle of each.
+ */
+int lbd_statedir_judge(const char *state, char *why, size_t size);
+
+#endif
