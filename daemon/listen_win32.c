@@ -178,7 +178,8 @@ mutex_is_daemons(HANDLE m)
  * console's daemon in its user's session, whose Local\ names differ
  * (making a Global\ mutex needs no privilege, so any user may make the
  * name first).  A mutex there that is not a daemon's (mutex_is_daemons)
- * is passed over with a warning: the pipe's first instance, which
+ * is passed over with a warning, and so is another kind of object made
+ * with that name (ERROR_INVALID_HANDLE): the pipe's first instance, which
  * Windows gives one server, and STATE.lock still refuse a second
  * daemon.  0, or -1 with why.
  */
@@ -212,7 +213,8 @@ claim_name(const char *name, char *why, size_t size)
 	if (m != NULL && err != ERROR_ALREADY_EXISTS) {
 		m = NULL;       /* kept open: the claim */
 		r = 0;
-	} else if (m == NULL && err != ERROR_ACCESS_DENIED)
+	} else if (m == NULL && err != ERROR_ACCESS_DENIED &&
+	    err != ERROR_INVALID_HANDLE)
 		snprintf(why, size, "cannot claim %s (%s): error %lu", name,
 		    obj, (unsigned long)err);
 	else if (mutex_is_daemons(m))

@@ -288,8 +288,12 @@ lbd_private_judge(const char *what, const char *path, int kind,
 		goto out;
 	}
 	for (i = 0; i < info.AceCount; i++) {
-		if (!GetAce(dacl, i, (void **)&ace))
-			continue;
+		if (!GetAce(dacl, i, (void **)&ace)) {
+			snprintf(why, size, "%s %s: entry %lu of its DACL "
+			    "cannot be read (error %lu)", what, path,
+			    (unsigned long)i, (unsigned long)GetLastError());
+			goto out;
+		}
 		mask = ((ACCESS_ALLOWED_ACE *)ace)->Mask;
 		if (ace->AceType == ACCESS_DENIED_ACE_TYPE ||
 		    ace->AceType == ACCESS_DENIED_OBJECT_ACE_TYPE ||

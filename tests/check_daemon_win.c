@@ -841,16 +841,30 @@ START_TEST(command_kept_through_daemon)
 }
 END_TEST
 
+/* Asserts that the daemon LOCKBROKER_SOCKET names grants a new lock and
+ * takes its release. */
+static void
+serves_a_lock(void)
+{
+	struct tl_place p;
+	lb_lock        *l;
+	char            path[PATH_MAX];
+
+	tl_place_make(&p, "x");
+	tl_lock_path(&p, path, sizeof(path));
+	l = td_broker_lock(path);
+	ck_assert_msg(lb_acquire(l, 5) == 0, "%s", lb_lock_error(l));
+	ck_assert_int_eq(lb_release(l), 0);
+	lb_lock_free(l);
+}
+
 /* A second daemon on the same state (another pipe) is refused, saying
  * so; the first goes on serving. */
 START_TEST(second_daemon_refused)
 {
-	struct tl_place p;
-	HANDLE          second;
-	DWORD           code = 0;
-	lb_lock        *l;
-	char            path[PATH_MAX], log[PATH_MAX], text[8192];
-	char            pipe[160];
+	HANDLE second;
+	DWORD  code = 0;
+	char   log[PATH_MAX], text[8192], pipe[160];
 
 	snprintf(log, sizeof(log), "%s.second.log", the.log);
 	snprintf(pipe, sizeof(pipe), "%s-second", the.pipe);
@@ -865,12 +879,7 @@ START_TEST(second_daemon_refused)
 	ck_assert(tl_read_text(log, text, sizeof(text)) > 0);
 	ck_assert_msg(strstr(text, "another daemon runs on state") != NULL &&
 	    strstr(text, the.state) != NULL, "%s", text);
-	tl_place_make(&p, "x");
-	tl_lock_path(&p, path, sizeof(path));
-	l = td_broker_lock(path);
-	ck_assert_msg(lb_acquire(l, 5) == 0, "%s", lb_lock_error(l));
-	ck_assert_int_eq(lb_release(l), 0);
-	lb_lock_free(l);
+	serves_a_lock();
 }
 END_TEST
 
@@ -878,11 +887,10 @@ END_TEST
  * so, and makes no state; the first goes on serving. */
 START_TEST(second_daemon_same_pipe_refused)
 {
-	struct tl_place p, q;
+	struct tl_place q;
 	HANDLE          second;
 	DWORD           code = 0;
-	lb_lock        *l;
-	char            path[PATH_MAX], log[PATH_MAX], text[8192], *c;
+	char            log[PATH_MAX], text[8192], *c;
 
 	tl_place_make(&q, "state.sqlite");
 	for (c = q.path; *c != '\0'; c++)
@@ -903,29 +911,24 @@ START_TEST(second_daemon_same_pipe_refused)
 	ck_assert_msg(strstr(text, "another daemon listens on") != NULL &&
 	    strstr(text, strrchr(the.pipe, '\\') + 1) != NULL, "%s", text);
 	ck_assert(!tl_exists(q.path));
-	tl_place_make(&p, "x");
-	tl_lock_path(&p, path, sizeof(path));
-	l = td_broker_lock(path);
-	ck_assert_msg(lb_acquire(l, 5) == 0, "%s", lb_lock_error(l));
-	ck_assert_int_eq(lb_release(l), 0);
-	lb_lock_free(l);
+	serves_a_lock();
 }
 END_TEST
 
-/* Makes the single-instance mutex of a new pipe's name first, with the
- * security descriptor sddl (as a user could while no daemon runs), then
+/* Makes the single-instance mutex of a new pipe's name first (an event
+ * of that name when event), with the security descriptor sddl (as a
+ * user could while no daemon runs), then
  * starts a daemon on that pipe: it starts, says in its log that it
  * passed the mutex over, and serves. */
 static void
-squat_then_start(const char *sddl, const char *tag)
+squat_then_start(const char *sddl, const char *tag, int event)
 {
-	struct tl_place      p, q;
+	struct tl_place      q;
 	struct daemon        d;
 	PSECURITY_DESCRIPTOR sd;
 	SECURITY_ATTRIBUTES  sa = { sizeof(sa), NULL, FALSE };
 	HANDLE               m;
-	lb_lock             *l;
-	char                 path[PATH_MAX], obj[200], text[8192], *c;
+	char                 obj[200], text[8192], *c;
 
 	memset(&d, 0, sizeof(d));
 	tl_place_make(&q, "state.sqlite");
@@ -943,7 +946,8 @@ squat_then_start(const char *sddl, const char *tag)
 	ck_assert(ConvertStringSecurityDescriptorToSecurityDescriptorA(sddl,
 	    SDDL_REVISION_1, &sd, NULL));
 	sa.lpSecurityDescriptor = sd;
-	m = CreateMutexA(&sa, FALSE, obj);
+	m = event ? CreateEventA(&sa, FALSE, FALSE, obj) :
+	    CreateMutexA(&sa, FALSE, obj);
 	LocalFree(sd);
 	ck_assert_msg(m != NULL && GetLastError() != ERROR_ALREADY_EXISTS,
 	    "%s: error %lu", obj, (unsigned long)GetLastError());
@@ -951,12 +955,7 @@ squat_then_start(const char *sddl, const char *tag)
 	d.proc = daemon_spawn(d.pipe, d.state, d.log);
 	daemon_listening(&d);
 	ck_assert_int_eq(_putenv_s("LOCKBROKER_SOCKET", d.pipe), 0);
-	tl_place_make(&p, "x");
-	tl_lock_path(&p, path, sizeof(path));
-	l = td_broker_lock(path);
-	ck_assert_msg(lb_acquire(l, 5) == 0, "%s", lb_lock_error(l));
-	ck_assert_int_eq(lb_release(l), 0);
-	lb_lock_free(l);
+	serves_a_lock();
 	ck_assert(tl_read_text(d.log, text, sizeof(text)) > 0);
 	ck_assert_msg(strstr(text, "passed over") != NULL, "%s", text);
 	daemon_end(&d);
@@ -965,12 +964,13 @@ squat_then_start(const char *sddl, const char *tag)
 }
 
 /* A mutex of the pipe's name that is not a daemon's is passed over: one
- * another user owns (anyone may open it), and one the daemon may not
- * open at all (anonymous's, with an empty DACL). */
+ * another user owns (anyone may open it), one the daemon may not open
+ * at all (anonymous's, with an empty DACL), and an event of that name. */
 START_TEST(squatted_name_passed_over)
 {
-	squat_then_start("O:S-1-5-21-1-2-3-1000D:P(A;;GA;;;WD)", "other");
-	squat_then_start("O:AND:P", "closed");
+	squat_then_start("O:S-1-5-21-1-2-3-1000D:P(A;;GA;;;WD)", "other", 0);
+	squat_then_start("O:AND:P", "closed", 0);
+	squat_then_start("D:P(A;;GA;;;WD)", "event", 1);
 }
 END_TEST
 
