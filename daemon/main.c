@@ -162,7 +162,9 @@ default_paths(struct lbd_config *c, char *why, size_t size)
  * files of an earlier run are made so here, a new one by lbd_store_open).
  * The directory that holds it is private, but the kernel lets the daemon
  * into its own open files through /proc/self/fd whoever's credentials it
- * has taken on: the files' own modes must keep clients out.
+ * has taken on: the files' own modes must keep clients out.  One that
+ * cannot be made so refuses the start (-1 with why naming it; the log
+ * names it too should why cut it short).
  */
 static int
 store_open_private(struct lbd *d, char *why, size_t size)
@@ -176,10 +178,14 @@ store_open_private(struct lbd *d, char *why, size_t size)
 		snprintf(file, sizeof(file), "%s%s", d->cfg.state,
 		    suffixes[i]);
 		if (lbd_os_chmod(file, 0600) == -1 && errno != ENOENT)
-			log_warn("cannot make %s private: %s", file,
-			    strerror(errno));
+			goto refused;
 	}
 	return lbd_store_open(d, d->cfg.state, why, size);
+refused:
+	if (snprintf(why, size, "cannot make %s private: %s", file,
+	    strerror(errno)) >= (int)size)
+		log_err("cannot make %s private", file);  /* why cut short */
+	return -1;
 }
 
 /* Settings: defaults, then the config file, then the command line. */

@@ -248,14 +248,17 @@ out:
 }
 
 /* lbd_os_chmod: see os.h.  The file opened (to change its DACL for a
- * private mode; a directory too), following a link at the name. */
+ * private mode; a directory too), a link at the name (a reparse point)
+ * opened as itself, never followed: the daemon's own files are never
+ * links, and what one points at is not the daemon's to change. */
 int
 lbd_os_chmod(const char *file, mode_t mode)
 {
 	return mode_set_closing(CreateFileA(file, mode_private(mode) ?
 	    READ_CONTROL | WRITE_DAC : FILE_READ_ATTRIBUTES, FILE_SHARE_READ |
 	    FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL, OPEN_EXISTING,
-	    FILE_FLAG_BACKUP_SEMANTICS, NULL), mode);
+	    FILE_FLAG_BACKUP_SEMANTICS | FILE_FLAG_OPEN_REPARSE_POINT, NULL),
+	    mode);
 }
 
 /* lbd_os_open_own: see os.h.  CreateFileA, never inherited, shared for

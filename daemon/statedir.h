@@ -30,13 +30,16 @@ int lbd_statedir_default(char *state, size_t size, char *why,
 
 /*
  * lbd_statedir_judge: whether the directory that holds state, and state
- * itself when it exists, may be changed by nobody but the daemon's own
- * user and those who may do anything anyway.  0 when so; -1 with why
+ * itself and each file the daemon keeps beside it (STATE-wal, -shm,
+ * -journal, -intents, STATE.generation, .lock, .log) when it exists,
+ * may be changed by nobody but the daemon's own user and those who may
+ * do anything anyway.  0 when so; -1 with why
  * (size bytes) naming the directory or file, who else may change it,
  * how, and how to put it right.  Linux: 0, nothing judged (the daemon
  * makes the directory 0700 and its files 0600, and takes a directory
  * given to it as it is).  Windows: owner and DACL (private_win32.h,
- * lbd_private_judge), read through a handle of each.
+ * lbd_private_judge), read through a handle of each, a link (a
+ * reparse point) refused, never followed.
  */
 int lbd_statedir_judge(const char *state, char *why, size_t size);
 

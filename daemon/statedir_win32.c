@@ -1,15 +1,18 @@
 /*
  * statedir_win32.c: statedir.h on Windows: the state under
  * %ProgramData% for a daemon of the system or an administrator (a
- * service's), under %LOCALAPPDATA% for a user's; the state directory
- * and the state database judged by their owners and DACLs
- * (private_win32.h), before the daemon opens anything there.
+ * service's), under %LOCALAPPDATA% for a user's; the state directory,
+ * the state database and the files beside it judged by their owners
+ * and DACLs (private_win32.h), before the daemon opens anything there.
  *
  * Why judge: the daemon runs as the system for every local user and
  * acts on what its state says with its clients' tokens; a state
  * directory another user may write would let that user forge the
  * users table or the intents file (a hold, a handoff) and have the
- * daemon act on them as someone else.  The directories above the state
+ * daemon act on them as someone else; so would a file of his left
+ * beside the database (a WAL, an intents file) from a time the
+ * directory was open to him, whose DACL he may rewrite as its owner
+ * whenever the daemon has made it private.  The directories above the state
  * directory are not judged (C:\ lets every user make folders); one
  * another user may rename is the administrator's choice to avoid, as
  * on Linux.  The default's parent, %ProgramData%, lets users make
@@ -135,13 +138,25 @@ out:
 	return r;
 }
 
+/* The files the daemon keeps beside the state database, named by what
+ * follows its name: sqlite's journal, WAL and shared memory (store.c),
+ * the intents file (intents.c), the generation's floor and the
+ * temporary file it is written through (store.c), the single-instance
+ * lock (listen_win32.c) and a service's log (main.c).  Each is read or
+ * written as the daemon's own; one left by another user, or one he may
+ * still change, would let him write what the daemon acts on. */
+static const char *const companions[] = { "-wal", "-shm", "-journal",
+    "-intents", ".generation", ".generation.tmp", ".lock", ".log" };
+
 /* lbd_statedir_judge: see statedir.h.  The directory is state's up to
- * its last separator ('/' or '\'), named as state spells it. */
+ * its last separator ('/' or '\'), named as state spells it; then
+ * state, then each of its companions that is there. */
 int
 lbd_statedir_judge(const char *state, char *why, size_t size)
 {
-	char  dir[PATH_MAX], *c;
-	int   r = -1;
+	char   dir[PATH_MAX], file[PATH_MAX + 16], *c;
+	size_t i;
+	int    r = -1;
 
 	if (snprintf(dir, sizeof(dir), "%s", state) >= (int)sizeof(dir)) {
 		snprintf(why, size, "state path too long: %s", state);
@@ -156,6 +171,12 @@ lbd_statedir_judge(const char *state, char *why, size_t size)
 	if (judge("state directory", dir, LBD_PRIVATE_DIR, why, size) != 0 ||
 	    judge("state database", state, LBD_PRIVATE_FILE, why, size) != 0)
 		goto out;
+	for (i = 0; i < sizeof(companions) / sizeof(companions[0]); i++) {
+		snprintf(file, sizeof(file), "%s%s", state, companions[i]);
+		if (judge("file beside the state database", file,
+		    LBD_PRIVATE_FILE, why, size) != 0)
+			goto out;
+	}
 	r = 0;
 out:
 	return r;

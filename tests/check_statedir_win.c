@@ -4,8 +4,8 @@
  * daemon makes its own directories and files with, the judgement of a
  * security descriptor (daemon/private_win32.c, linked in), and the
  * daemon itself (daemon/lockbrokerd.exe, or $LOCKBROKERD) with no
- * --state (ProgramData set, unset, relative) and with a state directory
- * or database others may write.
+ * --state (ProgramData set, unset, relative) and with a state directory,
+ * database or file beside the database others may write.
  *
  * Wine keeps no DACL a program sets: it reads a file's back from its
  * Unix mode (the system and the owner full control, Everyone what the
@@ -407,18 +407,47 @@ END_TEST
  * much) is refused: the daemon ends with 1 before it listens, naming
  * the directory, the SID, a right and the fix, and makes nothing
  * there; the same for the state database. */
+/* Starts a daemon in dir with --state state, which must refuse to start
+ * saying said, naming Everyone, the right and the fix, before it takes
+ * the single-instance lock. */
+static void
+start_refused(const char *dir, const char *state, const char *said)
+{
+	struct daemon d;
+	char          args[PATH_MAX + 16];
+
+	snprintf(args, sizeof(args), "--state \"%s\"", state);
+	daemon_spawn(&d, dir, args);
+	ck_assert(!daemon_listens(&d));
+	ck_assert_int_eq(daemon_end(&d), 1);
+	ck_assert_msg(daemon_said(&d, said), "%s: not in %s", said, d.out);
+	ck_assert_msg(daemon_said(&d, "S-1-1-0") &&
+	    daemon_said(&d, "FILE_WRITE_DATA") &&
+	    daemon_said(&d, "icacls"), "see %s", d.out);
+	snprintf(args, sizeof(args), "%s.lock", state);
+	ck_assert(!tl_exists(args));
+}
+
+/* A place for state.sqlite, its path written with '/' throughout. */
+static void
+state_place(struct tl_place *p)
+{
+	char *c;
+
+	tl_place_make(p, "state.sqlite");
+	for (c = p->path; *c != '\0'; c++)
+		if (*c == '\\')
+			*c = '/';
+}
+
 START_TEST(others_may_write_refused)
 {
 	struct tl_place p;
-	struct daemon   d;
-	char            args[PATH_MAX + 16], said[PATH_MAX + 64], *c;
+	char            said[PATH_MAX + 64];
 	int             file;
 
 	for (file = 0; file < 2; file++) {
-		tl_place_make(&p, "state.sqlite");
-		for (c = p.path; *c != '\0'; c++)
-			if (*c == '\\')
-				*c = '/';
+		state_place(&p);
 		if (file) {
 			tl_write_text(p.path, "");
 			everyone_may_write(p.path);
@@ -430,18 +459,34 @@ START_TEST(others_may_write_refused)
 			    "be changed by others", (int)(strrchr(p.path, '/')
 			    - p.path), p.path);
 		}
-		snprintf(args, sizeof(args), "--state \"%s\"", p.path);
-		daemon_spawn(&d, p.dir, args);
-		ck_assert(!daemon_listens(&d));
-		ck_assert_int_eq(daemon_end(&d), 1);
-		ck_assert_msg(daemon_said(&d, said), "%s: not in %s", said,
-		    d.out);
-		ck_assert_msg(daemon_said(&d, "S-1-1-0") &&
-		    daemon_said(&d, "FILE_WRITE_DATA") &&
-		    daemon_said(&d, "icacls"), "see %s", d.out);
+		start_refused(p.dir, p.path, said);
 		ck_assert_int_eq(tl_exists(p.path), file);
-		snprintf(args, sizeof(args), "%s.lock", p.path);
-		ck_assert(!tl_exists(args));
+	}
+}
+END_TEST
+
+/* A file the daemon keeps beside the state database (one it reads what
+ * it acts on from) that another may change refuses the start, named,
+ * left as it was, the database not opened: one left by a directory
+ * that was once others' to write, whose owner would re-grant himself
+ * what the daemon's making it private took. */
+START_TEST(companion_others_may_write_refused)
+{
+	static const char *const companions[] = { "-intents", "-wal" };
+	struct tl_place p;
+	char            file[PATH_MAX + 16], said[PATH_MAX + 96];
+	size_t          i;
+
+	for (i = 0; i < sizeof(companions) / sizeof(companions[0]); i++) {
+		state_place(&p);
+		snprintf(file, sizeof(file), "%s%s", p.path, companions[i]);
+		tl_write_text(file, "planted\n");
+		everyone_may_write(file);
+		snprintf(said, sizeof(said), "file beside the state database "
+		    "%s may be changed by others", file);
+		start_refused(p.dir, p.path, said);
+		ck_assert(!tl_exists(p.path));
+		ck_assert(tl_exists(file));
 	}
 }
 END_TEST
@@ -461,6 +506,7 @@ statedir_win_suite(void)
 	tcase_add_test(t, default_state_under_programdata);
 	tcase_add_test(t, default_state_needs_programdata);
 	tcase_add_test(t, others_may_write_refused);
+	tcase_add_test(t, companion_others_may_write_refused);
 	suite_add_tcase(s, t);
 	return s;
 }
