@@ -124,10 +124,11 @@ struct lbd_os_token;
  * errno (ENOMEM, EPERM, EACCES, ESRCH).  Windows: the user is the SID
  * and integrity level (lbd_user_key, peertoken.h) of the client
  * process's own token (OpenProcessToken, duplicated for impersonation),
- * taken only when its SID, logon session and level are those of the
- * token the pipe's client gave (ImpersonateNamedPipeClient, at any
- * level: the client opens at the identification level) and its level
- * is not below medium (lbd_peer_tokens_agree).
+ * taken only when its SID, logon session, level and restrictedness are
+ * those of the token the pipe's client gave (ImpersonateNamedPipeClient,
+ * at any level: the client opens at the identification level), its
+ * level is not below medium (lbd_peer_tokens_agree), and the process
+ * was created before the call (lbd_peer_started_before).
  */
 int  lbd_os_peer_user(uv_os_fd_t fd, pid_t pid, char *user,
          struct lbd_os_token **token, char *why, size_t size);
@@ -293,9 +294,9 @@ void lbd_os_sigpipe_ignore(void);
 int  lbd_os_mkdir(const char *dir, mode_t mode);
 
 /*
- * lbd_os_chmod: sets the mode of file (following a symbolic link), one
- * of the daemon's own files or directories.  0, or -1 with errno
- * (ENOENT when there is none).
+ * lbd_os_chmod: sets the mode of file, one of the daemon's own files or
+ * directories (Linux: following a symbolic link; Windows: a link at
+ * the name changed itself, never followed).  0, or -1 with errno (ENOENT when there is none).
  */
 int  lbd_os_chmod(const char *file, mode_t mode);
 

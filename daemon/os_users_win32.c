@@ -12,10 +12,12 @@
  * (OpenProcessToken on the pipe's client process, which a daemon
  * running as the system may open, one running as a user its own
  * user's), duplicated as an impersonation token, and taken only when
- * it is of the pipe token's SID, logon session and integrity level
- * (peertoken.c says why and decides): a client whose thread acts as
- * another user than its process (an impersonating server, an anonymous
- * thread), or whose pid another logon's or another level's process got,
+ * it is of the pipe token's SID, logon session, integrity level and
+ * restrictedness, and its process was created before the connection was
+ * noticed (peertoken.c says why and decides): a client whose thread
+ * acts as another user than its process (an impersonating server, an
+ * anonymous thread), or whose pid a process made after it connected, or
+ * another logon's, another level's or otherwise restricted process got,
  * is refused rather than served as either.  A user is named by its
  * SID and its level (lbd_user_key): the daemon numbers users so.
  *
@@ -31,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fs.h"                 /* lockfs_os_start_time */
 #include "os.h"
 #include "peertoken.h"
 
@@ -93,9 +96,13 @@ out:
 }
 
 /* What the daemon reads of token t (TOKEN_QUERY): its user's SID as a
- * string into sid (LBD_OS_USER_MAX bytes), its logon session and its
- * integrity level, into *f (f->sid then sid).  0, or -1 with the
- * system's error in *err. */
+ * string into sid (LBD_OS_USER_MAX bytes), its logon session, its
+ * integrity level and whether it is restricted (IsTokenRestricted: one
+ * whose restricting SIDs cannot be read reads as not, as wine's every
+ * token, which has no TokenRestrictedSids; a client's two tokens are
+ * read alike, and one read so while the other is restricted differs),
+ * into *f (f->sid then sid).  0, or -1 with the system's error in
+ * *err. */
 static int
 token_facts_read(HANDLE t, char *sid, struct lbd_token_facts *f, DWORD *err)
 {
@@ -119,6 +126,7 @@ token_facts_read(HANDLE t, char *sid, struct lbd_token_facts *f, DWORD *err)
 		*err = GetLastError();
 		goto out;
 	}
+	f->restricted = IsTokenRestricted(t) ? 1 : 0;
 	label = il.l.Label.Sid;
 	f->sid = sid;
 	f->logon = (unsigned long long)(DWORD)st.AuthenticationId.HighPart <<
@@ -169,17 +177,27 @@ out:
 	return r;
 }
 
-/* lbd_os_peer_user: see os.h and the top of this file. */
+/* lbd_os_peer_user: see os.h and the top of this file.  The time is
+ * taken first, the connection there: a process created after it (its
+ * creation time, lockfs_os_start_time's, read while the process is held
+ * open, so that the pid names it still) got the pid of a client that
+ * exited, and is refused (lbd_peer_started_before). */
 int
 lbd_os_peer_user(uv_os_fd_t fd, pid_t pid, char *user,
     struct lbd_os_token **token, char *why, size_t size)
 {
 	struct lbd_token_facts pf, qf;
 	HANDLE                 proc = NULL, t = NULL, dup = NULL;
+	FILETIME               now;
+	ULARGE_INTEGER         noticed;
+	unsigned long long     created;
 	DWORD                  err = 0;
 	char                   psid[LBD_OS_USER_MAX], qsid[LBD_OS_USER_MAX];
 	int                    r = -1, e = EACCES;
 
+	GetSystemTimeAsFileTime(&now);
+	noticed.LowPart = now.dwLowDateTime;
+	noticed.HighPart = now.dwHighDateTime;
 	*token = NULL;
 	if (pipe_client_facts(fd, psid, &pf, why, size) != 0)
 		goto out;
@@ -194,7 +212,15 @@ lbd_os_peer_user(uv_os_fd_t fd, pid_t pid, char *user,
 		e = err == ERROR_INVALID_PARAMETER ? ESRCH : EACCES;
 		goto out;
 	}
-	if (lbd_peer_tokens_agree(&pf, &qf, pid, why, size) != 0) {
+	if (lockfs_os_start_time(pid, &created) != 0) {
+		e = errno == ESRCH ? ESRCH : EACCES;
+		snprintf(why, size, "user %s: when its process %ld was created "
+		    "cannot be read (%s)", psid, (long)pid, strerror(e));
+		goto out;
+	}
+	if (lbd_peer_started_before(created, noticed.QuadPart, psid, pid,
+	    why, size) != 0 ||
+	    lbd_peer_tokens_agree(&pf, &qf, pid, why, size) != 0) {
 		e = EPERM;
 		goto out;
 	}

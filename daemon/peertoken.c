@@ -7,11 +7,17 @@
  * the client connected with, which is at the identification level.  A
  * pid may have been reused between the connection and the look at its
  * process, and a thread may connect acting as another token than its
- * process's: so the process's token is taken only when it is of the
- * same user, the same logon session and the same integrity level as the
- * pipe's.  Otherwise another process of that user, elevated (high) or
- * of another logon (a scheduled task, a service, another desktop's
- * session), that got the pid would lend the client its rights.  A
+ * process's: so the process's token is taken only when its process was
+ * created before the connection was noticed (a time taken after it was
+ * made: lbd_peer_started_before), and it is of the same user, the same
+ * logon session, the same integrity level and the same restrictedness
+ * as the pipe's.  Otherwise another process of that user, elevated
+ * (high), unrestricted where the client ran restricted, or of another
+ * logon (a scheduled task, a service, another desktop's session), that
+ * got the pid would lend the client its rights.  What is left: a
+ * process of the same user, logon, level and restrictedness that got
+ * the pid between the connection and its being noticed (the client
+ * exited at once, and its pid was given out again within that time).  A
  * process below medium (low, untrusted: a sandbox) is not served at
  * all: the pipe carries no integrity label of its own, so Windows gives
  * it medium's and keeps such processes from opening it to write anyway;
@@ -48,9 +54,10 @@
  *   the administrators may: its lock file then stays, to be broken as a
  *   stale lock).
  *
- * What this does not tell apart: two tokens of one SID at one level
- * whose groups differ (the logon's kind, INTERACTIVE, BATCH, SERVICE;
- * a restricted token).  docs/WINDOWS.md says what that leaves.
+ * What this does not tell apart: two tokens of one SID at one level,
+ * both restricted or both not, whose groups differ (the logon's kind,
+ * INTERACTIVE, BATCH, SERVICE; two restricted tokens' restricting
+ * SIDs).  docs/WINDOWS.md says what that leaves.
  */
 #include <stdio.h>
 #include <string.h>
@@ -96,6 +103,12 @@ lbd_peer_tokens_agree(const struct lbd_token_facts *pipe,
 		    "0x%lx but its process %ld runs at 0x%lx (a process at "
 		    "another level is not acted as)", pipe->sid, pipe->level,
 		    (long)pid, proc->level);
+	else if (pipe->restricted != proc->restricted)
+		snprintf(why, size, "user %s: it connected with a%s token but "
+		    "its process %ld runs with a%s one (a process of other "
+		    "rights is not acted as)", pipe->sid, pipe->restricted ?
+		    " restricted" : "n unrestricted", (long)pid,
+		    proc->restricted ? " restricted" : "n unrestricted");
 	else if (proc->level < LBD_LEVEL_MEDIUM)
 		snprintf(why, size, "user %s: its process %ld runs at "
 		    "integrity level 0x%lx, below medium (0x%lx): not served",
@@ -103,4 +116,19 @@ lbd_peer_tokens_agree(const struct lbd_token_facts *pipe,
 	else
 		r = 0;
 	return r;
+}
+
+/* lbd_peer_started_before: see peertoken.h and the top of this file. */
+int
+lbd_peer_started_before(unsigned long long created,
+    unsigned long long noticed, const char *sid, pid_t pid, char *why,
+    size_t size)
+{
+	if (created <= noticed)
+		return 0;
+	snprintf(why, size, "user %s: its process %ld was created (at %llu) "
+	    "after its connection was there (at %llu): another process got "
+	    "the pid of one that exited, and is not acted as", sid, (long)pid,
+	    created, noticed);
+	return -1;
 }

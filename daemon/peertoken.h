@@ -2,9 +2,10 @@
  * peertoken.h: what the daemon decides about its clients' tokens where
  * the OS names users by token (Windows; os_users_win32.c reads the
  * tokens, peertoken.c decides): the key a user is numbered by (its SID
- * and its integrity level), and whether the token a client connected
- * with and its process's own token are of one user, one logon session
- * and one level.  No system call: tested alone (check_daemon_win).
+ * and its integrity level), whether the token a client connected with
+ * and its process's own token are of one user, one logon session, one
+ * level and one restrictedness, and whether the process found at the
+ * client's pid is not younger than its connection.  No system call: tested alone (check_daemon_win).
  */
 #ifndef LBD_PEERTOKEN_H
 #define LBD_PEERTOKEN_H
@@ -23,6 +24,8 @@ struct lbd_token_facts {
 	                               AuthenticationId, high part first) */
 	unsigned long      level;   /* its integrity level's RID
 	                               (TokenIntegrityLevel) */
+	int                restricted; /* 1 when restricting SIDs limit
+	                               it (IsTokenRestricted), else 0 */
 };
 
 /*
@@ -41,10 +44,25 @@ int lbd_user_key(const char *sid, unsigned long level, char *key,
  * lbd_peer_tokens_agree: whether the daemon may act for a client with
  * its process's token, proc, given pipe, the token it connected with
  * (its process pid): both of one SID, one logon session and one
- * integrity level, and that level not below medium.  0, or -1 with why
- * (size bytes) naming what differs and both values.
+ * integrity level, that level not below medium, and both restricted or
+ * neither.  0, or -1 with why (size bytes) naming what differs and both
+ * values.
  */
 int lbd_peer_tokens_agree(const struct lbd_token_facts *pipe,
     const struct lbd_token_facts *proc, pid_t pid, char *why, size_t size);
+
+/*
+ * lbd_peer_started_before: whether the process found at a client's pid,
+ * created at created, may be the one that connected as user sid, given
+ * noticed, a time taken after the connection was made and before the
+ * process was looked at (both in one clock's units: on Windows 100 ns
+ * since 1601, lockfs_os_start_time's): a process created after noticed
+ * cannot have made a connection that was there at noticed; it got the
+ * pid of a client that exited.  0 when created is not after noticed, or
+ * -1 with why (size bytes) naming the pid and both times.
+ */
+int lbd_peer_started_before(unsigned long long created,
+    unsigned long long noticed, const char *sid, pid_t pid, char *why,
+    size_t size);
 
 #endif

@@ -1685,14 +1685,16 @@ tokens_refused(const struct lbd_token_facts *a,
 
 /* The daemon's decisions on a client's tokens (peertoken.c), alone: the
  * pipe's token and its process's agree only when of one SID, one logon
- * session and one integrity level, not below medium, and the refusal
- * names both values; a user's key is its SID at medium and its SID with
- * its level's label otherwise, so that a record of one level never
- * shares a number (and a borrowed token) with another level's. */
+ * session, one integrity level, not below medium, and both restricted
+ * or neither, and the refusal names both values; the process at the
+ * client's pid is taken only when made no later than the connection
+ * was noticed; a user's key is its SID at medium and its SID with its
+ * level's label otherwise, so that a record of one level never shares
+ * a number (and a borrowed token) with another level's. */
 START_TEST(peer_tokens_judged)
 {
 	const char            *me = "S-1-5-21-1-2-3-1001";
-	struct lbd_token_facts a = { me, 0x1234, 0x2000 }, b;
+	struct lbd_token_facts a = { me, 0x1234, 0x2000, 0 }, b;
 	char                   why[512], key[64], high[64];
 
 	b = a;
@@ -1711,6 +1713,26 @@ START_TEST(peer_tokens_judged)
 	    0);
 	a.level = b.level = 0x1000;
 	tokens_refused(&a, &b, "level 0x1000", "below medium");
+	a.level = b.level = 0x2000;
+	a.restricted = 1;
+	tokens_refused(&a, &b, "with a restricted token",
+	    "process 42 runs with an unrestricted one");
+	b.restricted = 1;
+	ck_assert_int_eq(lbd_peer_tokens_agree(&a, &b, 42, why, sizeof(why)),
+	    0);
+	a.restricted = 0;
+	tokens_refused(&a, &b, "with an unrestricted token",
+	    "runs with a restricted one");
+
+	ck_assert_int_eq(lbd_peer_started_before(1000, 1000, me, 42, why,
+	    sizeof(why)), 0);
+	ck_assert_int_eq(lbd_peer_started_before(999, 1000, me, 42, why,
+	    sizeof(why)), 0);
+	ck_assert_int_eq(lbd_peer_started_before(1001, 1000, me, 42, why,
+	    sizeof(why)), -1);
+	ck_assert_msg(strstr(why, "process 42 was created (at 1001)") !=
+	    NULL && strstr(why, "(at 1000)") != NULL && strstr(why, me) !=
+	    NULL, "%s", why);
 
 	ck_assert_int_eq(lbd_user_key(me, 0x2000, key, sizeof(key)), 0);
 	ck_assert_str_eq(key, me);
