@@ -296,7 +296,8 @@ int  lbd_os_mkdir(const char *dir, mode_t mode);
 /*
  * lbd_os_chmod: sets the mode of file, one of the daemon's own files or
  * directories (Linux: following a symbolic link; Windows: a link at
- * the name changed itself, never followed).  0, or -1 with errno (ENOENT when there is none).
+ * the name changed itself, never followed).  0, or -1 with errno
+ * (ENOENT when there is none).
  */
 int  lbd_os_chmod(const char *file, mode_t mode);
 

@@ -5,7 +5,8 @@
  * and its integrity level), whether the token a client connected with
  * and its process's own token are of one user, one logon session, one
  * level and one restrictedness, and whether the process found at the
- * client's pid is not younger than its connection.  No system call: tested alone (check_daemon_win).
+ * client's pid is not younger than its connection.  No system call:
+ * tested alone (check_daemon_win).
  */
 #ifndef LBD_PEERTOKEN_H
 #define LBD_PEERTOKEN_H

@@ -12,10 +12,10 @@
  * daemon act on them as someone else; so would a file of his left
  * beside the database (a WAL, an intents file) from a time the
  * directory was open to him, whose DACL he may rewrite as its owner
- * whenever the daemon has made it private.  The directories above the state
- * directory are not judged (C:\ lets every user make folders); one
- * another user may rename is the administrator's choice to avoid, as
- * on Linux.  The default's parent, %ProgramData%, lets users make
+ * whenever the daemon has made it private.  The directories above the
+ * state directory are not judged (C:\ lets every user make folders);
+ * one another user may rename is the administrator's choice to avoid,
+ * as on Linux.  The default's parent, %ProgramData%, lets users make
  * folders too: one made there first by another user is refused by its
  * owner, a junction made there by its being a link.
  */
