@@ -154,20 +154,25 @@ creds_token(const struct lbd_creds *cr)
 /* Credentials of a peer whose OS names users by token (Windows): user
  * (a SID) numbered in d's state database into *uid and *gid (the same
  * number: there are no groups), with token, which they own.  NULL with
- * why and errno ENOMEM when out of memory (token then freed). */
+ * why and errno (ENOMEM, or EOVERFLOW when no number is left to give
+ * it: lbd_store_user_uid), token then freed. */
 static struct lbd_creds *
 creds_of_token(struct lbd *d, const char *user, struct lbd_os_token *token,
     uid_t *uid, gid_t *gid, char *why, size_t size)
 {
 	struct lbd_creds *cr = NULL;
 
-	snprintf(why, size, "out of memory");
-	errno = ENOMEM;
-	if (lbd_store_user_uid(d, user, uid) != 0)
+	if (lbd_store_user_uid(d, user, uid) != 0) {
+		snprintf(why, size, "%s", errno == ENOMEM ? "out of memory" :
+		    "no user number left to give it");
 		goto out;
+	}
 	*gid = (gid_t)*uid;
-	if ((cr = lbd_creds_new(*uid, *gid, 0, NULL)) == NULL)
+	if ((cr = lbd_creds_new(*uid, *gid, 0, NULL)) == NULL) {
+		snprintf(why, size, "out of memory");
+		errno = ENOMEM;
 		goto out;
+	}
 	creds_token_set(cr, token);
 	token = NULL;
 out:

@@ -638,6 +638,14 @@ store_users_load(struct lbd_store *s)
 		if (sid == NULL || uid == 0 || user_find(sid) != NULL ||
 		    uid_taken(uid))
 			continue;
+		if (sqlite3_column_int64(st, 0) < 0 ||
+		    sqlite3_column_int64(st, 0) >= LBD_STORE_UID_MAX) {
+			log_warn("state database: user %s: uid %lld out of "
+			    "range (1 to %ld): not taken", sid,
+			    (long long)sqlite3_column_int64(st, 0),
+			    (long)LBD_STORE_UID_MAX - 1);
+			continue;
+		}
 		if (user_note(uid, sid) != 0)
 			goto out;
 	}
@@ -658,8 +666,17 @@ lbd_store_user_uid(struct lbd *d, const char *sid, uid_t *uid)
 	int                      r = -1;
 
 	if ((u = user_find(sid)) == NULL) {
-		if (user_note(users_next, sid) != 0)
+		if (users_next >= LBD_STORE_UID_MAX) {
+			log_err("user %s: no number left to give (every one "
+			    "below %ld is given)", sid,
+			    (long)LBD_STORE_UID_MAX);
+			errno = EOVERFLOW;
 			goto out;
+		}
+		if (user_note(users_next, sid) != 0) {
+			errno = ENOMEM;
+			goto out;
+		}
 		u = &users[nusers - 1];
 		log_info("user %s: uid %ld", sid, (long)u->uid);
 		if (d->store != NULL)

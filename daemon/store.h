@@ -68,11 +68,16 @@ int  lbd_store_hold_add_new(struct lbd *d, const char *file,
          const struct lbd_store_hold *rec);
 
 /* lbd_store_user_uid: the number of the user the OS names sid (Windows:
- * a SID and its integrity level, peertoken.h), into *uid: the one the state database (or this run) gave it,
- * else a new one, never given before, recorded in the iteration's
- * transaction (and again after a failed commit).  0, or -1 when out of
- * memory. */
+ * a SID and its integrity level, peertoken.h), into *uid: the one the
+ * state database (or this run) gave it, else a new one, never given
+ * before, from 1 and below LBD_STORE_UID_MAX, recorded in the
+ * iteration's transaction (and again after a failed commit).  0, or -1
+ * with errno: ENOMEM, or EOVERFLOW when every number is given. */
 int  lbd_store_user_uid(struct lbd *d, const char *sid, uid_t *uid);
+
+/* The numbers users are given lie below this: never 0 (root's), never
+ * (uid_t)-1 ("another user's"), never negative as a signed id. */
+#define LBD_STORE_UID_MAX ((uid_t)0x7fffffff)
 
 /* lbd_store_uid_known: 1 when uid is a number the state database (or
  * this run) gave a user (lbd_store_user_uid), else 0. */

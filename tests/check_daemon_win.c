@@ -1420,6 +1420,32 @@ START_TEST(users_numbered_across_restart)
 }
 END_TEST
 
+/* A state database whose users table gives a number out of range (one
+ * that is (uid_t)-1 as an id, whose next would wrap to 0, root's): the
+ * row is not taken (the log says so), and the client's user gets 1, not
+ * 0. */
+START_TEST(users_numbers_bounded)
+{
+	struct tl_place p, q;
+	struct daemon   d;
+	char            sid[256], path[PATH_MAX];
+	pid_t           holder;
+
+	own_user(sid, sizeof(sid));
+	tl_place_make(&p, "state.sqlite");
+	state_exec(p.path, "CREATE TABLE users (uid INTEGER PRIMARY KEY, "
+	    "sid TEXT UNIQUE NOT NULL); INSERT INTO users VALUES "
+	    "(4294967295, 'S-1-5-21-1-2-3-4444')");
+	holder = other_daemon_held(&d, p.path, &q, path, sizeof(path));
+	ck_assert_int_eq(state_uid_of(p.path, sid), 1);
+	ck_assert_int_eq(state_value(p.path, "SELECT uid FROM holds"), 1);
+	ck_assert_msg(log_says(&d, "uid 4294967295 out of range"),
+	    "%s: the row is not said to be passed over", d.log);
+	tl_kill(holder);
+	other_daemon_end(&d);
+}
+END_TEST
+
 /* A lock kept for another process of the client's user (ACQUIRE pid=):
  * the daemon numbers that process's user by its token's SID, finds it
  * the client's, and keeps the lock for it (named its holder) until it
@@ -1493,6 +1519,7 @@ users_tests_add(TCase *t)
 {
 	tcase_add_test(t, kept_for_own_process);
 	tcase_add_test(t, users_numbered_across_restart);
+	tcase_add_test(t, users_numbers_bounded);
 	tcase_add_test(t, restart_acts_not_without_token);
 }
 
