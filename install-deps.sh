@@ -5,7 +5,8 @@ set -e
 
 packages="build-essential autoconf automake libtool pkg-config \
 libuv1-dev libsqlite3-dev check python3 python3-lockfile \
-python3-dev python3-pytest \
+python3-dev python3-pytest python3-mypy python3-venv python3-pip \
+python3-setuptools \
 systemd strace gdb socat man-db groff-base \
 gnuplot-nox python3-filelock python3-fasteners \
 postgresql python3-psycopg2 redis-server python3-redis etcd-server \

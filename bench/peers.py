@@ -5,13 +5,21 @@ the way bench/lbbench measures lockbroker, and reported in its format
     R METRIC REP P50_US P99_US N
 
     peers.py KIND STAGE DIR REPS SAMPLES
+    peers.py missing KIND     (prints why KIND cannot be measured here)
 
 KIND is one of
-    lockfile   lockfile.linklockfile.LinkLockFile (Debian python3-lockfile)
-    filelock   filelock.FileLock (python3-filelock)
-    fasteners  fasteners.InterProcessLock (python3-fasteners)
+    lockbroker        the Python package lockbroker's LockFile through the
+                      daemon (transport='broker', LOCKBROKER_SOCKET; the
+                      package on PYTHONPATH)
+    lockbroker-local  the same in-process (transport='local')
+    lockfile          lockfile.linklockfile.LinkLockFile (Debian
+                      python3-lockfile)
+    lockfile-mkdir    lockfile.mkdirlockfile.MkdirLockFile
+    filelock          filelock.FileLock (python3-filelock)
+    fasteners         fasteners.InterProcessLock (python3-fasteners)
 each used with its defaults, as a program would (acquire() waits forever,
-polling at the library's own pace).
+polling at the library's own pace; lockbroker's waiter through the daemon
+is woken by it).
 
 STAGE is
     cycle      uncontended acquire+release, in one process (peer.KIND.cycle)
@@ -51,9 +59,16 @@ def now_ns():
 
 def make_lock(kind, path):
     """A lock object of the given kind on path, with its defaults."""
+    if kind in ("lockbroker", "lockbroker-local"):
+        import lockbroker
+        return lockbroker.LockFile(path, transport="broker"
+                                   if kind == "lockbroker" else "local")
     if kind == "lockfile":
         from lockfile.linklockfile import LinkLockFile
         return LinkLockFile(path)
+    if kind == "lockfile-mkdir":
+        from lockfile.mkdirlockfile import MkdirLockFile
+        return MkdirLockFile(path)
     if kind == "filelock":
         import filelock
         return filelock.FileLock(path + ".lock")
@@ -180,10 +195,28 @@ def handoff(kind, lockdir, reps, samples):
         report_handoff(kind, rep, out)
 
 
+def missing(kind):
+    """Why kind cannot be measured here (its module does not import), or
+    None."""
+    module = {"lockbroker": "lockbroker", "lockbroker-local": "lockbroker",
+              "lockfile": "lockfile", "lockfile-mkdir": "lockfile",
+              "filelock": "filelock", "fasteners": "fasteners"}[kind]
+    try:
+        __import__(module)
+    except ImportError as e:
+        return "no %s in %s (%s)" % (module, sys.executable, e)
+    return None
+
+
 def main(argv):
+    if len(argv) == 3 and argv[1] == "missing":
+        why = missing(argv[2])
+        if why:
+            print(why)
+        return
     if len(argv) != 6 or argv[2] not in ("cycle", "handoff"):
-        raise SystemExit("usage: peers.py lockfile|filelock|fasteners "
-                         "cycle|handoff DIR REPS SAMPLES")
+        raise SystemExit("usage: peers.py KIND cycle|handoff DIR REPS "
+                         "SAMPLES\n       peers.py missing KIND")
     kind, stage, lockdir = argv[1], argv[2], argv[3]
     reps, samples = int(argv[4]), int(argv[5])
     (cycle if stage == "cycle" else handoff)(kind, lockdir, reps, samples)

@@ -183,17 +183,32 @@ HANDOFF = [
     ("peer.filelock.handoff", "py-filelock FileLock handoff"),
     ("peer.fasteners.handoff", "fasteners InterProcessLock handoff"),
     ("peer.lockfile.handoff", "Python lockfile LinkLockFile handoff"),
+    ("peer.lockfile-mkdir.handoff", "Python lockfile MkdirLockFile handoff"),
+    ("peer.lockbroker.handoff",
+     "Python lockbroker LockFile handoff, through the daemon"),
+    ("peer.lockbroker-local.handoff",
+     "Python lockbroker LockFile handoff, in-process"),
 ]
 POLLS = {
     "peer.filelock.handoff": "50 ms",
     "peer.fasteners.handoff": "10 ms, 10 ms more each try, to 100 ms",
     "peer.lockfile.handoff": "100 ms",
+    "peer.lockfile-mkdir.handoff": "100 ms",
+    "peer.lockbroker.handoff": "never: the daemon wakes it",
+    "peer.lockbroker-local.handoff": "0.5 ms, doubling to 20 ms",
 }
 PEERS_CYCLE = [
     ("peer.lockfile.cycle", "Python lockfile LinkLockFile"),
+    ("peer.lockfile-mkdir.cycle", "Python lockfile MkdirLockFile"),
     ("peer.filelock.cycle", "py-filelock FileLock"),
     ("peer.fasteners.cycle", "fasteners InterProcessLock"),
+    ("peer.lockbroker.cycle", "Python lockbroker LockFile, through the "
+     "daemon"),
+    ("peer.lockbroker-local.cycle", "Python lockbroker LockFile, "
+     "in-process"),
 ]
+# The Python locks the package is measured against, by kind.
+PY_PEERS = ["lockfile", "lockfile-mkdir", "filelock", "fasteners"]
 CLIENTS = [1, 4, 16, 64]
 
 # The lock servers (bench/servers.py): (kind, name, client and calls).
@@ -357,6 +372,21 @@ def targets(d):
         add("%s method, broker cycle / link (broker)" % m,
             "%s / %s µs" % (us(c), us(cyc)), r, "<= %gx" % goal,
             le(r, goal), m)
+
+    # The Python package's.
+    pk = d.main("peer.lockbroker.handoff")
+    r = ratio(pk, ho)
+    add("Python package's handoff through the daemon / liblockbroker's",
+        "%s / %s µs" % (us(pk), us(ho)), r, "<= 1.3x", le(r, 1.3),
+        "python")
+    pm = d.main("peer.lockbroker.handoff.mean")
+    means = [m for m in (d.main("peer.%s.handoff.mean" % k)
+                         for k in PY_PEERS) if m is not None]
+    r = ratio(min(means), pm) if means else None
+    add("the fastest Python peer's handoff / the Python package's "
+        "(means: the release at a random moment of the peer's poll)",
+        "%s / %s µs" % (us(min(means) if means else None), us(pm)), r,
+        ">= 100x", None if r is None else r >= 100, "python")
 
     # The project's earlier targets.
     r = ratio(d.main("peer.lockfile.handoff"), ho)
@@ -844,6 +874,12 @@ METHOD_WHY = {
 }
 
 
+GAPS["python"] = """\
+**The Python package.** Its handoff is liblockbroker's plus the
+interpreter's share: the extension releases and takes back the GIL
+around each call, and the waiting process's interpreter wakes to return
+from `acquire()`; on a loaded machine a woken process may wait for a
+core, which the C client's figure, taken in the same run, shows too."""
 GAPS["syscalls_cycle"] = gap_syscalls_cycle
 GAPS["syscalls_handoff"] = gap_syscalls_handoff
 GAPS["tput"] = gap_tput
@@ -879,6 +915,39 @@ def server_throughput_table(d):
             num(d.main("tput.%s.shared.16" % k)),
             num(d.main("fair.%s.shared.16.cv" % k)),
             num(d.main("fair.%s.shared.16.minmax" % k))))
+    o()
+
+
+def python_package_section(d):
+    """The Python package beside the Python peers, as ratios within the
+    run: each peer's figure over the package's through the daemon."""
+    cyc, ho = (d.main("peer.lockbroker.cycle"),
+               d.main("peer.lockbroker.handoff.mean"))
+    if cyc is None and ho is None:
+        return
+    o = d.out
+    o("The Python package `lockbroker` (`LockFile`, through the daemon) "
+      "beside them, in the same run: each one's figure over the "
+      "package's (above 1: the package is faster).")
+    o()
+    o("| Python lock | acquire+release p50 (µs) | x package | handoff "
+      "mean (µs) | x package |")
+    o("|---|--:|--:|--:|--:|")
+    for kind, label in [("lockbroker", "lockbroker, through the daemon"),
+                        ("lockbroker-local", "lockbroker, in-process")] + [
+            (k, dict(PEERS_CYCLE)["peer.%s.cycle" % k]) for k in PY_PEERS]:
+        c, h = (d.main("peer.%s.cycle" % kind),
+                d.main("peer.%s.handoff.mean" % kind))
+        if c is None and h is None:
+            why = d.meta.get("peer.%s" % kind)
+            if why:
+                o("| %s | %s | | | |" % (label, why))
+            continue
+        rc, rh = ratio(c, cyc), ratio(h, ho)
+        o("| %s | %s | %s | %s | %s |" % (
+            label, us(c), "" if rc is None else "%.2f" % rc, us(h),
+            "" if rh is None else "%.0f" % rh if rh >= 10 else
+            "%.2f" % rh))
     o()
 
 
@@ -1008,6 +1077,9 @@ def write_doc(figs, meta, outdir, plots):
     o("    bench/run --quick    # under a minute, into a temporary "
       "directory (what CI runs)")
     o("    bench/run --out DIR  # the full run, written to DIR")
+    o("    bench/run --python   # only the Python locks and "
+      "liblockbroker's reference figures, a few minutes, into a "
+      "temporary directory (or --out DIR)")
     o("    /usr/bin/python3 bench/report.py docs/bench-results.txt docs"
       "   # this page again, from this run's raw figures")
     o()
@@ -1038,7 +1110,8 @@ def write_doc(figs, meta, outdir, plots):
             "reported" if ok == "report" else "**pass**" if ok is True
             else "not measured" if ok is None else "**miss**"))
     o()
-    missed = [key for (_, _, _, _, ok, key) in rows if ok is False]
+    missed = list(dict.fromkeys(key for (_, _, _, _, ok, key) in rows
+                                if ok is False))
     if missed:
         o("What bounds the targets this run misses:")
         o()
@@ -1231,6 +1304,7 @@ def write_doc(figs, meta, outdir, plots):
       "uncontended table and their handoffs in the handoff table above.")
     o()
     d.latency_table(PEERS_CYCLE + HANDOFF[4:])
+    python_package_section(d)
     o("A handoff to a poller waits for its next try: with the release at "
       "a random moment of the poll, on average about half the interval "
       "(the mean below), whatever the median of one run says.")

@@ -21,6 +21,15 @@
  * timeout (other requests: after REQUEST_WAIT_S), sends CANCEL, and
  * leaves the request ABANDONED to the reader, which releases a grant that
  * comes later.
+ *
+ * A waiting ACQUIRE whose caller ends the wait (lb_lock_cancel, or the
+ * interrupt hook, which the waiting thread calls every
+ * LB__INTERRUPT_EVERY_S with the connection's mutex released: cancel.h)
+ * sends CANCEL and waits on for the daemon's word: ERR ECANCELED (the
+ * wait is withdrawn: LB_ECANCELED), or the grant, which crossed the
+ * CANCEL (the caller holds the lock).  Unsent, it is dropped.  A daemon
+ * that does not answer within ANSWER_GRACE_S leaves it abandoned, as
+ * above.
  */
 #include <errno.h>
 #include <math.h>
@@ -31,9 +40,11 @@
 #include <sys/queue.h>
 
 #include "broker.h"
+#include "cancel.h"
 #include "holds.h"
 #include "lockfs.h"
 #include "os.h"
+#include "owners.h"
 #include "protocol.h"
 #include "reader.h"
 #include "request.h"
@@ -100,6 +111,7 @@ req_new(enum lbp_verb verb, const struct lb__target *t, int fail)
 	q->fail = fail;
 	q->timeout = 0;
 	q->deadline = INFINITY;
+	q->wait = verb == LBP_MSG_ACQUIRE ? t->wait : NULL;
 	q->state = REQ_DONE;    /* in no queue yet */
 	return q;
 }
@@ -184,6 +196,17 @@ status_read(const struct lbp_msg *m, struct lb__status *st)
 	st->unclaimed = lbp_get_u64(m, "unclaimed", &v) == 0 && v == 1;
 }
 
+/* The owner of q's lock released it, and its lock file may name it until
+ * the daemon's handoff is done: marked so (lb__owners_unfinished), never
+ * to be taken or removed in-process as its own meanwhile. */
+static void
+unfinished(const struct req *q)
+{
+	struct lb__owner_key k = { q->lock_file, q->method, q->tid };
+
+	lb__owners_unfinished(&k);
+}
+
 /* Forward: the replies of requests whose callers wait. */
 static void req_deliver(struct req *q, const struct lbp_msg *m);
 
@@ -207,6 +230,8 @@ req_deliver_abandoned(struct req *q, const struct lbp_msg *m,
 		goto out;
 	}
 	if (m->verb == LBP_MSG_OK && (h == NULL || h->state != HOLD_LIVE)) {
+		/* Its answer comes to nobody: it may be pending. */
+		unfinished(q);
 		q->verb = LBP_MSG_RELEASE;
 		q->id = lb__next_id();
 		r = lb__req_format(q, o) == 0;
@@ -266,10 +291,14 @@ req_deliver(struct req *q, const struct lbp_msg *m)
 		lbp_get_u64(m, "token", &token);
 		q->token = token;
 		t = (struct lb__target){ q->path, q->lock_file, q->method,
-		    q->tid, q->broker_only, 0 };
+		    q->tid, q->broker_only, 0, NULL };
 		lb__hold_granted(&t, token);
 		break;
 	case LBP_MSG_RELEASE:
+		lbp_get_u64(m, "pending", &token);
+		q->pending = token == 1;
+		if (q->pending)
+			unfinished(q);  /* whether or not its caller waits */
 		lb__hold_ended(q->lock_file, q->method, q->tid);
 		break;
 	case LBP_MSG_STATUS:
@@ -317,15 +346,67 @@ req_send(const struct lbp_out *o, uint64_t gen)
 
 /* When the caller of q (SENT) stops waiting for its answer: a waiting
  * ACQUIRE's timeout plus ANSWER_GRACE_S (never, for LB_FOREVER: the
- * daemon answers when it grants), else REQUEST_WAIT_S after it went out. */
+ * daemon answers when it grants), else REQUEST_WAIT_S after it went out;
+ * a canceled one's, ANSWER_GRACE_S after its CANCEL went out. */
 static double
 req_answer_by(const struct req *q)
 {
+	double by;
+
 	if (q->verb != LBP_MSG_ACQUIRE || !(q->timeout > 0))
-		return q->sent_at + REQUEST_WAIT_S;
-	if (isinf(q->timeout))
-		return INFINITY;
-	return q->deadline + ANSWER_GRACE_S;
+		by = q->sent_at + REQUEST_WAIT_S;
+	else if (isinf(q->timeout))
+		by = INFINITY;
+	else
+		by = q->deadline + ANSWER_GRACE_S;
+	if (q->canceling && q->cancel_at + ANSWER_GRACE_S < by)
+		by = q->cancel_at + ANSWER_GRACE_S;
+	return by;
+}
+
+/* Sends CANCEL of q, a waiting ACQUIRE, on the current connection (under
+ * lb__conn.mu, released while it is written); o is scratch space.  Whose
+ * answer nobody reads: the ACQUIRE's tells. */
+static void
+req_cancel(struct req *q, struct lbp_out *o)
+{
+	uint64_t gen = lb__conn.gen;
+
+	q->canceling = 1;
+	q->cancel_gen = gen;
+	q->cancel_at = lockfs_now();
+	lbp_begin(o, LBP_MSG_CANCEL, 1, lb__next_id());
+	lbp_add_u64(o, "target", q->id);
+	if (lbp_end(o) != 0)
+		return;
+	lb__conn_unlock();
+	req_send(o, gen);
+	lb__conn_lock();
+}
+
+/* Whether q's caller ends its wait (q->wait, not NULL): canceled, or the
+ * interrupt hook, when due, says so; the hook is called with lb__conn.mu
+ * released (held on entry and on return). */
+static int
+req_stopping(struct req *q)
+{
+	int r;
+
+	if (lb__wait_canceled(q->wait))
+		return 1;
+	if (lockfs_now() < lb__wait_due(q->wait))
+		return 0;
+	lb__conn_unlock();
+	r = lb__wait_stopped(q->wait);
+	lb__conn_lock();
+	return r;
+}
+
+/* The failure of q, an ACQUIRE whose caller ended its wait, into err. */
+static int
+req_stopped(const struct req *q, struct lockfs_err *err)
+{
+	return lb__wait_fail(q->wait, q->path, err);
 }
 
 /*
@@ -337,8 +418,7 @@ req_answer_by(const struct req *q)
 static int
 req_abandon(struct req *q, struct lbp_out *o, struct lockfs_err *err)
 {
-	uint64_t gen = lb__conn.gen;
-	int      r, cancel = 0;
+	int r;
 
 	q->abandoned = 1;
 	r = q->verb == LBP_MSG_ACQUIRE && q->timeout > 0 ? LB_ETIMEOUT :
@@ -346,16 +426,10 @@ req_abandon(struct req *q, struct lbp_out *o, struct lockfs_err *err)
 	lockfs_fail(err, r, 0, "%s: lockbrokerd on %s did not answer %s "
 	    "within %g s", q->path, lb__conn.socket, lbp_verb_name(q->verb),
 	    lockfs_now() - q->sent_at);
-	if (q->verb == LBP_MSG_ACQUIRE) {
-		lbp_begin(o, LBP_MSG_CANCEL, 1, lb__next_id());
-		lbp_add_u64(o, "target", q->id);
-		cancel = lbp_end(o) == 0;
-	}
-	if (cancel) {
-		lb__conn_unlock();
-		req_send(o, gen);
-		lb__conn_lock();
-	}
+	if (q->canceling)
+		r = req_stopped(q, err);
+	if (q->verb == LBP_MSG_ACQUIRE)
+		req_cancel(q, o);
 	return r;
 }
 
@@ -401,6 +475,10 @@ req_run(struct req *q, double fallback, int *gone, struct lockfs_err *err)
 		r = LB__FALLBACK;
 		goto out;
 	}
+	if (q->wait != NULL && lb__wait_canceled(q->wait)) {
+		r = req_stopped(q, err);
+		goto out;
+	}
 	q->id = lb__next_id();
 	if ((o = malloc(sizeof(*o))) == NULL || lb__req_format(q, o) != 0) {
 		r = lockfs_fail(err, o == NULL ? LB_ENOMEM : LB_EINVAL, 0,
@@ -421,8 +499,27 @@ req_run(struct req *q, double fallback, int *gone, struct lockfs_err *err)
 		q->unsent_since = lockfs_now();
 	}
 	while (q->state != REQ_DONE) {
+		if (q->wait != NULL && req_stopping(q)) {
+			if (q->state == REQ_UNSENT) {
+				TAILQ_REMOVE(&lb__conn.pending, q, entry);
+				q->state = REQ_DONE;
+				lb__suspect_add(q);
+				r = req_stopped(q, err);
+				goto out;
+			}
+			if (q->state == REQ_SENT && (!q->canceling ||
+			    q->cancel_gen != lb__conn.gen)) {
+				req_cancel(q, o);
+				continue;
+			}
+		}
+		if (q->state == REQ_DONE)
+			break;          /* answered while the hook ran */
 		if (q->state == REQ_SENT) {
 			if (lockfs_now() < (until = req_answer_by(q))) {
+				if (q->wait != NULL &&
+				    lb__wait_due(q->wait) < until)
+					until = lb__wait_due(q->wait);
 				lb__os_cond_wait_until(&q->cv, &lb__conn.mu,
 				    until);
 				continue;
@@ -454,15 +551,28 @@ req_run(struct req *q, double fallback, int *gone, struct lockfs_err *err)
 			if (q->unsent_since + fallback < until)
 				until = q->unsent_since + fallback;
 		}
+		if (q->wait != NULL && lb__wait_due(q->wait) < until)
+			until = lb__wait_due(q->wait);
 		lb__os_cond_wait_until(&q->cv, &lb__conn.mu, until);
 	}
 	r = q->result;
-	if (r < 0)
+	if (r < 0 && q->canceling)
+		r = req_stopped(q, err);
+	else if (r < 0)
 		*err = q->err;
 out:
 	lb__conn_unlock();
 	free(o);
 	return r;
+}
+
+/* lb__broker_wake: see broker.h. */
+void
+lb__broker_wake(void)
+{
+	lb__conn_lock();
+	lb__req_wake_all();
+	lb__conn_unlock();
 }
 
 /* lb__reqs_deliver: see request.h. */
@@ -519,6 +629,7 @@ broker_call(enum lbp_verb verb, const struct lb__target *t, int fail,
 	else if (r == 0 && done != NULL) {
 		done->token = q->token;
 		done->st = q->st;
+		done->pending = q->pending;
 	}
 out:
 	lb__req_free(q);
@@ -546,8 +657,12 @@ int
 lb__broker_release(const struct lb__target *t, double fallback,
     struct lockfs_err *err)
 {
-	return broker_call(LBP_MSG_RELEASE, t, LB_EUNLOCK, 0, 0, fallback,
-	    NULL, err);
+	struct req done;
+	int        r;
+
+	r = broker_call(LBP_MSG_RELEASE, t, LB_EUNLOCK, 0, 0, fallback,
+	    &done, err);
+	return r == 0 && done.pending ? LB__RELEASE_PENDING : r;
 }
 
 /* lb__broker_status: see broker.h. */

@@ -50,6 +50,16 @@ enum lb__transport {
  */
 #define LB__RELEASE_LOST 2
 
+/*
+ * Returned by lb__broker_release when the daemon answered the RELEASE
+ * pending=1: released as far as the owner is concerned, but the lock
+ * file may still name it until the daemon's handoff or removal is done
+ * (a reader keeps it open, a busy database); the caller marks it
+ * (lb__owners_unfinished) so that the owner never takes that file for
+ * its own lock in-process.
+ */
+#define LB__RELEASE_PENDING 3
+
 /* In AUTO mode: how long a call waits for a lost connection to come back
  * before it is done in-process instead. */
 #define LB__AUTO_FALLBACK_S 1.0
@@ -60,8 +70,10 @@ enum lb__transport {
  * 64 bits) on the way to a timed wait. */
 #define LB__TIMEOUT_MAX_S 1e9
 
-/* Whom a request is for: the lock and its owner.  The strings are
- * borrowed for the call (the daemon is sent path; lock_file is the
+struct lb__wait;        /* cancel.h */
+
+/* Whom a request is for: the lock and its owner.  The strings (and wait)
+ * are borrowed for the call (the daemon is sent path; lock_file is the
  * registry's key). */
 struct lb__target {
 	const char *path;       /* absolute, normalised */
@@ -70,6 +82,8 @@ struct lb__target {
 	pid_t       tid;        /* the owner thread's kernel id; 0: process */
 	int         broker_only; /* the handle is LB__BROKER (not AUTO) */
 	int         break_stale; /* ACQUIRE: LB_BREAK_STALE (stale=1) */
+	struct lb__wait *wait;  /* ACQUIRE: what may end it early (cancel.h),
+	                           or NULL */
 };
 
 /* What STATUS says of a lock. */
@@ -125,7 +139,22 @@ int lb__broker_acquire(const struct lb__target *t, double timeout,
     struct lockfs_err *err);
 
 /*
- * lb__broker_release: RELEASE t.  0; LB_ENOTLOCKED, LB_ENOTMINE, LB_EUNLOCK
+ * lb__broker_acquire ended early: when t->wait says stop (cancel.h)
+ * while the ACQUIRE waits, the library sends CANCEL and waits for the
+ * daemon's word: LB_ECANCELED (err filled) when the wait was withdrawn;
+ * 0 with the hold registered when the grant came first (the caller holds
+ * the lock).  A request not yet sent, or waiting unsent for the
+ * connection to come back, is dropped: LB_ECANCELED.
+ */
+
+/* lb__broker_wake: wakes every request waiting on the connection, so
+ * that each looks again whether it is to stop.  Blocks only on the
+ * connection's mutex. */
+void lb__broker_wake(void);
+
+/*
+ * lb__broker_release: RELEASE t.  0; LB__RELEASE_PENDING (see above);
+ * LB_ENOTLOCKED, LB_ENOTMINE, LB_EUNLOCK
  * (also for no daemon) with err filled; LB__RELEASE_LOST when the
  * connection was lost with the request on its way (see above); or,
  * when no connection is up within fallback seconds, LB__FALLBACK, with the

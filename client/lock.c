@@ -29,7 +29,9 @@
  * never hold one lock at once.  Two handles of one owner on one lock share
  * its hold on either transport: an acquire through the second returns 0,
  * a release through either frees it.  But a handle going away
- * (lb_lock_free) releases only what that very handle acquired.  The
+ * (lb_lock_free) releases only what that very handle acquired, and one
+ * forgotten (lb_lock_forget) releases nothing: the hold stays with its
+ * owner, for another handle of the owner to release.  The
  * process-wide registry in owners.c keeps what the artefact cannot say:
  * which handle acquired each hold, and, for the pidfile method (a pid
  * file names only the process), which owner of the process holds each
@@ -40,7 +42,9 @@
  * (the owner identity, renewed in a forked child, and the last failure) and
  * serialises the single filesystem steps, but is never held while an
  * acquire sleeps or a broker request waits, so other threads may use the
- * handle meanwhile.
+ * handle meanwhile.  A forked child makes the mutex and the cancel state
+ * anew (handle_own): a thread of the parent may have held their mutexes at
+ * the fork.
  *
  * In-process acquire, drawn for one handle (held = the artefact names this
  * owner):
@@ -58,10 +62,15 @@
  * Over the broker the daemon does the waiting (one ACQUIRE with the whole
  * timeout, FIFO); LB_BREAK_STALE there breaks a provably dead holder's
  * artefact in-process before the ACQUIRE goes out.
+ *
+ * Either wait ends early, LB_ECANCELED, when lb_lock_cancel is called or
+ * the interrupt hook says so (cancel.h): the in-process poll looks
+ * between its tries, the broker's wait withdraws its ACQUIRE (broker.c).
  */
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +80,7 @@
 #include "lockbroker.h"
 #include "lockfs.h"
 #include "broker.h"
+#include "cancel.h"
 #include "holds.h"
 #include "handle.h"
 #include "os.h"
@@ -84,6 +94,8 @@
 
 struct lb_lock {
 	pthread_mutex_t     mu;
+	pid_t               mu_pid;     /* the process whose threads use mu;
+	                                   -pid while pid makes it anew */
 	char               *given;      /* the path as given */
 	unsigned            flags;
 	int                 threaded;
@@ -92,6 +104,8 @@ struct lb_lock {
 	enum lb__transport  transport;
 	struct lockfs_lock  fs;
 	struct lockfs_err   err;        /* the last failure, or a note */
+	struct lb__cancel   cancel;     /* lb_lock_cancel, the interrupt
+	                                   hook */
 };
 
 /* struct lb_holder as version 0.1 had it: the fields added since took
@@ -117,6 +131,42 @@ typedef int fs_step(struct lockfs_lock *, struct lockfs_err *);
 static __thread char error_copy[sizeof(((struct lockfs_err *)0)->msg)];
 
 /*
+ * Makes the calling process the one whose threads use the handle's
+ * mutexes: a forked child has the handle's mutex and its cancel state
+ * (cancel.h) as the fork found them, perhaps held by a thread of the
+ * parent that the child does not have, and counting acquires that thread
+ * had in progress.  The child's first call makes both anew (one thread of
+ * the child does; any other waits for it).  Every call that takes either
+ * mutex calls this first.
+ */
+static void
+handle_own(lb_lock *lock)
+{
+	pid_t me = lockfs_os_pid();
+	pid_t was = __atomic_load_n(&lock->mu_pid, __ATOMIC_ACQUIRE);
+
+	if (was != me) {
+		if (was != -me && __atomic_compare_exchange_n(&lock->mu_pid,
+		    &was, -me, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			pthread_mutex_init(&lock->mu, NULL);
+			lb__cancel_remake(&lock->cancel);
+			__atomic_store_n(&lock->mu_pid, me, __ATOMIC_RELEASE);
+		}
+		while (__atomic_load_n(&lock->mu_pid, __ATOMIC_ACQUIRE) != me)
+			sched_yield();
+	}
+}
+
+/* Takes the handle's mutex (made anew first in a forked child:
+ * handle_own). */
+static void
+handle_lock(lb_lock *lock)
+{
+	handle_own(lock);
+	pthread_mutex_lock(&lock->mu);
+}
+
+/*
  * Begins a step on a handle: takes its mutex and, in a forked child, makes
  * the child a new owner (a child never holds its parent's locks).  Returns
  * 0, or an LB_E* code with the reason in *err and recorded (mutex
@@ -129,7 +179,7 @@ step_begin(lb_lock *lock, struct lockfs_err *err)
 	pid_t               tid;
 	int                 r = 0;
 
-	pthread_mutex_lock(&lock->mu);
+	handle_lock(lock);
 	if (lock->fs.owner.pid == lockfs_os_pid())
 		goto out;
 	if (lockfs_owner_self(&o, lock->threaded) == -1)
@@ -167,7 +217,7 @@ static int
 record(lb_lock *lock, int r, const struct lockfs_err *err)
 {
 	if (r < 0) {
-		pthread_mutex_lock(&lock->mu);
+		handle_lock(lock);
 		lock->err = *err;
 		pthread_mutex_unlock(&lock->mu);
 	}
@@ -205,6 +255,7 @@ call_begin(lb_lock *lock, struct lb__target *t, struct lockfs_err *err)
 	t->tid = lock->tid;
 	t->broker_only = lock->transport == LB__BROKER;
 	t->break_stale = (lock->flags & LB_BREAK_STALE) != 0;
+	t->wait = NULL;
 	r = 0;
 	if (lock->transport != LB__LOCAL)
 		r = lb__holds_take_lost(t, err);
@@ -242,7 +293,9 @@ key_of(const struct lb__target *t, struct lb__owner_key *k)
 
 /* In-process: whether t's owner holds the lock (lockfs_i_am_locking; for
  * the pidfile method, whose artefact names only the pid, the registry
- * says which owner of the process does).  Under the handle's mutex. */
+ * says which owner of the process does; a lock file still naming an
+ * owner whose release the daemon answered pending is not its own).
+ * Under the handle's mutex. */
 static int
 local_mine(lb_lock *lock, const struct lb__target *t, struct lockfs_err *err)
 {
@@ -252,14 +305,18 @@ local_mine(lb_lock *lock, const struct lb__target *t, struct lockfs_err *err)
 	if ((r = step_begin(lock, err)) != 0)
 		return r;
 	key_of(t, &k);
-	if (lock->fs.method == LB_PIDFILE)
+	if (lb__owners_unfinished_named(&k, &lock->fs))
+		r = 0;          /* its release pending: not its own */
+	else if (lock->fs.method == LB_PIDFILE)
 		r = lb__owners_pidfile_mine(&k, &lock->fs, err);
 	else
 		r = lockfs_i_am_locking(&lock->fs, err);
 	return step_end(lock, r, err);
 }
 
-/* In-process release of t's owner's hold (see local_mine). */
+/* In-process release of t's owner's hold (see local_mine); never of a
+ * lock file whose release the daemon answered pending (the daemon's to
+ * hand on). */
 static int
 local_release(lb_lock *lock, const struct lb__target *t,
     struct lockfs_err *err)
@@ -270,11 +327,39 @@ local_release(lb_lock *lock, const struct lb__target *t,
 	if ((r = step_begin(lock, err)) != 0)
 		return r;
 	key_of(t, &k);
-	if (lock->fs.method == LB_PIDFILE)
+	if (lb__owners_unfinished_named(&k, &lock->fs))
+		r = lockfs_fail(err, LB_ENOTMINE, 0, "%s is being handed on by "
+		    "lockbrokerd, which answered its release pending: not "
+		    "removed", lock->given);
+	else if (lock->fs.method == LB_PIDFILE)
 		r = lb__owners_pidfile_release(&k, &lock->fs, err);
 	else
 		r = lockfs_release(&lock->fs, err);
 	return step_end(lock, r, err);
+}
+
+/*
+ * In-process release of t's owner's hold after its RELEASE was lost with
+ * the daemon (LB__RELEASE_LOST): under the lock directory's lock, which
+ * a restarted daemon takes to finish a handoff it recorded
+ * (lockfs_handoff_resume), so that the look at the lock file (still the
+ * owner's?) and its removal never straddle that handoff's rename, which
+ * would remove the next holder's file.  A directory lock that cannot be
+ * had (held past the handoffs' wait, which the daemon's steps under it
+ * never take) does not keep the release from being done.
+ */
+static int
+lost_release(lb_lock *lock, const struct lb__target *t,
+    struct lockfs_err *err)
+{
+	struct lockfs_dirlock dl = { -1 };
+	struct lockfs_err     ignored;
+	int                   r;
+
+	(void)lockfs_handoff_exclude(&lock->fs, &dl, &ignored);
+	r = local_release(lock, t, err);
+	lockfs_dirlock_close(&dl);
+	return r;
 }
 
 /* Whether t's owner holds the lock now, for an acquire to tell a
@@ -354,6 +439,8 @@ lb_lock_new(const char *path, unsigned flags)
 	if (lockfs_init(&lock->fs, path, method, lock->tid, &err) != 0)
 		goto fail;      /* errno from lockfs_init */
 	pthread_mutex_init(&lock->mu, NULL);
+	lb__cancel_init(&lock->cancel);
+	lock->mu_pid = lockfs_os_pid();
 	return lock;
 
 fail:
@@ -367,6 +454,20 @@ fail:
 	return NULL;
 }
 
+/* Frees the handle itself: the registry no longer names it as the
+ * acquiring handle of any hold (the holds stay with their owners). */
+static void
+lock_destroy(lb_lock *lock)
+{
+	handle_own(lock);
+	lb__owners_forget_handle(lock->serial);
+	lb__cancel_fini(&lock->cancel);
+	pthread_mutex_destroy(&lock->mu);
+	lockfs_fini(&lock->fs);
+	free(lock->given);
+	free(lock);
+}
+
 /* lb_lock_free: see lockbroker.h.  Releases only a hold this very handle
  * acquired and its owner still holds (in a forked child: nothing of the
  * parent's, whose registry the child does not have). */
@@ -378,7 +479,7 @@ lb_lock_free(lb_lock *lock)
 
 	if (lock == NULL)
 		return;
-	pthread_mutex_lock(&lock->mu);
+	handle_lock(lock);
 	k.lock_file = lock->fs.lock_file;
 	k.method = lock->fs.method;
 	k.tid = lock->tid;
@@ -387,17 +488,27 @@ lb_lock_free(lb_lock *lock)
 	pthread_mutex_unlock(&lock->mu);
 	if (acquired && lb_i_am_locking(lock) == 1)
 		lb_release(lock);
-	lb__owners_forget_handle(lock->serial);
-	pthread_mutex_destroy(&lock->mu);
-	lockfs_fini(&lock->fs);
-	free(lock->given);
-	free(lock);
+	lock_destroy(lock);
+	errno = saved;
+}
+
+/* lb_lock_forget: see lockbroker.h.  No filesystem step and no request:
+ * the owner's hold, if any, is left as it is, in the registries too. */
+void
+lb_lock_forget(lb_lock *lock)
+{
+	int saved = errno;
+
+	if (lock != NULL)
+		lock_destroy(lock);
 	errno = saved;
 }
 
 /* One in-process try, under the handle's mutex; breaks a stale holder's
  * lock and tries again when the flags ask for it.  In AUTO mode the try is
- * bracketed by lb__holds_pin/unpin (see holds.h). */
+ * bracketed by lb__holds_pin/unpin (see holds.h).  A lock file naming an
+ * owner whose release the daemon answered pending is another's (the
+ * daemon's next holder's): never taken for the owner's own. */
 static int
 acquire_once(lb_lock *lock, const struct lb__target *t,
     struct lockfs_err *err)
@@ -407,12 +518,18 @@ acquire_once(lb_lock *lock, const struct lb__target *t,
 
 	if ((r = step_begin(lock, err)) != 0)
 		return r;
+	key_of(t, &k);
+	if (lb__owners_unfinished_named(&k, &lock->fs)) {
+		r = lockfs_fail(err, LB_EALREADY, 0, "%s is being handed on "
+		    "by lockbrokerd, whose release of it is pending",
+		    lock->given);
+		goto out;
+	}
 	if (lock->transport == LB__AUTO && (pinned = lb__holds_pin(t)) < 0) {
 		r = lockfs_fail(err, LB_EALREADY, 0, "%s is being handed back "
 		    "to lockbrokerd", lock->given);
 		goto out;
 	}
-	key_of(t, &k);
 	if (lock->fs.method == LB_PIDFILE)
 		r = lb__owners_pidfile_try(&k, &lock->fs, lock->serial, err);
 	else
@@ -433,7 +550,9 @@ out:
 }
 
 /* Takes the lock in-process, polling with a bounded back-off until
- * deadline (monotonic; used when timeout is finite and > 0). */
+ * deadline (monotonic; used when timeout is finite and > 0), or until
+ * t->wait says stop (looked at before the first try and between the
+ * tries). */
 static int
 local_acquire(lb_lock *lock, const struct lb__target *t, double timeout,
     double deadline, struct lockfs_err *err)
@@ -442,9 +561,17 @@ local_acquire(lb_lock *lock, const struct lb__target *t, double timeout,
 	int                   r;
 
 	lockfs_backoff_init(&b, BACKOFF_MIN, BACKOFF_MAX);
-	while ((r = acquire_once(lock, t, err)) == LB_EALREADY) {
+	if (lb__wait_canceled(t->wait))
+		r = lb__wait_fail(t->wait, lock->given, err);
+	else
+		r = acquire_once(lock, t, err);
+	for (; r == LB_EALREADY; r = acquire_once(lock, t, err)) {
 		if (timeout <= 0)
 			break;
+		if (lb__wait_stopped(t->wait)) {
+			r = lb__wait_fail(t->wait, lock->given, err);
+			break;
+		}
 		if (lockfs_backoff_sleep(&b, isinf(timeout) ? INFINITY :
 		    deadline) == -1) {
 			r = lockfs_fail(err, LB_ETIMEOUT, 0, "timed out after "
@@ -489,18 +616,22 @@ broker_acquire_owned(lb_lock *lock, const struct lb__target *t,
 
 /* lb_acquire: see lockbroker.h.  Blocks up to timeout (in AUTO and BROKER
  * mode, plus the time to connect).  Records in the registry (owners.h)
- * whether this handle acquired the hold or found its owner holding it. */
+ * whether this handle acquired the hold or found its owner holding it.
+ * In progress, for lb_lock_cancel, from its first step to its return. */
 int
 lb_acquire(lb_lock *lock, double timeout)
 {
 	struct lb__owner_key k;
 	struct lb__target    t;
+	struct lb__wait      w;
 	struct lockfs_err    err;
 	double               deadline = INFINITY;
 	int                  r, fresh;
 
 	if (lock == NULL)
 		return LB_EINVAL;
+	handle_own(lock);
+	lb__wait_begin(&w, &lock->cancel);
 	if (isnan(timeout)) {
 		r = record(lock, lockfs_fail(&err, LB_EINVAL, 0,
 		    "timeout for %s is not a number", lock->given), &err);
@@ -512,6 +643,7 @@ lb_acquire(lb_lock *lock, double timeout)
 		deadline = lockfs_now() + timeout;
 	if ((r = call_begin(lock, &t, &err)) != 0)
 		goto out;
+	t.wait = &w;
 	fresh = !holds_now(lock, &t);
 	r = LB__FALLBACK;
 	if (lock->transport == LB__BROKER ||
@@ -526,7 +658,29 @@ lb_acquire(lb_lock *lock, double timeout)
 	}
 	r = record(lock, r, &err);
 out:
+	lb__wait_end(&w);
 	return r;
+}
+
+/* lb_lock_cancel: see lockbroker.h. */
+int
+lb_lock_cancel(lb_lock *lock)
+{
+	if (lock == NULL)
+		return LB_EINVAL;
+	handle_own(lock);
+	return lb__cancel_request(&lock->cancel);
+}
+
+/* lb_lock_set_interrupt: see lockbroker.h. */
+int
+lb_lock_set_interrupt(lb_lock *lock, int (*check)(void *arg), void *arg)
+{
+	if (lock == NULL)
+		return LB_EINVAL;
+	handle_own(lock);
+	lb__cancel_set_interrupt(&lock->cancel, check, arg);
+	return 0;
 }
 
 /* lb_release: see lockbroker.h.  Through any handle of the owner. */
@@ -554,14 +708,17 @@ lb_release(lb_lock *lock)
 			r = LB__FALLBACK;
 	} else if (lock->transport == LB__AUTO && lb__holds_live(&t, NULL))
 		r = lb__broker_release(&t, LB__AUTO_FALLBACK_S, &err);
-	if (r == LB__RELEASE_LOST) {
+	if (r == LB__RELEASE_PENDING) {
+		lb__owners_unfinished(&k);
+		r = 0;
+	} else if (r == LB__RELEASE_LOST) {
 		/* The daemon died with our RELEASE: gone or someone else's
 		 * means it had released (and handed on) the lock.  A pid
 		 * file another owner of this process holds or asks for may
 		 * be that owner's by now: the next daemon settles it. */
 		r = 0;
 		if (t.method != LB_PIDFILE || !lb__owners_other(&k))
-			r = local_release(lock, &t, &err);
+			r = lost_release(lock, &t, &err);
 		if (r == LB_ENOTLOCKED || r == LB_ENOTMINE)
 			r = 0;
 	} else if (r == LB__FALLBACK)
@@ -817,7 +974,7 @@ lb_lock_error(lb_lock *lock)
 {
 	if (lock == NULL)
 		return "no lock handle (NULL)";
-	pthread_mutex_lock(&lock->mu);
+	handle_lock(lock);
 	snprintf(error_copy, sizeof(error_copy), "%s", lock->err.msg);
 	pthread_mutex_unlock(&lock->mu);
 	return error_copy;

@@ -33,6 +33,10 @@ struct entry {
 	uint64_t          serial;       /* held: the acquiring handle, 0 none */
 	uint64_t          epoch;        /* changes with each fresh hold */
 	unsigned          asks;         /* pidfile ACQUIREs out at the broker */
+	uint64_t          unfinished;   /* released, answered pending: the
+	                                   lock file may name the owner still
+	                                   (lb__owners_unfinished); the mark's
+	                                   number, 0 none */
 };
 
 LIST_HEAD(entries, entry);
@@ -127,7 +131,7 @@ find_or_make(const struct lb__owner_key *k)
 static void
 tidy(struct entry *e)
 {
-	if (e == NULL || e->held || e->asks > 0)
+	if (e == NULL || e->held || e->asks > 0 || e->unfinished)
 		return;
 	LIST_REMOVE(e, link);
 	free(e->lock_file);
@@ -145,6 +149,7 @@ mark_held(struct entry *e, uint64_t serial, int fresh)
 	} else if (e->serial == 0)
 		e->serial = serial;
 	e->held = 1;
+	e->unfinished = 0;      /* the lock file is its own again */
 }
 
 /* The other owner of this process that holds or asks for k's lock, or
@@ -241,6 +246,71 @@ lb__owners_released(const struct lb__owner_key *k, uint64_t epoch)
 		tidy(e);
 	}
 	reg_unlock();
+}
+
+/* The marks of lb__owners_unfinished are numbered, so that a look that
+ * found a file no longer naming its owner drops only the mark it saw,
+ * not one set again meanwhile. */
+static uint64_t next_mark;
+
+/* lb__owners_unfinished: see owners.h. */
+void
+lb__owners_unfinished(const struct lb__owner_key *k)
+{
+	struct entry *e;
+
+	reg_lock();
+	if ((e = find_or_make(k)) != NULL)
+		e->unfinished = ++next_mark;
+	reg_unlock();
+}
+
+/* The entry whose pending release k's owner must respect, or NULL: k's
+ * own, marked; for the pidfile method, whose file names only the
+ * process, any owner's of this process on k's file, marked.  Under
+ * reg_mu. */
+static struct entry *
+unfinished_of(const struct lb__owner_key *k)
+{
+	struct entry *e;
+
+	LIST_FOREACH(e, &reg, link)
+		if (e->unfinished != 0 && e->method == k->method &&
+		    (e->tid == k->tid || k->method == LB_PIDFILE) &&
+		    strcmp(e->lock_file, k->lock_file) == 0)
+			return e;
+	return NULL;
+}
+
+/* lb__owners_unfinished_named: see owners.h.  The look is made outside
+ * the registry's mutex: a file step.  A mark is dropped only as it was
+ * seen (its number), and only while its owner holds nothing. */
+int
+lb__owners_unfinished_named(const struct lb__owner_key *k,
+    struct lockfs_lock *fs)
+{
+	struct lockfs_err err;
+	struct entry     *e;
+	uint64_t          mark = 0;
+
+	reg_lock();
+	if ((e = unfinished_of(k)) != NULL)
+		mark = e->unfinished;
+	reg_unlock();
+	if (mark == 0)
+		return 0;
+	if (lockfs_i_am_locking(fs, &err) != 0)
+		return 1;       /* named still (or unknown) */
+	reg_lock();
+	LIST_FOREACH(e, &reg, link)
+		if (e->unfinished == mark)
+			break;
+	if (e != NULL && !e->held) {
+		e->unfinished = 0;
+		tidy(e);
+	}
+	reg_unlock();
+	return 0;
 }
 
 /* lb__owners_broken: see owners.h. */

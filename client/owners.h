@@ -69,6 +69,32 @@ void lb__owners_acquired(const struct lb__owner_key *k, uint64_t serial,
 uint64_t lb__owners_epoch(const struct lb__owner_key *k);
 void lb__owners_released(const struct lb__owner_key *k, uint64_t epoch);
 
+/*
+ * lb__owners_unfinished: the daemon answered the release of k's hold
+ * pending (OK pending=1): the owner holds it no more, but its lock file
+ * may still name it until the daemon's handoff (or removal) is done.
+ * Until it is seen naming it no more, or the owner is granted the lock
+ * afresh (lb__owners_acquired), such a file is not its own: the marked
+ * owner, told "released", must never take it for its own in-process
+ * nor remove it (the daemon finishes the handoff under it, and a file
+ * removed meanwhile would be replaced by the next holder's while another
+ * took the lock).  Set when a RELEASE is answered pending, whoever waits
+ * for the answer (the reader thread: broker.c), and before a grant that
+ * came too late is released by the library.  Out of memory: not marked.
+ */
+void lb__owners_unfinished(const struct lb__owner_key *k);
+
+/*
+ * lb__owners_unfinished_named: 1 when k's owner is marked
+ * (lb__owners_unfinished), or for the pidfile method (whose file names
+ * only the process) any owner of this process on k's file, and fs's lock
+ * file still names it, or that cannot be told; 0 when none is marked, or
+ * the file names it no more (the mark is then dropped).  Called under the handle's mutex, as the
+ * in-process steps are.
+ */
+int  lb__owners_unfinished_named(const struct lb__owner_key *k,
+         struct lockfs_lock *fs);
+
 /* lb__owners_broken: nobody in this process holds (lock_file, method)
  * any more (it was broken). */
 void lb__owners_broken(const char *lock_file, unsigned method);

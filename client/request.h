@@ -43,8 +43,17 @@ struct req {
 	int               fail;         /* the code of a failure of this verb */
 	int               result;       /* DONE: 0 or an LB_E* code */
 	struct lockfs_err err;          /* DONE with a failure: why */
+	struct lb__wait  *wait;         /* ACQUIRE: what may end it early
+	                                   (cancel.h), its caller's; NULL
+	                                   for others, never looked at once
+	                                   abandoned */
+	int               canceling;    /* SENT: its caller ended the wait,
+	                                   CANCEL went out ... */
+	uint64_t          cancel_gen;   /* ... on this connection ... */
+	double            cancel_at;    /* ... at this time */
 	struct lb__status st;           /* DONE STATUS */
 	uint64_t          token;        /* DONE ACQUIRE */
+	int               pending;      /* DONE RELEASE: answered pending=1 */
 	pthread_cond_t    cv;           /* signalled when state changes */
 };
 

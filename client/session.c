@@ -73,11 +73,17 @@ conn_reset(void)
 	lb__holds_reset();
 }
 
+static void conn_init(void);
+
 /* fork(), before: holds lb__conn.open_mu and lb__conn.mu, so that the
  * child sees whole state and no connection made but not yet recorded. */
 static void
 conn_fork_prepare(void)
 {
+	/* Done already (conn_init registered this handler): said again so
+	 * that the thread sanitizer, which does not see the fork handlers'
+	 * own ordering, sees the state made before it is locked. */
+	pthread_once(&conn_once, conn_init);
 	pthread_mutex_lock(&lb__conn.open_mu);
 	pthread_mutex_lock(&lb__conn.mu);
 }

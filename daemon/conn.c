@@ -58,6 +58,7 @@
 #include "ending.h"
 #include "hold.h"
 #include "list.h"
+#include "lograte.h"
 #include "log.h"
 #include "loop.h"
 #include "os.h"
@@ -260,6 +261,8 @@ lbd_conn_close(struct lbd_conn *c)
 		c->ending.end_some = conn_end_some;
 		lbd_ending_add(d, &c->ending);
 	}
+	if (c->creds != NULL)
+		lbd_creds_unlist(c->creds);     /* lent to no record now */
 	lbd_acks_forget(c);
 	lbd_swap_answers_forget(c);
 	lbd_list_forget(c);
@@ -699,7 +702,8 @@ conn_refuse_user(struct lbd_conn *c, const char *why)
 
 	lbp_error_reply(&o, 0, 0, LBP_EPERM, why);
 	conn_last_words(c, &o);
-	log_warn("pid %ld refused: %s", (long)c->pid, why);
+	if (lbd_lograte_take(&c->d->refusals))
+		log_warn("pid %ld refused: %s", (long)c->pid, why);
 	TAILQ_INSERT_TAIL(&c->d->conns, c, entry);
 	c->d->nconns++;
 	lbd_conn_close(c);
@@ -734,7 +738,9 @@ lbd_conn_accept(struct lbd *d)
 	if (uv_accept((uv_stream_t *)&d->listener, (uv_stream_t *)&c->pipe) !=
 	    0 || uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0 ||
 	    lbd_os_peer_ids(fd, &c->pid, &c->uid, &c->gid) == -1) {
-		log_warn("cannot accept a connection: %s", strerror(errno));
+		if (lbd_lograte_take(&d->refusals))
+			log_warn("cannot accept a connection: %s",
+			    strerror(errno));
 		uv_close((uv_handle_t *)&c->pipe, conn_free);
 		return;
 	}
@@ -762,8 +768,9 @@ lbd_conn_accept(struct lbd *d)
 		lbp_error_reply(&o, 0, 0, d->stopping ? LBP_ESHUTDOWN :
 		    LBP_ELIMIT, limit);
 		conn_last_words(c, &o);
-		log_info("pid %ld uid %ld refused: %s", (long)c->pid,
-		    (long)c->uid, limit);
+		if (lbd_lograte_take(&d->refusals))
+			log_info("pid %ld uid %ld refused: %s", (long)c->pid,
+			    (long)c->uid, limit);
 		lbd_conn_close(c);
 		return;
 	}

@@ -20,12 +20,12 @@
  * the same SID, the same uid, across restarts), and the switch acts as
  * its token (os.h: lbd_os_token_enter; SetThreadToken).  Credentials
  * read back from a record (a restarted daemon's holds, reconcile.c,
- * intents.c) have no token: they act with the token of any live
- * credentials of the same uid (a connection of that user at the same
- * integrity level: users are numbered by SID and level there, see
- * creds_token; the list of credentials with tokens below), and while
- * there is none they are not
- * taken on at all (LB_EFAILED, and the daemon's OS layer refuses the
+ * intents.c) have no token: they act with the token of an open
+ * connection of the same uid (that user at the same integrity level:
+ * users are numbered by SID and level there) whose token's groups have
+ * the digest recorded with them (creds_token, creds_may_borrow; the
+ * list of credentials with tokens below), and while there is none they
+ * are not taken on at all (LB_EFAILED, and the daemon's OS layer refuses the
  * uid switch there): the step waits, as a step whose credentials cannot
  * be taken on does on Linux (a restarted daemon's hold is then
  * "unjudged", held for its process until that process, or another of
@@ -114,9 +114,9 @@ lbd_creds_new(uid_t uid, gid_t gid, size_t n, const gid_t *groups)
 	return cr;
 }
 
-/* The credentials that have a token (Windows: every connection's), the
- * newest first: those a record's credentials borrow one from
- * (creds_token). */
+/* The credentials that have a token and whose connection is open
+ * (Windows: every open connection's), the newest first: those a
+ * record's credentials borrow one from (creds_token). */
 static struct lbd_creds *tokens;
 
 /* Gives cr (no token yet) token, which it owns from now on, and lists
@@ -131,13 +131,51 @@ creds_token_set(struct lbd_creds *cr, struct lbd_os_token *token)
 	tokens = cr;
 }
 
-/* The token cr acts with: its own, else that of the newest live
- * credentials of its uid (a connection of its user), else NULL (always
- * on Linux, where no credentials have one).  Where users are named by
- * token (Windows), a uid numbers a SID at one integrity level
+/*
+ * lbd_creds_unlist: see creds.h.  A hold outlives its connection
+ * (released a turn at a time, kept for a process, left releasing): its
+ * credentials and their token live on with it, and went on lending that
+ * token to records of their uid, so that a record acted with the token
+ * of a process long gone.  A token is lent only while its connection is
+ * open: its user is there then, acting with those rights itself.
+ * Idempotent; the token stays cr's own.
+ */
+void
+lbd_creds_unlist(struct lbd_creds *cr)
+{
+	if (cr->token == NULL || (cr->tok_prev == NULL && tokens != cr))
+		return;
+	if (cr->tok_prev != NULL)
+		cr->tok_prev->tok_next = cr->tok_next;
+	else
+		tokens = cr->tok_next;
+	if (cr->tok_next != NULL)
+		cr->tok_next->tok_prev = cr->tok_prev;
+	cr->tok_next = cr->tok_prev = NULL;
+}
+
+/* Whether credentials cr (a record's, without a token) may act with the
+ * token of o (an open connection's): of cr's uid and, where cr carries
+ * the digest of its holder's token's groups (Windows: creds_of_token),
+ * of the same digest; a record without one (written before digests were
+ * kept) as before, by uid alone. */
+static int
+creds_may_borrow(const struct lbd_creds *cr, const struct lbd_creds *o)
+{
+	return o->uid == cr->uid && (cr->ngroups == 0 ||
+	    (o->ngroups == cr->ngroups && memcmp(o->groups, cr->groups,
+	    cr->ngroups * sizeof(gid_t)) == 0));
+}
+
+/* The token cr acts with: its own, else that of the newest credentials
+ * of its uid whose connection is open (lbd_creds_unlist), else NULL
+ * (always on Linux, where no credentials have one).  Where users are
+ * named by token (Windows), a uid numbers a SID at one integrity level
  * (peertoken.c, lbd_user_key), so that a record borrows only a token of
  * its holder's SID at its holder's level: never one with more rights
- * than its holder had for being elevated. */
+ * than its holder had for being elevated; and only one whose groups are
+ * its holder's (creds_may_borrow): never a batch logon's for an
+ * interactive holder, say. */
 static const struct lbd_os_token *
 creds_token(const struct lbd_creds *cr)
 {
@@ -146,14 +184,16 @@ creds_token(const struct lbd_creds *cr)
 	if (cr->token != NULL)
 		return cr->token;
 	for (o = tokens; o != NULL; o = o->tok_next)
-		if (o->uid == cr->uid)
+		if (creds_may_borrow(cr, o))
 			return o->token;
 	return NULL;
 }
 
 /* Credentials of a peer whose OS names users by token (Windows): user
  * (a SID) numbered in d's state database into *uid and *gid (the same
- * number: there are no groups), with token, which they own.  NULL with
+ * number: there are no numeric groups), with token, which they own, and
+ * for groups the digest of token's (lbd_os_token_groups), recorded with
+ * their holds as a Linux client's supplementary groups are.  NULL with
  * why and errno (ENOMEM, or EOVERFLOW when no number is left to give
  * it: lbd_store_user_uid), token then freed. */
 static struct lbd_creds *
@@ -161,6 +201,8 @@ creds_of_token(struct lbd *d, const char *user, struct lbd_os_token *token,
     uid_t *uid, gid_t *gid, char *why, size_t size)
 {
 	struct lbd_creds *cr = NULL;
+	gid_t             groups[LBD_OS_GROUPS_WORDS];
+	size_t            n;
 
 	if (lbd_store_user_uid(d, user, uid) != 0) {
 		snprintf(why, size, "%s", errno == ENOMEM ? "out of memory" :
@@ -168,7 +210,8 @@ creds_of_token(struct lbd *d, const char *user, struct lbd_os_token *token,
 		goto out;
 	}
 	*gid = (gid_t)*uid;
-	if ((cr = lbd_creds_new(*uid, *gid, 0, NULL)) == NULL) {
+	n = lbd_os_token_groups(token, groups);
+	if ((cr = lbd_creds_new(*uid, *gid, n, groups)) == NULL) {
 		snprintf(why, size, "out of memory");
 		errno = ENOMEM;
 		goto out;
@@ -268,15 +311,8 @@ lbd_creds_unref(struct lbd_creds *cr)
 {
 	if (cr == NULL || --cr->refs > 0)
 		return;
-	if (cr->token != NULL) {
-		if (cr->tok_prev != NULL)
-			cr->tok_prev->tok_next = cr->tok_next;
-		else
-			tokens = cr->tok_next;
-		if (cr->tok_next != NULL)
-			cr->tok_next->tok_prev = cr->tok_prev;
-		lbd_os_token_free(cr->token);
-	}
+	lbd_creds_unlist(cr);
+	lbd_os_token_free(cr->token);
 	free(cr);
 }
 

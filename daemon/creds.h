@@ -71,6 +71,12 @@ int  lbd_creds_tokenless(const struct lbd_creds *cr);
  * caller's).  0, or -1 with errno (ESRCH: no such process). */
 int  lbd_creds_uid_of_pid(struct lbd *d, pid_t pid, uid_t *uid);
 
+/* lbd_creds_unlist: the connection of cr (a peer's) closed: its token
+ * (Windows) is lent to no record from now on (lbd_creds_tokenless,
+ * lbd_creds_enter), while cr still acts with it for its own holds.
+ * Idempotent; nothing when cr has no token. */
+void lbd_creds_unlist(struct lbd_creds *cr);
+
 /* lbd_creds_ref: one more reference to cr; returns cr. */
 struct lbd_creds *lbd_creds_ref(struct lbd_creds *cr);
 
@@ -79,10 +85,10 @@ struct lbd_creds *lbd_creds_ref(struct lbd_creds *cr);
 void lbd_creds_unref(struct lbd_creds *cr);
 
 /* lbd_creds_enter: takes on cr's uid, gid and groups for filesystem
- * access (Windows: acts as cr's token, or another of cr's uid while cr
- * has none).  0, or LB_EFAILED with err filled when the switch cannot be
- * made (Windows: no token of cr's uid).  Pair with lbd_creds_leave; no
- * callback runs in between. */
+ * access (Windows: acts as cr's token, or while cr has none as the token
+ * of an open connection of cr's uid).  0, or LB_EFAILED with err filled
+ * when the switch cannot be made (Windows: no token of cr's uid).  Pair
+ * with lbd_creds_leave; no callback runs in between. */
 int  lbd_creds_enter(const struct lbd_creds *cr, struct lockfs_err *err);
 
 /* lbd_creds_before_enter: fn(arg) runs, once, at the next lbd_creds_enter,

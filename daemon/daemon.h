@@ -37,6 +37,7 @@
 #include "lockfs.h"
 #include "protocol.h"
 #include "reqids.h"
+#include "lograte.h"
 
 struct lbd;
 struct lbd_conn;
@@ -185,6 +186,9 @@ struct lbd_uid_conns {
 	unsigned                      nwatches;
 	unsigned                      npidfds;   /* watches' pidfds that
 	                                            count for it */
+	unsigned                      nreaders;  /* handoffs to its holds
+	                                            waiting for readers
+	                                            (swap.c) */
 	unsigned                      turn;      /* the iteration turn_ns is */
 	uint64_t                      turn_ns;   /* time its requests took in
 	                                            it */
@@ -332,6 +336,8 @@ struct lbd {
 	struct lbd_relqs        *relqs;     /* their retry queues
 	                                       (releasing.c; NULL: none) */
 	uv_timer_t               grace;     /* ends the orphans' grace */
+	struct lbd_lograte       refusals;  /* lines of refused connections,
+	                                       bounded (conn.c, lograte.c) */
 	uv_timer_t               store_watch; /* is the state database
 	                                       still there? (loop.c) */
 	int                      store_lost; /* 1: it was, and store is

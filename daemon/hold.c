@@ -253,14 +253,22 @@ lbd_hold_adopt(struct lbd_lock *l, struct lbd_hold *h)
 }
 
 /* lbd_hold_uninstall: uninstalls l's holder and returns it, the caller's
- * to free (the artefact is the caller's business). */
+ * to free (the artefact is the caller's business).  A handoff to it owed
+ * its last step takes it first; one that fails (or had failed) is ended
+ * too: its grant, owed, refused, the old holder's lock file released as
+ * that user and its RELEASE answered, before the hold goes. */
 struct lbd_hold *
 lbd_hold_uninstall(struct lbd_lock *l)
 {
 	struct lbd_hold *h = l->holder;
 
-	lbd_swap_finish(h);     /* its artefact is its own before it goes */
-	lbd_hold_pay(h);
+	/* A handoff that had failed already is not finished first: that
+	 * would end it, and its grant would be told OK with no lock file
+	 * of its own. */
+	if (!lbd_swap_failed(h))
+		lbd_swap_finish(h);     /* its artefact its own before it goes */
+	lbd_hold_pay(h);        /* refused if that failed, or had */
+	lbd_swap_finish(h);     /* failed: the old holder's file released */
 	l->holder = NULL;
 	h->releasing = 0;
 	lbd_releasing_del(h);   /* a hold is queued only while it holds */
@@ -274,7 +282,11 @@ lbd_hold_uninstall(struct lbd_lock *l)
 /*
  * hold_releasing: h, just uninstalled from l, could not end: its sqlite
  * database is busy (another process's transaction, which any user who may
- * read the database can keep open).  h goes back as l's holder, releasing:
+ * read the database can keep open), or its lock file (another handle
+ * keeps it open where that forbids its removal: Windows).  The RELEASE
+ * that ended it is answered OK pending=1 (request.c): its lock file or
+ * row still names the releaser, whose library then never takes it for
+ * its own in-process.  h goes back as l's holder, releasing:
  * the lock stays held (recorded, shown as held, its waiters waiting) but
  * no longer by any connection, and its queue (releasing.c) tries again,
  * as h's user, until the row is gone or handed over.  0, or -1 when it
@@ -450,9 +462,10 @@ handoff_note(struct lbd_hold *h, struct lbd_hold *next, int *noted,
  * lbd_hold_end: ends l's hold: hands the lock to the head waiter when
  * there is one (replacing the artefact atomically; if that cannot be done,
  * releasing and letting the waiters try), else removes the artefact.  Returns 1
- * when handed on with the last step owed (swap.c), else the
- * result of the release as lockfs reports it (0; LB_ENOTLOCKED or
- * LB_ENOTMINE when someone broke the lock meanwhile; LB_EUNLOCK).
+ * when handed on with the last step owed (swap.c), LBD_HOLD_LEFT_RELEASING
+ * when left releasing (hold_releasing), else the result of the release
+ * as lockfs reports it (0; LB_ENOTLOCKED or LB_ENOTMINE when someone
+ * broke the lock meanwhile; LB_EUNLOCK).
  */
 int
 lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err)
@@ -468,7 +481,7 @@ lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err)
 	h = lbd_hold_uninstall(l);
 	if (named != 0) {       /* out of memory: tried again later */
 		if (hold_releasing(l, h) == 0)
-			return 0;
+			return LBD_HOLD_LEFT_RELEASING;
 		lbd_hold_free(h);
 		lbd_lock_serve(l);
 		return named;
@@ -517,7 +530,7 @@ lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err)
 		    hold_releasing(l, h) == 0) {
 			log_debug("%s: %s; releasing it later", l->path,
 			    err->msg);
-			return 0;
+			return LBD_HOLD_LEFT_RELEASING;
 		}
 		lbd_lock_serve(l);
 	}
@@ -533,8 +546,10 @@ lbd_hold_detach(struct lbd_lock *l)
 {
 	struct lbd_hold *h = l->holder;
 
-	lbd_swap_forget(h);
-	lbd_hold_pay(h);
+	if (!lbd_swap_failed(h))        /* see lbd_hold_uninstall */
+		lbd_swap_finish(h);     /* a handoff to it takes its last step */
+	lbd_hold_pay(h);        /* refused if that failed, or had */
+	lbd_swap_forget(h);     /* failed: forgotten */
 	l->holder = NULL;
 	LIST_REMOVE(h, conn_entry);
 	if (h->conn != NULL)

@@ -65,12 +65,15 @@ struct lbd_hold *lbd_hold_find(struct lbd_lock *l, struct lbd_conn *c,
          pid_t kept_pid, pid_t tid);
 
 /* lbd_hold_end: ends l's hold: hands the lock to the head waiter, or
- * removes the artefact; left releasing (0) while its sqlite database is
- * busy.  0; 1 when handed on with the last step owed (l->holder->swap:
- * the lock file is still the old holder's until swap.c takes it, l is
- * not freed); or what the release reports (LB_ENOTLOCKED, LB_ENOTMINE
- * when someone broke the lock meanwhile; LB_EUNLOCK) with err filled.
- * l may be freed on return but for 1. */
+ * removes the artefact.  0; 1 when handed on with the last step owed
+ * (l->holder->swap: the lock file is still the old holder's until
+ * swap.c takes it, l is not freed); LBD_HOLD_LEFT_RELEASING when it is
+ * left releasing (its sqlite database busy, its lock file busy, no
+ * memory: the artefact still names the old holder, releasing.c retries);
+ * or what the release reports (LB_ENOTLOCKED, LB_ENOTMINE when someone
+ * broke the lock meanwhile; LB_EUNLOCK) with err filled.  l may be freed
+ * on return but for 1 and LBD_HOLD_LEFT_RELEASING. */
+#define LBD_HOLD_LEFT_RELEASING 2
 int  lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err);
 
 /* lbd_hold_detach: forgets l's hold in memory only (artefact and record

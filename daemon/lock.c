@@ -266,7 +266,9 @@ out:
  * lbd_release: RELEASE id of l by (c, tid), or of its hold kept for
  * kept_pid (not 0).  0; 1 when the lock was handed to a waiter whose
  * last step is owed (swap.c), which answers the RELEASE once the lock
- * file is no longer the releaser's; or an LB_E* code with err
+ * file is no longer the releaser's; LBD_HOLD_LEFT_RELEASING when its
+ * hold is left releasing, the lock file naming the releaser still (to
+ * be answered OK pending=1); or an LB_E* code with err
  * filled: LB_ENOTLOCKED (nobody holds it), LB_ENOTMINE (another does,
  * inside or outside the broker), LB_EUNLOCK.  l may be freed on return.
  * What is not c's is looked at with c's credentials (the caller has

@@ -70,6 +70,13 @@
  * or replaced (a daemon that commits looks before each commit). */
 #define LBD_STORE_WATCH_MS 2000
 
+/* Refused connections are logged at most LBD_REFUSALS_LOGGED an interval
+ * of LBD_REFUSALS_INTERVAL_MS, then counted (lograte.c): a user who
+ * connects in a loop cannot grow the log without end, and the first
+ * lines of each interval still name who did. */
+#define LBD_REFUSALS_LOGGED 10
+#define LBD_REFUSALS_INTERVAL_MS 60000
+
 /* lbd_now: the wall clock, in seconds since the epoch. */
 double
 lbd_now(void)
@@ -169,6 +176,8 @@ lbd_loop_start(struct lbd *d)
 	uv_timer_start(&d->store_watch, store_watch, LBD_STORE_WATCH_MS,
 	    LBD_STORE_WATCH_MS);
 	uv_unref((uv_handle_t *)&d->store_watch);
+	lbd_lograte_init(&d->refusals, d->loop, "refusals of connections",
+	    LBD_REFUSALS_LOGGED, LBD_REFUSALS_INTERVAL_MS);
 }
 
 /* A connection has flushed its last replies: close it. */
@@ -244,4 +253,5 @@ lbd_stop(struct lbd *d)
 	uv_close((uv_handle_t *)&d->store_watch, NULL);
 	uv_close((uv_handle_t *)&d->check, NULL);
 	uv_close((uv_handle_t *)&d->idle, NULL);
+	lbd_lograte_close(&d->refusals);
 }

@@ -150,10 +150,10 @@ default_paths(struct lbd_config *c, char *why, size_t size)
 		snprintf(why, size, "socket path too long");
 		return -1;
 	}
-	if (c->state[0] == '\0')
-		return lbd_statedir_default(c->state, sizeof(c->state), why,
-		    size);
-	return 0;
+	if (c->state[0] != '\0')
+		return 0;
+	c->state_default = 1;
+	return lbd_statedir_default(c->state, sizeof(c->state), why, size);
 }
 
 /*
@@ -326,6 +326,7 @@ reload(struct lbd *d, const struct args *a)
 		log_warn("reload: socket and state take effect at restart");
 	d->cfg.grace = c.grace;
 	d->cfg.foreign_poll = c.foreign_poll;
+	d->cfg.release_wait = c.release_wait;
 	d->cfg.debug = c.debug;
 	d->cfg.limits = c.limits;
 	watch_budget(d);
@@ -556,9 +557,10 @@ daemon_run(void *arg)
 {
 	struct args *a = arg;
 	struct lbd   d;
-	char         why[1024];
+	char         why[1024], moved[sizeof(why)];
 	int          r = 1;
 
+	moved[0] = '\0';
 	lbd_os_sigpipe_ignore();
 	memset(&d, 0, sizeof(d));
 	TAILQ_INIT(&d.conns);
@@ -595,10 +597,17 @@ daemon_run(void *arg)
 		snprintf(why, sizeof(why), "out of memory");
 		goto fail;
 	}
-	if (lbd_dirs_make_parent(d.cfg.state, 0700, why, sizeof(why)) != 0 ||
+	/* A state directory moved aside is told once the log is the
+	 * service's too. */
+	if ((d.cfg.state_default && lbd_statedir_reclaim(d.cfg.state, moved,
+	    why, sizeof(why)) != 0) ||
+	    lbd_dirs_make_parent(d.cfg.state, 0700, why, sizeof(why)) != 0 ||
 	    lbd_statedir_judge(d.cfg.state, why, sizeof(why)) != 0 ||
-	    service_log_start(a, &d.cfg, why, sizeof(why)) != 0 ||
-	    lbd_listen_claim(d.cfg.socket, d.cfg.state, why, sizeof(why)) != 0 ||
+	    service_log_start(a, &d.cfg, why, sizeof(why)) != 0)
+		goto fail;
+	if (moved[0] != '\0')
+		log_warn("%s", moved);
+	if (lbd_listen_claim(d.cfg.socket, d.cfg.state, why, sizeof(why)) != 0 ||
 	    store_open_private(&d, why, sizeof(why)) != 0 ||
 	    lbd_intents_open(&d, why, sizeof(why)) != 0)
 		goto fail;

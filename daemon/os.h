@@ -138,7 +138,8 @@ int  lbd_os_peer_user(uv_os_fd_t fd, pid_t pid, char *user,
  * users) into user (LBD_OS_USER_MAX bytes), looked at with the calling
  * thread's credentials.  1, 0 where the OS numbers its users (ask
  * lockfs_os_process_uid), or -1 with errno (ESRCH: no such process, or
- * hidden from the caller).
+ * hidden from the caller; EACCES: the caller may not look at it or its
+ * token: another user's; EIO: it cannot be told).
  */
 int  lbd_os_proc_user(pid_t pid, char *user);
 
@@ -150,6 +151,19 @@ int  lbd_os_users_by_token(void);
 /* lbd_os_token_dup: another reference to token (the same user, rights
  * and lifetime), or NULL with errno. */
 struct lbd_os_token *lbd_os_token_dup(const struct lbd_os_token *token);
+
+/* The most words lbd_os_token_groups gives. */
+#define LBD_OS_GROUPS_WORDS 8
+
+/*
+ * lbd_os_token_groups: a digest of what in token bears on its rights
+ * beside its user and level, into words (LBD_OS_GROUPS_WORDS at most):
+ * how many it fills (Windows: the SHA-256 of its groups, restricting
+ * SIDs and enabled privileges as peertoken.h's lbd_token_groups_text
+ * writes them, read when its client connected; 0 where the OS has no
+ * tokens).  A client's credentials carry it as their groups (creds.c).
+ */
+size_t lbd_os_token_groups(const struct lbd_os_token *token, gid_t *words);
 
 /* lbd_os_token_free: releases token (nothing when NULL); errno kept. */
 void lbd_os_token_free(struct lbd_os_token *token);

@@ -621,6 +621,15 @@ lbd_os_token_dup(const struct lbd_os_token *token)
 	return NULL;
 }
 
+/* lbd_os_token_groups: see os.h.  No tokens here: none. */
+size_t
+lbd_os_token_groups(const struct lbd_os_token *token, gid_t *words)
+{
+	(void)token;
+	(void)words;
+	return 0;
+}
+
 /* lbd_os_token_free: see os.h.  No tokens here: nothing to free. */
 void
 lbd_os_token_free(struct lbd_os_token *token)

@@ -27,6 +27,7 @@
  */
 #include <winsock2.h>
 #include <windows.h>
+#include <bcrypt.h>
 #include <sddl.h>
 #include <errno.h>
 #include <stdio.h>
@@ -37,10 +38,66 @@
 #include "os.h"
 #include "peertoken.h"
 
-/* A client's token: an impersonation token's handle. */
+/* A client's token: an impersonation token's handle, and the digest of
+ * its groups (token_groups_digest). */
 struct lbd_os_token {
 	HANDLE h;
+	gid_t  groups[LBD_OS_GROUPS_WORDS];
 };
+
+/* Token t's information of class c (TOKEN_QUERY), allocated into *out
+ * (the caller frees it).  0, or -1 with the system's error in *err. */
+static int
+token_info(HANDLE t, TOKEN_INFORMATION_CLASS c, void **out, DWORD *err)
+{
+	DWORD n = 0;
+	int   r = -1;
+
+	*out = NULL;
+	GetTokenInformation(t, c, NULL, 0, &n);
+	if (n == 0)
+		*err = GetLastError();
+	else if ((*out = malloc(n)) == NULL)
+		*err = ERROR_NOT_ENOUGH_MEMORY;
+	else if (!GetTokenInformation(t, c, *out, n, &n)) {
+		*err = GetLastError();
+		free(*out);
+		*out = NULL;
+	} else
+		r = 0;
+	return r;
+}
+
+/* The SHA-256 of text into words (LBD_OS_GROUPS_WORDS, each four bytes
+ * of it, the first the highest).  0, or -1 with the status in *err. */
+static int
+sha256_words(const char *text, gid_t *words, DWORD *err)
+{
+	BCRYPT_ALG_HANDLE  alg = NULL;
+	BCRYPT_HASH_HANDLE h = NULL;
+	UCHAR              md[4 * LBD_OS_GROUPS_WORDS];
+	NTSTATUS           s;
+	int                i, r = -1;
+
+	if ((s = BCryptOpenAlgorithmProvider(&alg, BCRYPT_SHA256_ALGORITHM,
+	    NULL, 0)) != 0 || (s = BCryptCreateHash(alg, &h, NULL, 0, NULL, 0,
+	    0)) != 0 || (s = BCryptHashData(h, (PUCHAR)text,
+	    (ULONG)strlen(text), 0)) != 0 || (s = BCryptFinishHash(h, md,
+	    sizeof(md), 0)) != 0) {
+		*err = (DWORD)s;
+		goto out;
+	}
+	for (i = 0; i < LBD_OS_GROUPS_WORDS; i++)
+		words[i] = (gid_t)md[4 * i] << 24 | (gid_t)md[4 * i + 1] << 16 |
+		    (gid_t)md[4 * i + 2] << 8 | (gid_t)md[4 * i + 3];
+	r = 0;
+out:
+	if (h != NULL)
+		BCryptDestroyHash(h);
+	if (alg != NULL)
+		BCryptCloseAlgorithmProvider(alg, 0);
+	return r;
+}
 
 /* The user of token t (TOKEN_QUERY), allocated into *tu (the caller
  * frees it).  0, or -1 with the system's error in *err. */
@@ -95,6 +152,110 @@ out:
 	return r;
 }
 
+/*
+ * The digest of what in token t (TOKEN_QUERY) bears on its rights
+ * beside its user and level (peertoken.c, lbd_token_groups_text: its
+ * groups, its restricting SIDs, its enabled privileges), into words
+ * (LBD_OS_GROUPS_WORDS).  An unrestricted token whose restricting SIDs
+ * cannot be read has none (wine's every token: ERROR_INVALID_FUNCTION,
+ * measured); a restricted one's must be read.  0, or -1 with the
+ * system's error in *err.
+ */
+static int
+token_groups_digest(HANDLE t, gid_t *words, DWORD *err)
+{
+	struct lbd_token_entry *e = NULL;
+	TOKEN_GROUPS           *g = NULL, *rs = NULL;
+	TOKEN_PRIVILEGES       *p = NULL;
+	char                   *names = NULL, *text = NULL;
+	DWORD                   i, n, k = 0, rerr;
+	int                     r = -1;
+
+	if (token_info(t, TokenGroups, (void **)&g, err) != 0 ||
+	    token_info(t, TokenPrivileges, (void **)&p, err) != 0)
+		goto out;
+	if (token_info(t, TokenRestrictedSids, (void **)&rs, &rerr) != 0 &&
+	    IsTokenRestricted(t)) {
+		*err = rerr;
+		goto out;
+	}
+	n = g->GroupCount + (rs != NULL ? rs->GroupCount : 0) +
+	    p->PrivilegeCount;
+	if ((e = calloc(n + 1, sizeof(*e))) == NULL ||
+	    (names = calloc(n + 1, LBD_OS_USER_MAX)) == NULL) {
+		*err = ERROR_NOT_ENOUGH_MEMORY;
+		goto out;
+	}
+	for (i = 0; i < g->GroupCount; i++, k++) {
+		e[k].kind = 'G';
+		e[k].attrs = g->Groups[i].Attributes;
+		if (sid_string(g->Groups[i].Sid, names + k * LBD_OS_USER_MAX,
+		    err) != 0)
+			goto out;
+	}
+	for (i = 0; rs != NULL && i < rs->GroupCount; i++, k++) {
+		e[k].kind = 'R';
+		if (sid_string(rs->Groups[i].Sid, names + k * LBD_OS_USER_MAX,
+		    err) != 0)
+			goto out;
+	}
+	for (i = 0; i < p->PrivilegeCount; i++, k++) {
+		e[k].kind = 'P';
+		e[k].attrs = p->Privileges[i].Attributes;
+		snprintf(names + k * LBD_OS_USER_MAX, LBD_OS_USER_MAX,
+		    "%lx:%lx", (unsigned long)p->Privileges[i].Luid.HighPart,
+		    (unsigned long)p->Privileges[i].Luid.LowPart);
+	}
+	for (i = 0; i < n; i++)
+		e[i].name = names + i * LBD_OS_USER_MAX;
+	if ((text = lbd_token_groups_text(e, n)) == NULL) {
+		*err = ERROR_NOT_ENOUGH_MEMORY;
+		goto out;
+	}
+	r = sha256_words(text, words, err);
+out:
+	free(text);
+	free(names);
+	free(e);
+	free(rs);
+	free(p);
+	free(g);
+	return r;
+}
+
+/* Whether token t (TOKEN_QUERY) holds the NETWORK group (S-1-5-2), in
+ * whatever state (enabled, for deny only), into *network.  0, or -1
+ * with the system's error in *err. */
+static int
+token_network(HANDLE t, int *network, DWORD *err)
+{
+	SID_IDENTIFIER_AUTHORITY nt = SECURITY_NT_AUTHORITY;
+	TOKEN_GROUPS            *g = NULL;
+	PSID                     net = NULL;
+	DWORD                    n = 0, i;
+	int                      r = -1;
+
+	GetTokenInformation(t, TokenGroups, NULL, 0, &n);
+	if (n == 0 || (g = malloc(n)) == NULL ||
+	    !GetTokenInformation(t, TokenGroups, g, n, &n) ||
+	    !AllocateAndInitializeSid(&nt, 1, SECURITY_NETWORK_RID, 0, 0, 0,
+	    0, 0, 0, 0, &net)) {
+		*err = g == NULL && n != 0 ? ERROR_NOT_ENOUGH_MEMORY :
+		    GetLastError();
+		goto out;
+	}
+	*network = 0;
+	for (i = 0; i < g->GroupCount; i++)
+		if (EqualSid(g->Groups[i].Sid, net))
+			*network = 1;
+	r = 0;
+out:
+	if (net != NULL)
+		FreeSid(net);
+	free(g);
+	return r;
+}
+
 /* What the daemon reads of token t (TOKEN_QUERY): its user's SID as a
  * string into sid (LBD_OS_USER_MAX bytes), its logon session, its
  * integrity level and whether it is restricted (IsTokenRestricted: one
@@ -118,7 +279,8 @@ token_facts_read(HANDLE t, char *sid, struct lbd_token_facts *f, DWORD *err)
 	int              r = -1;
 
 	if (token_user_get(t, &tu, err) != 0 ||
-	    sid_string(tu->User.Sid, sid, err) != 0)
+	    sid_string(tu->User.Sid, sid, err) != 0 ||
+	    token_network(t, &f->network, err) != 0)
 		goto out;
 	if (!GetTokenInformation(t, TokenStatistics, &st, sizeof(st), &n) ||
 	    !GetTokenInformation(t, TokenIntegrityLevel, &il, sizeof(il),
@@ -177,6 +339,27 @@ out:
 	return r;
 }
 
+/* The computer the client of pipe fd connected from, as the pipe names
+ * it (GetNamedPipeClientComputerNameW), into name (size bytes): name,
+ * or NULL when the pipe names none (ERROR_PIPE_LOCAL: a client of this
+ * computer) or cannot say.  Not asked under wine, where it is a stub
+ * that ends its caller (wine 8, measured); there a client's token, which
+ * never holds the NETWORK group, is what tells. */
+static const char *
+pipe_client_computer(HANDLE fd, char *name, size_t size)
+{
+	HMODULE ntdll = GetModuleHandleA("ntdll.dll");
+	WCHAR   w[256];
+
+	if (ntdll != NULL && GetProcAddress(ntdll, "wine_get_version") != NULL)
+		return NULL;
+	if (!GetNamedPipeClientComputerNameW(fd, w, sizeof(w)) ||
+	    WideCharToMultiByte(CP_UTF8, 0, w, -1, name, (int)size, NULL,
+	    NULL) == 0)
+		return NULL;
+	return name;
+}
+
 /* lbd_os_peer_user: see os.h and the top of this file.  The time is
  * taken first, the connection there: a process created after it (its
  * creation time, lockfs_os_start_time's, read while the process is held
@@ -193,6 +376,8 @@ lbd_os_peer_user(uv_os_fd_t fd, pid_t pid, char *user,
 	unsigned long long     created;
 	DWORD                  err = 0;
 	char                   psid[LBD_OS_USER_MAX], qsid[LBD_OS_USER_MAX];
+	char                   computer[256];
+	gid_t                  groups[LBD_OS_GROUPS_WORDS];
 	int                    r = -1, e = EACCES;
 
 	GetSystemTimeAsFileTime(&now);
@@ -201,6 +386,11 @@ lbd_os_peer_user(uv_os_fd_t fd, pid_t pid, char *user,
 	*token = NULL;
 	if (pipe_client_facts(fd, psid, &pf, why, size) != 0)
 		goto out;
+	if (lbd_peer_local(&pf, pipe_client_computer(fd, computer,
+	    sizeof(computer)), why, size) != 0) {
+		e = EPERM;
+		goto out;
+	}
 	if ((proc = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE,
 	    (DWORD)pid)) == NULL || !OpenProcessToken(proc, TOKEN_QUERY |
 	    TOKEN_DUPLICATE, &t) || token_facts_read(t, qsid, &qf, &err) != 0) {
@@ -229,6 +419,12 @@ lbd_os_peer_user(uv_os_fd_t fd, pid_t pid, char *user,
 		    "long", psid, qf.level);
 		goto out;
 	}
+	if (token_groups_digest(t, groups, &err) != 0) {
+		snprintf(why, size, "user %s: the groups and privileges of its "
+		    "process's token cannot be read (error %lu)", psid,
+		    (unsigned long)err);
+		goto out;
+	}
 	if (!DuplicateTokenEx(t, TOKEN_IMPERSONATE | TOKEN_QUERY, NULL,
 	    SecurityImpersonation, TokenImpersonation, &dup)) {
 		snprintf(why, size, "user %s: its process's token cannot be "
@@ -242,6 +438,7 @@ lbd_os_peer_user(uv_os_fd_t fd, pid_t pid, char *user,
 		goto out;
 	}
 	(*token)->h = dup;
+	memcpy((*token)->groups, groups, sizeof(groups));
 	dup = NULL;
 	r = 1;
 out:
@@ -273,16 +470,22 @@ token_user_key(HANDLE t, char *user)
 
 /* lbd_os_proc_user: see os.h.  The user of the process's token
  * (OpenProcessToken), its SID and level (token_user_key), opened as the
- * calling thread acts. */
+ * calling thread acts: a process the caller may not open (its DACL
+ * denies the caller: another user's, an elevated one's, a protected
+ * one) is EACCES, as one whose token it may not read; no such pid
+ * (ERROR_INVALID_PARAMETER) is ESRCH; any other failure EIO. */
 int
 lbd_os_proc_user(pid_t pid, char *user)
 {
 	HANDLE proc, t = NULL;
+	DWORD  err;
 	int    r = -1;
 
 	if ((proc = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE,
 	    (DWORD)pid)) == NULL) {
-		errno = ESRCH;
+		err = GetLastError();
+		errno = err == ERROR_INVALID_PARAMETER ? ESRCH :
+		    err == ERROR_ACCESS_DENIED ? EACCES : EIO;
 		return -1;
 	}
 	if (!OpenProcessToken(proc, TOKEN_QUERY, &t) ||
@@ -311,7 +514,17 @@ lbd_os_token_dup(const struct lbd_os_token *token)
 		errno = ENOMEM;
 		return NULL;
 	}
+	memcpy(t->groups, token->groups, sizeof(t->groups));
 	return t;
+}
+
+/* lbd_os_token_groups: see os.h.  Read at the connection
+ * (token_groups_digest). */
+size_t
+lbd_os_token_groups(const struct lbd_os_token *token, gid_t *words)
+{
+	memcpy(words, token->groups, sizeof(token->groups));
+	return LBD_OS_GROUPS_WORDS;
 }
 
 /* lbd_os_token_free: see os.h. */

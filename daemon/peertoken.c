@@ -54,12 +54,16 @@
  *   the administrators may: its lock file then stays, to be broken as a
  *   stale lock).
  *
- * What this does not tell apart: two tokens of one SID at one level,
- * both restricted or both not, whose groups differ (the logon's kind,
- * INTERACTIVE, BATCH, SERVICE; two restricted tokens' restricting
- * SIDs).  docs/WINDOWS.md says what that leaves.
+ * Two tokens of one SID at one level may still differ in their groups
+ * (the logon's kind, INTERACTIVE, BATCH, SERVICE; two restricted
+ * tokens' restricting SIDs) and in the privileges they enable: each
+ * client's credentials carry a digest of what in its token bears on an
+ * access check (lbd_token_groups_text, hashed by os_users_win32.c), kept
+ * with its holds, and a record borrows only a token of the same digest
+ * (creds.c).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "peertoken.h"
@@ -80,6 +84,78 @@ lbd_user_key(const char *sid, unsigned long level, char *key, size_t size)
 		n = snprintf(key, size, "%s+" LABEL_SID_PREFIX "%lu", sid,
 		    level);
 	return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
+/* Orders two lines of a groups text (qsort). */
+static int
+line_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The line entry e gives in a groups text, allocated into *line; NULL
+ * there when it gives none.  0, or -1 when out of memory. */
+static int
+groups_line(const struct lbd_token_entry *e, char **line)
+{
+	const char *mark = NULL;
+	size_t      len;
+
+	*line = NULL;
+	if (e->kind == 'G' &&
+	    (e->attrs & LBD_GROUP_LOGON_ID) != LBD_GROUP_LOGON_ID)
+		mark = e->attrs & LBD_GROUP_ENABLED ? "+" :
+		    e->attrs & LBD_GROUP_DENY_ONLY ? "-" : NULL;
+	else if (e->kind == 'R')
+		mark = "R ";
+	else if (e->kind == 'P' && e->attrs & LBD_PRIVILEGE_ENABLED)
+		mark = "P ";
+	if (mark == NULL)
+		return 0;
+	len = strlen(mark) + strlen(e->name) + 2;
+	if ((*line = malloc(len)) == NULL)
+		return -1;
+	snprintf(*line, len, "%s%s\n", mark, e->name);
+	return 0;
+}
+
+/*
+ * lbd_token_groups_text: see peertoken.h.  What bears on a check: a
+ * group enabled grants what entries for it allow and is refused what
+ * they deny; one for deny only is refused alone; restricting SIDs make
+ * a second check that both must pass; an enabled privilege (backup,
+ * restore, take ownership) passes checks by itself.  The logon SID is
+ * left out: each logon has its own, it names the logon's desktop and
+ * window station, never a file, and with it no record could borrow the
+ * token of its user's next logon of the same kind.  The kind of logon
+ * stays: INTERACTIVE (S-1-5-4), BATCH (S-1-5-3), SERVICE (S-1-5-6) and
+ * NETWORK (S-1-5-2) are groups.
+ */
+char *
+lbd_token_groups_text(const struct lbd_token_entry *e, size_t n)
+{
+	char  **lines = NULL, *text = NULL;
+	size_t  i, k = 0, len = 1;
+
+	if ((lines = calloc(n + 1, sizeof(*lines))) == NULL)
+		goto out;
+	for (i = 0; i < n; i++) {
+		if (groups_line(&e[i], &lines[k]) != 0)
+			goto out;
+		if (lines[k] != NULL)
+			len += strlen(lines[k++]);
+	}
+	qsort(lines, k, sizeof(*lines), line_cmp);
+	if ((text = malloc(len)) == NULL)
+		goto out;
+	text[0] = '\0';
+	for (i = 0; i < k; i++)
+		strcat(text, lines[i]);
+out:
+	for (i = 0; lines != NULL && i <= n; i++)
+		free(lines[i]);
+	free(lines);
+	return text;
 }
 
 /* lbd_peer_tokens_agree: see peertoken.h and the top of this file. */
@@ -113,6 +189,37 @@ lbd_peer_tokens_agree(const struct lbd_token_facts *pipe,
 		snprintf(why, size, "user %s: its process %ld runs at "
 		    "integrity level 0x%lx, below medium (0x%lx): not served",
 		    pipe->sid, (long)pid, proc->level, LBD_LEVEL_MEDIUM);
+	else
+		r = 0;
+	return r;
+}
+
+/*
+ * lbd_peer_local: see peertoken.h.  The pipe's DACL denies network
+ * logons everything (listen_win32.c), and a client that comes over the
+ * network has a token of a network logon, which holds the NETWORK
+ * group: this is the daemon's second guard, in case the DACL is changed
+ * or bypassed, since libuv makes its pipe instances without
+ * PIPE_REJECT_REMOTE_CLIENTS.  A pipe names its client's computer only
+ * for a client that came through the network redirector (for one on
+ * this computer the call fails with ERROR_PIPE_LOCAL): a client of this
+ * very computer that opened \\HOST\pipe\NAME is a network logon too,
+ * so any name given is refused, whatever computer it names.
+ */
+int
+lbd_peer_local(const struct lbd_token_facts *pipe, const char *computer,
+    char *why, size_t size)
+{
+	int r = -1;
+
+	if (pipe->network)
+		snprintf(why, size, "user %s: it connected over the network "
+		    "(its token has the NETWORK group, S-1-5-2): only this "
+		    "computer's processes are served", pipe->sid);
+	else if (computer != NULL)
+		snprintf(why, size, "user %s: it connected from computer %s, "
+		    "through the network: only this computer's processes are "
+		    "served", pipe->sid, computer);
 	else
 		r = 0;
 	return r;

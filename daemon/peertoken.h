@@ -27,7 +27,41 @@ struct lbd_token_facts {
 	                               (TokenIntegrityLevel) */
 	int                restricted; /* 1 when restricting SIDs limit
 	                               it (IsTokenRestricted), else 0 */
+	int                network; /* 1 when the NETWORK group (S-1-5-2)
+	                               is among its groups: a network
+	                               logon's, else 0 */
 };
+
+/* What a token holds that bears on its rights beside its user and level
+ * (lbd_token_groups_text): a group (TokenGroups), a restricting SID
+ * (TokenRestrictedSids) or a privilege (TokenPrivileges, by its LUID
+ * written "HIGH:LOW" in hex), with its attributes as Windows gives
+ * them. */
+struct lbd_token_entry {
+	char               kind;    /* 'G', 'R' or 'P' */
+	const char        *name;    /* a SID as a string, or a LUID */
+	unsigned long      attrs;
+};
+
+/* The attributes lbd_token_groups_text reads (winnt.h's SE_GROUP_* and
+ * SE_PRIVILEGE_ENABLED). */
+#define LBD_GROUP_ENABLED       0x00000004ul
+#define LBD_GROUP_DENY_ONLY     0x00000010ul
+#define LBD_GROUP_LOGON_ID      0xc0000000ul
+#define LBD_PRIVILEGE_ENABLED   0x00000002ul
+
+/*
+ * lbd_token_groups_text: the text a token's groups are known by
+ * (os_users_win32.c digests it: two tokens of one user at one level
+ * whose texts differ may differ in their rights), from its n entries:
+ * one line per entry that bears on an access check, sorted, each ended
+ * by '\n': "+SID" for a group enabled, "-SID" for a group only for
+ * deny, "R SID" for a restricting SID, "P LUID" for a privilege
+ * enabled; a logon SID, a group neither enabled nor for deny, and a
+ * privilege not enabled, none.  Allocated (the caller frees it); NULL
+ * when out of memory.
+ */
+char *lbd_token_groups_text(const struct lbd_token_entry *e, size_t n);
 
 /*
  * lbd_user_key: the key the daemon numbers the user of a token by
@@ -51,6 +85,16 @@ int lbd_user_key(const char *sid, unsigned long level, char *key,
  */
 int lbd_peer_tokens_agree(const struct lbd_token_facts *pipe,
     const struct lbd_token_facts *proc, pid_t pid, char *why, size_t size);
+
+/*
+ * lbd_peer_local: whether the client that connected with token pipe
+ * runs on this computer: its token is no network logon's (pipe->network
+ * 0) and the pipe names no computer of its client (computer NULL: the
+ * pipe says its client is local, or cannot say).  0, or -1 with why
+ * (size bytes) naming the user and what gave it away.
+ */
+int lbd_peer_local(const struct lbd_token_facts *pipe, const char *computer,
+    char *why, size_t size);
 
 /*
  * lbd_peer_started_before: whether the process found at a client's pid,

@@ -147,6 +147,17 @@ trusted(PSID sid, PSID self)
 	    (self != NULL && EqualSid(sid, self));
 }
 
+/* lbd_private_owned: see private_win32.h. */
+int
+lbd_private_owned(PSECURITY_DESCRIPTOR sd, PSID self)
+{
+	PSID owner = NULL;
+	BOOL defaulted = FALSE;
+
+	return GetSecurityDescriptorOwner(sd, &owner, &defaulted) &&
+	    owner != NULL && trusted(owner, self);
+}
+
 /* sid as a string, and its account's name in brackets when it has one,
  * into out (size bytes). */
 static void

@@ -68,4 +68,11 @@ PSID lbd_private_self(void);
 int lbd_private_judge(const char *what, const char *path, int kind,
     PSECURITY_DESCRIPTOR sd, PSID self, char *why, size_t size);
 
+/*
+ * lbd_private_owned: whether sd's owner is one of the trusted (the
+ * system, the administrators, or self, the daemon's user): 1 if so, 0
+ * if another's or none.  No file is looked at: sd may be made up.
+ */
+int lbd_private_owned(PSECURITY_DESCRIPTOR sd, PSID self);
+
 #endif

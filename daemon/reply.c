@@ -19,8 +19,10 @@
  *                        |       (swap.c: READERS): owed still, to the
  *                        |       settle after the retry that takes it
  *                        +--the hold ends first (RELEASE, BREAK, close in
- *                        |  the same iteration): OK sent at once, ahead
- *                        |  of what ends it (lbd_hold_pay)
+ *                        |  the same iteration; a kept hold's process
+ *                        |  exits, or it is forgotten): OK sent at once,
+ *                        |  ahead of what ends it (lbd_hold_pay); ERR
+ *                        |  EINTERNAL if its handoff's last step failed
  *                        +--its connection closes (a kept hold): owed to
  *                           nobody (lbd_acks_forget)
  *
@@ -76,6 +78,18 @@ lbd_conn_ok(struct lbd_conn *c, uint64_t id)
 	struct lbp_out o;
 
 	lbp_begin(&o, LBP_MSG_OK, 1, id);
+	lbp_end(&o);
+	lbd_conn_send(c, &o);
+}
+
+/* lbd_conn_ok_pending: see reply.h. */
+void
+lbd_conn_ok_pending(struct lbd_conn *c, uint64_t id)
+{
+	struct lbp_out o;
+
+	lbp_begin(&o, LBP_MSG_OK, 1, id);
+	lbp_add_u64(&o, "pending", 1);
 	lbp_end(&o);
 	lbd_conn_send(c, &o);
 }
@@ -137,7 +151,8 @@ lbd_grant_reply(struct lbd_hold *h, struct lbd_conn *c, uint64_t id)
 
 /* lbd_hold_pay: h ends before its record was settled (released, broken,
  * its connection closed in the same iteration): its owed OKs go out now,
- * ahead of what ends it. */
+ * ahead of what ends it; refused (EINTERNAL) when the last step of its
+ * handoff failed (its lock file never its own). */
 void
 lbd_hold_pay(struct lbd_hold *h)
 {
@@ -151,7 +166,12 @@ lbd_hold_pay(struct lbd_hold *h)
 		TAILQ_REMOVE(&d->acks, a, entry);
 		lbd_reqid_del(a->conn, &a->inuse);
 		h->acks--;
-		reply_granted(a->conn, a->id, h);
+		if (lbd_swap_failed(h))
+			lbd_conn_error(a->conn, a->id, LBP_EINTERNAL, "%s is "
+			    "not granted: its hold ended with its handoff "
+			    "unfinished", h->lock->path);
+		else
+			reply_granted(a->conn, a->id, h);
 		free(a);
 	}
 	h->unsettled = 0;

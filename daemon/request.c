@@ -51,8 +51,9 @@ enum own_hold {
  * runs (and is not a zombie) and is c's user's, or c is root.  Its owner
  * is looked for as c (lbd_creds_uid_of_pid: /proc/PID on Linux), so that a
  * process hidden from c (hidepid, unless the daemon keeps CAP_SYS_PTRACE)
- * is "no such process" to it.  0, or an LBP_E* code with the reason
- * already sent to c.
+ * is "no such process" to it, and one c may not look at (Windows: its
+ * DACL) another user's, before the daemon looks at it with its own
+ * rights.  0, or an LBP_E* code with the reason already sent to c.
  */
 static int
 pid_allowed(struct lbd_conn *c, uint64_t id, pid_t pid)
@@ -66,15 +67,16 @@ pid_allowed(struct lbd_conn *c, uint64_t id, pid_t pid)
 		r = lbd_creds_uid_of_pid(c->d, pid, &owner);
 		lbd_creds_leave();
 	}
+	if (r == 0 && c->uid != 0 && owner != c->uid) {
+		lbd_conn_error(c, id, LBP_EPERM, "pid %ld: process of another "
+		    "user%s", (long)pid, owner == (uid_t)-1 ? " (this client "
+		    "may not look at it)" : "");
+		return LBP_EPERM;
+	}
 	if (r == -1 || lockfs_owner_of_pid(&o, pid, 0) == -1) {
 		lbd_conn_error(c, id, LBP_EINVAL, "pid %ld: no such process",
 		    (long)pid);
 		return LBP_EINVAL;
-	}
-	if (c->uid != 0 && owner != c->uid) {
-		lbd_conn_error(c, id, LBP_EPERM, "pid %ld: process of another "
-		    "user", (long)pid);
-		return LBP_EPERM;
 	}
 	return 0;
 }
@@ -264,6 +266,8 @@ req_release(struct lbd_conn *c, const struct lbp_msg *m)
 		r = lbd_release(c, l, a.kept_pid, a.tid, m->id, &err);
 	if (r == 0)
 		lbd_conn_ok(c, m->id);
+	else if (r == LBD_HOLD_LEFT_RELEASING)
+		lbd_conn_ok_pending(c, m->id);
 	else if (r < 0)
 		lbd_conn_error(c, m->id, lbp_from_lb(r), "%s", err.msg);
 }

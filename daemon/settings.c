@@ -20,6 +20,7 @@ lbd_config_defaults(struct lbd_config *c)
 	memset(c, 0, sizeof(*c));
 	c->grace = LBD_DEFAULT_GRACE;
 	c->foreign_poll = LBD_DEFAULT_FOREIGN_POLL;
+	c->release_wait = LBD_DEFAULT_RELEASE_WAIT;
 	c->limits.holds_per_conn = LBD_DEFAULT_HOLDS_PER_CONN;
 	c->limits.waits_per_conn = LBD_DEFAULT_WAITS_PER_CONN;
 	c->limits.output_per_conn = LBD_DEFAULT_OUTPUT_PER_CONN;
@@ -33,8 +34,8 @@ lbd_config_defaults(struct lbd_config *c)
 }
 
 /* Value kinds a key may take. */
-enum kind { K_PATH_SOCKET, K_PATH_STATE, K_SECONDS, K_BOOL, K_COUNT,
-    K_COUNT0, K_SIZE, K_MICROS };
+enum kind { K_PATH_SOCKET, K_PATH_STATE, K_SECONDS, K_WAIT, K_BOOL,
+    K_COUNT, K_COUNT0, K_SIZE, K_MICROS };
 
 static const struct key {
 	const char *name;
@@ -45,6 +46,7 @@ static const struct key {
 	{ "state",           K_PATH_STATE,  offsetof(struct lbd_config, state) },
 	{ "grace",           K_SECONDS, offsetof(struct lbd_config, grace) },
 	{ "foreign_poll",    K_SECONDS, offsetof(struct lbd_config, foreign_poll) },
+	{ "release_wait",    K_WAIT,    offsetof(struct lbd_config, release_wait) },
 	{ "debug",           K_BOOL,    offsetof(struct lbd_config, debug) },
 	{ "holds_per_conn",  K_COUNT,
 	    offsetof(struct lbd_config, limits.holds_per_conn) },
@@ -91,7 +93,7 @@ parse_count(const char *v, unsigned long long max, unsigned long long *out)
 	return 0;
 }
 
-/* The range of a seconds key (grace, foreign_poll): a day at most, so
+/* The range of a seconds key (grace, foreign_poll, release_wait): a day at most, so
  * that its milliseconds always fit the timers (and a typo of a few digits
  * is caught). */
 #define LBD_SECONDS_MAX 86400
@@ -123,6 +125,7 @@ apply(struct lbd_config *c, const struct key *k, const char *v, int lineno,
     char *why, size_t size)
 {
 	unsigned long long n;
+	double             x;
 	char              *field = (char *)c + k->offset;
 	size_t             cap;
 	int                r = 0;
@@ -139,6 +142,13 @@ apply(struct lbd_config *c, const struct key *k, const char *v, int lineno,
 		break;
 	case K_SECONDS:
 		r = parse_seconds(v, (double *)(void *)field);
+		break;
+	case K_WAIT:
+		r = parse_seconds(v, &x);
+		if (r == 0 && x > LBD_RELEASE_WAIT_MAX)
+			r = -1;
+		else if (r == 0)
+			*(double *)(void *)field = x;
 		break;
 	case K_BOOL:
 		if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 ||
@@ -171,6 +181,11 @@ apply(struct lbd_config *c, const struct key *k, const char *v, int lineno,
 		snprintf(why, size, "line %d: bad value for %s: \"%.64s\" "
 		    "(seconds: a plain decimal number greater than 0 and at "
 		    "most %d)", lineno, k->name, v, LBD_SECONDS_MAX);
+	else if (r != 0 && k->kind == K_WAIT)
+		snprintf(why, size, "line %d: bad value for %s: \"%.64s\" "
+		    "(seconds: a plain decimal number greater than 0 and at "
+		    "most %d, below the library's wait for an answer)", lineno,
+		    k->name, v, LBD_RELEASE_WAIT_MAX);
 	else if (r != 0 && k->kind == K_MICROS)
 		snprintf(why, size, "line %d: bad value for %s: \"%.64s\" "
 		    "(microseconds: a plain decimal integer from 0 to %d)",

@@ -60,12 +60,21 @@ struct lbd_limits {
 	                                           restart */
 #define LBD_DEFAULT_FOREIGN_POLL    1.0     /* seconds between looks at a
 	                                           lock held outside the broker */
+#define LBD_DEFAULT_RELEASE_WAIT    3.0     /* seconds a RELEASE waits for
+	                                           its handoff's last step
+	                                           (swap.c) before its OK goes
+	                                           out marked pending */
+#define LBD_RELEASE_WAIT_MAX        20      /* seconds: below the library's
+	                                           30 s wait for any answer, so
+	                                           that a pending one is read */
 
 struct lbd_config {
 	char              socket[LBD_LISTEN_NAME_MAX];
 	char              state[PATH_MAX];
+	int               state_default; /* state is statedir.h's default */
 	double            grace;
 	double            foreign_poll;
+	double            release_wait;
 	int               debug;
 	struct lbd_limits limits;
 };

@@ -43,4 +43,25 @@ int lbd_statedir_default(char *state, size_t size, char *why,
  */
 int lbd_statedir_judge(const char *state, char *why, size_t size);
 
+/*
+ * lbd_statedir_reclaim: for the default state (lbd_statedir_default's
+ * path; the caller asks for no other) of a daemon of the system: a
+ * state directory in its place that another user made first (its
+ * owner neither the system, the administrators nor the daemon's user)
+ * or a link there (a junction, a symbolic link) is moved aside, renamed
+ * NAME.refused-STAMP in its parent and left for an administrator to
+ * look at, so that the daemon makes its own: a folder another user
+ * makes in a parent every user may make folders in (%ProgramData%)
+ * would otherwise keep the daemon from starting.  A directory of the
+ * trusted whose DACL lets others change it is not moved: it may hold a
+ * previous run's holds; lbd_statedir_judge refuses it.  0 when nothing
+ * was there to move, or it was moved (moved then says from where to
+ * where, else it is empty); -1 with why when it could not be.
+ * moved and why are size bytes each.  Linux: 0, nothing moved (the
+ * system's default parent, /var/lib, lets nobody but root make
+ * anything).
+ */
+int lbd_statedir_reclaim(const char *state, char *moved, char *why,
+    size_t size);
+
 #endif

@@ -42,10 +42,12 @@
  *   |        out of d->swaps; the next holder's OK stays owed (reply.c:
  *   |        lbd_swap_waiting), its waiter not lost, the lock never free
  *   | its timer: the last step tried again (LBD_SWAP_RETRY_MS, twice as
- *   | long after each refusal, up to LBD_SWAP_RETRY_MAX_MS) until the
- *   | readers have closed the lock file: finished, and the iteration's
- *   | settle sends the OK; the next holder's hold ends first (its
- *   | connection closed, BREAK, the stop): tried once more, else FAILED
+ *   | long after each refusal, up to LBD_SWAP_RETRY_MAX_MS; a user's
+ *   | beyond LBD_SWAP_READERS_PER_UID: every LBD_SWAP_RETRY_SLOW_MS)
+ *   | until the readers have closed the lock file: finished, and the
+ *   | iteration's settle sends the OK; the next holder's hold ends first
+ *   | (its connection closed, BREAK, the stop, forgotten): tried once
+ *   | more, else FAILED and ended with it (lbd_hold_uninstall)
  *   v
  *   finished, or FAILED
  *
@@ -63,7 +65,13 @@
  *   still its own (so the restarted daemon finds no file to finish the
  *   handoff on, and the next holder, never told, asks afresh), or finds
  *   it the next holder's.  A reader that never closes the lock file
- *   holds the old holder's RELEASE up as long as the next holder's OK.
+ *   would hold the old holder's RELEASE up as long as the next holder's
+ *   OK: once release_wait is over it is answered OK pending=1 instead
+ *   (readers_wait), which tells the library never to take a lock file
+ *   naming that owner for its own in-process (client/owners.c), so the
+ *   two holders above cannot be made either; the library's release
+ *   after a RELEASE lost with the daemon is done under the directory's
+ *   lock, which the restarted daemon's last step takes too.
  *
  * One at a time, and before any other step for anyone: while a handoff is
  * owed its last step the daemon keeps its lock directory open (its
@@ -103,9 +111,22 @@
 #include "reqids.h"
 #include "swap.h"
 
-/* The waits of a last step refused for a reader's sake (READERS). */
+/* The waits of a last step refused for a reader's sake (READERS); a
+ * user's handoffs waiting so beyond LBD_SWAP_READERS_PER_UID wait
+ * LBD_SWAP_RETRY_SLOW_MS each time, so that many of them cannot keep the
+ * loop busy. */
 #define LBD_SWAP_RETRY_MS       2
 #define LBD_SWAP_RETRY_MAX_MS   100
+#define LBD_SWAP_READERS_PER_UID 16
+#define LBD_SWAP_RETRY_SLOW_MS  1000
+
+/* How the RELEASE owed its answer by a handoff is answered (swap_answer). */
+enum swap_told {
+	SWAP_TOLD_NOBODY,       /* its connection closed, or the daemon stops */
+	SWAP_TOLD_OK,           /* the lock file is not the old holder's */
+	SWAP_TOLD_PENDING       /* release_wait is over: OK pending=1, the
+	                           lock file naming the old holder still */
+};
 
 struct lbd_swap {
 	struct lockfs_swap       fs;
@@ -117,6 +138,14 @@ struct lbd_swap {
 	uv_timer_t              *readers;   /* READERS: the retry's timer
 	                                       (its data: this swap) */
 	uint64_t                 retry_ms;  /* READERS: the next wait */
+	uint64_t                 since_ms;  /* READERS: when it began
+	                                       (uv_now) */
+	struct lbd_uid_conns    *user;      /* READERS: counted in its
+	                                       nreaders (to's user, which
+	                                       outlives the swap; NULL:
+	                                       none) */
+	int                      slow;      /* READERS: beyond the user's
+	                                       LBD_SWAP_READERS_PER_UID */
 	TAILQ_ENTRY(lbd_swap)    entry;     /* in d->swaps while owed */
 	struct lbd_conn         *answer;    /* the RELEASE that ended from,
 	                                       owed its OK until the lock
@@ -201,10 +230,9 @@ lbd_swap_owe_release(struct lbd_hold *next, struct lbd_conn *c, uint64_t id)
 	LIST_INSERT_HEAD(&c->releases, s, answer_entry);
 }
 
-/* The RELEASE owed its answer by s, if any: answered OK (tell: the lock
- * file is no longer the old holder's), or owed to nobody. */
+/* The RELEASE owed its answer by s, if any: answered as tell says. */
 static void
-swap_answer(struct lbd_swap *s, int tell)
+swap_answer(struct lbd_swap *s, enum swap_told tell)
 {
 	struct lbd_conn *c = s->answer;
 
@@ -213,8 +241,10 @@ swap_answer(struct lbd_swap *s, int tell)
 	LIST_REMOVE(s, answer_entry);
 	lbd_reqid_del(c, &s->answer_id);
 	s->answer = NULL;
-	if (tell)
+	if (tell == SWAP_TOLD_OK)
 		lbd_conn_ok(c, s->answer_id.id);
+	else if (tell == SWAP_TOLD_PENDING)
+		lbd_conn_ok_pending(c, s->answer_id.id);
 }
 
 /* lbd_swap_answers_forget: see swap.h. */
@@ -224,7 +254,7 @@ lbd_swap_answers_forget(struct lbd_conn *c)
 	struct lbd_swap *s;
 
 	while ((s = LIST_FIRST(&c->releases)) != NULL)
-		swap_answer(s, 0);
+		swap_answer(s, SWAP_TOLD_NOBODY);
 }
 
 /* The old holder, its handoff finished: its traces (the link method's
@@ -279,7 +309,8 @@ readers_closed(uv_handle_t *t)
 	free(t);
 }
 
-/* s leaves READERS (finished, failed or forgotten): its timer goes. */
+/* s leaves READERS (finished, failed or forgotten): its timer goes, and
+ * it no longer counts for its user. */
 static void
 readers_stop(struct lbd_swap *s)
 {
@@ -287,26 +318,58 @@ readers_stop(struct lbd_swap *s)
 		return;
 	uv_close((uv_handle_t *)s->readers, readers_closed);
 	s->readers = NULL;
+	if (s->user != NULL)
+		s->user->nreaders--;
+	s->user = NULL;
 }
 
 static void readers_retry(uv_timer_t *t);
 
+/* s enters READERS: its timer made, counted for its next holder's user
+ * (slow beyond LBD_SWAP_READERS_PER_UID, or when it has none).  0, or -1
+ * when no timer can be had. */
+static int
+readers_begin(struct lbd_swap *s)
+{
+	struct lbd *d = s->to->lock->d;
+
+	if ((s->readers = malloc(sizeof(*s->readers))) == NULL)
+		return -1;
+	uv_timer_init(d->loop, s->readers);
+	s->readers->data = s;
+	s->since_ms = uv_now(d->loop);
+	if ((s->user = s->to->user) != NULL)
+		s->user->nreaders++;
+	s->slow = s->user == NULL ||
+	    s->user->nreaders > LBD_SWAP_READERS_PER_UID;
+	s->retry_ms = s->slow ? LBD_SWAP_RETRY_SLOW_MS : LBD_SWAP_RETRY_MS;
+	return 0;
+}
+
 /* s's last step was refused for a reader's sake: READERS (see the top of
- * this file), its timer started or started again.  0, or -1 when no
- * timer can be had (s is then failed as any other last step). */
+ * this file), its timer started or started again; the old holder's
+ * RELEASE, owed its answer for release_wait seconds, is answered OK
+ * pending=1.  0, or -1 when no timer can be had (s is then failed as any
+ * other last step). */
 static int
 readers_wait(struct lbd_swap *s)
 {
 	struct lbd *d = s->to->lock->d;
 
 	if (s->readers == NULL) {
-		if ((s->readers = malloc(sizeof(*s->readers))) == NULL)
+		if (readers_begin(s) != 0)
 			return -1;
-		uv_timer_init(d->loop, s->readers);
-		s->readers->data = s;
-		s->retry_ms = LBD_SWAP_RETRY_MS;
-	} else if ((s->retry_ms *= 2) > LBD_SWAP_RETRY_MAX_MS)
+	} else if (!s->slow && (s->retry_ms *= 2) > LBD_SWAP_RETRY_MAX_MS)
 		s->retry_ms = LBD_SWAP_RETRY_MAX_MS;
+	if (s->answer != NULL && uv_now(d->loop) - s->since_ms >=
+	    (uint64_t)(d->cfg.release_wait * 1000)) {
+		log_info("%s: the handoff from pid %ld to pid %ld still waits "
+		    "for the lock file's readers after %g s: its release is "
+		    "answered pending", s->to->lock->path,
+		    (long)s->from->fs.owner.pid, (long)s->to->fs.owner.pid,
+		    d->cfg.release_wait);
+		swap_answer(s, SWAP_TOLD_PENDING);
+	}
 	uv_timer_start(s->readers, readers_retry, s->retry_ms, 0);
 	return 0;
 }
@@ -351,7 +414,7 @@ swap_step(struct lbd_hold *h, struct lbd_swap *s, int readers)
 	h->swap = NULL;
 	h->swap_from = NULL;
 	h->swap_from_id = NULL;
-	swap_answer(s, 1);      /* the lock file is h's now */
+	swap_answer(s, SWAP_TOLD_OK);   /* the lock file is h's now */
 	swap_drop_from(s);
 	free(s);
 }
@@ -385,7 +448,7 @@ lbd_swap_finish(struct lbd_hold *h)
 		h->swap_from = NULL;
 		h->swap_from_id = NULL;
 		swap_release_from(s);
-		swap_answer(s, 1);      /* the lock file released */
+		swap_answer(s, SWAP_TOLD_OK);   /* the lock file released */
 		free(s);
 		return;
 	}
@@ -437,7 +500,8 @@ lbd_swap_forget(struct lbd_hold *h)
 	h->swap = NULL;
 	h->swap_from = NULL;
 	h->swap_from_id = NULL;
-	swap_answer(s, 0);      /* the lock file still the old holder's */
+	swap_answer(s, SWAP_TOLD_NOBODY);       /* the lock file still the
+	                                           old holder's */
 	lbd_hold_free(s->from);
 	free(s);
 }

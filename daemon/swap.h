@@ -21,7 +21,9 @@ int  lbd_swap_prepare(struct lbd_hold *h, struct lbd_hold *next,
  * handoff to next (next->swap, its last step owed): its OK is owed until
  * the lock file is no longer the old holder's (the step taken, or the
  * step failed and the lock file released), so that nobody told of the
- * release finds its name there; owed to nobody when c closes first, or
+ * release finds its name there, or answered OK pending=1 once
+ * release_wait is over with the step still refused for readers; owed to
+ * nobody when c closes first, or
  * when the daemon stops with the step not taken (the releaser, its
  * connection lost, settles the lock file itself). */
 void lbd_swap_owe_release(struct lbd_hold *next, struct lbd_conn *c,

@@ -80,7 +80,7 @@ typedef uid_t lb_uid_t;
 #endif
 
 #define LB_VERSION_MAJOR 0
-#define LB_VERSION_MINOR 2
+#define LB_VERSION_MINOR 3
 
 /* Timeout for lb_acquire: wait until granted. */
 #define LB_FOREVER INFINITY
@@ -131,16 +131,69 @@ LB_EXPORT lb_lock *lb_lock_new(const char *path, unsigned flags);
 LB_EXPORT void lb_lock_free(lb_lock *lock);
 
 /*
+ * lb_lock_forget: frees the handle and keeps its owner's hold, as
+ * lockfile's objects do when they are dropped: the lock stays held by the
+ * owner (the thread that made the handle, or the process), which releases
+ * it through another handle on the same path (lb_release; lb_i_am_locking
+ * says 1), or loses it when it is broken.  A hold taken through the broker
+ * also ends when the process's connection does (the process exits, even
+ * by kill -9); one taken in-process stays on disk until released or broken
+ * (LB_BREAK_STALE breaks it once the process is dead).  No filesystem step
+ * and no request: does not block.  NULL is allowed.  Since 0.3.
+ */
+LB_EXPORT void lb_lock_forget(lb_lock *lock);
+
+/*
  * lb_acquire: take the lock.  timeout LB_FOREVER waits until granted; <= 0
  * tries once (LB_EALREADY when held by another); > 0 waits up to that many
  * seconds on the monotonic clock (LB_ETIMEOUT); a finite timeout over 1e9
  * seconds is taken as LB_FOREVER.  Taking a lock this owner already holds
  * returns 0 at once (no counter).  LB_EFAILED when the lock
  * cannot be taken at all (missing or unwritable directory, no hard links).
- * LB_EINVAL for a NaN timeout.  Blocks up to timeout (through the broker,
- * plus the time to reach it, or to reconnect to a restarted one).
+ * LB_EINVAL for a NaN timeout.  LB_ECANCELED when lb_lock_cancel or the
+ * interrupt hook ended the wait (lb_lock_set_interrupt; since 0.3): the
+ * lock is not held, and no request of it is left queued at the broker.
+ * Blocks up to timeout (through the broker, plus the time to reach it, or
+ * to reconnect to a restarted one).
  */
 LB_EXPORT int lb_acquire(lb_lock *lock, double timeout);
+
+/*
+ * lb_lock_cancel: ends every lb_acquire on lock that is in progress when
+ * it is called, from any thread (a signal handler excepted: it takes
+ * mutexes), wherever the acquire is: waiting for the broker's grant (the
+ * library sends CANCEL: the request leaves the daemon's queue), polling
+ * in-process (ended before its next try, within about 20 ms), or not yet
+ * waiting (it ends without waiting).  Each returns LB_ECANCELED, holding
+ * nothing; but one whose grant crossed the cancel (the daemon granted it
+ * before the CANCEL came) returns 0 and holds the lock, as any granted
+ * acquire does: so "canceled" is never "held", and a caller that no
+ * longer wants the lock releases it when lb_acquire returned 0.  An
+ * acquire that begins after lb_lock_cancel has returned is not affected:
+ * nothing is remembered.  Until a cancel, a waiting acquire keeps its
+ * place in the daemon's queue.  (lb_acquire_for is not ended by it.)
+ * Returns 1 when an acquire on lock was in progress, 0 when none was (the
+ * cancel then did nothing), LB_EINVAL for a NULL lock.  Does not wait for
+ * the acquires to return; blocks only on the library's mutexes.  Since
+ * 0.3.
+ */
+LB_EXPORT int lb_lock_cancel(lb_lock *lock);
+
+/*
+ * lb_lock_set_interrupt: check(arg) becomes lock's interrupt hook, for
+ * the lb_acquire calls that begin after this call (NULL: none, the
+ * default).  An acquire that waits calls it from its own thread, with no
+ * lock of the library held, once it has waited about 50 ms and then
+ * about every 50 ms until it returns (while waiting for the broker's
+ * grant, and between in-process tries); an acquire that does not wait
+ * never calls it.  When check returns non-zero the acquire ends as
+ * lb_lock_cancel ends it (LB_ECANCELED, or 0 when the grant came first).
+ * So a program can stop a wait on its own condition: a signal's flag, a
+ * deadline of its own, Python's pending signal handlers.  check must not
+ * call lb_acquire on lock.  0, or LB_EINVAL for a NULL lock.  Since 0.3.
+ */
+LB_EXPORT int lb_lock_set_interrupt(lb_lock *lock, int (*check)(void *arg),
+    void *arg);
 
 /* lb_release: 0 (through any handle of the holding owner); LB_ENOTLOCKED
  * when nobody holds it; LB_ENOTMINE when someone else does; LB_EUNLOCK when

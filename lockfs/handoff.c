@@ -196,6 +196,14 @@ out:
 	return r;
 }
 
+/* lockfs_handoff_exclude: see lockfs.h. */
+int
+lockfs_handoff_exclude(const struct lockfs_lock *l, struct lockfs_dirlock *dl,
+    struct lockfs_err *err)
+{
+	return lock_directory(l, dl, err);
+}
+
 /* Writes the name beside the lock under which to's artefact is made before
  * it is renamed into place: 0, or LB_EFAILED (too long). */
 static int

@@ -381,6 +381,15 @@ int   lockfs_handoff_sqlite(struct lockfs_lock *from, struct lockfs_lock *to,
  * directory's lock (seconds; 0.2 unless set; 0: one try). */
 void  lockfs_handoff_wait(double s);
 
+/* handoff.c: takes the lock of l's directory into *dl (closed with
+ * lockfs_dirlock_close), waiting as a handoff does: so that no handoff
+ * nor breaker acts in the directory meanwhile (a library's release
+ * after its RELEASE was lost, against a restarted daemon's
+ * lockfs_handoff_resume).  0, or LB_EFAILED with err filled (dl->fd
+ * -1). */
+int   lockfs_handoff_exclude(const struct lockfs_lock *l,
+          struct lockfs_dirlock *dl, struct lockfs_err *err);
+
 /* handoff.c: removes the temporaries of handoffs that a dead daemon left
  * in l's directory (only under the directory's lock): how many, or -1. */
 int   lockfs_handoff_tidy(const struct lockfs_lock *l, struct lockfs_err *err);

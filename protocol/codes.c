@@ -19,6 +19,7 @@ static const struct {
 	{ LB_ENOTMINE,   LBP_ENOTMINE },
 	{ LB_EUNLOCK,    LBP_EUNLOCK },
 	{ LB_EINVAL,     LBP_EINVAL },
+	{ LB_ECANCELED,  LBP_ECANCELED },
 };
 
 #define NPAIRS (sizeof(pairs) / sizeof(pairs[0]))

@@ -5,7 +5,8 @@
  * API's semantics over the broker (check_broker_api.c), ownership
  * (check_broker_owners.c), choosing the transport
  * (check_broker_transport.c), what the broker adds
- * (check_broker_handoff.c), daemon restarts (check_broker_restart.c,
+ * (check_broker_handoff.c), ending a wait from outside
+ * (check_broker_cancel.c), daemon restarts (check_broker_restart.c,
  * check_broker_pidfile.c).
  *
  * tl_main() makes the run's private directory; before the first test
@@ -49,6 +50,7 @@ broker_suite(void)
 	suite_add_tcase(s, broker_ownership_case());
 	suite_add_tcase(s, broker_transport_case());
 	suite_add_tcase(s, broker_handoff_case());
+	suite_add_tcase(s, broker_cancel_case());
 	suite_add_tcase(s, broker_restart_case());
 	return s;
 }

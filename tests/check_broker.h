@@ -45,7 +45,9 @@ struct agent {
  * LOCKBROKER_SOCKET), and obeys orders (agent_send) until agent_stop:
  *   'a' lb_acquire(arg)   'r' lb_release      'i' lb_i_am_locking
  *   'l' lb_is_locked      't' lb_fencing_token (answer's token)
- *   'b' lb_break_lock
+ *   'b' lb_break_lock     'k' lb_acquire_for(pid arg, LB_FOREVER)
+ *   'f' lb_lock_forget, then a new handle as the first (r: 0, or
+ *       -errno when it could not be made)
  *   'F' forks a child that inherits the handle and answers (r its
  *       lb_i_am_locking, r2 its lb_release, pid its pid), then lives on
  *       until killed by its pid
@@ -143,6 +145,8 @@ TCase *broker_transport_case(void);
 TCase *broker_handoff_case(void);
 /* check_broker_restart.c: daemon restarts. */
 TCase *broker_restart_case(void);
+/* check_broker_cancel.c: ending a waiting acquire from outside. */
+TCase *broker_cancel_case(void);
 /* check_broker_pidfile.c: pidfile grants across a restart, added to the
  * restart case in their order. */
 void broker_pidfile_restart_tests(TCase *tc);

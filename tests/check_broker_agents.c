@@ -108,8 +108,17 @@ agent_run(void *arg, int cmd, int ans)
 		case 'b':
 			a.r = lb_break_lock(lock);
 			break;
+		case 'k':
+			a.r = lb_acquire_for(lock, (pid_t)o.arg, LB_FOREVER,
+			    NULL);
+			break;
 		case 'F':
 			agent_fork(lock, &a);
+			break;
+		case 'f':
+			lb_lock_forget(lock);
+			lock = lb_lock_new(args->path, args->flags);
+			a.r = lock != NULL ? 0 : -errno;
 			break;
 		case 'q':
 			lb_lock_free(lock);

@@ -292,11 +292,12 @@ struct busy {
 /* A private daemon whose first renames onto lk.lock are refused as busy
  * (the preload; renames: "LB_TEST_BUSY_RENAMES=N", how many), a lock lk
  * that agent h (flags) holds through it and agent w waits for (seen
- * queued), and this process's handles on it.  0 when a sanitizer's runtime intercepts the
+ * queued; for process kept when it is not 0: lb_acquire_for), and this
+ * process's handles on it.  0 when a sanitizer's runtime intercepts the
  * calls the preload interposes (nothing made: the normal build runs
  * these tests), else 1. */
 static int
-busy_start(struct busy *b, const char *renames, unsigned flags)
+busy_start(struct busy *b, const char *renames, unsigned flags, pid_t kept)
 {
 	const char *san = getenv("LB_SANITIZERS");
 	const char *vars[] = { "LB_TEST_BUSY_NAME=lk.lock", renames, NULL };
@@ -310,7 +311,9 @@ busy_start(struct busy *b, const char *renames, unsigned flags)
 	agent_start(&b->h, b->p.path, flags, b->d.socket);
 	agent_start(&b->w, b->p.path, LB_BROKER, b->d.socket);
 	ck_assert_int_eq(agent_do(&b->h, 'a', 0), 0);
-	agent_queues(&b->w, LB_FOREVER, b->lock, 1);
+	agent_send(&b->w, kept != 0 ? 'k' : 'a', kept != 0 ? kept :
+	    LB_FOREVER);
+	wait_for_waiters(b->lock, 1);
 	return 1;
 }
 
@@ -323,6 +326,21 @@ busy_end(struct busy *b)
 	lb_lock_free(b->look);
 	lb_lock_free(b->lock);
 	private_daemon_end(&b->d, b->p.dir);
+}
+
+/* Waits (HANG_S at most, asserted) until the daemon of b has logged that
+ * a handoff waits for the lock file's readers. */
+static void
+busy_waits(struct busy *b)
+{
+	double until = tl_now() + HANG_S;
+
+	while (tl_file_count(b->d.log, "waits for the lock file's "
+	    "readers") == 0) {
+		ck_assert_msg(tl_now() < until, "no handoff waited for "
+		    "readers; see %s", b->d.log);
+		tl_sleep(0.01);
+	}
 }
 
 /* A handoff whose rename over the lock file is refused as busy, five
@@ -338,7 +356,7 @@ START_TEST(test_handoff_waits_for_busy_rename)
 	struct busy b;
 	lb_holder   named;
 
-	if (!busy_start(&b, "LB_TEST_BUSY_RENAMES=5", LB_BROKER))
+	if (!busy_start(&b, "LB_TEST_BUSY_RENAMES=5", LB_BROKER, 0))
 		return;
 	ck_assert_int_eq(agent_do(&b.h, 'r', 0), 0);
 	ck_assert_int_eq(lb_get_holder(b.look, &named), 1);
@@ -369,14 +387,11 @@ END_TEST
 START_TEST(test_handoff_busy_daemon_killed)
 {
 	struct busy b;
-	double      until;
 
-	if (!busy_start(&b, "LB_TEST_BUSY_RENAMES=1000000", 0))
+	if (!busy_start(&b, "LB_TEST_BUSY_RENAMES=1000000", 0, 0))
 		return;
 	agent_send(&b.h, 'r', 0);
-	for (until = tl_now() + HANG_S; tl_file_count(b.d.log, "waits for "
-	    "the lock file's readers") == 0 && tl_now() < until;)
-		tl_sleep(0.01);
+	busy_waits(&b);
 	ck_assert_msg(!agent_ready(&b.h, 0.3), "the release was answered "
 	    "before the handoff's rename");
 	ck_assert_int_eq(tl_daemon_stop(&b.d, SIGKILL), 0);
@@ -395,6 +410,257 @@ START_TEST(test_handoff_busy_daemon_killed)
 }
 END_TEST
 
+/* A handoff waiting for its rename (refused as busy for good) to a hold
+ * kept for a process, whose lock directory is then moved away and whose
+ * process exits: the daemon forgets the kept hold (its directory is not
+ * the one it was locked in), and the failed handoff is ended with it:
+ * the holder's release is answered, and the lock is free at its path.
+ * (The daemon had freed the hold with its handoff failed: the release
+ * stayed owed for good, the library's answer limit then failing it.) */
+START_TEST(test_handoff_busy_kept_forgotten)
+{
+	struct busy b;
+	char        moved[PATH_MAX + 8];
+	pid_t       kid = tl_sleeper_start();
+
+	if (!busy_start(&b, "LB_TEST_BUSY_RENAMES=1000000", LB_BROKER, kid)) {
+		tl_kill(kid);
+		return;
+	}
+	agent_send(&b.h, 'r', 0);
+	busy_waits(&b);
+	snprintf(moved, sizeof(moved), "%s.moved", b.p.dir);
+	ck_assert_int_eq(rename(b.p.dir, moved), 0);
+	tl_mkdir(b.p.dir);
+	tl_kill(kid);
+	ck_assert_int_eq(agent_expect(&b.h, HANG_S, 0, "the release").r, 0);
+	ck_assert_int_ne(agent_answer(&b.w, HANG_S).r, 0);
+	ck_assert_int_eq(lb_is_locked(b.lock), 0);
+	ck_assert_int_eq(tl_dir_remove(moved), 0);
+	busy_end(&b);
+}
+END_TEST
+
+/* A handoff waiting for its rename (refused as busy for good) to a hold
+ * kept for a process, which then exits: the kept hold ends, its handoff
+ * failing at its last try; its grant, still owed, is refused (never told
+ * OK: the lock file was never its own), the holder's release answered,
+ * and the lock free. */
+START_TEST(test_handoff_busy_kept_ended)
+{
+	struct busy b;
+	pid_t       kid = tl_sleeper_start();
+
+	if (!busy_start(&b, "LB_TEST_BUSY_RENAMES=1000000", LB_BROKER, kid)) {
+		tl_kill(kid);
+		return;
+	}
+	agent_send(&b.h, 'r', 0);
+	busy_waits(&b);
+	tl_kill(kid);
+	ck_assert_int_eq(agent_expect(&b.h, HANG_S, 0, "the release").r, 0);
+	ck_assert_int_ne(agent_answer(&b.w, HANG_S).r, 0);
+	ck_assert_int_eq(lb_is_locked(b.lock), 0);
+	busy_end(&b);
+}
+END_TEST
+
+/* Whether the lock file of b's lock names agent a (an in-process look). */
+static int
+busy_names(struct busy *b, const struct agent *a)
+{
+	lb_holder named;
+
+	return lb_get_holder(b->look, &named) == 1 && named.pid == a->c.pid;
+}
+
+/* A handoff whose rename is refused as busy for longer than the daemon's
+ * release_wait (3 s by default; 60 refusals, about 5.5 s): the holder's
+ * release is answered before the rename, marked pending, its lock file
+ * still naming it; the waiter has the lock once the rename is done. */
+START_TEST(test_handoff_busy_release_pending)
+{
+	struct busy b;
+
+	if (!busy_start(&b, "LB_TEST_BUSY_RENAMES=60", 0, 0))
+		return;
+	ck_assert_int_eq(agent_do(&b.h, 'r', 0), 0);
+	ck_assert_uint_eq(tl_file_count(b.d.log, "answered pending"), 1);
+	ck_assert_msg(busy_names(&b, &b.h), "the handoff was done before "
+	    "release_wait");
+	ck_assert_int_eq(agent_do(&b.h, 'i', 0), 0);
+	ck_assert_int_eq(agent_do(&b.h, 'a', 0), LB_EALREADY);
+	ck_assert_int_eq(agent_expect(&b.w, HANG_S, 0, "the waiter").r, 0);
+	ck_assert(busy_names(&b, &b.w));
+	ck_assert_int_eq(agent_do(&b.w, 'r', 0), 0);
+	busy_end(&b);
+}
+END_TEST
+
+/* The daemon killed after it answered a release pending (its handoff's
+ * rename refused as busy for good): the former holder, whose AUTO
+ * library now acts in-process, does not take the lock file that still
+ * names it for its own (a restarted daemon would finish the handoff
+ * under it): its acquire finds the lock held, and it does not say it
+ * holds it. */
+START_TEST(test_handoff_pending_not_adopted)
+{
+	struct busy b;
+
+	if (!busy_start(&b, "LB_TEST_BUSY_RENAMES=1000000", 0, 0))
+		return;
+	ck_assert_int_eq(agent_do(&b.h, 'r', 0), 0);
+	ck_assert(busy_names(&b, &b.h));
+	ck_assert_int_eq(tl_daemon_stop(&b.d, SIGKILL), 0);
+	ck_assert_int_eq(agent_do(&b.h, 'a', 0), LB_EALREADY);
+	ck_assert_int_eq(agent_do(&b.h, 'i', 0), 0);
+	ck_assert(busy_names(&b, &b.h));
+	/* What the killed daemon left, cleared; the waiter asks the next
+	 * daemon again and has the lock. */
+	ck_assert_int_eq(tl_dir_remove(b.p.dir), 0);
+	tl_mkdir(b.p.dir);
+	daemon_again(&b.d, b.dir, "state.db");
+	ck_assert_int_eq(agent_expect(&b.w, HANG_S, 0, "the waiter").r, 0);
+	ck_assert_int_eq(agent_do(&b.w, 'r', 0), 0);
+	busy_end(&b);
+}
+END_TEST
+
+/* A test whose handoff waits for readers for good ends: the daemon d
+ * (of directory dir) killed, what it left in the lock's directory lockdir
+ * cleared, d started again, and the waiter w, asking it again, granted
+ * and releasing. */
+static void
+ends_with_a_daemon_again(struct tl_daemon *d, const char *dir,
+    const char *lockdir, struct agent *w)
+{
+	ck_assert_int_eq(tl_daemon_stop(d, SIGKILL), 0);
+	ck_assert_int_eq(tl_dir_remove(lockdir), 0);
+	tl_mkdir(lockdir);
+	daemon_again(d, dir, "state.db");
+	ck_assert_int_eq(agent_expect(w, HANG_S, 0, "the waiter").r, 0);
+	ck_assert_int_eq(agent_do(w, 'r', 0), 0);
+}
+
+/* After its release was answered pending (the handoff's rename refused
+ * as busy for good), a second release by the former holder is refused
+ * (not its lock) and removes nothing: its lock file, which the daemon is
+ * still handing on, stays; removed, the lock would be free on disk while
+ * the daemon's rename, once done, gave it to the waiter too. */
+START_TEST(test_handoff_pending_not_removed)
+{
+	struct busy b;
+
+	if (!busy_start(&b, "LB_TEST_BUSY_RENAMES=1000000", 0, 0))
+		return;
+	ck_assert_int_eq(agent_do(&b.h, 'r', 0), 0);
+	ck_assert(busy_names(&b, &b.h));
+	ck_assert_int_eq(agent_do(&b.h, 'r', 0), LB_ENOTMINE);
+	ck_assert_msg(busy_names(&b, &b.h), "the lock file being handed on "
+	    "was removed by its former holder");
+	ck_assert_int_eq(lb_is_locked(b.look), 1);
+	ends_with_a_daemon_again(&b.d, b.dir, b.p.dir, &b.w);
+	busy_end(&b);
+}
+END_TEST
+
+/* The pid file method, whose file names only the process: after the
+ * process owner's release was answered pending (the handoff's rename
+ * onto the pid file refused as busy for good), another owner of the same
+ * process (a thread, in-process) does not take the pid file, which still
+ * names this process, for a leftover of its own: the daemon is handing
+ * it to the waiter. */
+START_TEST(test_handoff_pending_pidfile_other_owner)
+{
+	const char      *vars[] = { "LB_TEST_BUSY_NAME=pf",
+	    "LB_TEST_BUSY_RENAMES=1000000", NULL };
+	const char      *san = getenv("LB_SANITIZERS");
+	struct tl_daemon d;
+	struct tl_place  p;
+	struct agent     w;
+	lb_lock         *proc, *thr, *look;
+	char             dir[PATH_MAX];
+
+	if (san != NULL && *san != '\0')
+		return;         /* the preload: see busy_start */
+	tl_place_make(&p, "pf");
+	private_daemon_preloaded(&d, dir, BUSYRENAME_SO, vars);
+	proc = lock_new(p.path, LB_PIDFILE | LB_UNTHREADED);
+	thr = lock_new(p.path, LB_PIDFILE | LB_LOCAL);
+	look = lock_new(p.path, LB_PIDFILE | LB_BROKER);
+	agent_start(&w, p.path, LB_PIDFILE | LB_BROKER, d.socket);
+	ck_assert_int_eq(lb_acquire(proc, 0), 0);
+	agent_send(&w, 'a', LB_FOREVER);
+	wait_for_waiters(look, 1);
+	ck_assert_int_eq(lb_release(proc), 0);
+	ck_assert_uint_eq(tl_file_count(d.log, "answered pending"), 1);
+	ck_assert_int_eq(lb_acquire(thr, 0), LB_EALREADY);
+	ck_assert_int_eq(lb_i_am_locking(thr), 0);
+	ck_assert_int_eq(lb_i_am_locking(proc), 0);
+	ends_with_a_daemon_again(&d, dir, p.dir, &w);
+	agent_stop(&w);
+	lb_lock_free(look);
+	lb_lock_free(thr);
+	lb_lock_free(proc);
+	private_daemon_end(&d, p.dir);
+}
+END_TEST
+
+/* Seventeen handoffs to one user's waiters, each waiting for its lock
+ * file's readers (renames onto lk.lock refused for good, in seventeen
+ * directories): sixteen are tried again within 100 ms each time, the
+ * seventeenth only once a second, so that many such handoffs cannot
+ * keep the daemon's loop busy.  Then the waiters go: each handoff fails
+ * and its holder's release is answered. */
+START_TEST(test_handoff_busy_capped_per_user)
+{
+	enum { N = 17 };
+	const char      *vars[] = { "LB_TEST_BUSY_NAME=lk.lock",
+	    "LB_TEST_BUSY_RENAMES=1000000", NULL };
+	const char      *san = getenv("LB_SANITIZERS");
+	struct tl_daemon d;
+	struct tl_place  p[N];
+	struct agent     h[N], w[N];
+	lb_lock         *probe;
+	char             dir[PATH_MAX], what[64];
+	unsigned         n, slow = 0, fast = 0;
+	int              k;
+
+	if (san != NULL && *san != '\0')
+		return;         /* the preload: see busy_start */
+	private_daemon_preloaded(&d, dir, BUSYRENAME_SO, vars);
+	for (k = 0; k < N; k++) {
+		tl_place_make(&p[k], "lk");
+		agent_start(&h[k], p[k].path, LB_BROKER, d.socket);
+		agent_start(&w[k], p[k].path, LB_BROKER, d.socket);
+		ck_assert_int_eq(agent_do(&h[k], 'a', 0), 0);
+		probe = lock_new(p[k].path, LB_BROKER);
+		agent_queues(&w[k], LB_FOREVER, probe, 1);
+		lb_lock_free(probe);
+	}
+	for (k = 0; k < N; k++)
+		agent_send(&h[k], 'r', 0);
+	tl_sleep(2.5);
+	for (k = 0; k < N; k++) {
+		snprintf(what, sizeof(what), "to pid %ld waits for",
+		    (long)w[k].c.pid);
+		n = tl_file_count(d.log, what);
+		slow += n >= 1 && n <= 4;
+		fast += n >= 10;
+	}
+	ck_assert_msg(slow == 1 && fast == N - 1, "%u handoffs retried once "
+	    "a second, %u often (see %s)", slow, fast, d.log);
+	for (k = 0; k < N; k++) {
+		agent_kill(&w[k]);
+		ck_assert_int_eq(agent_expect(&h[k], HANG_S, 0,
+		    "the release").r, 0);
+		agent_stop(&h[k]);
+		ck_assert_int_eq(tl_count(p[k].dir), 0);
+	}
+	ck_assert_int_eq(tl_daemon_stop(&d, SIGTERM), 0);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 
 /* The case's tests, in the order they run. */
@@ -410,5 +676,12 @@ broker_handoff_case(void)
 	tcase_add_test(tc, test_threads_share_connection);
 	tcase_add_test(tc, test_handoff_waits_for_busy_rename);
 	tcase_add_test(tc, test_handoff_busy_daemon_killed);
+	tcase_add_test(tc, test_handoff_busy_kept_forgotten);
+	tcase_add_test(tc, test_handoff_busy_kept_ended);
+	tcase_add_test(tc, test_handoff_busy_release_pending);
+	tcase_add_test(tc, test_handoff_pending_not_adopted);
+	tcase_add_test(tc, test_handoff_pending_not_removed);
+	tcase_add_test(tc, test_handoff_pending_pidfile_other_owner);
+	tcase_add_test(tc, test_handoff_busy_capped_per_user);
 	return tc;
 }

@@ -177,6 +177,36 @@ START_TEST(test_probe_free_keeps_lock)
 }
 END_TEST
 
+/* A forgotten handle's hold through the broker stays with its owner
+ * (assert_forget_keeps), and, in another process, until that process's
+ * connection ends: the agent forgets its handle and stops without
+ * releasing, and the lock is free. */
+START_TEST(test_forget_keeps_hold)
+{
+	unsigned        m = tl_all_methods[_i] | LB_BROKER;
+	struct tl_place p;
+	struct agent    a;
+	lb_lock        *other;
+	double          end;
+
+	tl_place_make(&p, "lk");
+	assert_forget_keeps(p.path, m);
+	other = lock_new(p.path, m);
+	agent_start(&a, p.path, m, NULL);
+	ck_assert_int_eq(agent_do(&a, 'a', 0), 0);
+	ck_assert_int_eq(agent_do(&a, 'f', 0), 0);
+	ck_assert_int_eq(lb_acquire(other, 0), LB_EALREADY);
+	ck_assert_int_eq(agent_do(&a, 'i', 0), 1);
+	agent_stop(&a);
+	end = tl_now() + HANG_S;
+	while (lb_is_locked(other) != 0 && tl_now() < end)
+		tl_sleep(0.01);
+	ck_assert_int_eq(lb_acquire(other, 0), 0);
+	ck_assert_int_eq(lb_release(other), 0);
+	lock_free_clean(other, p.dir, tl_all_methods[_i]);
+}
+END_TEST
+
 /* lb_locked through the broker (LOCKBROKER_TRANSPORT=broker), whose
  * function probes the lock with its own handle: 0. */
 START_TEST(test_locked_probe_freed)
@@ -289,6 +319,7 @@ broker_ownership_case(void)
 	tcase_add_loop_test(tc, test_threads_local_and_broker, 0,
 	    TL_NMETHODS);
 	tcase_add_loop_test(tc, test_probe_free_keeps_lock, 0, TL_NMETHODS);
+	tcase_add_loop_test(tc, test_forget_keeps_hold, 0, TL_NMETHODS);
 	tcase_add_test(tc, test_locked_probe_freed);
 	tcase_add_loop_test(tc, test_timeout_huge, 0, TL_NMETHODS);
 	return tc;

@@ -5,10 +5,12 @@
  * AUTO handles.  The pidfile grants' restarts are in
  * check_broker_pidfile.c.
  */
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -368,6 +370,43 @@ START_TEST(test_break_lock_dir_every_step)
 }
 END_TEST
 
+/*
+ * A RELEASE lost with the daemon (killed while it was on its way): the
+ * library releases in-process under the lock directory's lock (flock(2)
+ * here), which a restarted daemon takes to finish a handoff it recorded,
+ * so that its look at the lock file and the removal never straddle that
+ * handoff's rename.  While another holds the directory's lock the lock
+ * file stays (for the handoffs' wait, 0.2 s); then it goes all the same.
+ */
+START_TEST(test_restart_lost_release_excludes_handoffs)
+{
+	struct tl_daemon d;
+	struct tl_place  p;
+	struct agent     h;
+	char             dir[PATH_MAX], lock_file[PATH_MAX + 8];
+	int              dfd;
+
+	tl_place_make(&p, "lk");
+	snprintf(lock_file, sizeof(lock_file), "%s.lock", p.path);
+	private_daemon(&d, dir);
+	agent_start(&h, p.path, 0, d.socket);
+	ck_assert_int_eq(agent_do(&h, 'a', 0), 0);
+	ck_assert((dfd = open(p.dir, O_RDONLY | O_DIRECTORY)) != -1);
+	ck_assert_int_eq(flock(dfd, LOCK_EX | LOCK_NB), 0);
+	order_to_stopped(&d, &h, 'r', 0);
+	ck_assert_int_eq(tl_daemon_stop(&d, SIGKILL), 0);
+	tl_sleep(0.1);
+	ck_assert_msg(tl_exists(lock_file), "the release after the lost "
+	    "RELEASE did not wait for the directory's lock");
+	close(dfd);
+	ck_assert_int_eq(agent_expect(&h, HANG_S, 0, "the release").r, 0);
+	ck_assert(!tl_exists(lock_file));
+	agent_stop(&h);
+	daemon_again(&d, dir, "state.db");
+	private_daemon_end(&d, p.dir);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 
 /* The case's tests, in the order they run. */
@@ -386,5 +425,6 @@ broker_restart_case(void)
 	tcase_add_loop_test(tc, test_break_lock_dir_every_step, 0,
 	    (int)(sizeof(break_methods) / sizeof(break_methods[0])));
 	tcase_add_test(tc, test_auto_daemon_gone);
+	tcase_add_test(tc, test_restart_lost_release_excludes_handoffs);
 	return tc;
 }

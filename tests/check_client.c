@@ -628,6 +628,150 @@ START_TEST(test_fork_child_not_owner)
 }
 END_TEST
 
+/* A thread that calls call on a shared handle until stop. */
+struct busy {
+	lb_lock *lock;
+	int    (*call)(lb_lock *);
+	int      stop;
+};
+
+static void *
+busy_run(void *arg)
+{
+	struct busy *b = arg;
+
+	while (!__atomic_load_n(&b->stop, __ATOMIC_SEQ_CST))
+		(void)b->call(b->lock);
+	return NULL;
+}
+
+/* busy_fork's child: its calls on the handle answer (a hang ends it by
+ * SIGALRM, which fails the check). */
+static void
+busy_fork_child(void *arg, char *why, size_t size)
+{
+	lb_lock *lock = arg;
+
+	alarm((unsigned)HANG_S);
+	TL_EXPECT(lb_acquire(lock, 0), 0);
+	TL_EXPECT(lb_i_am_locking(lock), 1);
+	TL_EXPECT(lb_release(lock), 0);
+}
+
+/* Forks n children (busy_fork_child) of a handle on a lock in method m
+ * while another thread calls call on the handle again and again; then
+ * frees it. */
+static void
+busy_fork(unsigned m, int (*call)(lb_lock *), int n)
+{
+	struct tl_place p;
+	struct busy     b = { NULL, call, 0 };
+	pthread_t       t;
+	int             k;
+
+	tl_place_make(&p, "lk");
+	b.lock = lock_new(p.path, m | LB_LOCAL);
+	ck_assert_int_eq(pthread_create(&t, NULL, busy_run, &b), 0);
+	for (k = 0; k < n; k++)
+		tl_in_child(0, busy_fork_child, b.lock);
+	__atomic_store_n(&b.stop, 1, __ATOMIC_SEQ_CST);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	lock_free_clean(b.lock, p.dir, m);
+}
+
+/* Forks while another thread is inside calls on the handle (holding its
+ * mutex for a step now and then): each child uses the handle as its own,
+ * the mutex it inherited made anew.  Every method but sqlite, the last
+ * of tl_all_methods: sqlite's own process-wide state is not made anew in
+ * such a child (liblockbroker(3), BUGS). */
+START_TEST(test_fork_while_handle_busy)
+{
+	busy_fork(tl_all_methods[_i], lb_is_locked, 40);
+}
+END_TEST
+
+/* Forks while another thread cancels on the handle again and again
+ * (each lb_lock_cancel holds the handle's cancel mutex for a moment):
+ * each child's calls answer, the cancel mutex it inherited, perhaps
+ * held, made anew.  One method: the cancel state is the same for all. */
+START_TEST(test_fork_while_cancel_busy)
+{
+	const char *san = getenv("LB_SANITIZERS");
+
+	/* Under a sanitizer a fork of a threaded process is slow (the
+	 * thread sanitizer's: about 0.4 s): fewer, within the case's time. */
+	busy_fork(tl_all_methods[0], lb_lock_cancel, san != NULL &&
+	    *san != '\0' ? 40 : 150);
+}
+END_TEST
+
+/* An acquire of a thread's own handle (made by the thread, its owner)
+ * that waits while another owner holds the lock; waiting is set by its
+ * interrupt hook, which a waiting acquire calls, after lock is set. */
+struct waiter {
+	const char *path;
+	lb_lock    *lock;
+	int         waiting;
+	int         r;
+};
+
+static int
+waiter_hook(void *arg)
+{
+	__atomic_store_n((int *)arg, 1, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+static void *
+waiter_run(void *arg)
+{
+	struct waiter *w = arg;
+
+	w->lock = lock_new(w->path, LB_LOCAL);
+	if (lb_lock_set_interrupt(w->lock, waiter_hook, &w->waiting) == 0)
+		w->r = lb_acquire(w->lock, HANG_S);
+	return NULL;
+}
+
+/* fork_cancel_idle's child: the parent's acquire in progress is not the
+ * child's, so a cancel there ends nothing (0). */
+static void
+cancel_idle_child(void *arg, char *why, size_t size)
+{
+	TL_EXPECT(lb_lock_cancel(arg), 0);
+}
+
+/* A child forked while a thread of the parent waits in lb_acquire on a
+ * handle has no acquire in progress on it: lb_lock_cancel, its first call
+ * on the handle, says 0; the parent's cancel still ends the wait. */
+START_TEST(test_fork_cancel_idle)
+{
+	struct tl_place p;
+	struct waiter   w = { NULL, NULL, 0, -1 };
+	lb_lock        *holder;
+	pthread_t       t;
+	double          t0;
+
+	tl_place_make(&p, "lk");
+	holder = lock_new(p.path, LB_LOCAL);
+	ck_assert_int_eq(lb_acquire(holder, 0), 0);
+	w.path = p.path;
+	ck_assert_int_eq(pthread_create(&t, NULL, waiter_run, &w), 0);
+	t0 = tl_now();
+	while (!__atomic_load_n(&w.waiting, __ATOMIC_SEQ_CST) &&
+	    tl_now() - t0 < PROMPT_S)
+		usleep(1000);
+	ck_assert_msg(w.waiting, "the acquire never waited");
+	tl_in_child(0, cancel_idle_child, w.lock);
+	ck_assert_int_eq(lb_lock_cancel(w.lock), 1);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(w.r, LB_ECANCELED);
+	lb_lock_free(w.lock);
+	ck_assert_int_eq(lb_release(holder), 0);
+	lock_free_clean(holder, p.dir, LB_LOCAL);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 /* Failures.                                                           */
 
@@ -992,6 +1136,7 @@ START_TEST(test_null_handle)
 	/* The header does not say what this returns; it must not crash. */
 	(void)lb_lock_error(NULL);
 	lb_lock_free(NULL);
+	lb_lock_forget(NULL);
 	ck_assert_int_eq(lb_locked(NULL, 0, count_call, &calls), LB_EINVAL);
 	ck_assert_int_eq(lb_locked("", 0, count_call, &calls), LB_EINVAL);
 	ck_assert_int_eq(calls, 0);
@@ -1090,6 +1235,7 @@ static const struct {
 	{ LB_ENOTMINE,   "LB_ENOTMINE",   { LB_EUNLOCK, LB_ERROR, 0 } },
 	{ LB_EINVAL,     "LB_EINVAL",     { LB_ERROR, 0 } },
 	{ LB_ENOMEM,     "LB_ENOMEM",     { LB_ERROR, 0 } },
+	{ LB_ECANCELED,  "LB_ECANCELED",  { LB_ELOCK, LB_ERROR, 0 } },
 };
 #define NCODES ((int)(sizeof(codes) / sizeof(codes[0])))
 
@@ -1136,7 +1282,7 @@ END_TEST
 /* lb_strerror and lb_error_name for every code and unknown ones. */
 START_TEST(test_error_strings)
 {
-	static const int unknown[] = { -11, -42, 1, 9, -1000, -2147483647 };
+	static const int unknown[] = { -12, -42, 1, 9, -1000, -2147483647 };
 	const char *msg[NCODES];
 	size_t      k;
 	int         a, b;
@@ -1416,6 +1562,19 @@ START_TEST(test_probe_free_keeps_lock)
 }
 END_TEST
 
+/* A forgotten handle's hold stays with its owner, in-process
+ * (assert_forget_keeps); its artefact stays on disk until released. */
+START_TEST(test_forget_keeps_hold)
+{
+	unsigned        m = tl_all_methods[_i] | LB_LOCAL;
+	struct tl_place p;
+
+	tl_place_make(&p, "lk");
+	assert_forget_keeps(p.path, m);
+	ck_assert_int_eq(tl_count(p.dir), tl_leftovers(tl_all_methods[_i]));
+}
+END_TEST
+
 /* lb_locked whose function probes the lock with a handle of its own
  * returns 0: the probe's free released nothing. */
 START_TEST(test_locked_probe_freed)
@@ -1561,7 +1720,12 @@ client_suite(void)
 	tcase_add_loop_test(tc, test_break_then_late_release, 0, TL_NMETHODS);
 	tcase_add_loop_test(tc, test_views_agree, 0, TL_NMETHODS);
 	tcase_add_loop_test(tc, test_fork_child_not_owner, 0, TL_NMETHODS);
+	tcase_add_loop_test(tc, test_fork_while_handle_busy, 0,
+	    TL_NMETHODS - 1);
+	tcase_add_test(tc, test_fork_while_cancel_busy);
+	tcase_add_test(tc, test_fork_cancel_idle);
 	tcase_add_loop_test(tc, test_probe_free_keeps_lock, 0, TL_NMETHODS);
+	tcase_add_loop_test(tc, test_forget_keeps_hold, 0, TL_NMETHODS);
 	tcase_add_test(tc, test_pidfile_leftover);
 	tcase_add_test(tc, test_pidfile_broken_then_other_thread);
 	suite_add_tcase(s, tc);

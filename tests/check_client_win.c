@@ -212,6 +212,30 @@ other_thread(void *arg)
 	return NULL;
 }
 
+/* Another thread, with a handle of its own on path with flags, is kept
+ * out while this thread holds the lock: LB_EALREADY at once, not its
+ * lock, LB_ENOTMINE from release and LB_ETIMEOUT once its timeout (0.3
+ * s) has passed, not before. */
+static void
+other_kept_out(const char *path, unsigned flags)
+{
+	struct other o = { 0 };
+	pthread_t    t;
+
+	o.path = path;
+	o.flags = flags;
+	o.timeout = 0.3;
+	ck_assert_int_eq(pthread_create(&t, NULL, other_thread, &o), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(o.try_once, LB_EALREADY);
+	ck_assert_int_eq(o.mine, 0);
+	ck_assert_int_eq(o.release, LB_ENOTMINE);
+	ck_assert_int_eq(o.waited_r, LB_ETIMEOUT);
+	/* (Not before the timeout: 1 ms for the two clocks' rounding.) */
+	ck_assert_msg(o.waited >= 0.299, "gave up after %.3f s", o.waited);
+	ck_assert_int_eq(o.acquired, 0);
+}
+
 /* Two threads of one process are two owners: while this thread holds
  * the lock the other gets LB_EALREADY at once, LB_ENOTMINE from release
  * and LB_ETIMEOUT once its timeout has passed (not before); the lock
@@ -228,18 +252,7 @@ START_TEST(local_threads_exclude)
 	tl_lock_path(&p, path, sizeof(path));
 	l = new_lock(path, methods[_i] | LB_LOCAL);
 	ck_assert_msg(lb_acquire(l, 0) == 0, "%s", lb_lock_error(l));
-	o.path = path;
-	o.flags = methods[_i] | LB_LOCAL;
-	o.timeout = 0.3;
-	ck_assert_int_eq(pthread_create(&t, NULL, other_thread, &o), 0);
-	ck_assert_int_eq(pthread_join(t, NULL), 0);
-	ck_assert_int_eq(o.try_once, LB_EALREADY);
-	ck_assert_int_eq(o.mine, 0);
-	ck_assert_int_eq(o.release, LB_ENOTMINE);
-	ck_assert_int_eq(o.waited_r, LB_ETIMEOUT);
-	/* (Not before the timeout: 1 ms for the two clocks' rounding.) */
-	ck_assert_msg(o.waited >= 0.299, "gave up after %.3f s", o.waited);
-	ck_assert_int_eq(o.acquired, 0);
+	other_kept_out(path, methods[_i] | LB_LOCAL);
 	ck_assert_int_eq(lb_i_am_locking(l), 1);
 	ck_assert_int_eq(lb_release(l), 0);
 
@@ -568,6 +581,32 @@ hold(const char *method, const char *path, const char *ready)
 		Sleep(INFINITE);
 }
 
+/* A handle forgotten (lb_lock_forget) leaves its hold to its owner:
+ * another handle of this thread sees the lock as its own and releases
+ * it; another thread is kept out meanwhile. */
+START_TEST(local_forget)
+{
+	char            path[PATH_MAX];
+	struct tl_place p;
+	lb_lock        *l, *q;
+
+	tl_place_make(&p, "x");
+	tl_lock_path(&p, path, sizeof(path));
+	l = new_lock(path, methods[_i] | LB_LOCAL);
+	ck_assert_msg(lb_acquire(l, 0) == 0, "%s", lb_lock_error(l));
+	lb_lock_forget(l);
+	q = new_lock(path, methods[_i] | LB_LOCAL);
+	ck_assert_int_eq(lb_is_locked(q), 1);
+	ck_assert_int_eq(lb_i_am_locking(q), 1);
+	other_kept_out(path, methods[_i] | LB_LOCAL);
+	ck_assert_int_eq(lb_release(q), 0);
+	ck_assert_int_eq(lb_is_locked(q), 0);
+	lb_lock_free(q);
+	ck_assert_int_eq(entries(p.dir), left(methods[_i]));
+	tl_place_remove(p.dir);
+}
+END_TEST
+
 /* The suite. */
 static Suite *
 client_win_suite(void)
@@ -584,6 +623,7 @@ client_win_suite(void)
 	tcase_add_loop_test(local, local_break, 0, n);
 	tcase_add_loop_test(local, local_other_process, 0, n);
 	tcase_add_test(local, local_symlink_refused);
+	tcase_add_loop_test(local, local_forget, 0, n);
 	suite_add_tcase(s, local);
 	tcase_add_test(none, broker_no_daemon);
 	tcase_add_loop_test(none, auto_no_daemon_local, 0, n);

@@ -68,6 +68,8 @@ START_TEST(test_config_defaults)
 	ck_assert_str_eq(c.state, "");
 	ck_assert(c.grace == LBD_DEFAULT_GRACE);
 	ck_assert(c.foreign_poll == LBD_DEFAULT_FOREIGN_POLL);
+	ck_assert(c.release_wait == LBD_DEFAULT_RELEASE_WAIT);
+	ck_assert(c.release_wait == 3.0);
 	ck_assert_int_eq(c.debug, 0);
 	ck_assert_uint_eq(c.limits.holds_per_conn, LBD_DEFAULT_HOLDS_PER_CONN);
 	ck_assert_uint_eq(c.limits.waits_per_conn, LBD_DEFAULT_WAITS_PER_CONN);
@@ -94,6 +96,7 @@ START_TEST(test_config_every_key)
 	    "  state=/var/lib/lb/state.db  \n"
 	    "grace = 2.5\n"
 	    "foreign_poll = 86400\n"
+	    "release_wait = 0.5\n"
 	    "debug = yes\n"
 	    "holds_per_conn = 1\n"
 	    "waits_per_conn = 1000000\n"
@@ -113,6 +116,7 @@ START_TEST(test_config_every_key)
 	ck_assert_str_eq(c.state, "/var/lib/lb/state.db");
 	ck_assert(c.grace == 2.5);
 	ck_assert(c.foreign_poll == 86400);
+	ck_assert(c.release_wait == 0.5);
 	ck_assert_int_eq(c.debug, 1);
 	ck_assert_uint_eq(c.limits.holds_per_conn, 1);
 	ck_assert_uint_eq(c.limits.waits_per_conn, 1000000);
@@ -151,6 +155,9 @@ START_TEST(test_config_bad_values)
 		{ "grace = 86401\n", { "grace", "greater than 0" } },
 		{ "grace = -1\n", { "grace", "plain decimal" } },
 		{ "grace = 1e3\n", { "grace", "at most 86400" } },
+		{ "release_wait = 20.5\n", { "release_wait", "at most 20",
+		    "below the library's wait" } },
+		{ "release_wait = 0\n", { "release_wait", "greater than 0" } },
 		{ "\nforeign_poll = soon\n", { "line 2", "foreign_poll",
 		    "seconds" } },
 		{ "debug = maybe\n", { "line 1", "debug", "maybe" } },

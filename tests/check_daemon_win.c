@@ -23,7 +23,9 @@
  * lock for a waiter, and the holder the daemon names is that process
  * (the pipe's client process); four waiting processes granted in the
  * order they queued in; a timed wait ends with LB_ETIMEOUT, not before,
- * leaving nothing queued, and a timeout of 0 does not wait; the daemon
+ * leaving nothing queued, and a timeout of 0 does not wait; a wait
+ * ended from outside (the interrupt hook, lb_lock_cancel), through the
+ * daemon and in-process, leaving nothing queued; the daemon
  * ended and started again on its state and pipe: a live holder keeps its
  * lock (its library reconnects and reclaims it), a holder that died
  * meanwhile loses it; handoffs back and forth while another process
@@ -281,26 +283,39 @@ START_TEST(broker_cycle)
 }
 END_TEST
 
+/* This process holds the lock x of a fresh place p (its path into path,
+ * PATH_MAX bytes) through the daemon (*l), and another process, which
+ * found it taken, waits for it (--wait; the marker it makes once granted
+ * into got, PATH_MAX bytes).  The waiter's pid. */
+static pid_t
+held_and_awaited(struct tl_place *p, char *path, char *got, lb_lock **l)
+{
+	char  busy[PATH_MAX], args[4 * PATH_MAX];
+	pid_t pid;
+
+	tl_place_make(p, "x");
+	tl_lock_path(p, path, PATH_MAX);
+	td_marker(busy, sizeof(busy), p->dir, "busy");
+	td_marker(got, PATH_MAX, p->dir, "got");
+	*l = td_broker_lock(path);
+	ck_assert_msg(lb_acquire(*l, 5) == 0, "%s", lb_lock_error(*l));
+	snprintf(args, sizeof(args), "--wait \"%s\" \"%s\" \"%s\"", path,
+	    busy, got);
+	pid = tl_self_start(args);
+	ck_assert_msg(td_appears(busy), "the waiter did not find the lock taken");
+	return pid;
+}
+
 /* Another process finds the lock taken, waits for it, and gets it at
  * the release (not before). */
 START_TEST(broker_waiter_granted)
 {
 	struct tl_place p;
 	lb_lock        *l;
-	char            path[PATH_MAX], busy[PATH_MAX], got[PATH_MAX];
-	char            args[4 * PATH_MAX];
+	char            path[PATH_MAX], got[PATH_MAX];
 	pid_t           pid;
 
-	tl_place_make(&p, "x");
-	tl_lock_path(&p, path, sizeof(path));
-	td_marker(busy, sizeof(busy), p.dir, "busy");
-	td_marker(got, sizeof(got), p.dir, "got");
-	l = td_broker_lock(path);
-	ck_assert_msg(lb_acquire(l, 5) == 0, "%s", lb_lock_error(l));
-	snprintf(args, sizeof(args), "--wait \"%s\" \"%s\" \"%s\"", path,
-	    busy, got);
-	pid = tl_self_start(args);
-	ck_assert_msg(td_appears(busy), "the waiter did not find the lock taken");
+	pid = held_and_awaited(&p, path, got, &l);
 	tl_sleep(0.5);
 	ck_assert_msg(!tl_exists(got), "the waiter got a lock held");
 	ck_assert_msg(lb_release(l) == 0, "%s", lb_lock_error(l));
@@ -451,6 +466,90 @@ START_TEST(broker_timeouts)
 	ck_assert_int_eq(lb_release(l), 0);
 	ck_assert_int_eq(lb_is_locked(l), 0);
 	ck_assert_int_eq(lb_get_holder(l, &h), 0);
+	lb_lock_free(l);
+}
+END_TEST
+
+/* A thread's wait for a lock this thread holds (the thread's own handle:
+ * another owner), ended from outside: first by its interrupt hook, which
+ * says stop at its third call, then by lb_lock_cancel from this thread. */
+struct ended {
+	const char    *path;
+	unsigned       flags;
+	lb_lock       *h;
+	volatile LONG  waiting;         /* 1 from before the second wait */
+	int            by_hook;         /* the first lb_acquire's answer */
+	int            by_cancel;       /* the second's */
+	int            calls;           /* the hook's */
+};
+
+static int
+third_call_stops(void *arg)
+{
+	struct ended *e = arg;
+
+	return ++e->calls >= 3;
+}
+
+static DWORD WINAPI
+ended_run(void *arg)
+{
+	struct ended *e = arg;
+
+	e->by_hook = e->by_cancel = LB_ERROR;
+	if ((e->h = lb_lock_new(e->path, e->flags)) == NULL)
+		return 1;
+	lb_lock_set_interrupt(e->h, third_call_stops, e);
+	e->by_hook = lb_acquire(e->h, LB_FOREVER);
+	lb_lock_set_interrupt(e->h, NULL, NULL);
+	InterlockedExchange(&e->waiting, 1);
+	e->by_cancel = lb_acquire(e->h, LB_FOREVER);
+	return 0;
+}
+
+/* A wait ended from outside, through the daemon and in-process (the
+ * loop's two runs): by the interrupt hook, which the waiting thread
+ * calls, and by lb_lock_cancel from another thread; each LB_ECANCELED,
+ * nothing held, no waiter left queued (the holder's release leaves the
+ * lock free). */
+START_TEST(wait_ended_from_outside)
+{
+	static const unsigned flags[] = { LB_BROKER, LB_LOCAL };
+	struct tl_place p;
+	struct ended    e;
+	HANDLE          t;
+	lb_lock        *l;
+	char            path[PATH_MAX];
+	double          until;
+
+	tl_place_make(&p, "x");
+	tl_lock_path(&p, path, sizeof(path));
+	l = lb_lock_new(path, flags[_i]);
+	ck_assert_ptr_nonnull(l);
+	ck_assert_msg(lb_acquire(l, 5) == 0, "%s", lb_lock_error(l));
+	memset(&e, 0, sizeof(e));
+	e.path = path;
+	e.flags = flags[_i];
+	t = CreateThread(NULL, 0, ended_run, &e, 0, NULL);
+	ck_assert(t != NULL);
+	until = tl_now() + 60;
+	while (InterlockedCompareExchange(&e.waiting, 0, 0) == 0 &&
+	    tl_now() < until)
+		tl_sleep(0.01);
+	/* 1 once its second acquire is in progress: then it ends it. */
+	while (lb_lock_cancel(e.h) == 0 && tl_now() < until)
+		tl_sleep(0.01);
+	ck_assert(WaitForSingleObject(t, 60000) == WAIT_OBJECT_0);
+	CloseHandle(t);
+	ck_assert_int_eq(e.by_hook, LB_ECANCELED);
+	ck_assert_int_eq(e.calls, 3);
+	ck_assert_int_eq(e.by_cancel, LB_ECANCELED);
+	ck_assert_int_eq(lb_i_am_locking(e.h), 0);
+	if (flags[_i] == LB_BROKER)
+		ck_assert_msg(queued(l, 0), "a waiter is left queued");
+	ck_assert_int_eq(lb_release(l), 0);
+	ck_assert_int_eq(lb_is_locked(l), 0);
+	lb_lock_free(e.h);
 	lb_lock_free(l);
 }
 END_TEST
@@ -683,6 +782,53 @@ START_TEST(broker_handoffs_under_reader)
 	ck_assert_msg(tl_file_count(the.log, "waits for the lock file's "
 	    "readers") > 0, "no handoff waited for the poller (see %s)",
 	    the.log);
+}
+END_TEST
+
+/* A release whose handoff waits for a reader of the lock file (opened
+ * without FILE_SHARE_DELETE, so that no rename may replace it): the
+ * release returns long before the library's answer limit (30 s), the
+ * daemon answering it pending once release_wait (3 s) is over, while
+ * the lock file still names this process; the lock is not free
+ * meanwhile, and the waiter is granted once the reader closes the
+ * file.  (The daemon had held the release up for as long as the reader
+ * kept the file open, and the library failed it after 30 s.) */
+START_TEST(broker_release_under_reader)
+{
+	struct tl_place p;
+	lb_holder       h;
+	lb_lock        *l;
+	HANDLE          reader;
+	char            path[PATH_MAX], lock_file[PATH_MAX + 8], got[PATH_MAX];
+	double          began;
+	pid_t           waiter;
+
+	waiter = held_and_awaited(&p, path, got, &l);
+	snprintf(lock_file, sizeof(lock_file), "%s.lock", path);
+	ck_assert_msg(queued(l, 1), "the waiter does not wait");
+	reader = CreateFileA(lock_file, GENERIC_READ, FILE_SHARE_READ |
+	    FILE_SHARE_WRITE, NULL, OPEN_EXISTING, 0, NULL);
+	ck_assert_msg(reader != INVALID_HANDLE_VALUE, "cannot open %s: %lu",
+	    lock_file, (unsigned long)GetLastError());
+	began = tl_now();
+	ck_assert_msg(lb_release(l) == 0, "%s", lb_lock_error(l));
+	ck_assert_msg(tl_now() - began < 15, "the release took %.1f s",
+	    tl_now() - began);
+	ck_assert_msg(tl_file_count(the.log, "answered pending") > 0,
+	    "the release was not answered pending (see %s)", the.log);
+	ck_assert_msg(!tl_exists(got), "the waiter was granted while the "
+	    "lock file named the releaser");
+	ck_assert_int_eq(lb_i_am_locking(l), 0);
+	ck_assert_int_eq(lb_acquire(l, 0), LB_EALREADY);
+	ck_assert_int_eq(lb_get_holder(l, &h), 1);
+	ck_assert_int_eq(h.pid, waiter);
+	CloseHandle(reader);
+	ck_assert_msg(td_appears(got), "the waiter was not granted once the "
+	    "reader closed the lock file");
+	tl_kill(waiter);
+	take_next(l);
+	ck_assert_int_eq(lb_release(l), 0);
+	lb_lock_free(l);
 }
 END_TEST
 
@@ -1378,6 +1524,20 @@ log_says(const struct daemon *d, const char *text)
 	return 0;
 }
 
+/* Asserts that daemon d's log says (within a minute) the text fmt
+ * makes. */
+static void __attribute__((format(printf, 2, 3)))
+log_shows(const struct daemon *d, const char *fmt, ...)
+{
+	va_list ap;
+	char    text[512];
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	ck_assert_msg(log_says(d, text), "%s: no \"%s\"", d->log, text);
+}
+
 /* A client's user is its token's SID, numbered in the state database:
  * a number there already (another SID's) is never given again, the
  * client's holds are recorded with its SID's number, and a daemon
@@ -1511,6 +1671,79 @@ START_TEST(restart_acts_not_without_token)
 }
 END_TEST
 
+/* Starts a daemon on a new state database (place p) and a copy of this
+ * program that holds a lock through it (of a new place q, its path into
+ * path, size bytes), then ends that daemon, as a crash would; the
+ * holder's pid, its user's number into *uid. */
+static pid_t
+held_in_previous_run(struct tl_place *p, struct tl_place *q, char *path,
+    size_t size, long long *uid)
+{
+	struct daemon d;
+	char          sid[256];
+	pid_t         holder;
+
+	own_user(sid, sizeof(sid));
+	tl_place_make(p, "state.sqlite");
+	holder = other_daemon_held(&d, p->path, q, path, size);
+	*uid = state_uid_of(p->path, sid);
+	other_daemon_end(&d);
+	return holder;
+}
+
+/* Runs `lockbroker VERB --broker PATH` in dir through daemon d (its
+ * pipe in LOCKBROKER_SOCKET for the command); its exit code. */
+static unsigned long
+command_through(const struct daemon *d, const char *dir, const char *verb,
+    const char *path)
+{
+	unsigned long code;
+	char          out[4096];
+
+	ck_assert_int_eq(_putenv_s("LOCKBROKER_SOCKET", d->pipe), 0);
+	code = command(dir, out, sizeof(out), "%s --broker \"%s\"", verb,
+	    path);
+	ck_assert_int_eq(_putenv_s("LOCKBROKER_SOCKET", the.pipe), 0);
+	return code;
+}
+
+/* A connection's token is lent to records of its user only while it is
+ * open: a restarted daemon's hold of a live process (no token) whose
+ * process then exits is not released with the token of a connection
+ * that closed, though a lock of that connection's, kept for this
+ * process, still holds its credentials.  It is released once a process
+ * of its user connects again. */
+START_TEST(record_borrows_no_closed_token)
+{
+	struct tl_place p, q, r;
+	struct daemon   d2;
+	char            path[PATH_MAX], kept[PATH_MAX], lock[PATH_MAX + 8];
+	long long       uid;
+	pid_t           holder;
+
+	holder = held_in_previous_run(&p, &q, path, sizeof(path), &uid);
+	other_daemon_start(&d2, p.path);
+	log_shows(&d2, "no token of uid %ld to act with", (long)uid);
+	/* The command keeps a lock for this process and exits: its
+	 * connection closes, its credentials live on with that hold. */
+	tl_place_make(&r, "kept");
+	tl_lock_path(&r, kept, sizeof(kept));
+	ck_assert_uint_eq(command_through(&d2, r.dir, "acquire", kept), 0);
+	tl_kill(holder);
+	log_shows(&d2, "hold of pid %ld from the previous run ends (its "
+	    "process exited) once a process of uid %ld connects",
+	    (long)holder, (long)uid);
+	snprintf(lock, sizeof(lock), "%s.lock", q.path);
+	ck_assert_msg(tl_exists(lock), "%s released with a closed "
+	    "connection's token", lock);
+	/* A process of its user connects: released as that user. */
+	ck_assert_uint_eq(command_through(&d2, r.dir, "release", kept), 0);
+	ck_assert_msg(vanishes(lock), "%s: not released once its user "
+	    "connected", lock);
+	other_daemon_end(&d2);
+}
+END_TEST
+
 /* Adds the tests of users (SIDs, their numbers, acting as the client)
  * to t, whose fixture is the suite's daemon (the library keeps its
  * connection to the first daemon's pipe: one tcase serves them all). */
@@ -1521,6 +1754,7 @@ users_tests_add(TCase *t)
 	tcase_add_test(t, users_numbered_across_restart);
 	tcase_add_test(t, users_numbers_bounded);
 	tcase_add_test(t, restart_acts_not_without_token);
+	tcase_add_test(t, record_borrows_no_closed_token);
 }
 
 /* Makes file; 0, or 1 when it cannot. */
@@ -1721,7 +1955,7 @@ tokens_refused(const struct lbd_token_facts *a,
 START_TEST(peer_tokens_judged)
 {
 	const char            *me = "S-1-5-21-1-2-3-1001";
-	struct lbd_token_facts a = { me, 0x1234, 0x2000, 0 }, b;
+	struct lbd_token_facts a = { me, 0x1234, 0x2000, 0, 0 }, b;
 	char                   why[512], key[64], high[64];
 
 	b = a;
@@ -1773,6 +2007,153 @@ START_TEST(peer_tokens_judged)
 }
 END_TEST
 
+/* The text a token's groups are digested by (lbd_token_groups_text):
+ * groups enabled and for deny only, restricting SIDs and enabled
+ * privileges, sorted; the logon SID, groups disabled and privileges
+ * not enabled left out; the kind of logon (INTERACTIVE, BATCH) tells
+ * two tokens apart, as does an enabled privilege. */
+START_TEST(token_groups_text_judged)
+{
+	struct lbd_token_entry e[] = {
+		{ 'G', "S-1-5-4", 0x7 },                /* INTERACTIVE */
+		{ 'G', "S-1-1-0", 0x7 },
+		{ 'G', "S-1-5-5-0-77", 0xc0000007ul },  /* logon SID */
+		{ 'G', "S-1-5-32-545", 0x0 },           /* disabled */
+		{ 'G', "S-1-5-32-544", 0x10 },          /* deny only */
+		{ 'R', "S-1-5-12", 0x7 },
+		{ 'P', "0:11", 0x0 },                   /* not enabled */
+		{ 'P', "0:17", 0x3 },
+	};
+	struct lbd_token_entry f[8];
+	char                  *a, *b;
+	size_t                 i, n = sizeof(e) / sizeof(e[0]);
+
+	ck_assert((a = lbd_token_groups_text(e, n)) != NULL);
+	ck_assert_str_eq(a, "+S-1-1-0\n+S-1-5-4\n-S-1-5-32-544\nP 0:17\n"
+	    "R S-1-5-12\n");
+	for (i = 0; i < n; i++)
+		f[i] = e[n - 1 - i];
+	f[n - 1 - 2].name = "S-1-5-5-0-99";     /* another logon */
+	ck_assert((b = lbd_token_groups_text(f, n)) != NULL);
+	ck_assert_str_eq(a, b);
+	free(b);
+	f[n - 1].name = "S-1-5-3";              /* BATCH */
+	ck_assert((b = lbd_token_groups_text(f, n)) != NULL);
+	ck_assert_str_ne(a, b);
+	free(b);
+	f[n - 1].name = "S-1-5-4";
+	f[1].attrs = 0x3;                       /* 0:11 enabled */
+	ck_assert((b = lbd_token_groups_text(f, n)) != NULL);
+	ck_assert_str_ne(a, b);
+	free(b);
+	free(a);
+	ck_assert((a = lbd_token_groups_text(e, 0)) != NULL);
+	ck_assert_str_eq(a, "");
+	free(a);
+}
+END_TEST
+
+/* A record whose holder's groups were not those of the client's token
+ * (its digest in the state database made another) borrows no token of
+ * the client's: its holder dead, the hold stays (no token of its
+ * number and groups) while a process of this user connects, its lock
+ * file in place.  A record written before digests were kept (none)
+ * borrows as before: the next daemon frees it once this user connects. */
+START_TEST(record_borrows_no_other_groups)
+{
+	struct tl_place p, q;
+	struct daemon   d2, d3;
+	char            path[PATH_MAX], lock[PATH_MAX + 8];
+	long long       uid;
+
+	tl_kill(held_in_previous_run(&p, &q, path, sizeof(path), &uid));
+	ck_assert_int_eq(state_value(p.path, "SELECT length(supp_groups) "
+	    "FROM holds"), 32);
+	state_exec(p.path, "UPDATE holds SET supp_groups = zeroblob(32)");
+	snprintf(lock, sizeof(lock), "%s.lock", q.path);
+	other_daemon_start(&d2, p.path);
+	command_through(&d2, q.dir, "status", path);
+	log_shows(&d2, "(a process of its user connected) once a process of "
+	    "uid %ld connects", (long)uid);
+	ck_assert_msg(tl_exists(lock), "%s released with a token of other "
+	    "groups", lock);
+	other_daemon_end(&d2);
+
+	state_exec(p.path, "UPDATE holds SET supp_groups = NULL");
+	other_daemon_start(&d3, p.path);
+	command_through(&d3, q.dir, "status", path);
+	ck_assert_msg(vanishes(lock), "%s: a record without a digest not "
+	    "released (see %s)", lock, d3.log);
+	other_daemon_end(&d3);
+}
+END_TEST
+
+/* Which clients are this computer's (lbd_peer_local): one whose token
+ * has the NETWORK group, or whose pipe names a computer of its client,
+ * is refused, the reason naming the user and the group or computer.
+ * (Wine gives no network logon, and ends a caller of
+ * GetNamedPipeClientComputerName: only the decision is tested.) */
+START_TEST(peer_local_judged)
+{
+	struct lbd_token_facts t = { "S-1-5-21-1-2-3-1001", 0x1234, 0x2000,
+	                             0, 0 };
+	char                   why[512];
+
+	ck_assert_int_eq(lbd_peer_local(&t, NULL, why, sizeof(why)), 0);
+	t.network = 1;
+	ck_assert_int_eq(lbd_peer_local(&t, NULL, why, sizeof(why)), -1);
+	ck_assert_msg(strstr(why, "NETWORK group, S-1-5-2") != NULL &&
+	    strstr(why, t.sid) != NULL, "%s", why);
+	t.network = 0;
+	ck_assert_int_eq(lbd_peer_local(&t, "FARAWAY", why, sizeof(why)), -1);
+	ck_assert_msg(strstr(why, "from computer FARAWAY") != NULL &&
+	    strstr(why, t.sid) != NULL, "%s", why);
+}
+END_TEST
+
+/* A process this client may not open (its DACL denies everyone
+ * everything) is not "no such process" to ACQUIRE pid=: it is refused
+ * as another user's, saying the client may not look at it. */
+START_TEST(kept_for_unopenable_process_refused)
+{
+	SECURITY_ATTRIBUTES sa = { sizeof(sa), NULL, FALSE };
+	STARTUPINFOA        si;
+	PROCESS_INFORMATION pi;
+	struct tl_place     p;
+	lb_kept_info        how;
+	lb_lock            *l;
+	char                path[PATH_MAX], ready[PATH_MAX], go[PATH_MAX];
+	char                cmd[4 * PATH_MAX];
+
+	tl_place_make(&p, "x");
+	tl_lock_path(&p, path, sizeof(path));
+	td_marker(ready, sizeof(ready), p.dir, "ready");
+	td_marker(go, sizeof(go), p.dir, "go");
+	memset(&si, 0, sizeof(si));
+	si.cb = sizeof(si);
+	ck_assert(ConvertStringSecurityDescriptorToSecurityDescriptorA(
+	    "D:(D;;GA;;;WD)", SDDL_REVISION_1, &sa.lpSecurityDescriptor,
+	    NULL));
+	snprintf(cmd, sizeof(cmd), "\"%s\" --mark \"%s\" \"%s\" 0", self_exe,
+	    ready, go);
+	ck_assert(CreateProcessA(NULL, cmd, &sa, NULL, FALSE, 0, NULL, NULL,
+	    &si, &pi));
+	LocalFree(sa.lpSecurityDescriptor);
+	CloseHandle(pi.hThread);
+	ck_assert(td_appears(ready));
+	l = td_broker_lock(path);
+	ck_assert_int_ne(lb_acquire_for(l, (pid_t)pi.dwProcessId, 5, &how), 0);
+	ck_assert_msg(strstr(lb_lock_error(l), "process of another user "
+	    "(this client may not look at it)") != NULL, "%s",
+	    lb_lock_error(l));
+	ck_assert_int_eq(lb_is_locked(l), 0);
+	tl_write_text(go, "");
+	ck_assert(WaitForSingleObject(pi.hProcess, 60000) == WAIT_OBJECT_0);
+	CloseHandle(pi.hProcess);
+	lb_lock_free(l);
+}
+END_TEST
+
 /* A record of this process's SID at another integrity level than this
  * process's (a holder elevated where this one is not, or the other way
  * round; wine runs every process at high) borrows no token of this
@@ -1785,7 +2166,6 @@ START_TEST(record_borrows_no_other_level)
 	struct daemon   d1, d2;
 	char            me[256], sid[256], other[300], sql[600];
 	char            path[PATH_MAX], path2[PATH_MAX], lock[PATH_MAX + 8];
-	char            text[400];
 	unsigned long   level;
 	long long       mine, theirs;
 	pid_t           holder;
@@ -1812,9 +2192,7 @@ START_TEST(record_borrows_no_other_level)
 	state_exec(p.path, "UPDATE holds SET uid = 1, gid = 1");
 
 	other_daemon_start(&d2, p.path);
-	snprintf(text, sizeof(text), "once a process of uid %ld connects",
-	    (long)theirs);
-	ck_assert_msg(log_says(&d2, text), "%s: no \"%s\"", d2.log, text);
+	log_shows(&d2, "once a process of uid %ld connects", (long)theirs);
 	tl_place_make(&r, "y");
 	tl_lock_path(&r, path2, sizeof(path2));
 	holder = holder_start(&d2, &r, path2, "ready");
@@ -1891,6 +2269,10 @@ static void
 tokens_tests_add(TCase *t)
 {
 	tcase_add_test(t, peer_tokens_judged);
+	tcase_add_test(t, peer_local_judged);
+	tcase_add_test(t, token_groups_text_judged);
+	tcase_add_test(t, record_borrows_no_other_groups);
+	tcase_add_test(t, kept_for_unopenable_process_refused);
 	tcase_add_test(t, record_borrows_no_other_level);
 	tcase_add_test(t, intent_of_unknown_uid_skipped);
 }
@@ -1910,9 +2292,11 @@ daemon_win_suite(void)
 	tcase_add_test(t, broker_holder_killed);
 	tcase_add_test(t, broker_fifo);
 	tcase_add_test(t, broker_timeouts);
+	tcase_add_loop_test(t, wait_ended_from_outside, 0, 2);
 	tcase_add_test(t, broker_restart_keeps_holder);
 	tcase_add_test(t, broker_restart_frees_dead_holder);
 	tcase_add_test(t, broker_handoffs_under_reader);
+	tcase_add_test(t, broker_release_under_reader);
 	tcase_add_test(t, broker_sqlite_method);
 	tcase_add_test(t, broker_drive_root);
 	tcase_add_test(t, state_in_new_directories);

@@ -138,6 +138,10 @@ START_TEST(judge_cases)
 	why[0] = '\0';
 	r = lbd_private_judge("state directory", "C:/st", LBD_PRIVATE_DIR, sd,
 	    lbd_private_self(), why, sizeof(why));
+	/* Owned by the trusted unless refused for its owner: a default
+	 * state directory then moved aside (lbd_statedir_reclaim). */
+	ck_assert_msg(lbd_private_owned(sd, lbd_private_self()) ==
+	    !(c->refused && strstr(c->says, "owner is") != NULL), "%s", sddl);
 	LocalFree(sd);
 	ck_assert_msg(r == (c->refused ? -1 : 0), "%s: %d (%s)", sddl, r,
 	    why);
@@ -332,7 +336,7 @@ daemon_said(const struct daemon *d, const char *what)
  * directory the test names for the child): made there, in a directory
  * whose DACL, read back, allows nothing to anybody but the system, the
  * administrators and the daemon's user; and a second start finds it
- * fit. */
+ * fit, and does not move it aside as another user's. */
 START_TEST(default_state_under_programdata)
 {
 	struct tl_place      p;
@@ -341,7 +345,8 @@ START_TEST(default_state_under_programdata)
 	BYTE                 wd[SECURITY_MAX_SID_SIZE];
 	char                 pd[PATH_MAX], dir[PATH_MAX], state[PATH_MAX];
 	char                 why[1024], said[PATH_MAX + 32], *c;
-	char                 was[PATH_MAX];
+	char                 was[PATH_MAX], aside[PATH_MAX + 32];
+	WIN32_FIND_DATAA     found;
 	int                  round;
 
 	tl_place_make(&p, "ProgramData");
@@ -367,6 +372,9 @@ START_TEST(default_state_under_programdata)
 		daemon_end(&d);
 	}
 	ck_assert_int_eq(_putenv_s("ProgramData", was), 0);
+	/* Its own, the second start's to use, never moved aside. */
+	snprintf(aside, sizeof(aside), "%s\\lockbroker.refused-*", pd);
+	ck_assert(FindFirstFileA(aside, &found) == INVALID_HANDLE_VALUE);
 	sd = sd_of(dir);
 	ck_assert_uint_eq(entries_of(sd, known(WinWorldSid, wd), 0, 0), 0);
 	ck_assert_msg(lbd_private_judge("state directory", dir,

@@ -764,7 +764,7 @@ class SqliteShared(DaemonTest):
 class Releasing(DaemonTest):
     def test_a_busy_database_holds_up_only_its_own_releases(self):
         # A release that finds its lock database busy leaves the hold
-        # releasing (held, answered OK), tried again in the queue of its
+        # releasing (held, answered OK pending=1), tried again in the queue of its
         # user and database, where a busy try stands for the whole queue
         # and sends its hold to the tail: the same user's release in
         # another database, free again, waits behind none of them (in
@@ -788,8 +788,10 @@ class Releasing(DaemonTest):
                 r.execute("SELECT * FROM locks").fetchall()
                 readers.append(r)
             for p in busy + [free]:
-                self.assertCode(c.call("RELEASE", path=p, method="sqlite"),
-                                "OK")
+                # Answered pending: the row still names the releaser.
+                r = c.call("RELEASE", path=p, method="sqlite")
+                self.assertCode(r, "OK")
+                self.assertEqual(r.fields.get("pending"), "1", r)
             for p in (busy[0], free):
                 st = c.call("STATUS", path=p, method="sqlite")
                 self.assertEqual(st.fields.get("locked"), "1", st)
@@ -3575,6 +3577,27 @@ class Limits(DaemonTest):
         self.assertCode(r, "ELIMIT")
         self.assertTrue(extra.closed())
         extra.close()
+
+    def test_refusals_logged_bounded(self):
+        """A user who connects in a loop, each connection refused at
+        conns_per_uid, makes the daemon log at most 10 refusals a minute:
+        the others are counted, and the count logged when the minute
+        ends or the daemon stops."""
+        for _ in range(4):
+            self.client()
+        flood = 200
+        for _ in range(flood):
+            extra = Client(self.daemon.socket, hello=False)
+            self.assertCode(extra.read(), "ELIMIT")
+            extra.close()
+        self.assertEqual(self.daemon.stop(), 0)
+        log = self.daemon.logtext()
+        logged = log.count("refused: conns_per_uid")
+        counted = sum(int(n) for n in re.findall(
+            r"(\d+) refusals of connections not logged", log))
+        self.assertLessEqual(logged, 20, log[-4000:])
+        self.assertGreaterEqual(logged, 10, log[-4000:])
+        self.assertEqual(logged + counted, flood, log[-4000:])
 
     def test_sighup_reloads(self):
         with open(self.daemon.config, "w") as f:

@@ -230,9 +230,11 @@ class Daemon:
         """How many file descriptors the daemon has open."""
         return len(os.listdir("/proc/%d/fd" % self.proc.pid))
 
-    def stop(self, sig=signal.SIGTERM, timeout=15.0):
+    def stop(self, sig=signal.SIGTERM, timeout=60.0):
         """Stops the daemon; returns its exit status (or -signal).  Under
-        a wrapper, its error status raises AssertionError."""
+        a wrapper, its error status raises AssertionError.  timeout bounds
+        a hang, it is no speed check: a daemon under a sanitizer or
+        valgrind on a loaded machine has taken over 15 s to exit."""
         if self.proc is None:
             return None
         if self.proc.poll() is None:

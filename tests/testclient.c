@@ -62,6 +62,31 @@ assert_probes_keep(lb_lock *h, const char *path, unsigned flags)
 }
 
 void
+assert_forget_keeps(const char *path, unsigned flags)
+{
+	lb_lock *h = lock_new(path, flags), *q, *other, *spare;
+
+	new_in_thread(path, flags, &other, &spare);
+	lb_lock_free(spare);
+	ck_assert_int_eq(lb_acquire(h, 0), 0);
+	lb_lock_forget(h);
+	q = lock_new(path, flags);
+	ck_assert_int_eq(lb_is_locked(q), 1);
+	ck_assert_int_eq(lb_i_am_locking(q), 1);
+	ck_assert_int_eq(lb_acquire(other, 0), LB_EALREADY);
+	ck_assert_int_eq(lb_release(other), LB_ENOTMINE);
+	ck_assert_int_eq(lb_is_locked(q), 1);
+	ck_assert_int_eq(lb_release(q), 0);
+	ck_assert_int_eq(lb_is_locked(other), 0);
+	ck_assert_int_eq(lb_acquire(q, 0), 0);
+	lb_lock_forget(lock_new(path, flags));
+	ck_assert_int_eq(lb_i_am_locking(q), 1);
+	ck_assert_int_eq(lb_release(q), 0);
+	lb_lock_free(other);
+	lb_lock_free(q);
+}
+
+void
 assert_reason_names(lb_lock *lock, const char *what)
 {
 	const char *why = lb_lock_error(lock);

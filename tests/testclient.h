@@ -43,6 +43,15 @@ void assert_no_holder(lb_lock *lock, lb_holder *who);
  */
 void assert_probes_keep(lb_lock *h, const char *path, unsigned flags);
 
+/*
+ * assert_forget_keeps: a hold taken through a handle with flags on path
+ * that is then forgotten (lb_lock_forget) stays with its owner: another
+ * handle of the owner sees it as its own and releases it; a handle of
+ * another thread neither takes nor releases it meanwhile.  A forgotten
+ * handle that took nothing changes nothing.  The lock is free at the end.
+ */
+void assert_forget_keeps(const char *path, unsigned flags);
+
 /* assert_reason_names: asserts that the last failure on lock has a reason
  * (lb_lock_error) that names what. */
 void assert_reason_names(lb_lock *lock, const char *what);

@@ -5,7 +5,7 @@
  * programs.  The JSON document's keys are stable and documented in
  * lockbroker(1):
  *
- *   { "socket": "...", "server": "lockbrokerd/0.2.0",
+ *   { "socket": "...", "server": "lockbrokerd/0.3.0",
  *     "locks": [ { "path": "...", "method": "link",
  *                  "holder_pid": 42, "holder_uid": 1000,
  *                  "holder_user": "alice", "holder_tid": 0,

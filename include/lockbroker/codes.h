@@ -27,7 +27,8 @@ extern "C" {
 	X(ENOTLOCKED,-7, EUNLOCK,"lock is not held")                          \
 	X(ENOTMINE,  -8, EUNLOCK,"lock is held by someone else")              \
 	X(EINVAL,    -9, ERROR,  "invalid argument")                          \
-	X(ENOMEM,   -10, ERROR,  "out of memory")
+	X(ENOMEM,   -10, ERROR,  "out of memory")                          \
+	X(ECANCELED,-11, ELOCK,  "waiting for lock was canceled")
 
 enum lb_error {
 #define LB_ERRNO_ENUM(name, value, parent, msg) LB_##name = (value),

@@ -22,7 +22,8 @@
 #include <lockbroker.h>
 
 /* A lock object: one liblockbroker handle, made by __init__ (in the
- * thread that is then its owner) and freed with the object. */
+ * thread that is then its owner) and freed with the object, the owner
+ * keeping its hold (lb_lock_forget). */
 typedef struct {
 	PyObject_HEAD
 	lb_lock  *lock;         /* NULL until __init__ has succeeded */

@@ -8,9 +8,19 @@
  *
  * The handle is made by __init__, whose thread is then the lock's owner
  * (or the process, threaded=False), as lockfile's unique name is made
- * there; it is freed with the object, which releases a hold taken through
- * it (lb_lock_free).  __init__ runs once: a second call could free the
- * handle under another thread's waiting acquire.
+ * there; it is freed with the object and its hold kept (lb_lock_forget),
+ * as lockfile's objects leave their lock when they go: another object of
+ * the same owner on the path sees the hold as its own and releases it,
+ * and, through the daemon, the hold ends with the process.  __init__ runs
+ * once: a second call could free the handle under another thread's
+ * waiting acquire.
+ *
+ * A waiting acquire runs the interpreter's signal handlers about every
+ * 50 ms (the handle's interrupt hook, lock_check_signals): one that
+ * raises, KeyboardInterrupt for Ctrl-C, ends the wait (its request
+ * withdrawn from the daemon) and acquire raises its exception, holding
+ * nothing.  cancel() ends the acquires in progress from another thread
+ * (LockCanceled).
  */
 #include "ext.h"
 
@@ -70,6 +80,21 @@ lock_new_failed(PyObject *path)
 		PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path);
 }
 
+/* The interrupt hook of every handle (lb_lock_set_interrupt), called by
+ * the thread that waits in lb_acquire, without the GIL: runs the pending
+ * signal handlers (Python runs them in the main thread only; elsewhere
+ * this does nothing).  1 when one raised: its exception is then set in
+ * the waiting thread, for acquire to raise. */
+static int
+lock_check_signals(void *unused)
+{
+	PyGILState_STATE gil = PyGILState_Ensure();
+	int              r = PyErr_CheckSignals() < 0;
+
+	PyGILState_Release(gil);
+	return r;
+}
+
 static int
 lock_init(lbpy_lock *self, PyObject *args, PyObject *kwds)
 {
@@ -102,6 +127,7 @@ lock_init(lbpy_lock *self, PyObject *args, PyObject *kwds)
 		lock_new_failed(path);
 		goto out;
 	}
+	(void)lb_lock_set_interrupt(self->lock, lock_check_signals, NULL);
 	Py_INCREF(path);
 	Py_XSETREF(self->path, path);
 	Py_INCREF(timeout);
@@ -128,7 +154,8 @@ lock_clear(lbpy_lock *self)
 	return 0;
 }
 
-/* Frees the handle (releasing what it acquired) without the GIL. */
+/* Frees the handle, keeping its owner's hold (lb_lock_forget, which
+ * does not block). */
 static void
 lock_dealloc(lbpy_lock *self)
 {
@@ -136,11 +163,7 @@ lock_dealloc(lbpy_lock *self)
 
 	PyObject_GC_UnTrack(self);
 	self->lock = NULL;
-	if (lock != NULL) {
-		Py_BEGIN_ALLOW_THREADS
-		lb_lock_free(lock);
-		Py_END_ALLOW_THREADS
-	}
+	lb_lock_forget(lock);
 	lock_clear(self);
 	Py_TYPE(self)->tp_free((PyObject *)self);
 }
@@ -169,12 +192,6 @@ static int
 call_i_am_locking(lb_lock *lock, void *arg)
 {
 	return lb_i_am_locking(lock);
-}
-
-static int
-call_acquire(lb_lock *lock, void *seconds)
-{
-	return lb_acquire(lock, *(double *)seconds);
 }
 
 static int
@@ -212,22 +229,66 @@ out:
 	return r;
 }
 
-/* Takes the lock within timeout (None: the object's own timeout). */
+/*
+ * Takes the lock within timeout (None: the object's own timeout), without
+ * the GIL.  When a signal handler raised while it waited, that exception
+ * is raised, and a grant that crossed the withdrawal is released first:
+ * an acquire that raises holds nothing it took (a hold its owner had
+ * before it began stays).
+ */
 static PyObject *
 lock_acquire_timeout(lbpy_lock *self, PyObject *timeout)
 {
-	PyObject *out = NULL;
-	double    seconds;
+	PyObject   *out = NULL;
+	const char *why = NULL;
+	double      seconds;
+	int         r, raised, held;
 
 	if (lock_ready(self) < 0 ||
 	    lbpy_timeout(timeout == Py_None ? self->timeout : timeout,
-	    &seconds) < 0 ||
-	    lock_call(self, call_acquire, &seconds) < 0)
+	    &seconds) < 0)
 		goto out;
+	/* held: whether the owner held the lock already, so that the
+	 * acquire only re-acquires it.  A broker hold lost meanwhile,
+	 * reported once (LB_ENOTLOCKED), is reported by the acquire as it
+	 * would have been; another failure to look leaves it to the acquire
+	 * (held unknown: taken as not). */
+	Py_BEGIN_ALLOW_THREADS
+	r = held = lb_i_am_locking(self->lock);
+	if (r != LB_ENOTLOCKED)
+		r = lb_acquire(self->lock, seconds);
+	if (r < 0)
+		why = lb_lock_error(self->lock);
+	Py_END_ALLOW_THREADS
+	/* Only the hook sets an exception while the library runs. */
+	raised = PyErr_Occurred() != NULL;
+	if (raised && r == 0 && held != 1) {
+		Py_BEGIN_ALLOW_THREADS
+		(void)lb_release(self->lock);
+		Py_END_ALLOW_THREADS
+	}
+	if (raised)
+		goto out;
+	if (r < 0) {
+		lbpy_raise(r, why);
+		goto out;
+	}
 	out = Py_None;
 	Py_INCREF(out);
 out:
 	return out;
+}
+
+/* cancel(): lb_lock_cancel, without the GIL. */
+static PyObject *
+lock_cancel(lbpy_lock *self, PyObject *unused)
+{
+	if (lock_ready(self) < 0)
+		return NULL;
+	Py_BEGIN_ALLOW_THREADS
+	(void)lb_lock_cancel(self->lock);
+	Py_END_ALLOW_THREADS
+	Py_RETURN_NONE;
 }
 
 static PyObject *
@@ -389,7 +450,10 @@ static PyMethodDef lock_methods[] = {
 	    "acquire(timeout=None)\n--\n\n"
 	    "Takes the lock.  timeout None (then the object's timeout, "
 	    "None: wait until granted), <= 0: try once (AlreadyLocked), "
-	    "> 0: wait up to that many seconds (LockTimeout)."},
+	    "> 0: wait up to that many seconds (LockTimeout).  A signal "
+	    "handler that raises while it waits (Ctrl-C: "
+	    "KeyboardInterrupt) ends the wait with its exception, holding "
+	    "nothing; cancel() from another thread, with LockCanceled."},
 	{"release", (PyCFunction)lock_release, METH_NOARGS,
 	    "release()\n--\n\nReleases the lock: NotLocked when nobody "
 	    "holds it, NotMyLock when another owner does."},
@@ -406,6 +470,12 @@ static PyMethodDef lock_methods[] = {
 	    "fencing_token()\n--\n\nThe fencing token of this owner's hold "
 	    "(broker grants only: LockFailed for an in-process hold, "
 	    "NotLocked when not held)."},
+	{"cancel", (PyCFunction)lock_cancel, METH_NOARGS,
+	    "cancel()\n--\n\nEnds every acquire of this object that is in "
+	    "progress, from any thread: each raises LockCanceled, holding "
+	    "nothing, its request withdrawn from the daemon (but one whose "
+	    "grant came first returns, holding the lock).  An acquire "
+	    "begun after cancel() returned is not affected."},
 	{"__enter__", (PyCFunction)lock_enter, METH_NOARGS, NULL},
 	{"__exit__", (PyCFunction)lock_exit, METH_VARARGS, NULL},
 	{NULL, NULL, 0, NULL}

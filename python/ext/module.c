@@ -8,12 +8,13 @@
  */
 #include "ext.h"
 
-/* lockfile's name for each code, by -code (LB_ERROR is 1); the codes the
- * library gives that lockfile has no class for are Python's own errors
- * (see lbpy_raise). */
+/* The class of each code, by -code (LB_ERROR is 1): lockfile's name,
+ * and lockbroker's own for LB_ECANCELED; the codes that are Python's own
+ * errors have none (see lbpy_raise). */
 static const char *const error_names[] = {
 	NULL, "Error", "LockError", "LockTimeout", "AlreadyLocked",
-	"LockFailed", "UnlockError", "NotLocked", "NotMyLock"
+	"LockFailed", "UnlockError", "NotLocked", "NotMyLock",
+	NULL /* LB_EINVAL */, NULL /* LB_ENOMEM */, "LockCanceled"
 };
 #define N_ERRORS ((int)(sizeof error_names / sizeof error_names[0]))
 
@@ -28,7 +29,7 @@ lbpy_raise(int code, const char *reason)
 		cls = PyExc_ValueError;
 	else if (code == LB_ENOMEM)
 		cls = PyExc_MemoryError;
-	else if (code < 0 && -code < N_ERRORS)
+	else if (code < 0 && -code < N_ERRORS && error_classes[-code] != NULL)
 		cls = error_classes[-code];
 	else
 		cls = error_classes[-LB_ERROR];
@@ -50,6 +51,8 @@ errors_load(void)
 	if (mod == NULL)
 		goto out;
 	for (i = 1; i < N_ERRORS; i++) {
+		if (error_names[i] == NULL)
+			continue;
 		Py_XDECREF(error_classes[i]);
 		error_classes[i] = PyObject_GetAttrString(mod, error_names[i]);
 		if (error_classes[i] == NULL)

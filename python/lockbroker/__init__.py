@@ -9,20 +9,25 @@ the lock the moment it is released, and a process that dies releases its
 locks; otherwise the library locks in-process, as lockfile does.
 
 What lockfile never had is keyword-only: transport='auto'|'broker'|'local'
-and break_stale=False in every constructor, and the methods holder() and
-fencing_token().  docs/python.md tells the differences from lockfile.
+and break_stale=False in every constructor, and the methods holder(),
+fencing_token() and cancel(), and the asyncio form (acquire_async,
+async with).  Ctrl-C, or any signal handler that raises, ends a waiting
+acquire with its exception.  docs/python.md tells the differences from
+lockfile.
 """
 
 import functools
 import warnings
 
 from ._errors import (Error, LockError, LockTimeout, AlreadyLocked,
-                      LockFailed, UnlockError, NotLocked, NotMyLock)
+                      LockFailed, LockCanceled, UnlockError, NotLocked,
+                      NotMyLock)
 from ._base import LockBase
 from ._lockbroker import Holder
 
 __all__ = ['Error', 'LockError', 'LockTimeout', 'AlreadyLocked',
-           'LockFailed', 'UnlockError', 'NotLocked', 'NotMyLock',
+           'LockFailed', 'LockCanceled', 'UnlockError', 'NotLocked',
+           'NotMyLock',
            'LinkFileLock', 'MkdirFileLock', 'SQLiteFileLock',
            'LockBase', 'locked',
            'LockFile', 'FileLock', 'Holder']

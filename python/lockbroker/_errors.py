@@ -40,6 +40,12 @@ class LockFailed(*_bases("LockFailed", LockError)):
     """The lock cannot be taken at all (the reason says why)."""
 
 
+class LockCanceled(*_bases("LockCanceled", LockError)):
+    """The wait was ended from outside: cancel() from another thread.
+    Nothing is held, and the request has left the daemon's queue.
+    (lockbroker's own: lockfile has no such class.)"""
+
+
 class UnlockError(*_bases("UnlockError", Error)):
     """Base class for errors arising from attempts to release the lock."""
 
@@ -54,6 +60,6 @@ class NotMyLock(*_bases("NotMyLock", UnlockError)):
 
 # Shown as the package's, where programs meet them.
 for _cls in (Error, LockError, LockTimeout, AlreadyLocked, LockFailed,
-             UnlockError, NotLocked, NotMyLock):
+             LockCanceled, UnlockError, NotLocked, NotMyLock):
     _cls.__module__ = "lockbroker"
 del _cls

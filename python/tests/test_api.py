@@ -7,6 +7,7 @@ thread made threaded=True) or, where a process must die holding, a child
 process.
 """
 import contextlib
+import gc
 import os
 import signal
 import socket
@@ -439,42 +440,91 @@ def test_fencing_token(daemon, lockdir):
     local.release()
 
 
-def test_freed_object_releases_its_own_hold(transport, lockdir):
+def test_dropped_object_keeps_its_hold(method, transport, lockdir):
+    """As lockfile's: an object that goes leaves its lock held by its
+    owner, which a new object of the owner sees and releases; another
+    owner is kept out meanwhile."""
     path = os.path.join(lockdir, "a")
-    lock = lockbroker.LockFile(path, transport=transport)
-    lock.acquire()
-    probe = lockbroker.LockFile(path, transport=transport)
-    assert probe.i_am_locking()
-    del probe                   # only looked: releases nothing
+    make(method, path, transport, threaded=True).acquire(0)
+    gc.collect()
+    lock = make(method, path, transport, threaded=True)
+    assert lock.is_locked() and lock.i_am_locking()
+    seen = []
+
+    def other():
+        theirs = make(method, path, transport, threaded=True)
+        seen.append(theirs.i_am_locking())
+        with pytest.raises(lockbroker.AlreadyLocked):
+            theirs.acquire(0)
+        with pytest.raises(lockbroker.NotMyLock):
+            theirs.release()
+        seen.append("kept out")
+
+    t = threading.Thread(target=other)
+    t.start()
+    t.join(WAIT)
+    assert seen == [False, "kept out"]
+    probe = make(method, path, transport, threaded=True)
+    del probe                   # only looked: changes nothing
     assert lock.i_am_locking()
-    del lock
-    assert not lockbroker.LockFile(path, transport=transport).is_locked()
+    lock.release()
+    assert not lock.is_locked()
+    with pytest.raises(lockbroker.NotLocked):
+        lock.release()
 
 
-def test_dead_holder_releases_through_the_broker(daemon, lockdir):
-    """A process killed while holding loses the lock at once (the
-    broker), and a waiter gets it without waiting for a timeout."""
-    path = os.path.join(lockdir, "a")
+@contextlib.contextmanager
+def broker_holder(path, take, then):
+    """A child process that takes path's lock through the daemon with
+    the statement take and then runs then; yields the child (a Popen,
+    its stdin a pipe) once the daemon names it as holder; killed at the
+    end."""
     child = subprocess.Popen(
-        [sys.executable, "-c", "import lockbroker, sys, time\n"
-         "lock = lockbroker.LockFile(sys.argv[1], transport='broker')\n"
-         "lock.acquire()\n"
-         "print('held', flush=True)\ntime.sleep(600)\n", path],
-        stdout=subprocess.PIPE, text=True,
+        [sys.executable, "-c", "import gc, lockbroker, sys, time\n" + take +
+         "\nprint('held', flush=True)\n" + then + "\n", path],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         env=dict(os.environ, PYTHONPATH=os.path.dirname(
             os.path.dirname(lockbroker.__file__))))
     try:
         assert child.stdout.readline() == "held\n"
         lock = lockbroker.LockFile(path, transport="broker")
         assert lock.holder().pid == child.pid
+        yield child
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_dropped_hold_ends_with_the_process(daemon, lockdir):
+    """Through the daemon, a hold whose object went lasts until its
+    process ends (its connection closes), also by a normal exit."""
+    path = os.path.join(lockdir, "a")
+    with broker_holder(path, "lockbroker.LockFile(sys.argv[1], "
+                       "transport='broker').acquire()\ngc.collect()",
+                       "sys.stdin.readline()") as child:
+        lock = lockbroker.LockFile(path, transport="broker")
+        with pytest.raises(lockbroker.AlreadyLocked):
+            lock.acquire(0)
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        assert child.wait(WAIT) == 0
+        lock.acquire(WAIT)
+        lock.release()
+
+
+def test_dead_holder_releases_through_the_broker(daemon, lockdir):
+    """A process killed while holding loses the lock at once (the
+    broker), and a waiter gets it without waiting for a timeout."""
+    path = os.path.join(lockdir, "a")
+    with broker_holder(path, "lock = lockbroker.LockFile(sys.argv[1], "
+                       "transport='broker')\nlock.acquire()",
+                       "time.sleep(600)") as child:
+        lock = lockbroker.LockFile(path, transport="broker")
         child.send_signal(signal.SIGKILL)
         start = time.monotonic()
         lock.acquire(WAIT)
         assert time.monotonic() - start < 5
         lock.release()
-    finally:
-        child.kill()
-        child.wait()
 
 
 def test_break_stale(lockdir):

@@ -1,5 +1,6 @@
-"""test_migration.py: a program written against lockfile (migrating.py)
-runs with its import lines changed to lockbroker's and nothing else, with
+"""test_migration.py: programs written against lockfile (migrating.py;
+dropping.py, which lets lock objects go while their locks are held) run
+with their import lines changed to lockbroker's and nothing else, with
 the same output as with lockfile, through the daemon and in-process."""
 import os
 import re
@@ -13,9 +14,6 @@ import pytest
 from conftest import HERE, INPLACE
 
 pytest.importorskip("lockfile")
-
-PROGRAM = os.path.join(HERE, "migrating.py")
-
 
 def migrated(text):
     """text with its lockfile imports made lockbroker's: the one-line
@@ -44,13 +42,24 @@ def run(source, env):
         shutil.rmtree(d, ignore_errors=True)
 
 
-def test_same_results_with_lockbroker(transport):
-    with open(PROGRAM) as f:
+def outputs(program, transport):
+    """program's output with lockfile, and migrated to lockbroker."""
+    with open(os.path.join(HERE, program)) as f:
         source = f.read()
     env = dict(os.environ, PYTHONPATH=INPLACE,
                LOCKBROKER_TRANSPORT=transport)
-    theirs = run(source, env)
+    return run(source, env), run(migrated(source), env)
+
+
+def test_same_results_with_lockbroker(transport):
+    theirs, ours = outputs("migrating.py", transport)
     assert "second instance: exit 3" in theirs
     assert "timed out: True" in theirs
-    ours = run(migrated(source), env)
+    assert ours == theirs
+
+
+def test_dropped_objects_keep_their_locks(transport):
+    theirs, ours = outputs("dropping.py", transport)
+    assert "link held after its object went: True" in theirs
+    assert "mkdir released by a new object: None" in theirs
     assert ours == theirs

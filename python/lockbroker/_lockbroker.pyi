@@ -1,0 +1,68 @@
+"""Type stubs of the extension module _lockbroker (python/ext/): the Lock
+type over one liblockbroker handle, the Holder record and the method
+numbers.  LockBase (_base.py) is Lock with lockfile's name."""
+import os
+from types import TracebackType
+from typing import Literal, NamedTuple, Optional, Type, Union
+
+from typing_extensions import Self, TypeAlias
+
+# A lock path: str, UTF-8 bytes, or a path-like object giving either.
+_Path: TypeAlias = Union[str, bytes, "os.PathLike[str]", "os.PathLike[bytes]"]
+# transport=: the daemon when it answers, else in-process; or one only.
+_Transport: TypeAlias = Literal["auto", "broker", "local"]
+
+LINK: int
+SYMLINK: int
+MKDIR: int
+PIDFILE: int
+SQLITE: int
+
+
+class Holder(NamedTuple):
+    """Who holds a lock, as Lock.holder() tells it."""
+    host: Optional[str]
+    unique_name: Optional[str]
+    pid: Optional[int]
+    tid: Optional[int]
+    uid: Optional[int]
+    since: Optional[float]
+    liveness: Literal["alive", "dead", "unknown"]
+    waiters: int
+    token: Optional[int]
+    broker: bool
+    unclaimed: bool
+
+
+class Lock:
+    """A lock on a path, through liblockbroker."""
+    _method: int
+
+    def __init__(self, path: _Path, threaded: bool = ...,
+                 timeout: Optional[float] = ..., *,
+                 transport: _Transport = ...,
+                 break_stale: bool = ...) -> None: ...
+
+    @property
+    def path(self) -> _Path: ...
+    @property
+    def lock_file(self) -> str: ...
+    @property
+    def unique_name(self) -> str: ...
+    @property
+    def timeout(self) -> Optional[float]: ...
+    @timeout.setter
+    def timeout(self, value: Optional[float]) -> None: ...
+
+    def acquire(self, timeout: Optional[float] = None) -> None: ...
+    def release(self) -> None: ...
+    def is_locked(self) -> bool: ...
+    def i_am_locking(self) -> bool: ...
+    def break_lock(self) -> None: ...
+    def holder(self) -> Optional[Holder]: ...
+    def fencing_token(self) -> int: ...
+
+    def __enter__(self) -> Self: ...
+    def __exit__(self, exc_type: Optional[Type[BaseException]],
+                 exc: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> None: ...

@@ -1,0 +1,7 @@
+"""Type stubs of linklockfile.py."""
+from . import (LockBase as LockBase, LockFailed as LockFailed,
+               NotLocked as NotLocked, NotMyLock as NotMyLock,
+               LockTimeout as LockTimeout, AlreadyLocked as AlreadyLocked)
+
+
+class LinkLockFile(LockBase): ...

@@ -1,0 +1,428 @@
+"""test_cancel.py: ending a waiting acquire from outside: Ctrl-C and any
+signal handler that raises, cancel() from another thread, and the
+asyncio form (acquire_async, async with), whose canceled task withdraws
+its request; through the daemon and in-process.
+
+A withdrawn request is seen gone while its process still lives (a
+process that exits drops its requests anyway): the daemon's STATUS and
+LIST (the lockbroker command's) count no waiter, and the next owner's
+one try gets the lock as soon as the holder releases.
+"""
+import asyncio
+import contextlib
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+import lockbroker
+from conftest import BUILDDIR, INPLACE, WAIT
+from test_api import other_owner
+
+
+def listed_waiters(path):
+    """The waiters the daemon's LIST counts on path (lockbroker list
+    --json); 0 when it does not list the lock."""
+    cmd = os.path.join(BUILDDIR, "tools", "lockbroker")
+    r = subprocess.run([cmd, "list", "--json"], capture_output=True,
+                       text=True, timeout=WAIT)
+    assert r.returncode == 0, r.stderr
+    real = os.path.realpath(path)
+    return sum(e["waiters"] for e in json.loads(r.stdout)["locks"]
+               if e["path"] == real)
+
+
+def until(what, cond):
+    """Waits (WAIT s at most, asserted) until cond() is true."""
+    end = time.monotonic() + WAIT
+    while not cond():
+        assert time.monotonic() < end, "never: " + what
+        time.sleep(0.01)
+
+
+def no_waiter_left(lock, transport, path):
+    """Nothing of a withdrawn acquire is left: through the daemon, STATUS
+    and LIST count no waiter."""
+    if transport == "broker":
+        assert lock.holder().waiters == 0
+        assert listed_waiters(path) == 0
+
+
+@contextlib.contextmanager
+def made_elsewhere(paths, transport):
+    """Lock objects on paths whose owner is another thread (their methods
+    may be called from any thread), which lives on until the with block
+    ends."""
+    made, ready, end = [], threading.Event(), threading.Event()
+
+    def run():
+        made.extend(lockbroker.LockFile(p, transport=transport)
+                    for p in paths)
+        ready.set()
+        end.wait(WAIT * 4)
+
+    t = threading.Thread(target=run)
+    t.start()
+    try:
+        assert ready.wait(WAIT)
+        yield made
+    finally:
+        end.set()
+        t.join(WAIT)
+
+
+def line_from(child):
+    """The child's next line of output, waited for WAIT s at most."""
+    r, _, _ = select.select([child.stdout], [], [], WAIT)
+    assert r, "the child said nothing for %s s" % WAIT
+    return child.stdout.readline()
+
+
+def waiting(lock, transport):
+    """Waits until the daemon counts one waiter on lock (in-process: a
+    little while, for the waiter to be polling)."""
+    if transport == "broker":
+        until("a waiter queued", lambda: lock.holder().waiters == 1)
+    else:
+        time.sleep(0.3)
+
+
+CHILD = r"""
+import sys, time
+import lockbroker
+lock = lockbroker.LockFile(sys.argv[1], transport=sys.argv[2])
+print("waiting", flush=True)
+t0 = time.monotonic()
+try:
+    lock.acquire()
+    print("acquired", flush=True)
+except KeyboardInterrupt:
+    print("interrupted %.3f %s" % (time.monotonic() - t0,
+                                   lock.i_am_locking()), flush=True)
+sys.stdin.readline()         # lives on until the test has looked
+"""
+
+
+def test_ctrl_c_ends_a_wait(transport, lockdir):
+    """SIGINT to a process waiting in acquire(): KeyboardInterrupt
+    promptly (a hang guard, not a speed check), holding nothing, its
+    request withdrawn while it lives on: no waiter counted, and the next
+    owner's one try gets the lock at the holder's release."""
+    path = os.path.join(lockdir, "a")
+    lock = lockbroker.LockFile(path, transport=transport)
+    lock.acquire()
+    env = dict(os.environ, PYTHONPATH=INPLACE)
+    child = subprocess.Popen([sys.executable, "-c", CHILD, path, transport],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             env=env, text=True)
+    try:
+        assert line_from(child) == "waiting\n"
+        waiting(lock, transport)
+        t0 = time.monotonic()
+        child.send_signal(signal.SIGINT)
+        said = line_from(child).split()
+        assert said[:1] == ["interrupted"], said
+        assert time.monotonic() - t0 < WAIT
+        assert said[2] == "False"
+        no_waiter_left(lock, transport, path)
+        lock.release()
+        lock.acquire(0)
+        lock.release()
+    finally:
+        child.stdin.close()
+        assert child.wait(WAIT) == 0
+
+
+class Raised(Exception):
+    """What the test's signal handler raises."""
+
+
+def raise_raised(signum, frame):
+    raise Raised("signal %d" % signum)
+
+
+def test_signal_handler_exception_ends_a_wait(transport, lockdir):
+    """Any signal handler that raises ends a waiting acquire with its
+    exception (here SIGALRM's, in this very process), holding nothing
+    and leaving no waiter."""
+    path = os.path.join(lockdir, "a")
+    lock = lockbroker.LockFile(path, transport=transport)
+    old = signal.signal(signal.SIGALRM, raise_raised)
+    try:
+        with other_owner("link", path, transport):
+            signal.setitimer(signal.ITIMER_REAL, 0.3)
+            t0 = time.monotonic()
+            with pytest.raises(Raised):
+                lock.acquire(WAIT * 2)
+            assert 0.25 <= time.monotonic() - t0 < WAIT
+            assert not lock.i_am_locking()
+            no_waiter_left(lock, transport, path)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    lock.acquire(0)
+    lock.release()
+
+
+def test_signal_during_reacquire_keeps_hold(daemon, lockdir):
+    """A signal handler that raises while acquire() waits for the
+    daemon's word on a lock its owner holds already (the daemon stopped
+    meanwhile): the exception goes on, and the earlier hold stays, which
+    that acquire did not take."""
+    path = os.path.join(lockdir, "a")
+    lock = lockbroker.LockFile(path, transport="broker")
+    lock.acquire(0)
+    pid = daemon.proc.pid
+    old = signal.signal(signal.SIGALRM, raise_raised)
+    resume = threading.Timer(0.6, os.kill, (pid, signal.SIGCONT))
+    try:
+        os.kill(pid, signal.SIGSTOP)
+        resume.start()
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        with pytest.raises(Raised):
+            lock.acquire(WAIT)
+            time.sleep(WAIT)        # the handler's turn, at the latest
+        assert lock.i_am_locking()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        resume.cancel()
+        os.kill(pid, signal.SIGCONT)
+        signal.signal(signal.SIGALRM, old)
+    lock.release()
+
+
+def test_handler_that_returns_keeps_the_wait(transport, lockdir):
+    """A signal handler that returns, run while acquire waits, leaves the
+    wait alone: the lock is taken once the holder releases it."""
+    path = os.path.join(lockdir, "a")
+    lock = lockbroker.LockFile(path, transport=transport)
+    ran = []
+    old = signal.signal(signal.SIGALRM, lambda s, f: ran.append(s))
+    try:
+        with other_owner("link", path, transport):
+            signal.setitimer(signal.ITIMER_REAL, 0.1, 0.1)
+            with pytest.raises(lockbroker.LockTimeout):
+                lock.acquire(0.6)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        assert len(ran) >= 3
+        lock.acquire(WAIT)
+        assert lock.i_am_locking()
+        lock.release()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def test_cancel_from_another_thread(transport, lockdir):
+    """cancel() ends the acquire another thread waits in: LockCanceled,
+    nothing held, no waiter left; a cancel() with no acquire in progress
+    does nothing, and is not kept for the next acquire."""
+    path = os.path.join(lockdir, "a")
+    lock = lockbroker.LockFile(path, transport=transport)
+    probe = lockbroker.LockFile(path, transport=transport)
+    got = []
+
+    def wait():
+        try:
+            lock.acquire(WAIT * 2)
+            got.append("acquired")
+        except lockbroker.LockCanceled as e:
+            got.append(e)
+
+    with other_owner("link", path, transport):
+        t = threading.Thread(target=wait)
+        t.start()
+        waiting(probe, transport)
+        lock.cancel()
+        t.join(WAIT)
+        assert not t.is_alive()
+        assert isinstance(got[0], lockbroker.LockCanceled), got
+        assert isinstance(got[0], lockbroker.LockError)
+        assert "canceled" in str(got[0])
+        assert not lock.i_am_locking()
+        no_waiter_left(probe, transport, path)
+    lock.cancel()
+    lock.acquire(0)
+    lock.release()
+
+
+# ---------------------------------------------------------------------
+# asyncio
+
+def test_async_with_takes_and_releases(transport, lockdir):
+    """async with takes the lock (acquire_async, with the object's
+    timeout) and releases it; the object is what it gives."""
+    path = os.path.join(lockdir, "a")
+
+    async def main():
+        lock = lockbroker.LockFile(path, transport=transport)
+        async with lock as held:
+            assert held is lock
+            assert lock.i_am_locking()
+        assert not lock.is_locked()
+        await lock.acquire_async(0)
+        assert lock.i_am_locking()
+        lock.release()
+
+    asyncio.run(main())
+
+
+def test_async_timeouts(transport, lockdir):
+    """acquire_async times out as acquire does (LockTimeout, or
+    AlreadyLocked for one try), and async with uses the object's
+    timeout."""
+    path = os.path.join(lockdir, "a")
+
+    async def main():
+        lock = lockbroker.LockFile(path, transport=transport, timeout=0.3)
+        t0 = time.monotonic()
+        with pytest.raises(lockbroker.LockTimeout):
+            async with lock:
+                pass
+        assert time.monotonic() - t0 >= 0.25
+        with pytest.raises(lockbroker.AlreadyLocked):
+            await lock.acquire_async(0)
+        with pytest.raises(lockbroker.LockTimeout):
+            await lock.acquire_async(0.2)
+        assert not lock.i_am_locking()
+
+    with other_owner("link", path, transport):
+        asyncio.run(main())
+
+
+def test_async_many_waiters_one_loop(transport, lockdir):
+    """Many tasks of one event loop wait at once, each for a lock another
+    owner holds, while the loop goes on running other work; each gets
+    its lock when it is released."""
+    n = 12
+    paths = [os.path.join(lockdir, "l%d" % k) for k in range(n)]
+    ticks = []
+
+    async def one(path):
+        lock = lockbroker.LockFile(path, transport=transport)
+        async with lock:
+            return lock.i_am_locking()
+
+    async def ticker():
+        while True:
+            ticks.append(time.monotonic())
+            await asyncio.sleep(0.01)
+
+    async def main(holders):
+        tick = asyncio.ensure_future(ticker())
+        waits = [asyncio.ensure_future(one(p)) for p in paths]
+        await asyncio.sleep(0.5)
+        assert not any(w.done() for w in waits)
+        before = len(ticks)
+        await asyncio.sleep(0.3)
+        assert len(ticks) - before >= 5     # the loop was not blocked
+        for h in holders:
+            h.release()
+        got = await asyncio.wait_for(asyncio.gather(*waits), WAIT)
+        tick.cancel()
+        return got
+
+    with made_elsewhere(paths, transport) as holders:
+        for h in holders:
+            h.acquire(0)
+        assert asyncio.run(main(holders)) == [True] * n
+
+
+def test_async_cancel_withdraws(transport, lockdir):
+    """A task canceled while it awaits acquire_async: CancelledError,
+    nothing held, its request withdrawn (no waiter; the next owner's one
+    try gets the lock at the holder's release)."""
+    path = os.path.join(lockdir, "a")
+    probe = lockbroker.LockFile(path, transport=transport)
+
+    async def main():
+        lock = lockbroker.LockFile(path, transport=transport)
+        task = asyncio.ensure_future(lock.acquire_async())
+        await asyncio.get_running_loop().run_in_executor(
+            None, waiting, probe, transport)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, WAIT)
+        assert not lock.i_am_locking()
+        no_waiter_left(probe, transport, path)
+
+    with other_owner("link", path, transport):
+        asyncio.run(main())
+    probe.acquire(0)
+    probe.release()
+
+
+def test_async_cancel_keeps_earlier_hold(transport, lockdir):
+    """A task canceled while its acquire_async takes a lock its owner
+    already holds (another task's of the loop, the same owner: the
+    acquire returns at once) releases nothing: the earlier hold stays,
+    round after round."""
+    path = os.path.join(lockdir, "a")
+    canceled = 0
+
+    async def main():
+        nonlocal canceled
+        lock = lockbroker.LockFile(path, transport=transport)
+        async with lock:
+            for k in range(30):
+                task = asyncio.ensure_future(lock.acquire_async())
+                await asyncio.sleep(0)      # its acquire has started
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    canceled += 1
+                assert lock.i_am_locking(), "round %d" % k
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(lock.acquire_async(), 0)
+            assert lock.i_am_locking()
+
+    asyncio.run(main())
+    assert canceled > 0
+    assert not lockbroker.LockFile(path, transport=transport).is_locked()
+
+
+def test_async_cancel_crosses_grant(daemon, lockdir):
+    """The task's cancel and the grant cross, round after round: a
+    canceled acquire_async never leaves the lock held."""
+    path = os.path.join(lockdir, "a")
+    probe = lockbroker.LockFile(path, transport="broker")
+    async def round_(k, holder):
+        lock = lockbroker.LockFile(path, transport="broker")
+        task = asyncio.ensure_future(lock.acquire_async())
+        while probe.holder().waiters != 1:
+            await asyncio.sleep(0.002)
+        holder.release()
+        await asyncio.sleep((k % 6) * 0.0002)
+        task.cancel()
+        try:
+            await task
+            return "granted"            # the grant came before the cancel
+        except asyncio.CancelledError:
+            assert not lock.i_am_locking(), "round %d" % k
+            return "canceled"
+        finally:
+            if lock.i_am_locking():
+                lock.release()
+
+    async def main(holder):
+        seen = []
+        for k in range(60):
+            holder.acquire(WAIT)
+            seen.append(await round_(k, holder))
+            until("the lock free", lambda: not probe.is_locked())
+        return seen
+
+    with made_elsewhere([path], "broker") as holders:
+        seen = asyncio.run(main(holders[0]))
+    print("acquire_async: cancel and grant crossed %d times: %d granted, "
+          "%d canceled" % (len(seen), seen.count("granted"),
+                           seen.count("canceled")))
+    assert set(seen) <= {"granted", "canceled"}
+    assert probe.holder() is None
