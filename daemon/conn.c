@@ -702,7 +702,7 @@ conn_refuse_user(struct lbd_conn *c, const char *why)
 
 	lbp_error_reply(&o, 0, 0, LBP_EPERM, why);
 	conn_last_words(c, &o);
-	if (lbd_lograte_take(&c->d->refusals))
+	if (lbd_lograte_take(&c->d->refusals, (long)c->uid))
 		log_warn("pid %ld refused: %s", (long)c->pid, why);
 	TAILQ_INSERT_TAIL(&c->d->conns, c, entry);
 	c->d->nconns++;
@@ -738,7 +738,7 @@ lbd_conn_accept(struct lbd *d)
 	if (uv_accept((uv_stream_t *)&d->listener, (uv_stream_t *)&c->pipe) !=
 	    0 || uv_fileno((uv_handle_t *)&c->pipe, &fd) != 0 ||
 	    lbd_os_peer_ids(fd, &c->pid, &c->uid, &c->gid) == -1) {
-		if (lbd_lograte_take(&d->refusals))
+		if (lbd_lograte_take(&d->refusals, LBD_LOGRATE_NOBODY_KNOWN))
 			log_warn("cannot accept a connection: %s",
 			    strerror(errno));
 		uv_close((uv_handle_t *)&c->pipe, conn_free);
@@ -768,7 +768,7 @@ lbd_conn_accept(struct lbd *d)
 		lbp_error_reply(&o, 0, 0, d->stopping ? LBP_ESHUTDOWN :
 		    LBP_ELIMIT, limit);
 		conn_last_words(c, &o);
-		if (lbd_lograte_take(&d->refusals))
+		if (lbd_lograte_take(&d->refusals, (long)c->uid))
 			log_info("pid %ld uid %ld refused: %s", (long)c->pid,
 			    (long)c->uid, limit);
 		lbd_conn_close(c);

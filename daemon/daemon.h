@@ -346,6 +346,9 @@ struct lbd {
 	struct lbd_acks          acks;      /* grants not yet recorded */
 	TAILQ_HEAD(, lbd_swap)   swaps;     /* handoffs owed their last step
 	                                       (swap.c) */
+	unsigned                 swaps_fast; /* handoffs waiting for
+	                                       readers at full speed
+	                                       (swapwait.h) */
 	unsigned                 ack_round;
 	uint64_t                 generation; /* high half of fencing tokens */
 	uint64_t                 counter;    /* low half */

@@ -70,13 +70,6 @@
  * or replaced (a daemon that commits looks before each commit). */
 #define LBD_STORE_WATCH_MS 2000
 
-/* Refused connections are logged at most LBD_REFUSALS_LOGGED an interval
- * of LBD_REFUSALS_INTERVAL_MS, then counted (lograte.c): a user who
- * connects in a loop cannot grow the log without end, and the first
- * lines of each interval still name who did. */
-#define LBD_REFUSALS_LOGGED 10
-#define LBD_REFUSALS_INTERVAL_MS 60000
-
 /* lbd_now: the wall clock, in seconds since the epoch. */
 double
 lbd_now(void)
@@ -176,8 +169,16 @@ lbd_loop_start(struct lbd *d)
 	uv_timer_start(&d->store_watch, store_watch, LBD_STORE_WATCH_MS,
 	    LBD_STORE_WATCH_MS);
 	uv_unref((uv_handle_t *)&d->store_watch);
+	/* Refused connections are logged at most refusals_logged_per_uid
+	 * of a user and refusals_logged in all an interval of
+	 * refusals_interval, then counted per user (lograte.c): a user who
+	 * connects in a loop can neither grow the log without end nor hide
+	 * another user's refusals, and the first lines of each interval
+	 * still name who did. */
 	lbd_lograte_init(&d->refusals, d->loop, "refusals of connections",
-	    LBD_REFUSALS_LOGGED, LBD_REFUSALS_INTERVAL_MS);
+	    d->cfg.limits.refusals_logged_per_uid,
+	    d->cfg.limits.refusals_logged,
+	    (uint64_t)(d->cfg.refusals_interval * 1000));
 }
 
 /* A connection has flushed its last replies: close it. */

@@ -329,6 +329,9 @@ reload(struct lbd *d, const struct args *a)
 	d->cfg.release_wait = c.release_wait;
 	d->cfg.debug = c.debug;
 	d->cfg.limits = c.limits;
+	d->cfg.refusals_interval = c.refusals_interval;
+	lbd_lograte_set(&d->refusals, c.limits.refusals_logged_per_uid,
+	    c.limits.refusals_logged, (uint64_t)(c.refusals_interval * 1000));
 	watch_budget(d);
 	lbd_log_debug = c.debug;
 	log_notice("reloaded");

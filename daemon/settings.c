@@ -31,6 +31,10 @@ lbd_config_defaults(struct lbd_config *c)
 	c->limits.watches = LBD_DEFAULT_WATCHES;
 	c->limits.pidfds_per_uid = LBD_DEFAULT_PIDFDS_PER_UID;
 	c->limits.turn_us = LBD_DEFAULT_TURN_US;
+	c->limits.refusals_logged_per_uid = LBD_DEFAULT_REFUSALS_LOGGED_PER_UID;
+	c->limits.refusals_logged = LBD_DEFAULT_REFUSALS_LOGGED;
+	c->limits.swap_readers_fast = LBD_DEFAULT_SWAP_READERS_FAST;
+	c->refusals_interval = LBD_DEFAULT_REFUSALS_INTERVAL;
 }
 
 /* Value kinds a key may take. */
@@ -67,6 +71,14 @@ static const struct key {
 	    offsetof(struct lbd_config, limits.pidfds_per_uid) },
 	{ "turn_us",         K_MICROS,
 	    offsetof(struct lbd_config, limits.turn_us) },
+	{ "refusals_logged_per_uid", K_COUNT,
+	    offsetof(struct lbd_config, limits.refusals_logged_per_uid) },
+	{ "refusals_logged", K_COUNT,
+	    offsetof(struct lbd_config, limits.refusals_logged) },
+	{ "refusals_interval", K_SECONDS,
+	    offsetof(struct lbd_config, refusals_interval) },
+	{ "swap_readers_fast", K_COUNT0,
+	    offsetof(struct lbd_config, limits.swap_readers_fast) },
 };
 
 /* The range of a count key (1 or 0 to this) and of a size key (bytes,

@@ -43,6 +43,17 @@ struct lbd_limits {
 	                                   one release).  Never ELIMIT:
 	                                   the rest waits for the next
 	                                   iteration */
+	unsigned refusals_logged_per_uid; /* refused connections of one user
+	                                   logged an interval
+	                                   (refusals_interval), at most; the
+	                                   rest counted, per user, in a line
+	                                   at its end (lograte.c) */
+	unsigned refusals_logged;       /* refused connections of all users
+	                                   logged an interval, at most */
+	unsigned swap_readers_fast;     /* handoffs waiting for their lock
+	                                   file's readers retried at full
+	                                   speed, in all (swap.c); the rest
+	                                   once a second each */
 };
 
 #define LBD_DEFAULT_HOLDS_PER_CONN  1024
@@ -56,6 +67,10 @@ struct lbd_limits {
 #define LBD_DEFAULT_PIDFDS_PER_UID  256
 #define LBD_DEFAULT_TURN_US         50
 #define LBD_TURN_US_MAX             100000  /* 0.1 s */
+#define LBD_DEFAULT_REFUSALS_LOGGED_PER_UID 10
+#define LBD_DEFAULT_REFUSALS_LOGGED 100
+#define LBD_DEFAULT_REFUSALS_INTERVAL 60.0 /* seconds */
+#define LBD_DEFAULT_SWAP_READERS_FAST 64
 #define LBD_DEFAULT_GRACE           30.0    /* seconds to reclaim after a
 	                                           restart */
 #define LBD_DEFAULT_FOREIGN_POLL    1.0     /* seconds between looks at a
@@ -75,6 +90,8 @@ struct lbd_config {
 	double            grace;
 	double            foreign_poll;
 	double            release_wait;
+	double            refusals_interval; /* seconds: refusals_logged's
+	                                        interval */
 	int               debug;
 	struct lbd_limits limits;
 };

@@ -41,9 +41,11 @@
  *   |        directory locked, the next holder installed and recorded),
  *   |        out of d->swaps; the next holder's OK stays owed (reply.c:
  *   |        lbd_swap_waiting), its waiter not lost, the lock never free
- *   | its timer: the last step tried again (LBD_SWAP_RETRY_MS, twice as
- *   | long after each refusal, up to LBD_SWAP_RETRY_MAX_MS; a user's
- *   | beyond LBD_SWAP_READERS_PER_UID: every LBD_SWAP_RETRY_SLOW_MS)
+ *   | its timer: the last step tried again (swapwait.c: at full speed
+ *   | 2 ms, twice as long after each refusal, up to 100 ms, for about
+ *   | 10 s, then on up to 1 s; beyond the daemon's budget of handoffs
+ *   | at full speed, limits.swap_readers_fast, or a user's beyond
+ *   | LBD_SWAPWAIT_PER_UID: every second from the first)
  *   | until the readers have closed the lock file: finished, and the
  *   | iteration's settle sends the OK; the next holder's hold ends first
  *   | (its connection closed, BREAK, the stop, forgotten): tried once
@@ -110,15 +112,7 @@
 #include "reply.h"
 #include "reqids.h"
 #include "swap.h"
-
-/* The waits of a last step refused for a reader's sake (READERS); a
- * user's handoffs waiting so beyond LBD_SWAP_READERS_PER_UID wait
- * LBD_SWAP_RETRY_SLOW_MS each time, so that many of them cannot keep the
- * loop busy. */
-#define LBD_SWAP_RETRY_MS       2
-#define LBD_SWAP_RETRY_MAX_MS   100
-#define LBD_SWAP_READERS_PER_UID 16
-#define LBD_SWAP_RETRY_SLOW_MS  1000
+#include "swapwait.h"
 
 /* How the RELEASE owed its answer by a handoff is answered (swap_answer). */
 enum swap_told {
@@ -137,15 +131,14 @@ struct lbd_swap {
 	                                       lock file is still from's */
 	uv_timer_t              *readers;   /* READERS: the retry's timer
 	                                       (its data: this swap) */
-	uint64_t                 retry_ms;  /* READERS: the next wait */
+	struct lbd_swapwait      wait;      /* READERS: its waits
+	                                       (swapwait.h) */
 	uint64_t                 since_ms;  /* READERS: when it began
 	                                       (uv_now) */
 	struct lbd_uid_conns    *user;      /* READERS: counted in its
 	                                       nreaders (to's user, which
 	                                       outlives the swap; NULL:
 	                                       none) */
-	int                      slow;      /* READERS: beyond the user's
-	                                       LBD_SWAP_READERS_PER_UID */
 	TAILQ_ENTRY(lbd_swap)    entry;     /* in d->swaps while owed */
 	struct lbd_conn         *answer;    /* the RELEASE that ended from,
 	                                       owed its OK until the lock
@@ -310,7 +303,7 @@ readers_closed(uv_handle_t *t)
 }
 
 /* s leaves READERS (finished, failed or forgotten): its timer goes, and
- * it no longer counts for its user. */
+ * it no longer counts for its user nor in the daemon's budget. */
 static void
 readers_stop(struct lbd_swap *s)
 {
@@ -318,6 +311,7 @@ readers_stop(struct lbd_swap *s)
 		return;
 	uv_close((uv_handle_t *)s->readers, readers_closed);
 	s->readers = NULL;
+	lbd_swapwait_end(&s->wait, &s->to->lock->d->swaps_fast);
 	if (s->user != NULL)
 		s->user->nreaders--;
 	s->user = NULL;
@@ -326,12 +320,14 @@ readers_stop(struct lbd_swap *s)
 static void readers_retry(uv_timer_t *t);
 
 /* s enters READERS: its timer made, counted for its next holder's user
- * (slow beyond LBD_SWAP_READERS_PER_UID, or when it has none).  0, or -1
- * when no timer can be had. */
+ * and, at full speed, in the daemon's budget (swapwait.h: beyond the
+ * budget, beyond LBD_SWAPWAIT_PER_UID of its user's, or its user not
+ * known, once a second; logged).  0, or -1 when no timer can be had. */
 static int
 readers_begin(struct lbd_swap *s)
 {
-	struct lbd *d = s->to->lock->d;
+	struct lbd           *d = s->to->lock->d;
+	enum lbd_swapwait_why why;
 
 	if ((s->readers = malloc(sizeof(*s->readers))) == NULL)
 		return -1;
@@ -340,9 +336,19 @@ readers_begin(struct lbd_swap *s)
 	s->since_ms = uv_now(d->loop);
 	if ((s->user = s->to->user) != NULL)
 		s->user->nreaders++;
-	s->slow = s->user == NULL ||
-	    s->user->nreaders > LBD_SWAP_READERS_PER_UID;
-	s->retry_ms = s->slow ? LBD_SWAP_RETRY_SLOW_MS : LBD_SWAP_RETRY_MS;
+	why = lbd_swapwait_begin(&s->wait, &d->swaps_fast,
+	    d->cfg.limits.swap_readers_fast,
+	    s->user != NULL ? s->user->nreaders : 0);
+	if (why == LBD_SWAPWAIT_BUDGET)
+		log_debug("%s: the handoff to pid %ld is tried once a second: "
+		    "beyond swap_readers_fast (%u handoffs waiting for readers "
+		    "at full speed)", s->to->lock->path,
+		    (long)s->to->fs.owner.pid, d->cfg.limits.swap_readers_fast);
+	else if (why == LBD_SWAPWAIT_USER)
+		log_debug("%s: the handoff to pid %ld is tried once a second: "
+		    "its user has %d handoffs waiting for readers already",
+		    s->to->lock->path, (long)s->to->fs.owner.pid,
+		    LBD_SWAPWAIT_PER_UID);
 	return 0;
 }
 
@@ -355,12 +361,11 @@ static int
 readers_wait(struct lbd_swap *s)
 {
 	struct lbd *d = s->to->lock->d;
+	uint64_t    ms;
 
-	if (s->readers == NULL) {
-		if (readers_begin(s) != 0)
-			return -1;
-	} else if (!s->slow && (s->retry_ms *= 2) > LBD_SWAP_RETRY_MAX_MS)
-		s->retry_ms = LBD_SWAP_RETRY_MAX_MS;
+	if (s->readers == NULL && readers_begin(s) != 0)
+		return -1;
+	ms = lbd_swapwait_next(&s->wait, &d->swaps_fast);
 	if (s->answer != NULL && uv_now(d->loop) - s->since_ms >=
 	    (uint64_t)(d->cfg.release_wait * 1000)) {
 		log_info("%s: the handoff from pid %ld to pid %ld still waits "
@@ -370,7 +375,7 @@ readers_wait(struct lbd_swap *s)
 		    d->cfg.release_wait);
 		swap_answer(s, SWAP_TOLD_PENDING);
 	}
-	uv_timer_start(s->readers, readers_retry, s->retry_ms, 0);
+	uv_timer_start(s->readers, readers_retry, ms, 0);
 	return 0;
 }
 

@@ -1,7 +1,11 @@
 /*
  * check_daemon.c: unit tests of the daemon's modules that stand alone:
  * the settings (daemon/settings.c: defaults, lbd_config_parse on good and
- * bad input, lbd_config_load) and the state database (daemon/store.c,
+ * bad input, lbd_config_load), the retries of handoffs waiting for
+ * readers (daemon/swapwait.c: each one's growing waits, the daemon's
+ * budget of them at full speed, a user's share), the bound on refusal
+ * lines (daemon/lograte.c: per user, in all, the counts at an
+ * interval's end) and the state database (daemon/store.c,
  * against a temporary database: generations, holds recorded and
  * forgotten, a damaged database moved aside, one deleted while open made
  * anew from memory).
@@ -25,8 +29,11 @@
 
 #include "creds.h"
 #include "daemon.h"
+#include "log.h"
+#include "lograte.h"
 #include "settings.h"
 #include "store.h"
+#include "swapwait.h"
 #include "testlib.h"
 
 /* ------------------------------------------------------------------ */
@@ -82,6 +89,10 @@ START_TEST(test_config_defaults)
 	    LBD_DEFAULT_WATCHES_PER_UID);
 	ck_assert_uint_eq(c.limits.watches, LBD_DEFAULT_WATCHES);
 	ck_assert_uint_eq(c.limits.turn_us, LBD_DEFAULT_TURN_US);
+	ck_assert_uint_eq(c.limits.refusals_logged_per_uid, 10);
+	ck_assert_uint_eq(c.limits.refusals_logged, 100);
+	ck_assert(c.refusals_interval == 60.0);
+	ck_assert_uint_eq(c.limits.swap_readers_fast, 64);
 }
 END_TEST
 
@@ -107,6 +118,10 @@ START_TEST(test_config_every_key)
 	    "locks_per_uid = 9\n"
 	    "watches_per_uid = 0\n"
 	    "turn_us = 100000\n"
+	    "refusals_logged_per_uid = 1\n"
+	    "refusals_logged = 1000000\n"
+	    "refusals_interval = 0.25\n"
+	    "swap_readers_fast = 0\n"
 	    "watches = 10";
 	struct lbd_config c;
 	char              why[512];
@@ -127,6 +142,10 @@ START_TEST(test_config_every_key)
 	ck_assert_uint_eq(c.limits.watches_per_uid, 0);
 	ck_assert_uint_eq(c.limits.watches, 10);
 	ck_assert_uint_eq(c.limits.turn_us, 100000);
+	ck_assert_uint_eq(c.limits.refusals_logged_per_uid, 1);
+	ck_assert_uint_eq(c.limits.refusals_logged, 1000000);
+	ck_assert(c.refusals_interval == 0.25);
+	ck_assert_uint_eq(c.limits.swap_readers_fast, 0);
 	ck_assert_int_eq(parse("turn_us = 0\n", &c, why, sizeof(why)), 0);
 	ck_assert_uint_eq(c.limits.turn_us, 0);
 
@@ -172,6 +191,13 @@ START_TEST(test_config_bad_values)
 		    "from 0 to 100000" } },
 		{ "turn_us = -1\n", { "turn_us", "from 0 to 100000" } },
 		{ "turn_us = 0.5\n", { "turn_us", "0.5" } },
+		{ "refusals_logged_per_uid = 0\n",
+		    { "refusals_logged_per_uid", "from 1 to 1000000" } },
+		{ "refusals_logged = 1000001\n", { "refusals_logged" } },
+		{ "refusals_interval = 0\n", { "refusals_interval",
+		    "greater than 0" } },
+		{ "swap_readers_fast = -1\n", { "swap_readers_fast",
+		    "from 0 to 1000000" } },
 		{ "socket = relative/sock\n", { "socket", "relative/sock" } },
 		{ "state = state.db\n", { "state", "state.db" } },
 	};
@@ -537,6 +563,237 @@ START_TEST(test_store_deleted_made_anew)
 END_TEST
 
 /* ------------------------------------------------------------------ */
+/* Handoffs waiting for readers: their retries (swapwait.c).            */
+
+/* A handoff at full speed waits 2 ms, doubling, up to 100 ms, counted
+ * in the daemon's budget; after LBD_SWAPWAIT_FAST_WAITS waits it leaves
+ * the budget and its waits grow on, doubling, to 1 s, then 1 s each
+ * time. */
+START_TEST(test_swapwait_grows)
+{
+	static const uint64_t first[] = { 2, 4, 8, 16, 32, 64, 100, 100 };
+	static const uint64_t then[] = { 200, 400, 800, 1000, 1000, 1000 };
+	struct lbd_swapwait w;
+	unsigned            nfast = 0, i;
+
+	ck_assert_int_eq(lbd_swapwait_begin(&w, &nfast, 1, 1),
+	    LBD_SWAPWAIT_FAST);
+	ck_assert_uint_eq(nfast, 1);
+	for (i = 0; i < sizeof(first) / sizeof(first[0]); i++)
+		ck_assert_msg(lbd_swapwait_next(&w, &nfast) == first[i],
+		    "wait %u is not %llu ms", i, (unsigned long long)first[i]);
+	for (; i < LBD_SWAPWAIT_FAST_WAITS - 1; i++) {
+		ck_assert_uint_eq(lbd_swapwait_next(&w, &nfast), 100);
+		ck_assert_uint_eq(nfast, 1);
+	}
+	/* The last wait at full speed: its place freed. */
+	ck_assert_uint_eq(lbd_swapwait_next(&w, &nfast), 100);
+	ck_assert_uint_eq(nfast, 0);
+	for (i = 0; i < sizeof(then) / sizeof(then[0]); i++)
+		ck_assert_msg(lbd_swapwait_next(&w, &nfast) == then[i],
+		    "wait %u after full speed is not %llu ms", i,
+		    (unsigned long long)then[i]);
+	ck_assert_uint_eq(nfast, 0);
+	lbd_swapwait_end(&w, &nfast);
+	ck_assert_uint_eq(nfast, 0);
+	/* Ended at full speed: its place freed, once. */
+	ck_assert_int_eq(lbd_swapwait_begin(&w, &nfast, 1, 1),
+	    LBD_SWAPWAIT_FAST);
+	ck_assert_uint_eq(lbd_swapwait_next(&w, &nfast), 2);
+	lbd_swapwait_end(&w, &nfast);
+	lbd_swapwait_end(&w, &nfast);
+	ck_assert_uint_eq(nfast, 0);
+}
+END_TEST
+
+/* The daemon's budget: beyond it a handoff waits 1 s from its first
+ * wait, and counts nowhere; a place freed (a handoff ended, or past its
+ * time at full speed) goes to the next one; a budget of 0 lets none at
+ * full speed. */
+START_TEST(test_swapwait_budget)
+{
+	struct lbd_swapwait w[4];
+	unsigned            nfast = 0, i;
+
+	for (i = 0; i < 2; i++)
+		ck_assert_int_eq(lbd_swapwait_begin(&w[i], &nfast, 2, 1),
+		    LBD_SWAPWAIT_FAST);
+	ck_assert_int_eq(lbd_swapwait_begin(&w[2], &nfast, 2, 1),
+	    LBD_SWAPWAIT_BUDGET);
+	ck_assert_uint_eq(nfast, 2);
+	ck_assert_uint_eq(lbd_swapwait_next(&w[2], &nfast), LBD_SWAPWAIT_MAX_MS);
+	ck_assert_uint_eq(lbd_swapwait_next(&w[2], &nfast), LBD_SWAPWAIT_MAX_MS);
+	lbd_swapwait_end(&w[2], &nfast);        /* not counted: no change */
+	ck_assert_uint_eq(nfast, 2);
+	lbd_swapwait_end(&w[0], &nfast);
+	ck_assert_uint_eq(nfast, 1);
+	ck_assert_int_eq(lbd_swapwait_begin(&w[0], &nfast, 2, 1),
+	    LBD_SWAPWAIT_FAST);
+	/* w[1]'s time at full speed ends: its place is free. */
+	for (i = 0; i < LBD_SWAPWAIT_FAST_WAITS; i++)
+		ck_assert_uint_le(lbd_swapwait_next(&w[1], &nfast),
+		    LBD_SWAPWAIT_FAST_MAX_MS);
+	ck_assert_uint_eq(nfast, 1);
+	ck_assert_int_eq(lbd_swapwait_begin(&w[3], &nfast, 2, 1),
+	    LBD_SWAPWAIT_FAST);
+	ck_assert_uint_eq(nfast, 2);
+	/* A reload that lowers the budget below those at full speed. */
+	ck_assert_int_eq(lbd_swapwait_begin(&w[2], &nfast, 1, 1),
+	    LBD_SWAPWAIT_BUDGET);
+	nfast = 0;
+	ck_assert_int_eq(lbd_swapwait_begin(&w[2], &nfast, 0, 1),
+	    LBD_SWAPWAIT_BUDGET);
+	ck_assert_uint_eq(lbd_swapwait_next(&w[2], &nfast), LBD_SWAPWAIT_MAX_MS);
+	ck_assert_uint_eq(nfast, 0);
+}
+END_TEST
+
+/* A user's share: its 17th handoff waiting for readers, and one whose
+ * user is not known, wait 1 s from the first, whatever the budget. */
+START_TEST(test_swapwait_user_share)
+{
+	struct lbd_swapwait w;
+	unsigned            nfast = 0;
+
+	ck_assert_int_eq(lbd_swapwait_begin(&w, &nfast, 100,
+	    LBD_SWAPWAIT_PER_UID), LBD_SWAPWAIT_FAST);
+	ck_assert_int_eq(lbd_swapwait_begin(&w, &nfast, 100,
+	    LBD_SWAPWAIT_PER_UID + 1), LBD_SWAPWAIT_USER);
+	ck_assert_uint_eq(lbd_swapwait_next(&w, &nfast), LBD_SWAPWAIT_MAX_MS);
+	ck_assert_int_eq(lbd_swapwait_begin(&w, &nfast, 100, 0),
+	    LBD_SWAPWAIT_USER);
+	ck_assert_uint_eq(nfast, 1);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Refusal lines, bounded per user (lograte.c).                         */
+
+/* A log file in a new place, which lbd_log writes from now on; its
+ * path into file (PATH_MAX bytes). */
+static void
+log_to_file(struct tl_place *p, char *file)
+{
+	char why[512];
+
+	tl_place_make(p, "log");
+	snprintf(file, PATH_MAX, "%s", p->path);
+	ck_assert_msg(lbd_log_open(file, why, sizeof(why)) == 0, "%s", why);
+}
+
+/* Each user's first lines are written, up to its bound and the
+ * daemon's: one user's flood leaves another's first line written; what
+ * is held back is counted per user and told, once per user, when the
+ * interval ends (here: the stop). */
+START_TEST(test_lograte_per_user)
+{
+	struct lbd_lograte r;
+	struct tl_place    p;
+	uv_loop_t          loop;
+	char               file[PATH_MAX];
+	unsigned           written = 0, i;
+
+	log_to_file(&p, file);
+	ck_assert_int_eq(uv_loop_init(&loop), 0);
+	lbd_lograte_init(&r, &loop, "refusals of things", 2, 3, 60000);
+	for (i = 0; i < 50; i++)
+		written += lbd_lograte_take(&r, 7);
+	ck_assert_uint_eq(written, 2);
+	ck_assert_int_eq(lbd_lograte_take(&r, 8), 1);    /* not hidden */
+	ck_assert_int_eq(lbd_lograte_take(&r, 8), 0);    /* 3 in all */
+	ck_assert_int_eq(lbd_lograte_take(&r, 9), 0);
+	ck_assert_int_eq(lbd_lograte_take(&r, LBD_LOGRATE_NOBODY_KNOWN), 0);
+	ck_assert_uint_eq(tl_file_count(file, "not logged"), 0);
+	lbd_lograte_close(&r);
+	lbd_lograte_close(&r);
+	ck_assert_uint_eq(tl_file_count(file, "48 refusals of things not "
+	    "logged for uid 7 in the last"), 1);
+	ck_assert_uint_eq(tl_file_count(file, "1 refusals of things not "
+	    "logged for uid 8 in the last"), 1);
+	ck_assert_uint_eq(tl_file_count(file, "1 refusals of things not "
+	    "logged for uid 9 in the last"), 1);
+	ck_assert_uint_eq(tl_file_count(file, "1 refusals of things not "
+	    "logged for peers whose user is not known"), 1);
+	ck_assert_uint_eq(tl_file_count(file, "(at most 2 logged a user, 3 "
+	    "in all, in 60 s)"), 4);
+	ck_assert_uint_eq(tl_file_count(file, "not logged"), 4);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
+/* More users in an interval than the table holds: those beyond are
+ * counted together, in one line, and none of their lines written. */
+START_TEST(test_lograte_users_bounded)
+{
+	struct lbd_lograte r;
+	struct tl_place    p;
+	uv_loop_t          loop;
+	char               file[PATH_MAX], text[128];
+	long               uid;
+
+	log_to_file(&p, file);
+	ck_assert_int_eq(uv_loop_init(&loop), 0);
+	lbd_lograte_init(&r, &loop, "refusals of things", 1, 1000, 60000);
+	for (uid = 0; uid < LBD_LOGRATE_USERS; uid++) {
+		ck_assert_int_eq(lbd_lograte_take(&r, uid), 1);
+		ck_assert_int_eq(lbd_lograte_take(&r, uid), 0);
+	}
+	for (uid = 1000; uid < 1010; uid++)
+		ck_assert_int_eq(lbd_lograte_take(&r, uid), 0);
+	lbd_lograte_close(&r);
+	ck_assert_uint_eq(tl_file_count(file, "1 refusals of things not "
+	    "logged for uid"), LBD_LOGRATE_USERS);
+	snprintf(text, sizeof(text), "10 refusals of things not logged for "
+	    "users beyond the first %d", LBD_LOGRATE_USERS);
+	ck_assert_uint_eq(tl_file_count(file, text), 1);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
+/* A timer that only keeps a loop running until it fires. */
+static void
+hold_over(uv_timer_t *t)
+{
+	(void)t;
+}
+
+/* An interval's end: its timer writes the counts, and the next interval
+ * writes each user's first lines again. */
+START_TEST(test_lograte_interval_ends)
+{
+	struct lbd_lograte r;
+	struct tl_place    p;
+	uv_loop_t          loop;
+	uv_timer_t         hold;
+	char               file[PATH_MAX];
+
+	log_to_file(&p, file);
+	ck_assert_int_eq(uv_loop_init(&loop), 0);
+	lbd_lograte_init(&r, &loop, "refusals of things", 1, 10, 20);
+	ck_assert_int_eq(lbd_lograte_take(&r, 5), 1);
+	ck_assert_int_eq(lbd_lograte_take(&r, 5), 0);
+	ck_assert_int_eq(lbd_lograte_take(&r, 5), 0);
+	/* The rate's timer is unreferenced: a timer of the test's keeps
+	 * the loop running until past the interval's end. */
+	uv_timer_init(&loop, &hold);
+	uv_timer_start(&hold, hold_over, 100, 0);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ck_assert_uint_eq(tl_file_count(file, "2 refusals of things not "
+	    "logged for uid 5 in the last"), 1);
+	ck_assert_int_eq(lbd_lograte_take(&r, 5), 1);
+	ck_assert_int_eq(lbd_lograte_take(&r, 5), 0);
+	lbd_lograte_close(&r);
+	ck_assert_uint_eq(tl_file_count(file, "1 refusals of things not "
+	    "logged for uid 5 in the last"), 1);
+	uv_close((uv_handle_t *)&hold, NULL);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
 
 /* The suite: its test cases in the order they run. */
 static Suite *
@@ -551,6 +808,18 @@ daemon_suite(void)
 	tcase_add_test(tc, test_config_bad_values);
 	tcase_add_test(tc, test_config_bad_lines);
 	tcase_add_test(tc, test_config_load);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("swapwait");
+	tcase_add_test(tc, test_swapwait_grows);
+	tcase_add_test(tc, test_swapwait_budget);
+	tcase_add_test(tc, test_swapwait_user_share);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("lograte");
+	tcase_add_test(tc, test_lograte_per_user);
+	tcase_add_test(tc, test_lograte_users_bounded);
+	tcase_add_test(tc, test_lograte_interval_ends);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("store");

@@ -89,16 +89,28 @@ daemons_job(void)
 static char tool_exe[MAX_PATH];
 static char self_exe[MAX_PATH];
 
+/* Starts lockbrokerd on pipe and state, its output into log, its
+ * settings from the file config (NULL: none); the handle of its
+ * process. */
+static HANDLE
+daemon_spawn_with(const char *pipe, const char *state, const char *log,
+    const char *config)
+{
+	char args[4 * PATH_MAX];
+
+	ck_assert((size_t)snprintf(args, sizeof(args), "--socket %s --state "
+	    "\"%s\" --debug%s%s%s", pipe, state, config != NULL ?
+	    " --config \"" : "", config != NULL ? config : "", config != NULL ?
+	    "\"" : "") < sizeof(args));
+	return td_daemon_spawn(daemons_job(), args, log);
+}
+
 /* Starts lockbrokerd on pipe and state, its output into log; the handle
  * of its process. */
 static HANDLE
 daemon_spawn(const char *pipe, const char *state, const char *log)
 {
-	char args[3 * PATH_MAX];
-
-	ck_assert((size_t)snprintf(args, sizeof(args), "--socket %s --state "
-	    "\"%s\" --debug", pipe, state) < sizeof(args));
-	return td_daemon_spawn(daemons_job(), args, log);
+	return daemon_spawn_with(pipe, state, log, NULL);
 }
 
 /* Waits (up to a minute) until d's pipe takes a connection; asserts
@@ -123,7 +135,7 @@ daemon_listening(struct daemon *d)
  * beside it), and points the library at its pipe (LOCKBROKER_SOCKET);
  * once the pipe takes a connection. */
 static void
-daemon_start_on(struct daemon *d, const char *state)
+daemon_start_on_with(struct daemon *d, const char *state, const char *config)
 {
 	static unsigned n;
 	char           *c;
@@ -135,9 +147,16 @@ daemon_start_on(struct daemon *d, const char *state)
 	snprintf(d->log, sizeof(d->log), "%s.%u.log", state, n);
 	snprintf(d->pipe, sizeof(d->pipe), "\\\\.\\pipe\\lbtest-%lu-%u",
 	    (unsigned long)GetCurrentProcessId(), n++);
-	d->proc = daemon_spawn(d->pipe, d->state, d->log);
+	d->proc = daemon_spawn_with(d->pipe, d->state, d->log, config);
 	daemon_listening(d);
 	ck_assert_int_eq(_putenv_s("LOCKBROKER_SOCKET", d->pipe), 0);
+}
+
+/* daemon_start_on_with, no settings file. */
+static void
+daemon_start_on(struct daemon *d, const char *state)
+{
+	daemon_start_on_with(d, state, NULL);
 }
 
 /* Ends d's daemon with TerminateProcess, as a crash would, and waits
@@ -2278,6 +2297,104 @@ tokens_tests_add(TCase *t)
 }
 
 /* The suite. */
+/* Waits (up to a minute) until `lockbroker list` through daemon d names
+ * path with n waiters; whether it does. */
+static int
+listed_waiting(const struct daemon *d, const char *dir, const char *path,
+    const char *n)
+{
+	char   out[16384], cells[8][PATH_MAX];
+	double until;
+
+	ck_assert_int_eq(_putenv_s("LOCKBROKER_SOCKET", d->pipe), 0);
+	for (until = tl_now() + 60; tl_now() < until; tl_sleep(0.05)) {
+		if (command(dir, out, sizeof(out), "list") == 0 &&
+		    strstr(out, path) != NULL) {
+			list_row(out, path, cells);
+			if (strcmp(cells[6], n) == 0)
+				break;
+		}
+	}
+	ck_assert_int_eq(_putenv_s("LOCKBROKER_SOCKET", the.pipe), 0);
+	return tl_now() < until;
+}
+
+/* Handoffs beyond the daemon's budget of handoffs waiting for readers
+ * at full speed (swap_readers_fast = 0, a daemon of its own): two
+ * locks, each held by a process through that daemon with another
+ * process waiting, each lock file kept open by this process without
+ * FILE_SHARE_DELETE (no rename may replace it); both holders ended:
+ * both handoffs wait for their readers, tried once a second from the
+ * first, the daemon's log naming the budget for each; meanwhile the
+ * lock files stay (the locks held), neither waiter granted; once the
+ * files are closed, both waiters are granted: beyond the budget a
+ * handoff is slower, never lost. */
+START_TEST(broker_readers_beyond_budget)
+{
+	enum { N = 2 };
+	struct tl_place p, conf, q[N];
+	struct daemon   d;
+	HANDLE          reader[N];
+	char            path[N][PATH_MAX], got[N][PATH_MAX], busy[PATH_MAX];
+	char            lock_file[PATH_MAX + 8], args[4 * PATH_MAX];
+	pid_t           holder[N], waiter[N];
+	double          until;
+	int             k;
+
+	tl_place_make(&conf, "lockbrokerd.conf");
+	tl_write_text(conf.path, "swap_readers_fast = 0\n");
+	tl_place_make(&p, "state.sqlite");
+	daemon_start_on_with(&d, p.path, conf.path);
+	ck_assert_int_eq(_putenv_s("LOCKBROKER_SOCKET", the.pipe), 0);
+	for (k = 0; k < N; k++) {
+		tl_place_make(&q[k], "x");
+		tl_lock_path(&q[k], path[k], PATH_MAX);
+		holder[k] = holder_start(&d, &q[k], path[k], "ready");
+		td_marker(busy, sizeof(busy), q[k].dir, "busy");
+		td_marker(got[k], PATH_MAX, q[k].dir, "got");
+		snprintf(args, sizeof(args), "--wait \"%s\" \"%s\" \"%s\"",
+		    path[k], busy, got[k]);
+		ck_assert_int_eq(_putenv_s("LOCKBROKER_SOCKET", d.pipe), 0);
+		waiter[k] = tl_self_start(args);
+		ck_assert_int_eq(_putenv_s("LOCKBROKER_SOCKET", the.pipe), 0);
+		ck_assert_msg(td_appears(busy), "the waiter did not find %s "
+		    "taken", path[k]);
+		ck_assert_msg(listed_waiting(&d, q[k].dir, path[k], "1"),
+		    "the waiter is not queued for %s", path[k]);
+		snprintf(lock_file, sizeof(lock_file), "%s.lock", path[k]);
+		reader[k] = CreateFileA(lock_file, GENERIC_READ,
+		    FILE_SHARE_READ | FILE_SHARE_WRITE, NULL, OPEN_EXISTING, 0,
+		    NULL);
+		ck_assert_msg(reader[k] != INVALID_HANDLE_VALUE, "cannot open "
+		    "%s: %lu", lock_file, (unsigned long)GetLastError());
+	}
+	for (k = 0; k < N; k++)
+		tl_kill(holder[k]);
+	for (until = tl_now() + 60; tl_now() < until; tl_sleep(0.05))
+		if (tl_file_count(d.log, "beyond swap_readers_fast") >= N)
+			break;
+	ck_assert_msg(tl_file_count(d.log, "beyond swap_readers_fast (0 "
+	    "handoffs waiting for readers at full speed)") == N, "not both "
+	    "handoffs beyond the budget (see %s)", d.log);
+	for (k = 0; k < N; k++) {
+		snprintf(lock_file, sizeof(lock_file), "%s.lock", path[k]);
+		ck_assert_msg(tl_exists(lock_file), "%s: the lock is free",
+		    path[k]);
+		ck_assert_msg(!tl_exists(got[k]), "%s: the waiter was granted "
+		    "while the lock file named the old holder", path[k]);
+	}
+	for (k = 0; k < N; k++)
+		CloseHandle(reader[k]);
+	for (k = 0; k < N; k++) {
+		ck_assert_msg(td_appears(got[k]), "%s: the waiter was not "
+		    "granted once the reader closed the lock file (see %s)",
+		    path[k], d.log);
+		tl_kill(waiter[k]);
+	}
+	other_daemon_end(&d);
+}
+END_TEST
+
 static Suite *
 daemon_win_suite(void)
 {
@@ -2297,6 +2414,7 @@ daemon_win_suite(void)
 	tcase_add_test(t, broker_restart_frees_dead_holder);
 	tcase_add_test(t, broker_handoffs_under_reader);
 	tcase_add_test(t, broker_release_under_reader);
+	tcase_add_test(t, broker_readers_beyond_budget);
 	tcase_add_test(t, broker_sqlite_method);
 	tcase_add_test(t, broker_drive_root);
 	tcase_add_test(t, state_in_new_directories);

@@ -24,7 +24,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lbdaemon import (BUILDDIR, DAEMON, NOBODY, PYTHON,  # noqa: E402
-                      WRAPPER, Client, Daemon, DaemonCase)
+                      WRAPPER, Client, Daemon, DaemonCase, connect_many_as)
 
 # valgrind (the daemon's wrapper in the valgrind stage) does not know
 # openat2 and answers ENOSYS: the daemon then cannot tell a magic link in
@@ -3578,26 +3578,111 @@ class Limits(DaemonTest):
         self.assertTrue(extra.closed())
         extra.close()
 
+    def refuse(self, sock, n, uid):
+        """n connections of uid (a child of that user makes them) refused
+        at conns_per_uid: each told ELIMIT and closed by the daemon."""
+        socks, keeper, pid = connect_many_as(sock, n, uid)
+        try:
+            for s in socks:
+                self.assertCode(Client.of_socket(s).read(), "ELIMIT")
+                s.close()
+        finally:
+            keeper.close()
+            os.waitpid(pid, 0)
+
+    @staticmethod
+    def refusals(log, uid):
+        """uid's refusals at conns_per_uid in log: (logged, counted in the
+        lines that say how many were not logged for uid)."""
+        logged = len(re.findall(r"uid %d refused: conns_per_uid" % uid, log))
+        counted = sum(int(n) for n in re.findall(
+            r"(\d+) refusals of connections not logged for uid %d " % uid,
+            log))
+        return logged, counted
+
     def test_refusals_logged_bounded(self):
         """A user who connects in a loop, each connection refused at
-        conns_per_uid, makes the daemon log at most 10 refusals a minute:
-        the others are counted, and the count logged when the minute
-        ends or the daemon stops."""
+        conns_per_uid, makes the daemon log at most 10 of his refusals a
+        minute (refusals_logged_per_uid): the others are counted, and the
+        count logged for his uid when the minute ends or the daemon
+        stops; another user's refusals meanwhile are all logged (three,
+        within his own 10), none counted: one user's flood hides
+        nobody else's."""
         for _ in range(4):
             self.client()
+        keep = self.nobody_conns(4)
         flood = 200
-        for _ in range(flood):
+        self.refuse(self.daemon.socket, flood, NOBODY)
+        for _ in range(3):
             extra = Client(self.daemon.socket, hello=False)
             self.assertCode(extra.read(), "ELIMIT")
             extra.close()
+        keep()
         self.assertEqual(self.daemon.stop(), 0)
         log = self.daemon.logtext()
-        logged = log.count("refused: conns_per_uid")
-        counted = sum(int(n) for n in re.findall(
-            r"(\d+) refusals of connections not logged", log))
-        self.assertLessEqual(logged, 20, log[-4000:])
-        self.assertGreaterEqual(logged, 10, log[-4000:])
+        logged, counted = self.refusals(log, NOBODY)
+        self.assertEqual(logged, 10, log[-4000:])
         self.assertEqual(logged + counted, flood, log[-4000:])
+        self.assertEqual(self.refusals(log, os.getuid()), (3, 0),
+                         log[-4000:])
+
+    def nobody_conns(self, n):
+        """n connections of nobody's kept open (at conns_per_uid, the
+        next are refused); returns what closes them."""
+        socks, keeper, pid = connect_many_as(self.daemon.socket, n, NOBODY)
+
+        def close():
+            for s in socks:
+                s.close()
+            keeper.close()
+            os.waitpid(pid, 0)
+        return close
+
+    def test_refusals_counted_at_interval_end(self):
+        """With a short interval (refusals_interval = 0.5), two lines a
+        user and three in all: every refusal is either logged or counted
+        in a line for its uid that the end of an interval writes, while
+        the daemon runs (not its stop); in every interval the other user
+        still gets a line of his own logged, whatever nobody's flood took
+        (nobody at most 2 of the 3)."""
+        sub = os.path.join(self.dir, "short")
+        os.mkdir(sub)
+        d = Daemon(sub, config="conns_per_uid = 1\n"
+                   "refusals_interval = 0.5\n"
+                   "refusals_logged_per_uid = 2\n"
+                   "refusals_logged = 3\n")
+        d.start()
+        try:
+            mine = d.client()
+            socks, keeper, pid = connect_many_as(d.socket, 1, NOBODY)
+            self.refuse(d.socket, 20, NOBODY)
+            for _ in range(5):
+                extra = Client(d.socket, hello=False)
+                self.assertCode(extra.read(), "ELIMIT")
+                extra.close()
+            deadline = time.monotonic() + 60
+            while True:
+                log = d.logtext()
+                nobody = self.refusals(log, NOBODY)
+                me = self.refusals(log, os.getuid())
+                if sum(nobody) == 20 and sum(me) == 5:
+                    break
+                self.assertLess(time.monotonic(), deadline,
+                                "not every refusal logged or counted:\n"
+                                + log[-4000:])
+                time.sleep(0.1)
+            self.assertGreaterEqual(nobody[0], 2, log[-4000:])
+            self.assertGreater(nobody[1], 0, log[-4000:])
+            self.assertGreaterEqual(me[0], 1, log[-4000:])
+            self.assertIn("(at most 2 logged a user, 3 in all, in 0.5 s)",
+                          log)
+            mine.close()
+            for s in socks:
+                s.close()
+            keeper.close()
+            os.waitpid(pid, 0)
+        finally:
+            self.assertEqual(d.stop(), 0)
 
     def test_sighup_reloads(self):
         with open(self.daemon.config, "w") as f:

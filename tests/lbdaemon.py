@@ -84,6 +84,16 @@ class Client:
             r = self.call("HELLO", version=1)
             assert r.verb == "OK", r
 
+    @classmethod
+    def of_socket(cls, sock, timeout=10.0):
+        """A Client over sock, connected already (no HELLO sent)."""
+        c = cls.__new__(cls)
+        c.sock = sock
+        c.sock.settimeout(timeout)
+        c.buf = b""
+        c.next_id = 1
+        return c
+
     def send_raw(self, data):
         if isinstance(data, str):
             data = data.encode()
