@@ -70,14 +70,16 @@ lbd_private_self(void)
 	return self_sid;
 }
 
-/* lbd_private_sd: see private_win32.h.  Made from SDDL with the
- * daemon's user's SID as a string. */
-PSECURITY_DESCRIPTOR
-lbd_private_sd(int kind)
+/* The private security descriptor of lbd_private_sd, with the daemon's
+ * user as its owner when owned.  Made from SDDL with the daemon's
+ * user's SID as a string. */
+static PSECURITY_DESCRIPTOR
+private_sd(int kind, int owned)
 {
 	PSECURITY_DESCRIPTOR sd = NULL;
 	const char          *inherit = kind == LBD_PRIVATE_DIR ? "OICI" : "";
-	char                *self = NULL, sddl[SECURITY_MAX_SID_SIZE * 4 + 64];
+	char                *self = NULL, sddl[SECURITY_MAX_SID_SIZE * 6 + 64];
+	char                 owner[SECURITY_MAX_SID_SIZE * 2 + 8] = "";
 
 	if (lbd_private_self() == NULL)
 		goto out;
@@ -85,8 +87,10 @@ lbd_private_sd(int kind)
 		errno = ENOMEM;
 		goto out;
 	}
-	snprintf(sddl, sizeof(sddl), "D:P(A;%s;FA;;;SY)(A;%s;FA;;;BA)"
-	    "(A;%s;FA;;;%s)", inherit, inherit, inherit, self);
+	if (owned)
+		snprintf(owner, sizeof(owner), "O:%s", self);
+	snprintf(sddl, sizeof(sddl), "%sD:P(A;%s;FA;;;SY)(A;%s;FA;;;BA)"
+	    "(A;%s;FA;;;%s)", owner, inherit, inherit, inherit, self);
 	if (!ConvertStringSecurityDescriptorToSecurityDescriptorA(sddl,
 	    SDDL_REVISION_1, &sd, NULL)) {
 		sd = NULL;
@@ -96,6 +100,20 @@ out:
 	if (self != NULL)
 		LocalFree(self);
 	return sd;
+}
+
+/* lbd_private_sd: see private_win32.h. */
+PSECURITY_DESCRIPTOR
+lbd_private_sd(int kind)
+{
+	return private_sd(kind, 0);
+}
+
+/* lbd_private_sd_owned: see private_win32.h. */
+PSECURITY_DESCRIPTOR
+lbd_private_sd_owned(int kind)
+{
+	return private_sd(kind, 1);
 }
 
 /* lbd_private_set: see private_win32.h.  SetSecurityInfo, the DACL

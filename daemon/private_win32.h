@@ -32,6 +32,16 @@
 PSECURITY_DESCRIPTOR lbd_private_sd(int kind);
 
 /*
+ * lbd_private_sd_owned: lbd_private_sd with an owner too: the daemon's
+ * own user (lbd_private_self), for a directory the daemon makes where
+ * others may make one first (the default state directory,
+ * reclaim_win32.c): its owner then is the daemon's whatever the
+ * token's default owner.  The caller frees it (LocalFree); NULL with
+ * errno as lbd_private_sd.
+ */
+PSECURITY_DESCRIPTOR lbd_private_sd_owned(int kind);
+
+/*
  * lbd_private_set: gives the directory or file open as h (with
  * WRITE_DAC) the DACL of lbd_private_sd for its kind.  0, or -1 with
  * errno.

@@ -52,11 +52,16 @@ int lbd_statedir_judge(const char *state, char *why, size_t size);
  * NAME.refused-STAMP in its parent and left for an administrator to
  * look at, so that the daemon makes its own: a folder another user
  * makes in a parent every user may make folders in (%ProgramData%)
- * would otherwise keep the daemon from starting.  A directory of the
- * trusted whose DACL lets others change it is not moved: it may hold a
- * previous run's holds; lbd_statedir_judge refuses it.  0 when nothing
- * was there to move, or it was moved (moved then says from where to
- * where, else it is empty); -1 with why when it could not be.
+ * would otherwise keep the daemon from starting.  The directory is then
+ * made at once with the daemon's own owner and private DACL (also when
+ * nothing was there); one made again by another user between the move
+ * and the making is judged again and moved again, a bounded number of
+ * times (reclaim_win32.h), then the start is refused.  A directory of
+ * the trusted whose DACL lets others change it is not moved: it may
+ * hold a previous run's holds; lbd_statedir_judge refuses it.  0 when
+ * the directory is the daemon's or a trusted one's (moved then says
+ * what was moved from where to where, else it is empty); -1 with why
+ * naming the directory and the reason when it could not be made so.
  * moved and why are size bytes each.  Linux: 0, nothing moved (the
  * system's default parent, /var/lib, lets nobody but root make
  * anything).

@@ -22,7 +22,6 @@
 #include <winsock2.h>
 #include <windows.h>
 #include <aclapi.h>
-#include <bcrypt.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -32,6 +31,7 @@
 #include "lockfs.h"
 #include "os.h"
 #include "private_win32.h"
+#include "reclaim_win32.h"
 #include "statedir.h"
 
 /* Whether the daemon runs as the system or an administrator: its
@@ -183,80 +183,18 @@ out:
 	return r;
 }
 
-/* lbd_statedir_reclaim: see statedir.h.  The directory is looked at as
- * itself (a link not followed), then renamed, link and all (a rename
- * moves a link, not what it leads to), to a name not taken yet:
- * MoveFileExA without MOVEFILE_REPLACE_EXISTING replaces nothing, and
- * the name has a random part, so that nobody makes it first.  One the
- * daemon may not open to look at is moved too: the trusted's own
- * directory lets the system read who owns it.  What
- * another user does to it between the look and the rename is his own
- * folder's business: it is moved all the same, and nothing of the
- * trusted is ever moved, since only they could have made it. */
+/* lbd_statedir_reclaim: see statedir.h.  The directory's move aside
+ * and its making at once with the daemon's own security descriptor are
+ * reclaim_win32.c's (lbd_reclaim_dir), with the system's look at who
+ * owns it. */
 int
 lbd_statedir_reclaim(const char *state, char *moved, char *why, size_t size)
 {
-	PSECURITY_DESCRIPTOR sd = NULL;
-	BY_HANDLE_FILE_INFORMATION fi;
-	SYSTEMTIME st;
-	HANDLE     h;
-	DWORD      err = 0;
-	unsigned   nonce;
-	char       dir[PATH_MAX], aside[PATH_MAX + 48];
-	int        i, link, owned, r = -1;
+	char dir[PATH_MAX];
 
 	moved[0] = '\0';
 	snprintf(dir, sizeof(dir), "%.*s", (int)lockfs_dir_len(state), state);
 	if (!privileged() || dir[0] == '\0')
 		return 0;
-	h = CreateFileA(dir, READ_CONTROL, FILE_SHARE_READ | FILE_SHARE_WRITE |
-	    FILE_SHARE_DELETE, NULL, OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS |
-	    FILE_FLAG_OPEN_REPARSE_POINT, NULL);
-	if (h == INVALID_HANDLE_VALUE) {
-		err = GetLastError();
-		if (err == ERROR_FILE_NOT_FOUND || err == ERROR_PATH_NOT_FOUND)
-			return 0;       /* not there */
-		link = owned = 0;       /* one the daemon may not even look at:
-		                         * none of the trusted's */
-	} else {
-		link = GetFileInformationByHandle(h, &fi) &&
-		    (fi.dwFileAttributes & FILE_ATTRIBUTE_REPARSE_POINT);
-		owned = GetSecurityInfo(h, SE_FILE_OBJECT,
-		    OWNER_SECURITY_INFORMATION, NULL, NULL, NULL, NULL, &sd) ==
-		    ERROR_SUCCESS && lbd_private_owned(sd, lbd_private_self());
-		if (sd != NULL)
-			LocalFree(sd);
-		CloseHandle(h);
-	}
-	if (owned && !link)
-		return 0;
-	GetSystemTime(&st);
-	for (i = 0; i < 100; i++) {
-		/* A random part: names nobody can make ahead of the move. */
-		if (BCryptGenRandom(NULL, (PUCHAR)&nonce, sizeof(nonce),
-		    BCRYPT_USE_SYSTEM_PREFERRED_RNG) != 0)
-			nonce = GetTickCount() ^ (unsigned)i;
-		snprintf(aside, sizeof(aside), "%s.refused-%04u%02u%02uT%02u%02u"
-		    "%02uZ-%08x", dir, st.wYear, st.wMonth, st.wDay, st.wHour,
-		    st.wMinute, st.wSecond, nonce);
-		if (MoveFileExA(dir, aside, 0))
-			goto done;
-		err = GetLastError();
-		if (err != ERROR_ALREADY_EXISTS && err != ERROR_FILE_EXISTS)
-			break;
-	}
-	snprintf(why, size, "the state directory %s is %s, and it cannot be "
-	    "moved aside (error %lu): remove it, or give --state", dir,
-	    link ? "a link (a junction or symbolic link)" : "another user's "
-	    "(made before the daemon's first start)", (unsigned long)err);
-	goto out;
-done:
-	snprintf(moved, size, "the state directory %s was %s: moved aside to "
-	    "%s, left there to be looked at; a new one made", dir, link ?
-	    "a link (a junction or symbolic link)" : "another user's (its "
-	    "owner neither the system, the administrators nor the daemon's "
-	    "user)", aside);
-	r = 0;
-out:
-	return r;
+	return lbd_reclaim_dir(dir, &lbd_reclaim_system, moved, why, size);
 }

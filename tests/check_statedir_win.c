@@ -5,7 +5,12 @@
  * security descriptor (daemon/private_win32.c, linked in), and the
  * daemon itself (daemon/lockbrokerd.exe, or $LOCKBROKERD) with no
  * --state (ProgramData set, unset, relative) and with a state directory,
- * database or file beside the database others may write.
+ * database or file beside the database others may write; and the
+ * default state directory taken back from another user
+ * (daemon/reclaim_win32.c, linked in): moved aside, made at once with
+ * the daemon's own owner and DACL, judged again and moved again when
+ * made again in between, and the start refused after a bounded number
+ * of moves.
  *
  * Wine keeps no DACL a program sets: it reads a file's back from its
  * Unix mode (the system and the owner full control, Everyone what the
@@ -30,6 +35,7 @@
 #include <check.h>
 
 #include "private_win32.h"
+#include "reclaim_win32.h"
 #include "testdaemon_win.h"
 #include "testlib.h"
 
@@ -499,6 +505,223 @@ START_TEST(companion_others_may_write_refused)
 }
 END_TEST
 
+/* The other user of the reclaim tests: wine gives every file one owner,
+ * so a directory is "another's" here when it holds a file named
+ * intruder; after each move aside he makes the directory again, so
+ * many times (remakes; -1: every time), his own (with that file) or,
+ * trusted, a directory of an administrator's (without it). */
+struct intruder {
+	int      remakes;
+	int      trusted;
+	unsigned moves;
+	char     last_aside[PATH_MAX + 64];
+};
+
+/* The stand-in for the look at the owner (reclaim_win32.h): absent, or
+ * another's when the directory holds "intruder", else trusted. */
+static enum lbd_reclaim_found
+intruder_look(const char *dir, int *link, void *arg)
+{
+	char file[PATH_MAX + 16];
+
+	(void)arg;
+	*link = 0;
+	if (GetFileAttributesA(dir) == INVALID_FILE_ATTRIBUTES)
+		return LBD_RECLAIM_ABSENT;
+	snprintf(file, sizeof(file), "%s\\intruder", dir);
+	return tl_exists(file) ? LBD_RECLAIM_OTHERS : LBD_RECLAIM_TRUSTED;
+}
+
+/* After a move aside: the intruder makes the directory again, as long
+ * as he has remakes left. */
+static void
+intruder_moved(const char *dir, const char *aside, void *arg)
+{
+	struct intruder *in = arg;
+	char             file[PATH_MAX + 16];
+
+	in->moves++;
+	snprintf(in->last_aside, sizeof(in->last_aside), "%s", aside);
+	ck_assert_msg(tl_exists(aside), "%s: not there after the move", aside);
+	if (in->remakes == 0)
+		return;
+	if (in->remakes > 0)
+		in->remakes--;
+	tl_mkdir(dir);
+	if (!in->trusted) {
+		snprintf(file, sizeof(file), "%s\\intruder", dir);
+		tl_write_text(file, "mine\n");
+	}
+}
+
+/* The intruder's directory at dir (in a parent of the test's), as
+ * before the daemon's first start. */
+static void
+intruder_dir(struct tl_place *p, char *dir, size_t size)
+{
+	char file[PATH_MAX + 16];
+
+	tl_place_make(p, "ProgramData");
+	tl_mkdir(p->path);
+	snprintf(dir, size, "%s\\lockbroker", p->path);
+	tl_mkdir(dir);
+	snprintf(file, sizeof(file), "%s\\intruder", dir);
+	tl_write_text(file, "mine\n");
+}
+
+/* How many directories dir.refused-* there are beside dir, and whether
+ * each holds the intruder's file. */
+static unsigned
+asides_of_intruder(const char *dir)
+{
+	WIN32_FIND_DATAA found;
+	HANDLE           h;
+	char             pattern[PATH_MAX + 16], file[2 * PATH_MAX];
+	unsigned         n = 0;
+
+	snprintf(pattern, sizeof(pattern), "%s.refused-*", dir);
+	if ((h = FindFirstFileA(pattern, &found)) == INVALID_HANDLE_VALUE)
+		return 0;
+	do {
+		snprintf(file, sizeof(file), "%.*s\\%s\\intruder",
+		    (int)(strrchr(dir, '\\') - dir), dir, found.cFileName);
+		ck_assert_msg(tl_exists(file), "%s: not the intruder's", file);
+		n++;
+	} while (FindNextFileA(h, &found));
+	FindClose(h);
+	return n;
+}
+
+/* Asserts that dir is the daemon's own, made by lbd_reclaim_dir: no
+ * intruder's file in it, and its DACL read back private (wine keeps
+ * what it can of it: no entry of Everyone's) and fit by the judgement
+ * the daemon makes next. */
+static void
+assert_made_private(const char *dir)
+{
+	PSECURITY_DESCRIPTOR sd;
+	BYTE                 wd[SECURITY_MAX_SID_SIZE];
+	char                 file[PATH_MAX + 16], why[1024];
+
+	snprintf(file, sizeof(file), "%s\\intruder", dir);
+	ck_assert_msg(!tl_exists(file), "%s: the intruder's still", dir);
+	sd = sd_of(dir);
+	ck_assert_uint_eq(entries_of(sd, known(WinWorldSid, wd), 0, 0), 0);
+	ck_assert_msg(lbd_private_judge("state directory", dir,
+	    LBD_PRIVATE_DIR, sd, lbd_private_self(), why, sizeof(why)) == 0,
+	    "%s", why);
+	ck_assert(lbd_private_owned(sd, lbd_private_self()));
+	LocalFree(sd);
+}
+
+/* Another user's directory moved aside once, nobody making it again:
+ * moved (the message names both), and the directory made at once,
+ * private. */
+START_TEST(reclaim_moves_once)
+{
+	struct intruder        in = { 0, 0, 0, "" };
+	struct lbd_reclaim_ops ops = { intruder_look, intruder_moved, &in };
+	struct tl_place        p;
+	char                   dir[PATH_MAX], moved[2048], why[2048];
+
+	intruder_dir(&p, dir, sizeof(dir));
+	ck_assert_msg(lbd_reclaim_dir(dir, &ops, moved, why, sizeof(why)) ==
+	    0, "%s", why);
+	ck_assert_uint_eq(in.moves, 1);
+	ck_assert_uint_eq(asides_of_intruder(dir), 1);
+	ck_assert_msg(strstr(moved, dir) != NULL &&
+	    strstr(moved, in.last_aside) != NULL && strstr(moved,
+	    "another user's") != NULL, "%s", moved);
+	assert_made_private(dir);
+}
+END_TEST
+
+/* Made again by the intruder after each of the first two moves: judged
+ * again each time (his, by its owner), moved again, and then made by
+ * the daemon, private; the message counts the moves. */
+START_TEST(reclaim_remade_moved_again)
+{
+	struct intruder        in = { 2, 0, 0, "" };
+	struct lbd_reclaim_ops ops = { intruder_look, intruder_moved, &in };
+	struct tl_place        p;
+	char                   dir[PATH_MAX], moved[2048], why[2048];
+
+	intruder_dir(&p, dir, sizeof(dir));
+	ck_assert_msg(lbd_reclaim_dir(dir, &ops, moved, why, sizeof(why)) ==
+	    0, "%s", why);
+	ck_assert_uint_eq(in.moves, 3);
+	ck_assert_uint_eq(asides_of_intruder(dir), 3);
+	ck_assert_msg(strstr(moved, "made again by others 2 times") != NULL &&
+	    strstr(moved, in.last_aside) != NULL, "%s", moved);
+	assert_made_private(dir);
+}
+END_TEST
+
+/* Made again by the intruder after every move: moved LBD_RECLAIM_MOVES
+ * times, no more, then refused, the reason naming the directory, the
+ * count and what to do; his last directory left in place. */
+START_TEST(reclaim_remade_for_ever_refused)
+{
+	struct intruder        in = { -1, 0, 0, "" };
+	struct lbd_reclaim_ops ops = { intruder_look, intruder_moved, &in };
+	struct tl_place        p;
+	char                   dir[PATH_MAX], moved[2048], why[2048];
+	char                   said[PATH_MAX + 64], file[PATH_MAX + 16];
+
+	intruder_dir(&p, dir, sizeof(dir));
+	ck_assert_int_eq(lbd_reclaim_dir(dir, &ops, moved, why, sizeof(why)),
+	    -1);
+	ck_assert_uint_eq(in.moves, LBD_RECLAIM_MOVES);
+	ck_assert_uint_eq(asides_of_intruder(dir), LBD_RECLAIM_MOVES);
+	snprintf(said, sizeof(said), "the state directory %s is another "
+	    "user's", dir);
+	ck_assert_msg(strstr(why, said) != NULL, "%s", why);
+	snprintf(said, sizeof(said), "moved aside %d times",
+	    LBD_RECLAIM_MOVES);
+	ck_assert_msg(strstr(why, said) != NULL &&
+	    strstr(why, "give --state") != NULL, "%s", why);
+	snprintf(file, sizeof(file), "%s\\intruder", dir);
+	ck_assert(tl_exists(file));
+	ck_assert_str_eq(moved, "");
+}
+END_TEST
+
+/* Made again after the move by one of the trusted (an administrator,
+ * say): taken as it is (its DACL is the judgement's, later), not moved;
+ * a trusted one's directory found first is left alone, nothing moved;
+ * nothing there: made at once, private. */
+START_TEST(reclaim_trusted_taken)
+{
+	struct intruder        in = { 1, 1, 0, "" };
+	struct lbd_reclaim_ops ops = { intruder_look, intruder_moved, &in };
+	struct tl_place        p, q;
+	char                   dir[PATH_MAX], moved[2048], why[2048];
+
+	intruder_dir(&p, dir, sizeof(dir));
+	ck_assert_msg(lbd_reclaim_dir(dir, &ops, moved, why, sizeof(why)) ==
+	    0, "%s", why);
+	ck_assert_uint_eq(in.moves, 1);
+	ck_assert_uint_eq(asides_of_intruder(dir), 1);
+	ck_assert(tl_exists(dir));
+	ck_assert_msg(strstr(moved, in.last_aside) != NULL, "%s", moved);
+	/* Now the trusted one's: left. */
+	in.moves = 0;
+	ck_assert_msg(lbd_reclaim_dir(dir, &ops, moved, why, sizeof(why)) ==
+	    0, "%s", why);
+	ck_assert_uint_eq(in.moves, 0);
+	ck_assert_str_eq(moved, "");
+	/* Nothing there. */
+	tl_place_make(&q, "ProgramData");
+	tl_mkdir(q.path);
+	snprintf(dir, sizeof(dir), "%s\\lockbroker", q.path);
+	ck_assert_msg(lbd_reclaim_dir(dir, &ops, moved, why, sizeof(why)) ==
+	    0, "%s", why);
+	ck_assert_uint_eq(in.moves, 0);
+	ck_assert_str_eq(moved, "");
+	assert_made_private(dir);
+}
+END_TEST
+
 static Suite *
 statedir_win_suite(void)
 {
@@ -508,6 +731,12 @@ statedir_win_suite(void)
 	tcase_add_loop_test(t, judge_cases, 0,
 	    (int)(sizeof(judged) / sizeof(judged[0])));
 	tcase_add_test(t, private_sd_made);
+	suite_add_tcase(s, t);
+	t = tcase_create("reclaim");
+	tcase_add_test(t, reclaim_moves_once);
+	tcase_add_test(t, reclaim_remade_moved_again);
+	tcase_add_test(t, reclaim_remade_for_ever_refused);
+	tcase_add_test(t, reclaim_trusted_taken);
 	suite_add_tcase(s, t);
 	t = tcase_create("daemon");
 	tcase_set_timeout(t, 300);
