@@ -101,7 +101,9 @@ lbd_lograte_set(struct lbd_lograte *r, unsigned lines_per_uid,
 {
 	r->lines_per_uid = lines_per_uid;
 	r->lines = lines;
-	r->interval_ms = interval_ms;
+	r->interval_ms = interval_ms > 0 ? interval_ms : 1;    /* uv_now's
+	                                           unit: an interval of 0
+	                                           would bound nothing */
 }
 
 /* uid's counts in r's interval: found, or made when there is room;

@@ -48,7 +48,7 @@ struct lbd_lograte {
 
 /* lbd_lograte_init: r bounds lines called what (a static string) to
  * lines_per_uid of one user and lines of all users an interval of
- * interval_ms, on loop. */
+ * interval_ms (0 taken as 1), on loop. */
 void lbd_lograte_init(struct lbd_lograte *r, uv_loop_t *loop,
          const char *what, unsigned lines_per_uid, unsigned lines,
          uint64_t interval_ms);

@@ -793,6 +793,28 @@ START_TEST(test_lograte_interval_ends)
 }
 END_TEST
 
+/* An interval below uv_now's millisecond is one: two lines of a user at
+ * the same loop time are one interval's, the second held back. */
+START_TEST(test_lograte_interval_at_least_1ms)
+{
+	struct lbd_lograte r;
+	struct tl_place    p;
+	uv_loop_t          loop;
+	char               file[PATH_MAX];
+
+	log_to_file(&p, file);
+	ck_assert_int_eq(uv_loop_init(&loop), 0);
+	lbd_lograte_init(&r, &loop, "refusals of things", 1, 10, 0);
+	ck_assert_int_eq(lbd_lograte_take(&r, 5), 1);
+	ck_assert_int_eq(lbd_lograte_take(&r, 5), 0);
+	lbd_lograte_close(&r);
+	ck_assert_uint_eq(tl_file_count(file, "1 refusals of things not "
+	    "logged for uid 5"), 1);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 
 /* The suite: its test cases in the order they run. */
@@ -820,6 +842,7 @@ daemon_suite(void)
 	tcase_add_test(tc, test_lograte_per_user);
 	tcase_add_test(tc, test_lograte_users_bounded);
 	tcase_add_test(tc, test_lograte_interval_ends);
+	tcase_add_test(tc, test_lograte_interval_at_least_1ms);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("store");
