@@ -207,6 +207,37 @@ unfinished(const struct req *q)
 	lb__owners_unfinished(&k);
 }
 
+/* The daemon shows that q's lock file does not name q's owner, and that
+ * no handoff from it is owed: its mark (unfinished), if any, is dropped;
+ * with all, every owner's of this process on the lock. */
+static void
+finished(const struct req *q, int all)
+{
+	struct lb__owner_key k = { q->lock_file, q->method, q->tid };
+
+	lb__owners_finished(&k, all);
+}
+
+/*
+ * Whether the STATUS answer st shows that no lock file on q's lock names
+ * an owner of this process with a handoff owed: the lock free (no hold
+ * at the daemon, no artefact on disk), or held outside the broker (no
+ * hold at the daemon, so no handoff of its; no token) by an artefact
+ * naming another process.  A broker hold says nothing of the kind: its
+ * handoff's last step may be owed (the lock file still the previous
+ * holder's, while readers keep it open), or it may be a previous run's
+ * hold whose handoff a restarted daemon could not finish.
+ */
+static int
+status_finished(const struct lb__status *st)
+{
+	if (st->mine)
+		return 0;
+	if (!st->locked)
+		return 1;
+	return st->token == 0 && st->pid != 0 && st->pid != lockfs_os_pid();
+}
+
 /* Forward: the replies of requests whose callers wait. */
 static void req_deliver(struct req *q, const struct lbp_msg *m);
 
@@ -230,11 +261,16 @@ req_deliver_abandoned(struct req *q, const struct lbp_msg *m,
 		goto out;
 	}
 	if (m->verb == LBP_MSG_OK && (h == NULL || h->state != HOLD_LIVE)) {
-		/* Its answer comes to nobody: it may be pending. */
+		/* Its answer may be pending: marked until it comes (then
+		 * req_deliver, above, keeps or drops the mark as the
+		 * answer says).  q, abandoned still, waits for it. */
 		unfinished(q);
 		q->verb = LBP_MSG_RELEASE;
+		q->wait = NULL;         /* its caller's, gone */
 		q->id = lb__next_id();
-		r = lb__req_format(q, o) == 0;
+		q->sent_at = lockfs_now();
+		if ((r = lb__req_format(q, o) == 0))
+			goto out;
 	}
 	if (m->verb == LBP_MSG_OK || m->verb == LBP_MSG_ERR) {
 		TAILQ_REMOVE(&lb__conn.pending, q, entry);
@@ -299,12 +335,16 @@ req_deliver(struct req *q, const struct lbp_msg *m)
 		q->pending = token == 1;
 		if (q->pending)
 			unfinished(q);  /* whether or not its caller waits */
+		else
+			finished(q, 0); /* handed on, or removed */
 		lb__hold_ended(q->lock_file, q->method, q->tid);
 		break;
 	case LBP_MSG_STATUS:
 		status_read(m, &q->st);
 		if (!q->st.mine)
 			lb__hold_ended(q->lock_file, q->method, q->tid);
+		if (status_finished(&q->st))
+			finished(q, 1);
 		break;
 	case LBP_MSG_BREAK:
 		lb__hold_ended_all(q->lock_file, q->method);

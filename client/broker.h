@@ -46,7 +46,8 @@ enum lb__transport {
  * Returned by lb__broker_release when the connection was lost while the
  * RELEASE was on its way: the daemon may or may not have done it.  The
  * hold is settled with the next daemon; the caller removes the artefact
- * in-process, and finding it gone or someone else's means the daemon did.
+ * in-process, under the lock directory's lock (lock.c: lost_release),
+ * and finding it gone or someone else's means the daemon did.
  */
 #define LB__RELEASE_LOST 2
 
@@ -54,7 +55,7 @@ enum lb__transport {
  * Returned by lb__broker_release when the daemon answered the RELEASE
  * pending=1: released as far as the owner is concerned, but the lock
  * file may still name it until the daemon's handoff or removal is done
- * (a reader keeps it open, a busy database); the caller marks it
+ * (a reader keeps it open, a busy database); the reader has marked it
  * (lb__owners_unfinished) so that the owner never takes that file for
  * its own lock in-process.
  */

@@ -63,6 +63,24 @@
  * timeout, FIFO); LB_BREAK_STALE there breaks a provably dead holder's
  * artefact in-process before the ACQUIRE goes out.
  *
+ * A release (lb_release), drawn for the owner's hold:
+ *
+ *            RELEASE answered OK; in-process: removed
+ *   held --------------------------------------------------> free
+ *    |  |    RELEASE answered OK pending=1
+ *    |  +------------------------------------> free, marked (owners.h: a
+ *    |                                         lock file naming the owner
+ *    | RELEASE lost with the daemon            is not its own until the
+ *    v                                         handoff is shown over)
+ *   lost: in-process, under the lock directory's lock (lost_release)
+ *    |  |   had within LOST_RELEASE_WAIT_S: looked at, removed if still
+ *    |  +-- the owner's ------------------------------------> free
+ *    | not had: LB_EUNLOCK, the hold still the owner's
+ *    v
+ *   held, lost (lb__owners_lost_owed): the next lb_release that the
+ *         daemon does not do (none answers, or it has no hold of the
+ *         owner's: the reconnect settled it) is done as lost again
+ *
  * Either wait ends early, LB_ECANCELED, when lb_lock_cancel is called or
  * the interrupt hook says so (cancel.h): the in-process poll looks
  * between its tries, the broker's wait withdraws its ACQUIRE (broker.c).
@@ -91,6 +109,10 @@
  * move in step. */
 #define BACKOFF_MIN 0.0005
 #define BACKOFF_MAX 0.020
+
+/* How long an in-process release after a lost RELEASE waits for the lock
+ * directory's lock (lost_release). */
+#define LOST_RELEASE_WAIT_S 5.0
 
 struct lb_lock {
 	pthread_mutex_t     mu;
@@ -340,24 +362,44 @@ local_release(lb_lock *lock, const struct lb__target *t,
 
 /*
  * In-process release of t's owner's hold after its RELEASE was lost with
- * the daemon (LB__RELEASE_LOST): under the lock directory's lock, which
- * a restarted daemon takes to finish a handoff it recorded
+ * the daemon (LB__RELEASE_LOST), and every later release of that hold
+ * until one is done (lb__owners_lost_owed): under the lock directory's
+ * lock, which a restarted daemon takes to finish a handoff it recorded
  * (lockfs_handoff_resume), so that the look at the lock file (still the
  * owner's?) and its removal never straddle that handoff's rename, which
- * would remove the next holder's file.  A directory lock that cannot be
- * had (held past the handoffs' wait, which the daemon's steps under it
- * never take) does not keep the release from being done.
+ * would remove the next holder's file.  Never without it: the daemon,
+ * lockbroker's breakers and releases hold it for a few system calls, and
+ * it dies with its holder (it cannot be stale), so it is waited for up
+ * to LOST_RELEASE_WAIT_S; held longer (a process that keeps it), the
+ * release fails, LB_EUNLOCK, the lock file left as it is and the hold
+ * still the owner's (lb__owners_lost_release), for a later lb_release
+ * to try again.  Blocks up to LOST_RELEASE_WAIT_S.
  */
 static int
 lost_release(lb_lock *lock, const struct lb__target *t,
     struct lockfs_err *err)
 {
+	struct lb__owner_key  k;
 	struct lockfs_dirlock dl = { -1 };
-	struct lockfs_err     ignored;
+	struct lockfs_err     why;
 	int                   r;
 
-	(void)lockfs_handoff_exclude(&lock->fs, &dl, &ignored);
+	key_of(t, &k);
+	if (lockfs_handoff_exclude(&lock->fs, LOST_RELEASE_WAIT_S, &dl,
+	    &why) != 0) {
+		lb__owners_lost_release(&k);
+		r = lockfs_fail(err, LB_EUNLOCK, why.sys_errno, "cannot "
+		    "release %s in-process after lockbrokerd went away with "
+		    "its RELEASE: the lock of its directory %s, which a "
+		    "restarted daemon takes to finish a handoff, %s; nothing "
+		    "removed, the lock still this owner's: release it again",
+		    lock->given, lock->fs.dir, why.sys_errno == EWOULDBLOCK ?
+		    "was held by another process for longer than the wait" :
+		    "could not be taken");
+		goto out;
+	}
 	r = local_release(lock, t, err);
+out:
 	lockfs_dirlock_close(&dl);
 	return r;
 }
@@ -691,7 +733,7 @@ lb_release(lb_lock *lock)
 	struct lb__target    t;
 	struct lockfs_err    err;
 	uint64_t             epoch;
-	int                  r;
+	int                  r, lost;
 
 	if (lock == NULL)
 		return LB_EINVAL;
@@ -699,6 +741,7 @@ lb_release(lb_lock *lock)
 		goto out;
 	key_of(&t, &k);
 	epoch = lb__owners_epoch(&k);
+	lost = lb__owners_lost_owed(&k);
 	r = LB__FALLBACK;
 	if (lock->transport == LB__BROKER)
 		r = lb__broker_release(&t, INFINITY, &err);
@@ -708,14 +751,16 @@ lb_release(lb_lock *lock)
 			r = LB__FALLBACK;
 	} else if (lock->transport == LB__AUTO && lb__holds_live(&t, NULL))
 		r = lb__broker_release(&t, LB__AUTO_FALLBACK_S, &err);
-	if (r == LB__RELEASE_PENDING) {
-		lb__owners_unfinished(&k);
-		r = 0;
-	} else if (r == LB__RELEASE_LOST) {
-		/* The daemon died with our RELEASE: gone or someone else's
-		 * means it had released (and handed on) the lock.  A pid
-		 * file another owner of this process holds or asks for may
-		 * be that owner's by now: the next daemon settles it. */
+	if (r == LB__RELEASE_PENDING)
+		r = 0;          /* marked by the reader (broker.c) */
+	else if (r == LB__RELEASE_LOST || (lost && (r == LB__FALLBACK ||
+	    r == LB_ENOTLOCKED || r == LB_ENOTMINE))) {
+		/* The daemon died with our RELEASE (now, or an earlier
+		 * release whose in-process step was not done: lost): gone
+		 * or someone else's means it had released (and handed on)
+		 * the lock.  A pid file another owner of this process holds
+		 * or asks for may be that owner's by now: the next daemon
+		 * settles it. */
 		r = 0;
 		if (t.method != LB_PIDFILE || !lb__owners_other(&k))
 			r = lost_release(lock, &t, &err);

@@ -7,11 +7,29 @@
  *
  *            acquire ok (serial: the acquiring handle)
  *   (none) ------------------------------------------> held
- *     |  ^                                              |
- *     |  +---- release, break, acquire failed ----------+
- *     | asking (pidfile, the broker)      ^
- *     v                                   | asked, granted
- *   asking (asks > 0) --------------------+
+ *     |  ^                                              |  ^
+ *     |  +---- release, break, acquire failed ----------+  |
+ *     | asking (pidfile, the broker)      ^       release  |
+ *     v                                   |  lost, its     |
+ *   asking (asks > 0) --------------------+  in-process    |
+ *                           asked, granted   step not done v
+ *                                            held, lost (its release
+ *                                            owed under the directory's
+ *                                            lock): release, break,
+ *                                            acquire afresh -> as above
+ *
+ * Beside those, an entry may carry a mark (lb__owners_unfinished): its
+ * owner's RELEASE was answered pending, and the lock file may name it
+ * still.  A mark outlives its hold:
+ *
+ *                  RELEASE answered pending
+ *   (none), held ---------------------------> marked
+ *        ^                                     |  |
+ *        |  seen naming it no more, acquired   |  | past the bound (its
+ *        +-- afresh, the daemon shows the -----+  | owner holding
+ *            handoff over (lb__owners_finished)   | nothing): spilled
+ *                                                 v
+ *                          its lock in the spilled table, for good
  *
  * A freed handle's serial is cleared from the entries it acquired; the
  * holds stay with their owners.
@@ -37,7 +55,16 @@ struct entry {
 	                                   lock file may name the owner still
 	                                   (lb__owners_unfinished); the mark's
 	                                   number, 0 none */
+	int               lost;         /* held: its release after a lost
+	                                   RELEASE is owed, in-process under
+	                                   the directory's lock
+	                                   (lb__owners_lost_release) */
 };
+
+/* The spilled marks (lb__owners_unfinished): one bit per lock, by a
+ * hash of its file and method, set for good.  A lock whose bit another
+ * lock set is spilled too: more waiting, never less exclusion. */
+#define SPILL_BITS 1024
 
 LIST_HEAD(entries, entry);
 
@@ -46,6 +73,7 @@ static struct entries  reg = LIST_HEAD_INITIALIZER(reg);
 static pthread_once_t  reg_once = PTHREAD_ONCE_INIT;
 static uint64_t        next_serial;
 static uint64_t        next_epoch;     /* under reg_mu */
+static uint64_t        spilled[SPILL_BITS / 64];        /* under reg_mu */
 
 /* fork(): the child starts with an empty registry and a new mutex (the
  * parent's entries are not the child's; their memory is left). */
@@ -67,6 +95,9 @@ reg_fork_child(void)
 	pthread_mutex_unlock(&reg_mu);
 	pthread_mutex_init(&reg_mu, NULL);
 	LIST_INIT(&reg);
+	/* The parent's pending releases are of lock files naming the
+	 * parent, which never name an owner of the child. */
+	memset(spilled, 0, sizeof(spilled));
 }
 
 static void
@@ -127,12 +158,65 @@ find_or_make(const struct lb__owner_key *k)
 	return e;
 }
 
-/* Frees e when it records nothing any more.  Under reg_mu. */
+/* The bit of the spilled table for (lock_file, method): FNV-1a. */
+static unsigned
+spill_bit(const char *lock_file, unsigned method)
+{
+	uint32_t h = 2166136261u ^ method;
+
+	for (; *lock_file != '\0'; lock_file++)
+		h = (h ^ (unsigned char)*lock_file) * 16777619u;
+	return h % SPILL_BITS;
+}
+
+/* Spills the mark of (lock_file, method) into the table, for good.
+ * Under reg_mu. */
+static void
+spill(const char *lock_file, unsigned method)
+{
+	unsigned b = spill_bit(lock_file, method);
+
+	spilled[b / 64] |= (uint64_t)1 << (b % 64);
+}
+
+/* Whether (lock_file, method) is in the spilled table.  Under reg_mu. */
+static int
+is_spilled(const char *lock_file, unsigned method)
+{
+	unsigned b = spill_bit(lock_file, method);
+
+	return (spilled[b / 64] & ((uint64_t)1 << (b % 64))) != 0;
+}
+
+/* How many entries are kept for their mark alone (their owner holding
+ * and asking for nothing).  Under reg_mu. */
+static unsigned
+marks_alone(void)
+{
+	struct entry *e;
+	unsigned      n = 0;
+
+	LIST_FOREACH(e, &reg, link)
+		if (e->unfinished != 0 && !e->held && e->asks == 0)
+			n++;
+	return n;
+}
+
+/* Frees e when it records nothing any more; spills its mark when it is
+ * kept for that alone past LB__OWNERS_MARKS_MAX.  Under reg_mu. */
 static void
 tidy(struct entry *e)
 {
-	if (e == NULL || e->held || e->asks > 0 || e->unfinished)
+	if (e == NULL)
 		return;
+	if (!e->held)
+		e->lost = 0;    /* owed only while held */
+	if (e->held || e->asks > 0)
+		return;
+	if (e->unfinished != 0 && marks_alone() <= LB__OWNERS_MARKS_MAX)
+		return;
+	if (e->unfinished != 0)
+		spill(e->lock_file, e->method);
 	LIST_REMOVE(e, link);
 	free(e->lock_file);
 	free(e);
@@ -146,6 +230,7 @@ mark_held(struct entry *e, uint64_t serial, int fresh)
 	if (fresh || !e->held) {
 		e->serial = serial;
 		e->epoch = ++next_epoch;
+		e->lost = 0;    /* a new lock file: nothing owed on it */
 	} else if (e->serial == 0)
 		e->serial = serial;
 	e->held = 1;
@@ -170,7 +255,8 @@ other_of(const struct lb__owner_key *k)
 /* k's owner was just given the pid file k names (created now, or granted
  * by the daemon, which creates it): any other owner of this process that
  * the registry still has holding it lost it meanwhile (broken, unnoticed)
- * and holds it no more.  Under reg_mu. */
+ * and holds it no more, and a pending release's mark on it is over (the
+ * file is made anew for k's owner).  Under reg_mu. */
 static void
 others_lost(const struct lb__owner_key *k)
 {
@@ -178,11 +264,13 @@ others_lost(const struct lb__owner_key *k)
 
 	for (e = LIST_FIRST(&reg); e != NULL; e = next) {
 		next = LIST_NEXT(e, link);
-		if (e->tid == k->tid || e->method != k->method || !e->held ||
+		if (e->tid == k->tid || e->method != k->method ||
+		    (!e->held && e->unfinished == 0) ||
 		    strcmp(e->lock_file, k->lock_file) != 0)
 			continue;
 		e->held = 0;
 		e->serial = 0;
+		e->unfinished = 0;
 		tidy(e);
 	}
 }
@@ -253,16 +341,35 @@ lb__owners_released(const struct lb__owner_key *k, uint64_t epoch)
  * not one set again meanwhile. */
 static uint64_t next_mark;
 
-/* lb__owners_unfinished: see owners.h. */
+/* lb__owners_unfinished: see owners.h.  Past the bound, or out of
+ * memory, the mark is spilled (tidy). */
 void
 lb__owners_unfinished(const struct lb__owner_key *k)
 {
 	struct entry *e;
 
 	reg_lock();
-	if ((e = find_or_make(k)) != NULL)
+	if ((e = find_or_make(k)) != NULL) {
 		e->unfinished = ++next_mark;
+		tidy(e);
+	} else
+		spill(k->lock_file, k->method);
 	reg_unlock();
+}
+
+/* Whether the registry has k's owner holding or asking for k's lock (for
+ * the pidfile method: any owner of this process).  Under reg_mu. */
+static int
+holding(const struct lb__owner_key *k)
+{
+	struct entry *e;
+
+	LIST_FOREACH(e, &reg, link)
+		if ((e->held || e->asks > 0) && e->method == k->method &&
+		    (e->tid == k->tid || k->method == LB_PIDFILE) &&
+		    strcmp(e->lock_file, k->lock_file) == 0)
+			return 1;
+	return 0;
 }
 
 /* The entry whose pending release k's owner must respect, or NULL: k's
@@ -292,15 +399,20 @@ lb__owners_unfinished_named(const struct lb__owner_key *k,
 	struct lockfs_err err;
 	struct entry     *e;
 	uint64_t          mark = 0;
+	int               spilt = 0;
 
 	reg_lock();
 	if ((e = unfinished_of(k)) != NULL)
 		mark = e->unfinished;
+	else
+		spilt = is_spilled(k->lock_file, k->method) && !holding(k);
 	reg_unlock();
-	if (mark == 0)
+	if (mark == 0 && !spilt)
 		return 0;
 	if (lockfs_i_am_locking(fs, &err) != 0)
 		return 1;       /* named still (or unknown) */
+	if (mark == 0)
+		return 0;       /* spilled: kept for good */
 	reg_lock();
 	LIST_FOREACH(e, &reg, link)
 		if (e->unfinished == mark)
@@ -311,6 +423,65 @@ lb__owners_unfinished_named(const struct lb__owner_key *k,
 	}
 	reg_unlock();
 	return 0;
+}
+
+/* lb__owners_finished: see owners.h. */
+void
+lb__owners_finished(const struct lb__owner_key *k, int all)
+{
+	struct entry *e, *next;
+
+	reg_lock();
+	for (e = LIST_FIRST(&reg); e != NULL; e = next) {
+		next = LIST_NEXT(e, link);
+		if (e->unfinished == 0 || e->method != k->method ||
+		    (!all && e->tid != k->tid) ||
+		    strcmp(e->lock_file, k->lock_file) != 0)
+			continue;
+		e->unfinished = 0;
+		tidy(e);
+	}
+	reg_unlock();
+}
+
+/* lb__owners_marks: see owners.h. */
+unsigned
+lb__owners_marks(void)
+{
+	struct entry *e;
+	unsigned      n = 0;
+
+	reg_lock();
+	LIST_FOREACH(e, &reg, link)
+		if (e->unfinished != 0)
+			n++;
+	reg_unlock();
+	return n;
+}
+
+/* lb__owners_lost_release: see owners.h. */
+void
+lb__owners_lost_release(const struct lb__owner_key *k)
+{
+	struct entry *e;
+
+	reg_lock();
+	if ((e = find(k)) != NULL && e->held)
+		e->lost = 1;
+	reg_unlock();
+}
+
+/* lb__owners_lost_owed: see owners.h. */
+int
+lb__owners_lost_owed(const struct lb__owner_key *k)
+{
+	struct entry *e;
+	int           r;
+
+	reg_lock();
+	r = (e = find(k)) != NULL && e->held && e->lost;
+	reg_unlock();
+	return r;
 }
 
 /* lb__owners_broken: see owners.h. */

@@ -74,14 +74,25 @@ void lb__owners_released(const struct lb__owner_key *k, uint64_t epoch);
  * pending (OK pending=1): the owner holds it no more, but its lock file
  * may still name it until the daemon's handoff (or removal) is done.
  * Until it is seen naming it no more, or the owner is granted the lock
- * afresh (lb__owners_acquired), such a file is not its own: the marked
- * owner, told "released", must never take it for its own in-process
- * nor remove it (the daemon finishes the handoff under it, and a file
- * removed meanwhile would be replaced by the next holder's while another
- * took the lock).  Set when a RELEASE is answered pending, whoever waits
- * for the answer (the reader thread: broker.c), and before a grant that
- * came too late is released by the library.  Out of memory: not marked.
+ * afresh (lb__owners_acquired), or the daemon shows the handoff over
+ * (lb__owners_finished), such a file is not its own: the marked owner,
+ * told "released", must never take it for its own in-process nor remove
+ * it (the daemon finishes the handoff under it, and a file removed
+ * meanwhile would be replaced by the next holder's while another took
+ * the lock).  Set when a RELEASE is answered pending, whoever waits for
+ * the answer (the reader thread: broker.c), and before a grant that
+ * came too late is released by the library.
+ *
+ * Bounded: at most LB__OWNERS_MARKS_MAX marks of owners that hold
+ * nothing else on their lock are kept (a mark on an owner that holds
+ * or asks for the lock costs nothing: its entry is there anyway).  A
+ * mark past the bound, or one that cannot be kept for want of memory,
+ * is not forgotten but spilled: its lock file's number goes into a
+ * fixed table of spilled locks (lb__owners_unfinished_named), never
+ * emptied in the process's life, so that no owner ever takes a lock
+ * file still naming it, which the daemon is handing on, for its own.
  */
+#define LB__OWNERS_MARKS_MAX 256
 void lb__owners_unfinished(const struct lb__owner_key *k);
 
 /*
@@ -89,11 +100,48 @@ void lb__owners_unfinished(const struct lb__owner_key *k);
  * (lb__owners_unfinished), or for the pidfile method (whose file names
  * only the process) any owner of this process on k's file, and fs's lock
  * file still names it, or that cannot be told; 0 when none is marked, or
- * the file names it no more (the mark is then dropped).  Called under the handle's mutex, as the
- * in-process steps are.
+ * the file names it no more (the mark is then dropped).  A spilled mark
+ * (see above) counts for every owner of this process on k's file that
+ * the registry does not have holding or asking for it (pidfile: when no
+ * owner of this process does), and is never dropped: for such an owner
+ * a lock file on a spilled lock that names it is never its own (its
+ * acquire in-process waits for it like any other holder's; it is not
+ * removed).  Called under the handle's mutex, as the in-process steps
+ * are.
  */
 int  lb__owners_unfinished_named(const struct lb__owner_key *k,
          struct lockfs_lock *fs);
+
+/*
+ * lb__owners_finished: the daemon shows that the lock file of k's lock
+ * does not name k's owner and that no handoff from it is owed (a plain
+ * OK to its RELEASE; a STATUS that finds the lock free, or held outside
+ * the broker by another process): k's mark is dropped; with all, the
+ * marks of every owner of this process on k's lock (its file is gone, or
+ * another's).  A spilled mark stays (lb__owners_unfinished).  The
+ * reader thread calls it as the replies come, in the order the daemon
+ * sent them, so that a mark set by a later answer is never dropped by
+ * an earlier one.
+ */
+void lb__owners_finished(const struct lb__owner_key *k, int all);
+
+/* lb__owners_marks: how many marks (lb__owners_unfinished) are kept now,
+ * spilled ones aside; for the tests of the bound. */
+unsigned lb__owners_marks(void);
+
+/*
+ * lb__owners_lost_release / lb__owners_lost_owed: the in-process release
+ * of k's hold that a RELEASE lost with the daemon calls for could not be
+ * done (the lock directory's lock not had in time: lock.c); k's owner
+ * still holds the lock, and its next release is done in-process under
+ * that lock again, unless the daemon releases a hold of its own.
+ * Cleared when the owner holds it no more (lb__owners_released,
+ * lb__owners_broken) or takes it afresh.  Set only while the registry
+ * has k's owner holding it (else nothing is set); owed: 1 when set,
+ * else 0.
+ */
+void lb__owners_lost_release(const struct lb__owner_key *k);
+int  lb__owners_lost_owed(const struct lb__owner_key *k);
 
 /* lb__owners_broken: nobody in this process holds (lock_file, method)
  * any more (it was broken). */

@@ -197,6 +197,24 @@ reader_lost(struct lb__tp *c)
 	lb__conn_unlock_both();
 }
 
+/* The answer m to the RELEASE of h, a dropped hold given back: pending,
+ * the owner is marked as for any RELEASE so answered (its lock file may
+ * name it until the daemon's handoff is done: owners.h); a plain OK
+ * drops such a mark. */
+static void
+reclaim_released(const struct hold *h, const struct lbp_msg *m)
+{
+	struct lb__owner_key k = { h->lock_file, h->method, h->tid };
+	uint64_t             pending = 0;
+
+	if (m->verb != LBP_MSG_OK)
+		return;
+	if (lbp_get_u64(m, "pending", &pending) == 0 && pending == 1)
+		lb__owners_unfinished(&k);
+	else
+		lb__owners_finished(&k, 0);
+}
+
 /*
  * Settles every hold with the daemon just reached on c (after its
  * HELLO): RECLAIM for each live one (a refusal makes it unreclaimable);
@@ -249,6 +267,7 @@ reader_reclaim(struct lb__tp *c, struct lbp_msg *m)
 			if (lb__tp_call(c, &o, id, lockfs_now() +
 			    ANSWER_WAIT_S, m, why, sizeof(why)) != 0)
 				goto fail;
+			reclaim_released(h, m);
 		}
 		lb__conn_lock();
 		if (dropped)

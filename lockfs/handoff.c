@@ -165,15 +165,14 @@ same_owner(const struct lockfs_lock *from, const struct lockfs_lock *to)
 /*
  * Takes the lock of l's directory into *dl: 0, or LB_EFAILED.  Breakers
  * and handoffs hold it for a few system calls, so it polls (never
- * blocking, with a growing pause) for up to lockfs_handoff_wait's
- * seconds (see the top of this file).
+ * blocking, with a growing pause) for up to wait seconds.
  */
 static int
-lock_directory(const struct lockfs_lock *l, struct lockfs_dirlock *dl,
-    struct lockfs_err *err)
+lock_directory_for(const struct lockfs_lock *l, double wait,
+    struct lockfs_dirlock *dl, struct lockfs_err *err)
 {
 	struct timespec pause = { 0, 100000 };  /* 0.1 ms, up to 10 ms */
-	double          deadline = lockfs_now() + dir_wait_s;
+	double          deadline = lockfs_now() + wait;
 	int             r = 0;
 
 	if (lockfs_dirlock_open(dl, l->dir) == -1) {
@@ -196,12 +195,22 @@ out:
 	return r;
 }
 
-/* lockfs_handoff_exclude: see lockfs.h. */
-int
-lockfs_handoff_exclude(const struct lockfs_lock *l, struct lockfs_dirlock *dl,
+/* Takes the lock of l's directory into *dl, waiting for it up to
+ * lockfs_handoff_wait's seconds (see the top of this file): 0, or
+ * LB_EFAILED. */
+static int
+lock_directory(const struct lockfs_lock *l, struct lockfs_dirlock *dl,
     struct lockfs_err *err)
 {
-	return lock_directory(l, dl, err);
+	return lock_directory_for(l, dir_wait_s, dl, err);
+}
+
+/* lockfs_handoff_exclude: see lockfs.h. */
+int
+lockfs_handoff_exclude(const struct lockfs_lock *l, double wait,
+    struct lockfs_dirlock *dl, struct lockfs_err *err)
+{
+	return lock_directory_for(l, wait, dl, err);
 }
 
 /* Writes the name beside the lock under which to's artefact is made before

@@ -382,12 +382,13 @@ int   lockfs_handoff_sqlite(struct lockfs_lock *from, struct lockfs_lock *to,
 void  lockfs_handoff_wait(double s);
 
 /* handoff.c: takes the lock of l's directory into *dl (closed with
- * lockfs_dirlock_close), waiting as a handoff does: so that no handoff
- * nor breaker acts in the directory meanwhile (a library's release
- * after its RELEASE was lost, against a restarted daemon's
- * lockfs_handoff_resume).  0, or LB_EFAILED with err filled (dl->fd
- * -1). */
-int   lockfs_handoff_exclude(const struct lockfs_lock *l,
+ * lockfs_dirlock_close), polling for it while another holds it, up to
+ * wait seconds (0: one try): so that no handoff nor breaker acts in the
+ * directory meanwhile (a library's release after its RELEASE was lost,
+ * against a restarted daemon's lockfs_handoff_resume).  0, or LB_EFAILED
+ * with err filled (dl->fd -1; err->sys_errno EWOULDBLOCK when another
+ * held it all that time).  Blocks up to wait. */
+int   lockfs_handoff_exclude(const struct lockfs_lock *l, double wait,
           struct lockfs_dirlock *dl, struct lockfs_err *err);
 
 /* handoff.c: removes the temporaries of handoffs that a dead daemon left

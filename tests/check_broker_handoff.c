@@ -606,6 +606,73 @@ START_TEST(test_handoff_pending_pidfile_other_owner)
 }
 END_TEST
 
+/* Makes lock_file name the owner whose unique file is unique (the link
+ * method), as a handoff from it not yet done leaves it; plant 0: removes
+ * both again. */
+static void
+plant_named(const char *unique, const char *lock_file, int plant)
+{
+	if (plant) {
+		tl_write_text(unique, "");
+		ck_assert_int_eq(link(unique, lock_file), 0);
+	} else {
+		ck_assert_int_eq(unlink(lock_file), 0);
+		ck_assert_int_eq(unlink(unique), 0);
+	}
+}
+
+/*
+ * A release answered pending (the handoff's rename refused as busy past
+ * release_wait, then done) marks its owner, used through the broker
+ * only: the handoff over and the waiter's release done, a lock file
+ * naming the owner is still not its own (its in-process acquire finds
+ * it held); a STATUS through the broker that finds the lock free (the
+ * daemon shows no handoff of it owed) drops the mark, with no look at
+ * the lock file: then such a file is the owner's own (its acquire
+ * in-process takes it, as one it holds already).
+ */
+START_TEST(test_handoff_pending_mark_dropped_by_status)
+{
+	const char      *vars[] = { "LB_TEST_BUSY_NAME=lk.lock",
+	    "LB_TEST_BUSY_RENAMES=60", NULL };
+	const char      *san = getenv("LB_SANITIZERS");
+	struct tl_daemon d;
+	struct tl_place  p;
+	struct agent     w;
+	lb_lock         *mine, *local;
+	char             dir[PATH_MAX], unique[PATH_MAX];
+
+	if (san != NULL && *san != '\0')
+		return;         /* the preload: see busy_start */
+	tl_place_make(&p, "lk");
+	private_daemon_preloaded(&d, dir, BUSYRENAME_SO, vars);
+	mine = lock_new(p.path, LB_BROKER);
+	local = lock_new(p.path, LB_LOCAL);
+	snprintf(unique, sizeof(unique), "%s", lb_unique_name(local));
+	agent_start(&w, p.path, LB_BROKER, d.socket);
+	ck_assert_int_eq(lb_acquire(mine, 0), 0);
+	agent_send(&w, 'a', LB_FOREVER);
+	wait_for_waiters(mine, 1);
+	ck_assert_int_eq(lb_release(mine), 0);
+	ck_assert_uint_eq(tl_file_count(d.log, "answered pending"), 1);
+	ck_assert_int_eq(agent_expect(&w, HANG_S, 0, "the waiter").r, 0);
+	ck_assert_int_eq(agent_do(&w, 'r', 0), 0);
+	plant_named(unique, lb_lock_file(local), 1);
+	ck_assert_int_eq(lb_acquire(local, 0), LB_EALREADY);
+	plant_named(unique, lb_lock_file(local), 0);
+	ck_assert_int_eq(lb_is_locked(mine), 0);
+	plant_named(unique, lb_lock_file(local), 1);
+	ck_assert_msg(lb_acquire(local, 0) == 0, "the mark was kept after "
+	    "the daemon showed the lock free: %s", lb_lock_error(local));
+	ck_assert_int_eq(lb_release(local), 0);
+	ck_assert(!tl_exists(lb_lock_file(local)));
+	agent_stop(&w);
+	lb_lock_free(local);
+	lb_lock_free(mine);
+	private_daemon_end(&d, p.dir);
+}
+END_TEST
+
 /* Seventeen handoffs to one user's waiters, each waiting for its lock
  * file's readers (renames onto lk.lock refused for good, in seventeen
  * directories): sixteen are tried again within 100 ms each time, the
@@ -682,6 +749,7 @@ broker_handoff_case(void)
 	tcase_add_test(tc, test_handoff_pending_not_adopted);
 	tcase_add_test(tc, test_handoff_pending_not_removed);
 	tcase_add_test(tc, test_handoff_pending_pidfile_other_owner);
+	tcase_add_test(tc, test_handoff_pending_mark_dropped_by_status);
 	tcase_add_test(tc, test_handoff_busy_capped_per_user);
 	return tc;
 }

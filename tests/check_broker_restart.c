@@ -375,16 +375,21 @@ END_TEST
  * library releases in-process under the lock directory's lock (flock(2)
  * here), which a restarted daemon takes to finish a handoff it recorded,
  * so that its look at the lock file and the removal never straddle that
- * handoff's rename.  While another holds the directory's lock the lock
- * file stays (for the handoffs' wait, 0.2 s); then it goes all the same.
+ * handoff's rename.  Never without it: while another holds the
+ * directory's lock past the wait (5 s), the release fails, LB_EUNLOCK,
+ * naming the lock and the directory, the lock file stays and the owner
+ * still holds the lock; a release again, the directory's lock still
+ * held, fails the same way (it is not done without it either); once the
+ * directory's lock is free, a release again removes the lock file.
  */
 START_TEST(test_restart_lost_release_excludes_handoffs)
 {
 	struct tl_daemon d;
 	struct tl_place  p;
 	struct agent     h;
+	struct answer    a;
 	char             dir[PATH_MAX], lock_file[PATH_MAX + 8];
-	int              dfd;
+	int              dfd, i;
 
 	tl_place_make(&p, "lk");
 	snprintf(lock_file, sizeof(lock_file), "%s.lock", p.path);
@@ -395,12 +400,24 @@ START_TEST(test_restart_lost_release_excludes_handoffs)
 	ck_assert_int_eq(flock(dfd, LOCK_EX | LOCK_NB), 0);
 	order_to_stopped(&d, &h, 'r', 0);
 	ck_assert_int_eq(tl_daemon_stop(&d, SIGKILL), 0);
-	tl_sleep(0.1);
-	ck_assert_msg(tl_exists(lock_file), "the release after the lost "
-	    "RELEASE did not wait for the directory's lock");
+	for (i = 0; i < 2; i++) {
+		if (i == 1)
+			agent_send(&h, 'r', 0);
+		a = agent_expect(&h, HANG_S, LB_EUNLOCK, "the release while "
+		    "the directory's lock is held");
+		ck_assert_msg(strstr(a.why, p.path) != NULL &&
+		    strstr(a.why, "lock of its directory") != NULL,
+		    "the failure does not name the lock and its directory's "
+		    "lock: %s", a.why);
+		ck_assert_msg(tl_exists(lock_file), "the release after the "
+		    "lost RELEASE removed the lock file without the "
+		    "directory's lock (try %d)", i + 1);
+		ck_assert_int_eq(agent_do(&h, 'i', 0), 1);
+	}
 	close(dfd);
-	ck_assert_int_eq(agent_expect(&h, HANG_S, 0, "the release").r, 0);
+	ck_assert_int_eq(agent_do(&h, 'r', 0), 0);
 	ck_assert(!tl_exists(lock_file));
+	ck_assert_int_eq(agent_do(&h, 'i', 0), 0);
 	agent_stop(&h);
 	daemon_again(&d, dir, "state.db");
 	private_daemon_end(&d, p.dir);
