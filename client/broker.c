@@ -30,6 +30,16 @@
  * CANCEL (the caller holds the lock).  Unsent, it is dropped.  A daemon
  * that does not answer within ANSWER_GRACE_S leaves it abandoned, as
  * above.
+ *
+ * A request is run in two halves: req_start puts it on its way, req_look
+ * looks at it once without waiting (ending its wait when its caller
+ * stops it, giving up on a silent daemon, timing out or falling back
+ * while the connection is being re-established) and says by when to
+ * look again.  req_run, for the blocking calls, looks and waits on the
+ * request's condition variable in turn; the asynchronous acquire
+ * (lb__broker_acquire_start, _look, _drop) leaves the waiting to its
+ * caller, whom the request's note (os.h) wakes wherever the condition
+ * variable would be signalled (req_wake).
  */
 #include <errno.h>
 #include <math.h>
