@@ -378,13 +378,16 @@ mine_locked(lb_lock *lock, const struct lb__target *t,
     struct lockfs_err *err)
 {
 	struct lb__owner_key k;
+	int                  r;
 
 	key_of(t, &k);
 	if (lb__owners_unfinished_named(&k, &lock->fs))
-		return 0;       /* its release pending: not its own */
-	if (lock->fs.method == LB_PIDFILE)
-		return lb__owners_pidfile_mine(&k, &lock->fs, err);
-	return lockfs_i_am_locking(&lock->fs, err);
+		r = 0;          /* its release pending: not its own */
+	else if (lock->fs.method == LB_PIDFILE)
+		r = lb__owners_pidfile_mine(&k, &lock->fs, err);
+	else
+		r = lockfs_i_am_locking(&lock->fs, err);
+	return r;
 }
 
 /* mine_locked under the handle's mutex. */
@@ -1006,13 +1009,16 @@ int
 lb_acquire_fresh(lb_lock *lock)
 {
 	struct lockfs_err err;
+	int               r;
 
 	if (lock == NULL)
-		return LB_EINVAL;
-	if (last_grant.lock == lock && last_grant.serial == lock->serial)
-		return last_grant.fresh;
-	return record(lock, lockfs_fail(&err, LB_EINVAL, 0, "no acquire of "
-	    "%s by this thread has succeeded", lock->given), &err);
+		r = LB_EINVAL;
+	else if (last_grant.lock == lock && last_grant.serial == lock->serial)
+		r = last_grant.fresh;
+	else
+		r = record(lock, lockfs_fail(&err, LB_EINVAL, 0, "no acquire "
+		    "of %s by this thread has succeeded", lock->given), &err);
+	return r;
 }
 
 /*
