@@ -994,10 +994,12 @@ lb_acquire_finish(lb_lock *lock, double *again)
 	r = async_look(lock, a, 0, &next, &fresh, &err);
 	r = async_settle(lock, a, r, fresh, &err);
 	if (r == LB_INPROGRESS && again != NULL) {
+		/* (Clamped as a difference: now + ASYNC_POLL_S - now may
+		 * round above ASYNC_POLL_S.) */
 		now = lockfs_now();
-		if (a->note.fd[0] == -1 && next > now + ASYNC_POLL_S)
-			next = now + ASYNC_POLL_S;
 		*again = next > now ? next - now : 0;
+		if (a->note.fd[0] == -1 && *again > ASYNC_POLL_S)
+			*again = ASYNC_POLL_S;
 	}
 out:
 	pthread_mutex_unlock(&lock->async_mu);
