@@ -30,6 +30,16 @@
  * CANCEL (the caller holds the lock).  Unsent, it is dropped.  A daemon
  * that does not answer within ANSWER_GRACE_S leaves it abandoned, as
  * above.
+ *
+ * A request is run in two halves: req_start puts it on its way, req_look
+ * looks at it once without waiting (ending its wait when its caller
+ * stops it, giving up on a silent daemon, timing out or falling back
+ * while the connection is being re-established) and says by when to
+ * look again.  req_run, for the blocking calls, looks and waits on the
+ * request's condition variable in turn; the asynchronous acquire
+ * (lb__broker_acquire_start, _look, _drop) leaves the waiting to its
+ * caller, whom the request's note (os.h) wakes wherever the condition
+ * variable would be signalled (req_wake).
  */
 #include <errno.h>
 #include <math.h>
@@ -82,6 +92,7 @@ lb__req_free(struct req *q)
 	if (q == NULL)
 		return;
 	pthread_cond_destroy(&q->cv);
+	free(q->out);
 	free(q->path);
 	free(q->lock_file);
 	free(q);
@@ -143,6 +154,16 @@ lb__req_format(const struct req *q, struct lbp_out *o)
 	return lbp_end(o);
 }
 
+/* Wakes q's caller: the thread that waits for it, or, for one begun
+ * asynchronously, its note. */
+static void
+req_wake(struct req *q)
+{
+	pthread_cond_signal(&q->cv);
+	if (q->note != NULL)
+		lb__os_note_set(q->note);
+}
+
 /* lb__req_finish: see request.h. */
 void
 lb__req_finish(struct req *q, int r, const char *msg)
@@ -152,7 +173,7 @@ lb__req_finish(struct req *q, int r, const char *msg)
 		lockfs_fail(&q->err, r, 0, "%s", msg);
 	q->state = REQ_DONE;
 	TAILQ_REMOVE(&lb__conn.pending, q, entry);
-	pthread_cond_signal(&q->cv);
+	req_wake(q);
 }
 
 /* lb__req_wake_all: see request.h. */
@@ -162,7 +183,7 @@ lb__req_wake_all(void)
 	struct req *q;
 
 	TAILQ_FOREACH(q, &lb__conn.pending, entry)
-		pthread_cond_signal(&q->cv);
+		req_wake(q);
 	pthread_cond_broadcast(&lb__conn.changed);
 }
 
@@ -288,6 +309,7 @@ static void
 req_deliver(struct req *q, const struct lbp_msg *m)
 {
 	struct lb__target t;
+	struct hold      *h;
 	const char       *msg, *name;
 	char              text[1024];
 	enum lbp_error    code;
@@ -303,7 +325,7 @@ req_deliver(struct req *q, const struct lbp_msg *m)
 			/* The daemon stops: wait for the next one. */
 			q->state = REQ_UNSENT;
 			q->unsent_since = lockfs_now();
-			pthread_cond_signal(&q->cv);
+			req_wake(q);
 			return;
 		}
 		r = lbp_to_lb(code, q->fail);
@@ -326,6 +348,13 @@ req_deliver(struct req *q, const struct lbp_msg *m)
 	case LBP_MSG_ACQUIRE:
 		lbp_get_u64(m, "token", &token);
 		q->token = token;
+		/* Re-entrant: the daemon gives an owner that holds the lock
+		 * its hold's token again.  The registry follows the daemon's
+		 * answers in their order, so this tells, race-free, what the
+		 * daemon did for this request. */
+		h = lb__hold_find(q->lock_file, q->method, q->tid);
+		q->fresh = h == NULL || h->state != HOLD_LIVE ||
+		    h->token != token;
 		t = (struct lb__target){ q->path, q->lock_file, q->method,
 		    q->tid, q->broker_only, 0, NULL };
 		lb__hold_granted(&t, token);
@@ -461,12 +490,13 @@ req_abandon(struct req *q, struct lbp_out *o, struct lockfs_err *err)
 	int r;
 
 	q->abandoned = 1;
+	q->note = NULL;         /* its caller looks no more */
 	r = q->verb == LBP_MSG_ACQUIRE && q->timeout > 0 ? LB_ETIMEOUT :
 	    q->fail;
 	lockfs_fail(err, r, 0, "%s: lockbrokerd on %s did not answer %s "
 	    "within %g s", q->path, lb__conn.socket, lbp_verb_name(q->verb),
 	    lockfs_now() - q->sent_at);
-	if (q->canceling)
+	if (q->canceling && q->wait != NULL)
 		r = req_stopped(q, err);
 	if (q->verb == LBP_MSG_ACQUIRE)
 		req_cancel(q, o);
@@ -474,23 +504,20 @@ req_abandon(struct req *q, struct lbp_out *o, struct lockfs_err *err)
 }
 
 /*
- * Runs q: connects first when there is no connection (only when fallback
- * is infinite; otherwise LB__FALLBACK), sends q, or queues it while the
- * connection is being re-established, and waits for its reply.  Returns
- * q's result (err filled on failure), or LB__FALLBACK when q waited
- * unsent for fallback seconds.  Blocks; on return q belongs to the caller
- * again, unless *gone is set (abandoned: the reader frees it).
+ * Puts q on its way, under lb__conn.mu (released while it connects or
+ * writes): connects first when there is no connection (only when
+ * fallback is infinite; otherwise LB__FALLBACK), sends q, or queues it
+ * while the connection is being re-established.  LB__INPROGRESS when q
+ * is in lb__conn.pending (req_look follows it), else its outcome: a
+ * failure with err filled, or LB__FALLBACK.
  */
 static int
-req_run(struct req *q, double fallback, int *gone, struct lockfs_err *err)
+req_start(struct req *q, double fallback, struct lockfs_err *err)
 {
-	struct lbp_out *o = NULL;
 	char            why[512];
-	double          now, until;
 	uint64_t        gen;
 	int             r;
 
-	lb__conn_lock();
 	while (lb__conn.state != CONN_READY && lb__conn.state != CONN_RECONNECTING) {
 		if (lb__conn.state == CONN_CONNECTING) {
 			pthread_cond_wait(&lb__conn.changed, &lb__conn.mu);
@@ -520,24 +547,47 @@ req_run(struct req *q, double fallback, int *gone, struct lockfs_err *err)
 		goto out;
 	}
 	q->id = lb__next_id();
-	if ((o = malloc(sizeof(*o))) == NULL || lb__req_format(q, o) != 0) {
-		r = lockfs_fail(err, o == NULL ? LB_ENOMEM : LB_EINVAL, 0,
-		    "%s: %s", q->path, o == NULL ? "out of memory" :
+	if ((q->out = malloc(sizeof(*q->out))) == NULL ||
+	    lb__req_format(q, q->out) != 0) {
+		r = lockfs_fail(err, q->out == NULL ? LB_ENOMEM : LB_EINVAL,
+		    0, "%s: %s", q->path, q->out == NULL ? "out of memory" :
 		    "too long for the broker protocol");
 		goto out;
 	}
 	TAILQ_INSERT_TAIL(&lb__conn.pending, q, entry);
+	r = LB__INPROGRESS;
 	if (lb__conn.state == CONN_READY) {
 		q->state = REQ_SENT;
 		q->sent_at = lockfs_now();
 		gen = lb__conn.gen;
 		lb__conn_unlock();
-		req_send(o, gen);
+		req_send(q->out, gen);
 		lb__conn_lock();
 	} else {
 		q->state = REQ_UNSENT;
 		q->unsent_since = lockfs_now();
 	}
+out:
+	return r;
+}
+
+/*
+ * Looks at q, put on its way by req_start, under lb__conn.mu (released
+ * while the hook runs or CANCEL is written): ends its wait when its
+ * caller stops it (CANCEL, or dropped unsent), gives up on a daemon that
+ * does not answer (abandoned: *gone set, the reader frees it), times out
+ * or falls back while the connection is being re-established.
+ * LB__INPROGRESS with *until the monotonic time by which to look again
+ * (earlier when q's condition variable or note is signalled); else q's
+ * outcome (err filled on failure), or LB__FALLBACK.  Never waits.
+ */
+static int
+req_look(struct req *q, double fallback, double *until, int *gone,
+    struct lockfs_err *err)
+{
+	double now;
+	int    r;
+
 	while (q->state != REQ_DONE) {
 		if (q->wait != NULL && req_stopping(q)) {
 			if (q->state == REQ_UNSENT) {
@@ -549,32 +599,32 @@ req_run(struct req *q, double fallback, int *gone, struct lockfs_err *err)
 			}
 			if (q->state == REQ_SENT && (!q->canceling ||
 			    q->cancel_gen != lb__conn.gen)) {
-				req_cancel(q, o);
+				req_cancel(q, q->out);
 				continue;
 			}
 		}
 		if (q->state == REQ_DONE)
 			break;          /* answered while the hook ran */
 		if (q->state == REQ_SENT) {
-			if (lockfs_now() < (until = req_answer_by(q))) {
+			if (lockfs_now() < (*until = req_answer_by(q))) {
 				if (q->wait != NULL &&
-				    lb__wait_due(q->wait) < until)
-					until = lb__wait_due(q->wait);
-				lb__os_cond_wait_until(&q->cv, &lb__conn.mu,
-				    until);
-				continue;
+				    lb__wait_due(q->wait) < *until)
+					*until = lb__wait_due(q->wait);
+				r = LB__INPROGRESS;
+				goto out;
 			}
-			r = req_abandon(q, o, err);
+			r = req_abandon(q, q->out, err);
 			*gone = 1;
 			goto out;
 		}
 		/* Unsent: the connection is being re-established.  A one-try
 		 * ACQUIRE waits for it too: it cannot tell "held" yet. */
 		now = lockfs_now();
-		until = q->verb == LBP_MSG_ACQUIRE && q->timeout > 0 ?
+		*until = q->verb == LBP_MSG_ACQUIRE && q->timeout > 0 ?
 		    q->deadline : INFINITY;
-		if (now >= until) {
+		if (now >= *until) {
 			TAILQ_REMOVE(&lb__conn.pending, q, entry);
+			q->state = REQ_DONE;
 			lb__suspect_add(q);
 			r = lockfs_fail(err, LB_ETIMEOUT, 0, "timed out after "
 			    "%g s waiting for %s (the connection to lockbrokerd "
@@ -588,12 +638,13 @@ req_run(struct req *q, double fallback, int *gone, struct lockfs_err *err)
 				r = LB__FALLBACK;
 				goto out;
 			}
-			if (q->unsent_since + fallback < until)
-				until = q->unsent_since + fallback;
+			if (q->unsent_since + fallback < *until)
+				*until = q->unsent_since + fallback;
 		}
-		if (q->wait != NULL && lb__wait_due(q->wait) < until)
-			until = lb__wait_due(q->wait);
-		lb__os_cond_wait_until(&q->cv, &lb__conn.mu, until);
+		if (q->wait != NULL && lb__wait_due(q->wait) < *until)
+			*until = lb__wait_due(q->wait);
+		r = LB__INPROGRESS;
+		goto out;
 	}
 	r = q->result;
 	if (r < 0 && q->canceling)
@@ -601,8 +652,38 @@ req_run(struct req *q, double fallback, int *gone, struct lockfs_err *err)
 	else if (r < 0)
 		*err = q->err;
 out:
+	return r;
+}
+
+/* Looks at q (req_look) until it has an outcome, waiting on its
+ * condition variable in between, under lb__conn.mu. */
+static int
+req_wait(struct req *q, double fallback, int *gone, struct lockfs_err *err)
+{
+	double until;
+	int    r;
+
+	while ((r = req_look(q, fallback, &until, gone, err)) ==
+	    LB__INPROGRESS)
+		lb__os_cond_wait_until(&q->cv, &lb__conn.mu, until);
+	return r;
+}
+
+/*
+ * Runs q: req_start, then req_wait.  Returns q's result (err filled on
+ * failure), or LB__FALLBACK when q waited unsent for fallback seconds.
+ * Blocks; on return q belongs to the caller again, unless *gone is set
+ * (abandoned: the reader frees it).
+ */
+static int
+req_run(struct req *q, double fallback, int *gone, struct lockfs_err *err)
+{
+	int r;
+
+	lb__conn_lock();
+	if ((r = req_start(q, fallback, err)) == LB__INPROGRESS)
+		r = req_wait(q, fallback, gone, err);
 	lb__conn_unlock();
-	free(o);
 	return r;
 }
 
@@ -668,6 +749,7 @@ broker_call(enum lbp_verb verb, const struct lb__target *t, int fail,
 		q = NULL;       /* the reader's now */
 	else if (r == 0 && done != NULL) {
 		done->token = q->token;
+		done->fresh = q->fresh;
 		done->st = q->st;
 		done->pending = q->pending;
 	}
@@ -679,7 +761,7 @@ out:
 /* lb__broker_acquire: see broker.h. */
 int
 lb__broker_acquire(const struct lb__target *t, double timeout,
-    double deadline, double fallback, uint64_t *token,
+    double deadline, double fallback, uint64_t *token, int *fresh,
     struct lockfs_err *err)
 {
 	struct req done;
@@ -689,7 +771,99 @@ lb__broker_acquire(const struct lb__target *t, double timeout,
 	    fallback, &done, err);
 	if (r == 0 && token != NULL)
 		*token = done.token;
+	if (r == 0 && fresh != NULL)
+		*fresh = done.fresh;
 	return r;
+}
+
+/* lb__broker_acquire_start: see broker.h. */
+int
+lb__broker_acquire_start(const struct lb__target *t, double timeout,
+    double deadline, double fallback, struct lb__note *note,
+    struct req **qp, struct lockfs_err *err)
+{
+	struct req *q = NULL;
+	int         r = LB__FALLBACK;
+
+	*qp = NULL;
+	/* Not worth a request: AUTO, and no connection at all. */
+	if (!isinf(fallback) && lb__conn_idle())
+		goto out;
+	if ((q = req_new(LBP_MSG_ACQUIRE, t, LB_EFAILED)) == NULL) {
+		r = lockfs_fail(err, LB_ENOMEM, ENOMEM, "request for %s",
+		    t->path);
+		goto out;
+	}
+	q->timeout = timeout;
+	q->deadline = timeout > 0 && !isinf(timeout) ? deadline : INFINITY;
+	q->note = note;
+	lb__conn_lock();
+	r = req_start(q, fallback, err);
+	lb__conn_unlock();
+	if (r == LB__INPROGRESS) {
+		*qp = q;
+		q = NULL;       /* the caller's to look at */
+	}
+out:
+	lb__req_free(q);
+	return r;
+}
+
+/* lb__broker_acquire_look: see broker.h. */
+int
+lb__broker_acquire_look(struct req **qp, double fallback, int block,
+    double *until, uint64_t *token, int *fresh, struct lockfs_err *err)
+{
+	struct req *q = *qp;
+	int         r, gone = 0;
+
+	lb__conn_lock();
+	r = block ? req_wait(q, fallback, &gone, err) :
+	    req_look(q, fallback, until, &gone, err);
+	if (r != LB__INPROGRESS && !gone)
+		q->note = NULL;
+	lb__conn_unlock();
+	if (r == LB__INPROGRESS)
+		goto out;
+	if (r == 0) {
+		*token = q->token;
+		*fresh = q->fresh;
+	}
+	if (!gone)
+		lb__req_free(q);
+	*qp = NULL;
+out:
+	return r;
+}
+
+/* lb__broker_acquire_drop: see broker.h.  A request sent is left to the
+ * reader as one the daemon did not answer in time is (req_abandon),
+ * which releases a late grant. */
+int
+lb__broker_acquire_drop(struct req **qp, int *fresh)
+{
+	struct lockfs_err ignored;
+	struct req       *q = *qp;
+	int               granted = 0;
+
+	lb__conn_lock();
+	q->note = NULL;
+	if (q->state == REQ_SENT) {
+		q->wait = NULL;
+		(void)req_abandon(q, q->out, &ignored);
+		q = NULL;       /* the reader's now */
+	} else if (q->state == REQ_UNSENT) {
+		TAILQ_REMOVE(&lb__conn.pending, q, entry);
+		q->state = REQ_DONE;
+		lb__suspect_add(q);
+	} else if (q->result == 0) {
+		granted = 1;
+		*fresh = q->fresh;
+	}
+	lb__conn_unlock();
+	lb__req_free(q);
+	*qp = NULL;
+	return granted;
 }
 
 /* lb__broker_release: see broker.h. */

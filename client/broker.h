@@ -61,6 +61,13 @@ enum lb__transport {
  */
 #define LB__RELEASE_PENDING 3
 
+/*
+ * Returned by the asynchronous acquire's calls (lb__broker_acquire_start,
+ * lb__broker_acquire_look): the ACQUIRE is on its way or waits at the
+ * daemon; look again when its note is set, or by the time given.
+ */
+#define LB__INPROGRESS 4
+
 /* In AUTO mode: how long a call waits for a lost connection to come back
  * before it is done in-process instead. */
 #define LB__AUTO_FALLBACK_S 1.0
@@ -72,6 +79,8 @@ enum lb__transport {
 #define LB__TIMEOUT_MAX_S 1e9
 
 struct lb__wait;        /* cancel.h */
+struct lb__note;        /* os.h */
+struct req;             /* request.h */
 
 /* Whom a request is for: the lock and its owner.  The strings (and wait)
  * are borrowed for the call (the daemon is sent path; lock_file is the
@@ -128,7 +137,10 @@ int lb__broker_ready(void);
  * lb__broker_acquire: ACQUIRE t with timeout (as lb_acquire takes it;
  * deadline: the monotonic time it ends, when finite and > 0).  The daemon
  * does the waiting.  0 with the hold registered (and *token set, when not
- * NULL); an LB_E* code with err filled (LB_EALREADY, LB_ETIMEOUT,
+ * NULL; *fresh, when not NULL, 1 when the grant was not a re-entrant one
+ * of a live hold the owner had: the registry of holds, which follows the
+ * daemon's answers in their order, had none with the grant's token); an
+ * LB_E* code with err filled (LB_EALREADY, LB_ETIMEOUT,
  * LB_EFAILED: no daemon, or it cannot take the lock; LB_EINVAL).  When the
  * connection is lost while it waits, the request is sent again, with what
  * is left of the timeout, once the connection is back; when it has been
@@ -136,7 +148,7 @@ int lb__broker_ready(void);
  * Blocks up to timeout (plus the time to reconnect).
  */
 int lb__broker_acquire(const struct lb__target *t, double timeout,
-    double deadline, double fallback, uint64_t *token,
+    double deadline, double fallback, uint64_t *token, int *fresh,
     struct lockfs_err *err);
 
 /*
@@ -147,6 +159,51 @@ int lb__broker_acquire(const struct lb__target *t, double timeout,
  * the lock).  A request not yet sent, or waiting unsent for the
  * connection to come back, is dropped: LB_ECANCELED.
  */
+
+/*
+ * lb__broker_acquire_start: lb__broker_acquire begun without waiting: the
+ * ACQUIRE is sent (or queued while the connection is being
+ * re-established) and the call returns LB__INPROGRESS with *qp the
+ * request, which is the caller's to look at (lb__broker_acquire_look)
+ * until it has an outcome, or to drop (lb__broker_acquire_drop).  From
+ * now on note (when not NULL; the caller keeps it open as long as *qp
+ * is) is set whenever there is something new to look at: the answer, a
+ * lost or re-established connection, a wake (lb__broker_wake: so
+ * lb_lock_cancel).  Otherwise the outcome at once, as
+ * lb__broker_acquire's, *qp NULL.  Blocks only when there is no
+ * connection yet (connect and HELLO, with fallback INFINITY), and on the
+ * library's mutexes and the write of the request.
+ */
+int lb__broker_acquire_start(const struct lb__target *t, double timeout,
+    double deadline, double fallback, struct lb__note *note,
+    struct req **qp, struct lockfs_err *err);
+
+/*
+ * lb__broker_acquire_look: looks at *qp, begun by lb__broker_acquire_start
+ * with the same fallback: with block 0, once, without waiting for the
+ * daemon: LB__INPROGRESS with *until set to the monotonic time by which
+ * to look again (its timeout's backstop, the end of its fallback time, the
+ * interrupt hook's turn; INFINITY: only when the note is set); with block
+ * 1 it waits on until the outcome.  The outcome is as lb__broker_acquire's
+ * (0, the hold registered, *token and *fresh set: 1 when the grant was
+ * not a re-entrant one of a hold the owner had; LB__FALLBACK; an LB_E*
+ * code with err filled), and *qp is then freed (or left to the reader)
+ * and NULL.  A wait ended by t->wait (cancel.h) sends CANCEL at this look
+ * and is answered at a later one.
+ */
+int lb__broker_acquire_look(struct req **qp, double fallback, int block,
+    double *until, uint64_t *token, int *fresh, struct lockfs_err *err);
+
+/*
+ * lb__broker_acquire_drop: gives *qp up without waiting: one queued
+ * unsent is forgotten; one sent is withdrawn (CANCEL) and left to the
+ * reader, which releases a grant that crossed the CANCEL; one answered
+ * is freed (a grant's hold stays the owner's).  Returns 1 when the
+ * daemon's grant had been delivered to it (the owner holds the lock;
+ * *fresh as for lb__broker_acquire_look), else 0; *qp is NULL after.
+ * Blocks only on the library's mutexes and the write of the CANCEL.
+ */
+int lb__broker_acquire_drop(struct req **qp, int *fresh);
 
 /* lb__broker_wake: wakes every request waiting on the connection, so
  * that each looks again whether it is to stop.  Blocks only on the

@@ -84,6 +84,26 @@
  * Either wait ends early, LB_ECANCELED, when lb_lock_cancel is called or
  * the interrupt hook says so (cancel.h): the in-process poll looks
  * between its tries, the broker's wait withdraws its ACQUIRE (broker.c).
+ *
+ * The asynchronous acquire (lb_acquire_start, lb_acquire_finish; one at a
+ * time per handle, struct async), drawn:
+ *
+ *            start: ACQUIRE sent or queued          finish: answered
+ *   idle ----------------------------------> broker -----------------> idle
+ *     |                                        |  (0, or LB_E*)
+ *     | start: no daemon (AUTO), or            | finish: unsent past the
+ *     | one try refused                        | fallback time (AUTO)
+ *     v                                        v
+ *   local <------------------------------------+
+ *     | finish, at next_try: one more try (back-off as above, to
+ *     | ASYNC_BACKOFF_MAX); granted, deadline passed, canceled: idle
+ *
+ * broker: the reader sets the handle's note (os.h) when the answer comes
+ * or the connection changes, lb_lock_cancel when it cancels; finish then
+ * looks (lb__broker_acquire_look), sending CANCEL when canceled.  local:
+ * nothing happens between the tries but a cancel (which sets the note);
+ * the caller calls finish again by the time the previous call said.  The
+ * interrupt hook is not called: the caller's event loop is in charge.
  */
 #include <errno.h>
 #include <math.h>
@@ -114,6 +134,41 @@
  * directory's lock (lost_release). */
 #define LOST_RELEASE_WAIT_S 5.0
 
+/* The asynchronous acquire's in-process back-off goes up to this (its
+ * tries are turns of the caller's event loop, each a call), and where
+ * there is no note (os.h) finish is to be called again at least this
+ * often while the broker's answer is awaited. */
+#define ASYNC_BACKOFF_MAX 0.050
+#define ASYNC_POLL_S      0.050
+
+/* An asynchronous acquire in progress (drawn above); under the handle's
+ * async_mu. */
+struct async {
+	int                   active;   /* one is in progress */
+	int                   broker;   /* its ACQUIRE is q; else in-process */
+	struct req           *q;        /* broker: the request (broker.h) */
+	int                   asking;   /* pidfile, broker: bracketed by
+	                                   lb__owners_asking */
+	struct lb__note       note;     /* opened at the first start; fd -1
+	                                   where there are none */
+	int                   note_made; /* opening it was tried */
+	struct lb__wait       w;        /* for lb_lock_cancel (no hook) */
+	struct lb__target     t;        /* the lock and its owner */
+	double                timeout;  /* as given (LB_FOREVER for > 1e9) */
+	double                deadline; /* monotonic, or INFINITY */
+	double                next_try; /* local: the next try's time */
+	struct lockfs_backoff b;        /* local: the pauses */
+};
+
+/* What the calling thread's last acquire that returned 0 found (for
+ * lb_acquire_fresh): the handle, by address and serial, and whether the
+ * lock was taken afresh. */
+struct last_grant {
+	const lb_lock *lock;
+	uint64_t       serial;
+	int            fresh;
+};
+
 struct lb_lock {
 	pthread_mutex_t     mu;
 	pid_t               mu_pid;     /* the process whose threads use mu;
@@ -128,6 +183,9 @@ struct lb_lock {
 	struct lockfs_err   err;        /* the last failure, or a note */
 	struct lb__cancel   cancel;     /* lb_lock_cancel, the interrupt
 	                                   hook */
+	pthread_mutex_t     async_mu;   /* guards async; taken before every
+	                                   other mutex of the library */
+	struct async        async;      /* lb_acquire_start ... finish */
 };
 
 /* struct lb_holder as version 0.1 had it: the fields added since took
@@ -151,13 +209,31 @@ _Static_assert(offsetof(lb_holder, waiters) ==
 typedef int fs_step(struct lockfs_lock *, struct lockfs_err *);
 
 static __thread char error_copy[sizeof(((struct lockfs_err *)0)->msg)];
+static __thread struct last_grant last_grant;
+
+/* In a forked child: the asynchronous acquire of the parent is not the
+ * child's (its request, in the parent's connection, is left as
+ * session.c leaves the parent's requests), nor its note (closed here;
+ * the child's first start opens its own); async_mu made anew. */
+static void
+async_remake(lb_lock *lock)
+{
+	pthread_mutex_init(&lock->async_mu, NULL);
+	lock->async.active = 0;
+	lock->async.broker = 0;
+	lock->async.q = NULL;
+	lock->async.asking = 0;
+	lb__os_note_close(&lock->async.note);
+	lock->async.note_made = 0;
+}
 
 /*
  * Makes the calling process the one whose threads use the handle's
  * mutexes: a forked child has the handle's mutex and its cancel state
  * (cancel.h) as the fork found them, perhaps held by a thread of the
  * parent that the child does not have, and counting acquires that thread
- * had in progress.  The child's first call makes both anew (one thread of
+ * had in progress (and the asynchronous acquire's, async_remake).  The
+ * child's first call makes them anew (one thread of
  * the child does; any other waits for it).  Every call that takes either
  * mutex calls this first.
  */
@@ -172,6 +248,7 @@ handle_own(lb_lock *lock)
 		    &was, -me, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
 			pthread_mutex_init(&lock->mu, NULL);
 			lb__cancel_remake(&lock->cancel);
+			async_remake(lock);
 			__atomic_store_n(&lock->mu_pid, me, __ATOMIC_RELEASE);
 		}
 		while (__atomic_load_n(&lock->mu_pid, __ATOMIC_ACQUIRE) != me)
@@ -317,15 +394,14 @@ key_of(const struct lb__target *t, struct lb__owner_key *k)
  * the pidfile method, whose artefact names only the pid, the registry
  * says which owner of the process does; a lock file still naming an
  * owner whose release the daemon answered pending is not its own).
- * Under the handle's mutex. */
+ * Under the handle's mutex, taken by the caller. */
 static int
-local_mine(lb_lock *lock, const struct lb__target *t, struct lockfs_err *err)
+mine_locked(lb_lock *lock, const struct lb__target *t,
+    struct lockfs_err *err)
 {
 	struct lb__owner_key k;
 	int                  r;
 
-	if ((r = step_begin(lock, err)) != 0)
-		return r;
 	key_of(t, &k);
 	if (lb__owners_unfinished_named(&k, &lock->fs))
 		r = 0;          /* its release pending: not its own */
@@ -333,7 +409,18 @@ local_mine(lb_lock *lock, const struct lb__target *t, struct lockfs_err *err)
 		r = lb__owners_pidfile_mine(&k, &lock->fs, err);
 	else
 		r = lockfs_i_am_locking(&lock->fs, err);
-	return step_end(lock, r, err);
+	return r;
+}
+
+/* mine_locked under the handle's mutex. */
+static int
+local_mine(lb_lock *lock, const struct lb__target *t, struct lockfs_err *err)
+{
+	int r;
+
+	if ((r = step_begin(lock, err)) != 0)
+		return r;
+	return step_end(lock, mine_locked(lock, t, err), err);
 }
 
 /* In-process release of t's owner's hold (see local_mine); never of a
@@ -404,23 +491,6 @@ out:
 	return r;
 }
 
-/* Whether t's owner holds the lock now, for an acquire to tell a
- * re-entrant one from a fresh one: asks only the registries and the
- * artefact (no request to the broker). */
-static int
-holds_now(lb_lock *lock, const struct lb__target *t)
-{
-	struct lb__owner_key k;
-	struct lockfs_err    err;
-
-	key_of(t, &k);
-	if (!lb__owners_holds(&k))
-		return 0;
-	if (lock->transport != LB__LOCAL && lb__holds_live(t, NULL))
-		return 1;
-	return local_mine(lock, t, &err) == 1;
-}
-
 /* lb__lock_view: see handle.h.  The path, method and transport are set
  * by lb_lock_new and never change. */
 void
@@ -482,6 +552,8 @@ lb_lock_new(const char *path, unsigned flags)
 		goto fail;      /* errno from lockfs_init */
 	pthread_mutex_init(&lock->mu, NULL);
 	lb__cancel_init(&lock->cancel);
+	pthread_mutex_init(&lock->async_mu, NULL);
+	lock->async.note.fd[0] = lock->async.note.fd[1] = -1;
 	lock->mu_pid = lockfs_os_pid();
 	return lock;
 
@@ -504,11 +576,17 @@ lock_destroy(lb_lock *lock)
 	handle_own(lock);
 	lb__owners_forget_handle(lock->serial);
 	lb__cancel_fini(&lock->cancel);
+	lb__os_note_close(&lock->async.note);
+	pthread_mutex_destroy(&lock->async_mu);
 	pthread_mutex_destroy(&lock->mu);
 	lockfs_fini(&lock->fs);
 	free(lock->given);
 	free(lock);
 }
+
+/* Forward: an asynchronous acquire in progress ended as the handle
+ * goes (below, with the asynchronous acquire). */
+static void async_abandon(lb_lock *lock, int wait);
 
 /* lb_lock_free: see lockbroker.h.  Releases only a hold this very handle
  * acquired and its owner still holds (in a forked child: nothing of the
@@ -521,6 +599,7 @@ lb_lock_free(lb_lock *lock)
 
 	if (lock == NULL)
 		return;
+	async_abandon(lock, 1);
 	handle_lock(lock);
 	k.lock_file = lock->fs.lock_file;
 	k.method = lock->fs.method;
@@ -541,8 +620,10 @@ lb_lock_forget(lb_lock *lock)
 {
 	int saved = errno;
 
-	if (lock != NULL)
+	if (lock != NULL) {
+		async_abandon(lock, 0);
 		lock_destroy(lock);
+	}
 	errno = saved;
 }
 
@@ -550,12 +631,17 @@ lb_lock_forget(lb_lock *lock)
  * lock and tries again when the flags ask for it.  In AUTO mode the try is
  * bracketed by lb__holds_pin/unpin (see holds.h).  A lock file naming an
  * owner whose release the daemon answered pending is another's (the
- * daemon's next holder's): never taken for the owner's own. */
+ * daemon's next holder's): never taken for the owner's own.  *fresh is
+ * set to whether the owner held no lock before the try (looked at under
+ * the same mutex, just before it: race-free against the other calls
+ * through this handle; the registry answers at once when the owner
+ * holds nothing). */
 static int
-acquire_once(lb_lock *lock, const struct lb__target *t,
+acquire_once(lb_lock *lock, const struct lb__target *t, int *fresh,
     struct lockfs_err *err)
 {
 	struct lb__owner_key k;
+	struct lockfs_err    ignored;
 	int                  pinned = 0, r;
 
 	if ((r = step_begin(lock, err)) != 0)
@@ -572,6 +658,8 @@ acquire_once(lb_lock *lock, const struct lb__target *t,
 		    "to lockbrokerd", lock->given);
 		goto out;
 	}
+	*fresh = !lb__owners_holds(&k) ||
+	    mine_locked(lock, t, &ignored) != 1;
 	if (lock->fs.method == LB_PIDFILE)
 		r = lb__owners_pidfile_try(&k, &lock->fs, lock->serial, err);
 	else
@@ -594,10 +682,10 @@ out:
 /* Takes the lock in-process, polling with a bounded back-off until
  * deadline (monotonic; used when timeout is finite and > 0), or until
  * t->wait says stop (looked at before the first try and between the
- * tries). */
+ * tries); *fresh as acquire_once sets it at the try that took it. */
 static int
 local_acquire(lb_lock *lock, const struct lb__target *t, double timeout,
-    double deadline, struct lockfs_err *err)
+    double deadline, int *fresh, struct lockfs_err *err)
 {
 	struct lockfs_backoff b;
 	int                   r;
@@ -606,8 +694,8 @@ local_acquire(lb_lock *lock, const struct lb__target *t, double timeout,
 	if (lb__wait_canceled(t->wait))
 		r = lb__wait_fail(t->wait, lock->given, err);
 	else
-		r = acquire_once(lock, t, err);
-	for (; r == LB_EALREADY; r = acquire_once(lock, t, err)) {
+		r = acquire_once(lock, t, fresh, err);
+	for (; r == LB_EALREADY; r = acquire_once(lock, t, fresh, err)) {
 		if (timeout <= 0)
 			break;
 		if (lb__wait_stopped(t->wait)) {
@@ -629,46 +717,65 @@ local_acquire(lb_lock *lock, const struct lb__target *t, double timeout,
  * artefact, also one that dies while we wait). */
 static int
 broker_acquire(lb_lock *lock, const struct lb__target *t, double timeout,
-    double deadline, struct lockfs_err *err)
+    double deadline, int *fresh, struct lockfs_err *err)
 {
 	return lb__broker_acquire(t, timeout, deadline, fallback_of(lock),
-	    NULL, err);
+	    NULL, fresh, err);
 }
 
-/* The broker's part of an acquire; for the pidfile method bracketed by
+/* The broker's part of an acquire (*fresh set on a grant: see
+ * lb__broker_acquire); for the pidfile method bracketed by
  * lb__owners_asking/asked, so that no other owner of this process takes
  * the pid file the daemon makes for this one for its own. */
 static int
 broker_acquire_owned(lb_lock *lock, const struct lb__target *t,
-    double timeout, double deadline, int fresh, struct lockfs_err *err)
+    double timeout, double deadline, int *fresh, struct lockfs_err *err)
 {
 	struct lb__owner_key k;
 	int                  r;
 
 	key_of(t, &k);
 	if (t->method != LB_PIDFILE)
-		return broker_acquire(lock, t, timeout, deadline, err);
+		return broker_acquire(lock, t, timeout, deadline, fresh, err);
 	if (lb__owners_asking(&k) != 0)
 		return lockfs_fail(err, LB_ENOMEM, ENOMEM, "acquire of %s",
 		    lock->given);
-	r = broker_acquire(lock, t, timeout, deadline, err);
-	lb__owners_asked(&k, lock->serial, r == 0, fresh);
+	r = broker_acquire(lock, t, timeout, deadline, fresh, err);
+	lb__owners_asked(&k, lock->serial, r == 0, *fresh);
 	return r;
+}
+
+/* An acquire through lock returned 0 (fresh: the owner held no lock
+ * before): the registry records this handle as the acquiring one when
+ * fresh (the pidfile method's own steps record it), and the calling
+ * thread remembers it for lb_acquire_fresh. */
+static void
+acquired(lb_lock *lock, const struct lb__target *t, int fresh)
+{
+	struct lb__owner_key k;
+
+	if (t->method != LB_PIDFILE) {
+		key_of(t, &k);
+		lb__owners_acquired(&k, lock->serial, fresh);
+	}
+	last_grant.lock = lock;
+	last_grant.serial = lock->serial;
+	last_grant.fresh = fresh;
 }
 
 /* lb_acquire: see lockbroker.h.  Blocks up to timeout (in AUTO and BROKER
  * mode, plus the time to connect).  Records in the registry (owners.h)
- * whether this handle acquired the hold or found its owner holding it.
+ * whether this handle acquired the hold or found its owner holding it
+ * (acquired): the daemon's answer tells, or the in-process try.
  * In progress, for lb_lock_cancel, from its first step to its return. */
 int
 lb_acquire(lb_lock *lock, double timeout)
 {
-	struct lb__owner_key k;
 	struct lb__target    t;
 	struct lb__wait      w;
 	struct lockfs_err    err;
 	double               deadline = INFINITY;
-	int                  r, fresh;
+	int                  r, fresh = 0;
 
 	if (lock == NULL)
 		return LB_EINVAL;
@@ -686,32 +793,330 @@ lb_acquire(lb_lock *lock, double timeout)
 	if ((r = call_begin(lock, &t, &err)) != 0)
 		goto out;
 	t.wait = &w;
-	fresh = !holds_now(lock, &t);
 	r = LB__FALLBACK;
 	if (lock->transport == LB__BROKER ||
 	    (lock->transport == LB__AUTO && lb__broker_connect(&err) == 0))
-		r = broker_acquire_owned(lock, &t, timeout, deadline, fresh,
+		r = broker_acquire_owned(lock, &t, timeout, deadline, &fresh,
 		    &err);
 	if (r == LB__FALLBACK)
-		r = local_acquire(lock, &t, timeout, deadline, &err);
-	if (r == 0 && t.method != LB_PIDFILE) {
-		key_of(&t, &k);
-		lb__owners_acquired(&k, lock->serial, fresh);
-	}
+		r = local_acquire(lock, &t, timeout, deadline, &fresh, &err);
+	if (r == 0)
+		acquired(lock, &t, fresh);
 	r = record(lock, r, &err);
 out:
 	lb__wait_end(&w);
 	return r;
 }
 
+/* ------------------------------------------------------------------ */
+/* The asynchronous acquire (drawn at the top; struct async).          */
+
+/* One in-process try of a (a turn of its poll): LB__INPROGRESS with
+ * a->next_try set when another is due, else the outcome (*fresh set on a
+ * grant).  Under async_mu. */
+static int
+async_local_try(lb_lock *lock, struct async *a, int *fresh,
+    struct lockfs_err *err)
+{
+	double pause;
+	int    r;
+
+	if (lb__wait_canceled(&a->w)) {
+		r = lb__wait_fail(&a->w, lock->given, err);
+		goto out;
+	}
+	r = acquire_once(lock, &a->t, fresh, err);
+	if (r != LB_EALREADY || a->timeout <= 0)
+		goto out;
+	pause = lockfs_backoff_pause(&a->b, isinf(a->timeout) ? INFINITY :
+	    a->deadline);
+	if (pause < 0) {
+		r = lockfs_fail(err, LB_ETIMEOUT, 0, "timed out after %g s "
+		    "waiting for %s", a->timeout, lock->given);
+		goto out;
+	}
+	a->next_try = lockfs_now() + pause;
+	r = LB__INPROGRESS;
+out:
+	return r;
+}
+
+/* The broker's part of a's start: the ACQUIRE on its way (for the pidfile
+ * method bracketed by lb__owners_asking, until its outcome: async_look).
+ * LB__INPROGRESS (a->broker set), LB__FALLBACK, or a failure.  Under
+ * async_mu. */
+static int
+async_broker_start(lb_lock *lock, struct async *a, struct lockfs_err *err)
+{
+	struct lb__owner_key k;
+	int                  r;
+
+	key_of(&a->t, &k);
+	if (a->t.method == LB_PIDFILE) {
+		if (lb__owners_asking(&k) != 0) {
+			r = lockfs_fail(err, LB_ENOMEM, ENOMEM, "acquire of "
+			    "%s", lock->given);
+			goto out;
+		}
+		a->asking = 1;
+	}
+	r = lb__broker_acquire_start(&a->t, a->timeout, a->deadline,
+	    fallback_of(lock), &a->note, &a->q, err);
+	a->broker = r == LB__INPROGRESS;
+	if (!a->broker && a->asking) {
+		lb__owners_asked(&k, lock->serial, 0, 0);
+		a->asking = 0;
+	}
+out:
+	return r;
+}
+
+/* The broker's request of a has an outcome r (granted: fresh): a is
+ * in-process from now on, and the pidfile bracket is closed. */
+static void
+async_broker_end(lb_lock *lock, struct async *a, int r, int fresh)
+{
+	struct lb__owner_key k;
+
+	a->broker = 0;
+	a->q = NULL;
+	if (a->asking) {
+		key_of(&a->t, &k);
+		lb__owners_asked(&k, lock->serial, r == 0, fresh);
+		a->asking = 0;
+	}
+}
+
+/* Ends a with r unless r is LB__INPROGRESS: the wait ends (for
+ * lb_lock_cancel), a grant is recorded (acquired), a failure's reason
+ * too.  Returns r, LB__INPROGRESS as LB_INPROGRESS.  Under async_mu. */
+static int
+async_settle(lb_lock *lock, struct async *a, int r, int fresh,
+    const struct lockfs_err *err)
+{
+	if (r == LB__INPROGRESS)
+		return LB_INPROGRESS;
+	a->active = 0;
+	lb__wait_end(&a->w);
+	if (r == 0)
+		acquired(lock, &a->t, fresh);
+	return record(lock, r, err);
+}
+
+/*
+ * Looks at a once (block 0) or until its outcome (block 1): the broker's
+ * answer, or an in-process try when one is due (or a cancel to see).
+ * LB__INPROGRESS with *next the monotonic time by which to look again,
+ * else the outcome (*fresh set on a grant).  Under async_mu.
+ */
+static int
+async_look(lb_lock *lock, struct async *a, int block, double *next,
+    int *fresh, struct lockfs_err *err)
+{
+	uint64_t token;
+	int      r = LB__FALLBACK;
+
+	if (a->broker) {
+		r = lb__broker_acquire_look(&a->q, fallback_of(lock), block,
+		    next, &token, fresh, err);
+		if (r != LB__INPROGRESS)
+			async_broker_end(lock, a, r, *fresh);
+		if (r != LB__FALLBACK)
+			goto out;
+		/* The rest of the timeout in-process, from now. */
+		a->next_try = 0;
+	}
+	for (;;) {
+		if (lockfs_now() >= a->next_try || lb__wait_canceled(&a->w))
+			r = async_local_try(lock, a, fresh, err);
+		else
+			r = LB__INPROGRESS;
+		*next = a->next_try;
+		if (r != LB__INPROGRESS || !block)
+			break;
+		lockfs_sleep(a->next_try - lockfs_now());
+	}
+out:
+	return r;
+}
+
+/* lb_acquire_start: see lockbroker.h.  async_mu is held throughout, so
+ * that the calls on one asynchronous acquire never overlap. */
+int
+lb_acquire_start(lb_lock *lock, double timeout)
+{
+	struct async     *a;
+	struct lockfs_err err;
+	int               r, fresh = 0;
+
+	if (lock == NULL)
+		return LB_EINVAL;
+	handle_own(lock);
+	pthread_mutex_lock(&lock->async_mu);
+	a = &lock->async;
+	if (a->active || isnan(timeout)) {
+		r = record(lock, lockfs_fail(&err, LB_EINVAL, 0, a->active ?
+		    "an asynchronous acquire of %s is in progress already" :
+		    "timeout for %s is not a number", lock->given), &err);
+		goto out;
+	}
+	if ((r = call_begin(lock, &a->t, &err)) != 0)
+		goto out;
+	if (timeout > LB__TIMEOUT_MAX_S)
+		timeout = INFINITY;     /* as good as forever: see broker.h */
+	a->timeout = timeout;
+	a->deadline = timeout > 0 && !isinf(timeout) ? lockfs_now() + timeout :
+	    INFINITY;
+	a->next_try = 0;
+	lockfs_backoff_init(&a->b, BACKOFF_MIN, ASYNC_BACKOFF_MAX);
+	if (!a->note_made) {
+		(void)lb__os_note_open(&a->note);   /* none: polled */
+		a->note_made = 1;
+	}
+	lb__os_note_clear(&a->note);
+	lb__wait_begin(&a->w, &lock->cancel);
+	a->w.check = NULL;      /* no hook: the caller's loop is in charge */
+	a->t.wait = &a->w;
+	a->active = 1;
+	r = LB__FALLBACK;
+	if (lock->transport == LB__BROKER ||
+	    (lock->transport == LB__AUTO && lb__broker_connect(&err) == 0))
+		r = async_broker_start(lock, a, &err);
+	if (r == LB__FALLBACK)
+		r = async_local_try(lock, a, &fresh, &err);
+	r = async_settle(lock, a, r, fresh, &err);
+out:
+	pthread_mutex_unlock(&lock->async_mu);
+	return r;
+}
+
+/* lb_lock_fd: see lockbroker.h. */
+int
+lb_lock_fd(lb_lock *lock)
+{
+	struct lockfs_err err;
+	int               r;
+
+	if (lock == NULL)
+		return LB_EINVAL;
+	handle_own(lock);
+	pthread_mutex_lock(&lock->async_mu);
+	if (!lock->async.note_made)
+		r = lockfs_fail(&err, LB_EINVAL, 0, "no asynchronous acquire "
+		    "of %s was started", lock->given);
+	else if ((r = lock->async.note.fd[0]) == -1)
+		r = lockfs_fail(&err, LB_EFAILED, 0, "no descriptor tells of "
+		    "%s's asynchronous acquire on this system: call "
+		    "lb_acquire_finish again by the time it says", lock->given);
+	pthread_mutex_unlock(&lock->async_mu);
+	return r < 0 ? record(lock, r, &err) : r;
+}
+
+/* lb_acquire_finish: see lockbroker.h. */
+int
+lb_acquire_finish(lb_lock *lock, double *again)
+{
+	struct async     *a;
+	struct lockfs_err err;
+	double            next = INFINITY, now;
+	int               r, fresh = 0;
+
+	if (lock == NULL)
+		return LB_EINVAL;
+	handle_own(lock);
+	pthread_mutex_lock(&lock->async_mu);
+	a = &lock->async;
+	if (!a->active) {
+		r = record(lock, lockfs_fail(&err, LB_EINVAL, 0, "no "
+		    "asynchronous acquire of %s is in progress", lock->given),
+		    &err);
+		goto out;
+	}
+	lb__os_note_clear(&a->note);
+	r = async_look(lock, a, 0, &next, &fresh, &err);
+	r = async_settle(lock, a, r, fresh, &err);
+	if (r == LB_INPROGRESS && again != NULL) {
+		/* (Clamped as a difference: now + ASYNC_POLL_S - now may
+		 * round above ASYNC_POLL_S.) */
+		now = lockfs_now();
+		*again = next > now ? next - now : 0;
+		if (a->note.fd[0] == -1 && *again > ASYNC_POLL_S)
+			*again = ASYNC_POLL_S;
+	}
+out:
+	pthread_mutex_unlock(&lock->async_mu);
+	return r;
+}
+
+/* lb_acquire_fresh: see lockbroker.h. */
+int
+lb_acquire_fresh(lb_lock *lock)
+{
+	struct lockfs_err err;
+	int               r;
+
+	if (lock == NULL)
+		r = LB_EINVAL;
+	else if (last_grant.lock == lock && last_grant.serial == lock->serial)
+		r = last_grant.fresh;
+	else
+		r = record(lock, lockfs_fail(&err, LB_EINVAL, 0, "no acquire "
+		    "of %s by this thread has succeeded", lock->given), &err);
+	return r;
+}
+
+/*
+ * Ends an asynchronous acquire in progress on lock, for lb_lock_free
+ * (wait 1: canceled, and waited for until it ends, a grant that crossed
+ * the cancel recorded as any grant is, for the free to release) or
+ * lb_lock_forget (wait 0: dropped at once, lb__broker_acquire_drop; a
+ * grant delivered already stays its owner's).
+ */
+static void
+async_abandon(lb_lock *lock, int wait)
+{
+	struct async     *a = &lock->async;
+	struct lockfs_err err;
+	double            next;
+	int               r = LB_ECANCELED, fresh = 0;
+
+	handle_own(lock);
+	pthread_mutex_lock(&lock->async_mu);
+	if (!a->active)
+		goto out;
+	if (wait) {
+		(void)lb__cancel_request(&lock->cancel);
+		r = async_look(lock, a, 1, &next, &fresh, &err);
+	} else if (a->broker) {
+		if (lb__broker_acquire_drop(&a->q, &fresh) == 1)
+			r = 0;
+		async_broker_end(lock, a, r, fresh);
+	}
+	if (r != 0)
+		lockfs_fail(&err, r, 0, "the handle of %s was freed",
+		    lock->given);
+	(void)async_settle(lock, a, r, fresh, &err);
+out:
+	pthread_mutex_unlock(&lock->async_mu);
+}
+
 /* lb_lock_cancel: see lockbroker.h. */
 int
 lb_lock_cancel(lb_lock *lock)
 {
+	int r;
+
 	if (lock == NULL)
 		return LB_EINVAL;
 	handle_own(lock);
-	return lb__cancel_request(&lock->cancel);
+	r = lb__cancel_request(&lock->cancel);
+	/* An asynchronous acquire's caller looks again (its broker request
+	 * was woken already: its note is set too). */
+	pthread_mutex_lock(&lock->async_mu);
+	if (lock->async.active)
+		lb__os_note_set(&lock->async.note);
+	pthread_mutex_unlock(&lock->async_mu);
+	return r;
 }
 
 /* lb_lock_set_interrupt: see lockbroker.h. */

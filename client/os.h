@@ -39,6 +39,35 @@ void lb__os_cond_init(pthread_cond_t *cv);
 void lb__os_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu,
     double until);
 
+/*
+ * A note: a descriptor that becomes readable when it is set and stays so
+ * until it is cleared, for a caller to watch with poll(2) or an event
+ * loop while an asynchronous acquire goes on (lb_lock_fd).  fd[0] is the
+ * end watched, fd[1] the end written; -1 when closed.  Both ends are
+ * close-on-exec and non-blocking.  Where the system has no such
+ * descriptor (Windows: an event loop there does not watch a pipe's end),
+ * lb__os_note_open fails and the caller polls instead.
+ */
+struct lb__note {
+	int fd[2];
+};
+
+/* lb__os_note_open: opens *n, cleared.  0, or an errno value (ENOSYS
+ * where there are no notes) with *n closed.  Not blocking. */
+int  lb__os_note_open(struct lb__note *n);
+
+/* lb__os_note_set: makes *n readable (a no-op when it is already, or
+ * closed).  Safe from any thread; never blocks. */
+void lb__os_note_set(struct lb__note *n);
+
+/* lb__os_note_clear: reads *n empty (a no-op when closed).  Never
+ * blocks. */
+void lb__os_note_clear(struct lb__note *n);
+
+/* lb__os_note_close: closes *n's ends (a no-op when closed); *n is
+ * closed on return. */
+void lb__os_note_close(struct lb__note *n);
+
 /* lb__os_euid: the user the process acts as, for comparing with a
  * process's owner (lockfs_os_process_uid): its effective uid; 0 on
  * Windows, where lockfs gives every process uid 0. */

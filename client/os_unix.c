@@ -1,6 +1,8 @@
 /*
  * os_unix.c: the client library's OS layer (os.h) on POSIX systems.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -72,6 +74,70 @@ lb__os_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, double until)
 		ts.tv_nsec -= 1000000000L;
 	}
 	pthread_cond_timedwait(cv, mu, &ts);
+}
+
+/* lb__os_note_open: see os.h.  A pipe; pipe2 is not everywhere, so the
+ * flags are set after (a fork in between leaves the child ends it closes
+ * with the handle's renewal: lock.c). */
+int
+lb__os_note_open(struct lb__note *n)
+{
+	int k, r = 0;
+
+	n->fd[0] = n->fd[1] = -1;
+	if (pipe(n->fd) == -1) {
+		r = errno;
+		n->fd[0] = n->fd[1] = -1;
+		goto out;
+	}
+	for (k = 0; k < 2; k++)
+		if (fcntl(n->fd[k], F_SETFD, FD_CLOEXEC) == -1 ||
+		    fcntl(n->fd[k], F_SETFL, O_NONBLOCK) == -1) {
+			r = errno;
+			lb__os_note_close(n);
+			goto out;
+		}
+out:
+	return r;
+}
+
+/* lb__os_note_set: see os.h.  A full pipe is readable already. */
+void
+lb__os_note_set(struct lb__note *n)
+{
+	char    b = 1;
+	ssize_t w;
+
+	if (n->fd[1] != -1)
+		do
+			w = write(n->fd[1], &b, 1);
+		while (w == -1 && errno == EINTR);
+}
+
+/* lb__os_note_clear: see os.h. */
+void
+lb__os_note_clear(struct lb__note *n)
+{
+	char    b[64];
+	ssize_t got;
+
+	if (n->fd[0] != -1)
+		do
+			got = read(n->fd[0], b, sizeof(b));
+		while (got > 0 || (got == -1 && errno == EINTR));
+}
+
+/* lb__os_note_close: see os.h. */
+void
+lb__os_note_close(struct lb__note *n)
+{
+	int k;
+
+	for (k = 0; k < 2; k++)
+		if (n->fd[k] != -1) {
+			close(n->fd[k]);
+			n->fd[k] = -1;
+		}
 }
 
 /* lb__os_euid: see os.h. */

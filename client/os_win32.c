@@ -4,8 +4,10 @@
  * signal reaches a thread (Ctrl-C runs a handler on a thread of its own),
  * so none is blocked.  winpthreads' timed waits read the wall clock
  * (pthread_condattr_setclock is not honoured), so a monotonic deadline
- * is waited for as the time left until it.
+ * is waited for as the time left until it.  No notes (os.h): an
+ * asynchronous acquire is polled (lb_acquire_finish says when).
  */
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <time.h>
@@ -71,6 +73,34 @@ lb__os_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, double until)
 		ts.tv_nsec -= 1000000000L;
 	}
 	pthread_cond_timedwait_relative_np(cv, mu, &ts);
+}
+
+/* lb__os_note_open: see os.h.  None on Windows. */
+int
+lb__os_note_open(struct lb__note *n)
+{
+	n->fd[0] = n->fd[1] = -1;
+	return ENOSYS;
+}
+
+/* lb__os_note_set, lb__os_note_clear, lb__os_note_close: see os.h;
+ * a note is never open here. */
+void
+lb__os_note_set(struct lb__note *n)
+{
+	(void)n;
+}
+
+void
+lb__os_note_clear(struct lb__note *n)
+{
+	(void)n;
+}
+
+void
+lb__os_note_close(struct lb__note *n)
+{
+	n->fd[0] = n->fd[1] = -1;
 }
 
 /* lb__os_euid: see os.h. */

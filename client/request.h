@@ -15,6 +15,7 @@
 
 #include "broker.h"
 #include "lockfs.h"
+#include "os.h"
 #include "protocol.h"
 
 /* UNSENT: queued while the connection is being re-established (or a
@@ -53,6 +54,15 @@ struct req {
 	double            cancel_at;    /* ... at this time */
 	struct lb__status st;           /* DONE STATUS */
 	uint64_t          token;        /* DONE ACQUIRE */
+	int               fresh;        /* DONE ACQUIRE granted: 1 when the
+	                                   owner held no live hold of it with
+	                                   that token (not re-entrant) */
+	struct lb__note  *note;         /* ACQUIRE begun asynchronously: set
+	                                   whenever its caller is to look
+	                                   again (its handle's; NULL when
+	                                   none, and once abandoned) */
+	struct lbp_out   *out;          /* scratch for its lines: the
+	                                   request, CANCEL */
 	int               pending;      /* DONE RELEASE: answered pending=1 */
 	pthread_cond_t    cv;           /* signalled when state changes */
 };
@@ -66,7 +76,8 @@ void lb__req_free(struct req *q);
 int lb__req_format(const struct req *q, struct lbp_out *o);
 
 /* lb__req_finish: ends q with result r (and, for a failure, the reason
- * msg), takes it out of lb__conn.pending and wakes its thread. */
+ * msg), takes it out of lb__conn.pending and wakes its thread (or sets
+ * its note). */
 void lb__req_finish(struct req *q, int r, const char *msg);
 
 /* lb__req_wake_all: wakes every waiting request, and the waiters on

@@ -195,6 +195,95 @@ LB_EXPORT int lb_lock_cancel(lb_lock *lock);
 LB_EXPORT int lb_lock_set_interrupt(lb_lock *lock, int (*check)(void *arg),
     void *arg);
 
+/*
+ * The asynchronous acquire (since 0.3), for event loops: lb_acquire
+ * begun by lb_acquire_start and ended by lb_acquire_finish, called when
+ * lb_lock_fd's descriptor is readable or when the previous call's *again
+ * seconds have passed, whichever comes first; no thread waits meanwhile.
+ *
+ *     r = lb_acquire_start(lock, timeout);
+ *     while (r == LB_INPROGRESS) {
+ *             poll lb_lock_fd(lock) for reading, at most `again` seconds
+ *             (the first time: 0);
+ *             r = lb_acquire_finish(lock, &again);
+ *     }
+ *
+ * Through the broker the ACQUIRE waits at the daemon, which keeps its
+ * timeout, and the library's reader thread makes the descriptor readable
+ * when the answer comes (or the connection is lost, or comes back).
+ * In-process there is nothing to be told of: each lb_acquire_finish whose
+ * time has come makes one more try, the pauses growing from 0.5 ms to
+ * 50 ms (the caller's timer does the waiting); AUTO goes in-process as
+ * lb_acquire does (no daemon answers, or a lost connection is not back
+ * within about 1 s).  One asynchronous acquire at a time per handle; it
+ * may be finished from another thread than the one that started it.
+ * lb_lock_cancel ends it as it ends lb_acquire (and makes the descriptor
+ * readable): the next lb_acquire_finish returns LB_ECANCELED, or, through
+ * the broker, LB_INPROGRESS until the daemon has answered the CANCEL,
+ * then LB_ECANCELED or 0 (the grant crossed it: held).  The interrupt
+ * hook (lb_lock_set_interrupt) is not called.  lb_lock_free of a handle
+ * with one in progress cancels it and waits for its end (a grant then is
+ * released with the handle); lb_lock_forget withdraws it without
+ * waiting.  In a forked child the parent's is not in progress.
+ */
+
+/* What lb_acquire_start and lb_acquire_finish return while the acquire
+ * goes on.  Positive: never an LB_E* code. */
+#define LB_INPROGRESS 1
+
+/*
+ * lb_acquire_start: begins taking the lock, as lb_acquire(lock, timeout)
+ * would, and returns without waiting for it: 0 when it was taken at once
+ * (or the owner held it already); LB_INPROGRESS when it goes on (then
+ * call lb_acquire_finish, see above); or lb_acquire's failures.  LB_EINVAL
+ * also when an asynchronous acquire on lock is in progress already.
+ * Blocks for the connect and HELLO when the handle asks the broker and
+ * no connection is up yet, for one in-process try, and on the library's
+ * mutexes; never for the lock.  Since 0.3.
+ */
+LB_EXPORT int lb_acquire_start(lb_lock *lock, double timeout);
+
+/*
+ * lb_acquire_finish: looks at the asynchronous acquire on lock: 0 when it
+ * took the lock, lb_acquire's failures (LB_ETIMEOUT, LB_EALREADY,
+ * LB_ECANCELED, LB_EFAILED, ...; lb_lock_error tells why), or
+ * LB_INPROGRESS while it goes on: then, when again is not NULL, *again is
+ * the number of seconds (0 or more; INFINITY when only the descriptor
+ * will tell) after which it is to be called again even if lb_lock_fd's
+ * descriptor has not become readable.  Calling it early or often does no
+ * harm.  It empties the descriptor.  LB_EINVAL when no asynchronous
+ * acquire is in progress on lock.  Does not block but on the library's
+ * mutexes and one in-process try.  Since 0.3.
+ */
+LB_EXPORT int lb_acquire_finish(lb_lock *lock, double *again);
+
+/*
+ * lb_lock_fd: the descriptor that becomes readable when
+ * lb_acquire_finish has something new to say (the outcome, or a cancel to
+ * act on), for poll(2) or an event loop; the same one for every
+ * asynchronous acquire of the handle, owned by it (do not close or read
+ * it), valid from the first lb_acquire_start until lb_lock_free.  A
+ * readable descriptor is a hint, not the outcome: call lb_acquire_finish.
+ * LB_EINVAL before the first lb_acquire_start; LB_EFAILED where the
+ * system offers no such descriptor (Windows): poll lb_acquire_finish by
+ * the time it says (then at most 50 ms).  Since 0.3.
+ */
+LB_EXPORT int lb_lock_fd(lb_lock *lock);
+
+/*
+ * lb_acquire_fresh: whether the calling thread's last acquire on lock
+ * that returned 0 (lb_acquire, lb_acquire_start, lb_acquire_finish) took
+ * the lock afresh: 1; or found its owner holding it already (a
+ * re-entrant acquire: releasing now would end the owner's earlier hold):
+ * 0.  Through the broker the daemon's answer tells (it gives a
+ * re-entrant grant the hold's token again), in the order it answered;
+ * in-process, a look just before the try that took it, under the
+ * handle's mutex.  LB_EINVAL when this thread has no such acquire on
+ * lock.  So a caller that gives up a lock it no longer wants releases
+ * it only when fresh.  Does not block.  Since 0.3.
+ */
+LB_EXPORT int lb_acquire_fresh(lb_lock *lock);
+
 /* lb_release: 0 (through any handle of the holding owner); LB_ENOTLOCKED
  * when nobody holds it; LB_ENOTMINE when someone else does; LB_EUNLOCK when
  * the artefact cannot be removed. */

@@ -61,17 +61,28 @@ lockfs_backoff_init(struct lockfs_backoff *b, double first, double max)
 	b->max = max;
 }
 
-/* lockfs_backoff_sleep: see lockfs.h. */
-int
-lockfs_backoff_sleep(struct lockfs_backoff *b, double deadline)
+/* lockfs_backoff_pause: see lockfs.h. */
+double
+lockfs_backoff_pause(struct lockfs_backoff *b, double deadline)
 {
 	double left = isinf(deadline) ? b->max : deadline - lockfs_now();
 	double pause = b->next * lockfs_jitter();
 
 	if (left <= 0)
 		return -1;
-	lockfs_sleep(pause < left ? pause : left);
 	if ((b->next *= 2) > b->max)
 		b->next = b->max;
+	return pause < left ? pause : left;
+}
+
+/* lockfs_backoff_sleep: see lockfs.h. */
+int
+lockfs_backoff_sleep(struct lockfs_backoff *b, double deadline)
+{
+	double pause = lockfs_backoff_pause(b, deadline);
+
+	if (pause < 0)
+		return -1;
+	lockfs_sleep(pause);
 	return 0;
 }

@@ -114,7 +114,9 @@ double lockfs_jitter(void);
  * A back-off between polls: pauses from `first`, doubling up to `max`,
  * each jittered.  lockfs_backoff_sleep sleeps for the next pause but not
  * beyond deadline (monotonic; INFINITY for none) and returns 0, or returns
- * -1 at once when the deadline has passed.
+ * -1 at once when the deadline has passed.  lockfs_backoff_pause is the
+ * same without the sleep: the pause to take (cut at deadline), or -1
+ * when the deadline has passed, for a caller that waits on its own.
  */
 struct lockfs_backoff {
 	double next;
@@ -122,6 +124,7 @@ struct lockfs_backoff {
 };
 void lockfs_backoff_init(struct lockfs_backoff *b, double first, double max);
 int  lockfs_backoff_sleep(struct lockfs_backoff *b, double deadline);
+double lockfs_backoff_pause(struct lockfs_backoff *b, double deadline);
 
 /* error.c */
 int   lockfs_fail(struct lockfs_err *err, int code, int sys_errno,

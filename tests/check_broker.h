@@ -147,6 +147,9 @@ TCase *broker_handoff_case(void);
 TCase *broker_restart_case(void);
 /* check_broker_cancel.c: ending a waiting acquire from outside. */
 TCase *broker_cancel_case(void);
+/* check_broker_async.c: the asynchronous acquire, fresh grants. */
+TCase *broker_async_case(void);
+
 /* check_broker_pidfile.c: pidfile grants across a restart, added to the
  * restart case in their order. */
 void broker_pidfile_restart_tests(TCase *tc);

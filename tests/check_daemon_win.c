@@ -573,6 +573,94 @@ START_TEST(wait_ended_from_outside)
 }
 END_TEST
 
+/* Makes a handle on the path of arg (a struct made) in a thread of its
+ * own: its owner is that thread, another than the test's. */
+struct made {
+	const char *path;
+	unsigned    flags;
+	lb_lock    *h;
+};
+
+static DWORD WINAPI
+made_run(void *arg)
+{
+	struct made *m = arg;
+
+	m->h = lb_lock_new(m->path, m->flags);
+	return 0;
+}
+
+/* Runs the asynchronous acquire of h, begun with r, as a loop with no
+ * descriptor does: sleeps the time lb_acquire_finish gives (never more
+ * than 50 ms here), until the outcome (within a minute, asserted). */
+static int
+async_polled(lb_lock *h, int r)
+{
+	double again = 0, until = tl_now() + 60;
+
+	while (r == LB_INPROGRESS) {
+		ck_assert(tl_now() < until);
+		ck_assert_msg(again >= 0 && again <= 0.05, "again %g", again);
+		tl_sleep(again);
+		r = lb_acquire_finish(h, &again);
+	}
+	return r;
+}
+
+/* The asynchronous acquire through the daemon and in-process (the loop's
+ * two runs), polled (Windows has no descriptor for it: lb_lock_fd says
+ * LB_EFAILED): while this thread holds the lock it goes on (queued at the
+ * daemon); lb_lock_cancel ends it (LB_ECANCELED, no waiter left); begun
+ * again it takes the lock at the release, fresh. */
+START_TEST(async_acquire_polled)
+{
+	static const unsigned flags[] = { LB_BROKER, LB_LOCAL };
+	struct tl_place p;
+	struct made     m;
+	HANDLE          t;
+	lb_lock        *l;
+	char            path[PATH_MAX];
+	double          again = 0;
+
+	tl_place_make(&p, "x");
+	tl_lock_path(&p, path, sizeof(path));
+	l = lb_lock_new(path, flags[_i]);
+	ck_assert_ptr_nonnull(l);
+	ck_assert_msg(lb_acquire(l, 5) == 0, "%s", lb_lock_error(l));
+	m.path = path;
+	m.flags = flags[_i];
+	m.h = NULL;
+	t = CreateThread(NULL, 0, made_run, &m, 0, NULL);
+	ck_assert(t != NULL);
+	ck_assert(WaitForSingleObject(t, 60000) == WAIT_OBJECT_0);
+	CloseHandle(t);
+	ck_assert_ptr_nonnull(m.h);
+	ck_assert_int_eq(lb_lock_fd(m.h), LB_EINVAL);
+	ck_assert_int_eq(lb_acquire_start(m.h, LB_FOREVER), LB_INPROGRESS);
+	ck_assert_int_eq(lb_lock_fd(m.h), LB_EFAILED);
+	ck_assert_int_eq(lb_acquire_finish(m.h, &again), LB_INPROGRESS);
+	ck_assert_msg(again >= 0 && again <= 0.05, "again %g", again);
+	if (flags[_i] == LB_BROKER)
+		ck_assert_msg(queued(l, 1), "the acquire is not queued");
+	ck_assert_int_eq(lb_lock_cancel(m.h), 1);
+	ck_assert_int_eq(async_polled(m.h, LB_INPROGRESS), LB_ECANCELED);
+	ck_assert_int_eq(lb_i_am_locking(m.h), 0);
+	if (flags[_i] == LB_BROKER)
+		ck_assert_msg(queued(l, 0), "a waiter is left queued");
+	ck_assert_int_eq(lb_acquire_start(m.h, LB_FOREVER), LB_INPROGRESS);
+	if (flags[_i] == LB_BROKER)
+		ck_assert_msg(queued(l, 1), "the acquire is not queued");
+	ck_assert_int_eq(lb_release(l), 0);
+	ck_assert_int_eq(async_polled(m.h, LB_INPROGRESS), 0);
+	ck_assert_int_eq(lb_acquire_fresh(m.h), 1);
+	ck_assert_int_eq(lb_i_am_locking(m.h), 1);
+	ck_assert_int_eq(lb_release(m.h), 0);
+	ck_assert_int_eq(lb_is_locked(l), 0);
+	lb_lock_free(m.h);
+	lb_lock_free(l);
+}
+END_TEST
+
 /* Starts a copy of this program with args, which waits for the lock of
  * l through the daemon; once the daemon has it queued, releases holder
  * (l, or an in-process handle); then waits for the copy's end (status
@@ -2410,6 +2498,7 @@ daemon_win_suite(void)
 	tcase_add_test(t, broker_fifo);
 	tcase_add_test(t, broker_timeouts);
 	tcase_add_loop_test(t, wait_ended_from_outside, 0, 2);
+	tcase_add_loop_test(t, async_acquire_polled, 0, 2);
 	tcase_add_test(t, broker_restart_keeps_holder);
 	tcase_add_test(t, broker_restart_frees_dead_holder);
 	tcase_add_test(t, broker_handoffs_under_reader);

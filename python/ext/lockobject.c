@@ -20,7 +20,13 @@
  * raises, KeyboardInterrupt for Ctrl-C, ends the wait (its request
  * withdrawn from the daemon) and acquire raises its exception, holding
  * nothing.  cancel() ends the acquires in progress from another thread
- * (LockCanceled).
+ * (LockCanceled).  An acquire that raises releases a grant only when it
+ * was fresh (lb_acquire_fresh), never the owner's earlier hold.
+ *
+ * The asynchronous acquire, for LockBase.acquire_async (_base.py):
+ * _acquire_start, _acquire_fd, _acquire_finish and _acquire_fresh are
+ * lb_acquire_start, lb_lock_fd, lb_acquire_finish and lb_acquire_fresh;
+ * none waits for the lock, so the event loop's thread calls them.
  */
 #include "ext.h"
 
@@ -232,9 +238,9 @@ out:
 /*
  * Takes the lock within timeout (None: the object's own timeout), without
  * the GIL.  When a signal handler raised while it waited, that exception
- * is raised, and a grant that crossed the withdrawal is released first:
- * an acquire that raises holds nothing it took (a hold its owner had
- * before it began stays).
+ * is raised, and a grant that crossed the withdrawal is released first
+ * when it was fresh (lb_acquire_fresh): an acquire that raises holds
+ * nothing it took (a hold its owner had before it began stays).
  */
 static PyObject *
 lock_acquire_timeout(lbpy_lock *self, PyObject *timeout)
@@ -242,27 +248,20 @@ lock_acquire_timeout(lbpy_lock *self, PyObject *timeout)
 	PyObject   *out = NULL;
 	const char *why = NULL;
 	double      seconds;
-	int         r, raised, held;
+	int         r, raised;
 
 	if (lock_ready(self) < 0 ||
 	    lbpy_timeout(timeout == Py_None ? self->timeout : timeout,
 	    &seconds) < 0)
 		goto out;
-	/* held: whether the owner held the lock already, so that the
-	 * acquire only re-acquires it.  A broker hold lost meanwhile,
-	 * reported once (LB_ENOTLOCKED), is reported by the acquire as it
-	 * would have been; another failure to look leaves it to the acquire
-	 * (held unknown: taken as not). */
 	Py_BEGIN_ALLOW_THREADS
-	r = held = lb_i_am_locking(self->lock);
-	if (r != LB_ENOTLOCKED)
-		r = lb_acquire(self->lock, seconds);
+	r = lb_acquire(self->lock, seconds);
 	if (r < 0)
 		why = lb_lock_error(self->lock);
 	Py_END_ALLOW_THREADS
 	/* Only the hook sets an exception while the library runs. */
 	raised = PyErr_Occurred() != NULL;
-	if (raised && r == 0 && held != 1) {
+	if (raised && r == 0 && lb_acquire_fresh(self->lock) == 1) {
 		Py_BEGIN_ALLOW_THREADS
 		(void)lb_release(self->lock);
 		Py_END_ALLOW_THREADS
@@ -277,6 +276,93 @@ lock_acquire_timeout(lbpy_lock *self, PyObject *timeout)
 	Py_INCREF(out);
 out:
 	return out;
+}
+
+/*
+ * _acquire_start(timeout): lb_acquire_start, without the GIL (it may
+ * connect): True when the lock was taken at once, False when the
+ * acquire goes on (then _acquire_finish), else the failure raised.
+ * timeout None is the object's own.
+ */
+static PyObject *
+lock_acquire_start(lbpy_lock *self, PyObject *timeout)
+{
+	const char *why = NULL;
+	double      seconds;
+	int         r;
+
+	if (lock_ready(self) < 0 ||
+	    lbpy_timeout(timeout == Py_None ? self->timeout : timeout,
+	    &seconds) < 0)
+		return NULL;
+	Py_BEGIN_ALLOW_THREADS
+	r = lb_acquire_start(self->lock, seconds);
+	if (r < 0)
+		why = lb_lock_error(self->lock);
+	Py_END_ALLOW_THREADS
+	if (r < 0)
+		return lbpy_raise(r, why);
+	return PyBool_FromLong(r == 0);
+}
+
+/*
+ * _acquire_finish(): lb_acquire_finish, without the GIL: None when the
+ * lock was taken; while the acquire goes on, the seconds after which to
+ * call it again even if _acquire_fd() stays quiet (a float, inf when
+ * only the descriptor will tell); else the failure raised.
+ */
+static PyObject *
+lock_acquire_finish(lbpy_lock *self, PyObject *unused)
+{
+	const char *why = NULL;
+	double      again = 0;
+	int         r;
+
+	if (lock_ready(self) < 0)
+		return NULL;
+	Py_BEGIN_ALLOW_THREADS
+	r = lb_acquire_finish(self->lock, &again);
+	if (r < 0)
+		why = lb_lock_error(self->lock);
+	Py_END_ALLOW_THREADS
+	if (r < 0)
+		return lbpy_raise(r, why);
+	if (r == LB_INPROGRESS)
+		return PyFloat_FromDouble(again);
+	Py_RETURN_NONE;
+}
+
+/* _acquire_fd(): lb_lock_fd after _acquire_start: the descriptor to
+ * watch for reading, or -1 where the system has none (then the times
+ * _acquire_finish gives are the only ones). */
+static PyObject *
+lock_acquire_fd(lbpy_lock *self, PyObject *unused)
+{
+	int r;
+
+	if (lock_ready(self) < 0)
+		return NULL;
+	Py_BEGIN_ALLOW_THREADS
+	r = lb_lock_fd(self->lock);
+	Py_END_ALLOW_THREADS
+	if (r == LB_EINVAL)
+		return lbpy_raise(r, "no asynchronous acquire was started");
+	return PyLong_FromLong(r < 0 ? -1 : r);
+}
+
+/* _acquire_fresh(): lb_acquire_fresh: True when this thread's last
+ * acquire that took the lock took it afresh, False when the owner held
+ * it already; ValueError when this thread has none on the object. */
+static PyObject *
+lock_acquire_fresh(lbpy_lock *self, PyObject *unused)
+{
+	int r;
+
+	if (lock_ready(self) < 0)
+		return NULL;
+	if ((r = lb_acquire_fresh(self->lock)) < 0)
+		return lbpy_raise(r, lb_lock_error(self->lock));
+	return PyBool_FromLong(r);
 }
 
 /* cancel(): lb_lock_cancel, without the GIL. */
@@ -476,6 +562,22 @@ static PyMethodDef lock_methods[] = {
 	    "nothing, its request withdrawn from the daemon (but one whose "
 	    "grant came first returns, holding the lock).  An acquire "
 	    "begun after cancel() returned is not affected."},
+	{"_acquire_start", (PyCFunction)lock_acquire_start, METH_O,
+	    "_acquire_start(timeout)\n--\n\nBegins an acquire without "
+	    "waiting (lb_acquire_start): True when the lock was taken at "
+	    "once, False when it goes on (_acquire_finish)."},
+	{"_acquire_finish", (PyCFunction)lock_acquire_finish, METH_NOARGS,
+	    "_acquire_finish()\n--\n\nLooks at the acquire begun by "
+	    "_acquire_start (lb_acquire_finish): None when it took the "
+	    "lock, else the seconds after which to look again (inf: when "
+	    "_acquire_fd() is readable); raises its failure."},
+	{"_acquire_fd", (PyCFunction)lock_acquire_fd, METH_NOARGS,
+	    "_acquire_fd()\n--\n\nThe descriptor that becomes readable "
+	    "when _acquire_finish has news, or -1 where there is none."},
+	{"_acquire_fresh", (PyCFunction)lock_acquire_fresh, METH_NOARGS,
+	    "_acquire_fresh()\n--\n\nWhether this thread's last acquire "
+	    "that took the lock took it afresh (False: its owner held it "
+	    "already)."},
 	{"__enter__", (PyCFunction)lock_enter, METH_NOARGS, NULL},
 	{"__exit__", (PyCFunction)lock_exit, METH_VARARGS, NULL},
 	{NULL, NULL, 0, NULL}

@@ -1,21 +1,21 @@
 """LockBase, the base of every lock class: liblockbroker's handle.
 
 The methods are the extension's (_lockbroker.Lock); a class names its
-on-disk method with _method.  The asyncio form is here: a waiting
-acquire runs in a thread of its own, which the event loop awaits; a
-task canceled while it waits withdraws the request (cancel()).
+on-disk method with _method.  The asyncio form is here, on the library's
+asynchronous acquire (_acquire_start, _acquire_finish): no thread waits.
+Through the daemon the request waits in its queue and the event loop
+watches the handle's descriptor (loop.add_reader), which the library
+makes readable when the answer comes; in-process the loop's timer paces
+the tries (the library says when the next is due).  A task canceled
+while it waits withdraws the request (cancel()) and awaits the daemon's
+word on it.
 """
 
 import asyncio
-import threading
-import time
+import math
 
 from . import _lockbroker
 from . import _errors
-
-# How often a canceled acquire_async says cancel() again while its
-# thread has not returned (the thread may not have begun its acquire).
-_CANCEL_AGAIN_S = 0.05
 
 
 class LockBase(_lockbroker.Lock):
@@ -36,89 +36,102 @@ class LockBase(_lockbroker.Lock):
 
     async def acquire_async(self, timeout=None):
         """Takes the lock as acquire(timeout) does, without blocking the
-        event loop: the acquire waits in a thread of its own.  When the
-        awaiting task is canceled, the wait is ended (its request leaves
-        the daemon's queue) and a grant that came first is released,
-        before CancelledError goes on: a canceled acquire_async holds
-        nothing it took (a hold its owner had before it began, another
-        task's of the loop, stays)."""
+        event loop and without a thread: the loop waits for the daemon's
+        answer (or, in-process, paces the tries).  When the awaiting task
+        is canceled, the request is withdrawn (it leaves the daemon's
+        queue) and a grant that came first is released, before
+        CancelledError goes on: a canceled acquire_async holds nothing
+        it took (a hold its owner had before it began, another task's of
+        the loop, stays).  The acquire_async calls of one object take
+        turns: the second begins once the first has ended."""
         loop = asyncio.get_running_loop()
-        done = loop.create_future()
-        withdrawn = threading.Event()
-
-        def settle(outcome):
-            if not done.done():
-                done.set_result(outcome)
-
-        def run():
-            # outcome: True for a hold this acquire took, False for one
-            # its owner had already, else the exception.
-            try:
-                held = self._held_before()
-                self._acquire_until_withdrawn(timeout, withdrawn)
-                outcome = not held
-            except BaseException as e:      # handed to the awaiting task
-                outcome = e
-            try:
-                loop.call_soon_threadsafe(settle, outcome)
-            except RuntimeError:            # the loop is closed
-                if outcome is True:
-                    self._release_unwanted()
-
-        threading.Thread(target=run, name="lockbroker acquire_async",
-                         daemon=True).start()
-        try:
-            outcome = await asyncio.shield(done)
-        except asyncio.CancelledError:
-            withdrawn.set()
-            await self._withdraw(done)
-            raise
-        if isinstance(outcome, BaseException):
-            raise outcome
-
-    def _held_before(self):
-        """Whether the owner holds the lock already (an acquire now only
-        re-acquires it).  A broker hold lost meanwhile (NotLocked,
-        reported once) goes on, as the acquire would have raised it;
-        another failure to look is left to the acquire: False."""
-        try:
-            return self.i_am_locking()
-        except _errors.NotLocked:
-            raise
-        except _errors.Error:
-            return False
-
-    def _acquire_until_withdrawn(self, timeout, withdrawn):
-        """acquire(timeout), in acquire_async's thread; taken up again,
-        with what is left of the timeout, when cancel() ended it for
-        another acquire of this object (withdrawn is not set)."""
         wait = self.timeout if timeout is None else timeout
         end = None
-        if wait is not None and wait > 0:
-            end = time.monotonic() + wait
-        while True:
-            try:
-                self.acquire(wait if end is None else
-                             max(end - time.monotonic(), 0.001))
-                return
-            except _errors.LockCanceled:
-                if withdrawn.is_set():
-                    raise
+        if wait is not None and wait > 0 and not math.isinf(wait):
+            end = loop.time() + wait
+        await self._async_turn_begin(loop)
+        try:
+            while True:
+                try:
+                    await self._acquire_once_async(
+                        loop, wait if end is None else
+                        max(end - loop.time(), 0.001))
+                    return
+                except _errors.LockCanceled:
+                    # cancel() from elsewhere, meant for another acquire
+                    # of this object (this task was not canceled): taken
+                    # up again with what is left of the timeout.
+                    continue
+        finally:
+            self._async_turn_end()
 
-    async def _withdraw(self, done):
-        """Ends the acquire whose outcome done will hold: cancel() until
-        its thread has answered (cancel() may come before the thread's
-        acquire has begun), then releases a grant that came first, if the
-        acquire took it (not one its owner held before).  A second
-        cancellation meanwhile does not stop it."""
-        while not done.done():
-            self.cancel()
-            try:
-                await asyncio.wait([done], timeout=_CANCEL_AGAIN_S)
-            except asyncio.CancelledError:
-                pass
-        if done.result() is True:
-            self._release_unwanted()
+    async def _async_turn_begin(self, loop):
+        """Waits until no other acquire_async of this object is in
+        progress (the library runs one asynchronous acquire per handle),
+        then takes the turn."""
+        while True:
+            busy = getattr(self, "_async_busy", None)
+            if busy is None:
+                break
+            await asyncio.shield(busy)
+        self._async_busy = loop.create_future()
+
+    def _async_turn_end(self):
+        """Gives the turn to the next acquire_async of this object."""
+        busy, self._async_busy = self._async_busy, None
+        if not busy.done():
+            busy.set_result(None)
+
+    async def _acquire_once_async(self, loop, wait):
+        """One asynchronous acquire through the library: started, then
+        finished whenever its descriptor is readable or the time it gave
+        has passed.  Canceled, it withdraws the request (cancel()) and
+        goes on until the library's outcome, then releases a grant that
+        was fresh and raises CancelledError; a second cancellation
+        meanwhile does not stop it."""
+        if self._acquire_start(wait):
+            return
+        fd = self._acquire_fd()
+        woken = None
+
+        def wake():
+            if woken is not None and not woken.done():
+                woken.set_result(None)
+
+        if fd >= 0:
+            loop.add_reader(fd, wake)
+        canceled = False
+        again = 0.0
+        try:
+            while True:
+                woken = loop.create_future()
+                timer = None
+                if not math.isinf(again):
+                    timer = loop.call_later(again, wake)
+                try:
+                    await woken
+                except asyncio.CancelledError:
+                    if not canceled:
+                        canceled = True
+                        self.cancel()
+                finally:
+                    if timer is not None:
+                        timer.cancel()
+                try:
+                    again = self._acquire_finish()
+                except _errors.Error:
+                    if canceled:
+                        raise asyncio.CancelledError() from None
+                    raise
+                if again is None:
+                    break
+        finally:
+            if fd >= 0:
+                loop.remove_reader(fd)
+        if canceled:
+            if self._acquire_fresh():
+                self._release_unwanted()
+            raise asyncio.CancelledError()
 
     def _release_unwanted(self):
         """Releases a grant nobody awaits any more; one that is gone

@@ -297,10 +297,11 @@ def test_async_timeouts(transport, lockdir):
 
 
 def test_async_many_waiters_one_loop(transport, lockdir):
-    """Many tasks of one event loop wait at once, each for a lock another
-    owner holds, while the loop goes on running other work; each gets
-    its lock when it is released."""
-    n = 12
+    """Many tasks of one event loop (200) wait at once, each for a lock
+    another owner holds, while the loop goes on running other work, and
+    no thread is started for them; each gets its lock when it is
+    released."""
+    n = 200
     paths = [os.path.join(lockdir, "l%d" % k) for k in range(n)]
     ticks = []
 
@@ -315,16 +316,21 @@ def test_async_many_waiters_one_loop(transport, lockdir):
             await asyncio.sleep(0.01)
 
     async def main(holders):
+        threads = threading.active_count()
         tick = asyncio.ensure_future(ticker())
         waits = [asyncio.ensure_future(one(p)) for p in paths]
         await asyncio.sleep(0.5)
         assert not any(w.done() for w in waits)
+        assert threading.active_count() == threads
+        if transport == "broker":
+            assert sum(h.holder().waiters for h in holders[:5]) == 5
         before = len(ticks)
         await asyncio.sleep(0.3)
         assert len(ticks) - before >= 5     # the loop was not blocked
         for h in holders:
             h.release()
         got = await asyncio.wait_for(asyncio.gather(*waits), WAIT)
+        assert threading.active_count() == threads
         tick.cancel()
         return got
 
@@ -334,26 +340,89 @@ def test_async_many_waiters_one_loop(transport, lockdir):
         assert asyncio.run(main(holders)) == [True] * n
 
 
-def test_async_cancel_withdraws(transport, lockdir):
-    """A task canceled while it awaits acquire_async: CancelledError,
-    nothing held, its request withdrawn (no waiter; the next owner's one
-    try gets the lock at the holder's release)."""
+def test_async_no_thread_while_waiting(transport, lockdir):
+    """acquire_async starts no thread: the count of the interpreter's
+    threads is the same while it waits, after a timeout, and after a
+    cancel."""
     path = os.path.join(lockdir, "a")
-    probe = lockbroker.LockFile(path, transport=transport)
+
+    async def main():
+        threads = threading.active_count()
+        lock = lockbroker.LockFile(path, transport=transport)
+        task = asyncio.ensure_future(lock.acquire_async())
+        await asyncio.sleep(0.2)
+        assert not task.done()
+        assert threading.active_count() == threads
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        with pytest.raises(lockbroker.LockTimeout):
+            await lock.acquire_async(0.1)
+        assert threading.active_count() == threads
+
+    with other_owner("link", path, transport):
+        asyncio.run(main())
+
+
+def test_async_tasks_of_one_object_take_turns(transport, lockdir):
+    """Tasks awaiting acquire_async on one object at once (one owner) take
+    turns: each gets the lock once another owner releases it, the later
+    ones re-entrantly, and one release frees it."""
+    path = os.path.join(lockdir, "a")
 
     async def main():
         lock = lockbroker.LockFile(path, transport=transport)
+        tasks = [asyncio.ensure_future(lock.acquire_async())
+                 for _ in range(5)]
+        await asyncio.sleep(0.2)
+        assert not any(t.done() for t in tasks)
+        return lock, tasks
+
+    async def run():
+        with other_owner("link", path, transport):
+            lock, tasks = await main()
+        await asyncio.wait_for(asyncio.gather(*tasks), WAIT)
+        assert lock.i_am_locking()
+        lock.release()
+        assert not lock.is_locked()
+
+    asyncio.run(run())
+
+
+def test_async_cancel_withdraws(transport, lockdir):
+    """A task canceled while it awaits acquire_async: CancelledError,
+    nothing held, its request withdrawn (no waiter in STATUS or in
+    lockbroker list; a second waiter queued behind it gets the lock at the
+    holder's release, and after it the next owner's one try)."""
+    path = os.path.join(lockdir, "a")
+    probe = lockbroker.LockFile(path, transport=transport)
+
+    async def main(holder):
+        lock = lockbroker.LockFile(path, transport=transport)
+        second = lockbroker.LockFile(path, transport=transport)
         task = asyncio.ensure_future(lock.acquire_async())
         await asyncio.get_running_loop().run_in_executor(
             None, waiting, probe, transport)
+        behind = asyncio.ensure_future(second.acquire_async())
+        if transport == "broker":
+            while probe.holder().waiters != 2:
+                await asyncio.sleep(0.01)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await asyncio.wait_for(task, WAIT)
         assert not lock.i_am_locking()
+        if transport == "broker":
+            assert probe.holder().waiters == 1
+            assert listed_waiters(path) == 1
+        holder.release()
+        await asyncio.wait_for(behind, WAIT)
+        assert second.i_am_locking()
         no_waiter_left(probe, transport, path)
+        second.release()
 
-    with other_owner("link", path, transport):
-        asyncio.run(main())
+    with made_elsewhere([path], transport) as holders:
+        holders[0].acquire(0)
+        asyncio.run(main(holders[0]))
     probe.acquire(0)
     probe.release()
 
@@ -384,7 +453,11 @@ def test_async_cancel_keeps_earlier_hold(transport, lockdir):
             assert lock.i_am_locking()
 
     asyncio.run(main())
-    assert canceled > 0
+    # In-process the owner's re-entrant acquire takes no turn of the
+    # loop (one try, at once): there is nothing for the cancel to end.
+    # Through the daemon the answer takes turns, which the cancels end.
+    if transport == "broker":
+        assert canceled > 0
     assert not lockbroker.LockFile(path, transport=transport).is_locked()
 
 
