@@ -460,20 +460,46 @@ local_release(lb_lock *lock, const struct lb__target *t,
  * to LOST_RELEASE_WAIT_S; held longer (a process that keeps it), the
  * release fails, LB_EUNLOCK, the lock file left as it is and the hold
  * still the owner's (lb__owners_lost_release), for a later lb_release
- * to try again.  Blocks up to LOST_RELEASE_WAIT_S.
+ * to try again.
+ *
+ * And never while this library gives the same hold back to a restarted
+ * daemon (reader.c: RECLAIM, then RELEASE of the dropped hold): that
+ * daemon's release and its grant to the next holder take no directory
+ * lock (its handoff, finding the directory's lock taken here, releases
+ * plainly and grants anew), so they could come between the look and the
+ * removal, which would then remove the next holder's lock file.  The
+ * dropped hold is pinned (lb__holds_pin) for the whole release, so that
+ * the reader settles it before (the lock file then gone, or another's)
+ * or after (it then finds the lock file gone: no RECLAIM); while it is
+ * being settled, the release waits, within the same LOST_RELEASE_WAIT_S.
+ * Blocks up to LOST_RELEASE_WAIT_S.
  */
 static int
 lost_release(lb_lock *lock, const struct lb__target *t,
     struct lockfs_err *err)
 {
+	struct timespec       pause = { 0, 1000000 };   /* 1 ms */
 	struct lb__owner_key  k;
 	struct lockfs_dirlock dl = { -1 };
 	struct lockfs_err     why;
-	int                   r;
+	double                deadline = lockfs_now() + LOST_RELEASE_WAIT_S;
+	int                   pinned, r;
 
 	key_of(t, &k);
-	if (lockfs_handoff_exclude(&lock->fs, LOST_RELEASE_WAIT_S, &dl,
-	    &why) != 0) {
+	while ((pinned = lb__holds_pin(t)) == LB_EALREADY &&
+	    lockfs_now() < deadline)
+		nanosleep(&pause, NULL);
+	if (pinned == LB_EALREADY) {
+		lb__owners_lost_release(&k);
+		r = lockfs_fail(err, LB_EUNLOCK, EWOULDBLOCK, "cannot release "
+		    "%s in-process after lockbrokerd went away with its "
+		    "RELEASE: its hold is still being given back to the "
+		    "restarted daemon; nothing removed, the lock still this "
+		    "owner's: release it again", lock->given);
+		goto out;
+	}
+	if (lockfs_handoff_exclude(&lock->fs, fmax(deadline - lockfs_now(),
+	    0), &dl, &why) != 0) {
 		lb__owners_lost_release(&k);
 		r = lockfs_fail(err, LB_EUNLOCK, why.sys_errno, "cannot "
 		    "release %s in-process after lockbrokerd went away with "
@@ -488,6 +514,8 @@ lost_release(lb_lock *lock, const struct lb__target *t,
 	r = local_release(lock, t, err);
 out:
 	lockfs_dirlock_close(&dl);
+	if (pinned == 1)
+		lb__holds_unpin(t, 0);  /* dropped still: settled later */
 	return r;
 }
 

@@ -425,6 +425,106 @@ START_TEST(test_restart_lost_release_excludes_handoffs)
 END_TEST
 
 /* ------------------------------------------------------------------ */
+/* A pause inside the library's own removal of a lock file.             */
+
+/*
+ * unlink(2), interposed for this program (and the library it links):
+ * while pause_name is set (in the process that set it, and the agents
+ * forked after), the first unlink of a file of that base name stops
+ * before it is done: it makes the file pause_reached, then waits for
+ * pause_go to exist (HANG_S at most).  So a test can stop an agent's
+ * in-process release between its look at the lock file (still its
+ * own?) and its removal.  Everything else goes straight to unlinkat.
+ */
+static const char *pause_name;
+static char        pause_reached[PATH_MAX], pause_go[PATH_MAX];
+
+__attribute__((visibility("default"))) int unlink(const char *path);
+
+int
+unlink(const char *path)
+{
+	const char *base = strrchr(path, '/');
+	double      end;
+	int         fd;
+
+	base = base != NULL ? base + 1 : path;
+	if (pause_name != NULL && strcmp(base, pause_name) == 0) {
+		pause_name = NULL;      /* once */
+		if ((fd = open(pause_reached, O_WRONLY | O_CREAT | O_EXCL,
+		    0600)) != -1)
+			close(fd);
+		end = tl_now() + HANG_S;
+		while (access(pause_go, F_OK) != 0 && tl_now() < end)
+			tl_sleep(0.001);
+	}
+	return unlinkat(AT_FDCWD, path, 0);
+}
+
+/*
+ * A RELEASE lost with the daemon, its in-process release (lock.c:
+ * lost_release) stopped between its look at the lock file (the owner's
+ * still) and its removal, the directory's lock held as it is there;
+ * meanwhile the daemon is started again, the library's reader thread
+ * reclaims the dropped hold and releases it (RECLAIM, RELEASE), and the
+ * waiter, asking again, is granted the lock by the new daemon.  Then the
+ * in-process release goes on.  The waiter's lock file must stay: the
+ * lock is the waiter's, on disk as at the daemon.
+ */
+START_TEST(test_restart_lost_release_not_the_next_holders)
+{
+	struct tl_daemon d;
+	struct tl_place  p;
+	struct agent     h, w;
+	lb_lock         *probe;
+	char             dir[PATH_MAX], lock_file[PATH_MAX + 8];
+	double           end;
+	int              granted;
+
+	tl_place_make(&p, "lk");
+	snprintf(lock_file, sizeof(lock_file), "%s.lock", p.path);
+	private_daemon(&d, dir);
+	tl_path_join(pause_reached, sizeof(pause_reached), dir, "reached");
+	tl_path_join(pause_go, sizeof(pause_go), dir, "go");
+	pause_name = "lk.lock";
+	agent_start(&h, p.path, 0, d.socket);
+	pause_name = NULL;      /* h's alone */
+	ck_assert_int_eq(agent_do(&h, 'a', 0), 0);
+	probe = lock_new(p.path, LB_BROKER);
+	agent_start(&w, p.path, 0, d.socket);
+	agent_queues(&w, LB_FOREVER, probe, 1);
+	lb_lock_free(probe);
+	order_to_stopped(&d, &h, 'r', 0);
+	ck_assert_int_eq(tl_daemon_stop(&d, SIGKILL), 0);
+	end = tl_now() + HANG_S;
+	while (!tl_exists(pause_reached) && tl_now() < end)
+		tl_sleep(0.005);
+	ck_assert_msg(tl_exists(pause_reached), "the release after the lost "
+	    "RELEASE did not come to remove the lock file");
+	daemon_again(&d, dir, "state.db");
+	/* Time for the reconnects and the grant, if the daemon makes it
+	 * now; not asserted (a later grant is right too). */
+	granted = agent_ready(&w, PROMPT_S);
+	tl_write_text(pause_go, "");
+	ck_assert_int_eq(agent_expect(&h, HANG_S, 0, "the release").r, 0);
+	if (!granted)
+		ck_assert_int_eq(agent_expect(&w, HANG_S, 0, "the waiter").r,
+		    0);
+	else
+		ck_assert_int_eq(agent_answer(&w, 0).r, 0);
+	ck_assert_msg(tl_exists(lock_file), "the in-process release after "
+	    "the lost RELEASE removed %s, the next holder's lock file (the "
+	    "waiter granted %s it went on)", lock_file, granted ? "before" :
+	    "after");
+	ck_assert_int_eq(agent_do(&w, 'i', 0), 1);
+	ck_assert_int_eq(agent_do(&w, 'r', 0), 0);
+	agent_stop(&w);
+	agent_stop(&h);
+	private_daemon_end(&d, p.dir);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
 
 /* The case's tests, in the order they run. */
 TCase *
@@ -443,5 +543,6 @@ broker_restart_case(void)
 	    (int)(sizeof(break_methods) / sizeof(break_methods[0])));
 	tcase_add_test(tc, test_auto_daemon_gone);
 	tcase_add_test(tc, test_restart_lost_release_excludes_handoffs);
+	tcase_add_test(tc, test_restart_lost_release_not_the_next_holders);
 	return tc;
 }
