@@ -1660,7 +1660,16 @@ class Turns(ExhaustTest):
 
     def test_pipelined_floods_are_answered_in_order(self):
         d = self.shared()
-        floods = [self.nobody(timeout=60) for _ in range(4)]
+        # The floods are sent by threads while this one reads the
+        # replies: a sender that waited for all of its flood to be taken
+        # before reading would wait on the daemon's back-pressure (it
+        # stops reading a connection whose replies are not read), which
+        # only the sockets' buffers would then keep from a standstill.
+        # The timeouts bound a hang (a slow sanitizer build on a loaded
+        # machine takes minutes), they judge no speed.
+        floods = [self.nobody(timeout=600) for _ in range(4)]
+        senders = []
+        sent = []
         for k, c in enumerate(floods):
             lines = []
             for i in range(self.N):
@@ -1670,16 +1679,25 @@ class Turns(ExhaustTest):
                                  (i + 2, p))
                 else:
                     lines.append("RELEASE %d path=%s\n" % (i + 2, p))
-            c.send_raw("".join(lines))
+
+            def send(c=c, data="".join(lines)):
+                c.send_raw(data)
+                sent.append(c)
+
+            senders.append(threading.Thread(target=send, daemon=True))
+            senders[-1].start()
         root = self.client()
-        self.assertCode(root.call("PING", _wait=60), "OK")
+        self.assertCode(root.call("PING", _wait=600), "OK")
         for c in floods:
             ids = set()
             for i in range(self.N):
-                r = c.read(60)
+                r = c.read(600)
                 self.assertCode(r, "OK")
                 ids.add(int(r.id))
             self.assertEqual(ids, set(range(2, self.N + 2)))
+        for t in senders:
+            t.join(600)
+        self.assertEqual(len(sent), len(floods))
 
 
 def replies_so_far(c):
