@@ -40,7 +40,9 @@
 # Environment: LB_BUILDDIR (where the programs were built, default .),
 # PYTHON3 (with lockfile; default /usr/bin/python3), KEEP=1 keeps the
 # temporary directory (daemon.log, each run's stress.out) for a look,
-# CHAOS_STRESS_TIMEOUT the seconds a run may take (default 300).
+# CHAOS_STRESS_TIMEOUT the seconds a run may take (default 300),
+# CHAOS_ONLY=NAME only the run of that name (pidfile-kill, ...): with
+# --minutes, that one run again and again, to hunt a rare failure.
 # Prints what each run did and when the daemon went, and at the end the
 # totals: runs, daemon kills and stops, victims killed, increments; exits 1
 # on a failure.  Reports in TAP (tests/lib.sh): one check per run, and one
@@ -241,6 +243,7 @@ count_of() {
 # with ~), started again.  Then checks the run, its directory, and that
 # every event happened while the run was still going.
 chaos() {
+	[ -z "${CHAOS_ONLY:-}" ] || [ "$1" = "$CHAOS_ONLY" ] || return 0
 	name=$1.$pass
 	events=$2
 	shift 3
