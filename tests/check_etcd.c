@@ -25,6 +25,7 @@
 #include <curl/curl.h>
 #include <uv.h>
 
+#include "../daemon/cluster.h"
 #include "../daemon/etcdapi.h"
 #include "../daemon/etcdhttp.h"
 #include "../daemon/etcdlease.h"
@@ -147,6 +148,48 @@ START_TEST(base64)
 		    == -1, "decoded: %s", bad[i]);
 	ck_assert_int_eq(lbd_etcd_b64_encode("foobar", 6, text, 8), -1);
 	ck_assert_int_eq(lbd_etcd_b64_decode("Zm9vYmFy", out, 5), -1);
+}
+END_TEST
+
+/* Cluster locks' names under cluster_dir, and their keys' prefix in
+ * etcd: '/' and '%' escaped, so that no lock's keys fall under
+ * another's. */
+START_TEST(cluster_names)
+{
+	char name[64], key[64];
+
+	ck_assert_int_eq(lbd_cluster_name("/c", "/c/x", name, sizeof(name)),
+	    1);
+	ck_assert_str_eq(name, "x");
+	ck_assert_int_eq(lbd_cluster_name("/c", "/c/x/y", name,
+	    sizeof(name)), 1);
+	ck_assert_str_eq(name, "x/y");
+	ck_assert_int_eq(lbd_cluster_name("/c", "/c", name, sizeof(name)), 0);
+	ck_assert_int_eq(lbd_cluster_name("/c", "/c/", name, sizeof(name)),
+	    0);
+	ck_assert_int_eq(lbd_cluster_name("/c", "/cx/y", name, sizeof(name)),
+	    0);
+	ck_assert_int_eq(lbd_cluster_name("", "/c/x", name, sizeof(name)), 0);
+	ck_assert_int_eq(lbd_cluster_name("/c", "/c/abcdef", name, 4), -1);
+
+	ck_assert_int_eq(lbd_cluster_prefix("/p", "x", key, sizeof(key)), 5);
+	ck_assert_str_eq(key, "/p/x/");
+	ck_assert_int_gt(lbd_cluster_prefix("/p", "x/y", key, sizeof(key)),
+	    0);
+	ck_assert_str_eq(key, "/p/x%2Fy/");
+	ck_assert_int_gt(lbd_cluster_prefix("/p", "x%2Fy", key, sizeof(key)),
+	    0);
+	ck_assert_str_eq(key, "/p/x%252Fy/");
+	/* x's keys and x/y's never share a prefix. */
+	{
+		char x[64], xy[64];
+
+		lbd_cluster_prefix("/p", "x", x, sizeof(x));
+		lbd_cluster_prefix("/p", "x/y", xy, sizeof(xy));
+		ck_assert(strncmp(xy, x, strlen(x)) != 0);
+	}
+	ck_assert_int_eq(lbd_cluster_prefix("/p", "x/y", key, 9), -1);
+	ck_assert_int_eq(lbd_cluster_prefix("/p", "x/y", key, 10), 9);
 }
 END_TEST
 
@@ -573,6 +616,7 @@ etcd_suite(void)
 	tc = tcase_create("replies");
 	tcase_add_test(tc, parse_replies);
 	tcase_add_test(tc, base64);
+	tcase_add_test(tc, cluster_names);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("lease");
 	tcase_set_timeout(tc, 90);
