@@ -293,3 +293,302 @@ lbd_etcd_parse_revoke(long status, const char *body, size_t len, int *code,
 	json_decref(o);
 	return r;
 }
+
+/* The base64 of the text s, malloc'd; NULL when out of memory. */
+static char *
+b64dup(const char *s, size_t len)
+{
+	size_t size = (len + 2) / 3 * 4 + 1;
+	char *out = malloc(size);
+
+	if (out != NULL && lbd_etcd_b64_encode(s, len, out, size) < 0) {
+		free(out);
+		out = NULL;
+	}
+	return out;
+}
+
+/* The end of prefix's range, in base64 (prefix's last byte + 1), and
+ * prefix's own; both malloc'd, or -1. */
+static int
+prefix_range(const char *prefix, char **key, char **end)
+{
+	size_t n = strlen(prefix);
+	char *e = strdup(prefix);
+
+	*key = *end = NULL;
+	if (e == NULL || n == 0 || (unsigned char)e[n - 1] == 0xff) {
+		free(e);
+		return -1;
+	}
+	e[n - 1]++;
+	*key = b64dup(prefix, n);
+	*end = b64dup(e, n);
+	free(e);
+	if (*key == NULL || *end == NULL) {
+		free(*key);
+		free(*end);
+		return -1;
+	}
+	return 0;
+}
+
+/* Serialises o (whose reference it takes) into a malloc'd string. */
+static char *
+dump(json_t *o)
+{
+	char *s = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	json_decref(o);
+	return s;
+}
+
+/* A string of the 64-bit integer v, as protobuf's JSON writes it. */
+#define I64(buf, v) (snprintf((buf), sizeof(buf), "%" PRId64, (int64_t)(v)), (buf))
+
+char *
+lbd_etcd_body_lock_txn(const char *prefix, const char *key,
+    const char *value, int64_t lease)
+{
+	char *k = b64dup(key, strlen(key)), *v = b64dup(value, strlen(value));
+	char *p = NULL, *e = NULL, *r = NULL, l[24];
+	json_t *first;
+
+	if (k == NULL || v == NULL || prefix_range(prefix, &p, &e) < 0)
+		goto out;
+	first = json_pack("{s:{s:s,s:s,s:s,s:s,s:s}}", "request_range",
+	    "key", p, "range_end", e, "sort_order", "ASCEND",
+	    "sort_target", "CREATE", "limit", "1");
+	r = dump(json_pack("{s:[{s:s,s:s,s:s}],s:[{s:{s:s,s:s,s:s}},O],"
+	    "s:[{s:{s:s}},o]}",
+	    "compare", "target", "CREATE", "key", k, "create_revision", "0",
+	    "success", "request_put", "key", k, "value", v, "lease",
+	    I64(l, lease), first,
+	    "failure", "request_range", "key", k, first));
+out:
+	free(k);
+	free(v);
+	free(p);
+	free(e);
+	return r;
+}
+
+char *
+lbd_etcd_body_predecessor(const char *prefix, int64_t rev)
+{
+	char *p = NULL, *e = NULL, *r = NULL, m[24];
+
+	if (prefix_range(prefix, &p, &e) < 0)
+		return NULL;
+	r = dump(json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "key", p,
+	    "range_end", e, "max_create_revision", I64(m, rev - 1),
+	    "sort_order", "DESCEND", "sort_target", "CREATE", "limit", "1"));
+	free(p);
+	free(e);
+	return r;
+}
+
+char *
+lbd_etcd_body_watch(const char *key, int64_t start)
+{
+	char *k = b64dup(key, strlen(key)), *r = NULL, s[24];
+
+	if (k != NULL)
+		r = dump(json_pack("{s:{s:s,s:s,s:[s]}}", "create_request",
+		    "key", k, "start_revision", I64(s, start), "filters",
+		    "NOPUT"));
+	free(k);
+	return r;
+}
+
+char *
+lbd_etcd_body_delete(const char *key)
+{
+	char *k = b64dup(key, strlen(key)), *r = NULL;
+
+	if (k != NULL)
+		r = dump(json_pack("{s:s}", "key", k));
+	free(k);
+	return r;
+}
+
+/*
+ * range_first: the first kv of the range response rr: *rev its create
+ * revision (0 when there is none) and, when key is not NULL, its key
+ * decoded.  0, or -1 with why.
+ */
+static int
+range_first(json_t *rr, int64_t *rev, char *key, size_t keysize, char *why,
+    size_t size)
+{
+	json_t *kvs, *kv, *k;
+	int n;
+
+	*rev = 0;
+	if (key != NULL)
+		key[0] = '\0';
+	if (!json_is_object(rr)) {
+		snprintf(why, size, "a range response that is not an object");
+		return -1;
+	}
+	kvs = json_object_get(rr, "kvs");
+	if (kvs == NULL || (json_is_array(kvs) && json_array_size(kvs) == 0))
+		return 0;
+	if (!json_is_array(kvs) || !json_is_object(kv = json_array_get(kvs, 0))) {
+		snprintf(why, size, "a range response's kvs are not objects");
+		return -1;
+	}
+	if (int64_get(kv, "create_revision", rev, why, size) < 0)
+		return -1;
+	if (*rev <= 0) {
+		snprintf(why, size, "a key without a create revision");
+		return -1;
+	}
+	if (key == NULL)
+		return 0;
+	k = json_object_get(kv, "key");
+	if (!json_is_string(k) || keysize == 0 ||
+	    (n = lbd_etcd_b64_decode(json_string_value(k),
+	    (unsigned char *)key, keysize - 1)) < 0) {
+		snprintf(why, size, "a key that is not base64, or too long");
+		return -1;
+	}
+	key[n] = '\0';
+	if (memchr(key, '\0', (size_t)n) != NULL) {
+		snprintf(why, size, "a key with a NUL byte");
+		return -1;
+	}
+	return 0;
+}
+
+/* The i-th of o's responses, its member name (response_range, ...). */
+static json_t *
+response(json_t *o, size_t i, const char *name)
+{
+	json_t *rs = json_object_get(o, "responses");
+
+	if (!json_is_array(rs) || json_array_size(rs) <= i)
+		return NULL;
+	return json_object_get(json_array_get(rs, i), name);
+}
+
+enum lbd_etcd_outcome
+lbd_etcd_parse_lock_txn(long status, const char *body, size_t len,
+    int64_t *mine, int64_t *owner, int64_t *revision, int *code, char *why,
+    size_t size)
+{
+	enum lbd_etcd_outcome r;
+	json_t *o, *ok;
+
+	*mine = *owner = 0;
+	if ((o = reply_open(status, body, len, code, &r, why, size)) == NULL)
+		return r;
+	r = LBD_ETCD_BAD;
+	if (header_revision(o, revision, why, size) < 0)
+		goto out;
+	ok = json_object_get(o, "succeeded");
+	if (ok != NULL && !json_is_boolean(ok)) {
+		snprintf(why, size, "succeeded is not a boolean");
+		goto out;
+	}
+	if (json_is_true(ok))
+		*mine = *revision;
+	else if (range_first(response(o, 0, "response_range"), mine, NULL, 0,
+	    why, size) < 0)
+		goto out;
+	if (range_first(response(o, 1, "response_range"), owner, NULL, 0,
+	    why, size) < 0)
+		goto out;
+	if (*mine <= 0) {
+		snprintf(why, size, "a lock transaction without the key's "
+		    "create revision");
+		goto out;
+	}
+	r = LBD_ETCD_OK;
+out:
+	json_decref(o);
+	return r;
+}
+
+enum lbd_etcd_outcome
+lbd_etcd_parse_predecessor(long status, const char *body, size_t len,
+    const char *prefix, char *key, size_t keysize, int64_t *revision,
+    int *code, char *why, size_t size)
+{
+	enum lbd_etcd_outcome r;
+	int64_t rev;
+	json_t *o;
+
+	key[0] = '\0';
+	if ((o = reply_open(status, body, len, code, &r, why, size)) == NULL)
+		return r;
+	r = LBD_ETCD_BAD;
+	if (header_revision(o, revision, why, size) < 0 ||
+	    range_first(o, &rev, key, keysize, why, size) < 0)
+		goto out;
+	if (key[0] != '\0' && strncmp(key, prefix, strlen(prefix)) != 0) {
+		snprintf(why, size, "a key outside the lock's prefix");
+		key[0] = '\0';
+		goto out;
+	}
+	r = LBD_ETCD_OK;
+out:
+	json_decref(o);
+	return r;
+}
+
+enum lbd_etcd_outcome
+lbd_etcd_parse_watch_line(const char *line, size_t len, int *deleted,
+    int *code, char *why, size_t size)
+{
+	enum lbd_etcd_outcome r;
+	json_t *o, *res, *evs, *ev, *t;
+	size_t i;
+
+	*deleted = 0;
+	if ((o = reply_open(200, line, len, code, &r, why, size)) == NULL)
+		return r;
+	r = LBD_ETCD_BAD;
+	res = json_object_get(o, "result");
+	if (!json_is_object(res)) {
+		snprintf(why, size, "a watch line without a result");
+		goto out;
+	}
+	if (json_is_true(json_object_get(res, "canceled")) ||
+	    json_object_get(res, "compact_revision") != NULL) {
+		*code = 0;
+		snprintf(why, size, "etcd canceled the watch");
+		r = LBD_ETCD_ERROR;
+		goto out;
+	}
+	evs = json_object_get(res, "events");
+	if (evs != NULL && !json_is_array(evs)) {
+		snprintf(why, size, "a watch's events are not an array");
+		goto out;
+	}
+	json_array_foreach(evs, i, ev) {
+		if (!json_is_object(ev)) {
+			snprintf(why, size, "a watch event is not an object");
+			goto out;
+		}
+		t = json_object_get(ev, "type");
+		if (t != NULL && !json_is_string(t)) {
+			snprintf(why, size, "a watch event's type is not a "
+			    "string");
+			goto out;
+		}
+		if (t != NULL && strcmp(json_string_value(t), "DELETE") == 0)
+			*deleted = 1;
+	}
+	r = LBD_ETCD_OK;
+out:
+	json_decref(o);
+	return r;
+}
+
+enum lbd_etcd_outcome
+lbd_etcd_parse_delete(long status, const char *body, size_t len, int *code,
+    char *why, size_t size)
+{
+	return lbd_etcd_parse_revoke(status, body, len, code, why, size);
+}

@@ -85,4 +85,56 @@ enum lbd_etcd_outcome lbd_etcd_parse_keepalive(long status,
 enum lbd_etcd_outcome lbd_etcd_parse_revoke(long status, const char *body,
     size_t len, int *code, char *why, size_t size);
 
+/*
+ * The lock key's calls (docs/CLUSTER.md, "Taking a lock key"), etcd's own
+ * lock algorithm.  prefix is the lock's "PREFIX/ESCAPED/" (cluster.h),
+ * key its key (prefix and the lease in hex); both are plain text, base64
+ * in the bodies.
+ *   lock_txn:    POST /v3/kv/txn: key put on lease (value value) unless
+ *                it exists; either way, key and the prefix's first key
+ *                by create revision read back
+ *   predecessor: POST /v3/kv/range: the prefix's last key created
+ *                before revision rev (its create revision below rev)
+ *   watch:       POST /v3/watch: key's deletions from revision start
+ *   delete:      POST /v3/kv/deleterange: key
+ */
+char *lbd_etcd_body_lock_txn(const char *prefix, const char *key,
+    const char *value, int64_t lease);
+char *lbd_etcd_body_predecessor(const char *prefix, int64_t rev);
+char *lbd_etcd_body_watch(const char *key, int64_t start);
+char *lbd_etcd_body_delete(const char *key);
+
+/*
+ * lbd_etcd_parse_lock_txn: the reply to lock_txn: *mine the key's create
+ * revision (> 0), *owner the prefix's first key's (0 when the prefix is
+ * empty: then the key was lost between put and read), *revision the
+ * header's.  The key is held when *mine == *owner.
+ */
+enum lbd_etcd_outcome lbd_etcd_parse_lock_txn(long status,
+    const char *body, size_t len, int64_t *mine, int64_t *owner,
+    int64_t *revision, int *code, char *why, size_t size);
+
+/*
+ * lbd_etcd_parse_predecessor: the reply to predecessor: its key (decoded,
+ * NUL-terminated, into key of size bytes; "" when there is none), which
+ * must lie under prefix, and the header's revision.
+ */
+enum lbd_etcd_outcome lbd_etcd_parse_predecessor(long status,
+    const char *body, size_t len, const char *prefix, char *key,
+    size_t keysize, int64_t *revision, int *code, char *why, size_t size);
+
+/*
+ * lbd_etcd_parse_watch_line: one line of a watch's stream: *deleted 1
+ * when it reports the key's deletion; LBD_ETCD_ERROR when etcd ended or
+ * refused the watch (canceled, compacted: watch again from a new
+ * range); other lines (created, progress) are LBD_ETCD_OK with *deleted
+ * 0.
+ */
+enum lbd_etcd_outcome lbd_etcd_parse_watch_line(const char *line,
+    size_t len, int *deleted, int *code, char *why, size_t size);
+
+/* lbd_etcd_parse_delete: the reply to delete. */
+enum lbd_etcd_outcome lbd_etcd_parse_delete(long status, const char *body,
+    size_t len, int *code, char *why, size_t size);
+
 #endif

@@ -42,6 +42,7 @@ struct lbd_etcd_req {
 	CURL                 *easy;
 	struct curl_slist    *headers;
 	lbd_etcd_http_cb     *cb;
+	lbd_etcd_line_cb     *line_cb;     /* a stream's: each line */
 	void                 *arg;
 	char                 *buf;         /* the reply so far */
 	size_t                len, cap, max;
@@ -116,7 +117,38 @@ http_free(struct lbd_etcd_http *h)
 	free(h);
 }
 
-/* Calls the callbacks of the transfers curl has finished. */
+/*
+ * Hands the streams' complete lines to their callbacks, one at a time
+ * (a callback may cancel any request, or close the client: the list is
+ * walked again from its head after each).
+ */
+static void
+deliver_lines(struct lbd_etcd_http *h)
+{
+	struct lbd_etcd_req *req;
+	char *nl, *line;
+	size_t n;
+
+again:
+	for (req = h->reqs; req != NULL && !h->closed; req = req->next) {
+		if (req->line_cb == NULL ||
+		    (nl = memchr(req->buf, '\n', req->len)) == NULL)
+			continue;
+		n = (size_t)(nl - req->buf);
+		if ((line = malloc(n + 1)) == NULL)
+			return;         /* delivered at the next turn */
+		memcpy(line, req->buf, n);
+		line[n] = '\0';
+		memmove(req->buf, nl + 1, req->len - n - 1);
+		req->len -= n + 1;
+		req->line_cb(req->arg, line, n);
+		free(line);
+		goto again;
+	}
+}
+
+/* Calls the callbacks of the streams' lines, then of the transfers curl
+ * has finished. */
 static void
 dispatch(struct lbd_etcd_http *h)
 {
@@ -124,6 +156,7 @@ dispatch(struct lbd_etcd_http *h)
 	int left;
 
 	h->dispatching++;
+	deliver_lines(h);
 	while (!h->closed && (m = curl_multi_info_read(h->multi, &left))) {
 		struct lbd_etcd_req *req = NULL;
 		long status = 0;
@@ -140,6 +173,14 @@ dispatch(struct lbd_etcd_http *h)
 		if (res == CURLE_OK)
 			curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE,
 			    &status);
+		/* A stream's last line, if it had no newline. */
+		if (req->line_cb != NULL && res == CURLE_OK && req->len > 0) {
+			req->buf[req->len] = '\0';
+			req->line_cb(req->arg, req->buf, req->len);
+			req->len = 0;
+			if (h->closed)
+				break;
+		}
 		/* Gone before its callback, which may close the client. */
 		req_detach(req);
 		if (res == CURLE_OK) {
@@ -306,10 +347,13 @@ out:
 	return NULL;
 }
 
-struct lbd_etcd_req *
-lbd_etcd_http_post(struct lbd_etcd_http *h, const char *url,
-    const char *body, long timeout_ms, size_t max_reply,
-    lbd_etcd_http_cb *cb, void *arg, char *why, size_t size)
+/* Starts a POST: a whole reply (line_cb NULL) within timeout_ms, or a
+ * stream of lines (timeout_ms 0: none once connected). */
+static struct lbd_etcd_req *
+start(struct lbd_etcd_http *h, const char *url, const char *body,
+    long timeout_ms, long connect_ms, size_t max_reply,
+    lbd_etcd_line_cb *line_cb, lbd_etcd_http_cb *cb, void *arg, char *why,
+    size_t size)
 {
 	struct lbd_etcd_req *req = NULL;
 	struct curl_slist *l;
@@ -324,6 +368,7 @@ lbd_etcd_http_post(struct lbd_etcd_http *h, const char *url,
 	req->max = max_reply;
 	req->h = h;
 	req->cb = cb;
+	req->line_cb = line_cb;
 	req->arg = arg;
 	/* "Expect:" off: no 100-continue round trip for a long body. */
 	if ((l = curl_slist_append(NULL, "Content-Type: application/json"))
@@ -347,8 +392,9 @@ lbd_etcd_http_post(struct lbd_etcd_http *h, const char *url,
 	    == CURLE_OK;
 	ok &= curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
 	ok &= curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, timeout_ms) == CURLE_OK;
-	ok &= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms)
+	ok &= curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_ms)
 	    == CURLE_OK;
+	ok &= curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK;
 	ok &= curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb)
 	    == CURLE_OK;
 	ok &= curl_easy_setopt(e, CURLOPT_WRITEDATA, req) == CURLE_OK;
@@ -382,6 +428,25 @@ fail:
 	}
 	free(req);
 	return NULL;
+}
+
+struct lbd_etcd_req *
+lbd_etcd_http_post(struct lbd_etcd_http *h, const char *url,
+    const char *body, long timeout_ms, size_t max_reply,
+    lbd_etcd_http_cb *cb, void *arg, char *why, size_t size)
+{
+	return start(h, url, body, timeout_ms, timeout_ms, max_reply, NULL,
+	    cb, arg, why, size);
+}
+
+struct lbd_etcd_req *
+lbd_etcd_http_stream(struct lbd_etcd_http *h, const char *url,
+    const char *body, long connect_ms, size_t max_line,
+    lbd_etcd_line_cb *line_cb, lbd_etcd_http_cb *cb, void *arg, char *why,
+    size_t size)
+{
+	return start(h, url, body, 0, connect_ms, max_line, line_cb, cb, arg,
+	    why, size);
 }
 
 void

@@ -53,6 +53,28 @@ struct lbd_etcd_req *lbd_etcd_http_post(struct lbd_etcd_http *h,
     const char *url, const char *body, long timeout_ms, size_t max_reply,
     lbd_etcd_http_cb *cb, void *arg, char *why, size_t size);
 
+/*
+ * A stream's line: each line of the reply (without its newline,
+ * NUL-terminated, len bytes; valid during the call only) as it comes,
+ * from the loop, never from within curl; the callback may cancel the
+ * stream (its end callback is then never called), or start others.
+ */
+typedef void lbd_etcd_line_cb(void *arg, const char *line, size_t len);
+
+/*
+ * lbd_etcd_http_stream: starts a POST of body to url whose reply is a
+ * stream of lines (etcd's watch), with no end in time once connected
+ * (connecting within connect_ms), each line max_line bytes at most (a
+ * longer one ends the stream).  line_cb is called for each line, then cb
+ * once at the stream's end (ok 1 with the status and no body: the server
+ * ended it; ok 0 with why) unless it is canceled.  Returns as
+ * lbd_etcd_http_post.
+ */
+struct lbd_etcd_req *lbd_etcd_http_stream(struct lbd_etcd_http *h,
+    const char *url, const char *body, long connect_ms, size_t max_line,
+    lbd_etcd_line_cb *line_cb, lbd_etcd_http_cb *cb, void *arg, char *why,
+    size_t size);
+
 /* lbd_etcd_http_cancel: ends req at once; its callback is never called. */
 void lbd_etcd_http_cancel(struct lbd_etcd_req *req);
 

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <check.h>
@@ -29,6 +30,7 @@
 #include "../daemon/etcdapi.h"
 #include "../daemon/etcdhttp.h"
 #include "../daemon/etcdlease.h"
+#include "../daemon/etcdlock.h"
 #include "testetcd.h"
 #include "testlib.h"
 
@@ -119,6 +121,89 @@ START_TEST(parse_replies)
 		    strlen(none), 12, &ttl, &code, why, sizeof(why)),
 		    LBD_ETCD_BAD);
 	}
+}
+END_TEST
+
+/* The lock key's replies: etcd's shapes, and what it never sends. */
+START_TEST(parse_lock_replies)
+{
+	static const char won[] = "{\"header\":{\"revision\":\"4\"},"
+	    "\"succeeded\":true,\"responses\":[{\"response_put\":{}},"
+	    "{\"response_range\":{\"kvs\":[{\"key\":\"cGZ4L2FiYw==\","
+	    "\"create_revision\":\"4\"}],\"count\":\"1\"}}]}";
+	static const char behind[] = "{\"header\":{\"revision\":\"9\"},"
+	    "\"responses\":[{\"response_range\":{\"kvs\":[{\"key\":\"eA==\","
+	    "\"create_revision\":\"7\"}]}},{\"response_range\":{\"kvs\":"
+	    "[{\"key\":\"eQ==\",\"create_revision\":\"5\"}]}}]}";
+	static const char *const bad_txns[] = {
+		"{\"succeeded\":\"yes\"}",
+		"{\"responses\":[]}",
+		"{\"responses\":[{\"response_range\":{\"kvs\":[1]}}]}",
+		"{\"responses\":[{\"response_range\":{\"kvs\":[{"
+		    "\"create_revision\":\"x\"}]}}]}",
+		"{\"responses\":[{\"response_range\":{\"kvs\":[{"
+		    "\"create_revision\":\"0\"}]}}]}",
+		"{\"responses\":[{\"response_range\":{}}]}",
+		"{\"succeeded\":true,\"header\":{}}",
+	};
+	/* "/p/a" and "/q/a" in base64. */
+	static const char pred[] = "{\"header\":{\"revision\":\"12\"},"
+	    "\"kvs\":[{\"key\":\"L3AvYQ==\",\"create_revision\":\"3\"}]}";
+	static const char outside[] = "{\"kvs\":[{\"key\":\"L3EvYQ==\","
+	    "\"create_revision\":\"3\"}]}";
+	static const char notb64[] = "{\"kvs\":[{\"key\":\"L3Av!Q==\","
+	    "\"create_revision\":\"3\"}]}";
+	int64_t mine, owner, rev;
+	int code, deleted;
+	char why[256], key[64];
+	size_t i;
+
+	ck_assert_int_eq(lbd_etcd_parse_lock_txn(200, won, strlen(won), &mine,
+	    &owner, &rev, &code, why, sizeof(why)), LBD_ETCD_OK);
+	ck_assert(mine == 4 && owner == 4);
+	ck_assert_int_eq(lbd_etcd_parse_lock_txn(200, behind, strlen(behind),
+	    &mine, &owner, &rev, &code, why, sizeof(why)), LBD_ETCD_OK);
+	ck_assert(mine == 7 && owner == 5 && rev == 9);
+	for (i = 0; i < sizeof(bad_txns) / sizeof(*bad_txns); i++)
+		ck_assert_msg(lbd_etcd_parse_lock_txn(200, bad_txns[i],
+		    strlen(bad_txns[i]), &mine, &owner, &rev, &code, why,
+		    sizeof(why)) == LBD_ETCD_BAD, "taken: %s", bad_txns[i]);
+
+	ck_assert_int_eq(lbd_etcd_parse_predecessor(200, pred, strlen(pred),
+	    "/p/", key, sizeof(key), &rev, &code, why, sizeof(why)),
+	    LBD_ETCD_OK);
+	ck_assert_str_eq(key, "/p/a");
+	ck_assert(rev == 12);
+	ck_assert_int_eq(lbd_etcd_parse_predecessor(200, "{}", 2, "/p/", key,
+	    sizeof(key), &rev, &code, why, sizeof(why)), LBD_ETCD_OK);
+	ck_assert_str_eq(key, "");
+	ck_assert_int_eq(lbd_etcd_parse_predecessor(200, outside,
+	    strlen(outside), "/p/", key, sizeof(key), &rev, &code, why,
+	    sizeof(why)), LBD_ETCD_BAD);
+	ck_assert_int_eq(lbd_etcd_parse_predecessor(200, notb64,
+	    strlen(notb64), "/p/", key, sizeof(key), &rev, &code, why,
+	    sizeof(why)), LBD_ETCD_BAD);
+	ck_assert_int_eq(lbd_etcd_parse_predecessor(200, pred, strlen(pred),
+	    "/p/", key, 4, &rev, &code, why, sizeof(why)), LBD_ETCD_BAD);
+
+	ck_assert_int_eq(lbd_etcd_parse_watch_line("{\"result\":{"
+	    "\"created\":true}}", 27, &deleted, &code, why, sizeof(why)),
+	    LBD_ETCD_OK);
+	ck_assert_int_eq(deleted, 0);
+	ck_assert_int_eq(lbd_etcd_parse_watch_line("{\"result\":{\"events\":"
+	    "[{\"kv\":{}},{\"type\":\"DELETE\",\"kv\":{}}]}}", 59, &deleted,
+	    &code, why, sizeof(why)), LBD_ETCD_OK);
+	ck_assert_int_eq(deleted, 1);
+	ck_assert_int_eq(lbd_etcd_parse_watch_line("{\"result\":{"
+	    "\"canceled\":true}}", 28, &deleted, &code, why, sizeof(why)),
+	    LBD_ETCD_ERROR);
+	ck_assert_int_eq(lbd_etcd_parse_watch_line("{\"result\":{\"events\":"
+	    "{}}}", 24, &deleted, &code, why, sizeof(why)), LBD_ETCD_BAD);
+	ck_assert_int_eq(lbd_etcd_parse_watch_line("{\"result\":{\"events\":"
+	    "[{\"type\":5}]}}", 34, &deleted, &code, why, sizeof(why)),
+	    LBD_ETCD_BAD);
+	ck_assert_int_eq(lbd_etcd_parse_watch_line("[", 1, &deleted, &code,
+	    why, sizeof(why)), LBD_ETCD_BAD);
 }
 END_TEST
 
@@ -444,6 +529,200 @@ START_TEST(lease_lost)
 END_TEST
 
 /* ------------------------------------------------------------------ */
+/* Lock keys, against etcdctl lock.                                     */
+
+/* What a test's lock key has told it. */
+struct keyrun {
+	struct lbd_etcd_lock *k;
+	unsigned              held, failed, released;
+	int64_t               token;
+	char                  why[600];
+};
+
+static void
+key_event(void *arg, enum lbd_etcd_lock_event ev, int64_t token,
+    const char *why)
+{
+	struct keyrun *kr = arg;
+
+	switch (ev) {
+	case LBD_ETCD_LOCK_HELD:
+		kr->held++;
+		kr->token = token;
+		break;
+	case LBD_ETCD_LOCK_FAILED:
+		kr->failed++;
+		snprintf(kr->why, sizeof(kr->why), "%s", why);
+		break;
+	case LBD_ETCD_LOCK_RELEASED:
+		kr->released++;
+		kr->k = NULL;
+		ck_assert_msg(why == NULL, "%s", why);
+		break;
+	}
+}
+
+static struct keyrun xy, x, xy2;
+static pid_t ctl;
+static int ctl_out;
+static char ctl_key[256];
+static unsigned settle;
+
+/* The keys under etcd's prefix p, as etcd counts them. */
+static long
+prefix_count(struct tl_etcd *e, const char *p)
+{
+	char key[128], end[128], body[400], out[2048], *c, last[256];
+
+	snprintf(last, sizeof(last), "%s", p);
+	last[strlen(last) - 1]++;
+	lbd_etcd_b64_encode(p, strlen(p), key, sizeof(key));
+	lbd_etcd_b64_encode(last, strlen(last), end, sizeof(end));
+	snprintf(body, sizeof(body), "{\"key\":\"%s\",\"range_end\":\"%s\","
+	    "\"count_only\":true}", key, end);
+	ck_assert_int_eq(tl_etcd_post(e, "/v3/kv/range", body, out,
+	    sizeof(out)), 200);
+	if ((c = strstr(out, "\"count\":\"")) == NULL)
+		return 0;
+	return strtol(c + 9, NULL, 10);
+}
+
+/* Takes a key of lock name on r's lease into kr. */
+static void
+key_take(struct run *r, struct keyrun *kr, const char *name)
+{
+	char prefix[256], why[256];
+
+	ck_assert_int_gt(lbd_cluster_prefix("/lbtest", name, prefix,
+	    sizeof(prefix)), 0);
+	memset(kr, 0, sizeof(*kr));
+	kr->k = lbd_etcd_lock_take(r->h, r->etcd->url, prefix, r->id,
+	    "host=test pid=1", 2000, key_event, kr, why, sizeof(why));
+	ck_assert_msg(kr->k != NULL, "%s", why);
+}
+
+static void
+key_release(struct keyrun *kr)
+{
+	char why[256];
+
+	ck_assert_msg(lbd_etcd_lock_release(kr->k, why, sizeof(why)) == 0,
+	    "%s", why);
+}
+
+/* What etcdctl has printed: its key once it holds the lock. */
+static int
+ctl_holds(void)
+{
+	size_t n = strlen(ctl_key);
+	ssize_t got;
+
+	got = read(ctl_out, ctl_key + n, sizeof(ctl_key) - 1 - n);
+	if (got > 0)
+		ctl_key[n + (size_t)got] = '\0';
+	return strchr(ctl_key, '\n') != NULL;
+}
+
+/*
+ * lock_step: x/y held by us; x too (no collision with x/y's keys);
+ * etcdctl lock on x/y's etcd name waits (its key made) and does not hold
+ * while we do; released, etcdctl holds; we wait for it (watching); etcdctl
+ * ends: we hold, with a token above the first and above etcdctl's key's.
+ */
+static void
+lock_step(struct run *r)
+{
+	ck_assert_msg(xy.failed == 0 && x.failed == 0 && xy2.failed == 0,
+	    "%s%s%s", xy.why, x.why, xy2.why);
+	switch (r->phase) {
+	case 0:
+		if (r->granted == 0)
+			break;
+		key_take(r, &xy, "x/y");
+		r->phase = 1;
+		break;
+	case 1:
+		if (xy.held == 0)
+			break;
+		key_take(r, &x, "x");
+		r->phase = 2;
+		break;
+	case 2:
+		if (x.held == 0)
+			break;
+		ck_assert(x.token > xy.token);
+		ctl = tl_etcdctl_lock(r->etcd, "/lbtest/x%2Fy", &ctl_out);
+		r->phase = 3;
+		break;
+	case 3:
+		/* etcdctl's key made: it waits behind ours. */
+		if (prefix_count(r->etcd, "/lbtest/x%2Fy/") < 2)
+			break;
+		if (++settle < 10)      /* a few steps, for a wrong grant */
+			break;
+		ck_assert_msg(!ctl_holds(), "etcdctl holds x/y with us: %s",
+		    ctl_key);
+		key_release(&xy);
+		r->phase = 4;
+		break;
+	case 4:
+		if (xy.released == 0 || !ctl_holds())
+			break;
+		ck_assert_ptr_nonnull(strstr(ctl_key, "/lbtest/x%2Fy/"));
+		key_take(r, &xy2, "x/y");
+		r->phase = 5;
+		break;
+	case 5:
+		ck_assert_uint_eq(xy2.held, 0);
+		if (!lbd_etcd_lock_waiting(xy2.k))
+			break;
+		kill(ctl, SIGTERM);
+		r->phase = 6;
+		break;
+	case 6:
+		if (xy2.held == 0)
+			break;
+		ck_assert(xy2.token > xy.token);
+		ck_assert_int_eq(prefix_count(r->etcd, "/lbtest/x%2Fy/"), 1);
+		key_release(&xy2);
+		key_release(&x);
+		r->phase = 7;
+		break;
+	case 7:
+		if (xy2.released == 0 || x.released == 0)
+			break;
+		ck_assert_int_eq(prefix_count(r->etcd, "/lbtest/x%2Fy/"), 0);
+		ck_assert_int_eq(prefix_count(r->etcd, "/lbtest/x/"), 0);
+		run_end(r);
+		break;
+	}
+}
+
+START_TEST(lock_against_etcdctl)
+{
+	struct tl_etcd e;
+	struct run r;
+	const char *endpoints[1];
+	int status;
+
+	if (tl_etcdctl_prog() == NULL) {
+		printf("lock_against_etcdctl: " TL_SKIP "etcdctl "
+		    "(etcd-client) is not installed\n");
+		return;
+	}
+	if (!etcd_begin(&e, "lock_against_etcdctl"))
+		return;
+	memset(&r, 0, sizeof(r));
+	r.etcd = &e;
+	endpoints[0] = e.url;
+	run_lease(&r, endpoints, 1, lock_step);
+	ck_assert_int_eq(waitpid(ctl, &status, 0), ctl);
+	close(ctl_out);
+	tl_etcd_stop(&e);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
 /* A stand-in for etcd that answers what etcd never would.              */
 
 #define HANG "hang"     /* read the request, answer nothing */
@@ -615,6 +894,7 @@ etcd_suite(void)
 
 	tc = tcase_create("replies");
 	tcase_add_test(tc, parse_replies);
+	tcase_add_test(tc, parse_lock_replies);
 	tcase_add_test(tc, base64);
 	tcase_add_test(tc, cluster_names);
 	suite_add_tcase(s, tc);
@@ -623,6 +903,10 @@ etcd_suite(void)
 	tcase_add_test(tc, lease_kept_alive);
 	tcase_add_test(tc, lease_lost);
 	tcase_add_test(tc, lease_malformed);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("lock");
+	tcase_set_timeout(tc, 90);
+	tcase_add_test(tc, lock_against_etcdctl);
 	suite_add_tcase(s, tc);
 	return s;
 }

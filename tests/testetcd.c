@@ -182,3 +182,41 @@ tl_etcd_stop(struct tl_etcd *e)
 	waitpid(e->pid, &status, 0);
 	e->pid = 0;
 }
+
+const char *
+tl_etcdctl_prog(void)
+{
+	const char *p = getenv("ETCDCTL");
+
+	if (p == NULL || *p == '\0')
+		p = TL_ETCDCTL;
+	if (*p == '\0' || access(p, X_OK) != 0)
+		return NULL;
+	return p;
+}
+
+pid_t
+tl_etcdctl_lock(const struct tl_etcd *e, const char *name, int *out)
+{
+	const char *prog = tl_etcdctl_prog();
+	pid_t parent = getpid(), pid;
+	int fds[2];
+
+	ck_assert_ptr_nonnull(prog);
+	ck_assert_int_eq(pipe(fds), 0);
+	ck_assert_int_ne(pid = fork(), -1);
+	if (pid == 0) {
+		tl_die_with_parent(parent);
+		dup2(fds[1], 1);
+		close(fds[0]);
+		close(fds[1]);
+		setenv("ETCDCTL_API", "3", 1);
+		execl(prog, "etcdctl", "--endpoints", e->url, "lock", name,
+		    (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	fcntl(fds[0], F_SETFL, O_NONBLOCK);
+	*out = fds[0];
+	return pid;
+}

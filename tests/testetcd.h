@@ -47,6 +47,17 @@ void tl_etcd_stop(struct tl_etcd *e);
 long tl_etcd_post(const struct tl_etcd *e, const char *path,
     const char *body, char *out, size_t size);
 
+/* tl_etcdctl_prog: etcdctl ($ETCDCTL, else configure's), or NULL. */
+const char *tl_etcdctl_prog(void);
+
+/*
+ * tl_etcdctl_lock: starts `etcdctl lock NAME` (ETCDCTL_API=3) against e,
+ * which prints the key it holds once it holds the lock, and holds it until
+ * SIGTERM; its standard output is *out (non-blocking).  Returns its pid;
+ * asserts.
+ */
+pid_t tl_etcdctl_lock(const struct tl_etcd *e, const char *name, int *out);
+
 /* tl_free_port: a TCP port of 127.0.0.1 free now (bound and let go). */
 int tl_free_port(void);
 
