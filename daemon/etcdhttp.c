@@ -173,14 +173,6 @@ dispatch(struct lbd_etcd_http *h)
 		if (res == CURLE_OK)
 			curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE,
 			    &status);
-		/* A stream's last line, if it had no newline. */
-		if (req->line_cb != NULL && res == CURLE_OK && req->len > 0) {
-			req->buf[req->len] = '\0';
-			req->line_cb(req->arg, req->buf, req->len);
-			req->len = 0;
-			if (h->closed)
-				break;
-		}
 		/* Gone before its callback, which may close the client. */
 		req_detach(req);
 		if (res == CURLE_OK) {

@@ -24,7 +24,7 @@
  *                        request's time at most) --> done, freed
  *
  * One request at most is in flight (l->req), and a tick finds it gone:
- * each request's timeout is the tick's interval.  Events go to the owner
+ * each request's timeout is nine tenths of the tick's interval.  Events go to the owner
  * last in each handler, from the loop; the lease is freed only from a
  * loop callback of its own after close, so the owner may close it from
  * its callback.
@@ -106,7 +106,9 @@ post(struct lbd_etcd_lease *l, const char *path, char *body,
 	}
 	snprintf(url, sizeof(url), "%s%s", l->endpoints[l->cur], path);
 	l->sent = uv_hrtime();
-	req = lbd_etcd_http_post(l->h, url, body, (long)interval_ms(l),
+	/* Ended before the next tick, which then finds it gone. */
+	req = lbd_etcd_http_post(l->h, url, body,
+	    (long)(interval_ms(l) - interval_ms(l) / 10),
 	    LBD_ETCD_REPLY_MAX, cb, l, why, size);
 	free(body);
 	return req;

@@ -64,7 +64,8 @@ uint64_t lbd_etcd_lease_keepalives(const struct lbd_etcd_lease *l);
 
 /*
  * lbd_etcd_lease_close: stops the lease and frees it.  A live lease is
- * revoked first, within one request's timeout (a third of the TTL): done
+ * revoked first, within one request's timeout (under a third of the
+ * TTL): done
  * (if not NULL) is called from the loop once that is over, whatever its
  * outcome; otherwise done is called from the loop's next iteration.
  * The lease's callback is never called again.  l may be NULL (done is
