@@ -8,6 +8,10 @@
  * daemon's lease from etcdlease.h): it dies with the lease, so a lost
  * lease loses the key whatever this module does.  Its create revision is
  * the lock's fencing token.
+ *
+ * Each call but the watch ends within its timeout.  The watch has no end
+ * in time (a wait may be long): what bounds it when etcd hangs is the
+ * lease, whose loss the owner acts on by abandoning its lock keys.
  */
 #ifndef LBD_ETCDLOCK_H
 #define LBD_ETCDLOCK_H
