@@ -889,11 +889,19 @@ METHOD_WHY = {
 
 
 GAPS["python"] = """\
-**The Python package.** Its handoff is liblockbroker's plus the
-interpreter's share: the extension releases and takes back the GIL
-around each call, and the waiting process's interpreter wakes to return
-from `acquire()`; on a loaded machine a woken process may wait for a
-core, which the C client's figure, taken in the same run, shows too."""
+**The Python package.** Its handoff is liblockbroker's: the extension
+calls `lb_acquire` with the GIL released, adds no request and no system
+call, and runs nothing of Python between the grant and `acquire()`'s
+return; compare the package's handoff with liblockbroker's in the same
+game (the handoff table: both in liblockbroker's game, and both in the
+Python peers' game, `broker.handoff_random`). In the peers' game the
+release comes 150 to 250 ms after the waiter began to wait, when the
+daemon and the waiter's two threads (the library's reader thread, which
+reads the grant, and the waiting thread it wakes) have slept that long
+and are woken in turn: a C client's handoff there is as long as the
+package's, and the 100x goal (a mean under a hundredth of the fastest
+poller's) needs a shorter wake path in liblockbroker, not work in the
+package."""
 GAPS["syscalls_cycle"] = gap_syscalls_cycle
 GAPS["syscalls_handoff"] = gap_syscalls_handoff
 GAPS["tput"] = gap_tput
