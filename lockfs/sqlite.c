@@ -831,8 +831,9 @@ sq_disconnect(struct sq *q, int r)
 	int i;
 
 	if (q->db == NULL)
-		;
-	else if (q->k != NULL && r != q->fail && sqlite3_get_autocommit(q->db)) {
+		;       /* no connection: only the gate to leave */
+	else if (q->k != NULL && r != q->fail &&
+	    sqlite3_get_autocommit(q->db)) {
 		for (i = 0; i < SQ_NSTMT; i++)
 			if (q->k->st[i] != NULL) {
 				sqlite3_reset(q->k->st[i]);
