@@ -103,9 +103,13 @@ reg_fork_child(void)
 	memset(spilled, 0, sizeof(spilled));
 }
 
+/* The fork handlers, once.  lockfs's sqlite fork gate first: steps run
+ * under this registry's mutex and the connection's (session.c), so a
+ * fork must take those before it waits at the gate (lockfs.h). */
 static void
 reg_init(void)
 {
+	lockfs_sqlite_fork_init();
 	lb__os_atfork(reg_fork_prepare, reg_fork_parent, reg_fork_child);
 }
 
