@@ -113,6 +113,11 @@ struct lbd_hold {
 	                                       (LBD_ORPHAN_REFUSED) refused
 	                                       to its process, forgotten at
 	                                       its next try (reconcile.c) */
+	uint64_t                 dir_busy_since; /* ms (uv_hrtime): the
+	                                       first release try that found
+	                                       its directory's lock taken
+	                                       (hold.c, hold_release); 0:
+	                                       none */
 	int                      lingering; /* an orphan whose grace ended
 	                                       while its process lived: held
 	                                       for it until it exits, takes

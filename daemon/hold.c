@@ -458,6 +458,63 @@ handoff_note(struct lbd_hold *h, struct lbd_hold *next, int *noted,
 	return r;
 }
 
+/* How long, at most, a release goes on finding its directory's lock
+ * taken before it goes ahead without it (ms; hold_release). */
+#define LBD_DIRLOCK_PATIENCE_MS 2000
+
+/*
+ * hold_release: removes h's artefact (nobody next), as h's user.  The
+ * release of the link, symlink and pidfile methods (the artefact judged
+ * h's by name and owner, then unlinked) runs under the lock of its
+ * directory, which lockfs_break_stale holds across its own judgement and
+ * removal: h's holder may be dead by now (a closed connection, an orphan),
+ * and a breaker that removed the artefact and made its own between the
+ * judgement and the unlink would lose its lock to that unlink while it
+ * believes it holds it.  Never waits: while another holds the directory's
+ * lock the release fails with EBUSY (lbd_hold_end then leaves h releasing,
+ * tried again in its queue, releasing.c), for LBD_DIRLOCK_PATIENCE_MS from
+ * its first such try at most; then it goes ahead without it.  Anyone who
+ * can read the directory can hold its lock, so no user can keep another's
+ * locks held by holding it; and no breaker can come between while one
+ * does.  The mkdir method's release takes the directory's lock itself
+ * where it needs it (a second lock of it here would be taken), and the
+ * sqlite method's is one transaction.  A directory that cannot be opened
+ * (h's user may not read it) is released as before, without its lock.
+ * 0, or an LB_E* code with err filled (sys_errno EBUSY: try again later).
+ */
+static int
+hold_release(struct lbd_hold *h, struct lockfs_err *err)
+{
+	struct lockfs_dirlock dl = { -1 };
+	struct lockfs_err     why;
+	uint64_t              now;
+	int                   r;
+
+	if ((r = lbd_creds_enter(h->creds, err)) != 0)
+		return r;
+	if (h->fs.method != LB_MKDIR && h->fs.method != LB_SQLITE &&
+	    lockfs_handoff_exclude(&h->fs, 0, &dl, &why) != 0 &&
+	    why.sys_errno == EWOULDBLOCK) {
+		now = uv_hrtime() / 1000000;
+		if (h->dir_busy_since == 0)
+			h->dir_busy_since = now;
+		if (now - h->dir_busy_since < LBD_DIRLOCK_PATIENCE_MS) {
+			r = lockfs_fail(err, LB_EUNLOCK, EBUSY, "cannot release "
+			    "%s now: the lock of its directory %s is held by "
+			    "another process", h->lock->path, h->fs.dir);
+			goto out;
+		}
+		log_info("%s: the lock of its directory %s held by another "
+		    "process for %d ms: released without it", h->lock->path,
+		    h->fs.dir, LBD_DIRLOCK_PATIENCE_MS);
+	}
+	r = lockfs_release(&h->fs, err);
+out:
+	lockfs_dirlock_close(&dl);      /* also drops the lock */
+	lbd_creds_leave();
+	return r;
+}
+
 /*
  * lbd_hold_end: ends l's hold: hands the lock to the head waiter when
  * there is one (replacing the artefact atomically; if that cannot be done,
@@ -520,10 +577,7 @@ lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err)
 			    l->path, herr.msg);
 			lbd_hold_free(next);
 		}
-		if ((r = lbd_creds_enter(h->creds, err)) == 0) {
-			r = lockfs_release(&h->fs, err);
-			lbd_creds_leave();
-		}
+		r = hold_release(h, err);
 		lockfs_names_drop(&h->fs);
 		h->pinned = 0;          /* its names are made anew */
 		if (r != 0 && err->sys_errno == EBUSY &&

@@ -47,7 +47,10 @@
  * that removes another's lock (lockfs_break_stale) takes the lock of the
  * lock's directory (os.h: lockfs_dirlock_try, flock(2) on Unix), and a
  * handoff holds it across both steps, so neither can come between the
- * other's.  Only an unconditional break_lock (Python's, or lb_break_lock)
+ * other's; so does the daemon's release of a lock whose holder it acted
+ * for (daemon/hold.c, hold_release), whose holder may be dead, and so
+ * fair game for a breaker, between its check and its unlink.  Only an
+ * unconditional break_lock (Python's, or lb_break_lock)
  * still can: breaking a lock that is in use is unsafe with or without
  * handoffs.  Handoffs in one directory are
  * serialised by the same lock, so a temporary found at our name, or (mkdir)

@@ -302,6 +302,91 @@ START_TEST(test_restart_every_step)
 }
 END_TEST
 
+/* private_daemon_stepping_before: as private_daemon_stepping, but the
+ * daemon stops right before its step-th step in under is tried
+ * (LB_TEST_STOP_BEFORE), every try counted. */
+static void
+private_daemon_stepping_before(struct tl_daemon *d, char *dir, long step,
+    const char *under)
+{
+	char        stop[64], stop_under[PATH_MAX + 32];
+	const char *vars[] = { stop, stop_under, "LB_TEST_STOP_BEFORE=1",
+	    NULL };
+
+	snprintf(stop, sizeof(stop), "LB_TEST_STOP_STEP=%ld", step);
+	snprintf(stop_under, sizeof(stop_under), "LB_TEST_STOP_UNDER=%s",
+	    under);
+	private_daemon_preloaded(d, dir, STOPSTEP_SO, vars);
+}
+
+/*
+ * The daemon's release of a dead holder's lock (its client killed, its
+ * connection closed) judges the lock file the holder's and then removes
+ * it.  A breaker in-process (LB_BREAK_STALE), which judges the same file
+ * stale since its holder is dead, must not come between the two: it would
+ * remove the file and make its own, which the daemon's unlink would then
+ * take from under it, and the next taker would hold the lock beside it.
+ * The daemon stopped right before that unlink (tests/stopstep.c,
+ * LB_TEST_STOP_BEFORE, at the first step the grant did not take), the
+ * breaker either waits or takes the lock; once the daemon has gone on
+ * (a STATUS it answers after the release), a breaker that holds the lock
+ * still has its lock file, and nobody else can take the lock.
+ */
+START_TEST(test_release_of_dead_holder_excludes_breakers)
+{
+	struct tl_daemon d;
+	struct tl_place  p;
+	struct agent     h, w;
+	char             dir[PATH_MAX];
+	lb_lock         *breaker, *look;
+	long             step;
+	int              r;
+	const char      *san = getenv("LB_SANITIZERS");
+
+	/* See test_restart_every_step. */
+	if (san != NULL && *san != '\0')
+		return;
+	for (step = 1; step <= STEPS_MAX; step++) {
+		tl_place_make(&p, "lk");
+		private_daemon_stepping_before(&d, dir, step, p.dir);
+		agent_start(&h, p.path, LB_PIDFILE | LB_BROKER, d.socket);
+		ck_assert_int_eq(agent_do(&h, 'l', 0), 0);      /* connected */
+		agent_send(&h, 'a', HANG_S);
+		if (!tl_daemon_stopped(&d, 1.0))
+			break;          /* step is the first after the grant */
+		agent_kill(&h);
+		ck_assert_int_eq(tl_daemon_stop(&d, SIGKILL), 0);
+	}
+	ck_assert_int_le(step, STEPS_MAX);
+	agent_expect(&h, HANG_S, 0, "acquire");
+	agent_kill(&h);         /* its connection closes: the daemon releases */
+	ck_assert_msg(tl_daemon_stopped(&d, HANG_S), "the daemon did not "
+	    "come to the release's unlink (step %ld); see %s", step, d.log);
+	breaker = lock_new(p.path, LB_PIDFILE | LB_LOCAL | LB_BREAK_STALE);
+	r = lb_acquire(breaker, 0.3);
+	ck_assert_msg(r == 0 || r == LB_ETIMEOUT, "%s",
+	    lb_lock_error(breaker));
+	ck_assert_int_eq(kill(d.pid, SIGCONT), 0);
+	look = lock_new(p.path, LB_PIDFILE | LB_BROKER);
+	ck_assert_int_ge(lb_is_locked(look), 0);       /* after the release */
+	if (r != 0)
+		ck_assert_msg(lb_acquire(breaker, PROMPT_S) == 0, "the lock "
+		    "is not free after the daemon's release: %s",
+		    lb_lock_error(breaker));
+	ck_assert_msg(lb_i_am_locking(breaker) == 1, "the breaker %s the "
+	    "lock, and its lock file went with the daemon's release of the "
+	    "dead holder's", r == 0 ? "took" : "waited for");
+	agent_start(&w, p.path, LB_PIDFILE | LB_LOCAL, NULL);
+	agent_send(&w, 'a', 0);
+	agent_expect(&w, HANG_S, LB_EALREADY, "another process's try");
+	agent_stop(&w);
+	ck_assert_int_eq(lb_release(breaker), 0);
+	lb_lock_free(look);
+	lb_lock_free(breaker);
+	private_daemon_end(&d, p.dir);
+}
+END_TEST
+
 /*
  * The daemon killed right after each file-system step of a break, with
  * the link or symlink method, of a lock directory (lockfile's
@@ -541,6 +626,7 @@ broker_restart_case(void)
 	    (int)(sizeof(step_methods) / sizeof(step_methods[0])));
 	tcase_add_loop_test(tc, test_break_lock_dir_every_step, 0,
 	    (int)(sizeof(break_methods) / sizeof(break_methods[0])));
+	tcase_add_test(tc, test_release_of_dead_holder_excludes_breakers);
 	tcase_add_test(tc, test_auto_daemon_gone);
 	tcase_add_test(tc, test_restart_lost_release_excludes_handoffs);
 	tcase_add_test(tc, test_restart_lost_release_not_the_next_holders);

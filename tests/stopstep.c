@@ -12,6 +12,10 @@
  *
  *   LB_TEST_STOP_STEP   N (from 1): the step after which to stop, once
  *   LB_TEST_STOP_UNDER  the directory (absolute, as the daemon names it)
+ *   LB_TEST_STOP_BEFORE set: stop right before the Nth step instead (each
+ *                       attempt counted, whether it succeeds or not), so
+ *                       that a test can act between what the daemon
+ *                       looked at and what it does next
  *
  * It interposes those calls and calls the real ones (dlsym RTLD_NEXT).
  * Without both variables set it changes nothing.
@@ -49,31 +53,54 @@ EXPORT int openat64(int dirfd, const char *path, int flags, ...);
 /* Steps counted so far in the directory. */
 static long steps;
 
-/* Counts a step that succeeded (rc not -1) on path (relative to dirfd)
- * when it is in the directory, and stops the process at the Nth. */
+/* 1 when path (relative to dirfd) is in the directory under: */
 static int
-step(int rc, int dirfd, const char *path)
+in_dir(int dirfd, const char *path)
 {
-	const char *n = getenv("LB_TEST_STOP_STEP");
 	const char *under = getenv("LB_TEST_STOP_UNDER");
 	char        full[PATH_MAX], link[64];
 	ssize_t     len;
 	size_t      ulen;
 
-	if (rc == -1 || n == NULL || under == NULL || path == NULL)
-		return rc;
+	if (under == NULL || path == NULL)
+		return 0;
 	if (path[0] == '/' || dirfd == AT_FDCWD)
 		snprintf(full, sizeof(full), "%s", path);
 	else {
 		snprintf(link, sizeof(link), "/proc/self/fd/%d", dirfd);
 		if ((len = readlink(link, full, sizeof(full) - 1)) <= 0)
-			return rc;
+			return 0;
 		full[len] = '\0';
 		snprintf(full + len, sizeof(full) - (size_t)len, "/%s", path);
 	}
 	ulen = strlen(under);
-	if (strncmp(full, under, ulen) == 0 && full[ulen] == '/' &&
-	    ++steps == atol(n))
+	return strncmp(full, under, ulen) == 0 && full[ulen] == '/';
+}
+
+/* Counts a step about to be tried on path (relative to dirfd) when it is
+ * in the directory and LB_TEST_STOP_BEFORE is set, and stops the process
+ * at the Nth, before it is taken. */
+static void
+before(int dirfd, const char *path)
+{
+	const char *n = getenv("LB_TEST_STOP_STEP");
+
+	if (n != NULL && getenv("LB_TEST_STOP_BEFORE") != NULL &&
+	    in_dir(dirfd, path) && ++steps == atol(n))
+		raise(SIGSTOP);
+}
+
+/* Counts a step that succeeded (rc not -1) on path (relative to dirfd)
+ * when it is in the directory, and stops the process at the Nth (unless
+ * LB_TEST_STOP_BEFORE is set: see before). */
+static int
+step(int rc, int dirfd, const char *path)
+{
+	const char *n = getenv("LB_TEST_STOP_STEP");
+
+	if (rc == -1 || n == NULL || getenv("LB_TEST_STOP_BEFORE") != NULL)
+		return rc;
+	if (in_dir(dirfd, path) && ++steps == atol(n))
 		raise(SIGSTOP);
 	return rc;
 }
@@ -83,6 +110,7 @@ mkdir(const char *path, mode_t mode)
 {
 	int (*f)(const char *, mode_t) = preload_real("mkdir");
 
+	before(AT_FDCWD, path);
 	return step(f(path, mode), AT_FDCWD, path);
 }
 
@@ -91,6 +119,7 @@ rmdir(const char *path)
 {
 	int (*f)(const char *) = preload_real("rmdir");
 
+	before(AT_FDCWD, path);
 	return step(f(path), AT_FDCWD, path);
 }
 
@@ -99,6 +128,7 @@ unlink(const char *path)
 {
 	int (*f)(const char *) = preload_real("unlink");
 
+	before(AT_FDCWD, path);
 	return step(f(path), AT_FDCWD, path);
 }
 
@@ -107,6 +137,7 @@ unlinkat(int dirfd, const char *path, int flags)
 {
 	int (*f)(int, const char *, int) = preload_real("unlinkat");
 
+	before(dirfd, path);
 	return step(f(dirfd, path, flags), dirfd, path);
 }
 
@@ -115,6 +146,7 @@ rename(const char *from, const char *to)
 {
 	int (*f)(const char *, const char *) = preload_real("rename");
 
+	before(AT_FDCWD, to);
 	return step(f(from, to), AT_FDCWD, to);
 }
 
@@ -125,6 +157,7 @@ renameat2(int fromfd, const char *from, int tofd, const char *to,
 	int (*f)(int, const char *, int, const char *, unsigned) =
 	    preload_real("renameat2");
 
+	before(tofd, to);
 	return step(f(fromfd, from, tofd, to, flags), tofd, to);
 }
 
@@ -133,6 +166,7 @@ link(const char *from, const char *to)
 {
 	int (*f)(const char *, const char *) = preload_real("link");
 
+	before(AT_FDCWD, to);
 	return step(f(from, to), AT_FDCWD, to);
 }
 
@@ -142,6 +176,7 @@ linkat(int fromfd, const char *from, int tofd, const char *to, int flags)
 	int (*f)(int, const char *, int, const char *, int) =
 	    preload_real("linkat");
 
+	before(tofd, to);
 	return step(f(fromfd, from, tofd, to, flags), tofd, to);
 }
 
@@ -150,6 +185,7 @@ symlink(const char *target, const char *path)
 {
 	int (*f)(const char *, const char *) = preload_real("symlink");
 
+	before(AT_FDCWD, path);
 	return step(f(target, path), AT_FDCWD, path);
 }
 
@@ -158,6 +194,7 @@ mknod(const char *path, mode_t mode, dev_t dev)
 {
 	int (*f)(const char *, mode_t, dev_t) = preload_real("mknod");
 
+	before(AT_FDCWD, path);
 	return step(f(path, mode, dev), AT_FDCWD, path);
 }
 
@@ -166,6 +203,7 @@ mknodat(int dirfd, const char *path, mode_t mode, dev_t dev)
 {
 	int (*f)(int, const char *, mode_t, dev_t) = preload_real("mknodat");
 
+	before(dirfd, path);
 	return step(f(dirfd, path, mode, dev), dirfd, path);
 }
 
@@ -188,6 +226,7 @@ open(const char *path, int flags, ...)
 	MODE_OF(flags, mode);
 	if (!(flags & O_CREAT))
 		return f(path, flags, mode);
+	before(AT_FDCWD, path);
 	return step(f(path, flags, mode), AT_FDCWD, path);
 }
 
@@ -200,6 +239,7 @@ open64(const char *path, int flags, ...)
 	MODE_OF(flags, mode);
 	if (!(flags & O_CREAT))
 		return f(path, flags, mode);
+	before(AT_FDCWD, path);
 	return step(f(path, flags, mode), AT_FDCWD, path);
 }
 
@@ -212,6 +252,7 @@ openat(int dirfd, const char *path, int flags, ...)
 	MODE_OF(flags, mode);
 	if (!(flags & O_CREAT))
 		return f(dirfd, path, flags, mode);
+	before(dirfd, path);
 	return step(f(dirfd, path, flags, mode), dirfd, path);
 }
 
@@ -224,5 +265,6 @@ openat64(int dirfd, const char *path, int flags, ...)
 	MODE_OF(flags, mode);
 	if (!(flags & O_CREAT))
 		return f(dirfd, path, flags, mode);
+	before(dirfd, path);
 	return step(f(dirfd, path, flags, mode), dirfd, path);
 }
