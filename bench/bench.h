@@ -125,6 +125,7 @@ void     counter_close(struct counter *c);
 int      stage_sockrtt(const struct bench_opts *o);
 int      stage_flock(const struct bench_opts *o);
 int      stage_flock_handoff(const struct bench_opts *o);
+int      stage_wake_floor(const struct bench_opts *o);
 int      stage_link_floor(const struct bench_opts *o);
 int      stage_cycle(const struct bench_opts *o);
 int      stage_wire_cycle(const struct bench_opts *o);

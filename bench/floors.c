@@ -8,6 +8,13 @@
  *   flock          flock(2) lock+unlock of an open file, uncontended
  *   flock-handoff  flock(2): release to the return of a waiter blocked in
  *                  flock (the kernel's own handoff)
+ *   wake-floor     the handoff game of the Python peers (released at a
+ *                  random moment, 150 ms or more after the waiter slept),
+ *                  with the two kinds of lock that cost only wake-ups:
+ *                  flock(2) (one: the waiter's) and a relay, a lock server
+ *                  of a dozen lines on a Unix socket, the daemon's floor
+ *                  (two: the server's, then the waiter's); what waking a
+ *                  process that slept that long costs on this machine
  *   link-floor     the system calls of one link-method cycle, in-process
  *                  and without checks: create the unique file, link the
  *                  lock file to it, unlink both (what Python's
@@ -16,12 +23,16 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -199,6 +210,182 @@ stage_flock_handoff(const struct bench_opts *o)
 
 	path_join(path, sizeof(path), o->dir, "flock-handoff.lock");
 	handoff_run("floor.flock_handoff", &flock_ops, path, o);
+	return 0;
+}
+
+/*
+ * The relay: the least a lock server can do for a handoff.  One process
+ * serves two clients on a Unix socket: 'A' asks for the lock (answered
+ * 'G' once it is the asker's), 'R' gives it back (handed to the client
+ * that waits, if one does), 'Q' asks whether a client waits (answered
+ * '1' or '0').  No state but who holds and who waits; it runs until both
+ * clients have gone.
+ */
+#define RELAY_CLIENTS 2
+
+/* Writes the one byte c to fd; dies on error. */
+static void
+relay_say(int fd, char c)
+{
+	write_full(fd, &c, 1);
+}
+
+/* The relay's process: serves the clients that connect to l, two at a
+ * time, until it is killed. */
+static void
+relay_serve(int l)
+{
+	struct pollfd p[RELAY_CLIENTS + 1];
+	int           holder = -1, waiter = -1, i;
+	char          c;
+
+	p[0].fd = l;
+	for (i = 0; i <= RELAY_CLIENTS; i++) {
+		p[i].events = POLLIN;
+		if (i > 0)
+			p[i].fd = -1;
+	}
+	for (;;) {
+		if (poll(p, RELAY_CLIENTS + 1, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			die("relay: poll: %s", strerror(errno));
+		}
+		for (i = 1; i <= RELAY_CLIENTS; i++) {
+			if (p[i].fd == -1 || !(p[i].revents & (POLLIN | POLLHUP)))
+				continue;
+			if (read(p[i].fd, &c, 1) != 1) {
+				close(p[i].fd);
+				p[i].fd = -1;
+				if (holder == i)
+					holder = -1;
+				if (waiter == i)
+					waiter = -1;
+			} else if (c == 'A' && holder == -1) {
+				holder = i;
+				relay_say(p[i].fd, 'G');
+			} else if (c == 'A')
+				waiter = i;
+			else if (c == 'R' && (holder = waiter) != -1) {
+				waiter = -1;
+				relay_say(p[holder].fd, 'G');
+			} else if (c == 'Q')
+				relay_say(p[i].fd, waiter != -1 ? '1' : '0');
+		}
+		if (p[0].revents & POLLIN) {
+			for (i = 1; i <= RELAY_CLIENTS && p[i].fd != -1; i++)
+				;
+			if (i > RELAY_CLIENTS)
+				die("relay: a third client");
+			if ((p[i].fd = accept(l, NULL, NULL)) == -1)
+				die("relay: accept: %s", strerror(errno));
+		}
+	}
+}
+
+/* A client of the relay at path: its connection, boxed. */
+static void *
+relay_open(const char *path, const struct bench_opts *o)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int               *fd = malloc(sizeof(*fd));
+
+	(void)o;
+	if (fd == NULL || strlen(path) >= sizeof(sa.sun_path))
+		die("relay: out of memory, or %s too long", path);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	if ((*fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    connect(*fd, (struct sockaddr *)&sa, sizeof(sa)) == -1)
+		die("relay: connect to %s: %s", path, strerror(errno));
+	return fd;
+}
+
+/* Asks the relay for the lock; returns once it is granted. */
+static void
+relay_acquire(void *lock)
+{
+	char c;
+
+	relay_say(*(int *)lock, 'A');
+	if (read_full(*(int *)lock, &c, 1) != 0 || c != 'G')
+		die("relay: no grant");
+}
+
+/* Gives the lock back to the relay. */
+static void
+relay_release(void *lock)
+{
+	relay_say(*(int *)lock, 'R');
+}
+
+/* Asks the relay whether the other client waits. */
+static int
+relay_queued(void *lock, pid_t waiter)
+{
+	char c;
+
+	(void)waiter;
+	relay_say(*(int *)lock, 'Q');
+	if (read_full(*(int *)lock, &c, 1) != 0)
+		die("relay: no answer");
+	return c == '1';
+}
+
+/* Closes the connection and frees the box. */
+static void
+relay_close(void *lock)
+{
+	close(*(int *)lock);
+	free(lock);
+}
+
+static const struct handoff_ops relay_ops = {
+	relay_open, relay_acquire, relay_release, relay_queued, relay_close
+};
+
+/* Starts the relay listening at path for one game: its pid. */
+static pid_t
+relay_start(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	pid_t              pid;
+	int                l;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		die("relay: %s too long", path);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	unlink(path);
+	if ((l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    bind(l, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
+	    listen(l, RELAY_CLIENTS) == -1)
+		die("relay: listen at %s: %s", path, strerror(errno));
+	if ((pid = fork()) == -1)
+		die("fork: %s", strerror(errno));
+	if (pid == 0)
+		relay_serve(l);
+	close(l);
+	return pid;
+}
+
+/* stage_wake_floor: see the top of this file.  One game of o->samples
+ * handoffs per repetition and kind (floor.flock_handoff_random,
+ * floor.relay_handoff_random). */
+int
+stage_wake_floor(const struct bench_opts *o)
+{
+	struct bench_opts r = *o;
+	char              path[4096];
+	pid_t             relay;
+
+	r.release_random = 1;
+	path_join(path, sizeof(path), o->dir, "flock-random.lock");
+	handoff_run("floor.flock_handoff_random", &flock_ops, path, &r);
+	path_join(path, sizeof(path), o->dir, "relay.socket");
+	relay = relay_start(path);
+	handoff_run("floor.relay_handoff_random", &relay_ops, path, &r);
+	if (kill(relay, SIGKILL) == -1 || waitpid(relay, NULL, 0) != relay)
+		die("relay: cannot stop pid %ld", (long)relay);
+	unlink(path);
 	return 0;
 }
 

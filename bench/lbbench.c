@@ -32,6 +32,8 @@ static const struct stage stages[] = {
 	{ "flock", stage_flock, "flock(2) lock+unlock" },
 	{ "flock-handoff", stage_flock_handoff, "flock(2) release to a "
 	  "blocked waiter's return" },
+	{ "wake-floor", stage_wake_floor, "flock(2) and a relay's handoff, "
+	  "released at a random moment (the Python peers' game)" },
 	{ "link-floor", stage_link_floor, "the link method's system calls, "
 	  "in-process" },
 	{ "cycle", stage_cycle, "liblockbroker acquire+release; -a "
