@@ -194,7 +194,8 @@ stage_broker_handoff(const struct bench_opts *o)
 /* stage_broker_handoff_random: the library's handoff through the broker
  * in the Python peers' game (bench/peers.py): the holder releases 150 ms
  * plus a random fraction of 100 ms after the waiter's word, not once the
- * broker counts the waiter (broker.handoff_random). */
+ * broker counts the waiter (broker.handoff_random); and the same on bare
+ * connections (broker.wire_handoff_random: no reader thread to wake). */
 int
 stage_broker_handoff_random(const struct bench_opts *o)
 {
@@ -204,6 +205,8 @@ stage_broker_handoff_random(const struct bench_opts *o)
 	r.release_random = 1;
 	path_join(path, sizeof(path), o->dir, "handoff-random");
 	handoff_run("broker.handoff_random", &lb_handoff_ops, path, &r);
+	path_join(path, sizeof(path), o->dir, "wire-handoff-random");
+	handoff_run("broker.wire_handoff_random", &wire_ops, path, &r);
 	return 0;
 }
 

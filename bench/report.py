@@ -194,6 +194,9 @@ HANDOFF = [
     ("broker.handoff_random",
      "broker handoff, liblockbroker clients, released at a random moment "
      "(the Python peers' game)"),
+    ("broker.wire_handoff_random",
+     "broker handoff, bare connections, released at a random moment "
+     "(the Python peers' game: no reader thread to wake)"),
     ("floor.flock_handoff_random",
      "flock(2) handoff, released at a random moment (the peers' game): "
      "the waiter's wake-up alone"),
@@ -211,6 +214,7 @@ POLLS = {
     "peer.lockbroker-local.handoff": "0.5 ms, doubling to 20 ms",
     "peer.lockbroker.handoff_queued": "never: the daemon wakes it",
     "broker.handoff_random": "never: the daemon wakes it",
+    "broker.wire_handoff_random": "never: the daemon wakes it",
     "floor.flock_handoff_random": "never: the kernel wakes it",
     "floor.relay_handoff_random": "never: the relay wakes it",
 }
