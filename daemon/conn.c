@@ -66,6 +66,7 @@
 #include "reply.h"
 #include "reqids.h"
 #include "request.h"
+#include "subuids.h"
 #include "swap.h"
 #include "wait.h"
 
@@ -159,7 +160,8 @@ conn_free(uv_handle_t *h)
 
 /*
  * lbd_uid_get: what user uid has in the daemon (see struct lbd_uid_conns),
- * made when it has nothing yet; NULL when no memory is left.  Give it back
+ * counted in its owner's when uid is another user's subordinate uid
+ * (subuids.h), made when it has nothing yet; NULL when no memory is left.  Give it back
  * with lbd_uid_put after taking a count of it down.
  */
 struct lbd_uid_conns *
@@ -167,6 +169,7 @@ lbd_uid_get(struct lbd *d, uid_t uid)
 {
 	struct lbd_uid_conns *u;
 
+	uid = lbd_subuids_owner(d, uid);        /* its owner's budgets */
 	LIST_FOREACH(u, &d->uids, entry)
 		if (u->uid == uid)
 			return u;
@@ -702,7 +705,8 @@ conn_refuse_user(struct lbd_conn *c, const char *why)
 
 	lbp_error_reply(&o, 0, 0, LBP_EPERM, why);
 	conn_last_words(c, &o);
-	if (lbd_lograte_take(&c->d->refusals, (long)c->uid))
+	if (lbd_lograte_take(&c->d->refusals,
+	    (long)lbd_subuids_owner(c->d, c->uid)))
 		log_warn("pid %ld refused: %s", (long)c->pid, why);
 	TAILQ_INSERT_TAIL(&c->d->conns, c, entry);
 	c->d->nconns++;
@@ -752,6 +756,7 @@ lbd_conn_accept(struct lbd *d)
 	c->owner_known = lockfs_owner_of_pid(&c->owner, c->pid, 0) == 0;
 	TAILQ_INSERT_TAIL(&d->conns, c, entry);
 	d->nconns++;
+	lbd_subuids_refresh(d);
 	uid_count(c);
 	if (d->stopping)
 		limit = "the daemon is stopping";
@@ -768,7 +773,8 @@ lbd_conn_accept(struct lbd *d)
 		lbp_error_reply(&o, 0, 0, d->stopping ? LBP_ESHUTDOWN :
 		    LBP_ELIMIT, limit);
 		conn_last_words(c, &o);
-		if (lbd_lograte_take(&d->refusals, (long)c->uid))
+		if (lbd_lograte_take(&d->refusals,
+		    (long)lbd_subuids_owner(d, c->uid)))
 			log_info("pid %ld uid %ld refused: %s", (long)c->pid,
 			    (long)c->uid, limit);
 		lbd_conn_close(c);

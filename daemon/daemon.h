@@ -271,6 +271,9 @@ TAILQ_HEAD(lbd_conns, lbd_conn);
 
 struct lbd {
 	uv_loop_t               *loop;
+	struct lbd_subuids      *subuids;   /* users' subordinate uids
+	                                       (subuids.c): whose budgets
+	                                       each uid counts in */
 	struct lockfs_owner      self;      /* the daemon, read once (it never
 	                                       forks): the owner of the locks
 	                                       lbd_lock_get only names */

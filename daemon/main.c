@@ -54,6 +54,7 @@
 #include "settings.h"
 #include "statedir.h"
 #include "store.h"
+#include "subuids.h"
 #include "systemd.h"
 #include "watch.h"
 
@@ -330,6 +331,11 @@ reload(struct lbd *d, const struct args *a)
 	d->cfg.debug = c.debug;
 	d->cfg.limits = c.limits;
 	d->cfg.refusals_interval = c.refusals_interval;
+	if (lbd_subuids_load(d, c.subuids, why, sizeof(why)) != 0)
+		log_err("reload: %s; the subordinate uids read before stay",
+		    why);
+	else
+		memcpy(d->cfg.subuids, c.subuids, sizeof(c.subuids));
 	lbd_lograte_set(&d->refusals, c.limits.refusals_logged_per_uid,
 	    c.limits.refusals_logged, (uint64_t)(c.refusals_interval * 1000));
 	watch_budget(d);
@@ -587,7 +593,8 @@ daemon_run(void *arg)
 	    settings(&d.cfg, a, why, sizeof(why)) != 0 ||
 	    log_start(a, why, sizeof(why)) != 0)
 		goto fail;
-	if (lbd_creds_init(why, sizeof(why)) != 0)
+	if (lbd_creds_init(why, sizeof(why)) != 0 ||
+	    lbd_subuids_load(&d, d.cfg.subuids, why, sizeof(why)) != 0)
 		goto fail;
 	lbd_log_debug = d.cfg.debug;
 	/* The sqlite method's steps run in the loop: a database another
@@ -649,6 +656,7 @@ out:
 		uv_run(d.loop, UV_RUN_DEFAULT);
 	lbd_intents_close(&d);
 	lbd_store_close(&d);
+	lbd_subuids_free(&d);
 	free(d.buckets);
 	free(d.pidwatches);
 	free(d.wbuckets);

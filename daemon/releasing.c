@@ -56,6 +56,7 @@
 #include "loop.h"
 #include "reconcile.h"
 #include "releasing.h"
+#include "subuids.h"
 
 #define LBD_RELEASE_RETRY_MS     10
 #define LBD_RELEASE_RETRY_MAX_MS 500
@@ -68,7 +69,8 @@
 /* A user who has releasing holds: its queues, and those of them that
  * are due for a try. */
 struct relq_user {
-	uid_t                    uid;
+	uid_t                    uid;       /* a subordinate uid's owner's
+	                                       (subuids.h) */
 	unsigned                 nqueues;
 	TAILQ_HEAD(, lbd_relq)   ready;     /* its queues due, in turn */
 	int                      listed;    /* in the users' ring */
@@ -329,6 +331,8 @@ relq_get(struct lbd *d, const struct lbd_hold *h)
 	struct relq_user *u = NULL;
 	const char       *dir = h->fs.path;
 	size_t            len = relq_dir(h);
+	uid_t             owner = lbd_subuids_owner(d, h->uid); /* whose
+	                                       share of the rate it takes */
 	size_t            b = relq_hash(h->uid, dir, len);
 
 	if (rs == NULL) {
@@ -340,7 +344,7 @@ relq_get(struct lbd *d, const struct lbd_hold *h)
 		if (q->uid == h->uid && strncmp(q->dir, dir, len) == 0 &&
 		    q->dir[len] == '\0')
 			return q;
-	for (u = rs->users; u != NULL && u->uid != h->uid; u = u->next)
+	for (u = rs->users; u != NULL && u->uid != owner; u = u->next)
 		;
 	if ((q = calloc(1, sizeof(*q))) == NULL ||
 	    (q->dir = copy_prefix(dir, len)) == NULL ||
@@ -348,7 +352,7 @@ relq_get(struct lbd *d, const struct lbd_hold *h)
 	    (u == NULL && (u = calloc(1, sizeof(*u))) == NULL))
 		goto out;
 	if (u->nqueues == 0) {
-		u->uid = h->uid;
+		u->uid = owner;
 		TAILQ_INIT(&u->ready);
 		u->next = rs->users;
 		rs->users = u;

@@ -43,7 +43,7 @@ lbd_config_defaults(struct lbd_config *c)
 /* Value kinds a key may take. */
 enum kind { K_PATH_SOCKET, K_PATH_STATE, K_SECONDS, K_WAIT, K_BOOL,
     K_COUNT, K_COUNT0, K_SIZE, K_MICROS, K_CLUSTER_DIR, K_ENDPOINTS,
-    K_PREFIX, K_TTL };
+    K_PREFIX, K_TTL, K_SUBUIDS };
 
 static const struct key {
 	const char *name;
@@ -83,6 +83,8 @@ static const struct key {
 	    offsetof(struct lbd_config, refusals_interval) },
 	{ "swap_readers_fast", K_COUNT0,
 	    offsetof(struct lbd_config, limits.swap_readers_fast) },
+	{ "subordinate_uids", K_SUBUIDS,
+	    offsetof(struct lbd_config, subuids) },
 	{ "cluster_dir",     K_CLUSTER_DIR,
 	    offsetof(struct lbd_config, cluster_dir) },
 	{ "etcd_endpoints",  K_ENDPOINTS,
@@ -243,6 +245,16 @@ apply(struct lbd_config *c, const struct key *k, const char *v, int lineno,
 	case K_SIZE:
 		if ((r = parse_count(v, LBD_SIZE_MAX, &n)) == 0)
 			*(size_t *)(void *)field = (size_t)n;
+		break;
+	case K_SUBUIDS:
+		if ((v[0] != '/' && strcmp(v, "none") != 0) ||
+		    strlen(v) >= sizeof(c->subuids)) {
+			snprintf(why, size, "line %d: bad value for %s: "
+			    "\"%.64s\" (an absolute file name, or none)",
+			    lineno, k->name, v);
+			return -1;
+		}
+		memcpy(field, v, strlen(v) + 1);
 		break;
 	case K_CLUSTER_DIR:
 		/* Absolute, without a trailing '/', "." or ".." part, so

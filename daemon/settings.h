@@ -101,6 +101,9 @@ struct lbd_config {
 	                                        interval */
 	int               debug;
 	struct lbd_limits limits;
+	char              subuids[PATH_MAX]; /* the subordinate uids' file
+	                                        (subuids.h): "" the system's,
+	                                        "none" none */
 	/* Locks under cluster_dir are cluster-wide ("" for none); etcd's
 	 * endpoints (comma-separated http:// URLs), the key prefix, the
 	 * lease's TTL in seconds. */

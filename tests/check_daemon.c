@@ -93,6 +93,7 @@ START_TEST(test_config_defaults)
 	ck_assert_uint_eq(c.limits.refusals_logged, 100);
 	ck_assert(c.refusals_interval == 60.0);
 	ck_assert_uint_eq(c.limits.swap_readers_fast, 64);
+	ck_assert_str_eq(c.subuids, "");
 	ck_assert_str_eq(c.cluster_dir, "");
 	ck_assert_str_eq(c.etcd_endpoints, "");
 	ck_assert_str_eq(c.etcd_prefix, "/lockbroker/locks");
@@ -126,6 +127,7 @@ START_TEST(test_config_every_key)
 	    "refusals_logged = 1000000\n"
 	    "refusals_interval = 0.25\n"
 	    "swap_readers_fast = 0\n"
+	    "subordinate_uids = /etc/lockbroker/subuid\n"
 	    "cluster_dir = /srv/cluster-locks\n"
 	    "etcd_endpoints = http://10.0.0.1:2379,http://etcd-2:2379,"
 	    "http://[::1]:2379\n"
@@ -155,6 +157,7 @@ START_TEST(test_config_every_key)
 	ck_assert_uint_eq(c.limits.refusals_logged, 1000000);
 	ck_assert(c.refusals_interval == 0.25);
 	ck_assert_uint_eq(c.limits.swap_readers_fast, 0);
+	ck_assert_str_eq(c.subuids, "/etc/lockbroker/subuid");
 	ck_assert_str_eq(c.cluster_dir, "/srv/cluster-locks");
 	ck_assert_str_eq(c.etcd_endpoints, "http://10.0.0.1:2379,"
 	    "http://etcd-2:2379,http://[::1]:2379");
@@ -214,6 +217,9 @@ START_TEST(test_config_bad_values)
 		    "from 0 to 1000000" } },
 		{ "socket = relative/sock\n", { "socket", "relative/sock" } },
 		{ "state = state.db\n", { "state", "state.db" } },
+		{ "subordinate_uids = etc/subuid\n", { "subordinate_uids",
+		    "absolute file name, or none" } },
+		{ "subordinate_uids = \n", { "subordinate_uids" } },
 		{ "cluster_dir = rel\n", { "cluster_dir", "absolute" } },
 		{ "cluster_dir = /\n", { "cluster_dir", "not /" } },
 		{ "cluster_dir = /a/\n", { "cluster_dir", "trailing" } },

@@ -599,6 +599,90 @@ class MemoryPerHold(ExhaustTest):
                             % (growth // len(paths), plen))
 
 
+class SubordinateUids(ExhaustTest):
+    """A user's subordinate uids (subuid(5): the uids it may run
+    processes as in user namespaces of its own, a rootless container's)
+    count in that user's budgets.  Here conns_per_uid is 3 and uids
+    300000 to 300099 are nobody's.
+
+    Expected: nobody's own connections and its subordinate uids'
+    together get 3, the fourth of either is refused (ELIMIT naming
+    conns_per_uid); a uid outside every range has 3 of its own.  Lines
+    of the file that cannot be used are skipped and logged (malformed,
+    a range holding uid 0, an unknown user).  Once the file changes, it
+    is read again as connections come: a range added there puts its
+    uids in their owner's budget.  Before, each subordinate uid had
+    budgets of its own: a user with 65,536 of them had 65,537 times each
+    limit.
+    """
+    PER_UID = 3
+
+    def make_daemon(self):
+        self.subuid = os.path.join(self.dir, "subuid")
+        with open(self.subuid, "w") as f:
+            f.write("# ranges\nnobody:300000:100\nnot a range\n"
+                    "root:0:10\nno-such-user-here:400000:5\n")
+        config = "conns_per_uid = %d\nsubordinate_uids = %s\n" % (
+            self.PER_UID, self.subuid)
+        return Daemon(self.dir, args=self.args, config=config,
+                      preexec=self.preexec)
+
+    def connect_as(self, uid):
+        """One connection of uid's, kept until the test ends: "ok" when
+        its HELLO is answered, else the daemon's first line."""
+        socks, keeper, pid = connect_many_as(self.daemon.socket, 1, uid)
+
+        def reap():
+            keeper.close()
+            os.waitpid(pid, 0)
+        self.addCleanup(reap)
+        s = socks[0]
+        self.addCleanup(s.close)
+        s.settimeout(10)
+        try:
+            s.sendall(b"HELLO 1 version=1\n")
+        except OSError:
+            pass                # refused and closed already
+        line = s.makefile("rb").readline().decode()
+        return "ok" if line.startswith("OK 1") else line
+
+    def assertRefused(self, line):
+        self.assertIn("ELIMIT", line)
+        self.assertIn("conns_per_uid", line)
+
+    def test_counted_in_the_owners_budget(self):
+        self.assertEqual([self.connect_as(u) for u in
+                          (NOBODY, 300000, 300099)], ["ok"] * 3)
+        self.assertRefused(self.connect_as(300050))
+        self.assertRefused(self.connect_as(NOBODY))
+        self.assertEqual([self.connect_as(300100) for _ in range(3)],
+                         ["ok"] * 3)
+        self.assertRefused(self.connect_as(300100))
+        log = self.daemon.logtext()
+        for n in (3, 4, 5):
+            self.assertIn("subuid: line %d skipped" % n, log)
+
+    def test_read_again_when_changed(self):
+        self.assertEqual([self.connect_as(NOBODY) for _ in range(3)],
+                         ["ok"] * 3)
+        self.assertEqual(self.connect_as(400000), "ok")
+        with open(self.subuid + ".new", "w") as f:
+            f.write("nobody:300000:100\nnobody:400000:1000\n")
+        os.rename(self.subuid + ".new", self.subuid)
+        uid, deadline = 400001, time.monotonic() + 30
+        while True:
+            line = self.connect_as(uid)
+            if line != "ok":
+                break
+            self.assertLess(time.monotonic(), deadline, "uid %d's "
+                            "connections still have budgets of their own"
+                            % uid)
+            uid += 1
+            time.sleep(0.2)
+        self.assertRefused(line)
+        self.assertIn("read again: 2 ranges", self.daemon.logtext())
+
+
 class ConnectionsPerUser(ExhaustTest):
     """Thousands of connections from one user, beyond conns_per_uid (256,
     its default).
