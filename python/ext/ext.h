@@ -57,16 +57,6 @@ int lbpy_timeout(PyObject *obj, double *seconds);
  * with TypeError or ValueError set. */
 int lbpy_transport(PyObject *obj, unsigned *flags);
 
-/* lockobject.c: lbpy_main_thread_init notes which thread runs Python's
- * signal handlers (the main thread), for the waits' interrupt hook; call
- * it when the module loads.  0, or -1 with an exception set. */
-int lbpy_main_thread_init(void);
-
-/* lockobject.c: lbpy_main_thread_forked, registered with
- * os.register_at_fork(after_in_child=...): the thread that forked is the
- * child's main thread, as Python makes it.  Returns None. */
-PyObject *lbpy_main_thread_forked(PyObject *unused, PyObject *noargs);
-
 /* lbpy_holder_type_init: makes the Holder type, once; 0, or -1 with an
  * exception set.  lbpy_holder_type: the type, after a successful init. */
 int lbpy_holder_type_init(void);

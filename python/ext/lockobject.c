@@ -86,60 +86,17 @@ lock_new_failed(PyObject *path)
 		PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, path);
 }
 
-/* The thread in which Python runs signal handlers: the main thread
- * (threading.main_thread(), read when the module loads), and in a child
- * after fork the thread that forked, as Python has it (set again then by
- * lbpy_main_thread_forked).  Read by the interrupt hook without the GIL;
- * written only at the module's load and in a child that has one thread. */
-static unsigned long main_ident;
-
-/* lbpy_main_thread_init: see ext.h.  0, or -1 with an exception set. */
-int
-lbpy_main_thread_init(void)
-{
-	PyObject *threading, *main = NULL, *ident = NULL;
-	int       r = -1;
-
-	if ((threading = PyImport_ImportModule("threading")) == NULL ||
-	    (main = PyObject_CallMethod(threading, "main_thread", NULL)) ==
-	    NULL || (ident = PyObject_GetAttrString(main, "ident")) == NULL)
-		goto out;
-	main_ident = PyLong_AsUnsignedLong(ident);
-	if (main_ident == (unsigned long)-1 && PyErr_Occurred())
-		goto out;
-	r = 0;
-out:
-	Py_XDECREF(ident);
-	Py_XDECREF(main);
-	Py_XDECREF(threading);
-	return r;
-}
-
-/* lbpy_main_thread_forked: see ext.h. */
-PyObject *
-lbpy_main_thread_forked(PyObject *unused, PyObject *noargs)
-{
-	main_ident = PyThread_get_thread_ident();
-	Py_RETURN_NONE;
-}
-
 /* The interrupt hook of every handle (lb_lock_set_interrupt), called by
- * the thread that waits in lb_acquire, without the GIL: in the thread
- * that runs signal handlers, runs those pending; elsewhere it returns 0
- * at once, without taking the GIL (Python runs handlers in that thread
- * alone, so a waiting thread of many would only contend for the GIL
- * every 50 ms to do nothing).  1 when one raised: its exception is then
- * set in the waiting thread, for acquire to raise. */
+ * the thread that waits in lb_acquire, without the GIL: runs the pending
+ * signal handlers (Python runs them in the main thread only; elsewhere
+ * this does nothing).  1 when one raised: its exception is then set in
+ * the waiting thread, for acquire to raise. */
 static int
 lock_check_signals(void *unused)
 {
-	PyGILState_STATE gil;
-	int              r;
+	PyGILState_STATE gil = PyGILState_Ensure();
+	int              r = PyErr_CheckSignals() < 0;
 
-	if (PyThread_get_thread_ident() != main_ident)
-		return 0;
-	gil = PyGILState_Ensure();
-	r = PyErr_CheckSignals() < 0;
 	PyGILState_Release(gil);
 	return r;
 }

@@ -64,44 +64,6 @@ out:
 	return r;
 }
 
-static PyMethodDef forked_def = {
-	"_main_thread_forked", lbpy_main_thread_forked, METH_NOARGS,
-	"After fork, in the child: its main thread is the one that forked."
-};
-
-/* Has lbpy_main_thread_forked run in every child after a fork
- * (os.register_at_fork; nothing where os has none): 0, or -1 with an
- * exception set. */
-static int
-fork_register(void)
-{
-	PyObject *os, *reg = NULL, *f = NULL, *args = NULL, *kw = NULL;
-	PyObject *res = NULL;
-	int       r = -1;
-
-	if ((os = PyImport_ImportModule("os")) == NULL)
-		goto out;
-	if (!PyObject_HasAttrString(os, "register_at_fork")) {
-		r = 0;
-		goto out;
-	}
-	if ((reg = PyObject_GetAttrString(os, "register_at_fork")) == NULL ||
-	    (f = PyCFunction_New(&forked_def, NULL)) == NULL ||
-	    (args = PyTuple_New(0)) == NULL ||
-	    (kw = Py_BuildValue("{s:O}", "after_in_child", f)) == NULL ||
-	    (res = PyObject_Call(reg, args, kw)) == NULL)
-		goto out;
-	r = 0;
-out:
-	Py_XDECREF(res);
-	Py_XDECREF(kw);
-	Py_XDECREF(args);
-	Py_XDECREF(f);
-	Py_XDECREF(reg);
-	Py_XDECREF(os);
-	return r;
-}
-
 static struct PyModuleDef lbpy_module = {
 	PyModuleDef_HEAD_INIT,
 	"_lockbroker",
@@ -117,8 +79,7 @@ PyInit__lockbroker(void)
 {
 	PyObject *m = NULL, *method = NULL;
 
-	if (errors_load() < 0 || lbpy_holder_type_init() < 0 ||
-	    lbpy_main_thread_init() < 0 || fork_register() < 0)
+	if (errors_load() < 0 || lbpy_holder_type_init() < 0)
 		goto out;
 	/* The C type's own method is lockfile's default one; each class of
 	 * the package names its own (lockbroker._base). */
