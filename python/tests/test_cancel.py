@@ -139,6 +139,166 @@ def test_ctrl_c_ends_a_wait(transport, lockdir):
         assert child.wait(WAIT) == 0
 
 
+CHILD_FORKED = r"""
+import os, sys, threading
+import lockbroker
+def forker():
+    pid = os.fork()
+    if pid != 0:
+        os.waitpid(pid, 0)
+        return
+    lock = lockbroker.LockFile(sys.argv[1], transport=sys.argv[2])
+    print("waiting %d" % os.getpid(), flush=True)
+    try:
+        lock.acquire()
+        print("acquired", flush=True)
+    except KeyboardInterrupt:
+        print("interrupted %s" % lock.i_am_locking(), flush=True)
+    sys.stdin.readline()
+    os._exit(0)
+t = threading.Thread(target=forker)
+t.start()
+t.join()
+"""
+
+
+def test_ctrl_c_ends_a_wait_in_a_child_forked_by_a_thread(transport,
+                                                          lockdir):
+    """A process forked by a thread other than the main one: that thread
+    is the child's main thread, which runs the signal handlers, so SIGINT
+    still ends its waiting acquire (the waits of other threads than the
+    main one do not look for signals)."""
+    path = os.path.join(lockdir, "a")
+    lock = lockbroker.LockFile(path, transport=transport)
+    lock.acquire()
+    env = dict(os.environ, PYTHONPATH=INPLACE)
+    child = subprocess.Popen([sys.executable, "-c", CHILD_FORKED, path,
+                              transport], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, env=env, text=True)
+    try:
+        said = line_from(child).split()
+        assert said[:1] == ["waiting"], said
+        waiting(lock, transport)
+        os.kill(int(said[1]), signal.SIGINT)
+        said = line_from(child).split()
+        assert said == ["interrupted", "False"], said
+        no_waiter_left(lock, transport, path)
+        lock.release()
+    finally:
+        child.stdin.close()
+        assert child.wait(WAIT) == 0
+
+
+def test_other_threads_wait_on_through_a_signal(transport, lockdir):
+    """A signal handler that raises interrupts the main thread only, as
+    Python has it: a thread that waits meanwhile goes on waiting, and
+    takes the lock when it is released."""
+    path = os.path.join(lockdir, "a")
+    old = signal.signal(signal.SIGALRM, raise_raised)
+    got = []
+    try:
+        with other_owner("link", path, transport):
+            lock = lockbroker.LockFile(path, transport=transport)
+            t = threading.Thread(target=lambda: got.append(
+                lock.acquire(WAIT * 2)))
+            t.start()
+            signal.setitimer(signal.ITIMER_REAL, 0.2)
+            with pytest.raises(Raised):
+                time.sleep(WAIT)
+            assert t.is_alive() and got == []
+        t.join(WAIT)
+        assert not t.is_alive() and got == [None]
+        assert lock.i_am_locking()
+        lock.release()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+CHILD_IMPORTED_IN_A_THREAD = r"""
+import _thread, os, sys
+imported = _thread.allocate_lock()
+imported.acquire()
+def load():
+    import lockbroker           # the process's first import of threading
+    imported.release()
+_thread.start_new_thread(load, ())
+imported.acquire()
+import lockbroker
+lock = lockbroker.LockFile(sys.argv[1], transport=sys.argv[2])
+print("waiting %d" % os.getpid(), flush=True)
+try:
+    lock.acquire()
+    print("acquired", flush=True)
+except KeyboardInterrupt:
+    print("interrupted %s" % lock.i_am_locking(), flush=True)
+sys.stdin.readline()
+if lock.i_am_locking():
+    lock.release()
+"""
+
+CHILD_IMPORTED_IN_A_SUBINTERPRETER = r"""
+import _thread, os, sys
+import _xxsubinterpreters as interpreters
+sub = interpreters.create()
+imported = _thread.allocate_lock()
+imported.acquire()
+def load():
+    interpreters.run_string(sub, "import sys; sys.path[:0] = %r; "
+                            "import lockbroker" % (sys.path,))
+    imported.release()
+_thread.start_new_thread(load, ())
+imported.acquire()
+import lockbroker
+lock = lockbroker.LockFile(sys.argv[1], transport=sys.argv[2])
+print("waiting %d" % os.getpid(), flush=True)
+try:
+    lock.acquire()
+    print("acquired", flush=True)
+except KeyboardInterrupt:
+    print("interrupted %s" % lock.i_am_locking(), flush=True)
+sys.stdin.readline()
+if lock.i_am_locking():
+    lock.release()
+"""
+
+
+@pytest.mark.parametrize("script", [CHILD_IMPORTED_IN_A_THREAD,
+                                    CHILD_IMPORTED_IN_A_SUBINTERPRETER],
+                         ids=["thread", "subinterpreter"])
+def test_ctrl_c_ends_a_wait_of_a_package_loaded_elsewhere(script, transport,
+                                                          lockdir):
+    """The package loaded first by a thread other than the main one
+    (there the process's first import of threading, whose main_thread()
+    is then that thread, or in a subinterpreter that thread runs): the
+    main thread still runs the signal handlers, so SIGINT must still end
+    its waiting acquire with KeyboardInterrupt, holding nothing."""
+    path = os.path.join(lockdir, "a")
+    lock = lockbroker.LockFile(path, transport=transport)
+    lock.acquire()
+    env = dict(os.environ, PYTHONPATH=INPLACE)
+    child = subprocess.Popen([sys.executable, "-c", script, path,
+                              transport], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, env=env, text=True)
+    try:
+        said = line_from(child).split()
+        assert said[:1] == ["waiting"], said
+        waiting(lock, transport)
+        os.kill(int(said[1]), signal.SIGINT)
+        r, _, _ = select.select([child.stdout], [], [], WAIT)
+        lock.release()          # a child deaf to SIGINT takes it now
+        assert r, "SIGINT did not end the wait in %s s" % WAIT
+        said = child.stdout.readline().split()
+        assert said == ["interrupted", "False"], said
+    finally:
+        child.stdin.close()
+        try:
+            child.wait(WAIT)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
 class Raised(Exception):
     """What the test's signal handler raises."""
 
