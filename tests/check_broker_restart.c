@@ -388,6 +388,82 @@ START_TEST(test_release_of_dead_holder_excludes_breakers)
 END_TEST
 
 /*
+ * As test_release_of_dead_holder_excludes_breakers, with another process
+ * holding the lock of the lock's directory (flock(2), which anyone who
+ * may read the directory can take) from before the holder dies until the
+ * daemon, its 2 s of patience spent, goes on without it, and letting it
+ * go then, between the daemon's judgement of the dead holder's lock file
+ * and its unlink (the daemon stopped right before that unlink).  A
+ * breaker in-process (LB_BREAK_STALE) then takes the directory's lock,
+ * judges the file stale and makes its own; the daemon's unlink must not
+ * take that from under it: while the breaker holds the lock, another
+ * process's try is refused, and the breaker's lock file is still there.
+ */
+START_TEST(test_release_without_dirlock_excludes_breakers)
+{
+	struct tl_daemon d;
+	struct tl_place  p;
+	struct agent     h, w;
+	char             dir[PATH_MAX];
+	lb_lock         *breaker, *look;
+	long             step;
+	int              r, fd, other;
+	const char      *san = getenv("LB_SANITIZERS");
+
+	/* See test_restart_every_step. */
+	if (san != NULL && *san != '\0')
+		return;
+	for (step = 1; step <= STEPS_MAX; step++) {
+		tl_place_make(&p, "lk");
+		private_daemon_stepping_before(&d, dir, step, p.dir);
+		agent_start(&h, p.path, LB_PIDFILE | LB_BROKER, d.socket);
+		ck_assert_int_eq(agent_do(&h, 'l', 0), 0);      /* connected */
+		agent_send(&h, 'a', HANG_S);
+		if (!tl_daemon_stopped(&d, 1.0))
+			break;          /* step is the first after the grant */
+		agent_kill(&h);
+		ck_assert_int_eq(tl_daemon_stop(&d, SIGKILL), 0);
+	}
+	ck_assert_int_le(step, STEPS_MAX);
+	agent_expect(&h, HANG_S, 0, "acquire");
+	fd = open(p.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(flock(fd, LOCK_EX), 0);
+	agent_kill(&h);         /* its connection closes: the daemon releases */
+	ck_assert_msg(tl_daemon_stopped(&d, HANG_S), "the daemon did not "
+	    "come to the release's unlink (step %ld); see %s", step, d.log);
+	close(fd);              /* the directory's lock let go, too late */
+	breaker = lock_new(p.path, LB_PIDFILE | LB_LOCAL | LB_BREAK_STALE);
+	r = lb_acquire(breaker, 0.3);
+	ck_assert_msg(r == 0 || r == LB_ETIMEOUT, "%s",
+	    lb_lock_error(breaker));
+	ck_assert_int_eq(kill(d.pid, SIGCONT), 0);
+	look = lock_new(p.path, LB_PIDFILE | LB_BROKER);
+	ck_assert_int_ge(lb_is_locked(look), 0);       /* after the release */
+	if (r != 0)
+		ck_assert_msg(lb_acquire(breaker, PROMPT_S) == 0, "the lock "
+		    "is not free after the daemon's release: %s",
+		    lb_lock_error(breaker));
+	agent_start(&w, p.path, LB_PIDFILE | LB_LOCAL, NULL);
+	agent_send(&w, 'a', 0);
+	other = (int)agent_answer(&w, HANG_S).r;
+	if (other == 0)
+		agent_do(&w, 'r', 0);
+	agent_stop(&w);
+	ck_assert_msg(other == LB_EALREADY, "another process's try got %d "
+	    "while the breaker, which %s the lock, holds it: two holders",
+	    other, r == 0 ? "took" : "waited for");
+	ck_assert_msg(lb_i_am_locking(breaker) == 1, "the breaker %s the "
+	    "lock, and its lock file went with the daemon's release of the "
+	    "dead holder's", r == 0 ? "took" : "waited for");
+	ck_assert_int_eq(lb_release(breaker), 0);
+	lb_lock_free(look);
+	lb_lock_free(breaker);
+	private_daemon_end(&d, p.dir);
+}
+END_TEST
+
+/*
  * The daemon killed right after each file-system step of a break, with
  * the link or symlink method, of a lock directory (lockfile's
  * MkdirLockFile format: another program's lock on the same path): when
@@ -627,6 +703,7 @@ broker_restart_case(void)
 	tcase_add_loop_test(tc, test_break_lock_dir_every_step, 0,
 	    (int)(sizeof(break_methods) / sizeof(break_methods[0])));
 	tcase_add_test(tc, test_release_of_dead_holder_excludes_breakers);
+	tcase_add_test(tc, test_release_without_dirlock_excludes_breakers);
 	tcase_add_test(tc, test_auto_daemon_gone);
 	tcase_add_test(tc, test_restart_lost_release_excludes_handoffs);
 	tcase_add_test(tc, test_restart_lost_release_not_the_next_holders);
