@@ -56,6 +56,11 @@ struct agent {
 void agent_start(struct agent *a, const char *path, unsigned flags,
     const char *socket_path);
 
+/* agent_start_nobody: agent_start, the agent user nobody
+ * (tl_become_nobody) before it makes its handle. */
+void agent_start_nobody(struct agent *a, const char *path, unsigned flags,
+    const char *socket_path);
+
 /* agent_send: gives the agent an order without waiting for its answer. */
 void agent_send(struct agent *a, char op, double arg);
 

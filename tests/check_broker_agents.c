@@ -31,6 +31,7 @@ struct agent_args {
 	const char *path;
 	unsigned    flags;
 	const char *socket;     /* NULL: the inherited LOCKBROKER_SOCKET */
+	int         nobody;     /* becomes user nobody first */
 };
 
 /*
@@ -86,6 +87,8 @@ agent_run(void *arg, int cmd, int ans)
 
 	if (args->socket != NULL)
 		setenv("LOCKBROKER_SOCKET", args->socket, 1);
+	if (args->nobody && tl_become_nobody() != 0)
+		return 3;
 	lock = lb_lock_new(args->path, args->flags);
 	while (read(cmd, &o, sizeof(o)) == (ssize_t)sizeof(o)) {
 		memset(&a, 0, sizeof(a));
@@ -138,7 +141,16 @@ void
 agent_start(struct agent *a, const char *path, unsigned flags,
     const char *socket_path)
 {
-	struct agent_args args = { path, flags, socket_path };
+	struct agent_args args = { path, flags, socket_path, 0 };
+
+	tl_child_start(&a->c, TL_CLOSE_FDS, agent_run, &args);
+}
+
+void
+agent_start_nobody(struct agent *a, const char *path, unsigned flags,
+    const char *socket_path)
+{
+	struct agent_args args = { path, flags, socket_path, 1 };
 
 	tl_child_start(&a->c, TL_CLOSE_FDS, agent_run, &args);
 }

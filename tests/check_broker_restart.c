@@ -464,6 +464,77 @@ START_TEST(test_release_without_dirlock_excludes_breakers)
 END_TEST
 
 /*
+ * As test_release_of_dead_holder_excludes_breakers, the holder user
+ * nobody in a directory it may write and search but not read (mode 0733,
+ * root's): the daemon cannot open the directory as the holder to take
+ * its lock, and releases without it, while a breaker who may read the
+ * directory (root, in-process, LB_BREAK_STALE) takes that lock, judges
+ * the dead holder's pid file stale and makes its own between the
+ * daemon's judgement and its unlink (the daemon stopped right before
+ * it).  The daemon's unlink must not take the breaker's lock file: while
+ * the breaker holds the lock, another process's try is refused.
+ */
+START_TEST(test_release_in_unreadable_dir_excludes_breakers)
+{
+	struct tl_daemon d;
+	struct tl_place  p;
+	struct agent     h, w;
+	char             dir[PATH_MAX];
+	lb_lock         *breaker, *look;
+	long             step;
+	int              r, other;
+	const char      *san = getenv("LB_SANITIZERS");
+
+	/* See test_restart_every_step. */
+	if ((san != NULL && *san != '\0') || geteuid() != 0)
+		return;
+	for (step = 1; step <= STEPS_MAX; step++) {
+		tl_place_make(&p, "lk");
+		ck_assert_int_eq(chmod(p.dir, 0733), 0);
+		private_daemon_stepping_before(&d, dir, step, p.dir);
+		ck_assert_int_eq(chmod(dir, 0755), 0);
+		agent_start_nobody(&h, p.path, LB_PIDFILE | LB_BROKER,
+		    d.socket);
+		ck_assert_int_eq(agent_do(&h, 'l', 0), 0);      /* connected */
+		agent_send(&h, 'a', HANG_S);
+		if (!tl_daemon_stopped(&d, 1.0))
+			break;          /* step is the first after the grant */
+		agent_kill(&h);
+		ck_assert_int_eq(tl_daemon_stop(&d, SIGKILL), 0);
+	}
+	ck_assert_int_le(step, STEPS_MAX);
+	agent_expect(&h, HANG_S, 0, "acquire");
+	agent_kill(&h);         /* its connection closes: the daemon releases */
+	ck_assert_msg(tl_daemon_stopped(&d, HANG_S), "the daemon did not "
+	    "come to the release's unlink (step %ld); see %s", step, d.log);
+	breaker = lock_new(p.path, LB_PIDFILE | LB_LOCAL | LB_BREAK_STALE);
+	r = lb_acquire(breaker, 0.3);
+	ck_assert_msg(r == 0 || r == LB_ETIMEOUT, "%s",
+	    lb_lock_error(breaker));
+	ck_assert_int_eq(kill(d.pid, SIGCONT), 0);
+	look = lock_new(p.path, LB_PIDFILE | LB_BROKER);
+	ck_assert_int_ge(lb_is_locked(look), 0);       /* after the release */
+	if (r != 0)
+		ck_assert_msg(lb_acquire(breaker, PROMPT_S) == 0, "the lock "
+		    "is not free after the daemon's release: %s",
+		    lb_lock_error(breaker));
+	agent_start(&w, p.path, LB_PIDFILE | LB_LOCAL, NULL);
+	agent_send(&w, 'a', 0);
+	other = (int)agent_answer(&w, HANG_S).r;
+	if (other == 0)
+		agent_do(&w, 'r', 0);
+	agent_stop(&w);
+	ck_assert_msg(other == LB_EALREADY, "another process's try got %d "
+	    "while the breaker, which %s the lock, holds it: two holders",
+	    other, r == 0 ? "took" : "waited for");
+	ck_assert_int_eq(lb_release(breaker), 0);
+	lb_lock_free(look);
+	lb_lock_free(breaker);
+	private_daemon_end(&d, p.dir);
+}
+END_TEST
+
+/*
  * The daemon killed right after each file-system step of a break, with
  * the link or symlink method, of a lock directory (lockfile's
  * MkdirLockFile format: another program's lock on the same path): when
@@ -704,6 +775,7 @@ broker_restart_case(void)
 	    (int)(sizeof(break_methods) / sizeof(break_methods[0])));
 	tcase_add_test(tc, test_release_of_dead_holder_excludes_breakers);
 	tcase_add_test(tc, test_release_without_dirlock_excludes_breakers);
+	tcase_add_test(tc, test_release_in_unreadable_dir_excludes_breakers);
 	tcase_add_test(tc, test_auto_daemon_gone);
 	tcase_add_test(tc, test_restart_lost_release_excludes_handoffs);
 	tcase_add_test(tc, test_restart_lost_release_not_the_next_holders);
