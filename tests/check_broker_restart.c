@@ -535,6 +535,113 @@ START_TEST(test_release_in_unreadable_dir_excludes_breakers)
 END_TEST
 
 /*
+ * A handoff that fails leaves the lock file its old holder's, released
+ * when the next holder's hold ends (daemon/swap.c, FAILED): that release
+ * too judges the old holder's pid file and then removes it, and its
+ * holder is dead (killed: its connection closed, which started the
+ * handoff).  Here the handoff's rename over the lock file is refused as
+ * busy for good (tests/busyrename.c), the waiter, next holder, killed
+ * (its hold ends: the handoff fails), and the daemon stopped right
+ * before its unlink of the old holder's pid file (tests/stopstep.c,
+ * LB_TEST_STOP_BEFORE, the step found by trying each).  A breaker
+ * in-process (LB_BREAK_STALE) then breaks that file and makes its own:
+ * the daemon's unlink must not take it, and another process's try must
+ * be refused while the breaker holds the lock.
+ */
+START_TEST(test_failed_handoff_release_excludes_breakers)
+{
+	struct tl_daemon d;
+	struct tl_place  p;
+	struct agent     h, w;
+	char             dir[PATH_MAX], tmp[PATH_MAX + 64], stop[64];
+	char             stop_under[PATH_MAX + 32], preload[2 * PATH_MAX + 32];
+	const char      *b = getenv("LB_BUILDDIR");
+	const char      *env[] = { preload, "LB_TEST_BUSY_NAME=lk",
+	    "LB_TEST_BUSY_RENAMES=1000000000", stop, stop_under,
+	    "LB_TEST_STOP_BEFORE=1", NULL };
+	lb_lock         *breaker, *look;
+	long             step;
+	int              r, other, found = 0;
+	const char      *san = getenv("LB_SANITIZERS");
+
+	/* See test_restart_every_step. */
+	if (san != NULL && *san != '\0')
+		return;
+	b = b != NULL && *b != '\0' ? b : ".";
+	snprintf(preload, sizeof(preload), "LD_PRELOAD=%s/%s %s/%s", b,
+	    "tests/.libs/busyrename.so", b, STOPSTEP_SO);
+	for (step = 1; step <= STEPS_MAX && !found; step++) {
+		int h_alive = 1, w_alive = 1, stopped;
+
+		tl_place_make(&p, "lk");
+		snprintf(stop, sizeof(stop), "LB_TEST_STOP_STEP=%ld", step);
+		snprintf(stop_under, sizeof(stop_under),
+		    "LB_TEST_STOP_UNDER=%s", p.dir);
+		private_daemon_env(&d, dir, env);
+		agent_start(&h, p.path, LB_PIDFILE | LB_BROKER, d.socket);
+		agent_start(&w, p.path, LB_PIDFILE | LB_BROKER, d.socket);
+		agent_send(&h, 'a', 0);
+		stopped = tl_daemon_stopped(&d, 0.5);
+		if (!stopped) {
+			agent_expect(&h, HANG_S, 0, "acquire");
+			agent_send(&w, 'a', LB_FOREVER);
+			stopped = tl_daemon_stopped(&d, 0.5);
+		}
+		if (!stopped) {
+			/* w queued meanwhile, else there is no handoff and
+			 * this step is not the one: a wait, not a bound */
+			tl_sleep(0.3);
+			agent_kill(&h);         /* the handoff: refused */
+			h_alive = 0;
+			stopped = tl_daemon_stopped(&d, 0.5);
+		}
+		if (!stopped) {
+			snprintf(tmp, sizeof(tmp), "%s/.lockbroker-handoff.%ld",
+			    p.dir, (long)w.c.pid);
+			agent_kill(&w);         /* the handoff fails */
+			w_alive = 0;
+			found = tl_daemon_stopped(&d, 1.0) &&
+			    access(p.path, F_OK) == 0 && access(tmp, F_OK) == -1;
+		}
+		if (found)
+			break;
+		if (h_alive)
+			agent_kill(&h);
+		if (w_alive)
+			agent_kill(&w);
+		ck_assert_int_eq(tl_daemon_stop(&d, SIGKILL), 0);
+		tl_place_remove(p.dir);
+	}
+	ck_assert_msg(found, "the daemon never stopped before the unlink of "
+	    "the old holder's pid file after a failed handoff");
+	breaker = lock_new(p.path, LB_PIDFILE | LB_LOCAL | LB_BREAK_STALE);
+	r = lb_acquire(breaker, 0.3);
+	ck_assert_msg(r == 0 || r == LB_ETIMEOUT, "%s",
+	    lb_lock_error(breaker));
+	ck_assert_int_eq(kill(d.pid, SIGCONT), 0);
+	look = lock_new(p.path, LB_PIDFILE | LB_BROKER);
+	ck_assert_int_ge(lb_is_locked(look), 0);       /* after the release */
+	if (r != 0)
+		ck_assert_msg(lb_acquire(breaker, PROMPT_S) == 0, "the lock "
+		    "is not free after the daemon's release: %s",
+		    lb_lock_error(breaker));
+	agent_start(&w, p.path, LB_PIDFILE | LB_LOCAL, NULL);
+	agent_send(&w, 'a', 0);
+	other = (int)agent_answer(&w, HANG_S).r;
+	if (other == 0)
+		agent_do(&w, 'r', 0);
+	agent_stop(&w);
+	ck_assert_msg(other == LB_EALREADY, "another process's try got %d "
+	    "while the breaker, which %s the lock, holds it: two holders "
+	    "(step %ld)", other, r == 0 ? "took" : "waited for", step);
+	ck_assert_int_eq(lb_release(breaker), 0);
+	lb_lock_free(look);
+	lb_lock_free(breaker);
+	private_daemon_end(&d, p.dir);
+}
+END_TEST
+
+/*
  * The daemon killed right after each file-system step of a break, with
  * the link or symlink method, of a lock directory (lockfile's
  * MkdirLockFile format: another program's lock on the same path): when
@@ -776,6 +883,7 @@ broker_restart_case(void)
 	tcase_add_test(tc, test_release_of_dead_holder_excludes_breakers);
 	tcase_add_test(tc, test_release_without_dirlock_excludes_breakers);
 	tcase_add_test(tc, test_release_in_unreadable_dir_excludes_breakers);
+	tcase_add_test(tc, test_failed_handoff_release_excludes_breakers);
 	tcase_add_test(tc, test_auto_daemon_gone);
 	tcase_add_test(tc, test_restart_lost_release_excludes_handoffs);
 	tcase_add_test(tc, test_restart_lost_release_not_the_next_holders);
