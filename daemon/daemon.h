@@ -116,8 +116,11 @@ struct lbd_hold {
 	uint64_t                 dir_busy_since; /* ms (uv_hrtime): the
 	                                       first release try that found
 	                                       its directory's lock taken
-	                                       (hold.c, hold_release); 0:
-	                                       none */
+	                                       (hold.c,
+	                                       lbd_hold_release_artefact);
+	                                       0: none */
+	int                      dir_busy_told; /* its holder gone: logged
+	                                       that it waits for that lock */
 	int                      lingering; /* an orphan whose grace ended
 	                                       while its process lived: held
 	                                       for it until it exits, takes

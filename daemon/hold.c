@@ -458,55 +458,102 @@ handoff_note(struct lbd_hold *h, struct lbd_hold *next, int *noted,
 	return r;
 }
 
-/* How long, at most, a release goes on finding its directory's lock
- * taken before it goes ahead without it (ms; hold_release). */
+/* How long a release of a live holder's lock goes on finding its
+ * directory's lock taken before it goes ahead without it (ms). */
 #define LBD_DIRLOCK_PATIENCE_MS 2000
 
 /*
- * hold_release: removes h's artefact (nobody next), as h's user.  The
- * release of the link, symlink and pidfile methods (the artefact judged
- * h's by name and owner, then unlinked) runs under the lock of its
- * directory, which lockfs_break_stale holds across its own judgement and
- * removal: h's holder may be dead by now (a closed connection, an orphan),
- * and a breaker that removed the artefact and made its own between the
- * judgement and the unlink would lose its lock to that unlink while it
- * believes it holds it.  Never waits: while another holds the directory's
- * lock the release fails with EBUSY (lbd_hold_end then leaves h releasing,
- * tried again in its queue, releasing.c), for LBD_DIRLOCK_PATIENCE_MS from
- * its first such try at most; then it goes ahead without it.  Anyone who
- * can read the directory can hold its lock, so no user can keep another's
- * locks held by holding it; and no breaker can come between while one
- * does.  The mkdir method's release takes the directory's lock itself
- * where it needs it (a second lock of it here would be taken), and the
- * sqlite method's is one transaction.  A directory that cannot be opened
- * (h's user may not read it) is released as before, without its lock.
- * 0, or an LB_E* code with err filled (sys_errno EBUSY: try again later).
+ * Takes the lock of h's directory into *dl, as h's user (entered), or,
+ * when that user may not open the directory (it may write and search
+ * it, not read it), as the daemon itself, through a descriptor of the
+ * directory checked to be the one judged at the grant (h->dir_dev,
+ * h->dir_ino): only to take its flock, nothing read.  0 (taken); 1 when another process holds it;
+ * -1 when it cannot be taken (the directory gone, replaced, or not
+ * known): dl->fd is then -1.  Does not block.
  */
 static int
-hold_release(struct lbd_hold *h, struct lockfs_err *err)
+dirlock_take(struct lbd_hold *h, struct lockfs_dirlock *dl)
+{
+	struct lockfs_err     why;
+	struct lockfs_fs_info fi;
+	int                   r = -1;
+
+	if (lockfs_handoff_exclude(&h->fs, 0, dl, &why) == 0)
+		return 0;
+	if (why.sys_errno == EWOULDBLOCK)
+		return 1;
+	if ((why.sys_errno != EACCES && why.sys_errno != EPERM) ||
+	    h->dir_dev == 0)
+		return -1;
+	lbd_creds_leave();
+	if (lockfs_dirlock_open(dl, h->fs.dir) == 0 &&
+	    lockfs_fs_info(dl->fd, &fi) == 0 && fi.dev == h->dir_dev &&
+	    fi.ino == h->dir_ino && fi.type == LOCKFS_FS_DIRECTORY)
+		r = lockfs_dirlock_try(dl) == 0 ? 0 :
+		    errno == EWOULDBLOCK ? 1 : -1;
+	if (r != 0)
+		lockfs_dirlock_close(dl);
+	if (lbd_creds_enter(h->creds, &why) != 0) {
+		lockfs_dirlock_close(dl);
+		r = -1;
+	}
+	return r;
+}
+
+/*
+ * lbd_hold_release_artefact: see hold.h.  The release of the link,
+ * symlink and pidfile methods (the artefact judged h's by name and owner,
+ * then unlinked) runs under the lock of its directory, which
+ * lockfs_break_stale holds across its own judgement and removal: h's
+ * holder may be dead (a closed connection, an orphan, a failed handoff's
+ * old holder), and a breaker that removed the artefact and made its own
+ * between the judgement and the unlink would lose its lock to that
+ * unlink while it believes it holds it.  Never waits for it.  While
+ * another holds it:
+ *   - a live holder's lock (its process runs: no breaker judges it
+ *     stale) is released without it once patient tries have found it
+ *     taken for LBD_DIRLOCK_PATIENCE_MS;
+ *   - a dead holder's never is: it stays held, as a stale lock is not
+ *     broken while another holds that lock.
+ * The mkdir method's release takes the directory's lock itself where it
+ * needs it, and the sqlite method's is one transaction.
+ */
+int
+lbd_hold_release_artefact(struct lbd_hold *h, int patient,
+    struct lockfs_err *err)
 {
 	struct lockfs_dirlock dl = { -1 };
-	struct lockfs_err     why;
 	uint64_t              now;
-	int                   r;
+	int                   r, taken = 0, alive;
 
 	if ((r = lbd_creds_enter(h->creds, err)) != 0)
 		return r;
-	if (h->fs.method != LB_MKDIR && h->fs.method != LB_SQLITE &&
-	    lockfs_handoff_exclude(&h->fs, 0, &dl, &why) != 0 &&
-	    why.sys_errno == EWOULDBLOCK) {
+	if (h->fs.method != LB_MKDIR && h->fs.method != LB_SQLITE)
+		taken = dirlock_take(h, &dl);
+	if (taken == 1) {
+		alive = lbd_hold_kept_running(h);
 		now = uv_hrtime() / 1000000;
 		if (h->dir_busy_since == 0)
 			h->dir_busy_since = now;
-		if (now - h->dir_busy_since < LBD_DIRLOCK_PATIENCE_MS) {
+		if (!alive || (patient &&
+		    now - h->dir_busy_since < LBD_DIRLOCK_PATIENCE_MS)) {
 			r = lockfs_fail(err, LB_EUNLOCK, EBUSY, "cannot release "
 			    "%s now: the lock of its directory %s is held by "
-			    "another process", h->lock->path, h->fs.dir);
+			    "another process%s", h->lock->path, h->fs.dir,
+			    alive ? "" : ", and its holder is gone");
+			if (!alive && !h->dir_busy_told)
+				log_info("%s: its holder, pid %ld, is gone, and "
+				    "the lock of its directory %s is held by "
+				    "another process: released once that lock "
+				    "is free", h->lock->path,
+				    (long)h->fs.owner.pid, h->fs.dir);
+			h->dir_busy_told = !alive;
 			goto out;
 		}
 		log_info("%s: the lock of its directory %s held by another "
-		    "process for %d ms: released without it", h->lock->path,
-		    h->fs.dir, LBD_DIRLOCK_PATIENCE_MS);
+		    "process%s; its holder, pid %ld, runs: released without "
+		    "it", h->lock->path, h->fs.dir, patient ? " for 2 s" : "",
+		    (long)h->fs.owner.pid);
 	}
 	r = lockfs_release(&h->fs, err);
 out:
@@ -577,7 +624,7 @@ lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err)
 			    l->path, herr.msg);
 			lbd_hold_free(next);
 		}
-		r = hold_release(h, err);
+		r = lbd_hold_release_artefact(h, 1, err);
 		lockfs_names_drop(&h->fs);
 		h->pinned = 0;          /* its names are made anew */
 		if (r != 0 && err->sys_errno == EBUSY &&

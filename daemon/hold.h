@@ -64,6 +64,19 @@ int  lbd_hold_kept_running(const struct lbd_hold *h);
 struct lbd_hold *lbd_hold_find(struct lbd_lock *l, struct lbd_conn *c,
          pid_t kept_pid, pid_t tid);
 
+/*
+ * lbd_hold_release_artefact: removes h's artefact (released, nobody
+ * next), as h's user, under the lock of its directory (hold.c says why).
+ * patient: h may be left releasing and tried again (lbd_hold_end), so a
+ * live holder's lock whose directory's lock is taken waits up to 2 s for
+ * it; else (a failed handoff's old holder, swap.c) a live holder's is
+ * released at once without it.  A gone holder's never is without it.
+ * 0, or an LB_E* code with err filled (sys_errno EBUSY: the directory's
+ * lock was taken; nothing removed).  Does not block.
+ */
+int  lbd_hold_release_artefact(struct lbd_hold *h, int patient,
+         struct lockfs_err *err);
+
 /* lbd_hold_end: ends l's hold: hands the lock to the head waiter, or
  * removes the artefact.  0; 1 when handed on with the last step owed
  * (l->holder->swap: the lock file is still the old holder's until

@@ -277,17 +277,16 @@ lbd_swaps_tidy(struct lbd *d)
 }
 
 /* s failed, and its next holder's hold ends: the lock file, still the old
- * holder's, is released as that user. */
+ * holder's, is released as that user, under the lock of its directory
+ * (lbd_hold_release_artefact: while another holds that lock, a gone old
+ * holder's lock file stays, a stale lock for a breaker). */
 static void
 swap_release_from(struct lbd_swap *s)
 {
 	struct lockfs_err err;
 	int               r;
 
-	if ((r = lbd_creds_enter(s->from->creds, &err)) == 0) {
-		r = lockfs_release(&s->from->fs, &err);
-		lbd_creds_leave();
-	}
+	r = lbd_hold_release_artefact(s->from, 0, &err);
 	if (r != 0)
 		log_err("%s: releasing the lock file that a failed handoff "
 		    "left to pid %ld: %s", s->to->lock->path,

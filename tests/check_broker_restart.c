@@ -390,14 +390,17 @@ END_TEST
 /*
  * As test_release_of_dead_holder_excludes_breakers, with another process
  * holding the lock of the lock's directory (flock(2), which anyone who
- * may read the directory can take) from before the holder dies until the
- * daemon, its 2 s of patience spent, goes on without it, and letting it
- * go then, between the daemon's judgement of the dead holder's lock file
- * and its unlink (the daemon stopped right before that unlink).  A
- * breaker in-process (LB_BREAK_STALE) then takes the directory's lock,
- * judges the file stale and makes its own; the daemon's unlink must not
- * take that from under it: while the breaker holds the lock, another
- * process's try is refused, and the breaker's lock file is still there.
+ * may read the directory can take) from before the holder dies, for
+ * longer than the 2 s a live holder's release waits for it.  The dead
+ * holder's release never goes on without it (a daemon that did, and
+ * then saw the lock let go between its judgement of the lock file and
+ * its unlink, would have a breaker break the stale file and make its own
+ * in between, and take that from under it): the daemon does not come to
+ * the unlink while the lock is held; once it is let go, the daemon takes
+ * it and stops right before its unlink, and a breaker in-process
+ * (LB_BREAK_STALE) cannot act meanwhile.  At the end, while the breaker
+ * holds the lock, another process's try is refused, and the breaker's
+ * lock file is still there.
  */
 START_TEST(test_release_without_dirlock_excludes_breakers)
 {
@@ -430,9 +433,13 @@ START_TEST(test_release_without_dirlock_excludes_breakers)
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(flock(fd, LOCK_EX), 0);
 	agent_kill(&h);         /* its connection closes: the daemon releases */
+	ck_assert_msg(!tl_daemon_stopped(&d, 4.0), "the daemon came to the "
+	    "release's unlink (step %ld) while another process held the "
+	    "directory's lock; see %s", step, d.log);
+	close(fd);              /* the directory's lock let go */
 	ck_assert_msg(tl_daemon_stopped(&d, HANG_S), "the daemon did not "
-	    "come to the release's unlink (step %ld); see %s", step, d.log);
-	close(fd);              /* the directory's lock let go, too late */
+	    "come to the release's unlink (step %ld) once the directory's "
+	    "lock was free; see %s", step, d.log);
 	breaker = lock_new(p.path, LB_PIDFILE | LB_LOCAL | LB_BREAK_STALE);
 	r = lb_acquire(breaker, 0.3);
 	ck_assert_msg(r == 0 || r == LB_ETIMEOUT, "%s",
