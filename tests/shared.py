@@ -493,6 +493,32 @@ class VersionOne(SharedCase):
         self.assertCode(old.call("RELEASE", path=p), "OK")
 
 
+class Command(SharedCase):
+    def lockbroker(self, *args):
+        env = dict(os.environ, LOCKBROKER_SOCKET=self.daemon.socket)
+        return subprocess.run(
+            [os.path.join(os.environ.get("LB_BUILDDIR", os.getcwd()),
+                          "tools", "lockbroker")] + list(args),
+            capture_output=True, text=True, env=env, timeout=60)
+
+    def test_lock_shared(self):
+        p = self.path()
+        a = self.v2()
+        self.assertCode(a.call("ACQUIRE", path=p, mode="shared"), "OK")
+        r = self.lockbroker("lock", "-s", "-n", p, "--", "sh", "-c",
+                            "test -e %s.lock" % p)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.lockbroker("lock", "--shared", "-x", "-n", p, "--", "true")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        r = self.lockbroker("lock", "-s", "-n", "--local", p, "--", "true")
+        self.assertEqual(r.returncode, 69, r.stderr)
+        self.assertIn("shared locks need the daemon", r.stderr)
+        self.assertEqual(self.status(a, p)["holders"], "1")
+        self.assertCode(a.call("RELEASE", path=p), "OK")
+        r = self.lockbroker("lock", "-n", p, "--", "true")
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+
 class Restart(SharedCase):
     def test_restart_keeps_the_artefact_readers_hold(self):
         p = self.path()
