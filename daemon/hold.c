@@ -554,7 +554,7 @@ again:
 		}
 		if (rider != NULL) {
 			/* A reader's handoff: no request waits for it. */
-			next->shared = 1;
+			next->shared = 1;       /* recorded shared */
 			hold_install(l, next);
 			next->since = rider->since;
 			lbd_reader_handed(rider);

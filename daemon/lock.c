@@ -154,7 +154,7 @@ lbd_lock_serve(struct lbd_lock *l)
 		if (r == LB_EALREADY)
 			break;
 		if (r == 0) {
-			l->holder->shared = w->shared;
+			lbd_hold_mode(l->holder, w->shared);
 			lbd_grant_reply(l->holder, w->conn, w->id);
 		} else
 			lbd_conn_error(w->conn, w->id, LBP_EFAILED, "%s",
@@ -249,7 +249,7 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 		    stale_break_as(l, c) == 1)
 			r = lbd_lock_try(l, c, kept_pid, tid, &err);
 		if (r == 0) {
-			l->holder->shared = shared;
+			lbd_hold_mode(l->holder, shared);
 			lbd_grant_reply(l->holder, c, id);
 			goto out;
 		}
@@ -261,7 +261,7 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 		}
 	}
 	if (lbd_own_artefact_adopt(l, c, kept_pid, tid) == 0) {
-		l->holder->shared = shared;
+		lbd_hold_mode(l->holder, shared);
 		lbd_grant_reply(l->holder, c, id);
 		goto out;
 	}

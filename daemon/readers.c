@@ -46,7 +46,18 @@
 #include "loop.h"
 #include "readers.h"
 #include "reply.h"
+#include "store.h"
 #include "wait.h"
+
+/* lbd_hold_mode: see readers.h. */
+void
+lbd_hold_mode(struct lbd_hold *h, int shared)
+{
+	if (h->shared == shared)
+		return;
+	h->shared = shared;
+	lbd_store_hold_add(h->lock->d, h);
+}
 
 /* lbd_reader_find: see readers.h. */
 struct lbd_hold *
@@ -228,7 +239,7 @@ lbd_readers_serve(struct lbd_lock *l)
 	if ((w = TAILQ_FIRST(&l->waiters)) != NULL && w->upgrade) {
 		if (l->nreaders == 0 && h->conn == w->conn &&
 		    h->tid == w->tid) {
-			h->shared = 0;
+			lbd_hold_mode(h, 0);
 			lbd_grant_reply(h, w->conn, w->id);
 			lbd_wait_remove(w);
 		}
@@ -293,7 +304,7 @@ lbd_upgrade(struct lbd_conn *c, uint64_t id, const char *path,
 	if ((l = owned_lock(c, id, path, method, tid, &h, &r)) == NULL)
 		return 0;
 	if (h != NULL && (!h->shared || l->nreaders == 0)) {
-		h->shared = 0;          /* the only holder: at once */
+		lbd_hold_mode(h, 0);    /* the only holder: at once */
 		lbd_grant_reply(h, c, id);
 		return 0;
 	}
@@ -336,7 +347,7 @@ lbd_downgrade(struct lbd_conn *c, uint64_t id, const char *path,
 		    "there yet for the sqlite method", path);
 		return 0;
 	}
-	h->shared = 1;
+	lbd_hold_mode(h, 1);
 	lbd_grant_reply(h, c, id);
 	lbd_readers_serve(l);   /* the readers at the head, with it */
 	return 0;

@@ -8,6 +8,10 @@
 
 #include "daemon.h"
 
+/* lbd_hold_mode: sets the mode of h, its lock's artefact's hold (1:
+ * shared), recorded with it in the state database (a restart keeps it). */
+void lbd_hold_mode(struct lbd_hold *h, int shared);
+
 /* lbd_reader_find: l's rider owned by (c, tid), or NULL. */
 struct lbd_hold *lbd_reader_find(struct lbd_lock *l, struct lbd_conn *c,
          pid_t tid);

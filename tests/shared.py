@@ -530,13 +530,25 @@ class Restart(SharedCase):
         self.assertTrue(os.path.exists(p + ".lock"))
         c = self.v2()
         self.assertCode(c.call("RECLAIM", path=p, token=tok), "OK")
-        self.assertEqual(self.status(c, p)["mine"], "1")
+        st = self.status(c, p)
+        self.assertEqual((st["mine"], st["mode"]), ("1", "shared"))
         self.assertTrue(self.python_sees_held(p))
-        # Recorded without its mode so far: back as exclusive, and
-        # shared again by DOWNGRADE.
-        self.assertCode(c.call("DOWNGRADE", path=p), "OK")
         self.assertCode(self.v2().call("ACQUIRE", path=p, mode="shared",
                                        timeout=0), "OK")
+
+    def test_restart_keeps_the_mode_an_upgrade_gave(self):
+        p = self.path()
+        a = self.v2()
+        tok = a.call("ACQUIRE", path=p, mode="shared").fields["token"]
+        self.assertCode(a.call("UPGRADE", path=p), "OK")
+        self.daemon.stop()
+        a.close()
+        self.daemon.start()
+        c = self.v2()
+        self.assertCode(c.call("RECLAIM", path=p, token=tok), "OK")
+        self.assertEqual(self.status(c, p)["mode"], "exclusive")
+        self.assertCode(self.v2().call("ACQUIRE", path=p, mode="shared",
+                                       timeout=0), "EALREADY")
 
 
 if __name__ == "__main__":
