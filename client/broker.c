@@ -118,6 +118,7 @@ req_new(enum lbp_verb verb, const struct lb__target *t, int fail)
 	q->method = t->method;
 	q->tid = t->tid;
 	q->break_stale = t->break_stale;
+	q->shared = verb == LBP_MSG_ACQUIRE && t->shared;
 	q->broker_only = t->broker_only;
 	q->fail = fail;
 	q->timeout = 0;
@@ -138,7 +139,7 @@ lb__req_format(const struct req *q, struct lbp_out *o)
 	lbp_add_str(o, "method", lockfs_method_name(q->method));
 	if (q->verb != LBP_MSG_BREAK && q->tid != 0)
 		lbp_add_u64(o, "thread", (uint64_t)q->tid);
-	if (q->verb == LBP_MSG_ACQUIRE) {
+	if (q->verb == LBP_MSG_ACQUIRE || q->verb == LBP_MSG_UPGRADE) {
 		if (isinf(q->timeout) && q->timeout > 0)
 			left = INFINITY;
 		else if (!(q->timeout > 0))
@@ -148,9 +149,11 @@ lb__req_format(const struct req *q, struct lbp_out *o)
 		else if (left > 1e9)
 			left = 1e9;     /* decimals the daemon reads: 30 years */
 		lbp_add_double(o, "timeout", left);
-		if (q->break_stale)
-			lbp_add_u64(o, "stale", 1);
 	}
+	if (q->verb == LBP_MSG_ACQUIRE && q->break_stale)
+		lbp_add_u64(o, "stale", 1);
+	if (q->verb == LBP_MSG_ACQUIRE && q->shared)
+		lbp_add_str(o, "mode", "shared");
 	return lbp_end(o);
 }
 
@@ -215,6 +218,8 @@ status_read(const struct lbp_msg *m, struct lb__status *st)
 	if (lbp_get_u64(m, "waiters", &v) == 0 && v <= 0xffffffffu)
 		st->waiters = (unsigned)v;
 	st->unclaimed = lbp_get_u64(m, "unclaimed", &v) == 0 && v == 1;
+	st->shared = (host = lbp_get(m, "mode")) != NULL &&
+	    strcmp(host, "shared") == 0;
 }
 
 /* The owner of q's lock released it, and its lock file may name it until
@@ -356,7 +361,7 @@ req_deliver(struct req *q, const struct lbp_msg *m)
 		q->fresh = h == NULL || h->state != HOLD_LIVE ||
 		    h->token != token;
 		t = (struct lb__target){ q->path, q->lock_file, q->method,
-		    q->tid, q->broker_only, 0, NULL };
+		    q->tid, q->broker_only, 0, NULL, 0 };
 		lb__hold_granted(&t, token);
 		break;
 	case LBP_MSG_RELEASE:
@@ -377,6 +382,11 @@ req_deliver(struct req *q, const struct lbp_msg *m)
 		break;
 	case LBP_MSG_BREAK:
 		lb__hold_ended_all(q->lock_file, q->method);
+		break;
+	case LBP_MSG_UPGRADE:
+	case LBP_MSG_DOWNGRADE:
+		lbp_get_u64(m, "token", &token);
+		q->token = token;
 		break;
 	}
 	lb__req_finish(q, 0, NULL);
@@ -422,7 +432,8 @@ req_answer_by(const struct req *q)
 {
 	double by;
 
-	if (q->verb != LBP_MSG_ACQUIRE || !(q->timeout > 0))
+	if ((q->verb != LBP_MSG_ACQUIRE && q->verb != LBP_MSG_UPGRADE) ||
+	    !(q->timeout > 0))
 		by = q->sent_at + REQUEST_WAIT_S;
 	else if (isinf(q->timeout))
 		by = INFINITY;
@@ -491,14 +502,14 @@ req_abandon(struct req *q, struct lbp_out *o, struct lockfs_err *err)
 
 	q->abandoned = 1;
 	q->note = NULL;         /* its caller looks no more */
-	r = q->verb == LBP_MSG_ACQUIRE && q->timeout > 0 ? LB_ETIMEOUT :
-	    q->fail;
+	r = (q->verb == LBP_MSG_ACQUIRE || q->verb == LBP_MSG_UPGRADE) &&
+	    q->timeout > 0 ? LB_ETIMEOUT : q->fail;
 	lockfs_fail(err, r, 0, "%s: lockbrokerd on %s did not answer %s "
 	    "within %g s", q->path, lb__conn.socket, lbp_verb_name(q->verb),
 	    lockfs_now() - q->sent_at);
 	if (q->canceling && q->wait != NULL)
 		r = req_stopped(q, err);
-	if (q->verb == LBP_MSG_ACQUIRE)
+	if (q->verb == LBP_MSG_ACQUIRE || q->verb == LBP_MSG_UPGRADE)
 		req_cancel(q, o);
 	return r;
 }
@@ -618,9 +629,11 @@ req_look(struct req *q, double fallback, double *until, int *gone,
 			goto out;
 		}
 		/* Unsent: the connection is being re-established.  A one-try
-		 * ACQUIRE waits for it too: it cannot tell "held" yet. */
+		 * ACQUIRE or UPGRADE waits for it too: it cannot tell "held"
+		 * yet; one with a timeout, until its deadline. */
 		now = lockfs_now();
-		*until = q->verb == LBP_MSG_ACQUIRE && q->timeout > 0 ?
+		*until = (q->verb == LBP_MSG_ACQUIRE ||
+		    q->verb == LBP_MSG_UPGRADE) && q->timeout > 0 ?
 		    q->deadline : INFINITY;
 		if (now >= *until) {
 			TAILQ_REMOVE(&lb__conn.pending, q, entry);
@@ -864,6 +877,24 @@ lb__broker_acquire_drop(struct req **qp, int *fresh)
 	lb__req_free(q);
 	*qp = NULL;
 	return granted;
+}
+
+/* lb__broker_upgrade: see broker.h. */
+int
+lb__broker_upgrade(const struct lb__target *t, double timeout,
+    double deadline, double fallback, struct lockfs_err *err)
+{
+	return broker_call(LBP_MSG_UPGRADE, t, LB_EFAILED, timeout, deadline,
+	    fallback, NULL, err);
+}
+
+/* lb__broker_downgrade: see broker.h. */
+int
+lb__broker_downgrade(const struct lb__target *t, double fallback,
+    struct lockfs_err *err)
+{
+	return broker_call(LBP_MSG_DOWNGRADE, t, LB_EFAILED, 0, 0, fallback,
+	    NULL, err);
 }
 
 /* lb__broker_release: see broker.h. */

@@ -355,6 +355,7 @@ call_begin(lb_lock *lock, struct lb__target *t, struct lockfs_err *err)
 	t->broker_only = lock->transport == LB__BROKER;
 	t->break_stale = (lock->flags & LB_BREAK_STALE) != 0;
 	t->wait = NULL;
+	t->shared = 0;
 	r = 0;
 	if (lock->transport != LB__LOCAL)
 		r = lb__holds_take_lost(t, err);
@@ -791,13 +792,23 @@ acquired(lb_lock *lock, const struct lb__target *t, int fresh)
 	last_grant.fresh = fresh;
 }
 
-/* lb_acquire: see lockbroker.h.  Blocks up to timeout (in AUTO and BROKER
- * mode, plus the time to connect).  Records in the registry (owners.h)
- * whether this handle acquired the hold or found its owner holding it
- * (acquired): the daemon's answer tells, or the in-process try.
- * In progress, for lb_lock_cancel, from its first step to its return. */
-int
-lb_acquire(lb_lock *lock, double timeout)
+/* The reason a shared lock is refused without the daemon; LB_EFAILED. */
+static int
+shared_needs_daemon(const lb_lock *lock, struct lockfs_err *err)
+{
+	return lockfs_fail(err, LB_EFAILED, 0, "%s: shared locks need the "
+	    "daemon (lockbrokerd), and none answers%s", lock->given,
+	    lock->transport == LB__LOCAL ? " this handle (LB_LOCAL)" : "");
+}
+
+/* lb_acquire and lb_acquire_shared (shared: mode=shared, through the
+ * daemon only).  Blocks up to timeout (in AUTO and BROKER mode, plus the
+ * time to connect).  Records in the registry (owners.h) whether this
+ * handle acquired the hold or found its owner holding it (acquired): the
+ * daemon's answer tells, or the in-process try.  In progress, for
+ * lb_lock_cancel, from its first step to its return. */
+static int
+acquire(lb_lock *lock, double timeout, int shared)
 {
 	struct lb__target    t;
 	struct lb__wait      w;
@@ -821,12 +832,15 @@ lb_acquire(lb_lock *lock, double timeout)
 	if ((r = call_begin(lock, &t, &err)) != 0)
 		goto out;
 	t.wait = &w;
+	t.shared = shared;
 	r = LB__FALLBACK;
 	if (lock->transport == LB__BROKER ||
 	    (lock->transport == LB__AUTO && lb__broker_connect(&err) == 0))
 		r = broker_acquire_owned(lock, &t, timeout, deadline, &fresh,
 		    &err);
-	if (r == LB__FALLBACK)
+	if (r == LB__FALLBACK && shared)
+		r = shared_needs_daemon(lock, &err);    /* never exclusive */
+	else if (r == LB__FALLBACK)
 		r = local_acquire(lock, &t, timeout, deadline, &fresh, &err);
 	if (r == 0)
 		acquired(lock, &t, fresh);
@@ -834,6 +848,20 @@ lb_acquire(lb_lock *lock, double timeout)
 out:
 	lb__wait_end(&w);
 	return r;
+}
+
+/* lb_acquire: see lockbroker.h. */
+int
+lb_acquire(lb_lock *lock, double timeout)
+{
+	return acquire(lock, timeout, 0);
+}
+
+/* lb_acquire_shared: see lockbroker.h. */
+int
+lb_acquire_shared(lb_lock *lock, double timeout)
+{
+	return acquire(lock, timeout, 1);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1128,6 +1156,53 @@ out:
 	pthread_mutex_unlock(&lock->async_mu);
 }
 
+/* lb_upgrade, lb_downgrade: UPGRADE (upgrade 1, waiting up to timeout)
+ * or DOWNGRADE of the owner's hold, through the daemon only. */
+static int
+change_mode(lb_lock *lock, double timeout, int upgrade)
+{
+	struct lb__target t;
+	struct lockfs_err err;
+	double            deadline = INFINITY;
+	int               r;
+
+	if (lock == NULL)
+		return LB_EINVAL;
+	if (isnan(timeout))
+		return record(lock, lockfs_fail(&err, LB_EINVAL, 0, "timeout "
+		    "for %s is not a number", lock->given), &err);
+	if (timeout > LB__TIMEOUT_MAX_S)
+		timeout = INFINITY;
+	if (timeout > 0 && !isinf(timeout))
+		deadline = lockfs_now() + timeout;
+	if ((r = call_begin(lock, &t, &err)) != 0)
+		return r;
+	r = LB__FALLBACK;
+	if (lock->transport == LB__BROKER ||
+	    (lock->transport == LB__AUTO && lb__broker_ready()))
+		r = upgrade ? lb__broker_upgrade(&t, timeout, deadline,
+		    fallback_of(lock), &err) : lb__broker_downgrade(&t,
+		    fallback_of(lock), &err);
+	if (r == LB__FALLBACK)
+		r = shared_needs_daemon(lock, &err);
+	r = lost_meanwhile(lock, &t, r, &err);
+	return record(lock, r, &err);
+}
+
+/* lb_upgrade: see lockbroker.h. */
+int
+lb_upgrade(lb_lock *lock, double timeout)
+{
+	return change_mode(lock, timeout, 1);
+}
+
+/* lb_downgrade: see lockbroker.h. */
+int
+lb_downgrade(lb_lock *lock)
+{
+	return change_mode(lock, 0, 0);
+}
+
 /* lb_lock_cancel: see lockbroker.h. */
 int
 lb_lock_cancel(lb_lock *lock)
@@ -1255,7 +1330,7 @@ lb_i_am_locking(lb_lock *lock)
 	struct lb__target t;
 	struct lb__status st;
 	struct lockfs_err err;
-	int               r;
+	int               r, reader = 0;
 
 	if (lock == NULL)
 		return LB_EINVAL;
@@ -1267,8 +1342,12 @@ lb_i_am_locking(lb_lock *lock)
 		if (!st.mine && st.locked && st.token == 0 &&
 		    lock->transport == LB__AUTO)
 			r = LB__FALLBACK;
+		/* A reader's: the artefact may name another reader, so
+		 * the daemon's word is the answer (its 1 is not taken for
+		 * LB__FALLBACK below). */
+		reader = st.mine && st.shared;
 	}
-	if (r == LB__FALLBACK)
+	if (r == LB__FALLBACK && !reader)
 		r = local_mine(lock, &t, &err);
 	r = record(lock, lost_meanwhile(lock, &t, r, &err), &err);
 out:

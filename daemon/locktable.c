@@ -132,7 +132,8 @@ lbd_lock_put(struct lbd_lock *l)
 	struct lbd       *d = l->d;
 	struct lbd_lock **pp;
 
-	if (l->holder != NULL || !TAILQ_EMPTY(&l->waiters))
+	if (l->holder != NULL || !TAILQ_EMPTY(&l->waiters) ||
+	    !LIST_EMPTY(&l->readers))
 		return;
 	lbd_lock_unwatch(l);
 	pp = &d->buckets[lock_hash(l->path, l->method) % d->nbuckets];

@@ -784,6 +784,7 @@ reconcile_one(struct lbd *d, const struct lbd_store_hold *sh)
 	h->token = sh->token;
 	h->since = sh->since;
 	h->kept = sh->kept;
+	h->shared = sh->shared;
 	h->releasing = sh->releasing;
 	/* A sqlite row names no user: the record says this daemon wrote it,
 	 * as that owner's (sqlite.c). */

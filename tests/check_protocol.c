@@ -181,7 +181,8 @@ rng_below(size_t n)
 START_TEST(test_verb_names)
 {
 	static const char *const names[] = { "HELLO", "ACQUIRE", "RELEASE",
-	    "STATUS", "BREAK", "LIST", "CANCEL", "RECLAIM", "PING", "OK",
+	    "STATUS", "BREAK", "LIST", "CANCEL", "RECLAIM", "PING", "UPGRADE",
+	    "DOWNGRADE", "OK",
 	    "ITEM", "ERR" };
 	char  lower[32], longer[40];
 	size_t i, n;

@@ -1,0 +1,77 @@
+/*
+ * readers.h: shared holds (readers.c, docs/SHARED.md): the riders beside
+ * a lock's artefact's reader, the readers granted together, UPGRADE and
+ * DOWNGRADE.
+ */
+#ifndef LBD_READERS_H
+#define LBD_READERS_H
+
+#include "daemon.h"
+
+/* lbd_hold_mode: sets the mode of h, its lock's artefact's hold (1:
+ * shared), recorded with it in the state database (a restart keeps it). */
+void lbd_hold_mode(struct lbd_hold *h, int shared);
+
+/* lbd_reader_find: l's rider owned by (c, tid), or NULL. */
+struct lbd_hold *lbd_reader_find(struct lbd_lock *l, struct lbd_conn *c,
+         pid_t tid);
+
+/* lbd_reader_joinable: 1 when a shared request may be granted l at once
+ * beside its holders: l is held shared (not releasing) and nobody waits;
+ * else 0. */
+int  lbd_reader_joinable(const struct lbd_lock *l);
+
+/* lbd_reader_join: grants c's shared ACQUIRE id of l (thread tid) beside
+ * the readers that hold it (the caller checked lbd_reader_joinable and
+ * the limits): the rider is made once c is known to be able to take the
+ * artefact over (docs/SHARED.md), and its OK is owed as the artefact's
+ * reader's.  0; or an LB_E* code with err filled (nothing granted; the
+ * caller replies). */
+int  lbd_reader_join(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
+         uint64_t id, struct lockfs_err *err);
+
+/* lbd_reader_next: the rider l's artefact goes to when its reader leaves:
+ * the one whose UPGRADE waits, else the oldest; NULL when none. */
+struct lbd_hold *lbd_reader_next(struct lbd_lock *l);
+
+/* lbd_reader_end: takes rider r out of its lock and connection, ends the
+ * UPGRADE it may have waiting (ECANCELED) and frees it; nothing on disk.
+ * The caller serves the lock after (lbd_readers_serve). */
+void lbd_reader_end(struct lbd_hold *r);
+
+/* lbd_reader_handed: rider r has taken its lock's artefact over (a new
+ * hold of the same owner is the holder now): takes it out and frees it,
+ * its UPGRADE, if any, kept for the new hold. */
+void lbd_reader_handed(struct lbd_hold *r);
+
+/* lbd_upgrade_drop: ends the UPGRADE that (c, tid) may have waiting for
+ * l with code and why (the hold it upgrades is going). */
+void lbd_upgrade_drop(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
+         enum lbp_error code, const char *why);
+
+/* lbd_readers_lost: l's artefact's hold is gone (broken, forgotten,
+ * released with no rider able to take the artefact): its riders and any
+ * UPGRADE lose it too, each logged.  l is not freed. */
+void lbd_readers_lost(struct lbd_lock *l);
+
+/* lbd_readers_serve: l is held shared: grants the UPGRADE at the head
+ * once its owner is the only holder, or else the shared requests at the
+ * head (up to the first exclusive one) as riders.  Nothing when l is not
+ * held shared.  l is not freed. */
+void lbd_readers_serve(struct lbd_lock *l);
+
+/* lbd_conn_readers_drop: c is going away: ends its riders (and serves
+ * their locks). */
+void lbd_conn_readers_drop(struct lbd_conn *c);
+
+/* lbd_upgrade: UPGRADE id of (c, tid)'s hold of path (method), waiting
+ * up to timeout.  Replies (OK, an error) or queues; always 0. */
+int  lbd_upgrade(struct lbd_conn *c, uint64_t id, const char *path,
+         unsigned method, pid_t tid, double timeout);
+
+/* lbd_downgrade: DOWNGRADE id of (c, tid)'s hold of path (method).
+ * Replies; always 0. */
+int  lbd_downgrade(struct lbd_conn *c, uint64_t id, const char *path,
+         unsigned method, pid_t tid);
+
+#endif

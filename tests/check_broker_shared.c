@@ -1,0 +1,120 @@
+/*
+ * check_broker_shared.c: shared locks through the library
+ * (lb_acquire_shared, lb_upgrade, lb_downgrade; docs/SHARED.md), for
+ * every method whose artefact is a file: readers hold at once and
+ * exclude writers, and a writer excludes readers; the lock stays held
+ * on disk while any reader holds it; an upgrade waits for the other
+ * readers, a downgrade lets readers in; without the daemon a shared lock
+ * is refused, never given exclusive.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check_broker.h"
+
+/* Two readers and a writer, in agents and this process. */
+START_TEST(test_readers_and_writers)
+{
+	unsigned        m = tl_file_methods[_i] | LB_BROKER;
+	struct tl_place p;
+	struct agent    a, b;
+	lb_lock        *lock;
+
+	tl_place_make(&p, "sh");
+	agent_start(&a, p.path, m, NULL);
+	agent_start(&b, p.path, m, NULL);
+	lock = lock_new(p.path, m);
+	ck_assert_int_eq(agent_do(&a, 's', 0), 0);
+	ck_assert_int_eq(agent_do(&b, 's', 0), 0);
+	ck_assert_int_eq(agent_do(&b, 'i', 0), 1);
+	/* Held shared: no writer; another reader joins. */
+	ck_assert_int_eq(lb_acquire(lock, 0), LB_EALREADY);
+	ck_assert_int_eq(lb_is_locked(lock), 1);
+	ck_assert_int_eq(lb_acquire_shared(lock, 0), 0);
+	ck_assert_int_eq(lb_i_am_locking(lock), 1);
+	ck_assert_int_eq(lb_acquire_shared(lock, 0), 0);    /* re-entrant */
+	ck_assert_int_eq(lb_upgrade(lock, 0), LB_EALREADY);
+	ck_assert_int_eq(lb_release(lock), 0);
+	ck_assert_int_eq(lb_release(lock), LB_ENOTMINE);
+	/* The first reader leaves: still held on disk, by the other. */
+	ck_assert_int_eq(agent_do(&a, 'r', 0), 0);
+	ck_assert_int_eq(lb_is_locked(lock), 1);
+	ck_assert_int_eq(agent_do(&b, 'i', 0), 1);
+	/* The last reader upgrades alone, at once: no reader now. */
+	ck_assert_int_eq(agent_do(&b, 'u', 0), 0);
+	ck_assert_int_eq(lb_acquire_shared(lock, 0), LB_EALREADY);
+	/* Downgraded: readers again. */
+	ck_assert_int_eq(agent_do(&b, 'd', 0), 0);
+	ck_assert_int_eq(lb_acquire_shared(lock, 0), 0);
+	ck_assert_int_eq(agent_do(&b, 'r', 0), 0);
+	ck_assert_int_eq(lb_i_am_locking(lock), 1);
+	ck_assert_int_eq(lb_release(lock), 0);
+	ck_assert_int_eq(lb_is_locked(lock), 0);
+	/* A writer now keeps readers out. */
+	ck_assert_int_eq(agent_do(&a, 'a', 0), 0);
+	ck_assert_int_eq(lb_acquire_shared(lock, 0), LB_EALREADY);
+	ck_assert_int_eq(lb_downgrade(lock), LB_ENOTMINE);
+	ck_assert_int_eq(agent_do(&a, 'r', 0), 0);
+	agent_stop(&a);
+	agent_stop(&b);
+	lock_free_clean(lock, p.dir, tl_file_methods[_i]);
+}
+END_TEST
+
+/* An upgrade waits until the other reader has gone. */
+START_TEST(test_upgrade_waits)
+{
+	unsigned        m = LB_LINK | LB_BROKER;
+	struct tl_place p;
+	struct agent    a;
+	lb_lock        *lock;
+
+	tl_place_make(&p, "up");
+	agent_start(&a, p.path, m, NULL);
+	lock = lock_new(p.path, m);
+	ck_assert_int_eq(lb_acquire_shared(lock, 0), 0);
+	ck_assert_int_eq(agent_do(&a, 's', 0), 0);
+	agent_send(&a, 'u', HANG_S);
+	ck_assert(!agent_ready(&a, WAIT_S));
+	ck_assert_int_eq(lb_release(lock), 0);
+	agent_expect(&a, HANG_S, 0, "upgrade once alone");
+	ck_assert_int_eq(lb_acquire_shared(lock, 0), LB_EALREADY);
+	ck_assert_int_eq(agent_do(&a, 'r', 0), 0);
+	agent_stop(&a);
+	lock_free_clean(lock, p.dir, LB_LINK);
+}
+END_TEST
+
+/* In-process there is no shared lock: refused, nothing taken. */
+START_TEST(test_shared_needs_the_daemon)
+{
+	struct tl_place p;
+	lb_lock        *lock;
+
+	tl_place_make(&p, "lo");
+	lock = lock_new(p.path, LB_LINK | LB_LOCAL);
+	ck_assert_int_eq(lb_acquire_shared(lock, 0), LB_EFAILED);
+	ck_assert_ptr_nonnull(strstr(lb_lock_error(lock), "need the daemon"));
+	ck_assert_int_eq(lb_is_locked(lock), 0);
+	ck_assert_int_eq(lb_upgrade(lock, 0), LB_EFAILED);
+	ck_assert_int_eq(lb_downgrade(lock), LB_EFAILED);
+	ck_assert_int_eq(lb_acquire(lock, 0), 0);
+	ck_assert_int_eq(lb_downgrade(lock), LB_EFAILED);
+	ck_assert_int_eq(lb_i_am_locking(lock), 1);
+	ck_assert_int_eq(lb_release(lock), 0);
+	lock_free_clean(lock, p.dir, LB_LINK);
+}
+END_TEST
+
+TCase *
+broker_shared_case(void)
+{
+	TCase *tc = broker_case("shared", 120);
+
+	tcase_add_loop_test(tc, test_readers_and_writers, 0, TL_NFILE);
+	tcase_add_test(tc, test_upgrade_waits);
+	tcase_add_test(tc, test_shared_needs_the_daemon);
+	return tc;
+}

@@ -1,0 +1,555 @@
+"""shared.py: shared (reader) locks through lockbrokerd (docs/SHARED.md),
+over its real socket.
+
+Each test starts the built daemon in a private directory and speaks the
+wire protocol, version 2, to it; a version-1 client beside it must see
+what it always saw.  Python's lockfile is the outside party that must see
+a lock held while any reader holds it.
+"""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lbdaemon import NOBODY, PYTHON, DaemonCase  # noqa: E402
+
+ROOT = os.geteuid() == 0
+
+
+class SharedCase(DaemonCase):
+    prefix = "lbshared."
+
+    def v2(self, nobody=False):
+        """A version-2 session (of user nobody's when asked)."""
+        c = self.nobody(hello=False) if nobody else self.client(hello=False)
+        r = c.call("HELLO", version=2)
+        self.assertCode(r, "OK")
+        self.assertEqual(r.fields["version"], "2")
+        return c
+
+    def reply_within(self, c, rid, seconds):
+        """c's reply to rid when it comes within seconds, else None."""
+        try:
+            return c.wait(rid, seconds)
+        except (TimeoutError, socket.timeout):
+            return None
+
+    def queued(self, c, verb, **fields):
+        """Sends a request that must wait, and returns its id once the
+        daemon has read it (a PING after it on c answered first)."""
+        rid = c.send(verb, **fields)
+        self.assertCode(c.call("PING"), "OK")
+        return rid
+
+    def list_items(self, c):
+        """The ITEMs of a LIST, once its OK says how many."""
+        rid = c.send("LIST")
+        items = []
+        while True:
+            r = c.wait(rid)
+            if r.verb != "ITEM":
+                break
+            items.append(r)
+        self.assertCode(r, "OK")
+        self.assertEqual(int(r.fields["count"]), len(items))
+        return items
+
+    def status(self, c, p, **kw):
+        r = c.call("STATUS", path=p, **kw)
+        self.assertCode(r, "OK")
+        return r.fields
+
+    def python_sees_held(self, p, method="link"):
+        """Whether Python's lockfile finds p held (is_locked, and an
+        acquire with timeout 0 refused)."""
+        cls = {"link": "linklockfile.LinkLockFile",
+               "mkdir": "mkdirlockfile.MkdirLockFile",
+               "symlink": "symlinklockfile.SymlinkLockFile",
+               "pidfile": "pidlockfile.PIDLockFile"}[method]
+        mod, name = cls.split(".")
+        out = subprocess.run(
+            [PYTHON, "-c", textwrap.dedent("""
+                import sys
+                from lockfile.%s import %s as L
+                from lockfile import AlreadyLocked
+                l = L(sys.argv[1])
+                try:
+                    l.acquire(timeout=0)
+                except AlreadyLocked:
+                    print("held" if l.is_locked() else "refused, free")
+                else:
+                    l.release()
+                    print("free")
+                """ % (mod, name)), p], capture_output=True, text=True,
+            timeout=60)
+        self.assertIn(out.stdout.strip(), ("held", "free"), out.stderr)
+        return out.stdout.strip() == "held"
+
+    def reader_process(self, p):
+        """A child process that holds p shared over its own connection;
+        returned once it holds it (killed after the test)."""
+        proc = self.spawn(textwrap.dedent("""
+            import sys, time
+            sys.path.insert(0, %r)
+            from lbdaemon import Client
+            c = Client(%r, hello=False)
+            assert c.call("HELLO", version=2).verb == "OK"
+            r = c.call("ACQUIRE", path=%r, mode="shared", timeout=0)
+            print(r.code, flush=True)
+            time.sleep(600)
+            """ % (os.path.dirname(os.path.abspath(__file__)),
+                   self.daemon.socket, p)))
+        self.assertEqual(proc.stdout.readline(), b"OK\n")
+        return proc
+
+
+class Session(SharedCase):
+    def test_versions(self):
+        c = self.client(hello=False)
+        self.assertCode(c.call("HELLO", version=3), "EVERSION")
+        self.assertCode(c.call("HELLO", version=0), "EVERSION")
+        r = c.call("HELLO", version=2)
+        self.assertEqual(r.fields["version"], "2")
+        old = self.client()                     # HELLO version=1
+        p = self.path()
+        self.assertCode(old.call("ACQUIRE", path=p, mode="shared"),
+                        "EINVAL")
+        self.assertCode(old.call("UPGRADE", path=p), "EVERB")
+        self.assertCode(old.call("DOWNGRADE", path=p), "EVERB")
+
+    def test_bad_mode(self):
+        c = self.v2()
+        p = self.path()
+        self.assertCode(c.call("ACQUIRE", path=p, mode="read"), "EINVAL")
+        self.assertCode(c.call("ACQUIRE", path=p, mode="shared",
+                               pid=os.getpid()), "EINVAL")
+        self.assertCode(c.call("ACQUIRE", path=p, mode="shared",
+                               method="sqlite"), "EINVAL")
+        self.assertCode(c.call("STATUS", path=p), "OK")
+        self.assertFalse(os.path.exists(p + ".lock"))
+
+
+class Readers(SharedCase):
+    def test_many_readers_hold_at_once(self):
+        p = self.path()
+        cs = [self.v2() for _ in range(5)]
+        tokens = set()
+        for c in cs:
+            r = c.call("ACQUIRE", path=p, mode="shared", timeout=0)
+            self.assertCode(r, "OK")
+            tokens.add(r.fields["token"])
+        self.assertEqual(len(tokens), 1, "one read, one token")
+        st = self.status(cs[4], p)
+        self.assertEqual((st["locked"], st["mine"], st["mode"],
+                          st["holders"]), ("1", "1", "shared", "5"))
+        self.assertTrue(os.path.exists(p + ".lock"))
+        self.assertTrue(self.python_sees_held(p))
+        # LIST: one ITEM per holder, each shared.
+        items = self.list_items(cs[0])
+        self.assertEqual([i.fields["mode"] for i in items], ["shared"] * 5)
+        # Re-entrant: the same token at once; one RELEASE frees it.
+        self.assertEqual(cs[2].call("ACQUIRE", path=p, mode="shared")
+                         .fields["token"], tokens.pop())
+        for i, c in enumerate(cs):
+            self.assertCode(c.call("RELEASE", path=p), "OK")
+            self.assertCode(c.call("RELEASE", path=p), "ENOTLOCKED"
+                            if i == 4 else "ENOTMINE")
+            self.assertEqual(os.path.exists(p + ".lock"), i < 4)
+        self.assertFalse(self.python_sees_held(p))
+        self.assertEqual(os.listdir(self.locks), [])
+
+    def test_every_method_keeps_its_artefact(self):
+        for method in ("link", "symlink", "mkdir", "pidfile"):
+            p = self.path(method)
+            a, b = self.v2(), self.v2()
+            self.assertCode(a.call("ACQUIRE", path=p, method=method,
+                                   mode="shared"), "OK")
+            self.assertCode(b.call("ACQUIRE", path=p, method=method,
+                                   mode="shared", timeout=0), "OK")
+            self.assertTrue(self.python_sees_held(p, method), method)
+            self.assertCode(a.call("RELEASE", path=p, method=method), "OK")
+            self.assertTrue(self.python_sees_held(p, method), method)
+            self.assertCode(b.call("RELEASE", path=p, method=method), "OK")
+            self.assertFalse(self.python_sees_held(p, method), method)
+            a.close()
+            b.close()
+
+    def test_writer_and_readers_exclude_each_other(self):
+        p = self.path()
+        r1, r2, w = self.v2(), self.v2(), self.v2()
+        self.assertCode(r1.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertCode(w.call("ACQUIRE", path=p, timeout=0), "EALREADY")
+        self.assertCode(w.call("ACQUIRE", path=p, mode="exclusive",
+                               timeout=0), "EALREADY")
+        self.assertCode(r1.call("RELEASE", path=p), "OK")
+        self.assertCode(w.call("ACQUIRE", path=p, timeout=0), "OK")
+        self.assertEqual(self.status(w, p)["mode"], "exclusive")
+        self.assertCode(r2.call("ACQUIRE", path=p, mode="shared",
+                                timeout=0), "EALREADY")
+        # A version-1 client sees it held, exclusive or shared.
+        old = self.client()
+        self.assertCode(old.call("ACQUIRE", path=p, timeout=0), "EALREADY")
+        self.assertCode(w.call("RELEASE", path=p), "OK")
+        self.assertCode(r2.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertCode(old.call("ACQUIRE", path=p, timeout=0), "EALREADY")
+
+    def test_queued_writer_stops_later_readers(self):
+        p = self.path()
+        r1, w, r2 = self.v2(), self.v2(), self.v2()
+        self.assertCode(r1.call("ACQUIRE", path=p, mode="shared"), "OK")
+        wid = self.queued(w, "ACQUIRE", path=p)
+        self.assertEqual(self.status(r1, p)["waiters"], "1")
+        # No jumping ahead of the writer, not even with timeout 0.
+        self.assertCode(r2.call("ACQUIRE", path=p, mode="shared",
+                                timeout=0), "EALREADY")
+        r2id = self.queued(r2, "ACQUIRE", path=p, mode="shared")
+        self.assertEqual(self.status(r1, p)["waiters"], "2")
+        self.assertCode(r1.call("RELEASE", path=p), "OK")
+        self.assertCode(w.wait(wid), "OK")
+        self.assertIsNone(self.reply_within(r2, r2id, 0.3))
+        self.assertCode(w.call("RELEASE", path=p), "OK")
+        self.assertCode(r2.wait(r2id), "OK")
+        self.assertEqual(self.status(r2, p)["mode"], "shared")
+
+    def test_consecutive_readers_granted_together(self):
+        p = self.path()
+        w1 = self.v2()
+        self.assertCode(w1.call("ACQUIRE", path=p), "OK")
+        rs = [self.v2() for _ in range(3)]
+        rids = [self.queued(r, "ACQUIRE", path=p, mode="shared")
+                for r in rs]
+        w2 = self.v2()
+        w2id = self.queued(w2, "ACQUIRE", path=p)
+        r4 = self.v2()
+        r4id = self.queued(r4, "ACQUIRE", path=p, mode="shared")
+        self.assertEqual(self.status(w1, p)["waiters"], "5")
+        self.assertCode(w1.call("RELEASE", path=p), "OK")
+        for r, rid in zip(rs, rids):
+            self.assertCode(r.wait(rid), "OK")
+        st = self.status(rs[0], p)
+        self.assertEqual((st["mode"], st["holders"], st["waiters"]),
+                         ("shared", "3", "2"))
+        self.assertIsNone(self.reply_within(w2, w2id, 0.3))
+        self.assertIsNone(self.reply_within(r4, r4id, 0.1))
+        for r in rs:
+            self.assertCode(r.call("RELEASE", path=p), "OK")
+        self.assertCode(w2.wait(w2id), "OK")
+        self.assertIsNone(self.reply_within(r4, r4id, 0.3))
+        self.assertCode(w2.call("RELEASE", path=p), "OK")
+        self.assertCode(r4.wait(r4id), "OK")
+
+    def test_writer_timing_out_lets_readers_in(self):
+        p = self.path()
+        r1, w, r2 = self.v2(), self.v2(), self.v2()
+        self.assertCode(r1.call("ACQUIRE", path=p, mode="shared"), "OK")
+        wid = w.send("ACQUIRE", path=p, timeout=0.2)
+        r2id = r2.send("ACQUIRE", path=p, mode="shared")
+        self.assertCode(w.wait(wid), "ETIMEOUT")
+        self.assertCode(r2.wait(r2id), "OK")
+        self.assertEqual(self.status(r1, p)["holders"], "2")
+
+    def test_crash_of_every_reader_frees_the_lock(self):
+        p = self.path()
+        procs = [self.reader_process(p) for _ in range(3)]
+        c = self.v2()
+        st = self.status(c, p)
+        self.assertEqual((st["mode"], st["holders"]), ("shared", "3"))
+        wid = self.queued(c, "ACQUIRE", path=p)
+        for i, proc in enumerate(procs):
+            proc.kill()
+            proc.wait()
+            self.assertTrue(self.python_sees_held(p) or i == 2)
+        self.assertCode(c.wait(wid), "OK")
+        st = self.status(c, p)
+        self.assertEqual((st["mode"], st["holders"], st["holder_pid"]),
+                         ("exclusive", "1", str(os.getpid())))
+
+    def test_artefact_handed_to_a_live_reader(self):
+        p = self.path()
+        first = self.reader_process(p)
+        c = self.v2()
+        self.assertCode(c.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertEqual(self.status(c, p)["holder_pid"], str(first.pid))
+        first.kill()
+        first.wait()
+        # The artefact now names the reader left, never the dead one.
+        for _ in range(200):
+            st = self.status(c, p)
+            if st["holder_pid"] == str(os.getpid()):
+                break
+        self.assertEqual((st["holder_pid"], st["holders"], st["mine"]),
+                         (str(os.getpid()), "1", "1"))
+        self.assertTrue(self.python_sees_held(p))
+        self.assertEqual(os.stat(p + ".lock").st_nlink, 2)
+        uniq = [f for f in os.listdir(self.locks) if f != "a.lock"]
+        self.assertEqual(len(uniq), 1)      # the dead reader's: gone
+        self.assertIn(".%d" % os.getpid(), uniq[0])
+        self.assertEqual(os.stat(os.path.join(self.locks, uniq[0])).st_ino,
+                         os.stat(p + ".lock").st_ino)
+        self.assertCode(c.call("RELEASE", path=p), "OK")
+        self.assertEqual(os.listdir(self.locks), [])
+
+    def test_closing_a_rider_ends_it(self):
+        p = self.path()
+        a, b = self.v2(), self.v2()
+        self.assertCode(a.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertCode(b.call("ACQUIRE", path=p, mode="shared"), "OK")
+        b.close()
+        for _ in range(200):
+            if self.status(a, p)["holders"] == "1":
+                break
+        self.assertEqual(self.status(a, p)["holders"], "1")
+        self.assertCode(a.call("UPGRADE", path=p, timeout=0), "OK")
+
+
+class UpgradeDowngrade(SharedCase):
+    def test_upgrade_alone_is_at_once(self):
+        p = self.path()
+        a, b = self.v2(), self.v2()
+        tok = a.call("ACQUIRE", path=p, mode="shared").fields["token"]
+        r = a.call("UPGRADE", path=p, timeout=0)
+        self.assertCode(r, "OK")
+        self.assertEqual(r.fields["token"], tok)
+        self.assertEqual(self.status(a, p)["mode"], "exclusive")
+        self.assertCode(b.call("ACQUIRE", path=p, mode="shared",
+                               timeout=0), "EALREADY")
+        self.assertCode(a.call("UPGRADE", path=p), "OK")    # already
+        self.assertCode(b.call("UPGRADE", path=p), "ENOTMINE")
+        self.assertCode(a.call("RELEASE", path=p), "OK")
+        self.assertCode(b.call("UPGRADE", path=p), "ENOTLOCKED")
+
+    def test_upgrade_waits_for_the_other_readers(self):
+        p = self.path()
+        a, b, c = self.v2(), self.v2(), self.v2()
+        self.assertCode(a.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertCode(b.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertCode(a.call("UPGRADE", path=p, timeout=0), "EALREADY")
+        uid = self.queued(a, "UPGRADE", path=p)
+        self.assertIsNone(self.reply_within(a, uid, 0.3))
+        # The classic upgrade deadlock: refused, not left to wait.
+        r = b.call("UPGRADE", path=p)
+        self.assertCode(r, "EFAILED")
+        self.assertIn("wait for ever", r.fields["message"])
+        # Readers that come now wait behind the upgrade.
+        self.assertCode(c.call("ACQUIRE", path=p, mode="shared",
+                               timeout=0), "EALREADY")
+        self.assertCode(b.call("RELEASE", path=p), "OK")
+        self.assertCode(a.wait(uid), "OK")
+        st = self.status(a, p)
+        self.assertEqual((st["mode"], st["holders"]), ("exclusive", "1"))
+
+    def test_upgrade_by_a_rider_takes_the_artefact(self):
+        p = self.path()
+        first = self.reader_process(p)
+        a = self.v2()
+        self.assertCode(a.call("ACQUIRE", path=p, mode="shared"), "OK")
+        uid = self.queued(a, "UPGRADE", path=p)
+        w = self.v2()
+        wid = self.queued(w, "ACQUIRE", path=p)
+        first.kill()
+        first.wait()
+        self.assertCode(a.wait(uid), "OK")
+        st = self.status(a, p)
+        self.assertEqual((st["mode"], st["holder_pid"], st["waiters"]),
+                         ("exclusive", str(os.getpid()), "1"))
+        self.assertIsNone(self.reply_within(w, wid, 0.2))
+        self.assertCode(a.call("RELEASE", path=p), "OK")
+        self.assertCode(w.wait(wid), "OK")
+
+    def test_upgrade_canceled_and_released(self):
+        p = self.path()
+        a, b = self.v2(), self.v2()
+        self.assertCode(a.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertCode(b.call("ACQUIRE", path=p, mode="shared"), "OK")
+        uid = self.queued(a, "UPGRADE", path=p)
+        got = []
+        self.assertCode(a.wait(a.send("CANCEL", target=int(uid)),
+                               others=got), "OK")
+        self.assertEqual([(r.id, r.code) for r in got], [(uid, "ECANCELED")])
+        self.assertEqual(self.status(a, p)["holders"], "2")
+        uid = b.send("UPGRADE", path=p, timeout=0.2)
+        self.assertCode(b.wait(uid), "ETIMEOUT")
+        self.assertEqual(self.status(b, p)["mode"], "shared")
+        uid = self.queued(b, "UPGRADE", path=p)
+        got = []
+        self.assertCode(b.wait(b.send("RELEASE", path=p), others=got), "OK")
+        self.assertEqual([(r.id, r.code) for r in got], [(uid, "ECANCELED")])
+        self.assertEqual(self.status(a, p)["holders"], "1")
+
+    def test_downgrade_wakes_the_readers_behind(self):
+        p = self.path()
+        w = self.v2()
+        tok = w.call("ACQUIRE", path=p).fields["token"]
+        rs = [self.v2() for _ in range(2)]
+        rids = [self.queued(r, "ACQUIRE", path=p, mode="shared")
+                for r in rs]
+        w2 = self.v2()
+        w2id = self.queued(w2, "ACQUIRE", path=p)
+        r = w.call("DOWNGRADE", path=p)
+        self.assertCode(r, "OK")
+        self.assertEqual(r.fields["token"], tok)
+        for c, rid in zip(rs, rids):
+            self.assertEqual(c.wait(rid).fields["token"], tok)
+        st = self.status(w, p)
+        self.assertEqual((st["mode"], st["holders"], st["waiters"]),
+                         ("shared", "3", "1"))
+        self.assertCode(rs[0].call("DOWNGRADE", path=p), "OK")  # shared
+        self.assertIsNone(self.reply_within(w2, w2id, 0.2))
+        for c in [w] + rs:
+            self.assertCode(c.call("RELEASE", path=p), "OK")
+        self.assertCode(w2.wait(w2id), "OK")
+
+
+class OtherUsers(SharedCase):
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_rider_of_another_user_takes_the_artefact_as_itself(self):
+        d = os.path.join(self.dir, "open")
+        os.mkdir(d)
+        os.chmod(d, 0o777)
+        p = os.path.join(d, "x")
+        me = self.v2()
+        them = self.v2(nobody=True)
+        self.assertCode(me.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertCode(them.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertEqual(os.stat(p + ".lock").st_uid, 0)
+        self.assertCode(me.call("RELEASE", path=p), "OK")
+        # Never kept on another user's file: it is nobody's own now.
+        st = os.stat(p + ".lock")
+        self.assertEqual(st.st_uid, NOBODY)
+        self.assertEqual(self.status(them, p)["holder_uid"], str(NOBODY))
+        self.assertTrue(self.python_sees_held(p))
+        self.assertCode(them.call("RELEASE", path=p), "OK")
+        self.assertEqual(os.listdir(d), [])
+
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_reader_that_cannot_take_the_artefact_is_refused(self):
+        p = self.path()                 # root's 0755 directory
+        me = self.v2()
+        them = self.v2(nobody=True)
+        self.assertCode(me.call("ACQUIRE", path=p, mode="shared"), "OK")
+        r = them.call("ACQUIRE", path=p, mode="shared", timeout=0)
+        self.assertCode(r, "EFAILED")
+        self.assertIn("cannot make and remove names", r.fields["message"])
+        self.assertEqual(self.status(me, p)["holders"], "1")
+
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_mkdir_shared_within_one_user(self):
+        d = self.shared()
+        p = os.path.join(d, "m")
+        me = self.v2()
+        them = self.v2(nobody=True)
+        self.assertCode(me.call("ACQUIRE", path=p, method="mkdir",
+                                mode="shared"), "OK")
+        r = them.call("ACQUIRE", path=p, method="mkdir", mode="shared",
+                      timeout=0)
+        self.assertCode(r, "EFAILED")
+        self.assertIn("within one user", r.fields["message"])
+
+
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_sticky_directory_shared_within_one_user(self):
+        d = self.shared()               # 1777, root's
+        p = os.path.join(d, "s")
+        me = self.v2()
+        them = self.v2(nobody=True)
+        self.assertCode(them.call("ACQUIRE", path=p, mode="shared"), "OK")
+        r = me.call("ACQUIRE", path=p, mode="shared", timeout=0)
+        self.assertCode(r, "EFAILED")
+        self.assertIn("sticky", r.fields["message"])
+        other = self.v2(nobody=True)
+        self.assertCode(other.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertCode(them.call("RELEASE", path=p), "OK")
+        self.assertEqual(self.status(other, p)["holder_pid"],
+                         str(other.pid))
+        self.assertEqual(os.stat(p + ".lock").st_uid, NOBODY)
+
+
+class VersionOne(SharedCase):
+    def test_version_1_client_unchanged(self):
+        p = self.path()
+        old = self.client()
+        a, b = self.v2(), self.v2()
+        self.assertCode(a.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertCode(b.call("ACQUIRE", path=p, mode="shared"), "OK")
+        r = old.call("STATUS", path=p)
+        self.assertEqual(r.fields["locked"], "1")
+        self.assertNotIn("mode", r.fields)
+        self.assertNotIn("holders", r.fields)
+        items = self.list_items(old)
+        self.assertEqual(len(items), 1)
+        self.assertNotIn("mode", items[0].fields)
+        wid = self.queued(old, "ACQUIRE", path=p)
+        self.assertCode(a.call("RELEASE", path=p), "OK")
+        self.assertIsNone(self.reply_within(old, wid, 0.2))
+        self.assertCode(b.call("RELEASE", path=p), "OK")
+        self.assertCode(old.wait(wid), "OK")
+        r = old.call("STATUS", path=p)
+        self.assertEqual((r.fields["mine"], r.fields["holders"] if
+                          "holders" in r.fields else None), ("1", None))
+        self.assertCode(old.call("RELEASE", path=p), "OK")
+
+
+class Command(SharedCase):
+    def lockbroker(self, *args):
+        env = dict(os.environ, LOCKBROKER_SOCKET=self.daemon.socket)
+        return subprocess.run(
+            [os.path.join(os.environ.get("LB_BUILDDIR", os.getcwd()),
+                          "tools", "lockbroker")] + list(args),
+            capture_output=True, text=True, env=env, timeout=60)
+
+    def test_lock_shared(self):
+        p = self.path()
+        a = self.v2()
+        self.assertCode(a.call("ACQUIRE", path=p, mode="shared"), "OK")
+        r = self.lockbroker("lock", "-s", "-n", p, "--", "sh", "-c",
+                            "test -e %s.lock" % p)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.lockbroker("lock", "--shared", "-x", "-n", p, "--", "true")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        r = self.lockbroker("lock", "-s", "-n", "--local", p, "--", "true")
+        self.assertEqual(r.returncode, 69, r.stderr)
+        self.assertIn("shared locks need the daemon", r.stderr)
+        self.assertEqual(self.status(a, p)["holders"], "1")
+        self.assertCode(a.call("RELEASE", path=p), "OK")
+        r = self.lockbroker("lock", "-n", p, "--", "true")
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+
+class Restart(SharedCase):
+    def test_restart_keeps_the_artefact_readers_hold(self):
+        p = self.path()
+        a = self.v2()
+        tok = a.call("ACQUIRE", path=p, mode="shared").fields["token"]
+        self.daemon.stop(signal.SIGKILL)
+        a.close()
+        self.daemon.start()
+        self.assertTrue(os.path.exists(p + ".lock"))
+        c = self.v2()
+        self.assertCode(c.call("RECLAIM", path=p, token=tok), "OK")
+        st = self.status(c, p)
+        self.assertEqual((st["mine"], st["mode"]), ("1", "shared"))
+        self.assertTrue(self.python_sees_held(p))
+        self.assertCode(self.v2().call("ACQUIRE", path=p, mode="shared",
+                                       timeout=0), "OK")
+
+    def test_restart_keeps_the_mode_an_upgrade_gave(self):
+        p = self.path()
+        a = self.v2()
+        tok = a.call("ACQUIRE", path=p, mode="shared").fields["token"]
+        self.assertCode(a.call("UPGRADE", path=p), "OK")
+        self.daemon.stop()
+        a.close()
+        self.daemon.start()
+        c = self.v2()
+        self.assertCode(c.call("RECLAIM", path=p, token=tok), "OK")
+        self.assertEqual(self.status(c, p)["mode"], "exclusive")
+        self.assertCode(self.v2().call("ACQUIRE", path=p, mode="shared",
+                                       timeout=0), "EALREADY")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
