@@ -15,7 +15,7 @@ import textwrap
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lbdaemon import NOBODY, PYTHON, DaemonCase  # noqa: E402
+from lbdaemon import NOBODY, PYTHON, Daemon, DaemonCase  # noqa: E402
 
 ROOT = os.geteuid() == 0
 
@@ -549,6 +549,30 @@ class Restart(SharedCase):
         self.assertEqual(self.status(c, p)["mode"], "exclusive")
         self.assertCode(self.v2().call("ACQUIRE", path=p, mode="shared",
                                        timeout=0), "EALREADY")
+
+    def test_reader_of_the_previous_run_has_no_riders(self):
+        # After a restart, a reader's hold not reclaimed yet is nobody's
+        # here: a reader joining it would be lost (told nothing) when it
+        # ends, and a writer granted while that reader reads on.  A
+        # shared request waits for it instead, and holds the writer
+        # behind it off once granted.
+        self.daemon.stop()
+        self.daemon = Daemon(self.dir, config="grace = 1\n").start()
+        p = self.path()
+        a = self.reader_process(p)
+        self.daemon.stop(signal.SIGKILL)
+        self.daemon.start()
+        b, w = self.v2(), self.v2()
+        rb = b.send("ACQUIRE", path=p, mode="shared", timeout=60)
+        self.assertCode(w.call("PING"), "OK")
+        rw = self.queued(w, "ACQUIRE", path=p, timeout=60)
+        a.kill()
+        a.wait()
+        self.assertCode(b.wait(rb, 30), "OK")
+        self.assertIsNone(self.reply_within(w, rw, 2.0))
+        self.assertEqual(self.status(b, p)["mine"], "1")
+        self.assertCode(b.call("RELEASE", path=p), "OK")
+        self.assertCode(w.wait(rw, 30), "OK")
 
 
 if __name__ == "__main__":
