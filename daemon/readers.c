@@ -76,8 +76,8 @@ int
 lbd_reader_joinable(const struct lbd_lock *l)
 {
 	return l->holder != NULL && l->holder->shared &&
-	    !l->holder->releasing && !l->holder->lingering &&
-	    TAILQ_EMPTY(&l->waiters);
+	    l->holder->conn != NULL && !l->holder->releasing &&
+	    !l->holder->lingering && TAILQ_EMPTY(&l->waiters);
 }
 
 /*
@@ -234,7 +234,8 @@ lbd_readers_serve(struct lbd_lock *l)
 	struct lbd_hold  *h = l->holder;
 	struct lbd_wait  *w;
 
-	if (h == NULL || !h->shared || h->releasing || h->lingering)
+	if (h == NULL || !h->shared || h->conn == NULL || h->releasing ||
+	    h->lingering)
 		return;
 	if ((w = TAILQ_FIRST(&l->waiters)) != NULL && w->upgrade) {
 		if (l->nreaders == 0 && h->conn == w->conn &&

@@ -17,7 +17,9 @@ struct lbd_hold *lbd_reader_find(struct lbd_lock *l, struct lbd_conn *c,
          pid_t tid);
 
 /* lbd_reader_joinable: 1 when a shared request may be granted l at once
- * beside its holders: l is held shared (not releasing) and nobody waits;
+ * beside its holders: l is held shared by a connected reader (not a hold
+ * of the previous run not reclaimed yet, whose end hands nothing to a
+ * rider: reconcile.c; not releasing, not lingering) and nobody waits;
  * else 0. */
 int  lbd_reader_joinable(const struct lbd_lock *l);
 
@@ -57,7 +59,8 @@ void lbd_readers_lost(struct lbd_lock *l);
 /* lbd_readers_serve: l is held shared: grants the UPGRADE at the head
  * once its owner is the only holder, or else the shared requests at the
  * head (up to the first exclusive one) as riders.  Nothing when l is not
- * held shared.  l is not freed. */
+ * held shared by a connected reader (see lbd_reader_joinable; served
+ * again when its hold is reclaimed).  l is not freed. */
 void lbd_readers_serve(struct lbd_lock *l);
 
 /* lbd_conn_readers_drop: c is going away: ends its riders (and serves

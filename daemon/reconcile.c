@@ -109,6 +109,7 @@
 #include "log.h"
 #include "os.h"
 #include "pidwatch.h"
+#include "readers.h"
 #include "reconcile.h"
 #include "releasing.h"
 #include "reply.h"
@@ -714,6 +715,7 @@ orphan_to_waiter(struct lbd_hold *h)
 	    (long)w->conn->pid);
 	lbd_grant_reply(h, w->conn, w->id);
 	lbd_wait_remove(w);
+	lbd_readers_serve(l);   /* shared requests that waited for it */
 }
 
 /*
@@ -1011,6 +1013,7 @@ orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid,
 	h->lingering = 0;
 	lbd_hold_adopt(l, h);
 	log_debug("%s: taken back by pid %ld", l->path, (long)c->pid);
+	lbd_readers_serve(l);   /* shared requests that waited for it */
 	return 0;
 }
 
