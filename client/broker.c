@@ -709,6 +709,25 @@ lb__broker_wake(void)
 	lb__conn_unlock();
 }
 
+/* A LOST from the daemon (docs/SHARED.md): the shared hold it names is
+ * gone, the daemon's doing; recorded as lost (holds.h). */
+static void
+reqs_lost(const struct lbp_msg *m)
+{
+	const char *path = lbp_get(m, "path"), *method = lbp_get(m, "method");
+	const char *why = lbp_get(m, "message");
+	uint64_t    tid = 0;
+	unsigned    meth;
+
+	if (path == NULL || method == NULL ||
+	    lockfs_method_parse(method, &meth) != 0 ||
+	    (lbp_get(m, "thread") != NULL &&
+	    (lbp_get_u64(m, "thread", &tid) != 0 || tid > INT32_MAX)))
+		return;
+	lb__hold_lost(path, meth, (pid_t)tid, why != NULL ? why :
+	    "the daemon ended its shared hold");
+}
+
 /* lb__reqs_deliver: see request.h. */
 void
 lb__reqs_deliver(const struct lbp_msg *m, struct lbp_out *o)
@@ -717,6 +736,12 @@ lb__reqs_deliver(const struct lbp_msg *m, struct lbp_out *o)
 	uint64_t    gen = 0;
 	int         release = 0;
 
+	if (m->verb == LBP_MSG_LOST) {
+		lb__conn_lock();
+		reqs_lost(m);
+		lb__conn_unlock();
+		return;
+	}
 	if (!m->has_id)
 		return;         /* about the connection: EOF follows */
 	lb__conn_lock();

@@ -198,6 +198,29 @@ lb__hold_unreclaimable(struct hold *h, const char *reason)
 	}
 }
 
+/* lb__hold_lost: see holds.h. */
+void
+lb__hold_lost(const char *path, unsigned method, pid_t tid,
+    const char *reason)
+{
+	struct hold *h;
+	char        *why;
+	size_t       size;
+
+	TAILQ_FOREACH(h, &reg.list, entry)
+		if (h->state == HOLD_LIVE && h->method == method &&
+		    h->tid == tid && strcmp(h->path, path) == 0)
+			break;
+	if (h == NULL)
+		return;
+	size = strlen(path) + strlen(reason) + 64;
+	if ((why = malloc(size)) != NULL)
+		snprintf(why, size, "lost the lock on %s: %s", path, reason);
+	free(h->why);
+	h->why = why;
+	hold_to(h, HOLD_LOST);
+}
+
 /* lb__holds_wait_unpinned: see holds.h. */
 void
 lb__holds_wait_unpinned(void)

@@ -75,6 +75,14 @@ void lb__holds_drop(const char *lock_file, unsigned method, pid_t tid,
  */
 void lb__hold_unreclaimable(struct hold *h, const char *reason);
 
+/* lb__hold_lost: the daemon said (LOST, docs/SHARED.md) that the live
+ * hold of the lock path (method) by tid is gone: a shared hold whose
+ * lock's artefact it could not take over.  The hold becomes LOST with
+ * reason (the next call on it reports it: lb__holds_take_lost); nothing
+ * when there is no such live hold. */
+void lb__hold_lost(const char *path, unsigned method, pid_t tid,
+    const char *reason);
+
 /* lb__holds_wait_unpinned: waits (on lb__conn.changed) until no hold is
  * PINNED: no in-process acquire of a dropped hold is under way. */
 void lb__holds_wait_unpinned(void);

@@ -137,7 +137,7 @@ struct lbd_hold {
 	                                       artefact's reader (l->holder),
 	                                       or a rider (in l->readers, no
 	                                       artefact: readers.c) */
-	LIST_ENTRY(lbd_hold)     reader_entry; /* a rider: in l->readers */
+	TAILQ_ENTRY(lbd_hold)    reader_entry; /* a rider: in l->readers */
 	struct lbd_hold        **end_slot;  /* its place in its closed
 	                                       connection's next holds to
 	                                       end (hold.c), cleared when
@@ -147,6 +147,7 @@ struct lbd_hold {
 TAILQ_HEAD(lbd_acks, lbd_ack);
 TAILQ_HEAD(lbd_waitq, lbd_wait);
 LIST_HEAD(lbd_holds, lbd_hold);
+TAILQ_HEAD(lbd_riders, lbd_hold);
 
 struct lbd_lock {
 	struct lbd              *d;
@@ -156,7 +157,7 @@ struct lbd_lock {
 	struct lbd_hold         *holder;    /* NULL: free, or held outside */
 	struct lbd_waitq         waiters;   /* FIFO */
 	unsigned                 nwaiters;
-	struct lbd_holds         readers;   /* riders: shared holds beside
+	struct lbd_riders        readers;   /* riders, oldest first: shared holds beside
 	                                       holder, which is shared then
 	                                       (readers.c) */
 	unsigned                 nreaders;

@@ -481,6 +481,7 @@ lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err)
 	struct lbd_conn  *tc = NULL;
 	pid_t             tkept = 0, ttid = 0;
 	struct lockfs_err herr;
+	char              why[sizeof(herr.msg) + 64];
 	int               r = -1, named, noted = 0;
 
 	lbd_swap_finish(l->holder);     /* a handoff to it, finished first */
@@ -529,14 +530,13 @@ again:
 	if (r != 0 && rider != NULL) {
 		/* That reader cannot take the artefact over: it loses its
 		 * hold (never kept on another's file); the next is tried. */
-		log_info("%s: pid %ld lost its shared hold: the artefact "
-		    "could not be handed to it (%s)", l->path,
-		    (long)rider->conn->pid, next != NULL ? herr.msg :
+		snprintf(why, sizeof(why), "the artefact could not be "
+		    "handed to it (%s)", next != NULL ? herr.msg :
 		    "no memory");
 		if (next != NULL)
 			lbd_hold_free(next);
 		next = NULL;
-		lbd_reader_end(rider);
+		lbd_reader_lost(rider, why);    /* told before any grant */
 		w = TAILQ_FIRST(&l->waiters);
 		rider = lbd_reader_next(l);
 		r = -1;

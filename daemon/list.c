@@ -127,7 +127,7 @@ list_more(struct lbd_conn *c, unsigned *budget)
 			list_item(c, l, l->holder);
 			if (c->version < LBP_VERSION_SHARED)
 				continue;       /* version 1: one per lock */
-			LIST_FOREACH(r, &l->readers, reader_entry)
+			TAILQ_FOREACH(r, &l->readers, reader_entry)
 				list_item(c, l, r);
 		}
 		if ((c->list_cursor = cursor_next(c->list_cursor,

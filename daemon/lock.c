@@ -169,6 +169,16 @@ lbd_lock_serve(struct lbd_lock *l)
 	lbd_lock_put(l);
 }
 
+/* Refuses c's exclusive ACQUIRE id of path, which c's owner holds shared:
+ * a change of mode is UPGRADE's, never a silent OK (docs/SHARED.md). */
+static void
+shared_held(struct lbd_conn *c, uint64_t id, const char *path)
+{
+	lbd_conn_error(c, id, LBP_EFAILED, "%s is held shared by this "
+	    "owner already: an exclusive hold of it is asked for with "
+	    "UPGRADE (lb_upgrade), not ACQUIRE", path);
+}
+
 /*
  * lbd_acquire: the ACQUIRE request id of (c, tid) for path with method
  * and timeout; with kept_pid not 0, for a hold kept for that process (see
@@ -201,15 +211,22 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 		return 0;
 	}
 	if (kept_pid == 0 && lbd_reader_find(l, c, tid) != NULL) {
-		lbd_grant_reply(l->holder, c, id);      /* re-entrant rider */
+		if (!shared)
+			shared_held(c, id, path);
+		else
+			lbd_grant_reply(l->holder, c, id);  /* re-entrant */
 		goto out;
 	}
 	if (((h = lbd_hold_find(l, c, kept_pid, tid)) != NULL &&
 	    lbd_kept_recheck(c, h) == 0) ||
 	    (kept_pid == 0 && lbd_orphan_adopt(c, l, tid) == 0)) {
 		/* Re-entrant; or granted by the previous daemon, which died
-		 * before its reply went out. */
-		lbd_grant_reply(l->holder, c, id);
+		 * before its reply went out.  Never a silent change of
+		 * mode from shared to exclusive (docs/SHARED.md). */
+		if (l->holder->shared && !shared)
+			shared_held(c, id, path);
+		else
+			lbd_grant_reply(l->holder, c, id);
 		goto out;
 	}
 	/* Holds and waits alike: each wait may be granted later, and
@@ -239,7 +256,11 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 		goto out;
 	}
 	if (shared && lbd_reader_joinable(l)) {
-		if (lbd_reader_join(l, c, tid, id, &err) != 0)
+		if (l->nreaders >= d->cfg.limits.readers_per_lock)
+			lbd_conn_error(c, id, LBP_ELIMIT, "readers_per_lock: "
+			    "%s is held shared by %u readers already", path,
+			    l->nreaders + 1);
+		else if (lbd_reader_join(l, c, tid, id, &err) != 0)
 			lbd_conn_error(c, id, LBP_EFAILED, "%s", err.msg);
 		goto out;
 	}
@@ -361,7 +382,7 @@ lbd_break(struct lbd_conn *c, struct lbd_lock *l, struct lockfs_err *err)
 	if (l->holder != NULL) {
 		owner = l->holder->uid;
 		/* A shared lock is every reader's: all of c's user. */
-		LIST_FOREACH(rd, &l->readers, reader_entry)
+		TAILQ_FOREACH(rd, &l->readers, reader_entry)
 			if (rd->uid != owner && c->uid != 0) {
 				r = lockfs_fail(err, LB_EUNLOCK, EPERM, "%s is "
 				    "held shared by uid %ld too", l->path,

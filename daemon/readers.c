@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conn.h"
 #include "creds.h"
 #include "daemon.h"
 #include "fs.h"
@@ -59,14 +60,17 @@ lbd_hold_mode(struct lbd_hold *h, int shared)
 	lbd_store_hold_add(h->lock->d, h);
 }
 
-/* lbd_reader_find: see readers.h. */
+/* lbd_reader_find: see readers.h.  Looks through c's riders (at most
+ * holds_per_conn), never through l's: a lock's riders may be many. */
 struct lbd_hold *
 lbd_reader_find(struct lbd_lock *l, struct lbd_conn *c, pid_t tid)
 {
 	struct lbd_hold *r;
 
-	LIST_FOREACH(r, &l->readers, reader_entry)
-		if (r->conn == c && r->tid == tid)
+	if (l->nreaders == 0)
+		return NULL;
+	LIST_FOREACH(r, &c->readers, conn_entry)
+		if (r->lock == l && r->tid == tid)
 			return r;
 	return NULL;
 }
@@ -144,7 +148,7 @@ lbd_reader_join(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
 	r->since = lbd_now();
 	if ((r->user = c->uid_conns) != NULL)
 		r->user->nlocks++;
-	LIST_INSERT_HEAD(&l->readers, r, reader_entry);
+	TAILQ_INSERT_TAIL(&l->readers, r, reader_entry);
 	l->nreaders++;
 	LIST_INSERT_HEAD(&c->readers, r, conn_entry);
 	c->nreaders++;
@@ -152,27 +156,24 @@ lbd_reader_join(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
 	return 0;
 }
 
-/* lbd_reader_next: see readers.h.  Riders are listed newest first. */
+/* lbd_reader_next: see readers.h.  Riders are listed oldest first. */
 struct lbd_hold *
 lbd_reader_next(struct lbd_lock *l)
 {
 	struct lbd_wait *w = TAILQ_FIRST(&l->waiters);
-	struct lbd_hold *r, *oldest = NULL;
+	struct lbd_hold *r;
 
-	LIST_FOREACH(r, &l->readers, reader_entry) {
-		if (w != NULL && w->upgrade && w->conn == r->conn &&
-		    w->tid == r->tid)
-			return r;
-		oldest = r;
-	}
-	return oldest;
+	if (w != NULL && w->upgrade &&
+	    (r = lbd_reader_find(l, w->conn, w->tid)) != NULL)
+		return r;
+	return TAILQ_FIRST(&l->readers);
 }
 
 /* Takes rider r out of its lock and connection and frees it. */
 static void
 reader_free(struct lbd_hold *r)
 {
-	LIST_REMOVE(r, reader_entry);
+	TAILQ_REMOVE(&r->lock->readers, r, reader_entry);
 	r->lock->nreaders--;
 	LIST_REMOVE(r, conn_entry);
 	r->conn->nreaders--;
@@ -203,6 +204,32 @@ lbd_reader_end(struct lbd_hold *r)
 	reader_free(r);
 }
 
+/* lbd_reader_lost: see readers.h. */
+void
+lbd_reader_lost(struct lbd_hold *r, const char *why)
+{
+	struct lbd_lock *l = r->lock;
+	struct lbp_out   o;
+	int              i;
+
+	log_info("%s: pid %ld lost its shared hold: %s", l->path,
+	    (long)r->conn->pid, why);
+	for (i = 0; i < 2; i++) {       /* the reason cut when too long */
+		lbp_begin(&o, LBP_MSG_LOST, 0, 0);
+		lbp_add_str(&o, "path", l->path);
+		lbp_add_str(&o, "method", lockfs_method_name(l->method));
+		if (r->tid != 0)
+			lbp_add_u64(&o, "thread", (uint64_t)r->tid);
+		if (i == 0)
+			lbp_add_str(&o, "message", why);
+		if (lbp_end(&o) == 0) {
+			lbd_conn_send(r->conn, &o);
+			break;
+		}
+	}
+	lbd_reader_end(r);
+}
+
 /* lbd_reader_handed: see readers.h. */
 void
 lbd_reader_handed(struct lbd_hold *r)
@@ -218,12 +245,9 @@ lbd_readers_lost(struct lbd_lock *l)
 
 	lbd_upgrade_drop(l, NULL, 0, LBP_ENOTLOCKED, "the lock was lost "
 	    "while it waited");
-	while ((r = LIST_FIRST(&l->readers)) != NULL) {
-		log_info("%s: pid %ld lost its shared hold: the lock's "
-		    "artefact went with its reader's hold", l->path,
-		    (long)r->conn->pid);
-		lbd_reader_end(r);
-	}
+	while ((r = TAILQ_FIRST(&l->readers)) != NULL)
+		lbd_reader_lost(r, "the lock's artefact went with its "
+		    "reader's hold");
 }
 
 /* lbd_readers_serve: see readers.h. */
@@ -246,7 +270,11 @@ lbd_readers_serve(struct lbd_lock *l)
 		}
 		return;
 	}
-	while ((w = TAILQ_FIRST(&l->waiters)) != NULL && w->shared) {
+	/* Past readers_per_lock, the head waits for a reader to go: a
+	 * waiter that reached the head is never refused in place of a
+	 * grant. */
+	while ((w = TAILQ_FIRST(&l->waiters)) != NULL && w->shared &&
+	    l->nreaders < l->d->cfg.limits.readers_per_lock) {
 		if (lbd_reader_join(l, w->conn, w->tid, w->id, &err) != 0)
 			lbd_conn_error(w->conn, w->id, LBP_EFAILED, "%s",
 			    err.msg);

@@ -41,6 +41,13 @@ struct lbd_hold *lbd_reader_next(struct lbd_lock *l);
  * The caller serves the lock after (lbd_readers_serve). */
 void lbd_reader_end(struct lbd_hold *r);
 
+/* lbd_reader_lost: rider r loses its hold, the daemon's doing (why: its
+ * artefact's hold is gone and it could not take the artefact over): logs
+ * it, tells its connection at once with "LOST - path= method= thread=
+ * message=" (version 2: docs/PROTOCOL.md), before any writer can be
+ * granted the lock, then ends it as lbd_reader_end. */
+void lbd_reader_lost(struct lbd_hold *r, const char *why);
+
 /* lbd_reader_handed: rider r has taken its lock's artefact over (a new
  * hold of the same owner is the holder now): takes it out and frees it,
  * its UPGRADE, if any, kept for the new hold. */

@@ -70,7 +70,8 @@
 	                             "holders")                               \
 	X(ITEM,    D, "path method", "holder_pid holder_uid holder_tid host "  \
 	                             "since token waiters mode")              \
-	X(ERR,     D, "code",        "message")
+	X(ERR,     D, "code",        "message")                               \
+	X(LOST,    D, "path",        "method thread message")
 
 /* The verbs are LBP_MSG_HELLO ... LBP_MSG_ERR: a bare LBP_##verb would make
  * the verb OK collide with the error code LBP_OK below. */

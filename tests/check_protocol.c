@@ -183,7 +183,7 @@ START_TEST(test_verb_names)
 	static const char *const names[] = { "HELLO", "ACQUIRE", "RELEASE",
 	    "STATUS", "BREAK", "LIST", "CANCEL", "RECLAIM", "PING", "UPGRADE",
 	    "DOWNGRADE", "OK",
-	    "ITEM", "ERR" };
+	    "ITEM", "ERR", "LOST" };
 	char  lower[32], longer[40];
 	size_t i, n;
 	int   v;

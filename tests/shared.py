@@ -437,6 +437,33 @@ class OtherUsers(SharedCase):
         self.assertEqual(self.status(me, p)["holders"], "1")
 
     @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_rider_whose_handoff_fails_is_told_at_once(self):
+        # The directory changed since the rider joined: it may not make
+        # its own artefact there any more, so it cannot take the lock
+        # over.  It is told at once (LOST, with no request of its own),
+        # and the writer behind is granted.
+        d = os.path.join(self.dir, "open")
+        os.mkdir(d)
+        os.chmod(d, 0o777)
+        p = os.path.join(d, "x")
+        me, w = self.v2(), self.v2()
+        them = self.v2(nobody=True)
+        self.assertCode(me.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertCode(them.call("ACQUIRE", path=p, mode="shared"), "OK")
+        rw = self.queued(w, "ACQUIRE", path=p, timeout=60)
+        os.chmod(d, 0o755)
+        self.assertCode(me.call("RELEASE", path=p), "OK")
+        self.assertCode(w.wait(rw, 30), "OK")
+        lost = them.read(30)
+        self.assertEqual((lost.verb, lost.id), ("LOST", "-"))
+        self.assertEqual(lost.fields["path"], p)
+        self.assertEqual(lost.fields["method"], "link")
+        self.assertIn("could not be handed to it", lost.fields["message"])
+        st = self.status(them, p)
+        self.assertEqual((st["mine"], st["holder_pid"]),
+                         ("0", str(os.getpid())))
+
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
     def test_mkdir_shared_within_one_user(self):
         d = self.shared()
         p = os.path.join(d, "m")
@@ -466,6 +493,75 @@ class OtherUsers(SharedCase):
         self.assertEqual(self.status(other, p)["holder_pid"],
                          str(other.pid))
         self.assertEqual(os.stat(p + ".lock").st_uid, NOBODY)
+
+
+class ModeOfAnOwner(SharedCase):
+    def test_exclusive_acquire_of_a_shared_hold_is_refused(self):
+        # An owner that holds the lock shared and asks for it exclusive
+        # is refused, pointing to UPGRADE: an OK would let it believe it
+        # writes alone while the other readers read.
+        p = self.path()
+        a, b = self.v2(), self.v2()
+        self.assertCode(a.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertCode(b.call("ACQUIRE", path=p, mode="shared"), "OK")
+        for c in (a, b):        # the artefact's reader, then a rider
+            for kw in ({}, {"mode": "exclusive"}):
+                r = c.call("ACQUIRE", path=p, timeout=0, **kw)
+                self.assertCode(r, "EFAILED")
+                self.assertIn("held shared by this owner",
+                              r.fields["message"])
+                self.assertIn("UPGRADE", r.fields["message"])
+            self.assertCode(c.call("ACQUIRE", path=p, mode="shared"), "OK")
+        st = self.status(a, p)
+        self.assertEqual((st["mode"], st["holders"]), ("shared", "2"))
+
+
+class Bounds(SharedCase):
+    def restart_with(self, config):
+        self.daemon.stop()
+        self.daemon = Daemon(self.dir, config=config).start()
+
+    def test_riders_per_lock_bounded(self):
+        self.restart_with("readers_per_lock = 2\n")
+        p = self.path()
+        cs = [self.v2() for _ in range(4)]
+        for c in cs[:3]:
+            self.assertCode(c.call("ACQUIRE", path=p, mode="shared"), "OK")
+        r = cs[3].call("ACQUIRE", path=p, mode="shared", timeout=0)
+        self.assertCode(r, "ELIMIT")
+        self.assertIn("readers_per_lock", r.fields["message"])
+        self.assertEqual(self.status(cs[0], p)["holders"], "3")
+        # A reader that reached the head of the queue is never refused:
+        # it waits for a reader to go.
+        self.assertCode(cs[1].call("RELEASE", path=p), "OK")
+        self.assertCode(cs[2].call("RELEASE", path=p), "OK")
+        self.assertCode(cs[0].call("UPGRADE", path=p), "OK")
+        rids = [self.queued(c, "ACQUIRE", path=p, mode="shared", timeout=60)
+                for c in cs[1:]]
+        self.assertCode(cs[0].call("DOWNGRADE", path=p), "OK")
+        self.assertCode(cs[1].wait(rids[0], 30), "OK")
+        self.assertCode(cs[2].wait(rids[1], 30), "OK")
+        self.assertIsNone(self.reply_within(cs[3], rids[2], 1.0))
+        self.assertCode(cs[1].call("RELEASE", path=p), "OK")
+        self.assertCode(cs[3].wait(rids[2], 30), "OK")
+        self.assertEqual(self.status(cs[0], p)["holders"], "3")
+
+    def test_list_of_many_riders_within_the_output_limit(self):
+        # LIST sends a lock's ITEMs together: the riders a lock may have
+        # are what half of output_per_conn has room for, and a LIST of
+        # them all, each with a long path, comes whole.
+        self.restart_with("output_per_conn = 65536\nconns_per_uid = 64\n")
+        d = os.path.join(self.dir, "d" * 200, "e" * 200)
+        os.makedirs(d)
+        p = os.path.join(d, "%" * 200)
+        cs = [self.v2() for _ in range(5)]
+        codes = [c.call("ACQUIRE", path=p, mode="shared", timeout=0).code
+                 for c in cs]
+        self.assertEqual(codes, ["OK"] * 4 + ["ELIMIT"])
+        items = self.list_items(cs[0])
+        self.assertEqual(len(items), 4)
+        self.assertEqual({i.fields["mode"] for i in items}, {"shared"})
+        self.assertEqual({i.fields["path"] for i in items}, {p})
 
 
 class VersionOne(SharedCase):
