@@ -87,6 +87,40 @@ START_TEST(test_upgrade_waits)
 }
 END_TEST
 
+/* A reader whose hold the daemon ends (here: the lock broken while
+ * another holds its artefact) is told at once (LOST): the library
+ * reports the hold lost at its next call, with the daemon's reason. */
+START_TEST(test_rider_told_lost)
+{
+	unsigned        m = LB_LINK | LB_BROKER;
+	struct tl_place p, q;
+	struct agent    a, b;
+	lb_lock        *lock, *other;
+
+	tl_place_make(&p, "lo");
+	tl_place_make(&q, "lq");
+	agent_start(&a, p.path, m, NULL);
+	agent_start(&b, p.path, m, NULL);
+	lock = lock_new(p.path, m);
+	other = lock_new(q.path, m);
+	ck_assert_int_eq(agent_do(&a, 's', 0), 0);
+	ck_assert_int_eq(lb_acquire_shared(lock, 0), 0);
+	ck_assert_int_eq(agent_do(&b, 'b', 0), 0);
+	/* A request on the same connection: its reply comes after the
+	 * LOST the daemon sent first. */
+	ck_assert_int_eq(lb_is_locked(other), 0);
+	ck_assert_int_eq(lb_release(lock), LB_ENOTLOCKED);
+	ck_assert_ptr_nonnull(strstr(lb_lock_error(lock), "lost the lock on"));
+	ck_assert_ptr_nonnull(strstr(lb_lock_error(lock), "went with its "
+	    "reader's hold"));
+	ck_assert_int_eq(lb_i_am_locking(lock), 0);
+	agent_stop(&a);
+	agent_stop(&b);
+	lb_lock_free(other);
+	lock_free_clean(lock, p.dir, LB_LINK);
+}
+END_TEST
+
 /* In-process there is no shared lock: refused, nothing taken. */
 START_TEST(test_shared_needs_the_daemon)
 {
@@ -115,6 +149,7 @@ broker_shared_case(void)
 
 	tcase_add_loop_test(tc, test_readers_and_writers, 0, TL_NFILE);
 	tcase_add_test(tc, test_upgrade_waits);
+	tcase_add_test(tc, test_rider_told_lost);
 	tcase_add_test(tc, test_shared_needs_the_daemon);
 	return tc;
 }
