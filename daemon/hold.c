@@ -482,7 +482,7 @@ lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err)
 	pid_t             tkept = 0, ttid = 0;
 	struct lockfs_err herr;
 	char              why[sizeof(herr.msg) + 64];
-	int               r = -1, named, noted = 0;
+	int               r = -1, named, noted = 0, owed;
 
 	lbd_swap_finish(l->holder);     /* a handoff to it, finished first */
 	if (l->holder->conn != NULL)    /* its own UPGRADE ends with it */
@@ -557,16 +557,24 @@ again:
 			next->shared = 1;       /* recorded shared */
 			hold_install(l, next);
 			next->since = rider->since;
-			lbd_reader_handed(rider);
 		} else {
 			next->shared = w->shared;
 			hold_install(l, next);
 			lbd_grant_reply(next, w->conn, w->id);
 			lbd_wait_remove(w);
 		}
+		/* The readers' steps (a handed rider's marker, the readers
+		 * behind it) take credentials on, and so the handoff's last
+		 * step first when it is owed (lbd_creds_before_enter). */
+		owed = next->swap != NULL;
+		if (rider != NULL)
+			lbd_reader_handed(rider);
 		lbd_readers_serve(l);   /* readers behind it; an UPGRADE */
 		if (next->swap != NULL)
 			return 1;       /* h is the handoff's (swap.c) */
+		if (owed)
+			return 0;       /* finished meanwhile: h went with its
+			                   traces (lbd_swaps_tidy) */
 	} else {
 		if (next != NULL) {
 			log_debug("%s: no atomic handoff (%s); releasing",
