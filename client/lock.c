@@ -424,6 +424,30 @@ local_mine(lb_lock *lock, const struct lb__target *t, struct lockfs_err *err)
 	return step_end(lock, mine_locked(lock, t, err), err);
 }
 
+/*
+ * Whether lock's artefact must stay for the readers of a shared lock
+ * (docs/SHARED.md): the daemon is away, the artefact names this owner,
+ * and the marker of a live reader lies beside it, who reads on the
+ * strength of this very file.  0: release it; LB_EUNLOCK with err
+ * filled: kept, the owner's still (a later release tries again).  Only
+ * a handle that may hold through the daemon looks (a directory's read).
+ */
+static int
+readers_keep(lb_lock *lock, struct lockfs_err *err)
+{
+	struct lockfs_err mine;
+
+	if (lock->transport == LB__LOCAL ||
+	    lockfs_i_am_locking(&lock->fs, &mine) != 1 ||
+	    lockfs_readers_live(&lock->fs) != 1)
+		return 0;
+	return lockfs_fail(err, LB_EUNLOCK, EBUSY, "%s is held shared: "
+	    "other readers hold it with this owner's lock file, and "
+	    "lockbrokerd, which would hand it to one of them, is away; "
+	    "nothing removed, the lock still this owner's: release it "
+	    "again once they have gone", lock->given);
+}
+
 /* In-process release of t's owner's hold (see local_mine); never of a
  * lock file whose release the daemon answered pending (the daemon's to
  * hand on). */
@@ -432,6 +456,7 @@ local_release(lb_lock *lock, const struct lb__target *t,
     struct lockfs_err *err)
 {
 	struct lb__owner_key k;
+	struct lockfs_err    mark;
 	int                  r;
 
 	if ((r = step_begin(lock, err)) != 0)
@@ -441,10 +466,16 @@ local_release(lb_lock *lock, const struct lb__target *t,
 		r = lockfs_fail(err, LB_ENOTMINE, 0, "%s is being handed on by "
 		    "lockbrokerd, which answered its release pending: not "
 		    "removed", lock->given);
+	else if ((r = readers_keep(lock, err)) != 0)
+		;       /* kept for the readers: the owner's still */
 	else if (lock->fs.method == LB_PIDFILE)
 		r = lb__owners_pidfile_release(&k, &lock->fs, err);
 	else
 		r = lockfs_release(&lock->fs, err);
+	if (r == LB_ENOTMINE && lock->transport != LB__LOCAL)
+		/* A reader of a shared lock whose artefact names another:
+		 * its own marker goes (docs/SHARED.md). */
+		(void)lockfs_reader_unmark(&lock->fs, &lock->fs.owner, &mark);
 	return step_end(lock, r, err);
 }
 

@@ -130,6 +130,29 @@ reader_may_take(struct lbd_lock *l, struct lbd_conn *c,
 	return r;
 }
 
+/*
+ * Makes (make 1) or removes rider r's marker beside its lock file
+ * (lockfs/readers.c: the riders' own trace on disk, which a judge of the
+ * lock without the daemon sees), as r's client.  0, or an LB_E* code
+ * with err filled.
+ */
+static int
+reader_marker(struct lbd_hold *r, int make, struct lockfs_err *err)
+{
+	int rc;
+
+	if (lockfs_names_make(&r->fs) != 0)
+		return lockfs_fail(err, LB_EFAILED, errno, "%s: the names of "
+		    "a reader's marker", r->lock->path);
+	if ((rc = lbd_creds_enter(r->creds, err)) == 0) {
+		rc = make ? lockfs_reader_mark(&r->fs, &r->fs.owner, err) :
+		    lockfs_reader_unmark(&r->fs, &r->fs.owner, err);
+		lbd_creds_leave();
+	}
+	lockfs_names_drop(&r->fs);      /* made for a step, none till then */
+	return rc;
+}
+
 /* lbd_reader_join: see readers.h. */
 int
 lbd_reader_join(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
@@ -142,7 +165,10 @@ lbd_reader_join(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
 		return rc;
 	if ((r = lbd_hold_new(l, c, c->pid, tid, NULL, err)) == NULL)
 		return err->code;
-	lockfs_names_drop(&r->fs);      /* made for a step, none till then */
+	if ((rc = reader_marker(r, 1, err)) != 0) {
+		lbd_hold_free(r);
+		return rc;
+	}
 	r->shared = 1;
 	r->token = h->token;            /* the read's token */
 	r->since = lbd_now();
@@ -169,10 +195,16 @@ lbd_reader_next(struct lbd_lock *l)
 	return TAILQ_FIRST(&l->readers);
 }
 
-/* Takes rider r out of its lock and connection and frees it. */
+/* Takes rider r out of its lock and connection, removes its marker
+ * and frees it. */
 static void
 reader_free(struct lbd_hold *r)
 {
+	struct lockfs_err err;
+
+	if (reader_marker(r, 0, &err) != 0)
+		log_info("%s: %s (left, naming pid %ld)", r->lock->path,
+		    err.msg, (long)r->fs.owner.pid);
 	TAILQ_REMOVE(&r->lock->readers, r, reader_entry);
 	r->lock->nreaders--;
 	LIST_REMOVE(r, conn_entry);

@@ -8,6 +8,8 @@
  * is refused, never given exclusive.
  */
 #include <check.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -121,6 +123,37 @@ START_TEST(test_rider_told_lost)
 }
 END_TEST
 
+/* While no daemon runs, the artefact's reader's in-process release keeps
+ * the artefact for a live reader beside it (its marker): never freed
+ * under it; released once it has gone. */
+START_TEST(test_artefact_kept_for_readers)
+{
+	struct tl_daemon d;
+	struct tl_place  p;
+	struct agent     a, b;
+	char             dir[PATH_MAX], file[PATH_MAX + 8];
+
+	private_daemon(&d, dir);
+	tl_place_make(&p, "kp");
+	snprintf(file, sizeof(file), "%s.lock", p.path);
+	agent_start(&a, p.path, LB_LINK, d.socket);
+	agent_start(&b, p.path, LB_LINK | LB_BROKER, d.socket);
+	ck_assert_int_eq(agent_do(&a, 's', 0), 0);
+	ck_assert_int_eq(agent_do(&b, 's', 0), 0);
+	ck_assert_int_eq(tl_count(p.dir), 3);  /* lock file, unique, marker */
+	tl_daemon_stop(&d, SIGKILL);
+	ck_assert_int_eq(agent_do(&a, 'r', 0), LB_EUNLOCK);
+	ck_assert_int_eq(tl_exists(file), 1);
+	ck_assert_int_eq(agent_do(&a, 'i', 0), 1);
+	agent_stop(&b);                 /* its marker stays, naming the dead */
+	ck_assert_int_eq(agent_do(&a, 'r', 0), 0);
+	ck_assert_int_eq(tl_exists(file), 0);
+	agent_stop(&a);
+	ck_assert_int_eq(tl_count(p.dir), 1);  /* the dead reader's marker */
+	ck_assert_int_eq(tl_dir_remove(p.dir), 0);
+}
+END_TEST
+
 /* In-process there is no shared lock: refused, nothing taken. */
 START_TEST(test_shared_needs_the_daemon)
 {
@@ -150,6 +183,7 @@ broker_shared_case(void)
 	tcase_add_loop_test(tc, test_readers_and_writers, 0, TL_NFILE);
 	tcase_add_test(tc, test_upgrade_waits);
 	tcase_add_test(tc, test_rider_told_lost);
+	tcase_add_test(tc, test_artefact_kept_for_readers);
 	tcase_add_test(tc, test_shared_needs_the_daemon);
 	return tc;
 }

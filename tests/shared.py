@@ -615,6 +615,56 @@ class Command(SharedCase):
         self.assertEqual(r.returncode, 0, r.stderr)
 
 
+class WithoutTheDaemon(SharedCase):
+    def break_stale(self, p):
+        """lockbroker break --stale p, in-process (no daemon answers)."""
+        return subprocess.run(
+            [os.path.join(os.environ.get("LB_BUILDDIR", os.getcwd()),
+                          "tools", "lockbroker"), "break", "--stale",
+             "--local", p], capture_output=True, text=True, timeout=60)
+
+    def test_dead_first_reader_with_live_riders_is_not_stale(self):
+        # The artefact names the first reader; the riders' own trace is
+        # a marker each beside the lock file.  With the daemon gone and
+        # the first reader dead, the lock is not stale while a rider
+        # lives; once every reader is dead, it is.
+        p = self.path()
+        first = self.reader_process(p)
+        rider = self.reader_process(p)
+        marks = [f for f in os.listdir(self.locks) if ".reader." in f]
+        self.assertEqual(len(marks), 1)
+        self.assertTrue(marks[0].startswith("a.lock.reader.%d." % rider.pid),
+                        marks)
+        self.daemon.stop(signal.SIGKILL)
+        first.kill()
+        first.wait()
+        self.break_stale(p)
+        self.assertTrue(os.path.exists(p + ".lock"))
+        self.assertTrue(self.python_sees_held(p))
+        rider.kill()
+        rider.wait()
+        r = self.break_stale(p)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertFalse(os.path.exists(p + ".lock"))
+        self.daemon.start()
+
+    def test_marker_goes_with_the_rider(self):
+        p = self.path()
+        a, b = self.v2(), self.v2()
+        self.assertCode(a.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertCode(b.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertEqual(len([f for f in os.listdir(self.locks)
+                              if ".reader." in f]), 1)
+        # The artefact handed to the rider: its marker goes with it.
+        self.assertCode(a.call("RELEASE", path=p), "OK")
+        self.assertEqual([f for f in os.listdir(self.locks)
+                          if ".reader." in f], [])
+        self.assertCode(a.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertCode(a.call("RELEASE", path=p), "OK")
+        self.assertCode(b.call("RELEASE", path=p), "OK")
+        self.assertEqual(os.listdir(self.locks), [])
+
+
 class Restart(SharedCase):
     def test_restart_keeps_the_artefact_readers_hold(self):
         p = self.path()
