@@ -336,9 +336,9 @@ END_TEST
 /* Shared locks meet the asynchronous acquire: lb_acquire_fresh tells of
  * lb_acquire_shared as of lb_acquire (fresh, then re-entrant), and not of
  * an upgrade or a downgrade; the asynchronous acquire is exclusive: of an
- * owner that holds shared it is re-entrant (not fresh, still shared: a
- * reader joins), and while a reader holds it waits until the reader is
- * gone, then excludes readers. */
+ * owner that holds shared it is refused, pointing to lb_upgrade (the hold
+ * still shared: a reader joins), and while a reader holds it waits until
+ * the reader is gone, then excludes readers. */
 START_TEST(test_async_and_shared)
 {
 	struct tl_place p;
@@ -359,8 +359,9 @@ START_TEST(test_async_and_shared)
 	ck_assert_int_eq(lb_acquire_shared(lock, 0), 0);
 	ck_assert_int_eq(lb_acquire_fresh(lock), 0);
 	r = lb_acquire_start(lock, 0);
-	ck_assert_int_eq(run_async(lock, r, NULL), 0);
-	ck_assert_int_eq(lb_acquire_fresh(lock), 0);
+	ck_assert_int_eq(run_async(lock, r, NULL), LB_EFAILED);
+	ck_assert_ptr_nonnull(strstr(lb_lock_error(lock), "UPGRADE"));
+	ck_assert_int_eq(lb_i_am_locking(lock), 1);
 	ck_assert_int_eq(agent_do(&a, 's', 0), 0);   /* shared still */
 	ck_assert_int_eq(lb_release(lock), 0);
 	/* The reader holds: the asynchronous acquire waits for it. */
