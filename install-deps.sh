@@ -10,6 +10,7 @@ python3-setuptools \
 systemd strace gdb socat man-db groff-base \
 gnuplot-nox python3-filelock python3-fasteners \
 postgresql python3-psycopg2 redis-server python3-redis etcd-server \
+etcd-client libcurl4-openssl-dev libjansson-dev \
 clang libclang-rt-dev valgrind"
 
 if [ "$(id -u)" -eq 0 ]; then

@@ -39,6 +39,10 @@ struct bench_opts {
 	double      seconds;    /* duration of one throughput run */
 	long        count;      /* the stage's size (locks, connections) */
 	const char *arg;        /* the stage's own argument, or NULL */
+	int         release_random; /* handoff: the holder releases at a
+	                                   random moment (the Python peers'
+	                                   game), not once the waiter is
+	                                   queued */
 };
 
 /* One series of latency samples, in nanoseconds. */
@@ -125,6 +129,7 @@ int      stage_link_floor(const struct bench_opts *o);
 int      stage_cycle(const struct bench_opts *o);
 int      stage_wire_cycle(const struct bench_opts *o);
 int      stage_broker_handoff(const struct bench_opts *o);
+int      stage_broker_handoff_random(const struct bench_opts *o);
 int      stage_throughput(const struct bench_opts *o);
 int      stage_held(const struct bench_opts *o);
 int      stage_conns(const struct bench_opts *o);
@@ -135,7 +140,10 @@ int      stage_syscalls(const struct bench_opts *o);
  * back and forth; in each round the holder waits until the other is
  * blocked in its acquire (queued()), notes the time and releases; the
  * waiter notes the time its acquire returns.  The difference is one
- * sample.  The first HANDOFF_WARMUP rounds are not recorded. */
+ * sample.  The first HANDOFF_WARMUP rounds are not recorded.  With
+ * o->release_random the holder instead sleeps HANDOFF_SETTLE_NS plus a
+ * random fraction of HANDOFF_POLL_MAX_NS before it releases: the game
+ * bench/peers.py plays with the Python locks. */
 struct handoff_ops {
 	void *(*open)(const char *path, const struct bench_opts *o);
 	void  (*acquire)(void *lock);
@@ -144,6 +152,8 @@ struct handoff_ops {
 	void  (*close)(void *lock);
 };
 #define HANDOFF_WARMUP 10
+#define HANDOFF_SETTLE_NS   150000000ull      /* peers.py's SETTLE_S */
+#define HANDOFF_POLL_MAX_NS 100000000ull      /* peers.py's POLL_MAX_S */
 
 /* What the two sides share (memory both map): the release's time and the
  * samples, one a round. */
@@ -166,7 +176,7 @@ void     handoff_play(int side, pid_t other, int in, int out,
              int rounds);
 
 /* handoff_report: prints the recorded samples of a game of rounds rounds
- * as metric's repetition rep. */
+ * as metric's repetition rep, and their mean (V METRIC.mean, µs). */
 void     handoff_report(const char *metric, int rep,
              const struct handoff_shared *sh, int rounds);
 

@@ -18,6 +18,9 @@
  * handoff_win32.c start its other process.
  */
 
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "bench.h"
 
 #define QUEUED_WAIT_NS (10ull * 1000000000u)   /* a waiter that never
@@ -37,6 +40,7 @@ handoff_play(int side, pid_t other, int in, int out,
 	uint64_t start;
 	int      k;
 
+	srand((unsigned)(now_ns() ^ (uint64_t)side * 0x9e3779b9u));
 	if (side == 0) {
 		ops->acquire(lock);
 		say(out, 'R');
@@ -46,7 +50,12 @@ handoff_play(int side, pid_t other, int in, int out,
 		if (k % 2 == side) {
 			hear(in, 'W');
 			start = now_ns();
-			while (!ops->queued(lock, other)) {
+			if (o->release_random)
+				sleep_ns(HANDOFF_SETTLE_NS + (uint64_t)((double)
+				    rand() / ((double)RAND_MAX + 1) *
+				    (double)HANDOFF_POLL_MAX_NS));
+			while (!o->release_random &&
+			    !ops->queued(lock, other)) {
 				if (now_ns() - start > QUEUED_WAIT_NS)
 					die("handoff: pid %ld never blocked in "
 					    "its acquire", (long)other);
@@ -73,13 +82,22 @@ handoff_report(const char *metric, int rep,
     const struct handoff_shared *sh, int rounds)
 {
 	struct samples s;
+	char           name[256];
+	double         sum = 0;
 	int            k;
 
 	samples_init(&s, (size_t)(rounds - HANDOFF_WARMUP));
-	for (k = HANDOFF_WARMUP; k < rounds; k++)
+	for (k = HANDOFF_WARMUP; k < rounds; k++) {
 		samples_add(&s, sh->sample[k]);
+		sum += (double)sh->sample[k];
+	}
 	report_latency(metric, rep, &s);
 	samples_free(&s);
+	if (rounds > HANDOFF_WARMUP) {
+		snprintf(name, sizeof(name), "%s.mean", metric);
+		report_value(name, rep, sum / (rounds - HANDOFF_WARMUP) / 1e3,
+		    "us");
+	}
 }
 
 /* handoff_shared_size: see bench.h. */

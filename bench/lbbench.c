@@ -40,6 +40,8 @@ static const struct stage stages[] = {
 	  "connection" },
 	{ "broker-handoff", stage_broker_handoff, "handoff between two "
 	  "clients through the broker" },
+	{ "broker-handoff-random", stage_broker_handoff_random, "the same, "
+	  "released at a random moment (the Python peers' game)" },
 	{ "throughput", stage_throughput, "-c CLIENTS processes for -t "
 	  "seconds; -a distinct|shared" },
 	{ "held", stage_held, "latency while the broker holds -a "
@@ -175,7 +177,7 @@ usage(FILE *f)
 int
 main(int argc, char **argv)
 {
-	struct bench_opts o = { NULL, NULL, 5, 2000, 2.0, 0, NULL };
+	struct bench_opts o = { NULL, NULL, 5, 2000, 2.0, 0, NULL, 0 };
 	const struct stage *st = NULL;
 	size_t i;
 	int    ch;

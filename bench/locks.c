@@ -191,6 +191,22 @@ stage_broker_handoff(const struct bench_opts *o)
 	return 0;
 }
 
+/* stage_broker_handoff_random: the library's handoff through the broker
+ * in the Python peers' game (bench/peers.py): the holder releases 150 ms
+ * plus a random fraction of 100 ms after the waiter's word, not once the
+ * broker counts the waiter (broker.handoff_random). */
+int
+stage_broker_handoff_random(const struct bench_opts *o)
+{
+	struct bench_opts r = *o;
+	char              path[4096];
+
+	r.release_random = 1;
+	path_join(path, sizeof(path), o->dir, "handoff-random");
+	handoff_run("broker.handoff_random", &lb_handoff_ops, path, &r);
+	return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* Throughput and fairness.                                           */
 

@@ -5,6 +5,7 @@ the way bench/lbbench measures lockbroker, and reported in its format
     R METRIC REP P50_US P99_US N
 
     peers.py KIND STAGE DIR REPS SAMPLES
+    peers.py lockbroker handoff-queued DIR REPS SAMPLES
     peers.py missing KIND     (prints why KIND cannot be measured here)
 
 KIND is one of
@@ -32,8 +33,14 @@ STAGE is
                program's would, never just before its next try), notes the
                time and releases; the waiter notes the time its acquire
                returns (peer.KIND.handoff: p50 and p99, and the mean as
-               V peer.KIND.handoff.mean REP MEAN us).  The same game as
-               lbbench's handoff.
+               V peer.KIND.handoff.mean REP MEAN us).
+    handoff-queued
+               (lockbroker only) lbbench's broker-handoff game, with its
+               wait detection: the holder releases as soon as the daemon
+               counts the waiter (holder().waiters, looked at every
+               QUEUED_POLL_S as lbbench's lb_get_holder is), so that the
+               package's handoff is measured as liblockbroker's is
+               (peer.lockbroker.handoff_queued, and its mean).
 
 Run with Debian's /usr/bin/python3, where the three packages live.
 """
@@ -48,6 +55,9 @@ SETTLE_S = 0.15         # longer than the slowest polling interval (0.1 s)
 POLL_MAX_S = 0.1        # the longest polling interval of the three: the
                         # holder releases at SETTLE_S plus a uniformly
                         # random fraction of it
+QUEUED_POLL_S = 20e-6    # handoff-queued: lbbench's look every 20 us
+QUEUED_WAIT_S = 10.0     # ... and its limit: a waiter that never queues
+                         # is a broken stage
 WARMUP_HANDOFF = 2
 WARMUP_CYCLE = 100
 
@@ -121,9 +131,25 @@ def hear(fd, word):
                          % (word, got))
 
 
-def play(side, kind, path, rfd, wfd, shared, rounds):
+def wait_queued(lock):
+    """handoff-queued: returns once the daemon counts a waiter on lock
+    (lbbench's lb_queued)."""
+    start = time.monotonic()
+    while True:
+        h = lock.holder()
+        if h is not None and h.waiters is not None and h.waiters >= 1:
+            return
+        if time.monotonic() - start > QUEUED_WAIT_S:
+            raise SystemExit("peers.py: handoff-queued: the waiter never "
+                             "queued")
+        time.sleep(QUEUED_POLL_S)
+
+
+def play(side, kind, path, rfd, wfd, shared, rounds, queued=False):
     """One side of the handoff game; side 0 holds first.  The waiter of
-    round k writes its sample into shared slot k + 1 (slot 0: t0)."""
+    round k writes its sample into shared slot k + 1 (slot 0: t0).  With
+    queued, the holder releases once the daemon counts the waiter,
+    rather than at a random moment of its poll."""
     lock = make_lock(kind, path)
     if side == 0:
         lock.acquire()
@@ -133,7 +159,10 @@ def play(side, kind, path, rfd, wfd, shared, rounds):
     for k in range(rounds):
         if k % 2 == side:
             hear(rfd, b"W")
-            time.sleep(SETTLE_S + random.uniform(0, POLL_MAX_S))
+            if queued:
+                wait_queued(lock)
+            else:
+                time.sleep(SETTLE_S + random.uniform(0, POLL_MAX_S))
             struct.pack_into("Q", shared, 0, now_ns())
             lock.release()
             hear(rfd, b"G")
@@ -174,25 +203,27 @@ def play_pair(side_fn, shared, who):
         raise SystemExit("%s: handoff: the other side failed" % who)
 
 
-def report_handoff(kind, rep, out):
+def report_handoff(kind, rep, out, metric="handoff"):
     """The R line of a handoff's samples (ns) and the V line of its
     mean."""
-    report("peer.%s.handoff" % kind, rep, out)
-    print("V peer.%s.handoff.mean %d %.3f us"
-          % (kind, rep, sum(out) / len(out) / 1e3), flush=True)
+    report("peer.%s.%s" % (kind, metric), rep, out)
+    print("V peer.%s.%s.mean %d %.3f us"
+          % (kind, metric, rep, sum(out) / len(out) / 1e3), flush=True)
 
 
-def handoff(kind, lockdir, reps, samples):
-    path = os.path.join(lockdir, "peer-%s-handoff" % kind)
+def handoff(kind, lockdir, reps, samples, queued=False):
+    path = os.path.join(lockdir, "peer-%s-handoff%s"
+                        % (kind, "-queued" if queued else ""))
     rounds = samples + WARMUP_HANDOFF
     shared = mmap.mmap(-1, 8 * (rounds + 1))    # MAP_SHARED: the child's too
     for rep in range(reps):
         play_pair(lambda side, rfd, wfd: play(side, kind, path, rfd, wfd,
-                                              shared, rounds),
+                                              shared, rounds, queued),
                   shared, "peers.py")
         out = [struct.unpack_from("Q", shared, 8 * (k + 1))[0]
                for k in range(WARMUP_HANDOFF, rounds)]
-        report_handoff(kind, rep, out)
+        report_handoff(kind, rep, out,
+                       "handoff_queued" if queued else "handoff")
 
 
 def missing(kind):
@@ -214,12 +245,19 @@ def main(argv):
         if why:
             print(why)
         return
-    if len(argv) != 6 or argv[2] not in ("cycle", "handoff"):
+    if len(argv) != 6 or argv[2] not in ("cycle", "handoff",
+                                         "handoff-queued") or (
+            argv[2] == "handoff-queued" and argv[1] != "lockbroker"):
         raise SystemExit("usage: peers.py KIND cycle|handoff DIR REPS "
-                         "SAMPLES\n       peers.py missing KIND")
+                         "SAMPLES\n       peers.py lockbroker "
+                         "handoff-queued DIR REPS SAMPLES\n"
+                         "       peers.py missing KIND")
     kind, stage, lockdir = argv[1], argv[2], argv[3]
     reps, samples = int(argv[4]), int(argv[5])
-    (cycle if stage == "cycle" else handoff)(kind, lockdir, reps, samples)
+    if stage == "cycle":
+        cycle(kind, lockdir, reps, samples)
+    else:
+        handoff(kind, lockdir, reps, samples, stage == "handoff-queued")
 
 
 if __name__ == "__main__":

@@ -188,6 +188,12 @@ HANDOFF = [
      "Python lockbroker LockFile handoff, through the daemon"),
     ("peer.lockbroker-local.handoff",
      "Python lockbroker LockFile handoff, in-process"),
+    ("peer.lockbroker.handoff_queued",
+     "Python lockbroker LockFile handoff, through the daemon, released "
+     "once the daemon counts the waiter (liblockbroker's game)"),
+    ("broker.handoff_random",
+     "broker handoff, liblockbroker clients, released at a random moment "
+     "(the Python peers' game)"),
 ]
 POLLS = {
     "peer.filelock.handoff": "50 ms",
@@ -196,6 +202,8 @@ POLLS = {
     "peer.lockfile-mkdir.handoff": "100 ms",
     "peer.lockbroker.handoff": "never: the daemon wakes it",
     "peer.lockbroker-local.handoff": "0.5 ms, doubling to 20 ms",
+    "peer.lockbroker.handoff_queued": "never: the daemon wakes it",
+    "broker.handoff_random": "never: the daemon wakes it",
 }
 PEERS_CYCLE = [
     ("peer.lockfile.cycle", "Python lockfile LinkLockFile"),
@@ -373,10 +381,16 @@ def targets(d):
             "%s / %s µs" % (us(c), us(cyc)), r, "<= %gx" % goal,
             le(r, goal), m)
 
-    # The Python package's.
-    pk = d.main("peer.lockbroker.handoff")
+    # The Python package's: its handoff in liblockbroker's own game (the
+    # release once the daemon counts the waiter, in the same rounds),
+    # else, from a run without it, in the Python peers' game.
+    pk = d.main("peer.lockbroker.handoff_queued")
+    game = "the same game"
+    if pk is None:
+        pk, game = d.main("peer.lockbroker.handoff"), "the peers' game"
     r = ratio(pk, ho)
-    add("Python package's handoff through the daemon / liblockbroker's",
+    add("Python package's handoff through the daemon / liblockbroker's "
+        "(%s)" % game,
         "%s / %s µs" % (us(pk), us(ho)), r, "<= 1.3x", le(r, 1.3),
         "python")
     pm = d.main("peer.lockbroker.handoff.mean")
@@ -875,11 +889,19 @@ METHOD_WHY = {
 
 
 GAPS["python"] = """\
-**The Python package.** Its handoff is liblockbroker's plus the
-interpreter's share: the extension releases and takes back the GIL
-around each call, and the waiting process's interpreter wakes to return
-from `acquire()`; on a loaded machine a woken process may wait for a
-core, which the C client's figure, taken in the same run, shows too."""
+**The Python package.** Its handoff is liblockbroker's: the extension
+calls `lb_acquire` with the GIL released, adds no request and no system
+call, and runs nothing of Python between the grant and `acquire()`'s
+return; compare the package's handoff with liblockbroker's in the same
+game (the handoff table: both in liblockbroker's game, and both in the
+Python peers' game, `broker.handoff_random`). In the peers' game the
+release comes 150 to 250 ms after the waiter began to wait, when the
+daemon and the waiter's two threads (the library's reader thread, which
+reads the grant, and the waiting thread it wakes) have slept that long
+and are woken in turn: a C client's handoff there is as long as the
+package's, and the 100x goal (a mean under a hundredth of the fastest
+poller's) needs a shorter wake path in liblockbroker, not work in the
+package."""
 GAPS["syscalls_cycle"] = gap_syscalls_cycle
 GAPS["syscalls_handoff"] = gap_syscalls_handoff
 GAPS["tput"] = gap_tput

@@ -409,18 +409,25 @@ req_fall_back(struct req *q)
 		    q->verb == LBP_MSG_BREAK);
 }
 
-/* Writes q's line o if the connection it was meant for (gen) is still
- * the current one; on a failed write, shuts the connection down so that
- * the reader sees the loss. */
+/* Writes a request's line (buf, len) if the connection it was meant for
+ * (gen) is still the current one; on a failed write, shuts the
+ * connection down so that the reader sees the loss. */
 static void
-req_send(const struct lbp_out *o, uint64_t gen)
+req_send_line(const char *buf, size_t len, uint64_t gen)
 {
 	pthread_mutex_lock(&lb__conn.send_mu);
 	if (lb__conn.gen == gen && lb__conn.state == CONN_READY &&
 	    lb__conn.tp != NULL &&
-	    lb__tp_send(lb__conn.tp, o->buf, o->len) == -1)
+	    lb__tp_send(lb__conn.tp, buf, len) == -1)
 		lb__tp_shutdown(lb__conn.tp);
 	pthread_mutex_unlock(&lb__conn.send_mu);
+}
+
+/* req_send_line of the line o. */
+static void
+req_send(const struct lbp_out *o, uint64_t gen)
+{
+	req_send_line(o->buf, o->len, gen);
 }
 
 /* When the caller of q (SENT) stops waiting for its answer: a waiting
@@ -446,21 +453,27 @@ req_answer_by(const struct req *q)
 
 /* Sends CANCEL of q, a waiting ACQUIRE, on the current connection (under
  * lb__conn.mu, released while it is written); o is scratch space.  Whose
- * answer nobody reads: the ACQUIRE's tells. */
+ * answer nobody reads: the ACQUIRE's tells.  The line is written from a
+ * copy: once the mutex is released, q may be the reader's to free (an
+ * abandoned request: req_abandon), and o with it when it is q->out; q is
+ * not used after. */
 static void
 req_cancel(struct req *q, struct lbp_out *o)
 {
 	uint64_t gen = lb__conn.gen;
+	char     line[128];
+	size_t   len;
 
 	q->canceling = 1;
 	q->cancel_gen = gen;
 	q->cancel_at = lockfs_now();
 	lbp_begin(o, LBP_MSG_CANCEL, 1, lb__next_id());
 	lbp_add_u64(o, "target", q->id);
-	if (lbp_end(o) != 0)
+	if (lbp_end(o) != 0 || o->len > sizeof(line))
 		return;
+	memcpy(line, o->buf, len = o->len);
 	lb__conn_unlock();
-	req_send(o, gen);
+	req_send_line(line, len, gen);
 	lb__conn_lock();
 }
 

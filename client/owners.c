@@ -59,6 +59,9 @@ struct entry {
 	                                   RELEASE is owed, in-process under
 	                                   the directory's lock
 	                                   (lb__owners_lost_release) */
+	unsigned          settling;     /* pidfile: its dropped broker hold
+	                                   is being given back to a daemon
+	                                   (lb__owners_pidfile_settle_begin) */
 };
 
 /* The spilled marks (lb__owners_unfinished): one bit per lock, by a
@@ -100,9 +103,13 @@ reg_fork_child(void)
 	memset(spilled, 0, sizeof(spilled));
 }
 
+/* The fork handlers, once.  lockfs's sqlite fork gate first: steps run
+ * under this registry's mutex and the connection's (session.c), so a
+ * fork must take those before it waits at the gate (lockfs.h). */
 static void
 reg_init(void)
 {
+	lockfs_sqlite_fork_init();
 	lb__os_atfork(reg_fork_prepare, reg_fork_parent, reg_fork_child);
 }
 
@@ -211,7 +218,7 @@ tidy(struct entry *e)
 		return;
 	if (!e->held)
 		e->lost = 0;    /* owed only while held */
-	if (e->held || e->asks > 0)
+	if (e->held || e->asks > 0 || e->settling > 0)
 		return;
 	if (e->unfinished != 0 && marks_alone() <= LB__OWNERS_MARKS_MAX)
 		return;
@@ -247,6 +254,20 @@ other_of(const struct lb__owner_key *k)
 	LIST_FOREACH(e, &reg, link)
 		if (e->tid != k->tid && e->method == k->method &&
 		    (e->held || e->asks > 0) &&
+		    strcmp(e->lock_file, k->lock_file) == 0)
+			return e;
+	return NULL;
+}
+
+/* The owner of this process whose dropped broker hold of k's pid file
+ * is being given back to a daemon, or NULL.  Under reg_mu. */
+static struct entry *
+settling_of(const struct lb__owner_key *k)
+{
+	struct entry *e;
+
+	LIST_FOREACH(e, &reg, link)
+		if (e->settling > 0 && e->method == k->method &&
 		    strcmp(e->lock_file, k->lock_file) == 0)
 			return e;
 	return NULL;
@@ -585,6 +606,12 @@ lb__owners_pidfile_try(const struct lb__owner_key *k, struct lockfs_lock *fs,
 	int           r, fresh = 1;
 
 	reg_lock();
+	if ((other = settling_of(k)) != NULL) {
+		r = lockfs_fail(err, LB_EALREADY, 0, "%s is being handed back "
+		    "to lockbrokerd by another owner in this process (thread "
+		    "%ld)", k->lock_file, (long)other->tid);
+		goto out;
+	}
 	self = find(k);
 	other = other_of(k);
 	if (self != NULL && self->held) {
@@ -681,5 +708,44 @@ lb__owners_pidfile_forget_leftover(const char *path, const char *lock_file)
 		(void)lockfs_release(&fs, &err);
 	lockfs_fini(&fs);
 out:
+	reg_unlock();
+}
+
+/*
+ * lb__owners_pidfile_settle_begin: see owners.h.  Any owner's hold
+ * counts, k's own too (a hold in-process since the drop): the file is
+ * then that hold's.
+ */
+int
+lb__owners_pidfile_settle_begin(const struct lb__owner_key *k)
+{
+	struct entry *e;
+	int           r = 0;
+
+	reg_lock();
+	LIST_FOREACH(e, &reg, link)
+		if (e->held && e->method == k->method &&
+		    strcmp(e->lock_file, k->lock_file) == 0)
+			goto out;
+	if ((e = find_or_make(k)) != NULL) {
+		e->settling++;
+		r = 1;
+	}
+out:
+	reg_unlock();
+	return r;
+}
+
+/* lb__owners_pidfile_settle_end: see owners.h. */
+void
+lb__owners_pidfile_settle_end(const struct lb__owner_key *k)
+{
+	struct entry *e;
+
+	reg_lock();
+	if ((e = find(k)) != NULL && e->settling > 0) {
+		e->settling--;
+		tidy(e);
+	}
 	reg_unlock();
 }

@@ -205,4 +205,23 @@ int  lb__owners_pidfile_release(const struct lb__owner_key *k,
 void lb__owners_pidfile_forget_leftover(const char *path,
          const char *lock_file);
 
+/*
+ * lb__owners_pidfile_settle_begin / _end: bracket the reader's giving
+ * back of k's owner's dropped broker hold of a pid file to a new daemon
+ * (RECLAIM, then RELEASE).  A pid file names only the process, so that
+ * daemon takes any file naming this process for that hold's, and its
+ * RELEASE removes it (or hands it on).  begin returns 1 when no owner of
+ * this process holds the file: it may be given back, and until end no
+ * owner here takes it in-process (lb__owners_pidfile_try answers
+ * LB_EALREADY: a wait of a few round trips).  It returns 0 when an owner
+ * here holds it (taken in-process since, a leftover adopted): the file is
+ * that owner's, and the hold must be forgotten untold; the daemon then
+ * holds its record of it for this process until the file goes
+ * (lockbrokerd's lingering holds), which is that owner's release.  0
+ * also when out of memory (forgotten untold likewise).  end only after
+ * a begin that returned 1.
+ */
+int  lb__owners_pidfile_settle_begin(const struct lb__owner_key *k);
+void lb__owners_pidfile_settle_end(const struct lb__owner_key *k);
+
 #endif /* LB_OWNERS_H */

@@ -219,6 +219,9 @@ reclaim_released(const struct hold *h, const struct lbp_msg *m)
  * Settles every hold with the daemon just reached on c (after its
  * HELLO): RECLAIM for each live one (a refusal makes it unreclaimable);
  * RECLAIM then RELEASE for each dropped one, which is then forgotten.
+ * A dropped pidfile hold is given back only while no owner here holds
+ * its pid file (lb__owners_pidfile_settle_begin): the daemon would take
+ * that owner's file for the hold's and remove it.
  * Returns 0 with lb__conn.mu held and lb__conn.reclaiming set, or -1 (I/O
  * failure: try another connection) with lb__conn.mu not held.
  */
@@ -229,8 +232,9 @@ reader_reclaim(struct lb__tp *c, struct lbp_msg *m)
 	struct hold   *h;
 	const char    *msg;
 	char           why[512], text[1024];
+	struct lb__owner_key k;
 	uint64_t       round, id;
-	int            dropped, ok;
+	int            dropped, ok, settling = 0;
 
 	lb__conn_lock();
 	round = ++lb__conn.round;
@@ -242,6 +246,18 @@ reader_reclaim(struct lb__tp *c, struct lbp_msg *m)
 		h->round = round;
 		dropped = h->state == HOLD_DROPPED;
 		lb__conn_unlock();
+		k.lock_file = h->lock_file;
+		k.method = h->method;
+		k.tid = h->tid;
+		settling = dropped && h->method == LB_PIDFILE;
+		if (settling && lb__owners_pidfile_settle_begin(&k) == 0) {
+			/* Another owner here holds the pid file now: it is
+			 * that owner's, not this hold's; told nothing, the
+			 * daemon keeps its record until the file goes. */
+			lb__conn_lock();
+			lb__hold_remove(h);
+			continue;
+		}
 		id = lb__next_id();
 		lbp_begin(&o, LBP_MSG_RECLAIM, 1, id);
 		lbp_add_str(&o, "path", h->path);
@@ -269,6 +285,8 @@ reader_reclaim(struct lb__tp *c, struct lbp_msg *m)
 				goto fail;
 			reclaim_released(h, m);
 		}
+		if (settling)
+			lb__owners_pidfile_settle_end(&k);
 		lb__conn_lock();
 		if (dropped)
 			lb__hold_remove(h);
@@ -278,6 +296,8 @@ reader_reclaim(struct lb__tp *c, struct lbp_msg *m)
 	return 0;
 
 fail:
+	if (settling)
+		lb__owners_pidfile_settle_end(&k);
 	lb__conn_lock();
 	lb__conn.reclaiming = 0;
 	lb__req_wake_all();

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cluster.h"
 #include "conn.h"
 #include "creds.h"
 #include "daemon.h"
@@ -265,10 +266,18 @@ req_acquire(struct lbd_conn *c, const struct lbp_msg *m)
 	double           timeout = INFINITY;
 	uint64_t         stale = 0;
 	int              shared;
+	char             name[PATH_MAX];
 
 	if (lock_args(c, m, &a, OWN_ANY) != 0 ||
 	    mode_arg(c, m, &a, &shared) != 0)
 		return;
+	if (lbd_cluster_name(c->d->cfg.cluster_dir, a.abs, name,
+	    sizeof(name)) != 0) {
+		lbd_conn_error(c, m->id, LBP_EFAILED, "%s is a cluster lock "
+		    "(under cluster_dir %s): %s", a.abs, c->d->cfg.cluster_dir,
+		    lbd_cluster_refusal());
+		return;
+	}
 	if (lbp_get_timeout(m, "timeout", &timeout) == -2) {
 		lbd_conn_error(c, m->id, LBP_EINVAL, "timeout must be inf or "
 		    "a decimal number of seconds");

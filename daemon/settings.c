@@ -37,11 +37,15 @@ lbd_config_defaults(struct lbd_config *c)
 	c->limits.swap_readers_fast = LBD_DEFAULT_SWAP_READERS_FAST;
 	c->limits.readers_per_lock = LBD_DEFAULT_READERS_PER_LOCK;
 	c->refusals_interval = LBD_DEFAULT_REFUSALS_INTERVAL;
+	c->etcd_ttl = LBD_DEFAULT_ETCD_TTL;
+	snprintf(c->etcd_prefix, sizeof(c->etcd_prefix), "%s",
+	    LBD_DEFAULT_ETCD_PREFIX);
 }
 
 /* Value kinds a key may take. */
 enum kind { K_PATH_SOCKET, K_PATH_STATE, K_SECONDS, K_WAIT, K_BOOL,
-    K_COUNT, K_COUNT0, K_SIZE, K_MICROS };
+    K_COUNT, K_COUNT0, K_SIZE, K_MICROS, K_CLUSTER_DIR, K_ENDPOINTS,
+    K_PREFIX, K_TTL };
 
 static const struct key {
 	const char *name;
@@ -83,6 +87,13 @@ static const struct key {
 	    offsetof(struct lbd_config, limits.readers_per_lock) },
 	{ "swap_readers_fast", K_COUNT0,
 	    offsetof(struct lbd_config, limits.swap_readers_fast) },
+	{ "cluster_dir",     K_CLUSTER_DIR,
+	    offsetof(struct lbd_config, cluster_dir) },
+	{ "etcd_endpoints",  K_ENDPOINTS,
+	    offsetof(struct lbd_config, etcd_endpoints) },
+	{ "etcd_prefix",     K_PREFIX,
+	    offsetof(struct lbd_config, etcd_prefix) },
+	{ "etcd_ttl",        K_TTL, offsetof(struct lbd_config, etcd_ttl) },
 };
 
 /* The range of a count key (1 or 0 to this) and of a size key (bytes,
@@ -133,6 +144,51 @@ parse_seconds(const char *v, double *out)
 		return -1;
 	*out = x;
 	return 0;
+}
+
+/*
+ * Checks etcd_endpoints: 1 to LBD_ETCD_ENDPOINTS_MAX comma-separated
+ * URLs http://HOST[:PORT], without a path, white space or anything a URL
+ * would take as more; https:// (TLS) is refused as not supported yet.
+ * 0, or -1 with what (size bytes) saying why.
+ */
+static int
+check_endpoints(const char *v, char *what, size_t size)
+{
+	const char *p = v, *e;
+	unsigned n = 0;
+
+	for (;;) {
+		size_t len, host;
+
+		e = strchr(p, ',');
+		len = e != NULL ? (size_t)(e - p) : strlen(p);
+		if (len >= 8 && strncmp(p, "https://", 8) == 0) {
+			snprintf(what, size, "TLS (https://) to etcd is not "
+			    "supported yet");
+			return -1;
+		}
+		if (len <= 7 || strncmp(p, "http://", 7) != 0) {
+			snprintf(what, size, "each endpoint is http://HOST"
+			    "[:PORT]");
+			return -1;
+		}
+		host = strspn(p + 7, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]");
+		if (host != len - 7 || host == 0 || host > 255) {
+			snprintf(what, size, "each endpoint is http://HOST"
+			    "[:PORT], with no path or user");
+			return -1;
+		}
+		if (++n > LBD_ETCD_ENDPOINTS_MAX) {
+			snprintf(what, size, "at most %d endpoints",
+			    LBD_ETCD_ENDPOINTS_MAX);
+			return -1;
+		}
+		if (e == NULL)
+			return 0;
+		p = e + 1;
+	}
 }
 
 /* Applies one key's value to c; 0, or -1 with why filled. */
@@ -191,6 +247,60 @@ apply(struct lbd_config *c, const struct key *k, const char *v, int lineno,
 	case K_SIZE:
 		if ((r = parse_count(v, LBD_SIZE_MAX, &n)) == 0)
 			*(size_t *)(void *)field = (size_t)n;
+		break;
+	case K_CLUSTER_DIR:
+		/* Absolute, without a trailing '/', "." or ".." part, so
+		 * that a lock's path is matched by its plain prefix. */
+		if (v[0] != '/' || strlen(v) >= sizeof(c->cluster_dir) ||
+		    strcmp(v, "/") == 0 || v[strlen(v) - 1] == '/' ||
+		    strstr(v, "//") != NULL || strstr(v, "/./") != NULL ||
+		    strstr(v, "/../") != NULL ||
+		    (strlen(v) >= 2 && strcmp(v + strlen(v) - 2, "/.") == 0) ||
+		    (strlen(v) >= 3 && strcmp(v + strlen(v) - 3, "/..") == 0)) {
+			snprintf(why, size, "line %d: bad value for %s: "
+			    "\"%.64s\" (an absolute directory, not /, without "
+			    "a trailing /, . or ..)", lineno, k->name, v);
+			return -1;
+		}
+		memcpy(field, v, strlen(v) + 1);
+		break;
+	case K_ENDPOINTS: {
+		char what[128];
+
+		if (strlen(v) >= sizeof(c->etcd_endpoints) ||
+		    check_endpoints(v, what, sizeof(what)) != 0) {
+			if (strlen(v) >= sizeof(c->etcd_endpoints))
+				snprintf(what, sizeof(what), "too long");
+			snprintf(why, size, "line %d: bad value for %s: "
+			    "\"%.64s\" (%s)", lineno, k->name, v, what);
+			return -1;
+		}
+		memcpy(field, v, strlen(v) + 1);
+		break;
+	}
+	case K_PREFIX:
+		if (v[0] != '/' || strlen(v) >= sizeof(c->etcd_prefix) ||
+		    v[strlen(v) - 1] == '/' ||
+		    strspn(v, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-") != strlen(v)) {
+			snprintf(why, size, "line %d: bad value for %s: "
+			    "\"%.64s\" (/ then letters, digits, / . _ -; no "
+			    "trailing /; at most %zu bytes)", lineno, k->name,
+			    v, sizeof(c->etcd_prefix) - 1);
+			return -1;
+		}
+		memcpy(field, v, strlen(v) + 1);
+		break;
+	case K_TTL:
+		if ((r = parse_count(v, LBD_ETCD_TTL_MAX, &n)) == 0 &&
+		    n >= LBD_ETCD_TTL_MIN)
+			*(unsigned *)(void *)field = (unsigned)n;
+		else {
+			snprintf(why, size, "line %d: bad value for %s: "
+			    "\"%.64s\" (whole seconds from %d to %d)", lineno,
+			    k->name, v, LBD_ETCD_TTL_MIN, LBD_ETCD_TTL_MAX);
+			return -1;
+		}
 		break;
 	}
 	if (r != 0 && k->kind == K_SECONDS)

@@ -95,6 +95,13 @@ struct lbd_limits {
 	                                           30 s wait for any answer, so
 	                                           that a pending one is read */
 
+/* Cluster locks through etcd (docs/CLUSTER.md). */
+#define LBD_DEFAULT_ETCD_TTL     10            /* seconds */
+#define LBD_ETCD_TTL_MIN         2             /* etcd's least, by default */
+#define LBD_ETCD_TTL_MAX         3600
+#define LBD_DEFAULT_ETCD_PREFIX  "/lockbroker/locks"
+#define LBD_ETCD_ENDPOINTS_MAX   8             /* URLs in etcd_endpoints */
+
 struct lbd_config {
 	char              socket[LBD_LISTEN_NAME_MAX];
 	char              state[PATH_MAX];
@@ -106,6 +113,13 @@ struct lbd_config {
 	                                        interval */
 	int               debug;
 	struct lbd_limits limits;
+	/* Locks under cluster_dir are cluster-wide ("" for none); etcd's
+	 * endpoints (comma-separated http:// URLs), the key prefix, the
+	 * lease's TTL in seconds. */
+	char              cluster_dir[PATH_MAX];
+	char              etcd_endpoints[1024];
+	char              etcd_prefix[256];
+	unsigned          etcd_ttl;
 };
 
 /* lbd_config_defaults: the built-in settings; socket and state empty

@@ -32,7 +32,8 @@ sqlite_failed(const struct lockfs_lock *l, sqlite3 *db, const char *what,
 /* lockfs_handoff_sqlite: the sqlite method's handoff (handoff.c):
  * from's row becomes to's, in one transaction.  0, LB_ENOTMINE (no row
  * of from's), or LB_EFAILED; nothing changed unless 0.  Waits for other
- * processes' steps as long as a release does (lockfs_sqlite_step_ms). */
+ * processes' steps as long as a release does (lockfs_sqlite_step_ms).
+ * A step of sqlite.c's fork gate (lockfs_sqlite_step_enter). */
 int
 lockfs_handoff_sqlite(struct lockfs_lock *from, struct lockfs_lock *to,
     struct lockfs_err *err)
@@ -45,6 +46,7 @@ lockfs_handoff_sqlite(struct lockfs_lock *from, struct lockfs_lock *to,
 	const char   *why;
 	int           began = 0, r = 0;
 
+	lockfs_sqlite_step_enter();     /* no fork inside (sqlite.c) */
 	if (lockfs_sqlite_open(from->db, SQLITE_OPEN_READWRITE, &db, &why) !=
 	    SQLITE_OK) {
 		r = db != NULL ? sqlite_failed(from, db, "cannot open", err) :
@@ -85,5 +87,6 @@ out:
 	if (began)
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 	sqlite3_close(db);
+	lockfs_sqlite_step_leave();
 	return r;
 }

@@ -287,6 +287,19 @@ int   lockfs_sqlite_try_ms(void);
 void  lockfs_sqlite_keep(int max, int idle_ms);
 int   lockfs_sqlite_keep_prune(void);
 
+/* sqlite.c: the fork gate (sqlite.c, "Forks and steps"): a step that
+ * opens a sqlite connection runs between lockfs_sqlite_step_enter and
+ * lockfs_sqlite_step_leave, and a fork() waits until no step is in
+ * progress, so that a child never inherits sqlite's state from inside
+ * one.  enter blocks while a fork waits for the steps to end; a thread
+ * may nest steps.  lockfs_sqlite_fork_init registers the gate's fork
+ * handlers (once; enter does too): a process whose own fork handlers
+ * take mutexes it holds around steps calls it before registering those,
+ * so that a fork takes its mutexes before the gate. */
+void  lockfs_sqlite_fork_init(void);
+void  lockfs_sqlite_step_enter(void);
+void  lockfs_sqlite_step_leave(void);
+
 /* sqlite.c: sqlite3_open_v2 of a lock database, refusing anything but a
  * regular file (or nothing) at its name: a symlink is never followed, a
  * FIFO never opened; and through the VFS of sqlitevfs.c, which refuses a

@@ -174,6 +174,122 @@ lockfs_sqlite_open(const char *file, int flags, sqlite3 **db,
 }
 
 /*
+ * Forks and steps (lockfs_sqlite_step_enter, lockfs_sqlite_step_leave).
+ *
+ * While a connection is open sqlite keeps process-wide state: its table
+ * of open files and the locks each holds, and its mutexes.  A fork
+ * copies that state as it finds it; a fork in the middle of another
+ * thread's step would give the child a table naming locks no process of
+ * its holds, or a mutex that nobody will unlock, and the child's own
+ * steps would then fail or hang.  So each step that opens a connection
+ * runs inside this gate, and a fork waits at the gate (its prepare
+ * handler) until the steps in progress have ended, keeping new ones out
+ * meanwhile; the parent and the child open it again after.  A step that
+ * does not keep its connection (every process's but the daemon's, which
+ * keeps them: lockfs_sqlite_keep) closes it before it leaves the gate,
+ * so a child inherits no sqlite connection, no file sqlite has open and
+ * no mutex of sqlite's held; it opens connections of its own.
+ *
+ *   enter:    wait while a fork is at the gate; steps++
+ *   leave:    steps--; at 0, wake the fork waiting
+ *   prepare:  wait while another fork is at the gate; forking = 1;
+ *             wait until steps == 0; return holding gate_mu
+ *   parent:   forking = 0; wake the steps waiting; unlock gate_mu
+ *   child:    the same, with the gate made anew (no other thread)
+ *
+ * A thread already inside a step enters again without waiting (depth),
+ * so that a nested step cannot wait for a fork that waits for it.  A
+ * fork waits at most as long as the longest step in progress (a step
+ * waits for a busy database at most lockfs_sqlite_step_ms).  The lock
+ * order is: whatever a caller holds around its steps, then gate_mu; so
+ * a process registers this gate's handlers (lockfs_sqlite_fork_init)
+ * before its own that take such mutexes, for pthread_atfork runs the
+ * prepare handlers last registered first.
+ */
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t  gate_cv = PTHREAD_COND_INITIALIZER;
+static pthread_once_t  gate_once = PTHREAD_ONCE_INIT;
+static int             gate_steps;      /* steps in progress */
+static int             gate_forking;    /* a fork is at the gate */
+static __thread int    gate_depth;      /* this thread's steps entered */
+
+static void
+gate_fork_prepare(void)
+{
+	pthread_mutex_lock(&gate_mu);
+	while (gate_forking)
+		pthread_cond_wait(&gate_cv, &gate_mu);
+	gate_forking = 1;
+	while (gate_steps > 0)
+		pthread_cond_wait(&gate_cv, &gate_mu);
+}
+
+static void
+gate_fork_parent(void)
+{
+	gate_forking = 0;
+	pthread_cond_broadcast(&gate_cv);
+	pthread_mutex_unlock(&gate_mu);
+}
+
+/* The child's only thread is the one that forked, in no step: the
+ * threads that waited at the gate are not the child's. */
+static void
+gate_fork_child(void)
+{
+	gate_forking = 0;
+	gate_steps = 0;
+	pthread_mutex_unlock(&gate_mu);
+	pthread_mutex_init(&gate_mu, NULL);
+	pthread_cond_init(&gate_cv, NULL);
+}
+
+/* Registers the gate's fork handlers, once.  (Where there is no fork,
+ * pthread_atfork may be a macro that registers nothing: mingw-w64's.) */
+static void
+gate_init(void)
+{
+	(void)gate_fork_prepare;
+	(void)gate_fork_parent;
+	(void)gate_fork_child;
+	pthread_atfork(gate_fork_prepare, gate_fork_parent, gate_fork_child);
+}
+
+/* lockfs_sqlite_fork_init: see lockfs.h. */
+void
+lockfs_sqlite_fork_init(void)
+{
+	pthread_once(&gate_once, gate_init);
+}
+
+/* lockfs_sqlite_step_enter: see lockfs.h.  Blocks while a fork is at
+ * the gate (not in a step already). */
+void
+lockfs_sqlite_step_enter(void)
+{
+	if (gate_depth++ > 0)
+		return;
+	lockfs_sqlite_fork_init();
+	pthread_mutex_lock(&gate_mu);
+	while (gate_forking)
+		pthread_cond_wait(&gate_cv, &gate_mu);
+	gate_steps++;
+	pthread_mutex_unlock(&gate_mu);
+}
+
+/* lockfs_sqlite_step_leave: see lockfs.h. */
+void
+lockfs_sqlite_step_leave(void)
+{
+	if (--gate_depth > 0)
+		return;
+	pthread_mutex_lock(&gate_mu);
+	if (--gate_steps == 0 && gate_forking)
+		pthread_cond_broadcast(&gate_cv);
+	pthread_mutex_unlock(&gate_mu);
+}
+
+/*
  * Kept connections (lockfs_sqlite_keep: the daemon; off by default).
  *
  * Opening a lock database costs a step about fifty system calls (the
@@ -607,6 +723,7 @@ struct sq {
 	int             fail;
 	int             busy_ok;   /* a try: busy at any step reads as held */
 	int             absent;    /* no database (and none made): no lock */
+	int             gated;     /* inside the fork gate (see above) */
 	const char     *why;       /* why the database was not opened */
 };
 
@@ -643,6 +760,8 @@ sq_fail(struct lockfs_lock *l, struct sq *q, const char *what,
 	return r;
 }
 
+static void sq_disconnect(struct sq *q, int r);
+
 /*
  * Connects q to l's database: a kept connection when there is one for
  * these credentials and it may still be used, else a new one (kept after
@@ -658,6 +777,8 @@ sq_connect(struct lockfs_lock *l, struct sq *q, int create,
 	struct lockfs_fs_info after;
 	int                   keep = 0;
 
+	lockfs_sqlite_step_enter();      /* left by sq_disconnect */
+	q->gated = 1;
 	lockfs_sqlite_vfs_clear();
 	q->have_st = lockfs_fs_info_at(LOCKFS_FS_CWD, l->db, 0, &q->st) == 0;
 	if (!q->have_st && (errno == ENOENT || errno == ENOTDIR)) {
@@ -665,6 +786,7 @@ sq_connect(struct lockfs_lock *l, struct sq *q, int create,
 			kept_drop_stale(l->db, NULL);   /* deleted */
 		if (!create) {
 			q->absent = 1;
+			sq_disconnect(q, 0);    /* leaves the gate */
 			return 0;
 		}
 	}
@@ -701,15 +823,17 @@ sq_connect(struct lockfs_lock *l, struct sq *q, int create,
 
 /* Ends q's use of its connection: a kept one goes back to the list when
  * the step did not fail (r is not q->fail) and no transaction is open,
- * else it is closed, as a connection not kept is. */
+ * else it is closed, as a connection not kept is; then leaves the fork
+ * gate, when sq_connect entered it. */
 static void
 sq_disconnect(struct sq *q, int r)
 {
 	int i;
 
 	if (q->db == NULL)
-		return;
-	if (q->k != NULL && r != q->fail && sqlite3_get_autocommit(q->db)) {
+		;       /* no connection: only the gate to leave */
+	else if (q->k != NULL && r != q->fail &&
+	    sqlite3_get_autocommit(q->db)) {
 		for (i = 0; i < SQ_NSTMT; i++)
 			if (q->k->st[i] != NULL) {
 				sqlite3_reset(q->k->st[i]);
@@ -722,6 +846,9 @@ sq_disconnect(struct sq *q, int r)
 		sqlite3_close(q->db);
 	q->k = NULL;
 	q->db = NULL;
+	if (q->gated)
+		lockfs_sqlite_step_leave();
+	q->gated = 0;
 }
 
 /*

@@ -3,7 +3,8 @@
  * made but not confirmed, recorded or not (the daemon stopped at its
  * commit by the preload tests/stopcommit.c), given up by its caller;
  * pid files of another owner and of a kept hold, which are no leftovers;
- * several requests in flight on one connection.
+ * several requests in flight on one connection; a hold ended while no
+ * daemon ran whose pid file another thread holds since.
  */
 #include <check.h>
 #include <errno.h>
@@ -490,6 +491,76 @@ START_TEST(test_restart_pidfile_pipelined)
 }
 END_TEST
 
+/*
+ * A pid file names only the process, so a restarted daemon takes any pid
+ * file naming this process for the hold it recorded, whichever thread's
+ * it is now.  Here this thread's hold through the daemon ends while no
+ * daemon runs, and another thread of this process then holds the pid
+ * file in-process: (0) this thread's release fell back in-process (the
+ * file removed) and the other thread made the file anew; (1) its RELEASE
+ * was lost with the daemon while the other thread was asking for the
+ * lock (the file left for it), and the other thread, falling back
+ * in-process, took the file over.  The hold is not given back to the
+ * next daemon, whose RELEASE would remove the other thread's file: the
+ * file stays, the lock held for this process, until that thread
+ * releases it.
+ */
+START_TEST(test_restart_pidfile_dropped_then_taken)
+{
+	struct tl_daemon d;
+	struct tl_place  p;
+	struct call      rel, other;
+	struct agent     x;
+	char             dir[PATH_MAX];
+	lb_lock         *mine, *probe;
+	uint64_t         token = 0;
+
+	private_daemon(&d, dir);
+	tl_place_make(&p, "lk");
+	library_connect(p.path);
+	mine = lock_new(p.path, LB_PIDFILE);
+	ck_assert_int_eq(lb_acquire(mine, 0), 0);
+	ck_assert_int_eq(lb_fencing_token(mine, &token), 0);
+	ck_assert_msg(token != 0, "not held through the daemon");
+	if (_i == 0) {
+		ck_assert_int_eq(tl_daemon_stop(&d, SIGKILL), 0);
+		ck_assert_int_eq(lb_release(mine), 0);
+		ck_assert_int_eq(pidfile_names(p.path, getpid()), -1);
+		call_start(&other, p.path, LB_PIDFILE, NULL, 'a', 0);
+	} else {
+		ck_assert_int_eq(kill(d.pid, SIGSTOP), 0);
+		call_start(&rel, p.path, LB_PIDFILE, mine, 'r', 0);
+		tl_sleep(0.3);   /* its RELEASE went out to the stopped daemon */
+		call_start(&other, p.path, LB_PIDFILE, NULL, 'a', HANG_S);
+		tl_sleep(0.3);   /* its ACQUIRE is out, or queued */
+		ck_assert(!call_done(&rel));
+		ck_assert_int_eq(tl_daemon_stop(&d, SIGKILL), 0);
+		ck_assert_msg(call_end(&rel, HANG_S) == 0, "release: %s (%s)",
+		    lb_error_name(rel.r), rel.why);
+	}
+	ck_assert_msg(call_end(&other, HANG_S) == 0, "other: %s (%s)",
+	    lb_error_name(other.r), other.why);
+	ck_assert_int_eq(pidfile_names(p.path, getpid()), 1);
+	daemon_again(&d, dir, "state.db");
+
+	/* Through the daemon, once this process's holds are settled. */
+	probe = lock_new(p.path, LB_PIDFILE | LB_BROKER);
+	ck_assert_int_eq(lb_is_locked(probe), 1);
+	ck_assert_msg(pidfile_names(p.path, getpid()) == 1, "the other "
+	    "thread's pid file was removed by the restarted daemon");
+	assert_pidfile_excludes(p.path);
+	agent_start(&x, p.path, LB_PIDFILE | LB_BROKER, d.socket);
+	ck_assert_int_eq(agent_do(&x, 'a', WAIT_S), LB_ETIMEOUT);
+	agent_stop(&x);
+	ck_assert_int_eq(lb_release(other.lock), 0);
+	ck_assert_int_eq(pidfile_names(p.path, getpid()), -1);
+	lb_lock_free(probe);
+	lb_lock_free(other.lock);
+	lb_lock_free(mine);
+	private_daemon_end(&d, p.dir);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ */
 
 /* Adds the tests to tc, in the order they run. */
@@ -504,4 +575,6 @@ broker_pidfile_restart_tests(TCase *tc)
 	tcase_add_test(tc, test_restart_pidfile_other_owner);
 	tcase_add_test(tc, test_restart_pidfile_kept_hold);
 	tcase_add_test(tc, test_restart_pidfile_pipelined);
+	tcase_add_loop_test(tc, test_restart_pidfile_dropped_then_taken, 0,
+	    2);
 }

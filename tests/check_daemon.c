@@ -93,6 +93,10 @@ START_TEST(test_config_defaults)
 	ck_assert_uint_eq(c.limits.refusals_logged, 100);
 	ck_assert(c.refusals_interval == 60.0);
 	ck_assert_uint_eq(c.limits.swap_readers_fast, 64);
+	ck_assert_str_eq(c.cluster_dir, "");
+	ck_assert_str_eq(c.etcd_endpoints, "");
+	ck_assert_str_eq(c.etcd_prefix, "/lockbroker/locks");
+	ck_assert_uint_eq(c.etcd_ttl, 10);
 }
 END_TEST
 
@@ -123,6 +127,11 @@ START_TEST(test_config_every_key)
 	    "refusals_interval = 0.25\n"
 	    "swap_readers_fast = 0\n"
 	    "readers_per_lock = 1000\n"
+	    "cluster_dir = /srv/cluster-locks\n"
+	    "etcd_endpoints = http://10.0.0.1:2379,http://etcd-2:2379,"
+	    "http://[::1]:2379\n"
+	    "etcd_prefix = /app/locks\n"
+	    "etcd_ttl = 2\n"
 	    "watches = 10";
 	struct lbd_config c;
 	char              why[512];
@@ -148,6 +157,11 @@ START_TEST(test_config_every_key)
 	ck_assert(c.refusals_interval == 0.25);
 	ck_assert_uint_eq(c.limits.swap_readers_fast, 0);
 	ck_assert_uint_eq(c.limits.readers_per_lock, 1000);
+	ck_assert_str_eq(c.cluster_dir, "/srv/cluster-locks");
+	ck_assert_str_eq(c.etcd_endpoints, "http://10.0.0.1:2379,"
+	    "http://etcd-2:2379,http://[::1]:2379");
+	ck_assert_str_eq(c.etcd_prefix, "/app/locks");
+	ck_assert_uint_eq(c.etcd_ttl, 2);
 	ck_assert_int_eq(parse("turn_us = 0\n", &c, why, sizeof(why)), 0);
 	ck_assert_uint_eq(c.limits.turn_us, 0);
 
@@ -221,6 +235,29 @@ START_TEST(test_config_bad_values)
 		    "from 0 to 1000000" } },
 		{ "socket = relative/sock\n", { "socket", "relative/sock" } },
 		{ "state = state.db\n", { "state", "state.db" } },
+		{ "cluster_dir = rel\n", { "cluster_dir", "absolute" } },
+		{ "cluster_dir = /\n", { "cluster_dir", "not /" } },
+		{ "cluster_dir = /a/\n", { "cluster_dir", "trailing" } },
+		{ "cluster_dir = /a/../b\n", { "cluster_dir", ".." } },
+		{ "cluster_dir = /a/.\n", { "cluster_dir" } },
+		{ "cluster_dir = /a//b\n", { "cluster_dir" } },
+		{ "etcd_endpoints = https://e:2379\n", { "etcd_endpoints",
+		    "TLS", "not supported yet" } },
+		{ "etcd_endpoints = e:2379\n", { "etcd_endpoints",
+		    "http://HOST" } },
+		{ "etcd_endpoints = http://e:2379/v3\n", { "etcd_endpoints",
+		    "no path" } },
+		{ "etcd_endpoints = http://u@e:2379\n", { "etcd_endpoints" } },
+		{ "etcd_endpoints = http://a,http://b,http://c,http://d,"
+		    "http://e,http://f,http://g,http://h,http://i\n",
+		    { "etcd_endpoints", "at most 8" } },
+		{ "etcd_endpoints = http://a,\n", { "etcd_endpoints" } },
+		{ "etcd_prefix = locks\n", { "etcd_prefix" } },
+		{ "etcd_prefix = /locks/\n", { "etcd_prefix", "trailing" } },
+		{ "etcd_prefix = /lo cks\n", { "etcd_prefix" } },
+		{ "etcd_ttl = 1\n", { "etcd_ttl", "from 2 to 3600" } },
+		{ "etcd_ttl = 3601\n", { "etcd_ttl", "from 2 to 3600" } },
+		{ "etcd_ttl = 2.5\n", { "etcd_ttl" } },
 	};
 	size_t k;
 

@@ -3558,6 +3558,41 @@ class Start(DaemonTest):
         self.assertEqual(d.stop(), 0)
 
 
+class Cluster(DaemonTest):
+    """Locks under cluster_dir are cluster-wide (docs/CLUSTER.md): not
+    served yet, so refused with a reason, and nothing made on disk;
+    every other lock, a sibling directory with the same beginning
+    included, as before."""
+
+    def make_daemon(self):
+        self.cluster = os.path.join(self.locks, "cluster")
+        os.mkdir(self.cluster)
+        os.mkdir(self.cluster + "-not")
+        return Daemon(self.dir, config="cluster_dir = %s\n" % self.cluster)
+
+    def test_cluster_lock_refused(self):
+        c = self.client()
+        for name in ("x", "x/y", "deep/er/lock"):
+            p = os.path.join(self.cluster, name)
+            os.makedirs(os.path.dirname(p), exist_ok=True)
+            r = c.call("ACQUIRE", path=p, timeout=0)
+            self.assertCode(r, "EFAILED")
+            msg = r.fields["message"]
+            self.assertIn("is a cluster lock", msg)
+            self.assertIn(self.cluster, msg)
+            self.assertTrue("built without" in msg or "not served" in msg,
+                            msg)
+            self.assertFalse(os.path.exists(p + ".lock"))
+        # The same path spelt with . and .. is the same lock.
+        r = c.call("ACQUIRE", path=self.cluster + "/./a/../x", timeout=0)
+        self.assertCode(r, "EFAILED")
+        for p in (os.path.join(self.cluster + "-not", "x"),
+                  os.path.join(self.locks, "x")):
+            self.assertCode(c.call("ACQUIRE", path=p, timeout=0), "OK")
+            self.assertTrue(os.path.exists(p + ".lock"))
+            self.assertCode(c.call("RELEASE", path=p), "OK")
+
+
 class Limits(DaemonTest):
     config = "holds_per_conn = 2\nconns_per_uid = 4\n"
 

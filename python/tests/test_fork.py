@@ -239,3 +239,72 @@ def test_fork_while_another_thread_uses_the_object(transport, lockdir):
     assert hung == 0, "a child hung in its first call on the object"
     assert failed == []
     assert not lock.is_locked()
+
+
+def test_fork_inside_an_inprocess_sqlite_step(lockdir):
+    """Forks, many times, while another thread takes and releases a
+    sqlite-method lock in-process, again and again (so that most forks
+    land inside one of its sqlite steps): each child then takes and
+    releases a sqlite lock of its own in the same database (while it
+    runs the thread pauses between its rounds, not to starve it).  The library
+    lets no fork happen inside its sqlite step, so sqlite's process-wide
+    state (its open files and their locks, its mutexes) is never copied
+    half-way through one."""
+    cls = CLASSES["sqlite"]
+    busy = cls(os.path.join(lockdir, "busy"), transport="local")
+    stop = threading.Event()
+    quiet = threading.Event()   # set while a child runs
+    rounds = [0]
+
+    def hammer():
+        while not stop.is_set():
+            if quiet.is_set():  # the child's turn: no starving it
+                time.sleep(0.001)
+                continue
+            busy.acquire(WAIT)
+            busy.release()
+            rounds[0] += 1
+
+    t = threading.Thread(target=hammer)
+    t.start()
+    hung, failed = 0, []
+    try:
+        deadline = time.monotonic() + WAIT
+        while rounds[0] == 0:
+            assert time.monotonic() < deadline, "the thread never locked"
+            time.sleep(0.001)
+        for i in range(150):
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    own = cls(os.path.join(lockdir, "child%d" % i),
+                              transport="local")
+                    own.acquire(WAIT)
+                    code = 0 if own.i_am_locking() else 2
+                    own.release()
+                    code = code or (3 if own.is_locked() else 0)
+                finally:
+                    os._exit(code)
+            quiet.set()
+            deadline = time.monotonic() + WAIT * 2
+            while (done := os.waitpid(pid, os.WNOHANG)) == (0, 0):
+                if time.monotonic() > deadline:
+                    os.kill(pid, 9)
+                    os.waitpid(pid, 0)
+                    hung += 1
+                    break
+                time.sleep(0.002)
+            quiet.clear()
+            if hung:
+                break
+            if done[1] != 0:
+                failed.append(done[1])
+    finally:
+        stop.set()
+        t.join(WAIT * 2)
+    assert not t.is_alive(), "the looping thread hung"
+    assert hung == 0, "a child hung in its sqlite lock"
+    assert failed == [], failed
+    assert rounds[0] > 0
+    assert not busy.is_locked()
