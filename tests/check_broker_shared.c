@@ -8,6 +8,8 @@
  * is refused, never given exclusive.
  */
 #include <check.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -142,6 +144,50 @@ START_TEST(test_shared_needs_the_daemon)
 }
 END_TEST
 
+/*
+ * Reproduction (fails): a DOWNGRADE the daemon answers only after the
+ * library gave up on it.  The daemon is stopped (SIGSTOP) while the
+ * exclusive holder's lb_downgrade is on its way; the library gives up
+ * (REQUEST_WAIT_S) and reports the downgrade not done, so the holder
+ * goes on as the lock's only, exclusive, holder.  Once the daemon runs
+ * again it reads the DOWNGRADE, makes the hold shared and grants the
+ * reader that waited: a reader holds beside an owner that was told it
+ * writes alone.
+ */
+START_TEST(test_downgrade_unanswered)
+{
+	struct tl_daemon d;
+	struct tl_place  p;
+	struct agent     h, r;
+	struct answer    got;
+	char             dir[PATH_MAX];
+
+	private_daemon(&d, dir);
+	tl_place_make(&p, "dg");
+	agent_start(&h, p.path, LB_LINK | LB_BROKER, d.socket);
+	agent_start(&r, p.path, LB_LINK | LB_BROKER, d.socket);
+	ck_assert_int_eq(agent_do(&h, 'a', 0), 0);
+	agent_send(&r, 's', 120.0);
+	ck_assert(!agent_ready(&r, WAIT_S));
+	order_to_stopped(&d, &h, 'd', 0);
+	got = agent_answer(&h, 90.0);
+	ck_assert_int_eq(kill(d.pid, SIGCONT), 0);
+	/* Told that its downgrade failed, it holds the lock exclusive
+	 * still: no reader may be granted beside it. */
+	ck_assert_int_ne(got.r, 0);
+	ck_assert_int_eq(agent_do(&h, 'i', 0), 1);
+	ck_assert_msg(!agent_ready(&r, HANDOFF_S), "a reader was granted the "
+	    "lock beside an exclusive holder whose lb_downgrade failed (%s)",
+	    got.why);
+	ck_assert_int_eq(agent_do(&h, 'r', 0), 0);
+	agent_expect(&r, HANG_S, 0, "the reader once the writer released");
+	ck_assert_int_eq(agent_do(&r, 'r', 0), 0);
+	agent_stop(&h);
+	agent_stop(&r);
+	private_daemon_end(&d, p.dir);
+}
+END_TEST
+
 TCase *
 broker_shared_case(void)
 {
@@ -151,5 +197,6 @@ broker_shared_case(void)
 	tcase_add_test(tc, test_upgrade_waits);
 	tcase_add_test(tc, test_rider_told_lost);
 	tcase_add_test(tc, test_shared_needs_the_daemon);
+	tcase_add_test(tc, test_downgrade_unanswered);
 	return tc;
 }
