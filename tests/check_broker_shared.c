@@ -188,6 +188,44 @@ START_TEST(test_downgrade_unanswered)
 }
 END_TEST
 
+/*
+ * Reproduction (fails): riders are unprotected while no daemon runs.
+ * Two readers hold a lock through the daemon (AUTO), which then dies
+ * (kill -9) and is not started again.  The artefact's reader releases:
+ * its library, finding no daemon, removes the lock file in-process (it
+ * is its own), knowing nothing of the other reader.  A writer in-process
+ * is then granted the lock while the other reader, told nothing, reads
+ * on (docs/SHARED.md, Status: riders need a trace of their own on disk,
+ * or the first reader's library must keep the file while the daemon is
+ * away).
+ */
+START_TEST(test_rider_kept_without_the_daemon)
+{
+	struct tl_daemon d;
+	struct tl_place  p;
+	struct agent     a, b;
+	lb_lock         *lock;
+	char             dir[PATH_MAX];
+
+	private_daemon(&d, dir);
+	tl_place_make(&p, "nd");
+	agent_start(&a, p.path, LB_LINK, d.socket);
+	agent_start(&b, p.path, LB_LINK, d.socket);
+	ck_assert_int_eq(agent_do(&a, 's', 0), 0);
+	ck_assert_int_eq(agent_do(&b, 's', 0), 0);
+	ck_assert_int_eq(tl_daemon_stop(&d, SIGKILL), 0);
+	ck_assert_int_eq(agent_do(&a, 'r', 0), 0);
+	lock = lock_new(p.path, LB_LINK | LB_LOCAL);
+	ck_assert_msg(lb_acquire(lock, 0) == LB_EALREADY, "a writer was "
+	    "granted %s in-process while a reader that was told nothing "
+	    "holds it shared", p.path);
+	agent_stop(&a);
+	agent_stop(&b);
+	lb_release(lock);
+	lb_lock_free(lock);
+}
+END_TEST
+
 TCase *
 broker_shared_case(void)
 {
@@ -198,5 +236,6 @@ broker_shared_case(void)
 	tcase_add_test(tc, test_rider_told_lost);
 	tcase_add_test(tc, test_shared_needs_the_daemon);
 	tcase_add_test(tc, test_downgrade_unanswered);
+	tcase_add_test(tc, test_rider_kept_without_the_daemon);
 	return tc;
 }
