@@ -671,5 +671,32 @@ class Restart(SharedCase):
         self.assertCode(w.wait(rw, 30), "OK")
 
 
+class Reproductions(SharedCase):
+    """Reproductions of faults found by review (these tests fail)."""
+
+    def test_owner_queued_twice_rides_on_itself(self):
+        # Reproduction (fails): an owner whose shared ACQUIRE waits may
+        # send another; both wait, and when the writer goes the first is
+        # granted the artefact and the second makes the same owner a
+        # rider of its own hold (readers.c lbd_readers_serve ->
+        # lbd_reader_join, which never asks whether (conn, thread)
+        # holds the lock already).  STATUS then counts two holders for
+        # one owner, and the owner's RELEASE ends the rider only: the
+        # lock stays held by an owner told it released it, and a writer
+        # is refused.
+        p = self.path()
+        w, a = self.v2(), self.v2()
+        self.assertCode(w.call("ACQUIRE", path=p), "OK")
+        i1 = self.queued(a, "ACQUIRE", path=p, mode="shared")
+        i2 = self.queued(a, "ACQUIRE", path=p, mode="shared")
+        self.assertCode(w.call("RELEASE", path=p), "OK")
+        self.assertCode(a.wait(i1, 30), "OK")
+        self.assertCode(a.wait(i2, 30), "OK")
+        self.assertEqual(self.status(a, p)["holders"], "1",
+                         "one owner counted as two readers")
+        self.assertCode(a.call("RELEASE", path=p), "OK")
+        self.assertCode(w.call("ACQUIRE", path=p, timeout=0), "OK")
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
