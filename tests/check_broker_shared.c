@@ -226,6 +226,45 @@ START_TEST(test_rider_kept_without_the_daemon)
 }
 END_TEST
 
+/*
+ * Reproduction (fails): a daemon restart does not keep a live reader's
+ * hold (DESIGN.md: a restart keeps live holders' locks).  Two readers
+ * hold a lock; the daemon is killed and started again; the artefact's
+ * reader takes its hold back and releases it, and a writer is granted
+ * the lock while the other reader, alive and never releasing, still
+ * reads: its hold was in the dead daemon's memory only (daemon/readers.c;
+ * docs/SHARED.md, Restart).
+ */
+START_TEST(test_rider_kept_over_a_restart)
+{
+	struct tl_daemon d;
+	struct tl_place  p;
+	struct agent     a, b;
+	lb_lock         *lock;
+	char             dir[PATH_MAX];
+
+	private_daemon(&d, dir);
+	tl_place_make(&p, "rs");
+	agent_start(&a, p.path, LB_LINK | LB_BROKER, d.socket);
+	agent_start(&b, p.path, LB_LINK | LB_BROKER, d.socket);
+	ck_assert_int_eq(agent_do(&a, 's', 0), 0);
+	ck_assert_int_eq(agent_do(&b, 's', 0), 0);
+	daemon_restart(&d, dir, "state.db");
+	ck_assert_int_eq(agent_do(&a, 'i', 0), 1);
+	ck_assert_int_eq(agent_do(&a, 'r', 0), 0);
+	lock = lock_new(p.path, LB_LINK | LB_BROKER);
+	ck_assert_msg(lb_acquire(lock, 0) == LB_EALREADY, "a writer was "
+	    "granted %s after a daemon restart while a reader that held it "
+	    "before the restart, alive and never releasing, reads (its "
+	    "lb_i_am_locking now: %d)", p.path, (int)agent_do(&b, 'i', 0));
+	lb_release(lock);
+	agent_stop(&a);
+	agent_stop(&b);
+	lb_lock_free(lock);
+	private_daemon_end(&d, p.dir);
+}
+END_TEST
+
 TCase *
 broker_shared_case(void)
 {
@@ -237,5 +276,6 @@ broker_shared_case(void)
 	tcase_add_test(tc, test_shared_needs_the_daemon);
 	tcase_add_test(tc, test_downgrade_unanswered);
 	tcase_add_test(tc, test_rider_kept_without_the_daemon);
+	tcase_add_test(tc, test_rider_kept_over_a_restart);
 	return tc;
 }
