@@ -265,6 +265,93 @@ START_TEST(test_rider_kept_over_a_restart)
 }
 END_TEST
 
+/*
+ * Reproduction (fails): a DOWNGRADE the daemon recorded (its commit
+ * done) but did not answer before it was killed.  The library reports
+ * the downgrade failed (the connection lost), gives the hold back to
+ * the restarted daemon (RECLAIM), and the owner goes on as the lock's
+ * exclusive holder; the daemon has it recorded shared, and grants a
+ * reader beside it.  The daemon is stopped at that commit by the test
+ * preload tests/stopcommit.c.
+ */
+START_TEST(test_downgrade_recorded_unanswered)
+{
+	struct tl_daemon d;
+	struct tl_place  p;
+	struct agent     h, r;
+	struct answer    got;
+	char             dir[PATH_MAX], trigger[PATH_MAX + 8];
+	char             stop[64], stop_if[PATH_MAX + 32];
+	const char      *vars[] = { stop, stop_if, NULL };
+	FILE            *f;
+
+	tl_place_make(&p, "dr");
+	snprintf(trigger, sizeof(trigger), "%s.go", p.dir);
+	snprintf(stop, sizeof(stop), "LB_TEST_STOP_COMMIT=after");
+	snprintf(stop_if, sizeof(stop_if), "LB_TEST_STOP_IF=%s", trigger);
+	private_daemon_preloaded(&d, dir, "tests/.libs/stopcommit.so", vars);
+	agent_start(&h, p.path, LB_LINK | LB_BROKER, d.socket);
+	ck_assert_int_eq(agent_do(&h, 'a', 0), 0);
+	ck_assert_ptr_nonnull(f = fopen(trigger, "w"));
+	fclose(f);
+	agent_send(&h, 'd', 0);
+	ck_assert_msg(tl_daemon_stopped(&d, HANG_S), "the daemon did not stop "
+	    "at the downgrade's commit; see %s", d.log);
+	unlink(trigger);
+	daemon_restart(&d, dir, "state.db");
+	got = agent_answer(&h, HANG_S + PROMPT_S);
+	ck_assert_int_ne(got.r, 0);     /* told: not downgraded */
+	ck_assert_int_eq(agent_do(&h, 'i', 0), 1);
+	agent_start(&r, p.path, LB_LINK | LB_BROKER, d.socket);
+	ck_assert_msg(agent_do(&r, 's', 0) == LB_EALREADY, "a reader was "
+	    "granted the lock beside a holder told that its downgrade "
+	    "failed (%s)", got.why);
+	agent_stop(&r);
+	ck_assert_int_eq(agent_do(&h, 'r', 0), 0);
+	agent_stop(&h);
+	private_daemon_end(&d, p.dir);
+}
+END_TEST
+
+/*
+ * Reproduction (fails): LB_BREAK_STALE judges a shared lock by its
+ * artefact's reader alone.  Two readers hold a lock; the daemon is not
+ * answering (stopped) when the artefact's reader dies (kill -9), before
+ * the daemon could hand the artefact to the other reader.  An in-process
+ * taker with LB_BREAK_STALE finds the file's process dead, breaks the
+ * lock and is granted it, while the other reader, alive, still reads.
+ */
+START_TEST(test_break_stale_spares_live_riders)
+{
+	struct tl_daemon d;
+	struct tl_place  p;
+	struct agent     a, b;
+	lb_lock         *lock;
+	char             dir[PATH_MAX];
+	int              r;
+
+	private_daemon(&d, dir);
+	tl_place_make(&p, "bs");
+	agent_start(&a, p.path, LB_LINK | LB_BROKER, d.socket);
+	agent_start(&b, p.path, LB_LINK | LB_BROKER, d.socket);
+	ck_assert_int_eq(agent_do(&a, 's', 0), 0);
+	ck_assert_int_eq(agent_do(&b, 's', 0), 0);
+	ck_assert_int_eq(kill(d.pid, SIGSTOP), 0);
+	agent_kill(&a);
+	lock = lock_new(p.path, LB_LINK | LB_LOCAL | LB_BREAK_STALE);
+	r = lb_acquire(lock, 0);
+	ck_assert_int_eq(kill(d.pid, SIGCONT), 0);
+	if (r == 0)
+		lb_release(lock);
+	ck_assert_msg(r == LB_EALREADY, "a writer broke %s as stale and was "
+	    "granted it (%d) while a live reader holds it shared", p.path, r);
+	ck_assert_int_eq(agent_do(&b, 'r', 0), 0);
+	agent_stop(&b);
+	lb_lock_free(lock);
+	private_daemon_end(&d, p.dir);
+}
+END_TEST
+
 TCase *
 broker_shared_case(void)
 {
@@ -277,5 +364,7 @@ broker_shared_case(void)
 	tcase_add_test(tc, test_downgrade_unanswered);
 	tcase_add_test(tc, test_rider_kept_without_the_daemon);
 	tcase_add_test(tc, test_rider_kept_over_a_restart);
+	tcase_add_test(tc, test_downgrade_recorded_unanswered);
+	tcase_add_test(tc, test_break_stale_spares_live_riders);
 	return tc;
 }
