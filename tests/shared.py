@@ -698,5 +698,25 @@ class Reproductions(SharedCase):
         self.assertCode(w.call("ACQUIRE", path=p, timeout=0), "OK")
 
 
+    def test_reader_past_the_bound_waits(self):
+        # Reproduction (fails): a shared ACQUIRE with a timeout, made
+        # while the lock's riders are at readers_per_lock, is refused
+        # ELIMIT at once (lock.c lbd_acquire) instead of waiting for a
+        # reader to go, as it would behind any holder.  Any user who may
+        # take the lock can so keep every other reader from even
+        # queueing for it: each is failed at once, whatever its timeout,
+        # while a writer behind the same readers waits and is served.
+        self.daemon.stop()
+        self.daemon = Daemon(self.dir, config="readers_per_lock = 2\n").start()
+        p = self.path()
+        cs = [self.v2() for _ in range(4)]
+        for c in cs[:3]:
+            self.assertCode(c.call("ACQUIRE", path=p, mode="shared"), "OK")
+        rid = cs[3].send("ACQUIRE", path=p, mode="shared", timeout=60)
+        self.assertIsNone(self.reply_within(cs[3], rid, 0.5),
+                          "refused at once instead of waiting")
+        self.assertCode(cs[1].call("RELEASE", path=p), "OK")
+        self.assertCode(cs[3].wait(rid, 30), "OK")
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
