@@ -718,5 +718,28 @@ class Reproductions(SharedCase):
         self.assertCode(cs[1].call("RELEASE", path=p), "OK")
         self.assertCode(cs[3].wait(rid, 30), "OK")
 
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_upgrade_and_downgrade_tell_nothing_where_one_may_not_look(self):
+        # Reproduction (fails): UPGRADE and DOWNGRADE answer ENOTMINE
+        # ("locked, but not by you") or ENOTLOCKED by whether the lock is
+        # held (readers.c owned_lock), before any look as the requester
+        # (lbd_creds_may_look, as STATUS and RELEASE do).  A user who may
+        # not look into a directory so learns whether another user's lock
+        # there is held, and when.
+        d = os.path.join(self.dir, "private")
+        os.mkdir(d)
+        os.chmod(d, 0o700)
+        p = os.path.join(d, "secret")
+        me = self.v2()
+        them = self.v2(nobody=True)
+        self.assertCode(them.call("STATUS", path=p), "EPERM")
+        free = [them.call(v, path=p).code for v in ("UPGRADE", "DOWNGRADE")]
+        self.assertCode(me.call("ACQUIRE", path=p), "OK")
+        self.assertCode(them.call("STATUS", path=p), "EPERM")
+        held = [them.call(v, path=p).code for v in ("UPGRADE", "DOWNGRADE")]
+        self.assertEqual(free, held, "held or not shows to a user who may "
+                         "not look")
+        self.assertEqual(held, ["EPERM", "EPERM"])
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
