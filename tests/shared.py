@@ -721,5 +721,75 @@ class Restart(SharedCase):
         self.assertCode(w.wait(rw, 30), "OK")
 
 
+class Reproductions(SharedCase):
+    """Reproductions of faults found by review (these tests fail)."""
+
+    def test_owner_queued_twice_rides_on_itself(self):
+        # Reproduction (fails): an owner whose shared ACQUIRE waits may
+        # send another; both wait, and when the writer goes the first is
+        # granted the artefact and the second makes the same owner a
+        # rider of its own hold (readers.c lbd_readers_serve ->
+        # lbd_reader_join, which never asks whether (conn, thread)
+        # holds the lock already).  STATUS then counts two holders for
+        # one owner, and the owner's RELEASE ends the rider only: the
+        # lock stays held by an owner told it released it, and a writer
+        # is refused.
+        p = self.path()
+        w, a = self.v2(), self.v2()
+        self.assertCode(w.call("ACQUIRE", path=p), "OK")
+        i1 = self.queued(a, "ACQUIRE", path=p, mode="shared")
+        i2 = self.queued(a, "ACQUIRE", path=p, mode="shared")
+        self.assertCode(w.call("RELEASE", path=p), "OK")
+        self.assertCode(a.wait(i1, 30), "OK")
+        self.assertCode(a.wait(i2, 30), "OK")
+        self.assertEqual(self.status(a, p)["holders"], "1",
+                         "one owner counted as two readers")
+        self.assertCode(a.call("RELEASE", path=p), "OK")
+        self.assertCode(w.call("ACQUIRE", path=p, timeout=0), "OK")
+
+
+    def test_reader_past_the_bound_waits(self):
+        # Reproduction (fails): a shared ACQUIRE with a timeout, made
+        # while the lock's riders are at readers_per_lock, is refused
+        # ELIMIT at once (lock.c lbd_acquire) instead of waiting for a
+        # reader to go, as it would behind any holder.  Any user who may
+        # take the lock can so keep every other reader from even
+        # queueing for it: each is failed at once, whatever its timeout,
+        # while a writer behind the same readers waits and is served.
+        self.daemon.stop()
+        self.daemon = Daemon(self.dir, config="readers_per_lock = 2\n").start()
+        p = self.path()
+        cs = [self.v2() for _ in range(4)]
+        for c in cs[:3]:
+            self.assertCode(c.call("ACQUIRE", path=p, mode="shared"), "OK")
+        rid = cs[3].send("ACQUIRE", path=p, mode="shared", timeout=60)
+        self.assertIsNone(self.reply_within(cs[3], rid, 0.5),
+                          "refused at once instead of waiting")
+        self.assertCode(cs[1].call("RELEASE", path=p), "OK")
+        self.assertCode(cs[3].wait(rid, 30), "OK")
+
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_upgrade_and_downgrade_tell_nothing_where_one_may_not_look(self):
+        # Reproduction (fails): UPGRADE and DOWNGRADE answer ENOTMINE
+        # ("locked, but not by you") or ENOTLOCKED by whether the lock is
+        # held (readers.c owned_lock), before any look as the requester
+        # (lbd_creds_may_look, as STATUS and RELEASE do).  A user who may
+        # not look into a directory so learns whether another user's lock
+        # there is held, and when.
+        d = os.path.join(self.dir, "private")
+        os.mkdir(d)
+        os.chmod(d, 0o700)
+        p = os.path.join(d, "secret")
+        me = self.v2()
+        them = self.v2(nobody=True)
+        self.assertCode(them.call("STATUS", path=p), "EPERM")
+        free = [them.call(v, path=p).code for v in ("UPGRADE", "DOWNGRADE")]
+        self.assertCode(me.call("ACQUIRE", path=p), "OK")
+        self.assertCode(them.call("STATUS", path=p), "EPERM")
+        held = [them.call(v, path=p).code for v in ("UPGRADE", "DOWNGRADE")]
+        self.assertEqual(free, held, "held or not shows to a user who may "
+                         "not look")
+        self.assertEqual(held, ["EPERM", "EPERM"])
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
