@@ -255,7 +255,12 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 		lbd_conn_error(c, id, LBP_EFAILED, "%s", err.msg);
 		goto out;
 	}
-	if (shared && lbd_reader_joinable(l)) {
+	/* Past readers_per_lock, a request with a timeout waits in the
+	 * queue for a reader to go, as behind any holder: refusing it would
+	 * let one user's readers fail every other reader of the lock. */
+	if (shared && lbd_reader_joinable(l) &&
+	    (l->nreaders < d->cfg.limits.readers_per_lock ||
+	    !(timeout > 0))) {
 		if (l->nreaders >= d->cfg.limits.readers_per_lock)
 			lbd_conn_error(c, id, LBP_ELIMIT, "readers_per_lock: "
 			    "%s is held shared by %u readers already", path,

@@ -305,9 +305,16 @@ lbd_readers_serve(struct lbd_lock *l)
 	/* Past readers_per_lock, the head waits for a reader to go: a
 	 * waiter that reached the head is never refused in place of a
 	 * grant. */
-	while ((w = TAILQ_FIRST(&l->waiters)) != NULL && w->shared &&
-	    l->nreaders < l->d->cfg.limits.readers_per_lock) {
-		if (lbd_reader_join(l, w->conn, w->tid, w->id, &err) != 0)
+	while ((w = TAILQ_FIRST(&l->waiters)) != NULL && w->shared) {
+		/* An owner that holds the lock already (its earlier shared
+		 * request granted in this turn) is granted re-entrantly: it
+		 * never rides on its own hold. */
+		if (lbd_hold_find(l, w->conn, 0, w->tid) != NULL ||
+		    lbd_reader_find(l, w->conn, w->tid) != NULL)
+			lbd_grant_reply(h, w->conn, w->id);
+		else if (l->nreaders >= l->d->cfg.limits.readers_per_lock)
+			break;
+		else if (lbd_reader_join(l, w->conn, w->tid, w->id, &err) != 0)
 			lbd_conn_error(w->conn, w->id, LBP_EFAILED, "%s",
 			    err.msg);
 		lbd_wait_remove(w);
@@ -331,20 +338,35 @@ lbd_conn_readers_drop(struct lbd_conn *c)
 /*
  * The lock of path (method) as (c, tid) holds it: *hp its artefact's
  * hold, or *rp its rider.  The lock, or NULL with the error replied
- * (ENOTLOCKED: not held; ENOTMINE: not by this owner).
+ * (EPERM: c may not look at the lock's artefact, whether it is held or
+ * not, as RELEASE and STATUS answer; ENOTLOCKED: not held; ENOTMINE: not
+ * by this owner).
  */
 static struct lbd_lock *
 owned_lock(struct lbd_conn *c, uint64_t id, const char *path,
     unsigned method, pid_t tid, struct lbd_hold **hp, struct lbd_hold **rp)
 {
-	struct lbd_lock *l = lbd_lock_find(c->d, path, method);
+	struct lbd_lock   *l = lbd_lock_find(c->d, path, method);
+	struct lockfs_lock fs;
+	struct lockfs_err  err;
+	int                may;
 
 	*hp = *rp = NULL;
 	if (l != NULL && (*hp = lbd_hold_find(l, c, 0, tid)) == NULL)
 		*rp = lbd_reader_find(l, c, tid);
 	if (*hp != NULL || *rp != NULL)
 		return l;
-	if (l != NULL && l->holder != NULL)
+	/* Not the requester's: nothing of the lock shows where it may
+	 * not look (not whether it is held). */
+	if (lockfs_init(&fs, path, method, 0, &err) != 0) {
+		lbd_conn_error(c, id, lbp_from_lb(err.code), "%s", err.msg);
+		return NULL;
+	}
+	may = lbd_creds_may_look(c->creds, fs.lock_file, &err);
+	lockfs_fini(&fs);
+	if (!may)
+		lbd_conn_error(c, id, LBP_EPERM, "%s", err.msg);
+	else if (l != NULL && l->holder != NULL)
 		lbd_conn_error(c, id, LBP_ENOTMINE, "%s is locked, but not by "
 		    "you", path);
 	else
