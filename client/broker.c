@@ -20,7 +20,11 @@
  * daemon that stops answering, a caller gives up ANSWER_GRACE_S after its
  * timeout (other requests: after REQUEST_WAIT_S), sends CANCEL, and
  * leaves the request ABANDONED to the reader, which releases a grant that
- * comes later.
+ * comes later.  A DOWNGRADE says by when (by=, DOWNGRADE_BY_S after it
+ * goes out, ANSWER_GRACE_S before its caller gives up): read later, the
+ * daemon leaves the hold exclusive, as its caller is told.  A hold's
+ * mode, as its owner was told it, goes with its RECLAIM to a restarted
+ * daemon (mode=), which settles the hold to it (docs/SHARED.md).
  *
  * A waiting ACQUIRE whose caller ends the wait (lb_lock_cancel, or the
  * interrupt hook, which the waiting thread calls every
@@ -64,6 +68,9 @@
 #define ANSWER_GRACE_S    5.0   /* a waiting ACQUIRE's answer, after its
 	                           timeout (the daemon's timer) ends */
 #define REQUEST_WAIT_S    30.0  /* the answer to any other request */
+#define DOWNGRADE_BY_S    (REQUEST_WAIT_S - ANSWER_GRACE_S) /* the
+	                           DOWNGRADE's by=, after it is formatted:
+	                           its answer has ANSWER_GRACE_S to come */
 
 /* lb__transport_from_env: see broker.h. */
 enum lb__transport
@@ -154,6 +161,11 @@ lb__req_format(const struct req *q, struct lbp_out *o)
 		lbp_add_u64(o, "stale", 1);
 	if (q->verb == LBP_MSG_ACQUIRE && q->shared)
 		lbp_add_str(o, "mode", "shared");
+	/* Read past that, the daemon leaves the hold exclusive: its
+	 * caller has given up on it by then (req_answer_by) and been told
+	 * that it was not done. */
+	if (q->verb == LBP_MSG_DOWNGRADE)
+		lbp_add_double(o, "by", lockfs_now() + DOWNGRADE_BY_S);
 	return lbp_end(o);
 }
 
@@ -361,7 +373,7 @@ req_deliver(struct req *q, const struct lbp_msg *m)
 		q->fresh = h == NULL || h->state != HOLD_LIVE ||
 		    h->token != token;
 		t = (struct lb__target){ q->path, q->lock_file, q->method,
-		    q->tid, q->broker_only, 0, NULL, 0 };
+		    q->tid, q->broker_only, 0, NULL, q->shared };
 		lb__hold_granted(&t, token);
 		break;
 	case LBP_MSG_RELEASE:
@@ -377,6 +389,9 @@ req_deliver(struct req *q, const struct lbp_msg *m)
 		status_read(m, &q->st);
 		if (!q->st.mine)
 			lb__hold_ended(q->lock_file, q->method, q->tid);
+		else if (lbp_get(m, "mode") != NULL)
+			lb__hold_mode(q->lock_file, q->method, q->tid,
+			    q->st.shared);
 		if (status_finished(&q->st))
 			finished(q, 1);
 		break;
@@ -387,6 +402,8 @@ req_deliver(struct req *q, const struct lbp_msg *m)
 	case LBP_MSG_DOWNGRADE:
 		lbp_get_u64(m, "token", &token);
 		q->token = token;
+		lb__hold_mode(q->lock_file, q->method, q->tid,
+		    q->verb == LBP_MSG_DOWNGRADE);
 		break;
 	}
 	lb__req_finish(q, 0, NULL);

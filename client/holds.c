@@ -103,6 +103,8 @@ void
 lb__hold_granted(const struct lb__target *t, uint64_t token)
 {
 	struct hold *h = lb__hold_find(t->lock_file, t->method, t->tid);
+	int          fresh = h == NULL || h->state != HOLD_LIVE ||
+	    h->token != token;
 
 	if (h == NULL) {
 		if ((h = calloc(1, sizeof(*h))) == NULL ||
@@ -120,11 +122,24 @@ lb__hold_granted(const struct lb__target *t, uint64_t token)
 		h->state = HOLD_LIVE;
 		TAILQ_INSERT_TAIL(&reg.list, h, entry);
 	}
+	if (fresh)
+		h->shared = t->shared;
 	free(h->why);
 	h->why = NULL;
 	hold_to(h, HOLD_LIVE);
 	h->token = token;
 	h->broker_only = t->broker_only;
+}
+
+/* lb__hold_mode: see holds.h. */
+void
+lb__hold_mode(const char *lock_file, unsigned method, pid_t tid,
+    int shared)
+{
+	struct hold *h = lb__hold_find(lock_file, method, tid);
+
+	if (h != NULL && h->state == HOLD_LIVE)
+		h->shared = shared;
 }
 
 /* lb__hold_ended: see holds.h. */

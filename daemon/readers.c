@@ -414,7 +414,7 @@ lbd_upgrade(struct lbd_conn *c, uint64_t id, const char *path,
 /* lbd_downgrade: see readers.h. */
 int
 lbd_downgrade(struct lbd_conn *c, uint64_t id, const char *path,
-    unsigned method, pid_t tid)
+    unsigned method, pid_t tid, double by)
 {
 	struct lbd_hold *h, *r;
 	struct lbd_lock *l;
@@ -428,6 +428,14 @@ lbd_downgrade(struct lbd_conn *c, uint64_t id, const char *path,
 	if (method == LB_SQLITE) {
 		lbd_conn_error(c, id, LBP_EINVAL, "%s: shared locks are not "
 		    "there yet for the sqlite method", path);
+		return 0;
+	}
+	if (!h->shared && lockfs_now() >= by) {
+		/* Its client gave up on it, and told its owner that it
+		 * writes alone still: so it does. */
+		lbd_conn_error(c, id, LBP_ETIMEOUT, "the DOWNGRADE of %s was "
+		    "read after its client stopped waiting for it: not done, "
+		    "the hold is exclusive", path);
 		return 0;
 	}
 	lbd_hold_mode(h, 1);

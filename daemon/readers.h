@@ -79,9 +79,12 @@ void lbd_conn_readers_drop(struct lbd_conn *c);
 int  lbd_upgrade(struct lbd_conn *c, uint64_t id, const char *path,
          unsigned method, pid_t tid, double timeout);
 
-/* lbd_downgrade: DOWNGRADE id of (c, tid)'s hold of path (method).
- * Replies; always 0. */
+/* lbd_downgrade: DOWNGRADE id of (c, tid)'s hold of path (method),
+ * which its client waits for until by (the host's monotonic clock,
+ * lockfs_now; INFINITY: for as long as the connection lives): read at or
+ * past by, an exclusive hold stays exclusive (ETIMEOUT), since its client
+ * has told its owner that it was not done.  Replies; always 0. */
 int  lbd_downgrade(struct lbd_conn *c, uint64_t id, const char *path,
-         unsigned method, pid_t tid);
+         unsigned method, pid_t tid, double by);
 
 #endif

@@ -995,12 +995,15 @@ orphan_recheck(struct lbd_hold *h, pid_t pid, int reclaim)
  * Makes l's holder c's hold when it is an orphan of c's process (same
  * pid, same start time: not a reused pid; same user) and thread tid, and
  * its artefact is still there and its holder's (orphan_recheck): token
- * and record unchanged.  0, or -1 when it is not such an orphan, or is
- * refused or not to be given back yet (orphan_recheck).
+ * and record unchanged but for its mode, settled to mode when that is
+ * not -1 (the mode its owner was told: 0 exclusive, when no other
+ * reader holds beside it; 1 shared) before the readers waiting for it
+ * are served.  0, or -1 when it is not such an orphan, or is refused or
+ * not to be given back yet (orphan_recheck).
  */
 static int
 orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid,
-    int reclaim)
+    int reclaim, int mode)
 {
 	struct lbd_hold *h = l->holder;
 
@@ -1013,6 +1016,8 @@ orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid,
 	h->lingering = 0;
 	lbd_hold_adopt(l, h);
 	log_debug("%s: taken back by pid %ld", l->path, (long)c->pid);
+	if (mode == 1 || (mode == 0 && l->nreaders == 0))
+		lbd_hold_mode(h, mode);
 	lbd_readers_serve(l);   /* shared requests that waited for it */
 	return 0;
 }
@@ -1045,18 +1050,19 @@ lbd_kept_recheck(struct lbd_conn *c, struct lbd_hold *h)
 int
 lbd_orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid)
 {
-	return orphan_adopt(c, l, tid, 0);
+	return orphan_adopt(c, l, tid, 0, -1);
 }
 
 /*
  * lbd_reclaim: RECLAIM by c of the hold of path (method, tid) it had in
- * the previous run with token.  0, or -1 when there is no such orphan of
+ * the previous run with token, its mode settled to mode (-1: as
+ * recorded; see orphan_adopt).  0, or -1 when there is no such orphan of
  * c's process with that token, or when it is refused (orphan_adopt:
  * forgotten here at once, nothing touched, its lock's waiters served).
  */
 int
 lbd_reclaim(struct lbd_conn *c, const char *path, unsigned method,
-    pid_t tid, uint64_t token)
+    pid_t tid, uint64_t token, int mode)
 {
 	struct lockfs_lock fs;
 	struct lockfs_err  err;
@@ -1068,7 +1074,7 @@ lbd_reclaim(struct lbd_conn *c, const char *path, unsigned method,
 	lockfs_fini(&fs);
 	if (l == NULL || l->holder == NULL || l->holder->token != token)
 		return -1;
-	if (orphan_adopt(c, l, tid, 1) == 0)
+	if (orphan_adopt(c, l, tid, 1, mode) == 0)
 		return 0;
 	if (l->holder->unjudged == LBD_ORPHAN_REFUSED)
 		lbd_hold_forget(l);     /* at once: l is not used after */

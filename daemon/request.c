@@ -327,6 +327,7 @@ static void
 req_downgrade(struct lbd_conn *c, const struct lbp_msg *m)
 {
 	struct lock_args a;
+	double           by = INFINITY;
 
 	if (c->version < LBP_VERSION_SHARED) {
 		lbd_conn_error(c, m->id, LBP_EVERB, "DOWNGRADE needs protocol "
@@ -335,7 +336,12 @@ req_downgrade(struct lbd_conn *c, const struct lbp_msg *m)
 	}
 	if (lock_args(c, m, &a, OWN_ANY) != 0)
 		return;
-	lbd_downgrade(c, m->id, a.abs, a.method, a.tid);
+	if (lbp_get_timeout(m, "by", &by) == -2) {
+		lbd_conn_error(c, m->id, LBP_EINVAL, "by must be inf or a "
+		    "decimal number of seconds");
+		return;
+	}
+	lbd_downgrade(c, m->id, a.abs, a.method, a.tid, by);
 }
 
 static void
@@ -535,9 +541,13 @@ static void
 req_reclaim(struct lbd_conn *c, const struct lbp_msg *m)
 {
 	struct lock_args a;
+	struct lbd_lock *l;
+	struct lbp_out   o;
 	uint64_t         token;
+	int              shared;
 
-	if (lock_args(c, m, &a, OWN_NEVER) != 0)
+	if (lock_args(c, m, &a, OWN_NEVER) != 0 ||
+	    mode_arg(c, m, &a, &shared) != 0)
 		return;
 	if (lbp_get_u64(m, "token", &token) != 0) {
 		lbd_conn_error(c, m->id, LBP_EINVAL, "token must be a "
@@ -550,13 +560,24 @@ req_reclaim(struct lbd_conn *c, const struct lbp_msg *m)
 		    c->nwaits);
 		return;
 	}
-	if (lbd_reclaim(c, a.path, a.method, a.tid, token) != 0) {
+	if (lbd_reclaim(c, a.path, a.method, a.tid, token,
+	    lbp_get(m, "mode") != NULL ? shared : -1) != 0) {
 		lbd_conn_error(c, m->id, LBP_ENOENT, "no hold of %s with "
 		    "token %llu to reclaim", a.path,
 		    (unsigned long long)token);
 		return;
 	}
-	lbd_conn_ok(c, m->id);
+	/* Version 2: the mode the hold has now (docs/SHARED.md). */
+	if (c->version < LBP_VERSION_SHARED ||
+	    (l = lbd_lock_find(c->d, a.abs, a.method)) == NULL ||
+	    l->holder == NULL) {
+		lbd_conn_ok(c, m->id);
+		return;
+	}
+	lbp_begin(&o, LBP_MSG_OK, 1, m->id);
+	lbp_add_str(&o, "mode", l->holder->shared ? "shared" : "exclusive");
+	if (lbp_end(&o) == 0)
+		lbd_conn_send(c, &o);
 }
 
 static void

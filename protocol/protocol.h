@@ -60,10 +60,10 @@
 	X(BREAK,   C, "path",        "method")                                \
 	X(LIST,    C, "",            "")                                      \
 	X(CANCEL,  C, "target",      "")                                      \
-	X(RECLAIM, C, "path token",  "method thread")                         \
+	X(RECLAIM, C, "path token",  "method thread mode")                    \
 	X(PING,    C, "",            "")                                      \
 	X(UPGRADE, C, "path",        "method thread timeout")                 \
-	X(DOWNGRADE, C, "path",      "method thread")                         \
+	X(DOWNGRADE, C, "path",      "method thread by")                      \
 	X(OK,      D, "",            "version server pid token locked mine "  \
 	                             "holder_pid holder_uid holder_tid host "  \
 	                             "since waiters broken count mode "       \
