@@ -113,6 +113,14 @@ struct lbd_hold {
 	                                       (LBD_ORPHAN_REFUSED) refused
 	                                       to its process, forgotten at
 	                                       its next try (reconcile.c) */
+	int                      for_readers; /* released by its process
+	                                       during the grace period while
+	                                       readers of the previous run,
+	                                       their markers beside it, had
+	                                       not reclaimed yet: an orphan
+	                                       held for them, handed to the
+	                                       first that does, ended with
+	                                       the grace (readers.c) */
 	int                      lingering; /* an orphan whose grace ended
 	                                       while its process lived: held
 	                                       for it until it exits, takes

@@ -616,7 +616,7 @@ lbd_hold_detach(struct lbd_lock *l)
 	if (h->conn != NULL)
 		h->conn->nholds--;
 	lbd_hold_free(h);
-	lbd_readers_lost(l);    /* riders are kept in memory only */
+	lbd_readers_detach(l);  /* their markers kept, to reclaim */
 	lbd_lock_put(l);
 }
 

@@ -340,6 +340,8 @@ lbd_release(struct lbd_conn *c, struct lbd_lock *l, pid_t kept_pid,
 	}
 	if (lbd_hold_find(l, c, kept_pid, tid) != NULL ||
 	    lbd_own_artefact_adopt(l, c, kept_pid, tid) == 0) {
+		if (kept_pid == 0 && lbd_reader_keep_for_readers(l, l->holder))
+			return 0;       /* held for the previous run's readers */
 		if ((r = lbd_hold_end(l, err)) == 1)
 			lbd_swap_owe_release(l->holder, c, id);
 		return r;

@@ -25,6 +25,15 @@
  *     v lost (lbd_readers_lost), the waiters served (lock.c)
  *   FREE or HELD by the head waiter
  *
+ * Over a restart a rider's record is its marker beside the lock file
+ * (the artefact's hold is in the state database): its RECLAIM rides
+ * again when the marker is there (lbd_reader_rejoin); an artefact's
+ * reader released during the grace period before any rider reclaimed,
+ * while a live marker lies there, leaves its hold an orphan held for
+ * them (for_readers: lbd_reader_keep_for_readers), handed to the first
+ * that reclaims, ended with the grace; a stopping daemon forgets its
+ * riders and leaves their markers (lbd_readers_detach).
+ *
  * Whenever the lock is held shared and its queue's head may go
  * (lbd_readers_serve): an UPGRADE at the head waits for its owner to be
  * the only holder; otherwise the shared requests at the head, up to the
@@ -153,24 +162,55 @@ reader_marker(struct lbd_hold *r, int make, struct lockfs_err *err)
 	return rc;
 }
 
-/* lbd_reader_join: see readers.h. */
-int
-lbd_reader_join(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
-    uint64_t id, struct lockfs_err *err)
+/*
+ * Whether rider r's marker lies beside its lock file already, a file of
+ * r's user (lockfs_reader_marked), looked at as r's client.
+ */
+static int
+reader_marked(struct lbd_hold *r)
 {
-	struct lbd_hold *h = l->holder, *r;
+	struct lockfs_err err;
+	int               marked = 0;
+
+	if (lockfs_names_make(&r->fs) != 0)
+		return 0;
+	if (lbd_creds_enter(r->creds, &err) == 0) {
+		marked = lockfs_reader_marked(&r->fs, &r->fs.owner);
+		lbd_creds_leave();
+	}
+	lockfs_names_drop(&r->fs);
+	return marked;
+}
+
+/*
+ * Makes (c, tid) a rider of l, held shared by its artefact's reader, once
+ * c is known to be able to take the artefact over: with its marker made
+ * (make 1), or found there already, of a reader of the previous run
+ * (make 0).  0; or an LB_E* code with err filled (LB_ENOTLOCKED: no such
+ * marker), nothing joined.
+ */
+static int
+reader_add(struct lbd_lock *l, struct lbd_conn *c, pid_t tid, int make,
+    struct lockfs_err *err)
+{
+	struct lbd_hold *r;
 	int              rc;
 
 	if ((rc = reader_may_take(l, c, err)) != 0)
 		return rc;
 	if ((r = lbd_hold_new(l, c, c->pid, tid, NULL, err)) == NULL)
 		return err->code;
-	if ((rc = reader_marker(r, 1, err)) != 0) {
+	if (make)
+		rc = reader_marker(r, 1, err);
+	else if (!reader_marked(r))
+		rc = lockfs_fail(err, LB_ENOTLOCKED, 0, "%s: no marker of "
+		    "this reader beside it", l->path);
+	if (rc != 0) {
 		lbd_hold_free(r);
 		return rc;
 	}
 	r->shared = 1;
-	r->token = h->token;            /* the read's token */
+	r->token = l->holder->token;    /* the read's token */
 	r->since = lbd_now();
 	if ((r->user = c->uid_conns) != NULL)
 		r->user->nlocks++;
@@ -178,8 +218,77 @@ lbd_reader_join(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
 	l->nreaders++;
 	LIST_INSERT_HEAD(&c->readers, r, conn_entry);
 	c->nreaders++;
-	lbd_grant_reply(h, c, id);      /* owed as the artefact's grant */
 	return 0;
+}
+
+/* lbd_reader_join: see readers.h. */
+int
+lbd_reader_join(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
+    uint64_t id, struct lockfs_err *err)
+{
+	int rc;
+
+	if ((rc = reader_add(l, c, tid, 1, err)) != 0)
+		return rc;
+	lbd_grant_reply(l->holder, c, id);      /* owed as the artefact's
+	                                           grant */
+	return 0;
+}
+
+/* lbd_reader_rejoin: see readers.h. */
+int
+lbd_reader_rejoin(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
+    uint64_t token)
+{
+	struct lockfs_err err;
+	struct lbd_hold  *h = l->holder;
+
+	if (h == NULL || !h->shared || h->token != token || h->releasing ||
+	    (h->conn == c && h->tid == tid) ||
+	    lbd_reader_find(l, c, tid) != NULL ||
+	    l->nreaders >= l->d->cfg.limits.readers_per_lock)
+		return -1;
+	if (reader_add(l, c, tid, 0, &err) != 0) {
+		log_info("%s: pid %ld asks for its shared hold of the "
+		    "previous run back: refused (%s)", l->path, (long)c->pid,
+		    err.msg);
+		return -1;
+	}
+	log_info("%s: pid %ld reads on beside pid %ld (reclaimed, its "
+	    "marker there)", l->path, (long)c->pid, (long)h->fs.owner.pid);
+	if (h->for_readers && lbd_hold_end(l, &err) < 0)
+		log_info("%s", err.msg);        /* handed to it, at best */
+	return 0;
+}
+
+/* lbd_reader_keep_for_readers: see readers.h. */
+int
+lbd_reader_keep_for_readers(struct lbd_lock *l, struct lbd_hold *h)
+{
+	struct lockfs_err err;
+	int               live = 0;
+
+	if (!h->shared || l->nreaders != 0 || h->conn == NULL ||
+	    !uv_is_active((uv_handle_t *)&l->d->grace) ||
+	    lockfs_names_make(&h->fs) != 0)
+		return 0;
+	if (lbd_creds_enter(h->creds, &err) == 0) {
+		live = lockfs_readers_live(&h->fs) == 1;
+		lbd_creds_leave();
+	}
+	lockfs_names_drop(&h->fs);
+	if (!live)
+		return 0;
+	LIST_REMOVE(h, conn_entry);
+	h->conn->nholds--;
+	h->conn = NULL;
+	h->for_readers = 1;
+	LIST_INSERT_HEAD(&l->d->orphans, h, conn_entry);
+	log_info("%s: released by pid %ld while readers of the previous run "
+	    "have not reclaimed yet (their markers lie beside it): held for "
+	    "them until one does, or the grace period ends", l->path,
+	    (long)h->fs.owner.pid);
+	return 1;
 }
 
 /* lbd_reader_next: see readers.h.  Riders are listed oldest first. */
@@ -267,6 +376,40 @@ void
 lbd_reader_handed(struct lbd_hold *r)
 {
 	reader_free(r);
+}
+
+/* lbd_readers_detach: see readers.h. */
+void
+lbd_readers_detach(struct lbd_lock *l)
+{
+	struct lbd_hold *r;
+
+	lbd_upgrade_drop(l, NULL, 0, LBP_ESHUTDOWN, "the daemon is "
+	    "stopping");
+	while ((r = TAILQ_FIRST(&l->readers)) != NULL) {
+		TAILQ_REMOVE(&l->readers, r, reader_entry);
+		l->nreaders--;
+		LIST_REMOVE(r, conn_entry);
+		r->conn->nreaders--;
+		lbd_hold_free(r);       /* its marker stays */
+	}
+}
+
+/* lbd_conn_readers_detach: see readers.h. */
+void
+lbd_conn_readers_detach(struct lbd_conn *c)
+{
+	struct lbd_hold *r;
+
+	while ((r = LIST_FIRST(&c->readers)) != NULL) {
+		lbd_upgrade_drop(r->lock, c, r->tid, LBP_ESHUTDOWN,
+		    "the daemon is stopping");
+		TAILQ_REMOVE(&r->lock->readers, r, reader_entry);
+		r->lock->nreaders--;
+		LIST_REMOVE(r, conn_entry);
+		c->nreaders--;
+		lbd_hold_free(r);       /* its marker stays */
+	}
 }
 
 /* lbd_readers_lost: see readers.h. */

@@ -32,6 +32,25 @@ int  lbd_reader_joinable(const struct lbd_lock *l);
 int  lbd_reader_join(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
          uint64_t id, struct lockfs_err *err);
 
+/* lbd_reader_rejoin: RECLAIM by (c, tid) with token of a shared hold of
+ * the previous run that was a rider's (docs/SHARED.md): when l is held
+ * shared with that token and c's marker, a file of c's user, lies beside
+ * its lock file (the riders' record over a restart), c rides again; when
+ * l's hold was kept for such readers (lbd_reader_keep_for_readers), its
+ * artefact is handed to c at once.  0, or -1 (refused, nothing
+ * changed; logged). */
+int  lbd_reader_rejoin(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
+         uint64_t token);
+
+/* lbd_reader_keep_for_readers: h, l's artefact's hold, shared and with no
+ * rider, is being released by its client during the grace period after
+ * a restart: when a live reader's marker lies beside l's lock file (a
+ * reader of the previous run that has not reclaimed yet), h becomes an
+ * orphan held for those readers (for_readers; its RELEASE is answered
+ * OK): handed to the first that reclaims, ended with the grace period.
+ * 1 when so kept, else 0 (the caller ends h). */
+int  lbd_reader_keep_for_readers(struct lbd_lock *l, struct lbd_hold *h);
+
 /* lbd_reader_next: the rider l's artefact goes to when its reader leaves:
  * the one whose UPGRADE waits, else the oldest; NULL when none. */
 struct lbd_hold *lbd_reader_next(struct lbd_lock *l);
@@ -62,6 +81,13 @@ void lbd_upgrade_drop(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
  * released with no rider able to take the artefact): its riders and any
  * UPGRADE lose it too, each logged.  l is not freed. */
 void lbd_readers_lost(struct lbd_lock *l);
+
+/* lbd_readers_detach: the daemon stops: l's riders are forgotten in
+ * memory, their markers left for them to reclaim from the next daemon
+ * (lbd_reader_rejoin); an UPGRADE waiting is told ESHUTDOWN.
+ * lbd_conn_readers_detach: the same for c's riders. */
+void lbd_readers_detach(struct lbd_lock *l);
+void lbd_conn_readers_detach(struct lbd_conn *c);
 
 /* lbd_readers_serve: l is held shared: grants the UPGRADE at the head
  * once its owner is the only holder, or else the shared requests at the

@@ -285,7 +285,8 @@ grace_end_some(struct lbd_ending *e, uint64_t deadline)
 	struct lbd_hold *h;
 
 	while ((h = LIST_FIRST(&d->unclaimed)) != NULL) {
-		if (lbd_hold_kept_running(h) && !lbd_orphan_exiting(h))
+		if (!h->for_readers && lbd_hold_kept_running(h) &&
+		    !lbd_orphan_exiting(h))
 			orphan_linger(h);
 		else
 			orphan_end(h, "not reclaimed within the grace period");
@@ -674,7 +675,8 @@ orphan_of(const struct lbd_hold *h, const struct lbd_conn *c, pid_t tid)
 	struct lockfs_owner o;
 
 	return h->conn == NULL && !h->kept && !h->releasing &&
-	    h->unjudged != LBD_ORPHAN_REFUSED && h->fs.owner.pid == c->pid &&
+	    !h->for_readers && h->unjudged != LBD_ORPHAN_REFUSED &&
+	    h->fs.owner.pid == c->pid &&
 	    h->tid == tid && h->uid == c->uid &&
 	    lockfs_owner_of_pid(&o, c->pid, 0) == 0 &&
 	    o.start == h->fs.owner.start;
@@ -1076,9 +1078,12 @@ lbd_reclaim(struct lbd_conn *c, const char *path, unsigned method,
 		return -1;
 	if (orphan_adopt(c, l, tid, 1, mode) == 0)
 		return 0;
-	if (l->holder->unjudged == LBD_ORPHAN_REFUSED)
+	if (l->holder->unjudged == LBD_ORPHAN_REFUSED) {
 		lbd_hold_forget(l);     /* at once: l is not used after */
-	return -1;
+		return -1;
+	}
+	/* A rider of the previous run: its marker is its record. */
+	return lbd_reader_rejoin(l, c, tid, token);
 }
 
 /* lbd_orphans_user_here: see reconcile.h.  Taken out of d->tokenless

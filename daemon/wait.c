@@ -215,7 +215,10 @@ lbd_conn_drop_all(struct lbd_conn *c, int keep_holds)
 		lbd_wait_remove(w);
 		lbd_lock_serve(l);      /* the new head may be served now */
 	}
-	lbd_conn_readers_drop(c);       /* riders: nothing on disk */
+	if (keep_holds)                 /* markers kept, to reclaim */
+		lbd_conn_readers_detach(c);
+	else
+		lbd_conn_readers_drop(c);
 	while (keep_holds && !LIST_EMPTY(&c->holds))
 		lbd_hold_detach(LIST_FIRST(&c->holds)->lock);
 }

@@ -20,6 +20,7 @@
 
 #include "fs.h"
 #include "lockfs.h"
+#include "os.h"
 
 #define READER_INFIX ".reader."
 
@@ -92,6 +93,25 @@ lockfs_reader_mark(const struct lockfs_lock *l, const struct lockfs_owner *o,
 out:
 	if (dfd != -1)
 		lockfs_fs_close(dfd);
+	return r;
+}
+
+/* lockfs_reader_marked: see lockfs.h. */
+int
+lockfs_reader_marked(const struct lockfs_lock *l,
+    const struct lockfs_owner *o)
+{
+	struct lockfs_fs_info fi;
+	char                  name[LOCKFS_FS_NAME_MAX + 1];
+	int                   dfd, r = 0;
+
+	if (lockfs_reader_name(l, o, name, sizeof(name)) != 0 ||
+	    (dfd = dir_open(l)) == -1)
+		return 0;
+	if (lockfs_fs_info_at(dfd, name, 0, &fi) == 0 &&
+	    fi.type == LOCKFS_FS_FILE && fi.uid == lockfs_os_files_uid())
+		r = 1;
+	lockfs_fs_close(dfd);
 	return r;
 }
 

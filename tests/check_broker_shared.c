@@ -237,6 +237,7 @@ START_TEST(test_rider_kept_without_the_daemon)
 	struct agent     a, b;
 	lb_lock         *lock;
 	char             dir[PATH_MAX];
+	int              r;
 
 	private_daemon(&d, dir);
 	tl_place_make(&p, "nd");
@@ -245,7 +246,11 @@ START_TEST(test_rider_kept_without_the_daemon)
 	ck_assert_int_eq(agent_do(&a, 's', 0), 0);
 	ck_assert_int_eq(agent_do(&b, 's', 0), 0);
 	ck_assert_int_eq(tl_daemon_stop(&d, SIGKILL), 0);
-	ck_assert_int_eq(agent_do(&a, 'r', 0), 0);
+	/* Released, or kept for the live reader beside it (LB_EUNLOCK: the
+	 * lock still its owner's, test_artefact_kept_for_readers). */
+	r = (int)agent_do(&a, 'r', 0);
+	ck_assert_msg(r == 0 || (r == LB_EUNLOCK && agent_do(&a, 'i', 0) == 1),
+	    "the artefact's reader's release: %d", r);
 	lock = lock_new(p.path, LB_LINK | LB_LOCAL);
 	ck_assert_msg(lb_acquire(lock, 0) == LB_EALREADY, "a writer was "
 	    "granted %s in-process while a reader that was told nothing "
@@ -289,6 +294,88 @@ START_TEST(test_rider_kept_over_a_restart)
 	    "before the restart, alive and never releasing, reads (its "
 	    "lb_i_am_locking now: %d)", p.path, (int)agent_do(&b, 'i', 0));
 	lb_release(lock);
+	agent_stop(&a);
+	agent_stop(&b);
+	lb_lock_free(lock);
+	private_daemon_end(&d, p.dir);
+}
+END_TEST
+
+/*
+ * A rider that reclaims only after the artefact's reader has released:
+ * its marker is its record over a restart.  The rider's process is
+ * stopped while the daemon is killed and started again, so that it
+ * cannot reclaim; the artefact's reader takes its hold back and releases
+ * it: the lock stays held (for the reader to come), a writer is refused;
+ * the rider, let run, reclaims and is handed the artefact; a writer is
+ * granted once it releases.
+ */
+START_TEST(test_rider_reclaims_after_the_reader_released)
+{
+	struct tl_daemon d;
+	struct tl_place  p;
+	struct agent     a, b;
+	lb_lock         *lock;
+	char             dir[PATH_MAX];
+
+	private_daemon(&d, dir);
+	tl_place_make(&p, "rl");
+	agent_start(&a, p.path, LB_LINK | LB_BROKER, d.socket);
+	agent_start(&b, p.path, LB_LINK | LB_BROKER, d.socket);
+	ck_assert_int_eq(agent_do(&a, 's', 0), 0);
+	ck_assert_int_eq(agent_do(&b, 's', 0), 0);
+	ck_assert_int_eq(kill(b.c.pid, SIGSTOP), 0);
+	daemon_restart(&d, dir, "state.db");
+	ck_assert_int_eq(agent_do(&a, 'i', 0), 1);
+	ck_assert_int_eq(agent_do(&a, 'r', 0), 0);
+	lock = lock_new(p.path, LB_LINK | LB_BROKER);
+	ck_assert_msg(lb_acquire(lock, 0) == LB_EALREADY, "a writer was "
+	    "granted %s while a reader of the previous run, alive, has not "
+	    "reclaimed yet", p.path);
+	ck_assert_int_eq(kill(b.c.pid, SIGCONT), 0);
+	ck_assert_int_eq(agent_do(&b, 'i', 0), 1);
+	ck_assert_int_eq(lb_acquire(lock, 0), LB_EALREADY);
+	ck_assert_int_eq(agent_do(&b, 'r', 0), 0);
+	ck_assert_int_eq(lb_acquire(lock, 0), 0);
+	ck_assert_int_eq(lb_release(lock), 0);
+	agent_stop(&a);
+	agent_stop(&b);
+	lb_lock_free(lock);
+	private_daemon_end(&d, p.dir);
+}
+END_TEST
+
+/*
+ * A daemon that stops (SIGTERM) keeps its riders' markers, and the next
+ * one gives every reader its hold back: the artefact's reader releases,
+ * the rider reads on and a writer waits for it.
+ */
+START_TEST(test_riders_kept_over_a_clean_restart)
+{
+	struct tl_daemon d;
+	struct tl_place  p;
+	struct agent     a, b;
+	lb_lock         *lock;
+	char             dir[PATH_MAX];
+
+	private_daemon(&d, dir);
+	tl_place_make(&p, "rt");
+	agent_start(&a, p.path, LB_LINK | LB_BROKER, d.socket);
+	agent_start(&b, p.path, LB_LINK | LB_BROKER, d.socket);
+	ck_assert_int_eq(agent_do(&a, 's', 0), 0);
+	ck_assert_int_eq(agent_do(&b, 's', 0), 0);
+	ck_assert_msg(tl_daemon_stop(&d, SIGTERM) == 0, "lockbrokerd did not "
+	    "stop cleanly; see %s", d.log);
+	daemon_again(&d, dir, "state.db");
+	ck_assert_int_eq(agent_do(&b, 'i', 0), 1);
+	ck_assert_int_eq(agent_do(&a, 'i', 0), 1);
+	ck_assert_int_eq(agent_do(&a, 'r', 0), 0);
+	lock = lock_new(p.path, LB_LINK | LB_BROKER);
+	ck_assert_int_eq(lb_acquire(lock, 0), LB_EALREADY);
+	ck_assert_int_eq(agent_do(&b, 'i', 0), 1);
+	ck_assert_int_eq(agent_do(&b, 'r', 0), 0);
+	ck_assert_int_eq(lb_acquire(lock, 0), 0);
+	ck_assert_int_eq(lb_release(lock), 0);
 	agent_stop(&a);
 	agent_stop(&b);
 	lb_lock_free(lock);
@@ -396,6 +483,8 @@ broker_shared_case(void)
 	tcase_add_test(tc, test_downgrade_unanswered);
 	tcase_add_test(tc, test_rider_kept_without_the_daemon);
 	tcase_add_test(tc, test_rider_kept_over_a_restart);
+	tcase_add_test(tc, test_rider_reclaims_after_the_reader_released);
+	tcase_add_test(tc, test_riders_kept_over_a_clean_restart);
 	tcase_add_test(tc, test_downgrade_recorded_unanswered);
 	tcase_add_test(tc, test_break_stale_spares_live_riders);
 	return tc;
