@@ -721,6 +721,8 @@ lbd_conn_release_some(struct lbd_conn *c, uint64_t deadline)
 	struct lbd_hold  *h;
 
 	while ((h = end_next(c)) != NULL) {
+		if (lbd_reader_keep_for_readers(h->lock, h))
+			continue;       /* held for the previous run's readers */
 		if (lbd_hold_end(h->lock, &err) < 0)    /* its lock may be gone */
 			log_info("release after pid %ld left: %s",
 			    (long)c->pid, err.msg);

@@ -242,6 +242,9 @@ lbd_reader_rejoin(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
 {
 	struct lockfs_err err;
 	struct lbd_hold  *h = l->holder;
+	struct lbd       *d = l->d;
+	unsigned          method = l->method;
+	char              path[PATH_MAX];
 
 	if (h == NULL || !h->shared || h->token != token || h->releasing ||
 	    (h->conn == c && h->tid == tid) ||
@@ -256,9 +259,15 @@ lbd_reader_rejoin(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
 	}
 	log_info("%s: pid %ld reads on beside pid %ld (reclaimed, its "
 	    "marker there)", l->path, (long)c->pid, (long)h->fs.owner.pid);
-	if (h->for_readers && lbd_hold_end(l, &err) < 0)
-		log_info("%s", err.msg);        /* handed to it, at best */
-	return 0;
+	if (!h->for_readers)
+		return 0;
+	/* Held for it: handed to it now (l may go: found again). */
+	snprintf(path, sizeof(path), "%s", l->path);
+	if (lbd_hold_end(l, &err) < 0)
+		log_info("%s", err.msg);
+	l = lbd_lock_find(d, path, method);
+	return l != NULL && l->holder != NULL && l->holder->conn == c &&
+	    l->holder->tid == tid ? 0 : -1;
 }
 
 /* lbd_reader_keep_for_readers: see readers.h. */
@@ -268,8 +277,8 @@ lbd_reader_keep_for_readers(struct lbd_lock *l, struct lbd_hold *h)
 	struct lockfs_err err;
 	int               live = 0;
 
-	if (!h->shared || l->nreaders != 0 || h->conn == NULL ||
-	    !uv_is_active((uv_handle_t *)&l->d->grace) ||
+	if (!h->shared || h->for_readers || h->releasing || h->kept ||
+	    l->nreaders != 0 || !uv_is_active((uv_handle_t *)&l->d->grace) ||
 	    lockfs_names_make(&h->fs) != 0)
 		return 0;
 	if (lbd_creds_enter(h->creds, &err) == 0) {
@@ -279,15 +288,17 @@ lbd_reader_keep_for_readers(struct lbd_lock *l, struct lbd_hold *h)
 	lockfs_names_drop(&h->fs);
 	if (!live)
 		return 0;
-	LIST_REMOVE(h, conn_entry);
-	h->conn->nholds--;
-	h->conn = NULL;
+	if (h->conn != NULL) {          /* else an orphan already */
+		LIST_REMOVE(h, conn_entry);
+		h->conn->nholds--;
+		h->conn = NULL;
+		LIST_INSERT_HEAD(&l->d->orphans, h, conn_entry);
+	}
 	h->for_readers = 1;
-	LIST_INSERT_HEAD(&l->d->orphans, h, conn_entry);
-	log_info("%s: released by pid %ld while readers of the previous run "
-	    "have not reclaimed yet (their markers lie beside it): held for "
-	    "them until one does, or the grace period ends", l->path,
-	    (long)h->fs.owner.pid);
+	log_info("%s: pid %ld's shared hold ends while readers of the "
+	    "previous run have not reclaimed yet (their markers lie beside "
+	    "it): held for them until one does, or the grace period ends",
+	    l->path, (long)h->fs.owner.pid);
 	return 1;
 }
 

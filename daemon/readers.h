@@ -43,8 +43,8 @@ int  lbd_reader_rejoin(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
          uint64_t token);
 
 /* lbd_reader_keep_for_readers: h, l's artefact's hold, shared and with no
- * rider, is being released by its client during the grace period after
- * a restart: when a live reader's marker lies beside l's lock file (a
+ * rider, is ending (its client's RELEASE or close, its process's exit)
+ * during the grace period after a restart: when a live reader's marker lies beside l's lock file (a
  * reader of the previous run that has not reclaimed yet), h becomes an
  * orphan held for those readers (for_readers; its RELEASE is answered
  * OK): handed to the first that reclaims, ended with the grace period.

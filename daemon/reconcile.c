@@ -177,6 +177,8 @@ orphan_end(struct lbd_hold *h, const char *why)
 		LIST_INSERT_HEAD(&l->d->tokenless, h, conn_entry);
 		goto out;
 	}
+	if (lbd_reader_keep_for_readers(l, h))
+		goto out;       /* held for its readers, not reclaimed yet */
 	log_info("%s: hold of pid %ld from the previous run ends: %s",
 	    l->path, (long)h->fs.owner.pid, why);
 	/* Released in the directory judged (pin_dir), never handed on
