@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -719,6 +720,52 @@ class Restart(SharedCase):
         self.assertEqual(self.status(b, p)["mine"], "1")
         self.assertCode(b.call("RELEASE", path=p), "OK")
         self.assertCode(w.wait(rw, 30), "OK")
+
+    def test_downgrade_read_past_its_by_is_not_done(self):
+        # by= is the host's monotonic clock (Python's time.monotonic is
+        # the daemon's lockfs_now): a DOWNGRADE read past it leaves the
+        # hold exclusive, as its client, which gave up, told its owner.
+        p = self.path()
+        a, r = self.v2(), self.v2()
+        self.assertCode(a.call("ACQUIRE", path=p), "OK")
+        self.assertCode(a.call("DOWNGRADE", path=p,
+                               by="%.6f" % (time.monotonic() - 1)),
+                        "ETIMEOUT")
+        self.assertEqual(self.status(a, p)["mode"], "exclusive")
+        self.assertCode(r.call("ACQUIRE", path=p, mode="shared", timeout=0),
+                        "EALREADY")
+        self.assertCode(a.call("DOWNGRADE", path=p,
+                               by="%.6f" % (time.monotonic() + 60)), "OK")
+        self.assertEqual(self.status(a, p)["mode"], "shared")
+        self.assertCode(r.call("ACQUIRE", path=p, mode="shared", timeout=0),
+                        "OK")
+        self.assertCode(a.call("DOWNGRADE", path=p, by="soon"), "EINVAL")
+
+    def test_reclaim_settles_the_mode_its_owner_was_told(self):
+        # A DOWNGRADE recorded but (as far as its owner knows) not done:
+        # the RECLAIM's mode=exclusive undoes it, and the OK says so; an
+        # UPGRADE so recorded is undone by mode=shared.
+        p, q = self.path(), self.path("b")
+        a = self.v2()
+        tp = a.call("ACQUIRE", path=p).fields["token"]
+        self.assertCode(a.call("DOWNGRADE", path=p), "OK")
+        tq = a.call("ACQUIRE", path=q, mode="shared").fields["token"]
+        self.assertCode(a.call("UPGRADE", path=q), "OK")
+        self.daemon.stop(signal.SIGKILL)
+        a.close()
+        self.daemon.start()
+        c = self.v2()
+        r = c.call("RECLAIM", path=p, token=tp, mode="exclusive")
+        self.assertCode(r, "OK")
+        self.assertEqual(r.fields["mode"], "exclusive")
+        self.assertEqual(self.status(c, p)["mode"], "exclusive")
+        self.assertCode(self.v2().call("ACQUIRE", path=p, mode="shared",
+                                       timeout=0), "EALREADY")
+        r = c.call("RECLAIM", path=q, token=tq, mode="shared")
+        self.assertCode(r, "OK")
+        self.assertEqual(r.fields["mode"], "shared")
+        self.assertCode(self.v2().call("ACQUIRE", path=q, mode="shared",
+                                       timeout=0), "OK")
 
 
 class Reproductions(SharedCase):
