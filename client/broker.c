@@ -20,7 +20,11 @@
  * daemon that stops answering, a caller gives up ANSWER_GRACE_S after its
  * timeout (other requests: after REQUEST_WAIT_S), sends CANCEL, and
  * leaves the request ABANDONED to the reader, which releases a grant that
- * comes later.
+ * comes later.  A DOWNGRADE says by when (by=, DOWNGRADE_BY_S after it
+ * goes out, ANSWER_GRACE_S before its caller gives up): read later, the
+ * daemon leaves the hold exclusive, as its caller is told.  A hold's
+ * mode, as its owner was told it, goes with its RECLAIM to a restarted
+ * daemon (mode=), which settles the hold to it (docs/SHARED.md).
  *
  * A waiting ACQUIRE whose caller ends the wait (lb_lock_cancel, or the
  * interrupt hook, which the waiting thread calls every
@@ -64,6 +68,9 @@
 #define ANSWER_GRACE_S    5.0   /* a waiting ACQUIRE's answer, after its
 	                           timeout (the daemon's timer) ends */
 #define REQUEST_WAIT_S    30.0  /* the answer to any other request */
+#define DOWNGRADE_BY_S    (REQUEST_WAIT_S - ANSWER_GRACE_S) /* the
+	                           DOWNGRADE's by=, after it is formatted:
+	                           its answer has ANSWER_GRACE_S to come */
 
 /* lb__transport_from_env: see broker.h. */
 enum lb__transport
@@ -118,6 +125,7 @@ req_new(enum lbp_verb verb, const struct lb__target *t, int fail)
 	q->method = t->method;
 	q->tid = t->tid;
 	q->break_stale = t->break_stale;
+	q->shared = verb == LBP_MSG_ACQUIRE && t->shared;
 	q->broker_only = t->broker_only;
 	q->fail = fail;
 	q->timeout = 0;
@@ -138,7 +146,7 @@ lb__req_format(const struct req *q, struct lbp_out *o)
 	lbp_add_str(o, "method", lockfs_method_name(q->method));
 	if (q->verb != LBP_MSG_BREAK && q->tid != 0)
 		lbp_add_u64(o, "thread", (uint64_t)q->tid);
-	if (q->verb == LBP_MSG_ACQUIRE) {
+	if (q->verb == LBP_MSG_ACQUIRE || q->verb == LBP_MSG_UPGRADE) {
 		if (isinf(q->timeout) && q->timeout > 0)
 			left = INFINITY;
 		else if (!(q->timeout > 0))
@@ -148,9 +156,16 @@ lb__req_format(const struct req *q, struct lbp_out *o)
 		else if (left > 1e9)
 			left = 1e9;     /* decimals the daemon reads: 30 years */
 		lbp_add_double(o, "timeout", left);
-		if (q->break_stale)
-			lbp_add_u64(o, "stale", 1);
 	}
+	if (q->verb == LBP_MSG_ACQUIRE && q->break_stale)
+		lbp_add_u64(o, "stale", 1);
+	if (q->verb == LBP_MSG_ACQUIRE && q->shared)
+		lbp_add_str(o, "mode", "shared");
+	/* Read past that, the daemon leaves the hold exclusive: its
+	 * caller has given up on it by then (req_answer_by) and been told
+	 * that it was not done. */
+	if (q->verb == LBP_MSG_DOWNGRADE)
+		lbp_add_double(o, "by", lockfs_now() + DOWNGRADE_BY_S);
 	return lbp_end(o);
 }
 
@@ -215,6 +230,8 @@ status_read(const struct lbp_msg *m, struct lb__status *st)
 	if (lbp_get_u64(m, "waiters", &v) == 0 && v <= 0xffffffffu)
 		st->waiters = (unsigned)v;
 	st->unclaimed = lbp_get_u64(m, "unclaimed", &v) == 0 && v == 1;
+	st->shared = (host = lbp_get(m, "mode")) != NULL &&
+	    strcmp(host, "shared") == 0;
 }
 
 /* The owner of q's lock released it, and its lock file may name it until
@@ -356,7 +373,7 @@ req_deliver(struct req *q, const struct lbp_msg *m)
 		q->fresh = h == NULL || h->state != HOLD_LIVE ||
 		    h->token != token;
 		t = (struct lb__target){ q->path, q->lock_file, q->method,
-		    q->tid, q->broker_only, 0, NULL };
+		    q->tid, q->broker_only, 0, NULL, q->shared };
 		lb__hold_granted(&t, token);
 		break;
 	case LBP_MSG_RELEASE:
@@ -372,11 +389,21 @@ req_deliver(struct req *q, const struct lbp_msg *m)
 		status_read(m, &q->st);
 		if (!q->st.mine)
 			lb__hold_ended(q->lock_file, q->method, q->tid);
+		else if (lbp_get(m, "mode") != NULL)
+			lb__hold_mode(q->lock_file, q->method, q->tid,
+			    q->st.shared);
 		if (status_finished(&q->st))
 			finished(q, 1);
 		break;
 	case LBP_MSG_BREAK:
 		lb__hold_ended_all(q->lock_file, q->method);
+		break;
+	case LBP_MSG_UPGRADE:
+	case LBP_MSG_DOWNGRADE:
+		lbp_get_u64(m, "token", &token);
+		q->token = token;
+		lb__hold_mode(q->lock_file, q->method, q->tid,
+		    q->verb == LBP_MSG_DOWNGRADE);
 		break;
 	}
 	lb__req_finish(q, 0, NULL);
@@ -429,7 +456,8 @@ req_answer_by(const struct req *q)
 {
 	double by;
 
-	if (q->verb != LBP_MSG_ACQUIRE || !(q->timeout > 0))
+	if ((q->verb != LBP_MSG_ACQUIRE && q->verb != LBP_MSG_UPGRADE) ||
+	    !(q->timeout > 0))
 		by = q->sent_at + REQUEST_WAIT_S;
 	else if (isinf(q->timeout))
 		by = INFINITY;
@@ -504,14 +532,14 @@ req_abandon(struct req *q, struct lbp_out *o, struct lockfs_err *err)
 
 	q->abandoned = 1;
 	q->note = NULL;         /* its caller looks no more */
-	r = q->verb == LBP_MSG_ACQUIRE && q->timeout > 0 ? LB_ETIMEOUT :
-	    q->fail;
+	r = (q->verb == LBP_MSG_ACQUIRE || q->verb == LBP_MSG_UPGRADE) &&
+	    q->timeout > 0 ? LB_ETIMEOUT : q->fail;
 	lockfs_fail(err, r, 0, "%s: lockbrokerd on %s did not answer %s "
 	    "within %g s", q->path, lb__conn.socket, lbp_verb_name(q->verb),
 	    lockfs_now() - q->sent_at);
 	if (q->canceling && q->wait != NULL)
 		r = req_stopped(q, err);
-	if (q->verb == LBP_MSG_ACQUIRE)
+	if (q->verb == LBP_MSG_ACQUIRE || q->verb == LBP_MSG_UPGRADE)
 		req_cancel(q, o);
 	return r;
 }
@@ -631,9 +659,11 @@ req_look(struct req *q, double fallback, double *until, int *gone,
 			goto out;
 		}
 		/* Unsent: the connection is being re-established.  A one-try
-		 * ACQUIRE waits for it too: it cannot tell "held" yet. */
+		 * ACQUIRE or UPGRADE waits for it too: it cannot tell "held"
+		 * yet; one with a timeout, until its deadline. */
 		now = lockfs_now();
-		*until = q->verb == LBP_MSG_ACQUIRE && q->timeout > 0 ?
+		*until = (q->verb == LBP_MSG_ACQUIRE ||
+		    q->verb == LBP_MSG_UPGRADE) && q->timeout > 0 ?
 		    q->deadline : INFINITY;
 		if (now >= *until) {
 			TAILQ_REMOVE(&lb__conn.pending, q, entry);
@@ -709,6 +739,25 @@ lb__broker_wake(void)
 	lb__conn_unlock();
 }
 
+/* A LOST from the daemon (docs/SHARED.md): the shared hold it names is
+ * gone, the daemon's doing; recorded as lost (holds.h). */
+static void
+reqs_lost(const struct lbp_msg *m)
+{
+	const char *path = lbp_get(m, "path"), *method = lbp_get(m, "method");
+	const char *why = lbp_get(m, "message");
+	uint64_t    tid = 0;
+	unsigned    meth;
+
+	if (path == NULL || method == NULL ||
+	    lockfs_method_parse(method, &meth) != 0 ||
+	    (lbp_get(m, "thread") != NULL &&
+	    (lbp_get_u64(m, "thread", &tid) != 0 || tid > INT32_MAX)))
+		return;
+	lb__hold_lost(path, meth, (pid_t)tid, why != NULL ? why :
+	    "the daemon ended its shared hold");
+}
+
 /* lb__reqs_deliver: see request.h. */
 void
 lb__reqs_deliver(const struct lbp_msg *m, struct lbp_out *o)
@@ -717,6 +766,12 @@ lb__reqs_deliver(const struct lbp_msg *m, struct lbp_out *o)
 	uint64_t    gen = 0;
 	int         release = 0;
 
+	if (m->verb == LBP_MSG_LOST) {
+		lb__conn_lock();
+		reqs_lost(m);
+		lb__conn_unlock();
+		return;
+	}
 	if (!m->has_id)
 		return;         /* about the connection: EOF follows */
 	lb__conn_lock();
@@ -877,6 +932,24 @@ lb__broker_acquire_drop(struct req **qp, int *fresh)
 	lb__req_free(q);
 	*qp = NULL;
 	return granted;
+}
+
+/* lb__broker_upgrade: see broker.h. */
+int
+lb__broker_upgrade(const struct lb__target *t, double timeout,
+    double deadline, double fallback, struct lockfs_err *err)
+{
+	return broker_call(LBP_MSG_UPGRADE, t, LB_EFAILED, timeout, deadline,
+	    fallback, NULL, err);
+}
+
+/* lb__broker_downgrade: see broker.h. */
+int
+lb__broker_downgrade(const struct lb__target *t, double fallback,
+    struct lockfs_err *err)
+{
+	return broker_call(LBP_MSG_DOWNGRADE, t, LB_EFAILED, 0, 0, fallback,
+	    NULL, err);
 }
 
 /* lb__broker_release: see broker.h. */

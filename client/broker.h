@@ -94,6 +94,7 @@ struct lb__target {
 	int         break_stale; /* ACQUIRE: LB_BREAK_STALE (stale=1) */
 	struct lb__wait *wait;  /* ACQUIRE: what may end it early (cancel.h),
 	                           or NULL */
+	int         shared;     /* ACQUIRE: mode=shared (docs/SHARED.md) */
 };
 
 /* What STATUS says of a lock. */
@@ -110,6 +111,7 @@ struct lb__status {
 	unsigned waiters;       /* ACQUIREs queued at the broker */
 	int      unclaimed;     /* 1: held for a process that has not claimed
 	                           its hold back from the previous daemon */
+	int      shared;        /* 1: held shared (mode=shared) */
 };
 
 /*
@@ -149,6 +151,19 @@ int lb__broker_ready(void);
  */
 int lb__broker_acquire(const struct lb__target *t, double timeout,
     double deadline, double fallback, uint64_t *token, int *fresh,
+    struct lockfs_err *err);
+
+/*
+ * lb__broker_upgrade: UPGRADE of t's shared hold (docs/SHARED.md), waiting
+ * as lb__broker_acquire does (timeout, deadline, fallback; not ended
+ * early by t->wait); lb__broker_downgrade: DOWNGRADE of t's exclusive
+ * hold, at once.  0; an LB_E* code with err filled (LB_EALREADY,
+ * LB_ETIMEOUT, LB_ENOTLOCKED, LB_ENOTMINE, LB_EFAILED: no daemon, or it
+ * refused); LB__FALLBACK as lb__broker_acquire.  Block.
+ */
+int lb__broker_upgrade(const struct lb__target *t, double timeout,
+    double deadline, double fallback, struct lockfs_err *err);
+int lb__broker_downgrade(const struct lb__target *t, double fallback,
     struct lockfs_err *err);
 
 /*

@@ -103,6 +103,8 @@ void
 lb__hold_granted(const struct lb__target *t, uint64_t token)
 {
 	struct hold *h = lb__hold_find(t->lock_file, t->method, t->tid);
+	int          fresh = h == NULL || h->state != HOLD_LIVE ||
+	    h->token != token;
 
 	if (h == NULL) {
 		if ((h = calloc(1, sizeof(*h))) == NULL ||
@@ -120,11 +122,24 @@ lb__hold_granted(const struct lb__target *t, uint64_t token)
 		h->state = HOLD_LIVE;
 		TAILQ_INSERT_TAIL(&reg.list, h, entry);
 	}
+	if (fresh)
+		h->shared = t->shared;
 	free(h->why);
 	h->why = NULL;
 	hold_to(h, HOLD_LIVE);
 	h->token = token;
 	h->broker_only = t->broker_only;
+}
+
+/* lb__hold_mode: see holds.h. */
+void
+lb__hold_mode(const char *lock_file, unsigned method, pid_t tid,
+    int shared)
+{
+	struct hold *h = lb__hold_find(lock_file, method, tid);
+
+	if (h != NULL && h->state == HOLD_LIVE)
+		h->shared = shared;
 }
 
 /* lb__hold_ended: see holds.h. */
@@ -196,6 +211,29 @@ lb__hold_unreclaimable(struct hold *h, const char *reason)
 		h->why = why;
 		hold_to(h, HOLD_LOST);
 	}
+}
+
+/* lb__hold_lost: see holds.h. */
+void
+lb__hold_lost(const char *path, unsigned method, pid_t tid,
+    const char *reason)
+{
+	struct hold *h;
+	char        *why;
+	size_t       size;
+
+	TAILQ_FOREACH(h, &reg.list, entry)
+		if (h->state == HOLD_LIVE && h->method == method &&
+		    h->tid == tid && strcmp(h->path, path) == 0)
+			break;
+	if (h == NULL)
+		return;
+	size = strlen(path) + strlen(reason) + 64;
+	if ((why = malloc(size)) != NULL)
+		snprintf(why, size, "lost the lock on %s: %s", path, reason);
+	free(h->why);
+	h->why = why;
+	hold_to(h, HOLD_LOST);
 }
 
 /* lb__holds_wait_unpinned: see holds.h. */

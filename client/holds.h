@@ -31,6 +31,8 @@ struct hold {
 	pid_t             tid;
 	int               broker_only;
 	uint64_t          token;
+	int               shared;       /* the mode its owner was told:
+	                                   1 shared, 0 exclusive */
 	enum hold_state   state;
 	uint64_t          round;        /* the reclaim round that settled it */
 	char             *why;          /* LOST: the reason */
@@ -48,9 +50,17 @@ struct hold *lb__hold_find(const char *lock_file, unsigned method,
 void lb__hold_remove(struct hold *h);
 
 /* lb__hold_granted: records that t's owner holds its lock with token (a
- * grant; a new grant replaces any state).  Out of memory, the hold is not
- * registered: it works, but is not reclaimed after a daemon restart. */
+ * grant; a new grant replaces any state), in t's mode (t->shared) unless
+ * it held it live with that token already (re-entrant: the mode as it
+ * was).  Out of memory, the hold is not registered: it works, but is not
+ * reclaimed after a daemon restart. */
 void lb__hold_granted(const struct lb__target *t, uint64_t token);
+
+/* lb__hold_mode: the live hold of (lock_file, method, tid), if any, is
+ * in mode shared (1) or exclusive (0) now, as the daemon answered (an
+ * UPGRADE's or DOWNGRADE's OK, a STATUS, a RECLAIM). */
+void lb__hold_mode(const char *lock_file, unsigned method, pid_t tid,
+    int shared);
 
 /* lb__hold_ended: forgets the live hold of (lock_file, method, tid), if
  * any (released, broken, or not this owner's any more).
@@ -74,6 +84,14 @@ void lb__holds_drop(const char *lock_file, unsigned method, pid_t tid,
  * registry's mutex (owners.h) inside lb__conn.mu.
  */
 void lb__hold_unreclaimable(struct hold *h, const char *reason);
+
+/* lb__hold_lost: the daemon said (LOST, docs/SHARED.md) that the live
+ * hold of the lock path (method) by tid is gone: a shared hold whose
+ * lock's artefact it could not take over.  The hold becomes LOST with
+ * reason (the next call on it reports it: lb__holds_take_lost); nothing
+ * when there is no such live hold. */
+void lb__hold_lost(const char *path, unsigned method, pid_t tid,
+    const char *reason);
 
 /* lb__holds_wait_unpinned: waits (on lb__conn.changed) until no hold is
  * PINNED: no in-process acquire of a dropped hold is under way. */

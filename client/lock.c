@@ -355,6 +355,7 @@ call_begin(lb_lock *lock, struct lb__target *t, struct lockfs_err *err)
 	t->broker_only = lock->transport == LB__BROKER;
 	t->break_stale = (lock->flags & LB_BREAK_STALE) != 0;
 	t->wait = NULL;
+	t->shared = 0;
 	r = 0;
 	if (lock->transport != LB__LOCAL)
 		r = lb__holds_take_lost(t, err);
@@ -423,6 +424,30 @@ local_mine(lb_lock *lock, const struct lb__target *t, struct lockfs_err *err)
 	return step_end(lock, mine_locked(lock, t, err), err);
 }
 
+/*
+ * Whether lock's artefact must stay for the readers of a shared lock
+ * (docs/SHARED.md): the daemon is away, the artefact names this owner,
+ * and the marker of a live reader lies beside it, who reads on the
+ * strength of this very file.  0: release it; LB_EUNLOCK with err
+ * filled: kept, the owner's still (a later release tries again).  Only
+ * a handle that may hold through the daemon looks (a directory's read).
+ */
+static int
+readers_keep(lb_lock *lock, struct lockfs_err *err)
+{
+	struct lockfs_err mine;
+
+	if (lock->transport == LB__LOCAL ||
+	    lockfs_i_am_locking(&lock->fs, &mine) != 1 ||
+	    lockfs_readers_live(&lock->fs) != 1)
+		return 0;
+	return lockfs_fail(err, LB_EUNLOCK, EBUSY, "%s is held shared: "
+	    "other readers hold it with this owner's lock file, and "
+	    "lockbrokerd, which would hand it to one of them, is away; "
+	    "nothing removed, the lock still this owner's: release it "
+	    "again once they have gone", lock->given);
+}
+
 /* In-process release of t's owner's hold (see local_mine); never of a
  * lock file whose release the daemon answered pending (the daemon's to
  * hand on). */
@@ -431,6 +456,7 @@ local_release(lb_lock *lock, const struct lb__target *t,
     struct lockfs_err *err)
 {
 	struct lb__owner_key k;
+	struct lockfs_err    mark;
 	int                  r;
 
 	if ((r = step_begin(lock, err)) != 0)
@@ -440,10 +466,16 @@ local_release(lb_lock *lock, const struct lb__target *t,
 		r = lockfs_fail(err, LB_ENOTMINE, 0, "%s is being handed on by "
 		    "lockbrokerd, which answered its release pending: not "
 		    "removed", lock->given);
+	else if ((r = readers_keep(lock, err)) != 0)
+		;       /* kept for the readers: the owner's still */
 	else if (lock->fs.method == LB_PIDFILE)
 		r = lb__owners_pidfile_release(&k, &lock->fs, err);
 	else
 		r = lockfs_release(&lock->fs, err);
+	if (r == LB_ENOTMINE && lock->transport != LB__LOCAL)
+		/* A reader of a shared lock whose artefact names another:
+		 * its own marker goes (docs/SHARED.md). */
+		(void)lockfs_reader_unmark(&lock->fs, &lock->fs.owner, &mark);
 	return step_end(lock, r, err);
 }
 
@@ -791,13 +823,23 @@ acquired(lb_lock *lock, const struct lb__target *t, int fresh)
 	last_grant.fresh = fresh;
 }
 
-/* lb_acquire: see lockbroker.h.  Blocks up to timeout (in AUTO and BROKER
- * mode, plus the time to connect).  Records in the registry (owners.h)
- * whether this handle acquired the hold or found its owner holding it
- * (acquired): the daemon's answer tells, or the in-process try.
- * In progress, for lb_lock_cancel, from its first step to its return. */
-int
-lb_acquire(lb_lock *lock, double timeout)
+/* The reason a shared lock is refused without the daemon; LB_EFAILED. */
+static int
+shared_needs_daemon(const lb_lock *lock, struct lockfs_err *err)
+{
+	return lockfs_fail(err, LB_EFAILED, 0, "%s: shared locks need the "
+	    "daemon (lockbrokerd), and none answers%s", lock->given,
+	    lock->transport == LB__LOCAL ? " this handle (LB_LOCAL)" : "");
+}
+
+/* lb_acquire and lb_acquire_shared (shared: mode=shared, through the
+ * daemon only).  Blocks up to timeout (in AUTO and BROKER mode, plus the
+ * time to connect).  Records in the registry (owners.h) whether this
+ * handle acquired the hold or found its owner holding it (acquired): the
+ * daemon's answer tells, or the in-process try.  In progress, for
+ * lb_lock_cancel, from its first step to its return. */
+static int
+acquire(lb_lock *lock, double timeout, int shared)
 {
 	struct lb__target    t;
 	struct lb__wait      w;
@@ -821,12 +863,15 @@ lb_acquire(lb_lock *lock, double timeout)
 	if ((r = call_begin(lock, &t, &err)) != 0)
 		goto out;
 	t.wait = &w;
+	t.shared = shared;
 	r = LB__FALLBACK;
 	if (lock->transport == LB__BROKER ||
 	    (lock->transport == LB__AUTO && lb__broker_connect(&err) == 0))
 		r = broker_acquire_owned(lock, &t, timeout, deadline, &fresh,
 		    &err);
-	if (r == LB__FALLBACK)
+	if (r == LB__FALLBACK && shared)
+		r = shared_needs_daemon(lock, &err);    /* never exclusive */
+	else if (r == LB__FALLBACK)
 		r = local_acquire(lock, &t, timeout, deadline, &fresh, &err);
 	if (r == 0)
 		acquired(lock, &t, fresh);
@@ -834,6 +879,20 @@ lb_acquire(lb_lock *lock, double timeout)
 out:
 	lb__wait_end(&w);
 	return r;
+}
+
+/* lb_acquire: see lockbroker.h. */
+int
+lb_acquire(lb_lock *lock, double timeout)
+{
+	return acquire(lock, timeout, 0);
+}
+
+/* lb_acquire_shared: see lockbroker.h. */
+int
+lb_acquire_shared(lb_lock *lock, double timeout)
+{
+	return acquire(lock, timeout, 1);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1128,6 +1187,53 @@ out:
 	pthread_mutex_unlock(&lock->async_mu);
 }
 
+/* lb_upgrade, lb_downgrade: UPGRADE (upgrade 1, waiting up to timeout)
+ * or DOWNGRADE of the owner's hold, through the daemon only. */
+static int
+change_mode(lb_lock *lock, double timeout, int upgrade)
+{
+	struct lb__target t;
+	struct lockfs_err err;
+	double            deadline = INFINITY;
+	int               r;
+
+	if (lock == NULL)
+		return LB_EINVAL;
+	if (isnan(timeout))
+		return record(lock, lockfs_fail(&err, LB_EINVAL, 0, "timeout "
+		    "for %s is not a number", lock->given), &err);
+	if (timeout > LB__TIMEOUT_MAX_S)
+		timeout = INFINITY;
+	if (timeout > 0 && !isinf(timeout))
+		deadline = lockfs_now() + timeout;
+	if ((r = call_begin(lock, &t, &err)) != 0)
+		return r;
+	r = LB__FALLBACK;
+	if (lock->transport == LB__BROKER ||
+	    (lock->transport == LB__AUTO && lb__broker_ready()))
+		r = upgrade ? lb__broker_upgrade(&t, timeout, deadline,
+		    fallback_of(lock), &err) : lb__broker_downgrade(&t,
+		    fallback_of(lock), &err);
+	if (r == LB__FALLBACK)
+		r = shared_needs_daemon(lock, &err);
+	r = lost_meanwhile(lock, &t, r, &err);
+	return record(lock, r, &err);
+}
+
+/* lb_upgrade: see lockbroker.h. */
+int
+lb_upgrade(lb_lock *lock, double timeout)
+{
+	return change_mode(lock, timeout, 1);
+}
+
+/* lb_downgrade: see lockbroker.h. */
+int
+lb_downgrade(lb_lock *lock)
+{
+	return change_mode(lock, 0, 0);
+}
+
 /* lb_lock_cancel: see lockbroker.h. */
 int
 lb_lock_cancel(lb_lock *lock)
@@ -1255,7 +1361,7 @@ lb_i_am_locking(lb_lock *lock)
 	struct lb__target t;
 	struct lb__status st;
 	struct lockfs_err err;
-	int               r;
+	int               r, reader = 0;
 
 	if (lock == NULL)
 		return LB_EINVAL;
@@ -1267,8 +1373,12 @@ lb_i_am_locking(lb_lock *lock)
 		if (!st.mine && st.locked && st.token == 0 &&
 		    lock->transport == LB__AUTO)
 			r = LB__FALLBACK;
+		/* A reader's: the artefact may name another reader, so
+		 * the daemon's word is the answer (its 1 is not taken for
+		 * LB__FALLBACK below). */
+		reader = st.mine && st.shared;
 	}
-	if (r == LB__FALLBACK)
+	if (r == LB__FALLBACK && !reader)
 		r = local_mine(lock, &t, &err);
 	r = record(lock, lost_meanwhile(lock, &t, r, &err), &err);
 out:

@@ -230,11 +230,11 @@ reader_reclaim(struct lb__tp *c, struct lbp_msg *m)
 {
 	struct lbp_out o;
 	struct hold   *h;
-	const char    *msg;
+	const char    *msg, *mode;
 	char           why[512], text[1024];
 	struct lb__owner_key k;
 	uint64_t       round, id;
-	int            dropped, ok, settling = 0;
+	int            dropped, ok, shared, settling = 0;
 
 	lb__conn_lock();
 	round = ++lb__conn.round;
@@ -265,10 +265,18 @@ reader_reclaim(struct lb__tp *c, struct lbp_msg *m)
 		lbp_add_str(&o, "method", lockfs_method_name(h->method));
 		if (h->tid != 0)
 			lbp_add_u64(&o, "thread", (uint64_t)h->tid);
+		/* The mode its owner was told: a DOWNGRADE or UPGRADE the
+		 * previous daemon recorded but did not answer is undone. */
+		if (!dropped && lb__tp_version(c) >= LBP_VERSION_SHARED)
+			lbp_add_str(&o, "mode", h->shared ? "shared" :
+			    "exclusive");
 		if (lb__tp_call(c, &o, id, lockfs_now() + ANSWER_WAIT_S, m, why,
 		    sizeof(why)) != 0)
 			goto fail;
 		ok = m->verb == LBP_MSG_OK;
+		mode = ok ? lbp_get(m, "mode") : NULL;
+		shared = mode != NULL ? strcmp(mode, "shared") == 0 :
+		    h->shared;
 		msg = lbp_get(m, "message");
 		snprintf(text, sizeof(text), "lockbrokerd on %s restarted and "
 		    "did not give it back (%s)", lb__conn.socket,
@@ -292,6 +300,8 @@ reader_reclaim(struct lb__tp *c, struct lbp_msg *m)
 			lb__hold_remove(h);
 		else if (!ok)
 			lb__hold_unreclaimable(h, text);
+		else
+			h->shared = shared;     /* as the daemon settled it */
 	}
 	return 0;
 

@@ -33,8 +33,10 @@ struct req {
 	pid_t             tid;
 	int               broker_only;
 	int               break_stale;  /* ACQUIRE: stale=1 */
-	double            timeout;      /* ACQUIRE: as lb_acquire had it */
-	double            deadline;     /* ACQUIRE: monotonic end, or INFINITY */
+	int               shared;       /* ACQUIRE: mode=shared */
+	double            timeout;      /* ACQUIRE, UPGRADE: as asked */
+	double            deadline;     /* ACQUIRE, UPGRADE: monotonic end, or
+	                                   INFINITY */
 	enum req_state    state;
 	double            unsent_since;
 	double            sent_at;      /* SENT: when */
@@ -53,7 +55,7 @@ struct req {
 	uint64_t          cancel_gen;   /* ... on this connection ... */
 	double            cancel_at;    /* ... at this time */
 	struct lb__status st;           /* DONE STATUS */
-	uint64_t          token;        /* DONE ACQUIRE */
+	uint64_t          token;        /* DONE ACQUIRE, UPGRADE, DOWNGRADE */
 	int               fresh;        /* DONE ACQUIRE granted: 1 when the
 	                                   owner held no live hold of it with
 	                                   that token (not re-entrant) */

@@ -74,6 +74,9 @@ int lb__tp_open(struct lb__tp *t, const char *where, uint64_t hello_id,
     const char *client, double until, void (*on_handle)(void *arg),
     void *arg, char *why, size_t size);
 
+/* lb__tp_version: the protocol version t's HELLO agreed (t open). */
+unsigned lb__tp_version(const struct lb__tp *t);
+
 /* lb__tp_send: writes the len bytes of buf (whole lines) on t.  0, or -1
  * (then the connection is to be shut down).  Never raises SIGPIPE. */
 int lb__tp_send(struct lb__tp *t, const char *buf, size_t len);

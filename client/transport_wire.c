@@ -33,6 +33,13 @@ struct lb__tp {
 	struct lbw_conn w;
 };
 
+/* lb__tp_version: see transport.h. */
+unsigned
+lb__tp_version(const struct lb__tp *t)
+{
+	return t->w.version;
+}
+
 /* lb__answer_wait_s: see transport.h. */
 const double lb__answer_wait_s = LBW_ANSWER_WAIT_S;
 

@@ -121,6 +121,14 @@ struct lbd_hold {
 	                                       0: none */
 	int                      dir_busy_told; /* its holder gone: logged
 	                                       that it waits for that lock */
+	int                      for_readers; /* released by its process
+	                                       during the grace period while
+	                                       readers of the previous run,
+	                                       their markers beside it, had
+	                                       not reclaimed yet: an orphan
+	                                       held for them, handed to the
+	                                       first that does, ended with
+	                                       the grace (readers.c) */
 	int                      lingering; /* an orphan whose grace ended
 	                                       while its process lived: held
 	                                       for it until it exits, takes
@@ -141,6 +149,11 @@ struct lbd_hold {
 	                                       descriptor of its directory
 	                                       as judged (reconcile.c):
 	                                       released, never handed on */
+	int                      shared;    /* a shared hold: the lock's
+	                                       artefact's reader (l->holder),
+	                                       or a rider (in l->readers, no
+	                                       artefact: readers.c) */
+	TAILQ_ENTRY(lbd_hold)    reader_entry; /* a rider: in l->readers */
 	struct lbd_hold        **end_slot;  /* its place in its closed
 	                                       connection's next holds to
 	                                       end (hold.c), cleared when
@@ -149,6 +162,8 @@ struct lbd_hold {
 
 TAILQ_HEAD(lbd_acks, lbd_ack);
 TAILQ_HEAD(lbd_waitq, lbd_wait);
+LIST_HEAD(lbd_holds, lbd_hold);
+TAILQ_HEAD(lbd_riders, lbd_hold);
 
 struct lbd_lock {
 	struct lbd              *d;
@@ -158,6 +173,10 @@ struct lbd_lock {
 	struct lbd_hold         *holder;    /* NULL: free, or held outside */
 	struct lbd_waitq         waiters;   /* FIFO */
 	unsigned                 nwaiters;
+	struct lbd_riders        readers;   /* riders, oldest first: shared holds beside
+	                                       holder, which is shared then
+	                                       (readers.c) */
+	unsigned                 nreaders;
 	struct lbd_dirwatch     *watch;     /* while held outside, waiters:
 	                                       its directory's (watch.c) */
 	struct lbd_uid_conns    *watch_user; /* the watch is counted as this
@@ -173,7 +192,6 @@ struct lbd_lock {
 LIST_HEAD(lbd_locklist, lbd_lock);
 TAILQ_HEAD(lbd_lockq, lbd_lock);
 
-LIST_HEAD(lbd_holds, lbd_hold);
 LIST_HEAD(lbd_waits, lbd_wait);
 
 enum lbd_conn_state {
@@ -257,6 +275,9 @@ struct lbd_conn {
 	struct lbd_holds         holds;
 	struct lbd_waits         waits;
 	unsigned                 nholds, nwaits;
+	struct lbd_holds         readers;   /* its riders (readers.c) */
+	unsigned                 nreaders;
+	unsigned                 version;   /* agreed at HELLO */
 	struct lbd_reqids        reqids;    /* ids owed a reply (EID) */
 	LIST_HEAD(, lbd_swap)    releases;  /* handoffs owing its RELEASEs
 	                                       their OKs (swap.c) */

@@ -21,7 +21,9 @@
  *        |              orphan, d->orphans; d->unclaimed once its grace
  *        |              is over) or such a hold reclaimed
  *        |              over a new connection (reconcile.c)
- *        | lbd_hold_end: handed to the head waiter (its new hold
+ *        | lbd_hold_end: handed to a rider (a shared hold's: the
+ *        | rider's new hold, its token kept, no reply owed) or else to
+ *        | the head waiter (its new hold
  *        | installed; its artefact's last step after the commit, before
  *        | any reply: swap.c;
  *        | the old hold is the handoff's till then), or the artefact
@@ -64,6 +66,7 @@
 #include "loop.h"
 #include "os.h"
 #include "pidwatch.h"
+#include "readers.h"
 #include "releasing.h"
 #include "reply.h"
 #include "store.h"
@@ -452,7 +455,8 @@ handoff_note(struct lbd_hold *h, struct lbd_hold *next, int *noted,
 		return r;
 	hold_note_dir(next);
 	lbd_creds_leave();
-	next->token = next_token(h->lock->d);
+	if (next->token == 0)   /* a reader's handoff keeps its token */
+		next->token = next_token(h->lock->d);
 	if ((r = lbd_intent_note(h->lock->d, next, 1, err)) == 0)
 		*noted = 1;
 	return r;
@@ -563,8 +567,10 @@ out:
 }
 
 /*
- * lbd_hold_end: ends l's hold: hands the lock to the head waiter when
- * there is one (replacing the artefact atomically; if that cannot be done,
+ * lbd_hold_end: ends l's hold: hands the lock to a rider when the hold is
+ * shared and readers are left (readers.c: the upgrader, else the oldest;
+ * a rider it cannot be handed to loses its hold, and the next is tried),
+ * else to the head waiter when there is one (replacing the artefact atomically; if that cannot be done,
  * releasing and letting the waiters try), else removes the artefact.  Returns 1
  * when handed on with the last step owed (swap.c), LBD_HOLD_LEFT_RELEASING
  * when left releasing (hold_releasing), else the result of the release
@@ -574,12 +580,21 @@ out:
 int
 lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err)
 {
-	struct lbd_hold  *h, *next = NULL;
-	struct lbd_wait  *w = TAILQ_FIRST(&l->waiters);
+	struct lbd_hold  *h, *next = NULL, *rider;
+	struct lbd_wait  *w;
+	struct lbd_conn  *tc = NULL;
+	pid_t             tkept = 0, ttid = 0;
 	struct lockfs_err herr;
-	int               r = -1, named, noted = 0;
+	char              why[sizeof(herr.msg) + 64];
+	int               r = -1, named, noted = 0, owed;
 
 	lbd_swap_finish(l->holder);     /* a handoff to it, finished first */
+	if (l->holder->conn != NULL)    /* its own UPGRADE ends with it */
+		lbd_upgrade_drop(l, l->holder->conn, l->holder->tid,
+		    LBP_ECANCELED, "its hold was released");
+	w = TAILQ_FIRST(&l->waiters);
+	/* A shared hold's artefact goes to a rider first (readers.c). */
+	rider = l->holder->shared ? lbd_reader_next(l) : NULL;
 	named = lbd_hold_names(l->holder, err);
 
 	h = lbd_hold_uninstall(l);
@@ -590,12 +605,24 @@ lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err)
 		lbd_lock_serve(l);
 		return named;
 	}
+again:
 	/* A waiter for a process that has exited (lbd_wait_current) is
 	 * refused by the waiters' turn that follows the release. */
-	if (w != NULL && !h->pinned && lbd_wait_current(w) &&
-	    (next = hold_new(l, w->conn, w->kept_pid, w->tid, &herr)) != NULL &&
-	    (r = handoff_note(h, next, &noted, &herr)) == 0 &&
-	    (r = lbd_swap_prepare(h, next, w->conn->creds, &herr)) == 0 &&
+	if (rider != NULL) {
+		tc = rider->conn;
+		tkept = 0;
+		ttid = rider->tid;
+	} else if (w != NULL && lbd_wait_current(w)) {
+		tc = w->conn;
+		tkept = w->kept_pid;
+		ttid = w->tid;
+	} else
+		tc = NULL;
+	if (tc != NULL && !h->pinned &&
+	    (next = hold_new(l, tc, tkept, ttid, &herr)) != NULL &&
+	    (next->token = rider != NULL ? rider->token : 0,
+	    r = handoff_note(h, next, &noted, &herr)) == 0 &&
+	    (r = lbd_swap_prepare(h, next, tc->creds, &herr)) == 0 &&
 	    next->swap == NULL && next->dir_dev == 0 &&
 	    lbd_creds_enter(next->creds, &herr) == 0) {
 		hold_note_dir(next);
@@ -603,6 +630,22 @@ lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err)
 	}
 	if (r != 0 && noted)
 		lbd_intent_undo(l->d);  /* noted, not handed over */
+	noted = 0;
+	if (r != 0 && rider != NULL) {
+		/* That reader cannot take the artefact over: it loses its
+		 * hold (never kept on another's file); the next is tried. */
+		snprintf(why, sizeof(why), "the artefact could not be "
+		    "handed to it (%s)", next != NULL ? herr.msg :
+		    "no memory");
+		if (next != NULL)
+			lbd_hold_free(next);
+		next = NULL;
+		lbd_reader_lost(rider, why);    /* told before any grant */
+		w = TAILQ_FIRST(&l->waiters);
+		rider = lbd_reader_next(l);
+		r = -1;
+		goto again;
+	}
 	if (r == 0) {
 		log_debug("%s: handed from pid %ld to pid %ld", l->path,
 		    (long)h->fs.owner.pid, (long)next->fs.owner.pid);
@@ -613,11 +656,29 @@ lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err)
 			lockfs_abandon(&h->fs);
 			lbd_creds_leave();
 		}
-		hold_install(l, next);
-		lbd_grant_reply(next, w->conn, w->id);
-		lbd_wait_remove(w);
+		if (rider != NULL) {
+			/* A reader's handoff: no request waits for it. */
+			next->shared = 1;       /* recorded shared */
+			hold_install(l, next);
+			next->since = rider->since;
+		} else {
+			next->shared = w->shared;
+			hold_install(l, next);
+			lbd_grant_reply(next, w->conn, w->id);
+			lbd_wait_remove(w);
+		}
+		/* The readers' steps (a handed rider's marker, the readers
+		 * behind it) take credentials on, and so the handoff's last
+		 * step first when it is owed (lbd_creds_before_enter). */
+		owed = next->swap != NULL;
+		if (rider != NULL)
+			lbd_reader_handed(rider);
+		lbd_readers_serve(l);   /* readers behind it; an UPGRADE */
 		if (next->swap != NULL)
 			return 1;       /* h is the handoff's (swap.c) */
+		if (owed)
+			return 0;       /* finished meanwhile: h went with its
+			                   traces (lbd_swaps_tidy) */
 	} else {
 		if (next != NULL) {
 			log_debug("%s: no atomic handoff (%s); releasing",
@@ -656,6 +717,7 @@ lbd_hold_detach(struct lbd_lock *l)
 	if (h->conn != NULL)
 		h->conn->nholds--;
 	lbd_hold_free(h);
+	lbd_readers_detach(l);  /* their markers kept, to reclaim */
 	lbd_lock_put(l);
 }
 
@@ -760,6 +822,8 @@ lbd_conn_release_some(struct lbd_conn *c, uint64_t deadline)
 	struct lbd_hold  *h;
 
 	while ((h = end_next(c)) != NULL) {
+		if (lbd_reader_keep_for_readers(h->lock, h))
+			continue;       /* held for the previous run's readers */
 		if (lbd_hold_end(h->lock, &err) < 0)    /* its lock may be gone */
 			log_info("release after pid %ld left: %s",
 			    (long)c->pid, err.msg);

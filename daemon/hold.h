@@ -77,8 +77,8 @@ struct lbd_hold *lbd_hold_find(struct lbd_lock *l, struct lbd_conn *c,
 int  lbd_hold_release_artefact(struct lbd_hold *h, int patient,
          struct lockfs_err *err);
 
-/* lbd_hold_end: ends l's hold: hands the lock to the head waiter, or
- * removes the artefact.  0; 1 when handed on with the last step owed
+/* lbd_hold_end: ends l's hold: hands the lock to a rider (a shared
+ * hold's, readers.c), else to the head waiter, or removes the artefact.  0; 1 when handed on with the last step owed
  * (l->holder->swap: the lock file is still the old holder's until
  * swap.c takes it, l is not freed); LBD_HOLD_LEFT_RELEASING when it is
  * left releasing (its sqlite database busy, its lock file busy, no

@@ -73,6 +73,24 @@ list_may_see(struct lbd_conn *c, struct lbd_lock *l)
 	return lbd_creds_may_look(c->creds, lbd_lock_file(l, file), &err);
 }
 
+/* Sends c an ITEM of l held by h (NULL: by nobody the broker knows);
+ * in a version-2 session with the hold's mode (docs/SHARED.md). */
+static void
+list_item(struct lbd_conn *c, struct lbd_lock *l, const struct lbd_hold *h)
+{
+	struct lbp_out o;
+
+	lbp_begin(&o, LBP_MSG_ITEM, 1, c->list_id);
+	lbp_add_str(&o, "path", l->path);
+	lbp_add_str(&o, "method", lockfs_method_name(l->method));
+	lbd_add_holder(&o, h, NULL, l->nwaiters);
+	if (h != NULL && c->version >= LBP_VERSION_SHARED)
+		lbp_add_str(&o, "mode", h->shared ? "shared" : "exclusive");
+	lbp_end(&o);
+	lbd_conn_send(c, &o);
+	c->list_count++;
+}
+
 /* Ends c's LIST: the OK with the count. */
 static void
 list_end(struct lbd_conn *c)
@@ -97,7 +115,7 @@ list_more(struct lbd_conn *c, unsigned *budget)
 {
 	struct lbd      *d = c->d;
 	struct lbd_lock *l;
-	struct lbp_out   o;
+	struct lbd_hold *r;
 
 	while (c->listing && c->state != LBD_CONN_CLOSING && *budget > 0 &&
 	    lbd_conn_output_held(c) <= d->cfg.limits.output_per_conn / 2) {
@@ -106,14 +124,11 @@ list_more(struct lbd_conn *c, unsigned *budget)
 		    l != NULL; l = l->hash_next) {
 			if (!list_may_see(c, l))
 				continue;
-			lbp_begin(&o, LBP_MSG_ITEM, 1, c->list_id);
-			lbp_add_str(&o, "path", l->path);
-			lbp_add_str(&o, "method",
-			    lockfs_method_name(l->method));
-			lbd_add_holder(&o, l->holder, NULL, l->nwaiters);
-			lbp_end(&o);
-			lbd_conn_send(c, &o);
-			c->list_count++;
+			list_item(c, l, l->holder);
+			if (c->version < LBP_VERSION_SHARED)
+				continue;       /* version 1: one per lock */
+			TAILQ_FOREACH(r, &l->readers, reader_entry)
+				list_item(c, l, r);
 		}
 		if ((c->list_cursor = cursor_next(c->list_cursor,
 		    d->nbuckets)) == 0)

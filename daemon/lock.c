@@ -44,6 +44,12 @@
  * of holds.  It counts in its user's locks_per_uid until it ends; BREAK
  * ends it as any hold.
  *
+ * HELD may be shared (docs/SHARED.md): l->holder is then the artefact's
+ * reader, and riders hold beside it with no artefact (l->readers); a
+ * shared ACQUIRE joins them at once while nobody waits, and the head's
+ * readers are granted together (readers.c, drawn there).  Its end hands
+ * the artefact to a rider first, to the head waiter when none is left.
+ *
  * FREE locks leave the table (lbd_lock_put).  Every artefact operation
  * runs with the filesystem credentials of the client it is for (creds.c).
  * A grant's OK goes out once the state database has recorded it
@@ -59,6 +65,7 @@
 #include "locktable.h"
 #include "log.h"
 #include "os.h"
+#include "readers.h"
 #include "reconcile.h"
 #include "reply.h"
 #include "swap.h"
@@ -119,6 +126,8 @@ lbd_lock_serve(struct lbd_lock *l)
 	struct lbd_wait  *w;
 	int               r = 0;
 
+	if (l->holder == NULL)          /* its readers went with it */
+		lbd_readers_lost(l);
 	if (l->holder != NULL && l->holder->lingering) {
 		/* Held for a process that may hold it in-process: served
 		 * once its artefact goes, watched meanwhile. */
@@ -144,9 +153,10 @@ lbd_lock_serve(struct lbd_lock *l)
 			r = lbd_lock_try(l, w->conn, w->kept_pid, w->tid, &err);
 		if (r == LB_EALREADY)
 			break;
-		if (r == 0)
+		if (r == 0) {
+			lbd_hold_mode(l->holder, w->shared);
 			lbd_grant_reply(l->holder, w->conn, w->id);
-		else
+		} else
 			lbd_conn_error(w->conn, w->id, LBP_EFAILED, "%s",
 			    err.msg);
 		lbd_wait_remove(w);
@@ -155,7 +165,18 @@ lbd_lock_serve(struct lbd_lock *l)
 		lbd_lock_watch(l, w->conn);
 	else
 		lbd_lock_unwatch(l);
+	lbd_readers_serve(l);   /* held shared: the readers behind it */
 	lbd_lock_put(l);
+}
+
+/* Refuses c's exclusive ACQUIRE id of path, which c's owner holds shared:
+ * a change of mode is UPGRADE's, never a silent OK (docs/SHARED.md). */
+static void
+shared_held(struct lbd_conn *c, uint64_t id, const char *path)
+{
+	lbd_conn_error(c, id, LBP_EFAILED, "%s is held shared by this "
+	    "owner already: an exclusive hold of it is asked for with "
+	    "UPGRADE (lb_upgrade), not ACQUIRE", path);
 }
 
 /*
@@ -169,7 +190,8 @@ lbd_lock_serve(struct lbd_lock *l)
  */
 int
 lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
-    unsigned method, pid_t kept_pid, pid_t tid, double timeout, int stale)
+    unsigned method, pid_t kept_pid, pid_t tid, double timeout, int stale,
+    int shared)
 {
 	struct lbd       *d = c->d;
 	struct lockfs_err   err;
@@ -188,20 +210,32 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 		    LBP_EINTERNAL, "%s", err.msg);
 		return 0;
 	}
+	if (kept_pid == 0 && lbd_reader_find(l, c, tid) != NULL) {
+		if (!shared)
+			shared_held(c, id, path);
+		else
+			lbd_grant_reply(l->holder, c, id);  /* re-entrant */
+		goto out;
+	}
 	if (((h = lbd_hold_find(l, c, kept_pid, tid)) != NULL &&
 	    lbd_kept_recheck(c, h) == 0) ||
 	    (kept_pid == 0 && lbd_orphan_adopt(c, l, tid) == 0)) {
 		/* Re-entrant; or granted by the previous daemon, which died
-		 * before its reply went out. */
-		lbd_grant_reply(l->holder, c, id);
+		 * before its reply went out.  Never a silent change of
+		 * mode from shared to exclusive (docs/SHARED.md). */
+		if (l->holder->shared && !shared)
+			shared_held(c, id, path);
+		else
+			lbd_grant_reply(l->holder, c, id);
 		goto out;
 	}
 	/* Holds and waits alike: each wait may be granted later, and
 	 * refusing it then would cost its place in the queue. */
-	if (c->nholds + c->nwaits >= d->cfg.limits.holds_per_conn) {
+	if (c->nholds + c->nreaders + c->nwaits >=
+	    d->cfg.limits.holds_per_conn) {
 		lbd_conn_error(c, id, LBP_ELIMIT, "holds_per_conn: this "
-		    "connection holds %u locks and waits for %u", c->nholds,
-		    c->nwaits);
+		    "connection holds %u locks and waits for %u",
+		    c->nholds + c->nreaders, c->nwaits);
 		goto out;
 	}
 	if (c->uid_conns == NULL ||
@@ -221,12 +255,27 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 		lbd_conn_error(c, id, LBP_EFAILED, "%s", err.msg);
 		goto out;
 	}
+	/* Past readers_per_lock, a request with a timeout waits in the
+	 * queue for a reader to go, as behind any holder: refusing it would
+	 * let one user's readers fail every other reader of the lock. */
+	if (shared && lbd_reader_joinable(l) &&
+	    (l->nreaders < d->cfg.limits.readers_per_lock ||
+	    !(timeout > 0))) {
+		if (l->nreaders >= d->cfg.limits.readers_per_lock)
+			lbd_conn_error(c, id, LBP_ELIMIT, "readers_per_lock: "
+			    "%s is held shared by %u readers already", path,
+			    l->nreaders + 1);
+		else if (lbd_reader_join(l, c, tid, id, &err) != 0)
+			lbd_conn_error(c, id, LBP_EFAILED, "%s", err.msg);
+		goto out;
+	}
 	if (l->holder == NULL && TAILQ_EMPTY(&l->waiters)) {
 		r = lbd_lock_try(l, c, kept_pid, tid, &err);
 		if (r == LB_EALREADY && stale &&
 		    stale_break_as(l, c) == 1)
 			r = lbd_lock_try(l, c, kept_pid, tid, &err);
 		if (r == 0) {
+			lbd_hold_mode(l->holder, shared);
 			lbd_grant_reply(l->holder, c, id);
 			goto out;
 		}
@@ -238,6 +287,7 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 		}
 	}
 	if (lbd_own_artefact_adopt(l, c, kept_pid, tid) == 0) {
+		lbd_hold_mode(l->holder, shared);
 		lbd_grant_reply(l->holder, c, id);
 		goto out;
 	}
@@ -251,7 +301,8 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 		    "connection waits for %u locks", c->nwaits);
 		goto out;
 	}
-	if (lbd_wait_add(l, c, id, kept_pid, tid, timeout, stale) != 0) {
+	if ((shared ? lbd_wait_add_mode(l, c, id, tid, timeout, 1, 0) :
+	    lbd_wait_add(l, c, id, kept_pid, tid, timeout, stale)) != 0) {
 		lbd_conn_error(c, id, LBP_EINTERNAL, "out of memory");
 		goto out;
 	}
@@ -279,10 +330,18 @@ lbd_release(struct lbd_conn *c, struct lbd_lock *l, pid_t kept_pid,
     pid_t tid, uint64_t id, struct lockfs_err *err)
 {
 	struct lockfs_lock fs;
+	struct lbd_hold   *rd;
 	int                r;
 
+	if (kept_pid == 0 && (rd = lbd_reader_find(l, c, tid)) != NULL) {
+		lbd_reader_end(rd);     /* a rider: nothing on disk */
+		lbd_readers_serve(l);
+		return 0;
+	}
 	if (lbd_hold_find(l, c, kept_pid, tid) != NULL ||
 	    lbd_own_artefact_adopt(l, c, kept_pid, tid) == 0) {
+		if (kept_pid == 0 && lbd_reader_keep_for_readers(l, l->holder))
+			return 0;       /* held for the previous run's readers */
 		if ((r = lbd_hold_end(l, err)) == 1)
 			lbd_swap_owe_release(l->holder, c, id);
 		return r;
@@ -320,7 +379,7 @@ lbd_break(struct lbd_conn *c, struct lbd_lock *l, struct lockfs_err *err)
 {
 	struct lockfs_holder fh;
 	struct lockfs_lock   fs;
-	struct lbd_hold     *h;
+	struct lbd_hold     *h, *rd;
 	uid_t                owner = (uid_t)-1, mine = c->uid;
 	int                  r;
 
@@ -329,6 +388,14 @@ lbd_break(struct lbd_conn *c, struct lbd_lock *l, struct lockfs_err *err)
 		goto out;
 	if (l->holder != NULL) {
 		owner = l->holder->uid;
+		/* A shared lock is every reader's: all of c's user. */
+		TAILQ_FOREACH(rd, &l->readers, reader_entry)
+			if (rd->uid != owner && c->uid != 0) {
+				r = lockfs_fail(err, LB_EUNLOCK, EPERM, "%s is "
+				    "held shared by uid %ld too", l->path,
+				    (long)rd->uid);
+				goto out;
+			}
 		r = 1;
 	} else if ((r = lbd_creds_enter(c->creds, err)) == 0) {
 		r = lockfs_holder(&fs, &fh, err);

@@ -10,13 +10,15 @@
 
 /* lbd_acquire: ACQUIRE request id of (c, tid) for path with method and
  * timeout (kept_pid not 0: a hold kept for that process, which c may ask
- * for; stale: break a provably dead holder's artefact).  Replies now
+ * for; stale: break a provably dead holder's artefact; shared: a shared
+ * hold, docs/SHARED.md, never with kept_pid).  Replies now
  * (granted, owed until recorded, or an error) or queues the request,
  * which is answered when granted, timed out, canceled or at the stop.
  * Returns 0. */
 int  lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
          unsigned method, pid_t kept_pid, pid_t tid, double timeout,
-         int stale);
+         int stale,
+         int shared);
 
 /* lbd_release: RELEASE id of l by (c, tid), or of its hold kept for
  * kept_pid.  0 (to be answered OK); 1 when the answer is owed to the

@@ -113,6 +113,7 @@ lbd_lock_get(struct lbd *d, const char *path, unsigned method,
 	l->d = d;
 	l->method = method;
 	TAILQ_INIT(&l->waiters);
+	TAILQ_INIT(&l->readers);
 	if (d->nlocks >= d->nbuckets)
 		locks_grow(d);
 	h = lock_hash(l->path, method) % d->nbuckets;
@@ -132,7 +133,8 @@ lbd_lock_put(struct lbd_lock *l)
 	struct lbd       *d = l->d;
 	struct lbd_lock **pp;
 
-	if (l->holder != NULL || !TAILQ_EMPTY(&l->waiters))
+	if (l->holder != NULL || !TAILQ_EMPTY(&l->waiters) ||
+	    !TAILQ_EMPTY(&l->readers))
 		return;
 	lbd_lock_unwatch(l);
 	pp = &d->buckets[lock_hash(l->path, l->method) % d->nbuckets];

@@ -109,6 +109,7 @@
 #include "log.h"
 #include "os.h"
 #include "pidwatch.h"
+#include "readers.h"
 #include "reconcile.h"
 #include "releasing.h"
 #include "reply.h"
@@ -176,6 +177,8 @@ orphan_end(struct lbd_hold *h, const char *why)
 		LIST_INSERT_HEAD(&l->d->tokenless, h, conn_entry);
 		goto out;
 	}
+	if (lbd_reader_keep_for_readers(l, h))
+		goto out;       /* held for its readers, not reclaimed yet */
 	log_info("%s: hold of pid %ld from the previous run ends: %s",
 	    l->path, (long)h->fs.owner.pid, why);
 	/* Released in the directory judged (pin_dir), never handed on
@@ -284,7 +287,8 @@ grace_end_some(struct lbd_ending *e, uint64_t deadline)
 	struct lbd_hold *h;
 
 	while ((h = LIST_FIRST(&d->unclaimed)) != NULL) {
-		if (lbd_hold_kept_running(h) && !lbd_orphan_exiting(h))
+		if (!h->for_readers && lbd_hold_kept_running(h) &&
+		    !lbd_orphan_exiting(h))
 			orphan_linger(h);
 		else
 			orphan_end(h, "not reclaimed within the grace period");
@@ -673,7 +677,8 @@ orphan_of(const struct lbd_hold *h, const struct lbd_conn *c, pid_t tid)
 	struct lockfs_owner o;
 
 	return h->conn == NULL && !h->kept && !h->releasing &&
-	    h->unjudged != LBD_ORPHAN_REFUSED && h->fs.owner.pid == c->pid &&
+	    !h->for_readers && h->unjudged != LBD_ORPHAN_REFUSED &&
+	    h->fs.owner.pid == c->pid &&
 	    h->tid == tid && h->uid == c->uid &&
 	    lockfs_owner_of_pid(&o, c->pid, 0) == 0 &&
 	    o.start == h->fs.owner.start;
@@ -714,6 +719,7 @@ orphan_to_waiter(struct lbd_hold *h)
 	    (long)w->conn->pid);
 	lbd_grant_reply(h, w->conn, w->id);
 	lbd_wait_remove(w);
+	lbd_readers_serve(l);   /* shared requests that waited for it */
 }
 
 /*
@@ -784,6 +790,7 @@ reconcile_one(struct lbd *d, const struct lbd_store_hold *sh)
 	h->token = sh->token;
 	h->since = sh->since;
 	h->kept = sh->kept;
+	h->shared = sh->shared;
 	h->releasing = sh->releasing;
 	/* A sqlite row names no user: the record says this daemon wrote it,
 	 * as that owner's (sqlite.c). */
@@ -992,12 +999,15 @@ orphan_recheck(struct lbd_hold *h, pid_t pid, int reclaim)
  * Makes l's holder c's hold when it is an orphan of c's process (same
  * pid, same start time: not a reused pid; same user) and thread tid, and
  * its artefact is still there and its holder's (orphan_recheck): token
- * and record unchanged.  0, or -1 when it is not such an orphan, or is
- * refused or not to be given back yet (orphan_recheck).
+ * and record unchanged but for its mode, settled to mode when that is
+ * not -1 (the mode its owner was told: 0 exclusive, when no other
+ * reader holds beside it; 1 shared) before the readers waiting for it
+ * are served.  0, or -1 when it is not such an orphan, or is refused or
+ * not to be given back yet (orphan_recheck).
  */
 static int
 orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid,
-    int reclaim)
+    int reclaim, int mode)
 {
 	struct lbd_hold *h = l->holder;
 
@@ -1010,6 +1020,9 @@ orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid,
 	h->lingering = 0;
 	lbd_hold_adopt(l, h);
 	log_debug("%s: taken back by pid %ld", l->path, (long)c->pid);
+	if (mode == 1 || (mode == 0 && l->nreaders == 0))
+		lbd_hold_mode(h, mode);
+	lbd_readers_serve(l);   /* shared requests that waited for it */
 	return 0;
 }
 
@@ -1041,18 +1054,19 @@ lbd_kept_recheck(struct lbd_conn *c, struct lbd_hold *h)
 int
 lbd_orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid)
 {
-	return orphan_adopt(c, l, tid, 0);
+	return orphan_adopt(c, l, tid, 0, -1);
 }
 
 /*
  * lbd_reclaim: RECLAIM by c of the hold of path (method, tid) it had in
- * the previous run with token.  0, or -1 when there is no such orphan of
+ * the previous run with token, its mode settled to mode (-1: as
+ * recorded; see orphan_adopt).  0, or -1 when there is no such orphan of
  * c's process with that token, or when it is refused (orphan_adopt:
  * forgotten here at once, nothing touched, its lock's waiters served).
  */
 int
 lbd_reclaim(struct lbd_conn *c, const char *path, unsigned method,
-    pid_t tid, uint64_t token)
+    pid_t tid, uint64_t token, int mode)
 {
 	struct lockfs_lock fs;
 	struct lockfs_err  err;
@@ -1064,11 +1078,14 @@ lbd_reclaim(struct lbd_conn *c, const char *path, unsigned method,
 	lockfs_fini(&fs);
 	if (l == NULL || l->holder == NULL || l->holder->token != token)
 		return -1;
-	if (orphan_adopt(c, l, tid, 1) == 0)
+	if (orphan_adopt(c, l, tid, 1, mode) == 0)
 		return 0;
-	if (l->holder->unjudged == LBD_ORPHAN_REFUSED)
+	if (l->holder->unjudged == LBD_ORPHAN_REFUSED) {
 		lbd_hold_forget(l);     /* at once: l is not used after */
-	return -1;
+		return -1;
+	}
+	/* A rider of the previous run: its marker is its record. */
+	return lbd_reader_rejoin(l, c, tid, token);
 }
 
 /* lbd_orphans_user_here: see reconcile.h.  Taken out of d->tokenless

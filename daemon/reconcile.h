@@ -51,10 +51,12 @@ void lbd_orphan_judge(struct lbd_hold *h);
 #define LBD_ORPHAN_REFUSED 2    /* lbd_hold.unjudged: see there */
 
 /* lbd_reclaim: RECLAIM by c of the hold of path (method, tid) it had in
- * the previous run with token.  0, or -1 when there is no such orphan, or
- * when it is refused (its artefact gone, another's, or not to be looked
- * at now: forgotten, nothing touched). */
+ * the previous run with token, its mode settled to mode (-1: as
+ * recorded; 0: exclusive, unless other readers hold beside it; 1:
+ * shared), as its owner was told (docs/SHARED.md).  0, or -1 when there
+ * is no such orphan, or when it is refused (its artefact gone, another's,
+ * or not to be looked at now: forgotten, nothing touched). */
 int  lbd_reclaim(struct lbd_conn *c, const char *path, unsigned method,
-         pid_t tid, uint64_t token);
+         pid_t tid, uint64_t token, int mode);
 
 #endif

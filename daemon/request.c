@@ -23,6 +23,7 @@
 #include "log.h"
 #include "os.h"
 #include "reconcile.h"
+#include "readers.h"
 #include "reply.h"
 #include "reqids.h"
 #include "request.h"
@@ -204,18 +205,58 @@ req_hello(struct lbd_conn *c, const struct lbp_msg *m)
 		return;
 	}
 	if (lbp_get_u64(m, "version", &version) != 0 ||
-	    version != LBP_VERSION) {
+	    version < LBP_VERSION_MIN || version > LBP_VERSION) {
 		lbd_conn_error(c, m->id, LBP_EVERSION, "this daemon speaks "
-		    "version %d", LBP_VERSION);
+		    "versions %d to %d", LBP_VERSION_MIN, LBP_VERSION);
 		return;
 	}
 	c->state = LBD_CONN_READY;
+	c->version = (unsigned)version;
 	lbp_begin(&o, LBP_MSG_OK, 1, m->id);
-	lbp_add_u64(&o, "version", LBP_VERSION);
+	lbp_add_u64(&o, "version", version);
 	lbp_add_str(&o, "server", c->d->server);
 	lbp_add_u64(&o, "pid", (uint64_t)getpid());
 	lbp_end(&o);
 	lbd_conn_send(c, &o);
+}
+
+/*
+ * Reads m's mode (version 2: docs/SHARED.md) into *shared.  0, or -1
+ * with the error replied: not a mode, not in a version-1 session, a
+ * shared kept hold or sqlite lock (not there yet).
+ */
+static int
+mode_arg(struct lbd_conn *c, const struct lbp_msg *m,
+    const struct lock_args *a, int *shared)
+{
+	const char *mode = lbp_get(m, "mode");
+
+	*shared = 0;
+	if (mode == NULL)
+		return 0;
+	if (c->version < LBP_VERSION_SHARED) {
+		lbd_conn_error(c, m->id, LBP_EINVAL, "mode needs protocol "
+		    "version %d", LBP_VERSION_SHARED);
+		return -1;
+	}
+	if (strcmp(mode, "shared") == 0)
+		*shared = 1;
+	else if (strcmp(mode, "exclusive") != 0) {
+		lbd_conn_error(c, m->id, LBP_EINVAL, "mode must be exclusive "
+		    "or shared");
+		return -1;
+	}
+	if (*shared && a->kept_pid != 0) {
+		lbd_conn_error(c, m->id, LBP_EINVAL, "a kept hold (pid=) "
+		    "cannot be shared yet");
+		return -1;
+	}
+	if (*shared && a->method == LB_SQLITE) {
+		lbd_conn_error(c, m->id, LBP_EINVAL, "shared locks are not "
+		    "there yet for the sqlite method");
+		return -1;
+	}
+	return 0;
 }
 
 static void
@@ -224,9 +265,11 @@ req_acquire(struct lbd_conn *c, const struct lbp_msg *m)
 	struct lock_args a;
 	double           timeout = INFINITY;
 	uint64_t         stale = 0;
+	int              shared;
 	char             name[PATH_MAX];
 
-	if (lock_args(c, m, &a, OWN_ANY) != 0)
+	if (lock_args(c, m, &a, OWN_ANY) != 0 ||
+	    mode_arg(c, m, &a, &shared) != 0)
 		return;
 	if (lbd_cluster_name(c->d->cfg.cluster_dir, a.abs, name,
 	    sizeof(name)) != 0) {
@@ -250,7 +293,55 @@ req_acquire(struct lbd_conn *c, const struct lbp_msg *m)
 		return;
 	}
 	lbd_acquire(c, m->id, a.path, a.method, a.kept_pid, a.tid, timeout,
-	    (int)stale);
+	    (int)stale, shared);
+}
+
+/* UPGRADE and DOWNGRADE: version 2 (docs/SHARED.md). */
+static void
+req_upgrade(struct lbd_conn *c, const struct lbp_msg *m)
+{
+	struct lock_args a;
+	double           timeout = INFINITY;
+
+	if (c->version < LBP_VERSION_SHARED) {
+		lbd_conn_error(c, m->id, LBP_EVERB, "UPGRADE needs protocol "
+		    "version %d", LBP_VERSION_SHARED);
+		return;
+	}
+	if (lock_args(c, m, &a, OWN_ANY) != 0)
+		return;
+	if (lbp_get_timeout(m, "timeout", &timeout) == -2) {
+		lbd_conn_error(c, m->id, LBP_EINVAL, "timeout must be inf or "
+		    "a decimal number of seconds");
+		return;
+	}
+	if (c->d->stopping) {
+		lbd_conn_error(c, m->id, LBP_ESHUTDOWN, "the daemon is "
+		    "stopping");
+		return;
+	}
+	lbd_upgrade(c, m->id, a.abs, a.method, a.tid, timeout);
+}
+
+static void
+req_downgrade(struct lbd_conn *c, const struct lbp_msg *m)
+{
+	struct lock_args a;
+	double           by = INFINITY;
+
+	if (c->version < LBP_VERSION_SHARED) {
+		lbd_conn_error(c, m->id, LBP_EVERB, "DOWNGRADE needs protocol "
+		    "version %d", LBP_VERSION_SHARED);
+		return;
+	}
+	if (lock_args(c, m, &a, OWN_ANY) != 0)
+		return;
+	if (lbp_get_timeout(m, "by", &by) == -2) {
+		lbd_conn_error(c, m->id, LBP_EINVAL, "by must be inf or a "
+		    "decimal number of seconds");
+		return;
+	}
+	lbd_downgrade(c, m->id, a.abs, a.method, a.tid, by);
 }
 
 static void
@@ -267,6 +358,7 @@ req_release(struct lbd_conn *c, const struct lbp_msg *m)
 	if ((l = lbd_lock_get(c->d, a.path, a.method, &err)) == NULL)
 		r = err.code;
 	else if (lbd_hold_find(l, c, a.kept_pid, a.tid) == NULL &&
+	    (a.kept_pid != 0 || lbd_reader_find(l, c, a.tid) == NULL) &&
 	    !lbd_creds_may_look(c->creds, lbd_lock_file(l, file), &err)) {
 		lbd_lock_put(l);
 		lbd_conn_error(c, m->id, LBP_EPERM, "%s", err.msg);
@@ -334,7 +426,8 @@ req_status(struct lbd_conn *c, const struct lbp_msg *m)
 	l = lbd_lock_find(c->d, fs.path, a.method);
 	/* Nothing about a lock where c may not look: not whether it is
 	 * there, held, by whom or since when (its own hold aside). */
-	if ((l == NULL || lbd_hold_find(l, c, a.kept_pid, a.tid) == NULL) &&
+	if ((l == NULL || (lbd_hold_find(l, c, a.kept_pid, a.tid) == NULL &&
+	    (a.kept_pid != 0 || lbd_reader_find(l, c, a.tid) == NULL))) &&
 	    !lbd_creds_may_look(c->creds, fs.lock_file, &err)) {
 		lockfs_fini(&fs);
 		lbd_conn_error(c, m->id, LBP_EPERM, "%s", err.msg);
@@ -359,14 +452,26 @@ req_status(struct lbd_conn *c, const struct lbp_msg *m)
 	if (l != NULL && l->holder != NULL) {
 		lbp_add_u64(&o, "locked", 1);
 		lbp_add_u64(&o, "mine", lbd_hold_find(l, c, a.kept_pid,
-		    a.tid) != NULL);
+		    a.tid) != NULL || (a.kept_pid == 0 &&
+		    lbd_reader_find(l, c, a.tid) != NULL));
 		lbd_add_holder(&o, l->holder, NULL, l->nwaiters);
+		if (c->version >= LBP_VERSION_SHARED) {
+			lbp_add_str(&o, "mode", l->holder->shared ? "shared" :
+			    "exclusive");
+			lbp_add_u64(&o, "holders", 1 + (uint64_t)l->nreaders);
+		}
 	} else {
 		lbp_add_u64(&o, "locked", held == 1);
 		lbp_add_u64(&o, "mine", 0);
 		if (held == 1)
 			lbd_add_holder(&o, NULL, &fh,
 			    l != NULL ? l->nwaiters : 0);
+		if (held == 1 && c->version >= LBP_VERSION_SHARED) {
+			/* Held outside the broker: one holder, as its
+			 * artefact says; exclusive as far as anyone knows. */
+			lbp_add_str(&o, "mode", "exclusive");
+			lbp_add_u64(&o, "holders", 1);
+		}
 	}
 	lbp_end(&o);
 	lbd_conn_send(c, &o);
@@ -436,9 +541,13 @@ static void
 req_reclaim(struct lbd_conn *c, const struct lbp_msg *m)
 {
 	struct lock_args a;
+	struct lbd_lock *l;
+	struct lbp_out   o;
 	uint64_t         token;
+	int              shared;
 
-	if (lock_args(c, m, &a, OWN_NEVER) != 0)
+	if (lock_args(c, m, &a, OWN_NEVER) != 0 ||
+	    mode_arg(c, m, &a, &shared) != 0)
 		return;
 	if (lbp_get_u64(m, "token", &token) != 0) {
 		lbd_conn_error(c, m->id, LBP_EINVAL, "token must be a "
@@ -451,13 +560,24 @@ req_reclaim(struct lbd_conn *c, const struct lbp_msg *m)
 		    c->nwaits);
 		return;
 	}
-	if (lbd_reclaim(c, a.path, a.method, a.tid, token) != 0) {
+	if (lbd_reclaim(c, a.path, a.method, a.tid, token,
+	    lbp_get(m, "mode") != NULL ? shared : -1) != 0) {
 		lbd_conn_error(c, m->id, LBP_ENOENT, "no hold of %s with "
 		    "token %llu to reclaim", a.path,
 		    (unsigned long long)token);
 		return;
 	}
-	lbd_conn_ok(c, m->id);
+	/* Version 2: the mode the hold has now (docs/SHARED.md). */
+	if (c->version < LBP_VERSION_SHARED ||
+	    (l = lbd_lock_find(c->d, a.abs, a.method)) == NULL ||
+	    l->holder == NULL) {
+		lbd_conn_ok(c, m->id);
+		return;
+	}
+	lbp_begin(&o, LBP_MSG_OK, 1, m->id);
+	lbp_add_str(&o, "mode", l->holder->shared ? "shared" : "exclusive");
+	if (lbp_end(&o) == 0)
+		lbd_conn_send(c, &o);
 }
 
 static void
@@ -479,6 +599,8 @@ static const struct {
 	{ LBP_MSG_CANCEL,  req_cancel },
 	{ LBP_MSG_RECLAIM, req_reclaim },
 	{ LBP_MSG_PING,    req_ping },
+	{ LBP_MSG_UPGRADE, req_upgrade },
+	{ LBP_MSG_DOWNGRADE, req_downgrade },
 };
 
 /*

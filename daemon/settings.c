@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "protocol.h"
 #include "settings.h"
 
 /* lbd_config_defaults: see config.h. */
@@ -34,6 +35,7 @@ lbd_config_defaults(struct lbd_config *c)
 	c->limits.refusals_logged_per_uid = LBD_DEFAULT_REFUSALS_LOGGED_PER_UID;
 	c->limits.refusals_logged = LBD_DEFAULT_REFUSALS_LOGGED;
 	c->limits.swap_readers_fast = LBD_DEFAULT_SWAP_READERS_FAST;
+	c->limits.readers_per_lock = LBD_DEFAULT_READERS_PER_LOCK;
 	c->refusals_interval = LBD_DEFAULT_REFUSALS_INTERVAL;
 	c->etcd_ttl = LBD_DEFAULT_ETCD_TTL;
 	snprintf(c->etcd_prefix, sizeof(c->etcd_prefix), "%s",
@@ -81,6 +83,8 @@ static const struct key {
 	    offsetof(struct lbd_config, limits.refusals_logged) },
 	{ "refusals_interval", K_SECONDS,
 	    offsetof(struct lbd_config, refusals_interval) },
+	{ "readers_per_lock", K_COUNT0,
+	    offsetof(struct lbd_config, limits.readers_per_lock) },
 	{ "swap_readers_fast", K_COUNT0,
 	    offsetof(struct lbd_config, limits.swap_readers_fast) },
 	{ "subordinate_uids", K_SUBUIDS,
@@ -353,8 +357,8 @@ lbd_config_parse(const char *text, size_t len, struct lbd_config *c,
 {
 	const char *p = text, *end = text + len, *eol, *eq, *ks, *ke, *vs, *ve;
 	char        value[PATH_MAX];
-	size_t      i;
-	int         lineno = 0, r = 0;
+	size_t      i, fit;
+	int         lineno = 0, r = 0, readers_set = 0;
 
 	for (; p < end && r == 0; p = eol + 1) {
 		lineno++;
@@ -398,8 +402,27 @@ lbd_config_parse(const char *text, size_t len, struct lbd_config *c,
 			break;
 		}
 		r = apply(c, &keys[i], value, lineno, why, size);
+		if (keys[i].offset == offsetof(struct lbd_config,
+		    limits.readers_per_lock))
+			readers_set = 1;
 		if (eol == end)
 			break;
+	}
+	/* A LIST sends a lock's ITEMs (one per holder) together: unset,
+	 * as many riders as fit (the default with output_per_conn's). */
+	fit = c->limits.output_per_conn / 2 / LBP_LINE_MAX;
+	if (r == 0 && !readers_set)
+		c->limits.readers_per_lock = fit < 2 ? 0 :
+		    fit - 1 < LBD_DEFAULT_READERS_PER_LOCK ? (unsigned)(fit - 1) :
+		    LBD_DEFAULT_READERS_PER_LOCK;
+	else if (r == 0 && ((unsigned long long)c->limits.readers_per_lock +
+	    1) * LBP_LINE_MAX > c->limits.output_per_conn / 2) {
+		snprintf(why, size, "readers_per_lock %u: a lock's %u ITEMs "
+		    "(%d bytes each at most) must fit in half of "
+		    "output_per_conn (%zu), which a LIST may fill",
+		    c->limits.readers_per_lock, c->limits.readers_per_lock + 1,
+		    LBP_LINE_MAX, c->limits.output_per_conn);
+		r = -1;
 	}
 	return r;
 }

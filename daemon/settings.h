@@ -50,6 +50,15 @@ struct lbd_limits {
 	                                   at its end (lograte.c) */
 	unsigned refusals_logged;       /* refused connections of all users
 	                                   logged an interval, at most */
+	unsigned readers_per_lock;      /* riders beside a shared lock's
+	                                   artefact's reader (readers.c);
+	                                   a shared ACQUIRE that would join
+	                                   more is refused, a queued one
+	                                   waits.  Its ITEMs, one per holder,
+	                                   must fit in half of
+	                                   output_per_conn: a LIST sends a
+	                                   lock's whole.  Unset: as many as
+	                                   fit, 63 at most; 0: no riders */
 	unsigned swap_readers_fast;     /* handoffs waiting for their lock
 	                                   file's readers retried at full
 	                                   speed, in all (swap.c); the rest
@@ -71,6 +80,9 @@ struct lbd_limits {
 #define LBD_DEFAULT_REFUSALS_LOGGED 100
 #define LBD_DEFAULT_REFUSALS_INTERVAL 60.0 /* seconds */
 #define LBD_DEFAULT_SWAP_READERS_FAST 64
+#define LBD_DEFAULT_READERS_PER_LOCK 63  /* with its reader, 64 ITEMs of
+	                                    8 KiB at most: half of the
+	                                    default output_per_conn */
 #define LBD_DEFAULT_GRACE           30.0    /* seconds to reclaim after a
 	                                           restart */
 #define LBD_DEFAULT_FOREIGN_POLL    1.0     /* seconds between looks at a

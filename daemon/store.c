@@ -96,6 +96,7 @@ static const char schema[] =
     "  releasing INTEGER NOT NULL DEFAULT 0,"
     "  from_unique TEXT, from_pid INTEGER, from_uid INTEGER,"
     "  from_dev INTEGER, from_ino INTEGER, from_ctime INTEGER,"
+    "  shared INTEGER NOT NULL DEFAULT 0,"
     "  PRIMARY KEY (lock_file, method)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS users ("
     "  uid INTEGER PRIMARY KEY, sid TEXT UNIQUE NOT NULL);";
@@ -134,7 +135,8 @@ static int store_users_load(struct lbd_store *s);
  * swap.c: the unique name, pid and uid its artefact has; NULL: none);
  * from_dev, from_ino, from_ctime (that artefact's file as the handoff
  * found it, lockfs_handoff_resume: without them, a restart does not
- * finish the handoff).  A
+ * finish the handoff); shared (1: the artefact's reader of a lock held
+ * shared, docs/SHARED.md; its other readers are not recorded).  A
  * daemon of an earlier release opens
  * a database with these columns too: it ignores them. */
 static const char *const upgrades[] = {
@@ -149,6 +151,7 @@ static const char *const upgrades[] = {
 	"ALTER TABLE holds ADD COLUMN from_dev INTEGER",
 	"ALTER TABLE holds ADD COLUMN from_ino INTEGER",
 	"ALTER TABLE holds ADD COLUMN from_ctime INTEGER",
+	"ALTER TABLE holds ADD COLUMN shared INTEGER NOT NULL DEFAULT 0",
 };
 
 /* Adds the columns of upgrades[] that a database lacks; an error other
@@ -457,9 +460,11 @@ lbd_store_open(struct lbd *d, const char *file, char *why, size_t size)
 	    sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO holds (lock_file,"
 	    " method, path, unique_name, pid, tid, uid, gid, start, boot, "
 	    "token, since, kept, supp_groups, dir_dev, dir_ino, releasing, "
-	    "from_unique, from_pid, from_uid, from_dev, from_ino, from_ctime) "
+	    "from_unique, from_pid, from_uid, from_dev, from_ino, from_ctime, "
+	    "shared) "
 	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
-	    "?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)", -1, &s->add,
+	    "?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)", -1,
+	    &s->add,
 	    NULL) !=
 	    SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, "DELETE FROM holds WHERE lock_file = ?1 "
@@ -740,6 +745,7 @@ store_add(struct lbd_store *s, const struct lbd_hold *h)
 		sqlite3_bind_int64(st, 16, (sqlite3_int64)h->dir_ino);
 	}
 	sqlite3_bind_int(st, 17, h->releasing);
+	sqlite3_bind_int(st, 24, h->shared);
 	if (from != NULL) {
 		sqlite3_bind_text(st, 18, from_unique, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 19, from->fs.owner.pid);
@@ -1003,7 +1009,8 @@ lbd_store_each_hold(struct lbd *d,
 	if (sqlite3_prepare_v2(s->db, "SELECT path, method, unique_name, pid, "
 	    "tid, uid, gid, start, boot, token, since, kept, supp_groups, "
 	    "dir_dev, dir_ino, releasing, from_unique, from_pid, from_uid, "
-	    "from_dev, from_ino, from_ctime FROM holds", -1, &st, NULL) !=
+	    "from_dev, from_ino, from_ctime, shared FROM holds", -1, &st,
+	    NULL) !=
 	    SQLITE_OK) {
 		log_err("state database: %s", sqlite3_errmsg(s->db));
 		return -1;
@@ -1036,6 +1043,7 @@ lbd_store_each_hold(struct lbd *d,
 			    sqlite3_column_int64(st, 14);
 		}
 		h.releasing = sqlite3_column_int(st, 15);
+		h.shared = sqlite3_column_int(st, 22);
 		if ((t = sqlite3_column_text(st, 16)) != NULL &&
 		    sqlite3_column_type(st, 18) != SQLITE_NULL) {
 			snprintf(h.from_unique, sizeof(h.from_unique), "%s", t);

@@ -21,6 +21,8 @@ struct lbd_store_hold {
 	uint64_t           token;
 	double             since;
 	int                kept;       /* kept for pid (ACQUIRE pid=) */
+	int                shared;     /* a shared hold: the artefact's
+	                                  reader (docs/SHARED.md) */
 	int                releasing;  /* released (its RELEASE answered),
 	                                  its sqlite row not yet removed:
 	                                  the hold is to end, never to be

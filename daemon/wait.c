@@ -16,6 +16,7 @@
 #include "locktable.h"
 #include "reply.h"
 #include "reqids.h"
+#include "readers.h"
 #include "wait.h"
 
 /* Frees a timer handle once libuv is done with it. */
@@ -77,6 +78,7 @@ wait_expired(uv_timer_t *t)
 	lbd_conn_error(w->conn, w->id, LBP_ETIMEOUT, "timed out waiting "
 	    "for %s", l->path);
 	lbd_wait_remove(w);
+	lbd_readers_serve(l);   /* readers it held back: their turn */
 	lbd_lock_put(l);
 }
 
@@ -91,6 +93,10 @@ lbd_wait_current(const struct lbd_wait *w)
 	    &start) == 0 && start == w->kept_start);
 }
 
+static int wait_add(struct lbd_lock *l, struct lbd_conn *c, uint64_t id,
+    pid_t kept_pid, pid_t tid, double timeout, int stale, int shared,
+    int upgrade);
+
 /*
  * lbd_wait_add: queues c's ACQUIRE id of l, for thread tid (or kept for
  * kept_pid, not 0; stale as asked), at the tail of l's waiters: counted
@@ -102,6 +108,23 @@ lbd_wait_current(const struct lbd_wait *w)
 int
 lbd_wait_add(struct lbd_lock *l, struct lbd_conn *c, uint64_t id,
     pid_t kept_pid, pid_t tid, double timeout, int stale)
+{
+	return wait_add(l, c, id, kept_pid, tid, timeout, stale, 0, 0);
+}
+
+/* lbd_wait_add_mode: see wait.h. */
+int
+lbd_wait_add_mode(struct lbd_lock *l, struct lbd_conn *c, uint64_t id,
+    pid_t tid, double timeout, int shared, int upgrade)
+{
+	return wait_add(l, c, id, 0, tid, timeout, 0, shared, upgrade);
+}
+
+/* lbd_wait_add and lbd_wait_add_mode: an UPGRADE goes to the head. */
+static int
+wait_add(struct lbd_lock *l, struct lbd_conn *c, uint64_t id,
+    pid_t kept_pid, pid_t tid, double timeout, int stale, int shared,
+    int upgrade)
 {
 	struct lbd      *d = c->d;
 	struct lbd_wait *w;
@@ -134,13 +157,18 @@ lbd_wait_add(struct lbd_lock *l, struct lbd_conn *c, uint64_t id,
 	    &w->kept_start) != 0)
 		w->kept_start = 0;
 	w->stale = stale;
+	w->shared = shared;
+	w->upgrade = upgrade;
 	if (w->timer != NULL) {
 		w->deadline = uv_hrtime() + (uint64_t)ceil(timeout * 1e9);
 		uv_timer_init(d->loop, w->timer);
 		w->timer->data = w;
 		uv_timer_start(w->timer, wait_expired, wait_ms(w), 0);
 	}
-	TAILQ_INSERT_TAIL(&l->waiters, w, lock_entry);
+	if (upgrade)
+		TAILQ_INSERT_HEAD(&l->waiters, w, lock_entry);
+	else
+		TAILQ_INSERT_TAIL(&l->waiters, w, lock_entry);
 	l->nwaiters++;
 	LIST_INSERT_HEAD(&c->waits, w, conn_entry);
 	c->nwaits++;
@@ -164,6 +192,7 @@ lbd_cancel(struct lbd_conn *c, uint64_t target)
 	l = w->lock;
 	lbd_conn_error(c, target, LBP_ECANCELED, "canceled");
 	lbd_wait_remove(w);
+	lbd_readers_serve(l);   /* readers it held back: their turn */
 	lbd_lock_put(l);
 	return 0;
 }
@@ -186,6 +215,10 @@ lbd_conn_drop_all(struct lbd_conn *c, int keep_holds)
 		lbd_wait_remove(w);
 		lbd_lock_serve(l);      /* the new head may be served now */
 	}
+	if (keep_holds)                 /* markers kept, to reclaim */
+		lbd_conn_readers_detach(c);
+	else
+		lbd_conn_readers_drop(c);
 	while (keep_holds && !LIST_EMPTY(&c->holds))
 		lbd_hold_detach(LIST_FIRST(&c->holds)->lock);
 }

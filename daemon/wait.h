@@ -25,6 +25,10 @@ struct lbd_wait {
 	                                       pid later is another */
 	int                      stale;     /* stale=1: break a provably dead
 	                                       holder's artefact */
+	int                      shared;    /* mode=shared */
+	int                      upgrade;   /* an UPGRADE of the owner's shared
+	                                       hold, at the queue's head
+	                                       (readers.c) */
 	uv_timer_t              *timer;     /* NULL: waits without deadline */
 	TAILQ_ENTRY(lbd_wait)    lock_entry;
 	LIST_ENTRY(lbd_wait)     conn_entry;
@@ -42,6 +46,12 @@ int  lbd_wait_current(const struct lbd_wait *w);
  * replies). */
 int  lbd_wait_add(struct lbd_lock *l, struct lbd_conn *c, uint64_t id,
          pid_t kept_pid, pid_t tid, double timeout, int stale);
+
+/* lbd_wait_add_mode: lbd_wait_add with the request's mode: shared (an
+ * ACQUIRE mode=shared, at the tail) or upgrade (an UPGRADE, at the
+ * head: its owner holds the lock already). */
+int  lbd_wait_add_mode(struct lbd_lock *l, struct lbd_conn *c, uint64_t id,
+         pid_t tid, double timeout, int shared, int upgrade);
 
 /* lbd_wait_remove: takes w out of its lock's queue and its connection's
  * list, uncounts it and frees it; the caller then lets the lock go

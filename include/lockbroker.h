@@ -159,6 +159,43 @@ LB_EXPORT void lb_lock_forget(lb_lock *lock);
 LB_EXPORT int lb_acquire(lb_lock *lock, double timeout);
 
 /*
+ * lb_acquire_shared: takes lock shared, as lb_acquire takes it exclusive:
+ * any number of owners hold a lock shared at once, and none while an
+ * owner holds it exclusive (docs/SHARED.md).  Granted in the daemon's
+ * queue order: a shared request waits behind an exclusive one queued
+ * before it; consecutive shared requests are granted together.  While
+ * any owner holds it shared, its artefact exists (naming one of the
+ * holders), so Python's lockfile and exclusive requests see it held.
+ * Only through the daemon: LB_EFAILED ("shared locks need the daemon")
+ * for an LB_LOCAL handle, or AUTO when no daemon answers, and when the
+ * daemon cannot share it (the sqlite method; another user's reader in a
+ * sticky directory or for the mkdir method: the reason says which);
+ * never an exclusive lock instead.  An owner that holds the lock already
+ * (in either mode) gets 0 at once, its mode unchanged.  Timeouts, errors
+ * and lb_lock_cancel as lb_acquire's.  Blocks up to timeout.  Since 0.4.
+ */
+LB_EXPORT int lb_acquire_shared(lb_lock *lock, double timeout);
+
+/*
+ * lb_upgrade: makes the owner's shared hold of lock exclusive: at once
+ * when the owner is its only holder, else once the other holders have
+ * released it (waiting ahead of every queued request), up to timeout
+ * (LB_EALREADY for timeout <= 0, LB_ETIMEOUT: the shared hold stays).
+ * LB_EFAILED when another holder's upgrade of the lock waits already
+ * (both would wait for ever), or when no daemon answers;
+ * LB_ENOTLOCKED/LB_ENOTMINE when the owner does not hold lock.  0 at once
+ * for an exclusive hold.  Not ended by lb_lock_cancel.  Blocks up to
+ * timeout.  Since 0.4.
+ *
+ * lb_downgrade: makes the owner's exclusive hold of lock shared, at once
+ * (the shared requests queued first are granted with it).  0 (also for a
+ * shared hold); LB_ENOTLOCKED, LB_ENOTMINE, LB_EFAILED as lb_upgrade.
+ * Blocks for the daemon's answer.  Since 0.4.
+ */
+LB_EXPORT int lb_upgrade(lb_lock *lock, double timeout);
+LB_EXPORT int lb_downgrade(lb_lock *lock);
+
+/*
  * lb_lock_cancel: ends every lb_acquire on lock that is in progress when
  * it is called, from any thread (a signal handler excepted: it takes
  * mutexes), wherever the acquire is: waiting for the broker's grant (the
@@ -225,6 +262,7 @@ LB_EXPORT int lb_lock_set_interrupt(lb_lock *lock, int (*check)(void *arg),
  * with one in progress cancels it and waits for its end (a grant then is
  * released with the handle); lb_lock_forget withdraws it without
  * waiting.  In a forked child the parent's is not in progress.
+ * It is exclusive only: there is no asynchronous lb_acquire_shared.
  */
 
 /* What lb_acquire_start and lb_acquire_finish return while the acquire
@@ -272,10 +310,10 @@ LB_EXPORT int lb_lock_fd(lb_lock *lock);
 
 /*
  * lb_acquire_fresh: whether the calling thread's last acquire on lock
- * that returned 0 (lb_acquire, lb_acquire_start, lb_acquire_finish) took
- * the lock afresh: 1; or found its owner holding it already (a
- * re-entrant acquire: releasing now would end the owner's earlier hold):
- * 0.  Through the broker the daemon's answer tells (it gives a
+ * that returned 0 (lb_acquire, lb_acquire_shared, lb_acquire_start,
+ * lb_acquire_finish; not lb_upgrade, lb_downgrade) took the lock afresh:
+ * 1; or found its owner holding it already, in either mode (a re-entrant
+ * acquire: releasing now would end the owner's earlier hold): 0.  Through the broker the daemon's answer tells (it gives a
  * re-entrant grant the hold's token again), in the order it answered;
  * in-process, a look just before the try that took it, under the
  * handle's mutex.  LB_EINVAL when this thread has no such acquire on

@@ -87,6 +87,31 @@ int   lockfs_names_make(struct lockfs_lock *l);
 void  lockfs_names_drop(struct lockfs_lock *l);
 const char *lockfs_sqlite_db(const char *dir, char *buf, size_t size);
 
+/*
+ * readers.c: the marker of a reader of a shared lock beside its lock file
+ * (docs/SHARED.md), made and removed with the caller's credentials.
+ * lockfs_reader_name: the marker's name for owner o into out (size
+ * bytes): 0, or -1 when it does not fit.  lockfs_reader_mark: makes o's
+ * marker beside l's lock file (there already: 0); lockfs_reader_unmark:
+ * removes it (gone already: 0); each 0, or an LB_E* code with err
+ * filled.  lockfs_reader_marked: 1 when o's marker lies beside l's lock
+ * file, a regular file (never through a symbolic link) of the caller's
+ * user, else 0 (also when it cannot be looked at).  lockfs_readers_live: 1 when a marker beside l's lock file
+ * names a reader not provably dead, 0 when none does, -1 (errno) when
+ * the directory cannot be read, or holds more entries than are read for
+ * it (EFBIG: 16384).  l's names are made (lockfs_names_make).
+ * Never block.
+ */
+int   lockfs_reader_name(const struct lockfs_lock *l,
+          const struct lockfs_owner *o, char *out, size_t size);
+int   lockfs_reader_mark(const struct lockfs_lock *l,
+          const struct lockfs_owner *o, struct lockfs_err *err);
+int   lockfs_reader_marked(const struct lockfs_lock *l,
+          const struct lockfs_owner *o);
+int   lockfs_reader_unmark(const struct lockfs_lock *l,
+          const struct lockfs_owner *o, struct lockfs_err *err);
+int   lockfs_readers_live(const struct lockfs_lock *l);
+
 /* owner.c */
 int   lockfs_owner_self(struct lockfs_owner *o, int threaded);
 int   lockfs_unique_format(const struct lockfs_owner *o, unsigned method,

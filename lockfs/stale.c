@@ -35,7 +35,11 @@ lockfs_break_stale(struct lockfs_lock *l, struct lockfs_err *err)
 	if ((r = lockfs_holder(l, &first, err)) != 1)
 		goto out;       /* r: 0 (not held), or an error */
 	r = 0;
-	if (lockfs_holder_liveness(&first) != LB_HOLDER_DEAD)
+	/* A live reader's marker beside it (readers.c): a shared lock
+	 * whose artefact's reader died while others read (-1: cannot
+	 * tell, not stale either). */
+	if (lockfs_holder_liveness(&first) != LB_HOLDER_DEAD ||
+	    lockfs_readers_live(l) != 0)
 		goto out;
 	first_dead = 1;
 	if (lockfs_dirlock_open(&dl, l->dir) == -1) {
@@ -53,7 +57,8 @@ lockfs_break_stale(struct lockfs_lock *l, struct lockfs_err *err)
 	}
 	if (lockfs_holder(l, &again, err) != 1 ||
 	    !same_artefact(&first, &again) ||
-	    lockfs_holder_liveness(&again) != LB_HOLDER_DEAD)
+	    lockfs_holder_liveness(&again) != LB_HOLDER_DEAD ||
+	    lockfs_readers_live(l) != 0)
 		goto out;
 	/* The method's break removes the artefact and, for the link method,
 	 * the holder's unique file beside it. */

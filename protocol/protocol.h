@@ -28,7 +28,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LBP_VERSION     1
+/* The versions a daemon speaks, LBP_VERSION_MIN to LBP_VERSION; HELLO
+ * agrees on the client's.  Version 2 adds shared locks (ACQUIRE mode=,
+ * UPGRADE, DOWNGRADE, and the mode and holders fields of STATUS and
+ * ITEM: docs/SHARED.md); a version-1 session sees none of it. */
+#define LBP_VERSION     2
+#define LBP_VERSION_MIN 1
+#define LBP_VERSION_SHARED 2    /* the first with shared locks */
 #define LBP_LINE_MAX    8192    /* bytes in a line, '\n' included */
 #define LBP_ID_DIGITS   18      /* digits in a request id */
 #define LBP_KEY_MAX     16      /* bytes in a field's key */
@@ -48,20 +54,24 @@
  */
 #define LBP_VERB_MAP(X)                                                     \
 	X(HELLO,   C, "version",     "client")                                \
-	X(ACQUIRE, C, "path",        "method thread timeout pid stale")       \
+	X(ACQUIRE, C, "path",        "method thread timeout pid stale mode")  \
 	X(RELEASE, C, "path",        "method thread pid")                     \
 	X(STATUS,  C, "path",        "method thread pid")                     \
 	X(BREAK,   C, "path",        "method")                                \
 	X(LIST,    C, "",            "")                                      \
 	X(CANCEL,  C, "target",      "")                                      \
-	X(RECLAIM, C, "path token",  "method thread")                         \
+	X(RECLAIM, C, "path token",  "method thread mode")                    \
 	X(PING,    C, "",            "")                                      \
+	X(UPGRADE, C, "path",        "method thread timeout")                 \
+	X(DOWNGRADE, C, "path",      "method thread by")                      \
 	X(OK,      D, "",            "version server pid token locked mine "  \
 	                             "holder_pid holder_uid holder_tid host "  \
-	                             "since waiters broken count")             \
+	                             "since waiters broken count mode "       \
+	                             "holders")                               \
 	X(ITEM,    D, "path method", "holder_pid holder_uid holder_tid host "  \
-	                             "since token waiters")                    \
-	X(ERR,     D, "code",        "message")
+	                             "since token waiters mode")              \
+	X(ERR,     D, "code",        "message")                               \
+	X(LOST,    D, "path",        "method thread message")
 
 /* The verbs are LBP_MSG_HELLO ... LBP_MSG_ERR: a bare LBP_##verb would make
  * the verb OK collide with the error code LBP_OK below. */

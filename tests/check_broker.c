@@ -52,6 +52,7 @@ broker_suite(void)
 	suite_add_tcase(s, broker_handoff_case());
 	suite_add_tcase(s, broker_cancel_case());
 	suite_add_tcase(s, broker_async_case());
+	suite_add_tcase(s, broker_shared_case());
 	suite_add_tcase(s, broker_restart_case());
 	return s;
 }

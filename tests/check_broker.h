@@ -44,6 +44,7 @@ struct agent {
  * talking to the daemon at socket_path (NULL: this process's
  * LOCKBROKER_SOCKET), and obeys orders (agent_send) until agent_stop:
  *   'a' lb_acquire(arg)   'r' lb_release      'i' lb_i_am_locking
+ *   's' lb_acquire_shared(arg)  'u' lb_upgrade(arg)  'd' lb_downgrade
  *   'l' lb_is_locked      't' lb_fencing_token (answer's token)
  *   'b' lb_break_lock     'k' lb_acquire_for(pid arg, LB_FOREVER)
  *   'f' lb_lock_forget, then a new handle as the first (r: 0, or
@@ -154,6 +155,8 @@ TCase *broker_restart_case(void);
 TCase *broker_cancel_case(void);
 /* check_broker_async.c: the asynchronous acquire, fresh grants. */
 TCase *broker_async_case(void);
+/* check_broker_shared.c: shared locks through the library. */
+TCase *broker_shared_case(void);
 
 /* check_broker_pidfile.c: pidfile grants across a restart, added to the
  * restart case in their order. */

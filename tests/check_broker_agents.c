@@ -96,6 +96,15 @@ agent_run(void *arg, int cmd, int ans)
 		case 'a':
 			a.r = lb_acquire(lock, o.arg);
 			break;
+		case 's':
+			a.r = lb_acquire_shared(lock, o.arg);
+			break;
+		case 'u':
+			a.r = lb_upgrade(lock, o.arg);
+			break;
+		case 'd':
+			a.r = lb_downgrade(lock);
+			break;
 		case 'r':
 			a.r = lb_release(lock);
 			break;

@@ -6,7 +6,8 @@
  * lb_acquire's, lb_lock_cancel withdraws the request (the waiter behind
  * is served next; STATUS and LIST count no waiter), a handle freed with
  * one in progress leaves nothing queued; and whether each grant was fresh
- * or re-entrant.
+ * or re-entrant, also of a shared lock (the asynchronous acquire itself
+ * is exclusive).
  */
 #include <check.h>
 #include <limits.h>
@@ -332,6 +333,55 @@ START_TEST(test_fresh_between_threads)
 }
 END_TEST
 
+/* Shared locks meet the asynchronous acquire: lb_acquire_fresh tells of
+ * lb_acquire_shared as of lb_acquire (fresh, then re-entrant), and not of
+ * an upgrade or a downgrade; the asynchronous acquire is exclusive: of an
+ * owner that holds shared it is refused, pointing to lb_upgrade (the hold
+ * still shared: a reader joins), and while a reader holds it waits until
+ * the reader is gone, then excludes readers. */
+START_TEST(test_async_and_shared)
+{
+	struct tl_place p;
+	struct agent    a;
+	lb_lock        *lock, *probe;
+	int             r;
+
+	tl_place_make(&p, "lk");
+	lock = lock_new(p.path, LB_BROKER);
+	probe = lock_new(p.path, LB_BROKER);
+	agent_start(&a, p.path, LB_BROKER, NULL);
+	ck_assert_int_eq(lb_acquire_shared(lock, 0), 0);
+	ck_assert_int_eq(lb_acquire_fresh(lock), 1);
+	ck_assert_int_eq(lb_upgrade(lock, 0), 0);
+	ck_assert_int_eq(lb_acquire_fresh(lock), 1);
+	ck_assert_int_eq(lb_downgrade(lock), 0);
+	ck_assert_int_eq(lb_acquire_fresh(lock), 1);
+	ck_assert_int_eq(lb_acquire_shared(lock, 0), 0);
+	ck_assert_int_eq(lb_acquire_fresh(lock), 0);
+	r = lb_acquire_start(lock, 0);
+	ck_assert_int_eq(run_async(lock, r, NULL), LB_EFAILED);
+	ck_assert_ptr_nonnull(strstr(lb_lock_error(lock), "UPGRADE"));
+	ck_assert_int_eq(lb_i_am_locking(lock), 1);
+	ck_assert_int_eq(agent_do(&a, 's', 0), 0);   /* shared still */
+	ck_assert_int_eq(lb_release(lock), 0);
+	/* The reader holds: the asynchronous acquire waits for it. */
+	r = lb_acquire_start(lock, LB_FOREVER);
+	ck_assert_int_eq(r, LB_INPROGRESS);
+	wait_for_waiters(probe, 1);
+	ck_assert_int_eq(lb_acquire_finish(lock, NULL), LB_INPROGRESS);
+	ck_assert_int_eq(agent_do(&a, 'r', 0), 0);
+	ck_assert_int_eq(run_async(lock, r, NULL), 0);
+	ck_assert_int_eq(lb_acquire_fresh(lock), 1);
+	ck_assert_int_eq(agent_do(&a, 's', 0), LB_EALREADY);
+	ck_assert_int_eq(lb_release(lock), 0);
+	ck_assert_int_eq(lb_is_locked(probe), 0);
+	agent_stop(&a);
+	lb_lock_free(probe);
+	lb_lock_free(lock);
+	ck_assert_int_eq(tl_count(p.dir), 0);
+}
+END_TEST
+
 TCase *
 broker_async_case(void)
 {
@@ -343,5 +393,6 @@ broker_async_case(void)
 	tcase_add_test(tc, test_async_broker_freed);
 	tcase_add_test(tc, test_async_local);
 	tcase_add_test(tc, test_fresh_between_threads);
+	tcase_add_test(tc, test_async_and_shared);
 	return tc;
 }

@@ -128,6 +128,7 @@ START_TEST(test_config_every_key)
 	    "refusals_interval = 0.25\n"
 	    "swap_readers_fast = 0\n"
 	    "subordinate_uids = /etc/lockbroker/subuid\n"
+	    "readers_per_lock = 1000\n"
 	    "cluster_dir = /srv/cluster-locks\n"
 	    "etcd_endpoints = http://10.0.0.1:2379,http://etcd-2:2379,"
 	    "http://[::1]:2379\n"
@@ -158,6 +159,7 @@ START_TEST(test_config_every_key)
 	ck_assert(c.refusals_interval == 0.25);
 	ck_assert_uint_eq(c.limits.swap_readers_fast, 0);
 	ck_assert_str_eq(c.subuids, "/etc/lockbroker/subuid");
+	ck_assert_uint_eq(c.limits.readers_per_lock, 1000);
 	ck_assert_str_eq(c.cluster_dir, "/srv/cluster-locks");
 	ck_assert_str_eq(c.etcd_endpoints, "http://10.0.0.1:2379,"
 	    "http://etcd-2:2379,http://[::1]:2379");
@@ -176,6 +178,19 @@ START_TEST(test_config_every_key)
 	/* Nothing at all changes nothing. */
 	ck_assert_int_eq(parse("", &c, why, sizeof(why)), 0);
 	ck_assert_uint_eq(c.limits.conns, LBD_DEFAULT_CONNS);
+	ck_assert_uint_eq(c.limits.readers_per_lock,
+	    LBD_DEFAULT_READERS_PER_LOCK);
+	/* Unset, readers_per_lock is what output_per_conn has room for: a
+	 * LIST sends a lock's ITEMs (8 KiB each at most) together. */
+	ck_assert_int_eq(parse("output_per_conn = 65536\n", &c, why,
+	    sizeof(why)), 0);
+	ck_assert_uint_eq(c.limits.readers_per_lock, 3);
+	ck_assert_int_eq(parse("output_per_conn = 16384\n", &c, why,
+	    sizeof(why)), 0);
+	ck_assert_uint_eq(c.limits.readers_per_lock, 0);
+	ck_assert_int_eq(parse("readers_per_lock = 0\n", &c, why,
+	    sizeof(why)), 0);
+	ck_assert_uint_eq(c.limits.readers_per_lock, 0);
 }
 END_TEST
 
@@ -214,6 +229,12 @@ START_TEST(test_config_bad_values)
 		{ "refusals_interval = 0\n", { "refusals_interval",
 		    "greater than 0" } },
 		{ "swap_readers_fast = -1\n", { "swap_readers_fast",
+		    "from 0 to 1000000" } },
+		{ "readers_per_lock = 64\n", { "readers_per_lock 64",
+		    "half of output_per_conn" } },
+		{ "output_per_conn = 65536\nreaders_per_lock = 4\n",
+		    { "readers_per_lock 4", "(65536)" } },
+		{ "readers_per_lock = -1\n", { "readers_per_lock",
 		    "from 0 to 1000000" } },
 		{ "socket = relative/sock\n", { "socket", "relative/sock" } },
 		{ "state = state.db\n", { "state", "state.db" } },

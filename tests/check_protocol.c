@@ -181,8 +181,9 @@ rng_below(size_t n)
 START_TEST(test_verb_names)
 {
 	static const char *const names[] = { "HELLO", "ACQUIRE", "RELEASE",
-	    "STATUS", "BREAK", "LIST", "CANCEL", "RECLAIM", "PING", "OK",
-	    "ITEM", "ERR" };
+	    "STATUS", "BREAK", "LIST", "CANCEL", "RECLAIM", "PING", "UPGRADE",
+	    "DOWNGRADE", "OK",
+	    "ITEM", "ERR", "LOST" };
 	char  lower[32], longer[40];
 	size_t i, n;
 	int   v;

@@ -54,10 +54,12 @@ static int
 server_answer(struct ts_server *s, const struct lbp_msg *m)
 {
 	struct lbp_out o;
+	uint64_t       version = LBP_VERSION_MIN;
 	size_t         third;
 
+	lbp_get_u64(m, "version", &version);    /* the one asked */
 	lbp_begin(&o, LBP_MSG_OK, 1, m->id);
-	lbp_add_u64(&o, "version", LBP_VERSION);
+	lbp_add_u64(&o, "version", version);
 	lbp_add_str(&o, "server", "testserver/1");
 	lbp_add_u64(&o, "pid", (uint64_t)getpid());
 	if (lbp_end(&o) == -1)

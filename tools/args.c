@@ -63,6 +63,9 @@ static const char usage_text[] =
 "  -E, --conflict-exit-code N     exit status when the lock is held (1)\n"
 "  -c, --command COMMAND-STRING   run COMMAND-STRING with /bin/sh -c\n"
 "  -v, --verbose                  say on stderr when the lock is taken\n"
+"  -s, --shared                   a shared lock (any number of holders;\n"
+"                                 through the daemon only)\n"
+"  -x, --exclusive                an exclusive lock (the default)\n"
 "  --break-stale                  break a provably dead holder's lock\n"
 "status: say whether PATH is locked, and by whom.\n"
 "break: remove the lock on PATH whoever holds it; with --stale only when\n"
@@ -116,6 +119,8 @@ static const struct option lock_options[] = {
 	{ "conflict-exit-code", required_argument, NULL, 'E' },
 	{ "command",            required_argument, NULL, 'c' },
 	{ "verbose",            no_argument,       NULL, 'v' },
+	{ "shared",             no_argument,       NULL, 's' },
+	{ "exclusive",          no_argument,       NULL, 'x' },
 	{ "break-stale",        no_argument,       NULL, OPT_BREAK_STALE },
 	{ "method",             required_argument, NULL, OPT_METHOD },
 	{ "local",              no_argument,       NULL, OPT_LOCAL },
@@ -175,7 +180,7 @@ static const struct option list_options[] = {
 /* The commands.  Short options start with "+:": stop at PATH (COMMAND's
  * own options are COMMAND's), and report a missing argument as ':'. */
 static const struct command commands[] = {
-	{ "lock",    "+:c:E:hnvw:", lock_options,    OPERANDS_COMMAND,
+	{ "lock",    "+:c:E:hnsvw:x", lock_options,    OPERANDS_COMMAND,
 	    cmd_lock },
 	{ "status",  "+:h",         status_options,  OPERANDS_PATH, cmd_status },
 	{ "break",   "+:h",         break_options,   OPERANDS_PATH, cmd_break },
@@ -327,6 +332,12 @@ parse_args(const struct command *cmd, int argc, char **argv, struct opts *o)
 			break;
 		case 'v':
 			o->verbose = 1;
+			break;
+		case 's':
+			o->shared = 1;
+			break;
+		case 'x':
+			o->shared = 0;
 			break;
 		case OPT_BREAK_STALE:
 			o->flags |= LB_BREAK_STALE;

@@ -12,10 +12,11 @@
  *      | S: dies by S (its      exit 126/127                    COMMAND's
  *      |    usual action)                                       status
  *
- * The wait is one lb_acquire: through the broker it keeps its place in the
- * queue, and a signal that ends lockbroker ends the wait too (the broker
- * forgets the waits of a connection that closes; an in-process wait leaves
- * nothing on disk between its tries).
+ * The wait is one lb_acquire (lb_acquire_shared with -s): through the
+ * broker it keeps its place in the queue, and a signal that ends
+ * lockbroker ends the wait too (the broker forgets the waits of a
+ * connection that closes; an in-process wait leaves nothing on disk
+ * between its tries).
  */
 #include <stddef.h>
 
@@ -44,7 +45,8 @@ cmd_lock(const struct opts *o)
 	 * of a connection that closes, and keeps its queue's order only for
 	 * one wait; an in-process wait leaves nothing on disk between
 	 * tries). */
-	code = lb_acquire(lock, o->timeout);
+	code = o->shared ? lb_acquire_shared(lock, o->timeout) :
+	    lb_acquire(lock, o->timeout);
 	if (code == LB_EALREADY || code == LB_ETIMEOUT) {
 		if (o->verbose)
 			complain("%s is locked by another owner; gave up "

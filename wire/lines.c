@@ -124,6 +124,7 @@ lbw_hello(struct lbw_conn *c, uint64_t id, const char *client,
 	struct lbp_out  o;
 	const char     *v;
 	char            what[512];
+	uint64_t        version;
 	int             r = -1;
 
 	if ((m = malloc(sizeof(*m))) == NULL) {
@@ -131,14 +132,25 @@ lbw_hello(struct lbw_conn *c, uint64_t id, const char *client,
 		    c->where);
 		goto out;
 	}
-	lbp_begin(&o, LBP_MSG_HELLO, 1, id);
-	lbp_add_u64(&o, "version", LBP_VERSION);
-	lbp_add_str(&o, "client", client);
-	if (lbw_call(c, &o, id, until, NULL, NULL, m, what,
-	    sizeof(what)) == -1) {
-		snprintf(why, size, "%s (after HELLO)", what);
-		goto out;
+	/* The newest version first; a daemon that does not speak it (its
+	 * EVERSION keeps the connection open) is asked for the oldest. */
+	for (version = LBP_VERSION; ; version = LBP_VERSION_MIN) {
+		lbp_begin(&o, LBP_MSG_HELLO, 1, id);
+		lbp_add_u64(&o, "version", version);
+		lbp_add_str(&o, "client", client);
+		if (lbw_call(c, &o, id, until, NULL, NULL, m, what,
+		    sizeof(what)) == -1) {
+			snprintf(why, size, "%s (after HELLO)", what);
+			goto out;
+		}
+		if (version == LBP_VERSION_MIN || m->verb != LBP_MSG_ERR ||
+		    (v = lbp_get(m, "code")) == NULL ||
+		    strcmp(v, "EVERSION") != 0)
+			break;
 	}
+	if (m->verb == LBP_MSG_OK)
+		lbp_get_u64(m, "version", &version);    /* the one agreed */
+	c->version = (unsigned)version;
 	if (m->verb != LBP_MSG_OK) {
 		v = lbp_get(m, "code");
 		snprintf(why, size, "lockbroker daemon on %s refused HELLO: %s "

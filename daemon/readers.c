@@ -1,0 +1,600 @@
+/*
+ * readers.c: shared holds (docs/SHARED.md).  A lock held shared has one
+ * artefact, made for and naming its *artefact's reader* (l->holder,
+ * shared), and any number of *riders* (l->readers): shared holds with no
+ * artefact of their own, in memory only, each with its owner, its
+ * user's credentials and the token of the read (the artefact reader's).
+ *
+ *                 shared ACQUIRE, nobody waits, the requester may make
+ *                 and remove names where the artefact is: a rider
+ *   HELD shared ----------------------------------------------------+
+ *   (holder,    <---------------------------------------------------+
+ *    riders)    a rider's RELEASE, its connection's close: the rider
+ *     |   |     goes (nothing on disk); an UPGRADE at the head whose
+ *     |   |     owner is then the only holder is granted (HELD alone)
+ *     |   |
+ *     |   | the artefact's reader leaves (RELEASE, close): the artefact
+ *     |   | handed to a rider (the upgrader, else the oldest) by the
+ *     |   | usual handoff (hold.c, swap.c), made as that rider; a rider
+ *     |   | that cannot take it is lost (logged) and the next tried
+ *     |   v
+ *     |  HELD shared by the rider that took it (same token)
+ *     |
+ *     | the artefact's hold gone with no rider to take it (BREAK, its
+ *     | artefact gone, no rider could): every rider and the UPGRADE
+ *     v lost (lbd_readers_lost), the waiters served (lock.c)
+ *   FREE or HELD by the head waiter
+ *
+ * Over a restart a rider's record is its marker beside the lock file
+ * (the artefact's hold is in the state database): its RECLAIM rides
+ * again when the marker is there (lbd_reader_rejoin); an artefact's
+ * reader released during the grace period before any rider reclaimed,
+ * while a live marker lies there, leaves its hold an orphan held for
+ * them (for_readers: lbd_reader_keep_for_readers), handed to the first
+ * that reclaims, ended with the grace; a stopping daemon forgets its
+ * riders and leaves their markers (lbd_readers_detach).
+ *
+ * Whenever the lock is held shared and its queue's head may go
+ * (lbd_readers_serve): an UPGRADE at the head waits for its owner to be
+ * the only holder; otherwise the shared requests at the head, up to the
+ * first exclusive one, are granted as riders.  Steps in the file system
+ * run as the client they are for (creds.c); a rider never keeps another
+ * user's artefact: it takes it over, as itself, when its reader leaves.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "creds.h"
+#include "daemon.h"
+#include "fs.h"
+#include "hold.h"
+#include "locktable.h"
+#include "log.h"
+#include "loop.h"
+#include "readers.h"
+#include "reply.h"
+#include "store.h"
+#include "wait.h"
+
+/* lbd_hold_mode: see readers.h. */
+void
+lbd_hold_mode(struct lbd_hold *h, int shared)
+{
+	if (h->shared == shared)
+		return;
+	h->shared = shared;
+	lbd_store_hold_add(h->lock->d, h);
+}
+
+/* lbd_reader_find: see readers.h.  Looks through c's riders (at most
+ * holds_per_conn), never through l's: a lock's riders may be many. */
+struct lbd_hold *
+lbd_reader_find(struct lbd_lock *l, struct lbd_conn *c, pid_t tid)
+{
+	struct lbd_hold *r;
+
+	if (l->nreaders == 0)
+		return NULL;
+	LIST_FOREACH(r, &c->readers, conn_entry)
+		if (r->lock == l && r->tid == tid)
+			return r;
+	return NULL;
+}
+
+/* lbd_reader_joinable: see readers.h. */
+int
+lbd_reader_joinable(const struct lbd_lock *l)
+{
+	return l->holder != NULL && l->holder->shared &&
+	    l->holder->conn != NULL && !l->holder->releasing &&
+	    !l->holder->lingering && TAILQ_EMPTY(&l->waiters);
+}
+
+/*
+ * Whether c could take l's artefact over from its reader: may make and
+ * remove names in the artefact's directory, as c (the handoff's steps);
+ * for the mkdir method, whose lock directory is its owner's to empty, and
+ * in a sticky directory, where only a name's owner may replace it
+ * (lockfs/handoff.c), c must be of the reader's user.  0, or LB_EFAILED
+ * with err filled.
+ */
+static int
+reader_may_take(struct lbd_lock *l, struct lbd_conn *c,
+    struct lockfs_err *err)
+{
+	struct lockfs_fs_info fi;
+	struct lockfs_lock    fs;
+	int                   r, e = 0;
+
+	if (l->method == LB_MKDIR && c->uid != l->holder->uid)
+		return lockfs_fail(err, LB_EFAILED, EPERM, "%s is held shared "
+		    "by uid %ld: a mkdir lock is shared within one user (its "
+		    "directory is its owner's)", l->path,
+		    (long)l->holder->uid);
+	if ((r = lockfs_init(&fs, l->path, l->method, 0, err)) != 0)
+		return r;
+	if ((r = lbd_creds_enter(c->creds, err)) == 0) {
+		if ((r = lockfs_fs_may_remove_in(fs.dir)) == -1 ||
+		    (r = lockfs_fs_info_at(LOCKFS_FS_CWD, fs.dir,
+		    LOCKFS_FS_FOLLOW, &fi)) == -1)
+			e = errno;
+		lbd_creds_leave();
+		if (r == -1)
+			r = lockfs_fail(err, LB_EFAILED, e, "%s: cannot make "
+			    "and remove names there, which every reader of a "
+			    "shared lock must be able to", fs.dir);
+		else if ((fi.perm & LOCKFS_FS_STICKY) != 0 &&
+		    c->uid != l->holder->uid)
+			/* Only a name's owner may replace it there: the
+			 * readers' handoffs hold between one user's. */
+			r = lockfs_fail(err, LB_EFAILED, EPERM, "%s is held "
+			    "shared by uid %ld in %s, which is sticky: a lock "
+			    "there is shared within one user", l->path,
+			    (long)l->holder->uid, fs.dir);
+	}
+	lockfs_fini(&fs);
+	return r;
+}
+
+/*
+ * Makes (make 1) or removes rider r's marker beside its lock file
+ * (lockfs/readers.c: the riders' own trace on disk, which a judge of the
+ * lock without the daemon sees), as r's client.  0, or an LB_E* code
+ * with err filled.
+ */
+static int
+reader_marker(struct lbd_hold *r, int make, struct lockfs_err *err)
+{
+	int rc;
+
+	if (lockfs_names_make(&r->fs) != 0)
+		return lockfs_fail(err, LB_EFAILED, errno, "%s: the names of "
+		    "a reader's marker", r->lock->path);
+	if ((rc = lbd_creds_enter(r->creds, err)) == 0) {
+		rc = make ? lockfs_reader_mark(&r->fs, &r->fs.owner, err) :
+		    lockfs_reader_unmark(&r->fs, &r->fs.owner, err);
+		lbd_creds_leave();
+	}
+	lockfs_names_drop(&r->fs);      /* made for a step, none till then */
+	return rc;
+}
+
+/*
+ * Whether rider r's marker lies beside its lock file already, a file of
+ * r's user (lockfs_reader_marked), looked at as r's client.
+ */
+static int
+reader_marked(struct lbd_hold *r)
+{
+	struct lockfs_err err;
+	int               marked = 0;
+
+	if (lockfs_names_make(&r->fs) != 0)
+		return 0;
+	if (lbd_creds_enter(r->creds, &err) == 0) {
+		marked = lockfs_reader_marked(&r->fs, &r->fs.owner);
+		lbd_creds_leave();
+	}
+	lockfs_names_drop(&r->fs);
+	return marked;
+}
+
+/*
+ * Makes (c, tid) a rider of l, held shared by its artefact's reader, once
+ * c is known to be able to take the artefact over: with its marker made
+ * (make 1), or found there already, of a reader of the previous run
+ * (make 0).  0; or an LB_E* code with err filled (LB_ENOTLOCKED: no such
+ * marker), nothing joined.
+ */
+static int
+reader_add(struct lbd_lock *l, struct lbd_conn *c, pid_t tid, int make,
+    struct lockfs_err *err)
+{
+	struct lbd_hold *r;
+	int              rc;
+
+	if ((rc = reader_may_take(l, c, err)) != 0)
+		return rc;
+	if ((r = lbd_hold_new(l, c, c->pid, tid, NULL, err)) == NULL)
+		return err->code;
+	if (make)
+		rc = reader_marker(r, 1, err);
+	else if (!reader_marked(r))
+		rc = lockfs_fail(err, LB_ENOTLOCKED, 0, "%s: no marker of "
+		    "this reader beside it", l->path);
+	if (rc != 0) {
+		lbd_hold_free(r);
+		return rc;
+	}
+	r->shared = 1;
+	r->token = l->holder->token;    /* the read's token */
+	r->since = lbd_now();
+	if ((r->user = c->uid_conns) != NULL)
+		r->user->nlocks++;
+	TAILQ_INSERT_TAIL(&l->readers, r, reader_entry);
+	l->nreaders++;
+	LIST_INSERT_HEAD(&c->readers, r, conn_entry);
+	c->nreaders++;
+	return 0;
+}
+
+/* lbd_reader_join: see readers.h. */
+int
+lbd_reader_join(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
+    uint64_t id, struct lockfs_err *err)
+{
+	int rc;
+
+	if ((rc = reader_add(l, c, tid, 1, err)) != 0)
+		return rc;
+	lbd_grant_reply(l->holder, c, id);      /* owed as the artefact's
+	                                           grant */
+	return 0;
+}
+
+/* lbd_reader_rejoin: see readers.h. */
+int
+lbd_reader_rejoin(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
+    uint64_t token)
+{
+	struct lockfs_err err;
+	struct lbd_hold  *h = l->holder;
+	struct lbd       *d = l->d;
+	unsigned          method = l->method;
+	char              path[PATH_MAX];
+
+	if (h == NULL || !h->shared || h->token != token || h->releasing ||
+	    (h->conn == c && h->tid == tid) ||
+	    lbd_reader_find(l, c, tid) != NULL ||
+	    l->nreaders >= l->d->cfg.limits.readers_per_lock)
+		return -1;
+	if (reader_add(l, c, tid, 0, &err) != 0) {
+		log_info("%s: pid %ld asks for its shared hold of the "
+		    "previous run back: refused (%s)", l->path, (long)c->pid,
+		    err.msg);
+		return -1;
+	}
+	log_info("%s: pid %ld reads on beside pid %ld (reclaimed, its "
+	    "marker there)", l->path, (long)c->pid, (long)h->fs.owner.pid);
+	if (!h->for_readers)
+		return 0;
+	/* Held for it: handed to it now (l may go: found again). */
+	snprintf(path, sizeof(path), "%s", l->path);
+	if (lbd_hold_end(l, &err) < 0)
+		log_info("%s", err.msg);
+	l = lbd_lock_find(d, path, method);
+	return l != NULL && l->holder != NULL && l->holder->conn == c &&
+	    l->holder->tid == tid ? 0 : -1;
+}
+
+/* lbd_reader_keep_for_readers: see readers.h. */
+int
+lbd_reader_keep_for_readers(struct lbd_lock *l, struct lbd_hold *h)
+{
+	struct lockfs_err err;
+	int               live = 0;
+
+	if (!h->shared || h->for_readers || h->releasing || h->kept ||
+	    l->nreaders != 0 || !uv_is_active((uv_handle_t *)&l->d->grace) ||
+	    lockfs_names_make(&h->fs) != 0)
+		return 0;
+	if (lbd_creds_enter(h->creds, &err) == 0) {
+		live = lockfs_readers_live(&h->fs) == 1;
+		lbd_creds_leave();
+	}
+	lockfs_names_drop(&h->fs);
+	if (!live)
+		return 0;
+	if (h->conn != NULL) {          /* else an orphan already */
+		LIST_REMOVE(h, conn_entry);
+		h->conn->nholds--;
+		h->conn = NULL;
+		LIST_INSERT_HEAD(&l->d->orphans, h, conn_entry);
+	}
+	h->for_readers = 1;
+	log_info("%s: pid %ld's shared hold ends while readers of the "
+	    "previous run have not reclaimed yet (their markers lie beside "
+	    "it): held for them until one does, or the grace period ends",
+	    l->path, (long)h->fs.owner.pid);
+	return 1;
+}
+
+/* lbd_reader_next: see readers.h.  Riders are listed oldest first. */
+struct lbd_hold *
+lbd_reader_next(struct lbd_lock *l)
+{
+	struct lbd_wait *w = TAILQ_FIRST(&l->waiters);
+	struct lbd_hold *r;
+
+	if (w != NULL && w->upgrade &&
+	    (r = lbd_reader_find(l, w->conn, w->tid)) != NULL)
+		return r;
+	return TAILQ_FIRST(&l->readers);
+}
+
+/* Takes rider r out of its lock and connection, removes its marker
+ * and frees it. */
+static void
+reader_free(struct lbd_hold *r)
+{
+	struct lockfs_err err;
+
+	if (reader_marker(r, 0, &err) != 0)
+		log_info("%s: %s (left, naming pid %ld)", r->lock->path,
+		    err.msg, (long)r->fs.owner.pid);
+	TAILQ_REMOVE(&r->lock->readers, r, reader_entry);
+	r->lock->nreaders--;
+	LIST_REMOVE(r, conn_entry);
+	r->conn->nreaders--;
+	lbd_hold_free(r);
+}
+
+/* lbd_upgrade_drop: see readers.h.  c NULL: whoever's. */
+void
+lbd_upgrade_drop(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
+    enum lbp_error code, const char *why)
+{
+	struct lbd_wait *w = TAILQ_FIRST(&l->waiters);
+
+	if (w == NULL || !w->upgrade || (c != NULL && (w->conn != c ||
+	    w->tid != tid)))
+		return;
+	lbd_conn_error(w->conn, w->id, code, "UPGRADE of %s: %s", l->path,
+	    why);
+	lbd_wait_remove(w);
+}
+
+/* lbd_reader_end: see readers.h. */
+void
+lbd_reader_end(struct lbd_hold *r)
+{
+	lbd_upgrade_drop(r->lock, r->conn, r->tid, LBP_ECANCELED,
+	    "its shared hold was released");
+	reader_free(r);
+}
+
+/* lbd_reader_lost: see readers.h. */
+void
+lbd_reader_lost(struct lbd_hold *r, const char *why)
+{
+	struct lbd_lock *l = r->lock;
+	struct lbp_out   o;
+	int              i;
+
+	log_info("%s: pid %ld lost its shared hold: %s", l->path,
+	    (long)r->conn->pid, why);
+	for (i = 0; i < 2; i++) {       /* the reason cut when too long */
+		lbp_begin(&o, LBP_MSG_LOST, 0, 0);
+		lbp_add_str(&o, "path", l->path);
+		lbp_add_str(&o, "method", lockfs_method_name(l->method));
+		if (r->tid != 0)
+			lbp_add_u64(&o, "thread", (uint64_t)r->tid);
+		if (i == 0)
+			lbp_add_str(&o, "message", why);
+		if (lbp_end(&o) == 0) {
+			lbd_conn_send(r->conn, &o);
+			break;
+		}
+	}
+	lbd_reader_end(r);
+}
+
+/* lbd_reader_handed: see readers.h. */
+void
+lbd_reader_handed(struct lbd_hold *r)
+{
+	reader_free(r);
+}
+
+/* lbd_readers_detach: see readers.h. */
+void
+lbd_readers_detach(struct lbd_lock *l)
+{
+	struct lbd_hold *r;
+
+	lbd_upgrade_drop(l, NULL, 0, LBP_ESHUTDOWN, "the daemon is "
+	    "stopping");
+	while ((r = TAILQ_FIRST(&l->readers)) != NULL) {
+		TAILQ_REMOVE(&l->readers, r, reader_entry);
+		l->nreaders--;
+		LIST_REMOVE(r, conn_entry);
+		r->conn->nreaders--;
+		lbd_hold_free(r);       /* its marker stays */
+	}
+}
+
+/* lbd_conn_readers_detach: see readers.h. */
+void
+lbd_conn_readers_detach(struct lbd_conn *c)
+{
+	struct lbd_hold *r;
+
+	while ((r = LIST_FIRST(&c->readers)) != NULL) {
+		lbd_upgrade_drop(r->lock, c, r->tid, LBP_ESHUTDOWN,
+		    "the daemon is stopping");
+		TAILQ_REMOVE(&r->lock->readers, r, reader_entry);
+		r->lock->nreaders--;
+		LIST_REMOVE(r, conn_entry);
+		c->nreaders--;
+		lbd_hold_free(r);       /* its marker stays */
+	}
+}
+
+/* lbd_readers_lost: see readers.h. */
+void
+lbd_readers_lost(struct lbd_lock *l)
+{
+	struct lbd_hold *r;
+
+	lbd_upgrade_drop(l, NULL, 0, LBP_ENOTLOCKED, "the lock was lost "
+	    "while it waited");
+	while ((r = TAILQ_FIRST(&l->readers)) != NULL)
+		lbd_reader_lost(r, "the lock's artefact went with its "
+		    "reader's hold");
+}
+
+/* lbd_readers_serve: see readers.h. */
+void
+lbd_readers_serve(struct lbd_lock *l)
+{
+	struct lockfs_err err;
+	struct lbd_hold  *h = l->holder;
+	struct lbd_wait  *w;
+
+	if (h == NULL || !h->shared || h->conn == NULL || h->releasing ||
+	    h->lingering)
+		return;
+	if ((w = TAILQ_FIRST(&l->waiters)) != NULL && w->upgrade) {
+		if (l->nreaders == 0 && h->conn == w->conn &&
+		    h->tid == w->tid) {
+			lbd_hold_mode(h, 0);
+			lbd_grant_reply(h, w->conn, w->id);
+			lbd_wait_remove(w);
+		}
+		return;
+	}
+	/* Past readers_per_lock, the head waits for a reader to go: a
+	 * waiter that reached the head is never refused in place of a
+	 * grant. */
+	while ((w = TAILQ_FIRST(&l->waiters)) != NULL && w->shared) {
+		/* An owner that holds the lock already (its earlier shared
+		 * request granted in this turn) is granted re-entrantly: it
+		 * never rides on its own hold. */
+		if (lbd_hold_find(l, w->conn, 0, w->tid) != NULL ||
+		    lbd_reader_find(l, w->conn, w->tid) != NULL)
+			lbd_grant_reply(h, w->conn, w->id);
+		else if (l->nreaders >= l->d->cfg.limits.readers_per_lock)
+			break;
+		else if (lbd_reader_join(l, w->conn, w->tid, w->id, &err) != 0)
+			lbd_conn_error(w->conn, w->id, LBP_EFAILED, "%s",
+			    err.msg);
+		lbd_wait_remove(w);
+	}
+}
+
+/* lbd_conn_readers_drop: see readers.h. */
+void
+lbd_conn_readers_drop(struct lbd_conn *c)
+{
+	struct lbd_hold *r;
+	struct lbd_lock *l;
+
+	while ((r = LIST_FIRST(&c->readers)) != NULL) {
+		l = r->lock;
+		lbd_reader_end(r);
+		lbd_readers_serve(l);
+	}
+}
+
+/*
+ * The lock of path (method) as (c, tid) holds it: *hp its artefact's
+ * hold, or *rp its rider.  The lock, or NULL with the error replied
+ * (EPERM: c may not look at the lock's artefact, whether it is held or
+ * not, as RELEASE and STATUS answer; ENOTLOCKED: not held; ENOTMINE: not
+ * by this owner).
+ */
+static struct lbd_lock *
+owned_lock(struct lbd_conn *c, uint64_t id, const char *path,
+    unsigned method, pid_t tid, struct lbd_hold **hp, struct lbd_hold **rp)
+{
+	struct lbd_lock   *l = lbd_lock_find(c->d, path, method);
+	struct lockfs_lock fs;
+	struct lockfs_err  err;
+	int                may;
+
+	*hp = *rp = NULL;
+	if (l != NULL && (*hp = lbd_hold_find(l, c, 0, tid)) == NULL)
+		*rp = lbd_reader_find(l, c, tid);
+	if (*hp != NULL || *rp != NULL)
+		return l;
+	/* Not the requester's: nothing of the lock shows where it may
+	 * not look (not whether it is held). */
+	if (lockfs_init(&fs, path, method, 0, &err) != 0) {
+		lbd_conn_error(c, id, lbp_from_lb(err.code), "%s", err.msg);
+		return NULL;
+	}
+	may = lbd_creds_may_look(c->creds, fs.lock_file, &err);
+	lockfs_fini(&fs);
+	if (!may)
+		lbd_conn_error(c, id, LBP_EPERM, "%s", err.msg);
+	else if (l != NULL && l->holder != NULL)
+		lbd_conn_error(c, id, LBP_ENOTMINE, "%s is locked, but not by "
+		    "you", path);
+	else
+		lbd_conn_error(c, id, LBP_ENOTLOCKED, "you hold no lock of %s",
+		    path);
+	return NULL;
+}
+
+/* lbd_upgrade: see readers.h. */
+int
+lbd_upgrade(struct lbd_conn *c, uint64_t id, const char *path,
+    unsigned method, pid_t tid, double timeout)
+{
+	struct lbd_hold *h, *r;
+	struct lbd_lock *l;
+	struct lbd_wait *w;
+
+	if ((l = owned_lock(c, id, path, method, tid, &h, &r)) == NULL)
+		return 0;
+	if (h != NULL && (!h->shared || l->nreaders == 0)) {
+		lbd_hold_mode(h, 0);    /* the only holder: at once */
+		lbd_grant_reply(h, c, id);
+		return 0;
+	}
+	if ((w = TAILQ_FIRST(&l->waiters)) != NULL && w->upgrade) {
+		lbd_conn_error(c, id, LBP_EFAILED, "another holder's UPGRADE "
+		    "of %s waits: both would wait for ever", path);
+		return 0;
+	}
+	if (!(timeout > 0)) {
+		lbd_conn_error(c, id, LBP_EALREADY, "%s is held shared by "
+		    "%u others", path, l->nreaders);
+		return 0;
+	}
+	if (c->nwaits >= c->d->cfg.limits.waits_per_conn) {
+		lbd_conn_error(c, id, LBP_ELIMIT, "waits_per_conn: this "
+		    "connection waits for %u locks", c->nwaits);
+		return 0;
+	}
+	if (lbd_wait_add_mode(l, c, id, tid, timeout, 1, 1) != 0)
+		lbd_conn_error(c, id, LBP_EINTERNAL, "out of memory");
+	return 0;
+}
+
+/* lbd_downgrade: see readers.h. */
+int
+lbd_downgrade(struct lbd_conn *c, uint64_t id, const char *path,
+    unsigned method, pid_t tid, double by)
+{
+	struct lbd_hold *h, *r;
+	struct lbd_lock *l;
+
+	if ((l = owned_lock(c, id, path, method, tid, &h, &r)) == NULL)
+		return 0;
+	if (h == NULL) {
+		lbd_grant_reply(l->holder, c, id);      /* a rider: shared */
+		return 0;
+	}
+	if (method == LB_SQLITE) {
+		lbd_conn_error(c, id, LBP_EINVAL, "%s: shared locks are not "
+		    "there yet for the sqlite method", path);
+		return 0;
+	}
+	if (!h->shared && lockfs_now() >= by) {
+		/* Its client gave up on it, and told its owner that it
+		 * writes alone still: so it does. */
+		lbd_conn_error(c, id, LBP_ETIMEOUT, "the DOWNGRADE of %s was "
+		    "read after its client stopped waiting for it: not done, "
+		    "the hold is exclusive", path);
+		return 0;
+	}
+	lbd_hold_mode(h, 1);
+	lbd_grant_reply(h, c, id);
+	lbd_readers_serve(l);   /* the readers at the head, with it */
+	return 0;
+}

@@ -1,0 +1,116 @@
+/*
+ * readers.h: shared holds (readers.c, docs/SHARED.md): the riders beside
+ * a lock's artefact's reader, the readers granted together, UPGRADE and
+ * DOWNGRADE.
+ */
+#ifndef LBD_READERS_H
+#define LBD_READERS_H
+
+#include "daemon.h"
+
+/* lbd_hold_mode: sets the mode of h, its lock's artefact's hold (1:
+ * shared), recorded with it in the state database (a restart keeps it). */
+void lbd_hold_mode(struct lbd_hold *h, int shared);
+
+/* lbd_reader_find: l's rider owned by (c, tid), or NULL. */
+struct lbd_hold *lbd_reader_find(struct lbd_lock *l, struct lbd_conn *c,
+         pid_t tid);
+
+/* lbd_reader_joinable: 1 when a shared request may be granted l at once
+ * beside its holders: l is held shared by a connected reader (not a hold
+ * of the previous run not reclaimed yet, whose end hands nothing to a
+ * rider: reconcile.c; not releasing, not lingering) and nobody waits;
+ * else 0. */
+int  lbd_reader_joinable(const struct lbd_lock *l);
+
+/* lbd_reader_join: grants c's shared ACQUIRE id of l (thread tid) beside
+ * the readers that hold it (the caller checked lbd_reader_joinable and
+ * the limits): the rider is made once c is known to be able to take the
+ * artefact over (docs/SHARED.md), and its OK is owed as the artefact's
+ * reader's.  0; or an LB_E* code with err filled (nothing granted; the
+ * caller replies). */
+int  lbd_reader_join(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
+         uint64_t id, struct lockfs_err *err);
+
+/* lbd_reader_rejoin: RECLAIM by (c, tid) with token of a shared hold of
+ * the previous run that was a rider's (docs/SHARED.md): when l is held
+ * shared with that token and c's marker, a file of c's user, lies beside
+ * its lock file (the riders' record over a restart), c rides again; when
+ * l's hold was kept for such readers (lbd_reader_keep_for_readers), its
+ * artefact is handed to c at once.  0, or -1 (refused, nothing
+ * changed; logged). */
+int  lbd_reader_rejoin(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
+         uint64_t token);
+
+/* lbd_reader_keep_for_readers: h, l's artefact's hold, shared and with no
+ * rider, is ending (its client's RELEASE or close, its process's exit)
+ * during the grace period after a restart: when a live reader's marker lies beside l's lock file (a
+ * reader of the previous run that has not reclaimed yet), h becomes an
+ * orphan held for those readers (for_readers; its RELEASE is answered
+ * OK): handed to the first that reclaims, ended with the grace period.
+ * 1 when so kept, else 0 (the caller ends h). */
+int  lbd_reader_keep_for_readers(struct lbd_lock *l, struct lbd_hold *h);
+
+/* lbd_reader_next: the rider l's artefact goes to when its reader leaves:
+ * the one whose UPGRADE waits, else the oldest; NULL when none. */
+struct lbd_hold *lbd_reader_next(struct lbd_lock *l);
+
+/* lbd_reader_end: takes rider r out of its lock and connection, ends the
+ * UPGRADE it may have waiting (ECANCELED) and frees it; nothing on disk.
+ * The caller serves the lock after (lbd_readers_serve). */
+void lbd_reader_end(struct lbd_hold *r);
+
+/* lbd_reader_lost: rider r loses its hold, the daemon's doing (why: its
+ * artefact's hold is gone and it could not take the artefact over): logs
+ * it, tells its connection at once with "LOST - path= method= thread=
+ * message=" (version 2: docs/PROTOCOL.md), before any writer can be
+ * granted the lock, then ends it as lbd_reader_end. */
+void lbd_reader_lost(struct lbd_hold *r, const char *why);
+
+/* lbd_reader_handed: rider r has taken its lock's artefact over (a new
+ * hold of the same owner is the holder now): takes it out and frees it,
+ * its UPGRADE, if any, kept for the new hold. */
+void lbd_reader_handed(struct lbd_hold *r);
+
+/* lbd_upgrade_drop: ends the UPGRADE that (c, tid) may have waiting for
+ * l with code and why (the hold it upgrades is going). */
+void lbd_upgrade_drop(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
+         enum lbp_error code, const char *why);
+
+/* lbd_readers_lost: l's artefact's hold is gone (broken, forgotten,
+ * released with no rider able to take the artefact): its riders and any
+ * UPGRADE lose it too, each logged.  l is not freed. */
+void lbd_readers_lost(struct lbd_lock *l);
+
+/* lbd_readers_detach: the daemon stops: l's riders are forgotten in
+ * memory, their markers left for them to reclaim from the next daemon
+ * (lbd_reader_rejoin); an UPGRADE waiting is told ESHUTDOWN.
+ * lbd_conn_readers_detach: the same for c's riders. */
+void lbd_readers_detach(struct lbd_lock *l);
+void lbd_conn_readers_detach(struct lbd_conn *c);
+
+/* lbd_readers_serve: l is held shared: grants the UPGRADE at the head
+ * once its owner is the only holder, or else the shared requests at the
+ * head (up to the first exclusive one) as riders.  Nothing when l is not
+ * held shared by a connected reader (see lbd_reader_joinable; served
+ * again when its hold is reclaimed).  l is not freed. */
+void lbd_readers_serve(struct lbd_lock *l);
+
+/* lbd_conn_readers_drop: c is going away: ends its riders (and serves
+ * their locks). */
+void lbd_conn_readers_drop(struct lbd_conn *c);
+
+/* lbd_upgrade: UPGRADE id of (c, tid)'s hold of path (method), waiting
+ * up to timeout.  Replies (OK, an error) or queues; always 0. */
+int  lbd_upgrade(struct lbd_conn *c, uint64_t id, const char *path,
+         unsigned method, pid_t tid, double timeout);
+
+/* lbd_downgrade: DOWNGRADE id of (c, tid)'s hold of path (method),
+ * which its client waits for until by (the host's monotonic clock,
+ * lockfs_now; INFINITY: for as long as the connection lives): read at or
+ * past by, an exclusive hold stays exclusive (ETIMEOUT), since its client
+ * has told its owner that it was not done.  Replies; always 0. */
+int  lbd_downgrade(struct lbd_conn *c, uint64_t id, const char *path,
+         unsigned method, pid_t tid, double by);
+
+#endif

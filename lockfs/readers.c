@@ -1,0 +1,207 @@
+/*
+ * readers.c: the markers of a shared lock's readers (docs/SHARED.md).
+ * A lock held shared has one artefact, naming one reader; every other
+ * reader (a rider) has an empty file of its own beside the lock file,
+ *
+ *     LOCKFILE.reader.PID.START.BOOT.TID
+ *
+ * (LOCKFILE the lock file's name, START the reader's process start time,
+ * BOOT the boot id's first 8 hex digits, TID 0 when unthreaded), made and
+ * removed as the reader's user.  Python's lockfile never looks at these
+ * names.  They are the riders' own trace on disk, for whoever judges the
+ * lock without the daemon: a lock with the marker of a live reader is not
+ * stale, whatever the artefact's pid (stale.c), and its artefact's reader
+ * keeps the artefact when it releases in-process (the library).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+#include "lockfs.h"
+#include "os.h"
+
+#define READER_INFIX ".reader."
+
+/* Entries of a directory read, at most, for its readers' markers: a
+ * directory filled to slow every judge (the daemon's too) down is told
+ * apart as one that cannot be read (lockfs_readers_live: -1). */
+#define READERS_SCAN_MAX 16384
+
+/* The lock file's last component (the whole name when it has no '/'). */
+static const char *
+base_of(const char *file)
+{
+	const char *slash = strrchr(file, '/');
+
+	return slash != NULL ? slash + 1 : file;
+}
+
+/* lockfs_reader_name: see lockfs.h. */
+int
+lockfs_reader_name(const struct lockfs_lock *l, const struct lockfs_owner *o,
+    char *out, size_t size)
+{
+	int n;
+
+	n = snprintf(out, size, "%s" READER_INFIX "%ld.%llu.%s.%ld",
+	    base_of(l->lock_file), (long)o->pid, o->start,
+	    o->boot[0] != '\0' ? o->boot : "0", (long)o->tid);
+	return n < 0 || (size_t)n >= size || (size_t)n > LOCKFS_FS_NAME_MAX ?
+	    -1 : 0;
+}
+
+/* Opens l's directory (a symbolic link at it followed, as every step on
+ * the lock does); a descriptor, or -1 with errno. */
+static int
+dir_open(const struct lockfs_lock *l)
+{
+	return lockfs_fs_open(LOCKFS_FS_CWD, l->dir, LOCKFS_FS_DIR |
+	    LOCKFS_FS_FOLLOW);
+}
+
+/* lockfs_reader_mark: see lockfs.h. */
+int
+lockfs_reader_mark(const struct lockfs_lock *l, const struct lockfs_owner *o,
+    struct lockfs_err *err)
+{
+	char name[LOCKFS_FS_NAME_MAX + 1];
+	int  dfd = -1, fd, r = 0;
+
+	if (lockfs_reader_name(l, o, name, sizeof(name)) != 0) {
+		r = lockfs_fail(err, LB_EFAILED, ENAMETOOLONG, "%s: no room "
+		    "for a reader's marker beside it", l->lock_file);
+		goto out;
+	}
+	if ((dfd = dir_open(l)) == -1) {
+		r = lockfs_fail(err, LB_EFAILED, errno, "cannot open %s to "
+		    "mark a reader of %s", l->dir, l->lock_file);
+		goto out;
+	}
+	if (lockfs_fs_make_at(dfd, name, 0644) == 0 || errno == EEXIST)
+		goto out;       /* EEXIST: its own, from a join before */
+	if ((fd = lockfs_fs_open(dfd, name, LOCKFS_FS_WRITE |
+	    LOCKFS_FS_CREATE | LOCKFS_FS_EXCL)) != -1) {
+		lockfs_fs_close(fd);
+		goto out;
+	}
+	if (errno != EEXIST)
+		r = lockfs_fail(err, LB_EFAILED, errno, "cannot make %s/%s, "
+		    "the marker of a reader of %s", l->dir, name,
+		    l->lock_file);
+out:
+	if (dfd != -1)
+		lockfs_fs_close(dfd);
+	return r;
+}
+
+/* lockfs_reader_marked: see lockfs.h. */
+int
+lockfs_reader_marked(const struct lockfs_lock *l,
+    const struct lockfs_owner *o)
+{
+	struct lockfs_fs_info fi;
+	char                  name[LOCKFS_FS_NAME_MAX + 1];
+	int                   dfd, r = 0;
+
+	if (lockfs_reader_name(l, o, name, sizeof(name)) != 0 ||
+	    (dfd = dir_open(l)) == -1)
+		return 0;
+	if (lockfs_fs_info_at(dfd, name, 0, &fi) == 0 &&
+	    fi.type == LOCKFS_FS_FILE && fi.uid == lockfs_os_files_uid())
+		r = 1;
+	lockfs_fs_close(dfd);
+	return r;
+}
+
+/* lockfs_reader_unmark: see lockfs.h. */
+int
+lockfs_reader_unmark(const struct lockfs_lock *l,
+    const struct lockfs_owner *o, struct lockfs_err *err)
+{
+	char name[LOCKFS_FS_NAME_MAX + 1];
+	int  dfd = -1, r = 0;
+
+	if (lockfs_reader_name(l, o, name, sizeof(name)) != 0)
+		goto out;       /* never made */
+	if ((dfd = dir_open(l)) == -1 || (lockfs_fs_unlink_at(dfd, name) ==
+	    -1 && errno != ENOENT))
+		r = lockfs_fail(err, LB_EUNLOCK, errno, "cannot remove %s/%s, "
+		    "the marker of a reader of %s", l->dir, name,
+		    l->lock_file);
+out:
+	if (dfd != -1)
+		lockfs_fs_close(dfd);
+	return r;
+}
+
+/* Parses a marker's name past the infix into *h; 0, or -1 when it is no
+ * marker's. */
+static int
+reader_parse(const char *s, struct lockfs_holder *h)
+{
+	char          *end;
+	long           pid, tid;
+	unsigned long long start;
+	const char    *boot;
+	size_t         blen;
+
+	memset(h, 0, sizeof(*h));
+	h->uid = (uid_t)-1;
+	errno = 0;
+	pid = strtol(s, &end, 10);
+	if (end == s || *end != '.' || pid <= 0 || errno != 0)
+		return -1;
+	s = end + 1;
+	start = strtoull(s, &end, 10);
+	if (end == s || *end != '.' || errno != 0)
+		return -1;
+	boot = end + 1;
+	if ((end = strchr(boot, '.')) == NULL)
+		return -1;
+	blen = (size_t)(end - boot);
+	if (blen == 0 || blen >= sizeof(h->boot))
+		return -1;
+	s = end + 1;
+	tid = strtol(s, &end, 10);
+	if (end == s || *end != '\0' || tid < 0 || errno != 0)
+		return -1;
+	h->pid = (pid_t)pid;
+	h->tid = (pid_t)tid;
+	h->start = start;
+	if (!(blen == 1 && boot[0] == '0'))
+		memcpy(h->boot, boot, blen);
+	return 0;
+}
+
+/* lockfs_readers_live: see lockfs.h. */
+int
+lockfs_readers_live(const struct lockfs_lock *l)
+{
+	struct lockfs_fs_dir  *d;
+	struct lockfs_fs_entry e;
+	struct lockfs_holder   h;
+	const char            *base = base_of(l->lock_file);
+	size_t                 blen = strlen(base), ilen = strlen(READER_INFIX);
+	unsigned               n = 0;
+	int                    live = 0;
+
+	if ((d = lockfs_fs_dir_open(l->dir)) == NULL)
+		return -1;
+	while (!live && lockfs_fs_dir_next(d, &e) == 1) {
+		if (++n > READERS_SCAN_MAX) {
+			live = -1;
+			errno = EFBIG;
+			break;
+		}
+		if (strncmp(e.name, base, blen) != 0 ||
+		    strncmp(e.name + blen, READER_INFIX, ilen) != 0 ||
+		    reader_parse(e.name + blen + ilen, &h) != 0)
+			continue;
+		/* Same host: the markers are made by this host's daemon. */
+		live = lockfs_holder_liveness(&h) != LB_HOLDER_DEAD;
+	}
+	lockfs_fs_dir_close(d);
+	return live;
+}

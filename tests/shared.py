@@ -1,0 +1,842 @@
+"""shared.py: shared (reader) locks through lockbrokerd (docs/SHARED.md),
+over its real socket.
+
+Each test starts the built daemon in a private directory and speaks the
+wire protocol, version 2, to it; a version-1 client beside it must see
+what it always saw.  Python's lockfile is the outside party that must see
+a lock held while any reader holds it.
+"""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lbdaemon import NOBODY, PYTHON, Daemon, DaemonCase  # noqa: E402
+
+ROOT = os.geteuid() == 0
+
+
+class SharedCase(DaemonCase):
+    prefix = "lbshared."
+
+    def v2(self, nobody=False):
+        """A version-2 session (of user nobody's when asked)."""
+        c = self.nobody(hello=False) if nobody else self.client(hello=False)
+        r = c.call("HELLO", version=2)
+        self.assertCode(r, "OK")
+        self.assertEqual(r.fields["version"], "2")
+        return c
+
+    def reply_within(self, c, rid, seconds):
+        """c's reply to rid when it comes within seconds, else None."""
+        try:
+            return c.wait(rid, seconds)
+        except (TimeoutError, socket.timeout):
+            return None
+
+    def queued(self, c, verb, **fields):
+        """Sends a request that must wait, and returns its id once the
+        daemon has read it (a PING after it on c answered first)."""
+        rid = c.send(verb, **fields)
+        self.assertCode(c.call("PING"), "OK")
+        return rid
+
+    def list_items(self, c):
+        """The ITEMs of a LIST, once its OK says how many."""
+        rid = c.send("LIST")
+        items = []
+        while True:
+            r = c.wait(rid)
+            if r.verb != "ITEM":
+                break
+            items.append(r)
+        self.assertCode(r, "OK")
+        self.assertEqual(int(r.fields["count"]), len(items))
+        return items
+
+    def status(self, c, p, **kw):
+        r = c.call("STATUS", path=p, **kw)
+        self.assertCode(r, "OK")
+        return r.fields
+
+    def python_sees_held(self, p, method="link"):
+        """Whether Python's lockfile finds p held (is_locked, and an
+        acquire with timeout 0 refused)."""
+        cls = {"link": "linklockfile.LinkLockFile",
+               "mkdir": "mkdirlockfile.MkdirLockFile",
+               "symlink": "symlinklockfile.SymlinkLockFile",
+               "pidfile": "pidlockfile.PIDLockFile"}[method]
+        mod, name = cls.split(".")
+        out = subprocess.run(
+            [PYTHON, "-c", textwrap.dedent("""
+                import sys
+                from lockfile.%s import %s as L
+                from lockfile import AlreadyLocked
+                l = L(sys.argv[1])
+                try:
+                    l.acquire(timeout=0)
+                except AlreadyLocked:
+                    print("held" if l.is_locked() else "refused, free")
+                else:
+                    l.release()
+                    print("free")
+                """ % (mod, name)), p], capture_output=True, text=True,
+            timeout=60)
+        self.assertIn(out.stdout.strip(), ("held", "free"), out.stderr)
+        return out.stdout.strip() == "held"
+
+    def reader_process(self, p):
+        """A child process that holds p shared over its own connection;
+        returned once it holds it (killed after the test)."""
+        proc = self.spawn(textwrap.dedent("""
+            import sys, time
+            sys.path.insert(0, %r)
+            from lbdaemon import Client
+            c = Client(%r, hello=False)
+            assert c.call("HELLO", version=2).verb == "OK"
+            r = c.call("ACQUIRE", path=%r, mode="shared", timeout=0)
+            print(r.code, flush=True)
+            time.sleep(600)
+            """ % (os.path.dirname(os.path.abspath(__file__)),
+                   self.daemon.socket, p)))
+        self.assertEqual(proc.stdout.readline(), b"OK\n")
+        return proc
+
+
+class Session(SharedCase):
+    def test_versions(self):
+        c = self.client(hello=False)
+        self.assertCode(c.call("HELLO", version=3), "EVERSION")
+        self.assertCode(c.call("HELLO", version=0), "EVERSION")
+        r = c.call("HELLO", version=2)
+        self.assertEqual(r.fields["version"], "2")
+        old = self.client()                     # HELLO version=1
+        p = self.path()
+        self.assertCode(old.call("ACQUIRE", path=p, mode="shared"),
+                        "EINVAL")
+        self.assertCode(old.call("UPGRADE", path=p), "EVERB")
+        self.assertCode(old.call("DOWNGRADE", path=p), "EVERB")
+
+    def test_bad_mode(self):
+        c = self.v2()
+        p = self.path()
+        self.assertCode(c.call("ACQUIRE", path=p, mode="read"), "EINVAL")
+        self.assertCode(c.call("ACQUIRE", path=p, mode="shared",
+                               pid=os.getpid()), "EINVAL")
+        self.assertCode(c.call("ACQUIRE", path=p, mode="shared",
+                               method="sqlite"), "EINVAL")
+        self.assertCode(c.call("STATUS", path=p), "OK")
+        self.assertFalse(os.path.exists(p + ".lock"))
+
+
+class Readers(SharedCase):
+    def test_many_readers_hold_at_once(self):
+        p = self.path()
+        cs = [self.v2() for _ in range(5)]
+        tokens = set()
+        for c in cs:
+            r = c.call("ACQUIRE", path=p, mode="shared", timeout=0)
+            self.assertCode(r, "OK")
+            tokens.add(r.fields["token"])
+        self.assertEqual(len(tokens), 1, "one read, one token")
+        st = self.status(cs[4], p)
+        self.assertEqual((st["locked"], st["mine"], st["mode"],
+                          st["holders"]), ("1", "1", "shared", "5"))
+        self.assertTrue(os.path.exists(p + ".lock"))
+        self.assertTrue(self.python_sees_held(p))
+        # LIST: one ITEM per holder, each shared.
+        items = self.list_items(cs[0])
+        self.assertEqual([i.fields["mode"] for i in items], ["shared"] * 5)
+        # Re-entrant: the same token at once; one RELEASE frees it.
+        self.assertEqual(cs[2].call("ACQUIRE", path=p, mode="shared")
+                         .fields["token"], tokens.pop())
+        for i, c in enumerate(cs):
+            self.assertCode(c.call("RELEASE", path=p), "OK")
+            self.assertCode(c.call("RELEASE", path=p), "ENOTLOCKED"
+                            if i == 4 else "ENOTMINE")
+            self.assertEqual(os.path.exists(p + ".lock"), i < 4)
+        self.assertFalse(self.python_sees_held(p))
+        self.assertEqual(os.listdir(self.locks), [])
+
+    def test_every_method_keeps_its_artefact(self):
+        for method in ("link", "symlink", "mkdir", "pidfile"):
+            p = self.path(method)
+            a, b = self.v2(), self.v2()
+            self.assertCode(a.call("ACQUIRE", path=p, method=method,
+                                   mode="shared"), "OK")
+            self.assertCode(b.call("ACQUIRE", path=p, method=method,
+                                   mode="shared", timeout=0), "OK")
+            self.assertTrue(self.python_sees_held(p, method), method)
+            self.assertCode(a.call("RELEASE", path=p, method=method), "OK")
+            self.assertTrue(self.python_sees_held(p, method), method)
+            self.assertCode(b.call("RELEASE", path=p, method=method), "OK")
+            self.assertFalse(self.python_sees_held(p, method), method)
+            a.close()
+            b.close()
+
+    def test_writer_and_readers_exclude_each_other(self):
+        p = self.path()
+        r1, r2, w = self.v2(), self.v2(), self.v2()
+        self.assertCode(r1.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertCode(w.call("ACQUIRE", path=p, timeout=0), "EALREADY")
+        self.assertCode(w.call("ACQUIRE", path=p, mode="exclusive",
+                               timeout=0), "EALREADY")
+        self.assertCode(r1.call("RELEASE", path=p), "OK")
+        self.assertCode(w.call("ACQUIRE", path=p, timeout=0), "OK")
+        self.assertEqual(self.status(w, p)["mode"], "exclusive")
+        self.assertCode(r2.call("ACQUIRE", path=p, mode="shared",
+                                timeout=0), "EALREADY")
+        # A version-1 client sees it held, exclusive or shared.
+        old = self.client()
+        self.assertCode(old.call("ACQUIRE", path=p, timeout=0), "EALREADY")
+        self.assertCode(w.call("RELEASE", path=p), "OK")
+        self.assertCode(r2.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertCode(old.call("ACQUIRE", path=p, timeout=0), "EALREADY")
+
+    def test_queued_writer_stops_later_readers(self):
+        p = self.path()
+        r1, w, r2 = self.v2(), self.v2(), self.v2()
+        self.assertCode(r1.call("ACQUIRE", path=p, mode="shared"), "OK")
+        wid = self.queued(w, "ACQUIRE", path=p)
+        self.assertEqual(self.status(r1, p)["waiters"], "1")
+        # No jumping ahead of the writer, not even with timeout 0.
+        self.assertCode(r2.call("ACQUIRE", path=p, mode="shared",
+                                timeout=0), "EALREADY")
+        r2id = self.queued(r2, "ACQUIRE", path=p, mode="shared")
+        self.assertEqual(self.status(r1, p)["waiters"], "2")
+        self.assertCode(r1.call("RELEASE", path=p), "OK")
+        self.assertCode(w.wait(wid), "OK")
+        self.assertIsNone(self.reply_within(r2, r2id, 0.3))
+        self.assertCode(w.call("RELEASE", path=p), "OK")
+        self.assertCode(r2.wait(r2id), "OK")
+        self.assertEqual(self.status(r2, p)["mode"], "shared")
+
+    def test_consecutive_readers_granted_together(self):
+        p = self.path()
+        w1 = self.v2()
+        self.assertCode(w1.call("ACQUIRE", path=p), "OK")
+        rs = [self.v2() for _ in range(3)]
+        rids = [self.queued(r, "ACQUIRE", path=p, mode="shared")
+                for r in rs]
+        w2 = self.v2()
+        w2id = self.queued(w2, "ACQUIRE", path=p)
+        r4 = self.v2()
+        r4id = self.queued(r4, "ACQUIRE", path=p, mode="shared")
+        self.assertEqual(self.status(w1, p)["waiters"], "5")
+        self.assertCode(w1.call("RELEASE", path=p), "OK")
+        for r, rid in zip(rs, rids):
+            self.assertCode(r.wait(rid), "OK")
+        st = self.status(rs[0], p)
+        self.assertEqual((st["mode"], st["holders"], st["waiters"]),
+                         ("shared", "3", "2"))
+        self.assertIsNone(self.reply_within(w2, w2id, 0.3))
+        self.assertIsNone(self.reply_within(r4, r4id, 0.1))
+        for r in rs:
+            self.assertCode(r.call("RELEASE", path=p), "OK")
+        self.assertCode(w2.wait(w2id), "OK")
+        self.assertIsNone(self.reply_within(r4, r4id, 0.3))
+        self.assertCode(w2.call("RELEASE", path=p), "OK")
+        self.assertCode(r4.wait(r4id), "OK")
+
+    def test_writer_timing_out_lets_readers_in(self):
+        p = self.path()
+        r1, w, r2 = self.v2(), self.v2(), self.v2()
+        self.assertCode(r1.call("ACQUIRE", path=p, mode="shared"), "OK")
+        wid = w.send("ACQUIRE", path=p, timeout=0.2)
+        r2id = r2.send("ACQUIRE", path=p, mode="shared")
+        self.assertCode(w.wait(wid), "ETIMEOUT")
+        self.assertCode(r2.wait(r2id), "OK")
+        self.assertEqual(self.status(r1, p)["holders"], "2")
+
+    def test_crash_of_every_reader_frees_the_lock(self):
+        p = self.path()
+        procs = [self.reader_process(p) for _ in range(3)]
+        c = self.v2()
+        st = self.status(c, p)
+        self.assertEqual((st["mode"], st["holders"]), ("shared", "3"))
+        wid = self.queued(c, "ACQUIRE", path=p)
+        for i, proc in enumerate(procs):
+            proc.kill()
+            proc.wait()
+            self.assertTrue(self.python_sees_held(p) or i == 2)
+        self.assertCode(c.wait(wid), "OK")
+        st = self.status(c, p)
+        self.assertEqual((st["mode"], st["holders"], st["holder_pid"]),
+                         ("exclusive", "1", str(os.getpid())))
+
+    def test_artefact_handed_to_a_live_reader(self):
+        p = self.path()
+        first = self.reader_process(p)
+        c = self.v2()
+        self.assertCode(c.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertEqual(self.status(c, p)["holder_pid"], str(first.pid))
+        first.kill()
+        first.wait()
+        # The artefact now names the reader left, never the dead one.
+        for _ in range(200):
+            st = self.status(c, p)
+            if st["holder_pid"] == str(os.getpid()):
+                break
+        self.assertEqual((st["holder_pid"], st["holders"], st["mine"]),
+                         (str(os.getpid()), "1", "1"))
+        self.assertTrue(self.python_sees_held(p))
+        self.assertEqual(os.stat(p + ".lock").st_nlink, 2)
+        uniq = [f for f in os.listdir(self.locks) if f != "a.lock"]
+        self.assertEqual(len(uniq), 1)      # the dead reader's: gone
+        self.assertIn(".%d" % os.getpid(), uniq[0])
+        self.assertEqual(os.stat(os.path.join(self.locks, uniq[0])).st_ino,
+                         os.stat(p + ".lock").st_ino)
+        self.assertCode(c.call("RELEASE", path=p), "OK")
+        self.assertEqual(os.listdir(self.locks), [])
+
+    def test_closing_a_rider_ends_it(self):
+        p = self.path()
+        a, b = self.v2(), self.v2()
+        self.assertCode(a.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertCode(b.call("ACQUIRE", path=p, mode="shared"), "OK")
+        b.close()
+        for _ in range(200):
+            if self.status(a, p)["holders"] == "1":
+                break
+        self.assertEqual(self.status(a, p)["holders"], "1")
+        self.assertCode(a.call("UPGRADE", path=p, timeout=0), "OK")
+
+
+class UpgradeDowngrade(SharedCase):
+    def test_upgrade_alone_is_at_once(self):
+        p = self.path()
+        a, b = self.v2(), self.v2()
+        tok = a.call("ACQUIRE", path=p, mode="shared").fields["token"]
+        r = a.call("UPGRADE", path=p, timeout=0)
+        self.assertCode(r, "OK")
+        self.assertEqual(r.fields["token"], tok)
+        self.assertEqual(self.status(a, p)["mode"], "exclusive")
+        self.assertCode(b.call("ACQUIRE", path=p, mode="shared",
+                               timeout=0), "EALREADY")
+        self.assertCode(a.call("UPGRADE", path=p), "OK")    # already
+        self.assertCode(b.call("UPGRADE", path=p), "ENOTMINE")
+        self.assertCode(a.call("RELEASE", path=p), "OK")
+        self.assertCode(b.call("UPGRADE", path=p), "ENOTLOCKED")
+
+    def test_upgrade_waits_for_the_other_readers(self):
+        p = self.path()
+        a, b, c = self.v2(), self.v2(), self.v2()
+        self.assertCode(a.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertCode(b.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertCode(a.call("UPGRADE", path=p, timeout=0), "EALREADY")
+        uid = self.queued(a, "UPGRADE", path=p)
+        self.assertIsNone(self.reply_within(a, uid, 0.3))
+        # The classic upgrade deadlock: refused, not left to wait.
+        r = b.call("UPGRADE", path=p)
+        self.assertCode(r, "EFAILED")
+        self.assertIn("wait for ever", r.fields["message"])
+        # Readers that come now wait behind the upgrade.
+        self.assertCode(c.call("ACQUIRE", path=p, mode="shared",
+                               timeout=0), "EALREADY")
+        self.assertCode(b.call("RELEASE", path=p), "OK")
+        self.assertCode(a.wait(uid), "OK")
+        st = self.status(a, p)
+        self.assertEqual((st["mode"], st["holders"]), ("exclusive", "1"))
+
+    def test_upgrade_by_a_rider_takes_the_artefact(self):
+        p = self.path()
+        first = self.reader_process(p)
+        a = self.v2()
+        self.assertCode(a.call("ACQUIRE", path=p, mode="shared"), "OK")
+        uid = self.queued(a, "UPGRADE", path=p)
+        w = self.v2()
+        wid = self.queued(w, "ACQUIRE", path=p)
+        first.kill()
+        first.wait()
+        self.assertCode(a.wait(uid), "OK")
+        st = self.status(a, p)
+        self.assertEqual((st["mode"], st["holder_pid"], st["waiters"]),
+                         ("exclusive", str(os.getpid()), "1"))
+        self.assertIsNone(self.reply_within(w, wid, 0.2))
+        self.assertCode(a.call("RELEASE", path=p), "OK")
+        self.assertCode(w.wait(wid), "OK")
+
+    def test_upgrade_canceled_and_released(self):
+        p = self.path()
+        a, b = self.v2(), self.v2()
+        self.assertCode(a.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertCode(b.call("ACQUIRE", path=p, mode="shared"), "OK")
+        uid = self.queued(a, "UPGRADE", path=p)
+        got = []
+        self.assertCode(a.wait(a.send("CANCEL", target=int(uid)),
+                               others=got), "OK")
+        self.assertEqual([(r.id, r.code) for r in got], [(uid, "ECANCELED")])
+        self.assertEqual(self.status(a, p)["holders"], "2")
+        uid = b.send("UPGRADE", path=p, timeout=0.2)
+        self.assertCode(b.wait(uid), "ETIMEOUT")
+        self.assertEqual(self.status(b, p)["mode"], "shared")
+        uid = self.queued(b, "UPGRADE", path=p)
+        got = []
+        self.assertCode(b.wait(b.send("RELEASE", path=p), others=got), "OK")
+        self.assertEqual([(r.id, r.code) for r in got], [(uid, "ECANCELED")])
+        self.assertEqual(self.status(a, p)["holders"], "1")
+
+    def test_downgrade_wakes_the_readers_behind(self):
+        p = self.path()
+        w = self.v2()
+        tok = w.call("ACQUIRE", path=p).fields["token"]
+        rs = [self.v2() for _ in range(2)]
+        rids = [self.queued(r, "ACQUIRE", path=p, mode="shared")
+                for r in rs]
+        w2 = self.v2()
+        w2id = self.queued(w2, "ACQUIRE", path=p)
+        r = w.call("DOWNGRADE", path=p)
+        self.assertCode(r, "OK")
+        self.assertEqual(r.fields["token"], tok)
+        for c, rid in zip(rs, rids):
+            self.assertEqual(c.wait(rid).fields["token"], tok)
+        st = self.status(w, p)
+        self.assertEqual((st["mode"], st["holders"], st["waiters"]),
+                         ("shared", "3", "1"))
+        self.assertCode(rs[0].call("DOWNGRADE", path=p), "OK")  # shared
+        self.assertIsNone(self.reply_within(w2, w2id, 0.2))
+        for c in [w] + rs:
+            self.assertCode(c.call("RELEASE", path=p), "OK")
+        self.assertCode(w2.wait(w2id), "OK")
+
+
+class OtherUsers(SharedCase):
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_rider_of_another_user_takes_the_artefact_as_itself(self):
+        d = os.path.join(self.dir, "open")
+        os.mkdir(d)
+        os.chmod(d, 0o777)
+        p = os.path.join(d, "x")
+        me = self.v2()
+        them = self.v2(nobody=True)
+        self.assertCode(me.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertCode(them.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertEqual(os.stat(p + ".lock").st_uid, 0)
+        self.assertCode(me.call("RELEASE", path=p), "OK")
+        # Never kept on another user's file: it is nobody's own now.
+        st = os.stat(p + ".lock")
+        self.assertEqual(st.st_uid, NOBODY)
+        self.assertEqual(self.status(them, p)["holder_uid"], str(NOBODY))
+        self.assertTrue(self.python_sees_held(p))
+        self.assertCode(them.call("RELEASE", path=p), "OK")
+        self.assertEqual(os.listdir(d), [])
+
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_reader_that_cannot_take_the_artefact_is_refused(self):
+        p = self.path()                 # root's 0755 directory
+        me = self.v2()
+        them = self.v2(nobody=True)
+        self.assertCode(me.call("ACQUIRE", path=p, mode="shared"), "OK")
+        r = them.call("ACQUIRE", path=p, mode="shared", timeout=0)
+        self.assertCode(r, "EFAILED")
+        self.assertIn("cannot make and remove names", r.fields["message"])
+        self.assertEqual(self.status(me, p)["holders"], "1")
+
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_rider_whose_handoff_fails_is_told_at_once(self):
+        # The directory changed since the rider joined: it may not make
+        # its own artefact there any more, so it cannot take the lock
+        # over.  It is told at once (LOST, with no request of its own),
+        # and the writer behind is granted.
+        d = os.path.join(self.dir, "open")
+        os.mkdir(d)
+        os.chmod(d, 0o777)
+        p = os.path.join(d, "x")
+        me, w = self.v2(), self.v2()
+        them = self.v2(nobody=True)
+        self.assertCode(me.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertCode(them.call("ACQUIRE", path=p, mode="shared"), "OK")
+        rw = self.queued(w, "ACQUIRE", path=p, timeout=60)
+        os.chmod(d, 0o755)
+        self.assertCode(me.call("RELEASE", path=p), "OK")
+        self.assertCode(w.wait(rw, 30), "OK")
+        lost = them.read(30)
+        self.assertEqual((lost.verb, lost.id), ("LOST", "-"))
+        self.assertEqual(lost.fields["path"], p)
+        self.assertEqual(lost.fields["method"], "link")
+        self.assertIn("could not be handed to it", lost.fields["message"])
+        st = self.status(them, p)
+        self.assertEqual((st["mine"], st["holder_pid"]),
+                         ("0", str(os.getpid())))
+
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_mkdir_shared_within_one_user(self):
+        d = self.shared()
+        p = os.path.join(d, "m")
+        me = self.v2()
+        them = self.v2(nobody=True)
+        self.assertCode(me.call("ACQUIRE", path=p, method="mkdir",
+                                mode="shared"), "OK")
+        r = them.call("ACQUIRE", path=p, method="mkdir", mode="shared",
+                      timeout=0)
+        self.assertCode(r, "EFAILED")
+        self.assertIn("within one user", r.fields["message"])
+
+
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_sticky_directory_shared_within_one_user(self):
+        d = self.shared()               # 1777, root's
+        p = os.path.join(d, "s")
+        me = self.v2()
+        them = self.v2(nobody=True)
+        self.assertCode(them.call("ACQUIRE", path=p, mode="shared"), "OK")
+        r = me.call("ACQUIRE", path=p, mode="shared", timeout=0)
+        self.assertCode(r, "EFAILED")
+        self.assertIn("sticky", r.fields["message"])
+        other = self.v2(nobody=True)
+        self.assertCode(other.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertCode(them.call("RELEASE", path=p), "OK")
+        self.assertEqual(self.status(other, p)["holder_pid"],
+                         str(other.pid))
+        self.assertEqual(os.stat(p + ".lock").st_uid, NOBODY)
+
+
+class ModeOfAnOwner(SharedCase):
+    def test_exclusive_acquire_of_a_shared_hold_is_refused(self):
+        # An owner that holds the lock shared and asks for it exclusive
+        # is refused, pointing to UPGRADE: an OK would let it believe it
+        # writes alone while the other readers read.
+        p = self.path()
+        a, b = self.v2(), self.v2()
+        self.assertCode(a.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertCode(b.call("ACQUIRE", path=p, mode="shared"), "OK")
+        for c in (a, b):        # the artefact's reader, then a rider
+            for kw in ({}, {"mode": "exclusive"}):
+                r = c.call("ACQUIRE", path=p, timeout=0, **kw)
+                self.assertCode(r, "EFAILED")
+                self.assertIn("held shared by this owner",
+                              r.fields["message"])
+                self.assertIn("UPGRADE", r.fields["message"])
+            self.assertCode(c.call("ACQUIRE", path=p, mode="shared"), "OK")
+        st = self.status(a, p)
+        self.assertEqual((st["mode"], st["holders"]), ("shared", "2"))
+
+
+class Bounds(SharedCase):
+    def restart_with(self, config):
+        self.daemon.stop()
+        self.daemon = Daemon(self.dir, config=config).start()
+
+    def test_riders_per_lock_bounded(self):
+        self.restart_with("readers_per_lock = 2\n")
+        p = self.path()
+        cs = [self.v2() for _ in range(4)]
+        for c in cs[:3]:
+            self.assertCode(c.call("ACQUIRE", path=p, mode="shared"), "OK")
+        r = cs[3].call("ACQUIRE", path=p, mode="shared", timeout=0)
+        self.assertCode(r, "ELIMIT")
+        self.assertIn("readers_per_lock", r.fields["message"])
+        self.assertEqual(self.status(cs[0], p)["holders"], "3")
+        # A reader that reached the head of the queue is never refused:
+        # it waits for a reader to go.
+        self.assertCode(cs[1].call("RELEASE", path=p), "OK")
+        self.assertCode(cs[2].call("RELEASE", path=p), "OK")
+        self.assertCode(cs[0].call("UPGRADE", path=p), "OK")
+        rids = [self.queued(c, "ACQUIRE", path=p, mode="shared", timeout=60)
+                for c in cs[1:]]
+        self.assertCode(cs[0].call("DOWNGRADE", path=p), "OK")
+        self.assertCode(cs[1].wait(rids[0], 30), "OK")
+        self.assertCode(cs[2].wait(rids[1], 30), "OK")
+        self.assertIsNone(self.reply_within(cs[3], rids[2], 1.0))
+        self.assertCode(cs[1].call("RELEASE", path=p), "OK")
+        self.assertCode(cs[3].wait(rids[2], 30), "OK")
+        self.assertEqual(self.status(cs[0], p)["holders"], "3")
+
+    def test_list_of_many_riders_within_the_output_limit(self):
+        # LIST sends a lock's ITEMs together: the riders a lock may have
+        # are what half of output_per_conn has room for, and a LIST of
+        # them all, each with a long path, comes whole.
+        self.restart_with("output_per_conn = 65536\nconns_per_uid = 64\n")
+        d = os.path.join(self.dir, "d" * 200, "e" * 200)
+        os.makedirs(d)
+        p = os.path.join(d, "%" * 200)
+        cs = [self.v2() for _ in range(5)]
+        codes = [c.call("ACQUIRE", path=p, mode="shared", timeout=0).code
+                 for c in cs]
+        self.assertEqual(codes, ["OK"] * 4 + ["ELIMIT"])
+        items = self.list_items(cs[0])
+        self.assertEqual(len(items), 4)
+        self.assertEqual({i.fields["mode"] for i in items}, {"shared"})
+        self.assertEqual({i.fields["path"] for i in items}, {p})
+
+
+class VersionOne(SharedCase):
+    def test_version_1_client_unchanged(self):
+        p = self.path()
+        old = self.client()
+        a, b = self.v2(), self.v2()
+        self.assertCode(a.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertCode(b.call("ACQUIRE", path=p, mode="shared"), "OK")
+        r = old.call("STATUS", path=p)
+        self.assertEqual(r.fields["locked"], "1")
+        self.assertNotIn("mode", r.fields)
+        self.assertNotIn("holders", r.fields)
+        items = self.list_items(old)
+        self.assertEqual(len(items), 1)
+        self.assertNotIn("mode", items[0].fields)
+        wid = self.queued(old, "ACQUIRE", path=p)
+        self.assertCode(a.call("RELEASE", path=p), "OK")
+        self.assertIsNone(self.reply_within(old, wid, 0.2))
+        self.assertCode(b.call("RELEASE", path=p), "OK")
+        self.assertCode(old.wait(wid), "OK")
+        r = old.call("STATUS", path=p)
+        self.assertEqual((r.fields["mine"], r.fields["holders"] if
+                          "holders" in r.fields else None), ("1", None))
+        self.assertCode(old.call("RELEASE", path=p), "OK")
+
+
+class Command(SharedCase):
+    def lockbroker(self, *args):
+        env = dict(os.environ, LOCKBROKER_SOCKET=self.daemon.socket)
+        return subprocess.run(
+            [os.path.join(os.environ.get("LB_BUILDDIR", os.getcwd()),
+                          "tools", "lockbroker")] + list(args),
+            capture_output=True, text=True, env=env, timeout=60)
+
+    def test_lock_shared(self):
+        p = self.path()
+        a = self.v2()
+        self.assertCode(a.call("ACQUIRE", path=p, mode="shared"), "OK")
+        r = self.lockbroker("lock", "-s", "-n", p, "--", "sh", "-c",
+                            "test -e %s.lock" % p)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.lockbroker("lock", "--shared", "-x", "-n", p, "--", "true")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        r = self.lockbroker("lock", "-s", "-n", "--local", p, "--", "true")
+        self.assertEqual(r.returncode, 69, r.stderr)
+        self.assertIn("shared locks need the daemon", r.stderr)
+        self.assertEqual(self.status(a, p)["holders"], "1")
+        self.assertCode(a.call("RELEASE", path=p), "OK")
+        r = self.lockbroker("lock", "-n", p, "--", "true")
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+
+class WithoutTheDaemon(SharedCase):
+    def break_stale(self, p):
+        """lockbroker break --stale p, in-process (no daemon answers)."""
+        return subprocess.run(
+            [os.path.join(os.environ.get("LB_BUILDDIR", os.getcwd()),
+                          "tools", "lockbroker"), "break", "--stale",
+             "--local", p], capture_output=True, text=True, timeout=60)
+
+    def test_dead_first_reader_with_live_riders_is_not_stale(self):
+        # The artefact names the first reader; the riders' own trace is
+        # a marker each beside the lock file.  With the daemon gone and
+        # the first reader dead, the lock is not stale while a rider
+        # lives; once every reader is dead, it is.
+        p = self.path()
+        first = self.reader_process(p)
+        rider = self.reader_process(p)
+        marks = [f for f in os.listdir(self.locks) if ".reader." in f]
+        self.assertEqual(len(marks), 1)
+        self.assertTrue(marks[0].startswith("a.lock.reader.%d." % rider.pid),
+                        marks)
+        self.daemon.stop(signal.SIGKILL)
+        first.kill()
+        first.wait()
+        self.break_stale(p)
+        self.assertTrue(os.path.exists(p + ".lock"))
+        self.assertTrue(self.python_sees_held(p))
+        rider.kill()
+        rider.wait()
+        r = self.break_stale(p)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertFalse(os.path.exists(p + ".lock"))
+        self.daemon.start()
+
+    def test_marker_goes_with_the_rider(self):
+        p = self.path()
+        a, b = self.v2(), self.v2()
+        self.assertCode(a.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertCode(b.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertEqual(len([f for f in os.listdir(self.locks)
+                              if ".reader." in f]), 1)
+        # The artefact handed to the rider: its marker goes with it.
+        self.assertCode(a.call("RELEASE", path=p), "OK")
+        self.assertEqual([f for f in os.listdir(self.locks)
+                          if ".reader." in f], [])
+        self.assertCode(a.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertCode(a.call("RELEASE", path=p), "OK")
+        self.assertCode(b.call("RELEASE", path=p), "OK")
+        self.assertEqual(os.listdir(self.locks), [])
+
+
+class Restart(SharedCase):
+    def test_restart_keeps_the_artefact_readers_hold(self):
+        p = self.path()
+        a = self.v2()
+        tok = a.call("ACQUIRE", path=p, mode="shared").fields["token"]
+        self.daemon.stop(signal.SIGKILL)
+        a.close()
+        self.daemon.start()
+        self.assertTrue(os.path.exists(p + ".lock"))
+        c = self.v2()
+        self.assertCode(c.call("RECLAIM", path=p, token=tok), "OK")
+        st = self.status(c, p)
+        self.assertEqual((st["mine"], st["mode"]), ("1", "shared"))
+        self.assertTrue(self.python_sees_held(p))
+        self.assertCode(self.v2().call("ACQUIRE", path=p, mode="shared",
+                                       timeout=0), "OK")
+
+    def test_restart_keeps_the_mode_an_upgrade_gave(self):
+        p = self.path()
+        a = self.v2()
+        tok = a.call("ACQUIRE", path=p, mode="shared").fields["token"]
+        self.assertCode(a.call("UPGRADE", path=p), "OK")
+        self.daemon.stop()
+        a.close()
+        self.daemon.start()
+        c = self.v2()
+        self.assertCode(c.call("RECLAIM", path=p, token=tok), "OK")
+        self.assertEqual(self.status(c, p)["mode"], "exclusive")
+        self.assertCode(self.v2().call("ACQUIRE", path=p, mode="shared",
+                                       timeout=0), "EALREADY")
+
+    def test_reader_of_the_previous_run_has_no_riders(self):
+        # After a restart, a reader's hold not reclaimed yet is nobody's
+        # here: a reader joining it would be lost (told nothing) when it
+        # ends, and a writer granted while that reader reads on.  A
+        # shared request waits for it instead, and holds the writer
+        # behind it off once granted.
+        self.daemon.stop()
+        self.daemon = Daemon(self.dir, config="grace = 1\n").start()
+        p = self.path()
+        a = self.reader_process(p)
+        self.daemon.stop(signal.SIGKILL)
+        self.daemon.start()
+        b, w = self.v2(), self.v2()
+        rb = b.send("ACQUIRE", path=p, mode="shared", timeout=60)
+        self.assertCode(w.call("PING"), "OK")
+        rw = self.queued(w, "ACQUIRE", path=p, timeout=60)
+        a.kill()
+        a.wait()
+        self.assertCode(b.wait(rb, 30), "OK")
+        self.assertIsNone(self.reply_within(w, rw, 2.0))
+        self.assertEqual(self.status(b, p)["mine"], "1")
+        self.assertCode(b.call("RELEASE", path=p), "OK")
+        self.assertCode(w.wait(rw, 30), "OK")
+
+    def test_downgrade_read_past_its_by_is_not_done(self):
+        # by= is the host's monotonic clock (Python's time.monotonic is
+        # the daemon's lockfs_now): a DOWNGRADE read past it leaves the
+        # hold exclusive, as its client, which gave up, told its owner.
+        p = self.path()
+        a, r = self.v2(), self.v2()
+        self.assertCode(a.call("ACQUIRE", path=p), "OK")
+        self.assertCode(a.call("DOWNGRADE", path=p,
+                               by="%.6f" % (time.monotonic() - 1)),
+                        "ETIMEOUT")
+        self.assertEqual(self.status(a, p)["mode"], "exclusive")
+        self.assertCode(r.call("ACQUIRE", path=p, mode="shared", timeout=0),
+                        "EALREADY")
+        self.assertCode(a.call("DOWNGRADE", path=p,
+                               by="%.6f" % (time.monotonic() + 60)), "OK")
+        self.assertEqual(self.status(a, p)["mode"], "shared")
+        self.assertCode(r.call("ACQUIRE", path=p, mode="shared", timeout=0),
+                        "OK")
+        self.assertCode(a.call("DOWNGRADE", path=p, by="soon"), "EINVAL")
+
+    def test_reclaim_settles_the_mode_its_owner_was_told(self):
+        # A DOWNGRADE recorded but (as far as its owner knows) not done:
+        # the RECLAIM's mode=exclusive undoes it, and the OK says so; an
+        # UPGRADE so recorded is undone by mode=shared.
+        p, q = self.path(), self.path("b")
+        a = self.v2()
+        tp = a.call("ACQUIRE", path=p).fields["token"]
+        self.assertCode(a.call("DOWNGRADE", path=p), "OK")
+        tq = a.call("ACQUIRE", path=q, mode="shared").fields["token"]
+        self.assertCode(a.call("UPGRADE", path=q), "OK")
+        self.daemon.stop(signal.SIGKILL)
+        a.close()
+        self.daemon.start()
+        c = self.v2()
+        r = c.call("RECLAIM", path=p, token=tp, mode="exclusive")
+        self.assertCode(r, "OK")
+        self.assertEqual(r.fields["mode"], "exclusive")
+        self.assertEqual(self.status(c, p)["mode"], "exclusive")
+        self.assertCode(self.v2().call("ACQUIRE", path=p, mode="shared",
+                                       timeout=0), "EALREADY")
+        r = c.call("RECLAIM", path=q, token=tq, mode="shared")
+        self.assertCode(r, "OK")
+        self.assertEqual(r.fields["mode"], "shared")
+        self.assertCode(self.v2().call("ACQUIRE", path=q, mode="shared",
+                                       timeout=0), "OK")
+
+
+class Reproductions(SharedCase):
+    """Reproductions of faults found by review (these tests fail)."""
+
+    def test_owner_queued_twice_rides_on_itself(self):
+        # Reproduction (fails): an owner whose shared ACQUIRE waits may
+        # send another; both wait, and when the writer goes the first is
+        # granted the artefact and the second makes the same owner a
+        # rider of its own hold (readers.c lbd_readers_serve ->
+        # lbd_reader_join, which never asks whether (conn, thread)
+        # holds the lock already).  STATUS then counts two holders for
+        # one owner, and the owner's RELEASE ends the rider only: the
+        # lock stays held by an owner told it released it, and a writer
+        # is refused.
+        p = self.path()
+        w, a = self.v2(), self.v2()
+        self.assertCode(w.call("ACQUIRE", path=p), "OK")
+        i1 = self.queued(a, "ACQUIRE", path=p, mode="shared")
+        i2 = self.queued(a, "ACQUIRE", path=p, mode="shared")
+        self.assertCode(w.call("RELEASE", path=p), "OK")
+        self.assertCode(a.wait(i1, 30), "OK")
+        self.assertCode(a.wait(i2, 30), "OK")
+        self.assertEqual(self.status(a, p)["holders"], "1",
+                         "one owner counted as two readers")
+        self.assertCode(a.call("RELEASE", path=p), "OK")
+        self.assertCode(w.call("ACQUIRE", path=p, timeout=0), "OK")
+
+
+    def test_reader_past_the_bound_waits(self):
+        # Reproduction (fails): a shared ACQUIRE with a timeout, made
+        # while the lock's riders are at readers_per_lock, is refused
+        # ELIMIT at once (lock.c lbd_acquire) instead of waiting for a
+        # reader to go, as it would behind any holder.  Any user who may
+        # take the lock can so keep every other reader from even
+        # queueing for it: each is failed at once, whatever its timeout,
+        # while a writer behind the same readers waits and is served.
+        self.daemon.stop()
+        self.daemon = Daemon(self.dir, config="readers_per_lock = 2\n").start()
+        p = self.path()
+        cs = [self.v2() for _ in range(4)]
+        for c in cs[:3]:
+            self.assertCode(c.call("ACQUIRE", path=p, mode="shared"), "OK")
+        rid = cs[3].send("ACQUIRE", path=p, mode="shared", timeout=60)
+        self.assertIsNone(self.reply_within(cs[3], rid, 0.5),
+                          "refused at once instead of waiting")
+        self.assertCode(cs[1].call("RELEASE", path=p), "OK")
+        self.assertCode(cs[3].wait(rid, 30), "OK")
+
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_upgrade_and_downgrade_tell_nothing_where_one_may_not_look(self):
+        # Reproduction (fails): UPGRADE and DOWNGRADE answer ENOTMINE
+        # ("locked, but not by you") or ENOTLOCKED by whether the lock is
+        # held (readers.c owned_lock), before any look as the requester
+        # (lbd_creds_may_look, as STATUS and RELEASE do).  A user who may
+        # not look into a directory so learns whether another user's lock
+        # there is held, and when.
+        d = os.path.join(self.dir, "private")
+        os.mkdir(d)
+        os.chmod(d, 0o700)
+        p = os.path.join(d, "secret")
+        me = self.v2()
+        them = self.v2(nobody=True)
+        self.assertCode(them.call("STATUS", path=p), "EPERM")
+        free = [them.call(v, path=p).code for v in ("UPGRADE", "DOWNGRADE")]
+        self.assertCode(me.call("ACQUIRE", path=p), "OK")
+        self.assertCode(them.call("STATUS", path=p), "EPERM")
+        held = [them.call(v, path=p).code for v in ("UPGRADE", "DOWNGRADE")]
+        self.assertEqual(free, held, "held or not shows to a user who may "
+                         "not look")
+        self.assertEqual(held, ["EPERM", "EPERM"])
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
