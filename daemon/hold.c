@@ -471,17 +471,20 @@ handoff_note(struct lbd_hold *h, struct lbd_hold *next, int *noted,
  * when that user may not open the directory (it may write and search
  * it, not read it), as the daemon itself, through a descriptor of the
  * directory checked to be the one judged at the grant (h->dir_dev,
- * h->dir_ino): only to take its flock, nothing read.  0 (taken); 1 when another process holds it;
- * -1 when it cannot be taken (the directory gone, replaced, or not
- * known): dl->fd is then -1.  Does not block.
+ * h->dir_ino): only to take its flock, nothing read.  *left is set when
+ * h's user was left for that (the caller enters it again).  0 (taken);
+ * 1 when another process holds it; -1 when it cannot be taken (the
+ * directory gone, replaced, or not known): dl->fd is then -1.  Does not
+ * block.
  */
 static int
-dirlock_take(struct lbd_hold *h, struct lockfs_dirlock *dl)
+dirlock_take(struct lbd_hold *h, struct lockfs_dirlock *dl, int *left)
 {
 	struct lockfs_err     why;
 	struct lockfs_fs_info fi;
 	int                   r = -1;
 
+	*left = 0;
 	if (lockfs_handoff_exclude(&h->fs, 0, dl, &why) == 0)
 		return 0;
 	if (why.sys_errno == EWOULDBLOCK)
@@ -490,6 +493,7 @@ dirlock_take(struct lbd_hold *h, struct lockfs_dirlock *dl)
 	    h->dir_dev == 0)
 		return -1;
 	lbd_creds_leave();
+	*left = 1;
 	if (lockfs_dirlock_open(dl, h->fs.dir) == 0 &&
 	    lockfs_fs_info(dl->fd, &fi) == 0 && fi.dev == h->dir_dev &&
 	    fi.ino == h->dir_ino && fi.type == LOCKFS_FS_DIRECTORY)
@@ -497,10 +501,6 @@ dirlock_take(struct lbd_hold *h, struct lockfs_dirlock *dl)
 		    errno == EWOULDBLOCK ? 1 : -1;
 	if (r != 0)
 		lockfs_dirlock_close(dl);
-	if (lbd_creds_enter(h->creds, &why) != 0) {
-		lockfs_dirlock_close(dl);
-		r = -1;
-	}
 	return r;
 }
 
@@ -528,12 +528,19 @@ lbd_hold_release_artefact(struct lbd_hold *h, int patient,
 {
 	struct lockfs_dirlock dl = { -1 };
 	uint64_t              now;
-	int                   r, taken = 0, alive;
+	int                   r, taken = 0, alive, left = 0;
 
 	if ((r = lbd_creds_enter(h->creds, err)) != 0)
 		return r;
 	if (h->fs.method != LB_MKDIR && h->fs.method != LB_SQLITE)
-		taken = dirlock_take(h, &dl);
+		taken = dirlock_take(h, &dl, &left);
+	/* Every step on the artefact as h's user: entered again when the
+	 * directory's lock was taken as the daemon; if it cannot be,
+	 * nothing is touched. */
+	if (left && (r = lbd_creds_enter(h->creds, err)) != 0) {
+		lockfs_dirlock_close(&dl);
+		return r;
+	}
 	if (taken == 1) {
 		alive = lbd_hold_kept_running(h);
 		now = uv_hrtime() / 1000000;
