@@ -838,5 +838,58 @@ class Reproductions(SharedCase):
                          "not look")
         self.assertEqual(held, ["EPERM", "EPERM"])
 
+    def test_upgrade_in_grace_passes_riders_not_reclaimed(self):
+        # Reproduction (fails): after a restart, the artefact's reader
+        # reclaims its hold and UPGRADEs before the rider beside it has
+        # reclaimed.  readers.c lbd_upgrade counts the riders in memory
+        # only (l->nreaders, 0 until they reclaim), not the markers that
+        # are their record over the restart: the UPGRADE is granted at
+        # once, the hold recorded exclusive, and the rider, which reads
+        # on the strength of its marker, is refused its RECLAIM (the
+        # hold is no longer shared).  A writer and a reader at once.
+        p = self.path()
+        a, b = self.v2(), self.v2()
+        ta = a.call("ACQUIRE", path=p, mode="shared").fields["token"]
+        tb = b.call("ACQUIRE", path=p, mode="shared").fields["token"]
+        self.assertEqual(len([f for f in os.listdir(self.locks)
+                              if ".reader." in f]), 1)
+        self.daemon.stop(signal.SIGKILL)
+        a.close()
+        b.close()
+        self.daemon.start()
+        a = self.v2()
+        self.assertCode(a.call("RECLAIM", path=p, token=ta), "OK")
+        self.assertCode(a.call("UPGRADE", path=p, timeout=0), "EALREADY",
+                        "exclusive while a reader of the previous run, "
+                        "its marker there, has not reclaimed yet")
+        b = self.v2()
+        self.assertCode(b.call("RECLAIM", path=p, token=tb), "OK")
+
+    def test_reclaim_exclusive_passes_riders_not_reclaimed(self):
+        # Reproduction (fails): a DOWNGRADE done and a rider granted
+        # beside it; the daemon dies.  The owner's RECLAIM with
+        # mode=exclusive (its library's answer to a DOWNGRADE it gave up
+        # on) is settled exclusive because no rider has reclaimed yet
+        # (reconcile.c orphan_adopt: l->nreaders == 0), though the
+        # rider's marker lies beside the lock file: the hold is made
+        # exclusive under a live reader, whose RECLAIM is then refused.
+        p = self.path()
+        a, b = self.v2(), self.v2()
+        ta = a.call("ACQUIRE", path=p).fields["token"]
+        self.assertCode(a.call("DOWNGRADE", path=p), "OK")
+        tb = b.call("ACQUIRE", path=p, mode="shared").fields["token"]
+        self.assertEqual(ta, tb)
+        self.daemon.stop(signal.SIGKILL)
+        a.close()
+        b.close()
+        self.daemon.start()
+        a = self.v2()
+        r = a.call("RECLAIM", path=p, token=ta, mode="exclusive")
+        self.assertCode(r, "OK")
+        self.assertEqual(r.fields["mode"], "shared",
+                         "made exclusive under a reader not reclaimed yet")
+        b = self.v2()
+        self.assertCode(b.call("RECLAIM", path=p, token=tb), "OK")
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
