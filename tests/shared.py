@@ -891,5 +891,72 @@ class Reproductions(SharedCase):
         b = self.v2()
         self.assertCode(b.call("RECLAIM", path=p, token=tb), "OK")
 
+    def lockbroker_cli(self, *args, socket=None):
+        """The lockbroker command, speaking to socket (default: the
+        daemon's)."""
+        env = dict(os.environ,
+                   LOCKBROKER_SOCKET=socket or self.daemon.socket)
+        return subprocess.run(
+            [os.path.join(os.environ.get("LB_BUILDDIR", os.getcwd()),
+                          "tools", "lockbroker")] + list(args),
+            capture_output=True, text=True, env=env, timeout=60)
+
+    def plant_marker(self, p, name):
+        """Makes p's lock file's neighbour name as user nobody."""
+        def demote():
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+        subprocess.run(["touch", os.path.join(os.path.dirname(p), name)],
+                       check=True, preexec_fn=demote, timeout=60)
+
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_planted_marker_keeps_an_owner_from_releasing(self):
+        # Reproduction (fails): any user who may make a name in a lock's
+        # directory (a sticky one such as /tmp) makes a "reader's
+        # marker" there, naming pid 1 with start time 0 (always live:
+        # owner.c lockfs_holder_liveness).  Its owner's in-process
+        # release (the daemon away) then keeps its own lock file for
+        # ever (lock.c readers_keep: any live marker, whoever's, with no
+        # look at whether the lock was ever shared, or at the marker's
+        # owner), and cannot remove the other user's marker in the
+        # sticky directory: the lock is never released, and `lockbroker
+        # lock` exits 0 all the same.
+        d = self.shared()
+        p = os.path.join(d, "v")
+        self.plant_marker(p, "v.lock.reader.1.0.0.0")
+        nosock = os.path.join(self.dir, "nosock")
+        r = self.lockbroker_cli("lock", "-n", p, "--", "true", socket=nosock)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertFalse(os.path.exists(p + ".lock"),
+                         "a lock never shared kept by another user's file: "
+                         + r.stderr)
+
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_planted_marker_keeps_a_dead_lock_from_being_stale(self):
+        # Reproduction (fails): the same planted marker makes a lock of
+        # another user whose holder is provably dead unbreakable by
+        # `break --stale` and LB_BREAK_STALE, in-process or through the
+        # daemon (stale.c: lockfs_readers_live counts any parsable name
+        # with a live pid, not only markers of the lock owner's user
+        # or of a reader the daemon granted).
+        d = self.shared()
+        p = os.path.join(d, "v")
+        nosock = os.path.join(self.dir, "nosock")
+        r = self.lockbroker_cli("lock", "--local", p, "--", "sh", "-c",
+                                "kill -KILL $PPID", socket=nosock)
+        self.assertEqual(r.returncode, -signal.SIGKILL, r.stderr)
+        self.assertTrue(os.path.exists(p + ".lock"))
+        self.plant_marker(p, "v.lock.reader.1.0.0.0")
+        r = self.lockbroker_cli("lock", "-n", "--break-stale", p, "--",
+                                "true")
+        self.assertEqual(r.returncode, 0, "through the daemon: " + r.stderr)
+        r = self.lockbroker_cli("lock", "--local", p, "--", "sh", "-c",
+                                "kill -KILL $PPID", socket=nosock)
+        r = self.lockbroker_cli("break", "--stale", "--local", p,
+                                socket=nosock)
+        self.assertEqual(r.returncode, 0, "in-process: " + r.stderr)
+        self.assertFalse(os.path.exists(p + ".lock"))
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
