@@ -958,5 +958,57 @@ class Reproductions(SharedCase):
         self.assertEqual(r.returncode, 0, "in-process: " + r.stderr)
         self.assertFalse(os.path.exists(p + ".lock"))
 
+    def test_rider_granted_on_a_lock_broken_stale(self):
+        # Reproduction (fails): the artefact's reader's process exits
+        # while its connection lives on in a child (a descriptor
+        # inherited over fork): the artefact names a dead pid, which
+        # `break --stale` (in-process) rightly breaks, and Python's
+        # lockfile then takes the lock.  The daemon still holds its
+        # record of the first reader and grants a shared ACQUIRE as a
+        # rider of it at once (readers.c lbd_reader_joinable looks at
+        # memory only: never at whether the artefact is still its
+        # reader's), so a reader and an exclusive holder hold at once.
+        # Without shared locks the same request finds the lock held and
+        # waits: only a rider is granted on a hold whose artefact is
+        # gone.
+        p = self.path()
+        a = self.spawn(textwrap.dedent("""
+            import os, sys, time
+            sys.path.insert(0, %r)
+            from lbdaemon import Client
+            c = Client(%r, hello=False)
+            assert c.call("HELLO", version=2).verb == "OK"
+            r = c.call("ACQUIRE", path=%r, mode="shared", timeout=0)
+            print(r.code, flush=True)
+            if os.fork() == 0:
+                print(os.getpid(), flush=True)
+                time.sleep(600)     # the connection lives on here
+            os._exit(0)
+            """ % (os.path.dirname(os.path.abspath(__file__)),
+                   self.daemon.socket, p)))
+        self.assertEqual(a.stdout.readline(), b"OK\n")
+        child = int(a.stdout.readline())
+        self.addCleanup(os.kill, child, signal.SIGKILL)
+        a.wait()
+        r = subprocess.run(
+            [os.path.join(os.environ.get("LB_BUILDDIR", os.getcwd()),
+                          "tools", "lockbroker"), "break", "--stale",
+             "--local", p], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertFalse(os.path.exists(p + ".lock"))
+        py = self.spawn(textwrap.dedent("""
+            import sys, time
+            from lockfile.linklockfile import LinkLockFile
+            l = LinkLockFile(%r)
+            l.acquire(timeout=0)
+            print("held", flush=True)
+            time.sleep(600)
+            """ % p))
+        self.assertEqual(py.stdout.readline(), b"held\n")
+        b = self.v2()
+        r = b.call("ACQUIRE", path=p, mode="shared", timeout=0)
+        self.assertNotEqual(r.code, "OK", "a reader granted while Python's "
+                            "lockfile holds the lock exclusively")
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
