@@ -1010,5 +1010,33 @@ class Reproductions(SharedCase):
         self.assertNotEqual(r.code, "OK", "a reader granted while Python's "
                             "lockfile holds the lock exclusively")
 
+    def test_restart_with_the_first_reader_dead_drops_live_riders(self):
+        # Reproduction (fails): the daemon dies while a first reader and
+        # a rider hold; the first reader dies meanwhile.  The new daemon
+        # judges the first reader's hold at start (reconcile.c
+        # reconcile_one -> orphan_end: its process is gone), before the
+        # grace timer runs, so lbd_reader_keep_for_readers (which needs
+        # uv_is_active(&d->grace)) keeps nothing: the artefact is
+        # removed under the rider, whose marker lies there and whose
+        # process lives, a writer is granted at once, and the rider's
+        # RECLAIM is refused.
+        p = self.path()
+        a = self.reader_process(p)
+        b = self.v2()
+        r = b.call("ACQUIRE", path=p, mode="shared")
+        self.assertCode(r, "OK")
+        tok = r.fields["token"]
+        self.daemon.stop(signal.SIGKILL)
+        a.kill()
+        a.wait()
+        b.close()
+        self.daemon.start()
+        w = self.v2()
+        self.assertCode(w.call("ACQUIRE", path=p, timeout=0), "EALREADY",
+                        "a writer granted while a live rider of the "
+                        "previous run has not reclaimed yet")
+        b = self.v2()
+        self.assertCode(b.call("RECLAIM", path=p, token=tok), "OK")
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
