@@ -1038,5 +1038,36 @@ class Reproductions(SharedCase):
         b = self.v2()
         self.assertCode(b.call("RECLAIM", path=p, token=tok), "OK")
 
+    def test_reclaimed_riders_pass_holds_per_conn(self):
+        # Reproduction (fails): RECLAIM bounds a connection by
+        # c->nholds + c->nwaits (request.c req_reclaim), not counting
+        # its riders (c->nreaders), which ACQUIRE counts; a rider's
+        # RECLAIM (readers.c lbd_reader_rejoin) only asks for a marker
+        # named after the requester's pid and the thread it gives, which
+        # its user makes itself.  One connection so rides past
+        # holds_per_conn, up to readers_per_lock on every shared lock
+        # of the previous run.
+        self.daemon.stop()
+        self.daemon = Daemon(self.dir, config="holds_per_conn = 2\n"
+                             "readers_per_lock = 16\n").start()
+        p = self.path()
+        a = self.reader_process(p)
+        b = self.v2()
+        tok = b.call("ACQUIRE", path=p, mode="shared").fields["token"]
+        mark, = [f for f in os.listdir(self.locks) if ".reader." in f]
+        self.daemon.stop()
+        b.close()
+        self.daemon.start()
+        base = mark.rsplit(".", 1)[0]
+        for tid in range(1, 9):
+            open(os.path.join(self.locks, "%s.%d" % (base, tid)),
+                 "w").close()
+        c = self.v2()
+        codes = [c.call("RECLAIM", path=p, token=tok, thread=tid).code
+                 for tid in range(1, 9)]
+        self.assertLessEqual(codes.count("OK"), 2,
+                             "riders past holds_per_conn = 2: %s" % codes)
+        a.kill()
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
