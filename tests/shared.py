@@ -1069,5 +1069,30 @@ class Reproductions(SharedCase):
                              "riders past holds_per_conn = 2: %s" % codes)
         a.kill()
 
+    def test_reclaim_on_a_made_marker_passes_a_queued_writer(self):
+        # Reproduction (fails): RECLAIM of a shared hold's token by any
+        # owner whose marker lies beside the lock file makes it a rider
+        # (reconcile.c lbd_reclaim -> readers.c lbd_reader_rejoin), in
+        # the daemon's run that granted the hold too, with no look at
+        # whether that owner ever read: the marker is a file its user
+        # makes, and the token shows in STATUS.  A reader so passes the
+        # writer queued before it (which lbd_reader_joinable refuses
+        # to an ACQUIRE), and readers taking turns this way keep the
+        # writer out for as long as they like.
+        p = self.path()
+        a, b, w = self.v2(), self.v2(), self.v2()
+        tok = a.call("ACQUIRE", path=p, mode="shared").fields["token"]
+        self.assertCode(b.call("ACQUIRE", path=p, mode="shared"), "OK")
+        mark, = [f for f in os.listdir(self.locks) if ".reader." in f]
+        self.assertCode(b.call("RELEASE", path=p), "OK")
+        rw = self.queued(w, "ACQUIRE", path=p, timeout=60)
+        self.assertCode(b.call("ACQUIRE", path=p, mode="shared",
+                               timeout=0), "EALREADY")
+        open(os.path.join(self.locks, mark), "w").close()
+        self.assertNotEqual(b.call("RECLAIM", path=p, token=tok).code, "OK",
+                            "a reader joined ahead of a queued writer")
+        self.assertCode(a.call("RELEASE", path=p), "OK")
+        self.assertCode(w.wait(rw, 30), "OK")
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
