@@ -1094,5 +1094,38 @@ class Reproductions(SharedCase):
         self.assertCode(a.call("RELEASE", path=p), "OK")
         self.assertCode(w.wait(rw, 30), "OK")
 
+    def test_reclaimed_rider_keeps_the_lock_its_first_reader_left(self):
+        # Reproduction (fails): after a restart the rider reclaims first
+        # and rides on the first reader's hold of the previous run; the
+        # first reader's process then exits without reclaiming.  Its
+        # hold ends in its judged directory (reconcile.c orphan_end ->
+        # orphan_pin: h->pinned), and lbd_hold_end hands nothing on
+        # from a pinned hold (hold.c: "tc != NULL && !h->pinned"), so
+        # the live rider is told LOST (with the reason "no memory") and
+        # the lock is freed, instead of the artefact being handed to it.
+        p = self.path()
+        a = self.reader_process(p)
+        b = self.v2()
+        tok = b.call("ACQUIRE", path=p, mode="shared").fields["token"]
+        self.daemon.stop(signal.SIGKILL)
+        b.close()
+        self.daemon.start()
+        b = self.v2()
+        self.assertCode(b.call("RECLAIM", path=p, token=tok), "OK")
+        a.kill()
+        a.wait()
+        # Once the daemon has seen the exit, the lock is the rider's
+        # (else it is the first reader's still): a writer never gets it.
+        deadline = time.monotonic() + 30
+        try:
+            while (self.status(b, p)["holders"] != "1" and
+                   time.monotonic() < deadline):
+                time.sleep(0.05)
+        except AssertionError as e:     # a LOST line in place of OK
+            self.fail("the reclaimed reader lost its hold: %s" % e)
+        w = self.v2()
+        self.assertCode(w.call("ACQUIRE", path=p, timeout=0), "EALREADY",
+                        "a writer granted while a reclaimed reader reads")
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
