@@ -1127,5 +1127,58 @@ class Reproductions(SharedCase):
         self.assertCode(w.call("ACQUIRE", path=p, timeout=0), "EALREADY",
                         "a writer granted while a reclaimed reader reads")
 
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_unreadable_directory_hides_the_riders_from_a_release(self):
+        # Reproduction (fails): in a directory its readers may write and
+        # search but not list (mode 0333, as drop directories are), the
+        # first reader's in-process release after the daemon died asks
+        # lockfs_readers_live, which cannot read the directory (-1), and
+        # lock.c readers_keep takes anything but 1 for "no reader":
+        # the lock file is removed under a live rider, whose marker lies
+        # there, and any process may take the lock while it reads.
+        # (break --stale takes -1 for "not stale": the same answer must
+        # keep the file here.)
+        d = os.path.join(self.dir, "drop")
+        os.mkdir(d)
+        os.chown(d, NOBODY, NOBODY)
+        os.chmod(d, 0o333)
+        p = os.path.join(d, "v")
+
+        def demote():
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+        env = dict(os.environ, LOCKBROKER_SOCKET=self.daemon.socket)
+        first = subprocess.Popen(
+            [os.path.join(os.environ.get("LB_BUILDDIR", os.getcwd()),
+                          "tools", "lockbroker"), "lock", "-s", "-n", p,
+             "--", "sh", "-c", "echo held; read x"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, env=env, preexec_fn=demote)
+        self.procs.append(first)
+        self.assertEqual(first.stdout.readline(), b"held\n")
+        rider = self.spawn(textwrap.dedent("""
+            import sys, time
+            sys.path.insert(0, %r)
+            from lbdaemon import Client
+            c = Client(%r, hello=False)
+            assert c.call("HELLO", version=2).verb == "OK"
+            r = c.call("ACQUIRE", path=%r, mode="shared", timeout=0)
+            print(r.code, flush=True)
+            time.sleep(600)
+            """ % (os.path.dirname(os.path.abspath(__file__)),
+                   self.daemon.socket, p)), user="nobody")
+        self.assertEqual(rider.stdout.readline(), b"OK\n")
+        self.assertEqual(len([f for f in os.listdir(d)
+                              if ".reader." in f]), 1)
+        self.daemon.stop(signal.SIGKILL)
+        first.stdin.write(b"\n")
+        first.stdin.close()
+        first.wait(60)
+        self.assertTrue(os.path.exists(p + ".lock"),
+                        "removed under a live reader: %r" %
+                        first.stderr.read())
+        self.daemon.start()
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
