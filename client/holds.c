@@ -293,6 +293,20 @@ lb__holds_live(const struct lb__target *t, uint64_t *token)
 	return r;
 }
 
+/* lb__holds_shared: see holds.h. */
+int
+lb__holds_shared(const struct lb__target *t)
+{
+	struct hold *h;
+	int          r;
+
+	lb__conn_lock();
+	h = lb__hold_find(t->lock_file, t->method, t->tid);
+	r = h != NULL && h->state != HOLD_LOST && h->shared;
+	lb__conn_unlock();
+	return r;
+}
+
 /* lb__holds_take_lost: see holds.h.  Cheap when nothing was lost. */
 int
 lb__holds_take_lost(const struct lb__target *t, struct lockfs_err *err)

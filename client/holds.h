@@ -113,6 +113,11 @@ void lb__holds_give_up(const char *reason);
  * *token, when not NULL), else 0. */
 int lb__holds_live(const struct lb__target *t, uint64_t *token);
 
+/* lb__holds_shared: 1 when the registry has a hold of t (live, dropped
+ * with the daemon or being settled, not lost) whose owner was told it
+ * holds it shared, else 0. */
+int lb__holds_shared(const struct lb__target *t);
+
 /*
  * lb__holds_take_lost: when t's broker hold was lost (the daemon went
  * away and could not give it back), forgets it and returns LB_ENOTLOCKED

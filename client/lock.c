@@ -426,18 +426,21 @@ local_mine(lb_lock *lock, const struct lb__target *t, struct lockfs_err *err)
 
 /*
  * Whether lock's artefact must stay for the readers of a shared lock
- * (docs/SHARED.md): the daemon is away, the artefact names this owner,
- * and the marker of a live reader lies beside it, who reads on the
- * strength of this very file.  0: release it; LB_EUNLOCK with err
+ * (docs/SHARED.md): the daemon is away, t's owner was told it holds the
+ * lock shared (never for a hold taken exclusive, so that no marker made
+ * by another makes it keep a lock it alone held), the artefact names
+ * this owner, and the marker of a live reader lies beside it, who reads
+ * on the strength of this very file.  0: release it; LB_EUNLOCK with err
  * filled: kept, the owner's still (a later release tries again).  Only
  * a handle that may hold through the daemon looks (a directory's read).
  */
 static int
-readers_keep(lb_lock *lock, struct lockfs_err *err)
+readers_keep(lb_lock *lock, const struct lb__target *t,
+    struct lockfs_err *err)
 {
 	struct lockfs_err mine;
 
-	if (lock->transport == LB__LOCAL ||
+	if (lock->transport == LB__LOCAL || !lb__holds_shared(t) ||
 	    lockfs_i_am_locking(&lock->fs, &mine) != 1 ||
 	    lockfs_readers_live(&lock->fs) != 1)
 		return 0;
@@ -466,7 +469,7 @@ local_release(lb_lock *lock, const struct lb__target *t,
 		r = lockfs_fail(err, LB_ENOTMINE, 0, "%s is being handed on by "
 		    "lockbrokerd, which answered its release pending: not "
 		    "removed", lock->given);
-	else if ((r = readers_keep(lock, err)) != 0)
+	else if ((r = readers_keep(lock, t, err)) != 0)
 		;       /* kept for the readers: the owner's still */
 	else if (lock->fs.method == LB_PIDFILE)
 		r = lb__owners_pidfile_release(&k, &lock->fs, err);

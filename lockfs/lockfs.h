@@ -96,10 +96,14 @@ const char *lockfs_sqlite_db(const char *dir, char *buf, size_t size);
  * removes it (gone already: 0); each 0, or an LB_E* code with err
  * filled.  lockfs_reader_marked: 1 when o's marker lies beside l's lock
  * file, a regular file (never through a symbolic link) of the caller's
- * user, else 0 (also when it cannot be looked at).  lockfs_readers_live: 1 when a marker beside l's lock file
- * names a reader not provably dead, 0 when none does, -1 (errno) when
- * the directory cannot be read, or holds more entries than are read for
- * it (EFBIG: 16384).  l's names are made (lockfs_names_make).
+ * user, else 0 (also when it cannot be looked at).  lockfs_readers_live:
+ * 1 when a marker beside l's lock file is a live reader's (a regular
+ * file of the user of the live process it names, whose start time, not
+ * 0, it gives; in a sticky directory also a file of the lock file's
+ * owner), 0 when none is, -1 (errno) when it cannot be told: the
+ * directory cannot be opened or read, or holds more entries than are
+ * read for it (EFBIG: 16384); callers take -1 as a live reader, never
+ * as none.  l's names are made (lockfs_names_make).
  * Never block.
  */
 int   lockfs_reader_name(const struct lockfs_lock *l,

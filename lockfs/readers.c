@@ -175,21 +175,66 @@ reader_parse(const char *s, struct lockfs_holder *h)
 	return 0;
 }
 
+/*
+ * Whether the marker name (parsed into *h) in the directory open as dfd
+ * (information *dir; its lock file's owner lock_uid, (uid_t)-1 when the
+ * lock file is not there) is a live reader's: a regular file, never
+ * through a symbolic link, whose owner is the user of the process it
+ * names, with a start time that is not 0 and is that live process's; in
+ * a sticky directory, where any user may make a name and only its owner
+ * remove it, also a file of the lock file's owner, so that no user keeps
+ * another user's lock held with a file of their own (docs/SHARED.md).
+ * 1: it is; 0: it counts for nothing.
+ */
+static int
+reader_counts(int dfd, const char *name, const struct lockfs_holder *h,
+    const struct lockfs_fs_info *dir, uid_t lock_uid)
+{
+	struct lockfs_fs_info fi;
+	unsigned long long    start;
+	uid_t                 puid;
+
+	if (h->start == 0 || lockfs_fs_info_at(dfd, name, 0, &fi) != 0 ||
+	    fi.type != LOCKFS_FS_FILE)
+		return 0;
+	if ((dir->perm & LOCKFS_FS_STICKY) != 0 && fi.uid != lock_uid)
+		return 0;
+	if (lockfs_holder_liveness(h) != LB_HOLDER_ALIVE ||
+	    lockfs_os_process_uid(h->pid, &puid) != 0 || puid != fi.uid ||
+	    lockfs_os_start_time(h->pid, &start) != 0 || start != h->start)
+		return 0;
+	return 1;
+}
+
 /* lockfs_readers_live: see lockfs.h. */
 int
 lockfs_readers_live(const struct lockfs_lock *l)
 {
-	struct lockfs_fs_dir  *d;
+	struct lockfs_fs_dir  *d = NULL;
 	struct lockfs_fs_entry e;
+	struct lockfs_fs_info  dir, lf;
 	struct lockfs_holder   h;
 	const char            *base = base_of(l->lock_file);
 	size_t                 blen = strlen(base), ilen = strlen(READER_INFIX);
 	unsigned               n = 0;
-	int                    live = 0;
+	uid_t                  lock_uid = (uid_t)-1;
+	int                    dfd, live = -1;
 
-	if ((d = lockfs_fs_dir_open(l->dir)) == NULL)
-		return -1;
-	while (!live && lockfs_fs_dir_next(d, &e) == 1) {
+	if ((dfd = lockfs_fs_open(LOCKFS_FS_CWD, l->dir, LOCKFS_FS_DIR |
+	    LOCKFS_FS_FOLLOW | LOCKFS_FS_READ)) == -1 ||
+	    lockfs_fs_info(dfd, &dir) != 0)
+		goto out;
+	if (lockfs_fs_info_at(dfd, base, 0, &lf) == 0)
+		lock_uid = lf.uid;
+	else if (errno != ENOENT)
+		goto out;
+	if ((d = lockfs_fs_dir_open_fd(dfd)) == NULL)
+		goto out;
+	live = 0;
+	for (;;) {
+		errno = 0;
+		if (live != 0 || lockfs_fs_dir_next(d, &e) != 1)
+			break;
 		if (++n > READERS_SCAN_MAX) {
 			live = -1;
 			errno = EFBIG;
@@ -200,8 +245,15 @@ lockfs_readers_live(const struct lockfs_lock *l)
 		    reader_parse(e.name + blen + ilen, &h) != 0)
 			continue;
 		/* Same host: the markers are made by this host's daemon. */
-		live = lockfs_holder_liveness(&h) != LB_HOLDER_DEAD;
+		live = reader_counts(lockfs_fs_dir_fd(d), e.name, &h, &dir,
+		    lock_uid);
 	}
+	/* A listing that failed part way cannot tell either. */
+	if (live == 0 && errno != 0)
+		live = -1;
+out:
 	lockfs_fs_dir_close(d);
+	if (dfd != -1)
+		lockfs_fs_close(dfd);
 	return live;
 }

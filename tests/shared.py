@@ -907,16 +907,15 @@ class Reproductions(SharedCase):
 
     @unittest.skipUnless(ROOT, "needs root (a second user)")
     def test_planted_marker_keeps_an_owner_from_releasing(self):
-        # Reproduction (fails): any user who may make a name in a lock's
-        # directory (a sticky one such as /tmp) makes a "reader's
-        # marker" there, naming pid 1 with start time 0 (always live:
-        # owner.c lockfs_holder_liveness).  Its owner's in-process
-        # release (the daemon away) then keeps its own lock file for
-        # ever (lock.c readers_keep: any live marker, whoever's, with no
-        # look at whether the lock was ever shared, or at the marker's
-        # owner), and cannot remove the other user's marker in the
-        # sticky directory: the lock is never released, and `lockbroker
-        # lock` exits 0 all the same.
+        # Regression: any user who may make a name in a lock's directory
+        # (a sticky one such as /tmp) could make a "reader's marker"
+        # there, naming pid 1 with start time 0, and its owner's
+        # in-process release (the daemon away) then kept its own lock
+        # file for ever.  A marker counts only as a file of the user of
+        # the live process it names, with that process's start time (not
+        # 0), in a sticky directory a file of the lock file's owner
+        # (lockfs/readers.c), and the library keeps its lock file only
+        # for a hold its owner was told is shared (lock.c readers_keep).
         d = self.shared()
         p = os.path.join(d, "v")
         self.plant_marker(p, "v.lock.reader.1.0.0.0")
@@ -929,12 +928,11 @@ class Reproductions(SharedCase):
 
     @unittest.skipUnless(ROOT, "needs root (a second user)")
     def test_planted_marker_keeps_a_dead_lock_from_being_stale(self):
-        # Reproduction (fails): the same planted marker makes a lock of
-        # another user whose holder is provably dead unbreakable by
-        # `break --stale` and LB_BREAK_STALE, in-process or through the
-        # daemon (stale.c: lockfs_readers_live counts any parsable name
-        # with a live pid, not only markers of the lock owner's user
-        # or of a reader the daemon granted).
+        # Regression: the same planted marker made a lock of another
+        # user whose holder is provably dead unbreakable by `break
+        # --stale` and LB_BREAK_STALE, in-process or through the daemon
+        # (lockfs_readers_live counted any parsable name with a live
+        # pid); it counts for nothing now.
         d = self.shared()
         p = os.path.join(d, "v")
         nosock = os.path.join(self.dir, "nosock")
