@@ -276,19 +276,19 @@ int
 lbd_reader_keep_for_readers(struct lbd_lock *l, struct lbd_hold *h)
 {
 	struct lockfs_err err;
-	int               live = 0;
+	int               live = -1;      /* cannot tell: kept */
 
 	if (!h->shared || h->for_readers || h->releasing || h->kept ||
 	    l->nreaders != 0 || !uv_is_active((uv_handle_t *)&l->d->grace) ||
 	    lockfs_names_make(&h->fs) != 0)
 		return 0;
 	if (lbd_creds_enter(h->creds, &err) == 0) {
-		live = lockfs_readers_live(&h->fs) == 1;
+		live = lockfs_readers_live(&h->fs);
 		lbd_creds_leave();
 	}
 	lockfs_names_drop(&h->fs);
-	if (!live)
-		return 0;
+	if (live == 0)
+		return 0;       /* -1, cannot tell: never "no reader" */
 	if (h->conn != NULL) {          /* else an orphan already */
 		LIST_REMOVE(h, conn_entry);
 		h->conn->nholds--;

@@ -44,8 +44,10 @@ int  lbd_reader_rejoin(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
 
 /* lbd_reader_keep_for_readers: h, l's artefact's hold, shared and with no
  * rider, is ending (its client's RELEASE or close, its process's exit)
- * during the grace period after a restart: when a live reader's marker lies beside l's lock file (a
- * reader of the previous run that has not reclaimed yet), h becomes an
+ * during the grace period after a restart: when a live reader's marker
+ * lies beside l's lock file (a reader of the previous run that has not
+ * reclaimed yet), or the directory cannot be read to tell
+ * (lockfs_readers_live: -1, never taken for "no reader"), h becomes an
  * orphan held for those readers (for_readers; its RELEASE is answered
  * OK): handed to the first that reclaims, ended with the grace period.
  * 1 when so kept, else 0 (the caller ends h). */

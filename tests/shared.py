@@ -1122,15 +1122,14 @@ class Reproductions(SharedCase):
 
     @unittest.skipUnless(ROOT, "needs root (a second user)")
     def test_unreadable_directory_hides_the_riders_from_a_release(self):
-        # Reproduction (fails): in a directory its readers may write and
-        # search but not list (mode 0333, as drop directories are), the
-        # first reader's in-process release after the daemon died asks
+        # Regression: in a directory its readers may write and search but
+        # not list (mode 0333, as drop directories are), the first
+        # reader's in-process release after the daemon died asked
         # lockfs_readers_live, which cannot read the directory (-1), and
-        # lock.c readers_keep takes anything but 1 for "no reader":
-        # the lock file is removed under a live rider, whose marker lies
-        # there, and any process may take the lock while it reads.
-        # (break --stale takes -1 for "not stale": the same answer must
-        # keep the file here.)
+        # took that for "no reader": the lock file was removed under a
+        # live rider.  -1 ("cannot tell") keeps the file, as it keeps
+        # break --stale from breaking it (lock.c readers_keep; the
+        # daemon's lbd_reader_keep_for_readers the same).
         d = os.path.join(self.dir, "drop")
         os.mkdir(d)
         os.chown(d, NOBODY, NOBODY)
