@@ -467,6 +467,7 @@ handoff_note(struct lbd_hold *h, struct lbd_hold *next, int *noted,
 #define LBD_DIRLOCK_PATIENCE_MS 2000
 
 /*
+ * lbd_hold_dirlock_take: see hold.h.
  * Takes the lock of h's directory into *dl, as h's user (entered), or,
  * when that user may not open the directory (it may write and search
  * it, not read it), as the daemon itself, through a descriptor of the
@@ -477,8 +478,9 @@ handoff_note(struct lbd_hold *h, struct lbd_hold *next, int *noted,
  * directory gone, replaced, or not known): dl->fd is then -1.  Does not
  * block.
  */
-static int
-dirlock_take(struct lbd_hold *h, struct lockfs_dirlock *dl, int *left)
+int
+lbd_hold_dirlock_take(struct lbd_hold *h, struct lockfs_dirlock *dl,
+    int *left)
 {
 	struct lockfs_err     why;
 	struct lockfs_fs_info fi;
@@ -533,7 +535,7 @@ lbd_hold_release_artefact(struct lbd_hold *h, int patient,
 	if ((r = lbd_creds_enter(h->creds, err)) != 0)
 		return r;
 	if (h->fs.method != LB_MKDIR && h->fs.method != LB_SQLITE)
-		taken = dirlock_take(h, &dl, &left);
+		taken = lbd_hold_dirlock_take(h, &dl, &left);
 	/* Every step on the artefact as h's user: entered again when the
 	 * directory's lock was taken as the daemon; if it cannot be,
 	 * nothing is touched. */

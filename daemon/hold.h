@@ -93,6 +93,18 @@ int  lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err);
  * stay for the next daemon).  l may be freed on return. */
 void lbd_hold_detach(struct lbd_lock *l);
 
+/* lbd_hold_dirlock_take: takes the lock of h's directory (which
+ * stale-breakers hold across their judgement and removal) into *dl, as
+ * h's user, entered by the caller, or, where that user may not open the
+ * directory, as the daemon, through a descriptor checked to be the
+ * directory judged at the grant; *left is then set (h's user left: the
+ * caller enters it again).  0 (taken: lockfs_dirlock_close drops it); 1
+ * when another process holds it; -1 when it cannot be taken (dl->fd -1).
+ * Does not block. */
+struct lockfs_dirlock;
+int  lbd_hold_dirlock_take(struct lbd_hold *h, struct lockfs_dirlock *dl,
+         int *left);
+
 /* lbd_hold_forget: drops l's hold whose artefact is gone already, and
  * lets the waiters try.  l may be freed on return. */
 void lbd_hold_forget(struct lbd_lock *l);

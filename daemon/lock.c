@@ -261,13 +261,21 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 	if (shared && lbd_reader_joinable(l) &&
 	    (l->nreaders < d->cfg.limits.readers_per_lock ||
 	    !(timeout > 0))) {
+		r = 0;
 		if (l->nreaders >= d->cfg.limits.readers_per_lock)
 			lbd_conn_error(c, id, LBP_ELIMIT, "readers_per_lock: "
 			    "%s is held shared by %u readers already", path,
 			    l->nreaders + 1);
-		else if (lbd_reader_join(l, c, tid, id, &err) != 0)
+		else if ((r = lbd_reader_join(l, c, tid, id, &err)) ==
+		    LB_ENOTLOCKED)
+			/* Its lock file is not its reader's any more (broken
+			 * as stale): that hold ends, and this request goes
+			 * on as any to a lock held outside the broker. */
+			lbd_readers_artefact_lost(l, err.msg);
+		else if (r != 0)
 			lbd_conn_error(c, id, LBP_EFAILED, "%s", err.msg);
-		goto out;
+		if (r != LB_ENOTLOCKED)
+			goto out;
 	}
 	if (l->holder == NULL && TAILQ_EMPTY(&l->waiters)) {
 		r = lbd_lock_try(l, c, kept_pid, tid, &err);

@@ -46,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "conn.h"
 #include "creds.h"
@@ -59,6 +60,12 @@
 #include "reply.h"
 #include "store.h"
 #include "wait.h"
+#include "watch.h"
+
+/* How many times, 1 ms apart, a join tries the lock of its lock's
+ * directory while another process holds it (a breaker's judgement, a
+ * handoff: a few system calls each), as a handoff waits for it. */
+#define READER_DIRLOCK_TRIES 200
 
 /* lbd_hold_mode: see readers.h. */
 void
@@ -164,6 +171,66 @@ reader_marker(struct lbd_hold *r, int make, struct lockfs_err *err)
 }
 
 /*
+ * Makes rider r's marker for a join beside l's artefact's reader h under
+ * the lock of the lock's directory, which stale-breakers hold across
+ * their judgement and removal, once the lock file is seen, under it, to
+ * name h still (its name and owner, looked at as h's user): a breaker
+ * that judged h's artefact stale (its process gone) either broke it
+ * before (then it is not h's: no rider) or judges after, seeing the
+ * marker.  0 (made); LB_ENOTLOCKED with err filled when the lock file is
+ * not h's any more (broken, taken by another): nothing made, h's hold to
+ * be ended (lbd_readers_artefact_lost); another LB_E* code with err
+ * filled when the directory's lock cannot be taken or the marker made.
+ * Blocks while another process holds the directory's lock, up to
+ * READER_DIRLOCK_TRIES ms.
+ */
+static int
+reader_mark_judged(struct lbd_lock *l, struct lbd_hold *r,
+    struct lockfs_err *err)
+{
+	struct timespec       pause = { 0, 1000000 };   /* 1 ms */
+	struct lockfs_dirlock dl = { -1 };
+	struct lockfs_err     why;
+	struct lbd_hold      *h = l->holder;
+	int                   taken = -1, left = 0, named = 0, tries, rc;
+
+	if (lockfs_names_make(&h->fs) != 0)
+		return lockfs_fail(err, LB_EFAILED, errno, "%s: the names of "
+		    "its artefact", l->path);
+	for (tries = 0; ; tries++) {
+		if ((rc = lbd_creds_enter(h->creds, err)) != 0)
+			goto out;
+		taken = lbd_hold_dirlock_take(h, &dl, &left);
+		if (taken == 0 && left)
+			rc = lbd_creds_enter(h->creds, err);
+		if (rc == 0 && taken == 0)
+			named = lockfs_i_am_locking(&h->fs, &why) == 1;
+		if (rc == 0 && !(taken != 0 && left))
+			lbd_creds_leave();
+		if (rc != 0 || taken != 1 || tries + 1 >= READER_DIRLOCK_TRIES)
+			break;
+		nanosleep(&pause, NULL);
+	}
+	if (rc != 0)
+		;
+	else if (taken != 0)
+		rc = lockfs_fail(err, LB_EFAILED, taken == 1 ? EWOULDBLOCK :
+		    EACCES, "%s: cannot lock its directory %s to join its "
+		    "readers%s", l->path, h->fs.dir, taken == 1 ? ": another "
+		    "process holds that lock" : "");
+	else if (!named)
+		rc = lockfs_fail(err, LB_ENOTLOCKED, 0, "%s: its lock file no "
+		    "longer names its artefact's reader, pid %ld (broken as "
+		    "stale, or another's)", l->path, (long)h->fs.owner.pid);
+	else
+		rc = reader_marker(r, 1, err);
+out:
+	lockfs_dirlock_close(&dl);      /* also drops the lock */
+	lockfs_names_drop(&h->fs);
+	return rc;
+}
+
+/*
  * Whether rider r's marker lies beside its lock file already, a file of
  * r's user (lockfs_reader_marked), looked at as r's client.
  */
@@ -202,7 +269,7 @@ reader_add(struct lbd_lock *l, struct lbd_conn *c, pid_t tid, int make,
 	if ((r = lbd_hold_new(l, c, c->pid, tid, NULL, err)) == NULL)
 		return err->code;
 	if (make)
-		rc = reader_marker(r, 1, err);
+		rc = reader_mark_judged(l, r, err);
 	else if (!reader_marked(r))
 		rc = lockfs_fail(err, LB_ENOTLOCKED, 0, "%s: no marker of "
 		    "this reader beside it", l->path);
@@ -357,16 +424,29 @@ lbd_reader_end(struct lbd_hold *r)
 	reader_free(r);
 }
 
+static void lost_send(struct lbd_hold *r, const char *why);
+
 /* lbd_reader_lost: see readers.h. */
 void
 lbd_reader_lost(struct lbd_hold *r, const char *why)
 {
 	struct lbd_lock *l = r->lock;
-	struct lbp_out   o;
-	int              i;
 
 	log_info("%s: pid %ld lost its shared hold: %s", l->path,
 	    (long)r->conn->pid, why);
+	lost_send(r, why);
+	lbd_reader_end(r);
+}
+
+/* Tells hold r's connection (there) that it lost r, with why ("LOST",
+ * version 2: docs/PROTOCOL.md). */
+static void
+lost_send(struct lbd_hold *r, const char *why)
+{
+	struct lbd_lock *l = r->lock;
+	struct lbp_out   o;
+	int              i;
+
 	for (i = 0; i < 2; i++) {       /* the reason cut when too long */
 		lbp_begin(&o, LBP_MSG_LOST, 0, 0);
 		lbp_add_str(&o, "path", l->path);
@@ -380,7 +460,20 @@ lbd_reader_lost(struct lbd_hold *r, const char *why)
 			break;
 		}
 	}
-	lbd_reader_end(r);
+}
+
+/* lbd_readers_artefact_lost: see readers.h. */
+void
+lbd_readers_artefact_lost(struct lbd_lock *l, const char *why)
+{
+	struct lbd_hold *h = l->holder;
+
+	log_info("%s: pid %ld's shared hold ends: %s", l->path,
+	    (long)h->fs.owner.pid, why);
+	if (h->conn != NULL)
+		lost_send(h, why);
+	lbd_hold_free(lbd_hold_uninstall(l));
+	lbd_readers_lost(l);
 }
 
 /* lbd_reader_handed: see readers.h. */
@@ -444,6 +537,7 @@ lbd_readers_serve(struct lbd_lock *l)
 	struct lockfs_err err;
 	struct lbd_hold  *h = l->holder;
 	struct lbd_wait  *w;
+	int               rc;
 
 	if (h == NULL || !h->shared || h->conn == NULL || h->releasing ||
 	    h->lingering)
@@ -469,7 +563,15 @@ lbd_readers_serve(struct lbd_lock *l)
 			lbd_grant_reply(h, w->conn, w->id);
 		else if (l->nreaders >= l->d->cfg.limits.readers_per_lock)
 			break;
-		else if (lbd_reader_join(l, w->conn, w->tid, w->id, &err) != 0)
+		else if ((rc = lbd_reader_join(l, w->conn, w->tid, w->id,
+		    &err)) == LB_ENOTLOCKED) {
+			/* Its artefact is not its reader's any more: that
+			 * hold ends, w waits on, l watched (never freed
+			 * here: w is queued). */
+			lbd_readers_artefact_lost(l, err.msg);
+			lbd_lock_watch(l, w->conn);
+			return;
+		} else if (rc != 0)
 			lbd_conn_error(w->conn, w->id, LBP_EFAILED, "%s",
 			    err.msg);
 		lbd_wait_remove(w);

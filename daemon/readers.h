@@ -26,9 +26,13 @@ int  lbd_reader_joinable(const struct lbd_lock *l);
 /* lbd_reader_join: grants c's shared ACQUIRE id of l (thread tid) beside
  * the readers that hold it (the caller checked lbd_reader_joinable and
  * the limits): the rider is made once c is known to be able to take the
- * artefact over (docs/SHARED.md), and its OK is owed as the artefact's
- * reader's.  0; or an LB_E* code with err filled (nothing granted; the
- * caller replies). */
+ * artefact over (docs/SHARED.md), and its marker made under the lock of
+ * the directory once the lock file is seen there to name the artefact's
+ * reader still; its OK is owed as the artefact's reader's.  0; or an
+ * LB_E* code with err filled (nothing granted; the caller replies):
+ * LB_ENOTLOCKED when the lock file is not the artefact's reader's any
+ * more (the caller ends that hold: lbd_readers_artefact_lost).  Blocks
+ * while another process holds the directory's lock, up to 0.2 s. */
 int  lbd_reader_join(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
          uint64_t id, struct lockfs_err *err);
 
@@ -83,6 +87,14 @@ void lbd_upgrade_drop(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
  * released with no rider able to take the artefact): its riders and any
  * UPGRADE lose it too, each logged.  l is not freed. */
 void lbd_readers_lost(struct lbd_lock *l);
+
+/* lbd_readers_artefact_lost: l's artefact's hold, shared, is found not
+ * to be its reader's any more (its lock file broken as stale, or
+ * another's) when a reader was to join it (why says so): the hold ends
+ * (nothing on disk: the lock file is not its own), its connection told
+ * LOST, and its riders and any UPGRADE lose it too (lbd_readers_lost).
+ * The waiters are not served (the caller does).  l is not freed. */
+void lbd_readers_artefact_lost(struct lbd_lock *l, const char *why);
 
 /* lbd_readers_detach: the daemon stops: l's riders are forgotten in
  * memory, their markers left for them to reclaim from the next daemon

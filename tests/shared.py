@@ -952,18 +952,18 @@ class Reproductions(SharedCase):
         self.assertFalse(os.path.exists(p + ".lock"))
 
     def test_rider_granted_on_a_lock_broken_stale(self):
-        # Reproduction (fails): the artefact's reader's process exits
-        # while its connection lives on in a child (a descriptor
-        # inherited over fork): the artefact names a dead pid, which
-        # `break --stale` (in-process) rightly breaks, and Python's
-        # lockfile then takes the lock.  The daemon still holds its
-        # record of the first reader and grants a shared ACQUIRE as a
-        # rider of it at once (readers.c lbd_reader_joinable looks at
-        # memory only: never at whether the artefact is still its
-        # reader's), so a reader and an exclusive holder hold at once.
-        # Without shared locks the same request finds the lock held and
-        # waits: only a rider is granted on a hold whose artefact is
-        # gone.
+        # Regression: the artefact's reader's process exits while its
+        # connection lives on in a child (a descriptor inherited over
+        # fork): the artefact names a dead pid, which `break --stale`
+        # (in-process) rightly breaks, and Python's lockfile then takes
+        # the lock.  The daemon, which still held its record of the
+        # first reader, granted a shared ACQUIRE as a rider of it at
+        # once.  A rider's marker is made under the directory's lock
+        # (which breakers hold across their judgement and removal) once
+        # the lock file is seen to name the artefact's reader still;
+        # here it does not: that hold ends (its connection told LOST)
+        # and the request is answered as any to a lock held outside the
+        # broker (EALREADY).
         p = self.path()
         a = self.spawn(textwrap.dedent("""
             import os, sys, time
