@@ -368,6 +368,10 @@ struct lbd {
 	struct lbd_relqs        *relqs;     /* their retry queues
 	                                       (releasing.c; NULL: none) */
 	uv_timer_t               grace;     /* ends the orphans' grace */
+	int                      reconciling; /* 1 while the previous run's
+	                                       holds are judged at start
+	                                       (reconcile.c): counted as the
+	                                       grace period */
 	struct lbd_lograte       refusals;  /* lines of refused connections,
 	                                       bounded (conn.c, lograte.c) */
 	uv_timer_t               store_watch; /* is the state database

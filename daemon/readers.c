@@ -338,6 +338,50 @@ lbd_reader_rejoin(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
 	    l->holder->tid == tid ? 0 : -1;
 }
 
+/* Whether d judges its previous run's holds: while it reconciles them
+ * at start (a first reader found dead there is judged in the grace
+ * period too), or in the grace period. */
+static int
+in_grace(struct lbd *d)
+{
+	return d->reconciling || uv_is_active((uv_handle_t *)&d->grace);
+}
+
+/* lbd_readers_unclaimed: see readers.h. */
+int
+lbd_readers_unclaimed(struct lbd_lock *l)
+{
+	struct lockfs_err err;
+	struct lbd_hold  *h = l->holder;
+	int               live = -1;      /* cannot tell: a reader */
+
+	if (h == NULL || !h->shared || l->nreaders != 0 || !in_grace(l->d))
+		return 0;
+	if (lockfs_names_make(&h->fs) != 0)
+		return 1;
+	if (lbd_creds_enter(h->creds, &err) == 0) {
+		live = lockfs_readers_live(&h->fs);
+		lbd_creds_leave();
+	}
+	lockfs_names_drop(&h->fs);
+	return live != 0;
+}
+
+/* lbd_readers_grace_over: see readers.h. */
+void
+lbd_readers_grace_over(struct lbd *d)
+{
+	struct lbd_lock *l;
+	struct lbd_wait *w;
+	size_t           i;
+
+	for (i = 0; i < d->nbuckets; i++)
+		for (l = d->buckets[i]; l != NULL; l = l->hash_next)
+			if ((w = TAILQ_FIRST(&l->waiters)) != NULL &&
+			    w->upgrade)
+				lbd_readers_serve(l);
+}
+
 /* lbd_reader_keep_for_readers: see readers.h. */
 int
 lbd_reader_keep_for_readers(struct lbd_lock *l, struct lbd_hold *h)
@@ -346,7 +390,7 @@ lbd_reader_keep_for_readers(struct lbd_lock *l, struct lbd_hold *h)
 	int               live = -1;      /* cannot tell: kept */
 
 	if (!h->shared || h->for_readers || h->releasing || h->kept ||
-	    l->nreaders != 0 || !uv_is_active((uv_handle_t *)&l->d->grace) ||
+	    l->nreaders != 0 || !in_grace(l->d) ||
 	    lockfs_names_make(&h->fs) != 0)
 		return 0;
 	if (lbd_creds_enter(h->creds, &err) == 0) {
@@ -544,7 +588,7 @@ lbd_readers_serve(struct lbd_lock *l)
 		return;
 	if ((w = TAILQ_FIRST(&l->waiters)) != NULL && w->upgrade) {
 		if (l->nreaders == 0 && h->conn == w->conn &&
-		    h->tid == w->tid) {
+		    h->tid == w->tid && !lbd_readers_unclaimed(l)) {
 			lbd_hold_mode(h, 0);
 			lbd_grant_reply(h, w->conn, w->id);
 			lbd_wait_remove(w);
@@ -643,7 +687,8 @@ lbd_upgrade(struct lbd_conn *c, uint64_t id, const char *path,
 
 	if ((l = owned_lock(c, id, path, method, tid, &h, &r)) == NULL)
 		return 0;
-	if (h != NULL && (!h->shared || l->nreaders == 0)) {
+	if (h != NULL && (!h->shared || (l->nreaders == 0 &&
+	    !lbd_readers_unclaimed(l)))) {
 		lbd_hold_mode(h, 0);    /* the only holder: at once */
 		lbd_grant_reply(h, c, id);
 		return 0;
@@ -655,7 +700,9 @@ lbd_upgrade(struct lbd_conn *c, uint64_t id, const char *path,
 	}
 	if (!(timeout > 0)) {
 		lbd_conn_error(c, id, LBP_EALREADY, "%s is held shared by "
-		    "%u others", path, l->nreaders);
+		    "%u others%s", path, l->nreaders, l->nreaders == 0 ?
+		    " and readers of the previous run not reclaimed yet "
+		    "(their markers beside it)" : "");
 		return 0;
 	}
 	if (c->nwaits >= c->d->cfg.limits.waits_per_conn) {

@@ -48,7 +48,8 @@ int  lbd_reader_rejoin(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
 
 /* lbd_reader_keep_for_readers: h, l's artefact's hold, shared and with no
  * rider, is ending (its client's RELEASE or close, its process's exit)
- * during the grace period after a restart: when a live reader's marker
+ * during the grace period after a restart (or while the previous run's
+ * holds are judged at start): when a live reader's marker
  * lies beside l's lock file (a reader of the previous run that has not
  * reclaimed yet), or the directory cannot be read to tell
  * (lockfs_readers_live: -1, never taken for "no reader"), h becomes an
@@ -95,6 +96,19 @@ void lbd_readers_lost(struct lbd_lock *l);
  * LOST, and its riders and any UPGRADE lose it too (lbd_readers_lost).
  * The waiters are not served (the caller does).  l is not freed. */
 void lbd_readers_artefact_lost(struct lbd_lock *l, const char *why);
+
+/* lbd_readers_unclaimed: 1 when l, held shared by its artefact's reader
+ * with no rider in memory, has a live reader's marker beside its lock
+ * file (looked at as that reader) while the previous run's holds are
+ * judged (at start, in the grace period): a rider of the previous run
+ * that has not reclaimed yet, which holds as much as a rider in memory;
+ * also when it cannot be told (lockfs_readers_live -1).  Else 0. */
+int  lbd_readers_unclaimed(struct lbd_lock *l);
+
+/* lbd_readers_grace_over: the grace period is over: every lock whose
+ * queue's head is an UPGRADE is served (it may have waited for riders
+ * of the previous run that never reclaimed). */
+void lbd_readers_grace_over(struct lbd *d);
 
 /* lbd_readers_detach: the daemon stops: l's riders are forgotten in
  * memory, their markers left for them to reclaim from the next daemon

@@ -317,6 +317,9 @@ grace_over(uv_timer_t *t)
 		LIST_REMOVE(h, conn_entry);
 		LIST_INSERT_HEAD(&d->unclaimed, h, conn_entry);
 	}
+	/* An UPGRADE that waited for readers of the previous run that
+	 * never reclaimed is served now. */
+	lbd_readers_grace_over(d);
 	if (LIST_EMPTY(&d->unclaimed))
 		return;
 	d->grace_ending.end_some = grace_end_some;
@@ -925,6 +928,7 @@ lbd_reconcile(struct lbd *d)
 	/* A busy database is not waited for, once per hold, before anyone
 	 * is served: its holds are judged again in the releasing queues. */
 	lockfs_sqlite_busy(0, 0);
+	d->reconciling = 1;     /* the grace period's, for the readers */
 	lbd_store_each_hold(d, reconcile_one);
 	free(tidied);
 	tidied = NULL;
@@ -935,6 +939,7 @@ lbd_reconcile(struct lbd *d)
 	if (!LIST_EMPTY(&d->orphans))
 		uv_timer_start(&d->grace, grace_over,
 		    (uint64_t)(d->cfg.grace * 1000), 0);
+	d->reconciling = 0;
 }
 
 /*
@@ -1020,7 +1025,10 @@ orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid,
 	h->lingering = 0;
 	lbd_hold_adopt(l, h);
 	log_debug("%s: taken back by pid %ld", l->path, (long)c->pid);
-	if (mode == 1 || (mode == 0 && l->nreaders == 0))
+	/* Exclusive only while no reader holds beside it: reclaimed, or
+	 * of the previous run, its marker there (lbd_readers_unclaimed). */
+	if (mode == 1 || (mode == 0 && l->nreaders == 0 &&
+	    !lbd_readers_unclaimed(l)))
 		lbd_hold_mode(h, mode);
 	lbd_readers_serve(l);   /* shared requests that waited for it */
 	return 0;

@@ -839,14 +839,13 @@ class Reproductions(SharedCase):
         self.assertEqual(held, ["EPERM", "EPERM"])
 
     def test_upgrade_in_grace_passes_riders_not_reclaimed(self):
-        # Reproduction (fails): after a restart, the artefact's reader
-        # reclaims its hold and UPGRADEs before the rider beside it has
-        # reclaimed.  readers.c lbd_upgrade counts the riders in memory
-        # only (l->nreaders, 0 until they reclaim), not the markers that
-        # are their record over the restart: the UPGRADE is granted at
-        # once, the hold recorded exclusive, and the rider, which reads
-        # on the strength of its marker, will be refused its RECLAIM (the
-        # hold is no longer shared).  A writer and a reader at once.
+        # Regression: after a restart, the artefact's reader reclaims its
+        # hold and UPGRADEs before the rider beside it has reclaimed.
+        # lbd_upgrade counted the riders in memory only (l->nreaders, 0
+        # until they reclaim), not the markers that are their record over
+        # the restart, and granted the UPGRADE at once.  While the grace
+        # period runs, a live marker of a previous run's rider counts as
+        # a reader (lbd_readers_unclaimed): the UPGRADE waits.
         p = self.path()
         a = self.v2()
         ta = a.call("ACQUIRE", path=p, mode="shared").fields["token"]
@@ -863,13 +862,13 @@ class Reproductions(SharedCase):
                         "its marker there, has not reclaimed yet")
 
     def test_reclaim_exclusive_passes_riders_not_reclaimed(self):
-        # Reproduction (fails): a DOWNGRADE done and a rider granted
-        # beside it; the daemon dies.  The owner's RECLAIM with
-        # mode=exclusive (its library's answer to a DOWNGRADE it gave up
-        # on) is settled exclusive because no rider has reclaimed yet
-        # (reconcile.c orphan_adopt: l->nreaders == 0), though the
-        # rider's marker lies beside the lock file: the hold is made
-        # exclusive under a live reader, whose RECLAIM will be refused.
+        # Regression: a DOWNGRADE done and a rider granted beside it; the
+        # daemon dies.  The owner's RECLAIM with mode=exclusive (its
+        # library's answer to a DOWNGRADE it gave up on) was settled
+        # exclusive because no rider had reclaimed yet (reconcile.c
+        # orphan_adopt: l->nreaders == 0), though the rider's marker lay
+        # beside the lock file.  The live marker counts as a reader in
+        # the grace period: the hold stays shared (OK mode=shared).
         p = self.path()
         a = self.v2()
         ta = a.call("ACQUIRE", path=p).fields["token"]
@@ -1004,15 +1003,14 @@ class Reproductions(SharedCase):
                             "lockfile holds the lock exclusively")
 
     def test_restart_with_the_first_reader_dead_drops_live_riders(self):
-        # Reproduction (fails): the daemon dies while a first reader and
-        # a rider hold; the first reader dies meanwhile.  The new daemon
-        # judges the first reader's hold at start (reconcile.c
-        # reconcile_one -> orphan_end: its process is gone), before the
-        # grace timer runs, so lbd_reader_keep_for_readers (which needs
-        # uv_is_active(&d->grace)) keeps nothing: the artefact is
-        # removed under the rider, whose marker lies there and whose
-        # process lives, a writer is granted at once, and the rider's
-        # RECLAIM is refused.
+        # Regression: the daemon dies while a first reader and a rider
+        # hold; the first reader dies meanwhile.  The new daemon judged
+        # the first reader's hold at start (reconcile.c reconcile_one ->
+        # orphan_end), before the grace timer ran, so
+        # lbd_reader_keep_for_readers kept nothing: the artefact was
+        # removed under the rider and a writer granted.  Startup counts
+        # as the grace period: the hold is kept for the rider, handed to
+        # it at its RECLAIM.
         p = self.path()
         a = self.reader_process(p)
         b = self.v2()
