@@ -604,6 +604,14 @@ lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err)
 	w = TAILQ_FIRST(&l->waiters);
 	/* A shared hold's artefact goes to a rider first (readers.c). */
 	rider = l->holder->shared ? lbd_reader_next(l) : NULL;
+	if (rider != NULL && l->holder->pinned) {
+		/* An orphan's end, its names pinned to the directory just
+		 * judged its own (reconcile.c): handed to the rider as any
+		 * live reader's hold is, through the path (the handoff's
+		 * steps check the directory), never left to lose it. */
+		lockfs_names_drop(&l->holder->fs);
+		l->holder->pinned = 0;
+	}
 	named = lbd_hold_names(l->holder, err);
 
 	h = lbd_hold_uninstall(l);

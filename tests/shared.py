@@ -1086,14 +1086,14 @@ class Reproductions(SharedCase):
         self.assertCode(w.wait(rw, 30), "OK")
 
     def test_reclaimed_rider_keeps_the_lock_its_first_reader_left(self):
-        # Reproduction (fails): after a restart the rider reclaims first
-        # and rides on the first reader's hold of the previous run; the
-        # first reader's process then exits without reclaiming.  Its
-        # hold ends in its judged directory (reconcile.c orphan_end ->
-        # orphan_pin: h->pinned), and lbd_hold_end hands nothing on
-        # from a pinned hold (hold.c: "tc != NULL && !h->pinned"), so
-        # the live rider is told LOST (with the reason "no memory") and
-        # the lock is freed, instead of the artefact being handed to it.
+        # Regression: after a restart the rider reclaims first and rides
+        # on the first reader's hold of the previous run; the first
+        # reader's process then exits without reclaiming.  Its hold ends
+        # in its judged directory (reconcile.c orphan_end -> orphan_pin:
+        # h->pinned), and lbd_hold_end handed nothing on from a pinned
+        # hold: the live rider was told LOST ("no memory") and the lock
+        # freed.  A pinned orphan with riders is handed to a rider as
+        # any live reader's hold is.
         p = self.path()
         a = self.reader_process(p)
         b = self.v2()
