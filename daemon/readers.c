@@ -303,6 +303,15 @@ lbd_reader_join(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
 	return 0;
 }
 
+/* Whether d judges its previous run's holds: while it reconciles them
+ * at start (a first reader found dead there is judged in the grace
+ * period too), or in the grace period. */
+static int
+in_grace(struct lbd *d)
+{
+	return d->reconciling || uv_is_active((uv_handle_t *)&d->grace);
+}
+
 /* lbd_reader_rejoin: see readers.h. */
 int
 lbd_reader_rejoin(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
@@ -314,7 +323,12 @@ lbd_reader_rejoin(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
 	unsigned          method = l->method;
 	char              path[PATH_MAX];
 
+	/* Only a previous run's rider (the hold's token of an earlier
+	 * generation: granted before this start), only while that run's
+	 * holds are judged: in this run a reader joins by ACQUIRE, behind
+	 * the writers queued before it, never by a marker its user made. */
 	if (h == NULL || !h->shared || h->token != token || h->releasing ||
+	    !in_grace(d) || token >> 32 >= d->generation ||
 	    (h->conn == c && h->tid == tid) ||
 	    lbd_reader_find(l, c, tid) != NULL ||
 	    l->nreaders >= l->d->cfg.limits.readers_per_lock)
@@ -336,15 +350,6 @@ lbd_reader_rejoin(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
 	l = lbd_lock_find(d, path, method);
 	return l != NULL && l->holder != NULL && l->holder->conn == c &&
 	    l->holder->tid == tid ? 0 : -1;
-}
-
-/* Whether d judges its previous run's holds: while it reconciles them
- * at start (a first reader found dead there is judged in the grace
- * period too), or in the grace period. */
-static int
-in_grace(struct lbd *d)
-{
-	return d->reconciling || uv_is_active((uv_handle_t *)&d->grace);
 }
 
 /* lbd_readers_unclaimed: see readers.h. */

@@ -1061,15 +1061,14 @@ class Reproductions(SharedCase):
         a.kill()
 
     def test_reclaim_on_a_made_marker_passes_a_queued_writer(self):
-        # Reproduction (fails): RECLAIM of a shared hold's token by any
-        # owner whose marker lies beside the lock file makes it a rider
-        # (reconcile.c lbd_reclaim -> readers.c lbd_reader_rejoin), in
-        # the daemon's run that granted the hold too, with no look at
-        # whether that owner ever read: the marker is a file its user
-        # makes, and the token shows in STATUS.  A reader so passes the
-        # writer queued before it (which lbd_reader_joinable refuses
-        # to an ACQUIRE), and readers taking turns this way keep the
-        # writer out for as long as they like.
+        # Regression: RECLAIM of a shared hold's token by any owner whose
+        # marker lay beside the lock file made it a rider
+        # (lbd_reader_rejoin), in the daemon's run that granted the hold
+        # too: the marker is a file its user makes, and the token shows
+        # in STATUS, so a reader passed the writer queued before it.  A
+        # rider's RECLAIM is taken only for a hold of a previous run (its
+        # token's generation older than this start), only while that
+        # run's holds are judged (the grace period).
         p = self.path()
         a, b, w = self.v2(), self.v2(), self.v2()
         tok = a.call("ACQUIRE", path=p, mode="shared").fields["token"]
