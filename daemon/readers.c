@@ -333,6 +333,13 @@ lbd_reader_rejoin(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
 	    lbd_reader_find(l, c, tid) != NULL ||
 	    l->nreaders >= l->d->cfg.limits.readers_per_lock)
 		return -1;
+	if (c->uid_conns == NULL ||
+	    c->uid_conns->nlocks >= d->cfg.limits.locks_per_uid) {
+		log_info("%s: pid %ld asks for its shared hold of the "
+		    "previous run back: refused (locks_per_uid)", l->path,
+		    (long)c->pid);
+		return -1;
+	}
 	if (reader_add(l, c, tid, 0, &err) != 0) {
 		log_info("%s: pid %ld asks for its shared hold of the "
 		    "previous run back: refused (%s)", l->path, (long)c->pid,

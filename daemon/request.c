@@ -554,10 +554,12 @@ req_reclaim(struct lbd_conn *c, const struct lbp_msg *m)
 		    "decimal number");
 		return;
 	}
-	if (c->nholds + c->nwaits >= c->d->cfg.limits.holds_per_conn) {
+	/* Its riders count, as at ACQUIRE: a rider's RECLAIM makes one. */
+	if (c->nholds + c->nreaders + c->nwaits >=
+	    c->d->cfg.limits.holds_per_conn) {
 		lbd_conn_error(c, m->id, LBP_ELIMIT, "holds_per_conn: this "
-		    "connection holds %u locks and waits for %u", c->nholds,
-		    c->nwaits);
+		    "connection holds %u locks and waits for %u",
+		    c->nholds + c->nreaders, c->nwaits);
 		return;
 	}
 	if (lbd_reclaim(c, a.path, a.method, a.tid, token,

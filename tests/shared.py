@@ -1030,14 +1030,14 @@ class Reproductions(SharedCase):
         self.assertCode(b.call("RECLAIM", path=p, token=tok), "OK")
 
     def test_reclaimed_riders_pass_holds_per_conn(self):
-        # Reproduction (fails): RECLAIM bounds a connection by
-        # c->nholds + c->nwaits (request.c req_reclaim), not counting
-        # its riders (c->nreaders), which ACQUIRE counts; a rider's
-        # RECLAIM (readers.c lbd_reader_rejoin) only asks for a marker
-        # named after the requester's pid and the thread it gives, which
-        # its user makes itself.  One connection so rides past
-        # holds_per_conn, up to readers_per_lock on every shared lock
-        # of the previous run.
+        # Regression: RECLAIM bounded a connection by c->nholds +
+        # c->nwaits (request.c req_reclaim), not counting its riders
+        # (c->nreaders), which ACQUIRE counts, and a rider's RECLAIM
+        # (lbd_reader_rejoin) only asks for a marker named after the
+        # requester's pid and the thread it gives, which its user makes
+        # itself: one connection rode past holds_per_conn.  Riders count
+        # at RECLAIM as at ACQUIRE, and a rider's RECLAIM is bounded by
+        # its user's locks_per_uid too.
         self.daemon.stop()
         self.daemon = Daemon(self.dir, config="holds_per_conn = 2\n"
                              "readers_per_lock = 16\n").start()
