@@ -769,10 +769,11 @@ class Restart(SharedCase):
 
 
 class Reproductions(SharedCase):
-    """Reproductions of faults found by review (these tests fail)."""
+    """Regressions: faults found by review, each reproduced here first
+    (the test failed) and then fixed."""
 
     def test_owner_queued_twice_rides_on_itself(self):
-        # Reproduction (fails): an owner whose shared ACQUIRE waits may
+        # Regression (fixed): an owner whose shared ACQUIRE waits may
         # send another; both wait, and when the writer goes the first is
         # granted the artefact and the second makes the same owner a
         # rider of its own hold (readers.c lbd_readers_serve ->
@@ -796,7 +797,7 @@ class Reproductions(SharedCase):
 
 
     def test_reader_past_the_bound_waits(self):
-        # Reproduction (fails): a shared ACQUIRE with a timeout, made
+        # Regression (fixed): a shared ACQUIRE with a timeout, made
         # while the lock's riders are at readers_per_lock, is refused
         # ELIMIT at once (lock.c lbd_acquire) instead of waiting for a
         # reader to go, as it would behind any holder.  Any user who may
@@ -817,7 +818,7 @@ class Reproductions(SharedCase):
 
     @unittest.skipUnless(ROOT, "needs root (a second user)")
     def test_upgrade_and_downgrade_tell_nothing_where_one_may_not_look(self):
-        # Reproduction (fails): UPGRADE and DOWNGRADE answer ENOTMINE
+        # Regression (fixed): UPGRADE and DOWNGRADE answer ENOTMINE
         # ("locked, but not by you") or ENOTLOCKED by whether the lock is
         # held (readers.c owned_lock), before any look as the requester
         # (lbd_creds_may_look, as STATUS and RELEASE do).  A user who may
