@@ -432,9 +432,9 @@ local_mine(lb_lock *lock, const struct lb__target *t, struct lockfs_err *err)
  * this owner, and the marker of a live reader lies beside it, who reads
  * on the strength of this very file, or the directory cannot be read to
  * tell (lockfs_readers_live: -1, never taken for "no reader").  0:
- * release it; LB_EUNLOCK with err
- * filled: kept, the owner's still (a later release tries again).  Only
- * a handle that may hold through the daemon looks (a directory's read).
+ * release it; LB_EUNLOCK with err filled: kept, the owner's still (a
+ * later release tries again).  Only a handle that may hold through the
+ * daemon looks (a directory's read).
  */
 static int
 readers_keep(lb_lock *lock, const struct lb__target *t,
@@ -448,8 +448,8 @@ readers_keep(lb_lock *lock, const struct lb__target *t,
 		return 0;
 	return lockfs_fail(err, LB_EUNLOCK, EBUSY, "%s is held shared: "
 	    "other readers hold it with this owner's lock file (or its "
-	    "directory cannot be read to tell), and "
-	    "lockbrokerd, which would hand it to one of them, is away; "
+	    "directory cannot be read to tell), and lockbrokerd, which "
+	    "would hand it to one of them, is away; "
 	    "nothing removed, the lock still this owner's: release it "
 	    "again once they have gone", lock->given);
 }

@@ -862,6 +862,26 @@ class Reproductions(SharedCase):
                         "exclusive while a reader of the previous run, "
                         "its marker there, has not reclaimed yet")
 
+    def test_upgrade_waiting_for_riders_not_reclaimed_ends_with_grace(self):
+        # The UPGRADE that waits for a previous run's rider (its marker
+        # there, its process alive) that never reclaims is granted when
+        # the grace period ends (lbd_readers_grace_over), not left
+        # waiting for ever.
+        self.daemon.stop()
+        self.daemon = Daemon(self.dir, config="grace = 2\n").start()
+        p = self.path()
+        a = self.v2()
+        ta = a.call("ACQUIRE", path=p, mode="shared").fields["token"]
+        self.reader_process(p)          # reads on, never reclaims
+        self.daemon.stop(signal.SIGKILL)
+        a.close()
+        self.daemon.start()
+        a = self.v2()
+        self.assertCode(a.call("RECLAIM", path=p, token=ta), "OK")
+        rid = self.queued(a, "UPGRADE", path=p, timeout=60)
+        self.assertCode(a.wait(rid, 30), "OK")
+        self.assertEqual(self.status(a, p)["mode"], "exclusive")
+
     def test_reclaim_exclusive_passes_riders_not_reclaimed(self):
         # Regression: a DOWNGRADE done and a rider granted beside it; the
         # daemon dies.  The owner's RECLAIM with mode=exclusive (its
