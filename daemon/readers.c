@@ -46,7 +46,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "conn.h"
 #include "creds.h"
@@ -62,10 +61,6 @@
 #include "wait.h"
 #include "watch.h"
 
-/* How many times, 1 ms apart, a join tries the lock of its lock's
- * directory while another process holds it (a breaker's judgement, a
- * handoff: a few system calls each), as a handoff waits for it. */
-#define READER_DIRLOCK_TRIES 200
 
 /* lbd_hold_mode: see readers.h. */
 void
@@ -180,44 +175,48 @@ reader_marker(struct lbd_hold *r, int make, struct lockfs_err *err)
  * marker.  0 (made); LB_ENOTLOCKED with err filled when the lock file is
  * not h's any more (broken, taken by another): nothing made, h's hold to
  * be ended (lbd_readers_artefact_lost); another LB_E* code with err
- * filled when the directory's lock cannot be taken or the marker made.
- * Blocks while another process holds the directory's lock, up to
- * READER_DIRLOCK_TRIES ms.
+ * filled when the directory's lock cannot be taken (another process
+ * holds it now: never waited for) or the marker made.  Never blocks.
  */
 static int
 reader_mark_judged(struct lbd_lock *l, struct lbd_hold *r,
     struct lockfs_err *err)
 {
-	struct timespec       pause = { 0, 1000000 };   /* 1 ms */
 	struct lockfs_dirlock dl = { -1 };
 	struct lockfs_err     why;
 	struct lbd_hold      *h = l->holder;
-	int                   taken = -1, left = 0, named = 0, tries, rc;
+	int                   taken = -1, left = 0, named = 0, rc;
+	int                   made = 0;
 
-	if (lockfs_names_make(&h->fs) != 0)
-		return lockfs_fail(err, LB_EFAILED, errno, "%s: the names of "
-		    "its artefact", l->path);
-	for (tries = 0; ; tries++) {
-		if ((rc = lbd_creds_enter(h->creds, err)) != 0)
-			goto out;
-		taken = lbd_hold_dirlock_take(h, &dl, &left);
-		if (taken == 0 && left)
-			rc = lbd_creds_enter(h->creds, err);
-		if (rc == 0 && taken == 0)
-			named = lockfs_i_am_locking(&h->fs, &why) == 1;
-		if (rc == 0 && !(taken != 0 && left))
+	/* Credentials first: a step owed on h (a handoff's last) is taken
+	 * then, before its names are looked at here. */
+	if ((rc = lbd_creds_enter(h->creds, err)) != 0)
+		goto out;
+	if (h->fs.lock_file == NULL) {
+		if (lockfs_names_make(&h->fs) != 0) {
+			rc = lockfs_fail(err, LB_EFAILED, errno, "%s: the "
+			    "names of its artefact", l->path);
 			lbd_creds_leave();
-		if (rc != 0 || taken != 1 || tries + 1 >= READER_DIRLOCK_TRIES)
-			break;
-		nanosleep(&pause, NULL);
+			goto out;
+		}
+		made = 1;
 	}
+	/* Tried once, never waited for (anyone who may read the
+	 * directory can hold its lock for good). */
+	taken = lbd_hold_dirlock_take(h, &dl, &left);
+	if (taken == 0 && left)
+		rc = lbd_creds_enter(h->creds, err);
+	if (rc == 0 && taken == 0)
+		named = lockfs_i_am_locking(&h->fs, &why) == 1;
+	if (rc == 0 && !(taken != 0 && left))
+		lbd_creds_leave();
 	if (rc != 0)
 		;
 	else if (taken != 0)
 		rc = lockfs_fail(err, LB_EFAILED, taken == 1 ? EWOULDBLOCK :
 		    EACCES, "%s: cannot lock its directory %s to join its "
 		    "readers%s", l->path, h->fs.dir, taken == 1 ? ": another "
-		    "process holds that lock" : "");
+		    "process holds that lock now (try again)" : "");
 	else if (!named)
 		rc = lockfs_fail(err, LB_ENOTLOCKED, 0, "%s: its lock file no "
 		    "longer names its artefact's reader, pid %ld (broken as "
@@ -226,7 +225,8 @@ reader_mark_judged(struct lbd_lock *l, struct lbd_hold *r,
 		rc = reader_marker(r, 1, err);
 out:
 	lockfs_dirlock_close(&dl);      /* also drops the lock */
-	lockfs_names_drop(&h->fs);
+	if (made)
+		lockfs_names_drop(&h->fs);      /* only those made here */
 	return rc;
 }
 
@@ -366,16 +366,20 @@ lbd_readers_unclaimed(struct lbd_lock *l)
 	struct lockfs_err err;
 	struct lbd_hold  *h = l->holder;
 	int               live = -1;      /* cannot tell: a reader */
+	int               made;
 
 	if (h == NULL || !h->shared || l->nreaders != 0 || !in_grace(l->d))
 		return 0;
-	if (lockfs_names_make(&h->fs) != 0)
+	/* Credentials first: a step owed on h (a handoff's last) is taken
+	 * then, before its names are looked at here. */
+	if (lbd_creds_enter(h->creds, &err) != 0)
 		return 1;
-	if (lbd_creds_enter(h->creds, &err) == 0) {
+	made = h->fs.lock_file == NULL;
+	if (lockfs_names_make(&h->fs) == 0)
 		live = lockfs_readers_live(&h->fs);
-		lbd_creds_leave();
-	}
-	lockfs_names_drop(&h->fs);
+	if (made)
+		lockfs_names_drop(&h->fs);      /* only those made here */
+	lbd_creds_leave();
 	return live != 0;
 }
 

@@ -31,8 +31,9 @@ int  lbd_reader_joinable(const struct lbd_lock *l);
  * reader still; its OK is owed as the artefact's reader's.  0; or an
  * LB_E* code with err filled (nothing granted; the caller replies):
  * LB_ENOTLOCKED when the lock file is not the artefact's reader's any
- * more (the caller ends that hold: lbd_readers_artefact_lost).  Blocks
- * while another process holds the directory's lock, up to 0.2 s. */
+ * more (the caller ends that hold: lbd_readers_artefact_lost);
+ * LB_EFAILED when another process holds the directory's lock now (never
+ * waited for). */
 int  lbd_reader_join(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
          uint64_t id, struct lockfs_err *err);
 
