@@ -4,15 +4,13 @@
  * A handoff (hold.c, lbd_hold_end) prepares every step that can fail for
  * want of permission or room as the next holder (lockfs_handoff_prepare:
  * the directory's lock taken, the next holder's artefact made beside the
- * lock, or nothing made: link between holders of one uid), installs the
- * next holder and owes it its OK; the iteration's commit records the
- * grant, with the previous holder's identity; then the last step is
- * taken: the next holder's artefact renamed over the lock file (mkdir:
- * the old holder's marker removed; link, one uid: the old holder's
- * unique file renamed to the next holder's unique name), the directory's
- * lock dropped; only then do the OKs go out (reply.c; the waiter's before
- * the old holder's), and after them the old holder's traces are removed
- * as its own user (lbd_swaps_tidy): nobody
+ * lock), installs the next holder and owes it its OK; the iteration's
+ * commit records the grant, with the previous holder's identity; then the
+ * last step is taken: the next holder's artefact renamed over the lock
+ * file (mkdir: the old holder's marker removed), the directory's lock
+ * dropped; only then do the OKs go out (reply.c; the waiter's before the
+ * old holder's), and after them the old holder's traces are removed as
+ * its own user (lbd_swaps_tidy): nobody
  * told of the handoff ever finds the lock file still the old holder's,
  * which the old holder, told it released or cut off from a dead daemon,
  * would take for its own (docs/DESIGN.md).

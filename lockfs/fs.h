@@ -226,24 +226,6 @@ int   lockfs_fs_close_written(int fd);
  */
 int   lockfs_fs_rename_at(int at, const char *from, const char *to);
 
-/*
- * lockfs_fs_rename_new_at: gives the file name from (relative to at) the
- * name to (relative to at too), only when nothing is at to: no name is
- * ever replaced, and from's file stays one file under its new name (its
- * other names untouched).  0, or -1 with errno (EEXIST: something is at
- * to; ENOENT: nothing at from; EPERM or EACCES: may not).  Where the file
- * system cannot say (Linux before 3.15, or a file system without
- * renameat2's RENAME_NOREPLACE: NFS, say), a plain rename is done, which
- * replaces what is at to: the caller looks first, under a lock that keeps
- * others from making names there.
- */
-int   lockfs_fs_rename_new_at(int at, const char *from, const char *to);
-
-/* lockfs_fs_touch_at: sets the modification time of the file name
- * (relative to at; a symbolic link there is not followed) to now, as
- * utimensat(2) with the caller's permission.  0, or -1 with errno. */
-int   lockfs_fs_touch_at(int at, const char *name);
-
 /* lockfs_fs_symlink: makes a symbolic link at path whose target is the
  * text target (which need not exist), only when nothing is at path.  0,
  * or -1 with errno (EEXIST: path is taken; EPERM where the OS or its user

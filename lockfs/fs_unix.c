@@ -4,8 +4,6 @@
  * the methods made before they went through fs.h, so that what a request
  * costs in system calls does not change.
  */
-#define _GNU_SOURCE 1   /* glibc's renameat2 (2.28) */
-
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -219,28 +217,6 @@ lockfs_fs_rename_at(int at, const char *from, const char *to)
 	if (at == AT_FDCWD)
 		return rename(from, to);
 	return renameat(at, from, at, to);
-}
-
-/* lockfs_fs_rename_new_at: see fs.h.  renameat2(2) with RENAME_NOREPLACE
- * (a C library without it: renameat); renameat(2) where the kernel or
- * the file system does not know the flag (ENOSYS, EINVAL). */
-int
-lockfs_fs_rename_new_at(int at, const char *from, const char *to)
-{
-#ifdef RENAME_NOREPLACE
-	if (renameat2(at, from, at, to, RENAME_NOREPLACE) == 0)
-		return 0;
-	if (errno != ENOSYS && errno != EINVAL)
-		return -1;
-#endif
-	return renameat(at, from, at, to);
-}
-
-/* lockfs_fs_touch_at: see fs.h.  utimensat(2). */
-int
-lockfs_fs_touch_at(int at, const char *name)
-{
-	return utimensat(at, name, NULL, AT_SYMLINK_NOFOLLOW);
 }
 
 /* lockfs_fs_symlink: see fs.h.  symlink(2). */

@@ -821,10 +821,23 @@ struct info_rename {             /* given whole: not less than */
 	WCHAR  name[WIDE_MAX];
 };
 
-/* The rename of lockfs_fs_rename_at (replace) and lockfs_fs_rename_new_at
- * (not replace): see there. */
-static int
-rename_as(int at, const char *from, const char *to, int replace)
+/*
+ * lockfs_fs_rename_at: see fs.h.  from is opened (not followed) for
+ * DELETE and given its new name with NtSetInformationFile, to relative
+ * to at's handle (RootDirectory) as every step at a directory is, or, at
+ * LOCKFS_FS_CWD, a Win32 path: first with POSIX semantics
+ * (FileRenameInformationEx, REPLACE_IF_EXISTS | POSIX_SEMANTICS: Windows
+ * 10 1709 and later on NTFS; the name to is replaced at once even while
+ * another handle has the file there open), else Windows' classic one
+ * (FileRenameInformation, ReplaceIfExists: at once too, but refused
+ * while any handle is open on the file at to; wine 8.0 has only this
+ * one).  That refusal (STATUS_ACCESS_DENIED, as for a file one may not
+ * replace) is told apart by opening to for DELETE: when that succeeds,
+ * or fails for sharing, another handle is in the way, EBUSY (try again:
+ * a reader holds it for a few calls); else EACCES.
+ */
+int
+lockfs_fs_rename_at(int at, const char *from, const char *to)
 {
 	struct info_rename *ri;
 	UNICODE_STRING      us;
@@ -872,17 +885,17 @@ rename_as(int at, const char *from, const char *to, int replace)
 	ri->length = (ULONG)(len * sizeof(wchar_t));
 	if (nt_open(at, from, DELETE, DISP_OPEN, OPT_REPARSE_POINT, &h) == -1)
 		goto out;
-	ri->u.flags = (replace ? RENAME_REPLACE : 0) | RENAME_POSIX;
+	ri->u.flags = RENAME_REPLACE | RENAME_POSIX;
 	st = NtSetInformationFile(h, &io, ri, sizeof(*ri),
 	    (FILE_INFORMATION_CLASS)INFO_RENAME_EX);
 	if (st == ST_INVALID_INFO_CLASS || st == ST_NOT_IMPLEMENTED ||
 	    st == ST_INVALID_PARAMETER || st == ST_NOT_SUPPORTED) {
 		ri->u.flags = 0;
-		ri->u.replace = replace ? TRUE : FALSE;
+		ri->u.replace = TRUE;
 		st = NtSetInformationFile(h, &io, ri, sizeof(*ri),
 		    (FILE_INFORMATION_CLASS)INFO_RENAME);
 	}
-	if (st == ST_ACCESS_DENIED && replace) {
+	if (st == ST_ACCESS_DENIED) {
 		if (nt_open(at, to, DELETE, DISP_OPEN, OPT_REPARSE_POINT,
 		    &t) == 0) {
 			CloseHandle(t);
@@ -904,69 +917,6 @@ out:
 		RtlFreeUnicodeString(&us);
 	free(ri);
 	errno = saved;
-	return r;
-}
-
-/*
- * lockfs_fs_rename_at: see fs.h.  from is opened (not followed) for
- * DELETE and given its new name with NtSetInformationFile, to relative
- * to at's handle (RootDirectory) as every step at a directory is, or, at
- * LOCKFS_FS_CWD, a Win32 path: first with POSIX semantics
- * (FileRenameInformationEx, REPLACE_IF_EXISTS | POSIX_SEMANTICS: Windows
- * 10 1709 and later on NTFS; the name to is replaced at once even while
- * another handle has the file there open), else Windows' classic one
- * (FileRenameInformation, ReplaceIfExists: at once too, but refused
- * while any handle is open on the file at to; wine 8.0 has only this
- * one).  That refusal (STATUS_ACCESS_DENIED, as for a file one may not
- * replace) is told apart by opening to for DELETE: when that succeeds,
- * or fails for sharing, another handle is in the way, EBUSY (try again:
- * a reader holds it for a few calls); else EACCES.
- */
-int
-lockfs_fs_rename_at(int at, const char *from, const char *to)
-{
-	return rename_as(at, from, to, 1);
-}
-
-/* lockfs_fs_rename_new_at: see fs.h.  As lockfs_fs_rename_at, without
- * REPLACE_IF_EXISTS (ReplaceIfExists FALSE): a name at to is refused,
- * STATUS_OBJECT_NAME_COLLISION, EEXIST. */
-int
-lockfs_fs_rename_new_at(int at, const char *from, const char *to)
-{
-	return rename_as(at, from, to, 0);
-}
-
-/* lockfs_fs_touch_at: see fs.h.  name opened (not followed) to write its
- * attributes, and its last write time set to now with
- * NtSetInformationFile (FileBasicInformation: the times left 0 are left
- * as they are). */
-int
-lockfs_fs_touch_at(int at, const char *name)
-{
-	struct info_basic basic;
-	IO_STATUS_BLOCK   io;
-	FILETIME          now;
-	HANDLE            h;
-	NTSTATUS          st;
-	int               r = -1;
-
-	if (nt_open(at, name, FILE_WRITE_ATTRIBUTES, DISP_OPEN,
-	    OPT_REPARSE_POINT, &h) == -1)
-		goto out;
-	memset(&basic, 0, sizeof(basic));
-	GetSystemTimeAsFileTime(&now);
-	basic.written.LowPart = now.dwLowDateTime;
-	basic.written.HighPart = (LONG)now.dwHighDateTime;
-	st = NtSetInformationFile(h, &io, &basic, sizeof(basic),
-	    (FILE_INFORMATION_CLASS)INFO_BASIC);
-	CloseHandle(h);
-	if (st != 0) {
-		errno = errno_of_status(st);
-		goto out;
-	}
-	r = 0;
-out:
 	return r;
 }
 

@@ -21,17 +21,6 @@
  *            over another name of the same inode does nothing; the two
  *            inodes here always differ: the new unique file is checked to
  *            be a fresh file with one link.)
- *            Between two owners of one uid nothing is made: the old
- *            holder's unique file, the lock file's only other name, is
- *            renamed to the next holder's unique name, never over a name
- *            that is there (lockfs_fs_rename_new_at).  The lock file is
- *            not touched: it stays one inode, of that uid, which at the
- *            rename's instant becomes the next holder's unique file, so
- *            the lock is the next holder's by link.c's rule and by
- *            lockfile's (its unique file there, with two links), and the
- *            old holder's unique name is gone with the same step.  One
- *            rename where the other way takes a new file, a link and a
- *            rename, and then the old unique file's removal.
  *   symlink  a symlink to the next unique name, at a temporary name, is
  *            renamed over PATH.lock.
  *   pidfile  a temporary file already holding the next pid is renamed over
@@ -388,57 +377,6 @@ rename_allowed(const struct lockfs_lock *to, const struct lockfs_fs_info *dir,
 	    to->lock_file, (long)from_uid);
 }
 
-/* The name of path's entry in its directory (after the last '/'). */
-static const char *
-base_of(const char *path)
-{
-	const char *b = strrchr(path, '/');
-
-	return b == NULL ? path : b + 1;
-}
-
-/* Whether paths a and b name entries of one directory, as spelt. */
-static int
-same_directory(const char *a, const char *b)
-{
-	size_t n = (size_t)(base_of(a) - a);
-
-	return n == (size_t)(base_of(b) - b) && memcmp(a, b, n) == 0;
-}
-
-/*
- * The link method between owners of one uid, up to the last step (see the
- * top of this file): when the lock file (lk, looked at in the locked
- * directory; from's, lockfs_i_am_locking said) has no name but itself
- * and from's unique file, nothing is at to's unique name, and to's owner
- * may make and remove names in the directory, nothing is made, and the
- * last step is to give from's unique file to's unique name: 1, with
- * s->unique_from and s->unique_to.  0 when the handoff is to be made the
- * usual way (prepare_by_rename); LB_ENOMEM, with err filled.
- */
-static int
-prepare_by_unique(const struct lockfs_lock *from,
-    const struct lockfs_lock *to, struct lockfs_swap *s,
-    const struct lockfs_fs_info *lk, struct lockfs_err *err)
-{
-	struct lockfs_fs_info fi;
-
-	if (from->method != LB_LINK || from->owner.uid != to->owner.uid ||
-	    lk->type != LOCKFS_FS_FILE || lk->nlink != 2 ||
-	    lk->uid != to->owner.uid ||
-	    !same_directory(from->unique, from->lock_file) ||
-	    !same_directory(to->unique, from->lock_file))
-		return 0;
-	if (lockfs_fs_info_at(s->dl.fd, base_of(to->unique), 0, &fi) == 0 ||
-	    errno != ENOENT || lockfs_fs_may_remove_in(to->dir) != 0)
-		return 0;
-	if ((s->unique_from = strdup(from->unique)) == NULL ||
-	    (s->unique_to = strdup(to->unique)) == NULL)
-		return lockfs_fail(err, LB_ENOMEM, ENOMEM, "cannot hand %s "
-		    "over", to->path);
-	return 1;
-}
-
 /*
  * The link, symlink and pidfile methods, up to the last step: to's
  * artefact at a temporary name beside the lock (s->tmp), for
@@ -562,10 +500,7 @@ swap_free(struct lockfs_swap *s)
 	free(s->lock_file);
 	free(s->made);
 	free(s->from_marker);
-	free(s->unique_from);
-	free(s->unique_to);
 	s->tmp = s->lock_file = s->made = s->from_marker = NULL;
-	s->unique_from = s->unique_to = NULL;
 	s->pending = 0;
 }
 
@@ -574,12 +509,10 @@ swap_free(struct lockfs_swap *s)
  * holds to `to` but the last, which lockfs_handoff_finish takes: see the
  * top of this file.  What can fail for want of permission or room is done
  * here (the directory's lock taken and kept in *s, `to`'s artefact made
- * beside the lock, or nothing made: the link method between owners of
- * one uid); the last step only replaces a name (rename(2) over the lock
- * file or of from's unique file, or from's marker removed), so that a
- * caller may tell `to` it holds the lock between the two: the lock is
- * held all along, named `from`'s until the finish, and no breaker acts
- * meanwhile.  0 with
+ * beside the lock); the last step only replaces a name (rename(2) over
+ * the lock file, or from's marker removed), so that a caller may tell
+ * `to` it holds the lock between the two: the lock is held all along,
+ * named `from`'s until the finish, and no breaker acts meanwhile.  0 with
  * *s to finish (s->pending; 0 when nothing is left to do: one owner, or
  * the sqlite method, whose one transaction is done here); LB_EINVAL
  * (not the same lock), LB_ENOTMINE (from does not hold it), LB_EFAILED
@@ -647,10 +580,7 @@ lockfs_handoff_prepare(struct lockfs_lock *from, struct lockfs_lock *to,
 		r = lockfs_handoff_sqlite(from, to, err);
 		break;
 	default:
-		if ((r = prepare_by_unique(from, to, s, &fi, err)) == 0)
-			r = prepare_by_rename(from, to, s, &dir, err);
-		else if (r == 1)
-			r = 0;
+		r = prepare_by_rename(from, to, s, &dir, err);
 		break;
 	}
 	s->pending = r == 0 && from->method != LB_SQLITE;
@@ -662,8 +592,7 @@ out:
 
 /*
  * lockfs_handoff_finish: the last step of the handoff s prepared
- * (lockfs_handoff_prepare): to's artefact renamed over the lock file,
- * from's unique file renamed to to's unique name (link, one uid), or
+ * (lockfs_handoff_prepare): to's artefact renamed over the lock file, or
  * (mkdir) from's marker removed; then the directory's lock is dropped and
  * s emptied.  0 (also when s has nothing pending), or LB_EFAILED with err
  * filled: the lock is still from's on disk (held all the same), to's
@@ -690,17 +619,6 @@ lockfs_handoff_finish(struct lockfs_swap *s, struct lockfs_err *err)
 			    "a handoff: cannot remove %s", s->from_marker);
 			goto out;
 		}
-	} else if (s->unique_from != NULL) {
-		if (lockfs_fs_rename_new_at(s->dl.fd, base_of(s->unique_from),
-		    base_of(s->unique_to)) == -1) {
-			r = lockfs_fail(err, LB_EFAILED, errno, "cannot finish "
-			    "a handoff: cannot rename %s to %s",
-			    s->unique_from, s->unique_to);
-			goto out;
-		}
-		/* The lock's time (lockfs_holder_of's since) is made its
-		 * new holder's; failing, it stays the old holder's. */
-		lockfs_fs_touch_at(s->dl.fd, base_of(s->unique_to));
 	} else if (lockfs_fs_rename_at(s->dl.fd, strrchr(s->tmp, '/') + 1,
 	    strrchr(s->lock_file, '/') + 1) == -1) {
 		r = lockfs_fail(err, LB_EFAILED, errno, "cannot finish a "
@@ -817,44 +735,6 @@ tmp_is_tos(const struct lockfs_lock *to, const char *tmp)
 	}
 }
 
-/* The last step of a handoff lockfs_handoff_resume finishes, to's
- * artefact at tmp: renamed over the lock file.  1, or LB_EFAILED. */
-static int
-resume_by_rename(struct lockfs_lock *to, const struct lockfs_lock *from,
-    const char *tmp, struct lockfs_err *err)
-{
-	struct lockfs_fs_info fi;
-
-	if (lockfs_fs_rename_at(LOCKFS_FS_CWD, tmp, to->lock_file) == -1)
-		return lockfs_fail(err, LB_EFAILED, errno, "cannot finish the "
-		    "handoff of %s: cannot rename %s to %s", to->path, tmp,
-		    to->lock_file);
-	/* The old lock's last name (link), removed when it is of to's user
-	 * (another's is that user's to remove). */
-	if (to->method == LB_LINK && from->owner.uid == to->owner.uid &&
-	    lockfs_fs_info_at(LOCKFS_FS_CWD, from->unique, 0, &fi) == 0 &&
-	    fi.type == LOCKFS_FS_FILE && fi.nlink == 1 &&
-	    fi.uid == from->owner.uid)
-		lockfs_fs_unlink(from->unique);
-	return 1;
-}
-
-/* The last step of a handoff lockfs_handoff_resume finishes between owners
- * of one uid (link; prepare_by_unique): from's unique file, the lock
- * file's only other name, given to's unique name.  1, or LB_EFAILED. */
-static int
-resume_by_unique(struct lockfs_lock *to, const struct lockfs_lock *from,
-    struct lockfs_err *err)
-{
-	if (lockfs_fs_rename_new_at(LOCKFS_FS_CWD, from->unique,
-	    to->unique) == -1)
-		return lockfs_fail(err, LB_EFAILED, errno, "cannot finish the "
-		    "handoff of %s: cannot rename %s to %s", to->path,
-		    from->unique, to->unique);
-	lockfs_fs_touch_at(LOCKFS_FS_CWD, to->unique);
-	return 1;
-}
-
 /*
  * lockfs_handoff_resume: finishes a handoff to `to` that was prepared and
  * recorded (the caller knows `to` was made its holder) but whose
@@ -863,13 +743,9 @@ resume_by_unique(struct lockfs_lock *to, const struct lockfs_lock *from,
  * from_pid: `to` with those), its lock file the very file the preparation
  * found (from_id: s->from_id; not one its owner, having let go of the
  * lock in-process meanwhile, made anew under the same name: nothing is
- * finished without it): to's artefact, when it is beside it at the
- * temporary name, is renamed over the lock file; else, the link method
- * between owners of one uid (prepare_by_unique's handoff: nothing made),
- * when the lock file has no other name than from's unique file and
- * nothing is at to's unique name, from's unique file gets that name;
- * under the directory's lock.  The link, symlink and pidfile methods
- * (mkdir's unfinished
+ * finished without it) and to's artefact is beside it at the
+ * temporary name, it is renamed over the lock file, under the directory's
+ * lock.  The link, symlink and pidfile methods (mkdir's unfinished
  * handoffs show as two markers: the caller removes the stray one).  1
  * when finished, 0 when there is nothing to finish (to holds it already,
  * or the lock is not from's any more: someone else's now, or free;
@@ -886,7 +762,7 @@ lockfs_handoff_resume(struct lockfs_lock *to, const char *from_unique,
 	struct lockfs_lock    from;
 	struct lockfs_err     ignored;
 	struct lockfs_file_id id;
-	struct lockfs_fs_info fi, ufi;
+	struct lockfs_fs_info fi;
 	const char           *base = strrchr(from_unique, '/');
 	char                  tmp[PATH_MAX], unique[PATH_MAX];
 	int                   r = 0;
@@ -913,7 +789,7 @@ lockfs_handoff_resume(struct lockfs_lock *to, const char *from_unique,
 	from.owner.uid = from_uid;
 	r = 0;
 	if (lockfs_i_am_locking(to, &ignored) == 1 ||
-	    lockfs_i_am_locking(&from, &ignored) != 1)
+	    lockfs_i_am_locking(&from, &ignored) != 1 || !tmp_is_tos(to, tmp))
 		goto out;
 	if (lockfs_fs_info_at(LOCKFS_FS_CWD, to->lock_file, 0, &fi) == -1)
 		goto out;
@@ -921,13 +797,19 @@ lockfs_handoff_resume(struct lockfs_lock *to, const char *from_unique,
 	if (id.dev != from_id->dev || id.ino != from_id->ino ||
 	    id.ctime_ns != from_id->ctime_ns)
 		goto out;       /* made anew since: not the handoff's */
-	if (tmp_is_tos(to, tmp))
-		r = resume_by_rename(to, &from, tmp, err);
-	else if (to->method == LB_LINK && from_uid == to->owner.uid &&
-	    fi.type == LOCKFS_FS_FILE && fi.nlink == 2 &&
-	    lockfs_fs_info_at(LOCKFS_FS_CWD, to->unique, 0, &ufi) == -1 &&
-	    errno == ENOENT)
-		r = resume_by_unique(to, &from, err);
+	if (lockfs_fs_rename_at(LOCKFS_FS_CWD, tmp, to->lock_file) == -1) {
+		r = lockfs_fail(err, LB_EFAILED, errno, "cannot finish the "
+		    "handoff of %s: cannot rename %s to %s", to->path, tmp,
+		    to->lock_file);
+		goto out;
+	}
+	/* The old lock's last name (link), removed when it is of to's user
+	 * (another's is that user's to remove). */
+	if (to->method == LB_LINK && from_uid == to->owner.uid &&
+	    lockfs_fs_info_at(LOCKFS_FS_CWD, from.unique, 0, &fi) == 0 &&
+	    fi.type == LOCKFS_FS_FILE && fi.nlink == 1 && fi.uid == from_uid)
+		lockfs_fs_unlink(from.unique);
+	r = 1;
 out:
 	lockfs_dirlock_close(&dl);
 	return r;

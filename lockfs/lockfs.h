@@ -353,8 +353,7 @@ struct lockfs_file_id {
 };
 
 /* A handoff prepared up to its last step (handoff.c): the directory's
- * lock held, the next holder's artefact made beside the lock (or, the
- * link method between owners of one uid, to be made by a rename). */
+ * lock held, the next holder's artefact made beside the lock. */
 struct lockfs_swap {
 	int                   pending;  /* a last step to take */
 	struct lockfs_dirlock dl;       /* the directory, locked */
@@ -365,9 +364,6 @@ struct lockfs_swap {
 	                                   marker), removed on cancel */
 	char                 *from_marker; /* mkdir: from's marker, removed
 	                                      by the finish */
-	char                 *unique_from; /* link, one uid: from's unique
-	                                      file (a name in dl), to be */
-	char                 *unique_to;   /* given to's unique name */
 	int                   marker_dir; /* mkdir: the lock directory
 	                                     (O_PATH), where it is */
 	unsigned long long    dir_dev;  /* the directory, as locked */

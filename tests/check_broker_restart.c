@@ -772,65 +772,6 @@ START_TEST(test_restart_lost_release_excludes_handoffs)
 }
 END_TEST
 
-/*
- * A handoff between two clients of one uid (the link method: the last
- * step renames the holder's unique file to the waiter's unique name,
- * lockfs/handoff.c) whose daemon is killed right before that rename
- * (tests/stopstep.c, LB_TEST_STOP_BEFORE, at the first step after the
- * holder's grant), after the commit that recorded the waiter as the
- * holder; the old holder, its RELEASE sent, dies too, so nothing but the
- * restarted daemon acts on the lock.  The restarted daemon finishes the
- * handoff it finds recorded (and says so), and the waiter, asking
- * again, is granted the lock: its unique file is the lock file, the very
- * file the old holder had (one inode throughout), and nothing else is
- * left.
- */
-START_TEST(test_restart_before_handoff_rename)
-{
-	struct tl_daemon d;
-	struct tl_place  p;
-	struct agent     h, w;
-	struct stat      before, after;
-	lb_lock         *look;
-	lb_holder        named;
-	char             dir[PATH_MAX], lock_file[PATH_MAX + 8];
-	long             step;
-	const char      *san = getenv("LB_SANITIZERS");
-
-	/* See test_restart_every_step. */
-	if (san != NULL && *san != '\0')
-		return;
-	step = granted_then_stopping(&d, dir, &p, &h, LB_LINK | LB_BROKER, 0);
-	snprintf(lock_file, sizeof(lock_file), "%s.lock", p.path);
-	ck_assert_int_eq(lstat(lock_file, &before), 0);
-	agent_start(&w, p.path, LB_LINK | LB_BROKER, d.socket);
-	agent_send(&w, 'a', HANG_S + PROMPT_S);
-	look = lock_new(p.path, LB_LINK | LB_BROKER);
-	wait_for_waiters(look, 1);
-	lb_lock_free(look);
-	agent_send(&h, 'r', 0);
-	ck_assert_msg(tl_daemon_stopped(&d, HANG_S), "the daemon did not "
-	    "come to the handoff's rename (step %ld); see %s", step, d.log);
-	agent_kill(&h);
-	daemon_restart(&d, dir, "state.db");
-	agent_expect(&w, HANG_S + PROMPT_S, 0, "the waiter's acquire");
-	ck_assert_msg(tl_file_count(d.log, "finished the handoff") == 1,
-	    "the restarted daemon did not finish the handoff; see %s",
-	    d.log);
-	ck_assert_int_eq(agent_do(&w, 'i', 0), 1);
-	look = lock_new(p.path, LB_LINK | LB_LOCAL);
-	ck_assert_int_eq(lb_get_holder(look, &named), 1);
-	ck_assert_int_eq(named.pid, w.c.pid);
-	ck_assert_int_eq(lstat(lock_file, &after), 0);
-	ck_assert(after.st_ino == before.st_ino && after.st_nlink == 2);
-	ck_assert_int_eq(tl_count(p.dir), 2);   /* and the waiter's unique */
-	ck_assert_int_eq(agent_do(&w, 'r', 0), 0);
-	agent_stop(&w);
-	lb_lock_free(look);
-	private_daemon_end(&d, p.dir);
-}
-END_TEST
-
 /* ------------------------------------------------------------------ */
 /* A pause inside the library's own removal of a lock file.             */
 
@@ -952,7 +893,6 @@ broker_restart_case(void)
 	tcase_add_test(tc, test_release_without_dirlock_excludes_breakers);
 	tcase_add_test(tc, test_release_in_unreadable_dir_excludes_breakers);
 	tcase_add_test(tc, test_failed_handoff_release_excludes_breakers);
-	tcase_add_test(tc, test_restart_before_handoff_rename);
 	tcase_add_test(tc, test_auto_daemon_gone);
 	tcase_add_test(tc, test_restart_lost_release_excludes_handoffs);
 	tcase_add_test(tc, test_restart_lost_release_not_the_next_holders);

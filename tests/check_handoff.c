@@ -280,17 +280,6 @@ tmp_name_of(const struct lockfs_lock *to, char *out)
 	ck_assert_int_lt(n, PATH_MAX);
 }
 
-/* For the link method, the next holder's unique file made beforehand,
- * as litter of its own: so that a handoff to it goes by a temporary
- * beside the lock, as it does between owners of two uids, and not by
- * renaming the old holder's unique file (test_handoff_by_unique). */
-static void
-by_temporary(const struct lockfs_lock *to)
-{
-	if (to->method == LB_LINK)
-		tl_write_text(to->unique, "");
-}
-
 /* ------------------------------------------------------------------ */
 /* Owners of other processes.                                          */
 
@@ -550,14 +539,11 @@ END_TEST
  * lock that was broken and taken by C since (1), and one that A let go
  * of and took anew since (2: a library client whose daemon died takes
  * its locks in-process; its lock file has the same name and owner, but
- * is another file).  _i / 3: the method, prepared to make B's artefact at
- * a temporary; the last, link prepared between owners of one uid (A's
- * unique file to be given B's name; nothing made).
+ * is another file).
  */
 START_TEST(test_handoff_resume)
 {
-	int                by_unique = _i / 3 == NRENAME;
-	unsigned           method = by_unique ? LB_LINK : rename_methods[_i / 3];
+	unsigned           method = rename_methods[_i / 3];
 	struct owners      o;
 	struct lockfs_swap s;
 	struct lockfs_err  err;
@@ -571,16 +557,12 @@ START_TEST(test_handoff_resume)
 	tl_place_in(dir, path, "res");
 	owners_make(&o, path, method, 0);
 	acquire_ok(a);
-	if (!by_unique)
-		by_temporary(b);
 	if ((kid = fork()) == 0)
 		_exit(lockfs_handoff_prepare(a, b, &s, &err) == 0 &&
 		    s.pending ? 0 : 1);
 	ck_assert_int_eq(waitpid(kid, &status, 0), kid);
 	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 	ck_assert_int_eq(lockfs_i_am_locking(a, &err), 1);
-	if (method == LB_LINK)
-		ck_assert_int_eq(tl_exists(b->unique), !by_unique);
 	/* What the preparation recorded (s.from_id, in the dead child). */
 	ck_assert_int_eq(lstat(a->lock_file, &st), 0);
 	id.dev = st.st_dev;
@@ -607,7 +589,7 @@ START_TEST(test_handoff_resume)
 	    a->owner.uid, &id, &err), 0);
 	if (_i % 3 == 2) {
 		ck_assert_int_eq(lockfs_i_am_locking(b, &err), 0);
-		ck_assert_int_eq(lockfs_handoff_tidy(a, &err), !by_unique);
+		ck_assert_int_eq(lockfs_handoff_tidy(a, &err), 1);
 		lockfs_abandon(b);
 		assert_only_holder(dir, a);
 		ck_assert_int_eq(lockfs_release(a, &err), 0);
@@ -618,60 +600,11 @@ START_TEST(test_handoff_resume)
 	} else {
 		lockfs_abandon(a);
 		ck_assert_int_eq(lockfs_i_am_locking(b, &err), 0);
-		ck_assert_int_eq(lockfs_handoff_tidy(c, &err), !by_unique);
+		ck_assert_int_eq(lockfs_handoff_tidy(c, &err), 1);
 		lockfs_abandon(b);
 		assert_only_holder(dir, c);
 		ck_assert_int_eq(lockfs_release(c, &err), 0);
 	}
-	ck_assert_int_eq(tl_count(dir), 0);
-	owners_free(&o);
-	tl_place_remove(dir);
-}
-END_TEST
-
-/*
- * The link method between owners of one uid (_i 0: live processes; 1:
- * threads of this one): the lock file stays one inode, which becomes B's
- * unique file when A's unique file is renamed to B's name; nothing else
- * is made (no temporary), A's unique name is gone with that step, the
- * lock file has two names (lockfile's test of its holder), and its time
- * is the handoff's.  2: B's unique name already taken by a file of B's
- * (litter): the handoff makes B's artefact at a temporary, and the lock
- * file is a new inode, B's unique file.
- */
-START_TEST(test_handoff_by_unique)
-{
-	struct owners      o;
-	struct lockfs_err  err;
-	struct timespec    old[2] = { { 1000000000, 0 }, { 1000000000, 0 } };
-	struct stat        before, st, un;
-	char               dir[PATH_MAX], path[PATH_MAX], tmp[PATH_MAX];
-	struct lockfs_lock *a = &o.l[0], *b = &o.l[1];
-	int                r;
-
-	tl_place_in(dir, path, "res");
-	owners_make(&o, path, LB_LINK, _i == 1);
-	acquire_ok(a);
-	ck_assert_int_eq(utimensat(AT_FDCWD, a->lock_file, old,
-	    AT_SYMLINK_NOFOLLOW), 0);
-	ck_assert_int_eq(lstat(a->lock_file, &before), 0);
-	if (_i == 2)
-		by_temporary(b);
-	tmp_name_of(b, tmp);
-	r = lockfs_handoff(a, b, &err);
-	ck_assert_msg(r == 0, "handoff: %d %s", r, err.msg);
-	ck_assert(!tl_exists(tmp));
-	ck_assert_int_eq(lstat(b->lock_file, &st), 0);
-	ck_assert_int_eq(lstat(b->unique, &un), 0);
-	ck_assert(st.st_dev == un.st_dev && st.st_ino == un.st_ino);
-	ck_assert_int_eq(st.st_nlink, 2);
-	ck_assert_int_eq(st.st_ino == before.st_ino, _i != 2);
-	ck_assert_int_eq(tl_exists(a->unique), _i == 2);
-	ck_assert_int_gt(st.st_mtim.tv_sec, old[1].tv_sec);
-	ck_assert_int_eq(lockfs_i_am_locking(a, &err), 0);
-	lockfs_abandon(a);
-	assert_only_holder(dir, b);
-	ck_assert_int_eq(lockfs_release(b, &err), 0);
 	ck_assert_int_eq(tl_count(dir), 0);
 	owners_free(&o);
 	tl_place_remove(dir);
@@ -699,7 +632,6 @@ START_TEST(test_handoff_tidy_next_holders_unique)
 	tl_place_in(dir, path, "res");
 	owners_make(&o, path, LB_LINK, 0);
 	acquire_ok(a);
-	by_temporary(b);
 	if ((kid = fork()) == 0)
 		_exit(lockfs_handoff_prepare(a, b, &s, &err) == 0 &&
 		    s.pending ? 0 : 1);
@@ -860,7 +792,6 @@ START_TEST(test_handoff_tmp_is_dir)
 	tl_place_in(dir, path, "res");
 	owners_make(&o, path, method, 0);
 	acquire_ok(a);
-	by_temporary(b);
 	tmp_name_of(b, tmp);
 	ck_assert_int_eq(mkdir(tmp, 0755), 0);
 	snapshot(dir, before);
@@ -868,7 +799,6 @@ START_TEST(test_handoff_tmp_is_dir)
 	ck_assert_int_eq(err.code, LB_EFAILED);
 	ck_assert_int_ne(err.sys_errno, 0);
 	ck_assert_msg(strstr(err.msg, tmp) != NULL, "reason: %s", err.msg);
-	by_temporary(b);        /* B's litter goes with what it made */
 	assert_unchanged(dir, before);
 	ck_assert_int_eq(lockfs_i_am_locking(a, &err), 1);
 	ck_assert_int_eq(lockfs_i_am_locking(b, &err), 0);
@@ -895,7 +825,6 @@ START_TEST(test_handoff_tmp_leftover)
 	tl_place_in(dir, path, "res");
 	owners_make(&o, path, method, 0);
 	acquire_ok(a);
-	by_temporary(b);
 	tmp_name_of(b, tmp);
 	tl_path_join(target, PATH_MAX, dir, "target");
 	if (_i % 2 == 0)
@@ -1381,8 +1310,7 @@ handoff_suite(void)
 	tcase_add_loop_test(tc, test_handoff, 0, TL_NMETHODS * 2);
 	tcase_add_loop_test(tc, test_handoff_same_owner, 0, TL_NMETHODS);
 	tcase_add_loop_test(tc, test_handoff_prepare_cancel_finish, 0, NSWAP);
-	tcase_add_loop_test(tc, test_handoff_resume, 0, (NRENAME + 1) * 3);
-	tcase_add_loop_test(tc, test_handoff_by_unique, 0, 3);
+	tcase_add_loop_test(tc, test_handoff_resume, 0, NRENAME * 3);
 	tcase_add_loop_test(tc, test_handoff_tidy_next_holders_unique, 0, 2);
 	tcase_add_loop_test(tc, test_handoff_not_mine, 0, TL_NMETHODS);
 	tcase_add_test(tc, test_handoff_not_same_lock);
