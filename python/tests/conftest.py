@@ -9,12 +9,23 @@ test of this process; a test that needs another daemon, or none, runs a
 child process.
 """
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import shutil
 
 import pytest
+
+# The suites send SIGINT to child processes and expect KeyboardInterrupt
+# there (test_cancel.py).  A process started with SIGINT ignored (a
+# command run in the background by a shell without job control, as a
+# `make check &` from a script is) passes that on through exec to every
+# child, and a Python started so never turns SIGINT into
+# KeyboardInterrupt: the children would be deaf to it.  Handled here, it
+# reaches the children as the default disposition again.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.environ.get("LB_SRCDIR",
