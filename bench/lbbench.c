@@ -45,7 +45,8 @@ static const struct stage stages[] = {
 	{ "broker-handoff-random", stage_broker_handoff_random, "the same, "
 	  "released at a random moment (the Python peers' game)" },
 	{ "throughput", stage_throughput, "-c CLIENTS processes for -t "
-	  "seconds; -a distinct|shared" },
+	  "seconds; -a broker-distinct|broker-shared|flock-distinct|"
+	  "flock-shared" },
 	{ "held", stage_held, "latency while the broker holds -a "
 	  "N,N,... locks; their holder disconnects" },
 	{ "conns", stage_conns, "latency with -c connections open and "

@@ -1386,6 +1386,10 @@ def write_doc(figs, meta, outdir, plots):
                                          us(f.p50)))
     o()
 
+    # Not of this run: the Python package's runs and traces, written by
+    # hand.
+    d.kept("python.md")
+
     servers_section(d)
 
     # Not of this run: the Windows figures, measured under wine by

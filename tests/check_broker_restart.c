@@ -320,6 +320,44 @@ private_daemon_stepping_before(struct tl_daemon *d, char *dir, long step,
 }
 
 /*
+ * A private daemon in dir (private_daemon_stepping_before) that stops
+ * right before its first file-system step in a fresh place *p after it
+ * granted agent h, started there with flags (as nobody when nobody is
+ * set, the place's directory then of mode 0733: nobody may make names
+ * in it but not list it), its ACQUIRE: each step is tried from the
+ * first, a daemon stopped before the grant killed with its agent, until
+ * one grants.  The grant's reply is read; the daemon is running on, to
+ * stop at that step.  Returns the step.
+ */
+static long
+granted_then_stopping(struct tl_daemon *d, char *dir, struct tl_place *p,
+    struct agent *h, unsigned flags, int nobody)
+{
+	long step;
+
+	for (step = 1; step <= STEPS_MAX; step++) {
+		tl_place_make(p, "lk");
+		if (nobody)
+			ck_assert_int_eq(chmod(p->dir, 0733), 0);
+		private_daemon_stepping_before(d, dir, step, p->dir);
+		if (nobody) {
+			ck_assert_int_eq(chmod(dir, 0755), 0);
+			agent_start_nobody(h, p->path, flags, d->socket);
+		} else
+			agent_start(h, p->path, flags, d->socket);
+		ck_assert_int_eq(agent_do(h, 'l', 0), 0);       /* connected */
+		agent_send(h, 'a', HANG_S);
+		if (!tl_daemon_stopped(d, 1.0))
+			break;          /* step is the first after the grant */
+		agent_kill(h);
+		ck_assert_int_eq(tl_daemon_stop(d, SIGKILL), 0);
+	}
+	ck_assert_int_le(step, STEPS_MAX);
+	agent_expect(h, HANG_S, 0, "acquire");
+	return step;
+}
+
+/*
  * The daemon's release of a dead holder's lock (its client killed, its
  * connection closed) judges the lock file the holder's and then removes
  * it.  A breaker in-process (LB_BREAK_STALE), which judges the same file
@@ -346,19 +384,8 @@ START_TEST(test_release_of_dead_holder_excludes_breakers)
 	/* See test_restart_every_step. */
 	if (san != NULL && *san != '\0')
 		return;
-	for (step = 1; step <= STEPS_MAX; step++) {
-		tl_place_make(&p, "lk");
-		private_daemon_stepping_before(&d, dir, step, p.dir);
-		agent_start(&h, p.path, LB_PIDFILE | LB_BROKER, d.socket);
-		ck_assert_int_eq(agent_do(&h, 'l', 0), 0);      /* connected */
-		agent_send(&h, 'a', HANG_S);
-		if (!tl_daemon_stopped(&d, 1.0))
-			break;          /* step is the first after the grant */
-		agent_kill(&h);
-		ck_assert_int_eq(tl_daemon_stop(&d, SIGKILL), 0);
-	}
-	ck_assert_int_le(step, STEPS_MAX);
-	agent_expect(&h, HANG_S, 0, "acquire");
+	step = granted_then_stopping(&d, dir, &p, &h, LB_PIDFILE | LB_BROKER,
+	    0);
 	agent_kill(&h);         /* its connection closes: the daemon releases */
 	ck_assert_msg(tl_daemon_stopped(&d, HANG_S), "the daemon did not "
 	    "come to the release's unlink (step %ld); see %s", step, d.log);
@@ -416,19 +443,8 @@ START_TEST(test_release_without_dirlock_excludes_breakers)
 	/* See test_restart_every_step. */
 	if (san != NULL && *san != '\0')
 		return;
-	for (step = 1; step <= STEPS_MAX; step++) {
-		tl_place_make(&p, "lk");
-		private_daemon_stepping_before(&d, dir, step, p.dir);
-		agent_start(&h, p.path, LB_PIDFILE | LB_BROKER, d.socket);
-		ck_assert_int_eq(agent_do(&h, 'l', 0), 0);      /* connected */
-		agent_send(&h, 'a', HANG_S);
-		if (!tl_daemon_stopped(&d, 1.0))
-			break;          /* step is the first after the grant */
-		agent_kill(&h);
-		ck_assert_int_eq(tl_daemon_stop(&d, SIGKILL), 0);
-	}
-	ck_assert_int_le(step, STEPS_MAX);
-	agent_expect(&h, HANG_S, 0, "acquire");
+	step = granted_then_stopping(&d, dir, &p, &h, LB_PIDFILE | LB_BROKER,
+	    0);
 	fd = open(p.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_eq(flock(fd, LOCK_EX), 0);
@@ -495,22 +511,8 @@ START_TEST(test_release_in_unreadable_dir_excludes_breakers)
 	/* See test_restart_every_step. */
 	if ((san != NULL && *san != '\0') || geteuid() != 0)
 		return;
-	for (step = 1; step <= STEPS_MAX; step++) {
-		tl_place_make(&p, "lk");
-		ck_assert_int_eq(chmod(p.dir, 0733), 0);
-		private_daemon_stepping_before(&d, dir, step, p.dir);
-		ck_assert_int_eq(chmod(dir, 0755), 0);
-		agent_start_nobody(&h, p.path, LB_PIDFILE | LB_BROKER,
-		    d.socket);
-		ck_assert_int_eq(agent_do(&h, 'l', 0), 0);      /* connected */
-		agent_send(&h, 'a', HANG_S);
-		if (!tl_daemon_stopped(&d, 1.0))
-			break;          /* step is the first after the grant */
-		agent_kill(&h);
-		ck_assert_int_eq(tl_daemon_stop(&d, SIGKILL), 0);
-	}
-	ck_assert_int_le(step, STEPS_MAX);
-	agent_expect(&h, HANG_S, 0, "acquire");
+	step = granted_then_stopping(&d, dir, &p, &h, LB_PIDFILE | LB_BROKER,
+	    1);
 	agent_kill(&h);         /* its connection closes: the daemon releases */
 	ck_assert_msg(tl_daemon_stopped(&d, HANG_S), "the daemon did not "
 	    "come to the release's unlink (step %ld); see %s", step, d.log);

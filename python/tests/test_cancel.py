@@ -162,6 +162,28 @@ t.join()
 """
 
 
+def held_and_waited_for(script, path, transport):
+    """This process takes path; a child running script (its arguments the
+    path and the transport), which says "waiting PID" and waits for it in
+    process PID, is seen waiting.  Returns the lock, the child and PID;
+    the child is killed when it does not get so far."""
+    lock = lockbroker.LockFile(path, transport=transport)
+    lock.acquire()
+    env = dict(os.environ, PYTHONPATH=INPLACE)
+    child = subprocess.Popen([sys.executable, "-c", script, path,
+                              transport], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, env=env, text=True)
+    try:
+        said = line_from(child).split()
+        assert said[:1] == ["waiting"], said
+        waiting(lock, transport)
+    except BaseException:
+        child.kill()
+        child.wait()
+        raise
+    return lock, child, int(said[1])
+
+
 def test_ctrl_c_ends_a_wait_in_a_child_forked_by_a_thread(transport,
                                                           lockdir):
     """A process forked by a thread other than the main one: that thread
@@ -169,17 +191,9 @@ def test_ctrl_c_ends_a_wait_in_a_child_forked_by_a_thread(transport,
     still ends its waiting acquire (the waits of other threads than the
     main one do not look for signals)."""
     path = os.path.join(lockdir, "a")
-    lock = lockbroker.LockFile(path, transport=transport)
-    lock.acquire()
-    env = dict(os.environ, PYTHONPATH=INPLACE)
-    child = subprocess.Popen([sys.executable, "-c", CHILD_FORKED, path,
-                              transport], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, env=env, text=True)
+    lock, child, pid = held_and_waited_for(CHILD_FORKED, path, transport)
     try:
-        said = line_from(child).split()
-        assert said[:1] == ["waiting"], said
-        waiting(lock, transport)
-        os.kill(int(said[1]), signal.SIGINT)
+        os.kill(pid, signal.SIGINT)
         said = line_from(child).split()
         assert said == ["interrupted", "False"], said
         no_waiter_left(lock, transport, path)
@@ -274,17 +288,9 @@ def test_ctrl_c_ends_a_wait_of_a_package_loaded_elsewhere(script, transport,
     main thread still runs the signal handlers, so SIGINT must still end
     its waiting acquire with KeyboardInterrupt, holding nothing."""
     path = os.path.join(lockdir, "a")
-    lock = lockbroker.LockFile(path, transport=transport)
-    lock.acquire()
-    env = dict(os.environ, PYTHONPATH=INPLACE)
-    child = subprocess.Popen([sys.executable, "-c", script, path,
-                              transport], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, env=env, text=True)
+    lock, child, pid = held_and_waited_for(script, path, transport)
     try:
-        said = line_from(child).split()
-        assert said[:1] == ["waiting"], said
-        waiting(lock, transport)
-        os.kill(int(said[1]), signal.SIGINT)
+        os.kill(pid, signal.SIGINT)
         r, _, _ = select.select([child.stdout], [], [], WAIT)
         lock.release()          # a child deaf to SIGINT takes it now
         assert r, "SIGINT did not end the wait in %s s" % WAIT
