@@ -1190,5 +1190,48 @@ class Reproductions(SharedCase):
                         first.stderr.read())
         self.daemon.start()
 
+
+class SecondReview(SharedCase):
+    """Reproductions of a second hostile review of the fixes above: each
+    fails on the build it was written against."""
+
+    def lockbroker_path(self):
+        return os.path.join(os.environ.get("LB_BUILDDIR", os.getcwd()),
+                            "tools", "lockbroker")
+
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_directory_lock_held_for_good_refuses_every_reader(self):
+        # reader_mark_judged (daemon/readers.c) tries the lock of the
+        # lock's directory once and refuses the join EFAILED when another
+        # process holds it.  Any user who may open the directory for
+        # reading (every user, for /tmp) may hold that flock(2) for as
+        # long as it likes: every second reader of every shared lock
+        # there is then refused at once, however long its ACQUIRE said
+        # it would wait, while writers, releases and handoffs go on
+        # (lbd_hold_release_artefact waits 2 s, then releases without
+        # it).  A shared ACQUIRE with a timeout must wait, as for any
+        # lock it cannot have now, and be granted once it can.
+        p = self.path()                 # root's 0755 directory
+        squatter = self.spawn(textwrap.dedent("""
+            import fcntl, os, sys, time
+            fd = os.open(%r, os.O_RDONLY | os.O_DIRECTORY)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            print("held", flush=True)
+            time.sleep(600)
+            """ % self.locks), user="nobody")
+        self.assertEqual(squatter.stdout.readline(), b"held\n")
+        a, b = self.v2(), self.v2()
+        self.assertCode(a.call("ACQUIRE", path=p, mode="shared"), "OK")
+        rb = b.send("ACQUIRE", path=p, mode="shared", timeout=60)
+        early = []
+        self.assertCode(b.wait(b.send("PING"), others=early), "OK")
+        self.assertEqual(early, [], "a reader with timeout=60 refused at "
+                         "once because another user holds the lock of "
+                         "the lock's directory")
+        squatter.kill()
+        squatter.wait()
+        self.assertCode(b.wait(rb, 30), "OK")
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
