@@ -1232,6 +1232,58 @@ class SecondReview(SharedCase):
         squatter.wait()
         self.assertCode(b.wait(rb, 30), "OK")
 
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_rider_hidden_by_hidepid_is_broken_stale_under(self):
+        # reader_counts (lockfs/readers.c) counts a marker only when the
+        # owner of /proc/PID and its start time can be read.  With /proc
+        # mounted hidepid=2 (invisible), a common hardening, a judge
+        # sees no /proc entry of another user's process: kill(2) says it
+        # lives (EPERM), but lockfs_os_process_uid fails and the live
+        # rider's marker counts for nothing.  The first reader (nobody)
+        # dies with the daemon away; nobody's `break --stale` then
+        # removes the lock file under root's live rider (before the
+        # marker rules, liveness alone counted it and the lock stood).
+        probe = subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+             "mount -t proc -o hidepid=2 proc /proc"],
+            capture_output=True, timeout=60)
+        if probe.returncode != 0:
+            self.skipTest("cannot mount a hidepid /proc: %r" % probe.stderr)
+        d = os.path.join(self.dir, "open")
+        os.mkdir(d)
+        os.chmod(d, 0o777)
+        p = os.path.join(d, "h")
+        first = self.spawn(textwrap.dedent("""
+            import sys, time
+            sys.path.insert(0, %r)
+            from lbdaemon import Client
+            c = Client(%r, hello=False)
+            assert c.call("HELLO", version=2).verb == "OK"
+            r = c.call("ACQUIRE", path=%r, mode="shared", timeout=0)
+            print(r.code, flush=True)
+            time.sleep(600)
+            """ % (os.path.dirname(os.path.abspath(__file__)),
+                   self.daemon.socket, p)), user="nobody")
+        self.assertEqual(first.stdout.readline(), b"OK\n")
+        rider = self.reader_process(p)  # root's, a live reader
+        self.assertEqual(len([f for f in os.listdir(d)
+                              if ".reader.%d." % rider.pid in f]), 1)
+        self.daemon.stop(signal.SIGKILL)
+        first.kill()
+        first.wait()
+        r = subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+             "mount -t proc -o hidepid=2 proc /proc && exec setpriv "
+             "--reuid=%d --regid=%d --clear-groups \"$@\"" %
+             (NOBODY, NOBODY), "sh", self.lockbroker_path(), "break",
+             "--stale", "--local", p],
+            capture_output=True, text=True, timeout=60)
+        self.assertTrue(os.path.exists(p + ".lock"),
+                        "broken stale under a live reader (its marker "
+                        "discounted, /proc hidden): %r" % r.stderr)
+        self.assertIsNone(rider.poll())
+        self.daemon.start()
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
