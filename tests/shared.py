@@ -1284,6 +1284,46 @@ class SecondReview(SharedCase):
         self.assertIsNone(rider.poll())
         self.daemon.start()
 
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_names_of_another_user_keep_a_release_for_ever(self):
+        # lockfs_readers_live reads at most 16384 names of a directory
+        # and answers -1 ("cannot tell") past them; since the fix for
+        # unreadable directories the library's in-process release of a
+        # shared hold takes -1 as a live reader (lock.c readers_keep) and
+        # keeps its lock file, LB_EUNLOCK.  In a sticky directory (/tmp)
+        # any user may make 16385 names, which the owner cannot remove,
+        # and none of which could ever count as a reader there (a marker
+        # counts only as a file of the lock file's owner): every first
+        # reader's release while the daemon is away then keeps its lock
+        # for as long as those names lie there (and, once it has exited,
+        # break --stale refuses it for the same -1).
+        d = self.shared()               # 1777, root's
+        p = os.path.join(d, "f")
+        env = dict(os.environ, LOCKBROKER_SOCKET=self.daemon.socket)
+        first = subprocess.Popen(
+            [self.lockbroker_path(), "lock", "-s", "-n", p, "--", "sh",
+             "-c", "echo held; read x"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, env=env)
+        self.procs.append(first)
+        self.assertEqual(first.stdout.readline(), b"held\n")
+        flood = self.spawn(textwrap.dedent("""
+            import os
+            for i in range(16400):
+                os.close(os.open(os.path.join(%r, "n%%d" %% i),
+                                 os.O_CREAT | os.O_WRONLY, 0o644))
+            print("made", flush=True)
+            """ % d), user="nobody")
+        self.assertEqual(flood.stdout.readline(), b"made\n")
+        self.daemon.stop(signal.SIGKILL)
+        first.stdin.write(b"\n")
+        first.stdin.close()
+        first.wait(60)
+        self.assertFalse(os.path.exists(p + ".lock"),
+                         "kept by another user's names, none a reader's: "
+                         "%r" % first.stderr.read())
+        self.daemon.start()
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
