@@ -1324,6 +1324,48 @@ class SecondReview(SharedCase):
                          "%r" % first.stderr.read())
         self.daemon.start()
 
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_rider_that_changed_its_uid_is_broken_stale_under(self):
+        # A rider's marker is made as the user its connection had (the
+        # peer's credentials when it connected), but reader_counts
+        # (lockfs/readers.c) asks that user to be the owner of /proc/PID
+        # now, which follows the process's effective uid.  A service
+        # that takes its locks as root and then drops to its own user
+        # (setuid), reading on, has its marker discounted: with the
+        # first reader dead and the daemon away, break --stale removes
+        # the lock file under that live reader (liveness alone, before
+        # the marker rules, kept it).
+        p = self.path()
+        first = self.reader_process(p)
+        rider = self.spawn(textwrap.dedent("""
+            import os, sys, time
+            sys.path.insert(0, %r)
+            from lbdaemon import Client
+            c = Client(%r, hello=False)
+            assert c.call("HELLO", version=2).verb == "OK"
+            r = c.call("ACQUIRE", path=%r, mode="shared", timeout=0)
+            os.setgroups([])
+            os.setgid(%d)
+            os.setuid(%d)
+            print(r.code, flush=True)
+            time.sleep(600)
+            """ % (os.path.dirname(os.path.abspath(__file__)),
+                   self.daemon.socket, p, NOBODY, NOBODY)))
+        self.assertEqual(rider.stdout.readline(), b"OK\n")
+        self.assertEqual(len([f for f in os.listdir(self.locks)
+                              if ".reader.%d." % rider.pid in f]), 1)
+        self.daemon.stop(signal.SIGKILL)
+        first.kill()
+        first.wait()
+        r = subprocess.run([self.lockbroker_path(), "break", "--stale",
+                            "--local", p], capture_output=True, text=True,
+                           timeout=60)
+        self.assertTrue(os.path.exists(p + ".lock"),
+                        "broken stale under a live reader whose uid "
+                        "changed since it joined: %r" % r.stderr)
+        self.assertIsNone(rider.poll())
+        self.daemon.start()
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
