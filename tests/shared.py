@@ -1195,6 +1195,8 @@ class SecondReview(SharedCase):
     """Reproductions of a second hostile review of the fixes above: each
     fails on the build it was written against."""
 
+    lockbroker_cli = Reproductions.lockbroker_cli
+
     def lockbroker_path(self):
         return os.path.join(os.environ.get("LB_BUILDDIR", os.getcwd()),
                             "tools", "lockbroker")
@@ -1365,6 +1367,42 @@ class SecondReview(SharedCase):
                         "changed since it joined: %r" % r.stderr)
         self.assertIsNone(rider.poll())
         self.daemon.start()
+
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_names_of_another_user_keep_an_exclusive_lock_from_stale(self):
+        # An exclusive lock, never shared: its holder died, and any
+        # breaker broke it stale before shared locks (stale.c judged the
+        # artefact alone).  lockfs_break_stale now also asks
+        # lockfs_readers_live, which answers -1 ("cannot tell", taken as
+        # a live reader) past the 16384 names it reads: any user who may
+        # make names in the directory (/tmp, sticky, where no other
+        # user's name could ever be a reader's marker) makes every stale
+        # lock there unbreakable, through the daemon (LB_BREAK_STALE)
+        # and in-process, for as long as the names lie there.
+        d = self.shared()               # 1777, root's
+        p = os.path.join(d, "x")
+        nosock = os.path.join(self.dir, "nosock")
+        r = self.lockbroker_cli("lock", "--local", p, "--", "sh", "-c",
+                                "kill -KILL $PPID", socket=nosock)
+        self.assertEqual(r.returncode, -signal.SIGKILL, r.stderr)
+        self.assertTrue(os.path.exists(p + ".lock"))
+        flood = self.spawn(textwrap.dedent("""
+            import os
+            for i in range(16400):
+                os.close(os.open(os.path.join(%r, "n%%d" %% i),
+                                 os.O_CREAT | os.O_WRONLY, 0o644))
+            print("made", flush=True)
+            """ % d), user="nobody")
+        self.assertEqual(flood.stdout.readline(), b"made\n")
+        r = self.lockbroker_cli("lock", "-n", "--break-stale", p, "--",
+                                "true")
+        self.assertEqual(r.returncode, 0, "through the daemon: " + r.stderr)
+        r = self.lockbroker_cli("lock", "--local", p, "--", "sh", "-c",
+                                "kill -KILL $PPID", socket=nosock)
+        r = self.lockbroker_cli("break", "--stale", "--local", p,
+                                socket=nosock)
+        self.assertEqual(r.returncode, 0, "in-process: " + r.stderr)
+        self.assertFalse(os.path.exists(p + ".lock"))
 
 
 if __name__ == "__main__":
