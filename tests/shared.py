@@ -1404,6 +1404,55 @@ class SecondReview(SharedCase):
         self.assertEqual(r.returncode, 0, "in-process: " + r.stderr)
         self.assertFalse(os.path.exists(p + ".lock"))
 
+    def flooded_lock_in_grace(self):
+        """A lock of this run's, held shared by a fresh connection, in a
+        sticky directory where user nobody made more names than are read
+        for it, while a grace period runs (another lock's holder of the
+        previous run, alive, has not reclaimed)."""
+        other = self.reader_process(self.path("o"))
+        self.daemon.stop(signal.SIGKILL)
+        self.daemon.start()
+        self.assertIsNone(other.poll())
+        d = self.shared()               # 1777, root's
+        p = os.path.join(d, "g")
+        a = self.v2()
+        self.assertCode(a.call("ACQUIRE", path=p, mode="shared"), "OK")
+        flood = self.spawn(textwrap.dedent("""
+            import os
+            for i in range(16400):
+                os.close(os.open(os.path.join(%r, "n%%d" %% i),
+                                 os.O_CREAT | os.O_WRONLY, 0o644))
+            print("made", flush=True)
+            """ % d), user="nobody")
+        self.assertEqual(flood.stdout.readline(), b"made\n")
+        return a, p
+
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_names_of_another_user_hold_a_released_lock_through_grace(self):
+        # lbd_reader_keep_for_readers keeps a shared hold whose owner
+        # releases it, in the grace period, when lockfs_readers_live says
+        # a reader's marker lies there or cannot tell (-1).  It does so
+        # for a hold granted in this run too (no rider of the previous
+        # run can be its), and -1 is any user's to bring about in a
+        # sticky directory (more names than are read): the RELEASE is
+        # answered OK, yet the lock stays held, a writer refused, until
+        # the grace period ends.
+        a, p = self.flooded_lock_in_grace()
+        self.assertCode(a.call("RELEASE", path=p), "OK")
+        w = self.v2()
+        self.assertCode(w.call("ACQUIRE", path=p, timeout=0), "OK",
+                        "a lock of this run, released, kept held for "
+                        "readers of the previous run it never had")
+
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_names_of_another_user_hold_an_upgrade_through_grace(self):
+        # The same for lbd_readers_unclaimed: the UPGRADE of a hold of
+        # this run, its only holder, waits for the grace period's end.
+        a, p = self.flooded_lock_in_grace()
+        self.assertCode(a.call("UPGRADE", path=p, timeout=0), "OK",
+                        "the only holder of a lock of this run refused "
+                        "its UPGRADE for readers of the previous run")
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
