@@ -1453,6 +1453,39 @@ class SecondReview(SharedCase):
                         "the only holder of a lock of this run refused "
                         "its UPGRADE for readers of the previous run")
 
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_names_of_another_user_make_a_reclaimed_writer_shared(self):
+        # A DOWNGRADE recorded that its owner was told is not done (its
+        # library gave up on it: test_reclaim_settles_the_mode_its_owner_
+        # was_told): the RECLAIM's mode=exclusive gives the hold back
+        # exclusive, unless lbd_readers_unclaimed finds a reader of the
+        # previous run.  It takes -1 ("cannot tell") for one, and any
+        # user brings -1 about in a sticky directory with more names
+        # than are read: the hold comes back shared (OK mode=shared), no
+        # reader having ever ridden on it, and a reader is granted beside
+        # an owner that asked to write alone.
+        d = self.shared()               # 1777, root's
+        p = os.path.join(d, "m")
+        a = self.v2()
+        tp = a.call("ACQUIRE", path=p).fields["token"]
+        self.assertCode(a.call("DOWNGRADE", path=p), "OK")
+        flood = self.spawn(textwrap.dedent("""
+            import os
+            for i in range(16400):
+                os.close(os.open(os.path.join(%r, "n%%d" %% i),
+                                 os.O_CREAT | os.O_WRONLY, 0o644))
+            print("made", flush=True)
+            """ % d), user="nobody")
+        self.assertEqual(flood.stdout.readline(), b"made\n")
+        self.daemon.stop(signal.SIGKILL)
+        a.close()
+        self.daemon.start()
+        c = self.v2()
+        r = c.call("RECLAIM", path=p, token=tp, mode="exclusive")
+        self.assertCode(r, "OK")
+        self.assertEqual(r.fields["mode"], "exclusive",
+                         "given back shared for another user's names")
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
