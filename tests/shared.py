@@ -1190,5 +1190,302 @@ class Reproductions(SharedCase):
                         first.stderr.read())
         self.daemon.start()
 
+
+class SecondReview(SharedCase):
+    """Reproductions of a second hostile review of the fixes above: each
+    fails on the build it was written against."""
+
+    lockbroker_cli = Reproductions.lockbroker_cli
+
+    def lockbroker_path(self):
+        return os.path.join(os.environ.get("LB_BUILDDIR", os.getcwd()),
+                            "tools", "lockbroker")
+
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_directory_lock_held_for_good_refuses_every_reader(self):
+        # reader_mark_judged (daemon/readers.c) tries the lock of the
+        # lock's directory once and refuses the join EFAILED when another
+        # process holds it.  Any user who may open the directory for
+        # reading (every user, for /tmp) may hold that flock(2) for as
+        # long as it likes: every second reader of every shared lock
+        # there is then refused at once, however long its ACQUIRE said
+        # it would wait, while writers, releases and handoffs go on
+        # (lbd_hold_release_artefact waits 2 s, then releases without
+        # it).  A shared ACQUIRE with a timeout must wait, as for any
+        # lock it cannot have now, and be granted once it can.
+        p = self.path()                 # root's 0755 directory
+        squatter = self.spawn(textwrap.dedent("""
+            import fcntl, os, sys, time
+            fd = os.open(%r, os.O_RDONLY | os.O_DIRECTORY)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            print("held", flush=True)
+            time.sleep(600)
+            """ % self.locks), user="nobody")
+        self.assertEqual(squatter.stdout.readline(), b"held\n")
+        a, b = self.v2(), self.v2()
+        self.assertCode(a.call("ACQUIRE", path=p, mode="shared"), "OK")
+        rb = b.send("ACQUIRE", path=p, mode="shared", timeout=60)
+        early = []
+        self.assertCode(b.wait(b.send("PING"), others=early), "OK")
+        self.assertEqual(early, [], "a reader with timeout=60 refused at "
+                         "once because another user holds the lock of "
+                         "the lock's directory")
+        squatter.kill()
+        squatter.wait()
+        self.assertCode(b.wait(rb, 30), "OK")
+
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_rider_hidden_by_hidepid_is_broken_stale_under(self):
+        # reader_counts (lockfs/readers.c) counts a marker only when the
+        # owner of /proc/PID and its start time can be read.  With /proc
+        # mounted hidepid=2 (invisible), a common hardening, a judge
+        # sees no /proc entry of another user's process: kill(2) says it
+        # lives (EPERM), but lockfs_os_process_uid fails and the live
+        # rider's marker counts for nothing.  The first reader (nobody)
+        # dies with the daemon away; nobody's `break --stale` then
+        # removes the lock file under root's live rider (before the
+        # marker rules, liveness alone counted it and the lock stood).
+        probe = subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+             "mount -t proc -o hidepid=2 proc /proc"],
+            capture_output=True, timeout=60)
+        if probe.returncode != 0:
+            self.skipTest("cannot mount a hidepid /proc: %r" % probe.stderr)
+        d = os.path.join(self.dir, "open")
+        os.mkdir(d)
+        os.chmod(d, 0o777)
+        p = os.path.join(d, "h")
+        first = self.spawn(textwrap.dedent("""
+            import sys, time
+            sys.path.insert(0, %r)
+            from lbdaemon import Client
+            c = Client(%r, hello=False)
+            assert c.call("HELLO", version=2).verb == "OK"
+            r = c.call("ACQUIRE", path=%r, mode="shared", timeout=0)
+            print(r.code, flush=True)
+            time.sleep(600)
+            """ % (os.path.dirname(os.path.abspath(__file__)),
+                   self.daemon.socket, p)), user="nobody")
+        self.assertEqual(first.stdout.readline(), b"OK\n")
+        rider = self.reader_process(p)  # root's, a live reader
+        self.assertEqual(len([f for f in os.listdir(d)
+                              if ".reader.%d." % rider.pid in f]), 1)
+        self.daemon.stop(signal.SIGKILL)
+        first.kill()
+        first.wait()
+        r = subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c",
+             "mount -t proc -o hidepid=2 proc /proc && exec setpriv "
+             "--reuid=%d --regid=%d --clear-groups \"$@\"" %
+             (NOBODY, NOBODY), "sh", self.lockbroker_path(), "break",
+             "--stale", "--local", p],
+            capture_output=True, text=True, timeout=60)
+        self.assertTrue(os.path.exists(p + ".lock"),
+                        "broken stale under a live reader (its marker "
+                        "discounted, /proc hidden): %r" % r.stderr)
+        self.assertIsNone(rider.poll())
+        self.daemon.start()
+
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_names_of_another_user_keep_a_release_for_ever(self):
+        # lockfs_readers_live reads at most 16384 names of a directory
+        # and answers -1 ("cannot tell") past them; since the fix for
+        # unreadable directories the library's in-process release of a
+        # shared hold takes -1 as a live reader (lock.c readers_keep) and
+        # keeps its lock file, LB_EUNLOCK.  In a sticky directory (/tmp)
+        # any user may make 16385 names, which the owner cannot remove,
+        # and none of which could ever count as a reader there (a marker
+        # counts only as a file of the lock file's owner): every first
+        # reader's release while the daemon is away then keeps its lock
+        # for as long as those names lie there (and, once it has exited,
+        # break --stale refuses it for the same -1).
+        d = self.shared()               # 1777, root's
+        p = os.path.join(d, "f")
+        env = dict(os.environ, LOCKBROKER_SOCKET=self.daemon.socket)
+        first = subprocess.Popen(
+            [self.lockbroker_path(), "lock", "-s", "-n", p, "--", "sh",
+             "-c", "echo held; read x"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, env=env)
+        self.procs.append(first)
+        self.assertEqual(first.stdout.readline(), b"held\n")
+        flood = self.spawn(textwrap.dedent("""
+            import os
+            for i in range(16400):
+                os.close(os.open(os.path.join(%r, "n%%d" %% i),
+                                 os.O_CREAT | os.O_WRONLY, 0o644))
+            print("made", flush=True)
+            """ % d), user="nobody")
+        self.assertEqual(flood.stdout.readline(), b"made\n")
+        self.daemon.stop(signal.SIGKILL)
+        first.stdin.write(b"\n")
+        first.stdin.close()
+        first.wait(60)
+        self.assertFalse(os.path.exists(p + ".lock"),
+                         "kept by another user's names, none a reader's: "
+                         "%r" % first.stderr.read())
+        self.daemon.start()
+
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_rider_that_changed_its_uid_is_broken_stale_under(self):
+        # A rider's marker is made as the user its connection had (the
+        # peer's credentials when it connected), but reader_counts
+        # (lockfs/readers.c) asks that user to be the owner of /proc/PID
+        # now, which follows the process's effective uid.  A service
+        # that takes its locks as root and then drops to its own user
+        # (setuid), reading on, has its marker discounted: with the
+        # first reader dead and the daemon away, break --stale removes
+        # the lock file under that live reader (liveness alone, before
+        # the marker rules, kept it).
+        p = self.path()
+        first = self.reader_process(p)
+        rider = self.spawn(textwrap.dedent("""
+            import os, sys, time
+            sys.path.insert(0, %r)
+            from lbdaemon import Client
+            c = Client(%r, hello=False)
+            assert c.call("HELLO", version=2).verb == "OK"
+            r = c.call("ACQUIRE", path=%r, mode="shared", timeout=0)
+            os.setgroups([])
+            os.setgid(%d)
+            os.setuid(%d)
+            print(r.code, flush=True)
+            time.sleep(600)
+            """ % (os.path.dirname(os.path.abspath(__file__)),
+                   self.daemon.socket, p, NOBODY, NOBODY)))
+        self.assertEqual(rider.stdout.readline(), b"OK\n")
+        self.assertEqual(len([f for f in os.listdir(self.locks)
+                              if ".reader.%d." % rider.pid in f]), 1)
+        self.daemon.stop(signal.SIGKILL)
+        first.kill()
+        first.wait()
+        r = subprocess.run([self.lockbroker_path(), "break", "--stale",
+                            "--local", p], capture_output=True, text=True,
+                           timeout=60)
+        self.assertTrue(os.path.exists(p + ".lock"),
+                        "broken stale under a live reader whose uid "
+                        "changed since it joined: %r" % r.stderr)
+        self.assertIsNone(rider.poll())
+        self.daemon.start()
+
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_names_of_another_user_keep_an_exclusive_lock_from_stale(self):
+        # An exclusive lock, never shared: its holder died, and any
+        # breaker broke it stale before shared locks (stale.c judged the
+        # artefact alone).  lockfs_break_stale now also asks
+        # lockfs_readers_live, which answers -1 ("cannot tell", taken as
+        # a live reader) past the 16384 names it reads: any user who may
+        # make names in the directory (/tmp, sticky, where no other
+        # user's name could ever be a reader's marker) makes every stale
+        # lock there unbreakable, through the daemon (LB_BREAK_STALE)
+        # and in-process, for as long as the names lie there.
+        d = self.shared()               # 1777, root's
+        p = os.path.join(d, "x")
+        nosock = os.path.join(self.dir, "nosock")
+        r = self.lockbroker_cli("lock", "--local", p, "--", "sh", "-c",
+                                "kill -KILL $PPID", socket=nosock)
+        self.assertEqual(r.returncode, -signal.SIGKILL, r.stderr)
+        self.assertTrue(os.path.exists(p + ".lock"))
+        flood = self.spawn(textwrap.dedent("""
+            import os
+            for i in range(16400):
+                os.close(os.open(os.path.join(%r, "n%%d" %% i),
+                                 os.O_CREAT | os.O_WRONLY, 0o644))
+            print("made", flush=True)
+            """ % d), user="nobody")
+        self.assertEqual(flood.stdout.readline(), b"made\n")
+        r = self.lockbroker_cli("lock", "-n", "--break-stale", p, "--",
+                                "true")
+        self.assertEqual(r.returncode, 0, "through the daemon: " + r.stderr)
+        r = self.lockbroker_cli("lock", "--local", p, "--", "sh", "-c",
+                                "kill -KILL $PPID", socket=nosock)
+        r = self.lockbroker_cli("break", "--stale", "--local", p,
+                                socket=nosock)
+        self.assertEqual(r.returncode, 0, "in-process: " + r.stderr)
+        self.assertFalse(os.path.exists(p + ".lock"))
+
+    def flooded_lock_in_grace(self):
+        """A lock of this run's, held shared by a fresh connection, in a
+        sticky directory where user nobody made more names than are read
+        for it, while a grace period runs (another lock's holder of the
+        previous run, alive, has not reclaimed)."""
+        other = self.reader_process(self.path("o"))
+        self.daemon.stop(signal.SIGKILL)
+        self.daemon.start()
+        self.assertIsNone(other.poll())
+        d = self.shared()               # 1777, root's
+        p = os.path.join(d, "g")
+        a = self.v2()
+        self.assertCode(a.call("ACQUIRE", path=p, mode="shared"), "OK")
+        flood = self.spawn(textwrap.dedent("""
+            import os
+            for i in range(16400):
+                os.close(os.open(os.path.join(%r, "n%%d" %% i),
+                                 os.O_CREAT | os.O_WRONLY, 0o644))
+            print("made", flush=True)
+            """ % d), user="nobody")
+        self.assertEqual(flood.stdout.readline(), b"made\n")
+        return a, p
+
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_names_of_another_user_hold_a_released_lock_through_grace(self):
+        # lbd_reader_keep_for_readers keeps a shared hold whose owner
+        # releases it, in the grace period, when lockfs_readers_live says
+        # a reader's marker lies there or cannot tell (-1).  It does so
+        # for a hold granted in this run too (no rider of the previous
+        # run can be its), and -1 is any user's to bring about in a
+        # sticky directory (more names than are read): the RELEASE is
+        # answered OK, yet the lock stays held, a writer refused, until
+        # the grace period ends.
+        a, p = self.flooded_lock_in_grace()
+        self.assertCode(a.call("RELEASE", path=p), "OK")
+        w = self.v2()
+        self.assertCode(w.call("ACQUIRE", path=p, timeout=0), "OK",
+                        "a lock of this run, released, kept held for "
+                        "readers of the previous run it never had")
+
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_names_of_another_user_hold_an_upgrade_through_grace(self):
+        # The same for lbd_readers_unclaimed: the UPGRADE of a hold of
+        # this run, its only holder, waits for the grace period's end.
+        a, p = self.flooded_lock_in_grace()
+        self.assertCode(a.call("UPGRADE", path=p, timeout=0), "OK",
+                        "the only holder of a lock of this run refused "
+                        "its UPGRADE for readers of the previous run")
+
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_names_of_another_user_make_a_reclaimed_writer_shared(self):
+        # A DOWNGRADE recorded that its owner was told is not done (its
+        # library gave up on it: test_reclaim_settles_the_mode_its_owner_
+        # was_told): the RECLAIM's mode=exclusive gives the hold back
+        # exclusive, unless lbd_readers_unclaimed finds a reader of the
+        # previous run.  It takes -1 ("cannot tell") for one, and any
+        # user brings -1 about in a sticky directory with more names
+        # than are read: the hold comes back shared (OK mode=shared), no
+        # reader having ever ridden on it, and a reader is granted beside
+        # an owner that asked to write alone.
+        d = self.shared()               # 1777, root's
+        p = os.path.join(d, "m")
+        a = self.v2()
+        tp = a.call("ACQUIRE", path=p).fields["token"]
+        self.assertCode(a.call("DOWNGRADE", path=p), "OK")
+        flood = self.spawn(textwrap.dedent("""
+            import os
+            for i in range(16400):
+                os.close(os.open(os.path.join(%r, "n%%d" %% i),
+                                 os.O_CREAT | os.O_WRONLY, 0o644))
+            print("made", flush=True)
+            """ % d), user="nobody")
+        self.assertEqual(flood.stdout.readline(), b"made\n")
+        self.daemon.stop(signal.SIGKILL)
+        a.close()
+        self.daemon.start()
+        c = self.v2()
+        r = c.call("RECLAIM", path=p, token=tp, mode="exclusive")
+        self.assertCode(r, "OK")
+        self.assertEqual(r.fields["mode"], "exclusive",
+                         "given back shared for another user's names")
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
