@@ -373,14 +373,14 @@ lbd_readers_unclaimed(struct lbd_lock *l)
 	/* Credentials first: a step owed on h (a handoff's last) is taken
 	 * then, before its names are looked at here. */
 	if (lbd_creds_enter(h->creds, &err) != 0)
-		return 1;
+		return -1;
 	made = h->fs.lock_file == NULL;
 	if (lockfs_names_make(&h->fs) == 0)
 		live = lockfs_readers_live(&h->fs);
 	if (made)
 		lockfs_names_drop(&h->fs);      /* only those made here */
 	lbd_creds_leave();
-	return live != 0;
+	return live;
 }
 
 /* lbd_readers_grace_over: see readers.h. */

@@ -99,11 +99,13 @@ void lbd_readers_lost(struct lbd_lock *l);
 void lbd_readers_artefact_lost(struct lbd_lock *l, const char *why);
 
 /* lbd_readers_unclaimed: 1 when l, held shared by its artefact's reader
- * with no rider in memory, has a live reader's marker beside its lock
- * file (looked at as that reader) while the previous run's holds are
- * judged (at start, in the grace period): a rider of the previous run
- * that has not reclaimed yet, which holds as much as a rider in memory;
- * also when it cannot be told (lockfs_readers_live -1).  Else 0. */
+ * with no rider in memory, has a live reader's marker beside
+ * its lock file (looked at as that reader) while the previous run's
+ * holds are judged (at start, in the grace period): a rider of the
+ * previous run that has not reclaimed yet, which holds as much as a
+ * rider in memory; -1 when it cannot be told (lockfs_readers_live -1),
+ * which callers that wait or keep take for a reader, and a RECLAIM's
+ * mode=exclusive for none.  Else 0. */
 int  lbd_readers_unclaimed(struct lbd_lock *l);
 
 /* lbd_readers_grace_over: the grace period is over: every lock whose

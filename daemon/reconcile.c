@@ -1016,8 +1016,21 @@ orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid,
 {
 	struct lbd_hold *h = l->holder;
 
-	if (h == NULL || !orphan_of(h, c, tid) ||
-	    orphan_recheck(h, c->pid, reclaim) != 1)
+	if (h == NULL || !orphan_of(h, c, tid))
+		return -1;
+	/* Exclusive asked of a shared hold (a DOWNGRADE its owner was told
+	 * is not done): given back exclusive only while no reader holds
+	 * beside it, a rider reclaimed or a previous run's live marker
+	 * there (lbd_readers_unclaimed 1; -1, cannot tell, is no marker
+	 * that counts); else refused, never settled shared behind its
+	 * owner's back, never a reader beside a writer. */
+	if (mode == 0 && h->shared && (l->nreaders != 0 ||
+	    lbd_readers_unclaimed(l) == 1)) {
+		log_info("%s: pid %ld asks for its hold back exclusive while "
+		    "readers hold beside it: refused", l->path, (long)c->pid);
+		return -1;
+	}
+	if (orphan_recheck(h, c->pid, reclaim) != 1)
 		return -1;
 	LIST_REMOVE(h, conn_entry);
 	lbd_orphan_unwatch(h);
@@ -1025,10 +1038,7 @@ orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid,
 	h->lingering = 0;
 	lbd_hold_adopt(l, h);
 	log_debug("%s: taken back by pid %ld", l->path, (long)c->pid);
-	/* Exclusive only while no reader holds beside it: reclaimed, or
-	 * of the previous run, its marker there (lbd_readers_unclaimed). */
-	if (mode == 1 || (mode == 0 && l->nreaders == 0 &&
-	    !lbd_readers_unclaimed(l)))
+	if (mode == 0 || mode == 1)
 		lbd_hold_mode(h, mode);
 	lbd_readers_serve(l);   /* shared requests that waited for it */
 	return 0;
@@ -1092,7 +1102,10 @@ lbd_reclaim(struct lbd_conn *c, const char *path, unsigned method,
 		lbd_hold_forget(l);     /* at once: l is not used after */
 		return -1;
 	}
-	/* A rider of the previous run: its marker is its record. */
+	/* A rider of the previous run: its marker is its record.  Never
+	 * for an owner told it holds exclusive: a rider is shared. */
+	if (mode == 0)
+		return -1;
 	return lbd_reader_rejoin(l, c, tid, token);
 }
 

@@ -889,7 +889,9 @@ class Reproductions(SharedCase):
         # exclusive because no rider had reclaimed yet (reconcile.c
         # orphan_adopt: l->nreaders == 0), though the rider's marker lay
         # beside the lock file.  The live marker counts as a reader in
-        # the grace period: the hold stays shared (OK mode=shared).
+        # the grace period: the RECLAIM is refused (its owner told its
+        # hold is lost, never given it back shared behind its back), and
+        # the lock stays held for the reader: a writer is refused.
         p = self.path()
         a = self.v2()
         ta = a.call("ACQUIRE", path=p).fields["token"]
@@ -902,9 +904,11 @@ class Reproductions(SharedCase):
         self.daemon.start()
         a = self.v2()
         r = a.call("RECLAIM", path=p, token=ta, mode="exclusive")
-        self.assertCode(r, "OK")
-        self.assertEqual(r.fields["mode"], "shared",
-                         "made exclusive under a reader not reclaimed yet")
+        self.assertCode(r, "ENOENT", "given back under a reader not "
+                        "reclaimed yet")
+        w = self.lockbroker_cli("lock", "-n", p, "--", "true")
+        self.assertNotEqual(w.returncode, 0, "a writer beside a reader")
+        self.assertIsNone(b.poll())
 
     def lockbroker_cli(self, *args, socket=None):
         """The lockbroker command, speaking to socket (default: the
