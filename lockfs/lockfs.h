@@ -101,9 +101,12 @@ const char *lockfs_sqlite_db(const char *dir, char *buf, size_t size);
  * file of the user of the live process it names, whose start time, not
  * 0, it gives; in a sticky directory also a file of the lock file's
  * owner), 0 when none is, -1 (errno) when it cannot be told: the
- * directory cannot be opened or read, or holds more entries than are
- * read for it (EFBIG: 16384); callers take -1 as a live reader, never
- * as none.  l's names are made (lockfs_names_make).
+ * directory cannot be opened or read, or holds more names that could be
+ * markers (named as one, regular files, in a sticky directory of the
+ * lock file's owner) than are looked at (EFBIG: 16384), or more entries
+ * than are read (EFBIG: 262144); callers that keep a shared hold take -1
+ * as a live reader, never as none.  l's names are made
+ * (lockfs_names_make).
  * Never block.
  */
 int   lockfs_reader_name(const struct lockfs_lock *l,

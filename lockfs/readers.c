@@ -24,10 +24,17 @@
 
 #define READER_INFIX ".reader."
 
-/* Entries of a directory read, at most, for its readers' markers: a
- * directory filled to slow every judge (the daemon's too) down is told
- * apart as one that cannot be read (lockfs_readers_live: -1). */
+/* Markers that could be a reader's (named as one, regular files, in a
+ * sticky directory files of the lock file's owner) looked at, at most:
+ * past them a directory cannot be told (lockfs_readers_live: -1).  Names
+ * that cannot be markers never count toward it: in a sticky directory no
+ * other user can bring -1 about. */
 #define READERS_SCAN_MAX 16384
+
+/* Entries of a directory read, at most, for its readers' markers: every
+ * judge (the daemon's stale breaks, in its loop, too) stays cheap however
+ * many names lie there (lockfs_readers_live: -1, EFBIG, past them). */
+#define READERS_DIR_MAX (1 << 18)
 
 /* The lock file's last component (the whole name when it has no '/'). */
 static const char *
@@ -176,31 +183,42 @@ reader_parse(const char *s, struct lockfs_holder *h)
 }
 
 /*
- * Whether the marker name (parsed into *h) in the directory open as dfd
- * (information *dir; its lock file's owner lock_uid, (uid_t)-1 when the
- * lock file is not there) is a live reader's: a regular file, never
- * through a symbolic link, whose owner is the user of the process it
- * names, with a start time that is not 0 and is that live process's; in
- * a sticky directory, where any user may make a name and only its owner
- * remove it, also a file of the lock file's owner, so that no user keeps
- * another user's lock held with a file of their own (docs/SHARED.md).
- * 1: it is; 0: it counts for nothing.
+ * Whether the name in the directory open as dfd (information *dir; its
+ * lock file's owner lock_uid, (uid_t)-1 when the lock file is not there),
+ * named as a marker (parsed into *h), could be a reader's marker: a
+ * regular file, never through a symbolic link, whose start time is not
+ * 0; in a sticky directory, where any user may make a name and only its
+ * owner remove it, also a file of the lock file's owner, so that no user
+ * keeps another user's lock held with a file of their own
+ * (docs/SHARED.md).  Its owner into *uid.  1: it could; 0: it counts for
+ * nothing.
  */
 static int
-reader_counts(int dfd, const char *name, const struct lockfs_holder *h,
-    const struct lockfs_fs_info *dir, uid_t lock_uid)
+reader_candidate(int dfd, const char *name, const struct lockfs_holder *h,
+    const struct lockfs_fs_info *dir, uid_t lock_uid, uid_t *uid)
 {
 	struct lockfs_fs_info fi;
-	unsigned long long    start;
-	uid_t                 puid;
 
 	if (h->start == 0 || lockfs_fs_info_at(dfd, name, 0, &fi) != 0 ||
 	    fi.type != LOCKFS_FS_FILE)
 		return 0;
 	if ((dir->perm & LOCKFS_FS_STICKY) != 0 && fi.uid != lock_uid)
 		return 0;
+	*uid = fi.uid;
+	return 1;
+}
+
+/* Whether candidate marker *h (a file of uid) is a live reader's: the
+ * user of the live process it names is uid, and that process's start time
+ * is the marker's.  1: it is; 0: it counts for nothing. */
+static int
+reader_counts(const struct lockfs_holder *h, uid_t uid)
+{
+	unsigned long long start;
+	uid_t              puid;
+
 	if (lockfs_holder_liveness(h) != LB_HOLDER_ALIVE ||
-	    lockfs_os_process_uid(h->pid, &puid) != 0 || puid != fi.uid ||
+	    lockfs_os_process_uid(h->pid, &puid) != 0 || puid != uid ||
 	    lockfs_os_start_time(h->pid, &start) != 0 || start != h->start)
 		return 0;
 	return 1;
@@ -216,8 +234,8 @@ lockfs_readers_live(const struct lockfs_lock *l)
 	struct lockfs_holder   h;
 	const char            *base = base_of(l->lock_file);
 	size_t                 blen = strlen(base), ilen = strlen(READER_INFIX);
-	unsigned               n = 0;
-	uid_t                  lock_uid = (uid_t)-1;
+	unsigned long          n = 0, marks = 0;
+	uid_t                  lock_uid = (uid_t)-1, uid;
 	int                    dfd, live = -1;
 
 	if ((dfd = lockfs_fs_open(LOCKFS_FS_CWD, l->dir, LOCKFS_FS_DIR |
@@ -235,18 +253,24 @@ lockfs_readers_live(const struct lockfs_lock *l)
 		errno = 0;
 		if (live != 0 || lockfs_fs_dir_next(d, &e) != 1)
 			break;
-		if (++n > READERS_SCAN_MAX) {
+		if (++n > READERS_DIR_MAX) {
 			live = -1;
 			errno = EFBIG;
 			break;
 		}
 		if (strncmp(e.name, base, blen) != 0 ||
 		    strncmp(e.name + blen, READER_INFIX, ilen) != 0 ||
-		    reader_parse(e.name + blen + ilen, &h) != 0)
+		    reader_parse(e.name + blen + ilen, &h) != 0 ||
+		    !reader_candidate(lockfs_fs_dir_fd(d), e.name, &h, &dir,
+		    lock_uid, &uid))
 			continue;
+		if (++marks > READERS_SCAN_MAX) {
+			live = -1;
+			errno = EFBIG;
+			break;
+		}
 		/* Same host: the markers are made by this host's daemon. */
-		live = reader_counts(lockfs_fs_dir_fd(d), e.name, &h, &dir,
-		    lock_uid);
+		live = reader_counts(&h, uid);
 	}
 	/* A listing that failed part way cannot tell either. */
 	if (live == 0 && errno != 0)
