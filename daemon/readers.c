@@ -368,7 +368,10 @@ lbd_readers_unclaimed(struct lbd_lock *l)
 	int               live = -1;      /* cannot tell: a reader */
 	int               made;
 
-	if (h == NULL || !h->shared || l->nreaders != 0 || !in_grace(l->d))
+	/* Only a previous run's hold (its token of an earlier generation)
+	 * can have a previous run's rider. */
+	if (h == NULL || !h->shared || l->nreaders != 0 || !in_grace(l->d) ||
+	    h->token >> 32 >= l->d->generation)
 		return 0;
 	/* Credentials first: a step owed on h (a handoff's last) is taken
 	 * then, before its names are looked at here. */
@@ -407,6 +410,7 @@ lbd_reader_keep_for_readers(struct lbd_lock *l, struct lbd_hold *h)
 
 	if (!h->shared || h->for_readers || h->releasing || h->kept ||
 	    l->nreaders != 0 || !in_grace(l->d) ||
+	    h->token >> 32 >= l->d->generation ||      /* of this run */
 	    lockfs_names_make(&h->fs) != 0)
 		return 0;
 	if (lbd_creds_enter(h->creds, &err) == 0) {

@@ -47,7 +47,8 @@ int  lbd_reader_join(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
 int  lbd_reader_rejoin(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
          uint64_t token);
 
-/* lbd_reader_keep_for_readers: h, l's artefact's hold, shared and with no
+/* lbd_reader_keep_for_readers: h, l's artefact's hold of the previous
+ * run (its token's generation older than this start), shared and with no
  * rider, is ending (its client's RELEASE or close, its process's exit)
  * during the grace period after a restart (or while the previous run's
  * holds are judged at start): when a live reader's marker
@@ -99,7 +100,8 @@ void lbd_readers_lost(struct lbd_lock *l);
 void lbd_readers_artefact_lost(struct lbd_lock *l, const char *why);
 
 /* lbd_readers_unclaimed: 1 when l, held shared by its artefact's reader
- * with no rider in memory, has a live reader's marker beside
+ * with a hold of the previous run (its token's generation older than
+ * this start) and no rider in memory, has a live reader's marker beside
  * its lock file (looked at as that reader) while the previous run's
  * holds are judged (at start, in the grace period): a rider of the
  * previous run that has not reclaimed yet, which holds as much as a

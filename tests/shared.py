@@ -1490,6 +1490,40 @@ class SecondReview(SharedCase):
         self.assertEqual(r.fields["mode"], "exclusive",
                          "given back shared for another user's names")
 
+    def live_marker(self, p, pid):
+        """Makes, as root, beside p's lock file the marker of process pid
+        (its start time, boot and thread not told), a live reader's to
+        every judge."""
+        with open("/proc/%d/stat" % pid) as f:
+            start = int(f.read().rsplit(")", 1)[1].split()[19])
+        name = "%s.lock.reader.%d.%d.0.0" % (os.path.basename(p), pid, start)
+        with open(os.path.join(os.path.dirname(p), name), "w"):
+            pass
+        return name
+
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_live_marker_holds_a_released_lock_of_this_run(self):
+        # The grace-period rules are for the previous run's holds: a
+        # shared hold granted in this run, released while a live
+        # marker lies beside it (no rider of the previous run could be
+        # its), is released, not kept for readers it never had.
+        other = self.reader_process(self.path("o"))
+        self.daemon.stop(signal.SIGKILL)
+        self.daemon.start()
+        self.assertIsNone(other.poll())
+        p = self.path("t")
+        a = self.v2()
+        self.assertCode(a.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.live_marker(p, other.pid)
+        self.assertCode(a.call("RELEASE", path=p), "OK")
+        self.assertFalse(os.path.exists(p + ".lock"),
+                         "a lock of this run kept for a previous run's "
+                         "readers it never had")
+        self.assertCode(a.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertCode(a.call("UPGRADE", path=p, timeout=0), "OK",
+                        "the only holder of a lock of this run refused its "
+                        "UPGRADE for a previous run's readers")
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
