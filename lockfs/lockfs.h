@@ -98,9 +98,9 @@ const char *lockfs_sqlite_db(const char *dir, char *buf, size_t size);
  * file, a regular file (never through a symbolic link) of the caller's
  * user, else 0 (also when it cannot be looked at).  lockfs_readers_live:
  * 1 when a marker beside l's lock file is a live reader's (a regular
- * file of the user of the live process it names, whose start time, not
- * 0, it gives; in a sticky directory also a file of the lock file's
- * owner), 0 when none is, -1 (errno) when it cannot be told: the
+ * file naming a live process whose start time, not 0, it gives, or whose
+ * start time cannot be read; in a sticky directory also a file of the
+ * lock file's owner), 0 when none is, -1 (errno) when it cannot be told: the
  * directory cannot be opened or read, or holds more names that could be
  * markers (named as one, regular files, in a sticky directory of the
  * lock file's owner) than are looked at (EFBIG: 16384), or more entries

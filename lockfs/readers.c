@@ -190,12 +190,11 @@ reader_parse(const char *s, struct lockfs_holder *h)
  * 0; in a sticky directory, where any user may make a name and only its
  * owner remove it, also a file of the lock file's owner, so that no user
  * keeps another user's lock held with a file of their own
- * (docs/SHARED.md).  Its owner into *uid.  1: it could; 0: it counts for
- * nothing.
+ * (docs/SHARED.md).  1: it could; 0: it counts for nothing.
  */
 static int
 reader_candidate(int dfd, const char *name, const struct lockfs_holder *h,
-    const struct lockfs_fs_info *dir, uid_t lock_uid, uid_t *uid)
+    const struct lockfs_fs_info *dir, uid_t lock_uid)
 {
 	struct lockfs_fs_info fi;
 
@@ -204,24 +203,19 @@ reader_candidate(int dfd, const char *name, const struct lockfs_holder *h,
 		return 0;
 	if ((dir->perm & LOCKFS_FS_STICKY) != 0 && fi.uid != lock_uid)
 		return 0;
-	*uid = fi.uid;
 	return 1;
 }
 
-/* Whether candidate marker *h (a file of uid) is a live reader's: the
- * user of the live process it names is uid, and that process's start time
- * is the marker's.  1: it is; 0: it counts for nothing. */
+/* Whether candidate marker *h is a live reader's: the process it names
+ * lives with the marker's start time (lockfs_holder_liveness; one whose
+ * start time cannot be read, hidden from the judge, counts: "cannot
+ * tell" is never "no reader").  Who owns the process now is not asked: a
+ * reader may change its uid after it joined, and another user's process
+ * may be hidden (hidepid).  1: it is; 0: it counts for nothing. */
 static int
-reader_counts(const struct lockfs_holder *h, uid_t uid)
+reader_counts(const struct lockfs_holder *h)
 {
-	unsigned long long start;
-	uid_t              puid;
-
-	if (lockfs_holder_liveness(h) != LB_HOLDER_ALIVE ||
-	    lockfs_os_process_uid(h->pid, &puid) != 0 || puid != uid ||
-	    lockfs_os_start_time(h->pid, &start) != 0 || start != h->start)
-		return 0;
-	return 1;
+	return lockfs_holder_liveness(h) == LB_HOLDER_ALIVE;
 }
 
 /* lockfs_readers_live: see lockfs.h. */
@@ -235,7 +229,7 @@ lockfs_readers_live(const struct lockfs_lock *l)
 	const char            *base = base_of(l->lock_file);
 	size_t                 blen = strlen(base), ilen = strlen(READER_INFIX);
 	unsigned long          n = 0, marks = 0;
-	uid_t                  lock_uid = (uid_t)-1, uid;
+	uid_t                  lock_uid = (uid_t)-1;
 	int                    dfd, live = -1;
 
 	if ((dfd = lockfs_fs_open(LOCKFS_FS_CWD, l->dir, LOCKFS_FS_DIR |
@@ -262,7 +256,7 @@ lockfs_readers_live(const struct lockfs_lock *l)
 		    strncmp(e.name + blen, READER_INFIX, ilen) != 0 ||
 		    reader_parse(e.name + blen + ilen, &h) != 0 ||
 		    !reader_candidate(lockfs_fs_dir_fd(d), e.name, &h, &dir,
-		    lock_uid, &uid))
+		    lock_uid))
 			continue;
 		if (++marks > READERS_SCAN_MAX) {
 			live = -1;
@@ -270,7 +264,7 @@ lockfs_readers_live(const struct lockfs_lock *l)
 			break;
 		}
 		/* Same host: the markers are made by this host's daemon. */
-		live = reader_counts(&h, uid);
+		live = reader_counts(&h);
 	}
 	/* A listing that failed part way cannot tell either. */
 	if (live == 0 && errno != 0)
