@@ -198,7 +198,7 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 	struct lbd_lock    *l;
 	struct lbd_hold    *h;
 	char                file[PATH_MAX];
-	int                 r;
+	int                 r = 0;
 
 	/* A lingering orphan (reconcile.c) whose artefact went meanwhile
 	 * is forgotten first, which may free l: it is got again. */
@@ -272,9 +272,11 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 			 * as stale): that hold ends, and this request goes
 			 * on as any to a lock held outside the broker. */
 			lbd_readers_artefact_lost(l, err.msg);
+		else if (r == LBD_JOIN_BUSY)
+			;       /* cannot join now: waits, as for a holder */
 		else if (r != 0)
 			lbd_conn_error(c, id, LBP_EFAILED, "%s", err.msg);
-		if (r != LB_ENOTLOCKED)
+		if (r != LB_ENOTLOCKED && r != LBD_JOIN_BUSY)
 			goto out;
 	}
 	if (l->holder == NULL && TAILQ_EMPTY(&l->waiters)) {
@@ -294,7 +296,8 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 			goto out;
 		}
 	}
-	if (lbd_own_artefact_adopt(l, c, kept_pid, tid) == 0) {
+	if (r != LBD_JOIN_BUSY &&
+	    lbd_own_artefact_adopt(l, c, kept_pid, tid) == 0) {
 		lbd_hold_mode(l->holder, shared);
 		lbd_grant_reply(l->holder, c, id);
 		goto out;
@@ -314,7 +317,7 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 		lbd_conn_error(c, id, LBP_EINTERNAL, "out of memory");
 		goto out;
 	}
-	if (l->holder == NULL || l->holder->lingering)
+	if (l->holder == NULL || l->holder->lingering || r == LBD_JOIN_BUSY)
 		lbd_lock_watch(l, TAILQ_FIRST(&l->waiters)->conn);
 out:
 	lbd_lock_put(l);

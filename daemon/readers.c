@@ -166,68 +166,114 @@ reader_marker(struct lbd_hold *r, int make, struct lockfs_err *err)
 }
 
 /*
- * Makes rider r's marker for a join beside l's artefact's reader h under
- * the lock of the lock's directory, which stale-breakers hold across
- * their judgement and removal, once the lock file is seen, under it, to
- * name h still (its name and owner, looked at as h's user): a breaker
- * that judged h's artefact stale (its process gone) either broke it
- * before (then it is not h's: no rider) or judges after, seeing the
- * marker.  0 (made); LB_ENOTLOCKED with err filled when the lock file is
- * not h's any more (broken, taken by another): nothing made, h's hold to
- * be ended (lbd_readers_artefact_lost); another LB_E* code with err
- * filled when the directory's lock cannot be taken (another process
- * holds it now: never waited for) or the marker made.  Never blocks.
+ * Whether l's lock file names its artefact's reader h still (its name and
+ * owner, looked at as h's user), under the lock of its directory when
+ * locked (taken by the caller, or here: *dl); 1, 0 (not h's any more), or
+ * LBD_JOIN_BUSY / -1 when locked is asked for and that lock is held by
+ * another process / cannot be taken (never waited for: anyone who may
+ * read the directory can hold it for good), err filled for -1.
  */
 static int
-reader_mark_judged(struct lbd_lock *l, struct lbd_hold *r,
+reader_named(struct lbd_lock *l, int locked, struct lockfs_dirlock *dl,
     struct lockfs_err *err)
 {
-	struct lockfs_dirlock dl = { -1 };
-	struct lockfs_err     why;
-	struct lbd_hold      *h = l->holder;
-	int                   taken = -1, left = 0, named = 0, rc;
-	int                   made = 0;
+	struct lockfs_err why;
+	struct lbd_hold  *h = l->holder;
+	int               taken = 0, left = 0, named = 0, made = 0, rc;
 
 	/* Credentials first: a step owed on h (a handoff's last) is taken
 	 * then, before its names are looked at here. */
 	if ((rc = lbd_creds_enter(h->creds, err)) != 0)
-		goto out;
+		return -1;
 	if (h->fs.lock_file == NULL) {
 		if (lockfs_names_make(&h->fs) != 0) {
-			rc = lockfs_fail(err, LB_EFAILED, errno, "%s: the "
-			    "names of its artefact", l->path);
+			lockfs_fail(err, LB_EFAILED, errno, "%s: the names "
+			    "of its artefact", l->path);
 			lbd_creds_leave();
-			goto out;
+			return -1;
 		}
 		made = 1;
 	}
-	/* Tried once, never waited for (anyone who may read the
-	 * directory can hold its lock for good). */
-	taken = lbd_hold_dirlock_take(h, &dl, &left);
+	if (locked)
+		taken = lbd_hold_dirlock_take(h, dl, &left);
 	if (taken == 0 && left)
 		rc = lbd_creds_enter(h->creds, err);
 	if (rc == 0 && taken == 0)
 		named = lockfs_i_am_locking(&h->fs, &why) == 1;
 	if (rc == 0 && !(taken != 0 && left))
 		lbd_creds_leave();
-	if (rc != 0)
-		;
-	else if (taken != 0)
-		rc = lockfs_fail(err, LB_EFAILED, taken == 1 ? EWOULDBLOCK :
-		    EACCES, "%s: cannot lock its directory %s to join its "
-		    "readers%s", l->path, h->fs.dir, taken == 1 ? ": another "
-		    "process holds that lock now (try again)" : "");
-	else if (!named)
-		rc = lockfs_fail(err, LB_ENOTLOCKED, 0, "%s: its lock file no "
-		    "longer names its artefact's reader, pid %ld (broken as "
-		    "stale, or another's)", l->path, (long)h->fs.owner.pid);
-	else
-		rc = reader_marker(r, 1, err);
-out:
-	lockfs_dirlock_close(&dl);      /* also drops the lock */
 	if (made)
 		lockfs_names_drop(&h->fs);      /* only those made here */
-	return rc;
+	if (rc != 0)
+		return -1;
+	if (taken == 1)
+		return LBD_JOIN_BUSY;
+	if (taken != 0) {
+		lockfs_fail(err, LB_EFAILED, EACCES, "%s: cannot lock its "
+		    "directory %s to join its readers", l->path, h->fs.dir);
+		return -1;
+	}
+	return named;
+}
+
+/* Whether the process of l's artefact's reader h lives, with its start
+ * time (looked at as the daemon). */
+static int
+reader_first_lives(const struct lbd_hold *h)
+{
+	struct lockfs_holder fh;
+
+	memset(&fh, 0, sizeof(fh));
+	fh.pid = h->fs.owner.pid;
+	fh.start = h->fs.owner.start;
+	memcpy(fh.boot, h->fs.owner.boot, sizeof(fh.boot));
+	return lockfs_holder_liveness(&fh) == LB_HOLDER_ALIVE;
+}
+
+/*
+ * Makes rider r's marker for a join beside l's artefact's reader h, then
+ * checks that the lock file names h still and that h's process lives
+ * (pid, start time): a stale-breaker, which judges the artefact's process
+ * dead and then looks for live readers' markers (lockfs_break_stale),
+ * either broke it before (then it is not h's: no rider) or judges after
+ * h's death, after the marker was made, and sees it.  Only when h's
+ * process is gone (its connection lives on in a child) is the lock of
+ * the lock's directory, which stale-breakers hold across their judgement
+ * and removal, taken to look again under it; it is tried once, never
+ * waited for.  0 (joined, marker made); LB_ENOTLOCKED with err filled
+ * when the lock file is not h's any more (broken, taken by another):
+ * h's hold to be ended (lbd_readers_artefact_lost); LBD_JOIN_BUSY when
+ * the directory's lock is held by another process now (the request to
+ * wait and try again); another LB_E* code with err filled when the
+ * marker cannot be made or the directory's lock cannot be taken.  No
+ * marker is left but on 0.  Never blocks.
+ */
+static int
+reader_mark_judged(struct lbd_lock *l, struct lbd_hold *r,
+    struct lockfs_err *err)
+{
+	struct lockfs_dirlock dl = { -1 };
+	struct lockfs_err     mine;
+	struct lbd_hold      *h = l->holder;
+	int                   named, rc;
+
+	if ((rc = reader_marker(r, 1, err)) != 0)
+		return rc;
+	named = reader_named(l, 0, &dl, err);
+	if (named == 1 && !reader_first_lives(h))
+		named = reader_named(l, 1, &dl, err);
+	lockfs_dirlock_close(&dl);      /* also drops the lock */
+	if (named == 1)
+		return 0;
+	(void)reader_marker(r, 0, &mine);
+	if (named == 0)
+		return lockfs_fail(err, LB_ENOTLOCKED, 0, "%s: its lock file "
+		    "no longer names its artefact's reader, pid %ld (broken "
+		    "as stale, or another's)", l->path,
+		    (long)h->fs.owner.pid);
+	if (named == LBD_JOIN_BUSY)
+		return LBD_JOIN_BUSY;
+	return err->code != 0 ? err->code : LB_EFAILED;
 }
 
 /*
@@ -628,7 +674,13 @@ lbd_readers_serve(struct lbd_lock *l)
 		else if (l->nreaders >= l->d->cfg.limits.readers_per_lock)
 			break;
 		else if ((rc = lbd_reader_join(l, w->conn, w->tid, w->id,
-		    &err)) == LB_ENOTLOCKED) {
+		    &err)) == LBD_JOIN_BUSY) {
+			/* The directory's lock is another process's now: w
+			 * waits on at the head (its timeout runs), and l is
+			 * looked at again (polled, its directory watched). */
+			lbd_lock_watch(l, w->conn);
+			return;
+		} else if (rc == LB_ENOTLOCKED) {
 			/* Its artefact is not its reader's any more: that
 			 * hold ends, w waits on, l watched (never freed
 			 * here: w is queued). */

@@ -26,14 +26,17 @@ int  lbd_reader_joinable(const struct lbd_lock *l);
 /* lbd_reader_join: grants c's shared ACQUIRE id of l (thread tid) beside
  * the readers that hold it (the caller checked lbd_reader_joinable and
  * the limits): the rider is made once c is known to be able to take the
- * artefact over (docs/SHARED.md), and its marker made under the lock of
- * the directory once the lock file is seen there to name the artefact's
- * reader still; its OK is owed as the artefact's reader's.  0; or an
- * LB_E* code with err filled (nothing granted; the caller replies):
- * LB_ENOTLOCKED when the lock file is not the artefact's reader's any
- * more (the caller ends that hold: lbd_readers_artefact_lost);
- * LB_EFAILED when another process holds the directory's lock now (never
- * waited for). */
+ * artefact over (docs/SHARED.md); its marker is made, then the lock file
+ * is seen to name the artefact's reader still and that reader's process
+ * to live (only when it is gone, under the lock of the directory, tried
+ * once); its OK is owed as the artefact's reader's.  0; LBD_JOIN_BUSY
+ * when the reader's process is gone and another process holds the
+ * directory's lock now (nothing granted, nothing replied: the request
+ * waits and tries again); or an LB_E* code with err filled (nothing
+ * granted; the caller replies): LB_ENOTLOCKED when the lock file is not
+ * the artefact's reader's any more (the caller ends that hold:
+ * lbd_readers_artefact_lost). */
+#define LBD_JOIN_BUSY 2
 int  lbd_reader_join(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
          uint64_t id, struct lockfs_err *err);
 

@@ -1216,7 +1216,10 @@ class SecondReview(SharedCase):
         # it would wait, while writers, releases and handoffs go on
         # (lbd_hold_release_artefact waits 2 s, then releases without
         # it).  A shared ACQUIRE with a timeout must wait, as for any
-        # lock it cannot have now, and be granted once it can.
+        # lock it cannot have now, and be granted once it can; a join
+        # beside a first reader whose process lives needs no lock of the
+        # directory at all (its marker made first, then the lock file
+        # and the first reader's process looked at): granted at once.
         p = self.path()                 # root's 0755 directory
         squatter = self.spawn(textwrap.dedent("""
             import fcntl, os, sys, time
@@ -1231,9 +1234,58 @@ class SecondReview(SharedCase):
         rb = b.send("ACQUIRE", path=p, mode="shared", timeout=60)
         early = []
         self.assertCode(b.wait(b.send("PING"), others=early), "OK")
-        self.assertEqual(early, [], "a reader with timeout=60 refused at "
-                         "once because another user holds the lock of "
-                         "the lock's directory")
+        self.assertEqual([r for r in early if r.verb != "OK"], [],
+                         "a reader with timeout=60 refused at once because "
+                         "another user holds the lock of the lock's "
+                         "directory")
+        squatter.kill()
+        squatter.wait()
+        if not early:
+            self.assertCode(b.wait(rb, 30), "OK")
+
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_directory_lock_held_delays_a_join_beside_a_dead_reader(self):
+        # The first reader's process is gone, its connection living on
+        # in a child: only under the lock of the directory can a join
+        # tell that no breaker is half way through.  Another user holds
+        # that lock: the shared ACQUIRE with a timeout waits (never
+        # refused at once) and is granted once the lock is free.
+        p = self.path()
+        a = self.spawn(textwrap.dedent("""
+            import os, sys, time
+            sys.path.insert(0, %r)
+            from lbdaemon import Client
+            c = Client(%r, hello=False)
+            assert c.call("HELLO", version=2).verb == "OK"
+            r = c.call("ACQUIRE", path=%r, mode="shared", timeout=0)
+            print(r.code, flush=True)
+            if os.fork() == 0:
+                print(os.getpid(), flush=True)
+                time.sleep(600)     # the connection lives on here
+            os._exit(0)
+            """ % (os.path.dirname(os.path.abspath(__file__)),
+                   self.daemon.socket, p)))
+        self.assertEqual(a.stdout.readline(), b"OK\n")
+        child = int(a.stdout.readline())
+        self.addCleanup(os.kill, child, signal.SIGKILL)
+        a.wait()
+        squatter = self.spawn(textwrap.dedent("""
+            import fcntl, os, sys, time
+            fd = os.open(%r, os.O_RDONLY | os.O_DIRECTORY)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            print("held", flush=True)
+            time.sleep(600)
+            """ % self.locks), user="nobody")
+        self.assertEqual(squatter.stdout.readline(), b"held\n")
+        b = self.v2()
+        rb = b.send("ACQUIRE", path=p, mode="shared", timeout=60)
+        early = []
+        self.assertCode(b.wait(b.send("PING"), others=early), "OK")
+        self.assertEqual(early, [], "a join beside a dead first reader "
+                         "answered while the directory's lock is held")
+        self.assertEqual([f for f in os.listdir(self.locks)
+                          if ".reader." in f], [], "a marker left while "
+                         "the join waits")
         squatter.kill()
         squatter.wait()
         self.assertCode(b.wait(rb, 30), "OK")
