@@ -1008,7 +1008,9 @@ orphan_recheck(struct lbd_hold *h, pid_t pid, int reclaim)
  * not -1 (the mode its owner was told: 0 exclusive, when no other
  * reader holds beside it; 1 shared) before the readers waiting for it
  * are served.  0, or -1 when it is not such an orphan, or is refused or
- * not to be given back yet (orphan_recheck).
+ * not to be given back yet (orphan_recheck); LBD_RECLAIM_READERS when
+ * mode 0 (exclusive) is asked of a shared hold while readers hold beside
+ * it (nothing changed).
  */
 static int
 orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid,
@@ -1028,7 +1030,7 @@ orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid,
 	    lbd_readers_unclaimed(l) == 1)) {
 		log_info("%s: pid %ld asks for its hold back exclusive while "
 		    "readers hold beside it: refused", l->path, (long)c->pid);
-		return -1;
+		return LBD_RECLAIM_READERS;
 	}
 	if (orphan_recheck(h, c->pid, reclaim) != 1)
 		return -1;
@@ -1089,6 +1091,7 @@ lbd_reclaim(struct lbd_conn *c, const char *path, unsigned method,
 	struct lockfs_lock fs;
 	struct lockfs_err  err;
 	struct lbd_lock   *l;
+	int                rc;
 
 	if (lockfs_init(&fs, path, method, 0, &err) != 0)
 		return -1;
@@ -1096,8 +1099,9 @@ lbd_reclaim(struct lbd_conn *c, const char *path, unsigned method,
 	lockfs_fini(&fs);
 	if (l == NULL || l->holder == NULL || l->holder->token != token)
 		return -1;
-	if (orphan_adopt(c, l, tid, 1, mode) == 0)
-		return 0;
+	if ((rc = orphan_adopt(c, l, tid, 1, mode)) == 0 ||
+	    rc == LBD_RECLAIM_READERS)
+		return rc;
 	if (l->holder->unjudged == LBD_ORPHAN_REFUSED) {
 		lbd_hold_forget(l);     /* at once: l is not used after */
 		return -1;

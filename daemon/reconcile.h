@@ -52,10 +52,14 @@ void lbd_orphan_judge(struct lbd_hold *h);
 
 /* lbd_reclaim: RECLAIM by c of the hold of path (method, tid) it had in
  * the previous run with token, its mode settled to mode (-1: as
- * recorded; 0: exclusive, unless other readers hold beside it; 1:
- * shared), as its owner was told (docs/SHARED.md).  0, or -1 when there
- * is no such orphan, or when it is refused (its artefact gone, another's,
- * or not to be looked at now: forgotten, nothing touched). */
+ * recorded; 0: exclusive; 1: shared), as its owner was told
+ * (docs/SHARED.md).  0; LBD_RECLAIM_READERS when exclusive is asked of a
+ * shared hold while other readers hold beside it (a rider reclaimed, or
+ * a live marker of the previous run's: refused, nothing changed, the
+ * hold an orphan still); or -1 when there is no such orphan, or when it
+ * is refused (its artefact gone, another's, or not to be looked at now:
+ * forgotten, nothing touched). */
+#define LBD_RECLAIM_READERS 2
 int  lbd_reclaim(struct lbd_conn *c, const char *path, unsigned method,
          pid_t tid, uint64_t token, int mode);
 

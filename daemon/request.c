@@ -544,7 +544,7 @@ req_reclaim(struct lbd_conn *c, const struct lbp_msg *m)
 	struct lbd_lock *l;
 	struct lbp_out   o;
 	uint64_t         token;
-	int              shared;
+	int              shared, r;
 
 	if (lock_args(c, m, &a, OWN_NEVER) != 0 ||
 	    mode_arg(c, m, &a, &shared) != 0)
@@ -562,8 +562,15 @@ req_reclaim(struct lbd_conn *c, const struct lbp_msg *m)
 		    c->nholds + c->nreaders, c->nwaits);
 		return;
 	}
-	if (lbd_reclaim(c, a.path, a.method, a.tid, token,
-	    lbp_get(m, "mode") != NULL ? shared : -1) != 0) {
+	if ((r = lbd_reclaim(c, a.path, a.method, a.tid, token,
+	    lbp_get(m, "mode") != NULL ? shared : -1)) ==
+	    LBD_RECLAIM_READERS) {
+		lbd_conn_error(c, m->id, LBP_ENOENT, "%s is held shared, "
+		    "other readers beside this hold: not given back "
+		    "exclusive (as its owner was told it is)", a.path);
+		return;
+	}
+	if (r != 0) {
 		lbd_conn_error(c, m->id, LBP_ENOENT, "no hold of %s with "
 		    "token %llu to reclaim", a.path,
 		    (unsigned long long)token);

@@ -906,6 +906,7 @@ class Reproductions(SharedCase):
         r = a.call("RECLAIM", path=p, token=ta, mode="exclusive")
         self.assertCode(r, "ENOENT", "given back under a reader not "
                         "reclaimed yet")
+        self.assertIn("not given back exclusive", r.fields["message"])
         w = self.lockbroker_cli("lock", "-n", p, "--", "true")
         self.assertNotEqual(w.returncode, 0, "a writer beside a reader")
         self.assertIsNone(b.poll())
