@@ -104,7 +104,7 @@ const char *lockfs_sqlite_db(const char *dir, char *buf, size_t size);
  * directory cannot be opened or read, or holds more names that could be
  * markers (named as one, regular files, in a sticky directory of the
  * lock file's owner) than are looked at (EFBIG: 16384), or more entries
- * than are read (EFBIG: 262144); callers that keep a shared hold take -1
+ * than are read (EFBIG: 65536); callers that keep a shared hold take -1
  * as a live reader, never as none.  l's names are made
  * (lockfs_names_make).
  * Never block.

@@ -34,7 +34,7 @@
 /* Entries of a directory read, at most, for its readers' markers: every
  * judge (the daemon's stale breaks, in its loop, too) stays cheap however
  * many names lie there (lockfs_readers_live: -1, EFBIG, past them). */
-#define READERS_DIR_MAX (1 << 18)
+#define READERS_DIR_MAX 65536
 
 /* The lock file's last component (the whole name when it has no '/'). */
 static const char *

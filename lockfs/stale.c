@@ -35,11 +35,7 @@ lockfs_break_stale(struct lockfs_lock *l, struct lockfs_err *err)
 	if ((r = lockfs_holder(l, &first, err)) != 1)
 		goto out;       /* r: 0 (not held), or an error */
 	r = 0;
-	/* A live reader's marker beside it (readers.c): a shared lock
-	 * whose artefact's reader died while others read (-1: cannot
-	 * tell, not stale either). */
-	if (lockfs_holder_liveness(&first) != LB_HOLDER_DEAD ||
-	    lockfs_readers_live(l) != 0)
+	if (lockfs_holder_liveness(&first) != LB_HOLDER_DEAD)
 		goto out;
 	first_dead = 1;
 	if (lockfs_dirlock_open(&dl, l->dir) == -1) {
@@ -55,6 +51,10 @@ lockfs_break_stale(struct lockfs_lock *l, struct lockfs_err *err)
 			    "directory %s to break a stale lock", l->dir);
 		goto out;
 	}
+	/* A live reader's marker beside it (readers.c): a shared lock
+	 * whose artefact's reader died while others read (-1: cannot
+	 * tell, not stale either).  Looked for once, under the lock, after
+	 * the holder is judged dead: a directory is read once per break. */
 	if (lockfs_holder(l, &again, err) != 1 ||
 	    !same_artefact(&first, &again) ||
 	    lockfs_holder_liveness(&again) != LB_HOLDER_DEAD ||
