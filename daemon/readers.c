@@ -142,14 +142,21 @@ reader_may_take(struct lbd_lock *l, struct lbd_conn *c,
 	return r;
 }
 
+/* What reader_marker does beside a rider's lock file. */
+enum reader_step {
+	READER_UNMARK,          /* removes its marker */
+	READER_MARK,            /* makes the readers' sign, then its marker */
+	READER_UNSIGN           /* removes the readers' sign */
+};
+
 /*
- * Makes (make 1) or removes rider r's marker beside its lock file
- * (lockfs/readers.c: the riders' own trace on disk, which a judge of the
- * lock without the daemon sees), as r's client.  0, or an LB_E* code
- * with err filled.
+ * Takes step on rider r's trace beside its lock file (lockfs/readers.c:
+ * the riders' own trace on disk, which a judge of the lock without the
+ * daemon sees), as r's client.  0, or an LB_E* code with err filled.
  */
 static int
-reader_marker(struct lbd_hold *r, int make, struct lockfs_err *err)
+reader_marker(struct lbd_hold *r, enum reader_step step,
+    struct lockfs_err *err)
 {
 	int rc;
 
@@ -157,12 +164,74 @@ reader_marker(struct lbd_hold *r, int make, struct lockfs_err *err)
 		return lockfs_fail(err, LB_EFAILED, errno, "%s: the names of "
 		    "a reader's marker", r->lock->path);
 	if ((rc = lbd_creds_enter(r->creds, err)) == 0) {
-		rc = make ? lockfs_reader_mark(&r->fs, &r->fs.owner, err) :
-		    lockfs_reader_unmark(&r->fs, &r->fs.owner, err);
+		if (step == READER_MARK)
+			rc = lockfs_reader_mark(&r->fs, &r->fs.owner, err);
+		else if (step == READER_UNMARK)
+			rc = lockfs_reader_unmark(&r->fs, &r->fs.owner, err);
+		else
+			rc = lockfs_readers_unsign(&r->fs, err);
 		lbd_creds_leave();
 	}
 	lockfs_names_drop(&r->fs);      /* made for a step, none till then */
 	return rc;
+}
+
+/* Whether d judges its previous run's holds: while it reconciles them
+ * at start (a first reader found dead there is judged in the grace
+ * period too), or in the grace period. */
+static int
+in_grace(struct lbd *d)
+{
+	return d->reconciling || uv_is_active((uv_handle_t *)&d->grace);
+}
+
+/* Whether another rider of r's lock has r's marker: the same process
+ * (pid, start time, boot) and thread, through another connection.
+ * Walks the lock's riders (at most readers_per_lock). */
+static int
+reader_marker_shared(const struct lbd_hold *r)
+{
+	const struct lockfs_owner *o = &r->fs.owner, *p;
+	const struct lbd_hold     *x;
+
+	TAILQ_FOREACH(x, &r->lock->readers, reader_entry) {
+		p = &x->fs.owner;
+		if (x != r && x->tid == r->tid && p->pid == o->pid &&
+		    p->start == o->start && strcmp(p->boot, o->boot) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Whether l's readers' sign may go: no rider rides on it, and none of a
+ * previous run can still reclaim (its marker counting till then). */
+static int
+sign_may_go(const struct lbd_lock *l)
+{
+	const struct lbd_hold *h = l->holder;
+
+	return l->nreaders == 0 && !(h != NULL && h->shared &&
+	    in_grace(l->d) && h->token >> 32 < l->d->generation);
+}
+
+/* Removes the trace on disk of rider r, which rides no more (out of its
+ * lock's riders): its marker, unless another rider of its thread has it,
+ * and, when the lock has no rider left (sign_may_go), the readers' sign;
+ * a step that fails is logged (a marker or sign left behind keeps no lock:
+ * it only has judges look for markers). */
+static void
+reader_trace_drop(struct lbd_hold *r)
+{
+	struct lockfs_err err;
+	struct lbd_lock  *l = r->lock;
+
+	if (!reader_marker_shared(r) &&
+	    reader_marker(r, READER_UNMARK, &err) != 0)
+		log_info("%s: %s (left, naming pid %ld)", l->path, err.msg,
+		    (long)r->fs.owner.pid);
+	if (sign_may_go(l) && reader_marker(r, READER_UNSIGN, &err) != 0)
+		log_info("%s: %s (left: its judges look for markers)",
+		    l->path, err.msg);
 }
 
 /*
@@ -253,19 +322,20 @@ reader_mark_judged(struct lbd_lock *l, struct lbd_hold *r,
     struct lockfs_err *err)
 {
 	struct lockfs_dirlock dl = { -1 };
-	struct lockfs_err     mine;
 	struct lbd_hold      *h = l->holder;
 	int                   named, rc;
 
-	if ((rc = reader_marker(r, 1, err)) != 0)
+	if ((rc = reader_marker(r, READER_MARK, err)) != 0) {
+		reader_trace_drop(r);   /* the sign, made for it alone */
 		return rc;
+	}
 	named = reader_named(l, 0, &dl, err);
 	if (named == 1 && !reader_first_lives(h))
 		named = reader_named(l, 1, &dl, err);
 	lockfs_dirlock_close(&dl);      /* also drops the lock */
 	if (named == 1)
 		return 0;
-	(void)reader_marker(r, 0, &mine);
+	reader_trace_drop(r);
 	if (named == 0)
 		return lockfs_fail(err, LB_ENOTLOCKED, 0, "%s: its lock file "
 		    "no longer names its artefact's reader, pid %ld (broken "
@@ -349,15 +419,6 @@ lbd_reader_join(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
 	return 0;
 }
 
-/* Whether d judges its previous run's holds: while it reconciles them
- * at start (a first reader found dead there is judged in the grace
- * period too), or in the grace period. */
-static int
-in_grace(struct lbd *d)
-{
-	return d->reconciling || uv_is_active((uv_handle_t *)&d->grace);
-}
-
 /* lbd_reader_rejoin: see readers.h. */
 int
 lbd_reader_rejoin(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
@@ -432,7 +493,32 @@ lbd_readers_unclaimed(struct lbd_lock *l)
 	return live;
 }
 
-/* lbd_readers_grace_over: see readers.h. */
+/* Removes the readers' sign beside the lock file of l's artefact's hold
+ * h, no rider left (sign_may_go), as h's user; a step that fails is
+ * logged (left behind, a sign keeps no lock). */
+static void
+hold_unsign(struct lbd_lock *l, struct lbd_hold *h)
+{
+	struct lockfs_err err;
+	int               made, rc = -1;
+
+	/* Credentials first: a step owed on h (a handoff's last) is taken
+	 * then, before its names are looked at here. */
+	if (lbd_creds_enter(h->creds, &err) != 0)
+		return;
+	made = h->fs.lock_file == NULL;
+	if (lockfs_names_make(&h->fs) == 0)
+		rc = lockfs_readers_unsign(&h->fs, &err);
+	if (made)
+		lockfs_names_drop(&h->fs);      /* only those made here */
+	lbd_creds_leave();
+	if (rc > 0)
+		log_info("%s: %s (left: its judges look for markers)",
+		    l->path, err.msg);
+}
+
+/* lbd_readers_grace_over: see readers.h.  A previous run's shared hold
+ * with no rider loses its readers' sign: no rider can reclaim now. */
 void
 lbd_readers_grace_over(struct lbd *d)
 {
@@ -441,10 +527,14 @@ lbd_readers_grace_over(struct lbd *d)
 	size_t           i;
 
 	for (i = 0; i < d->nbuckets; i++)
-		for (l = d->buckets[i]; l != NULL; l = l->hash_next)
+		for (l = d->buckets[i]; l != NULL; l = l->hash_next) {
+			if (l->holder != NULL && l->holder->shared &&
+			    sign_may_go(l))
+				hold_unsign(l, l->holder);
 			if ((w = TAILQ_FIRST(&l->waiters)) != NULL &&
 			    w->upgrade)
 				lbd_readers_serve(l);
+		}
 }
 
 /* lbd_reader_keep_for_readers: see readers.h. */
@@ -464,8 +554,10 @@ lbd_reader_keep_for_readers(struct lbd_lock *l, struct lbd_hold *h)
 		lbd_creds_leave();
 	}
 	lockfs_names_drop(&h->fs);
-	if (live == 0)
+	if (live == 0) {
+		hold_unsign(l, h);      /* no reader to come: released */
 		return 0;       /* -1, cannot tell: never "no reader" */
+	}
 	if (h->conn != NULL) {          /* else an orphan already */
 		LIST_REMOVE(h, conn_entry);
 		h->conn->nholds--;
@@ -493,18 +585,14 @@ lbd_reader_next(struct lbd_lock *l)
 	return TAILQ_FIRST(&l->readers);
 }
 
-/* Takes rider r out of its lock and connection, removes its marker
- * and frees it. */
+/* Takes rider r out of its lock and connection, removes its trace on
+ * disk (reader_trace_drop) and frees it. */
 static void
 reader_free(struct lbd_hold *r)
 {
-	struct lockfs_err err;
-
-	if (reader_marker(r, 0, &err) != 0)
-		log_info("%s: %s (left, naming pid %ld)", r->lock->path,
-		    err.msg, (long)r->fs.owner.pid);
 	TAILQ_REMOVE(&r->lock->readers, r, reader_entry);
 	r->lock->nreaders--;
+	reader_trace_drop(r);
 	LIST_REMOVE(r, conn_entry);
 	r->conn->nreaders--;
 	lbd_hold_free(r);

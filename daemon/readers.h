@@ -60,7 +60,8 @@ int  lbd_reader_rejoin(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
  * (lockfs_readers_live: -1, never taken for "no reader"), h becomes an
  * orphan held for those readers (for_readers; its RELEASE is answered
  * OK): handed to the first that reclaims, ended with the grace period.
- * 1 when so kept, else 0 (the caller ends h). */
+ * 1 when so kept, else 0 (the caller ends h; with no live reader's
+ * marker seen, the readers' sign is removed first). */
 int  lbd_reader_keep_for_readers(struct lbd_lock *l, struct lbd_hold *h);
 
 /* lbd_reader_next: the rider l's artefact goes to when its reader leaves:
@@ -68,7 +69,9 @@ int  lbd_reader_keep_for_readers(struct lbd_lock *l, struct lbd_hold *h);
 struct lbd_hold *lbd_reader_next(struct lbd_lock *l);
 
 /* lbd_reader_end: takes rider r out of its lock and connection, ends the
- * UPGRADE it may have waiting (ECANCELED) and frees it; nothing on disk.
+ * UPGRADE it may have waiting (ECANCELED) and frees it; its marker is
+ * removed (unless another rider of its thread has it) and, with the
+ * lock's last rider gone, the readers' sign.
  * The caller serves the lock after (lbd_readers_serve). */
 void lbd_reader_end(struct lbd_hold *r);
 
@@ -115,7 +118,8 @@ int  lbd_readers_unclaimed(struct lbd_lock *l);
 
 /* lbd_readers_grace_over: the grace period is over: every lock whose
  * queue's head is an UPGRADE is served (it may have waited for riders
- * of the previous run that never reclaimed). */
+ * of the previous run that never reclaimed), and a previous run's shared
+ * hold with no rider loses its readers' sign. */
 void lbd_readers_grace_over(struct lbd *d);
 
 /* lbd_readers_detach: the daemon stops: l's riders are forgotten in

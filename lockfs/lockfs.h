@@ -91,13 +91,19 @@ const char *lockfs_sqlite_db(const char *dir, char *buf, size_t size);
  * readers.c: the marker of a reader of a shared lock beside its lock file
  * (docs/SHARED.md), made and removed with the caller's credentials.
  * lockfs_reader_name: the marker's name for owner o into out (size
- * bytes): 0, or -1 when it does not fit.  lockfs_reader_mark: makes o's
- * marker beside l's lock file (there already: 0); lockfs_reader_unmark:
- * removes it (gone already: 0); each 0, or an LB_E* code with err
- * filled.  lockfs_reader_marked: 1 when o's marker lies beside l's lock
+ * bytes): 0, or -1 when it does not fit.  lockfs_reader_mark: makes the
+ * readers' sign beside l's lock file (LOCKFILE.readers; there already:
+ * it must count, as below, else LB_EFAILED), then o's marker (there
+ * already: 0); lockfs_reader_unmark: removes o's marker (gone already:
+ * 0); lockfs_readers_unsign: removes the sign (gone already, or not a
+ * regular file, or in a sticky directory not the caller's: left, 0), for
+ * the lock's last rider gone; each 0, or an LB_E* code with err filled.
+ * lockfs_reader_marked: 1 when o's marker lies beside l's lock
  * file, a regular file (never through a symbolic link) of the caller's
  * user, else 0 (also when it cannot be looked at).  lockfs_readers_live:
- * 1 when a marker beside l's lock file is a live reader's (a regular
+ * 0 when no sign that counts lies beside l's lock file (a regular file;
+ * in a sticky directory a file of the lock file's owner): the directory
+ * is not read; else 1 when a marker beside it is a live reader's (a regular
  * file naming a live process whose start time, not 0, it gives, or whose
  * start time cannot be read; in a sticky directory also a file of the
  * lock file's owner), 0 when none is, -1 (errno) when it cannot be told: the
@@ -117,6 +123,8 @@ int   lockfs_reader_marked(const struct lockfs_lock *l,
           const struct lockfs_owner *o);
 int   lockfs_reader_unmark(const struct lockfs_lock *l,
           const struct lockfs_owner *o, struct lockfs_err *err);
+int   lockfs_readers_unsign(const struct lockfs_lock *l,
+          struct lockfs_err *err);
 int   lockfs_readers_live(const struct lockfs_lock *l);
 
 /* owner.c */

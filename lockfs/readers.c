@@ -12,6 +12,15 @@
  * lock without the daemon: a lock with the marker of a live reader is not
  * stale, whatever the artefact's pid (stale.c), and its artefact's reader
  * keeps the artefact when it releases in-process (the library).
+ *
+ * Before the first marker, the daemon makes the readers' sign, an empty
+ *
+ *     LOCKFILE.readers
+ *
+ * and removes it once the lock has no rider left.  A judge looks for
+ * markers only while the sign is there: a lock that was never shared costs
+ * it one look at a name, and no names made in its directory can keep it
+ * from being broken stale.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -23,6 +32,7 @@
 #include "os.h"
 
 #define READER_INFIX ".reader."
+#define READERS_SIGN ".readers"
 
 /* Markers that could be a reader's (named as one, regular files, in a
  * sticky directory files of the lock file's owner) looked at, at most:
@@ -68,35 +78,138 @@ dir_open(const struct lockfs_lock *l)
 	    LOCKFS_FS_FOLLOW);
 }
 
+/* The readers' sign's name of l into out (size bytes); 0, or -1 when it
+ * does not fit. */
+static int
+sign_name(const struct lockfs_lock *l, char *out, size_t size)
+{
+	int n;
+
+	n = snprintf(out, size, "%s" READERS_SIGN, base_of(l->lock_file));
+	return n < 0 || (size_t)n >= size || (size_t)n > LOCKFS_FS_NAME_MAX ?
+	    -1 : 0;
+}
+
+/*
+ * Whether the readers' sign of l lies in the directory open as dfd
+ * (information *dir; its lock file's owner lock_uid, (uid_t)-1 when the
+ * lock file is not there) and counts: a regular file, never through a
+ * symbolic link; in a sticky directory a file of the lock file's owner,
+ * as a marker (reader_candidate).  1: it counts; 0: it is not there, or
+ * counts for nothing (no reader of the daemon's rides without one that
+ * counts); -1 (errno) when it cannot be looked at.
+ */
+static int
+sign_counts(int dfd, const struct lockfs_lock *l,
+    const struct lockfs_fs_info *dir, uid_t lock_uid)
+{
+	struct lockfs_fs_info fi;
+	char                  sign[LOCKFS_FS_NAME_MAX + 1];
+
+	if (sign_name(l, sign, sizeof(sign)) != 0)
+		return 0;       /* never made */
+	if (lockfs_fs_info_at(dfd, sign, 0, &fi) != 0)
+		return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
+	if (fi.type != LOCKFS_FS_FILE)
+		return 0;
+	if ((dir->perm & LOCKFS_FS_STICKY) != 0 && fi.uid != lock_uid)
+		return 0;
+	return 1;
+}
+
+/* Makes an empty regular file at name in the directory open as dfd, never
+ * through a symbolic link; 0 (also when something is there: EEXIST), or
+ * -1 with errno. */
+static int
+empty_make(int dfd, const char *name)
+{
+	int fd;
+
+	if (lockfs_fs_make_at(dfd, name, 0644) == 0 || errno == EEXIST)
+		return 0;
+	if ((fd = lockfs_fs_open(dfd, name, LOCKFS_FS_WRITE |
+	    LOCKFS_FS_CREATE | LOCKFS_FS_EXCL)) != -1) {
+		lockfs_fs_close(fd);
+		return 0;
+	}
+	return errno == EEXIST ? 0 : -1;
+}
+
 /* lockfs_reader_mark: see lockfs.h. */
 int
 lockfs_reader_mark(const struct lockfs_lock *l, const struct lockfs_owner *o,
     struct lockfs_err *err)
 {
-	char name[LOCKFS_FS_NAME_MAX + 1];
-	int  dfd = -1, fd, r = 0;
+	struct lockfs_fs_info dir, lf;
+	char                  name[LOCKFS_FS_NAME_MAX + 1];
+	char                  sign[LOCKFS_FS_NAME_MAX + 1];
+	int                   dfd = -1, r = 0, counts;
 
-	if (lockfs_reader_name(l, o, name, sizeof(name)) != 0) {
+	if (lockfs_reader_name(l, o, name, sizeof(name)) != 0 ||
+	    sign_name(l, sign, sizeof(sign)) != 0) {
 		r = lockfs_fail(err, LB_EFAILED, ENAMETOOLONG, "%s: no room "
 		    "for a reader's marker beside it", l->lock_file);
 		goto out;
 	}
-	if ((dfd = dir_open(l)) == -1) {
-		r = lockfs_fail(err, LB_EFAILED, errno, "cannot open %s to "
-		    "mark a reader of %s", l->dir, l->lock_file);
+	if ((dfd = dir_open(l)) == -1 || lockfs_fs_info(dfd, &dir) != 0 ||
+	    lockfs_fs_info_at(dfd, base_of(l->lock_file), 0, &lf) != 0) {
+		r = lockfs_fail(err, LB_EFAILED, errno, "cannot look at %s to "
+		    "mark a reader of it", l->lock_file);
 		goto out;
 	}
-	if (lockfs_fs_make_at(dfd, name, 0644) == 0 || errno == EEXIST)
-		goto out;       /* EEXIST: its own, from a join before */
-	if ((fd = lockfs_fs_open(dfd, name, LOCKFS_FS_WRITE |
-	    LOCKFS_FS_CREATE | LOCKFS_FS_EXCL)) != -1) {
-		lockfs_fs_close(fd);
+	/* The sign first: a judge that finds no sign looks for no marker. */
+	if (empty_make(dfd, sign) != 0) {
+		r = lockfs_fail(err, LB_EFAILED, errno, "cannot make %s/%s, "
+		    "the sign of %s's readers", l->dir, sign, l->lock_file);
 		goto out;
 	}
-	if (errno != EEXIST)
+	if ((counts = sign_counts(dfd, l, &dir, lf.uid)) != 1) {
+		r = lockfs_fail(err, LB_EFAILED, counts == -1 ? errno : EEXIST,
+		    "%s/%s is in the way: the sign of %s's readers must be a "
+		    "regular file%s", l->dir, sign, l->lock_file,
+		    (dir.perm & LOCKFS_FS_STICKY) != 0 ? " of the lock file's "
+		    "owner in a sticky directory" : "");
+		goto out;
+	}
+	/* EEXIST: its own, from a join before. */
+	if (empty_make(dfd, name) != 0)
 		r = lockfs_fail(err, LB_EFAILED, errno, "cannot make %s/%s, "
 		    "the marker of a reader of %s", l->dir, name,
 		    l->lock_file);
+out:
+	if (dfd != -1)
+		lockfs_fs_close(dfd);
+	return r;
+}
+
+/* lockfs_readers_unsign: see lockfs.h. */
+int
+lockfs_readers_unsign(const struct lockfs_lock *l, struct lockfs_err *err)
+{
+	struct lockfs_fs_info dir, fi;
+	char                  sign[LOCKFS_FS_NAME_MAX + 1];
+	int                   dfd = -1, r = 0;
+
+	if (sign_name(l, sign, sizeof(sign)) != 0)
+		goto out;       /* never made */
+	if ((dfd = dir_open(l)) == -1 || lockfs_fs_info(dfd, &dir) != 0)
+		goto fail;
+	if (lockfs_fs_info_at(dfd, sign, 0, &fi) != 0) {
+		if (errno != ENOENT)
+			goto fail;
+		goto out;
+	}
+	/* Only a sign: a regular file, in a sticky directory the caller's
+	 * own (another user's name there is left as the kernel would leave
+	 * it to anyone but root). */
+	if (fi.type != LOCKFS_FS_FILE || ((dir.perm & LOCKFS_FS_STICKY) != 0 &&
+	    fi.uid != lockfs_os_files_uid()))
+		goto out;
+	if (lockfs_fs_unlink_at(dfd, sign) == 0 || errno == ENOENT)
+		goto out;
+fail:
+	r = lockfs_fail(err, LB_EUNLOCK, errno, "cannot remove %s/%s, the "
+	    "sign of %s's readers", l->dir, sign, l->lock_file);
 out:
 	if (dfd != -1)
 		lockfs_fs_close(dfd);
@@ -230,17 +343,22 @@ lockfs_readers_live(const struct lockfs_lock *l)
 	size_t                 blen = strlen(base), ilen = strlen(READER_INFIX);
 	unsigned long          n = 0, marks = 0;
 	uid_t                  lock_uid = (uid_t)-1;
-	int                    dfd, live = -1;
+	int                    dfd, rfd = -1, live = -1;
 
-	if ((dfd = lockfs_fs_open(LOCKFS_FS_CWD, l->dir, LOCKFS_FS_DIR |
-	    LOCKFS_FS_FOLLOW | LOCKFS_FS_READ)) == -1 ||
-	    lockfs_fs_info(dfd, &dir) != 0)
+	if ((dfd = dir_open(l)) == -1 || lockfs_fs_info(dfd, &dir) != 0)
 		goto out;
 	if (lockfs_fs_info_at(dfd, base, 0, &lf) == 0)
 		lock_uid = lf.uid;
 	else if (errno != ENOENT)
 		goto out;
-	if ((d = lockfs_fs_dir_open_fd(dfd)) == NULL)
+	/* No sign, no reader: the directory is not read at all (so that a
+	 * lock never shared is judged as before markers were, even in a
+	 * directory its judge may search and not list). */
+	if ((live = sign_counts(dfd, l, &dir, lock_uid)) != 1)
+		goto out;
+	live = -1;
+	if ((rfd = lockfs_fs_open(dfd, ".", LOCKFS_FS_DIR |
+	    LOCKFS_FS_READ)) == -1 || (d = lockfs_fs_dir_open_fd(rfd)) == NULL)
 		goto out;
 	live = 0;
 	for (;;) {
@@ -271,6 +389,8 @@ lockfs_readers_live(const struct lockfs_lock *l)
 		live = -1;
 out:
 	lockfs_fs_dir_close(d);
+	if (rfd != -1)
+		lockfs_fs_close(rfd);
 	if (dfd != -1)
 		lockfs_fs_close(dfd);
 	return live;

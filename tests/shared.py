@@ -666,6 +666,140 @@ class WithoutTheDaemon(SharedCase):
         self.assertEqual(os.listdir(self.locks), [])
 
 
+class Sign(SharedCase):
+    """The readers' sign, LOCKFILE.readers: a judge without the daemon
+    looks for readers' markers only while it lies beside the lock file
+    (docs/SHARED.md)."""
+
+    lockbroker_cli = WithoutTheDaemon.break_stale
+
+    def signs(self, d=None):
+        return sorted(f for f in os.listdir(d or self.locks)
+                      if f.endswith(".lock.readers"))
+
+    def markers(self, d=None):
+        return sorted(f for f in os.listdir(d or self.locks)
+                      if ".lock.reader." in f)
+
+    def test_sign_comes_with_the_first_rider_and_goes_with_the_last(self):
+        p = self.path()
+        a, b, c = self.v2(), self.v2(), self.v2()
+        self.assertCode(a.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertEqual(self.signs(), [], "no rider, no sign")
+        self.assertCode(b.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertEqual(self.signs(), ["a.lock.readers"])
+        st = os.lstat(os.path.join(self.locks, "a.lock.readers"))
+        self.assertTrue(__import__("stat").S_ISREG(st.st_mode))
+        self.assertCode(c.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertCode(b.call("RELEASE", path=p), "OK")
+        self.assertEqual(self.signs(), ["a.lock.readers"], "c rides on")
+        self.assertEqual(len(self.markers()), 1)
+        self.assertCode(c.call("RELEASE", path=p), "OK")
+        self.assertEqual(self.signs(), [], "the last rider gone")
+        self.assertEqual(self.markers(), [])
+        # The artefact handed to the only rider: no rider left.
+        self.assertCode(b.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertEqual(self.signs(), ["a.lock.readers"])
+        self.assertCode(a.call("RELEASE", path=p), "OK")
+        self.assertEqual(self.signs(), [])
+        self.assertTrue(self.python_sees_held(p))
+        self.assertCode(b.call("RELEASE", path=p), "OK")
+        self.assertEqual(os.listdir(self.locks), [])
+
+    def test_two_connections_of_one_thread_share_a_marker(self):
+        # Two connections of one process and thread ride one lock: their
+        # marker has one name.  The first to go leaves it for the other,
+        # so that the lock stays judged held while that one reads.
+        p = self.path()
+        a, b, c = self.v2(), self.v2(), self.v2()
+        self.assertCode(a.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertCode(b.call("ACQUIRE", path=p, mode="shared",
+                               thread=7), "OK")
+        self.assertCode(c.call("ACQUIRE", path=p, mode="shared",
+                               thread=7), "OK")
+        self.assertEqual(len(self.markers()), 1)
+        self.assertCode(b.call("RELEASE", path=p, thread=7), "OK")
+        self.assertEqual(len(self.markers()), 1, "c reads on")
+        self.assertEqual(self.signs(), ["a.lock.readers"])
+        c.close()
+        self.assertCode(a.call("PING"), "OK")
+        for _ in range(100):
+            if not self.markers():
+                break
+            time.sleep(0.05)
+        self.assertEqual(self.markers(), [])
+        self.assertEqual(self.signs(), [])
+        self.assertCode(a.call("RELEASE", path=p), "OK")
+        self.assertEqual(os.listdir(self.locks), [])
+
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_exclusive_lock_among_many_names_is_broken_stale(self):
+        # A lock never shared has no sign: its judges read no directory,
+        # so no number of names there (more than the 65536 entries a
+        # judge reads for markers, some named as markers) keeps its dead
+        # holder's lock from being broken stale, in a sticky directory
+        # or not.
+        nosock = os.path.join(self.dir, "nosock")
+        for d in (self.shared(), self.shared("open")):
+            if d.endswith("open"):
+                os.chmod(d, 0o777)
+            p = os.path.join(d, "x")
+            flood = self.spawn(textwrap.dedent("""
+                import os
+                for i in range(66000):
+                    os.close(os.open(os.path.join(%r, "n%%d" %% i),
+                                     os.O_CREAT | os.O_WRONLY, 0o644))
+                for i in range(100):
+                    n = "x.lock.reader.%%d.%%d.0.0" %% (os.getpid(), 1 + i)
+                    os.close(os.open(os.path.join(%r, n),
+                                     os.O_CREAT | os.O_WRONLY, 0o644))
+                print("made", flush=True)
+                """ % (d, d)), user="nobody")
+            self.assertEqual(flood.stdout.readline(), b"made\n")
+            for how in ("daemon", "in-process"):
+                r = Reproductions.lockbroker_cli(
+                    self, "lock", "--local", p, "--", "sh", "-c",
+                    "kill -KILL $PPID", socket=nosock)
+                self.assertEqual(r.returncode, -signal.SIGKILL, r.stderr)
+                self.assertTrue(os.path.exists(p + ".lock"))
+                if how == "daemon":
+                    r = Reproductions.lockbroker_cli(
+                        self, "lock", "-n", "--break-stale", p, "--",
+                        "true")
+                else:
+                    r = Reproductions.lockbroker_cli(
+                        self, "break", "--stale", "--local", p,
+                        socket=nosock)
+                self.assertEqual(r.returncode, 0, "%s, %s: %s" %
+                                 (d, how, r.stderr))
+                self.assertFalse(os.path.exists(p + ".lock"), (d, how))
+
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_sign_of_another_user_refuses_riders(self):
+        # In a sticky directory a sign counts only as a file of the lock
+        # file's owner: one another user made there would hide the
+        # riders' markers from every judge, so no reader rides beside
+        # it; the reader holding goes on holding.
+        d = self.shared()
+        p = os.path.join(d, "y")
+        a, b = self.v2(), self.v2()
+        self.assertCode(a.call("ACQUIRE", path=p, mode="shared"), "OK")
+        plant = self.spawn(textwrap.dedent("""
+            import os
+            os.close(os.open(%r, os.O_CREAT | os.O_WRONLY, 0o644))
+            print("made", flush=True)
+            """ % (p + ".lock.readers")), user="nobody")
+        self.assertEqual(plant.stdout.readline(), b"made\n")
+        r = b.call("ACQUIRE", path=p, mode="shared", timeout=0)
+        self.assertCode(r, "EFAILED")
+        self.assertIn("y.lock.readers", r.fields.get("message", ""))
+        self.assertEqual(self.markers(d), [])
+        self.assertTrue(self.python_sees_held(p))
+        self.assertEqual(self.status(a, p)["holders"], "1")
+        self.assertCode(a.call("RELEASE", path=p), "OK")
+        self.assertEqual(sorted(os.listdir(d)), ["y.lock.readers"])
+
+
 class Restart(SharedCase):
     def test_restart_keeps_the_artefact_readers_hold(self):
         p = self.path()
