@@ -217,8 +217,10 @@ reclaim_released(const struct hold *h, const struct lbp_msg *m)
 
 /*
  * Settles every hold with the daemon just reached on c (after its
- * HELLO): RECLAIM for each live one (a refusal makes it unreclaimable);
- * RECLAIM then RELEASE for each dropped one, which is then forgotten.
+ * HELLO): RECLAIM for each live one (a refusal makes it unreclaimable;
+ * so does a hold given back in another mode than its owner was told,
+ * which is released at once); RECLAIM then RELEASE for each dropped one,
+ * which is then forgotten.
  * A dropped pidfile hold is given back only while no owner here holds
  * its pid file (lb__owners_pidfile_settle_begin): the daemon would take
  * that owner's file for the hold's and remove it.
@@ -234,7 +236,7 @@ reader_reclaim(struct lb__tp *c, struct lbp_msg *m)
 	char           why[512], text[1024];
 	struct lb__owner_key k;
 	uint64_t       round, id;
-	int            dropped, ok, shared, settling = 0;
+	int            dropped, ok, shared, mismatch, settling = 0;
 
 	lb__conn_lock();
 	round = ++lb__conn.round;
@@ -281,7 +283,19 @@ reader_reclaim(struct lb__tp *c, struct lbp_msg *m)
 		snprintf(text, sizeof(text), "lockbrokerd on %s restarted and "
 		    "did not give it back (%s)", lb__conn.socket,
 		    msg != NULL ? msg : "?");
-		if (dropped && ok) {
+		/* Given back in another mode than its owner was told (a
+		 * reader beside an owner that writes alone, or the reverse):
+		 * not its hold; released, and lost to its owner. */
+		mismatch = ok && !dropped && shared != h->shared;
+		if (mismatch) {
+			snprintf(text, sizeof(text), "lockbrokerd on %s "
+			    "restarted and gave it back %s, where its owner "
+			    "was told it holds it %s: released", lb__conn.socket,
+			    shared ? "shared" : "exclusive", h->shared ?
+			    "shared" : "exclusive");
+			ok = 0;
+		}
+		if ((dropped && ok) || mismatch) {
 			id = lb__next_id();
 			lbp_begin(&o, LBP_MSG_RELEASE, 1, id);
 			lbp_add_str(&o, "path", h->path);
