@@ -817,6 +817,100 @@ class Restart(SharedCase):
         self.assertCode(self.v2().call("ACQUIRE", path=p, mode="shared",
                                        timeout=0), "OK")
 
+    def tampering_proxy(self, path):
+        """A relay at path to the daemon's socket, whatever daemon runs
+        there, that turns the mode of every RECLAIM's OK into the other
+        one; returns the list of the lines clients sent through it."""
+        import threading
+        sent = []
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        srv.bind(path)
+        srv.listen(8)
+        self.addCleanup(srv.close)
+
+        def pump(src, dst, up, reclaims):
+            buf = b""
+            try:
+                while True:
+                    data = src.recv(65536)
+                    if not data:
+                        break
+                    buf += data
+                    while b"\n" in buf:
+                        line, buf = buf.split(b"\n", 1)
+                        words = line.split(b" ")
+                        if up:
+                            sent.append(line.decode())
+                            if words[0] == b"RECLAIM":
+                                reclaims.add(words[1])
+                        elif words[0] == b"OK" and words[1] in reclaims:
+                            line = line.replace(b"mode=shared", b"mode=X")
+                            line = line.replace(b"mode=exclusive",
+                                                b"mode=shared")
+                            line = line.replace(b"mode=X",
+                                                b"mode=exclusive")
+                        dst.sendall(line + b"\n")
+            except OSError:
+                pass
+            for x in (src, dst):
+                try:
+                    x.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+        def serve():
+            while True:
+                try:
+                    c, _ = srv.accept()
+                except OSError:
+                    return
+                d = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                try:
+                    d.connect(self.daemon.socket)
+                except OSError:
+                    c.close()
+                    continue
+                reclaims = set()
+                for a in ((c, d, True, reclaims), (d, c, False, reclaims)):
+                    threading.Thread(target=pump, args=a,
+                                     daemon=True).start()
+        threading.Thread(target=serve, daemon=True).start()
+        return sent
+
+    def test_library_takes_no_hold_given_back_in_another_mode(self):
+        # A restarted daemon that gave a hold back in another mode than
+        # its owner was told (its RECLAIM's mode=shared answered
+        # mode=exclusive here, by a relay that changes the reply): the
+        # library takes it for no hold of its owner's, releases it at
+        # once, and its owner is told that it was lost.
+        p = self.path()
+        relay = os.path.join(self.dir, "relay")
+        sent = self.tampering_proxy(relay)
+        cmd = subprocess.Popen(
+            [os.path.join(os.environ.get("LB_BUILDDIR", os.getcwd()),
+                          "tools", "lockbroker"), "lock", "-s", p, "--",
+             "sh", "-c", "echo held; read x"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True,
+            env=dict(os.environ, LOCKBROKER_SOCKET=relay))
+        self.procs.append(cmd)
+        self.assertEqual(cmd.stdout.readline(), "held\n")
+        self.daemon.stop(signal.SIGKILL)
+        self.daemon.start()
+        for _ in range(400):
+            if any(x.startswith("RELEASE ") for x in sent):
+                break
+            time.sleep(0.05)
+        reclaim = [x for x in sent if x.startswith("RECLAIM ")]
+        self.assertEqual(len(reclaim), 1, sent)
+        self.assertIn("mode=shared", reclaim[0])
+        self.assertTrue(any(x.startswith("RELEASE ") for x in sent), sent)
+        self.assertFalse(os.path.exists(p + ".lock"))
+        self.assertFalse(self.python_sees_held(p))
+        out, err = cmd.communicate("\n", timeout=60)
+        self.assertEqual(cmd.returncode, 0, err)
+        self.assertIn("gave it back exclusive", err)
+
     def test_restart_keeps_the_mode_an_upgrade_gave(self):
         p = self.path()
         a = self.v2()
