@@ -370,7 +370,7 @@ reader_marked(struct lbd_hold *r)
  * Makes (c, tid) a rider of l, held shared by its artefact's reader, once
  * c is known to be able to take the artefact over: with its marker made
  * (make 1), or found there already, of a reader of the previous run
- * (make 0).  0; or an LB_E* code with err filled (LB_ENOTLOCKED: no such
+ * (make 0; the readers' sign made again should it have gone).  0; or an LB_E* code with err filled (LB_ENOTLOCKED: no such
  * marker), nothing joined.
  */
 static int
@@ -389,6 +389,8 @@ reader_add(struct lbd_lock *l, struct lbd_conn *c, pid_t tid, int make,
 	else if (!reader_marked(r))
 		rc = lockfs_fail(err, LB_ENOTLOCKED, 0, "%s: no marker of "
 		    "this reader beside it", l->path);
+	else    /* the readers' sign, should it have gone meanwhile */
+		rc = reader_marker(r, READER_MARK, err);
 	if (rc != 0) {
 		lbd_hold_free(r);
 		return rc;

@@ -337,7 +337,7 @@ lockfs_readers_live(const struct lockfs_lock *l)
 {
 	struct lockfs_fs_dir  *d = NULL;
 	struct lockfs_fs_entry e;
-	struct lockfs_fs_info  dir, lf;
+	struct lockfs_fs_info  dir, lf, rdir;
 	struct lockfs_holder   h;
 	const char            *base = base_of(l->lock_file);
 	size_t                 blen = strlen(base), ilen = strlen(READER_INFIX);
@@ -356,9 +356,12 @@ lockfs_readers_live(const struct lockfs_lock *l)
 	 * directory its judge may search and not list). */
 	if ((live = sign_counts(dfd, l, &dir, lock_uid)) != 1)
 		goto out;
+	/* Opened again to be read: the very directory looked at. */
 	live = -1;
-	if ((rfd = lockfs_fs_open(dfd, ".", LOCKFS_FS_DIR |
-	    LOCKFS_FS_READ)) == -1 || (d = lockfs_fs_dir_open_fd(rfd)) == NULL)
+	if ((rfd = lockfs_fs_open(LOCKFS_FS_CWD, l->dir, LOCKFS_FS_DIR |
+	    LOCKFS_FS_FOLLOW | LOCKFS_FS_READ)) == -1 ||
+	    lockfs_fs_info(rfd, &rdir) != 0 || rdir.dev != dir.dev ||
+	    rdir.ino != dir.ino || (d = lockfs_fs_dir_open_fd(rfd)) == NULL)
 		goto out;
 	live = 0;
 	for (;;) {

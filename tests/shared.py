@@ -774,6 +774,47 @@ class Sign(SharedCase):
                                  (d, how, r.stderr))
                 self.assertFalse(os.path.exists(p + ".lock"), (d, how))
 
+    def test_reclaimed_rider_makes_the_sign_again(self):
+        # A rider of the previous run that reclaims makes the sign again
+        # should it have gone meanwhile: its marker must be seen.
+        p = self.path()
+        a = self.reader_process(p)
+        b = self.v2()
+        tok = b.call("ACQUIRE", path=p, mode="shared").fields["token"]
+        self.assertEqual(self.signs(), ["a.lock.readers"])
+        self.daemon.stop()
+        b.close()
+        self.assertEqual(self.signs(), ["a.lock.readers"], "kept")
+        os.unlink(os.path.join(self.locks, "a.lock.readers"))
+        self.daemon.start()
+        c = self.v2()
+        self.assertCode(c.call("RECLAIM", path=p, token=tok), "OK")
+        self.assertEqual(self.signs(), ["a.lock.readers"])
+        self.assertEqual(len(self.markers()), 1)
+        a.kill()
+
+    def test_sign_kept_through_grace_for_riders_not_reclaimed(self):
+        # A previous run's hold keeps its sign while its riders may
+        # still reclaim, and loses it when the grace period ends.
+        self.daemon.stop()
+        self.daemon = Daemon(self.dir, config="grace = 2\n").start()
+        p = self.path()
+        a = self.v2()
+        ta = a.call("ACQUIRE", path=p, mode="shared").fields["token"]
+        self.reader_process(p)          # reads on, never reclaims
+        self.daemon.stop(signal.SIGKILL)
+        a.close()
+        self.daemon.start()
+        a = self.v2()
+        self.assertCode(a.call("RECLAIM", path=p, token=ta), "OK")
+        self.assertEqual(self.signs(), ["a.lock.readers"])
+        for _ in range(200):
+            if not self.signs():
+                break
+            time.sleep(0.05)
+        self.assertEqual(self.signs(), [], "the grace period is over")
+        self.assertEqual(self.status(a, p)["mode"], "shared")
+
     @unittest.skipUnless(ROOT, "needs root (a second user)")
     def test_sign_of_another_user_refuses_riders(self):
         # In a sticky directory a sign counts only as a file of the lock
