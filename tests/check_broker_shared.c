@@ -473,6 +473,41 @@ START_TEST(test_break_stale_spares_live_riders)
 }
 END_TEST
 
+/*
+ * Reproduction (third review; fails): while no daemon answers, an
+ * artefact's reader's exclusive lb_acquire (LB_AUTO) is granted in-process
+ * (the lock file names its owner: re-entrant), so the owner is told it
+ * writes alone while another reader, told nothing, reads beside it.  The
+ * daemon refuses the same request (EFAILED, "asked for with UPGRADE");
+ * without it, it must be refused too (the library knows the hold is
+ * shared: lb__holds_shared).
+ */
+START_TEST(test_exclusive_acquire_beside_riders_without_the_daemon)
+{
+	struct tl_daemon d;
+	struct tl_place  p;
+	struct agent     a, b;
+	char             dir[PATH_MAX];
+	int              r;
+
+	private_daemon(&d, dir);
+	tl_place_make(&p, "xr");
+	agent_start(&a, p.path, LB_LINK, d.socket);
+	agent_start(&b, p.path, LB_LINK, d.socket);
+	ck_assert_int_eq(agent_do(&a, 's', 0), 0);
+	ck_assert_int_eq(agent_do(&b, 's', 0), 0);
+	/* With the daemon: refused, pointing to UPGRADE. */
+	ck_assert_int_eq(agent_do(&a, 'a', 0), LB_EFAILED);
+	ck_assert_int_eq(tl_daemon_stop(&d, SIGKILL), 0);
+	r = (int)agent_do(&a, 'a', 0);
+	ck_assert_msg(r != 0, "the artefact's reader was granted %s "
+	    "exclusive in-process while another reader holds it shared",
+	    p.path);
+	agent_stop(&a);
+	agent_stop(&b);
+}
+END_TEST
+
 TCase *
 broker_shared_case(void)
 {
@@ -490,5 +525,6 @@ broker_shared_case(void)
 	tcase_add_test(tc, test_riders_kept_over_a_clean_restart);
 	tcase_add_test(tc, test_downgrade_recorded_unanswered);
 	tcase_add_test(tc, test_break_stale_spares_live_riders);
+	tcase_add_test(tc, test_exclusive_acquire_beside_riders_without_the_daemon);
 	return tc;
 }
