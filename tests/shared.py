@@ -1847,5 +1847,98 @@ class SecondReview(SharedCase):
                         "UPGRADE for a previous run's readers")
 
 
+class ThirdReview(SharedCase):
+    """Reproductions of a third hostile review: each fails on the build
+    it was written against."""
+
+    lockbroker_cli = Reproductions.lockbroker_cli
+
+    def lockbroker_path(self):
+        return os.path.join(os.environ.get("LB_BUILDDIR", os.getcwd()),
+                            "tools", "lockbroker")
+
+    def spawn_nobody(self, script):
+        """The Python script run as user nobody, its stdin and stdout
+        pipes; killed after the test."""
+        def demote():
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+        p = subprocess.Popen([PYTHON, "-c", script], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, preexec_fn=demote)
+        self.procs.append(p)
+        return p
+
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_stale_waiter_events_stall_the_loop(self):
+        # Never a shared lock here.  lockfs_break_stale reads the lock's
+        # directory (up to 65536 entries, about 20 ms) for readers'
+        # markers each time it judges a dead holder's lock; the daemon
+        # judges a lock with a stale=1 waiter on every inotify event
+        # naming its artefact (watch.c dirwatch_event -> lbd_lock_serve
+        # -> break_stale_for), in its loop, with no budget.  User nobody
+        # makes 65537 names in its own directory (past the entries read:
+        # "cannot tell", never broken), two locks there whose holders are
+        # dead, waits on both with stale=1, and touches the two lock
+        # files in turn (events that inotify does not merge): each touch
+        # costs it a system call and the daemon a directory read, and
+        # libuv reads every queued event in one iteration.  Another
+        # user's PING waits for all of them (6000 touches: 103 s, the
+        # daemon's CPU busy all along).  The sign file planned beside
+        # a shared lock does not help: the user makes it in its own
+        # directory.
+        d = os.path.join(self.dir, "flood")
+        os.mkdir(d)
+        os.chown(d, NOBODY, NOBODY)
+        nosock = os.path.join(self.dir, "nosock")
+        attacker = self.spawn_nobody(textwrap.dedent("""
+            import os, subprocess, sys
+            sys.path.insert(0, %r)
+            from lbdaemon import Client
+            d, lb, sock, nosock = %r, %r, %r, %r
+            for i in range(65537):
+                os.close(os.open(os.path.join(d, "n%%d" %% i),
+                                 os.O_CREAT | os.O_WRONLY, 0o644))
+            env = dict(os.environ, LOCKBROKER_SOCKET=nosock)
+            for n in ("x", "y"):
+                subprocess.run([lb, "lock", "--local", os.path.join(d, n),
+                                "--", "sh", "-c", "kill -KILL $PPID"],
+                               env=env)
+                assert os.path.exists(os.path.join(d, n + ".lock"))
+            c = Client(sock, timeout=120)
+            for n in ("x", "y"):
+                c.send("ACQUIRE", path=os.path.join(d, n), stale=1,
+                       timeout=3600)
+            r = c.call("PING", _wait=120)
+            assert r.verb == "PING" or r.code == "OK", r
+            print("waiting", flush=True)
+            sys.stdin.readline()
+            for i in range(600):
+                os.utime(os.path.join(d, "x.lock"))
+                os.utime(os.path.join(d, "y.lock"))
+            print("touched", flush=True)
+            sys.stdin.readline()
+            """ % (os.path.dirname(os.path.abspath(__file__)), d,
+                   self.lockbroker_path(), self.daemon.socket, nosock)))
+        self.assertEqual(attacker.stdout.readline(), b"waiting\n")
+        other = self.client(timeout=600)
+        self.assertCode(other.call("PING"), "OK")
+        cpu = self.daemon.cpu_seconds()
+        attacker.stdin.write(b"go\n")
+        attacker.stdin.flush()
+        self.assertEqual(attacker.stdout.readline(), b"touched\n")
+        t0 = time.monotonic()
+        self.assertCode(other.call("PING", _wait=600), "OK")
+        waited = time.monotonic() - t0
+        # 1200 directory reads of 65537 entries: 20 s or more; a
+        # daemon that judges a lock's stale holder at a bounded cost
+        # answers at once.
+        self.assertLess(waited, 10, "another user's PING waited %.0f s "
+                        "(the daemon used %.0f s of CPU) for the daemon's "
+                        "loop, stalled by one user's 1200 touches of two "
+                        "lock files" % (waited,
+                                        self.daemon.cpu_seconds() - cpu))
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
