@@ -508,6 +508,48 @@ START_TEST(test_exclusive_acquire_beside_riders_without_the_daemon)
 }
 END_TEST
 
+/*
+ * Reproduction (third review; fails): a shared ACQUIRE of an owner whose
+ * lock file the daemon does not know of (held in-process, exclusive: an
+ * LB_LOCAL handle, or an LB_AUTO one that took it while no daemon
+ * answered) is adopted (lbd_own_artefact_adopt) and made shared
+ * (lbd_hold_mode), and other readers then join it while the owner's
+ * exclusive hold goes on in-process.  The daemon's own rule for an owner
+ * that holds the lock exclusive is "OK, it stays exclusive": an adopted
+ * artefact was never told shared to its owner.
+ */
+START_TEST(test_shared_acquire_adopts_an_in_process_writer)
+{
+	struct tl_daemon d;
+	struct tl_place  p;
+	struct agent     b;
+	lb_lock         *w, *s;
+	char             dir[PATH_MAX];
+	int              r, rb;
+
+	private_daemon(&d, dir);
+	tl_place_make(&p, "ad");
+	w = lock_new(p.path, LB_LINK | LB_LOCAL);
+	ck_assert_int_eq(lb_acquire(w, 0), 0);
+	s = lock_new(p.path, LB_LINK | LB_BROKER);
+	r = lb_acquire_shared(s, 0);
+	agent_start(&b, p.path, LB_LINK | LB_BROKER, d.socket);
+	rb = (int)agent_do(&b, 's', 0);
+	if (rb == 0)
+		ck_assert_int_eq(agent_do(&b, 'r', 0), 0);
+	agent_stop(&b);
+	ck_assert_msg(rb != 0, "a reader was granted %s beside its owner's "
+	    "in-process exclusive hold (the owner's shared ACQUIRE: %d)",
+	    p.path, r);
+	if (r == 0)
+		lb_release(s);
+	lb_release(w);
+	lb_lock_free(s);
+	lb_lock_free(w);
+	private_daemon_end(&d, p.dir);
+}
+END_TEST
+
 TCase *
 broker_shared_case(void)
 {
@@ -526,5 +568,6 @@ broker_shared_case(void)
 	tcase_add_test(tc, test_downgrade_recorded_unanswered);
 	tcase_add_test(tc, test_break_stale_spares_live_riders);
 	tcase_add_test(tc, test_exclusive_acquire_beside_riders_without_the_daemon);
+	tcase_add_test(tc, test_shared_acquire_adopts_an_in_process_writer);
 	return tc;
 }
