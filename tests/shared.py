@@ -1939,6 +1939,69 @@ class ThirdReview(SharedCase):
                         "lock files" % (waited,
                                         self.daemon.cpu_seconds() - cpu))
 
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_unreadable_directory_gives_a_writer_back_beside_a_rider(self):
+        # test_reclaim_exclusive_passes_riders_not_reclaimed in a
+        # directory its users may write and search but not list (mode
+        # 0333, as drop directories are): a DOWNGRADE done and a rider
+        # granted (its process reads on), the daemon dies, and the
+        # owner's RECLAIM says mode=exclusive (the DOWNGRADE it was told
+        # is not done).  lbd_readers_unclaimed cannot read the directory
+        # (-1), and orphan_adopt takes "cannot tell" for "no reader" (as
+        # nowhere else: readers_keep, lbd_reader_keep_for_readers and
+        # the stale-breaker keep the lock for -1): the writer is given
+        # its hold back exclusive beside the live reader, which reads on
+        # until its own RECLAIM is refused.  Any user brings -1 about
+        # in /tmp, too, by making more than 65536 names there (ext4
+        # lists in hash order: with N names the marker lies past the
+        # entries read with odds 1 - 65536/N).
+        d = os.path.join(self.dir, "drop")
+        os.mkdir(d)
+        os.chown(d, NOBODY, NOBODY)
+        os.chmod(d, 0o333)
+        p = os.path.join(d, "r")
+        owner = self.spawn_nobody(textwrap.dedent("""
+            import sys
+            sys.path.insert(0, %r)
+            from lbdaemon import Client
+            sock, p = %r, %r
+            c = Client(sock, hello=False)
+            assert c.call("HELLO", version=2).verb == "OK"
+            t = c.call("ACQUIRE", path=p, timeout=0).fields["token"]
+            print(c.call("DOWNGRADE", path=p).code, flush=True)
+            sys.stdin.readline()        # the daemon killed, started
+            c.close()
+            c = Client(sock, hello=False, timeout=60)
+            assert c.call("HELLO", version=2).verb == "OK"
+            r = c.call("RECLAIM", path=p, token=t, mode="exclusive")
+            print(r.code, r.fields.get("mode"), flush=True)
+            sys.stdin.readline()
+            """ % (os.path.dirname(os.path.abspath(__file__)),
+                   self.daemon.socket, p)))
+        self.assertEqual(owner.stdout.readline(), b"OK\n")
+        rider = self.spawn(textwrap.dedent("""
+            import sys, time
+            sys.path.insert(0, %r)
+            from lbdaemon import Client
+            c = Client(%r, hello=False)
+            assert c.call("HELLO", version=2).verb == "OK"
+            r = c.call("ACQUIRE", path=%r, mode="shared", timeout=0)
+            print(r.code, flush=True)
+            time.sleep(600)
+            """ % (os.path.dirname(os.path.abspath(__file__)),
+                   self.daemon.socket, p)), user="nobody")
+        self.assertEqual(rider.stdout.readline(), b"OK\n")
+        self.assertEqual(len([f for f in os.listdir(d)
+                              if ".reader.%d." % rider.pid in f]), 1)
+        self.daemon.stop(signal.SIGKILL)
+        self.daemon.start()
+        owner.stdin.write(b"go\n")
+        owner.stdin.flush()
+        got = owner.stdout.readline().decode().split()
+        self.assertIsNone(rider.poll())
+        self.assertEqual(got[0], "ENOENT", "the owner's hold given back "
+                         "%s beside a live reader not reclaimed yet, in a "
+                         "directory that cannot be listed" % got[1:])
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
