@@ -2003,5 +2003,60 @@ class ThirdReview(SharedCase):
                          "%s beside a live reader not reclaimed yet, in a "
                          "directory that cannot be listed" % got[1:])
 
+    def test_upgrade_left_waiting_by_a_release_kept_for_readers(self):
+        # RELEASE of a hold whose UPGRADE waits ends that UPGRADE
+        # (ECANCELED, docs/PROTOCOL.md): lbd_hold_end drops it.  In the
+        # grace period, a previous run's shared hold released while a
+        # live reader's marker lies beside it is kept for that reader
+        # (lbd_reader_keep_for_readers) and lbd_hold_end is not called:
+        # the UPGRADE stays at the head of the queue.  When the rider
+        # that took the hold over releases, lbd_hold_end hands the lock
+        # to that head waiter, the UPGRADE, as to any ACQUIRE: a new hold
+        # recorded shared (the wait's mode) and the answer "OK" to the
+        # UPGRADE, and the readers queued behind it join: the owner is
+        # told it writes alone while a reader holds beside it.
+        p = self.path("u")
+        a = self.v2()
+        ta = a.call("ACQUIRE", path=p, mode="shared").fields["token"]
+        a2 = self.v2()                  # a rider of this process, thread 5
+        self.assertCode(a2.call("ACQUIRE", path=p, mode="shared", thread=5),
+                        "OK")
+        self.daemon.stop(signal.SIGKILL)
+        a.close()
+        a2.close()
+        self.daemon.start()
+        a = self.v2()
+        r = a.call("RECLAIM", path=p, token=ta, mode="shared")
+        self.assertCode(r, "OK")
+        up = self.queued(a, "UPGRADE", path=p, timeout=60)  # the rider's
+        others = []                                         # marker waits
+        self.assertCode(a.wait(a.send("RELEASE", path=p), 10, others), "OK")
+        a2 = self.v2()
+        r = a2.call("RECLAIM", path=p, token=ta, thread=5, mode="shared")
+        self.assertCode(r, "OK")
+        reader = self.spawn(textwrap.dedent("""
+            import sys
+            sys.path.insert(0, %r)
+            from lbdaemon import Client
+            c = Client(%r, hello=False, timeout=60)
+            assert c.call("HELLO", version=2).verb == "OK"
+            rid = c.send("ACQUIRE", path=%r, mode="shared", timeout=60)
+            print("sent", flush=True)
+            print(c.wait(rid, 60).code, flush=True)
+            sys.stdin.readline()
+            """ % (os.path.dirname(os.path.abspath(__file__)),
+                   self.daemon.socket, p)))
+        self.assertEqual(reader.stdout.readline(), b"sent\n")
+        self.assertCode(a2.call("PING"), "OK")
+        self.assertCode(a2.call("RELEASE", path=p, thread=5), "OK")
+        got = others[0] if others else a.wait(up, 30)
+        self.assertEqual(got.id, up)
+        if got.code == "OK":
+            self.assertNotEqual(reader.stdout.readline(), b"OK\n",
+                                "a reader granted beside an owner told its "
+                                "UPGRADE was done (after its RELEASE)")
+        self.assertCode(got, "ECANCELED", "the UPGRADE outlived the "
+                        "RELEASE of its hold")
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
