@@ -2058,5 +2058,60 @@ class ThirdReview(SharedCase):
         self.assertCode(got, "ECANCELED", "the UPGRADE outlived the "
                         "RELEASE of its hold")
 
+    def test_release_kept_for_readers_leaves_the_owner_its_file(self):
+        # In the grace period a previous run's shared hold whose owner
+        # releases it while a live reader's marker lies beside it is
+        # kept for that reader (lbd_reader_keep_for_readers), and the
+        # RELEASE is answered a plain OK: the owner's library, told it
+        # released, finds the lock file naming it still, and an
+        # in-process acquire of that owner (an LB_LOCAL handle, or LB_AUTO
+        # once no daemon answers) takes it for its own, re-entrant: a
+        # writer beside the reader the file was kept for.  (A handoff
+        # whose last step waits answers pending=1, so that the library
+        # never takes a file naming its owner for its own: swap.c.)
+        p = self.path("k")
+        lib = os.path.join(os.environ.get("LB_BUILDDIR", os.getcwd()),
+                           ".libs", "liblockbroker.so")
+        owner = subprocess.Popen([PYTHON, "-c", textwrap.dedent("""
+            import ctypes, os, sys
+            os.environ["LOCKBROKER_SOCKET"] = %r
+            lib = ctypes.CDLL(%r)
+            lib.lb_lock_new.restype = ctypes.c_void_p
+            lib.lb_lock_new.argtypes = [ctypes.c_char_p, ctypes.c_uint]
+            for f in (lib.lb_acquire_shared, lib.lb_acquire):
+                f.argtypes = [ctypes.c_void_p, ctypes.c_double]
+            lib.lb_release.argtypes = [ctypes.c_void_p]
+            lib.lb_lock_error.restype = ctypes.c_char_p
+            lib.lb_lock_error.argtypes = [ctypes.c_void_p]
+            p = %r.encode()
+            lock = lib.lb_lock_new(p, 0)            # LB_LINK, LB_AUTO
+            print(lib.lb_acquire_shared(lock, 0.0), flush=True)
+            sys.stdin.readline()                    # the daemon restarted
+            print(lib.lb_release(lock), flush=True)
+            sys.stdin.readline()
+            local = lib.lb_lock_new(p, 0x20)        # LB_LOCAL
+            print(lib.lb_acquire(local, 0.0), flush=True)
+            sys.stdin.readline()
+            """ % (self.daemon.socket, lib, p))],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.procs.append(owner)
+        self.assertEqual(owner.stdout.readline(), b"0\n")
+        rider = self.reader_process(p)  # its process reads on
+        self.daemon.stop(signal.SIGKILL)
+        self.daemon.start()
+        owner.stdin.write(b"go\n")
+        owner.stdin.flush()
+        released = int(owner.stdout.readline())
+        self.assertTrue(os.path.exists(p + ".lock"), "freed under a live "
+                        "reader (release: %d)" % released)
+        owner.stdin.write(b"go\n")
+        owner.stdin.flush()
+        acquired = int(owner.stdout.readline())
+        self.assertIsNone(rider.poll())
+        self.assertNotEqual(acquired, 0, "the owner's in-process acquire "
+                            "(LB_LOCAL) took the lock file kept for a live "
+                            "reader, after its release (%d) was answered"
+                            % released)
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
