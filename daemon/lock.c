@@ -64,6 +64,7 @@
 #include "lock.h"
 #include "locktable.h"
 #include "log.h"
+#include "looks.h"
 #include "os.h"
 #include "readers.h"
 #include "reconcile.h"
@@ -97,15 +98,29 @@ stale_break_as(struct lbd_lock *l, struct lbd_conn *c)
 	return r;
 }
 
-/* The same for the first of l's waiters that asked for it, if any. */
+/*
+ * The same for the first of l's waiters that asked for it, if any, within
+ * this loop iteration's budget of looks (looks.c): a judge may read the
+ * lock's directory for readers' markers (lockfs_readers_live), and the
+ * events and polls that bring a lock here come at any user's pace.  Past
+ * the budget, 0: the lock stays watched, and its next poll judges it.
+ */
 static int
 break_stale_for(struct lbd_lock *l)
 {
 	struct lbd_wait *w;
+	uint64_t         t0;
+	int              r;
 
 	TAILQ_FOREACH(w, &l->waiters, lock_entry)
-		if (w->stale)
-			return stale_break_as(l, w->conn);
+		if (w->stale) {
+			if (lbd_looks_turn_spent(l->d))
+				return 0;
+			t0 = uv_hrtime();
+			r = stale_break_as(l, w->conn);
+			lbd_looks_turn_took(l->d, t0);
+			return r;
+		}
 	return 0;
 }
 

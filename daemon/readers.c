@@ -129,7 +129,7 @@ reader_may_take(struct lbd_lock *l, struct lbd_conn *c,
 			r = lockfs_fail(err, LB_EFAILED, e, "%s: cannot make "
 			    "and remove names there, which every reader of a "
 			    "shared lock must be able to", fs.dir);
-		else if ((fi.perm & LOCKFS_FS_STICKY) != 0 &&
+		else if (lockfs_readers_guarded(&fi) &&
 		    c->uid != l->holder->uid)
 			/* Only a name's owner may replace it there: the
 			 * readers' handoffs hold between one user's. */

@@ -98,19 +98,22 @@ const char *lockfs_sqlite_db(const char *dir, char *buf, size_t size);
  * 0); lockfs_readers_unsign: removes the sign (gone already, or not a
  * regular file, or in a sticky directory not the caller's: left, 0), for
  * the lock's last rider gone; each 0, or an LB_E* code with err filled.
+ * lockfs_readers_guarded: 1 when, in directory dir, only the lock
+ * file's owner's names count as its readers' (sign and markers), and
+ * readers are of that one user: a sticky directory, where any user may
+ * make a name and only its owner remove it, or one whose modes the OS
+ * does not give (Windows: ACLs, perm 0), judged as sticky.
  * lockfs_reader_marked: 1 when o's marker lies beside l's lock
  * file, a regular file (never through a symbolic link) of the caller's
  * user, else 0 (also when it cannot be looked at).  lockfs_readers_live:
  * 0 when no sign that counts lies beside l's lock file (a regular file;
- * in a sticky directory a file of the lock file's owner): the directory
+ * in a guarded directory a file of the lock file's owner): the directory
  * is not read; else 1 when a marker beside it is a live reader's (a regular
  * file naming a live process whose start time, not 0, it gives, or whose
- * start time cannot be read; in a sticky directory also a file of the
+ * start time cannot be read; in a guarded directory also a file of the
  * lock file's owner), 0 when none is, -1 (errno) when it cannot be told: the
- * directory cannot be opened or read, or holds more names that could be
- * markers (named as one, regular files, in a sticky directory of the
- * lock file's owner) than are looked at (EFBIG: 16384), or more entries
- * than are read (EFBIG: 65536); callers that keep a shared hold take -1
+ * directory cannot be opened or read, or holds more entries than are
+ * read (EFBIG: 4096); callers that keep a shared hold take -1
  * as a live reader, never as none.  l's names are made
  * (lockfs_names_make).
  * Never block.
@@ -125,6 +128,8 @@ int   lockfs_reader_unmark(const struct lockfs_lock *l,
           const struct lockfs_owner *o, struct lockfs_err *err);
 int   lockfs_readers_unsign(const struct lockfs_lock *l,
           struct lockfs_err *err);
+struct lockfs_fs_info;
+int   lockfs_readers_guarded(const struct lockfs_fs_info *dir);
 int   lockfs_readers_live(const struct lockfs_lock *l);
 
 /* owner.c */

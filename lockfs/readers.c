@@ -34,17 +34,19 @@
 #define READER_INFIX ".reader."
 #define READERS_SIGN ".readers"
 
-/* Markers that could be a reader's (named as one, regular files, in a
- * sticky directory files of the lock file's owner) looked at, at most:
- * past them a directory cannot be told (lockfs_readers_live: -1).  Names
- * that cannot be markers never count toward it: in a sticky directory no
- * other user can bring -1 about. */
-#define READERS_SCAN_MAX 16384
-
-/* Entries of a directory read, at most, for its readers' markers: every
- * judge (the daemon's stale breaks, in its loop, too) stays cheap however
+/* Entries of a directory read, at most, for its readers' markers (only
+ * while its readers' sign is there): every judge (the daemon's stale
+ * breaks, in its loop, too) stays cheap, about a millisecond, however
  * many names lie there (lockfs_readers_live: -1, EFBIG, past them). */
-#define READERS_DIR_MAX 65536
+#define READERS_DIR_MAX 4096
+
+/* lockfs_readers_guarded: see lockfs.h. */
+int
+lockfs_readers_guarded(const struct lockfs_fs_info *dir)
+{
+	return (dir->perm & LOCKFS_FS_STICKY) != 0 ||
+	    (dir->perm & 07777) == 0;
+}
 
 /* The lock file's last component (the whole name when it has no '/'). */
 static const char *
@@ -112,7 +114,7 @@ sign_counts(int dfd, const struct lockfs_lock *l,
 		return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
 	if (fi.type != LOCKFS_FS_FILE)
 		return 0;
-	if ((dir->perm & LOCKFS_FS_STICKY) != 0 && fi.uid != lock_uid)
+	if (lockfs_readers_guarded(dir) && fi.uid != lock_uid)
 		return 0;
 	return 1;
 }
@@ -167,7 +169,7 @@ lockfs_reader_mark(const struct lockfs_lock *l, const struct lockfs_owner *o,
 		r = lockfs_fail(err, LB_EFAILED, counts == -1 ? errno : EEXIST,
 		    "%s/%s is in the way: the sign of %s's readers must be a "
 		    "regular file%s", l->dir, sign, l->lock_file,
-		    (dir.perm & LOCKFS_FS_STICKY) != 0 ? " of the lock file's "
+		    lockfs_readers_guarded(&dir) ? " of the lock file's "
 		    "owner in a sticky directory" : "");
 		goto out;
 	}
@@ -202,7 +204,7 @@ lockfs_readers_unsign(const struct lockfs_lock *l, struct lockfs_err *err)
 	/* Only a sign: a regular file, in a sticky directory the caller's
 	 * own (another user's name there is left as the kernel would leave
 	 * it to anyone but root). */
-	if (fi.type != LOCKFS_FS_FILE || ((dir.perm & LOCKFS_FS_STICKY) != 0 &&
+	if (fi.type != LOCKFS_FS_FILE || (lockfs_readers_guarded(&dir) &&
 	    fi.uid != lockfs_os_files_uid()))
 		goto out;
 	if (lockfs_fs_unlink_at(dfd, sign) == 0 || errno == ENOENT)
@@ -314,7 +316,7 @@ reader_candidate(int dfd, const char *name, const struct lockfs_holder *h,
 	if (h->start == 0 || lockfs_fs_info_at(dfd, name, 0, &fi) != 0 ||
 	    fi.type != LOCKFS_FS_FILE)
 		return 0;
-	if ((dir->perm & LOCKFS_FS_STICKY) != 0 && fi.uid != lock_uid)
+	if (lockfs_readers_guarded(dir) && fi.uid != lock_uid)
 		return 0;
 	return 1;
 }
@@ -341,7 +343,7 @@ lockfs_readers_live(const struct lockfs_lock *l)
 	struct lockfs_holder   h;
 	const char            *base = base_of(l->lock_file);
 	size_t                 blen = strlen(base), ilen = strlen(READER_INFIX);
-	unsigned long          n = 0, marks = 0;
+	unsigned long          n = 0;
 	uid_t                  lock_uid = (uid_t)-1;
 	int                    dfd, rfd = -1, live = -1;
 
@@ -379,11 +381,6 @@ lockfs_readers_live(const struct lockfs_lock *l)
 		    !reader_candidate(lockfs_fs_dir_fd(d), e.name, &h, &dir,
 		    lock_uid))
 			continue;
-		if (++marks > READERS_SCAN_MAX) {
-			live = -1;
-			errno = EFBIG;
-			break;
-		}
 		/* Same host: the markers are made by this host's daemon. */
 		live = reader_counts(&h);
 	}
