@@ -697,7 +697,8 @@ lb_lock_forget(lb_lock *lock)
  * lock and tries again when the flags ask for it.  In AUTO mode the try is
  * bracketed by lb__holds_pin/unpin (see holds.h).  A lock file naming an
  * owner whose release the daemon answered pending is another's (the
- * daemon's next holder's): never taken for the owner's own.  *fresh is
+ * daemon's next holder's): never taken for the owner's own; nor is one
+ * its owner holds shared (lb__holds_shared: LB_EFAILED).  *fresh is
  * set to whether the owner held no lock before the try (looked at under
  * the same mutex, just before it: race-free against the other calls
  * through this handle; the registry answers at once when the owner
@@ -713,6 +714,14 @@ acquire_once(lb_lock *lock, const struct lb__target *t, int *fresh,
 	if ((r = step_begin(lock, err)) != 0)
 		return r;
 	key_of(t, &k);
+	/* Its owner holds it shared through the daemon (readers may hold
+	 * beside it): its own lock file is no exclusive lock. */
+	if (lb__holds_shared(t)) {
+		r = lockfs_fail(err, LB_EFAILED, 0, "%s is held shared by this "
+		    "owner: only lb_upgrade, through lockbrokerd, makes it "
+		    "exclusive", lock->given);
+		goto out;
+	}
 	if (lb__owners_unfinished_named(&k, &lock->fs)) {
 		r = lockfs_fail(err, LB_EALREADY, 0, "%s is being handed on "
 		    "by lockbrokerd, whose release of it is pending",

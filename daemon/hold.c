@@ -601,6 +601,12 @@ lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err)
 	if (l->holder->conn != NULL)    /* its own UPGRADE ends with it */
 		lbd_upgrade_drop(l, l->holder->conn, l->holder->tid,
 		    LBP_ECANCELED, "its hold was released");
+	/* An UPGRADE whose owner holds nothing of l (not a rider: its hold
+	 * went another way) is never served as an ACQUIRE. */
+	if ((w = TAILQ_FIRST(&l->waiters)) != NULL && w->upgrade &&
+	    lbd_reader_find(l, w->conn, w->tid) == NULL)
+		lbd_upgrade_drop(l, w->conn, w->tid, LBP_ENOTLOCKED, "its "
+		    "hold of the lock is gone");
 	w = TAILQ_FIRST(&l->waiters);
 	/* A shared hold's artefact goes to a rider first (readers.c). */
 	rider = l->holder->shared ? lbd_reader_next(l) : NULL;

@@ -294,6 +294,14 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 		if (r != LB_ENOTLOCKED && r != LBD_JOIN_BUSY)
 			goto out;
 	}
+	/* A shared request of an owner whose own artefact is there already
+	 * (its in-process hold): adopted exclusive below, never taken as a
+	 * fresh grant made shared under an owner that may write. */
+	if (l->holder == NULL && TAILQ_EMPTY(&l->waiters) && shared &&
+	    lbd_own_artefact_adopt(l, c, kept_pid, tid) == 0) {
+		lbd_grant_reply(l->holder, c, id);
+		goto out;
+	}
 	if (l->holder == NULL && TAILQ_EMPTY(&l->waiters)) {
 		r = lbd_lock_try(l, c, kept_pid, tid, &err);
 		if (r == LB_EALREADY && stale &&
@@ -311,9 +319,12 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 			goto out;
 		}
 	}
+	/* Its own artefact already (an in-process hold of its owner, or a
+	 * grant the previous daemon did not tell of): adopted exclusive,
+	 * whatever the mode asked, as for an owner that holds it exclusive
+	 * (never made shared under an owner that may write). */
 	if (r != LBD_JOIN_BUSY &&
 	    lbd_own_artefact_adopt(l, c, kept_pid, tid) == 0) {
-		lbd_hold_mode(l->holder, shared);
 		lbd_grant_reply(l->holder, c, id);
 		goto out;
 	}
@@ -344,8 +355,9 @@ out:
  * kept_pid (not 0).  0; 1 when the lock was handed to a waiter whose
  * last step is owed (swap.c), which answers the RELEASE once the lock
  * file is no longer the releaser's; LBD_HOLD_LEFT_RELEASING when its
- * hold is left releasing, the lock file naming the releaser still (to
- * be answered OK pending=1); or an LB_E* code with err
+ * hold is left releasing, or kept for the previous run's readers
+ * (lbd_reader_keep_for_readers), the lock file naming the releaser
+ * still (to be answered OK pending=1); or an LB_E* code with err
  * filled: LB_ENOTLOCKED (nobody holds it), LB_ENOTMINE (another does,
  * inside or outside the broker), LB_EUNLOCK.  l may be freed on return.
  * What is not c's is looked at with c's credentials (the caller has
@@ -366,8 +378,11 @@ lbd_release(struct lbd_conn *c, struct lbd_lock *l, pid_t kept_pid,
 	}
 	if (lbd_hold_find(l, c, kept_pid, tid) != NULL ||
 	    lbd_own_artefact_adopt(l, c, kept_pid, tid) == 0) {
+		/* Held for the previous run's readers, the lock file
+		 * naming the releaser still: OK pending=1, so that its
+		 * library never takes that file for its own again. */
 		if (kept_pid == 0 && lbd_reader_keep_for_readers(l, l->holder))
-			return 0;       /* held for the previous run's readers */
+			return LBD_HOLD_LEFT_RELEASING;
 		if ((r = lbd_hold_end(l, err)) == 1)
 			lbd_swap_owe_release(l->holder, c, id);
 		return r;

@@ -561,6 +561,9 @@ lbd_reader_keep_for_readers(struct lbd_lock *l, struct lbd_hold *h)
 		return 0;       /* -1, cannot tell: never "no reader" */
 	}
 	if (h->conn != NULL) {          /* else an orphan already */
+		/* Its owner holds it no more: its UPGRADE ends with it. */
+		lbd_upgrade_drop(l, h->conn, h->tid, LBP_ECANCELED, "its "
+		    "shared hold was released");
 		LIST_REMOVE(h, conn_entry);
 		h->conn->nholds--;
 		h->conn = NULL;

@@ -1023,11 +1023,12 @@ orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid,
 	/* Exclusive asked of a shared hold (a DOWNGRADE its owner was told
 	 * is not done): given back exclusive only while no reader holds
 	 * beside it, a rider reclaimed or a previous run's live marker
-	 * there (lbd_readers_unclaimed 1; -1, cannot tell, is no marker
-	 * that counts); else refused, never settled shared behind its
-	 * owner's back, never a reader beside a writer. */
+	 * there (lbd_readers_unclaimed 1; -1, cannot tell beside the
+	 * readers' sign, counts as one); else refused, never settled
+	 * shared behind its owner's back, never a reader beside a
+	 * writer. */
 	if (mode == 0 && h->shared && (l->nreaders != 0 ||
-	    lbd_readers_unclaimed(l) == 1)) {
+	    lbd_readers_unclaimed(l) != 0)) {
 		log_info("%s: pid %ld asks for its hold back exclusive while "
 		    "readers hold beside it: refused", l->path, (long)c->pid);
 		return LBD_RECLAIM_READERS;
