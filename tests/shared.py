@@ -2118,5 +2118,44 @@ class ThirdReview(SharedCase):
                             "reader, after its release (%d) was answered"
                             % released)
 
+
+class FourthReview(SharedCase):
+    """Reproductions of a fourth hostile review: each fails on the build
+    it was written against."""
+
+    def pidfile_holder(self, q):
+        """A child process holding q with Python's lockfile PIDLockFile
+        (no broker at all); returned once it holds it."""
+        proc = self.spawn(textwrap.dedent("""
+            import sys, time
+            from lockfile.pidlockfile import PIDLockFile
+            PIDLockFile(%r).acquire(timeout=0)
+            print("held", flush=True)
+            time.sleep(600)
+            """ % q))
+        self.assertEqual(proc.stdout.readline(), b"held\n")
+        return proc
+
+    def test_last_rider_removes_a_lock_file_named_as_the_sign(self):
+        # The readers' sign of lock a (lock file a.lock) is named
+        # a.lock.readers: a name any lock may have (a pid file, lockfile's
+        # PIDLockFile, lockbroker's method pidfile).  lockfs_reader_mark
+        # takes the file there (EEXIST) for the sign, since it is a
+        # regular file; lockfs_readers_unsign, at the lock's last rider's
+        # release, removes it: another owner's lock file, held.  Its
+        # owner never used a shared lock, nor even the broker; a second
+        # owner then takes the same pid-file lock beside it.
+        p = self.path()
+        q = p + ".lock.readers"
+        self.pidfile_holder(q)
+        a, b = self.v2(), self.v2()
+        self.assertCode(a.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertCode(b.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertCode(b.call("RELEASE", path=p), "OK")
+        self.assertTrue(os.path.exists(q), "the pid file of a live holder "
+                        "removed as the readers' sign of another lock")
+        self.assertTrue(self.python_sees_held(q, "pidfile"))
+        self.assertCode(a.call("RELEASE", path=p), "OK")
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
