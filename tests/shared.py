@@ -2157,5 +2157,40 @@ class FourthReview(SharedCase):
         self.assertTrue(self.python_sees_held(q, "pidfile"))
         self.assertCode(a.call("RELEASE", path=p), "OK")
 
+    def markers(self):
+        return sorted(f for f in os.listdir(self.locks)
+                      if ".lock.reader." in f)
+
+    def test_first_reclaimed_of_two_connections_removes_their_marker(self):
+        # Two connections of one process and thread ride one lock: one
+        # marker (reader_marker_shared keeps it while another rider of
+        # that thread rides).  After a restart, the first of them to
+        # reclaim and release removes it: reader_marker_shared looks at
+        # this run's riders only, and the second, a previous run's rider
+        # that may still reclaim in the grace period (its live marker
+        # counting as a reader), is not one yet.  Its marker gone, its
+        # RECLAIM is refused, and the lock can be released under it.
+        p = self.path()
+        self.reader_process(p)          # the artefact's reader, lives on
+        b1, b2 = self.v2(), self.v2()
+        tok = b1.call("ACQUIRE", path=p, mode="shared",
+                      thread=7).fields["token"]
+        self.assertCode(b2.call("ACQUIRE", path=p, mode="shared",
+                                thread=7), "OK")
+        self.assertEqual(len(self.markers()), 1)
+        self.daemon.stop(signal.SIGKILL)
+        b1.close()
+        b2.close()
+        self.daemon.start()
+        c1, c2 = self.v2(), self.v2()
+        self.assertCode(c1.call("RECLAIM", path=p, token=tok, thread=7),
+                        "OK")
+        self.assertCode(c1.call("RELEASE", path=p, thread=7), "OK")
+        self.assertEqual(len(self.markers()), 1, "the marker of a live "
+                         "rider of the previous run, not reclaimed yet, "
+                         "removed by the other connection of its thread")
+        self.assertCode(c2.call("RECLAIM", path=p, token=tok, thread=7),
+                        "OK")
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
