@@ -2161,6 +2161,10 @@ class FourthReview(SharedCase):
         return sorted(f for f in os.listdir(self.locks)
                       if ".lock.reader." in f)
 
+    def signs(self):
+        return sorted(f for f in os.listdir(self.locks)
+                      if f.endswith(".lock.readers"))
+
     def test_first_reclaimed_of_two_connections_removes_their_marker(self):
         # Two connections of one process and thread ride one lock: one
         # marker (reader_marker_shared keeps it while another rider of
@@ -2191,6 +2195,58 @@ class FourthReview(SharedCase):
                          "removed by the other connection of its thread")
         self.assertCode(c2.call("RECLAIM", path=p, token=tok, thread=7),
                         "OK")
+
+    def test_sign_left_on_a_lock_upgraded_in_grace(self):
+        # A previous run's shared hold keeps its readers' sign through
+        # the grace period (its riders may reclaim).  Its reader's
+        # UPGRADE, granted at once when no live marker lies there, makes
+        # it exclusive: lbd_readers_grace_over removes the sign of shared
+        # holds only, and no rider's release ever comes, so the sign
+        # stays, through the exclusive hold and its release, beside a
+        # lock with no reader at all.  Every later hold of that lock file's
+        # user (one who never shares it: Python's lockfile) is judged
+        # with a read of the directory, and past 4096 names there, which
+        # any user may make in a sticky directory, its dead holder's lock
+        # is never broken stale.
+        self.daemon.stop()
+        self.daemon = Daemon(self.dir, config="grace = 2\n").start()
+        p = self.path()
+        a = self.v2()
+        tok = a.call("ACQUIRE", path=p, mode="shared").fields["token"]
+        rider = self.reader_process(p)
+        self.daemon.stop(signal.SIGKILL)
+        a.close()
+        rider.kill()
+        rider.wait()
+        self.daemon.start()
+        a = self.v2()
+        self.assertCode(a.call("RECLAIM", path=p, token=tok), "OK")
+        self.assertCode(a.call("UPGRADE", path=p, timeout=0), "OK")
+        self.assertEqual(self.status(a, p)["mode"], "exclusive")
+        self.assertCode(a.call("RELEASE", path=p), "OK")
+        for _ in range(200):            # past the grace period (2 s)
+            if not self.signs():
+                break
+            time.sleep(0.05)
+        left = self.signs()
+        # Its user's next hold, exclusive and in-process, dies; 4100 names
+        # lie beside it (more than a judge reads).
+        for i in range(4100):
+            os.close(os.open(os.path.join(self.locks, "n%d" % i),
+                             os.O_CREAT | os.O_WRONLY, 0o644))
+        nosock = os.path.join(self.dir, "nosock")
+        r = Reproductions.lockbroker_cli(
+            self, "lock", "--local", p, "--", "sh", "-c",
+            "kill -KILL $PPID", socket=nosock)
+        self.assertEqual(r.returncode, -signal.SIGKILL, r.stderr)
+        self.assertTrue(os.path.exists(p + ".lock"))
+        r = Reproductions.lockbroker_cli(self, "lock", "-n",
+                                         "--break-stale", p, "--", "true")
+        self.assertEqual(r.returncode, 0, "a dead holder's exclusive lock "
+                         "not broken stale (readers' sign left: %s): %s"
+                         % (left, r.stderr))
+        self.assertEqual(self.signs(), [], "a readers' sign left beside a "
+                         "lock nobody holds, past the grace period")
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
