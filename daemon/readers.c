@@ -62,14 +62,22 @@
 #include "watch.h"
 
 
-/* lbd_hold_mode: see readers.h. */
+static void hold_unsign(struct lbd_lock *l, struct lbd_hold *h);
+static int  sign_may_go(const struct lbd_lock *l);
+
+/* lbd_hold_mode: see readers.h.  Made exclusive with no rider (an
+ * UPGRADE, a RECLAIM's mode), the lock loses its readers' sign. */
 void
 lbd_hold_mode(struct lbd_hold *h, int shared)
 {
+	struct lbd_lock *l = h->lock;
+
 	if (h->shared == shared)
 		return;
 	h->shared = shared;
-	lbd_store_hold_add(h->lock->d, h);
+	lbd_store_hold_add(l->d, h);
+	if (!shared && l->holder == h && sign_may_go(l))
+		hold_unsign(l, h);
 }
 
 /* lbd_reader_find: see readers.h.  Looks through c's riders (at most
@@ -203,20 +211,31 @@ reader_marker_shared(const struct lbd_hold *r)
 	return 0;
 }
 
-/* Whether l's readers' sign may go: no rider rides on it, and none of a
- * previous run can still reclaim (its marker counting till then). */
+/* Whether riders of the previous run may still reclaim l (their markers
+ * counting till then): a previous run's hold held shared, in the grace
+ * period. */
 static int
-sign_may_go(const struct lbd_lock *l)
+previous_riders_may_come(const struct lbd_lock *l)
 {
 	const struct lbd_hold *h = l->holder;
 
-	return l->nreaders == 0 && !(h != NULL && h->shared &&
-	    in_grace(l->d) && h->token >> 32 < l->d->generation);
+	return h != NULL && h->shared && in_grace(l->d) &&
+	    h->token >> 32 < l->d->generation;
+}
+
+/* Whether l's readers' sign may go: no rider rides on it, and none of a
+ * previous run can still reclaim. */
+static int
+sign_may_go(const struct lbd_lock *l)
+{
+	return l->nreaders == 0 && !previous_riders_may_come(l);
 }
 
 /* Removes the trace on disk of rider r, which rides no more (out of its
- * lock's riders): its marker, unless another rider of its thread has it,
- * and, when the lock has no rider left (sign_may_go), the readers' sign;
+ * lock's riders): its marker, unless another rider of its thread has it
+ * (a rider of the previous run not reclaimed yet is not known: see
+ * docs/SHARED.md, "Not yet"), and, when the lock has no rider left
+ * (sign_may_go), the readers' sign;
  * a step that fails is logged (a marker or sign left behind keeps no lock:
  * it only has judges look for markers). */
 static void

@@ -9,7 +9,9 @@
 #include "daemon.h"
 
 /* lbd_hold_mode: sets the mode of h, its lock's artefact's hold (1:
- * shared), recorded with it in the state database (a restart keeps it). */
+ * shared), recorded with it in the state database (a restart keeps it);
+ * made exclusive with no rider left to come, the lock's readers' sign is
+ * removed. */
 void lbd_hold_mode(struct lbd_hold *h, int shared);
 
 /* lbd_reader_find: l's rider owned by (c, tid), or NULL. */

@@ -34,6 +34,11 @@
 #define READER_INFIX ".reader."
 #define READERS_SIGN ".readers"
 
+/* What a readers' sign holds, and nothing else: a file at its name that
+ * does not (another lock's pid file, say) is no sign, never taken for
+ * one nor removed as one. */
+#define READERS_SIGN_TEXT "lockbroker readers' sign\n"
+
 /* Entries of a directory read, at most, for its readers' markers (only
  * while its readers' sign is there): every judge (the daemon's stale
  * breaks, in its loop, too) stays cheap, about a millisecond, however
@@ -93,30 +98,96 @@ sign_name(const struct lockfs_lock *l, char *out, size_t size)
 }
 
 /*
+ * Whether a readers' sign lies at name sign in the directory open as dfd:
+ * a regular file, never through a symbolic link, of uid (any uid when
+ * uid is (uid_t)-1), holding READERS_SIGN_TEXT and nothing else.  1: it
+ * does; 0: nothing is there, or something else is; -1 (errno) when it
+ * cannot be looked at.
+ */
+static int
+sign_there(int dfd, const char *sign, uid_t uid)
+{
+	struct lockfs_fs_info fi, fo;
+	char                  buf[sizeof(READERS_SIGN_TEXT) + 1];
+	ssize_t               n;
+	int                   fd, r = 0;
+
+	if (lockfs_fs_info_at(dfd, sign, 0, &fi) != 0)
+		return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
+	if (fi.type != LOCKFS_FS_FILE || (uid != (uid_t)-1 && fi.uid != uid))
+		return 0;
+	/* Never waits (a FIFO swapped in), never follows a link. */
+	if ((fd = lockfs_fs_open(dfd, sign, LOCKFS_FS_READ |
+	    LOCKFS_FS_NONBLOCK)) == -1)
+		return errno == ENOENT ? 0 : -1;
+	if (lockfs_fs_info(fd, &fo) != 0)
+		r = -1;
+	else if (fo.dev == fi.dev && fo.ino == fi.ino &&
+	    (n = lockfs_fs_read(fd, buf, sizeof(buf))) ==
+	    (ssize_t)sizeof(READERS_SIGN_TEXT) - 1 &&
+	    memcmp(buf, READERS_SIGN_TEXT, (size_t)n) == 0)
+		r = 1;
+	lockfs_fs_close(fd);
+	return r;
+}
+
+/*
  * Whether the readers' sign of l lies in the directory open as dfd
  * (information *dir; its lock file's owner lock_uid, (uid_t)-1 when the
- * lock file is not there) and counts: a regular file, never through a
- * symbolic link; in a sticky directory a file of the lock file's owner,
- * as a marker (reader_candidate).  1: it counts; 0: it is not there, or
- * counts for nothing (no reader of the daemon's rides without one that
- * counts); -1 (errno) when it cannot be looked at.
+ * lock file is not there) and counts: a sign (sign_there); in a guarded
+ * directory a file of the lock file's owner, as a marker
+ * (reader_candidate).  1: it counts; 0: it is not there, or counts for
+ * nothing (no reader of the daemon's rides without one that counts); -1
+ * (errno) when it cannot be looked at.
  */
 static int
 sign_counts(int dfd, const struct lockfs_lock *l,
     const struct lockfs_fs_info *dir, uid_t lock_uid)
 {
-	struct lockfs_fs_info fi;
-	char                  sign[LOCKFS_FS_NAME_MAX + 1];
+	char sign[LOCKFS_FS_NAME_MAX + 1];
 
 	if (sign_name(l, sign, sizeof(sign)) != 0)
 		return 0;       /* never made */
-	if (lockfs_fs_info_at(dfd, sign, 0, &fi) != 0)
-		return errno == ENOENT || errno == ENOTDIR ? 0 : -1;
-	if (fi.type != LOCKFS_FS_FILE)
-		return 0;
-	if (lockfs_readers_guarded(dir) && fi.uid != lock_uid)
-		return 0;
-	return 1;
+	if (lockfs_readers_guarded(dir) && lock_uid == (uid_t)-1)
+		return 0;       /* no lock file: no owner's sign */
+	return sign_there(dfd, sign, lockfs_readers_guarded(dir) ? lock_uid :
+	    (uid_t)-1);
+}
+
+/* Makes the readers' sign at name sign in the directory open as dfd,
+ * only where nothing is: written under a name of its own first, then
+ * linked in, so that it is never seen half written.  0 (also when
+ * something is there already: the caller judges it), or -1 with errno. */
+static int
+sign_make(int dfd, const struct lockfs_lock *l, const char *sign)
+{
+	char    tmp[LOCKFS_FS_NAME_MAX + 1], from[PATH_MAX], to[PATH_MAX];
+	ssize_t n = -1;
+	int     fd, e, r = -1;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.%ld", sign,
+	    (long)lockfs_os_pid()) >= (int)sizeof(tmp) ||
+	    snprintf(from, sizeof(from), "%s/%s", l->dir, tmp) >=
+	    (int)sizeof(from) ||
+	    snprintf(to, sizeof(to), "%s/%s", l->dir, sign) >=
+	    (int)sizeof(to)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	(void)lockfs_fs_unlink_at(dfd, tmp);    /* an earlier try's */
+	if ((fd = lockfs_fs_open(dfd, tmp, LOCKFS_FS_WRITE |
+	    LOCKFS_FS_CREATE | LOCKFS_FS_EXCL)) == -1)
+		return -1;
+	n = lockfs_fs_write(fd, READERS_SIGN_TEXT,
+	    sizeof(READERS_SIGN_TEXT) - 1);
+	lockfs_fs_close(fd);
+	if (n == (ssize_t)sizeof(READERS_SIGN_TEXT) - 1 &&
+	    (lockfs_fs_link(from, to) == 0 || errno == EEXIST))
+		r = 0;
+	e = errno;
+	(void)lockfs_fs_unlink_at(dfd, tmp);
+	errno = e;
+	return r;
 }
 
 /* Makes an empty regular file at name in the directory open as dfd, never
@@ -160,15 +231,15 @@ lockfs_reader_mark(const struct lockfs_lock *l, const struct lockfs_owner *o,
 		goto out;
 	}
 	/* The sign first: a judge that finds no sign looks for no marker. */
-	if (empty_make(dfd, sign) != 0) {
+	if (sign_make(dfd, l, sign) != 0) {
 		r = lockfs_fail(err, LB_EFAILED, errno, "cannot make %s/%s, "
 		    "the sign of %s's readers", l->dir, sign, l->lock_file);
 		goto out;
 	}
 	if ((counts = sign_counts(dfd, l, &dir, lf.uid)) != 1) {
 		r = lockfs_fail(err, LB_EFAILED, counts == -1 ? errno : EEXIST,
-		    "%s/%s is in the way: the sign of %s's readers must be a "
-		    "regular file%s", l->dir, sign, l->lock_file,
+		    "%s/%s is in the way: the sign of %s's readers is a "
+		    "regular file of lockbroker's%s", l->dir, sign, l->lock_file,
 		    lockfs_readers_guarded(&dir) ? " of the lock file's "
 		    "owner in a sticky directory" : "");
 		goto out;
@@ -188,24 +259,21 @@ out:
 int
 lockfs_readers_unsign(const struct lockfs_lock *l, struct lockfs_err *err)
 {
-	struct lockfs_fs_info dir, fi;
+	struct lockfs_fs_info dir;
 	char                  sign[LOCKFS_FS_NAME_MAX + 1];
-	int                   dfd = -1, r = 0;
+	int                   dfd = -1, r = 0, there;
 
 	if (sign_name(l, sign, sizeof(sign)) != 0)
 		goto out;       /* never made */
 	if ((dfd = dir_open(l)) == -1 || lockfs_fs_info(dfd, &dir) != 0)
 		goto fail;
-	if (lockfs_fs_info_at(dfd, sign, 0, &fi) != 0) {
-		if (errno != ENOENT)
-			goto fail;
-		goto out;
-	}
-	/* Only a sign: a regular file, in a sticky directory the caller's
-	 * own (another user's name there is left as the kernel would leave
-	 * it to anyone but root). */
-	if (fi.type != LOCKFS_FS_FILE || (lockfs_readers_guarded(&dir) &&
-	    fi.uid != lockfs_os_files_uid()))
+	/* Only a sign (another lock's file may bear its name), in a
+	 * guarded directory the caller's own (another user's name there is
+	 * left as the kernel would leave it to anyone but root). */
+	if ((there = sign_there(dfd, sign, lockfs_readers_guarded(&dir) ?
+	    lockfs_os_files_uid() : (uid_t)-1)) == -1)
+		goto fail;
+	if (there == 0)
 		goto out;
 	if (lockfs_fs_unlink_at(dfd, sign) == 0 || errno == ENOENT)
 		goto out;

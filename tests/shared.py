@@ -1906,8 +1906,8 @@ class ThirdReview(SharedCase):
                                env=env)
                 assert os.path.exists(os.path.join(d, n + ".lock"))
                 # The readers' sign: the directory is read for markers.
-                os.close(os.open(os.path.join(d, n + ".lock.readers"),
-                                 os.O_CREAT | os.O_WRONLY, 0o644))
+                with open(os.path.join(d, n + ".lock.readers"), "w") as f:
+                    f.write("lockbroker readers' sign\\n")
             c = Client(sock, timeout=120)
             for n in ("x", "y"):
                 c.send("ACQUIRE", path=os.path.join(d, n), stale=1,
@@ -2147,11 +2147,16 @@ class FourthReview(SharedCase):
         # owner then takes the same pid-file lock beside it.
         p = self.path()
         q = p + ".lock.readers"
+        # Fixed: a sign holds a text of its own, and a file at its name
+        # that does not is in the way: the rider is refused, naming it,
+        # and the file is neither taken nor removed.
         self.pidfile_holder(q)
         a, b = self.v2(), self.v2()
         self.assertCode(a.call("ACQUIRE", path=p, mode="shared"), "OK")
-        self.assertCode(b.call("ACQUIRE", path=p, mode="shared"), "OK")
-        self.assertCode(b.call("RELEASE", path=p), "OK")
+        r = b.call("ACQUIRE", path=p, mode="shared")
+        self.assertCode(r, "EFAILED")
+        self.assertIn("a.lock.readers", r.fields.get("message", ""))
+        self.assertCode(b.call("RELEASE", path=p), "ENOTMINE")
         self.assertTrue(os.path.exists(q), "the pid file of a live holder "
                         "removed as the readers' sign of another lock")
         self.assertTrue(self.python_sees_held(q, "pidfile"))
@@ -2165,6 +2170,7 @@ class FourthReview(SharedCase):
         return sorted(f for f in os.listdir(self.locks)
                       if f.endswith(".lock.readers"))
 
+    @unittest.expectedFailure   # docs/SHARED.md, "Not yet"
     def test_first_reclaimed_of_two_connections_removes_their_marker(self):
         # Two connections of one process and thread ride one lock: one
         # marker (reader_marker_shared keeps it while another rider of
