@@ -1,7 +1,9 @@
 /*
  * list.c: lb_list: every lock the broker knows, from one LIST request
  * (docs/PROTOCOL.md) on a connection of its own, each ITEM passed to the
- * caller as an lb_list_entry while the reply is read.
+ * caller as an lb_list_entry while the reply is read.  A version-2
+ * session's LIST sends one ITEM per holder of a lock held shared, each
+ * with its mode, and so does lb_list pass them (docs/SHARED.md).
  */
 #include <errno.h>
 #include <math.h>
@@ -42,7 +44,8 @@ is_time_text(const char *s)
 /*
  * lbw_call's ITEM callback: passes the lock of item m to the caller's
  * callback.  0 to go on; 1 when the callback stopped the listing.  An
- * item of a method this library does not know is left out.
+ * item of a method this library does not know is left out; a mode other
+ * than "shared" or "exclusive" is left unknown.
  */
 static int
 item_pass(const struct lbp_msg *m, void *arg)
@@ -50,6 +53,7 @@ item_pass(const struct lbp_msg *m, void *arg)
 	struct listing *l = arg;
 	lb_list_entry   e;
 	const char     *since = lbp_get(m, "since");
+	const char     *mode = lbp_get(m, "mode");
 	uint64_t        v;
 
 	memset(&e, 0, sizeof(e));
@@ -86,6 +90,11 @@ item_pass(const struct lbp_msg *m, void *arg)
 	}
 	e.releasing = lbp_get_u64(m, "releasing", &v) == 0 && v == 1;
 	e.unclaimed = lbp_get_u64(m, "unclaimed", &v) == 0 && v == 1;
+	if (mode != NULL && (strcmp(mode, "shared") == 0 ||
+	    strcmp(mode, "exclusive") == 0)) {
+		e.shared = strcmp(mode, "shared") == 0;
+		e.known |= LB_LIST_MODE;
+	}
 	if (l->fn(&e, l->arg) != 0) {
 		l->stopped = 1;
 		return 1;
