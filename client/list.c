@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,29 @@
 #include "protocol.h"
 #include "wire.h"
 #include "broker.h"
+
+/* struct lb_list_entry as version 0.2 had it: the fields added since
+ * took their room from reserved[], and the size must not change. */
+struct lb_list_entry_v0_2 {
+	const char *path;
+	unsigned    method;
+	unsigned    known;
+	pid_t       pid;
+	pid_t       tid;
+	lb_uid_t    uid;
+	const char *host;
+	double      since;
+	uint64_t    token;
+	unsigned    waiters;
+	int         releasing;
+	int         unclaimed;
+	int         reserved[7];
+};
+_Static_assert(sizeof(lb_list_entry) == sizeof(struct lb_list_entry_v0_2),
+    "struct lb_list_entry changed size");
+_Static_assert(offsetof(lb_list_entry, shared) ==
+    offsetof(struct lb_list_entry_v0_2, reserved),
+    "struct lb_list_entry's new fields must start in the old reserved room");
 
 /* The answer to LIST (the daemon sends it as the client reads it). */
 #define LIST_WAIT_S 30.0
