@@ -232,6 +232,9 @@ status_read(const struct lbp_msg *m, struct lb__status *st)
 	st->unclaimed = lbp_get_u64(m, "unclaimed", &v) == 0 && v == 1;
 	st->shared = (host = lbp_get(m, "mode")) != NULL &&
 	    strcmp(host, "shared") == 0;
+	if (st->locked && lbp_get_u64(m, "holders", &v) == 0 &&
+	    v <= 0xffffffffu)
+		st->holders = (unsigned)v;
 }
 
 /* The owner of q's lock released it, and its lock file may name it until

@@ -112,6 +112,7 @@ struct lb__status {
 	int      unclaimed;     /* 1: held for a process that has not claimed
 	                           its hold back from the previous daemon */
 	int      shared;        /* 1: held shared (mode=shared) */
+	unsigned holders;       /* how many hold it (holders=), 0 unknown */
 };
 
 /*

@@ -1,10 +1,13 @@
 /*
  * list.c: lb_list: every lock the broker knows, from one LIST request
  * (docs/PROTOCOL.md) on a connection of its own, each ITEM passed to the
- * caller as an lb_list_entry while the reply is read.
+ * caller as an lb_list_entry while the reply is read.  A version-2
+ * session's LIST sends one ITEM per holder of a lock held shared, each
+ * with its mode, and so does lb_list pass them (docs/SHARED.md).
  */
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +17,29 @@
 #include "protocol.h"
 #include "wire.h"
 #include "broker.h"
+
+/* struct lb_list_entry as version 0.2 had it: the fields added since
+ * took their room from reserved[], and the size must not change. */
+struct lb_list_entry_v0_2 {
+	const char *path;
+	unsigned    method;
+	unsigned    known;
+	pid_t       pid;
+	pid_t       tid;
+	lb_uid_t    uid;
+	const char *host;
+	double      since;
+	uint64_t    token;
+	unsigned    waiters;
+	int         releasing;
+	int         unclaimed;
+	int         reserved[7];
+};
+_Static_assert(sizeof(lb_list_entry) == sizeof(struct lb_list_entry_v0_2),
+    "struct lb_list_entry changed size");
+_Static_assert(offsetof(lb_list_entry, shared) ==
+    offsetof(struct lb_list_entry_v0_2, reserved),
+    "struct lb_list_entry's new fields must start in the old reserved room");
 
 /* The answer to LIST (the daemon sends it as the client reads it). */
 #define LIST_WAIT_S 30.0
@@ -42,7 +68,8 @@ is_time_text(const char *s)
 /*
  * lbw_call's ITEM callback: passes the lock of item m to the caller's
  * callback.  0 to go on; 1 when the callback stopped the listing.  An
- * item of a method this library does not know is left out.
+ * item of a method this library does not know is left out; a mode other
+ * than "shared" or "exclusive" is left unknown.
  */
 static int
 item_pass(const struct lbp_msg *m, void *arg)
@@ -50,6 +77,7 @@ item_pass(const struct lbp_msg *m, void *arg)
 	struct listing *l = arg;
 	lb_list_entry   e;
 	const char     *since = lbp_get(m, "since");
+	const char     *mode = lbp_get(m, "mode");
 	uint64_t        v;
 
 	memset(&e, 0, sizeof(e));
@@ -86,6 +114,11 @@ item_pass(const struct lbp_msg *m, void *arg)
 	}
 	e.releasing = lbp_get_u64(m, "releasing", &v) == 0 && v == 1;
 	e.unclaimed = lbp_get_u64(m, "unclaimed", &v) == 0 && v == 1;
+	if (mode != NULL && (strcmp(mode, "shared") == 0 ||
+	    strcmp(mode, "exclusive") == 0)) {
+		e.shared = strcmp(mode, "shared") == 0;
+		e.known |= LB_LIST_MODE;
+	}
 	if (l->fn(&e, l->arg) != 0) {
 		l->stopped = 1;
 		return 1;

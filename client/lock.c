@@ -1465,6 +1465,8 @@ holder_from_broker(lb_lock *lock, const struct lb__status *st,
 	out->since = st->since;
 	out->unclaimed = st->unclaimed;
 	out->token = st->token;
+	out->shared = st->shared;
+	out->holders = st->holders;
 	if (step_begin(lock, &err) != 0)
 		return;
 	r = lockfs_holder(&lock->fs, &h, &err);

@@ -110,7 +110,17 @@ typedef struct lb_holder {
 	                             process whose connection ended with the
 	                             previous daemon and that has not claimed
 	                             it back since (see lockbrokerd(8)) */
-	int         reserved[3];
+	/* Since 0.4 (room taken from reserved[]; the size is unchanged): */
+	int         shared;       /* 1 when the broker says the lock is held
+	                             shared (docs/SHARED.md): the fields above
+	                             are then the artefact's reader's, the
+	                             holder its lock file names */
+	unsigned    holders;      /* how many hold the lock: 1 for an
+	                             exclusive hold, the readers' count for a
+	                             shared one; 0 when not known (the
+	                             in-process view, a daemon that does not
+	                             say) */
+	int         reserved[1];
 } lb_holder;
 
 /*
@@ -343,8 +353,11 @@ LB_EXPORT int lb_break_lock(lb_lock *lock);
  * lb_get_holder: fills *out with what is known of the lock's holder: from
  * the broker (STATUS: pid, uid, thread, host, since, token, and the number
  * of waiters; broker set to 1) when the handle asks the broker, else from
- * the artefact.  Returns 1 when the lock is held (out filled), 0 when it is
- * not (out zeroed but for broker and waiters), or a negative code.
+ * the artefact.  Through the broker also the mode (shared) and the number
+ * of holders (since 0.4); for a lock held shared, the holder described is
+ * the one its artefact names.  Returns 1 when the lock is held (out
+ * filled), 0 when it is not (out zeroed but for broker and waiters), or a
+ * negative code.
  */
 LB_EXPORT int lb_get_holder(lb_lock *lock, lb_holder *out);
 
@@ -449,6 +462,7 @@ LB_EXPORT int lb_release_for(lb_lock *lock, pid_t pid, lb_kept_info *how);
 #define LB_LIST_SINCE    0x10u  /* since */
 #define LB_LIST_TOKEN    0x20u  /* token */
 #define LB_LIST_WAITERS  0x40u  /* waiters */
+#define LB_LIST_MODE     0x80u  /* shared (since 0.4) */
 
 /* One lock the broker knows, as lb_list passes it.  A field absent from
  * known is 0 (host: NULL).  The strings are valid during the callback
@@ -469,7 +483,12 @@ typedef struct lb_list_entry {
 	int         unclaimed;  /* 1: held for a process that has not claimed
 	                           its hold back from the previous daemon (see
 	                           lb_holder) */
-	int         reserved[7];
+	/* Since 0.4 (room taken from reserved[]; the size is unchanged): */
+	int         shared;     /* 1: this holder holds the lock shared, 0:
+	                           exclusive (known has LB_LIST_MODE); a lock
+	                           held shared is passed once per holder, the
+	                           artefact's reader first (docs/SHARED.md) */
+	int         reserved[6];
 } lb_list_entry;
 
 /* What lb_list tells of the daemon it asked. */
@@ -485,8 +504,11 @@ typedef struct lb_list_info {
  * lock it knows, held or waited for, that the caller may see (root: every
  * lock; another user: its own holds and the locks whose artefacts it may
  * look at), and calls fn(entry, arg) once per lock, in no particular
- * order, until fn returns non-zero.  One connection of its own, closed
- * before the return; the socket is LOCKBROKER_SOCKET's, as for handles.
+ * order, until fn returns non-zero; a lock held shared is passed once per
+ * holder, in a row, the holder its artefact names first, each entry with
+ * its mode (shared, LB_LIST_MODE; since 0.4).  One connection of its own,
+ * closed before the return; the socket is LOCKBROKER_SOCKET's, as for
+ * handles.
  * Returns 0 when every lock was passed to fn; 1 when fn stopped the
  * list; LB_EINVAL for a NULL fn; LB_ENOMEM; LB_ERROR when no daemon
  * answers, the connection fails or the daemon refuses (fn may have been

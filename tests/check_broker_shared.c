@@ -5,12 +5,14 @@
  * exclude writers, and a writer excludes readers; the lock stays held
  * on disk while any reader holds it; an upgrade waits for the other
  * readers, a downgrade lets readers in; without the daemon a shared lock
- * is refused, never given exclusive.
+ * is refused, never given exclusive; lb_get_holder and lb_list say the
+ * mode and the number of holders.
  */
 #include <check.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -469,6 +471,12 @@ START_TEST(test_break_stale_spares_live_riders)
 	ck_assert_int_eq(agent_do(&b, 'r', 0), 0);
 	agent_stop(&b);
 	lb_lock_free(lock);
+	/* The killed reader's close may be read after b's RELEASE: the lock
+	 * is granted once its hold has ended, its files gone. */
+	lock = lock_new(p.path, LB_LINK | LB_BROKER);
+	ck_assert_int_eq(lb_acquire(lock, 30), 0);
+	ck_assert_int_eq(lb_release(lock), 0);
+	lb_lock_free(lock);
 	private_daemon_end(&d, p.dir);
 }
 END_TEST
@@ -547,6 +555,117 @@ START_TEST(test_shared_acquire_adopts_an_in_process_writer)
 	lb_lock_free(s);
 	lb_lock_free(w);
 	private_daemon_end(&d, p.dir);
+/* What lb_list passed of one lock: its entries, in order. */
+struct listed {
+	const char   *path;     /* the lock looked for */
+	int           n;        /* its entries */
+	lb_list_entry e[4];     /* the first four (strings not kept) */
+};
+
+/* lb_list's callback: keeps the entries of l->path. */
+static int
+listed_add(const lb_list_entry *e, void *arg)
+{
+	struct listed *l = arg;
+
+	if (strcmp(e->path, l->path) == 0 && l->n++ < 4)
+		l->e[l->n - 1] = *e;
+	return 0;
+}
+
+/* lb_list's entries of path into *l; asserts that the list was had. */
+static void
+listed_get(struct listed *l, const char *path)
+{
+	char error[512];
+
+	memset(l, 0, sizeof(*l));
+	l->path = path;
+	ck_assert_msg(lb_list(listed_add, l, NULL, error, sizeof(error)) == 0,
+	    "%s", error);
+}
+
+/*
+ * lb_get_holder and lb_list say the mode: a lock held shared shows
+ * shared, its holders' count and the artefact's reader (the first
+ * granted) as its holder; lb_list passes each reader, that one first,
+ * each with its mode; held exclusive, one holder, exclusive; free,
+ * nothing.  The in-process view knows no mode (holders 0).
+ */
+START_TEST(test_holder_and_list_say_the_mode)
+{
+	unsigned        m = LB_LINK | LB_BROKER;
+	struct tl_place p;
+	struct agent    a, b;
+	struct listed   l;
+	lb_holder       h;
+	lb_lock        *lock, *local;
+	char            dir[PATH_MAX], path[PATH_MAX * 2];
+	int             i, seen_a = 0, seen_b = 0, seen_me = 0;
+
+	tl_place_make(&p, "md");
+	ck_assert_ptr_nonnull(realpath(p.dir, dir));
+	snprintf(path, sizeof(path), "%s/%s", dir, strrchr(p.path, '/') + 1);
+	agent_start(&a, p.path, m, NULL);
+	agent_start(&b, p.path, m, NULL);
+	lock = lock_new(p.path, m);
+	local = lock_new(p.path, LB_LINK | LB_LOCAL);
+	ck_assert_int_eq(agent_do(&a, 's', 0), 0);
+	ck_assert_int_eq(agent_do(&b, 's', 0), 0);
+	ck_assert_int_eq(lb_acquire_shared(lock, 0), 0);
+	ck_assert_int_eq(lb_get_holder(lock, &h), 1);
+	ck_assert_int_eq(h.broker, 1);
+	ck_assert_int_eq(h.shared, 1);
+	ck_assert_uint_eq(h.holders, 3);
+	ck_assert_int_eq(h.pid, a.c.pid);       /* the artefact's reader */
+	listed_get(&l, path);
+	ck_assert_int_eq(l.n, 3);
+	for (i = 0; i < 3; i++) {
+		ck_assert_uint_ne(l.e[i].known & LB_LIST_MODE, 0);
+		ck_assert_int_eq(l.e[i].shared, 1);
+		ck_assert_uint_ne(l.e[i].known & LB_LIST_PID, 0);
+		seen_a += l.e[i].pid == a.c.pid;
+		seen_b += l.e[i].pid == b.c.pid;
+		seen_me += l.e[i].pid == getpid();
+	}
+	ck_assert_int_eq(l.e[0].pid, a.c.pid);
+	ck_assert_int_eq(seen_a + seen_b + seen_me, 3);
+	ck_assert_int_eq(seen_a * seen_b * seen_me, 1);
+	/* The in-process view: the artefact, no mode, no count. */
+	ck_assert_int_eq(lb_get_holder(local, &h), 1);
+	ck_assert_int_eq(h.broker, 0);
+	ck_assert_int_eq(h.shared, 0);
+	ck_assert_uint_eq(h.holders, 0);
+	ck_assert_int_eq(h.pid, a.c.pid);
+	/* The artefact's reader leaves: its file now names another. */
+	ck_assert_int_eq(agent_do(&a, 'r', 0), 0);
+	ck_assert_int_eq(lb_release(lock), 0);
+	ck_assert_int_eq(lb_get_holder(lock, &h), 1);
+	ck_assert_int_eq(h.shared, 1);
+	ck_assert_uint_eq(h.holders, 1);
+	ck_assert_int_eq(h.pid, b.c.pid);
+	/* Upgraded: one holder, exclusive. */
+	ck_assert_int_eq(agent_do(&b, 'u', 0), 0);
+	ck_assert_int_eq(lb_get_holder(lock, &h), 1);
+	ck_assert_int_eq(h.shared, 0);
+	ck_assert_uint_eq(h.holders, 1);
+	ck_assert_int_eq(h.pid, b.c.pid);
+	listed_get(&l, path);
+	ck_assert_int_eq(l.n, 1);
+	ck_assert_uint_ne(l.e[0].known & LB_LIST_MODE, 0);
+	ck_assert_int_eq(l.e[0].shared, 0);
+	ck_assert_int_eq(l.e[0].pid, b.c.pid);
+	/* Free: nothing held, nothing listed. */
+	ck_assert_int_eq(agent_do(&b, 'r', 0), 0);
+	ck_assert_int_eq(lb_get_holder(lock, &h), 0);
+	ck_assert_int_eq(h.shared, 0);
+	ck_assert_uint_eq(h.holders, 0);
+	listed_get(&l, path);
+	ck_assert_int_eq(l.n, 0);
+	agent_stop(&a);
+	agent_stop(&b);
+	lb_lock_free(local);
+	lock_free_clean(lock, p.dir, LB_LINK);
 }
 END_TEST
 
@@ -569,5 +688,6 @@ broker_shared_case(void)
 	tcase_add_test(tc, test_break_stale_spares_live_riders);
 	tcase_add_test(tc, test_exclusive_acquire_beside_riders_without_the_daemon);
 	tcase_add_test(tc, test_shared_acquire_adopts_an_in_process_writer);
+	tcase_add_test(tc, test_holder_and_list_say_the_mode);
 	return tc;
 }

@@ -957,19 +957,19 @@ command(const char *dir, char *out, size_t size, const char *fmt, ...)
 }
 
 /* The row of path in `lockbroker list`'s table out: its cells (PATH
- * METHOD PID USER SINCE TOKEN WAITERS STATE) into cells; asserts that
- * there is one. */
+ * METHOD MODE PID USER SINCE TOKEN WAITERS STATE) into cells; asserts
+ * that there is one. */
 static void
-list_row(const char *out, const char *path, char cells[8][PATH_MAX])
+list_row(const char *out, const char *path, char cells[9][PATH_MAX])
 {
 	const char *row = strstr(out, path);
 
 	ck_assert_msg(row != NULL, "%s not listed: %s", path, out);
 	while (row > out && row[-1] != '\n')
 		row--;
-	ck_assert_msg(sscanf(row, "%s %s %s %s %s %s %s %s", cells[0],
+	ck_assert_msg(sscanf(row, "%s %s %s %s %s %s %s %s %s", cells[0],
 	    cells[1], cells[2], cells[3], cells[4], cells[5], cells[6],
-	    cells[7]) == 8, "a short row: %s", row);
+	    cells[7], cells[8]) == 9, "a short row: %s", row);
 }
 
 /* The command through the daemon (LOCKBROKER_SOCKET naming its pipe):
@@ -989,7 +989,7 @@ START_TEST(command_through_daemon)
 	char            path[PATH_MAX], ready[PATH_MAX], go[PATH_MAX];
 	char            ran[PATH_MAX], busy[PATH_MAX], got[PATH_MAX];
 	char            args[4 * PATH_MAX], pid[64], out[16384];
-	char            cells[8][PATH_MAX];
+	char            cells[9][PATH_MAX];
 	pid_t           waiter;
 	double          t0;
 
@@ -1028,9 +1028,10 @@ START_TEST(command_through_daemon)
 	list_row(out, path, cells);
 	snprintf(pid, sizeof(pid), "%lu", holder.pid);
 	ck_assert_str_eq(cells[1], "link");
-	ck_assert_str_eq(cells[2], pid);
-	ck_assert_str_eq(cells[6], "1");
-	ck_assert_str_eq(cells[7], "held");
+	ck_assert_str_eq(cells[2], "exclusive");
+	ck_assert_str_eq(cells[3], pid);
+	ck_assert_str_eq(cells[7], "1");
+	ck_assert_str_eq(cells[8], "held");
 	ck_assert_uint_eq(command(p.dir, out, sizeof(out), "list --json"), 0);
 	ck_assert_msg(strstr(out, path) != NULL, "%s not listed: %s", path,
 	    out);
@@ -2391,7 +2392,7 @@ static int
 listed_waiting(const struct daemon *d, const char *dir, const char *path,
     const char *n)
 {
-	char   out[16384], cells[8][PATH_MAX];
+	char   out[16384], cells[9][PATH_MAX];
 	double until;
 
 	ck_assert_int_eq(_putenv_s("LOCKBROKER_SOCKET", d->pipe), 0);
@@ -2399,7 +2400,7 @@ listed_waiting(const struct daemon *d, const char *dir, const char *path,
 		if (command(dir, out, sizeof(out), "list") == 0 &&
 		    strstr(out, path) != NULL) {
 			list_row(out, path, cells);
-			if (strcmp(cells[6], n) == 0)
+			if (strcmp(cells[7], n) == 0)
 				break;
 		}
 	}

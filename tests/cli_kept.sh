@@ -9,7 +9,9 @@
 #    release loses it through the daemon; the hold survives kill -9 of the
 #    daemon and its restart; --pid of another user's process (as nobody)
 #    and of no process are refused with the reason; `list` (table and
-#    --json, parsed by Python) shows the holder and the waiters.
+#    --json, parsed by Python) shows the holder and the waiters; a lock
+#    held shared (`lock -s`) shows its mode and holders' count in
+#    `status`, and each holder with its mode in `list`.
 #  - in-process (no daemon, or --local): the artefact names the script's
 #    pid (Python's lockfile sees the lock held, and the pid in a pid
 #    file); it outlives the script until `break --stale`; --broker fails
@@ -215,7 +217,7 @@ start_daemon
 expect_rc 0 "list with no lock" "$LB" list
 check "list with no lock: only the heading" \
     sh -c "[ \$(wc -l <'$tmp/out') -eq 1 ] &&
-    grep -Eq '^PATH +METHOD +PID +USER +SINCE +TOKEN +WAITERS +STATE\$' '$tmp/out'"
+    grep -Eq '^PATH +METHOD +MODE +PID +USER +SINCE +TOKEN +WAITERS +STATE\$' '$tmp/out'"
 expect_rc 0 "list --json with no lock" "$LB" list --json
 check "list --json with no lock: an empty list" \
     json_check "$tmp/out" 'doc["locks"] == []' \
@@ -234,6 +236,9 @@ expect_rc 0 "status" "$LB" status "$f"
 check "status: granted by the broker, with a token" \
     sh -c "grep -q '^  broker: *granted by the broker' '$tmp/out' &&
     grep -Eq '^  token: *[0-9]+\$' '$tmp/out'"
+check "status: held exclusive, no count of holders" \
+    sh -c "grep -Eq '^  mode: +exclusive\$' '$tmp/out' &&
+    ! grep -q '^  holders:' '$tmp/out'"
 token=$(sed -n 's/^  token: *//p' "$tmp/out")
 expect_rc 1 "lock -n conflicts with the kept lock" "$LB" lock -n "$f" -- true
 expect_rc 1 "acquire -n by another process conflicts" \
@@ -266,10 +271,11 @@ check "list --json: every key, the holder's values" json_check \
     "$tmp/list.json" \
     'len(doc["locks"]) == 1' \
     'sorted(doc) == ["locks", "server", "socket"]' \
-    'sorted(doc["locks"][0]) == sorted(["path", "method", "holder_pid",
-        "holder_uid", "holder_user", "holder_tid", "host", "since",
-        "since_iso", "token", "waiters", "state"])' \
+    'sorted(doc["locks"][0]) == sorted(["path", "method", "mode",
+        "holder_pid", "holder_uid", "holder_user", "holder_tid", "host",
+        "since", "since_iso", "token", "waiters", "state"])' \
     "locks[b\"$f\"][\"method\"] == \"link\"" \
+    "locks[b\"$f\"][\"mode\"] == \"exclusive\"" \
     "locks[b\"$f\"][\"holder_pid\"] == $holder" \
     "locks[b\"$f\"][\"holder_uid\"] == $me" \
     "locks[b\"$f\"][\"holder_user\"] == \"$myname\"" \
@@ -281,8 +287,8 @@ check "list --json: every key, the holder's values" json_check \
     "abs(locks[b\"$f\"][\"since\"] - __import__(\"time\").time()) < 3600" \
     "locks[b\"$f\"][\"since_iso\"][:4].isdigit()"
 expect_rc 0 "list" "$LB" list
-check "list: one line for the lock, with pid, user, token, waiters, state" \
-    has "$tmp/out" "^$f +link +$holder +$myname +[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8} +$token +1 +held\$"
+check "list: one line for the lock, with mode, pid, user, token, waiters, state" \
+    has "$tmp/out" "^$f +link +exclusive +$holder +$myname +[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8} +$token +1 +held\$"
 
 holder_release
 check "release in the script succeeds (exit $rc)" [ "$rc" -eq 0 ]
@@ -296,6 +302,54 @@ expect_rc 1 "release of a free lock" "$LB" release "$f"
 check "release of a free lock says so" has "$tmp/err" "cannot release $f: it is not locked"
 holder_exit
 check "nothing is left in the lock directory" [ -z "$(ls -A "$d")" ]
+
+## Shared: status shows the mode and the holders' count, list each
+## holder with its mode, the one the lock file names first.
+
+g="$d/g"
+export g
+# reader NAME: `lock -s` on $g in the background, its command waiting
+# for $tmp/readers.go; sets reader (the pid of the lock's holder, the
+# command's process) once the command runs ($tmp/NAME made).
+reader() {
+	"$LB" lock -s -w 10 "$g" -- sh -c ': >"$1"; i=0
+	    while [ ! -e "$2" ] && [ $i -lt 600 ]; do
+		sleep 0.05; i=$((i + 1))
+	    done' sh "$tmp/$1" "$tmp/readers.go" &
+	reader=$!
+	bg_pids="$bg_pids $reader"
+	until_true 400 test -e "$tmp/$1" || fail "lock -s ($1) did not run"
+}
+reader r1
+r1=$reader
+reader r2
+r2=$reader
+expect_rc 0 "status of a lock held shared" "$LB" status "$g"
+check "status: held shared, by two" \
+    sh -c "grep -Eq '^  mode: +shared\$' '$tmp/out' &&
+    grep -Eq '^  holders: +2 ' '$tmp/out'"
+check "status: the holder shown is the first reader, the lock file's" \
+    has "$tmp/out" "^  pid: +$r1\$"
+expect_rc 0 "list with a lock held shared" "$LB" list
+check "list: one line a reader, each shared, the lock file's first" \
+    sh -c "grep -E '^$g ' '$tmp/out' >'$tmp/rows' &&
+    [ \$(wc -l <'$tmp/rows') -eq 2 ] &&
+    sed -n 1p '$tmp/rows' | grep -Eq '^$g +link +shared +$r1 .* held\$' &&
+    sed -n 2p '$tmp/rows' | grep -Eq '^$g +link +shared +$r2 .* held\$'"
+expect_rc 0 "list --json with a lock held shared" "$LB" list --json
+check "list --json: an object a reader, each with its mode" json_check \
+    "$tmp/out" \
+    "[(l[\"mode\"], l[\"holder_pid\"]) for l in doc[\"locks\"]
+        if l[\"path\"] == os.environ[\"g\"]] == [(\"shared\", $r1),
+        (\"shared\", $r2)]"
+: >"$tmp/readers.go"
+wait "$r1"
+rc=$?
+wait "$r2"
+rc2=$?
+check "both readers ran their command and released (exit $rc, $rc2)" \
+    [ "$rc.$rc2" = 0.0 ]
+check "the lock is free once both readers have gone" is_free "$g"
 
 ## Re-entry: acquire twice, one release frees.
 

@@ -6,7 +6,7 @@
  * lockbroker(1):
  *
  *   { "socket": "...", "server": "lockbrokerd/0.3.0",
- *     "locks": [ { "path": "...", "method": "link",
+ *     "locks": [ { "path": "...", "method": "link", "mode": "exclusive",
  *                  "holder_pid": 42, "holder_uid": 1000,
  *                  "holder_user": "alice", "holder_tid": 0,
  *                  "host": "box", "since": 1732761600.25,
@@ -15,7 +15,9 @@
  *                ... ] }
  *
  * Every key is always there; a value the daemon did not give is null.
- * Locks are sorted by path, then method.  Strings are UTF-8; a byte that
+ * A lock held shared has one row (one object) per holder, each with its
+ * mode, the holder its lock file names first.  Locks are sorted by path,
+ * then method.  Strings are UTF-8; a byte that
  * is not part of valid UTF-8 (a path is bytes) is written \udcXX, as
  * Python's surrogateescape does, so os.fsencode() gives the bytes back.
  */
@@ -32,11 +34,14 @@
 #include "cli.h"
 #include "os.h"
 
-/* One lock, as lb_list passed it, with its strings copied; a have_* flag
- * is 0 when the field was absent. */
+/* One holder of a lock (or a lock only waited for), as lb_list passed
+ * it, with its strings copied; a have_* flag is 0 when the field was
+ * absent.  A lock held shared has one item per holder. */
 struct item {
 	char     *path;
 	unsigned  method;
+	size_t    seq;              /* the order lb_list passed it in */
+	int       have_mode, shared;
 	char     *host;             /* NULL: absent */
 	int       have_since;
 	double    since;
@@ -101,6 +106,9 @@ item_add(const lb_list_entry *e, void *arg)
 	memset(it, 0, sizeof(*it));
 	it->path = dup_or_null(e->path, &all->nomem);
 	it->method = e->method;
+	it->seq = all->n;
+	it->have_mode = (e->known & LB_LIST_MODE) != 0;
+	it->shared = e->shared;
 	it->host = dup_or_null(e->host, &all->nomem);
 	it->have_since = (e->known & LB_LIST_SINCE) != 0;
 	it->since = e->since;
@@ -118,15 +126,20 @@ item_add(const lb_list_entry *e, void *arg)
 	return all->nomem ? 1 : 0;
 }
 
-/* qsort order: by path (bytes), then method name. */
+/* qsort order: by path (bytes), then method name, then as lb_list
+ * passed them (a shared lock's holders: the lock file's first). */
 static int
 item_cmp(const void *a, const void *b)
 {
 	const struct item *x = a, *y = b;
 	int                c = strcmp(x->path, y->path);
 
-	return c != 0 ? c : strcmp(lb_method_name(x->method),
-	    lb_method_name(y->method));
+	if (c == 0)
+		c = strcmp(lb_method_name(x->method),
+		    lb_method_name(y->method));
+	if (c == 0)
+		c = x->seq < y->seq ? -1 : x->seq > y->seq;
+	return c;
 }
 
 static void
@@ -199,15 +212,24 @@ since_cell(const struct item *it, char *buf, size_t size)
 	return buf;
 }
 
-#define NCOLS 8
+/* The MODE cell: "shared", "exclusive", or "-" when not given. */
+static const char *
+mode_cell(const struct item *it)
+{
+	if (!it->have_mode)
+		return "-";
+	return it->shared ? "shared" : "exclusive";
+}
+
+#define NCOLS 9
 
 /* The cells of one row (or of the heading, when it is NULL). */
 static void
 row_cells(const struct item *it, char cells[NCOLS][4096 + 64])
 {
 	static const char *heading[NCOLS] = {
-		"PATH", "METHOD", "PID", "USER", "SINCE", "TOKEN", "WAITERS",
-		"STATE"
+		"PATH", "METHOD", "MODE", "PID", "USER", "SINCE", "TOKEN",
+		"WAITERS", "STATE"
 	};
 	size_t size = sizeof(cells[0]);
 	int    i;
@@ -219,23 +241,25 @@ row_cells(const struct item *it, char cells[NCOLS][4096 + 64])
 	}
 	printable(it->path, cells[0], size);
 	printable(lb_method_name(it->method), cells[1], size);
-	number_cell(it->have_pid, it->pid, cells[2], size);
-	user_cell(it, cells[3], size);
-	since_cell(it, cells[4], size);
-	number_cell(it->have_token, it->token, cells[5], size);
-	number_cell(it->have_waiters, it->waiters, cells[6], size);
-	snprintf(cells[7], size, "%s", it->state != NULL ? it->state : "-");
+	snprintf(cells[2], size, "%s", mode_cell(it));
+	number_cell(it->have_pid, it->pid, cells[3], size);
+	user_cell(it, cells[4], size);
+	since_cell(it, cells[5], size);
+	number_cell(it->have_token, it->token, cells[6], size);
+	number_cell(it->have_waiters, it->waiters, cells[7], size);
+	snprintf(cells[8], size, "%s", it->state != NULL ? it->state : "-");
 }
 
 /*
- * Prints the table: a heading, then one line a lock, columns separated
+ * Prints the table: a heading, then one line a holder (a lock held
+ * exclusive, or waited for, has one), columns separated
  * by a space and aligned (numbers to the right); the last column is not
  * padded.  0, or -1 when out of memory.
  */
 static int
 print_table(const struct items *all)
 {
-	static const int right[NCOLS] = { 0, 0, 1, 0, 0, 1, 1, 0 };
+	static const int right[NCOLS] = { 0, 0, 0, 1, 0, 0, 1, 1, 0 };
 	char   (*cells)[4096 + 64];
 	size_t width[NCOLS] = { 0 }, i, len;
 	int    c;
@@ -376,7 +400,7 @@ json_key(const char *key, int first)
 	printf("%s\n      \"%s\": ", first ? "" : ",", key);
 }
 
-/* Prints one lock as a JSON object. */
+/* Prints one holder of a lock (or a lock waited for) as a JSON object. */
 static void
 json_item(const struct item *it)
 {
@@ -387,6 +411,8 @@ json_item(const struct item *it)
 	json_string(it->path);
 	json_key("method", 0);
 	json_string(lb_method_name(it->method));
+	json_key("mode", 0);
+	json_string(it->have_mode ? mode_cell(it) : NULL);
 	json_key("holder_pid", 0);
 	json_number(it->have_pid, it->pid);
 	json_key("holder_uid", 0);

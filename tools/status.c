@@ -72,7 +72,9 @@ holder_brief(const lb_holder *h, char *buf, size_t size)
 	return buf;
 }
 
-/* Prints the holder h of lock on stdout, one "key: value" a line. */
+/* Prints the holder h of lock on stdout, one "key: value" a line; the
+ * mode when the broker said it, and for a lock held shared how many hold
+ * it (the holder shown is the one its lock file names). */
 static void
 print_holder(lb_lock *lock, const lb_holder *h)
 {
@@ -105,6 +107,12 @@ print_holder(lb_lock *lock, const lb_holder *h)
 			printf("  token:     %llu\n",
 			    (unsigned long long)h->token);
 		printf("  waiters:   %u\n", h->waiters);
+		if (h->holders != 0)
+			printf("  mode:      %s\n", h->shared ? "shared" :
+			    "exclusive");
+		if (h->holders != 0 && h->shared)
+			printf("  holders:   %u (the holder above is the one "
+			    "the lock file names)\n", h->holders);
 		if (h->unclaimed)
 			printf("  unclaimed: held for its process, whose "
 			    "connection ended with the previous daemon, until "

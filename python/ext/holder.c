@@ -2,7 +2,7 @@
  * holder.c: the Holder type, what lb_get_holder() tells of a lock's
  * holder, as a read-only struct sequence (a named tuple).  What the
  * library leaves unknown (an empty host, pid 0, uid -1, since 0, no
- * token) is None.
+ * token, no count of holders) is None.
  */
 #include "ext.h"
 
@@ -24,6 +24,10 @@ static PyStructSequence_Field holder_fields[] = {
 	    "view"},
 	{"unclaimed", "True when the broker holds the lock for a process "
 	    "that has not claimed it back since the daemon restarted"},
+	{"shared", "True when the broker says the lock is held shared (the "
+	    "holder described is then the one its lock file names)"},
+	{"holders", "how many hold the lock (1 for an exclusive hold), or "
+	    "None when not known (the in-process view)"},
 	{NULL, NULL}
 };
 
@@ -31,7 +35,7 @@ static PyStructSequence_Desc holder_desc = {
 	"lockbroker.Holder",
 	"Who holds a lock, as lock.holder() tells it.",
 	holder_fields,
-	11
+	13
 };
 
 static PyTypeObject holder_type;
@@ -78,8 +82,8 @@ PyObject *
 lbpy_holder_new(const lb_holder *h)
 {
 	static const char *const liveness[] = {"unknown", "alive", "dead"};
-	PyObject   *out = NULL, *items[11];
-	Py_ssize_t  i, n = 11;
+	PyObject   *out = NULL, *items[13];
+	Py_ssize_t  i, n = 13;
 	unsigned    l = (unsigned)h->liveness;
 
 	items[0] = text_or_none(h->host);
@@ -96,6 +100,9 @@ lbpy_holder_new(const lb_holder *h)
 	    PyLong_FromUnsignedLongLong(h->token);
 	items[9] = PyBool_FromLong(h->broker);
 	items[10] = PyBool_FromLong(h->unclaimed);
+	items[11] = PyBool_FromLong(h->shared);
+	items[12] = h->holders == 0 ? (Py_INCREF(Py_None), Py_None) :
+	    PyLong_FromUnsignedLong(h->holders);
 	for (i = 0; i < n; i++)
 		if (items[i] == NULL)
 			goto out;

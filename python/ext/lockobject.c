@@ -2,7 +2,8 @@
  * lockobject.c: the Lock type, one liblockbroker handle with lockfile's
  * methods (acquire, release, is_locked, i_am_locking, break_lock, the
  * context manager) and attributes (path, lock_file, unique_name,
- * timeout), and lockbroker's own (holder, fencing_token).  The method
+ * timeout), and lockbroker's own (holder, fencing_token; shared locks:
+ * acquire's shared=True, upgrade, downgrade).  The method
  * (link, symlink, ...) is the class's _method; the package's classes
  * (lockbroker._base and the submodules) each name theirs.
  *
@@ -183,6 +184,12 @@ call_release(lb_lock *lock, void *arg)
 }
 
 static int
+call_downgrade(lb_lock *lock, void *arg)
+{
+	return lb_downgrade(lock);
+}
+
+static int
 call_break_lock(lb_lock *lock, void *arg)
 {
 	return lb_break_lock(lock);
@@ -236,14 +243,15 @@ out:
 }
 
 /*
- * Takes the lock within timeout (None: the object's own timeout), without
- * the GIL.  When a signal handler raised while it waited, that exception
- * is raised, and a grant that crossed the withdrawal is released first
- * when it was fresh (lb_acquire_fresh): an acquire that raises holds
- * nothing it took (a hold its owner had before it began stays).
+ * Takes the lock within timeout (None: the object's own timeout), shared
+ * (lb_acquire_shared) or exclusive, without the GIL.  When a signal
+ * handler raised while it waited, that exception is raised, and a grant
+ * that crossed the withdrawal is released first when it was fresh
+ * (lb_acquire_fresh): an acquire that raises holds nothing it took (a
+ * hold its owner had before it began stays).
  */
 static PyObject *
-lock_acquire_timeout(lbpy_lock *self, PyObject *timeout)
+lock_acquire_timeout(lbpy_lock *self, PyObject *timeout, int shared)
 {
 	PyObject   *out = NULL;
 	const char *why = NULL;
@@ -255,7 +263,8 @@ lock_acquire_timeout(lbpy_lock *self, PyObject *timeout)
 	    &seconds) < 0)
 		goto out;
 	Py_BEGIN_ALLOW_THREADS
-	r = lb_acquire(self->lock, seconds);
+	r = shared ? lb_acquire_shared(self->lock, seconds) :
+	    lb_acquire(self->lock, seconds);
 	if (r < 0)
 		why = lb_lock_error(self->lock);
 	Py_END_ALLOW_THREADS
@@ -380,13 +389,50 @@ lock_cancel(lbpy_lock *self, PyObject *unused)
 static PyObject *
 lock_acquire(lbpy_lock *self, PyObject *args, PyObject *kwds)
 {
-	static char *kwlist[] = {"timeout", NULL};
+	static char *kwlist[] = {"timeout", "shared", NULL};
 	PyObject *timeout = Py_None;
+	int       shared = 0;
 
-	if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:acquire", kwlist,
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O$p:acquire", kwlist,
+	    &timeout, &shared))
+		return NULL;
+	return lock_acquire_timeout(self, timeout, shared);
+}
+
+/* upgrade(timeout=None): lb_upgrade within timeout (None: the object's
+ * own), without the GIL; its failure raised. */
+static PyObject *
+lock_upgrade(lbpy_lock *self, PyObject *args, PyObject *kwds)
+{
+	static char *kwlist[] = {"timeout", NULL};
+	PyObject   *timeout = Py_None;
+	const char *why = NULL;
+	double      seconds;
+	int         r;
+
+	if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O:upgrade", kwlist,
 	    &timeout))
 		return NULL;
-	return lock_acquire_timeout(self, timeout);
+	if (lock_ready(self) < 0 ||
+	    lbpy_timeout(timeout == Py_None ? self->timeout : timeout,
+	    &seconds) < 0)
+		return NULL;
+	Py_BEGIN_ALLOW_THREADS
+	r = lb_upgrade(self->lock, seconds);
+	if (r < 0)
+		why = lb_lock_error(self->lock);
+	Py_END_ALLOW_THREADS
+	if (r < 0)
+		return lbpy_raise(r, why);
+	Py_RETURN_NONE;
+}
+
+static PyObject *
+lock_downgrade(lbpy_lock *self, PyObject *unused)
+{
+	if (lock_call(self, call_downgrade, NULL) < 0)
+		return NULL;
+	Py_RETURN_NONE;
 }
 
 static PyObject *
@@ -450,7 +496,7 @@ lock_fencing_token(lbpy_lock *self, PyObject *unused)
 static PyObject *
 lock_enter(lbpy_lock *self, PyObject *unused)
 {
-	PyObject *r = lock_acquire_timeout(self, Py_None);
+	PyObject *r = lock_acquire_timeout(self, Py_None, 0);
 
 	if (r == NULL)
 		return NULL;
@@ -533,13 +579,34 @@ out:
 static PyMethodDef lock_methods[] = {
 	{"acquire", (PyCFunction)(void (*)(void))lock_acquire,
 	    METH_VARARGS | METH_KEYWORDS,
-	    "acquire(timeout=None)\n--\n\n"
+	    "acquire(timeout=None, *, shared=False)\n--\n\n"
 	    "Takes the lock.  timeout None (then the object's timeout, "
 	    "None: wait until granted), <= 0: try once (AlreadyLocked), "
 	    "> 0: wait up to that many seconds (LockTimeout).  A signal "
 	    "handler that raises while it waits (Ctrl-C: "
 	    "KeyboardInterrupt) ends the wait with its exception, holding "
-	    "nothing; cancel() from another thread, with LockCanceled."},
+	    "nothing; cancel() from another thread, with LockCanceled.  "
+	    "shared=True takes it shared: any number of owners hold it "
+	    "at once, none while one holds it exclusive; only through the "
+	    "daemon (LockFailed without one, never an exclusive lock "
+	    "instead).  An owner that holds the lock already, in either "
+	    "mode, keeps it as it is."},
+	{"upgrade", (PyCFunction)(void (*)(void))lock_upgrade,
+	    METH_VARARGS | METH_KEYWORDS,
+	    "upgrade(timeout=None)\n--\n\n"
+	    "Makes this owner's shared hold exclusive: at once when it is "
+	    "the only holder, else once the other holders have released, "
+	    "waiting ahead of every queued request, up to timeout (as "
+	    "acquire's; AlreadyLocked, LockTimeout: the shared hold stays).  "
+	    "Nothing for an exclusive hold.  LockFailed when another "
+	    "holder's upgrade waits already or no daemon answers; "
+	    "NotLocked, NotMyLock when this owner does not hold the lock.  "
+	    "Not ended by cancel() or a signal handler."},
+	{"downgrade", (PyCFunction)lock_downgrade, METH_NOARGS,
+	    "downgrade()\n--\n\n"
+	    "Makes this owner's exclusive hold shared, at once (the shared "
+	    "requests queued first are granted with it); nothing for a "
+	    "shared hold.  LockFailed, NotLocked, NotMyLock as upgrade's."},
 	{"release", (PyCFunction)lock_release, METH_NOARGS,
 	    "release()\n--\n\nReleases the lock: NotLocked when nobody "
 	    "holds it, NotMyLock when another owner does."},

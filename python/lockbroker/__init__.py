@@ -9,9 +9,10 @@ the lock the moment it is released, and a process that dies releases its
 locks; otherwise the library locks in-process, as lockfile does.
 
 What lockfile never had is keyword-only: transport='auto'|'broker'|'local'
-and break_stale=False in every constructor, and the methods holder(),
-fencing_token() and cancel(), and the asyncio form (acquire_async,
-async with).  Ctrl-C, or any signal handler that raises, ends a waiting
+and break_stale=False in every constructor, acquire's shared=False (a
+shared lock, through the daemon only), and the methods holder(),
+fencing_token(), upgrade(), downgrade() and cancel(), and the asyncio
+form (acquire_async, async with).  Ctrl-C, or any signal handler that raises, ends a waiting
 acquire with its exception.  docs/python.md tells the differences from
 lockfile.
 """

@@ -66,6 +66,8 @@ MISUSES = {
     "lock.relase()": "attr-defined",
     "lockbroker.pidlockfile.read_pid_from_pidfile(3)": "arg-type",
     "t: int = lock.timeout": "assignment",
+    "lock.acquire(shared='yes')": "arg-type",
+    "lock.downgrade(1)": "call-arg",
 }
 
 

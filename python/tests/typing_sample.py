@@ -17,8 +17,10 @@ def who(lock: lockbroker.LockBase) -> str:
     if h is None:
         return "nobody"
     pid = h.pid if h.pid is not None else -1
-    return "%s pid %d (%s), %d waiting" % (h.host, pid, h.liveness,
-                                           h.waiters)
+    holders: int = h.holders if h.holders is not None else 0
+    mode = "shared" if h.shared else "exclusive"
+    return "%s pid %d (%s), %d waiting, %s by %d" % (
+        h.host, pid, h.liveness, h.waiters, mode, holders)
 
 
 @lockbroker.locked("/tmp/typing-sample", timeout=0)
@@ -55,6 +57,10 @@ def blocking(path: str) -> int:
     lock.timeout = None
     with lock as held:
         assert held.i_am_locking()
+    lock.acquire(timeout=0, shared=True)
+    lock.upgrade(timeout=2.5)
+    lock.downgrade()
+    lock.release()
     pid: Optional[int] = read_pid_from_pidfile(path)
     return guarded(pid or 0)
 
