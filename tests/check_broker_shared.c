@@ -555,6 +555,9 @@ START_TEST(test_shared_acquire_adopts_an_in_process_writer)
 	lb_lock_free(s);
 	lb_lock_free(w);
 	private_daemon_end(&d, p.dir);
+}
+END_TEST
+
 /* What lb_list passed of one lock: its entries, in order. */
 struct listed {
 	const char   *path;     /* the lock looked for */
