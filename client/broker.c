@@ -331,7 +331,7 @@ req_deliver(struct req *q, const struct lbp_msg *m)
 	struct lb__target t;
 	struct hold      *h;
 	const char       *msg, *name;
-	char              text[1024];
+	char              text[PATH_MAX + 256]; /* as lockfs_err's */
 	enum lbp_error    code;
 	uint64_t          token = 0;
 	int               r;

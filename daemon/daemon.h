@@ -387,6 +387,8 @@ struct lbd {
 	                                       (swapwait.h) */
 	unsigned                 ack_round;
 	uint64_t                 generation; /* high half of fencing tokens */
+	uint64_t                 deadlock_stamp; /* the last deadlock search
+	                                       (deadlock.c) */
 	uint64_t                 counter;    /* low half */
 	int                      stopping;
 	uv_timer_t               stop_flush; /* ends a stop's last flush */

@@ -343,6 +343,10 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 		lbd_conn_error(c, id, LBP_EINTERNAL, "out of memory");
 		goto out;
 	}
+	/* Queued at the tail: a cycle of waits it closes fails it at
+	 * once, the others in the cycle waiting on. */
+	if (lbd_wait_deadlocked(TAILQ_LAST(&l->waiters, lbd_waitq)))
+		goto out;
 	if (l->holder == NULL || l->holder->lingering || r == LBD_JOIN_BUSY)
 		lbd_lock_watch(l, TAILQ_FIRST(&l->waiters)->conn);
 out:

@@ -877,16 +877,26 @@ lbd_upgrade(struct lbd_conn *c, uint64_t id, const char *path,
 		lbd_grant_reply(h, c, id);
 		return 0;
 	}
-	if ((w = TAILQ_FIRST(&l->waiters)) != NULL && w->upgrade) {
-		lbd_conn_error(c, id, LBP_EFAILED, "another holder's UPGRADE "
-		    "of %s waits: both would wait for ever", path);
-		return 0;
-	}
 	if (!(timeout > 0)) {
 		lbd_conn_error(c, id, LBP_EALREADY, "%s is held shared by "
 		    "%u others%s", path, l->nreaders, l->nreaders == 0 ?
 		    " and readers of the previous run not reclaimed yet "
 		    "(their markers beside it)" : "");
+		return 0;
+	}
+	if ((w = TAILQ_FIRST(&l->waiters)) != NULL && w->upgrade) {
+		/* The two upgraders of one lock: each waits for the other
+		 * to stop reading (deadlock.c would find it too; one
+		 * UPGRADE waits at a time at the queue's head). */
+		lbd_conn_error(c, id, c->version >= 2 ? LBP_EDEADLK :
+		    LBP_EFAILED, "waiting for %s would deadlock: pid %ld%s%.0ld "
+		    "waits for %s (to upgrade), read by pid %ld%s%.0ld; pid "
+		    "%ld%s%.0ld waits for %s (to upgrade), read by pid "
+		    "%ld%s%.0ld", path, (long)c->pid, tid != 0 ? " thread " :
+		    "", (long)tid, path, (long)w->conn->pid, w->tid != 0 ?
+		    " thread " : "", (long)w->tid, (long)w->conn->pid,
+		    w->tid != 0 ? " thread " : "", (long)w->tid, path,
+		    (long)c->pid, tid != 0 ? " thread " : "", (long)tid);
 		return 0;
 	}
 	if (c->nwaits >= c->d->cfg.limits.waits_per_conn) {
@@ -896,6 +906,8 @@ lbd_upgrade(struct lbd_conn *c, uint64_t id, const char *path,
 	}
 	if (lbd_wait_add_mode(l, c, id, tid, timeout, 1, 1) != 0)
 		lbd_conn_error(c, id, LBP_EINTERNAL, "out of memory");
+	else    /* at the head: a cycle it closes fails it at once */
+		(void)lbd_wait_deadlocked(TAILQ_FIRST(&l->waiters));
 	return 0;
 }
 

@@ -61,7 +61,7 @@ lbd_conn_error(struct lbd_conn *c, uint64_t id, enum lbp_error code,
     const char *fmt, ...)
 {
 	struct lbp_out o;
-	char           msg[1024];
+	char           msg[LBP_LINE_MAX];  /* cut to fit the line */
 	va_list        ap;
 
 	va_start(ap, fmt);

@@ -10,10 +10,13 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "conn.h"
 #include "daemon.h"
+#include "deadlock.h"
 #include "hold.h"
 #include "lock.h"
 #include "locktable.h"
+#include "log.h"
 #include "reply.h"
 #include "reqids.h"
 #include "readers.h"
@@ -44,6 +47,26 @@ lbd_wait_remove(struct lbd_wait *w)
 	if (w->timer != NULL)
 		uv_close((uv_handle_t *)w->timer, timer_free);
 	free(w);
+}
+
+/* lbd_wait_deadlocked: see wait.h. */
+int
+lbd_wait_deadlocked(struct lbd_wait *w)
+{
+	struct lbd_conn *c = w->conn;
+	struct lbd_lock *l = w->lock;
+	uint64_t         id = w->id;
+	char             why[LBP_LINE_MAX];
+
+	if (!lbd_deadlock_find(c->d, c, w->tid, why, sizeof(why)))
+		return 0;
+	log_info("%s: pid %ld's %s refused: a cycle of waits: %s", l->path,
+	    (long)c->pid, w->upgrade ? "UPGRADE" : "ACQUIRE", why);
+	lbd_wait_remove(w);
+	/* A version-1 session knows no EDEADLK: any failure to it. */
+	lbd_conn_error(c, id, c->version >= 2 ? LBP_EDEADLK : LBP_EFAILED,
+	    "waiting for %s would deadlock: %s", l->path, why);
+	return 1;
 }
 
 /*

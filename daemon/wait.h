@@ -30,9 +30,17 @@ struct lbd_wait {
 	                                       hold, at the queue's head
 	                                       (readers.c) */
 	uv_timer_t              *timer;     /* NULL: waits without deadline */
+	uint64_t                 stamp;     /* the last deadlock search that
+	                                       looked at it (deadlock.c) */
 	TAILQ_ENTRY(lbd_wait)    lock_entry;
 	LIST_ENTRY(lbd_wait)     conn_entry;
 };
+/* lbd_wait_deadlocked: w, just queued, closes a cycle of waits (the
+ * wait-for graph, deadlock.c): removes it, answers its request EDEADLK
+ * naming the cycle (EFAILED to a version-1 session) and logs it: 1.
+ * Else 0, w queued still. */
+int  lbd_wait_deadlocked(struct lbd_wait *w);
+
 /* lbd_wait_current: 1 when w is not for a kept hold, or the process it
  * keeps the hold for is still the one that ran when w was queued (same
  * pid, same start time); 0 when that process has exited (its pid maybe

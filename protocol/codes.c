@@ -20,6 +20,7 @@ static const struct {
 	{ LB_EUNLOCK,    LBP_EUNLOCK },
 	{ LB_EINVAL,     LBP_EINVAL },
 	{ LB_ECANCELED,  LBP_ECANCELED },
+	{ LB_EDEADLK,    LBP_EDEADLK },
 };
 
 #define NPAIRS (sizeof(pairs) / sizeof(pairs[0]))

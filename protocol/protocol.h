@@ -106,7 +106,9 @@ enum lbp_verb {
 	X(ECANCELED,  "the request was canceled")                             \
 	X(ENOENT,     "no such request to cancel, or no such hold to reclaim") \
 	X(ESHUTDOWN,  "the daemon is stopping")                               \
-	X(EINTERNAL,  "the daemon failed (the message says why)")
+	X(EINTERNAL,  "the daemon failed (the message says why)")             \
+	X(EDEADLK,    "waiting would close a cycle of waits (the message "      \
+	              "names it)")
 
 enum lbp_error {
 	LBP_OK = 0,

@@ -28,7 +28,8 @@ extern "C" {
 	X(ENOTMINE,  -8, EUNLOCK,"lock is held by someone else")              \
 	X(EINVAL,    -9, ERROR,  "invalid argument")                          \
 	X(ENOMEM,   -10, ERROR,  "out of memory")                          \
-	X(ECANCELED,-11, ELOCK,  "waiting for lock was canceled")
+	X(ECANCELED,-11, ELOCK,  "waiting for lock was canceled")           \
+	X(EDEADLK,  -12, ELOCK,  "waiting for lock would deadlock")
 
 enum lb_error {
 #define LB_ERRNO_ENUM(name, value, parent, msg) LB_##name = (value),

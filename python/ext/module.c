@@ -9,12 +9,13 @@
 #include "ext.h"
 
 /* The class of each code, by -code (LB_ERROR is 1): lockfile's name,
- * and lockbroker's own for LB_ECANCELED; the codes that are Python's own
+ * and lockbroker's own for LB_ECANCELED and LB_EDEADLK; the codes that are Python's own
  * errors have none (see lbpy_raise). */
 static const char *const error_names[] = {
 	NULL, "Error", "LockError", "LockTimeout", "AlreadyLocked",
 	"LockFailed", "UnlockError", "NotLocked", "NotMyLock",
-	NULL /* LB_EINVAL */, NULL /* LB_ENOMEM */, "LockCanceled"
+	NULL /* LB_EINVAL */, NULL /* LB_ENOMEM */, "LockCanceled",
+	"Deadlock"
 };
 #define N_ERRORS ((int)(sizeof error_names / sizeof error_names[0]))
 

@@ -21,14 +21,14 @@ import functools
 import warnings
 
 from ._errors import (Error, LockError, LockTimeout, AlreadyLocked,
-                      LockFailed, LockCanceled, UnlockError, NotLocked,
-                      NotMyLock)
+                      LockFailed, LockCanceled, Deadlock, UnlockError,
+                      NotLocked, NotMyLock)
 from ._base import LockBase
 from ._lockbroker import Holder
 
 __all__ = ['Error', 'LockError', 'LockTimeout', 'AlreadyLocked',
-           'LockFailed', 'LockCanceled', 'UnlockError', 'NotLocked',
-           'NotMyLock',
+           'LockFailed', 'LockCanceled', 'Deadlock', 'UnlockError',
+           'NotLocked', 'NotMyLock',
            'LinkFileLock', 'MkdirFileLock', 'SQLiteFileLock',
            'LockBase', 'locked',
            'LockFile', 'FileLock', 'Holder']

@@ -7,6 +7,7 @@ from ._errors import (Error as Error, LockError as LockError,
                       AlreadyLocked as AlreadyLocked,
                       LockFailed as LockFailed,
                       LockCanceled as LockCanceled,
+                      Deadlock as Deadlock,
                       UnlockError as UnlockError,
                       NotLocked as NotLocked, NotMyLock as NotMyLock)
 from ._base import LockBase as LockBase
@@ -20,8 +21,8 @@ from .mkdirlockfile import MkdirLockFile
 from .sqlitelockfile import SQLiteLockFile
 
 __all__ = ['Error', 'LockError', 'LockTimeout', 'AlreadyLocked',
-           'LockFailed', 'LockCanceled', 'UnlockError', 'NotLocked',
-           'NotMyLock',
+           'LockFailed', 'LockCanceled', 'Deadlock', 'UnlockError',
+           'NotLocked', 'NotMyLock',
            'LinkFileLock', 'MkdirFileLock', 'SQLiteFileLock',
            'LockBase', 'locked',
            'LockFile', 'FileLock', 'Holder']

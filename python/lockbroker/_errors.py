@@ -46,6 +46,13 @@ class LockCanceled(*_bases("LockCanceled", LockError)):
     (lockbroker's own: lockfile has no such class.)"""
 
 
+class Deadlock(*_bases("Deadlock", LockError)):
+    """Waiting would close a cycle of waits (the reason names each lock
+    and who is in its way); the others in the cycle wait on.  Nothing is
+    held by this request.  (lockbroker's own: lockfile has no such
+    class.)"""
+
+
 class UnlockError(*_bases("UnlockError", Error)):
     """Base class for errors arising from attempts to release the lock."""
 
@@ -60,6 +67,6 @@ class NotMyLock(*_bases("NotMyLock", UnlockError)):
 
 # Shown as the package's, where programs meet them.
 for _cls in (Error, LockError, LockTimeout, AlreadyLocked, LockFailed,
-             LockCanceled, UnlockError, NotLocked, NotMyLock):
+             LockCanceled, Deadlock, UnlockError, NotLocked, NotMyLock):
     _cls.__module__ = "lockbroker"
 del _cls

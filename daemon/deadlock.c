@@ -1,0 +1,224 @@
+/*
+ * deadlock.c: the wait-for graph of everything the daemon knows, looked
+ * at when a wait is queued (docs/DEADLOCK.md).
+ *
+ * Its nodes are owners: a connection's thread (c, tid).  An owner waits
+ * for another when one of its waits cannot be granted before the other
+ * owner lets go:
+ *
+ *   owner (c, t) --wait w on lock l--> owner of
+ *     l's artefact's hold          unless both are shared (an UPGRADE
+ *                                  conflicts with every other holder)
+ *     each of l's riders           when w is exclusive or an UPGRADE
+ *     each waiter ahead of w in    unless both are shared (FIFO: w is
+ *     l's queue                    never served before it)
+ *
+ * A hold with no connection (a kept hold, an orphan, one releasing) and a
+ * lock held outside the daemon end a path: what their process waits for
+ * is not known, so no cycle is ever drawn through them (never a false
+ * one).  Every wait is looked at as it is queued: the graph had no cycle
+ * before (each earlier wait was looked at), so a cycle now runs through
+ * the new wait's owner, and a search from that owner finds it.  Holds
+ * change hands only to owners that wait no more (a grant ends their
+ * wait), which closes no cycle.
+ *
+ * The search is breadth-first over waits, each wait looked at once per
+ * search (its stamp), so that its cost is the part of the graph the
+ * owner reaches, never the whole.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "daemon.h"
+#include "deadlock.h"
+#include "wait.h"
+
+/* A wait reached by the search, and the step it was reached from. */
+struct step {
+	struct lbd_wait *w;
+	size_t           from;          /* index in the steps; ROOT for the
+	                                   searched owner's own waits */
+};
+
+#define ROOT ((size_t)-1)
+
+struct search {
+	struct step *steps;
+	size_t       n, size;
+	uint64_t     stamp;
+	int          failed;            /* out of memory */
+};
+
+/* Whether owner (a, at) is (b, bt). */
+static int
+same_owner(const struct lbd_conn *a, pid_t at, const struct lbd_conn *b,
+    pid_t bt)
+{
+	return a == b && at == bt;
+}
+
+/* Adds every wait of owner (c, tid) not looked at yet in this search,
+ * reached from step from. */
+static void
+owner_waits(struct search *s, struct lbd_conn *c, pid_t tid, size_t from)
+{
+	struct lbd_wait *w;
+	struct step     *grown;
+	size_t           size;
+
+	LIST_FOREACH(w, &c->waits, conn_entry) {
+		if (w->tid != tid || w->stamp == s->stamp)
+			continue;
+		if (s->n == s->size) {
+			size = s->size != 0 ? s->size * 2 : 64;
+			if ((grown = realloc(s->steps, size *
+			    sizeof(*grown))) == NULL) {
+				s->failed = 1;
+				return;
+			}
+			s->steps = grown;
+			s->size = size;
+		}
+		w->stamp = s->stamp;
+		s->steps[s->n].w = w;
+		s->steps[s->n].from = from;
+		s->n++;
+	}
+}
+
+/*
+ * Follows every edge out of step i's wait: to the owners it waits for
+ * (see above).  1 when one of them is (c, tid), the searched owner (its
+ * holder's owner in *hc, *ht), else 0.
+ */
+static int
+wait_edges(struct search *s, size_t i, struct lbd_conn *c, pid_t tid,
+    struct lbd_conn **hc, pid_t *ht)
+{
+	struct lbd_wait *w = s->steps[i].w, *v;
+	struct lbd_lock *l = w->lock;
+	struct lbd_hold *h = l->holder, *r;
+	int              exclusive = !w->shared || w->upgrade;
+
+	if (h != NULL && h->conn != NULL &&
+	    !same_owner(h->conn, h->tid, w->conn, w->tid) &&
+	    (exclusive || !h->shared)) {
+		if (same_owner(h->conn, h->tid, c, tid))
+			goto found_h;
+		owner_waits(s, h->conn, h->tid, i);
+	}
+	if (exclusive)
+		TAILQ_FOREACH(r, &l->readers, reader_entry) {
+			if (same_owner(r->conn, r->tid, w->conn, w->tid))
+				continue;
+			if (same_owner(r->conn, r->tid, c, tid)) {
+				h = r;
+				goto found_h;
+			}
+			owner_waits(s, r->conn, r->tid, i);
+		}
+	TAILQ_FOREACH(v, &l->waiters, lock_entry) {
+		if (v == w)
+			break;
+		if ((v->shared && !v->upgrade && !exclusive) ||
+		    same_owner(v->conn, v->tid, w->conn, w->tid))
+			continue;
+		if (same_owner(v->conn, v->tid, c, tid)) {
+			*hc = v->conn;
+			*ht = v->tid;
+			return 1;
+		}
+		owner_waits(s, v->conn, v->tid, i);
+	}
+	return 0;
+
+found_h:
+	*hc = h->conn;
+	*ht = h->tid;
+	return 1;
+}
+
+/* How owner (oc, ot) stands in the way of wait w: its lock's holder,
+ * one of its readers, or a waiter queued ahead of it. */
+static const char *
+in_the_way(const struct lbd_wait *w, const struct lbd_conn *oc, pid_t ot)
+{
+	const struct lbd_hold *h = w->lock->holder;
+
+	if (h != NULL && same_owner(h->conn, h->tid, oc, ot))
+		return h->shared ? "read by" : "held by";
+	if (h != NULL && h->shared)
+		return "read by";
+	return "waited for first by";
+}
+
+/* Appends to out (size bytes, *used used) one link of the cycle: w's
+ * owner waits for w's lock, which owner (oc, ot) is in the way of. */
+static void
+cycle_link(char *out, size_t size, size_t *used, const struct lbd_wait *w,
+    const struct lbd_conn *oc, pid_t ot)
+{
+	char who[64], whom[64];
+	int  n;
+
+	if (*used >= size)
+		return;
+	snprintf(who, sizeof(who), w->tid != 0 ? "pid %ld thread %ld" :
+	    "pid %ld", (long)w->conn->pid, (long)w->tid);
+	snprintf(whom, sizeof(whom), ot != 0 ? "pid %ld thread %ld" :
+	    "pid %ld", (long)oc->pid, (long)ot);
+	n = snprintf(out + *used, size - *used, "%s%s waits for %s%s, %s %s",
+	    *used != 0 ? "; " : "", who, w->lock->path, w->upgrade ?
+	    " (to upgrade)" : w->shared ? " (shared)" : "",
+	    in_the_way(w, oc, ot), whom);
+	*used = n < 0 || (size_t)n >= size - *used ? size : *used + (size_t)n;
+}
+
+/* lbd_deadlock_find: see deadlock.h. */
+int
+lbd_deadlock_find(struct lbd *d, struct lbd_conn *c, pid_t tid, char *why,
+    size_t size)
+{
+	struct search    s;
+	struct lbd_wait *w, *nx;
+	struct lbd_conn *hc = NULL;
+	size_t           i, j, k, used = 0, *chain = NULL, nchain = 0;
+	pid_t            ht = 0;
+	int              found = 0;
+
+	memset(&s, 0, sizeof(s));
+	s.stamp = ++d->deadlock_stamp;
+	owner_waits(&s, c, tid, ROOT);
+	for (i = 0; i < s.n && !s.failed; i++)
+		if ((found = wait_edges(&s, i, c, tid, &hc, &ht)) == 1)
+			break;
+	if (found != 1 || s.failed) {
+		free(s.steps);
+		return 0;
+	}
+	/* The cycle: from one of the owner's waits to step i's, whose way
+	 * is stood in by the owner. */
+	for (j = i; j != ROOT; j = s.steps[j].from)
+		nchain++;
+	if (size > 0)
+		why[0] = '\0';
+	if ((chain = calloc(nchain, sizeof(*chain))) == NULL) {
+		snprintf(why, size, "a cycle of waits through pid %ld",
+		    (long)c->pid);
+		goto out;
+	}
+	for (j = i, k = nchain; j != ROOT; j = s.steps[j].from)
+		chain[--k] = j;
+	for (k = 0; k < nchain; k++) {
+		w = s.steps[chain[k]].w;
+		nx = k + 1 < nchain ? s.steps[chain[k + 1]].w : NULL;
+		cycle_link(why, size, &used, w, nx != NULL ? nx->conn : hc,
+		    nx != NULL ? nx->tid : ht);
+	}
+out:
+	free(chain);
+	free(s.steps);
+	return 1;
+}

@@ -1,0 +1,196 @@
+"""deadlock.py: the daemon's wait-for graph (docs/DEADLOCK.md), over its
+real socket.
+
+Each test starts the built daemon in a private directory and speaks the
+wire protocol to it, one connection per owner.  A request that would
+close a cycle of waits fails at once, EDEADLK, naming the cycle; the
+others in the cycle wait on, and are served as the locks come free.
+"""
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lbdaemon import DaemonCase  # noqa: E402
+
+
+class DeadlockCase(DaemonCase):
+    prefix = "lbdeadlock."
+
+    def v2(self):
+        c = self.client(hello=False)
+        self.assertCode(c.call("HELLO", version=2), "OK")
+        return c
+
+    def queued(self, c, verb, **fields):
+        """Sends a request that must wait; its id once the daemon has
+        read it (a PING after it on c answered first)."""
+        rid = c.send(verb, **fields)
+        self.assertCode(c.call("PING"), "OK")
+        return rid
+
+    def assertWaits(self, c, rid):
+        """rid, sent on c, has no answer yet."""
+        with self.assertRaises(Exception):
+            c.wait(rid, 0.2)
+
+
+class Cycles(DeadlockCase):
+    def ring(self, n):
+        """n owners, owner i holding lock i and waiting for lock i+1; the
+        last one's request closes the ring: its reply, and the owners,
+        locks and ids of the waits."""
+        cs = [self.v2() for _ in range(n)]
+        ps = [self.path("l%d" % i) for i in range(n)]
+        for c, p in zip(cs, ps):
+            self.assertCode(c.call("ACQUIRE", path=p, timeout=0), "OK")
+        rids = [self.queued(cs[i], "ACQUIRE", path=ps[i + 1],
+                            timeout=600) for i in range(n - 1)]
+        r = cs[-1].call("ACQUIRE", path=ps[0], timeout=600)
+        return r, cs, ps, rids
+
+    def check_ring(self, n):
+        r, cs, ps, rids = self.ring(n)
+        self.assertCode(r, "EDEADLK")
+        msg = r.fields["message"]
+        for p in ps:
+            self.assertIn(p, msg)
+        for c in cs:
+            self.assertIn("pid %d" % os.getpid(), msg)
+        # The others wait on; the lock its last owner lets go is served
+        # to the owner before it, and so on down the ring.
+        for c, rid in zip(cs, rids):
+            self.assertWaits(c, rid)
+        self.assertCode(cs[-1].call("RELEASE", path=ps[-1]), "OK")
+        for i in range(n - 2, -1, -1):
+            self.assertCode(cs[i].wait(rids[i], 30), "OK")
+            self.assertCode(cs[i].call("RELEASE", path=ps[i + 1]), "OK")
+            self.assertCode(cs[i].call("RELEASE", path=ps[i]), "OK")
+
+    def test_cycle_of_two(self):
+        self.check_ring(2)
+
+    def test_cycle_of_three(self):
+        self.check_ring(3)
+
+    def test_cycle_of_fifty(self):
+        self.check_ring(50)
+
+    def test_chain_is_no_cycle(self):
+        # Owner i holds lock i and waits for lock i+1, the last lock
+        # free of waits: a chain, never refused.
+        cs = [self.v2() for _ in range(4)]
+        ps = [self.path("c%d" % i) for i in range(5)]
+        for c, p in zip(cs, ps):
+            self.assertCode(c.call("ACQUIRE", path=p, timeout=0), "OK")
+        last = self.v2()
+        self.assertCode(last.call("ACQUIRE", path=ps[4], timeout=0), "OK")
+        rids = [self.queued(cs[i], "ACQUIRE", path=ps[i + 1], timeout=600)
+                for i in range(4)]
+        for c, rid in zip(cs, rids):
+            self.assertWaits(c, rid)
+        self.assertCode(last.call("RELEASE", path=ps[4]), "OK")
+        self.assertCode(cs[3].wait(rids[3], 30), "OK")
+
+    def test_try_never_deadlocks(self):
+        # A request that does not wait (timeout 0) closes no cycle.
+        a, b = self.v2(), self.v2()
+        x, y = self.path("x"), self.path("y")
+        self.assertCode(a.call("ACQUIRE", path=x), "OK")
+        self.assertCode(b.call("ACQUIRE", path=y), "OK")
+        self.queued(a, "ACQUIRE", path=y, timeout=600)
+        self.assertCode(b.call("ACQUIRE", path=x, timeout=0), "EALREADY")
+
+    def test_version_1_session_told_efailed(self):
+        a, b = self.v2(), self.client()         # b: HELLO version=1
+        x, y = self.path("x"), self.path("y")
+        self.assertCode(a.call("ACQUIRE", path=x), "OK")
+        self.assertCode(b.call("ACQUIRE", path=y), "OK")
+        self.queued(a, "ACQUIRE", path=y, timeout=600)
+        r = b.call("ACQUIRE", path=x, timeout=600)
+        self.assertCode(r, "EFAILED")
+        self.assertIn("deadlock", r.fields["message"])
+
+    def test_threads_of_one_connection_are_owners(self):
+        # Two threads over one connection are two owners: thread 1 holds
+        # x and waits for y, thread 2 holds y and asks for x.
+        c = self.v2()
+        x, y = self.path("x"), self.path("y")
+        self.assertCode(c.call("ACQUIRE", path=x, thread=1), "OK")
+        self.assertCode(c.call("ACQUIRE", path=y, thread=2), "OK")
+        rid = self.queued(c, "ACQUIRE", path=y, thread=1, timeout=600)
+        r = c.call("ACQUIRE", path=x, thread=2, timeout=600)
+        self.assertCode(r, "EDEADLK")
+        self.assertIn("thread 1", r.fields["message"])
+        self.assertIn("thread 2", r.fields["message"])
+        self.assertCode(c.call("RELEASE", path=y, thread=2), "OK")
+        self.assertCode(c.wait(rid, 30), "OK")
+
+
+class Shared(DeadlockCase):
+    def test_cycle_through_a_reader(self):
+        # a reads x, b holds y; b waits to write x (for reader a); a's
+        # wait for y closes the cycle.
+        a, b = self.v2(), self.v2()
+        x, y = self.path("x"), self.path("y")
+        self.assertCode(a.call("ACQUIRE", path=x, mode="shared"), "OK")
+        self.assertCode(b.call("ACQUIRE", path=y), "OK")
+        rid = self.queued(b, "ACQUIRE", path=x, timeout=600)
+        r = a.call("ACQUIRE", path=y, mode="shared", timeout=600)
+        self.assertCode(r, "EDEADLK")
+        self.assertIn("read by", r.fields["message"])
+        self.assertCode(a.call("RELEASE", path=x), "OK")
+        self.assertCode(b.wait(rid, 30), "OK")
+
+    def test_readers_wait_for_no_reader(self):
+        # No false cycle: a reader queued behind another reader does not
+        # wait for it.  w holds x; a and b wait to read x, in that order;
+        # b holds y, a asks for y shared... a waits for b's y (exclusive),
+        # b waits for w only (not for a, a reader ahead of a reader).
+        w, a, b = self.v2(), self.v2(), self.v2()
+        x, y = self.path("x"), self.path("y")
+        self.assertCode(w.call("ACQUIRE", path=x), "OK")
+        self.assertCode(b.call("ACQUIRE", path=y), "OK")
+        ra = self.queued(a, "ACQUIRE", path=x, mode="shared", timeout=600)
+        rb = self.queued(b, "ACQUIRE", path=x, mode="shared", timeout=600)
+        self.assertCode(w.call("RELEASE", path=x), "OK")
+        self.assertCode(a.wait(ra, 30), "OK")
+        self.assertCode(b.wait(rb, 30), "OK")
+        # Now a reads x; a waits for y (b's): no cycle (b waits for
+        # nothing).
+        rid = self.queued(a, "ACQUIRE", path=y, timeout=600)
+        self.assertWaits(a, rid)
+        self.assertCode(b.call("RELEASE", path=y), "OK")
+        self.assertCode(a.wait(rid, 30), "OK")
+
+    def test_two_upgraders(self):
+        # The classic: two readers of one lock both ask to write it.
+        a, b = self.v2(), self.v2()
+        x = self.path("x")
+        self.assertCode(a.call("ACQUIRE", path=x, mode="shared"), "OK")
+        self.assertCode(b.call("ACQUIRE", path=x, mode="shared"), "OK")
+        rid = self.queued(a, "UPGRADE", path=x, timeout=600)
+        r = b.call("UPGRADE", path=x, timeout=600)
+        self.assertCode(r, "EDEADLK")
+        self.assertIn("to upgrade", r.fields["message"])
+        self.assertCode(b.call("RELEASE", path=x), "OK")
+        self.assertCode(a.wait(rid, 30), "OK")
+
+    def test_upgrader_and_a_writer(self):
+        # a and b read x; b holds y; a waits to upgrade x (for b); b's
+        # wait for y's... b asks for z held by c, c asks for... keep it
+        # to two: b asks to write y2 held by a.
+        a, b = self.v2(), self.v2()
+        x, y = self.path("x"), self.path("y")
+        self.assertCode(a.call("ACQUIRE", path=x, mode="shared"), "OK")
+        self.assertCode(b.call("ACQUIRE", path=x, mode="shared"), "OK")
+        self.assertCode(a.call("ACQUIRE", path=y), "OK")
+        rid = self.queued(a, "UPGRADE", path=x, timeout=600)
+        r = b.call("ACQUIRE", path=y, timeout=600)
+        self.assertCode(r, "EDEADLK")
+        self.assertCode(b.call("RELEASE", path=x), "OK")
+        self.assertCode(a.wait(rid, 30), "OK")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
