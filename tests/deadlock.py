@@ -7,6 +7,7 @@ close a cycle of waits fails at once, EDEADLK, naming the cycle; the
 others in the cycle wait on, and are served as the locks come free.
 """
 import os
+import random
 import sys
 import unittest
 
@@ -190,6 +191,176 @@ class Shared(DeadlockCase):
         self.assertCode(r, "EDEADLK")
         self.assertCode(b.call("RELEASE", path=x), "OK")
         self.assertCode(a.wait(rid, 30), "OK")
+
+
+class Model:
+    """The locks as the daemon serves them (docs/SHARED.md, "The queue"),
+    for owners that never time out: holders with their modes, one FIFO
+    queue per lock, at most one wait per owner."""
+
+    def __init__(self):
+        self.holders = {}       # lock -> {owner: "x" or "s"}
+        self.queue = {}         # lock -> [(owner, kind)], kind x/s/u
+        self.waiting = {}       # owner -> (lock, kind, rid)
+
+    def held(self, lock):
+        return self.holders.setdefault(lock, {})
+
+    def q(self, lock):
+        return self.queue.setdefault(lock, [])
+
+    def at_once(self, owner, lock, kind):
+        """Whether a request is granted at once, as the daemon does."""
+        h, q = self.held(lock), self.q(lock)
+        if kind == "u":
+            return list(h) == [owner]
+        if q:
+            return False
+        if kind == "x":
+            return not h
+        return all(m == "s" for m in h.values())
+
+    def serve(self, lock):
+        """Grants what the lock's queue's head may have now; the owners
+        granted, each with the id of its request."""
+        h, q, granted = self.held(lock), self.q(lock), []
+        while q:
+            owner, kind = q[0]
+            if kind == "u":
+                if list(h) != [owner]:
+                    break
+                h[owner] = "x"
+            elif kind == "x":
+                if h:
+                    break
+                h[owner] = "x"
+            else:
+                if any(m == "x" for m in h.values()):
+                    break
+                h[owner] = "s"
+            q.pop(0)
+            granted.append((owner, self.waiting.pop(owner)[2]))
+            if kind != "s":
+                break
+        return granted
+
+    def deadlocked(self, owner):
+        """Whether owner's wait can never be granted, every owner that
+        does not wait (or is granted) letting all its locks go in time:
+        the oracle, by playing the locks out on a copy."""
+        holders = {k: dict(v) for k, v in self.holders.items()}
+        queue = {k: list(v) for k, v in self.queue.items()}
+        waiting = dict(self.waiting)
+        play = Model()
+        play.holders, play.queue, play.waiting = holders, queue, waiting
+        moved = True
+        while moved and owner in play.waiting:
+            moved = False
+            for lock, h in play.holders.items():
+                for o in [o for o in h if o not in play.waiting]:
+                    del h[o]
+                    moved = True
+            for lock in list(play.queue):
+                if play.serve(lock):
+                    moved = True
+        return owner in play.waiting
+
+
+class RandomStress(DeadlockCase):
+    """Owners (one connection each) take random locks, shared or not, in
+    random orders, upgrade and let go; a model of the daemon's queues
+    knows the true wait-for state, and an oracle that plays the locks
+    out says whether each new wait can ever be granted.  Every request
+    the oracle finds deadlocked must be refused EDEADLK, and no other;
+    every grant the model makes must come, and no other.  Steps:
+    LB_DEADLOCK_STEPS (default 1500; longer runs by hand)."""
+
+    def test_detected_equals_real(self):
+        seed = int(os.environ.get("LB_DEADLOCK_SEED", random.randrange(
+            1 << 30)))
+        steps = int(os.environ.get("LB_DEADLOCK_STEPS", "1500"))
+        rng = random.Random(seed)
+        owners = [self.v2() for _ in range(7)]
+        locks = [self.path("r%d" % i) for i in range(4)]
+        m = Model()
+        real = detected = granted_later = 0
+
+        for step in range(steps):
+            free = [o for o in range(len(owners)) if o not in m.waiting]
+            o = rng.choice(free)
+            c = owners[o]
+            mine = [k for k in locks if o in m.held(k)]
+            shared = [k for k in mine if m.held(k)[o] == "s"]
+            r = rng.random()
+            if mine and (r < 0.35 or len(mine) >= 3):
+                lock = rng.choice(mine)
+                self.assertCode(c.call("RELEASE", path=lock), "OK")
+                del m.held(lock)[o]
+                # An UPGRADE of o's queued at the head would have been
+                # ended with it: o does not wait, so it has none.
+                for g, rid in m.serve(lock):
+                    self.assertCode(owners[g].wait(rid, 30), "OK",
+                                    "seed %d step %d: pid of owner %d "
+                                    "granted %s" % (seed, step, g, lock))
+                    granted_later += 1
+                continue
+            if shared and r < 0.45:
+                lock, kind, verb = rng.choice(shared), "u", "UPGRADE"
+                fields = {}
+            else:
+                others = [k for k in locks if k not in mine]
+                if not others:
+                    continue
+                lock = rng.choice(others)
+                kind = "s" if rng.random() < 0.4 else "x"
+                verb = "ACQUIRE"
+                fields = {"mode": "shared"} if kind == "s" else {}
+            rid = c.send(verb, path=lock, timeout=3600, **fields)
+            if m.at_once(o, lock, kind):
+                self.assertCode(c.wait(rid, 30), "OK", "seed %d step %d"
+                                % (seed, step))
+                m.held(lock)[o] = "x" if kind != "s" else "s"
+                continue
+            q = m.q(lock)
+            if kind == "u":
+                q.insert(0, (o, kind))
+            else:
+                q.append((o, kind))
+            m.waiting[o] = (lock, kind, rid)
+            dead = m.deadlocked(o)
+            pong = c.send("PING")
+            got = c.read(30)
+            if dead:
+                real += 1
+                q.remove((o, kind))
+                del m.waiting[o]
+                self.assertEqual((got.id, got.code), (rid, "EDEADLK"),
+                                 "seed %d step %d: a real deadlock not "
+                                 "refused: %r" % (seed, step, got))
+                detected += 1
+                self.assertEqual(c.read(30).id, pong)
+            else:
+                self.assertEqual(got.id, pong, "seed %d step %d: %s %s "
+                                 "answered %r where it must wait"
+                                 % (seed, step, verb, lock, got))
+        # Let everything go: owners that do not wait release, and the
+        # waits are served, till nothing is held.
+        while any(m.held(k) for k in locks):
+            for k in locks:
+                for o in [o for o in m.held(k) if o not in m.waiting]:
+                    self.assertCode(owners[o].call("RELEASE", path=k), "OK")
+                    del m.held(k)[o]
+                    for g, rid in m.serve(k):
+                        self.assertCode(owners[g].wait(rid, 30), "OK")
+        self.assertEqual(m.waiting, {})
+        for c in owners:
+            r = c.call("PING")          # no reply left unread before it
+            self.assertCode(r, "OK")
+        sys.stderr.write("\n  seed %d, %d steps: %d real deadlocks, %d "
+                         "detected, %d waits granted later\n"
+                         % (seed, steps, real, detected, granted_later))
+        self.assertEqual(real, detected)
+        self.assertGreater(real, 10, "too few deadlocks to prove much")
 
 
 if __name__ == "__main__":
