@@ -10,6 +10,7 @@
  */
 #include <check.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -558,6 +559,76 @@ START_TEST(test_shared_acquire_adopts_an_in_process_writer)
 }
 END_TEST
 
+/* A thread of this process (an owner of its own) that takes x, then
+ * waits for y. */
+struct waiter {
+	const char *x, *y;
+	int         rx, ry;
+	char        why[512];
+};
+
+static void *
+waiter_run(void *arg)
+{
+	struct waiter *w = arg;
+	lb_lock       *x = lock_new(w->x, LB_LINK | LB_BROKER);
+	lb_lock       *y = lock_new(w->y, LB_LINK | LB_BROKER);
+
+	if ((w->rx = lb_acquire(x, 0)) == 0) {
+		w->ry = lb_acquire(y, 60);
+		snprintf(w->why, sizeof(w->why), "%s", lb_lock_error(y));
+		if (w->ry == 0)
+			lb_release(y);
+		lb_release(x);
+	}
+	lb_lock_free(x);
+	lb_lock_free(y);
+	return NULL;
+}
+
+/*
+ * A deadlock through the library, between two threads (two owners) of
+ * this process: the thread holds x and waits for y, which this thread
+ * holds; this thread's acquire of x fails at once, LB_EDEADLK (a lock
+ * error), lb_lock_error naming both locks; the other thread's wait goes
+ * on, and is granted once y is let go.
+ */
+START_TEST(test_deadlock_named)
+{
+	struct tl_place p, q;
+	struct waiter   w;
+	pthread_t       t;
+	lb_lock        *x, *y;
+	const char     *why;
+	int             r;
+
+	tl_place_make(&p, "dx");
+	tl_place_make(&q, "dy");
+	x = lock_new(p.path, LB_LINK | LB_BROKER);
+	y = lock_new(q.path, LB_LINK | LB_BROKER);
+	ck_assert_int_eq(lb_acquire(y, 0), 0);
+	memset(&w, 0, sizeof(w));
+	w.x = p.path;
+	w.y = q.path;
+	ck_assert_int_eq(pthread_create(&t, NULL, waiter_run, &w), 0);
+	wait_for_waiters(y, 1);         /* it holds x, and waits for y */
+	r = lb_acquire(x, 60);
+	why = lb_lock_error(x);
+	ck_assert_int_eq(r, LB_EDEADLK);
+	ck_assert(lb_error_is(r, LB_ELOCK));
+	ck_assert_msg(strstr(why, "deadlock") != NULL &&
+	    strstr(why, p.path) != NULL && strstr(why, q.path) != NULL,
+	    "the cycle not named: %s", why);
+	ck_assert_int_eq(lb_i_am_locking(x), 0);
+	ck_assert_int_eq(lb_release(y), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(w.rx, 0);
+	ck_assert_msg(w.ry == 0, "the other wait: %d (%s)", w.ry, w.why);
+	lock_free_clean(x, p.dir, LB_LINK);
+	lock_free_clean(y, q.dir, LB_LINK);
+}
+END_TEST
+
 /* What lb_list passed of one lock: its entries, in order. */
 struct listed {
 	const char   *path;     /* the lock looked for */
@@ -692,5 +763,6 @@ broker_shared_case(void)
 	tcase_add_test(tc, test_exclusive_acquire_beside_riders_without_the_daemon);
 	tcase_add_test(tc, test_shared_acquire_adopts_an_in_process_writer);
 	tcase_add_test(tc, test_holder_and_list_say_the_mode);
+	tcase_add_test(tc, test_deadlock_named);
 	return tc;
 }
