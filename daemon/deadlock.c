@@ -24,7 +24,7 @@
  *
  * The search is breadth-first over waits, each wait looked at once per
  * search (its stamp), so that its cost is the part of the graph the
- * owner reaches, never the whole.
+ * owner reaches, never the whole, and SEARCH_MAX waits at most.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +43,11 @@ struct step {
 };
 
 #define ROOT ((size_t)-1)
+
+/* Waits one search looks at, at most: past them it stops and finds no
+ * cycle (never a false one), so that a graph one user draws long costs
+ * each of its requests a bounded time (a few milliseconds). */
+#define SEARCH_MAX 65536
 
 struct search {
 	struct step *steps;
@@ -71,6 +76,10 @@ owner_waits(struct search *s, struct lbd_conn *c, pid_t tid, size_t from)
 	LIST_FOREACH(w, &c->waits, conn_entry) {
 		if (w->tid != tid || w->stamp == s->stamp)
 			continue;
+		if (s->n == SEARCH_MAX) {
+			s->failed = 1;
+			return;
+		}
 		if (s->n == s->size) {
 			size = s->size != 0 ? s->size * 2 : 64;
 			if ((grown = realloc(s->steps, size *
