@@ -26,13 +26,16 @@
  * search (its stamp), so that its cost is the part of the graph the
  * owner reaches, never the whole, and SEARCH_MAX waits at most.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "conn.h"
+#include "creds.h"
 #include "daemon.h"
 #include "deadlock.h"
+#include "locktable.h"
 #include "wait.h"
 
 /* A wait reached by the search, and the step it was reached from. */
@@ -163,17 +166,31 @@ in_the_way(const struct lbd_wait *w, const struct lbd_conn *oc, pid_t ot)
 	return "waited for first by";
 }
 
-/* Appends to out (size bytes, *used used) one link of the cycle: w's
- * owner waits for w's lock, which owner (oc, ot) is in the way of. */
+/*
+ * Appends to out (size bytes, *used used) one link of the cycle, as told
+ * to the client asker: w's owner waits for w's lock, which owner (oc, ot)
+ * is in the way of.  Of a lock asker may not look at, neither its path
+ * nor the owners of that link are told.
+ */
 static void
-cycle_link(char *out, size_t size, size_t *used, const struct lbd_wait *w,
+cycle_link(char *out, size_t size, size_t *used,
+    const struct lbd_conn *asker, const struct lbd_wait *w,
     const struct lbd_conn *oc, pid_t ot)
 {
-	char who[64], whom[64];
-	int  n;
+	struct lockfs_err err;
+	char              who[64], whom[64], file[PATH_MAX];
+	int               n;
 
 	if (*used >= size)
 		return;
+	if (!lbd_creds_may_look(asker->creds, lbd_lock_file(w->lock, file),
+	    &err)) {
+		n = snprintf(out + *used, size - *used, "%san owner waits for "
+		    "a lock you may not look at", *used != 0 ? "; " : "");
+		*used = n < 0 || (size_t)n >= size - *used ? size :
+		    *used + (size_t)n;
+		return;
+	}
 	snprintf(who, sizeof(who), w->tid != 0 ? "pid %ld thread %ld" :
 	    "pid %ld", (long)w->conn->pid, (long)w->tid);
 	snprintf(whom, sizeof(whom), ot != 0 ? "pid %ld thread %ld" :
@@ -223,7 +240,7 @@ lbd_deadlock_find(struct lbd *d, struct lbd_conn *c, pid_t tid, char *why,
 	for (k = 0; k < nchain; k++) {
 		w = s.steps[chain[k]].w;
 		nx = k + 1 < nchain ? s.steps[chain[k + 1]].w : NULL;
-		cycle_link(why, size, &used, w, nx != NULL ? nx->conn : hc,
+		cycle_link(why, size, &used, c, w, nx != NULL ? nx->conn : hc,
 		    nx != NULL ? nx->tid : ht);
 	}
 out:

@@ -15,7 +15,7 @@ struct lbd_conn;
  * lbd_deadlock_find: whether owner (c, tid), whose newest wait was just
  * queued, now waits for itself through a cycle of waits: 1, the cycle
  * told in why (size bytes: each owner, the lock it waits for and who is
- * in its way), else 0 (also when out of memory, or past the waits one
+ * in its way; of a lock c may not look at, nothing but that), else 0 (also when out of memory, or past the waits one
  * search looks at: never a false cycle).  Never blocks; costs the part
  * of the graph the owner reaches, 65536 waits at most.
  */

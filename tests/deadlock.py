@@ -128,6 +128,37 @@ class Cycles(DeadlockCase):
         self.assertCode(c.wait(rid, 30), "OK")
 
 
+class OtherUsers(DeadlockCase):
+    @unittest.skipUnless(os.geteuid() == 0, "needs root (a second user)")
+    def test_lock_one_may_not_look_at_is_not_named(self):
+        # root's a holds x, in a directory only root may search, and
+        # waits for y; nobody's b holds y and asks for z, which root's c
+        # holds while it waits for x.  b is refused, and told of x only
+        # that an owner waits for a lock it may not look at.
+        private = os.path.join(self.dir, "private")
+        os.mkdir(private, 0o700)
+        x = os.path.join(private, "x")
+        shared = self.shared()
+        y, z = os.path.join(shared, "y"), os.path.join(shared, "z")
+        a, c = self.v2(), self.v2()
+        b = self.nobody(hello=False)
+        self.assertCode(b.call("HELLO", version=2), "OK")
+        self.assertCode(a.call("ACQUIRE", path=x), "OK")
+        self.assertCode(b.call("ACQUIRE", path=y), "OK")
+        self.assertCode(c.call("ACQUIRE", path=z), "OK")
+        ra = self.queued(a, "ACQUIRE", path=y, timeout=600)
+        self.queued(c, "ACQUIRE", path=x, timeout=600)
+        r = b.call("ACQUIRE", path=z, timeout=600)
+        self.assertCode(r, "EDEADLK")
+        msg = r.fields["message"]
+        self.assertNotIn(x, msg)
+        self.assertNotIn("private", msg)
+        self.assertIn("may not look at", msg)
+        self.assertIn(z, msg)
+        self.assertCode(b.call("RELEASE", path=y), "OK")
+        self.assertCode(a.wait(ra, 30), "OK")
+
+
 class Shared(DeadlockCase):
     def test_cycle_through_a_reader(self):
         # a reads x, b holds y; b waits to write x (for reader a); a's
