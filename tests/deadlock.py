@@ -9,10 +9,11 @@ others in the cycle wait on, and are served as the locks come free.
 import os
 import random
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lbdaemon import DaemonCase  # noqa: E402
+from lbdaemon import Client, DaemonCase, connect_many_as  # noqa: E402
 
 
 class DeadlockCase(DaemonCase):
@@ -396,3 +397,103 @@ class RandomStress(DeadlockCase):
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
+
+
+class Review(DeadlockCase):
+    """Attacks on the claim: refused exactly when a real cycle closes,
+    the message telling a client nothing it may not see, and the search
+    never stalling the daemon for other clients."""
+
+    def v2_nobody(self):
+        c = self.nobody(hello=False)
+        self.assertCode(c.call("HELLO", version=2), "OK")
+        return c
+
+    def nobodies(self, n):
+        """n version-2 connections of user nobody's, made by one child."""
+        socks, keeper, pid = connect_many_as(self.daemon.socket, n)
+
+        def end():
+            for s in socks:
+                s.close()
+            keeper.close()
+            os.waitpid(pid, 0)
+        self.addCleanup(end)
+        cs = [Client.of_socket(s, 60.0) for s in socks]
+        for c in cs:
+            self.assertCode(c.call("HELLO", version=2), "OK")
+        return cs
+
+    def pipelined(self, c, reqs, code):
+        """Sends every (verb, fields) of reqs on c, then a PING; each
+        request answered code, or (code None) none answered."""
+        rids = [c.send(verb, **f) for verb, f in reqs]
+        ping = c.send("PING")
+        got = []
+        r = c.wait(ping, 120, others=got)
+        self.assertCode(r, "OK")
+        if code is None:
+            self.assertEqual(got, [])
+        else:
+            self.assertEqual(len(got), len(rids), got[:3])
+            for g in got:
+                self.assertCode(g, code)
+
+    def test_message_names_no_lock_the_client_may_not_see(self):
+        # Root's r1 holds a lock in a directory nobody may not look in
+        # (0700) and waits for y, nobody's; root's r2 holds z and waits
+        # for the hidden lock; nobody's request for z closes the cycle.
+        # It is refused, but the message must not name the hidden lock,
+        # which PROTOCOL.md ("Where the client may not look") says such
+        # a client learns nothing about.
+        hidden = os.path.join(self.dir, "private")
+        os.mkdir(hidden, 0o700)
+        secret = os.path.join(hidden, "secret-name")
+        sd = self.shared()
+        y, z = os.path.join(sd, "y"), os.path.join(sd, "z")
+        r1, r2, n = self.v2(), self.v2(), self.v2_nobody()
+        self.assertCode(r1.call("ACQUIRE", path=secret), "OK")
+        self.assertCode(n.call("ACQUIRE", path=y), "OK")
+        self.assertCode(r2.call("ACQUIRE", path=z), "OK")
+        self.queued(r1, "ACQUIRE", path=y, timeout=600)
+        self.queued(r2, "ACQUIRE", path=secret, timeout=600)
+        r = n.call("ACQUIRE", path=z, timeout=600)
+        self.assertCode(r, "EDEADLK")
+        self.assertNotIn("secret-name", r.fields["message"])
+
+    def test_search_stalls_no_one(self):
+        # One user (nobody), within the default limits, draws a graph
+        # whose search costs far more than the waits it looks at: lock L
+        # read by 1000 threads of connection a, which waits (shared, for
+        # lock p held by z) in 1000 other threads; 1000 writers queued
+        # on L over 125 connections.  Each new writer's search steps
+        # through every writer queued (1000 waits, under SEARCH_MAX),
+        # and for each one through L's 1000 readers, each time walking
+        # a's 1000 waits for the reader's thread: about 10^9 steps for
+        # one request.  Root's PING, sent meanwhile, must be answered
+        # as the daemon answers any request under load (seconds, not
+        # minutes).
+        sd = self.shared()
+        lk, p = os.path.join(sd, "L"), os.path.join(sd, "p")
+        cs = self.nobodies(128)
+        a, z, t, bs = cs[0], cs[1], cs[2], cs[3:]
+        self.pipelined(a, [("ACQUIRE", dict(path=lk, mode="shared",
+                                            thread=i))
+                           for i in range(1, 1001)], "OK")
+        self.assertCode(z.call("ACQUIRE", path=p), "OK")
+        for b in bs:
+            self.pipelined(b, [("ACQUIRE", dict(path=lk, thread=i,
+                                                timeout=600))
+                               for i in range(1, 9)], None)
+        self.pipelined(a, [("ACQUIRE", dict(path=p, mode="shared",
+                                            thread=i, timeout=600))
+                           for i in range(2001, 3001)], None)
+        root = self.v2()
+        start = time.monotonic()
+        for i in range(1, 4):
+            t.send("ACQUIRE", path=lk, thread=i, timeout=600)
+        time.sleep(0.2)
+        self.assertCode(root.call("PING", _wait=600), "OK")
+        took = time.monotonic() - start
+        print("root's PING waited %.1f s" % took, file=sys.stderr)
+        self.assertLess(took, 10.0)
