@@ -494,3 +494,28 @@ class Review(DeadlockCase):
         print("root's PING waited %.2f s; 5 writers cost the daemon "
               "%.2f s of CPU" % (took, cpu), file=sys.stderr)
         self.assertLess(cpu / 5, 0.05)
+
+
+class ReviewBound(DeadlockCase):
+    """A reader past readers_per_lock waits for a reader to go."""
+    config = "readers_per_lock = 1\n"
+
+    def test_reader_past_the_bound_waits_for_the_readers(self):
+        # r1 and r2 read L (its holder and its one rider: the bound), w
+        # holds Y; r1 and r2 both wait to write Y (for w).  w's shared
+        # request for L waits for a reader to go (readers.c: the head
+        # waits past readers_per_lock), and both readers wait for w: a
+        # real cycle, which nothing ever breaks.  It must be refused
+        # EDEADLK; the graph draws no edge from a shared wait to the
+        # readers, so it waits for ever.
+        r1, r2, w = self.v2(), self.v2(), self.v2()
+        lk, y = self.path("L"), self.path("Y")
+        self.assertCode(r1.call("ACQUIRE", path=lk, mode="shared"), "OK")
+        self.assertCode(r2.call("ACQUIRE", path=lk, mode="shared"), "OK")
+        self.assertCode(w.call("ACQUIRE", path=y), "OK")
+        self.queued(r1, "ACQUIRE", path=y, timeout=600)
+        self.queued(r2, "ACQUIRE", path=y, timeout=600)
+        rid = w.send("ACQUIRE", path=lk, mode="shared", timeout=600)
+        got = []
+        self.assertCode(w.wait(w.send("PING"), 10, others=got), "OK")
+        self.assertEqual([(g.id, g.code) for g in got], [(rid, "EDEADLK")])
