@@ -461,6 +461,24 @@ class Review(DeadlockCase):
         self.assertCode(r, "EDEADLK")
         self.assertNotIn("secret-name", r.fields["message"])
 
+    def test_refusals_logged_bounded(self):
+        # Each refusal writes a log line as long as its cycle (up to a
+        # line's 8 KiB): a user that closes the same cycle again and
+        # again writes the daemon's log at will, which THREAT-MODEL.md
+        # bounds for refused connections (refusals_logged_per_uid, 10 an
+        # interval).  Nobody's 200 refusals must not write 200 lines.
+        sd = self.shared()
+        x, y = os.path.join(sd, "x" * 200), os.path.join(sd, "y" * 200)
+        a, b = self.nobodies(2)
+        self.assertCode(a.call("ACQUIRE", path=x), "OK")
+        self.assertCode(b.call("ACQUIRE", path=y), "OK")
+        self.queued(a, "ACQUIRE", path=y, timeout=600)
+        self.pipelined(b, [("ACQUIRE", dict(path=x, timeout=600))
+                           for _ in range(200)], "EDEADLK")
+        lines = [ln for ln in self.daemon.logtext().splitlines()
+                 if "a cycle of waits" in ln]
+        self.assertLessEqual(len(lines), 10, "%d lines" % len(lines))
+
     def test_search_stalls_no_one(self):
         # One user (nobody), within the default limits, queues 15,000
         # shared waits on lock L (held by z) over 15 connections: each
