@@ -479,6 +479,25 @@ class Review(DeadlockCase):
                  if "a cycle of waits" in ln]
         self.assertLessEqual(len(lines), 10, "%d lines" % len(lines))
 
+    def test_message_tells_a_waiter_ahead_from_a_reader(self):
+        # Thread 1 reads x, thread 2 waits to write x, thread 3 holds y
+        # and thread 1 waits for y; thread 3's shared request for x
+        # (behind thread 2's) closes the cycle 3 -> 2 -> 1 -> 3.  Thread
+        # 2 stands in the way as a writer queued first, not as a reader
+        # (in_the_way says "read by" for anyone while the lock is read).
+        c = self.v2()
+        x, y = self.path("x"), self.path("y")
+        self.assertCode(c.call("ACQUIRE", path=x, mode="shared", thread=1),
+                        "OK")
+        self.assertCode(c.call("ACQUIRE", path=y, thread=3), "OK")
+        self.queued(c, "ACQUIRE", path=x, thread=2, timeout=600)
+        self.queued(c, "ACQUIRE", path=y, thread=1, timeout=600)
+        r = c.call("ACQUIRE", path=x, mode="shared", thread=3, timeout=600)
+        self.assertCode(r, "EDEADLK")
+        msg = r.fields["message"]
+        self.assertIn("(shared), waited for first by pid %d thread 2"
+                      % os.getpid(), msg)
+
     def test_search_stalls_no_one(self):
         # One user (nobody), within the default limits, queues 15,000
         # shared waits on lock L (held by z) over 15 connections: each
