@@ -498,6 +498,33 @@ class Review(DeadlockCase):
         self.assertIn("(shared), waited for first by pid %d thread 2"
                       % os.getpid(), msg)
 
+    def test_reclaim_that_closes_a_cycle(self):
+        # After a restart, owner 1 (thread 1) held x and owner 2 (thread
+        # 2) held y, both orphans.  Owner 2 takes y back and waits for x
+        # (an orphan: the path ends); owner 1, over its new connection,
+        # first waits for y (for owner 2, who waits for the orphan: no
+        # cycle yet), then takes x back with RECLAIM.  Now each waits
+        # for the other, for ever, and nothing looked: a RECLAIM (an
+        # orphan adopted) draws edges to its owner without a search.
+        # One of the two waits must be refused EDEADLK.
+        x, y = self.path("x"), self.path("y")
+        a, b = self.v2(), self.v2()
+        tx = a.call("ACQUIRE", path=x, thread=1).fields["token"]
+        ty = b.call("ACQUIRE", path=y, thread=2).fields["token"]
+        self.daemon.kill()
+        self.daemon.start()
+        a2, b2 = self.v2(), self.v2()
+        self.assertCode(b2.call("RECLAIM", path=y, token=ty, thread=2), "OK")
+        rb = self.queued(b2, "ACQUIRE", path=x, thread=2, timeout=600)
+        ra = self.queued(a2, "ACQUIRE", path=y, thread=1, timeout=600)
+        self.assertCode(a2.call("RECLAIM", path=x, token=tx, thread=1), "OK",
+                        "x taken back")
+        got = []
+        self.assertCode(a2.wait(a2.send("PING"), 10, others=got), "OK")
+        self.assertCode(b2.wait(b2.send("PING"), 10, others=got), "OK")
+        self.assertIn("EDEADLK", [g.code for g in got],
+                      "both wait for ever: %r %r" % (ra, rb))
+
     def test_search_stalls_no_one(self):
         # One user (nobody), within the default limits, queues 15,000
         # shared waits on lock L (held by z) over 15 connections: each
