@@ -395,8 +395,6 @@ class RandomStress(DeadlockCase):
         self.assertGreater(real, 10, "too few deadlocks to prove much")
 
 
-if __name__ == "__main__":
-    unittest.main(verbosity=2)
 
 
 class Review(DeadlockCase):
@@ -583,3 +581,7 @@ class ReviewBound(DeadlockCase):
         got = []
         self.assertCode(w.wait(w.send("PING"), 10, others=got), "OK")
         self.assertEqual([(g.id, g.code) for g in got], [(rid, "EDEADLK")])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
