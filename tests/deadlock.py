@@ -395,8 +395,6 @@ class RandomStress(DeadlockCase):
         self.assertGreater(real, 10, "too few deadlocks to prove much")
 
 
-
-
 class Review(DeadlockCase):
     """Attacks on the claim: refused exactly when a real cycle closes,
     the message telling a client nothing it may not see, and the search
