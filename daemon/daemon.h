@@ -374,6 +374,9 @@ struct lbd {
 	                                       grace period */
 	struct lbd_lograte       refusals;  /* lines of refused connections,
 	                                       bounded (conn.c, lograte.c) */
+	struct lbd_lograte       deadlocks; /* lines of requests refused
+	                                       EDEADLK, bounded as those
+	                                       (wait.c) */
 	uv_timer_t               store_watch; /* is the state database
 	                                       still there? (loop.c) */
 	int                      store_lost; /* 1: it was, and store is

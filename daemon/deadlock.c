@@ -24,9 +24,11 @@
  *
  * The search is breadth-first over waits, each wait looked at once per
  * search (its stamp), so that its cost is the part of the graph the
- * owner reaches, never the whole, and SEARCH_MAX waits at most.
+ * owner reaches, never the whole, and SEARCH_WORK_MAX entries looked at
+ * at most.
  */
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,16 +49,26 @@ struct step {
 
 #define ROOT ((size_t)-1)
 
-/* Waits one search looks at, at most: past them it stops and finds no
- * cycle (never a false one), so that a graph one user draws long costs
- * each of its requests a bounded time (a few milliseconds). */
-#define SEARCH_MAX 65536
+/* Entries one search looks at, at most (waits, riders, queue places,
+ * owners): past them it stops and finds no cycle (never a false one), so
+ * that a graph one user draws large costs each of its requests a bounded
+ * time (a few milliseconds). */
+#define SEARCH_WORK_MAX (1u << 18)
+
+/* An owner the search has expanded. */
+struct owner {
+	const struct lbd_conn *c;
+	pid_t                  tid;
+};
 
 struct search {
-	struct step *steps;
-	size_t       n, size;
-	uint64_t     stamp;
-	int          failed;            /* out of memory */
+	struct step  *steps;
+	size_t        n, size;
+	struct owner *owners;           /* open addressing; c NULL: free */
+	size_t        nowners, owners_size;
+	size_t        work;
+	uint64_t      stamp;
+	int           failed;           /* out of memory, or past the work */
 };
 
 /* Whether owner (a, at) is (b, bt). */
@@ -67,8 +79,61 @@ same_owner(const struct lbd_conn *a, pid_t at, const struct lbd_conn *b,
 	return a == b && at == bt;
 }
 
-/* Adds every wait of owner (c, tid) not looked at yet in this search,
- * reached from step from. */
+/* One more entry looked at; 0, or -1 (s failed) past the work. */
+static int
+work(struct search *s)
+{
+	if (++s->work > SEARCH_WORK_MAX)
+		s->failed = 1;
+	return s->failed ? -1 : 0;
+}
+
+/* The slot of owner (c, tid) in s's owners (its own, or the free one it
+ * would take). */
+static struct owner *
+owner_slot(struct search *s, const struct lbd_conn *c, pid_t tid)
+{
+	size_t h = ((uintptr_t)c >> 4) * 31u + (size_t)(unsigned)tid;
+	size_t i = h & (s->owners_size - 1);
+
+	while (s->owners[i].c != NULL && !same_owner(s->owners[i].c,
+	    s->owners[i].tid, c, tid))
+		i = (i + 1) & (s->owners_size - 1);
+	return &s->owners[i];
+}
+
+/* 1 when owner (c, tid) was expanded in this search already; else notes
+ * it as expanded now: 0 (or -1, s failed: out of memory). */
+static int
+owner_seen(struct search *s, const struct lbd_conn *c, pid_t tid)
+{
+	struct owner *old = s->owners, *o;
+	size_t        i, oldsize = s->owners_size;
+
+	if (s->owners_size == 0 || (s->nowners + 1) * 2 > s->owners_size) {
+		s->owners_size = oldsize != 0 ? oldsize * 2 : 64;
+		if ((s->owners = calloc(s->owners_size,
+		    sizeof(*s->owners))) == NULL) {
+			s->owners = old;
+			s->owners_size = oldsize;
+			s->failed = 1;
+			return -1;
+		}
+		for (i = 0; i < oldsize; i++)
+			if (old[i].c != NULL)
+				*owner_slot(s, old[i].c, old[i].tid) = old[i];
+		free(old);
+	}
+	if ((o = owner_slot(s, c, tid))->c != NULL)
+		return 1;
+	o->c = c;
+	o->tid = tid;
+	s->nowners++;
+	return 0;
+}
+
+/* Adds every wait of owner (c, tid), reached from step from, the first
+ * time the search reaches that owner. */
 static void
 owner_waits(struct search *s, struct lbd_conn *c, pid_t tid, size_t from)
 {
@@ -76,13 +141,13 @@ owner_waits(struct search *s, struct lbd_conn *c, pid_t tid, size_t from)
 	struct step     *grown;
 	size_t           size;
 
+	if (owner_seen(s, c, tid) != 0)
+		return;
 	LIST_FOREACH(w, &c->waits, conn_entry) {
+		if (work(s) != 0)
+			return;
 		if (w->tid != tid || w->stamp == s->stamp)
 			continue;
-		if (s->n == SEARCH_MAX) {
-			s->failed = 1;
-			return;
-		}
 		if (s->n == s->size) {
 			size = s->size != 0 ? s->size * 2 : 64;
 			if ((grown = realloc(s->steps, size *
@@ -100,10 +165,39 @@ owner_waits(struct search *s, struct lbd_conn *c, pid_t tid, size_t from)
 	}
 }
 
+/* Whether wait v is exclusive in the queue: an exclusive ACQUIRE, or an
+ * UPGRADE. */
+static int
+wait_exclusive(const struct lbd_wait *v)
+{
+	return !v->shared || v->upgrade;
+}
+
+/*
+ * Follows an edge from step i to owner (oc, ot): 1 when that owner is
+ * (c, tid), the searched one (then in *hc, *ht), else 0, its waits added.
+ */
+static int
+edge(struct search *s, size_t i, struct lbd_conn *oc, pid_t ot,
+    struct lbd_conn *c, pid_t tid, struct lbd_conn **hc, pid_t *ht)
+{
+	if (same_owner(oc, ot, c, tid)) {
+		*hc = oc;
+		*ht = ot;
+		return 1;
+	}
+	owner_waits(s, oc, ot, i);
+	return 0;
+}
+
 /*
  * Follows every edge out of step i's wait: to the owners it waits for
- * (see above).  1 when one of them is (c, tid), the searched owner (its
- * holder's owner in *hc, *ht), else 0.
+ * (see above).  In the queue, only to those just ahead that it conflicts
+ * with (the run of readers just ahead of a writer, or the writer nearest
+ * ahead): they wait in turn for those ahead of them, which is the same
+ * reach at a cost that does not grow with the queue for each of its
+ * waits.  1 when one of the owners is (c, tid), the searched owner (in
+ * *hc, *ht), else 0.
  */
 static int
 wait_edges(struct search *s, size_t i, struct lbd_conn *c, pid_t tid,
@@ -112,44 +206,43 @@ wait_edges(struct search *s, size_t i, struct lbd_conn *c, pid_t tid,
 	struct lbd_wait *w = s->steps[i].w, *v;
 	struct lbd_lock *l = w->lock;
 	struct lbd_hold *h = l->holder, *r;
-	int              exclusive = !w->shared || w->upgrade;
+	int              exclusive = wait_exclusive(w), readers = 0;
 
 	if (h != NULL && h->conn != NULL &&
 	    !same_owner(h->conn, h->tid, w->conn, w->tid) &&
-	    (exclusive || !h->shared)) {
-		if (same_owner(h->conn, h->tid, c, tid))
-			goto found_h;
-		owner_waits(s, h->conn, h->tid, i);
-	}
+	    (exclusive || !h->shared) &&
+	    edge(s, i, h->conn, h->tid, c, tid, hc, ht))
+		return 1;
 	if (exclusive)
 		TAILQ_FOREACH(r, &l->readers, reader_entry) {
-			if (same_owner(r->conn, r->tid, w->conn, w->tid))
-				continue;
-			if (same_owner(r->conn, r->tid, c, tid)) {
-				h = r;
-				goto found_h;
-			}
-			owner_waits(s, r->conn, r->tid, i);
+			if (work(s) != 0)
+				return 0;
+			if (!same_owner(r->conn, r->tid, w->conn, w->tid) &&
+			    edge(s, i, r->conn, r->tid, c, tid, hc, ht))
+				return 1;
 		}
-	TAILQ_FOREACH(v, &l->waiters, lock_entry) {
-		if (v == w)
+	for (v = TAILQ_PREV(w, lbd_waitq, lock_entry); v != NULL;
+	    v = TAILQ_PREV(v, lbd_waitq, lock_entry)) {
+		if (work(s) != 0)
+			return 0;
+		if (same_owner(v->conn, v->tid, w->conn, w->tid))
+			continue;       /* its owner's own: not in its way */
+		if (wait_exclusive(v)) {
+			/* A writer ahead: w waits for it (and it for those
+			 * ahead), unless w waits for the readers just ahead
+			 * of it already. */
+			if (!readers && edge(s, i, v->conn, v->tid, c, tid, hc,
+			    ht))
+				return 1;
 			break;
-		if ((v->shared && !v->upgrade && !exclusive) ||
-		    same_owner(v->conn, v->tid, w->conn, w->tid))
-			continue;
-		if (same_owner(v->conn, v->tid, c, tid)) {
-			*hc = v->conn;
-			*ht = v->tid;
-			return 1;
 		}
-		owner_waits(s, v->conn, v->tid, i);
+		if (!exclusive)
+			continue;       /* readers together */
+		readers = 1;
+		if (edge(s, i, v->conn, v->tid, c, tid, hc, ht))
+			return 1;
 	}
 	return 0;
-
-found_h:
-	*hc = h->conn;
-	*ht = h->tid;
-	return 1;
 }
 
 /* How owner (oc, ot) stands in the way of wait w: its lock's holder,
@@ -157,12 +250,13 @@ found_h:
 static const char *
 in_the_way(const struct lbd_wait *w, const struct lbd_conn *oc, pid_t ot)
 {
-	const struct lbd_hold *h = w->lock->holder;
+	const struct lbd_hold *h = w->lock->holder, *r;
 
 	if (h != NULL && same_owner(h->conn, h->tid, oc, ot))
 		return h->shared ? "read by" : "held by";
-	if (h != NULL && h->shared)
-		return "read by";
+	TAILQ_FOREACH(r, &w->lock->readers, reader_entry)
+		if (same_owner(r->conn, r->tid, oc, ot))
+			return "read by";
 	return "waited for first by";
 }
 
@@ -221,6 +315,7 @@ lbd_deadlock_find(struct lbd *d, struct lbd_conn *c, pid_t tid, char *why,
 		if ((found = wait_edges(&s, i, c, tid, &hc, &ht)) == 1)
 			break;
 	if (found != 1 || s.failed) {
+		free(s.owners);
 		free(s.steps);
 		return 0;
 	}
@@ -245,6 +340,7 @@ lbd_deadlock_find(struct lbd *d, struct lbd_conn *c, pid_t tid, char *why,
 	}
 out:
 	free(chain);
+	free(s.owners);
 	free(s.steps);
 	return 1;
 }

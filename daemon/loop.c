@@ -179,6 +179,11 @@ lbd_loop_start(struct lbd *d)
 	    d->cfg.limits.refusals_logged_per_uid,
 	    d->cfg.limits.refusals_logged,
 	    (uint64_t)(d->cfg.refusals_interval * 1000));
+	/* Requests refused for a cycle of waits, the same way. */
+	lbd_lograte_init(&d->deadlocks, d->loop, "requests refused for "
+	    "deadlocks", d->cfg.limits.refusals_logged_per_uid,
+	    d->cfg.limits.refusals_logged,
+	    (uint64_t)(d->cfg.refusals_interval * 1000));
 }
 
 /* A connection has flushed its last replies: close it. */
@@ -255,4 +260,5 @@ lbd_stop(struct lbd *d)
 	uv_close((uv_handle_t *)&d->check, NULL);
 	uv_close((uv_handle_t *)&d->idle, NULL);
 	lbd_lograte_close(&d->refusals);
+	lbd_lograte_close(&d->deadlocks);
 }

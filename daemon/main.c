@@ -338,6 +338,8 @@ reload(struct lbd *d, const struct args *a)
 		memcpy(d->cfg.subuids, c.subuids, sizeof(c.subuids));
 	lbd_lograte_set(&d->refusals, c.limits.refusals_logged_per_uid,
 	    c.limits.refusals_logged, (uint64_t)(c.refusals_interval * 1000));
+	lbd_lograte_set(&d->deadlocks, c.limits.refusals_logged_per_uid,
+	    c.limits.refusals_logged, (uint64_t)(c.refusals_interval * 1000));
 	watch_budget(d);
 	lbd_log_debug = c.debug;
 	log_notice("reloaded");

@@ -60,8 +60,11 @@ lbd_wait_deadlocked(struct lbd_wait *w)
 
 	if (!lbd_deadlock_find(c->d, c, w->tid, why, sizeof(why)))
 		return 0;
-	log_info("%s: pid %ld's %s refused: a cycle of waits: %s", l->path,
-	    (long)c->pid, w->upgrade ? "UPGRADE" : "ACQUIRE", why);
+	/* Bounded per user and interval, as refused connections are. */
+	if (lbd_lograte_take(&c->d->deadlocks, (long)c->uid))
+		log_info("%s: pid %ld's %s refused: a cycle of waits: %s",
+		    l->path, (long)c->pid, w->upgrade ? "UPGRADE" :
+		    "ACQUIRE", why);
 	lbd_wait_remove(w);
 	/* A version-1 session knows no EDEADLK: any failure to it. */
 	lbd_conn_error(c, id, c->version >= 2 ? LBP_EDEADLK : LBP_EFAILED,

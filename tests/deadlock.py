@@ -305,15 +305,18 @@ class RandomStress(DeadlockCase):
     out says whether each new wait can ever be granted.  Every request
     the oracle finds deadlocked must be refused EDEADLK, and no other;
     every grant the model makes must come, and no other.  Steps:
-    LB_DEADLOCK_STEPS (default 1500; longer runs by hand)."""
+    LB_DEADLOCK_STEPS (default 1500; longer runs by hand), owners
+    LB_DEADLOCK_OWNERS (7), locks LB_DEADLOCK_LOCKS (4)."""
 
     def test_detected_equals_real(self):
         seed = int(os.environ.get("LB_DEADLOCK_SEED", random.randrange(
             1 << 30)))
         steps = int(os.environ.get("LB_DEADLOCK_STEPS", "1500"))
         rng = random.Random(seed)
-        owners = [self.v2() for _ in range(7)]
-        locks = [self.path("r%d" % i) for i in range(4)]
+        owners = [self.v2() for _ in range(
+            int(os.environ.get("LB_DEADLOCK_OWNERS", "7")))]
+        locks = [self.path("r%d" % i) for i in range(
+            int(os.environ.get("LB_DEADLOCK_LOCKS", "4")))]
         m = Model()
         real = detected = granted_later = 0
 
@@ -494,6 +497,7 @@ class Review(DeadlockCase):
         self.assertIn("(shared), waited for first by pid %d thread 2"
                       % os.getpid(), msg)
 
+    @unittest.expectedFailure   # docs/DEADLOCK.md, "Not yet"
     def test_reclaim_that_closes_a_cycle(self):
         # After a restart, owner 1 (thread 1) held x and owner 2 (thread
         # 2) held y, both orphans.  Owner 2 takes y back and waits for x
@@ -560,6 +564,7 @@ class ReviewBound(DeadlockCase):
     """A reader past readers_per_lock waits for a reader to go."""
     config = "readers_per_lock = 1\n"
 
+    @unittest.expectedFailure   # docs/DEADLOCK.md, "Not yet"
     def test_reader_past_the_bound_waits_for_the_readers(self):
         # r1 and r2 read L (its holder and its one rider: the bound), w
         # holds Y; r1 and r2 both wait to write Y (for w).  w's shared
