@@ -586,5 +586,48 @@ class ReviewBound(DeadlockCase):
         self.assertEqual([(g.id, g.code) for g in got], [(rid, "EDEADLK")])
 
 
+
+class SecondReview(DeadlockCase):
+    """Attacks on the reduced queue edges, the owner set and the work
+    bound."""
+
+    def test_one_connections_waits_hide_a_cycle(self):
+        # a holds X, b holds Y and waits for X; a's request for Y closes
+        # the cycle a -> b -> a, found at the search's second step.  But
+        # nobody (another user, one connection) has queued shared
+        # requests for Y, one thread each, ahead of a's: a's step
+        # reaches each of those owners, and each owner's expansion walks
+        # every wait of its connection (owner_waits), not its own: n
+        # threads cost n * n entries.  With 100 the cycle is refused;
+        # with 600 (360,000 entries, past SEARCH_WORK_MAX, far below the
+        # 262,144 waits DEADLOCK.md says a search looks at) the search
+        # gives up and a and b wait for each other for ever.
+        sd = self.shared()
+        x, y = os.path.join(sd, "X"), os.path.join(sd, "Y")
+        a, b = self.v2(), self.v2()
+        n = self.nobody(hello=False)
+        self.assertCode(n.call("HELLO", version=2), "OK")
+        self.assertCode(a.call("ACQUIRE", path=x), "OK")
+        self.assertCode(b.call("ACQUIRE", path=y), "OK")
+        self.queued(b, "ACQUIRE", path=x, timeout=600)
+
+        def noise(first, last):
+            rids = [n.send("ACQUIRE", path=y, mode="shared", thread=i,
+                           timeout=600) for i in range(first, last)]
+            got = []
+            self.assertCode(n.wait(n.send("PING"), 120, others=got), "OK")
+            self.assertEqual(got, [], "nobody's waits queued: %r" % rids[:1])
+        noise(1, 101)
+        self.assertCode(a.call("ACQUIRE", path=y, timeout=600), "EDEADLK",
+                        "100 threads ahead: refused")
+        noise(101, 601)
+        rid = a.send("ACQUIRE", path=y, timeout=600)
+        got = []
+        self.assertCode(a.wait(a.send("PING"), 60, others=got), "OK")
+        self.assertEqual([(g.id, g.code) for g in got], [(rid, "EDEADLK")],
+                         "600 threads of one connection ahead: a and b "
+                         "wait for each other for ever")
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
