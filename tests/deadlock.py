@@ -629,5 +629,34 @@ class SecondReview(DeadlockCase):
                          "wait for each other for ever")
 
 
+    def test_acquire_that_adopts_an_orphan_closes_a_cycle(self):
+        # As Review.test_reclaim_that_closes_a_cycle, with an ACQUIRE in
+        # place of the RECLAIM: an ACQUIRE of a lock whose holder is an
+        # orphan of the asker's process (granted by the previous daemon,
+        # which died before it replied) adopts it (lbd_orphan_adopt) and
+        # is answered OK at once.  Owner 1 waits for y (owner 2's, who
+        # waits for the orphan x: no cycle yet), then its ACQUIRE of x
+        # adopts x: each waits for the other, and nothing looked (no
+        # wait was queued, so no search).  DEADLOCK.md's "Not yet" names
+        # RECLAIM only; the same gap is open to an ACQUIRE.
+        x, y = self.path("x"), self.path("y")
+        a, b = self.v2(), self.v2()
+        self.assertCode(a.call("ACQUIRE", path=x, thread=1), "OK")
+        ty = b.call("ACQUIRE", path=y, thread=2).fields["token"]
+        self.daemon.kill()
+        self.daemon.start()
+        a2, b2 = self.v2(), self.v2()
+        self.assertCode(b2.call("RECLAIM", path=y, token=ty, thread=2), "OK")
+        rb = self.queued(b2, "ACQUIRE", path=x, thread=2, timeout=600)
+        ra = self.queued(a2, "ACQUIRE", path=y, thread=1, timeout=600)
+        self.assertCode(a2.call("ACQUIRE", path=x, thread=1), "OK",
+                        "x adopted by its owner's ACQUIRE")
+        got = []
+        self.assertCode(a2.wait(a2.send("PING"), 10, others=got), "OK")
+        self.assertCode(b2.wait(b2.send("PING"), 10, others=got), "OK")
+        self.assertIn("EDEADLK", [g.code for g in got],
+                      "both wait for ever: %r %r" % (ra, rb))
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
