@@ -658,5 +658,27 @@ class SecondReview(DeadlockCase):
                       "both wait for ever: %r %r" % (ra, rb))
 
 
+    def test_owners_second_upgrade_is_no_deadlock(self):
+        # a and b read x; a waits to upgrade x (for b to stop reading)
+        # and, pipelined, asks to upgrade x again.  No owner waits for
+        # a: once b lets go, a's first UPGRADE is granted and its
+        # second finds it the only holder.  lbd_upgrade refuses any
+        # UPGRADE behind an UPGRADE at the head EDEADLK without asking
+        # whose it is, and tells a cycle "pid P waits for x (to
+        # upgrade), read by pid P; pid P waits for x ..." of one owner
+        # that waits for itself.  It may be refused otherwise (or wait),
+        # never as a deadlock.
+        a, b = self.v2(), self.v2()
+        x = self.path("x")
+        self.assertCode(a.call("ACQUIRE", path=x, mode="shared"), "OK")
+        self.assertCode(b.call("ACQUIRE", path=x, mode="shared"), "OK")
+        self.queued(a, "UPGRADE", path=x, timeout=600)
+        rid = a.send("UPGRADE", path=x, timeout=600)
+        got = []
+        self.assertCode(a.wait(a.send("PING"), 10, others=got), "OK")
+        self.assertNotIn((rid, "EDEADLK"), [(g.id, g.code) for g in got],
+                         [g.fields.get("message") for g in got])
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
