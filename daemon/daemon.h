@@ -274,6 +274,9 @@ struct lbd_conn {
 	size_t                   end_n, end_i;
 	struct lbd_holds         holds;
 	struct lbd_waits         waits;
+	uint64_t                 deadlock_stamp; /* the last deadlock search
+	                                       that sorted its waits out
+	                                       (deadlock.c) */
 	unsigned                 nholds, nwaits;
 	struct lbd_holds         readers;   /* its riders (readers.c) */
 	unsigned                 nreaders;

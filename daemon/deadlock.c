@@ -55,10 +55,14 @@ struct step {
  * time (a few milliseconds). */
 #define SEARCH_WORK_MAX (1u << 18)
 
-/* An owner the search has expanded. */
+/* An owner the search has met: its waits (chained through their
+ * deadlock_next, once its connection's waits were sorted out), and
+ * whether they were added to the search. */
 struct owner {
 	const struct lbd_conn *c;
 	pid_t                  tid;
+	int                    expanded;
+	struct lbd_wait       *waits;
 };
 
 struct search {
@@ -89,23 +93,25 @@ work(struct search *s)
 }
 
 /* The slot of owner (c, tid) in s's owners (its own, or the free one it
- * would take). */
+ * would take); each probe counts as work (a table of colliding ids costs
+ * the search, never more than its bound). */
 static struct owner *
 owner_slot(struct search *s, const struct lbd_conn *c, pid_t tid)
 {
-	size_t h = ((uintptr_t)c >> 4) * 31u + (size_t)(unsigned)tid;
-	size_t i = h & (s->owners_size - 1);
+	size_t h = (((uintptr_t)c >> 4) ^ ((size_t)(unsigned)tid *
+	    0x9e3779b97f4a7c15ull)) * 0x9e3779b97f4a7c15ull;
+	size_t i = (h >> 17) & (s->owners_size - 1);
 
 	while (s->owners[i].c != NULL && !same_owner(s->owners[i].c,
-	    s->owners[i].tid, c, tid))
+	    s->owners[i].tid, c, tid) && work(s) == 0)
 		i = (i + 1) & (s->owners_size - 1);
 	return &s->owners[i];
 }
 
-/* 1 when owner (c, tid) was expanded in this search already; else notes
- * it as expanded now: 0 (or -1, s failed: out of memory). */
-static int
-owner_seen(struct search *s, const struct lbd_conn *c, pid_t tid)
+/* Owner (c, tid)'s entry, made when the search meets it first; NULL (s
+ * failed) when out of memory or past the work. */
+static struct owner *
+owner_get(struct search *s, const struct lbd_conn *c, pid_t tid)
 {
 	struct owner *old = s->owners, *o;
 	size_t        i, oldsize = s->owners_size;
@@ -117,19 +123,41 @@ owner_seen(struct search *s, const struct lbd_conn *c, pid_t tid)
 			s->owners = old;
 			s->owners_size = oldsize;
 			s->failed = 1;
-			return -1;
+			return NULL;
 		}
 		for (i = 0; i < oldsize; i++)
 			if (old[i].c != NULL)
 				*owner_slot(s, old[i].c, old[i].tid) = old[i];
 		free(old);
 	}
-	if ((o = owner_slot(s, c, tid))->c != NULL)
-		return 1;
-	o->c = c;
-	o->tid = tid;
-	s->nowners++;
-	return 0;
+	o = owner_slot(s, c, tid);
+	if (s->failed)
+		return NULL;
+	if (o->c == NULL) {
+		o->c = c;
+		o->tid = tid;
+		s->nowners++;
+	}
+	return o;
+}
+
+/* Sorts c's waits out to their owners, once per search: a connection's
+ * waits are walked once, however many of its threads the search meets. */
+static void
+conn_sort(struct search *s, struct lbd_conn *c)
+{
+	struct lbd_wait *w;
+	struct owner    *o;
+
+	if (c->deadlock_stamp == s->stamp)
+		return;
+	c->deadlock_stamp = s->stamp;
+	LIST_FOREACH(w, &c->waits, conn_entry) {
+		if (work(s) != 0 || (o = owner_get(s, c, w->tid)) == NULL)
+			return;
+		w->deadlock_next = o->waits;
+		o->waits = w;
+	}
 }
 
 /* Adds every wait of owner (c, tid), reached from step from, the first
@@ -138,15 +166,18 @@ static void
 owner_waits(struct search *s, struct lbd_conn *c, pid_t tid, size_t from)
 {
 	struct lbd_wait *w;
+	struct owner    *o;
 	struct step     *grown;
 	size_t           size;
 
-	if (owner_seen(s, c, tid) != 0)
+	conn_sort(s, c);
+	if (s->failed || (o = owner_get(s, c, tid)) == NULL || o->expanded)
 		return;
-	LIST_FOREACH(w, &c->waits, conn_entry) {
+	o->expanded = 1;
+	for (w = o->waits; w != NULL; w = w->deadlock_next) {
 		if (work(s) != 0)
 			return;
-		if (w->tid != tid || w->stamp == s->stamp)
+		if (w->stamp == s->stamp)
 			continue;
 		if (s->n == s->size) {
 			size = s->size != 0 ? s->size * 2 : 64;

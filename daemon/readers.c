@@ -884,7 +884,13 @@ lbd_upgrade(struct lbd_conn *c, uint64_t id, const char *path,
 		    "(their markers beside it)" : "");
 		return 0;
 	}
-	if ((w = TAILQ_FIRST(&l->waiters)) != NULL && w->upgrade) {
+	if ((w = TAILQ_FIRST(&l->waiters)) != NULL && w->upgrade &&
+	    w->conn == c && w->tid == tid) {
+		lbd_conn_error(c, id, LBP_EFAILED, "an UPGRADE of %s by this "
+		    "owner waits already", path);
+		return 0;
+	}
+	if (w != NULL && w->upgrade) {
 		/* The two upgraders of one lock: each waits for the other
 		 * to stop reading (deadlock.c would find it too; one
 		 * UPGRADE waits at a time at the queue's head). */

@@ -32,6 +32,8 @@ struct lbd_wait {
 	uv_timer_t              *timer;     /* NULL: waits without deadline */
 	uint64_t                 stamp;     /* the last deadlock search that
 	                                       looked at it (deadlock.c) */
+	struct lbd_wait         *deadlock_next; /* its owner's next wait, in
+	                                       that search */
 	TAILQ_ENTRY(lbd_wait)    lock_entry;
 	LIST_ENTRY(lbd_wait)     conn_entry;
 };
