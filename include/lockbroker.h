@@ -163,7 +163,7 @@ LB_EXPORT void lb_lock_forget(lb_lock *lock);
  * LB_EINVAL for a NaN timeout.  LB_ECANCELED when lb_lock_cancel or the
  * interrupt hook ended the wait (lb_lock_set_interrupt; since 0.3): the
  * lock is not held, and no request of it is left queued at the broker.
- * LB_EDEADLK (since 0.5) when its wait would close a cycle of waits among
+ * LB_EDEADLK (since 0.4) when its wait would close a cycle of waits among
  * the daemon's clients: refused at once, nothing held, lb_lock_error
  * naming the cycle (docs/DEADLOCK.md).
  * Blocks up to timeout (through the broker, plus the time to reach it, or
@@ -194,7 +194,7 @@ LB_EXPORT int lb_acquire_shared(lb_lock *lock, double timeout);
  * when the owner is its only holder, else once the other holders have
  * released it (waiting ahead of every queued request), up to timeout
  * (LB_EALREADY for timeout <= 0, LB_ETIMEOUT: the shared hold stays).
- * LB_EDEADLK (since 0.5) when its wait would close a cycle of waits, as
+ * LB_EDEADLK (since 0.4) when its wait would close a cycle of waits, as
  * when another holder's upgrade of the lock waits already (both would
  * wait for ever); LB_EFAILED when no daemon answers;
  * LB_ENOTLOCKED/LB_ENOTMINE when the owner does not hold lock.  0 at once
