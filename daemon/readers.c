@@ -476,6 +476,7 @@ lbd_reader_rejoin(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
 	}
 	log_info("%s: pid %ld reads on beside pid %ld (reclaimed, its "
 	    "marker there)", l->path, (long)c->pid, (long)h->fs.owner.pid);
+	lbd_waits_recheck(c, tid);      /* a cycle it closes, if it waits */
 	if (!h->for_readers)
 		return 0;
 	/* Held for it: handed to it now (l may go: found again). */

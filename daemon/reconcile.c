@@ -1044,6 +1044,7 @@ orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid,
 	if (mode == 0 || mode == 1)
 		lbd_hold_mode(h, mode);
 	lbd_readers_serve(l);   /* shared requests that waited for it */
+	lbd_waits_recheck(c, tid);      /* a cycle it closes, if it waits */
 	return 0;
 }
 

@@ -72,6 +72,25 @@ lbd_wait_deadlocked(struct lbd_wait *w)
 	return 1;
 }
 
+/* lbd_waits_recheck: see wait.h. */
+void
+lbd_waits_recheck(struct lbd_conn *c, pid_t tid)
+{
+	struct lbd_wait *w;
+	struct lbd_lock *l;
+
+	LIST_FOREACH(w, &c->waits, conn_entry)  /* the newest first */
+		if (w->tid == tid)
+			break;
+	if (w == NULL)
+		return;
+	l = w->lock;
+	if (!lbd_wait_deadlocked(w))
+		return;
+	lbd_readers_serve(l);   /* readers it held back: their turn */
+	lbd_lock_put(l);
+}
+
 /*
  * How long w's timer is to run (ms) to end no earlier than its deadline.
  * The loop's clock counts whole milliseconds, truncated, and is read once

@@ -43,6 +43,14 @@ struct lbd_wait {
  * Else 0, w queued still. */
 int  lbd_wait_deadlocked(struct lbd_wait *w);
 
+/* lbd_waits_recheck: owner (c, tid) has just been given a hold (one of
+ * the previous run taken back, its own artefact adopted, a rider's hold
+ * reclaimed), which draws edges to it with no wait queued: when it waits
+ * for a lock already and that now closes a cycle of waits, its newest
+ * wait is refused EDEADLK (lbd_wait_deadlocked) and its lock served (as
+ * after a CANCEL; the lock may be freed). */
+void lbd_waits_recheck(struct lbd_conn *c, pid_t tid);
+
 /* lbd_wait_current: 1 when w is not for a kept hold, or the process it
  * keeps the hold for is still the one that ran when w was queued (same
  * pid, same start time); 0 when that process has exited (its pid maybe
