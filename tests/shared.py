@@ -331,10 +331,11 @@ class UpgradeDowngrade(SharedCase):
         self.assertCode(a.call("UPGRADE", path=p, timeout=0), "EALREADY")
         uid = self.queued(a, "UPGRADE", path=p)
         self.assertIsNone(self.reply_within(a, uid, 0.3))
-        # The classic upgrade deadlock: refused, not left to wait.
+        # The classic upgrade deadlock: refused, not left to wait
+        # (docs/DEADLOCK.md).
         r = b.call("UPGRADE", path=p)
-        self.assertCode(r, "EFAILED")
-        self.assertIn("wait for ever", r.fields["message"])
+        self.assertCode(r, "EDEADLK")
+        self.assertIn("would deadlock", r.fields["message"])
         # Readers that come now wait behind the upgrade.
         self.assertCode(c.call("ACQUIRE", path=p, mode="shared",
                                timeout=0), "EALREADY")
