@@ -1236,6 +1236,7 @@ static const struct {
 	{ LB_EINVAL,     "LB_EINVAL",     { LB_ERROR, 0 } },
 	{ LB_ENOMEM,     "LB_ENOMEM",     { LB_ERROR, 0 } },
 	{ LB_ECANCELED,  "LB_ECANCELED",  { LB_ELOCK, LB_ERROR, 0 } },
+	{ LB_EDEADLK,    "LB_EDEADLK",    { LB_ELOCK, LB_ERROR, 0 } },
 };
 #define NCODES ((int)(sizeof(codes) / sizeof(codes[0])))
 
@@ -1282,7 +1283,7 @@ END_TEST
 /* lb_strerror and lb_error_name for every code and unknown ones. */
 START_TEST(test_error_strings)
 {
-	static const int unknown[] = { -12, -42, 1, 9, -1000, -2147483647 };
+	static const int unknown[] = { -13, -42, 1, 9, -1000, -2147483647 };
 	const char *msg[NCODES];
 	size_t      k;
 	int         a, b;
