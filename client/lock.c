@@ -123,6 +123,7 @@
 #include "handle.h"
 #include "os.h"
 #include "owners.h"
+#include "session.h"
 
 /* Back-off between tries while another owner holds the lock: from
  * BACKOFF_MIN, doubling, to BACKOFF_MAX, with jitter so that waiters do not
@@ -596,6 +597,7 @@ lb_lock_new(const char *path, unsigned flags)
 		errno = ENOMEM;
 		goto fail;
 	}
+	lb__conn_init();
 	lock->flags = flags;
 	lock->threaded = (flags & LB_UNTHREADED) == 0;
 	lock->tid = lock->threaded ? lockfs_gettid() : 0;

@@ -129,6 +129,13 @@ conn_init(void)
 	lb__os_atfork(conn_fork_prepare, conn_fork_parent, conn_fork_child);
 }
 
+/* lb__conn_init: see session.h. */
+void
+lb__conn_init(void)
+{
+	pthread_once(&conn_once, conn_init);
+}
+
 /* lb__conn_lock: see session.h. */
 void
 lb__conn_lock(void)

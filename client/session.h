@@ -67,6 +67,14 @@ struct lb__conn {
  * below that take a lock. */
 extern struct lb__conn lb__conn;
 
+/* lb__conn_init: sets up the state and registers the fork handlers, once
+ * per process; called by every lb_lock_new, so that this is done before
+ * the threads that use a handle exist.  Done lazily, by another thread's
+ * first call, a fork could find it half done: glibc's pthread_once then
+ * starts it over in the child (registering the handlers twice), and the
+ * thread sanitizer's waits in the child for ever. */
+void lb__conn_init(void);
+
 /* lb__conn_lock / lb__conn_unlock: lb__conn.mu (the first lock of a
  * process initialises the state and registers the fork handlers).
  * lb__conn_lock_both / lb__conn_unlock_both: send_mu, then mu. */
