@@ -17,10 +17,13 @@
  * lock held outside the daemon end a path: what their process waits for
  * is not known, so no cycle is ever drawn through them (never a false
  * one).  Every wait is looked at as it is queued: the graph had no cycle
- * before (each earlier wait was looked at), so a cycle now runs through
- * the new wait's owner, and a search from that owner finds it.  Holds
- * change hands only to owners that wait no more (a grant ends their
- * wait), which closes no cycle.
+ * before (each earlier wait was looked at), so a cycle now leaves the
+ * new wait's owner by the new wait, and a search from that wait finds it
+ * (none at all when nothing can wait for the owner: waited_for).  A hold
+ * given with no wait queued (taken back, adopted) is searched from all
+ * of its owner's waits (lbd_waits_recheck).  Holds change hands from a
+ * queue only to owners whose wait is granted: those behind waited for
+ * them already, which closes no cycle.
  *
  * The search is breadth-first over waits, each wait looked at once per
  * search (its stamp), so that its cost is the part of the graph the
@@ -256,8 +259,16 @@ wait_edges(struct search *s, size_t i, struct lbd_conn *c, pid_t tid,
 	    v = TAILQ_PREV(v, lbd_waitq, lock_entry)) {
 		if (work(s) != 0)
 			return 0;
-		if (same_owner(v->conn, v->tid, w->conn, w->tid))
-			continue;       /* its owner's own: not in its way */
+		if (same_owner(v->conn, v->tid, w->conn, w->tid)) {
+			/* Its owner's own wait, in the search with w: it
+			 * waits for those ahead of it as w would, but a
+			 * shared one not for the readers an exclusive w
+			 * waits for.  (Walking on past each own wait made n
+			 * waits of one owner on one lock cost n * n.) */
+			if (exclusive && !wait_exclusive(v))
+				continue;
+			break;
+		}
 		if (wait_exclusive(v)) {
 			/* A writer ahead: w waits for it (and it for those
 			 * ahead), unless w waits for the readers just ahead
@@ -291,71 +302,165 @@ in_the_way(const struct lbd_wait *w, const struct lbd_conn *oc, pid_t ot)
 	return "waited for first by";
 }
 
-/*
- * Appends to out (size bytes, *used used) one link of the cycle, as told
- * to the client asker: w's owner waits for w's lock, which owner (oc, ot)
- * is in the way of.  Of a lock asker may not look at, neither its path
- * nor the owners of that link are told.
- */
-static void
-cycle_link(char *out, size_t size, size_t *used,
-    const struct lbd_conn *asker, const struct lbd_wait *w,
-    const struct lbd_conn *oc, pid_t ot)
+/* Whether c may look at l's artefact (its path and its owners told). */
+static int
+may_look(const struct lbd_conn *c, const struct lbd_lock *l)
 {
 	struct lockfs_err err;
-	char              who[64], whom[64], file[PATH_MAX];
-	int               n;
+	char              file[PATH_MAX];
+
+	return lbd_creds_may_look(c->creds, lbd_lock_file(l, file), &err);
+}
+
+/* Owner (c, t) as told in a cycle: "pid P[ thread T]", or "an owner"
+ * when named is 0. */
+static void
+owner_name(char *out, size_t size, const struct lbd_conn *c, pid_t t,
+    int named)
+{
+	if (!named)
+		snprintf(out, size, "an owner");
+	else
+		snprintf(out, size, t != 0 ? "pid %ld thread %ld" : "pid %ld",
+		    (long)c->pid, (long)t);
+}
+
+/*
+ * Appends to out (size bytes, *used used) one link of the cycle, as told
+ * to a client: w's owner waits for w's lock, which owner (oc, ot) is in
+ * the way of.  look tells whether that client may look at w's lock (else
+ * only that a lock it may not look at is waited for), named_who and
+ * named_whom whether each owner may be named (see lbd_deadlock_find).
+ */
+static void
+cycle_link(char *out, size_t size, size_t *used, int look,
+    const struct lbd_wait *w, int named_who, const struct lbd_conn *oc,
+    pid_t ot, int named_whom)
+{
+	char who[64], whom[64];
+	int  n;
 
 	if (*used >= size)
 		return;
-	if (!lbd_creds_may_look(asker->creds, lbd_lock_file(w->lock, file),
-	    &err)) {
+	if (!look)
 		n = snprintf(out + *used, size - *used, "%san owner waits for "
 		    "a lock you may not look at", *used != 0 ? "; " : "");
-		*used = n < 0 || (size_t)n >= size - *used ? size :
-		    *used + (size_t)n;
-		return;
+	else {
+		owner_name(who, sizeof(who), w->conn, w->tid, named_who);
+		owner_name(whom, sizeof(whom), oc, ot, named_whom);
+		n = snprintf(out + *used, size - *used, "%s%s waits for "
+		    "%s%s, %s %s", *used != 0 ? "; " : "", who, w->lock->path,
+		    w->upgrade ? " (to upgrade)" : w->shared ? " (shared)" :
+		    "", in_the_way(w, oc, ot), whom);
 	}
-	snprintf(who, sizeof(who), w->tid != 0 ? "pid %ld thread %ld" :
-	    "pid %ld", (long)w->conn->pid, (long)w->tid);
-	snprintf(whom, sizeof(whom), ot != 0 ? "pid %ld thread %ld" :
-	    "pid %ld", (long)oc->pid, (long)ot);
-	n = snprintf(out + *used, size - *used, "%s%s waits for %s%s, %s %s",
-	    *used != 0 ? "; " : "", who, w->lock->path, w->upgrade ?
-	    " (to upgrade)" : w->shared ? " (shared)" : "",
-	    in_the_way(w, oc, ot), whom);
 	*used = n < 0 || (size_t)n >= size - *used ? size : *used + (size_t)n;
+}
+
+/*
+ * Tells in why (size bytes) the cycle of s's steps chain[0..n-1] (each
+ * step's wait's owner in the way of the one before it; the last one's
+ * lock in the way of owner (hc, ht)), as client c may be told it: of a
+ * lock c may not look at, neither its path nor the two owners beside it
+ * in the cycle (the one that waits for it and the one in its way).
+ */
+static void
+cycle_tell(const struct search *s, const size_t *chain, size_t n,
+    const struct lbd_conn *c, struct lbd_conn *hc, pid_t ht, char *why,
+    size_t size)
+{
+	const struct lbd_wait *w, *nx;
+	size_t                 k, used = 0;
+	int                    look, prev, next, first;
+
+	if (size > 0)
+		why[0] = '\0';
+	next = first = may_look(c, s->steps[chain[0]].w->lock);
+	prev = may_look(c, s->steps[chain[n - 1]].w->lock);
+	for (k = 0; k < n; k++) {
+		w = s->steps[chain[k]].w;
+		nx = k + 1 < n ? s->steps[chain[k + 1]].w : NULL;
+		look = next;
+		next = nx != NULL ? may_look(c, nx->lock) : first;
+		cycle_link(why, size, &used, look, w, look && prev,
+		    nx != NULL ? nx->conn : hc, nx != NULL ? nx->tid : ht,
+		    look && next);
+		prev = look;
+	}
+}
+
+/* Entries waited_for looks at, at most, before it leaves it to the
+ * search. */
+#define WAITED_FOR_MAX 64
+
+/*
+ * Whether some owner could wait for owner (c, tid): it holds a lock (a
+ * hold, or a rider's) or another wait is queued behind one of its waits.
+ * When none can, no cycle runs through it, and a search from its newest
+ * wait (at its queue's tail) is spared: without this, each of n waits
+ * queued behind one another walked the queue ahead of it.  Past
+ * WAITED_FOR_MAX entries of c's it says 1 and leaves it to the search.
+ */
+static int
+waited_for(const struct lbd_conn *c, pid_t tid)
+{
+	const struct lbd_hold *h;
+	const struct lbd_wait *w;
+	unsigned               n = 0;
+
+	LIST_FOREACH(h, &c->holds, conn_entry)
+		if (h->tid == tid || ++n > WAITED_FOR_MAX)
+			return 1;
+	LIST_FOREACH(h, &c->readers, conn_entry)
+		if (h->tid == tid || ++n > WAITED_FOR_MAX)
+			return 1;
+	LIST_FOREACH(w, &c->waits, conn_entry)
+		if ((w->tid == tid && TAILQ_NEXT(w, lock_entry) != NULL) ||
+		    ++n > WAITED_FOR_MAX)
+			return 1;
+	return 0;
 }
 
 /* lbd_deadlock_find: see deadlock.h. */
 int
-lbd_deadlock_find(struct lbd *d, struct lbd_conn *c, pid_t tid, char *why,
-    size_t size)
+lbd_deadlock_find(struct lbd *d, struct lbd_conn *c, pid_t tid,
+    struct lbd_wait *from, struct lbd_wait **first, char *why, size_t size)
 {
 	struct search    s;
-	struct lbd_wait *w, *nx;
 	struct lbd_conn *hc = NULL;
-	size_t           i, j, k, used = 0, *chain = NULL, nchain = 0;
+	struct owner    *o;
+	size_t           i, j, k, *chain = NULL, nchain = 0;
 	pid_t            ht = 0;
 	int              found = 0;
 
+	if (from != NULL && TAILQ_NEXT(from, lock_entry) == NULL &&
+	    !waited_for(c, tid))
+		return 0;
 	memset(&s, 0, sizeof(s));
 	s.stamp = ++d->deadlock_stamp;
-	owner_waits(&s, c, tid, ROOT);
+	if (from == NULL)
+		owner_waits(&s, c, tid, ROOT);
+	else if ((o = owner_get(&s, c, tid)) != NULL &&
+	    (s.steps = malloc(sizeof(*s.steps))) != NULL) {
+		/* From that wait alone: the owner's others were looked at
+		 * as they were queued. */
+		o->expanded = 1;
+		from->stamp = s.stamp;
+		s.steps[0].w = from;
+		s.steps[0].from = ROOT;
+		s.n = s.size = 1;
+	} else
+		s.failed = 1;
 	for (i = 0; i < s.n && !s.failed; i++)
 		if ((found = wait_edges(&s, i, c, tid, &hc, &ht)) == 1)
 			break;
-	if (found != 1 || s.failed) {
-		free(s.owners);
-		free(s.steps);
-		return 0;
-	}
-	/* The cycle: from one of the owner's waits to step i's, whose way
-	 * is stood in by the owner. */
-	for (j = i; j != ROOT; j = s.steps[j].from)
+	if (found != 1 || s.failed)
+		goto out;
+	/* The cycle: from one of the owner's waits (the one it leaves by)
+	 * to step i's, whose way is stood in by the owner. */
+	for (j = i; s.steps[j].from != ROOT; j = s.steps[j].from)
 		nchain++;
-	if (size > 0)
-		why[0] = '\0';
+	*first = s.steps[j].w;
+	nchain++;
 	if ((chain = calloc(nchain, sizeof(*chain))) == NULL) {
 		snprintf(why, size, "a cycle of waits through pid %ld",
 		    (long)c->pid);
@@ -363,15 +468,10 @@ lbd_deadlock_find(struct lbd *d, struct lbd_conn *c, pid_t tid, char *why,
 	}
 	for (j = i, k = nchain; j != ROOT; j = s.steps[j].from)
 		chain[--k] = j;
-	for (k = 0; k < nchain; k++) {
-		w = s.steps[chain[k]].w;
-		nx = k + 1 < nchain ? s.steps[chain[k + 1]].w : NULL;
-		cycle_link(why, size, &used, c, w, nx != NULL ? nx->conn : hc,
-		    nx != NULL ? nx->tid : ht);
-	}
+	cycle_tell(&s, chain, nchain, c, hc, ht, why, size);
 out:
 	free(chain);
 	free(s.owners);
 	free(s.steps);
-	return 1;
+	return found == 1 && !s.failed;
 }

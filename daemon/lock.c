@@ -300,6 +300,7 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 	if (l->holder == NULL && TAILQ_EMPTY(&l->waiters) && shared &&
 	    lbd_own_artefact_adopt(l, c, kept_pid, tid) == 0) {
 		lbd_grant_reply(l->holder, c, id);
+		lbd_waits_recheck(c, tid);      /* a cycle it closes */
 		goto out;
 	}
 	if (l->holder == NULL && TAILQ_EMPTY(&l->waiters)) {
@@ -326,6 +327,10 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 	if (r != LBD_JOIN_BUSY &&
 	    lbd_own_artefact_adopt(l, c, kept_pid, tid) == 0) {
 		lbd_grant_reply(l->holder, c, id);
+		/* A hold given with no wait queued draws edges to its owner
+		 * (the waiters queued for l): a cycle that closes, if it
+		 * waits elsewhere, is refused there. */
+		lbd_waits_recheck(c, tid);
 		goto out;
 	}
 	if (!(timeout > 0)) {

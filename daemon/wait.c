@@ -49,26 +49,37 @@ lbd_wait_remove(struct lbd_wait *w)
 	free(w);
 }
 
-/* lbd_wait_deadlocked: see wait.h. */
-int
-lbd_wait_deadlocked(struct lbd_wait *w)
+/* Refuses w, which closes the cycle of waits why: logged (bounded per
+ * user and interval, as refused connections are), answered EDEADLK
+ * (EFAILED to a version-1 session, which knows no EDEADLK) and removed;
+ * the caller serves its lock. */
+static void
+wait_refuse(struct lbd_wait *w, const char *why)
 {
 	struct lbd_conn *c = w->conn;
 	struct lbd_lock *l = w->lock;
 	uint64_t         id = w->id;
-	char             why[LBP_LINE_MAX];
 
-	if (!lbd_deadlock_find(c->d, c, w->tid, why, sizeof(why)))
-		return 0;
-	/* Bounded per user and interval, as refused connections are. */
 	if (lbd_lograte_take(&c->d->deadlocks, (long)c->uid))
 		log_info("%s: pid %ld's %s refused: a cycle of waits: %s",
 		    l->path, (long)c->pid, w->upgrade ? "UPGRADE" :
 		    "ACQUIRE", why);
 	lbd_wait_remove(w);
-	/* A version-1 session knows no EDEADLK: any failure to it. */
 	lbd_conn_error(c, id, c->version >= 2 ? LBP_EDEADLK : LBP_EFAILED,
 	    "waiting for %s would deadlock: %s", l->path, why);
+}
+
+/* lbd_wait_deadlocked: see wait.h. */
+int
+lbd_wait_deadlocked(struct lbd_wait *w)
+{
+	struct lbd_wait *first;
+	char             why[LBP_LINE_MAX];
+
+	if (!lbd_deadlock_find(w->conn->d, w->conn, w->tid, w, &first, why,
+	    sizeof(why)))
+		return 0;
+	wait_refuse(w, why);
 	return 1;
 }
 
@@ -76,17 +87,14 @@ lbd_wait_deadlocked(struct lbd_wait *w)
 void
 lbd_waits_recheck(struct lbd_conn *c, pid_t tid)
 {
-	struct lbd_wait *w;
+	struct lbd_wait *first;
 	struct lbd_lock *l;
+	char             why[LBP_LINE_MAX];
 
-	LIST_FOREACH(w, &c->waits, conn_entry)  /* the newest first */
-		if (w->tid == tid)
-			break;
-	if (w == NULL)
+	if (!lbd_deadlock_find(c->d, c, tid, NULL, &first, why, sizeof(why)))
 		return;
-	l = w->lock;
-	if (!lbd_wait_deadlocked(w))
-		return;
+	l = first->lock;
+	wait_refuse(first, why);
 	lbd_readers_serve(l);   /* readers it held back: their turn */
 	lbd_lock_put(l);
 }

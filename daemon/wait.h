@@ -46,9 +46,10 @@ int  lbd_wait_deadlocked(struct lbd_wait *w);
 /* lbd_waits_recheck: owner (c, tid) has just been given a hold (one of
  * the previous run taken back, its own artefact adopted, a rider's hold
  * reclaimed), which draws edges to it with no wait queued: when it waits
- * for a lock already and that now closes a cycle of waits, its newest
- * wait is refused EDEADLK (lbd_wait_deadlocked) and its lock served (as
- * after a CANCEL; the lock may be freed). */
+ * for a lock already and that now closes a cycle of waits, the wait the
+ * cycle leaves it by (not its newest: that may be outside the cycle) is
+ * refused EDEADLK as lbd_wait_deadlocked refuses one, and its lock
+ * served (as after a CANCEL; that lock may be freed). */
 void lbd_waits_recheck(struct lbd_conn *c, pid_t tid);
 
 /* lbd_wait_current: 1 when w is not for a kept hold, or the process it

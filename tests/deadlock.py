@@ -681,5 +681,120 @@ class SecondReview(DeadlockCase):
                          [g.fields.get("message") for g in got])
 
 
+class ThirdReview(DeadlockCase):
+    """Attacks on the recheck after a hold is given, on one owner's many
+    waits, and on what the message tells beside a hidden lock."""
+
+    def test_reclaim_refuses_the_wait_the_cycle_leaves_by(self):
+        # As Review.test_reclaim_that_closes_a_cycle, but owner 1 also
+        # waits for z (held by a third owner, outside any cycle) after
+        # its wait for y.  Its RECLAIM of x closes the cycle 1 -> 2 -> 1
+        # through its wait for y: refusing its newest wait (for z)
+        # leaves the cycle closed, both waiting for ever.  The wait for
+        # y (or owner 2's for x) must be refused; the wait for z waits.
+        x, y, z = self.path("x"), self.path("y"), self.path("z")
+        a, b = self.v2(), self.v2()
+        tx = a.call("ACQUIRE", path=x, thread=1).fields["token"]
+        ty = b.call("ACQUIRE", path=y, thread=2).fields["token"]
+        self.daemon.kill()
+        self.daemon.start()
+        a2, b2, c2 = self.v2(), self.v2(), self.v2()
+        self.assertCode(c2.call("ACQUIRE", path=z, thread=3), "OK")
+        self.assertCode(b2.call("RECLAIM", path=y, token=ty, thread=2), "OK")
+        rb = self.queued(b2, "ACQUIRE", path=x, thread=2, timeout=600)
+        ra = self.queued(a2, "ACQUIRE", path=y, thread=1, timeout=600)
+        rz = self.queued(a2, "ACQUIRE", path=z, thread=1, timeout=600)
+        got = []
+        self.assertCode(a2.wait(a2.send("RECLAIM", path=x, token=tx,
+                                         thread=1), 10, others=got), "OK")
+        self.assertCode(a2.wait(a2.send("PING"), 10, others=got), "OK")
+        self.assertCode(b2.wait(b2.send("PING"), 10, others=got), "OK")
+        refused = [g.id for g in got if g.code == "EDEADLK"]
+        self.assertEqual(len(refused), 1, got)
+        self.assertIn(refused[0], (ra, rb) if refused[0] != rz else (),
+                      "the wait outside the cycle refused: %r" % got)
+        self.assertWaits(a2, rz)
+
+    def test_own_artefact_adopted_closes_a_cycle(self):
+        # The daemon's state is lost with it (its grant of x to owner 1
+        # recorded nowhere), so x's artefact, naming owner 1, is held
+        # outside the broker: owner 2 holds y and waits for x (the path
+        # ends there), owner 1 waits for y (no cycle yet).  Owner 1's
+        # ACQUIRE of x adopts its own artefact at once (no wait queued,
+        # so no search), and now each waits for the other.  One of the
+        # two waits must be refused EDEADLK.
+        x, y = self.path("x"), self.path("y")
+        a = self.v2()
+        self.assertCode(a.call("ACQUIRE", path=x, thread=1), "OK")
+        self.daemon.kill()
+        for suffix in ("", "-wal", "-shm", "-journal", "-intents"):
+            if os.path.exists(self.daemon.state + suffix):
+                os.unlink(self.daemon.state + suffix)
+        self.daemon.start()
+        a2, b2 = self.v2(), self.v2()
+        self.assertCode(b2.call("ACQUIRE", path=y, thread=2), "OK")
+        rb = self.queued(b2, "ACQUIRE", path=x, thread=2, timeout=600)
+        ra = self.queued(a2, "ACQUIRE", path=y, thread=1, timeout=600)
+        got = []
+        self.assertCode(a2.wait(a2.send("ACQUIRE", path=x, thread=1), 10,
+                                others=got), "OK", "its own artefact")
+        self.assertCode(a2.wait(a2.send("PING"), 10, others=got), "OK")
+        self.assertCode(b2.wait(b2.send("PING"), 10, others=got), "OK")
+        self.assertIn("EDEADLK", [g.code for g in got],
+                      "both wait for ever: %r %r" % (ra, rb))
+
+    def test_one_owners_many_waits_hide_no_cycle(self):
+        # Owner a holds X and has 1,000 waits queued for L (held by q,
+        # who waits for nothing), behind p's; p holds nothing of theirs
+        # but waits, beside, for W, which c holds.  c's request for X
+        # closes c -> a -> p -> c.  Each of a's waits walked every wait
+        # of a queued ahead of it: 1,000 waits cost 500,000 entries,
+        # past the search's bound, and it gave up: c and p waited for
+        # each other for ever.
+        x, lk, w = self.path("X"), self.path("L"), self.path("W")
+        a, p, q, c = self.v2(), self.v2(), self.v2(), self.v2()
+        self.assertCode(a.call("ACQUIRE", path=x), "OK")
+        self.assertCode(q.call("ACQUIRE", path=lk), "OK")
+        self.assertCode(c.call("ACQUIRE", path=w), "OK")
+        self.queued(p, "ACQUIRE", path=lk, timeout=600)
+        self.queued(p, "ACQUIRE", path=w, timeout=600)
+        rids = [a.send("ACQUIRE", path=lk, timeout=600)
+                for _ in range(1000)]
+        got = []
+        self.assertCode(a.wait(a.send("PING"), 120, others=got), "OK")
+        self.assertEqual(got, [], "a's waits queued: %r" % rids[:1])
+        r = c.call("ACQUIRE", path=x, timeout=600, _wait=60)
+        self.assertCode(r, "EDEADLK")
+
+    def test_message_names_no_owner_beside_a_hidden_lock(self):
+        # As Review.test_message_names_no_lock_the_client_may_not_see,
+        # root's owners being threads 11 and 22: thread 11 holds the
+        # hidden lock and waits for y, thread 22 waits for the hidden
+        # lock.  The links beside the hidden one named them ("held by
+        # pid P thread 22", "pid P thread 11 waits for y"): who holds
+        # and who waits for a lock nobody may not look at.
+        hidden = os.path.join(self.dir, "private")
+        os.mkdir(hidden, 0o700)
+        secret = os.path.join(hidden, "secret-name")
+        sd = self.shared()
+        y, z = os.path.join(sd, "y"), os.path.join(sd, "z")
+        r, n = self.v2(), self.v2_nobody()
+        self.assertCode(r.call("ACQUIRE", path=secret, thread=11), "OK")
+        self.assertCode(n.call("ACQUIRE", path=y), "OK")
+        self.assertCode(r.call("ACQUIRE", path=z, thread=22), "OK")
+        self.queued(r, "ACQUIRE", path=y, thread=11, timeout=600)
+        self.queued(r, "ACQUIRE", path=secret, thread=22, timeout=600)
+        got = n.call("ACQUIRE", path=z, timeout=600)
+        self.assertCode(got, "EDEADLK")
+        msg = got.fields["message"]
+        self.assertNotIn("secret-name", msg)
+        self.assertNotIn("thread 11", msg)
+        self.assertNotIn("thread 22", msg)
+        self.assertIn(y, msg)
+        self.assertIn(z, msg)
+
+    v2_nobody = Review.v2_nobody
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
