@@ -390,6 +390,12 @@ chaos mkdir-term-kill "term@15-40+~300 kill@60-80+~300" -- --method mkdir \
 # are owners all the same; killed once.
 chaos pidfile-kill "kill@20-60+~300" -- --method pidfile \
     --procs 8 --broker-procs 3 --auto-procs 2 --threads 2 --iters 40
+# Readers through the broker beside the writers of every transport and
+# lockfile's: their shared holds are reclaimed over a SIGKILL (a reader
+# and a writer never inside together, seen from either side).
+chaos link-readers-kill "kill@20-60+~300" -- --method link \
+    --procs 4 --broker-procs 2 --auto-procs 1 --threads 2 --iters 60 \
+    --python-procs 1 --python-iters 30 --readers 2
 # sqlite, whose handoff passes the row in one transaction of the lock
 # database before the daemon's commit (noted first, as a handoff): killed
 # once.  No Python worker: lockfile's SQLiteLockFile keeps a database per

@@ -2,7 +2,7 @@
  * stress.c: the mutual-exclusion stress test.
  *
  *   stress [--method M] [--procs N] [--threads T] [--iters I] [--unthreaded]
- *          [--shared]
+ *          [--shared] [--readers R]
  *          [--broker-procs K] [--auto-procs A] [--python-procs P]
  *          [--python-iters J] [--timeout S] DIR
  *
@@ -11,7 +11,12 @@
  * DIR/inside exclusively (it exists exactly while someone is inside, so
  * finding it there means two holders overlap), adds one to the number in
  * DIR/count (read, write DIR/count.tmp, rename), removes DIR/inside and
- * releases.  With --broker-procs or --auto-procs, the first K of the C
+ * releases.  With --readers, R more processes of T threads take the
+ * lock shared through the broker, I times each: inside, each counts
+ * itself in the run's readers (shared memory) and checks twice that
+ * DIR/inside is absent, and each writer checks, while inside, that no
+ * reader is counted in: a writer beside a reader is an overlap, seen
+ * from either side.  Readers do not count.  With --broker-procs or --auto-procs, the first K of the C
  * processes lock through the broker (LB_BROKER), the next A choose for
  * themselves (AUTO: neither flag, LOCKBROKER_TRANSPORT=auto) and the
  * others lock in-process (LB_LOCAL), so that the transports compete for
@@ -71,6 +76,7 @@ struct config {
 	long        auto_procs;   /* after the broker ones; -1: none given */
 	long        python_iters;
 	long        timeout;      /* seconds before the parent kills all */
+	long        readers;      /* processes reading through the broker */
 	int         shared;       /* others use the lock too: it may be held
 	                             after the run */
 	const char *python;       /* interpreter */
@@ -88,6 +94,8 @@ struct tally {
 	unsigned long overlaps;   /* times two holders were seen inside */
 	unsigned long failures;   /* any other error */
 	unsigned long longest_ns; /* the longest lb_acquire of a C thread */
+	unsigned long readers_in; /* readers inside now */
+	unsigned long reads;      /* shared holds taken by readers */
 };
 
 /* A forked worker, as the parent tracks it. */
@@ -179,7 +187,7 @@ usage(FILE *f)
 "usage: stress [--method M] [--procs N] [--threads T] [--iters I]\n"
 "              [--unthreaded] [--broker-procs K] [--auto-procs A]\n"
 "              [--python-procs P] [--python-iters J] [--timeout S]\n"
-"              [--shared] DIR\n"
+"              [--shared] [--readers R] DIR\n"
 "\n"
 "N processes of T threads each take the lock on DIR/counter I times and,\n"
 "while holding it, add one to the number in DIR/count; P Python lockfile\n"
@@ -202,6 +210,8 @@ usage(FILE *f)
 "  --timeout S       kill everything and fail after S seconds (default 120)\n"
 "  --shared          other programs take the lock too: do not require it\n"
 "                    to be free after the run\n"
+"  --readers R       R more processes of T threads take the lock shared\n"
+"                    through the broker, I times each\n"
 "\n"
 "The Python interpreter is $PYTHON3, else /usr/bin/python3.\n",
 	    STRESS_MAX_PROCS, STRESS_MAX_THREADS, STRESS_MAX_ITERS,
@@ -267,6 +277,7 @@ parse_args(int argc, char **argv)
 		{ "auto-procs",   required_argument, NULL, 'a' },
 		{ "python-iters", required_argument, NULL, 'j' },
 		{ "timeout",      required_argument, NULL, 'T' },
+		{ "readers",      required_argument, NULL, 'r' },
 		{ "help",         no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -334,6 +345,10 @@ parse_args(int argc, char **argv)
 		case 'T':
 			cfg.timeout = parse_count("--timeout", optarg, 1,
 			    STRESS_MAX_TIMEOUT);
+			break;
+		case 'r':
+			cfg.readers = parse_count("--readers", optarg, 0,
+			    STRESS_MAX_PROCS);
 			break;
 		case 'h':
 			usage(stdout);
@@ -491,6 +506,37 @@ note_wait(double seconds)
 		;
 }
 
+/* A writer, inside, checks that no reader is: 0, or -1 (an overlap
+ * counted and reported). */
+static int
+readers_inside(const char *who)
+{
+	unsigned long n;
+
+	if ((n = __atomic_load_n(&tally->readers_in, __ATOMIC_SEQ_CST)) == 0)
+		return 0;
+	report(who, "overlap: %lu readers inside beside a writer", n);
+	__atomic_add_fetch(&tally->overlaps, 1, __ATOMIC_SEQ_CST);
+	return -1;
+}
+
+/* A reader, inside, checks that no writer is (DIR/inside absent): 0, or
+ * -1 (an overlap counted and reported, or a failure). */
+static int
+writer_inside(const char *who)
+{
+	if (access(cfg.inside, F_OK) == 0) {
+		report(who, "overlap: %s exists beside a reader", cfg.inside);
+		__atomic_add_fetch(&tally->overlaps, 1, __ATOMIC_SEQ_CST);
+		return -1;
+	}
+	if (errno == ENOENT)
+		return 0;
+	report(who, "cannot look at %s: %s", cfg.inside, strerror(errno));
+	__atomic_add_fetch(&tally->failures, 1, __ATOMIC_SEQ_CST);
+	return -1;
+}
+
 /*
  * One critical section, entered with the lock held: marks DIR/inside,
  * bumps the count, removes the mark.  Adds to the tally what it saw;
@@ -516,12 +562,16 @@ critical_section(const char *who)
 		__atomic_add_fetch(&tally->failures, 1, __ATOMIC_SEQ_CST);
 		r = -1;
 	}
+	if (mine && readers_inside(who) != 0)
+		r = -1;
 	if (count_read(&value) == 0 && count_write(value + 1) == 0)
 		__atomic_add_fetch(&tally->done, 1, __ATOMIC_SEQ_CST);
 	else {
 		__atomic_add_fetch(&tally->failures, 1, __ATOMIC_SEQ_CST);
 		r = -1;
 	}
+	if (mine && readers_inside(who) != 0)
+		r = -1;
 	if (mine && unlink(cfg.inside) == -1) {
 		report(who, "%s %s: %s", errno == ENOENT ?
 		    "overlap: another removed" : "cannot remove", cfg.inside,
@@ -588,10 +638,66 @@ thread_main(void *arg)
 	return bad ? (void *)1 : NULL;
 }
 
+/* A reader thread: its own handle through the broker, cfg.iters shared
+ * holds, each counted in and checked from both ends.  Returns NULL when
+ * all went well, else (void *)1. */
+static void *
+reader_main(void *arg)
+{
+	struct timespec pause = { 0, 100000 };
+	lb_lock        *lock;
+	char            who[96];
+	double          asked;
+	long            i;
+	int             r, bad = 0;
+
+	(void)arg;
+	snprintf(who, sizeof(who), "stress: pid %ld tid %ld (reader)",
+	    (long)getpid(), (long)gettid());
+	if ((lock = lb_lock_new(cfg.lock_path, cfg.method | LB_BROKER)) ==
+	    NULL) {
+		report(who, "lb_lock_new %s: %s", cfg.lock_path,
+		    strerror(errno));
+		__atomic_add_fetch(&tally->failures, 1, __ATOMIC_SEQ_CST);
+		return (void *)1;
+	}
+	for (i = 0; i < cfg.iters && !run_failed(); i++) {
+		asked = now_mono();
+		r = lb_acquire_shared(lock, LB_FOREVER);
+		note_wait(now_mono() - asked);
+		if (r != 0) {
+			report(who, "lb_acquire_shared (round %ld): %s: %s",
+			    i + 1, lb_error_name(r), lb_lock_error(lock));
+			__atomic_add_fetch(&tally->failures, 1,
+			    __ATOMIC_SEQ_CST);
+			bad = 1;
+			break;
+		}
+		__atomic_add_fetch(&tally->readers_in, 1, __ATOMIC_SEQ_CST);
+		if (writer_inside(who) != 0)
+			bad = 1;
+		nanosleep(&pause, NULL);
+		if (writer_inside(who) != 0)
+			bad = 1;
+		__atomic_sub_fetch(&tally->readers_in, 1, __ATOMIC_SEQ_CST);
+		__atomic_add_fetch(&tally->reads, 1, __ATOMIC_SEQ_CST);
+		if ((r = lb_release(lock)) != 0) {
+			report(who, "lb_release (round %ld): %s: %s", i + 1,
+			    lb_error_name(r), lb_lock_error(lock));
+			__atomic_add_fetch(&tally->failures, 1,
+			    __ATOMIC_SEQ_CST);
+			bad = 1;
+			break;
+		}
+	}
+	lb_lock_free(lock);
+	return bad ? (void *)1 : NULL;
+}
+
 /* A C worker process: cfg.threads threads.  Never returns; exits 0 when
  * every thread went well, else 1. */
 static void __attribute__((noreturn))
-process_main(void)
+process_main(void *(*run)(void *))
 {
 	pthread_t tids[STRESS_MAX_THREADS];
 	void     *res;
@@ -599,8 +705,8 @@ process_main(void)
 	int       bad = 0, e;
 
 	for (started = 0; started < cfg.threads; started++)
-		if ((e = pthread_create(&tids[started], NULL, thread_main,
-		    NULL)) != 0) {
+		if ((e = pthread_create(&tids[started], NULL, run, NULL)) !=
+		    0) {
 			fprintf(stderr, "stress: pid %ld: pthread_create: %s\n",
 			    (long)getpid(), strerror(e));
 			__atomic_add_fetch(&tally->failures, 1,
@@ -644,6 +750,10 @@ worker_start(struct worker *w, int ready_fd)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		_exit(1);       /* the parent is gone already */
+	if (!python && index >= cfg.procs) {
+		transport_name = "reader";
+		process_main(reader_main);
+	}
 	if (!python) {
 		if (cfg.broker_procs < 0)
 			;       /* the default transport, as the environment says */
@@ -657,7 +767,7 @@ worker_start(struct worker *w, int ready_fd)
 			cfg.flags |= LB_LOCAL;
 			transport_name = "local";
 		}
-		process_main();
+		process_main(thread_main);
 	}
 	snprintf(iters, sizeof(iters), "%ld", cfg.python_iters);
 	snprintf(fd, sizeof(fd), "%d", ready_fd);
@@ -848,8 +958,8 @@ main(int argc, char **argv)
 	}
 	if (check_free(lock, "before the run") != 0 || count_write(0) != 0)
 		goto out;
-	if ((w = calloc((size_t)(cfg.procs + cfg.python_procs),
-	    sizeof(*w))) == NULL) {
+	if ((w = calloc((size_t)(cfg.procs + cfg.readers +
+	    cfg.python_procs), sizeof(*w))) == NULL) {
 		fprintf(stderr, "stress: out of memory\n");
 		goto out;
 	}
@@ -858,7 +968,7 @@ main(int argc, char **argv)
 	start = run_start = now_mono();
 	if (python_start(w, &n, start) != 0)
 		__atomic_add_fetch(&tally->failures, 1, __ATOMIC_SEQ_CST);
-	for (k = 0; k < cfg.procs && !run_failed(); k++, n++)
+	for (k = 0; k < cfg.procs + cfg.readers && !run_failed(); k++, n++)
 		if (worker_start(&w[n], -1) != 0) {
 			__atomic_add_fetch(&tally->failures, 1,
 			    __ATOMIC_SEQ_CST);
@@ -890,12 +1000,22 @@ main(int argc, char **argv)
 		    "auto, %ld local", cfg.broker_procs, cfg.auto_procs > 0 ?
 		    cfg.auto_procs : 0, cfg.procs - cfg.broker_procs -
 		    (cfg.auto_procs > 0 ? cfg.auto_procs : 0));
+	if (r == 0 && cfg.readers > 0 &&
+	    tally->reads != (unsigned long)(cfg.readers * cfg.threads *
+	    cfg.iters)) {
+		fprintf(stderr, "stress: readers took %lu shared holds, "
+		    "expected %ld\n", tally->reads, cfg.readers * cfg.threads *
+		    cfg.iters);
+		r = 1;
+	}
 	printf("stress: method %s, holders %ld (%ld procs x %ld threads%s%s) "
-	    "+ %ld python, total %ld of %ld, overlaps %lu, errors %lu, "
+	    "+ %ld python + %ld readers (%lu reads), total %ld of %ld, "
+	    "overlaps %lu, errors %lu, "
 	    "longest acquire %.2f s, elapsed %.2f s: %s\n", cfg.method_name,
 	    cfg.procs * cfg.threads + cfg.python_procs, cfg.procs, cfg.threads,
 	    cfg.flags & LB_UNTHREADED ? ", unthreaded" : "", transports,
-	    cfg.python_procs, total, expected, tally->overlaps,
+	    cfg.python_procs, cfg.readers * cfg.threads, tally->reads, total,
+	    expected, tally->overlaps,
 	    tally->failures, (double)tally->longest_ns / 1e9, elapsed,
 	    r == 0 ? "ok" : hung ? "FAILED (hung)" : "FAILED");
 out:

@@ -78,6 +78,7 @@ usage --unthreaded --threads 2 "$tmp"
 usage --method sqlite --python-procs 1 "$tmp"
 usage --procs 2 --broker-procs 1 --auto-procs 2 "$tmp"
 usage --procs 2 --auto-procs 3 "$tmp"
+usage --readers -1 "$tmp"
 usage "$tmp/missing"
 check "the refused runs left no file behind" test -z "$(ls -A "$tmp")"
 
@@ -110,7 +111,8 @@ broker_fail() {
 
 # With a private daemon.  Each run: 3 broker, 1 AUTO and 2 in-process
 # processes of 4 threads, and 2 Python workers (pidfile: 8 processes, one
-# of them AUTO; sqlite: no Python).
+# of them AUTO; sqlite: no Python); but for sqlite, 2 more processes of 4
+# threads read the lock (shared, through the broker) meanwhile.
 mkdir "$tmp/daemon" || lb_bail "cannot make $tmp/daemon"
 dsock=$tmp/daemon/sock
 dlog=$tmp/daemon/log
@@ -124,11 +126,11 @@ case $? in
 	for method in link symlink mkdir; do
 		run_stress "$method-broker" count --method "$method" --procs 6 \
 		    --broker-procs 3 --auto-procs 1 --threads 4 --iters 30 \
-		    --python-procs 2 --python-iters 20
+		    --python-procs 2 --python-iters 20 --readers 2
 	done
 	run_stress pidfile-broker count --method pidfile --procs 8 \
 	    --broker-procs 4 --auto-procs 1 --threads 4 --iters 30 \
-	    --python-procs 2 --python-iters 20
+	    --python-procs 2 --python-iters 20 --readers 2
 	run_stress sqlite-broker ".lockbroker.sqlite count" --method sqlite \
 	    --procs 4 --broker-procs 2 --auto-procs 1 --threads 4 --iters 10
 	if lb_ended "$dpid" 0; then
