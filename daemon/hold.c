@@ -689,6 +689,7 @@ again:
 			hold_install(l, next);
 			lbd_grant_reply(next, w->conn, w->id);
 			lbd_wait_remove(w);
+			lbd_lock_own_waits(l, next->conn, next->tid);
 		}
 		/* The readers' steps (a handed rider's marker, the readers
 		 * behind it) take credentials on, and so the handoff's last

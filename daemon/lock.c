@@ -139,6 +139,8 @@ lbd_lock_serve(struct lbd_lock *l)
 {
 	struct lockfs_err err;
 	struct lbd_wait  *w;
+	struct lbd_conn  *c;
+	pid_t             tid;
 	int               r = 0;
 
 	if (l->holder == NULL)          /* its readers went with it */
@@ -174,7 +176,11 @@ lbd_lock_serve(struct lbd_lock *l)
 		} else
 			lbd_conn_error(w->conn, w->id, LBP_EFAILED, "%s",
 			    err.msg);
+		c = w->conn;
+		tid = w->tid;
 		lbd_wait_remove(w);
+		if (r == 0)
+			lbd_lock_own_waits(l, c, tid);
 	}
 	if (r == LB_EALREADY)
 		lbd_lock_watch(l, w->conn);
@@ -192,6 +198,32 @@ shared_held(struct lbd_conn *c, uint64_t id, const char *path)
 	lbd_conn_error(c, id, LBP_EFAILED, "%s is held shared by this "
 	    "owner already: an exclusive hold of it is asked for with "
 	    "UPGRADE (lb_upgrade), not ACQUIRE", path);
+}
+
+/* lbd_lock_own_waits: see lock.h. */
+void
+lbd_lock_own_waits(struct lbd_lock *l, struct lbd_conn *c, pid_t tid)
+{
+	struct lbd_wait *v, *next;
+	int              shared;
+
+	if (l->holder == NULL)
+		return;
+	shared = lbd_reader_find(l, c, tid) != NULL || (l->holder->shared &&
+	    l->holder->conn == c && l->holder->tid == tid);
+	if (!shared && (l->holder->conn != c || l->holder->tid != tid))
+		return;         /* not its owner's: nothing to answer */
+	for (v = TAILQ_FIRST(&l->waiters); v != NULL; v = next) {
+		next = TAILQ_NEXT(v, lock_entry);
+		if (v->conn != c || v->tid != tid || v->kept_pid != 0 ||
+		    v->upgrade)
+			continue;
+		if (shared && !v->shared)
+			shared_held(c, v->id, l->path);
+		else
+			lbd_grant_reply(l->holder, c, v->id);  /* re-entrant */
+		lbd_wait_remove(v);
+	}
 }
 
 /*
@@ -242,6 +274,8 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 			shared_held(c, id, path);
 		else
 			lbd_grant_reply(l->holder, c, id);
+		if (kept_pid == 0)
+			lbd_lock_own_waits(l, c, tid);
 		goto out;
 	}
 	/* Holds and waits alike: each wait may be granted later, and
@@ -300,6 +334,7 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 	if (l->holder == NULL && TAILQ_EMPTY(&l->waiters) && shared &&
 	    lbd_own_artefact_adopt(l, c, kept_pid, tid) == 0) {
 		lbd_grant_reply(l->holder, c, id);
+		lbd_lock_own_waits(l, c, tid);
 		lbd_waits_recheck(c, tid);      /* a cycle it closes */
 		goto out;
 	}
@@ -330,6 +365,7 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 		/* A hold given with no wait queued draws edges to its owner
 		 * (the waiters queued for l): a cycle that closes, if it
 		 * waits elsewhere, is refused there. */
+		lbd_lock_own_waits(l, c, tid);
 		lbd_waits_recheck(c, tid);
 		goto out;
 	}

@@ -41,4 +41,13 @@ int  lbd_break(struct lbd_conn *c, struct lbd_lock *l, struct lockfs_err *err);
  * it, l is watched.  l may be freed on return. */
 void lbd_lock_serve(struct lbd_lock *l);
 
+/* lbd_lock_own_waits: owner (c, tid) has just been granted l (its hold,
+ * or a rider's): its other waits queued for l (pipelined ACQUIREs; not an
+ * UPGRADE, not one kept for a process) are answered now as an ACQUIRE
+ * coming now would be (docs/SHARED.md): OK re-entrant, or, of an
+ * exclusive one beside its shared hold, EFAILED (a change of mode is
+ * UPGRADE's), and removed: left queued, each would wait for its own
+ * owner's hold until its timeout. */
+void lbd_lock_own_waits(struct lbd_lock *l, struct lbd_conn *c, pid_t tid);
+
 #endif

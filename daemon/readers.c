@@ -52,6 +52,7 @@
 #include "daemon.h"
 #include "fs.h"
 #include "hold.h"
+#include "lock.h"
 #include "locktable.h"
 #include "log.h"
 #include "loop.h"
@@ -760,6 +761,8 @@ lbd_readers_serve(struct lbd_lock *l)
 	struct lockfs_err err;
 	struct lbd_hold  *h = l->holder;
 	struct lbd_wait  *w;
+	struct lbd_conn  *c;
+	pid_t             tid;
 	int               rc;
 
 	if (h == NULL || !h->shared || h->conn == NULL || h->releasing ||
@@ -787,7 +790,14 @@ lbd_readers_serve(struct lbd_lock *l)
 		else if (l->nreaders >= l->d->cfg.limits.readers_per_lock)
 			break;
 		else if ((rc = lbd_reader_join(l, w->conn, w->tid, w->id,
-		    &err)) == LBD_JOIN_BUSY) {
+		    &err)) == 0) {
+			/* Its owner's other waits for l: answered now. */
+			c = w->conn;
+			tid = w->tid;
+			lbd_wait_remove(w);
+			lbd_lock_own_waits(l, c, tid);
+			continue;
+		} else if (rc == LBD_JOIN_BUSY) {
 			/* The directory's lock is another process's now: w
 			 * waits on at the head (its timeout runs), and l is
 			 * looked at again (polled, its directory watched). */

@@ -105,6 +105,7 @@
 #include "ending.h"
 #include "fs.h"
 #include "hold.h"
+#include "lock.h"
 #include "locktable.h"
 #include "log.h"
 #include "os.h"
@@ -699,6 +700,8 @@ orphan_to_waiter(struct lbd_hold *h)
 {
 	struct lbd_lock *l = h->lock;
 	struct lbd_wait *w;
+	struct lbd_conn *c;
+	pid_t            tid;
 
 	if (lbd_orphan_exiting(h))
 		return;                 /* its process is gone: it ends */
@@ -720,8 +723,12 @@ orphan_to_waiter(struct lbd_hold *h)
 	}
 	log_debug("%s: given to pid %ld, which asked for it back", l->path,
 	    (long)w->conn->pid);
-	lbd_grant_reply(h, w->conn, w->id);
+	c = w->conn;
+	tid = w->tid;
+	lbd_grant_reply(h, c, w->id);
 	lbd_wait_remove(w);
+	if (!h->kept)
+		lbd_lock_own_waits(l, c, tid);
 	lbd_readers_serve(l);   /* shared requests that waited for it */
 }
 

@@ -2257,5 +2257,95 @@ class FourthReview(SharedCase):
         self.assertEqual(self.signs(), [], "a readers' sign left beside a "
                          "lock nobody holds, past the grace period")
 
+class OwnWaits(SharedCase):
+    """An owner's other requests queued for a lock are answered when one
+    of them is granted, as if they came then (lbd_lock_own_waits)."""
+
+    def grants(self, c, rids, seconds=10):
+        """The replies to rids on c, in whatever order they come, all
+        within seconds (not the requests' 600 s timeout)."""
+        got = {}
+        deadline = time.monotonic() + seconds
+        while set(rids) - set(got) and time.monotonic() < deadline:
+            others = []
+            self.assertCode(c.wait(c.send("PING"), seconds, others=others),
+                            "OK")
+            got.update((r.id, r) for r in others)
+            if set(rids) - set(got):
+                time.sleep(0.05)
+        self.assertEqual(set(rids) - set(got), set(),
+                         "requests waiting for their own owner's hold")
+        return got
+
+    def test_second_exclusive_wait_granted_with_the_first(self):
+        a, b = self.v2(), self.v2()
+        p = self.path()
+        self.assertCode(a.call("ACQUIRE", path=p), "OK")
+        r1 = self.queued(b, "ACQUIRE", path=p, timeout=600)
+        r2 = self.queued(b, "ACQUIRE", path=p, timeout=600)
+        self.assertCode(a.call("RELEASE", path=p), "OK")
+        got = self.grants(b, [r1, r2])
+        self.assertCode(got[r1], "OK")
+        self.assertCode(got[r2], "OK")
+        self.assertEqual(got[r1].fields["token"], got[r2].fields["token"])
+        # One hold, counted once: one RELEASE frees it for the next.
+        r3 = self.queued(a, "ACQUIRE", path=p, timeout=600)
+        self.assertCode(b.call("RELEASE", path=p), "OK")
+        self.assertCode(a.wait(r3, 10), "OK")
+
+    def test_own_waits_of_another_thread_wait_on(self):
+        # Another thread of the connection is another owner: it waits.
+        a, b = self.v2(), self.v2()
+        p = self.path()
+        self.assertCode(a.call("ACQUIRE", path=p), "OK")
+        r1 = self.queued(b, "ACQUIRE", path=p, thread=1, timeout=600)
+        r2 = self.queued(b, "ACQUIRE", path=p, thread=2, timeout=600)
+        self.assertCode(a.call("RELEASE", path=p), "OK")
+        self.assertCode(b.wait(r1, 10), "OK")
+        self.assertIsNone(self.reply_within(b, r2, 0.3))
+        self.assertCode(b.call("RELEASE", path=p, thread=1), "OK")
+        self.assertCode(b.wait(r2, 10), "OK")
+
+    def test_exclusive_wait_beside_own_shared_grant_refused(self):
+        # b's shared request is granted; its exclusive one, queued
+        # behind, would ride... no: it is a change of mode, refused as
+        # an ACQUIRE coming now would be.
+        a, b = self.v2(), self.v2()
+        p = self.path()
+        self.assertCode(a.call("ACQUIRE", path=p), "OK")
+        r1 = self.queued(b, "ACQUIRE", path=p, mode="shared", timeout=600)
+        r2 = self.queued(b, "ACQUIRE", path=p, timeout=600)
+        self.assertCode(a.call("RELEASE", path=p), "OK")
+        got = self.grants(b, [r1, r2])
+        self.assertCode(got[r1], "OK")
+        self.assertCode(got[r2], "EFAILED")
+        self.assertIn("UPGRADE", got[r2].fields["message"])
+        self.assertEqual(self.status(b, p)["mode"], "shared")
+
+    def test_shared_wait_behind_a_writer_granted_with_own_read(self):
+        # b's first shared request is granted beside reader r; its
+        # second, queued behind writer w (who waits for b), would wait
+        # for w, who waits for b: answered with the first instead.
+        a, b, w = self.v2(), self.v2(), self.v2()
+        p = self.path()
+        self.assertCode(a.call("ACQUIRE", path=p), "OK")
+        r1 = self.queued(b, "ACQUIRE", path=p, mode="shared", timeout=600)
+        rw = self.queued(w, "ACQUIRE", path=p, timeout=600)
+        r2 = b.send("ACQUIRE", path=p, mode="shared", timeout=600)
+        got = []
+        self.assertCode(b.wait(b.send("PING"), 10, others=got), "OK")
+        if got:         # refused as a cycle of its own: also an answer
+            self.assertEqual([(g.id, g.code) for g in got],
+                             [(r2, "EDEADLK")])
+        self.assertCode(a.call("RELEASE", path=p), "OK")
+        replies = self.grants(b, [r1] + ([] if got else [r2]))
+        self.assertCode(replies[r1], "OK")
+        if not got:
+            self.assertCode(replies[r2], "OK")
+        self.assertIsNone(self.reply_within(w, rw, 0.3))
+        self.assertCode(b.call("RELEASE", path=p), "OK")
+        self.assertCode(w.wait(rw, 10), "OK")
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
