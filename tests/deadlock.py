@@ -796,5 +796,44 @@ class ThirdReview(DeadlockCase):
     v2_nobody = Review.v2_nobody
 
 
+class FourthReview(DeadlockCase):
+    """Attacks on the search from the new wait alone, on the recheck
+    after a hold is given, and on the waits it spares."""
+
+    def test_reclaim_that_closes_two_cycles_breaks_both(self):
+        # After a restart, owner 1 (thread 1) held x, an orphan now.
+        # Owners 2 and 3 hold y2 and y3 and wait for x (the path ends
+        # at the orphan); owner 1, over its new connection, waits for
+        # y2 and, pipelined, for y3 (DEADLOCK.md: an owner with several
+        # waits needs all of them).  Its RECLAIM of x closes two cycles,
+        # 1 -> 2 -> 1 through its wait for y2 and 1 -> 3 -> 1 through
+        # its wait for y3.  lbd_waits_recheck refuses the wait of the
+        # first cycle it finds, and leaves the other closed: owner 1
+        # waits for ever for owner 2 or 3, who waits for x.  Each cycle
+        # must lose one of its waits.
+        x, y2, y3 = self.path("x"), self.path("y2"), self.path("y3")
+        a = self.v2()
+        tx = a.call("ACQUIRE", path=x, thread=1).fields["token"]
+        self.daemon.kill()
+        self.daemon.start()
+        a2, b2, c2 = self.v2(), self.v2(), self.v2()
+        self.assertCode(b2.call("ACQUIRE", path=y2, thread=2), "OK")
+        self.assertCode(c2.call("ACQUIRE", path=y3, thread=3), "OK")
+        rb = self.queued(b2, "ACQUIRE", path=x, thread=2, timeout=600)
+        rc = self.queued(c2, "ACQUIRE", path=x, thread=3, timeout=600)
+        r2 = self.queued(a2, "ACQUIRE", path=y2, thread=1, timeout=600)
+        r3 = self.queued(a2, "ACQUIRE", path=y3, thread=1, timeout=600)
+        got = []
+        self.assertCode(a2.wait(a2.send("RECLAIM", path=x, token=tx,
+                                         thread=1), 10, others=got), "OK")
+        for c in (a2, b2, c2):
+            self.assertCode(c.wait(c.send("PING"), 10, others=got), "OK")
+        refused = [g.id for g in got if g.code == "EDEADLK"]
+        self.assertTrue(r2 in refused or rb in refused,
+                        "1 -> 2 -> 1 left closed: %r" % got)
+        self.assertTrue(r3 in refused or rc in refused,
+                        "1 -> 3 -> 1 left closed: %r" % got)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
