@@ -834,6 +834,46 @@ class FourthReview(DeadlockCase):
         self.assertTrue(r3 in refused or rc in refused,
                         "1 -> 3 -> 1 left closed: %r" % got)
 
+    def test_upgrade_at_the_head_closes_a_cycle_behind_it(self):
+        # After a restart, x's holder of the previous run (thread 1,
+        # shared) is an orphan and owner 2 (thread 2), its rider, has
+        # ridden on again (RECLAIM).  Owner 3 holds m and asks to read
+        # x: it waits (no reader joins an orphan's hold), for no one the
+        # graph knows.  Owner 2 waits for m (for owner 3: no cycle),
+        # then, pipelined, asks to UPGRADE x: its UPGRADE goes to the
+        # head of x's queue, ahead of owner 3's shared wait, which now
+        # waits for it (DEADLOCK.md: a shared ACQUIRE waits for every
+        # waiter ahead of it that is not a shared ACQUIRE).  2 -> 3 -> 2:
+        # once the orphan goes, owner 2 writes x and waits for m, owner
+        # 3 waits to read x, for ever.  The UPGRADE closes the cycle and
+        # must be refused EDEADLK; the search from it alone follows its
+        # edges out (to the readers: none but the orphan) and never the
+        # old wait that the edges it draws into its owner lead back to.
+        # (The same two waits in the other order, the UPGRADE first, are
+        # refused: the wait for m, EDEADLK, "thread 3 waits for x".)
+        x, m = self.path("x"), self.path("m")
+        a, b = self.v2(), self.v2()
+        self.assertCode(a.call("ACQUIRE", path=x, mode="shared", thread=1),
+                        "OK")
+        tok = b.call("ACQUIRE", path=x, mode="shared",
+                     thread=2).fields["token"]
+        self.daemon.kill()
+        self.daemon.start()
+        b2, p = self.v2(), self.v2()
+        self.assertCode(b2.call("RECLAIM", path=x, token=tok, thread=2),
+                        "OK")
+        self.assertCode(p.call("ACQUIRE", path=m, thread=3), "OK")
+        rs = self.queued(p, "ACQUIRE", path=x, mode="shared", thread=3,
+                         timeout=600)
+        rm = self.queued(b2, "ACQUIRE", path=m, thread=2, timeout=600)
+        ru = b2.send("UPGRADE", path=x, thread=2, timeout=600)
+        got = []
+        for c in (b2, p):
+            self.assertCode(c.wait(c.send("PING"), 10, others=got), "OK")
+        self.assertIn((ru, "EDEADLK"), [(g.id, g.code) for g in got],
+                      "2 -> 3 -> 2 left closed: %r (waits %r %r)"
+                      % (got, rs, rm))
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
