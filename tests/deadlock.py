@@ -8,12 +8,13 @@ others in the cycle wait on, and are served as the locks come free.
 """
 import os
 import random
+import sqlite3
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lbdaemon import Client, DaemonCase, connect_many_as  # noqa: E402
+from lbdaemon import Client, Daemon, DaemonCase, connect_many_as  # noqa: E402,E501
 
 
 class DeadlockCase(DaemonCase):
@@ -873,6 +874,49 @@ class FourthReview(DeadlockCase):
         self.assertIn((ru, "EDEADLK"), [(g.id, g.code) for g in got],
                       "2 -> 3 -> 2 left closed: %r (waits %r %r)"
                       % (got, rs, rm))
+
+    def test_orphan_handed_to_its_owners_wait_closes_a_cycle(self):
+        # After a restart with x's sqlite database write-locked by
+        # another process, owner 1's hold of x (thread 5) cannot be
+        # looked at: held for it, unjudged.  Owner 2 (thread 99) holds
+        # m and waits for x (for the orphan: the path ends); owner 1,
+        # over its new connection, waits for m (for owner 2: no cycle)
+        # and, pipelined, asks for x again, queued behind owner 2.  Once
+        # the database is free the orphan is judged its own and handed
+        # to that wait (reconcile.c orphan_to_waiter), past owner 2's
+        # wait ahead of it, which now waits for owner 1: 1 -> 2 -> 1,
+        # for ever.  A hold given with no search (DEADLOCK.md: a hold
+        # given with no wait queued is searched from its owner's waits);
+        # the wait for m (or owner 2's for x) must be refused EDEADLK.
+        self.daemon.kill()
+        self.daemon = Daemon(self.dir, config="grace = 600\n").start()
+        x, m = self.path("x"), self.path("m")
+        a = self.v2()
+        a.call("ACQUIRE", path=x, method="sqlite", thread=5)
+        self.daemon.kill()
+        db = os.path.join(self.locks, ".lockbroker.sqlite")
+        busy = sqlite3.connect(db, isolation_level=None)
+        busy.execute("BEGIN EXCLUSIVE")
+        try:
+            self.daemon.start()
+            a2, b = self.v2(), self.v2()
+            self.assertCode(b.call("ACQUIRE", path=m, thread=99), "OK")
+            rb = self.queued(b, "ACQUIRE", path=x, method="sqlite",
+                             thread=99, timeout=600)
+            rm = self.queued(a2, "ACQUIRE", path=m, thread=5, timeout=600)
+            rx = self.queued(a2, "ACQUIRE", path=x, method="sqlite",
+                             thread=5, timeout=600)
+        finally:
+            busy.rollback()
+            busy.close()
+        ga, gb = [], []
+        self.assertCode(a2.wait(rx, 20, others=ga), "OK",
+                        self.daemon.logtext())
+        self.assertCode(a2.wait(a2.send("PING"), 10, others=ga), "OK")
+        self.assertCode(b.wait(b.send("PING"), 10, others=gb), "OK")
+        self.assertTrue((rm, "EDEADLK") in [(g.id, g.code) for g in ga] or
+                        (rb, "EDEADLK") in [(g.id, g.code) for g in gb],
+                        "1 -> 2 -> 1 left closed: %r %r" % (ga, gb))
 
 
 if __name__ == "__main__":
