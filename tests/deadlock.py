@@ -986,6 +986,34 @@ class FourthReview(DeadlockCase):
               file=sys.stderr)
         self.assertLess(cpu / 5, 0.05)
 
+    def test_exclusive_wait_behind_its_owners_shared_one(self):
+        # h holds x; owner o asks to read x and, pipelined, to write it:
+        # both wait, the exclusive one behind o's shared one.  When h
+        # lets go, o reads x, and its exclusive ACQUIRE now waits for
+        # o's own read (DEADLOCK.md: an exclusive ACQUIRE waits for
+        # every reader of L, and every waiter queued ahead of it): o
+        # waits for itself, for ever, and p's shared request queued
+        # behind waits with it.  The walk ahead passes o's own shared
+        # wait (wait_edges) and no edge goes to an owner's own read, so
+        # nothing refuses it, at its queueing or at the grant.  Asked
+        # with o reading x already, the same ACQUIRE is refused at once
+        # (EFAILED: a change of mode is UPGRADE's); queued, it must be
+        # refused as well, EDEADLK (or EFAILED), never left waiting.
+        h, o, p = self.v2(), self.v2(), self.v2()
+        x = self.path("x")
+        self.assertCode(h.call("ACQUIRE", path=x), "OK")
+        rv = self.queued(o, "ACQUIRE", path=x, mode="shared", timeout=600)
+        rw = o.send("ACQUIRE", path=x, timeout=600)
+        got = []
+        self.assertCode(o.wait(o.send("PING"), 10, others=got), "OK")
+        self.queued(p, "ACQUIRE", path=x, mode="shared", timeout=600)
+        self.assertCode(h.call("RELEASE", path=x), "OK")
+        self.assertCode(o.wait(rv, 10, others=got), "OK")
+        self.assertCode(o.wait(o.send("PING"), 10, others=got), "OK")
+        self.assertIn((rw, True), [(g.id, g.code in ("EDEADLK", "EFAILED"))
+                                   for g in got],
+                      "o waits for its own read of x: %r" % got)
+
     def setUp(self):
         self.deep = []
         super().setUp()
