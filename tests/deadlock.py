@@ -15,7 +15,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lbdaemon import Client, Daemon, DaemonCase, connect_many_as  # noqa: E402,E501
+from lbdaemon import (Client, Daemon, DaemonCase,  # noqa: E402
+                      connect_many_as)
 
 
 class DeadlockCase(DaemonCase):
