@@ -1015,6 +1015,36 @@ class FourthReview(DeadlockCase):
                                    for g in got],
                       "o waits for its own read of x: %r" % got)
 
+    def test_kept_wait_ahead_is_no_owner_to_wait_for(self):
+        # h holds L, p holds Z.  o asks for L kept for process k
+        # (ACQUIRE pid=: the hold, once granted, is k's, not o's) and
+        # waits behind h; p's request for L waits behind o's.  Then o
+        # asks for Z.  o holds nothing, now or once its kept ACQUIRE is
+        # granted: nobody can wait for o to let go, and there is no
+        # cycle (h lets go of L, k keeps it, its RELEASE pid= gives it
+        # to p, p lets go of Z, o gets it).  wait_edges draws an edge
+        # from p's wait to the owner of the kept ACQUIRE ahead of it,
+        # (o), and o's request is refused EDEADLK: a false cycle, o
+        # told it would deadlock with p.  It must wait.
+        k = self.spawn("import time; time.sleep(600)")
+        h, p, o = self.v2(), self.v2(), self.v2()
+        lk, z = self.path("L"), self.path("Z")
+        self.assertCode(h.call("ACQUIRE", path=lk), "OK")
+        self.assertCode(p.call("ACQUIRE", path=z), "OK")
+        rk = self.queued(o, "ACQUIRE", path=lk, pid=k.pid, timeout=600)
+        rp = self.queued(p, "ACQUIRE", path=lk, timeout=600)
+        rz = o.send("ACQUIRE", path=z, timeout=600)
+        got = []
+        self.assertCode(o.wait(o.send("PING"), 10, others=got), "OK")
+        self.assertEqual(got, [], "o's request for Z refused")
+        # And everyone is served in turn: no cycle was there.
+        self.assertCode(h.call("RELEASE", path=lk), "OK")
+        self.assertCode(o.wait(rk, 10), "OK")
+        self.assertCode(o.call("RELEASE", path=lk, pid=k.pid), "OK")
+        self.assertCode(p.wait(rp, 10), "OK")
+        self.assertCode(p.call("RELEASE", path=z), "OK")
+        self.assertCode(o.wait(rz, 10), "OK")
+
     def setUp(self):
         self.deep = []
         super().setUp()
