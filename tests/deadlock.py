@@ -8,12 +8,15 @@ others in the cycle wait on, and are served as the locks come free.
 """
 import os
 import random
+import sqlite3
+import subprocess
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lbdaemon import Client, DaemonCase, connect_many_as  # noqa: E402
+from lbdaemon import (Client, Daemon, DaemonCase,  # noqa: E402
+                      connect_many_as)
 
 
 class DeadlockCase(DaemonCase):
@@ -794,6 +797,263 @@ class ThirdReview(DeadlockCase):
         self.assertIn(z, msg)
 
     v2_nobody = Review.v2_nobody
+
+
+class FourthReview(DeadlockCase):
+    """Attacks on the search from the new wait alone, on the recheck
+    after a hold is given, and on the waits it spares."""
+
+    def test_reclaim_that_closes_two_cycles_breaks_both(self):
+        # After a restart, owner 1 (thread 1) held x, an orphan now.
+        # Owners 2 and 3 hold y2 and y3 and wait for x (the path ends
+        # at the orphan); owner 1, over its new connection, waits for
+        # y2 and, pipelined, for y3 (DEADLOCK.md: an owner with several
+        # waits needs all of them).  Its RECLAIM of x closes two cycles,
+        # 1 -> 2 -> 1 through its wait for y2 and 1 -> 3 -> 1 through
+        # its wait for y3.  lbd_waits_recheck refuses the wait of the
+        # first cycle it finds, and leaves the other closed: owner 1
+        # waits for ever for owner 2 or 3, who waits for x.  Each cycle
+        # must lose one of its waits.
+        x, y2, y3 = self.path("x"), self.path("y2"), self.path("y3")
+        a = self.v2()
+        tx = a.call("ACQUIRE", path=x, thread=1).fields["token"]
+        self.daemon.kill()
+        self.daemon.start()
+        a2, b2, c2 = self.v2(), self.v2(), self.v2()
+        self.assertCode(b2.call("ACQUIRE", path=y2, thread=2), "OK")
+        self.assertCode(c2.call("ACQUIRE", path=y3, thread=3), "OK")
+        rb = self.queued(b2, "ACQUIRE", path=x, thread=2, timeout=600)
+        rc = self.queued(c2, "ACQUIRE", path=x, thread=3, timeout=600)
+        r2 = self.queued(a2, "ACQUIRE", path=y2, thread=1, timeout=600)
+        r3 = self.queued(a2, "ACQUIRE", path=y3, thread=1, timeout=600)
+        got = []
+        self.assertCode(a2.wait(a2.send("RECLAIM", path=x, token=tx,
+                                         thread=1), 10, others=got), "OK")
+        for c in (a2, b2, c2):
+            self.assertCode(c.wait(c.send("PING"), 10, others=got), "OK")
+        refused = [g.id for g in got if g.code == "EDEADLK"]
+        self.assertTrue(r2 in refused or rb in refused,
+                        "1 -> 2 -> 1 left closed: %r" % got)
+        self.assertTrue(r3 in refused or rc in refused,
+                        "1 -> 3 -> 1 left closed: %r" % got)
+
+    def test_upgrade_at_the_head_closes_a_cycle_behind_it(self):
+        # After a restart, x's holder of the previous run (thread 1,
+        # shared) is an orphan and owner 2 (thread 2), its rider, has
+        # ridden on again (RECLAIM).  Owner 3 holds m and asks to read
+        # x: it waits (no reader joins an orphan's hold), for no one the
+        # graph knows.  Owner 2 waits for m (for owner 3: no cycle),
+        # then, pipelined, asks to UPGRADE x: its UPGRADE goes to the
+        # head of x's queue, ahead of owner 3's shared wait, which now
+        # waits for it (DEADLOCK.md: a shared ACQUIRE waits for every
+        # waiter ahead of it that is not a shared ACQUIRE).  2 -> 3 -> 2:
+        # once the orphan goes, owner 2 writes x and waits for m, owner
+        # 3 waits to read x, for ever.  The UPGRADE closes the cycle and
+        # must be refused EDEADLK; the search from it alone follows its
+        # edges out (to the readers: none but the orphan) and never the
+        # old wait that the edges it draws into its owner lead back to.
+        # (The same two waits in the other order, the UPGRADE first, are
+        # refused: the wait for m, EDEADLK, "thread 3 waits for x".)
+        x, m = self.path("x"), self.path("m")
+        a, b = self.v2(), self.v2()
+        self.assertCode(a.call("ACQUIRE", path=x, mode="shared", thread=1),
+                        "OK")
+        tok = b.call("ACQUIRE", path=x, mode="shared",
+                     thread=2).fields["token"]
+        self.daemon.kill()
+        self.daemon.start()
+        b2, p = self.v2(), self.v2()
+        self.assertCode(b2.call("RECLAIM", path=x, token=tok, thread=2),
+                        "OK")
+        self.assertCode(p.call("ACQUIRE", path=m, thread=3), "OK")
+        rs = self.queued(p, "ACQUIRE", path=x, mode="shared", thread=3,
+                         timeout=600)
+        rm = self.queued(b2, "ACQUIRE", path=m, thread=2, timeout=600)
+        ru = b2.send("UPGRADE", path=x, thread=2, timeout=600)
+        got = []
+        for c in (b2, p):
+            self.assertCode(c.wait(c.send("PING"), 10, others=got), "OK")
+        self.assertIn((ru, "EDEADLK"), [(g.id, g.code) for g in got],
+                      "2 -> 3 -> 2 left closed: %r (waits %r %r)"
+                      % (got, rs, rm))
+
+    def test_orphan_handed_to_its_owners_wait_closes_a_cycle(self):
+        # After a restart with x's sqlite database write-locked by
+        # another process, owner 1's hold of x (thread 5) cannot be
+        # looked at: held for it, unjudged.  Owner 2 (thread 99) holds
+        # m and waits for x (for the orphan: the path ends); owner 1,
+        # over its new connection, waits for m (for owner 2: no cycle)
+        # and, pipelined, asks for x again, queued behind owner 2.  Once
+        # the database is free the orphan is judged its own and handed
+        # to that wait (reconcile.c orphan_to_waiter), past owner 2's
+        # wait ahead of it, which now waits for owner 1: 1 -> 2 -> 1,
+        # for ever.  A hold given with no search (DEADLOCK.md: a hold
+        # given with no wait queued is searched from its owner's waits);
+        # the wait for m (or owner 2's for x) must be refused EDEADLK.
+        self.daemon.kill()
+        self.daemon = Daemon(self.dir, config="grace = 600\n").start()
+        x, m = self.path("x"), self.path("m")
+        a = self.v2()
+        a.call("ACQUIRE", path=x, method="sqlite", thread=5)
+        self.daemon.kill()
+        db = os.path.join(self.locks, ".lockbroker.sqlite")
+        busy = sqlite3.connect(db, isolation_level=None)
+        busy.execute("BEGIN EXCLUSIVE")
+        try:
+            self.daemon.start()
+            a2, b = self.v2(), self.v2()
+            self.assertCode(b.call("ACQUIRE", path=m, thread=99), "OK")
+            rb = self.queued(b, "ACQUIRE", path=x, method="sqlite",
+                             thread=99, timeout=600)
+            rm = self.queued(a2, "ACQUIRE", path=m, thread=5, timeout=600)
+            rx = self.queued(a2, "ACQUIRE", path=x, method="sqlite",
+                             thread=5, timeout=600)
+        finally:
+            busy.rollback()
+            busy.close()
+        ga, gb = [], []
+        self.assertCode(a2.wait(rx, 20, others=ga), "OK",
+                        self.daemon.logtext())
+        self.assertCode(a2.wait(a2.send("PING"), 10, others=ga), "OK")
+        self.assertCode(b.wait(b.send("PING"), 10, others=gb), "OK")
+        self.assertTrue((rm, "EDEADLK") in [(g.id, g.code) for g in ga] or
+                        (rb, "EDEADLK") in [(g.id, g.code) for g in gb],
+                        "1 -> 2 -> 1 left closed: %r %r" % (ga, gb))
+
+    def test_refusal_looks_at_every_lock_of_a_long_cycle(self):
+        # Nobody, within the default limits, draws a ring of 2,000
+        # owners (4 connections of 500 threads; owner i holds lock i and
+        # waits for lock i+1) whose locks lie 1,900 directories deep.
+        # The request that closes the ring costs the search a few
+        # entries per owner, well under its bound; but the message it
+        # is refused with looks, as nobody, at each of the 2,000 locks
+        # (cycle_tell: may_look, an lstat of a 3,800-byte path, per
+        # link), though an 8 KiB line has room for two such links: the
+        # bound that DEADLOCK.md sets (a few milliseconds a request)
+        # does not hold, and each refusal, sent again and again, holds
+        # up every other client of the daemon.
+        sd = self.shared()
+        depth, n, per = 1900, 2000, 500
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.setgid(65534)
+                os.setuid(65534)
+                d = sd
+                for _ in range(depth):
+                    d = os.path.join(d, "d")
+                    os.mkdir(d)
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        self.deep.append(os.path.join(sd, "d"))
+        deep = os.path.join(sd, *(["d"] * depth))
+        self.assertTrue(os.path.isdir(deep))
+        cs = Review.nobodies(self, n // per)
+        owners = [(cs[i // per], i % per + 1) for i in range(n)]
+        ps = [os.path.join(deep, "l%d" % i) for i in range(n)]
+
+        def batch(reqs, code):
+            by = {}
+            for c, f in reqs:
+                by.setdefault(id(c), (c, []))[1].append(f)
+            for c, fs in by.values():
+                for k in range(0, len(fs), 40):
+                    got = []
+                    for f in fs[k:k + 40]:
+                        c.send("ACQUIRE", **f)
+                    self.assertCode(c.wait(c.send("PING"), 600,
+                                           others=got), "OK")
+                    self.assertEqual([g.code for g in got],
+                                     [code] * len(got))
+                    self.assertEqual(len(got), len(fs[k:k + 40])
+                                     if code != "-" else 0)
+        batch([(c, dict(path=ps[i], thread=t, timeout=0))
+               for i, (c, t) in enumerate(owners)], "OK")
+        batch([(c, dict(path=ps[i + 1], thread=t, timeout=600))
+               for i, (c, t) in enumerate(owners[:-1])], "-")
+        last, lt = owners[-1]
+        self.assertCode(last.call("ACQUIRE", path=ps[0], thread=lt,
+                                  timeout=600, _wait=600), "EDEADLK")
+        cpu = self.daemon.cpu_seconds()
+        rids = [last.send("ACQUIRE", path=ps[0], thread=lt, timeout=600)
+                for _ in range(5)]
+        got = []
+        self.assertCode(last.wait(last.send("PING"), 600, others=got), "OK")
+        self.assertEqual([(g.id, g.code) for g in got],
+                         [(rid, "EDEADLK") for rid in rids])
+        cpu = self.daemon.cpu_seconds() - cpu
+        print("5 refusals cost the daemon %.2f s of CPU" % cpu,
+              file=sys.stderr)
+        self.assertLess(cpu / 5, 0.05)
+
+    def test_exclusive_wait_behind_its_owners_shared_one(self):
+        # h holds x; owner o asks to read x and, pipelined, to write it:
+        # both wait, the exclusive one behind o's shared one.  When h
+        # lets go, o reads x, and its exclusive ACQUIRE now waits for
+        # o's own read (DEADLOCK.md: an exclusive ACQUIRE waits for
+        # every reader of L, and every waiter queued ahead of it): o
+        # waits for itself, for ever, and p's shared request queued
+        # behind waits with it.  The walk ahead passes o's own shared
+        # wait (wait_edges) and no edge goes to an owner's own read, so
+        # nothing refuses it, at its queueing or at the grant.  Asked
+        # with o reading x already, the same ACQUIRE is refused at once
+        # (EFAILED: a change of mode is UPGRADE's); queued, it must be
+        # refused as well, EDEADLK (or EFAILED), never left waiting.
+        h, o, p = self.v2(), self.v2(), self.v2()
+        x = self.path("x")
+        self.assertCode(h.call("ACQUIRE", path=x), "OK")
+        rv = self.queued(o, "ACQUIRE", path=x, mode="shared", timeout=600)
+        rw = o.send("ACQUIRE", path=x, timeout=600)
+        got = []
+        self.assertCode(o.wait(o.send("PING"), 10, others=got), "OK")
+        self.queued(p, "ACQUIRE", path=x, mode="shared", timeout=600)
+        self.assertCode(h.call("RELEASE", path=x), "OK")
+        self.assertCode(o.wait(rv, 10, others=got), "OK")
+        self.assertCode(o.wait(o.send("PING"), 10, others=got), "OK")
+        self.assertIn((rw, True), [(g.id, g.code in ("EDEADLK", "EFAILED"))
+                                   for g in got],
+                      "o waits for its own read of x: %r" % got)
+
+    def test_kept_wait_ahead_is_no_owner_to_wait_for(self):
+        # h holds L, p holds Z.  o asks for L kept for process k
+        # (ACQUIRE pid=: the hold, once granted, is k's, not o's) and
+        # waits behind h; p's request for L waits behind o's.  Then o
+        # asks for Z.  o holds nothing, now or once its kept ACQUIRE is
+        # granted: nobody can wait for o to let go, and there is no
+        # cycle (h lets go of L, k keeps it, its RELEASE pid= gives it
+        # to p, p lets go of Z, o gets it).  wait_edges draws an edge
+        # from p's wait to the owner of the kept ACQUIRE ahead of it,
+        # (o), and o's request is refused EDEADLK: a false cycle, o
+        # told it would deadlock with p.  It must wait.
+        k = self.spawn("import time; time.sleep(600)")
+        h, p, o = self.v2(), self.v2(), self.v2()
+        lk, z = self.path("L"), self.path("Z")
+        self.assertCode(h.call("ACQUIRE", path=lk), "OK")
+        self.assertCode(p.call("ACQUIRE", path=z), "OK")
+        rk = self.queued(o, "ACQUIRE", path=lk, pid=k.pid, timeout=600)
+        rp = self.queued(p, "ACQUIRE", path=lk, timeout=600)
+        rz = o.send("ACQUIRE", path=z, timeout=600)
+        got = []
+        self.assertCode(o.wait(o.send("PING"), 10, others=got), "OK")
+        self.assertEqual(got, [], "o's request for Z refused")
+        # And everyone is served in turn: no cycle was there.
+        self.assertCode(h.call("RELEASE", path=lk), "OK")
+        self.assertCode(o.wait(rk, 10), "OK")
+        self.assertCode(o.call("RELEASE", path=lk, pid=k.pid), "OK")
+        self.assertCode(p.wait(rp, 10), "OK")
+        self.assertCode(p.call("RELEASE", path=z), "OK")
+        self.assertCode(o.wait(rz, 10), "OK")
+
+    def setUp(self):
+        self.deep = []
+        super().setUp()
+
+    def tearDown(self):
+        # Trees too deep for shutil.rmtree's recursion.
+        for d in self.deep:
+            subprocess.run(["rm", "-rf", d], check=False)
+        super().tearDown()
 
 
 if __name__ == "__main__":
