@@ -41,6 +41,7 @@
 
 struct lbd;
 struct lbd_conn;
+struct lbd_deadlock_mem;
 struct lbd_lock;
 struct lbd_uid_conns;
 struct lbd_store;                   /* store.c */
@@ -395,6 +396,7 @@ struct lbd {
 	uint64_t                 generation; /* high half of fencing tokens */
 	uint64_t                 deadlock_stamp; /* the last deadlock search
 	                                       (deadlock.c) */
+	struct lbd_deadlock_mem *deadlock_mem; /* its tables, kept */
 	uint64_t                 counter;    /* low half */
 	int                      stopping;
 	uv_timer_t               stop_flush; /* ends a stop's last flush */

@@ -62,16 +62,29 @@ struct step {
  * deadlock_next, once its connection's waits were sorted out), and
  * whether they were added to the search. */
 struct owner {
+	uint64_t               stamp;   /* the search that met it; another:
+	                                   a free slot */
 	const struct lbd_conn *c;
 	pid_t                  tid;
 	int                    expanded;
 	struct lbd_wait       *waits;
 };
 
+/* A search's tables, kept from one search to the next (grown, never
+ * given back till the daemon ends): a large search costs no allocation,
+ * clearing or page faults the next time. */
+struct lbd_deadlock_mem {
+	struct step  *steps;
+	size_t        steps_size;
+	struct owner *owners;
+	size_t        owners_size;
+};
+
 struct search {
 	struct step  *steps;
 	size_t        n, size;
-	struct owner *owners;           /* open addressing; c NULL: free */
+	struct owner *owners;           /* open addressing; a slot of
+	                                   another stamp: free */
 	size_t        nowners, owners_size;
 	size_t        work;
 	uint64_t      stamp;
@@ -105,7 +118,7 @@ owner_slot(struct search *s, const struct lbd_conn *c, pid_t tid)
 	    0x9e3779b97f4a7c15ull)) * 0x9e3779b97f4a7c15ull;
 	size_t i = (h >> 17) & (s->owners_size - 1);
 
-	while (s->owners[i].c != NULL && !same_owner(s->owners[i].c,
+	while (s->owners[i].stamp == s->stamp && !same_owner(s->owners[i].c,
 	    s->owners[i].tid, c, tid) && work(s) == 0)
 		i = (i + 1) & (s->owners_size - 1);
 	return &s->owners[i];
@@ -129,16 +142,19 @@ owner_get(struct search *s, const struct lbd_conn *c, pid_t tid)
 			return NULL;
 		}
 		for (i = 0; i < oldsize; i++)
-			if (old[i].c != NULL)
+			if (old[i].stamp == s->stamp)
 				*owner_slot(s, old[i].c, old[i].tid) = old[i];
 		free(old);
 	}
 	o = owner_slot(s, c, tid);
 	if (s->failed)
 		return NULL;
-	if (o->c == NULL) {
+	if (o->stamp != s->stamp) {
+		o->stamp = s->stamp;
 		o->c = c;
 		o->tid = tid;
+		o->expanded = 0;
+		o->waits = NULL;
 		s->nowners++;
 	}
 	return o;
@@ -156,11 +172,39 @@ conn_sort(struct search *s, struct lbd_conn *c)
 		return;
 	c->deadlock_stamp = s->stamp;
 	LIST_FOREACH(w, &c->waits, conn_entry) {
-		if (work(s) != 0 || (o = owner_get(s, c, w->tid)) == NULL)
+		if (work(s) != 0)
+			return;
+		if (w->kept_pid != 0)
+			continue;       /* the kept process's, not c's */
+		if ((o = owner_get(s, c, w->tid)) == NULL)
 			return;
 		w->deadlock_next = o->waits;
 		o->waits = w;
 	}
+}
+
+/* Adds wait w, reached from step from, to the search (s failed when
+ * out of memory). */
+static void
+step_add(struct search *s, struct lbd_wait *w, size_t from)
+{
+	struct step *grown;
+	size_t       size;
+
+	if (s->n == s->size) {
+		size = s->size != 0 ? s->size * 2 : 64;
+		if ((grown = realloc(s->steps, size * sizeof(*grown))) ==
+		    NULL) {
+			s->failed = 1;
+			return;
+		}
+		s->steps = grown;
+		s->size = size;
+	}
+	w->stamp = s->stamp;
+	s->steps[s->n].w = w;
+	s->steps[s->n].from = from;
+	s->n++;
 }
 
 /* Adds every wait of owner (c, tid), reached from step from, the first
@@ -170,8 +214,6 @@ owner_waits(struct search *s, struct lbd_conn *c, pid_t tid, size_t from)
 {
 	struct lbd_wait *w;
 	struct owner    *o;
-	struct step     *grown;
-	size_t           size;
 
 	conn_sort(s, c);
 	if (s->failed || (o = owner_get(s, c, tid)) == NULL || o->expanded)
@@ -180,22 +222,8 @@ owner_waits(struct search *s, struct lbd_conn *c, pid_t tid, size_t from)
 	for (w = o->waits; w != NULL; w = w->deadlock_next) {
 		if (work(s) != 0)
 			return;
-		if (w->stamp == s->stamp)
-			continue;
-		if (s->n == s->size) {
-			size = s->size != 0 ? s->size * 2 : 64;
-			if ((grown = realloc(s->steps, size *
-			    sizeof(*grown))) == NULL) {
-				s->failed = 1;
-				return;
-			}
-			s->steps = grown;
-			s->size = size;
-		}
-		w->stamp = s->stamp;
-		s->steps[s->n].w = w;
-		s->steps[s->n].from = from;
-		s->n++;
+		if (w->stamp != s->stamp)
+			step_add(s, w, from);
 	}
 }
 
@@ -259,6 +287,9 @@ wait_edges(struct search *s, size_t i, struct lbd_conn *c, pid_t tid,
 	    v = TAILQ_PREV(v, lbd_waitq, lock_entry)) {
 		if (work(s) != 0)
 			return 0;
+		if (v->kept_pid != 0)
+			continue;       /* a kept process's: its owner is not
+			                   known (those ahead of it still are) */
 		if (same_owner(v->conn, v->tid, w->conn, w->tid)) {
 			/* Its owner's own wait, in the search with w: it
 			 * waits for those ahead of it as w would, but a
@@ -356,12 +387,18 @@ cycle_link(char *out, size_t size, size_t *used, int look,
 	*used = n < 0 || (size_t)n >= size - *used ? size : *used + (size_t)n;
 }
 
+/* Links of a cycle told, at most: each costs a look at its lock as the
+ * client (a path's every directory), which the search's bound does not
+ * count; past them, how many more there are. */
+#define CYCLE_TOLD_MAX 64
+
 /*
  * Tells in why (size bytes) the cycle of s's steps chain[0..n-1] (each
  * step's wait's owner in the way of the one before it; the last one's
  * lock in the way of owner (hc, ht)), as client c may be told it: of a
  * lock c may not look at, neither its path nor the two owners beside it
- * in the cycle (the one that waits for it and the one in its way).
+ * in the cycle (the one that waits for it and the one in its way); its
+ * first CYCLE_TOLD_MAX links, as many of them as fit.
  */
 static void
 cycle_tell(const struct search *s, const size_t *chain, size_t n,
@@ -376,7 +413,12 @@ cycle_tell(const struct search *s, const size_t *chain, size_t n,
 		why[0] = '\0';
 	next = first = may_look(c, s->steps[chain[0]].w->lock);
 	prev = may_look(c, s->steps[chain[n - 1]].w->lock);
-	for (k = 0; k < n; k++) {
+	for (k = 0; k < n && used < size; k++) {
+		if (k == CYCLE_TOLD_MAX) {
+			snprintf(why + used, size - used, "; and %lu more waits in the cycle",
+			    (unsigned long)(n - k));
+			break;
+		}
 		w = s->steps[chain[k]].w;
 		nx = k + 1 < n ? s->steps[chain[k + 1]].w : NULL;
 		look = next;
@@ -435,21 +477,23 @@ lbd_deadlock_find(struct lbd *d, struct lbd_conn *c, pid_t tid,
 	if (from != NULL && TAILQ_NEXT(from, lock_entry) == NULL &&
 	    !waited_for(c, tid))
 		return 0;
+	if (d->deadlock_mem == NULL &&
+	    (d->deadlock_mem = calloc(1, sizeof(*d->deadlock_mem))) == NULL)
+		return 0;
 	memset(&s, 0, sizeof(s));
+	s.steps = d->deadlock_mem->steps;
+	s.size = d->deadlock_mem->steps_size;
+	s.owners = d->deadlock_mem->owners;
+	s.owners_size = d->deadlock_mem->owners_size;
 	s.stamp = ++d->deadlock_stamp;
 	if (from == NULL)
 		owner_waits(&s, c, tid, ROOT);
-	else if ((o = owner_get(&s, c, tid)) != NULL &&
-	    (s.steps = malloc(sizeof(*s.steps))) != NULL) {
+	else if ((o = owner_get(&s, c, tid)) != NULL) {
 		/* From that wait alone: the owner's others were looked at
 		 * as they were queued. */
 		o->expanded = 1;
-		from->stamp = s.stamp;
-		s.steps[0].w = from;
-		s.steps[0].from = ROOT;
-		s.n = s.size = 1;
-	} else
-		s.failed = 1;
+		step_add(&s, from, ROOT);
+	}
 	for (i = 0; i < s.n && !s.failed; i++)
 		if ((found = wait_edges(&s, i, c, tid, &hc, &ht)) == 1)
 			break;
@@ -471,7 +515,21 @@ lbd_deadlock_find(struct lbd *d, struct lbd_conn *c, pid_t tid,
 	cycle_tell(&s, chain, nchain, c, hc, ht, why, size);
 out:
 	free(chain);
-	free(s.owners);
-	free(s.steps);
+	d->deadlock_mem->steps = s.steps;
+	d->deadlock_mem->steps_size = s.size;
+	d->deadlock_mem->owners = s.owners;
+	d->deadlock_mem->owners_size = s.owners_size;
 	return found == 1 && !s.failed;
+}
+
+/* lbd_deadlock_end: see deadlock.h. */
+void
+lbd_deadlock_end(struct lbd *d)
+{
+	if (d->deadlock_mem == NULL)
+		return;
+	free(d->deadlock_mem->steps);
+	free(d->deadlock_mem->owners);
+	free(d->deadlock_mem);
+	d->deadlock_mem = NULL;
 }

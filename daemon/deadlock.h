@@ -29,4 +29,7 @@ int lbd_deadlock_find(struct lbd *d, struct lbd_conn *c, pid_t tid,
         struct lbd_wait *from, struct lbd_wait **first, char *why,
         size_t size);
 
+/* lbd_deadlock_end: frees the searches' tables d keeps (at its end). */
+void lbd_deadlock_end(struct lbd *d);
+
 #endif /* LBD_DEADLOCK_H */

@@ -49,6 +49,7 @@
 
 #include "conn.h"
 #include "daemon.h"
+#include "deadlock.h"
 #include "ending.h"
 #include "intents.h"
 #include "list.h"
@@ -261,4 +262,5 @@ lbd_stop(struct lbd *d)
 	uv_close((uv_handle_t *)&d->idle, NULL);
 	lbd_lograte_close(&d->refusals);
 	lbd_lograte_close(&d->deadlocks);
+	lbd_deadlock_end(d);
 }

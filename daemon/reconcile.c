@@ -730,6 +730,10 @@ orphan_to_waiter(struct lbd_hold *h)
 	if (!h->kept)
 		lbd_lock_own_waits(l, c, tid);
 	lbd_readers_serve(l);   /* shared requests that waited for it */
+	/* Given past the waiters ahead of its wait, who wait for its owner
+	 * now: a cycle it closes, if it waits elsewhere. */
+	if (!h->kept)
+		lbd_waits_recheck(c, tid);
 }
 
 /*

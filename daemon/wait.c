@@ -76,8 +76,15 @@ lbd_wait_deadlocked(struct lbd_wait *w)
 	struct lbd_wait *first;
 	char             why[LBP_LINE_MAX];
 
-	if (!lbd_deadlock_find(w->conn->d, w->conn, w->tid, w, &first, why,
-	    sizeof(why)))
+	/* A wait kept for a process is that process's: what else it waits
+	 * for is not known (a path's end, never a cycle drawn). */
+	if (w->kept_pid != 0)
+		return 0;
+	/* An UPGRADE goes to the head: those behind it now wait for its
+	 * owner, so a cycle may leave the owner by any of its waits; the
+	 * UPGRADE, which closed it, is refused. */
+	if (!lbd_deadlock_find(w->conn->d, w->conn, w->tid, w->upgrade ?
+	    NULL : w, &first, why, sizeof(why)))
 		return 0;
 	wait_refuse(w, why);
 	return 1;
@@ -91,12 +98,15 @@ lbd_waits_recheck(struct lbd_conn *c, pid_t tid)
 	struct lbd_lock *l;
 	char             why[LBP_LINE_MAX];
 
-	if (!lbd_deadlock_find(c->d, c, tid, NULL, &first, why, sizeof(why)))
-		return;
-	l = first->lock;
-	wait_refuse(first, why);
-	lbd_readers_serve(l);   /* readers it held back: their turn */
-	lbd_lock_put(l);
+	/* Each refusal breaks the cycles through its wait: searched again
+	 * until none is left (a hold can close several at once). */
+	while (lbd_deadlock_find(c->d, c, tid, NULL, &first, why,
+	    sizeof(why))) {
+		l = first->lock;
+		wait_refuse(first, why);
+		lbd_readers_serve(l);   /* readers it held back: their turn */
+		lbd_lock_put(l);
+	}
 }
 
 /*

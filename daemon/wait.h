@@ -49,7 +49,8 @@ int  lbd_wait_deadlocked(struct lbd_wait *w);
  * for a lock already and that now closes a cycle of waits, the wait the
  * cycle leaves it by (not its newest: that may be outside the cycle) is
  * refused EDEADLK as lbd_wait_deadlocked refuses one, and its lock
- * served (as after a CANCEL; that lock may be freed). */
+ * served (as after a CANCEL; that lock may be freed); again, until no
+ * cycle is left. */
 void lbd_waits_recheck(struct lbd_conn *c, pid_t tid);
 
 /* lbd_wait_current: 1 when w is not for a kept hold, or the process it
