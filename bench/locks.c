@@ -268,10 +268,11 @@ tput_client(int i, const char *kind, const char *path, int ready, int go,
  * stage_throughput: -c CLIENTS processes take and release a lock for -t
  * seconds, -a KIND-distinct (each its own lock) or KIND-shared (one lock),
  * KIND broker, flock or reader (through the broker, each client taking
- * its lock shared: reader-shared is readers on one lock).  Prints tput.KIND.MODE.CLIENTS (acquire+release
- * per second, all clients together) and, for two clients or more, the
- * spread of acquisitions per client: fair.KIND.MODE.CLIENTS.cv (standard
- * deviation / mean) and .minmax (fewest / most).
+ * its lock shared: reader-shared is readers on one lock).  Prints
+ * tput.KIND.MODE.CLIENTS (acquire+release per second, all clients
+ * together) and, for two clients or more, the spread of acquisitions per
+ * client: fair.KIND.MODE.CLIENTS.cv (standard deviation / mean) and
+ * .minmax (fewest / most).
  */
 int
 stage_throughput(const struct bench_opts *o)

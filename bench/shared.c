@@ -27,6 +27,9 @@
 	                           daemon's WAITED_FOR_MAX (deadlock.c), so
 	                           that queueing them costs no search */
 #define DL_TIMEOUT      "timeout=60"    /* the measured wait's */
+#define DL_WARMUP       20      /* unreported waits before each series
+	                           (one behind the queue can take tens of
+	                           milliseconds) */
 #define DL_WAIT_NS      (120ull * 1000000000u)
 
 /* What the writer and the readers of stage_rw_fair share. */
@@ -219,26 +222,26 @@ struct dl_measure {
 	struct samples s[2];
 };
 
-/* Measures o->samples waits (after 100 more) of each measuring owner of
- * m in turn, on the lock whose encoded path is enc, reported as
- * deadlock.wait.NAME and deadlock.held.NAME, repetition rep. */
+/* Measures o->samples waits (after DL_WARMUP more) of each measuring
+ * owner of m, one owner after the other (the search of the one that
+ * holds a lock does not run between the other's waits), on the lock
+ * whose encoded path is enc, reported as deadlock.wait.NAME and
+ * deadlock.held.NAME, repetition rep. */
 static void
 dl_series(struct dl_measure *m, const char *enc, const char *name, int rep,
     const struct bench_opts *o)
 {
-	char metric[64];
-	int  i, j;
+	char     metric[64];
+	uint64_t ns;
+	int      i, j;
 
-	for (j = 0; j < 2; j++)
+	for (j = 0; j < 2; j++) {
 		samples_init(&m->s[j], (size_t)o->samples);
-	for (i = -100; i < o->samples; i++)
-		for (j = 0; j < 2; j++) {
-			uint64_t ns = dl_wait(&m->w[j], enc);
-
+		for (i = -DL_WARMUP; i < o->samples; i++) {
+			ns = dl_wait(&m->w[j], enc);
 			if (i >= 0)
 				samples_add(&m->s[j], ns);
 		}
-	for (j = 0; j < 2; j++) {
 		snprintf(metric, sizeof(metric), "deadlock.%s.%s",
 		    j == 0 ? "wait" : "held", name);
 		report_latency(metric, rep, &m->s[j]);
@@ -270,17 +273,17 @@ dl_waiters(struct wire *ctl, const char *path, long want)
 /*
  * stage_deadlock_cost: the latency of a queued wait (an ACQUIRE with a
  * timeout on a lock another connection holds, and a CANCEL of it, in one
- * write: dl_wait) by two owners: one that holds nothing, and one that
- * holds a lock of its own, so that something could wait for it and the
- * daemon searches the wait-for graph from its wait.  In -r rounds: with
- * no other wait in the daemon (deadlock.{wait,held}.none); then -c N
- * (10,000 unless given) waits are queued on a second lock, by owners
- * that hold nothing (DL_PER_CONN threads of each of N / DL_PER_CONN
- * connections), and the two owners' waits are measured on the first
- * lock, beside them (.beside), and on the second, behind them
- * (.behind: the search of the owner that holds a lock walks the whole
- * queue ahead of it); then their connections close.  Also
- * deadlock.waits (N) and deadlock.queue_s (the time to queue them).
+ * write: dl_wait) by two owners, one after the other: one that holds
+ * nothing, and one that holds a lock of its own, so that something could
+ * wait for it and the daemon searches the wait-for graph from its wait.
+ * In -r rounds: with no other wait in the daemon
+ * (deadlock.{wait,held}.none); then -c N (10,000 unless given) waits are
+ * queued on a second lock, by owners that hold nothing (DL_PER_CONN
+ * threads of each of N / DL_PER_CONN connections), and the two owners'
+ * waits are measured on the first lock, beside them (.beside), and on
+ * the second, behind them (.behind: the search of the owner that holds a
+ * lock walks the whole queue ahead of it); then their connections close.
+ * Also deadlock.waits (N) and deadlock.queue_s (the time to queue them).
  */
 int
 stage_deadlock_cost(const struct bench_opts *o)
