@@ -136,6 +136,8 @@ int      stage_held(const struct bench_opts *o);
 int      stage_conns(const struct bench_opts *o);
 int      stage_daemon_pid(const struct bench_opts *o);
 int      stage_syscalls(const struct bench_opts *o);
+int      stage_rw_fair(const struct bench_opts *o);
+int      stage_deadlock_cost(const struct bench_opts *o);
 
 /* handoff.c: the two-process handoff game.  Two processes pass one lock
  * back and forth; in each round the holder waits until the other is

@@ -46,11 +46,15 @@ static const struct stage stages[] = {
 	  "released at a random moment (the Python peers' game)" },
 	{ "throughput", stage_throughput, "-c CLIENTS processes for -t "
 	  "seconds; -a broker-distinct|broker-shared|flock-distinct|"
-	  "flock-shared" },
+	  "flock-shared|reader-shared" },
 	{ "held", stage_held, "latency while the broker holds -a "
 	  "N,N,... locks; their holder disconnects" },
 	{ "conns", stage_conns, "latency with -c connections open and "
 	  "closed, then as many waiters on one lock" },
+	{ "rw-fair", stage_rw_fair, "a writer's wait behind -c readers "
+	  "(8) that keep one lock held shared" },
+	{ "deadlock-cost", stage_deadlock_cost, "a queued wait's latency "
+	  "beside and behind -c waits (10000)" },
 	{ "syscalls", stage_syscalls, "system calls per request, the "
 	  "daemon's and the client's; -a KIND,... (see syscalls.c)" },
 	{ "daemon-pid", stage_daemon_pid, "prints the daemon's pid" },

@@ -221,8 +221,9 @@ struct tput_shared {
 };
 
 /* One client of a throughput run: takes and gives back its lock (kind:
- * "broker" or "flock") until sh->end, counting.  Starts when go reaches
- * end of file, after it said it is ready on ready. */
+ * "broker", "reader": through the broker, shared, or "flock") until
+ * sh->end, counting.  Starts when go reaches end of file, after it said
+ * it is ready on ready. */
 static void
 tput_client(int i, const char *kind, const char *path, int ready, int go,
     struct tput_shared *sh)
@@ -230,10 +231,11 @@ tput_client(int i, const char *kind, const char *path, int ready, int go,
 	lb_lock *l = NULL;
 	uint64_t n = 0;
 	char     c = 'r';
-	int      fd = -1;
+	int      fd = -1, shared = 0, r;
 
-	if (strcmp(kind, "broker") == 0) {
+	if (strcmp(kind, "flock") != 0) {
 		l = lock_new(path, LB_BROKER);
+		shared = strcmp(kind, "reader") == 0;
 		must_acquire(l, LB_FOREVER);    /* connects */
 		must_release(l);
 	} else if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) ==
@@ -242,7 +244,12 @@ tput_client(int i, const char *kind, const char *path, int ready, int go,
 	if (write(ready, &c, 1) != 1 || read(go, &c, 1) != 0)
 		die("throughput: start signal lost");
 	while (now_ns() < sh->end) {
-		if (l != NULL) {
+		if (shared) {
+			if ((r = lb_acquire_shared(l, LB_FOREVER)) != 0)
+				die("lb_acquire_shared %s: %s: %s", path,
+				    lb_error_name(r), lb_lock_error(l));
+			must_release(l);
+		} else if (l != NULL) {
 			must_acquire(l, LB_FOREVER);
 			must_release(l);
 		} else if (flock(fd, LOCK_EX) == -1 ||
@@ -260,10 +267,12 @@ tput_client(int i, const char *kind, const char *path, int ready, int go,
 /*
  * stage_throughput: -c CLIENTS processes take and release a lock for -t
  * seconds, -a KIND-distinct (each its own lock) or KIND-shared (one lock),
- * KIND broker or flock.  Prints tput.KIND.MODE.CLIENTS (acquire+release
- * per second, all clients together) and, for two clients or more, the
- * spread of acquisitions per client: fair.KIND.MODE.CLIENTS.cv (standard
- * deviation / mean) and .minmax (fewest / most).
+ * KIND broker, flock or reader (through the broker, each client taking
+ * its lock shared: reader-shared is readers on one lock).  Prints
+ * tput.KIND.MODE.CLIENTS (acquire+release per second, all clients
+ * together) and, for two clients or more, the spread of acquisitions per
+ * client: fair.KIND.MODE.CLIENTS.cv (standard deviation / mean) and
+ * .minmax (fewest / most).
  */
 int
 stage_throughput(const struct bench_opts *o)
@@ -281,10 +290,11 @@ stage_throughput(const struct bench_opts *o)
 	if (o->arg == NULL || (dash = strchr(o->arg, '-')) == NULL ||
 	    dash - o->arg >= (long)sizeof(kind))
 		die("throughput: -a broker-distinct, broker-shared, "
-		    "flock-distinct or flock-shared");
+		    "flock-distinct, flock-shared or reader-shared");
 	snprintf(kind, sizeof(kind), "%.*s", (int)(dash - o->arg), o->arg);
 	mode = dash + 1;
-	if ((strcmp(kind, "broker") != 0 && strcmp(kind, "flock") != 0) ||
+	if ((strcmp(kind, "broker") != 0 && strcmp(kind, "flock") != 0 &&
+	    strcmp(kind, "reader") != 0) ||
 	    (strcmp(mode, "distinct") != 0 && strcmp(mode, "shared") != 0))
 		die("throughput: no such kind or mode: %s", o->arg);
 	for (rep = 0; rep < o->reps; rep++) {

@@ -343,6 +343,51 @@ def targets(d):
         "cores)" % d.meta.get("cores", "?"),
         "%s / %s ops/s" % (num(t16), num(t1)), r, ">= 2x",
         None if r is None else r >= 2, "tput")
+    # Readers on one lock against the same clients on distinct locks,
+    # and on one lock taken exclusive (throughput, the same rounds).
+    tr, ts = d.main("tput.reader.shared.16"), d.main("tput.broker.shared.16")
+    r = ratio(tr, t16)
+    add("16 readers on one lock (lb_acquire_shared) / 16 clients on "
+        "distinct locks (throughput)",
+        "%s / %s ops/s" % (num(tr), num(t16)), r, ">= 0.8x",
+        None if r is None else r >= 0.8, "readers")
+    r = ratio(tr, ts)
+    add("16 readers on one lock / 16 clients on one lock taken exclusive "
+        "(throughput)", "%s / %s ops/s" % (num(tr), num(ts)), r,
+        "report", "report" if r is not None else None, None)
+    ww, hold = d.get("rwfair.writer_wait"), d.main("rwfair.reader_hold_us")
+    add("a writer's wait for a lock %s readers keep held shared, p50 / "
+        "p99 (FIFO: it waits for the readers ahead of it only)" % (
+            num(d.main("rwfair.readers"))),
+        "%s / %s µs; a reader holds %s µs on average; the lock held by "
+        "readers just before the writer asked: %s of its requests" % (
+            us(ww.p50 if ww else None), us(ww.p99 if ww else None),
+            us(hold), pct(d.main("rwfair.held_before"))),
+        ratio(ww.p50 if ww else None, hold), "report (ratio: the wait's "
+        "p50 over a reader's hold)", "report" if ww is not None else None,
+        None)
+    nw = d.main("deadlock.waits")
+    nw = None if nw is None else int(nw)
+    for who, owner, judged in (
+            ("wait", "an owner that holds nothing (its wait, at its "
+             "queue's tail, is not searched from)", ("beside", "behind")),
+            ("held", "an owner that holds a lock (the wait-for graph "
+             "searched from its wait)", ("beside",))):
+        base = d.main("deadlock.%s.none" % who)
+        for case, where in (("beside", "beside {:,} waits on another "
+                             "lock"), ("behind", "behind {:,} waits on "
+                                       "the same lock")):
+            f = d.main("deadlock.%s.%s" % (who, case))
+            r = ratio(f, base)
+            text = ("a queued wait (ACQUIRE+CANCEL) %s / with no other "
+                    "wait, p50, by %s" % (where.format(10000), owner) +
+                    this_run(nw, 10000))
+            if case in judged:
+                add(text, "%s / %s µs" % (us(f), us(base)), r, "<= 1.2x",
+                    le(r, 1.2), "deadlock")
+            else:
+                add(text, "%s / %s µs" % (us(f), us(base)), r, "report",
+                    "report" if r is not None else None, None)
     tf = d.main("tput.flock.distinct.1")
     dc, cc = (d.main("syscalls.daemon.cycle.link"),
               d.main("syscalls.client.cycle.link"))
@@ -947,6 +992,50 @@ def gap_python(d):
     return text
 
 
+def gap_readers(d):
+    tr, t16, ts = (d.main("tput.reader.shared.16"),
+                   d.main("tput.broker.distinct.16"),
+                   d.main("tput.broker.shared.16"))
+    return (
+        "**Readers on one lock.** 16 readers taking one lock shared made "
+        "%s acquire+release a second, against %s for 16 clients on "
+        "distinct locks and %s for 16 on one lock taken exclusive (the "
+        "spread of acquisitions per reader: CV %s, fewest / most %s). "
+        "A reader that finds the lock held shared and nobody queued "
+        "joins at once, with no file-system step of its own but its "
+        "marker beside the lock; when the reader its lock file names "
+        "leaves while others hold, the lock file is handed to one of "
+        "them by the atomic handoff (docs/SHARED.md), a handoff's work "
+        "for a release. How often that happens in this run, and where "
+        "the daemon's time per reader goes, is not profiled here." % (
+            num(tr), num(t16), num(ts),
+            num(d.main("fair.reader.shared.16.cv")),
+            num(d.main("fair.reader.shared.16.minmax"))))
+
+
+def gap_deadlock(d):
+    rows = []
+    for who in ("wait", "held"):
+        for case in ("none", "beside", "behind"):
+            f = d.get("deadlock.%s.%s" % (who, case))
+            if f is not None:
+                rows.append("%s %s %s / %s µs" % (
+                    "holding nothing" if who == "wait" else "holding a "
+                    "lock", case, us(f.p50), us(f.p99)))
+    return (
+        "**A queued wait with many waits in the graph.** p50 / p99 of "
+        "each case in this run: %s. A wait queued at its queue's tail by "
+        "an owner that nothing can wait for is not searched from at all "
+        "(docs/DEADLOCK.md), so the rows of the owner that holds nothing "
+        "measure what else a queue of that length costs a wait that comes "
+        "and goes (its ACQUIRE and CANCEL); the rows of the owner that "
+        "holds a lock add the search, which behind the queue walks every "
+        "waiter ahead (each owner once). Where the daemon's time goes in "
+        "each is not profiled in this run." % "; ".join(rows))
+
+
+GAPS["readers"] = gap_readers
+GAPS["deadlock"] = gap_deadlock
 GAPS["python"] = gap_python
 GAPS["syscalls_cycle"] = gap_syscalls_cycle
 GAPS["syscalls_handoff"] = gap_syscalls_handoff
@@ -984,6 +1073,101 @@ def server_throughput_table(d):
             num(d.main("fair.%s.shared.16.cv" % k)),
             num(d.main("fair.%s.shared.16.minmax" % k))))
     o()
+
+
+# The deadlock stage's cases: (metric suffix, label).
+DEADLOCK_CASES = [
+    ("none", "no other wait in the daemon"),
+    ("beside", "beside {} waits on another lock"),
+    ("behind", "behind {} waits on the same lock"),
+]
+
+
+def shared_section(d):
+    """Shared locks and the deadlock search: readers on one lock, a
+    writer behind readers, a queued wait with many waits in the graph."""
+    o = d.out
+    o("## Shared locks and deadlock detection")
+    o()
+    o("*Readers on one lock*: the throughput stage with 16 client "
+      "processes, each taking one lock shared (`lb_acquire_shared`) and "
+      "releasing it (`lbbench throughput -a reader-shared`), in the same "
+      "rounds as 16 clients on distinct locks and on one lock taken "
+      "exclusive: readers should scale like distinct locks. *A writer "
+      "behind readers* (`lbbench rw-fair`): 8 reader processes take one "
+      "lock shared back to back, each holding it 100 to 300 µs, so that "
+      "it is seldom free of readers; a writer asks for it exclusive, "
+      "releases it at once and pauses 1 to 2 ms, again and again; its "
+      "wait is from its request to its grant. In a FIFO queue it waits "
+      "only for the readers that hold the lock when it asks (readers "
+      "that come after it queue behind it). *The deadlock search's cost* "
+      "(`lbbench deadlock-cost`): on a bare connection, an ACQUIRE with "
+      "a timeout of a lock another connection holds, and a CANCEL of it, "
+      "in one write; the sample is the time until the CANCEL's answer. "
+      "Two owners, one after the other: one that holds nothing, whose "
+      "wait at its queue's tail the daemon need not search from (nothing "
+      "can wait "
+      "for it), and one that holds a lock of its own, whose wait it "
+      "searches from (docs/DEADLOCK.md). Each round measures them with "
+      "no other wait in the daemon, then with N waits queued on a second "
+      "lock (50 threads each of N / 50 connections, owners that hold "
+      "nothing): beside them (the first lock) and behind them (the "
+      "second: the search walks every waiter ahead).")
+    o()
+    rows = [("tput.%s.16" % m, label) for m, label in (
+        ("broker.distinct", "16 clients, distinct locks"),
+        ("broker.shared", "16 clients, one lock, exclusive"),
+        ("reader.shared", "16 readers, one lock, shared"))]
+    if any(d.get(m) is not None for m, _ in rows):
+        o("| clients | acquire+release per second | spread | CV | "
+          "fewest / most |")
+        o("|---|--:|--:|--:|--:|")
+        for m, label in rows:
+            f = d.get(m)
+            if f is None:
+                continue
+            fair = "fair" + m[4:]
+            o("| %s | %s | %s | %s | %s |" % (
+                label, num(f.main), pct(f.spread),
+                num(d.main(fair + ".cv")), num(d.main(fair + ".minmax"))))
+        o()
+    ww = d.get("rwfair.writer_wait")
+    if ww is not None:
+        o("| writer behind readers | value |")
+        o("|---|--:|")
+        o("| readers | %s |" % num(d.main("rwfair.readers")))
+        o("| the writer's wait, p50 / p99 (µs) | %s / %s |" % (
+            us(ww.p50), us(ww.p99)))
+        o("| a reader's hold, mean (µs) | %s |" % us(
+            d.main("rwfair.reader_hold_us")))
+        o("| the lock held by readers just before the writer asked | "
+          "%s |" % pct(d.main("rwfair.held_before")))
+        o("| the readers' acquire+release per second meanwhile | %s |" %
+          num(d.main("rwfair.reader_ops")))
+        o()
+    nw = d.main("deadlock.waits")
+    n = "{:,}".format(int(nw)) if nw is not None else "N"
+    if d.get("deadlock.wait.none") is not None:
+        o("| queued wait (ACQUIRE+CANCEL) | owner | p50 (µs) | p99 (µs) "
+          "| spread | / no other wait (p50) |")
+        o("|---|---|--:|--:|--:|--:|")
+        for who, owner in (("wait", "holds nothing"),
+                           ("held", "holds a lock")):
+            base = d.main("deadlock.%s.none" % who)
+            for case, label in DEADLOCK_CASES:
+                f = d.get("deadlock.%s.%s" % (who, case))
+                if f is None:
+                    continue
+                r = ratio(f.p50, base)
+                o("| %s | %s | %s | %s | %s | %s |" % (
+                    label.format(n), owner, us(f.p50), us(f.p99),
+                    pct(f.spread), "n/a" if r is None else "%.2f" % r))
+        q = d.main("deadlock.queue_s")
+        if q is not None:
+            o()
+            o("Queueing the %s waits took %s (pipelined, 50 a "
+              "connection)." % (n, num(q, "s")))
+        o()
 
 
 def python_package_section(d):
@@ -1275,6 +1459,8 @@ def write_doc(figs, meta, outdir, plots):
         o("Spread of the broker's throughput over the repetitions: %s to "
           "%s." % (pct(min(spreads)), pct(max(spreads))))
         o()
+
+    shared_section(d)
 
     o("## Scale")
     o()
