@@ -238,14 +238,16 @@ LB_EXPORT int lb_downgrade(lb_lock *lock);
  * in progress (it returns 1 then), or the interrupt hook of the handle
  * waited for says so; LB_EDEADLK when a wait of it would close a cycle
  * with locks the caller holds outside the set; LB_EFAILED, LB_ENOMEM as
- * lb_acquire's.  LB_EINVAL (nothing taken) for a NULL locks or n 0, more
- * than 256 locks, a NULL handle, a NaN timeout, one lock file named by
- * two handles (the same path twice, a directory reached through a
- * symbolic link, two methods whose artefacts coincide: the reason, on
- * both handles, says "named twice" and names both paths), or a lock the
- * handle's owner holds already (found at its turn: that lock is left
- * held, the others given back).  *failed is left as it is for the
- * failures that name no lock (the arguments as a whole, LB_ENOMEM).
+ * lb_acquire's.  LB_EINVAL (nothing taken) for a NULL locks or n 0,
+ * more than 256 locks, a NULL handle, a NaN timeout, one lock file named
+ * by two handles (the same path twice; a directory reached through a
+ * symbolic link, but for LB_SQLITE, whose rows are told apart by name;
+ * two methods whose artefacts coincide): the reason, on both handles,
+ * says "named twice" and names both paths, *failed the later of the two;
+ * or a lock the handle's owner holds already (found at its turn: that
+ * lock is left held, the others given back).  *failed is left as it is
+ * for the failures that name no lock (the arguments as a whole,
+ * LB_ENOMEM).
  * Blocks up to timeout (plus, through the broker, the time to reach it).
  * Since 0.4.
  */
