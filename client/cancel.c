@@ -77,6 +77,8 @@ lb__wait_begin(struct lb__wait *w, struct lb__cancel *c)
 	pthread_mutex_unlock(&c->mu);
 	w->next_check = lockfs_now() + LB__INTERRUPT_EVERY_S;
 	w->why = 0;
+	w->set = NULL;
+	w->nset = 0;
 }
 
 /* lb__wait_end: see cancel.h. */
@@ -92,9 +94,16 @@ lb__wait_end(struct lb__wait *w)
 int
 lb__wait_canceled(struct lb__wait *w)
 {
+	size_t i;
+
 	if (w->why == 0 &&
 	    __atomic_load_n(&w->c->epoch, __ATOMIC_SEQ_CST) != w->epoch)
 		w->why = 1;
+	for (i = 0; w->why == 0 && i < w->nset; i++) {
+		if (__atomic_load_n(&w->set[i].c->epoch, __ATOMIC_SEQ_CST) !=
+		    w->set[i].epoch)
+			w->why = 1;
+	}
 	return w->why != 0;
 }
 

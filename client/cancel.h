@@ -24,6 +24,7 @@
 #define LB_CANCEL_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "lockfs.h"
@@ -50,6 +51,10 @@ struct lb__wait {
 	double             next_check;  /* monotonic time the hook is due */
 	int                why;         /* 0 goes on; 1 canceled; 2 the hook
 	                                   said stop (sticky) */
+	const struct lb__wait *set;     /* lb_acquire_all: the waits begun on
+	                                   every handle of the set, whose
+	                                   cancel ends this one too; or NULL */
+	size_t             nset;        /* how many */
 };
 
 /* lb__cancel_init, lb__cancel_fini: make and unmake c (no hook, epoch
@@ -74,12 +79,13 @@ void lb__cancel_set_interrupt(struct lb__cancel *c, int (*check)(void *),
     void *arg);
 
 /* lb__wait_begin: w is an acquire on c from now (counted in progress),
- * until lb__wait_end(w). */
+ * until lb__wait_end(w); no set (the caller may set w->set, w->nset
+ * next). */
 void lb__wait_begin(struct lb__wait *w, struct lb__cancel *c);
 void lb__wait_end(struct lb__wait *w);
 
-/* lb__wait_canceled: 1 when lb_lock_cancel has ended w (or the hook has
- * already said stop), else 0.  Never calls the hook, never blocks: may
+/* lb__wait_canceled: 1 when lb_lock_cancel has ended w, or one of the
+ * waits of its set (or the hook has already said stop), else 0.  Never calls the hook, never blocks: may
  * be called under any mutex. */
 int  lb__wait_canceled(struct lb__wait *w);
 

@@ -19,6 +19,12 @@ struct lb__handle_view {
 	const char        *given;       /* the path as given */
 	const char        *path;        /* absolute, normalised */
 	unsigned           method;      /* LB_LINK ... LB_SQLITE */
+	const char        *lock_file;   /* the artefact: PATH.lock, or PATH
+	                                   (pidfile); the sqlite method's
+	                                   row names it */
+	const char        *dir;         /* the directory holding it */
+	const char        *db;          /* sqlite method: the database file;
+	                                   else NULL */
 	enum lb__transport transport;   /* from the flags, else the
 	                                   environment (lb_lock_new) */
 };
@@ -30,5 +36,21 @@ void lb__lock_view(lb_lock *lock, struct lb__handle_view *v);
 /* lb__lock_failed: records err as the reason of the last failing call on
  * lock when r < 0 (lb_lock_error tells it); returns r. */
 int lb__lock_failed(lb_lock *lock, int r, const struct lockfs_err *err);
+
+struct lb__wait;        /* cancel.h */
+struct lb__cancel;
+
+/* lb__lock_cancel: lock's cancel state (cancel.h), for a call that is in
+ * progress on it without an lb_acquire (lb_acquire_all). */
+struct lb__cancel *lb__lock_cancel(lb_lock *lock);
+
+/*
+ * lb__acquire_member: lb_acquire(lock, timeout) for lb_acquire_all: also
+ * ended, as by lb_lock_cancel, when any of the nset waits in set (begun
+ * on the other handles of the set) is canceled.  *fresh is set on a
+ * grant: 1 when the owner held the lock not before (lb_acquire_fresh).
+ */
+int lb__acquire_member(lb_lock *lock, double timeout,
+    const struct lb__wait *set, size_t nset, int *fresh);
 
 #endif /* LB_HANDLE_H */

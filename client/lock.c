@@ -566,6 +566,9 @@ lb__lock_view(lb_lock *lock, struct lb__handle_view *v)
 	v->given = lock->given;
 	v->path = lock->fs.path;
 	v->method = lock->fs.method;
+	v->lock_file = lock->fs.lock_file;
+	v->dir = lock->fs.dir;
+	v->db = lock->fs.db;
 	v->transport = lock->transport;
 }
 
@@ -854,9 +857,12 @@ shared_needs_daemon(const lb_lock *lock, struct lockfs_err *err)
  * time to connect).  Records in the registry (owners.h) whether this
  * handle acquired the hold or found its owner holding it (acquired): the
  * daemon's answer tells, or the in-process try.  In progress, for
- * lb_lock_cancel, from its first step to its return. */
+ * lb_lock_cancel, from its first step to its return; ended early also
+ * by a cancel of one of the nset waits of set (lb_acquire_all's other
+ * handles; cancel.h).  *freshp is set on a grant (acquired). */
 static int
-acquire(lb_lock *lock, double timeout, int shared)
+acquire_in(lb_lock *lock, double timeout, int shared,
+    const struct lb__wait *set, size_t nset, int *freshp)
 {
 	struct lb__target    t;
 	struct lb__wait      w;
@@ -868,6 +874,8 @@ acquire(lb_lock *lock, double timeout, int shared)
 		return LB_EINVAL;
 	handle_own(lock);
 	lb__wait_begin(&w, &lock->cancel);
+	w.set = set;
+	w.nset = nset;
 	if (isnan(timeout)) {
 		r = record(lock, lockfs_fail(&err, LB_EINVAL, 0,
 		    "timeout for %s is not a number", lock->given), &err);
@@ -895,7 +903,33 @@ acquire(lb_lock *lock, double timeout, int shared)
 	r = record(lock, r, &err);
 out:
 	lb__wait_end(&w);
+	*freshp = fresh;
 	return r;
+}
+
+/* lb_acquire and lb_acquire_shared: acquire_in, alone. */
+static int
+acquire(lb_lock *lock, double timeout, int shared)
+{
+	int fresh;
+
+	return acquire_in(lock, timeout, shared, NULL, 0, &fresh);
+}
+
+/* lb__acquire_member: see handle.h. */
+int
+lb__acquire_member(lb_lock *lock, double timeout,
+    const struct lb__wait *set, size_t nset, int *fresh)
+{
+	return acquire_in(lock, timeout, 0, set, nset, fresh);
+}
+
+/* lb__lock_cancel: see handle.h. */
+struct lb__cancel *
+lb__lock_cancel(lb_lock *lock)
+{
+	handle_own(lock);
+	return &lock->cancel;
 }
 
 /* lb_acquire: see lockbroker.h. */

@@ -210,6 +210,51 @@ LB_EXPORT int lb_upgrade(lb_lock *lock, double timeout);
 LB_EXPORT int lb_downgrade(lb_lock *lock);
 
 /*
+ * lb_acquire_all: takes the n locks of locks[] exclusive, all of them or
+ * none: 0 when this call took every one (each then released as usual,
+ * lb_release on each handle); else a negative code with none of them held
+ * by this call, and, when failed is not NULL, *failed the index in locks[]
+ * of the lock that failed (the one it waited for when the time ran out;
+ * lb_lock_error on that handle tells why).  Each handle is an ordinary
+ * one, with its own path, method and transport; n is 1 to 256.
+ *
+ * It never waits while it holds one of the set: it waits for one lock
+ * (an lb_acquire with what is left of the timeout), then tries each of
+ * the others once; when one is busy it gives back those it took and
+ * waits for that one next, holding none.  So sets that overlap in any
+ * order never deadlock one another, through the daemon (which knows
+ * nothing of sets) or in-process, and every wait is an lb_acquire's: the
+ * daemon's FIFO queue, or the in-process back-off.  The locks are taken
+ * in one global order, by the identity of their files (the directory,
+ * however named, symbolic links followed; the file's name; for LB_SQLITE
+ * the database and the row's name).  But no lock keeps a place for the
+ * set while it waits for another: under constant contention a set can
+ * wait longer than single acquires asked after it (docs/SHARED.md).
+ *
+ * timeout as for lb_acquire, for the whole call: <= 0 tries each lock
+ * once (LB_EALREADY when one is held by another), > 0 seconds
+ * (LB_ETIMEOUT, none held), LB_FOREVER.  Also LB_ECANCELED when
+ * lb_lock_cancel is called on any handle of the set while the call is
+ * in progress (it returns 1 then), or the interrupt hook of the handle
+ * waited for says so; LB_EDEADLK when a wait of it would close a cycle
+ * with locks the caller holds outside the set; LB_EFAILED, LB_ENOMEM as
+ * lb_acquire's.  LB_EINVAL (nothing taken) for a NULL locks or n 0,
+ * more than 256 locks, a NULL handle, a NaN timeout, one lock file named
+ * by two handles (the same path twice; a directory reached through a
+ * symbolic link, but for LB_SQLITE, whose rows are told apart by name;
+ * two methods whose artefacts coincide): the reason, on both handles,
+ * says "named twice" and names both paths, *failed the later of the two;
+ * or a lock the handle's owner holds already (found at its turn: that
+ * lock is left held, the others given back).  *failed is left as it is
+ * for the failures that name no lock (the arguments as a whole,
+ * LB_ENOMEM).
+ * Blocks up to timeout (plus, through the broker, the time to reach it).
+ * Since 0.4.
+ */
+LB_EXPORT int lb_acquire_all(lb_lock **locks, size_t n, double timeout,
+    size_t *failed);
+
+/*
  * lb_lock_cancel: ends every lb_acquire on lock that is in progress when
  * it is called, from any thread (a signal handler excepted: it takes
  * mutexes), wherever the acquire is: waiting for the broker's grant (the

@@ -6,7 +6,8 @@
  * (check_broker_owners.c), choosing the transport
  * (check_broker_transport.c), what the broker adds
  * (check_broker_handoff.c), ending a wait from outside
- * (check_broker_cancel.c), daemon restarts (check_broker_restart.c,
+ * (check_broker_cancel.c), several locks at once
+ * (check_broker_sets.c), daemon restarts (check_broker_restart.c,
  * check_broker_pidfile.c).
  *
  * tl_main() makes the run's private directory; before the first test
@@ -53,6 +54,7 @@ broker_suite(void)
 	suite_add_tcase(s, broker_cancel_case());
 	suite_add_tcase(s, broker_async_case());
 	suite_add_tcase(s, broker_shared_case());
+	suite_add_tcase(s, broker_sets_case());
 	suite_add_tcase(s, broker_restart_case());
 	return s;
 }

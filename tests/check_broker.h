@@ -157,6 +157,8 @@ TCase *broker_cancel_case(void);
 TCase *broker_async_case(void);
 /* check_broker_shared.c: shared locks through the library. */
 TCase *broker_shared_case(void);
+/* check_broker_sets.c: several locks at once (lb_acquire_all). */
+TCase *broker_sets_case(void);
 
 /* check_broker_pidfile.c: pidfile grants across a restart, added to the
  * restart case in their order. */

@@ -1686,6 +1686,429 @@ START_TEST(test_timeout_huge)
 END_TEST
 
 /* ------------------------------------------------------------------ */
+/* Several locks at once (lb_acquire_all), in-process.                 */
+
+/* How many locks the sets below take. */
+#define SET_N 3
+
+/* Makes SET_N handles with flags on locks a, b, c in p's directory
+ * (their paths into paths). */
+static void
+set_make(const struct tl_place *p, unsigned flags, lb_lock **set,
+    char paths[][PATH_MAX])
+{
+	size_t i;
+
+	for (i = 0; i < SET_N; i++) {
+		char name[2] = { (char)('a' + i), '\0' };
+
+		tl_path_join(paths[i], PATH_MAX, p->dir, name);
+		set[i] = lock_new(paths[i], flags);
+	}
+}
+
+/* Asserts that no lock of the set is held by anyone (looked at through
+ * fresh handles of flags) and frees the set. */
+static void
+set_free_unheld(lb_lock **set, char paths[][PATH_MAX], unsigned flags)
+{
+	lb_lock *probe;
+	size_t   i;
+
+	for (i = 0; i < SET_N; i++) {
+		probe = lock_new(paths[i], flags);
+		ck_assert_msg(lb_is_locked(probe) == 0, "%s is held",
+		    paths[i]);
+		lb_lock_free(probe);
+		lb_lock_free(set[i]);
+	}
+}
+
+/* Free locks: all granted at once, each then held and released as
+ * usual; nothing left behind. */
+START_TEST(test_set_all_free)
+{
+	unsigned        m = tl_all_methods[_i] | LB_LOCAL;
+	struct tl_place p;
+	char            paths[SET_N][PATH_MAX];
+	lb_lock        *set[SET_N];
+	size_t          failed = 77, i;
+
+	tl_place_make(&p, "set");
+	set_make(&p, m, set, paths);
+	ck_assert_int_eq(lb_acquire_all(set, SET_N, 0, &failed), 0);
+	ck_assert_uint_eq(failed, 77);
+	for (i = 0; i < SET_N; i++) {
+		ck_assert_int_eq(lb_i_am_locking(set[i]), 1);
+		ck_assert_int_eq(lb_release(set[i]), 0);
+	}
+	ck_assert_int_eq(lb_acquire_all(set, SET_N, HANG_S, NULL), 0);
+	for (i = 0; i < SET_N; i++)
+		ck_assert_int_eq(lb_release(set[i]), 0);
+	set_free_unheld(set, paths, m);
+	ck_assert_int_eq(tl_count(p.dir), tl_leftovers(m));
+}
+END_TEST
+
+/* Another process holds the middle one: a timeout leaves none held and
+ * names it; a single try says it is held. */
+START_TEST(test_set_timeout_none_held)
+{
+	unsigned        m = tl_all_methods[_i] | LB_LOCAL;
+	struct tl_place p;
+	struct holder   h;
+	char            paths[SET_N][PATH_MAX];
+	lb_lock        *set[SET_N];
+	size_t          failed = 77;
+	double          t0, elapsed;
+
+	tl_place_make(&p, "set");
+	set_make(&p, m, set, paths);
+	ck_assert_int_eq(holder_start(&h, paths[1], m, 0), 0);
+	t0 = tl_now();
+	ck_assert_int_eq(lb_acquire_all(set, SET_N, WAIT_S, &failed),
+	    LB_ETIMEOUT);
+	elapsed = tl_now() - t0;
+	ck_assert_msg(elapsed >= WAIT_MIN && elapsed < HANG_S,
+	    "timeout %g s returned after %.3f s", WAIT_S, elapsed);
+	ck_assert_uint_eq(failed, 1);
+	assert_reason_names(set[1], paths[1]);
+	ck_assert_int_eq(lb_i_am_locking(set[0]), 0);
+	ck_assert_int_eq(lb_i_am_locking(set[2]), 0);
+	ck_assert_int_eq(lb_is_locked(set[0]), 0);
+	ck_assert_int_eq(lb_is_locked(set[2]), 0);
+	failed = 77;
+	ck_assert_int_eq(lb_acquire_all(set, SET_N, 0, &failed), LB_EALREADY);
+	ck_assert_uint_eq(failed, 1);
+	ck_assert_int_eq(lb_is_locked(set[0]), 0);
+	ck_assert_int_eq(lb_is_locked(set[2]), 0);
+	ck_assert_int_eq(holder_end(&h, 1), 0);
+	set_free_unheld(set, paths, m);
+	ck_assert_int_eq(tl_count(p.dir), tl_leftovers(m));
+}
+END_TEST
+
+/* What set_taker's thread does: the set within timeout; r its result,
+ * at the time it returned. */
+struct set_call {
+	lb_lock   **set;
+	size_t      n;
+	double      timeout;
+	size_t      failed;
+	int         r;
+	double      at;
+};
+
+/* set_taker's thread. */
+static void *
+set_take(void *arg)
+{
+	struct set_call *c = arg;
+
+	c->r = lb_acquire_all(c->set, c->n, c->timeout, &c->failed);
+	c->at = tl_now();
+	return NULL;
+}
+
+/* While a holder keeps the last lock, the set waits holding none of the
+ * others (another owner takes and gives them back meanwhile), then gets
+ * them all once the holder lets go. */
+START_TEST(test_set_waits_then_gets_all)
+{
+	unsigned        m = tl_all_methods[_i] | LB_LOCAL;
+	struct tl_place p;
+	struct holder   h;
+	struct set_call c;
+	char            paths[SET_N][PATH_MAX];
+	lb_lock        *set[SET_N], *other[2], *spare;
+	pthread_t       th;
+	size_t          i;
+	double          t0;
+	int             k;
+
+	tl_place_make(&p, "set");
+	set_make(&p, m, set, paths);
+	/* Another owner's handles: another thread's. */
+	for (i = 0; i < 2; i++) {
+		new_in_thread(paths[i], m, &other[i], &spare);
+		lb_lock_free(spare);
+	}
+	ck_assert_int_eq(holder_start(&h, paths[2], m, 0), 0);
+	c = (struct set_call){ set, SET_N, HANG_S, 77, 1, 0 };
+	t0 = tl_now();
+	ck_assert_int_eq(pthread_create(&th, NULL, set_take, &c), 0);
+	tl_sleep(0.1);
+	for (k = 0; k < 5; k++) {
+		for (i = 0; i < 2; i++) {
+			ck_assert_msg(lb_acquire(other[i], 0.2) == 0,
+			    "%s held while the set waits: %s", paths[i],
+			    lb_lock_error(other[i]));
+			ck_assert_int_eq(lb_acquire_fresh(other[i]), 1);
+			ck_assert_int_eq(lb_release(other[i]), 0);
+		}
+		tl_sleep(0.02);
+	}
+	for (i = 0; i < 2; i++)
+		lb_lock_free(other[i]);
+	ck_assert_int_eq(holder_end(&h, 1), 0);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_msg(c.r == 0, "lb_acquire_all: %s (%s)", lb_strerror(c.r),
+	    lb_lock_error(set[c.failed < SET_N ? c.failed : 0]));
+	ck_assert(c.at - t0 >= 0.1);
+	for (i = 0; i < SET_N; i++) {
+		ck_assert_int_eq(lb_i_am_locking(set[i]), 1);
+		ck_assert_int_eq(lb_release(set[i]), 0);
+	}
+	set_free_unheld(set, paths, m);
+	ck_assert_int_eq(tl_count(p.dir), tl_leftovers(m));
+}
+END_TEST
+
+/* lb_lock_cancel on a handle of the set other than the one waited for
+ * ends the wait: LB_ECANCELED, none held. */
+START_TEST(test_set_cancel_other)
+{
+	unsigned        m = tl_all_methods[_i] | LB_LOCAL;
+	struct tl_place p;
+	struct holder   h;
+	struct set_call c;
+	char            paths[SET_N][PATH_MAX];
+	lb_lock        *set[SET_N];
+	pthread_t       th;
+	double          t0;
+
+	tl_place_make(&p, "set");
+	set_make(&p, m, set, paths);
+	ck_assert_int_eq(holder_start(&h, paths[1], m, 0), 0);
+	c = (struct set_call){ set, SET_N, HANG_S, 77, 1, 0 };
+	ck_assert_int_eq(pthread_create(&th, NULL, set_take, &c), 0);
+	tl_sleep(0.2);
+	t0 = tl_now();
+	ck_assert_int_eq(lb_lock_cancel(set[0]), 1);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_int_eq(c.r, LB_ECANCELED);
+	ck_assert(c.at - t0 < PROMPT_S);
+	ck_assert_uint_eq(c.failed, 1);
+	ck_assert_int_eq(lb_is_locked(set[0]), 0);
+	ck_assert_int_eq(lb_is_locked(set[2]), 0);
+	/* Nothing remembered: the next call goes on as usual. */
+	ck_assert_int_eq(lb_lock_cancel(set[0]), 0);
+	ck_assert_int_eq(lb_acquire_all(set, SET_N, 0, NULL), LB_EALREADY);
+	ck_assert_int_eq(holder_end(&h, 1), 0);
+	set_free_unheld(set, paths, m);
+}
+END_TEST
+
+/* A lock its owner holds already is refused (LB_EINVAL), left held; the
+ * others are given back. */
+START_TEST(test_set_held_before)
+{
+	unsigned        m = tl_all_methods[_i] | LB_LOCAL;
+	struct tl_place p;
+	char            paths[SET_N][PATH_MAX];
+	lb_lock        *set[SET_N];
+	size_t          failed = 77;
+
+	tl_place_make(&p, "set");
+	set_make(&p, m, set, paths);
+	ck_assert_int_eq(lb_acquire(set[2], 0), 0);
+	ck_assert_int_eq(lb_acquire_all(set, SET_N, WAIT_S, &failed),
+	    LB_EINVAL);
+	ck_assert_uint_eq(failed, 2);
+	ck_assert_ptr_nonnull(strstr(lb_lock_error(set[2]), "already held"));
+	ck_assert_int_eq(lb_i_am_locking(set[2]), 1);
+	ck_assert_int_eq(lb_is_locked(set[0]), 0);
+	ck_assert_int_eq(lb_is_locked(set[1]), 0);
+	ck_assert_int_eq(lb_release(set[2]), 0);
+	set_free_unheld(set, paths, m);
+}
+END_TEST
+
+/* One lock file named twice is refused before anything is taken: the
+ * same handle twice, a directory reached through a symbolic link, and
+ * methods whose artefacts coincide (PATH.lock of link and mkdir, the pid
+ * file PATH.lock). */
+START_TEST(test_set_named_twice)
+{
+	struct tl_place p;
+	char            link_dir[PATH_MAX], a[PATH_MAX], a2[PATH_MAX];
+	char            b[PATH_MAX], pid[PATH_MAX];
+	lb_lock        *set[3];
+	size_t          failed;
+	const char     *why;
+
+	tl_place_make(&p, "twice");
+	tl_path_join(link_dir, sizeof(link_dir), p.dir, "via");
+	tl_path_join(a, sizeof(a), p.dir, "x");
+	tl_path_join(a2, sizeof(a2), link_dir, "x");
+	tl_path_join(b, sizeof(b), p.dir, "y");
+	tl_path_join(pid, sizeof(pid), p.dir, "x.lock");
+	ck_assert_int_eq(symlink(".", link_dir), 0);
+
+	/* The same handle twice. */
+	set[0] = lock_new(a, LB_LOCAL);
+	set[1] = lock_new(b, LB_LOCAL);
+	set[2] = set[0];
+	failed = 77;
+	ck_assert_int_eq(lb_acquire_all(set, 3, 0, &failed), LB_EINVAL);
+	ck_assert_uint_eq(failed, 2);
+	ck_assert_ptr_nonnull(strstr(lb_lock_error(set[0]), "named twice"));
+	ck_assert_int_eq(lb_is_locked(set[1]), 0);
+	lb_lock_free(set[1]);
+
+	/* Through the symbolic link, each method with itself; but the
+	 * sqlite method's rows are told apart by the name as given: two
+	 * locks there. */
+	for (unsigned i = 0; i < TL_NMETHODS; i++) {
+		unsigned mm = tl_all_methods[i] | LB_LOCAL;
+
+		set[1] = lock_new(b, mm);
+		set[2] = lock_new(a2, mm);
+		lb_lock_free(set[0]);
+		set[0] = lock_new(a, mm);
+		failed = 77;
+		if (tl_all_methods[i] == LB_SQLITE) {
+			ck_assert_int_eq(lb_acquire_all(set, 3, 0, &failed),
+			    0);
+			for (unsigned j = 0; j < 3; j++)
+				ck_assert_int_eq(lb_release(set[j]), 0);
+			lb_lock_free(set[1]);
+			lb_lock_free(set[2]);
+			continue;
+		}
+		ck_assert_int_eq(lb_acquire_all(set, 3, HANG_S, &failed),
+		    LB_EINVAL);
+		ck_assert_uint_eq(failed, 2);
+		why = lb_lock_error(set[2]);
+		ck_assert_msg(strstr(why, "named twice") != NULL &&
+		    strstr(why, a) != NULL && strstr(why, a2) != NULL,
+		    "%s: %s", tl_method_name(mm), why);
+		ck_assert_str_eq(lb_lock_error(set[0]), why);
+		ck_assert_int_eq(lb_is_locked(set[1]), 0);
+		ck_assert_int_eq(lb_is_locked(set[0]), 0);
+		lb_lock_free(set[1]);
+		lb_lock_free(set[2]);
+	}
+	lb_lock_free(set[0]);
+
+	/* link and mkdir: both PATH.lock; a pid file on PATH.lock too;
+	 * the other way round in the array. */
+	set[0] = lock_new(pid, LB_PIDFILE | LB_LOCAL);
+	set[1] = lock_new(a, LB_MKDIR | LB_LOCAL);
+	set[2] = lock_new(b, LB_LOCAL);
+	failed = 77;
+	ck_assert_int_eq(lb_acquire_all(set, 3, 0, &failed), LB_EINVAL);
+	ck_assert_uint_eq(failed, 1);
+	ck_assert_ptr_nonnull(strstr(lb_lock_error(set[1]), "named twice"));
+	lb_lock_free(set[0]);
+	set[0] = lock_new(a2, LB_LINK | LB_LOCAL);
+	failed = 77;
+	ck_assert_int_eq(lb_acquire_all(set, 3, 0, &failed), LB_EINVAL);
+	ck_assert_uint_eq(failed, 1);
+	ck_assert_int_eq(lb_is_locked(set[2]), 0);
+	/* But the sqlite method's row is no file: beside them, it is a
+	 * lock of its own. */
+	lb_lock_free(set[1]);
+	set[1] = lock_new(a, LB_SQLITE | LB_LOCAL);
+	ck_assert_int_eq(lb_acquire_all(set, 3, 0, &failed), 0);
+	for (unsigned i = 0; i < 3; i++) {
+		ck_assert_int_eq(lb_release(set[i]), 0);
+		lb_lock_free(set[i]);
+	}
+	ck_assert_int_eq(unlink(link_dir), 0);
+	ck_assert_int_eq(tl_count(p.dir), 1);   /* the sqlite database */
+}
+END_TEST
+
+/* Every method at once, in one set: all or none. */
+START_TEST(test_set_mixed_methods)
+{
+	struct tl_place p;
+	struct holder   h;
+	char            paths[TL_NMETHODS][PATH_MAX];
+	lb_lock        *set[TL_NMETHODS];
+	size_t          failed = 77, i;
+
+	tl_place_make(&p, "mix");
+	for (i = 0; i < TL_NMETHODS; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "m%lu", (unsigned long)i);
+		tl_path_join(paths[i], PATH_MAX, p.dir, name);
+		set[i] = lock_new(paths[i], tl_all_methods[i] | LB_LOCAL);
+	}
+	ck_assert_int_eq(holder_start(&h, paths[TL_NMETHODS - 1],
+	    tl_all_methods[TL_NMETHODS - 1] | LB_LOCAL, 0), 0);
+	ck_assert_int_eq(lb_acquire_all(set, TL_NMETHODS, WAIT_S, &failed),
+	    LB_ETIMEOUT);
+	ck_assert_uint_eq(failed, TL_NMETHODS - 1);
+	for (i = 0; i < TL_NMETHODS; i++)
+		ck_assert_int_eq(lb_i_am_locking(set[i]), 0);
+	ck_assert_int_eq(holder_end(&h, 1), 0);
+	ck_assert_int_eq(lb_acquire_all(set, TL_NMETHODS, WAIT_S, &failed),
+	    0);
+	for (i = 0; i < TL_NMETHODS; i++) {
+		ck_assert_int_eq(lb_i_am_locking(set[i]), 1);
+		ck_assert_int_eq(lb_release(set[i]), 0);
+		lb_lock_free(set[i]);
+	}
+}
+END_TEST
+
+/* Bad arguments: LB_EINVAL, nothing taken, *failed only where one lock
+ * is to blame. */
+START_TEST(test_set_bad_arguments)
+{
+	struct tl_place p;
+	lb_lock        *set[258], *one;
+	char            path[PATH_MAX], name[16];
+	size_t          failed = 77, i;
+
+	tl_place_make(&p, "bad");
+	ck_assert_int_eq(lb_acquire_all(NULL, 1, 0, &failed), LB_EINVAL);
+	ck_assert_int_eq(lb_acquire_all(NULL, 0, 0, NULL), LB_EINVAL);
+	one = lock_new(p.path, LB_LOCAL);
+	set[0] = one;
+	ck_assert_int_eq(lb_acquire_all(set, 0, 0, &failed), LB_EINVAL);
+	ck_assert_uint_eq(failed, 77);
+	ck_assert_int_eq(lb_acquire_all(set, 1, NAN, &failed), LB_EINVAL);
+	ck_assert_uint_eq(failed, 77);
+	set[1] = NULL;
+	ck_assert_int_eq(lb_acquire_all(set, 2, 0, &failed), LB_EINVAL);
+	ck_assert_uint_eq(failed, 1);
+	ck_assert_int_eq(lb_is_locked(one), 0);
+	/* One lock alone: as lb_acquire. */
+	ck_assert_int_eq(lb_acquire_all(set, 1, 0, NULL), 0);
+	ck_assert_int_eq(lb_release(one), 0);
+	/* 256 at most. */
+	for (i = 0; i < 257; i++) {
+		snprintf(name, sizeof(name), "n%lu", (unsigned long)i);
+		tl_path_join(path, sizeof(path), p.dir, name);
+		set[i] = lock_new(path, LB_LOCAL);
+	}
+	failed = 77;
+	ck_assert_int_eq(lb_acquire_all(set, 257, 0, &failed), LB_EINVAL);
+	ck_assert_uint_eq(failed, 77);
+	ck_assert_int_eq(lb_acquire_all(set, 256, 0, &failed), 0);
+	for (i = 0; i < 256; i++)
+		ck_assert_int_eq(lb_release(set[i]), 0);
+	for (i = 0; i < 257; i++)
+		lb_lock_free(set[i]);
+	/* A directory that is not there: LB_EFAILED, naming it. */
+	set[0] = one;
+	tl_path_join(path, sizeof(path), p.dir, "none/x");
+	set[1] = lock_new(path, LB_LOCAL);
+	failed = 77;
+	ck_assert_int_eq(lb_acquire_all(set, 2, 0, &failed), LB_EFAILED);
+	ck_assert_uint_eq(failed, 1);
+	assert_reason_names(set[1], "none");
+	ck_assert_int_eq(lb_is_locked(one), 0);
+	lb_lock_free(set[1]);
+	lb_lock_free(one);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
 
 /* A test case of tests looped over every method. */
 static TCase *
@@ -1766,6 +2189,18 @@ client_suite(void)
 	tcase_add_loop_test(tc, test_threads_share_handle, 0, TL_NMETHODS);
 	tcase_add_loop_test(tc, test_threads_count_exactly, 0, TL_NMETHODS);
 	tcase_add_loop_test(tc, test_processes_count_exactly, 0, TL_NMETHODS);
+	suite_add_tcase(s, tc);
+
+	tc = method_case("sets");
+	tcase_add_loop_test(tc, test_set_all_free, 0, TL_NMETHODS);
+	tcase_add_loop_test(tc, test_set_timeout_none_held, 0, TL_NMETHODS);
+	tcase_add_loop_test(tc, test_set_waits_then_gets_all, 0,
+	    TL_NMETHODS);
+	tcase_add_loop_test(tc, test_set_cancel_other, 0, TL_NMETHODS);
+	tcase_add_loop_test(tc, test_set_held_before, 0, TL_NMETHODS);
+	tcase_add_test(tc, test_set_named_twice);
+	tcase_add_test(tc, test_set_mixed_methods);
+	tcase_add_test(tc, test_set_bad_arguments);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -7,7 +7,8 @@
  * release, is_locked, i_am_locking, break_lock, the holder (pid, host,
  * liveness, and the user unknown: Windows has no numeric users),
  * timeouts; two threads of this process are two owners that exclude
- * each other; another process holding the lock excludes this one until
+ * each other (also for several locks at once, lb_acquire_all); another
+ * process holding the lock excludes this one until
  * it is ended (TerminateProcess), when its holder reads as dead and the
  * lock is broken as stale.  The symlink method fails with LB_EFAILED
  * and a reason that names the privilege symbolic links need and the
@@ -607,6 +608,92 @@ START_TEST(local_forget)
 }
 END_TEST
 
+/* What set_thread does: lb_acquire_all of the locks on a and b, with
+ * handles of its own (its owner: that thread), within timeout; then
+ * whether a is held by anyone; then gives back what it took. */
+struct set_try {
+	const char *a, *b;
+	unsigned    flags;
+	double      timeout;
+	int         r, a_locked;
+	size_t      failed;
+};
+
+static void *
+set_thread(void *arg)
+{
+	struct set_try *t = arg;
+	lb_lock        *set[2];
+
+	set[0] = lb_lock_new(t->a, t->flags);
+	set[1] = lb_lock_new(t->b, t->flags);
+	t->failed = 77;
+	t->r = set[0] != NULL && set[1] != NULL ?
+	    lb_acquire_all(set, 2, t->timeout, &t->failed) : LB_ENOMEM;
+	t->a_locked = set[0] != NULL ? lb_is_locked(set[0]) : -1;
+	if (t->r == 0) {
+		lb_release(set[0]);
+		lb_release(set[1]);
+	}
+	lb_lock_free(set[0]);
+	lb_lock_free(set[1]);
+	return NULL;
+}
+
+/* Several locks at once (lb_acquire_all), in-process: while this thread
+ * holds b, another's set {a, b} times out holding neither, naming b;
+ * once b is free it gets both.  One file named twice (the name in
+ * another case: one file on Windows) is refused. */
+START_TEST(local_set)
+{
+	struct tl_place p;
+	struct set_try  t;
+	pthread_t       th;
+	lb_lock        *hb, *twice[2];
+	char            a[PATH_MAX], b[PATH_MAX + 8], up[PATH_MAX];
+	size_t          len, failed = 77;
+
+	tl_place_make(&p, "x");
+	tl_lock_path(&p, a, sizeof(a));
+	snprintf(b, sizeof(b), "%s2", a);
+	hb = new_lock(b, methods[_i] | LB_LOCAL);
+	ck_assert_msg(lb_acquire(hb, 0) == 0, "%s", lb_lock_error(hb));
+	memset(&t, 0, sizeof(t));
+	t.a = a;
+	t.b = b;
+	t.flags = methods[_i] | LB_LOCAL;
+	t.timeout = 0.3;
+	ck_assert_int_eq(pthread_create(&th, NULL, set_thread, &t), 0);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_int_eq(t.r, LB_ETIMEOUT);
+	ck_assert_uint_eq(t.failed, 1);
+	ck_assert_int_eq(t.a_locked, 0);
+	ck_assert_int_eq(lb_release(hb), 0);
+	t.timeout = 5;
+	ck_assert_int_eq(pthread_create(&th, NULL, set_thread, &t), 0);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_int_eq(t.r, 0);
+	ck_assert_int_eq(t.a_locked, 1);
+	lb_lock_free(hb);
+
+	memcpy(up, a, sizeof(up));
+	len = strlen(up);
+	ck_assert(len > 0 && up[len - 1] == 'x');
+	up[len - 1] = 'X';
+	twice[0] = new_lock(a, methods[_i] | LB_LOCAL);
+	twice[1] = new_lock(up, methods[_i] | LB_LOCAL);
+	ck_assert_int_eq(lb_acquire_all(twice, 2, 0, &failed), LB_EINVAL);
+	ck_assert_uint_eq(failed, 1);
+	ck_assert_msg(strstr(lb_lock_error(twice[1]), "named twice") != NULL,
+	    "%s", lb_lock_error(twice[1]));
+	ck_assert_int_eq(lb_is_locked(twice[0]), 0);
+	lb_lock_free(twice[0]);
+	lb_lock_free(twice[1]);
+	ck_assert_int_eq(entries(p.dir), left(methods[_i]));
+	tl_place_remove(p.dir);
+}
+END_TEST
+
 /* The suite. */
 static Suite *
 client_win_suite(void)
@@ -624,6 +711,7 @@ client_win_suite(void)
 	tcase_add_loop_test(local, local_other_process, 0, n);
 	tcase_add_test(local, local_symlink_refused);
 	tcase_add_loop_test(local, local_forget, 0, n);
+	tcase_add_loop_test(local, local_set, 0, n);
 	suite_add_tcase(s, local);
 	tcase_add_test(none, broker_no_daemon);
 	tcase_add_loop_test(none, auto_no_daemon_local, 0, n);

@@ -1,0 +1,303 @@
+/*
+ * check_broker_sets.c: several locks at once (lb_acquire_all) through
+ * the daemon, which knows nothing of sets: owners taking overlapping
+ * sets in a ring ({A,B}, {B,C}, {C,A}) never hold one lock together and
+ * never deadlock (no LB_EDEADLK, no hang); a set that waits for one lock
+ * holds none of its others (another process takes them meanwhile); a
+ * timeout or a single try leaves none held and names the busy lock;
+ * lb_lock_cancel of any handle of the set withdraws the wait from the
+ * daemon's queue.
+ */
+#include <check.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check_broker.h"
+
+/* How many locks in the ring, and how many sets each owner takes. */
+#define RING_N     3
+#define RING_TURNS 150
+
+/* The ring's shared state: how many owners are inside each lock now
+ * (never more than 1), and the first failure seen. */
+struct ring {
+	char          paths[RING_N][PATH_MAX];
+	unsigned      flags;
+	int           inside[RING_N];
+	int           overlaps;
+	int           failure;
+	char          why[512];
+};
+
+/* One owner of the ring: takes {k, k+1} RING_TURNS times. */
+struct ring_owner {
+	struct ring *ring;
+	int          k;
+	pthread_t    t;
+};
+
+/* A ring owner's thread: its own handles (so its own owner), then the
+ * turns; in each, both counters go from 0 to 1 and back while it holds
+ * the set. */
+static void *
+ring_run(void *arg)
+{
+	struct ring_owner *o = arg;
+	struct ring       *g = o->ring;
+	lb_lock           *set[2];
+	int                idx[2] = { o->k, (o->k + 1) % RING_N };
+	size_t             failed = 0;
+	int                i, turn, r;
+
+	for (i = 0; i < 2; i++)
+		set[i] = lb_lock_new(g->paths[idx[i]], g->flags);
+	if (set[0] == NULL || set[1] == NULL) {
+		__atomic_store_n(&g->failure, LB_ENOMEM, __ATOMIC_SEQ_CST);
+		goto out;
+	}
+	for (turn = 0; turn < RING_TURNS; turn++) {
+		if ((r = lb_acquire_all(set, 2, HANG_S, &failed)) != 0) {
+			snprintf(g->why, sizeof(g->why), "owner %d turn %d: "
+			    "%s: %s", o->k, turn, lb_error_name(r),
+			    lb_lock_error(set[failed < 2 ? failed : 0]));
+			__atomic_store_n(&g->failure, r, __ATOMIC_SEQ_CST);
+			break;
+		}
+		for (i = 0; i < 2; i++) {
+			if (__atomic_fetch_add(&g->inside[idx[i]], 1,
+			    __ATOMIC_SEQ_CST) != 0)
+				__atomic_fetch_add(&g->overlaps, 1,
+				    __ATOMIC_SEQ_CST);
+		}
+		sched_yield();
+		for (i = 0; i < 2; i++)
+			__atomic_fetch_sub(&g->inside[idx[i]], 1,
+			    __ATOMIC_SEQ_CST);
+		for (i = 0; i < 2; i++) {
+			if ((r = lb_release(set[i])) != 0) {
+				__atomic_store_n(&g->failure, r,
+				    __ATOMIC_SEQ_CST);
+				goto out;
+			}
+		}
+	}
+out:
+	lb_lock_free(set[0]);
+	lb_lock_free(set[1]);
+	return NULL;
+}
+
+/* Three owners take {A,B}, {B,C}, {C,A} over and over: each gets its
+ * set every time (never LB_EDEADLK, never a timeout), and no two are
+ * ever inside one lock at once. */
+START_TEST(test_ring)
+{
+	struct tl_place    p;
+	struct ring        g;
+	struct ring_owner  o[RING_N];
+	double             t0;
+	int                k;
+
+	memset(&g, 0, sizeof(g));
+	g.flags = tl_all_methods[_i] | LB_BROKER;
+	tl_place_make(&p, "ring");
+	for (k = 0; k < RING_N; k++) {
+		char name[2] = { (char)('A' + k), '\0' };
+
+		tl_path_join(g.paths[k], PATH_MAX, p.dir, name);
+	}
+	t0 = tl_now();
+	for (k = 0; k < RING_N; k++) {
+		o[k].ring = &g;
+		o[k].k = k;
+		ck_assert_int_eq(pthread_create(&o[k].t, NULL, ring_run, &o[k]),
+		    0);
+	}
+	for (k = 0; k < RING_N; k++)
+		ck_assert_int_eq(pthread_join(o[k].t, NULL), 0);
+	ck_assert_msg(g.failure == 0, "%s: %s", tl_method_name(g.flags),
+	    g.why);
+	ck_assert_int_eq(g.overlaps, 0);
+	fprintf(stderr, "ring %s: %d sets in %.2f s\n",
+	    tl_method_name(g.flags), RING_N * RING_TURNS, tl_now() - t0);
+	ck_assert_int_eq(tl_count(p.dir), tl_leftovers(g.flags));
+}
+END_TEST
+
+/* What set_call's thread does: lb_acquire_all of n locks. */
+struct set_call {
+	lb_lock  **set;
+	size_t     n;
+	double     timeout;
+	size_t     failed;
+	int        r;
+	pthread_t  t;
+};
+
+static void *
+set_call_run(void *arg)
+{
+	struct set_call *c = arg;
+
+	c->r = lb_acquire_all(c->set, c->n, c->timeout, &c->failed);
+	return NULL;
+}
+
+/* A set waiting for B (held by another process) holds none of its other
+ * locks: the daemon says A is free, another process takes and gives it
+ * back; then B is released and the set has both. */
+START_TEST(test_waiting_holds_none)
+{
+	unsigned        m = tl_file_methods[_i] | LB_BROKER;
+	struct tl_place p;
+	struct agent    holder, other;
+	struct set_call c;
+	char            a[PATH_MAX], b[PATH_MAX];
+	lb_lock        *set[2], *probe;
+	int             k;
+
+	tl_place_make(&p, "wait");
+	tl_path_join(a, sizeof(a), p.dir, "A");
+	tl_path_join(b, sizeof(b), p.dir, "B");
+	agent_start(&holder, b, m, NULL);
+	agent_start(&other, a, m, NULL);
+	ck_assert_int_eq(agent_do(&holder, 'a', 0), 0);
+	set[0] = lock_new(a, m);
+	set[1] = lock_new(b, m);
+	probe = lock_new(b, m);
+	memset(&c, 0, sizeof(c));
+	c.set = set;
+	c.n = 2;
+	c.timeout = HANG_S;
+	c.failed = 77;
+	ck_assert_int_eq(pthread_create(&c.t, NULL, set_call_run, &c), 0);
+	wait_for_waiters(probe, 1);
+	for (k = 0; k < 3; k++) {
+		ck_assert_int_eq(lb_is_locked(set[0]), 0);
+		ck_assert_int_eq(agent_do(&other, 'a', 0), 0);
+		ck_assert_int_eq(agent_do(&other, 'r', 0), 0);
+		tl_sleep(0.05);
+	}
+	ck_assert_int_eq(agent_do(&holder, 'r', 0), 0);
+	ck_assert_int_eq(pthread_join(c.t, NULL), 0);
+	ck_assert_msg(c.r == 0, "%s: %s", lb_error_name(c.r),
+	    lb_lock_error(set[c.failed < 2 ? c.failed : 0]));
+	ck_assert_int_eq(lb_i_am_locking(set[0]), 1);
+	ck_assert_int_eq(lb_i_am_locking(set[1]), 1);
+	ck_assert_int_eq(agent_do(&other, 'a', 0), LB_EALREADY);
+	ck_assert_int_eq(agent_do(&holder, 'a', 0), LB_EALREADY);
+	ck_assert_int_eq(lb_release(set[0]), 0);
+	ck_assert_int_eq(lb_release(set[1]), 0);
+	agent_stop(&holder);
+	agent_stop(&other);
+	lb_lock_free(probe);
+	lb_lock_free(set[0]);
+	lb_lock_free(set[1]);
+	ck_assert_int_eq(tl_count(p.dir), 0);
+}
+END_TEST
+
+/* A timeout, and a single try, leave none held and name the busy lock;
+ * the single try's busy is the broker's LB_EALREADY. */
+START_TEST(test_timeout_none_held)
+{
+	unsigned        m = tl_all_methods[_i] | LB_BROKER;
+	struct tl_place p;
+	struct agent    holder;
+	char            a[PATH_MAX], b[PATH_MAX], c[PATH_MAX];
+	lb_lock        *set[3];
+	size_t          failed = 77;
+	double          t0, elapsed;
+
+	tl_place_make(&p, "tmo");
+	tl_path_join(a, sizeof(a), p.dir, "A");
+	tl_path_join(b, sizeof(b), p.dir, "B");
+	tl_path_join(c, sizeof(c), p.dir, "C");
+	agent_start(&holder, c, m, NULL);
+	ck_assert_int_eq(agent_do(&holder, 'a', 0), 0);
+	/* Given in another order than the global one. */
+	set[0] = lock_new(c, m);
+	set[1] = lock_new(b, m);
+	set[2] = lock_new(a, m);
+	t0 = tl_now();
+	ck_assert_int_eq(lb_acquire_all(set, 3, WAIT_S, &failed), LB_ETIMEOUT);
+	elapsed = tl_now() - t0;
+	ck_assert_msg(elapsed >= WAIT_MIN && elapsed < HANG_S,
+	    "timeout %g s returned after %.3f s", WAIT_S, elapsed);
+	ck_assert_uint_eq(failed, 0);
+	ck_assert_int_eq(lb_is_locked(set[1]), 0);
+	ck_assert_int_eq(lb_is_locked(set[2]), 0);
+	failed = 77;
+	ck_assert_int_eq(lb_acquire_all(set, 3, 0, &failed), LB_EALREADY);
+	ck_assert_uint_eq(failed, 0);
+	ck_assert_int_eq(lb_is_locked(set[1]), 0);
+	ck_assert_int_eq(lb_is_locked(set[2]), 0);
+	ck_assert_int_eq(agent_do(&holder, 'i', 0), 1);
+	ck_assert_int_eq(agent_do(&holder, 'r', 0), 0);
+	ck_assert_int_eq(lb_acquire_all(set, 3, 0, &failed), 0);
+	ck_assert_int_eq(agent_do(&holder, 'a', 0), LB_EALREADY);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(lb_release(set[i]), 0);
+		lb_lock_free(set[i]);
+	}
+	agent_stop(&holder);
+	ck_assert_int_eq(tl_count(p.dir), tl_leftovers(m));
+}
+END_TEST
+
+/* lb_lock_cancel of the handle the set does not wait for ends the wait:
+ * LB_ECANCELED, its request gone from the daemon's queue, none held. */
+START_TEST(test_cancel_other_handle)
+{
+	unsigned        m = LB_LINK | LB_BROKER;
+	struct tl_place p;
+	struct agent    holder;
+	struct set_call c;
+	char            a[PATH_MAX], b[PATH_MAX];
+	lb_lock        *set[2], *probe;
+
+	tl_place_make(&p, "cnc");
+	tl_path_join(a, sizeof(a), p.dir, "A");
+	tl_path_join(b, sizeof(b), p.dir, "B");
+	agent_start(&holder, b, m, NULL);
+	ck_assert_int_eq(agent_do(&holder, 'a', 0), 0);
+	set[0] = lock_new(a, m);
+	set[1] = lock_new(b, m);
+	probe = lock_new(b, m);
+	memset(&c, 0, sizeof(c));
+	c.set = set;
+	c.n = 2;
+	c.timeout = HANG_S;
+	c.failed = 77;
+	ck_assert_int_eq(pthread_create(&c.t, NULL, set_call_run, &c), 0);
+	wait_for_waiters(probe, 1);
+	ck_assert_int_eq(lb_lock_cancel(set[0]), 1);
+	ck_assert_int_eq(pthread_join(c.t, NULL), 0);
+	ck_assert_int_eq(c.r, LB_ECANCELED);
+	ck_assert_uint_eq(c.failed, 1);
+	wait_for_waiters(probe, 0);
+	ck_assert_int_eq(lb_is_locked(set[0]), 0);
+	ck_assert_int_eq(agent_do(&holder, 'i', 0), 1);
+	ck_assert_int_eq(agent_do(&holder, 'r', 0), 0);
+	agent_stop(&holder);
+	lb_lock_free(probe);
+	lb_lock_free(set[0]);
+	lb_lock_free(set[1]);
+}
+END_TEST
+
+TCase *
+broker_sets_case(void)
+{
+	TCase *tc = broker_case("sets", 120);
+
+	tcase_add_loop_test(tc, test_ring, 0, TL_NMETHODS);
+	tcase_add_loop_test(tc, test_waiting_holds_none, 0, TL_NFILE);
+	tcase_add_loop_test(tc, test_timeout_none_held, 0, TL_NMETHODS);
+	tcase_add_test(tc, test_cancel_other_handle);
+	return tc;
+}
