@@ -598,6 +598,7 @@ lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err)
 	int               r = -1, named, noted = 0, owed;
 
 	lbd_swap_finish(l->holder);     /* a handoff to it, finished first */
+	lbd_hold_marker_drop(l, l->holder);     /* shared: left over */
 	if (l->holder->conn != NULL)    /* its own UPGRADE ends with it */
 		lbd_upgrade_drop(l, l->holder->conn, l->holder->tid,
 		    LBP_ECANCELED, "its hold was released");

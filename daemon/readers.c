@@ -540,6 +540,38 @@ hold_unsign(struct lbd_lock *l, struct lbd_hold *h)
 		    l->path, err.msg);
 }
 
+/* lbd_hold_marker_drop: see readers.h.  Kept while a rider of l has the
+ * same marker (the same process and thread, over another connection). */
+void
+lbd_hold_marker_drop(struct lbd_lock *l, struct lbd_hold *h)
+{
+	const struct lockfs_owner *o = &h->fs.owner, *p;
+	const struct lbd_hold     *x;
+	struct lockfs_err          err;
+	int                        made;
+
+	if (!h->shared)
+		return;
+	TAILQ_FOREACH(x, &l->readers, reader_entry) {
+		p = &x->fs.owner;
+		if (x->tid == h->tid && p->pid == o->pid &&
+		    p->start == o->start && strcmp(p->boot, o->boot) == 0)
+			return;
+	}
+	/* Credentials first: a step owed on h (a handoff's last) is taken
+	 * then, before its names are looked at here. */
+	if (lbd_creds_enter(h->creds, &err) != 0)
+		return;
+	made = h->fs.lock_file == NULL;
+	if (lockfs_names_make(&h->fs) == 0 &&
+	    lockfs_reader_unmark(&h->fs, &h->fs.owner, &err) != 0)
+		log_info("%s: %s (left, naming pid %ld)", l->path, err.msg,
+		    (long)h->fs.owner.pid);
+	if (made)
+		lockfs_names_drop(&h->fs);      /* only those made here */
+	lbd_creds_leave();
+}
+
 /* lbd_readers_grace_over: see readers.h.  A previous run's shared hold
  * with no rider loses its readers' sign: no rider can reclaim now. */
 void
@@ -567,6 +599,11 @@ lbd_reader_keep_for_readers(struct lbd_lock *l, struct lbd_hold *h)
 	struct lockfs_err err;
 	int               live = -1;      /* cannot tell: kept */
 
+	/* Its own marker, if one lies there, is none of a reader's (left
+	 * by a grant to a rider or a rider's join that a killed daemon did
+	 * not finish): never counted as one that may still come. */
+	if (h->shared && !h->for_readers && !h->releasing && !h->kept)
+		lbd_hold_marker_drop(l, h);
 	if (!h->shared || h->for_readers || h->releasing || h->kept ||
 	    l->nreaders != 0 || !in_grace(l->d) ||
 	    h->token >> 32 >= l->d->generation ||      /* of this run */

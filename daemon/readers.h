@@ -155,4 +155,12 @@ int  lbd_upgrade(struct lbd_conn *c, uint64_t id, const char *path,
 int  lbd_downgrade(struct lbd_conn *c, uint64_t id, const char *path,
          unsigned method, pid_t tid, double by);
 
+/* lbd_hold_marker_drop: removes, as h's client, the marker of h's own
+ * process and thread beside l's lock file, when h is l's shared hold and
+ * no rider of l has that marker: the artefact's reader rides on nothing,
+ * so such a marker is left over (a grant to a rider, or a rider's join,
+ * that a killed daemon did not finish) and would count as a live reader
+ * for whoever judges the lock.  A step that fails is logged. */
+void lbd_hold_marker_drop(struct lbd_lock *l, struct lbd_hold *h);
+
 #endif

@@ -154,6 +154,20 @@ sign_counts(int dfd, const struct lockfs_lock *l,
 	    (uid_t)-1);
 }
 
+/* The name (in out, size bytes) a readers' sign sign is written under
+ * by the caller's user before it is linked in: one per user, so that the
+ * next sign that user makes (or removes) removes one a killed maker left
+ * (a maker's pid would die with it).  0, or -1 when it does not fit. */
+static int
+sign_tmp_name(const char *sign, char *out, size_t size)
+{
+	int n;
+
+	n = snprintf(out, size, "%s.%ld.new", sign,
+	    (long)lockfs_os_files_uid());
+	return n < 0 || (size_t)n >= size ? -1 : 0;
+}
+
 /* Makes the readers' sign at name sign in the directory open as dfd,
  * only where nothing is: written under a name of its own first, then
  * linked in, so that it is never seen half written.  0 (also when
@@ -165,8 +179,7 @@ sign_make(int dfd, const struct lockfs_lock *l, const char *sign)
 	ssize_t n = -1;
 	int     fd, e, r = -1;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.%ld", sign,
-	    (long)lockfs_os_pid()) >= (int)sizeof(tmp) ||
+	if (sign_tmp_name(sign, tmp, sizeof(tmp)) != 0 ||
 	    snprintf(from, sizeof(from), "%s/%s", l->dir, tmp) >=
 	    (int)sizeof(from) ||
 	    snprintf(to, sizeof(to), "%s/%s", l->dir, sign) >=
@@ -261,6 +274,7 @@ lockfs_readers_unsign(const struct lockfs_lock *l, struct lockfs_err *err)
 {
 	struct lockfs_fs_info dir;
 	char                  sign[LOCKFS_FS_NAME_MAX + 1];
+	char                  tmp[LOCKFS_FS_NAME_MAX + 1];
 	int                   dfd = -1, r = 0, there;
 
 	if (sign_name(l, sign, sizeof(sign)) != 0)
@@ -273,6 +287,9 @@ lockfs_readers_unsign(const struct lockfs_lock *l, struct lockfs_err *err)
 	if ((there = sign_there(dfd, sign, lockfs_readers_guarded(&dir) ?
 	    lockfs_os_files_uid() : (uid_t)-1)) == -1)
 		goto fail;
+	/* One this user's killed maker left, if any. */
+	if (sign_tmp_name(sign, tmp, sizeof(tmp)) == 0)
+		(void)lockfs_fs_unlink_at(dfd, tmp);
 	if (there == 0)
 		goto out;
 	if (lockfs_fs_unlink_at(dfd, sign) == 0 || errno == ENOENT)

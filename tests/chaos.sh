@@ -396,6 +396,11 @@ chaos pidfile-kill "kill@20-60+~300" -- --method pidfile \
 chaos link-readers-kill "kill@20-60+~300" -- --method link \
     --procs 4 --broker-procs 2 --auto-procs 1 --threads 2 --iters 60 \
     --python-procs 1 --python-iters 30 --readers 2
+# Writers taking two locks at once (lb_acquire_all) through a SIGKILL:
+# neither lock is ever held by two, and a set never waits holding one.
+chaos symlink-sets-kill "kill@20-60+~300" -- \
+    --method symlink --procs 4 --broker-procs 2 --auto-procs 1 --threads 2 \
+    --iters 40 --python-procs 1 --python-iters 20 --sets
 # sqlite, whose handoff passes the row in one transaction of the lock
 # database before the daemon's commit (noted first, as a handoff): killed
 # once.  No Python worker: lockfile's SQLiteLockFile keeps a database per

@@ -2347,5 +2347,79 @@ class OwnWaits(SharedCase):
         self.assertCode(w.wait(rw, 10), "OK")
 
 
+class LeftMarkers(SharedCase):
+    """A marker of the artefact's own reader is left over (a killed
+    daemon handed the artefact to a rider, or made a rider's marker, and
+    did not finish): it is no reader's, and goes with the hold."""
+
+    def own_marker_left(self):
+        """a (thread 1) reads p, b (thread 2) rides beside it; a lets go
+        and the artefact is handed to b, whose marker goes; then b's
+        marker is made again, as a killed daemon leaves it.  The daemon is
+        killed and started again; b's connection, its hold's token and
+        the marker's name."""
+        p = self.path()
+        a, b = self.v2(), self.v2()
+        self.assertCode(a.call("ACQUIRE", path=p, mode="shared", thread=1),
+                        "OK")
+        tb = b.call("ACQUIRE", path=p, mode="shared", thread=2)
+        self.assertCode(tb, "OK")
+        mark, = [f for f in os.listdir(self.locks) if ".reader." in f]
+        self.assertTrue(mark.endswith(".2"), mark)
+        self.assertCode(a.call("RELEASE", path=p, thread=1), "OK")
+        self.assertCode(b.call("PING"), "OK")
+        self.assertEqual([f for f in os.listdir(self.locks)
+                          if ".reader." in f], [], "handed: its marker goes")
+        open(os.path.join(self.locks, mark), "w").close()
+        self.daemon.stop(signal.SIGKILL)
+        a.close()
+        b.close()
+        self.daemon.start()
+        b = self.v2()
+        self.assertCode(b.call("RECLAIM", path=p, token=tb.fields["token"],
+                               thread=2), "OK")
+        return p, b, mark
+
+    def test_own_marker_keeps_no_hold_for_readers(self):
+        # b's release in the grace period: its own marker is not a reader
+        # of the previous run to keep the hold for (the lock free at once,
+        # not after the grace period), and it goes.
+        p, b, mark = self.own_marker_left()
+        self.assertCode(b.call("RELEASE", path=p, thread=2), "OK")
+        c = self.v2()
+        self.assertCode(c.call("ACQUIRE", path=p, timeout=0), "OK",
+                        "held for a reader that is the releaser itself")
+        self.assertCode(c.call("RELEASE", path=p), "OK")
+        self.assertEqual(os.listdir(self.locks), [])
+
+    def test_sign_a_killed_maker_left_goes(self):
+        # The readers' sign is written under a name of its maker's user
+        # first, then linked in: a daemon killed in between left that
+        # name, which the next sign that user makes (or removes) removes.
+        p = self.path()
+        left = os.path.join(self.locks, "a.lock.readers.%d.new" % os.getuid())
+        open(left, "w").close()
+        a, b = self.v2(), self.v2()
+        self.assertCode(a.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertCode(b.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertCode(b.call("RELEASE", path=p), "OK")
+        self.assertCode(a.call("RELEASE", path=p), "OK")
+        self.assertEqual(os.listdir(self.locks), [])
+        open(left, "w").close()         # left after the sign was made
+        self.assertCode(a.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertCode(b.call("ACQUIRE", path=p, mode="shared"), "OK")
+        self.assertCode(b.call("RELEASE", path=p), "OK")
+        self.assertCode(a.call("RELEASE", path=p), "OK")
+        self.assertEqual(os.listdir(self.locks), [])
+
+    def test_own_marker_goes_with_the_connection(self):
+        p, b, mark = self.own_marker_left()
+        b.close()
+        c = self.v2()
+        self.assertCode(c.call("ACQUIRE", path=p, timeout=30), "OK")
+        self.assertCode(c.call("RELEASE", path=p), "OK")
+        self.assertEqual(os.listdir(self.locks), [])
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

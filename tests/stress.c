@@ -2,7 +2,7 @@
  * stress.c: the mutual-exclusion stress test.
  *
  *   stress [--method M] [--procs N] [--threads T] [--iters I] [--unthreaded]
- *          [--shared] [--readers R]
+ *          [--shared] [--readers R] [--sets]
  *          [--broker-procs K] [--auto-procs A] [--python-procs P]
  *          [--python-iters J] [--timeout S] DIR
  *
@@ -16,7 +16,10 @@
  * itself in the run's readers (shared memory) and checks twice that
  * DIR/inside is absent, and each writer checks, while inside, that no
  * reader is counted in: a writer beside a reader is an overlap, seen
- * from either side.  Readers do not count.  With --broker-procs or --auto-procs, the first K of the C
+ * from either side.  Readers do not count.  With --sets, each C writer
+ * takes DIR/counter and DIR/counter2 at once (lb_acquire_all, named in
+ * either order by turns) and marks DIR/inside2 too while inside.  With
+ * --broker-procs or --auto-procs, the first K of the C
  * processes lock through the broker (LB_BROKER), the next A choose for
  * themselves (AUTO: neither flag, LOCKBROKER_TRANSPORT=auto) and the
  * others lock in-process (LB_LOCAL), so that the transports compete for
@@ -77,12 +80,15 @@ struct config {
 	long        python_iters;
 	long        timeout;      /* seconds before the parent kills all */
 	long        readers;      /* processes reading through the broker */
+	int         sets;         /* writers take counter and counter2 */
 	int         shared;       /* others use the lock too: it may be held
 	                             after the run */
 	const char *python;       /* interpreter */
 	const char *python_class; /* lockfile's class for the method */
 	const char *dir;
 	char        lock_path[PATH_MAX];   /* DIR/counter */
+	char        lock2_path[PATH_MAX];  /* DIR/counter2 (--sets) */
+	char        inside2[PATH_MAX];     /* DIR/inside2 (--sets) */
 	char        inside[PATH_MAX];      /* DIR/inside */
 	char        count[PATH_MAX];       /* DIR/count */
 	char        count_tmp[PATH_MAX];   /* DIR/count.tmp */
@@ -187,7 +193,7 @@ usage(FILE *f)
 "usage: stress [--method M] [--procs N] [--threads T] [--iters I]\n"
 "              [--unthreaded] [--broker-procs K] [--auto-procs A]\n"
 "              [--python-procs P] [--python-iters J] [--timeout S]\n"
-"              [--shared] [--readers R] DIR\n"
+"              [--shared] [--readers R] [--sets] DIR\n"
 "\n"
 "N processes of T threads each take the lock on DIR/counter I times and,\n"
 "while holding it, add one to the number in DIR/count; P Python lockfile\n"
@@ -212,6 +218,8 @@ usage(FILE *f)
 "                    to be free after the run\n"
 "  --readers R       R more processes of T threads take the lock shared\n"
 "                    through the broker, I times each\n"
+"  --sets            C writers take DIR/counter and DIR/counter2 at once\n"
+"                    (lb_acquire_all)\n"
 "\n"
 "The Python interpreter is $PYTHON3, else /usr/bin/python3.\n",
 	    STRESS_MAX_PROCS, STRESS_MAX_THREADS, STRESS_MAX_ITERS,
@@ -278,6 +286,7 @@ parse_args(int argc, char **argv)
 		{ "python-iters", required_argument, NULL, 'j' },
 		{ "timeout",      required_argument, NULL, 'T' },
 		{ "readers",      required_argument, NULL, 'r' },
+		{ "sets",         no_argument,       NULL, 's' },
 		{ "help",         no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -350,6 +359,9 @@ parse_args(int argc, char **argv)
 			cfg.readers = parse_count("--readers", optarg, 0,
 			    STRESS_MAX_PROCS);
 			break;
+		case 's':
+			cfg.sets = 1;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -393,6 +405,8 @@ parse_args(int argc, char **argv)
 	if (!S_ISDIR(st.st_mode))
 		usage_error("%s is not a directory", cfg.dir);
 	dir_path(cfg.lock_path, "counter");
+	dir_path(cfg.lock2_path, "counter2");
+	dir_path(cfg.inside2, "inside2");
 	dir_path(cfg.inside, "inside");
 	dir_path(cfg.count, "count");
 	dir_path(cfg.count_tmp, "count.tmp");
@@ -537,32 +551,58 @@ writer_inside(const char *who)
 	return -1;
 }
 
+/* Makes the mark at path (O_EXCL): 1; 0 when it was there (an overlap,
+ * counted and reported); -1 on another failure (counted, reported). */
+static int
+mark(const char *who, const char *path)
+{
+	int fd;
+
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0644)) != -1) {
+		close(fd);
+		return 1;
+	}
+	if (errno == EEXIST) {
+		report(who, "overlap: %s exists after acquire", path);
+		__atomic_add_fetch(&tally->overlaps, 1, __ATOMIC_SEQ_CST);
+		return 0;
+	}
+	report(who, "cannot create %s: %s", path, strerror(errno));
+	__atomic_add_fetch(&tally->failures, 1, __ATOMIC_SEQ_CST);
+	return -1;
+}
+
+/* Removes the mark at path: 0, or -1 when it was gone (an overlap) or
+ * could not be removed (counted, reported). */
+static int
+unmark(const char *who, const char *path)
+{
+	if (unlink(path) == 0)
+		return 0;
+	report(who, "%s %s: %s", errno == ENOENT ? "overlap: another removed" :
+	    "cannot remove", path, strerror(errno));
+	__atomic_add_fetch(errno == ENOENT ? &tally->overlaps :
+	    &tally->failures, 1, __ATOMIC_SEQ_CST);
+	return -1;
+}
+
 /*
- * One critical section, entered with the lock held: marks DIR/inside,
- * bumps the count, removes the mark.  Adds to the tally what it saw;
+ * One critical section, entered with the lock held: marks DIR/inside
+ * (and DIR/inside2 with --sets), bumps the count, removes the marks.  Adds to the tally what it saw;
  * returns 0 when all was well, else -1.
  */
 static int
 critical_section(const char *who)
 {
 	long value;
-	int  fd, mine = 0, r = 0;
+	int  mine, mine2 = 0, r = 0;
 
-	fd = open(cfg.inside, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-	if (fd != -1) {
-		close(fd);
-		mine = 1;
-	} else if (errno == EEXIST) {
-		report(who, "overlap: %s exists after acquire", cfg.inside);
-		__atomic_add_fetch(&tally->overlaps, 1, __ATOMIC_SEQ_CST);
+	if ((mine = mark(who, cfg.inside)) != 1)
 		r = -1;
-	} else {
-		report(who, "cannot create %s: %s", cfg.inside,
-		    strerror(errno));
-		__atomic_add_fetch(&tally->failures, 1, __ATOMIC_SEQ_CST);
+	if (cfg.sets && (mine2 = mark(who, cfg.inside2)) != 1)
 		r = -1;
-	}
-	if (mine && readers_inside(who) != 0)
+	if (mine == 1 && readers_inside(who) != 0)
 		r = -1;
 	if (count_read(&value) == 0 && count_write(value + 1) == 0)
 		__atomic_add_fetch(&tally->done, 1, __ATOMIC_SEQ_CST);
@@ -570,16 +610,12 @@ critical_section(const char *who)
 		__atomic_add_fetch(&tally->failures, 1, __ATOMIC_SEQ_CST);
 		r = -1;
 	}
-	if (mine && readers_inside(who) != 0)
+	if (mine == 1 && readers_inside(who) != 0)
 		r = -1;
-	if (mine && unlink(cfg.inside) == -1) {
-		report(who, "%s %s: %s", errno == ENOENT ?
-		    "overlap: another removed" : "cannot remove", cfg.inside,
-		    strerror(errno));
-		__atomic_add_fetch(errno == ENOENT ? &tally->overlaps :
-		    &tally->failures, 1, __ATOMIC_SEQ_CST);
+	if (mine2 == 1 && unmark(who, cfg.inside2) != 0)
 		r = -1;
-	}
+	if (mine == 1 && unmark(who, cfg.inside) != 0)
+		r = -1;
 	return r;
 }
 
@@ -596,28 +632,39 @@ run_failed(void)
 static void *
 thread_main(void *arg)
 {
-	lb_lock *lock;
+	lb_lock *lock, *lock2 = NULL, *set[2];
 	char     who[96];
 	double   asked;
+	size_t   failed = 0;
 	long     i;
 	int      r, bad = 0;
 
 	(void)arg;
 	snprintf(who, sizeof(who), "stress: pid %ld tid %ld (%s)",
 	    (long)getpid(), (long)gettid(), transport_name);
-	if ((lock = lb_lock_new(cfg.lock_path, cfg.flags)) == NULL) {
-		report(who, "lb_lock_new %s: %s", cfg.lock_path,
-		    strerror(errno));
+	if ((lock = lb_lock_new(cfg.lock_path, cfg.flags)) == NULL ||
+	    (cfg.sets && (lock2 = lb_lock_new(cfg.lock2_path,
+	    cfg.flags)) == NULL)) {
+		report(who, "lb_lock_new %s: %s", lock == NULL ?
+		    cfg.lock_path : cfg.lock2_path, strerror(errno));
 		__atomic_add_fetch(&tally->failures, 1, __ATOMIC_SEQ_CST);
+		lb_lock_free(lock);
 		return (void *)1;
 	}
 	for (i = 0; i < cfg.iters && !run_failed(); i++) {
 		asked = now_mono();
-		r = lb_acquire(lock, LB_FOREVER);
+		if (lock2 != NULL) {    /* named in either order by turns */
+			set[i % 2] = lock;
+			set[1 - i % 2] = lock2;
+			r = lb_acquire_all(set, 2, LB_FOREVER, &failed);
+		} else
+			r = lb_acquire(lock, LB_FOREVER);
 		note_wait(now_mono() - asked);
 		if (r != 0) {
-			report(who, "lb_acquire (round %ld): %s: %s", i + 1,
-			    lb_error_name(r), lb_lock_error(lock));
+			report(who, "%s (round %ld): %s: %s", lock2 != NULL ?
+			    "lb_acquire_all" : "lb_acquire", i + 1,
+			    lb_error_name(r), lb_lock_error(lock2 != NULL ?
+			    set[failed < 2 ? failed : 0] : lock));
 			__atomic_add_fetch(&tally->failures, 1,
 			    __ATOMIC_SEQ_CST);
 			bad = 1;
@@ -625,7 +672,8 @@ thread_main(void *arg)
 		}
 		if (critical_section(who) != 0)
 			bad = 1;
-		if ((r = lb_release(lock)) != 0) {
+		if ((r = lb_release(lock)) != 0 ||
+		    (lock2 != NULL && (r = lb_release(lock2)) != 0)) {
 			report(who, "lb_release (round %ld): %s: %s", i + 1,
 			    lb_error_name(r), lb_lock_error(lock));
 			__atomic_add_fetch(&tally->failures, 1,
@@ -635,6 +683,7 @@ thread_main(void *arg)
 		}
 	}
 	lb_lock_free(lock);
+	lb_lock_free(lock2);
 	return bad ? (void *)1 : NULL;
 }
 
@@ -907,10 +956,11 @@ workers_wait(struct worker *w, int n, double start, int *hung)
 	return bad;
 }
 
-/* Checks that the lock and DIR/inside are free before (or after) a run:
+/* Checks that the lock (and lock2, not NULL) and the marks are free
+ * before (or after) a run:
  * 0, or -1 with a message naming when. */
 static int
-check_free(lb_lock *lock, const char *when)
+check_free(lb_lock *lock, lb_lock *lock2, const char *when)
 {
 	int r;
 
@@ -919,8 +969,17 @@ check_free(lb_lock *lock, const char *when)
 		    r == 1 ? "is locked" : lb_lock_error(lock));
 		return -1;
 	}
+	if (lock2 != NULL && (r = lb_is_locked(lock2)) != 0) {
+		fprintf(stderr, "stress: %s: %s %s\n", when, cfg.lock2_path,
+		    r == 1 ? "is locked" : lb_lock_error(lock2));
+		return -1;
+	}
 	if (access(cfg.inside, F_OK) == 0 || errno != ENOENT) {
 		fprintf(stderr, "stress: %s: %s exists\n", when, cfg.inside);
+		return -1;
+	}
+	if (access(cfg.inside2, F_OK) == 0 || errno != ENOENT) {
+		fprintf(stderr, "stress: %s: %s exists\n", when, cfg.inside2);
 		return -1;
 	}
 	if (access(cfg.count_tmp, F_OK) == 0 || errno != ENOENT) {
@@ -935,7 +994,7 @@ int
 main(int argc, char **argv)
 {
 	struct worker *w = NULL;
-	lb_lock       *lock = NULL;
+	lb_lock       *lock = NULL, *lock2 = NULL;
 	double         start, elapsed;
 	char           transports[96];
 	long           expected, total = -1;
@@ -951,12 +1010,15 @@ main(int argc, char **argv)
 		fprintf(stderr, "stress: mmap: %s\n", strerror(errno));
 		goto out;
 	}
-	if ((lock = lb_lock_new(cfg.lock_path, cfg.flags)) == NULL) {
-		fprintf(stderr, "stress: lb_lock_new %s: %s\n", cfg.lock_path,
-		    strerror(errno));
+	if ((lock = lb_lock_new(cfg.lock_path, cfg.flags)) == NULL ||
+	    (cfg.sets && (lock2 = lb_lock_new(cfg.lock2_path,
+	    cfg.flags)) == NULL)) {
+		fprintf(stderr, "stress: lb_lock_new %s: %s\n", lock == NULL ?
+		    cfg.lock_path : cfg.lock2_path, strerror(errno));
 		goto out;
 	}
-	if (check_free(lock, "before the run") != 0 || count_write(0) != 0)
+	if (check_free(lock, lock2, "before the run") != 0 ||
+	    count_write(0) != 0)
 		goto out;
 	if ((w = calloc((size_t)(cfg.procs + cfg.readers +
 	    cfg.python_procs), sizeof(*w))) == NULL) {
@@ -990,7 +1052,8 @@ main(int argc, char **argv)
 		    expected, expected - total, tally->done);
 		bad++;
 	}
-	if (!hung && !cfg.shared && check_free(lock, "after the run") != 0)
+	if (!hung && !cfg.shared && check_free(lock, lock2, "after the run") !=
+	    0)
 		bad++;
 	if (bad == 0 && !run_failed())
 		r = 0;
@@ -1008,11 +1071,12 @@ main(int argc, char **argv)
 		    cfg.iters);
 		r = 1;
 	}
-	printf("stress: method %s, holders %ld (%ld procs x %ld threads%s%s) "
+	printf("stress: method %s%s, holders %ld (%ld procs x %ld threads%s%s) "
 	    "+ %ld python + %ld readers (%lu reads), total %ld of %ld, "
 	    "overlaps %lu, errors %lu, "
 	    "longest acquire %.2f s, elapsed %.2f s: %s\n", cfg.method_name,
-	    cfg.procs * cfg.threads + cfg.python_procs, cfg.procs, cfg.threads,
+	    cfg.sets ? ", sets of two" : "", cfg.procs * cfg.threads +
+	    cfg.python_procs, cfg.procs, cfg.threads,
 	    cfg.flags & LB_UNTHREADED ? ", unthreaded" : "", transports,
 	    cfg.python_procs, cfg.readers * cfg.threads, tally->reads, total,
 	    expected, tally->overlaps,
@@ -1021,6 +1085,7 @@ main(int argc, char **argv)
 out:
 	free(w);
 	lb_lock_free(lock);
+	lb_lock_free(lock2);
 	if (tally != NULL)
 		munmap(tally, sizeof(*tally));
 	return r;

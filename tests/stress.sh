@@ -79,6 +79,7 @@ usage --method sqlite --python-procs 1 "$tmp"
 usage --procs 2 --broker-procs 1 --auto-procs 2 "$tmp"
 usage --procs 2 --auto-procs 3 "$tmp"
 usage --readers -1 "$tmp"
+usage --sets x "$tmp"
 usage "$tmp/missing"
 check "the refused runs left no file behind" test -z "$(ls -A "$tmp")"
 
@@ -112,7 +113,8 @@ broker_fail() {
 # With a private daemon.  Each run: 3 broker, 1 AUTO and 2 in-process
 # processes of 4 threads, and 2 Python workers (pidfile: 8 processes, one
 # of them AUTO; sqlite: no Python); but for sqlite, 2 more processes of 4
-# threads read the lock (shared, through the broker) meanwhile.
+# threads read the lock (shared, through the broker) meanwhile.  One more
+# run has its C writers take two locks at once (stress --sets).
 mkdir "$tmp/daemon" || lb_bail "cannot make $tmp/daemon"
 dsock=$tmp/daemon/sock
 dlog=$tmp/daemon/log
@@ -131,6 +133,9 @@ case $? in
 	run_stress pidfile-broker count --method pidfile --procs 8 \
 	    --broker-procs 4 --auto-procs 1 --threads 4 --iters 30 \
 	    --python-procs 2 --python-iters 20 --readers 2
+	run_stress link-sets-broker count --method link --procs 4 \
+	    --broker-procs 2 --auto-procs 1 --threads 2 --iters 30 \
+	    --python-procs 1 --python-iters 20 --readers 1 --sets
 	run_stress sqlite-broker ".lockbroker.sqlite count" --method sqlite \
 	    --procs 4 --broker-procs 2 --auto-procs 1 --threads 4 --iters 10
 	if lb_ended "$dpid" 0; then
