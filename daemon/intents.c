@@ -13,8 +13,9 @@
  * token), by one pwrite(2) that also writes an end mark after it:
  *
  *   note (pwrite at off) --> artefact made --> hold recorded in the
- *     iteration's transaction --> commit --> off = 0 (the next notes are
- *     written over these; the end mark after them hides the older ones)
+ *     iteration's transaction --> commit --> an end mark at the start,
+ *     off = 0 (the next notes are written over these; the end mark after
+ *     them hides the older ones)
  *
  * At start, before reconcile, every note up to the end mark whose lock
  * the state database does not record (a grant noted and not committed),
@@ -521,10 +522,21 @@ lbd_intent_undo(struct lbd *d)
 		log_warn("%s-intents: %s", d->cfg.state, strerror(errno));
 }
 
-/* lbd_intents_covered: see intents.h. */
+/* lbd_intents_covered: see intents.h.  The notes the commit recorded are
+ * hidden at once, by an end mark at the file's start: left to be written
+ * over by the next note, they would be read again by the next daemon
+ * when none comes before it dies, as grants noted and not recorded, and
+ * judged as holds of their holders, which by then may have ended them
+ * long ago (their lock files another's since, made by a process that
+ * has the pid of one that exited). */
 void
 lbd_intents_covered(struct lbd *d)
 {
+	uint32_t end = INTENT_END;
+
+	if (fd != -1 && off > 0 && lbd_os_write_at(fd, &end, sizeof(end), 0) !=
+	    (ssize_t)sizeof(end))
+		log_warn("%s-intents: %s", d->cfg.state, strerror(errno));
 	off = 0;
 	last = -1;
 	if (fd != -1 && d->generation != generation) {

@@ -33,10 +33,10 @@ int  lbd_intent_note(struct lbd *d, const struct lbd_hold *h, int handoff,
 void lbd_intent_undo(struct lbd *d);
 
 /* lbd_intents_covered: the state database has committed every hold
- * installed so far: the notes written until now are no longer needed,
- * and the next are written over them.  When the state database was made
- * anew since (a new generation: store.c), the intents file is too, if it
- * went with it. */
+ * installed so far: the notes written until now are no longer needed:
+ * hidden (an end mark at the start), and the next written over them.
+ * When the state database was made anew since (a new generation:
+ * store.c), the intents file is too, if it went with it. */
 void lbd_intents_covered(struct lbd *d);
 
 /* lbd_intents_close: closes the file, emptied when every note in it was

@@ -2425,6 +2425,58 @@ class Intents(DaemonTest):
         self.assertTrue(os.path.exists(p))
         os.unlink(p)
 
+    def test_a_note_of_a_gone_process_committed_is_not_judged_again(self):
+        # A process takes the pid file through the broker, fresh (its
+        # grant noted) and releases it, both committed, and exits; no
+        # grant is noted after it.  Its pid is given to another process,
+        # which holds the lock in-process: the pid file names that pid
+        # again.  The daemon, killed then, must not take its note for a
+        # grant it made and did not record: judged as a hold of the
+        # process that exited, it would be released, and the pid file of
+        # the live process that holds the lock now removed.
+        if os.geteuid() != 0:
+            self.skipTest("needs root (ns_last_pid)")
+        p = self.path()
+        script = textwrap.dedent("""
+            import socket
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(%r)
+            f = s.makefile("rwb", buffering=0)
+            for line in ["HELLO 1 version=1",
+                         "ACQUIRE 2 path=%s method=pidfile timeout=0",
+                         "RELEASE 3 path=%s method=pidfile"]:
+                f.write(line.encode() + b"\\n")
+                print(f.readline().decode().strip(), flush=True)
+        """) % (self.daemon.socket, p, p)
+        gone = self.spawn(script)
+        out = gone.communicate(timeout=20)[0].decode().splitlines()
+        self.assertTrue(out[1].startswith("OK 2 token="), out)
+        self.assertTrue(out[2].startswith("OK 3"), out)
+        self.assertFalse(os.path.exists(p))
+        self.assertCode(self.client().call("PING"), "OK")
+        now = None
+        for _ in range(50):
+            with open("/proc/sys/kernel/ns_last_pid", "w") as f:
+                f.write(str(gone.pid - 1))
+            proc = subprocess.Popen(["sleep", "600"])
+            if proc.pid == gone.pid:
+                self.procs.append(proc)
+                now = proc
+                break
+            proc.kill()
+            proc.wait()
+        if now is None:
+            self.skipTest("pid %d not to be had again" % gone.pid)
+        with open(p, "w") as f:
+            f.write("%d\n" % now.pid)
+        self.daemon.kill()
+        self.daemon.start()
+        self.assertCode(self.client().call("PING"), "OK")
+        self.assertTrue(os.path.exists(p), self.daemon.logtext())
+        self.assertNotIn("not recorded before the previous daemon died",
+                         self.daemon.logtext())
+        os.unlink(p)
+
 
 class Users(DaemonTest):
     def run_as_nobody(self, lines):
