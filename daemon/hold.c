@@ -671,8 +671,10 @@ again:
 		goto again;
 	}
 	if (r == 0) {
-		log_debug("%s: handed from pid %ld to pid %ld", l->path,
-		    (long)h->fs.owner.pid, (long)next->fs.owner.pid);
+		log_debug("%s: handed from pid %ld thread %ld (token %llu) "
+		    "to pid %ld thread %ld", l->path, (long)h->fs.owner.pid,
+		    (long)h->tid, (unsigned long long)h->token,
+		    (long)next->fs.owner.pid, (long)next->tid);
 		/* The old holder's traces, removed as that holder, now or
 		 * with the handoff's last step (swap.c). */
 		if (next->swap == NULL && lbd_creds_enter(h->creds,
@@ -710,6 +712,9 @@ again:
 			    l->path, herr.msg);
 			lbd_hold_free(next);
 		}
+		log_debug("%s: released by pid %ld thread %ld (token %llu)",
+		    l->path, (long)h->fs.owner.pid, (long)h->tid,
+		    (unsigned long long)h->token);
 		r = lbd_hold_release_artefact(h, 1, err);
 		lockfs_names_drop(&h->fs);
 		h->pinned = 0;          /* its names are made anew */
