@@ -693,7 +693,7 @@ thread_main(void *arg)
 static void *
 reader_main(void *arg)
 {
-	struct timespec pause = { 0, 100000 };
+	struct timespec pause = { 0, 100000 }, retry = { 0, 10000000 };
 	lb_lock        *lock;
 	char            who[96];
 	double          asked;
@@ -730,7 +730,13 @@ reader_main(void *arg)
 			bad = 1;
 		__atomic_sub_fetch(&tally->readers_in, 1, __ATOMIC_SEQ_CST);
 		__atomic_add_fetch(&tally->reads, 1, __ATOMIC_SEQ_CST);
-		if ((r = lb_release(lock)) != 0) {
+		/* The artefact's reader, other readers riding on it, cannot
+		 * let go while the daemon is away (LB_EUNLOCK, the lock still
+		 * its own: liblockbroker(3)): it tries again, as told. */
+		while ((r = lb_release(lock)) == LB_EUNLOCK && !run_failed() &&
+		    now_mono() - run_start < (double)cfg.timeout)
+			nanosleep(&retry, NULL);
+		if (r != 0) {
 			report(who, "lb_release (round %ld): %s: %s", i + 1,
 			    lb_error_name(r), lb_lock_error(lock));
 			__atomic_add_fetch(&tally->failures, 1,
