@@ -1,7 +1,9 @@
 #!/bin/sh
 # cli.sh: the lockbroker command (tools/lockbroker), end to end, with real
 # processes: exit statuses (flock(1)'s conventions), waiting and giving up,
-# status, break and break --stale, signals, every on-disk method.
+# status, break and break --stale, signals, every on-disk method; sets of
+# PATHs (all or none, waiting holding none), the old command lines' meaning
+# kept beside them, and the sets refused.
 #
 # Run by `make check` with LB_BUILDDIR set.  Works in a private temporary
 # directory: locks live in $tmp/d, which must be empty after every case (the
