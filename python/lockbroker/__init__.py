@@ -13,9 +13,9 @@ and break_stale=False in every constructor, acquire's shared=False (a
 shared lock, through the daemon only), and the methods holder(),
 fencing_token(), upgrade(), downgrade() and cancel(), and the asyncio
 form (acquire_async, async with), and acquire_all(locks, timeout=None),
-several exclusive locks taken at once, all or none.  Ctrl-C, or any signal handler that raises, ends a waiting
-acquire with its exception.  docs/python.md tells the differences from
-lockfile.
+several exclusive locks taken at once, all or none.  Ctrl-C, or any
+signal handler that raises, ends a waiting acquire with its exception.
+docs/python.md tells the differences from lockfile.
 """
 
 import functools
