@@ -52,7 +52,8 @@ setup(
     ext_modules=[Extension(
         "lockbroker._lockbroker",
         sources=["python/ext/module.c", "python/ext/args.c",
-                 "python/ext/lockobject.c", "python/ext/holder.c"],
+                 "python/ext/lockobject.c", "python/ext/holder.c",
+                 "python/ext/acquire_all.c"],
         depends=["python/ext/ext.h"],
         include_dirs=[w[2:] for w in cflags if w.startswith("-I")],
         extra_compile_args=[w for w in cflags if not w.startswith("-I")],

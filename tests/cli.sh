@@ -1,7 +1,9 @@
 #!/bin/sh
 # cli.sh: the lockbroker command (tools/lockbroker), end to end, with real
 # processes: exit statuses (flock(1)'s conventions), waiting and giving up,
-# status, break and break --stale, signals, every on-disk method.
+# status, break and break --stale, signals, every on-disk method; sets of
+# PATHs (all or none, waiting holding none), the old command lines' meaning
+# kept beside them, and the sets refused.
 #
 # Run by `make check` with LB_BUILDDIR set.  Works in a private temporary
 # directory: locks live in $tmp/d, which must be empty after every case (the
@@ -464,6 +466,114 @@ for m in link symlink mkdir pidfile sqlite; do
 	check_clean "--method $m, break --stale" $extra
 	rm -f "$d/.lockbroker.sqlite"
 done
+
+## A set: lock PATH PATH... -- COMMAND takes every lock at once (all or
+## none), runs COMMAND with all held, releases all.  The word after the
+## first PATH stays the command when it is a program.
+
+a="$d/a"
+b="$d/b"
+c="$d/c"
+# shellcheck disable=SC2016 # expanded by the inner sh
+expect_rc 0 "set: COMMAND runs with every lock of the set held" \
+    "$LB" lock "$a" "$b" "$c" -- sh -c 'lb=$1; shift
+	for p; do
+		[ -f "$p.lock" ] || exit 10
+		"$lb" lock -n "$p" -- true; [ $? -eq 1 ] || exit 11
+	done' sh "$LB" "$a" "$b" "$c"
+check "set: nothing said" [ ! -s "$tmp/err" ]
+check_clean "set held while COMMAND runs"
+expect_rc 5 "set: COMMAND's status" "$LB" lock "$a" "$b" -- sh -c 'exit 5'
+expect_rc 4 "set: PATH PATH -c STRING" "$LB" lock "$a" "$b" -c 'echo hi; exit 4'
+check "set: -c STRING's output" [ "$(cat "$tmp/out")" = hi ]
+check_clean "set and exit status"
+
+start_holder "$b" || fail "holder did not take $b"
+expect_rc 1 "set: lock -n while one of the set is held" \
+    "$LB" lock -n "$a" "$b" "$c" -- true
+t0=$(now_ns)
+expect_rc 7 "set: lock -v -w 0.3 -E 7 while one of the set is held" \
+    "$LB" lock -v -w 0.3 -E 7 "$a" "$b" "$c" -- true
+t1=$(now_ns)
+check "set: the timeout names the PATH waited for" \
+    has "$tmp/err" "^lockbroker: $b is locked by another owner; gave up"
+if [ -n "$t0" ] && [ -n "$t1" ]; then
+	ms=$(((t1 - t0) / 1000000))
+	check "set: -w 0.3 waited at least 0.3 s (${ms} ms)" [ "$ms" -ge 300 ]
+fi
+check "set: after the timeout, none of the set is held but the holder's" \
+    sh -c '[ ! -e "$1.lock" ] && [ ! -e "$3.lock" ] && [ -f "$2.lock" ]' \
+    sh "$a" "$b" "$c"
+expect_rc 0 "set: the others are free after the timeout" \
+    "$LB" lock -n "$a" "$c" -- true
+
+"$LB" lock -w 10 "$a" "$b" "$c" -- sh -c ': >"$1"' sh "$tmp/set-ran" \
+    >"$tmp/waiter.out" 2>&1 &
+waiter=$!
+bg_pids="$bg_pids $waiter"
+sleep 0.5
+check "set: the waiter does not run while one of the set is held" \
+    [ ! -e "$tmp/set-ran" ]
+expect_rc 0 "set: a waiting set holds none of the others meanwhile" \
+    "$LB" lock -n "$a" -- "$LB" lock -n "$c" -- true
+release_holder
+wait "$waiter"
+rc=$?
+check "set: the waiter gets all once the holder releases (exit $rc)" \
+    [ "$rc" -eq 0 ]
+check "set: the waiter ran its command" [ -e "$tmp/set-ran" ]
+check_clean "set waits"
+
+# The old meanings stay: a program after the first PATH is the command.
+expect_rc 0 "lock PATH echo x -- y: one PATH, echo's words" \
+    "$LB" lock "$f" echo x -- y
+check "lock PATH echo x -- y prints 'x -- y'" [ "$(cat "$tmp/out")" = 'x -- y' ]
+expect_rc 0 "lock PATH printf ... -- ...: printf's words" \
+    "$LB" lock "$f" printf '%s|' x -- y
+check "lock PATH printf: every word after PATH is printf's" \
+    [ "$(cat "$tmp/out")" = 'x|--|y|' ]
+expect_rc 127 "lock PATH NOT-A-PROGRAM (no --): still not found" \
+    "$LB" lock "$f" no-such-command-lb arg
+check "not found: named on stderr" has "$tmp/err" 'no-such-command-lb'
+check_clean "old forms"
+
+# A lock named like a program: ./NAME.
+# shellcheck disable=SC2016
+expect_rc 0 "set: ./NAME is a PATH" sh -c 'cd "$1" && "$2" lock a ./true -- \
+    sh -c "[ -f a.lock ] && [ -f true.lock ]"' sh "$d" "$LB"
+# shellcheck disable=SC2016
+expect_rc 0 "lock PATH true -- false: true is the command" \
+    sh -c 'cd "$1" && "$2" lock a true -- false' sh "$d" "$LB"
+check "lock PATH true ...: no lock named true" [ ! -e "$d/true.lock" ]
+check_clean "./NAME"
+
+# Refused: a PATH of a set starting with '-', a program among the PATHs,
+# -s, more than 256 PATHs.
+for args in "$a -x -- true" "$a $b -w 3 -- true" "-- -x $a -- true" \
+    "$a $b true -- false" "-s $a $b -- true" "$a $b -- " "$a $b -c"; do
+	# shellcheck disable=SC2086 # split on purpose
+	expect_rc 64 "set: bad usage 'lock $args'" "$LB" lock $args
+	check "set: bad usage 'lock $args': usage on stderr, nothing run" \
+	    sh -c "grep -q '^usage:' '$tmp/err' && [ ! -s '$tmp/out' ]"
+done
+expect_rc 64 "set: -x refused" "$LB" lock "$a" -x -- true
+check "set: -x: says a PATH never starts with '-'" \
+    has "$tmp/err" "'-x': a PATH of a set never starts with '-'"
+expect_rc 64 "set: a program among the PATHs" "$LB" lock "$a" "$b" true -- false
+check "set: names the program and the ./NAME form" \
+    has "$tmp/err" "'true' is a program.*\./true"
+expect_rc 64 "set: -s refused" "$LB" lock -s "$a" "$b" -- true
+check "set: -s: shared locks are not taken in sets" \
+    has "$tmp/err" 'shared locks are not taken in sets'
+paths256=$(i=1; while [ $i -le 256 ]; do printf 'p%d ' $i; i=$((i + 1)); done)
+# shellcheck disable=SC2016,SC2086
+expect_rc 64 "set: 257 PATHs refused" sh -c 'cd "$1" && shift && "$@"' sh \
+    "$d" "$LB" lock $paths256 p257 -- true
+check "set: 257 PATHs: says at most 256" has "$tmp/err" '257 PATHs given, at most 256'
+# shellcheck disable=SC2016,SC2086
+expect_rc 0 "set: 256 PATHs taken" sh -c 'cd "$1" && shift && "$@"' sh \
+    "$d" "$LB" lock $paths256 -- sh -c '[ -f p1.lock ] && [ -f p256.lock ]'
+check_clean "set refused"
 
 ## Failures other than a held lock: 69, naming the path and the reason.
 

@@ -11,7 +11,10 @@
 #    and of no process are refused with the reason; `list` (table and
 #    --json, parsed by Python) shows the holder and the waiters; a lock
 #    held shared (`lock -s`) shows its mode and holders' count in
-#    `status`, and each holder with its mode in `list`.
+#    `status`, and each holder with its mode in `list`; a set (`lock
+#    PATH PATH... --`) holds each lock granted by the daemon, gives up
+#    holding none, and waits in the daemon's queue holding none until it
+#    gets all.
 #  - in-process (no daemon, or --local): the artefact names the script's
 #    pid (Python's lockfile sees the lock held, and the pid in a pid
 #    file); it outlives the script until `break --stale`; --broker fails
@@ -357,6 +360,54 @@ expect_rc 0 "acquire twice, then one release frees" sh -c '
 	"$1" acquire "$2" && "$1" acquire -n "$2" && "$1" release "$2" &&
 	    "$1" status "$2" >/dev/null
 	[ $? -eq 1 ]' sh "$LB" "$f"
+
+## A set through the broker (lock PATH PATH... -- COMMAND): each lock
+## granted by the daemon while COMMAND runs; held by another, a set gives
+## up holding none, naming the lock; a waiting set queues at the daemon
+## for that lock, holding none, and gets all once it is released.
+
+sa="$d/sa"
+sb="$d/sb"
+sc="$d/sc"
+expect_rc 0 "set: COMMAND runs with each lock granted by the broker" \
+    "$LB" lock --broker "$sa" "$sb" "$sc" -- sh -c 'lb=$1; shift
+	for p; do
+		"$lb" status "$p" | grep -q "^  broker: *granted by the broker" ||
+		    exit 10
+	done' sh "$LB" "$sa" "$sb" "$sc"
+check "set: all free once COMMAND has ended" \
+    sh -c '! "$1" status "$2" && ! "$1" status "$3" && ! "$1" status "$4"' \
+    sh "$LB" "$sa" "$sb" "$sc"
+start_holder "$sb" link || fail "acquire for a set to wait on"
+expect_rc 1 "set: lock -v -w 0.3 while the script keeps one" \
+    "$LB" lock --broker -v -w 0.3 "$sa" "$sb" "$sc" -- true
+check "set: the timeout names the lock waited for" \
+    has "$tmp/err" "$sb is locked by another owner"
+check "set: after the timeout the others are free" \
+    sh -c '! "$1" status "$2" && ! "$1" status "$3"' sh "$LB" "$sa" "$sc"
+"$LB" lock --broker -w 30 "$sa" "$sb" "$sc" -- sh -c ': >"$1"' sh \
+    "$tmp/set-ran" &
+waiter=$!
+bg_pids="$bg_pids $waiter"
+set_waiting() {
+	"$LB" list --json >"$tmp/list.json" 2>/dev/null &&
+	    json_check "$tmp/list.json" \
+	    'locks[os.fsencode(os.environ["sb"])]["waiters"] == 1' \
+	    'os.fsencode(os.environ["sa"]) not in locks' \
+	    'os.fsencode(os.environ["sc"]) not in locks' >/dev/null
+}
+export sa sb sc
+check "set: waits in the daemon's queue for the kept lock, holding none" \
+    until_true 200 set_waiting
+check "set: COMMAND has not run" [ ! -e "$tmp/set-ran" ]
+holder_release
+check "set: the script releases (exit $rc)" [ "$rc" -eq 0 ]
+wait "$waiter"
+rc=$?
+check "set: the waiter gets all once released, runs COMMAND (exit $rc)" \
+    sh -c '[ "$1" -eq 0 ] && [ -e "$2" ]' sh "$rc" "$tmp/set-ran"
+holder_exit
+check "set: nothing is left in the lock directory" [ -z "$(ls -A "$d")" ]
 
 ## The script exits without release: the daemon frees the lock.
 

@@ -17,6 +17,7 @@
 
 #include "lockbroker.h"
 #include "cli.h"
+#include "os.h"
 
 /* Long options without a short form. */
 enum {
@@ -48,6 +49,8 @@ struct command {
 static const char usage_text[] =
 "usage: " PROGRAM " lock [options] PATH [--] COMMAND [ARG...]\n"
 "       " PROGRAM " lock [options] PATH -c COMMAND-STRING\n"
+"       " PROGRAM " lock [options] PATH PATH... -- COMMAND [ARG...]\n"
+"       " PROGRAM " lock [options] PATH PATH... -c COMMAND-STRING\n"
 "       " PROGRAM " status [--method M] PATH\n"
 "       " PROGRAM " break [--method M] [--stale] PATH\n"
 "       " PROGRAM " acquire [-w SECONDS | -n] [-E N] [--method M] [--pid PID] PATH\n"
@@ -58,6 +61,10 @@ static const char usage_text[] =
 "lock: take the lock on PATH, run COMMAND (not through a shell; with -c,\n"
 "COMMAND-STRING through /bin/sh -c), wait for it, release the lock.\n"
 "SIGINT, SIGTERM and SIGHUP sent to " PROGRAM " are passed on to COMMAND.\n"
+"With several PATHs (at most 256, up to -- or -c), all of their locks are\n"
+"taken at once or none (exclusive, each with the options given); a word\n"
+"after the first PATH that is a program is COMMAND, so a lock named like\n"
+"a program is written ./NAME, and no PATH of a set starts with '-'.\n"
 "  -w, --wait, --timeout SECONDS  give up after SECONDS (fractions allowed)\n"
 "  -n, --nonblock                 give up at once if the lock is held\n"
 "  -E, --conflict-exit-code N     exit status when the lock is held (1)\n"
@@ -255,6 +262,14 @@ parse_pid(const char *text, pid_t *out)
 	return 0;
 }
 
+/* 1 when word ends the PATHs of a set: "--", or -c before its string. */
+static int
+ends_set(const char *word)
+{
+	return strcmp(word, "--") == 0 || strcmp(word, "-c") == 0 ||
+	    strcmp(word, "--command") == 0;
+}
+
 /*
  * Reads the lock command's words after PATH (argv, NULL-terminated) into o:
  * "-c STRING" (flock's form after PATH), or "[--] COMMAND [ARG...]".
@@ -287,6 +302,75 @@ parse_command_words(char **argv, struct opts *o)
 		goto out;
 	}
 	o->argv = argv;
+out:
+	return r;
+}
+
+/*
+ * Reads the lock command's operands (argv: the first PATH, then what
+ * follows it, NULL-terminated) into o: one PATH and its command words
+ * (parse_command_words), or a set, "PATH PATH... -- COMMAND [ARG...]" or
+ * "PATH PATH... -c STRING".  The word after the first PATH stays the
+ * command whenever it was one before sets: a program (os_is_command),
+ * "--" or -c, or any word when no "--" or -c follows (COMMAND then cannot
+ * be run, as before); so a set is words that are not programs up to "--"
+ * or -c.  In a set no PATH starts with '-' or names a program (a lock
+ * named like one is written ./NAME), -c is not also an option, -s is
+ * refused (lb_acquire_all takes exclusive locks), and there are at most
+ * LOCK_SET_MAX PATHs.  Returns 0, or EX_USAGE after saying why.
+ */
+static int
+parse_paths_then_command(char **argv, struct opts *o)
+{
+	size_t i, n;
+	int    r = 0;
+
+	o->path = argv[0];
+	o->paths = argv;
+	o->npaths = 1;
+	if (o->shell_cmd != NULL || argv[1] == NULL || ends_set(argv[1]) ||
+	    os_is_command(argv[1])) {
+		r = parse_command_words(argv + 1, o);
+		goto out;
+	}
+	for (n = 1; argv[n] != NULL && !ends_set(argv[n]); n++)
+		;
+	if (argv[n] == NULL) {
+		/* No "--": argv[1] is the command, as it always was. */
+		r = parse_command_words(argv + 1, o);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if (*argv[i] == '\0') {
+			r = bad_usage("lock: an empty PATH in a set");
+			goto out;
+		}
+		if (*argv[i] == '-') {
+			r = bad_usage("lock: '%s': a PATH of a set never "
+			    "starts with '-' (options go before the PATHs; "
+			    "write ./%s for a file so named)", argv[i],
+			    argv[i]);
+			goto out;
+		}
+		if (i > 0 && os_is_command(argv[i])) {
+			r = bad_usage("lock: '%s' is a program, not a PATH "
+			    "(write ./%s for a lock so named, or put -- "
+			    "before the command)", argv[i], argv[i]);
+			goto out;
+		}
+	}
+	if (n > LOCK_SET_MAX) {
+		r = bad_usage("lock: %lu PATHs given, at most %d are taken at "
+		    "once", (unsigned long)n, LOCK_SET_MAX);
+		goto out;
+	}
+	if (o->shared) {
+		r = bad_usage("lock: shared locks are not taken in sets (-s "
+		    "with %lu PATHs)", (unsigned long)n);
+		goto out;
+	}
+	o->npaths = n;
+	r = parse_command_words(argv + n, o);
 out:
 	return r;
 }
@@ -402,10 +486,12 @@ parse_args(const struct command *cmd, int argc, char **argv, struct opts *o)
 		r = bad_usage("%s: no PATH given", cmd->name);
 		goto out;
 	}
+	if (cmd->operands == OPERANDS_COMMAND) {
+		r = parse_paths_then_command(argv + optind, o);
+		goto out;
+	}
 	o->path = argv[optind++];
-	if (cmd->operands == OPERANDS_COMMAND)
-		r = parse_command_words(argv + optind, o);
-	else if (optind < argc)
+	if (optind < argc)
 		r = bad_usage("%s: unexpected argument '%s'", cmd->name,
 		    argv[optind]);
 out:

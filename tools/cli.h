@@ -31,9 +31,14 @@ struct opts {
 	int         shared;     /* lock: -s, a shared lock */
 	pid_t       pid;        /* acquire, release: --pid, or 0 */
 	const char *shell_cmd;  /* -c: run through sh -c */
-	const char *path;
+	const char *path;       /* the PATH, or a set's first */
+	char      **paths;      /* lock: the PATHs, path first */
+	size_t      npaths;     /* 1, or a set's 2 to LOCK_SET_MAX */
 	char      **argv;       /* COMMAND [ARG...], NULL-terminated */
 };
+
+/* The most PATHs `lock` takes at once (lb_acquire_all's bound). */
+#define LOCK_SET_MAX 256
 
 /* A command: runs what *o asks for and returns the exit status. */
 typedef int cli_run(const struct opts *o);

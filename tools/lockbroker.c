@@ -4,6 +4,7 @@
  *
  *   lockbroker lock [options] PATH [--] COMMAND [ARG...]   (run.c)
  *   lockbroker lock [options] PATH -c COMMAND-STRING       (run.c)
+ *   lockbroker lock [options] PATH PATH... -- COMMAND [ARG...]   (run.c)
  *   lockbroker status [options] PATH                       (status.c)
  *   lockbroker break [options] [--stale] PATH              (status.c)
  *   lockbroker acquire [options] [--pid PID] PATH          (kept.c)

@@ -2,11 +2,13 @@
  * os.h: what the lockbroker command asks of the system beyond C and
  * liblockbroker, one implementation per OS, chosen by the build:
  *   os_unix.c   POSIX: the arguments as given, getppid, getpwuid_r,
- *               localtime_r and tm_gmtoff
+ *               localtime_r and tm_gmtoff, programs looked up in $PATH
+ *               as execvp does
  *   os_win32.c  Windows: the arguments read again from the wide command
  *               line as UTF-8, the parent from a process snapshot, no
  *               user names (no numeric users), the offset from the local
- *               time's difference with UTC
+ *               time's difference with UTC, programs looked up with
+ *               SearchPathW as CreateProcessW finds them
  * The command's files use these and never the system's own calls for
  * them.
  */
@@ -43,5 +45,16 @@ const char *os_user_name(lb_uid_t uid, char *buf, size_t size);
  * cannot be represented.
  */
 int os_local_time(time_t t, struct tm *tm, long *utcoff);
+
+/*
+ * os_is_command: 1 when name (UTF-8 on Windows) names a program that the
+ * system would run, as a shell finds it: a name with a directory in it
+ * (a '/'; on Windows also '\\' or a drive's ':') when that file is a
+ * regular file this process may execute; a bare name when one such file
+ * is found in a directory of $PATH (on Windows where CreateProcessW looks,
+ * ".exe" added when the name has no extension).  0 otherwise, and for "".
+ * Blocks only on the file system.
+ */
+int os_is_command(const char *name);
 
 #endif /* LB_TOOLS_OS_H */

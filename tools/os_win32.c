@@ -10,8 +10,10 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/types.h>
 #include <time.h>
+#include <wchar.h>
 
 #include "os.h"
 #include "say.h"
@@ -133,4 +135,57 @@ os_local_time(time_t t, struct tm *tm, long *utcoff)
 	*utcoff = ((days * 24 + tm->tm_hour - utc.tm_hour) * 60 +
 	    tm->tm_min - utc.tm_min) * 60 + tm->tm_sec - utc.tm_sec;
 	return 0;
+}
+
+/* 1 when path (wide) is a file, not a directory. */
+static int
+is_file(const wchar_t *path)
+{
+	DWORD attr = GetFileAttributesW(path);
+
+	return attr != INVALID_FILE_ATTRIBUTES &&
+	    (attr & FILE_ATTRIBUTE_DIRECTORY) == 0;
+}
+
+/* os_is_command: see os.h.  A name with a directory in it is looked at as
+ * it is, then with ".exe" added when its last part has no extension (as
+ * CreateProcessW does); a bare name is searched for by SearchPathW (the
+ * program's directory, the current one, the system's, then PATH). */
+int
+os_is_command(const char *name)
+{
+	wchar_t     found[MAX_PATH];
+	wchar_t    *w = NULL;
+	const char *base;
+	DWORD       n;
+	size_t      len;
+	int         wn, r = 0;
+
+	if (*name == '\0')
+		goto out;
+	wn = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, name, -1,
+	    NULL, 0);
+	/* Room for ".exe". */
+	if (wn <= 0 || (w = malloc(((size_t)wn + 4) * sizeof(*w))) == NULL ||
+	    MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, name, -1, w,
+	    wn) != wn)
+		goto out;
+	if (strpbrk(name, "/\\:") == NULL) {
+		n = SearchPathW(NULL, w, L".exe", MAX_PATH, found, NULL);
+		r = n > 0 && n < MAX_PATH && is_file(found);
+		goto out;
+	}
+	if ((r = is_file(w)))
+		goto out;
+	for (base = name + strlen(name); base > name; base--)
+		if (strchr("/\\:", base[-1]) != NULL)
+			break;
+	if (strchr(base, '.') == NULL) {
+		len = wcslen(w);
+		wcscpy(w + len, L".exe");
+		r = is_file(w);
+	}
+out:
+	free(w);
+	return r;
 }

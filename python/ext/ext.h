@@ -8,6 +8,7 @@
  *   args.c        arguments taken from Python: paths, timeouts, transports
  *   lockobject.c  the Lock type: one handle with lockfile's methods
  *   holder.c      the Holder type: what lb_get_holder tells of a holder
+ *   acquire_all.c acquire_all: several locks at once (lb_acquire_all)
  *
  * Every call into the library that may wait (for the daemon, or for a
  * lock) runs with the GIL released, so other threads of the interpreter
@@ -65,5 +66,10 @@ PyTypeObject *lbpy_holder_type(void);
 /* lbpy_holder_new: a new Holder from *h (fields the library left unknown
  * are None), or NULL with an exception set. */
 PyObject *lbpy_holder_new(const lb_holder *h);
+
+/* lbpy_acquire_all: the module function acquire_all(locks,
+ * timeout=None) (acquire_all.c). */
+PyObject *lbpy_acquire_all(PyObject *module, PyObject *args,
+    PyObject *kwds);
 
 #endif /* LBPY_EXT_H */

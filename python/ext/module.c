@@ -1,6 +1,6 @@
 /*
  * module.c: the extension module _lockbroker: the Lock and Holder types,
- * the method flags, and the library's failures raised as the package's
+ * the function acquire_all, the method flags, and the library's failures raised as the package's
  * exceptions.  The exception classes live in Python (lockbroker._errors,
  * where they also derive from lockfile's classes when lockfile is
  * installed); the module takes them at import, by the name of lockfile's
@@ -65,13 +65,24 @@ out:
 	return r;
 }
 
+static PyMethodDef lbpy_functions[] = {
+	{"acquire_all", (PyCFunction)(void (*)(void))lbpy_acquire_all,
+	    METH_VARARGS | METH_KEYWORDS,
+	    "acquire_all(locks, timeout=None)\n--\n\n"
+	    "Take every lock of the sequence locks (lock objects, 1 to 256),\n"
+	    "exclusive, all or none, within timeout seconds (None: no limit;\n"
+	    "0: one try of each).  Raises as acquire does, naming the lock\n"
+	    "that failed, holding none of them."},
+	{NULL, NULL, 0, NULL}
+};
+
 static struct PyModuleDef lbpy_module = {
 	PyModuleDef_HEAD_INIT,
 	"_lockbroker",
 	"liblockbroker's lock handles for the package lockbroker "
 	"(import lockbroker, not this).",
 	-1,
-	NULL, NULL, NULL, NULL, NULL
+	lbpy_functions, NULL, NULL, NULL, NULL
 };
 
 /* The module, once its types are ready and its classes loaded. */

@@ -12,9 +12,10 @@ What lockfile never had is keyword-only: transport='auto'|'broker'|'local'
 and break_stale=False in every constructor, acquire's shared=False (a
 shared lock, through the daemon only), and the methods holder(),
 fencing_token(), upgrade(), downgrade() and cancel(), and the asyncio
-form (acquire_async, async with).  Ctrl-C, or any signal handler that raises, ends a waiting
-acquire with its exception.  docs/python.md tells the differences from
-lockfile.
+form (acquire_async, async with), and acquire_all(locks, timeout=None),
+several exclusive locks taken at once, all or none.  Ctrl-C, or any
+signal handler that raises, ends a waiting acquire with its exception.
+docs/python.md tells the differences from lockfile.
 """
 
 import functools
@@ -24,14 +25,14 @@ from ._errors import (Error, LockError, LockTimeout, AlreadyLocked,
                       LockFailed, LockCanceled, Deadlock, UnlockError,
                       NotLocked, NotMyLock)
 from ._base import LockBase
-from ._lockbroker import Holder
+from ._lockbroker import Holder, acquire_all
 
 __all__ = ['Error', 'LockError', 'LockTimeout', 'AlreadyLocked',
            'LockFailed', 'LockCanceled', 'Deadlock', 'UnlockError',
            'NotLocked', 'NotMyLock',
            'LinkFileLock', 'MkdirFileLock', 'SQLiteFileLock',
            'LockBase', 'locked',
-           'LockFile', 'FileLock', 'Holder']
+           'LockFile', 'FileLock', 'Holder', 'acquire_all']
 
 
 def _fl_helper(cls, mod, *args, **kwds):

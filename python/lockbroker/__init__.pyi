@@ -11,7 +11,8 @@ from ._errors import (Error as Error, LockError as LockError,
                       UnlockError as UnlockError,
                       NotLocked as NotLocked, NotMyLock as NotMyLock)
 from ._base import LockBase as LockBase
-from ._lockbroker import Holder as Holder
+from ._lockbroker import (Holder as Holder,
+                          acquire_all as acquire_all)
 from . import (linklockfile as linklockfile,
                symlinklockfile as symlinklockfile,
                mkdirlockfile as mkdirlockfile, pidlockfile as pidlockfile,
@@ -25,7 +26,7 @@ __all__ = ['Error', 'LockError', 'LockTimeout', 'AlreadyLocked',
            'NotLocked', 'NotMyLock',
            'LinkFileLock', 'MkdirFileLock', 'SQLiteFileLock',
            'LockBase', 'locked',
-           'LockFile', 'FileLock', 'Holder']
+           'LockFile', 'FileLock', 'Holder', 'acquire_all']
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 

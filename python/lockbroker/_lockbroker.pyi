@@ -3,7 +3,7 @@ type over one liblockbroker handle, the Holder record and the method
 numbers.  LockBase (_base.py) is Lock with lockfile's name."""
 import os
 from types import TracebackType
-from typing import Literal, NamedTuple, Optional, Type, Union
+from typing import Iterable, Literal, NamedTuple, Optional, Type, Union
 
 from typing_extensions import Self, TypeAlias
 
@@ -78,3 +78,9 @@ class Lock:
     def __exit__(self, exc_type: Optional[Type[BaseException]],
                  exc: Optional[BaseException],
                  tb: Optional[TracebackType]) -> None: ...
+
+
+def acquire_all(locks: Iterable[Lock],
+                timeout: Optional[float] = None) -> None:
+    """Takes every lock of locks (1 to 256) exclusive, all or none."""
+    ...

@@ -61,6 +61,9 @@ def blocking(path: str) -> int:
     lock.upgrade(timeout=2.5)
     lock.downgrade()
     lock.release()
+    both: List[lockbroker.LockBase] = [lock, MkdirLockFile(path + ".2")]
+    lockbroker.acquire_all(both, timeout=3)
+    lockbroker.acquire_all((lock,))
     pid: Optional[int] = read_pid_from_pidfile(path)
     return guarded(pid or 0)
 
