@@ -2328,12 +2328,25 @@ file_damage(const char *file)
 	ck_assert_int_eq(fclose(f), 0);
 }
 
+/* Makes the first note of intents file file readable again, as a daemon
+ * killed between its note and its commit leaves it: the commit hid it
+ * with an end mark over its magic ("INT2", daemon/intents.c). */
+static void
+intent_unhide(const char *file)
+{
+	FILE *f;
+
+	ck_assert_msg((f = fopen(file, "r+b")) != NULL, "%s", file);
+	ck_assert_uint_eq(fwrite("INT2", 1, 4, f), 4);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
 /* A state database moved aside as damaged numbers users from 1 again,
- * while the intents file beside it keeps its notes (a grant to a holder
- * that died while no daemon ran): the restarted daemon records no note
- * whose number the new database gives nobody, and says so naming it,
- * rather than acting on it as whoever gets that number next; the lock
- * file stays, held outside the broker. */
+ * while the intents file beside it keeps a note (a grant noted and not
+ * committed, to a holder that died while no daemon ran): the restarted
+ * daemon records no note whose number the new database gives nobody,
+ * and says so naming it, rather than acting on it as whoever gets that
+ * number next; the lock file stays, held outside the broker. */
 START_TEST(intent_of_unknown_uid_skipped)
 {
 	struct tl_place p, q;
@@ -2353,6 +2366,7 @@ START_TEST(intent_of_unknown_uid_skipped)
 	snprintf(file, sizeof(file), "%s-intents", p.path);
 	ck_assert_msg(tl_read_text(file, log, sizeof(log)) > 0, "%s: empty",
 	    file);
+	intent_unhide(file);
 	file_damage(p.path);
 	snprintf(file, sizeof(file), "%s-wal", p.path);
 	file_damage(file);
