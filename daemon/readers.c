@@ -194,22 +194,30 @@ in_grace(struct lbd *d)
 	return d->reconciling || uv_is_active((uv_handle_t *)&d->grace);
 }
 
-/* Whether another rider of r's lock has r's marker: the same process
- * (pid, start time, boot) and thread, through another connection.
- * Walks the lock's riders (at most readers_per_lock). */
+/* Whether a rider of l but skip has the marker of hold h: the same
+ * process (pid, start time, boot) and thread, through another
+ * connection.  Walks the lock's riders (at most readers_per_lock). */
 static int
-reader_marker_shared(const struct lbd_hold *r)
+rider_has_marker_of(const struct lbd_lock *l, const struct lbd_hold *skip,
+    const struct lbd_hold *h)
 {
-	const struct lockfs_owner *o = &r->fs.owner, *p;
+	const struct lockfs_owner *o = &h->fs.owner, *p;
 	const struct lbd_hold     *x;
 
-	TAILQ_FOREACH(x, &r->lock->readers, reader_entry) {
+	TAILQ_FOREACH(x, &l->readers, reader_entry) {
 		p = &x->fs.owner;
-		if (x != r && x->tid == r->tid && p->pid == o->pid &&
+		if (x != skip && x->tid == h->tid && p->pid == o->pid &&
 		    p->start == o->start && strcmp(p->boot, o->boot) == 0)
 			return 1;
 	}
 	return 0;
+}
+
+/* Whether another rider of r's lock has r's marker. */
+static int
+reader_marker_shared(const struct lbd_hold *r)
+{
+	return rider_has_marker_of(r->lock, r, r);
 }
 
 /* Whether riders of the previous run may still reclaim l (their markers
@@ -545,19 +553,11 @@ hold_unsign(struct lbd_lock *l, struct lbd_hold *h)
 void
 lbd_hold_marker_drop(struct lbd_lock *l, struct lbd_hold *h)
 {
-	const struct lockfs_owner *o = &h->fs.owner, *p;
-	const struct lbd_hold     *x;
-	struct lockfs_err          err;
-	int                        made;
+	struct lockfs_err err;
+	int               made;
 
-	if (!h->shared)
+	if (!h->shared || rider_has_marker_of(l, NULL, h))
 		return;
-	TAILQ_FOREACH(x, &l->readers, reader_entry) {
-		p = &x->fs.owner;
-		if (x->tid == h->tid && p->pid == o->pid &&
-		    p->start == o->start && strcmp(p->boot, o->boot) == 0)
-			return;
-	}
 	/* Credentials first: a step owed on h (a handoff's last) is taken
 	 * then, before its names are looked at here. */
 	if (lbd_creds_enter(h->creds, &err) != 0)
@@ -599,16 +599,17 @@ lbd_reader_keep_for_readers(struct lbd_lock *l, struct lbd_hold *h)
 	struct lockfs_err err;
 	int               live = -1;      /* cannot tell: kept */
 
-	/* Its own marker, if one lies there, is none of a reader's (left
-	 * by a grant to a rider or a rider's join that a killed daemon did
-	 * not finish): never counted as one that may still come. */
-	if (h->shared && !h->for_readers && !h->releasing && !h->kept)
-		lbd_hold_marker_drop(l, h);
 	if (!h->shared || h->for_readers || h->releasing || h->kept ||
 	    l->nreaders != 0 || !in_grace(l->d) ||
 	    h->token >> 32 >= l->d->generation ||      /* of this run */
 	    lockfs_names_make(&h->fs) != 0)
 		return 0;
+	/* Its own marker, if one lies there, is none of a reader's (left
+	 * by a grant to a rider or a rider's join that a killed daemon did
+	 * not finish): never counted as one that may still come.  (Only
+	 * here, before the look: any other end of the hold drops it in
+	 * lbd_hold_end.) */
+	lbd_hold_marker_drop(l, h);
 	if (lbd_creds_enter(h->creds, &err) == 0) {
 		live = lockfs_readers_live(&h->fs);
 		lbd_creds_leave();
