@@ -75,7 +75,8 @@
  *   lost: in-process, under the lock directory's lock (lost_release)
  *    |  |   had within LOST_RELEASE_WAIT_S: looked at, removed if still
  *    |  +-- the owner's ------------------------------------> free
- *    | not had: LB_EUNLOCK, the hold still the owner's
+ *    | not had, or not removed (kept for the readers beside it,
+ *    | or a failure): LB_EUNLOCK, the hold still the owner's
  *    v
  *   held, lost (lb__owners_lost_owed): the next lb_release that the
  *         daemon does not do (none answers, or it has no hold of the
@@ -550,7 +551,14 @@ lost_release(lb_lock *lock, const struct lb__target *t,
 		    "could not be taken");
 		goto out;
 	}
-	r = local_release(lock, t, err);
+	/* Not done (the lock file kept for the readers beside it,
+	 * LB_EUNLOCK, or a failure): the hold is still the owner's, and
+	 * its next release is done as lost again, whatever the restarted
+	 * daemon, given the dropped hold back and released meanwhile,
+	 * answers (ENOTMINE: it handed the lock on). */
+	if ((r = local_release(lock, t, err)) != 0 && r != LB_ENOTLOCKED &&
+	    r != LB_ENOTMINE)
+		lb__owners_lost_release(&k);
 out:
 	lockfs_dirlock_close(&dl);
 	if (pinned == 1)

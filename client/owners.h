@@ -132,7 +132,8 @@ unsigned lb__owners_marks(void);
 /*
  * lb__owners_lost_release / lb__owners_lost_owed: the in-process release
  * of k's hold that a RELEASE lost with the daemon calls for could not be
- * done (the lock directory's lock not had in time: lock.c); k's owner
+ * done (the lock directory's lock not had in time, or the lock file
+ * kept for the readers beside it: lock.c lost_release); k's owner
  * still holds the lock, and its next release is done in-process under
  * that lock again, unless the daemon releases a hold of its own.
  * Cleared when the owner holds it no more (lb__owners_released,

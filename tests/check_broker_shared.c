@@ -352,6 +352,58 @@ START_TEST(test_rider_reclaims_after_the_reader_released)
 END_TEST
 
 /*
+ * A RELEASE of the artefact's reader lost with the daemon (killed while
+ * it was on its way), a rider beside it: the in-process release keeps
+ * the lock file for the rider (LB_EUNLOCK, the lock still the owner's).
+ * The restarted daemon is given the hold back and released by the
+ * library (RECLAIM, then RELEASE) and hands the artefact to the rider:
+ * the owner's next release finds the lock the rider's, which is the
+ * lost release done (0), not an error; the owner holds nothing, the
+ * rider still holds it, a writer is refused.  (The next release was
+ * answered LB_ENOTMINE: chaos.sh link-readers-kill.)
+ */
+START_TEST(test_lost_release_kept_for_a_rider_then_settled)
+{
+	struct tl_daemon d;
+	struct tl_place  p;
+	struct agent     a, b;
+	lb_lock         *lock;
+	char             dir[PATH_MAX], file[PATH_MAX + 8];
+
+	private_daemon(&d, dir);
+	tl_place_make(&p, "lr");
+	snprintf(file, sizeof(file), "%s.lock", p.path);
+	agent_start(&a, p.path, LB_LINK | LB_BROKER, d.socket);
+	agent_start(&b, p.path, LB_LINK | LB_BROKER, d.socket);
+	ck_assert_int_eq(agent_do(&a, 's', 0), 0);
+	ck_assert_int_eq(agent_do(&b, 's', 0), 0);
+	order_to_stopped(&d, &a, 'r', 0);
+	ck_assert_int_eq(tl_daemon_stop(&d, SIGKILL), 0);
+	agent_expect(&a, HANG_S, LB_EUNLOCK, "the release lost with the "
+	    "daemon, a rider beside it");
+	ck_assert_int_eq(tl_exists(file), 1);
+	daemon_again(&d, dir, "state.db");
+	/* Both reconnected and settled: the rider holds the lock. */
+	ck_assert_int_eq(agent_do(&b, 'i', 0), 1);
+	ck_assert_int_eq(agent_do(&a, 'i', 0), 0);
+	ck_assert_int_eq(agent_do(&a, 'r', 0), 0);
+	ck_assert_int_eq(agent_do(&a, 'i', 0), 0);
+	ck_assert_int_eq(agent_do(&b, 'i', 0), 1);
+	lock = lock_new(p.path, LB_LINK | LB_BROKER);
+	ck_assert_msg(lb_acquire(lock, 0) == LB_EALREADY, "a writer was "
+	    "granted %s while the rider holds it", p.path);
+	ck_assert_int_eq(agent_do(&a, 'r', 0), LB_ENOTMINE);
+	ck_assert_int_eq(agent_do(&b, 'r', 0), 0);
+	ck_assert_int_eq(lb_acquire(lock, 0), 0);
+	ck_assert_int_eq(lb_release(lock), 0);
+	agent_stop(&a);
+	agent_stop(&b);
+	lb_lock_free(lock);
+	private_daemon_end(&d, p.dir);
+}
+END_TEST
+
+/*
  * A daemon that stops (SIGTERM) keeps its riders' markers, and the next
  * one gives every reader its hold back: the artefact's reader releases,
  * the rider reads on and a writer waits for it.
@@ -758,6 +810,7 @@ broker_shared_case(void)
 	tcase_add_test(tc, test_rider_kept_over_a_restart);
 	tcase_add_test(tc, test_rider_reclaims_after_the_reader_released);
 	tcase_add_test(tc, test_riders_kept_over_a_clean_restart);
+	tcase_add_test(tc, test_lost_release_kept_for_a_rider_then_settled);
 	tcase_add_test(tc, test_downgrade_recorded_unanswered);
 	tcase_add_test(tc, test_break_stale_spares_live_riders);
 	tcase_add_test(tc, test_exclusive_acquire_beside_riders_without_the_daemon);
