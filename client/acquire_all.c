@@ -341,7 +341,10 @@ lb_acquire_all(lb_lock **locks, size_t n, double timeout, size_t *failed)
 	/* In progress on every handle of the set, for lb_lock_cancel. */
 	for (begun = 0; begun < n; begun++)
 		lb__wait_begin(&set[begun], lb__lock_cancel(locks[begun]));
-	r = take_all(locks, n, order, timeout, set, taken, &bad);
+	/* The daemon's set, when it takes one; else lock by lock. */
+	if ((r = lb__acquire_set(locks, n, order, timeout, set, &bad)) ==
+	    LB__FALLBACK)
+		r = take_all(locks, n, order, timeout, set, taken, &bad);
 out:
 	while (begun > 0)
 		lb__wait_end(&set[--begun]);

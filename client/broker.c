@@ -126,6 +126,10 @@ req_new(enum lbp_verb verb, const struct lb__target *t, int fail)
 	q->tid = t->tid;
 	q->break_stale = t->break_stale;
 	q->shared = verb == LBP_MSG_ACQUIRE && t->shared;
+	if (verb == LBP_MSG_ACQUIRE && t->set_of > 0) {
+		q->set_key = t->set_key;
+		q->set_of = t->set_of;
+	}
 	q->broker_only = t->broker_only;
 	q->fail = fail;
 	q->timeout = 0;
@@ -161,6 +165,10 @@ lb__req_format(const struct req *q, struct lbp_out *o)
 		lbp_add_u64(o, "stale", 1);
 	if (q->verb == LBP_MSG_ACQUIRE && q->shared)
 		lbp_add_str(o, "mode", "shared");
+	if (q->verb == LBP_MSG_ACQUIRE && q->set_of > 0) {
+		lbp_add_u64(o, "set", q->set_key);
+		lbp_add_u64(o, "of", q->set_of);
+	}
 	/* Read past that, the daemon leaves the hold exclusive: its
 	 * caller has given up on it by then (req_answer_by) and been told
 	 * that it was not done. */
@@ -349,6 +357,9 @@ req_deliver(struct req *q, const struct lbp_msg *m)
 			return;
 		}
 		r = lbp_to_lb(code, q->fail);
+		/* A set refused: lock= names the lock it was refused for. */
+		q->culprit = q->set_of > 0 && lbp_get(m, "lock") != NULL &&
+		    strcmp(lbp_get(m, "lock"), q->path) == 0;
 		if (q->verb == LBP_MSG_RELEASE &&
 		    (r == LB_ENOTLOCKED || r == LB_ENOTMINE))
 			lb__hold_ended(q->lock_file, q->method, q->tid);
@@ -376,7 +387,7 @@ req_deliver(struct req *q, const struct lbp_msg *m)
 		q->fresh = h == NULL || h->state != HOLD_LIVE ||
 		    h->token != token;
 		t = (struct lb__target){ q->path, q->lock_file, q->method,
-		    q->tid, q->broker_only, 0, NULL, q->shared };
+		    q->tid, q->broker_only, 0, NULL, q->shared, 0, 0 };
 		lb__hold_granted(&t, token);
 		break;
 	case LBP_MSG_RELEASE:
@@ -883,7 +894,8 @@ out:
 /* lb__broker_acquire_look: see broker.h. */
 int
 lb__broker_acquire_look(struct req **qp, double fallback, int block,
-    double *until, uint64_t *token, int *fresh, struct lockfs_err *err)
+    double *until, uint64_t *token, int *fresh, int *culprit,
+    struct lockfs_err *err)
 {
 	struct req *q = *qp;
 	int         r, gone = 0;
@@ -900,6 +912,8 @@ lb__broker_acquire_look(struct req **qp, double fallback, int block,
 		*token = q->token;
 		*fresh = q->fresh;
 	}
+	if (culprit != NULL)
+		*culprit = !gone && r < 0 && q->culprit;
 	if (!gone)
 		lb__req_free(q);
 	*qp = NULL;

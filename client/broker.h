@@ -95,6 +95,9 @@ struct lb__target {
 	struct lb__wait *wait;  /* ACQUIRE: what may end it early (cancel.h),
 	                           or NULL */
 	int         shared;     /* ACQUIRE: mode=shared (docs/SHARED.md) */
+	uint64_t    set_key;    /* ACQUIRE: a member of set set_key ... */
+	unsigned    set_of;     /* ... of set_of members (set=, of=); 0: not
+	                           a set's */
 };
 
 /* What STATUS says of a lock. */
@@ -135,6 +138,10 @@ int lb__broker_connect(struct lockfs_err *err);
 /* lb__broker_ready: 1 when the connection is up now, else 0.  Never
  * blocks on the network. */
 int lb__broker_ready(void);
+
+/* lb__broker_sets: whether the connection is ready and its daemon takes
+ * sets (protocol version 3: ACQUIRE set= of=, granted together). */
+int lb__broker_sets(void);
 
 /*
  * lb__broker_acquire: ACQUIRE t with timeout (as lb_acquire takes it;
@@ -203,12 +210,14 @@ int lb__broker_acquire_start(const struct lb__target *t, double timeout,
  * 1 it waits on until the outcome.  The outcome is as lb__broker_acquire's
  * (0, the hold registered, *token and *fresh set: 1 when the grant was
  * not a re-entrant one of a hold the owner had; LB__FALLBACK; an LB_E*
- * code with err filled), and *qp is then freed (or left to the reader)
- * and NULL.  A wait ended by t->wait (cancel.h) sends CANCEL at this look
+ * code with err filled; *culprit, when not NULL, 1 for a member of a set
+ * that the daemon refused for this member's lock, else 0), and *qp is
+ * then freed (or left to the reader) and NULL.  A wait ended by t->wait (cancel.h) sends CANCEL at this look
  * and is answered at a later one.
  */
 int lb__broker_acquire_look(struct req **qp, double fallback, int block,
-    double *until, uint64_t *token, int *fresh, struct lockfs_err *err);
+    double *until, uint64_t *token, int *fresh, int *culprit,
+    struct lockfs_err *err);
 
 /*
  * lb__broker_acquire_drop: gives *qp up without waiting: one queued

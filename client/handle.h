@@ -53,4 +53,18 @@ struct lb__cancel *lb__lock_cancel(lb_lock *lock);
 int lb__acquire_member(lb_lock *lock, double timeout,
     const struct lb__wait *set, size_t nset, int *fresh);
 
+/*
+ * lb__acquire_set: lb_acquire_all's locks (n handles, taken in the order
+ * order gives, none named twice) as one set of the daemon's (protocol
+ * version 3: granted together, FIFO with single acquires; set.c in the
+ * daemon), with timeout; waits ended as lb__acquire_member's by any of
+ * the waits in set.  0 with every lock held; LB__FALLBACK with none held
+ * when the daemon cannot take it as one (none answers, an older one, a
+ * handle in-process, handles of several owners or stale settings: the
+ * caller does it lock by lock); else the failure, recorded on the lock it
+ * is about (*failed its index), with none held.
+ */
+int lb__acquire_set(lb_lock **locks, size_t n, const size_t *order,
+    double timeout, const struct lb__wait *set, size_t *failed);
+
 #endif /* LB_HANDLE_H */

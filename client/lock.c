@@ -358,6 +358,8 @@ call_begin(lb_lock *lock, struct lb__target *t, struct lockfs_err *err)
 	t->break_stale = (lock->flags & LB_BREAK_STALE) != 0;
 	t->wait = NULL;
 	t->shared = 0;
+	t->set_key = 0;
+	t->set_of = 0;
 	r = 0;
 	if (lock->transport != LB__LOCAL)
 		r = lb__holds_take_lost(t, err);
@@ -932,6 +934,192 @@ lb__acquire_member(lb_lock *lock, double timeout,
 	return acquire_in(lock, timeout, 0, set, nset, fresh);
 }
 
+/*
+ * Whether lb__acquire_set may ask the daemon for locks (the handles in
+ * the caller's order) as one set: none in-process only, one owner (the
+ * same thread, or LB_UNTHREADED alike), the same LB_BREAK_STALE, and a
+ * daemon that takes sets (connected to now for a handle that uses it
+ * when it answers).  *fallback is how long a request waits unsent for a
+ * lost connection: as the handles' (AUTO's, when one is).
+ */
+static int
+set_for_daemon(lb_lock **locks, size_t n, const size_t *order,
+    double *fallback)
+{
+	struct lockfs_err ignored;
+	size_t            j;
+	lb_lock          *a = locks[order[0]], *b;
+
+	*fallback = INFINITY;
+	for (j = 0; j < n; j++) {
+		b = locks[order[j]];
+		handle_own(b);
+		if (b->transport == LB__LOCAL || b->tid != a->tid ||
+		    b->fs.owner.pid != lockfs_os_pid() ||
+		    (b->flags & LB_BREAK_STALE) != (a->flags & LB_BREAK_STALE))
+			return 0;
+		if (b->transport == LB__AUTO)
+			*fallback = LB__AUTO_FALLBACK_S;
+	}
+	return lb__broker_connect(&ignored) == 0 && lb__broker_sets();
+}
+
+/*
+ * Gives back the locks of a set granted in part (the daemon answers a set
+ * as one; a part comes from a connection lost between its replies, the
+ * rest refused by the next daemon): released, the failure reported the
+ * one that ended the set.
+ */
+static void
+set_give_back(lb_lock **locks, size_t n, const size_t *order,
+    const unsigned char *granted)
+{
+	size_t j;
+
+	for (j = 0; j < n; j++)
+		if (granted[j])
+			(void)lb_release(locks[order[j]]);
+}
+
+/* lb__acquire_set: see handle.h. */
+int
+lb__acquire_set(lb_lock **locks, size_t n, const size_t *order,
+    double timeout, const struct lb__wait *set, size_t *failed)
+{
+	struct lb__target    *t = NULL;
+	struct lb__wait      *w = NULL;
+	struct req          **qs = NULL;
+	struct lb__owner_key  k;
+	struct lockfs_err     err, first;
+	unsigned char        *granted = NULL;
+	int                  *fresh = NULL;
+	double                deadline = INFINITY, fallback, until;
+	uint64_t              key, token;
+	size_t                j, begun = 0, started = 0, bad = SIZE_MAX;
+	int                   r = LB__FALLBACK, rj, fell = 0;
+	int                   culprit = 0, blamed = 0;
+	lb_lock              *lock;
+
+	if (!set_for_daemon(locks, n, order, &fallback))
+		return LB__FALLBACK;
+	if ((t = calloc(n, sizeof(*t))) == NULL ||
+	    (w = calloc(n, sizeof(*w))) == NULL ||
+	    (qs = calloc(n, sizeof(*qs))) == NULL ||
+	    (granted = calloc(n, 1)) == NULL ||
+	    (fresh = calloc(n, sizeof(*fresh))) == NULL)
+		goto out;               /* lock by lock, then */
+	if (timeout > LB__TIMEOUT_MAX_S)
+		timeout = INFINITY;
+	if (timeout > 0 && !isinf(timeout))
+		deadline = lockfs_now() + timeout;
+	key = lb__next_id();
+	for (begun = 0; begun < n; begun++) {
+		lock = locks[order[begun]];
+		lb__wait_begin(&w[begun], &lock->cancel);
+		w[begun].set = set;
+		w[begun].nset = n;
+		if ((r = call_begin(lock, &t[begun], &err)) != 0) {
+			bad = begun++;
+			goto out;
+		}
+		t[begun].wait = &w[begun];
+		t[begun].set_key = key;
+		t[begun].set_of = (unsigned)n;
+		key_of(&t[begun], &k);
+		if (lb__owners_holds(&k)) {
+			r = record(lock, lockfs_fail(&err, LB_EINVAL, 0, "%s is "
+			    "already held by this owner: lb_acquire_all takes "
+			    "only locks it does not hold", lock->given), &err);
+			bad = begun++;
+			goto out;
+		}
+	}
+	/* The pid files the daemon makes are this owner's (owners.h). */
+	for (j = 0; j < n; j++) {
+		key_of(&t[j], &k);
+		if (t[j].method == LB_PIDFILE && lb__owners_asking(&k) != 0) {
+			r = record(locks[order[j]], lockfs_fail(&err,
+			    LB_ENOMEM, ENOMEM, "acquire of %s",
+			    locks[order[j]]->given), &err);
+			bad = j;
+			while (j-- > 0)
+				if (t[j].method == LB_PIDFILE) {
+					key_of(&t[j], &k);
+					lb__owners_asked(&k,
+					    locks[order[j]]->serial, 0, 0);
+				}
+			goto out;
+		}
+	}
+	/* Every member sent, then every answer waited for: the daemon
+	 * answers the set as one, once its last member is in. */
+	r = 0;
+	for (started = 0; started < n; started++)
+		if ((rj = lb__broker_acquire_start(&t[started], timeout,
+		    deadline, fallback, NULL, &qs[started], &err)) !=
+		    LB__INPROGRESS)
+			break;
+	if (started < n) {
+		/* One that could not go: those sent are withdrawn (CANCEL
+		 * of a set not complete refuses it). */
+		for (j = 0; j < started; j++)
+			granted[j] = lb__broker_acquire_drop(&qs[j], &fresh[j]);
+		if (rj == LB__FALLBACK)
+			fell = 1;
+		else {
+			granted[started] = rj == 0;     /* never, for a set */
+			bad = started;
+			r = rj != 0 ? rj : LB_EFAILED;
+			first = err;
+			if (rj == 0)
+				lockfs_fail(&first, r, 0, "%s: granted alone, "
+				    "out of its set", locks[order[started]]->given);
+		}
+	}
+	/* The failure reported is the one of the lock the daemon refused
+	 * the set for (lock=), else the first. */
+	for (j = 0; started == n && j < n; j++) {
+		rj = lb__broker_acquire_look(&qs[j], fallback, 1, &until,
+		    &token, &fresh[j], &culprit, &err);
+		if (rj == 0)
+			granted[j] = 1;
+		else if (rj == LB__FALLBACK)
+			fell = 1;
+		else if (bad == SIZE_MAX || (culprit && !blamed)) {
+			bad = j;
+			blamed = culprit;
+			first = err;
+			r = rj;
+		}
+	}
+	for (j = 0; j < n; j++) {
+		key_of(&t[j], &k);
+		if (t[j].method == LB_PIDFILE)
+			lb__owners_asked(&k, locks[order[j]]->serial, granted[j],
+			    fresh[j]);
+		if (granted[j])
+			acquired(locks[order[j]], &t[j], fresh[j]);
+	}
+	if (r == 0 && !fell)
+		goto out;
+	set_give_back(locks, n, order, granted);
+	if (r == 0)
+		r = LB__FALLBACK;       /* every one unsent past its time */
+	else
+		r = record(locks[order[bad]], r, &first);
+out:
+	while (begun > 0)
+		lb__wait_end(&w[--begun]);
+	if (r != 0 && r != LB__FALLBACK && bad != SIZE_MAX)
+		*failed = order[bad];
+	free(t);
+	free(w);
+	free(qs);
+	free(granted);
+	free(fresh);
+	return r;
+}
+
 /* lb__lock_cancel: see handle.h. */
 struct lb__cancel *
 lb__lock_cancel(lb_lock *lock)
@@ -1064,7 +1252,7 @@ async_look(lb_lock *lock, struct async *a, int block, double *next,
 
 	if (a->broker) {
 		r = lb__broker_acquire_look(&a->q, fallback_of(lock), block,
-		    next, &token, fresh, err);
+		    next, &token, fresh, NULL, err);
 		if (r != LB__INPROGRESS)
 			async_broker_end(lock, a, r, *fresh);
 		if (r != LB__FALLBACK)

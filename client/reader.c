@@ -330,6 +330,30 @@ fail:
 }
 
 /*
+ * The members of a set sent again are those not answered yet: each one's
+ * of= counts them (a grant whose OKs came in part before the connection
+ * was lost: the daemon would wait for the others for ever).  Under
+ * lb__conn.mu.
+ */
+static void
+reader_sets_recount(void)
+{
+	struct req *q, *v;
+	unsigned    n;
+
+	TAILQ_FOREACH(q, &lb__conn.pending, entry) {
+		if (q->state != REQ_UNSENT || q->set_of == 0)
+			continue;
+		n = 0;
+		TAILQ_FOREACH(v, &lb__conn.pending, entry)
+			if (v->state == REQ_UNSENT && v->set_of > 0 &&
+			    v->set_key == q->set_key)
+				n++;
+		q->set_of = n;
+	}
+}
+
+/*
  * The connection c is ready again (holds settled; lb__conn.mu held, as
  * reader_reclaim leaves it): READY, and every UNSENT request goes out.
  * Returns with no lock held.
@@ -351,6 +375,7 @@ reader_resume(struct lb__tp *c, struct lbp_msg *m)
 	/* First the pid files a lost daemon may have left. */
 	if (lb__reader_judge(c, m) == -1)
 		lb__tp_shutdown(c);     /* nothing more goes out */
+	reader_sets_recount();
 	TAILQ_FOREACH(q, &lb__conn.pending, entry) {
 		if (q->state != REQ_UNSENT)
 			continue;

@@ -34,6 +34,9 @@ struct req {
 	int               broker_only;
 	int               break_stale;  /* ACQUIRE: stale=1 */
 	int               shared;       /* ACQUIRE: mode=shared */
+	uint64_t          set_key;      /* ACQUIRE: set=, a member of a set */
+	unsigned          set_of;       /* ACQUIRE: of=, its members not yet
+	                                   granted; 0: not a set's */
 	double            timeout;      /* ACQUIRE, UPGRADE: as asked */
 	double            deadline;     /* ACQUIRE, UPGRADE: monotonic end, or
 	                                   INFINITY */
@@ -66,6 +69,8 @@ struct req {
 	struct lbp_out   *out;          /* scratch for its lines: the
 	                                   request, CANCEL */
 	int               pending;      /* DONE RELEASE: answered pending=1 */
+	int               culprit;      /* DONE ACQUIRE of a set, refused:
+	                                   for its own lock (lock=) */
 	pthread_cond_t    cv;           /* signalled when state changes */
 };
 

@@ -324,6 +324,19 @@ lb__broker_connect(struct lockfs_err *err)
 	return lockfs_fail(err, LB_EFAILED, 0, "%s", why);
 }
 
+/* lb__broker_sets: see broker.h. */
+int
+lb__broker_sets(void)
+{
+	int r;
+
+	lb__conn_lock();
+	r = lb__conn.state == CONN_READY && lb__conn.tp != NULL &&
+	    lb__tp_version(lb__conn.tp) >= LBP_VERSION_SETS;
+	lb__conn_unlock();
+	return r;
+}
+
 /* lb__broker_ready: see broker.h. */
 int
 lb__broker_ready(void)

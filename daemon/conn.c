@@ -737,6 +737,7 @@ lbd_conn_accept(struct lbd *d)
 	c->state = LBD_CONN_NEW;
 	LIST_INIT(&c->holds);
 	LIST_INIT(&c->waits);
+	LIST_INIT(&c->sets);
 	LIST_INIT(&c->releases);
 	uv_pipe_init(d->loop, &c->pipe, 0);
 	if (uv_accept((uv_stream_t *)&d->listener, (uv_stream_t *)&c->pipe) !=

@@ -279,6 +279,10 @@ struct lbd_conn {
 	                                       that sorted its waits out
 	                                       (deadlock.c) */
 	unsigned                 nholds, nwaits;
+	LIST_HEAD(, lbd_set)     sets;      /* its sets, collected or
+	                                       queued (set.c) */
+	unsigned                 nset_members; /* members of sets being
+	                                       collected */
 	struct lbd_holds         readers;   /* its riders (readers.c) */
 	unsigned                 nreaders;
 	unsigned                 version;   /* agreed at HELLO */

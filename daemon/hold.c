@@ -636,7 +636,9 @@ again:
 		tc = rider->conn;
 		tkept = 0;
 		ttid = rider->tid;
-	} else if (w != NULL && lbd_wait_current(w)) {
+	} else if (w != NULL && w->set == NULL && lbd_wait_current(w)) {
+		/* Never a set's wait: its locks are made together, or not
+		 * at all (set.c); released, the lock is served after. */
 		tc = w->conn;
 		tkept = w->kept_pid;
 		ttid = w->tid;

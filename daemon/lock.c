@@ -69,6 +69,7 @@
 #include "readers.h"
 #include "reconcile.h"
 #include "reply.h"
+#include "set.h"
 #include "swap.h"
 #include "wait.h"
 #include "watch.h"
@@ -141,7 +142,7 @@ lbd_lock_serve(struct lbd_lock *l)
 	struct lbd_wait  *w;
 	struct lbd_conn  *c;
 	pid_t             tid;
-	int               r = 0;
+	int               r = 0, set_head = 0;
 
 	if (l->holder == NULL)          /* its readers went with it */
 		lbd_readers_lost(l);
@@ -165,6 +166,14 @@ lbd_lock_serve(struct lbd_lock *l)
 			r = 0;
 			continue;
 		}
+		if (w->set != NULL) {
+			/* A set's wait: granted with all its locks, or it
+			 * keeps its place (set.c watches what it waits for). */
+			if (lbd_set_try(w->set, l) == -1)
+				continue;       /* refused: the next waiter */
+			set_head = l->holder == NULL;
+			break;
+		}
 		r = lbd_lock_try(l, w->conn, w->kept_pid, w->tid, &err);
 		if (r == LB_EALREADY && break_stale_for(l))
 			r = lbd_lock_try(l, w->conn, w->kept_pid, w->tid, &err);
@@ -182,12 +191,27 @@ lbd_lock_serve(struct lbd_lock *l)
 		if (r == 0)
 			lbd_lock_own_waits(l, c, tid);
 	}
-	if (r == LB_EALREADY)
+	if (set_head)
+		;               /* as lbd_set_try left it */
+	else if (r == LB_EALREADY)
 		lbd_lock_watch(l, w->conn);
 	else
 		lbd_lock_unwatch(l);
 	lbd_readers_serve(l);   /* held shared: the readers behind it */
 	lbd_lock_put(l);
+}
+
+/* lbd_lock_try_stale: see lock.h. */
+int
+lbd_lock_try_stale(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
+    int stale, struct lockfs_err *err)
+{
+	int r;
+
+	r = lbd_lock_try(l, c, 0, tid, err);
+	if (r == LB_EALREADY && stale && stale_break_as(l, c) == 1)
+		r = lbd_lock_try(l, c, 0, tid, err);
+	return r;
 }
 
 /* Refuses c's exclusive ACQUIRE id of path, which c's owner holds shared:
@@ -216,7 +240,7 @@ lbd_lock_own_waits(struct lbd_lock *l, struct lbd_conn *c, pid_t tid)
 	for (v = TAILQ_FIRST(&l->waiters); v != NULL; v = next) {
 		next = TAILQ_NEXT(v, lock_entry);
 		if (v->conn != c || v->tid != tid || v->kept_pid != 0 ||
-		    v->upgrade)
+		    v->upgrade || v->set != NULL)
 			continue;
 		if (shared && !v->shared)
 			shared_held(c, v->id, l->path);

@@ -41,6 +41,12 @@ int  lbd_break(struct lbd_conn *c, struct lbd_lock *l, struct lockfs_err *err);
  * it, l is watched.  l may be freed on return. */
 void lbd_lock_serve(struct lbd_lock *l);
 
+/* lbd_lock_try_stale: lbd_lock_try for (c, tid); with stale (stale=1), a
+ * provably dead holder's artefact broken first when someone outside the
+ * broker holds it.  0, LB_EALREADY, or another code with err filled. */
+int  lbd_lock_try_stale(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
+    int stale, struct lockfs_err *err);
+
 /* lbd_lock_own_waits: owner (c, tid) has just been granted l (its hold,
  * or a rider's): its other waits queued for l (pipelined ACQUIREs; not an
  * UPGRADE, not one kept for a process) are answered now as an ACQUIRE

@@ -706,6 +706,8 @@ orphan_to_waiter(struct lbd_hold *h)
 	if (lbd_orphan_exiting(h))
 		return;                 /* its process is gone: it ends */
 	TAILQ_FOREACH(w, &l->waiters, lock_entry) {
+		if (w->set != NULL)
+			continue;       /* a set's: granted as a whole only */
 		if (h->kept ? w->kept_pid == h->fs.owner.pid &&
 		    (w->conn->uid == 0 || w->conn->uid == h->uid) &&
 		    lbd_hold_kept_running(h) :

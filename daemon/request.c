@@ -25,6 +25,7 @@
 #include "reconcile.h"
 #include "readers.h"
 #include "reply.h"
+#include "set.h"
 #include "reqids.h"
 #include "request.h"
 #include "wait.h"
@@ -259,6 +260,35 @@ mode_arg(struct lbd_conn *c, const struct lbp_msg *m,
 	return 0;
 }
 
+/* An ACQUIRE with set= and of= (version 3): a member of a set (set.c),
+ * exclusive, for a thread of the connection's process. */
+static void
+acquire_member(struct lbd_conn *c, const struct lbp_msg *m,
+    const struct lock_args *a, double timeout, int stale, int shared)
+{
+	uint64_t key = 0, of = 0;
+
+	if (c->version < LBP_VERSION_SETS) {
+		lbd_conn_error(c, m->id, LBP_EINVAL, "set and of need "
+		    "protocol version %d", LBP_VERSION_SETS);
+		return;
+	}
+	if (lbp_get_u64(m, "set", &key) != 0 ||
+	    lbp_get_u64(m, "of", &of) != 0) {
+		lbd_conn_error(c, m->id, LBP_EINVAL, "a member of a set has "
+		    "both set and of, decimal numbers");
+		return;
+	}
+	if (shared || a->kept_pid != 0) {
+		lbd_conn_error(c, m->id, LBP_EINVAL, "a set is taken "
+		    "exclusive, by a thread of the connection's process "
+		    "(no mode=shared, no pid=)");
+		return;
+	}
+	lbd_set_member(c, m->id, key, of, a->path, a->method, a->tid,
+	    timeout, stale);
+}
+
 static void
 req_acquire(struct lbd_conn *c, const struct lbp_msg *m)
 {
@@ -290,6 +320,10 @@ req_acquire(struct lbd_conn *c, const struct lbp_msg *m)
 	if (c->d->stopping) {
 		lbd_conn_error(c, m->id, LBP_ESHUTDOWN, "the daemon is "
 		    "stopping");
+		return;
+	}
+	if (lbp_get(m, "set") != NULL || lbp_get(m, "of") != NULL) {
+		acquire_member(c, m, &a, timeout, (int)stale, shared);
 		return;
 	}
 	lbd_acquire(c, m->id, a.path, a.method, a.kept_pid, a.tid, timeout,

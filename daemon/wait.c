@@ -20,6 +20,7 @@
 #include "reply.h"
 #include "reqids.h"
 #include "readers.h"
+#include "set.h"
 #include "wait.h"
 
 /* Frees a timer handle once libuv is done with it. */
@@ -37,6 +38,8 @@ lbd_wait_remove(struct lbd_wait *w)
 {
 	struct lbd_lock *l = w->lock;
 
+	if (w->set != NULL)
+		lbd_set_wait_gone(w);
 	TAILQ_REMOVE(&l->waiters, w, lock_entry);
 	l->nwaiters--;
 	LIST_REMOVE(w, conn_entry);
@@ -103,6 +106,11 @@ lbd_waits_recheck(struct lbd_conn *c, pid_t tid)
 	while (lbd_deadlock_find(c->d, c, tid, NULL, &first, why,
 	    sizeof(why))) {
 		l = first->lock;
+		if (first->set != NULL) {       /* the whole set refused */
+			lbd_set_refuse(first, NULL, LBP_EDEADLK, l->path,
+			    "waiting for %s would deadlock: %s", l->path, why);
+			continue;
+		}
 		wait_refuse(first, why);
 		lbd_readers_serve(l);   /* readers it held back: their turn */
 		lbd_lock_put(l);
@@ -136,6 +144,10 @@ wait_expired(uv_timer_t *t)
 
 	if (uv_hrtime() < w->deadline) {
 		uv_timer_start(t, wait_expired, wait_ms(w), 0);
+		return;
+	}
+	if (w->set != NULL) {
+		lbd_set_expired(w);
 		return;
 	}
 	lbd_conn_error(w->conn, w->id, LBP_ETIMEOUT, "timed out waiting "
@@ -251,7 +263,11 @@ lbd_cancel(struct lbd_conn *c, uint64_t target)
 		if (w->id == target)
 			break;
 	if (w == NULL)
-		return -1;
+		return lbd_set_cancel(c, target);       /* being collected? */
+	if (w->set != NULL) {           /* every member of its set */
+		lbd_set_canceled(w);
+		return 0;
+	}
 	l = w->lock;
 	lbd_conn_error(c, target, LBP_ECANCELED, "canceled");
 	lbd_wait_remove(w);
@@ -273,6 +289,7 @@ lbd_conn_drop_all(struct lbd_conn *c, int keep_holds)
 	struct lbd_wait  *w;
 	struct lbd_lock  *l;
 
+	lbd_conn_sets_drop(c);          /* their waits with them */
 	while ((w = LIST_FIRST(&c->waits)) != NULL) {
 		l = w->lock;
 		lbd_wait_remove(w);

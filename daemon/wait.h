@@ -26,6 +26,8 @@ struct lbd_wait {
 	int                      stale;     /* stale=1: break a provably dead
 	                                       holder's artefact */
 	int                      shared;    /* mode=shared */
+	struct lbd_set          *set;       /* a set's member (set.c), or
+	                                       NULL */
 	int                      upgrade;   /* an UPGRADE of the owner's shared
 	                                       hold, at the queue's head
 	                                       (readers.c) */

@@ -223,8 +223,17 @@ void
 lbp_error_reply(struct lbp_out *o, int has_id, uint64_t id,
     enum lbp_error code, const char *message)
 {
+	lbp_error_reply_lock(o, has_id, id, code, NULL, message);
+}
+
+/* lbp_error_reply_lock: see protocol.h.  As lbp_error_reply, with the
+ * lock field first (left out when it cannot fit with the code). */
+void
+lbp_error_reply_lock(struct lbp_out *o, int has_id, uint64_t id,
+    enum lbp_error code, const char *lock, const char *message)
+{
 	static const char field[] = " message=";
-	size_t            lo, hi, mid, len, room;
+	size_t            lo, hi, mid, len, room, was;
 
 	if (code <= LBP_OK || code >= LBP_NERRORS)
 		code = LBP_EINTERNAL;
@@ -232,6 +241,16 @@ lbp_error_reply(struct lbp_out *o, int has_id, uint64_t id,
 		has_id = 0;
 	lbp_begin(o, LBP_MSG_ERR, has_id, id);
 	lbp_add_str(o, "code", lbp_error_name(code));
+	if (lock != NULL) {
+		was = o->len;
+		lbp_add_str(o, "lock", lock);
+		if (o->overflow || o->len + sizeof(field) + 2 >
+		    LBP_LINE_MAX) {
+			o->overflow = 0;        /* left out */
+			o->len = was;
+			o->buf[o->len] = '\0';
+		}
+	}
 	if (message != NULL) {
 		/* Trial encodings go where the value will go. */
 		room = LBP_LINE_MAX - o->len - (sizeof(field) - 1);

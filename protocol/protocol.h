@@ -32,9 +32,10 @@
  * agrees on the client's.  Version 2 adds shared locks (ACQUIRE mode=,
  * UPGRADE, DOWNGRADE, and the mode and holders fields of STATUS and
  * ITEM: docs/SHARED.md); a version-1 session sees none of it. */
-#define LBP_VERSION     2
+#define LBP_VERSION     3
 #define LBP_VERSION_MIN 1
 #define LBP_VERSION_SHARED 2    /* the first with shared locks */
+#define LBP_VERSION_SETS 3      /* the first with sets (set=, of=) */
 #define LBP_LINE_MAX    8192    /* bytes in a line, '\n' included */
 #define LBP_ID_DIGITS   18      /* digits in a request id */
 #define LBP_KEY_MAX     16      /* bytes in a field's key */
@@ -54,7 +55,7 @@
  */
 #define LBP_VERB_MAP(X)                                                     \
 	X(HELLO,   C, "version",     "client")                                \
-	X(ACQUIRE, C, "path",        "method thread timeout pid stale mode")  \
+	X(ACQUIRE, C, "path",        "method thread timeout pid stale mode set of") \
 	X(RELEASE, C, "path",        "method thread pid")                     \
 	X(STATUS,  C, "path",        "method thread pid")                     \
 	X(BREAK,   C, "path",        "method")                                \
@@ -70,7 +71,7 @@
 	                             "holders")                               \
 	X(ITEM,    D, "path method", "holder_pid holder_uid holder_tid host "  \
 	                             "since token waiters mode")              \
-	X(ERR,     D, "code",        "message")                               \
+	X(ERR,     D, "code",        "message lock")                          \
 	X(LOST,    D, "path",        "method thread message")
 
 /* The verbs are LBP_MSG_HELLO ... LBP_MSG_ERR: a bare LBP_##verb would make
@@ -214,6 +215,10 @@ int  lbp_end(struct lbp_out *o);
  * as EINTERNAL, an id that is too long as "-". */
 void lbp_error_reply(struct lbp_out *o, int has_id, uint64_t id,
     enum lbp_error code, const char *message);
+/* lbp_error_reply_lock: the same with the field lock=lock (not NULL; left
+ * out when it does not fit): the lock a set was refused for (set.c). */
+void lbp_error_reply_lock(struct lbp_out *o, int has_id, uint64_t id,
+    enum lbp_error code, const char *lock, const char *message);
 
 /* Names and texts: "ACQUIRE", "EALREADY", the meaning of an error ("OK"
  * and "success" for LBP_OK); "?" for values out of range.  lbp_verb_parse /

@@ -149,12 +149,14 @@ set_call_run(void *arg)
 
 /* A set waiting for B (held by another process) holds none of its other
  * locks: the daemon says A is free, another process takes and gives it
- * back; then B is released and the set has both. */
+ * back in-process; but A keeps the set's place in the daemon's queue,
+ * first come first served: a broker client's try of A is refused.  Then
+ * B is released and the set has both. */
 START_TEST(test_waiting_holds_none)
 {
 	unsigned        m = tl_file_methods[_i] | LB_BROKER;
 	struct tl_place p;
-	struct agent    holder, other;
+	struct agent    holder, other, queued;
 	struct set_call c;
 	char            a[PATH_MAX], b[PATH_MAX];
 	lb_lock        *set[2], *probe;
@@ -164,7 +166,8 @@ START_TEST(test_waiting_holds_none)
 	tl_path_join(a, sizeof(a), p.dir, "A");
 	tl_path_join(b, sizeof(b), p.dir, "B");
 	agent_start(&holder, b, m, NULL);
-	agent_start(&other, a, m, NULL);
+	agent_start(&other, a, tl_file_methods[_i] | LB_LOCAL, NULL);
+	agent_start(&queued, a, m, NULL);
 	ck_assert_int_eq(agent_do(&holder, 'a', 0), 0);
 	set[0] = lock_new(a, m);
 	set[1] = lock_new(b, m);
@@ -180,6 +183,7 @@ START_TEST(test_waiting_holds_none)
 		ck_assert_int_eq(lb_is_locked(set[0]), 0);
 		ck_assert_int_eq(agent_do(&other, 'a', 0), 0);
 		ck_assert_int_eq(agent_do(&other, 'r', 0), 0);
+		ck_assert_int_eq(agent_do(&queued, 'a', 0), LB_EALREADY);
 		tl_sleep(0.05);
 	}
 	ck_assert_int_eq(agent_do(&holder, 'r', 0), 0);
@@ -189,11 +193,13 @@ START_TEST(test_waiting_holds_none)
 	ck_assert_int_eq(lb_i_am_locking(set[0]), 1);
 	ck_assert_int_eq(lb_i_am_locking(set[1]), 1);
 	ck_assert_int_eq(agent_do(&other, 'a', 0), LB_EALREADY);
+	ck_assert_int_eq(agent_do(&queued, 'a', 0), LB_EALREADY);
 	ck_assert_int_eq(agent_do(&holder, 'a', 0), LB_EALREADY);
 	ck_assert_int_eq(lb_release(set[0]), 0);
 	ck_assert_int_eq(lb_release(set[1]), 0);
 	agent_stop(&holder);
 	agent_stop(&other);
+	agent_stop(&queued);
 	lb_lock_free(probe);
 	lb_lock_free(set[0]);
 	lb_lock_free(set[1]);

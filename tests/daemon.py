@@ -107,7 +107,7 @@ class Hello(DaemonTest):
     def test_hello_first_and_once(self):
         c = self.client(hello=False)
         self.assertCode(c.call("PING"), "EHELLO")
-        self.assertCode(c.call("HELLO", version=3), "EVERSION")
+        self.assertCode(c.call("HELLO", version=4), "EVERSION")
         r = c.call("HELLO", version=1)
         self.assertEqual(r.fields["version"], "1")
         self.assertEqual(int(r.fields["pid"]), self.daemon.proc.pid)

@@ -111,7 +111,7 @@ class SharedCase(DaemonCase):
 class Session(SharedCase):
     def test_versions(self):
         c = self.client(hello=False)
-        self.assertCode(c.call("HELLO", version=3), "EVERSION")
+        self.assertCode(c.call("HELLO", version=4), "EVERSION")
         self.assertCode(c.call("HELLO", version=0), "EVERSION")
         r = c.call("HELLO", version=2)
         self.assertEqual(r.fields["version"], "2")

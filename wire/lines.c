@@ -133,8 +133,9 @@ lbw_hello(struct lbw_conn *c, uint64_t id, const char *client,
 		goto out;
 	}
 	/* The newest version first; a daemon that does not speak it (its
-	 * EVERSION keeps the connection open) is asked for the oldest. */
-	for (version = LBP_VERSION; ; version = LBP_VERSION_MIN) {
+	 * EVERSION keeps the connection open) is asked for the one before,
+	 * down to the oldest. */
+	for (version = LBP_VERSION; ; version--) {
 		lbp_begin(&o, LBP_MSG_HELLO, 1, id);
 		lbp_add_u64(&o, "version", version);
 		lbp_add_str(&o, "client", client);

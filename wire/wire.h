@@ -141,8 +141,8 @@ int lbw_call(struct lbw_conn *c, struct lbp_out *o, uint64_t id,
 /*
  * lbw_hello: says HELLO on c (request id id, client=client) and waits
  * until the monotonic time until for the answer: version LBP_VERSION, or,
- * when the daemon does not speak it (EVERSION), LBP_VERSION_MIN; the one
- * agreed in c->version.  Returns 0, with the
+ * while the daemon does not speak the one asked (EVERSION), the one
+ * before, down to LBP_VERSION_MIN; the one agreed in c->version.  Returns 0, with the
  * reply's server field in server (server_size bytes, "" without one) when
  * server is not NULL; or -1 with why filled, naming the socket (no answer,
  * or a refusal with its reason and code).
