@@ -500,6 +500,9 @@ req_status(struct lbd_conn *c, const struct lbp_msg *m)
 		if (held == 1)
 			lbd_add_holder(&o, NULL, &fh,
 			    l != NULL ? l->nwaiters : 0);
+		else if (l != NULL && l->nwaiters > 0)
+			/* Free, a set's wait first in its queue (set.c). */
+			lbp_add_u64(&o, "waiters", l->nwaiters);
 		if (held == 1 && c->version >= LBP_VERSION_SHARED) {
 			/* Held outside the broker: one holder, as its
 			 * artefact says; exclusive as far as anyone knows. */

@@ -1,12 +1,14 @@
 /*
  * check_broker_sets.c: several locks at once (lb_acquire_all) through
- * the daemon, which knows nothing of sets: owners taking overlapping
- * sets in a ring ({A,B}, {B,C}, {C,A}) never hold one lock together and
- * never deadlock (no LB_EDEADLK, no hang); a set that waits for one lock
- * holds none of its others (another process takes them meanwhile); a
- * timeout or a single try leaves none held and names the busy lock;
- * lb_lock_cancel of any handle of the set withdraws the wait from the
- * daemon's queue.
+ * the daemon, which takes them as one set (daemon/set.c): owners taking
+ * overlapping sets in a ring ({A,B}, {B,C}, {C,A}) never hold one lock
+ * together and never deadlock (no LB_EDEADLK, no hang); a set that waits
+ * for one lock holds none of its others (another process takes them
+ * in-process meanwhile) but keeps its place in their queues (first come,
+ * first served with single acquires); a timeout or a single try leaves
+ * none held and names the busy lock; lb_lock_cancel of any handle of the
+ * set withdraws the wait from the daemon's queues; a set waits on over a
+ * daemon restart.
  */
 #include <check.h>
 #include <limits.h>
@@ -296,6 +298,114 @@ START_TEST(test_cancel_other_handle)
 }
 END_TEST
 
+/*
+ * First come, first served with single acquires: a set waiting for A
+ * (held by another process) keeps its place in B's queue too, so a
+ * single acquire of B asked after it waits behind it (it was granted B
+ * at once when the daemon knew nothing of sets); A released, the set has
+ * both at once, and B goes to the single one when the set lets it go.
+ */
+START_TEST(test_fifo_with_single_acquires)
+{
+	unsigned        m = tl_file_methods[_i] | LB_BROKER;
+	struct tl_place p;
+	struct agent    holder, single;
+	struct set_call c;
+	char            a[PATH_MAX], b[PATH_MAX];
+	lb_lock        *set[2], *probe;
+
+	tl_place_make(&p, "fifo");
+	tl_path_join(a, sizeof(a), p.dir, "A");
+	tl_path_join(b, sizeof(b), p.dir, "B");
+	agent_start(&holder, a, m, NULL);
+	agent_start(&single, b, m, NULL);
+	ck_assert_int_eq(agent_do(&holder, 'a', 0), 0);
+	set[0] = lock_new(b, m);
+	set[1] = lock_new(a, m);
+	probe = lock_new(b, m);
+	memset(&c, 0, sizeof(c));
+	c.set = set;
+	c.n = 2;
+	c.timeout = HANG_S;
+	c.failed = 77;
+	ck_assert_int_eq(pthread_create(&c.t, NULL, set_call_run, &c), 0);
+	wait_for_waiters(probe, 1);
+	agent_send(&single, 'a', HANG_S);
+	wait_for_waiters(probe, 2);
+	ck_assert_msg(!agent_ready(&single, WAIT_S), "%s: a single acquire "
+	    "of B asked after a set's was granted ahead of it",
+	    tl_method_name(m));
+	ck_assert_int_eq(agent_do(&holder, 'r', 0), 0);
+	ck_assert_int_eq(pthread_join(c.t, NULL), 0);
+	ck_assert_msg(c.r == 0, "%s: %s", lb_error_name(c.r),
+	    lb_lock_error(set[c.failed < 2 ? c.failed : 0]));
+	ck_assert_int_eq(lb_i_am_locking(set[0]), 1);
+	ck_assert_int_eq(lb_i_am_locking(set[1]), 1);
+	ck_assert(!agent_ready(&single, 0.2));
+	ck_assert_int_eq(lb_release(set[1]), 0);
+	ck_assert(!agent_ready(&single, 0.2));
+	ck_assert_int_eq(lb_release(set[0]), 0);
+	agent_expect(&single, HANG_S, 0, "B once the set let it go");
+	ck_assert_int_eq(agent_do(&single, 'r', 0), 0);
+	agent_stop(&holder);
+	agent_stop(&single);
+	lb_lock_free(probe);
+	lb_lock_free(set[0]);
+	lb_lock_free(set[1]);
+	ck_assert_int_eq(tl_count(p.dir), 0);
+}
+END_TEST
+
+/*
+ * A set waiting when the daemon is killed: its members go to the next
+ * daemon again (the library sends the waiting requests once it has
+ * given the holds back), and the set is granted there, whole, when the
+ * lock it waited for is released; nothing is left behind.
+ */
+START_TEST(test_set_waits_over_a_restart)
+{
+	struct tl_daemon d;
+	struct tl_place  p;
+	struct agent     holder;
+	struct set_call  c;
+	char             dir[PATH_MAX], a[PATH_MAX], b[PATH_MAX];
+	lb_lock         *set[2], *probe;
+
+	private_daemon(&d, dir);
+	tl_place_make(&p, "rst");
+	tl_path_join(a, sizeof(a), p.dir, "A");
+	tl_path_join(b, sizeof(b), p.dir, "B");
+	agent_start(&holder, a, LB_LINK | LB_BROKER, d.socket);
+	ck_assert_int_eq(agent_do(&holder, 'a', 0), 0);
+	set[0] = lock_new(a, LB_LINK | LB_BROKER);
+	set[1] = lock_new(b, LB_LINK | LB_BROKER);
+	probe = lock_new(b, LB_LINK | LB_BROKER);
+	memset(&c, 0, sizeof(c));
+	c.set = set;
+	c.n = 2;
+	c.timeout = HANG_S;
+	c.failed = 77;
+	ck_assert_int_eq(pthread_create(&c.t, NULL, set_call_run, &c), 0);
+	wait_for_waiters(probe, 1);
+	daemon_restart(&d, dir, "state.db");
+	ck_assert_int_eq(agent_do(&holder, 'i', 0), 1);
+	wait_for_waiters(probe, 1);
+	ck_assert_int_eq(lb_is_locked(set[1]), 0);
+	ck_assert_int_eq(agent_do(&holder, 'r', 0), 0);
+	ck_assert_int_eq(pthread_join(c.t, NULL), 0);
+	ck_assert_msg(c.r == 0, "%s: %s", lb_error_name(c.r),
+	    lb_lock_error(set[c.failed < 2 ? c.failed : 0]));
+	ck_assert_int_eq(agent_do(&holder, 'a', 0), LB_EALREADY);
+	ck_assert_int_eq(lb_release(set[0]), 0);
+	ck_assert_int_eq(lb_release(set[1]), 0);
+	agent_stop(&holder);
+	lb_lock_free(probe);
+	lb_lock_free(set[0]);
+	lb_lock_free(set[1]);
+	private_daemon_end(&d, p.dir);
+}
+END_TEST
+
 TCase *
 broker_sets_case(void)
 {
@@ -305,5 +415,7 @@ broker_sets_case(void)
 	tcase_add_loop_test(tc, test_waiting_holds_none, 0, TL_NFILE);
 	tcase_add_loop_test(tc, test_timeout_none_held, 0, TL_NMETHODS);
 	tcase_add_test(tc, test_cancel_other_handle);
+	tcase_add_loop_test(tc, test_fifo_with_single_acquires, 0, TL_NFILE);
+	tcase_add_test(tc, test_set_waits_over_a_restart);
 	return tc;
 }
