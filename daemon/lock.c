@@ -201,6 +201,13 @@ lbd_lock_serve(struct lbd_lock *l)
 	lbd_lock_put(l);
 }
 
+/* lbd_lock_break_stale: see lock.h. */
+int
+lbd_lock_break_stale(struct lbd_lock *l, struct lbd_conn *c)
+{
+	return stale_break_as(l, c);
+}
+
 /* lbd_lock_try_stale: see lock.h. */
 int
 lbd_lock_try_stale(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,

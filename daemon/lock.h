@@ -41,6 +41,11 @@ int  lbd_break(struct lbd_conn *c, struct lbd_lock *l, struct lockfs_err *err);
  * it, l is watched.  l may be freed on return. */
 void lbd_lock_serve(struct lbd_lock *l);
 
+/* lbd_lock_break_stale: l is held outside the broker: its artefact broken
+ * as c's user when its holder is provably dead (lockfs_break_stale),
+ * for a requester that asked so (stale=1).  1 when it broke it, else 0. */
+int  lbd_lock_break_stale(struct lbd_lock *l, struct lbd_conn *c);
+
 /* lbd_lock_try_stale: lbd_lock_try for (c, tid); with stale (stale=1), a
  * provably dead holder's artefact broken first when someone outside the
  * broker holds it.  0, LB_EALREADY, or another code with err filled. */

@@ -207,7 +207,32 @@ set_undo(struct lbd_lock *l)
 		log_info("%s: %s", l->path, err.msg);
 }
 
-/* lbd_set_try: see set.h. */
+/*
+ * Whether l's artefact is there now (someone outside the broker holds
+ * it), looked at as c's user: 1, else 0 (free, or it cannot be told:
+ * the try says).
+ */
+static int
+set_held_outside(struct lbd_lock *l, struct lbd_conn *c)
+{
+	struct lockfs_lock fs;
+	struct lockfs_err  err;
+	int                r = 0;
+
+	if (lockfs_init(&fs, l->path, l->method, 0, &err) != 0)
+		return 0;
+	if (lbd_creds_enter(c->creds, &err) == 0) {
+		r = lockfs_is_locked(&fs, &err) == 1;
+		lbd_creds_leave();
+	}
+	lockfs_fini(&fs);
+	return r;
+}
+
+/* lbd_set_try: see set.h.  The locks held outside the broker are looked
+ * for first, the one found last first of all: an artefact made and
+ * released again for nothing would wake the watch of its directory,
+ * which serves the set again, for ever. */
 int
 lbd_set_try(struct lbd_set *s, struct lbd_lock *serving)
 {
@@ -227,6 +252,17 @@ lbd_set_try(struct lbd_set *s, struct lbd_lock *serving)
 		l = w->lock;
 		if (TAILQ_FIRST(&l->waiters) != w || l->holder != NULL)
 			return 0;
+	}
+	for (j = 0; j < s->n; j++) {
+		i = s->outside < s->n ? (s->outside + j) % s->n : j;
+		l = s->m[i].w->lock;
+		if (set_held_outside(l, c) && !(s->stale &&
+		    lbd_lock_break_stale(l, c) == 1 &&
+		    !set_held_outside(l, c))) {
+			s->outside = i;
+			lbd_lock_watch(l, c);   /* looked at again when it goes */
+			return 0;
+		}
 	}
 	s->trying = 1;
 	for (i = 0; i < s->n; i++) {

@@ -131,11 +131,26 @@ class Grant(SetCase):
         self.assertCode(y.call("RELEASE", path=b), "OK")
 
     def test_waits_for_a_lock_held_outside_the_broker(self):
+        # Regression: a set waiting for B, held outside the broker, made
+        # A's artefact and released it again each time it looked, and
+        # the release woke the watch of their directory, which looked
+        # again: the daemon spun, a grant and a release of A each turn.
         a, b = self.path("a"), self.path("b")
-        proc = self.python_holds(b)
         s = self.session()
-        ids = self.send_set(s, [a, b], timeout=60)
+        got = self.answers(s, self.send_set(s, [a, b], key=1, timeout=5))
+        before = int(max(r.fields["token"] for r in got.values()))
+        for p in (a, b):
+            self.assertCode(s.call("RELEASE", path=p), "OK")
+        held_a = self.python_holds(a)
+        proc = self.python_holds(b)
+        ids = self.send_set(s, [a, b], key=2, timeout=60)
         self.assertTrue(self.none_within(s, 0.5))
+        # A goes (its directory is watched for it): the set still waits
+        # for B, and must not make A's artefact and remove it for ever.
+        held_a.stdin.write(b"go\n")
+        held_a.stdin.flush()
+        self.assertEqual(held_a.stdout.readline(), b"released\n")
+        self.assertTrue(self.none_within(s, 1.0))
         self.assertFalse(os.path.exists(a + ".lock"),
                          "the set holds A while it waits for B")
         proc.stdin.write(b"go\n")
@@ -143,6 +158,10 @@ class Grant(SetCase):
         self.assertEqual(proc.stdout.readline(), b"released\n")
         got = self.answers(s, ids, 20)
         self.assertEqual({r.code for r in got.values()}, {"OK"})
+        after = int(max(r.fields["token"] for r in got.values()))
+        self.assertLess(after - before, 20,
+                        "%d grants made and given back while the set "
+                        "waited" % ((after - before) // 2))
         self.assertTrue(os.path.exists(a + ".lock"))
         self.assertTrue(os.path.exists(b + ".lock"))
         for p in (a, b):
