@@ -2,11 +2,12 @@
  * acquire_all.c: lb_acquire_all, several exclusive locks at once, all of
  * them or none (docs/SHARED.md, "Several locks at once").
  *
- * It is built on lb_acquire alone, so it works the same through the
- * daemon and in-process, and the daemon knows nothing of sets.  The
- * handles are put in one global order, by the identity of the file that
- * makes each lock (below: struct member_key), which also finds one lock
- * named twice.  Then, drawn:
+ * The handles are put in one global order, by the identity of the file
+ * that makes each lock (below: struct member_key), which also finds one
+ * lock named twice.  Through a daemon that takes sets, they go as one
+ * (lb__acquire_set, lock.c; the daemon's set.c grants it whole, FIFO
+ * with single acquires).  Otherwise it is built on lb_acquire alone, the
+ * same through an older daemon and in-process, drawn:
  *
  *              wait for `target` (an ordinary lb_acquire, with what
  *   none  ---> is left of the timeout), holding none of the set
@@ -27,7 +28,8 @@
  * sleeps on a timer of its own: every wait is an lb_acquire's (the
  * daemon's queue, or the in-process back-off).  What it does not do: no
  * one keeps its place while it waits for one lock, so under constant
- * contention it can wait longer than single acquires asked after it.
+ * contention it can wait longer than single acquires asked after it
+ * (which the daemon's sets do not).
  */
 #include <errno.h>
 #include <math.h>

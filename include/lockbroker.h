@@ -215,21 +215,26 @@ LB_EXPORT int lb_downgrade(lb_lock *lock);
  * lb_release on each handle); else a negative code with none of them held
  * by this call, and, when failed is not NULL, *failed the index in locks[]
  * of the lock that failed (the one it waited for when the time ran out;
- * lb_lock_error on that handle tells why).  Each handle is an ordinary
+ * or the one the daemon's set was refused for; lb_lock_error on that
+ * handle tells why).  Each handle is an ordinary
  * one, with its own path, method and transport; n is 1 to 256.
  *
- * It never waits while it holds one of the set: it waits for one lock
- * (an lb_acquire with what is left of the timeout), then tries each of
- * the others once; when one is busy it gives back those it took and
- * waits for that one next, holding none.  So sets that overlap in any
- * order never deadlock one another, through the daemon (which knows
- * nothing of sets) or in-process, and every wait is an lb_acquire's: the
- * daemon's FIFO queue, or the in-process back-off.  The locks are taken
- * in one global order, by the identity of their files (the directory,
- * however named, symbolic links followed; the file's name; for LB_SQLITE
- * the database and the row's name).  But no lock keeps a place for the
- * set while it waits for another: under constant contention a set can
- * wait longer than single acquires asked after it (docs/SHARED.md).
+ * It never waits while it holds one of the set, so sets that overlap in
+ * any order never deadlock one another.  Through a daemon that takes
+ * sets (lockbrokerd 0.4 on), the set is one request: granted in one step
+ * when every lock is free for it, else queued in every lock's queue at
+ * once, first come, first served with single acquires (one asked after
+ * the set waits behind it), the locks it waits for left free meanwhile.
+ * Otherwise (in-process, an older daemon, handles of several owners or
+ * with different LB_BREAK_STALE) it goes lock by lock: it waits for one
+ * lock (an lb_acquire with what is left of the timeout), then tries each
+ * of the others once; when one is busy it gives back those it took and
+ * waits for that one next, holding none; no lock keeps a place for the
+ * set then, so under constant contention it can wait longer than single
+ * acquires asked after it.  The locks are taken in one global order, by
+ * the identity of their files (the directory, however named, symbolic
+ * links followed; the file's name; for LB_SQLITE the database and the
+ * row's name).  docs/SHARED.md, "Several locks at once".
  *
  * timeout as for lb_acquire, for the whole call: <= 0 tries each lock
  * once (LB_EALREADY when one is held by another), > 0 seconds
