@@ -556,7 +556,8 @@ void
 lbd_set_member(struct lbd_conn *c, uint64_t id, uint64_t key, uint64_t of,
     const char *path, unsigned method, pid_t tid, double timeout, int stale)
 {
-	struct lbd_set *s;
+	struct lbd_set        *s;
+	struct lbd_set_member *m;
 
 	if (of == 0 || of > LBD_SET_MAX) {
 		lbd_conn_error(c, id, LBP_EINVAL, "of must be 1 to %d (the "
@@ -570,9 +571,7 @@ lbd_set_member(struct lbd_conn *c, uint64_t id, uint64_t key, uint64_t of,
 		return;
 	}
 	if ((s = set_collecting(c, key)) == NULL) {
-		if ((s = calloc(1, sizeof(*s))) == NULL ||
-		    (s->m = calloc((size_t)of, sizeof(*s->m))) == NULL) {
-			free(s);
+		if ((s = calloc(1, sizeof(*s))) == NULL) {
 			lbd_conn_error(c, id, LBP_EINTERNAL, "out of memory");
 			return;
 		}
@@ -595,7 +594,13 @@ lbd_set_member(struct lbd_conn *c, uint64_t id, uint64_t key, uint64_t of,
 		    (unsigned long long)key);
 		return;
 	}
-	if ((s->m[s->n].path = strdup(path)) == NULL) {
+	/* Room for the members that came, not for those announced: a
+	 * set's memory is counted by its members (waits_per_conn). */
+	if ((m = realloc(s->m, (s->n + 1) * sizeof(*m))) != NULL) {
+		s->m = m;
+		memset(&m[s->n], 0, sizeof(*m));
+	}
+	if (m == NULL || (s->m[s->n].path = strdup(path)) == NULL) {
 		lbd_conn_error(c, id, LBP_EINTERNAL, "out of memory");
 		set_refuse(s, NULL, LBP_EINTERNAL, NULL, "out of memory");
 		return;

@@ -34,7 +34,7 @@ struct lbd_set {
 	unsigned               outside;     /* the member whose lock was last
 	                                       found held outside the broker;
 	                                       LBD_SET_MAX: none */
-	struct lbd_set_member *m;           /* of of them */
+	struct lbd_set_member *m;           /* the n that came */
 	LIST_ENTRY(lbd_set)    entry;       /* in its connection's sets */
 };
 
