@@ -138,6 +138,7 @@ int      stage_daemon_pid(const struct bench_opts *o);
 int      stage_syscalls(const struct bench_opts *o);
 int      stage_rw_fair(const struct bench_opts *o);
 int      stage_deadlock_cost(const struct bench_opts *o);
+int      stage_set_fair(const struct bench_opts *o);
 
 /* handoff.c: the two-process handoff game.  Two processes pass one lock
  * back and forth; in each round the holder waits until the other is

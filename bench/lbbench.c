@@ -55,6 +55,8 @@ static const struct stage stages[] = {
 	  "(8) that keep one lock held shared" },
 	{ "deadlock-cost", stage_deadlock_cost, "a queued wait's latency "
 	  "beside and behind -c waits (10000)" },
+	{ "set-fair", stage_set_fair, "a set's wait for two locks -c (4) "
+	  "single clients each keep busy, as one set and lock by lock" },
 	{ "syscalls", stage_syscalls, "system calls per request, the "
 	  "daemon's and the client's; -a KIND,... (see syscalls.c)" },
 	{ "daemon-pid", stage_daemon_pid, "prints the daemon's pid" },

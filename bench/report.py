@@ -366,6 +366,15 @@ def targets(d):
         ratio(ww.p50 if ww else None, hold), "report (ratio: the wait's "
         "p50 over a reader's hold)", "report" if ww is not None else None,
         None)
+    sw, bw = d.get("setfair.set_wait"), d.get("setfair.bylock_wait")
+    add("a set's wait for two locks %s single clients keep busy, p99: as "
+        "the daemon's set / lock by lock (FIFO: the set keeps its place "
+        "in both queues)" % num(d.main("setfair.singles")),
+        "%s / %s µs (p50 %s / %s µs)" % (
+            us(sw.p99 if sw else None), us(bw.p99 if bw else None),
+            us(sw.p50 if sw else None), us(bw.p50 if bw else None)),
+        ratio(sw.p99 if sw else None, bw.p99 if bw else None), "report",
+        "report" if sw is not None and bw is not None else None, None)
     nw = d.main("deadlock.waits")
     nw = None if nw is None else int(nw)
     for who, owner, judged in (
@@ -1144,6 +1153,19 @@ def shared_section(d):
           "%s |" % pct(d.main("rwfair.held_before")))
         o("| the readers' acquire+release per second meanwhile | %s |" %
           num(d.main("rwfair.reader_ops")))
+        o()
+    sw, bw = d.get("setfair.set_wait"), d.get("setfair.bylock_wait")
+    if sw is not None and bw is not None:
+        o("| a set behind singles | the daemon's set | lock by lock |")
+        o("|---|--:|--:|")
+        o("| single clients on its two locks | %s | |" % num(
+            d.main("setfair.singles")))
+        o("| the set's wait, p50 (µs) | %s | %s |" % (us(sw.p50),
+                                                     us(bw.p50)))
+        o("| the set's wait, p99 (µs) | %s | %s |" % (us(sw.p99),
+                                                     us(bw.p99)))
+        o("| the singles' acquire+release per second | %s | |" % num(
+            d.main("setfair.single_ops")))
         o()
     nw = d.main("deadlock.waits")
     n = "{:,}".format(int(nw)) if nw is not None else "N"
