@@ -699,7 +699,7 @@ again:
 		 * step first when it is owed (lbd_creds_before_enter). */
 		owed = next->swap != NULL;
 		if (rider != NULL)
-			lbd_reader_handed(rider);
+			next->unmarked = lbd_reader_handed(rider);
 		lbd_readers_serve(l);   /* readers behind it; an UPGRADE */
 		if (next->swap != NULL)
 			return 1;       /* h is the handoff's (swap.c) */
