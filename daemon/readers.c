@@ -496,6 +496,8 @@ reader_add(struct lbd_lock *l, struct lbd_conn *c, pid_t tid, int make,
 		rc = reader_marker(r, READER_MARK, err);
 	if (rc != 0) {
 		lbd_hold_free(r);
+		if (l->nreaders == 0)   /* opened for it alone */
+			lbd_readers_dir_close(l);
 		return rc;
 	}
 	r->shared = 1;
