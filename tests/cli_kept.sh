@@ -364,7 +364,8 @@ expect_rc 0 "acquire twice, then one release frees" sh -c '
 ## A set through the broker (lock PATH PATH... -- COMMAND): each lock
 ## granted by the daemon while COMMAND runs; held by another, a set gives
 ## up holding none, naming the lock; a waiting set queues at the daemon
-## for that lock, holding none, and gets all once it is released.
+## in each lock's queue (the list shows the others waited for, held by
+## nobody), holding none, and gets all once it is released.
 
 sa="$d/sa"
 sb="$d/sb"
@@ -393,8 +394,11 @@ set_waiting() {
 	"$LB" list --json >"$tmp/list.json" 2>/dev/null &&
 	    json_check "$tmp/list.json" \
 	    'locks[os.fsencode(os.environ["sb"])]["waiters"] == 1' \
-	    'os.fsencode(os.environ["sa"]) not in locks' \
-	    'os.fsencode(os.environ["sc"]) not in locks' >/dev/null
+	    'locks[os.fsencode(os.environ["sb"])]["state"] == "held"' \
+	    'all(locks[os.fsencode(os.environ[k])]["state"] is None and
+	        locks[os.fsencode(os.environ[k])]["waiters"] == 1
+	        for k in ("sa", "sc"))' >/dev/null &&
+	    [ ! -e "$sa.lock" ] && [ ! -e "$sc.lock" ]
 }
 export sa sb sc
 check "set: waits in the daemon's queue for the kept lock, holding none" \
