@@ -334,5 +334,60 @@ class Refuse(SetCase):
             self.assertCode(p.call("RELEASE", path=x), "OK")
 
 
+
+class NamedTwiceOnDisk(SetCase):
+    """One lock file named twice by members that are two entries of the
+    daemon's table (another spelling through a symlinked directory, or
+    another method whose artefact is the same PATH.lock)."""
+
+    def settle(self, s, ids):
+        """The members' replies, or a failure naming a daemon that no
+        longer answers (killed then, so that tearDown does not wait a
+        minute for a daemon that does not stop)."""
+        try:
+            return self.answers(s, ids, 10)
+        except (TimeoutError, OSError):
+            pass
+        try:
+            c = self.daemon.client(timeout=5)
+            c.close()
+        except (TimeoutError, OSError, AssertionError, EOFError):
+            self.daemon.kill()
+            self.fail("the daemon answers nobody (a set naming one "
+                      "lock file twice: spinning)")
+        self.fail("the set's members were not answered within 10 s")
+
+    def check(self, a, other, method=None):
+        s = self.session()
+        extra = {"method": method} if method else {}
+        ids = [s.send("ACQUIRE", path=a, set=1, of=2, timeout=2),
+               s.send("ACQUIRE", path=other, set=1, of=2, timeout=2,
+                      **extra)]
+        got = self.settle(s, ids)
+        for r in got.values():
+            self.assertCode(r, "EINVAL")
+            self.assertIn("named twice", r.fields["message"])
+        self.assertEqual(os.listdir(self.locks), [])
+
+    def test_same_lock_file_through_a_symlinked_directory(self):
+        # A set {D/a, L/a}, L a symlink to D: two locks of the table, one
+        # lock file.  Both free: D/a is made, L/a finds it there
+        # (EALREADY), D/a is released, the set queued; lbd_set_try then
+        # makes D/a, finds L/a held "outside", releases D/a and watches
+        # the directory, whose event (that release) serves the set
+        # again: the daemon spins without end (its 2 s timeout never
+        # answered, other clients not served, SIGTERM not obeyed).
+        # Should be: refused EINVAL "named twice", as lb_acquire_all
+        # refuses it (docs/SHARED.md, "The order": a directory reached
+        # through a symbolic link), or at least wait without spinning.
+        link = os.path.join(self.dir, "link")
+        os.symlink(self.locks, link)
+        self.check(self.path("a"), os.path.join(link, "a"))
+
+    def test_same_lock_file_by_two_methods(self):
+        # The same with link and symlink on one path (one PATH.lock).
+        a = self.path("a")
+        self.check(a, a, method="symlink")
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
