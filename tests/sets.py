@@ -389,5 +389,39 @@ class NamedTwiceOnDisk(SetCase):
         a = self.path("a")
         self.check(a, a, method="symlink")
 
+
+class OtherUsers(SetCase):
+    """A set of another user (nobody) and locks it may not see or take."""
+
+    def nobody_session(self):
+        c = self.nobody(hello=False)
+        self.assertCode(c.call("HELLO", version=3), "OK")
+        return c
+
+    def test_set_does_not_tell_whether_a_hidden_lock_is_held(self):
+        # P is in root's private directory (0700): nobody may not look
+        # at it.  Nobody's set {P, B}, B held by nobody's other
+        # connection, timeout=0: while P is free the set is refused
+        # EALREADY for B (set_check looks only at a lock held or waited
+        # for); while root holds P it is refused EFAILED "cannot look at
+        # it".  The answer tells nobody whether root holds P.  Should
+        # be: the same answer either way (docs/PROTOCOL.md, "Where the
+        # client may not look": nothing told, held or not).
+        priv = os.path.join(self.dir, "private")
+        os.mkdir(priv, 0o700)
+        p = os.path.join(priv, "p")
+        b = os.path.join(self.shared(), "b")
+        root = self.session()
+        n1, n2 = self.nobody_session(), self.nobody_session()
+        self.assertCode(n1.call("ACQUIRE", path=b), "OK")
+        free = self.answers(n2, self.send_set(n2, [p, b], key=1, timeout=0))
+        self.assertCode(root.call("ACQUIRE", path=p), "OK")
+        held = self.answers(n2, self.send_set(n2, [p, b], key=2, timeout=0))
+        seen = [sorted((r.code, r.fields.get("lock"), r.fields["message"])
+                       for r in got.values()) for got in (free, held)]
+        self.assertEqual(seen[0], seen[1],
+                         "nobody learns whether root holds " + p)
+        self.assertCode(root.call("RELEASE", path=p), "OK")
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
