@@ -423,5 +423,32 @@ class OtherUsers(SetCase):
                          "nobody learns whether root holds " + p)
         self.assertCode(root.call("RELEASE", path=p), "OK")
 
+    def test_set_cannot_reserve_a_lock_its_owner_cannot_take(self):
+        # R is in a directory of root's that nobody may search but not
+        # write (0755): nobody can never make R's artefact, and a single
+        # ACQUIRE of R by nobody, R free, is refused EFAILED at once.
+        # Nobody's set {R, B}, B held by nobody's other connection,
+        # timeout=inf, is queued instead: its wait is the head of free
+        # R's queue, and R is not granted to anyone else while it waits
+        # (root's ACQUIRE of R, timeout=0: EALREADY, R free on disk) -
+        # for as long as nobody keeps B.  Should be: the set refused
+        # EFAILED (an artefact it cannot make), R left to those who can
+        # take it.
+        ro = os.path.join(self.dir, "rootonly")
+        os.mkdir(ro, 0o755)
+        r_ = os.path.join(ro, "r")
+        b = os.path.join(self.shared(), "b")
+        root = self.session()
+        n1, n2 = self.nobody_session(), self.nobody_session()
+        self.assertCode(n1.call("ACQUIRE", path=r_, timeout=0), "EFAILED")
+        self.assertCode(n1.call("ACQUIRE", path=b), "OK")
+        ids = self.send_set(n2, [r_, b])
+        self.assertCode(n2.call("PING"), "OK")
+        self.assertFalse(os.path.exists(r_ + ".lock"))
+        self.assertCode(root.call("ACQUIRE", path=r_, timeout=0), "OK",
+                        "nobody's set keeps root's free lock from root")
+        self.assertCode(root.call("RELEASE", path=r_), "OK")
+        n2.send("CANCEL", target=ids[0])
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
