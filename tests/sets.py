@@ -450,5 +450,42 @@ class OtherUsers(SetCase):
         self.assertCode(root.call("RELEASE", path=r_), "OK")
         n2.send("CANCEL", target=ids[0])
 
+
+class RefusedWhileServed(SetCase):
+    def test_two_sets_refused_from_one_serving(self):
+        # X holds L; nobody's sets S1 {L, Z} and S2 {L, Z} (two
+        # connections) queue behind it; Z is free, in a directory nobody
+        # may search but not write.  X releases L: lbd_lock_serve(L)
+        # tries S1, which cannot make Z: refused, and set_end serves Z,
+        # whose head is now S2; S2 cannot make Z either: refused, and its
+        # set_end serves L (not the lock being served for it), which has
+        # no waiter left and is freed.  Back in the first
+        # lbd_lock_serve(L), the loop reads the freed L: the daemon
+        # crashes (X's RELEASE unanswered, every connection closed).
+        # Should be: both sets refused EFAILED lock=Z, L free, the
+        # daemon alive.
+        ro = os.path.join(self.dir, "rootonly")
+        os.mkdir(ro, 0o755)
+        z = os.path.join(ro, "z")
+        l = os.path.join(self.shared(), "l")
+        x = self.session()
+        self.assertCode(x.call("ACQUIRE", path=l), "OK")
+        sets = []
+        for _ in range(2):
+            n = self.nobody(hello=False)
+            self.assertCode(n.call("HELLO", version=3), "OK")
+            ids = self.send_set(n, [l, z], timeout=60)
+            self.assertCode(n.call("PING"), "OK")
+            sets.append((n, ids))
+        self.assertCode(x.call("RELEASE", path=l), "OK")
+        for n, ids in sets:
+            got = self.answers(n, ids)
+            for r in got.values():
+                self.assertCode(r, "EFAILED")
+                self.assertEqual(r.fields.get("lock"), z)
+        self.assertEqual(self.held_by(x, l), (False, False))
+        self.assertCode(x.call("ACQUIRE", path=l, timeout=0), "OK")
+        self.assertCode(x.call("RELEASE", path=l), "OK")
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
