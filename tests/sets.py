@@ -487,5 +487,28 @@ class RefusedWhileServed(SetCase):
         self.assertCode(x.call("ACQUIRE", path=l, timeout=0), "OK")
         self.assertCode(x.call("RELEASE", path=l), "OK")
 
+
+class RequestIds(SetCase):
+    def test_a_member_being_collected_keeps_its_id_in_use(self):
+        # Member 5 of set 1 has come, member 6 not yet: 5 has had no
+        # reply.  A PING 5 then is answered OK 5, and a second member
+        # with id 5 is taken as well: two "OK 5 token=..." come, and the
+        # client cannot tell which lock each token is for.  Should be:
+        # EID for a request id that has not had its reply (docs/
+        # PROTOCOL.md, "Error codes"), as for a waiting ACQUIRE's id.
+        a, b, c3 = self.path("a"), self.path("b"), self.path("c")
+        s = self.session()
+        s.send_raw("ACQUIRE 5 path=%s set=1 of=2\nPING 5\n" % a)
+        r = s.read()
+        self.assertEqual((r.id, r.code), ("5", "EID"), r)
+        s.send_raw("ACQUIRE 5 path=%s set=1 of=2\n" % b)
+        r = s.read()
+        self.assertEqual((r.id, r.code), ("5", "EID"), r)
+        s.send_raw("ACQUIRE 6 path=%s set=1 of=2\n" % c3)
+        got = self.answers(s, ["5", "6"])
+        self.assertEqual({x.code for x in got.values()}, {"OK"})
+        self.assertTrue(os.path.exists(a + ".lock"))
+        self.assertFalse(os.path.exists(b + ".lock"))
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
