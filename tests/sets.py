@@ -334,5 +334,181 @@ class Refuse(SetCase):
             self.assertCode(p.call("RELEASE", path=x), "OK")
 
 
+
+class NamedTwiceOnDisk(SetCase):
+    """One lock file named twice by members that are two entries of the
+    daemon's table (another spelling through a symlinked directory, or
+    another method whose artefact is the same PATH.lock)."""
+
+    def settle(self, s, ids):
+        """The members' replies, or a failure naming a daemon that no
+        longer answers (killed then, so that tearDown does not wait a
+        minute for a daemon that does not stop)."""
+        try:
+            return self.answers(s, ids, 10)
+        except (TimeoutError, OSError):
+            pass
+        try:
+            c = self.daemon.client(timeout=5)
+            c.close()
+        except (TimeoutError, OSError, AssertionError, EOFError):
+            self.daemon.kill()
+            self.fail("the daemon answers nobody (a set naming one "
+                      "lock file twice: spinning)")
+        self.fail("the set's members were not answered within 10 s")
+
+    def check(self, a, other, method=None):
+        s = self.session()
+        extra = {"method": method} if method else {}
+        ids = [s.send("ACQUIRE", path=a, set=1, of=2, timeout=2),
+               s.send("ACQUIRE", path=other, set=1, of=2, timeout=2,
+                      **extra)]
+        got = self.settle(s, ids)
+        for r in got.values():
+            self.assertCode(r, "EINVAL")
+            self.assertIn("named twice", r.fields["message"])
+        self.assertEqual(os.listdir(self.locks), [])
+
+    def test_same_lock_file_through_a_symlinked_directory(self):
+        # A set {D/a, L/a}, L a symlink to D: two locks of the table, one
+        # lock file.  Both free: D/a is made, L/a finds it there
+        # (EALREADY), D/a is released, the set queued; lbd_set_try then
+        # makes D/a, finds L/a held "outside", releases D/a and watches
+        # the directory, whose event (that release) serves the set
+        # again: the daemon spins without end (its 2 s timeout never
+        # answered, other clients not served, SIGTERM not obeyed).
+        # Should be: refused EINVAL "named twice", as lb_acquire_all
+        # refuses it (docs/SHARED.md, "The order": a directory reached
+        # through a symbolic link), or at least wait without spinning.
+        link = os.path.join(self.dir, "link")
+        os.symlink(self.locks, link)
+        self.check(self.path("a"), os.path.join(link, "a"))
+
+    def test_same_lock_file_by_two_methods(self):
+        # The same with link and symlink on one path (one PATH.lock).
+        a = self.path("a")
+        self.check(a, a, method="symlink")
+
+
+class OtherUsers(SetCase):
+    """A set of another user (nobody) and locks it may not see or take."""
+
+    def nobody_session(self):
+        c = self.nobody(hello=False)
+        self.assertCode(c.call("HELLO", version=3), "OK")
+        return c
+
+    def test_set_does_not_tell_whether_a_hidden_lock_is_held(self):
+        # P is in root's private directory (0700): nobody may not look
+        # at it.  Nobody's set {P, B}, B held by nobody's other
+        # connection, timeout=0: while P is free the set is refused
+        # EALREADY for B (set_check looks only at a lock held or waited
+        # for); while root holds P it is refused EFAILED "cannot look at
+        # it".  The answer tells nobody whether root holds P.  Should
+        # be: the same answer either way (docs/PROTOCOL.md, "Where the
+        # client may not look": nothing told, held or not).
+        priv = os.path.join(self.dir, "private")
+        os.mkdir(priv, 0o700)
+        p = os.path.join(priv, "p")
+        b = os.path.join(self.shared(), "b")
+        root = self.session()
+        n1, n2 = self.nobody_session(), self.nobody_session()
+        self.assertCode(n1.call("ACQUIRE", path=b), "OK")
+        free = self.answers(n2, self.send_set(n2, [p, b], key=1, timeout=0))
+        self.assertCode(root.call("ACQUIRE", path=p), "OK")
+        held = self.answers(n2, self.send_set(n2, [p, b], key=2, timeout=0))
+        seen = [sorted((r.code, r.fields.get("lock"), r.fields["message"])
+                       for r in got.values()) for got in (free, held)]
+        self.assertEqual(seen[0], seen[1],
+                         "nobody learns whether root holds " + p)
+        self.assertCode(root.call("RELEASE", path=p), "OK")
+
+    def test_set_cannot_reserve_a_lock_its_owner_cannot_take(self):
+        # R is in a directory of root's that nobody may search but not
+        # write (0755): nobody can never make R's artefact, and a single
+        # ACQUIRE of R by nobody, R free, is refused EFAILED at once.
+        # Nobody's set {R, B}, B held by nobody's other connection,
+        # timeout=inf, is queued instead: its wait is the head of free
+        # R's queue, and R is not granted to anyone else while it waits
+        # (root's ACQUIRE of R, timeout=0: EALREADY, R free on disk) -
+        # for as long as nobody keeps B.  Should be: the set refused
+        # EFAILED (an artefact it cannot make), R left to those who can
+        # take it.
+        ro = os.path.join(self.dir, "rootonly")
+        os.mkdir(ro, 0o755)
+        r_ = os.path.join(ro, "r")
+        b = os.path.join(self.shared(), "b")
+        root = self.session()
+        n1, n2 = self.nobody_session(), self.nobody_session()
+        self.assertCode(n1.call("ACQUIRE", path=r_, timeout=0), "EFAILED")
+        self.assertCode(n1.call("ACQUIRE", path=b), "OK")
+        ids = self.send_set(n2, [r_, b])
+        self.assertCode(n2.call("PING"), "OK")
+        self.assertFalse(os.path.exists(r_ + ".lock"))
+        self.assertCode(root.call("ACQUIRE", path=r_, timeout=0), "OK",
+                        "nobody's set keeps root's free lock from root")
+        self.assertCode(root.call("RELEASE", path=r_), "OK")
+        n2.send("CANCEL", target=ids[0])
+
+
+class RefusedWhileServed(SetCase):
+    def test_two_sets_refused_from_one_serving(self):
+        # X holds L; nobody's sets S1 {L, Z} and S2 {L, Z} (two
+        # connections) queue behind it; Z is free, in a directory nobody
+        # may search but not write.  X releases L: lbd_lock_serve(L)
+        # tries S1, which cannot make Z: refused, and set_end serves Z,
+        # whose head is now S2; S2 cannot make Z either: refused, and its
+        # set_end serves L (not the lock being served for it), which has
+        # no waiter left and is freed.  Back in the first
+        # lbd_lock_serve(L), the loop reads the freed L: the daemon
+        # crashes (X's RELEASE unanswered, every connection closed).
+        # Should be: both sets refused EFAILED lock=Z, L free, the
+        # daemon alive.
+        ro = os.path.join(self.dir, "rootonly")
+        os.mkdir(ro, 0o755)
+        z = os.path.join(ro, "z")
+        l = os.path.join(self.shared(), "l")
+        x = self.session()
+        self.assertCode(x.call("ACQUIRE", path=l), "OK")
+        sets = []
+        for _ in range(2):
+            n = self.nobody(hello=False)
+            self.assertCode(n.call("HELLO", version=3), "OK")
+            ids = self.send_set(n, [l, z], timeout=60)
+            self.assertCode(n.call("PING"), "OK")
+            sets.append((n, ids))
+        self.assertCode(x.call("RELEASE", path=l), "OK")
+        for n, ids in sets:
+            got = self.answers(n, ids)
+            for r in got.values():
+                self.assertCode(r, "EFAILED")
+                self.assertEqual(r.fields.get("lock"), z)
+        self.assertEqual(self.held_by(x, l), (False, False))
+        self.assertCode(x.call("ACQUIRE", path=l, timeout=0), "OK")
+        self.assertCode(x.call("RELEASE", path=l), "OK")
+
+
+class RequestIds(SetCase):
+    def test_a_member_being_collected_keeps_its_id_in_use(self):
+        # Member 5 of set 1 has come, member 6 not yet: 5 has had no
+        # reply.  A PING 5 then is answered OK 5, and a second member
+        # with id 5 is taken as well: two "OK 5 token=..." come, and the
+        # client cannot tell which lock each token is for.  Should be:
+        # EID for a request id that has not had its reply (docs/
+        # PROTOCOL.md, "Error codes"), as for a waiting ACQUIRE's id.
+        a, b, c3 = self.path("a"), self.path("b"), self.path("c")
+        s = self.session()
+        s.send_raw("ACQUIRE 5 path=%s set=1 of=2\nPING 5\n" % a)
+        r = s.read()
+        self.assertEqual((r.id, r.code), ("5", "EID"), r)
+        s.send_raw("ACQUIRE 5 path=%s set=1 of=2\n" % b)
+        r = s.read()
+        self.assertEqual((r.id, r.code), ("5", "EID"), r)
+        s.send_raw("ACQUIRE 6 path=%s set=1 of=2\n" % c3)
+        got = self.answers(s, ["5", "6"])
+        self.assertEqual({x.code for x in got.values()}, {"OK"})
+        self.assertTrue(os.path.exists(a + ".lock"))
+        self.assertFalse(os.path.exists(b + ".lock"))
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
