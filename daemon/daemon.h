@@ -178,6 +178,10 @@ struct lbd_lock {
 	                                       lock file: lbd_lock_file) */
 	unsigned                 method;
 	struct lbd_hold         *holder;    /* NULL: free, or held outside */
+	unsigned                 serving;   /* lbd_lock_serve runs on it (a
+	                                       set refused from its turn may
+	                                       serve it again, nested): not
+	                                       freed till the outer one ends */
 	struct lbd_waitq         waiters;   /* FIFO */
 	unsigned                 nwaiters;
 	struct lbd_riders        readers;   /* riders, oldest first: shared holds beside

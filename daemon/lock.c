@@ -144,18 +144,19 @@ lbd_lock_serve(struct lbd_lock *l)
 	pid_t             tid;
 	int               r = 0, set_head = 0;
 
+	l->serving++;           /* l stays while this turn runs */
 	if (l->holder == NULL)          /* its readers went with it */
 		lbd_readers_lost(l);
 	if (l->holder != NULL && l->holder->lingering) {
 		/* Held for a process that may hold it in-process: served
 		 * once its artefact goes, watched meanwhile. */
 		if (lbd_orphan_linger_look(l->holder) == 1)
-			return;         /* forgotten; l served (or freed) */
+			goto out;       /* forgotten; l served */
 		if ((w = TAILQ_FIRST(&l->waiters)) != NULL)
 			lbd_lock_watch(l, w->conn);
 		else
 			lbd_lock_unwatch(l);
-		return;
+		goto out;
 	}
 	while (l->holder == NULL && (w = TAILQ_FIRST(&l->waiters)) != NULL) {
 		if (!lbd_wait_current(w)) {
@@ -198,6 +199,8 @@ lbd_lock_serve(struct lbd_lock *l)
 	else
 		lbd_lock_unwatch(l);
 	lbd_readers_serve(l);   /* held shared: the readers behind it */
+out:
+	l->serving--;
 	lbd_lock_put(l);
 }
 

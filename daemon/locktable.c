@@ -128,7 +128,8 @@ out:
 }
 
 /* lbd_lock_put: removes l from the table and frees it when it has neither
- * holder nor waiters; otherwise does nothing. */
+ * holder nor waiters nor riders and is not being served (lbd_lock_serve);
+ * otherwise does nothing. */
 void
 lbd_lock_put(struct lbd_lock *l)
 {
@@ -136,7 +137,7 @@ lbd_lock_put(struct lbd_lock *l)
 	struct lbd_lock **pp;
 
 	if (l->holder != NULL || !TAILQ_EMPTY(&l->waiters) ||
-	    !TAILQ_EMPTY(&l->readers))
+	    !TAILQ_EMPTY(&l->readers) || l->serving > 0)
 		return;
 	lbd_lock_unwatch(l);
 	lbd_readers_dir_close(l);

@@ -37,7 +37,8 @@ struct lbd_lock *lbd_lock_get(struct lbd *d, const char *path,
          unsigned method, struct lockfs_err *err);
 
 /* lbd_lock_put: removes l from the table and frees it when it has neither
- * holder nor waiters; otherwise does nothing. */
+ * holder nor waiters nor riders and is not being served (lbd_lock_serve,
+ * which puts it when it ends); otherwise does nothing. */
 void lbd_lock_put(struct lbd_lock *l);
 
 #endif

@@ -36,6 +36,7 @@
 #include "creds.h"
 #include "daemon.h"
 #include "deadlock.h"
+#include "fs.h"
 #include "hold.h"
 #include "lock.h"
 #include "locktable.h"
@@ -57,8 +58,12 @@ set_free(struct lbd_set *s)
 	LIST_REMOVE(s, entry);
 	if (!s->queued)
 		s->conn->nset_members -= s->n;
-	for (i = 0; i < s->n; i++)
-		free(s->m[i].path);
+	for (i = 0; i < s->n; i++) {
+		if (s->m[i]->collecting)
+			lbd_reqid_del(s->conn, &s->m[i]->inuse);
+		free(s->m[i]->path);
+		free(s->m[i]);
+	}
 	free(s->m);
 	free(s);
 }
@@ -75,11 +80,11 @@ set_blocker(const struct lbd_set *s)
 	unsigned         i;
 
 	for (i = 0; i < s->n; i++)
-		if ((w = s->m[i].w) != NULL &&
+		if ((w = s->m[i]->w) != NULL &&
 		    (TAILQ_FIRST(&w->lock->waiters) != w ||
 		    w->lock->holder != NULL))
 			return w->lock->path;
-	if (s->outside < s->n && (w = s->m[s->outside].w) != NULL)
+	if (s->outside < s->n && (w = s->m[s->outside]->w) != NULL)
 		return w->lock->path;
 	return NULL;
 }
@@ -102,15 +107,15 @@ set_end(struct lbd_set *s, struct lbd_lock *serving, enum lbp_error code,
 	locks = calloc(s->n, sizeof(*locks));
 	for (i = 0; i < s->n; i++) {
 		if (code != 0) {
-			lbp_error_reply_lock(&o, 1, s->m[i].id, code, culprit,
+			lbp_error_reply_lock(&o, 1, s->m[i]->id, code, culprit,
 			    msg);
 			lbd_conn_send(s->conn, &o);
 		}
-		if ((w = s->m[i].w) == NULL)
+		if ((w = s->m[i]->w) == NULL)
 			continue;
 		if (locks != NULL && w->lock != serving)
 			locks[n++] = w->lock;
-		lbd_wait_remove(w);     /* s->m[i].w = NULL */
+		lbd_wait_remove(w);     /* s->m[i]->w = NULL */
 	}
 	set_free(s);
 	/* Distinct locks (a set names each once): served one by one. */
@@ -187,8 +192,8 @@ lbd_set_wait_gone(struct lbd_wait *w)
 	unsigned        i;
 
 	for (i = 0; i < s->n; i++)
-		if (s->m[i].w == w)
-			s->m[i].w = NULL;
+		if (s->m[i]->w == w)
+			s->m[i]->w = NULL;
 	w->set = NULL;
 }
 
@@ -247,7 +252,7 @@ lbd_set_try(struct lbd_set *s, struct lbd_lock *serving)
 	if (s->trying || !s->queued)
 		return 0;
 	for (i = 0; i < s->n; i++) {
-		if ((w = s->m[i].w) == NULL)
+		if ((w = s->m[i]->w) == NULL)
 			return 0;       /* the daemon stops: never granted */
 		l = w->lock;
 		if (TAILQ_FIRST(&l->waiters) != w || l->holder != NULL)
@@ -255,7 +260,7 @@ lbd_set_try(struct lbd_set *s, struct lbd_lock *serving)
 	}
 	for (j = 0; j < s->n; j++) {
 		i = s->outside < s->n ? (s->outside + j) % s->n : j;
-		l = s->m[i].w->lock;
+		l = s->m[i]->w->lock;
 		if (set_held_outside(l, c) && !(s->stale &&
 		    lbd_lock_break_stale(l, c) == 1 &&
 		    !set_held_outside(l, c))) {
@@ -266,13 +271,13 @@ lbd_set_try(struct lbd_set *s, struct lbd_lock *serving)
 	}
 	s->trying = 1;
 	for (i = 0; i < s->n; i++) {
-		l = s->m[i].w->lock;
+		l = s->m[i]->w->lock;
 		if ((r = lbd_lock_try_stale(l, c, s->tid, s->stale, &err)) != 0)
 			break;
 	}
 	if (i < s->n) {
 		for (j = 0; j < i; j++)
-			set_undo(s->m[j].w->lock);
+			set_undo(s->m[j]->w->lock);
 		s->trying = 0;
 		if (r == LB_EALREADY) {
 			s->outside = i;
@@ -284,7 +289,7 @@ lbd_set_try(struct lbd_set *s, struct lbd_lock *serving)
 		return -1;
 	}
 	for (i = 0; i < s->n; i++) {
-		w = s->m[i].w;
+		w = s->m[i]->w;
 		l = w->lock;
 		lbd_hold_mode(l->holder, 0);
 		lbd_grant_reply(l->holder, c, w->id);
@@ -296,6 +301,73 @@ lbd_set_try(struct lbd_set *s, struct lbd_lock *serving)
 	    (long)c->pid, (long)s->tid, s->n);
 	set_free(s);
 	return 1;
+}
+
+/* set_same_file's other member of the pair it found. */
+static unsigned set_same_peer;
+
+/*
+ * Where one lock file is two members' of s (their locks, got: two
+ * entries of the table, as a directory reached through a symbolic link,
+ * or two methods whose artefacts coincide, are one lock file, which the
+ * set would take for held outside by itself for ever): the index of the
+ * later one (set_same_peer the earlier), else s->n.  The files are told
+ * apart by their directory's identity (looked at as the owner, symbolic
+ * links followed) and name; rows of the sqlite method by their table
+ * entry (their name).
+ */
+static unsigned
+set_same_file(const struct lbd_set *s, struct lbd_lock **locks)
+{
+	struct lockfs_fs_info fi;
+	struct lockfs_lock    fs;
+	struct lockfs_err     err;
+	unsigned long long   *dev, *ino;
+	const char          **name;
+	char                **file;
+	unsigned              i, j, r = s->n;
+
+	dev = calloc(s->n, sizeof(*dev));
+	ino = calloc(s->n, sizeof(*ino));
+	name = calloc(s->n, sizeof(*name));
+	file = calloc(s->n, sizeof(*file));
+	if (dev == NULL || ino == NULL || name == NULL || file == NULL)
+		goto out;               /* the table's entries only, then */
+	if (lbd_creds_enter(s->conn->creds, &err) != 0)
+		goto out;
+	for (i = 0; i < s->n; i++) {
+		if (locks[i]->method == LB_SQLITE ||
+		    lockfs_init(&fs, locks[i]->path, locks[i]->method, 0,
+		    &err) != 0)
+			continue;
+		if (lockfs_fs_info_at(LOCKFS_FS_CWD, fs.dir, LOCKFS_FS_FOLLOW,
+		    &fi) == 0 && (file[i] = strdup(fs.lock_file)) != NULL) {
+			dev[i] = fi.dev;
+			ino[i] = fi.ino;
+			name[i] = strrchr(file[i], '/') != NULL ?
+			    strrchr(file[i], '/') + 1 : file[i];
+		}
+		lockfs_fini(&fs);
+	}
+	lbd_creds_leave();
+	for (i = 1; i < s->n && r == s->n; i++)
+		for (j = 0; j < i && name[i] != NULL; j++)
+			if (name[j] != NULL && dev[j] == dev[i] &&
+			    ino[j] == ino[i] && lockfs_os_names_cmp(name[j],
+			    (int)strlen(name[j]), name[i],
+			    (int)strlen(name[i])) == 0) {
+				set_same_peer = j;
+				r = i;
+				break;
+			}
+out:
+	for (i = 0; file != NULL && i < s->n; i++)
+		free(file[i]);
+	free(dev);
+	free(ino);
+	free(name);
+	free(file);
+	return r;
 }
 
 /*
@@ -318,7 +390,7 @@ set_check(struct lbd_set *s, struct lbd_lock **locks)
 
 	err.msg[0] = '\0';
 	for (i = 0; i < s->n; i++) {
-		if ((l = lbd_lock_get(d, s->m[i].path, s->m[i].method,
+		if ((l = lbd_lock_get(d, s->m[i]->path, s->m[i]->method,
 		    &err)) == NULL) {
 			code = err.code == LB_EINVAL ? LBP_EINVAL :
 			    LBP_EINTERNAL;
@@ -338,12 +410,19 @@ set_check(struct lbd_set *s, struct lbd_lock **locks)
 			    "hold", l->path);
 			goto fail;
 		}
-		if ((l->holder != NULL || !TAILQ_EMPTY(&l->waiters)) &&
-		    !lbd_creds_may_look(c->creds, lbd_lock_file(l, file),
+		/* Whatever the lock's state: what a set is told must not
+		 * show whether one it may not look at is held. */
+		if (!lbd_creds_may_look(c->creds, lbd_lock_file(l, file),
 		    &err)) {
 			code = LBP_EFAILED;
 			goto fail;
 		}
+	}
+	if ((i = set_same_file(s, locks)) < s->n) {
+		snprintf(err.msg, sizeof(err.msg), "one lock file named "
+		    "twice in one set: %s and %s", s->m[set_same_peer]->path,
+		    s->m[i]->path);
+		goto fail;
 	}
 	if (c->nholds + c->nreaders + c->nwaits + s->n >
 	    d->cfg.limits.holds_per_conn) {
@@ -365,7 +444,7 @@ set_check(struct lbd_set *s, struct lbd_lock **locks)
 	return 0;
 
 fail:
-	snprintf(culprit, sizeof(culprit), "%s", i < s->n ? s->m[i].path :
+	snprintf(culprit, sizeof(culprit), "%s", i < s->n ? s->m[i]->path :
 	    "");
 	for (j = 0; j < got; j++)
 		lbd_lock_put(locks[j]);
@@ -398,7 +477,7 @@ set_adopt(struct lbd_set *s, struct lbd_lock **locks)
 	if (adopted == s->n) {
 		for (i = 0; i < s->n; i++)
 			lbd_grant_reply(locks[i]->holder, s->conn,
-			    s->m[i].id);
+			    s->m[i]->id);
 		free(mine);
 		set_free(s);
 		return 1;
@@ -426,6 +505,11 @@ set_start(struct lbd_set *s)
 
 	c->nset_members -= s->n;
 	s->queued = 1;          /* no longer collecting */
+	for (i = 0; i < s->n; i++) {
+		/* Its wait, or the OK owed, holds its id from now. */
+		lbd_reqid_del(c, &s->m[i]->inuse);
+		s->m[i]->collecting = 0;
+	}
 	if ((locks = calloc(s->n, sizeof(*locks))) == NULL) {
 		set_refuse(s, NULL, LBP_EINTERNAL, NULL, "out of memory");
 		return;
@@ -436,7 +520,7 @@ set_start(struct lbd_set *s)
 		goto out;
 	/* Got again: a hold given back may have freed its lock. */
 	for (i = 0; i < s->n; i++)
-		if ((locks[i] = lbd_lock_get(d, s->m[i].path, s->m[i].method,
+		if ((locks[i] = lbd_lock_get(d, s->m[i]->path, s->m[i]->method,
 		    &err)) == NULL) {
 			for (j = 0; j < i; j++)
 				lbd_lock_put(locks[j]);
@@ -444,6 +528,7 @@ set_start(struct lbd_set *s)
 			goto out;
 		}
 	/* Every lock free, nobody queued: made now, or not at all. */
+	busy = 0;
 	for (busy = 0; busy < s->n; busy++)
 		if (locks[busy]->holder != NULL ||
 		    !TAILQ_EMPTY(&locks[busy]->waiters))
@@ -469,17 +554,43 @@ set_start(struct lbd_set *s)
 			busy = i;
 			/* Released: got again (still in the table or not). */
 			for (j = 0; j < i; j++)
-				locks[j] = lbd_lock_get(d, s->m[j].path,
-				    s->m[j].method, &err);
+				locks[j] = lbd_lock_get(d, s->m[j]->path,
+				    s->m[j]->method, &err);
 			break;
 		}
 	if (busy == s->n) {
 		for (i = 0; i < s->n; i++) {
 			lbd_hold_mode(locks[i]->holder, 0);
-			lbd_grant_reply(locks[i]->holder, c, s->m[i].id);
+			lbd_grant_reply(locks[i]->holder, c, s->m[i]->id);
 		}
 		set_free(s);
 		goto out;
+	}
+	/* To wait, first in the queue of a lock nobody holds, it must be
+	 * one its owner could take: each such lock is made and released
+	 * (a lock held outside the broker is waited for). */
+	for (i = 0; i < s->n; i++) {
+		if (locks[i] == NULL || locks[i]->holder != NULL ||
+		    !TAILQ_EMPTY(&locks[i]->waiters))
+			continue;
+		if ((r = lbd_lock_try_stale(locks[i], c, s->tid, s->stale,
+		    &err)) == 0) {
+			if (lbd_hold_end(locks[i], &err) < 0)
+				log_info("%s", err.msg);
+			locks[i] = lbd_lock_get(d, s->m[i]->path,
+			    s->m[i]->method, &err);
+		} else if (r != LB_EALREADY) {
+			lbd_creds_may_look(c->creds,
+			    lbd_lock_file(locks[i], why), &err);
+			snprintf(culprit, sizeof(culprit), "%s",
+			    locks[i]->path);
+			for (j = 0; j < s->n; j++)
+				if (locks[j] != NULL)
+					lbd_lock_put(locks[j]);
+			set_refuse(s, NULL, LBP_EFAILED, culprit, "%s",
+			    err.msg);
+			goto out;
+		}
 	}
 	for (i = 0; i < s->n; i++)
 		if (locks[i] == NULL) {
@@ -509,7 +620,7 @@ set_start(struct lbd_set *s)
 		goto out;
 	}
 	for (i = 0; i < s->n; i++) {
-		if (lbd_wait_add(locks[i], c, s->m[i].id, 0, s->tid,
+		if (lbd_wait_add(locks[i], c, s->m[i]->id, 0, s->tid,
 		    s->timeout, s->stale) != 0) {
 			for (j = i; j < s->n; j++)
 				lbd_lock_put(locks[j]);
@@ -517,12 +628,12 @@ set_start(struct lbd_set *s)
 			    "out of memory");
 			goto out;
 		}
-		s->m[i].w = TAILQ_LAST(&locks[i]->waiters, lbd_waitq);
-		s->m[i].w->set = s;
+		s->m[i]->w = TAILQ_LAST(&locks[i]->waiters, lbd_waitq);
+		s->m[i]->w->set = s;
 	}
 	/* A cycle of waits that one of its waits closes refuses it. */
 	for (i = 0; i < s->n; i++)
-		if (lbd_deadlock_find(d, c, s->tid, s->m[i].w, &first, why,
+		if (lbd_deadlock_find(d, c, s->tid, s->m[i]->w, &first, why,
 		    sizeof(why))) {
 			if (lbd_lograte_take(&d->deadlocks, (long)c->uid))
 				log_info("%s: pid %ld's set refused: a cycle "
@@ -556,8 +667,8 @@ void
 lbd_set_member(struct lbd_conn *c, uint64_t id, uint64_t key, uint64_t of,
     const char *path, unsigned method, pid_t tid, double timeout, int stale)
 {
-	struct lbd_set        *s;
-	struct lbd_set_member *m;
+	struct lbd_set         *s;
+	struct lbd_set_member **mv, *m = NULL;
 
 	if (of == 0 || of > LBD_SET_MAX) {
 		lbd_conn_error(c, id, LBP_EINVAL, "of must be 1 to %d (the "
@@ -595,19 +706,24 @@ lbd_set_member(struct lbd_conn *c, uint64_t id, uint64_t key, uint64_t of,
 		return;
 	}
 	/* Room for the members that came, not for those announced: a
-	 * set's memory is counted by its members (waits_per_conn). */
-	if ((m = realloc(s->m, (s->n + 1) * sizeof(*m))) != NULL) {
-		s->m = m;
-		memset(&m[s->n], 0, sizeof(*m));
-	}
-	if (m == NULL || (s->m[s->n].path = strdup(path)) == NULL) {
+	 * set's memory is counted by its members (waits_per_conn).  Each
+	 * member's id is in use till it is answered or queued. */
+	if ((mv = realloc(s->m, (s->n + 1) * sizeof(*mv))) != NULL)
+		s->m = mv;
+	if (mv == NULL || (m = calloc(1, sizeof(*m))) == NULL ||
+	    (m->path = strdup(path)) == NULL ||
+	    (m->inuse.id = id, lbd_reqid_add(c, &m->inuse)) != 0) {
+		if (m != NULL)
+			free(m->path);
+		free(m);
 		lbd_conn_error(c, id, LBP_EINTERNAL, "out of memory");
 		set_refuse(s, NULL, LBP_EINTERNAL, NULL, "out of memory");
 		return;
 	}
-	s->m[s->n].id = id;
-	s->m[s->n].method = method;
-	s->n++;
+	m->collecting = 1;
+	m->id = id;
+	m->method = method;
+	s->m[s->n++] = m;
 	c->nset_members++;
 	if (s->n == s->of)
 		set_start(s);
@@ -622,7 +738,7 @@ lbd_set_cancel(struct lbd_conn *c, uint64_t target)
 
 	LIST_FOREACH(s, &c->sets, entry)
 		for (i = 0; !s->queued && i < s->n; i++)
-			if (s->m[i].id == target) {
+			if (s->m[i]->id == target) {
 				set_refuse(s, NULL, LBP_ECANCELED, NULL,
 				    "canceled before the set was complete");
 				return 0;

@@ -7,6 +7,7 @@
 
 #include "daemon.h"
 #include "protocol.h"
+#include "reqids.h"
 
 /* The most members one set has (of=). */
 #define LBD_SET_MAX 256
@@ -14,6 +15,9 @@
 /* One ACQUIRE of a set. */
 struct lbd_set_member {
 	uint64_t         id;        /* its request id */
+	struct lbd_reqid inuse;     /* id, in its connection's ids in use,
+	                               while the set is collected */
+	int              collecting; /* inuse entered */
 	char            *path;      /* as asked */
 	unsigned         method;
 	struct lbd_wait *w;         /* queued: its wait in its lock's queue */
@@ -34,7 +38,7 @@ struct lbd_set {
 	unsigned               outside;     /* the member whose lock was last
 	                                       found held outside the broker;
 	                                       LBD_SET_MAX: none */
-	struct lbd_set_member *m;           /* the n that came */
+	struct lbd_set_member **m;          /* the n that came */
 	LIST_ENTRY(lbd_set)    entry;       /* in its connection's sets */
 };
 

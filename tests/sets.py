@@ -443,19 +443,21 @@ class OtherUsers(SetCase):
         self.assertCode(n1.call("ACQUIRE", path=r_, timeout=0), "EFAILED")
         self.assertCode(n1.call("ACQUIRE", path=b), "OK")
         ids = self.send_set(n2, [r_, b])
-        self.assertCode(n2.call("PING"), "OK")
+        for r in self.answers(n2, ids).values():
+            self.assertCode(r, "EFAILED")
+            self.assertEqual(r.fields.get("lock"), r_)
         self.assertFalse(os.path.exists(r_ + ".lock"))
         self.assertCode(root.call("ACQUIRE", path=r_, timeout=0), "OK",
                         "nobody's set keeps root's free lock from root")
         self.assertCode(root.call("RELEASE", path=r_), "OK")
-        n2.send("CANCEL", target=ids[0])
 
 
 class RefusedWhileServed(SetCase):
     def test_two_sets_refused_from_one_serving(self):
         # X holds L; nobody's sets S1 {L, Z} and S2 {L, Z} (two
         # connections) queue behind it; Z is free, in a directory nobody
-        # may search but not write.  X releases L: lbd_lock_serve(L)
+        # may write when they queue (a set that could not take Z then is
+        # refused at once), and not after.  X releases L: lbd_lock_serve(L)
         # tries S1, which cannot make Z: refused, and set_end serves Z,
         # whose head is now S2; S2 cannot make Z either: refused, and its
         # set_end serves L (not the lock being served for it), which has
@@ -465,7 +467,8 @@ class RefusedWhileServed(SetCase):
         # Should be: both sets refused EFAILED lock=Z, L free, the
         # daemon alive.
         ro = os.path.join(self.dir, "rootonly")
-        os.mkdir(ro, 0o755)
+        os.mkdir(ro)
+        os.chmod(ro, 0o777)
         z = os.path.join(ro, "z")
         l = os.path.join(self.shared(), "l")
         x = self.session()
@@ -477,6 +480,7 @@ class RefusedWhileServed(SetCase):
             ids = self.send_set(n, [l, z], timeout=60)
             self.assertCode(n.call("PING"), "OK")
             sets.append((n, ids))
+        os.chmod(ro, 0o755)
         self.assertCode(x.call("RELEASE", path=l), "OK")
         for n, ids in sets:
             got = self.answers(n, ids)
