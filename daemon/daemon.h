@@ -155,12 +155,6 @@ struct lbd_hold {
 	                                       or a rider (in l->readers, no
 	                                       artefact: readers.c) */
 	TAILQ_ENTRY(lbd_hold)    reader_entry; /* a rider: in l->readers */
-	int                      unmarked;  /* the artefact's reader: no
-	                                       marker of its owner lies
-	                                       beside the lock file but a
-	                                       rider's (it took the
-	                                       artefact over as a rider, its
-	                                       marker removed; readers.c) */
 	struct lbd_hold        **end_slot;  /* its place in its closed
 	                                       connection's next holds to
 	                                       end (hold.c), cleared when
@@ -188,12 +182,6 @@ struct lbd_lock {
 	                                       holder, which is shared then
 	                                       (readers.c) */
 	unsigned                 nreaders;
-	struct lockfs_readers_dir rdir;     /* its directory, kept open for
-	                                       its riders' markers while it
-	                                       has riders (readers.c) */
-	struct lbd_creds        *rdir_creds; /* whose credentials opened it:
-	                                       used only by riders of the
-	                                       same (NULL: not open) */
 	struct lbd_dirwatch     *watch;     /* while held outside, waiters:
 	                                       its directory's (watch.c) */
 	struct lbd_uid_conns    *watch_user; /* the watch is counted as this

@@ -577,7 +577,7 @@ out:
 
 /*
  * lbd_hold_end: ends l's hold: hands the lock to a rider when the hold is
- * shared and readers are left (readers.c: the upgrader, else the newest;
+ * shared and readers are left (readers.c: the upgrader, else the oldest;
  * a rider it cannot be handed to loses its hold, and the next is tried),
  * else to the head waiter when there is one (replacing the artefact atomically; if that cannot be done,
  * releasing and letting the waiters try), else removes the artefact.  Returns 1
@@ -701,7 +701,7 @@ again:
 		 * step first when it is owed (lbd_creds_before_enter). */
 		owed = next->swap != NULL;
 		if (rider != NULL)
-			next->unmarked = lbd_reader_handed(rider);
+			lbd_reader_handed(rider);
 		lbd_readers_serve(l);   /* readers behind it; an UPGRADE */
 		if (next->swap != NULL)
 			return 1;       /* h is the handoff's (swap.c) */

@@ -14,7 +14,6 @@
 #include "locktable.h"
 #include "os.h"
 #include "log.h"
-#include "readers.h"
 #include "watch.h"
 
 #define LOCKS_MIN_BUCKETS 1024
@@ -115,7 +114,6 @@ lbd_lock_get(struct lbd *d, const char *path, unsigned method,
 	l->method = method;
 	TAILQ_INIT(&l->waiters);
 	TAILQ_INIT(&l->readers);
-	lockfs_readers_dir_init(&l->rdir);
 	if (d->nlocks >= d->nbuckets)
 		locks_grow(d);
 	h = lock_hash(l->path, method) % d->nbuckets;
@@ -140,7 +138,6 @@ lbd_lock_put(struct lbd_lock *l)
 	    !TAILQ_EMPTY(&l->readers) || l->serving > 0)
 		return;
 	lbd_lock_unwatch(l);
-	lbd_readers_dir_close(l);
 	pp = &d->buckets[lock_hash(l->path, l->method) % d->nbuckets];
 	while (*pp != l)
 		pp = &(*pp)->hash_next;

@@ -14,7 +14,7 @@
  *     |   |     owner is then the only holder is granted (HELD alone)
  *     |   |
  *     |   | the artefact's reader leaves (RELEASE, close): the artefact
- *     |   | handed to a rider (the upgrader, else the newest) by the
+ *     |   | handed to a rider (the upgrader, else the oldest) by the
  *     |   | usual handoff (hold.c, swap.c), made as that rider; a rider
  *     |   | that cannot take it is lost (logged) and the next tried
  *     |   v
@@ -151,62 +151,6 @@ reader_may_take(struct lbd_lock *l, struct lbd_conn *c,
 	return r;
 }
 
-/* Whether credentials a and b act alike on the file system: the same
- * uid, gid and groups (and token, where the OS has them). */
-static int
-creds_same(const struct lbd_creds *a, const struct lbd_creds *b)
-{
-	return a == b || (a->uid == b->uid && a->gid == b->gid &&
-	    a->token == b->token && a->ngroups == b->ngroups &&
-	    (a->ngroups == 0 || memcmp(a->groups, b->groups,
-	    a->ngroups * sizeof(gid_t)) == 0));
-}
-
-/* lbd_readers_dir_close: see readers.h. */
-void
-lbd_readers_dir_close(struct lbd_lock *l)
-{
-	lockfs_readers_dir_close(&l->rdir);
-	if (l->rdir_creds != NULL)
-		lbd_creds_unref(l->rdir_creds);
-	l->rdir_creds = NULL;
-}
-
-/*
- * The directory of l's lock file kept open for its readers' steps, for a
- * step taken with credentials cr (on now), fs l's names as cr's client's:
- * opened as cr when it is not open, while l's holder's directory is
- * known (its dev and inode at the grant) and is the one opened; kept
- * while l has riders.  Only for credentials that act as those that
- * opened it (creds_same): a descriptor opened as one user saves another
- * no search of the path.  NULL when there is none for cr: the step opens
- * the directory itself, as before.
- */
-static struct lockfs_readers_dir *
-reader_dir(struct lbd_lock *l, const struct lbd_creds *cr,
-    const struct lockfs_lock *fs)
-{
-	const struct lbd_hold *h = l->holder;
-
-	if (h == NULL || h->dir_dev == 0) {
-		lbd_readers_dir_close(l);
-		return NULL;
-	}
-	if (l->rdir.fd != -1 && (l->rdir.dev != h->dir_dev ||
-	    l->rdir.ino != h->dir_ino))
-		lbd_readers_dir_close(l);       /* not the one judged now */
-	if (l->rdir.fd != -1)
-		return creds_same(l->rdir_creds, cr) ? &l->rdir : NULL;
-	if (lockfs_readers_dir_open(fs, &l->rdir) != 0)
-		return NULL;
-	if (l->rdir.dev != h->dir_dev || l->rdir.ino != h->dir_ino) {
-		lockfs_readers_dir_close(&l->rdir);
-		return NULL;
-	}
-	l->rdir_creds = lbd_creds_ref((struct lbd_creds *)cr);
-	return &l->rdir;
-}
-
 /* What reader_marker does beside a rider's lock file. */
 enum reader_step {
 	READER_UNMARK,          /* removes its marker */
@@ -223,22 +167,18 @@ static int
 reader_marker(struct lbd_hold *r, enum reader_step step,
     struct lockfs_err *err)
 {
-	struct lockfs_readers_dir *rd;
-	int                        rc;
+	int rc;
 
 	if (lockfs_names_make(&r->fs) != 0)
 		return lockfs_fail(err, LB_EFAILED, errno, "%s: the names of "
 		    "a reader's marker", r->lock->path);
 	if ((rc = lbd_creds_enter(r->creds, err)) == 0) {
-		rd = reader_dir(r->lock, r->creds, &r->fs);
 		if (step == READER_MARK)
-			rc = lockfs_reader_mark_in(&r->fs, rd, &r->fs.owner,
-			    err);
+			rc = lockfs_reader_mark(&r->fs, &r->fs.owner, err);
 		else if (step == READER_UNMARK)
-			rc = lockfs_reader_unmark_in(&r->fs, rd, &r->fs.owner,
-			    err);
+			rc = lockfs_reader_unmark(&r->fs, &r->fs.owner, err);
 		else
-			rc = lockfs_readers_unsign_in(&r->fs, rd, err);
+			rc = lockfs_readers_unsign(&r->fs, err);
 		lbd_creds_leave();
 	}
 	lockfs_names_drop(&r->fs);      /* made for a step, none till then */
@@ -254,17 +194,6 @@ in_grace(struct lbd *d)
 	return d->reconciling || uv_is_active((uv_handle_t *)&d->grace);
 }
 
-/* Whether holds a and b have one marker: the same process (pid, start
- * time, boot) and thread. */
-static int
-same_marker(const struct lbd_hold *a, const struct lbd_hold *b)
-{
-	const struct lockfs_owner *o = &a->fs.owner, *p = &b->fs.owner;
-
-	return a->tid == b->tid && p->pid == o->pid && p->start == o->start &&
-	    strcmp(p->boot, o->boot) == 0;
-}
-
 /* Whether a rider of l but skip has the marker of hold h: the same
  * process (pid, start time, boot) and thread, through another
  * connection.  Walks the lock's riders (at most readers_per_lock). */
@@ -272,11 +201,15 @@ static int
 rider_has_marker_of(const struct lbd_lock *l, const struct lbd_hold *skip,
     const struct lbd_hold *h)
 {
-	const struct lbd_hold *x;
+	const struct lockfs_owner *o = &h->fs.owner, *p;
+	const struct lbd_hold     *x;
 
-	TAILQ_FOREACH(x, &l->readers, reader_entry)
-		if (x != skip && same_marker(x, h))
+	TAILQ_FOREACH(x, &l->readers, reader_entry) {
+		p = &x->fs.owner;
+		if (x != skip && x->tid == h->tid && p->pid == o->pid &&
+		    p->start == o->start && strcmp(p->boot, o->boot) == 0)
 			return 1;
+	}
 	return 0;
 }
 
@@ -313,28 +246,20 @@ sign_may_go(const struct lbd_lock *l)
  * docs/SHARED.md, "Not yet"), and, when the lock has no rider left
  * (sign_may_go), the readers' sign;
  * a step that fails is logged (a marker or sign left behind keeps no lock:
- * it only has judges look for markers).  With no rider left, the
- * directory kept open for them is closed.  1 when r's marker is known
- * gone (removed, or another rider's), 0 when its removal failed. */
-static int
+ * it only has judges look for markers). */
+static void
 reader_trace_drop(struct lbd_hold *r)
 {
 	struct lockfs_err err;
 	struct lbd_lock  *l = r->lock;
-	int               gone = 1;
 
 	if (!reader_marker_shared(r) &&
-	    reader_marker(r, READER_UNMARK, &err) != 0) {
+	    reader_marker(r, READER_UNMARK, &err) != 0)
 		log_info("%s: %s (left, naming pid %ld)", l->path, err.msg,
 		    (long)r->fs.owner.pid);
-		gone = 0;
-	}
 	if (sign_may_go(l) && reader_marker(r, READER_UNSIGN, &err) != 0)
 		log_info("%s: %s (left: its judges look for markers)",
 		    l->path, err.msg);
-	if (l->nreaders == 0)
-		lbd_readers_dir_close(l);
-	return gone;
 }
 
 /*
@@ -496,8 +421,6 @@ reader_add(struct lbd_lock *l, struct lbd_conn *c, pid_t tid, int make,
 		rc = reader_marker(r, READER_MARK, err);
 	if (rc != 0) {
 		lbd_hold_free(r);
-		if (l->nreaders == 0)   /* opened for it alone */
-			lbd_readers_dir_close(l);
 		return rc;
 	}
 	r->shared = 1;
@@ -505,8 +428,6 @@ reader_add(struct lbd_lock *l, struct lbd_conn *c, pid_t tid, int make,
 	r->since = lbd_now();
 	if ((r->user = c->uid_conns) != NULL)
 		r->user->nlocks++;
-	if (same_marker(l->holder, r))
-		l->holder->unmarked = 0;        /* its marker is r's now */
 	TAILQ_INSERT_TAIL(&l->readers, r, reader_entry);
 	l->nreaders++;
 	LIST_INSERT_HEAD(&c->readers, r, conn_entry);
@@ -618,9 +539,7 @@ hold_unsign(struct lbd_lock *l, struct lbd_hold *h)
 		return;
 	made = h->fs.lock_file == NULL;
 	if (lockfs_names_make(&h->fs) == 0)
-		rc = lockfs_readers_unsign_in(&h->fs, l->rdir.fd != -1 &&
-		    creds_same(l->rdir_creds, h->creds) ? &l->rdir : NULL,
-		    &err);
+		rc = lockfs_readers_unsign(&h->fs, &err);
 	if (made)
 		lockfs_names_drop(&h->fs);      /* only those made here */
 	lbd_creds_leave();
@@ -637,7 +556,7 @@ lbd_hold_marker_drop(struct lbd_lock *l, struct lbd_hold *h)
 	struct lockfs_err err;
 	int               made;
 
-	if (!h->shared || h->unmarked || rider_has_marker_of(l, NULL, h))
+	if (!h->shared || rider_has_marker_of(l, NULL, h))
 		return;
 	/* Credentials first: a step owed on h (a handoff's last) is taken
 	 * then, before its names are looked at here. */
@@ -645,9 +564,7 @@ lbd_hold_marker_drop(struct lbd_lock *l, struct lbd_hold *h)
 		return;
 	made = h->fs.lock_file == NULL;
 	if (lockfs_names_make(&h->fs) == 0 &&
-	    lockfs_reader_unmark_in(&h->fs, l->rdir.fd != -1 &&
-	    creds_same(l->rdir_creds, h->creds) ? &l->rdir : NULL,
-	    &h->fs.owner, &err) != 0)
+	    lockfs_reader_unmark(&h->fs, &h->fs.owner, &err) != 0)
 		log_info("%s: %s (left, naming pid %ld)", l->path, err.msg,
 		    (long)h->fs.owner.pid);
 	if (made)
@@ -719,8 +636,7 @@ lbd_reader_keep_for_readers(struct lbd_lock *l, struct lbd_hold *h)
 	return 1;
 }
 
-/* lbd_reader_next: see readers.h.  Riders are listed oldest first: the
- * newest is their last. */
+/* lbd_reader_next: see readers.h.  Riders are listed oldest first. */
 struct lbd_hold *
 lbd_reader_next(struct lbd_lock *l)
 {
@@ -730,23 +646,20 @@ lbd_reader_next(struct lbd_lock *l)
 	if (w != NULL && w->upgrade &&
 	    (r = lbd_reader_find(l, w->conn, w->tid)) != NULL)
 		return r;
-	return TAILQ_LAST(&l->readers, lbd_riders);
+	return TAILQ_FIRST(&l->readers);
 }
 
 /* Takes rider r out of its lock and connection, removes its trace on
- * disk (reader_trace_drop) and frees it; what reader_trace_drop says. */
-static int
+ * disk (reader_trace_drop) and frees it. */
+static void
 reader_free(struct lbd_hold *r)
 {
-	int gone;
-
 	TAILQ_REMOVE(&r->lock->readers, r, reader_entry);
 	r->lock->nreaders--;
-	gone = reader_trace_drop(r);
+	reader_trace_drop(r);
 	LIST_REMOVE(r, conn_entry);
 	r->conn->nreaders--;
 	lbd_hold_free(r);
-	return gone;
 }
 
 /* lbd_upgrade_drop: see readers.h.  c NULL: whoever's. */
@@ -826,10 +739,10 @@ lbd_readers_artefact_lost(struct lbd_lock *l, const char *why)
 }
 
 /* lbd_reader_handed: see readers.h. */
-int
+void
 lbd_reader_handed(struct lbd_hold *r)
 {
-	return reader_free(r);
+	reader_free(r);
 }
 
 /* lbd_readers_detach: see readers.h. */
@@ -847,7 +760,6 @@ lbd_readers_detach(struct lbd_lock *l)
 		r->conn->nreaders--;
 		lbd_hold_free(r);       /* its marker stays */
 	}
-	lbd_readers_dir_close(l);
 }
 
 /* lbd_conn_readers_detach: see readers.h. */
@@ -863,8 +775,6 @@ lbd_conn_readers_detach(struct lbd_conn *c)
 		r->lock->nreaders--;
 		LIST_REMOVE(r, conn_entry);
 		c->nreaders--;
-		if (r->lock->nreaders == 0)
-			lbd_readers_dir_close(r->lock);
 		lbd_hold_free(r);       /* its marker stays */
 	}
 }

@@ -67,9 +67,7 @@ int  lbd_reader_rejoin(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
 int  lbd_reader_keep_for_readers(struct lbd_lock *l, struct lbd_hold *h);
 
 /* lbd_reader_next: the rider l's artefact goes to when its reader leaves:
- * the one whose UPGRADE waits, else the newest (the one likely to read
- * longest: readers that came before it leave as riders, with no
- * handoff); NULL when none. */
+ * the one whose UPGRADE waits, else the oldest; NULL when none. */
 struct lbd_hold *lbd_reader_next(struct lbd_lock *l);
 
 /* lbd_reader_end: takes rider r out of its lock and connection, ends the
@@ -88,10 +86,8 @@ void lbd_reader_lost(struct lbd_hold *r, const char *why);
 
 /* lbd_reader_handed: rider r has taken its lock's artefact over (a new
  * hold of the same owner is the holder now): takes it out and frees it,
- * its UPGRADE, if any, kept for the new hold.  1 when r's marker is
- * known gone from beside the lock file then (removed, or another rider
- * of the same process and thread has it), else 0. */
-int  lbd_reader_handed(struct lbd_hold *r);
+ * its UPGRADE, if any, kept for the new hold. */
+void lbd_reader_handed(struct lbd_hold *r);
 
 /* lbd_upgrade_drop: ends the UPGRADE that (c, tid) may have waiting for
  * l with code and why (the hold it upgrades is going). */
@@ -164,12 +160,7 @@ int  lbd_downgrade(struct lbd_conn *c, uint64_t id, const char *path,
  * no rider of l has that marker: the artefact's reader rides on nothing,
  * so such a marker is left over (a grant to a rider, or a rider's join,
  * that a killed daemon did not finish) and would count as a live reader
- * for whoever judges the lock.  Nothing is done for a hold whose marker
- * is known gone (h->unmarked).  A step that fails is logged. */
+ * for whoever judges the lock.  A step that fails is logged. */
 void lbd_hold_marker_drop(struct lbd_lock *l, struct lbd_hold *h);
-
-/* lbd_readers_dir_close: closes l's directory kept open for its riders'
- * steps, if it is (idempotent). */
-void lbd_readers_dir_close(struct lbd_lock *l);
 
 #endif

@@ -128,46 +128,6 @@ int   lockfs_reader_unmark(const struct lockfs_lock *l,
           const struct lockfs_owner *o, struct lockfs_err *err);
 int   lockfs_readers_unsign(const struct lockfs_lock *l,
           struct lockfs_err *err);
-
-/*
- * A lock's directory kept open for its readers' steps (the daemon's,
- * while the lock has riders), and its readers' sign as last found to
- * count there.  lockfs_readers_dir_open: opens l's directory into rd
- * (closed first), as the caller; 0, or -1 with errno.  rd->dev, rd->ino:
- * which directory it is, for the caller to check.  lockfs_reader_mark_in,
- * lockfs_reader_unmark_in, lockfs_readers_unsign_in: as lockfs_reader_mark,
- * lockfs_reader_unmark and lockfs_readers_unsign, on rd's directory (rd
- * NULL or not open: l's, opened for the step); mark makes the sign only
- * when the one found to count last is not there unchanged (the same file,
- * its status unchanged since: ctime, owner).  Each step still runs
- * with the caller's credentials: only the directory's lookup is saved,
- * so that rd is for callers of the credentials that opened it.
- * lockfs_readers_dir_close: closes rd (idempotent; rd->fd -1 after
- * lockfs_readers_dir_init).
- */
-struct lockfs_readers_dir {
-	int                 fd;         /* -1: not open */
-	unsigned long long  dev, ino;   /* the directory's */
-	unsigned            perm;       /* its permission bits */
-	int                 guarded;    /* lockfs_readers_guarded */
-	int                 sign_known; /* the sign below counted */
-	unsigned long long  sign_dev, sign_ino;
-	long long           sign_csec;  /* its ctime */
-	long                sign_cnsec;
-	uid_t               sign_uid;   /* its owner */
-};
-void  lockfs_readers_dir_init(struct lockfs_readers_dir *rd);
-int   lockfs_readers_dir_open(const struct lockfs_lock *l,
-          struct lockfs_readers_dir *rd);
-void  lockfs_readers_dir_close(struct lockfs_readers_dir *rd);
-int   lockfs_reader_mark_in(const struct lockfs_lock *l,
-          struct lockfs_readers_dir *rd, const struct lockfs_owner *o,
-          struct lockfs_err *err);
-int   lockfs_reader_unmark_in(const struct lockfs_lock *l,
-          struct lockfs_readers_dir *rd, const struct lockfs_owner *o,
-          struct lockfs_err *err);
-int   lockfs_readers_unsign_in(const struct lockfs_lock *l,
-          struct lockfs_readers_dir *rd, struct lockfs_err *err);
 struct lockfs_fs_info;
 int   lockfs_readers_guarded(const struct lockfs_fs_info *dir);
 int   lockfs_readers_live(const struct lockfs_lock *l);

@@ -187,14 +187,9 @@ sign_make(int dfd, const struct lockfs_lock *l, const char *sign)
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	/* An earlier try's, left by a killed maker: removed only when it
-	 * is there. */
+	(void)lockfs_fs_unlink_at(dfd, tmp);    /* an earlier try's */
 	if ((fd = lockfs_fs_open(dfd, tmp, LOCKFS_FS_WRITE |
-	    LOCKFS_FS_CREATE | LOCKFS_FS_EXCL)) == -1 && errno == EEXIST &&
-	    lockfs_fs_unlink_at(dfd, tmp) == 0)
-		fd = lockfs_fs_open(dfd, tmp, LOCKFS_FS_WRITE |
-		    LOCKFS_FS_CREATE | LOCKFS_FS_EXCL);
-	if (fd == -1)
+	    LOCKFS_FS_CREATE | LOCKFS_FS_EXCL)) == -1)
 		return -1;
 	n = lockfs_fs_write(fd, READERS_SIGN_TEXT,
 	    sizeof(READERS_SIGN_TEXT) - 1);
@@ -226,114 +221,15 @@ empty_make(int dfd, const char *name)
 	return errno == EEXIST ? 0 : -1;
 }
 
-/* lockfs_readers_dir_init: see lockfs.h. */
-void
-lockfs_readers_dir_init(struct lockfs_readers_dir *rd)
-{
-	memset(rd, 0, sizeof(*rd));
-	rd->fd = -1;
-}
-
-/* lockfs_readers_dir_close: see lockfs.h. */
-void
-lockfs_readers_dir_close(struct lockfs_readers_dir *rd)
-{
-	if (rd->fd != -1)
-		lockfs_fs_close(rd->fd);
-	lockfs_readers_dir_init(rd);
-}
-
-/* lockfs_readers_dir_open: see lockfs.h. */
-int
-lockfs_readers_dir_open(const struct lockfs_lock *l,
-    struct lockfs_readers_dir *rd)
-{
-	struct lockfs_fs_info dir;
-	int                   fd, e;
-
-	lockfs_readers_dir_close(rd);
-	if ((fd = dir_open(l)) == -1)
-		return -1;
-	if (lockfs_fs_info(fd, &dir) != 0) {
-		e = errno;
-		lockfs_fs_close(fd);
-		errno = e;
-		return -1;
-	}
-	rd->fd = fd;
-	rd->dev = dir.dev;
-	rd->ino = dir.ino;
-	rd->perm = dir.perm;
-	rd->guarded = lockfs_readers_guarded(&dir);
-	return 0;
-}
-
-/* Whether the readers' sign sign in rd's directory is the one found to
- * count there last, unchanged (the same file, its ctime and owner), and
- * counts still (in a guarded directory, rd->guarded as it is now, a file
- * of the lock file's owner lock_uid, as sign_counts asks): a look at one
- * name. */
-static int
-sign_unchanged(const struct lockfs_readers_dir *rd, const char *sign,
-    uid_t lock_uid)
-{
-	struct lockfs_fs_info fi;
-
-	if (!rd->sign_known || lockfs_fs_info_at(rd->fd, sign, 0, &fi) != 0)
-		return 0;
-	return fi.type == LOCKFS_FS_FILE && fi.dev == rd->sign_dev &&
-	    fi.ino == rd->sign_ino && fi.ctime.sec == rd->sign_csec &&
-	    fi.ctime.nsec == rd->sign_cnsec && fi.uid == rd->sign_uid &&
-	    (!rd->guarded || fi.uid == lock_uid);
-}
-
-/* Notes in rd the readers' sign sign of its directory, just found to
- * count; forgotten when it cannot be looked at. */
-static void
-sign_note(struct lockfs_readers_dir *rd, const char *sign)
-{
-	struct lockfs_fs_info fi;
-
-	rd->sign_known = 0;
-	if (lockfs_fs_info_at(rd->fd, sign, 0, &fi) != 0)
-		return;
-	rd->sign_dev = fi.dev;
-	rd->sign_ino = fi.ino;
-	rd->sign_csec = fi.ctime.sec;
-	rd->sign_cnsec = fi.ctime.nsec;
-	rd->sign_uid = fi.uid;
-	rd->sign_known = 1;
-}
-
-/* The directory of l to take a step in: rd's when open (*own 0), else l's
- * opened for the step (*own 1, the caller closes it).  A descriptor, or
- * -1 with errno. */
-static int
-dir_of(const struct lockfs_lock *l, const struct lockfs_readers_dir *rd,
-    int *own)
-{
-	*own = rd == NULL || rd->fd == -1;
-	return *own ? dir_open(l) : rd->fd;
-}
-
 /* lockfs_reader_mark: see lockfs.h. */
 int
 lockfs_reader_mark(const struct lockfs_lock *l, const struct lockfs_owner *o,
     struct lockfs_err *err)
 {
-	return lockfs_reader_mark_in(l, NULL, o, err);
-}
-
-/* lockfs_reader_mark_in: see lockfs.h. */
-int
-lockfs_reader_mark_in(const struct lockfs_lock *l,
-    struct lockfs_readers_dir *rd, const struct lockfs_owner *o,
-    struct lockfs_err *err)
-{
 	struct lockfs_fs_info dir, lf;
 	char                  name[LOCKFS_FS_NAME_MAX + 1];
 	char                  sign[LOCKFS_FS_NAME_MAX + 1];
-	int                   dfd = -1, own = 0, r = 0, counts;
+	int                   dfd = -1, r = 0, counts;
 
 	if (lockfs_reader_name(l, o, name, sizeof(name)) != 0 ||
 	    sign_name(l, sign, sizeof(sign)) != 0) {
@@ -341,20 +237,11 @@ lockfs_reader_mark_in(const struct lockfs_lock *l,
 		    "for a reader's marker beside it", l->lock_file);
 		goto out;
 	}
-	/* The directory's modes as they are now (sticky or not: whose
-	 * sign counts), even through rd. */
-	if ((dfd = dir_of(l, rd, &own)) == -1 ||
-	    lockfs_fs_info(dfd, &dir) != 0 ||
+	if ((dfd = dir_open(l)) == -1 || lockfs_fs_info(dfd, &dir) != 0 ||
 	    lockfs_fs_info_at(dfd, base_of(l->lock_file), 0, &lf) != 0) {
 		r = lockfs_fail(err, LB_EFAILED, errno, "cannot look at %s to "
 		    "mark a reader of it", l->lock_file);
 		goto out;
-	}
-	if (!own) {
-		rd->perm = dir.perm;
-		rd->guarded = lockfs_readers_guarded(&dir);
-		if (sign_unchanged(rd, sign, lf.uid))
-			goto mark;      /* the sign that counted, as it was */
 	}
 	/* The sign first: a judge that finds no sign looks for no marker. */
 	if (sign_make(dfd, l, sign) != 0) {
@@ -370,16 +257,13 @@ lockfs_reader_mark_in(const struct lockfs_lock *l,
 		    "owner in a sticky directory" : "");
 		goto out;
 	}
-	if (!own)
-		sign_note(rd, sign);
-mark:
 	/* EEXIST: its own, from a join before. */
 	if (empty_make(dfd, name) != 0)
 		r = lockfs_fail(err, LB_EFAILED, errno, "cannot make %s/%s, "
 		    "the marker of a reader of %s", l->dir, name,
 		    l->lock_file);
 out:
-	if (own && dfd != -1)
+	if (dfd != -1)
 		lockfs_fs_close(dfd);
 	return r;
 }
@@ -388,25 +272,14 @@ out:
 int
 lockfs_readers_unsign(const struct lockfs_lock *l, struct lockfs_err *err)
 {
-	return lockfs_readers_unsign_in(l, NULL, err);
-}
-
-/* lockfs_readers_unsign_in: see lockfs.h. */
-int
-lockfs_readers_unsign_in(const struct lockfs_lock *l,
-    struct lockfs_readers_dir *rd, struct lockfs_err *err)
-{
 	struct lockfs_fs_info dir;
 	char                  sign[LOCKFS_FS_NAME_MAX + 1];
 	char                  tmp[LOCKFS_FS_NAME_MAX + 1];
-	int                   dfd = -1, own = 0, r = 0, there;
+	int                   dfd = -1, r = 0, there;
 
-	if (rd != NULL)
-		rd->sign_known = 0;     /* found again by the next mark */
 	if (sign_name(l, sign, sizeof(sign)) != 0)
 		goto out;       /* never made */
-	if ((dfd = dir_of(l, rd, &own)) == -1 ||
-	    lockfs_fs_info(dfd, &dir) != 0)
+	if ((dfd = dir_open(l)) == -1 || lockfs_fs_info(dfd, &dir) != 0)
 		goto fail;
 	/* Only a sign (another lock's file may bear its name), in a
 	 * guarded directory the caller's own (another user's name there is
@@ -425,7 +298,7 @@ fail:
 	r = lockfs_fail(err, LB_EUNLOCK, errno, "cannot remove %s/%s, the "
 	    "sign of %s's readers", l->dir, sign, l->lock_file);
 out:
-	if (own && dfd != -1)
+	if (dfd != -1)
 		lockfs_fs_close(dfd);
 	return r;
 }
@@ -454,27 +327,18 @@ int
 lockfs_reader_unmark(const struct lockfs_lock *l,
     const struct lockfs_owner *o, struct lockfs_err *err)
 {
-	return lockfs_reader_unmark_in(l, NULL, o, err);
-}
-
-/* lockfs_reader_unmark_in: see lockfs.h. */
-int
-lockfs_reader_unmark_in(const struct lockfs_lock *l,
-    struct lockfs_readers_dir *rd, const struct lockfs_owner *o,
-    struct lockfs_err *err)
-{
 	char name[LOCKFS_FS_NAME_MAX + 1];
-	int  dfd = -1, own = 0, r = 0;
+	int  dfd = -1, r = 0;
 
 	if (lockfs_reader_name(l, o, name, sizeof(name)) != 0)
 		goto out;       /* never made */
-	if ((dfd = dir_of(l, rd, &own)) == -1 ||
-	    (lockfs_fs_unlink_at(dfd, name) == -1 && errno != ENOENT))
+	if ((dfd = dir_open(l)) == -1 || (lockfs_fs_unlink_at(dfd, name) ==
+	    -1 && errno != ENOENT))
 		r = lockfs_fail(err, LB_EUNLOCK, errno, "cannot remove %s/%s, "
 		    "the marker of a reader of %s", l->dir, name,
 		    l->lock_file);
 out:
-	if (own && dfd != -1)
+	if (dfd != -1)
 		lockfs_fs_close(dfd);
 	return r;
 }

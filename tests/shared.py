@@ -428,39 +428,6 @@ class OtherUsers(SharedCase):
         self.assertEqual(os.listdir(d), [])
 
     @unittest.skipUnless(ROOT, "needs root (a second user)")
-    def test_riders_of_two_users_step_as_themselves(self):
-        # The lock's directory, kept open for its riders' markers as the
-        # first rider's user, serves no other user's steps: nobody's
-        # marker is made as nobody, and once nobody may no longer reach
-        # the directory (its parent closed to it), nobody's release
-        # cannot remove its marker, as nobody could not; root's can.
-        gate = os.path.join(self.dir, "gate")
-        os.mkdir(gate)
-        os.chmod(gate, 0o711)
-        d = os.path.join(gate, "open")
-        os.mkdir(d)
-        os.chmod(d, 0o777)
-        p = os.path.join(d, "x")
-        me, r = self.v2(), self.v2()
-        them = self.v2(nobody=True)
-        self.assertCode(me.call("ACQUIRE", path=p, mode="shared"), "OK")
-        self.assertCode(r.call("ACQUIRE", path=p, mode="shared"), "OK")
-        self.assertCode(them.call("ACQUIRE", path=p, mode="shared"), "OK")
-        owners = sorted(os.lstat(os.path.join(d, f)).st_uid
-                        for f in os.listdir(d) if ".reader." in f)
-        self.assertEqual(owners, [0, NOBODY])
-        os.chmod(gate, 0o700)
-        try:
-            self.assertCode(them.call("RELEASE", path=p), "OK")
-            self.assertCode(r.call("RELEASE", path=p), "OK")
-            owners = [os.lstat(os.path.join(d, f)).st_uid
-                      for f in os.listdir(d) if ".reader." in f]
-            self.assertEqual(owners, [NOBODY])
-        finally:
-            os.chmod(gate, 0o711)
-        self.assertCode(me.call("RELEASE", path=p), "OK")
-
-    @unittest.skipUnless(ROOT, "needs root (a second user)")
     def test_reader_that_cannot_take_the_artefact_is_refused(self):
         p = self.path()                 # root's 0755 directory
         me = self.v2()
@@ -739,47 +706,6 @@ class Sign(SharedCase):
         self.assertTrue(self.python_sees_held(p))
         self.assertCode(b.call("RELEASE", path=p), "OK")
         self.assertEqual(os.listdir(self.locks), [])
-
-    def test_sign_removed_while_riding_is_made_by_the_next_join(self):
-        # The daemon makes the sign again only when the one that counted
-        # is not there unchanged: one removed while riders ride is made
-        # again by the next rider's join.
-        p = self.path()
-        a, b, c = self.v2(), self.v2(), self.v2()
-        self.assertCode(a.call("ACQUIRE", path=p, mode="shared"), "OK")
-        self.assertCode(b.call("ACQUIRE", path=p, mode="shared"), "OK")
-        os.unlink(os.path.join(self.locks, "a.lock.readers"))
-        self.assertCode(c.call("ACQUIRE", path=p, mode="shared"), "OK")
-        self.assertEqual(self.signs(), ["a.lock.readers"])
-        with open(os.path.join(self.locks, "a.lock.readers")) as f:
-            self.assertEqual(f.read(), "lockbroker readers' sign\n")
-        self.assertEqual(len(self.markers()), 1)   # one thread's
-        for x in (b, c, a):
-            self.assertCode(x.call("RELEASE", path=p), "OK")
-        self.assertEqual(os.listdir(self.locks), [])
-
-    def test_sign_rewritten_while_riding_refuses_the_next_join(self):
-        # The sign's file written over in place (the same file, its
-        # status changed) is looked at again as a whole by the next
-        # join: no longer a sign, it is in the way.
-        p = self.path()
-        q = os.path.join(self.locks, "a.lock.readers")
-        a, b, c = self.v2(), self.v2(), self.v2()
-        self.assertCode(a.call("ACQUIRE", path=p, mode="shared"), "OK")
-        self.assertCode(b.call("ACQUIRE", path=p, mode="shared"), "OK")
-        ino = os.lstat(q).st_ino
-        time.sleep(0.05)                # past the file times' tick
-        with open(q, "r+") as f:
-            f.write("12345\n")
-            f.truncate()
-        self.assertEqual(os.lstat(q).st_ino, ino)
-        r = c.call("ACQUIRE", path=p, mode="shared", timeout=0)
-        self.assertCode(r, "EFAILED")
-        self.assertIn("a.lock.readers", r.fields.get("message", ""))
-        self.assertEqual(len(self.markers()), 1)
-        self.assertCode(b.call("RELEASE", path=p), "OK")
-        self.assertCode(a.call("RELEASE", path=p), "OK")
-        self.assertEqual(os.listdir(self.locks), ["a.lock.readers"])
 
     def test_two_connections_of_one_thread_share_a_marker(self):
         # Two connections of one process and thread ride one lock: their
