@@ -370,9 +370,12 @@ def targets(d):
     add("a set's wait for two locks %s single clients keep busy, p99: as "
         "the daemon's set / lock by lock (FIFO: the set keeps its place "
         "in both queues)" % num(d.main("setfair.singles")),
-        "%s / %s µs (p50 %s / %s µs)" % (
+        "%s / %s µs (p50 %s / %s µs; given up after 10 s / 1 s: %s / "
+        "%s of its waits)" % (
             us(sw.p99 if sw else None), us(bw.p99 if bw else None),
-            us(sw.p50 if sw else None), us(bw.p50 if bw else None)),
+            us(sw.p50 if sw else None), us(bw.p50 if bw else None),
+            num(d.main("setfair.set_wait.starved")),
+            num(d.main("setfair.bylock_wait.starved"))),
         ratio(sw.p99 if sw else None, bw.p99 if bw else None), "report",
         "report" if sw is not None and bw is not None else None, None)
     nw = d.main("deadlock.waits")
@@ -1109,7 +1112,14 @@ def shared_section(d):
       "releases it at once and pauses 1 to 2 ms, again and again; its "
       "wait is from its request to its grant. In a FIFO queue it waits "
       "only for the readers that hold the lock when it asks (readers "
-      "that come after it queue behind it). *The deadlock search's cost* "
+      "that come after it queue behind it). *A set behind singles* "
+      "(`lbbench set-fair`): 4 processes take lock A alone and 4 lock B, "
+      "each holding it 100 to 300 µs and then letting it be as long; one "
+      "process takes both with `lb_acquire_all`, again and again, as the "
+      "daemon's set (one request, in both queues at once) and lock by "
+      "lock (handles that differ in `LB_BREAK_STALE`, which the daemon's "
+      "sets do not take: wait for one, try the other, give back and wait "
+      "again; at most 10 waits, each given up after 1 s). *The deadlock search's cost* "
       "(`lbbench deadlock-cost`): on a bare connection, an ACQUIRE with "
       "a timeout of a lock another connection holds, and a CANCEL of it, "
       "in one write; the sample is the time until the CANCEL's answer. "
@@ -1164,6 +1174,9 @@ def shared_section(d):
                                                      us(bw.p50)))
         o("| the set's wait, p99 (µs) | %s | %s |" % (us(sw.p99),
                                                      us(bw.p99)))
+        o("| waits given up (after 10 s / 1 s) | %s | %s |" % (
+            num(d.main("setfair.set_wait.starved")),
+            num(d.main("setfair.bylock_wait.starved"))))
         o("| the singles' acquire+release per second | %s | |" % num(
             d.main("setfair.single_ops")))
         o()
