@@ -577,7 +577,7 @@ out:
 
 /*
  * lbd_hold_end: ends l's hold: hands the lock to a rider when the hold is
- * shared and readers are left (readers.c: the upgrader, else the oldest;
+ * shared and readers are left (readers.c: the upgrader, else the newest;
  * a rider it cannot be handed to loses its hold, and the next is tried),
  * else to the head waiter when there is one (replacing the artefact atomically; if that cannot be done,
  * releasing and letting the waiters try), else removes the artefact.  Returns 1

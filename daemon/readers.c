@@ -14,7 +14,7 @@
  *     |   |     owner is then the only holder is granted (HELD alone)
  *     |   |
  *     |   | the artefact's reader leaves (RELEASE, close): the artefact
- *     |   | handed to a rider (the upgrader, else the oldest) by the
+ *     |   | handed to a rider (the upgrader, else the newest) by the
  *     |   | usual handoff (hold.c, swap.c), made as that rider; a rider
  *     |   | that cannot take it is lost (logged) and the next tried
  *     |   v
@@ -636,7 +636,8 @@ lbd_reader_keep_for_readers(struct lbd_lock *l, struct lbd_hold *h)
 	return 1;
 }
 
-/* lbd_reader_next: see readers.h.  Riders are listed oldest first. */
+/* lbd_reader_next: see readers.h.  Riders are listed oldest first: the
+ * newest is their last. */
 struct lbd_hold *
 lbd_reader_next(struct lbd_lock *l)
 {
@@ -646,7 +647,7 @@ lbd_reader_next(struct lbd_lock *l)
 	if (w != NULL && w->upgrade &&
 	    (r = lbd_reader_find(l, w->conn, w->tid)) != NULL)
 		return r;
-	return TAILQ_FIRST(&l->readers);
+	return TAILQ_LAST(&l->readers, lbd_riders);
 }
 
 /* Takes rider r out of its lock and connection, removes its trace on

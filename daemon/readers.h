@@ -67,7 +67,9 @@ int  lbd_reader_rejoin(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
 int  lbd_reader_keep_for_readers(struct lbd_lock *l, struct lbd_hold *h);
 
 /* lbd_reader_next: the rider l's artefact goes to when its reader leaves:
- * the one whose UPGRADE waits, else the oldest; NULL when none. */
+ * the one whose UPGRADE waits, else the newest (the one likely to read
+ * longest: readers that came before it leave as riders, with no
+ * handoff); NULL when none. */
 struct lbd_hold *lbd_reader_next(struct lbd_lock *l);
 
 /* lbd_reader_end: takes rider r out of its lock and connection, ends the
