@@ -243,13 +243,20 @@ lockfs_reader_mark(const struct lockfs_lock *l, const struct lockfs_owner *o,
 		    "mark a reader of it", l->lock_file);
 		goto out;
 	}
-	/* The sign first: a judge that finds no sign looks for no marker. */
-	if (sign_make(dfd, l, sign) != 0) {
-		r = lockfs_fail(err, LB_EFAILED, errno, "cannot make %s/%s, "
-		    "the sign of %s's readers", l->dir, sign, l->lock_file);
-		goto out;
+	/* The sign first: a judge that finds no sign looks for no marker.
+	 * One that counts already is left as it is (made again, it would
+	 * only be found there: the link fails EEXIST), so that the readers
+	 * joining a lock held shared do not each write a sign. */
+	if ((counts = sign_counts(dfd, l, &dir, lf.uid)) == 0) {
+		if (sign_make(dfd, l, sign) != 0) {
+			r = lockfs_fail(err, LB_EFAILED, errno, "cannot make "
+			    "%s/%s, the sign of %s's readers", l->dir, sign,
+			    l->lock_file);
+			goto out;
+		}
+		counts = sign_counts(dfd, l, &dir, lf.uid);
 	}
-	if ((counts = sign_counts(dfd, l, &dir, lf.uid)) != 1) {
+	if (counts != 1) {
 		r = lockfs_fail(err, LB_EFAILED, counts == -1 ? errno : EEXIST,
 		    "%s/%s is in the way: the sign of %s's readers is a "
 		    "regular file of lockbroker's%s", l->dir, sign, l->lock_file,
