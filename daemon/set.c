@@ -124,8 +124,22 @@ set_end(struct lbd_set *s, struct lbd_lock *serving, enum lbp_error code,
 	free(locks);
 }
 
-/* set_end with a formatted message.  culprit is copied first: it may be
- * a path of one of s's locks, which serving them may free. */
+/* set_end with the message fmt formats with ap.  culprit is copied
+ * first: it may be a path of one of s's locks, which serving them may
+ * free. */
+static void
+set_refusev(struct lbd_set *s, struct lbd_lock *serving, enum lbp_error code,
+    const char *culprit, const char *fmt, va_list ap)
+{
+	char msg[LBP_LINE_MAX / 2], lock[PATH_MAX];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (culprit != NULL)
+		snprintf(lock, sizeof(lock), "%s", culprit);
+	set_end(s, serving, code, culprit != NULL ? lock : NULL, msg);
+}
+
+/* set_end with a formatted message (set_refusev). */
 static void
 set_refuse(struct lbd_set *s, struct lbd_lock *serving, enum lbp_error code,
     const char *culprit, const char *fmt, ...)
@@ -134,15 +148,11 @@ static void
 set_refuse(struct lbd_set *s, struct lbd_lock *serving, enum lbp_error code,
     const char *culprit, const char *fmt, ...)
 {
-	char    msg[LBP_LINE_MAX / 2], lock[PATH_MAX];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	set_refusev(s, serving, code, culprit, fmt, ap);
 	va_end(ap);
-	if (culprit != NULL)
-		snprintf(lock, sizeof(lock), "%s", culprit);
-	set_end(s, serving, code, culprit != NULL ? lock : NULL, msg);
 }
 
 /* lbd_set_refuse: see set.h. */
@@ -150,16 +160,12 @@ void
 lbd_set_refuse(struct lbd_wait *w, struct lbd_lock *serving,
     enum lbp_error code, const char *culprit, const char *fmt, ...)
 {
-	char        msg[LBP_LINE_MAX / 2], lock[PATH_MAX];
-	const char *blocker = culprit != NULL ? culprit : set_blocker(w->set);
-	va_list     ap;
+	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	set_refusev(w->set, serving, code, culprit != NULL ? culprit :
+	    set_blocker(w->set), fmt, ap);
 	va_end(ap);
-	if (blocker != NULL)
-		snprintf(lock, sizeof(lock), "%s", blocker);
-	set_end(w->set, serving, code, blocker != NULL ? lock : NULL, msg);
 }
 
 /* lbd_set_expired: see set.h. */
@@ -303,21 +309,19 @@ lbd_set_try(struct lbd_set *s, struct lbd_lock *serving)
 	return 1;
 }
 
-/* set_same_file's other member of the pair it found. */
-static unsigned set_same_peer;
-
 /*
  * Where one lock file is two members' of s (their locks, got: two
  * entries of the table, as a directory reached through a symbolic link,
  * or two methods whose artefacts coincide, are one lock file, which the
  * set would take for held outside by itself for ever): the index of the
- * later one (set_same_peer the earlier), else s->n.  The files are told
+ * later one (*peer the earlier), else s->n.  The files are told
  * apart by their directory's identity (looked at as the owner, symbolic
  * links followed) and name; rows of the sqlite method by their table
  * entry (their name).
  */
 static unsigned
-set_same_file(const struct lbd_set *s, struct lbd_lock **locks)
+set_same_file(const struct lbd_set *s, struct lbd_lock **locks,
+    unsigned *peer)
 {
 	struct lockfs_fs_info fi;
 	struct lockfs_lock    fs;
@@ -356,7 +360,7 @@ set_same_file(const struct lbd_set *s, struct lbd_lock **locks)
 			    ino[j] == ino[i] && lockfs_os_names_cmp(name[j],
 			    (int)strlen(name[j]), name[i],
 			    (int)strlen(name[i])) == 0) {
-				set_same_peer = j;
+				*peer = j;
 				r = i;
 				break;
 			}
@@ -385,7 +389,7 @@ set_check(struct lbd_set *s, struct lbd_lock **locks)
 	struct lockfs_err err;
 	struct lbd_lock  *l;
 	char              file[PATH_MAX], culprit[PATH_MAX];
-	unsigned          i = 0, j, got = 0;
+	unsigned          i = 0, j, got = 0, peer = 0;
 	enum lbp_error    code = LBP_EINVAL;
 
 	err.msg[0] = '\0';
@@ -418,9 +422,9 @@ set_check(struct lbd_set *s, struct lbd_lock **locks)
 			goto fail;
 		}
 	}
-	if ((i = set_same_file(s, locks)) < s->n) {
+	if ((i = set_same_file(s, locks, &peer)) < s->n) {
 		snprintf(err.msg, sizeof(err.msg), "one lock file named "
-		    "twice in one set: %s and %s", s->m[set_same_peer]->path,
+		    "twice in one set: %s and %s", s->m[peer]->path,
 		    s->m[i]->path);
 		goto fail;
 	}
