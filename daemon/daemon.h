@@ -51,6 +51,7 @@ struct lbd_ack;                     /* reply.c */
 struct lbd_dirwatch;                /* watch.c */
 struct lbd_relq;                    /* releasing.c */
 struct lbd_relqs;
+struct lbd_litters;                  /* litter.c */
 struct lbd_pidwatch;                /* pidwatch.c */
 struct lbd_pidwatches;
 
@@ -379,6 +380,9 @@ struct lbd {
 	                                       busy sqlite database (hold.c) */
 	struct lbd_relqs        *relqs;     /* their retry queues
 	                                       (releasing.c; NULL: none) */
+	struct lbd_litters      *litters;   /* unique files left to live
+	                                       processes at start, watched
+	                                       (litter.c; NULL: none) */
 	uv_timer_t               grace;     /* ends the orphans' grace */
 	int                      reconciling; /* 1 while the previous run's
 	                                       holds are judged at start

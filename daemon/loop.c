@@ -53,6 +53,7 @@
 #include "ending.h"
 #include "intents.h"
 #include "list.h"
+#include "litter.h"
 #include "log.h"
 #include "loop.h"
 #include "reconcile.h"
@@ -260,6 +261,7 @@ lbd_stop(struct lbd *d)
 	uv_close((uv_handle_t *)&d->store_watch, NULL);
 	uv_close((uv_handle_t *)&d->check, NULL);
 	uv_close((uv_handle_t *)&d->idle, NULL);
+	lbd_litter_close(d);
 	lbd_lograte_close(&d->refusals);
 	lbd_lograte_close(&d->deadlocks);
 	lbd_deadlock_end(d);

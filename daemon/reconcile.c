@@ -106,6 +106,7 @@
 #include "fs.h"
 #include "hold.h"
 #include "lock.h"
+#include "litter.h"
 #include "locktable.h"
 #include "log.h"
 #include "os.h"
@@ -633,7 +634,7 @@ orphan_look(struct lbd_hold *h, const struct lbd_store_hold *rec,
 		    "that the previous daemon had recorded", h->lock->path,
 		    (long)rec->from_pid, (long)h->fs.owner.pid);
 	if (r == 1 && rec != NULL && tidy_first(h) &&
-	    lockfs_handoff_tidy(&h->fs, &terr) > 0)
+	    lockfs_handoff_tidy(&h->fs, lbd_litter_left, h, &terr) > 0)
 		log_info("%s: removed the temporaries of a handoff the "
 		    "previous daemon did not finish", h->lock->path);
 	if (r == 1 && (r = lockfs_i_am_locking(&h->fs, err)) == 0)

@@ -817,46 +817,85 @@ out:
 
 /*
  * Removes, after its temporary name (in dfd) was, the link method's unique
- * file the temporary was a link to (the next holder's of a handoff never
- * finished), when it is that very file (st: the temporary's identity),
- * no lock's any more (one link left), of the caller's uid, and named after
- * a process of this host that is provably dead: a next holder never told,
- * and gone, would leave it there for good.  One whose process lives is
- * left to it (it may take the name again, and removes it itself).
+ * file base the temporary was a link to (the next holder's of a handoff
+ * never finished), when it is that very file (fi: the temporary's
+ * identity), no lock's any more (one link left), of the caller's uid, and
+ * named after a process of this host that is provably dead: a next holder
+ * never told, and gone, would leave it there for good.  1 when removed;
+ * 0 when it is all that but its process lives (it may take the name
+ * again, and then removes it itself: the caller may look again later,
+ * lockfs_unique_litter); -1 when it is not such a file (nothing to do).
  */
-static void
+static int
 tidy_unique(int dfd, const char *base, const struct lockfs_fs_info *fi)
 {
 	struct lockfs_holder  h;
 	struct lockfs_fs_info u;
 
 	lockfs_holder_clear(&h);
-	if (lockfs_fs_info_at(dfd, base, 0, &u) == 0 &&
-	    u.type == LOCKFS_FS_FILE && u.dev == fi->dev &&
-	    u.ino == fi->ino && u.nlink == 1 &&
-	    u.uid == lockfs_os_files_uid() &&
-	    lockfs_unique_parse(base, LB_LINK, &h) == 0 &&
-	    h.host[0] != '\0' && h.pid > 0 && h.start != 0 &&
-	    lockfs_holder_liveness(&h) == LB_HOLDER_DEAD)
-		lockfs_fs_unlink_at(dfd, base);
+	if (lockfs_fs_info_at(dfd, base, 0, &u) != 0 ||
+	    u.type != LOCKFS_FS_FILE || u.dev != fi->dev ||
+	    u.ino != fi->ino || u.nlink != 1 ||
+	    u.uid != lockfs_os_files_uid() ||
+	    lockfs_unique_parse(base, LB_LINK, &h) != 0 ||
+	    h.host[0] == '\0' || h.pid <= 0 || h.start == 0)
+		return -1;
+	if (lockfs_holder_liveness(&h) != LB_HOLDER_DEAD)
+		return 0;
+	return lockfs_fs_unlink_at(dfd, base) == 0 ? 1 : -1;
+}
+
+/*
+ * lockfs_unique_litter: see lockfs.h.  Under the directory's lock, as
+ * lockfs_handoff_tidy: a handoff in progress that reuses the name (the
+ * next holder's unique file is reused when it is a fresh one of its) is
+ * never disturbed.
+ */
+int
+lockfs_unique_litter(const char *dir, const struct lockfs_fs_info *dir_fi,
+    const char *base, const struct lockfs_fs_info *fi)
+{
+	struct lockfs_dirlock dl = { -1 };
+	struct lockfs_fs_info d;
+	int                   r = 0;
+
+	if (lockfs_dirlock_open(&dl, dir) == -1) {
+		r = errno == ENOENT || errno == ENOTDIR ? -1 : 0;
+		goto out;
+	}
+	if (lockfs_fs_info(dl.fd, &d) != 0 || d.dev != dir_fi->dev ||
+	    d.ino != dir_fi->ino) {
+		r = -1;         /* not the directory it was left in */
+		goto out;
+	}
+	if (lockfs_dirlock_try(&dl) == -1)
+		goto out;       /* busy: another time */
+	r = tidy_unique(dl.fd, base, fi);
+out:
+	lockfs_dirlock_close(&dl);
+	return r;
 }
 
 /*
  * lockfs_handoff_tidy: removes the handoff temporaries (HANDOFF_PREFIX*)
  * in l's directory, left by a daemon that died in the middle of a
  * handoff, and (link method) the unique files they linked to whose
- * process is gone (tidy_unique).  Only with the directory's lock, which
+ * process is gone (tidy_unique); each such file whose process lives is
+ * told to left (when not NULL) with arg, the directory's identity, its
+ * name and identity, for a later look (lockfs_unique_litter).  Only with
+ * the directory's lock, which
  * every handoff holds while its temporary exists, so a handoff in
  * progress elsewhere is never disturbed (then nothing is removed now).
  * Returns the number of temporaries removed, or -1 with err filled when
  * the directory cannot be read or is busy.
  */
 int
-lockfs_handoff_tidy(const struct lockfs_lock *l, struct lockfs_err *err)
+lockfs_handoff_tidy(const struct lockfs_lock *l, lockfs_left_fn *left,
+    void *arg, struct lockfs_err *err)
 {
 	struct lockfs_dirlock  dl = { -1 };
 	struct lockfs_fs_entry de;
-	struct lockfs_fs_info  fi;
+	struct lockfs_fs_info  fi, dfi;
 	struct lockfs_fs_dir  *dir = NULL;
 	int                    n = -1, linked;
 
@@ -881,9 +920,10 @@ lockfs_handoff_tidy(const struct lockfs_lock *l, struct lockfs_err *err)
 		if (lockfs_fs_unlink_at(lockfs_fs_dir_fd(dir), de.name) != 0)
 			continue;
 		n++;
-		if (linked)
-			tidy_unique(lockfs_fs_dir_fd(dir), de.name +
-			    strlen(HANDOFF_PREFIX), &fi);
+		if (linked && tidy_unique(lockfs_fs_dir_fd(dir), de.name +
+		    strlen(HANDOFF_PREFIX), &fi) == 0 && left != NULL &&
+		    lockfs_fs_info(dl.fd, &dfi) == 0)
+			left(arg, &dfi, de.name + strlen(HANDOFF_PREFIX), &fi);
 	}
 out:
 	lockfs_fs_dir_close(dir);

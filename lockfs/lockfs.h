@@ -453,7 +453,25 @@ int   lockfs_handoff_exclude(const struct lockfs_lock *l, double wait,
           struct lockfs_dirlock *dl, struct lockfs_err *err);
 
 /* handoff.c: removes the temporaries of handoffs that a dead daemon left
- * in l's directory (only under the directory's lock): how many, or -1. */
-int   lockfs_handoff_tidy(const struct lockfs_lock *l, struct lockfs_err *err);
+ * in l's directory (only under the directory's lock), and the link
+ * method's unique files they named whose process is gone: how many
+ * temporaries, or -1.  A unique file whose process lives is left to it,
+ * and told to left (when not NULL): arg, the directory's identity dir,
+ * the file's name base in it and its identity fi. */
+typedef void lockfs_left_fn(void *arg, const struct lockfs_fs_info *dir,
+    const char *base, const struct lockfs_fs_info *fi);
+int   lockfs_handoff_tidy(const struct lockfs_lock *l, lockfs_left_fn *left,
+          void *arg, struct lockfs_err *err);
+/* handoff.c: a unique file lockfs_handoff_tidy left to its live process
+ * (base in directory dir, whose identity was dir_fi; its own identity
+ * fi), looked at again as its user, under the directory's lock: removed
+ * once its process is gone, while it is still that very file with one
+ * link, of the caller's uid.  1 when removed; 0 when left for now (its
+ * process lives, the directory's lock is busy, it cannot be looked at);
+ * -1 when there is nothing to do any more (gone, changed, reused as a
+ * lock, or dir is not that directory).  Never blocks. */
+int   lockfs_unique_litter(const char *dir,
+          const struct lockfs_fs_info *dir_fi, const char *base,
+          const struct lockfs_fs_info *fi);
 
 #endif /* LOCKFS_H */

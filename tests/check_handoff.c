@@ -31,6 +31,7 @@
 
 #include <sqlite3.h>
 
+#include "fs.h"
 #include "testlockfs.h"
 
 #define HANDOFF_PREFIX  ".lockbroker-handoff."
@@ -589,7 +590,7 @@ START_TEST(test_handoff_resume)
 	    a->owner.uid, &id, &err), 0);
 	if (_i % 3 == 2) {
 		ck_assert_int_eq(lockfs_i_am_locking(b, &err), 0);
-		ck_assert_int_eq(lockfs_handoff_tidy(a, &err), 1);
+		ck_assert_int_eq(lockfs_handoff_tidy(a, NULL, NULL, &err), 1);
 		lockfs_abandon(b);
 		assert_only_holder(dir, a);
 		ck_assert_int_eq(lockfs_release(a, &err), 0);
@@ -600,7 +601,7 @@ START_TEST(test_handoff_resume)
 	} else {
 		lockfs_abandon(a);
 		ck_assert_int_eq(lockfs_i_am_locking(b, &err), 0);
-		ck_assert_int_eq(lockfs_handoff_tidy(c, &err), 1);
+		ck_assert_int_eq(lockfs_handoff_tidy(c, NULL, NULL, &err), 1);
 		lockfs_abandon(b);
 		assert_only_holder(dir, c);
 		ck_assert_int_eq(lockfs_release(c, &err), 0);
@@ -611,12 +612,35 @@ START_TEST(test_handoff_resume)
 }
 END_TEST
 
+/* What lockfs_handoff_tidy told its left callback (tidy_left). */
+struct left_seen {
+	int                   n;
+	struct lockfs_fs_info dir, fi;
+	char                  base[PATH_MAX];
+};
+
+/* lockfs_left_fn: notes what the tidy left into the left_seen arg. */
+static void
+tidy_left(void *arg, const struct lockfs_fs_info *dir, const char *base,
+    const struct lockfs_fs_info *fi)
+{
+	struct left_seen *seen = arg;
+
+	seen->n++;
+	seen->dir = *dir;
+	seen->fi = *fi;
+	snprintf(seen->base, sizeof(seen->base), "%s", base);
+}
+
 /*
  * A link handoff prepared by a process that dies before its commit (a
  * daemon killed), whose next holder, never told, dies too (_i == 0) or
  * lives on (1): the tidy removes the temporary, and the next holder's
  * unique file with it only when that holder is gone (nothing else would
- * ever remove it); a live one's stays, for it to take again or remove.
+ * ever remove it); a live one's stays, for it to take again or remove,
+ * and is told to the tidy's caller, whose later look
+ * (lockfs_unique_litter) leaves it while its process lives and removes
+ * it once that is gone (_i == 2: it dies without taking it again).
  */
 START_TEST(test_handoff_tidy_next_holders_unique)
 {
@@ -624,10 +648,13 @@ START_TEST(test_handoff_tidy_next_holders_unique)
 	struct lockfs_swap s;
 	struct lockfs_err  err;
 	struct stat        st;
+	struct left_seen   seen;
 	char               dir[PATH_MAX], path[PATH_MAX];
 	struct lockfs_lock *a = &o.l[0], *b = &o.l[1];
 	pid_t              kid;
 	int                status;
+
+	memset(&seen, 0, sizeof(seen));
 
 	tl_place_in(dir, path, "res");
 	owners_make(&o, path, LB_LINK, 0);
@@ -644,11 +671,35 @@ START_TEST(test_handoff_tidy_next_holders_unique)
 		o.kid[1] = 0;
 	}
 	ck_assert_int_eq(lockfs_release(a, &err), 0);
-	ck_assert_int_eq(lockfs_handoff_tidy(a, &err), 1);
-	ck_assert_int_eq(lstat(b->unique, &st) == 0, _i == 1);
-	if (_i == 1) {
+	ck_assert_int_eq(lockfs_handoff_tidy(a, tidy_left, &seen, &err), 1);
+	ck_assert_int_eq(lstat(b->unique, &st) == 0, _i != 0);
+	ck_assert_int_eq(seen.n, _i != 0);
+	if (_i != 0) {
 		ck_assert_int_eq(st.st_nlink, 1);
+		ck_assert_str_eq(seen.base, strrchr(b->unique, '/') + 1);
+		ck_assert(seen.fi.ino == (unsigned long long)st.st_ino);
+		/* Its process lives: left, however often it is looked at. */
+		ck_assert_int_eq(lockfs_unique_litter(dir, &seen.dir,
+		    seen.base, &seen.fi), 0);
+		ck_assert_int_eq(lockfs_unique_litter(dir, &seen.dir,
+		    seen.base, &seen.fi), 0);
+		ck_assert_int_eq(lstat(b->unique, &st), 0);
+	}
+	if (_i == 1)
 		lockfs_abandon(b);
+	if (_i == 2) {
+		tl_kill(o.kid[1]);
+		o.kid[1] = 0;
+		ck_assert_int_eq(lockfs_unique_litter(dir, &seen.dir,
+		    seen.base, &seen.fi), 1);
+		ck_assert_int_eq(lstat(b->unique, &st), -1);
+		ck_assert_int_eq(lockfs_unique_litter(dir, &seen.dir,
+		    seen.base, &seen.fi), -1);
+	}
+	if (_i == 1) {
+		/* Gone (taken back and let go by its owner): nothing to do. */
+		ck_assert_int_eq(lockfs_unique_litter(dir, &seen.dir,
+		    seen.base, &seen.fi), -1);
 	}
 	ck_assert_int_eq(tl_count(dir), 0);
 	owners_free(&o);
@@ -1311,7 +1362,7 @@ handoff_suite(void)
 	tcase_add_loop_test(tc, test_handoff_same_owner, 0, TL_NMETHODS);
 	tcase_add_loop_test(tc, test_handoff_prepare_cancel_finish, 0, NSWAP);
 	tcase_add_loop_test(tc, test_handoff_resume, 0, NRENAME * 3);
-	tcase_add_loop_test(tc, test_handoff_tidy_next_holders_unique, 0, 2);
+	tcase_add_loop_test(tc, test_handoff_tidy_next_holders_unique, 0, 3);
 	tcase_add_loop_test(tc, test_handoff_not_mine, 0, TL_NMETHODS);
 	tcase_add_test(tc, test_handoff_not_same_lock);
 	tcase_add_loop_test(tc, test_handoff_waits_for_breakers, 0, TL_NFILE);

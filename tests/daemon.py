@@ -24,7 +24,8 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lbdaemon import (BUILDDIR, DAEMON, NOBODY, PYTHON,  # noqa: E402
-                      WRAPPER, Client, Daemon, DaemonCase, connect_many_as)
+                      WRAPPER, Client, Daemon, DaemonCase, connect_many_as,
+                      unique_name)
 
 # valgrind (the daemon's wrapper in the valgrind stage) does not know
 # openat2 and answers ENOSYS: the daemon then cannot tell a magic link in
@@ -1574,6 +1575,49 @@ class Restart(DaemonTest):
         self.daemon.start()
         self.assertFalse(os.path.lexists(tmp))
         self.assertTrue(os.path.lexists(p + ".lock"))
+
+    def test_next_holders_unique_file_removed_once_it_is_gone(self):
+        # A link handoff the previous daemon prepared and never recorded:
+        # its temporary, a link to the next holder's unique file.  That
+        # holder lives at start: the tidy leaves its file to it (it may
+        # ask again and take the name back), and removes it only once its
+        # process is gone (before, a next holder that died without asking
+        # again left it for good).
+        a = self.client()
+        p = self.path()
+        self.assertCode(a.call("ACQUIRE", path=p, method="link"), "OK")
+        self.assertEqual(self.daemon.stop(), 0)
+        nxt = subprocess.Popen([PYTHON, "-c", "import time; "
+                                "time.sleep(600)"])
+        self.procs.append(nxt)
+        unique = unique_name(nxt.pid, p + ".lock", "link")
+        with open(unique, "w"):
+            pass
+        tmp = os.path.join(self.locks, ".lockbroker-handoff." +
+                           os.path.basename(unique))
+        os.link(unique, tmp)
+        ino = os.stat(unique).st_ino
+        self.daemon.start()
+        self.assertFalse(os.path.lexists(tmp))
+        self.assertTrue(os.path.lexists(p + ".lock"))
+        # Left while its process lives (the watch looks once a second).
+        time.sleep(2.5)
+        self.assertEqual(os.stat(unique).st_ino, ino)
+        nxt.kill()
+        nxt.wait()
+        deadline = time.monotonic() + 10
+        while os.path.lexists(unique) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertFalse(os.path.lexists(unique), self.daemon.logtext())
+        self.assertIn("its process gone", self.daemon.logtext())
+        # The lock itself untouched: still its holder's, which (this
+        # process) takes its hold back and lets it go.
+        self.assertTrue(os.path.lexists(p + ".lock"))
+        b = self.client()
+        self.assertCode(b.call("ACQUIRE", path=p, method="link",
+                               timeout=0), "OK")
+        self.assertCode(b.call("RELEASE", path=p, method="link"), "OK")
+        self.assertEqual(sorted(os.listdir(self.locks)), [])
 
     def test_handoff_temporaries_removed_at_start_in_each_directory(self):
         # Each directory is tidied once in a start, but each one is: a

@@ -36,7 +36,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lbdaemon import WRAPPER, Client, Daemon, DaemonCase  # noqa: E402
+from lbdaemon import (WRAPPER, Client, Daemon, DaemonCase,  # noqa: E402
+                      unique_name)
 
 BUILDDIR = os.environ.get("LB_BUILDDIR", os.getcwd())
 LOCKHELPER = os.path.join(BUILDDIR, "tests", "lockhelper")
@@ -80,37 +81,6 @@ def exchange(a, b):
                       rename_exchange) != 0:
         e = ctypes.get_errno()
         raise OSError(e, os.strerror(e), a)
-
-
-def boot_id8():
-    with open("/proc/sys/kernel/random/boot_id") as f:
-        return "".join(c for c in f.read() if c in "0123456789abcdef")[:8]
-
-
-def start_time(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        return f.read().rsplit(")", 1)[1].split()[19]
-
-
-def fnv1a(text):
-    h = 2166136261
-    for c in text.encode():
-        h = ((h ^ c) * 16777619) & 0xffffffff
-    return h
-
-
-def unique_name(pid, lock_file, method, tid=0):
-    """The unique name lockbroker gives the owner (pid, tid) of lock_file
-    (lockfs/owner.c): a path for link and mkdir, a base name for symlink."""
-    host = socket.gethostname()
-    t = "-%08x" % tid if tid else ""
-    tail = "%d~%s.%s.%08x" % (pid, start_time(pid), boot_id8() or "0",
-                              fnv1a(lock_file))
-    if method == "symlink":
-        return "%s%s.%s" % (host, t, tail)
-    if method == "mkdir":
-        return "%s/%s.%s%s" % (lock_file, host, t, tail)
-    return "%s/%s%s.%s" % (os.path.dirname(lock_file), host, t, tail)
 
 
 def artefact(path, method):
