@@ -627,12 +627,24 @@ orphan_look(struct lbd_hold *h, const struct lbd_store_hold *rec,
 	if ((r = pin_dir(h, &pin, err)) == 0)
 		*why = "its directory is not the one it was locked in "
 		    "(replaced, or gone); nothing there touched";
-	if (r == 1 && rec != NULL && rec->from_unique[0] != '\0' &&
-	    lockfs_handoff_resume(&h->fs, rec->from_unique, rec->from_pid,
-	    rec->from_uid, &rec->from_id, &terr) == 1)
-		log_info("%s: finished the handoff from pid %ld to pid %ld "
-		    "that the previous daemon had recorded", h->lock->path,
-		    (long)rec->from_pid, (long)h->fs.owner.pid);
+	if (r == 1 && rec != NULL && rec->from_unique[0] != '\0') {
+		if (lockfs_handoff_resume(&h->fs, rec->from_unique,
+		    rec->from_pid, rec->from_uid, &rec->from_id, &terr) == 1)
+			log_info("%s: finished the handoff from pid %ld to pid "
+			    "%ld that the previous daemon had recorded",
+			    h->lock->path, (long)rec->from_pid,
+			    (long)h->fs.owner.pid);
+		/* Finished before, its old holder's traces not removed
+		 * (the daemon died before its lbd_swaps_tidy): the old
+		 * holder's unique file, of this user, is litter. */
+		else if (rec->from_uid == h->uid &&
+		    lockfs_handoff_tidy_from(&h->fs, rec->from_unique,
+		    lbd_litter_left, h) == 1)
+			log_info("%s: removed pid %ld's unique file, its "
+			    "handoff to pid %ld finished, its process gone",
+			    h->lock->path, (long)rec->from_pid,
+			    (long)h->fs.owner.pid);
+	}
 	if (r == 1 && rec != NULL && tidy_first(h) &&
 	    lockfs_handoff_tidy(&h->fs, lbd_litter_left, h, &terr) > 0)
 		log_info("%s: removed the temporaries of a handoff the "

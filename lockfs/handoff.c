@@ -845,6 +845,30 @@ tidy_unique(int dfd, const char *base, const struct lockfs_fs_info *fi)
 	return lockfs_fs_unlink_at(dfd, base) == 0 ? 1 : -1;
 }
 
+/* lockfs_handoff_tidy_from: see lockfs.h. */
+int
+lockfs_handoff_tidy_from(const struct lockfs_lock *to,
+    const char *from_unique, lockfs_left_fn *left, void *arg)
+{
+	struct lockfs_dirlock dl = { -1 };
+	struct lockfs_fs_info fi, dfi;
+	const char           *base = strrchr(from_unique, '/');
+	int                   r = -1;
+
+	base = base == NULL ? from_unique : base + 1;
+	if (to->method != LB_LINK || *base == '\0' ||
+	    lockfs_dirlock_open(&dl, to->dir) == -1 ||
+	    lockfs_dirlock_try(&dl) == -1 ||
+	    lockfs_fs_info_at(dl.fd, base, 0, &fi) != 0)
+		goto out;
+	if ((r = tidy_unique(dl.fd, base, &fi)) == 0 && left != NULL &&
+	    lockfs_fs_info(dl.fd, &dfi) == 0)
+		left(arg, &dfi, base, &fi);
+out:
+	lockfs_dirlock_close(&dl);
+	return r;
+}
+
 /*
  * lockfs_unique_litter: see lockfs.h.  Under the directory's lock, as
  * lockfs_handoff_tidy: a handoff in progress that reuses the name (the

@@ -462,6 +462,17 @@ typedef void lockfs_left_fn(void *arg, const struct lockfs_fs_info *dir,
     const char *base, const struct lockfs_fs_info *fi);
 int   lockfs_handoff_tidy(const struct lockfs_lock *l, lockfs_left_fn *left,
           void *arg, struct lockfs_err *err);
+/* handoff.c: the link method's old holder's unique file (from_unique's
+ * name in to's directory, to's names possibly pinned) of a handoff that
+ * was finished and recorded but whose old holder's traces were not
+ * removed (its daemon died between): removed, under the directory's lock,
+ * when it is a regular file with one link (no lock) of the caller's uid
+ * named after a process that is gone; one whose process lives is left
+ * to it (it removes it at its release) and told to left as
+ * lockfs_handoff_tidy does.  1 removed, 0 left, -1 nothing to do (another
+ * method, not there, a lock, another user's, the directory busy). */
+int   lockfs_handoff_tidy_from(const struct lockfs_lock *to,
+          const char *from_unique, lockfs_left_fn *left, void *arg);
 /* handoff.c: a unique file lockfs_handoff_tidy left to its live process
  * (base in directory dir, whose identity was dir_fi; its own identity
  * fi), looked at again as its user, under the directory's lock: removed

@@ -1619,6 +1619,80 @@ class Restart(DaemonTest):
         self.assertCode(b.call("RELEASE", path=p, method="link"), "OK")
         self.assertEqual(sorted(os.listdir(self.locks)), [])
 
+    def test_old_holders_unique_file_of_a_finished_handoff(self):
+        # A link handoff finished and recorded (the next holder's record
+        # names the old holder's unique file), the daemon killed before
+        # it removed the old holder's traces: that unique file, no lock,
+        # is removed at start when its process is gone, and, when it
+        # lives, once it is gone (before, it was left for good).
+        release = textwrap.dedent("""
+            import os, socket, sys, time
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(sys.argv[1])
+            f = s.makefile("rwb", buffering=0)
+            f.write(("HELLO 1 version=1\\nACQUIRE 2 path=%s "
+                     "method=link\\n" % sys.argv[2]).encode())
+            assert f.readline().startswith(b"OK 1")
+            print(f.readline().decode().strip(), flush=True)
+            while not os.path.exists(sys.argv[3]):
+                time.sleep(0.05)
+            f.write(("RELEASE 3 path=%s method=link\\n" %
+                     sys.argv[2]).encode())
+            print(f.readline().decode().strip(), flush=True)
+            time.sleep(600)
+        """)
+        for fate in ("dead", "live"):
+            with self.subTest(fate=fate):
+                p = self.path(fate)
+                go = os.path.join(self.dir, "go-" + fate)
+                x = subprocess.Popen([PYTHON, "-c", release,
+                                      self.daemon.socket, p, go],
+                                     stdout=subprocess.PIPE)
+                self.procs.append(x)
+                self.assertTrue(x.stdout.readline().startswith(b"OK 2"))
+                unique = unique_name(x.pid, p + ".lock", "link")
+                b = self.client()
+                rid = b.send("ACQUIRE", path=p, method="link", timeout=30)
+                self.assertCode(b.call("PING"), "OK")
+                with open(go, "w"):
+                    pass
+                self.assertTrue(x.stdout.readline().startswith(b"OK 3"))
+                self.assertCode(b.wait(rid), "OK")
+                # Removed right after the handoff's replies went out.
+                deadline = time.monotonic() + 10
+                while (os.path.lexists(unique) and
+                       time.monotonic() < deadline):
+                    time.sleep(0.05)
+                self.assertFalse(os.path.lexists(unique))
+                if fate == "dead":
+                    x.kill()
+                    x.wait()
+                self.assertEqual(self.daemon.stop(), 0)
+                # What the killed daemon would have left.
+                with open(unique, "w"):
+                    pass
+                self.daemon.start()
+                if fate == "live":
+                    time.sleep(2.5)
+                    self.assertTrue(os.path.lexists(unique))
+                    x.kill()
+                    x.wait()
+                deadline = time.monotonic() + 10
+                while (os.path.lexists(unique) and
+                       time.monotonic() < deadline):
+                    time.sleep(0.1)
+                self.assertFalse(os.path.lexists(unique),
+                                 self.daemon.logtext())
+                c = self.client()
+                self.assertCode(c.call("ACQUIRE", path=p, method="link",
+                                       timeout=0), "OK")
+                self.assertCode(c.call("RELEASE", path=p, method="link"),
+                                "OK")
+                self.assertEqual(
+                    [n for n in os.listdir(self.locks)
+                     if n.startswith(fate)], [])
+                x.stdout.close()
+
     def test_handoff_temporaries_removed_at_start_in_each_directory(self):
         # Each directory is tidied once in a start, but each one is: a
         # directory with several recorded locks, and the others.
