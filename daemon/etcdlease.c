@@ -50,6 +50,7 @@ struct lbd_etcd_lease {
 	int64_t               id;             /* live lease, or 0 */
 	int64_t               revoke_id;      /* a lost lease to revoke */
 	uint64_t              deadline;       /* ns, uv_hrtime */
+	uint64_t              lost_deadline;  /* the lost lease's, ns */
 	uint64_t              keepalives;
 	uint64_t              sent;           /* the request's send time */
 	struct lbd_etcd_req  *req;
@@ -125,6 +126,7 @@ lose(struct lbd_etcd_lease *l, const char *why)
 		l->req = NULL;
 	}
 	uv_timer_stop(l->lost);
+	l->lost_deadline = l->deadline;
 	l->id = 0;
 	l->deadline = 0;
 	l->revoke_id = old;
@@ -395,6 +397,18 @@ uint64_t
 lbd_etcd_lease_deadline(const struct lbd_etcd_lease *l)
 {
 	return l->state == LIVE ? l->deadline : 0;
+}
+
+int64_t
+lbd_etcd_lease_ttl(const struct lbd_etcd_lease *l)
+{
+	return l->state == LIVE ? l->ttl : 0;
+}
+
+uint64_t
+lbd_etcd_lease_lost_deadline(const struct lbd_etcd_lease *l)
+{
+	return l->lost_deadline;
 }
 
 uint64_t
