@@ -8,7 +8,8 @@
  *
  * What the log says of the lease (etcdlease.c draws its states):
  *
- *   GRANTED  notice: the id (hex) and the TTL etcd granted; "anew",
+ *   GRANTED  notice: the id (16 hex digits, as etcdctl lease list shows
+ *            it) and the TTL etcd granted; "anew",
  *            with the lost lease's id (revoked, or etcd had it no
  *            more), after a loss
  *   TROUBLE  warning: the call, the endpoint and the reason (etcd's
@@ -50,12 +51,12 @@ on_lease(void *arg, enum lbd_etcd_lease_event ev, int64_t id,
 	switch (ev) {
 	case LBD_ETCD_LEASE_GRANTED:
 		if (cd->lost != 0)
-			log_notice("etcd lease %" PRIx64 " granted anew (TTL "
-			    "%" PRId64 " s); the lost lease %" PRIx64 " is "
+			log_notice("etcd lease %016" PRIx64 " granted anew (TTL "
+			    "%" PRId64 " s); the lost lease %016" PRIx64 " is "
 			    "revoked or gone", (uint64_t)id,
 			    lbd_etcd_lease_ttl(cd->lease), (uint64_t)cd->lost);
 		else
-			log_notice("etcd lease %" PRIx64 " granted (TTL %"
+			log_notice("etcd lease %016" PRIx64 " granted (TTL %"
 			    PRId64 " s)", (uint64_t)id,
 			    lbd_etcd_lease_ttl(cd->lease));
 		cd->trouble[0] = '\0';
@@ -67,8 +68,8 @@ on_lease(void *arg, enum lbd_etcd_lease_event ev, int64_t id,
 	case LBD_ETCD_LEASE_LOST:
 		now = uv_hrtime();
 		deadline = lbd_etcd_lease_lost_deadline(cd->lease);
-		log_notice("etcd lease %" PRIx64 " lost, its deadline %.1f s "
-		    "%s: %s; revoking it, then asking for a new one",
+		log_notice("etcd lease %016" PRIx64 " lost, its deadline "
+		    "%.1f s %s: %s; revoking it, then asking for a new one",
 		    (uint64_t)id, (deadline > now ? deadline - now :
 		    now - deadline) / 1e9, deadline > now ? "from now" :
 		    "ago", why);
@@ -155,7 +156,8 @@ lbd_clusterd_stop(struct lbd *d)
 	if (cd == NULL || cd->lease == NULL)
 		return;
 	if ((id = lbd_etcd_lease_id(cd->lease)) != 0)
-		log_notice("etcd lease %" PRIx64 ": revoking it", (uint64_t)id);
+		log_notice("etcd lease %016" PRIx64 ": revoking it",
+		    (uint64_t)id);
 	lbd_etcd_lease_close(cd->lease, lease_closed, cd);
 	cd->lease = NULL;
 }
@@ -188,13 +190,13 @@ lbd_clusterd_refusal(const struct lbd *d, char *buf, size_t size)
 		    "is stopping, its etcd lease closed";
 	if ((id = lbd_etcd_lease_id(cd->lease)) != 0)
 		snprintf(buf, size, "cluster locks are not served by this "
-		    "lockbrokerd yet: its etcd lease is live (id %" PRIx64
+		    "lockbrokerd yet: its etcd lease is live (id %016" PRIx64
 		    "), but taking a lock's key in etcd is not built",
 		    (uint64_t)id);
 	else if (cd->lost != 0)
 		snprintf(buf, size, "cluster locks are not served by this "
-		    "lockbrokerd yet, and it has no etcd lease since lease %"
-		    PRIx64 " was lost: %s", (uint64_t)cd->lost,
+		    "lockbrokerd yet, and it has no etcd lease since lease "
+		    "%016" PRIx64 " was lost: %s", (uint64_t)cd->lost,
 		    cd->trouble);
 	else
 		snprintf(buf, size, "cluster locks are not served by this "
