@@ -6,9 +6,9 @@
  * PREFIX/NAME/<lease in hex>, with '/' and '%' in NAME escaped (%2F,
  * %25) so that a lock's keys never fall under another's.
  *
- * cluster.c is pure (names and keys); whether this daemon can serve a
- * cluster lock is the build's (cluster_etcd.c with configure's
- * --with-etcd, cluster_none.c without).
+ * cluster.c is pure (names and keys); the daemon's etcd client and lease,
+ * and why it refuses a cluster lock, are clusterd.h's (clusterd.c with
+ * configure's --with-etcd, cluster_none.c without).
  */
 #ifndef LBD_CLUSTER_H
 #define LBD_CLUSTER_H
@@ -34,11 +34,5 @@ int lbd_cluster_name(const char *dir, const char *path, char *name,
  */
 int lbd_cluster_prefix(const char *prefix, const char *name, char *out,
     size_t size);
-
-/*
- * lbd_cluster_refusal: why this daemon does not take cluster locks (yet),
- * for the ERR its clients get: static text, never NULL.
- */
-const char *lbd_cluster_refusal(void);
 
 #endif

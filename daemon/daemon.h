@@ -54,6 +54,7 @@ struct lbd_relqs;
 struct lbd_litters;                  /* litter.c */
 struct lbd_pidwatch;                /* pidwatch.c */
 struct lbd_pidwatches;
+struct lbd_clusterd;                /* clusterd.h */
 
 /* A holder that has gone with holds to end, a turn at a time at the end
  * of each loop iteration (ending.c): a closed connection (conn.c), an
@@ -412,6 +413,8 @@ struct lbd {
 	uint64_t                 counter;    /* low half */
 	int                      stopping;
 	uv_timer_t               stop_flush; /* ends a stop's last flush */
+	struct lbd_clusterd     *cluster;   /* its etcd client and lease
+	                                       (clusterd.h); NULL: none */
 	char                     server[64];
 };
 

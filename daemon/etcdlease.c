@@ -50,6 +50,7 @@ struct lbd_etcd_lease {
 	int64_t               id;             /* live lease, or 0 */
 	int64_t               revoke_id;      /* a lost lease to revoke */
 	uint64_t              deadline;       /* ns, uv_hrtime */
+	uint64_t              lost_deadline;  /* the lost lease's, ns */
 	uint64_t              keepalives;
 	uint64_t              sent;           /* the request's send time */
 	struct lbd_etcd_req  *req;
@@ -125,6 +126,7 @@ lose(struct lbd_etcd_lease *l, const char *why)
 		l->req = NULL;
 	}
 	uv_timer_stop(l->lost);
+	l->lost_deadline = l->deadline;
 	l->id = 0;
 	l->deadline = 0;
 	l->revoke_id = old;
@@ -159,7 +161,7 @@ on_lost_timer(uv_timer_t *t)
 
 	if (l->state != LIVE)
 		return;
-	snprintf(why, sizeof(why), "lease %" PRIx64 ": no keepalive "
+	snprintf(why, sizeof(why), "lease %016" PRIx64 ": no keepalive "
 	    "acknowledged in time; its deadline (the last acknowledged "
 	    "send + %" PRId64 " s) is near", (uint64_t)l->id, l->ttl);
 	lose(l, why);
@@ -211,7 +213,7 @@ on_keepalive(void *arg, int ok, long status, const char *body, size_t len,
 
 	l->req = NULL;
 	if (!ok) {
-		snprintf(msg, sizeof(msg), "lease %" PRIx64 " keepalive at "
+		snprintf(msg, sizeof(msg), "lease %016" PRIx64 " keepalive at "
 		    "%s: %s", (uint64_t)l->id, l->endpoints[l->cur], fail);
 		rotate(l);
 		emit(l, LBD_ETCD_LEASE_TROUBLE, l->id, msg);
@@ -226,13 +228,13 @@ on_keepalive(void *arg, int ok, long status, const char *body, size_t len,
 	}
 	if (r == LBD_ETCD_OK ||
 	    (r == LBD_ETCD_ERROR && code == LBD_ETCD_NOT_FOUND)) {
-		snprintf(msg, sizeof(msg), "lease %" PRIx64 ": etcd no longer "
-		    "has it (expired)", (uint64_t)l->id);
+		snprintf(msg, sizeof(msg), "lease %016" PRIx64 ": etcd no "
+		    "longer has it (expired)", (uint64_t)l->id);
 		lose(l, msg);
 		return;
 	}
-	snprintf(msg, sizeof(msg), "lease %" PRIx64 " keepalive at %s: %s",
-	    (uint64_t)l->id, l->endpoints[l->cur], why);
+	snprintf(msg, sizeof(msg), "lease %016" PRIx64 " keepalive at "
+	    "%s: %s", (uint64_t)l->id, l->endpoints[l->cur], why);
 	if (r == LBD_ETCD_BAD)
 		rotate(l);
 	emit(l, LBD_ETCD_LEASE_TROUBLE, l->id, msg);
@@ -278,7 +280,7 @@ on_revoke(void *arg, int ok, long status, const char *body, size_t len,
 		start_grant(l);
 		return;
 	}
-	snprintf(msg, sizeof(msg), "revoke of the lost lease %" PRIx64
+	snprintf(msg, sizeof(msg), "revoke of the lost lease %016" PRIx64
 	    " at %s: %s", (uint64_t)l->revoke_id, l->endpoints[l->cur],
 	    ok ? why : fail);
 	if (r != LBD_ETCD_ERROR)
@@ -395,6 +397,18 @@ uint64_t
 lbd_etcd_lease_deadline(const struct lbd_etcd_lease *l)
 {
 	return l->state == LIVE ? l->deadline : 0;
+}
+
+int64_t
+lbd_etcd_lease_ttl(const struct lbd_etcd_lease *l)
+{
+	return l->state == LIVE ? l->ttl : 0;
+}
+
+uint64_t
+lbd_etcd_lease_lost_deadline(const struct lbd_etcd_lease *l)
+{
+	return l->lost_deadline;
 }
 
 uint64_t

@@ -59,6 +59,14 @@ int64_t lbd_etcd_lease_id(const struct lbd_etcd_lease *l);
  * nanoseconds), 0 while there is none. */
 uint64_t lbd_etcd_lease_deadline(const struct lbd_etcd_lease *l);
 
+/* lbd_etcd_lease_ttl: the live lease's TTL as etcd granted it (seconds),
+ * 0 while there is none. */
+int64_t lbd_etcd_lease_ttl(const struct lbd_etcd_lease *l);
+
+/* lbd_etcd_lease_lost_deadline: the deadline (uv_hrtime's nanoseconds)
+ * the last lost lease had when it was declared lost, 0 when none was. */
+uint64_t lbd_etcd_lease_lost_deadline(const struct lbd_etcd_lease *l);
+
 /* lbd_etcd_lease_keepalives: keepalives etcd has acknowledged. */
 uint64_t lbd_etcd_lease_keepalives(const struct lbd_etcd_lease *l);
 

@@ -41,12 +41,15 @@
  *   (with the handoffs' last steps) -> replies out -> each connection shut
  *   down once its replies
  *   are written (or closed after LBD_STOP_FLUSH_MS) -> the loop's handles
- *   closed: uv_run returns once the last connection is closed.  Holds
- *   stay on disk and in the database for the next daemon.
+ *   closed, and the etcd lease's close begun (clusterd.h: a live lease
+ *   revoked, within one request's timeout): uv_run returns once the
+ *   last connection is closed and that revoke is over.  Holds stay on
+ *   disk and in the database for the next daemon.
  */
 #include <stdlib.h>
 #include <time.h>
 
+#include "clusterd.h"
 #include "conn.h"
 #include "daemon.h"
 #include "deadlock.h"
@@ -216,7 +219,8 @@ stop_flush_over(uv_timer_t *t)
 }
 
 /* lbd_stop: begins the graceful stop (see the top of this file): the
- * loop ends once every connection is closed. */
+ * loop ends once every connection is closed and the etcd lease's revoke
+ * is over. */
 void
 lbd_stop(struct lbd *d)
 {
@@ -265,4 +269,5 @@ lbd_stop(struct lbd *d)
 	lbd_lograte_close(&d->refusals);
 	lbd_lograte_close(&d->deadlocks);
 	lbd_deadlock_end(d);
+	lbd_clusterd_stop(d);
 }

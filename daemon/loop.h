@@ -26,7 +26,8 @@ void lbd_loop_start(struct lbd *d);
 
 /* lbd_stop: begins the graceful stop (waiters get ESHUTDOWN, replies
  * flushed for a while, connections closed, holds kept for the next
- * daemon); uv_run returns once every connection is closed.  Idempotent. */
+ * daemon, the etcd lease revoked); uv_run returns once every connection
+ * is closed and that revoke is over.  Idempotent. */
 void lbd_stop(struct lbd *d);
 
 #endif

@@ -15,8 +15,10 @@
  *   start: settings -> log (--log) -> supplementary groups dropped (as
  *          root: creds.c) -> state directory made and judged
  *          (statedir.h) -> a service's log (STATE.log) -> state database
- *          -> reconcile the previous run's holds -> listen -> READY=1 (a
- *          service: running)
+ *          -> reconcile the previous run's holds -> the etcd client and
+ *          lease, with cluster_dir and etcd_endpoints set (clusterd.h:
+ *          their grant not waited for) -> listen -> READY=1 (a service:
+ *          running)
  *   run:   each loop iteration: events (requests, timers, watches) ->
  *          commit -> replies out (loop.c)
  *   SIGHUP: reload the config file (limits, grace, polling, debug)
@@ -25,7 +27,8 @@
  *          STOPPING=1 -> stop accepting -> waiters get ESHUTDOWN
  *          -> replies flushed (for at most LBD_STOP_FLUSH_MS: a client that
  *          does not read loses the rest) -> connections closed, holds kept
- *          on disk and in the database for the next daemon -> exit 0
+ *          on disk and in the database for the next daemon, and the etcd
+ *          lease revoked (one request's timeout at most) -> exit 0
  *          (loop.c, lbd_stop)
  */
 #include "config.h"
@@ -39,6 +42,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clusterd.h"
 #include "conn.h"
 #include "creds.h"
 #include "daemon.h"
@@ -325,6 +329,12 @@ reload(struct lbd *d, const struct args *a)
 	if (strcmp(c.socket, d->cfg.socket) != 0 ||
 	    strcmp(c.state, d->cfg.state) != 0)
 		log_warn("reload: socket and state take effect at restart");
+	if (strcmp(c.cluster_dir, d->cfg.cluster_dir) != 0 ||
+	    strcmp(c.etcd_endpoints, d->cfg.etcd_endpoints) != 0 ||
+	    strcmp(c.etcd_prefix, d->cfg.etcd_prefix) != 0 ||
+	    c.etcd_ttl != d->cfg.etcd_ttl)
+		log_warn("reload: cluster_dir and the etcd settings take "
+		    "effect at restart");
 	d->cfg.grace = c.grace;
 	d->cfg.foreign_poll = c.foreign_poll;
 	d->cfg.release_wait = c.release_wait;
@@ -631,7 +641,8 @@ daemon_run(void *arg)
 	lbd_reconcile(&d);
 	lbd_settle(&d);         /* what reconciling changed is recorded */
 	lbd_intents_clear(&d);  /* and judged: the notes are done with */
-	if (listener_start(&d, why, sizeof(why)) != 0) {
+	if (lbd_clusterd_start(&d, why, sizeof(why)) != 0 ||
+	    listener_start(&d, why, sizeof(why)) != 0) {
 		lbd_stop(&d);
 		uv_run(d.loop, UV_RUN_DEFAULT);
 		goto fail;
@@ -656,6 +667,7 @@ out:
 	lbd_service_close();
 	if (d.stopping || sqlite_prune_started)
 		uv_run(d.loop, UV_RUN_DEFAULT);
+	lbd_clusterd_free(&d);
 	lbd_intents_close(&d);
 	lbd_store_close(&d);
 	lbd_subuids_free(&d);

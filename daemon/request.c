@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cluster.h"
+#include "clusterd.h"
 #include "conn.h"
 #include "creds.h"
 #include "daemon.h"
@@ -296,7 +297,7 @@ req_acquire(struct lbd_conn *c, const struct lbp_msg *m)
 	double           timeout = INFINITY;
 	uint64_t         stale = 0;
 	int              shared;
-	char             name[PATH_MAX];
+	char             name[PATH_MAX], why[1024];
 
 	if (lock_args(c, m, &a, OWN_ANY) != 0 ||
 	    mode_arg(c, m, &a, &shared) != 0)
@@ -305,7 +306,7 @@ req_acquire(struct lbd_conn *c, const struct lbp_msg *m)
 	    sizeof(name)) != 0) {
 		lbd_conn_error(c, m->id, LBP_EFAILED, "%s is a cluster lock "
 		    "(under cluster_dir %s): %s", a.abs, c->d->cfg.cluster_dir,
-		    lbd_cluster_refusal());
+		    lbd_clusterd_refusal(c->d, why, sizeof(why)));
 		return;
 	}
 	if (lbp_get_timeout(m, "timeout", &timeout) == -2) {

@@ -1,0 +1,207 @@
+/*
+ * clusterd.c: the daemon's cluster side with etcd (clusterd.h): its etcd
+ * client (etcdhttp.c) and its one lease (etcdlease.c), run from the
+ * daemon's start to its stop, their events in the daemon's log, and the
+ * lease's state in the refusal of a cluster lock: taking a lock's key
+ * (etcdlock.c) is not run by the daemon yet (docs/CLUSTER.md, "What is
+ * built").
+ *
+ * What the log says of the lease (etcdlease.c draws its states):
+ *
+ *   GRANTED  notice: the id (16 hex digits, as etcdctl lease list shows
+ *            it) and the TTL etcd granted; "anew",
+ *            with the lost lease's id (revoked, or etcd had it no
+ *            more), after a loss
+ *   TROUBLE  warning: the call, the endpoint and the reason (etcd's
+ *            own text); the lease, if live, stays live to its deadline
+ *   LOST     notice: the id, the reason, and where its deadline lies
+ *            from now; then the revoke and a new grant
+ *   stop     notice: the revoke of the live or lost lease
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "clusterd.h"
+#include "daemon.h"
+#include "etcdhttp.h"
+#include "etcdlease.h"
+#include "log.h"
+
+struct lbd_clusterd {
+	struct lbd_etcd_http  *http;
+	struct lbd_etcd_lease *lease;      /* NULL once closed */
+	int64_t                lost;       /* the last lease lost, 0: none */
+	char                   trouble[512]; /* the last trouble since the
+	                                      last grant ("": none) */
+	int                    curl_inited;
+};
+
+/* The lease's events, into the log and the refusal's state. */
+static void
+on_lease(void *arg, enum lbd_etcd_lease_event ev, int64_t id,
+    const char *why)
+{
+	struct lbd_clusterd *cd = arg;
+	uint64_t now, deadline;
+
+	switch (ev) {
+	case LBD_ETCD_LEASE_GRANTED:
+		if (cd->lost != 0)
+			log_notice("etcd lease %016" PRIx64 " granted anew (TTL "
+			    "%" PRId64 " s); the lost lease %016" PRIx64 " is "
+			    "revoked or gone", (uint64_t)id,
+			    lbd_etcd_lease_ttl(cd->lease), (uint64_t)cd->lost);
+		else
+			log_notice("etcd lease %016" PRIx64 " granted (TTL %"
+			    PRId64 " s)", (uint64_t)id,
+			    lbd_etcd_lease_ttl(cd->lease));
+		cd->trouble[0] = '\0';
+		break;
+	case LBD_ETCD_LEASE_TROUBLE:
+		log_warn("etcd: %s", why);
+		snprintf(cd->trouble, sizeof(cd->trouble), "%s", why);
+		break;
+	case LBD_ETCD_LEASE_LOST:
+		now = uv_hrtime();
+		deadline = lbd_etcd_lease_lost_deadline(cd->lease);
+		log_notice("etcd lease %016" PRIx64 " lost, its deadline "
+		    "%.1f s %s: %s; revoking it, then asking for a new one",
+		    (uint64_t)id, (deadline > now ? deadline - now :
+		    now - deadline) / 1e9, deadline > now ? "from now" :
+		    "ago", why);
+		cd->lost = id;
+		snprintf(cd->trouble, sizeof(cd->trouble), "%s", why);
+		break;
+	}
+}
+
+/* Splits etcd_endpoints (checked by settings.c: 1 to
+ * LBD_ETCD_ENDPOINTS_MAX, comma-separated) in buf, into e; their count. */
+static unsigned
+endpoints_split(const char *list, char *buf, size_t size, const char **e)
+{
+	unsigned n = 0;
+	char *p, *save = NULL;
+
+	snprintf(buf, size, "%s", list);
+	for (p = strtok_r(buf, ",", &save); p != NULL &&
+	    n < LBD_ETCD_ENDPOINTS_MAX; p = strtok_r(NULL, ",", &save))
+		e[n++] = p;
+	return n;
+}
+
+int
+lbd_clusterd_start(struct lbd *d, char *why, size_t size)
+{
+	struct lbd_clusterd *cd = NULL;
+	const char *e[LBD_ETCD_ENDPOINTS_MAX];
+	char buf[sizeof(d->cfg.etcd_endpoints)];
+	unsigned n;
+
+	if (d->cfg.cluster_dir[0] == '\0' || d->cfg.etcd_endpoints[0] == '\0')
+		return 0;
+	if ((cd = calloc(1, sizeof(*cd))) == NULL) {
+		snprintf(why, size, "the etcd client: out of memory");
+		goto fail;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+		snprintf(why, size, "the etcd client: curl's global init "
+		    "failed");
+		goto fail;
+	}
+	cd->curl_inited = 1;
+	n = endpoints_split(d->cfg.etcd_endpoints, buf, sizeof(buf), e);
+	if ((cd->http = lbd_etcd_http_new(d->loop, why, size)) == NULL ||
+	    (cd->lease = lbd_etcd_lease_new(d->loop, cd->http, e, n,
+	    (int64_t)d->cfg.etcd_ttl, on_lease, cd, why, size)) == NULL)
+		goto fail;
+	log_notice("etcd: asking %s for a lease of %u s (cluster locks under "
+	    "%s)", d->cfg.etcd_endpoints, d->cfg.etcd_ttl,
+	    d->cfg.cluster_dir);
+	d->cluster = cd;
+	return 0;
+fail:
+	if (cd != NULL) {
+		lbd_etcd_http_close(cd->http);  /* its handles close through
+		                                   the loop's next run */
+		if (cd->curl_inited)
+			curl_global_cleanup();
+	}
+	free(cd);
+	return -1;
+}
+
+/* The lease is closed (its revoke over, whatever its outcome): the client
+ * goes too, its handles closed through the loop. */
+static void
+lease_closed(void *arg)
+{
+	struct lbd_clusterd *cd = arg;
+
+	log_debug("etcd lease closed");
+	lbd_etcd_http_close(cd->http);
+	cd->http = NULL;
+}
+
+void
+lbd_clusterd_stop(struct lbd *d)
+{
+	struct lbd_clusterd *cd = d->cluster;
+	int64_t id;
+
+	if (cd == NULL || cd->lease == NULL)
+		return;
+	if ((id = lbd_etcd_lease_id(cd->lease)) != 0)
+		log_notice("etcd lease %016" PRIx64 ": revoking it",
+		    (uint64_t)id);
+	lbd_etcd_lease_close(cd->lease, lease_closed, cd);
+	cd->lease = NULL;
+}
+
+void
+lbd_clusterd_free(struct lbd *d)
+{
+	struct lbd_clusterd *cd = d->cluster;
+
+	if (cd == NULL)
+		return;
+	/* The loop has ended: the lease is closed, and the client with it. */
+	if (cd->curl_inited)
+		curl_global_cleanup();
+	free(cd);
+	d->cluster = NULL;
+}
+
+const char *
+lbd_clusterd_refusal(const struct lbd *d, char *buf, size_t size)
+{
+	const struct lbd_clusterd *cd = d->cluster;
+	int64_t id;
+
+	if (cd == NULL)
+		return "cluster locks are not served by this lockbrokerd: its "
+		    "settings give no etcd_endpoints, so it has no etcd lease";
+	if (cd->lease == NULL)
+		return "cluster locks are not served by this lockbrokerd: it "
+		    "is stopping, its etcd lease closed";
+	if ((id = lbd_etcd_lease_id(cd->lease)) != 0)
+		snprintf(buf, size, "cluster locks are not served by this "
+		    "lockbrokerd yet: its etcd lease is live (id %016" PRIx64
+		    "), but taking a lock's key in etcd is not built",
+		    (uint64_t)id);
+	else if (cd->lost != 0)
+		snprintf(buf, size, "cluster locks are not served by this "
+		    "lockbrokerd yet, and it has no etcd lease since lease "
+		    "%016" PRIx64 " was lost: %s", (uint64_t)cd->lost,
+		    cd->trouble);
+	else
+		snprintf(buf, size, "cluster locks are not served by this "
+		    "lockbrokerd yet, and it has no etcd lease yet: %s",
+		    cd->trouble[0] != '\0' ? cd->trouble : "its grant is "
+		    "in flight");
+	return buf;
+}

@@ -1,0 +1,315 @@
+"""cluster.py: lockbrokerd runs its etcd lease (docs/CLUSTER.md, "The
+lease"), against a real single-node etcd that the test starts on free
+ports of 127.0.0.1 in a temporary directory, and looks at with etcdctl.
+
+With cluster_dir and etcd_endpoints set, the daemon is granted one lease
+at its start, keeps it alive, logs it, names it in the refusal of a
+cluster lock (taking a lock's key is not run by the daemon yet), and
+revokes it at its stop (etcd hung, the stop waits no longer than the
+revoke's timeout); etcd down, it serves its local locks all the same,
+logs why it has no lease, and stops at once; etcd killed, it declares
+the lease lost within its TTL, and once etcd is back it revokes the lost
+lease and is granted a new one.
+
+Skipped (exit 77, saying why) without etcd and etcdctl (etcd-server,
+etcd-client), or with a daemon built without etcd.
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from lbdaemon import Daemon  # noqa: E402
+
+ETCD = os.environ.get("ETCD") or "/usr/bin/etcd"
+ETCDCTL = os.environ.get("ETCDCTL") or "/usr/bin/etcdctl"
+TTL = 5
+GRANTED = re.compile(r"etcd lease ([0-9a-f]+) granted \(TTL (\d+) s\)")
+ANEW = re.compile(r"etcd lease ([0-9a-f]+) granted anew \(TTL (\d+) s\); "
+                  r"the lost lease ([0-9a-f]+) is revoked or gone")
+
+
+def free_port():
+    """A TCP port of 127.0.0.1 free now (bound and let go)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(what, check, seconds):
+    """check()'s first true value within seconds; fails saying what."""
+    deadline = time.monotonic() + seconds
+    while True:
+        v = check()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("not within %.1f s: %s" % (seconds, what))
+        time.sleep(0.05)
+
+
+class Etcd:
+    """One etcd member on 127.0.0.1, its data and log in directory d."""
+
+    def __init__(self, d):
+        self.dir = d
+        self.port, self.peer_port = free_port(), free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.proc = None
+
+    def start(self):
+        """Starts it (again, on its data) and waits until it serves a
+        read through raft's leader (20 s at most)."""
+        peer = "http://127.0.0.1:%d" % self.peer_port
+        with open(os.path.join(self.dir, "etcd.log"), "a") as log:
+            self.proc = subprocess.Popen(
+                [ETCD, "--name", "t",
+                 "--data-dir", os.path.join(self.dir, "data"),
+                 "--listen-client-urls", self.url,
+                 "--advertise-client-urls", self.url,
+                 "--listen-peer-urls", peer,
+                 "--initial-advertise-peer-urls", peer,
+                 "--initial-cluster", "t=" + peer,
+                 "--log-level", "warn"], stdout=log, stderr=log)
+        wait_for("etcd answering on " + self.url, self.answers, 20)
+
+    def answers(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("etcd exited with %s; see %s" %
+                                 (self.proc.returncode, self.dir))
+        try:
+            req = urllib.request.Request(self.url + "/v3/kv/range",
+                                         data=b'{"key":"AA=="}')
+            with urllib.request.urlopen(req, timeout=1) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def ctl(self, *args):
+        """etcdctl's output for args; fails on its error."""
+        env = dict(os.environ, ETCDCTL_API="3")
+        p = subprocess.run([ETCDCTL, "--endpoints", self.url] + list(args),
+                           env=env, capture_output=True, text=True,
+                           timeout=10)
+        if p.returncode != 0:
+            raise AssertionError("etcdctl %s: %s" % (" ".join(args),
+                                                     p.stderr))
+        return p.stdout
+
+    def leases(self):
+        """The leases etcd has, in hex (etcdctl lease list)."""
+        return self.ctl("lease", "list").split()[3:]
+
+    def remaining(self, lease):
+        """The lease's remaining TTL in seconds (-1: etcd has it not)."""
+        return json.loads(self.ctl("lease", "timetolive", lease, "-w",
+                                   "json"))["ttl"]
+
+
+class ClusterCase(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="lbcluster.")
+        os.chmod(self.dir, 0o755)
+        self.cluster = os.path.join(self.dir, "cluster")
+        self.locks = os.path.join(self.dir, "locks")
+        os.mkdir(self.cluster)
+        os.mkdir(self.locks)
+        os.mkdir(os.path.join(self.dir, "etcd"))
+        self.etcd = Etcd(os.path.join(self.dir, "etcd"))
+        self.daemon = None
+
+    def tearDown(self):
+        try:
+            if self.daemon is not None and \
+                    self.daemon.stop() not in (0, None):
+                print(self.daemon.logtext(), file=sys.stderr)
+        finally:
+            self.etcd.kill()
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def start_daemon(self, endpoints):
+        os.mkdir(os.path.join(self.dir, "daemon"))
+        self.daemon = Daemon(
+            os.path.join(self.dir, "daemon"),
+            config="cluster_dir = %s\netcd_endpoints = %s\netcd_ttl = %d\n"
+            % (self.cluster, endpoints, TTL))
+        self.daemon.start()
+        return self.daemon
+
+    def logged(self, pattern, seconds=TTL + 2.0):
+        """pattern's first match in the daemon's log, within seconds."""
+        rx = re.compile(pattern)
+        return wait_for("%r in the daemon's log:\n%s" % (
+            pattern, self.daemon.logtext()),
+            lambda: rx.search(self.daemon.logtext()), seconds)
+
+    def granted(self):
+        """The lease the daemon logs granted: (id in hex, TTL)."""
+        m = self.logged(GRANTED.pattern)
+        return m.group(1), int(m.group(2))
+
+    def local_lock_served(self):
+        c = self.daemon.client()
+        p = os.path.join(self.locks, "local")
+        self.assertEqual(c.call("ACQUIRE", path=p, timeout=0).code, "OK")
+        self.assertTrue(os.path.exists(p + ".lock"))
+        self.assertEqual(c.call("RELEASE", path=p).code, "OK")
+        self.assertFalse(os.path.exists(p + ".lock"))
+        c.close()
+
+    def cluster_refusal(self):
+        """The message of a cluster lock's ACQUIRE, refused EFAILED."""
+        c = self.daemon.client()
+        p = os.path.join(self.cluster, "db", "migrate")
+        r = c.call("ACQUIRE", path=p, timeout=0)
+        c.close()
+        self.assertEqual(r.code, "EFAILED", r)
+        self.assertFalse(os.path.exists(p + ".lock"))
+        msg = r.fields["message"]
+        self.assertIn("%s is a cluster lock (under cluster_dir %s)" %
+                      (p, self.cluster), msg)
+        return msg
+
+    def stop_promptly(self):
+        """SIGTERM: the daemon exits 0 within a few seconds (its revoke's
+        timeout is under a third of the TTL)."""
+        t0 = time.monotonic()
+        self.assertEqual(self.daemon.stop(), 0, self.daemon.logtext())
+        took = time.monotonic() - t0
+        self.assertLess(took, TTL / 3 + 2.0, "the stop took %.1f s" % took)
+        return took
+
+
+class Lease(ClusterCase):
+    def test_granted_kept_named_and_revoked_at_stop(self):
+        self.etcd.start()
+        self.start_daemon(self.etcd.url)
+        lease, ttl = self.granted()
+        self.assertEqual(ttl, TTL)
+        self.assertEqual(self.etcd.leases(), [lease])
+        # Kept alive across more than two TTLs: etcd's remaining TTL
+        # never runs out.
+        end = time.monotonic() + 2 * TTL + 1
+        while time.monotonic() < end:
+            left = self.etcd.remaining(lease)
+            self.assertGreater(left, 0, "the lease ran out in etcd")
+            time.sleep(0.5)
+        self.assertEqual(self.etcd.leases(), [lease])
+        self.assertNotIn("lost", self.daemon.logtext())
+        # Local locks as ever; a cluster lock refused, naming the lease.
+        self.local_lock_served()
+        msg = self.cluster_refusal()
+        self.assertIn("etcd lease is live (id %s)" % lease, msg)
+        self.assertIn("taking a lock's key in etcd is not built", msg)
+        # The stop revokes it: gone well before it could have expired.
+        left = self.etcd.remaining(lease)
+        t0 = time.monotonic()
+        self.stop_promptly()
+        self.assertEqual(self.etcd.leases(), [], "not revoked at the stop")
+        self.assertLess(time.monotonic() - t0, left - 0.5,
+                        "too slow to tell a revoke from an expiry")
+        self.assertIn("etcd lease %s: revoking it" % lease,
+                      self.daemon.logtext())
+
+
+class EtcdDown(ClusterCase):
+    def test_serves_local_locks_and_says_why_there_is_no_lease(self):
+        endpoint = "http://127.0.0.1:%d" % free_port()  # nobody listens
+        self.start_daemon(endpoint)
+        self.logged(r"<4>\S+ etcd: lease grant at %s: \S.*" %
+                    re.escape(endpoint))
+        self.local_lock_served()
+        msg = self.cluster_refusal()
+        self.assertIn("it has no etcd lease yet: lease grant at %s: " %
+                      endpoint, msg)
+        self.assertNotIn("granted", self.daemon.logtext())
+        self.stop_promptly()
+
+
+class EtcdKilled(ClusterCase):
+    def test_lost_then_revoked_and_granted_anew(self):
+        self.etcd.start()
+        self.start_daemon(self.etcd.url)
+        old, _ = self.granted()
+        self.assertEqual(self.etcd.leases(), [old])
+        self.etcd.kill()
+        t0 = time.monotonic()
+        self.logged(r"etcd lease %s lost, its deadline" % old)
+        self.assertLess(time.monotonic() - t0, TTL + 0.5,
+                        "the loss was not logged within the TTL")
+        self.assertIn("no etcd lease since lease %s was lost" % old,
+                      self.cluster_refusal())
+        self.local_lock_served()
+        # etcd back on its data restores the old lease with a fresh TTL:
+        # the daemon revokes it, then is granted a new one.
+        self.etcd.start()
+        m = self.logged(ANEW.pattern, 3 * TTL)
+        new = m.group(1)
+        self.assertEqual(m.group(3), old)
+        self.assertNotEqual(new, old)
+        self.assertEqual(self.etcd.leases(), [new])
+        self.assertIn("etcd lease is live (id %s)" % new,
+                      self.cluster_refusal())
+        self.stop_promptly()
+        self.assertEqual(self.etcd.leases(), [])
+
+
+class EtcdHung(ClusterCase):
+    def test_stop_bounded_by_the_revokes_timeout(self):
+        self.etcd.start()
+        self.start_daemon(self.etcd.url)
+        lease, _ = self.granted()
+        self.etcd.proc.send_signal(signal.SIGSTOP)   # answers nothing
+        try:
+            # It waits for the revoke's end: its timeout, 1.5 s (nine
+            # tenths of a third of the TTL).
+            self.assertGreater(self.stop_promptly(), 1.0)
+            self.assertIn("etcd lease %s: revoking it" % lease,
+                          self.daemon.logtext())
+        finally:
+            self.etcd.proc.send_signal(signal.SIGCONT)
+
+
+def skip_reason():
+    """Why this suite cannot run here, or None."""
+    for name, prog, pkg in (("etcd", ETCD, "etcd-server"),
+                            ("etcdctl", ETCDCTL, "etcd-client")):
+        if not os.access(prog, os.X_OK):
+            return "%s (%s) is not installed (no %s)" % (name, pkg, prog)
+    d = tempfile.mkdtemp(prefix="lbcluster.")
+    try:
+        os.mkdir(os.path.join(d, "cluster"))
+        daemon = Daemon(d, config="cluster_dir = %s/cluster\n" % d).start()
+        try:
+            c = daemon.client()
+            r = c.call("ACQUIRE", path=d + "/cluster/x", timeout=0)
+            c.close()
+        finally:
+            daemon.stop()
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    if "built without" in r.fields.get("message", ""):
+        return "lockbrokerd is built without etcd (configure --with-etcd)"
+    return None
+
+
+if __name__ == "__main__":
+    why = skip_reason()
+    if why is not None:
+        print("skipped: " + why)
+        sys.exit(77)
+    unittest.main(verbosity=2)
