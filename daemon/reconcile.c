@@ -615,11 +615,15 @@ orphan_look(struct lbd_hold *h, const struct lbd_store_hold *rec,
     const char **why, struct lockfs_err *err)
 {
 	struct lockfs_err terr;
+	char              named[PATH_MAX];
 	int               r, pin = -1;
 
 	*why = "its artefact is gone, or is not its holder's any more";
 	if (lbd_hold_names(h, err) != 0)
 		return -1;
+	/* The lock file by its own name, as unique names hash it (pin_dir
+	 * may name it through a descriptor). */
+	snprintf(named, sizeof(named), "%s", h->fs.lock_file);
 	if (lbd_creds_enter(h->creds, err) != 0) {
 		lockfs_names_drop(&h->fs);
 		return -1;
@@ -646,7 +650,8 @@ orphan_look(struct lbd_hold *h, const struct lbd_store_hold *rec,
 			    (long)h->fs.owner.pid);
 	}
 	if (r == 1 && rec != NULL && tidy_first(h) &&
-	    lockfs_handoff_tidy(&h->fs, lbd_litter_left, h, &terr) > 0)
+	    lockfs_handoff_tidy(&h->fs, named, lbd_litter_left, h,
+	    &terr) > 0)
 		log_info("%s: removed the temporaries of a handoff the "
 		    "previous daemon did not finish", h->lock->path);
 	if (r == 1 && (r = lockfs_i_am_locking(&h->fs, err)) == 0)
