@@ -1111,6 +1111,38 @@ lbd_orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid)
 }
 
 /*
+ * A reader's RECLAIM (mode shared, token) of a lock that has no holder
+ * now, whose artefact is the reader's own: the previous daemon handed it
+ * the artefact as a rider (hold.c) and took the last step (the rename
+ * over the lock file: swap.c, before its commit when another step came
+ * in the same iteration), then died before its commit; the record it
+ * left is the old reader's, forgotten at start (its artefact not its).
+ * The rider was told it holds long before: its hold is given back, shared,
+ * with its token, as the artefact's reader (the others' RECLAIMs ride on
+ * it).  0, or -1 (the artefact is not its own: nothing made).
+ */
+static int
+reclaim_own_artefact(struct lbd_conn *c, const char *path, unsigned method,
+    pid_t tid, uint64_t token)
+{
+	struct lockfs_err err;
+	struct lbd_lock  *l;
+
+	if ((l = lbd_lock_get(c->d, path, method, &err)) == NULL)
+		return -1;
+	if (l->holder != NULL || lbd_own_artefact_adopt(l, c, 0, tid) != 0) {
+		lbd_lock_put(l);
+		return -1;
+	}
+	l->holder->token = token;
+	lbd_hold_mode(l->holder, 1);    /* recorded shared */
+	log_info("%s: pid %ld reclaims it shared, its own artefact (handed "
+	    "to it as a rider by the previous daemon, which died before it "
+	    "recorded that)", path, (long)c->pid);
+	return 0;
+}
+
+/*
  * lbd_reclaim: RECLAIM by c of the hold of path (method, tid) it had in
  * the previous run with token, its mode settled to mode (-1: as
  * recorded; see orphan_adopt).  0, or -1 when there is no such orphan of
@@ -1129,6 +1161,11 @@ lbd_reclaim(struct lbd_conn *c, const char *path, unsigned method,
 	if (lockfs_init(&fs, path, method, 0, &err) != 0)
 		return -1;
 	l = lbd_lock_find(c->d, fs.path, method);
+	if ((l == NULL || l->holder == NULL) && mode == 1) {
+		rc = reclaim_own_artefact(c, fs.path, method, tid, token);
+		lockfs_fini(&fs);
+		return rc;
+	}
 	lockfs_fini(&fs);
 	if (l == NULL || l->holder == NULL || l->holder->token != token)
 		return -1;

@@ -16,7 +16,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lbdaemon import NOBODY, PYTHON, Daemon, DaemonCase  # noqa: E402
+from lbdaemon import (NOBODY, PYTHON, Daemon, DaemonCase,  # noqa: E402
+                      unique_name)
 
 ROOT = os.geteuid() == 0
 
@@ -1379,6 +1380,51 @@ class Reproductions(SharedCase):
                             "a reader joined ahead of a queued writer")
         self.assertCode(a.call("RELEASE", path=p), "OK")
         self.assertCode(w.wait(rw, 30), "OK")
+
+    def test_rider_handed_the_artefact_before_the_commit_reclaims(self):
+        # Found by chaos: the artefact's reader left, the previous
+        # daemon handed the artefact to a rider and took the last step
+        # (the rider's file renamed over the lock file: before the
+        # commit when another step came in the same iteration), then
+        # was killed before its commit.  Its record is the old reader's,
+        # forgotten at start (the artefact is not its any more); the
+        # rider, told long before that it holds, reclaims: its hold is
+        # given back, shared (it was refused ENOENT, lost, and its
+        # library removed the lock file).
+        p = self.path()
+        a = self.reader_process(p)
+        b = self.v2()
+        tok = b.call("ACQUIRE", path=p, mode="shared").fields["token"]
+        self.daemon.stop(signal.SIGKILL)
+        b.close()
+        # What the killed daemon's handoff left: b's unique file as the
+        # lock file, b's marker gone with its ride.
+        mine = unique_name(os.getpid(), p + ".lock", "link")
+        with open(mine, "w"):
+            pass
+        os.rename(mine, p + ".lock")
+        os.link(p + ".lock", mine)
+        for m in os.listdir(self.locks):
+            if ".lock.reader." in m:
+                os.unlink(os.path.join(self.locks, m))
+        self.daemon.start()
+        b = self.v2()
+        r = b.call("RECLAIM", path=p, token=tok, mode="shared")
+        self.assertCode(r, "OK", self.daemon.logtext())
+        self.assertEqual(r.fields.get("mode"), "shared")
+        w = self.v2()
+        self.assertCode(w.call("ACQUIRE", path=p, timeout=0), "EALREADY",
+                        "a writer granted while the reclaimed reader reads")
+        self.assertEqual(self.status(b, p)["holders"], "1")
+        # A reader's RECLAIM of a lock file that is not its own is
+        # refused still (nothing made).
+        self.assertCode(b.call("RELEASE", path=p), "OK")
+        self.assertFalse(os.path.lexists(p + ".lock"))
+        self.assertFalse(os.path.lexists(mine))
+        self.assertCode(w.call("RECLAIM", path=p, token=tok,
+                               mode="shared"), "ENOENT")
+        self.assertFalse(os.path.lexists(p + ".lock"))
+        a.kill()
 
     def test_reclaimed_rider_keeps_the_lock_its_first_reader_left(self):
         # Regression: after a restart the rider reclaims first and rides
