@@ -1119,7 +1119,8 @@ lbd_orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid)
  * left is the old reader's, forgotten at start (its artefact not its).
  * The rider was told it holds long before: its hold is given back, shared,
  * with its token, as the artefact's reader (the others' RECLAIMs ride on
- * it).  0, or -1 (the artefact is not its own: nothing made).
+ * it).  Only a token of a previous run.  0, or -1 (not such a token, or
+ * the artefact is not its own: nothing made).
  */
 static int
 reclaim_own_artefact(struct lbd_conn *c, const char *path, unsigned method,
@@ -1128,6 +1129,13 @@ reclaim_own_artefact(struct lbd_conn *c, const char *path, unsigned method,
 	struct lockfs_err err;
 	struct lbd_lock  *l;
 
+	/* Only a previous run's hold: its token of an earlier generation,
+	 * below every token of this run, so that a token its owner names
+	 * never passes a later holder's.  (The grace period, which a
+	 * rider's marker needs, is not: the artefact is its own, on disk,
+	 * and the grace ends as soon as no orphan is left.) */
+	if (token == 0 || token >> 32 >= c->d->generation)
+		return -1;
 	if ((l = lbd_lock_get(c->d, path, method, &err)) == NULL)
 		return -1;
 	if (l->holder != NULL || lbd_own_artefact_adopt(l, c, 0, tid) != 0) {

@@ -1424,6 +1424,16 @@ class Reproductions(SharedCase):
         self.assertCode(w.call("RECLAIM", path=p, token=tok,
                                mode="shared"), "ENOENT")
         self.assertFalse(os.path.lexists(p + ".lock"))
+        # Nor is a token of this run taken from its owner's word, even
+        # with its own artefact there (a lock file it made in-process).
+        with open(mine, "w"):
+            pass
+        os.link(mine, p + ".lock")
+        now = str((int(tok) >> 32 | 1) + 1 << 32 | 5)
+        self.assertCode(b.call("RECLAIM", path=p, token=now,
+                               mode="shared"), "ENOENT")
+        os.unlink(p + ".lock")
+        os.unlink(mine)
         a.kill()
 
     def test_reclaimed_rider_keeps_the_lock_its_first_reader_left(self):
