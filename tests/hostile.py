@@ -1083,5 +1083,53 @@ class KeptSqlite(HostileTest):
         self.assertServing()
 
 
+
+class TodayReview(HostileTest):
+    """Attacks on the day's changes (litter.c, the tidy's sweep of unique
+    names, RECLAIM of one's own artefact shared)."""
+
+    def test_tidy_sweep_spares_a_live_pidfile_lock_named_like_litter(self):
+        # Attack: the tidy at start (lockfs_handoff_tidy's second pass,
+        # tidy_named) removes every regular file of the hold's user with
+        # one link whose NAME parses as a unique name of the judged lock
+        # (the lock file's hash at its end, a '~') and names a process
+        # that is gone.  A pidfile lock's lock file is its path itself: a
+        # regular file with one link.  A lock whose path is spelt like a
+        # dead process's unique name of another lock in that directory
+        # (pid 1 with a wrong start time is "gone") is a live lock, its
+        # holder alive (its pid inside), yet the daemon removes it at
+        # start: a second process then takes it while the first holds it
+        # (two holders), and a file judged by its name alone is removed.
+        # What should happen: only the daemon's own litter goes (a file
+        # the name of which it made, not another lock's artefact); the
+        # pidfile lock stays, and an ACQUIRE of it is refused EALREADY.
+        d, p = self.place()
+        a = self.client()
+        self.assertCode(a.call("ACQUIRE", path=p, method="link"), "OK")
+        self.assertEqual(self.daemon.stop(), 0)
+        holder = subprocess.Popen([sys.executable, "-c",
+                                   "import time; time.sleep(600)"])
+        self.procs.append(holder)
+        # A unique name of p's lock file, of pid 1 with a start time it
+        # never had: "gone" to lockfs_holder_liveness.
+        name = unique_name(1, p + ".lock", "link")
+        pid, rest = os.path.basename(name).split("~", 1)
+        pidlock = os.path.join(d, pid + "~1." + rest.split(".", 1)[1])
+        # The pidfile lock, held by a live process (Python's PIDLockFile
+        # writes its pid in it).
+        with open(pidlock, "w") as f:
+            f.write("%d\n" % holder.pid)
+        self.daemon.start()
+        b = self.client()
+        self.assertCode(b.call("PING"), "OK")
+        time.sleep(1.5)
+        self.assertTrue(os.path.lexists(pidlock),
+                        "the daemon removed a live pidfile lock at start "
+                        "(its name parsed as a dead process's unique "
+                        "name):\n" + self.daemon.logtext()[-2000:])
+        self.assertCode(b.call("ACQUIRE", path=pidlock, method="pidfile",
+                               timeout=0), "EALREADY")
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
