@@ -2477,5 +2477,57 @@ class LeftMarkers(SharedCase):
         self.assertEqual(os.listdir(self.locks), [])
 
 
+
+class TodayReview(SharedCase):
+    """Attacks on the day's changes (reconcile.c reclaim_own_artefact)."""
+
+    def reader_code(self, p):
+        """The code of a shared ACQUIRE of p (timeout 0) by another
+        process, which keeps what it got until the test ends."""
+        proc = self.spawn(textwrap.dedent("""
+            import sys, time
+            sys.path.insert(0, %r)
+            from lbdaemon import Client
+            c = Client(%r, hello=False)
+            assert c.call("HELLO", version=2).verb == "OK"
+            r = c.call("ACQUIRE", path=%r, mode="shared", timeout=0)
+            print(r.code, flush=True)
+            time.sleep(600)
+            """ % (os.path.dirname(os.path.abspath(__file__)),
+                   self.daemon.socket, p)))
+        return proc.stdout.readline().decode().strip()
+
+    def test_reclaim_shared_of_an_exclusive_in_process_lock_refused(self):
+        # Attack: reclaim_own_artefact takes a RECLAIM mode=shared of a
+        # lock with no holder whenever the artefact is the client's own
+        # and the token it names has an earlier generation's high bits.
+        # Nothing ties it to a restart, to a hold the daemon ever granted
+        # (any token of generation 0 will do, made up: 1), nor to a
+        # shared artefact (no readers' sign, no marker): a process that
+        # holds the lock EXCLUSIVE in-process (its own link artefact, as
+        # lockfs's in-process acquire makes it) turns it into a shared
+        # hold of the daemon's, and another process's reader is then
+        # granted while that exclusive hold stands: the lock held by a
+        # writer and a reader at once.  What should happen: RECLAIM of
+        # a hold the daemon never granted (no restart, no such token
+        # issued, no sign of a shared lock) is refused ENOENT, and the
+        # other reader waits (EALREADY at timeout 0).
+        p = self.path()
+        mine = unique_name(os.getpid(), p + ".lock", "link")
+        with open(mine, "w"):
+            pass
+        os.link(mine, p + ".lock")      # held exclusive, in-process
+        b = self.v2()
+        r = b.call("RECLAIM", path=p, token="1", mode="shared")
+        code = self.reader_code(p)
+        os.unlink(p + ".lock")
+        os.unlink(mine)
+        self.assertCode(r, "ENOENT", "an in-process exclusive lock taken "
+                        "as a shared hold by a made-up token; then "
+                        "another reader's ACQUIRE: %s\n%s" %
+                        (code, self.daemon.logtext()[-1500:]))
+        self.assertEqual(code, "EALREADY")
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
