@@ -1131,5 +1131,60 @@ class TodayReview(HostileTest):
                                timeout=0), "EALREADY")
 
 
+    def test_one_user_cannot_fill_the_litter_watch_for_all(self):
+        # Attack: the watch of unique files left to live processes
+        # (daemon/litter.c) is one list for every user, at most 1024
+        # (LBD_LITTER_MAX).  User nobody, with a hold recorded over a
+        # restart, plants in its own lock's directory 1100 files of its
+        # own named as unique names of its lock (one process of its,
+        # alive, with 1100 thread ids): the tidy at start leaves each to
+        # that live process and watches it, and the list is full.
+        # Root's hold (in a directory judged after nobody's), has a next holder's unique file
+        # of a live process left by an unfinished handoff (as in
+        # daemon.py test_next_holders_unique_file_removed_once_it_is_gone):
+        # it is not watched ("out of room") and stays for good once its
+        # process is gone.  What should happen: one user's files never
+        # take another's room (a bound per user, or the planted names not
+        # watched: no handoff of the daemon's made them); root's file is
+        # removed within seconds of its process's death.
+        d, p = self.place()
+        os.chmod(d, 0o755)
+        os.chown(d, NOBODY, NOBODY)
+        n = self.nobody()
+        self.assertCode(n.call("ACQUIRE", path=p, method="link"), "OK")
+        r = self.client()
+        p2 = self.place("rootlock")[1]
+        self.assertCode(r.call("ACQUIRE", path=p2, method="link"), "OK")
+        self.assertEqual(self.daemon.stop(), 0)
+        filler = subprocess.Popen([sys.executable, "-c",
+                                   "import time; time.sleep(600)"])
+        self.procs.append(filler)
+        for tid in range(1, 1101):
+            f = unique_name(filler.pid, p + ".lock", "link", tid=tid)
+            with open(f, "w"):
+                pass
+            os.chown(f, NOBODY, NOBODY)
+        nxt = subprocess.Popen([sys.executable, "-c",
+                                "import time; time.sleep(600)"])
+        self.procs.append(nxt)
+        unique = unique_name(nxt.pid, p2 + ".lock", "link")
+        with open(unique, "w"):
+            pass
+        self.daemon.start()
+        time.sleep(2.5)
+        self.assertTrue(os.path.lexists(unique))
+        nxt.kill()
+        nxt.wait()
+        deadline = time.monotonic() + 10
+        while os.path.lexists(unique) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        log = self.daemon.logtext()
+        self.assertFalse(os.path.lexists(unique),
+                         "root's litter left for good, the watch filled "
+                         "by nobody's names: " + "\n".join(
+                             l for l in log.splitlines()
+                             if "rootlock" in l)[-1500:])
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
