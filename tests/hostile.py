@@ -1186,5 +1186,43 @@ class TodayReview(HostileTest):
                              if "rootlock" in l)[-1500:])
 
 
+    def test_many_planted_unique_names_do_not_stall_the_start(self):
+        # Attack: the tidy at start (tidy_named) looks at EVERY entry of a
+        # recorded hold's directory that is spelt as a unique name of its
+        # lock: an fstatat, a parse, a look at /proc for its process, and
+        # for a live one lbd_litter_left (a lockfs_init, and past the
+        # watch's 1024 a log line each), with no bound (the readers' scan
+        # stops at READERS_DIR_MAX).  User nobody, with a hold recorded
+        # over a restart, plants 150000 empty files of its own named after
+        # a live process of its (its thread ids varied) in its own lock's
+        # directory: the daemon's start, which serves nobody meanwhile
+        # (every user's reclaims wait), takes seconds, and grows with the
+        # count.  What should happen: the sweep is bounded (as the
+        # readers' scan is), and the daemon answers within a second of
+        # its start, as it does with the directory empty (0.02 s here).
+        d, p = self.place()
+        os.chown(d, NOBODY, NOBODY)
+        n = self.nobody()
+        self.assertCode(n.call("ACQUIRE", path=p, method="link"), "OK")
+        self.assertEqual(self.daemon.stop(), 0)
+        filler = subprocess.Popen([sys.executable, "-c",
+                                   "import time; time.sleep(600)"])
+        self.procs.append(filler)
+        head, tail = unique_name(filler.pid, p + ".lock", "link",
+                                 tid=1).split("-00000001", 1)
+        for tid in range(1, 150001):
+            fd = os.open("%s-%08x%s" % (head, tid, tail),
+                         os.O_CREAT | os.O_WRONLY, 0o644)
+            os.fchown(fd, NOBODY, NOBODY)
+            os.close(fd)
+        t0 = time.monotonic()
+        self.daemon.start()
+        self.assertServing()
+        took = time.monotonic() - t0
+        self.assertLess(took, 1.0, "the daemon's start took %.2f s, %d log "
+                        "lines" % (took, len(self.daemon.logtext()
+                                             .splitlines())))
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
