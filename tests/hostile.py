@@ -1139,8 +1139,9 @@ class TodayReview(HostileTest):
         # own named as unique names of its lock (one process of its,
         # alive, with 1100 thread ids): the tidy at start leaves each to
         # that live process and watches it, and the list is full.
-        # Root's hold (in a directory judged after nobody's), has a next holder's unique file
-        # of a live process left by an unfinished handoff (as in
+        # Root's hold (in a directory judged after nobody's) has a next
+        # holder's unique file of a live process left by an unfinished
+        # handoff (as in
         # daemon.py test_next_holders_unique_file_removed_once_it_is_gone):
         # it is not watched ("out of room") and stays for good once its
         # process is gone.  What should happen: one user's files never
