@@ -27,6 +27,7 @@
 struct litter {
 	struct litter        *next;
 	struct lbd_creds     *creds;    /* the tidy's user's */
+	uid_t                 uid;      /* that user */
 	char                 *dir;      /* its directory, as lockfs names it */
 	struct lockfs_fs_info dir_fi;   /* that directory's identity */
 	struct lockfs_fs_info fi;       /* the file's identity */
@@ -37,8 +38,22 @@ struct litter {
 struct lbd_litters {
 	struct litter *head;
 	unsigned       n;
+	int            full_told;       /* the first file left unwatched
+	                                   was logged */
 	uv_timer_t     timer;
 };
+
+/* How many of ls's files are uid's. */
+static unsigned
+litters_of(const struct lbd_litters *ls, uid_t uid)
+{
+	const struct litter *e;
+	unsigned             n = 0;
+
+	for (e = ls->head; e != NULL; e = e->next)
+		n += e->uid == uid;
+	return n;
+}
 
 #define LITTER_LOOK_MS 1000
 
@@ -118,7 +133,7 @@ lbd_litter_left(void *arg, const struct lockfs_fs_info *dir,
 {
 	struct lbd_hold    *h = arg;
 	struct lbd         *d = h->lock->d;
-	struct lbd_litters *ls;
+	struct lbd_litters *ls = NULL;
 	struct lockfs_lock  fs;
 	struct lockfs_err   err;
 	struct litter      *e = NULL;
@@ -127,8 +142,9 @@ lbd_litter_left(void *arg, const struct lockfs_fs_info *dir,
 	/* The directory by its own name (h's may be pinned to a descriptor
 	 * for the judgement: /proc/self/fd/N). */
 	if (lockfs_init(&fs, h->lock->path, LB_LINK, 0, &err) != 0)
-		goto fail;
+		goto fail;      /* e NULL */
 	if ((ls = litters_get(d)) == NULL || ls->n >= LBD_LITTER_MAX ||
+	    litters_of(ls, h->uid) >= LBD_LITTER_PER_UID ||
 	    (e = calloc(1, sizeof(*e) + len + 1)) == NULL ||
 	    (e->dir = strdup(fs.dir)) == NULL) {
 		lockfs_fini(&fs);
@@ -139,6 +155,7 @@ lbd_litter_left(void *arg, const struct lockfs_fs_info *dir,
 	e->dir_fi = *dir;
 	e->fi = *fi;
 	e->creds = lbd_creds_ref(h->creds);
+	e->uid = h->uid;
 	e->next = ls->head;
 	ls->head = e;
 	ls->n++;
@@ -146,11 +163,16 @@ lbd_litter_left(void *arg, const struct lockfs_fs_info *dir,
 	    h->lock->path, base);
 	return;
 fail:
-	if (e != NULL)
-		free(e);
+	free(e);
+	if (ls != NULL && ls->full_told)
+		return;
+	if (ls != NULL)
+		ls->full_told = 1;
 	log_info("%s: %s, left by a handoff the previous daemon did not "
-	    "finish, is left to its live process (not watched: %s)",
-	    h->lock->path, base, "out of room");
+	    "finish, is left to its live process, not watched (at most %u "
+	    "files, %u of one user's; this is the first of those left so, "
+	    "the others are not logged)", h->lock->path, base,
+	    LBD_LITTER_MAX, LBD_LITTER_PER_UID);
 }
 
 /* lbd_litter_close: see litter.h. */

@@ -9,10 +9,11 @@
 
 #include "daemon.h"
 
-/* At most this many are kept watched; one more is logged and left, a
- * file with one link that is no lock (a breaker or its owner removes
- * it). */
-#define LBD_LITTER_MAX 1024
+/* At most this many are kept watched, and this many of one user's; one
+ * more is left (a file with one link that is no lock, its owner's to
+ * remove), the first such logged. */
+#define LBD_LITTER_MAX         1024
+#define LBD_LITTER_PER_UID     64
 
 /*
  * lbd_litter_left: a lockfs_left_fn (arg: the hold whose judgement

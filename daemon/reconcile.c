@@ -139,6 +139,7 @@ static int orphan_pin(struct lbd_hold *h, int *pin, struct lockfs_err *err);
 static int pin_dir(struct lbd_hold *h, int *pin, struct lockfs_err *err);
 static void unpin(struct lbd_hold *h, int pin);
 static void gone_unique_remove(struct lbd_hold *h);
+static void forgot_add(const char *path, unsigned method, uint64_t token);
 
 /* Ends an orphan hold: releases it (or hands it on) and logs why.  One
  * whose artefact could not be looked at yet is looked at first: gone (or
@@ -615,15 +616,11 @@ orphan_look(struct lbd_hold *h, const struct lbd_store_hold *rec,
     const char **why, struct lockfs_err *err)
 {
 	struct lockfs_err terr;
-	char              named[PATH_MAX];
 	int               r, pin = -1;
 
 	*why = "its artefact is gone, or is not its holder's any more";
 	if (lbd_hold_names(h, err) != 0)
 		return -1;
-	/* The lock file by its own name, as unique names hash it (pin_dir
-	 * may name it through a descriptor). */
-	snprintf(named, sizeof(named), "%s", h->fs.lock_file);
 	if (lbd_creds_enter(h->creds, err) != 0) {
 		lockfs_names_drop(&h->fs);
 		return -1;
@@ -650,8 +647,7 @@ orphan_look(struct lbd_hold *h, const struct lbd_store_hold *rec,
 			    (long)h->fs.owner.pid);
 	}
 	if (r == 1 && rec != NULL && tidy_first(h) &&
-	    lockfs_handoff_tidy(&h->fs, named, lbd_litter_left, h,
-	    &terr) > 0)
+	    lockfs_handoff_tidy(&h->fs, lbd_litter_left, h, &terr) > 0)
 		log_info("%s: removed the temporaries of a handoff the "
 		    "previous daemon did not finish", h->lock->path);
 	if (r == 1 && (r = lockfs_i_am_locking(&h->fs, err)) == 0)
@@ -861,6 +857,8 @@ reconcile_one(struct lbd *d, const struct lbd_store_hold *sh)
 	} else if (mine == 0) {
 		log_info("%s: pid %ld's hold: %s; forgotten", sh->path,
 		    (long)sh->pid, why);
+		if (sh->shared)
+			forgot_add(l->path, sh->method, sh->token);
 		if (lockfs_holder_liveness(&jh) == LB_HOLDER_DEAD)
 			gone_unique_remove(h);
 		lbd_hold_forget(l);
@@ -1110,6 +1108,71 @@ lbd_orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid)
 	return orphan_adopt(c, l, tid, 0, -1);
 }
 
+/* A shared hold forgotten at start because its artefact was not its
+ * holder's any more (reconcile_one): the killed daemon may have handed
+ * that artefact to a rider, which may reclaim with the hold's token
+ * (reclaim_own_artefact).  At most FORGOT_MAX, freed at the stop. */
+struct forgot {
+	struct forgot *next;
+	uint64_t       token;
+	unsigned       method;
+	char           path[];
+};
+
+#define FORGOT_MAX 4096
+
+static struct forgot *forgot_head;
+static unsigned       forgot_n;
+
+/* Notes the forgotten shared hold of path (method) with token. */
+static void
+forgot_add(const char *path, unsigned method, uint64_t token)
+{
+	struct forgot *f;
+	size_t         len = strlen(path);
+
+	if (forgot_n >= FORGOT_MAX ||
+	    (f = malloc(sizeof(*f) + len + 1)) == NULL)
+		return;
+	memcpy(f->path, path, len + 1);
+	f->method = method;
+	f->token = token;
+	f->next = forgot_head;
+	forgot_head = f;
+	forgot_n++;
+}
+
+/* Takes the note of path (method) with token out: 1 when there was one,
+ * else 0. */
+static int
+forgot_take(const char *path, unsigned method, uint64_t token)
+{
+	struct forgot **pf, *f;
+
+	for (pf = &forgot_head; (f = *pf) != NULL; pf = &f->next)
+		if (f->token == token && f->method == method &&
+		    strcmp(f->path, path) == 0) {
+			*pf = f->next;
+			forgot_n--;
+			free(f);
+			return 1;
+		}
+	return 0;
+}
+
+/* Frees every note (the stop). */
+static void
+forgot_free(void)
+{
+	struct forgot *f;
+
+	while ((f = forgot_head) != NULL) {
+		forgot_head = f->next;
+		free(f);
+	}
+	forgot_n = 0;
+}
+
 /*
  * A reader's RECLAIM (mode shared, token) of a lock that has no holder
  * now, whose artefact is the reader's own: the previous daemon handed it
@@ -1119,8 +1182,9 @@ lbd_orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid)
  * left is the old reader's, forgotten at start (its artefact not its).
  * The rider was told it holds long before: its hold is given back, shared,
  * with its token, as the artefact's reader (the others' RECLAIMs ride on
- * it).  Only a token of a previous run.  0, or -1 (not such a token, or
- * the artefact is not its own: nothing made).
+ * it).  Only a token of a shared hold of a previous run forgotten at
+ * start (forgot_take: once).  0, or -1 (no such hold, or the artefact is
+ * not its own: nothing made).
  */
 static int
 reclaim_own_artefact(struct lbd_conn *c, const char *path, unsigned method,
@@ -1129,16 +1193,19 @@ reclaim_own_artefact(struct lbd_conn *c, const char *path, unsigned method,
 	struct lockfs_err err;
 	struct lbd_lock  *l;
 
-	/* Only a previous run's hold: its token of an earlier generation,
-	 * below every token of this run, so that a token its owner names
-	 * never passes a later holder's.  (The grace period, which a
-	 * rider's marker needs, is not: the artefact is its own, on disk,
-	 * and the grace ends as soon as no orphan is left.) */
+	/* Only where a shared hold of a previous run with that very token
+	 * was forgotten at start, its artefact not its holder's any more:
+	 * never a lock its owner holds exclusive in-process, whatever token
+	 * it names (a hostile review had a writer and a reader hold one so).
+	 * (The grace period, which a rider's marker needs, is not: the
+	 * evidence is the record and the artefact, and the grace ends as
+	 * soon as no orphan is left.) */
 	if (token == 0 || token >> 32 >= c->d->generation)
 		return -1;
 	if ((l = lbd_lock_get(c->d, path, method, &err)) == NULL)
 		return -1;
-	if (l->holder != NULL || lbd_own_artefact_adopt(l, c, 0, tid) != 0) {
+	if (l->holder != NULL || !forgot_take(l->path, method, token) ||
+	    lbd_own_artefact_adopt(l, c, 0, tid) != 0) {
 		lbd_lock_put(l);
 		return -1;
 	}
@@ -1227,4 +1294,5 @@ lbd_orphans_detach(struct lbd *d)
 		lbd_hold_detach(h->lock);
 	lbd_ending_del(d, &d->grace_ending);
 	uv_close((uv_handle_t *)&d->grace, NULL);
+	forgot_free();
 }

@@ -845,59 +845,6 @@ tidy_unique(int dfd, const char *base, const struct lockfs_fs_info *fi)
 	return lockfs_fs_unlink_at(dfd, base) == 0 ? 1 : -1;
 }
 
-/* The end every link unique name of lock_file has (".%08x", its path's
- * hash: lockfs_unique_format) into out (size bytes); "" when it cannot
- * be told. */
-static void
-unique_suffix(const char *lock_file, char *out, size_t size)
-{
-	struct lockfs_owner o;
-	char                name[PATH_MAX];
-	const char         *dot;
-
-	out[0] = '\0';
-	memset(&o, 0, sizeof(o));
-	snprintf(o.host, sizeof(o.host), "h");
-	o.pid = 1;
-	o.start = 1;
-	if (lockfs_unique_format(&o, LB_LINK, lock_file, name,
-	    sizeof(name)) == 0 && (dot = strrchr(name, '.')) != NULL)
-		snprintf(out, size, "%s", dot);
-}
-
-/* Whether name ends with suffix, and is more than it (never with ""). */
-static int
-ends_with(const char *name, const char *suffix)
-{
-	size_t len = strlen(name), slen = strlen(suffix);
-
-	return slen > 0 && len > slen &&
-	    strcmp(name + len - slen, suffix) == 0;
-}
-
-/* An entry name of the directory open as dfd (its lock's descriptor
- * dirfd) that is a unique name of the lock tidied (it ends with suffix,
- * and parses as one of lockbroker's, with a process and a start time):
- * a file of this user with one link, no lock, whose process is gone is
- * removed; one whose process lives is told to left (tidy_unique).  The
- * unique file a prepared handoff made before its temporary, or an
- * in-process acquire before its link, whose process was killed then,
- * would be left for good otherwise. */
-static void
-tidy_named(int dfd, int dirfd, const char *name, const char *suffix,
-    lockfs_left_fn *left, void *arg)
-{
-	struct lockfs_fs_info fi, dfi;
-
-	if (!ends_with(name, suffix) || strchr(name, '~') == NULL ||
-	    lockfs_fs_info_at(dfd, name, 0, &fi) != 0 ||
-	    fi.type != LOCKFS_FS_FILE || fi.nlink != 1)
-		return;
-	if (tidy_unique(dfd, name, &fi) == 0 && left != NULL &&
-	    lockfs_fs_info(dirfd, &dfi) == 0)
-		left(arg, &dfi, name, &fi);
-}
-
 /* lockfs_handoff_tidy_from: see lockfs.h. */
 int
 lockfs_handoff_tidy_from(const struct lockfs_lock *to,
@@ -967,15 +914,14 @@ out:
  * the directory cannot be read or is busy.
  */
 int
-lockfs_handoff_tidy(const struct lockfs_lock *l, const char *named,
-    lockfs_left_fn *left, void *arg, struct lockfs_err *err)
+lockfs_handoff_tidy(const struct lockfs_lock *l, lockfs_left_fn *left,
+    void *arg, struct lockfs_err *err)
 {
 	struct lockfs_dirlock  dl = { -1 };
 	struct lockfs_fs_entry de;
 	struct lockfs_fs_info  fi, dfi;
 	struct lockfs_fs_dir  *dir = NULL;
 	const char            *base;
-	char                   suffix[16] = "";
 	int                    n = -1, linked;
 
 	if (lockfs_dirlock_open(&dl, l->dir) == -1 ||
@@ -988,12 +934,7 @@ lockfs_handoff_tidy(const struct lockfs_lock *l, const char *named,
 		lockfs_fail(err, LB_EFAILED, errno, "cannot read %s", l->dir);
 		goto out;
 	}
-	if (l->method == LB_LINK)
-		unique_suffix(named != NULL ? named : l->lock_file, suffix,
-		    sizeof(suffix));
 	n = 0;
-	/* The temporaries first; each unique file of l's lock file that is
-	 * left to its live process is told on the second pass, once. */
 	while (lockfs_fs_dir_next(dir, &de) == 1) {
 		if (strncmp(de.name, HANDOFF_PREFIX,
 		    strlen(HANDOFF_PREFIX)) != 0)
@@ -1006,15 +947,9 @@ lockfs_handoff_tidy(const struct lockfs_lock *l, const char *named,
 			continue;
 		n++;
 		if (linked && tidy_unique(lockfs_fs_dir_fd(dir), base,
-		    &fi) == 0 && !ends_with(base, suffix) && left != NULL &&
+		    &fi) == 0 && left != NULL &&
 		    lockfs_fs_info(dl.fd, &dfi) == 0)
 			left(arg, &dfi, base, &fi);
-	}
-	if (suffix[0] != '\0') {
-		lockfs_fs_dir_rewind(dir);
-		while (lockfs_fs_dir_next(dir, &de) == 1)
-			tidy_named(lockfs_fs_dir_fd(dir), dl.fd, de.name,
-			    suffix, left, arg);
 	}
 out:
 	lockfs_fs_dir_close(dir);

@@ -453,18 +453,17 @@ int   lockfs_handoff_exclude(const struct lockfs_lock *l, double wait,
           struct lockfs_dirlock *dl, struct lockfs_err *err);
 
 /* handoff.c: removes the temporaries of handoffs that a dead daemon left
- * in l's directory (only under the directory's lock), the link method's
- * unique files they named whose process is gone, and (link) the other
- * unique files of l's lock file with one link (no lock) of the caller's
- * user whose process is gone: how many temporaries, or -1.  named: the
- * lock file as unique names hash it (NULL: l->lock_file; l's names may
- * be pinned to a descriptor).  A unique file whose process lives is left
- * to it, and told to left (when not NULL): arg, the directory's identity
- * dir, the file's name base in it and its identity fi. */
+ * in l's directory (only under the directory's lock), and the link
+ * method's unique files they named whose process is gone: how many
+ * temporaries, or -1.  A unique file whose process lives is left to it,
+ * and told to left (when not NULL): arg, the directory's identity dir,
+ * the file's name base in it and its identity fi.  (Only names a
+ * temporary gives: a file whose name merely parses as a unique name may
+ * be anything, a pid file's lock among them.) */
 typedef void lockfs_left_fn(void *arg, const struct lockfs_fs_info *dir,
     const char *base, const struct lockfs_fs_info *fi);
-int   lockfs_handoff_tidy(const struct lockfs_lock *l, const char *named,
-          lockfs_left_fn *left, void *arg, struct lockfs_err *err);
+int   lockfs_handoff_tidy(const struct lockfs_lock *l, lockfs_left_fn *left,
+          void *arg, struct lockfs_err *err);
 /* handoff.c: the link method's old holder's unique file (from_unique's
  * name in to's directory, to's names possibly pinned) of a handoff that
  * was finished and recorded but whose old holder's traces were not

@@ -590,8 +590,7 @@ START_TEST(test_handoff_resume)
 	    a->owner.uid, &id, &err), 0);
 	if (_i % 3 == 2) {
 		ck_assert_int_eq(lockfs_i_am_locking(b, &err), 0);
-		ck_assert_int_eq(lockfs_handoff_tidy(a, NULL, NULL, NULL,
-		    &err), 1);
+		ck_assert_int_eq(lockfs_handoff_tidy(a, NULL, NULL, &err), 1);
 		lockfs_abandon(b);
 		assert_only_holder(dir, a);
 		ck_assert_int_eq(lockfs_release(a, &err), 0);
@@ -602,8 +601,7 @@ START_TEST(test_handoff_resume)
 	} else {
 		lockfs_abandon(a);
 		ck_assert_int_eq(lockfs_i_am_locking(b, &err), 0);
-		ck_assert_int_eq(lockfs_handoff_tidy(c, NULL, NULL, NULL,
-		    &err), 1);
+		ck_assert_int_eq(lockfs_handoff_tidy(c, NULL, NULL, &err), 1);
 		lockfs_abandon(b);
 		assert_only_holder(dir, c);
 		ck_assert_int_eq(lockfs_release(c, &err), 0);
@@ -673,8 +671,7 @@ START_TEST(test_handoff_tidy_next_holders_unique)
 		o.kid[1] = 0;
 	}
 	ck_assert_int_eq(lockfs_release(a, &err), 0);
-	ck_assert_int_eq(lockfs_handoff_tidy(a, NULL, tidy_left, &seen,
-	    &err), 1);
+	ck_assert_int_eq(lockfs_handoff_tidy(a, tidy_left, &seen, &err), 1);
 	ck_assert_int_eq(lstat(b->unique, &st) == 0, _i != 0);
 	ck_assert_int_eq(seen.n, _i != 0);
 	if (_i != 0) {

@@ -1474,8 +1474,7 @@ START_TEST(handoff_dead_next_holder)
 	}
 	ck_assert_int_eq(lockfs_i_am_locking(&pr.a, &err), 1);
 	ck_assert_int_eq(lockfs_release(&pr.a, &err), 0);
-	ck_assert_int_eq(lockfs_handoff_tidy(&pr.a, NULL, NULL, NULL, &err),
-	    1);
+	ck_assert_int_eq(lockfs_handoff_tidy(&pr.a, NULL, NULL, &err), 1);
 	ck_assert_int_eq(tl_exists(pr.b.unique), _i == 1);
 	if (_i == 1) {
 		ck_assert_int_eq(lockfs_fs_info_at(LOCKFS_FS_CWD,

@@ -1160,17 +1160,24 @@ class TodayReview(HostileTest):
         filler = subprocess.Popen([sys.executable, "-c",
                                    "import time; time.sleep(600)"])
         self.procs.append(filler)
+        # Each with a handoff's temporary naming it: the tidy watches
+        # only files a temporary names.
         for tid in range(1, 1101):
             f = unique_name(filler.pid, p + ".lock", "link", tid=tid)
             with open(f, "w"):
                 pass
             os.chown(f, NOBODY, NOBODY)
+            os.link(f, os.path.join(d, ".lockbroker-handoff." +
+                                    os.path.basename(f)))
         nxt = subprocess.Popen([sys.executable, "-c",
                                 "import time; time.sleep(600)"])
         self.procs.append(nxt)
         unique = unique_name(nxt.pid, p2 + ".lock", "link")
         with open(unique, "w"):
             pass
+        os.link(unique, os.path.join(os.path.dirname(p2),
+                                     ".lockbroker-handoff." +
+                                     os.path.basename(unique)))
         self.daemon.start()
         time.sleep(2.5)
         self.assertTrue(os.path.lexists(unique))
