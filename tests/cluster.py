@@ -274,6 +274,14 @@ class EtcdHung(ClusterCase):
         self.start_daemon(self.etcd.url)
         lease, _ = self.granted()
         self.etcd.proc.send_signal(signal.SIGSTOP)   # answers nothing
+        # A signal is delivered some time after kill(2) returns: until
+        # etcd is stopped, it may still answer the revoke at once.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with open("/proc/%d/stat" % self.etcd.proc.pid) as f:
+                if f.read().rsplit(")", 1)[1].split()[0] in ("T", "t"):
+                    break
+            time.sleep(0.01)
         try:
             # It waits for the revoke's end: its timeout, 1.5 s (nine
             # tenths of a third of the TTL).
