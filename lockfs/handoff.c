@@ -356,6 +356,43 @@ out:
 }
 
 /*
+ * Makes to's unique file for the link method and its temporary name in one
+ * go, the temporary first: a fresh file of to's at tmp, then linked at
+ * to->unique.  A daemon killed between the two leaves a temporary alone,
+ * which lockfs_handoff_tidy removes; the other order would leave a unique
+ * file no temporary names, which nobody would ever remove.  0 when both
+ * are made (the file to's, with those two names); 1 when it cannot be
+ * done so (the unique name taken: litter of to's, or planted; or no
+ * such file can be made here), with nothing left: the caller then takes
+ * the other order (make_link_unique, make_tmp), which reuses a fresh file
+ * of to's at the name and says what is wrong.
+ */
+static int
+make_link_pair(const struct lockfs_lock *to, const char *tmp)
+{
+	struct lockfs_fs_info fi;
+	int                   r = 1;
+
+	if (lockfs_fs_make_at(LOCKFS_FS_CWD, tmp, 0644) == -1)
+		goto out;
+	if (lockfs_fs_link(tmp, to->unique) == -1) {
+		lockfs_fs_unlink(tmp);
+		goto out;
+	}
+	/* Still the file made (nobody put another at tmp between). */
+	if (lockfs_fs_info_at(LOCKFS_FS_CWD, to->unique, 0, &fi) == 0 &&
+	    fi.type == LOCKFS_FS_FILE && fi.nlink == 2 &&
+	    fi.uid == to->owner.uid)
+		r = 0;
+	else {
+		lockfs_fs_unlink(to->unique);
+		lockfs_fs_unlink(tmp);
+	}
+out:
+	return r;
+}
+
+/*
  * Whether the rename of to's artefact over the lock file can fail for
  * want of permission where making it succeeded: in a sticky directory
  * (/tmp) only the owner of the file renamed over, of the directory, or a
@@ -394,11 +431,15 @@ prepare_by_rename(struct lockfs_lock *from, struct lockfs_lock *to,
 	if ((r = tmp_name(to, tmp, sizeof(tmp), err)) != 0 ||
 	    (r = rename_allowed(to, dir, from->owner.uid, err)) != 0)
 		goto out;
-	if (to->method == LB_LINK &&
-	    (r = make_link_unique(to, &made_unique, err)) != 0)
-		goto out;
-	if ((r = make_tmp(to, tmp, err)) != 0)
-		goto out;
+	if (to->method == LB_LINK && make_link_pair(to, tmp) == 0)
+		made_unique = 1;
+	else {
+		if (to->method == LB_LINK &&
+		    (r = make_link_unique(to, &made_unique, err)) != 0)
+			goto out;
+		if ((r = make_tmp(to, tmp, err)) != 0)
+			goto out;
+	}
 	made_tmp = 1;
 	if ((s->tmp = strdup(tmp)) == NULL ||
 	    (s->lock_file = strdup(to->lock_file)) == NULL ||

@@ -302,6 +302,87 @@ START_TEST(test_restart_every_step)
 }
 END_TEST
 
+/*
+ * The daemon killed right after each file-system step of a handoff, in
+ * turn, and its next holder killed too while the daemon is down (its
+ * grant never told, or told and lost with it): for each file method, the
+ * old holder's release comes back after the restart, the lock is free,
+ * and nothing is left in the lock's directory for good (within the
+ * litter watch's look a second).  Before, a link handoff killed between
+ * the next holder's unique file and the temporary that names it left
+ * that file for ever (chaos, link-readers-kill).
+ */
+START_TEST(test_handoff_every_step_leaves_nothing)
+{
+	const unsigned   method = step_methods[_i].method;
+	struct tl_daemon d;
+	struct tl_place  p;
+	struct agent     h, w;
+	char             dir[PATH_MAX];
+	lb_lock         *lock;
+	double           deadline;
+	long             step;
+	int              handoffs = 0, left;
+	const char      *san = getenv("LB_SANITIZERS");
+
+	/* See test_restart_every_step. */
+	if (san != NULL && *san != '\0')
+		return;
+	for (step = 1; step <= STEPS_MAX; step++) {
+		tl_place_make(&p, "lk");
+		private_daemon_stepping(&d, dir, step, p.dir);
+		agent_start(&h, p.path, method | LB_BROKER, d.socket);
+		agent_start(&w, p.path, method | LB_BROKER, d.socket);
+		agent_send(&h, 'a', HANG_S);
+		if (tl_daemon_stopped(&d, 1.0)) {
+			/* A step of the grant: test_restart_every_step's. */
+			agent_kill(&h);
+			agent_kill(&w);
+			ck_assert_int_eq(tl_daemon_stop(&d, SIGKILL), 0);
+			tl_place_remove(p.dir);
+			continue;
+		}
+		agent_expect(&h, HANG_S, 0, "acquire");
+		agent_send(&w, 'a', HANG_S);
+		tl_sleep(0.3);          /* w queued: a wait, not a bound */
+		agent_send(&h, 'r', 0);
+		if (!tl_daemon_stopped(&d, 1.0)) {
+			/* Beyond the handoff's last step: all were tried
+			 * (w's release would stop the daemon: not asked). */
+			agent_expect(&h, HANG_S, 0, "release");
+			agent_expect(&w, HANG_S, 0, "the handoff");
+			agent_kill(&w);
+			agent_stop(&h);
+			ck_assert_int_eq(tl_daemon_stop(&d, SIGKILL), 0);
+			tl_place_remove(p.dir);
+			break;
+		}
+		handoffs++;
+		agent_kill(&w);
+		daemon_restart(&d, dir, "state.db");
+		agent_expect(&h, HANG_S + PROMPT_S, 0, "release after the "
+		    "restart");
+		lock = lock_new(p.path, method | LB_LOCAL);
+		ck_assert_msg(lb_acquire(lock, PROMPT_S) == 0, "%s, killed "
+		    "after step %ld: the lock is not free: %s",
+		    step_methods[_i].name, step, lb_lock_error(lock));
+		ck_assert_int_eq(lb_release(lock), 0);
+		lb_lock_free(lock);
+		agent_stop(&h);
+		deadline = tl_now() + PROMPT_S;
+		while ((left = tl_count(p.dir)) > 0 && tl_now() < deadline)
+			tl_sleep(0.1);
+		ck_assert_msg(left == 0, "%s, killed after step %ld of a "
+		    "handoff whose next holder then died: %d names left in %s",
+		    step_methods[_i].name, step, left, p.dir);
+		private_daemon_end(&d, p.dir);
+	}
+	ck_assert_msg(step <= STEPS_MAX && handoffs >= 2, "%s: %d steps of "
+	    "a handoff (the daemon stopped after %ld steps)",
+	    step_methods[_i].name, handoffs, step);
+}
+END_TEST
+
 /* private_daemon_stepping_before: as private_daemon_stepping, but the
  * daemon stops right before its step-th step in under is tried
  * (LB_TEST_STOP_BEFORE), every try counted. */
@@ -886,6 +967,8 @@ broker_restart_case(void)
 	tcase_add_test(tc, test_restart_i_am_locking_waits);
 	broker_pidfile_restart_tests(tc);
 	tcase_add_loop_test(tc, test_restart_every_step, 0,
+	    (int)(sizeof(step_methods) / sizeof(step_methods[0])));
+	tcase_add_loop_test(tc, test_handoff_every_step_leaves_nothing, 0,
 	    (int)(sizeof(step_methods) / sizeof(step_methods[0])));
 	tcase_add_loop_test(tc, test_break_lock_dir_every_step, 0,
 	    (int)(sizeof(break_methods) / sizeof(break_methods[0])));

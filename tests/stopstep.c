@@ -3,10 +3,11 @@
  * installed, that stops the daemon (SIGSTOP, so that its parent test can
  * see it with waitpid WUNTRACED and kill it) right after its Nth
  * file-system step in a chosen directory: a step is a mkdir, rmdir,
- * unlink, unlinkat, rename, renameat2, link, linkat, symlink, mknod,
- * mknodat, or an open or openat that creates, that succeeded on a name
+ * unlink, unlinkat, rename, renameat, renameat2, link, linkat, symlink,
+ * mknod, mknodat, or an open or openat that creates, that succeeded on a name
  * in that directory or below (the name made, for link, linkat, symlink
- * and mknod; the new name, for a rename).  So a test can
+ * and mknod; the new name, for a rename; a name pinned to a descriptor,
+ * /proc/self/fd/N/NAME, is taken as NAME in N's directory).  So a test can
  * kill the daemon between any two steps of a grant, a release or a
  * handoff.  No daemon code knows of it.
  *
@@ -37,6 +38,7 @@ EXPORT int rmdir(const char *path);
 EXPORT int unlink(const char *path);
 EXPORT int unlinkat(int dirfd, const char *path, int flags);
 EXPORT int rename(const char *from, const char *to);
+EXPORT int renameat(int fromfd, const char *from, int tofd, const char *to);
 EXPORT int renameat2(int fromfd, const char *from, int tofd, const char *to,
     unsigned flags);
 EXPORT int link(const char *from, const char *to);
@@ -64,6 +66,12 @@ in_dir(int dirfd, const char *path)
 
 	if (under == NULL || path == NULL)
 		return 0;
+	if (strncmp(path, "/proc/self/fd/", 14) == 0 &&
+	    strchr(path + 14, '/') != NULL) {
+		/* A name pinned to a descriptor of its directory. */
+		dirfd = atoi(path + 14);
+		path = strchr(path + 14, '/') + 1;
+	}
 	if (path[0] == '/' || dirfd == AT_FDCWD)
 		snprintf(full, sizeof(full), "%s", path);
 	else {
@@ -148,6 +156,16 @@ rename(const char *from, const char *to)
 
 	before(AT_FDCWD, to);
 	return step(f(from, to), AT_FDCWD, to);
+}
+
+int
+renameat(int fromfd, const char *from, int tofd, const char *to)
+{
+	int (*f)(int, const char *, int, const char *) =
+	    preload_real("renameat");
+
+	before(tofd, to);
+	return step(f(fromfd, from, tofd, to), tofd, to);
 }
 
 int
