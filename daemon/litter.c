@@ -6,9 +6,10 @@
  * when its process is gone, and leaves it to a live one, which may ask
  * again and take the name back (then its release removes it).  One that
  * dies first would leave it for good: each is watched here, in one list,
- * looked at once a second by one timer, and removed under the
- * directory's lock as the user the tidy ran as once its process is gone,
- * while it is still that very file with one link (lockfs_unique_litter).
+ * looked at once a second by one timer (stopped while none is), and
+ * removed under the directory's lock as the user the tidy ran as once its
+ * process is gone, while it is still that very file with one link
+ * (lockfs_unique_litter).
  *
  *   watched --(its process gone)--> removed, forgotten
  *      |
@@ -74,7 +75,7 @@ litters_closed(uv_handle_t *t)
 }
 
 /* The timer: each file looked at once, as its user; those done with
- * (removed, or nothing to do any more) forgotten; the watch freed when
+ * (removed, or nothing to do any more) forgotten; the timer stopped when
  * none is left. */
 static void
 litters_look(uv_timer_t *t)
@@ -103,6 +104,8 @@ litters_look(uv_timer_t *t)
 		ls->n--;
 		litter_free(e);
 	}
+	if (ls->head == NULL)
+		uv_timer_stop(&ls->timer);      /* lbd_litter_left starts it */
 }
 
 /* d's watch, made (its timer started) when there is none; NULL when out
@@ -118,8 +121,6 @@ litters_get(struct lbd *d)
 		return NULL;
 	uv_timer_init(d->loop, &ls->timer);
 	ls->timer.data = ls;
-	uv_timer_start(&ls->timer, litters_look, LITTER_LOOK_MS,
-	    LITTER_LOOK_MS);
 	/* Never what keeps the loop running. */
 	uv_unref((uv_handle_t *)&ls->timer);
 	d->litters = ls;
@@ -138,19 +139,24 @@ lbd_litter_left(void *arg, const struct lockfs_fs_info *dir,
 	struct lockfs_err   err;
 	struct litter      *e = NULL;
 	size_t              len = strlen(base);
+	const char         *why = "out of memory";
 
 	/* The directory by its own name (h's may be pinned to a descriptor
 	 * for the judgement: /proc/self/fd/N). */
-	if (lockfs_init(&fs, h->lock->path, LB_LINK, 0, &err) != 0)
+	if (lockfs_init(&fs, h->lock->path, LB_LINK, 0, &err) != 0) {
+		why = err.msg;
 		goto fail;      /* e NULL */
-	if ((ls = litters_get(d)) == NULL || ls->n >= LBD_LITTER_MAX ||
-	    litters_of(ls, h->uid) >= LBD_LITTER_PER_UID ||
-	    (e = calloc(1, sizeof(*e) + len + 1)) == NULL ||
-	    (e->dir = strdup(fs.dir)) == NULL) {
-		lockfs_fini(&fs);
-		goto fail;
 	}
+	if ((ls = litters_get(d)) != NULL && (ls->n >= LBD_LITTER_MAX ||
+	    litters_of(ls, h->uid) >= LBD_LITTER_PER_UID))
+		why = "too many watched";
+	else if (ls != NULL &&
+	    (e = calloc(1, sizeof(*e) + len + 1)) != NULL &&
+	    (e->dir = strdup(fs.dir)) != NULL)
+		why = NULL;
 	lockfs_fini(&fs);
+	if (why != NULL)
+		goto fail;
 	memcpy(e->base, base, len + 1);
 	e->dir_fi = *dir;
 	e->fi = *fi;
@@ -159,6 +165,9 @@ lbd_litter_left(void *arg, const struct lockfs_fs_info *dir,
 	e->next = ls->head;
 	ls->head = e;
 	ls->n++;
+	if (!uv_is_active((uv_handle_t *)&ls->timer))
+		uv_timer_start(&ls->timer, litters_look, LITTER_LOOK_MS,
+		    LITTER_LOOK_MS);
 	log_debug("%s: %s left to its live process; removed once it is gone",
 	    h->lock->path, base);
 	return;
@@ -169,9 +178,9 @@ fail:
 	if (ls != NULL)
 		ls->full_told = 1;
 	log_info("%s: %s, left by a handoff the previous daemon did not "
-	    "finish, is left to its live process, not watched (at most %u "
-	    "files, %u of one user's; this is the first of those left so, "
-	    "the others are not logged)", h->lock->path, base,
+	    "finish, is left to its live process, not watched: %s (at most "
+	    "%u files, %u of one user's; this is the first of those left "
+	    "so, the others are not logged)", h->lock->path, base, why,
 	    LBD_LITTER_MAX, LBD_LITTER_PER_UID);
 }
 
