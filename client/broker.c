@@ -134,7 +134,8 @@ req_new(enum lbp_verb verb, const struct lb__target *t, int fail)
 	q->fail = fail;
 	q->timeout = 0;
 	q->deadline = INFINITY;
-	q->wait = verb == LBP_MSG_ACQUIRE ? t->wait : NULL;
+	q->wait = verb == LBP_MSG_ACQUIRE || verb == LBP_MSG_UPGRADE ?
+	    t->wait : NULL;
 	q->state = REQ_DONE;    /* in no queue yet */
 	return q;
 }

@@ -1434,27 +1434,35 @@ out:
 	pthread_mutex_unlock(&lock->async_mu);
 }
 
-/* lb_upgrade, lb_downgrade: UPGRADE (upgrade 1, waiting up to timeout)
- * or DOWNGRADE of the owner's hold, through the daemon only. */
+/* lb_upgrade, lb_downgrade: UPGRADE (upgrade 1, waiting up to timeout;
+ * ended by lb_lock_cancel and the interrupt hook as an acquire is) or
+ * DOWNGRADE of the owner's hold, through the daemon only. */
 static int
 change_mode(lb_lock *lock, double timeout, int upgrade)
 {
 	struct lb__target t;
+	struct lb__wait   w;
 	struct lockfs_err err;
 	double            deadline = INFINITY;
 	int               r;
 
 	if (lock == NULL)
 		return LB_EINVAL;
-	if (isnan(timeout))
-		return record(lock, lockfs_fail(&err, LB_EINVAL, 0, "timeout "
+	handle_own(lock);
+	if (upgrade)
+		lb__wait_begin(&w, &lock->cancel);
+	if (isnan(timeout)) {
+		r = record(lock, lockfs_fail(&err, LB_EINVAL, 0, "timeout "
 		    "for %s is not a number", lock->given), &err);
+		goto out;
+	}
 	if (timeout > LB__TIMEOUT_MAX_S)
 		timeout = INFINITY;
 	if (timeout > 0 && !isinf(timeout))
 		deadline = lockfs_now() + timeout;
 	if ((r = call_begin(lock, &t, &err)) != 0)
-		return r;
+		goto out;
+	t.wait = upgrade ? &w : NULL;
 	r = LB__FALLBACK;
 	if (lock->transport == LB__BROKER ||
 	    (lock->transport == LB__AUTO && lb__broker_ready()))
@@ -1464,7 +1472,11 @@ change_mode(lb_lock *lock, double timeout, int upgrade)
 	if (r == LB__FALLBACK)
 		r = shared_needs_daemon(lock, &err);
 	r = lost_meanwhile(lock, &t, r, &err);
-	return record(lock, r, &err);
+	r = record(lock, r, &err);
+out:
+	if (upgrade)
+		lb__wait_end(&w);
+	return r;
 }
 
 /* lb_upgrade: see lockbroker.h. */

@@ -198,8 +198,10 @@ LB_EXPORT int lb_acquire_shared(lb_lock *lock, double timeout);
  * when another holder's upgrade of the lock waits already (both would
  * wait for ever); LB_EFAILED when no daemon answers;
  * LB_ENOTLOCKED/LB_ENOTMINE when the owner does not hold lock.  0 at once
- * for an exclusive hold.  Not ended by lb_lock_cancel.  Blocks up to
- * timeout.  Since 0.4.
+ * for an exclusive hold.  Ended as an acquire is by lb_lock_cancel and
+ * the interrupt hook: LB_ECANCELED, the shared hold staying
+ * (0 when the daemon's grant crossed the cancel: the hold is exclusive).
+ * Blocks up to timeout.  Since 0.4.
  *
  * lb_downgrade: makes the owner's exclusive hold of lock shared, at once
  * (the shared requests queued first are granted with it).  0 (also for a
@@ -260,7 +262,8 @@ LB_EXPORT int lb_acquire_all(lb_lock **locks, size_t n, double timeout,
     size_t *failed);
 
 /*
- * lb_lock_cancel: ends every lb_acquire on lock that is in progress when
+ * lb_lock_cancel: ends every lb_acquire (and lb_upgrade: its shared hold
+ * stays) on lock that is in progress when
  * it is called, from any thread (a signal handler excepted: it takes
  * mutexes), wherever the acquire is: waiting for the broker's grant (the
  * library sends CANCEL: the request leaves the daemon's queue), polling

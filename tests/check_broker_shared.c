@@ -92,6 +92,83 @@ START_TEST(test_upgrade_waits)
 }
 END_TEST
 
+/* An upgrade run by a thread of this process (upgrade_run). */
+struct upgrader {
+	pthread_t t;
+	lb_lock  *lock;
+	int       r;            /* lb_upgrade's answer */
+};
+
+static void *
+upgrade_run(void *arg)
+{
+	struct upgrader *u = arg;
+
+	u->r = lb_upgrade(u->lock, HANG_S);
+	return NULL;
+}
+
+/* An interrupt hook that says stop once *arg is set. */
+static int
+stop_when_set(void *arg)
+{
+	return *(volatile int *)arg;
+}
+
+/*
+ * A waiting upgrade is ended by lb_lock_cancel, and then by the interrupt
+ * hook: LB_ECANCELED, the shared hold staying, and the upgrade gone from
+ * the daemon's queue (the other reader's release does not make this
+ * owner the writer: a third reader joins at once).
+ */
+START_TEST(test_upgrade_canceled)
+{
+	unsigned         m = LB_LINK | LB_BROKER;
+	struct tl_place  p;
+	struct agent     a, b;
+	struct upgrader  u;
+	lb_lock         *lock;
+	volatile int     stop = 0;
+	int              way;
+
+	for (way = 0; way < 2; way++) {
+		tl_place_make(&p, "upc");
+		agent_start(&a, p.path, m, NULL);
+		agent_start(&b, p.path, m, NULL);
+		lock = lock_new(p.path, m);
+		stop = 0;
+		if (way == 1)
+			ck_assert_int_eq(lb_lock_set_interrupt(lock,
+			    stop_when_set, (void *)&stop), 0);
+		ck_assert_int_eq(lb_acquire_shared(lock, 0), 0);
+		ck_assert_int_eq(agent_do(&a, 's', 0), 0);
+		u.lock = lock;
+		ck_assert_int_eq(pthread_create(&u.t, NULL, upgrade_run, &u),
+		    0);
+		tl_sleep(WAIT_S);       /* queued: a wait, not a bound */
+		if (way == 0)
+			ck_assert_int_eq(lb_lock_cancel(lock), 1);
+		else
+			stop = 1;
+		ck_assert_int_eq(pthread_join(u.t, NULL), 0);
+		ck_assert_msg(u.r == LB_ECANCELED, "%s: %d (%s)", way == 0 ?
+		    "lb_lock_cancel" : "the hook", u.r,
+		    lb_lock_error(lock));
+		ck_assert_int_eq(lb_i_am_locking(lock), 1);
+		ck_assert_int_eq(agent_do(&a, 'r', 0), 0);
+		ck_assert_msg(agent_do(&b, 's', 0) == 0, "%s: a reader was "
+		    "kept out after the other reader left: the canceled "
+		    "upgrade was granted", way == 0 ? "lb_lock_cancel" :
+		    "the hook");
+		ck_assert_int_eq(agent_do(&b, 'r', 0), 0);
+		agent_stop(&a);
+		agent_stop(&b);
+		ck_assert_int_eq(lb_release(lock), 0);
+		lock_free_clean(lock, p.dir, LB_LINK);
+	}
+}
+END_TEST
+
 /* A reader whose hold the daemon ends (here: the lock broken while
  * another holds its artefact) is told at once (LOST): the library
  * reports the hold lost at its next call, with the daemon's reason. */
@@ -802,6 +879,7 @@ broker_shared_case(void)
 
 	tcase_add_loop_test(tc, test_readers_and_writers, 0, TL_NFILE);
 	tcase_add_test(tc, test_upgrade_waits);
+	tcase_add_test(tc, test_upgrade_canceled);
 	tcase_add_test(tc, test_rider_told_lost);
 	tcase_add_test(tc, test_artefact_kept_for_readers);
 	tcase_add_test(tc, test_shared_needs_the_daemon);

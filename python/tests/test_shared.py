@@ -14,6 +14,7 @@ too); its methods are called from the test's thread.
 """
 import contextlib
 import os
+import signal
 import threading
 
 import pytest
@@ -281,3 +282,36 @@ def test_lockfile_sees_a_shared_lock_held(daemon, lockdir):
         assert theirs.is_locked()           # the other reader's now
         b.release()
         assert not theirs.is_locked()
+
+
+class Raised(Exception):
+    """What the test's signal handler raises."""
+
+
+def raise_raised(signum, frame):
+    raise Raised("signal %d" % signum)
+
+
+def test_signal_handler_exception_ends_an_upgrade(daemon, lockdir):
+    """A signal handler that raises (Ctrl-C's KeyboardInterrupt, here
+    SIGALRM's) ends a waiting upgrade with its exception: the hold stays
+    shared, and the upgrade leaves the daemon's queue (the other reader
+    gone, a third joins at once)."""
+    path = os.path.join(lockdir, "a")
+    old = signal.signal(signal.SIGALRM, raise_raised)
+    try:
+        with owners("link", path, 3) as (a, b, c):
+            a.acquire(0, shared=True)
+            b.acquire(0, shared=True)
+            signal.setitimer(signal.ITIMER_REAL, 0.3)
+            with pytest.raises(Raised):
+                a.upgrade(WAIT * 2)
+            assert a.i_am_locking() and a.holder().shared
+            b.release()
+            c.acquire(0, shared=True)
+            assert c.holder().holders == 2
+            c.release()
+            a.release()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
