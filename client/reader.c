@@ -329,28 +329,59 @@ fail:
 	return -1;
 }
 
+/* qsort's order of set members: by set. */
+static int
+by_set(const void *a, const void *b)
+{
+	const struct req *x = *(struct req *const *)a;
+	const struct req *y = *(struct req *const *)b;
+
+	return x->set_key < y->set_key ? -1 : x->set_key > y->set_key;
+}
+
 /*
  * The members of a set sent again are those not answered yet: each one's
  * of= counts them (a grant whose OKs came in part before the connection
- * was lost: the daemon would wait for the others for ever).  Under
- * lb__conn.mu.
+ * was lost: the daemon would wait for the others for ever).  Sorted by
+ * set, each set's members counted once (n log n: a connection may have
+ * thousands of requests waiting to go again); without the memory for
+ * that, each member counts its set's (n^2).  Under lb__conn.mu.
  */
 static void
 reader_sets_recount(void)
 {
-	struct req *q, *v;
-	unsigned    n;
+	struct req  *q, *v, **m;
+	size_t       n = 0, i, j, k;
+	unsigned     of;
 
-	TAILQ_FOREACH(q, &lb__conn.pending, entry) {
-		if (q->state != REQ_UNSENT || q->set_of == 0)
-			continue;
-		n = 0;
-		TAILQ_FOREACH(v, &lb__conn.pending, entry)
-			if (v->state == REQ_UNSENT && v->set_of > 0 &&
-			    v->set_key == q->set_key)
-				n++;
-		q->set_of = n;
+	TAILQ_FOREACH(q, &lb__conn.pending, entry)
+		n += q->state == REQ_UNSENT && q->set_of > 0;
+	if (n == 0)
+		return;
+	if ((m = malloc(n * sizeof(*m))) == NULL) {
+		TAILQ_FOREACH(q, &lb__conn.pending, entry) {
+			if (q->state != REQ_UNSENT || q->set_of == 0)
+				continue;
+			of = 0;
+			TAILQ_FOREACH(v, &lb__conn.pending, entry)
+				of += v->state == REQ_UNSENT &&
+				    v->set_of > 0 && v->set_key == q->set_key;
+			q->set_of = of;
+		}
+		return;
 	}
+	n = 0;
+	TAILQ_FOREACH(q, &lb__conn.pending, entry)
+		if (q->state == REQ_UNSENT && q->set_of > 0)
+			m[n++] = q;
+	qsort(m, n, sizeof(*m), by_set);
+	for (i = 0; i < n; i = j) {
+		for (j = i; j < n && m[j]->set_key == m[i]->set_key; j++)
+			;
+		for (k = i; k < j; k++)
+			m[k]->set_of = (unsigned)(j - i);
+	}
+	free(m);
 }
 
 /*

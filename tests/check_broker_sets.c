@@ -406,6 +406,72 @@ START_TEST(test_set_waits_over_a_restart)
 }
 END_TEST
 
+/*
+ * Several sets waiting at once, from threads of this process (their
+ * members may go out interleaved), when the daemon is killed: each set's
+ * members sent again count that set's alone (of=), so each is granted
+ * whole on the next daemon once the lock it waited for is released.
+ */
+#define NSETS 3
+START_TEST(test_sets_wait_over_a_restart)
+{
+	struct tl_daemon d;
+	struct tl_place  p;
+	struct agent     holder[NSETS];
+	struct set_call  c[NSETS];
+	char             dir[PATH_MAX], name[PATH_MAX], mine[8];
+	lb_lock         *set[NSETS][3], *probe[NSETS];
+	int              i, j;
+
+	private_daemon(&d, dir);
+	tl_place_make(&p, "rsts");
+	for (i = 0; i < NSETS; i++) {
+		for (j = 0; j < 3; j++) {
+			snprintf(mine, sizeof(mine), "%c%d", 'A' + i, j);
+			tl_path_join(name, sizeof(name), p.dir, mine);
+			set[i][j] = lock_new(name, LB_LINK | LB_BROKER);
+			if (j == 1) {
+				agent_start(&holder[i], name, LB_LINK |
+				    LB_BROKER, d.socket);
+				ck_assert_int_eq(agent_do(&holder[i], 'a', 0),
+				    0);
+				probe[i] = lock_new(name, LB_LINK | LB_BROKER);
+			}
+		}
+		memset(&c[i], 0, sizeof(c[i]));
+		c[i].set = set[i];
+		c[i].n = 3;
+		c[i].timeout = HANG_S;
+		c[i].failed = 77;
+	}
+	for (i = 0; i < NSETS; i++)
+		ck_assert_int_eq(pthread_create(&c[i].t, NULL, set_call_run,
+		    &c[i]), 0);
+	for (i = 0; i < NSETS; i++)
+		wait_for_waiters(probe[i], 1);
+	daemon_restart(&d, dir, "state.db");
+	for (i = 0; i < NSETS; i++) {
+		ck_assert_int_eq(agent_do(&holder[i], 'i', 0), 1);
+		wait_for_waiters(probe[i], 1);
+	}
+	for (i = 0; i < NSETS; i++) {
+		ck_assert_int_eq(agent_do(&holder[i], 'r', 0), 0);
+		ck_assert_int_eq(pthread_join(c[i].t, NULL), 0);
+		ck_assert_msg(c[i].r == 0, "set %d: %s: %s", i,
+		    lb_error_name(c[i].r), lb_lock_error(set[i][c[i].failed <
+		    3 ? c[i].failed : 0]));
+		for (j = 0; j < 3; j++) {
+			ck_assert_int_eq(lb_i_am_locking(set[i][j]), 1);
+			ck_assert_int_eq(lb_release(set[i][j]), 0);
+			lb_lock_free(set[i][j]);
+		}
+		agent_stop(&holder[i]);
+		lb_lock_free(probe[i]);
+	}
+	private_daemon_end(&d, p.dir);
+}
+END_TEST
+
 TCase *
 broker_sets_case(void)
 {
@@ -417,5 +483,6 @@ broker_sets_case(void)
 	tcase_add_test(tc, test_cancel_other_handle);
 	tcase_add_loop_test(tc, test_fifo_with_single_acquires, 0, TL_NFILE);
 	tcase_add_test(tc, test_set_waits_over_a_restart);
+	tcase_add_test(tc, test_sets_wait_over_a_restart);
 	return tc;
 }
