@@ -13,7 +13,9 @@
  *            with the lost lease's id (revoked, or etcd had it no
  *            more), after a loss
  *   TROUBLE  warning: the call, the endpoint and the reason (etcd's
- *            own text); the lease, if live, stays live to its deadline
+ *            own text); the lease, if live, stays live to its deadline;
+ *            the same trouble again (etcd down: every try) is logged
+ *            once every TROUBLE_REPEAT_NS, its count with the next line
  *   LOST     notice: the id, the reason, and where its deadline lies
  *            from now; then the revoke and a new grant
  *   stop     notice: the revoke of the live or lost lease
@@ -37,8 +39,39 @@ struct lbd_clusterd {
 	int64_t                lost;       /* the last lease lost, 0: none */
 	char                   trouble[512]; /* the last trouble since the
 	                                      last grant ("": none) */
+	char                   said[512];  /* the last trouble logged */
+	uint64_t               said_at;    /* when (uv_hrtime) */
+	unsigned               unsaid;     /* the same since, not logged */
 	int                    curl_inited;
 };
+
+/* A trouble the same as the last one logged is logged again after this
+ * long at the soonest (each try fails alike while etcd is down: one a
+ * TTL/3). */
+#define TROUBLE_REPEAT_NS (300 * (uint64_t)1000000000)
+
+/* Logs trouble why, unless it is the last one logged, less than
+ * TROUBLE_REPEAT_NS ago: then it is counted, and the count said with the
+ * next line logged. */
+static void
+trouble_log(struct lbd_clusterd *cd, const char *why)
+{
+	uint64_t now = uv_hrtime();
+
+	if (strcmp(why, cd->said) == 0 &&
+	    now - cd->said_at < TROUBLE_REPEAT_NS) {
+		cd->unsaid++;
+		return;
+	}
+	if (cd->unsaid > 0)
+		log_warn("etcd: %s (the last trouble, \"%s\", came %u more "
+		    "times, not logged)", why, cd->said, cd->unsaid);
+	else
+		log_warn("etcd: %s", why);
+	snprintf(cd->said, sizeof(cd->said), "%s", why);
+	cd->said_at = now;
+	cd->unsaid = 0;
+}
 
 /* The lease's events, into the log and the refusal's state. */
 static void
@@ -60,9 +93,11 @@ on_lease(void *arg, enum lbd_etcd_lease_event ev, int64_t id,
 			    PRId64 " s)", (uint64_t)id,
 			    lbd_etcd_lease_ttl(cd->lease));
 		cd->trouble[0] = '\0';
+		cd->said[0] = '\0';    /* a trouble after it is news */
+		cd->unsaid = 0;
 		break;
 	case LBD_ETCD_LEASE_TROUBLE:
-		log_warn("etcd: %s", why);
+		trouble_log(cd, why);
 		snprintf(cd->trouble, sizeof(cd->trouble), "%s", why);
 		break;
 	case LBD_ETCD_LEASE_LOST:

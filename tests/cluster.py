@@ -237,6 +237,11 @@ class EtcdDown(ClusterCase):
         self.assertIn("it has no etcd lease yet: lease grant at %s: " %
                       endpoint, msg)
         self.assertNotIn("granted", self.daemon.logtext())
+        # Each try (one a TTL/3) fails alike: logged once, not each time.
+        time.sleep(TTL)
+        tries = re.findall(r"<4>\S+ etcd: lease grant at %s: " %
+                           re.escape(endpoint), self.daemon.logtext())
+        self.assertEqual(len(tries), 1, self.daemon.logtext())
         self.stop_promptly()
 
 
