@@ -99,6 +99,7 @@ post(struct lbd_etcd_lease *l, const char *path, char *body,
     lbd_etcd_http_cb *cb, char *why, size_t size)
 {
 	struct lbd_etcd_req *req = NULL;
+	uint64_t ms;
 	char url[1024];
 
 	if (body == NULL) {
@@ -107,9 +108,12 @@ post(struct lbd_etcd_lease *l, const char *path, char *body,
 	}
 	snprintf(url, sizeof(url), "%s%s", l->endpoints[l->cur], path);
 	l->sent = uv_hrtime();
-	/* Ended before the next tick, which then finds it gone. */
-	req = lbd_etcd_http_post(l->h, url, body,
-	    (long)(interval_ms(l) - interval_ms(l) / 10),
+	/* Ended before the next tick, which then finds it gone; the stop's
+	 * revoke, within LBD_ETCD_STOP_WAIT_MS whatever the TTL. */
+	ms = interval_ms(l) - interval_ms(l) / 10;
+	if (l->state == CLOSING && ms > LBD_ETCD_STOP_WAIT_MS)
+		ms = LBD_ETCD_STOP_WAIT_MS;
+	req = lbd_etcd_http_post(l->h, url, body, (long)ms,
 	    LBD_ETCD_REPLY_MAX, cb, l, why, size);
 	free(body);
 	return req;

@@ -24,6 +24,11 @@
 
 #define LBD_ETCD_LOST_MARGIN_MS 500
 
+/* The longest the revoke at the daemon's stop is waited for (a third of
+ * the TTL, less a tenth, when that is shorter): etcd hung must not hold
+ * a stop for minutes when the TTL is long. */
+#define LBD_ETCD_STOP_WAIT_MS 3000
+
 struct lbd_etcd_lease;
 
 enum lbd_etcd_lease_event {

@@ -141,12 +141,12 @@ class ClusterCase(unittest.TestCase):
             self.etcd.kill()
             shutil.rmtree(self.dir, ignore_errors=True)
 
-    def start_daemon(self, endpoints):
+    def start_daemon(self, endpoints, ttl=TTL):
         os.mkdir(os.path.join(self.dir, "daemon"))
         self.daemon = Daemon(
             os.path.join(self.dir, "daemon"),
             config="cluster_dir = %s\netcd_endpoints = %s\netcd_ttl = %d\n"
-            % (self.cluster, endpoints, TTL))
+            % (self.cluster, endpoints, ttl))
         self.daemon.start()
         return self.daemon
 
@@ -274,10 +274,7 @@ class EtcdKilled(ClusterCase):
 
 
 class EtcdHung(ClusterCase):
-    def test_stop_bounded_by_the_revokes_timeout(self):
-        self.etcd.start()
-        self.start_daemon(self.etcd.url)
-        lease, _ = self.granted()
+    def hang_etcd(self):
         self.etcd.proc.send_signal(signal.SIGSTOP)   # answers nothing
         # A signal is delivered some time after kill(2) returns: until
         # etcd is stopped, it may still answer the revoke at once.
@@ -287,12 +284,35 @@ class EtcdHung(ClusterCase):
                 if f.read().rsplit(")", 1)[1].split()[0] in ("T", "t"):
                     break
             time.sleep(0.01)
+
+    def test_stop_bounded_by_the_revokes_timeout(self):
+        self.etcd.start()
+        self.start_daemon(self.etcd.url)
+        lease, _ = self.granted()
+        self.hang_etcd()
         try:
             # It waits for the revoke's end: its timeout, 1.5 s (nine
             # tenths of a third of the TTL).
             self.assertGreater(self.stop_promptly(), 1.0)
             self.assertIn("etcd lease %s: revoking it" % lease,
                           self.daemon.logtext())
+        finally:
+            self.etcd.proc.send_signal(signal.SIGCONT)
+
+    def test_stop_bounded_whatever_the_ttl(self):
+        # The longest TTL: a third of it would hold the stop 18 minutes;
+        # the revoke at the stop is waited for 3 s at most.
+        self.etcd.start()
+        self.start_daemon(self.etcd.url, ttl=3600)
+        m = self.logged(GRANTED.pattern)
+        self.assertEqual(int(m.group(2)), 3600)
+        self.hang_etcd()
+        try:
+            t0 = time.monotonic()
+            self.assertEqual(self.daemon.stop(), 0, self.daemon.logtext())
+            took = time.monotonic() - t0
+            self.assertGreater(took, 2.0)
+            self.assertLess(took, 3.0 + 5.0, "the stop took %.1f s" % took)
         finally:
             self.etcd.proc.send_signal(signal.SIGCONT)
 
