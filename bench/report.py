@@ -279,6 +279,25 @@ def ratio(a, b):
     return None if a is None or b is None or b == 0 else a / b
 
 
+def dl_ratio(d, who, case):
+    """A deadlock case's p50 over the same owner's with no other wait,
+    round by round (each round's base: the mean of its "none", measured
+    before the waits were queued, and its "after", once they went), the
+    median of the rounds' ratios: the drift of a shared machine between
+    rounds does not count.  Without "after" (an older run), the ratio of
+    the medians."""
+    f = d.get("deadlock.%s.%s" % (who, case))
+    b = d.get("deadlock.%s.none" % who)
+    a = d.get("deadlock.%s.after" % who)
+    if f is None or b is None:
+        return None
+    if a is None or not (len(f.p50s) == len(b.p50s) == len(a.p50s)):
+        return ratio(f.p50, b.p50)
+    rs = [x / ((y + z) / 2) for x, y, z in zip(f.p50s, b.p50s, a.p50s)
+          if y + z > 0]
+    return statistics.median(rs) if rs else None
+
+
 def scale_n(d, prefix):
     """The N of the figures named PREFIX.N (the largest), or None."""
     ns = [int(k[len(prefix):]) for k in d.figs
@@ -390,9 +409,10 @@ def targets(d):
                              "lock"), ("behind", "behind {:,} waits on "
                                        "the same lock")):
             f = d.main("deadlock.%s.%s" % (who, case))
-            r = ratio(f, base)
+            r = dl_ratio(d, who, case)
             text = ("a queued wait (ACQUIRE+CANCEL) %s / with no other "
-                    "wait, p50, by %s" % (where.format(10000), owner) +
+                    "wait, p50, by %s; the median of the rounds' ratios" %
+                    (where.format(10000), owner) +
                     this_run(nw, 10000))
             if case in judged:
                 add(text, "%s / %s µs" % (us(f), us(base)), r, "<= 1.2x",
@@ -1092,6 +1112,7 @@ DEADLOCK_CASES = [
     ("none", "no other wait in the daemon"),
     ("beside", "beside {} waits on another lock"),
     ("behind", "behind {} waits on the same lock"),
+    ("after", "no other wait again, once they went"),
 ]
 
 
@@ -1131,7 +1152,11 @@ def shared_section(d):
       "no other wait in the daemon, then with N waits queued on a second "
       "lock (50 threads each of N / 50 connections, owners that hold "
       "nothing): beside them (the first lock) and behind them (the "
-      "second: the search walks every waiter ahead).")
+      "second: the search walks every waiter ahead), and with no other "
+      "wait again once they went. A case's ratio is the median over the "
+      "rounds of its p50 over that round's p50 with no other wait (the "
+      "mean of before and after): the machine's drift between rounds "
+      "does not count.")
     o()
     rows = [("tput.%s.16" % m, label) for m, label in (
         ("broker.distinct", "16 clients, distinct locks"),
@@ -1193,7 +1218,7 @@ def shared_section(d):
                 f = d.get("deadlock.%s.%s" % (who, case))
                 if f is None:
                     continue
-                r = ratio(f.p50, base)
+                r = dl_ratio(d, who, case)
                 o("| %s | %s | %s | %s | %s | %s |" % (
                     label.format(n), owner, us(f.p50), us(f.p99),
                     pct(f.spread), "n/a" if r is None else "%.2f" % r))

@@ -282,7 +282,9 @@ dl_waiters(struct wire *ctl, const char *path, long want)
  * threads of each of N / DL_PER_CONN connections), and the two owners'
  * waits are measured on the first lock, beside them (.beside), and on
  * the second, behind them (.behind: the search of the owner that holds a
- * lock walks the whole queue ahead of it); then their connections close.
+ * lock walks the whole queue ahead of it); then their connections close,
+ * and the two owners' waits are measured again with no other wait
+ * (.after: with .none, the round's base for a ratio).
  * Also deadlock.waits (N) and deadlock.queue_s (the time to queue them).
  */
 int
@@ -346,6 +348,7 @@ stage_deadlock_cost(const struct bench_opts *o)
 		for (i = 0; i < nc; i++)
 			wire_close(&ws[i]);
 		dl_waiters(&ctl, busy, 0);
+		dl_series(&m, enc_lone, "after", rep, o);
 	}
 	for (j = 0; j < 2; j++)
 		wire_close(&m.w[j]);
