@@ -37,6 +37,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lbdaemon import (WRAPPER, Client, Daemon, DaemonCase,  # noqa: E402
+                      NobodyClient,
                       unique_name)
 
 BUILDDIR = os.environ.get("LB_BUILDDIR", os.getcwd())
@@ -1230,6 +1231,102 @@ class TodayReview(HostileTest):
         self.assertLess(took, 1.0, "the daemon's start took %.2f s, %d log "
                         "lines" % (took, len(self.daemon.logtext()
                                              .splitlines())))
+
+
+
+class Session21Review(HostileTest):
+    """Attacks on session 21's changes: the link handoff's temporary made
+    first (lockfs/handoff.c make_link_pair), the litter watch's timer,
+    a canceled upgrade."""
+
+    STOPSTEP = os.path.join(BUILDDIR, "tests", ".libs", "stopstep.so")
+
+    def stopped(self, proc, timeout):
+        """True once proc is stopped (state T); False if it is not within
+        timeout, or exits."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                return False
+            with open("/proc/%d/stat" % proc.pid) as f:
+                if f.read().rsplit(")", 1)[1].split()[0] in ("T", "t"):
+                    return True
+            time.sleep(0.01)
+        return False
+
+    def test_cross_user_handoff_killed_leaves_nothing(self):
+        # Attack (a crash): a link handoff from user nobody to root in a
+        # sticky, world-writable directory (/tmp: allowed, rename_allowed:
+        # root may rename over nobody's lock file), the daemon killed
+        # after each file-system step of it, and root's waiting process
+        # gone while the daemon is down.  7a7dd1f makes the temporary
+        # first so that "a daemon killed between the two leaves a
+        # temporary the start-up tidy removes".  But the tidy at start
+        # (reconcile.c orphan_look -> lockfs_handoff_tidy) runs only for
+        # the recorded holds, as their users: here nobody's, the old
+        # holder (root's grant was never recorded).  In a sticky
+        # directory nobody may not remove root's files, so the unlink of
+        # root's .lockbroker-handoff.NAME fails (EPERM), the tidy goes on
+        # to the next entry, and root's temporary (killed after the
+        # mknod), or root's temporary and its unique file (after the
+        # link: never given to the litter watch, as the temporary was
+        # not removed), stay for good: nothing else ever looks at them.
+        # (Killed after the rename, nobody's old unique file stays too:
+        # lockfs_handoff_tidy_from runs only when the old and the new
+        # holder are one user.)
+        # What should happen (as check_broker restart
+        # test_handoff_every_step_leaves_nothing asks for one user): once
+        # both processes are gone and the lock free, nothing is left in
+        # the directory, within the litter watch's look.
+        if not os.path.exists(self.STOPSTEP):
+            self.skipTest("no " + self.STOPSTEP)
+        self.assertEqual(self.daemon.stop(), 0)
+        left = {}
+        handoff_steps = 0
+        for step in range(1, 12):
+            d = os.path.join(self.top, "sticky%d" % step)
+            os.mkdir(d)
+            os.chmod(d, 0o1777)
+            p = os.path.join(d, "lk")
+            env = dict(os.environ, LD_PRELOAD=self.STOPSTEP,
+                       LB_TEST_STOP_STEP=str(step), LB_TEST_STOP_UNDER=d)
+            self.daemon = Daemon(self.top, env=env).start()
+            n = NobodyClient(self.daemon.socket)
+            self.clients.append(n)
+            rid = n.send("ACQUIRE", path=p, method="link")
+            if self.stopped(self.daemon.proc, 0.5):
+                # A step of nobody's grant, not of the handoff.
+                self.daemon.kill()
+                n.close()
+                continue
+            self.assertCode(n.wait(rid), "OK")
+            w = NobodyClient(self.daemon.socket, uid=ROOT)  # root's waiter
+            self.clients.append(w)
+            w.send("ACQUIRE", path=p, method="link", timeout=60)
+            time.sleep(0.3)                 # queued behind nobody
+            n.send("RELEASE", path=p, method="link")
+            if not self.stopped(self.daemon.proc, 1.0):
+                self.daemon.kill()          # beyond the handoff's steps
+                break
+            handoff_steps += 1
+            self.daemon.kill()
+            w.close()                       # root's waiter gone
+            self.daemon = Daemon(self.top).start()
+            n.close()                       # nobody's process gone
+            deadline = time.monotonic() + 5
+            while os.listdir(d) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if os.listdir(d):
+                left[step] = sorted(
+                    "%s (uid %d)" % (e, os.lstat(os.path.join(d, e)).st_uid)
+                    for e in os.listdir(d))
+            self.assertEqual(self.daemon.stop(), 0)
+        self.daemon = Daemon(self.top).start()  # for tearDown
+        self.assertGreaterEqual(handoff_steps, 2)
+        self.assertEqual(left, {}, "killed after step N of a handoff from "
+                         "nobody to root in a sticky directory, both "
+                         "processes gone and the lock free: left for "
+                         "good: %r" % left)
 
 
 if __name__ == "__main__":
