@@ -315,3 +315,44 @@ def test_signal_handler_exception_ends_an_upgrade(daemon, lockdir):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+
+
+def test_signal_handler_exception_leaves_an_exclusive_hold_exclusive(
+        daemon, lockdir):
+    """Session 21 review (5fc86a2): upgrade() of a hold taken exclusive is
+    0 at once in the library ("0 at once for an exclusive hold"), but it
+    asks the daemon; when the daemon's answer takes longer than the
+    interrupt hook's 50 ms (a busy daemon; here stopped for 0.6 s) and a
+    signal handler raises meanwhile (Ctrl-C), the extension sees r == 0
+    with the exception set and calls lb_downgrade: the hold its owner
+    took EXCLUSIVE becomes SHARED behind its back, and another process
+    joins it as a reader while the owner, which caught the exception
+    (its docstring: "the hold then shared still", i.e. as it was), goes
+    on writing.  What should happen: an upgrade that did not change the
+    mode is not undone; the exclusive hold stays exclusive and no
+    reader gets in."""
+    path = os.path.join(lockdir, "a")
+    old = signal.signal(signal.SIGALRM, raise_raised)
+    try:
+        with owners("link", path, 2) as (a, b):
+            a.acquire(0)                    # exclusive
+            assert not a.holder().shared
+            daemon.pause()                  # a slow answer
+            resume = threading.Timer(
+                0.6, os.kill, (daemon.proc.pid, signal.SIGCONT))
+            resume.start()
+            try:
+                signal.setitimer(signal.ITIMER_REAL, 0.2)
+                with pytest.raises(Raised):
+                    a.upgrade(WAIT)
+            finally:
+                resume.join()
+                os.kill(daemon.proc.pid, signal.SIGCONT)
+            assert a.i_am_locking()
+            assert not a.holder().shared, \
+                "upgrade() interrupted turned an exclusive hold shared"
+            with pytest.raises(lockbroker.AlreadyLocked):
+                b.acquire(0, shared=True)   # a reader beside the writer
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
