@@ -401,7 +401,8 @@ lock_acquire(lbpy_lock *self, PyObject *args, PyObject *kwds)
 
 /* upgrade(timeout=None): lb_upgrade within timeout (None: the object's
  * own), without the GIL; its failure raised, or a signal handler's
- * exception (Ctrl-C), the hold then shared still. */
+ * exception (Ctrl-C): the hold then shared still when the upgrade was
+ * ended, exclusive when it was granted as the exception came. */
 static PyObject *
 lock_upgrade(lbpy_lock *self, PyObject *args, PyObject *kwds)
 {
@@ -423,16 +424,12 @@ lock_upgrade(lbpy_lock *self, PyObject *args, PyObject *kwds)
 	if (r < 0)
 		why = lb_lock_error(self->lock);
 	Py_END_ALLOW_THREADS
-	/* Only the hook sets an exception while the library runs: raised,
-	 * the hold is left shared (an upgrade that crossed it undone). */
-	if (PyErr_Occurred() != NULL) {
-		if (r == 0) {
-			Py_BEGIN_ALLOW_THREADS
-			(void)lb_downgrade(self->lock);
-			Py_END_ALLOW_THREADS
-		}
+	/* Only the hook sets an exception while the library runs: raised
+	 * as it is.  On r == 0 the hold is exclusive (granted as the
+	 * exception came, or exclusive before the call): never downgraded
+	 * here, which could make shared a hold its owner took exclusive. */
+	if (PyErr_Occurred() != NULL)
 		return NULL;
-	}
 	if (r < 0)
 		return lbpy_raise(r, why);
 	Py_RETURN_NONE;

@@ -319,18 +319,12 @@ def test_signal_handler_exception_ends_an_upgrade(daemon, lockdir):
 
 def test_signal_handler_exception_leaves_an_exclusive_hold_exclusive(
         daemon, lockdir):
-    """Session 21 review (5fc86a2): upgrade() of a hold taken exclusive is
-    0 at once in the library ("0 at once for an exclusive hold"), but it
-    asks the daemon; when the daemon's answer takes longer than the
-    interrupt hook's 50 ms (a busy daemon; here stopped for 0.6 s) and a
-    signal handler raises meanwhile (Ctrl-C), the extension sees r == 0
-    with the exception set and calls lb_downgrade: the hold its owner
-    took EXCLUSIVE becomes SHARED behind its back, and another process
-    joins it as a reader while the owner, which caught the exception
-    (its docstring: "the hold then shared still", i.e. as it was), goes
-    on writing.  What should happen: an upgrade that did not change the
-    mode is not undone; the exclusive hold stays exclusive and no
-    reader gets in."""
+    """A signal handler that raises (Ctrl-C) while upgrade() of a hold
+    taken exclusive waits for the daemon's answer (a busy daemon: here
+    stopped for 0.6 s, past the interrupt hook's 50 ms) raises its
+    exception and leaves the hold exclusive: an upgrade is never undone
+    by a downgrade, which would let a reader in beside an owner that
+    goes on writing (a review found the extension did so)."""
     path = os.path.join(lockdir, "a")
     old = signal.signal(signal.SIGALRM, raise_raised)
     try:
