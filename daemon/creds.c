@@ -114,6 +114,21 @@ lbd_creds_new(uid_t uid, gid_t gid, size_t n, const gid_t *groups)
 	return cr;
 }
 
+/* lbd_creds_of_user: see creds.h. */
+struct lbd_creds *
+lbd_creds_of_user(uid_t uid)
+{
+	struct lbd_creds *cr = NULL;
+	gid_t             gid, *groups = NULL;
+	int               n;
+
+	if (lbd_os_user_gid(uid, &gid) == 0 &&
+	    (n = lbd_os_user_groups(uid, gid, LBD_GROUPS_MAX, &groups)) >= 0)
+		cr = lbd_creds_new(uid, gid, (size_t)n, groups);
+	free(groups);
+	return cr;
+}
+
 /* The credentials that have a token and whose connection is open
  * (Windows: every open connection's), the newest first: those a
  * record's credentials borrow one from (creds_token). */

@@ -49,6 +49,13 @@ int  lbd_creds_init(char *why, size_t size);
 struct lbd_creds *lbd_creds_new(uid_t uid, gid_t gid, size_t n,
          const gid_t *groups);
 
+/* lbd_creds_of_user: the credentials of user uid as a login gives them
+ * (its user-database entry's primary group and groups), with one
+ * reference, for a step the daemon takes for that user with no
+ * connection of it (litter of its left by a killed daemon: litter.c).
+ * NULL when it has no entry or out of memory. */
+struct lbd_creds *lbd_creds_of_user(uid_t uid);
+
 /* lbd_creds_of_peer: the credentials of the peer of socket fd, process
  * pid, with one reference.  Linux: uid and gid as SO_PEERCRED gave them
  * (*uid, *gid, read by the caller), its groups from SO_PEERGROUPS, or

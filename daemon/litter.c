@@ -1,6 +1,7 @@
 /*
  * litter.c: the next holders' unique files that a tidy at start left to
- * their live processes (docs/RELIABILITY.md).  A handoff the previous
+ * their live processes, and the files of handoffs between two users
+ * that the tidy, as one of them, could not remove (docs/RELIABILITY.md).  A handoff the previous
  * daemon prepared and never recorded leaves the next holder's unique file
  * (a file with one link, no lock); the tidy of its directory removes it
  * when its process is gone, and leaves it to a live one, which may ask
@@ -9,7 +10,11 @@
  * looked at once a second by one timer (stopped while none is), and
  * removed under the directory's lock as the user the tidy ran as once its
  * process is gone, while it is still that very file with one link
- * (lockfs_unique_litter).
+ * (lockfs_unique_litter).  A file of another user than the tidy's (a
+ * next holder's temporary, in a sticky directory where the old holder
+ * may not remove it; or an old holder's unique file) is watched the same
+ * and looked at as its owner, with the credentials a login gives it
+ * (lbd_creds_of_user): what that user could remove itself.
  *
  *   watched --(its process gone)--> removed, forgotten
  *      |
@@ -27,8 +32,8 @@
 /* One file watched. */
 struct litter {
 	struct litter        *next;
-	struct lbd_creds     *creds;    /* the tidy's user's */
-	uid_t                 uid;      /* that user */
+	struct lbd_creds     *creds;    /* its owner's, looked at as */
+	uid_t                 uid;      /* that owner */
 	char                 *dir;      /* its directory, as lockfs names it */
 	struct lockfs_fs_info dir_fi;   /* that directory's identity */
 	struct lockfs_fs_info fi;       /* the file's identity */
@@ -92,14 +97,23 @@ litters_look(uv_timer_t *t)
 			    &e->fi);
 			lbd_creds_leave();
 		}
+		if (r == 2) {   /* its temporary gone, its unique file left */
+			memmove(e->base, e->base +
+			    strlen(LOCKFS_HANDOFF_PREFIX), strlen(e->base) -
+			    strlen(LOCKFS_HANDOFF_PREFIX) + 1);
+			r = 0;
+		}
 		if (r == 0) {
 			pe = &e->next;
 			continue;
 		}
 		if (r == 1)
-			log_info("%s/%s: removed, the unique file of a handoff "
-			    "the previous daemon did not finish, its process "
-			    "gone", e->dir, e->base);
+			log_info("%s/%s: removed, %s of a handoff the previous "
+			    "daemon did not finish, its process gone", e->dir,
+			    e->base, strncmp(e->base, LOCKFS_HANDOFF_PREFIX,
+			    strlen(LOCKFS_HANDOFF_PREFIX)) == 0 ?
+			    "the temporary (and unique file)" : "the unique "
+			    "file");
 		*pe = e->next;
 		ls->n--;
 		litter_free(e);
@@ -148,30 +162,38 @@ lbd_litter_left(void *arg, const struct lockfs_fs_info *dir,
 		goto fail;      /* e NULL */
 	}
 	if ((ls = litters_get(d)) != NULL && (ls->n >= LBD_LITTER_MAX ||
-	    litters_of(ls, h->uid) >= LBD_LITTER_PER_UID))
+	    litters_of(ls, fi->uid) >= LBD_LITTER_PER_UID))
 		why = "too many watched";
 	else if (ls != NULL &&
 	    (e = calloc(1, sizeof(*e) + len + 1)) != NULL &&
-	    (e->dir = strdup(fs.dir)) != NULL)
-		why = NULL;
+	    (e->dir = strdup(fs.dir)) != NULL) {
+		/* Looked at as its owner: the tidy's user, or another (a
+		 * handoff between two users) as its login makes it. */
+		e->creds = fi->uid == h->uid ? lbd_creds_ref(h->creds) :
+		    lbd_creds_of_user(fi->uid);
+		why = e->creds != NULL ? NULL : "its owner has no "
+		    "user-database entry to act as";
+	}
 	lockfs_fini(&fs);
 	if (why != NULL)
 		goto fail;
 	memcpy(e->base, base, len + 1);
 	e->dir_fi = *dir;
 	e->fi = *fi;
-	e->creds = lbd_creds_ref(h->creds);
-	e->uid = h->uid;
+	e->uid = fi->uid;
 	e->next = ls->head;
 	ls->head = e;
 	ls->n++;
 	if (!uv_is_active((uv_handle_t *)&ls->timer))
 		uv_timer_start(&ls->timer, litters_look, LITTER_LOOK_MS,
 		    LITTER_LOOK_MS);
-	log_debug("%s: %s left to its live process; removed once it is gone",
-	    h->lock->path, base);
+	log_debug("%s: %s (uid %ld's) left to its live process, or to a look "
+	    "as its owner; removed once it is gone", h->lock->path, base,
+	    (long)fi->uid);
 	return;
 fail:
+	if (e != NULL)
+		free(e->dir);
 	free(e);
 	if (ls != NULL && ls->full_told)
 		return;

@@ -93,6 +93,11 @@ int  lbd_os_peer_groups(uv_os_fd_t fd, size_t max, gid_t **groups);
  */
 int  lbd_os_user_groups(uid_t uid, gid_t gid, size_t max, gid_t **groups);
 
+/* lbd_os_user_gid: the primary group of user uid, from its user-database
+ * entry, into *gid.  0, or -1 when it has none (Windows: 0, gid 0: no
+ * numbered groups). */
+int  lbd_os_user_gid(uid_t uid, gid_t *gid);
+
 /*
  * lbd_os_files_uid_of: the owner uid lockfs (fs.h) reads on the files
  * a step acting as user uid makes: uid on Linux; 0 on Windows, where

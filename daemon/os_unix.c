@@ -171,6 +171,19 @@ lbd_os_user_groups(uid_t uid, gid_t gid, size_t max, gid_t **groups)
 	return n;
 }
 
+/* lbd_os_user_gid: see os.h.  The passwd entry's. */
+int
+lbd_os_user_gid(uid_t uid, gid_t *gid)
+{
+	struct passwd pw, *pwp = NULL;
+	char          buf[1024];
+
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &pwp) != 0 || pwp == NULL)
+		return -1;
+	*gid = pw.pw_gid;
+	return 0;
+}
+
 /* lbd_os_fs_groups_set: see os.h. */
 int
 lbd_os_fs_groups_set(size_t n, const gid_t *groups)

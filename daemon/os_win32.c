@@ -85,6 +85,15 @@ lbd_os_user_groups(uid_t uid, gid_t gid, size_t max, gid_t **groups)
 	return 0;
 }
 
+/* lbd_os_user_gid: see os.h. */
+int
+lbd_os_user_gid(uid_t uid, gid_t *gid)
+{
+	(void)uid;
+	*gid = 0;
+	return 0;
+}
+
 /* lbd_os_fs_groups_set: see os.h.  Nothing: no groups to set (acting as
  * a client is to be impersonation); 0. */
 int

@@ -637,9 +637,9 @@ orphan_look(struct lbd_hold *h, const struct lbd_store_hold *rec,
 			    (long)h->fs.owner.pid);
 		/* Finished before, its old holder's traces not removed
 		 * (the daemon died before its lbd_swaps_tidy): the old
-		 * holder's unique file, of this user, is litter. */
-		else if (rec->from_uid == h->uid &&
-		    lockfs_handoff_tidy_from(&h->fs, rec->from_unique,
+		 * holder's unique file is litter (another user's is
+		 * watched, looked at as that user: litter.c). */
+		else if (lockfs_handoff_tidy_from(&h->fs, rec->from_unique,
 		    lbd_litter_left, h) == 1)
 			log_info("%s: removed pid %ld's unique file, its "
 			    "handoff to pid %ld finished, its process gone",

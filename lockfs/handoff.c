@@ -85,7 +85,7 @@
 #include "fs.h"
 #include "lockfs.h"
 
-#define HANDOFF_PREFIX  ".lockbroker-handoff."
+#define HANDOFF_PREFIX  LOCKFS_HANDOFF_PREFIX
 
 static double dir_wait_s = 0.2; /* for the directory's lock: short */
 
@@ -902,8 +902,13 @@ lockfs_handoff_tidy_from(const struct lockfs_lock *to,
 	    lockfs_dirlock_try(&dl) == -1 ||
 	    lockfs_fs_info_at(dl.fd, base, 0, &fi) != 0)
 		goto out;
-	if ((r = tidy_unique(dl.fd, base, &fi)) == 0 && left != NULL &&
-	    lockfs_fs_info(dl.fd, &dfi) == 0)
+	/* Another user's (the old holder of a handoff between two users):
+	 * theirs to remove, told to left as one whose process lives. */
+	if (fi.uid != lockfs_os_files_uid())
+		r = fi.type == LOCKFS_FS_FILE && fi.nlink == 1 ? 0 : -1;
+	else
+		r = tidy_unique(dl.fd, base, &fi);
+	if (r == 0 && left != NULL && lockfs_fs_info(dl.fd, &dfi) == 0)
 		left(arg, &dfi, base, &fi);
 out:
 	lockfs_dirlock_close(&dl);
@@ -913,8 +918,8 @@ out:
 /*
  * lockfs_unique_litter: see lockfs.h.  Under the directory's lock, as
  * lockfs_handoff_tidy: a handoff in progress that reuses the name (the
- * next holder's unique file is reused when it is a fresh one of its) is
- * never disturbed.
+ * next holder's unique file is reused when it is a fresh one of its, and
+ * its temporary made anew: another file) is never disturbed.
  */
 int
 lockfs_unique_litter(const char *dir, const struct lockfs_fs_info *dir_fi,
@@ -935,7 +940,22 @@ lockfs_unique_litter(const char *dir, const struct lockfs_fs_info *dir_fi,
 	}
 	if (lockfs_dirlock_try(&dl) == -1)
 		goto out;       /* busy: another time */
-	r = tidy_unique(dl.fd, base, fi);
+	if (strncmp(base, HANDOFF_PREFIX, strlen(HANDOFF_PREFIX)) != 0) {
+		r = tidy_unique(dl.fd, base, fi);
+		goto out;
+	}
+	/* A temporary: removed when it is still that very file, of the
+	 * caller's uid; then its unique file (link) as above. */
+	r = -1;
+	if (lockfs_fs_info_at(dl.fd, base, 0, &d) != 0 ||
+	    d.dev != fi->dev || d.ino != fi->ino || d.type != fi->type ||
+	    d.uid != lockfs_os_files_uid() ||
+	    lockfs_fs_unlink_at(dl.fd, base) != 0)
+		goto out;
+	r = 1;
+	if (fi->type == LOCKFS_FS_FILE &&
+	    tidy_unique(dl.fd, base + strlen(HANDOFF_PREFIX), fi) == 0)
+		r = 2;
 out:
 	lockfs_dirlock_close(&dl);
 	return r;
@@ -947,7 +967,9 @@ out:
  * handoff, and (link method) the unique files they linked to whose
  * process is gone (tidy_unique); each such file whose process lives is
  * told to left (when not NULL) with arg, the directory's identity, its
- * name and identity, for a later look (lockfs_unique_litter).  Only with
+ * name and identity, for a later look (lockfs_unique_litter); so is a
+ * temporary of another user's that the caller may not remove (a handoff
+ * between two users in a sticky directory), for a look as its owner.  Only with
  * the directory's lock, which
  * every handoff holds while its temporary exists, so a handoff in
  * progress elsewhere is never disturbed (then nothing is removed now).
@@ -978,14 +1000,22 @@ lockfs_handoff_tidy(const struct lockfs_lock *l, lockfs_left_fn *left,
 	n = 0;
 	while (lockfs_fs_dir_next(dir, &de) == 1) {
 		if (strncmp(de.name, HANDOFF_PREFIX,
-		    strlen(HANDOFF_PREFIX)) != 0)
+		    strlen(HANDOFF_PREFIX)) != 0 ||
+		    lockfs_fs_info_at(lockfs_fs_dir_fd(dir), de.name, 0,
+		    &fi) != 0)
 			continue;
 		base = de.name + strlen(HANDOFF_PREFIX);
-		linked = l->method == LB_LINK &&
-		    lockfs_fs_info_at(lockfs_fs_dir_fd(dir), de.name, 0,
-		    &fi) == 0 && fi.type == LOCKFS_FS_FILE;
-		if (lockfs_fs_unlink_at(lockfs_fs_dir_fd(dir), de.name) != 0)
+		linked = l->method == LB_LINK && fi.type == LOCKFS_FS_FILE;
+		if (lockfs_fs_unlink_at(lockfs_fs_dir_fd(dir), de.name) != 0) {
+			/* Another user's (the next holder's of a handoff
+			 * between two users), in a directory where only its
+			 * owner may remove it: theirs to remove. */
+			if ((errno == EPERM || errno == EACCES) &&
+			    fi.uid != lockfs_os_files_uid() && left != NULL &&
+			    lockfs_fs_info(dl.fd, &dfi) == 0)
+				left(arg, &dfi, de.name, &fi);
 			continue;
+		}
 		n++;
 		if (linked && tidy_unique(lockfs_fs_dir_fd(dir), base,
 		    &fi) == 0 && left != NULL &&

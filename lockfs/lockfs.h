@@ -457,9 +457,15 @@ int   lockfs_handoff_exclude(const struct lockfs_lock *l, double wait,
  * method's unique files they named whose process is gone: how many
  * temporaries, or -1.  A unique file whose process lives is left to it,
  * and told to left (when not NULL): arg, the directory's identity dir,
- * the file's name base in it and its identity fi.  (Only names a
- * temporary gives: a file whose name merely parses as a unique name may
- * be anything, a pid file's lock among them.) */
+ * the file's name base in it and its identity fi (its owner fi->uid).
+ * (Only names a temporary gives: a file whose name merely parses as a
+ * unique name may be anything, a pid file's lock among them.)  So is a
+ * temporary of another user that the caller may not remove (a handoff
+ * between two users in a sticky directory): base is its own name, for a
+ * look as that user. */
+/* The names of handoffs' temporaries begin so. */
+#define LOCKFS_HANDOFF_PREFIX ".lockbroker-handoff."
+
 typedef void lockfs_left_fn(void *arg, const struct lockfs_fs_info *dir,
     const char *base, const struct lockfs_fs_info *fi);
 int   lockfs_handoff_tidy(const struct lockfs_lock *l, lockfs_left_fn *left,
@@ -471,8 +477,9 @@ int   lockfs_handoff_tidy(const struct lockfs_lock *l, lockfs_left_fn *left,
  * when it is a regular file with one link (no lock) of the caller's uid
  * named after a process that is gone; one whose process lives is left
  * to it (it removes it at its release) and told to left as
- * lockfs_handoff_tidy does.  1 removed, 0 left, -1 nothing to do (another
- * method, not there, a lock, another user's, the directory busy). */
+ * lockfs_handoff_tidy does; so is one of another user (a handoff between
+ * two users), for a look as that user.  1 removed, 0 left, -1 nothing to
+ * do (another method, not there, a lock, the directory busy). */
 int   lockfs_handoff_tidy_from(const struct lockfs_lock *to,
           const char *from_unique, lockfs_left_fn *left, void *arg);
 /* handoff.c: a unique file lockfs_handoff_tidy left to its live process
@@ -482,7 +489,13 @@ int   lockfs_handoff_tidy_from(const struct lockfs_lock *to,
  * link, of the caller's uid.  1 when removed; 0 when left for now (its
  * process lives, the directory's lock is busy, it cannot be looked at);
  * -1 when there is nothing to do any more (gone, changed, reused as a
- * lock, or dir is not that directory).  Never blocks. */
+ * lock, or dir is not that directory).  base may be a handoff's
+ * temporary another user's tidy left (lockfs_handoff_tidy): removed
+ * while it is that very file of the caller's uid, and then its unique
+ * file (the link method's) as above: 1 when both went (or it had none),
+ * 2 when the temporary went and its unique file is left to its live
+ * process (look again at base without the temporaries' prefix,
+ * LOCKFS_HANDOFF_PREFIX).  Never blocks. */
 int   lockfs_unique_litter(const char *dir,
           const struct lockfs_fs_info *dir_fi, const char *base,
           const struct lockfs_fs_info *fi);
