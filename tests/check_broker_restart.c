@@ -244,6 +244,22 @@ static const struct {
 	{ LB_SYMLINK, "symlink" },
 };
 
+/* lock_is_free: the lock at path (method, named name) is free after the
+ * daemon was killed after step: an in-process handle takes it at once
+ * and lets it go; asserts. */
+static void
+lock_is_free(const char *path, unsigned method, const char *name,
+    long step)
+{
+	lb_lock *lock = lock_new(path, method | LB_LOCAL);
+
+	ck_assert_msg(lb_acquire(lock, PROMPT_S) == 0, "%s, killed after "
+	    "step %ld: the lock is not free: %s", name, step,
+	    lb_lock_error(lock));
+	ck_assert_int_eq(lb_release(lock), 0);
+	lb_lock_free(lock);
+}
+
 START_TEST(test_restart_every_step)
 {
 	const unsigned   method = step_methods[_i].method;
@@ -251,7 +267,6 @@ START_TEST(test_restart_every_step)
 	struct tl_place  p;
 	struct agent     h;
 	char             dir[PATH_MAX];
-	lb_lock         *lock;
 	long             step;
 	int              releasing;
 	const char      *san = getenv("LB_SANITIZERS");
@@ -288,12 +303,7 @@ START_TEST(test_restart_every_step)
 			    "the restart");
 			ck_assert_int_eq(agent_do(&h, 'r', 0), 0);
 		}
-		lock = lock_new(p.path, method | LB_LOCAL);
-		ck_assert_msg(lb_acquire(lock, PROMPT_S) == 0, "%s, killed "
-		    "after step %ld: the lock is not free: %s",
-		    step_methods[_i].name, step, lb_lock_error(lock));
-		ck_assert_int_eq(lb_release(lock), 0);
-		lb_lock_free(lock);
+		lock_is_free(p.path, method, step_methods[_i].name, step);
 		agent_stop(&h);
 		private_daemon_end(&d, p.dir);
 	}
@@ -319,7 +329,6 @@ START_TEST(test_handoff_every_step_leaves_nothing)
 	struct tl_place  p;
 	struct agent     h, w;
 	char             dir[PATH_MAX];
-	lb_lock         *lock;
 	double           deadline;
 	long             step;
 	int              handoffs = 0, left;
@@ -362,12 +371,7 @@ START_TEST(test_handoff_every_step_leaves_nothing)
 		daemon_restart(&d, dir, "state.db");
 		agent_expect(&h, HANG_S + PROMPT_S, 0, "release after the "
 		    "restart");
-		lock = lock_new(p.path, method | LB_LOCAL);
-		ck_assert_msg(lb_acquire(lock, PROMPT_S) == 0, "%s, killed "
-		    "after step %ld: the lock is not free: %s",
-		    step_methods[_i].name, step, lb_lock_error(lock));
-		ck_assert_int_eq(lb_release(lock), 0);
-		lb_lock_free(lock);
+		lock_is_free(p.path, method, step_methods[_i].name, step);
 		agent_stop(&h);
 		deadline = tl_now() + PROMPT_S;
 		while ((left = tl_count(p.dir)) > 0 && tl_now() < deadline)
