@@ -8,6 +8,8 @@
  *
  * What the log says of the lease (etcdlease.c draws its states):
  *
+ *   ADOPTED  notice: the previous run's lease (its id kept in the state
+ *            database) kept alive: etcd still had it
  *   GRANTED  notice: the id (16 hex digits, as etcdctl lease list shows
  *            it) and the TTL etcd granted; "anew",
  *            with the lost lease's id (revoked, or etcd had it no
@@ -32,11 +34,19 @@
 #include "etcdhttp.h"
 #include "etcdlease.h"
 #include "log.h"
+#include "store.h"
+
+/* The lease's id kept in the state database (lbd_store_meta_*), for the
+ * next run to keep it alive rather than leave it to expire. */
+#define LEASE_KEY "etcd_lease"
 
 struct lbd_clusterd {
+	struct lbd            *d;
 	struct lbd_etcd_http  *http;
 	struct lbd_etcd_lease *lease;      /* NULL once closed */
 	int64_t                lost;       /* the last lease lost, 0: none */
+	int64_t                adopt;      /* the previous run's lease, kept
+	                                      alive if etcd has it; 0: none */
 	char                   trouble[512]; /* the last trouble since the
 	                                      last grant ("": none) */
 	char                   said[512];  /* the last trouble logged */
@@ -82,8 +92,24 @@ on_lease(void *arg, enum lbd_etcd_lease_event ev, int64_t id,
 	uint64_t now, deadline;
 
 	switch (ev) {
+	case LBD_ETCD_LEASE_ADOPTED:
+		log_notice("etcd lease %016" PRIx64 " of the previous run kept "
+		    "(TTL %" PRId64 " s)", (uint64_t)id,
+		    lbd_etcd_lease_ttl(cd->lease));
+		cd->adopt = 0;
+		cd->trouble[0] = '\0';
+		cd->said[0] = '\0';
+		cd->unsaid = 0;
+		(void)lbd_store_meta_set(cd->d, LEASE_KEY, id);
+		break;
 	case LBD_ETCD_LEASE_GRANTED:
-		if (cd->lost != 0)
+		if (cd->adopt != 0)
+			log_notice("etcd lease %016" PRIx64 " granted (TTL %"
+			    PRId64 " s); the previous run's lease %016" PRIx64
+			    " is gone", (uint64_t)id,
+			    lbd_etcd_lease_ttl(cd->lease),
+			    (uint64_t)cd->adopt);
+		else if (cd->lost != 0)
 			log_notice("etcd lease %016" PRIx64 " granted anew (TTL "
 			    "%" PRId64 " s); the lost lease %016" PRIx64 " is "
 			    "revoked or gone", (uint64_t)id,
@@ -95,6 +121,8 @@ on_lease(void *arg, enum lbd_etcd_lease_event ev, int64_t id,
 		cd->trouble[0] = '\0';
 		cd->said[0] = '\0';    /* a trouble after it is news */
 		cd->unsaid = 0;
+		cd->adopt = 0;
+		(void)lbd_store_meta_set(cd->d, LEASE_KEY, id);
 		break;
 	case LBD_ETCD_LEASE_TROUBLE:
 		trouble_log(cd, why);
@@ -110,6 +138,7 @@ on_lease(void *arg, enum lbd_etcd_lease_event ev, int64_t id,
 		    "ago", why);
 		cd->lost = id;
 		snprintf(cd->trouble, sizeof(cd->trouble), "%s", why);
+		(void)lbd_store_meta_set(cd->d, LEASE_KEY, 0);
 		break;
 	}
 }
@@ -149,14 +178,23 @@ lbd_clusterd_start(struct lbd *d, char *why, size_t size)
 		goto fail;
 	}
 	cd->curl_inited = 1;
+	cd->d = d;
+	cd->adopt = lbd_store_meta_get(d, LEASE_KEY);
 	n = endpoints_split(d->cfg.etcd_endpoints, buf, sizeof(buf), e);
 	if ((cd->http = lbd_etcd_http_new(d->loop, why, size)) == NULL ||
 	    (cd->lease = lbd_etcd_lease_new(d->loop, cd->http, e, n,
-	    (int64_t)d->cfg.etcd_ttl, on_lease, cd, why, size)) == NULL)
+	    (int64_t)d->cfg.etcd_ttl, cd->adopt, on_lease, cd, why,
+	    size)) == NULL)
 		goto fail;
-	log_notice("etcd: asking %s for a lease of %u s (cluster locks under "
-	    "%s)", d->cfg.etcd_endpoints, d->cfg.etcd_ttl,
-	    d->cfg.cluster_dir);
+	if (cd->adopt != 0)
+		log_notice("etcd: asking %s to keep the previous run's lease "
+		    "%016" PRIx64 ", else for a lease of %u s (cluster locks "
+		    "under %s)", d->cfg.etcd_endpoints, (uint64_t)cd->adopt,
+		    d->cfg.etcd_ttl, d->cfg.cluster_dir);
+	else
+		log_notice("etcd: asking %s for a lease of %u s (cluster "
+		    "locks under %s)", d->cfg.etcd_endpoints,
+		    d->cfg.etcd_ttl, d->cfg.cluster_dir);
 	d->cluster = cd;
 	return 0;
 fail:
@@ -193,6 +231,7 @@ lbd_clusterd_stop(struct lbd *d)
 	if ((id = lbd_etcd_lease_id(cd->lease)) != 0)
 		log_notice("etcd lease %016" PRIx64 ": revoking it",
 		    (uint64_t)id);
+	(void)lbd_store_meta_set(d, LEASE_KEY, 0);      /* nothing to keep */
 	lbd_etcd_lease_close(cd->lease, lease_closed, cd);
 	cd->lease = NULL;
 }

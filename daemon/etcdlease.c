@@ -1,6 +1,10 @@
 /*
  * etcdlease.c: the daemon's one etcd lease (etcdlease.h).
  *
+ *   new, with the previous run's lease id: ADOPTING (a keepalive of it,
+ *   a tick at a time, until etcd answers or its TTL has passed): alive,
+ *   LIVE as below; gone (or no answer within the TTL): GRANTING
+ *
  *            new
  *             |
  *             v       reply: a lease                tick (TTL/3):
@@ -37,7 +41,7 @@
 #include "etcdapi.h"
 #include "etcdlease.h"
 
-enum lease_state { GRANTING, LIVE, REVOKING, CLOSING };
+enum lease_state { ADOPTING, GRANTING, LIVE, REVOKING, CLOSING };
 
 struct lbd_etcd_lease {
 	uv_loop_t            *loop;
@@ -53,6 +57,7 @@ struct lbd_etcd_lease {
 	uint64_t              lost_deadline;  /* the lost lease's, ns */
 	uint64_t              keepalives;
 	uint64_t              sent;           /* the request's send time */
+	uint64_t              adopt_until;    /* ADOPTING: given up then, ns */
 	struct lbd_etcd_req  *req;
 	uv_timer_t           *tick, *lost;
 	lbd_etcd_lease_cb    *cb;
@@ -62,6 +67,7 @@ struct lbd_etcd_lease {
 };
 
 static void start_grant(struct lbd_etcd_lease *l);
+static void start_adopt(struct lbd_etcd_lease *l);
 static void start_revoke(struct lbd_etcd_lease *l, int64_t id);
 static void on_lost_timer(uv_timer_t *t);
 
@@ -244,6 +250,46 @@ on_keepalive(void *arg, int ok, long status, const char *body, size_t len,
 	emit(l, LBD_ETCD_LEASE_TROUBLE, l->id, msg);
 }
 
+/* The previous run's lease (ADOPTING): kept alive, it is live again;
+ * gone, a new one is asked for; no answer, asked again at the next tick
+ * (on_tick gives up once its TTL has passed). */
+static void
+on_adopt(void *arg, int ok, long status, const char *body, size_t len,
+    const char *fail)
+{
+	struct lbd_etcd_lease *l = arg;
+	enum lbd_etcd_outcome r;
+	int64_t ttl;
+	int code;
+	char why[512], msg[600];
+
+	l->req = NULL;
+	r = ok ? lbd_etcd_parse_keepalive(status, body, len, l->id, &ttl,
+	    &code, why, sizeof(why)) : LBD_ETCD_BAD;
+	if (r == LBD_ETCD_OK && ttl > 0) {
+		l->state = LIVE;
+		l->keepalives++;
+		set_deadline(l, l->sent, ttl);
+		uv_timer_set_repeat(l->tick, interval_ms(l));
+		uv_timer_again(l->tick);
+		emit(l, LBD_ETCD_LEASE_ADOPTED, l->id, NULL);
+		return;
+	}
+	if (r == LBD_ETCD_OK ||
+	    (r == LBD_ETCD_ERROR && code == LBD_ETCD_NOT_FOUND)) {
+		l->id = 0;
+		l->state = GRANTING;
+		start_grant(l);
+		return;
+	}
+	snprintf(msg, sizeof(msg), "lease %016" PRIx64 " of the previous run: "
+	    "keepalive at %s: %s", (uint64_t)l->id, l->endpoints[l->cur],
+	    ok ? why : fail);
+	if (r == LBD_ETCD_BAD)
+		rotate(l);
+	emit(l, LBD_ETCD_LEASE_TROUBLE, 0, msg);
+}
+
 /* Frees the lease once closed; its timers close through the loop. */
 static void
 finish(struct lbd_etcd_lease *l)
@@ -305,6 +351,17 @@ start_grant(struct lbd_etcd_lease *l)
 	    on_grant, why, sizeof(why));
 }
 
+/* Starts a keepalive of the previous run's lease (ADOPTING); a failure
+ * to start is retried at the next tick. */
+static void
+start_adopt(struct lbd_etcd_lease *l)
+{
+	char why[256];
+
+	l->req = post(l, "/v3/lease/keepalive", lbd_etcd_body_lease(l->id),
+	    on_adopt, why, sizeof(why));
+}
+
 /* Starts a revoke of id; a failure to start is retried at the next
  * tick. */
 static void
@@ -325,6 +382,14 @@ on_tick(uv_timer_t *t)
 	if (l->req != NULL)
 		return;
 	switch (l->state) {
+	case ADOPTING:
+		if (uv_hrtime() < l->adopt_until) {
+			start_adopt(l);
+			break;
+		}
+		l->id = 0;      /* expired by now, whatever etcd says */
+		l->state = GRANTING;
+		/* FALLTHROUGH */
 	case GRANTING:
 		start_grant(l);
 		break;
@@ -344,7 +409,7 @@ on_tick(uv_timer_t *t)
 
 struct lbd_etcd_lease *
 lbd_etcd_lease_new(uv_loop_t *loop, struct lbd_etcd_http *h,
-    const char *const *endpoints, unsigned n, int64_t ttl,
+    const char *const *endpoints, unsigned n, int64_t ttl, int64_t adopt,
     lbd_etcd_lease_cb *cb, void *arg, char *why, size_t size)
 {
 	struct lbd_etcd_lease *l;
@@ -369,13 +434,18 @@ lbd_etcd_lease_new(uv_loop_t *loop, struct lbd_etcd_http *h,
 	l->ttl_asked = ttl;
 	l->cb = cb;
 	l->arg = arg;
-	l->state = GRANTING;
+	l->state = adopt != 0 ? ADOPTING : GRANTING;
+	l->id = adopt;
+	l->adopt_until = uv_hrtime() + (uint64_t)ttl * 1000000000u;
 	uv_timer_init(loop, l->tick);
 	uv_timer_init(loop, l->lost);
 	l->tick->data = l;
 	l->lost->data = l;
 	uv_timer_start(l->tick, on_tick, interval_ms(l), interval_ms(l));
-	start_grant(l);
+	if (adopt != 0)
+		start_adopt(l);
+	else
+		start_grant(l);
 	return l;
 out:
 	snprintf(why, size, "an etcd lease: out of memory");
@@ -430,8 +500,8 @@ lbd_etcd_lease_close(struct lbd_etcd_lease *l, void (*done)(void *),
 
 	if (l == NULL || l->state == CLOSING)
 		return;
-	id = l->state == LIVE ? l->id : l->state == REVOKING ?
-	    l->revoke_id : 0;
+	id = l->state == LIVE || l->state == ADOPTING ? l->id :
+	    l->state == REVOKING ? l->revoke_id : 0;
 	if (l->req != NULL) {
 		lbd_etcd_http_cancel(l->req);
 		l->req = NULL;

@@ -33,6 +33,8 @@ struct lbd_etcd_lease;
 
 enum lbd_etcd_lease_event {
 	LBD_ETCD_LEASE_GRANTED,   /* a lease is live: id is its id */
+	LBD_ETCD_LEASE_ADOPTED,   /* the previous run's lease, id, is live
+	                             again (lbd_etcd_lease_new's adopt) */
 	LBD_ETCD_LEASE_LOST,      /* the lease id may have expired in etcd,
 	                             or has: every lock key on it is gone */
 	LBD_ETCD_LEASE_TROUBLE    /* a call failed (why says which and why);
@@ -49,13 +51,15 @@ typedef void lbd_etcd_lease_cb(void *arg, enum lbd_etcd_lease_event ev,
  * lbd_etcd_lease_new: a lease of ttl seconds (> 0) on client h, asked of
  * the endpoints (count n, each a URL such as "http://127.0.0.1:2379",
  * copied), the next one after each that fails to answer.  Starts granting
- * at once.  Returns it, or NULL with why (size bytes) filled.  h must
+ * at once; with adopt not 0, first keeps that lease (the previous run's)
+ * alive when etcd still has it (ADOPTED), and grants a new one when it is
+ * gone or etcd has not answered within ttl.  Returns it, or NULL with why (size bytes) filled.  h must
  * outlive it.
  */
 struct lbd_etcd_lease *lbd_etcd_lease_new(uv_loop_t *loop,
     struct lbd_etcd_http *h, const char *const *endpoints, unsigned n,
-    int64_t ttl, lbd_etcd_lease_cb *cb, void *arg, char *why,
-    size_t size);
+    int64_t ttl, int64_t adopt, lbd_etcd_lease_cb *cb, void *arg,
+    char *why, size_t size);
 
 /* lbd_etcd_lease_id: the live lease's id, 0 while there is none. */
 int64_t lbd_etcd_lease_id(const struct lbd_etcd_lease *l);

@@ -878,6 +878,52 @@ lbd_store_hold_del(struct lbd *d, const struct lbd_hold *h)
 	return store_step(s, st);
 }
 
+/* lbd_store_meta_get: see store.h. */
+int64_t
+lbd_store_meta_get(struct lbd *d, const char *key)
+{
+	struct lbd_store *s = d->store;
+	sqlite3_stmt     *st = NULL;
+	int64_t           v = 0;
+
+	if (s != NULL && sqlite3_prepare_v2(s->db, "SELECT value FROM meta "
+	    "WHERE key = ?1", -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			v = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* lbd_store_meta_set: see store.h. */
+int
+lbd_store_meta_set(struct lbd *d, const char *key, int64_t value)
+{
+	struct lbd_store *s = d->store;
+	sqlite3_stmt     *st = NULL;
+	int               r = -1;
+
+	if (s == NULL || store_begin(s) != 0)
+		goto out;
+	if (sqlite3_prepare_v2(s->db, value != 0 ? "INSERT INTO meta (key, "
+	    "value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = "
+	    "excluded.value" : "DELETE FROM meta WHERE key = ?1", -1, &st,
+	    NULL) != SQLITE_OK) {
+		store_failed(s);
+		log_err("state database: %s", s->why);
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	if (value != 0)
+		sqlite3_bind_int64(st, 2, value);
+	r = store_step(s, st);
+out:
+	sqlite3_finalize(st);
+	lbd_walshm_flush();
+	return r;
+}
+
 /* lbd_store_commit: see store.h.  A transaction one of whose changes
  * failed, or that sqlite rolled back itself (it does on a full disk), is
  * rolled back rather than committed in part. */

@@ -85,6 +85,15 @@ int  lbd_store_user_uid(struct lbd *d, const char *sid, uid_t *uid);
  * this run) gave a user (lbd_store_user_uid), else 0. */
 int  lbd_store_uid_known(uid_t uid);
 
+/* lbd_store_meta_get: the value the daemon keeps under key (a name of
+ * its own, such as "etcd_lease") in the state database, 0 when none. */
+int64_t lbd_store_meta_get(struct lbd *d, const char *key);
+
+/* lbd_store_meta_set: keeps value under key (0: none), in the
+ * iteration's transaction (committed by lbd_store_commit).  0, or -1
+ * (logged). */
+int  lbd_store_meta_set(struct lbd *d, const char *key, int64_t value);
+
 /* lbd_store_commit: commits the iteration's changes, if any.  0, or -1
  * (logged; the changes are rolled back). */
 int  lbd_store_commit(struct lbd *d);

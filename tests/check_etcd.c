@@ -320,6 +320,10 @@ lease_event(void *arg, enum lbd_etcd_lease_event ev, int64_t id,
 		ck_assert_ptr_nonnull(why);
 		snprintf(r->last_why, sizeof(r->last_why), "%s", why);
 		break;
+	case LBD_ETCD_LEASE_ADOPTED:
+		ck_abort_msg("lease %lld adopted, none given to adopt",
+		    (long long)id);
+		break;
 	case LBD_ETCD_LEASE_TROUBLE:
 		r->trouble++;
 		ck_assert_ptr_nonnull(why);
@@ -386,7 +390,7 @@ run_lease(struct run *r, const char *const *endpoints, unsigned n,
 	r->on_step = step;
 	r->h = lbd_etcd_http_new(&r->loop, why, sizeof(why));
 	ck_assert_msg(r->h != NULL, "%s", why);
-	r->l = lbd_etcd_lease_new(&r->loop, r->h, endpoints, n, TTL,
+	r->l = lbd_etcd_lease_new(&r->loop, r->h, endpoints, n, TTL, 0,
 	    lease_event, r, why, sizeof(why));
 	ck_assert_msg(r->l != NULL, "%s", why);
 	uv_timer_init(&r->loop, &r->step);

@@ -20,6 +20,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -271,6 +272,71 @@ class EtcdKilled(ClusterCase):
                       self.cluster_refusal())
         self.stop_promptly()
         self.assertEqual(self.etcd.leases(), [])
+
+
+class Restart(ClusterCase):
+    def stored(self, lease):
+        """Waits until the state database keeps lease (hex) as the
+        daemon's: its grant's iteration committed."""
+        def kept():
+            db = sqlite3.connect("file:%s?mode=ro" % self.daemon.state,
+                                 uri=True, timeout=5)
+            try:
+                row = db.execute("SELECT value FROM meta WHERE key = "
+                                 "'etcd_lease'").fetchone()
+            finally:
+                db.close()
+            return row is not None and row[0] == int(lease, 16)
+        wait_for("lease %s kept in %s" % (lease, self.daemon.state), kept,
+                 5.0)
+
+    def test_killed_daemon_keeps_its_lease(self):
+        # The lease's id is kept in the state database: a daemon killed
+        # and started again keeps the same lease alive (its keys would
+        # live on with it), past its TTL; a clean stop revokes it, and
+        # the next start asks for a new one.
+        self.etcd.start()
+        self.start_daemon(self.etcd.url)
+        lease, _ = self.granted()
+        self.stored(lease)
+        self.daemon.kill()
+        self.daemon.start()
+        m = self.logged(r"etcd lease %s of the previous run kept "
+                        r"\(TTL (\d+) s\)" % lease)
+        self.assertEqual(int(m.group(1)), TTL)
+        time.sleep(TTL + 1)
+        self.assertEqual(self.etcd.leases(), [lease])
+        self.assertGreater(self.etcd.remaining(lease), 0)
+        self.assertEqual(len(GRANTED.findall(self.daemon.logtext())), 1)
+        self.assertIn("etcd lease is live (id %s)" % lease,
+                      self.cluster_refusal())
+        self.stop_promptly()
+        self.assertEqual(self.etcd.leases(), [])
+        self.daemon.start()
+        wait_for("a second grant:\n" + self.daemon.logtext(),
+                 lambda: len(GRANTED.findall(self.daemon.logtext())) == 2,
+                 TTL + 2.0)
+        new = GRANTED.findall(self.daemon.logtext())[1][0]
+        self.assertNotEqual(new, lease)
+        self.assertNotIn("previous run", self.daemon.logtext().split(
+            "granted (TTL")[-1])
+        self.assertEqual(self.etcd.leases(), [new])
+
+    def test_expired_lease_replaced(self):
+        # Killed, and started again once its lease expired in etcd: a
+        # new lease, the log naming the old one gone.
+        self.etcd.start()
+        self.start_daemon(self.etcd.url)
+        lease, _ = self.granted()
+        self.stored(lease)
+        self.daemon.kill()
+        wait_for("the lease to expire", lambda: self.etcd.leases() == [],
+                 TTL + 5.0)
+        self.daemon.start()
+        m = self.logged(r"etcd lease ([0-9a-f]+) granted \(TTL \d+ s\); "
+                        r"the previous run's lease %s is gone" % lease)
+        self.assertNotEqual(m.group(1), lease)
+        self.assertEqual(self.etcd.leases(), [m.group(1)])
 
 
 class EtcdHung(ClusterCase):
