@@ -1328,6 +1328,64 @@ class Session21Review(HostileTest):
                          "processes gone and the lock free: left for "
                          "good: %r" % left)
 
+    def test_restart_tidy_removes_another_users_file_and_held_lock(self):
+        # Attack (415a109): at start the tidy of a recorded lock's
+        # directory, run as its holder, hands every .lockbroker-handoff.*
+        # name it may not remove (EPERM: another user's, sticky
+        # directory) to the litter watch, which a second later unlinks it
+        # as its owner (lockfs_unique_litter: same dev, ino, type and
+        # uid; nothing else).  Nothing says the file is a temporary of a
+        # handoff: the prefix is an ordinary name (no lock path is
+        # refused for it), and the temporary branch does not even look
+        # at the link count, so a lock artefact with two links goes too.
+        # So user 4242, holding any lock in a shared sticky directory
+        # (/tmp, a spool) when the daemon restarts, has nobody's files
+        # there whose names begin so removed as nobody: here nobody's
+        # held link lock on .lockbroker-handoff.job (taken in-process,
+        # lb LOCAL, so no record of nobody's runs a tidy of its own) and
+        # a plain file of nobody's.  4242 could remove neither itself;
+        # before 415a109 the tidy skipped them.  The lock then no longer
+        # excludes: a second process takes it while the first holds it.
+        # What should happen: the daemon removes, for a tidy 4242
+        # started, nothing 4242 could not remove itself; at most what is
+        # provably a temporary of a handoff the previous daemon left.
+        d = os.path.join(self.top, "spool")
+        os.mkdir(d)
+        os.chmod(d, 0o1777)                 # as /tmp: root's, sticky
+        job = os.path.join(d, ".lockbroker-handoff.job")
+        notes = os.path.join(d, ".lockbroker-handoff.notes")
+        with as_user(NOBODY):
+            with open(notes, "wb") as f:
+                f.write(PRECIOUS)
+        victim = self.helper(NOBODY, "local", "link", job)
+        self.assertEqual(victim.ask("acquire 0"), "locked")
+        self.assertTrue(os.path.exists(job + ".lock"))
+        with as_user(ATTACKER):             # not 4242's to remove
+            for f in (job + ".lock", notes):
+                with self.assertRaises(PermissionError):
+                    os.unlink(f)
+        a = NobodyClient(self.daemon.socket, uid=ATTACKER)
+        self.clients.append(a)
+        self.assertCode(a.call("ACQUIRE", path=os.path.join(d, "mine"),
+                               method="link"), "OK")
+        # The daemon restarts (an upgrade, a crash) while 4242's process
+        # lives: its hold is recorded, and its directory tidied as 4242.
+        self.daemon.kill()
+        self.daemon = Daemon(self.top).start()
+        time.sleep(3)                       # the litter watch's looks
+        gone = [os.path.basename(f) for f in (job + ".lock", notes)
+                if not os.path.exists(f)]
+        second = self.helper(NOBODY, "local", "link", job)
+        taken = second.ask("try 0")
+        self.assertEqual(
+            (gone, taken), ([], "LB_EALREADY"),
+            "uid 4242's recorded lock in a sticky directory made the "
+            "restarted daemon remove, as user nobody, nobody's %r there "
+            "(names beginning .lockbroker-handoff.), which 4242 may not "
+            "remove; a second process then got nobody's held lock: %r"
+            % (gone, taken))
+        self.assertEqual(victim.ask("i_am_locking"), "1")
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
