@@ -1386,6 +1386,93 @@ class Session21Review(HostileTest):
             % (gone, taken))
         self.assertEqual(victim.ask("i_am_locking"), "1")
 
+    def test_planted_links_exhaust_roots_litter_watch(self):
+        # Attack (415a109): the litter watch keeps at most 64 files of one
+        # owner uid (LBD_LITTER_PER_UID), now counted by the FILE's owner,
+        # not by the user whose tidy found it.  User 4242 makes root's
+        # files appear: hard links to a file of root's it may link (here
+        # one it can read and write, which protected_hardlinks allows;
+        # with protected_hardlinks=0 any file of root's on the same file
+        # system, /etc/passwd when /tmp is on /), named
+        # .lockbroker-handoff.pN in a sticky directory where it holds a
+        # lock.  At the next start its hold's tidy, as 4242, may not
+        # remove them (EPERM) and hands all 64 to the watch as root's,
+        # filling root's share before the records after it are tidied.
+        # So the temporary (and unique file) of a killed handoff from
+        # nobody to root, which 415a109 makes the watch remove, is "too
+        # many watched" and left for good, as before 415a109 (the same
+        # kills as test_cross_user_handoff_killed_leaves_nothing, which
+        # passes without the planted links).
+        # What should happen: one user's doing cannot use up another
+        # user's share of the watch; root's leftovers are removed.
+        if not os.path.exists(self.STOPSTEP):
+            self.skipTest("no " + self.STOPSTEP)
+        self.assertEqual(self.daemon.stop(), 0)
+        left = {}
+        handoff_steps = 0
+        for step in range(1, 12):
+            d = os.path.join(self.top, "sticky%d" % step)
+            a = os.path.join(self.top, "attack%d" % step)
+            for x in (d, a):
+                os.mkdir(x)
+                os.chmod(x, 0o1777)
+            rootfile = os.path.join(a, "shared-log")
+            with open(rootfile, "wb") as f:
+                f.write(PRECIOUS)
+            os.chmod(rootfile, 0o666)           # root's, writable by all
+            p = os.path.join(d, "lk")
+            env = dict(os.environ, LD_PRELOAD=self.STOPSTEP,
+                       LB_TEST_STOP_STEP=str(step), LB_TEST_STOP_UNDER=d)
+            self.daemon = Daemon(self.top, env=env).start()
+            att = NobodyClient(self.daemon.socket, uid=ATTACKER)
+            self.clients.append(att)
+            self.assertCode(att.call("ACQUIRE", path=os.path.join(a, "mine"),
+                                     method="link"), "OK")
+            with as_user(ATTACKER):
+                for i in range(64):
+                    os.link(rootfile, os.path.join(
+                        a, ".lockbroker-handoff.p%d" % i))
+            n = NobodyClient(self.daemon.socket)
+            self.clients.append(n)
+            rid = n.send("ACQUIRE", path=p, method="link")
+            if self.stopped(self.daemon.proc, 0.5):
+                self.daemon.kill()              # a step of nobody's grant
+                n.close()
+                att.close()
+                continue
+            self.assertCode(n.wait(rid), "OK")
+            w = NobodyClient(self.daemon.socket, uid=ROOT)  # root's waiter
+            self.clients.append(w)
+            w.send("ACQUIRE", path=p, method="link", timeout=60)
+            time.sleep(0.3)                     # queued behind nobody
+            n.send("RELEASE", path=p, method="link")
+            if not self.stopped(self.daemon.proc, 1.0):
+                self.daemon.kill()              # beyond the handoff's steps
+                att.close()
+                break
+            handoff_steps += 1
+            self.daemon.kill()
+            w.close()                           # root's waiter gone
+            self.daemon = Daemon(self.top).start()
+            n.close()                           # nobody's process gone
+            deadline = time.monotonic() + 5
+            while os.listdir(d) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            if os.listdir(d):
+                left[step] = sorted(
+                    "%s (uid %d)" % (e, os.lstat(os.path.join(d, e)).st_uid)
+                    for e in os.listdir(d))
+            att.close()
+            self.assertEqual(self.daemon.stop(), 0)
+        self.daemon = Daemon(self.top).start()  # for tearDown
+        self.assertGreaterEqual(handoff_steps, 2)
+        self.assertEqual(left, {}, "user 4242's 64 links to a file of "
+                         "root's, planted where it holds a lock, filled "
+                         "root's share of the litter watch at start: a "
+                         "killed handoff from nobody to root, both "
+                         "processes gone and the lock free, left for "
+                         "good: %r" % left)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
