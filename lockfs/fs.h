@@ -100,6 +100,7 @@ struct lockfs_fs_info {
 	                                   Linux: 2 + its subdirectories
 	                                   (1 or less: not counted so) */
 	enum lockfs_fs_type type;
+	unsigned long long  size;       /* its length in bytes */
 	unsigned            perm;       /* its permission bits (POSIX's
 	                                   07777: LOCKFS_FS_STICKY, ...; 0
 	                                   where the OS has none) */

@@ -26,6 +26,7 @@ info_of(const struct stat *st, struct lockfs_fs_info *fi)
 	fi->ino = st->st_ino;
 	fi->uid = st->st_uid;
 	fi->nlink = st->st_nlink;
+	fi->size = (unsigned long long)st->st_size;
 	if (S_ISREG(st->st_mode))
 		fi->type = LOCKFS_FS_FILE;
 	else if (S_ISDIR(st->st_mode))

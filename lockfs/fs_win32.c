@@ -484,6 +484,7 @@ info_of(HANDLE h, struct lockfs_fs_info *fi)
 	}
 	fi->uid = owner_uid(h);         /* see the top */
 	fi->nlink = standard.links;
+	fi->size = (unsigned long long)standard.size.QuadPart;
 	fi->perm = 0;                   /* no permission bits: ACLs */
 	time_of(&basic.written, &fi->mtime);
 	time_of(&basic.changed, &fi->ctime);

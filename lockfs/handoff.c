@@ -905,7 +905,8 @@ lockfs_handoff_tidy_from(const struct lockfs_lock *to,
 	/* Another user's (the old holder of a handoff between two users):
 	 * theirs to remove, told to left as one whose process lives. */
 	if (fi.uid != lockfs_os_files_uid())
-		r = fi.type == LOCKFS_FS_FILE && fi.nlink == 1 ? 0 : -1;
+		r = fi.type == LOCKFS_FS_FILE && fi.nlink == 1 &&
+		    fi.size == 0 ? 0 : -1;
 	else
 		r = tidy_unique(dl.fd, base, &fi);
 	if (r == 0 && left != NULL && lockfs_fs_info(dl.fd, &dfi) == 0)
@@ -962,6 +963,35 @@ out:
 }
 
 /*
+ * Whether the temporary HANDOFF_PREFIX base (identity fi) in the
+ * directory open as dfd, of another user, is provably the next holder's
+ * of a link handoff of l that a killed daemon left: a regular file
+ * named after a unique name made for l's lock (its hash: never a lock's
+ * artefact, whose names end in .lock, nor any name of another lock),
+ * either alone and empty (made, not yet linked: make_link_pair) or with
+ * exactly one other name, that unique name beside it.  1 or 0.  (Only
+ * such a file is looked at later as its owner, lockfs_unique_litter: a
+ * file merely named like a temporary may be anything of anyone's.)
+ */
+static int
+foreign_tmp(const struct lockfs_lock *l, int dfd, const char *base,
+    const struct lockfs_fs_info *fi)
+{
+	struct lockfs_holder  h;
+	struct lockfs_fs_info u;
+
+	lockfs_holder_clear(&h);
+	if (l->method != LB_LINK || fi->type != LOCKFS_FS_FILE ||
+	    l->unique == NULL || !lockfs_unique_same_lock(base, l->unique) ||
+	    lockfs_unique_parse(base, LB_LINK, &h) != 0 || h.pid <= 0)
+		return 0;
+	if (fi->nlink == 1)
+		return fi->size == 0;
+	return fi->nlink == 2 && lockfs_fs_info_at(dfd, base, 0, &u) == 0 &&
+	    u.dev == fi->dev && u.ino == fi->ino;
+}
+
+/*
  * lockfs_handoff_tidy: removes the handoff temporaries (HANDOFF_PREFIX*)
  * in l's directory, left by a daemon that died in the middle of a
  * handoff, and (link method) the unique files they linked to whose
@@ -1009,9 +1039,11 @@ lockfs_handoff_tidy(const struct lockfs_lock *l, lockfs_left_fn *left,
 		if (lockfs_fs_unlink_at(lockfs_fs_dir_fd(dir), de.name) != 0) {
 			/* Another user's (the next holder's of a handoff
 			 * between two users), in a directory where only its
-			 * owner may remove it: theirs to remove. */
+			 * owner may remove it: theirs to remove, when it is
+			 * provably one (foreign_tmp). */
 			if ((errno == EPERM || errno == EACCES) &&
 			    fi.uid != lockfs_os_files_uid() && left != NULL &&
+			    foreign_tmp(l, lockfs_fs_dir_fd(dir), base, &fi) &&
 			    lockfs_fs_info(dl.fd, &dfi) == 0)
 				left(arg, &dfi, de.name, &fi);
 			continue;

@@ -140,6 +140,9 @@ int   lockfs_unique_make(struct lockfs_lock *l,
           const struct lockfs_owner *o);
 int   lockfs_unique_parse(const char *name, unsigned method,
           struct lockfs_holder *h);
+/* Whether unique name name ends as unique does (".HASH", the lock file's
+ * hash): a name made for the same lock.  1 or 0. */
+int   lockfs_unique_same_lock(const char *name, const char *unique);
 int   lockfs_pid_parse(const char *text, size_t len, pid_t *pid);
 lb_liveness lockfs_holder_liveness(const struct lockfs_holder *h);
 const char *lockfs_hostname(void);

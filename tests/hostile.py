@@ -1328,7 +1328,7 @@ class Session21Review(HostileTest):
                          "processes gone and the lock free: left for "
                          "good: %r" % left)
 
-    def test_restart_tidy_removes_another_users_file_and_held_lock(self):
+    def test_restart_tidy_spares_another_users_files_and_held_lock(self):
         # Attack (415a109): at start the tidy of a recorded lock's
         # directory, run as its holder, hands every .lockbroker-handoff.*
         # name it may not remove (EPERM: another user's, sticky
@@ -1386,7 +1386,7 @@ class Session21Review(HostileTest):
             % (gone, taken))
         self.assertEqual(victim.ask("i_am_locking"), "1")
 
-    def test_planted_links_exhaust_roots_litter_watch(self):
+    def test_planted_links_do_not_exhaust_roots_litter_watch(self):
         # Attack (415a109): the litter watch keeps at most 64 files of one
         # owner uid (LBD_LITTER_PER_UID), now counted by the FILE's owner,
         # not by the user whose tidy found it.  User 4242 makes root's
