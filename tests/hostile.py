@@ -37,7 +37,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lbdaemon import (WRAPPER, Client, Daemon, DaemonCase,  # noqa: E402
-                      NobodyClient,
+                      NobodyClient, fnv1a,
                       unique_name)
 
 BUILDDIR = os.environ.get("LB_BUILDDIR", os.getcwd())
@@ -1385,6 +1385,97 @@ class Session21Review(HostileTest):
             "remove; a second process then got nobody's held lock: %r"
             % (gone, taken))
         self.assertEqual(victim.ask("i_am_locking"), "1")
+
+    def test_restart_tidy_spares_pid_file_caught_empty(self):
+        # Attack (e8e77cf): the start-up tidy of uid 4242's recorded link
+        # lock in a sticky directory hands to the litter watch another
+        # user's .lockbroker-handoff.NAME when NAME parses as a link
+        # unique name ending in 4242's lock's hash (.HASH) and the file is
+        # "alone and empty" (nlink 1, size 0): foreign_tmp's proof that
+        # it is a next holder's temporary.  But an empty file with one
+        # link is also every pid file in the instant between its
+        # exclusive creation and the write of its pid: Python's lockfile
+        # PIDLockFile (which lockbroker's pidfile method is compatible
+        # with) always writes in place, and so does lockfs itself where
+        # O_TMPFILE is missing (pidfile.c, create_linked).  And the
+        # watch's later look (lockfs_unique_litter, temporary branch)
+        # checks only dev, ino, type and uid: not the size, not the
+        # links.  So a pid lock of nobody's whose name 4242 chose
+        # (.lockbroker-handoff.job.1~1.0.HASH, HASH 4242's own lock's;
+        # no collision needed), caught empty by the tidy of a restart,
+        # is removed as nobody a second later, written and held: a
+        # second process then takes nobody's held lock (exclusion lost).
+        # The instant is stretched here (the creator stops between its
+        # open and its write), as a preempted process stretches it.
+        # What should happen: the watch removes only what is still
+        # provably a handoff's temporary; never a pid file that names a
+        # process, nor anything 4242 could not remove itself.
+        d = os.path.join(self.top, "spool2")
+        os.mkdir(d)
+        os.chmod(d, 0o1777)                 # as /tmp: root's, sticky
+        mine = os.path.join(d, "mine")
+        a = NobodyClient(self.daemon.socket, uid=ATTACKER)
+        self.clients.append(a)
+        self.assertCode(a.call("ACQUIRE", path=mine, method="link"), "OK")
+        job = os.path.join(d, ".lockbroker-handoff.job.1~1.0.%08x" %
+                           fnv1a(mine + ".lock"))
+        script = textwrap.dedent("""
+            import os, sys
+            from lockfile import pidlockfile
+            fdopen = os.fdopen
+            def stretched(fd, *a, **k):     # between create and write
+                print("created", flush=True)
+                sys.stdin.readline()
+                return fdopen(fd, *a, **k)
+            os.fdopen = stretched
+            lk = pidlockfile.PIDLockFile(sys.argv[1], timeout=0)
+            lk.acquire()
+            print("locked", flush=True)
+            sys.stdin.readline()
+            print(int(lk.i_am_locking()), flush=True)
+        """)
+
+        def demote():
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+        try:
+            import lockfile  # noqa: F401
+        except ImportError:
+            self.skipTest("no Python lockfile")
+        v = subprocess.Popen([sys.executable, "-c", script, job],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             preexec_fn=demote, text=True)
+        try:
+            self.assertEqual(v.stdout.readline().strip(), "created")
+            # The daemon restarts (an upgrade, a crash) in that instant:
+            # 4242's hold is recorded, its directory tidied as 4242.
+            self.daemon.kill()
+            self.daemon = Daemon(self.top).start()
+            time.sleep(0.3)
+            v.stdin.write("\n")
+            v.stdin.flush()
+            self.assertEqual(v.stdout.readline().strip(), "locked")
+            time.sleep(3)                   # the litter watch's looks
+            there = os.path.exists(job)
+            second = self.helper(NOBODY, "local", "pidfile", job)
+            taken = second.ask("try 0")
+            v.stdin.write("\n")
+            v.stdin.flush()
+            still = v.stdout.readline().strip()
+        finally:
+            v.kill()
+            v.wait()
+            v.stdin.close()
+            v.stdout.close()
+        self.assertEqual(
+            (there, taken, still), (True, "LB_EALREADY", "1"),
+            "uid 4242's recorded lock in a sticky directory made the "
+            "restarted daemon remove, as user nobody, nobody's pid file "
+            "%s (caught empty between its creation and its write, then "
+            "written and held); a second process then got nobody's held "
+            "lock: exists %r, second's try %r, first still holds %r"
+            % (os.path.basename(job), there, taken, still))
 
     def test_planted_links_do_not_exhaust_roots_litter_watch(self):
         # Attack (415a109): the litter watch keeps at most 64 files of one
