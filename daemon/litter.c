@@ -1,7 +1,7 @@
 /*
  * litter.c: the next holders' unique files that a tidy at start left to
- * their live processes, and the files of handoffs between two users
- * that the tidy, as one of them, could not remove (docs/RELIABILITY.md).  A handoff the previous
+ * their live processes, and old holders' unique files of another user
+ * than the tidy's (docs/RELIABILITY.md).  A handoff the previous
  * daemon prepared and never recorded leaves the next holder's unique file
  * (a file with one link, no lock); the tidy of its directory removes it
  * when its process is gone, and leaves it to a live one, which may ask
@@ -10,11 +10,11 @@
  * looked at once a second by one timer (stopped while none is), and
  * removed under the directory's lock as the user the tidy ran as once its
  * process is gone, while it is still that very file with one link
- * (lockfs_unique_litter).  A file of another user than the tidy's (a
- * next holder's temporary, in a sticky directory where the old holder
- * may not remove it; or an old holder's unique file) is watched the same
- * and looked at as its owner, with the credentials a login gives it
- * (lbd_creds_of_user): what that user could remove itself.
+ * (lockfs_unique_litter).  An old holder's unique file of another user
+ * than the tidy's (a finished handoff between two users; its name from
+ * the record) is watched the same and looked at as its owner, with the
+ * credentials a login gives it (lbd_creds_of_user): what that user could
+ * remove itself.
  *
  *   watched --(its process gone)--> removed, forgotten
  *      |
@@ -97,23 +97,14 @@ litters_look(uv_timer_t *t)
 			    &e->fi);
 			lbd_creds_leave();
 		}
-		if (r == 2) {   /* its temporary gone, its unique file left */
-			memmove(e->base, e->base +
-			    strlen(LOCKFS_HANDOFF_PREFIX), strlen(e->base) -
-			    strlen(LOCKFS_HANDOFF_PREFIX) + 1);
-			r = 0;
-		}
 		if (r == 0) {
 			pe = &e->next;
 			continue;
 		}
 		if (r == 1)
-			log_info("%s/%s: removed, %s of a handoff the previous "
-			    "daemon did not finish, its process gone", e->dir,
-			    e->base, strncmp(e->base, LOCKFS_HANDOFF_PREFIX,
-			    strlen(LOCKFS_HANDOFF_PREFIX)) == 0 ?
-			    "the temporary (and unique file)" : "the unique "
-			    "file");
+			log_info("%s/%s: removed, the unique file of a handoff "
+			    "the previous daemon did not finish, its process "
+			    "gone", e->dir, e->base);
 		*pe = e->next;
 		ls->n--;
 		litter_free(e);

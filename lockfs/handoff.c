@@ -85,7 +85,7 @@
 #include "fs.h"
 #include "lockfs.h"
 
-#define HANDOFF_PREFIX  LOCKFS_HANDOFF_PREFIX
+#define HANDOFF_PREFIX  ".lockbroker-handoff."
 
 static double dir_wait_s = 0.2; /* for the directory's lock: short */
 
@@ -919,8 +919,8 @@ out:
 /*
  * lockfs_unique_litter: see lockfs.h.  Under the directory's lock, as
  * lockfs_handoff_tidy: a handoff in progress that reuses the name (the
- * next holder's unique file is reused when it is a fresh one of its, and
- * its temporary made anew: another file) is never disturbed.
+ * next holder's unique file is reused when it is a fresh one of its) is
+ * never disturbed.
  */
 int
 lockfs_unique_litter(const char *dir, const struct lockfs_fs_info *dir_fi,
@@ -941,54 +941,10 @@ lockfs_unique_litter(const char *dir, const struct lockfs_fs_info *dir_fi,
 	}
 	if (lockfs_dirlock_try(&dl) == -1)
 		goto out;       /* busy: another time */
-	if (strncmp(base, HANDOFF_PREFIX, strlen(HANDOFF_PREFIX)) != 0) {
-		r = tidy_unique(dl.fd, base, fi);
-		goto out;
-	}
-	/* A temporary: removed when it is still that very file, of the
-	 * caller's uid; then its unique file (link) as above. */
-	r = -1;
-	if (lockfs_fs_info_at(dl.fd, base, 0, &d) != 0 ||
-	    d.dev != fi->dev || d.ino != fi->ino || d.type != fi->type ||
-	    d.uid != lockfs_os_files_uid() ||
-	    lockfs_fs_unlink_at(dl.fd, base) != 0)
-		goto out;
-	r = 1;
-	if (fi->type == LOCKFS_FS_FILE &&
-	    tidy_unique(dl.fd, base + strlen(HANDOFF_PREFIX), fi) == 0)
-		r = 2;
+	r = tidy_unique(dl.fd, base, fi);
 out:
 	lockfs_dirlock_close(&dl);
 	return r;
-}
-
-/*
- * Whether the temporary HANDOFF_PREFIX base (identity fi) in the
- * directory open as dfd, of another user, is provably the next holder's
- * of a link handoff of l that a killed daemon left: a regular file
- * named after a unique name made for l's lock (its hash: never a lock's
- * artefact, whose names end in .lock, nor any name of another lock),
- * either alone and empty (made, not yet linked: make_link_pair) or with
- * exactly one other name, that unique name beside it.  1 or 0.  (Only
- * such a file is looked at later as its owner, lockfs_unique_litter: a
- * file merely named like a temporary may be anything of anyone's.)
- */
-static int
-foreign_tmp(const struct lockfs_lock *l, int dfd, const char *base,
-    const struct lockfs_fs_info *fi)
-{
-	struct lockfs_holder  h;
-	struct lockfs_fs_info u;
-
-	lockfs_holder_clear(&h);
-	if (l->method != LB_LINK || fi->type != LOCKFS_FS_FILE ||
-	    l->unique == NULL || !lockfs_unique_same_lock(base, l->unique) ||
-	    lockfs_unique_parse(base, LB_LINK, &h) != 0 || h.pid <= 0)
-		return 0;
-	if (fi->nlink == 1)
-		return fi->size == 0;
-	return fi->nlink == 2 && lockfs_fs_info_at(dfd, base, 0, &u) == 0 &&
-	    u.dev == fi->dev && u.ino == fi->ino;
 }
 
 /*
@@ -997,9 +953,9 @@ foreign_tmp(const struct lockfs_lock *l, int dfd, const char *base,
  * handoff, and (link method) the unique files they linked to whose
  * process is gone (tidy_unique); each such file whose process lives is
  * told to left (when not NULL) with arg, the directory's identity, its
- * name and identity, for a later look (lockfs_unique_litter); so is a
+ * name and identity, for a later look (lockfs_unique_litter).  A
  * temporary of another user's that the caller may not remove (a handoff
- * between two users in a sticky directory), for a look as its owner.  Only with
+ * between two users in a sticky directory) is left as it is.  Only with
  * the directory's lock, which
  * every handoff holds while its temporary exists, so a handoff in
  * progress elsewhere is never disturbed (then nothing is removed now).
@@ -1036,18 +992,12 @@ lockfs_handoff_tidy(const struct lockfs_lock *l, lockfs_left_fn *left,
 			continue;
 		base = de.name + strlen(HANDOFF_PREFIX);
 		linked = l->method == LB_LINK && fi.type == LOCKFS_FS_FILE;
-		if (lockfs_fs_unlink_at(lockfs_fs_dir_fd(dir), de.name) != 0) {
-			/* Another user's (the next holder's of a handoff
-			 * between two users), in a directory where only its
-			 * owner may remove it: theirs to remove, when it is
-			 * provably one (foreign_tmp). */
-			if ((errno == EPERM || errno == EACCES) &&
-			    fi.uid != lockfs_os_files_uid() && left != NULL &&
-			    foreign_tmp(l, lockfs_fs_dir_fd(dir), base, &fi) &&
-			    lockfs_fs_info(dl.fd, &dfi) == 0)
-				left(arg, &dfi, de.name, &fi);
+		/* Another user's that this one may not remove (a handoff
+		 * between two users in a sticky directory) is left: a name
+		 * alone cannot prove a temporary, and a file of that user's
+		 * named so may be a lock of its (Session21Review). */
+		if (lockfs_fs_unlink_at(lockfs_fs_dir_fd(dir), de.name) != 0)
 			continue;
-		}
 		n++;
 		if (linked && tidy_unique(lockfs_fs_dir_fd(dir), base,
 		    &fi) == 0 && left != NULL &&

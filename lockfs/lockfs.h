@@ -140,9 +140,7 @@ int   lockfs_unique_make(struct lockfs_lock *l,
           const struct lockfs_owner *o);
 int   lockfs_unique_parse(const char *name, unsigned method,
           struct lockfs_holder *h);
-/* Whether unique name name ends as unique does (".HASH", the lock file's
- * hash): a name made for the same lock.  1 or 0. */
-int   lockfs_unique_same_lock(const char *name, const char *unique);
+
 int   lockfs_pid_parse(const char *text, size_t len, pid_t *pid);
 lb_liveness lockfs_holder_liveness(const struct lockfs_holder *h);
 const char *lockfs_hostname(void);
@@ -462,13 +460,10 @@ int   lockfs_handoff_exclude(const struct lockfs_lock *l, double wait,
  * and told to left (when not NULL): arg, the directory's identity dir,
  * the file's name base in it and its identity fi (its owner fi->uid).
  * (Only names a temporary gives: a file whose name merely parses as a
- * unique name may be anything, a pid file's lock among them.)  So is a
+ * unique name may be anything, a pid file's lock among them.)  A
  * temporary of another user that the caller may not remove (a handoff
- * between two users in a sticky directory): base is its own name, for a
- * look as that user. */
-/* The names of handoffs' temporaries begin so. */
-#define LOCKFS_HANDOFF_PREFIX ".lockbroker-handoff."
-
+ * between two users in a sticky directory) is left: a name alone cannot
+ * prove it one. */
 typedef void lockfs_left_fn(void *arg, const struct lockfs_fs_info *dir,
     const char *base, const struct lockfs_fs_info *fi);
 int   lockfs_handoff_tidy(const struct lockfs_lock *l, lockfs_left_fn *left,
@@ -492,13 +487,7 @@ int   lockfs_handoff_tidy_from(const struct lockfs_lock *to,
  * link, of the caller's uid.  1 when removed; 0 when left for now (its
  * process lives, the directory's lock is busy, it cannot be looked at);
  * -1 when there is nothing to do any more (gone, changed, reused as a
- * lock, or dir is not that directory).  base may be a handoff's
- * temporary another user's tidy left (lockfs_handoff_tidy): removed
- * while it is that very file of the caller's uid, and then its unique
- * file (the link method's) as above: 1 when both went (or it had none),
- * 2 when the temporary went and its unique file is left to its live
- * process (look again at base without the temporaries' prefix,
- * LOCKFS_HANDOFF_PREFIX).  Never blocks. */
+ * lock, or dir is not that directory).  Never blocks. */
 int   lockfs_unique_litter(const char *dir,
           const struct lockfs_fs_info *dir_fi, const char *base,
           const struct lockfs_fs_info *fi);

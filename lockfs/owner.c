@@ -127,22 +127,6 @@ path_hash(const char *s)
 	return h;
 }
 
-/* lockfs_unique_same_lock: see lockfs.h.  The tail ".HASH" (9
- * characters, 8 of them hex digits) of both. */
-int
-lockfs_unique_same_lock(const char *name, const char *unique)
-{
-	size_t n = strlen(name), u = strlen(unique), i;
-
-	if (n <= 9 || u <= 9 || name[n - 9] != '.' ||
-	    strcmp(name + n - 9, unique + u - 9) != 0)
-		return 0;
-	for (i = n - 8; i < n; i++)
-		if (!isxdigit((unsigned char)name[i]))
-			return 0;
-	return 1;
-}
-
 /*
  * lockfs_unique_format: writes owner o's unique name for the lock whose
  * artefact is lock_file, in the shape of the table above.  Returns 0, or -1
