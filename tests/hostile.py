@@ -1243,13 +1243,16 @@ def unrecorded_handoff_litter_aside(d):
     prefix = ".lockbroker-handoff."
     out = []
     for e in os.listdir(d):
-        st = os.lstat(os.path.join(d, e))
-        if st.st_uid == ROOT and e.startswith(prefix):
-            continue
-        twin = os.path.join(d, prefix + e)
-        if st.st_uid == ROOT and os.path.lexists(twin) and \
-                os.lstat(twin).st_ino == st.st_ino:
-            continue
+        try:
+            st = os.lstat(os.path.join(d, e))
+            if st.st_uid == ROOT and e.startswith(prefix):
+                continue
+            twin = os.path.join(d, prefix + e)
+            if st.st_uid == ROOT and os.path.lexists(twin) and \
+                    os.lstat(twin).st_ino == st.st_ino:
+                continue
+        except FileNotFoundError:
+            continue                # gone meanwhile
         out.append("%s (uid %d)" % (e, st.st_uid))
     return sorted(out)
 
