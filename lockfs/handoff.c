@@ -347,7 +347,7 @@ make_link_unique(const struct lockfs_lock *to, int *made,
 		r = lockfs_fail(err, LB_EFAILED, EEXIST, "cannot hand %s "
 		    "over: %s is a file of uid %ld, not of the next holder's",
 		    to->path, to->unique, (long)fi.uid);
-	else if (fi.type != LOCKFS_FS_FILE || fi.nlink != 1)
+	else if (fi.type != LOCKFS_FS_FILE || fi.nlink != 1 || fi.size != 0)
 		r = lockfs_fail(err, LB_EFAILED, EEXIST, "cannot hand %s "
 		    "over: %s is not a fresh file", to->path, to->unique);
 	lockfs_fs_close(fd);

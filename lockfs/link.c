@@ -106,14 +106,22 @@ link_release_check(struct lockfs_lock *l, struct lockfs_err *err)
 	return r;
 }
 
-/* Whether a unique file st is one we may make our lock: a regular file of
- * the owner's uid.  0, or LB_EFAILED naming what it is. */
+/* Whether a unique file st is one we may make our lock: a fresh one, a
+ * regular file of the owner's uid, empty, with no other name (a file of
+ * its found at the name may be anything of its: a pid file's lock spelt
+ * so, which our release would remove).  0, or LB_EFAILED naming what it
+ * is. */
 static int
 link_unique_check(struct lockfs_lock *l, const struct lockfs_fs_info *st,
     struct lockfs_err *err)
 {
-	if (st->type == LOCKFS_FS_FILE && st->uid == l->owner.uid)
+	if (st->type == LOCKFS_FS_FILE && st->uid == l->owner.uid &&
+	    st->size == 0 && st->nlink == 1)
 		return 0;
+	if (st->type == LOCKFS_FS_FILE && st->uid == l->owner.uid)
+		return lockfs_fail(err, LB_EFAILED, EEXIST, "cannot lock %s: "
+		    "%s is a file of ours, but not a fresh one (%llu bytes, "
+		    "%lu names)", l->path, l->unique, st->size, st->nlink);
 	return lockfs_fail(err, LB_EFAILED, EEXIST, "cannot lock %s: %s is "
 	    "not a file of ours (%s of uid %ld)", l->path, l->unique,
 	    st->type == LOCKFS_FS_FILE ? "a file" : "no file",

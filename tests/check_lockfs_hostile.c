@@ -84,6 +84,46 @@ START_TEST(test_hostile_link_unique_not_of_owner)
 }
 END_TEST
 
+/* A file of the owner's own at its unique name that is not a fresh one
+ * (a pid file's lock spelt so, with its pid in it; or one with another
+ * name) is never made the lock: the release would remove it.  Both
+ * stay as they are, and the lock is not taken. */
+START_TEST(test_hostile_link_unique_not_fresh)
+{
+	struct lockfs_lock l;
+	struct lockfs_err  err;
+	char               dir[PATH_MAX], path[PATH_MAX], other[PATH_MAX];
+	char               buf[64];
+
+	tl_place_in(dir, path, "res");
+	init_ok(&l, path, LB_LINK, 0);
+	tl_write_text(l.unique, "4242\n");        /* a pid file's lock */
+	memset(&err, 0, sizeof(err));
+	ck_assert_int_eq(lockfs_try_acquire(&l, &err), LB_EFAILED);
+	ck_assert_msg(strstr(err.msg, "not a fresh one") != NULL, "%s",
+	    err.msg);
+	ck_assert(!tl_exists(l.lock_file));
+	ck_assert_int_eq(tl_read_text(l.unique, buf, sizeof(buf)), 5);
+	ck_assert_str_eq(buf, "4242\n");
+	ck_assert_int_eq(unlink(l.unique), 0);
+	tl_write_text(l.unique, "");               /* empty, two names */
+	tl_path_join(other, PATH_MAX, dir, "other");
+	ck_assert_int_eq(link(l.unique, other), 0);
+	ck_assert_int_eq(lockfs_try_acquire(&l, &err), LB_EFAILED);
+	ck_assert(!tl_exists(l.lock_file));
+	ck_assert(tl_exists(other));
+	ck_assert_int_eq(unlink(other), 0);
+	ck_assert_int_eq(unlink(l.unique), 0);
+	/* A fresh one (a try before left it) is taken. */
+	tl_write_text(l.unique, "");
+	ck_assert_int_eq(lockfs_try_acquire(&l, &err), 0);
+	ck_assert_int_eq(lockfs_release(&l, &err), 0);
+	ck_assert(!tl_exists(l.unique));
+	lockfs_fini(&l);
+	tl_place_remove(dir);
+}
+END_TEST
+
 /* PATH.lock a directory (the mkdir method's, or anyone's): the link
  * method sees it locked, never its own. */
 START_TEST(test_hostile_link_lock_is_dir)
@@ -718,6 +758,7 @@ lockfs_hostile_case(void)
 
 	tcase_add_test(tc, test_hostile_link_unique_symlink);
 	tcase_add_test(tc, test_hostile_link_unique_not_of_owner);
+	tcase_add_test(tc, test_hostile_link_unique_not_fresh);
 	tcase_add_test(tc, test_hostile_link_lock_is_dir);
 	tcase_add_test(tc, test_hostile_pidfile_is_dir);
 	tcase_add_test(tc, test_mkdir_release_after_handoff_marker);
