@@ -108,11 +108,11 @@ upgrade_run(void *arg)
 	return NULL;
 }
 
-/* An interrupt hook that says stop once *arg is set. */
+/* An interrupt hook that says stop once *arg (an int) is set. */
 static int
 stop_when_set(void *arg)
 {
-	return *(volatile int *)arg;
+	return __atomic_load_n((int *)arg, __ATOMIC_SEQ_CST);
 }
 
 /*
@@ -128,18 +128,17 @@ START_TEST(test_upgrade_canceled)
 	struct agent     a, b;
 	struct upgrader  u;
 	lb_lock         *lock;
-	volatile int     stop = 0;
-	int              way;
+	int              stop = 0, way;
 
 	for (way = 0; way < 2; way++) {
 		tl_place_make(&p, "upc");
 		agent_start(&a, p.path, m, NULL);
 		agent_start(&b, p.path, m, NULL);
 		lock = lock_new(p.path, m);
-		stop = 0;
+		__atomic_store_n(&stop, 0, __ATOMIC_SEQ_CST);
 		if (way == 1)
 			ck_assert_int_eq(lb_lock_set_interrupt(lock,
-			    stop_when_set, (void *)&stop), 0);
+			    stop_when_set, &stop), 0);
 		ck_assert_int_eq(lb_acquire_shared(lock, 0), 0);
 		ck_assert_int_eq(agent_do(&a, 's', 0), 0);
 		u.lock = lock;
@@ -149,7 +148,7 @@ START_TEST(test_upgrade_canceled)
 		if (way == 0)
 			ck_assert_int_eq(lb_lock_cancel(lock), 1);
 		else
-			stop = 1;
+			__atomic_store_n(&stop, 1, __ATOMIC_SEQ_CST);
 		ck_assert_int_eq(pthread_join(u.t, NULL), 0);
 		ck_assert_msg(u.r == LB_ECANCELED, "%s: %d (%s)", way == 0 ?
 		    "lb_lock_cancel" : "the hook", u.r,
