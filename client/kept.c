@@ -1,7 +1,9 @@
 /*
- * kept.c: lb_acquire_for and lb_release_for: a lock held for another
- * process (the holder, pid), which keeps it beyond the call and the
- * handle, instead of for the handle's owner.
+ * kept.c: lb_acquire_for, lb_acquire_shared_for and lb_release_for: a
+ * lock held for another process (the holder, pid), which keeps it beyond
+ * the call and the handle, instead of for the handle's owner.  A shared
+ * one (ACQUIRE pid= mode=shared, docs/SHARED.md) is the daemon's only:
+ * without one it is refused, never taken exclusive.
  *
  * Through the broker the hold is a kept hold (docs/PROTOCOL.md, ACQUIRE
  * and RELEASE with pid=): the daemon makes the artefact naming pid, keeps
@@ -67,6 +69,7 @@
 struct kept {
 	struct lb__handle_view h;       /* the lock and the transport */
 	pid_t                  pid;     /* the holder */
+	int                    shared;  /* mode=shared (the daemon's only) */
 	lb_kept_info           how;     /* what the caller is told */
 	struct lockfs_err      err;     /* why it failed */
 	struct lbw_conn        w;       /* the connection to the daemon */
@@ -275,6 +278,15 @@ broker_acquire_once(struct kept *k, double timeout, double deadline)
 	lbp_add_str(&o, "method", lockfs_method_name(k->h.method));
 	lbp_add_u64(&o, "pid", (uint64_t)k->pid);
 	lbp_add_double(&o, "timeout", left);
+	if (k->shared && k->w.version < LBP_VERSION_SHARED) {
+		r = FAIL(k, LB_EFAILED, "cannot lock %s shared for pid %ld: "
+		    "the daemon on %s speaks protocol version %u, and shared "
+		    "locks need %d", k->h.path, (long)k->pid, k->w.where,
+		    k->w.version, LBP_VERSION_SHARED);
+		goto out;
+	}
+	if (k->shared)
+		lbp_add_str(&o, "mode", "shared");
 	if (lbw_call(&k->w, &o, id, isinf(wait) ? INFINITY : lockfs_now() +
 	    wait, NULL, NULL, &k->m, k->err.msg, sizeof(k->err.msg)) == -1) {
 		r = CONN_LOST;
@@ -335,9 +347,10 @@ broker_acquire(struct kept *k, double timeout, double deadline)
 	return r;
 }
 
-/* lb_acquire_for: see lockbroker.h. */
-int
-lb_acquire_for(lb_lock *lock, pid_t pid, double timeout, lb_kept_info *how)
+/* lb_acquire_for and lb_acquire_shared_for (shared 1). */
+static int
+acquire_for(lb_lock *lock, pid_t pid, double timeout, int shared,
+    lb_kept_info *how)
 {
 	struct kept *k;
 	double       deadline = INFINITY;
@@ -347,6 +360,7 @@ lb_acquire_for(lb_lock *lock, pid_t pid, double timeout, lb_kept_info *how)
 		return LB_EINVAL;
 	if ((k = kept_new(lock, pid)) == NULL)
 		return out_of_memory(lock, "lock");
+	k->shared = shared;
 	if (isnan(timeout)) {
 		r = FAIL(k, LB_EINVAL, "cannot lock %s for pid %ld: the "
 		    "timeout is not a number", k->h.path, (long)pid);
@@ -362,6 +376,13 @@ lb_acquire_for(lb_lock *lock, pid_t pid, double timeout, lb_kept_info *how)
 		deadline = lockfs_now() + timeout;
 	if (k->h.transport != LB__LOCAL)
 		r = broker_acquire(k, timeout, deadline);
+	if (r == NO_DAEMON && shared) {
+		r = FAIL(k, LB_EFAILED, "cannot lock %s shared for pid %ld: "
+		    "shared locks need the daemon (lockbrokerd), and none "
+		    "answers%s", k->h.path, (long)pid, k->h.transport ==
+		    LB__LOCAL ? " this handle (LB_LOCAL)" : "");
+		goto out;
+	}
 	if (r == NO_DAEMON) {
 		/* AUTO, and no daemon (any more): in-process, for the rest of
 		 * the time. */
@@ -372,6 +393,21 @@ lb_acquire_for(lb_lock *lock, pid_t pid, double timeout, lb_kept_info *how)
 	}
 out:
 	return kept_end(lock, k, r, how);
+}
+
+/* lb_acquire_for: see lockbroker.h. */
+int
+lb_acquire_for(lb_lock *lock, pid_t pid, double timeout, lb_kept_info *how)
+{
+	return acquire_for(lock, pid, timeout, 0, how);
+}
+
+/* lb_acquire_shared_for: see lockbroker.h. */
+int
+lb_acquire_shared_for(lb_lock *lock, pid_t pid, double timeout,
+    lb_kept_info *how)
+{
+	return acquire_for(lock, pid, timeout, 1, how);
 }
 
 /*
@@ -436,6 +472,23 @@ local_release(struct kept *k)
 	if ((r = local_lock_for(k, &l, "release")) != 0) {
 		if (r == LB_EFAILED)
 			r = LB_EUNLOCK; /* another user's process */
+		goto out;
+	}
+	/* A shared hold's artefact (its reader kept for pid), with the
+	 * marker of a live reader beside it, or a directory that cannot be
+	 * read to tell, is kept for those readers while the daemon, which
+	 * would hand it to one of them, is away (docs/SHARED.md). */
+	if (k->h.transport != LB__LOCAL &&
+	    lockfs_i_am_locking(&l, &err) == 1 &&
+	    lockfs_readers_live(&l) != 0) {
+		r = FAIL(k, LB_EUNLOCK, "cannot release %s for pid %ld: it is "
+		    "held shared, other readers hold it with pid %ld's lock "
+		    "file (or its directory cannot be read to tell), and "
+		    "lockbrokerd, which would hand it to one of them, is away; "
+		    "nothing removed: release it again once they have gone or "
+		    "the daemon is back", k->h.path, (long)k->pid,
+		    (long)k->pid);
+		lockfs_fini(&l);
 		goto out;
 	}
 	r = lockfs_release(&l, &err);

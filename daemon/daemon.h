@@ -157,6 +157,9 @@ struct lbd_hold {
 	                                       or a rider (in l->readers, no
 	                                       artefact: readers.c) */
 	TAILQ_ENTRY(lbd_hold)    reader_entry; /* a rider: in l->readers */
+	int                      rider;     /* in l->readers (readers.c); a
+	                                       kept one (kept set, conn
+	                                       NULL) is in d->kept_riders */
 	struct lbd_hold        **end_slot;  /* its place in its closed
 	                                       connection's next holds to
 	                                       end (hold.c), cleared when
@@ -367,6 +370,10 @@ struct lbd {
 	struct lbd_store        *store;
 	struct lbd_holds         orphans;   /* holds of the previous run, not
 	                                       yet reclaimed, and kept holds */
+	struct lbd_holds         kept_riders; /* riders kept for a process
+	                                       (ACQUIRE pid= mode=shared:
+	                                       readers.c), recorded in the
+	                                       riders table */
 	struct lbd_holds         unclaimed; /* orphans not reclaimed within
 	                                       the grace period, to end */
 	struct lbd_holds         tokenless; /* orphans that ended with no

@@ -279,7 +279,9 @@ wait_edges(struct search *s, size_t i, struct lbd_conn *c, pid_t tid,
 		TAILQ_FOREACH(r, &l->readers, reader_entry) {
 			if (work(s) != 0)
 				return 0;
-			if (!same_owner(r->conn, r->tid, w->conn, w->tid) &&
+			/* (A kept rider's owner is not known: no edge.) */
+			if (r->conn != NULL &&
+			    !same_owner(r->conn, r->tid, w->conn, w->tid) &&
 			    edge(s, i, r->conn, r->tid, c, tid, hc, ht))
 				return 1;
 		}

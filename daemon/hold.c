@@ -157,6 +157,24 @@ hold_new(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid, pid_t tid,
 	return h;
 }
 
+/* A new hold of l for kept rider r to take its lock's artefact over:
+ * kept for r's process, as r's user (readers.c). */
+static struct lbd_hold *
+rider_hold_new(struct lbd_lock *l, const struct lbd_hold *r,
+    struct lockfs_err *err)
+{
+	struct lbd_hold *h;
+
+	if ((h = lbd_hold_new(l, NULL, r->fs.owner.pid, 0, &r->fs.owner,
+	    err)) == NULL)
+		return NULL;
+	h->uid = r->uid;
+	h->gid = r->gid;
+	h->creds = lbd_creds_ref(r->creds);
+	h->kept = 1;
+	return h;
+}
+
 /* lbd_hold_free: frees a hold that is not (or no longer) installed. */
 void
 lbd_hold_free(struct lbd_hold *h)
@@ -633,8 +651,8 @@ again:
 	/* A waiter for a process that has exited (lbd_wait_current) is
 	 * refused by the waiters' turn that follows the release. */
 	if (rider != NULL) {
-		tc = rider->conn;
-		tkept = 0;
+		tc = rider->conn;       /* NULL: a kept rider */
+		tkept = rider->kept ? rider->fs.owner.pid : 0;
 		ttid = rider->tid;
 	} else if (w != NULL && w->set == NULL && lbd_wait_current(w)) {
 		/* Never a set's wait: its locks are made together, or not
@@ -644,11 +662,12 @@ again:
 		ttid = w->tid;
 	} else
 		tc = NULL;
-	if (tc != NULL && !h->pinned &&
-	    (next = hold_new(l, tc, tkept, ttid, &herr)) != NULL &&
+	if ((tc != NULL || rider != NULL) && !h->pinned &&
+	    (next = rider != NULL && rider->kept ? rider_hold_new(l, rider,
+	    &herr) : hold_new(l, tc, tkept, ttid, &herr)) != NULL &&
 	    (next->token = rider != NULL ? rider->token : 0,
 	    r = handoff_note(h, next, &noted, &herr)) == 0 &&
-	    (r = lbd_swap_prepare(h, next, tc->creds, &herr)) == 0 &&
+	    (r = lbd_swap_prepare(h, next, next->creds, &herr)) == 0 &&
 	    next->swap == NULL && next->dir_dev == 0 &&
 	    lbd_creds_enter(next->creds, &herr) == 0) {
 		hold_note_dir(next);

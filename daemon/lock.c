@@ -291,7 +291,7 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 		    LBP_EINTERNAL, "%s", err.msg);
 		return 0;
 	}
-	if (kept_pid == 0 && lbd_reader_find(l, c, tid) != NULL) {
+	if (lbd_reader_of(l, c, kept_pid, tid) != NULL) {
 		if (!shared)
 			shared_held(c, id, path);
 		else
@@ -349,8 +349,8 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 			lbd_conn_error(c, id, LBP_ELIMIT, "readers_per_lock: "
 			    "%s is held shared by %u readers already", path,
 			    l->nreaders + 1);
-		else if ((r = lbd_reader_join(l, c, tid, id, &err)) ==
-		    LB_ENOTLOCKED)
+		else if ((r = lbd_reader_join(l, c, kept_pid, tid, id,
+		    &err)) == LB_ENOTLOCKED)
 			/* Its lock file is not its reader's any more (broken
 			 * as stale): that hold ends, and this request goes
 			 * on as any to a lock held outside the broker. */
@@ -413,7 +413,8 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 		    "connection waits for %u locks", c->nwaits);
 		goto out;
 	}
-	if ((shared ? lbd_wait_add_mode(l, c, id, tid, timeout, 1, 0) :
+	if ((shared ? lbd_wait_add_mode(l, c, id, kept_pid, tid, timeout, 1,
+	    0) :
 	    lbd_wait_add(l, c, id, kept_pid, tid, timeout, stale)) != 0) {
 		lbd_conn_error(c, id, LBP_EINTERNAL, "out of memory");
 		goto out;
@@ -450,7 +451,7 @@ lbd_release(struct lbd_conn *c, struct lbd_lock *l, pid_t kept_pid,
 	struct lbd_hold   *rd;
 	int                r;
 
-	if (kept_pid == 0 && (rd = lbd_reader_find(l, c, tid)) != NULL) {
+	if ((rd = lbd_reader_of(l, c, kept_pid, tid)) != NULL) {
 		lbd_reader_end(rd);     /* a rider: nothing on disk */
 		lbd_readers_serve(l);
 		return 0;
@@ -460,7 +461,7 @@ lbd_release(struct lbd_conn *c, struct lbd_lock *l, pid_t kept_pid,
 		/* Held for the previous run's readers, the lock file
 		 * naming the releaser still: OK pending=1, so that its
 		 * library never takes that file for its own again. */
-		if (kept_pid == 0 && lbd_reader_keep_for_readers(l, l->holder))
+		if (lbd_reader_keep_for_readers(l, l->holder))
 			return LBD_HOLD_LEFT_RELEASING;
 		if ((r = lbd_hold_end(l, err)) == 1)
 			lbd_swap_owe_release(l->holder, c, id);

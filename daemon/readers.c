@@ -56,6 +56,7 @@
 #include "locktable.h"
 #include "log.h"
 #include "loop.h"
+#include "pidwatch.h"
 #include "readers.h"
 #include "reply.h"
 #include "store.h"
@@ -64,6 +65,7 @@
 
 
 static void hold_unsign(struct lbd_lock *l, struct lbd_hold *h);
+static void reader_unlist(struct lbd_hold *r, int keep_record);
 static int  sign_may_go(const struct lbd_lock *l);
 
 /* lbd_hold_mode: see readers.h.  Made exclusive with no rider (an
@@ -96,13 +98,47 @@ lbd_reader_find(struct lbd_lock *l, struct lbd_conn *c, pid_t tid)
 	return NULL;
 }
 
+/* lbd_reader_find_kept: see readers.h.  Walks l's riders (at most
+ * readers_per_lock): kept ones are few, asked for by a command. */
+struct lbd_hold *
+lbd_reader_find_kept(struct lbd_lock *l, const struct lbd_conn *c,
+    pid_t pid)
+{
+	struct lbd_hold *r;
+
+	TAILQ_FOREACH(r, &l->readers, reader_entry)
+		if (r->kept && r->fs.owner.pid == pid &&
+		    (c->uid == 0 || c->uid == r->uid) &&
+		    !lbd_orphan_exiting(r) && lbd_hold_kept_running(r))
+			return r;
+	return NULL;
+}
+
+/* lbd_reader_of: see readers.h. */
+struct lbd_hold *
+lbd_reader_of(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid,
+    pid_t tid)
+{
+	return kept_pid != 0 ? lbd_reader_find_kept(l, c, kept_pid) :
+	    lbd_reader_find(l, c, tid);
+}
+
+/* Whether l's artefact's hold h is one riders may join and be served
+ * beside: a connected reader's, or one kept for a process (judged: not
+ * a previous run's whose artefact could not be looked at), neither
+ * releasing nor lingering. */
+static int
+holder_serves(const struct lbd_hold *h)
+{
+	return h != NULL && h->shared && (h->conn != NULL ||
+	    (h->kept && h->unjudged == 0)) && !h->releasing && !h->lingering;
+}
+
 /* lbd_reader_joinable: see readers.h. */
 int
 lbd_reader_joinable(const struct lbd_lock *l)
 {
-	return l->holder != NULL && l->holder->shared &&
-	    l->holder->conn != NULL && !l->holder->releasing &&
-	    !l->holder->lingering && TAILQ_EMPTY(&l->waiters);
+	return holder_serves(l->holder) && TAILQ_EMPTY(&l->waiters);
 }
 
 /*
@@ -398,19 +434,23 @@ reader_marked(struct lbd_hold *r)
  * Makes (c, tid) a rider of l, held shared by its artefact's reader, once
  * c is known to be able to take the artefact over: with its marker made
  * (make 1), or found there already, of a reader of the previous run
- * (make 0; the readers' sign made again should it have gone).  0; or an LB_E* code with err filled (LB_ENOTLOCKED: no such
- * marker), nothing joined.
+ * (make 0; the readers' sign made again should it have gone).  With
+ * kept_pid not 0, the rider is kept for that process (thread 0) instead,
+ * past c (conn NULL, in d->kept_riders, its process watched: pidwatch.c,
+ * recorded in the riders table).  0 with *rp the rider; or an LB_E* code
+ * with err filled (LB_ENOTLOCKED: no such marker), nothing joined.
  */
 static int
-reader_add(struct lbd_lock *l, struct lbd_conn *c, pid_t tid, int make,
-    struct lockfs_err *err)
+reader_add(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid,
+    pid_t tid, int make, struct lbd_hold **rp, struct lockfs_err *err)
 {
 	struct lbd_hold *r;
 	int              rc;
 
 	if ((rc = reader_may_take(l, c, err)) != 0)
 		return rc;
-	if ((r = lbd_hold_new(l, c, c->pid, tid, NULL, err)) == NULL)
+	if ((r = lbd_hold_new(l, c, kept_pid != 0 ? kept_pid : c->pid,
+	    kept_pid != 0 ? 0 : tid, NULL, err)) == NULL)
 		return err->code;
 	if (make)
 		rc = reader_mark_judged(l, r, err);
@@ -423,29 +463,140 @@ reader_add(struct lbd_lock *l, struct lbd_conn *c, pid_t tid, int make,
 		lbd_hold_free(r);
 		return rc;
 	}
-	r->shared = 1;
+	r->shared = r->rider = 1;
 	r->token = l->holder->token;    /* the read's token */
 	r->since = lbd_now();
-	if ((r->user = c->uid_conns) != NULL)
-		r->user->nlocks++;
 	TAILQ_INSERT_TAIL(&l->readers, r, reader_entry);
 	l->nreaders++;
+	*rp = r;
+	if (kept_pid != 0) {
+		lbd_reader_keep(r, 1);
+		return 0;
+	}
+	if ((r->user = c->uid_conns) != NULL)
+		r->user->nlocks++;
 	LIST_INSERT_HEAD(&c->readers, r, conn_entry);
 	c->nreaders++;
 	return 0;
 }
 
+/* lbd_reader_keep: see readers.h. */
+void
+lbd_reader_keep(struct lbd_hold *r, int record)
+{
+	struct lbd *d = r->lock->d;
+
+	r->kept = 1;
+	r->conn = NULL;
+	if ((r->user = lbd_uid_get(d, r->uid)) != NULL)
+		r->user->nlocks++;
+	LIST_INSERT_HEAD(&d->kept_riders, r, conn_entry);
+	if (record) {
+		r->unsettled = 1;       /* its OK owed until recorded */
+		lbd_store_rider(d, r, 1);
+	}
+	lbd_orphan_watch(d, r);
+}
+
+/* A rider of l as rec, a kept rider's record, says: its process, its
+ * user's credentials (not in l's riders).  NULL with err filled. */
+static struct lbd_hold *
+reader_of_record(struct lbd_lock *l, const struct lbd_store_hold *rec,
+    struct lockfs_err *err)
+{
+	struct lockfs_owner o;
+	struct lbd_hold    *r;
+
+	memset(&o, 0, sizeof(o));
+	snprintf(o.host, sizeof(o.host), "%s", lockfs_hostname());
+	o.pid = rec->pid;
+	o.start = rec->start;
+	memcpy(o.boot, rec->boot, sizeof(o.boot));
+	o.uid = lbd_os_files_uid_of(rec->uid);  /* its marker was made as
+	                                           its user */
+	if ((r = lbd_hold_new(l, NULL, rec->pid, 0, &o, err)) == NULL)
+		return NULL;
+	r->uid = rec->uid;
+	r->gid = rec->gid;
+	if ((r->creds = lbd_creds_new(rec->uid, rec->gid, rec->ngroups,
+	    rec->groups)) == NULL) {
+		lockfs_fail(err, LB_ENOMEM, ENOMEM, "%s: a kept reader's "
+		    "credentials", l->path);
+		lbd_hold_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+/* lbd_reader_adopt_kept: see readers.h. */
+int
+lbd_reader_adopt_kept(struct lbd_lock *l, const struct lbd_store_hold *rec)
+{
+	struct lockfs_err  err;
+	struct lbd_hold   *h = l->holder, *r;
+	unsigned long long start;
+
+	if (h == NULL || !h->shared || h->token != rec->token ||
+	    lockfs_os_start_time(rec->pid, &start) != 0 ||
+	    start != rec->start)
+		return -1;      /* its read is over, or its process */
+	if ((r = reader_of_record(l, rec, &err)) == NULL) {
+		log_warn("%s", err.msg);
+		return -1;
+	}
+	if (!reader_marked(r)) {
+		log_info("%s: pid %ld's shared hold, kept for it, has no "
+		    "marker beside the lock file (removed): it ends",
+		    l->path, (long)rec->pid);
+		lbd_hold_free(r);
+		return -1;
+	}
+	r->shared = r->rider = 1;
+	r->token = rec->token;
+	r->since = rec->since;
+	TAILQ_INSERT_TAIL(&l->readers, r, reader_entry);
+	l->nreaders++;
+	lbd_reader_keep(r, 0);
+	log_info("%s: kept for pid %ld, shared, as in the previous run",
+	    l->path, (long)rec->pid);
+	return 0;
+}
+
+/* lbd_reader_forget_kept: see readers.h. */
+void
+lbd_reader_forget_kept(struct lbd_lock *l, const struct lbd_store_hold *rec)
+{
+	struct lockfs_err err;
+	struct lbd_hold  *r;
+
+	TAILQ_FOREACH(r, &l->readers, reader_entry)
+		if (r->kept && r->fs.owner.pid == rec->pid &&
+		    r->fs.owner.start == rec->start)
+			return;         /* adopted */
+	if ((r = reader_of_record(l, rec, &err)) == NULL) {
+		log_warn("%s", err.msg);
+		return;
+	}
+	if (!rider_has_marker_of(l, NULL, r) && reader_marked(r) &&
+	    reader_marker(r, READER_UNMARK, &err) != 0)
+		log_info("%s: %s (left, naming pid %ld)", l->path, err.msg,
+		    (long)rec->pid);
+	lbd_hold_free(r);
+}
+
 /* lbd_reader_join: see readers.h. */
 int
-lbd_reader_join(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
-    uint64_t id, struct lockfs_err *err)
+lbd_reader_join(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid,
+    pid_t tid, uint64_t id, struct lockfs_err *err)
 {
-	int rc;
+	struct lbd_hold *r;
+	int              rc;
 
-	if ((rc = reader_add(l, c, tid, 1, err)) != 0)
+	if ((rc = reader_add(l, c, kept_pid, tid, 1, &r, err)) != 0)
 		return rc;
-	lbd_grant_reply(l->holder, c, id);      /* owed as the artefact's
-	                                           grant */
+	/* Owed as the artefact's grant; a kept rider's until it is
+	 * recorded too (the same commit). */
+	lbd_grant_reply(r->kept ? r : l->holder, c, id);
 	return 0;
 }
 
@@ -455,7 +606,7 @@ lbd_reader_rejoin(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
     uint64_t token)
 {
 	struct lockfs_err err;
-	struct lbd_hold  *h = l->holder;
+	struct lbd_hold  *h = l->holder, *r;
 	struct lbd       *d = l->d;
 	unsigned          method = l->method;
 	char              path[PATH_MAX];
@@ -477,7 +628,7 @@ lbd_reader_rejoin(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
 		    (long)c->pid);
 		return -1;
 	}
-	if (reader_add(l, c, tid, 0, &err) != 0) {
+	if (reader_add(l, c, 0, tid, 0, &r, &err) != 0) {
 		log_info("%s: pid %ld asks for its shared hold of the "
 		    "previous run back: refused (%s)", l->path, (long)c->pid,
 		    err.msg);
@@ -599,7 +750,7 @@ lbd_reader_keep_for_readers(struct lbd_lock *l, struct lbd_hold *h)
 	struct lockfs_err err;
 	int               live = -1;      /* cannot tell: kept */
 
-	if (!h->shared || h->for_readers || h->releasing || h->kept ||
+	if (!h->shared || h->for_readers || h->releasing ||
 	    l->nreaders != 0 || !in_grace(l->d) ||
 	    h->token >> 32 >= l->d->generation ||      /* of this run */
 	    lockfs_names_make(&h->fs) != 0)
@@ -627,6 +778,10 @@ lbd_reader_keep_for_readers(struct lbd_lock *l, struct lbd_hold *h)
 		h->conn->nholds--;
 		h->conn = NULL;
 		LIST_INSERT_HEAD(&l->d->orphans, h, conn_entry);
+	}
+	if (h->kept) {          /* its process is done with it */
+		h->kept = 0;
+		lbd_orphan_unwatch(h);
 	}
 	h->for_readers = 1;
 	log_info("%s: pid %ld's shared hold ends while readers of the "
@@ -658,9 +813,24 @@ reader_free(struct lbd_hold *r)
 	TAILQ_REMOVE(&r->lock->readers, r, reader_entry);
 	r->lock->nreaders--;
 	reader_trace_drop(r);
-	LIST_REMOVE(r, conn_entry);
-	r->conn->nreaders--;
+	reader_unlist(r, 0);
 	lbd_hold_free(r);
+}
+
+/* Takes rider r, out of its lock's riders already, out of its
+ * connection's (or, kept, out of d->kept_riders: its owed OK paid, its
+ * record forgotten unless keep_record, as when the daemon stops). */
+static void
+reader_unlist(struct lbd_hold *r, int keep_record)
+{
+	LIST_REMOVE(r, conn_entry);
+	if (!r->kept) {
+		r->conn->nreaders--;
+		return;
+	}
+	lbd_hold_pay(r);
+	if (!keep_record)
+		lbd_store_rider(r->lock->d, r, 0);
 }
 
 /* lbd_upgrade_drop: see readers.h.  c NULL: whoever's. */
@@ -682,8 +852,9 @@ lbd_upgrade_drop(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
 void
 lbd_reader_end(struct lbd_hold *r)
 {
-	lbd_upgrade_drop(r->lock, r->conn, r->tid, LBP_ECANCELED,
-	    "its shared hold was released");
+	if (r->conn != NULL)    /* (a kept rider has none: NULL is anyone's) */
+		lbd_upgrade_drop(r->lock, r->conn, r->tid, LBP_ECANCELED,
+		    "its shared hold was released");
 	reader_free(r);
 }
 
@@ -695,9 +866,10 @@ lbd_reader_lost(struct lbd_hold *r, const char *why)
 {
 	struct lbd_lock *l = r->lock;
 
-	log_info("%s: pid %ld lost its shared hold: %s", l->path,
-	    (long)r->conn->pid, why);
-	lost_send(r, why);
+	log_info("%s: pid %ld lost its shared hold%s: %s", l->path,
+	    (long)r->fs.owner.pid, r->kept ? " (kept for it)" : "", why);
+	if (r->conn != NULL)
+		lost_send(r, why);
 	lbd_reader_end(r);
 }
 
@@ -757,9 +929,8 @@ lbd_readers_detach(struct lbd_lock *l)
 	while ((r = TAILQ_FIRST(&l->readers)) != NULL) {
 		TAILQ_REMOVE(&l->readers, r, reader_entry);
 		l->nreaders--;
-		LIST_REMOVE(r, conn_entry);
-		r->conn->nreaders--;
-		lbd_hold_free(r);       /* its marker stays */
+		reader_unlist(r, 1);
+		lbd_hold_free(r);       /* its marker (and record) stays */
 	}
 }
 
@@ -804,8 +975,7 @@ lbd_readers_serve(struct lbd_lock *l)
 	pid_t             tid;
 	int               rc;
 
-	if (h == NULL || !h->shared || h->conn == NULL || h->releasing ||
-	    h->lingering)
+	if (!holder_serves(h))
 		return;
 	if ((w = TAILQ_FIRST(&l->waiters)) != NULL && w->upgrade) {
 		if (l->nreaders == 0 && h->conn == w->conn &&
@@ -823,18 +993,25 @@ lbd_readers_serve(struct lbd_lock *l)
 		/* An owner that holds the lock already (its earlier shared
 		 * request granted in this turn) is granted re-entrantly: it
 		 * never rides on its own hold. */
-		if (lbd_hold_find(l, w->conn, 0, w->tid) != NULL ||
-		    lbd_reader_find(l, w->conn, w->tid) != NULL)
+		if (!lbd_wait_current(w))
+			lbd_conn_error(w->conn, w->id, LBP_EFAILED, "process "
+			    "%ld exited while its ACQUIRE of %s waited",
+			    (long)w->kept_pid, l->path);
+		else if (lbd_hold_find(l, w->conn, w->kept_pid, w->tid) !=
+		    NULL || lbd_reader_of(l, w->conn, w->kept_pid, w->tid) !=
+		    NULL)
 			lbd_grant_reply(h, w->conn, w->id);
 		else if (l->nreaders >= l->d->cfg.limits.readers_per_lock)
 			break;
-		else if ((rc = lbd_reader_join(l, w->conn, w->tid, w->id,
-		    &err)) == 0) {
+		else if ((rc = lbd_reader_join(l, w->conn, w->kept_pid,
+		    w->tid, w->id, &err)) == 0) {
 			/* Its owner's other waits for l: answered now. */
 			c = w->conn;
 			tid = w->tid;
+			rc = w->kept_pid != 0;
 			lbd_wait_remove(w);
-			lbd_lock_own_waits(l, c, tid);
+			if (!rc)
+				lbd_lock_own_waits(l, c, tid);
 			continue;
 		} else if (rc == LBD_JOIN_BUSY) {
 			/* The directory's lock is another process's now: w
@@ -960,7 +1137,7 @@ lbd_upgrade(struct lbd_conn *c, uint64_t id, const char *path,
 		    "connection waits for %u locks", c->nwaits);
 		return 0;
 	}
-	if (lbd_wait_add_mode(l, c, id, tid, timeout, 1, 1) != 0)
+	if (lbd_wait_add_mode(l, c, id, 0, tid, timeout, 1, 1) != 0)
 		lbd_conn_error(c, id, LBP_EINTERNAL, "out of memory");
 	else    /* at the head: a cycle it closes fails it at once */
 		(void)lbd_wait_deadlocked(TAILQ_FIRST(&l->waiters));

@@ -18,14 +18,50 @@ void lbd_hold_mode(struct lbd_hold *h, int shared);
 struct lbd_hold *lbd_reader_find(struct lbd_lock *l, struct lbd_conn *c,
          pid_t tid);
 
+/* lbd_reader_find_kept: l's rider kept for process pid (the one that
+ * runs with that pid now, not exiting), if c may act for it (c's user
+ * is the rider's, or root), or NULL.
+ * lbd_reader_of: lbd_reader_find_kept for kept_pid when not 0, else
+ * lbd_reader_find for (c, tid). */
+struct lbd_hold *lbd_reader_find_kept(struct lbd_lock *l,
+         const struct lbd_conn *c, pid_t pid);
+struct lbd_hold *lbd_reader_of(struct lbd_lock *l, struct lbd_conn *c,
+         pid_t kept_pid, pid_t tid);
+
+/* lbd_reader_keep: rider r (in its lock's riders, of no connection's)
+ * becomes kept for its process (r->fs.owner): out of any connection, in
+ * d->kept_riders, counted in its user's locks_per_uid, recorded in the
+ * riders table when record is set (its OK owed until then:
+ * lbd_grant_reply), its process watched (it ends when that process
+ * exits: lbd_orphan_exited). */
+void lbd_reader_keep(struct lbd_hold *r, int record);
+
+/* lbd_reader_adopt_kept: at start, rec (a kept rider's record of the
+ * previous run) rides l again, kept for its process, when l is held
+ * shared with rec's token (the same read), rec's process runs (its pid
+ * and start time) and its marker, a file of its user, lies beside the
+ * lock file (looked at as that user).  0 when adopted, else -1 (the
+ * record to be forgotten: lbd_reader_forget_kept). */
+struct lbd_store_hold;
+int  lbd_reader_adopt_kept(struct lbd_lock *l,
+         const struct lbd_store_hold *rec);
+
+/* lbd_reader_forget_kept: at start, rec (a kept rider's record of the
+ * previous run) was not adopted (lbd_reader_adopt_kept): its marker,
+ * if it lies there, is removed as its user.  Nothing when it was. */
+void lbd_reader_forget_kept(struct lbd_lock *l,
+         const struct lbd_store_hold *rec);
+
 /* lbd_reader_joinable: 1 when a shared request may be granted l at once
- * beside its holders: l is held shared by a connected reader (not a hold
+ * beside its holders: l is held shared by a connected reader, or one kept
+ * for a process and judged (not a hold
  * of the previous run not reclaimed yet, whose end hands nothing to a
  * rider: reconcile.c; not releasing, not lingering) and nobody waits;
  * else 0. */
 int  lbd_reader_joinable(const struct lbd_lock *l);
 
-/* lbd_reader_join: grants c's shared ACQUIRE id of l (thread tid) beside
+/* lbd_reader_join: grants c's shared ACQUIRE id of l (thread tid; or kept
+ * for process kept_pid, not 0: lbd_reader_keep) beside
  * the readers that hold it (the caller checked lbd_reader_joinable and
  * the limits): the rider is made once c is known to be able to take the
  * artefact over (docs/SHARED.md); its marker is made, then the lock file
@@ -39,8 +75,8 @@ int  lbd_reader_joinable(const struct lbd_lock *l);
  * the artefact's reader's any more (the caller ends that hold:
  * lbd_readers_artefact_lost). */
 #define LBD_JOIN_BUSY 2
-int  lbd_reader_join(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
-         uint64_t id, struct lockfs_err *err);
+int  lbd_reader_join(struct lbd_lock *l, struct lbd_conn *c,
+         pid_t kept_pid, pid_t tid, uint64_t id, struct lockfs_err *err);
 
 /* lbd_reader_rejoin: RECLAIM by (c, tid) with token of a shared hold of
  * the previous run that was a rider's (docs/SHARED.md): when l is held
@@ -61,7 +97,8 @@ int  lbd_reader_rejoin(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
  * reclaimed yet), or the directory cannot be read to tell
  * (lockfs_readers_live: -1, never taken for "no reader"), h becomes an
  * orphan held for those readers (for_readers; its RELEASE is answered
- * OK): handed to the first that reclaims, ended with the grace period.
+ * OK; a kept hold is kept no more, its process done with it): handed to
+ * the first that reclaims, ended with the grace period.
  * 1 when so kept, else 0 (the caller ends h; with no live reader's
  * marker seen, the readers' sign is removed first). */
 int  lbd_reader_keep_for_readers(struct lbd_lock *l, struct lbd_hold *h);

@@ -204,11 +204,21 @@ out:
 	lockfs_sqlite_busy(try_ms, step_ms);
 }
 
-/* lbd_orphan_exited: h's process exited (pidwatch.c): h ends. */
+/* lbd_orphan_exited: h's process exited (pidwatch.c): h ends (a kept
+ * rider: nothing on disk but its marker; its lock served after). */
 void
 lbd_orphan_exited(struct lbd_hold *h)
 {
-	orphan_end(h, "its process exited");
+	struct lbd_lock *l = h->lock;
+
+	if (!h->rider) {
+		orphan_end(h, "its process exited");
+		return;
+	}
+	log_info("%s: pid %ld's shared hold, kept for it, ends: its process "
+	    "exited", l->path, (long)h->fs.owner.pid);
+	lbd_reader_end(h);
+	lbd_readers_serve(l);
 }
 
 /*
@@ -789,6 +799,36 @@ lbd_orphan_judge(struct lbd_hold *h)
 		log_debug("%s: %s", h->lock->path, err.msg);
 }
 
+/* The lock whose recorded kept riders rider_adopt adopts. */
+static struct lbd_lock *adopting;
+
+/* A kept rider's record of adopting's lock: adopted when it still rides
+ * (lbd_reader_adopt_kept). */
+static void
+rider_adopt(struct lbd *d, const struct lbd_store_hold *rec)
+{
+	(void)d;
+	(void)lbd_reader_adopt_kept(adopting, rec);
+}
+
+/* A kept rider's record, once every hold is judged: forgotten when not
+ * adopted (its marker removed as its user; the table is rewritten from
+ * memory after). */
+static void
+rider_leftover(struct lbd *d, const struct lbd_store_hold *rec)
+{
+	struct lockfs_err err;
+	struct lbd_lock  *l;
+
+	if ((l = lbd_lock_get(d, rec->path, rec->method, &err)) == NULL) {
+		log_warn("%s: cannot judge its recorded kept reader: %s",
+		    rec->path, err.msg);
+		return;
+	}
+	lbd_reader_forget_kept(l, rec);
+	lbd_lock_put(l);
+}
+
 /* Judges one recorded hold (see the table above). */
 static void
 reconcile_one(struct lbd *d, const struct lbd_store_hold *sh)
@@ -839,6 +879,12 @@ reconcile_one(struct lbd *d, const struct lbd_store_hold *sh)
 	if (!sh->groups_known)
 		log_info("%s: its record has no supplementary groups; acting "
 		    "for uid %ld with none", sh->path, (long)sh->uid);
+	if (sh->shared) {       /* its kept riders first: its end hands to
+	                           them */
+		adopting = l;
+		lbd_store_each_rider(d, sh->path, sh->method, rider_adopt);
+		adopting = NULL;
+	}
 	mine = orphan_look(h, sh, &why, &err);
 	memset(&jh, 0, sizeof(jh));
 	snprintf(jh.host, sizeof(jh.host), "%s", o.host);
@@ -950,6 +996,7 @@ lbd_reconcile(struct lbd *d)
 	int try_ms = lockfs_sqlite_try_ms(), step_ms = lockfs_sqlite_step_ms();
 
 	LIST_INIT(&d->orphans);
+	LIST_INIT(&d->kept_riders);
 	LIST_INIT(&d->unclaimed);
 	LIST_INIT(&d->tokenless);
 	uv_timer_init(d->loop, &d->grace);
@@ -959,6 +1006,8 @@ lbd_reconcile(struct lbd *d)
 	lockfs_sqlite_busy(0, 0);
 	d->reconciling = 1;     /* the grace period's, for the readers */
 	lbd_store_each_hold(d, reconcile_one);
+	lbd_store_each_rider(d, NULL, 0, rider_leftover);
+	lbd_store_riders_rewrite(d);
 	free(tidied);
 	tidied = NULL;
 	tidied_size = tidied_count = 0;

@@ -225,7 +225,7 @@ req_hello(struct lbd_conn *c, const struct lbp_msg *m)
 /*
  * Reads m's mode (version 2: docs/SHARED.md) into *shared.  0, or -1
  * with the error replied: not a mode, not in a version-1 session, a
- * shared kept hold or sqlite lock (not there yet).
+ * shared sqlite lock (not there yet).
  */
 static int
 mode_arg(struct lbd_conn *c, const struct lbp_msg *m,
@@ -246,11 +246,6 @@ mode_arg(struct lbd_conn *c, const struct lbp_msg *m,
 	else if (strcmp(mode, "exclusive") != 0) {
 		lbd_conn_error(c, m->id, LBP_EINVAL, "mode must be exclusive "
 		    "or shared");
-		return -1;
-	}
-	if (*shared && a->kept_pid != 0) {
-		lbd_conn_error(c, m->id, LBP_EINVAL, "a kept hold (pid=) "
-		    "cannot be shared yet");
 		return -1;
 	}
 	if (*shared && a->method == LB_SQLITE) {
@@ -393,7 +388,7 @@ req_release(struct lbd_conn *c, const struct lbp_msg *m)
 	if ((l = lbd_lock_get(c->d, a.path, a.method, &err)) == NULL)
 		r = err.code;
 	else if (lbd_hold_find(l, c, a.kept_pid, a.tid) == NULL &&
-	    (a.kept_pid != 0 || lbd_reader_find(l, c, a.tid) == NULL) &&
+	    lbd_reader_of(l, c, a.kept_pid, a.tid) == NULL &&
 	    !lbd_creds_may_look(c->creds, lbd_lock_file(l, file), &err)) {
 		lbd_lock_put(l);
 		lbd_conn_error(c, m->id, LBP_EPERM, "%s", err.msg);
@@ -462,7 +457,7 @@ req_status(struct lbd_conn *c, const struct lbp_msg *m)
 	/* Nothing about a lock where c may not look: not whether it is
 	 * there, held, by whom or since when (its own hold aside). */
 	if ((l == NULL || (lbd_hold_find(l, c, a.kept_pid, a.tid) == NULL &&
-	    (a.kept_pid != 0 || lbd_reader_find(l, c, a.tid) == NULL))) &&
+	    lbd_reader_of(l, c, a.kept_pid, a.tid) == NULL)) &&
 	    !lbd_creds_may_look(c->creds, fs.lock_file, &err)) {
 		lockfs_fini(&fs);
 		lbd_conn_error(c, m->id, LBP_EPERM, "%s", err.msg);
@@ -487,8 +482,8 @@ req_status(struct lbd_conn *c, const struct lbp_msg *m)
 	if (l != NULL && l->holder != NULL) {
 		lbp_add_u64(&o, "locked", 1);
 		lbp_add_u64(&o, "mine", lbd_hold_find(l, c, a.kept_pid,
-		    a.tid) != NULL || (a.kept_pid == 0 &&
-		    lbd_reader_find(l, c, a.tid) != NULL));
+		    a.tid) != NULL || lbd_reader_of(l, c, a.kept_pid,
+		    a.tid) != NULL);
 		lbd_add_holder(&o, l->holder, NULL, l->nwaiters);
 		if (c->version >= LBP_VERSION_SHARED) {
 			lbp_add_str(&o, "mode", l->holder->shared ? "shared" :

@@ -99,7 +99,22 @@ static const char schema[] =
     "  shared INTEGER NOT NULL DEFAULT 0,"
     "  PRIMARY KEY (lock_file, method)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS users ("
-    "  uid INTEGER PRIMARY KEY, sid TEXT UNIQUE NOT NULL);";
+    "  uid INTEGER PRIMARY KEY, sid TEXT UNIQUE NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS riders ("
+    "  lock_file TEXT NOT NULL, method INTEGER NOT NULL,"
+    "  path TEXT NOT NULL, pid INTEGER NOT NULL, start INTEGER NOT NULL,"
+    "  boot TEXT NOT NULL, uid INTEGER NOT NULL, gid INTEGER NOT NULL,"
+    "  supp_groups BLOB, token INTEGER NOT NULL, since REAL NOT NULL,"
+    "  PRIMARY KEY (lock_file, method, pid, start)) WITHOUT ROWID;";
+
+/*
+ * The riders table holds the riders kept for a process (ACQUIRE pid=
+ * mode=shared, readers.c): a shared hold beside a lock's artefact's
+ * reader that no connection will reclaim after a restart, so recorded
+ * (the riders of connections are not: their markers are their record,
+ * and their RECLAIM brings them back).  A daemon of an earlier release
+ * ignores the table.
+ */
 
 /*
  * Users the OS names by a string (Windows: a SID and its integrity
@@ -759,6 +774,46 @@ store_add(struct lbd_store *s, const struct lbd_hold *h)
 	return store_step(s, st);
 }
 
+/* Records kept rider r (add 1) or forgets it (add 0) in the riders
+ * table, inside the open transaction: 0, or -1 (logged). */
+static int
+store_rider(struct lbd_store *s, const struct lbd_hold *r, int add)
+{
+	sqlite3_stmt *st = NULL;
+	char          file[PATH_MAX];
+	int           rc;
+
+	if (sqlite3_prepare_v2(s->db, add ? "INSERT OR REPLACE INTO riders "
+	    "(lock_file, method, path, pid, start, boot, uid, gid, "
+	    "supp_groups, token, since) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+	    "?8, ?9, ?10, ?11)" : "DELETE FROM riders WHERE lock_file = ?1 "
+	    "AND method = ?2 AND pid = ?4 AND start = ?5", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		store_failed(s);
+		log_err("state database: %s", s->why);
+		return -1;
+	}
+	sqlite3_bind_text(st, 1, lbd_lock_file(r->lock, file), -1,
+	    SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, (int)r->fs.method);
+	sqlite3_bind_int64(st, 4, r->fs.owner.pid);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)r->fs.owner.start);
+	if (add) {
+		sqlite3_bind_text(st, 3, r->lock->path, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 6, r->fs.owner.boot, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 7, r->uid);
+		sqlite3_bind_int64(st, 8, r->gid);
+		sqlite3_bind_blob(st, 9, r->creds->ngroups > 0 ?
+		    (const void *)r->creds->groups : "",
+		    (int)(r->creds->ngroups * sizeof(gid_t)), SQLITE_STATIC);
+		sqlite3_bind_int64(st, 10, (sqlite3_int64)r->token);
+		sqlite3_bind_double(st, 11, r->since);
+	}
+	rc = store_step(s, st);
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /* Rewrites the holds table from memory (every connection's holds, the
  * orphans and the releasing holds), inside the open transaction: 0, or
  * -1 (logged). */
@@ -785,6 +840,11 @@ store_resync(struct lbd *d)
 	LIST_FOREACH(h, &d->releasing, conn_entry)
 		if (store_add(s, h) != 0)
 			return -1;
+	if (store_exec(s, "DELETE FROM riders") != 0)
+		return -1;
+	LIST_FOREACH(h, &d->kept_riders, conn_entry)
+		if (store_rider(s, h, 1) != 0)
+			return -1;
 	return 0;
 }
 
@@ -801,6 +861,40 @@ lbd_store_hold_add(struct lbd *d, const struct lbd_hold *h)
 		r = store_add(s, h);
 	lbd_walshm_flush();
 	return r;
+}
+
+/* lbd_store_rider: see store.h. */
+int
+lbd_store_rider(struct lbd *d, const struct lbd_hold *r, int add)
+{
+	struct lbd_store *s = d->store;
+	int               rc;
+
+	if (s == NULL || store_begin(s) != 0)
+		rc = -1;
+	else
+		rc = store_rider(s, r, add);
+	lbd_walshm_flush();
+	return rc;
+}
+
+/* lbd_store_riders_rewrite: see store.h. */
+int
+lbd_store_riders_rewrite(struct lbd *d)
+{
+	struct lbd_store *s = d->store;
+	struct lbd_hold  *r;
+	int               rc = -1;
+
+	if (s != NULL && store_begin(s) == 0 &&
+	    store_exec(s, "DELETE FROM riders") == 0) {
+		rc = 0;
+		LIST_FOREACH(r, &d->kept_riders, conn_entry)
+			if ((rc = store_rider(s, r, 1)) != 0)
+				break;
+	}
+	lbd_walshm_flush();
+	return rc;
 }
 
 /* lbd_store_hold_add_new: see store.h. */
@@ -1104,6 +1198,54 @@ lbd_store_each_hold(struct lbd *d,
 			    sqlite3_column_int64(st, 20);
 			h.from_id.ctime_ns = sqlite3_column_int64(st, 21);
 		}
+		fn(d, &h);
+	}
+	sqlite3_finalize(st);
+	lbd_walshm_flush();
+	if (rc != SQLITE_DONE)
+		log_err("state database: %s", sqlite3_errmsg(s->db));
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* lbd_store_each_rider: see store.h. */
+int
+lbd_store_each_rider(struct lbd *d, const char *path, unsigned method,
+    void (*fn)(struct lbd *, const struct lbd_store_hold *))
+{
+	struct lbd_store     *s = d->store;
+	struct lbd_store_hold h;
+	sqlite3_stmt         *st = NULL;
+	const unsigned char  *t;
+	int                   rc, n;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT path, method, pid, start, boot, "
+	    "uid, gid, supp_groups, token, since FROM riders WHERE ?1 IS NULL "
+	    "OR (path = ?1 AND method = ?2)", -1, &st, NULL) != SQLITE_OK) {
+		log_err("state database: %s", sqlite3_errmsg(s->db));
+		return -1;
+	}
+	if (path != NULL) {
+		sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 2, (int)method);
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		memset(&h, 0, sizeof(h));
+		if ((t = sqlite3_column_text(st, 0)) != NULL)
+			snprintf(h.path, sizeof(h.path), "%s", t);
+		h.method = (unsigned)sqlite3_column_int(st, 1);
+		h.pid = (pid_t)sqlite3_column_int64(st, 2);
+		h.start = (unsigned long long)sqlite3_column_int64(st, 3);
+		if ((t = sqlite3_column_text(st, 4)) != NULL)
+			snprintf(h.boot, sizeof(h.boot), "%s", t);
+		h.uid = (uid_t)sqlite3_column_int64(st, 5);
+		h.gid = (gid_t)sqlite3_column_int64(st, 6);
+		h.groups_known = 1;
+		h.groups = sqlite3_column_blob(st, 7);
+		n = sqlite3_column_bytes(st, 7);
+		h.ngroups = h.groups != NULL ? (size_t)n / sizeof(gid_t) : 0;
+		h.token = (uint64_t)sqlite3_column_int64(st, 8);
+		h.since = sqlite3_column_double(st, 9);
+		h.kept = h.shared = 1;
 		fn(d, &h);
 	}
 	sqlite3_finalize(st);

@@ -59,6 +59,11 @@ int  lbd_store_next_generation(struct lbd *d);
 int  lbd_store_hold_add(struct lbd *d, const struct lbd_hold *h);
 int  lbd_store_hold_del(struct lbd *d, const struct lbd_hold *h);
 
+/* lbd_store_rider: records rider r, kept for a process (readers.c), in
+ * the riders table (add 1), or forgets it (add 0), inside the
+ * iteration's transaction.  0, or -1 (logged). */
+int  lbd_store_rider(struct lbd *d, const struct lbd_hold *r, int add);
+
 /* lbd_store_hold_add_new: records rec, a hold whose lock file is file,
  * unless the state database records a hold of that lock with a token as
  * new already (at start: a grant noted in the intents file and never
@@ -116,5 +121,18 @@ int  lbd_store_check(struct lbd *d);
  * run's, at start).  0, or -1 (logged). */
 int  lbd_store_each_hold(struct lbd *d,
          void (*fn)(struct lbd *, const struct lbd_store_hold *));
+
+/* lbd_store_each_rider: calls fn for every recorded kept rider (the
+ * previous run's, at start) of path with method (path NULL: of every
+ * lock), its fields in a struct lbd_store_hold (path, method, pid,
+ * start, boot, uid, gid, groups, token, since; kept and shared set).
+ * fn changes nothing in the table.  0, or -1 (logged). */
+int  lbd_store_each_rider(struct lbd *d, const char *path, unsigned method,
+         void (*fn)(struct lbd *, const struct lbd_store_hold *));
+
+/* lbd_store_riders_rewrite: makes the riders table say what
+ * d->kept_riders holds, inside the iteration's transaction (at start,
+ * once the previous run's are adopted).  0, or -1 (logged). */
+int  lbd_store_riders_rewrite(struct lbd *d);
 
 #endif

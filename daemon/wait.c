@@ -190,9 +190,9 @@ lbd_wait_add(struct lbd_lock *l, struct lbd_conn *c, uint64_t id,
 /* lbd_wait_add_mode: see wait.h. */
 int
 lbd_wait_add_mode(struct lbd_lock *l, struct lbd_conn *c, uint64_t id,
-    pid_t tid, double timeout, int shared, int upgrade)
+    pid_t kept_pid, pid_t tid, double timeout, int shared, int upgrade)
 {
-	return wait_add(l, c, id, 0, tid, timeout, 0, shared, upgrade);
+	return wait_add(l, c, id, kept_pid, tid, timeout, 0, shared, upgrade);
 }
 
 /* lbd_wait_add and lbd_wait_add_mode: an UPGRADE goes to the head. */

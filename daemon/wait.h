@@ -70,10 +70,11 @@ int  lbd_wait_add(struct lbd_lock *l, struct lbd_conn *c, uint64_t id,
          pid_t kept_pid, pid_t tid, double timeout, int stale);
 
 /* lbd_wait_add_mode: lbd_wait_add with the request's mode: shared (an
- * ACQUIRE mode=shared, at the tail) or upgrade (an UPGRADE, at the
- * head: its owner holds the lock already). */
+ * ACQUIRE mode=shared, at the tail; kept for kept_pid when not 0) or
+ * upgrade (an UPGRADE, at the head: its owner holds the lock already). */
 int  lbd_wait_add_mode(struct lbd_lock *l, struct lbd_conn *c, uint64_t id,
-         pid_t tid, double timeout, int shared, int upgrade);
+         pid_t kept_pid, pid_t tid, double timeout, int shared,
+         int upgrade);
 
 /* lbd_wait_remove: takes w out of its lock's queue and its connection's
  * list, uncounts it and frees it; the caller then lets the lock go

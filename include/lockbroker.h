@@ -499,6 +499,17 @@ LB_EXPORT int lb_acquire_for(lb_lock *lock, pid_t pid, double timeout,
     lb_kept_info *how);
 
 /*
+ * lb_acquire_shared_for (since 0.5): lb_acquire_for, for a shared hold
+ * (docs/SHARED.md): pid reads beside the lock's other readers until
+ * lb_release_for or its exit.  Through the daemon only (kept as a
+ * reader the daemon watches, across a restart of the daemon too):
+ * without one (LB_LOCAL, or AUTO when none answers) it fails LB_EFAILED,
+ * never taking the lock exclusive.  Returns as lb_acquire_for.
+ */
+LB_EXPORT int lb_acquire_shared_for(lb_lock *lock, pid_t pid,
+    double timeout, lb_kept_info *how);
+
+/*
  * lb_release_for: releases the handle's lock held for process pid (taken
  * with lb_acquire_for, here or by another process), with one request to
  * the broker, or in-process, as the handle's transport says (AUTO: the

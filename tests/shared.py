@@ -128,8 +128,6 @@ class Session(SharedCase):
         p = self.path()
         self.assertCode(c.call("ACQUIRE", path=p, mode="read"), "EINVAL")
         self.assertCode(c.call("ACQUIRE", path=p, mode="shared",
-                               pid=os.getpid()), "EINVAL")
-        self.assertCode(c.call("ACQUIRE", path=p, mode="shared",
                                method="sqlite"), "EINVAL")
         self.assertCode(c.call("STATUS", path=p), "OK")
         self.assertFalse(os.path.exists(p + ".lock"))
@@ -2532,6 +2530,177 @@ class TodayReview(SharedCase):
                         (code, self.daemon.logtext()[-1500:]))
         self.assertEqual(code, "EALREADY")
 
+
+
+class KeptReaders(SharedCase):
+    """ACQUIRE pid= mode=shared (lockbroker acquire --shared): a reader
+    kept for a process, which outlives the connection that asked for it,
+    ends with its process or its RELEASE pid=, takes the artefact over
+    when its reader leaves, and survives a restart of the daemon."""
+
+    lockbroker = Command.lockbroker
+
+    def sleeper(self, user=None):
+        return self.spawn("import time; time.sleep(600)", user=user)
+
+    def kept(self, p, proc, **kw):
+        """Asks, over a connection closed at once, for p shared kept
+        for proc; the reply."""
+        c = self.v2()
+        r = c.call("ACQUIRE", path=p, pid=proc.pid, mode="shared", **kw)
+        c.close()
+        return r
+
+    def until(self, what, seconds=10):
+        deadline = time.monotonic() + seconds
+        while not what():
+            self.assertLess(time.monotonic(), deadline, what)
+            time.sleep(0.02)
+
+    def markers(self):
+        return sorted(f for f in os.listdir(self.locks)
+                      if ".reader." in f)
+
+    def end(self, proc):
+        proc.kill()
+        proc.wait()
+
+    def test_kept_readers_outlive_the_connection_and_end_with_the_process(self):
+        for method in ("link", "symlink", "mkdir", "pidfile"):
+            with self.subTest(method=method):
+                p = self.path(method)
+                a, b = self.sleeper(), self.sleeper()
+                self.assertCode(self.kept(p, a, method=method), "OK")
+                self.assertCode(self.kept(p, b, method=method), "OK")
+                c = self.v2()
+                self.assertCode(c.call("ACQUIRE", path=p, method=method,
+                                       timeout=0), "EALREADY")
+                self.assertTrue(self.python_sees_held(p, method))
+                st = self.status(c, p, method=method)
+                self.assertEqual((st["mode"], st["holders"], st["holder_pid"]),
+                                 ("shared", "2", str(a.pid)))
+                self.assertEqual(len([m for m in self.markers()
+                                      if ".reader.%d." % b.pid in m]), 1)
+                # Its reader's process exits: the artefact goes to the
+                # kept rider, never absent meanwhile.
+                self.end(a)
+                self.until(lambda: self.status(c, p, method=method)
+                           .get("holder_pid") == str(b.pid))
+                self.assertEqual(self.status(c, p, method=method)
+                                 ["holders"], "1")
+                self.assertTrue(self.python_sees_held(p, method))
+                self.assertEqual(self.markers(), [])
+                self.end(b)
+                self.until(lambda: self.status(c, p, method=method)
+                           ["locked"] == "0")
+                self.assertEqual(os.listdir(self.locks), [])
+
+    def test_kept_reader_waits_in_the_queue_and_is_released_by_pid(self):
+        p = self.path()
+        w, x = self.v2(), self.v2()
+        self.assertCode(w.call("ACQUIRE", path=p), "OK")
+        a, b = self.sleeper(), self.sleeper()
+        c = self.v2()
+        rid = self.queued(c, "ACQUIRE", path=p, pid=a.pid, mode="shared",
+                          timeout=30)
+        self.assertIsNone(self.reply_within(c, rid, 0.3))
+        self.assertCode(w.call("RELEASE", path=p), "OK")
+        self.assertCode(c.wait(rid, 10), "OK")
+        self.assertCode(self.kept(p, b), "OK")
+        # A writer waits for both kept readers.
+        wid = self.queued(x, "ACQUIRE", path=p, timeout=30)
+        self.assertCode(c.call("RELEASE", path=p, pid=b.pid), "OK")
+        self.assertEqual(self.markers(), [])
+        self.assertIsNone(self.reply_within(x, wid, 0.3))
+        self.assertCode(c.call("RELEASE", path=p, pid=b.pid), "ENOTMINE")
+        # Re-entrant: a kept reader asked for again is answered OK; an
+        # exclusive ACQUIRE for it is refused, never a silent change.
+        self.assertCode(c.call("ACQUIRE", path=p, pid=a.pid, mode="shared",
+                               timeout=0), "OK")
+        self.assertCode(c.call("ACQUIRE", path=p, pid=a.pid, timeout=0),
+                        "EFAILED")
+        self.assertCode(c.call("RELEASE", path=p, pid=a.pid), "OK")
+        self.assertCode(x.wait(wid, 10), "OK")
+        self.assertEqual(self.status(x, p)["mode"], "exclusive")
+
+    def test_another_user_cannot_release_a_kept_reader(self):
+        p = self.path()
+        a, b = self.sleeper(), self.sleeper()
+        self.assertCode(self.kept(p, a), "OK")
+        self.assertCode(self.kept(p, b), "OK")
+        n = self.v2(nobody=True)
+        self.assertNotEqual(n.call("RELEASE", path=p, pid=b.pid).code, "OK")
+        self.assertNotEqual(n.call("ACQUIRE", path=p, pid=b.pid,
+                                   mode="shared", timeout=0).code, "OK")
+        self.assertEqual(self.status(self.v2(), p)["holders"], "2")
+        self.assertEqual(len(self.markers()), 1)
+
+    def test_kept_readers_survive_a_restart(self):
+        p = self.path()
+        a, b, gone = self.sleeper(), self.sleeper(), self.sleeper()
+        for proc in (a, b, gone):
+            self.assertCode(self.kept(p, proc), "OK")
+        self.assertEqual(len(self.markers()), 2)
+        self.daemon.stop(signal.SIGKILL)
+        self.end(gone)          # exits while no daemon watches it
+        self.daemon.start()
+        c = self.v2()
+        st = self.status(c, p)
+        self.assertEqual((st["mode"], st["holders"], st["holder_pid"]),
+                         ("shared", "2", str(a.pid)))
+        self.assertEqual([m for m in self.markers()
+                          if ".reader.%d." % gone.pid in m], [],
+                         "the marker of a reader gone meanwhile")
+        self.assertIn("kept for pid %d, shared, as in the previous run"
+                      % b.pid, self.daemon.logtext())
+        self.assertCode(c.call("ACQUIRE", path=p, timeout=0), "EALREADY")
+        # Handed to the kept rider when its reader's process exits,
+        # as before the restart.
+        self.end(a)
+        self.until(lambda: self.status(c, p).get("holder_pid") == str(b.pid))
+        self.assertTrue(self.python_sees_held(p))
+        self.daemon.stop()              # a clean stop keeps it too
+        self.daemon.start()
+        self.assertEqual(self.status(self.v2(), p)["holder_pid"], str(b.pid))
+        self.end(b)
+        self.until(lambda: self.status(self.v2(), p)["locked"] == "0")
+        self.assertEqual(self.markers(), [])
+
+    def test_command_acquire_shared(self):
+        p = self.path()
+        a, b = self.sleeper(), self.sleeper()
+        for proc in (a, b):
+            r = self.lockbroker("acquire", "-s", "-n", "--pid",
+                                str(proc.pid), p)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        r = self.lockbroker("acquire", "-n", "--pid", str(self.sleeper().pid),
+                            p)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertEqual(self.status(self.v2(), p)["holders"], "2")
+        # Without the daemon: refused, never taken exclusive.
+        q = self.path("local")
+        r = self.lockbroker("acquire", "--shared", "-n", "--local", "--pid",
+                            str(a.pid), q)
+        self.assertEqual(r.returncode, 69, r.stderr)
+        self.assertIn("shared locks need the daemon", r.stderr)
+        self.assertFalse(os.path.exists(q + ".lock"))
+        # The daemon away, an in-process release of the artefact's kept
+        # reader, a live rider beside it, removes nothing.
+        self.daemon.stop(signal.SIGKILL)
+        env = dict(os.environ, LOCKBROKER_SOCKET=self.daemon.socket)
+        r = subprocess.run(
+            [os.path.join(os.environ.get("LB_BUILDDIR", os.getcwd()),
+                          "tools", "lockbroker"), "release", "--pid",
+             str(a.pid), p], capture_output=True, text=True, env=env,
+            timeout=60)
+        self.assertEqual(r.returncode, 69, r.stderr)
+        self.assertIn("held shared", r.stderr)
+        self.assertTrue(self.python_sees_held(p))
+        self.daemon.start()
+        for proc in (b, a):
+            r = self.lockbroker("release", "--pid", str(proc.pid), p)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(os.listdir(self.locks), [])
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

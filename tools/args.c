@@ -53,7 +53,7 @@ static const char usage_text[] =
 "       " PROGRAM " lock [options] PATH PATH... -c COMMAND-STRING\n"
 "       " PROGRAM " status [--method M] PATH\n"
 "       " PROGRAM " break [--method M] [--stale] PATH\n"
-"       " PROGRAM " acquire [-w SECONDS | -n] [-E N] [--method M] [--pid PID] PATH\n"
+"       " PROGRAM " acquire [-w SECONDS | -n] [-E N] [-s | -x] [--method M] [--pid PID] PATH\n"
 "       " PROGRAM " release [--method M] [--pid PID] PATH\n"
 "       " PROGRAM " list [--json]\n"
 "       " PROGRAM " --help | --version\n"
@@ -83,6 +83,8 @@ static const char usage_text[] =
 "  -w, -n, -E                     as for lock\n"
 "  --pid PID                      the holder (default: the parent process,\n"
 "                                 the shell that runs " PROGRAM ")\n"
+"  -s, --shared, -x, --exclusive  as for lock (shared: through the daemon\n"
+"                                 only, released as any kept lock)\n"
 "  -v, --verbose                  say on stderr what was done\n"
 "release: release the lock on PATH that process PID holds (--pid and -v\n"
 "as for acquire).\n"
@@ -161,6 +163,8 @@ static const struct option acquire_options[] = {
 	{ "conflict-exit-code", required_argument, NULL, 'E' },
 	{ "verbose",            no_argument,       NULL, 'v' },
 	{ "pid",                required_argument, NULL, OPT_PID },
+	{ "shared",             no_argument,       NULL, 's' },
+	{ "exclusive",          no_argument,       NULL, 'x' },
 	{ "method",             required_argument, NULL, OPT_METHOD },
 	{ "local",              no_argument,       NULL, OPT_LOCAL },
 	{ "broker",             no_argument,       NULL, OPT_BROKER },
@@ -191,7 +195,7 @@ static const struct command commands[] = {
 	    cmd_lock },
 	{ "status",  "+:h",         status_options,  OPERANDS_PATH, cmd_status },
 	{ "break",   "+:h",         break_options,   OPERANDS_PATH, cmd_break },
-	{ "acquire", "+:E:hnvw:",   acquire_options, OPERANDS_PATH,
+	{ "acquire", "+:E:hnsvw:x", acquire_options, OPERANDS_PATH,
 	    cmd_acquire },
 	{ "release", "+:hv",        release_options, OPERANDS_PATH,
 	    cmd_release },

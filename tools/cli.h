@@ -28,7 +28,7 @@ struct opts {
 	int         verbose;
 	int         stale;      /* break: only a dead holder's lock */
 	int         json;       /* list: JSON instead of a table */
-	int         shared;     /* lock: -s, a shared lock */
+	int         shared;     /* lock, acquire: -s, a shared lock */
 	pid_t       pid;        /* acquire, release: --pid, or 0 */
 	const char *shell_cmd;  /* -c: run through sh -c */
 	const char *path;       /* the PATH, or a set's first */

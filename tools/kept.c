@@ -62,7 +62,8 @@ kept_lock(const struct opts *o, int *code)
 
 /*
  * acquire: takes the lock on o->path for process o->pid (default: the
- * parent) and returns, leaving it held.  Returns 0 when it is held for
+ * parent), shared with -s (through the daemon only), and returns, leaving
+ * it held.  Returns 0 when it is held for
  * PID (now or already), o->conflict when another holds it and -n or -w
  * gave up, EX_UNAVAILABLE when it cannot be taken, EX_USAGE for a path
  * or holder that cannot be used.
@@ -78,12 +79,14 @@ cmd_acquire(const struct opts *o)
 	if ((r = holder_of(o, "lock", &pid)) != 0 ||
 	    (lock = kept_lock(o, &r)) == NULL)
 		goto out;
-	code = lb_acquire_for(lock, pid, o->timeout, &how);
+	code = o->shared ? lb_acquire_shared_for(lock, pid, o->timeout, &how) :
+	    lb_acquire_for(lock, pid, o->timeout, &how);
 	if (code == 0) {
 		if (o->verbose && how.broker)
-			complain("locked %s for pid %ld through lockbrokerd on "
-			    "%s (token %llu)", lb_lock_path(lock), (long)pid,
-			    how.socket, (unsigned long long)how.token);
+			complain("locked %s%s for pid %ld through lockbrokerd "
+			    "on %s (token %llu)", lb_lock_path(lock),
+			    o->shared ? " shared" : "", (long)pid, how.socket,
+			    (unsigned long long)how.token);
 		else if (o->verbose)
 			complain("locked %s for pid %ld in-process (%s); no "
 			    "daemon watches pid %ld: the lock stays until "
