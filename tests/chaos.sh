@@ -396,6 +396,13 @@ chaos pidfile-kill "kill@20-60+~300" -- --method pidfile \
 chaos link-readers-kill "kill@20-60+~300" -- --method link \
     --procs 4 --broker-procs 2 --auto-procs 1 --threads 2 --iters 60 \
     --python-procs 1 --python-iters 30 --readers 2
+# Readers kept for their process (lockbroker acquire -s: ACQUIRE pid=
+# mode=shared) through a SIGKILL: the daemon finds them in its state
+# database, with no RECLAIM, and a writer never gets the lock while one
+# reads.
+chaos link-kept-readers-kill "kill@20-60+~300" -- --method link \
+    --procs 4 --broker-procs 2 --auto-procs 1 --threads 2 --iters 60 \
+    --python-procs 1 --python-iters 30 --readers 3 --kept-readers
 # Writers taking two locks at once (lb_acquire_all) through a SIGKILL:
 # neither lock is ever held by two, and a set never waits holding one.
 chaos symlink-sets-kill "kill@20-60+~300" -- \

@@ -2,7 +2,7 @@
  * stress.c: the mutual-exclusion stress test.
  *
  *   stress [--method M] [--procs N] [--threads T] [--iters I] [--unthreaded]
- *          [--shared] [--readers R] [--sets]
+ *          [--shared] [--readers R] [--kept-readers] [--sets]
  *          [--broker-procs K] [--auto-procs A] [--python-procs P]
  *          [--python-iters J] [--timeout S] DIR
  *
@@ -16,7 +16,10 @@
  * itself in the run's readers (shared memory) and checks twice that
  * DIR/inside is absent, and each writer checks, while inside, that no
  * reader is counted in: a writer beside a reader is an overlap, seen
- * from either side.  Readers do not count.  With --sets, each C writer
+ * from either side.  Readers do not count.  With --kept-readers, each
+ * reader process is one thread whose shared holds are kept for its own
+ * pid (lb_acquire_shared_for, lb_release_for: ACQUIRE pid= mode=shared),
+ * which the daemon keeps over its restarts with no RECLAIM.  With --sets, each C writer
  * takes DIR/counter and DIR/counter2 at once (lb_acquire_all, named in
  * either order by turns) and marks DIR/inside2 too while inside.  With
  * --broker-procs or --auto-procs, the first K of the C
@@ -80,6 +83,8 @@ struct config {
 	long        python_iters;
 	long        timeout;      /* seconds before the parent kills all */
 	long        readers;      /* processes reading through the broker */
+	int         kept_readers; /* their holds kept for their pid, one
+	                             thread each */
 	int         sets;         /* writers take counter and counter2 */
 	int         shared;       /* others use the lock too: it may be held
 	                             after the run */
@@ -193,7 +198,7 @@ usage(FILE *f)
 "usage: stress [--method M] [--procs N] [--threads T] [--iters I]\n"
 "              [--unthreaded] [--broker-procs K] [--auto-procs A]\n"
 "              [--python-procs P] [--python-iters J] [--timeout S]\n"
-"              [--shared] [--readers R] [--sets] DIR\n"
+"              [--shared] [--readers R] [--kept-readers] [--sets] DIR\n"
 "\n"
 "N processes of T threads each take the lock on DIR/counter I times and,\n"
 "while holding it, add one to the number in DIR/count; P Python lockfile\n"
@@ -218,6 +223,8 @@ usage(FILE *f)
 "                    to be free after the run\n"
 "  --readers R       R more processes of T threads take the lock shared\n"
 "                    through the broker, I times each\n"
+"  --kept-readers    the readers' holds are kept for their process\n"
+"                    (lb_acquire_shared_for), one thread each\n"
 "  --sets            C writers take DIR/counter and DIR/counter2 at once\n"
 "                    (lb_acquire_all)\n"
 "\n"
@@ -286,6 +293,7 @@ parse_args(int argc, char **argv)
 		{ "python-iters", required_argument, NULL, 'j' },
 		{ "timeout",      required_argument, NULL, 'T' },
 		{ "readers",      required_argument, NULL, 'r' },
+		{ "kept-readers", no_argument,       NULL, 'K' },
 		{ "sets",         no_argument,       NULL, 's' },
 		{ "help",         no_argument,       NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -361,6 +369,9 @@ parse_args(int argc, char **argv)
 			break;
 		case 's':
 			cfg.sets = 1;
+			break;
+		case 'K':
+			cfg.kept_readers = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -697,7 +708,7 @@ reader_main(void *arg)
 	lb_lock        *lock;
 	char            who[96];
 	double          asked;
-	long            i;
+	long            i, tries;
 	int             r, bad = 0;
 
 	(void)arg;
@@ -712,7 +723,8 @@ reader_main(void *arg)
 	}
 	for (i = 0; i < cfg.iters && !run_failed(); i++) {
 		asked = now_mono();
-		r = lb_acquire_shared(lock, LB_FOREVER);
+		r = cfg.kept_readers ? lb_acquire_shared_for(lock, getpid(),
+		    LB_FOREVER, NULL) : lb_acquire_shared(lock, LB_FOREVER);
 		note_wait(now_mono() - asked);
 		if (r != 0) {
 			report(who, "lb_acquire_shared (round %ld): %s: %s",
@@ -733,9 +745,19 @@ reader_main(void *arg)
 		/* The artefact's reader, other readers riding on it, cannot
 		 * let go while the daemon is away (LB_EUNLOCK, the lock still
 		 * its own: liblockbroker(3)): it tries again, as told. */
-		while ((r = lb_release(lock)) == LB_EUNLOCK && !run_failed() &&
-		    now_mono() - run_start < (double)cfg.timeout)
+		tries = 0;
+		while ((r = cfg.kept_readers ? lb_release_for(lock, getpid(),
+		    NULL) : lb_release(lock)) == LB_EUNLOCK && !run_failed() &&
+		    now_mono() - run_start < (double)cfg.timeout) {
+			tries++;
 			nanosleep(&retry, NULL);
+		}
+		/* A kept hold's RELEASE done before the daemon was killed,
+		 * its answer lost (LB_EUNLOCK), finds it gone the next time:
+		 * released. */
+		if (cfg.kept_readers && tries > 0 && (r == LB_ENOTLOCKED ||
+		    r == LB_ENOTMINE))
+			r = 0;
 		if (r != 0) {
 			report(who, "lb_release (round %ld): %s: %s", i + 1,
 			    lb_error_name(r), lb_lock_error(lock));
@@ -807,6 +829,11 @@ worker_start(struct worker *w, int ready_fd)
 		_exit(1);       /* the parent is gone already */
 	if (!python && index >= cfg.procs) {
 		transport_name = "reader";
+		if (cfg.kept_readers) {         /* one owner: the process */
+			transport_name = "kept reader";
+			fflush(stderr);
+			_exit(reader_main(NULL) != NULL);
+		}
 		process_main(reader_main);
 	}
 	if (!python) {
@@ -1003,10 +1030,11 @@ main(int argc, char **argv)
 	lb_lock       *lock = NULL, *lock2 = NULL;
 	double         start, elapsed;
 	char           transports[96];
-	long           expected, total = -1;
+	long           expected, total = -1, reader_threads;
 	int            n = 0, k, bad = 0, hung = 0, r = 1;
 
 	parse_args(argc, argv);
+	reader_threads = cfg.kept_readers ? 1 : cfg.threads;
 	expected = cfg.procs * cfg.threads * cfg.iters +
 	    cfg.python_procs * cfg.python_iters;
 	tally = mmap(NULL, sizeof(*tally), PROT_READ | PROT_WRITE,
@@ -1070,11 +1098,11 @@ main(int argc, char **argv)
 		    cfg.auto_procs : 0, cfg.procs - cfg.broker_procs -
 		    (cfg.auto_procs > 0 ? cfg.auto_procs : 0));
 	if (r == 0 && cfg.readers > 0 &&
-	    tally->reads != (unsigned long)(cfg.readers * cfg.threads *
+	    tally->reads != (unsigned long)(cfg.readers * reader_threads *
 	    cfg.iters)) {
 		fprintf(stderr, "stress: readers took %lu shared holds, "
-		    "expected %ld\n", tally->reads, cfg.readers * cfg.threads *
-		    cfg.iters);
+		    "expected %ld\n", tally->reads, cfg.readers *
+		    reader_threads * cfg.iters);
 		r = 1;
 	}
 	printf("stress: method %s%s, holders %ld (%ld procs x %ld threads%s%s) "
@@ -1084,7 +1112,7 @@ main(int argc, char **argv)
 	    cfg.sets ? ", sets of two" : "", cfg.procs * cfg.threads +
 	    cfg.python_procs, cfg.procs, cfg.threads,
 	    cfg.flags & LB_UNTHREADED ? ", unthreaded" : "", transports,
-	    cfg.python_procs, cfg.readers * cfg.threads, tally->reads, total,
+	    cfg.python_procs, cfg.readers * reader_threads, tally->reads, total,
 	    expected, tally->overlaps,
 	    tally->failures, (double)tally->longest_ns / 1e9, elapsed,
 	    r == 0 ? "ok" : hung ? "FAILED (hung)" : "FAILED");
