@@ -725,6 +725,15 @@ reader_main(void *arg)
 		asked = now_mono();
 		r = cfg.kept_readers ? lb_acquire_shared_for(lock, getpid(),
 		    LB_FOREVER, NULL) : lb_acquire_shared(lock, LB_FOREVER);
+		/* A kept hold's call dials a connection of its own: a daemon
+		 * killed as it dials (no daemon answers: LB_EFAILED) is
+		 * tried again, as a script would, within the run's time. */
+		while (cfg.kept_readers && r == LB_EFAILED && !run_failed() &&
+		    now_mono() - run_start < (double)cfg.timeout) {
+			nanosleep(&retry, NULL);
+			r = lb_acquire_shared_for(lock, getpid(), LB_FOREVER,
+			    NULL);
+		}
 		note_wait(now_mono() - asked);
 		if (r != 0) {
 			report(who, "lb_acquire_shared (round %ld): %s: %s",
