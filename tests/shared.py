@@ -2702,5 +2702,128 @@ class KeptReaders(SharedCase):
             self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(os.listdir(self.locks), [])
 
+class KeptReadersReview(SharedCase):
+    """Review of "Kept readers" (ACQUIRE pid= mode=shared): each test
+    asserts what docs/SHARED.md promises and fails on the code as it
+    stands."""
+
+    sleeper = KeptReaders.sleeper
+    kept = KeptReaders.kept
+    until = KeptReaders.until
+    markers = KeptReaders.markers
+    end = KeptReaders.end
+
+    def riders_recorded(self):
+        """The riders table of the state database: (pid, uid) rows."""
+        import sqlite3
+        db = sqlite3.connect(self.daemon.state)
+        try:
+            return sorted(db.execute("SELECT pid, uid FROM riders"))
+        finally:
+            db.close()
+
+    def stopped(self, proc, seconds):
+        """Whether proc is stopped (SIGSTOP: stopcommit.so) within
+        seconds."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            with open("/proc/%d/stat" % proc.pid) as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "T":
+                    return True
+            time.sleep(0.02)
+        return False
+
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_kept_riders_of_one_process_for_two_users_keep_their_records(self):
+        # What goes wrong: lbd_reader_find_kept only finds a kept rider
+        # for PID when the requester is root or the rider's own user, so
+        # root's kept rider for nobody's process and nobody's own kept
+        # rider for that same process are two riders in memory; but the
+        # riders table is keyed by (lock_file, method, pid, start) only
+        # (INSERT OR REPLACE): they have ONE record, and one marker.
+        # When nobody releases its own, store_rider's DELETE removes the
+        # record of root's rider too (the marker stays: "shared").  After
+        # a kill -9 and restart root's kept reader is gone (not adopted:
+        # no record), and once the artefact's reader releases, a writer
+        # is granted while the reader root kept for that process (told OK,
+        # never released, its process alive) still believes it reads.
+        # Why it matters: a lock that does not exclude, after a restart.
+        d = os.path.join(self.dir, "open")      # not sticky: two users
+        os.mkdir(d)                             # may share a lock there
+        os.chmod(d, 0o777)
+        p = os.path.join(d, "x")
+        a, b = self.sleeper(), self.sleeper(user="nobody")
+        self.assertCode(self.kept(p, a), "OK")
+        self.assertCode(self.kept(p, b), "OK")  # root's, for nobody's b
+        n = self.v2(nobody=True)
+        self.assertCode(n.call("ACQUIRE", path=p, pid=b.pid, mode="shared",
+                               timeout=0), "OK")
+        self.assertCode(n.call("RELEASE", path=p, pid=b.pid), "OK")
+        # Root's kept reader for b still holds, and must be recorded.
+        self.assertEqual(self.status(self.v2(), p)["holders"], "2")
+        self.assertEqual(self.riders_recorded(), [(b.pid, 0)],
+                         "root's kept reader for b lost its record")
+        self.daemon.stop(signal.SIGKILL)
+        self.daemon = Daemon(self.dir, config="grace = 1\n").start()
+        c = self.v2()
+        holders = self.status(c, p)["holders"]
+        self.assertCode(c.call("RELEASE", path=p, pid=a.pid), "OK")
+        # (b's marker, left, holds the lock through the grace period
+        # only: lbd_reader_keep_for_readers.)
+        time.sleep(2)
+        w = self.v2()
+        self.assertCode(w.call("ACQUIRE", path=p, timeout=0), "EALREADY",
+                        "a writer granted while root's kept reader for b "
+                        "(never released, its process alive) reads")
+        self.assertEqual(holders, "2",
+                         "root's kept reader for b not kept over the restart")
+
+    def test_kept_rider_handed_the_artefact_before_the_commit_stays_kept(self):
+        # What goes wrong: the artefact's reader (kept for a) is
+        # released while a rider is kept for b: lbd_hold_end hands the
+        # artefact to b (b's file renamed over the lock file) and removes
+        # b's marker, before the iteration's commit.  A daemon killed
+        # before that commit leaves the riders table naming b and the
+        # holds table naming a.  At start b's record is not adopted (its
+        # marker is gone: "it ends") and a's hold is forgotten (its
+        # artefact is b's now).  A rider of a connection in this state
+        # gets its hold back by RECLAIM (reclaim_own_artefact); a kept
+        # rider has no connection to reclaim with, and nothing adopts
+        # it: the lock is left held "outside the broker" by b's file,
+        # shown exclusive, its process not watched.  When b exits the
+        # lock is never freed (its file stays, naming a dead process)
+        # and readers can no longer join it.  Why it matters: a kept
+        # reader must survive a kill -9 like a kept exclusive hold, and
+        # end with its process; here it does neither.
+        stopcommit = os.path.join(os.environ.get("LB_BUILDDIR", os.getcwd()),
+                                  "tests", ".libs", "stopcommit.so")
+        if not os.path.exists(stopcommit):
+            self.skipTest("no " + stopcommit)
+        p = self.path()
+        a, b = self.sleeper(), self.sleeper()
+        self.assertEqual(self.daemon.stop(), 0)
+        env = dict(os.environ, LD_PRELOAD=stopcommit,
+                   LB_TEST_STOP_COMMIT="before",
+                   LB_TEST_STOP_IF=unique_name(b.pid, p + ".lock", "link"))
+        self.daemon = Daemon(self.dir, env=env).start()
+        self.assertCode(self.kept(p, a), "OK")
+        self.assertCode(self.kept(p, b), "OK")
+        c = self.v2()
+        c.send("RELEASE", path=p, pid=a.pid)    # handed to b's rider
+        self.assertTrue(self.stopped(self.daemon.proc, 5),
+                        "the daemon did not stop before the commit")
+        self.daemon.kill()
+        self.daemon.proc.wait()
+        self.daemon = Daemon(self.dir).start()
+        c = self.v2()
+        st = self.status(c, p)
+        self.assertEqual((st["mode"], st.get("holder_pid")),
+                         ("shared", str(b.pid)),
+                         "b's kept read not kept over the restart: %r\n%s"
+                         % (st, self.daemon.logtext()))
+        # b's process exits: its kept reader ends, the lock is free.
+        self.end(b)
+        self.until(lambda: self.status(c, p)["locked"] == "0", 5)
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
