@@ -528,6 +528,53 @@ reader_of_record(struct lbd_lock *l, const struct lbd_store_hold *rec,
 	return r;
 }
 
+/* Whether the lock file of rider r's lock names r (its name and owner),
+ * looked at as r's user. */
+static int
+reader_owns_artefact(struct lbd_hold *r)
+{
+	struct lockfs_err err;
+	int               mine = 0;
+
+	if (lockfs_names_make(&r->fs) != 0)
+		return 0;
+	if (lbd_creds_enter(r->creds, &err) == 0) {
+		mine = lockfs_i_am_locking(&r->fs, &err) == 1;
+		lbd_creds_leave();
+	}
+	lockfs_names_drop(&r->fs);
+	return mine;
+}
+
+/* lbd_reader_owner: see readers.h. */
+struct lbd_hold *
+lbd_reader_owner(struct lbd_lock *l)
+{
+	struct lbd_hold *r;
+
+	TAILQ_FOREACH(r, &l->readers, reader_entry)
+		if (r->kept && reader_owns_artefact(r))
+			return r;
+	return NULL;
+}
+
+/* lbd_reader_promote: see readers.h. */
+void
+lbd_reader_promote(struct lbd_hold *r)
+{
+	struct lbd_lock *l = r->lock;
+
+	TAILQ_REMOVE(&l->readers, r, reader_entry);
+	l->nreaders--;
+	LIST_REMOVE(r, conn_entry);     /* out of d->kept_riders */
+	r->rider = 0;
+	lbd_hold_adopt(l, r);           /* kept: into d->orphans, watched */
+	lbd_store_hold_add(l->d, r);
+	log_info("%s: its lock file is pid %ld's, kept for it, shared, "
+	    "handed to it before the previous run recorded that", l->path,
+	    (long)r->fs.owner.pid);
+}
+
 /* lbd_reader_adopt_kept: see readers.h. */
 int
 lbd_reader_adopt_kept(struct lbd_lock *l, const struct lbd_store_hold *rec)
@@ -544,7 +591,11 @@ lbd_reader_adopt_kept(struct lbd_lock *l, const struct lbd_store_hold *rec)
 		log_warn("%s", err.msg);
 		return -1;
 	}
-	if (!reader_marked(r)) {
+	/* Its marker; or none, the lock file its own: the artefact was
+	 * handed to it before the previous run recorded that (its marker
+	 * removed), and it takes the artefact over from h
+	 * (lbd_reader_promote) once h is found not to own it. */
+	if (!reader_marked(r) && !reader_owns_artefact(r)) {
 		log_info("%s: pid %ld's shared hold, kept for it, has no "
 		    "marker beside the lock file (removed): it ends",
 		    l->path, (long)rec->pid);
@@ -571,7 +622,7 @@ lbd_reader_forget_kept(struct lbd_lock *l, const struct lbd_store_hold *rec)
 
 	TAILQ_FOREACH(r, &l->readers, reader_entry)
 		if (r->kept && r->fs.owner.pid == rec->pid &&
-		    r->fs.owner.start == rec->start)
+		    r->fs.owner.start == rec->start && r->uid == rec->uid)
 			return;         /* adopted */
 	if ((r = reader_of_record(l, rec, &err)) == NULL) {
 		log_warn("%s", err.msg);

@@ -40,11 +40,22 @@ void lbd_reader_keep(struct lbd_hold *r, int record);
  * previous run) rides l again, kept for its process, when l is held
  * shared with rec's token (the same read), rec's process runs (its pid
  * and start time) and its marker, a file of its user, lies beside the
- * lock file (looked at as that user).  0 when adopted, else -1 (the
+ * lock file (looked at as that user), or the lock file is its own (a
+ * handoff to it the previous run did not record: lbd_reader_owner).  0 when adopted, else -1 (the
  * record to be forgotten: lbd_reader_forget_kept). */
 struct lbd_store_hold;
 int  lbd_reader_adopt_kept(struct lbd_lock *l,
          const struct lbd_store_hold *rec);
+
+/* lbd_reader_owner: at start, the kept rider of l whose artefact l's
+ * lock file is (its name and owner, looked at as its user), or NULL: l's
+ * recorded hold was found not to own it (reconcile.c), and a handoff to
+ * that rider was made before the previous run recorded it.
+ * lbd_reader_promote: r, so found, becomes l's holder, kept for its
+ * process, shared, with its token (recorded; its process still
+ * watched); l's hold was uninstalled first. */
+struct lbd_hold *lbd_reader_owner(struct lbd_lock *l);
+void lbd_reader_promote(struct lbd_hold *r);
 
 /* lbd_reader_forget_kept: at start, rec (a kept rider's record of the
  * previous run) was not adopted (lbd_reader_adopt_kept): its marker,

@@ -837,7 +837,7 @@ reconcile_one(struct lbd *d, const struct lbd_store_hold *sh)
 	struct lockfs_holder jh;
 	struct lockfs_err    err;
 	struct lbd_lock     *l = NULL;
-	struct lbd_hold     *h = NULL;
+	struct lbd_hold     *h = NULL, *r;
 	const char          *why;
 	int                  mine;
 
@@ -900,6 +900,14 @@ reconcile_one(struct lbd *d, const struct lbd_store_hold *sh)
 		    "could not remove its row yet (a busy database); it is "
 		    "removed now, or once the database lets it", sh->path,
 		    (long)sh->pid);
+	} else if (mine == 0 && (r = lbd_reader_owner(l)) != NULL) {
+		/* Handed to its kept rider before the commit (no RECLAIM
+		 * will come from one): the rider holds it, as told. */
+		log_info("%s: pid %ld's hold: %s", sh->path, (long)sh->pid,
+		    why);
+		gone_unique_remove(h);  /* its traces, the handoff's to take */
+		lbd_hold_free(lbd_hold_uninstall(l));
+		lbd_reader_promote(r);
 	} else if (mine == 0) {
 		log_info("%s: pid %ld's hold: %s; forgotten", sh->path,
 		    (long)sh->pid, why);
@@ -935,7 +943,9 @@ out:
 /*
  * Removes the unique file of h, a recorded hold whose artefact is gone and
  * whose holder is dead, when it is still there and not the lock (a link
- * release cut between its two unlinks, the daemon killed): as h's user,
+ * release cut between its two unlinks, the daemon killed), or whose
+ * artefact a kept rider was handed before the commit (the handoff's
+ * last step, never taken): as h's user,
  * in its directory as judged (pin_dir), a file of that user's only
  * (lockfs_abandon).  Nothing else ever removes it.
  */

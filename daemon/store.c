@@ -105,15 +105,16 @@ static const char schema[] =
     "  path TEXT NOT NULL, pid INTEGER NOT NULL, start INTEGER NOT NULL,"
     "  boot TEXT NOT NULL, uid INTEGER NOT NULL, gid INTEGER NOT NULL,"
     "  supp_groups BLOB, token INTEGER NOT NULL, since REAL NOT NULL,"
-    "  PRIMARY KEY (lock_file, method, pid, start)) WITHOUT ROWID;";
+    "  PRIMARY KEY (lock_file, method, pid, start, uid)) WITHOUT ROWID;";
 
 /*
  * The riders table holds the riders kept for a process (ACQUIRE pid=
  * mode=shared, readers.c): a shared hold beside a lock's artefact's
  * reader that no connection will reclaim after a restart, so recorded
  * (the riders of connections are not: their markers are their record,
- * and their RECLAIM brings them back).  A daemon of an earlier release
- * ignores the table.
+ * and their RECLAIM brings them back).  One process may be read for by
+ * two users (root's kept reader for it, and its user's own): a record
+ * each, one marker.  A daemon of an earlier release ignores the table.
  */
 
 /*
@@ -787,7 +788,8 @@ store_rider(struct lbd_store *s, const struct lbd_hold *r, int add)
 	    "(lock_file, method, path, pid, start, boot, uid, gid, "
 	    "supp_groups, token, since) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
 	    "?8, ?9, ?10, ?11)" : "DELETE FROM riders WHERE lock_file = ?1 "
-	    "AND method = ?2 AND pid = ?4 AND start = ?5", -1, &st, NULL) !=
+	    "AND method = ?2 AND pid = ?4 AND start = ?5 AND uid = ?7", -1,
+	    &st, NULL) !=
 	    SQLITE_OK) {
 		store_failed(s);
 		log_err("state database: %s", s->why);
@@ -798,10 +800,10 @@ store_rider(struct lbd_store *s, const struct lbd_hold *r, int add)
 	sqlite3_bind_int(st, 2, (int)r->fs.method);
 	sqlite3_bind_int64(st, 4, r->fs.owner.pid);
 	sqlite3_bind_int64(st, 5, (sqlite3_int64)r->fs.owner.start);
+	sqlite3_bind_int64(st, 7, r->uid);
 	if (add) {
 		sqlite3_bind_text(st, 3, r->lock->path, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 6, r->fs.owner.boot, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 7, r->uid);
 		sqlite3_bind_int64(st, 8, r->gid);
 		sqlite3_bind_blob(st, 9, r->creds->ngroups > 0 ?
 		    (const void *)r->creds->groups : "",
@@ -1135,7 +1137,10 @@ lbd_store_settle(struct lbd *d, char *why, size_t size)
 	return r;
 }
 
-/* lbd_store_each_hold: see store.h. */
+/* lbd_store_each_hold: see store.h.  Ordered by token, a column of no
+ * index: sqlite sorts every row before the first comes back, so that
+ * what fn changes in the table (a hold ended, handed to a kept reader
+ * and recorded anew: reconcile.c) is never met again by this walk. */
 int
 lbd_store_each_hold(struct lbd *d,
     void (*fn)(struct lbd *, const struct lbd_store_hold *))
@@ -1149,9 +1154,8 @@ lbd_store_each_hold(struct lbd *d,
 	if (sqlite3_prepare_v2(s->db, "SELECT path, method, unique_name, pid, "
 	    "tid, uid, gid, start, boot, token, since, kept, supp_groups, "
 	    "dir_dev, dir_ino, releasing, from_unique, from_pid, from_uid, "
-	    "from_dev, from_ino, from_ctime, shared FROM holds", -1, &st,
-	    NULL) !=
-	    SQLITE_OK) {
+	    "from_dev, from_ino, from_ctime, shared FROM holds ORDER BY token",
+	    -1, &st, NULL) != SQLITE_OK) {
 		log_err("state database: %s", sqlite3_errmsg(s->db));
 		return -1;
 	}
