@@ -2666,6 +2666,39 @@ class KeptReaders(SharedCase):
         self.until(lambda: self.status(self.v2(), p)["locked"] == "0")
         self.assertEqual(self.markers(), [])
 
+    def test_first_reader_dead_at_start_hands_to_a_kept_reader(self):
+        # The daemon killed, the artefact's reader (kept) exits meanwhile:
+        # the start adopts the kept riders before it judges that hold,
+        # so its end hands the artefact to one of them, recorded anew
+        # while the start walks the records.
+        for method in ("link", "mkdir"):
+            with self.subTest(method=method):
+                p = self.path(method)
+                a, b, c = self.sleeper(), self.sleeper(), self.sleeper()
+                for proc in (a, b, c):
+                    self.assertCode(self.kept(p, proc, method=method),
+                                    "OK")
+                self.daemon.stop(signal.SIGKILL)
+                self.end(a)
+                self.daemon.start()
+                w = self.v2()
+                st = self.status(w, p, method=method)
+                self.assertEqual(st["mode"], "shared")
+                self.assertIn(st["holder_pid"], (str(b.pid), str(c.pid)))
+                self.assertEqual(st["holders"], "2")
+                self.assertTrue(self.python_sees_held(p, method))
+                self.assertCode(w.call("ACQUIRE", path=p, method=method,
+                                       timeout=0), "EALREADY")
+                self.daemon.stop()      # its records, as they stand now
+                self.daemon.start()
+                w = self.v2()
+                self.assertEqual(self.status(w, p, method=method)
+                                 ["holders"], "2")
+                self.end(b)
+                self.end(c)
+                self.until(lambda: self.status(self.v2(), p, method=method)
+                           ["locked"] == "0")
+
     def test_command_acquire_shared(self):
         p = self.path()
         a, b = self.sleeper(), self.sleeper()
