@@ -17,7 +17,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from lbdaemon import (NOBODY, PYTHON, Daemon, DaemonCase,  # noqa: E402
-                      unique_name)
+                      boot_id8, start_time, unique_name)
 
 ROOT = os.geteuid() == 0
 
@@ -2857,6 +2857,169 @@ class KeptReadersReview(SharedCase):
         # b's process exits: its kept reader ends, the lock is free.
         self.end(b)
         self.until(lambda: self.status(c, p)["locked"] == "0", 5)
+
+class KeptReadersReview2(SharedCase):
+    """Second review of "Kept readers" (ACQUIRE pid= mode=shared): each
+    test asserts what docs/SHARED.md promises and fails on the code as it
+    stands."""
+
+    sleeper = KeptReaders.sleeper
+    kept = KeptReaders.kept
+    until = KeptReaders.until
+    markers = KeptReaders.markers
+    end = KeptReaders.end
+    riders_recorded = KeptReadersReview.riders_recorded
+    stopped = KeptReadersReview.stopped
+    plant_marker = Reproductions.plant_marker
+
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_kept_readers_of_one_process_for_two_users_survive_a_restart(self):
+        # What goes wrong: root's kept reader for nobody's process b and
+        # nobody's own kept reader for b have a record each (the first
+        # review's fix) but ONE marker, made by whichever joined first
+        # (here root: lockfs_reader_mark takes EEXIST for its own).  At
+        # start lbd_reader_adopt_kept asks for "a file of r's user"
+        # (reader_marked, lockfs_reader_marked: fi.uid == the caller's):
+        # nobody's record finds root's file, "has no marker ... it
+        # ends", and nobody's kept reader is gone, after a clean stop as
+        # after a kill.  Root then releases its own kept reader for b
+        # (the marker goes with it: no rider left has it), the
+        # artefact's reader releases, and a writer is granted while
+        # nobody's kept reader for b (told OK, never released, b alive)
+        # still believes it reads.  (Joined the other way round, root's
+        # is lost instead: whichever record the marker is not the
+        # user's of.)  Why it matters: a lock that does not exclude,
+        # after an ordinary restart of the daemon.
+        d = os.path.join(self.dir, "open")      # not sticky: two users
+        os.mkdir(d)                             # may share a lock there
+        os.chmod(d, 0o777)
+        p = os.path.join(d, "x")
+        a, b = self.sleeper(), self.sleeper(user="nobody")
+        self.assertCode(self.kept(p, a), "OK")
+        self.assertCode(self.kept(p, b), "OK")  # root's, for nobody's b
+        n = self.v2(nobody=True)
+        self.assertCode(n.call("ACQUIRE", path=p, pid=b.pid, mode="shared",
+                               timeout=0), "OK")   # nobody's own for b
+        n.close()
+        self.assertEqual(self.status(self.v2(), p)["holders"], "3")
+        self.assertEqual(self.riders_recorded(), [(b.pid, 0), (b.pid, NOBODY)])
+        self.assertEqual(self.daemon.stop(), 0)     # a clean stop
+        self.daemon.start()
+        c = self.v2()
+        holders = self.status(c, p)["holders"]
+        self.assertCode(c.call("RELEASE", path=p, pid=b.pid), "OK")  # root's
+        self.assertCode(c.call("RELEASE", path=p, pid=a.pid), "OK")
+        w = self.v2()
+        self.assertCode(w.call("ACQUIRE", path=p, timeout=0), "EALREADY",
+                        "a writer granted while nobody's kept reader for b "
+                        "(never released, its process alive) reads")
+        self.assertEqual(holders, "3", "a kept reader lost over a clean "
+                         "restart:\n" + self.daemon.logtext())
+
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_marker_planted_at_a_kept_readers_name_drops_it_at_a_restart(self):
+        # What goes wrong: a kept reader's marker is named from things
+        # any user can read ahead (the lock file's name, the pid, its
+        # start time from /proc/PID/stat, the boot id, thread 0).  User
+        # nobody makes that name in a sticky directory (/tmp) before
+        # root's kept reader for b joins: lockfs_reader_mark's
+        # empty_make takes EEXIST as "its own, from a join before" and
+        # the join is answered OK on nobody's file.  At the next start
+        # (a clean stop, or a kill) lbd_reader_adopt_kept finds no
+        # marker of root's (reader_marked: a file of r's user) and
+        # drops the kept reader ("has no marker beside the lock file
+        # (removed): it ends"); when the artefact's reader releases, a
+        # writer is granted while b's kept reader, told OK, never
+        # released, its process alive, still believes it reads.  (The
+        # same planted file does not count for a stale-breaker either: in
+        # a sticky directory only the lock file's owner's markers
+        # count, so with the daemon away b's read does not keep a dead
+        # first reader's lock from being broken.)  Why it matters: any
+        # local user can make a root-kept shared lock in /tmp stop
+        # excluding across a restart; the join should refuse a name it
+        # did not make (as a sign in the way is refused), or make its
+        # marker under a name of its own.
+        d = self.shared()                       # sticky, mode 1777
+        p = os.path.join(d, "x")
+        a, b = self.sleeper(), self.sleeper()
+        self.plant_marker(p, "x.lock.reader.%d.%s.%s.0"
+                          % (b.pid, start_time(b.pid), boot_id8()))
+        self.assertCode(self.kept(p, a), "OK")
+        r = self.kept(p, b)
+        if r.code != "OK":
+            return      # refused on nobody's file: the right answer
+        self.assertEqual(self.status(self.v2(), p)["holders"], "2")
+        self.assertEqual(self.daemon.stop(), 0)
+        self.daemon.start()
+        c = self.v2()
+        holders = self.status(c, p)["holders"]
+        self.assertCode(c.call("RELEASE", path=p, pid=a.pid), "OK")
+        w = self.v2()
+        self.assertCode(w.call("ACQUIRE", path=p, timeout=0), "EALREADY",
+                        "a writer granted while b's kept reader (never "
+                        "released, its process alive) reads")
+        self.assertEqual(holders, "2", "b's kept reader dropped at the "
+                         "restart:\n" + self.daemon.logtext())
+
+    def test_kept_rider_beside_a_rider_handed_the_artefact_stays(self):
+        # What goes wrong: a lock read by a's kept reader (the
+        # artefact's), a rider kept for k, and a connection's rider r
+        # (the newest).  a is released: lbd_hold_end hands the artefact
+        # to r (lbd_reader_next: the newest), its file renamed over the
+        # lock file before the iteration's commit, and the daemon is
+        # killed before that commit.  At start k's record is adopted on
+        # a's recorded hold (same token, marker there); a's hold is
+        # found not to own the artefact, and lbd_reader_owner looks only
+        # among KEPT riders for the lock file's owner: r's is a
+        # connection's, so the "mine == 0" branch forgets a's hold
+        # (lbd_hold_forget), which ends every rider: k's kept reader is
+        # "lost" ("the lock's artefact went with its reader's hold"),
+        # its marker removed, though r reclaims the very artefact a
+        # moment later (reclaim_own_artefact) and k's process, told OK,
+        # never released, still reads.  Once r releases, a writer is
+        # granted beside k.  (The kept-rider case of the first review
+        # was fixed; a kept rider beside a connection's rider that got
+        # the artefact was not.  a's unique file is also left behind:
+        # gone_unique_remove only runs there for a dead holder.)  Why it
+        # matters: a lock that does not exclude after a kill -9.
+        stopcommit = os.path.join(os.environ.get("LB_BUILDDIR", os.getcwd()),
+                                  "tests", ".libs", "stopcommit.so")
+        if not os.path.exists(stopcommit):
+            self.skipTest("no " + stopcommit)
+        self.assertEqual(self.daemon.stop(), 0)
+        trigger = os.path.join(self.dir, "go")  # armed once made
+        env = dict(os.environ, LD_PRELOAD=stopcommit,
+                   LB_TEST_STOP_COMMIT="before", LB_TEST_STOP_IF=trigger)
+        self.daemon = Daemon(self.dir, env=env).start()
+        p = self.path()
+        a, k = self.sleeper(), self.sleeper()
+        self.assertCode(self.kept(p, a), "OK")
+        self.assertCode(self.kept(p, k), "OK")
+        r = self.v2()
+        tok = r.call("ACQUIRE", path=p, mode="shared",
+                     timeout=0).fields["token"]
+        open(trigger, "w").close()
+        c = self.v2()
+        c.send("RELEASE", path=p, pid=a.pid)    # handed to r, the newest
+        self.assertTrue(self.stopped(self.daemon.proc, 5),
+                        "the daemon did not stop before the commit")
+        self.daemon.kill()
+        self.daemon.proc.wait()
+        os.unlink(trigger)
+        r.close()
+        self.daemon = Daemon(self.dir).start()
+        r = self.v2()
+        self.assertCode(r.call("RECLAIM", path=p, token=tok, mode="shared"),
+                        "OK")
+        holders = self.status(r, p)["holders"]
+        self.assertCode(r.call("RELEASE", path=p), "OK")
+        w = self.v2()
+        self.assertCode(w.call("ACQUIRE", path=p, timeout=0), "EALREADY",
+                        "a writer granted while k's kept reader (never "
+                        "released, its process alive) reads:\n"
+                        + self.daemon.logtext())
+        self.assertEqual(holders, "2", "k's kept reader lost at start")
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
