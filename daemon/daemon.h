@@ -187,6 +187,7 @@ struct lbd_lock {
 	                                       holder, which is shared then
 	                                       (readers.c) */
 	unsigned                 nreaders;
+	unsigned                 nkept;     /* of them, kept for a process */
 	struct lbd_dirwatch     *watch;     /* while held outside, waiters:
 	                                       its directory's (watch.c) */
 	struct lbd_uid_conns    *watch_user; /* the watch is counted as this

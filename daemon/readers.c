@@ -187,6 +187,27 @@ reader_may_take(struct lbd_lock *l, struct lbd_conn *c,
 	return r;
 }
 
+/* One kept rider per process and lock: a process kept reading l by one
+ * user (root for another's process, say) is refused to another user
+ * (who may not act for that rider: lbd_reader_find_kept), so that each
+ * process has one marker, of one user, and one record.  0, or
+ * LB_EFAILED with err filled. */
+static int
+reader_kept_once(struct lbd_lock *l, const struct lbd_conn *c, pid_t pid,
+    struct lockfs_err *err)
+{
+	const struct lbd_hold *r;
+
+	TAILQ_FOREACH(r, &l->readers, reader_entry)
+		if (r->kept && r->fs.owner.pid == pid)
+			return lockfs_fail(err, LB_EFAILED, EEXIST, "pid %ld "
+			    "reads %s already, kept for it by uid %ld: one "
+			    "kept reader a process (uid %ld may not act for "
+			    "that one)", (long)pid, l->path, (long)r->uid,
+			    (long)c->uid);
+	return 0;
+}
+
 /* What reader_marker does beside a rider's lock file. */
 enum reader_step {
 	READER_UNMARK,          /* removes its marker */
@@ -447,7 +468,9 @@ reader_add(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid,
 	struct lbd_hold *r;
 	int              rc;
 
-	if ((rc = reader_may_take(l, c, err)) != 0)
+	if ((rc = reader_may_take(l, c, err)) != 0 ||
+	    (kept_pid != 0 && (rc = reader_kept_once(l, c, kept_pid,
+	    err)) != 0))
 		return rc;
 	if ((r = lbd_hold_new(l, c, kept_pid != 0 ? kept_pid : c->pid,
 	    kept_pid != 0 ? 0 : tid, NULL, err)) == NULL)
@@ -488,6 +511,7 @@ lbd_reader_keep(struct lbd_hold *r, int record)
 
 	r->kept = 1;
 	r->conn = NULL;
+	r->lock->nkept++;
 	if ((r->user = lbd_uid_get(d, r->uid)) != NULL)
 		r->user->nlocks++;
 	LIST_INSERT_HEAD(&d->kept_riders, r, conn_entry);
@@ -566,6 +590,7 @@ lbd_reader_promote(struct lbd_hold *r)
 
 	TAILQ_REMOVE(&l->readers, r, reader_entry);
 	l->nreaders--;
+	l->nkept--;
 	LIST_REMOVE(r, conn_entry);     /* out of d->kept_riders */
 	r->rider = 0;
 	lbd_hold_adopt(l, r);           /* kept: into d->orphans, watched */
@@ -850,6 +875,12 @@ lbd_reader_next(struct lbd_lock *l)
 	struct lbd_wait *w = TAILQ_FIRST(&l->waiters);
 	struct lbd_hold *r;
 
+	if (l->nkept > 0)
+		TAILQ_FOREACH_REVERSE(r, &l->readers, lbd_riders,
+		    reader_entry)
+			if (r->kept)
+				return r;
+
 	if (w != NULL && w->upgrade &&
 	    (r = lbd_reader_find(l, w->conn, w->tid)) != NULL)
 		return r;
@@ -879,6 +910,7 @@ reader_unlist(struct lbd_hold *r, int keep_record)
 		r->conn->nreaders--;
 		return;
 	}
+	r->lock->nkept--;
 	lbd_hold_pay(r);
 	if (!keep_record)
 		lbd_store_rider(r->lock->d, r, 0);

@@ -115,7 +115,10 @@ int  lbd_reader_rejoin(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
 int  lbd_reader_keep_for_readers(struct lbd_lock *l, struct lbd_hold *h);
 
 /* lbd_reader_next: the rider l's artefact goes to when its reader leaves:
- * the one whose UPGRADE waits, else the newest (the one likely to read
+ * the newest kept for a process (no connection would RECLAIM it: a
+ * killed daemon's start finds it by its own lock file,
+ * lbd_reader_owner, and the other riders ride on it again), else the
+ * one whose UPGRADE waits, else the newest (the one likely to read
  * longest: readers that came before it leave as riders, with no
  * handoff); NULL when none. */
 struct lbd_hold *lbd_reader_next(struct lbd_lock *l);

@@ -264,10 +264,20 @@ lockfs_reader_mark(const struct lockfs_lock *l, const struct lockfs_owner *o,
 		    "owner in a sticky directory" : "");
 		goto out;
 	}
-	/* EEXIST: its own, from a join before. */
+	/* EEXIST: its own, from a join before (a regular file of this
+	 * user's); anything else at its name is in the way, never taken
+	 * for its own: a name any user can spell ahead would otherwise
+	 * stand for a reader that a judge, or a restarted daemon, does not
+	 * count as one. */
 	if (empty_make(dfd, name) != 0)
 		r = lockfs_fail(err, LB_EFAILED, errno, "cannot make %s/%s, "
 		    "the marker of a reader of %s", l->dir, name,
+		    l->lock_file);
+	else if (lockfs_fs_info_at(dfd, name, 0, &lf) != 0 ||
+	    lf.type != LOCKFS_FS_FILE || lf.uid != lockfs_os_files_uid())
+		r = lockfs_fail(err, LB_EFAILED, EEXIST, "%s/%s is in the way: "
+		    "the marker of a reader of %s is a regular file of the "
+		    "reader's user, made by lockbroker", l->dir, name,
 		    l->lock_file);
 out:
 	if (dfd != -1)
