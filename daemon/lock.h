@@ -11,7 +11,7 @@
 /* lbd_acquire: ACQUIRE request id of (c, tid) for path with method and
  * timeout (kept_pid not 0: a hold kept for that process, which c may ask
  * for; stale: break a provably dead holder's artefact; shared: a shared
- * hold, docs/SHARED.md, never with kept_pid).  Replies now
+ * hold, docs/SHARED.md, with kept_pid a kept reader).  Replies now
  * (granted, owed until recorded, or an error) or queues the request,
  * which is answered when granted, timed out, canceled or at the stop.
  * Returns 0. */
