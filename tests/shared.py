@@ -3004,6 +3004,83 @@ class KeptReadersReview2(SharedCase):
                         + self.daemon.logtext())
         self.assertEqual(holders, "2", "k's kept reader lost at start")
 
+class KeptReadersReview3(SharedCase):
+    """Third review of "Kept readers" (commits 6c77bb8, 3204187): each
+    test asserts what docs/SHARED.md promises and fails on the code as it
+    stands."""
+
+    sleeper = KeptReaders.sleeper
+    kept = KeptReaders.kept
+    until = KeptReaders.until
+    markers = KeptReaders.markers
+    end = KeptReaders.end
+    riders_recorded = KeptReadersReview.riders_recorded
+
+    def open_dir(self):
+        d = os.path.join(self.dir, "open")      # not sticky: two users
+        os.mkdir(d)                             # may share a lock there
+        os.chmod(d, 0o777)
+        return d
+
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_kept_once_counts_the_artefacts_kept_reader_too(self):
+        # What goes wrong: reader_kept_once (3204187) looks for another
+        # kept reader of the process among the lock's RIDERS only.  When
+        # root's kept reader for nobody's process b is the artefact's
+        # reader (b came first, on a free lock), nobody's own kept
+        # ACQUIRE for b finds no hold it may act for (lbd_hold_find: not
+        # its uid), passes reader_kept_once, and joins as a second kept
+        # reader of b: one process kept reading one lock twice, by two
+        # users, the very state the fix was meant to refuse (two
+        # records, a rider of b riding on b's own artefact).  When root
+        # releases its hold for b the artefact is "handed" from b to b
+        # (one unique name: lockfs_handoff sees one owner, nothing to
+        # do): observed, root's RELEASE pid=b is OK, holders drops to 1,
+        # b's marker and the readers' sign go, the lock file stays
+        # root's, and nobody's RELEASE pid=b of its own kept reader
+        # (told OK) is then refused ENOTMINE "locked, but not by you".
+        # Why it matters: the invariant "one kept reader a process" is
+        # what the restart's adoption relies on (one record, one
+        # marker, one user); here it does not hold.
+        d = self.open_dir()
+        p = os.path.join(d, "x")
+        b = self.sleeper(user="nobody")
+        self.assertCode(self.kept(p, b), "OK")  # root's, the artefact's
+        n = self.v2(nobody=True)
+        r = n.call("ACQUIRE", path=p, pid=b.pid, mode="shared", timeout=0)
+        holders = self.status(self.v2(), p)["holders"]
+        self.assertCode(r, "EFAILED", "nobody's kept ACQUIRE for b, which "
+                        "root keeps reading as the artefact's reader; "
+                        "holders=%s, riders recorded %r"
+                        % (holders, self.riders_recorded()))
+        self.assertEqual(holders, "1")
+
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_kept_reader_for_a_process_that_reads_on_its_own(self):
+        # What goes wrong: a kept reader's marker is named like the
+        # rider of its process's unthreaded connection (thread 0 both).
+        # Root keeps nobody's process n reading (a supervisor's
+        # `lockbroker acquire -s --pid`), then n's own connection asks
+        # for a shared hold of the same lock: since 3204187,
+        # lockfs_reader_mark finds root's file at its marker's name and
+        # refuses the join ("in the way", EFAILED), though the lock is
+        # only read and nobody waits.  The reverse order (n reads, then
+        # root's kept ACQUIRE for n) is refused too.
+        # Why it matters: fix (1) applies to every rider, and turns a
+        # legitimate read into an error: a process cannot read a lock
+        # that it is kept reading by another user; two holds of one
+        # process need markers of their own (or a refusal that says so,
+        # as reader_kept_once does for two kept ones).
+        d = self.open_dir()
+        p = os.path.join(d, "x")
+        a = self.sleeper()
+        self.assertCode(self.kept(p, a), "OK")
+        n = self.v2(nobody=True)
+        self.assertCode(self.kept(p, n), "OK")  # root's, for n's process
+        r = n.call("ACQUIRE", path=p, mode="shared", timeout=0)
+        self.assertCode(r, "OK", "n's own read refused beside root's kept "
+                        "reader for n: %s" % r.fields.get("message"))
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
