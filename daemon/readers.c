@@ -187,24 +187,50 @@ reader_may_take(struct lbd_lock *l, struct lbd_conn *c,
 	return r;
 }
 
-/* One kept rider per process and lock: a process kept reading l by one
- * user (root for another's process, say) is refused to another user
- * (who may not act for that rider: lbd_reader_find_kept), so that each
- * process has one marker, of one user, and one record.  0, or
- * LB_EFAILED with err filled. */
+/* One kept reader per process and lock: a process kept reading l by
+ * one user (root for another's process, say), as the artefact's reader
+ * or a rider, is refused to another user (who may not act for that
+ * hold: lbd_hold_find, lbd_reader_find_kept), so that each process has
+ * one marker, of one user, and one record.  0, or LB_EFAILED with err
+ * filled. */
 static int
 reader_kept_once(struct lbd_lock *l, const struct lbd_conn *c, pid_t pid,
     struct lockfs_err *err)
 {
+	const struct lbd_hold *r = l->holder;
+
+	if (r == NULL || !r->kept || r->fs.owner.pid != pid)
+		TAILQ_FOREACH(r, &l->readers, reader_entry)
+			if (r->kept && r->fs.owner.pid == pid)
+				break;
+	if (r == NULL)
+		return 0;
+	return lockfs_fail(err, LB_EFAILED, EEXIST, "pid %ld reads %s "
+	    "already, kept for it by uid %ld: one kept reader a process "
+	    "(uid %ld may not act for that one)", (long)pid, l->path,
+	    (long)r->uid, (long)c->uid);
+}
+
+/* A rider's marker is named by its process and thread: a rider of
+ * (pid, tid) of another user than uid already, whose marker it would
+ * have to share (a marker is a file of one user's: lockfs_reader_mark),
+ * refuses the join (root keeping a process reading, and that process
+ * reading over its own connection, say).  0, or LB_EFAILED with err
+ * filled. */
+static int
+reader_one_user(struct lbd_lock *l, const struct lockfs_owner *o,
+    pid_t tid, uid_t uid, struct lockfs_err *err)
+{
 	const struct lbd_hold *r;
 
 	TAILQ_FOREACH(r, &l->readers, reader_entry)
-		if (r->kept && r->fs.owner.pid == pid)
+		if (r->tid == tid && r->fs.owner.pid == o->pid &&
+		    r->fs.owner.start == o->start && r->uid != uid)
 			return lockfs_fail(err, LB_EFAILED, EEXIST, "pid %ld "
-			    "reads %s already, kept for it by uid %ld: one "
-			    "kept reader a process (uid %ld may not act for "
-			    "that one)", (long)pid, l->path, (long)r->uid,
-			    (long)c->uid);
+			    "%s%.0ld reads %s already as uid %ld: a process "
+			    "(and thread) reads a lock as one user (its "
+			    "marker is that user's)", (long)o->pid, tid != 0 ?
+			    "thread " : "", (long)tid, l->path, (long)r->uid);
 	return 0;
 }
 
@@ -475,6 +501,11 @@ reader_add(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid,
 	if ((r = lbd_hold_new(l, c, kept_pid != 0 ? kept_pid : c->pid,
 	    kept_pid != 0 ? 0 : tid, NULL, err)) == NULL)
 		return err->code;
+	if ((rc = reader_one_user(l, &r->fs.owner, r->tid, r->uid,
+	    err)) != 0) {
+		lbd_hold_free(r);
+		return rc;
+	}
 	if (make)
 		rc = reader_mark_judged(l, r, err);
 	else if (!reader_marked(r))

@@ -3057,7 +3057,9 @@ class KeptReadersReview3(SharedCase):
 
     @unittest.skipUnless(ROOT, "needs root (a second user)")
     def test_kept_reader_for_a_process_that_reads_on_its_own(self):
-        # What goes wrong: a kept reader's marker is named like the
+        # (Answered with a refusal that says why: a process and thread
+        # reads a lock as one user; the test asserts that now.)
+        # What went wrong: a kept reader's marker is named like the
         # rider of its process's unthreaded connection (thread 0 both).
         # Root keeps nobody's process n reading (a supervisor's
         # `lockbroker acquire -s --pid`), then n's own connection asks
@@ -3078,8 +3080,13 @@ class KeptReadersReview3(SharedCase):
         n = self.v2(nobody=True)
         self.assertCode(self.kept(p, n), "OK")  # root's, for n's process
         r = n.call("ACQUIRE", path=p, mode="shared", timeout=0)
-        self.assertCode(r, "OK", "n's own read refused beside root's kept "
-                        "reader for n: %s" % r.fields.get("message"))
+        # Answered since: refused, saying why (before: "in the way",
+        # naming a file), the kept reader untouched.
+        self.assertCode(r, "EFAILED")
+        self.assertIn("reads a lock as one user", r.fields["message"])
+        self.assertEqual(self.status(self.v2(), p)["holders"], "2")
+        self.assertEqual(len([f for f in os.listdir(d)
+                              if ".reader." in f]), 1)
 
 
 if __name__ == "__main__":
