@@ -2,9 +2,46 @@
  * cluster_none.c: a daemon built without etcd (configure found no libcurl
  * or jansson, or was told --without-etcd) takes no cluster lock, and has
  * no etcd client and no lease (clusterd.h): starting and stopping its
- * cluster side does nothing.
+ * cluster side does nothing, and no lock is a cluster lock's cohort
+ * (cohort.h: every gate open; request.c refuses cluster locks first).
  */
 #include "clusterd.h"
+#include "cohort.h"
+
+int
+lbd_cohort_gate(struct lbd_lock *l, struct lockfs_err *err)
+{
+	(void)l;
+	(void)err;
+	return 0;
+}
+
+const char *
+lbd_cohort_leaseless(const struct lbd *d, char *buf, size_t size)
+{
+	(void)d;
+	(void)buf;
+	(void)size;
+	return NULL;
+}
+
+void
+lbd_cohort_handed(struct lbd_lock *l)
+{
+	(void)l;
+}
+
+void
+lbd_cohort_unheld(struct lbd_lock *l)
+{
+	(void)l;
+}
+
+void
+lbd_cohort_drop(struct lbd_lock *l)
+{
+	(void)l;
+}
 
 int
 lbd_clusterd_start(struct lbd *d, char *why, size_t size)

@@ -53,6 +53,12 @@ struct lbd_clusterd {
 	uint64_t               said_at;    /* when (uv_hrtime) */
 	unsigned               unsaid;     /* the same since, not logged */
 	int                    curl_inited;
+	const char            *endpoints[LBD_ETCD_ENDPOINTS_MAX];
+	unsigned               nendpoints, endpoint; /* the keys' one */
+	char                   ebuf[sizeof(((struct lbd_config *)0)->
+	                           etcd_endpoints)];
+	uv_timer_t             retry;      /* lbd_cohort_retry_soon's */
+	int                    retry_made;
 };
 
 /* A trouble the same as the last one logged is logged again after this
@@ -101,6 +107,7 @@ on_lease(void *arg, enum lbd_etcd_lease_event ev, int64_t id,
 		cd->said[0] = '\0';
 		cd->unsaid = 0;
 		(void)lbd_store_meta_set(cd->d, LEASE_KEY, id);
+		lbd_cohorts_lease(cd->d, 0);
 		break;
 	case LBD_ETCD_LEASE_GRANTED:
 		if (cd->adopt != 0)
@@ -123,6 +130,7 @@ on_lease(void *arg, enum lbd_etcd_lease_event ev, int64_t id,
 		cd->unsaid = 0;
 		cd->adopt = 0;
 		(void)lbd_store_meta_set(cd->d, LEASE_KEY, id);
+		lbd_cohorts_lease(cd->d, 0);
 		break;
 	case LBD_ETCD_LEASE_TROUBLE:
 		trouble_log(cd, why);
@@ -139,6 +147,7 @@ on_lease(void *arg, enum lbd_etcd_lease_event ev, int64_t id,
 		cd->lost = id;
 		snprintf(cd->trouble, sizeof(cd->trouble), "%s", why);
 		(void)lbd_store_meta_set(cd->d, LEASE_KEY, 0);
+		lbd_cohorts_lease(cd->d, id);   /* holders told */
 		break;
 	}
 }
@@ -162,9 +171,6 @@ int
 lbd_clusterd_start(struct lbd *d, char *why, size_t size)
 {
 	struct lbd_clusterd *cd = NULL;
-	const char *e[LBD_ETCD_ENDPOINTS_MAX];
-	char buf[sizeof(d->cfg.etcd_endpoints)];
-	unsigned n;
 
 	if (d->cfg.cluster_dir[0] == '\0' || d->cfg.etcd_endpoints[0] == '\0')
 		return 0;
@@ -180,9 +186,11 @@ lbd_clusterd_start(struct lbd *d, char *why, size_t size)
 	cd->curl_inited = 1;
 	cd->d = d;
 	cd->adopt = lbd_store_meta_get(d, LEASE_KEY);
-	n = endpoints_split(d->cfg.etcd_endpoints, buf, sizeof(buf), e);
+	cd->nendpoints = endpoints_split(d->cfg.etcd_endpoints, cd->ebuf,
+	    sizeof(cd->ebuf), cd->endpoints);
 	if ((cd->http = lbd_etcd_http_new(d->loop, why, size)) == NULL ||
-	    (cd->lease = lbd_etcd_lease_new(d->loop, cd->http, e, n,
+	    (cd->lease = lbd_etcd_lease_new(d->loop, cd->http,
+	    cd->endpoints, cd->nendpoints,
 	    (int64_t)d->cfg.etcd_ttl, cd->adopt, on_lease, cd, why,
 	    size)) == NULL)
 		goto fail;
@@ -195,6 +203,8 @@ lbd_clusterd_start(struct lbd *d, char *why, size_t size)
 		log_notice("etcd: asking %s for a lease of %u s (cluster "
 		    "locks under %s)", d->cfg.etcd_endpoints,
 		    d->cfg.etcd_ttl, d->cfg.cluster_dir);
+	uv_timer_init(d->loop, &cd->retry);
+	cd->retry_made = 1;
 	d->cluster = cd;
 	return 0;
 fail:
@@ -232,8 +242,56 @@ lbd_clusterd_stop(struct lbd *d)
 		log_notice("etcd lease %016" PRIx64 ": revoking it",
 		    (uint64_t)id);
 	(void)lbd_store_meta_set(d, LEASE_KEY, 0);      /* nothing to keep */
+	lbd_cohorts_stop(d);
 	lbd_etcd_lease_close(cd->lease, lease_closed, cd);
 	cd->lease = NULL;
+	if (cd->retry_made)
+		uv_close((uv_handle_t *)&cd->retry, NULL);
+	cd->retry_made = 0;
+}
+
+int64_t
+lbd_clusterd_lease(const struct lbd *d)
+{
+	const struct lbd_clusterd *cd = d->cluster;
+
+	return cd != NULL && cd->lease != NULL ?
+	    lbd_etcd_lease_id(cd->lease) : 0;
+}
+
+struct lbd_etcd_http *
+lbd_clusterd_http(const struct lbd *d)
+{
+	return d->cluster->http;
+}
+
+const char *
+lbd_clusterd_endpoint(const struct lbd *d)
+{
+	const struct lbd_clusterd *cd = d->cluster;
+
+	return cd->endpoints[cd->endpoint % cd->nendpoints];
+}
+
+static void
+on_retry(uv_timer_t *t)
+{
+	struct lbd_clusterd *cd = t->data;
+
+	lbd_cohorts_retry(cd->d);
+}
+
+void
+lbd_cohort_retry_soon(struct lbd *d)
+{
+	struct lbd_clusterd *cd = d->cluster;
+
+	if (cd == NULL || !cd->retry_made || uv_is_active(
+	    (uv_handle_t *)&cd->retry))
+		return;
+	cd->endpoint++;         /* the next endpoint for the next take */
+	cd->retry.data = cd;
+	uv_timer_start(&cd->retry, on_retry, 1000, 0);
 }
 
 void
@@ -244,6 +302,7 @@ lbd_clusterd_free(struct lbd *d)
 	if (cd == NULL)
 		return;
 	/* The loop has ended: the lease is closed, and the client with it. */
+	lbd_cohorts_free(d);
 	if (cd->curl_inited)
 		curl_global_cleanup();
 	free(cd);
@@ -263,18 +322,13 @@ lbd_clusterd_refusal(const struct lbd *d, char *buf, size_t size)
 		return "cluster locks are not served by this lockbrokerd: it "
 		    "is stopping, its etcd lease closed";
 	if ((id = lbd_etcd_lease_id(cd->lease)) != 0)
-		snprintf(buf, size, "cluster locks are not served by this "
-		    "lockbrokerd yet: its etcd lease is live (id %016" PRIx64
-		    "), but taking a lock's key in etcd is not built",
-		    (uint64_t)id);
+		snprintf(buf, size, "its etcd lease is live (id %016" PRIx64
+		    ")", (uint64_t)id);
 	else if (cd->lost != 0)
-		snprintf(buf, size, "cluster locks are not served by this "
-		    "lockbrokerd yet, and it has no etcd lease since lease "
-		    "%016" PRIx64 " was lost: %s", (uint64_t)cd->lost,
-		    cd->trouble);
+		snprintf(buf, size, "it has no etcd lease since lease %016"
+		    PRIx64 " was lost: %s", (uint64_t)cd->lost, cd->trouble);
 	else
-		snprintf(buf, size, "cluster locks are not served by this "
-		    "lockbrokerd yet, and it has no etcd lease yet: %s",
+		snprintf(buf, size, "it has no etcd lease yet: %s",
 		    cd->trouble[0] != '\0' ? cd->trouble : "its grant is "
 		    "in flight");
 	return buf;

@@ -17,9 +17,11 @@
 #define LBD_CLUSTERD_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct lbd;
 struct lbd_clusterd;
+struct lbd_etcd_http;
 
 /*
  * lbd_clusterd_start: when d's settings set both cluster_dir and
@@ -58,5 +60,30 @@ void lbd_clusterd_free(struct lbd *d);
  */
 const char *lbd_clusterd_refusal(const struct lbd *d, char *buf,
     size_t size);
+
+/*
+ * For the cohorts (cohort.c, built with etcd only):
+ *
+ * lbd_clusterd_lease: the live lease's id, 0 while there is none;
+ * lbd_clusterd_http: the etcd client; lbd_clusterd_endpoint: the
+ * endpoint a lock key is taken through (the lease's first: a take that
+ * fails is taken again a second later, through the next, as
+ * lbd_cohort_retry_soon moves on); lbd_cohort_retry_soon: runs
+ * lbd_cohorts_retry a second from now (once for all).
+ *
+ * Their calls from here: lbd_cohorts_lease(d, 0) when a lease is
+ * granted or adopted (the cohorts that wait for one take their keys),
+ * lbd_cohorts_lease(d, id) when lease id is lost (every key gone:
+ * holders told, cohorts lost); lbd_cohorts_retry at the retry tick;
+ * lbd_cohorts_stop at the daemon's stop (the keys left to the revoke).
+ */
+int64_t               lbd_clusterd_lease(const struct lbd *d);
+struct lbd_etcd_http *lbd_clusterd_http(const struct lbd *d);
+const char           *lbd_clusterd_endpoint(const struct lbd *d);
+void                  lbd_cohort_retry_soon(struct lbd *d);
+void                  lbd_cohorts_lease(struct lbd *d, int64_t lost);
+void                  lbd_cohorts_retry(struct lbd *d);
+void                  lbd_cohorts_stop(struct lbd *d);
+void                  lbd_cohorts_free(struct lbd *d);
 
 #endif

@@ -55,6 +55,7 @@ struct lbd_litters;                  /* litter.c */
 struct lbd_pidwatch;                /* pidwatch.c */
 struct lbd_pidwatches;
 struct lbd_clusterd;                /* clusterd.h */
+struct lbd_cohort;                  /* cohort.c */
 
 /* A holder that has gone with holds to end, a turn at a time at the end
  * of each loop iteration (ending.c): a closed connection (conn.c), an
@@ -197,6 +198,8 @@ struct lbd_lock {
 	TAILQ_ENTRY(lbd_lock)    due_entry;
 	uv_timer_t              *poll;      /* the watch's safety net, or
 	                                       with no watch, the only look */
+	struct lbd_cohort       *cohort;    /* a cluster lock's (cohort.c),
+	                                       once its gate was asked */
 	struct lbd_lock         *hash_next;
 };
 
@@ -371,6 +374,7 @@ struct lbd {
 	struct lbd_store        *store;
 	struct lbd_holds         orphans;   /* holds of the previous run, not
 	                                       yet reclaimed, and kept holds */
+	LIST_HEAD(, lbd_cohort)  cohorts;   /* cluster locks' (cohort.c) */
 	struct lbd_holds         kept_riders; /* riders kept for a process
 	                                       (ACQUIRE pid= mode=shared:
 	                                       readers.c), recorded in the

@@ -8,7 +8,7 @@
  *            FIND: the key created last before ours -- none --> HELD
  *             ^    | one
  *             |    v
- *             |   WATCH it from the range's header revision + 1 (a
+ *             |   WATCH it (WAITING told) from the range's header revision + 1 (a
  *             +-- watch from an older one is caught up only by etcd's
  *    deleted, or  100 ms loop)
  *    etcd canceled
@@ -178,6 +178,8 @@ on_find(void *arg, int ok, long status, const char *body, size_t len,
 	free(b);
 	if (k->req == NULL)
 		fail(k, "the watch", why);
+	else
+		k->cb(k->arg, LBD_ETCD_LOCK_WAITING, k->mine, NULL);
 }
 
 /* Looks for the key created last before ours. */

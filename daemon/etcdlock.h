@@ -25,6 +25,9 @@ struct lbd_etcd_lock;
 enum lbd_etcd_lock_event {
 	LBD_ETCD_LOCK_HELD,       /* the key is the lowest: held; token is
 	                             its create revision */
+	LBD_ETCD_LOCK_WAITING,    /* the key is not the lowest: another key
+	                             holds; watching the one before it
+	                             (token: the key's create revision) */
 	LBD_ETCD_LOCK_FAILED,     /* a call failed (why says which and why):
 	                             the lock is neither held nor waited for;
 	                             release it (its key may exist) */

@@ -54,6 +54,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cohort.h"
 #include "conn.h"
 #include "creds.h"
 #include "daemon.h"
@@ -611,7 +612,7 @@ lbd_hold_end(struct lbd_lock *l, struct lockfs_err *err)
 	struct lbd_wait  *w;
 	struct lbd_conn  *tc = NULL;
 	pid_t             tkept = 0, ttid = 0;
-	struct lockfs_err herr;
+	struct lockfs_err herr, gerr;
 	char              why[sizeof(herr.msg) + 64];
 	int               r = -1, named, noted = 0, owed;
 
@@ -654,9 +655,13 @@ again:
 		tc = rider->conn;       /* NULL: a kept rider */
 		tkept = rider->kept ? rider->fs.owner.pid : 0;
 		ttid = rider->tid;
-	} else if (w != NULL && w->set == NULL && lbd_wait_current(w)) {
+	} else if (w != NULL && w->set == NULL && lbd_wait_current(w) &&
+	    lbd_cohort_gate(l, &gerr) == 0) {
 		/* Never a set's wait: its locks are made together, or not
-		 * at all (set.c); released, the lock is served after. */
+		 * at all (set.c); released, the lock is served after.  A
+		 * cluster lock only while its cohort may hand it on
+		 * (cohort.h); released otherwise, its waiters served once
+		 * it may. */
 		tc = w->conn;
 		tkept = w->kept_pid;
 		ttid = w->tid;
@@ -711,6 +716,7 @@ again:
 		} else {
 			next->shared = w->shared;
 			hold_install(l, next);
+			lbd_cohort_handed(l);
 			lbd_grant_reply(next, w->conn, w->id);
 			lbd_wait_remove(w);
 			lbd_lock_own_waits(l, next->conn, next->tid);

@@ -58,6 +58,7 @@
 #include <errno.h>
 #include <limits.h>
 
+#include "cohort.h"
 #include "creds.h"
 #include "daemon.h"
 #include "hold.h"
@@ -158,6 +159,16 @@ lbd_lock_serve(struct lbd_lock *l)
 			lbd_lock_unwatch(l);
 		goto out;
 	}
+	if (l->holder == NULL) {
+		/* A cluster lock: its key given up when nobody here wants
+		 * it, or another host's turn has come (cohort.h); its
+		 * waiters served only while its cohort holds the key. */
+		lbd_cohort_unheld(l);
+		if (!TAILQ_EMPTY(&l->waiters) && lbd_cohort_gate(l, &err) != 0) {
+			lbd_lock_unwatch(l);
+			goto out;
+		}
+	}
 	while (l->holder == NULL && (w = TAILQ_FIRST(&l->waiters)) != NULL) {
 		if (!lbd_wait_current(w)) {
 			lbd_conn_error(w->conn, w->id, LBP_EFAILED, "process "
@@ -182,6 +193,7 @@ lbd_lock_serve(struct lbd_lock *l)
 			break;
 		if (r == 0) {
 			lbd_hold_mode(l->holder, w->shared);
+			lbd_cohort_handed(l);
 			lbd_grant_reply(l->holder, w->conn, w->id);
 		} else
 			lbd_conn_error(w->conn, w->id, LBP_EFAILED, "%s",
@@ -261,6 +273,49 @@ lbd_lock_own_waits(struct lbd_lock *l, struct lbd_conn *c, pid_t tid)
 }
 
 /*
+ * The ACQUIRE id of (c, tid) (kept_pid, shared as asked) for cluster lock
+ * l, whose cohort does not hold its etcd key now (cohort.h): queued, to
+ * be served once it does.  A try (timeout 0 or less) fails at once when
+ * someone here holds or waits for l; else it waits for the key's take,
+ * at most LBD_COHORT_TRY_S, and is answered EALREADY when another host's
+ * key holds (cohort.c).  Replies itself; 0.
+ */
+static int
+cluster_wait(struct lbd_lock *l, struct lbd_conn *c, uint64_t id,
+    pid_t kept_pid, pid_t tid, double timeout, int shared)
+{
+	const char *why;
+	char        buf[1024];
+	int         try = !(timeout > 0);
+
+	if (try && (l->holder != NULL || !TAILQ_EMPTY(&l->waiters))) {
+		lbd_conn_error(c, id, LBP_EALREADY, "%s is locked by another "
+		    "owner", l->path);
+		return 0;
+	}
+	if (try && (why = lbd_cohort_leaseless(c->d, buf, sizeof(buf))) !=
+	    NULL) {
+		lbd_conn_error(c, id, LBP_EFAILED, "%s is a cluster lock, and "
+		    "this lockbrokerd cannot ask etcd for it now: %s", l->path,
+		    why);
+		return 0;
+	}
+	if (c->nwaits >= c->d->cfg.limits.waits_per_conn) {
+		lbd_conn_error(c, id, LBP_ELIMIT, "waits_per_conn: this "
+		    "connection waits for %u locks", c->nwaits);
+		return 0;
+	}
+	if (lbd_wait_add_mode(l, c, id, kept_pid, tid, try ? LBD_COHORT_TRY_S :
+	    timeout, shared, 0) != 0) {
+		lbd_conn_error(c, id, LBP_EINTERNAL, "out of memory");
+		return 0;
+	}
+	TAILQ_LAST(&l->waiters, lbd_waitq)->cluster_try = try;
+	(void)lbd_wait_deadlocked(TAILQ_LAST(&l->waiters, lbd_waitq));
+	return 0;
+}
+
+/*
  * lbd_acquire: the ACQUIRE request id of (c, tid) for path with method
  * and timeout; with kept_pid not 0, for a hold kept for that process (see
  * lbd_hold; the caller checked that c may ask for it).  Replies now (granted, or an error) or queues the request
@@ -279,7 +334,7 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 	struct lbd_lock    *l;
 	struct lbd_hold    *h;
 	char                file[PATH_MAX];
-	int                 r = 0;
+	int                 r = 0, gated;
 
 	/* A lingering orphan (reconcile.c) whose artefact went meanwhile
 	 * is forgotten first, which may free l: it is got again. */
@@ -336,6 +391,18 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 	if ((l->holder != NULL || !TAILQ_EMPTY(&l->waiters)) &&
 	    !lbd_creds_may_look(c->creds, lbd_lock_file(l, file), &err)) {
 		lbd_conn_error(c, id, LBP_EFAILED, "%s", err.msg);
+		goto out;
+	}
+	/* A cluster lock is granted here only while this daemon holds its
+	 * etcd key (cohort.h): until then the request waits in the queue,
+	 * a try (timeout 0) too, for the key's take to say. */
+	if ((gated = lbd_cohort_gate(l, &err)) == -1) {
+		lbd_conn_error(c, id, err.code == LB_EINVAL ? LBP_EINVAL :
+		    LBP_EFAILED, "%s", err.msg);
+		goto out;
+	}
+	if (gated) {
+		r = cluster_wait(l, c, id, kept_pid, tid, timeout, shared);
 		goto out;
 	}
 	/* Past readers_per_lock, a request with a timeout waits in the

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cohort.h"
 #include "daemon.h"
 #include "locktable.h"
 #include "os.h"
@@ -137,6 +138,7 @@ lbd_lock_put(struct lbd_lock *l)
 	if (l->holder != NULL || !TAILQ_EMPTY(&l->waiters) ||
 	    !TAILQ_EMPTY(&l->readers) || l->serving > 0)
 		return;
+	lbd_cohort_drop(l);     /* a cluster lock's key deleted */
 	lbd_lock_unwatch(l);
 	pp = &d->buckets[lock_hash(l->path, l->method) % d->nbuckets];
 	while (*pp != l)

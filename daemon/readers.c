@@ -972,8 +972,6 @@ lbd_reader_end(struct lbd_hold *r)
 	reader_free(r);
 }
 
-static void lost_send(struct lbd_hold *r, const char *why);
-
 /* lbd_reader_lost: see readers.h. */
 void
 lbd_reader_lost(struct lbd_hold *r, const char *why)
@@ -983,18 +981,20 @@ lbd_reader_lost(struct lbd_hold *r, const char *why)
 	log_info("%s: pid %ld lost its shared hold%s: %s", l->path,
 	    (long)r->fs.owner.pid, r->kept ? " (kept for it)" : "", why);
 	if (r->conn != NULL)
-		lost_send(r, why);
+		lbd_lost_send(r, why);
 	lbd_reader_end(r);
 }
 
-/* Tells hold r's connection (there) that it lost r, with why ("LOST",
- * version 2: docs/PROTOCOL.md). */
-static void
-lost_send(struct lbd_hold *r, const char *why)
+/* lbd_lost_send: see readers.h. */
+void
+lbd_lost_send(struct lbd_hold *r, const char *why)
 {
 	struct lbd_lock *l = r->lock;
 	struct lbp_out   o;
 	int              i;
+
+	if (r->conn->version < 2)
+		return;         /* LOST is version 2's */
 
 	for (i = 0; i < 2; i++) {       /* the reason cut when too long */
 		lbp_begin(&o, LBP_MSG_LOST, 0, 0);
@@ -1020,7 +1020,7 @@ lbd_readers_artefact_lost(struct lbd_lock *l, const char *why)
 	log_info("%s: pid %ld's shared hold ends: %s", l->path,
 	    (long)h->fs.owner.pid, why);
 	if (h->conn != NULL)
-		lost_send(h, why);
+		lbd_lost_send(h, why);
 	lbd_hold_free(lbd_hold_uninstall(l));
 	lbd_readers_lost(l);
 }

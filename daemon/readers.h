@@ -137,6 +137,12 @@ void lbd_reader_end(struct lbd_hold *r);
  * granted the lock, then ends it as lbd_reader_end. */
 void lbd_reader_lost(struct lbd_hold *r, const char *why);
 
+/* lbd_lost_send: tells hold h's connection (there; a version-2 session:
+ * an older one is not told) that h is lost, with why: the LOST line
+ * (docs/PROTOCOL.md), for a rider, the artefact's reader, or a cluster
+ * lock's holder whose etcd lease was lost (cohort.c). */
+void lbd_lost_send(struct lbd_hold *h, const char *why);
+
 /* lbd_reader_handed: rider r has taken its lock's artefact over (a new
  * hold of the same owner is the holder now): takes it out and frees it,
  * its UPGRADE, if any, kept for the new hold. */

@@ -291,16 +291,21 @@ req_acquire(struct lbd_conn *c, const struct lbp_msg *m)
 	struct lock_args a;
 	double           timeout = INFINITY;
 	uint64_t         stale = 0;
-	int              shared;
+	int              shared, r;
 	char             name[PATH_MAX], why[1024];
 
 	if (lock_args(c, m, &a, OWN_ANY) != 0 ||
 	    mode_arg(c, m, &a, &shared) != 0)
 		return;
-	if (lbd_cluster_name(c->d->cfg.cluster_dir, a.abs, name,
-	    sizeof(name)) != 0) {
+	/* A cluster lock (docs/CLUSTER.md) is taken through its cohort
+	 * (lock.c, cohort.c) by a daemon that runs an etcd client. */
+	if ((r = lbd_cluster_name(c->d->cfg.cluster_dir, a.abs, name,
+	    sizeof(name))) != 0 && (c->d->cluster == NULL || r < 0 ||
+	    lbp_get(m, "set") != NULL || lbp_get(m, "of") != NULL)) {
 		lbd_conn_error(c, m->id, LBP_EFAILED, "%s is a cluster lock "
 		    "(under cluster_dir %s): %s", a.abs, c->d->cfg.cluster_dir,
+		    r < 0 ? "its name is too long" : c->d->cluster != NULL ?
+		    "a cluster lock cannot be a member of a set (yet)" :
 		    lbd_clusterd_refusal(c->d, why, sizeof(why)));
 		return;
 	}

@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "cohort.h"
 #include "conn.h"
 #include "daemon.h"
 #include "deadlock.h"
@@ -150,8 +151,13 @@ wait_expired(uv_timer_t *t)
 		lbd_set_expired(w);
 		return;
 	}
-	lbd_conn_error(w->conn, w->id, LBP_ETIMEOUT, "timed out waiting "
-	    "for %s", l->path);
+	if (w->cluster_try)     /* (a try has no timeout of its own) */
+		lbd_conn_error(w->conn, w->id, LBP_EFAILED, "%s is a cluster "
+		    "lock, and etcd did not say within %d s whether another "
+		    "host holds it", l->path, LBD_COHORT_TRY_S);
+	else
+		lbd_conn_error(w->conn, w->id, LBP_ETIMEOUT, "timed out "
+		    "waiting for %s", l->path);
 	lbd_wait_remove(w);
 	lbd_readers_serve(l);   /* readers it held back: their turn */
 	lbd_lock_put(l);

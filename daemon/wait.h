@@ -26,6 +26,9 @@ struct lbd_wait {
 	int                      stale;     /* stale=1: break a provably dead
 	                                       holder's artefact */
 	int                      shared;    /* mode=shared */
+	int                      cluster_try; /* a try (timeout 0) of a
+	                                       cluster lock, waiting for its
+	                                       etcd key's take (cohort.c) */
 	struct lbd_set          *set;       /* a set's member (set.c), or
 	                                       NULL */
 	int                      upgrade;   /* an UPGRADE of the owner's shared

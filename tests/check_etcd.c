@@ -538,7 +538,7 @@ END_TEST
 /* What a test's lock key has told it. */
 struct keyrun {
 	struct lbd_etcd_lock *k;
-	unsigned              held, failed, released;
+	unsigned              held, failed, released, waiting;
 	int64_t               token;
 	char                  why[600];
 };
@@ -553,6 +553,9 @@ key_event(void *arg, enum lbd_etcd_lock_event ev, int64_t token,
 	case LBD_ETCD_LOCK_HELD:
 		kr->held++;
 		kr->token = token;
+		break;
+	case LBD_ETCD_LOCK_WAITING:
+		kr->waiting++;
 		break;
 	case LBD_ETCD_LOCK_FAILED:
 		kr->failed++;
@@ -680,6 +683,7 @@ lock_step(struct run *r)
 		ck_assert_uint_eq(xy2.held, 0);
 		if (!lbd_etcd_lock_waiting(xy2.k))
 			break;
+		ck_assert_uint_eq(xy2.waiting, 1);      /* told once */
 		kill(ctl, SIGTERM);
 		r->phase = 6;
 		break;

@@ -34,6 +34,7 @@ from lbdaemon import Daemon  # noqa: E402
 ETCD = os.environ.get("ETCD") or "/usr/bin/etcd"
 ETCDCTL = os.environ.get("ETCDCTL") or "/usr/bin/etcdctl"
 TTL = 5
+KEYS = "/lockbroker/locks/"     # etcd_prefix's default, and its "/"
 GRANTED = re.compile(r"etcd lease ([0-9a-f]+) granted \(TTL (\d+) s\)")
 ANEW = re.compile(r"etcd lease ([0-9a-f]+) granted anew \(TTL (\d+) s\); "
                   r"the lost lease ([0-9a-f]+) is revoked or gone")
@@ -128,6 +129,7 @@ class ClusterCase(unittest.TestCase):
         self.cluster = os.path.join(self.dir, "cluster")
         self.locks = os.path.join(self.dir, "locks")
         os.mkdir(self.cluster)
+        os.mkdir(os.path.join(self.cluster, "db"))
         os.mkdir(self.locks)
         os.mkdir(os.path.join(self.dir, "etcd"))
         self.etcd = Etcd(os.path.join(self.dir, "etcd"))
@@ -173,7 +175,8 @@ class ClusterCase(unittest.TestCase):
         c.close()
 
     def cluster_refusal(self):
-        """The message of a cluster lock's ACQUIRE, refused EFAILED."""
+        """The message of a cluster lock's try (ACQUIRE timeout=0),
+        refused EFAILED: the daemon has no lease to take its key on."""
         c = self.daemon.client()
         p = os.path.join(self.cluster, "db", "migrate")
         r = c.call("ACQUIRE", path=p, timeout=0)
@@ -181,9 +184,34 @@ class ClusterCase(unittest.TestCase):
         self.assertEqual(r.code, "EFAILED", r)
         self.assertFalse(os.path.exists(p + ".lock"))
         msg = r.fields["message"]
-        self.assertIn("%s is a cluster lock (under cluster_dir %s)" %
-                      (p, self.cluster), msg)
+        self.assertIn("%s is a cluster lock, and this lockbrokerd cannot "
+                      "ask etcd for it now: " % p, msg)
         return msg
+
+    def keys(self, name="db%2Fmigrate"):
+        """The keys of lock name (escaped) in etcd: {key: value}."""
+        out = self.etcd.ctl("get", "--prefix", KEYS + name + "/").split(
+            "\n")
+        return dict(zip(out[0:-1:2], out[1::2]))
+
+    def cluster_lock_taken(self, lease):
+        """A cluster lock's try is granted on lease (hex): its key in
+        etcd, named by the lease, its value naming the daemon; the local
+        artefact made; the release deletes both."""
+        c = self.daemon.client()
+        p = os.path.join(self.cluster, "db", "migrate")
+        r = c.call("ACQUIRE", path=p, timeout=0)
+        self.assertEqual(r.code, "OK", r)
+        self.assertTrue(os.path.exists(p + ".lock"))
+        keys = self.keys()
+        self.assertEqual(list(keys), [KEYS + "db%2Fmigrate/" + lease])
+        self.assertIn("lockbrokerd host=%s pid=%d path=%s" % (
+            socket.gethostname(), self.daemon.proc.pid, p),
+            list(keys.values())[0])
+        self.assertEqual(c.call("RELEASE", path=p).code, "OK")
+        self.assertFalse(os.path.exists(p + ".lock"))
+        wait_for("the key deleted", lambda: self.keys() == {}, 5.0)
+        c.close()
 
     def stop_promptly(self):
         """SIGTERM: the daemon exits 0 within a few seconds (its revoke's
@@ -211,11 +239,9 @@ class Lease(ClusterCase):
             time.sleep(0.5)
         self.assertEqual(self.etcd.leases(), [lease])
         self.assertNotIn("lost", self.daemon.logtext())
-        # Local locks as ever; a cluster lock refused, naming the lease.
+        # Local locks as ever; a cluster lock taken on the lease.
         self.local_lock_served()
-        msg = self.cluster_refusal()
-        self.assertIn("etcd lease is live (id %s)" % lease, msg)
-        self.assertIn("taking a lock's key in etcd is not built", msg)
+        self.cluster_lock_taken(lease)
         # The stop revokes it: gone well before it could have expired.
         left = self.etcd.remaining(lease)
         t0 = time.monotonic()
@@ -268,8 +294,7 @@ class EtcdKilled(ClusterCase):
         self.assertEqual(m.group(3), old)
         self.assertNotEqual(new, old)
         self.assertEqual(self.etcd.leases(), [new])
-        self.assertIn("etcd lease is live (id %s)" % new,
-                      self.cluster_refusal())
+        self.cluster_lock_taken(new)
         self.stop_promptly()
         self.assertEqual(self.etcd.leases(), [])
 
@@ -308,8 +333,7 @@ class Restart(ClusterCase):
         self.assertEqual(self.etcd.leases(), [lease])
         self.assertGreater(self.etcd.remaining(lease), 0)
         self.assertEqual(len(GRANTED.findall(self.daemon.logtext())), 1)
-        self.assertIn("etcd lease is live (id %s)" % lease,
-                      self.cluster_refusal())
+        self.cluster_lock_taken(lease)
         self.stop_promptly()
         self.assertEqual(self.etcd.leases(), [])
         self.daemon.start()

@@ -1,0 +1,428 @@
+/*
+ * cohort.c: a cluster lock's local cohort (cohort.h; docs/CLUSTER.md,
+ * "The local cohort").  One cohort a cluster lock name, in d->cohorts,
+ * bound to the local lock (l->cohort, c->l) while that lock is in the
+ * table.  Its states:
+ *
+ *          a waiter, no key: taken     +---- FAILED: IDLE, taken again
+ *   IDLE -----------------------> TAKING      a second later while
+ *    ^ ^  (no lease yet: taken     |  |       waiters are left; a try's
+ *    | |   once one is granted)    |  +---- WAITING: another key holds;
+ *    | |                           |        tries answered EALREADY
+ *    | |                           v HELD (the key's create revision)
+ *    | |                          HELD: local grants, handoffs counted;
+ *    | |                           |    the gate shuts at the bound
+ *    | |  no holder here and       |
+ *    | |  (nobody waits, or the    +--- the lease lost --> LOST: the key
+ *    | |  bound reached), or the   |    abandoned (gone with the lease),
+ *    | |  lock leaves the table    |    the holders told (LOST), no
+ *    | |                           v    grants; no holder here: IDLE
+ *    | +------ RELEASED ------- RELEASING (the key's delete in flight;
+ *    +------- (LOST, unheld)              waiters wait; taken again
+ *                                         after, while they are left)
+ *
+ * A cohort with no lock and no key is freed.  The gate (lbd_cohort_gate)
+ * is open in HELD below the bound only, so that no local grant is made
+ * unless this daemon's key is the lowest under the lock's prefix.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cluster.h"
+#include "clusterd.h"
+#include "cohort.h"
+#include "etcdlock.h"
+#include "hold.h"
+#include "lock.h"
+#include "log.h"
+#include "readers.h"
+#include "reply.h"
+#include "wait.h"
+
+enum cohort_state { C_IDLE, C_TAKING, C_HELD, C_LOST, C_RELEASING };
+
+struct lbd_cohort {
+	struct lbd            *d;
+	struct lbd_lock       *l;         /* its local lock; NULL: none now */
+	char                  *path;      /* the local lock's path */
+	char                  *prefix;    /* etcd's PREFIX/ESCAPED/ */
+	enum cohort_state      state;
+	struct lbd_etcd_lock  *key;       /* TAKING, HELD, RELEASING */
+	int64_t                token;     /* HELD: the key's create revision */
+	unsigned               handed;    /* local handoffs in this HELD */
+	int                    retry;     /* IDLE: taken again at the next
+	                                     retry tick */
+	int                    failed;    /* RELEASING a key whose take
+	                                     failed: taken again a second
+	                                     later, not at once */
+	LIST_ENTRY(lbd_cohort) entry;     /* in d->cohorts */
+};
+
+static void take(struct lbd_cohort *c);
+
+/* The cohort of name's lock l (path, method): found, or made IDLE.
+ * NULL with err filled (out of memory, a name too long). */
+static struct lbd_cohort *
+cohort_get(struct lbd_lock *l, const char *name, struct lockfs_err *err)
+{
+	struct lbd_cohort *c;
+	char               prefix[PATH_MAX + 64];
+
+	LIST_FOREACH(c, &l->d->cohorts, entry)
+		if (strcmp(c->path, l->path) == 0)
+			return c;
+	if (lbd_cluster_prefix(l->d->cfg.etcd_prefix, name, prefix,
+	    sizeof(prefix)) < 0) {
+		lockfs_fail(err, LB_EINVAL, 0, "%s: its etcd key under %s is "
+		    "too long", l->path, l->d->cfg.etcd_prefix);
+		return NULL;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->path = strdup(l->path)) == NULL ||
+	    (c->prefix = strdup(prefix)) == NULL) {
+		if (c != NULL)
+			free(c->path);
+		free(c);
+		lockfs_fail(err, LB_EFAILED, 0, "%s: out of memory",
+		    l->path);
+		return NULL;
+	}
+	c->d = l->d;
+	c->state = C_IDLE;
+	LIST_INSERT_HEAD(&l->d->cohorts, c, entry);
+	return c;
+}
+
+/* Frees c when it has neither lock nor key. */
+static void
+cohort_put(struct lbd_cohort *c)
+{
+	if (c->l != NULL || c->key != NULL)
+		return;
+	LIST_REMOVE(c, entry);
+	free(c->path);
+	free(c->prefix);
+	free(c);
+}
+
+/* Answers the tries queued for c's lock (a timeout of 0 or less,
+ * lbd_acquire) with code and why, and lets the lock go on. */
+static void
+tries_answer(struct lbd_cohort *c, enum lbp_error code, const char *why)
+{
+	struct lbd_wait *w, *next;
+	struct lbd_lock *l = c->l;
+
+	if (l == NULL)
+		return;
+	l->serving++;
+	for (w = TAILQ_FIRST(&l->waiters); w != NULL; w = next) {
+		next = TAILQ_NEXT(w, lock_entry);
+		if (!w->cluster_try)
+			continue;
+		lbd_conn_error(w->conn, w->id, code, "%s", why);
+		lbd_wait_remove(w);
+	}
+	l->serving--;
+	lbd_lock_serve(l);      /* l may leave; so may c */
+}
+
+/* Deletes c's key; RELEASED brings it back to IDLE. */
+static void
+release(struct lbd_cohort *c)
+{
+	char why[256];
+
+	c->state = C_RELEASING;
+	if (lbd_etcd_lock_release(c->key, why, sizeof(why)) == 0)
+		return;
+	log_warn("%s: its etcd key could not be deleted (%s); it ends with "
+	    "the lease", c->path, why);
+	c->key = NULL;
+	c->state = C_IDLE;
+	c->retry = c->l != NULL && !TAILQ_EMPTY(&c->l->waiters);
+	lbd_cohort_retry_soon(c->d);
+}
+
+/* The key's events. */
+static void
+on_key(void *arg, enum lbd_etcd_lock_event ev, int64_t token,
+    const char *why)
+{
+	struct lbd_cohort *c = arg;
+	char               msg[1024];
+
+	switch (ev) {
+	case LBD_ETCD_LOCK_HELD:
+		c->state = C_HELD;
+		c->token = token;
+		c->handed = 0;
+		log_debug("%s: etcd key %s held (revision %" PRId64 ")",
+		    c->path, lbd_etcd_lock_key(c->key), token);
+		if (c->l == NULL || (c->l->holder == NULL &&
+		    TAILQ_EMPTY(&c->l->waiters))) {
+			release(c);     /* nobody wants it any more */
+			break;
+		}
+		lbd_lock_serve(c->l);   /* the waiters' turn */
+		break;
+	case LBD_ETCD_LOCK_WAITING:
+		snprintf(msg, sizeof(msg), "%s is held by another host (its "
+		    "etcd key %s waits behind another)", c->path,
+		    lbd_etcd_lock_key(c->key));
+		tries_answer(c, LBP_EALREADY, msg);
+		break;
+	case LBD_ETCD_LOCK_FAILED:
+		log_warn("%s: %s; trying again in a second", c->path, why);
+		snprintf(msg, sizeof(msg), "%s is a cluster lock, and taking "
+		    "its etcd key failed: %s", c->path, why);
+		release(c);     /* the key may exist: deleted */
+		c->failed = 1;
+		tries_answer(c, LBP_EFAILED, msg);
+		break;
+	case LBD_ETCD_LOCK_RELEASED:
+		if (why != NULL)
+			log_warn("%s: %s", c->path, why);
+		c->key = NULL;
+		c->state = C_IDLE;
+		if (c->l == NULL || TAILQ_EMPTY(&c->l->waiters))
+			cohort_put(c);  /* (freed) */
+		else if (c->failed) {
+			c->failed = 0;
+			c->retry = 1;
+			lbd_cohort_retry_soon(c->d);
+		} else
+			take(c);
+		break;
+	}
+}
+
+/* Starts taking c's key (IDLE, waiters queued); with no lease yet, it is
+ * taken once one is granted (lbd_cohorts_lease). */
+static void
+take(struct lbd_cohort *c)
+{
+	struct lbd *d = c->d;
+	char        value[512], host[256], why[512];
+	int64_t     lease = lbd_clusterd_lease(d);
+
+	c->retry = 0;
+	c->failed = 0;
+	if (lease == 0)
+		return;         /* lbd_cohorts_lease takes it */
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "?");
+	host[sizeof(host) - 1] = '\0';
+	snprintf(value, sizeof(value), "lockbrokerd host=%s pid=%ld path=%s",
+	    host, (long)getpid(), c->path);
+	c->key = lbd_etcd_lock_take(lbd_clusterd_http(d),
+	    lbd_clusterd_endpoint(d), c->prefix, lease, value,
+	    LBD_COHORT_CALL_MS, on_key, c, why, sizeof(why));
+	if (c->key == NULL) {
+		log_warn("%s: taking its etcd key: %s; trying again in a "
+		    "second", c->path, why);
+		c->retry = 1;
+		lbd_cohort_retry_soon(d);
+		return;
+	}
+	c->state = C_TAKING;
+}
+
+/* lbd_cohort_gate: see cohort.h. */
+int
+lbd_cohort_gate(struct lbd_lock *l, struct lockfs_err *err)
+{
+	struct lbd_cohort *c = l->cohort;
+	char               name[PATH_MAX];
+
+	if (c == NULL) {
+		if (l->d->cluster == NULL || lbd_cluster_name(
+		    l->d->cfg.cluster_dir, l->path, name, sizeof(name)) != 1)
+			return 0;       /* a local lock */
+		if ((c = cohort_get(l, name, err)) == NULL)
+			return -1;
+		if (c->l != NULL) {
+			lockfs_fail(err, LB_EFAILED, 0, "%s is a cluster lock "
+			    "taken with method %s on this host; one method a "
+			    "cluster lock", l->path,
+			    lockfs_method_name(c->l->method));
+			return -1;
+		}
+		c->l = l;
+		l->cohort = c;
+	}
+	if (c->state == C_IDLE && !c->retry)
+		take(c);
+	return !(c->state == C_HELD && c->handed < LBD_COHORT_HANDOFFS);
+}
+
+/* lbd_cohort_leaseless: see cohort.h. */
+const char *
+lbd_cohort_leaseless(const struct lbd *d, char *buf, size_t size)
+{
+	return lbd_clusterd_lease(d) != 0 ? NULL :
+	    lbd_clusterd_refusal(d, buf, size);
+}
+
+/* lbd_cohort_handed: see cohort.h. */
+void
+lbd_cohort_handed(struct lbd_lock *l)
+{
+	if (l->cohort != NULL)
+		l->cohort->handed++;
+}
+
+/* lbd_cohort_unheld: see cohort.h. */
+void
+lbd_cohort_unheld(struct lbd_lock *l)
+{
+	struct lbd_cohort *c = l->cohort;
+
+	if (c == NULL || l->holder != NULL)
+		return;
+	if (c->state == C_HELD && (TAILQ_EMPTY(&l->waiters) ||
+	    c->handed >= LBD_COHORT_HANDOFFS)) {
+		if (!TAILQ_EMPTY(&l->waiters))
+			log_debug("%s: %u local handoffs: its etcd key given "
+			    "up, taken anew behind other hosts", l->path,
+			    c->handed);
+		release(c);
+	} else if (c->state == C_LOST) {
+		c->state = C_IDLE;
+		if (!TAILQ_EMPTY(&l->waiters))
+			take(c);
+	}
+}
+
+/* lbd_cohort_drop: see cohort.h. */
+void
+lbd_cohort_drop(struct lbd_lock *l)
+{
+	struct lbd_cohort *c = l->cohort;
+
+	if (c == NULL)
+		return;
+	l->cohort = NULL;
+	c->l = NULL;
+	if (c->state == C_HELD || c->state == C_TAKING)
+		release(c);
+	else if (c->state == C_LOST)
+		c->state = C_IDLE;
+	cohort_put(c);
+}
+
+/*
+ * l's holders here lost it (why): each told (LOST; a kept hold, which
+ * has no connection, in the log), and its hold ended, its artefact
+ * removed: the lock is another host's now, and no local waiter is
+ * granted it until a new key holds (the cohort is LOST meanwhile).
+ * l may be freed on return.
+ */
+static void
+holders_end(struct lbd_lock *l, const char *why)
+{
+	struct lbd_hold  *r;
+	struct lockfs_err err;
+
+	l->serving++;
+	while ((r = TAILQ_FIRST(&l->readers)) != NULL)
+		lbd_reader_lost(r, why);        /* told, ended */
+	if (l->holder != NULL) {
+		log_notice("%s: pid %ld lost it: %s", l->path,
+		    (long)l->holder->fs.owner.pid, why);
+		if (l->holder->conn != NULL)
+			lbd_lost_send(l->holder, why);
+		if (lbd_hold_end(l, &err) < 0)
+			log_warn("%s: the lost hold's artefact: %s", l->path,
+			    err.msg);
+	}
+	l->serving--;
+	lbd_lock_serve(l);
+}
+
+/* lbd_cohorts_lease: see clusterd.h. */
+void
+lbd_cohorts_lease(struct lbd *d, int64_t lost)
+{
+	struct lbd_cohort *c, *next;
+	char               why[256];
+
+	for (c = LIST_FIRST(&d->cohorts); c != NULL; c = next) {
+		next = LIST_NEXT(c, entry);
+		if (lost == 0) {        /* a lease granted */
+			if (c->state == C_IDLE && c->l != NULL &&
+			    !TAILQ_EMPTY(&c->l->waiters))
+				take(c);
+			continue;
+		}
+		if (c->key == NULL)
+			continue;
+		lbd_etcd_lock_abandon(c->key);  /* gone with the lease */
+		c->key = NULL;
+		if (c->state == C_HELD && c->l != NULL &&
+		    c->l->holder != NULL) {
+			snprintf(why, sizeof(why), "the daemon's etcd lease "
+			    "%016" PRIx64 " was lost, and with it the cluster "
+			    "lock (etcd revision %" PRId64 ")", (uint64_t)lost,
+			    c->token);
+			c->state = C_LOST;
+			holders_end(c->l, why);         /* c may go */
+			continue;
+		}
+		c->state = C_IDLE;      /* taken again with the next lease */
+		if (c->l == NULL)
+			cohort_put(c);
+	}
+}
+
+/* lbd_cohorts_retry: see clusterd.h. */
+void
+lbd_cohorts_retry(struct lbd *d)
+{
+	struct lbd_cohort *c, *next;
+
+	for (c = LIST_FIRST(&d->cohorts); c != NULL; c = next) {
+		next = LIST_NEXT(c, entry);
+		if (c->state != C_IDLE || !c->retry)
+			continue;
+		c->retry = 0;
+		if (c->l != NULL && !TAILQ_EMPTY(&c->l->waiters))
+			take(c);
+		else
+			cohort_put(c);
+	}
+}
+
+/* lbd_cohorts_stop: see clusterd.h. */
+void
+lbd_cohorts_stop(struct lbd *d)
+{
+	struct lbd_cohort *c;
+
+	LIST_FOREACH(c, &d->cohorts, entry)
+		if (c->key != NULL) {
+			lbd_etcd_lock_abandon(c->key);  /* the revoke ends it */
+			c->key = NULL;
+			c->state = C_LOST;
+		}
+}
+
+/* lbd_cohorts_free: see clusterd.h. */
+void
+lbd_cohorts_free(struct lbd *d)
+{
+	struct lbd_cohort *c;
+
+	while ((c = LIST_FIRST(&d->cohorts)) != NULL) {
+		if (c->l != NULL)
+			c->l->cohort = NULL;
+		c->l = NULL;
+		if (c->key != NULL)
+			lbd_etcd_lock_abandon(c->key);
+		c->key = NULL;
+		cohort_put(c);
+	}
+}
