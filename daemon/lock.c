@@ -284,10 +284,17 @@ static int
 cluster_wait(struct lbd_lock *l, struct lbd_conn *c, uint64_t id,
     pid_t kept_pid, pid_t tid, double timeout, int shared)
 {
-	const char *why;
-	char        buf[1024];
-	int         try = !(timeout > 0);
+	struct lockfs_err err;
+	const char       *why;
+	char              buf[1024], file[PATH_MAX];
+	int               try = !(timeout > 0);
 
+	/* What another host does with the lock is told only to whom may
+	 * look at it here. */
+	if (!lbd_creds_may_look(c->creds, lbd_lock_file(l, file), &err)) {
+		lbd_conn_error(c, id, LBP_EFAILED, "%s", err.msg);
+		return 0;
+	}
 	if (try && (l->holder != NULL || !TAILQ_EMPTY(&l->waiters))) {
 		lbd_conn_error(c, id, LBP_EALREADY, "%s is locked by another "
 		    "owner", l->path);
