@@ -25,6 +25,13 @@ lbd_cohort_leaseless(const struct lbd *d, char *buf, size_t size)
 	return NULL;
 }
 
+uint64_t
+lbd_cohort_token(struct lbd_lock *l)
+{
+	(void)l;
+	return 0;
+}
+
 void
 lbd_cohort_handed(struct lbd_lock *l)
 {

@@ -53,6 +53,7 @@ struct lbd_cohort {
 	struct lbd_etcd_lock  *key;       /* TAKING, HELD, RELEASING */
 	int64_t                token;     /* HELD: the key's create revision */
 	unsigned               handed;    /* local handoffs in this HELD */
+	uint64_t               grants;    /* tokens given in this HELD */
 	int                    retry;     /* IDLE: taken again at the next
 	                                     retry tick */
 	int                    failed;    /* RELEASING a key whose take
@@ -160,6 +161,7 @@ on_key(void *arg, enum lbd_etcd_lock_event ev, int64_t token,
 		c->state = C_HELD;
 		c->token = token;
 		c->handed = 0;
+		c->grants = 0;
 		log_debug("%s: etcd key %s held (revision %" PRId64 ")",
 		    c->path, lbd_etcd_lock_key(c->key), token);
 		if (c->l == NULL || (c->l->holder == NULL &&
@@ -265,6 +267,19 @@ lbd_cohort_leaseless(const struct lbd *d, char *buf, size_t size)
 {
 	return lbd_clusterd_lease(d) != 0 ? NULL :
 	    lbd_clusterd_refusal(d, buf, size);
+}
+
+/* lbd_cohort_token: see cohort.h. */
+uint64_t
+lbd_cohort_token(struct lbd_lock *l)
+{
+	struct lbd_cohort *c = l->cohort;
+
+	if (c == NULL || c->state != C_HELD || c->token <= 0)
+		return 0;
+	if (c->grants + 1 >= (uint64_t)1 << 20) /* never: 16 handoffs */
+		return 0;
+	return (uint64_t)c->token << 20 | ++c->grants;
 }
 
 /* lbd_cohort_handed: see cohort.h. */

@@ -50,6 +50,13 @@ int  lbd_cohort_gate(struct lbd_lock *l, struct lockfs_err *err);
 const char *lbd_cohort_leaseless(const struct lbd *d, char *buf,
     size_t size);
 
+/* lbd_cohort_token: the fencing token of a grant of l now (its cohort
+ * holding the key): the key's create revision times 2^20, plus the
+ * grant's count in this hold of the key; strictly greater than every
+ * earlier grant's on any host, since etcd's revision grows across the
+ * cluster.  0 for a lock that is not a cluster lock. */
+uint64_t lbd_cohort_token(struct lbd_lock *l);
+
 /* lbd_cohort_handed: l, a cluster lock, was just granted to a waiter
  * after another local hold: counted towards LBD_COHORT_HANDOFFS. */
 void lbd_cohort_handed(struct lbd_lock *l);

@@ -75,12 +75,18 @@
 #include "wait.h"
 #include "watch.h"
 
-/* The next fencing token: generation in the high half, a counter that
- * only grows in the low half (a new generation is taken, durably, at each
- * start and when the counter would wrap). */
+/* The next fencing token of a grant of l: a cluster lock's from its etcd
+ * key (lbd_cohort_token); else the daemon's generation in the high half,
+ * a counter that only grows in the low half (a new generation is taken,
+ * durably, at each start and when the counter would wrap). */
 static uint64_t
-next_token(struct lbd *d)
+next_token(struct lbd_lock *l)
 {
+	struct lbd *d = l->d;
+	uint64_t    t;
+
+	if ((t = lbd_cohort_token(l)) != 0)
+		return t;
 	if (++d->counter > 0xffffffffull) {
 		if (lbd_store_next_generation(d) != 0)
 			d->generation++;        /* in memory, at least */
@@ -235,7 +241,7 @@ static void
 hold_install(struct lbd_lock *l, struct lbd_hold *h)
 {
 	if (h->token == 0)      /* else taken before its artefact was made */
-		h->token = next_token(l->d);
+		h->token = next_token(l);
 	h->since = lbd_now();
 	h->unsettled = 1;
 	l->holder = h;
@@ -349,7 +355,7 @@ lbd_lock_try(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid,
 		 * the commit leaves no artefact its successor does not know
 		 * of. */
 		hold_note_dir(h);
-		h->token = next_token(l->d);
+		h->token = next_token(l);
 		r = lbd_intent_note(l->d, h, 0, err);
 		/* A pid file that is there already is never a connection's
 		 * thread's: it names a process, not which of its owners
@@ -475,7 +481,7 @@ handoff_note(struct lbd_hold *h, struct lbd_hold *next, int *noted,
 	hold_note_dir(next);
 	lbd_creds_leave();
 	if (next->token == 0)   /* a reader's handoff keeps its token */
-		next->token = next_token(h->lock->d);
+		next->token = next_token(h->lock);
 	if ((r = lbd_intent_note(h->lock->d, next, 1, err)) == 0)
 		*noted = 1;
 	return r;
