@@ -58,6 +58,8 @@ struct lbd_clusterd {
 	char                   ebuf[sizeof(((struct lbd_config *)0)->
 	                           etcd_endpoints)];
 	uv_timer_t             retry;      /* lbd_cohort_retry_soon's */
+	uv_timer_t             adopting;   /* a TTL from the start, with a
+	                                      previous run's lease */
 	int                    retry_made;
 };
 
@@ -107,7 +109,7 @@ on_lease(void *arg, enum lbd_etcd_lease_event ev, int64_t id,
 		cd->said[0] = '\0';
 		cd->unsaid = 0;
 		(void)lbd_store_meta_set(cd->d, LEASE_KEY, id);
-		lbd_cohorts_lease(cd->d, 0);
+		lbd_cohorts_adopted(cd->d, id);
 		break;
 	case LBD_ETCD_LEASE_GRANTED:
 		if (cd->adopt != 0)
@@ -128,6 +130,8 @@ on_lease(void *arg, enum lbd_etcd_lease_event ev, int64_t id,
 		cd->trouble[0] = '\0';
 		cd->said[0] = '\0';    /* a trouble after it is news */
 		cd->unsaid = 0;
+		if (cd->adopt != 0)     /* its holds, given back: lost */
+			lbd_cohorts_previous_lost(cd->d, cd->adopt);
 		cd->adopt = 0;
 		(void)lbd_store_meta_set(cd->d, LEASE_KEY, id);
 		lbd_cohorts_lease(cd->d, 0);
@@ -167,6 +171,18 @@ endpoints_split(const char *list, char *buf, size_t size, const char **e)
 	return n;
 }
 
+/* A TTL after a start with the previous run's lease: not kept alive by
+ * now (etcd has not answered), it may have expired, and with it that
+ * run's cluster locks: their holds given back are lost. */
+static void
+on_adopting(uv_timer_t *t)
+{
+	struct lbd_clusterd *cd = t->data;
+
+	if (cd->adopt != 0)
+		lbd_cohorts_previous_lost(cd->d, cd->adopt);
+}
+
 int
 lbd_clusterd_start(struct lbd *d, char *why, size_t size)
 {
@@ -204,7 +220,13 @@ lbd_clusterd_start(struct lbd *d, char *why, size_t size)
 		    "locks under %s)", d->cfg.etcd_endpoints,
 		    d->cfg.etcd_ttl, d->cfg.cluster_dir);
 	uv_timer_init(d->loop, &cd->retry);
+	uv_timer_init(d->loop, &cd->adopting);
 	cd->retry_made = 1;
+	if (cd->adopt != 0) {
+		cd->adopting.data = cd;
+		uv_timer_start(&cd->adopting, on_adopting,
+		    (uint64_t)d->cfg.etcd_ttl * 1000, 0);
+	}
 	d->cluster = cd;
 	return 0;
 fail:
@@ -245,8 +267,10 @@ lbd_clusterd_stop(struct lbd *d)
 	lbd_cohorts_stop(d);
 	lbd_etcd_lease_close(cd->lease, lease_closed, cd);
 	cd->lease = NULL;
-	if (cd->retry_made)
+	if (cd->retry_made) {
 		uv_close((uv_handle_t *)&cd->retry, NULL);
+		uv_close((uv_handle_t *)&cd->adopting, NULL);
+	}
 	cd->retry_made = 0;
 }
 

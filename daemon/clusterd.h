@@ -76,6 +76,12 @@ const char *lbd_clusterd_refusal(const struct lbd *d, char *buf,
  * lbd_cohorts_lease(d, id) when lease id is lost (every key gone:
  * holders told, cohorts lost); lbd_cohorts_retry at the retry tick;
  * lbd_cohorts_stop at the daemon's stop (the keys left to the revoke).
+ * At a start that holds cluster locks of the previous run (their holds
+ * given back from the state database): lbd_cohorts_adopted(d, id) when
+ * that run's lease id is kept alive (their keys taken back; the lease's
+ * other keys deleted), lbd_cohorts_previous_lost(d, id) when it is
+ * gone, or etcd has not said within a TTL of the start (their holders
+ * told that they lost them, their holds ended).
  */
 int64_t               lbd_clusterd_lease(const struct lbd *d);
 struct lbd_etcd_http *lbd_clusterd_http(const struct lbd *d);
@@ -85,5 +91,7 @@ void                  lbd_cohorts_lease(struct lbd *d, int64_t lost);
 void                  lbd_cohorts_retry(struct lbd *d);
 void                  lbd_cohorts_stop(struct lbd *d);
 void                  lbd_cohorts_free(struct lbd *d);
+void                  lbd_cohorts_adopted(struct lbd *d, int64_t id);
+void                  lbd_cohorts_previous_lost(struct lbd *d, int64_t id);
 
 #endif

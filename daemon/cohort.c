@@ -34,6 +34,7 @@
 #include "cluster.h"
 #include "clusterd.h"
 #include "cohort.h"
+#include "etcdapi.h"
 #include "etcdlock.h"
 #include "hold.h"
 #include "lock.h"
@@ -63,6 +64,14 @@ struct lbd_cohort {
 };
 
 static void take(struct lbd_cohort *c);
+static void holders_end(struct lbd_lock *l, const char *why);
+
+/* Whether anyone holds l here (a holder or a rider). */
+static int
+held_here(const struct lbd_lock *l)
+{
+	return l != NULL && (l->holder != NULL || !TAILQ_EMPTY(&l->readers));
+}
 
 /* The cohort of name's lock l (path, method): found, or made IDLE.
  * NULL with err filled (out of memory, a name too long). */
@@ -175,6 +184,8 @@ on_key(void *arg, enum lbd_etcd_lock_event ev, int64_t token,
 		snprintf(msg, sizeof(msg), "%s is held by another host (its "
 		    "etcd key %s waits behind another)", c->path,
 		    lbd_etcd_lock_key(c->key));
+		if (held_here(c->l))    /* the previous run's: not held */
+			holders_end(c->l, msg);
 		tries_answer(c, LBP_EALREADY, msg);
 		break;
 	case LBD_ETCD_LOCK_FAILED:
@@ -183,6 +194,8 @@ on_key(void *arg, enum lbd_etcd_lock_event ev, int64_t token,
 		    "its etcd key failed: %s", c->path, why);
 		release(c);     /* the key may exist: deleted */
 		c->failed = 1;
+		if (held_here(c->l))    /* the previous run's: not known */
+			holders_end(c->l, msg);
 		tries_answer(c, LBP_EFAILED, msg);
 		break;
 	case LBD_ETCD_LOCK_RELEASED:
@@ -213,7 +226,7 @@ take(struct lbd_cohort *c)
 
 	c->retry = 0;
 	c->failed = 0;
-	if (lease == 0)
+	if (lease == 0 || (d->cohort_sweep > 0 && !held_here(c->l)))
 		return;         /* lbd_cohorts_lease takes it */
 	if (gethostname(host, sizeof(host)) != 0)
 		snprintf(host, sizeof(host), "?");
@@ -233,9 +246,12 @@ take(struct lbd_cohort *c)
 	c->state = C_TAKING;
 }
 
-/* lbd_cohort_gate: see cohort.h. */
-int
-lbd_cohort_gate(struct lbd_lock *l, struct lockfs_err *err)
+/* l's cohort, bound to l when it was not yet: 1 (in *cp); 0 when l is
+ * not a cluster lock; -1 with err filled when it cannot be one here
+ * (another method's lock of its name has the cohort; out of memory). */
+static int
+cohort_attach(struct lbd_lock *l, struct lbd_cohort **cp,
+    struct lockfs_err *err)
 {
 	struct lbd_cohort *c = l->cohort;
 	char               name[PATH_MAX];
@@ -256,6 +272,19 @@ lbd_cohort_gate(struct lbd_lock *l, struct lockfs_err *err)
 		c->l = l;
 		l->cohort = c;
 	}
+	*cp = c;
+	return 1;
+}
+
+/* lbd_cohort_gate: see cohort.h. */
+int
+lbd_cohort_gate(struct lbd_lock *l, struct lockfs_err *err)
+{
+	struct lbd_cohort *c;
+	int                r;
+
+	if ((r = cohort_attach(l, &c, err)) <= 0)
+		return r;
 	if (c->state == C_IDLE && !c->retry)
 		take(c);
 	return !(c->state == C_HELD && c->handed < LBD_COHORT_HANDOFFS);
@@ -440,4 +469,154 @@ lbd_cohorts_free(struct lbd *d)
 		c->key = NULL;
 		cohort_put(c);
 	}
+}
+
+/* Every lock in d's table held here that is a cluster lock: fn(c, why)
+ * with its cohort (bound now when it was not), in turn; fn may free the
+ * lock and the cohort. */
+static void
+each_held(struct lbd *d, void (*fn)(struct lbd_cohort *, const char *),
+    const char *why)
+{
+	struct lbd_cohort *c, *next;
+	struct lbd_lock   *l;
+	struct lockfs_err  err;
+	size_t             i;
+
+	for (i = 0; i < d->nbuckets; i++)
+		for (l = d->buckets[i]; l != NULL; l = l->hash_next)
+			if (held_here(l) && cohort_attach(l, &c, &err) == -1)
+				log_warn("%s: %s", l->path, err.msg);
+	for (c = LIST_FIRST(&d->cohorts); c != NULL; c = next) {
+		next = LIST_NEXT(c, entry);
+		if (held_here(c->l))
+			fn(c, why);
+	}
+}
+
+/* A held lock of the previous run whose lease is kept: its key taken
+ * back (the put finds it there: its create revision unchanged). */
+static void
+take_back(struct lbd_cohort *c, const char *why)
+{
+	(void)why;
+	if (c->state == C_IDLE)
+		take(c);
+}
+
+/* A held lock of the previous run whose lease is gone: lost. */
+static void
+lose(struct lbd_cohort *c, const char *why)
+{
+	if (c->key != NULL) {
+		lbd_etcd_lock_abandon(c->key);
+		c->key = NULL;
+	}
+	c->state = C_LOST;
+	holders_end(c->l, why);         /* c may go */
+}
+
+/* One of the sweep's calls is over: once all are, the keys waited for
+ * meanwhile are taken (a put must never race a delete of its own key). */
+static void
+sweep_done(struct lbd *d)
+{
+	if (--d->cohort_sweep == 0)
+		lbd_cohorts_lease(d, 0);
+}
+
+/* A previous run's key's delete: told when it failed. */
+static void
+on_key_deleted(void *arg, int ok, long status, const char *body, size_t len,
+    const char *fail)
+{
+	struct lbd *d = arg;
+	int         code;
+	char        why[512];
+
+	sweep_done(d);
+	if (!ok || lbd_etcd_parse_delete(status, body, len, &code, why,
+	    sizeof(why)) != LBD_ETCD_OK)
+		log_warn("etcd: a key of the previous run could not be "
+		    "deleted (%s); it ends with the lease", ok ? why : fail);
+}
+
+/* The adopted lease's keys (lease_keys): each one whose lock is not held
+ * here, or is being taken, deleted; a key is PREFIX/NAME/<lease>. */
+static void
+on_lease_keys(void *arg, int ok, long status, const char *body, size_t len,
+    const char *fail)
+{
+	struct lbd        *d = arg;
+	struct lbd_cohort *c;
+	char             **keys, url[1024], why[512], *b, *slash;
+	size_t             n, i;
+	int                code, ours;
+
+	if (!ok || lbd_etcd_parse_lease_keys(status, body, len, &keys, &n,
+	    &code, why, sizeof(why)) != LBD_ETCD_OK) {
+		log_warn("etcd: the previous run's keys on its lease: %s; "
+		    "they end with the lease", ok ? why : fail);
+		sweep_done(d);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		ours = 0;
+		if ((slash = strrchr(keys[i], '/')) != NULL)
+			LIST_FOREACH(c, &d->cohorts, entry)
+				if (c->key != NULL && strncmp(c->prefix,
+				    keys[i], (size_t)(slash + 1 - keys[i])) ==
+				    0 && c->prefix[slash + 1 - keys[i]] ==
+				    '\0')
+					ours = 1;
+		if (!ours && strncmp(keys[i], d->cfg.etcd_prefix,
+		    strlen(d->cfg.etcd_prefix)) == 0 &&
+		    (b = lbd_etcd_body_delete(keys[i])) != NULL) {
+			log_info("etcd: key %s of the previous run, held by "
+			    "nobody here: deleted", keys[i]);
+			snprintf(url, sizeof(url), "%s/v3/kv/deleterange",
+			    lbd_clusterd_endpoint(d));
+			if (lbd_etcd_http_post(lbd_clusterd_http(d), url, b,
+			    LBD_COHORT_CALL_MS, LBD_ETCD_REPLY_MAX,
+			    on_key_deleted, d, why, sizeof(why)) != NULL)
+				d->cohort_sweep++;
+			free(b);
+		}
+		free(keys[i]);
+	}
+	free(keys);
+	sweep_done(d);          /* the range's own */
+}
+
+/* lbd_cohorts_adopted: see clusterd.h. */
+void
+lbd_cohorts_adopted(struct lbd *d, int64_t id)
+{
+	char url[1024], why[256], *b;
+
+	each_held(d, take_back, NULL);
+	snprintf(url, sizeof(url), "%s/v3/lease/timetolive",
+	    lbd_clusterd_endpoint(d));
+	if ((b = lbd_etcd_body_lease_keys(id)) == NULL ||
+	    lbd_etcd_http_post(lbd_clusterd_http(d), url, b,
+	    LBD_COHORT_CALL_MS, LBD_ETCD_REPLY_MAX, on_lease_keys, d, why,
+	    sizeof(why)) == NULL) {
+		log_warn("etcd: the previous run's keys on lease %016" PRIx64
+		    ": %s; they end with the lease", (uint64_t)id,
+		    b == NULL ? "out of memory" : why);
+		lbd_cohorts_lease(d, 0);        /* the waiters' keys */
+	} else
+		d->cohort_sweep++;
+	free(b);
+}
+
+/* lbd_cohorts_previous_lost: see clusterd.h. */
+void
+lbd_cohorts_previous_lost(struct lbd *d, int64_t id)
+{
+	char why[256];
+
+	snprintf(why, sizeof(why), "the previous run's etcd lease %016" PRIx64
+	    " is gone, and with it the cluster lock", (uint64_t)id);
+	each_held(d, lose, why);
 }

@@ -375,6 +375,9 @@ struct lbd {
 	struct lbd_holds         orphans;   /* holds of the previous run, not
 	                                       yet reclaimed, and kept holds */
 	LIST_HEAD(, lbd_cohort)  cohorts;   /* cluster locks' (cohort.c) */
+	unsigned                 cohort_sweep; /* the previous run's keys'
+	                                       calls in flight: no new key
+	                                       taken till they end */
 	struct lbd_holds         kept_riders; /* riders kept for a process
 	                                       (ACQUIRE pid= mode=shared:
 	                                       readers.c), recorded in the

@@ -592,3 +592,71 @@ lbd_etcd_parse_delete(long status, const char *body, size_t len, int *code,
 {
 	return lbd_etcd_parse_revoke(status, body, len, code, why, size);
 }
+
+char *
+lbd_etcd_body_lease_keys(int64_t id)
+{
+	char i[24];
+
+	return dump(json_pack("{s:s,s:b}", "ID", I64(i, id), "keys", 1));
+}
+
+enum lbd_etcd_outcome
+lbd_etcd_parse_lease_keys(long status, const char *body, size_t len,
+    char ***keys, size_t *n, int *code, char *why, size_t size)
+{
+	enum lbd_etcd_outcome r;
+	json_t *o, *a, *k;
+	size_t i, cap;
+	char **v = NULL, key[1024];
+	int m;
+
+	*keys = NULL;
+	*n = 0;
+	if ((o = reply_open(status, body, len, code, &r, why, size)) == NULL)
+		return r;
+	r = LBD_ETCD_BAD;
+	a = json_object_get(o, "keys");
+	if (a == NULL) {                /* none: omitted */
+		r = LBD_ETCD_OK;
+		goto out;
+	}
+	if (!json_is_array(a) || (cap = json_array_size(a)) >
+	    LBD_ETCD_LEASE_KEYS_MAX) {
+		snprintf(why, size, "a lease's keys that are not a list, or "
+		    "more than %d", LBD_ETCD_LEASE_KEYS_MAX);
+		goto out;
+	}
+	if (cap > 0 && (v = calloc(cap, sizeof(*v))) == NULL) {
+		snprintf(why, size, "out of memory");
+		goto out;
+	}
+	json_array_foreach(a, i, k) {
+		if (!json_is_string(k) || (m = lbd_etcd_b64_decode(
+		    json_string_value(k), (unsigned char *)key,
+		    sizeof(key) - 1)) < 0 || memchr(key, '\0', (size_t)m)
+		    != NULL) {
+			snprintf(why, size, "a lease's key that is not base64, "
+			    "too long, or with a NUL byte");
+			goto out;
+		}
+		key[m] = '\0';
+		if ((v[*n] = strdup(key)) == NULL) {
+			snprintf(why, size, "out of memory");
+			goto out;
+		}
+		(*n)++;
+	}
+	*keys = v;
+	v = NULL;
+	r = LBD_ETCD_OK;
+out:
+	if (v != NULL) {
+		for (i = 0; i < *n; i++)
+			free(v[i]);
+		free(v);
+		*n = 0;
+	}
+	json_decref(o);
+	return r;
+}

@@ -137,4 +137,18 @@ enum lbd_etcd_outcome lbd_etcd_parse_watch_line(const char *line,
 enum lbd_etcd_outcome lbd_etcd_parse_delete(long status, const char *body,
     size_t len, int *code, char *why, size_t size);
 
+/*
+ * The keys on a lease (a restarted daemon's adopted lease: its lock keys
+ * taken back or deleted, cohort.c):
+ *   lease_keys: POST /v3/lease/timetolive with keys: lease id's keys
+ * lbd_etcd_parse_lease_keys: the reply: each key (decoded, NUL-free) in
+ * a new array *keys of *n strings (free each and the array; NULL and 0
+ * for none); at most LBD_ETCD_LEASE_KEYS_MAX.
+ */
+#define LBD_ETCD_LEASE_KEYS_MAX 65536
+char *lbd_etcd_body_lease_keys(int64_t id);
+enum lbd_etcd_outcome lbd_etcd_parse_lease_keys(long status,
+    const char *body, size_t len, char ***keys, size_t *n, int *code,
+    char *why, size_t size);
+
 #endif

@@ -51,6 +51,12 @@ def free_port():
         return s.getsockname()[1]
 
 
+def hexkey(lease):
+    """A lease's id as a lock key ends with it: hex, no leading zeros
+    (etcd's own layout), where the log writes 16 digits."""
+    return "%x" % int(lease, 16)
+
+
 def wait_for(what, check, seconds):
     """check()'s first true value within seconds; fails saying what."""
     deadline = time.monotonic() + seconds
@@ -208,7 +214,7 @@ class ClusterCase(unittest.TestCase):
         self.assertEqual(r.code, "OK", r)
         self.assertTrue(os.path.exists(p + ".lock"))
         keys = self.keys()
-        self.assertEqual(list(keys), [KEYS + "db%2Fmigrate/" + lease])
+        self.assertEqual(list(keys), [KEYS + "db%2Fmigrate/" + hexkey(lease)])
         self.assertIn("lockbrokerd host=%s pid=%d path=%s" % (
             socket.gethostname(), self.daemon.proc.pid, p),
             list(keys.values())[0])
@@ -411,7 +417,7 @@ class EtcdHung(ClusterCase):
             self.etcd.proc.send_signal(signal.SIGCONT)
 
 
-class TwoHosts(ClusterCase):
+class TwoHostsCase(ClusterCase):
     """Two daemons on one machine stand in for two hosts: each its own
     socket, state and cluster_dir (the same lock name below each), one
     etcd between them."""
@@ -449,6 +455,8 @@ class TwoHosts(ClusterCase):
         return os.path.join(getattr(daemon, "cluster", self.cluster), "db",
                             "migrate")
 
+
+class TwoHosts(TwoHostsCase):
     def test_excluded_and_handed_on_across_daemons(self):
         ca, cb = self.a.client(), self.b.client()
         pa, pb = self.path(self.a), self.path(self.b)
@@ -563,6 +571,84 @@ class TwoHosts(ClusterCase):
             ctl.kill()
             ctl.wait()
             ctl.stdout.close()
+
+
+class RestartHolds(TwoHostsCase):
+    """A daemon killed while its clients hold and wait for cluster locks,
+    and started again: its lease kept alive, the held locks' keys are
+    taken back and the others deleted; its lease gone, the holds given
+    back from the state database are lost."""
+
+    def lease_of(self, daemon):
+        return GRANTED.search(daemon.logtext()).group(1)
+
+    def test_keys_taken_back_and_a_waiting_key_deleted(self):
+        ca, cb, cw = self.a.client(), self.b.client(), self.a.client()
+        pa, pb = self.path(self.a), self.path(self.b)
+        ya, yb = pa + "-y", pb + "-y"
+        lease = self.lease_of(self.a)
+        r = ca.call("ACQUIRE", path=pa, timeout=0)
+        self.assertEqual(r.code, "OK", r)
+        token = r.fields["token"]
+        self.assertEqual(cb.call("ACQUIRE", path=yb, timeout=0).code, "OK")
+        cw.send("ACQUIRE", path=ya, timeout=60)     # A's key for y waits
+        wait_for("a's key for y", lambda: len(self.keys("db%2Fmigrate-y"))
+                 == 2, 5.0)
+        Restart.stored(self, lease)
+        self.daemon.kill()
+        ca.close()
+        cw.close()
+        self.daemon.start()
+        self.logged(r"etcd lease %s of the previous run kept" % lease)
+        # The held lock's key is A's still; the waiting one is deleted.
+        self.logged(r"key \S+db%%2Fmigrate-y/%s of the previous run, held "
+                    r"by nobody here: deleted" % hexkey(lease))
+        self.assertEqual(list(self.keys()),
+                         [KEYS + "db%2Fmigrate/" + hexkey(lease)])
+        self.assertEqual(len(self.keys("db%2Fmigrate-y")), 1)
+        c2 = self.a.client()
+        r = c2.call("RECLAIM", path=pa, token=token)
+        self.assertEqual(r.code, "OK", r)
+        self.assertEqual(cb.call("ACQUIRE", path=pb, timeout=0).code,
+                         "EALREADY")
+        # B's y released: nobody holds it, and B takes it again at once.
+        self.assertEqual(cb.call("RELEASE", path=yb).code, "OK")
+        self.assertEqual(cb.call("ACQUIRE", path=yb, timeout=0).code, "OK")
+        self.assertEqual(cb.call("RELEASE", path=yb).code, "OK")
+        # A's release hands the lock to B's wait.
+        rid = cb.send("ACQUIRE", path=pb, timeout=20)
+        self.assertEqual(c2.call("RELEASE", path=pa).code, "OK")
+        self.assertEqual(cb.wait(rid, 10.0).code, "OK")
+        self.assertEqual(cb.call("RELEASE", path=pb).code, "OK")
+        wait_for("no key left", lambda: self.keys() == {}, 5.0)
+        c2.close()
+        cb.close()
+
+    def test_lease_gone_holds_lost(self):
+        ca, cb = self.a.client(), self.b.client()
+        pa, pb = self.path(self.a), self.path(self.b)
+        lease = self.lease_of(self.a)
+        r = ca.call("ACQUIRE", path=pa, timeout=0)
+        self.assertEqual(r.code, "OK", r)
+        token = r.fields["token"]
+        Restart.stored(self, lease)
+        self.daemon.kill()
+        ca.close()
+        # Not B's before A's lease has run out; B's after.
+        self.assertEqual(cb.call("ACQUIRE", path=pb, timeout=0).code,
+                         "EALREADY")
+        r = cb.call("ACQUIRE", _wait=3 * TTL, path=pb, timeout=3 * TTL)
+        self.assertEqual(r.code, "OK", r)
+        self.daemon.start()
+        self.logged(r"the previous run's etcd lease %s is gone, and with "
+                    r"it the cluster lock" % lease)
+        self.assertFalse(os.path.exists(pa + ".lock"))
+        ca = self.a.client()
+        r = ca.call("RECLAIM", path=pa, token=token)
+        self.assertEqual(r.code, "ENOENT", r)
+        self.assertEqual(cb.call("RELEASE", path=pb).code, "OK")
+        ca.close()
+        cb.close()
 
 
 def skip_reason():
