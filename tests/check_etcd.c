@@ -207,6 +207,49 @@ START_TEST(parse_lock_replies)
 }
 END_TEST
 
+/* A lease's keys (timetolive with keys): decoded, or refused. */
+START_TEST(parse_lease_keys)
+{
+	/* "/p/a" and "/q/b" in base64. */
+	static const char two[] = "{\"ID\":\"5\",\"TTL\":\"4\",\"keys\":"
+	    "[\"L3AvYQ==\",\"L3EvYg==\"]}";
+	static const char *const bad[] = {
+		"{\"keys\":\"L3AvYQ==\"}",
+		"{\"keys\":[1]}",
+		"{\"keys\":[\"L3Av!Q==\"]}",
+		"{\"keys\":[\"AA==\"]}",           /* a NUL byte */
+		"[",
+	};
+	char **keys, why[256], *body;
+	size_t n, i;
+	int code;
+
+	ck_assert_int_eq(lbd_etcd_parse_lease_keys(200, two, strlen(two),
+	    &keys, &n, &code, why, sizeof(why)), LBD_ETCD_OK);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_str_eq(keys[0], "/p/a");
+	ck_assert_str_eq(keys[1], "/q/b");
+	for (i = 0; i < n; i++)
+		free(keys[i]);
+	free(keys);
+	ck_assert_int_eq(lbd_etcd_parse_lease_keys(200, "{\"ID\":\"5\"}", 10,
+	    &keys, &n, &code, why, sizeof(why)), LBD_ETCD_OK);
+	ck_assert(n == 0 && keys == NULL);
+	for (i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		ck_assert_msg(lbd_etcd_parse_lease_keys(200, bad[i],
+		    strlen(bad[i]), &keys, &n, &code, why, sizeof(why)) ==
+		    LBD_ETCD_BAD, "taken: %s", bad[i]);
+		ck_assert(n == 0 && keys == NULL);
+	}
+	body = lbd_etcd_body_lease_keys(7);
+	ck_assert_ptr_nonnull(body);
+	ck_assert_ptr_nonnull(strstr(body, "\"ID\": \"7\"") != NULL ? body :
+	    strstr(body, "\"ID\":\"7\""));
+	ck_assert_ptr_nonnull(strstr(body, "true"));
+	free(body);
+}
+END_TEST
+
 START_TEST(base64)
 {
 	static const char *const plain[] = { "", "f", "fo", "foo", "foob",
@@ -903,6 +946,7 @@ etcd_suite(void)
 	tc = tcase_create("replies");
 	tcase_add_test(tc, parse_replies);
 	tcase_add_test(tc, parse_lock_replies);
+	tcase_add_test(tc, parse_lease_keys);
 	tcase_add_test(tc, base64);
 	tcase_add_test(tc, cluster_names);
 	suite_add_tcase(s, tc);
