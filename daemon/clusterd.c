@@ -61,6 +61,8 @@ struct lbd_clusterd {
 	uv_timer_t             adopting;   /* a TTL from the start, with a
 	                                      previous run's lease */
 	int                    retry_made;
+	int                    judged;     /* the previous run's cluster
+	                                      holds judged (kept or lost) */
 };
 
 /* A trouble the same as the last one logged is logged again after this
@@ -109,6 +111,7 @@ on_lease(void *arg, enum lbd_etcd_lease_event ev, int64_t id,
 		cd->said[0] = '\0';
 		cd->unsaid = 0;
 		(void)lbd_store_meta_set(cd->d, LEASE_KEY, id);
+		cd->judged = 1;
 		lbd_cohorts_adopted(cd->d, id);
 		break;
 	case LBD_ETCD_LEASE_GRANTED:
@@ -130,8 +133,10 @@ on_lease(void *arg, enum lbd_etcd_lease_event ev, int64_t id,
 		cd->trouble[0] = '\0';
 		cd->said[0] = '\0';    /* a trouble after it is news */
 		cd->unsaid = 0;
-		if (cd->adopt != 0)     /* its holds, given back: lost */
+		if (!cd->judged) {      /* its holds, given back: lost */
+			cd->judged = 1;
 			lbd_cohorts_previous_lost(cd->d, cd->adopt);
+		}
 		cd->adopt = 0;
 		(void)lbd_store_meta_set(cd->d, LEASE_KEY, id);
 		lbd_cohorts_lease(cd->d, 0);
@@ -171,16 +176,19 @@ endpoints_split(const char *list, char *buf, size_t size, const char **e)
 	return n;
 }
 
-/* A TTL after a start with the previous run's lease: not kept alive by
- * now (etcd has not answered), it may have expired, and with it that
- * run's cluster locks: their holds given back are lost. */
+/* At the start's first turn without a previous run's lease, or a TTL
+ * after a start with one that is not kept alive by now (etcd has not
+ * answered: it may have expired): that run's cluster locks are gone
+ * with it, and their holds given back are lost. */
 static void
 on_adopting(uv_timer_t *t)
 {
 	struct lbd_clusterd *cd = t->data;
 
-	if (cd->adopt != 0)
+	if (!cd->judged) {
+		cd->judged = 1;
 		lbd_cohorts_previous_lost(cd->d, cd->adopt);
+	}
 }
 
 int
@@ -222,11 +230,12 @@ lbd_clusterd_start(struct lbd *d, char *why, size_t size)
 	uv_timer_init(d->loop, &cd->retry);
 	uv_timer_init(d->loop, &cd->adopting);
 	cd->retry_made = 1;
-	if (cd->adopt != 0) {
-		cd->adopting.data = cd;
-		uv_timer_start(&cd->adopting, on_adopting,
-		    (uint64_t)d->cfg.etcd_ttl * 1000, 0);
-	}
+	/* The previous run's lease revoked (a clean stop) or lost: its
+	 * cluster locks' holds given back are lost, from the loop's first
+	 * turn; kept: judged once etcd says, or a TTL from now. */
+	cd->adopting.data = cd;
+	uv_timer_start(&cd->adopting, on_adopting, cd->adopt != 0 ?
+	    (uint64_t)d->cfg.etcd_ttl * 1000 : 0, 0);
 	d->cluster = cd;
 	return 0;
 fail:

@@ -616,7 +616,13 @@ lbd_cohorts_previous_lost(struct lbd *d, int64_t id)
 {
 	char why[256];
 
-	snprintf(why, sizeof(why), "the previous run's etcd lease %016" PRIx64
-	    " is gone, and with it the cluster lock", (uint64_t)id);
+	if (id != 0)
+		snprintf(why, sizeof(why), "the previous run's etcd lease %016"
+		    PRIx64 " is gone, and with it the cluster lock",
+		    (uint64_t)id);
+	else
+		snprintf(why, sizeof(why), "the previous run kept no etcd "
+		    "lease (revoked at its stop, or lost), and with it went "
+		    "the cluster lock");
 	each_held(d, lose, why);
 }

@@ -650,6 +650,28 @@ class RestartHolds(TwoHostsCase):
         ca.close()
         cb.close()
 
+    def test_clean_stop_frees_the_lock_and_loses_the_hold(self):
+        # A clean stop revokes the lease: the other host may take the
+        # lock at once, and the next run ends the hold it gives back.
+        ca, cb = self.a.client(), self.b.client()
+        pa, pb = self.path(self.a), self.path(self.b)
+        r = ca.call("ACQUIRE", path=pa, timeout=0)
+        self.assertEqual(r.code, "OK", r)
+        token = r.fields["token"]
+        self.assertEqual(self.daemon.stop(), 0)
+        ca.close()
+        self.assertTrue(os.path.exists(pa + ".lock"))   # for its holder
+        self.assertEqual(cb.call("ACQUIRE", path=pb, timeout=0).code, "OK")
+        self.daemon.start()
+        self.logged(r"lost it: the previous run kept no etcd lease")
+        self.assertFalse(os.path.exists(pa + ".lock"))
+        ca = self.a.client()
+        self.assertEqual(ca.call("RECLAIM", path=pa, token=token).code,
+                         "ENOENT")
+        self.assertEqual(cb.call("RELEASE", path=pb).code, "OK")
+        ca.close()
+        cb.close()
+
 
 def skip_reason():
     """Why this suite cannot run here, or None."""
