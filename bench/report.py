@@ -397,6 +397,17 @@ def targets(d):
             num(d.main("setfair.bylock_wait.starved"))),
         ratio(sw.p99 if sw else None, bw.p99 if bw else None), "report",
         "report" if sw is not None and bw is not None else None, None)
+    lh, ch = d.get("peer.lb-local.handoff"), d.get(
+        "peer.lb-cluster-local.handoff")
+    r = ratio(ch.p50 if ch else None, lh.p50 if lh else None)
+    add("a cluster lock's handoff between two clients of one daemon / a "
+        "local lock's, p50 (etcd untouched but every 16th handoff, when "
+        "the key is given up and taken anew; the means: %s / %s µs)" % (
+            us(d.main("peer.lb-cluster-local.handoff.mean")),
+            us(d.main("peer.lb-local.handoff.mean"))),
+        "%s / %s µs" % (us(ch.p50 if ch else None),
+                        us(lh.p50 if lh else None)),
+        r, "<= 1.5x", le(r, 1.5), None)
     nw = d.main("deadlock.waits")
     nw = None if nw is None else int(nw)
     for who, owner, judged in (
@@ -1339,6 +1350,53 @@ def servers_section(d):
     o()
 
 
+# Cluster locks (bench/servers.py's lb-* kinds): (kind, what).
+CLUSTER_ROWS = [
+    ("lb-local", "a local lock of daemon A (the reference)"),
+    ("lb-cluster-local", "a cluster lock, two clients of daemon A"),
+    ("lb-cluster", "a cluster lock, a client of A and one of B (two "
+     "hosts)"),
+    ("etcd", "etcd's own lock API, for comparison (*Lock servers*)"),
+]
+
+
+def cluster_section(d):
+    """Cluster locks through etcd: the same games as the lock servers'."""
+    o = d.out
+    o("## Cluster locks")
+    o()
+    note = d.meta.get("cluster")
+    if note is not None or d.get("peer.lb-cluster-local.cycle") is None:
+        o("Not measured in this run%s." % (": " + note if note else ""))
+        o()
+        return
+    o("Two daemons of the run's own (two hosts standing in, each its "
+      "cluster_dir) and the etcd of *Lock servers* (one member, on the "
+      "loopback), measured with a Python client of lockbroker's protocol "
+      "(one connection, `ACQUIRE timeout=inf`, `RELEASE`; "
+      "`bench/servers.py`'s lb kinds) in the lock servers' games. "
+      "Uncontended: each acquire of a cluster lock takes its etcd key "
+      "(one transaction), each release deletes it. Handoff between two "
+      "clients of one daemon: the daemon holds the key and hands the lock "
+      "on locally, giving the key up and taking it anew every 16 "
+      "handoffs (docs/CLUSTER.md); between the daemons: the holder "
+      "releases once the other daemon's key exists and etcd's watch is "
+      "in sync, as for etcd's own lock.")
+    o()
+    o("| lock | acquire+release p50 (µs) | p99 | handoff p50 (µs) | p99 "
+      "| mean |")
+    o("|---|--:|--:|--:|--:|--:|")
+    for k, what in CLUSTER_ROWS:
+        c, h = d.get("peer.%s.cycle" % k), d.get("peer.%s.handoff" % k)
+        if c is None and h is None:
+            continue
+        o("| %s | %s | %s | %s | %s | %s |" % (
+            what, us(c.p50 if c else None), us(c.p99 if c else None),
+            us(h.p50 if h else None), us(h.p99 if h else None),
+            us(d.main("peer.%s.handoff.mean" % k))))
+    o()
+
+
 def write_doc(figs, meta, outdir, plots):
     d = Doc(figs, meta)
     o = d.out
@@ -1637,6 +1695,7 @@ def write_doc(figs, meta, outdir, plots):
     d.kept("python.md")
 
     servers_section(d)
+    cluster_section(d)
 
     # Not of this run: the Windows figures, measured under wine by
     # bench/win-run and kept by hand.

@@ -27,6 +27,12 @@ KIND and ADDR (each server private, started by bench/run):
             /v3/lock/unlock; ADDR host:port.  A waiter's key (NAME/LEASE)
             is created at once and its request returns when every older
             key under NAME is gone (FIFO by creation).
+    lb-local, lb-cluster-local, lb-cluster
+            lockbroker's daemons, its protocol on one connection
+            (ACQUIRE timeout=inf, RELEASE), to set a cluster lock beside a
+            local one (LbLock below): a local lock; a cluster lock passed
+            between two clients of one daemon; a cluster lock passed
+            between the clients of two daemons (two hosts, one etcd).
 
 STAGE is
     ready       waits until the server answers (10 s at most)
@@ -172,14 +178,17 @@ class EtcdLock:
         self.call("/v3/lock/unlock", {"key": self.key})
         self.key = None
 
-    def queued(self, ident):
+    def queued(self, ident, watch_only=False):
         """True when the key of lease ident's lock request exists and the
         server watches the key before it, in sync: the server's metrics
-        count a watcher (the only one) and no unsynced (slow) one."""
-        key = self.name + b"/" + (b"%x" % ident)
-        r = self.call("/v3/kv/range", {"key": b64(key), "count_only": True})
-        if int(r.get("count", 0)) == 0:
-            return False
+        count a watcher (the only one) and no unsynced (slow) one.  With
+        watch_only, the watch alone."""
+        key = self.name + b"/" + (b"%x" % (ident or 0))
+        if not watch_only:
+            r = self.call("/v3/kv/range", {"key": b64(key),
+                                           "count_only": True})
+            if int(r.get("count", 0)) == 0:
+                return False
         self.http.request("GET", "/metrics")
         r = self.http.getresponse()
         m = {}
@@ -198,7 +207,75 @@ class EtcdLock:
         self.http.close()
 
 
-KINDS = {"pg": PgLock, "redis": RedisLock, "etcd": EtcdLock}
+class LbLock:
+    """lockbroker's own protocol over its daemon's Unix socket, one
+    connection, to compare a cluster lock (docs/CLUSTER.md) with a local
+    one in one game.  ADDR is SOCK,DIR: the lock DIR/name through the
+    daemon at SOCK (lb-local: DIR outside its cluster_dir; lb-cluster-
+    local: under it, both sides clients of one daemon); or
+    SOCK_A,DIR_A,SOCK_B,DIR_B,ETCD (lb-cluster): side 0 a client of
+    daemon A, side 1 of daemon B, two hosts with one etcd at ETCD
+    (host:port), the lock's etcd name the same for both."""
+    polls = False
+    poll_s = 1e-4               # between two looks at the waiter
+
+    def __init__(self, addr, name, side=0):
+        a = addr.split(",")
+        pairs = [(a[i], a[i + 1]) for i in range(0, len(a) - 1, 2)]
+        sock, d = pairs[side % len(pairs)]
+        self.etcd = EtcdLock.__new__(EtcdLock) if len(a) % 2 else None
+        if self.etcd is not None:
+            host, _, port = a[-1].rpartition(":")
+            self.etcd.http = http.client.HTTPConnection(host, int(port))
+            self.etcd.name = ("/lockbroker/locks/" + name).encode()
+        self.path = os.path.join(d, name)
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.connect(sock)
+        self.f = self.s.makefile("rb")
+        self.n = 0
+        self.ident = os.getpid()
+        self.call("HELLO", "version=1")
+
+    def call(self, verb, *fields):
+        self.n += 1
+        self.s.sendall(("%s %d %s\n" % (verb, self.n, " ".join(fields)))
+                       .encode())
+        line = self.f.readline().decode()
+        w = line.split()
+        if len(w) < 2 or w[0] != "OK" or w[1] != str(self.n):
+            raise SystemExit("servers.py: lockbroker %s: %s" % (verb, line))
+        return dict(x.split("=", 1) for x in w[2:] if "=" in x)
+
+    def acquire(self):
+        self.call("ACQUIRE", "path=" + self.path, "timeout=inf")
+
+    def release(self):
+        self.call("RELEASE", "path=" + self.path)
+
+    def queued(self, ident):
+        """True when the other side waits: across hosts, its daemon's
+        key exists beside ours and etcd watches in sync (as for etcd's
+        own lock); on one daemon, it is in the lock's queue."""
+        if self.etcd is not None:
+            r = self.etcd.call("/v3/kv/range", {
+                "key": b64(self.etcd.name + b"/"),
+                "range_end": b64(self.etcd.name + b"0"),
+                "count_only": True})
+            return int(r.get("count", 0)) >= 2 and \
+                EtcdLock.queued(self.etcd, None, watch_only=True)
+        return int(self.call("STATUS", "path=" + self.path)
+                   .get("waiters", "0")) >= 1
+
+    def close(self):
+        self.f.close()
+        self.s.close()
+        if self.etcd is not None:
+            self.etcd.http.close()
+
+
+KINDS = {"pg": PgLock, "redis": RedisLock, "etcd": EtcdLock,
+         "lb-local": LbLock, "lb-cluster-local": LbLock,
+         "lb-cluster": LbLock}
 MODULES = {"pg": "psycopg2", "redis": "redis"}
 
 
@@ -226,7 +303,9 @@ def play(side, kind, addr, rfd, wfd, shared, rounds):
     """One side of the handoff game; side 0 holds first.  Shared slots:
     0 the release time t0, 1 and 2 each side's identity at the server,
     3 + k the waiter's sample of round k."""
-    lock = KINDS[kind](addr, "peer-%s-handoff" % kind)
+    lock = (KINDS[kind](addr, "peer-%s-handoff" % kind, side)
+            if KINDS[kind] is LbLock else
+            KINDS[kind](addr, "peer-%s-handoff" % kind))
     struct.pack_into("q", shared, 8 * (1 + side), lock.ident)
     if side == 0:
         lock.acquire()
