@@ -11,15 +11,25 @@ path, so the lock's name is the same), against a real etcd, under faults
   waiter, once etcd goes on (SIGCONT), is granted X only after that;
 - EtcdRestarted: etcd killed mid-hold and started again on its data: A's
   holder told LOST; A granted a new lease, the lost one revoked, and X
-  taken again on A with one key under its prefix.
+  taken again on A with one key under its prefix;
+- ThreeMembers: a 3-member etcd, both daemons given every endpoint: X
+  excludes across the daemons (a counter incremented under it by four
+  processes is exact, nobody inside beside another), and a hold is kept
+  across the kill of etcd's leader (the daemons' first endpoint: their
+  lease, A's key and B's waiting key were asked of it), B's waiter not
+  granted meanwhile but once A releases, and new acquires work
+  afterwards.
 
 Skipped (exit 77, saying why) as cluster.py is: without etcd and etcdctl,
 or with a daemon built without etcd.
 """
+import json
 import os
+import re
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -27,12 +37,13 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from lbdaemon import Client, Daemon  # noqa: E402
-from cluster import (ANEW, GRANTED, KEYS, TTL, Etcd,  # noqa: E402
+from lbdaemon import Client, Daemon, PYTHON  # noqa: E402
+from cluster import (ANEW, ETCD, GRANTED, KEYS, TTL, Etcd,  # noqa: E402
                      skip_reason, wait_for)
 
 NAME = "db/migrate"                 # the cluster lock's name on both hosts
 ESCAPED = "db%2Fmigrate"
+LOST = re.compile(r"etcd lease ([0-9a-f]+) lost, its deadline")
 
 
 def key_suffix(lease):
@@ -383,6 +394,197 @@ class EtcdRestarted(TwoHosts):
         self.assertEqual(len([x for x in told.got if x[1].verb == "LOST"]),
                          1)
 
+
+class Member(Etcd):
+    """One member of a 3-member etcd cluster on 127.0.0.1."""
+
+    def __init__(self, d, name):
+        super().__init__(d)
+        self.name = name
+        self.peer = "http://127.0.0.1:%d" % self.peer_port
+        self.initial = None     # --initial-cluster, set for all
+
+    def launch(self):
+        with open(os.path.join(self.dir, "etcd.log"), "a") as log:
+            self.proc = subprocess.Popen(
+                [ETCD, "--name", self.name,
+                 "--data-dir", os.path.join(self.dir, "data"),
+                 "--listen-client-urls", self.url,
+                 "--advertise-client-urls", self.url,
+                 "--listen-peer-urls", self.peer,
+                 "--initial-advertise-peer-urls", self.peer,
+                 "--initial-cluster", self.initial,
+                 "--initial-cluster-state", "new",
+                 "--initial-cluster-token", "lbfaults",
+                 "--log-level", "warn"], stdout=log, stderr=log)
+
+    def status(self):
+        """etcdctl endpoint status of this member: (its id, the
+        leader's id, 0 while it knows of none)."""
+        s = json.loads(self.ctl("endpoint", "status", "-w", "json"))[0]
+        return (s["Status"]["header"]["member_id"],
+                s["Status"].get("leader", 0))
+
+
+# A worker: N times, takes X through the daemon's socket, increments the
+# counter file under it (read, a pause, write), checking that nobody else
+# is inside meanwhile (an exclusive marker file), and releases.
+WORKER = r"""
+import os, sys, time
+sys.path.insert(0, %(tests)r)
+from lbdaemon import Client
+c = Client(%(socket)r)
+for i in range(%(n)d):
+    r = c.call("ACQUIRE", path=%(path)r, timeout=30, _wait=40)
+    if r.code != "OK":
+        print("ACQUIRE %%d: %%r" %% (i, r), flush=True)
+        sys.exit(1)
+    try:
+        fd = os.open(%(inside)r, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        print("two inside at once at %%d" %% i, flush=True)
+        sys.exit(1)
+    with open(%(counter)r) as f:
+        v = int(f.read())
+    time.sleep(0.002)
+    with open(%(counter)r + ".new", "w") as f:
+        f.write("%%d\n" %% (v + 1))
+    os.rename(%(counter)r + ".new", %(counter)r)
+    os.close(fd)
+    os.unlink(%(inside)r)
+    r = c.call("RELEASE", path=%(path)r)
+    if r.code != "OK":
+        print("RELEASE %%d: %%r" %% (i, r), flush=True)
+        sys.exit(1)
+print("done", flush=True)
+"""
+
+
+class ThreeMembers(TwoHosts):
+    ROUNDS = 15         # a worker's; two workers a host
+
+    def start_members(self):
+        self.members = []
+        for i in range(3):
+            d = os.path.join(self.dir, "etcd%d" % i)
+            os.mkdir(d)
+            self.members.append(Member(d, "m%d" % i))
+        initial = ",".join("%s=%s" % (m.name, m.peer) for m in self.members)
+        for m in self.members:
+            m.initial = initial
+            m.launch()
+        for m in self.members:
+            wait_for("member %s answering on %s" % (m.name, m.url),
+                     m.answers, 30)
+
+    def leader(self, among):
+        """The member of among that is raft's leader (by its own
+        endpoint status), or None."""
+        for m in among:
+            try:
+                me, leader = m.status()
+            except AssertionError:
+                continue
+            if me == leader:
+                return m
+        return None
+
+    def counted(self, rounds):
+        counter = os.path.join(self.dir, "counter")
+        with open(counter, "w") as f:
+            f.write("0\n")
+        for h in (self.a, self.b, self.a, self.b):
+            self.procs.append(subprocess.Popen(
+                [PYTHON, "-c", WORKER % {
+                    "tests": os.path.dirname(os.path.abspath(__file__)),
+                    "socket": h.daemon.socket, "path": h.path,
+                    "n": rounds, "counter": counter,
+                    "inside": os.path.join(self.dir, "inside")}],
+                stdout=subprocess.PIPE, text=True))
+        for p in self.procs:
+            out, _ = p.communicate(timeout=60)
+            self.assertEqual((p.returncode, out), (0, "done\n"))
+        self.procs = []
+        with open(counter) as f:
+            return int(f.read())
+
+    def test_exclusion_and_a_hold_kept_across_the_leaders_kill(self):
+        self.start_members()
+        leader = wait_for("a leader", lambda: self.leader(self.members),
+                          10)
+        # The leader first: the daemons' lease and keys are asked of it.
+        order = [leader] + [m for m in self.members if m is not leader]
+        self.start_hosts(",".join(m.url for m in order))
+        # Exclusion across the two daemons.
+        self.assertEqual(self.counted(self.ROUNDS), 4 * self.ROUNDS)
+        wait_for("no key left", lambda: self.keys(leader) == [], 5.0)
+        # A holds X; B waits for it; the leader (A's and B's first
+        # endpoint) is killed.
+        holder = self.hold(self.a, version=2)
+        told = self.lines(holder)
+        _, rid, lines = self.waiter(self.b, timeout=60)
+        self.assertWaiting(lines, 1.0, "B granted X while A holds it")
+        self.assertEqual(len(self.keys(leader)), 2)
+        now = wait_for("a leader", lambda: self.leader(self.members), 10)
+        if now is not leader:       # moved meanwhile: back to the first
+            me, _ = leader.status()
+            now.ctl("move-leader", "%x" % me)
+            self.assertIs(self.leader(self.members), leader)
+        leader.kill()
+        killed = time.monotonic()
+        rest = [m for m in self.members if m is not leader]
+        wait_for("a new leader", lambda: self.leader(rest), 10)
+        # Kept for two TTLs: no LOST, its lock file there, B not granted.
+        while time.monotonic() < killed + 2 * TTL:
+            lost = told.first("LOST")
+            if lost is not None:
+                self.fail("A's holder told LOST %.2f s after the leader's "
+                          "kill: %r" % (lost[0] - killed, lost[1]))
+            self.assertEqual(lines.got, [], "B granted X while A holds it")
+            self.assertTrue(os.path.exists(self.a.lockfile))
+            time.sleep(0.1)
+        for h in (self.a, self.b):
+            self.assertIsNone(LOST.search(h.log()),
+                              "daemon %s lost its lease" % h.tag)
+        # Released: A's key deleted (through a member that answers), B's
+        # waiter is granted within two TTLs.
+        self.assertEqual(told.call("RELEASE", path=self.a.path).code, "OK")
+        released = time.monotonic()
+        self.assertFalse(os.path.exists(self.a.lockfile))
+
+        def answer():
+            return lines.first("OK", rid) or lines.first("ERR", rid)
+        with self.subTest("B's waiter granted once A released"):
+            try:
+                wait_for("B's ACQUIRE answered", answer, 2 * TTL)
+            except AssertionError:
+                self.fail("B's waiter not granted X within %d s of A's "
+                          "release; the keys under its prefix: %r" % (
+                              2 * TTL, self.keys(rest[0])))
+        g = answer()
+        if g is not None:
+            note("B granted X %.2f s after A's release" % (
+                g[0] - released))
+            self.assertEqual(g[1].code, "OK", g[1])
+            self.assertEqual(lines.call("RELEASE", path=self.b.path).code,
+                             "OK")
+        # New acquires work afterwards, on A and on B.
+        again = self.hold(self.a)
+        self.assertIn("pid=%d " % self.a.daemon.proc.pid,
+                      " ".join(v for _, v in self.keys(rest[0])))
+        self.assertEqual(again.call("RELEASE", path=self.a.path).code, "OK")
+        if g is None:
+            g = wait_for("B's waiter granted after A's second release",
+                         answer, 2 * TTL)
+            self.assertEqual(g[1].code, "OK", g[1])
+            self.assertEqual(lines.call("RELEASE", path=self.b.path).code,
+                             "OK")
+        b = self.hold(self.b)
+        keys = self.keys(rest[0])
+        self.assertEqual(len(keys), 1, keys)
+        self.assertIn("pid=%d " % self.b.daemon.proc.pid, keys[0][1])
+        self.assertEqual(b.call("RELEASE", path=self.b.path).code, "OK")
+        wait_for("no key left", lambda: self.keys(rest[0]) == [], 5.0)
 
 if __name__ == "__main__":
     why = skip_reason()
