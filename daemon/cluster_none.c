@@ -17,6 +17,23 @@ lbd_cohort_gate(struct lbd_lock *l, struct lockfs_err *err)
 }
 
 const char *
+lbd_cohort_parked(const struct lbd_lock *l)
+{
+	(void)l;
+	return NULL;
+}
+
+int
+lbd_cohort_may_make(struct lbd_lock *l, struct lbd_conn *c,
+    struct lockfs_err *err)
+{
+	(void)l;
+	(void)c;
+	(void)err;
+	return 1;
+}
+
+const char *
 lbd_cohort_leaseless(const struct lbd *d, char *buf, size_t size)
 {
 	(void)d;
@@ -30,6 +47,23 @@ lbd_cohort_token(struct lbd_lock *l)
 {
 	(void)l;
 	return 0;
+}
+
+int
+lbd_cohort_status(struct lbd_conn *c, const char *path, struct lbd_lock *l,
+    struct lbp_out *o)
+{
+	(void)c;
+	(void)path;
+	(void)l;
+	(void)o;
+	return 0;
+}
+
+void
+lbd_cohort_status_forget(struct lbd_conn *c)
+{
+	(void)c;
 }
 
 void

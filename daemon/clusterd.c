@@ -302,8 +302,18 @@ const char *
 lbd_clusterd_endpoint(const struct lbd *d)
 {
 	const struct lbd_clusterd *cd = d->cluster;
+	const char *e;
+	unsigned    i = 0;
 
-	return cd->endpoints[cd->endpoint % cd->nendpoints];
+	/* The lease's (it moves to the next member when one does not
+	 * answer), and one further for each lock key's call that failed
+	 * since (lbd_cohort_retry_soon). */
+	if (cd->lease != NULL) {
+		e = lbd_etcd_lease_endpoint(cd->lease);
+		while (i < cd->nendpoints && strcmp(cd->endpoints[i], e) != 0)
+			i++;
+	}
+	return cd->endpoints[(i + cd->endpoint) % cd->nendpoints];
 }
 
 static void

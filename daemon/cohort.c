@@ -25,6 +25,7 @@
  * is open in HELD below the bound only, so that no local grant is made
  * unless this daemon's key is the lowest under the lock's prefix.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,8 +35,12 @@
 #include "cluster.h"
 #include "clusterd.h"
 #include "cohort.h"
+#include "conn.h"
 #include "etcdapi.h"
 #include "etcdlock.h"
+#include "fs.h"
+#include "creds.h"
+#include "locktable.h"
 #include "hold.h"
 #include "lock.h"
 #include "log.h"
@@ -44,6 +49,9 @@
 #include "wait.h"
 
 enum cohort_state { C_IDLE, C_TAKING, C_HELD, C_LOST, C_RELEASING };
+
+/* A token's low bits: the grant's count in its hold of the key. */
+#define TOKEN_COUNT (((uint64_t)1 << 20) - 1)
 
 struct lbd_cohort {
 	struct lbd            *d;
@@ -60,6 +68,18 @@ struct lbd_cohort {
 	int                    failed;    /* RELEASING a key whose take
 	                                     failed: taken again a second
 	                                     later, not at once */
+	uid_t                  uid;       /* whose request took the key
+	                                     (LBD_COHORT_KEYS_PER_UID) */
+	char                   parked[PATH_MAX + 256]; /* IDLE, not taken
+	                                     for want of a key: why ("":
+	                                     not so) */
+	int                    stray;     /* IDLE, its key's delete failed:
+	                                     the key may be in etcd still, on
+	                                     a live lease, holding the lock
+	                                     from other hosts; taken again
+	                                     (its name the same) and deleted,
+	                                     a second later, through the next
+	                                     endpoint, till a delete is done */
 	LIST_ENTRY(lbd_cohort) entry;     /* in d->cohorts */
 };
 
@@ -106,11 +126,11 @@ cohort_get(struct lbd_lock *l, const char *name, struct lockfs_err *err)
 	return c;
 }
 
-/* Frees c when it has neither lock nor key. */
+/* Frees c when it has neither lock nor key (nor a stray one). */
 static void
 cohort_put(struct lbd_cohort *c)
 {
-	if (c->l != NULL || c->key != NULL)
+	if (c->l != NULL || c->key != NULL || c->stray)
 		return;
 	LIST_REMOVE(c, entry);
 	free(c->path);
@@ -168,9 +188,17 @@ on_key(void *arg, enum lbd_etcd_lock_event ev, int64_t token,
 	switch (ev) {
 	case LBD_ETCD_LOCK_HELD:
 		c->state = C_HELD;
-		c->token = token;
 		c->handed = 0;
-		c->grants = 0;
+		/* The same key again (a stray one taken back, or the
+		 * previous run's): its grants' count goes on, never a
+		 * token given twice; past a hold given back with it. */
+		if (token != c->token)
+			c->grants = 0;
+		c->token = token;
+		if (c->l != NULL && c->l->holder != NULL &&
+		    c->l->holder->token >> 20 == (uint64_t)token &&
+		    (c->l->holder->token & TOKEN_COUNT) > c->grants)
+			c->grants = c->l->holder->token & TOKEN_COUNT;
 		log_debug("%s: etcd key %s held (revision %" PRId64 ")",
 		    c->path, lbd_etcd_lock_key(c->key), token);
 		if (c->l == NULL || (c->l->holder == NULL &&
@@ -181,6 +209,10 @@ on_key(void *arg, enum lbd_etcd_lock_event ev, int64_t token,
 		lbd_lock_serve(c->l);   /* the waiters' turn */
 		break;
 	case LBD_ETCD_LOCK_WAITING:
+		if (c->l == NULL) {     /* a stray key's, or nobody waits */
+			release(c);
+			break;
+		}
 		snprintf(msg, sizeof(msg), "%s is held by another host (its "
 		    "etcd key %s waits behind another)", c->path,
 		    lbd_etcd_lock_key(c->key));
@@ -200,12 +232,15 @@ on_key(void *arg, enum lbd_etcd_lock_event ev, int64_t token,
 		break;
 	case LBD_ETCD_LOCK_RELEASED:
 		if (why != NULL)
-			log_warn("%s: %s", c->path, why);
+			log_warn("%s: %s; deleted again in a second", c->path,
+			    why);
 		c->key = NULL;
 		c->state = C_IDLE;
-		if (c->l == NULL || TAILQ_EMPTY(&c->l->waiters))
+		c->stray = why != NULL;
+		if (!c->stray && (c->l == NULL ||
+		    TAILQ_EMPTY(&c->l->waiters)))
 			cohort_put(c);  /* (freed) */
-		else if (c->failed) {
+		else if (c->failed || c->stray) {
 			c->failed = 0;
 			c->retry = 1;
 			lbd_cohort_retry_soon(c->d);
@@ -213,6 +248,37 @@ on_key(void *arg, enum lbd_etcd_lock_event ev, int64_t token,
 			take(c);
 		break;
 	}
+}
+
+/*
+ * Whether c's key may not be taken now: the daemon takes LBD_COHORT_KEYS
+ * (each a call to etcd, a watch while it waits), or the user its head
+ * waiter is (c->uid, set here) takes LBD_COHORT_KEYS_PER_UID; why in msg
+ * (size bytes) then.  A key taken back for a hold here, or a stray one,
+ * is the daemon's (uid 0's).
+ */
+static int
+keys_spent(struct lbd_cohort *c, char *msg, size_t size)
+{
+	struct lbd_cohort *k;
+	unsigned           all = 0, mine = 0;
+
+	c->uid = c->l != NULL && !held_here(c->l) &&
+	    !TAILQ_EMPTY(&c->l->waiters) ? TAILQ_FIRST(&c->l->waiters)->conn->
+	    uid : 0;
+	LIST_FOREACH(k, &c->d->cohorts, entry)
+		if (k->state == C_TAKING) {     /* (a held key's calls end) */
+			all++;
+			mine += k->uid == c->uid;
+		}
+	if (all < LBD_COHORT_KEYS && (c->uid == 0 ||
+	    mine < LBD_COHORT_KEYS_PER_UID))
+		return 0;
+	snprintf(msg, size, "%s is a cluster lock, and this lockbrokerd takes "
+	    "at most %d etcd keys at once, %d for one user: uid %ld has %u, "
+	    "all %u", c->path, LBD_COHORT_KEYS, LBD_COHORT_KEYS_PER_UID,
+	    (long)c->uid, mine, all);
+	return 1;
 }
 
 /* Starts taking c's key (IDLE, waiters queued); with no lease yet, it is
@@ -228,6 +294,12 @@ take(struct lbd_cohort *c)
 	c->failed = 0;
 	if (lease == 0 || (d->cohort_sweep > 0 && !held_here(c->l)))
 		return;         /* lbd_cohorts_lease takes it */
+	if (keys_spent(c, c->parked, sizeof(c->parked))) {
+		c->retry = 1;   /* tried again a second later */
+		lbd_cohort_retry_soon(d);
+		return;
+	}
+	c->parked[0] = '\0';
 	if (gethostname(host, sizeof(host)) != 0)
 		snprintf(host, sizeof(host), "?");
 	host[sizeof(host) - 1] = '\0';
@@ -287,7 +359,44 @@ lbd_cohort_gate(struct lbd_lock *l, struct lockfs_err *err)
 		return r;
 	if (c->state == C_IDLE && !c->retry)
 		take(c);
-	return !(c->state == C_HELD && c->handed < LBD_COHORT_HANDOFFS);
+	return !(c->state == C_HELD && c->handed < LBD_COHORT_HANDOFFS &&
+	    c->grants < TOKEN_COUNT / 2);      /* tokens to spare */
+}
+
+/* lbd_cohort_may_make: see cohort.h. */
+int
+lbd_cohort_may_make(struct lbd_lock *l, struct lbd_conn *c,
+    struct lockfs_err *err)
+{
+	char file[PATH_MAX], *slash;
+	int  r;
+
+	if (l->d->cluster == NULL || lbd_cluster_name(l->d->cfg.cluster_dir,
+	    l->path, file, sizeof(file)) != 1 || l->method == LB_SQLITE)
+		return 1;       /* (sqlite: a row, its database's business) */
+	lbd_lock_file(l, file);
+	if ((slash = strrchr(file, '/')) == NULL || slash == file)
+		return 1;
+	*slash = '\0';
+	if (lbd_creds_enter(c->creds, err) != 0)
+		return 0;
+	r = lockfs_fs_may_remove_in(file);
+	lbd_creds_leave();
+	if (r == 0)
+		return 1;
+	lockfs_fail(err, LB_EFAILED, errno, "cannot lock %s: cannot create in "
+	    "%s: %s", l->path, file, strerror(errno));
+	return 0;
+}
+
+/* lbd_cohort_parked: see cohort.h. */
+const char *
+lbd_cohort_parked(const struct lbd_lock *l)
+{
+	const struct lbd_cohort *c = l->cohort;
+
+	return c != NULL && c->state == C_IDLE && c->parked[0] != '\0' ?
+	    c->parked : NULL;
 }
 
 /* lbd_cohort_leaseless: see cohort.h. */
@@ -306,7 +415,7 @@ lbd_cohort_token(struct lbd_lock *l)
 
 	if (c == NULL || c->state != C_HELD || c->token <= 0)
 		return 0;
-	if (c->grants + 1 >= (uint64_t)1 << 20) /* never: 16 handoffs */
+	if (c->grants >= TOKEN_COUNT)   /* never: 16 handoffs a hold */
 		return 0;
 	return (uint64_t)c->token << 20 | ++c->grants;
 }
@@ -328,7 +437,8 @@ lbd_cohort_unheld(struct lbd_lock *l)
 	if (c == NULL || l->holder != NULL)
 		return;
 	if (c->state == C_HELD && (TAILQ_EMPTY(&l->waiters) ||
-	    c->handed >= LBD_COHORT_HANDOFFS)) {
+	    c->handed >= LBD_COHORT_HANDOFFS ||
+	    c->grants >= TOKEN_COUNT / 2)) {
 		if (!TAILQ_EMPTY(&l->waiters))
 			log_debug("%s: %u local handoffs: its etcd key given "
 			    "up, taken anew behind other hosts", l->path,
@@ -397,13 +507,17 @@ lbd_cohorts_lease(struct lbd *d, int64_t lost)
 	for (c = LIST_FIRST(&d->cohorts); c != NULL; c = next) {
 		next = LIST_NEXT(c, entry);
 		if (lost == 0) {        /* a lease granted */
-			if (c->state == C_IDLE && c->l != NULL &&
-			    !TAILQ_EMPTY(&c->l->waiters))
+			if (c->state == C_IDLE && (c->stray || (c->l != NULL &&
+			    !TAILQ_EMPTY(&c->l->waiters))))
 				take(c);
 			continue;
 		}
-		if (c->key == NULL)
+		c->stray = 0;           /* gone with the lease */
+		if (c->key == NULL) {
+			if (c->l == NULL)
+				cohort_put(c);
 			continue;
+		}
 		lbd_etcd_lock_abandon(c->key);  /* gone with the lease */
 		c->key = NULL;
 		if (c->state == C_HELD && c->l != NULL &&
@@ -433,8 +547,8 @@ lbd_cohorts_retry(struct lbd *d)
 		if (c->state != C_IDLE || !c->retry)
 			continue;
 		c->retry = 0;
-		if (c->l != NULL && !TAILQ_EMPTY(&c->l->waiters))
-			take(c);
+		if (c->stray || (c->l != NULL && !TAILQ_EMPTY(&c->l->waiters)))
+			take(c);        /* a stray key: taken, then deleted */
 		else
 			cohort_put(c);
 	}
@@ -625,4 +739,145 @@ lbd_cohorts_previous_lost(struct lbd *d, int64_t id)
 		    "lease (revoked at its stop, or lost), and with it went "
 		    "the cluster lock");
 	each_held(d, lose, why);
+}
+
+/* A STATUS reply waiting for etcd's word on a cluster lock. */
+struct lbd_cstatus {
+	struct lbd_conn        *c;
+	struct lbd_etcd_req    *req;
+	struct lbp_out          o;         /* the reply, begun */
+	char                   *prefix;
+	char                   *mine;      /* this daemon's key then, or "" */
+	LIST_ENTRY(lbd_cstatus) entry;     /* in d->cstatus */
+};
+
+static const char *const state_names[] = {
+	"idle", "taking", "held", "lost", "releasing"
+};
+
+static void
+cstatus_free(struct lbd_cstatus *s)
+{
+	LIST_REMOVE(s, entry);
+	free(s->prefix);
+	free(s->mine);
+	free(s);
+}
+
+/* etcd's word on a STATUS's lock: its fields added, the reply sent. */
+static void
+on_status_first(void *arg, int ok, long status, const char *body,
+    size_t len, const char *fail)
+{
+	struct lbd_cstatus *s = arg;
+	struct lbp_out      o = s->o;
+	int64_t             rev, count;
+	int                 code;
+	char                key[1024], value[256], why[512];
+
+	key[0] = '\0';
+	count = 0;
+	s->req = NULL;
+	if (ok && lbd_etcd_parse_first(status, body, len, s->prefix, key,
+	    sizeof(key), value, sizeof(value), &rev, &count, &code, why,
+	    sizeof(why)) == LBD_ETCD_OK) {
+		/* Waiting keys, but this daemon's own. */
+		lbp_add_u64(&o, "cluster_waiters", (uint64_t)(count -
+		    (key[0] != '\0') - (s->mine[0] != '\0' &&
+		    strcmp(s->mine, key) != 0 && count > 1)));
+		if (key[0] != '\0') {
+			lbp_add_u64(&o, "cluster_revision", (uint64_t)rev);
+			lbp_add_str(&o, "cluster_holder", value);
+		}
+	} else
+		lbp_add_str(&o, "cluster_error", ok ? why : fail);
+	/* A line has LBP_FIELDS_MAX fields at most: the holder, then the
+	 * revision, go first when they do not fit. */
+	if (lbp_end(&o) != 0 && key[0] != '\0') {
+		o = s->o;
+		lbp_add_u64(&o, "cluster_waiters", (uint64_t)(count - 1 -
+		    (s->mine[0] != '\0' && strcmp(s->mine, key) != 0 &&
+		    count > 1)));
+		lbp_add_u64(&o, "cluster_revision", (uint64_t)rev);
+		if (lbp_end(&o) != 0) {
+			o = s->o;
+			(void)lbp_end(&o);
+		}
+	}
+	lbd_conn_send(s->c, &o);
+	cstatus_free(s);
+}
+
+/* lbd_cohort_status: see cohort.h. */
+int
+lbd_cohort_status(struct lbd_conn *c, const char *path, struct lbd_lock *l,
+    struct lbp_out *o)
+{
+	struct lbd         *d = c->d;
+	struct lbd_cohort  *k = l != NULL ? l->cohort : NULL;
+	struct lbd_cstatus *s;
+	char                name[PATH_MAX], prefix[PATH_MAX + 64], url[1024];
+	char                why[1024], *b;
+
+	if (d->cluster == NULL || c->version < 2 || lbd_cluster_name(
+	    d->cfg.cluster_dir, path, name, sizeof(name)) != 1 ||
+	    lbd_cluster_prefix(d->cfg.etcd_prefix, name, prefix,
+	    sizeof(prefix)) < 0)
+		return 0;
+	if (k == NULL)
+		LIST_FOREACH(k, &d->cohorts, entry)
+			if (strcmp(k->path, path) == 0)
+				break;
+	lbp_add_str(o, "cluster_state", k == NULL ? "idle" :
+	    k->state == C_TAKING && lbd_etcd_lock_waiting(k->key) ?
+	    "waiting" : state_names[k->state]);
+	if (k != NULL && k->key != NULL)
+		lbp_add_str(o, "cluster_key", lbd_etcd_lock_key(k->key));
+	if (lbd_cohort_leaseless(d, why, sizeof(why)) != NULL) {
+		lbp_add_str(o, "cluster_error", why);
+		return 0;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL ||
+	    (s->prefix = strdup(prefix)) == NULL ||
+	    (s->mine = strdup(k != NULL && k->key != NULL ?
+	    lbd_etcd_lock_key(k->key) : "")) == NULL ||
+	    (b = lbd_etcd_body_first(prefix)) == NULL) {
+		if (s != NULL) {
+			free(s->prefix);
+			free(s);
+		}
+		lbp_add_str(o, "cluster_error", "out of memory");
+		return 0;
+	}
+	s->c = c;
+	s->o = *o;
+	snprintf(url, sizeof(url), "%s/v3/kv/range", lbd_clusterd_endpoint(d));
+	s->req = lbd_etcd_http_post(lbd_clusterd_http(d), url, b,
+	    LBD_COHORT_CALL_MS, LBD_ETCD_REPLY_MAX, on_status_first, s, why,
+	    sizeof(why));
+	free(b);
+	if (s->req == NULL) {
+		free(s->prefix);
+		free(s->mine);
+		free(s);
+		lbp_add_str(o, "cluster_error", why);
+		return 0;
+	}
+	LIST_INSERT_HEAD(&d->cstatus, s, entry);
+	return 1;
+}
+
+/* lbd_cohort_status_forget: see cohort.h. */
+void
+lbd_cohort_status_forget(struct lbd_conn *c)
+{
+	struct lbd_cstatus *s, *next;
+
+	for (s = LIST_FIRST(&c->d->cstatus); s != NULL; s = next) {
+		next = LIST_NEXT(s, entry);
+		if (s->c != c)
+			continue;
+		lbd_etcd_http_cancel(s->req);
+		cstatus_free(s);
+	}
 }

@@ -45,6 +45,25 @@
  */
 int  lbd_cohort_gate(struct lbd_lock *l, struct lockfs_err *err);
 
+/* etcd keys this daemon is taking at once (each a connection to etcd
+ * until held: a watch while it waits behind another host's; counted in
+ * its descriptor budget), at most, and of them, at most those started
+ * for one user; a lock past either waits (its waiters' timeouts
+ * running), a try of it is refused.  Held keys are not counted. */
+#define LBD_COHORT_KEYS          256
+#define LBD_COHORT_KEYS_PER_UID  64
+
+/* lbd_cohort_parked: NULL, or why l's cohort waits for a key to be
+ * free (LBD_COHORT_KEYS): a try of it is refused with that. */
+const char *lbd_cohort_parked(const struct lbd_lock *l);
+
+/* lbd_cohort_may_make: for a cluster lock, 1 when c's user may make l's
+ * artefact in its directory (write and search), as far as a look tells,
+ * else 0 with err filled: a request that cannot be granted takes no
+ * etcd key.  1 for any other lock. */
+int lbd_cohort_may_make(struct lbd_lock *l, struct lbd_conn *c,
+    struct lockfs_err *err);
+
 /* lbd_cohort_leaseless: NULL while this daemon has a live etcd lease;
  * else why it has none (buf, size bytes), for a try that cannot wait. */
 const char *lbd_cohort_leaseless(const struct lbd *d, char *buf,
@@ -56,6 +75,23 @@ const char *lbd_cohort_leaseless(const struct lbd *d, char *buf,
  * earlier grant's on any host, since etcd's revision grows across the
  * cluster.  0 for a lock that is not a cluster lock. */
 uint64_t lbd_cohort_token(struct lbd_lock *l);
+
+/*
+ * lbd_cohort_status: c's STATUS reply o (begun, not ended) of the lock at
+ * path (l: its lock in the table, or NULL), in a version-2 session: for a
+ * cluster lock, the cohort's fields added (cluster_state, cluster_key),
+ * and, while the daemon has a lease, etcd asked for the lock's first key
+ * and count: 1, o taken over, ended and sent once etcd answers (with
+ * cluster_waiters, cluster_revision, cluster_holder, as many as a line
+ * holds; or cluster_error), or dropped if c closes first.  0: the
+ * caller ends and sends o.
+ */
+int  lbd_cohort_status(struct lbd_conn *c, const char *path,
+    struct lbd_lock *l, struct lbp_out *o);
+
+/* lbd_cohort_status_forget: c closes: its STATUS replies waiting for
+ * etcd are dropped. */
+void lbd_cohort_status_forget(struct lbd_conn *c);
 
 /* lbd_cohort_handed: l, a cluster lock, was just granted to a waiter
  * after another local hold: counted towards LBD_COHORT_HANDOFFS. */

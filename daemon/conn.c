@@ -52,6 +52,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cohort.h"
 #include "conn.h"
 #include "creds.h"
 #include "daemon.h"
@@ -269,6 +270,7 @@ lbd_conn_close(struct lbd_conn *c)
 	lbd_acks_forget(c);
 	lbd_swap_answers_forget(c);
 	lbd_list_forget(c);
+	lbd_cohort_status_forget(c);
 	TAILQ_REMOVE(&d->conns, c, entry);
 	d->nconns--;
 	uid_uncount(c);

@@ -56,6 +56,7 @@ struct lbd_pidwatch;                /* pidwatch.c */
 struct lbd_pidwatches;
 struct lbd_clusterd;                /* clusterd.h */
 struct lbd_cohort;                  /* cohort.c */
+struct lbd_cstatus;                 /* cohort.c */
 
 /* A holder that has gone with holds to end, a turn at a time at the end
  * of each loop iteration (ending.c): a closed connection (conn.c), an
@@ -375,6 +376,8 @@ struct lbd {
 	struct lbd_holds         orphans;   /* holds of the previous run, not
 	                                       yet reclaimed, and kept holds */
 	LIST_HEAD(, lbd_cohort)  cohorts;   /* cluster locks' (cohort.c) */
+	LIST_HEAD(, lbd_cstatus) cstatus;   /* STATUS replies waiting for
+	                                       etcd's word (cohort.c) */
 	unsigned                 cohort_sweep; /* the previous run's keys'
 	                                       calls in flight: no new key
 	                                       taken till they end */

@@ -660,3 +660,63 @@ out:
 	json_decref(o);
 	return r;
 }
+
+char *
+lbd_etcd_body_first(const char *prefix)
+{
+	char *p = NULL, *e = NULL, *r = NULL;
+
+	if (prefix_range(prefix, &p, &e) < 0)
+		return NULL;
+	r = dump(json_pack("{s:s,s:s,s:s,s:s,s:s}", "key", p, "range_end", e,
+	    "sort_order", "ASCEND", "sort_target", "CREATE", "limit", "1"));
+	free(p);
+	free(e);
+	return r;
+}
+
+enum lbd_etcd_outcome
+lbd_etcd_parse_first(long status, const char *body, size_t len,
+    const char *prefix, char *key, size_t keysize, char *value,
+    size_t valsize, int64_t *revision, int64_t *count, int *code,
+    char *why, size_t size)
+{
+	enum lbd_etcd_outcome r;
+	unsigned char buf[1024];
+	json_t *o, *v, *kvs;
+	int n, i;
+
+	key[0] = value[0] = '\0';
+	*count = 0;
+	if ((o = reply_open(status, body, len, code, &r, why, size)) == NULL)
+		return r;
+	r = LBD_ETCD_BAD;
+	if (range_first(o, revision, key, keysize, why, size) < 0 ||
+	    (json_object_get(o, "count") != NULL &&
+	    int64_get(o, "count", count, why, size) < 0))
+		goto out;
+	if (key[0] != '\0' && strncmp(key, prefix, strlen(prefix)) != 0) {
+		snprintf(why, size, "a key outside the lock's prefix");
+		goto out;
+	}
+	if (*count < (key[0] != '\0')) {
+		snprintf(why, size, "a range with a key and a count under one");
+		goto out;
+	}
+	kvs = json_object_get(o, "kvs");
+	v = key[0] != '\0' ? json_object_get(json_array_get(kvs, 0),
+	    "value") : NULL;
+	if (v != NULL && (!json_is_string(v) || (n = lbd_etcd_b64_decode(
+	    json_string_value(v), buf, sizeof(buf))) < 0)) {
+		snprintf(why, size, "a value that is not base64, or too long");
+		goto out;
+	}
+	for (i = 0; v != NULL && i < n && (size_t)i + 1 < valsize; i++)
+		value[i] = buf[i] >= 0x20 && buf[i] < 0x7f ? (char)buf[i] : '?';
+	if (v != NULL)
+		value[i] = '\0';
+	r = LBD_ETCD_OK;
+out:
+	json_decref(o);
+	return r;
+}

@@ -146,6 +146,21 @@ enum lbd_etcd_outcome lbd_etcd_parse_delete(long status, const char *body,
  * for none); at most LBD_ETCD_LEASE_KEYS_MAX.
  */
 #define LBD_ETCD_LEASE_KEYS_MAX 65536
+
+/*
+ * A lock's holder, for STATUS (cohort.c):
+ *   first: POST /v3/kv/range: the prefix's first key by create revision,
+ *          with its value, and the prefix's count of keys
+ * lbd_etcd_parse_first: the reply: the key (decoded, "" when the prefix
+ * is empty) under prefix, its value (decoded, cut to valsize - 1 bytes,
+ * each byte outside printable ASCII as '?'), its create revision (0:
+ * none) and the count.
+ */
+char *lbd_etcd_body_first(const char *prefix);
+enum lbd_etcd_outcome lbd_etcd_parse_first(long status, const char *body,
+    size_t len, const char *prefix, char *key, size_t keysize, char *value,
+    size_t valsize, int64_t *revision, int64_t *count, int *code,
+    char *why, size_t size);
 char *lbd_etcd_body_lease_keys(int64_t id);
 enum lbd_etcd_outcome lbd_etcd_parse_lease_keys(long status,
     const char *body, size_t len, char ***keys, size_t *n, int *code,

@@ -517,3 +517,9 @@ lbd_etcd_lease_close(struct lbd_etcd_lease *l, void (*done)(void *),
 	if (l->req == NULL)
 		uv_timer_start(l->tick, on_tick, 0, 0);
 }
+
+const char *
+lbd_etcd_lease_endpoint(const struct lbd_etcd_lease *l)
+{
+	return l->endpoints[l->cur];
+}

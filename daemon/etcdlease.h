@@ -76,6 +76,10 @@ int64_t lbd_etcd_lease_ttl(const struct lbd_etcd_lease *l);
  * the last lost lease had when it was declared lost, 0 when none was. */
 uint64_t lbd_etcd_lease_lost_deadline(const struct lbd_etcd_lease *l);
 
+/* lbd_etcd_lease_endpoint: the endpoint the lease's next call goes to
+ * (the next after each that failed to answer). */
+const char *lbd_etcd_lease_endpoint(const struct lbd_etcd_lease *l);
+
 /* lbd_etcd_lease_keepalives: keepalives etcd has acknowledged. */
 uint64_t lbd_etcd_lease_keepalives(const struct lbd_etcd_lease *l);
 

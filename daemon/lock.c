@@ -189,6 +189,15 @@ lbd_lock_serve(struct lbd_lock *l)
 		r = lbd_lock_try(l, w->conn, w->kept_pid, w->tid, &err);
 		if (r == LB_EALREADY && break_stale_for(l))
 			r = lbd_lock_try(l, w->conn, w->kept_pid, w->tid, &err);
+		if (r == LB_EALREADY && w->cluster_try) {
+			/* A cluster lock's try, its key held: held outside
+			 * the broker here, it is answered as a local try. */
+			lbd_conn_error(w->conn, w->id, LBP_EALREADY, "%s is "
+			    "locked by another owner", l->path);
+			lbd_wait_remove(w);
+			r = 0;  /* (w gone: nothing to watch for it) */
+			continue;
+		}
 		if (r == LB_EALREADY)
 			break;
 		if (r == 0) {
@@ -273,7 +282,7 @@ lbd_lock_own_waits(struct lbd_lock *l, struct lbd_conn *c, pid_t tid)
 }
 
 /*
- * The ACQUIRE id of (c, tid) (kept_pid, shared as asked) for cluster lock
+ * The ACQUIRE id of (c, tid) (kept_pid, stale, shared as asked) for cluster lock
  * l, whose cohort does not hold its etcd key now (cohort.h): queued, to
  * be served once it does.  A try (timeout 0 or less) fails at once when
  * someone here holds or waits for l; else it waits for the key's take,
@@ -282,7 +291,7 @@ lbd_lock_own_waits(struct lbd_lock *l, struct lbd_conn *c, pid_t tid)
  */
 static int
 cluster_wait(struct lbd_lock *l, struct lbd_conn *c, uint64_t id,
-    pid_t kept_pid, pid_t tid, double timeout, int shared)
+    pid_t kept_pid, pid_t tid, double timeout, int stale, int shared)
 {
 	struct lockfs_err err;
 	const char       *why;
@@ -307,13 +316,19 @@ cluster_wait(struct lbd_lock *l, struct lbd_conn *c, uint64_t id,
 		    why);
 		return 0;
 	}
+	if (try && (why = lbd_cohort_parked(l)) != NULL) {
+		lbd_conn_error(c, id, LBP_EFAILED, "%s", why);
+		return 0;
+	}
+
 	if (c->nwaits >= c->d->cfg.limits.waits_per_conn) {
 		lbd_conn_error(c, id, LBP_ELIMIT, "waits_per_conn: this "
 		    "connection waits for %u locks", c->nwaits);
 		return 0;
 	}
-	if (lbd_wait_add_mode(l, c, id, kept_pid, tid, try ? LBD_COHORT_TRY_S :
-	    timeout, shared, 0) != 0) {
+	if ((shared ? lbd_wait_add_mode(l, c, id, kept_pid, tid, try ?
+	    LBD_COHORT_TRY_S : timeout, 1, 0) : lbd_wait_add(l, c, id,
+	    kept_pid, tid, try ? LBD_COHORT_TRY_S : timeout, stale)) != 0) {
 		lbd_conn_error(c, id, LBP_EINTERNAL, "out of memory");
 		return 0;
 	}
@@ -403,13 +418,23 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 	/* A cluster lock is granted here only while this daemon holds its
 	 * etcd key (cohort.h): until then the request waits in the queue,
 	 * a try (timeout 0) too, for the key's take to say. */
+	/* A request that cannot be granted takes no etcd key. */
+	if (l->holder == NULL && TAILQ_EMPTY(&l->waiters) &&
+	    !lbd_cohort_may_make(l, c, &err)) {
+		lbd_creds_may_look(c->creds, lbd_lock_file(l, file), &err);
+		lbd_conn_error(c, id, LBP_EFAILED, "%s", err.msg);
+		goto out;
+	}
 	if ((gated = lbd_cohort_gate(l, &err)) == -1) {
+		/* Where c may not look, the same answer as ever. */
+		lbd_creds_may_look(c->creds, lbd_lock_file(l, file), &err);
 		lbd_conn_error(c, id, err.code == LB_EINVAL ? LBP_EINVAL :
 		    LBP_EFAILED, "%s", err.msg);
 		goto out;
 	}
 	if (gated) {
-		r = cluster_wait(l, c, id, kept_pid, tid, timeout, shared);
+		r = cluster_wait(l, c, id, kept_pid, tid, timeout, stale,
+		    shared);
 		goto out;
 	}
 	/* Past readers_per_lock, a request with a timeout waits in the
@@ -424,7 +449,9 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 			    "%s is held shared by %u readers already", path,
 			    l->nreaders + 1);
 		else if ((r = lbd_reader_join(l, c, kept_pid, tid, id,
-		    &err)) == LB_ENOTLOCKED)
+		    &err)) == 0)
+			lbd_cohort_handed(l);   /* a grant, to the bound */
+		else if (r == LB_ENOTLOCKED)
 			/* Its lock file is not its reader's any more (broken
 			 * as stale): that hold ends, and this request goes
 			 * on as any to a lock held outside the broker. */

@@ -48,6 +48,7 @@
 #include <string.h>
 
 #include "conn.h"
+#include "cohort.h"
 #include "creds.h"
 #include "daemon.h"
 #include "fs.h"
@@ -1115,11 +1116,13 @@ lbd_readers_serve(struct lbd_lock *l)
 		    NULL || lbd_reader_of(l, w->conn, w->kept_pid, w->tid) !=
 		    NULL)
 			lbd_grant_reply(h, w->conn, w->id);
-		else if (l->nreaders >= l->d->cfg.limits.readers_per_lock)
-			break;
+		else if (l->nreaders >= l->d->cfg.limits.readers_per_lock ||
+		    lbd_cohort_gate(l, &err) != 0)
+			break;  /* (a cluster lock: its key's bound) */
 		else if ((rc = lbd_reader_join(l, w->conn, w->kept_pid,
 		    w->tid, w->id, &err)) == 0) {
 			/* Its owner's other waits for l: answered now. */
+			lbd_cohort_handed(l);
 			c = w->conn;
 			tid = w->tid;
 			rc = w->kept_pid != 0;

@@ -14,6 +14,7 @@
 
 #include "cluster.h"
 #include "clusterd.h"
+#include "cohort.h"
 #include "conn.h"
 #include "creds.h"
 #include "daemon.h"
@@ -301,12 +302,15 @@ req_acquire(struct lbd_conn *c, const struct lbp_msg *m)
 	 * (lock.c, cohort.c) by a daemon that runs an etcd client. */
 	if ((r = lbd_cluster_name(c->d->cfg.cluster_dir, a.abs, name,
 	    sizeof(name))) != 0 && (c->d->cluster == NULL || r < 0 ||
-	    lbp_get(m, "set") != NULL || lbp_get(m, "of") != NULL)) {
+	    c->version < 2 || lbp_get(m, "set") != NULL ||
+	    lbp_get(m, "of") != NULL)) {
 		lbd_conn_error(c, m->id, LBP_EFAILED, "%s is a cluster lock "
 		    "(under cluster_dir %s): %s", a.abs, c->d->cfg.cluster_dir,
-		    r < 0 ? "its name is too long" : c->d->cluster != NULL ?
-		    "a cluster lock cannot be a member of a set (yet)" :
-		    lbd_clusterd_refusal(c->d, why, sizeof(why)));
+		    r < 0 ? "its name is too long" : c->d->cluster == NULL ?
+		    lbd_clusterd_refusal(c->d, why, sizeof(why)) :
+		    c->version < 2 ? "it needs a version-2 session (HELLO "
+		    "version=2), which is told when the lock is lost (LOST)" :
+		    "a cluster lock cannot be a member of a set (yet)");
 		return;
 	}
 	if (lbp_get_timeout(m, "timeout", &timeout) == -2) {
@@ -511,6 +515,9 @@ req_status(struct lbd_conn *c, const struct lbp_msg *m)
 			lbp_add_u64(&o, "holders", 1);
 		}
 	}
+	/* A cluster lock: etcd's word, sent with it (cohort.c). */
+	if (lbd_cohort_status(c, a.abs, l, &o))
+		return;
 	lbp_end(&o);
 	lbd_conn_send(c, &o);
 }

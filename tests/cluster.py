@@ -176,7 +176,7 @@ class ClusterCase(unittest.TestCase):
         return m.group(1), int(m.group(2))
 
     def local_lock_served(self):
-        c = self.daemon.client()
+        c = self.daemon.client(version=2)
         p = os.path.join(self.locks, "local")
         self.assertEqual(c.call("ACQUIRE", path=p, timeout=0).code, "OK")
         self.assertTrue(os.path.exists(p + ".lock"))
@@ -187,7 +187,7 @@ class ClusterCase(unittest.TestCase):
     def cluster_refusal(self):
         """The message of a cluster lock's try (ACQUIRE timeout=0),
         refused EFAILED: the daemon has no lease to take its key on."""
-        c = self.daemon.client()
+        c = self.daemon.client(version=2)
         p = os.path.join(self.cluster, "db", "migrate")
         r = c.call("ACQUIRE", path=p, timeout=0)
         c.close()
@@ -208,7 +208,7 @@ class ClusterCase(unittest.TestCase):
         """A cluster lock's try is granted on lease (hex): its key in
         etcd, named by the lease, its value naming the daemon; the local
         artefact made; the release deletes both."""
-        c = self.daemon.client()
+        c = self.daemon.client(version=2)
         p = os.path.join(self.cluster, "db", "migrate")
         r = c.call("ACQUIRE", path=p, timeout=0)
         self.assertEqual(r.code, "OK", r)
@@ -458,7 +458,7 @@ class TwoHostsCase(ClusterCase):
 
 class TwoHosts(TwoHostsCase):
     def test_excluded_and_handed_on_across_daemons(self):
-        ca, cb = self.a.client(), self.b.client()
+        ca, cb = self.a.client(version=2), self.b.client(version=2)
         pa, pb = self.path(self.a), self.path(self.b)
         ra = ca.call("ACQUIRE", path=pa, timeout=0)
         self.assertEqual(ra.code, "OK", ra)
@@ -485,11 +485,53 @@ class TwoHosts(TwoHostsCase):
         ca.close()
         cb.close()
 
+    def v2(self, daemon):
+        c = daemon.client(hello=False)
+        self.assertEqual(c.call("HELLO", version=2).code, "OK")
+        return c
+
+    def test_status_shows_etcd_holder_and_waiters(self):
+        ca, cb, sa = self.a.client(version=2), self.b.client(version=2), self.v2(self.a)
+        pa, pb = self.path(self.a), self.path(self.b)
+        lease_a = hexkey(GRANTED.search(self.a.logtext()).group(1))
+        r = ca.call("ACQUIRE", path=pa, timeout=0)
+        self.assertEqual(r.code, "OK", r)
+        rid = cb.send("ACQUIRE", path=pb, timeout=30)
+        wait_for("b's key", lambda: len(self.keys()) == 2, 5.0)
+        # A's side: held here, A's key first; B's key the one waiter.
+        st = sa.call("STATUS", path=pa).fields
+        self.assertNotIn("cluster_error", st)
+        self.assertEqual(st["cluster_state"], "held")
+        self.assertEqual(st["cluster_key"], KEYS + "db%2Fmigrate/" + lease_a)
+        self.assertIn("lockbrokerd host=", st["cluster_holder"])
+        self.assertIn("path=" + pa, st["cluster_holder"])
+        self.assertEqual(st["cluster_waiters"], "1")
+        self.assertEqual(int(st["cluster_revision"]),
+                         int(r.fields["token"]) >> 20)
+        # B's side: its key waits; held by A's; no other host waits.
+        sb = self.v2(self.b)
+        st = sb.call("STATUS", path=pb).fields
+        self.assertEqual(st["cluster_state"], "waiting")
+        self.assertTrue(st["cluster_key"].startswith(KEYS + "db%2Fmigrate/"))
+        self.assertNotEqual(st["cluster_key"], KEYS + "db%2Fmigrate/" +
+                            lease_a)
+        self.assertIn("path=" + pa, st["cluster_holder"])
+        self.assertEqual(st["cluster_waiters"], "0")
+        # A version-1 session sees the local side only.
+        c1 = self.a.client()
+        self.assertNotIn("cluster_state", c1.call("STATUS", path=pa).fields)
+        c1.close()
+        self.assertEqual(ca.call("RELEASE", path=pa).code, "OK")
+        self.assertEqual(cb.wait(rid, 10.0).code, "OK")
+        self.assertEqual(cb.call("RELEASE", path=pb).code, "OK")
+        for c in (ca, cb, sa, sb):
+            c.close()
+
     def worker(self, daemon, rounds, grants, errors):
         """rounds of: the lock, the counter read, a pause, the counter
         written + 1, the release; each grant's (count seen, token)."""
         try:
-            c = daemon.client()
+            c = daemon.client(version=2)
             p = self.path(daemon)
             for _ in range(rounds):
                 r = c.call("ACQUIRE", _wait=60.0, path=p, timeout=60)
@@ -542,7 +584,7 @@ class TwoHosts(TwoHostsCase):
                                stdout=subprocess.PIPE, text=True)
         try:
             self.assertTrue(ctl.stdout.readline().startswith(name + "/"))
-            c = self.a.client()
+            c = self.a.client(version=2)
             p = self.path(self.a)
             r = c.call("ACQUIRE", path=p, timeout=0)
             self.assertEqual(r.code, "EALREADY", r)
@@ -583,7 +625,7 @@ class RestartHolds(TwoHostsCase):
         return GRANTED.search(daemon.logtext()).group(1)
 
     def test_keys_taken_back_and_a_waiting_key_deleted(self):
-        ca, cb, cw = self.a.client(), self.b.client(), self.a.client()
+        ca, cb, cw = self.a.client(version=2), self.b.client(version=2), self.a.client(version=2)
         pa, pb = self.path(self.a), self.path(self.b)
         ya, yb = pa + "-y", pb + "-y"
         lease = self.lease_of(self.a)
@@ -606,7 +648,7 @@ class RestartHolds(TwoHostsCase):
         self.assertEqual(list(self.keys()),
                          [KEYS + "db%2Fmigrate/" + hexkey(lease)])
         self.assertEqual(len(self.keys("db%2Fmigrate-y")), 1)
-        c2 = self.a.client()
+        c2 = self.a.client(version=2)
         r = c2.call("RECLAIM", path=pa, token=token)
         self.assertEqual(r.code, "OK", r)
         self.assertEqual(cb.call("ACQUIRE", path=pb, timeout=0).code,
@@ -625,7 +667,7 @@ class RestartHolds(TwoHostsCase):
         cb.close()
 
     def test_lease_gone_holds_lost(self):
-        ca, cb = self.a.client(), self.b.client()
+        ca, cb = self.a.client(version=2), self.b.client(version=2)
         pa, pb = self.path(self.a), self.path(self.b)
         lease = self.lease_of(self.a)
         r = ca.call("ACQUIRE", path=pa, timeout=0)
@@ -643,7 +685,7 @@ class RestartHolds(TwoHostsCase):
         self.logged(r"the previous run's etcd lease %s is gone, and with "
                     r"it the cluster lock" % lease)
         self.assertFalse(os.path.exists(pa + ".lock"))
-        ca = self.a.client()
+        ca = self.a.client(version=2)
         r = ca.call("RECLAIM", path=pa, token=token)
         self.assertEqual(r.code, "ENOENT", r)
         self.assertEqual(cb.call("RELEASE", path=pb).code, "OK")
@@ -653,7 +695,7 @@ class RestartHolds(TwoHostsCase):
     def test_clean_stop_frees_the_lock_and_loses_the_hold(self):
         # A clean stop revokes the lease: the other host may take the
         # lock at once, and the next run ends the hold it gives back.
-        ca, cb = self.a.client(), self.b.client()
+        ca, cb = self.a.client(version=2), self.b.client(version=2)
         pa, pb = self.path(self.a), self.path(self.b)
         r = ca.call("ACQUIRE", path=pa, timeout=0)
         self.assertEqual(r.code, "OK", r)
@@ -665,7 +707,7 @@ class RestartHolds(TwoHostsCase):
         self.daemon.start()
         self.logged(r"lost it: the previous run kept no etcd lease")
         self.assertFalse(os.path.exists(pa + ".lock"))
-        ca = self.a.client()
+        ca = self.a.client(version=2)
         self.assertEqual(ca.call("RECLAIM", path=pa, token=token).code,
                          "ENOENT")
         self.assertEqual(cb.call("RELEASE", path=pb).code, "OK")
@@ -684,7 +726,7 @@ def skip_reason():
         os.mkdir(os.path.join(d, "cluster"))
         daemon = Daemon(d, config="cluster_dir = %s/cluster\n" % d).start()
         try:
-            c = daemon.client()
+            c = daemon.client(version=2)
             r = c.call("ACQUIRE", path=d + "/cluster/x", timeout=0)
             c.close()
         finally:

@@ -128,7 +128,7 @@ class Host:
     def log(self):
         return self.daemon.logtext()
 
-    def client(self, version=1):
+    def client(self, version=2):
         """A connection in a session of protocol version."""
         c = Client(self.daemon.socket, hello=False)
         r = c.call("HELLO", version=version)
@@ -204,7 +204,7 @@ class TwoHosts(unittest.TestCase):
             h.daemon.start()
         return self.a.granted(), self.b.granted()
 
-    def client(self, host, version=1):
+    def client(self, host, version=2):
         c = host.client(version)
         self.clients.append(c)
         return c
@@ -215,7 +215,7 @@ class TwoHosts(unittest.TestCase):
         out = etcd.ctl("get", "--prefix", KEYS + ESCAPED + "/").split("\n")
         return list(zip(out[0:-1:2], out[1::2]))
 
-    def hold(self, host, version=1):
+    def hold(self, host, version=2):
         """A client of host holding X (its lock file made)."""
         c = self.client(host, version)
         r = c.call("ACQUIRE", path=host.path, timeout=15, _wait=20)
@@ -433,7 +433,7 @@ WORKER = r"""
 import os, sys, time
 sys.path.insert(0, %(tests)r)
 from lbdaemon import Client
-c = Client(%(socket)r)
+c = Client(%(socket)r, version=2)
 for i in range(%(n)d):
     r = c.call("ACQUIRE", path=%(path)r, timeout=30, _wait=40)
     if r.code != "OK":

@@ -70,7 +70,7 @@ class Reply:
 class Client:
     """One connection to the daemon."""
 
-    def __init__(self, path, hello=True, timeout=10.0):
+    def __init__(self, path, hello=True, timeout=10.0, version=1):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
         try:
@@ -81,7 +81,7 @@ class Client:
         self.buf = b""
         self.next_id = 1
         if hello:
-            r = self.call("HELLO", version=1)
+            r = self.call("HELLO", version=version)
             assert r.verb == "OK", r
 
     @classmethod
@@ -347,13 +347,14 @@ class NobodyClient(Client):
     to nobody, connects, hands the socket over and stays alive (the daemon
     reads the peer's process at each grant) until closed."""
 
-    def __init__(self, sock_path, hello=True, timeout=10.0, uid=NOBODY):
+    def __init__(self, sock_path, hello=True, timeout=10.0, uid=NOBODY,
+                 version=1):
         self.sock, self.keeper, self.pid = connect_as(sock_path, uid)
         self.sock.settimeout(timeout)
         self.buf = b""
         self.next_id = 1
         if hello:
-            r = self.call("HELLO", version=1)
+            r = self.call("HELLO", version=version)
             assert r.verb == "OK", r
 
     def close(self):
