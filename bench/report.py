@@ -402,7 +402,8 @@ def targets(d):
     r = ratio(ch.p50 if ch else None, lh.p50 if lh else None)
     add("a cluster lock's handoff between two clients of one daemon / a "
         "local lock's, p50 (etcd untouched but every 16th handoff, when "
-        "the key is given up and taken anew; the means: %s / %s µs)" % (
+        "the daemon asks whether another host waits; the means: %s / %s "
+        "µs)" % (
             us(d.main("peer.lb-cluster-local.handoff.mean")),
             us(d.main("peer.lb-local.handoff.mean"))),
         "%s / %s µs" % (us(ch.p50 if ch else None),
@@ -1378,8 +1379,8 @@ def cluster_section(d):
       "Uncontended: each acquire of a cluster lock takes its etcd key "
       "(one transaction), each release deletes it. Handoff between two "
       "clients of one daemon: the daemon holds the key and hands the lock "
-      "on locally, giving the key up and taking it anew every 16 "
-      "handoffs (docs/CLUSTER.md); between the daemons: the holder "
+      "on locally, asking etcd every 16 handoffs whether another host "
+      "waits (docs/CLUSTER.md); between the daemons: the holder "
       "releases once the other daemon's key exists and etcd's watch is "
       "in sync, as for etcd's own lock.")
     o()

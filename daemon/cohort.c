@@ -11,19 +11,26 @@
  *    | |                           |        tries answered EALREADY
  *    | |                           v HELD (the key's create revision)
  *    | |                          HELD: local grants, handoffs counted;
- *    | |                           |    the gate shuts at the bound
+ *    | |                           |    the gate shuts at the bound; no
+ *    | |                           |    holder then, waiters here: etcd
+ *    | |                           |    asked for the lock's keys (count):
+ *    | |                           |    ours alone, handed on, counted anew
  *    | |  no holder here and       |
- *    | |  (nobody waits, or the    +--- the lease lost --> LOST: the key
- *    | |  bound reached), or the   |    abandoned (gone with the lease),
- *    | |  lock leaves the table    |    the holders told (LOST), no
- *    | |                           v    grants; no holder here: IDLE
+ *    | |  (nobody waits, or others +--- the lease lost --> LOST: the key
+ *    | |  wait at the bound), or   |    abandoned (gone with the lease),
+ *    | |  the lock leaves the      |    the holders told (LOST), their
+ *    | |  table                    v    holds ended; no grants: IDLE
  *    | +------ RELEASED ------- RELEASING (the key's delete in flight;
  *    +------- (LOST, unheld)              waiters wait; taken again
  *                                         after, while they are left)
  *
- * A cohort with no lock and no key is freed.  The gate (lbd_cohort_gate)
- * is open in HELD below the bound only, so that no local grant is made
- * unless this daemon's key is the lowest under the lock's prefix.
+ * A delete that fails leaves the cohort IDLE and stray: its key may be in
+ * etcd still, on a lease kept alive; it is taken again by name a second
+ * later and deleted, till a delete is done (or the lease is lost).  A
+ * cohort with no lock, no key and nothing stray is freed.  The gate
+ * (lbd_cohort_gate) is open in HELD below the bound only, so that no
+ * local grant is made unless this daemon's key is the lowest under the
+ * lock's prefix.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -68,6 +75,9 @@ struct lbd_cohort {
 	int                    failed;    /* RELEASING a key whose take
 	                                     failed: taken again a second
 	                                     later, not at once */
+	struct lbd_etcd_req   *count;     /* HELD at the bound, waiters here:
+	                                     asking etcd whether another
+	                                     host's key waits */
 	uid_t                  uid;       /* whose request took the key
 	                                     (LBD_COHORT_KEYS_PER_UID) */
 	char                   parked[PATH_MAX + 256]; /* IDLE, not taken
@@ -84,6 +94,7 @@ struct lbd_cohort {
 };
 
 static void take(struct lbd_cohort *c);
+static void count_cancel(struct lbd_cohort *c);
 static void holders_end(struct lbd_lock *l, const char *why);
 
 /* Whether anyone holds l here (a holder or a rider). */
@@ -160,20 +171,31 @@ tries_answer(struct lbd_cohort *c, enum lbp_error code, const char *why)
 	lbd_lock_serve(l);      /* l may leave; so may c */
 }
 
+/* Stops c's question to etcd, if any. */
+static void
+count_cancel(struct lbd_cohort *c)
+{
+	if (c->count != NULL)
+		lbd_etcd_http_cancel(c->count);
+	c->count = NULL;
+}
+
 /* Deletes c's key; RELEASED brings it back to IDLE. */
 static void
 release(struct lbd_cohort *c)
 {
 	char why[256];
 
+	count_cancel(c);
 	c->state = C_RELEASING;
 	if (lbd_etcd_lock_release(c->key, why, sizeof(why)) == 0)
 		return;
-	log_warn("%s: its etcd key could not be deleted (%s); it ends with "
-	    "the lease", c->path, why);
+	log_warn("%s: its etcd key could not be deleted (%s); deleted again "
+	    "in a second", c->path, why);
 	c->key = NULL;
 	c->state = C_IDLE;
-	c->retry = c->l != NULL && !TAILQ_EMPTY(&c->l->waiters);
+	c->stray = 1;
+	c->retry = 1;
 	lbd_cohort_retry_soon(c->d);
 }
 
@@ -428,6 +450,55 @@ lbd_cohort_handed(struct lbd_lock *l)
 		l->cohort->handed++;
 }
 
+/* etcd's word at the bound: the lock's keys.  Ours alone (no other host
+ * waits): the lock is handed on here, the bound counted anew; else, or
+ * no word, the key is given up, to be taken anew behind the others. */
+static void
+on_count(void *arg, int ok, long status, const char *body, size_t len,
+    const char *fail)
+{
+	struct lbd_cohort *c = arg;
+	int64_t            rev, count = 2;
+	int                code;
+	char               key[1024], value[8], why[512];
+
+	(void)fail;
+	c->count = NULL;
+	if (!ok || lbd_etcd_parse_first(status, body, len, c->prefix, key,
+	    sizeof(key), value, sizeof(value), &rev, &count, &code, why,
+	    sizeof(why)) != LBD_ETCD_OK)
+		count = 2;
+	if (count <= 1 && c->l != NULL && !held_here(c->l) &&
+	    !TAILQ_EMPTY(&c->l->waiters)) {
+		c->handed = 0;
+		lbd_lock_serve(c->l);   /* no other host waits */
+		return;
+	}
+	if (c->l == NULL || !held_here(c->l)) {
+		log_debug("%s: %u local handoffs: its etcd key given up, "
+		    "taken anew behind other hosts", c->path, c->handed);
+		release(c);
+	}
+}
+
+/* Asks etcd whether other hosts wait for c's lock (on_count); the key
+ * given up at once when the question cannot be asked. */
+static void
+count_start(struct lbd_cohort *c)
+{
+	char url[1024], why[256], *b;
+
+	snprintf(url, sizeof(url), "%s/v3/kv/range",
+	    lbd_clusterd_endpoint(c->d));
+	if ((b = lbd_etcd_body_first(c->prefix)) != NULL)
+		c->count = lbd_etcd_http_post(lbd_clusterd_http(c->d), url, b,
+		    LBD_COHORT_CALL_MS, LBD_ETCD_REPLY_MAX, on_count, c, why,
+		    sizeof(why));
+	free(b);
+	if (c->count == NULL)
+		release(c);
+}
+
 /* lbd_cohort_unheld: see cohort.h. */
 void
 lbd_cohort_unheld(struct lbd_lock *l)
@@ -436,13 +507,14 @@ lbd_cohort_unheld(struct lbd_lock *l)
 
 	if (c == NULL || l->holder != NULL)
 		return;
-	if (c->state == C_HELD && (TAILQ_EMPTY(&l->waiters) ||
+	if (c->state == C_HELD && !TAILQ_EMPTY(&l->waiters) &&
+	    c->handed >= LBD_COHORT_HANDOFFS &&
+	    c->grants < TOKEN_COUNT / 2) {
+		if (c->count == NULL)   /* the gate shut meanwhile */
+			count_start(c);
+	} else if (c->state == C_HELD && (TAILQ_EMPTY(&l->waiters) ||
 	    c->handed >= LBD_COHORT_HANDOFFS ||
 	    c->grants >= TOKEN_COUNT / 2)) {
-		if (!TAILQ_EMPTY(&l->waiters))
-			log_debug("%s: %u local handoffs: its etcd key given "
-			    "up, taken anew behind other hosts", l->path,
-			    c->handed);
 		release(c);
 	} else if (c->state == C_LOST) {
 		c->state = C_IDLE;
@@ -513,6 +585,7 @@ lbd_cohorts_lease(struct lbd *d, int64_t lost)
 			continue;
 		}
 		c->stray = 0;           /* gone with the lease */
+		count_cancel(c);
 		if (c->key == NULL) {
 			if (c->l == NULL)
 				cohort_put(c);
@@ -562,6 +635,7 @@ lbd_cohorts_stop(struct lbd *d)
 
 	LIST_FOREACH(c, &d->cohorts, entry)
 		if (c->key != NULL) {
+			count_cancel(c);
 			lbd_etcd_lock_abandon(c->key);  /* the revoke ends it */
 			c->key = NULL;
 			c->state = C_LOST;
@@ -578,6 +652,7 @@ lbd_cohorts_free(struct lbd *d)
 		if (c->l != NULL)
 			c->l->cohort = NULL;
 		c->l = NULL;
+		count_cancel(c);
 		if (c->key != NULL)
 			lbd_etcd_lock_abandon(c->key);
 		c->key = NULL;

@@ -527,6 +527,58 @@ class TwoHosts(TwoHostsCase):
         for c in (ca, cb, sa, sb):
             c.close()
 
+    def revision(self):
+        """etcd's revision now (each put and delete adds one)."""
+        req = urllib.request.Request(self.etcd.url + "/v3/kv/range",
+                                     data=b'{"key":"AA=="}')
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return int(json.load(r)["header"]["revision"])
+
+    def test_local_handoffs_keep_the_key_till_another_host_waits(self):
+        # Two clients of A pass the lock back and forth: past the bound
+        # of 16 handoffs, with no other host waiting, A keeps its key (no
+        # etcd write); once B waits, B is granted within 16 more.
+        c = [self.a.client(version=2), self.a.client(version=2)]
+        st = self.v2(self.a)
+        pa, pb = self.path(self.a), self.path(self.b)
+        self.assertEqual(c[0].call("ACQUIRE", path=pa, timeout=0).code, "OK")
+        holder, before = 0, self.revision()
+        for _ in range(40):
+            w = 1 - holder
+            rid = c[w].send("ACQUIRE", path=pa, timeout=20)
+            wait_for("the waiter queued", lambda: st.call(
+                "STATUS", path=pa).fields.get("waiters") == "1", 5.0)
+            self.assertEqual(c[holder].call("RELEASE", path=pa).code, "OK")
+            self.assertEqual(c[w].wait(rid, 10.0).code, "OK")
+            holder = w
+        self.assertEqual(self.revision(), before, "etcd written to while "
+                         "no other host waited")
+        cb = self.b.client(version=2)
+        rid = cb.send("ACQUIRE", path=pb, timeout=60)
+        wait_for("b's key", lambda: len(self.keys()) == 2, 5.0)
+        for n in range(1, 18):
+            w = 1 - holder
+            rid_w = c[w].send("ACQUIRE", path=pa, timeout=60)
+            wait_for("the waiter queued", lambda: st.call(
+                "STATUS", path=pa).fields.get("waiters") == "1", 5.0)
+            self.assertEqual(c[holder].call("RELEASE", path=pa).code, "OK")
+            try:
+                r = cb.read(1.0)
+            except TimeoutError:
+                self.assertEqual(c[w].wait(rid_w, 10.0).code, "OK")
+                holder = w
+                continue
+            self.assertEqual((r.id, r.code), (rid, "OK"), r)
+            break
+        else:
+            self.fail("b not granted after 17 handoffs on a")
+        self.assertLessEqual(n, 17)
+        self.assertEqual(cb.call("RELEASE", path=pb).code, "OK")
+        self.assertEqual(c[w].wait(rid_w, 10.0).code, "OK")
+        self.assertEqual(c[w].call("RELEASE", path=pa).code, "OK")
+        for x in c + [cb, st]:
+            x.close()
+
     def worker(self, daemon, rounds, grants, errors):
         """rounds of: the lock, the counter read, a pause, the counter
         written + 1, the release; each grant's (count seen, token)."""
