@@ -579,6 +579,60 @@ class TwoHosts(TwoHostsCase):
         for x in c + [cb, st]:
             x.close()
 
+    def test_command_and_python_package(self):
+        # The command and the Python package take a cluster lock through
+        # the daemon (their library speaks version 3), as any lock.
+        tool = os.path.join(os.environ.get("LB_BUILDDIR", os.getcwd()),
+                            "tools", "lockbroker")
+        pa, pb = self.path(self.a), self.path(self.b)
+        env = dict(os.environ, LOCKBROKER_SOCKET=self.a.socket,
+                   LOCKBROKER_TRANSPORT="broker")
+        holder = subprocess.Popen([tool, "lock", pa, "--", "sleep", "3"],
+                                  env=env)
+        try:
+            wait_for("the command's key", lambda: len(self.keys()) == 1,
+                     5.0)
+            cb = self.b.client(version=2)
+            r = cb.call("ACQUIRE", path=pb, timeout=0)
+            self.assertEqual(r.code, "EALREADY", r)
+            self.assertEqual(holder.wait(10), 0)
+            wait_for("no key left", lambda: self.keys() == {}, 5.0)
+        finally:
+            holder.kill()
+            holder.wait()
+        inplace = os.path.join(os.environ.get("LB_BUILDDIR", os.getcwd()),
+                               "python", "inplace")
+        if not os.path.isdir(inplace):
+            return      # configure --disable-python
+        code = ("import lockbroker, sys\n"
+                "l = lockbroker.LockFile(sys.argv[1])\n"
+                "l.acquire(timeout=10)\n"
+                "print(l.i_am_locking(), flush=True)\n"
+                "sys.stdin.readline()\n"
+                "l.release()\n")
+        py = subprocess.Popen(["/usr/bin/python3", "-c", code, pb],
+                              env=dict(os.environ, PYTHONPATH=inplace,
+                                       LOCKBROKER_SOCKET=self.b.socket,
+                                       LOCKBROKER_TRANSPORT="broker"),
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+        try:
+            self.assertEqual(py.stdout.readline().strip(), "True")
+            ca = self.a.client(version=2)
+            r = ca.call("ACQUIRE", path=pa, timeout=0)
+            self.assertEqual(r.code, "EALREADY", r)
+            py.stdin.write("\n")
+            py.stdin.flush()
+            self.assertEqual(py.wait(10), 0)
+            self.assertEqual(ca.call("ACQUIRE", path=pa, timeout=5).code,
+                             "OK")
+            ca.close()
+        finally:
+            py.kill()
+            py.wait()
+            py.stdin.close()
+            py.stdout.close()
+
     def worker(self, daemon, rounds, grants, errors):
         """rounds of: the lock, the counter read, a pause, the counter
         written + 1, the release; each grant's (count seen, token)."""
