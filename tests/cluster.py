@@ -633,6 +633,62 @@ class TwoHosts(TwoHostsCase):
             py.stdin.close()
             py.stdout.close()
 
+    def test_python_holder_learns_that_it_lost_the_lock(self):
+        # The package's holder of a cluster lock, its daemon's lease
+        # revoked from outside: the holder is told, i_am_locking says so,
+        # and its release says the lock is not its own any more (the
+        # reason naming the lease); the other daemon is granted.
+        inplace = os.path.join(os.environ.get("LB_BUILDDIR", os.getcwd()),
+                               "python", "inplace")
+        if not os.path.isdir(inplace):
+            return      # configure --disable-python
+        pa, pb = self.path(self.a), self.path(self.b)
+        code = ("import lockbroker, sys\n"
+                "l = lockbroker.LockFile(sys.argv[1])\n"
+                "l.acquire(timeout=10)\n"
+                "print(l.i_am_locking(), flush=True)\n"
+                "sys.stdin.readline()\n"
+                "try:\n"
+                "    print(l.i_am_locking(), flush=True)\n"
+                "except lockbroker.UnlockError as e:\n"
+                "    print(type(e).__name__, e, flush=True)\n"
+                "print(l.i_am_locking(), flush=True)\n"
+                "try:\n"
+                "    l.release()\n"
+                "    print('released', flush=True)\n"
+                "except lockbroker.UnlockError as e:\n"
+                "    print(type(e).__name__, flush=True)\n")
+        py = subprocess.Popen(["/usr/bin/python3", "-c", code, pa],
+                              env=dict(os.environ, PYTHONPATH=inplace,
+                                       LOCKBROKER_SOCKET=self.a.socket,
+                                       LOCKBROKER_TRANSPORT="broker"),
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+        try:
+            self.assertEqual(py.stdout.readline().strip(), "True")
+            cb = self.b.client(version=2)
+            rid = cb.send("ACQUIRE", path=pb, timeout=30)
+            lease = GRANTED.search(self.a.logtext()).group(1)
+            self.etcd.ctl("lease", "revoke", lease)
+            self.logged(r"lost it: the daemon's etcd lease %s" % lease, 10.0)
+            self.assertEqual(cb.wait(rid, 10.0).code, "OK")
+            py.stdin.write("\n")
+            py.stdin.flush()
+            told = py.stdout.readline()     # the next call: the loss
+            self.assertTrue(told.startswith("NotLocked"), told)
+            self.assertIn("lease %s was lost" % lease, told)
+            self.assertEqual(py.stdout.readline().strip(), "False")
+            self.assertEqual(py.stdout.readline().strip(), "NotLocked")
+            self.assertEqual(py.wait(10), 0)
+            self.assertFalse(os.path.exists(pa + ".lock"))
+            self.assertEqual(cb.call("RELEASE", path=pb).code, "OK")
+            cb.close()
+        finally:
+            py.kill()
+            py.wait()
+            py.stdin.close()
+            py.stdout.close()
+
     def worker(self, daemon, rounds, grants, errors):
         """rounds of: the lock, the counter read, a pause, the counter
         written + 1, the release; each grant's (count seen, token)."""
