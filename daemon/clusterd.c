@@ -70,15 +70,34 @@ struct lbd_clusterd {
  * TTL/3). */
 #define TROUBLE_REPEAT_NS (300 * (uint64_t)1000000000)
 
-/* Logs trouble why, unless it is the last one logged, less than
- * TROUBLE_REPEAT_NS ago: then it is counted, and the count said with the
- * next line logged. */
+/* Whether troubles a and b are the same but for their numbers (curl
+ * says how long a connect took: "after 0 ms", "after 1 ms"). */
+static int
+same_trouble(const char *a, const char *b)
+{
+	for (;;) {
+		while (*a >= '0' && *a <= '9')
+			a++;
+		while (*b >= '0' && *b <= '9')
+			b++;
+		if (*a != *b)
+			return 0;
+		if (*a == '\0')
+			return 1;
+		a++;
+		b++;
+	}
+}
+
+/* Logs trouble why, unless it is the last one logged (but for its
+ * numbers), less than TROUBLE_REPEAT_NS ago: then it is counted, and the
+ * count said with the next line logged. */
 static void
 trouble_log(struct lbd_clusterd *cd, const char *why)
 {
 	uint64_t now = uv_hrtime();
 
-	if (strcmp(why, cd->said) == 0 &&
+	if (same_trouble(why, cd->said) &&
 	    now - cd->said_at < TROUBLE_REPEAT_NS) {
 		cd->unsaid++;
 		return;

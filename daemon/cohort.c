@@ -209,6 +209,18 @@ on_key(void *arg, enum lbd_etcd_lock_event ev, int64_t token,
 
 	switch (ev) {
 	case LBD_ETCD_LOCK_HELD:
+		if ((uint64_t)token > UINT64_MAX >> 20) {
+			/* A revision no token can carry: etcd's word is not
+			 * taken (no grant), the key given up. */
+			log_warn("%s: etcd key %s holds at revision %" PRId64
+			    ", past what a token carries (2^44): given up",
+			    c->path, lbd_etcd_lock_key(c->key), token);
+			c->state = C_HELD;
+			c->token = 0;
+			release(c);
+			c->failed = 1;  /* taken again a second later */
+			break;
+		}
 		c->state = C_HELD;
 		c->handed = 0;
 		/* The same key again (a stray one taken back, or the
@@ -246,8 +258,15 @@ on_key(void *arg, enum lbd_etcd_lock_event ev, int64_t token,
 		log_warn("%s: %s; trying again in a second", c->path, why);
 		snprintf(msg, sizeof(msg), "%s is a cluster lock, and taking "
 		    "its etcd key failed: %s", c->path, why);
-		release(c);     /* the key may exist: deleted */
-		c->failed = 1;
+		/* The key may exist (a put in flight, or made): stray, taken
+		 * again by its name through the next endpoint a second
+		 * later, not deleted through the one that failed. */
+		lbd_etcd_lock_abandon(c->key);
+		c->key = NULL;
+		c->state = C_IDLE;
+		c->stray = 1;
+		c->retry = 1;
+		lbd_cohort_retry_soon(c->d);
 		if (held_here(c->l))    /* the previous run's: not known */
 			holders_end(c->l, msg);
 		tries_answer(c, LBP_EFAILED, msg);
@@ -293,13 +312,15 @@ keys_spent(struct lbd_cohort *c, char *msg, size_t size)
 			all++;
 			mine += k->uid == c->uid;
 		}
-	if (all < LBD_COHORT_KEYS && (c->uid == 0 ||
-	    mine < LBD_COHORT_KEYS_PER_UID))
+	/* Root's (and the daemon's own) may use the last
+	 * LBD_COHORT_KEYS_ROOT: other users cannot crowd it out. */
+	if (c->uid == 0 ? all < LBD_COHORT_KEYS : all < LBD_COHORT_KEYS -
+	    LBD_COHORT_KEYS_ROOT && mine < LBD_COHORT_KEYS_PER_UID)
 		return 0;
-	snprintf(msg, size, "%s is a cluster lock, and this lockbrokerd takes "
-	    "at most %d etcd keys at once, %d for one user: uid %ld has %u, "
-	    "all %u", c->path, LBD_COHORT_KEYS, LBD_COHORT_KEYS_PER_UID,
-	    (long)c->uid, mine, all);
+	snprintf(msg, size, "%s is a cluster lock, and this lockbrokerd is "
+	    "taking as many etcd keys as it may now (at most %d at once, %d "
+	    "for one user): the lock waits for one", c->path,
+	    LBD_COHORT_KEYS, LBD_COHORT_KEYS_PER_UID);
 	return 1;
 }
 
@@ -586,19 +607,22 @@ lbd_cohorts_lease(struct lbd *d, int64_t lost)
 		}
 		c->stray = 0;           /* gone with the lease */
 		count_cancel(c);
-		if (c->key == NULL) {
-			if (c->l == NULL)
-				cohort_put(c);
-			continue;
-		}
-		lbd_etcd_lock_abandon(c->key);  /* gone with the lease */
+		if (c->key != NULL)
+			lbd_etcd_lock_abandon(c->key);  /* gone with it */
 		c->key = NULL;
-		if (c->state == C_HELD && c->l != NULL &&
-		    c->l->holder != NULL) {
-			snprintf(why, sizeof(why), "the daemon's etcd lease "
-			    "%016" PRIx64 " was lost, and with it the cluster "
-			    "lock (etcd revision %" PRId64 ")", (uint64_t)lost,
-			    c->token);
+		/* Whoever holds it here, whatever the key's state (held, or
+		 * a hold given back whose key was being taken back). */
+		if (held_here(c->l)) {
+			if (c->state == C_HELD)
+				snprintf(why, sizeof(why), "the daemon's etcd "
+				    "lease %016" PRIx64 " was lost, and with it "
+				    "the cluster lock (etcd revision %" PRId64
+				    ")", (uint64_t)lost, c->token);
+			else
+				snprintf(why, sizeof(why), "the daemon's etcd "
+				    "lease %016" PRIx64 " was lost before the "
+				    "cluster lock's key was taken back",
+				    (uint64_t)lost);
 			c->state = C_LOST;
 			holders_end(c->l, why);         /* c may go */
 			continue;
@@ -656,6 +680,7 @@ lbd_cohorts_free(struct lbd *d)
 		if (c->key != NULL)
 			lbd_etcd_lock_abandon(c->key);
 		c->key = NULL;
+		c->stray = 0;           /* the revoke ended it */
 		cohort_put(c);
 	}
 }

@@ -52,6 +52,7 @@ int  lbd_cohort_gate(struct lbd_lock *l, struct lockfs_err *err);
  * running), a try of it is refused.  Held keys are not counted. */
 #define LBD_COHORT_KEYS          256
 #define LBD_COHORT_KEYS_PER_UID  64
+#define LBD_COHORT_KEYS_ROOT     32     /* of them, kept for root's */
 
 /* lbd_cohort_parked: NULL, or why l's cohort waits for a key to be
  * free (LBD_COHORT_KEYS): a try of it is refused with that. */

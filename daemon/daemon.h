@@ -93,6 +93,13 @@ struct lbd_hold {
 	                                       a step: lbd_hold_names) */
 	LIST_ENTRY(lbd_hold)     conn_entry; /* conn's holds, d->orphans,
 	                                       d->unclaimed or d->releasing */
+	int                      previous;  /* its token is the previous
+	                                       run's (a hold given back from
+	                                       the state database, a reader
+	                                       of one, a hold handed on from
+	                                       one): what a token's value
+	                                       cannot tell of a cluster
+	                                       lock's (cohort.c) */
 	int                      kept;      /* held for fs.owner.pid, past any
 	                                       connection (conn NULL) */
 	struct lbd_pidwatch     *pidwatch;  /* kept holds and orphans: the

@@ -433,12 +433,12 @@ lbd_etcd_http_post(struct lbd_etcd_http *h, const char *url,
 
 struct lbd_etcd_req *
 lbd_etcd_http_stream(struct lbd_etcd_http *h, const char *url,
-    const char *body, long connect_ms, size_t max_line,
+    const char *body, long connect_ms, long life_ms, size_t max_line,
     lbd_etcd_line_cb *line_cb, lbd_etcd_http_cb *cb, void *arg, char *why,
     size_t size)
 {
-	return start(h, url, body, 0, connect_ms, max_line, line_cb, cb, arg,
-	    why, size);
+	return start(h, url, body, life_ms, connect_ms, max_line, line_cb, cb,
+	    arg, why, size);
 }
 
 void

@@ -63,15 +63,16 @@ typedef void lbd_etcd_line_cb(void *arg, const char *line, size_t len);
 
 /*
  * lbd_etcd_http_stream: starts a POST of body to url whose reply is a
- * stream of lines (etcd's watch), with no end in time once connected
- * (connecting within connect_ms), each line max_line bytes at most (a
- * longer one ends the stream).  line_cb is called for each line ended by
+ * stream of lines (etcd's watch), ended by the client after life_ms (0:
+ * no end in time once connected), connecting within connect_ms, each
+ * line max_line bytes at most (a longer one ends the stream).  line_cb is called for each line ended by
  * a newline, then cb once at the stream's end (ok 1 with the status and
  * what followed the last newline as its body: the server ended it; ok 0
  * with why) unless it is canceled.  Returns as lbd_etcd_http_post.
  */
 struct lbd_etcd_req *lbd_etcd_http_stream(struct lbd_etcd_http *h,
-    const char *url, const char *body, long connect_ms, size_t max_line,
+    const char *url, const char *body, long connect_ms, long life_ms,
+    size_t max_line,
     lbd_etcd_line_cb *line_cb, lbd_etcd_http_cb *cb, void *arg, char *why,
     size_t size);
 

@@ -83,6 +83,25 @@ interval_ms(const struct lbd_etcd_lease *l)
 	return ms > 0 ? ms : 1;
 }
 
+/* A failed keepalive is sent again this soon (ms; a quarter of the
+ * interval when that is less), through the next endpoint, rather than at
+ * the next tick: an outage shorter than the TTL must not lose the lease
+ * for want of a try between two ticks. */
+#define KEEPALIVE_RETRY_MS 500
+
+static void on_tick(uv_timer_t *t);
+
+/* The tick again soon, then at the interval: a failed keepalive's. */
+static void
+tick_soon(struct lbd_etcd_lease *l)
+{
+	uint64_t ms = interval_ms(l) / 4;
+
+	if (ms > KEEPALIVE_RETRY_MS)
+		ms = KEEPALIVE_RETRY_MS;
+	uv_timer_start(l->tick, on_tick, ms > 0 ? ms : 1, interval_ms(l));
+}
+
 /* Tells the owner, unless the lease is closing. */
 static void
 emit(struct lbd_etcd_lease *l, enum lbd_etcd_lease_event ev, int64_t id,
@@ -226,6 +245,7 @@ on_keepalive(void *arg, int ok, long status, const char *body, size_t len,
 		snprintf(msg, sizeof(msg), "lease %016" PRIx64 " keepalive at "
 		    "%s: %s", (uint64_t)l->id, l->endpoints[l->cur], fail);
 		rotate(l);
+		tick_soon(l);
 		emit(l, LBD_ETCD_LEASE_TROUBLE, l->id, msg);
 		return;
 	}
@@ -247,6 +267,7 @@ on_keepalive(void *arg, int ok, long status, const char *body, size_t len,
 	    "%s: %s", (uint64_t)l->id, l->endpoints[l->cur], why);
 	if (r == LBD_ETCD_BAD)
 		rotate(l);
+	tick_soon(l);
 	emit(l, LBD_ETCD_LEASE_TROUBLE, l->id, msg);
 }
 

@@ -36,6 +36,7 @@ struct lbd_etcd_lock {
 	char                 *endpoint, *prefix, *key, *value;
 	int64_t               lease;
 	int64_t               mine;       /* the key's create revision */
+	uint64_t              watch_at;   /* WATCH: its start (uv_hrtime) */
 	long                  timeout_ms;
 	enum lock_state       state;
 	struct lbd_etcd_req  *req;
@@ -139,6 +140,14 @@ on_watch_end(void *arg, int ok, long status, const char *body, size_t len,
 	(void)body;
 	(void)len;
 	k->req = NULL;
+	/* Its life over: looked for again and watched anew, so that a
+	 * member that hangs, its connection open, holds no wait for ever
+	 * (the look through it fails within its timeout). */
+	if (!ok && uv_hrtime() - k->watch_at >=
+	    (uint64_t)(LBD_ETCD_WATCH_LIFE_MS - 100) * 1000000) {
+		find(k);
+		return;
+	}
 	snprintf(why, sizeof(why), "HTTP %ld, the stream ended", status);
 	fail(k, "the watch", ok ? why : fail_why);
 }
@@ -172,9 +181,10 @@ on_find(void *arg, int ok, long status, const char *body, size_t len,
 	}
 	k->state = WATCH;
 	snprintf(url, sizeof(url), "%s/v3/watch", k->endpoint);
+	k->watch_at = uv_hrtime();
 	k->req = lbd_etcd_http_stream(k->h, url, b, k->timeout_ms,
-	    LBD_ETCD_REPLY_MAX, on_deleted_line, on_watch_end, k, why,
-	    sizeof(why));
+	    LBD_ETCD_WATCH_LIFE_MS, LBD_ETCD_REPLY_MAX, on_deleted_line,
+	    on_watch_end, k, why, sizeof(why));
 	free(b);
 	if (k->req == NULL)
 		fail(k, "the watch", why);

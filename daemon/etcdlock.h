@@ -22,6 +22,10 @@
 
 struct lbd_etcd_lock;
 
+/* A watch of the key before ours is renewed (looked for again, watched
+ * anew) this often (ms). */
+#define LBD_ETCD_WATCH_LIFE_MS 5000
+
 enum lbd_etcd_lock_event {
 	LBD_ETCD_LOCK_HELD,       /* the key is the lowest: held; token is
 	                             its create revision */

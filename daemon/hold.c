@@ -677,6 +677,7 @@ again:
 	    (next = rider != NULL && rider->kept ? rider_hold_new(l, rider,
 	    &herr) : hold_new(l, tc, tkept, ttid, &herr)) != NULL &&
 	    (next->token = rider != NULL ? rider->token : 0,
+	    next->previous = rider != NULL && rider->previous,
 	    r = handoff_note(h, next, &noted, &herr)) == 0 &&
 	    (r = lbd_swap_prepare(h, next, next->creds, &herr)) == 0 &&
 	    next->swap == NULL && next->dir_dev == 0 &&

@@ -312,8 +312,7 @@ previous_riders_may_come(const struct lbd_lock *l)
 {
 	const struct lbd_hold *h = l->holder;
 
-	return h != NULL && h->shared && in_grace(l->d) &&
-	    h->token >> 32 < l->d->generation;
+	return h != NULL && h->shared && in_grace(l->d) && h->previous;
 }
 
 /* Whether l's readers' sign may go: no rider rides on it, and none of a
@@ -520,6 +519,7 @@ reader_add(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid,
 	}
 	r->shared = r->rider = 1;
 	r->token = l->holder->token;    /* the read's token */
+	r->previous = l->holder->previous;
 	r->since = lbd_now();
 	TAILQ_INSERT_TAIL(&l->readers, r, reader_entry);
 	l->nreaders++;
@@ -661,6 +661,7 @@ lbd_reader_adopt_kept(struct lbd_lock *l, const struct lbd_store_hold *rec)
 	}
 	r->shared = r->rider = 1;
 	r->token = rec->token;
+	r->previous = 1;
 	r->since = rec->since;
 	TAILQ_INSERT_TAIL(&l->readers, r, reader_entry);
 	l->nreaders++;
@@ -719,12 +720,12 @@ lbd_reader_rejoin(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
 	unsigned          method = l->method;
 	char              path[PATH_MAX];
 
-	/* Only a previous run's rider (the hold's token of an earlier
-	 * generation: granted before this start), only while that run's
+	/* Only a previous run's rider (the hold's token the previous
+	 * run's, h->previous: granted before this start), only while that run's
 	 * holds are judged: in this run a reader joins by ACQUIRE, behind
 	 * the writers queued before it, never by a marker its user made. */
 	if (h == NULL || !h->shared || h->token != token || h->releasing ||
-	    !in_grace(d) || token >> 32 >= d->generation ||
+	    !in_grace(d) || !h->previous ||
 	    (h->conn == c && h->tid == tid) ||
 	    lbd_reader_find(l, c, tid) != NULL ||
 	    l->nreaders >= l->d->cfg.limits.readers_per_lock)
@@ -765,10 +766,10 @@ lbd_readers_unclaimed(struct lbd_lock *l)
 	int               live = -1;      /* cannot tell: a reader */
 	int               made;
 
-	/* Only a previous run's hold (its token of an earlier generation)
+	/* Only a previous run's hold (its token the previous run's)
 	 * can have a previous run's rider. */
 	if (h == NULL || !h->shared || l->nreaders != 0 || !in_grace(l->d) ||
-	    h->token >> 32 >= l->d->generation)
+	    !h->previous)
 		return 0;
 	/* Credentials first: a step owed on h (a handoff's last) is taken
 	 * then, before its names are looked at here. */
@@ -860,7 +861,7 @@ lbd_reader_keep_for_readers(struct lbd_lock *l, struct lbd_hold *h)
 
 	if (!h->shared || h->for_readers || h->releasing ||
 	    l->nreaders != 0 || !in_grace(l->d) ||
-	    h->token >> 32 >= l->d->generation ||      /* of this run */
+	    !h->previous ||                     /* of this run */
 	    lockfs_names_make(&h->fs) != 0)
 		return 0;
 	/* Its own marker, if one lies there, is none of a reader's (left

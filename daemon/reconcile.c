@@ -858,6 +858,7 @@ reconcile_one(struct lbd *d, const struct lbd_store_hold *sh)
 	h->uid = sh->uid;
 	h->gid = sh->gid;
 	h->token = sh->token;
+	h->previous = 1;
 	h->since = sh->since;
 	h->kept = sh->kept;
 	h->shared = sh->shared;
@@ -1259,7 +1260,7 @@ reclaim_own_artefact(struct lbd_conn *c, const char *path, unsigned method,
 	 * (The grace period, which a rider's marker needs, is not: the
 	 * evidence is the record and the artefact, and the grace ends as
 	 * soon as no orphan is left.) */
-	if (token == 0 || token >> 32 >= c->d->generation)
+	if (token == 0)         /* (forgot_take: the previous run's only) */
 		return -1;
 	if ((l = lbd_lock_get(c->d, path, method, &err)) == NULL)
 		return -1;
@@ -1269,6 +1270,7 @@ reclaim_own_artefact(struct lbd_conn *c, const char *path, unsigned method,
 		return -1;
 	}
 	l->holder->token = token;
+	l->holder->previous = 1;
 	lbd_hold_mode(l->holder, 1);    /* recorded shared */
 	log_info("%s: pid %ld reclaims it shared, its own artefact (handed "
 	    "to it as a rider by the previous daemon, which died before it "
