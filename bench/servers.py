@@ -234,7 +234,7 @@ class LbLock:
         self.f = self.s.makefile("rb")
         self.n = 0
         self.ident = os.getpid()
-        self.call("HELLO", "version=1")
+        self.call("HELLO", "version=2")
 
     def call(self, verb, *fields):
         self.n += 1
