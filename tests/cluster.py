@@ -20,6 +20,7 @@ etcd-client), or with a daemon built without etcd.
 """
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -45,7 +46,26 @@ ANEW = re.compile(r"etcd lease ([0-9a-f]+) granted anew \(TTL (\d+) s\); "
 
 
 def free_port():
-    """A TCP port of 127.0.0.1 free now (bound and let go)."""
+    """A TCP port of 127.0.0.1 free now (bound and let go), outside the
+    kernel's range of ephemeral ports where it can: a port the kernel
+    picked would be as likely its next pick for an outgoing connection
+    (the daemons' and clients' to etcd, many at once under make -j) before
+    etcd binds it."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            lo, hi = (int(w) for w in f.read().split())
+        ranges = [r for r in ((10000, lo - 1), (hi + 1, 65535))
+                  if r[1] - r[0] > 1000]
+    except (OSError, ValueError):
+        ranges = []
+    for _ in range(100 if ranges else 0):
+        port = random.randint(*random.choice(ranges))
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -80,7 +100,22 @@ class Etcd:
 
     def start(self):
         """Starts it (again, on its data) and waits until it serves a
-        read through raft's leader (20 s at most)."""
+        read through raft's leader (20 s at most).  Its first start on
+        ports another process took meanwhile (it exits at once): again on
+        new ones, five times at most."""
+        for tries in range(5):
+            first = not os.path.isdir(os.path.join(self.dir, "data"))
+            try:
+                return self.launch_and_wait()
+            except AssertionError as e:
+                if not first or "etcd exited" not in str(e) or tries == 4:
+                    raise
+                shutil.rmtree(os.path.join(self.dir, "data"),
+                              ignore_errors=True)
+                self.port, self.peer_port = free_port(), free_port()
+                self.url = "http://127.0.0.1:%d" % self.port
+
+    def launch_and_wait(self):
         peer = "http://127.0.0.1:%d" % self.peer_port
         with open(os.path.join(self.dir, "etcd.log"), "a") as log:
             self.proc = subprocess.Popen(
