@@ -417,8 +417,8 @@ lbd_acquire(struct lbd_conn *c, uint64_t id, const char *path,
 	}
 	/* A cluster lock is granted here only while this daemon holds its
 	 * etcd key (cohort.h): until then the request waits in the queue,
-	 * a try (timeout 0) too, for the key's take to say. */
-	/* A request that cannot be granted takes no etcd key. */
+	 * a try (timeout 0) too, for the key's take to say.  A request that
+	 * cannot be granted takes no etcd key. */
 	if (l->holder == NULL && TAILQ_EMPTY(&l->waiters) &&
 	    !lbd_cohort_may_make(l, c, &err)) {
 		lbd_creds_may_look(c->creds, lbd_lock_file(l, file), &err);

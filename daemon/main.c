@@ -281,10 +281,10 @@ fd_budget(struct lbd *d)
 	d->fd_conns = UINT_MAX;
 	if (open_now < 0)
 		open_now = LBD_FD_RESERVE;
-	if (d->cluster != NULL)         /* its etcd keys' connections */
-		open_now += LBD_COHORT_KEYS + 8;
 	else if ((unsigned)open_now >= d->npidfds)
 		open_now -= (int)d->npidfds; /* orphans' pidfds: budgeted */
+	if (d->cluster != NULL)         /* its etcd keys' connections */
+		open_now += LBD_COHORT_KEYS + 8;
 	if (!lbd_os_fds_limit((unsigned long long)d->cfg.limits.conns +
 	    (unsigned long long)open_now + LBD_FD_RESERVE, &limit))
 		return;
