@@ -1,10 +1,9 @@
 /*
  * clusterd.c: the daemon's cluster side with etcd (clusterd.h): its etcd
  * client (etcdhttp.c) and its one lease (etcdlease.c), run from the
- * daemon's start to its stop, their events in the daemon's log, and the
- * lease's state in the refusal of a cluster lock: taking a lock's key
- * (etcdlock.c) is not run by the daemon yet (docs/CLUSTER.md, "What is
- * built").
+ * daemon's start to its stop, their events in the daemon's log, the
+ * lease's state for a refused try, and the judgement of the previous
+ * run's cluster holds; the locks' keys are the cohorts' (cohort.c).
  *
  * What the log says of the lease (etcdlease.c draws its states):
  *

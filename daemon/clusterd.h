@@ -53,8 +53,9 @@ void lbd_clusterd_stop(struct lbd *d);
 void lbd_clusterd_free(struct lbd *d);
 
 /*
- * lbd_clusterd_refusal: why d does not take a cluster lock (yet), one
- * sentence naming the thing and the reason (the lease's state and its
+ * lbd_clusterd_refusal: why d does not take a cluster lock now, one
+ * sentence naming the thing and the reason (no etcd client: built
+ * without etcd, or no etcd_endpoints; else the lease's state and its
  * id, or its last trouble), for the ERR its client gets: buf (size
  * bytes) filled, or static text; never NULL.
  */
