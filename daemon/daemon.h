@@ -169,6 +169,10 @@ struct lbd_hold {
 	int                      rider;     /* in l->readers (readers.c); a
 	                                       kept one (kept set, conn
 	                                       NULL) is in d->kept_riders */
+	unsigned                 awaited;   /* in l->awaited (readers.c): the
+	                                       previous run's connections
+	                                       that rode on its marker and
+	                                       have not reclaimed yet */
 	struct lbd_hold        **end_slot;  /* its place in its closed
 	                                       connection's next holds to
 	                                       end (hold.c), cleared when
@@ -197,6 +201,10 @@ struct lbd_lock {
 	                                       (readers.c) */
 	unsigned                 nreaders;
 	unsigned                 nkept;     /* of them, kept for a process */
+	struct lbd_riders        awaited;   /* riders of the previous run's
+	                                       connections that may still
+	                                       reclaim, in the grace period
+	                                       (readers.c) */
 	struct lbd_dirwatch     *watch;     /* while held outside, waiters:
 	                                       its directory's (watch.c) */
 	struct lbd_uid_conns    *watch_user; /* the watch is counted as this

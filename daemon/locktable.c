@@ -15,6 +15,7 @@
 #include "locktable.h"
 #include "os.h"
 #include "log.h"
+#include "readers.h"
 #include "watch.h"
 
 #define LOCKS_MIN_BUCKETS 1024
@@ -115,6 +116,7 @@ lbd_lock_get(struct lbd *d, const char *path, unsigned method,
 	l->method = method;
 	TAILQ_INIT(&l->waiters);
 	TAILQ_INIT(&l->readers);
+	TAILQ_INIT(&l->awaited);
 	if (d->nlocks >= d->nbuckets)
 		locks_grow(d);
 	h = lock_hash(l->path, method) % d->nbuckets;
@@ -139,6 +141,7 @@ lbd_lock_put(struct lbd_lock *l)
 	    !TAILQ_EMPTY(&l->readers) || l->serving > 0)
 		return;
 	lbd_cohort_drop(l);     /* a cluster lock's key deleted */
+	lbd_readers_unawait(l);
 	lbd_lock_unwatch(l);
 	pp = &d->buckets[lock_hash(l->path, l->method) % d->nbuckets];
 	while (*pp != l)

@@ -25,14 +25,20 @@
  *     v lost (lbd_readers_lost), the waiters served (lock.c)
  *   FREE or HELD by the head waiter
  *
- * Over a restart a rider's record is its marker beside the lock file
- * (the artefact's hold is in the state database): its RECLAIM rides
- * again when the marker is there (lbd_reader_rejoin); an artefact's
- * reader released during the grace period before any rider reclaimed,
- * while a live marker lies there, leaves its hold an orphan held for
- * them (for_readers: lbd_reader_keep_for_readers), handed to the first
- * that reclaims, ended with the grace; a stopping daemon forgets its
- * riders and leaves their markers (lbd_readers_detach).
+ * Over a restart a rider's records are its row in the state database
+ * (conn_riders: its process, thread and user, and how many connections
+ * ride on its marker, written as riders join and leave) and its marker
+ * beside the lock file (the artefact's hold is in the holds table).  At
+ * start the rows of the live holds are awaited (l->awaited); a RECLAIM
+ * rides again when its row awaits a connection and its marker is there
+ * (lbd_reader_rejoin), and the marker stays while a connection may
+ * still come; at the grace period's end the riders that never came are
+ * forgotten, their markers removed.  An artefact's reader released
+ * during the grace period before any rider reclaimed, while one may
+ * come, leaves its hold an orphan held for them (for_readers:
+ * lbd_reader_keep_for_readers), handed to the first that reclaims,
+ * ended with the grace; a stopping daemon forgets its riders and
+ * leaves their markers and rows (lbd_readers_detach).
  *
  * Whenever the lock is held shared and its queue's head may go
  * (lbd_readers_serve): an UPGRADE at the head waits for its owner to be
@@ -278,23 +284,73 @@ in_grace(struct lbd *d)
 	return d->reconciling || uv_is_active((uv_handle_t *)&d->grace);
 }
 
-/* Whether a rider of l but skip has the marker of hold h: the same
- * process (pid, start time, boot) and thread, through another
- * connection.  Walks the lock's riders (at most readers_per_lock). */
+/* Whether holds x and h have one marker: the same process (pid, start
+ * time, boot) and thread. */
+static int
+same_marker(const struct lbd_hold *x, const struct lbd_hold *h)
+{
+	const struct lockfs_owner *o = &h->fs.owner, *p = &x->fs.owner;
+
+	return x->tid == h->tid && p->pid == o->pid && p->start == o->start &&
+	    strcmp(p->boot, o->boot) == 0;
+}
+
+/* Whether a rider of l but skip has the marker of hold h, through
+ * another connection, or a rider of the previous run that may still
+ * reclaim has it (l->awaited).  Walks the lock's riders (at most
+ * readers_per_lock). */
 static int
 rider_has_marker_of(const struct lbd_lock *l, const struct lbd_hold *skip,
     const struct lbd_hold *h)
 {
-	const struct lockfs_owner *o = &h->fs.owner, *p;
-	const struct lbd_hold     *x;
+	const struct lbd_hold *x;
 
-	TAILQ_FOREACH(x, &l->readers, reader_entry) {
-		p = &x->fs.owner;
-		if (x != skip && x->tid == h->tid && p->pid == o->pid &&
-		    p->start == o->start && strcmp(p->boot, o->boot) == 0)
+	TAILQ_FOREACH(x, &l->readers, reader_entry)
+		if (x != skip && same_marker(x, h))
 			return 1;
-	}
+	TAILQ_FOREACH(x, &l->awaited, reader_entry)
+		if (x != skip && x->awaited > 0 && same_marker(x, h))
+			return 1;
 	return 0;
+}
+
+/* lbd_reader_conns: see readers.h. */
+unsigned
+lbd_reader_conns(const struct lbd_hold *r)
+{
+	const struct lbd_hold *x;
+	unsigned               n = 0;
+
+	TAILQ_FOREACH(x, &r->lock->readers, reader_entry)
+		if (!x->kept && x->uid == r->uid && same_marker(x, r))
+			n++;
+	TAILQ_FOREACH(x, &r->lock->awaited, reader_entry)
+		if (x->uid == r->uid && same_marker(x, r))
+			n += x->awaited;
+	return n;
+}
+
+/* Records how many connections ride r's lock on the marker of r, a rider
+ * of a connection (lbd_reader_conns), after r joined or left. */
+static void
+reader_record(const struct lbd_hold *r)
+{
+	if (!r->kept)
+		lbd_store_conn_rider(r->lock->d, r, lbd_reader_conns(r));
+}
+
+/* The rider of the previous run in l->awaited that r, asking for its
+ * shared hold back, is: its marker and user, with a connection still to
+ * reclaim; or NULL. */
+static struct lbd_hold *
+reader_awaited(struct lbd_lock *l, const struct lbd_hold *r)
+{
+	struct lbd_hold *a;
+
+	TAILQ_FOREACH(a, &l->awaited, reader_entry)
+		if (a->awaited > 0 && a->uid == r->uid && same_marker(a, r))
+			return a;
+	return NULL;
 }
 
 /* Whether another rider of r's lock has r's marker. */
@@ -323,19 +379,20 @@ sign_may_go(const struct lbd_lock *l)
 	return l->nreaders == 0 && !previous_riders_may_come(l);
 }
 
-/* Removes the trace on disk of rider r, which rides no more (out of its
- * lock's riders): its marker, unless another rider of its thread has it
- * (a rider of the previous run not reclaimed yet is not known: see
- * docs/SHARED.md, "Not yet"), and, when the lock has no rider left
- * (sign_may_go), the readers' sign;
- * a step that fails is logged (a marker or sign left behind keeps no lock:
- * it only has judges look for markers). */
+/* Removes the trace of rider r, which rides no more (out of its lock's
+ * riders): its record (one connection fewer on its marker) and on disk
+ * its marker, unless another rider of its thread has it (of this run,
+ * or of the previous run still to reclaim), and, when the lock has no
+ * rider left (sign_may_go), the readers' sign; a step that fails is
+ * logged (a marker or sign left behind keeps no lock: it only has judges
+ * look for markers). */
 static void
 reader_trace_drop(struct lbd_hold *r)
 {
 	struct lockfs_err err;
 	struct lbd_lock  *l = r->lock;
 
+	reader_record(r);
 	if (!reader_marker_shared(r) &&
 	    reader_marker(r, READER_UNMARK, &err) != 0)
 		log_info("%s: %s (left, naming pid %ld)", l->path, err.msg,
@@ -491,7 +548,7 @@ static int
 reader_add(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid,
     pid_t tid, int make, struct lbd_hold **rp, struct lockfs_err *err)
 {
-	struct lbd_hold *r;
+	struct lbd_hold *r, *a = NULL;
 	int              rc;
 
 	if ((rc = reader_may_take(l, c, err)) != 0 ||
@@ -508,6 +565,10 @@ reader_add(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid,
 	}
 	if (make)
 		rc = reader_mark_judged(l, r, err);
+	else if ((a = reader_awaited(l, r)) == NULL &&
+	    lbd_store_conn_riders_known(l->d))
+		rc = lockfs_fail(err, LB_ENOTLOCKED, 0, "%s: the previous "
+		    "run recorded no shared hold of this reader", l->path);
 	else if (!reader_marked(r))
 		rc = lockfs_fail(err, LB_ENOTLOCKED, 0, "%s: no marker of "
 		    "this reader beside it", l->path);
@@ -532,6 +593,11 @@ reader_add(struct lbd_lock *l, struct lbd_conn *c, pid_t kept_pid,
 		r->user->nlocks++;
 	LIST_INSERT_HEAD(&c->readers, r, conn_entry);
 	c->nreaders++;
+	if (a != NULL && --a->awaited == 0) {   /* its record says as much */
+		TAILQ_REMOVE(&l->awaited, a, reader_entry);
+		lbd_hold_free(a);
+	} else if (a == NULL)
+		reader_record(r);
 	return 0;
 }
 
@@ -554,8 +620,9 @@ lbd_reader_keep(struct lbd_hold *r, int record)
 	lbd_orphan_watch(d, r);
 }
 
-/* A rider of l as rec, a kept rider's record, says: its process, its
- * user's credentials (not in l's riders).  NULL with err filled. */
+/* A rider of l as rec, a rider's record (kept, or of a connection),
+ * says: its process and thread, its user's credentials (not in l's
+ * riders).  NULL with err filled. */
 static struct lbd_hold *
 reader_of_record(struct lbd_lock *l, const struct lbd_store_hold *rec,
     struct lockfs_err *err)
@@ -566,11 +633,12 @@ reader_of_record(struct lbd_lock *l, const struct lbd_store_hold *rec,
 	memset(&o, 0, sizeof(o));
 	snprintf(o.host, sizeof(o.host), "%s", lockfs_hostname());
 	o.pid = rec->pid;
+	o.tid = rec->tid;
 	o.start = rec->start;
 	memcpy(o.boot, rec->boot, sizeof(o.boot));
 	o.uid = lbd_os_files_uid_of(rec->uid);  /* its marker was made as
 	                                           its user */
-	if ((r = lbd_hold_new(l, NULL, rec->pid, 0, &o, err)) == NULL)
+	if ((r = lbd_hold_new(l, NULL, rec->pid, rec->tid, &o, err)) == NULL)
 		return NULL;
 	r->uid = rec->uid;
 	r->gid = rec->gid;
@@ -671,6 +739,94 @@ lbd_reader_adopt_kept(struct lbd_lock *l, const struct lbd_store_hold *rec)
 	return 0;
 }
 
+/* lbd_reader_await: see readers.h. */
+void
+lbd_reader_await(struct lbd_lock *l, const struct lbd_store_hold *rec)
+{
+	struct lockfs_err  err;
+	struct lbd_hold   *h = l->holder, *a;
+	unsigned long long start;
+
+	if (h == NULL || !h->shared || h->token != rec->token ||
+	    rec->conns == 0 || lockfs_os_start_time(rec->pid, &start) != 0 ||
+	    start != rec->start)
+		return;         /* its read is over, or its process */
+	if ((a = reader_of_record(l, rec, &err)) == NULL) {
+		log_warn("%s", err.msg);
+		return;
+	}
+	a->shared = 1;
+	a->token = rec->token;
+	a->previous = 1;
+	a->since = rec->since;
+	a->awaited = rec->conns;
+	TAILQ_INSERT_TAIL(&l->awaited, a, reader_entry);
+}
+
+/* Ends the wait for l's riders of the previous run (l->awaited), the
+ * grace period over, or l going: their records say the connections of
+ * this run alone; with forget (the grace period over), the markers no
+ * rider of this run has are removed, as their users. */
+static void
+awaited_end(struct lbd_lock *l, int forget)
+{
+	struct lockfs_err err;
+	struct lbd_hold  *a;
+
+	while ((a = TAILQ_FIRST(&l->awaited)) != NULL) {
+		TAILQ_REMOVE(&l->awaited, a, reader_entry);
+		if (forget && !rider_has_marker_of(l, NULL, a) &&
+		    reader_marker(a, READER_UNMARK, &err) != 0)
+			log_info("%s: %s (left, naming pid %ld)", l->path,
+			    err.msg, (long)a->fs.owner.pid);
+		if (!l->d->stopping)
+			lbd_store_conn_rider(l->d, a, lbd_reader_conns(a));
+		lbd_hold_free(a);
+	}
+}
+
+/* lbd_readers_unawait: see readers.h. */
+void
+lbd_readers_unawait(struct lbd_lock *l)
+{
+	awaited_end(l, 0);
+}
+
+/* Whether a rider of the previous run may still come to l, whose
+ * artefact's hold h is the previous run's, shared, in the grace period:
+ * one of its recorded riders (l->awaited) whose process lives, when the
+ * state database records them; else a live reader's marker beside the
+ * lock file (lockfs_readers_live, looked at as h's user).  1, 0, or -1
+ * (cannot tell). */
+static int
+riders_to_come(struct lbd_lock *l, struct lbd_hold *h)
+{
+	struct lockfs_err  err;
+	struct lbd_hold   *a;
+	unsigned long long start;
+	int                live = -1, made;
+
+	if (lbd_store_conn_riders_known(l->d)) {
+		TAILQ_FOREACH(a, &l->awaited, reader_entry)
+			if (a->awaited > 0 && lockfs_os_start_time(
+			    a->fs.owner.pid, &start) == 0 &&
+			    start == a->fs.owner.start)
+				return 1;
+		return 0;
+	}
+	/* Credentials first: a step owed on h (a handoff's last) is taken
+	 * then, before its names are looked at here. */
+	if (lbd_creds_enter(h->creds, &err) != 0)
+		return -1;
+	made = h->fs.lock_file == NULL;
+	if (lockfs_names_make(&h->fs) == 0)
+		live = lockfs_readers_live(&h->fs);
+	if (made)
+		lockfs_names_drop(&h->fs);      /* only those made here */
+	lbd_creds_leave();
+	return live;
+}
+
 /* lbd_reader_forget_kept: see readers.h. */
 void
 lbd_reader_forget_kept(struct lbd_lock *l, const struct lbd_store_hold *rec)
@@ -761,27 +917,14 @@ lbd_reader_rejoin(struct lbd_lock *l, struct lbd_conn *c, pid_t tid,
 int
 lbd_readers_unclaimed(struct lbd_lock *l)
 {
-	struct lockfs_err err;
-	struct lbd_hold  *h = l->holder;
-	int               live = -1;      /* cannot tell: a reader */
-	int               made;
+	struct lbd_hold *h = l->holder;
 
 	/* Only a previous run's hold (its token the previous run's)
 	 * can have a previous run's rider. */
 	if (h == NULL || !h->shared || l->nreaders != 0 || !in_grace(l->d) ||
 	    !h->previous)
 		return 0;
-	/* Credentials first: a step owed on h (a handoff's last) is taken
-	 * then, before its names are looked at here. */
-	if (lbd_creds_enter(h->creds, &err) != 0)
-		return -1;
-	made = h->fs.lock_file == NULL;
-	if (lockfs_names_make(&h->fs) == 0)
-		live = lockfs_readers_live(&h->fs);
-	if (made)
-		lockfs_names_drop(&h->fs);      /* only those made here */
-	lbd_creds_leave();
-	return live;
+	return riders_to_come(l, h);
 }
 
 /* Removes the readers' sign beside the lock file of l's artefact's hold
@@ -843,6 +986,7 @@ lbd_readers_grace_over(struct lbd *d)
 
 	for (i = 0; i < d->nbuckets; i++)
 		for (l = d->buckets[i]; l != NULL; l = l->hash_next) {
+			awaited_end(l, 1);
 			if (l->holder != NULL && l->holder->shared &&
 			    sign_may_go(l))
 				hold_unsign(l, l->holder);
@@ -856,13 +1000,11 @@ lbd_readers_grace_over(struct lbd *d)
 int
 lbd_reader_keep_for_readers(struct lbd_lock *l, struct lbd_hold *h)
 {
-	struct lockfs_err err;
-	int               live = -1;      /* cannot tell: kept */
+	int live;
 
 	if (!h->shared || h->for_readers || h->releasing ||
 	    l->nreaders != 0 || !in_grace(l->d) ||
-	    !h->previous ||                     /* of this run */
-	    lockfs_names_make(&h->fs) != 0)
+	    !h->previous)                       /* of this run */
 		return 0;
 	/* Its own marker, if one lies there, is none of a reader's (left
 	 * by a grant to a rider or a rider's join that a killed daemon did
@@ -870,11 +1012,7 @@ lbd_reader_keep_for_readers(struct lbd_lock *l, struct lbd_hold *h)
 	 * here, before the look: any other end of the hold drops it in
 	 * lbd_hold_end.) */
 	lbd_hold_marker_drop(l, h);
-	if (lbd_creds_enter(h->creds, &err) == 0) {
-		live = lockfs_readers_live(&h->fs);
-		lbd_creds_leave();
-	}
-	lockfs_names_drop(&h->fs);
+	live = riders_to_come(l, h);    /* -1, cannot tell: kept */
 	if (live == 0) {
 		hold_unsign(l, h);      /* no reader to come: released */
 		return 0;       /* -1, cannot tell: never "no reader" */

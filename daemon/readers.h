@@ -57,6 +57,26 @@ int  lbd_reader_adopt_kept(struct lbd_lock *l,
 struct lbd_hold *lbd_reader_owner(struct lbd_lock *l);
 void lbd_reader_promote(struct lbd_hold *r);
 
+/* lbd_reader_await: at start, rec (the record of the previous run's
+ * connections riding l on one marker, conn_riders) is awaited: while
+ * l's hold is the one rec rode (its token) and rec's process runs (its
+ * pid and start time), rec's connections may RECLAIM in the grace
+ * period (lbd_reader_rejoin: nobody else may, when the database records
+ * riders), and their marker stays until the last of them has reclaimed
+ * and left; at the grace period's end it is removed unless a rider of
+ * this run has it (lbd_readers_grace_over).  lbd_readers_unawait: l is
+ * going (lock table): its awaited riders are forgotten, their records
+ * deleted (kept when the daemon stops), their markers left. */
+void lbd_reader_await(struct lbd_lock *l, const struct lbd_store_hold *rec);
+void lbd_readers_unawait(struct lbd_lock *l);
+
+/* lbd_reader_conns: how many connections ride r's lock on r's marker as
+ * r's user (its process, thread and uid): its riders of connections,
+ * and the connections of the previous run still to reclaim
+ * (l->awaited); r itself counted when it is one of them.  The number
+ * the conn_riders table keeps for that marker (store.c). */
+unsigned lbd_reader_conns(const struct lbd_hold *r);
+
 /* lbd_reader_forget_kept: at start, rec (a kept rider's record of the
  * previous run) was not adopted (lbd_reader_adopt_kept): its marker,
  * if it lies there, is removed as its user.  Nothing when it was. */
@@ -91,8 +111,11 @@ int  lbd_reader_join(struct lbd_lock *l, struct lbd_conn *c,
 
 /* lbd_reader_rejoin: RECLAIM by (c, tid) with token of a shared hold of
  * the previous run that was a rider's (docs/SHARED.md): when l is held
- * shared with that token and c's marker, a file of c's user, lies beside
- * its lock file (the riders' record over a restart), c rides again; when
+ * shared with that token, the previous run recorded (c's process, tid,
+ * c's user) riding it with a connection that has not reclaimed yet
+ * (lbd_reader_await; any, with a database of an earlier release, which
+ * recorded none), and c's marker, a file of c's user, lies beside its
+ * lock file, c rides again; when
  * l's hold was kept for such readers (lbd_reader_keep_for_readers), its
  * artefact is handed to c at once.  0, or -1 (refused, nothing
  * changed; logged). */

@@ -811,6 +811,15 @@ rider_adopt(struct lbd *d, const struct lbd_store_hold *rec)
 	(void)lbd_reader_adopt_kept(adopting, rec);
 }
 
+/* The record of connections riding adopting's lock: awaited, for their
+ * RECLAIM (lbd_reader_await). */
+static void
+rider_await(struct lbd *d, const struct lbd_store_hold *rec)
+{
+	(void)d;
+	lbd_reader_await(adopting, rec);
+}
+
 /* A kept rider's record, once every hold is judged: forgotten when not
  * adopted (its marker removed as its user; the table is rewritten from
  * memory after). */
@@ -880,10 +889,12 @@ reconcile_one(struct lbd *d, const struct lbd_store_hold *sh)
 	if (!sh->groups_known)
 		log_info("%s: its record has no supplementary groups; acting "
 		    "for uid %ld with none", sh->path, (long)sh->uid);
-	if (sh->shared) {       /* its kept riders first: its end hands to
-	                           them */
+	if (sh->shared) {       /* its riders first: its end hands to the
+	                           kept ones, keeps it for those to come */
 		adopting = l;
 		lbd_store_each_rider(d, sh->path, sh->method, rider_adopt);
+		lbd_store_each_conn_rider(d, sh->path, sh->method,
+		    rider_await);
 		adopting = NULL;
 	}
 	mine = orphan_look(h, sh, &why, &err);

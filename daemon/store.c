@@ -50,6 +50,7 @@
 #include "locktable.h"
 #include "log.h"
 #include "os.h"
+#include "readers.h"
 #include "statedir.h"
 #include "store.h"
 #include "walshm.h"
@@ -57,6 +58,8 @@
 struct lbd_store {
 	sqlite3      *db;
 	sqlite3_stmt *add, *del;
+	sqlite3_stmt *rider_put, *rider_del; /* conn_riders' rows */
+	int           riders_known; /* conn_riders was there at the open */
 	sqlite3_stmt *begin, *commit;   /* the iteration's transaction */
 	int           in_txn;
 	int           failed;   /* a change or commit failed since the last
@@ -105,7 +108,15 @@ static const char schema[] =
     "  path TEXT NOT NULL, pid INTEGER NOT NULL, start INTEGER NOT NULL,"
     "  boot TEXT NOT NULL, uid INTEGER NOT NULL, gid INTEGER NOT NULL,"
     "  supp_groups BLOB, token INTEGER NOT NULL, since REAL NOT NULL,"
-    "  PRIMARY KEY (lock_file, method, pid, start, uid)) WITHOUT ROWID;";
+    "  PRIMARY KEY (lock_file, method, pid, start, uid)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS conn_riders ("
+    "  lock_file TEXT NOT NULL, method INTEGER NOT NULL,"
+    "  path TEXT NOT NULL, pid INTEGER NOT NULL, start INTEGER NOT NULL,"
+    "  boot TEXT NOT NULL, uid INTEGER NOT NULL, gid INTEGER NOT NULL,"
+    "  supp_groups BLOB, token INTEGER NOT NULL, since REAL NOT NULL,"
+    "  tid INTEGER NOT NULL, conns INTEGER NOT NULL,"
+    "  PRIMARY KEY (lock_file, method, pid, start, tid, uid)) "
+    "  WITHOUT ROWID;";
 
 /*
  * The riders table holds the riders kept for a process (ACQUIRE pid=
@@ -115,6 +126,17 @@ static const char schema[] =
  * and their RECLAIM brings them back).  One process may be read for by
  * two users (root's kept reader for it, and its user's own): a record
  * each, one marker.  A daemon of an earlier release ignores the table.
+ *
+ * The conn_riders table holds the riders of connections: a row per
+ * marker and user (process, start time, boot, thread, uid), with the
+ * number of connections riding on it (conns: two connections of one
+ * thread share a marker), written as they join and leave (readers.c).
+ * After a restart, a rider's RECLAIM is taken only when a row says it
+ * rode (not on a marker alone, which its user can make), and a marker
+ * stays while a connection of the previous run may still reclaim it.  A
+ * database made by an earlier release, without the table, records no
+ * rider: its riders are taken back on their markers, as that release
+ * did (lbd_store_conn_riders_known).
  */
 
 /*
@@ -204,6 +226,29 @@ store_exec(struct lbd_store *s, const char *sql)
 	store_failed(s);
 	log_err("state database: %s: %s", sql, s->why);
 	sqlite3_free(msg);
+	return -1;
+}
+
+/* Whether the database has a table named name, into *known (1 or 0);
+ * 0, or -1 with the error logged. */
+static int
+store_table_known(struct lbd_store *s, const char *name, int *known)
+{
+	sqlite3_stmt *st = NULL;
+	int           rc;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM sqlite_master WHERE "
+	    "type = 'table' AND name = ?1", -1, &st, NULL) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+		if ((rc = sqlite3_step(st)) == SQLITE_ROW || rc == SQLITE_DONE) {
+			*known = rc == SQLITE_ROW;
+			sqlite3_finalize(st);
+			return 0;
+		}
+	}
+	store_failed(s);
+	log_err("state database: its tables: %s", s->why);
+	sqlite3_finalize(st);
 	return -1;
 }
 
@@ -472,6 +517,7 @@ lbd_store_open(struct lbd *d, const char *file, char *why, size_t size)
 	}
 	sqlite3_busy_timeout(s->db, 5000);
 	if (store_exec(s, "PRAGMA journal_mode=WAL") != 0 ||
+	    store_table_known(s, "conn_riders", &s->riders_known) != 0 ||
 	    store_exec(s, schema) != 0 || store_upgrade(s) != 0 ||
 	    sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO holds (lock_file,"
 	    " method, path, unique_name, pid, tid, uid, gid, start, boot, "
@@ -486,6 +532,14 @@ lbd_store_open(struct lbd *d, const char *file, char *why, size_t size)
 	    sqlite3_prepare_v2(s->db, "DELETE FROM holds WHERE lock_file = ?1 "
 	    "AND method = ?2 AND token = ?3", -1, &s->del, NULL) !=
 	    SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO conn_riders "
+	    "(lock_file, method, path, pid, start, boot, uid, gid, "
+	    "supp_groups, token, since, tid, conns) VALUES (?1, ?2, ?3, ?4, "
+	    "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)", -1, &s->rider_put,
+	    NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, "DELETE FROM conn_riders WHERE "
+	    "lock_file = ?1 AND method = ?2 AND pid = ?4 AND start = ?5 AND "
+	    "uid = ?7 AND tid = ?12", -1, &s->rider_del, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, "BEGIN IMMEDIATE", -1, &s->begin,
 	    NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, "COMMIT", -1, &s->commit, NULL) !=
@@ -534,6 +588,8 @@ lbd_store_close(struct lbd *d)
 		lbd_store_commit(d);
 	sqlite3_finalize(s->add);
 	sqlite3_finalize(s->del);
+	sqlite3_finalize(s->rider_put);
+	sqlite3_finalize(s->rider_del);
 	sqlite3_finalize(s->begin);
 	sqlite3_finalize(s->commit);
 	lbd_walshm_watch(NULL);         /* its -shm is closed next */
@@ -816,6 +872,64 @@ store_rider(struct lbd_store *s, const struct lbd_hold *r, int add)
 	return rc;
 }
 
+/* Records that conns connections ride r's lock on rider r's marker as
+ * r's user (conns 0: none, the row deleted) in the conn_riders table,
+ * inside the open transaction: 0, or -1 (logged). */
+static int
+store_conn_rider(struct lbd_store *s, const struct lbd_hold *r,
+    unsigned conns)
+{
+	sqlite3_stmt *st = conns > 0 ? s->rider_put : s->rider_del;
+	char          file[PATH_MAX];
+
+	sqlite3_bind_text(st, 1, lbd_lock_file(r->lock, file), -1,
+	    SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, (int)r->fs.method);
+	sqlite3_bind_int64(st, 4, r->fs.owner.pid);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)r->fs.owner.start);
+	sqlite3_bind_int64(st, 7, r->uid);
+	sqlite3_bind_int64(st, 12, r->fs.owner.tid);
+	if (conns > 0) {
+		sqlite3_bind_text(st, 3, r->lock->path, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 6, r->fs.owner.boot, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 8, r->gid);
+		sqlite3_bind_blob(st, 9, r->creds->ngroups > 0 ?
+		    (const void *)r->creds->groups : "",
+		    (int)(r->creds->ngroups * sizeof(gid_t)), SQLITE_STATIC);
+		sqlite3_bind_int64(st, 10, (sqlite3_int64)r->token);
+		sqlite3_bind_double(st, 11, r->since);
+		sqlite3_bind_int64(st, 13, conns);
+	}
+	return store_step(s, st);
+}
+
+/* Rewrites the conn_riders table from memory (every lock's riders of
+ * connections, and those of the previous run that may still reclaim,
+ * readers.c), inside the open transaction: 0, or -1 (logged). */
+static int
+store_conn_riders_write(struct lbd *d)
+{
+	struct lbd_store *s = d->store;
+	struct lbd_lock  *l;
+	struct lbd_hold  *r;
+	size_t            i;
+
+	if (store_exec(s, "DELETE FROM conn_riders") != 0)
+		return -1;
+	for (i = 0; i < d->nbuckets; i++)
+		for (l = d->buckets[i]; l != NULL; l = l->hash_next) {
+			TAILQ_FOREACH(r, &l->readers, reader_entry)
+				if (!r->kept && store_conn_rider(s, r,
+				    lbd_reader_conns(r)) != 0)
+					return -1;
+			TAILQ_FOREACH(r, &l->awaited, reader_entry)
+				if (store_conn_rider(s, r,
+				    lbd_reader_conns(r)) != 0)
+					return -1;
+		}
+	return 0;
+}
+
 /* Rewrites the holds table from memory (every connection's holds, the
  * orphans and the releasing holds), inside the open transaction: 0, or
  * -1 (logged). */
@@ -847,7 +961,7 @@ store_resync(struct lbd *d)
 	LIST_FOREACH(h, &d->kept_riders, conn_entry)
 		if (store_rider(s, h, 1) != 0)
 			return -1;
-	return 0;
+	return store_conn_riders_write(d);
 }
 
 /* lbd_store_hold_add: see store.h. */
@@ -880,6 +994,29 @@ lbd_store_rider(struct lbd *d, const struct lbd_hold *r, int add)
 	return rc;
 }
 
+/* lbd_store_conn_rider: see store.h. */
+int
+lbd_store_conn_rider(struct lbd *d, const struct lbd_hold *r,
+    unsigned conns)
+{
+	struct lbd_store *s = d->store;
+	int               rc;
+
+	if (s == NULL || store_begin(s) != 0)
+		rc = -1;
+	else
+		rc = store_conn_rider(s, r, conns);
+	lbd_walshm_flush();
+	return rc;
+}
+
+/* lbd_store_conn_riders_known: see store.h. */
+int
+lbd_store_conn_riders_known(struct lbd *d)
+{
+	return d->store != NULL && d->store->riders_known;
+}
+
 /* lbd_store_riders_rewrite: see store.h. */
 int
 lbd_store_riders_rewrite(struct lbd *d)
@@ -894,6 +1031,8 @@ lbd_store_riders_rewrite(struct lbd *d)
 		LIST_FOREACH(r, &d->kept_riders, conn_entry)
 			if ((rc = store_rider(s, r, 1)) != 0)
 				break;
+		if (rc == 0)
+			rc = store_conn_riders_write(d);
 	}
 	lbd_walshm_flush();
 	return rc;
@@ -1211,20 +1350,25 @@ lbd_store_each_hold(struct lbd *d,
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
-/* lbd_store_each_rider: see store.h. */
-int
-lbd_store_each_rider(struct lbd *d, const char *path, unsigned method,
-    void (*fn)(struct lbd *, const struct lbd_store_hold *))
+/* Calls fn for every row of the riders table (conn 0) or the
+ * conn_riders table (conn 1) of path with method (path NULL: of every
+ * lock).  0, or -1 (logged). */
+static int
+store_each_rider(struct lbd *d, int conn, const char *path,
+    unsigned method, void (*fn)(struct lbd *, const struct lbd_store_hold *))
 {
 	struct lbd_store     *s = d->store;
 	struct lbd_store_hold h;
 	sqlite3_stmt         *st = NULL;
 	const unsigned char  *t;
+	char                  sql[256];
 	int                   rc, n;
 
-	if (sqlite3_prepare_v2(s->db, "SELECT path, method, pid, start, boot, "
-	    "uid, gid, supp_groups, token, since FROM riders WHERE ?1 IS NULL "
-	    "OR (path = ?1 AND method = ?2)", -1, &st, NULL) != SQLITE_OK) {
+	snprintf(sql, sizeof(sql), "SELECT path, method, pid, start, boot, "
+	    "uid, gid, supp_groups, token, since%s FROM %s WHERE ?1 IS NULL "
+	    "OR (path = ?1 AND method = ?2)", conn ? ", tid, conns" : "",
+	    conn ? "conn_riders" : "riders");
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
 		log_err("state database: %s", sqlite3_errmsg(s->db));
 		return -1;
 	}
@@ -1249,7 +1393,12 @@ lbd_store_each_rider(struct lbd *d, const char *path, unsigned method,
 		h.ngroups = h.groups != NULL ? (size_t)n / sizeof(gid_t) : 0;
 		h.token = (uint64_t)sqlite3_column_int64(st, 8);
 		h.since = sqlite3_column_double(st, 9);
-		h.kept = h.shared = 1;
+		h.shared = 1;
+		h.kept = !conn;
+		if (conn) {
+			h.tid = (pid_t)sqlite3_column_int64(st, 10);
+			h.conns = (unsigned)sqlite3_column_int64(st, 11);
+		}
 		fn(d, &h);
 	}
 	sqlite3_finalize(st);
@@ -1257,4 +1406,20 @@ lbd_store_each_rider(struct lbd *d, const char *path, unsigned method,
 	if (rc != SQLITE_DONE)
 		log_err("state database: %s", sqlite3_errmsg(s->db));
 	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* lbd_store_each_rider: see store.h. */
+int
+lbd_store_each_rider(struct lbd *d, const char *path, unsigned method,
+    void (*fn)(struct lbd *, const struct lbd_store_hold *))
+{
+	return store_each_rider(d, 0, path, method, fn);
+}
+
+/* lbd_store_each_conn_rider: see store.h. */
+int
+lbd_store_each_conn_rider(struct lbd *d, const char *path, unsigned method,
+    void (*fn)(struct lbd *, const struct lbd_store_hold *))
+{
+	return store_each_rider(d, 1, path, method, fn);
 }

@@ -43,6 +43,8 @@ struct lbd_store_hold {
 	                                  resumed) */
 	unsigned long long dir_dev;    /* the lock directory's identity at */
 	unsigned long long dir_ino;    /* the grant; dir_ino 0: not known */
+	unsigned           conns;      /* a rider of connections: how many
+	                                  ride on its marker (conn_riders) */
 };
 
 /* lbd_store_open: opens (creating) the database at file and takes a new
@@ -63,6 +65,18 @@ int  lbd_store_hold_del(struct lbd *d, const struct lbd_hold *h);
  * the riders table (add 1), or forgets it (add 0), inside the
  * iteration's transaction.  0, or -1 (logged). */
 int  lbd_store_rider(struct lbd *d, const struct lbd_hold *r, int add);
+
+/* lbd_store_conn_rider: records that conns connections ride r's lock
+ * on the marker of r, a rider of a connection (readers.c): its process,
+ * thread and user, with its read's token; conns 0: none (the record
+ * deleted).  Inside the iteration's transaction.  0, or -1 (logged). */
+int  lbd_store_conn_rider(struct lbd *d, const struct lbd_hold *r,
+         unsigned conns);
+
+/* lbd_store_conn_riders_known: 1 when the state database recorded the
+ * riders of connections when it was opened (a database of an earlier
+ * release did not: its riders have only their markers), else 0. */
+int  lbd_store_conn_riders_known(struct lbd *d);
 
 /* lbd_store_hold_add_new: records rec, a hold whose lock file is file,
  * unless the state database records a hold of that lock with a token as
@@ -130,9 +144,17 @@ int  lbd_store_each_hold(struct lbd *d,
 int  lbd_store_each_rider(struct lbd *d, const char *path, unsigned method,
          void (*fn)(struct lbd *, const struct lbd_store_hold *));
 
+/* lbd_store_each_conn_rider: as lbd_store_each_rider, for the recorded
+ * riders of connections (conn_riders): tid and conns set, kept not. */
+int  lbd_store_each_conn_rider(struct lbd *d, const char *path,
+         unsigned method,
+         void (*fn)(struct lbd *, const struct lbd_store_hold *));
+
 /* lbd_store_riders_rewrite: makes the riders table say what
- * d->kept_riders holds, inside the iteration's transaction (at start,
- * once the previous run's are adopted).  0, or -1 (logged). */
+ * d->kept_riders holds, and the conn_riders table what the locks' riders
+ * of connections and awaited riders are (lbd_reader_conns), inside the
+ * iteration's transaction (at start, once the previous run's are
+ * adopted).  0, or -1 (logged). */
 int  lbd_store_riders_rewrite(struct lbd *d);
 
 #endif

@@ -60,6 +60,16 @@ class SharedCase(DaemonCase):
         self.assertEqual(int(r.fields["count"]), len(items))
         return items
 
+    def signs(self, d=None):
+        """The readers' signs in d (self.locks)."""
+        return sorted(f for f in os.listdir(d or self.locks)
+                      if f.endswith(".lock.readers"))
+
+    def markers(self, d=None):
+        """The readers' markers in d (self.locks)."""
+        return sorted(f for f in os.listdir(d or self.locks)
+                      if ".lock.reader." in f)
+
     def status(self, c, p, **kw):
         r = c.call("STATUS", path=p, **kw)
         self.assertCode(r, "OK")
@@ -672,14 +682,6 @@ class Sign(SharedCase):
     (docs/SHARED.md)."""
 
     lockbroker_cli = WithoutTheDaemon.break_stale
-
-    def signs(self, d=None):
-        return sorted(f for f in os.listdir(d or self.locks)
-                      if f.endswith(".lock.readers"))
-
-    def markers(self, d=None):
-        return sorted(f for f in os.listdir(d or self.locks)
-                      if ".lock.reader." in f)
 
     def test_sign_comes_with_the_first_rider_and_goes_with_the_last(self):
         p = self.path()
@@ -2223,15 +2225,6 @@ class FourthReview(SharedCase):
         self.assertTrue(self.python_sees_held(q, "pidfile"))
         self.assertCode(a.call("RELEASE", path=p), "OK")
 
-    def markers(self):
-        return sorted(f for f in os.listdir(self.locks)
-                      if ".lock.reader." in f)
-
-    def signs(self):
-        return sorted(f for f in os.listdir(self.locks)
-                      if f.endswith(".lock.readers"))
-
-    @unittest.expectedFailure   # docs/SHARED.md, "Not yet"
     def test_first_reclaimed_of_two_connections_removes_their_marker(self):
         # Two connections of one process and thread ride one lock: one
         # marker (reader_marker_shared keeps it while another rider of
@@ -2314,6 +2307,162 @@ class FourthReview(SharedCase):
                          % (left, r.stderr))
         self.assertEqual(self.signs(), [], "a readers' sign left beside a "
                          "lock nobody holds, past the grace period")
+
+class RecordedRiders(SharedCase):
+    """The riders of connections are recorded (the conn_riders table):
+    over a restart a rider's RECLAIM is taken on its record, not on a
+    marker alone, and a marker stays while a connection of the previous
+    run may still reclaim it (docs/SHARED.md, "Over a restart")."""
+
+    def restart(self, *clients, grace=None):
+        """The daemon killed (its clients' connections closed) and
+        started again, with grace seconds of grace period when given."""
+        self.daemon.stop(signal.SIGKILL)
+        for c in clients:
+            c.close()
+        if grace is not None:
+            self.daemon = Daemon(self.dir, config="grace = %d\n" % grace)
+        self.daemon.start()
+
+    def gone_within(self, what, seconds):
+        """Whether what() becomes empty within seconds."""
+        deadline = time.monotonic() + seconds
+        while what() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return not what()
+
+    @unittest.skipUnless(ROOT, "needs root (a second user)")
+    def test_marker_made_after_a_restart_joins_no_one(self):
+        # A user who never rode the lock makes a marker of its own beside
+        # a previous run's shared hold (any user may, in a directory
+        # open to all) and asks for the hold back with its token (STATUS
+        # shows it): it was taken for a rider of the previous run, and
+        # rode, in the grace period, beside readers it never was one of.
+        d = os.path.join(self.dir, "open")
+        os.mkdir(d)
+        os.chmod(d, 0o777)
+        p = os.path.join(d, "r")
+        self.reader_process(p)          # the artefact's reader
+        b = self.v2()
+        tok = b.call("ACQUIRE", path=p, mode="shared").fields["token"]
+        self.restart(b)
+        them = self.v2(nobody=True)
+        plant = self.spawn(textwrap.dedent("""
+            import os
+            os.close(os.open(%r, os.O_CREAT | os.O_WRONLY, 0o644))
+            print("made", flush=True)
+            """ % os.path.join(d, "r.lock.reader.%d.%s.%s.0" % (
+                them.pid, start_time(them.pid), boot_id8()))),
+            user="nobody")
+        self.assertEqual(plant.stdout.readline(), b"made\n")
+        r = them.call("RECLAIM", path=p, token=tok)
+        self.assertNotEqual(r.code, "OK", "a user that never rode the "
+                            "lock rides it on a marker it made")
+        self.assertEqual(self.status(them, p)["mine"], "0")
+        b = self.v2()
+        self.assertCode(b.call("RECLAIM", path=p, token=tok), "OK")
+        self.assertEqual(self.status(b, p)["mine"], "1")
+
+    def test_marker_made_for_another_thread_joins_no_one(self):
+        # The same for the rider's own user and process, another thread:
+        # its record names the thread that rode.
+        p = self.path()
+        self.reader_process(p)
+        b = self.v2()
+        tok = b.call("ACQUIRE", path=p, mode="shared",
+                     thread=1).fields["token"]
+        mark, = self.markers()
+        self.restart(b)
+        open(os.path.join(self.locks, mark[:-1] + "2"), "w").close()
+        c = self.v2()
+        self.assertNotEqual(c.call("RECLAIM", path=p, token=tok,
+                                   thread=2).code, "OK")
+        self.assertCode(c.call("RECLAIM", path=p, token=tok, thread=1),
+                        "OK")
+
+    def test_both_connections_reclaim_then_their_marker_goes(self):
+        p = self.path()
+        self.reader_process(p)
+        b1, b2 = self.v2(), self.v2()
+        tok = b1.call("ACQUIRE", path=p, mode="shared",
+                      thread=7).fields["token"]
+        self.assertCode(b2.call("ACQUIRE", path=p, mode="shared",
+                                thread=7), "OK")
+        self.restart(b1, b2)
+        c1, c2 = self.v2(), self.v2()
+        for c in (c1, c2):
+            self.assertCode(c.call("RECLAIM", path=p, token=tok, thread=7),
+                            "OK")
+        # A third connection of that thread was never a rider.
+        self.assertNotEqual(self.v2().call("RECLAIM", path=p, token=tok,
+                                           thread=7).code, "OK")
+        self.assertCode(c1.call("RELEASE", path=p, thread=7), "OK")
+        self.assertEqual(len(self.markers()), 1)
+        self.assertCode(c2.call("RELEASE", path=p, thread=7), "OK")
+        self.assertEqual(self.markers(), [])
+
+    def test_riders_yet_to_reclaim_outlive_a_second_restart(self):
+        # A second restart in the grace period: the record says which
+        # connections may still come (the first reclaimed, the second
+        # not), written again at the start from memory.
+        p = self.path()
+        self.reader_process(p)
+        b1, b2 = self.v2(), self.v2()
+        tok = b1.call("ACQUIRE", path=p, mode="shared",
+                      thread=7).fields["token"]
+        self.assertCode(b2.call("ACQUIRE", path=p, mode="shared",
+                                thread=7), "OK")
+        self.restart(b1, b2)
+        c1 = self.v2()
+        self.assertCode(c1.call("RECLAIM", path=p, token=tok, thread=7),
+                        "OK")
+        self.restart(c1)
+        e1, e2, e3 = self.v2(), self.v2(), self.v2()
+        self.assertCode(e1.call("RECLAIM", path=p, token=tok, thread=7),
+                        "OK")
+        self.assertCode(e2.call("RECLAIM", path=p, token=tok, thread=7),
+                        "OK")
+        self.assertNotEqual(e3.call("RECLAIM", path=p, token=tok,
+                                    thread=7).code, "OK")
+
+    def test_marker_of_a_rider_that_never_reclaims_goes_with_the_grace(self):
+        # A rider of the previous run that has not reclaimed when the
+        # grace period ends is refused later: its marker, which would
+        # count as a live reader for every judge (a dead holder's lock
+        # not broken stale while its process lives), goes then.
+        self.restart(grace=2)
+        p = self.path()
+        self.reader_process(p)
+        b = self.v2()
+        tok = b.call("ACQUIRE", path=p, mode="shared").fields["token"]
+        self.assertEqual(len(self.markers()), 1)
+        self.restart(b)
+        self.assertTrue(self.gone_within(self.markers, 10), "the marker "
+                        "of a rider that never reclaimed outlives the "
+                        "grace period")
+        self.assertNotEqual(self.v2().call("RECLAIM", path=p,
+                                           token=tok).code, "OK")
+
+    def test_database_of_an_earlier_release_takes_riders_on_markers(self):
+        # A state database an earlier release wrote has no conn_riders
+        # table: its riders are taken back on their markers, as that
+        # release did.
+        import sqlite3
+        p = self.path()
+        self.reader_process(p)
+        b = self.v2()
+        tok = b.call("ACQUIRE", path=p, mode="shared").fields["token"]
+        self.daemon.stop(signal.SIGKILL)
+        b.close()
+        db = sqlite3.connect(self.daemon.state)
+        db.execute("DROP TABLE conn_riders")
+        db.commit()
+        db.close()
+        self.daemon.start()
+        b = self.v2()
+        self.assertCode(b.call("RECLAIM", path=p, token=tok), "OK")
+        self.assertEqual(self.status(b, p)["mine"], "1")
+
 
 class OwnWaits(SharedCase):
     """An owner's other requests queued for a lock are answered when one
