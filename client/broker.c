@@ -211,6 +211,29 @@ lb__req_wake_all(void)
 	pthread_cond_broadcast(&lb__conn.changed);
 }
 
+/* Reads a STATUS reply's cluster_* fields into *st. */
+static void
+status_read_cluster(const struct lbp_msg *m, struct lb__status *st)
+{
+	const char *v;
+	uint64_t    n;
+
+	if ((v = lbp_get(m, "cluster_state")) == NULL)
+		return;
+	st->cluster = 1;
+	snprintf(st->cstate, sizeof(st->cstate), "%s", v);
+	if ((v = lbp_get(m, "cluster_key")) != NULL)
+		snprintf(st->ckey, sizeof(st->ckey), "%s", v);
+	if ((v = lbp_get(m, "cluster_holder")) != NULL)
+		snprintf(st->cholder, sizeof(st->cholder), "%s", v);
+	if ((v = lbp_get(m, "cluster_error")) != NULL)
+		snprintf(st->cerror, sizeof(st->cerror), "%s", v);
+	if (lbp_get_u64(m, "cluster_revision", &n) == 0)
+		st->crevision = n;
+	if (lbp_get_u64(m, "cluster_waiters", &n) == 0 && n <= 0xffffffffu)
+		st->cwaiters = (unsigned)n;
+}
+
 /* Reads a STATUS reply's fields into *st. */
 static void
 status_read(const struct lbp_msg *m, struct lb__status *st)
@@ -244,6 +267,7 @@ status_read(const struct lbp_msg *m, struct lb__status *st)
 	if (st->locked && lbp_get_u64(m, "holders", &v) == 0 &&
 	    v <= 0xffffffffu)
 		st->holders = (unsigned)v;
+	status_read_cluster(m, st);
 }
 
 /* The owner of q's lock released it, and its lock file may name it until

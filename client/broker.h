@@ -116,6 +116,14 @@ struct lb__status {
 	                           its hold back from the previous daemon */
 	int      shared;        /* 1: held shared (mode=shared) */
 	unsigned holders;       /* how many hold it (holders=), 0 unknown */
+	/* A cluster lock's fields (cluster_*, docs/CLUSTER.md): */
+	int      cluster;       /* 1: the daemon said cluster_state */
+	char     cstate[16];
+	char     ckey[512];
+	char     cholder[256];
+	uint64_t crevision;
+	unsigned cwaiters;
+	char     cerror[256];
 };
 
 /*

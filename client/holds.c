@@ -33,20 +33,41 @@
 
 TAILQ_HEAD(holds, hold);
 
+/* A loss to tell the lost hook of (lb_set_lost_hook). */
+struct tell {
+	char         *path, *why;
+	lb_lost_hook  hook;             /* the hook set when it was lost */
+	void         *arg;
+	struct tell  *next;
+};
+
 /* The registry, under lb__conn.mu. */
 static struct {
 	struct holds list;
 	unsigned     npinned;
 	unsigned     nlost;             /* read without the lock: atomics */
-} reg = { TAILQ_HEAD_INITIALIZER(reg.list), 0, 0 };
+	lb_lost_hook hook;              /* lb_set_lost_hook's */
+	void        *hook_arg;
+	struct tell *tell, **tell_tail; /* losses not told yet, in order */
+} reg = { TAILQ_HEAD_INITIALIZER(reg.list), 0, 0, NULL, NULL, NULL,
+    &reg.tell };
 
 /* lb__holds_reset: see holds.h. */
 void
 lb__holds_reset(void)
 {
+	struct tell *t;
+
 	TAILQ_INIT(&reg.list);
 	reg.npinned = 0;
 	__atomic_store_n(&reg.nlost, 0, __ATOMIC_RELAXED);
+	while ((t = reg.tell) != NULL) {        /* the parent's losses */
+		reg.tell = t->next;
+		free(t->path);
+		free(t->why);
+		free(t);
+	}
+	reg.tell_tail = &reg.tell;
 }
 
 /* lb__hold_find: see holds.h. */
@@ -77,6 +98,58 @@ lb__hold_remove(struct hold *h)
 	free(h);
 }
 
+/* Queues lost hold h's loss for the lost hook, when one is set (told by
+ * lb__holds_tell); out of memory, it is not told (its next call still
+ * reports it). */
+static void
+tell_queue(const struct hold *h)
+{
+	struct tell *t;
+
+	if (reg.hook == NULL || (t = calloc(1, sizeof(*t))) == NULL)
+		return;
+	if ((t->path = strdup(h->path)) == NULL || (t->why = strdup(
+	    h->why != NULL ? h->why : "lost the lock")) == NULL) {
+		free(t->path);
+		free(t);
+		return;
+	}
+	t->hook = reg.hook;
+	t->arg = reg.hook_arg;
+	*reg.tell_tail = t;
+	reg.tell_tail = &t->next;
+}
+
+/* lb__holds_tell: see holds.h. */
+void
+lb__holds_tell(void)
+{
+	struct tell *t, *next;
+
+	lb__conn_lock();
+	t = reg.tell;
+	reg.tell = NULL;
+	reg.tell_tail = &reg.tell;
+	lb__conn_unlock();
+	for (; t != NULL; t = next) {
+		next = t->next;
+		t->hook(t->path, t->why, t->arg);
+		free(t->path);
+		free(t->why);
+		free(t);
+	}
+}
+
+/* lb_set_lost_hook: see lockbroker.h. */
+void
+lb_set_lost_hook(lb_lost_hook hook, void *arg)
+{
+	lb__conn_lock();
+	reg.hook = hook;
+	reg.hook_arg = arg;
+	lb__conn_unlock();
+}
+
 /* Moves h to state (a transition the drawing at the top allows; a new
  * grant may replace any state), keeping the counters. */
 static void
@@ -96,6 +169,8 @@ hold_to(struct hold *h, enum hold_state state)
 	if (state == HOLD_PINNED)
 		reg.npinned++;
 	h->state = state;
+	if (state == HOLD_LOST)
+		tell_queue(h);
 }
 
 /* lb__hold_granted: see holds.h. */

@@ -93,6 +93,12 @@ void lb__hold_unreclaimable(struct hold *h, const char *reason);
 void lb__hold_lost(const char *path, unsigned method, pid_t tid,
     const char *reason);
 
+/* lb__holds_tell: calls the lost hook (lb_set_lost_hook) for each loss
+ * queued since the last call, in order, without lb__conn.mu (taken
+ * here, released before the first call).  The reader thread's, after
+ * the messages it delivered and after a reconnect or giving up. */
+void lb__holds_tell(void);
+
 /* lb__holds_wait_unpinned: waits (on lb__conn.changed) until no hold is
  * PINNED: no in-process acquire of a dropped hold is under way. */
 void lb__holds_wait_unpinned(void);

@@ -65,6 +65,22 @@ is_time_text(const char *s)
 	    s[n + 1 + strspn(s + n + 1, "0123456789")] == '\0';
 }
 
+/* The LB_CLUSTER_* code of an ITEM's cluster_state (NULL: not a cluster
+ * lock, 0); a state this library does not know is taken as none. */
+static int
+cluster_state(const char *name)
+{
+	static const char *const names[] = {
+		"idle", "taking", "waiting", "held", "lost", "releasing"
+	};
+	int i;
+
+	for (i = 0; name != NULL && i < 6; i++)
+		if (strcmp(name, names[i]) == 0)
+			return LB_CLUSTER_IDLE + i;
+	return 0;
+}
+
 /*
  * lbw_call's ITEM callback: passes the lock of item m to the caller's
  * callback.  0 to go on; 1 when the callback stopped the listing.  An
@@ -119,6 +135,7 @@ item_pass(const struct lbp_msg *m, void *arg)
 		e.shared = strcmp(mode, "shared") == 0;
 		e.known |= LB_LIST_MODE;
 	}
+	e.cluster = cluster_state(lbp_get(m, "cluster_state"));
 	if (l->fn(&e, l->arg) != 0) {
 		l->stopped = 1;
 		return 1;

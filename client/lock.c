@@ -1685,6 +1685,38 @@ holder_from_fs(const struct lockfs_holder *h, lb_holder *out)
 	out->liveness = lockfs_holder_liveness(h);
 }
 
+/* lb_get_cluster: see lockbroker.h. */
+int
+lb_get_cluster(lb_lock *lock, lb_cluster *out)
+{
+	struct lb__target t;
+	struct lb__status st;
+	struct lockfs_err err;
+	int               r;
+
+	if (lock == NULL || out == NULL)
+		return LB_EINVAL;
+	memset(out, 0, sizeof(*out));
+	if ((r = call_begin(lock, &t, &err)) != 0)
+		goto out;
+	if ((r = broker_status(lock, &t, &st, &err)) == LB__FALLBACK)
+		r = lockfs_fail(&err, LB_ERROR, 0, "%s: no lockbroker daemon "
+		    "answers: a lock is cluster-wide only through the daemon",
+		    t.path);
+	else if (r == 0 && (r = st.cluster) == 1) {
+		out->cluster = 1;
+		snprintf(out->state, sizeof(out->state), "%s", st.cstate);
+		snprintf(out->key, sizeof(out->key), "%s", st.ckey);
+		snprintf(out->holder, sizeof(out->holder), "%s", st.cholder);
+		snprintf(out->error, sizeof(out->error), "%s", st.cerror);
+		out->revision = st.crevision;
+		out->waiters = st.cwaiters;
+	}
+	r = record(lock, r, &err);
+out:
+	return r;
+}
+
 /*
  * Fills *out from the broker's STATUS, and, when the artefact names the
  * same process, its unique name and liveness from the artefact (which

@@ -498,6 +498,7 @@ lb__reader_main(void *arg)
 		while ((got = lb__tp_take(c, m, &e)) == 1)
 			if (e == LBP_OK)
 				lb__reqs_deliver(m, o);
+		lb__holds_tell();       /* losses delivered: the hook told */
 		/* Blocks until bytes come (no deadline; EINTR resumes). */
 		if (got == 0 && lb__tp_fill(c, INFINITY, why, sizeof(why)) > 0)
 			continue;
@@ -505,8 +506,10 @@ lb__reader_main(void *arg)
 		reader_lost(c);
 		if (reader_reconnect(c, m) == -1)
 			break;
+		lb__holds_tell();       /* holds not given back */
 	}
 	reader_give_up();
+	lb__holds_tell();
 	free(o);
 	free(m);
 	lb__tp_free(c);

@@ -49,6 +49,13 @@ lbd_cohort_token(struct lbd_lock *l)
 	return 0;
 }
 
+const char *
+lbd_cohort_list_state(const struct lbd_lock *l)
+{
+	(void)l;
+	return NULL;
+}
+
 int
 lbd_cohort_status(struct lbd_conn *c, const char *path, struct lbd_lock *l,
     struct lbp_out *o)

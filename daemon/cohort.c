@@ -841,6 +841,26 @@ lbd_cohorts_previous_lost(struct lbd *d, int64_t id)
 	each_held(d, lose, why);
 }
 
+/* The name of cohort k's state (STATUS, LIST): "waiting" for a key
+ * taken that waits behind another. */
+static const char *
+state_name(const struct lbd_cohort *k)
+{
+	static const char *const names[] = {
+		"idle", "taking", "held", "lost", "releasing"
+	};
+
+	return k->state == C_TAKING && k->key != NULL &&
+	    lbd_etcd_lock_waiting(k->key) ? "waiting" : names[k->state];
+}
+
+/* lbd_cohort_list_state: see cohort.h. */
+const char *
+lbd_cohort_list_state(const struct lbd_lock *l)
+{
+	return l->cohort != NULL ? state_name(l->cohort) : NULL;
+}
+
 /* A STATUS reply waiting for etcd's word on a cluster lock. */
 struct lbd_cstatus {
 	struct lbd_conn        *c;
@@ -851,9 +871,6 @@ struct lbd_cstatus {
 	LIST_ENTRY(lbd_cstatus) entry;     /* in d->cstatus */
 };
 
-static const char *const state_names[] = {
-	"idle", "taking", "held", "lost", "releasing"
-};
 
 static void
 cstatus_free(struct lbd_cstatus *s)
@@ -928,9 +945,7 @@ lbd_cohort_status(struct lbd_conn *c, const char *path, struct lbd_lock *l,
 		LIST_FOREACH(k, &d->cohorts, entry)
 			if (strcmp(k->path, path) == 0)
 				break;
-	lbp_add_str(o, "cluster_state", k == NULL ? "idle" :
-	    k->state == C_TAKING && lbd_etcd_lock_waiting(k->key) ?
-	    "waiting" : state_names[k->state]);
+	lbp_add_str(o, "cluster_state", k == NULL ? "idle" : state_name(k));
 	if (k != NULL && k->key != NULL)
 		lbp_add_str(o, "cluster_key", lbd_etcd_lock_key(k->key));
 	if (lbd_cohort_leaseless(d, why, sizeof(why)) != NULL) {

@@ -77,6 +77,12 @@ const char *lbd_cohort_leaseless(const struct lbd *d, char *buf,
  * cluster.  0 for a lock that is not a cluster lock. */
 uint64_t lbd_cohort_token(struct lbd_lock *l);
 
+/* lbd_cohort_list_state: the state of cluster lock l's cohort, as
+ * STATUS names it ("idle", "taking", "waiting", "held", "lost",
+ * "releasing"), for LIST; NULL for a lock whose gate was never asked (not
+ * a cluster lock, or none yet). */
+const char *lbd_cohort_list_state(const struct lbd_lock *l);
+
 /*
  * lbd_cohort_status: c's STATUS reply o (begun, not ended) of the lock at
  * path (l: its lock in the table, or NULL), in a version-2 session: for a

@@ -22,6 +22,7 @@
 #include <limits.h>
 #include <stdlib.h>
 
+#include "cohort.h"
 #include "conn.h"
 #include "creds.h"
 #include "daemon.h"
@@ -74,11 +75,13 @@ list_may_see(struct lbd_conn *c, struct lbd_lock *l)
 }
 
 /* Sends c an ITEM of l held by h (NULL: by nobody the broker knows);
- * in a version-2 session with the hold's mode (docs/SHARED.md). */
+ * in a version-2 session with the hold's mode (docs/SHARED.md) and, for
+ * a cluster lock, its cohort's state (docs/CLUSTER.md). */
 static void
 list_item(struct lbd_conn *c, struct lbd_lock *l, const struct lbd_hold *h)
 {
 	struct lbp_out o;
+	const char    *cluster;
 
 	lbp_begin(&o, LBP_MSG_ITEM, 1, c->list_id);
 	lbp_add_str(&o, "path", l->path);
@@ -86,6 +89,9 @@ list_item(struct lbd_conn *c, struct lbd_lock *l, const struct lbd_hold *h)
 	lbd_add_holder(&o, h, NULL, l->nwaiters);
 	if (h != NULL && c->version >= LBP_VERSION_SHARED)
 		lbp_add_str(&o, "mode", h->shared ? "shared" : "exclusive");
+	if (c->version >= LBP_VERSION_SHARED &&
+	    (cluster = lbd_cohort_list_state(l)) != NULL)
+		lbp_add_str(&o, "cluster_state", cluster);
 	lbp_end(&o);
 	lbd_conn_send(c, &o);
 	c->list_count++;

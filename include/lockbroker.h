@@ -80,7 +80,7 @@ typedef uid_t lb_uid_t;
 #endif
 
 #define LB_VERSION_MAJOR 0
-#define LB_VERSION_MINOR 3
+#define LB_VERSION_MINOR 5
 
 /* Timeout for lb_acquire: wait until granted. */
 #define LB_FOREVER INFINITY
@@ -419,6 +419,62 @@ LB_EXPORT int lb_break_lock(lb_lock *lock);
 LB_EXPORT int lb_get_holder(lb_lock *lock, lb_holder *out);
 
 /*
+ * What the daemon knows of a cluster lock's side in etcd (docs/CLUSTER.md),
+ * filled by lb_get_cluster (since 0.5).
+ */
+typedef struct lb_cluster {
+	int         cluster;      /* 1 when the daemon takes the lock through
+	                             etcd (it lies under its cluster_dir), 0
+	                             for a lock of this host alone (the other
+	                             fields are then empty) */
+	char        state[16];    /* this daemon's side: "idle" (no key),
+	                             "taking", "waiting" (its key queued behind
+	                             another host's), "held", "lost",
+	                             "releasing" */
+	char        key[512];     /* this daemon's etcd key for the lock, ""
+	                             when it has none */
+	char        holder[256];  /* the holding key's value (the host, the
+	                             daemon's pid and id), "" when no key holds
+	                             or etcd did not answer */
+	uint64_t    revision;     /* the holding key's create revision (the
+	                             high bits of its fencing tokens), 0 when
+	                             not known */
+	unsigned    waiters;      /* keys of other hosts queued in etcd */
+	char        error[256];   /* why etcd's side is not known (no lease,
+	                             etcd silent), "" when it answered */
+	int         reserved[8];
+} lb_cluster;
+
+/*
+ * lb_get_cluster (since 0.5): fills *out with the daemon's and etcd's view
+ * of the lock when the daemon takes it cluster-wide: its state, its key,
+ * the holding key's host and revision and the other hosts' waiting keys
+ * (one etcd read; out->error says why when etcd cannot be asked).  The
+ * lock's local holder is lb_get_holder's.  Through the daemon only:
+ * returns 1 for a cluster lock, 0 for a lock of this host alone, or a
+ * negative code: LB_ERROR when no daemon answers (an in-process lock is
+ * never a cluster lock), with lb_lock_error saying why.
+ */
+LB_EXPORT int lb_get_cluster(lb_lock *lock, lb_cluster *out);
+
+/*
+ * lb_set_lost_hook (since 0.5): hook(path, why, arg) is called each time
+ * the library learns that a lock this process holds through the daemon
+ * was lost behind its owner's back: the daemon ended it (LOST: a cluster
+ * lock whose etcd lease could not be renewed, a shared hold whose
+ * artefact went), or a restarted daemon did not give it back.  It is
+ * called at once, from the library's reader thread, before the owner's
+ * next call on the lock reports the loss (LB_ENOTLOCKED, with why); path
+ * is the lock's path.  The hook must return soon and must not call
+ * liblockbroker functions that ask the daemon (their replies are read by
+ * that thread): note the loss (a flag, a write to a pipe) and return.
+ * One hook per process; NULL removes it.  A forked child keeps the hook
+ * but not the parent's locks.
+ */
+typedef void (*lb_lost_hook)(const char *path, const char *why, void *arg);
+LB_EXPORT void lb_set_lost_hook(lb_lost_hook hook, void *arg);
+
+/*
  * lb_fencing_token: the fencing token of this owner's hold, into *token:
  * a number the broker gives each grant, larger for every later grant of
  * the same lock (also across daemon restarts), so that a resource can
@@ -556,8 +612,21 @@ typedef struct lb_list_entry {
 	                           exclusive (known has LB_LIST_MODE); a lock
 	                           held shared is passed once per holder, the
 	                           artefact's reader first (docs/SHARED.md) */
-	int         reserved[6];
+	/* Since 0.5 (room taken from reserved[]; the size is unchanged): */
+	int         cluster;    /* a cluster lock: this daemon's side of it in
+	                           etcd, LB_CLUSTER_*; 0 for a lock of this
+	                           host alone (lb_get_cluster tells more) */
+	int         reserved[5];
 } lb_list_entry;
+
+/* lb_list_entry's cluster: the daemon's side of a cluster lock, as
+ * lb_cluster's state names it (since 0.5). */
+#define LB_CLUSTER_IDLE      1
+#define LB_CLUSTER_TAKING    2
+#define LB_CLUSTER_WAITING   3
+#define LB_CLUSTER_HELD      4
+#define LB_CLUSTER_LOST      5
+#define LB_CLUSTER_RELEASING 6
 
 /* What lb_list tells of the daemon it asked. */
 typedef struct lb_list_info {

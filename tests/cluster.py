@@ -18,6 +18,7 @@ lock excluded and excluding.
 Skipped (exit 77, saying why) without etcd and etcdctl (etcd-server,
 etcd-client), or with a daemon built without etcd.
 """
+import ctypes
 import json
 import os
 import random
@@ -29,6 +30,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 import unittest
 import urllib.request
@@ -717,6 +719,141 @@ class TwoHosts(TwoHostsCase):
             self.assertEqual(py.wait(10), 0)
             self.assertFalse(os.path.exists(pa + ".lock"))
             self.assertEqual(cb.call("RELEASE", path=pb).code, "OK")
+            cb.close()
+        finally:
+            py.kill()
+            py.wait()
+            py.stdin.close()
+            py.stdout.close()
+
+    def lockbroker(self, daemon, *args):
+        """The command lockbroker run against daemon: (exit, stdout)."""
+        tool = os.path.join(os.environ.get("LB_BUILDDIR", os.getcwd()),
+                            "tools", "lockbroker")
+        r = subprocess.run([tool] + list(args), capture_output=True,
+                           text=True, timeout=30,
+                           env=dict(os.environ,
+                                    LOCKBROKER_SOCKET=daemon.socket,
+                                    LOCKBROKER_TRANSPORT="broker"))
+        return r.returncode, r.stdout
+
+    def test_status_command_and_library_show_the_other_host(self):
+        # lockbroker status and lb_get_cluster show etcd's side: the
+        # holding host's key and revision, the other hosts waiting; a
+        # lock held by another host is held for the command (exit 0).
+        pa, pb = self.path(self.a), self.path(self.b)
+        ca = self.a.client(version=2)
+        r = ca.call("ACQUIRE", path=pa, timeout=0)
+        self.assertEqual(r.code, "OK", r)
+        rev = int(r.fields["token"]) >> 20
+        code, out = self.lockbroker(self.b, "status", pb)
+        self.assertEqual(code, 0, out)
+        self.assertIn("%s: locked by another host" % pb, out)
+        self.assertIn("  cluster:   idle\n", out)
+        self.assertIn("path=%s" % pa, out)
+        self.assertIn("  revision:  %d\n" % rev, out)
+        self.assertIn("  other hosts waiting: 0\n", out)
+        cb = self.b.client(version=2)
+        rid = cb.send("ACQUIRE", path=pb, timeout=30)
+        wait_for("b's key", lambda: len(self.keys()) == 2, 5.0)
+        code, out = self.lockbroker(self.a, "status", pa)
+        self.assertEqual(code, 0, out)
+        self.assertIn("%s: locked\n" % pa, out)
+        self.assertIn("  cluster:   held\n", out)
+        self.assertIn("  other hosts waiting: 1\n", out)
+        # lockbroker list: each daemon's side.
+        for d, p, state, cluster in ((self.a, pa, "held", "held"),
+                                     (self.b, pb, None, "waiting")):
+            code, out = self.lockbroker(d, "list", "--json")
+            self.assertEqual(code, 0, out)
+            locks = json.loads(out)["locks"]
+            self.assertEqual([(x["path"], x["state"], x["cluster"])
+                              for x in locks], [(p, state, cluster)])
+        code, out = self.lockbroker(self.b, "list")
+        self.assertRegex(out, r"(?m)^%s .* waited for, cluster waiting$"
+                         % re.escape(pb))
+        # The library, through ctypes, on B: waiting behind A's key.
+        lib = ctypes.CDLL(os.path.join(os.environ.get(
+            "LB_BUILDDIR", os.getcwd()), ".libs", "liblockbroker.so"))
+
+        class Cluster(ctypes.Structure):
+            _fields_ = [("cluster", ctypes.c_int),
+                        ("state", ctypes.c_char * 16),
+                        ("key", ctypes.c_char * 512),
+                        ("holder", ctypes.c_char * 256),
+                        ("revision", ctypes.c_uint64),
+                        ("waiters", ctypes.c_uint),
+                        ("error", ctypes.c_char * 256),
+                        ("reserved", ctypes.c_int * 8)]
+        lib.lb_lock_new.restype = ctypes.c_void_p
+        lib.lb_lock_new.argtypes = [ctypes.c_char_p, ctypes.c_uint]
+        lib.lb_get_cluster.argtypes = [ctypes.c_void_p,
+                                       ctypes.POINTER(Cluster)]
+        lib.lb_lock_free.argtypes = [ctypes.c_void_p]
+        os.environ["LOCKBROKER_SOCKET"] = self.b.socket
+        self.addCleanup(os.environ.pop, "LOCKBROKER_SOCKET", None)
+        lock = lib.lb_lock_new(pb.encode(), 0x10)       # LB_BROKER
+        c = Cluster()
+        self.assertEqual(lib.lb_get_cluster(lock, ctypes.byref(c)), 1)
+        self.assertEqual((c.cluster, c.state), (1, b"waiting"))
+        self.assertTrue(c.key.startswith((KEYS + "db%2Fmigrate/").encode()))
+        self.assertIn(("path=%s" % pa).encode(), c.holder)
+        self.assertEqual((c.revision, c.waiters, c.error), (rev, 0, b""))
+        lib.lb_lock_free(lock)
+        local = lib.lb_lock_new(os.path.join(os.path.dirname(self.b.socket), "here").encode(),
+                                0x10)
+        self.assertEqual(lib.lb_get_cluster(local, ctypes.byref(c)), 0)
+        self.assertEqual((c.cluster, c.state), (0, b""))
+        lib.lb_lock_free(local)
+        self.assertEqual(ca.call("RELEASE", path=pa).code, "OK")
+        self.assertEqual(cb.wait(rid, 10.0).code, "OK")
+        cb.close()
+        ca.close()
+
+    def test_lost_hook_told_before_the_next_call(self):
+        # A C holder of a cluster lock with a lost hook set: its daemon's
+        # lease revoked from outside, the hook is called with the lock's
+        # path and the reason, before the holder calls the library again.
+        pa, pb = self.path(self.a), self.path(self.b)
+        lib = os.path.join(os.environ.get("LB_BUILDDIR", os.getcwd()),
+                           ".libs", "liblockbroker.so")
+        code = textwrap.dedent("""
+            import ctypes, sys
+            lib = ctypes.CDLL(%r)
+            HOOK = ctypes.CFUNCTYPE(None, ctypes.c_char_p, ctypes.c_char_p,
+                                    ctypes.c_void_p)
+            def told(path, why, arg):
+                print("hook", path.decode(), why.decode(), flush=True)
+            hook = HOOK(told)
+            lib.lb_set_lost_hook(hook, None)
+            lib.lb_lock_new.restype = ctypes.c_void_p
+            lib.lb_lock_new.argtypes = [ctypes.c_char_p, ctypes.c_uint]
+            lib.lb_acquire.argtypes = [ctypes.c_void_p, ctypes.c_double]
+            lib.lb_i_am_locking.argtypes = [ctypes.c_void_p]
+            lock = lib.lb_lock_new(sys.argv[1].encode(), 0x10)
+            print(lib.lb_acquire(lock, 10.0), flush=True)
+            sys.stdin.readline()
+            print("next call", lib.lb_i_am_locking(lock), flush=True)
+            """ % lib)
+        py = subprocess.Popen(["/usr/bin/python3", "-c", code, pa],
+                              env=dict(os.environ,
+                                       LOCKBROKER_SOCKET=self.a.socket),
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+        try:
+            self.assertEqual(py.stdout.readline().strip(), "0")
+            lease = GRANTED.search(self.a.logtext()).group(1)
+            self.etcd.ctl("lease", "revoke", lease)
+            told = py.stdout.readline()         # no call made meanwhile
+            self.assertTrue(told.startswith("hook %s " % pa), told)
+            self.assertIn("lease %s was lost" % lease, told)
+            py.stdin.write("\n")
+            py.stdin.flush()
+            self.assertTrue(py.stdout.readline().startswith("next call"))
+            self.assertEqual(py.wait(10), 0)
+            cb = self.b.client(version=2)
+            self.assertEqual(cb.call("ACQUIRE", path=pb, timeout=10).code,
+                             "OK")
             cb.close()
         finally:
             py.kill()

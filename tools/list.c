@@ -11,10 +11,12 @@
  *                  "holder_user": "alice", "holder_tid": 0,
  *                  "host": "box", "since": 1732761600.25,
  *                  "since_iso": "2024-11-28T03:40:00.250+01:00",
- *                  "token": 7, "waiters": 0, "state": "held" },
+ *                  "token": 7, "waiters": 0, "state": "held",
+ *                  "cluster": null },
  *                ... ] }
  *
- * Every key is always there; a value the daemon did not give is null.
+ * Every key is always there; a value the daemon did not give is null
+ * ("cluster": a cluster lock's side in etcd, "held", "waiting", ...).
  * A lock held shared has one row (one object) per holder, each with its
  * mode, the holder its lock file names first.  Locks are sorted by path,
  * then method.  Strings are UTF-8; a byte that
@@ -48,6 +50,7 @@ struct item {
 	uint64_t  pid, uid, tid, token, waiters;
 	int       have_pid, have_uid, have_tid, have_token, have_waiters;
 	const char *state;          /* item_state: NULL when nobody holds it */
+	const char *cluster;        /* a cluster lock's side in etcd, or NULL */
 };
 
 /* The items collected from the listing. */
@@ -82,6 +85,20 @@ item_state(const lb_list_entry *e)
 	if (e->releasing)
 		return "releasing";
 	return e->unclaimed ? "unclaimed" : "held";
+}
+
+/* The name of a cluster lock's side in etcd (lb_list_entry's cluster),
+ * or NULL for a lock of this host alone. */
+static const char *
+item_cluster(const lb_list_entry *e)
+{
+	static const char *const names[] = {
+		"idle", "taking", "waiting", "held", "lost", "releasing"
+	};
+
+	return e->cluster >= LB_CLUSTER_IDLE &&
+	    e->cluster <= LB_CLUSTER_RELEASING ?
+	    names[e->cluster - LB_CLUSTER_IDLE] : NULL;
 }
 
 /* lb_list's callback: adds the lock to the struct items at arg.  0, or 1
@@ -123,6 +140,7 @@ item_add(const lb_list_entry *e, void *arg)
 	it->have_waiters = (e->known & LB_LIST_WAITERS) != 0;
 	it->waiters = e->waiters;
 	it->state = item_state(e);
+	it->cluster = item_cluster(e);
 	return all->nomem ? 1 : 0;
 }
 
@@ -247,7 +265,12 @@ row_cells(const struct item *it, char cells[NCOLS][4096 + 64])
 	since_cell(it, cells[5], size);
 	number_cell(it->have_token, it->token, cells[6], size);
 	number_cell(it->have_waiters, it->waiters, cells[7], size);
-	snprintf(cells[8], size, "%s", it->state != NULL ? it->state : "-");
+	if (it->cluster != NULL)
+		snprintf(cells[8], size, "%s, cluster %s", it->state != NULL ?
+		    it->state : "waited for", it->cluster);
+	else
+		snprintf(cells[8], size, "%s", it->state != NULL ? it->state :
+		    "-");
 }
 
 /*
@@ -438,6 +461,8 @@ json_item(const struct item *it)
 	json_number(it->have_waiters, it->waiters);
 	json_key("state", 0);
 	json_string(it->state);
+	json_key("cluster", 0);
+	json_string(it->cluster);
 	fputs("\n    }", stdout);
 }
 

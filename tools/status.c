@@ -121,27 +121,72 @@ print_holder(lb_lock *lock, const lb_holder *h)
 		printf("  broker:    not asked (in-process view)\n");
 }
 
+/* Whether cluster lock c is held by a key in etcd that is not this
+ * daemon's: one holds (its revision known) while this daemon's side
+ * neither holds nor is taking or giving up its key. */
+static int
+held_elsewhere(const lb_cluster *c)
+{
+	return c->revision != 0 && strcmp(c->state, "held") != 0 &&
+	    strcmp(c->state, "taking") != 0 &&
+	    strcmp(c->state, "releasing") != 0;
+}
+
+/* Prints cluster lock c's side in etcd (lb_get_cluster) on stdout, one
+ * "key: value" a line, after its local holder. */
+static void
+print_cluster(const lb_cluster *c)
+{
+	printf("  cluster:   %s\n", c->state);
+	if (c->key[0] != '\0')
+		printf("  etcd key:  %s\n", c->key);
+	if (c->error[0] != '\0') {
+		printf("  etcd:      %s\n", c->error);
+		return;
+	}
+	if (c->revision != 0) {
+		printf("  etcd holder: %s\n", c->holder[0] != '\0' ?
+		    c->holder : "(no value)");
+		printf("  revision:  %llu\n", (unsigned long long)c->revision);
+	} else
+		printf("  etcd holder: none\n");
+	printf("  other hosts waiting: %u\n", c->waiters);
+}
+
 /*
- * status: prints whether the lock is held and by whom.  Returns 0 when
- * locked, EXIT_NOT_LOCKED when not, EX_UNAVAILABLE when it cannot tell.
+ * status: prints whether the lock is held and by whom; for a cluster lock
+ * also its side in etcd, where held by another host counts as held.
+ * Returns 0 when locked, EXIT_NOT_LOCKED when not, EX_UNAVAILABLE when it
+ * cannot tell.
  */
 int
 cmd_status(const struct opts *o)
 {
-	lb_holder h;
-	lb_lock  *lock;
-	int       r;
+	lb_holder  h;
+	lb_cluster c;
+	lb_lock   *lock;
+	int        r, cluster = 0;
 
 	if ((lock = open_lock(o, 0, &r)) == NULL)
 		goto out;
-	if ((r = lb_get_holder(lock, &h)) < 0) {
+	if ((r = lb_get_holder(lock, &h)) >= 0 && h.broker)
+		cluster = lb_get_cluster(lock, &c) == 1;
+	if (r < 0) {
 		complain_lock(lock, "read the lock on", r);
 		r = EX_UNAVAILABLE;
+	} else if (r == 0 && cluster && held_elsewhere(&c)) {
+		printf("%s: locked by another host\n", o->path);
+		print_cluster(&c);
+		r = 0;
 	} else if (r == 0) {
 		printf("%s: not locked\n", o->path);
+		if (cluster)
+			print_cluster(&c);
 		r = EXIT_NOT_LOCKED;
 	} else {
 		print_holder(lock, &h);
+		if (cluster)
+			print_cluster(&c);
 		r = 0;
 	}
 out:
