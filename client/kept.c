@@ -49,6 +49,7 @@
 #include "protocol.h"
 #include "wire.h"
 #include "broker.h"
+#include "clusterguard.h"
 #include "handle.h"
 
 /* The name this library gives in HELLO for these connections. */
@@ -383,7 +384,10 @@ acquire_for(lb_lock *lock, pid_t pid, double timeout, int shared,
 		    LB__LOCAL ? " this handle (LB_LOCAL)" : "");
 		goto out;
 	}
-	if (r == NO_DAEMON) {
+	if (r == NO_DAEMON && k->h.transport == LB__AUTO &&
+	    lb__cluster_guard(k->h.path, &k->err) != 0)
+		r = LB_EFAILED;         /* a cluster lock: never here alone */
+	else if (r == NO_DAEMON) {
 		/* AUTO, and no daemon (any more): in-process, for the rest of
 		 * the time. */
 		if (timeout > 0 && !isinf(timeout) && lockfs_now() >= deadline)

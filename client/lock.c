@@ -120,6 +120,7 @@
 #include "lockfs.h"
 #include "broker.h"
 #include "cancel.h"
+#include "clusterguard.h"
 #include "holds.h"
 #include "handle.h"
 #include "os.h"
@@ -906,6 +907,9 @@ acquire_in(lb_lock *lock, double timeout, int shared,
 		    &err);
 	if (r == LB__FALLBACK && shared)
 		r = shared_needs_daemon(lock, &err);    /* never exclusive */
+	else if (r == LB__FALLBACK && lock->transport == LB__AUTO &&
+	    (r = lb__cluster_guard(t.path, &err)) != 0)
+		;                       /* a cluster lock: never here alone */
 	else if (r == LB__FALLBACK)
 		r = local_acquire(lock, &t, timeout, deadline, &fresh, &err);
 	if (r == 0)
@@ -1316,7 +1320,10 @@ lb_acquire_start(lb_lock *lock, double timeout)
 	if (lock->transport == LB__BROKER ||
 	    (lock->transport == LB__AUTO && lb__broker_connect(&err) == 0))
 		r = async_broker_start(lock, a, &err);
-	if (r == LB__FALLBACK)
+	if (r == LB__FALLBACK && lock->transport == LB__AUTO &&
+	    (r = lb__cluster_guard(a->t.path, &err)) != 0)
+		;                       /* a cluster lock: never here alone */
+	else if (r == LB__FALLBACK)
 		r = async_local_try(lock, a, &fresh, &err);
 	r = async_settle(lock, a, r, fresh, &err);
 out:

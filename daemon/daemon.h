@@ -444,6 +444,10 @@ struct lbd {
 	                                       (deadlock.c) */
 	struct lbd_deadlock_mem *deadlock_mem; /* its tables, kept */
 	uint64_t                 counter;    /* low half */
+	int                      riders_by_markers; /* the previous run's
+	                                       riders of connections have no
+	                                       rows (store.c): taken back on
+	                                       their markers */
 	int                      stopping;
 	uv_timer_t               stop_flush; /* ends a stop's last flush */
 	struct lbd_clusterd     *cluster;   /* its etcd client and lease

@@ -15,10 +15,11 @@
  *   start: settings -> log (--log) -> supplementary groups dropped (as
  *          root: creds.c) -> state directory made and judged
  *          (statedir.h) -> a service's log (STATE.log) -> state database
- *          -> reconcile the previous run's holds -> the etcd client and
- *          lease, with cluster_dir and etcd_endpoints set (clusterd.h:
- *          their grant not waited for) -> listen -> READY=1 (a service:
- *          running)
+ *          -> reconcile the previous run's holds -> the sign in
+ *          cluster_dir for the library (clusterdir.h) -> the etcd
+ *          client and lease, with cluster_dir and etcd_endpoints set
+ *          (clusterd.h: their grant not waited for) -> listen ->
+ *          READY=1 (a service: running)
  *   run:   each loop iteration: events (requests, timers, watches) ->
  *          commit -> replies out (loop.c)
  *   SIGHUP: reload the config file (limits, grace, polling, debug)
@@ -43,6 +44,7 @@
 #include <unistd.h>
 
 #include "clusterd.h"
+#include "clusterdir.h"
 #include "cohort.h"
 #include "conn.h"
 #include "creds.h"
@@ -644,6 +646,7 @@ daemon_run(void *arg)
 	lbd_reconcile(&d);
 	lbd_settle(&d);         /* what reconciling changed is recorded */
 	lbd_intents_clear(&d);  /* and judged: the notes are done with */
+	lbd_cluster_dir_sign(&d);       /* for the library, without us */
 	if (lbd_clusterd_start(&d, why, sizeof(why)) != 0 ||
 	    listener_start(&d, why, sizeof(why)) != 0) {
 		lbd_stop(&d);

@@ -748,11 +748,16 @@ lbd_reader_await(struct lbd_lock *l, const struct lbd_store_hold *rec)
 	unsigned long long start;
 
 	if (h == NULL || !h->shared || h->token != rec->token ||
-	    rec->conns == 0 || lockfs_os_start_time(rec->pid, &start) != 0 ||
+	    rec->conns == 0 || !in_grace(l->d) ||
+	    lockfs_os_start_time(rec->pid, &start) != 0 ||
 	    start != rec->start)
 		return;         /* its read is over, or its process */
 	if ((a = reader_of_record(l, rec, &err)) == NULL) {
 		log_warn("%s", err.msg);
+		return;
+	}
+	if (!reader_marked(a)) {        /* released in-process meanwhile */
+		lbd_hold_free(a);
 		return;
 	}
 	a->shared = 1;
@@ -789,12 +794,95 @@ awaited_end(struct lbd_lock *l, int forget)
 void
 lbd_readers_unawait(struct lbd_lock *l)
 {
-	awaited_end(l, 0);
+	awaited_end(l, !l->d->stopping);
+}
+
+/* A rider of the previous run awaited (l->awaited), kept apart from its
+ * lock while the lock is not (lbd_readers_await_take). */
+struct lbd_awaited {
+	struct lbd_awaited *next;
+	struct lbd_store_hold rec;      /* path, unique and from_unique "" */
+	gid_t              *groups;     /* rec.groups' own copy */
+};
+
+/* lbd_readers_await_take: see readers.h. */
+struct lbd_awaited *
+lbd_readers_await_take(struct lbd_lock *l)
+{
+	struct lbd_awaited *list = NULL, *w;
+	struct lbd_hold    *a;
+
+	while ((a = TAILQ_FIRST(&l->awaited)) != NULL) {
+		TAILQ_REMOVE(&l->awaited, a, reader_entry);
+		if ((w = calloc(1, sizeof(*w))) != NULL &&
+		    (a->creds->ngroups == 0 || (w->groups = malloc(
+		    a->creds->ngroups * sizeof(gid_t))) != NULL)) {
+			w->rec.pid = a->fs.owner.pid;
+			w->rec.tid = a->tid;
+			w->rec.start = a->fs.owner.start;
+			memcpy(w->rec.boot, a->fs.owner.boot,
+			    sizeof(w->rec.boot));
+			w->rec.uid = a->uid;
+			w->rec.gid = a->gid;
+			w->rec.ngroups = a->creds->ngroups;
+			if (w->groups != NULL)
+				memcpy(w->groups, a->creds->groups,
+				    a->creds->ngroups * sizeof(gid_t));
+			w->rec.groups = w->groups;
+			w->rec.groups_known = 1;
+			w->rec.token = a->token;
+			w->rec.since = a->since;
+			w->rec.shared = 1;
+			w->rec.conns = a->awaited;
+			w->next = list;
+			list = w;
+		} else
+			free(w);        /* out of memory: not awaited */
+		lbd_hold_free(a);
+	}
+	return list;
+}
+
+/* lbd_readers_await_give: see readers.h. */
+void
+lbd_readers_await_give(struct lbd_lock *l, struct lbd_awaited *list)
+{
+	struct lbd_awaited *w;
+	struct lbd_hold    *h = l->holder, *a;
+
+	for (w = list; w != NULL; w = w->next)
+		lbd_reader_await(l, &w->rec);
+	lbd_readers_await_free(list);
+	/* The holder was one of them: it holds the artefact now. */
+	TAILQ_FOREACH(a, &l->awaited, reader_entry)
+		if (h != NULL && a->uid == h->uid && same_marker(a, h)) {
+			if (--a->awaited == 0) {
+				TAILQ_REMOVE(&l->awaited, a, reader_entry);
+				lbd_hold_free(a);
+			}
+			break;
+		}
+	TAILQ_FOREACH(a, &l->awaited, reader_entry)
+		lbd_store_conn_rider(l->d, a, lbd_reader_conns(a));
+}
+
+/* lbd_readers_await_free: see readers.h. */
+void
+lbd_readers_await_free(struct lbd_awaited *list)
+{
+	struct lbd_awaited *w;
+
+	while ((w = list) != NULL) {
+		list = w->next;
+		free(w->groups);
+		free(w);
+	}
 }
 
 /* Whether a rider of the previous run may still come to l, whose
  * artefact's hold h is the previous run's, shared, in the grace period:
- * one of its recorded riders (l->awaited) whose process lives, when the
+ * one of its recorded riders (l->awaited) whose process lives and whose
+ * marker lies there (without it, its RECLAIM is refused), when the
  * state database records them; else a live reader's marker beside the
  * lock file (lockfs_readers_live, looked at as h's user).  1, 0, or -1
  * (cannot tell). */
@@ -810,7 +898,7 @@ riders_to_come(struct lbd_lock *l, struct lbd_hold *h)
 		TAILQ_FOREACH(a, &l->awaited, reader_entry)
 			if (a->awaited > 0 && lockfs_os_start_time(
 			    a->fs.owner.pid, &start) == 0 &&
-			    start == a->fs.owner.start)
+			    start == a->fs.owner.start && reader_marked(a))
 				return 1;
 		return 0;
 	}

@@ -64,11 +64,27 @@ void lbd_reader_promote(struct lbd_hold *r);
  * period (lbd_reader_rejoin: nobody else may, when the database records
  * riders), and their marker stays until the last of them has reclaimed
  * and left; at the grace period's end it is removed unless a rider of
- * this run has it (lbd_readers_grace_over).  lbd_readers_unawait: l is
- * going (lock table): its awaited riders are forgotten, their records
- * deleted (kept when the daemon stops), their markers left. */
+ * this run has it (lbd_readers_grace_over).  Nothing outside the grace
+ * period, nor for a rider whose marker is gone.  lbd_readers_unawait: l
+ * is going (lock table): its awaited riders are forgotten, their
+ * records deleted and their markers removed (both kept when the daemon
+ * stops). */
 void lbd_reader_await(struct lbd_lock *l, const struct lbd_store_hold *rec);
 void lbd_readers_unawait(struct lbd_lock *l);
+
+/* lbd_readers_await_take: l's hold of the previous run is forgotten at
+ * start (its artefact handed to a rider before the previous run recorded
+ * that, reconcile.c): l's awaited riders, taken out of it (nothing on
+ * disk, no record changed), as a list to give to the hold that rider
+ * reclaims (lbd_readers_await_give, which frees it; or
+ * lbd_readers_await_free); NULL when none.  lbd_readers_await_give: l,
+ * reclaimed shared by that rider (l->holder), awaits the list's riders
+ * again (lbd_reader_await), its holder's connection taken out, their
+ * records written. */
+struct lbd_awaited;
+struct lbd_awaited *lbd_readers_await_take(struct lbd_lock *l);
+void lbd_readers_await_give(struct lbd_lock *l, struct lbd_awaited *list);
+void lbd_readers_await_free(struct lbd_awaited *list);
 
 /* lbd_reader_conns: how many connections ride r's lock on r's marker as
  * r's user (its process, thread and uid): its riders of connections,

@@ -139,7 +139,7 @@ static int orphan_pin(struct lbd_hold *h, int *pin, struct lockfs_err *err);
 static int pin_dir(struct lbd_hold *h, int *pin, struct lockfs_err *err);
 static void unpin(struct lbd_hold *h, int pin);
 static void gone_unique_remove(struct lbd_hold *h);
-static void forgot_add(const char *path, unsigned method, uint64_t token);
+static void forgot_add(struct lbd_lock *l, unsigned method, uint64_t token);
 
 /* Ends an orphan hold: releases it (or hands it on) and logs why.  One
  * whose artefact could not be looked at yet is looked at first: gone (or
@@ -333,6 +333,7 @@ grace_over(uv_timer_t *t)
 	/* An UPGRADE that waited for readers of the previous run that
 	 * never reclaimed is served now. */
 	lbd_readers_grace_over(d);
+	lbd_store_conn_riders_recorded(d);      /* no rider to come now */
 	if (LIST_EMPTY(&d->unclaimed))
 		return;
 	d->grace_ending.end_some = grace_end_some;
@@ -923,8 +924,8 @@ reconcile_one(struct lbd *d, const struct lbd_store_hold *sh)
 	} else if (mine == 0) {
 		log_info("%s: pid %ld's hold: %s; forgotten", sh->path,
 		    (long)sh->pid, why);
-		if (sh->shared)
-			forgot_add(l->path, sh->method, sh->token);
+		if (sh->shared)         /* its awaited riders with it */
+			forgot_add(l, sh->method, sh->token);
 		if (lockfs_holder_liveness(&jh) == LB_HOLDER_DEAD)
 			gone_unique_remove(h);
 		lbd_hold_forget(l);
@@ -1039,6 +1040,8 @@ lbd_reconcile(struct lbd *d)
 	if (!LIST_EMPTY(&d->orphans))
 		uv_timer_start(&d->grace, grace_over,
 		    (uint64_t)(d->cfg.grace * 1000), 0);
+	else
+		lbd_store_conn_riders_recorded(d);      /* no rider to come */
 	d->reconciling = 0;
 }
 
@@ -1182,12 +1185,14 @@ lbd_orphan_adopt(struct lbd_conn *c, struct lbd_lock *l, pid_t tid)
 /* A shared hold forgotten at start because its artefact was not its
  * holder's any more (reconcile_one): the killed daemon may have handed
  * that artefact to a rider, which may reclaim with the hold's token
- * (reclaim_own_artefact).  At most FORGOT_MAX, freed at the stop. */
+ * (reclaim_own_artefact), and its other riders ride on it again (their
+ * records kept with it).  At most FORGOT_MAX, freed at the stop. */
 struct forgot {
-	struct forgot *next;
-	uint64_t       token;
-	unsigned       method;
-	char           path[];
+	struct forgot      *next;
+	uint64_t            token;
+	unsigned            method;
+	struct lbd_awaited *awaited;    /* its riders still to reclaim */
+	char                path[];
 };
 
 #define FORGOT_MAX 4096
@@ -1195,28 +1200,34 @@ struct forgot {
 static struct forgot *forgot_head;
 static unsigned       forgot_n;
 
-/* Notes the forgotten shared hold of path (method) with token. */
+/* Notes l's forgotten shared hold (method) with token, and takes its
+ * awaited riders out of l with it (lbd_readers_await_take). */
 static void
-forgot_add(const char *path, unsigned method, uint64_t token)
+forgot_add(struct lbd_lock *l, unsigned method, uint64_t token)
 {
-	struct forgot *f;
-	size_t         len = strlen(path);
+	struct lbd_awaited *awaited = lbd_readers_await_take(l);
+	struct forgot      *f;
+	size_t              len = strlen(l->path);
 
 	if (forgot_n >= FORGOT_MAX ||
-	    (f = malloc(sizeof(*f) + len + 1)) == NULL)
+	    (f = malloc(sizeof(*f) + len + 1)) == NULL) {
+		lbd_readers_await_free(awaited);
 		return;
-	memcpy(f->path, path, len + 1);
+	}
+	memcpy(f->path, l->path, len + 1);
 	f->method = method;
 	f->token = token;
+	f->awaited = awaited;
 	f->next = forgot_head;
 	forgot_head = f;
 	forgot_n++;
 }
 
-/* Takes the note of path (method) with token out: 1 when there was one,
- * else 0. */
+/* Takes the note of path (method) with token out: 1 when there was one
+ * (its awaited riders into *awaited, the caller's), else 0. */
 static int
-forgot_take(const char *path, unsigned method, uint64_t token)
+forgot_take(const char *path, unsigned method, uint64_t token,
+    struct lbd_awaited **awaited)
 {
 	struct forgot **pf, *f;
 
@@ -1225,6 +1236,7 @@ forgot_take(const char *path, unsigned method, uint64_t token)
 		    strcmp(f->path, path) == 0) {
 			*pf = f->next;
 			forgot_n--;
+			*awaited = f->awaited;
 			free(f);
 			return 1;
 		}
@@ -1239,6 +1251,7 @@ forgot_free(void)
 
 	while ((f = forgot_head) != NULL) {
 		forgot_head = f->next;
+		lbd_readers_await_free(f->awaited);
 		free(f);
 	}
 	forgot_n = 0;
@@ -1261,8 +1274,9 @@ static int
 reclaim_own_artefact(struct lbd_conn *c, const char *path, unsigned method,
     pid_t tid, uint64_t token)
 {
-	struct lockfs_err err;
-	struct lbd_lock  *l;
+	struct lockfs_err   err;
+	struct lbd_lock    *l;
+	struct lbd_awaited *awaited = NULL;
 
 	/* Only where a shared hold of a previous run with that very token
 	 * was forgotten at start, its artefact not its holder's any more:
@@ -1275,14 +1289,17 @@ reclaim_own_artefact(struct lbd_conn *c, const char *path, unsigned method,
 		return -1;
 	if ((l = lbd_lock_get(c->d, path, method, &err)) == NULL)
 		return -1;
-	if (l->holder != NULL || !forgot_take(l->path, method, token) ||
+	if (l->holder != NULL ||
+	    !forgot_take(l->path, method, token, &awaited) ||
 	    lbd_own_artefact_adopt(l, c, 0, tid) != 0) {
+		lbd_readers_await_free(awaited);
 		lbd_lock_put(l);
 		return -1;
 	}
 	l->holder->token = token;
 	l->holder->previous = 1;
 	lbd_hold_mode(l->holder, 1);    /* recorded shared */
+	lbd_readers_await_give(l, awaited);     /* the other riders' */
 	log_info("%s: pid %ld reclaims it shared, its own artefact (handed "
 	    "to it as a rider by the previous daemon, which died before it "
 	    "recorded that)", path, (long)c->pid);

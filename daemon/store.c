@@ -59,7 +59,8 @@ struct lbd_store {
 	sqlite3      *db;
 	sqlite3_stmt *add, *del;
 	sqlite3_stmt *rider_put, *rider_del; /* conn_riders' rows */
-	int           riders_known; /* conn_riders was there at the open */
+	int           had_holds;    /* the holds table was there at the open */
+	int           had_riders;   /* and the conn_riders table */
 	sqlite3_stmt *begin, *commit;   /* the iteration's transaction */
 	int           in_txn;
 	int           failed;   /* a change or commit failed since the last
@@ -136,8 +137,13 @@ static const char schema[] =
  * stays while a connection of the previous run may still reclaim it.  A
  * database made by an earlier release, without the table, records no
  * rider: its riders are taken back on their markers, as that release
- * did (lbd_store_conn_riders_known).
+ * did, until a grace period of this release has ended
+ * (d->riders_by_markers, kept as the meta key RIDERS_BY_MARKERS through
+ * a restart meanwhile, when the riders still to come have no row;
+ * lbd_store_conn_riders_known).  A database made anew while the daemon
+ * runs (deleted or replaced) keeps what the daemon knew.
  */
+#define RIDERS_BY_MARKERS "riders_by_markers"
 
 /*
  * Users the OS names by a string (Windows: a SID and its integrity
@@ -471,6 +477,26 @@ store_move_aside(struct lbd_store *s, char *why, size_t size)
 	return 0;
 }
 
+/* Judges at start whether the previous run's riders of connections are
+ * recorded (d->riders_by_markers 0) or are taken on their markers: a
+ * database of an earlier release (holds, no conn_riders), or one whose
+ * meta says so still (a restart before a grace period of this release
+ * ended); marked so in meta, in the iteration's transaction. */
+static void
+store_riders_judge(struct lbd *d)
+{
+	struct lbd_store *s = d->store;
+
+	d->riders_by_markers = (s->had_holds && !s->had_riders) ||
+	    lbd_store_meta_get(d, RIDERS_BY_MARKERS) != 0;
+	if (d->riders_by_markers) {
+		log_info("state database: the riders of shared holds of the "
+		    "previous run are taken back on their markers (a "
+		    "database of an earlier release records none)");
+		lbd_store_meta_set(d, RIDERS_BY_MARKERS, 1);
+	}
+}
+
 /* lbd_store_open: see store.h. */
 int
 lbd_store_open(struct lbd *d, const char *file, char *why, size_t size)
@@ -517,7 +543,8 @@ lbd_store_open(struct lbd *d, const char *file, char *why, size_t size)
 	}
 	sqlite3_busy_timeout(s->db, 5000);
 	if (store_exec(s, "PRAGMA journal_mode=WAL") != 0 ||
-	    store_table_known(s, "conn_riders", &s->riders_known) != 0 ||
+	    store_table_known(s, "holds", &s->had_holds) != 0 ||
+	    store_table_known(s, "conn_riders", &s->had_riders) != 0 ||
 	    store_exec(s, schema) != 0 || store_upgrade(s) != 0 ||
 	    sqlite3_prepare_v2(s->db, "INSERT OR REPLACE INTO holds (lock_file,"
 	    " method, path, unique_name, pid, tid, uid, gid, start, boot, "
@@ -569,6 +596,8 @@ lbd_store_open(struct lbd *d, const char *file, char *why, size_t size)
 	s->ino = sb.ino;
 	s->failed = s->resync = 0;
 	lbd_walshm_watch(file);
+	if (!d->store_lost)     /* at start; a database made anew keeps it */
+		store_riders_judge(d);
 	r = 0;
 out:
 	if (r != 0)
@@ -961,6 +990,10 @@ store_resync(struct lbd *d)
 	LIST_FOREACH(h, &d->kept_riders, conn_entry)
 		if (store_rider(s, h, 1) != 0)
 			return -1;
+	if (d->riders_by_markers &&
+	    store_exec(s, "INSERT OR REPLACE INTO meta (key, value) VALUES "
+	    "('" RIDERS_BY_MARKERS "', 1)") != 0)
+		return -1;
 	return store_conn_riders_write(d);
 }
 
@@ -1014,7 +1047,17 @@ lbd_store_conn_rider(struct lbd *d, const struct lbd_hold *r,
 int
 lbd_store_conn_riders_known(struct lbd *d)
 {
-	return d->store != NULL && d->store->riders_known;
+	return !d->riders_by_markers;
+}
+
+/* lbd_store_conn_riders_recorded: see store.h. */
+void
+lbd_store_conn_riders_recorded(struct lbd *d)
+{
+	if (!d->riders_by_markers)
+		return;
+	d->riders_by_markers = 0;
+	lbd_store_meta_set(d, RIDERS_BY_MARKERS, 0);
 }
 
 /* lbd_store_riders_rewrite: see store.h. */

@@ -73,10 +73,14 @@ int  lbd_store_rider(struct lbd *d, const struct lbd_hold *r, int add);
 int  lbd_store_conn_rider(struct lbd *d, const struct lbd_hold *r,
          unsigned conns);
 
-/* lbd_store_conn_riders_known: 1 when the state database recorded the
- * riders of connections when it was opened (a database of an earlier
- * release did not: its riders have only their markers), else 0. */
+/* lbd_store_conn_riders_known: 1 when the previous run's riders of
+ * connections are recorded (conn_riders), else 0: the state database
+ * found at start was an earlier release's, which records none (their
+ * markers are their only record), and no grace period of this release
+ * has ended since.  lbd_store_conn_riders_recorded: a grace period has
+ * ended (or none was needed): every rider since is recorded. */
 int  lbd_store_conn_riders_known(struct lbd *d);
+void lbd_store_conn_riders_recorded(struct lbd *d);
 
 /* lbd_store_hold_add_new: records rec, a hold whose lock file is file,
  * unless the state database records a hold of that lock with a token as

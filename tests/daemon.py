@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import sqlite3
+import stat
 import subprocess
 import sys
 import tempfile
@@ -3739,10 +3740,13 @@ class Start(DaemonTest):
 
 
 class Cluster(DaemonTest):
-    """Locks under cluster_dir are cluster-wide (docs/CLUSTER.md): not
-    served yet, so refused with a reason, and nothing made on disk;
-    every other lock, a sibling directory with the same beginning
-    included, as before."""
+    """Locks under cluster_dir are cluster-wide (docs/CLUSTER.md): without
+    etcd (built without it, or no etcd_endpoints; tests/cluster.py runs
+    it with etcd) refused with a reason, and nothing made on disk; every
+    other lock, a sibling directory with the same beginning included, as
+    before.  The daemon leaves a sign in cluster_dir, by which the
+    library, with no daemon to ask, refuses such a lock rather than take
+    it on this host alone."""
 
     def make_daemon(self):
         self.cluster = os.path.join(self.locks, "cluster")
@@ -3773,6 +3777,79 @@ class Cluster(DaemonTest):
             self.assertCode(c.call("ACQUIRE", path=p, timeout=0), "OK")
             self.assertTrue(os.path.exists(p + ".lock"))
             self.assertCode(c.call("RELEASE", path=p), "OK")
+
+
+    def tool(self, *args, socket=None, user=None):
+        """The command lockbroker run with LOCKBROKER_SOCKET socket (by
+        default one where no daemon answers), as user nobody when asked:
+        the completed process, its output text."""
+        def demote():
+            os.setgroups([])
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+        env = dict(os.environ, LOCKBROKER_SOCKET=socket or
+                   os.path.join(self.dir, "nosock"))
+        env.pop("LOCKBROKER_TRANSPORT", None)
+        tool = os.path.join(os.environ.get("LB_BUILDDIR", "."), "tools",
+                            "lockbroker")
+        return subprocess.run([tool] + list(args), env=env, text=True,
+                              capture_output=True, timeout=30,
+                              preexec_fn=demote if user else None)
+
+    def test_sign_refuses_the_in_process_fallback(self):
+        sign = os.path.join(self.cluster, ".lockbroker-cluster")
+        st = os.lstat(sign)
+        self.assertTrue(stat.S_ISREG(st.st_mode))
+        self.assertEqual(st.st_uid, os.geteuid())
+        with open(sign) as f:
+            self.assertIn("cluster-wide", f.read())
+        # No daemon answers: AUTO refuses a lock under cluster_dir, at
+        # any depth, naming the sign; nothing is made.
+        for name in ("x", "deep/er/lock"):
+            p = os.path.join(self.cluster, name)
+            os.makedirs(os.path.dirname(p), exist_ok=True)
+            r = self.tool("lock", "-n", p, "--", "true")
+            self.assertNotEqual(r.returncode, 0, r)
+            self.assertIn("is a cluster lock", r.stderr)
+            self.assertIn(sign, r.stderr)
+            self.assertFalse(os.path.exists(p + ".lock"))
+        # A lock kept for a process (lb_acquire_for), the same.
+        p = os.path.join(self.cluster, "kept")
+        r = self.tool("acquire", "-n", p)
+        self.assertNotEqual(r.returncode, 0, r)
+        self.assertIn("is a cluster lock", r.stderr)
+        self.assertFalse(os.path.exists(p + ".lock"))
+        # Asked for in-process (LB_LOCAL), it is taken all the same; a
+        # sibling directory is no cluster lock.
+        p = os.path.join(self.cluster, "x")
+        self.assertEqual(self.tool("lock", "--local", "-n", p, "--",
+                                   "true").returncode, 0)
+        p = os.path.join(self.cluster + "-not", "x")
+        r = self.tool("lock", "-n", p, "--", "true")
+        self.assertEqual(r.returncode, 0, r)
+        # Through the daemon, the daemon says why (no etcd here).
+        r = self.tool("lock", "-n", os.path.join(self.cluster, "x"), "--",
+                      "true", socket=self.daemon.socket)
+        self.assertNotEqual(r.returncode, 0, r)
+        self.assertIn("is a cluster lock", r.stderr)
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root (a second user)")
+    def test_sign_of_another_user_is_not_counted(self):
+        # In a directory anyone may write, a sign user nobody made
+        # refuses nobody's own locks there, and nobody else's.
+        d = self.shared()
+        plant = self.spawn("open(%r, 'w').write('x')\nprint('made')"
+                           % os.path.join(d, ".lockbroker-cluster"),
+                           user="nobody")
+        self.assertEqual(plant.stdout.readline(), b"made\n")
+        plant.wait()
+        plant.stdout.close()
+        p = os.path.join(d, "y")
+        r = self.tool("lock", "-n", p, "--", "true")
+        self.assertEqual(r.returncode, 0, r)
+        r = self.tool("lock", "-n", p, "--", "true", user="nobody")
+        self.assertNotEqual(r.returncode, 0, r)
+        self.assertIn("is a cluster lock", r.stderr)
 
 
 class Limits(DaemonTest):

@@ -60,6 +60,16 @@ class SharedCase(DaemonCase):
         self.assertEqual(int(r.fields["count"]), len(items))
         return items
 
+    def restart(self, *clients, grace=None):
+        """The daemon killed (its clients' connections closed) and
+        started again, with grace seconds of grace period when given."""
+        self.daemon.stop(signal.SIGKILL)
+        for c in clients:
+            c.close()
+        if grace is not None:
+            self.daemon = Daemon(self.dir, config="grace = %d\n" % grace)
+        self.daemon.start()
+
     def signs(self, d=None):
         """The readers' signs in d (self.locks)."""
         return sorted(f for f in os.listdir(d or self.locks)
@@ -2313,16 +2323,6 @@ class RecordedRiders(SharedCase):
     over a restart a rider's RECLAIM is taken on its record, not on a
     marker alone, and a marker stays while a connection of the previous
     run may still reclaim it (docs/SHARED.md, "Over a restart")."""
-
-    def restart(self, *clients, grace=None):
-        """The daemon killed (its clients' connections closed) and
-        started again, with grace seconds of grace period when given."""
-        self.daemon.stop(signal.SIGKILL)
-        for c in clients:
-            c.close()
-        if grace is not None:
-            self.daemon = Daemon(self.dir, config="grace = %d\n" % grace)
-        self.daemon.start()
 
     def gone_within(self, what, seconds):
         """Whether what() becomes empty within seconds."""
