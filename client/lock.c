@@ -908,8 +908,8 @@ acquire_in(lb_lock *lock, double timeout, int shared,
 	if (r == LB__FALLBACK && shared)
 		r = shared_needs_daemon(lock, &err);    /* never exclusive */
 	else if (r == LB__FALLBACK && lock->transport == LB__AUTO &&
-	    (r = lb__cluster_guard(t.path, &err)) != 0)
-		;                       /* a cluster lock: never here alone */
+	    lb__cluster_guard(t.path, &err) != 0)
+		r = LB_EFAILED;         /* a cluster lock: never here alone */
 	else if (r == LB__FALLBACK)
 		r = local_acquire(lock, &t, timeout, deadline, &fresh, &err);
 	if (r == 0)
@@ -1321,8 +1321,8 @@ lb_acquire_start(lb_lock *lock, double timeout)
 	    (lock->transport == LB__AUTO && lb__broker_connect(&err) == 0))
 		r = async_broker_start(lock, a, &err);
 	if (r == LB__FALLBACK && lock->transport == LB__AUTO &&
-	    (r = lb__cluster_guard(a->t.path, &err)) != 0)
-		;                       /* a cluster lock: never here alone */
+	    lb__cluster_guard(a->t.path, &err) != 0)
+		r = LB_EFAILED;         /* a cluster lock: never here alone */
 	else if (r == LB__FALLBACK)
 		r = async_local_try(lock, a, &fresh, &err);
 	r = async_settle(lock, a, r, fresh, &err);

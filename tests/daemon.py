@@ -3790,11 +3790,14 @@ class Cluster(DaemonTest):
         env = dict(os.environ, LOCKBROKER_SOCKET=socket or
                    os.path.join(self.dir, "nosock"))
         env.pop("LOCKBROKER_TRANSPORT", None)
-        tool = os.path.join(os.environ.get("LB_BUILDDIR", "."), "tools",
-                            "lockbroker")
-        return subprocess.run([tool] + list(args), env=env, text=True,
+        return subprocess.run([self.tool_path()] + list(args), env=env,
+                              text=True,
                               capture_output=True, timeout=30,
                               preexec_fn=demote if user else None)
+
+    def tool_path(self):
+        return os.path.join(os.environ.get("LB_BUILDDIR", "."), "tools",
+                            "lockbroker")
 
     def test_sign_refuses_the_in_process_fallback(self):
         sign = os.path.join(self.cluster, ".lockbroker-cluster")
@@ -3825,8 +3828,12 @@ class Cluster(DaemonTest):
         self.assertEqual(self.tool("lock", "--local", "-n", p, "--",
                                    "true").returncode, 0)
         p = os.path.join(self.cluster + "-not", "x")
-        r = self.tool("lock", "-n", p, "--", "true")
-        self.assertEqual(r.returncode, 0, r)
+        r = self.tool("lock", "-n", p, "--", "test", "-e", p + ".lock")
+        self.assertEqual(r.returncode, 0, r)    # its lock file made
+        r = self.tool("lock", "-n", p, "--", self.tool_path(), "lock",
+                      "-n", p, "--", "true")
+        self.assertNotEqual(r.returncode, 0, "an AUTO lock in-process "
+                            "beside the cluster guard does not exclude")
         # Through the daemon, the daemon says why (no etcd here).
         r = self.tool("lock", "-n", os.path.join(self.cluster, "x"), "--",
                       "true", socket=self.daemon.socket)
