@@ -36,8 +36,6 @@ TAILQ_HEAD(holds, hold);
 /* A loss to tell the lost hook of (lb_set_lost_hook). */
 struct tell {
 	char         *path, *why;
-	lb_lost_hook  hook;             /* the hook set when it was lost */
-	void         *arg;
 	struct tell  *next;
 };
 
@@ -49,8 +47,10 @@ static struct {
 	lb_lost_hook hook;              /* lb_set_lost_hook's */
 	void        *hook_arg;
 	struct tell *tell, **tell_tail; /* losses not told yet, in order */
+	int          calling;           /* the hook runs (on caller) */
+	pthread_t    caller;
 } reg = { TAILQ_HEAD_INITIALIZER(reg.list), 0, 0, NULL, NULL, NULL,
-    &reg.tell };
+    &reg.tell, 0, 0 };
 
 /* lb__holds_reset: see holds.h. */
 void
@@ -68,6 +68,7 @@ lb__holds_reset(void)
 		free(t);
 	}
 	reg.tell_tail = &reg.tell;
+	reg.calling = 0;        /* (the parent's caller is not here) */
 }
 
 /* lb__hold_find: see holds.h. */
@@ -114,39 +115,50 @@ tell_queue(const struct hold *h)
 		free(t);
 		return;
 	}
-	t->hook = reg.hook;
-	t->arg = reg.hook_arg;
 	*reg.tell_tail = t;
 	reg.tell_tail = &t->next;
 }
 
-/* lb__holds_tell: see holds.h. */
+/* lb__holds_tell: see holds.h.  Each loss is told to the hook set when
+ * its turn comes (none: not told), never to one removed before. */
 void
 lb__holds_tell(void)
 {
-	struct tell *t, *next;
+	struct tell *t;
+	lb_lost_hook hook;
+	void        *arg;
 
 	lb__conn_lock();
-	t = reg.tell;
-	reg.tell = NULL;
-	reg.tell_tail = &reg.tell;
-	lb__conn_unlock();
-	for (; t != NULL; t = next) {
-		next = t->next;
-		t->hook(t->path, t->why, t->arg);
+	while ((t = reg.tell) != NULL) {
+		if ((reg.tell = t->next) == NULL)
+			reg.tell_tail = &reg.tell;
+		if ((hook = reg.hook) != NULL) {
+			arg = reg.hook_arg;
+			reg.calling = 1;
+			reg.caller = pthread_self();
+			lb__conn_unlock();
+			hook(t->path, t->why, arg);
+			lb__conn_lock();
+			reg.calling = 0;
+			pthread_cond_broadcast(&lb__conn.changed);
+		}
 		free(t->path);
 		free(t->why);
 		free(t);
 	}
+	lb__conn_unlock();
 }
 
-/* lb_set_lost_hook: see lockbroker.h. */
+/* lb_set_lost_hook: see lockbroker.h.  Returns once no call of the hook
+ * it replaces runs (but from the hook itself). */
 void
 lb_set_lost_hook(lb_lost_hook hook, void *arg)
 {
 	lb__conn_lock();
 	reg.hook = hook;
 	reg.hook_arg = arg;
+	while (reg.calling && !pthread_equal(reg.caller, pthread_self()))
+		pthread_cond_wait(&lb__conn.changed, &lb__conn.mu);
 	lb__conn_unlock();
 }
 

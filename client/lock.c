@@ -1261,7 +1261,13 @@ async_look(lb_lock *lock, struct async *a, int block, double *next,
 			async_broker_end(lock, a, r, *fresh);
 		if (r != LB__FALLBACK)
 			goto out;
-		/* The rest of the timeout in-process, from now. */
+		/* The rest of the timeout in-process, from now; never a
+		 * cluster lock's, on this host alone. */
+		if (lock->transport == LB__AUTO &&
+		    lb__cluster_guard(a->t.path, err) != 0) {
+			r = LB_EFAILED;
+			goto out;
+		}
 		a->next_try = 0;
 	}
 	for (;;) {
@@ -1706,11 +1712,17 @@ lb_get_cluster(lb_lock *lock, lb_cluster *out)
 	memset(out, 0, sizeof(*out));
 	if ((r = call_begin(lock, &t, &err)) != 0)
 		goto out;
-	if ((r = broker_status(lock, &t, &st, &err)) == LB__FALLBACK)
-		r = lockfs_fail(&err, LB_ERROR, 0, "%s: no lockbroker daemon "
-		    "answers: a lock is cluster-wide only through the daemon",
-		    t.path);
-	else if (r == 0 && (r = st.cluster) == 1) {
+	if ((r = broker_status(lock, &t, &st, &err)) == LB__FALLBACK) {
+		/* No daemon to ask: its sign alone tells a cluster lock. */
+		r = lb__cluster_guard(t.path, &err) != 0;
+		if (r == 1) {
+			out->cluster = 1;
+			snprintf(out->state, sizeof(out->state), "unknown");
+			snprintf(out->error, sizeof(out->error), "no "
+			    "lockbroker daemon answers, and a daemon's "
+			    "cluster_dir lies above it");
+		}
+	} else if (r == 0 && (r = st.cluster) == 1) {
 		out->cluster = 1;
 		snprintf(out->state, sizeof(out->state), "%s", st.cstate);
 		snprintf(out->key, sizeof(out->key), "%s", st.ckey);

@@ -34,6 +34,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -890,7 +891,7 @@ on_status_first(void *arg, int ok, long status, const char *body,
 	struct lbp_out      o = s->o;
 	int64_t             rev, count;
 	int                 code;
-	char                key[1024], value[256], why[512];
+	char                key[PATH_MAX + 256], value[512], why[512];
 
 	key[0] = '\0';
 	count = 0;

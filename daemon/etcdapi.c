@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -682,7 +683,8 @@ lbd_etcd_parse_first(long status, const char *body, size_t len,
     char *why, size_t size)
 {
 	enum lbd_etcd_outcome r;
-	unsigned char buf[1024];
+	unsigned char buf[PATH_MAX + 1024];     /* a daemon's value names a
+	                                           path; cut to valsize */
 	json_t *o, *v, *kvs;
 	int n, i;
 

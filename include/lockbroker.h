@@ -430,12 +430,14 @@ typedef struct lb_cluster {
 	char        state[16];    /* this daemon's side: "idle" (no key),
 	                             "taking", "waiting" (its key queued behind
 	                             another host's), "held", "lost",
-	                             "releasing" */
+	                             "releasing"; "unknown" when no daemon
+	                             answers (error says so) */
 	char        key[512];     /* this daemon's etcd key for the lock, ""
-	                             when it has none */
+	                             when it has none (cut to fit) */
 	char        holder[256];  /* the holding key's value (the host, the
-	                             daemon's pid and id), "" when no key holds
-	                             or etcd did not answer */
+	                             daemon's pid, the lock's path; cut to
+	                             fit), "" when no key holds, etcd did not
+	                             answer, or STATUS had no room for it */
 	uint64_t    revision;     /* the holding key's create revision (the
 	                             high bits of its fencing tokens), 0 when
 	                             not known */
@@ -450,10 +452,12 @@ typedef struct lb_cluster {
  * of the lock when the daemon takes it cluster-wide: its state, its key,
  * the holding key's host and revision and the other hosts' waiting keys
  * (one etcd read; out->error says why when etcd cannot be asked).  The
- * lock's local holder is lb_get_holder's.  Through the daemon only:
- * returns 1 for a cluster lock, 0 for a lock of this host alone, or a
- * negative code: LB_ERROR when no daemon answers (an in-process lock is
- * never a cluster lock), with lb_lock_error saying why.
+ * lock's local holder is lb_get_holder's.  Returns 1 for a cluster lock,
+ * 0 for a lock of this host alone, or a negative code.  When no daemon
+ * answers (or for an LB_LOCAL handle), a lock lies under a daemon's
+ * cluster_dir when the sign that daemon leaves there says so (see
+ * lockbrokerd.conf(5), cluster_dir): 1, state "unknown" and error saying
+ * that no daemon could be asked; else 0.
  */
 LB_EXPORT int lb_get_cluster(lb_lock *lock, lb_cluster *out);
 
@@ -468,8 +472,12 @@ LB_EXPORT int lb_get_cluster(lb_lock *lock, lb_cluster *out);
  * is the lock's path.  The hook must return soon and must not call
  * liblockbroker functions that ask the daemon (their replies are read by
  * that thread): note the loss (a flag, a write to a pipe) and return.
- * One hook per process; NULL removes it.  A forked child keeps the hook
- * but not the parent's locks.
+ * One hook per process; NULL removes it.  lb_set_lost_hook returns once
+ * no call of the hook it replaces runs (but when called from that hook):
+ * after it, the old hook and its arg are never used again.  A loss is
+ * told to the hook set when its turn comes.  The hook runs on the
+ * library's thread, whose stack is 256 KiB.  A forked child keeps the
+ * hook but not the parent's locks.
  */
 typedef void (*lb_lost_hook)(const char *path, const char *why, void *arg);
 LB_EXPORT void lb_set_lost_hook(lb_lost_hook hook, void *arg);

@@ -276,7 +276,8 @@ check "list --json: every key, the holder's values" json_check \
     'sorted(doc) == ["locks", "server", "socket"]' \
     'sorted(doc["locks"][0]) == sorted(["path", "method", "mode",
         "holder_pid", "holder_uid", "holder_user", "holder_tid", "host",
-        "since", "since_iso", "token", "waiters", "state"])' \
+        "since", "since_iso", "token", "waiters", "state", "cluster"])' \
+    "locks[b\"$f\"][\"cluster\"] is None" \
     "locks[b\"$f\"][\"method\"] == \"link\"" \
     "locks[b\"$f\"][\"mode\"] == \"exclusive\"" \
     "locks[b\"$f\"][\"holder_pid\"] == $holder" \

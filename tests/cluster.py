@@ -792,7 +792,7 @@ class TwoHosts(TwoHostsCase):
         lib.lb_lock_free.argtypes = [ctypes.c_void_p]
         os.environ["LOCKBROKER_SOCKET"] = self.b.socket
         self.addCleanup(os.environ.pop, "LOCKBROKER_SOCKET", None)
-        lock = lib.lb_lock_new(pb.encode(), 0x10)       # LB_BROKER
+        lock = lib.lb_lock_new(pb.encode(), 0x40)       # LB_BROKER
         c = Cluster()
         self.assertEqual(lib.lb_get_cluster(lock, ctypes.byref(c)), 1)
         self.assertEqual((c.cluster, c.state), (1, b"waiting"))
@@ -800,8 +800,8 @@ class TwoHosts(TwoHostsCase):
         self.assertIn(("path=%s" % pa).encode(), c.holder)
         self.assertEqual((c.revision, c.waiters, c.error), (rev, 0, b""))
         lib.lb_lock_free(lock)
-        local = lib.lb_lock_new(os.path.join(os.path.dirname(self.b.socket), "here").encode(),
-                                0x10)
+        here = os.path.join(os.path.dirname(self.b.socket), "here")
+        local = lib.lb_lock_new(here.encode(), 0x40)    # LB_BROKER
         self.assertEqual(lib.lb_get_cluster(local, ctypes.byref(c)), 0)
         self.assertEqual((c.cluster, c.state), (0, b""))
         lib.lb_lock_free(local)
@@ -830,7 +830,7 @@ class TwoHosts(TwoHostsCase):
             lib.lb_lock_new.argtypes = [ctypes.c_char_p, ctypes.c_uint]
             lib.lb_acquire.argtypes = [ctypes.c_void_p, ctypes.c_double]
             lib.lb_i_am_locking.argtypes = [ctypes.c_void_p]
-            lock = lib.lb_lock_new(sys.argv[1].encode(), 0x10)
+            lock = lib.lb_lock_new(sys.argv[1].encode(), 0x40)   # LB_BROKER
             print(lib.lb_acquire(lock, 10.0), flush=True)
             sys.stdin.readline()
             print("next call", lib.lb_i_am_locking(lock), flush=True)

@@ -146,7 +146,7 @@ print_cluster(const lb_cluster *c)
 	}
 	if (c->revision != 0) {
 		printf("  etcd holder: %s\n", c->holder[0] != '\0' ?
-		    c->holder : "(no value)");
+		    c->holder : "(not told)");
 		printf("  revision:  %llu\n", (unsigned long long)c->revision);
 	} else
 		printf("  etcd holder: none\n");
@@ -155,7 +155,8 @@ print_cluster(const lb_cluster *c)
 
 /*
  * status: prints whether the lock is held and by whom; for a cluster lock
- * also its side in etcd, where held by another host counts as held.
+ * also its side in etcd, where held by another host counts as held, and
+ * free here while etcd (or the daemon) cannot be asked, as not known.
  * Returns 0 when locked, EXIT_NOT_LOCKED when not, EX_UNAVAILABLE when it
  * cannot tell.
  */
@@ -169,7 +170,7 @@ cmd_status(const struct opts *o)
 
 	if ((lock = open_lock(o, 0, &r)) == NULL)
 		goto out;
-	if ((r = lb_get_holder(lock, &h)) >= 0 && h.broker)
+	if ((r = lb_get_holder(lock, &h)) >= 0)
 		cluster = lb_get_cluster(lock, &c) == 1;
 	if (r < 0) {
 		complain_lock(lock, "read the lock on", r);
@@ -178,6 +179,11 @@ cmd_status(const struct opts *o)
 		printf("%s: locked by another host\n", o->path);
 		print_cluster(&c);
 		r = 0;
+	} else if (r == 0 && cluster && c.error[0] != '\0') {
+		printf("%s: free on this host; whether another host "
+		    "holds it cannot be told\n", o->path);
+		print_cluster(&c);
+		r = EX_UNAVAILABLE;
 	} else if (r == 0) {
 		printf("%s: not locked\n", o->path);
 		if (cluster)
