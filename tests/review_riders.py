@@ -26,13 +26,6 @@ class ReviewRiders(SharedCase):
     """Reproductions of a review of the recorded riders: each fails on
     the build it was written against (0c5206a)."""
 
-    def until(self, what, seconds=10):
-        """Whether what() becomes true within seconds."""
-        deadline = time.monotonic() + seconds
-        while not what() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return what()
-
     @unittest.skipUnless(ROOT, "needs root (a second user)")
     def test_database_made_anew_in_grace_takes_riders_on_markers(self):
         # The state database deleted while the daemon runs (an operator's
@@ -66,7 +59,7 @@ class ReviewRiders(SharedCase):
         # A commit has the daemon look at its database (lbd_store_check).
         x = self.v2()
         self.assertCode(x.call("ACQUIRE", path=self.path("other")), "OK")
-        self.assertTrue(self.until(lambda: "made anew" in
+        self.assertTrue(self.within(lambda: "made anew" in
                                    self.daemon.logtext()),
                         "the state database was not made anew")
         them = self.v2(nobody=True)

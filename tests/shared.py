@@ -70,6 +70,13 @@ class SharedCase(DaemonCase):
             self.daemon = Daemon(self.dir, config="grace = %d\n" % grace)
         self.daemon.start()
 
+    def within(self, what, seconds=10):
+        """Whether what() becomes true within seconds."""
+        deadline = time.monotonic() + seconds
+        while not what() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return what()
+
     def signs(self, d=None):
         """The readers' signs in d (self.locks)."""
         return sorted(f for f in os.listdir(d or self.locks)
@@ -2324,13 +2331,6 @@ class RecordedRiders(SharedCase):
     marker alone, and a marker stays while a connection of the previous
     run may still reclaim it (docs/SHARED.md, "Over a restart")."""
 
-    def gone_within(self, what, seconds):
-        """Whether what() becomes empty within seconds."""
-        deadline = time.monotonic() + seconds
-        while what() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        return not what()
-
     @unittest.skipUnless(ROOT, "needs root (a second user)")
     def test_marker_made_after_a_restart_joins_no_one(self):
         # A user who never rode the lock makes a marker of its own beside
@@ -2437,9 +2437,9 @@ class RecordedRiders(SharedCase):
         tok = b.call("ACQUIRE", path=p, mode="shared").fields["token"]
         self.assertEqual(len(self.markers()), 1)
         self.restart(b)
-        self.assertTrue(self.gone_within(self.markers, 10), "the marker "
-                        "of a rider that never reclaimed outlives the "
-                        "grace period")
+        self.assertTrue(self.within(lambda: not self.markers()),
+                        "the marker of a rider that never reclaimed "
+                        "outlives the grace period")
         self.assertNotEqual(self.v2().call("RECLAIM", path=p,
                                            token=tok).code, "OK")
 
