@@ -770,8 +770,8 @@ lbd_reader_await(struct lbd_lock *l, const struct lbd_store_hold *rec)
 
 /* Ends the wait for l's riders of the previous run (l->awaited), the
  * grace period over, or l going: their records say the connections of
- * this run alone; with forget (the grace period over), the markers no
- * rider of this run has are removed, as their users. */
+ * this run alone (kept whole while the daemon stops); with forget, the
+ * markers no rider of this run has are removed, as their users. */
 static void
 awaited_end(struct lbd_lock *l, int forget)
 {
