@@ -112,6 +112,8 @@ class Guard(ClusterDirCase):
     # LB__FALLBACK.)  Fix: call lb__cluster_guard in async_look when
     # lb__broker_acquire_look returns LB__FALLBACK on an AUTO handle (and
     # settle with its LB_EFAILED), or better, in async_local_try.
+    @unittest.skipIf(os.environ.get("LB_SANITIZERS"), "loads the library "
+                     "into Python with ctypes: a sanitizer build's cannot be")
     def test_async_acquire_fallback_after_daemon_loss_refused(self):
         p = os.path.join(self.cluster, "x")
         c = self.child("""
@@ -211,6 +213,8 @@ class LostHook(DaemonCase):
     # hook/arg), and lb_set_lost_hook waits (on a counter and
     # lb__conn.changed) until no call of the previous hook is under way,
     # unless called from the hook itself.
+    @unittest.skipIf(os.environ.get("LB_SANITIZERS"), "loads the library "
+                     "into Python with ctypes: a sanitizer build's cannot be")
     def test_removed_hook_not_called_after_removal_returns(self):
         paths = [self.path("l1"), self.path("l2")]
         body = """
