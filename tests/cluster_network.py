@@ -78,6 +78,32 @@ def quiet_port():
     return free_port()
 
 
+def reply_complete(buf):
+    """Whether buf holds a whole HTTP/1.1 reply: its head, then its body
+    to the end its length or its last (empty) chunk marks.  A reply is
+    acknowledged by the daemon's HTTP client only once it is whole."""
+    head, sep, body = buf.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    fields = head.lower().split(b"\r\n")[1:]
+    if b"transfer-encoding: chunked" in fields:
+        while True:
+            line, sep, rest = body.partition(b"\r\n")
+            if not sep:
+                return False
+            size = int(line.split(b";")[0], 16)
+            if size == 0:
+                return rest.endswith(b"\r\n") and (rest == b"\r\n" or
+                                                    b"\r\n\r\n" in rest)
+            if len(rest) < size + 2:
+                return False
+            body = rest[size + 2:]
+    for f in fields:
+        if f.startswith(b"content-length:"):
+            return len(body) >= int(f.split(b":")[1])
+    return False
+
+
 class Pipe:
     """One way of a relayed connection: what was read from src, each
     chunk with the time it is due at dst; None for src's end."""
@@ -87,6 +113,7 @@ class Pipe:
         self.to_etcd = to_etcd
         self.queue = collections.deque()    # (due, bytes or None)
         self.out = b""                      # a chunk partly sent
+        self.whole = False                  # out ends a whole reply
         self.last_due = 0.0
         self.ended = False                  # src's end read
         self.done = False                   # src's end passed on
@@ -100,6 +127,7 @@ class Link:
         self.client, self.upstream = client, upstream
         self.up = Pipe(self, client, upstream, True)
         self.down = Pipe(self, upstream, client, False)
+        self.reply = b""        # the reply passed back so far
 
 
 class Proxy:
@@ -107,8 +135,8 @@ class Proxy:
     thread on a selector; set from other threads (delay, drop, cut,
     heal), each change made by that thread before the call returns.  It
     notes each HTTP request it relays towards etcd (the time its first
-    chunk was read, the connection, the path) and each time a chunk of a
-    reply was passed back to the daemon."""
+    chunk was read, the connection, the path) and each time the last
+    chunk of a reply was passed back to the daemon (the reply whole)."""
 
     def __init__(self, upstream_port):
         self.upstream = ("127.0.0.1", upstream_port)
@@ -276,6 +304,7 @@ class Proxy:
         if pipe.to_etcd:
             m = REQUEST.match(data)
             if m is not None:
+                link.reply = b""
                 self.note("request", link, m.group(1).decode())
         pipe.queue.append((self.due(pipe, now), data))
 
@@ -316,6 +345,9 @@ class Proxy:
                 if pipe.out:
                     self.watch(pipe.dst, link)
                     return None
+                if pipe.whole:
+                    pipe.whole = False
+                    self.note("reply", link)
                 self.watch(pipe.dst, link)
             if not pipe.queue:
                 return None
@@ -334,7 +366,8 @@ class Proxy:
                     self.close_link(link)
                 return None
             if not pipe.to_etcd:
-                self.note("reply", link)
+                link.reply += data
+                pipe.whole = reply_complete(link.reply)
             pipe.out = data
 
     def run(self):
