@@ -16,7 +16,22 @@
  * A hold with no connection (a kept hold, an orphan, one releasing) and a
  * lock held outside the daemon end a path: what their process waits for
  * is not known, so no cycle is ever drawn through them (never a false
- * one).  Every wait is looked at as it is queued: the graph had no cycle
+ * one).
+ *
+ * One wait waits for any of several owners, not for each: a shared
+ * request in the run of shared requests at the head of a lock's queue,
+ * which the lock's readers serve, waits only for room under
+ * readers_per_lock.  It is granted once `need` places have come free:
+ * one for it, one for each owner's request ahead of it in the run (each
+ * granted in turn takes one), past the bound; each reader's going frees
+ * one, and each owner's ahead of it once it was granted (bounded_edges).
+ * A search that meets such a wait cannot tell a cycle by a path alone:
+ * it goes on over the part of the graph it reaches, then counts down
+ * from the ends of the graph which owners can go (an owner once all its
+ * waits can be granted; a wait once each owner it waits for can go, or
+ * a bounded one once `need` of them can), and the searched owner is in
+ * a cycle when it cannot go (fixpoint; a path back to it through owners
+ * that cannot go names the cycle).  Every wait is looked at as it is queued: the graph had no cycle
  * before (each earlier wait was looked at), so a cycle now leaves the
  * new wait's owner by the new wait, and a search from that wait finds it
  * (none at all when nothing can wait for the owner: waited_for).  A hold
@@ -41,6 +56,7 @@
 #include "daemon.h"
 #include "deadlock.h"
 #include "locktable.h"
+#include "readers.h"
 #include "wait.h"
 
 /* A wait reached by the search, and the step it was reached from. */
@@ -48,6 +64,23 @@ struct step {
 	struct lbd_wait *w;
 	size_t           from;          /* index in the steps; ROOT for the
 	                                   searched owner's own waits */
+	size_t           owner;         /* its owner's number (owner.num) */
+	size_t           edges;         /* its edges: the search's edges */
+	size_t           nedges;        /* [edges, edges + nedges) */
+	size_t           need;          /* of its edges' owners, how many
+	                                   must go before it is granted: all
+	                                   of them, or of a bounded wait some;
+	                                   counted down by fixpoint */
+	unsigned char    bounded;       /* waits for any `need` of them */
+	unsigned char    or_path;       /* reached past a bounded wait: a
+	                                   path through it is no cycle by
+	                                   itself */
+};
+
+/* An edge: step's wait waits for owner (its number) to go. */
+struct edge {
+	size_t step;
+	size_t owner;
 };
 
 #define ROOT ((size_t)-1)
@@ -68,6 +101,9 @@ struct owner {
 	pid_t                  tid;
 	int                    expanded;
 	struct lbd_wait       *waits;
+	size_t                 num;     /* its number: the nth met */
+	size_t                 mark;    /* bounded_edges': the step + 1 that
+	                                   counted it */
 };
 
 /* A search's tables, kept from one search to the next (grown, never
@@ -78,6 +114,10 @@ struct lbd_deadlock_mem {
 	size_t        steps_size;
 	struct owner *owners;
 	size_t        owners_size;
+	struct edge  *edges;
+	size_t        edges_size;
+	size_t       *scratch;          /* fixpoint's */
+	size_t        scratch_size;
 };
 
 struct search {
@@ -86,6 +126,12 @@ struct search {
 	struct owner *owners;           /* open addressing; a slot of
 	                                   another stamp: free */
 	size_t        nowners, owners_size;
+	struct edge  *edges;
+	size_t        nedges, edges_size;
+	size_t       *scratch;
+	size_t        scratch_size;
+	size_t        root;             /* the searched owner's number */
+	size_t        nbounded;         /* bounded waits that need some */
 	size_t        work;
 	uint64_t      stamp;
 	int           failed;           /* out of memory, or past the work */
@@ -155,7 +201,8 @@ owner_get(struct search *s, const struct lbd_conn *c, pid_t tid)
 		o->tid = tid;
 		o->expanded = 0;
 		o->waits = NULL;
-		s->nowners++;
+		o->num = s->nowners++;
+		o->mark = 0;
 	}
 	return o;
 }
@@ -183,10 +230,11 @@ conn_sort(struct search *s, struct lbd_conn *c)
 	}
 }
 
-/* Adds wait w, reached from step from, to the search (s failed when
- * out of memory). */
+/* Adds wait w of owner number owner, reached from step from (past a
+ * bounded wait: or_path), to the search (s failed when out of memory). */
 static void
-step_add(struct search *s, struct lbd_wait *w, size_t from)
+step_add(struct search *s, struct lbd_wait *w, size_t from, size_t owner,
+    int or_path)
 {
 	struct step *grown;
 	size_t       size;
@@ -202,15 +250,43 @@ step_add(struct search *s, struct lbd_wait *w, size_t from)
 		s->size = size;
 	}
 	w->stamp = s->stamp;
+	memset(&s->steps[s->n], 0, sizeof(s->steps[s->n]));
 	s->steps[s->n].w = w;
 	s->steps[s->n].from = from;
+	s->steps[s->n].owner = owner;
+	s->steps[s->n].or_path = or_path != 0;
 	s->n++;
 }
 
-/* Adds every wait of owner (c, tid), reached from step from, the first
- * time the search reaches that owner. */
+/* Adds the edge from step i to owner number owner (s failed when out of
+ * memory). */
 static void
-owner_waits(struct search *s, struct lbd_conn *c, pid_t tid, size_t from)
+edge_add(struct search *s, size_t i, size_t owner)
+{
+	struct edge *grown;
+	size_t       size;
+
+	if (s->nedges == s->edges_size) {
+		size = s->edges_size != 0 ? s->edges_size * 2 : 64;
+		if ((grown = realloc(s->edges, size * sizeof(*grown))) ==
+		    NULL) {
+			s->failed = 1;
+			return;
+		}
+		s->edges = grown;
+		s->edges_size = size;
+	}
+	s->edges[s->nedges].step = i;
+	s->edges[s->nedges].owner = owner;
+	s->nedges++;
+}
+
+/* Adds every wait of owner (c, tid), reached from step from (past a
+ * bounded wait: or_path), the first time the search reaches that
+ * owner. */
+static void
+owner_waits(struct search *s, struct lbd_conn *c, pid_t tid, size_t from,
+    int or_path)
 {
 	struct lbd_wait *w;
 	struct owner    *o;
@@ -223,7 +299,7 @@ owner_waits(struct search *s, struct lbd_conn *c, pid_t tid, size_t from)
 		if (work(s) != 0)
 			return;
 		if (w->stamp != s->stamp)
-			step_add(s, w, from);
+			step_add(s, w, from, o->num, or_path);
 	}
 }
 
@@ -236,25 +312,46 @@ wait_exclusive(const struct lbd_wait *v)
 }
 
 /*
- * Follows an edge from step i to owner (oc, ot): 1 when that owner is
- * (c, tid), the searched one (then in *hc, *ht), else 0, its waits added.
+ * Follows an edge from step i to owner (oc, ot), a bounded wait's when
+ * bounded, and notes it: 1 when that owner is (c, tid), the searched one,
+ * along a path of edges that each wait for their owner alone (a cycle:
+ * the owner in *hc, *ht), else 0, that owner's waits added.
  */
+static int
+edge_to(struct search *s, size_t i, struct lbd_conn *oc, pid_t ot,
+    int bounded, struct lbd_conn *c, pid_t tid, struct lbd_conn **hc,
+    pid_t *ht)
+{
+	struct owner *o;
+	int           or_path = bounded || s->steps[i].or_path;
+
+	if ((o = owner_get(s, oc, ot)) == NULL)
+		return 0;
+	edge_add(s, i, o->num);
+	if (s->failed)
+		return 0;
+	if (!same_owner(oc, ot, c, tid)) {
+		owner_waits(s, oc, ot, i, or_path);
+		return 0;
+	}
+	if (or_path)
+		return 0;       /* the fixpoint judges it */
+	*hc = oc;
+	*ht = ot;
+	return 1;
+}
+
+/* edge_to, of a wait that waits for that owner alone. */
 static int
 edge(struct search *s, size_t i, struct lbd_conn *oc, pid_t ot,
     struct lbd_conn *c, pid_t tid, struct lbd_conn **hc, pid_t *ht)
 {
-	if (same_owner(oc, ot, c, tid)) {
-		*hc = oc;
-		*ht = ot;
-		return 1;
-	}
-	owner_waits(s, oc, ot, i);
-	return 0;
+	return edge_to(s, i, oc, ot, 0, c, tid, hc, ht);
 }
 
 /*
- * Follows every edge out of step i's wait: to the owners it waits for
- * (see above).  In the queue, only to those just ahead that it conflicts
+ * Follows every edge out of step i's wait, one that waits for each of
+ * them: to the owners it waits for (see above).  In the queue, only to those just ahead that it conflicts
  * with (the run of readers just ahead of a writer, or the writer nearest
  * ahead): they wait in turn for those ahead of them, which is the same
  * reach at a cost that does not grow with the queue for each of its
@@ -262,7 +359,7 @@ edge(struct search *s, size_t i, struct lbd_conn *oc, pid_t ot,
  * *hc, *ht), else 0.
  */
 static int
-wait_edges(struct search *s, size_t i, struct lbd_conn *c, pid_t tid,
+queue_edges(struct search *s, size_t i, struct lbd_conn *c, pid_t tid,
     struct lbd_conn **hc, pid_t *ht)
 {
 	struct lbd_wait *w = s->steps[i].w, *v;
@@ -320,6 +417,108 @@ wait_edges(struct search *s, size_t i, struct lbd_conn *c, pid_t tid,
 	return 0;
 }
 
+/*
+ * Step i's edges when its wait w is a shared request in the run of
+ * shared requests at the head of its lock's queue, which the lock's
+ * readers serve (a bounded wait): w is granted once the room under
+ * readers_per_lock has come for it and for each owner's request ahead
+ * of it in the run, which takes `need` owners' going, of its lock's
+ * readers or of those owners (once granted).  Its edges go to each of
+ * them, once.  An owner that reads the lock already, or has a request
+ * ahead already, takes no place (granted with what it holds); a reader
+ * or a request kept for a process is one that may go (not known); a
+ * wait behind its owner's own one is granted with it, and one of an
+ * owner that reads the lock is granted once at the head (neither waits
+ * for room: no edge, nothing needed).  A cluster lock's gate is not
+ * known: no edge.  -1 when w is not such a wait (queue_edges draws its
+ * edges), else 0.
+ */
+static int
+bounded_edges(struct search *s, size_t i, struct lbd_conn *c, pid_t tid)
+{
+	struct lbd_wait *w = s->steps[i].w, *v;
+	struct lbd_lock *l = w->lock;
+	struct lbd_hold *r;
+	struct owner    *o;
+	struct lbd_conn *hc;
+	pid_t            ht;
+	size_t           ahead = 0, mark = i + 1;
+	long long        need;
+
+	if (wait_exclusive(w) || !lbd_readers_serving(l))
+		return -1;
+	for (v = TAILQ_PREV(w, lbd_waitq, lock_entry); v != NULL;
+	    v = TAILQ_PREV(v, lbd_waitq, lock_entry)) {
+		if (work(s) != 0)
+			return 0;
+		if (wait_exclusive(v))
+			return -1;      /* a writer ahead: waits for it */
+		if (v->kept_pid != 0)
+			continue;       /* takes a place, and may free one */
+		if (same_owner(v->conn, v->tid, w->conn, w->tid))
+			return 0;       /* granted with that one */
+		ahead++;
+	}
+	s->steps[i].bounded = 1;
+	need = (long long)l->nreaders + 1 + (long long)ahead -
+	    (long long)l->d->cfg.limits.readers_per_lock;
+	if (need <= 0 || l->cohort != NULL)
+		return 0;
+	for (r = l->holder; r != NULL; r = r == l->holder ?
+	    TAILQ_FIRST(&l->readers) : TAILQ_NEXT(r, reader_entry)) {
+		/* The holder, then its riders. */
+		if (work(s) != 0)
+			return 0;
+		if (r->conn == NULL) {
+			need--;         /* kept: may go */
+			continue;
+		}
+		if (same_owner(r->conn, r->tid, w->conn, w->tid))
+			return 0;       /* granted once at the head */
+		if ((o = owner_get(s, r->conn, r->tid)) == NULL)
+			return 0;
+		o->mark = mark;
+		edge_to(s, i, r->conn, r->tid, 1, c, tid, &hc, &ht);
+	}
+	for (v = TAILQ_PREV(w, lbd_waitq, lock_entry); v != NULL;
+	    v = TAILQ_PREV(v, lbd_waitq, lock_entry)) {
+		if (work(s) != 0)
+			return 0;
+		if (v->kept_pid != 0)
+			continue;
+		if ((o = owner_get(s, v->conn, v->tid)) == NULL)
+			return 0;
+		if (o->mark == mark) {
+			need--;         /* reads, or asked ahead: no place */
+			continue;
+		}
+		o->mark = mark;
+		edge_to(s, i, v->conn, v->tid, 1, c, tid, &hc, &ht);
+	}
+	s->steps[i].need = need > 0 ? (size_t)need : 0;
+	return 0;
+}
+
+/* Follows every edge out of step i's wait (bounded_edges, else
+ * queue_edges), and notes what it needs: 1 when a cycle back to owner
+ * (c, tid) is found by a path (in *hc, *ht), else 0. */
+static int
+wait_edges(struct search *s, size_t i, struct lbd_conn *c, pid_t tid,
+    struct lbd_conn **hc, pid_t *ht)
+{
+	int found;
+
+	s->steps[i].edges = s->nedges;
+	if ((found = bounded_edges(s, i, c, tid)) < 0)
+		found = queue_edges(s, i, c, tid, hc, ht);
+	s->steps[i].nedges = s->nedges - s->steps[i].edges;
+	if (!s->steps[i].bounded)
+		s->steps[i].need = s->steps[i].nedges;
+	else if (s->steps[i].need > 0)
+		s->nbounded++;
+	return found;
+}
+
 /* How owner (oc, ot) stands in the way of wait w: its lock's holder,
  * one of its readers, or a waiter queued ahead of it. */
 static const char *
@@ -333,6 +532,130 @@ in_the_way(const struct lbd_wait *w, const struct lbd_conn *oc, pid_t ot)
 		if (same_owner(r->conn, r->tid, oc, ot))
 			return "read by";
 	return "waited for first by";
+}
+
+/* fixpoint's tables, in s->scratch: per owner (by number) its waits
+ * that lack some (0: it can go), where its edges in and its steps start
+ * in rev and osteps, a queue of owners; the steps with an edge to each
+ * owner (rev), each owner's steps (osteps), and a queue of steps. */
+struct fix {
+	size_t *blocked, *rstart, *ostart, *queue, *rev, *osteps, *bfs;
+};
+
+/* Lays s's fixpoint tables out in s->scratch, grown to fit: 0, or -1 (s
+ * failed) when out of memory. */
+static int
+fix_tables(struct search *s, struct fix *f)
+{
+	size_t  no = s->nowners, size = 4 * no + 2 + s->nedges + 2 * s->n;
+	size_t *grown;
+
+	if (size > s->scratch_size) {
+		if ((grown = realloc(s->scratch, size * sizeof(*grown))) ==
+		    NULL) {
+			s->failed = 1;
+			return -1;
+		}
+		s->scratch = grown;
+		s->scratch_size = size;
+	}
+	f->blocked = s->scratch;
+	f->rstart = f->blocked + no;
+	f->ostart = f->rstart + no + 1;
+	f->queue = f->ostart + no + 1;
+	f->rev = f->queue + no;
+	f->osteps = f->rev + s->nedges;
+	f->bfs = f->osteps + s->n;
+	return 0;
+}
+
+/*
+ * Whether the searched owner (s->root) can never go: which owners can go
+ * is counted down from the ends of the graph (each step's need, each
+ * owner's waits that need some), each owner that can go taking one off
+ * the need of every wait with an edge to it.  Leaves in each step's need
+ * what it still lacks (0: granted in time) and f filled (for
+ * fixpoint_cycle).  0 when out of memory (s failed: never a false
+ * cycle).
+ */
+static int
+fixpoint(struct search *s, struct fix *f)
+{
+	size_t no = s->nowners, ne = s->nedges, n = s->n, j, k, o;
+	size_t head = 0, tail = 0;
+
+	if (fix_tables(s, f) != 0)
+		return 0;
+	memset(s->scratch, 0, (3 * no + 2) * sizeof(*s->scratch));
+	/* Counted per owner, summed (each owner's end), then filled from
+	 * the ends down: each owner's start, the next one's its end. */
+	for (j = 0; j < ne; j++)
+		f->rstart[s->edges[j].owner]++;
+	for (j = 0; j < n; j++) {
+		f->ostart[s->steps[j].owner]++;
+		if (s->steps[j].need > 0)
+			f->blocked[s->steps[j].owner]++;
+	}
+	for (o = 1; o <= no; o++) {
+		f->rstart[o] += f->rstart[o - 1];
+		f->ostart[o] += f->ostart[o - 1];
+	}
+	for (j = ne; j-- > 0; )
+		f->rev[--f->rstart[s->edges[j].owner]] = s->edges[j].step;
+	for (j = n; j-- > 0; )
+		f->osteps[--f->ostart[s->steps[j].owner]] = j;
+	for (o = 0; o < no; o++)
+		if (f->blocked[o] == 0)
+			f->queue[tail++] = o;
+	while (head < tail) {
+		o = f->queue[head++];
+		for (k = f->rstart[o]; k < f->rstart[o + 1]; k++) {
+			j = f->rev[k];
+			if (s->steps[j].need == 0 || --s->steps[j].need > 0)
+				continue;
+			if (--f->blocked[s->steps[j].owner] == 0)
+				f->queue[tail++] = s->steps[j].owner;
+		}
+	}
+	return f->blocked[s->root] > 0;
+}
+
+/*
+ * After fixpoint: a cycle back to the searched owner through waits never
+ * granted, each to an owner that never goes, found breadth first from
+ * the owner's waits: the last step of it (each step's from the one
+ * before it), or ROOT when there is none (the owner waits for others'
+ * cycle, which it does not close).
+ */
+static size_t
+fixpoint_cycle(struct search *s, struct fix *f)
+{
+	size_t j, e, k, o, head = 0, tail = 0;
+
+	f->blocked[s->root] = SIZE_MAX;         /* met */
+	for (k = f->ostart[s->root]; k < f->ostart[s->root + 1]; k++)
+		if (s->steps[f->osteps[k]].need > 0) {
+			s->steps[f->osteps[k]].from = ROOT;
+			f->bfs[tail++] = f->osteps[k];
+		}
+	while (head < tail) {
+		j = f->bfs[head++];
+		for (e = s->steps[j].edges; e < s->steps[j].edges +
+		    s->steps[j].nedges; e++) {
+			o = s->edges[e].owner;
+			if (o == s->root)
+				return j;
+			if (f->blocked[o] == 0 || f->blocked[o] == SIZE_MAX)
+				continue;       /* goes, or met */
+			f->blocked[o] = SIZE_MAX;
+			for (k = f->ostart[o]; k < f->ostart[o + 1]; k++)
+				if (s->steps[f->osteps[k]].need > 0) {
+					s->steps[f->osteps[k]].from = j;
+					f->bfs[tail++] = f->osteps[k];
+				}
+		}
+	}
+	return ROOT;
 }
 
 /* Whether c may look at l's artefact (its path and its owners told). */
@@ -361,14 +684,16 @@ owner_name(char *out, size_t size, const struct lbd_conn *c, pid_t t,
 /*
  * Appends to out (size bytes, *used used) one link of the cycle, as told
  * to a client: w's owner waits for w's lock, which owner (oc, ot) is in
- * the way of.  look tells whether that client may look at w's lock (else
- * only that a lock it may not look at is waited for), named_who and
- * named_whom whether each owner may be named (see lbd_deadlock_find).
+ * the way of (bounded: w waits for room under readers_per_lock, which
+ * none of its lock's readers makes).  look tells whether that client may
+ * look at w's lock (else only that a lock it may not look at is waited
+ * for), named_who and named_whom whether each owner may be named (see
+ * lbd_deadlock_find).
  */
 static void
 cycle_link(char *out, size_t size, size_t *used, int look,
-    const struct lbd_wait *w, int named_who, const struct lbd_conn *oc,
-    pid_t ot, int named_whom)
+    const struct lbd_wait *w, int bounded, int named_who,
+    const struct lbd_conn *oc, pid_t ot, int named_whom)
 {
 	char who[64], whom[64];
 	int  n;
@@ -383,8 +708,9 @@ cycle_link(char *out, size_t size, size_t *used, int look,
 		owner_name(whom, sizeof(whom), oc, ot, named_whom);
 		n = snprintf(out + *used, size - *used, "%s%s waits for "
 		    "%s%s, %s %s", *used != 0 ? "; " : "", who, w->lock->path,
-		    w->upgrade ? " (to upgrade)" : w->shared ? " (shared)" :
-		    "", in_the_way(w, oc, ot), whom);
+		    w->upgrade ? " (to upgrade)" : !w->shared ? "" : bounded ?
+		    " (shared, past readers_per_lock: each reader waits)" :
+		    " (shared)", in_the_way(w, oc, ot), whom);
 	}
 	*used = n < 0 || (size_t)n >= size - *used ? size : *used + (size_t)n;
 }
@@ -425,7 +751,8 @@ cycle_tell(const struct search *s, const size_t *chain, size_t n,
 		nx = k + 1 < n ? s->steps[chain[k + 1]].w : NULL;
 		look = next;
 		next = nx != NULL ? may_look(c, nx->lock) : first;
-		cycle_link(why, size, &used, look, w, look && prev,
+		cycle_link(why, size, &used, look, w,
+		    s->steps[chain[k]].bounded, look && prev,
 		    nx != NULL ? nx->conn : hc, nx != NULL ? nx->tid : ht,
 		    look && next);
 		prev = look;
@@ -470,6 +797,7 @@ lbd_deadlock_find(struct lbd *d, struct lbd_conn *c, pid_t tid,
     struct lbd_wait *from, struct lbd_wait **first, char *why, size_t size)
 {
 	struct search    s;
+	struct fix       f;
 	struct lbd_conn *hc = NULL;
 	struct owner    *o;
 	size_t           i, j, k, *chain = NULL, nchain = 0;
@@ -487,18 +815,32 @@ lbd_deadlock_find(struct lbd *d, struct lbd_conn *c, pid_t tid,
 	s.size = d->deadlock_mem->steps_size;
 	s.owners = d->deadlock_mem->owners;
 	s.owners_size = d->deadlock_mem->owners_size;
+	s.edges = d->deadlock_mem->edges;
+	s.edges_size = d->deadlock_mem->edges_size;
+	s.scratch = d->deadlock_mem->scratch;
+	s.scratch_size = d->deadlock_mem->scratch_size;
 	s.stamp = ++d->deadlock_stamp;
 	if (from == NULL)
-		owner_waits(&s, c, tid, ROOT);
+		owner_waits(&s, c, tid, ROOT, 0);
 	else if ((o = owner_get(&s, c, tid)) != NULL) {
 		/* From that wait alone: the owner's others were looked at
 		 * as they were queued. */
 		o->expanded = 1;
-		step_add(&s, from, ROOT);
+		step_add(&s, from, ROOT, o->num, 0);
 	}
+	if ((o = owner_get(&s, c, tid)) != NULL)
+		s.root = o->num;
 	for (i = 0; i < s.n && !s.failed; i++)
 		if ((found = wait_edges(&s, i, c, tid, &hc, &ht)) == 1)
 			break;
+	/* Past a bounded wait, a path is no proof: the owners that can go
+	 * are counted. */
+	if (found != 1 && !s.failed && s.nbounded > 0 && fixpoint(&s, &f) &&
+	    !s.failed && (i = fixpoint_cycle(&s, &f)) != ROOT) {
+		found = 1;
+		hc = c;
+		ht = tid;
+	}
 	if (found != 1 || s.failed)
 		goto out;
 	/* The cycle: from one of the owner's waits (the one it leaves by)
@@ -521,6 +863,10 @@ out:
 	d->deadlock_mem->steps_size = s.size;
 	d->deadlock_mem->owners = s.owners;
 	d->deadlock_mem->owners_size = s.owners_size;
+	d->deadlock_mem->edges = s.edges;
+	d->deadlock_mem->edges_size = s.edges_size;
+	d->deadlock_mem->scratch = s.scratch;
+	d->deadlock_mem->scratch_size = s.scratch_size;
 	return found == 1 && !s.failed;
 }
 
@@ -532,6 +878,8 @@ lbd_deadlock_end(struct lbd *d)
 		return;
 	free(d->deadlock_mem->steps);
 	free(d->deadlock_mem->owners);
+	free(d->deadlock_mem->edges);
+	free(d->deadlock_mem->scratch);
 	free(d->deadlock_mem);
 	d->deadlock_mem = NULL;
 }

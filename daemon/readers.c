@@ -141,6 +141,13 @@ holder_serves(const struct lbd_hold *h)
 	    (h->kept && h->unjudged == 0)) && !h->releasing && !h->lingering;
 }
 
+/* lbd_readers_serving: see readers.h. */
+int
+lbd_readers_serving(const struct lbd_lock *l)
+{
+	return holder_serves(l->holder);
+}
+
 /* lbd_reader_joinable: see readers.h. */
 int
 lbd_reader_joinable(const struct lbd_lock *l)

@@ -107,6 +107,12 @@ void lbd_reader_forget_kept(struct lbd_lock *l,
  * else 0. */
 int  lbd_reader_joinable(const struct lbd_lock *l);
 
+/* lbd_readers_serving: 1 when l's readers serve its queue's shared
+ * requests (as lbd_reader_joinable, whoever waits): those at the head
+ * wait then only for readers_per_lock's room, or for a busy directory or
+ * a cluster key's gate; else 0. */
+int  lbd_readers_serving(const struct lbd_lock *l);
+
 /* lbd_reader_join: grants c's shared ACQUIRE id of l (thread tid; or kept
  * for process kept_pid, not 0: lbd_reader_keep) beside
  * the readers that hold it (the caller checked lbd_reader_joinable and

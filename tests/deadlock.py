@@ -231,9 +231,11 @@ class Shared(DeadlockCase):
 class Model:
     """The locks as the daemon serves them (docs/SHARED.md, "The queue"),
     for owners that never time out: holders with their modes, one FIFO
-    queue per lock, at most one wait per owner."""
+    queue per lock, at most one wait per owner; bound: readers_per_lock
+    (the readers beside a lock's holder), or None."""
 
-    def __init__(self):
+    def __init__(self, bound=None):
+        self.bound = bound
         self.holders = {}       # lock -> {owner: "x" or "s"}
         self.queue = {}         # lock -> [(owner, kind)], kind x/s/u
         self.waiting = {}       # owner -> (lock, kind, rid)
@@ -253,7 +255,11 @@ class Model:
             return False
         if kind == "x":
             return not h
-        return all(m == "s" for m in h.values())
+        return all(m == "s" for m in h.values()) and not self.full(h)
+
+    def full(self, h):
+        """Whether a lock held by h has no room for another reader."""
+        return self.bound is not None and h and len(h) - 1 >= self.bound
 
     def serve(self, lock):
         """Grants what the lock's queue's head may have now; the owners
@@ -270,7 +276,7 @@ class Model:
                     break
                 h[owner] = "x"
             else:
-                if any(m == "x" for m in h.values()):
+                if any(m == "x" for m in h.values()) or self.full(h):
                     break
                 h[owner] = "s"
             q.pop(0)
@@ -286,7 +292,7 @@ class Model:
         holders = {k: dict(v) for k, v in self.holders.items()}
         queue = {k: list(v) for k, v in self.queue.items()}
         waiting = dict(self.waiting)
-        play = Model()
+        play = Model(self.bound)
         play.holders, play.queue, play.waiting = holders, queue, waiting
         moved = True
         while moved and owner in play.waiting:
@@ -310,6 +316,8 @@ class RandomStress(DeadlockCase):
     every grant the model makes must come, and no other.  Steps:
     LB_DEADLOCK_STEPS (default 1500; longer runs by hand), owners
     LB_DEADLOCK_OWNERS (7), locks LB_DEADLOCK_LOCKS (4)."""
+    bound = None                # readers_per_lock, as configured
+    shared = 0.4                # of the ACQUIREs
 
     def test_detected_equals_real(self):
         seed = int(os.environ.get("LB_DEADLOCK_SEED", random.randrange(
@@ -320,7 +328,7 @@ class RandomStress(DeadlockCase):
             int(os.environ.get("LB_DEADLOCK_OWNERS", "7")))]
         locks = [self.path("r%d" % i) for i in range(
             int(os.environ.get("LB_DEADLOCK_LOCKS", "4")))]
-        m = Model()
+        m = Model(self.bound)
         real = detected = granted_later = 0
 
         for step in range(steps):
@@ -350,7 +358,7 @@ class RandomStress(DeadlockCase):
                 if not others:
                     continue
                 lock = rng.choice(others)
-                kind = "s" if rng.random() < 0.4 else "x"
+                kind = "s" if rng.random() < self.shared else "x"
                 verb = "ACQUIRE"
                 fields = {"mode": "shared"} if kind == "s" else {}
             rid = c.send(verb, path=lock, timeout=3600, **fields)
@@ -399,6 +407,15 @@ class RandomStress(DeadlockCase):
                          % (seed, steps, real, detected, granted_later))
         self.assertEqual(real, detected)
         self.assertGreater(real, 10, "too few deadlocks to prove much")
+
+
+class RandomStressBound(RandomStress):
+    """RandomStress with one reader beside a lock's holder at most
+    (readers_per_lock = 1) and mostly shared requests: a reader past the
+    bound waits for room, which any reader's going makes."""
+    config = "readers_per_lock = 1\n"
+    bound = 1
+    shared = 0.7
 
 
 class Review(DeadlockCase):
@@ -567,7 +584,6 @@ class ReviewBound(DeadlockCase):
     """A reader past readers_per_lock waits for a reader to go."""
     config = "readers_per_lock = 1\n"
 
-    @unittest.expectedFailure   # docs/DEADLOCK.md, "Not yet"
     def test_reader_past_the_bound_waits_for_the_readers(self):
         # r1 and r2 read L (its holder and its one rider: the bound), w
         # holds Y; r1 and r2 both wait to write Y (for w).  w's shared
@@ -581,12 +597,66 @@ class ReviewBound(DeadlockCase):
         self.assertCode(r1.call("ACQUIRE", path=lk, mode="shared"), "OK")
         self.assertCode(r2.call("ACQUIRE", path=lk, mode="shared"), "OK")
         self.assertCode(w.call("ACQUIRE", path=y), "OK")
-        self.queued(r1, "ACQUIRE", path=y, timeout=600)
+        r1y = self.queued(r1, "ACQUIRE", path=y, timeout=600)
         self.queued(r2, "ACQUIRE", path=y, timeout=600)
         rid = w.send("ACQUIRE", path=lk, mode="shared", timeout=600)
         got = []
         self.assertCode(w.wait(w.send("PING"), 10, others=got), "OK")
         self.assertEqual([(g.id, g.code) for g in got], [(rid, "EDEADLK")])
+        self.assertIn("%s (shared, past readers_per_lock: each reader "
+                      "waits), read by pid" % lk, got[0].fields["message"])
+        # r1 and r2 wait on for Y, and are served in turn once w lets go.
+        self.assertCode(w.call("RELEASE", path=y), "OK")
+        self.assertCode(r1.wait(r1y, 10), "OK")
+
+    def test_reader_past_the_bound_waits_while_one_reader_can_go(self):
+        # As above, but r2 waits for nothing: it will go, and make room
+        # for w.  No cycle: w waits, and is granted when r2 lets L go.
+        r1, r2, w = self.v2(), self.v2(), self.v2()
+        lk, y = self.path("L"), self.path("Y")
+        self.assertCode(r1.call("ACQUIRE", path=lk, mode="shared"), "OK")
+        self.assertCode(r2.call("ACQUIRE", path=lk, mode="shared"), "OK")
+        self.assertCode(w.call("ACQUIRE", path=y), "OK")
+        self.queued(r1, "ACQUIRE", path=y, timeout=600)
+        rid = self.queued(w, "ACQUIRE", path=lk, mode="shared",
+                          timeout=600)
+        self.assertWaits(w, rid)
+        self.assertCode(r2.call("RELEASE", path=lk), "OK")
+        self.assertCode(w.wait(rid, 10), "OK")
+
+    def test_readers_queued_past_the_bound_each_need_a_place(self):
+        # r1 and r2 read L (the bound, 1 rider); a and b, who wait for
+        # nothing else, queue shared requests for L; then w, which holds
+        # Y, queues its own behind them.  r1 and r2 wait for Y.  The
+        # room: r1 and r2 never go; a and b would go once granted, but
+        # neither is granted before a reader goes.  w waits for a place
+        # nobody frees: a cycle.
+        r1, r2, a, b, w = (self.v2() for _ in range(5))
+        lk, y = self.path("L"), self.path("Y")
+        self.assertCode(r1.call("ACQUIRE", path=lk, mode="shared"), "OK")
+        self.assertCode(r2.call("ACQUIRE", path=lk, mode="shared"), "OK")
+        self.assertCode(w.call("ACQUIRE", path=y), "OK")
+        ra = self.queued(a, "ACQUIRE", path=lk, mode="shared", timeout=600)
+        rb = self.queued(b, "ACQUIRE", path=lk, mode="shared", timeout=600)
+        self.queued(r1, "ACQUIRE", path=y, timeout=600)
+        r2y = self.queued(r2, "ACQUIRE", path=y, timeout=600)
+        self.assertCode(w.call("ACQUIRE", path=lk, mode="shared",
+                               timeout=600), "EDEADLK")
+        # With r2 free of Y's queue (its wait cancelled), r2 can go: a is
+        # granted, then goes, then b, then w would be: no cycle.
+        got = []
+        self.assertCode(r2.wait(r2.send("CANCEL", target=r2y), 10,
+                                others=got), "OK")
+        self.assertEqual([(g.id, g.code) for g in got],
+                         [(r2y, "ECANCELED")])
+        rw = self.queued(w, "ACQUIRE", path=lk, mode="shared", timeout=600)
+        self.assertWaits(w, rw)
+        self.assertCode(r2.call("RELEASE", path=lk), "OK")
+        self.assertCode(a.wait(ra, 10), "OK")
+        self.assertCode(a.call("RELEASE", path=lk), "OK")
+        self.assertCode(b.wait(rb, 10), "OK")
+        self.assertCode(b.call("RELEASE", path=lk), "OK")
+        self.assertCode(w.wait(rw, 10), "OK")
 
 
 
