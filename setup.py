@@ -53,6 +53,7 @@ setup(
         "lockbroker._lockbroker",
         sources=["python/ext/module.c", "python/ext/args.c",
                  "python/ext/lockobject.c", "python/ext/holder.c",
+                 "python/ext/cluster.c", "python/ext/lost.c",
                  "python/ext/acquire_all.c"],
         depends=["python/ext/ext.h"],
         include_dirs=[w[2:] for w in cflags if w.startswith("-I")],

@@ -730,6 +730,92 @@ class TwoHosts(TwoHostsCase):
             py.stdin.close()
             py.stdout.close()
 
+    def test_python_cluster_and_lost_hook(self):
+        # The package's cluster() and set_lost_hook(): a holder of a
+        # cluster lock sees its key held, with the revision of its
+        # fencing token, and None for a lock of its host alone; its
+        # daemon's lease revoked from outside, its hook is told (on the
+        # package's thread, while the main thread is blocked in a read)
+        # before it calls the library again; a forked child's hook too.
+        inplace = os.path.join(os.environ.get("LB_BUILDDIR", os.getcwd()),
+                               "python", "inplace")
+        if not os.path.isdir(inplace):
+            return      # configure --disable-python
+        pa, pb = self.path(self.a), self.path(self.b)
+        here = os.path.join(os.path.dirname(self.a.socket), "here")
+        code = textwrap.dedent("""
+            import os, sys, threading
+            import lockbroker
+            def hook(path, why):
+                print("hook", os.getpid() == me, path, why, flush=True)
+            me = os.getpid()
+            lockbroker.set_lost_hook(hook)
+            lock = lockbroker.LockFile(sys.argv[1])
+            lock.acquire(timeout=10)
+            c = lock.cluster()
+            print("cluster", c.state, c.key.startswith(sys.argv[3]),
+                  c.revision == lock.fencing_token() >> 20, c.waiters,
+                  c.error, flush=True)
+            print("local", lockbroker.LockFile(sys.argv[2]).cluster(),
+                  flush=True)
+            try:
+                lockbroker.set_lost_hook(42)
+            except TypeError as e:
+                print("TypeError", e, flush=True)
+            told = threading.Event()
+            if os.fork() == 0:              # its own lock, its own hook
+                def hook(path, why):
+                    print("child hook", path, why, flush=True)
+                    told.set()
+                lockbroker.set_lost_hook(hook)
+                mine = lockbroker.LockFile(sys.argv[1] + "-child")
+                mine.acquire(timeout=10)
+                print("child held", flush=True)
+                os._exit(0 if told.wait(30) else 1)
+            sys.stdin.readline()            # blocked: the hook is told
+            try:
+                lock.release()
+            except lockbroker.NotLocked:
+                print("release NotLocked", flush=True)
+            """)
+        py = subprocess.Popen(["/usr/bin/python3", "-c", code, pa, here,
+                               KEYS + "db%2Fmigrate/"],
+                              env=dict(os.environ, PYTHONPATH=inplace,
+                                       LOCKBROKER_SOCKET=self.a.socket,
+                                       LOCKBROKER_TRANSPORT="broker"),
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)
+        try:
+            self.assertEqual(py.stdout.readline().split(),
+                             ["cluster", "held", "True", "True", "0",
+                              "None"])
+            self.assertEqual(py.stdout.readline().strip(), "local None")
+            self.assertTrue(py.stdout.readline().startswith(
+                "TypeError set_lost_hook: fn must be callable or None"))
+            self.assertEqual(py.stdout.readline().strip(), "child held")
+            lease = GRANTED.search(self.a.logtext()).group(1)
+            self.etcd.ctl("lease", "revoke", lease)
+            told = sorted(py.stdout.readline() for _ in range(2))
+            self.assertTrue(told[0].startswith("child hook %s-child " % pa),
+                            told)
+            self.assertTrue(told[1].startswith("hook True %s " % pa), told)
+            for line in told:
+                self.assertIn("lease %s was lost" % lease, line)
+            py.stdin.write("\n")
+            py.stdin.flush()
+            self.assertEqual(py.stdout.readline().strip(),
+                             "release NotLocked")
+            self.assertEqual(py.wait(10), 0)
+            cb = self.b.client(version=2)
+            self.assertEqual(cb.call("ACQUIRE", path=pb, timeout=10).code,
+                             "OK")
+            cb.close()
+        finally:
+            py.kill()
+            py.wait()
+            py.stdin.close()
+            py.stdout.close()
+
     def lockbroker(self, daemon, *args):
         """The command lockbroker run against daemon: (exit, stdout)."""
         tool = os.path.join(os.environ.get("LB_BUILDDIR", os.getcwd()),

@@ -8,6 +8,10 @@
  *   args.c        arguments taken from Python: paths, timeouts, transports
  *   lockobject.c  the Lock type: one handle with lockfile's methods
  *   holder.c      the Holder type: what lb_get_holder tells of a holder
+ *   cluster.c     the Cluster type: what lb_get_cluster tells of a
+ *                 cluster lock's side in etcd
+ *   lost.c        set_lost_hook: the library's lost hook, told on a
+ *                 thread of the package's own
  *   acquire_all.c acquire_all: several locks at once (lb_acquire_all)
  *
  * Every call into the library that may wait (for the daemon, or for a
@@ -66,6 +70,22 @@ PyTypeObject *lbpy_holder_type(void);
 /* lbpy_holder_new: a new Holder from *h (fields the library left unknown
  * are None), or NULL with an exception set. */
 PyObject *lbpy_holder_new(const lb_holder *h);
+
+/* lbpy_cluster_type_init: makes the Cluster type, once; 0, or -1 with an
+ * exception set.  lbpy_cluster_type: the type, after a successful init. */
+int lbpy_cluster_type_init(void);
+PyTypeObject *lbpy_cluster_type(void);
+
+/* lbpy_cluster_new: a new Cluster from *c (what the daemon left unknown
+ * is None), or NULL with an exception set. */
+PyObject *lbpy_cluster_new(const lb_cluster *c);
+
+/* lbpy_set_lost_hook: the module function set_lost_hook(fn) (lost.c).
+ * lbpy_lost_after_fork: _lost_after_fork(), called in a forked child
+ * (os.register_at_fork): the thread that tells fn the losses, started
+ * again when a hook is set. */
+PyObject *lbpy_set_lost_hook(PyObject *module, PyObject *fn);
+PyObject *lbpy_lost_after_fork(PyObject *module, PyObject *unused);
 
 /* lbpy_acquire_all: the module function acquire_all(locks,
  * timeout=None) (acquire_all.c). */

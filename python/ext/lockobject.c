@@ -214,6 +214,12 @@ call_get_holder(lb_lock *lock, void *holder)
 }
 
 static int
+call_get_cluster(lb_lock *lock, void *cluster)
+{
+	return lb_get_cluster(lock, cluster);
+}
+
+static int
 call_fencing_token(lb_lock *lock, void *token)
 {
 	return lb_fencing_token(lock, token);
@@ -491,6 +497,21 @@ lock_holder(lbpy_lock *self, PyObject *unused)
 }
 
 static PyObject *
+lock_cluster(lbpy_lock *self, PyObject *unused)
+{
+	PyObject   *out = NULL;
+	lb_cluster  c;
+	int         r = lock_call(self, call_get_cluster, &c);
+
+	if (r == 0) {
+		out = Py_None;
+		Py_INCREF(out);
+	} else if (r > 0)
+		out = lbpy_cluster_new(&c);
+	return out;
+}
+
+static PyObject *
 lock_fencing_token(lbpy_lock *self, PyObject *unused)
 {
 	PyObject *out = NULL;
@@ -627,6 +648,11 @@ static PyMethodDef lock_methods[] = {
 	{"holder", (PyCFunction)lock_holder, METH_NOARGS,
 	    "holder()\n--\n\nWho holds the lock (a Holder), or None when "
 	    "nobody does."},
+	{"cluster", (PyCFunction)lock_cluster, METH_NOARGS,
+	    "cluster()\n--\n\nA cluster lock's side in etcd (a Cluster: "
+	    "this daemon's state and key, the holding key and its revision, "
+	    "other hosts' waiting keys), or None for a lock of this host "
+	    "alone."},
 	{"fencing_token", (PyCFunction)lock_fencing_token, METH_NOARGS,
 	    "fencing_token()\n--\n\nThe fencing token of this owner's hold "
 	    "(broker grants only: LockFailed for an in-process hold, "

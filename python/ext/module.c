@@ -1,6 +1,7 @@
 /*
- * module.c: the extension module _lockbroker: the Lock and Holder types,
- * the function acquire_all, the method flags, and the library's failures raised as the package's
+ * module.c: the extension module _lockbroker: the Lock, Holder and
+ * Cluster types, the functions acquire_all and set_lost_hook, the method
+ * flags, and the library's failures raised as the package's
  * exceptions.  The exception classes live in Python (lockbroker._errors,
  * where they also derive from lockfile's classes when lockfile is
  * installed); the module takes them at import, by the name of lockfile's
@@ -73,6 +74,18 @@ static PyMethodDef lbpy_functions[] = {
 	    "exclusive, all or none, within timeout seconds (None: no limit;\n"
 	    "0: one try of each).  Raises as acquire does, naming the lock\n"
 	    "that failed, holding none of them."},
+	{"set_lost_hook", lbpy_set_lost_hook, METH_O,
+	    "set_lost_hook(fn)\n--\n\n"
+	    "Call fn(path, why), on a thread of the package's own, as soon as\n"
+	    "the library learns that a lock this process held through the\n"
+	    "daemon was lost (a cluster lock whose etcd lease could not be\n"
+	    "renewed, a shared hold whose lock file went, a hold a restarted\n"
+	    "daemon did not give back); the owner's next call on that lock\n"
+	    "raises NotLocked.  An exception fn raises is told as unraisable\n"
+	    "(sys.unraisablehook).  None removes the hook."},
+	{"_lost_after_fork", lbpy_lost_after_fork, METH_NOARGS,
+	    "_lost_after_fork()\n--\n\n"
+	    "In a forked child: the lost hook's thread started again."},
 	{NULL, NULL, 0, NULL}
 };
 
@@ -91,7 +104,8 @@ PyInit__lockbroker(void)
 {
 	PyObject *m = NULL, *method = NULL;
 
-	if (errors_load() < 0 || lbpy_holder_type_init() < 0)
+	if (errors_load() < 0 || lbpy_holder_type_init() < 0 ||
+	    lbpy_cluster_type_init() < 0)
 		goto out;
 	/* The C type's own method is lockfile's default one; each class of
 	 * the package names its own (lockbroker._base). */
@@ -107,8 +121,11 @@ PyInit__lockbroker(void)
 		goto out;
 	Py_INCREF(&lbpy_lock_type);
 	Py_INCREF(lbpy_holder_type());
+	Py_INCREF(lbpy_cluster_type());
 	if (PyModule_AddObject(m, "Lock", (PyObject *)&lbpy_lock_type) < 0 ||
 	    PyModule_AddObject(m, "Holder", (PyObject *)lbpy_holder_type()) < 0 ||
+	    PyModule_AddObject(m, "Cluster",
+	    (PyObject *)lbpy_cluster_type()) < 0 ||
 	    PyModule_AddIntConstant(m, "LINK", LB_LINK) < 0 ||
 	    PyModule_AddIntConstant(m, "SYMLINK", LB_SYMLINK) < 0 ||
 	    PyModule_AddIntConstant(m, "MKDIR", LB_MKDIR) < 0 ||

@@ -11,28 +11,39 @@ locks; otherwise the library locks in-process, as lockfile does.
 What lockfile never had is keyword-only: transport='auto'|'broker'|'local'
 and break_stale=False in every constructor, acquire's shared=False (a
 shared lock, through the daemon only), and the methods holder(),
-fencing_token(), upgrade(), downgrade() and cancel(), and the asyncio
-form (acquire_async, async with), and acquire_all(locks, timeout=None),
-several exclusive locks taken at once, all or none.  Ctrl-C, or any
+cluster(), fencing_token(), upgrade(), downgrade() and cancel(), and the
+asyncio form (acquire_async, async with), and acquire_all(locks,
+timeout=None), several exclusive locks taken at once, all or none, and
+set_lost_hook(fn), told of a lock lost behind its owner's back.  Ctrl-C, or any
 signal handler that raises, ends a waiting acquire with its exception.
 docs/python.md tells the differences from lockfile.
 """
 
+import atexit
 import functools
+import os
 import warnings
 
 from ._errors import (Error, LockError, LockTimeout, AlreadyLocked,
                       LockFailed, LockCanceled, Deadlock, UnlockError,
                       NotLocked, NotMyLock)
 from ._base import LockBase
-from ._lockbroker import Holder, acquire_all
+from . import _lockbroker
+from ._lockbroker import Holder, Cluster, acquire_all, set_lost_hook
 
 __all__ = ['Error', 'LockError', 'LockTimeout', 'AlreadyLocked',
            'LockFailed', 'LockCanceled', 'Deadlock', 'UnlockError',
            'NotLocked', 'NotMyLock',
            'LinkFileLock', 'MkdirFileLock', 'SQLiteFileLock',
            'LockBase', 'locked',
-           'LockFile', 'FileLock', 'Holder', 'acquire_all']
+           'LockFile', 'FileLock', 'Holder', 'Cluster', 'acquire_all',
+           'set_lost_hook']
+
+# A loss told while the interpreter ends would find it gone: the hook is
+# removed first (set_lost_hook returns once no call of it runs).  A forked
+# child keeps the hook, and needs the thread that tells it.
+atexit.register(set_lost_hook, None)
+os.register_at_fork(after_in_child=_lockbroker._lost_after_fork)
 
 
 def _fl_helper(cls, mod, *args, **kwds):

@@ -11,8 +11,9 @@ from ._errors import (Error as Error, LockError as LockError,
                       UnlockError as UnlockError,
                       NotLocked as NotLocked, NotMyLock as NotMyLock)
 from ._base import LockBase as LockBase
-from ._lockbroker import (Holder as Holder,
-                          acquire_all as acquire_all)
+from ._lockbroker import (Holder as Holder, Cluster as Cluster,
+                          acquire_all as acquire_all,
+                          set_lost_hook as set_lost_hook)
 from . import (linklockfile as linklockfile,
                symlinklockfile as symlinklockfile,
                mkdirlockfile as mkdirlockfile, pidlockfile as pidlockfile,
@@ -26,7 +27,8 @@ __all__ = ['Error', 'LockError', 'LockTimeout', 'AlreadyLocked',
            'NotLocked', 'NotMyLock',
            'LinkFileLock', 'MkdirFileLock', 'SQLiteFileLock',
            'LockBase', 'locked',
-           'LockFile', 'FileLock', 'Holder', 'acquire_all']
+           'LockFile', 'FileLock', 'Holder', 'Cluster', 'acquire_all',
+           'set_lost_hook']
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 

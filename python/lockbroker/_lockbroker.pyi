@@ -1,9 +1,10 @@
 """Type stubs of the extension module _lockbroker (python/ext/): the Lock
-type over one liblockbroker handle, the Holder record and the method
-numbers.  LockBase (_base.py) is Lock with lockfile's name."""
+type over one liblockbroker handle, the Holder and Cluster records,
+set_lost_hook and the method numbers.  LockBase (_base.py) is Lock with lockfile's name."""
 import os
 from types import TracebackType
-from typing import Iterable, Literal, NamedTuple, Optional, Type, Union
+from typing import (Callable, Iterable, Literal, NamedTuple, Optional,
+                    Type, Union)
 
 from typing_extensions import Self, TypeAlias
 
@@ -36,6 +37,17 @@ class Holder(NamedTuple):
     holders: Optional[int]
 
 
+class Cluster(NamedTuple):
+    """A cluster lock's side in etcd, as Lock.cluster() tells it."""
+    state: Literal["idle", "taking", "waiting", "held", "lost",
+                   "releasing", "unknown"]
+    key: Optional[str]
+    holder: Optional[str]
+    revision: Optional[int]
+    waiters: int
+    error: Optional[str]
+
+
 class Lock:
     """A lock on a path, through liblockbroker."""
     _method: int
@@ -65,6 +77,7 @@ class Lock:
     def i_am_locking(self) -> bool: ...
     def break_lock(self) -> None: ...
     def holder(self) -> Optional[Holder]: ...
+    def cluster(self) -> Optional[Cluster]: ...
     def fencing_token(self) -> int: ...
 
     # The asynchronous acquire under LockBase.acquire_async (liblockbroker's
@@ -78,6 +91,15 @@ class Lock:
     def __exit__(self, exc_type: Optional[Type[BaseException]],
                  exc: Optional[BaseException],
                  tb: Optional[TracebackType]) -> None: ...
+
+
+def set_lost_hook(fn: Optional[Callable[[str, str], object]]) -> None:
+    """Calls fn(path, why), on a thread of the package's, when a lock
+    held through the daemon was lost; None removes it."""
+    ...
+
+
+def _lost_after_fork() -> None: ...
 
 
 def acquire_all(locks: Iterable[Lock],

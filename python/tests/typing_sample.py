@@ -23,6 +23,25 @@ def who(lock: lockbroker.LockBase) -> str:
         h.host, pid, h.liveness, h.waiters, mode, holders)
 
 
+def where(lock: lockbroker.LockBase) -> str:
+    """Where a cluster lock stands in etcd, in words."""
+    c: Optional[lockbroker.Cluster] = lock.cluster()
+    if c is None:
+        return "this host alone"
+    rev = c.revision if c.revision is not None else 0
+    return "%s, key %s, held by %s (revision %d), %d hosts waiting%s" % (
+        c.state, c.key or "-", c.holder or "-", rev, c.waiters,
+        "" if c.error is None else ": " + c.error)
+
+
+def lost(path: str, why: str) -> None:
+    print("lost %s: %s" % (path, why), file=sys.stderr)
+
+
+lockbroker.set_lost_hook(lost)
+lockbroker.set_lost_hook(None)
+
+
 @lockbroker.locked("/tmp/typing-sample", timeout=0)
 def guarded(n: int) -> int:
     return n + 1
