@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <curl/curl.h>
 
@@ -33,11 +34,19 @@
 #include "etcdhttp.h"
 #include "etcdlease.h"
 #include "log.h"
+#include "os.h"
 #include "store.h"
 
 /* The lease's id kept in the state database (lbd_store_meta_*), for the
  * next run to keep it alive rather than leave it to expire. */
 #define LEASE_KEY "etcd_lease"
+
+/* The live lease's deadline (the last acknowledged keepalive's send +
+ * TTL) on this boot's clock (CLOCK_BOOTTIME, ns), and the boot (its id's
+ * first 8 hex digits + 1): a next run that etcd does not answer judges
+ * the holds it gives back by it, on the same boot. */
+#define UNTIL_KEY "etcd_lease_until"
+#define BOOT_KEY  "etcd_lease_boot"
 
 struct lbd_clusterd {
 	struct lbd            *d;
@@ -62,7 +71,48 @@ struct lbd_clusterd {
 	int                    retry_made;
 	int                    judged;     /* the previous run's cluster
 	                                      holds judged (kept or lost) */
+	int64_t                boot;       /* BOOT_KEY's value here, or 0 */
+	int                    by_deadline; /* adopting ends at the previous
+	                                      lease's deadline, before a
+	                                      TTL; 2: that deadline had
+	                                      passed at the start */
 };
+
+/* This boot's clock, CLOCK_BOOTTIME (ns; it counts a suspend, as etcd's
+ * clock does). */
+static int64_t
+boot_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* This boot, as BOOT_KEY keeps it: 0 when it has no id. */
+static int64_t
+boot_key(void)
+{
+	char id[16];
+
+	lockfs_os_boot_id(id, sizeof(id));
+	return id[0] != '\0' ? strtoll(id, NULL, 16) + 1 : 0;
+}
+
+/* Keeps the live lease's deadline in the state database, on this boot's
+ * clock, in the loop's iteration (committed with it): a run killed after
+ * a later keepalive leaves an earlier deadline, never a later one. */
+static void
+deadline_keep(struct lbd_clusterd *cd)
+{
+	uint64_t deadline = lbd_etcd_lease_deadline(cd->lease);
+
+	if (deadline == 0 || cd->boot == 0)
+		return;
+	(void)lbd_store_meta_set(cd->d, UNTIL_KEY, boot_ns() +
+	    ((int64_t)deadline - (int64_t)uv_hrtime()));
+	(void)lbd_store_meta_set(cd->d, BOOT_KEY, cd->boot);
+}
 
 /* A trouble the same as the last one logged is logged again after this
  * long at the soonest (each try fails alike while etcd is down: one a
@@ -129,8 +179,12 @@ on_lease(void *arg, enum lbd_etcd_lease_event ev, int64_t id,
 		cd->said[0] = '\0';
 		cd->unsaid = 0;
 		(void)lbd_store_meta_set(cd->d, LEASE_KEY, id);
+		deadline_keep(cd);
 		cd->judged = 1;
 		lbd_cohorts_adopted(cd->d, id);
+		break;
+	case LBD_ETCD_LEASE_RENEWED:
+		deadline_keep(cd);
 		break;
 	case LBD_ETCD_LEASE_GRANTED:
 		if (cd->adopt != 0)
@@ -153,10 +207,11 @@ on_lease(void *arg, enum lbd_etcd_lease_event ev, int64_t id,
 		cd->unsaid = 0;
 		if (!cd->judged) {      /* its holds, given back: lost */
 			cd->judged = 1;
-			lbd_cohorts_previous_lost(cd->d, cd->adopt);
+			lbd_cohorts_previous_lost(cd->d, cd->adopt, "is gone");
 		}
 		cd->adopt = 0;
 		(void)lbd_store_meta_set(cd->d, LEASE_KEY, id);
+		deadline_keep(cd);
 		lbd_cohorts_lease(cd->d, 0);
 		break;
 	case LBD_ETCD_LEASE_TROUBLE:
@@ -174,6 +229,7 @@ on_lease(void *arg, enum lbd_etcd_lease_event ev, int64_t id,
 		cd->lost = id;
 		snprintf(cd->trouble, sizeof(cd->trouble), "%s", why);
 		(void)lbd_store_meta_set(cd->d, LEASE_KEY, 0);
+		(void)lbd_store_meta_set(cd->d, UNTIL_KEY, 0);
 		lbd_cohorts_lease(cd->d, id);   /* holders told */
 		break;
 	}
@@ -194,25 +250,62 @@ endpoints_split(const char *list, char *buf, size_t size, const char **e)
 	return n;
 }
 
-/* At the start's first turn without a previous run's lease, or a TTL
- * after a start with one that is not kept alive by now (etcd has not
- * answered: it may have expired): that run's cluster locks are gone
- * with it, and their holds given back are lost. */
+/* At the start's first turn without a previous run's lease, or, with
+ * one that is not kept alive by now (etcd has not answered: it may have
+ * expired), at its deadline as the previous run kept it (less the
+ * margin the live lease is declared lost by), or a TTL after the start
+ * when that comes first or the deadline is not known: that run's
+ * cluster locks are gone with it, and their holds given back are
+ * lost. */
 static void
 on_adopting(uv_timer_t *t)
 {
 	struct lbd_clusterd *cd = t->data;
 
-	if (!cd->judged) {
-		cd->judged = 1;
-		lbd_cohorts_previous_lost(cd->d, cd->adopt);
+	if (cd->judged)
+		return;
+	cd->judged = 1;
+	lbd_cohorts_previous_lost(cd->d, cd->adopt, cd->adopt == 0 ? NULL :
+	    cd->by_deadline == 2 ? "had passed its deadline (the previous "
+	    "run's last acknowledged keepalive + the TTL) at this start" :
+	    cd->by_deadline ? "could not be asked of etcd before its deadline "
+	    "(the previous run's last acknowledged keepalive + the TTL)" :
+	    "could not be asked of etcd within a TTL of the start");
+}
+
+/* How long (ms) the previous run's lease may be waited for, unanswered,
+ * from now: a TTL, or less when that run kept its deadline on this boot
+ * (by_deadline set); logged. */
+static uint64_t
+adopt_wait_ms(struct lbd_clusterd *cd)
+{
+	int64_t  until = lbd_store_meta_get(cd->d, UNTIL_KEY), left;
+	int64_t  margin = LBD_ETCD_LOST_MARGIN_MS;
+	uint64_t ms = (uint64_t)cd->d->cfg.etcd_ttl * 1000;
+
+	if (margin > (int64_t)cd->d->cfg.etcd_ttl * 100)
+		margin = (int64_t)cd->d->cfg.etcd_ttl * 100;
+	if (until == 0 || cd->boot == 0 ||
+	    lbd_store_meta_get(cd->d, BOOT_KEY) != cd->boot)
+		return ms;
+	left = until - boot_ns();
+	if (left - margin * 1000000 < (int64_t)ms * 1000000) {
+		cd->by_deadline = left > margin * 1000000 ? 1 : 2;
+		ms = left > margin * 1000000 ? (uint64_t)(left - margin *
+		    1000000) / 1000000 : 0;
 	}
+	log_info("etcd: the previous run's lease %016" PRIx64 ": its "
+	    "deadline %.1f s %s (its last acknowledged keepalive + the TTL)",
+	    (uint64_t)cd->adopt, (double)(left < 0 ? -left : left) / 1e9,
+	    left < 0 ? "ago" : "from now");
+	return ms;
 }
 
 int
 lbd_clusterd_start(struct lbd *d, char *why, size_t size)
 {
 	struct lbd_clusterd *cd = NULL;
+	uint64_t             ms;
 
 	if (d->cfg.cluster_dir[0] == '\0' || d->cfg.etcd_endpoints[0] == '\0')
 		return 0;
@@ -228,6 +321,7 @@ lbd_clusterd_start(struct lbd *d, char *why, size_t size)
 	cd->curl_inited = 1;
 	cd->d = d;
 	cd->adopt = lbd_store_meta_get(d, LEASE_KEY);
+	cd->boot = boot_key();
 	cd->nendpoints = endpoints_split(d->cfg.etcd_endpoints, cd->ebuf,
 	    sizeof(cd->ebuf), cd->endpoints);
 	if ((cd->http = lbd_etcd_http_new(d->loop, why, size)) == NULL ||
@@ -250,10 +344,14 @@ lbd_clusterd_start(struct lbd *d, char *why, size_t size)
 	cd->retry_made = 1;
 	/* The previous run's lease revoked (a clean stop) or lost: its
 	 * cluster locks' holds given back are lost, from the loop's first
-	 * turn; kept: judged once etcd says, or a TTL from now. */
+	 * turn; kept: judged once etcd says, or at its deadline, or a TTL
+	 * from now. */
 	cd->adopting.data = cd;
-	uv_timer_start(&cd->adopting, on_adopting, cd->adopt != 0 ?
-	    (uint64_t)d->cfg.etcd_ttl * 1000 : 0, 0);
+	ms = cd->adopt != 0 ? adopt_wait_ms(cd) : 0;
+	if (cd->adopt != 0)
+		lbd_etcd_lease_adopt_by(cd->lease, uv_hrtime() + ms *
+		    1000000);
+	uv_timer_start(&cd->adopting, on_adopting, ms, 0);
 	d->cluster = cd;
 	return 0;
 fail:

@@ -80,9 +80,10 @@ const char *lbd_clusterd_refusal(const struct lbd *d, char *buf,
  * At a start that holds cluster locks of the previous run (their holds
  * given back from the state database): lbd_cohorts_adopted(d, id) when
  * that run's lease id is kept alive (their keys taken back; the lease's
- * other keys deleted), lbd_cohorts_previous_lost(d, id) when it is
- * gone, or etcd has not said within a TTL of the start (their holders
- * told that they lost them, their holds ended).
+ * other keys deleted), lbd_cohorts_previous_lost(d, id, how) when it is
+ * gone, or etcd has not said by its deadline as that run kept it, or
+ * within a TTL of the start (their holders told that they lost them, how
+ * saying why the lease is taken to be gone, their holds ended).
  */
 int64_t               lbd_clusterd_lease(const struct lbd *d);
 struct lbd_etcd_http *lbd_clusterd_http(const struct lbd *d);
@@ -93,6 +94,7 @@ void                  lbd_cohorts_retry(struct lbd *d);
 void                  lbd_cohorts_stop(struct lbd *d);
 void                  lbd_cohorts_free(struct lbd *d);
 void                  lbd_cohorts_adopted(struct lbd *d, int64_t id);
-void                  lbd_cohorts_previous_lost(struct lbd *d, int64_t id);
+void                  lbd_cohorts_previous_lost(struct lbd *d, int64_t id,
+                          const char *how);
 
 #endif

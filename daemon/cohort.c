@@ -827,14 +827,14 @@ lbd_cohorts_adopted(struct lbd *d, int64_t id)
 
 /* lbd_cohorts_previous_lost: see clusterd.h. */
 void
-lbd_cohorts_previous_lost(struct lbd *d, int64_t id)
+lbd_cohorts_previous_lost(struct lbd *d, int64_t id, const char *how)
 {
-	char why[256];
+	char why[320];
 
 	if (id != 0)
 		snprintf(why, sizeof(why), "the previous run's etcd lease %016"
-		    PRIx64 " is gone, and with it the cluster lock",
-		    (uint64_t)id);
+		    PRIx64 " %s, and with it the cluster lock", (uint64_t)id,
+		    how != NULL ? how : "is gone");
 	else
 		snprintf(why, sizeof(why), "the previous run kept no etcd "
 		    "lease (revoked at its stop, or lost), and with it went "

@@ -254,6 +254,7 @@ on_keepalive(void *arg, int ok, long status, const char *body, size_t len,
 	if (r == LBD_ETCD_OK && ttl > 0) {
 		l->keepalives++;
 		set_deadline(l, l->sent, ttl);
+		emit(l, LBD_ETCD_LEASE_RENEWED, l->id, NULL);
 		return;
 	}
 	if (r == LBD_ETCD_OK ||
@@ -480,6 +481,13 @@ out:
 	}
 	free(l);
 	return NULL;
+}
+
+void
+lbd_etcd_lease_adopt_by(struct lbd_etcd_lease *l, uint64_t until)
+{
+	if (l->state == ADOPTING && until < l->adopt_until)
+		l->adopt_until = until;
 }
 
 int64_t

@@ -37,9 +37,12 @@ enum lbd_etcd_lease_event {
 	                             again (lbd_etcd_lease_new's adopt) */
 	LBD_ETCD_LEASE_LOST,      /* the lease id may have expired in etcd,
 	                             or has: every lock key on it is gone */
-	LBD_ETCD_LEASE_TROUBLE    /* a call failed (why says which and why);
+	LBD_ETCD_LEASE_TROUBLE,   /* a call failed (why says which and why);
 	                             the lease is still live until its
 	                             deadline */
+	LBD_ETCD_LEASE_RENEWED    /* a keepalive of the live lease id was
+	                             acknowledged: its deadline moved
+	                             (lbd_etcd_lease_deadline) */
 };
 
 /* What the lease tells its owner, from the loop; never from within a
@@ -60,6 +63,13 @@ struct lbd_etcd_lease *lbd_etcd_lease_new(uv_loop_t *loop,
     struct lbd_etcd_http *h, const char *const *endpoints, unsigned n,
     int64_t ttl, int64_t adopt, lbd_etcd_lease_cb *cb, void *arg,
     char *why, size_t size);
+
+/* lbd_etcd_lease_adopt_by: an ADOPTING lease (lbd_etcd_lease_new's
+ * adopt) gives the previous run's lease up, unanswered, at until
+ * (uv_hrtime, ns) when that comes before its TTL from the start: that
+ * lease's own deadline, as the previous run knew it.  Nothing in another
+ * state. */
+void lbd_etcd_lease_adopt_by(struct lbd_etcd_lease *l, uint64_t until);
 
 /* lbd_etcd_lease_id: the live lease's id, 0 while there is none. */
 int64_t lbd_etcd_lease_id(const struct lbd_etcd_lease *l);

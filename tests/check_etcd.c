@@ -331,7 +331,7 @@ struct run {
 	struct lbd_etcd_http  *h;
 	struct lbd_etcd_lease *l;
 	struct tl_etcd        *etcd;
-	unsigned               granted, lost, trouble;
+	unsigned               granted, lost, trouble, renewed;
 	int64_t                first_id, id, lost_id;
 	uint64_t               granted_at, lost_at;
 	uint64_t               deadline;      /* the last one seen live */
@@ -366,6 +366,10 @@ lease_event(void *arg, enum lbd_etcd_lease_event ev, int64_t id,
 	case LBD_ETCD_LEASE_ADOPTED:
 		ck_abort_msg("lease %lld adopted, none given to adopt",
 		    (long long)id);
+		break;
+	case LBD_ETCD_LEASE_RENEWED:
+		ck_assert_int_eq(id, r->id);
+		r->renewed++;
 		break;
 	case LBD_ETCD_LEASE_TROUBLE:
 		r->trouble++;
@@ -489,6 +493,8 @@ kept_alive_step(struct run *r)
 	ck_assert_uint_eq(r->granted, 1);
 	ck_assert_uint_eq(r->lost, 0);
 	ck_assert_uint_ge(lbd_etcd_lease_keepalives(r->l), 3);
+	/* Each acknowledged keepalive told (RENEWED). */
+	ck_assert_uint_eq(r->renewed, lbd_etcd_lease_keepalives(r->l));
 	ck_assert(lbd_etcd_lease_id(r->l) == r->id);
 	ck_assert_int_gt(etcd_ttl(r->etcd, r->id), 0);
 	run_end(r);

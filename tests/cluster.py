@@ -1114,8 +1114,12 @@ class RestartHolds(TwoHostsCase):
         r = cb.call("ACQUIRE", _wait=3 * TTL, path=pb, timeout=3 * TTL)
         self.assertEqual(r.code, "OK", r)
         self.daemon.start()
-        self.logged(r"the previous run's etcd lease %s is gone, and with "
-                    r"it the cluster lock" % lease)
+        # Its deadline, as A kept it, passed before the start: lost at
+        # once, etcd not asked.
+        self.logged(r"the previous run's etcd lease %s had passed its "
+                    r"deadline \(the previous run's last acknowledged "
+                    r"keepalive \+ the TTL\) at this start, and with it "
+                    r"the cluster lock" % lease)
         self.assertFalse(os.path.exists(pa + ".lock"))
         ca = self.a.client(version=2)
         r = ca.call("RECLAIM", path=pa, token=token)
@@ -1123,6 +1127,46 @@ class RestartHolds(TwoHostsCase):
         self.assertEqual(cb.call("RELEASE", path=pb).code, "OK")
         ca.close()
         cb.close()
+
+    def test_etcd_silent_at_restart_holds_lost_by_the_deadline(self):
+        # A killed while it holds a cluster lock, etcd hung first (no
+        # keepalive of A's lease is acknowledged after the hang), and A
+        # started again half a TTL later, etcd still hung.  The previous
+        # lease's deadline (its last acknowledged keepalive + the TTL)
+        # lies before the hang + the TTL, when etcd may expire it and give
+        # the lock to another host: the holds A gives back must be judged
+        # lost by then, as a running daemon's would be, not a TTL after
+        # the restart.
+        ca = self.a.client(version=2)
+        pa = self.path(self.a)
+        lease = self.lease_of(self.a)
+        r = ca.call("ACQUIRE", path=pa, timeout=0)
+        self.assertEqual(r.code, "OK", r)
+        token = r.fields["token"]
+        Restart.stored(self, lease)
+        EtcdHung.hang_etcd(self)
+        hung = time.monotonic()
+        try:
+            self.daemon.kill()
+            ca.close()
+            time.sleep(TTL / 2)
+            self.daemon.start()
+            self.logged(r"lost it: the previous run's etcd lease %s could "
+                        r"not be asked of etcd before its deadline" % lease)
+            told = time.monotonic()
+            self.assertLessEqual(told - hung, TTL, "the holds given back "
+                                 "were judged %.1f s after the hang" %
+                                 (told - hung))
+            self.assertRegex(self.daemon.logtext(), r"the previous run's "
+                             r"lease %s: its deadline \d+\.\d s (from now|ago) "
+                             r"\(its last acknowledged keepalive" % lease)
+            self.assertFalse(os.path.exists(pa + ".lock"))
+            ca = self.a.client(version=2)
+            self.assertEqual(ca.call("RECLAIM", path=pa, token=token).code,
+                             "ENOENT")
+            ca.close()
+        finally:
+            self.etcd.proc.send_signal(signal.SIGCONT)
 
     def test_clean_stop_frees_the_lock_and_loses_the_hold(self):
         # A clean stop revokes the lease: the other host may take the
