@@ -216,6 +216,9 @@ struct lbd_lock {
 	                                       with no watch, the only look */
 	struct lbd_cohort       *cohort;    /* a cluster lock's (cohort.c),
 	                                       once its gate was asked */
+	uint64_t                 room_stamp; /* the deadlock search that
+	                                       summed up its room (deadlock.c) */
+	size_t                   room;      /* that search's room of it */
 	struct lbd_lock         *hash_next;
 };
 

@@ -21,17 +21,23 @@
  * One wait waits for any of several owners, not for each: a shared
  * request in the run of shared requests at the head of a lock's queue,
  * which the lock's readers serve, waits only for room under
- * readers_per_lock.  It is granted once `need` places have come free:
- * one for it, one for each owner's request ahead of it in the run (each
- * granted in turn takes one), past the bound; each reader's going frees
- * one, and each owner's ahead of it once it was granted (bounded_edges).
- * A search that meets such a wait cannot tell a cycle by a path alone:
- * it goes on over the part of the graph it reaches, then counts down
- * from the ends of the graph which owners can go (an owner once all its
- * waits can be granted; a wait once each owner it waits for can go, or
- * a bounded one once `need` of them can), and the searched owner is in
- * a cycle when it cannot go (fixpoint; a path back to it through owners
- * that cannot go names the cycle).  Every wait is looked at as it is queued: the graph had no cycle
+ * readers_per_lock (a bounded wait).  The run is served in its order,
+ * each request as room comes; a request of an owner that reads the lock
+ * or asked earlier in the run takes no place.  So the run's place k is
+ * granted once `need` owners have gone: past the bound, one for each
+ * place up to it that takes one; each reader's going frees one, and the
+ * going of each owner whose place, ahead of k, took one (once granted).
+ * A search sums a lock's run up once, as its room (room_make: the
+ * readers, then the places in order, each with its need), and draws no
+ * edge from its waits.  A search that meets a room cannot tell a cycle
+ * by a path alone: it goes on over the part of the graph it reaches,
+ * then counts down from the ends of the graph which owners can go (an
+ * owner once all its waits can be granted; a wait once each owner it
+ * waits for can go; a room's places in order, each once the owners that
+ * can go among its readers and the places ahead of it are as many as it
+ * needs), and the searched owner is in a cycle when it cannot go
+ * (fixpoint; a path back to it through owners that cannot go names the
+ * cycle).  Every wait is looked at as it is queued: the graph had no cycle
  * before (each earlier wait was looked at), so a cycle now leaves the
  * new wait's owner by the new wait, and a search from that wait finds it
  * (none at all when nothing can wait for the owner: waited_for).  A hold
@@ -68,14 +74,49 @@ struct step {
 	size_t           edges;         /* its edges: the search's edges */
 	size_t           nedges;        /* [edges, edges + nedges) */
 	size_t           need;          /* of its edges' owners, how many
-	                                   must go before it is granted: all
-	                                   of them, or of a bounded wait some;
-	                                   counted down by fixpoint */
-	unsigned char    bounded;       /* waits for any `need` of them */
-	unsigned char    or_path;       /* reached past a bounded wait: a
-	                                   path through it is no cycle by
+	                                   must go before it is granted
+	                                   (counted down by fixpoint); of a
+	                                   bounded wait, 1 till its place in
+	                                   its room is granted, or 0 */
+	size_t           room;          /* a bounded wait's room */
+	size_t           item;          /* and its place's item there */
+	unsigned char    bounded;       /* waits for room, not for edges */
+	unsigned char    or_path;       /* reached past a room: a path
+	                                   through it is no cycle by
 	                                   itself */
 };
+
+/* A room: the run of shared requests at the head of a lock's queue, as
+ * a search sums it up (room_make): its readers' items, then its places'
+ * in the queue's order, in the search's items. */
+struct room {
+	struct lbd_lock *l;
+	size_t           items, readers, n;  /* [items, items + n): the first
+	                                        readers are the readers' */
+	size_t           at;            /* fixpoint: the first place not
+	                                   granted (an item's index) */
+	size_t           gone;          /* fixpoint: readers that can go, and
+	                                   owners that can go of the places
+	                                   before at that take one */
+};
+
+/* An item of a room: a reader, or a place in its run. */
+struct item {
+	size_t        owner;            /* its owner's number, or NOBODY (a
+	                                   hold or wait kept for a process:
+	                                   may go) */
+	size_t        step;             /* a place's wait's step, or NOBODY
+	                                   (not in the search) */
+	long long     need;             /* a place's: owners' goings that
+	                                   grant it */
+	struct lbd_conn *c;             /* its owner (room_make's) */
+	pid_t         tid;
+	size_t        room;             /* its room */
+	unsigned char takes;            /* a place that takes one */
+	unsigned char goes;             /* fixpoint: its owner can go */
+};
+
+#define NOBODY ((size_t)-1)
 
 /* An edge: step's wait waits for owner (its number) to go. */
 struct edge {
@@ -102,7 +143,7 @@ struct owner {
 	int                    expanded;
 	struct lbd_wait       *waits;
 	size_t                 num;     /* its number: the nth met */
-	size_t                 mark;    /* bounded_edges': the step + 1 that
+	size_t                 mark;    /* room_make's: the room + 1 that
 	                                   counted it */
 };
 
@@ -116,6 +157,10 @@ struct lbd_deadlock_mem {
 	size_t        owners_size;
 	struct edge  *edges;
 	size_t        edges_size;
+	struct room  *rooms;
+	size_t        rooms_size;
+	struct item  *items;
+	size_t        items_size;
 	size_t       *scratch;          /* fixpoint's */
 	size_t        scratch_size;
 };
@@ -128,10 +173,13 @@ struct search {
 	size_t        nowners, owners_size;
 	struct edge  *edges;
 	size_t        nedges, edges_size;
+	struct room  *rooms;
+	size_t        nrooms, rooms_size;
+	struct item  *items;
+	size_t        nitems, items_size;
 	size_t       *scratch;
 	size_t        scratch_size;
 	size_t        root;             /* the searched owner's number */
-	size_t        nbounded;         /* bounded waits that need some */
 	size_t        work;
 	uint64_t      stamp;
 	int           failed;           /* out of memory, or past the work */
@@ -312,18 +360,17 @@ wait_exclusive(const struct lbd_wait *v)
 }
 
 /*
- * Follows an edge from step i to owner (oc, ot), a bounded wait's when
- * bounded, and notes it: 1 when that owner is (c, tid), the searched one,
- * along a path of edges that each wait for their owner alone (a cycle:
- * the owner in *hc, *ht), else 0, that owner's waits added.
+ * Follows an edge from step i to owner (oc, ot), and notes it: 1 when
+ * that owner is (c, tid), the searched one, along a path that met no
+ * room (a cycle: the owner in *hc, *ht), else 0, that owner's waits
+ * added.
  */
 static int
-edge_to(struct search *s, size_t i, struct lbd_conn *oc, pid_t ot,
-    int bounded, struct lbd_conn *c, pid_t tid, struct lbd_conn **hc,
-    pid_t *ht)
+edge(struct search *s, size_t i, struct lbd_conn *oc, pid_t ot,
+    struct lbd_conn *c, pid_t tid, struct lbd_conn **hc, pid_t *ht)
 {
 	struct owner *o;
-	int           or_path = bounded || s->steps[i].or_path;
+	int           or_path = s->steps[i].or_path;
 
 	if ((o = owner_get(s, oc, ot)) == NULL)
 		return 0;
@@ -341,13 +388,6 @@ edge_to(struct search *s, size_t i, struct lbd_conn *oc, pid_t ot,
 	return 1;
 }
 
-/* edge_to, of a wait that waits for that owner alone. */
-static int
-edge(struct search *s, size_t i, struct lbd_conn *oc, pid_t ot,
-    struct lbd_conn *c, pid_t tid, struct lbd_conn **hc, pid_t *ht)
-{
-	return edge_to(s, i, oc, ot, 0, c, tid, hc, ht);
-}
 
 /*
  * Follows every edge out of step i's wait, one that waits for each of
@@ -417,85 +457,173 @@ queue_edges(struct search *s, size_t i, struct lbd_conn *c, pid_t tid,
 	return 0;
 }
 
+/* An array p (*size entries of elem bytes, n used) with room for one
+ * more: p, or grown (*size updated), or NULL (s failed, p left as it
+ * was) when out of memory. */
+static void *
+grow(struct search *s, void *p, size_t *size, size_t n, size_t elem)
+{
+	void   *grown;
+	size_t  want;
+
+	if (n < *size)
+		return p;
+	want = *size != 0 ? *size * 2 : 64;
+	if ((grown = realloc(p, want * elem)) == NULL) {
+		s->failed = 1;
+		return NULL;
+	}
+	*size = want;
+	return grown;
+}
+
+/* Adds an item (owner number, or NOBODY) to the room being made: its
+ * index, or NOBODY (s failed). */
+static size_t
+item_add(struct search *s, size_t owner)
+{
+	struct item *it, *grown;
+
+	if ((grown = grow(s, s->items, &s->items_size, s->nitems,
+	    sizeof(*s->items))) == NULL)
+		return NOBODY;
+	s->items = grown;
+	it = &s->items[s->nitems];
+	memset(it, 0, sizeof(*it));
+	it->owner = owner;
+	it->step = NOBODY;
+	it->room = s->nrooms;           /* the one being made */
+	return s->nitems++;
+}
+
+/* The item of owner (c, tid) in room r (its number counted once: a
+ * second item of it gets dup set), or NOBODY (s failed). */
+static size_t
+item_of(struct search *s, size_t r, struct lbd_conn *c, pid_t tid,
+    int *dup)
+{
+	struct owner *o;
+
+	size_t        it;
+
+	if (work(s) != 0 || (o = owner_get(s, c, tid)) == NULL)
+		return NOBODY;
+	*dup = o->mark == r + 1;
+	o->mark = r + 1;
+	if ((it = item_add(s, o->num)) != NOBODY) {
+		s->items[it].c = c;
+		s->items[it].tid = tid;
+	}
+	return it;
+}
+
 /*
- * Step i's edges when its wait w is a shared request in the run of
- * shared requests at the head of its lock's queue, which the lock's
- * readers serve (a bounded wait): w is granted once the room under
- * readers_per_lock has come for it and for each owner's request ahead
- * of it in the run, which takes `need` owners' going, of its lock's
- * readers or of those owners (once granted).  Its edges go to each of
- * them, once.  An owner that reads the lock already, or has a request
- * ahead already, takes no place (granted with what it holds); a reader
- * or a request kept for a process is one that may go (not known); a
- * wait behind its owner's own one is granted with it, and one of an
- * owner that reads the lock is granted once at the head (neither waits
- * for room: no edge, nothing needed).  A cluster lock's gate is not
- * known: no edge.  -1 when w is not such a wait (queue_edges draws its
- * edges), else 0.
+ * Sums up lock l's room (see above), once per search: its readers (one
+ * kept for a process, which may go, frees one place: the bound less
+ * one), then each place of its run (a kept request's place takes one,
+ * and may go), each with the goings that grant it, each wait there
+ * told its item.  The room's number, or NOBODY (s failed).
+ */
+static size_t
+room_make(struct search *s, struct lbd_lock *l)
+{
+	struct room     *rm, *grown;
+	struct lbd_hold *h;
+	struct lbd_wait *v;
+	size_t           r = s->nrooms, it, takers = 0;
+	long long        base;
+	int              dup;
+
+	if (l->room_stamp == s->stamp)
+		return l->room;
+	if ((grown = grow(s, s->rooms, &s->rooms_size, s->nrooms,
+	    sizeof(*s->rooms))) == NULL)
+		return NOBODY;
+	s->rooms = grown;
+	rm = &s->rooms[r];
+	memset(rm, 0, sizeof(*rm));
+	rm->l = l;
+	rm->items = s->nitems;
+	base = (long long)l->nreaders + 1 -
+	    (long long)l->d->cfg.limits.readers_per_lock;
+	for (h = l->holder; h != NULL; h = h == l->holder ?
+	    TAILQ_FIRST(&l->readers) : TAILQ_NEXT(h, reader_entry)) {
+		/* The holder, then its riders. */
+		if (h->conn == NULL)
+			base--;
+		else if (item_of(s, r, h->conn, h->tid, &dup) == NOBODY)
+			return NOBODY;
+		else
+			s->rooms[r].readers++;
+	}
+	for (v = TAILQ_FIRST(&l->waiters); v != NULL && !wait_exclusive(v);
+	    v = TAILQ_NEXT(v, lock_entry)) {
+		if (v->kept_pid != 0) {
+			dup = 0;
+			if ((it = item_add(s, NOBODY)) == NOBODY)
+				return NOBODY;
+			s->items[it].goes = 1;
+		} else if ((it = item_of(s, r, v->conn, v->tid, &dup)) ==
+		    NOBODY)
+			return NOBODY;
+		/* A place that takes none is granted with the last one
+		 * before it that does. */
+		s->items[it].need = base + (long long)takers - (dup ? 1 : 0);
+		if (dup && takers == 0)
+			s->items[it].need = 0;
+		s->items[it].takes = !dup;
+		takers += !dup;
+		v->room_stamp = s->stamp;
+		v->room_item = it;
+	}
+	rm = &s->rooms[r];
+	rm->n = s->nitems - rm->items;
+	rm->at = rm->items + rm->readers;
+	l->room_stamp = s->stamp;
+	l->room = r;
+	s->nrooms++;
+	return r;
+}
+
+/*
+ * Step i's wait w, when it is a bounded wait (a place in its lock's
+ * room: the lock's readers serve its queue, and w is in the run of
+ * shared requests at its head): noted as its room's, and, the first
+ * time the search meets that room, every owner of the room reached (its
+ * waits added, past a room: their paths prove nothing by themselves).
+ * -1 when w is no such wait (queue_edges draws its edges), else 0.
  */
 static int
-bounded_edges(struct search *s, size_t i, struct lbd_conn *c, pid_t tid)
+bounded_edges(struct search *s, size_t i)
 {
-	struct lbd_wait *w = s->steps[i].w, *v;
+	struct lbd_wait *w = s->steps[i].w;
 	struct lbd_lock *l = w->lock;
-	struct lbd_hold *r;
-	struct owner    *o;
-	struct lbd_conn *hc;
-	pid_t            ht;
-	size_t           ahead = 0, mark = i + 1;
-	long long        need;
+	struct item     *it;
+	struct lbd_conn *oc;
+	pid_t            ot;
+	size_t           r, k;
+	int              made = l->room_stamp != s->stamp;
 
-	if (wait_exclusive(w) || !lbd_readers_serving(l))
+	if (wait_exclusive(w) || !lbd_readers_serving(l) || l->cohort != NULL)
 		return -1;
-	for (v = TAILQ_PREV(w, lbd_waitq, lock_entry); v != NULL;
-	    v = TAILQ_PREV(v, lbd_waitq, lock_entry)) {
-		if (work(s) != 0)
-			return 0;
-		if (wait_exclusive(v))
-			return -1;      /* a writer ahead: waits for it */
-		if (v->kept_pid != 0)
-			continue;       /* takes a place, and may free one */
-		if (same_owner(v->conn, v->tid, w->conn, w->tid))
-			return 0;       /* granted with that one */
-		ahead++;
-	}
+	if ((r = room_make(s, l)) == NOBODY || w->room_stamp != s->stamp)
+		return s->failed ? 0 : -1;      /* a writer ahead */
+	it = &s->items[w->room_item];
+	it->step = i;
 	s->steps[i].bounded = 1;
-	need = (long long)l->nreaders + 1 + (long long)ahead -
-	    (long long)l->d->cfg.limits.readers_per_lock;
-	if (need <= 0 || l->cohort != NULL)
+	s->steps[i].room = r;
+	s->steps[i].item = w->room_item;
+	s->steps[i].need = it->need > 0;
+	if (!made)
 		return 0;
-	for (r = l->holder; r != NULL; r = r == l->holder ?
-	    TAILQ_FIRST(&l->readers) : TAILQ_NEXT(r, reader_entry)) {
-		/* The holder, then its riders. */
-		if (work(s) != 0)
-			return 0;
-		if (r->conn == NULL) {
-			need--;         /* kept: may go */
+	for (k = s->rooms[r].items; k < s->rooms[r].items + s->rooms[r].n &&
+	    !s->failed; k++) {
+		if (s->items[k].owner == NOBODY || s->items[k].owner == s->root)
 			continue;
-		}
-		if (same_owner(r->conn, r->tid, w->conn, w->tid))
-			return 0;       /* granted once at the head */
-		if ((o = owner_get(s, r->conn, r->tid)) == NULL)
-			return 0;
-		o->mark = mark;
-		edge_to(s, i, r->conn, r->tid, 1, c, tid, &hc, &ht);
+		oc = s->items[k].c;
+		ot = s->items[k].tid;
+		owner_waits(s, oc, ot, i, 1);
 	}
-	for (v = TAILQ_PREV(w, lbd_waitq, lock_entry); v != NULL;
-	    v = TAILQ_PREV(v, lbd_waitq, lock_entry)) {
-		if (work(s) != 0)
-			return 0;
-		if (v->kept_pid != 0)
-			continue;
-		if ((o = owner_get(s, v->conn, v->tid)) == NULL)
-			return 0;
-		if (o->mark == mark) {
-			need--;         /* reads, or asked ahead: no place */
-			continue;
-		}
-		o->mark = mark;
-		edge_to(s, i, v->conn, v->tid, 1, c, tid, &hc, &ht);
-	}
-	s->steps[i].need = need > 0 ? (size_t)need : 0;
 	return 0;
 }
 
@@ -506,16 +634,14 @@ static int
 wait_edges(struct search *s, size_t i, struct lbd_conn *c, pid_t tid,
     struct lbd_conn **hc, pid_t *ht)
 {
-	int found;
+	int found = 0;
 
 	s->steps[i].edges = s->nedges;
-	if ((found = bounded_edges(s, i, c, tid)) < 0)
+	if (bounded_edges(s, i) < 0)
 		found = queue_edges(s, i, c, tid, hc, ht);
 	s->steps[i].nedges = s->nedges - s->steps[i].edges;
 	if (!s->steps[i].bounded)
 		s->steps[i].need = s->steps[i].nedges;
-	else if (s->steps[i].need > 0)
-		s->nbounded++;
 	return found;
 }
 
@@ -535,11 +661,14 @@ in_the_way(const struct lbd_wait *w, const struct lbd_conn *oc, pid_t ot)
 }
 
 /* fixpoint's tables, in s->scratch: per owner (by number) its waits
- * that lack some (0: it can go), where its edges in and its steps start
- * in rev and osteps, a queue of owners; the steps with an edge to each
- * owner (rev), each owner's steps (osteps), and a queue of steps. */
+ * that lack some (0: it can go), where its edges in, its steps and its
+ * room items start in rev, osteps and oitems, a queue of owners; the
+ * steps with an edge to each owner (rev), each owner's steps (osteps),
+ * each owner's room items (oitems), and a queue of steps. */
 struct fix {
-	size_t *blocked, *rstart, *ostart, *queue, *rev, *osteps, *bfs;
+	size_t *blocked, *rstart, *ostart, *istart, *queue;
+	size_t *rev, *osteps, *oitems, *bfs;
+	size_t  tail;                   /* the queue's */
 };
 
 /* Lays s's fixpoint tables out in s->scratch, grown to fit: 0, or -1 (s
@@ -547,7 +676,8 @@ struct fix {
 static int
 fix_tables(struct search *s, struct fix *f)
 {
-	size_t  no = s->nowners, size = 4 * no + 2 + s->nedges + 2 * s->n;
+	size_t  no = s->nowners;
+	size_t  size = 5 * no + 3 + s->nedges + 2 * s->n + s->nitems;
 	size_t *grown;
 
 	if (size > s->scratch_size) {
@@ -562,98 +692,186 @@ fix_tables(struct search *s, struct fix *f)
 	f->blocked = s->scratch;
 	f->rstart = f->blocked + no;
 	f->ostart = f->rstart + no + 1;
-	f->queue = f->ostart + no + 1;
+	f->istart = f->ostart + no + 1;
+	f->queue = f->istart + no + 1;
 	f->rev = f->queue + no;
 	f->osteps = f->rev + s->nedges;
-	f->bfs = f->osteps + s->n;
+	f->oitems = f->osteps + s->n;
+	f->bfs = f->oitems + s->nitems;
+	f->tail = 0;
 	return 0;
+}
+
+/* Fills an index by owner: start[0..no] (counted per owner in
+ * start[owner], zeroed by the caller) and out, the n entries' positions
+ * (of owner key(j)) grouped by owner, in order. */
+#define BY_OWNER(start, out, n, key) do {				\
+	size_t j_, o_;							\
+	for (j_ = 0; j_ < (n); j_++)					\
+		if ((key) != NOBODY)					\
+			(start)[(key)]++;				\
+	for (o_ = 1; o_ <= no; o_++)					\
+		(start)[o_] += (start)[o_ - 1];				\
+	for (j_ = (n); j_-- > 0; )					\
+		if ((key) != NOBODY)					\
+			(out)[--(start)[(key)]] = j_;			\
+} while (0)
+
+/* Step j (its need not 0) is granted: its owner, once all its waits
+ * are, can go (queued in f). */
+static void
+step_granted(struct search *s, struct fix *f, size_t j)
+{
+	s->steps[j].need = 0;
+	if (--f->blocked[s->steps[j].owner] == 0)
+		f->queue[f->tail++] = s->steps[j].owner;
+}
+
+/* Grants room r's places in order while the goings counted reach the
+ * next one's need (those after a place not granted are not: each needs
+ * as many goings as the one before, or one more and one more owner). */
+static void
+room_serve(struct search *s, struct fix *f, size_t r)
+{
+	struct room *rm = &s->rooms[r];
+	struct item *it;
+
+	for (; rm->at < rm->items + rm->n; rm->at++) {
+		it = &s->items[rm->at];
+		if ((long long)rm->gone < it->need)
+			break;
+		if (it->step != NOBODY && s->steps[it->step].need > 0)
+			step_granted(s, f, it->step);
+		if (it->takes && it->goes)
+			rm->gone++;
+	}
+}
+
+/* Owner o can go: each of its room items counted (a reader's going, or
+ * a place's once it is granted), its rooms served on. */
+static void
+owner_goes(struct search *s, struct fix *f, size_t o)
+{
+	struct item *it;
+	struct room *rm;
+	size_t       k;
+
+	for (k = f->istart[o]; k < f->istart[o + 1]; k++) {
+		it = &s->items[f->oitems[k]];
+		it->goes = 1;
+		rm = &s->rooms[it->room];
+		if (f->oitems[k] < rm->items + rm->readers ||
+		    (it->takes && f->oitems[k] < rm->at))
+			rm->gone++;
+		room_serve(s, f, it->room);
+	}
 }
 
 /*
  * Whether the searched owner (s->root) can never go: which owners can go
  * is counted down from the ends of the graph (each step's need, each
  * owner's waits that need some), each owner that can go taking one off
- * the need of every wait with an edge to it.  Leaves in each step's need
- * what it still lacks (0: granted in time) and f filled (for
- * fixpoint_cycle).  0 when out of memory (s failed: never a false
- * cycle).
+ * the need of every wait with an edge to it, and counted in its rooms.
+ * Leaves in each step's need what it still lacks (0: granted in time)
+ * and f filled (for fixpoint_cycle).  0 when out of memory (s failed:
+ * never a false cycle).
  */
 static int
 fixpoint(struct search *s, struct fix *f)
 {
-	size_t no = s->nowners, ne = s->nedges, n = s->n, j, k, o;
-	size_t head = 0, tail = 0;
+	size_t no = s->nowners, head = 0, j, k, o, r;
 
 	if (fix_tables(s, f) != 0)
 		return 0;
-	memset(s->scratch, 0, (3 * no + 2) * sizeof(*s->scratch));
-	/* Counted per owner, summed (each owner's end), then filled from
-	 * the ends down: each owner's start, the next one's its end. */
-	for (j = 0; j < ne; j++)
-		f->rstart[s->edges[j].owner]++;
-	for (j = 0; j < n; j++) {
-		f->ostart[s->steps[j].owner]++;
+	memset(s->scratch, 0, (4 * no + 3) * sizeof(*s->scratch));
+	BY_OWNER(f->rstart, f->rev, s->nedges, s->edges[j_].owner);
+	BY_OWNER(f->ostart, f->osteps, s->n, s->steps[j_].owner);
+	BY_OWNER(f->istart, f->oitems, s->nitems, s->items[j_].owner);
+	for (j = 0; j < s->nedges; j++)
+		f->rev[j] = s->edges[f->rev[j]].step;
+	for (j = 0; j < s->n; j++)
 		if (s->steps[j].need > 0)
 			f->blocked[s->steps[j].owner]++;
-	}
-	for (o = 1; o <= no; o++) {
-		f->rstart[o] += f->rstart[o - 1];
-		f->ostart[o] += f->ostart[o - 1];
-	}
-	for (j = ne; j-- > 0; )
-		f->rev[--f->rstart[s->edges[j].owner]] = s->edges[j].step;
-	for (j = n; j-- > 0; )
-		f->osteps[--f->ostart[s->steps[j].owner]] = j;
 	for (o = 0; o < no; o++)
 		if (f->blocked[o] == 0)
-			f->queue[tail++] = o;
-	while (head < tail) {
+			f->queue[f->tail++] = o;
+	for (r = 0; r < s->nrooms; r++) {
+		s->rooms[r].at = s->rooms[r].items + s->rooms[r].readers;
+		s->rooms[r].gone = 0;
+		room_serve(s, f, r);
+	}
+	while (head < f->tail) {
 		o = f->queue[head++];
 		for (k = f->rstart[o]; k < f->rstart[o + 1]; k++) {
 			j = f->rev[k];
-			if (s->steps[j].need == 0 || --s->steps[j].need > 0)
-				continue;
-			if (--f->blocked[s->steps[j].owner] == 0)
-				f->queue[tail++] = s->steps[j].owner;
+			if (s->steps[j].need == 1)
+				step_granted(s, f, j);
+			else if (s->steps[j].need > 1)
+				s->steps[j].need--;
 		}
+		owner_goes(s, f, o);
 	}
 	return f->blocked[s->root] > 0;
 }
 
+/* Step j's way onwards in fixpoint_cycle, through owner o: 1 when o is
+ * the searched owner (the cycle closed), else 0, o's waits never granted
+ * queued from j unless o can go or was met. */
+static int
+cycle_step(struct search *s, struct fix *f, size_t j, size_t o)
+{
+	size_t k;
+
+	if (o == NOBODY)
+		return 0;
+	if (o == s->root)
+		return 1;
+	if (f->blocked[o] == 0 || f->blocked[o] == SIZE_MAX)
+		return 0;       /* goes, or met */
+	f->blocked[o] = SIZE_MAX;
+	for (k = f->ostart[o]; k < f->ostart[o + 1]; k++)
+		if (s->steps[f->osteps[k]].need > 0) {
+			s->steps[f->osteps[k]].from = j;
+			f->bfs[f->tail++] = f->osteps[k];
+		}
+	return 0;
+}
+
 /*
  * After fixpoint: a cycle back to the searched owner through waits never
- * granted, each to an owner that never goes, found breadth first from
- * the owner's waits: the last step of it (each step's from the one
+ * granted, each to an owner that never goes (of a bounded wait: a reader
+ * of its room, or the owner of a place ahead of it), found breadth first
+ * from the owner's waits: the last step of it (each step's from the one
  * before it), or ROOT when there is none (the owner waits for others'
  * cycle, which it does not close).
  */
 static size_t
 fixpoint_cycle(struct search *s, struct fix *f)
 {
-	size_t j, e, k, o, head = 0, tail = 0;
+	struct room *rm;
+	size_t       j, e, k, head = 0;
 
+	f->tail = 0;
 	f->blocked[s->root] = SIZE_MAX;         /* met */
 	for (k = f->ostart[s->root]; k < f->ostart[s->root + 1]; k++)
 		if (s->steps[f->osteps[k]].need > 0) {
 			s->steps[f->osteps[k]].from = ROOT;
-			f->bfs[tail++] = f->osteps[k];
+			f->bfs[f->tail++] = f->osteps[k];
 		}
-	while (head < tail) {
+	while (head < f->tail) {
 		j = f->bfs[head++];
 		for (e = s->steps[j].edges; e < s->steps[j].edges +
-		    s->steps[j].nedges; e++) {
-			o = s->edges[e].owner;
-			if (o == s->root)
+		    s->steps[j].nedges; e++)
+			if (cycle_step(s, f, j, s->edges[e].owner))
 				return j;
-			if (f->blocked[o] == 0 || f->blocked[o] == SIZE_MAX)
-				continue;       /* goes, or met */
-			f->blocked[o] = SIZE_MAX;
-			for (k = f->ostart[o]; k < f->ostart[o + 1]; k++)
-				if (s->steps[f->osteps[k]].need > 0) {
-					s->steps[f->osteps[k]].from = j;
-					f->bfs[tail++] = f->osteps[k];
-				}
-		}
+		if (!s->steps[j].bounded)
+			continue;
+		rm = &s->rooms[s->steps[j].room];
+		for (k = rm->items; k < s->steps[j].item; k++)
+			if ((k < rm->items + rm->readers ||
+			    s->items[k].takes) &&
+			    cycle_step(s, f, j, s->items[k].owner))
+				return j;
 	}
 	return ROOT;
 }
@@ -817,6 +1035,10 @@ lbd_deadlock_find(struct lbd *d, struct lbd_conn *c, pid_t tid,
 	s.owners_size = d->deadlock_mem->owners_size;
 	s.edges = d->deadlock_mem->edges;
 	s.edges_size = d->deadlock_mem->edges_size;
+	s.rooms = d->deadlock_mem->rooms;
+	s.rooms_size = d->deadlock_mem->rooms_size;
+	s.items = d->deadlock_mem->items;
+	s.items_size = d->deadlock_mem->items_size;
 	s.scratch = d->deadlock_mem->scratch;
 	s.scratch_size = d->deadlock_mem->scratch_size;
 	s.stamp = ++d->deadlock_stamp;
@@ -835,7 +1057,7 @@ lbd_deadlock_find(struct lbd *d, struct lbd_conn *c, pid_t tid,
 			break;
 	/* Past a bounded wait, a path is no proof: the owners that can go
 	 * are counted. */
-	if (found != 1 && !s.failed && s.nbounded > 0 && fixpoint(&s, &f) &&
+	if (found != 1 && !s.failed && s.nrooms > 0 && fixpoint(&s, &f) &&
 	    !s.failed && (i = fixpoint_cycle(&s, &f)) != ROOT) {
 		found = 1;
 		hc = c;
@@ -865,6 +1087,10 @@ out:
 	d->deadlock_mem->owners_size = s.owners_size;
 	d->deadlock_mem->edges = s.edges;
 	d->deadlock_mem->edges_size = s.edges_size;
+	d->deadlock_mem->rooms = s.rooms;
+	d->deadlock_mem->rooms_size = s.rooms_size;
+	d->deadlock_mem->items = s.items;
+	d->deadlock_mem->items_size = s.items_size;
 	d->deadlock_mem->scratch = s.scratch;
 	d->deadlock_mem->scratch_size = s.scratch_size;
 	return found == 1 && !s.failed;
@@ -879,6 +1105,8 @@ lbd_deadlock_end(struct lbd *d)
 	free(d->deadlock_mem->steps);
 	free(d->deadlock_mem->owners);
 	free(d->deadlock_mem->edges);
+	free(d->deadlock_mem->rooms);
+	free(d->deadlock_mem->items);
 	free(d->deadlock_mem->scratch);
 	free(d->deadlock_mem);
 	d->deadlock_mem = NULL;

@@ -54,6 +54,7 @@
 #include "listen.h"
 #include "locktable.h"
 #include "log.h"
+#include "readers.h"
 #include "loop.h"
 #include "os.h"
 #include "reconcile.h"
@@ -326,6 +327,7 @@ reload(struct lbd *d, const struct args *a)
 {
 	struct lbd_config c;
 	char              why[512];
+	unsigned          bound = d->cfg.limits.readers_per_lock;
 
 	if (settings(&c, a, why, sizeof(why)) != 0) {
 		log_err("reload: %s; keeping the current settings", why);
@@ -357,6 +359,7 @@ reload(struct lbd *d, const struct args *a)
 	    c.limits.refusals_logged, (uint64_t)(c.refusals_interval * 1000));
 	watch_budget(d);
 	lbd_log_debug = c.debug;
+	lbd_readers_bound_changed(d, bound);
 	log_notice("reloaded");
 }
 

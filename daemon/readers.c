@@ -226,25 +226,30 @@ reader_kept_once(struct lbd_lock *l, const struct lbd_conn *c, pid_t pid,
 }
 
 /* A rider's marker is named by its process and thread: a rider of
- * (pid, tid) of another user than uid already, whose marker it would
- * have to share (a marker is a file of one user's: lockfs_reader_mark),
- * refuses the join (root keeping a process reading, and that process
- * reading over its own connection, say).  0, or LB_EFAILED with err
- * filled. */
+ * (pid, tid) of another user than uid already, or one of the previous
+ * run still awaited (l->awaited), whose marker it would have to share (a
+ * marker is a file of one user's: lockfs_reader_mark), refuses the join
+ * (root keeping a process reading, and that process reading over its own
+ * connection, say; or a process that changed its user across a restart
+ * of the daemon).  0, or LB_EFAILED with err filled. */
 static int
 reader_one_user(struct lbd_lock *l, const struct lockfs_owner *o,
     pid_t tid, uid_t uid, struct lockfs_err *err)
 {
 	const struct lbd_hold *r;
+	int                    pass;
 
-	TAILQ_FOREACH(r, &l->readers, reader_entry)
-		if (r->tid == tid && r->fs.owner.pid == o->pid &&
-		    r->fs.owner.start == o->start && r->uid != uid)
-			return lockfs_fail(err, LB_EFAILED, EEXIST, "pid %ld "
-			    "%s%.0ld reads %s already as uid %ld: a process "
-			    "(and thread) reads a lock as one user (its "
-			    "marker is that user's)", (long)o->pid, tid != 0 ?
-			    "thread " : "", (long)tid, l->path, (long)r->uid);
+	for (pass = 0; pass < 2; pass++)
+		for (r = TAILQ_FIRST(pass == 0 ? &l->readers : &l->awaited);
+		    r != NULL; r = TAILQ_NEXT(r, reader_entry))
+			if (r->tid == tid && r->fs.owner.pid == o->pid &&
+			    r->fs.owner.start == o->start && r->uid != uid)
+				return lockfs_fail(err, LB_EFAILED, EEXIST,
+				    "pid %ld %s%.0ld reads %s already as uid "
+				    "%ld: a process (and thread) reads a lock "
+				    "as one user (its marker is that user's)",
+				    (long)o->pid, tid != 0 ? "thread " : "",
+				    (long)tid, l->path, (long)r->uid);
 	return 0;
 }
 
@@ -1382,6 +1387,112 @@ lbd_readers_serve(struct lbd_lock *l)
 			    err.msg);
 		lbd_wait_remove(w);
 	}
+}
+
+/* An owner whose shared request waits for room (bound_owners). */
+struct bound_owner {
+	struct lbd_conn *c;
+	pid_t            tid;
+};
+
+/* The owners of the shared requests at the head of the queues of the
+ * locks whose readers serve them (each once per lock), in *out (count
+ * *n; NULL when there is none): 0, or -1 when out of memory. */
+static int
+bound_owners(struct lbd *d, struct bound_owner **out, size_t *n)
+{
+	struct bound_owner *grown;
+	struct lbd_lock    *l;
+	struct lbd_wait    *w;
+	size_t              i, size = 0;
+
+	*out = NULL;
+	*n = 0;
+	for (i = 0; i < d->nbuckets; i++)
+		for (l = d->buckets[i]; l != NULL; l = l->hash_next) {
+			if (!holder_serves(l->holder))
+				continue;
+			for (w = TAILQ_FIRST(&l->waiters); w != NULL &&
+			    w->shared && !w->upgrade;
+			    w = TAILQ_NEXT(w, lock_entry)) {
+				if (w->kept_pid != 0)
+					continue;
+				if (*n == size) {
+					size = size != 0 ? size * 2 : 16;
+					if ((grown = realloc(*out, size *
+					    sizeof(**out))) == NULL)
+						return -1;
+					*out = grown;
+				}
+				(*out)[*n].c = w->conn;
+				(*out)[(*n)++].tid = w->tid;
+			}
+		}
+	return 0;
+}
+
+/* The locks whose readers serve a shared request at the head of their
+ * queue, in *out (count *n). */
+static int
+bound_locks(struct lbd *d, struct lbd_lock ***out, size_t *n)
+{
+	struct lbd_lock **grown, *l;
+	struct lbd_wait  *w;
+	size_t            i, size = 0;
+
+	*out = NULL;
+	*n = 0;
+	for (i = 0; i < d->nbuckets; i++)
+		for (l = d->buckets[i]; l != NULL; l = l->hash_next) {
+			w = TAILQ_FIRST(&l->waiters);
+			if (w == NULL || !w->shared || w->upgrade ||
+			    !holder_serves(l->holder))
+				continue;
+			if (*n == size) {
+				size = size != 0 ? size * 2 : 16;
+				if ((grown = realloc(*out, size *
+				    sizeof(**out))) == NULL)
+					return -1;
+				*out = grown;
+			}
+			(*out)[(*n)++] = l;
+		}
+	return 0;
+}
+
+/* lbd_readers_bound_changed: see readers.h.  What it walks is gathered
+ * first: serving a lock and refusing a wait change the table and the
+ * queues it walks. */
+void
+lbd_readers_bound_changed(struct lbd *d, unsigned old)
+{
+	struct bound_owner *o = NULL;
+	struct lbd_lock   **ls = NULL;
+	size_t              i, n = 0;
+	unsigned            now = d->cfg.limits.readers_per_lock;
+
+	if (now > old) {
+		if (bound_locks(d, &ls, &n) != 0)
+			log_err("reload: out of memory: readers waiting for "
+			    "room are served at the next change of their "
+			    "locks");
+		for (i = 0; i < n; i++)
+			ls[i]->serving++;       /* each stays meanwhile */
+		for (i = 0; i < n; i++)
+			lbd_readers_serve(ls[i]);
+		for (i = 0; i < n; i++) {
+			ls[i]->serving--;
+			lbd_lock_put(ls[i]);
+		}
+	} else if (now < old) {
+		if (bound_owners(d, &o, &n) != 0)
+			log_err("reload: out of memory: the waits for room "
+			    "are not searched for cycles again");
+		for (i = 0; i < n; i++)
+			lbd_waits_recheck(o[i].c, o[i].tid);
+	}
+	free(ls);
+	free(o);
 }
 
 /* lbd_conn_readers_drop: see readers.h. */

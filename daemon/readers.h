@@ -235,6 +235,14 @@ void lbd_readers_grace_over(struct lbd *d);
 void lbd_readers_detach(struct lbd_lock *l);
 void lbd_conn_readers_detach(struct lbd_conn *c);
 
+/* lbd_readers_bound_changed: readers_per_lock was changed from old (a
+ * reload): raised, the locks whose readers serve a shared request at the
+ * head of their queue serve them now (room has come); lowered, the
+ * owners of the shared requests in those runs are searched from again
+ * (lbd_waits_recheck: their waits need more room now, and may close a
+ * cycle of waits, which is refused as one a new hold closes). */
+void lbd_readers_bound_changed(struct lbd *d, unsigned old);
+
 /* lbd_readers_serve: l is held shared: grants the UPGRADE at the head
  * once its owner is the only holder, or else the shared requests at the
  * head (up to the first exclusive one) as riders.  Nothing when l is not

@@ -39,6 +39,9 @@ struct lbd_wait {
 	                                       looked at it (deadlock.c) */
 	struct lbd_wait         *deadlock_next; /* its owner's next wait, in
 	                                       that search */
+	uint64_t                 room_stamp; /* the search that placed it in
+	                                       its lock's room (deadlock.c) */
+	size_t                   room_item; /* its place's item there */
 	TAILQ_ENTRY(lbd_wait)    lock_entry;
 	LIST_ENTRY(lbd_wait)     conn_entry;
 };
