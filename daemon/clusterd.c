@@ -8,7 +8,8 @@
  * What the log says of the lease (etcdlease.c draws its states):
  *
  *   ADOPTED  notice: the previous run's lease (its id kept in the state
- *            database) kept alive: etcd still had it
+ *            database) kept alive: etcd still had it; GONE: it had not
+ *            (that run's holds lost at once)
  *   GRANTED  notice: the id (16 hex digits, as etcdctl lease list shows
  *            it) and the TTL etcd granted; "anew",
  *            with the lost lease's id (revoked, or etcd had it no
@@ -186,6 +187,14 @@ on_lease(void *arg, enum lbd_etcd_lease_event ev, int64_t id,
 	case LBD_ETCD_LEASE_RENEWED:
 		deadline_keep(cd);
 		break;
+	case LBD_ETCD_LEASE_GONE:
+		/* etcd's word: that run's holds are lost now, not at the
+		 * grant of a new lease (which may be refused meanwhile). */
+		if (!cd->judged) {
+			cd->judged = 1;
+			lbd_cohorts_previous_lost(cd->d, id, "is gone");
+		}
+		break;
 	case LBD_ETCD_LEASE_GRANTED:
 		if (cd->adopt != 0)
 			log_notice("etcd lease %016" PRIx64 " granted (TTL %"
@@ -290,7 +299,7 @@ adopt_wait_ms(struct lbd_clusterd *cd)
 		return ms;
 	left = until - boot_ns();
 	if (left - margin * 1000000 < (int64_t)ms * 1000000) {
-		cd->by_deadline = left > margin * 1000000 ? 1 : 2;
+		cd->by_deadline = left > 0 ? 1 : 2;
 		ms = left > margin * 1000000 ? (uint64_t)(left - margin *
 		    1000000) / 1000000 : 0;
 	}

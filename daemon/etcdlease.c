@@ -2,8 +2,9 @@
  * etcdlease.c: the daemon's one etcd lease (etcdlease.h).
  *
  *   new, with the previous run's lease id: ADOPTING (a keepalive of it,
- *   a tick at a time, until etcd answers or its TTL has passed): alive,
- *   LIVE as below; gone (or no answer within the TTL): GRANTING
+ *   a tick at a time, until etcd answers or its TTL has passed, or the
+ *   deadline lbd_etcd_lease_adopt_by set): alive, LIVE as below; gone
+ *   (told: GONE), or no answer in time: GRANTING
  *
  *            new
  *             |
@@ -281,7 +282,7 @@ on_adopt(void *arg, int ok, long status, const char *body, size_t len,
 {
 	struct lbd_etcd_lease *l = arg;
 	enum lbd_etcd_outcome r;
-	int64_t ttl;
+	int64_t ttl, gone;
 	int code;
 	char why[512], msg[600];
 
@@ -299,9 +300,11 @@ on_adopt(void *arg, int ok, long status, const char *body, size_t len,
 	}
 	if (r == LBD_ETCD_OK ||
 	    (r == LBD_ETCD_ERROR && code == LBD_ETCD_NOT_FOUND)) {
+		gone = l->id;
 		l->id = 0;
 		l->state = GRANTING;
 		start_grant(l);
+		emit(l, LBD_ETCD_LEASE_GONE, gone, NULL);
 		return;
 	}
 	snprintf(msg, sizeof(msg), "lease %016" PRIx64 " of the previous run: "

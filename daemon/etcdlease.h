@@ -40,9 +40,12 @@ enum lbd_etcd_lease_event {
 	LBD_ETCD_LEASE_TROUBLE,   /* a call failed (why says which and why);
 	                             the lease is still live until its
 	                             deadline */
-	LBD_ETCD_LEASE_RENEWED    /* a keepalive of the live lease id was
+	LBD_ETCD_LEASE_RENEWED,   /* a keepalive of the live lease id was
 	                             acknowledged: its deadline moved
 	                             (lbd_etcd_lease_deadline) */
+	LBD_ETCD_LEASE_GONE       /* etcd says the previous run's lease, id
+	                             (lbd_etcd_lease_new's adopt), is gone: a
+	                             new one is asked for */
 };
 
 /* What the lease tells its owner, from the loop; never from within a

@@ -367,6 +367,10 @@ lease_event(void *arg, enum lbd_etcd_lease_event ev, int64_t id,
 		ck_abort_msg("lease %lld adopted, none given to adopt",
 		    (long long)id);
 		break;
+	case LBD_ETCD_LEASE_GONE:
+		ck_abort_msg("lease %lld gone, none given to adopt",
+		    (long long)id);
+		break;
 	case LBD_ETCD_LEASE_RENEWED:
 		ck_assert_int_eq(id, r->id);
 		r->renewed++;

@@ -4,9 +4,8 @@ fixpoint_cycle in daemon/deadlock.c).
 
 Each test says what it attacks and why what it asserts must hold.  The
 classes named Finding* failed on the reviewed code (a defect each, fixed
-since: the rooms, the reload); the
-classes named Held* passed there (attacks that held, kept as regression
-tests).  Run: LB_BUILDDIR=$PWD python3 ../tests/review_bound.py [Class].
+since: the rooms, the reload); the classes named Held* passed there
+(attacks that held, kept as regression tests).  Run: LB_BUILDDIR=$PWD python3 ../tests/review_bound.py [Class].
 """
 import os
 import signal

@@ -87,6 +87,11 @@ PyObject *lbpy_cluster_new(const lb_cluster *c);
 PyObject *lbpy_set_lost_hook(PyObject *module, PyObject *fn);
 PyObject *lbpy_lost_after_fork(PyObject *module, PyObject *unused);
 
+/* lbpy_lost_at_exit: _lost_at_exit(), at the main interpreter's end
+ * (atexit): the hook removed, and a call of it that runs waited for, 10
+ * s at most.  Nothing at a sub-interpreter's end. */
+PyObject *lbpy_lost_at_exit(PyObject *module, PyObject *unused);
+
 /* lbpy_acquire_all: the module function acquire_all(locks,
  * timeout=None) (acquire_all.c). */
 PyObject *lbpy_acquire_all(PyObject *module, PyObject *args,

@@ -12,17 +12,23 @@
  * waits without the GIL, takes the queue and calls fn with each loss,
  * GIL held.  The queue holds LOST_QUEUE_MAX losses at most (a teller
  * that cannot get the GIL for long keeps them): past that, a loss is
- * counted, and told as one line after the others.
+ * counted, and told as one line after the others.  The hook is the main
+ * interpreter's (its state is the process's): a sub-interpreter may not
+ * set it, and its end leaves it.  At the interpreter's end
+ * (lbpy_lost_at_exit) the hook is removed, and a call of it that runs
+ * is waited for, LOST_EXIT_WAIT_MS at most.
  *
  *   reader thread: lost_hook --queue, signal--> teller: fn(path, why)
  */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ext.h"
 
 #define LOST_QUEUE_MAX 1024
+#define LOST_EXIT_WAIT_MS 10000
 
 struct loss {
 	struct loss *next;
@@ -32,6 +38,8 @@ struct loss {
 
 static pthread_mutex_t lost_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t  lost_cv = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t  lost_told_cv = PTHREAD_COND_INITIALIZER;
+static int             lost_telling;    /* lost_mu's: fn runs */
 static struct loss    *lost_head;       /* lost_mu's, as the next three */
 static struct loss   **lost_tail = &lost_head;
 static size_t          lost_count;
@@ -88,12 +96,19 @@ lost_tell(const char *path, const char *why)
 	if (fn == NULL)
 		return;
 	Py_INCREF(fn);
+	pthread_mutex_lock(&lost_mu);
+	lost_telling = 1;
+	pthread_mutex_unlock(&lost_mu);
 	r = PyObject_CallFunction(fn, "O&O&", PyUnicode_DecodeFSDefault,
 	    path, PyUnicode_DecodeFSDefault, why);
 	if (r == NULL)
 		PyErr_WriteUnraisable(fn);
 	Py_XDECREF(r);
 	Py_DECREF(fn);
+	pthread_mutex_lock(&lost_mu);
+	lost_telling = 0;
+	pthread_cond_broadcast(&lost_told_cv);
+	pthread_mutex_unlock(&lost_mu);
 }
 
 /* The teller: waits (GIL released) for losses, then tells each to the
@@ -141,9 +156,16 @@ lost_teller_run(void *unused)
 static void
 lost_child(void)
 {
+	struct loss *l;
+
 	pthread_mutex_init(&lost_mu, NULL);
 	pthread_cond_init(&lost_cv, NULL);
-	lost_head = NULL;
+	pthread_cond_init(&lost_told_cv, NULL);
+	while ((l = lost_head) != NULL) {
+		lost_head = l->next;
+		loss_free(l);
+	}
+	lost_telling = 0;
 	lost_tail = &lost_head;
 	lost_count = 0;
 	lost_dropped = 0;
@@ -166,12 +188,25 @@ lost_teller_start(void)
 	return 0;
 }
 
+/* Whether the running interpreter is the main one, whose the hook is. */
+static int
+lost_main(void)
+{
+	return PyInterpreterState_Get() == PyInterpreterState_Main();
+}
+
 /* lbpy_set_lost_hook: see ext.h. */
 PyObject *
 lbpy_set_lost_hook(PyObject *module, PyObject *fn)
 {
 	PyObject *old = lost_fn;
 
+	if (!lost_main()) {
+		PyErr_SetString(PyExc_RuntimeError, "set_lost_hook: the lost "
+		    "hook is the main interpreter's (one per process), not a "
+		    "sub-interpreter's");
+		return NULL;
+	}
 	if (fn != Py_None && !PyCallable_Check(fn)) {
 		PyErr_Format(PyExc_TypeError, "set_lost_hook: fn must be "
 		    "callable or None, not %.100s", Py_TYPE(fn)->tp_name);
@@ -198,6 +233,32 @@ lbpy_set_lost_hook(PyObject *module, PyObject *fn)
 		lost_set = 1;
 	}
 	Py_XDECREF(old);
+	Py_RETURN_NONE;
+}
+
+/* lbpy_lost_at_exit: see ext.h. */
+PyObject *
+lbpy_lost_at_exit(PyObject *module, PyObject *unused)
+{
+	PyObject        *old = lost_fn;
+	struct timespec  until;
+
+	if (!lost_main())
+		Py_RETURN_NONE;         /* a sub-interpreter's end */
+	lost_fn = NULL;
+	if (lost_set)
+		lb_set_lost_hook(NULL, NULL);
+	lost_set = 0;
+	Py_XDECREF(old);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += LOST_EXIT_WAIT_MS / 1000;
+	Py_BEGIN_ALLOW_THREADS
+	pthread_mutex_lock(&lost_mu);
+	while (lost_telling && pthread_cond_timedwait(&lost_told_cv,
+	    &lost_mu, &until) == 0)
+		;
+	pthread_mutex_unlock(&lost_mu);
+	Py_END_ALLOW_THREADS
 	Py_RETURN_NONE;
 }
 

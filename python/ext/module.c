@@ -83,6 +83,10 @@ static PyMethodDef lbpy_functions[] = {
 	    "daemon did not give back); the owner's next call on that lock\n"
 	    "raises NotLocked.  An exception fn raises is told as unraisable\n"
 	    "(sys.unraisablehook).  None removes the hook."},
+	{"_lost_at_exit", lbpy_lost_at_exit, METH_NOARGS,
+	    "_lost_at_exit()\n--\n\n"
+	    "At the interpreter's end: the lost hook removed, a call of it\n"
+	    "that runs waited for."},
 	{"_lost_after_fork", lbpy_lost_after_fork, METH_NOARGS,
 	    "_lost_after_fork()\n--\n\n"
 	    "In a forked child: the lost hook's thread started again."},

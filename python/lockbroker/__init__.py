@@ -40,9 +40,10 @@ __all__ = ['Error', 'LockError', 'LockTimeout', 'AlreadyLocked',
            'set_lost_hook']
 
 # A loss told while the interpreter ends would find it gone: the hook is
-# removed first (set_lost_hook returns once no call of it runs).  A forked
+# removed first, and a call of it that runs is waited for (not at a
+# sub-interpreter's end: the hook is the main interpreter's).  A forked
 # child keeps the hook, and needs the thread that tells it.
-atexit.register(set_lost_hook, None)
+atexit.register(_lockbroker._lost_at_exit)
 os.register_at_fork(after_in_child=_lockbroker._lost_after_fork)
 
 

@@ -100,6 +100,7 @@ def set_lost_hook(fn: Optional[Callable[[str, str], object]]) -> None:
 
 
 def _lost_after_fork() -> None: ...
+def _lost_at_exit() -> None: ...
 
 
 def acquire_all(locks: Iterable[Lock],
