@@ -12,6 +12,12 @@
  *   |     iteration's transaction; their OKs are owed (reply.c)
  *   v
  *   check (iteration_end):
+ *     settle: a transaction of riders' rows alone (readers joining and
+ *     |       leaving, nothing else, no grant owed) carried over to the
+ *     |       next iteration instead, a few times at most while each
+ *     |       brings more of them (lbd_store_carry): then no reply goes
+ *     |       out this time (held back with the rows they announce), and
+ *     |       the next iteration does not block in poll; else
  *     settle: commit -> the last step of each handoff recorded (swap.c:
  *     |       the next holder's artefact renamed over the lock file) ->
  *     |       the owed OKs queued; the commit failed, or a handoff's last
@@ -105,13 +111,20 @@ lbd_want_flush(struct lbd *d)
  * the handoffs it recorded (swap.c), and settles the grants they
  * announce: their OKs are owed until then; when the commit fails, or a
  * handoff's last step, they are refused, which may hand locks to
- * waiters, whose grants the next round settles. */
-void
-lbd_settle(struct lbd *d)
+ * waiters, whose grants the next round settles.  With may_carry (an
+ * iteration's end, the daemon not stopping), a transaction of riders'
+ * rows alone, no grant owed, may be carried over instead
+ * (lbd_store_carry): 1, nothing committed, and the caller holds every
+ * reply back until a later settle commits; else 0. */
+int
+lbd_settle(struct lbd *d, int may_carry)
 {
 	char why[256];
 	int  r;
 
+	if (may_carry && !d->stopping && TAILQ_EMPTY(&d->acks) &&
+	    lbd_store_carry(d))
+		return 1;
 	do {
 		r = lbd_store_settle(d, why, sizeof(why));
 		if (r == 0) {
@@ -120,6 +133,7 @@ lbd_settle(struct lbd *d)
 		}
 		lbd_grants_settle(d, r == 0, why);
 	} while (r != 0 && !TAILQ_EMPTY(&d->acks));
+	return 0;
 }
 
 /* Now and then: is the state database still the file opened?  (One
@@ -132,30 +146,34 @@ store_watch(uv_timer_t *t)
 
 /* The end of each iteration: commit, the last steps of the handoffs it
  * recorded (swap.c: lbd_settle), LISTs on as far as their clients read,
- * then replies out, then the old holders' traces of those handoffs
+ * then replies out (not when the transaction was carried over: held
+ * back until the commit), then the old holders' traces of those handoffs
  * removed (swap.c); only then the work of the iteration's end
  * (the holds of gone holders: ending.c; sqlite locks due a look,
  * releasing holds due a try), which the next iteration commits and
  * answers (handoffs), so that the replies of this one do not wait for it; then the throttled connections' next turn.
  * The next iteration comes without waiting while a LIST could go on or
- * that work left something to commit. */
+ * that work left something to commit, or a transaction was carried. */
 static void
 iteration_end(uv_check_t *h)
 {
 	struct lbd *d = h->data;
 	int         work = !TAILQ_EMPTY(&d->endings) ||
 	    !TAILQ_EMPTY(&d->due) || lbd_releasing_waiting(d);
+	int         carried;
 
-	lbd_settle(d);
+	carried = lbd_settle(d, 1);
 	lbd_lists_more(d);
-	lbd_conn_flush_all(d);
+	if (!carried)           /* else held back with what they announce */
+		lbd_conn_flush_all(d);
 	lbd_swaps_tidy(d);
 	uv_idle_stop(&d->idle);
 	lbd_endings_turn(d, 0);
 	lbd_watches_due(d);
 	lbd_releasing_due(d);
 	lbd_conns_resume(d);
-	if (work || lbd_lists_waiting(d) || !TAILQ_EMPTY(&d->endings) ||
+	if (carried || work || lbd_lists_waiting(d) ||
+	    !TAILQ_EMPTY(&d->endings) ||
 	    !TAILQ_EMPTY(&d->due) || lbd_releasing_waiting(d))
 		lbd_want_flush(d);
 }
@@ -242,7 +260,7 @@ lbd_stop(struct lbd *d)
 	lbd_locks_shutdown(d);
 	lbd_lists_shutdown(d);
 	lbd_orphans_detach(d);
-	lbd_settle(d);
+	lbd_settle(d, 0);
 	lbd_conn_flush_all(d);
 	lbd_swaps_tidy(d);
 	for (c = TAILQ_FIRST(&d->conns); c != NULL; c = next) {

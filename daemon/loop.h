@@ -17,8 +17,11 @@ void lbd_want_flush(struct lbd *d);
 
 /* lbd_settle: commits the iteration's changes and settles the grants
  * they announce (their OKs sent, or the grants refused when the commit
- * fails); again while refusals hand locks on. */
-void lbd_settle(struct lbd *d);
+ * fails); again while refusals hand locks on.  With may_carry, a
+ * transaction of riders' rows alone may be carried over to the next
+ * iteration instead (lbd_store_carry): 1, and the caller holds every
+ * reply back until a settle commits; else 0. */
+int  lbd_settle(struct lbd *d, int may_carry);
 
 /* lbd_loop_start: readies the iteration's end (d's check and idle
  * handles) and the state database's watch, on d->loop.  Once, at start. */

@@ -647,7 +647,7 @@ daemon_run(void *arg)
 	lbd_service_on_stop(d.loop, on_service_stop, &d);
 	fd_budget(&d);          /* the orphans' pidfds, within it */
 	lbd_reconcile(&d);
-	lbd_settle(&d);         /* what reconciling changed is recorded */
+	lbd_settle(&d, 0);      /* what reconciling changed is recorded */
 	lbd_intents_clear(&d);  /* and judged: the notes are done with */
 	lbd_cluster_dir_sign(&d);       /* for the library, without us */
 	if (lbd_clusterd_start(&d, why, sizeof(why)) != 0 ||

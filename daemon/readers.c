@@ -27,7 +27,9 @@
  *
  * Over a restart a rider's records are its row in the state database
  * (conn_riders: its process, thread and user, and how many connections
- * ride on its marker, written as riders join and leave) and its marker
+ * ride on its marker, written as riders join and leave, committed before
+ * the join's or the leave's reply goes out: the commit of a few
+ * iterations' joins and leaves at once, lbd_store_carry) and its marker
  * beside the lock file (the artefact's hold is in the holds table).  At
  * start the rows of the live holds are awaited (l->awaited); a RECLAIM
  * rides again when its row awaits a connection and its marker is there

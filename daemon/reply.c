@@ -26,6 +26,13 @@
  *                        +--its connection closes (a kept hold): owed to
  *                           nobody (lbd_acks_forget)
  *
+ * No reply goes out before the commit of the changes made before it:
+ * replies are handed to the sockets only after the iteration's settle
+ * (loop.c), and not at all while its transaction of riders' rows is
+ * carried over to a later iteration (lbd_store_carry), whose settle
+ * commits it; so a rider's join and leave, answered at once here, are
+ * recorded before their OKs are read.
+ *
  * Every ERR a request gets goes through lbd_conn_error; conn.c writes
  * the connection's own (a line that does not parse, one too long, a
  * connection refused at accept).

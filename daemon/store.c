@@ -25,7 +25,13 @@
  * generation, and every hold in memory recorded in it again.
  *
  * Changes of one loop iteration share one transaction, committed before
- * the iteration's replies go out (loop.c's check handle).
+ * the iteration's replies go out (loop.c's check handle).  A transaction
+ * that changes riders' rows alone (conn_riders: readers joining and
+ * leaving) may be carried over, uncommitted, to the next iterations, at
+ * most LBD_STORE_CARRY_MAX, while they bring more such changes and
+ * nothing else (lbd_store_carry): the loop then holds every reply back
+ * until the commit, so that several joins and leaves share one commit
+ * and no reply ever announces a change not yet recorded.
  *
  * When a change or a commit fails (a full file system, an I/O error), the
  * iteration's changes are rolled back and lbd_store_settle reports it, so
@@ -63,6 +69,9 @@ struct lbd_store {
 	int           had_riders;   /* and the conn_riders table */
 	sqlite3_stmt *begin, *commit;   /* the iteration's transaction */
 	int           in_txn;
+	int           riders_only;  /* it changes riders' rows alone */
+	int           riders_new;   /* ... some since it was last carried */
+	unsigned      carried;      /* iterations it was carried over */
 	int           failed;   /* a change or commit failed since the last
 	                           lbd_store_settle */
 	int           resync;   /* the holds table may disagree with memory */
@@ -131,7 +140,9 @@ static const char schema[] =
  * The conn_riders table holds the riders of connections: a row per
  * marker and user (process, start time, boot, thread, uid), with the
  * number of connections riding on it (conns: two connections of one
- * thread share a marker), written as they join and leave (readers.c).
+ * thread share a marker), written as they join and leave (readers.c),
+ * committed before the join's or the leave's reply goes out (in a
+ * commit those of a few iterations may share: lbd_store_carry).
  * After a restart, a rider's RECLAIM is taken only when a row says it
  * rode (not on a marker alone, which its user can make), and a marker
  * stays while a connection of the previous run may still reclaim it.  A
@@ -642,15 +653,43 @@ store_step(struct lbd_store *s, sqlite3_stmt *st)
 	return -1;
 }
 
-/* Begins the iteration's transaction if it is not open yet. */
+/* Opens the iteration's transaction if it is not open yet: one that
+ * changes nothing so far (riders_only till another change). */
 static int
-store_begin(struct lbd_store *s)
+store_open_txn(struct lbd_store *s)
 {
 	if (s->in_txn)
 		return 0;
 	if (store_step(s, s->begin) != 0)
 		return -1;
 	s->in_txn = 1;
+	s->riders_only = 1;
+	s->riders_new = 0;
+	s->carried = 0;
+	return 0;
+}
+
+/* Begins the iteration's transaction for a change that is not a rider's
+ * row: committed by the iteration's settle, never carried over
+ * (lbd_store_carry). */
+static int
+store_begin(struct lbd_store *s)
+{
+	if (store_open_txn(s) != 0)
+		return -1;
+	s->riders_only = 0;
+	return 0;
+}
+
+/* Begins the iteration's transaction for a rider's row (conn_riders),
+ * a change that may be carried over with the replies that announce it
+ * (lbd_store_carry). */
+static int
+store_begin_riders(struct lbd_store *s)
+{
+	if (store_open_txn(s) != 0)
+		return -1;
+	s->riders_new = 1;
 	return 0;
 }
 
@@ -1035,12 +1074,26 @@ lbd_store_conn_rider(struct lbd *d, const struct lbd_hold *r,
 	struct lbd_store *s = d->store;
 	int               rc;
 
-	if (s == NULL || store_begin(s) != 0)
+	if (s == NULL || store_begin_riders(s) != 0)
 		rc = -1;
 	else
 		rc = store_conn_rider(s, r, conns);
 	lbd_walshm_flush();
 	return rc;
+}
+
+/* lbd_store_carry: see store.h. */
+int
+lbd_store_carry(struct lbd *d)
+{
+	struct lbd_store *s = d->store;
+
+	if (s == NULL || !s->in_txn || !s->riders_only || !s->riders_new ||
+	    s->failed || s->carried >= LBD_STORE_CARRY_MAX)
+		return 0;
+	s->carried++;
+	s->riders_new = 0;
+	return 1;
 }
 
 /* lbd_store_conn_riders_known: see store.h. */

@@ -73,6 +73,19 @@ int  lbd_store_rider(struct lbd *d, const struct lbd_hold *r, int add);
 int  lbd_store_conn_rider(struct lbd *d, const struct lbd_hold *r,
          unsigned conns);
 
+/* lbd_store_carry: at an iteration's end, whether its open transaction
+ * is carried over to the next iteration, uncommitted: 1 when it changes
+ * riders' rows of connections alone (lbd_store_conn_rider: riders
+ * joining and leaving), some of them since it was last carried, none
+ * failed, and it has been carried fewer than LBD_STORE_CARRY_MAX times;
+ * else 0 (to be committed now).  The caller holds back every reply
+ * until the commit (loop.c): none may announce a row not recorded. */
+int  lbd_store_carry(struct lbd *d);
+
+/* How many iterations at most a transaction of riders' rows is carried
+ * over: its replies wait that long at most for the commit they share. */
+#define LBD_STORE_CARRY_MAX 4
+
 /* lbd_store_conn_riders_known: 1 when the previous run's riders of
  * connections are recorded (conn_riders), else 0: the state database
  * found at start was an earlier release's, which records none (their

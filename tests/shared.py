@@ -2464,6 +2464,98 @@ class RecordedRiders(SharedCase):
         self.assertEqual(self.status(b, p)["mine"], "1")
 
 
+    def stopping_daemon(self, trigger):
+        """The daemon started again under stopcommit.so: it stops
+        (SIGSTOP) before the first COMMIT made while trigger exists."""
+        so = os.path.join(os.environ.get("LB_BUILDDIR", os.getcwd()),
+                          "tests", ".libs", "stopcommit.so")
+        if not os.path.exists(so):
+            self.skipTest("no " + so)
+        self.assertEqual(self.daemon.stop(), 0)
+        env = dict(os.environ, LD_PRELOAD=so, LB_TEST_STOP_COMMIT="before",
+                   LB_TEST_STOP_IF=trigger)
+        self.daemon = Daemon(self.dir, env=env).start()
+
+    def test_join_answered_only_once_its_row_is_committed(self):
+        # Riders' rows share a commit between iterations (a transaction
+        # of riders' rows alone is carried over: lbd_store_carry); the
+        # join's OK waits for that commit, so that a daemon killed
+        # before it has told nobody of a hold it would not know of.
+        trigger = os.path.join(self.dir, "go")
+        self.stopping_daemon(trigger)
+        p = self.path()
+        self.reader_process(p)
+        a, b = self.v2(), self.v2()
+        tok = a.call("ACQUIRE", path=p, mode="shared",
+                     thread=1).fields["token"]
+        open(trigger, "w").close()
+        rid = b.send("ACQUIRE", path=p, mode="shared", thread=2, timeout=0)
+        self.assertTrue(KeptReadersReview.stopped(self, self.daemon.proc,
+                                                  5),
+                        "the daemon did not stop before the commit")
+        self.assertIsNone(self.reply_within(b, rid, 0.5), "a rider's join "
+                          "answered before the commit of its row")
+        self.daemon.kill()
+        os.unlink(trigger)
+        a.close()
+        b.close()
+        self.daemon = Daemon(self.dir).start()
+        c = self.v2()
+        self.assertNotEqual(c.call("RECLAIM", path=p, token=tok, thread=2,
+                                   mode="shared").code, "OK",
+                            "a join never answered nor committed taken back")
+        self.assertCode(c.call("RECLAIM", path=p, token=tok, thread=1,
+                               mode="shared"), "OK")
+
+    def test_leave_answered_only_once_its_row_is_gone(self):
+        # The same for a leave: its OK waits for the commit that deletes
+        # its row.  A leave answered before (its deletion left to a
+        # later commit) let a daemon killed in between keep the row of
+        # a rider told it had left.
+        trigger = os.path.join(self.dir, "go")
+        self.stopping_daemon(trigger)
+        p = self.path()
+        self.reader_process(p)
+        b = self.v2()
+        self.assertCode(b.call("ACQUIRE", path=p, mode="shared"), "OK")
+        open(trigger, "w").close()
+        rid = b.send("RELEASE", path=p)
+        self.assertTrue(KeptReadersReview.stopped(self, self.daemon.proc,
+                                                  5),
+                        "the daemon did not stop before the commit")
+        self.assertIsNone(self.reply_within(b, rid, 0.5), "a rider's leave "
+                          "answered before the commit of its row's end")
+        os.unlink(trigger)
+        os.kill(self.daemon.proc.pid, signal.SIGCONT)
+        self.assertCode(b.wait(rid), "OK")
+
+    def test_rider_told_it_left_rides_no_more_on_a_marker_it_makes(self):
+        # A rider leaves and is told OK; the daemon is killed at once;
+        # its user makes the marker again (any user may make its own)
+        # and asks for the read back: a row left by a leave answered
+        # before its deletion was committed would take it.
+        for i in range(5):              # a kill at once after each OK
+            p = self.path("r%d" % i)
+            self.reader_process(p)
+            b = self.v2()
+            tok = b.call("ACQUIRE", path=p, mode="shared").fields["token"]
+            mark = self.markers()
+            self.assertEqual(len(mark), 1)
+            self.assertCode(b.call("RELEASE", path=p), "OK")
+            self.daemon.proc.send_signal(signal.SIGKILL)
+            self.daemon.proc.wait()
+            b.close()
+            open(os.path.join(self.locks, mark[0]), "w").close()
+            self.daemon.start()
+            c = self.v2()
+            self.assertNotEqual(c.call("RECLAIM", path=p, token=tok,
+                                       mode="shared").code, "OK",
+                                "a rider told it had left rides again on "
+                                "a marker it made (round %d)" % i)
+            c.close()
+            os.unlink(os.path.join(self.locks, mark[0]))
+
+
 class OwnWaits(SharedCase):
     """An owner's other requests queued for a lock are answered when one
     of them is granted, as if they came then (lbd_lock_own_waits)."""
