@@ -113,7 +113,7 @@ class Host:
     """One lockbrokerd standing in for a host: its daemon's directory
     (socket, state, log) and its own cluster_dir, holding NAME."""
 
-    def __init__(self, top, tag, endpoints):
+    def __init__(self, top, tag, endpoints, ttl=TTL):
         self.tag = tag
         self.cluster = os.path.join(top, "host" + tag)
         os.makedirs(os.path.join(self.cluster, os.path.dirname(NAME)))
@@ -121,7 +121,7 @@ class Host:
         os.mkdir(ddir)
         self.daemon = Daemon(
             ddir, config="cluster_dir = %s\netcd_endpoints = %s\n"
-            "etcd_ttl = %d\n" % (self.cluster, endpoints, TTL))
+            "etcd_ttl = %d\n" % (self.cluster, endpoints, ttl))
         self.path = os.path.join(self.cluster, NAME)
         self.lockfile = self.path + ".lock"
 
@@ -144,6 +144,7 @@ class Host:
 
 class TwoHosts(unittest.TestCase):
     """Two daemons (A, B) on the etcd of self.start_etcd()."""
+    ttl = TTL           # the daemons' etcd_ttl
 
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="lbfaults.")
@@ -197,8 +198,8 @@ class TwoHosts(unittest.TestCase):
         return etcd
 
     def start_hosts(self, endpoints):
-        self.a = Host(self.dir, "A", endpoints)
-        self.b = Host(self.dir, "B", endpoints)
+        self.a = Host(self.dir, "A", endpoints, self.ttl)
+        self.b = Host(self.dir, "B", endpoints, self.ttl)
         for h in (self.a, self.b):
             self.hosts.append(h)
             h.daemon.start()
@@ -462,6 +463,10 @@ print("done", flush=True)
 
 class ThreeMembers(TwoHosts):
     ROUNDS = 15         # a worker's; two workers a host
+    # The daemon's default TTL (lockbrokerd.conf(5)): a leader's election
+    # takes about 1.4 s on an idle machine, and a few seconds on a loaded
+    # one (CI's sanitizer stage lost the lease to one with a TTL of 5).
+    ttl = 10
 
     def start_members(self):
         self.members = []
@@ -535,7 +540,7 @@ class ThreeMembers(TwoHosts):
         rest = [m for m in self.members if m is not leader]
         wait_for("a new leader", lambda: self.leader(rest), 10)
         # Kept for two TTLs: no LOST, its lock file there, B not granted.
-        while time.monotonic() < killed + 2 * TTL:
+        while time.monotonic() < killed + 2 * self.ttl:
             lost = told.first("LOST")
             if lost is not None:
                 self.fail("A's holder told LOST %.2f s after the leader's "
@@ -556,11 +561,11 @@ class ThreeMembers(TwoHosts):
             return lines.first("OK", rid) or lines.first("ERR", rid)
         with self.subTest("B's waiter granted once A released"):
             try:
-                wait_for("B's ACQUIRE answered", answer, 2 * TTL)
+                wait_for("B's ACQUIRE answered", answer, 2 * self.ttl)
             except AssertionError:
                 self.fail("B's waiter not granted X within %d s of A's "
                           "release; the keys under its prefix: %r" % (
-                              2 * TTL, self.keys(rest[0])))
+                              2 * self.ttl, self.keys(rest[0])))
         g = answer()
         if g is not None:
             note("B granted X %.2f s after A's release" % (
@@ -575,7 +580,7 @@ class ThreeMembers(TwoHosts):
         self.assertEqual(again.call("RELEASE", path=self.a.path).code, "OK")
         if g is None:
             g = wait_for("B's waiter granted after A's second release",
-                         answer, 2 * TTL)
+                         answer, 2 * self.ttl)
             self.assertEqual(g[1].code, "OK", g[1])
             self.assertEqual(lines.call("RELEASE", path=self.b.path).code,
                              "OK")
