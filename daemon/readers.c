@@ -228,30 +228,25 @@ reader_kept_once(struct lbd_lock *l, const struct lbd_conn *c, pid_t pid,
 }
 
 /* A rider's marker is named by its process and thread: a rider of
- * (pid, tid) of another user than uid already, or one of the previous
- * run still awaited (l->awaited), whose marker it would have to share (a
- * marker is a file of one user's: lockfs_reader_mark), refuses the join
- * (root keeping a process reading, and that process reading over its own
- * connection, say; or a process that changed its user across a restart
- * of the daemon).  0, or LB_EFAILED with err filled. */
+ * (pid, tid) of another user than uid already, whose marker it would
+ * have to share (a marker is a file of one user's: lockfs_reader_mark),
+ * refuses the join (root keeping a process reading, and that process
+ * reading over its own connection, say).  0, or LB_EFAILED with err
+ * filled. */
 static int
 reader_one_user(struct lbd_lock *l, const struct lockfs_owner *o,
     pid_t tid, uid_t uid, struct lockfs_err *err)
 {
 	const struct lbd_hold *r;
-	int                    pass;
 
-	for (pass = 0; pass < 2; pass++)
-		for (r = TAILQ_FIRST(pass == 0 ? &l->readers : &l->awaited);
-		    r != NULL; r = TAILQ_NEXT(r, reader_entry))
-			if (r->tid == tid && r->fs.owner.pid == o->pid &&
-			    r->fs.owner.start == o->start && r->uid != uid)
-				return lockfs_fail(err, LB_EFAILED, EEXIST,
-				    "pid %ld %s%.0ld reads %s already as uid "
-				    "%ld: a process (and thread) reads a lock "
-				    "as one user (its marker is that user's)",
-				    (long)o->pid, tid != 0 ? "thread " : "",
-				    (long)tid, l->path, (long)r->uid);
+	TAILQ_FOREACH(r, &l->readers, reader_entry)
+		if (r->tid == tid && r->fs.owner.pid == o->pid &&
+		    r->fs.owner.start == o->start && r->uid != uid)
+			return lockfs_fail(err, LB_EFAILED, EEXIST, "pid %ld "
+			    "%s%.0ld reads %s already as uid %ld: a process "
+			    "(and thread) reads a lock as one user (its "
+			    "marker is that user's)", (long)o->pid, tid != 0 ?
+			    "thread " : "", (long)tid, l->path, (long)r->uid);
 	return 0;
 }
 
